@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// kiln's entry point. Plain JavaScript so that it can refuse an old Node with a clear
+// message before any TypeScript is loaded (type stripping needs Node >= 24).
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  process.stderr.write(
+    `kiln: needs Node.js 24 or newer, but this is ${process.version} (${process.execPath}).\n` +
+      `Run it through npm so that the pinned Node from node_modules is used: \`npx kiln ...\` ` +
+      `or \`npm run kiln -- ...\` after \`npm ci\`.\n`,
+  );
+  process.exit(2);
+}
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,56 @@
+// Expected failures are KilnErrors with a stable kebab-case code. One table maps each
+// code to a process exit status and an HTTP status; anything else thrown is a bug.
+
+export const errorCodes = {
+  'usage': { exit: 2, http: 400 },
+  'config-invalid': { exit: 2, http: 400 },
+  'tree-not-found': { exit: 2, http: 404 },
+  'recipe-invalid': { exit: 1, http: 422 },
+  'target-not-found': { exit: 2, http: 404 },
+  'checksum-mismatch': { exit: 1, http: 502 },
+  'download-failed': { exit: 1, http: 502 },
+  'source-not-found': { exit: 1, http: 404 },
+  'mirror-unknown': { exit: 2, http: 400 },
+  'unsafe-path': { exit: 1, http: 400 },
+  'artifact-missing': { exit: 1, http: 500 },
+  'archive-failed': { exit: 1, http: 500 },
+  'run-not-found': { exit: 2, http: 404 },
+  'package-not-found': { exit: 2, http: 404 },
+  'log-not-found': { exit: 2, http: 404 },
+  'state-locked': { exit: 1, http: 409 },
+  'records-schema-newer': { exit: 2, http: 500 },
+  'sandbox-unavailable': { exit: 2, http: 503 },
+  'node-too-old': { exit: 2, http: 500 },
+  'cancelled': { exit: 130, http: 499 },
+} as const satisfies Record<string, { exit: number; http: number }>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+export class KilnError extends Error {
+  readonly code: ErrorCode;
+  /** What the user can do about it, printed after the message. */
+  readonly hint: string | undefined;
+  constructor(code: ErrorCode, message: string, options?: { hint?: string; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'KilnError';
+    this.code = code;
+    this.hint = options?.hint;
+  }
+}
+
+export function isKilnError(e: unknown): e is KilnError {
+  return e instanceof KilnError;
+}
+
+export function exitCodeFor(e: unknown): number {
+  return isKilnError(e) ? errorCodes[e.code].exit : 70;
+}
+
+export function httpStatusFor(e: unknown): number {
+  return isKilnError(e) ? errorCodes[e.code].http : 500;
+}
+
+/** An exhaustive-switch guard: the type checker fails if a case is missing. */
+export function assertNever(x: never, what = 'value'): never {
+  throw new Error(`unexpected ${what}: ${JSON.stringify(x)}`);
+}

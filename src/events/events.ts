@@ -1,0 +1,111 @@
+// The one event stream. The scheduler and executor emit; records, logs, the progress
+// view, the API's live streams and metrics subscribe. Nobody is called directly.
+
+import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
+import type { Reason } from '../plan/reason.ts';
+
+export type JobPhase = 'fetch' | 'stage' | 'build' | 'pack';
+
+export type KilnEvent =
+  | {
+      readonly type: 'run-started';
+      readonly runId: string;
+      readonly at: number;
+      readonly tree: string;
+      readonly targets: readonly string[];
+      readonly archs: readonly string[];
+      readonly total: number;
+      readonly maxJobs: number;
+    }
+  | {
+      /** A package that will not be executed in this run: up-to-date at plan time, broken. */
+      readonly type: 'job-settled';
+      readonly runId: string;
+      readonly jobId: string;
+      readonly name: string;
+      readonly version: string;
+      readonly arch: string;
+      readonly state: 'up-to-date' | 'broken' | 'skipped' | 'cancelled';
+      readonly cause?: string;
+      readonly key?: string;
+      readonly artifact?: string;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'job-started';
+      readonly runId: string;
+      readonly jobId: string;
+      readonly name: string;
+      readonly version: string;
+      readonly arch: string;
+      readonly why: Reason;
+      readonly attempt: number;
+      readonly log: string;
+      readonly at: number;
+      /** Learned duration, for ETA; undefined when never built. */
+      readonly expectedMs: number | undefined;
+    }
+  | {
+      readonly type: 'job-phase';
+      readonly runId: string;
+      readonly jobId: string;
+      readonly phase: JobPhase;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'job-finished';
+      readonly runId: string;
+      readonly jobId: string;
+      readonly name: string;
+      readonly version: string;
+      readonly arch: string;
+      readonly state: JobState;
+      readonly key: string;
+      readonly outputHash?: string;
+      readonly artifact?: string;
+      readonly failure?: { readonly reason: FailureReason; readonly message: string };
+      readonly exitCode?: number | null;
+      readonly signal?: string | null;
+      readonly rusage?: Rusage;
+      readonly startedAt: number;
+      readonly at: number;
+    }
+  | {
+      readonly type: 'run-finished';
+      readonly runId: string;
+      readonly at: number;
+      readonly state: 'done' | 'failed' | 'cancelled';
+      readonly counts: Readonly<Record<JobState, number>>;
+    };
+
+export type KilnEventType = KilnEvent['type'];
+
+export type Listener = (e: KilnEvent) => void;
+
+/** A synchronous fan-out bus: listeners run in subscription order; one throwing does not stop the others. */
+export class EventBus {
+  #listeners: Listener[] = [];
+  #errors: unknown[] = [];
+
+  on(listener: Listener): () => void {
+    this.#listeners.push(listener);
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  emit(e: KilnEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.#errors.push(err);
+      }
+    }
+  }
+
+  /** Errors thrown by listeners, so a broken subscriber is reported rather than silently lost. */
+  get listenerErrors(): readonly unknown[] {
+    return this.#errors;
+  }
+}

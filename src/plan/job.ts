@@ -1,0 +1,66 @@
+// A Job is one (package, arch) build that the scheduler hands to execute().
+
+import type { PackageSpec } from './spec.ts';
+import type { Reason } from './reason.ts';
+
+/** Final states of a package in a run, exactly as reports spell them. */
+export type JobState = 'built' | 'up-to-date' | 'failed' | 'skipped' | 'broken' | 'cancelled';
+
+/** Why a job failed. */
+export type FailureReason =
+  | 'exit-status'
+  | 'signal'
+  | 'timeout'
+  | 'silent'
+  | 'out-of-memory'
+  | 'fetch-failed'
+  | 'stage-failed'
+  | 'pack-failed'
+  | 'internal';
+
+export interface Job {
+  /** `name` for arch-independent packages, else `name:arch`... see jobIdOf. */
+  readonly id: string;
+  readonly runId: string;
+  readonly spec: PackageSpec;
+  readonly arch: string;
+  /** Input key material that does not depend on dependency outputs (recipe, sources, env, arch). */
+  readonly ownKey: string;
+  /** Job ids whose artifacts are staged into $SYSROOT: build deps plus their runtime closure. */
+  readonly stage: readonly string[];
+  /** Job ids of direct build dependencies (the scheduler waits for these). */
+  readonly waitsFor: readonly string[];
+  readonly why: Reason;
+  readonly envId: string;
+  readonly attempt: number;
+}
+
+export function jobIdOf(name: string, arch: string): string {
+  return `${name}@${arch}`;
+}
+
+export interface Rusage {
+  readonly userMs: number;
+  readonly systemMs: number;
+  readonly maxRssKb: number;
+}
+
+/** What execute() returns for one job. */
+export interface JobOutcome {
+  readonly state: 'built' | 'up-to-date' | 'failed' | 'cancelled';
+  /** Final input key (own key + dependency output hashes). */
+  readonly key: string;
+  /** sha256 of the artifact's manifest: the package's output identity (early cutoff). */
+  readonly outputHash?: string;
+  /** Path of the packed artifact in the cache. */
+  readonly artifact?: string;
+  readonly failure?: { readonly reason: FailureReason; readonly message: string };
+  readonly exitCode?: number | null;
+  readonly signal?: string | null;
+  readonly rusage?: Rusage;
+  readonly log?: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+export type Execute = (job: Job, options: { signal: AbortSignal }) => Promise<JobOutcome>;

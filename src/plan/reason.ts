@@ -1,0 +1,31 @@
+// Why a package is (re)built: a typed reason, like cargo's DirtyReason.
+
+export type Reason =
+  | { readonly kind: 'new' }
+  | { readonly kind: 'recipe-changed' }
+  | { readonly kind: 'source-changed' }
+  | { readonly kind: 'dependency-changed'; readonly dependency: string }
+  | { readonly kind: 'environment-changed' }
+  | { readonly kind: 'previous-failure' }
+  | { readonly kind: 'forced' };
+
+export type ReasonKind = Reason['kind'];
+
+export function describeReason(r: Reason): string {
+  switch (r.kind) {
+    case 'new':
+      return 'new: never built before';
+    case 'recipe-changed':
+      return 'recipe-changed: the recipe or a file it references changed';
+    case 'source-changed':
+      return 'source-changed: a source checksum changed';
+    case 'dependency-changed':
+      return `dependency-changed: ${r.dependency} changed`;
+    case 'environment-changed':
+      return 'environment-changed: the build environment or arch changed';
+    case 'previous-failure':
+      return 'previous-failure: the last build with these inputs failed';
+    case 'forced':
+      return 'forced: asked to rebuild';
+  }
+}

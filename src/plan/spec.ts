@@ -1,0 +1,79 @@
+// PackageSpec: what every package source (a tree of kiln recipes, Debian source
+// packages) turns a package into. Plan, schedule and execute only ever see these.
+
+import type { AltGroup, Provide } from '../debian/relation-types.ts';
+
+export interface SourceSpec {
+  /** As written: `file:x.tar.gz`, `https://…`, `http://…`, `mirror://NAME/path`. */
+  readonly url: string;
+  /** Required for every non-file: url; for file: urls it is computed at scan time. */
+  readonly sha256: string | undefined;
+  /** Sub-directory of $SRCDIR to extract or copy into (validated: relative, no `..`). */
+  readonly dest: string;
+  /** Leading path components to strip when extracting an archive. */
+  readonly strip: number;
+}
+
+export interface BuildSpec {
+  readonly script: string;
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly timeoutMs: number | undefined;
+  readonly silentTimeoutMs: number | undefined;
+}
+
+export interface PackageSpec {
+  readonly name: string;
+  readonly version: string;
+  readonly release: number;
+  readonly summary: string;
+  readonly license: string;
+  /** `any`, `all`, or Debian arch names. */
+  readonly archs: readonly string[];
+  readonly buildDepends: readonly AltGroup[];
+  readonly depends: readonly AltGroup[];
+  readonly provides: readonly Provide[];
+  readonly sources: readonly SourceSpec[];
+  readonly build: BuildSpec;
+  /** Absolute path of the package's folder. */
+  readonly dir: string;
+  /** Absolute path of the recipe file (for diagnostics). */
+  readonly file: string;
+  /**
+   * sha256 over the recipe and every file it references (script-file, file: sources),
+   * as `path\0sha256\n` lines sorted by path. Part of the input key.
+   */
+  readonly recipeHash: string;
+  /** sha256 over the sorted checksums of every source. Part of the input key. */
+  readonly sourcesHash: string;
+  /** Environment name requested by the recipe or tree (isolation issue), if any. */
+  readonly env: string | undefined;
+}
+
+/** A problem found while reading input, located by file and key. */
+export interface Diagnostic {
+  readonly file: string;
+  /** Dotted key path (`build.cpus`, `sources[1].url`), absent for whole-file problems. */
+  readonly key?: string;
+  readonly message: string;
+}
+
+/** A package whose recipe could not be read: it is planned as `broken`. */
+export interface InvalidPackage {
+  readonly name: string;
+  readonly dir: string;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+export interface ScanResult {
+  readonly specs: readonly PackageSpec[];
+  readonly invalid: readonly InvalidPackage[];
+  /** Problems not tied to one package (kiln.toml, duplicate names). */
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** A source of packages: a recipe tree now, Debian suites later. */
+export interface PackageSource {
+  readonly kind: string;
+  scan(options: { signal?: AbortSignal }): Promise<ScanResult>;
+}

@@ -1,0 +1,77 @@
+// The Sandbox seam: where a build's commands run. Backends: `host` (no isolation, no
+// root; for development and tests), later `chroot` (overlayfs + namespaces + cgroups)
+// and `rootless` (user namespaces). Every backend passes one contract suite.
+
+import type { Rusage } from '../plan/job.ts';
+
+/** Isolation properties a backend may guarantee; the contract suite checks each one it claims. */
+export type Guarantee =
+  | 'fresh-workspace'
+  | 'process-tree-killed'
+  | 'clean-environment'
+  | 'private-root'
+  | 'no-network'
+  | 'resource-limits';
+
+export interface SandboxLimits {
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly pids?: number;
+}
+
+/** Directories of one build, as seen from the host and from inside the sandbox. */
+export interface SandboxLayout {
+  readonly src: string;
+  readonly dest: string;
+  readonly sysroot: string;
+  readonly home: string;
+  readonly tmp: string;
+}
+
+export interface RunSpec {
+  readonly argv: readonly string[];
+  /** Working directory, an inside path. */
+  readonly cwd: string;
+  /** The complete environment (nothing is inherited). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => void;
+  /** Wall-clock limit for this command. */
+  readonly timeoutMs?: number;
+  /** Kill the command when it prints nothing for this long. */
+  readonly silentTimeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface RunResult {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  /** Set when kiln ended the command, or the kernel did for a limit. */
+  readonly killedFor?: 'timeout' | 'silent' | 'cancelled' | 'out-of-memory';
+  readonly rusage?: Rusage;
+  readonly durationMs: number;
+}
+
+export interface Sandbox extends AsyncDisposable {
+  /** Host paths of the build's directories (to stage into and collect from). */
+  readonly host: SandboxLayout;
+  /** The same directories as the build sees them. */
+  readonly inside: SandboxLayout;
+  run(spec: RunSpec): Promise<RunResult>;
+}
+
+export interface SandboxOptions {
+  /** Unique id of the job (used for cookies, cgroup names, journal entries). */
+  readonly jobId: string;
+  /** A fresh, empty, private directory for this job's workspace. */
+  readonly workDir: string;
+  readonly limits: SandboxLimits;
+  /** Keep the workspace after dispose (for --keep-failed). */
+  readonly keep?: () => boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface SandboxBackend {
+  readonly name: 'host' | 'chroot' | 'rootless';
+  readonly guarantees: readonly Guarantee[];
+  create(options: SandboxOptions): Promise<Sandbox>;
+}
