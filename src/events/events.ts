@@ -6,6 +6,15 @@ import type { Reason } from '../plan/reason.ts';
 
 export type JobPhase = 'fetch' | 'stage' | 'build' | 'pack';
 
+/** What a job's key was made of, so a later plan can say why it rebuilds. */
+export interface KeyInputs {
+  readonly recipeHash: string;
+  readonly sourcesHash: string;
+  readonly envId: string;
+  /** Staged job id → its output hash. */
+  readonly depOutputs: Readonly<Record<string, string>>;
+}
+
 export type KilnEvent =
   | {
       readonly type: 'run-started';
@@ -28,7 +37,9 @@ export type KilnEvent =
       readonly state: 'up-to-date' | 'broken' | 'skipped' | 'cancelled';
       readonly cause?: string;
       readonly key?: string;
+      readonly outputHash?: string;
       readonly artifact?: string;
+      readonly inputs?: KeyInputs;
       readonly at: number;
     }
   | {
@@ -67,6 +78,7 @@ export type KilnEvent =
       readonly exitCode?: number | null;
       readonly signal?: string | null;
       readonly rusage?: Rusage;
+      readonly inputs?: KeyInputs;
       readonly startedAt: number;
       readonly at: number;
     }

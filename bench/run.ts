@@ -1,0 +1,209 @@
+// `npm run bench`: how kiln's own overhead compares to make on the same graph.
+//
+//   (a) a cold build of a synthetic 10,000-package tree of no-op recipes, wall clock of the
+//       whole `kiln build` process, against `make -j<cores>` on the same graph running the
+//       same `bash -e -c :` per package. Target: kiln/make <= 1.3.
+//   (b) the no-change re-run of that tree (same state dir). Target: <= 1 s.
+//   (c) both again on 1,000 packages, as a quick sanity figure.
+//   Peak RSS of kiln comes from GNU time (/usr/bin/time) when it is installed.
+//
+// A measurement, not a test: it prints a table with PASS/FAIL marks and exits 0 either
+// way (2 only on bad options). Everything is written to a temp dir removed at the end.
+//
+//   node bench/run.ts [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]
+//
+// --packages N measures that one size instead of 10,000 + 1,000; --only a skips the
+// re-run, --only b skips make (the cold kiln build still runs, untimed, to set up (b));
+// --cpu-prof writes V8 CPU profiles of every kiln run into the kept temp dir (they slow
+// kiln down: the figures are then not comparable) and prints their hotspots.
+
+import { mkdir, mkdtemp, rm, readdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateGraph, type BenchGraph } from './graph.ts';
+import { measure, tail, type Measured } from './measure.ts';
+import { summarizeProfile } from './profile-summary.ts';
+import { formatTable, type Row } from './table.ts';
+import { writeMakefile, writeTree } from './write-tree.ts';
+
+const REPO = resolve(import.meta.dirname, '..');
+const KILN = join(REPO, 'bin', 'kiln.js');
+const COLD_RATIO_TARGET = 1.3;
+const RERUN_TARGET_MS = 1000;
+
+interface Options {
+  readonly sizes: readonly number[];
+  readonly only: 'a' | 'b' | undefined;
+  readonly jobs: number;
+  readonly seed: number;
+  readonly keep: boolean;
+  readonly cpuProf: boolean;
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      packages: { type: 'string' },
+      only: { type: 'string' },
+      jobs: { type: 'string' },
+      seed: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      'cpu-prof': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write('usage: node bench/run.ts [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]\n');
+    process.exit(0);
+  }
+  const positive = (name: string, text: string | undefined, fallback: number): number => {
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 1) usage(`--${name}: expected a whole number of at least 1, got "${text}"`);
+    return n;
+  };
+  if (values.only !== undefined && values.only !== 'a' && values.only !== 'b') usage(`--only: expected a or b, got "${values.only}"`);
+  const cpuProf = values['cpu-prof'];
+  return {
+    sizes: values.packages === undefined ? [10_000, 1_000] : [positive('packages', values.packages, 0)],
+    only: values.only as 'a' | 'b' | undefined,
+    jobs: positive('jobs', values.jobs, availableParallelism()),
+    seed: positive('seed', values.seed, 20240601),
+    keep: values.keep || cpuProf,
+    cpuProf,
+  };
+}
+
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+interface KilnSummary {
+  readonly state?: string;
+  readonly counts?: Record<string, number>;
+}
+
+/** The last stdout line of `kiln build --json` is the run summary. */
+function summaryOf(m: Measured): KilnSummary | undefined {
+  const last = readFileSync(m.stdoutFile, 'utf8').trimEnd().split('\n').at(-1);
+  try {
+    const parsed = JSON.parse(last ?? '') as { type?: string } & KilnSummary;
+    return parsed.type === 'summary' ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a kiln run's figure cannot be trusted, or undefined when it did what was asked. */
+function kilnProblem(m: Measured, want: { count: number; state: 'built' | 'up-to-date' }): string | undefined {
+  if (m.exitCode !== 0) return `kiln exited ${m.exitCode ?? m.signal}:\n${tail(m.stderrFile) || tail(m.stdoutFile)}`;
+  const s = summaryOf(m);
+  if (s === undefined) return `no summary line on kiln's stdout:\n${tail(m.stdoutFile, 5)}\n${tail(m.stderrFile)}`;
+  const got = s.counts?.[want.state] ?? 0;
+  if (got !== want.count) return `expected ${want.count} ${want.state}, got ${JSON.stringify(s.counts)}`;
+  return undefined;
+}
+
+async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{ rows: Row[]; notes: string[] }> {
+  const n = graph.packages.length;
+  const dir = join(root, `n${n}`);
+  const tree = join(dir, 'tree');
+  const state = join(dir, 'state');
+  const makeDir = join(dir, 'make');
+  const out = join(dir, 'out');
+  await writeTree(graph, tree);
+  await writeMakefile(graph, join(makeDir, 'Makefile'));
+  await mkdir(out, { recursive: true });
+
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: '1' };
+  delete env['KILN_STATE'];
+  delete env['KILN_CACHE'];
+  const profDir = join(dir, 'cpu-prof');
+  const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const kiln = (label: string): Promise<Measured> =>
+    measure([process.execPath, ...nodeArgs, KILN, 'build', '--tree', tree, '--state', state, '--jobs', String(o.jobs), '--json'], { label, outDir: out, cwd: dir, env });
+  const say = (text: string): void => void process.stderr.write(`bench: ${text}\n`);
+
+  let makeRun: Measured | undefined;
+  if (o.only !== 'b') {
+    say(`n=${n}: make -j${o.jobs}...`);
+    makeRun = await measure(['make', '-s', `-j${o.jobs}`, '-f', join(makeDir, 'Makefile'), 'all'], { label: 'make', outDir: out, cwd: makeDir });
+    if (makeRun.exitCode !== 0) {
+      notes.push(`make (n=${n}) exited ${makeRun.exitCode ?? makeRun.signal}:\n${tail(makeRun.stderrFile)}`);
+      makeRun = undefined;
+    }
+  }
+  say(`n=${n}: kiln build (cold)...`);
+  const cold = await kiln('kiln-cold');
+  const coldProblem = kilnProblem(cold, { count: n, state: 'built' });
+  if (coldProblem !== undefined) notes.push(`kiln cold build (n=${n}): ${coldProblem}`);
+  if (o.only !== 'b') {
+    const ok = coldProblem === undefined && makeRun !== undefined;
+    const ratio = ok ? cold.wallMs / makeRun!.wallMs : undefined;
+    rows.push({
+      figure: `(${n === 10_000 ? 'a' : 'c'}) cold build`,
+      packages: n,
+      kiln: coldProblem === undefined ? cold.wallMs : undefined,
+      baseline: makeRun?.wallMs,
+      baselineName: `make -j${o.jobs}`,
+      ratio,
+      target: `kiln/make <= ${COLD_RATIO_TARGET}`,
+      pass: ratio === undefined ? undefined : ratio <= COLD_RATIO_TARGET,
+      rssKb: cold.peakRssKb,
+    });
+  }
+  if (o.only !== 'a') {
+    say(`n=${n}: kiln build (no change)...`);
+    const again = await kiln('kiln-rerun');
+    const problem = coldProblem === undefined ? kilnProblem(again, { count: n, state: 'up-to-date' }) : 'the cold build failed';
+    if (problem !== undefined && coldProblem === undefined) notes.push(`kiln no-change re-run (n=${n}): ${problem}`);
+    rows.push({
+      figure: `(${n === 10_000 ? 'b' : 'c'}) no-change re-run`,
+      packages: n,
+      kiln: problem === undefined ? again.wallMs : undefined,
+      baseline: undefined,
+      baselineName: undefined,
+      ratio: undefined,
+      target: `<= ${RERUN_TARGET_MS / 1000} s`,
+      pass: problem === undefined ? again.wallMs <= RERUN_TARGET_MS : undefined,
+      rssKb: again.peakRssKb,
+    });
+  }
+  if (o.cpuProf) {
+    const files = (await readdir(profDir).catch(() => [])).filter((f) => f.endsWith('.cpuprofile')).sort();
+    for (const f of files) notes.push(`CPU profile ${join(profDir, f)}:\n${summarizeProfile(join(profDir, f), { root: REPO })}`);
+  }
+  return { rows, notes };
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  const root = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
+  const cleanup = (): Promise<void> => (o.keep ? Promise.resolve() : rm(root, { recursive: true, force: true }));
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  try {
+    for (const n of o.sizes) {
+      const graph = generateGraph(n, { seed: o.seed });
+      process.stderr.write(`bench: n=${n}: ${graph.edges} build-depends, longest path ${graph.depth} packages, seed ${o.seed}\n`);
+      const r = await benchSize(graph, o, root);
+      rows.push(...r.rows);
+      notes.push(...r.notes);
+    }
+  } finally {
+    await cleanup();
+  }
+  process.stdout.write(`\nkiln bench: ${availableParallelism()} cores, --jobs ${o.jobs}, node ${process.version}, seed ${o.seed}\n\n`);
+  process.stdout.write(`${formatTable(rows)}\n`);
+  if (notes.length > 0) process.stdout.write(`\n${notes.join('\n\n')}\n`);
+  if (o.keep) process.stdout.write(`\nkept: ${root}\n`);
+}
+
+await main();

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Everything kiln needs on a fresh Debian 12 machine, idempotent: the Debian packages
+# it runs (GNU tar, zstd, GNU time, a C toolchain for the example tree) and the npm
+# packages (which bring the pinned Node 24). Run as root, or with sudo available.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(build-essential tar zstd time xz-utils bzip2 ca-certificates procps)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "kiln setup: installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "kiln setup: installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+node_modules/.bin/node --version >/dev/null

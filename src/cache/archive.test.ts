@@ -1,0 +1,166 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive } from './archive.ts';
+import { sha256 } from '../lib/hash.ts';
+import { KilnError } from '../errors.ts';
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-archive-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A small installed tree: dirs with odd modes, an executable, symlinks in and out. */
+async function makeTree(root: string): Promise<void> {
+  await mkdir(join(root, 'usr/bin'), { recursive: true });
+  await mkdir(join(root, 'usr/share/doc/a-b'), { recursive: true });
+  await mkdir(join(root, 'usr/share/doc/a'), { recursive: true });
+  await writeFile(join(root, 'usr/bin/tool'), '#!/bin/sh\necho hi\n');
+  await chmod(join(root, 'usr/bin/tool'), 0o755);
+  await writeFile(join(root, 'usr/share/doc/a/README'), 'read me\n');
+  await writeFile(join(root, 'usr/share/doc/a-b/NEWS'), '');
+  await chmod(join(root, 'usr/share/doc/a-b'), 0o750);
+  await symlink('tool', join(root, 'usr/bin/tool-alias'));
+  await symlink('/etc/hostname', join(root, 'usr/share/host'));
+  await writeFile(join(root, '-rf'), 'a name that looks like an option\n');
+}
+
+test('buildManifest lists every entry sorted by path with modes, hashes and targets', async (t) => {
+  const root = await tempDir(t);
+  await makeTree(root);
+  const m = await buildManifest(root);
+  assert.deepEqual(m.map((e) => e.path), [
+    '-rf', 'usr', 'usr/bin', 'usr/bin/tool', 'usr/bin/tool-alias', 'usr/share',
+    'usr/share/doc', 'usr/share/doc/a', 'usr/share/doc/a-b', 'usr/share/doc/a-b/NEWS',
+    'usr/share/doc/a/README', 'usr/share/host',
+  ]);
+  const byPath = new Map(m.map((e) => [e.path, e]));
+  assert.deepEqual(byPath.get('usr/bin/tool'), {
+    path: 'usr/bin/tool', type: 'file', mode: 0o755, size: 18, sha256: sha256('#!/bin/sh\necho hi\n'),
+  });
+  assert.equal(byPath.get('usr/share/doc/a-b')?.mode, 0o750);
+  assert.equal(byPath.get('usr/share/doc/a-b')?.type, 'dir');
+  assert.equal(byPath.get('usr/share/doc/a-b/NEWS')?.sha256, sha256(''));
+  assert.deepEqual(byPath.get('usr/bin/tool-alias'), { path: 'usr/bin/tool-alias', type: 'symlink', mode: 0o777, size: 0, target: 'tool' });
+  assert.equal(byPath.get('usr/share/host')?.target, '/etc/hostname');
+});
+
+test('an empty dir has an empty manifest, and packDir writes nothing for it', async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, 'empty'));
+  assert.deepEqual(await buildManifest(join(root, 'empty')), []);
+  assert.equal(canonicalManifest([]), '[]\n');
+  assert.equal(await packDir(join(root, 'empty'), join(root, 'out.tar.zst'), { sourceDateEpoch: 0 }), false);
+  assert.deepEqual(await readdir(root), ['empty']);
+});
+
+test('the manifest hash ignores mtimes and changes with content or mode', async (t) => {
+  const root = await tempDir(t);
+  await makeTree(join(root, 'a'));
+  await makeTree(join(root, 'b'));
+  await utimes(join(root, 'b/usr/bin/tool'), 1000, 1000);
+  const ha = manifestHash(await buildManifest(join(root, 'a')));
+  assert.equal(manifestHash(await buildManifest(join(root, 'b'))), ha);
+  await chmod(join(root, 'b/usr/bin/tool'), 0o700);
+  const hb = manifestHash(await buildManifest(join(root, 'b')));
+  assert.notEqual(hb, ha);
+  await writeFile(join(root, 'a/usr/share/doc/a/README'), 'read me!\n');
+  assert.notEqual(manifestHash(await buildManifest(join(root, 'a'))), ha);
+});
+
+test('packDir → unpackArchive round trip keeps the tree; archives are reproducible', async (t) => {
+  const root = await tempDir(t);
+  await makeTree(join(root, 'a'));
+  await makeTree(join(root, 'b'));
+  await utimes(join(root, 'b/usr/bin/tool'), 1000, 1000);
+  const epoch = 1_700_000_000;
+  assert.equal(await packDir(join(root, 'a'), join(root, 'a.tar.zst'), { sourceDateEpoch: epoch }), true);
+  assert.equal(await packDir(join(root, 'b'), join(root, 'b.tar.zst'), { sourceDateEpoch: epoch }), true);
+  assert.deepEqual(await readFile(join(root, 'a.tar.zst')), await readFile(join(root, 'b.tar.zst')));
+
+  const listing = execFileSync('tar', ['-tvf', join(root, 'a.tar.zst')], { encoding: 'utf8' });
+  assert.doesNotMatch(listing, /\.\//, 'no ./ members');
+  for (const line of listing.trim().split('\n')) assert.match(line, /^\S+ 0\/0 /, line);
+
+  await mkdir(join(root, 'out'));
+  await unpackArchive(join(root, 'a.tar.zst'), join(root, 'out'));
+  assert.deepEqual(await buildManifest(join(root, 'out')), await buildManifest(join(root, 'a')));
+  assert.equal((await lstat(join(root, 'out/usr/bin/tool'))).mtimeMs, epoch * 1000);
+});
+
+test('unpackArchive detects the compression of source tarballs and strips components', async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, 'hello-1.0/src'), { recursive: true });
+  await writeFile(join(root, 'hello-1.0/src/main.c'), 'int main(void) { return 0; }\n');
+  const formats: [string, string[]][] = [
+    ['hello.tar.gz', ['-z']],
+    ['hello.tgz', ['-z']],
+    ['hello.tar.xz', ['-J']],
+    ['hello.tar.bz2', ['-j']],
+    ['hello.tar.zst', ['--zstd']],
+    ['hello.tar', []],
+    ['misnamed.tar.gz', ['-J']],
+  ];
+  for (const [name, flags] of formats) {
+    execFileSync('tar', ['-c', ...flags, '-f', join(root, name), '-C', root, 'hello-1.0']);
+    const into = join(root, `x-${name}`);
+    await mkdir(into);
+    await unpackArchive(join(root, name), into, { strip: 1 });
+    assert.equal(await readFile(join(into, 'src/main.c'), 'utf8'), 'int main(void) { return 0; }\n', name);
+  }
+});
+
+test('archives with members outside the target are refused', async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, 'work'));
+  await writeFile(join(root, 'outside.txt'), 'outside\n');
+  await writeFile(join(root, 'work/inside.txt'), 'inside\n');
+  // -P keeps `..` and a leading `/` in member names when creating.
+  execFileSync('tar', ['-cPf', join(root, 'dotdot.tar'), 'inside.txt', '../outside.txt'], { cwd: join(root, 'work') });
+  execFileSync('tar', ['-cPf', join(root, 'abs.tar'), join(root, 'outside.txt')]);
+
+  for (const name of ['dotdot.tar', 'abs.tar']) {
+    const into = join(root, `x-${name}`, 'deep');
+    await mkdir(into, { recursive: true });
+    await assert.rejects(unpackArchive(join(root, name), into), (e: unknown) => {
+      assert(e instanceof KilnError, String(e));
+      assert.equal(e.code, 'unsafe-path');
+      assert(e.message.includes(join(root, name)));
+      return true;
+    });
+    // Nothing was written next to or above the target.
+    assert.deepEqual(await readdir(join(root, `x-${name}`)), ['deep']);
+  }
+});
+
+test('a symlink member cannot be used to write outside the target', async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, 'src/real'), { recursive: true });
+  await symlink('..', join(root, 'src/evil'));
+  await writeFile(join(root, 'src/real/escaped.txt'), 'bad\n');
+  execFileSync('tar', ['-cf', join(root, 'sym.tar'), '--transform', 's,^real,evil,', 'evil', 'real/escaped.txt'], { cwd: join(root, 'src') });
+  const into = join(root, 'x/deep');
+  await mkdir(into, { recursive: true });
+  await assert.rejects(unpackArchive(join(root, 'sym.tar'), into), { code: 'archive-failed' });
+  assert.deepEqual(await readdir(join(root, 'x')), ['deep']);
+});
+
+test('a corrupt archive is archive-failed naming the file; an aborted signal stops tar', async (t) => {
+  const root = await tempDir(t);
+  await writeFile(join(root, 'junk.tar.gz'), 'this is not a tarball');
+  await assert.rejects(unpackArchive(join(root, 'junk.tar.gz'), root), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'archive-failed');
+    assert(e.message.includes(join(root, 'junk.tar.gz')));
+    return true;
+  });
+  await makeTree(join(root, 'a'));
+  await assert.rejects(
+    packDir(join(root, 'a'), join(root, 'a.tar.zst'), { sourceDateEpoch: 0, signal: AbortSignal.abort() }),
+    { name: 'AbortError' },
+  );
+});

@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createArtifactStore, type ArtifactMeta } from './artifacts.ts';
+import { buildManifest } from './archive.ts';
+import { sha256, sha256File } from '../lib/hash.ts';
+import { KilnError } from '../errors.ts';
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-art-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function makeDest(root: string, extraFiles = 0): Promise<string> {
+  await mkdir(join(root, 'usr/bin'), { recursive: true });
+  await mkdir(join(root, 'usr/lib'), { recursive: true });
+  await writeFile(join(root, 'usr/bin/hello'), '#!/bin/sh\necho hello\n');
+  await chmod(join(root, 'usr/bin/hello'), 0o755);
+  await symlink('hello', join(root, 'usr/bin/hi'));
+  await writeFile(join(root, 'usr/lib/libhello.so.1'), Buffer.alloc(4096, 7));
+  await chmod(join(root, 'usr/lib/libhello.so.1'), 0o644);
+  for (let i = 0; i < extraFiles; i++) await writeFile(join(root, `usr/lib/data-${i}`), `${i}\n`.repeat(2000));
+  return root;
+}
+
+const info = { name: 'hello', version: '1.0', release: '1', arch: 'amd64', depends: [], provides: [], recipe: 'hello/kiln.toml' };
+const KEY = 'ab'.repeat(32);
+
+test('put then get: meta, manifest and archive round trip; stageInto unpacks', async (t) => {
+  const root = await tempDir(t);
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  const dest = await makeDest(join(root, 'dest'));
+  assert.equal(await store.has(KEY), false);
+  assert.equal(await store.get(KEY), undefined);
+
+  const meta = await store.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 1_700_000_000 });
+  assert.equal(store.dir(KEY), join(cacheDir, 'artifacts', 'ab', KEY));
+  assert.equal(meta.key, KEY);
+  assert.equal(meta.name, 'hello');
+  assert.equal(meta.recipe, 'hello/kiln.toml');
+  assert.equal(meta.archive, 'pkg.tar.zst');
+  const archive = join(store.dir(KEY), 'pkg.tar.zst');
+  assert.equal(meta.size, (await stat(archive)).size);
+  assert.equal(meta.sha256, await sha256File(archive));
+  assert.equal(meta.fileCount, 3);
+  assert.equal(meta.installedSize, 4096 + 21);
+  assert.match(meta.createdAt, /^\d{4}-\d\d-\d\dT/);
+  assert.deepEqual(await store.get(KEY), meta);
+  assert.equal(await store.has(KEY), true);
+
+  const manifest = await store.manifest(KEY);
+  assert.deepEqual(manifest, await buildManifest(dest));
+  assert.deepEqual(manifest?.find((e) => e.path === 'usr/bin/hello'), {
+    path: 'usr/bin/hello', type: 'file', mode: 0o755, size: 21, sha256: sha256('#!/bin/sh\necho hello\n'),
+  });
+  assert.equal(manifest?.find((e) => e.path === 'usr/bin/hi')?.target, 'hello');
+  assert.equal(meta.outputHash, sha256(await readFile(join(store.dir(KEY), 'manifest.json'), 'utf8')));
+
+  const sysroot = join(root, 'sysroot');
+  await mkdir(sysroot);
+  await store.stageInto(KEY, sysroot);
+  assert.deepEqual(await buildManifest(sysroot), manifest);
+  assert.deepEqual(await readdir(join(cacheDir, 'tmp')), []);
+});
+
+test('outputHash depends on content only, not on mtimes or key', async (t) => {
+  const root = await tempDir(t);
+  const store = createArtifactStore({ cacheDir: join(root, 'cache') });
+  const a = await makeDest(join(root, 'a'));
+  const b = await makeDest(join(root, 'b'));
+  await utimes(join(b, 'usr/lib/libhello.so.1'), 12345, 12345);
+  const ma = await store.put('aa'.repeat(32), { destDir: a, meta: info, sourceDateEpoch: 0 });
+  const mb = await store.put('bb'.repeat(32), { destDir: b, meta: info, sourceDateEpoch: 0 });
+  assert.equal(ma.outputHash, mb.outputHash);
+  assert.equal(ma.sha256, mb.sha256, 'archives are byte-identical');
+  await writeFile(join(b, 'usr/lib/libhello.so.1'), Buffer.alloc(4096, 8));
+  const mc = await store.put('cc'.repeat(32), { destDir: b, meta: info, sourceDateEpoch: 0 });
+  assert.notEqual(mc.outputHash, ma.outputHash);
+});
+
+test('an empty destDir gives an artifact without archive, and staging it is a no-op', async (t) => {
+  const root = await tempDir(t);
+  const store = createArtifactStore({ cacheDir: join(root, 'cache') });
+  await mkdir(join(root, 'dest'));
+  const meta = await store.put(KEY, { destDir: join(root, 'dest'), meta: info, sourceDateEpoch: 0 });
+  assert.equal(meta.archive, null);
+  assert.equal(meta.sha256, null);
+  assert.equal(meta.size, 0);
+  assert.deepEqual((await readdir(store.dir(KEY))).sort(), ['manifest.json', 'meta.json']);
+  await mkdir(join(root, 'sysroot'));
+  await store.stageInto(KEY, join(root, 'sysroot'));
+  assert.deepEqual(await readdir(join(root, 'sysroot')), []);
+});
+
+test('put of a stored key returns the stored artifact unchanged', async (t) => {
+  const root = await tempDir(t);
+  const store = createArtifactStore({ cacheDir: join(root, 'cache') });
+  const first = await store.put(KEY, { destDir: await makeDest(join(root, 'a')), meta: info, sourceDateEpoch: 0 });
+  await mkdir(join(root, 'other'));
+  const second = await store.put(KEY, { destDir: join(root, 'other'), meta: { ...info, version: '2' }, sourceDateEpoch: 0 });
+  assert.deepEqual(second, first);
+});
+
+test('stageInto a missing key is artifact-missing naming the key', async (t) => {
+  const root = await tempDir(t);
+  const store = createArtifactStore({ cacheDir: join(root, 'cache') });
+  await assert.rejects(store.stageInto(KEY, root), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'artifact-missing');
+    assert(e.message.includes(KEY));
+    return true;
+  });
+});
+
+test('touch moves the last-use time forward', async (t) => {
+  const root = await tempDir(t);
+  const store = createArtifactStore({ cacheDir: join(root, 'cache') });
+  await store.put(KEY, { destDir: await makeDest(join(root, 'a')), meta: info, sourceDateEpoch: 0 });
+  const metaFile = join(store.dir(KEY), 'meta.json');
+  await utimes(metaFile, 1000, 1000);
+  await store.touch(KEY);
+  assert((await stat(metaFile)).mtimeMs > Date.now() - 60_000);
+  await store.touch('cd'.repeat(32)); // missing: no error
+});
+
+test('a failed put leaves no artifact and no temp dir', async (t) => {
+  const root = await tempDir(t);
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  const dest = await makeDest(join(root, 'dest'));
+  execFileSync('mkfifo', [join(dest, 'usr/lib/fifo')]);
+  await assert.rejects(store.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 }), { code: 'archive-failed' });
+  assert.equal(await store.has(KEY), false);
+  assert.deepEqual(await readdir(join(cacheDir, 'tmp')), []);
+});
+
+test('two OS processes putting one key at once end with one consistent artifact', async (t) => {
+  const root = await tempDir(t);
+  const cacheDir = join(root, 'cache');
+  const dest = await makeDest(join(root, 'dest'), 300);
+  const script = new URL('../../test/fixtures/cache/put-child.ts', import.meta.url).pathname;
+  const children = [0, 1].map(() => spawn(process.execPath, [script, cacheDir, dest, KEY], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const outputs = children.map((c) => createInterface({ input: c.stdout })[Symbol.asyncIterator]());
+  for (const out of outputs) assert.equal((await out.next()).value, 'ready');
+  for (const c of children) c.stdin.write('go\n');
+  const metas = await Promise.all(outputs.map(async (out) => JSON.parse((await out.next()).value as string) as ArtifactMeta));
+  const codes = await Promise.all(children.map(async (c) => c.exitCode ?? (await once(c, 'exit'))[0]));
+  assert.deepEqual(codes, [0, 0]);
+  assert.deepEqual(metas[0], metas[1]);
+  const store = createArtifactStore({ cacheDir });
+  assert.deepEqual(await store.get(KEY), metas[0]);
+  assert.equal(metas[0]?.sha256, await sha256File(join(store.dir(KEY), 'pkg.tar.zst')));
+  assert.deepEqual(await readdir(join(cacheDir, 'artifacts', 'ab')), [KEY]);
+  assert.deepEqual(await readdir(join(cacheDir, 'tmp')), []);
+});

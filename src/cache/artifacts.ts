@@ -1,0 +1,210 @@
+// The artifact store: one built package per input key, at
+// `<cacheDir>/artifacts/<key[0..2]>/<key>/` (see downloads.ts for the whole cache layout).
+//
+// put() assembles the whole entry (archive, manifest.json, meta.json) in a private
+// directory under `<cacheDir>/tmp/` and renames it into place. rename(2) of a directory
+// onto an existing non-empty one fails, so when two kiln processes build the same key at
+// once exactly one entry wins and the loser adopts it. meta.json's mtime records the last
+// use (touch) for gc.
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../errors.ts';
+import { sha256File } from '../lib/hash.ts';
+import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
+
+/** What the caller says about the package; any extra JSON fields are kept as they are. */
+export interface ArtifactInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly release?: string | number;
+  readonly arch: string;
+  readonly depends?: readonly unknown[];
+  readonly provides?: readonly unknown[];
+  readonly [extra: string]: unknown;
+}
+
+export interface ArtifactMeta extends ArtifactInfo {
+  readonly key: string;
+  /** sha256 of the canonical manifest: equal for equal installed trees, whatever the mtimes. */
+  readonly outputHash: string;
+  /** Archive bytes (0 when the package installed nothing). */
+  readonly size: number;
+  /** sha256 of the archive, null when there is none. */
+  readonly sha256: string | null;
+  /** Archive file name relative to the artifact directory, null when there is none. */
+  readonly archive: string | null;
+  readonly installedSize: number;
+  readonly fileCount: number;
+  /** ISO 8601. */
+  readonly createdAt: string;
+}
+
+export interface PutOptions {
+  /** The directory the build installed into (DESTDIR). Read, not modified. */
+  readonly destDir: string;
+  readonly meta: ArtifactInfo;
+  readonly sourceDateEpoch: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ArtifactStore {
+  /** Directory of the artifact with this key (whether or not it exists). */
+  dir(key: string): string;
+  has(key: string): Promise<boolean>;
+  get(key: string): Promise<ArtifactMeta | undefined>;
+  manifest(key: string): Promise<ManifestEntry[] | undefined>;
+  put(key: string, options: PutOptions): Promise<ArtifactMeta>;
+  /** Extract the artifact into `sysrootDir` (which must exist). */
+  stageInto(key: string, sysrootDir: string, options?: { signal?: AbortSignal }): Promise<ArtifactMeta>;
+  /** Record a use now, so gc keeps it. */
+  touch(key: string): Promise<void>;
+}
+
+const ARCHIVE = 'pkg.tar.zst';
+const KEY_RE = /^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/;
+
+export function createArtifactStore(options: { cacheDir: string }): ArtifactStore {
+  const { cacheDir } = options;
+  const tmpRoot = join(cacheDir, 'tmp');
+
+  const dir = (key: string): string => {
+    if (!KEY_RE.test(key)) throw new Error(`artifacts: invalid key ${JSON.stringify(key)}`);
+    return join(cacheDir, 'artifacts', key.slice(0, 2), key);
+  };
+
+  async function get(key: string): Promise<ArtifactMeta | undefined> {
+    const file = join(dir(key), 'meta.json');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    try {
+      return JSON.parse(text) as ArtifactMeta;
+    } catch (e) {
+      throw new KilnError('artifact-missing', `artifact ${key}: ${file} is not valid JSON`, {
+        hint: `delete ${dir(key)} and build again`,
+        cause: e,
+      });
+    }
+  }
+
+  async function manifest(key: string): Promise<ManifestEntry[] | undefined> {
+    try {
+      return JSON.parse(await readFile(join(dir(key), 'manifest.json'), 'utf8')) as ManifestEntry[];
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+  }
+
+  async function touch(key: string): Promise<void> {
+    const now = new Date();
+    try {
+      await utimes(join(dir(key), 'meta.json'), now, now);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+
+  async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
+    const target = dir(key);
+    const existing = await get(key);
+    if (existing !== undefined) return existing;
+
+    await mkdir(tmpRoot, { recursive: true });
+    const work = await mkdtemp(join(tmpRoot, `art-${key.slice(0, 16)}-`));
+    try {
+      const entries = await buildManifest(o.destDir, { signal: o.signal });
+      const archivePath = join(work, ARCHIVE);
+      const packed = await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
+      let size = 0;
+      let archiveSha: string | null = null;
+      if (packed) {
+        await fsyncFile(archivePath);
+        size = (await stat(archivePath)).size;
+        archiveSha = await sha256File(archivePath, { signal: o.signal });
+      }
+      const meta: ArtifactMeta = {
+        ...o.meta,
+        key,
+        outputHash: manifestHash(entries),
+        size,
+        sha256: archiveSha,
+        archive: packed ? ARCHIVE : null,
+        installedSize: entries.reduce((n, e) => n + e.size, 0),
+        fileCount: entries.filter((e) => e.type !== 'dir').length,
+        createdAt: new Date().toISOString(),
+      };
+      await writeDurable(join(work, 'manifest.json'), canonicalManifest(entries));
+      await writeDurable(join(work, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+
+      o.signal?.throwIfAborted();
+      await mkdir(join(target, '..'), { recursive: true });
+      try {
+        await rename(work, target);
+        return meta;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+        // Another process stored this key first: theirs is as good as ours.
+        const theirs = await get(key);
+        if (theirs === undefined) throw e;
+        return theirs;
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  async function stageInto(key: string, sysrootDir: string, opts: { signal?: AbortSignal } = {}): Promise<ArtifactMeta> {
+    const meta = await get(key);
+    if (meta === undefined) {
+      throw new KilnError('artifact-missing', `artifact ${key} is not in the cache (${dir(key)})`, {
+        hint: 'it may have been removed by cache gc; build the package again',
+      });
+    }
+    await touch(key);
+    if (meta.archive !== null) await unpackArchive(join(dir(key), meta.archive), sysrootDir, { signal: opts.signal });
+    return meta;
+  }
+
+  return {
+    dir,
+    has: async (key) => {
+      try {
+        await stat(join(dir(key), 'meta.json'));
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw e;
+      }
+    },
+    get,
+    manifest,
+    put,
+    stageInto,
+    touch,
+  };
+}
+
+async function writeDurable(path: string, text: string): Promise<void> {
+  const fh = await open(path, 'wx');
+  try {
+    await fh.writeFile(text);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,253 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDownloads, resolveUrl } from './downloads.ts';
+import { sha256 } from '../lib/hash.ts';
+import { KilnError } from '../errors.ts';
+
+const files: Record<string, string> = {
+  'a.tar.gz': 'contents of a\n'.repeat(1000),
+  'b.tar.gz': 'contents of b\n',
+  'c.tar.gz': 'contents of c\n',
+  'shared.tar.gz': 'fetched by two processes\n'.repeat(5000),
+  'held.tar.gz': 'held until released\n',
+};
+const requests = new Map<string, number>();
+/** Responses the test releases by hand (path → release functions). */
+const held = new Map<string, (() => void)[]>();
+let server: Server;
+let base: string;
+
+function count(path: string): number {
+  return requests.get(path) ?? 0;
+}
+
+function send(res: ServerResponse, name: string): void {
+  const body = files[name];
+  if (body === undefined) {
+    res.writeHead(404).end('not found');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(body);
+}
+
+before(async () => {
+  server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    requests.set(path, count(path) + 1);
+    if (path === '/redirect') {
+      res.writeHead(302, { location: '/files/b.tar.gz' }).end();
+    } else if (path === '/stall') {
+      res.writeHead(200);
+      res.write('partial');
+    } else if (path === '/files/shared.tar.gz' && count(path) === 1) {
+      // Answer the first request only after a while, so the second process is waiting
+      // for the lock meanwhile; a second request (no lock) is answered at once.
+      setTimeout(() => send(res, 'shared.tar.gz'), 500);
+    } else if (path.startsWith('/files/held.tar.gz')) {
+      held.set(path, [...(held.get(path) ?? []), () => send(res, 'held.tar.gz')]);
+    } else if (path.startsWith('/files/')) {
+      send(res, path.slice('/files/'.length));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const addr = server.address();
+  assert(addr !== null && typeof addr === 'object');
+  base = `http://127.0.0.1:${addr.port}`;
+});
+
+after(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+async function tempCache(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-dl-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function tmpEntries(cacheDir: string): Promise<string[]> {
+  return readdir(join(cacheDir, 'tmp')).catch(() => []);
+}
+
+const sum = (name: string): string => sha256(files[name] ?? '');
+
+test('a miss downloads and verifies; a hit does not touch the network', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const url = `${base}/files/a.tar.gz`;
+  assert.equal(await dl.has(sum('a.tar.gz')), false);
+  const path = await dl.fetch(url, sum('a.tar.gz'));
+  assert.equal(path, join(cacheDir, 'downloads', sum('a.tar.gz')));
+  assert.equal(path, dl.path(sum('a.tar.gz')));
+  assert.equal(await readFile(path, 'utf8'), files['a.tar.gz']);
+  assert.equal(count('/files/a.tar.gz'), 1);
+  assert.equal(await dl.has(sum('a.tar.gz')), true);
+
+  // A fresh instance (another run) sees the cached file too.
+  const again = createDownloads({ cacheDir, mirrors: {} });
+  assert.equal(await again.fetch(url, sum('a.tar.gz')), path);
+  assert.equal(count('/files/a.tar.gz'), 1);
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+});
+
+test('a checksum mismatch names url and both hashes, and stores nothing', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const url = `${base}/files/b.tar.gz`;
+  const wrong = sha256('something else');
+  await assert.rejects(dl.fetch(url, wrong), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'checksum-mismatch');
+    assert.match(e.message, new RegExp(`${url}.*${wrong}.*${sum('b.tar.gz')}`));
+    return true;
+  });
+  assert.equal(await dl.has(wrong), false);
+  assert.deepEqual(await readdir(join(cacheDir, 'downloads')), []);
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+});
+
+test('HTTP errors are download-failed naming url and status', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const url = `${base}/files/nope.tar.gz`;
+  await assert.rejects(dl.fetch(url, sha256('x')), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'download-failed');
+    assert.match(e.message, new RegExp(`${url}.*404`));
+    return true;
+  });
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+});
+
+test('redirects are followed', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const path = await dl.fetch(`${base}/redirect`, sum('b.tar.gz'));
+  assert.equal(await readFile(path, 'utf8'), files['b.tar.gz']);
+});
+
+test('a download that stops sending data fails after the idle timeout', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {}, idleTimeoutMs: 200 });
+  await assert.rejects(dl.fetch(`${base}/stall`, sha256('x')), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'download-failed');
+    assert.match(e.message, /\/stall.*no data for 0.2 s/);
+    return true;
+  });
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+});
+
+test('concurrent fetches of one file in one process make one request', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const url = `${base}/files/c.tar.gz`;
+  const paths = await Promise.all([1, 2, 3, 4].map(() => dl.fetch(url, sum('c.tar.gz'))));
+  assert.equal(new Set(paths).size, 1);
+  assert.equal(count('/files/c.tar.gz'), 1);
+});
+
+test('a waiter that aborts stops waiting; the download goes on for the others', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const url = `${base}/files/held.tar.gz`;
+  const ac = new AbortController();
+  const first = dl.fetch(url, sum('held.tar.gz'), { signal: ac.signal });
+  const second = dl.fetch(url, sum('held.tar.gz'));
+  ac.abort();
+  await assert.rejects(first, { name: 'AbortError' });
+  const deadline = Date.now() + 5000;
+  while (held.get('/files/held.tar.gz')?.length !== 1) {
+    assert(Date.now() < deadline, 'request never arrived');
+    await new Promise((r) => setImmediate(r));
+  }
+  held.get('/files/held.tar.gz')?.shift()?.();
+  assert.equal(await readFile(await second, 'utf8'), files['held.tar.gz']);
+  assert.equal(count('/files/held.tar.gz'), 1);
+});
+
+test('two OS processes fetching one file at once make one request', async (t) => {
+  const cacheDir = await tempCache(t);
+  const script = new URL('../../test/fixtures/cache/fetch-child.ts', import.meta.url).pathname;
+  const url = `${base}/files/shared.tar.gz`;
+  const children = [0, 1].map(() =>
+    spawn(process.execPath, [script, cacheDir, url, sum('shared.tar.gz')], { stdio: ['pipe', 'pipe', 'inherit'] }),
+  );
+  const outputs = children.map((c) => createInterface({ input: c.stdout })[Symbol.asyncIterator]());
+  // Start both only once both are loaded, so they really fetch at the same moment.
+  for (const out of outputs) assert.equal((await out.next()).value, 'ready');
+  for (const c of children) c.stdin.write('go\n');
+  const paths = await Promise.all(outputs.map(async (out) => (await out.next()).value as string));
+  const codes = await Promise.all(children.map(async (c) => c.exitCode ?? (await once(c, 'exit'))[0]));
+  assert.deepEqual(codes, [0, 0]);
+  assert.deepEqual(paths, [join(cacheDir, 'downloads', sum('shared.tar.gz')), join(cacheDir, 'downloads', sum('shared.tar.gz'))]);
+  assert.equal(count('/files/shared.tar.gz'), 1);
+  assert.equal(await readFile(paths[0] ?? '', 'utf8'), files['shared.tar.gz']);
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+  assert.deepEqual(await readdir(join(cacheDir, 'locks')), []);
+});
+
+test('mirror:// urls resolve through the mirrors table', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: { local: `${base}/files/` } });
+  const before = count('/files/b.tar.gz');
+  const path = await dl.fetch('mirror://local/b.tar.gz', sum('b.tar.gz'));
+  assert.equal(await readFile(path, 'utf8'), files['b.tar.gz']);
+  assert.equal(count('/files/b.tar.gz'), before + 1);
+});
+
+test('resolveUrl: mirrors, plain urls, unknown mirror, unsupported scheme', () => {
+  const mirrors = { debian: 'http://deb.example/debian/', gnu: 'https://ftp.example/gnu' };
+  assert.equal(resolveUrl('mirror://debian/pool/main/h/hello/hello_2.10.orig.tar.gz', mirrors),
+    'http://deb.example/debian/pool/main/h/hello/hello_2.10.orig.tar.gz');
+  assert.equal(resolveUrl('mirror://gnu/hello/hello-2.12.tar.gz', mirrors), 'https://ftp.example/gnu/hello/hello-2.12.tar.gz');
+  assert.equal(resolveUrl('https://x.example/a.tgz', mirrors), 'https://x.example/a.tgz');
+  assert.throws(() => resolveUrl('mirror://cpan/x.tar.gz', mirrors), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'mirror-unknown');
+    assert.match(e.message, /"cpan"/);
+    assert.match(e.hint ?? '', /\[mirrors\] in kiln\.toml/);
+    return true;
+  });
+  assert.throws(() => resolveUrl('mirror://toString/x', {}), { code: 'mirror-unknown' });
+  assert.throws(() => resolveUrl('ftp://x.example/a.tgz', mirrors), { code: 'download-failed' });
+});
+
+test('an unknown mirror fails before any network access', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  await assert.rejects(dl.fetch('mirror://nowhere/x.tar.gz', sha256('x')), { code: 'mirror-unknown' });
+});
+
+test('when the only waiter aborts, the download stops and leaves nothing behind', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const ac = new AbortController();
+  const url = `${base}/files/held.tar.gz?alone`;
+  const pending = dl.fetch(url, sum('held.tar.gz'), { signal: ac.signal });
+  const deadline = Date.now() + 5000;
+  while (count('/files/held.tar.gz?alone') !== 1) {
+    assert(Date.now() < deadline, 'request never arrived');
+    await new Promise((r) => setImmediate(r));
+  }
+  ac.abort();
+  await assert.rejects(pending, { name: 'AbortError' });
+  // The shared download settles after the waiter; poll until its lock is released.
+  while ((await readdir(join(cacheDir, 'locks')).catch(() => [])).length > 0) {
+    assert(Date.now() < deadline, 'lock never released');
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+  assert.equal(await dl.has(sum('held.tar.gz')), false);
+});

@@ -1,0 +1,231 @@
+// The cache: content-addressed downloads and per-input-key artifacts, shared by every kiln
+// process on the machine. Layout of the cache root (`cacheDir`):
+//
+//   downloads/<sha256>           a verified source file, named by its content hash
+//   artifacts/<key[0..2]>/<key>/ one built package per input key:
+//                                  meta.json (ArtifactMeta; its mtime = last use, for gc)
+//                                  manifest.json (every file: path, type, mode, size, sha256/target)
+//                                  pkg.tar.zst (absent when the package installed nothing)
+//   tmp/                         in-progress writes; on the same filesystem as the rest so a
+//                                finished file or directory is renamed into place atomically
+//   locks/<name>.lock            cross-process locks (see lock.ts)
+//
+// Readers therefore see a download or an artifact whole or not at all. Each entry is
+// written once: a process that loses a race discards its copy and uses the winner's.
+//
+// This file: fetch a url into downloads/, at most once per sha256 across all processes
+// (one shared promise per sha256 in a process, withLock across processes), streaming to
+// tmp/ while hashing, verifying the checksum before anything becomes visible.
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { KilnError } from '../errors.ts';
+import { SHA256_RE } from '../lib/hash.ts';
+import { withLock } from './lock.ts';
+
+export interface DownloadsOptions {
+  readonly cacheDir: string;
+  /** Mirror name → base URL, for `mirror://NAME/path` urls. */
+  readonly mirrors: Readonly<Record<string, string>>;
+  readonly fetchImpl?: typeof globalThis.fetch;
+  /** Give up when no data arrives for this long (connect, headers, or between chunks). Default 60 s. */
+  readonly idleTimeoutMs?: number;
+}
+
+export interface Downloads {
+  /** Path of the verified file in the cache, downloading it first if needed. */
+  fetch(url: string, sha256: string, options?: { signal?: AbortSignal }): Promise<string>;
+  path(sha256: string): string;
+  has(sha256: string): Promise<boolean>;
+}
+
+/** `mirror://NAME/path` → `<mirrors[NAME]>/path`; http(s) urls unchanged. */
+export function resolveUrl(url: string, mirrors: Readonly<Record<string, string>>): string {
+  const m = /^mirror:\/\/([^/]+)\/(.*)$/.exec(url);
+  if (m !== null) {
+    const [, name = '', rest = ''] = m;
+    const base = Object.hasOwn(mirrors, name) ? mirrors[name] : undefined;
+    if (base === undefined) {
+      const known = Object.keys(mirrors);
+      throw new KilnError('mirror-unknown', `unknown mirror "${name}" in ${url}`, {
+        hint: `add it under [mirrors] in kiln.toml, e.g. ${name} = "https://…"` +
+          (known.length > 0 ? ` (configured: ${known.join(', ')})` : ''),
+      });
+    }
+    return `${base.replace(/\/+$/, '')}/${rest}`;
+  }
+  if (/^https?:\/\//.test(url)) return url;
+  throw new KilnError('download-failed', `cannot download ${url}: only http://, https:// and mirror:// urls are fetched`, {
+    hint: 'use one of those schemes (file: sources are read from the recipe folder)',
+  });
+}
+
+export function createDownloads(options: DownloadsOptions): Downloads {
+  const { cacheDir, mirrors } = options;
+  const fetchImpl = options.fetchImpl ?? globalThis.fetch;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  const dir = join(cacheDir, 'downloads');
+  const tmpDir = join(cacheDir, 'tmp');
+  const lockDir = join(cacheDir, 'locks');
+  const inflight = new Map<string, Shared>();
+
+  const path = (sha256: string): string => {
+    if (!SHA256_RE.test(sha256)) throw new Error(`downloads: not a sha256: ${JSON.stringify(sha256)}`);
+    return join(dir, sha256);
+  };
+
+  async function hit(file: string): Promise<boolean> {
+    try {
+      await stat(file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    // Mark it used for gc (atime is unreliable under relatime/noatime).
+    const now = new Date();
+    await utimes(file, now, now).catch(() => {});
+    return true;
+  }
+
+  async function download(url: string, sha256: string, signal: AbortSignal): Promise<string> {
+    const final = path(sha256);
+    if (await hit(final)) return final;
+    const resolved = resolveUrl(url, mirrors);
+    await Promise.all([mkdir(dir, { recursive: true }), mkdir(tmpDir, { recursive: true })]);
+    return withLock(lockDir, `dl-${sha256}`, async () => {
+      // Another process may have finished it while we waited for the lock.
+      if (await hit(final)) return final;
+      const tmp = join(tmpDir, `dl-${sha256.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+      try {
+        const actual = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal });
+        if (actual !== sha256) {
+          throw new KilnError('checksum-mismatch', `checksum mismatch for ${url}: expected sha256 ${sha256}, got ${actual}`, {
+            hint: 'if the new file is the right one, update the sha256 in the recipe; otherwise the server or mirror is serving a different file',
+          });
+        }
+        await rename(tmp, final);
+        return final;
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    }, { signal });
+  }
+
+  return {
+    path,
+    has: async (sha256) => {
+      try {
+        await stat(path(sha256));
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw e;
+      }
+    },
+    fetch: (url, sha256, opts = {}) => {
+      if (!SHA256_RE.test(sha256)) return Promise.reject(new Error(`downloads: not a sha256: ${JSON.stringify(sha256)} (for ${url})`));
+      let shared = inflight.get(sha256);
+      // An entry whose every waiter gave up is being aborted: start afresh.
+      if (shared === undefined || shared.controller.signal.aborted) {
+        const controller = new AbortController();
+        const created: Shared = {
+          controller,
+          waiters: 0,
+          promise: download(url, sha256, controller.signal).finally(() => {
+            if (inflight.get(sha256) === created) inflight.delete(sha256);
+          }),
+        };
+        shared = created;
+        inflight.set(sha256, shared);
+      }
+      return join_(shared, opts.signal);
+    },
+  };
+}
+
+/** One download shared by every caller in this process asking for the same sha256. */
+interface Shared {
+  readonly controller: AbortController;
+  readonly promise: Promise<string>;
+  waiters: number;
+}
+
+/**
+ * Wait for a shared download. A caller that aborts stops waiting at once; the download
+ * itself is aborted only when every waiter has given up.
+ */
+function join_(shared: Shared, signal: AbortSignal | undefined): Promise<string> {
+  shared.waiters++;
+  if (signal === undefined) return shared.promise;
+  return new Promise<string>((resolve, reject) => {
+    const onAbort = (): void => {
+      if (--shared.waiters === 0) shared.controller.abort(signal.reason);
+      reject(signal.reason);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    shared.promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+interface StreamOptions {
+  readonly url: string;
+  readonly resolved: string;
+  readonly fetchImpl: typeof globalThis.fetch;
+  readonly idleTimeoutMs: number;
+  readonly signal: AbortSignal;
+}
+
+/** Download into `file`, returning the sha256 of what was written. */
+async function streamTo(file: string, o: StreamOptions): Promise<string> {
+  const idle = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => idle.abort(), o.idleTimeoutMs);
+  };
+  const signal = AbortSignal.any([o.signal, idle.signal]);
+  const where = o.resolved === o.url ? o.url : `${o.url} (${o.resolved})`;
+  const failed = (e: unknown): never => {
+    if (o.signal.aborted) throw o.signal.reason;
+    if (e instanceof KilnError) throw e;
+    if (idle.signal.aborted) {
+      throw new KilnError('download-failed', `download of ${where} stalled: no data for ${o.idleTimeoutMs / 1000} s`, {
+        hint: 'check the network or the mirror, then run again',
+        cause: e,
+      });
+    }
+    const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
+    throw new KilnError('download-failed', `download of ${where} failed: ${detail}`, {
+      hint: 'check the url, the network or the mirror, then run again',
+      cause: e,
+    });
+  };
+  arm();
+  try {
+    const res = await o.fetchImpl(o.resolved, { signal, redirect: 'follow' }).catch(failed);
+    if (!res.ok || res.body === null) {
+      await res.body?.cancel().catch(() => {});
+      throw new KilnError('download-failed', `download of ${where} failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), {
+        hint: res.status === 404 ? 'the file is not at that url; fix the url in the recipe' : 'check the url or the mirror, then run again',
+      });
+    }
+    const hash = createHash('sha256');
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        arm();
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+    await pipeline(body, tap, createWriteStream(file, { flags: 'wx', flush: true }), { signal }).catch(failed);
+    return hash.digest('hex');
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,106 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gcCache } from './gc.ts';
+import { cacheUsage } from './du.ts';
+import { createArtifactStore } from './artifacts.ts';
+import { sha256 } from '../lib/hash.ts';
+
+const DAY = 86_400_000;
+const NOW = Date.now();
+const info = { name: 'p', version: '1', arch: 'amd64' };
+const key = (c: string): string => c.repeat(64);
+
+async function age(path: string, ms: number): Promise<void> {
+  const t = new Date(NOW - ms);
+  await utimes(path, t, t);
+}
+
+/**
+ * A cache with: downloads old/new; artifacts old (aaa…), old but kept (bbb…), new (ccc…),
+ * empty+old (ddd…); tmp: an abandoned dir, a fresh file, an old dir with a fresh file.
+ */
+async function makeCache(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  await mkdir(join(cacheDir, 'downloads'), { recursive: true });
+  await writeFile(join(cacheDir, 'downloads', sha256('old')), 'old download');
+  await age(join(cacheDir, 'downloads', sha256('old')), 40 * DAY);
+  await writeFile(join(cacheDir, 'downloads', sha256('new')), 'new download!');
+
+  const store = createArtifactStore({ cacheDir });
+  await mkdir(join(root, 'dest/usr'), { recursive: true });
+  await writeFile(join(root, 'dest/usr/file'), 'x'.repeat(1000));
+  await mkdir(join(root, 'empty'));
+  for (const c of ['a', 'b', 'c']) await store.put(key(c), { destDir: join(root, 'dest'), meta: info, sourceDateEpoch: 0 });
+  await store.put(key('d'), { destDir: join(root, 'empty'), meta: info, sourceDateEpoch: 0 });
+  for (const c of ['a', 'b', 'd']) await age(join(store.dir(key(c)), 'meta.json'), 40 * DAY);
+
+  const tmp = join(cacheDir, 'tmp');
+  await mkdir(join(tmp, 'abandoned'), { recursive: true });
+  await writeFile(join(tmp, 'abandoned/part'), 'abc');
+  await age(join(tmp, 'abandoned/part'), 2 * 3_600_000);
+  await age(join(tmp, 'abandoned'), 2 * 3_600_000);
+  await writeFile(join(tmp, 'dl-fresh'), 'being written');
+  await mkdir(join(tmp, 'art-writing'));
+  await writeFile(join(tmp, 'art-writing/pkg.tar.zst'), 'growing');
+  await age(join(tmp, 'art-writing'), 5 * 3_600_000);
+  return cacheDir;
+}
+
+test('gc removes old unkept artifacts, old downloads and abandoned tmp entries only', async (t) => {
+  const cacheDir = await makeCache(t);
+  const store = createArtifactStore({ cacheDir });
+  const before = await cacheUsage(cacheDir);
+  const dry = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set([key('b')]), dryRun: true, now: NOW });
+  assert.deepEqual(await cacheUsage(cacheDir), before, 'dry run removes nothing');
+
+  const result = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set([key('b')]), now: NOW });
+  assert.deepEqual(result, dry, 'dry run reports exactly what a real run removes');
+  assert.deepEqual(result.removed.map((r) => [r.kind, r.path]), [
+    ['artifact', store.dir(key('a'))],
+    ['artifact', store.dir(key('d'))],
+    ['download', join(cacheDir, 'downloads', sha256('old'))],
+    ['tmp', join(cacheDir, 'tmp', 'abandoned')],
+  ]);
+  assert.equal(result.freedBytes, result.removed.reduce((n, r) => n + r.bytes, 0));
+  assert.equal(result.removed.find((r) => r.kind === 'download')?.bytes, 'old download'.length);
+  assert.equal(result.removed.find((r) => r.kind === 'tmp')?.bytes, 3);
+
+  assert.equal(await store.has(key('a')), false);
+  assert.equal(await store.has(key('b')), true);
+  assert.equal(await store.has(key('c')), true);
+  assert.deepEqual(await readdir(join(cacheDir, 'downloads')), [sha256('new')]);
+  assert.deepEqual((await readdir(join(cacheDir, 'tmp'))).sort(), ['art-writing', 'dl-fresh']);
+  const after = await cacheUsage(cacheDir);
+  assert.equal(before.artifacts.bytes + before.downloads.bytes + before.tmp.bytes - result.freedBytes,
+    after.artifacts.bytes + after.downloads.bytes + after.tmp.bytes);
+});
+
+test('without olderThan everything unkept goes, but young tmp entries stay', async (t) => {
+  const cacheDir = await makeCache(t);
+  const result = await gcCache(cacheDir, { keep: new Set(), keepDownloads: new Set([sha256('new')]), now: NOW + 1000 });
+  const u = await cacheUsage(cacheDir);
+  assert.equal(u.artifacts.count, 0);
+  assert.equal(u.downloads.count, 1);
+  assert.equal(u.tmp.count, 2);
+  assert.equal(result.removed.filter((r) => r.kind === 'artifact').length, 4);
+});
+
+test('a touched artifact is not old any more', async (t) => {
+  const cacheDir = await makeCache(t);
+  const store = createArtifactStore({ cacheDir });
+  await store.touch(key('a'));
+  await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set(), now: NOW });
+  assert.equal(await store.has(key('a')), true);
+  assert.equal(await store.has(key('b')), false);
+});
+
+test('gc of an empty or missing cache removes nothing', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  assert.deepEqual(await gcCache(join(root, 'none'), { keep: new Set() }), { removed: [], freedBytes: 0 });
+});

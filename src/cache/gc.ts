@@ -1,0 +1,132 @@
+// Garbage-collect the cache (`kiln cache gc`): artifacts and downloads not used since the
+// cutoff and not kept, plus abandoned entries in tmp/.
+//
+// "Used" is the mtime of an artifact's meta.json and of a download file: the stores touch
+// them on every hit. Entries are first renamed into tmp/ (so other processes see them
+// whole or gone, never half-deleted), re-checked for a use that raced with us, and only
+// then deleted. tmp/ entries younger than an hour are never removed: they may be a write
+// in progress by another kiln process.
+import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { basename, join } from 'node:path';
+import { SHA256_RE } from '../lib/hash.ts';
+import { artifactDirs, entries, walkStat } from './du.ts';
+
+export interface GcOptions {
+  /** Remove what was last used longer ago than this; default 0: anything not kept. */
+  readonly olderThanMs?: number;
+  /** Artifact keys that must stay (e.g. referenced by the last N runs). */
+  readonly keep: ReadonlySet<string>;
+  /** Download sha256s that must stay. */
+  readonly keepDownloads?: ReadonlySet<string>;
+  /** Report what would be removed without removing it. */
+  readonly dryRun?: boolean;
+  /** For tests: the current time in ms. */
+  readonly now?: number;
+  readonly signal?: AbortSignal;
+}
+
+export type GcKind = 'artifact' | 'download' | 'tmp';
+
+export interface GcRemoved {
+  readonly kind: GcKind;
+  readonly path: string;
+  readonly bytes: number;
+}
+
+export interface GcResult {
+  readonly removed: readonly GcRemoved[];
+  readonly freedBytes: number;
+}
+
+/** tmp/ entries younger than this may still be written to. */
+export const TMP_MIN_AGE_MS = 3_600_000;
+
+export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcResult> {
+  const now = options.now ?? Date.now();
+  const cutoff = now - (options.olderThanMs ?? 0);
+  const dryRun = options.dryRun ?? false;
+  const tmpDir = join(cacheDir, 'tmp');
+  const removed: GcRemoved[] = [];
+
+  // Snapshot tmp/ first, so entries that gc itself moves there are not listed twice.
+  const tmpEntries = await entries(tmpDir);
+
+  for (const dir of await artifactDirs(cacheDir)) {
+    options.signal?.throwIfAborted();
+    if (options.keep.has(basename(dir))) continue;
+    const used = await lastUse(join(dir, 'meta.json'), dir);
+    if (used === undefined || used >= cutoff) continue;
+    const r = await remove({ kind: 'artifact', path: dir, probe: 'meta.json', cutoff, tmpDir, dryRun });
+    if (r !== undefined) removed.push(r);
+  }
+
+  for (const file of await entries(join(cacheDir, 'downloads'))) {
+    options.signal?.throwIfAborted();
+    const name = basename(file);
+    if (!SHA256_RE.test(name) || options.keepDownloads?.has(name) === true) continue;
+    const used = await lastUse(file, undefined);
+    if (used === undefined || used >= cutoff) continue;
+    const r = await remove({ kind: 'download', path: file, probe: undefined, cutoff, tmpDir, dryRun });
+    if (r !== undefined) removed.push(r);
+  }
+
+  for (const entry of tmpEntries) {
+    options.signal?.throwIfAborted();
+    const { bytes, newestMtimeMs } = await walkStat(entry);
+    if (newestMtimeMs === 0 || newestMtimeMs >= now - TMP_MIN_AGE_MS) continue;
+    if (!dryRun) await rm(entry, { recursive: true, force: true });
+    removed.push({ kind: 'tmp', path: entry, bytes });
+  }
+
+  return { removed, freedBytes: removed.reduce((n, r) => n + r.bytes, 0) };
+}
+
+async function mtimeOf(path: string): Promise<number | undefined> {
+  try {
+    return (await lstat(path)).mtimeMs;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+/** mtime of `path`; for an artifact without meta.json, that of its directory. */
+async function lastUse(path: string, fallback: string | undefined): Promise<number | undefined> {
+  return (await mtimeOf(path)) ?? (fallback === undefined ? undefined : mtimeOf(fallback));
+}
+
+interface RemoveOptions {
+  readonly kind: GcKind;
+  readonly path: string;
+  /** File inside a directory entry whose mtime is the last use; undefined: the entry itself. */
+  readonly probe: string | undefined;
+  readonly cutoff: number;
+  readonly tmpDir: string;
+  readonly dryRun: boolean;
+}
+
+async function remove(o: RemoveOptions): Promise<GcRemoved | undefined> {
+  const { bytes } = await walkStat(o.path);
+  if (o.dryRun) return { kind: o.kind, path: o.path, bytes };
+  await mkdir(o.tmpDir, { recursive: true });
+  const moved = join(o.tmpDir, `gc-${basename(o.path).slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await rename(o.path, moved);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // someone else removed it
+    throw e;
+  }
+  // A process may have used it between our check and the rename: put it back.
+  const used = await mtimeOf(o.probe === undefined ? moved : join(moved, o.probe));
+  if (used !== undefined && used >= o.cutoff) {
+    try {
+      await rename(moved, o.path);
+      return undefined;
+    } catch {
+      // Its place was taken (e.g. the artifact was stored again): drop our copy.
+    }
+  }
+  await rm(moved, { recursive: true, force: true });
+  return { kind: o.kind, path: o.path, bytes };
+}

@@ -1,0 +1,87 @@
+// kiln build [TARGET...]: plan and build a tree, then write the report.
+
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { EventBus } from '../events/events.ts';
+import { runBuild } from '../run/run-build.ts';
+import { hostBackend } from '../sandbox/host.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, formatMs, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
+import { liveRenderer } from './progress/live.ts';
+import { jsonRenderer, plainRenderer } from './progress/plain.ts';
+
+interface BuildOpts extends StateOptions {
+  tree: string;
+  jobs?: number;
+  arch?: string[];
+  failFast?: boolean;
+  keepFailed?: boolean;
+  force?: string[];
+  json?: boolean;
+}
+
+export function registerBuild(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('build')
+    .description('build the tree (or TARGETs: package names or globs, plus what they need) in dependency order')
+    .argument('[targets...]', 'package names or globs; default: every package of the tree')
+    .option('--tree <dir>', 'the recipe tree', '.')
+    .option('-j, --jobs <n>', 'at most N builds at once (default: number of cores)', parseJobs)
+    .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
+    .option('--fail-fast', 'stop starting new jobs after the first failure')
+    .option('--keep-failed', "keep a failed job's workspace for inspection")
+    .option('--force <globs...>', 'rebuild these packages even when up to date')
+    .option('--json', 'NDJSON events on stdout, the last line the run summary');
+  addStateOptions(cmd);
+  cmd.action(async (targets: string[], opts: BuildOpts) => {
+    const state = layoutFrom(opts);
+    const bus = new EventBus();
+    const stdout = ctx.stdout as NodeJS.WriteStream;
+    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined ? liveRenderer(stdout) : undefined;
+    bus.on(live?.onEvent ?? (opts.json ? jsonRenderer(ctx.stdout) : plainRenderer(ctx.stdout)));
+
+    const controller = new AbortController();
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (controller.signal.aborted) return;
+      ctx.stderr.write(`\nkiln: ${sig}: stopping, killing running jobs and cleaning up...\n`);
+      controller.abort(new Error(sig));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      const result = await runBuild({
+        treeDir: opts.tree,
+        cacheDir: state.cache,
+        state,
+        targets,
+        archs: opts.arch,
+        force: opts.force ?? [],
+        maxJobs: opts.jobs,
+        failFast: opts.failFast === true,
+        keepFailed: opts.keepFailed === true,
+        backend: hostBackend,
+        bus,
+        signal: controller.signal,
+      });
+      await live?.finish();
+      const c = result.counts;
+      const took = formatMs(Date.parse(result.report.end ?? new Date().toISOString()) - Date.parse(result.report.start));
+      if (opts.json) {
+        ctx.stdout.write(
+          `${JSON.stringify({ type: 'summary', runId: result.runId, state: result.state, counts: c, report: join(result.reportDir, 'report.json') })}\n`,
+        );
+      } else {
+        ctx.stdout.write(
+          `kiln: run ${result.runId} ${result.state} in ${took}: ${c.built} built, ${c['up-to-date']} up to date, ` +
+            `${c.failed} failed, ${c.skipped} skipped, ${c.broken} broken, ${c.cancelled} cancelled\n` +
+            `report: ${join(result.reportDir, 'report.html')}\n`,
+        );
+      }
+      ctx.exitCode = result.state === 'cancelled' ? 130 : result.state === 'failed' ? 1 : 0;
+    } finally {
+      await live?.finish();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+  });
+}

@@ -1,0 +1,71 @@
+// kiln cache du | gc: what the caches hold, and removing what is no longer used.
+
+import type { Command } from 'commander';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheUsage } from '../cache/du.ts';
+import { gcCache } from '../cache/gc.ts';
+import { parseDuration } from '../lib/duration.ts';
+import { KilnError } from '../errors.ts';
+import { openRecords } from '../records/records.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+
+function human(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+export function registerCache(program: Command, ctx: CliContext): void {
+  const cache = program.command('cache').description('inspect and clean the download and artifact caches');
+  const du = cache.command('du').description('sizes of the caches by kind').option('--json', 'print as JSON');
+  addStateOptions(du);
+  du.action(async (opts: StateOptions & { json?: boolean }) => {
+    const state = layoutFrom(opts);
+    const u = await cacheUsage(state.cache);
+    if (opts.json) {
+      ctx.stdout.write(`${JSON.stringify({ cache: state.cache, ...u }, null, 2)}\n`);
+      return;
+    }
+    ctx.stdout.write(`cache ${state.cache}\n`);
+    for (const [kind, v] of Object.entries(u) as [string, { count: number; bytes: number }][]) {
+      ctx.stdout.write(`  ${kind.padEnd(10)} ${String(v.count).padStart(7)} entries  ${human(v.bytes).padStart(10)}\n`);
+    }
+  });
+
+  const gc = cache
+    .command('gc')
+    .description('remove cached downloads and artifacts not used recently (and not used by the last N runs)')
+    .option('--older-than <duration>', 'remove what was last used longer ago than this, e.g. 30d, 12h', '30d')
+    .option('--keep-last-runs <n>', "always keep the artifacts of the last N runs")
+    .option('--dry-run', 'only list what would be removed');
+  addStateOptions(gc);
+  gc.action(async (opts: StateOptions & { olderThan: string; keepLastRuns?: string; dryRun?: boolean }) => {
+    const state = layoutFrom(opts);
+    let olderThanMs: number;
+    try {
+      olderThanMs = parseDuration(opts.olderThan);
+    } catch (e) {
+      throw new KilnError('usage', `--older-than: ${(e as Error).message}`);
+    }
+    let keep = new Set<string>();
+    if (opts.keepLastRuns !== undefined) {
+      const n = Number(opts.keepLastRuns);
+      if (!Number.isInteger(n) || n < 0) throw new KilnError('usage', `--keep-last-runs: expected a whole number, got "${opts.keepLastRuns}"`);
+      if (existsSync(join(state.root, 'kiln.db'))) {
+        mkdirSync(state.root, { recursive: true });
+        using records = openRecords(state.root);
+        keep = records.artifactKeysOfLastRuns(n);
+      }
+    }
+    const r = await gcCache(state.cache, { olderThanMs, keep, dryRun: opts.dryRun === true });
+    for (const x of r.removed) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${human(x.bytes)})\n`);
+    ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${human(r.freedBytes)} in ${r.removed.length} entries\n`);
+  });
+}

@@ -1,0 +1,69 @@
+// kiln plan [TARGET...]: what a build would do, and why, without building.
+
+import type { Command } from 'commander';
+import { mkdirSync } from 'node:fs';
+import { formatMs } from './options.ts';
+import { describeReason } from '../plan/reason.ts';
+import { planCounts } from '../plan/plan.ts';
+import { openRecords } from '../records/records.ts';
+import { preparePlan } from '../run/prepare-plan.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
+
+interface PlanOpts extends StateOptions {
+  tree: string;
+  arch?: string[];
+  force?: string[];
+  json?: boolean;
+}
+
+export function registerPlan(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('plan')
+    .description('print the plan: every package, its state (to-build, up-to-date, broken) and why')
+    .argument('[targets...]', 'package names or globs; default: every package of the tree')
+    .option('--tree <dir>', 'the recipe tree', '.')
+    .option('--arch <list>', 'target architectures, comma-separated', parseArchList)
+    .option('--force <globs...>', 'plan these packages as forced rebuilds')
+    .option('--json', 'print the plan as JSON');
+  addStateOptions(cmd);
+  cmd.action(async (targets: string[], opts: PlanOpts) => {
+    const t0 = performance.now();
+    const state = layoutFrom(opts);
+    mkdirSync(state.root, { recursive: true });
+    using records = openRecords(state.root);
+    const p = await preparePlan({ treeDir: opts.tree, cacheDir: state.cache, targets, archs: opts.arch, force: opts.force ?? [] }, records);
+    const counts = planCounts(p.plan);
+    if (opts.json) {
+      const packages = p.plan.nodes.map((n) => ({
+        id: n.id,
+        name: n.name,
+        version: n.version,
+        arch: n.arch,
+        state: n.state,
+        why: n.why ?? null,
+        reason: n.broken ?? null,
+        waitsFor: n.waitsFor,
+        key: n.key ?? null,
+      }));
+      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages }, null, 2)}\n`);
+    } else {
+      const out: string[] = [];
+      out.push(
+        `kiln plan: ${p.plan.nodes.length} package(s) for ${p.archs.join(', ')}: ${counts['to-build']} to build, ` +
+          `${counts['up-to-date']} up to date, ${counts.broken} broken (planned in ${formatMs(performance.now() - t0)})`,
+      );
+      const width = Math.min(40, Math.max(8, ...p.plan.nodes.map((n) => n.id.length)));
+      for (const n of p.plan.nodes) {
+        let detail = '';
+        if (n.state === 'to-build') {
+          const waits = n.waitsFor.filter((w) => p.plan.byId.get(w)?.state === 'to-build');
+          detail = `${describeReason(n.why!)}${waits.length > 0 ? `; after ${waits.join(', ')}` : ''}`;
+        } else if (n.state === 'broken') detail = n.broken ?? '';
+        out.push(`  ${n.state.padEnd(10)}  ${n.id.padEnd(width)}  ${n.version.padEnd(10)}  ${detail}`.trimEnd());
+      }
+      ctx.stdout.write(`${out.join('\n')}\n`);
+    }
+    ctx.exitCode = counts.broken > 0 ? 1 : 0;
+  });
+}

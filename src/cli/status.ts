@@ -1,0 +1,62 @@
+// kiln status [RUN]: a run's state and its packages (default: the latest run).
+
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { KilnError } from '../errors.ts';
+import { buildReport } from '../publish/report.ts';
+import { openRecords } from '../records/records.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
+
+export function registerStatus(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('status')
+    .description("a run's state, counts and packages (default: the latest run); --runs lists recent runs")
+    .argument('[run]', 'run id')
+    .option('--runs [n]', 'list the last N runs instead (default 20)')
+    .option('--json', 'print as JSON');
+  addStateOptions(cmd);
+  cmd.action((runArg: string | undefined, opts: StateOptions & { json?: boolean; runs?: string | boolean }) => {
+    const state = layoutFrom(opts);
+    if (!existsSync(join(state.root, 'kiln.db'))) {
+      throw new KilnError('run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first, or point --state at the state directory' });
+    }
+    using records = openRecords(state.root);
+    records.markInterruptedRuns();
+    if (opts.runs !== undefined) {
+      const runs = records.listRuns({ limit: opts.runs === true ? 20 : Number(opts.runs) });
+      if (opts.json) ctx.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+      else
+        for (const r of runs) {
+          const took = r.endedAt === null ? 'running' : formatMs(r.endedAt - r.startedAt);
+          ctx.stdout.write(`${r.id}  ${r.state.padEnd(9)}  ${new Date(r.startedAt).toISOString()}  ${took}  ${JSON.stringify(r.counts ?? {})}\n`);
+        }
+      return;
+    }
+    const run = runArg === undefined ? records.latestRun() : records.getRun(runArg);
+    if (run === undefined) {
+      throw new KilnError('run-not-found', runArg === undefined ? `no runs recorded in ${state.root}` : `no run "${runArg}" in ${state.root}`, {
+        hint: 'list runs with `kiln status --runs`',
+      });
+    }
+    const report = buildReport(records, run.id);
+    if (opts.json) {
+      ctx.stdout.write(`${JSON.stringify({ state: run.state, ...report }, null, 2)}\n`);
+      return;
+    }
+    const c = report.counts;
+    ctx.stdout.write(
+      `run ${run.id}: ${run.state}, started ${report.start}${report.end === null ? '' : `, took ${formatMs(Date.parse(report.end) - Date.parse(report.start))}`}\n` +
+        `  ${c.built} built, ${c['up-to-date']} up to date, ${c.failed} failed, ${c.skipped} skipped, ${c.broken} broken, ${c.cancelled} cancelled\n`,
+    );
+    const order = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
+    const pkgs = [...report.packages].sort((a, b) => order.indexOf(a.state) - order.indexOf(b.state));
+    for (const p of pkgs) {
+      if (p.state === 'up-to-date' && pkgs.length > 50) continue;
+      const dur = p.durationMs === null ? '' : formatMs(p.durationMs);
+      ctx.stdout.write(`  ${p.state.padEnd(10)} ${`${p.name}@${p.arch}`.padEnd(32)} ${dur.padStart(8)}  ${p.cause ?? p.why ?? ''}\n`);
+    }
+    ctx.stdout.write(`report: ${join(state.runs, run.id, 'report.html')}\n`);
+  });
+}

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadTreeConfig, parseTreeConfig } from './tree-config.ts';
+import { builtinDefaults } from '../recipes/parse-recipe.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+
+const FILE = '/tree/kiln.toml';
+
+function problems(text: string): string[] {
+  const { diagnostics } = parseTreeConfig(text, FILE);
+  for (const d of diagnostics) assert.equal(d.file, FILE);
+  return diagnostics.map((d) => (d.key === undefined ? d.message : `${d.key}: ${d.message}`));
+}
+
+test('an empty kiln.toml gives the built-in defaults', () => {
+  const { config, diagnostics } = parseTreeConfig('', FILE);
+  assert.deepEqual(diagnostics, []);
+  assert.deepEqual(config, { file: FILE, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} });
+});
+
+test('every key is read; mirrors lose their trailing slash; env becomes the recipes default env', () => {
+  const { config, diagnostics } = parseTreeConfig(
+    [
+      'env = "bookworm"',
+      'archs = ["amd64", "arm64"]',
+      '[defaults]',
+      'cpus = 2',
+      'memory = "1G"',
+      'timeout = "1h"',
+      'silent-timeout = "20m"',
+      '[mirrors]',
+      'debian = "http://apt-cache.example/debian/"',
+      'gnu = "https://ftp-mirror.example/gnu"',
+      'local = "file:///srv/mirror//"',
+    ].join('\n'),
+    FILE,
+  );
+  assert.deepEqual(diagnostics, []);
+  assert.deepEqual(config, {
+    file: FILE,
+    env: 'bookworm',
+    archs: ['amd64', 'arm64'],
+    defaults: { cpus: 2, memoryBytes: 1024 ** 3, timeoutMs: 3_600_000, silentTimeoutMs: 1_200_000, env: 'bookworm' },
+    mirrors: { debian: 'http://apt-cache.example/debian', gnu: 'https://ftp-mirror.example/gnu', local: 'file:///srv/mirror' },
+  });
+});
+
+test('a number of bytes is a memory size too', () => {
+  const { config, diagnostics } = parseTreeConfig('[defaults]\nmemory = 1048576\n', FILE);
+  assert.deepEqual(diagnostics, []);
+  assert.equal(config.defaults.memoryBytes, 1024 * 1024);
+});
+
+const rows: { name: string; text: string; want: string[] }[] = [
+  { name: 'bad TOML, with line and column', text: 'env = = "x"\n', want: ['invalid TOML: invalid value at line 1, column 7'] },
+  { name: 'unknown key', text: 'colour = "red"\n', want: ['unknown key "colour"'] },
+  { name: 'unknown key in [defaults]', text: '[defaults]\njobs = 3\n', want: ['defaults: unknown key "jobs"'] },
+  { name: 'wrong type of archs', text: 'archs = "amd64"\n', want: ['archs: expected an array, got "amd64"'] },
+  { name: 'empty archs', text: 'archs = []\n', want: ['archs: must have at least 1 item(s)'] },
+  { name: 'cpus = 0', text: '[defaults]\ncpus = 0\n', want: ['defaults.cpus: must be greater than 0, got 0'] },
+  { name: 'bad memory', text: '[defaults]\nmemory = "lots"\n', want: ['defaults.memory: invalid size "lots"'] },
+  { name: 'zero memory', text: '[defaults]\nmemory = "0K"\n', want: ['defaults.memory: must be greater than 0, got "0K"'] },
+  { name: 'bad timeout', text: '[defaults]\ntimeout = "an hour"\n', want: ['defaults.timeout: invalid duration "an hour"'] },
+  { name: 'zero silent-timeout', text: '[defaults]\nsilent-timeout = "0m"\n', want: ['defaults.silent-timeout: must be greater than 0, got "0m"'] },
+  {
+    name: 'mirror that is not a URL',
+    text: '[mirrors]\ndebian = "apt-cache.example/debian"\n',
+    want: ['mirrors.debian: a mirror is a base URL starting with http://, https:// or file://'],
+  },
+  {
+    name: 'mirror with a bad name',
+    text: '[mirrors]\n"my mirror" = "http://m.example/"\n',
+    want: ['mirrors.my mirror: "my mirror" is not a mirror name: use letters, digits, _ and -, starting with a letter or digit'],
+  },
+];
+
+for (const row of rows) {
+  test(`kiln.toml diagnostic: ${row.name}`, () => {
+    assert.deepEqual(problems(row.text), row.want);
+  });
+}
+
+test('every problem of kiln.toml is reported at once', () => {
+  assert.deepEqual(
+    problems(['colour = 1', 'archs = []', '[defaults]', 'cpus = "two"', '[mirrors]', 'gnu = "ftp://x.example"'].join('\n')),
+    [
+      'archs: must have at least 1 item(s)',
+      'defaults.cpus: expected a whole number, got "two"',
+      'mirrors.gnu: a mirror is a base URL starting with http://, https:// or file://',
+      'unknown key "colour"',
+    ],
+  );
+  // Values that parse but are wrong are reported together too.
+  assert.deepEqual(problems('[defaults]\nmemory = "lots"\ntimeout = "x"\nsilent-timeout = "y"\n'), [
+    'defaults.memory: invalid size "lots"',
+    'defaults.timeout: invalid duration "x"',
+    'defaults.silent-timeout: invalid duration "y"',
+  ]);
+});
+
+test('loadTreeConfig: no kiln.toml is fine; a present one is read', async () => {
+  await using dir = await tmpDir();
+  const none = await loadTreeConfig(dir.path);
+  assert.deepEqual(none, { config: { file: undefined, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} }, diagnostics: [] });
+  await writeFile(join(dir.path, 'kiln.toml'), 'archs = ["riscv64"]\n');
+  const some = await loadTreeConfig(dir.path);
+  assert.deepEqual(some.diagnostics, []);
+  assert.equal(some.config.file, join(dir.path, 'kiln.toml'));
+  assert.deepEqual(some.config.archs, ['riscv64']);
+});

@@ -1,0 +1,106 @@
+// kiln.toml at a tree's root: defaults for every recipe, target archs, the env, and
+// named mirrors for mirror://NAME/ urls. Parsed once into a readonly TreeConfig, or
+// every problem at once as diagnostics.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { parseDuration, parseSize } from '../lib/duration.ts';
+import type { Diagnostic } from '../plan/spec.ts';
+import { builtinDefaults, type RecipeDefaults } from '../recipes/parse-recipe.ts';
+import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
+
+export interface TreeConfig {
+  readonly file: string | undefined;
+  readonly env: string | undefined;
+  readonly archs: readonly string[] | undefined;
+  readonly defaults: RecipeDefaults;
+  readonly mirrors: Readonly<Record<string, string>>;
+}
+
+const schema = z.strictObject({
+  env: z.string().min(1).optional(),
+  archs: z.array(z.string().min(1)).min(1).optional(),
+  defaults: z
+    .strictObject({
+      cpus: z.number().int().positive().optional(),
+      memory: z.union([z.string(), z.number().int().positive()]).optional(),
+      timeout: z.string().optional(),
+      'silent-timeout': z.string().optional(),
+    })
+    .optional(),
+  mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./)).optional(),
+});
+
+export async function loadTreeConfig(treeDir: string): Promise<{ config: TreeConfig; diagnostics: Diagnostic[] }> {
+  const file = join(treeDir, 'kiln.toml');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { config: { file: undefined, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} }, diagnostics: [] };
+    }
+    throw e;
+  }
+  return parseTreeConfig(text, file);
+}
+
+export function parseTreeConfig(text: string, file: string): { config: TreeConfig; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  const empty: TreeConfig = { file, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} };
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    const err = e as { message?: string; line?: number; column?: number };
+    const first = String(err.message ?? e).split('\n')[0] ?? 'invalid TOML';
+    const where = err.line === undefined ? '' : ` at line ${err.line}, column ${err.column ?? 0}`;
+    diagnostics.push({ file, message: `${first.replace(/^Invalid TOML document: /, 'invalid TOML: ')}${where}` });
+    return { config: empty, diagnostics };
+  }
+  const parsed = schema.safeParse(doc);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = keyPath(issue.path);
+      const message =
+        issue.code === 'invalid_format' && key.startsWith('mirrors')
+          ? 'a mirror is a base URL starting with http://, https:// or file://'
+          : issue.code === 'invalid_key' && key.startsWith('mirrors')
+            ? `${JSON.stringify(String(issue.path.at(-1)))} is not a mirror name: use letters, digits, _ and -, starting with a letter or digit`
+            : describeIssue(issue, valueAt(doc, issue.path));
+      diagnostics.push(key === '' ? { file, message } : { file, key, message });
+    }
+    return { config: empty, diagnostics };
+  }
+  const d = parsed.data;
+  const defaults = { ...builtinDefaults } as { -readonly [K in keyof RecipeDefaults]: RecipeDefaults[K] };
+  const dd = d.defaults ?? {};
+  if (dd.cpus !== undefined) defaults.cpus = dd.cpus;
+  const attempt = (key: string, f: () => void): void => {
+    try {
+      f();
+    } catch (e) {
+      diagnostics.push({ file, key, message: (e as Error).message });
+    }
+  };
+  // "0M" or "0s" parse, but a build with no memory or no time cannot run.
+  const positive = (text: string, n: number): number => {
+    if (n <= 0) throw new Error(`must be greater than 0, got ${JSON.stringify(text)}`);
+    return n;
+  };
+  if (dd.memory !== undefined) {
+    const m = dd.memory;
+    attempt('defaults.memory', () => (defaults.memoryBytes = typeof m === 'number' ? m : positive(m, parseSize(m))));
+  }
+  if (dd.timeout !== undefined) attempt('defaults.timeout', () => (defaults.timeoutMs = positive(dd.timeout!, parseDuration(dd.timeout!))));
+  if (dd['silent-timeout'] !== undefined) {
+    const t = dd['silent-timeout'];
+    attempt('defaults.silent-timeout', () => (defaults.silentTimeoutMs = positive(t, parseDuration(t))));
+  }
+  defaults.env = d.env;
+  const mirrors: Record<string, string> = {};
+  for (const [k, v] of Object.entries(d.mirrors ?? {})) mirrors[k] = v.replace(/\/+$/, '');
+  return { config: { file, env: d.env, archs: d.archs, defaults, mirrors }, diagnostics };
+}

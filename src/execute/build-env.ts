@@ -1,0 +1,44 @@
+// The clean environment a build script runs with: nothing inherited from kiln's own
+// environment, search paths pointed into $SYSROOT where build dependencies are staged.
+
+import type { SandboxLayout } from '../sandbox/sandbox.ts';
+
+/** 1980-01-01T00:00:00Z: the zip epoch, a fixed default so outputs are reproducible. */
+export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
+
+export function buildEnvironment(options: {
+  readonly inside: SandboxLayout;
+  readonly jobs: number;
+  readonly arch: string;
+  readonly name: string;
+  readonly version: string;
+  readonly sourceDateEpoch: number;
+}): Record<string, string> {
+  const { inside: p } = options;
+  const lib = `${p.sysroot}/usr/lib`;
+  return {
+    SRCDIR: p.src,
+    DESTDIR: p.dest,
+    PREFIX: '/usr',
+    JOBS: String(options.jobs),
+    SYSROOT: p.sysroot,
+    KILN_ARCH: options.arch,
+    KILN_PACKAGE: options.name,
+    KILN_VERSION: options.version,
+    SOURCE_DATE_EPOCH: String(options.sourceDateEpoch),
+    HOME: p.home,
+    TMPDIR: p.tmp,
+    PATH: `${p.sysroot}/usr/bin:/usr/local/bin:/usr/bin:/bin`,
+    CPPFLAGS: `-I${p.sysroot}/usr/include`,
+    LDFLAGS: `-L${lib} -Wl,-rpath-link,${lib}`,
+    CPATH: `${p.sysroot}/usr/include`,
+    LIBRARY_PATH: lib,
+    LD_LIBRARY_PATH: lib,
+    PKG_CONFIG_PATH: `${lib}/pkgconfig:${p.sysroot}/usr/share/pkgconfig`,
+    PKG_CONFIG_SYSROOT_DIR: p.sysroot,
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    TZ: 'UTC',
+    SHELL: '/bin/bash',
+  };
+}

@@ -1,0 +1,235 @@
+// Run one job end to end: work out its final key (early cutoff: a stored artifact for
+// it means nothing to do), create the sandbox, fetch sources, stage the build
+// dependencies' artifacts into $SYSROOT, run the build script, pack $DESTDIR into the
+// artifact cache, tear down. Returns a JobOutcome; expected failures never throw.
+//
+//   key? ─► sandbox ─► fetch ─► stage ─► build ─► pack ─► teardown
+//
+// Where the job runs is the Sandbox backend's business; this file does not care.
+
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import type { ArtifactStore } from '../cache/artifacts.ts';
+import type { Downloads } from '../cache/downloads.ts';
+import { formatGroup } from '../debian/relation.ts';
+import { isKilnError } from '../errors.ts';
+import type { EventBus } from '../events/events.ts';
+import { openJobLog } from '../logs/job-log.ts';
+import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
+import { fullKeyOf } from '../plan/keys.ts';
+import type { SandboxBackend } from '../sandbox/sandbox.ts';
+import { buildEnvironment } from './build-env.ts';
+import { fetchSources } from './fetch-sources.ts';
+
+/** What this run knows of every package that may be staged: its key and output. */
+export interface StagedOutput {
+  readonly key: string;
+  readonly outputHash: string;
+}
+
+export interface ExecutorOptions {
+  readonly runId: string;
+  readonly backend: SandboxBackend;
+  readonly downloads: Downloads;
+  readonly artifacts: ArtifactStore;
+  readonly bus: EventBus;
+  /** Outputs of up-to-date packages and of this run's finished builds, by job id. */
+  readonly outputs: Map<string, StagedOutput>;
+  readonly workRoot: string;
+  readonly logDir: string;
+  readonly keepFailed: boolean;
+  readonly sourceDateEpoch: number;
+  readonly expectedMs: (jobId: string) => number | undefined;
+}
+
+export function logPathOf(logDir: string, jobId: string): string {
+  return join(logDir, `${jobId.replace('@', '_')}.log`);
+}
+
+export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal: AbortSignal }) => Promise<JobOutcome> {
+  return async (job, { signal }) => {
+    const startedAt = Date.now();
+    const spec = job.spec;
+    const log = logPathOf(o.logDir, job.id);
+    const depOutputs: Record<string, string> = {};
+    for (const id of job.stage) {
+      const out = o.outputs.get(id);
+      if (out === undefined) throw new Error(`internal: ${job.id} staged ${id} before it finished`);
+      depOutputs[id] = out.outputHash;
+    }
+    const key = fullKeyOf(job.ownKey, depOutputs);
+    const emitFinished = (outcome: JobOutcome): JobOutcome => {
+      o.bus.emit({
+        type: 'job-finished',
+        runId: o.runId,
+        jobId: job.id,
+        name: spec.name,
+        version: spec.version,
+        arch: job.arch,
+        state: outcome.state,
+        key,
+        ...(outcome.outputHash === undefined ? {} : { outputHash: outcome.outputHash }),
+        ...(outcome.artifact === undefined ? {} : { artifact: outcome.artifact }),
+        ...(outcome.failure === undefined ? {} : { failure: outcome.failure }),
+        ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
+        ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
+        ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
+        inputs: { recipeHash: spec.recipeHash, sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
+        startedAt: outcome.startedAt,
+        at: outcome.endedAt,
+      });
+      if (outcome.outputHash !== undefined) o.outputs.set(job.id, { key, outputHash: outcome.outputHash });
+      return outcome;
+    };
+
+    // Early cutoff: every dependency's output is now known; if they came out the same
+    // as last time, this key already has an artifact.
+    if (job.why.kind !== 'forced') {
+      const stored = await o.artifacts.get(key);
+      if (stored !== undefined) {
+        return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
+      }
+    }
+
+    o.bus.emit({
+      type: 'job-started',
+      runId: o.runId,
+      jobId: job.id,
+      name: spec.name,
+      version: spec.version,
+      arch: job.arch,
+      why: job.why,
+      attempt: job.attempt,
+      log,
+      at: startedAt,
+      expectedMs: o.expectedMs(job.id),
+    });
+    await mkdir(o.logDir, { recursive: true });
+    const jl = await openJobLog(log);
+    let failed = false;
+    const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
+      failed = true;
+      jl.note(`failed: ${message}`);
+      return { state: 'failed', key, failure: { reason, message }, log, startedAt, endedAt: Date.now(), ...extra };
+    };
+    const phase = (p: 'fetch' | 'stage' | 'build' | 'pack'): void => {
+      jl.phase(p);
+      o.bus.emit({ type: 'job-phase', runId: o.runId, jobId: job.id, phase: p, at: Date.now() });
+    };
+
+    let outcome: JobOutcome;
+    try {
+      jl.note(`${spec.name} ${spec.version}-${spec.release} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
+      await using sandbox = await o.backend.create({
+        jobId: `${o.runId}-${job.id}`,
+        workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
+        limits: { cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes },
+        keep: () => failed && o.keepFailed,
+        signal,
+      });
+      outcome = await runPhases();
+      if (outcome.state === 'failed' && o.keepFailed) jl.note(`workspace kept at ${sandbox.host.src}/..`);
+
+      async function runPhases(): Promise<JobOutcome> {
+        phase('fetch');
+        try {
+          await fetchSources(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
+        } catch (e) {
+          if (signal.aborted) return cancelled();
+          return fail('fetch-failed', messageOf(e));
+        }
+        phase('stage');
+        try {
+          for (const id of job.stage) {
+            jl.note(`stage ${id}`);
+            await o.artifacts.stageInto(o.outputs.get(id)!.key, sandbox.host.sysroot, { signal });
+          }
+        } catch (e) {
+          if (signal.aborted) return cancelled();
+          return fail('stage-failed', messageOf(e));
+        }
+        phase('build');
+        const env = buildEnvironment({
+          inside: sandbox.inside,
+          jobs: spec.build.cpus,
+          arch: job.arch,
+          name: spec.name,
+          version: spec.version,
+          sourceDateEpoch: o.sourceDateEpoch,
+        });
+        const r = await sandbox.run({
+          argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
+          cwd: sandbox.inside.src,
+          env,
+          onOutput: (stream, chunk) => jl.write(stream, chunk),
+          ...(spec.build.timeoutMs === undefined ? {} : { timeoutMs: spec.build.timeoutMs }),
+          ...(spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.build.silentTimeoutMs }),
+          signal,
+        });
+        const exit = { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) };
+        switch (r.killedFor) {
+          case 'cancelled':
+            return cancelled(exit);
+          case 'timeout':
+            return fail('timeout', `killed after the wall-clock limit of ${fmtMs(spec.build.timeoutMs)}`, exit);
+          case 'silent':
+            return fail('silent', `killed after printing nothing for ${fmtMs(spec.build.silentTimeoutMs)}`, exit);
+          case 'out-of-memory':
+            return fail('out-of-memory', `killed for using more than its memory limit`, exit);
+          case undefined:
+            break;
+        }
+        if (r.signal !== null) return fail('signal', `the build script was killed by ${r.signal}`, exit);
+        if (r.exitCode !== 0) return fail('exit-status', `the build script exited with status ${r.exitCode}`, exit);
+        phase('pack');
+        try {
+          const meta = await o.artifacts.put(key, {
+            destDir: sandbox.host.dest,
+            meta: {
+              name: spec.name,
+              version: spec.version,
+              release: spec.release,
+              arch: job.arch,
+              depends: spec.depends.map(formatGroup),
+              provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
+            },
+            sourceDateEpoch: o.sourceDateEpoch,
+            signal,
+          });
+          jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
+          return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit };
+        } catch (e) {
+          if (signal.aborted) return cancelled(exit);
+          return fail('pack-failed', messageOf(e), exit);
+        }
+      }
+    } catch (e) {
+      outcome = signal.aborted ? cancelled() : fail('internal', messageOf(e));
+    } finally {
+      await jl.close();
+    }
+    return emitFinished(outcome);
+
+    function cancelled(extra?: Partial<JobOutcome>): JobOutcome {
+      jl.note('cancelled');
+      return { state: 'cancelled', key, log, startedAt, endedAt: Date.now(), ...extra };
+    }
+  };
+}
+
+/** The artifact's archive, or its directory when the package installed nothing. */
+export function artifactPath(store: ArtifactStore, key: string, archive: string | null): string {
+  return archive === null ? store.dir(key) : join(store.dir(key), archive);
+}
+
+function messageOf(e: unknown): string {
+  if (isKilnError(e)) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+function fmtMs(ms: number | undefined): string {
+  if (ms === undefined) return '?';
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}

@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { eventually, pidsWithCmdline, pidsWithEnv } from '../../test/helpers/proc.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { COOKIE_VAR, DEFAULT_TIME_PATH, decodeExit, killByCookie, runGroup } from './spawn-group.ts';
+import type { RunGroupOptions } from './spawn-group.ts';
+
+const PATH = '/usr/local/bin:/usr/bin:/bin';
+const hasTime = existsSync(DEFAULT_TIME_PATH);
+
+function collect(): { out: () => string; err: () => string; onOutput: RunGroupOptions['onOutput'] } {
+  const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  return {
+    out: () => Buffer.concat(chunks.stdout).toString(),
+    err: () => Buffer.concat(chunks.stderr).toString(),
+    onOutput: (stream, chunk) => void chunks[stream].push(chunk),
+  };
+}
+
+/** A unique `sleep 300.<digits>` argument that /proc/<pid>/cmdline can be searched for. */
+function sleepMarker(): string {
+  return `300.${randomInt(1e8, 1e9)}`;
+}
+
+async function noneLeft(cookie: string, marker?: string): Promise<void> {
+  assert.deepEqual(await pidsWithEnv(`${COOKIE_VAR}=${cookie}`), [], 'a process with the cookie survived');
+  if (marker !== undefined) assert.deepEqual(await pidsWithCmdline(marker), [], `a "sleep ${marker}" survived`);
+}
+
+for (const timePath of [DEFAULT_TIME_PATH, null]) {
+  describe(`runGroup (${timePath === null ? 'without' : 'with'} GNU time)`, { skip: timePath !== null && !hasTime }, () => {
+    const base = { env: { PATH }, cwd: '/', timePath, graceMs: 300 } as const;
+
+    test('reports exit codes, including ones that look like signals', async () => {
+      for (const code of [0, 1, 3, 130, 137, 255]) {
+        const r = await runGroup(['sh', '-c', `exit ${code}`], base);
+        assert.equal(r.exitCode, code);
+        assert.equal(r.signal, null);
+        assert.equal(r.killedFor, undefined);
+      }
+    });
+
+    test('reports death by signal', async () => {
+      for (const sig of ['TERM', 'KILL', 'SEGV']) {
+        const r = await runGroup(['sh', '-c', `kill -${sig} $$`], base);
+        assert.deepEqual([r.exitCode, r.signal], [null, `SIG${sig}`]);
+      }
+    });
+
+    test('a missing command exits 127 and says why on stderr', async () => {
+      const c = collect();
+      const r = await runGroup(['no-such-command-kiln'], { ...base, onOutput: c.onOutput });
+      assert.equal(r.exitCode, 127);
+      assert.match(c.err(), /no-such-command-kiln/);
+    });
+
+    test('a missing working directory is reported by name', async () => {
+      const c = collect();
+      const r = await runGroup(['true'], { ...base, cwd: '/nonexistent/kiln-cwd', onOutput: c.onOutput });
+      assert.equal(r.exitCode, 127);
+      assert.match(c.err(), /\/nonexistent\/kiln-cwd/);
+    });
+
+    test('the environment is exactly the one given, plus the cookie', async () => {
+      const c = collect();
+      const r = await runGroup(['env'], { ...base, env: { PATH, FOO: 'bar baz' }, cookie: 'c00k1e', onOutput: c.onOutput });
+      assert.equal(r.exitCode, 0);
+      assert.deepEqual(c.out().trim().split('\n').sort(), ['FOO=bar baz', `${COOKIE_VAR}=c00k1e`, `PATH=${PATH}`]);
+    });
+
+    test('wall-clock timeout kills the whole tree', async () => {
+      const marker = sleepMarker();
+      const r = await runGroup(['sh', '-c', `sleep ${marker} & sleep ${marker}; wait`], { ...base, timeoutMs: 300 });
+      assert.equal(r.killedFor, 'timeout');
+      assert.equal(r.exitCode, null);
+      assert.notEqual(r.signal, null);
+      assert.ok(r.durationMs >= 290 && r.durationMs < 3000, `took ${r.durationMs} ms`);
+      await noneLeft(r.cookie, marker);
+    });
+
+    test('a command ignoring SIGTERM gets SIGKILL after the grace', async () => {
+      const marker = sleepMarker();
+      const r = await runGroup(['sh', '-c', `trap '' TERM; sleep ${marker}`], { ...base, timeoutMs: 200, graceMs: 300 });
+      assert.equal(r.killedFor, 'timeout');
+      assert.ok(r.durationMs >= 490, `SIGKILL came too early (${r.durationMs} ms)`);
+      assert.equal(r.survivors, 0);
+      await noneLeft(r.cookie, marker);
+    });
+
+    test('silent timeout fires when nothing is printed', async () => {
+      const c = collect();
+      const r = await runGroup(['sh', '-c', 'echo hi; exec sleep 300'], { ...base, silentTimeoutMs: 300, onOutput: c.onOutput });
+      assert.equal(r.killedFor, 'silent');
+      assert.equal(c.out(), 'hi\n');
+      await noneLeft(r.cookie);
+    });
+
+    test('abort kills the tree and says cancelled', async () => {
+      const ac = new AbortController();
+      const r = await runGroup(['sh', '-c', 'echo started; sleep 300'], {
+        ...base,
+        signal: ac.signal,
+        onOutput: (_s, chunk) => {
+          if (chunk.toString().includes('started')) ac.abort();
+        },
+      });
+      assert.equal(r.killedFor, 'cancelled');
+      await noneLeft(r.cookie);
+    });
+  });
+}
+
+describe('runGroup', () => {
+  const base = { env: { PATH }, cwd: '/', graceMs: 300 } as const;
+
+  test('an already aborted signal starts nothing', async () => {
+    const r = await runGroup(['sh', '-c', 'exit 0'], { ...base, signal: AbortSignal.abort() });
+    assert.equal(r.killedFor, 'cancelled');
+    assert.equal(r.exitCode, null);
+  });
+
+  test('output resets the silent timer', async () => {
+    await using dir = await tmpDir();
+    const stop = `${dir.path}/stop`;
+    const started = performance.now();
+    let lines = 0;
+    const r = await runGroup(['sh', '-c', `while [ ! -e ${stop} ]; do echo tick; sleep 0.05; done`], {
+      ...base,
+      silentTimeoutMs: 300,
+      onOutput: (_s, chunk) => {
+        lines += chunk.toString().split('\n').length - 1;
+        // Stop only after well past the silent limit, so the timer had to be pushed back.
+        if (performance.now() - started > 800 && !existsSync(stop)) void writeFile(stop, '');
+      },
+    });
+    assert.equal(r.killedFor, undefined);
+    assert.equal(r.exitCode, 0);
+    assert.ok(lines >= 5, `only ${lines} lines`);
+  });
+
+  const daemons: Record<string, (marker: string, ready: string) => string> = {
+    'setsid in a subshell': (m, ready) => `(setsid sh -c 'touch ${ready}; exec sleep ${m}' &)`,
+    'nohup in the background': (m, ready) => `nohup sh -c 'touch ${ready}; exec sleep ${m}' >/dev/null 2>&1 &`,
+    'a double fork': (m, ready) => `sh -c "sh -c 'touch ${ready}; exec sleep ${m}' & exit 0"`,
+    'setsid holding stdout open': (m, ready) => `(setsid sh -c 'touch ${ready}; exec sleep ${m}' &)`,
+  };
+  for (const [name, script] of Object.entries(daemons)) {
+    test(`a daemonized grandchild (${name}) dies with the job`, async () => {
+      await using dir = await tmpDir();
+      const marker = sleepMarker();
+      const ready = `${dir.path}/ready`;
+      // The leader waits until the daemon runs, then exits normally: the sweep must find it.
+      const redirect = name.includes('stdout') ? '' : ' >/dev/null 2>&1';
+      const r = await runGroup(
+        ['sh', '-c', `${script(marker, ready)}${redirect}\nwhile [ ! -e ${ready} ]; do sleep 0.01; done; echo up`],
+        { ...base, timeoutMs: 10_000 },
+      );
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.killedFor, undefined);
+      assert.ok(r.reaped >= 1, 'nothing was reaped');
+      await noneLeft(r.cookie, marker);
+    });
+  }
+
+  test('a daemonized grandchild dies when the job is killed for a timeout', async () => {
+    const marker = sleepMarker();
+    const r = await runGroup(['sh', '-c', `(setsid sleep ${marker} &); exec sleep ${marker}`], { ...base, timeoutMs: 300 });
+    assert.equal(r.killedFor, 'timeout');
+    await noneLeft(r.cookie, marker);
+  });
+
+  test('streams 50 MB without holding it in memory', async () => {
+    let bytes = 0;
+    let chunks = 0;
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const r = await runGroup(['sh', '-c', 'yes | head -c 50000000'], {
+      ...base,
+      onOutput: (_s, chunk) => {
+        bytes += chunk.length;
+        if (++chunks % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+      },
+    });
+    assert.equal(r.exitCode, 0);
+    assert.equal(bytes, 50_000_000);
+    const growthMb = (peak - before) / 1e6;
+    assert.ok(growthMb < 40, `rss grew by ${growthMb.toFixed(1)} MB`);
+  });
+
+  test('a slow sink pauses the pipe instead of buffering', async () => {
+    let bytes = 0;
+    let pending = 0;
+    let maxPending = 0;
+    const r = await runGroup(['sh', '-c', 'head -c 2000000 /dev/zero'], {
+      ...base,
+      onOutput: async (_s, chunk) => {
+        pending++;
+        maxPending = Math.max(maxPending, pending);
+        await new Promise((resolve) => setImmediate(resolve));
+        bytes += chunk.length;
+        pending--;
+      },
+    });
+    assert.equal(r.exitCode, 0);
+    assert.equal(bytes, 2_000_000);
+    assert.ok(maxPending <= 2, `${maxPending} chunks were in flight at once`);
+  });
+
+  test('a failing sink kills the command and the error surfaces', async () => {
+    const marker = sleepMarker();
+    let cookie = '';
+    await assert.rejects(
+      runGroup(['sh', '-c', `echo x; exec sleep ${marker}`], {
+        ...base,
+        cookie: (cookie = 'sinkfail' + randomInt(1e6)),
+        onOutput: () => Promise.reject(new Error('disk full')),
+      }),
+      /disk full/,
+    );
+    await noneLeft(cookie, marker);
+  });
+
+  test('rusage is measured through GNU time', { skip: !hasTime }, async () => {
+    const r = await runGroup(['sh', '-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'], base);
+    assert.equal(r.exitCode, 0);
+    assert.ok(r.rusage !== undefined);
+    assert.ok(r.rusage.userMs + r.rusage.systemMs > 0, JSON.stringify(r.rusage));
+    assert.ok(r.rusage.maxRssKb > 100, JSON.stringify(r.rusage));
+  });
+
+  test('without GNU time there is no rusage', async () => {
+    for (const timePath of [null, '/nonexistent/bin/time']) {
+      const r = await runGroup(['sh', '-c', 'exit 4'], { ...base, timePath });
+      assert.equal(r.exitCode, 4);
+      assert.equal(r.rusage, undefined);
+    }
+  });
+});
+
+describe('decodeExit', () => {
+  const cases: Array<[string, { code: number | null; signal: string | null }, string | undefined, unknown]> = [
+    ['normal exit', { code: 3, signal: null }, '3 1.50 0.25 2048\n', { exitCode: 3, signal: null, rusage: { userMs: 1500, systemMs: 250, maxRssKb: 2048 } }],
+    ['exit 137 is an exit', { code: 137, signal: null }, '137 0.00 0.00 10', { exitCode: 137, signal: null, rusage: { userMs: 0, systemMs: 0, maxRssKb: 10 } }],
+    ['signalled child', { code: 137, signal: null }, '0 0.01 0.00 10', { exitCode: null, signal: 'SIGKILL', rusage: { userMs: 10, systemMs: 0, maxRssKb: 10 } }],
+    ['signal line without -q', { code: 143, signal: null }, 'Command terminated by signal 15\n0 0.00 0.00 10\n', { exitCode: null, signal: 'SIGTERM', rusage: { userMs: 0, systemMs: 0, maxRssKb: 10 } }],
+    ['time itself killed', { code: null, signal: 'SIGTERM' }, '', { exitCode: null, signal: 'SIGTERM' }],
+    ['no time file', { code: 2, signal: null }, undefined, { exitCode: 2, signal: null }],
+    ['garbage', { code: 2, signal: null }, 'what', { exitCode: 2, signal: null }],
+  ];
+  for (const [name, raw, file, want] of cases) {
+    test(name, () => assert.deepEqual(decodeExit(raw, file), want));
+  }
+});
+
+describe('killByCookie', () => {
+  test('kills every process carrying the cookie and only those', async () => {
+    const cookie = 'direct' + randomInt(1e9);
+    const spawnSleep = (env: Record<string, string>) => {
+      const c = spawn('sleep', ['300'], { env: { PATH, ...env }, detached: true, stdio: 'ignore' });
+      c.unref();
+      return c.pid!;
+    };
+    const victims = [spawnSleep({ [COOKIE_VAR]: cookie }), spawnSleep({ [COOKIE_VAR]: cookie })];
+    const bystander = spawnSleep({ [COOKIE_VAR]: cookie + 'x', OTHER: `${COOKIE_VAR}=${cookie}` });
+    try {
+      assert.ok(await eventually(async () => (await pidsWithEnv(`${COOKIE_VAR}=${cookie}`)).length === 2));
+      assert.equal(await killByCookie(cookie), 2);
+      assert.deepEqual(await pidsWithEnv(`${COOKIE_VAR}=${cookie}`), []);
+      assert.ok(victims.every((p) => p > 0));
+      process.kill(bystander, 0); // still alive
+    } finally {
+      process.kill(bystander, 'SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,363 @@
+// runGroup: run one command as the leader of its own process group, stream its output,
+// enforce wall-clock / silence limits and cancellation, and make sure that when it ends
+// nothing it started is still running.
+//
+// - `detached: true` makes the child call setsid(): it leads a new process group, so one
+//   kill(-pgid) reaches the shell, make and every compiler below it.
+// - A descendant that double-forks and calls setsid() leaves that group. Like Jenkins'
+//   ProcessTreeKiller, we tag the child's environment with a unique cookie
+//   (KILN_JOB_COOKIE=<random>) that descendants inherit, and once the leader has exited we
+//   SIGKILL every process whose /proc/<pid>/environ carries it. Known hole: a process that
+//   exec()s with a scrubbed environment (`env -i`) escapes; only cgroups close that.
+// - "Exited" is checked in /proc, never through child.killed. Zombies count as gone: PID 1
+//   in a container often never reaps them, and a zombie holds no resources but its pid.
+// - Output goes to a callback chunk by chunk and is never accumulated; the callback may
+//   return a promise to apply backpressure (the pipe is paused until it settles).
+// - rusage comes from GNU time (`time -q -f '%x %U %S %M'`) when it is installed. With -q
+//   a signalled child is written as `%x` = 0 while time itself exits 128+N, and a normal
+//   exit is written as `%x` = time's own exit status, so the two cases never collide.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, constants as fsConstants, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Rusage } from '../plan/job.ts';
+import type { RunResult } from '../sandbox/sandbox.ts';
+
+export const COOKIE_VAR = 'KILN_JOB_COOKIE';
+export const DEFAULT_TIME_PATH = '/usr/bin/time';
+
+export type OutputSink = (stream: 'stdout' | 'stderr', chunk: Buffer) => void | Promise<void>;
+
+export interface RunGroupOptions {
+  /** The complete environment; nothing is inherited. KILN_JOB_COOKIE is added. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly onOutput?: OutputSink;
+  readonly timeoutMs?: number;
+  readonly silentTimeoutMs?: number;
+  /** Time between SIGTERM and SIGKILL when kiln ends the command (default 2000). */
+  readonly graceMs?: number;
+  /** Marks every descendant for the final sweep; random when omitted. */
+  readonly cookie?: string;
+  /** GNU time to wrap the command with for rusage; null disables it (default /usr/bin/time). */
+  readonly timePath?: string | null;
+  readonly signal?: AbortSignal;
+}
+
+export interface GroupResult extends RunResult {
+  readonly cookie: string;
+  /** Processes left behind by the command that the cookie sweep killed after it exited. */
+  readonly reaped: number;
+  /** Processes of the group still alive after SIGKILL (stuck in the kernel); normally 0. */
+  readonly survivors: number;
+}
+
+export function newCookie(): string {
+  return randomBytes(12).toString('hex');
+}
+
+export async function runGroup(argv: readonly string[], options: RunGroupOptions): Promise<GroupResult> {
+  const [command, ...args] = argv;
+  if (command === undefined) throw new Error('runGroup: argv is empty');
+  const started = performance.now();
+  const cookie = options.cookie ?? newCookie();
+  const graceMs = options.graceMs ?? 2000;
+  if (options.signal?.aborted) {
+    return { exitCode: null, signal: null, killedFor: 'cancelled', durationMs: 0, cookie, reaped: 0, survivors: 0 };
+  }
+
+  const timePath = await usableTime(options.timePath === undefined ? DEFAULT_TIME_PATH : options.timePath);
+  const timeDir = timePath === null ? undefined : await mkdtemp(join(tmpdir(), 'kiln-time-'));
+  const timeFile = timeDir === undefined ? undefined : join(timeDir, 'rusage');
+  const full = timePath === null || timeFile === undefined
+    ? [command, ...args]
+    : [timePath, '-q', '-f', '%x %U %S %M', '-o', timeFile, '--', command, ...args];
+
+  try {
+    const child = spawn(full[0]!, full.slice(1), {
+      cwd: options.cwd,
+      env: { ...options.env, [COOKIE_VAR]: cookie },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: Error }>(
+      (resolve) => {
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+        child.once('error', (error) => resolve({ error }));
+      },
+    );
+
+    let killedFor: RunResult['killedFor'];
+    let killing: Promise<number> | undefined;
+    let sinkError: unknown;
+    const pgid = child.pid;
+    const kill = (reason: RunResult['killedFor']): void => {
+      if (killing !== undefined || pgid === undefined) return;
+      killedFor = reason;
+      killing = terminateGroup(pgid, graceMs);
+    };
+
+    let lastOutput = performance.now();
+    const streamsClosed = Promise.all([
+      pump('stdout', child.stdout, options.onOutput, {
+        onData: () => (lastOutput = performance.now()),
+        onError: (e) => {
+          sinkError ??= e;
+          kill(undefined);
+        },
+      }),
+      pump('stderr', child.stderr, options.onOutput, {
+        onData: () => (lastOutput = performance.now()),
+        onError: (e) => {
+          sinkError ??= e;
+          kill(undefined);
+        },
+      }),
+    ]);
+
+    const timers: NodeJS.Timeout[] = [];
+    if (options.timeoutMs !== undefined) timers.push(setTimeout(() => kill('timeout'), options.timeoutMs));
+    if (options.silentTimeoutMs !== undefined) {
+      const silentMs = options.silentTimeoutMs;
+      // One timer re-armed for the remaining quiet time, rather than a reset per chunk.
+      const check = (): void => {
+        const quiet = performance.now() - lastOutput;
+        if (quiet >= silentMs) kill('silent');
+        else timers.push(setTimeout(check, silentMs - quiet));
+      };
+      timers.push(setTimeout(check, silentMs));
+    }
+    const onAbort = (): void => kill('cancelled');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const raw = await exited;
+    for (const t of timers) clearTimeout(t);
+    options.signal?.removeEventListener('abort', onAbort);
+
+    let survivors = 0;
+    if (killing !== undefined) survivors = await killing;
+    let reaped = 0;
+    if (pgid !== undefined) {
+      // The job is over: whatever is left in its group or carries its cookie gets no grace.
+      const leftovers = await groupMembers(pgid);
+      if (leftovers.length > 0) {
+        signalGroup(pgid, 'SIGKILL');
+        await waitGroupGone(pgid, 5000);
+      }
+      reaped = leftovers.length + (await killByCookie(cookie));
+      survivors = Math.max(survivors, (await groupMembers(pgid)).length);
+    }
+    // A survivor stuck in the kernel may hold the pipes open: wait briefly, then cut them.
+    const closedInTime = await Promise.race([streamsClosed.then(() => true), delay(2000, false)]);
+    if (!closedInTime) {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    }
+    if (sinkError !== undefined) throw sinkError;
+
+    const durationMs = Math.round(performance.now() - started);
+    if ('error' in raw) {
+      const why = await spawnFailure(raw.error, command, options.cwd);
+      await options.onOutput?.('stderr', Buffer.from(`kiln: ${why}\n`));
+      const exitCode = (raw.error as NodeJS.ErrnoException).code === 'EACCES' ? 126 : 127;
+      return { exitCode, signal: null, durationMs, cookie, reaped, survivors };
+    }
+    const decoded = decodeExit(raw, timeFile === undefined ? undefined : await readTimeFile(timeFile));
+    return {
+      ...decoded,
+      ...(killedFor === undefined ? {} : { killedFor }),
+      durationMs,
+      cookie,
+      reaped,
+      survivors,
+    };
+  } finally {
+    if (timeDir !== undefined) await rm(timeDir, { recursive: true, force: true });
+  }
+}
+
+/** Forward a pipe's chunks to the sink, pausing the pipe while a returned promise is pending. */
+function pump(
+  name: 'stdout' | 'stderr',
+  readable: Readable,
+  sink: OutputSink | undefined,
+  hooks: { onData: () => void; onError: (e: unknown) => void },
+): Promise<void> {
+  let failed = false;
+  readable.on('data', (chunk: Buffer) => {
+    hooks.onData();
+    if (sink === undefined || failed) return;
+    try {
+      const r = sink(name, chunk);
+      if (r !== undefined) {
+        readable.pause();
+        r.then(
+          () => {
+            hooks.onData(); // time spent blocked on the sink is not the command's silence
+            readable.resume();
+          },
+          (e: unknown) => {
+            failed = true;
+            hooks.onError(e);
+            readable.resume();
+          },
+        );
+      }
+    } catch (e) {
+      failed = true;
+      hooks.onError(e);
+    }
+  });
+  return new Promise((resolve) => readable.once('close', () => resolve()));
+}
+
+/** SIGTERM the group, SIGKILL it after the grace, and wait until it is really gone. Returns survivors. */
+async function terminateGroup(pgid: number, graceMs: number): Promise<number> {
+  if (!signalGroup(pgid, 'SIGTERM')) return 0;
+  if (await waitGroupGone(pgid, graceMs)) return 0;
+  signalGroup(pgid, 'SIGKILL');
+  if (await waitGroupGone(pgid, 5000)) return 0;
+  return (await groupMembers(pgid)).length;
+}
+
+/** Returns false when the group has no member left at all. */
+function signalGroup(pgid: number, sig: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, sig);
+    return true;
+  } catch {
+    return false; // ESRCH: nobody left
+  }
+}
+
+async function waitGroupGone(pgid: number, withinMs: number): Promise<boolean> {
+  const deadline = performance.now() + withinMs;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    if ((await groupMembers(pgid)).length === 0) return true;
+    if (performance.now() >= deadline) return false;
+    await delay(pause);
+  }
+}
+
+/** Live (non-zombie) processes whose process group is pgid. */
+export async function groupMembers(pgid: number): Promise<number[]> {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return []; // fast path: not even a zombie left
+  }
+  const members: number[] = [];
+  for (const pid of await listPids()) {
+    const st = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
+    // "pid (comm) S ppid pgrp ...": comm may contain spaces and parentheses.
+    const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] !== undefined && fields[0] !== 'Z' && fields[0] !== 'X' && Number(fields[2]) === pgid) {
+      members.push(pid);
+    }
+  }
+  return members;
+}
+
+async function listPids(): Promise<number[]> {
+  const names = await readdir('/proc');
+  return names.filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => p !== process.pid);
+}
+
+/**
+ * SIGKILL every process whose environment carries KILN_JOB_COOKIE=<cookie>, repeating
+ * until a scan finds none (a process may fork between scan and kill). Returns how many
+ * distinct processes were signalled.
+ */
+export async function killByCookie(cookie: string): Promise<number> {
+  const entry = Buffer.from(`${COOKIE_VAR}=${cookie}\0`);
+  const killed = new Set<number>();
+  for (let round = 0; round < 50; round++) {
+    const found: number[] = [];
+    for (const pid of await listPids()) {
+      // Unreadable (gone, or another user's) and zombies (empty environ) never match.
+      const environ = await readFile(`/proc/${pid}/environ`).catch(() => undefined);
+      if (environ !== undefined && hasEntry(environ, entry)) found.push(pid);
+    }
+    if (found.length === 0) return killed.size;
+    for (const pid of found) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed.add(pid);
+      } catch {
+        // already gone
+      }
+    }
+    await delay(Math.min(2 * (round + 1), 20));
+  }
+  return killed.size;
+}
+
+function hasEntry(environ: Buffer, entry: Buffer): boolean {
+  for (let at = environ.indexOf(entry); at !== -1; at = environ.indexOf(entry, at + 1)) {
+    if (at === 0 || environ[at - 1] === 0) return true;
+  }
+  return false;
+}
+
+const timeChecks = new Map<string, Promise<boolean>>();
+
+async function usableTime(path: string | null): Promise<string | null> {
+  if (path === null) return null;
+  let check = timeChecks.get(path);
+  if (check === undefined) {
+    check = access(path, fsConstants.X_OK).then(() => true, () => false);
+    timeChecks.set(path, check);
+  }
+  return (await check) ? path : null;
+}
+
+async function readTimeFile(file: string): Promise<string | undefined> {
+  return readFile(file, 'utf8').catch(() => undefined);
+}
+
+export interface DecodedExit {
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly rusage?: Rusage;
+}
+
+/**
+ * Turn what Node saw (the command's, or GNU time's, exit) plus GNU time's `%x %U %S %M`
+ * line into the command's own exit status and rusage.
+ */
+export function decodeExit(
+  raw: { readonly code: number | null; readonly signal: string | null },
+  timeOutput: string | undefined,
+): DecodedExit {
+  const line = timeOutput?.trim().split('\n').at(-1)?.trim() ?? '';
+  const m = /^(\d+) (\d+(?:\.\d+)?) (\d+(?:\.\d+)?) (\d+)$/.exec(line);
+  if (m === null) return { exitCode: raw.code, signal: raw.signal };
+  const x = Number(m[1]);
+  const rusage: Rusage = {
+    userMs: Math.round(Number(m[2]) * 1000),
+    systemMs: Math.round(Number(m[3]) * 1000),
+    maxRssKb: Number(m[4]),
+  };
+  if (raw.signal !== null) return { exitCode: null, signal: raw.signal, rusage };
+  if (raw.code === x) return { exitCode: x, signal: null, rusage };
+  if (x === 0 && raw.code !== null && raw.code > 128) {
+    const name = signalName(raw.code - 128);
+    if (name !== undefined) return { exitCode: null, signal: name, rusage };
+  }
+  return { exitCode: raw.code, signal: null, rusage };
+}
+
+function signalName(n: number): string | undefined {
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name;
+  return undefined;
+}
+
+async function spawnFailure(error: Error, command: string, cwd: string): Promise<string> {
+  const cwdOk = await stat(cwd).then((s) => s.isDirectory(), () => false);
+  if (!cwdOk) return `cannot run ${command}: working directory ${cwd} does not exist`;
+  return `cannot run ${command} in ${cwd}: ${error.message}`;
+}

@@ -1,0 +1,174 @@
+import assert from 'node:assert/strict';
+import { readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { isKilnError } from '../errors.ts';
+import { runGroup } from '../lib/spawn-group.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { openJobLog, readLogTail } from './job-log.ts';
+
+/** A clock the test moves by hand, starting at 2026-11-21T12:00:00Z. */
+function fakeClock(): { now: () => number; advance: (ms: number) => void } {
+  let t = Date.UTC(2026, 10, 21, 12, 0, 0);
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+async function lines(path: string): Promise<string[]> {
+  return (await readFile(path, 'utf8')).split('\n').slice(0, -1);
+}
+
+describe('openJobLog', () => {
+  test('stamps, tags, phases and notes', async () => {
+    await using dir = await tmpDir();
+    const clock = fakeClock();
+    const log = await openJobLog(join(dir.path, 'sub/job.log'), { now: clock.now });
+    log.phase('build');
+    clock.advance(12_345);
+    log.write('stdout', Buffer.from('hello\nwor'));
+    log.write('stderr', Buffer.from('oops\r\n'));
+    clock.advance(1);
+    log.write('stdout', Buffer.from('ld\n'));
+    log.note('two\nlines');
+    await log.close();
+    assert.deepEqual(await lines(log.path), [
+      '[   0.000] k ==> log opened at 2026-11-21T12:00:00.000Z (times are seconds since then)',
+      '[   0.000] k ==> phase build at 2026-11-21T12:00:00.000Z',
+      '[  12.345] o hello',
+      '[  12.345] e oops',
+      '[  12.346] o world',
+      '[  12.346] k two',
+      '[  12.346] k lines',
+    ]);
+  });
+
+  test('keeps partial lines apart per stream and flushes them on close', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { now: () => 0 });
+    log.write('stdout', Buffer.from('out-'));
+    log.write('stderr', Buffer.from('err-'));
+    log.write('stdout', Buffer.from('1\nout-2'));
+    log.write('stderr', Buffer.from('1'));
+    await log.close();
+    assert.deepEqual((await lines(log.path)).slice(1), [
+      '[   0.000] o out-1',
+      '[   0.000] o out-2',
+      '[   0.000] e err-1',
+    ]);
+  });
+
+  test('cuts overlong lines into marked pieces without splitting a character', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { now: () => 0, maxLineBytes: 8 });
+    log.write('stdout', Buffer.from('abcdef'));
+    log.write('stdout', Buffer.from('ghij'));
+    log.write('stdout', Buffer.from('klmnopqrstu\nab€€€x\n')); // € is 3 bytes
+    await log.close();
+    const body = (await lines(log.path)).slice(1).map((l) => l.slice(11));
+    assert.deepEqual(body, ['o+ abcdefgh', 'o+ ijklmnop', 'o qrstu', 'o+ ab€€', 'o €x']);
+  });
+
+  test('tail() comes from memory, newest last, bounded by the ring', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { now: () => 0, tailLines: 3 });
+    await unlink(log.path); // the ring must not need the file
+    log.write('stdout', Buffer.from('1\n2\n3\n'));
+    log.write('stderr', Buffer.from('4\n5\n'));
+    assert.deepEqual(log.tail(2), ['[   0.000] e 4', '[   0.000] e 5']);
+    assert.deepEqual(log.tail(10), ['[   0.000] o 3', '[   0.000] e 4', '[   0.000] e 5']);
+    assert.deepEqual(log.tail(0), []);
+    await log.close();
+  });
+
+  test('append keeps what was there', async () => {
+    await using dir = await tmpDir();
+    const path = join(dir.path, 'job.log');
+    await writeFile(path, 'attempt 1\n');
+    const log = await openJobLog(path, { append: true, now: () => 0 });
+    log.write('stdout', Buffer.from('x\n'));
+    await log.close();
+    const got = await lines(path);
+    assert.equal(got[0], 'attempt 1');
+    assert.equal(got.at(-1), '[   0.000] o x');
+  });
+
+  test('an unopenable path is named in the error', async () => {
+    await using dir = await tmpDir();
+    await assert.rejects(openJobLog(dir.path), (e: Error) => e.message.includes(dir.path));
+  });
+
+  test('asks the writer to wait once the stream buffer is full', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { highWaterMark: 64 });
+    const r = log.write('stdout', Buffer.from('x'.repeat(100) + '\n'));
+    assert.ok(r instanceof Promise, 'write() should return a promise when over the high-water mark');
+    await r;
+    assert.equal(log.write('stdout', Buffer.from('partial only')), undefined);
+    await log.close();
+    assert.equal((await lines(log.path)).length, 3);
+  });
+
+  test('write after close is refused', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'));
+    await log.close();
+    await log.close(); // idempotent
+    assert.throws(() => log.write('stdout', Buffer.from('late\n')), /closed/);
+  });
+
+  test('50 MB of build output through runGroup keeps memory flat', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'));
+    const line = 'x'.repeat(99);
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    let chunks = 0;
+    const r = await runGroup(['sh', '-c', `yes ${line} | head -c 50000000`], {
+      env: { PATH: '/usr/bin:/bin' },
+      cwd: '/',
+      onOutput: (stream, chunk) => {
+        if (++chunks % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+        return log.write(stream, chunk);
+      },
+    });
+    await log.close();
+    assert.equal(r.exitCode, 0);
+    const growthMb = (peak - before) / 1e6;
+    assert.ok(growthMb < 40, `rss grew by ${growthMb.toFixed(1)} MB`);
+    // 500,000 lines of 100 bytes, each with an 11-byte stamp and a 2-byte tag, plus the header.
+    const { size } = await stat(log.path);
+    const header = (await readLogTail(log.path, 500_001))[0]!.length + 1;
+    assert.equal(size, 500_000 * (100 + 11 + 2) + header);
+    assert.match(log.tail(1)[0]!, /^\[ *\d+\.\d{3}\] o x{99}$/);
+  });
+});
+
+describe('readLogTail', () => {
+  test('reads the last lines across block boundaries', async () => {
+    await using dir = await tmpDir();
+    const path = join(dir.path, 'big.log');
+    const all = Array.from({ length: 20_000 }, (_, i) => `line ${i} ${'é'.repeat(i % 7)}`);
+    await writeFile(path, all.join('\n') + '\n');
+    assert.deepEqual(await readLogTail(path, 3), all.slice(-3));
+    assert.deepEqual(await readLogTail(path, 5000), all.slice(-5000));
+    assert.deepEqual(await readLogTail(path, 50_000), all);
+    assert.deepEqual(await readLogTail(path, 0), []);
+  });
+
+  test('an unterminated last line counts', async () => {
+    await using dir = await tmpDir();
+    const path = join(dir.path, 'x.log');
+    await writeFile(path, 'a\nb\nc');
+    assert.deepEqual(await readLogTail(path, 2), ['b', 'c']);
+    await writeFile(path, '');
+    assert.deepEqual(await readLogTail(path, 2), []);
+  });
+
+  test('a missing log is a log-not-found error naming the path', async () => {
+    await assert.rejects(readLogTail('/nonexistent/kiln/job.log', 5), (e: unknown) => {
+      assert.ok(isKilnError(e));
+      assert.equal(e.code, 'log-not-found');
+      assert.match(e.message, /\/nonexistent\/kiln\/job\.log/);
+      return true;
+    });
+  });
+});

@@ -1,0 +1,236 @@
+// One job's log file: the build's stdout and stderr interleaved in arrival order, plus
+// kiln's own notes and phase markers, one line each:
+//
+//   [   0.000] k ==> log opened at 2026-11-21T12:00:00.000Z (times are seconds since then)
+//   [   0.004] k ==> phase build at 2026-11-21T12:00:00.004Z
+//   [  12.345] o checking for gcc... gcc
+//   [  12.346] e warning: unused variable 'x'
+//   [  13.000] o+ <first 64 KiB of a very long line>
+//   [  13.000] o <rest of it>
+//
+// The stamp is seconds since the log was opened, not wall time: two runs of the same job
+// line up when diffed, the time a step took is read off directly, and there is no time
+// zone to get wrong; the header and phase lines carry the absolute ISO time. The tag is
+// o (stdout), e (stderr) or k (kiln); a trailing `+` means the line was cut (at
+// maxLineBytes, 64 KiB by default, on a UTF-8 boundary) and continues on the next piece
+// with the same tag, so a build printing megabytes without a newline never sits in memory.
+// A trailing \r before the newline is dropped.
+//
+// Memory stays flat: each chunk becomes one write to a WriteStream, and when the stream's
+// buffer passes its high-water mark write() returns a promise that settles on 'drain'.
+// runGroup pauses the child's pipe while that promise is pending, so the bytes waiting in
+// kiln are bounded by the high-water mark plus one pipe chunk. The last lines are kept in
+// a small ring (tail), so a failure report never has to re-read the file.
+
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { KilnError } from '../errors.ts';
+import type { JobPhase } from '../events/events.ts';
+
+export type LogStream = 'stdout' | 'stderr';
+
+export interface JobLog {
+  readonly path: string;
+  /** Log a chunk of the build's output. A returned promise means "wait before writing more". */
+  write(stream: LogStream, chunk: Buffer): void | Promise<void>;
+  phase(name: JobPhase): void;
+  /** A message from kiln itself. */
+  note(text: string): void;
+  /** The last n lines written (n ≤ the ring's size), as they appear in the file. */
+  tail(n?: number): string[];
+  /** Flush unterminated lines and close the file. */
+  close(): Promise<void>;
+}
+
+export interface JobLogOptions {
+  /** Append to an existing log instead of replacing it. */
+  readonly append?: boolean;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+  /** Cut lines longer than this many bytes (default 64 KiB). */
+  readonly maxLineBytes?: number;
+  /** Lines kept for tail() (default and maximum 200). */
+  readonly tailLines?: number;
+  /** WriteStream buffer size above which write() asks the caller to wait (default 1 MiB). */
+  readonly highWaterMark?: number;
+}
+
+/** Longest line kept in the tail ring; longer ones are shortened there (not in the file). */
+const TAIL_LINE_BYTES = 4096;
+const TAGS = { stdout: 'o', stderr: 'e' } as const;
+
+export async function openJobLog(path: string, options: JobLogOptions = {}): Promise<JobLog> {
+  const now = options.now ?? Date.now;
+  const maxLine = Math.max(options.maxLineBytes ?? 64 * 1024, 4);
+  const ring = newRing(Math.min(Math.max(options.tailLines ?? 200, 1), 200));
+  const start = now();
+
+  await mkdir(dirname(path), { recursive: true });
+  const out = createWriteStream(path, { flags: options.append ? 'a' : 'w', highWaterMark: options.highWaterMark ?? 1024 * 1024 });
+  let failure: Error | undefined;
+  out.on('error', (e) => (failure ??= new Error(`cannot write job log ${path}: ${e.message}`, { cause: e })));
+  try {
+    await once(out, 'open');
+  } catch (e) {
+    throw new Error(`cannot open job log ${path}: ${(e as Error).message}`, { cause: e });
+  }
+
+  const partial: Record<LogStream, { parts: Buffer[]; len: number }> = {
+    stdout: { parts: [], len: 0 },
+    stderr: { parts: [], len: 0 },
+  };
+  let closed = false;
+
+  const stamp = (): string => `[${((now() - start) / 1000).toFixed(3).padStart(8)}] `;
+
+  /** Format lines into the file and the ring; returns false when the stream wants a pause. */
+  const emit = (lines: Array<{ tag: string; body: Buffer }>): boolean => {
+    if (lines.length === 0) return true;
+    const prefix = stamp();
+    const bufs: Buffer[] = [];
+    for (const { tag, body } of lines) bufs.push(Buffer.from(`${prefix}${tag} `), body, NEWLINE);
+    for (const { tag, body } of lines.slice(-ring.capacity)) {
+      const shown = body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString();
+      ring.push(`${prefix}${tag} ${shown}`);
+    }
+    return out.write(Buffer.concat(bufs));
+  };
+
+  const kiln = (text: string): void => {
+    if (closed || failure) return;
+    emit(text.split('\n').map((line) => ({ tag: 'k', body: Buffer.from(line) })));
+  };
+
+  const log: JobLog = {
+    path,
+    write(stream, chunk) {
+      if (failure) throw failure;
+      if (closed) throw new Error(`job log ${path} is closed`);
+      const lines: Array<{ tag: string; body: Buffer }> = [];
+      const tag = TAGS[stream];
+      const st = partial[stream];
+      let from = 0;
+      while (from < chunk.length) {
+        const nl = chunk.indexOf(10, from);
+        let piece = chunk.subarray(from, nl === -1 ? chunk.length : nl);
+        while (st.len + piece.length > maxLine) {
+          const room = maxLine - st.len;
+          let take = room > 0 ? utf8Boundary(piece, room) : 0;
+          if (take === 0 && st.len === 0) take = room;
+          lines.push({ tag: `${tag}+`, body: Buffer.concat([...st.parts, piece.subarray(0, take)]) });
+          st.parts = [];
+          st.len = 0;
+          piece = piece.subarray(take);
+        }
+        if (nl === -1) {
+          if (piece.length > 0) {
+            st.parts.push(piece);
+            st.len += piece.length;
+          }
+          break;
+        }
+        const body = Buffer.concat([...st.parts, piece]);
+        lines.push({ tag, body: body.at(-1) === 13 ? body.subarray(0, -1) : body });
+        st.parts = [];
+        st.len = 0;
+        from = nl + 1;
+      }
+      if (emit(lines)) return undefined;
+      return once(out, 'drain').then(() => undefined, () => Promise.reject(failure));
+    },
+    phase(name) {
+      kiln(`==> phase ${name} at ${new Date(now()).toISOString()}`);
+    },
+    note(text) {
+      kiln(text);
+    },
+    tail(n = ring.capacity) {
+      return ring.last(n);
+    },
+    async close() {
+      if (closed) return;
+      const rest: Array<{ tag: string; body: Buffer }> = [];
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const st = partial[stream];
+        if (st.len > 0) rest.push({ tag: TAGS[stream], body: Buffer.concat(st.parts) });
+        st.parts = [];
+        st.len = 0;
+      }
+      if (!failure) emit(rest);
+      closed = true;
+      if (!out.destroyed) {
+        out.end();
+        await once(out, 'close').catch(() => undefined);
+      }
+      if (failure) throw failure;
+    },
+  };
+  kiln(`==> log opened at ${new Date(start).toISOString()} (times are seconds since then)`);
+  return log;
+}
+
+const NEWLINE = Buffer.from('\n');
+
+/** The largest cut ≤ at that does not split a UTF-8 sequence (0 if there is none). */
+function utf8Boundary(buf: Buffer, at: number): number {
+  if (at >= buf.length) return at;
+  let cut = at;
+  // Back over at most 3 continuation bytes (10xxxxxx) to the start of the character.
+  while (cut > 0 && at - cut < 3 && ((buf[cut] ?? 0) & 0xc0) === 0x80) cut--;
+  return ((buf[cut] ?? 0) & 0xc0) === 0x80 ? at : cut;
+}
+
+interface Ring {
+  readonly capacity: number;
+  push(line: string): void;
+  last(n: number): string[];
+}
+
+function newRing(capacity: number): Ring {
+  const items: string[] = [];
+  let next = 0;
+  return {
+    capacity,
+    push(line) {
+      if (items.length < capacity) items.push(line);
+      else items[next] = line;
+      next = (next + 1) % capacity;
+    },
+    last(n) {
+      const ordered = items.length < capacity ? items : [...items.slice(next), ...items.slice(0, next)];
+      return n <= 0 ? [] : ordered.slice(-n);
+    },
+  };
+}
+
+/** The last n lines of a log file, reading backwards from its end in 64 KiB blocks. */
+export async function readLogTail(path: string, n: number): Promise<string[]> {
+  if (n <= 0) return [];
+  const fh = await open(path, 'r').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') {
+      throw new KilnError('log-not-found', `no log file at ${path}`, { hint: 'the job may not have started yet, or its log was removed by gc' });
+    }
+    throw e;
+  });
+  try {
+    let pos = (await fh.stat()).size;
+    const blocks: Buffer[] = [];
+    let newlines = 0;
+    // n lines need n + 1 newlines to be bounded on both sides (the file's last one included).
+    while (pos > 0 && newlines <= n) {
+      const len = Math.min(64 * 1024, pos);
+      pos -= len;
+      const block = Buffer.alloc(len);
+      const { bytesRead } = await fh.read(block, 0, len, pos);
+      for (let i = 0; i < bytesRead; i++) if (block[i] === 10) newlines++;
+      blocks.unshift(block.subarray(0, bytesRead));
+    }
+    const lines = Buffer.concat(blocks).toString('utf8').split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    return lines.slice(-n);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,109 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decide, type DecideInput, type Decision, type PreviousInputs } from './decide.ts';
+import { describeReason } from './reason.ts';
+
+const last: PreviousInputs = {
+  key: 'k0',
+  recipeHash: 'r1',
+  sourcesHash: 's1',
+  envId: 'e1',
+  arch: 'amd64',
+  depOutputs: { 'zlib@amd64': 'oz', 'libpng@amd64': 'op' },
+};
+
+const base: DecideInput = {
+  broken: undefined,
+  recipeHash: 'r1',
+  sourcesHash: 's1',
+  envId: 'e1',
+  arch: 'amd64',
+  depOutputs: new Map([
+    ['zlib@amd64', 'oz'],
+    ['libpng@amd64', 'op'],
+  ]),
+  key: 'k1',
+  artifact: undefined,
+  lastSuccess: last,
+  failedBefore: false,
+  forced: false,
+};
+
+const artifact = { outputHash: 'out', path: '/cache/artifacts/k1.tar' };
+
+const rows: { name: string; input: Partial<DecideInput>; want: Decision }[] = [
+  { name: 'broken', input: { broken: 'needs zlib, which is not in the tree' }, want: { state: 'broken', reason: 'needs zlib, which is not in the tree' } },
+  { name: 'broken beats forced', input: { broken: 'x', forced: true, artifact }, want: { state: 'broken', reason: 'x' } },
+  { name: 'forced beats an existing artifact', input: { forced: true, artifact }, want: { state: 'to-build', key: 'k1', why: { kind: 'forced' } } },
+  { name: 'artifact under the key: up to date', input: { artifact }, want: { state: 'up-to-date', key: 'k1', outputHash: 'out', artifact: artifact.path } },
+  {
+    name: 'artifact beats a previous failure (a later success stored it)',
+    input: { artifact, failedBefore: true },
+    want: { state: 'up-to-date', key: 'k1', outputHash: 'out', artifact: artifact.path },
+  },
+  { name: 'previous failure with this key', input: { failedBefore: true, sourcesHash: 's2' }, want: { state: 'to-build', key: 'k1', why: { kind: 'previous-failure' } } },
+  { name: 'never built', input: { lastSuccess: undefined }, want: { state: 'to-build', key: 'k1', why: { kind: 'new' } } },
+  {
+    name: 'sources changed (with the recipe: a version bump)',
+    input: { sourcesHash: 's2', recipeHash: 'r2' },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'source-changed' } },
+  },
+  { name: 'recipe changed', input: { recipeHash: 'r2', envId: 'e2' }, want: { state: 'to-build', key: 'k1', why: { kind: 'recipe-changed' } } },
+  { name: 'environment changed', input: { envId: 'e2' }, want: { state: 'to-build', key: 'k1', why: { kind: 'environment-changed' } } },
+  { name: 'arch changed', input: { arch: 'arm64' }, want: { state: 'to-build', key: 'k1', why: { kind: 'environment-changed' } } },
+  {
+    name: 'a dependency output changed',
+    input: { depOutputs: new Map([['zlib@amd64', 'oz'], ['libpng@amd64', 'op2']]) },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'libpng@amd64' } },
+  },
+  {
+    name: 'two dependencies changed: the first by id',
+    input: { depOutputs: new Map([['zlib@amd64', 'oz2'], ['libpng@amd64', 'op2']]) },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'libpng@amd64' } },
+  },
+  {
+    name: 'a dependency is to be built (early cutoff: no key yet)',
+    input: { key: undefined, depOutputs: new Map([['zlib@amd64', undefined], ['libpng@amd64', 'op']]) },
+    want: { state: 'to-build', key: undefined, why: { kind: 'dependency-changed', dependency: 'zlib@amd64' } },
+  },
+  {
+    name: 'a staged package was added',
+    input: { depOutputs: new Map([['zlib@amd64', 'oz'], ['libpng@amd64', 'op'], ['libjpeg@amd64', 'oj']]) },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'libjpeg@amd64' } },
+  },
+  {
+    name: 'a staged package was removed',
+    input: { depOutputs: new Map([['libpng@amd64', 'op']]) },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'zlib@amd64' } },
+  },
+  { name: 'same inputs, artifact gone from the cache', input: {}, want: { state: 'to-build', key: 'k1', why: { kind: 'new' } } },
+];
+
+for (const row of rows) {
+  test(`decide: ${row.name}`, () => {
+    assert.deepEqual(decide({ ...base, ...row.input }), row.want);
+  });
+}
+
+test('every reason kind has its printed form', () => {
+  assert.deepEqual(
+    [
+      describeReason({ kind: 'new' }),
+      describeReason({ kind: 'recipe-changed' }),
+      describeReason({ kind: 'source-changed' }),
+      describeReason({ kind: 'dependency-changed', dependency: 'zlib@amd64' }),
+      describeReason({ kind: 'environment-changed' }),
+      describeReason({ kind: 'previous-failure' }),
+      describeReason({ kind: 'forced' }),
+    ],
+    [
+      'new: never built before',
+      'recipe-changed: the recipe or a file it references changed',
+      'source-changed: a source checksum changed',
+      'dependency-changed: zlib@amd64 changed',
+      'environment-changed: the build environment or arch changed',
+      'previous-failure: the last build with these inputs failed',
+      'forced: asked to rebuild',
+    ],
+  );
+});

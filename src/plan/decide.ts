@@ -1,0 +1,64 @@
+// Decide one node: broken, up-to-date, or to-build with a typed reason. Pure; the
+// planner gathers the facts (artifact present? what was built last time?) around it.
+
+import type { Reason } from './reason.ts';
+
+export interface PreviousInputs {
+  readonly key: string;
+  readonly recipeHash: string;
+  readonly sourcesHash: string;
+  readonly envId: string;
+  readonly arch: string;
+  readonly depOutputs: Readonly<Record<string, string>>;
+}
+
+export interface DecideInput {
+  readonly broken: string | undefined;
+  readonly recipeHash: string;
+  readonly sourcesHash: string;
+  readonly envId: string;
+  readonly arch: string;
+  /** Staged node id → output hash; undefined when that node is itself to be built. */
+  readonly depOutputs: ReadonlyMap<string, string | undefined>;
+  /** Full key, known when every staged node's output is known. */
+  readonly key: string | undefined;
+  /** The artifact stored under `key`, if any. */
+  readonly artifact: { readonly outputHash: string; readonly path: string } | undefined;
+  readonly lastSuccess: PreviousInputs | undefined;
+  /** The latest attempt with this same key failed. */
+  readonly failedBefore: boolean;
+  readonly forced: boolean;
+}
+
+export type Decision =
+  | { readonly state: 'broken'; readonly reason: string }
+  | { readonly state: 'up-to-date'; readonly key: string; readonly outputHash: string; readonly artifact: string }
+  | { readonly state: 'to-build'; readonly key: string | undefined; readonly why: Reason };
+
+export function decide(input: DecideInput): Decision {
+  if (input.broken !== undefined) return { state: 'broken', reason: input.broken };
+  if (input.forced) return { state: 'to-build', key: input.key, why: { kind: 'forced' } };
+  if (input.key !== undefined && input.artifact !== undefined) {
+    return { state: 'up-to-date', key: input.key, outputHash: input.artifact.outputHash, artifact: input.artifact.path };
+  }
+  return { state: 'to-build', key: input.key, why: whyBuild(input) };
+}
+
+export function whyBuild(input: DecideInput): Reason {
+  if (input.failedBefore) return { kind: 'previous-failure' };
+  const prev = input.lastSuccess;
+  if (prev === undefined) return { kind: 'new' };
+  if (prev.sourcesHash !== input.sourcesHash) return { kind: 'source-changed' };
+  if (prev.recipeHash !== input.recipeHash) return { kind: 'recipe-changed' };
+  if (prev.envId !== input.envId || prev.arch !== input.arch) return { kind: 'environment-changed' };
+  const ids = [...input.depOutputs.keys()].sort();
+  for (const id of ids) {
+    const now = input.depOutputs.get(id);
+    if (now === undefined || prev.depOutputs[id] !== now) return { kind: 'dependency-changed', dependency: id };
+  }
+  for (const id of Object.keys(prev.depOutputs).sort()) {
+    if (!input.depOutputs.has(id)) return { kind: 'dependency-changed', dependency: id };
+  }
+  // Same inputs as the last good build, but its artifact is gone (cache gc'd or moved).
+  return { kind: 'new' };
+}

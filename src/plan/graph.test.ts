@@ -1,0 +1,228 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { archsOf, buildGraph, globToRegExp, type Graph, type GraphInput } from './graph.ts';
+import { isKilnError } from '../errors.ts';
+import type { InvalidPackage, PackageSpec } from './spec.ts';
+import { invalid, spec } from '../../test/helpers/specs.ts';
+
+function graph(specs: PackageSpec[], o: Partial<Omit<GraphInput, 'specs'>> & { invalid?: InvalidPackage[] } = {}): Graph {
+  const g = buildGraph({ specs, invalid: o.invalid ?? [], archs: o.archs ?? ['amd64'], hostArch: o.hostArch ?? 'amd64', targets: o.targets ?? [], profiles: o.profiles ?? [] });
+  assertDependencyOrder(g);
+  return g;
+}
+
+/** Every node comes after everything it waits for, unless it is broken (cycles have no order). */
+function assertDependencyOrder(g: Graph): void {
+  const pos = new Map(g.nodes.map((n, i) => [n.id, i]));
+  for (const [i, n] of g.nodes.entries()) {
+    assert.equal(g.byId.get(n.id), n);
+    if (n.broken !== undefined) continue;
+    for (const w of n.waitsFor) assert.ok((pos.get(w) ?? Infinity) < i, `${n.id} comes after ${w}`);
+  }
+}
+
+/** id → broken reason ('' when fine), for the whole graph. */
+function states(g: Graph): Record<string, string> {
+  return Object.fromEntries(g.nodes.map((n) => [n.id, n.broken ?? '']));
+}
+
+test('diamond: one node per package, dependency order, waitsFor sorted', () => {
+  const g = graph([spec('top', { bdeps: ['right', 'left'] }), spec('left', { bdeps: ['base'] }), spec('right', { bdeps: ['base'] }), spec('base')]);
+  assert.deepEqual(g.nodes.map((n) => n.id), ['base@amd64', 'left@amd64', 'right@amd64', 'top@amd64']);
+  const top = g.byId.get('top@amd64')!;
+  assert.deepEqual(top.buildDeps, ['right@amd64', 'left@amd64']);
+  assert.deepEqual(top.waitsFor, ['left@amd64', 'right@amd64']);
+  assert.deepEqual(g.byId.get('left@amd64')!.waitsFor, ['base@amd64']);
+  assert.equal(top.version, '1.0');
+  assert.equal(top.spec?.name, 'top');
+  assert.deepEqual(Object.values(states(g)), ['', '', '', '']);
+});
+
+test('cycle of three: all broken with the cycle in order; what needs it is broken; the rest is fine', () => {
+  const g = graph([
+    spec('c', { bdeps: ['a'] }),
+    spec('b', { bdeps: ['c'] }),
+    spec('a', { bdeps: ['b'] }),
+    spec('app', { bdeps: ['b'] }),
+    spec('top', { bdeps: ['app'] }),
+    spec('fine', { bdeps: ['leaf'] }),
+    spec('leaf'),
+  ]);
+  const cycle = 'dependency cycle: a -> b -> c -> a';
+  assert.deepEqual(states(g), {
+    'fine@amd64': '',
+    'leaf@amd64': '',
+    'a@amd64': cycle,
+    'b@amd64': cycle,
+    'c@amd64': cycle,
+    'app@amd64': `needs b, which is broken: ${cycle}`,
+    'top@amd64': `needs app, which is broken: needs b, which is broken: ${cycle}`,
+  } satisfies Record<string, string>);
+  // Keys checked above regardless of order; the order puts sound nodes first, cycle members next.
+  assert.deepEqual(g.nodes.map((n) => n.id), ['leaf@amd64', 'fine@amd64', 'a@amd64', 'b@amd64', 'c@amd64', 'app@amd64', 'top@amd64']);
+});
+
+test('self-dependency is a cycle of one', () => {
+  const g = graph([spec('a', { bdeps: ['a'] }), spec('b', { bdeps: ['a'] })]);
+  assert.deepEqual(states(g), { 'a@amd64': 'dependency cycle: a -> a', 'b@amd64': 'needs a, which is broken: dependency cycle: a -> a' });
+});
+
+test('a package may list itself in depends (runtime) without being a cycle', () => {
+  const g = graph([spec('a', { deps: ['a'] }), spec('b', { bdeps: ['a'] })]);
+  assert.deepEqual(states(g), { 'a@amd64': '', 'b@amd64': '' });
+  assert.deepEqual(g.byId.get('b@amd64')!.waitsFor, ['a@amd64']);
+});
+
+test('missing and unsatisfiable dependencies: the reason chain, exactly', () => {
+  const g = graph(
+    [
+      spec('libbar', { version: '1.0' }),
+      spec('libfoo', { bdeps: ['libbar (>= 2)'] }),
+      spec('app', { bdeps: ['libfoo'] }),
+      spec('top', { bdeps: ['app', 'zlib'] }),
+      spec('nozlib', { bdeps: ['zlib'] }),
+      spec('usesbad', { bdeps: ['bad'] }),
+      spec('twoproblems', { bdeps: ['zlib', 'libbar (>> 1.0)'] }),
+    ],
+    { invalid: [invalid('bad')] },
+  );
+  assert.deepEqual(states(g), {
+    'libbar@amd64': '',
+    'libfoo@amd64': 'needs libbar (>= 2), tree has 1.0',
+    'app@amd64': 'needs libfoo, which is broken: needs libbar (>= 2), tree has 1.0',
+    // Its own problem wins over the one inherited from app.
+    'top@amd64': 'needs zlib, which is not in the tree',
+    'nozlib@amd64': 'needs zlib, which is not in the tree',
+    'bad@amd64': 'invalid recipe: /tree/bad/recipe.toml: build.cpus: expected a whole number, got "two"',
+    'usesbad@amd64': 'needs bad, which is broken: invalid recipe: /tree/bad/recipe.toml: build.cpus: expected a whole number, got "two"',
+    'twoproblems@amd64': 'needs zlib, which is not in the tree; needs libbar (>> 1.0), tree has 1.0',
+  });
+  const bad = g.byId.get('bad@amd64')!;
+  assert.equal(bad.spec, undefined);
+  assert.equal(bad.version, '?');
+});
+
+test('runtime closure: A build-depends on B, B depends on C (and C on D) → A waits for B, C and D', () => {
+  const g = graph([spec('a', { bdeps: ['b'] }), spec('b', { deps: ['c'] }), spec('c', { deps: ['d'] }), spec('d', { deps: ['c'] })]);
+  const a = g.byId.get('a@amd64')!;
+  assert.deepEqual(a.buildDeps, ['b@amd64']);
+  assert.deepEqual(a.waitsFor, ['b@amd64', 'c@amd64', 'd@amd64']);
+  // A package's own depends are not staged for its own build; runtime cycles are fine.
+  assert.deepEqual(g.byId.get('b@amd64')!.waitsFor, []);
+  assert.deepEqual(g.byId.get('c@amd64')!.waitsFor, []);
+  assert.deepEqual(Object.values(states(g)), ['', '', '', '']);
+});
+
+test('runtime closure: an unresolvable or broken runtime dependency breaks the package that stages it', () => {
+  const g = graph(
+    [
+      spec('libpng', { deps: ['zlib'] }),
+      spec('pngcrush', { bdeps: ['libpng'] }),
+      spec('libx', { deps: ['liby'] }),
+      spec('liby', { deps: ['nosuch'] }),
+      spec('usex', { bdeps: ['libx'] }),
+      spec('libz', { deps: ['bad'] }),
+      spec('usez', { bdeps: ['libz'] }),
+    ],
+    { invalid: [invalid('bad', 'unknown key "colour"')] },
+  );
+  assert.deepEqual(states(g), {
+    // A runtime problem does not stop the package itself from building.
+    'libpng@amd64': '',
+    'liby@amd64': '',
+    'libx@amd64': '',
+    'libz@amd64': '',
+    'bad@amd64': 'invalid recipe: /tree/bad/recipe.toml: unknown key "colour"',
+    'pngcrush@amd64': 'needs libpng, but its runtime dependency: needs zlib, which is not in the tree',
+    'usex@amd64': 'needs libx, but its runtime dependency liby: needs nosuch, which is not in the tree',
+    'usez@amd64': 'needs bad, which is broken: invalid recipe: /tree/bad/recipe.toml: unknown key "colour"',
+  });
+});
+
+test('targets: names and globs select them plus what they wait for', () => {
+  const specs = [
+    spec('zlib'),
+    spec('libpng', { bdeps: ['zlib'], deps: ['zlib'] }),
+    spec('libjpeg'),
+    spec('pngcrush', { bdeps: ['libpng'] }),
+    spec('runtime-only', { deps: ['libjpeg'] }),
+    spec('unrelated'),
+  ];
+  const ids = (targets: string[]): string[] => graph(specs, { targets }).nodes.map((n) => n.id).sort();
+  assert.deepEqual(ids([]), specs.map((s) => `${s.name}@amd64`).sort());
+  assert.deepEqual(ids(['pngcrush']), ['libpng@amd64', 'pngcrush@amd64', 'zlib@amd64']);
+  assert.deepEqual(ids(['lib*']), ['libjpeg@amd64', 'libpng@amd64', 'zlib@amd64']);
+  assert.deepEqual(ids(['z?ib', 'unrelated']), ['unrelated@amd64', 'zlib@amd64']);
+  // Runtime depends of a target are not part of its own build.
+  assert.deepEqual(ids(['runtime-only']), ['runtime-only@amd64']);
+});
+
+test('an unknown target is a KilnError target-not-found', () => {
+  assert.throws(
+    () => graph([spec('zlib')], { targets: ['zlib', 'nope*'] }),
+    (e: unknown) => isKilnError(e) && e.code === 'target-not-found' && e.message === 'target "nope*" matches no package of the tree',
+  );
+});
+
+test('arches: arch-specific packages, `all` packages built once, relations limited by arch', () => {
+  const g = graph(
+    [
+      spec('fastlib', { archs: ['amd64'] }),
+      spec('app', { bdeps: ['fastlib'] }),
+      spec('docs', { archs: ['all'], bdeps: ['tool'] }),
+      spec('tool'),
+      spec('viewer', { bdeps: ['docs', 'nasm [amd64]', 'check <!nocheck>'] }),
+      spec('nasm'),
+      spec('check'),
+      spec('s390only', { archs: ['s390x'] }),
+    ],
+    { archs: ['amd64', 'riscv64'], profiles: ['nocheck'] },
+  );
+  assert.deepEqual(states(g), {
+    'fastlib@amd64': '',
+    'app@amd64': '',
+    'app@riscv64': 'needs fastlib, which is not built for riscv64',
+    'docs@all': '',
+    'tool@amd64': '',
+    'tool@riscv64': '',
+    'viewer@amd64': '',
+    'viewer@riscv64': '',
+    'nasm@amd64': '',
+    'nasm@riscv64': '',
+    'check@amd64': '',
+    'check@riscv64': '',
+  } satisfies Record<string, string>);
+  // `all` resolves for the build machine; both viewers share the one docs@all.
+  assert.deepEqual(g.byId.get('docs@all')!.waitsFor, ['tool@amd64']);
+  assert.deepEqual(g.byId.get('viewer@amd64')!.waitsFor, ['docs@all', 'nasm@amd64']);
+  assert.deepEqual(g.byId.get('viewer@riscv64')!.waitsFor, ['docs@all']);
+});
+
+test(':native resolves for the build machine', () => {
+  const g = graph([spec('gcc'), spec('app', { bdeps: ['gcc:native', 'zlib'] }), spec('zlib')], { archs: ['amd64', 'riscv64'], hostArch: 'amd64' });
+  assert.deepEqual(g.byId.get('app@riscv64')!.waitsFor, ['gcc@amd64', 'zlib@riscv64']);
+  assert.deepEqual(g.byId.get('app@amd64')!.waitsFor, ['gcc@amd64', 'zlib@amd64']);
+});
+
+test('archsOf', () => {
+  const rows: [string[], string[], string[]][] = [
+    [['any'], ['amd64', 'arm64'], ['amd64', 'arm64']],
+    [['all'], ['amd64', 'arm64'], ['all']],
+    [['amd64'], ['amd64', 'arm64'], ['amd64']],
+    [['amd64'], ['riscv64'], []],
+  ];
+  for (const [archs, run, want] of rows) assert.deepEqual(archsOf(spec('x', { archs }), run), want, `${archs} in ${run}`);
+});
+
+test('globToRegExp', () => {
+  const rows: [string, string, boolean][] = [
+    ['lib*', 'libpng', true],
+    ['lib*', 'zlib', false],
+    ['z?ib', 'zlib', true],
+    ['g++', 'g++', true],
+    ['g++', 'gxx', false],
+    ['a.b', 'axb', false],
+    ['*', 'anything', true],
+  ];
+  for (const [glob, name, want] of rows) assert.equal(globToRegExp(glob).test(name), want, `${glob} ~ ${name}`);
+});

@@ -1,0 +1,61 @@
+// The package index: a JSON list of every artifact a run published, for tools and the
+// repository step. Written atomically so a reader never sees half an index.
+
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { atomicWrite } from '../lib/atomic-write.ts';
+
+export interface PackageIndexEntry {
+  readonly name: string;
+  readonly version: string;
+  readonly release: string;
+  readonly arch: string;
+  readonly depends: readonly string[];
+  readonly provides: readonly string[];
+  /** Bytes of the artifact file. */
+  readonly size: number;
+  readonly sha256: string;
+  /** Where the artifact is, as the lead's publish step names it (relative to the index or absolute). */
+  readonly path: string;
+}
+
+export interface PackageIndex {
+  /** ISO 8601. */
+  readonly generatedAt: string;
+  /** Sorted by name, then arch (then version, release, path, for a stable file). */
+  readonly packages: readonly PackageIndexEntry[];
+}
+
+export async function writePackageIndex(
+  path: string,
+  entries: readonly PackageIndexEntry[],
+  options: { now?: Date } = {},
+): Promise<PackageIndex> {
+  const packages = entries
+    // Fixed key order, and copies: the file's shape does not depend on how callers built entries.
+    .map((e) => ({
+      name: e.name,
+      version: e.version,
+      release: e.release,
+      arch: e.arch,
+      depends: [...e.depends],
+      provides: [...e.provides],
+      size: e.size,
+      sha256: e.sha256,
+      path: e.path,
+    }))
+    .sort(
+      (a, b) =>
+        cmp(a.name, b.name) || cmp(a.arch, b.arch) || cmp(a.version, b.version) ||
+        cmp(a.release, b.release) || cmp(a.path, b.path),
+    );
+  const index: PackageIndex = { generatedAt: (options.now ?? new Date()).toISOString(), packages };
+  await mkdir(dirname(path), { recursive: true });
+  await atomicWrite(path, `${JSON.stringify(index, null, 2)}\n`);
+  return index;
+}
+
+// Code-point order, not locale order: the same index on every machine.
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

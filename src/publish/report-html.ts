@@ -1,0 +1,167 @@
+// report.html: one self-contained page (inline CSS and JS, a CSP that forbids loading
+// anything else), readable from a file:// URL or a CI artifact. Everything that comes from
+// recipes or logs is escaped; the page embeds no data in script, only in escaped attributes.
+
+import type { JobState } from '../plan/job.ts';
+import type { ReportPackage, RunReport } from './report.ts';
+
+/** States in the order the page shows them: what needs attention first. */
+export const STATE_ORDER: readonly JobState[] = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
+
+export interface RenderReportOptions {
+  /** The last lines of a failed package's log (the page shows up to 50). */
+  readonly logTail: (logPath: string) => string[];
+}
+
+const COLOURS: Readonly<Record<JobState, string>> = {
+  failed: '#c62828',
+  broken: '#6a1b9a',
+  skipped: '#e65100',
+  cancelled: '#616161',
+  built: '#2e7d32',
+  'up-to-date': '#1565c0',
+};
+
+export function renderReportHtml(report: RunReport, options: RenderReportOptions): string {
+  const rank = (s: JobState) => STATE_ORDER.indexOf(s);
+  const ordered = [...report.packages].sort(
+    (a, b) => rank(a.state) - rank(b.state) || cmp(a.name, b.name) || cmp(a.arch, b.arch),
+  );
+  const of = (s: JobState) => ordered.filter((p) => p.state === s);
+  const failed = of('failed');
+  const title = `kiln run ${report.runId}: ${failed.length > 0 ? `${failed.length} failed` : 'no failures'}`;
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>kiln run <code>${esc(report.runId)}</code></h1>
+<p class="meta">started ${esc(report.start)}${report.end === null ? ' · still running' : ` · ended ${esc(report.end)} · ${esc(formatMs(Date.parse(report.end) - Date.parse(report.start)))}`} · ${report.packages.length} packages</p>
+<ul class="counts">
+${STATE_ORDER.map((s) => `<li class="state s-${s}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
+</ul>
+${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p, options)).join('\n'))}
+${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 'Reason'))}
+${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause'))}
+${section('cancelled', `Cancelled (${of('cancelled').length})`, causeTable(of('cancelled'), 'Cause'))}
+<section id="packages">
+<h2>All packages</h2>
+<table id="pkgs">
+<thead><tr><th><button type="button" data-key="rank" data-first="asc" title="sort by state">State</button></th><th>Package</th><th>Version</th><th>Arch</th><th>Why</th>
+<th class="num"><button type="button" data-key="ms" title="sort by duration">Duration</button></th><th>Artifact</th></tr></thead>
+<tbody>
+${ordered.map((p, i) => row(p, i, rank(p.state))).join('\n')}
+</tbody>
+</table>
+</section>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+}
+
+function section(id: string, heading: string, body: string): string {
+  if (body === '') return '';
+  return `<section id="${id}">\n<h2>${esc(heading)}</h2>\n${body}\n</section>`;
+}
+
+function failure(p: ReportPackage, options: RenderReportOptions): string {
+  const tail = p.log === null ? [] : options.logTail(p.log).slice(-50);
+  return `<article class="failure">
+<h3>${pkgName(p)}</h3>
+<p class="cause">${esc(p.cause ?? 'failed (no message recorded)')}</p>
+<p class="log">log: ${p.log === null ? '<i>none</i>' : `<code>${esc(p.log)}</code>`}</p>
+${tail.length === 0 ? '' : `<pre>${tail.map((l) => esc(clean(l))).join('\n')}</pre>`}
+</article>`;
+}
+
+function causeTable(list: readonly ReportPackage[], what: string): string {
+  if (list.length === 0) return '';
+  return `<table>
+<thead><tr><th>Package</th><th>${what}</th></tr></thead>
+<tbody>
+${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${esc(p.cause ?? '')}</td></tr>`).join('\n')}
+</tbody>
+</table>`;
+}
+
+function row(p: ReportPackage, i: number, rank: number): string {
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${esc(p.name)}</td><td>${esc(p.version)}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${esc(p.artifact)}</code>`}</td></tr>`;
+}
+
+function pkgName(p: ReportPackage): string {
+  return `<b>${esc(p.name)}</b> ${esc(p.version)} <span class="arch">${esc(p.arch)}</span>`;
+}
+
+export function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Drop terminal colour codes and other control characters that build logs are full of. */
+function clean(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
+}
+
+export function formatMs(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  if (ms < 1000) return `${ms} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const total = Math.round(s);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = String(total % 60).padStart(2, '0');
+  return h > 0 ? `${h} h ${String(m).padStart(2, '0')} m` : `${m} m ${sec} s`;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const CSS = `
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#212121}
+h1 code{font-size:.9em}
+.meta{color:#616161}
+.counts{display:flex;flex-wrap:wrap;gap:.5em;list-style:none;padding:0}
+.counts li{padding:.3em .8em;border-radius:1em;color:#fff}
+.state{font-weight:600}
+td.state{background:none}
+${STATE_ORDER.map((s) => `.counts .s-${s}{background:${COLOURS[s]}} td.s-${s}{color:${COLOURS[s]}}`).join('\n')}
+table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}
+th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #e0e0e0;vertical-align:top}
+th button{font:inherit;font-weight:600;border:0;background:none;padding:0;cursor:pointer;text-decoration:underline dotted}
+th button[data-dir=asc]::after{content:" \\25B2"}
+th button[data-dir=desc]::after{content:" \\25BC"}
+.num{text-align:right;white-space:nowrap}
+.failure{border-left:4px solid ${COLOURS.failed};padding:.2em 1em;margin:1em 0}
+.failure h3{margin:.3em 0}
+.cause{color:${COLOURS.failed};white-space:pre-wrap}
+.arch{color:#616161}
+pre{background:#263238;color:#eceff1;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.35;max-height:40em}
+`;
+
+// Sort the package table by a numeric data- attribute (duration: longest first; state:
+// failures first); clicking again reverses. Ties keep
+// the page's original order (failures first, then by name).
+const SCRIPT = `
+for (const b of document.querySelectorAll('#pkgs th button')) {
+  b.addEventListener('click', () => {
+    const key = b.dataset.key;
+    const dir = b.dataset.dir === undefined ? (b.dataset.first || 'desc') : b.dataset.dir === 'desc' ? 'asc' : 'desc';
+    for (const o of document.querySelectorAll('#pkgs th button')) delete o.dataset.dir;
+    b.dataset.dir = dir;
+    const body = document.querySelector('#pkgs tbody');
+    const rows = [...body.rows];
+    const sign = dir === 'asc' ? 1 : -1;
+    rows.sort((x, y) => sign * (Number(x.dataset[key]) - Number(y.dataset[key])) || Number(x.dataset.i) - Number(y.dataset.i));
+    body.append(...rows);
+  });
+}
+`;

@@ -1,0 +1,129 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { KilnError } from '../errors.ts';
+import { EventBus, type KilnEvent } from '../events/events.ts';
+import { openRecords, type Records } from '../records/records.ts';
+import { recordEvents } from '../records/subscriber.ts';
+import { buildReport, readLogTail, writeReport } from './report.ts';
+
+function setup(t: TestContext): { dir: string; records: Records; bus: EventBus } {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-report-'));
+  const records = openRecords(dir);
+  t.after(() => {
+    records.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, records, bus: new EventBus() };
+}
+
+const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
+
+/** A small run: zlib built, openssl failed, curl skipped, rust broken, make up-to-date, x cancelled. */
+function syntheticRun(bus: EventBus, logDir: string, options: { finish?: boolean } = {}): void {
+  const pkg = (name: string, version: string) => ({ runId: 'run-1', jobId: `${name}@amd64`, name, version, arch: 'amd64' });
+  const failLog = join(logDir, 'openssl.log');
+  writeFileSync(failLog, Array.from({ length: 80 }, (_, i) => `line ${i + 1}`).join('\n') + '\n');
+  const events: KilnEvent[] = [
+    { type: 'run-started', runId: 'run-1', at: T0, tree: '/trees/demo', targets: ['all'], archs: ['amd64'], total: 6, maxJobs: 2 },
+    { type: 'job-settled', ...pkg('make', '4.4'), state: 'up-to-date', key: 'kmake', artifact: '/cache/make.tar', at: T0 + 1 },
+    { type: 'job-settled', ...pkg('rust', '1.80'), state: 'broken', cause: 'rust needs llvm (>= 18), which no recipe provides', at: T0 + 1 },
+    { type: 'job-started', ...pkg('zlib', '1.3'), why: { kind: 'source-changed' }, attempt: 1, log: '/logs/zlib.log', at: T0 + 10, expectedMs: undefined },
+    { type: 'job-finished', ...pkg('zlib', '1.3'), state: 'built', key: 'kz', outputHash: 'oz', artifact: '/cache/zlib.tar', startedAt: T0 + 10, at: T0 + 1510 },
+    { type: 'job-started', ...pkg('openssl', '3.0'), why: { kind: 'new' }, attempt: 1, log: failLog, at: T0 + 20, expectedMs: 900 },
+    {
+      type: 'job-finished', ...pkg('openssl', '3.0'), state: 'failed', key: 'ko', failure: { reason: 'exit-status', message: 'build exited with status 2' },
+      exitCode: 2, signal: null, startedAt: T0 + 20, at: T0 + 2020,
+    },
+    { type: 'job-settled', ...pkg('curl', '8.0'), state: 'skipped', cause: 'dependency openssl@amd64 failed', at: T0 + 2021 },
+    { type: 'job-started', ...pkg('x', '1'), why: { kind: 'forced' }, attempt: 1, log: '/logs/x.log', at: T0 + 30, expectedMs: undefined },
+  ];
+  if (options.finish !== false) {
+    events.push(
+      { type: 'job-finished', ...pkg('x', '1'), state: 'cancelled', key: 'kx', startedAt: T0 + 30, at: T0 + 2030 },
+      { type: 'run-finished', runId: 'run-1', at: T0 + 3000, state: 'failed', counts: { built: 1, 'up-to-date': 1, failed: 1, skipped: 1, broken: 1, cancelled: 1 } },
+    );
+  }
+  for (const e of events) bus.emit(e);
+}
+
+test('buildReport: exact JSON shape from a synthetic run', (t) => {
+  const { dir, records, bus } = setup(t);
+  const rec = recordEvents(bus, records);
+  syntheticRun(bus, dir);
+  rec.dispose();
+  const report = buildReport(records, 'run-1');
+  assert.deepEqual(Object.keys(report), ['runId', 'start', 'end', 'counts', 'packages']);
+  assert.equal(report.start, '2025-01-02T03:04:05.000Z');
+  assert.equal(report.end, '2025-01-02T03:04:08.000Z');
+  assert.deepEqual(report.counts, { built: 1, 'up-to-date': 1, failed: 1, skipped: 1, broken: 1, cancelled: 1 });
+  assert.deepEqual(Object.keys(report.packages[0]!), ['name', 'version', 'arch', 'state', 'why', 'cause', 'durationMs', 'log', 'artifact']);
+  assert.deepEqual(
+    report.packages.map((p) => [p.name, p.state, p.why, p.cause, p.durationMs, p.artifact]),
+    [
+      ['curl', 'skipped', null, 'dependency openssl@amd64 failed', null, null],
+      ['make', 'up-to-date', null, null, null, '/cache/make.tar'],
+      ['openssl', 'failed', 'new', 'build exited with status 2', 2000, null],
+      ['rust', 'broken', null, 'rust needs llvm (>= 18), which no recipe provides', null, null],
+      ['x', 'cancelled', 'forced', null, 2000, null],
+      ['zlib', 'built', 'source-changed', null, 1500, '/cache/zlib.tar'],
+    ],
+  );
+  assert.equal(report.packages.find((p) => p.name === 'zlib')?.log, '/logs/zlib.log');
+});
+
+test('a live run leaves out running jobs; an interrupted one calls them cancelled', (t) => {
+  const { dir, records, bus } = setup(t);
+  const rec = recordEvents(bus, records);
+  syntheticRun(bus, dir, { finish: false });
+  rec.flush();
+  const live = buildReport(records, 'run-1');
+  assert.equal(live.end, null);
+  assert.equal(live.packages.some((p) => p.name === 'x'), false);
+  records.finishRun('run-1', { state: 'cancelled', endedAt: T0 + 9000, counts: {} });
+  const cut = buildReport(records, 'run-1');
+  assert.equal(cut.packages.find((p) => p.name === 'x')?.state, 'cancelled');
+  assert.equal(cut.counts.cancelled, 1);
+  rec.dispose();
+});
+
+test('writeReport writes report.json and report.html under runs/<id>, atomically', async (t) => {
+  const { dir, records, bus } = setup(t);
+  const rec = recordEvents(bus, records);
+  syntheticRun(bus, dir);
+  rec.dispose();
+  const report = buildReport(records, 'run-1');
+  const paths = await writeReport(dir, report);
+  assert.equal(paths.json, join(dir, 'runs', 'run-1', 'report.json'));
+  assert.deepEqual(readdirSync(join(dir, 'runs', 'run-1')).sort(), ['report.html', 'report.json']);
+  assert.deepEqual(JSON.parse(readFileSync(paths.json, 'utf8')), report);
+  const html = readFileSync(paths.html, 'utf8');
+  // The default log reader found the failed package's log: its last 50 lines, not more.
+  assert.match(html, /line 80/);
+  assert.match(html, /line 31\n/);
+  assert.doesNotMatch(html, /line 30\n/);
+});
+
+test('unknown run and unsafe run ids are KilnErrors', async (t) => {
+  const { dir, records } = setup(t);
+  assert.throws(() => buildReport(records, 'nope'), (e: unknown) => e instanceof KilnError && e.code === 'run-not-found');
+  const bad = { runId: '../x', start: '', end: null, counts: { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 }, packages: [] };
+  await assert.rejects(writeReport(dir, bad), (e: unknown) => e instanceof KilnError && e.code === 'unsafe-path');
+});
+
+test('readLogTail: plain, gzip, large, missing', (t) => {
+  const { dir } = setup(t);
+  const plain = join(dir, 'a.log');
+  writeFileSync(plain, 'a\nb\nc\n');
+  assert.deepEqual(readLogTail(plain, 2), ['b', 'c']);
+  const gz = join(dir, 'b.log.gz');
+  writeFileSync(gz, gzipSync('x\ny\n'));
+  assert.deepEqual(readLogTail(gz, 5), ['x', 'y']);
+  const big = join(dir, 'big.log');
+  writeFileSync(big, Array.from({ length: 100_000 }, (_, i) => `row ${i}`).join('\n'));
+  assert.deepEqual(readLogTail(big, 2), ['row 99998', 'row 99999']);
+  assert.deepEqual(readLogTail(join(dir, 'gone.log'), 5), []);
+});

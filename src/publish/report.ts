@@ -1,0 +1,148 @@
+// The post-build report of one run, built from the records database alone (so it can be
+// regenerated for any past run), written as <stateDir>/runs/<runId>/report.json and
+// report.html next to it.
+
+import { closeSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { KilnError } from '../errors.ts';
+import { atomicWrite } from '../lib/atomic-write.ts';
+import type { JobState } from '../plan/job.ts';
+import type { ReasonKind } from '../plan/reason.ts';
+import type { JobRecord, Records } from '../records/records.ts';
+import { renderReportHtml } from './report-html.ts';
+
+export interface ReportPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: JobState;
+  /** Why it was (re)built; null for packages that did not run. */
+  readonly why: ReasonKind | null;
+  /** failed: the failure message; skipped: which dependency; broken: the reason chain. */
+  readonly cause: string | null;
+  /** null when the package did not run. */
+  readonly durationMs: number | null;
+  readonly log: string | null;
+  readonly artifact: string | null;
+}
+
+export interface RunReport {
+  readonly runId: string;
+  /** ISO 8601. */
+  readonly start: string;
+  /** ISO 8601; null while the run is still going. */
+  readonly end: string | null;
+  readonly counts: Readonly<Record<JobState, number>>;
+  /** Sorted by name, then arch. */
+  readonly packages: readonly ReportPackage[];
+}
+
+/** Lines of log shown per failure in report.html. */
+export const LOG_TAIL_LINES = 50;
+
+export function buildReport(records: Records, runId: string): RunReport {
+  const run = records.getRun(runId);
+  if (run === undefined) {
+    throw new KilnError('run-not-found', `no run ${runId} in the records at ${records.path}`, {
+      hint: 'list runs with `kiln status`',
+    });
+  }
+  const packages: ReportPackage[] = [];
+  for (const j of records.jobsOfRun(runId)) {
+    // A job still 'running' in a finished run was cut off (markInterruptedRuns normally
+    // fixes the row first); in a live run it is not settled yet and is left out.
+    if (j.state === 'running' && run.state === 'running') continue;
+    packages.push(toPackage(j, j.state === 'running' ? 'cancelled' : j.state));
+  }
+  packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch));
+  const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
+  for (const p of packages) counts[p.state]++;
+  return {
+    runId,
+    start: new Date(run.startedAt).toISOString(),
+    end: run.endedAt === null ? null : new Date(run.endedAt).toISOString(),
+    counts,
+    packages,
+  };
+}
+
+function toPackage(j: JobRecord, state: JobState): ReportPackage {
+  return {
+    name: j.name,
+    version: j.version,
+    arch: j.arch,
+    state,
+    why: j.why?.kind ?? null,
+    cause: j.cause,
+    durationMs: j.durationMs,
+    log: j.log,
+    artifact: j.artifact,
+  };
+}
+
+export interface WriteReportOptions {
+  /** The last lines of a log, for failures in the HTML; default: read the file (plain or .gz). */
+  readonly logTail?: (logPath: string) => string[];
+}
+
+/** Write report.json and report.html atomically; returns their paths. */
+export async function writeReport(
+  stateDir: string,
+  report: RunReport,
+  options: WriteReportOptions = {},
+): Promise<{ json: string; html: string }> {
+  const dir = reportDir(stateDir, report.runId);
+  await mkdir(dir, { recursive: true });
+  const json = join(dir, 'report.json');
+  const html = join(dir, 'report.html');
+  const logTail = options.logTail ?? ((log: string) => readLogTail(isAbsolute(log) ? log : resolve(stateDir, log), LOG_TAIL_LINES));
+  await atomicWrite(json, `${JSON.stringify(report, null, 2)}\n`);
+  await atomicWrite(html, renderReportHtml(report, { logTail }));
+  return { json, html };
+}
+
+export function reportDir(stateDir: string, runId: string): string {
+  // The run id becomes a directory name: refuse anything that could leave runs/.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(runId)) {
+    throw new KilnError('unsafe-path', `run id ${JSON.stringify(runId)} cannot be used as a directory name under ${join(stateDir, 'runs')}`, {
+      hint: 'run ids are letters, digits, dot, dash and underscore',
+    });
+  }
+  return join(stateDir, 'runs', runId);
+}
+
+/** The last `lines` lines of a log file; [] when it is missing (a report must not fail on a pruned log). */
+export function readLogTail(path: string, lines: number): string[] {
+  let text: string;
+  try {
+    text = path.endsWith('.gz') ? gunzipSync(readFileSync(path)).toString('utf8') : readEnd(path, 256 * 1024);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const all = text.split(/\r?\n/);
+  if (all.at(-1) === '') all.pop();
+  return all.slice(-lines);
+}
+
+/** The last `bytes` of a file, without reading a huge log whole. */
+function readEnd(path: string, bytes: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, bytes);
+    const buf = Buffer.alloc(length);
+    readSync(fd, buf, 0, length, size - length);
+    const text = buf.toString('utf8');
+    // A cut-off first line is misleading in a tail: drop it when we did not start at 0.
+    return length < size ? text.slice(text.indexOf('\n') + 1) : text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,336 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { builtinDefaults, isArchiveUrl, isSafeRelativePath, parseRecipe, type RecipeDefaults } from './parse-recipe.ts';
+import type { Diagnostic } from '../plan/spec.ts';
+
+const FILE = '/tree/foo/recipe.toml';
+const SHA = 'a'.repeat(64);
+
+/**
+ * A recipe for folder "foo" built from key → TOML value maps; `null` removes a key.
+ * Top-level keys, then `[[sources]]` tables, then `[build]`.
+ */
+function recipe(o: {
+  top?: Record<string, string | null>;
+  build?: Record<string, string | null> | null;
+  sources?: readonly Record<string, string>[];
+}): string {
+  const top: Record<string, string | null> = { name: '"foo"', version: '"1.0"', summary: '"a test package"', license: '"MIT"', ...o.top };
+  const build: Record<string, string | null> | null = o.build === null ? null : { script: '"make install"', ...o.build };
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(top)) if (v !== null) lines.push(`${k} = ${v}`);
+  for (const s of o.sources ?? []) {
+    lines.push('', '[[sources]]');
+    for (const [k, v] of Object.entries(s)) lines.push(`${k} = ${v}`);
+  }
+  if (build !== null) {
+    lines.push('', '[build]');
+    for (const [k, v] of Object.entries(build)) if (v !== null) lines.push(`${JSON.stringify(k)} = ${v}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function diagnosticsOf(text: string, defaults?: RecipeDefaults): Diagnostic[] {
+  const r = parseRecipe(text, { file: FILE, folderName: 'foo', ...(defaults === undefined ? {} : { defaults }) });
+  return r.ok ? [] : [...r.diagnostics];
+}
+
+/** "key: message" lines (or just "message"), the way the CLI prints them after the file. */
+function lines(diags: readonly Diagnostic[]): string[] {
+  for (const d of diags) assert.equal(d.file, FILE);
+  return diags.map((d) => (d.key === undefined ? d.message : `${d.key}: ${d.message}`));
+}
+
+test('a minimal recipe parses, with the built-in defaults', () => {
+  const r = parseRecipe(recipe({}), { file: FILE, folderName: 'foo' });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(r.draft, {
+    name: 'foo',
+    version: '1.0',
+    release: 1,
+    summary: 'a test package',
+    license: 'MIT',
+    archs: ['any'],
+    buildDepends: [],
+    depends: [],
+    provides: [],
+    sources: [],
+    script: 'make install',
+    scriptFile: undefined,
+    cpus: 1,
+    memoryBytes: 512 * 1024 * 1024,
+    timeoutMs: undefined,
+    silentTimeoutMs: 2 * 60 * 60 * 1000,
+    env: undefined,
+  });
+});
+
+test('a full recipe: relations, provides, sources with their default strip, build settings', () => {
+  const text = recipe({
+    top: {
+      release: '3',
+      archs: '["amd64", "arm64"]',
+      'build-depends': '["zlib (>= 1.2.11)", "libssl (>= 3) | libressl", "nasm [amd64]"]',
+      depends: '["zlib"]',
+      provides: '["libfoo-dev (= 1.0)", "libfoo1"]',
+      env: '"bookworm"',
+    },
+    sources: [
+      { url: '"https://dl.example/foo-1.0.tar.gz"', sha256: `"${SHA}"` },
+      { url: '"mirror://debian/pool/f/foo.diff"', sha256: `"${SHA}"`, dest: '"patches"' },
+      { url: '"file:fix.patch"' },
+      { url: '"https://dl.example/data.tar.xz?x=1"', sha256: `"${SHA}"`, strip: '0' },
+    ],
+    build: { script: null, 'script-file': '"build.sh"', cpus: '4', memory: '"1.5G"', timeout: '"30m"', 'silent-timeout': '"90s"' },
+  });
+  const r = parseRecipe(text, { file: FILE, folderName: 'foo' });
+  assert.ok(r.ok, JSON.stringify(r));
+  const d = r.draft;
+  assert.equal(d.release, 3);
+  assert.deepEqual(d.archs, ['amd64', 'arm64']);
+  assert.deepEqual(
+    d.buildDepends.map((g) => g.map((x) => x.name)),
+    [['zlib'], ['libssl', 'libressl'], ['nasm']],
+  );
+  assert.deepEqual(d.buildDepends[0]?.[0]?.constraint, { op: '>=', version: '1.2.11' });
+  assert.deepEqual(d.depends.map((g) => g.map((x) => x.name)), [['zlib']]);
+  assert.deepEqual(d.provides, [{ name: 'libfoo-dev', version: '1.0' }, { name: 'libfoo1' }]);
+  assert.equal(d.env, 'bookworm');
+  assert.deepEqual(d.sources, [
+    { url: 'https://dl.example/foo-1.0.tar.gz', sha256: SHA, dest: '', strip: 1, localPath: undefined },
+    { url: 'mirror://debian/pool/f/foo.diff', sha256: SHA, dest: 'patches', strip: 0, localPath: undefined },
+    { url: 'file:fix.patch', sha256: undefined, dest: '', strip: 0, localPath: 'fix.patch' },
+    { url: 'https://dl.example/data.tar.xz?x=1', sha256: SHA, dest: '', strip: 0, localPath: undefined },
+  ]);
+  assert.equal(d.script, undefined);
+  assert.equal(d.scriptFile, 'build.sh');
+  assert.equal(d.cpus, 4);
+  assert.equal(d.memoryBytes, 1.5 * 1024 ** 3);
+  assert.equal(d.timeoutMs, 30 * 60_000);
+  assert.equal(d.silentTimeoutMs, 90_000);
+});
+
+test('defaults come from kiln.toml unless the recipe sets its own', () => {
+  const defaults: RecipeDefaults = { cpus: 2, memoryBytes: 1024 ** 3, timeoutMs: 3_600_000, silentTimeoutMs: 1_200_000, env: 'trixie' };
+  const inherit = parseRecipe(recipe({}), { file: FILE, folderName: 'foo', defaults });
+  assert.ok(inherit.ok);
+  assert.deepEqual(
+    [inherit.draft.cpus, inherit.draft.memoryBytes, inherit.draft.timeoutMs, inherit.draft.silentTimeoutMs, inherit.draft.env],
+    [2, 1024 ** 3, 3_600_000, 1_200_000, 'trixie'],
+  );
+  const own = parseRecipe(
+    recipe({ top: { env: '"bookworm"' }, build: { cpus: '1', memory: '268435456', timeout: '"5m"', 'silent-timeout': '"1m"' } }),
+    { file: FILE, folderName: 'foo', defaults },
+  );
+  assert.ok(own.ok);
+  assert.deepEqual(
+    [own.draft.cpus, own.draft.memoryBytes, own.draft.timeoutMs, own.draft.silentTimeoutMs, own.draft.env],
+    [1, 256 * 1024 ** 2, 300_000, 60_000, 'bookworm'],
+  );
+  assert.equal(builtinDefaults.cpus, 1);
+});
+
+// One problem per row; each row must produce exactly these diagnostics.
+const oneProblem: { name: string; text: string; want: string[] }[] = [
+  {
+    name: 'bad TOML names line and column',
+    text: 'name = "foo"\nversion = = "1"\n',
+    want: ['invalid TOML: invalid value at line 2, column 11'],
+  },
+  { name: 'unknown top-level key', text: recipe({ top: { colour: '"red"' } }), want: ['unknown key "colour"'] },
+  { name: 'unknown key in [build]', text: recipe({ build: { jobs: '4' } }), want: ['build: unknown key "jobs"'] },
+  {
+    name: 'unknown key in [[sources]]',
+    text: recipe({ sources: [{ url: '"file:a.patch"', sha: '"x"' }] }),
+    want: ['sources[0]: unknown key "sha"'],
+  },
+  { name: 'missing summary', text: recipe({ top: { summary: null } }), want: ['summary: missing required key (expected a string)'] },
+  { name: 'missing [build]', text: recipe({ build: null }), want: ['build: missing required key (expected a table)'] },
+  { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got 3'] },
+  { name: 'wrong type: cpus', text: recipe({ build: { cpus: '"two"' } }), want: ['build.cpus: expected a whole number, got "two"'] },
+  { name: 'wrong type: archs', text: recipe({ top: { archs: '"amd64"' } }), want: ['archs: expected an array, got "amd64"'] },
+  { name: 'cpus = 0', text: recipe({ build: { cpus: '0' } }), want: ['build.cpus: must be greater than 0, got 0'] },
+  { name: 'empty version', text: recipe({ top: { version: '""' } }), want: ['version: must not be empty'] },
+  {
+    name: 'bad name',
+    text: recipe({ top: { name: '"Foo"' } }),
+    want: ['name: "Foo" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)'],
+  },
+  {
+    name: 'name differs from folder',
+    text: recipe({ top: { name: '"bar"' } }),
+    want: ['name: "bar" does not match its folder "foo": rename one so they are equal'],
+  },
+  {
+    name: 'file: source leaving the folder',
+    text: recipe({ sources: [{ url: '"file:../x"' }] }),
+    want: ['sources[0].url: "file:../x" must name a file inside the recipe folder (file:NAME, relative, without "..")'],
+  },
+  {
+    name: 'file: source with an absolute path',
+    text: recipe({ sources: [{ url: '"file:/etc/passwd"' }] }),
+    want: ['sources[0].url: "file:/etc/passwd" must name a file inside the recipe folder (file:NAME, relative, without "..")'],
+  },
+  {
+    name: 'dest leaving $SRCDIR',
+    text: recipe({ sources: [{ url: '"file:a.patch"', dest: '"../../x"' }] }),
+    want: ['sources[0].dest: "../../x" leaves $SRCDIR: use a relative path without ".."'],
+  },
+  {
+    name: 'dest going up through a sub-folder',
+    text: recipe({ sources: [{ url: '"file:a.patch"', dest: '"a/../../x"' }] }),
+    want: ['sources[0].dest: "a/../../x" leaves $SRCDIR: use a relative path without ".."'],
+  },
+  {
+    name: 'https source without sha256',
+    text: recipe({ sources: [{ url: '"https://dl.example/x.tar.gz"' }] }),
+    want: ['sources[0].sha256: missing: every https: source needs its sha256'],
+  },
+  {
+    name: 'mirror source without sha256',
+    text: recipe({ sources: [{ url: '"mirror://debian/pool/x.tar.gz"' }] }),
+    want: ['sources[0].sha256: missing: every mirror: source needs its sha256'],
+  },
+  {
+    name: 'sha256 that is not one',
+    text: recipe({ sources: [{ url: '"https://dl.example/x.tar.gz"', sha256: '"abc"' }] }),
+    want: ['sources[0].sha256: "abc" is not a sha256 (64 lowercase hex digits)'],
+  },
+  {
+    name: 'unsupported scheme',
+    text: recipe({ sources: [{ url: '"ftp://dl.example/x.tar.gz"', sha256: `"${SHA}"` }] }),
+    want: ['sources[0].url: "ftp://dl.example/x.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
+  },
+  {
+    name: 'mirror url without a path',
+    text: recipe({ sources: [{ url: '"mirror://debian"', sha256: `"${SHA}"` }] }),
+    want: ['sources[0].url: "mirror://debian" must look like mirror://NAME/path'],
+  },
+  {
+    name: 'bad relation text',
+    text: recipe({ top: { 'build-depends': '["zlib (>= 1.2"]' } }),
+    want: ['build-depends[0]: "zlib (>= 1.2": missing ")" after version "1.2"'],
+  },
+  {
+    name: 'bad relation operator in depends',
+    text: recipe({ top: { depends: '["zlib", "zlib (=> 1.2)"]' } }),
+    want: ['depends[1]: "zlib (=> 1.2)": unknown relation operator "=>" (use one of << <= = >= >>)'],
+  },
+  {
+    name: 'several relations in one item',
+    text: recipe({ top: { 'build-depends': '["zlib, libbar"]' } }),
+    want: ['build-depends[0]: "zlib, libbar" holds several relations: give each its own array item'],
+  },
+  {
+    name: 'empty alternative',
+    text: recipe({ top: { 'build-depends': '["zlib |"]' } }),
+    want: ['build-depends[0]: "zlib |": empty alternative (nothing between "|" and its neighbour)'],
+  },
+  {
+    name: 'versioned provides other than =',
+    text: recipe({ top: { provides: '["libfoo-dev (>= 1.6)"]' } }),
+    want: ['provides[0]: "libfoo-dev (>= 1.6)": only "=" is allowed in Provides, not ">="'],
+  },
+  {
+    name: 'any mixed with an arch',
+    text: recipe({ top: { archs: '["any", "amd64"]' } }),
+    want: ['archs: "any" and "all" stand alone: use ["any"], ["all"] or a list of arch names'],
+  },
+  {
+    name: 'bad arch name',
+    text: recipe({ top: { archs: '["AMD64"]' } }),
+    want: ['archs[0]: "AMD64" is not an architecture name ("any", "all", or a Debian arch such as amd64)'],
+  },
+  {
+    name: 'both script and script-file',
+    text: recipe({ build: { 'script-file': '"build.sh"' } }),
+    want: ['build: has both "script" and "script-file": keep one'],
+  },
+  { name: 'neither script nor script-file', text: recipe({ build: { script: null } }), want: ['build: needs "script" or "script-file"'] },
+  {
+    name: 'script-file outside the folder',
+    text: recipe({ build: { script: null, 'script-file': '"../build.sh"' } }),
+    want: ['build.script-file: "../build.sh" must be a file inside the recipe folder (relative, without "..")'],
+  },
+  { name: 'memory not a size', text: recipe({ build: { memory: '"lots"' } }), want: ['build.memory: invalid size "lots"'] },
+  { name: 'memory = 0', text: recipe({ build: { memory: '0' } }), want: ['build.memory: must be greater than 0, got 0'] },
+  { name: 'memory = "0"', text: recipe({ build: { memory: '"0M"' } }), want: ['build.memory: must be greater than 0, got "0M"'] },
+  {
+    name: 'timeout not a duration',
+    text: recipe({ build: { timeout: '"30 minutes"' } }),
+    want: ['build.timeout: invalid duration "30 minutes"'],
+  },
+  { name: 'timeout = "0s"', text: recipe({ build: { timeout: '"0s"' } }), want: ['build.timeout: must be greater than 0, got "0s"'] },
+  {
+    name: 'silent-timeout not a duration',
+    text: recipe({ build: { 'silent-timeout': '"soon"' } }),
+    want: ['build.silent-timeout: invalid duration "soon"'],
+  },
+];
+
+for (const row of oneProblem) {
+  test(`diagnostic: ${row.name}`, () => {
+    assert.deepEqual(lines(diagnosticsOf(row.text)), row.want);
+  });
+}
+
+test('every problem of a recipe is reported at once', () => {
+  const text = recipe({
+    top: {
+      name: '"Foo"',
+      license: '3',
+      summary: null,
+      colour: '"red"',
+      'build-depends': '["zlib (>= 1.2", "ok"]',
+    },
+    sources: [
+      { url: '"file:../x"' },
+      { url: '"file:/etc/passwd"' },
+      { url: '"https://dl.example/x.tar.gz"', dest: '"../../x"' },
+    ],
+    build: { 'script-file': '"b.sh"', memory: '"lots"', timeout: '"30 minutes"' },
+  });
+  assert.deepEqual(lines(diagnosticsOf(text)), [
+    'summary: missing required key (expected a string)',
+    'license: expected a string, got 3',
+    'unknown key "colour"',
+    'name: "Foo" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)',
+    'build-depends[0]: "zlib (>= 1.2": missing ")" after version "1.2"',
+    'sources[0].url: "file:../x" must name a file inside the recipe folder (file:NAME, relative, without "..")',
+    'sources[1].url: "file:/etc/passwd" must name a file inside the recipe folder (file:NAME, relative, without "..")',
+    'sources[2].dest: "../../x" leaves $SRCDIR: use a relative path without ".."',
+    'sources[2].sha256: missing: every https: source needs its sha256',
+    'build: has both "script" and "script-file": keep one',
+    'build.memory: invalid size "lots"',
+    'build.timeout: invalid duration "30 minutes"',
+  ]);
+});
+
+test('isSafeRelativePath', () => {
+  const rows: [string, boolean][] = [
+    ['a', true],
+    ['a/b.patch', true],
+    ['./a', true],
+    ['a/../b', true],
+    ['..', false],
+    ['../x', false],
+    ['a/../../x', false],
+    ['/etc/passwd', false],
+    ['\\x', false],
+    ['a\0b', false],
+  ];
+  for (const [p, want] of rows) assert.equal(isSafeRelativePath(p), want, p);
+});
+
+test('isArchiveUrl ignores query and fragment', () => {
+  const rows: [string, boolean][] = [
+    ['https://x.example/a.tar.gz', true],
+    ['https://x.example/a.tgz?download=1', true],
+    ['mirror://debian/a.orig.tar.xz#frag', true],
+    ['https://x.example/a.tar.zst', true],
+    ['file:fix.patch', false],
+    ['https://x.example/a.zip', false],
+    ['https://x.example/a.gz', false],
+  ];
+  for (const [u, want] of rows) assert.equal(isArchiveUrl(u), want, u);
+});

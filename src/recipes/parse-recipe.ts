@@ -1,0 +1,250 @@
+// Parse one recipe.toml into a validated draft, or every problem at once. Pure: the
+// caller (scan-tree.ts) reads the files and hashes what the recipe references.
+
+import { parse as parseToml } from 'smol-toml';
+import { posix } from 'node:path';
+import type { AltGroup, Provide } from '../debian/relation-types.ts';
+import { parseProvides, parseRelations } from '../debian/relation.ts';
+import { versionProblem } from '../debian/version.ts';
+import { parseDuration, parseSize } from '../lib/duration.ts';
+import type { Diagnostic } from '../plan/spec.ts';
+import { NAME_RE, describeIssue, keyPath, recipeSchema, valueAt } from './recipe-schema.ts';
+
+export interface RecipeDefaults {
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly timeoutMs: number | undefined;
+  readonly silentTimeoutMs: number | undefined;
+  readonly env: string | undefined;
+}
+
+export const builtinDefaults: RecipeDefaults = {
+  cpus: 1,
+  memoryBytes: 512 * 1024 * 1024,
+  timeoutMs: undefined,
+  silentTimeoutMs: 2 * 60 * 60 * 1000,
+  env: undefined,
+};
+
+export interface DraftSource {
+  readonly url: string;
+  readonly sha256: string | undefined;
+  readonly dest: string;
+  readonly strip: number;
+  /** For file: urls, the path relative to the recipe folder. */
+  readonly localPath: string | undefined;
+}
+
+export interface RecipeDraft {
+  readonly name: string;
+  readonly version: string;
+  readonly release: number;
+  readonly summary: string;
+  readonly license: string;
+  readonly archs: readonly string[];
+  readonly buildDepends: readonly AltGroup[];
+  readonly depends: readonly AltGroup[];
+  readonly provides: readonly Provide[];
+  readonly sources: readonly DraftSource[];
+  readonly script: string | undefined;
+  readonly scriptFile: string | undefined;
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly timeoutMs: number | undefined;
+  readonly silentTimeoutMs: number | undefined;
+  readonly env: string | undefined;
+}
+
+export type ParseOutcome =
+  | { readonly ok: true; readonly draft: RecipeDraft }
+  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
+
+const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst|tar\.lz|tar\.lzma)$/;
+const SHA256_RE = /^[0-9a-f]{64}$/;
+
+export function isArchiveUrl(url: string): boolean {
+  return ARCHIVE_RE.test(url.replace(/[?#].*$/, ''));
+}
+
+/** A relative path that stays inside its base: no absolute path, no `..`, no NUL. */
+export function isSafeRelativePath(p: string): boolean {
+  if (p.includes('\0') || p.startsWith('/') || p.startsWith('\\')) return false;
+  const norm = posix.normalize(p);
+  return norm !== '..' && !norm.startsWith('../') && !norm.split('/').includes('..');
+}
+
+export function parseRecipe(
+  text: string,
+  options: { file: string; folderName: string; defaults?: RecipeDefaults },
+): ParseOutcome {
+  const { file, folderName } = options;
+  const defaults = options.defaults ?? builtinDefaults;
+  const diags: Diagnostic[] = [];
+  const add = (key: string | undefined, message: string): void => {
+    diags.push(key === undefined || key === '' ? { file, message } : { file, key, message });
+  };
+
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    const err = e as { message?: string; line?: number; column?: number };
+    const first = String(err.message ?? e).split('\n')[0] ?? 'invalid TOML';
+    const where = err.line === undefined ? '' : ` at line ${err.line}, column ${err.column ?? 0}`;
+    add(undefined, `${first.replace(/^Invalid TOML document: /, 'invalid TOML: ')}${where}`);
+    return { ok: false, diagnostics: diags };
+  }
+
+  const parsed = recipeSchema.safeParse(doc);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      add(keyPath(issue.path), describeIssue(issue, valueAt(doc, issue.path)));
+    }
+  }
+  // Keep checking what can be checked even when the shape is off, so the user sees
+  // every problem in one go.
+  const raw = (parsed.success ? parsed.data : doc) as Record<string, unknown>;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+  const name = str(raw['name']);
+  if (name !== undefined) {
+    if (!NAME_RE.test(name)) {
+      add('name', `"${name}" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)`);
+    } else if (name !== folderName) {
+      add('name', `"${name}" does not match its folder "${folderName}": rename one so they are equal`);
+    }
+  }
+
+  const version = str(raw['version']);
+  if (version !== undefined && version !== '') {
+    const problem = versionProblem(version);
+    if (problem !== undefined) add('version', `"${version}" is not a valid version: ${problem}`);
+  }
+
+  const relField = (key: string): AltGroup[] => {
+    const v = raw[key];
+    if (!Array.isArray(v)) return [];
+    const groups: AltGroup[] = [];
+    v.forEach((item, i) => {
+      if (typeof item !== 'string') return;
+      const r = parseRelations(item);
+      for (const err of r.errors) add(`${key}[${i}]`, err);
+      if (r.groups.length > 1) add(`${key}[${i}]`, `"${item}" holds several relations: give each its own array item`);
+      groups.push(...r.groups);
+    });
+    return groups;
+  };
+  const buildDepends = relField('build-depends');
+  const depends = relField('depends');
+  const provides: Provide[] = [];
+  if (Array.isArray(raw['provides'])) {
+    raw['provides'].forEach((item, i) => {
+      if (typeof item !== 'string') return;
+      const r = parseProvides(item);
+      for (const err of r.errors) add(`provides[${i}]`, err);
+      provides.push(...r.provides);
+    });
+  }
+
+  const archs = Array.isArray(raw['archs']) ? raw['archs'].filter((a): a is string => typeof a === 'string') : ['any'];
+  archs.forEach((a, i) => {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(a)) add(`archs[${i}]`, `"${a}" is not an architecture name ("any", "all", or a Debian arch such as amd64)`);
+  });
+  if ((archs.includes('all') || archs.includes('any')) && archs.length > 1) {
+    add('archs', `"any" and "all" stand alone: use ["any"], ["all"] or a list of arch names`);
+  }
+
+  const sources: DraftSource[] = [];
+  if (Array.isArray(raw['sources'])) {
+    raw['sources'].forEach((s, i) => {
+      if (s === null || typeof s !== 'object') return;
+      const src = s as Record<string, unknown>;
+      const url = str(src['url']);
+      const sha = str(src['sha256']);
+      const dest = str(src['dest']) ?? '';
+      const k = `sources[${i}]`;
+      if (dest !== '' && !isSafeRelativePath(dest)) add(`${k}.dest`, `"${dest}" leaves $SRCDIR: use a relative path without ".."`);
+      if (sha !== undefined && !SHA256_RE.test(sha)) add(`${k}.sha256`, `"${sha}" is not a sha256 (64 lowercase hex digits)`);
+      if (url === undefined) return;
+      let localPath: string | undefined;
+      if (url.startsWith('file:')) {
+        localPath = url.slice('file:'.length);
+        if (localPath === '' || !isSafeRelativePath(localPath)) {
+          add(`${k}.url`, `"${url}" must name a file inside the recipe folder (file:NAME, relative, without "..")`);
+          localPath = undefined;
+        }
+      } else if (/^(https?|mirror):\/\//.test(url)) {
+        if (url.startsWith('mirror://') && !/^mirror:\/\/[a-z0-9][a-z0-9_-]*\/./i.test(url)) {
+          add(`${k}.url`, `"${url}" must look like mirror://NAME/path`);
+        }
+        if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}: source needs its sha256`);
+      } else {
+        add(`${k}.url`, `"${url}" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/`);
+      }
+      const strip = typeof src['strip'] === 'number' ? src['strip'] : isArchiveUrl(url) ? 1 : 0;
+      sources.push({ url, sha256: sha, dest, strip, localPath });
+    });
+  }
+
+  const build = (raw['build'] ?? {}) as Record<string, unknown>;
+  const script = str(build['script']);
+  const scriptFile = str(build['script-file']);
+  if (script === undefined && scriptFile === undefined && raw['build'] !== undefined) {
+    add('build', 'needs "script" or "script-file"');
+  }
+  if (script !== undefined && scriptFile !== undefined) add('build', 'has both "script" and "script-file": keep one');
+  if (scriptFile !== undefined && !isSafeRelativePath(scriptFile)) {
+    add('build.script-file', `"${scriptFile}" must be a file inside the recipe folder (relative, without "..")`);
+  }
+  const cpus = typeof build['cpus'] === 'number' ? build['cpus'] : defaults.cpus;
+  let memoryBytes = defaults.memoryBytes;
+  if (typeof build['memory'] === 'string' || typeof build['memory'] === 'number') {
+    try {
+      memoryBytes = typeof build['memory'] === 'number' ? build['memory'] : parseSize(build['memory']);
+      // The schema catches a number 0; "0M" parses, but no build runs in no memory.
+      if (typeof build['memory'] === 'string' && memoryBytes <= 0) add('build.memory', `must be greater than 0, got ${JSON.stringify(build['memory'])}`);
+    } catch (e) {
+      add('build.memory', (e as Error).message);
+    }
+  }
+  const duration = (key: string, fallback: number | undefined): number | undefined => {
+    const v = build[key];
+    if (typeof v !== 'string') return fallback;
+    try {
+      const ms = parseDuration(v);
+      // "0s" would kill every build at once.
+      if (ms <= 0) add(`build.${key}`, `must be greater than 0, got ${JSON.stringify(v)}`);
+      return ms;
+    } catch (e) {
+      add(`build.${key}`, (e as Error).message);
+      return fallback;
+    }
+  };
+  const timeoutMs = duration('timeout', defaults.timeoutMs);
+  const silentTimeoutMs = duration('silent-timeout', defaults.silentTimeoutMs);
+
+  if (!parsed.success || diags.length > 0) return { ok: false, diagnostics: diags };
+  const d = parsed.data;
+  return {
+    ok: true,
+    draft: {
+      name: d.name,
+      version: d.version,
+      release: d.release ?? 1,
+      summary: d.summary,
+      license: d.license,
+      archs,
+      buildDepends,
+      depends,
+      provides,
+      sources,
+      script,
+      scriptFile,
+      cpus,
+      memoryBytes,
+      timeoutMs,
+      silentTimeoutMs,
+      env: d.env ?? defaults.env,
+    },
+  };
+}

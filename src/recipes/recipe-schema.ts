@@ -1,0 +1,98 @@
+// The recipe.toml schema as zod sees it: the shape and types of every key, strict
+// (unknown keys are errors). Semantic checks (relations, paths, sizes) live in
+// parse-recipe.ts, so that every problem is reported at once with its key.
+
+import { z } from 'zod';
+
+export const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
+
+const sourceSchema = z.strictObject({
+  url: z.string().min(1),
+  sha256: z.string().optional(),
+  dest: z.string().optional(),
+  strip: z.number().int().min(0).optional(),
+});
+
+const buildSchema = z.strictObject({
+  script: z.string().optional(),
+  'script-file': z.string().min(1).optional(),
+  cpus: z.number().int().positive().optional(),
+  memory: z.union([z.string(), z.number().int().positive()]).optional(),
+  timeout: z.string().optional(),
+  'silent-timeout': z.string().optional(),
+});
+
+export const recipeSchema = z.strictObject({
+  name: z.string(),
+  version: z.string().min(1),
+  release: z.number().int().min(0).optional(),
+  summary: z.string(),
+  license: z.string(),
+  archs: z.array(z.string().min(1)).min(1).optional(),
+  'build-depends': z.array(z.string()).optional(),
+  depends: z.array(z.string()).optional(),
+  provides: z.array(z.string()).optional(),
+  env: z.string().min(1).optional(),
+  sources: z.array(sourceSchema).optional(),
+  build: buildSchema,
+});
+
+export type RawRecipe = z.infer<typeof recipeSchema>;
+
+/** Turn a zod issue path into the dotted key users see: `sources[1].url`, `build.cpus`. */
+export function keyPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out === '' ? String(p) : `.${String(p)}`;
+  }
+  return out;
+}
+
+const EXPECTED: Readonly<Record<string, string>> = {
+  int: 'a whole number',
+  number: 'a whole number',
+  string: 'a string',
+  array: 'an array',
+  object: 'a table',
+};
+
+/** A human message for one zod issue, naming what was expected and what was found. */
+export function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'invalid_type': {
+      const expected = EXPECTED[issue.expected] ?? issue.expected;
+      if (value === undefined) return `missing required key (expected ${expected})`;
+      return `expected ${expected}, got ${describeValue(value)}`;
+    }
+    case 'too_small':
+      if (issue.origin === 'string') return 'must not be empty';
+      if (issue.origin === 'array') return `must have at least ${String(issue.minimum)} item(s)`;
+      return `must be ${issue.inclusive ? 'at least' : 'greater than'} ${String(issue.minimum)}, got ${describeValue(value)}`;
+    case 'invalid_union':
+      return `expected a size such as "512M" or "2G", got ${describeValue(value)}`;
+    default:
+      return issue.message;
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'number') return Number.isInteger(v) ? `${v}` : `${v} (not a whole number)`;
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'a table';
+  return typeof v;
+}
+
+/** Look up the value at a zod issue path, for messages. */
+export function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const p of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return cur;
+}

@@ -1,0 +1,135 @@
+// Scan a recipe tree: one folder per package, each with recipe.toml. Folders are read
+// in parallel; each recipe is parsed and the files it references are hashed into its
+// recipeHash. A bad recipe becomes an InvalidPackage with every diagnostic; the rest of
+// the tree still scans.
+
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { KilnError } from '../errors.ts';
+import { sha256 } from '../lib/hash.ts';
+import type { Diagnostic, InvalidPackage, PackageSource, PackageSpec, ScanResult } from '../plan/spec.ts';
+import { loadTreeConfig, type TreeConfig } from '../config/tree-config.ts';
+import { parseRecipe, type RecipeDraft } from './parse-recipe.ts';
+
+export const RECIPE_FILE = 'recipe.toml';
+
+export interface TreeScan extends ScanResult {
+  readonly config: TreeConfig;
+}
+
+/** The recipe tree as a PackageSource. */
+export function recipeTreeSource(treeDir: string): PackageSource & { scanTree(o?: { signal?: AbortSignal }): Promise<TreeScan> } {
+  const scanTree = (o?: { signal?: AbortSignal }): Promise<TreeScan> => scanRecipeTree(treeDir, o);
+  return { kind: 'recipe-tree', scan: scanTree, scanTree };
+}
+
+export async function scanRecipeTree(treeDir: string, options?: { signal?: AbortSignal }): Promise<TreeScan> {
+  const root = resolve(treeDir);
+  let entries;
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new KilnError('tree-not-found', `${root} is not a directory`, {
+        hint: 'give the tree with --tree DIR, or run kiln inside a tree (a folder with one folder per package, each holding recipe.toml)',
+      });
+    }
+    throw e;
+  }
+  const { config, diagnostics } = await loadTreeConfig(root);
+  const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const results = await Promise.all(dirs.map((d) => scanPackage(join(root, d), d, config, options?.signal)));
+  const specs: PackageSpec[] = [];
+  const invalid: InvalidPackage[] = [];
+  for (const r of results) {
+    if (r === undefined) continue;
+    if ('diagnostics' in r) invalid.push(r);
+    else specs.push(r);
+  }
+  return { specs, invalid, diagnostics, config };
+}
+
+async function scanPackage(
+  dir: string,
+  folder: string,
+  config: TreeConfig,
+  signal: AbortSignal | undefined,
+): Promise<PackageSpec | InvalidPackage | undefined> {
+  signal?.throwIfAborted();
+  const file = join(dir, RECIPE_FILE);
+  let text: Buffer;
+  try {
+    text = await readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // not a package folder
+    throw e;
+  }
+  const outcome = parseRecipe(text.toString('utf8'), { file, folderName: folder, defaults: config.defaults });
+  if (!outcome.ok) return { name: folder, dir, diagnostics: outcome.diagnostics };
+  return finishSpec(outcome.draft, { dir, file, recipeBytes: text });
+}
+
+/** Read and hash what a valid draft references, producing the PackageSpec. */
+async function finishSpec(
+  draft: RecipeDraft,
+  at: { dir: string; file: string; recipeBytes: Buffer },
+): Promise<PackageSpec | InvalidPackage> {
+  const { dir, file } = at;
+  const diagnostics: Diagnostic[] = [];
+  const hashed: [string, string][] = [[RECIPE_FILE, sha256(at.recipeBytes)]];
+  let script = draft.script ?? '';
+  if (draft.scriptFile !== undefined) {
+    try {
+      const buf = await readFile(join(dir, draft.scriptFile));
+      script = buf.toString('utf8');
+      hashed.push([draft.scriptFile, sha256(buf)]);
+    } catch {
+      diagnostics.push({ file, key: 'build.script-file', message: `"${draft.scriptFile}" not found in ${dir}` });
+    }
+  }
+  const sources = await Promise.all(
+    draft.sources.map(async (s, i) => {
+      if (s.localPath === undefined) return { url: s.url, sha256: s.sha256, dest: s.dest, strip: s.strip };
+      try {
+        const sum = sha256(await readFile(join(dir, s.localPath)));
+        hashed.push([s.localPath, sum]);
+        if (s.sha256 !== undefined && s.sha256 !== sum) {
+          diagnostics.push({ file, key: `sources[${i}].sha256`, message: `${s.localPath} has sha256 ${sum}, the recipe says ${s.sha256}` });
+        }
+        return { url: s.url, sha256: sum, dest: s.dest, strip: s.strip };
+      } catch {
+        diagnostics.push({ file, key: `sources[${i}].url`, message: `"${s.url}": ${s.localPath} not found in ${dir}` });
+        return { url: s.url, sha256: undefined, dest: s.dest, strip: s.strip };
+      }
+    }),
+  );
+  if (diagnostics.length > 0) return { name: draft.name, dir, diagnostics };
+  hashed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const recipeHash = sha256(hashed.map(([p, h]) => `${p}\0${h}\n`).join(''));
+  const sourcesHash = sha256(sources.map((s) => `${s.sha256 ?? ''}\n`).join(''));
+  return {
+    name: draft.name,
+    version: draft.version,
+    release: draft.release,
+    summary: draft.summary,
+    license: draft.license,
+    archs: draft.archs,
+    buildDepends: draft.buildDepends,
+    depends: draft.depends,
+    provides: draft.provides,
+    sources,
+    build: {
+      script,
+      cpus: draft.cpus,
+      memoryBytes: draft.memoryBytes,
+      timeoutMs: draft.timeoutMs,
+      silentTimeoutMs: draft.silentTimeoutMs,
+    },
+    dir,
+    file,
+    recipeHash,
+    sourcesHash,
+    env: draft.env,
+  };
+}

@@ -1,0 +1,129 @@
+// Open the records SQLite file with the settings every connection needs, then migrate;
+// and decode its rows into the typed records of records.ts.
+
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type SQLOutputValue } from 'node:sqlite';
+import type { FailureReason } from '../plan/job.ts';
+import type { Reason } from '../plan/reason.ts';
+import { migrate } from './migrations.ts';
+import type { JobCounts, JobRecord, JobRecordState, JobRecordWithInputs, RunRecord, RunState } from './records.ts';
+
+export const RECORDS_FILE = 'kiln.db';
+
+/** How long a writer waits for another kiln process's write transaction before failing. */
+export const BUSY_TIMEOUT_MS = 10_000;
+
+export function recordsPath(stateDir: string): string {
+  return join(stateDir, RECORDS_FILE);
+}
+
+export function openDatabase(path: string): DatabaseSync {
+  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
+  try {
+    // WAL: readers (kiln status, the server) never block the writing build, and two
+    // builds sharing a state dir serialise only their short write transactions.
+    db.exec('PRAGMA journal_mode = WAL');
+    // In WAL mode NORMAL cannot corrupt the file; a power cut may lose the last commits,
+    // which for build records is a fair price for not fsyncing every batch.
+    db.exec('PRAGMA synchronous = NORMAL');
+    db.exec('PRAGMA foreign_keys = ON');
+    migrate(db, path);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+export function openDatabaseIn(stateDir: string): DatabaseSync {
+  mkdirSync(stateDir, { recursive: true });
+  return openDatabase(recordsPath(stateDir));
+}
+
+// ---- rows → typed records (column names are snake_case, records camelCase) ----------------
+
+export type Row = Record<string, SQLOutputValue>;
+
+export function toRun(r: Row): RunRecord {
+  return {
+    id: str(r, 'id'),
+    tree: str(r, 'tree'),
+    targets: JSON.parse(str(r, 'targets')) as string[],
+    archs: JSON.parse(str(r, 'archs')) as string[],
+    startedAt: int(r, 'started_at'),
+    endedAt: intOrNull(r, 'ended_at'),
+    state: str(r, 'state') as RunState,
+    counts: jsonOrNull<JobCounts>(r, 'counts'),
+    pid: intOrNull(r, 'pid'),
+    host: strOrNull(r, 'host'),
+    maxJobs: intOrNull(r, 'max_jobs'),
+    total: intOrNull(r, 'total'),
+  };
+}
+
+export function toJob(r: Row): JobRecord {
+  const userMs = intOrNull(r, 'user_ms');
+  const systemMs = intOrNull(r, 'system_ms');
+  const maxRssKb = intOrNull(r, 'max_rss_kb');
+  return {
+    runId: str(r, 'run_id'),
+    jobId: str(r, 'job_id'),
+    attempt: int(r, 'attempt'),
+    name: str(r, 'name'),
+    version: str(r, 'version'),
+    arch: str(r, 'arch'),
+    state: str(r, 'state') as JobRecordState,
+    key: strOrNull(r, 'key'),
+    why: jsonOrNull<Reason>(r, 'why'),
+    cause: strOrNull(r, 'cause'),
+    failureReason: strOrNull(r, 'failure_reason') as FailureReason | null,
+    startedAt: intOrNull(r, 'started_at'),
+    endedAt: intOrNull(r, 'ended_at'),
+    durationMs: intOrNull(r, 'duration_ms'),
+    exitCode: intOrNull(r, 'exit_code'),
+    signal: strOrNull(r, 'signal'),
+    rusage:
+      userMs === null && systemMs === null && maxRssKb === null
+        ? null
+        : { userMs: userMs ?? 0, systemMs: systemMs ?? 0, maxRssKb: maxRssKb ?? 0 },
+    log: strOrNull(r, 'log'),
+    artifact: strOrNull(r, 'artifact'),
+    outputHash: strOrNull(r, 'output_hash'),
+  };
+}
+
+export function toJobWithInputs(r: Row): JobRecordWithInputs {
+  const recipeHash = strOrNull(r, 'recipe_hash');
+  return {
+    ...toJob(r),
+    inputs:
+      recipeHash === null
+        ? null
+        : {
+            recipeHash,
+            sourcesHash: str(r, 'sources_hash'),
+            envId: str(r, 'env_id'),
+            depOutputs: JSON.parse(str(r, 'dep_outputs')) as Record<string, string>,
+          },
+  };
+}
+
+function str(r: Row, k: string): string {
+  return String(r[k]);
+}
+function strOrNull(r: Row, k: string): string | null {
+  const v = r[k];
+  return v === null || v === undefined ? null : String(v);
+}
+function int(r: Row, k: string): number {
+  return Number(r[k]);
+}
+function intOrNull(r: Row, k: string): number | null {
+  const v = r[k];
+  return v === null || v === undefined ? null : Number(v);
+}
+function jsonOrNull<T>(r: Row, k: string): T | null {
+  const v = strOrNull(r, k);
+  return v === null ? null : (JSON.parse(v) as T);
+}

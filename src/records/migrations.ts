@@ -1,0 +1,126 @@
+// Schema steps for the records database, applied in order from version 0 (empty file).
+// The applied version lives in `PRAGMA user_version`: it is part of the database header,
+// so it commits atomically with the step's DDL. Never edit a released step; append one.
+
+import type { DatabaseSync } from 'node:sqlite';
+import { KilnError } from '../errors.ts';
+
+export interface Migration {
+  /** 1, 2, 3…: the user_version the database has after this step. */
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'runs, jobs, job inputs',
+    sql: `
+      CREATE TABLE runs (
+        id          TEXT PRIMARY KEY,
+        tree        TEXT NOT NULL,
+        targets     TEXT NOT NULL,                -- JSON array of strings
+        archs       TEXT NOT NULL,                -- JSON array of strings
+        started_at  INTEGER NOT NULL,             -- epoch ms
+        ended_at    INTEGER,
+        state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'cancelled')),
+        counts      TEXT,                         -- JSON {state: n}
+        pid         INTEGER,
+        host        TEXT,
+        max_jobs    INTEGER,
+        total       INTEGER
+      ) STRICT;
+      CREATE INDEX runs_by_start ON runs (started_at);
+      CREATE INDEX runs_running ON runs (state) WHERE state = 'running';
+
+      CREATE TABLE jobs (
+        run_id          TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        job_id          TEXT NOT NULL,
+        attempt         INTEGER NOT NULL,
+        name            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        arch            TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state IN
+                          ('running', 'built', 'up-to-date', 'failed', 'skipped', 'broken', 'cancelled')),
+        key             TEXT,
+        why             TEXT,                     -- JSON Reason
+        cause           TEXT,
+        failure_reason  TEXT,
+        started_at      INTEGER,
+        ended_at        INTEGER,
+        duration_ms     INTEGER,
+        exit_code       INTEGER,
+        signal          TEXT,
+        user_ms         INTEGER,
+        system_ms       INTEGER,
+        max_rss_kb      INTEGER,
+        log             TEXT,
+        artifact        TEXT,
+        output_hash     TEXT,
+        PRIMARY KEY (run_id, job_id, attempt)
+      ) STRICT;
+      -- lastSuccessful / lastAttempt / history: newest row of a package.
+      CREATE INDEX jobs_by_package ON jobs (name, arch, coalesce(ended_at, started_at));
+      -- learnedDurations reads only built rows, newest first per package, without a sort.
+      CREATE INDEX jobs_built ON jobs (name, arch, ended_at DESC, duration_ms) WHERE state = 'built';
+      CREATE INDEX jobs_running ON jobs (run_id) WHERE state = 'running';
+
+      -- Input-key components, written by the planner (events do not carry them). A table of
+      -- its own, keyed without the attempt and without a foreign key, because the planner
+      -- writes directly while the subscriber's batch holding run-started may not be flushed yet.
+      CREATE TABLE job_inputs (
+        run_id        TEXT NOT NULL,
+        job_id        TEXT NOT NULL,
+        recipe_hash   TEXT NOT NULL,
+        sources_hash  TEXT NOT NULL,
+        env_id        TEXT NOT NULL,
+        dep_outputs   TEXT NOT NULL,              -- JSON {depJobId: outputHash}
+        PRIMARY KEY (run_id, job_id)
+      ) STRICT;
+    `,
+  },
+];
+
+export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;
+
+/**
+ * Bring `db` to the latest schema. Each step runs in its own IMMEDIATE transaction and
+ * re-reads the version inside it, so two processes opening a fresh state dir at once apply
+ * each step exactly once (the loser waits on busy_timeout, then sees the new version).
+ */
+export function migrate(db: DatabaseSync, dbPath: string): void {
+  checkNotNewer(userVersion(db), dbPath);
+  for (const m of migrations) {
+    if (userVersion(db) >= m.version) continue;
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      const current = userVersion(db);
+      checkNotNewer(current, dbPath);
+      if (current < m.version) {
+        db.exec(m.sql);
+        // PRAGMA takes no bound parameters; m.version is a number from this file.
+        db.exec(`PRAGMA user_version = ${m.version}`);
+      }
+      db.exec('COMMIT');
+    } catch (e) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+}
+
+function userVersion(db: DatabaseSync): number {
+  const row = db.prepare('PRAGMA user_version').get();
+  return Number(row?.['user_version'] ?? 0);
+}
+
+function checkNotNewer(version: number, dbPath: string): void {
+  if (version > latestSchemaVersion) {
+    throw new KilnError(
+      'records-schema-newer',
+      `records database ${dbPath} has schema version ${version}, but this kiln knows only up to version ${latestSchemaVersion}: it was written by a newer kiln`,
+      { hint: 'upgrade kiln, or point it at another state directory (a newer schema is never downgraded)' },
+    );
+  }
+}

@@ -1,0 +1,243 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { KilnError } from '../errors.ts';
+import { latestSchemaVersion, migrations } from './migrations.ts';
+import { openRecords, type Records } from './records.ts';
+
+function stateDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-records-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function open(t: TestContext, dir = stateDir(t)): Records {
+  const r = openRecords(dir);
+  t.after(() => r.close());
+  return r;
+}
+
+function run(r: Records, id: string, startedAt: number, extra: { pid?: number } = {}): void {
+  r.createRun({ id, tree: '/trees/t', targets: ['all'], archs: ['amd64'], maxJobs: 2, startedAt, ...extra });
+}
+
+function build(
+  r: Records,
+  o: { runId: string; name: string; at: number; ms?: number; state?: 'built' | 'failed'; key?: string; attempt?: number },
+): void {
+  const jobId = `${o.name}@amd64`;
+  const base = { runId: o.runId, jobId, name: o.name, version: '1.0', arch: 'amd64' };
+  r.recordJobStart({ ...base, attempt: o.attempt ?? 1, why: { kind: 'new' }, log: `/logs/${o.name}.log`, startedAt: o.at });
+  r.recordJobEnd({
+    ...base,
+    state: o.state ?? 'built',
+    key: o.key ?? `key-${o.name}-${o.at}`,
+    startedAt: o.at,
+    endedAt: o.at + (o.ms ?? 1000),
+    ...(o.state === 'failed' ? { failure: { reason: 'exit-status', message: 'make exited with status 2' }, exitCode: 2 } : {}),
+  });
+}
+
+test('migrates an empty state dir to the latest schema', (t) => {
+  const dir = stateDir(t);
+  open(t, dir).close();
+  const db = new DatabaseSync(join(dir, 'kiln.db'));
+  t.after(() => db.close());
+  assert.equal(db.prepare('PRAGMA user_version').get()?.['user_version'], latestSchemaVersion);
+  assert.equal(latestSchemaVersion, migrations.length);
+  assert.equal(db.prepare('PRAGMA journal_mode').get()?.['journal_mode'], 'wal');
+  const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all().map((r) => r['name']);
+  assert.deepEqual(tables, ['job_inputs', 'jobs', 'runs']);
+});
+
+test('reopening is idempotent and keeps the data', (t) => {
+  const dir = stateDir(t);
+  const a = openRecords(dir);
+  run(a, 'r1', 1000);
+  a.close();
+  const b = open(t, dir);
+  assert.equal(b.getRun('r1')?.tree, '/trees/t');
+  assert.equal(b.createRun({ id: 'r1', tree: 'x', targets: [], archs: [], maxJobs: 1, startedAt: 5 }), false);
+  assert.equal(b.getRun('r1')?.tree, '/trees/t', 'createRun leaves an existing run alone');
+});
+
+test('a database with a newer schema is refused, naming the file', (t) => {
+  const dir = stateDir(t);
+  open(t, dir).close();
+  const db = new DatabaseSync(join(dir, 'kiln.db'));
+  db.exec(`PRAGMA user_version = ${latestSchemaVersion + 1}`);
+  db.close();
+  assert.throws(
+    () => openRecords(dir),
+    (e: unknown) =>
+      e instanceof KilnError &&
+      e.code === 'records-schema-newer' &&
+      e.message.includes(join(dir, 'kiln.db')) &&
+      e.message.includes(String(latestSchemaVersion + 1)),
+  );
+});
+
+test('foreign keys are enforced', (t) => {
+  const r = open(t);
+  assert.throws(() => build(r, { runId: 'no-such-run', name: 'a', at: 1 }), /FOREIGN KEY/);
+});
+
+test('run lifecycle: create, finish, latest, list', (t) => {
+  const r = open(t);
+  run(r, 'r1', 1000);
+  run(r, 'r2', 2000);
+  r.finishRun('r1', { state: 'failed', endedAt: 1500, counts: { built: 3, failed: 1 } });
+  const r1 = r.getRun('r1');
+  assert.equal(r1?.state, 'failed');
+  assert.equal(r1?.endedAt, 1500);
+  assert.deepEqual(r1?.counts, { built: 3, failed: 1 });
+  assert.deepEqual(r1?.archs, ['amd64']);
+  assert.equal(r1?.pid, process.pid);
+  assert.equal(r.latestRun()?.id, 'r2');
+  assert.deepEqual(r.listRuns({ limit: 5 }).map((x) => x.id), ['r2', 'r1']);
+  assert.equal(r.getRun('nope'), undefined);
+});
+
+test('job rows: start + end completes the attempt, retries add attempts, settled rows exist', (t) => {
+  const r = open(t);
+  run(r, 'r1', 0);
+  build(r, { runId: 'r1', name: 'a', at: 10, state: 'failed', attempt: 1 });
+  build(r, { runId: 'r1', name: 'a', at: 2000, attempt: 2, ms: 500 });
+  r.recordJobSettled({ runId: 'r1', jobId: 'b@amd64', name: 'b', version: '2', arch: 'amd64', state: 'skipped', cause: 'a failed', at: 20 });
+  r.recordJobSettled({ runId: 'r1', jobId: 'c@amd64', name: 'c', version: '3', arch: 'amd64', state: 'up-to-date', key: 'kc', at: 20 });
+  r.recordJobEnd({ runId: 'r1', jobId: 'd@amd64', name: 'd', version: '1', arch: 'amd64', state: 'cancelled', key: 'kd', startedAt: 30, endedAt: 40 });
+
+  const all = r.jobsOfRun('r1', { allAttempts: true });
+  assert.deepEqual(all.map((j) => [j.jobId, j.attempt, j.state]), [
+    ['a@amd64', 1, 'failed'], ['a@amd64', 2, 'built'], ['b@amd64', 1, 'skipped'], ['c@amd64', 1, 'up-to-date'], ['d@amd64', 1, 'cancelled'],
+  ]);
+  const latest = r.jobsOfRun('r1');
+  assert.deepEqual(latest.map((j) => [j.jobId, j.attempt]), [['a@amd64', 2], ['b@amd64', 1], ['c@amd64', 1], ['d@amd64', 1]]);
+  const failed = all[0]!;
+  assert.equal(failed.cause, 'make exited with status 2');
+  assert.equal(failed.failureReason, 'exit-status');
+  assert.equal(failed.exitCode, 2);
+  assert.deepEqual(failed.why, { kind: 'new' });
+  assert.equal(failed.log, '/logs/a.log');
+  assert.equal(latest[0]?.durationMs, 500);
+  assert.equal(latest[1]?.cause, 'a failed');
+  assert.equal(latest[2]?.key, 'kc');
+  assert.equal(latest[3]?.durationMs, 10);
+});
+
+test('lastSuccessful returns inputs; lastAttempt sees failures; history is newest first', (t) => {
+  const r = open(t);
+  run(r, 'r1', 0);
+  build(r, { runId: 'r1', name: 'a', at: 100, key: 'k1' });
+  r.recordJobInputs('r1', 'a@amd64', { recipeHash: 'rh', sourcesHash: 'sh', envId: 'env1', depOutputs: { 'z@amd64': 'oh' } });
+  run(r, 'r2', 1000);
+  build(r, { runId: 'r2', name: 'a', at: 1100, state: 'failed', key: 'k2' });
+
+  const ok = r.lastSuccessful('a', 'amd64');
+  assert.equal(ok?.runId, 'r1');
+  assert.equal(ok?.key, 'k1');
+  assert.deepEqual(ok?.inputs, { recipeHash: 'rh', sourcesHash: 'sh', envId: 'env1', depOutputs: { 'z@amd64': 'oh' } });
+  const last = r.lastAttempt('a', 'amd64');
+  assert.equal(last?.runId, 'r2');
+  assert.equal(last?.state, 'failed');
+  assert.equal(last?.inputs, null);
+  assert.equal(r.lastSuccessful('a', 'arm64'), undefined);
+  assert.deepEqual(r.history('a').map((j) => j.runId), ['r2', 'r1']);
+  assert.deepEqual(r.history('a', { limit: 1 }).map((j) => j.runId), ['r2']);
+});
+
+test('learnedDurations is the median of the last five built rows', (t) => {
+  const r = open(t);
+  run(r, 'r', 0);
+  // Oldest to newest; the first (9999) falls out of the window, the 5000 outlier is ignored.
+  const ms = [9999, 100, 5000, 120, 110, 130];
+  ms.forEach((d, i) => build(r, { runId: 'r', name: 'a', at: i * 10_000, ms: d, attempt: i + 1 }));
+  build(r, { runId: 'r', name: 'b', at: 0, ms: 300 });
+  build(r, { runId: 'r', name: 'b', at: 100_000, ms: 400, attempt: 2 });
+  build(r, { runId: 'r', name: 'c', at: 0, ms: 50, state: 'failed' });
+  const d = r.learnedDurations();
+  assert.equal(d.get('a@amd64'), 120);
+  assert.equal(d.get('b@amd64'), 350);
+  assert.equal(d.has('c@amd64'), false, 'failed builds teach nothing');
+});
+
+test('artifactKeysOfLastRuns keeps keys of the newest n runs only', (t) => {
+  const r = open(t);
+  for (let i = 1; i <= 3; i++) {
+    run(r, `r${i}`, i * 1000);
+    build(r, { runId: `r${i}`, name: 'a', at: i * 1000, key: `ka${i}` });
+  }
+  r.recordJobSettled({ runId: 'r3', jobId: 'b@amd64', name: 'b', version: '1', arch: 'amd64', state: 'up-to-date', key: 'kb', at: 3000 });
+  build(r, { runId: 'r3', name: 'c', at: 3000, key: 'kc', state: 'failed' });
+  assert.deepEqual([...r.artifactKeysOfLastRuns(2)].sort(), ['ka2', 'ka3', 'kb']);
+});
+
+test('markInterruptedRuns cancels runs of dead processes and their running jobs', (t) => {
+  const r = open(t);
+  const dead = spawnSync(process.execPath, ['-e', '']);
+  assert.equal(dead.status, 0);
+  const deadPid = dead.pid!;
+  run(r, 'dead', 1000, { pid: deadPid });
+  build(r, { runId: 'dead', name: 'a', at: 1000, ms: 100 });
+  r.recordJobStart({ runId: 'dead', jobId: 'b@amd64', attempt: 1, name: 'b', version: '1', arch: 'amd64', why: { kind: 'new' }, log: '/l', startedAt: 1200 });
+  run(r, 'alive', 2000); // this process
+  r.recordJobStart({ runId: 'alive', jobId: 'b@amd64', attempt: 1, name: 'b', version: '1', arch: 'amd64', why: { kind: 'new' }, log: '/l', startedAt: 2100 });
+
+  assert.deepEqual(r.markInterruptedRuns(), ['dead']);
+  const d = r.getRun('dead');
+  assert.equal(d?.state, 'cancelled');
+  assert.equal(d?.endedAt, 1200);
+  assert.deepEqual(d?.counts, { built: 1, cancelled: 1 });
+  const b = r.jobsOfRun('dead').find((j) => j.jobId === 'b@amd64');
+  assert.equal(b?.state, 'cancelled');
+  assert.match(b?.cause ?? '', new RegExp(`interrupted.*pid ${deadPid}`));
+  assert.equal(r.getRun('alive')?.state, 'running');
+  assert.equal(r.jobsOfRun('alive')[0]?.state, 'running');
+  assert.deepEqual(r.markInterruptedRuns(), [], 'a second call finds nothing');
+});
+
+test('two processes write one state dir concurrently (WAL, busy timeout)', async (t) => {
+  const dir = stateDir(t);
+  // No migration first: the children also race to create the schema on a fresh file.
+  const recordsUrl = new URL('./records.ts', import.meta.url).href;
+  const writer = (tag: string): Promise<{ code: number | null; stderr: string }> => {
+    const script = `
+      import { openRecords } from ${JSON.stringify(recordsUrl)};
+      const r = openRecords(${JSON.stringify(dir)});
+      for (let i = 0; i < 200; i++) {
+        r.transaction(() => {
+          r.createRun({ id: '${tag}-' + i, tree: 't', targets: [], archs: ['amd64'], maxJobs: 1, startedAt: i });
+          for (let j = 0; j < 10; j++) {
+            r.recordJobSettled({ runId: '${tag}-' + i, jobId: 'p' + j, name: 'p' + j, version: '1', arch: 'amd64', state: 'up-to-date', at: i });
+          }
+        });
+      }
+      r.close();`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, stderr })));
+  };
+  const results = await Promise.all([writer('x'), writer('y')]);
+  for (const res of results) assert.equal(res.code, 0, res.stderr);
+  const r = open(t, dir);
+  assert.equal(r.listRuns({ limit: 1000 }).length, 400);
+  assert.equal(r.jobsOfRun('x-199').length, 10);
+  assert.equal(r.jobsOfRun('y-0').length, 10);
+});
+
+test('close is idempotent and using-disposable', (t) => {
+  const dir = stateDir(t);
+  {
+    using r = openRecords(dir);
+    run(r, 'r1', 1);
+  }
+  const r = openRecords(dir);
+  r.close();
+  r.close();
+  assert.throws(() => r.getRun('r1'));
+});

@@ -1,0 +1,424 @@
+// Records: what happened in every run, in SQLite at <stateDir>/kiln.db. This is the only
+// module that speaks SQL. Writers are the event subscriber (subscriber.ts, which batches
+// events into transactions) and the planner (recordJobInputs); readers are the planner
+// (why-rebuild, previous failures, learned durations), reports, `kiln status` and cache gc.
+//
+// One row per (run, job, attempt). A job-started event inserts a 'running' row; job-finished
+// and job-settled complete the newest attempt if it is still running, else add a row. Rows
+// for packages that never ran (up-to-date, broken, skipped) exist too, so a report can be
+// rebuilt from the database alone. Several kiln processes may share one state dir: WAL and
+// a 10 s busy timeout (db.ts) make their short write transactions take turns.
+
+import { hostname } from 'node:os';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
+import type { Reason } from '../plan/reason.ts';
+import { openDatabaseIn, recordsPath, type Row, toJob, toJobWithInputs, toRun } from './db.ts';
+
+export type RunState = 'running' | 'done' | 'failed' | 'cancelled';
+/** A job row's state: a final JobState, or 'running' while its attempt is under way. */
+export type JobRecordState = JobState | 'running';
+export type JobCounts = Readonly<Partial<Record<JobState, number>>>;
+
+export interface RunRecord {
+  readonly id: string;
+  readonly tree: string;
+  readonly targets: readonly string[];
+  readonly archs: readonly string[];
+  readonly startedAt: number;
+  readonly endedAt: number | null;
+  readonly state: RunState;
+  readonly counts: JobCounts | null;
+  readonly pid: number | null;
+  readonly host: string | null;
+  readonly maxJobs: number | null;
+  readonly total: number | null;
+}
+
+export interface JobRecord {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: JobRecordState;
+  readonly key: string | null;
+  readonly why: Reason | null;
+  /** skipped: which dependency; broken: the reason chain; failed: the failure message. */
+  readonly cause: string | null;
+  readonly failureReason: FailureReason | null;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+  readonly durationMs: number | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly rusage: Rusage | null;
+  readonly log: string | null;
+  readonly artifact: string | null;
+  readonly outputHash: string | null;
+}
+
+/** The input-key components of a job, so the planner can say which one changed. */
+export interface JobInputs {
+  readonly recipeHash: string;
+  readonly sourcesHash: string;
+  readonly envId: string;
+  /** depJobId → outputHash of the dependency artifact the job was built against. */
+  readonly depOutputs: Readonly<Record<string, string>>;
+}
+
+export interface JobRecordWithInputs extends JobRecord {
+  /** null when the planner did not record inputs for that run. */
+  readonly inputs: JobInputs | null;
+}
+
+export interface CreateRunInput {
+  readonly id: string;
+  readonly tree: string;
+  readonly targets: readonly string[];
+  readonly archs: readonly string[];
+  readonly maxJobs: number;
+  readonly startedAt: number;
+  readonly total?: number;
+  /** Defaults to this process and host: markInterruptedRuns checks the pid is alive. */
+  readonly pid?: number;
+  readonly host?: string;
+}
+
+export interface JobStartInput {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly why: Reason;
+  readonly log: string;
+  readonly startedAt: number;
+}
+
+export interface JobEndInput {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: JobState;
+  readonly key: string;
+  readonly outputHash?: string;
+  readonly artifact?: string;
+  readonly failure?: { readonly reason: FailureReason; readonly message: string };
+  readonly exitCode?: number | null;
+  readonly signal?: string | null;
+  readonly rusage?: Rusage;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+export interface JobSettledInput {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: 'up-to-date' | 'broken' | 'skipped' | 'cancelled';
+  readonly cause?: string;
+  readonly key?: string;
+  readonly artifact?: string;
+  readonly at: number;
+}
+
+/** How many recent successful builds learnedDurations looks at. */
+export const DURATION_WINDOW = 5;
+
+const JOB_COLUMNS = `j.run_id, j.job_id, j.attempt, j.name, j.version, j.arch, j.state, j.key, j.why, j.cause,
+  j.failure_reason, j.started_at, j.ended_at, j.duration_ms, j.exit_code, j.signal, j.user_ms, j.system_ms,
+  j.max_rss_kb, j.log, j.artifact, j.output_hash`;
+const INPUT_COLUMNS = `i.recipe_hash, i.sources_hash, i.env_id, i.dep_outputs`;
+const LATEST_ATTEMPT = `j.attempt = (SELECT max(attempt) FROM jobs WHERE run_id = j.run_id AND job_id = j.job_id)`;
+
+export function openRecords(stateDir: string): Records {
+  return new Records(openDatabaseIn(stateDir), recordsPath(stateDir));
+}
+
+export class Records {
+  readonly path: string;
+  #db: DatabaseSync;
+  #statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync, path: string) {
+    this.#db = db;
+    this.path = path;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  get inTransaction(): boolean {
+    return this.#db.isOpen && this.#db.isTransaction;
+  }
+
+  /** Run fn in one write transaction (nested calls join the outer one). */
+  transaction<T>(fn: () => T): T {
+    if (this.#db.isTransaction) return fn();
+    // IMMEDIATE takes the write lock up front, so a busy wait happens here, under the
+    // busy timeout, rather than as an unretryable upgrade failure halfway through.
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+
+  // ---- writes -------------------------------------------------------------------------
+
+  /** Insert the run unless it exists; true when inserted. */
+  createRun(run: CreateRunInput): boolean {
+    const r = this.#stmt(
+      `INSERT INTO runs (id, tree, targets, archs, started_at, state, pid, host, max_jobs, total)
+       VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ).run(
+      run.id, run.tree, JSON.stringify(run.targets), JSON.stringify(run.archs), run.startedAt,
+      run.pid ?? process.pid, run.host ?? hostname(), run.maxJobs, run.total ?? null,
+    );
+    return Number(r.changes) === 1;
+  }
+
+  finishRun(id: string, end: { state: Exclude<RunState, 'running'>; endedAt: number; counts: JobCounts }): void {
+    this.#stmt('UPDATE runs SET state = ?, ended_at = ?, counts = ? WHERE id = ?').run(
+      end.state, end.endedAt, JSON.stringify(end.counts), id,
+    );
+  }
+
+  recordJobStart(s: JobStartInput): void {
+    this.#stmt(
+      `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state, why, started_at, log)
+       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)
+       ON CONFLICT (run_id, job_id, attempt) DO UPDATE SET
+         state = 'running', why = excluded.why, started_at = excluded.started_at, log = excluded.log`,
+    ).run(s.runId, s.jobId, s.attempt, s.name, s.version, s.arch, JSON.stringify(s.why), s.startedAt, s.log);
+  }
+
+  recordJobEnd(e: JobEndInput): void {
+    const attempt = this.#openAttempt(e);
+    this.#stmt(
+      `UPDATE jobs SET state = ?, key = ?, output_hash = ?, artifact = ?, failure_reason = ?, cause = ?,
+         exit_code = ?, signal = ?, user_ms = ?, system_ms = ?, max_rss_kb = ?,
+         started_at = coalesce(started_at, ?), ended_at = ?, duration_ms = ? - coalesce(started_at, ?)
+       WHERE run_id = ? AND job_id = ? AND attempt = ?`,
+    ).run(
+      e.state, e.key, e.outputHash ?? null, e.artifact ?? null, e.failure?.reason ?? null, e.failure?.message ?? null,
+      e.exitCode ?? null, e.signal ?? null, e.rusage?.userMs ?? null, e.rusage?.systemMs ?? null,
+      e.rusage?.maxRssKb ?? null, e.startedAt, e.endedAt, e.endedAt, e.startedAt, e.runId, e.jobId, attempt,
+    );
+  }
+
+  recordJobSettled(s: JobSettledInput): void {
+    const attempt = this.#openAttempt(s);
+    this.#stmt(
+      `UPDATE jobs SET state = ?, cause = ?, key = coalesce(?, key), artifact = coalesce(?, artifact), ended_at = ?
+       WHERE run_id = ? AND job_id = ? AND attempt = ?`,
+    ).run(s.state, s.cause ?? null, s.key ?? null, s.artifact ?? null, s.at, s.runId, s.jobId, attempt);
+  }
+
+  recordJobInputs(runId: string, jobId: string, inputs: JobInputs): void {
+    this.#stmt(
+      `INSERT INTO job_inputs (run_id, job_id, recipe_hash, sources_hash, env_id, dep_outputs)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (run_id, job_id) DO UPDATE SET recipe_hash = excluded.recipe_hash,
+         sources_hash = excluded.sources_hash, env_id = excluded.env_id, dep_outputs = excluded.dep_outputs`,
+    ).run(runId, jobId, inputs.recipeHash, inputs.sourcesHash, inputs.envId, JSON.stringify(inputs.depOutputs));
+  }
+
+  /**
+   * Runs left 'running' by a kiln process on this host that no longer exists become
+   * 'cancelled', and so do their running jobs. Call at start. Returns the run ids marked.
+   * (A recycled pid makes a dead run look alive; it is then marked on a later start.)
+   */
+  markInterruptedRuns(): string[] {
+    const here = hostname();
+    return this.transaction(() => {
+      const marked: string[] = [];
+      const running = this.#stmt(`SELECT id, pid, host, started_at FROM runs WHERE state = 'running'`).all();
+      for (const r of running) {
+        const pid = r['pid'] as number | null;
+        if ((r['host'] !== null && r['host'] !== here) || pid === null || isAlive(pid)) continue;
+        const id = r['id'] as string;
+        const last = this.#stmt(
+          `SELECT max(coalesce(ended_at, started_at)) AS t FROM jobs WHERE run_id = ?`,
+        ).get(id)?.['t'] as number | null | undefined;
+        const endedAt = Math.max(last ?? 0, r['started_at'] as number);
+        this.#stmt(
+          `UPDATE jobs SET state = 'cancelled', ended_at = ?, duration_ms = ? - started_at,
+             cause = 'interrupted: the kiln process (pid ' || ? || ') ended while this job was running'
+           WHERE run_id = ? AND state = 'running'`,
+        ).run(endedAt, endedAt, pid, id);
+        const counts: Partial<Record<JobState, number>> = {};
+        for (const j of this.jobsOfRun(id)) {
+          if (j.state !== 'running') counts[j.state] = (counts[j.state] ?? 0) + 1;
+        }
+        this.finishRun(id, { state: 'cancelled', endedAt, counts });
+        marked.push(id);
+      }
+      return marked;
+    });
+  }
+
+  // ---- reads --------------------------------------------------------------------------
+
+  getRun(id: string): RunRecord | undefined {
+    const row = this.#stmt('SELECT * FROM runs WHERE id = ?').get(id);
+    return row === undefined ? undefined : toRun(row);
+  }
+
+  latestRun(): RunRecord | undefined {
+    return this.listRuns({ limit: 1 })[0];
+  }
+
+  /** Newest first. */
+  listRuns(options: { limit?: number } = {}): RunRecord[] {
+    return this.#stmt('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?')
+      .all(options.limit ?? 20)
+      .map(toRun);
+  }
+
+  /** The rows of a run ordered by job id: only each job's newest attempt unless allAttempts. */
+  jobsOfRun(runId: string, options: { allAttempts?: boolean } = {}): JobRecord[] {
+    const latest = options.allAttempts === true ? '' : `AND ${LATEST_ATTEMPT}`;
+    return this.#stmt(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.run_id = ? ${latest} ORDER BY j.job_id, j.attempt`)
+      .all(runId)
+      .map(toJob);
+  }
+
+  /**
+   * The newest built or up-to-date row of a package on an arch that has its inputs
+   * recorded (why-rebuild compares against them; rows settled up-to-date at plan time
+   * carry none and are passed over).
+   */
+  lastSuccessful(name: string, arch: string): JobRecordWithInputs | undefined {
+    const row = this.#stmt(
+      `SELECT ${JOB_COLUMNS}, ${INPUT_COLUMNS} FROM jobs j
+       JOIN job_inputs i ON i.run_id = j.run_id AND i.job_id = j.job_id
+       WHERE j.name = ? AND j.arch = ? AND j.state IN ('built', 'up-to-date')
+       ORDER BY coalesce(j.ended_at, j.started_at) DESC, j.rowid DESC LIMIT 1`,
+    ).get(name, arch);
+    return row === undefined ? undefined : toJobWithInputs(row);
+  }
+
+  /** The newest row of a package on an arch in any state (to detect previous-failure). */
+  lastAttempt(name: string, arch: string): JobRecordWithInputs | undefined {
+    const row = this.#stmt(
+      `SELECT ${JOB_COLUMNS}, ${INPUT_COLUMNS} FROM jobs j
+       LEFT JOIN job_inputs i ON i.run_id = j.run_id AND i.job_id = j.job_id
+       WHERE j.name = ? AND j.arch = ?
+       ORDER BY coalesce(j.ended_at, j.started_at) DESC, j.rowid DESC LIMIT 1`,
+    ).get(name, arch);
+    return row === undefined ? undefined : toJobWithInputs(row);
+  }
+
+  /**
+   * `name@arch` → expected build time in ms: the median of the last DURATION_WINDOW built
+   * rows. The median, not the mean or the last, because one build slowed by a loaded
+   * machine or a cold cache should not reorder the next run's schedule, while a window
+   * of five still follows a package that really got slower within a few builds.
+   */
+  learnedDurations(): Map<string, number> {
+    // A skip-scan over the partial index: one seek to the next package and one LIMIT-5
+    // seek per package, so the cost follows the number of packages, not the length of
+    // history (a window function over all built rows took 0.4 s at 600,000 rows).
+    const nextPackage = this.#stmt(
+      `SELECT name, arch FROM jobs WHERE state = 'built' AND (name, arch) > (?, ?) ORDER BY name, arch LIMIT 1`,
+    );
+    const recent = this.#stmt(
+      `SELECT duration_ms FROM jobs WHERE state = 'built' AND name = ? AND arch = ? AND duration_ms IS NOT NULL
+       ORDER BY ended_at DESC LIMIT ${DURATION_WINDOW}`,
+    );
+    const result = new Map<string, number>();
+    let name = '';
+    let arch = '';
+    for (;;) {
+      const p = nextPackage.get(name, arch);
+      if (p === undefined) break;
+      name = p['name'] as string;
+      arch = p['arch'] as string;
+      const samples = recent.all(name, arch).map((r) => r['duration_ms'] as number);
+      if (samples.length > 0) result.set(`${name}@${arch}`, median(samples));
+    }
+    return result;
+  }
+
+  /** Newest first, all arches. */
+  history(name: string, options: { limit?: number; arch?: string } = {}): JobRecord[] {
+    const byArch = options.arch === undefined ? '' : 'AND j.arch = ?';
+    const params: SQLInputValue[] = [name];
+    if (options.arch !== undefined) params.push(options.arch);
+    params.push(options.limit ?? 50);
+    return this.#stmt(
+      `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.name = ? ${byArch}
+       ORDER BY coalesce(j.ended_at, j.started_at) DESC, j.rowid DESC LIMIT ?`,
+    )
+      .all(...params)
+      .map(toJob);
+  }
+
+  /** Input keys of the artifacts the last n runs (running ones included) built or reused. */
+  artifactKeysOfLastRuns(n: number): Set<string> {
+    const rows = this.#stmt(
+      `SELECT DISTINCT j.key FROM jobs j
+       JOIN (SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?) AS r ON r.id = j.run_id
+       WHERE j.state IN ('built', 'up-to-date') AND j.key IS NOT NULL`,
+    ).all(n);
+    return new Set(rows.map((r) => r['key'] as string));
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  /** The attempt a finish/settle event completes: the newest if still running, else a new row. */
+  #openAttempt(j: { runId: string; jobId: string; name: string; version: string; arch: string }): number {
+    const last = this.#stmt(
+      'SELECT attempt, state FROM jobs WHERE run_id = ? AND job_id = ? ORDER BY attempt DESC LIMIT 1',
+    ).get(j.runId, j.jobId) as Row | undefined;
+    if (last !== undefined && last['state'] === 'running') return last['attempt'] as number;
+    const attempt = last === undefined ? 1 : (last['attempt'] as number) + 1;
+    this.#stmt(
+      `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state) VALUES (?, ?, ?, ?, ?, ?, 'running')`,
+    ).run(j.runId, j.jobId, attempt, j.name, j.version, j.arch);
+    return attempt;
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : Math.round((s[mid - 1]! + s[mid]!) / 2);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else; only ESRCH means gone.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,111 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventBus, type KilnEvent } from '../events/events.ts';
+import { openRecords, type Records } from './records.ts';
+import { recordEvents } from './subscriber.ts';
+
+function setup(t: TestContext): { bus: EventBus; records: Records } {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-subscriber-'));
+  const records = openRecords(dir);
+  t.after(() => {
+    records.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { bus: new EventBus(), records };
+}
+
+const runStarted = (total: number): KilnEvent => ({
+  type: 'run-started', runId: 'r1', at: 1000, tree: '/t', targets: ['all'], archs: ['amd64'], total, maxJobs: 4,
+});
+
+function* jobEvents(i: number): Generator<KilnEvent> {
+  const base = { runId: 'r1', jobId: `p${i}@amd64`, name: `p${i}`, version: '1.0', arch: 'amd64' };
+  yield { type: 'job-started', ...base, why: { kind: 'new' }, attempt: 1, log: `/logs/p${i}.log`, at: 2000 + i, expectedMs: undefined };
+  yield { type: 'job-phase', runId: 'r1', jobId: base.jobId, phase: 'build', at: 2001 + i };
+  yield {
+    type: 'job-finished', ...base, state: i % 100 === 0 ? 'failed' : 'built', key: `k${i}`, outputHash: `o${i}`,
+    rusage: { userMs: 5, systemMs: 1, maxRssKb: 1024 }, exitCode: 0, signal: null, startedAt: 2000 + i, at: 2010 + i,
+    ...(i % 100 === 0 ? { failure: { reason: 'exit-status' as const, message: 'boom' } } : {}),
+  };
+}
+
+test('10,000 jobs are written in batches; run-finished flushes the rest', (t) => {
+  const { bus, records } = setup(t);
+  const rec = recordEvents(bus, records, { maxBatch: 500, flushMs: 60_000 });
+  t.after(() => rec.dispose());
+  const n = 10_000;
+  bus.emit(runStarted(n));
+  for (let i = 0; i < n; i++) for (const e of jobEvents(i)) bus.emit(e);
+  bus.emit({ type: 'job-settled', runId: 'r1', jobId: 'u@amd64', name: 'u', version: '1', arch: 'amd64', state: 'up-to-date', key: 'ku', at: 3000 });
+  // 1 + 20,000 + 1 recorded events: 40 full batches went out, 2 events still queued.
+  assert.equal(records.jobsOfRun('r1').length, n);
+  assert.equal(records.jobsOfRun('r1').find((j) => j.jobId === 'u@amd64'), undefined);
+
+  bus.emit({ type: 'run-finished', runId: 'r1', at: 90_000, state: 'failed', counts: { built: 9900, failed: 100, 'up-to-date': 1, skipped: 0, broken: 0, cancelled: 0 } });
+  assert.deepEqual(bus.listenerErrors, []);
+  const jobs = records.jobsOfRun('r1');
+  assert.equal(jobs.length, n + 1);
+  assert.equal(jobs.filter((j) => j.state === 'failed').length, 100);
+  assert.equal(jobs.filter((j) => j.state === 'running').length, 0);
+  const p7 = jobs.find((j) => j.jobId === 'p7@amd64');
+  assert.equal(p7?.durationMs, 10);
+  assert.deepEqual(p7?.rusage, { userMs: 5, systemMs: 1, maxRssKb: 1024 });
+  assert.equal(p7?.outputHash, 'o7');
+  const run = records.getRun('r1');
+  assert.equal(run?.state, 'failed');
+  assert.equal(run?.total, n);
+  assert.equal(run?.counts?.built, 9900);
+});
+
+test('nothing is written until a flush; flush() writes the queue', (t) => {
+  const { bus, records } = setup(t);
+  const rec = recordEvents(bus, records, { flushMs: 60_000 });
+  t.after(() => rec.dispose());
+  bus.emit(runStarted(1));
+  for (const e of jobEvents(1)) bus.emit(e);
+  assert.equal(records.getRun('r1'), undefined);
+  rec.flush();
+  assert.equal(records.getRun('r1')?.state, 'running');
+  assert.equal(records.jobsOfRun('r1')[0]?.state, 'built');
+});
+
+test('the timer flushes a partial batch on its own', async (t) => {
+  const { bus, records } = setup(t);
+  const rec = recordEvents(bus, records, { flushMs: 5 });
+  t.after(() => rec.dispose());
+  bus.emit(runStarted(1));
+  const deadline = Date.now() + 5000;
+  while (records.getRun('r1') === undefined && Date.now() < deadline) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.equal(records.getRun('r1')?.id, 'r1');
+});
+
+test('dispose flushes and unsubscribes', (t) => {
+  const { bus, records } = setup(t);
+  const rec = recordEvents(bus, records, { flushMs: 60_000 });
+  bus.emit(runStarted(1));
+  rec.dispose();
+  assert.equal(records.getRun('r1')?.id, 'r1');
+  for (const e of jobEvents(1)) bus.emit(e);
+  rec.flush();
+  assert.equal(records.jobsOfRun('r1').length, 0);
+});
+
+test('a bad event is reported and does not lose the rest of its batch', (t) => {
+  const { bus, records } = setup(t);
+  const errors: unknown[] = [];
+  const rec = recordEvents(bus, records, { flushMs: 60_000, onError: (e) => errors.push(e) });
+  t.after(() => rec.dispose());
+  bus.emit(runStarted(2));
+  // A job of a run that was never started violates the foreign key.
+  for (const e of jobEvents(1)) bus.emit({ ...e, runId: 'ghost' } as KilnEvent);
+  for (const e of jobEvents(2)) bus.emit(e);
+  rec.flush();
+  assert.ok(errors.length >= 1);
+  assert.match(String(errors[0]), /FOREIGN KEY/);
+  assert.equal(records.jobsOfRun('r1').length, 1);
+});

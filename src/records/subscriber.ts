@@ -1,0 +1,120 @@
+// Write the event stream into the records database. The bus is synchronous and on the
+// scheduler's path, so events are queued and written in batches, one transaction each
+// (a transaction per event would cost an fsync-sized commit per row): every
+// `flushMs`, every `maxBatch` events, at run-finished, and on flush()/dispose().
+
+import { assertNever } from '../errors.ts';
+import type { EventBus, KilnEvent } from '../events/events.ts';
+import type { Records } from './records.ts';
+
+export interface RecordEventsOptions {
+  /** Longest an event waits in the queue; default 50 ms. */
+  readonly flushMs?: number;
+  /** Queue length that triggers an immediate flush; default 500. */
+  readonly maxBatch?: number;
+  /** Told about write failures (the bus cannot see errors from a timer); default: a process warning. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface EventRecorder {
+  /** Write everything queued now. */
+  flush(): void;
+  /** Unsubscribe, then flush what is queued. */
+  dispose(): void;
+}
+
+type RecordedEvent = Exclude<KilnEvent, { type: 'job-phase' }>;
+
+export function recordEvents(bus: EventBus, records: Records, options: RecordEventsOptions = {}): EventRecorder {
+  const flushMs = options.flushMs ?? 50;
+  const maxBatch = options.maxBatch ?? 500;
+  const onError = options.onError ?? ((e: unknown) => process.emitWarning(`kiln records: ${String(e)}`));
+  let queue: RecordedEvent[] = [];
+  let timer: NodeJS.Timeout | undefined;
+
+  function flush(): void {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (queue.length === 0) return;
+    const batch = queue;
+    queue = [];
+    try {
+      records.transaction(() => {
+        for (const e of batch) {
+          // One bad event (say, a state the schema rejects) is reported, not allowed to
+          // roll back the rest of the batch.
+          try {
+            write(records, e);
+          } catch (err) {
+            // Some errors (I/O, full disk) make SQLite roll the whole transaction back:
+            // then the batch must be retried as a whole, not committed in pieces.
+            if (!records.inTransaction) throw err;
+            onError(err);
+          }
+        }
+      });
+    } catch (err) {
+      // BEGIN or COMMIT failed (busy past the timeout, disk full): keep the batch for the
+      // next flush so the records catch up once the database is writable again.
+      queue = batch.concat(queue);
+      onError(err);
+    }
+  }
+
+  const off = bus.on((e) => {
+    if (e.type === 'job-phase') return;
+    queue.push(e);
+    if (e.type === 'run-finished' || queue.length >= maxBatch) {
+      flush();
+    } else if (timer === undefined) {
+      timer = setTimeout(flush, flushMs);
+      // A pending flush alone must not keep the process alive; dispose() flushes anyway.
+      timer.unref();
+    }
+  });
+
+  return {
+    flush,
+    dispose() {
+      off();
+      flush();
+    },
+  };
+}
+
+function write(records: Records, e: RecordedEvent): void {
+  switch (e.type) {
+    case 'run-started':
+      records.createRun({
+        id: e.runId, tree: e.tree, targets: e.targets, archs: e.archs,
+        maxJobs: e.maxJobs, startedAt: e.at, total: e.total,
+      });
+      return;
+    case 'job-settled':
+      records.recordJobSettled({
+        runId: e.runId, jobId: e.jobId, name: e.name, version: e.version, arch: e.arch,
+        state: e.state, cause: e.cause, key: e.key, artifact: e.artifact, at: e.at,
+      });
+      if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
+      return;
+    case 'job-started':
+      records.recordJobStart({
+        runId: e.runId, jobId: e.jobId, attempt: e.attempt, name: e.name, version: e.version,
+        arch: e.arch, why: e.why, log: e.log, startedAt: e.at,
+      });
+      return;
+    case 'job-finished':
+      records.recordJobEnd({
+        runId: e.runId, jobId: e.jobId, name: e.name, version: e.version, arch: e.arch,
+        state: e.state, key: e.key, outputHash: e.outputHash, artifact: e.artifact, failure: e.failure,
+        exitCode: e.exitCode, signal: e.signal, rusage: e.rusage, startedAt: e.startedAt, endedAt: e.at,
+      });
+      if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
+      return;
+    case 'run-finished':
+      records.finishRun(e.runId, { state: e.state, endedAt: e.at, counts: e.counts });
+      return;
+    default:
+      assertNever(e, 'event');
+  }
+}

@@ -1,0 +1,85 @@
+// scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
+// it, and decide every node against the artifact cache and the records.
+
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
+import type { TreeConfig } from '../config/tree-config.ts';
+import { KilnError } from '../errors.ts';
+import { buildGraph, globToRegExp, type Graph } from '../plan/graph.ts';
+import { makePlan, type Plan } from '../plan/plan.ts';
+import type { PreviousInputs } from '../plan/decide.ts';
+import type { Diagnostic, InvalidPackage } from '../plan/spec.ts';
+import { scanRecipeTree } from '../recipes/scan-tree.ts';
+import type { Records } from '../records/records.ts';
+import { hostArch, hostEnvId } from './host-env.ts';
+
+export interface PlanRequest {
+  readonly treeDir: string;
+  readonly cacheDir: string;
+  readonly targets: readonly string[];
+  readonly archs: readonly string[] | undefined;
+  /** Names or globs to rebuild even when up to date. */
+  readonly force: readonly string[];
+  readonly signal?: AbortSignal;
+}
+
+export interface PreparedPlan {
+  readonly treeDir: string;
+  readonly config: TreeConfig;
+  readonly archs: readonly string[];
+  readonly graph: Graph;
+  readonly plan: Plan;
+  readonly invalid: readonly InvalidPackage[];
+  readonly artifacts: ArtifactStore;
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
+}
+
+export async function preparePlan(req: PlanRequest, records: Records): Promise<PreparedPlan> {
+  const treeDir = resolve(req.treeDir);
+  const scan = await scanRecipeTree(treeDir, req.signal === undefined ? undefined : { signal: req.signal });
+  if (scan.diagnostics.length > 0) {
+    throw new KilnError('config-invalid', `the tree's configuration is invalid:\n${scan.diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, {
+      hint: 'fix kiln.toml (docs/recipes.md describes its keys)',
+    });
+  }
+  const archs = req.archs ?? scan.config.archs ?? [hostArch()];
+  const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets });
+  const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
+  const envId = hostEnvId();
+  const forced = req.force.map(globToRegExp);
+  const lastSuccess = new Map<string, PreviousInputs>();
+  const lastAttempt = new Map<string, { state: string; key: string }>();
+  for (const node of graph.nodes) {
+    const s = records.lastSuccessful(node.name, node.arch);
+    if (s?.inputs != null && s.key !== null) {
+      lastSuccess.set(node.id, { key: s.key, arch: s.arch, ...s.inputs });
+    }
+    const a = records.lastAttempt(node.name, node.arch);
+    if (a !== undefined && a.key !== null) lastAttempt.set(node.id, { state: a.state, key: a.key });
+  }
+  const plan = makePlan(graph, {
+    envIdOf: () => envId,
+    artifact: (key) => readArtifactSync(artifacts, key),
+    lastSuccess: (id) => lastSuccess.get(id),
+    lastAttempt: (id) => lastAttempt.get(id),
+    forced: (node) => forced.some((re) => re.test(node.name)),
+  });
+  return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts };
+}
+
+/** Synchronous: the planner looks up thousands of keys in a tight loop. */
+function readArtifactSync(store: ArtifactStore, key: string): { outputHash: string; path: string } | undefined {
+  const dir = store.dir(key);
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'meta.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const meta = JSON.parse(text) as { outputHash: string; archive: string | null };
+  return { outputHash: meta.outputHash, path: meta.archive === null ? dir : join(dir, meta.archive) };
+}

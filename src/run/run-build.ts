@@ -1,0 +1,166 @@
+// One build run, end to end: plan, settle what needs no work (up-to-date, broken),
+// schedule the rest through execute(), then write the report and the package index.
+// Everything observable goes out on the event bus; records subscribe to it.
+
+import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { createDownloads } from '../cache/downloads.ts';
+import { resolveMirrors } from '../config/mirrors.ts';
+import type { EventBus } from '../events/events.ts';
+import { createExecutor, type StagedOutput } from '../execute/execute-job.ts';
+import type { Job, JobState } from '../plan/job.ts';
+import { computePriorities, estimateOf } from '../schedule/priority.ts';
+import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
+import type { SandboxBackend } from '../sandbox/sandbox.ts';
+import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
+import { openRecords } from '../records/records.ts';
+import { recordEvents } from '../records/subscriber.ts';
+import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
+import { updatePackageIndex } from './update-index.ts';
+import { preparePlan, type PlanRequest } from './prepare-plan.ts';
+import { machineCapacity } from './host-env.ts';
+import type { StateLayout } from './state-layout.ts';
+
+export interface BuildRequest extends PlanRequest {
+  readonly state: StateLayout;
+  readonly maxJobs: number | undefined;
+  readonly failFast: boolean;
+  readonly keepFailed: boolean;
+  readonly backend: SandboxBackend;
+  readonly bus: EventBus;
+  readonly signal: AbortSignal;
+}
+
+export interface BuildResult {
+  readonly runId: string;
+  readonly state: 'done' | 'failed' | 'cancelled';
+  readonly counts: Record<JobState, number>;
+  readonly report: RunReport;
+  readonly reportDir: string;
+}
+
+export function newRunId(now = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  const d = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}`;
+  const t = `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
+  return `${d}-${t}-${randomBytes(2).toString('hex')}`;
+}
+
+export async function runBuild(req: BuildRequest): Promise<BuildResult> {
+  const { state, bus } = req;
+  await mkdir(state.root, { recursive: true });
+  using records = openRecords(state.root);
+  records.markInterruptedRuns();
+  const prepared = await preparePlan(req, records);
+  const { plan, artifacts } = prepared;
+  const mirrors = await resolveMirrors(prepared.config.mirrors, {});
+  const downloads = createDownloads({ cacheDir: state.cache, mirrors });
+  const runId = newRunId();
+  const recorder = recordEvents(bus, records);
+  try {
+    const capacity = machineCapacity(req.maxJobs);
+    const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
+    const finalState = new Map<string, JobState>();
+    const unsubscribe = bus.on((e) => {
+      if (e.type === 'job-finished' || e.type === 'job-settled') finalState.set(e.jobId, e.state);
+    });
+    bus.emit({
+      type: 'run-started',
+      runId,
+      at: Date.now(),
+      tree: prepared.treeDir,
+      targets: req.targets,
+      archs: prepared.archs,
+      total: plan.nodes.length,
+      maxJobs: capacity.slots,
+    });
+
+    const outputs = new Map<string, StagedOutput>();
+    for (const n of plan.nodes) {
+      if (n.state === 'up-to-date') {
+        outputs.set(n.id, { key: n.key!, outputHash: n.outputHash! });
+        bus.emit({ type: 'job-settled', runId, jobId: n.id, name: n.name, version: n.version, arch: n.arch, state: 'up-to-date', key: n.key!, outputHash: n.outputHash!, artifact: n.artifact!, at: Date.now() });
+      } else if (n.state === 'broken') {
+        bus.emit({ type: 'job-settled', runId, jobId: n.id, name: n.name, version: n.version, arch: n.arch, state: 'broken', cause: n.broken!, at: Date.now() });
+      }
+    }
+
+    const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
+    const building = new Set(toBuild.map((n) => n.id));
+    const learned = records.learnedDurations();
+    const estimate = estimateOf(learned.values());
+    const durationOf = (id: string): number => learned.get(id) ?? estimate;
+    const priorities = computePriorities(toBuild, durationOf);
+    const jobs = new Map<string, Job>();
+    const schedJobs: SchedJob[] = [];
+    for (const n of toBuild) {
+      const spec = n.spec!;
+      jobs.set(n.id, { id: n.id, runId, spec, arch: n.arch, ownKey: n.ownKey, stage: n.waitsFor, waitsFor: n.waitsFor, why: n.why!, envId: n.envId, attempt: 1 });
+      schedJobs.push({
+        id: n.id,
+        waitsFor: n.waitsFor.filter((w) => building.has(w)),
+        cpus: spec.build.cpus,
+        memoryBytes: spec.build.memoryBytes,
+        priority: priorities.get(n.id) ?? 0,
+      });
+    }
+
+    const execute = createExecutor({
+      runId,
+      backend: req.backend,
+      downloads,
+      artifacts,
+      bus,
+      outputs,
+      workRoot: state.work,
+      logDir: join(state.logs, runId),
+      keepFailed: req.keepFailed,
+      sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
+      expectedMs: (id) => learned.get(id),
+    });
+    await runScheduler({
+      jobs: schedJobs,
+      capacity,
+      failFast: req.failFast,
+      signal: req.signal,
+      run: async (id, { signal }) => {
+        const outcome = await execute(jobs.get(id)!, { signal });
+        return outcome.state === 'built' || outcome.state === 'up-to-date' ? 'succeeded' : outcome.state;
+      },
+      onSettled: (id, r) => {
+        if (r.state !== 'skipped' && r.state !== 'cancelled') return;
+        const n = plan.byId.get(id)!;
+        const failedNode = r.state === 'skipped' ? plan.byId.get(r.cause) : undefined;
+        bus.emit({
+          type: 'job-settled',
+          runId,
+          jobId: id,
+          name: n.name,
+          version: n.version,
+          arch: n.arch,
+          state: r.state,
+          ...(failedNode === undefined ? {} : { cause: `needs ${failedNode.name} (${failedNode.arch}), which failed` }),
+          at: Date.now(),
+        });
+      },
+    });
+    unsubscribe();
+    for (const s of finalState.values()) counts[s]++;
+    const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken > 0 ? 'failed' : 'done';
+    bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts });
+    recorder.flush();
+
+    const report = buildReport(records, runId);
+    const reportDir = join(state.runs, runId);
+    await writeReport(state.root, report);
+    // A no-change run leaves the index alone (nothing in it could differ).
+    if (counts.built > 0 || !existsSync(state.index)) {
+      await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key);
+    }
+    return { runId, state: runState, counts, report, reportDir };
+  } finally {
+    recorder.dispose();
+  }
+}

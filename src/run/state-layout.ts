@@ -1,0 +1,36 @@
+// The state directory (default `$KILN_STATE`, else `.kiln` in the current directory):
+//
+//   kiln.db                      records (SQLite, WAL): runs, jobs, durations, key inputs
+//   cache/downloads/<sha256>     downloaded sources, content-addressed (or --cache DIR / $KILN_CACHE)
+//   cache/artifacts/<k2>/<key>/  one built package per input key: pkg.tar.zst, manifest.json, meta.json
+//   cache/tmp/, cache/locks/     in-progress writes and cross-process locks
+//   logs/<run>/<name>_<arch>.log one log per job
+//   work/<run>/<name>_<arch>/    a job's private workspace while it runs (kept with --keep-failed)
+//   runs/<run>/report.json|html  the report of each run
+//   packages/index.json          the package index of every artifact built so far
+
+import { join, resolve } from 'node:path';
+
+export interface StateLayout {
+  readonly root: string;
+  readonly cache: string;
+  readonly logs: string;
+  readonly work: string;
+  readonly runs: string;
+  readonly index: string;
+}
+
+export function stateLayout(options: { state?: string; cache?: string; cwd?: string; env?: NodeJS.ProcessEnv }): StateLayout {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const root = resolve(cwd, options.state ?? env['KILN_STATE'] ?? '.kiln');
+  const cache = resolve(cwd, options.cache ?? env['KILN_CACHE'] ?? join(root, 'cache'));
+  return {
+    root,
+    cache,
+    logs: join(root, 'logs'),
+    work: join(root, 'work'),
+    runs: join(root, 'runs'),
+    index: join(root, 'packages', 'index.json'),
+  };
+}

@@ -1,0 +1,52 @@
+// Keep the package index current: every artifact this run built or found up to date
+// replaces its package's entry; entries of packages not in this run stay.
+
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { ArtifactStore } from '../cache/artifacts.ts';
+import type { JobState } from '../plan/job.ts';
+import type { Plan } from '../plan/plan.ts';
+import { writePackageIndex, type PackageIndexEntry } from '../publish/package-index.ts';
+import { artifactPath } from '../execute/execute-job.ts';
+
+export async function updatePackageIndex(
+  indexPath: string,
+  plan: Plan,
+  artifacts: ArtifactStore,
+  finalState: ReadonlyMap<string, JobState>,
+  keyOf: (jobId: string) => string | undefined,
+): Promise<void> {
+  const entries = new Map<string, PackageIndexEntry>();
+  try {
+    const old = JSON.parse(await readFile(indexPath, 'utf8')) as { packages?: PackageIndexEntry[] };
+    for (const p of old.packages ?? []) entries.set(`${p.name}@${p.arch}`, p);
+  } catch {
+    // no index yet, or unreadable: rebuilt from this run
+  }
+  let changed = false;
+  for (const n of plan.nodes) {
+    const st = finalState.get(n.id);
+    if (st !== 'built' && st !== 'up-to-date') continue;
+    const key = keyOf(n.id);
+    if (key === undefined) continue;
+    const meta = await artifacts.get(key);
+    if (meta === undefined) continue;
+    const entry: PackageIndexEntry = {
+      name: meta.name,
+      version: meta.version,
+      release: String(meta.release ?? 1),
+      arch: meta.arch,
+      depends: (meta.depends ?? []).map(String),
+      provides: (meta.provides ?? []).map(String),
+      size: meta.size,
+      sha256: meta.sha256 ?? '',
+      path: artifactPath(artifacts, key, meta.archive),
+    };
+    const id = `${entry.name}@${entry.arch}`;
+    if (JSON.stringify(entries.get(id)) !== JSON.stringify(entry)) changed = true;
+    entries.set(id, entry);
+  }
+  if (!changed) return;
+  await mkdir(dirname(indexPath), { recursive: true });
+  await writePackageIndex(indexPath, [...entries.values()]);
+}

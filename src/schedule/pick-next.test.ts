@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { clampToMachine, compareReady, insertReady, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
+
+const G = 1024 ** 3;
+const machine: Capacity = { slots: 4, cpus: 4, memoryBytes: 8 * G };
+
+function job(id: string, priority: number, cpus = 1, memG = 1): ReadyJob {
+  return { id, priority, cpus, memoryBytes: memG * G };
+}
+
+/** Ready list from [id, priority, cpus, memG] rows, sorted as the scheduler keeps it. */
+function ready(...rows: [string, number, number?, number?][]): ReadyJob[] {
+  const list: ReadyJob[] = [];
+  for (const [id, p, c, m] of rows) insertReady(list, job(id, p, c, m));
+  return list;
+}
+
+const rows: { name: string; list: ReadyJob[]; free: Capacity; want: string | undefined }[] = [
+  { name: 'nothing ready', list: [], free: machine, want: undefined },
+  { name: 'highest priority first', list: ready(['a', 10], ['b', 30], ['c', 20]), free: machine, want: 'b' },
+  { name: 'no free slot', list: ready(['a', 10]), free: { ...machine, slots: 0 }, want: undefined },
+  { name: 'ties start in name order', list: ready(['c', 5], ['a', 5], ['b', 5]), free: machine, want: 'a' },
+  {
+    name: 'backfill: the top job needs more cpus than are free, a smaller one runs',
+    list: ready(['big', 100, 3], ['small', 10, 1], ['mid', 50, 2]),
+    free: { slots: 2, cpus: 2, memoryBytes: 8 * G },
+    want: 'mid',
+  },
+  {
+    name: 'backfill on memory',
+    list: ready(['hungry', 100, 1, 6], ['lean', 10, 1, 1]),
+    free: { slots: 2, cpus: 4, memoryBytes: 4 * G },
+    want: 'lean',
+  },
+  {
+    name: 'nothing fits',
+    list: ready(['a', 10, 2], ['b', 20, 3]),
+    free: { slots: 3, cpus: 1, memoryBytes: 8 * G },
+    want: undefined,
+  },
+  { name: 'exact fit', list: ready(['a', 10, 4, 8]), free: machine, want: 'a' },
+  { name: 'oversized cpus are clamped: runs on an idle machine', list: ready(['huge', 10, 64]), free: machine, want: 'huge' },
+  {
+    name: 'oversized cpus are clamped: still waits for the whole machine',
+    list: ready(['huge', 10, 64], ['small', 1]),
+    free: { slots: 3, cpus: 3, memoryBytes: 8 * G },
+    want: 'small',
+  },
+  { name: 'oversized memory is clamped', list: ready(['huge', 10, 1, 100]), free: machine, want: 'huge' },
+  {
+    name: 'oversized memory waits for all memory',
+    list: ready(['huge', 10, 1, 100]),
+    free: { ...machine, memoryBytes: 7 * G },
+    want: undefined,
+  },
+];
+
+for (const row of rows) {
+  test(`pickNext: ${row.name}`, () => {
+    const i = pickNext(row.list, row.free, machine);
+    assert.equal(i === -1 ? undefined : row.list[i]?.id, row.want);
+  });
+}
+
+test('clampToMachine', () => {
+  assert.deepEqual(clampToMachine({ cpus: 64, memoryBytes: 100 * G }, machine), { cpus: 4, memoryBytes: 8 * G });
+  assert.deepEqual(clampToMachine({ cpus: 2, memoryBytes: G }, machine), { cpus: 2, memoryBytes: G });
+});
+
+test('insertReady keeps ascending order (priority, then reverse id)', () => {
+  const list: ReadyJob[] = [];
+  const ids = ['m', 'a', 'z', 'b', 'q', 'c'];
+  const prios = [5, 1, 5, 9, 1, 5];
+  ids.forEach((id, i) => insertReady(list, job(id, prios[i]!)));
+  assert.deepEqual(list.map((j) => j.id), ['q', 'a', 'z', 'm', 'c', 'b']);
+  for (let i = 1; i < list.length; i++) assert.ok(compareReady(list[i - 1]!, list[i]!) < 0);
+  assert.equal(compareReady(job('a', 1), job('a', 1)), 0);
+});

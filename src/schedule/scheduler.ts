@@ -1,0 +1,140 @@
+// The run loop, and nothing else. It is handed the jobs to run (ids, what each waits
+// for, what each reserves, its priority) and a `run(id, {signal})` callback; it never
+// knows what a job does. One loop owns all scheduler state:
+//
+//   ready (sorted by priority) ──pickNext──► running ──settle──► done / failed
+//                                                       └─► dependents ready, or skipped
+//
+// Keeps going after a failure (bulk-build default); with failFast it stops starting
+// jobs. When `signal` fires it stops starting jobs, aborts every running one and marks
+// the rest cancelled; it returns once every running job has returned.
+
+import { insertReady, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
+
+export interface SchedJob {
+  readonly id: string;
+  /** Ids of other jobs in this schedule that must succeed first (others are ignored). */
+  readonly waitsFor: readonly string[];
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly priority: number;
+}
+
+export type SchedResult =
+  | { readonly state: 'succeeded' }
+  | { readonly state: 'failed' }
+  | { readonly state: 'cancelled' }
+  | { readonly state: 'skipped'; readonly cause: string };
+
+export interface SchedulerOptions {
+  readonly jobs: readonly SchedJob[];
+  readonly run: (id: string, options: { signal: AbortSignal }) => Promise<'succeeded' | 'failed' | 'cancelled'>;
+  readonly capacity: Capacity;
+  readonly failFast?: boolean;
+  /** Told of every job that will not run (skipped or cancelled), as soon as it is known. */
+  readonly onSettled?: (id: string, result: SchedResult) => void;
+  readonly signal?: AbortSignal;
+}
+
+export async function runScheduler(options: SchedulerOptions): Promise<Map<string, SchedResult>> {
+  const { capacity } = options;
+  const results = new Map<string, SchedResult>();
+  const byId = new Map(options.jobs.map((j) => [j.id, j]));
+  const pending = new Map<string, number>();
+  const dependents = new Map<string, string[]>();
+  for (const j of options.jobs) {
+    let n = 0;
+    for (const w of new Set(j.waitsFor)) {
+      if (!byId.has(w) || w === j.id) continue;
+      n++;
+      let list = dependents.get(w);
+      if (list === undefined) dependents.set(w, (list = []));
+      list.push(j.id);
+    }
+    pending.set(j.id, n);
+  }
+  const ready: ReadyJob[] = [];
+  for (const j of options.jobs) if (pending.get(j.id) === 0) insertReady(ready, j);
+
+  const free = { slots: capacity.slots, cpus: capacity.cpus, memoryBytes: capacity.memoryBytes };
+  const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  let stopping = false;
+  let wake: () => void = () => {};
+
+  const settle = (id: string, r: SchedResult): void => {
+    if (results.has(id)) return;
+    results.set(id, r);
+    if (r.state !== 'succeeded') options.onSettled?.(id, r);
+  };
+  // Dependents of a job that did not succeed are skipped, naming the job that failed.
+  const skipDependents = (id: string, cause: string): void => {
+    const todo = [...(dependents.get(id) ?? [])];
+    while (todo.length > 0) {
+      const d = todo.pop()!;
+      if (results.has(d)) continue;
+      settle(d, { state: 'skipped', cause });
+      todo.push(...(dependents.get(d) ?? []));
+    }
+  };
+  const onAbort = (): void => {
+    stopping = true;
+    for (const r of running.values()) r.controller.abort(options.signal?.reason);
+    wake();
+  };
+  if (options.signal?.aborted) onAbort();
+  else options.signal?.addEventListener('abort', onAbort, { once: true });
+
+  try {
+    while (true) {
+      while (!stopping) {
+        const i = pickNext(ready, free, capacity);
+        if (i < 0) break;
+        const job = ready.splice(i, 1)[0]!;
+        start(job);
+      }
+      if (running.size === 0) break;
+      await new Promise<void>((resolve) => (wake = resolve));
+    }
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+  // Whatever never started: cancelled if we were stopped, else (fail-fast) cancelled too.
+  for (const j of options.jobs) if (!results.has(j.id)) settle(j.id, { state: 'cancelled' });
+  return results;
+
+  function start(job: ReadyJob): void {
+    const j = byId.get(job.id)!;
+    const need = { cpus: Math.min(j.cpus, capacity.cpus), memoryBytes: Math.min(j.memoryBytes, capacity.memoryBytes) };
+    free.slots--;
+    free.cpus -= need.cpus;
+    free.memoryBytes -= need.memoryBytes;
+    const controller = new AbortController();
+    const done = (async () => {
+      let outcome: 'succeeded' | 'failed' | 'cancelled';
+      try {
+        // Call run() from a microtask: if it threw synchronously, this job would settle
+        // before `running` holds it, and the loop would then wait for it forever.
+        outcome = await Promise.resolve().then(() => options.run(j.id, { signal: controller.signal }));
+      } catch {
+        outcome = 'failed';
+      }
+      running.delete(j.id);
+      free.slots++;
+      free.cpus += need.cpus;
+      free.memoryBytes += need.memoryBytes;
+      settle(j.id, { state: outcome });
+      if (outcome === 'succeeded') {
+        for (const d of dependents.get(j.id) ?? []) {
+          const n = pending.get(d)! - 1;
+          pending.set(d, n);
+          if (n === 0 && !results.has(d)) insertReady(ready, byId.get(d)!);
+        }
+      } else if (outcome === 'failed') {
+        skipDependents(j.id, j.id);
+        if (options.failFast) stopping = true;
+      }
+      wake();
+    })();
+    running.set(j.id, { controller, done });
+  }
+}

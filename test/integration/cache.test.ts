@@ -1,0 +1,124 @@
+// Input keys through the real CLI: a second run finds everything up to date, early cutoff
+// keeps dependents of an identically rebuilt dependency up to date, and each why-rebuild
+// reason shows up in the plan and in the build when its cause happens.
+
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Reason } from '../../src/plan/reason.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { eventsOf, explain, instantiateTree, readReport, runKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
+
+interface PlanJson {
+  packages: { name: string; state: string; why: Reason | null }[];
+}
+
+async function build(tree: string, state: string, ...extra: string[]): Promise<KilnResult> {
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json', ...extra]);
+  assert.ok(r.code === 0, explain(r));
+  return r;
+}
+
+/** name → "state" or "state why[: dependency name]" from `kiln plan --json`. */
+async function plan(tree: string, state: string, ...extra: string[]): Promise<Record<string, string>> {
+  const r = await runKiln(['plan', '--tree', tree, '--state', state, '--json', ...extra]);
+  assert.equal(r.code, 0, explain(r));
+  const p = JSON.parse(r.stdout) as PlanJson;
+  return Object.fromEntries(p.packages.map((n) => [n.name, n.why === null ? n.state : `${n.state} ${describe(n.why)}`]));
+}
+
+/** name → why of every build that really ran (job-started), e.g. "dependency-changed: base". */
+function ran(r: KilnResult): Record<string, string> {
+  return Object.fromEntries(eventsOf(r.events, 'job-started').map((e) => [e.name, describe(e.why)]));
+}
+
+function describe(why: Reason): string {
+  return why.kind === 'dependency-changed' ? `${why.kind}: ${why.dependency.replace(/@.*$/, '')}` : why.kind;
+}
+
+test('cache hit: a second run builds nothing; a fresh state dir sharing the cache finds everything too', async () => {
+  await using dir = await tmpDir();
+  const tree = await instantiateTree('cache-hit', join(dir.path, 'tree'));
+  const state = join(dir.path, 'state');
+  const first = await build(tree, state);
+  assert.equal(first.summary?.counts.built, 3);
+  const firstReport = await readReport(first);
+
+  const second = await build(tree, state);
+  assert.deepEqual(second.summary?.counts, { built: 0, 'up-to-date': 3, failed: 0, skipped: 0, broken: 0, cancelled: 0 });
+  assert.equal(eventsOf(second.events, 'job-started').length, 0, 'nothing may run');
+  const secondReport = await readReport(second);
+  assert.deepEqual(statesOf(secondReport), { app: 'up-to-date', lib: 'up-to-date', tool: 'up-to-date' });
+  for (const p of secondReport.packages) {
+    const before = firstReport.packages.find((q) => q.name === p.name);
+    assert.equal(p.artifact, before?.artifact, `${p.name}: the same artifact is used`);
+  }
+
+  // The artifacts live in the cache, keyed by inputs: another state dir with the same cache needs nothing.
+  const other = await build(tree, join(dir.path, 'other-state'), '--cache', join(state, 'cache'));
+  assert.equal(other.summary?.counts['up-to-date'], 3, explain(other));
+  assert.equal(eventsOf(other.events, 'job-started').length, 0);
+});
+
+test('early cutoff: a dependency rebuilt to identical output leaves its dependents up to date', async () => {
+  await using dir = await tmpDir();
+  const tree = await instantiateTree('early-cutoff', join(dir.path, 'tree'));
+  const state = join(dir.path, 'state');
+  assert.equal((await build(tree, state)).summary?.counts.built, 3);
+
+  const recipe = join(tree, 'dep', 'recipe.toml');
+  const text = await readFile(recipe, 'utf8');
+  assert.match(text, /# revision: 1/);
+  await writeFile(recipe, text.replace('# revision: 1', '# revision: 2'));
+
+  // The plan cannot know dep's output yet: it lists dependents as dependency-changed.
+  assert.deepEqual(await plan(tree, state), {
+    dep: 'to-build recipe-changed',
+    user: 'to-build dependency-changed: dep',
+    user2: 'to-build dependency-changed: user',
+  });
+  const second = await build(tree, state);
+  assert.deepEqual(ran(second), { dep: 'recipe-changed' }, 'only dep may run');
+  assert.deepEqual(statesOf(await readReport(second)), { dep: 'built', user: 'up-to-date', user2: 'up-to-date' });
+
+  const third = await build(tree, state);
+  assert.deepEqual(ran(third), {});
+  assert.deepEqual(statesOf(await readReport(third)), { dep: 'up-to-date', user: 'up-to-date', user2: 'up-to-date' });
+});
+
+test('why reasons: new, recipe-changed, source-changed, dependency-changed, forced', async () => {
+  await using dir = await tmpDir();
+  const tree = await instantiateTree('why-reasons', join(dir.path, 'tree'));
+  const state = join(dir.path, 'state');
+
+  assert.deepEqual(await plan(tree, state), { base: 'to-build new', mid: 'to-build new', top: 'to-build new' });
+  assert.deepEqual(ran(await build(tree, state)), { base: 'new', mid: 'new', top: 'new' });
+
+  // Edit top's script: only top rebuilds.
+  const topRecipe = join(tree, 'top', 'recipe.toml');
+  await writeFile(topRecipe, (await readFile(topRecipe, 'utf8')).replace('top v1', 'top v2'));
+  assert.deepEqual(await plan(tree, state), { base: 'up-to-date', mid: 'up-to-date', top: 'to-build recipe-changed' });
+  assert.deepEqual(ran(await build(tree, state)), { top: 'recipe-changed' });
+
+  // Change base's file: source: base's sources hash changes; mid installs a copy of it,
+  // so its output changes too and top rebuilds after it.
+  await writeFile(join(tree, 'base', 'data.txt'), 'data 2\n');
+  const expected = { base: 'source-changed', mid: 'dependency-changed: base', top: 'dependency-changed: mid' };
+  assert.deepEqual(await plan(tree, state), {
+    base: `to-build ${expected.base}`,
+    mid: `to-build ${expected.mid}`,
+    top: `to-build ${expected.top}`,
+  });
+  const changed = await build(tree, state);
+  assert.deepEqual(ran(changed), expected);
+  assert.deepEqual(statesOf(await readReport(changed)), { base: 'built', mid: 'built', top: 'built' });
+
+  // --force: rebuilt whatever the key; mid's output is identical, so top stays up to date.
+  assert.equal((await plan(tree, state, '--force', 'mid')).mid, 'to-build forced');
+  const forced = await build(tree, state, '--force', 'mid');
+  assert.deepEqual(ran(forced), { mid: 'forced' });
+  const report = await readReport(forced);
+  assert.deepEqual(statesOf(report), { base: 'up-to-date', mid: 'built', top: 'up-to-date' });
+  assert.equal(report.packages.find((p) => p.name === 'mid')?.why, 'forced');
+});

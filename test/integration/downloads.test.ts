@@ -1,0 +1,106 @@
+// http sources through the real CLI, served by a node:http server the test starts on
+// 127.0.0.1: a wrong checksum is refused and nothing is kept; two kiln processes sharing
+// one cache fetch a shared source once.
+
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tmpDir } from '../helpers/tmp.ts';
+import { eventsOf, explain, instantiateTree, pkgOf, readReport, spawnKiln, runKiln, statesOf } from '../helpers/run-kiln.ts';
+
+interface FileServer extends AsyncDisposable {
+  readonly port: number;
+  /** Requests per path. */
+  readonly hits: Map<string, number>;
+}
+
+/** Serve `files` (path → content) on 127.0.0.1, answering after `delayMs` so that concurrent fetches overlap. */
+async function serve(files: Readonly<Record<string, string>>, delayMs = 0): Promise<FileServer> {
+  const hits = new Map<string, number>();
+  const server: Server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    const body = files[path];
+    setTimeout(() => {
+      if (body === undefined) {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(body) }).end(body);
+    }, delayMs);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    hits,
+    async [Symbol.asyncDispose]() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+async function filesUnder(dir: string): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const found: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (!e.isDirectory()) found.push(join(e.parentPath, e.name));
+  return found;
+}
+
+test('bad checksum: the download is refused naming url, expected and actual sha256; nothing is kept; dependents skipped', async () => {
+  await using dir = await tmpDir();
+  const content = 'fetchme 1.0: the file the server really has\n';
+  await using server = await serve({ '/fetchme-1.0.txt': content });
+  const url = `http://127.0.0.1:${server.port}/fetchme-1.0.txt`;
+  const wrong = sha256('what the recipe author thought the file was\n');
+  const tree = await instantiateTree('bad-checksum', join(dir.path, 'tree'), { PORT: String(server.port), SHA256: wrong });
+  const state = join(dir.path, 'state');
+  const cache = join(dir.path, 'cache');
+
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json'], { cache });
+  assert.equal(r.code, 1, explain(r));
+  assert.ok((server.hits.get('/fetchme-1.0.txt') ?? 0) >= 1, 'the server was never asked');
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { fetchme: 'failed', independent: 'built', 'needs-fetchme': 'skipped' });
+  const fetchme = pkgOf(report, 'fetchme');
+  for (const part of [url, wrong, sha256(content)]) assert.ok(fetchme.cause?.includes(part), `the failure must name ${part}: ${fetchme.cause}`);
+  const finished = eventsOf(r.events, 'job-finished').find((e) => e.name === 'fetchme');
+  assert.equal(finished?.failure?.reason, 'fetch-failed');
+
+  assert.deepEqual(await filesUnder(join(cache, 'downloads')), [], 'a refused download was kept');
+  assert.deepEqual(await filesUnder(join(cache, 'tmp')), [], 'a refused download was left in tmp');
+  assert.deepEqual(await filesUnder(join(state, 'cache')), [], 'KILN_CACHE was not used');
+});
+
+test('two kiln processes, two state dirs, one KILN_CACHE: the shared http source is fetched once and both succeed', async () => {
+  await using dir = await tmpDir();
+  const content = 'shared 1.0: one download for everybody\n';
+  // The delay keeps the first download in flight while the other process asks for it.
+  await using server = await serve({ '/shared-1.0.txt': content }, 300);
+  const vars = { PORT: String(server.port), SHA256: sha256(content) };
+  const root = await instantiateTree('two-processes-one-cache', join(dir.path, 'trees'), vars);
+  const cache = join(dir.path, 'cache');
+
+  const procs = ['a', 'b'].map((t) =>
+    spawnKiln(['build', '--tree', join(root, `tree-${t}`), '--jobs', '2', '--json'], { state: join(dir.path, `state-${t}`), cache, timeoutMs: 30_000 }),
+  );
+  const [a, b] = await Promise.all(procs.map((p) => p.done));
+  assert.equal(a!.code, 0, explain(a!));
+  assert.equal(b!.code, 0, explain(b!));
+  assert.equal(server.hits.get('/shared-1.0.txt'), 1, `fetched ${server.hits.get('/shared-1.0.txt')} times`);
+
+  const ra = await readReport(a!);
+  const rb = await readReport(b!);
+  assert.equal(pkgOf(ra, 'only-a').state, 'built');
+  assert.equal(pkgOf(rb, 'only-b').state, 'built');
+  for (const r of [ra, rb]) assert.ok(['built', 'up-to-date'].includes(pkgOf(r, 'shared').state), `shared is ${pkgOf(r, 'shared').state}`);
+  assert.ok(a!.summary!.report.startsWith(join(dir.path, 'state-a')), 'KILN_STATE selects the state dir');
+  assert.deepEqual(await filesUnder(join(cache, 'downloads')), [join(cache, 'downloads', sha256(content))]);
+});

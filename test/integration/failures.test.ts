@@ -1,0 +1,156 @@
+// Failing builds through the real CLI: a failure in the middle of a graph, wall-clock and
+// silence limits, what `kiln logs`, `kiln status` and `kiln history` show afterwards, and
+// the exit statuses of usage errors and broken trees.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pidsWithCmdline } from '../helpers/proc.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
+
+const marker = (): string => `kiln-it-${randomBytes(6).toString('hex')}`;
+
+/** Kill (by pid) processes our own fixture started, should kiln have left any. */
+async function reap(m: string): Promise<void> {
+  for (const pid of await pidsWithCmdline(m)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+test('failing middle: siblings still build, dependents are skipped naming the failed package; logs, status, history', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const tree = fixtureTree('failing-middle');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json']);
+  assert.equal(r.code, 1, explain(r));
+  assert.equal(r.summary?.state, 'failed');
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { base: 'built', loner: 'built', mid: 'failed', sibling: 'built', top: 'skipped', top2: 'skipped' });
+  const mid = pkgOf(report, 'mid');
+  assert.match(mid.cause ?? '', /exited with status 3/);
+  for (const name of ['top', 'top2']) {
+    assert.match(pkgOf(report, name).cause ?? '', /needs mid\b.*which failed/, `${name} must name mid`);
+  }
+  const finished = eventsOf(r.events, 'job-finished').find((e) => e.name === 'mid');
+  assert.equal(finished?.failure?.reason, 'exit-status');
+  assert.equal(finished?.exitCode, 3);
+
+  // kiln logs: the failed job's own output, stdout and stderr.
+  const logs = await runKiln(['logs', 'mid', '--state', state]);
+  assert.equal(logs.code, 0, explain(logs));
+  assert.match(logs.stdout, /MID-LOG-MARKER compiling/);
+  assert.match(logs.stdout, /the build went wrong on purpose/);
+  const byRun = await runKiln(['logs', 'mid', '--state', state, '--run', report.runId]);
+  assert.equal(byRun.code, 0, explain(byRun));
+  assert.match(byRun.stdout, /MID-LOG-MARKER/);
+  const noLog = await runKiln(['logs', 'top', '--state', state]);
+  assert.equal(noLog.code, 2, `a skipped package has no log: ${explain(noLog)}`);
+  assert.match(noLog.stderr, /top/);
+
+  // kiln status: the latest run, failed, with the failure and the skips explained.
+  const status = await runKiln(['status', '--state', state]);
+  assert.equal(status.code, 0, explain(status));
+  assert.match(status.stdout, new RegExp(`run ${report.runId}: failed`));
+  assert.match(status.stdout, /3 built, 0 up to date, 1 failed, 2 skipped/);
+  assert.match(status.stdout, /failed\s+mid@\S+.*exited with status 3/);
+  assert.match(status.stdout, /skipped\s+top@\S+.*needs mid/);
+  const statusJson = await runKiln(['status', report.runId, '--state', state, '--json']);
+  assert.equal(statusJson.code, 0, explain(statusJson));
+  const sj = JSON.parse(statusJson.stdout) as { state: string; runId: string; counts: Record<string, number> };
+  assert.equal(sj.state, 'failed');
+  assert.equal(sj.runId, report.runId);
+  assert.deepEqual(sj.counts, report.counts);
+
+  // A second run with the same inputs tries mid again: previous-failure. The others are up to date.
+  const again = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json']);
+  assert.equal(again.code, 1, explain(again));
+  const started = eventsOf(again.events, 'job-started');
+  assert.deepEqual(started.map((e) => [e.name, e.why.kind]), [['mid', 'previous-failure']]);
+  const report2 = await readReport(again);
+  assert.deepEqual(statesOf(report2), { base: 'up-to-date', loner: 'up-to-date', mid: 'failed', sibling: 'up-to-date', top: 'skipped', top2: 'skipped' });
+
+  // kiln history: both attempts, newest first.
+  const history = await runKiln(['history', 'mid', '--state', state]);
+  assert.equal(history.code, 0, explain(history));
+  const lines = history.stdout.trim().split('\n');
+  assert.equal(lines.length, 2, history.stdout);
+  assert.ok(lines[0]!.startsWith(report2.runId), `newest first: ${history.stdout}`);
+  assert.ok(lines[1]!.startsWith(report.runId), history.stdout);
+  assert.match(lines[0]!, /failed\s.*previous-failure/);
+  assert.match(lines[1]!, /failed\s.*new/);
+  const unknown = await runKiln(['history', 'no-such-package', '--state', state]);
+  assert.equal(unknown.code, 2, explain(unknown));
+});
+
+test('timeout: a build past its wall-clock limit fails with reason timeout, and its processes are gone', async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = await instantiateTree('timeout', join(dir.path, 'tree'), { MARKER: m });
+    const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--jobs', '2', '--json'], { timeoutMs: 20_000 });
+    assert.equal(r.code, 1, explain(r));
+    assert.ok(r.durationMs < 15_000, `took ${r.durationMs}ms: the 30 s sleep was not cut at 1 s`);
+    const slow = eventsOf(r.events, 'job-finished').find((e) => e.name === 'slow');
+    assert.equal(slow?.state, 'failed');
+    assert.equal(slow?.failure?.reason, 'timeout');
+    assert.match(slow?.failure?.message ?? '', /1s/);
+    const report = await readReport(r);
+    assert.equal(pkgOf(report, 'quick').state, 'built');
+    assert.equal(pkgOf(report, 'slow').state, 'failed');
+    assert.match(pkgOf(report, 'slow').cause ?? '', /wall-clock limit/);
+    assert.deepEqual(await pidsWithCmdline(m), [], 'the timed-out build left processes behind');
+  } finally {
+    await reap(m);
+  }
+});
+
+test('silent: a build that prints nothing for its silent-timeout fails with reason silent; a chatty one does not', async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = await instantiateTree('silent', join(dir.path, 'tree'), { MARKER: m });
+    const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--jobs', '2', '--json'], { timeoutMs: 20_000 });
+    assert.equal(r.code, 1, explain(r));
+    assert.ok(r.durationMs < 15_000, `took ${r.durationMs}ms`);
+    const finished = eventsOf(r.events, 'job-finished');
+    const quiet = finished.find((e) => e.name === 'quiet');
+    assert.equal(quiet?.state, 'failed');
+    assert.equal(quiet?.failure?.reason, 'silent');
+    const chatty = finished.find((e) => e.name === 'chatty');
+    assert.equal(chatty?.state, 'built', `chatty printed every 0.25 s for 2 s: ${chatty?.failure?.message}`);
+    assert.deepEqual(await pidsWithCmdline(m), [], 'the silent build left processes behind');
+  } finally {
+    await reap(m);
+  }
+});
+
+test('exit statuses: usage and configuration errors exit 2 with a message, a broken tree exits 1', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const opts = { cwd: dir.path };
+  const cases: [string[], RegExp][] = [
+    [['build', '--tree', fixtureTree('diamond'), '--state', state, '--jobs', '0'], /--jobs/],
+    [['build', '--tree', fixtureTree('diamond'), '--state', state, '--arch', 'AMD64!'], /--arch/],
+    [['build', '--tree', join(dir.path, 'no-such-tree'), '--state', state], /no-such-tree/],
+    [['frobnicate'], /frobnicate/],
+    [['build', '--no-such-option'], /no-such-option/],
+    [['status', '--state', join(dir.path, 'empty-state')], /empty-state/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runKiln(args, opts);
+    assert.equal(r.code, 2, `kiln ${args.join(' ')}: ${explain(r)}`);
+    assert.match(r.stderr, re, `kiln ${args.join(' ')}`);
+  }
+  const broken = await runKiln(['build', '--tree', fixtureTree('missing-dep'), '--state', state, '--jobs', '2'], opts);
+  assert.equal(broken.code, 1, explain(broken));
+  assert.match(broken.stdout, /1 built, 0 up to date, 0 failed, 0 skipped, 2 broken/);
+  const help = await runKiln(['--help'], opts);
+  assert.equal(help.code, 0, explain(help));
+  assert.match(help.stdout, /build/);
+});

@@ -1,0 +1,181 @@
+// Dependency graphs end to end through the real CLI: the order builds run in, what each
+// build finds in $SYSROOT (the fixture scripts check it and fail otherwise), provides and
+// alternatives, version constraints, cycles, missing and invalid packages.
+
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tmpDir } from '../helpers/tmp.ts';
+import { eventsOf, explain, fixtureTree, pkgOf, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
+
+interface PlanJson {
+  archs: string[];
+  counts: Record<string, number>;
+  packages: { id: string; name: string; version: string; arch: string; state: string; why: { kind: string } | null; reason: string | null; waitsFor: string[] }[];
+}
+
+async function build(trait: string, state: string, ...extra: string[]) {
+  return runKiln(['build', '--tree', fixtureTree(trait), '--state', state, '--jobs', '2', '--json', ...extra]);
+}
+
+async function planJson(trait: string, state: string): Promise<{ code: number | null; plan: PlanJson }> {
+  const r = await runKiln(['plan', '--tree', fixtureTree(trait), '--state', state, '--json']);
+  assert.ok(r.stdout.trim().startsWith('{'), explain(r));
+  return { code: r.code, plan: JSON.parse(r.stdout) as PlanJson };
+}
+
+test('diamond: builds in dependency order, each build sees its dependencies (and their runtime deps) in $SYSROOT', async () => {
+  await using dir = await tmpDir();
+  const r = await build('diamond', dir.path);
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(r.summary?.state, 'done');
+  assert.deepEqual(r.summary?.counts, { built: 4, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 });
+
+  // Order on the event stream: a before b and c, both before d.
+  const idx = (type: 'job-started' | 'job-finished', name: string): number => {
+    const i = r.events.findIndex((e) => e.type === type && 'name' in e && e.name === name);
+    assert.notEqual(i, -1, `no ${type} event for ${name}`);
+    return i;
+  };
+  for (const side of ['b', 'c']) {
+    assert.ok(idx('job-finished', 'a') < idx('job-started', side), `${side} started before a finished`);
+    assert.ok(idx('job-finished', side) < idx('job-started', 'd'), `d started before ${side} finished`);
+  }
+  const started = eventsOf(r.events, 'run-started')[0];
+  assert.equal(started?.total, 4);
+
+  const report = await readReport(r);
+  assert.equal(report.runId, r.summary?.runId);
+  for (const name of ['a', 'b', 'c', 'd']) {
+    const p = pkgOf(report, name);
+    assert.equal(p.state, 'built', `${name}: ${p.cause}`);
+    assert.equal(p.why, 'new');
+    assert.ok(p.artifact !== null, `${name} has no artifact`);
+    assert.ok((await stat(p.artifact)).size > 0, `${name}'s artifact ${p.artifact} is empty`);
+    assert.ok(p.log !== null && (await stat(p.log)).isFile(), `${name} has no log`);
+  }
+  assert.ok((await stat(join(dir.path, 'runs', report.runId, 'report.html'))).size > 0);
+});
+
+test('provides and alternatives: provided names, versioned provides, first alternative wins, first provider by name', async () => {
+  await using dir = await tmpDir();
+  const { code, plan } = await planJson('provides-and-alternatives', dir.path);
+  assert.equal(code, 1, 'a broken package makes plan exit 1');
+  const waits = (name: string): string[] => {
+    const n = plan.packages.find((p) => p.name === name);
+    assert.ok(n !== undefined, `plan has no ${name}`);
+    return n.waitsFor.map((id) => id.replace(/@.*$/, '')).sort();
+  };
+  assert.deepEqual(waits('app-virtual'), ['libfoo']);
+  assert.deepEqual(waits('app-fallback'), ['libfoo']);
+  assert.deepEqual(waits('app-first'), ['libfoo'], 'the second alternative must not be pulled in');
+  assert.deepEqual(waits('app-two-providers'), ['bar-a']);
+
+  // The scripts check $SYSROOT themselves: present what was chosen, absent what was not.
+  const r = await build('provides-and-alternatives', dir.path);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  const states = statesOf(report);
+  for (const name of ['libfoo', 'bar-a', 'bar-b', 'app-virtual', 'app-fallback', 'app-first', 'app-two-providers']) {
+    assert.equal(states[name], 'built', `${name}: ${pkgOf(report, name).cause}`);
+  }
+  const bad = pkgOf(report, 'app-versioned-virtual');
+  assert.equal(bad.state, 'broken', 'an unversioned provide must not satisfy a versioned relation');
+  assert.match(bad.cause ?? '', /foo-virtual \(>= 1\)/);
+  assert.equal(report.counts.broken, 1);
+});
+
+test('version constraints: dpkg ordering (1.2.10 > 1.2.9, ~, epochs), broken with the version the tree has', async () => {
+  await using dir = await tmpDir();
+  const r = await build('version-constraints', dir.path);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  for (const name of ['lib', 'epochlib', 'ok-ge', 'ok-eq', 'ok-lt', 'ok-epoch']) {
+    assert.equal(pkgOf(report, name).state, 'built', `${name}: ${pkgOf(report, name).cause}`);
+  }
+  const badGe = pkgOf(report, 'bad-ge');
+  assert.equal(badGe.state, 'broken');
+  assert.match(badGe.cause ?? '', /needs lib \(>= 1\.3\), tree has 1\.2\.10/);
+  const badGt = pkgOf(report, 'bad-gt');
+  assert.equal(badGt.state, 'broken');
+  assert.match(badGt.cause ?? '', /needs lib \(>> 1\.2\.10\), tree has 1\.2\.10/);
+  const chained = pkgOf(report, 'needs-bad');
+  assert.equal(chained.state, 'broken');
+  assert.match(chained.cause ?? '', /needs bad-ge, which is broken: needs lib \(>= 1\.3\), tree has 1\.2\.10/);
+  assert.deepEqual(report.counts, { built: 6, 'up-to-date': 0, failed: 0, skipped: 0, broken: 3, cancelled: 0 });
+});
+
+test('cycle: plan --json prints the cycle in order; its members and what needs them are broken, the rest builds', async () => {
+  await using dir = await tmpDir();
+  const { code, plan } = await planJson('cycle', dir.path);
+  assert.equal(code, 1);
+  const byName = new Map(plan.packages.map((p) => [p.name, p]));
+  for (const name of ['x', 'y', 'z']) {
+    const n = byName.get(name);
+    assert.equal(n?.state, 'broken', `${name} should be broken`);
+    // x build-depends y, y build-depends z, z build-depends x; printed from the smallest.
+    assert.equal(n?.reason, 'dependency cycle: x -> y -> z -> x');
+  }
+  assert.equal(byName.get('behind')?.state, 'broken');
+  assert.match(byName.get('behind')?.reason ?? '', /needs x, which is broken: dependency cycle: x -> y -> z -> x/);
+  assert.equal(byName.get('free')?.state, 'to-build');
+  assert.equal(plan.counts['broken'], 4);
+
+  const r = await build('cycle', dir.path);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { behind: 'broken', free: 'built', x: 'broken', y: 'broken', z: 'broken' });
+  assert.equal(eventsOf(r.events, 'job-started').length, 1, 'only free may run');
+});
+
+test('missing dependency: broken naming the missing name, the chain shown for what needs it, the rest builds', async () => {
+  await using dir = await tmpDir();
+  const r = await build('missing-dep', dir.path);
+  assert.equal(r.code, 1, explain(r));
+  assert.equal(r.summary?.state, 'failed');
+  const report = await readReport(r);
+  assert.equal(pkgOf(report, 'fine').state, 'built');
+  const app = pkgOf(report, 'app');
+  assert.equal(app.state, 'broken');
+  assert.match(app.cause ?? '', /needs nothere \(>= 1\.0\), which is not in the tree/);
+  const user = pkgOf(report, 'app-user');
+  assert.equal(user.state, 'broken');
+  assert.match(user.cause ?? '', /needs app, which is broken: needs nothere/);
+  // The plain output names them too.
+  const plain = await runKiln(['plan', '--tree', fixtureTree('missing-dep'), '--state', dir.path]);
+  assert.equal(plain.code, 1);
+  assert.match(plain.stdout, /broken\s+app@\S+\s+1\.0\s+needs nothere \(>= 1\.0\), which is not in the tree/);
+});
+
+test('invalid recipes: each broken with every problem and its key, what needs them broken, the valid package builds', async () => {
+  await using dir = await tmpDir();
+  const r = await build('invalid-recipes', dir.path);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.equal(pkgOf(report, 'good').state, 'built');
+  assert.equal(report.counts.built, 1);
+  const broken = report.packages.filter((p) => p.state === 'broken');
+  const causeOf = (re: RegExp): string => {
+    const hit = broken.find((p) => re.test(p.cause ?? ''));
+    assert.ok(hit !== undefined, `no broken package with a cause matching ${re}: ${broken.map((p) => `${p.name}: ${p.cause}`).join('\n')}`);
+    return hit.cause!;
+  };
+  // Every problem of a recipe is reported at once.
+  const cpus = pkgOf(report, 'bad-cpus');
+  assert.equal(cpus.state, 'broken');
+  assert.match(cpus.cause ?? '', /invalid recipe/);
+  assert.match(cpus.cause ?? '', /build\.cpus/);
+  assert.match(cpus.cause ?? '', /build\.memory/);
+  assert.match(pkgOf(report, 'unknown-key').cause ?? '', /unknown key "colour"/);
+  assert.match(pkgOf(report, 'bad-relation').cause ?? '', /build-depends\[0\].*=>/);
+  assert.match(pkgOf(report, 'bad-toml').cause ?? '', /invalid TOML/);
+  assert.match(pkgOf(report, 'no-script').cause ?? '', /script/);
+  const missing = pkgOf(report, 'missing-fields').cause ?? '';
+  assert.match(missing, /summary/);
+  assert.match(missing, /license/);
+  causeOf(/does not match its folder "wrong-name"/);
+  assert.match(pkgOf(report, 'needs-invalid').cause ?? '', /needs bad-cpus, which is broken: invalid recipe/);
+  assert.equal(broken.length, 8, `broken: ${broken.map((p) => p.name).join(', ')}`);
+  assert.ok(!report.packages.some((p) => p.name === 'not-a-package'), 'a folder without recipe.toml is not a package');
+});

@@ -1,0 +1,113 @@
+// Processes and resources through the real CLI: daemons a build leaves behind, cancelling
+// a run with SIGINT, and a build that prints 50 MiB while kiln's memory stays flat.
+
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { eventually, pidsWithCmdline } from '../helpers/proc.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
+
+const marker = (): string => `kiln-it-${randomBytes(6).toString('hex')}`;
+
+async function reap(m: string): Promise<void> {
+  for (const pid of await pidsWithCmdline(m)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Job workspaces (work/<run>/<job>) left under the state dir. */
+async function workspacesLeft(state: string): Promise<string[]> {
+  const work = join(state, 'work');
+  if (!existsSync(work)) return [];
+  const left: string[] = [];
+  for (const run of await readdir(work)) {
+    const runDir = join(work, run);
+    if (!(await stat(runDir)).isDirectory()) {
+      left.push(run);
+      continue;
+    }
+    for (const job of await readdir(runDir)) left.push(join(run, job));
+  }
+  return left;
+}
+
+test('daemonized grandchildren: a build that leaves daemons behind (setsid, double fork, open stdout) does not hang kiln, and none survive it', async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = await instantiateTree('daemonized-grandchild', join(dir.path, 'tree'), { MARKER: m });
+    const state = join(dir.path, 'state');
+    const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json'], { timeoutMs: 20_000 });
+    assert.notEqual(r.signal, 'SIGKILL', `kiln hung (killed by the test after 20 s)\n${explain(r)}`);
+    // The script itself checked that all three daemons ran before it exited 0.
+    const report = await readReport(r);
+    const p = pkgOf(report, 'daemons');
+    assert.equal(p.state, 'built', `${p.cause}\n${explain(r)}`);
+    assert.equal(r.code, 0, explain(r));
+    assert.deepEqual(await pidsWithCmdline(m), [], 'processes started by the build outlived kiln');
+    assert.deepEqual(await workspacesLeft(state), []);
+  } finally {
+    await reap(m);
+  }
+});
+
+test('cancel midway: one SIGINT stops the run: exit 130, every package cancelled, no process and no workspace left', async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = await instantiateTree('cancel-midway', join(dir.path, 'tree'), { MARKER: m });
+    const state = join(dir.path, 'state');
+    const k = spawnKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json'], { timeoutMs: 20_000 });
+    // Wait until two builds are really inside their scripts (their sleeps run).
+    const running = await eventually(async () => (await pidsWithCmdline(`sleeping-${m}`)).length >= 2, 10_000);
+    assert.ok(running, `two builds never reached their sleep; events: ${k.events.map((e) => e.type).join(', ')}`);
+    process.kill(k.pid, 'SIGINT');
+    const r = await k.done;
+    assert.equal(r.code, 130, explain(r));
+    assert.ok(r.durationMs < 15_000, `cancelling took until ${r.durationMs}ms`);
+    assert.equal(r.summary?.state, 'cancelled', explain(r));
+    assert.equal(eventsOf(r.events, 'job-started').length, 2, 'with --jobs 2 exactly two builds had started');
+    const report = await readReport(r);
+    assert.equal(report.counts.cancelled, 5, JSON.stringify(report.counts));
+    for (const p of report.packages) assert.equal(p.state, 'cancelled', `${p.name} is ${p.state}`);
+    assert.ok(report.end !== null, 'the report of a cancelled run has its end time');
+    assert.deepEqual(await pidsWithCmdline(m), [], 'build processes outlived the cancelled run');
+    assert.deepEqual(await workspacesLeft(state), [], 'workspaces left under <state>/work');
+
+    const status = await runKiln(['status', '--state', state, '--json']);
+    assert.equal(status.code, 0, explain(status));
+    assert.equal((JSON.parse(status.stdout) as { state: string }).state, 'cancelled');
+  } finally {
+    await reap(m);
+  }
+});
+
+test('huge log: 50 MiB of build output reaches the log file while kiln stays under 200 MB of memory', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', fixtureTree('huge-log'), '--state', state, '--jobs', '2', '--json'], {
+    measureRss: true,
+    timeoutMs: 30_000,
+  });
+  assert.equal(r.code, 0, explain(r));
+  const report = await readReport(r);
+  const p = pkgOf(report, 'loud');
+  assert.equal(p.state, 'built');
+  assert.ok(p.log !== null);
+  const size = (await stat(p.log)).size;
+  assert.ok(size >= 50 * 1024 * 1024, `log ${p.log} is only ${size} bytes`);
+  assert.ok(r.peakRssKb !== undefined && r.peakRssKb > 0, 'peak RSS was not measured');
+  assert.ok(r.peakRssKb < 200 * 1024, `kiln's peak RSS was ${Math.round(r.peakRssKb / 1024)} MB for a 50 MiB log`);
+  const logs = await runKiln(['logs', 'loud', '--state', state]);
+  assert.equal(logs.code, 0);
+  assert.ok(logs.stdout.length >= 50 * 1024 * 1024, 'kiln logs printed less than the log holds');
+  assert.match(logs.stdout.slice(-1024 * 1024), /loud: done/);
+});
