@@ -130,11 +130,11 @@ describe('runGroup', () => {
     let lines = 0;
     const r = await runGroup(['sh', '-c', `while [ ! -e ${stop} ]; do echo tick; sleep 0.05; done`], {
       ...base,
-      silentTimeoutMs: 300,
+      silentTimeoutMs: 400,
       onOutput: (_s, chunk) => {
         lines += chunk.toString().split('\n').length - 1;
         // Stop only after well past the silent limit, so the timer had to be pushed back.
-        if (performance.now() - started > 800 && !existsSync(stop)) void writeFile(stop, '');
+        if (performance.now() - started > 1000 && !existsSync(stop)) void writeFile(stop, '');
       },
     });
     assert.equal(r.killedFor, undefined);

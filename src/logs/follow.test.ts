@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { appendFile, rename, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
 import { runGroup } from '../lib/spawn-group.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { followLog } from './follow.ts';
@@ -20,25 +21,39 @@ async function next(it: AsyncIterator<string>, withinMs = 3000): Promise<Iterato
   }
 }
 
+/** A signal aborted when the test ends, so a failed test never leaves a follower polling. */
+function endsWith(t: TestContext): AbortSignal {
+  const ac = new AbortController();
+  t.after(() => ac.abort());
+  return ac.signal;
+}
+
 describe('followLog', () => {
-  test('yields appended lines, joins partial ones, ends when done and read', async () => {
+  test('yields appended lines as they come and joins partial ones', async (t) => {
     await using dir = await tmpDir();
     const path = join(dir.path, 'job.log');
     await writeFile(path, 'old\n');
-    let done = false;
     // A long poll interval: only fs.watch can make this test fast.
-    const it = followLog(path, { isDone: () => done, pollMs: 10_000 })[Symbol.asyncIterator]();
+    const it = followLog(path, { isDone: () => false, pollMs: 10_000, signal: endsWith(t) })[Symbol.asyncIterator]();
     const first = next(it);
     await appendFile(path, 'one\ntw');
     assert.deepEqual(await first, { value: 'one', done: false });
     const second = next(it);
     await appendFile(path, 'o\r\nthree');
     assert.deepEqual(await second, { value: 'two', done: false });
+  });
+
+  test('once done, reads to the end, yields an unterminated last line and ends', async (t) => {
+    await using dir = await tmpDir();
+    const path = join(dir.path, 'job.log');
+    let done = false;
+    const it = followLog(path, { isDone: () => done, pollMs: 20, signal: endsWith(t) })[Symbol.asyncIterator]();
+    const first = next(it);
+    await writeFile(path, 'a\nlast words');
     done = true;
-    await appendFile(path, ' end');
-    const rest = [];
-    for (let r = await next(it, 11_000); !r.done; r = await next(it, 11_000)) rest.push(r.value);
-    assert.deepEqual(rest, ['three end']);
+    assert.deepEqual(await first, { value: 'a', done: false });
+    assert.deepEqual(await next(it), { value: 'last words', done: false });
+    assert.equal((await next(it)).done, true);
   });
 
   test('fromStart reads what is already there', async () => {
@@ -50,11 +65,11 @@ describe('followLog', () => {
     assert.deepEqual(got, ['a', 'b']);
   });
 
-  test('waits for a file that does not exist yet, then reads it from its start', async () => {
+  test('waits for a file that does not exist yet, then reads it from its start', async (t) => {
     await using dir = await tmpDir();
     const path = join(dir.path, 'later.log');
     let done = false;
-    const it = followLog(path, { isDone: () => done, pollMs: 20 })[Symbol.asyncIterator]();
+    const it = followLog(path, { isDone: () => done, pollMs: 20, signal: endsWith(t) })[Symbol.asyncIterator]();
     const first = next(it);
     await writeFile(path, 'hello\n');
     assert.deepEqual(await first, { value: 'hello', done: false });
@@ -80,12 +95,12 @@ describe('followLog', () => {
     assert.equal((await pending).done, true);
   });
 
-  test('follows a truncated file from its start again', async () => {
+  test('follows a truncated file from its start again', async (t) => {
     await using dir = await tmpDir();
     const path = join(dir.path, 'job.log');
     await writeFile(path, 'x\n');
     let done = false;
-    const it = followLog(path, { fromStart: true, isDone: () => done, pollMs: 20 })[Symbol.asyncIterator]();
+    const it = followLog(path, { fromStart: true, isDone: () => done, pollMs: 20, signal: endsWith(t) })[Symbol.asyncIterator]();
     assert.equal((await next(it)).value, 'x');
     const after = next(it);
     await truncate(path, 0);
@@ -95,12 +110,12 @@ describe('followLog', () => {
     assert.equal((await next(it)).done, true);
   });
 
-  test('follows a file replaced by rename', async () => {
+  test('follows a file replaced by rename', async (t) => {
     await using dir = await tmpDir();
     const path = join(dir.path, 'job.log');
     await writeFile(path, 'x\n');
     let done = false;
-    const it = followLog(path, { fromStart: true, isDone: () => done, pollMs: 20 })[Symbol.asyncIterator]();
+    const it = followLog(path, { fromStart: true, isDone: () => done, pollMs: 20, signal: endsWith(t) })[Symbol.asyncIterator]();
     assert.equal((await next(it)).value, 'x');
     const after = next(it);
     await writeFile(join(dir.path, 'new'), 'attempt 2 line 1\n');
@@ -110,23 +125,23 @@ describe('followLog', () => {
     assert.equal((await next(it)).done, true);
   });
 
-  test('breaking out of the loop releases the file', async () => {
+  test('breaking out of the loop releases the file', async (t) => {
     await using dir = await tmpDir();
     const path = join(dir.path, 'job.log');
     await writeFile(path, 'a\nb\n');
-    for await (const line of followLog(path, { fromStart: true, isDone: () => false })) {
+    for await (const line of followLog(path, { fromStart: true, isDone: () => false, signal: endsWith(t) })) {
       assert.equal(line, 'a');
       break;
     }
   });
 
-  test('sees every line a running build writes into its job log', async () => {
+  test('sees every line a running build writes into its job log', async (t) => {
     await using dir = await tmpDir();
     const log = await openJobLog(join(dir.path, 'job.log'));
     let closed = false;
     const reader = (async () => {
       const got: string[] = [];
-      for await (const line of followLog(log.path, { fromStart: true, isDone: () => closed, pollMs: 20 })) got.push(line);
+      for await (const line of followLog(log.path, { fromStart: true, isDone: () => closed, pollMs: 20, signal: endsWith(t) })) got.push(line);
       return got;
     })();
     const r = await runGroup(['sh', '-c', 'for i in $(seq 1 2000); do echo "line $i"; done; echo bye >&2'], {

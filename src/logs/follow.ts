@@ -9,7 +9,7 @@
 // done is still read. A file that does not exist yet is waited for; a file that shrinks
 // (truncated or replaced) is followed again from its start.
 
-import { watch } from 'node:fs';
+import { statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -25,7 +25,13 @@ export interface FollowOptions {
   readonly signal?: AbortSignal;
 }
 
-export async function* followLog(path: string, options: FollowOptions): AsyncGenerator<string, void, undefined> {
+export function followLog(path: string, options: FollowOptions): AsyncGenerator<string, void, undefined> {
+  // "From now on" means from this call, not from the first next(): measure the size here.
+  const startAt = options.fromStart ? 0 : (statSync(path, { throwIfNoEntry: false })?.size ?? 0);
+  return follow(path, startAt, options);
+}
+
+async function* follow(path: string, startAt: number, options: FollowOptions): AsyncGenerator<string, void, undefined> {
   const { signal } = options;
   const pollMs = options.pollMs ?? 200;
   let fh: FileHandle | undefined;
@@ -53,8 +59,8 @@ export async function* followLog(path: string, options: FollowOptions): AsyncGen
           throw e;
         });
         if (fh !== undefined) {
-          // Existing content is skipped only if it was there when following began.
-          pos = first && !options.fromStart ? (await fh.stat()).size : 0;
+          // A file first seen later (or a replacement) is new content from its start.
+          pos = first ? startAt : 0;
           try {
             watcher = watch(path, { persistent: false }, wake);
             watcher.on('error', () => undefined); // the poll timer still covers us

@@ -2,7 +2,7 @@
 // schedule the rest through execute(), then write the report and the package index.
 // Everything observable goes out on the event bus; records subscribe to it.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rmdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -147,6 +147,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
       },
     });
     unsubscribe();
+    // The run's workspace folder is empty unless --keep-failed kept something in it.
+    await rmdir(join(state.work, runId)).catch(() => undefined);
     for (const s of finalState.values()) counts[s]++;
     const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken > 0 ? 'failed' : 'done';
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts });

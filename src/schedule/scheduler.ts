@@ -31,7 +31,7 @@ export interface SchedulerOptions {
   readonly run: (id: string, options: { signal: AbortSignal }) => Promise<'succeeded' | 'failed' | 'cancelled'>;
   readonly capacity: Capacity;
   readonly failFast?: boolean;
-  /** Told of every job that will not run (skipped or cancelled), as soon as it is known. */
+  /** Told of every job that will not run (skipped, or cancelled before it started), as soon as it is known. */
   readonly onSettled?: (id: string, result: SchedResult) => void;
   readonly signal?: AbortSignal;
 }
@@ -61,10 +61,11 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
   let stopping = false;
   let wake: () => void = () => {};
 
+  // Jobs that never ran are announced through onSettled; jobs that ran report themselves.
   const settle = (id: string, r: SchedResult): void => {
     if (results.has(id)) return;
     results.set(id, r);
-    if (r.state !== 'succeeded') options.onSettled?.(id, r);
+    options.onSettled?.(id, r);
   };
   // Dependents of a job that did not succeed are skipped, naming the job that failed.
   const skipDependents = (id: string, cause: string): void => {
@@ -122,7 +123,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
       free.slots++;
       free.cpus += need.cpus;
       free.memoryBytes += need.memoryBytes;
-      settle(j.id, { state: outcome });
+      results.set(j.id, { state: outcome });
       if (outcome === 'succeeded') {
         for (const d of dependents.get(j.id) ?? []) {
           const n = pending.get(d)! - 1;

@@ -4,11 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pidsWithCmdline } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
+import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
 
 const marker = (): string => `kiln-it-${randomBytes(6).toString('hex')}`;
 
@@ -23,13 +25,30 @@ async function reap(m: string): Promise<void> {
   }
 }
 
+/** run/job folders under <state>/work. */
+async function workspaces(state: string): Promise<string[]> {
+  const work = join(state, 'work');
+  if (!existsSync(work)) return [];
+  const found: string[] = [];
+  for (const run of await readdir(work)) for (const job of await readdir(join(work, run))) found.push(`${run}/${job}`);
+  return found.sort();
+}
+
+function archOf(r: KilnResult): string {
+  const e = eventsOf(r.events, 'run-started')[0];
+  assert.ok(e !== undefined && e.archs.length === 1);
+  return e.archs[0]!;
+}
+
 test('failing middle: siblings still build, dependents are skipped naming the failed package; logs, status, history', async () => {
   await using dir = await tmpDir();
   const state = join(dir.path, 'state');
   const tree = fixtureTree('failing-middle');
-  const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json']);
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json', '--keep-failed']);
   assert.equal(r.code, 1, explain(r));
   assert.equal(r.summary?.state, 'failed');
+  // --keep-failed keeps the failed job's workspace, and only that one.
+  assert.deepEqual(await workspaces(state), [`${r.summary!.runId}/mid_${archOf(r)}`]);
   const report = await readReport(r);
   assert.deepEqual(statesOf(report), { base: 'built', loner: 'built', mid: 'failed', sibling: 'built', top: 'skipped', top2: 'skipped' });
   const mid = pkgOf(report, 'mid');
@@ -73,6 +92,7 @@ test('failing middle: siblings still build, dependents are skipped naming the fa
   const started = eventsOf(again.events, 'job-started');
   assert.deepEqual(started.map((e) => [e.name, e.why.kind]), [['mid', 'previous-failure']]);
   const report2 = await readReport(again);
+  assert.equal((await workspaces(state)).length, 1, 'without --keep-failed the failed workspace is removed');
   assert.deepEqual(statesOf(report2), { base: 'up-to-date', loner: 'up-to-date', mid: 'failed', sibling: 'up-to-date', top: 'skipped', top2: 'skipped' });
 
   // kiln history: both attempts, newest first.

@@ -18,20 +18,22 @@ export function liveRenderer(out: NodeJS.WriteStream): LiveView {
   let finished!: () => void;
   const done = new Promise<void>((r) => (finished = r));
   const failures: string[] = [];
-  let task: { title: string; output: string } | undefined;
+  let task: { title: string } | undefined;
   const redraw = (): void => {
     if (task === undefined) return;
     const now = Date.now();
     const eta = etaMs(m, now);
     const c = m.counts;
-    task.title =
+    const head =
       `${doneCount(m)}/${m.total} done: ${c.built} built, ${c['up-to-date']} up to date, ${c.failed} failed, ` +
       `${c.skipped} skipped, ${c.broken} broken · ${m.running.size} running · ` +
       `${formatMs(now - m.startedAt)} elapsed${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`;
     const lines = [...m.running.values()]
       .sort((a, b) => a.startedAt - b.startedAt)
-      .map((r) => `${r.jobId.padEnd(32)} ${r.phase.padEnd(6)} ${formatMs(now - r.startedAt)}${r.expectedMs === undefined ? '' : ` / ~${formatMs(r.expectedMs)}`}`);
-    task.output = [...failures.slice(-5).map((f) => `✖ ${f}`), ...lines].join('\n');
+      .map((r) => `    ${r.jobId.padEnd(32)} ${r.phase.padEnd(6)} ${formatMs(now - r.startedAt)}${r.expectedMs === undefined ? '' : ` / ~${formatMs(r.expectedMs)}`}`);
+    // The whole frame is the task's title: listr2 redraws a title in place, while its
+    // output bar would keep every past frame.
+    task.title = [head, ...failures.slice(-5).map((f) => `    ✖ ${f}`), ...lines].join('\n');
   };
   const list = new Listr(
     [
@@ -47,7 +49,6 @@ export function liveRenderer(out: NodeJS.WriteStream): LiveView {
             redraw();
           }
         },
-        rendererOptions: { outputBar: Infinity, persistentOutput: false },
       },
     ],
     { renderer: 'default', rendererOptions: { collapseSubtasks: false }, exitOnError: false, registerSignalListeners: false },

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { TestContext } from 'node:test';
+import { isKilnError } from '../errors.ts';
+import { runGroup } from '../lib/spawn-group.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { probeNetwork, probeOutsideFile, sandboxContract, sh } from './contract.ts';
+import { hostBackend, makeHostBackend, removeTree } from './host.ts';
+import type { SandboxOptions } from './sandbox.ts';
+
+sandboxContract(hostBackend);
+sandboxContract(makeHostBackend({ timePath: null, graceMs: 200 }), { label: 'host without GNU time' });
+
+const limits = { cpus: 1, memoryBytes: 1 << 30 };
+
+async function workDir(t: TestContext): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-host-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  return join(root, 'work');
+}
+
+describe('host backend', () => {
+  test('the contract probes can fail: on the host they see the network and outside files', async (t) => {
+    await using dir = await tmpDir();
+    await writeFile(join(dir.path, 'visible'), '');
+    await using sb = await hostBackend.create({ jobId: 'probe@x', workDir: await workDir(t), limits });
+    assert.equal(await probeNetwork(sb), true);
+    assert.equal(await probeOutsideFile(sb, join(dir.path, 'visible')), true);
+    assert.equal(await probeOutsideFile(sb, join(dir.path, 'absent')), false);
+  });
+
+  test('inside and host layouts are the same paths under workDir', async (t) => {
+    const wd = await workDir(t);
+    await using sb = await hostBackend.create({ jobId: 'layout@x', workDir: wd, limits });
+    assert.deepEqual(sb.inside, sb.host);
+    assert.deepEqual(Object.keys(sb.host).sort(), ['dest', 'home', 'src', 'sysroot', 'tmp']);
+    for (const [k, v] of Object.entries(sb.host)) assert.equal(v, join(wd, k));
+  });
+
+  test('an existing empty workDir is accepted; a file is refused', async (t) => {
+    const wd = await workDir(t);
+    await mkdir(wd);
+    await (await hostBackend.create({ jobId: 'empty@x', workDir: wd, limits }))[Symbol.asyncDispose]();
+    await writeFile(wd, 'not a dir');
+    await assert.rejects(hostBackend.create({ jobId: 'file@x', workDir: wd, limits }), (e) => isKilnError(e) && e.code === 'unsafe-path');
+  });
+
+  test('the sandbox signal cancels its runs; a pre-aborted one refuses to create', async (t) => {
+    const ac = new AbortController();
+    const options: SandboxOptions = { jobId: 'sig@x', workDir: await workDir(t), limits, signal: ac.signal };
+    await using sb = await hostBackend.create(options);
+    const r = await sh(sb, 'echo go; exec sleep 300', { onOutput: () => ac.abort() });
+    assert.equal(r.result.killedFor, 'cancelled');
+    await assert.rejects(hostBackend.create({ ...options, workDir: await workDir(t) }), (e) => isKilnError(e) && e.code === 'cancelled');
+  });
+
+  test('runs report rusage when GNU time is there, and none without it', async (t) => {
+    await using a = await hostBackend.create({ jobId: 'ru@x', workDir: await workDir(t), limits });
+    const withTime = (await sh(a, 'exit 0')).result;
+    if ((await stat('/usr/bin/time').catch(() => undefined)) !== undefined) assert.ok(withTime.rusage !== undefined);
+    await using b = await makeHostBackend({ timePath: null }).create({ jobId: 'ru@y', workDir: await workDir(t), limits });
+    assert.equal((await sh(b, 'exit 0')).result.rusage, undefined);
+  });
+
+  test('run after dispose is a bug and says so', async (t) => {
+    const sb = await hostBackend.create({ jobId: 'late@x', workDir: await workDir(t), limits });
+    await sb[Symbol.asyncDispose]();
+    await sb[Symbol.asyncDispose](); // idempotent
+    await assert.rejects(sh(sb, 'true'), /already disposed/);
+  });
+
+  // As root nothing is ever read-only, so the check runs as nobody (via setpriv) when it can.
+  const asNobody = process.getuid?.() === 0 && existsSync('/usr/bin/setpriv');
+  test('removeTree clears directories without write or search permission', async () => {
+    await using dir = await tmpDir();
+    const tree = join(dir.path, 'tree');
+    await mkdir(join(tree, 'a/b'), { recursive: true });
+    await writeFile(join(tree, 'a/b/f'), '');
+    await chmod(join(tree, 'a/b'), 0);
+    await chmod(join(tree, 'a'), 0o500);
+    if (asNobody) {
+      await chown(dir.path, 65534, 65534);
+      for (const p of [tree, join(tree, 'a'), join(tree, 'a/b'), join(tree, 'a/b/f')]) await chown(p, 65534, 65534);
+      const script = `import { removeTree } from ${JSON.stringify(new URL('./host.ts', import.meta.url).href)}; await removeTree(${JSON.stringify(tree)});`;
+      const r = await runGroup(
+        ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script],
+        { env: { PATH: '/usr/bin:/bin' }, cwd: '/', timePath: null },
+      );
+      assert.equal(r.exitCode, 0);
+    } else {
+      await removeTree(tree);
+    }
+    assert.deepEqual(await readdir(dir.path), []);
+  });
+});
