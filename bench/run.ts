@@ -19,7 +19,7 @@
 
 import { mkdir, mkdtemp, rm, readdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateGraph, type BenchGraph } from './graph.ts';
@@ -189,6 +189,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   const rows: Row[] = [];
   const notes: string[] = [];
+  const loadBefore = loadavg()[0]!;
   try {
     for (const n of o.sizes) {
       const graph = generateGraph(n, { seed: o.seed });
@@ -200,7 +201,14 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
-  process.stdout.write(`\nkiln bench: ${availableParallelism()} cores, --jobs ${o.jobs}, node ${process.version}, seed ${o.seed}\n\n`);
+  const cores = availableParallelism();
+  const loadAfter = loadavg()[0]!;
+  process.stdout.write(`\nkiln bench: ${cores} cores, --jobs ${o.jobs}, node ${process.version}, seed ${o.seed}, load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`);
+  // Both sides need every core: other work on the machine skews the figures, the ratio too.
+  if (Math.max(loadBefore, loadAfter) > cores * 0.5 + 1) {
+    process.stdout.write(`warning: the machine was busy with other work (load ${loadBefore.toFixed(1)}/${loadAfter.toFixed(1)} on ${cores} cores); the figures are unreliable\n`);
+  }
+  process.stdout.write('\n');
   process.stdout.write(`${formatTable(rows)}\n`);
   if (notes.length > 0) process.stdout.write(`\n${notes.join('\n\n')}\n`);
   if (o.keep) process.stdout.write(`\nkept: ${root}\n`);

@@ -4,7 +4,7 @@
 // `bash -e -c :` per package.
 
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { BenchGraph, BenchPackage } from './graph.ts';
 
 export const NOOP_SCRIPT = ':';
@@ -55,5 +55,6 @@ export function makefileText(graph: BenchGraph): string {
 }
 
 export async function writeMakefile(graph: BenchGraph, file: string): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
   await writeFile(file, makefileText(graph));
 }

@@ -29,7 +29,7 @@ export async function fetchSources(
       options.note(`extract ${s.url} into $SRCDIR/${s.dest} (strip ${s.strip})`);
       await unpackArchive(file, into, { strip: s.strip, signal: options.signal });
     } else {
-      const name = basename(s.url.replace(/[?#].*$/, ''));
+      const name = basename(s.url.replace(/[?#].*$/, '').replace(/^file:/, ''));
       options.note(`copy ${s.url} to $SRCDIR/${join(s.dest, name)}`);
       await copyFile(file, join(into, name));
     }

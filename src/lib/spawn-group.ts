@@ -95,8 +95,11 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
     let killing: Promise<number> | undefined;
     let sinkError: unknown;
     const pgid = child.pid;
+    let leaderExited = false;
+    child.once('exit', () => (leaderExited = true));
     const kill = (reason: RunResult['killedFor']): void => {
-      if (killing !== undefined || pgid === undefined) return;
+      // A limit firing after a normal exit must not relabel it (the leftovers are swept anyway).
+      if (killing !== undefined || pgid === undefined || leaderExited) return;
       killedFor = reason;
       killing = terminateGroup(pgid, graceMs);
     };
@@ -152,7 +155,7 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
       survivors = Math.max(survivors, (await groupMembers(pgid)).length);
     }
     // A survivor stuck in the kernel may hold the pipes open: wait briefly, then cut them.
-    const closedInTime = await Promise.race([streamsClosed.then(() => true), delay(2000, false)]);
+    const closedInTime = await Promise.race([streamsClosed.then(() => true), delay(2000, false, { ref: false })]);
     if (!closedInTime) {
       child.stdout.destroy();
       child.stderr.destroy();

@@ -89,13 +89,26 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   const emit = (lines: Array<{ tag: string; body: Buffer }>): boolean => {
     if (lines.length === 0) return true;
     const prefix = stamp();
-    const bufs: Buffer[] = [];
-    for (const { tag, body } of lines) bufs.push(Buffer.from(`${prefix}${tag} `), body, NEWLINE);
+    // One stamp per chunk (a chunk arrives at one instant) and one buffer per write.
+    const heads = new Map<string, Buffer>();
+    let size = 0;
+    for (const { tag, body } of lines) {
+      let head = heads.get(tag);
+      if (head === undefined) heads.set(tag, (head = Buffer.from(`${prefix}${tag} `)));
+      size += head.length + body.length + 1;
+    }
+    const buf = Buffer.allocUnsafe(size);
+    let at = 0;
+    for (const { tag, body } of lines) {
+      at += heads.get(tag)!.copy(buf, at);
+      at += body.copy(buf, at);
+      buf[at++] = 10;
+    }
     for (const { tag, body } of lines.slice(-ring.capacity)) {
       const shown = body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString();
       ring.push(`${prefix}${tag} ${shown}`);
     }
-    return out.write(Buffer.concat(bufs));
+    return out.write(buf);
   };
 
   const kiln = (text: string): void => {
@@ -131,7 +144,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
           }
           break;
         }
-        const body = Buffer.concat([...st.parts, piece]);
+        const body = st.len === 0 ? piece : Buffer.concat([...st.parts, piece]);
         lines.push({ tag, body: body.at(-1) === 13 ? body.subarray(0, -1) : body });
         st.parts = [];
         st.len = 0;
@@ -170,8 +183,6 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   kiln(`==> log opened at ${new Date(start).toISOString()} (times are seconds since then)`);
   return log;
 }
-
-const NEWLINE = Buffer.from('\n');
 
 /** The largest cut ≤ at that does not split a UTF-8 sequence (0 if there is none). */
 function utf8Boundary(buf: Buffer, at: number): number {

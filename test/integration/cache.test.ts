@@ -102,10 +102,8 @@ test('early cutoff: a dependency rebuilt to identical output leaves its dependen
   assert.deepEqual(statesOf(await readReport(third)), { dep: 'up-to-date', user: 'up-to-date', user2: 'up-to-date' });
 });
 
-// base's file: source hits the bug FILE_SOURCE_BUG in downloads.test.ts (base's script cannot find data.txt).
-const FILE_SOURCE_BUG = 'kiln bug: a file: source is copied to $SRCDIR/file:NAME instead of $SRCDIR/NAME (src/execute/fetch-sources.ts)';
 
-test('why reasons: new, recipe-changed, source-changed, dependency-changed, forced', { todo: FILE_SOURCE_BUG }, async () => {
+test('why reasons: new, recipe-changed, source-changed, dependency-changed, forced', async () => {
   await using dir = await tmpDir();
   const tree = await instantiateTree('why-reasons', join(dir.path, 'tree'));
   const state = join(dir.path, 'state');

@@ -57,9 +57,8 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 // Known kiln bug: src/execute/fetch-sources.ts copies `file:data.txt` to "$SRCDIR/file:data.txt"
 // (basename of the url, scheme included) instead of "$SRCDIR/data.txt".
-const FILE_SOURCE_BUG = 'kiln bug: a file: source is copied to $SRCDIR/file:NAME instead of $SRCDIR/NAME (src/execute/fetch-sources.ts)';
 
-test('file: sources are copied into $SRCDIR (or its dest) under their own file names', { todo: FILE_SOURCE_BUG }, async () => {
+test('file: sources are copied into $SRCDIR (or its dest) under their own file names', async () => {
   await using dir = await tmpDir();
   const r = await runKiln(['build', '--tree', fixtureTree('file-sources'), '--state', dir.path, '--jobs', '2', '--json']);
   const report = await readReport(r);
