@@ -19,7 +19,7 @@
 
 import { mkdir, mkdtemp, rm, readdir } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateGraph, type BenchGraph } from './graph.ts';
@@ -32,6 +32,8 @@ const REPO = resolve(import.meta.dirname, '..');
 const KILN = join(REPO, 'bin', 'kiln.js');
 const COLD_RATIO_TARGET = 1.3;
 const RERUN_TARGET_MS = 1000;
+/** Share of the CPU used by others above which a figure is flagged as unreliable. */
+const NOISY = 0.1;
 
 interface Options {
   readonly sizes: readonly number[];
@@ -156,6 +158,7 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       target: `kiln/make <= ${COLD_RATIO_TARGET}`,
       pass: ratio === undefined ? undefined : ratio <= COLD_RATIO_TARGET,
       rssKb: cold.peakRssKb,
+      otherLoad: maxOf(cold.foreignCpu, makeRun?.foreignCpu),
     });
   }
   if (o.only !== 'a') {
@@ -173,6 +176,7 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       target: `<= ${RERUN_TARGET_MS / 1000} s`,
       pass: problem === undefined ? again.wallMs <= RERUN_TARGET_MS : undefined,
       rssKb: again.peakRssKb,
+      otherLoad: again.foreignCpu,
     });
   }
   if (o.cpuProf) {
@@ -182,6 +186,11 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
   return { rows, notes };
 }
 
+function maxOf(...values: Array<number | undefined>): number | undefined {
+  const known = values.filter((v) => v !== undefined);
+  return known.length === 0 ? undefined : Math.max(...known);
+}
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const root = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
@@ -189,7 +198,6 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   const rows: Row[] = [];
   const notes: string[] = [];
-  const loadBefore = loadavg()[0]!;
   try {
     for (const n of o.sizes) {
       const graph = generateGraph(n, { seed: o.seed });
@@ -201,15 +209,13 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
-  const cores = availableParallelism();
-  const loadAfter = loadavg()[0]!;
-  process.stdout.write(`\nkiln bench: ${cores} cores, --jobs ${o.jobs}, node ${process.version}, seed ${o.seed}, load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after\n`);
-  // Both sides need every core: other work on the machine skews the figures, the ratio too.
-  if (Math.max(loadBefore, loadAfter) > cores * 0.5 + 1) {
-    process.stdout.write(`warning: the machine was busy with other work (load ${loadBefore.toFixed(1)}/${loadAfter.toFixed(1)} on ${cores} cores); the figures are unreliable\n`);
-  }
-  process.stdout.write('\n');
+  process.stdout.write(`\nkiln bench: ${availableParallelism()} cores, --jobs ${o.jobs}, node ${process.version}, seed ${o.seed}\n\n`);
   process.stdout.write(`${formatTable(rows)}\n`);
+  // Both sides need every core: other work on the machine skews the figures, the ratio too.
+  const busiest = Math.max(0, ...rows.map((r) => r.otherLoad ?? 0));
+  if (busiest > NOISY) {
+    process.stdout.write(`\nwarning: other processes used up to ${Math.round(busiest * 100)}% of the machine's CPU during a measurement; run again on a quiet machine\n`);
+  }
   if (notes.length > 0) process.stdout.write(`\n${notes.join('\n\n')}\n`);
   if (o.keep) process.stdout.write(`\nkept: ${root}\n`);
 }

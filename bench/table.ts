@@ -12,6 +12,8 @@ export interface Row {
   /** undefined: could not be measured. */
   readonly pass: boolean | undefined;
   readonly rssKb: number | undefined;
+  /** Share of the CPU (0..1) other processes used during the row's measurements. */
+  readonly otherLoad: number | undefined;
 }
 
 export function formatMs(ms: number | undefined): string {
@@ -20,7 +22,7 @@ export function formatMs(ms: number | undefined): string {
 }
 
 export function formatTable(rows: readonly Row[]): string {
-  const header = ['figure', 'packages', 'kiln', 'baseline', 'ratio', 'target', 'result', 'kiln peak RSS'];
+  const header = ['figure', 'packages', 'kiln', 'baseline', 'ratio', 'target', 'result', 'kiln peak RSS', 'other load'];
   const body = rows.map((r) => [
     r.figure,
     r.packages.toLocaleString('en-US'),
@@ -30,6 +32,7 @@ export function formatTable(rows: readonly Row[]): string {
     r.target,
     r.pass === undefined ? 'n/a' : r.pass ? 'PASS' : 'FAIL',
     r.rssKb === undefined ? '-' : `${Math.round(r.rssKb / 1024)} MiB`,
+    r.otherLoad === undefined ? '-' : `${Math.round(r.otherLoad * 100)}%`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 1 || i === 2 || i === 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();

@@ -272,12 +272,14 @@ async function listPids(): Promise<number[]> {
 
 /**
  * SIGKILL every process whose environment carries KILN_JOB_COOKIE=<cookie>, repeating
- * until a scan finds none (a process may fork between scan and kill). Returns how many
+ * until two scans in a row find none: a process may fork between scan and kill, and one
+ * caught mid-execve() reads as an empty environment for an instant. Returns how many
  * distinct processes were signalled.
  */
 export async function killByCookie(cookie: string): Promise<number> {
   const entry = Buffer.from(`${COOKIE_VAR}=${cookie}\0`);
   const killed = new Set<number>();
+  let emptyScans = 0;
   for (let round = 0; round < 50; round++) {
     const found: number[] = [];
     for (const pid of await listPids()) {
@@ -285,7 +287,8 @@ export async function killByCookie(cookie: string): Promise<number> {
       const environ = await readFile(`/proc/${pid}/environ`).catch(() => undefined);
       if (environ !== undefined && hasEntry(environ, entry)) found.push(pid);
     }
-    if (found.length === 0) return killed.size;
+    emptyScans = found.length === 0 ? emptyScans + 1 : 0;
+    if (emptyScans === 2) return killed.size;
     for (const pid of found) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -294,7 +297,7 @@ export async function killByCookie(cookie: string): Promise<number> {
         // already gone
       }
     }
-    await delay(Math.min(2 * (round + 1), 20));
+    await delay(emptyScans === 1 ? 5 : Math.min(2 * (round + 1), 20));
   }
   return killed.size;
 }

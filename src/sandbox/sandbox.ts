@@ -59,7 +59,23 @@ export interface Sandbox extends AsyncDisposable {
   run(spec: RunSpec): Promise<RunResult>;
 }
 
+/** The base environment a sandbox is made from: read-only root layers, lowest first. */
+export interface SandboxEnv {
+  /** Environment id, e.g. `bookworm-amd64@20261122-0012-ab12cd34`; part of input keys. */
+  readonly id: string;
+  readonly name: string;
+  readonly arch: string;
+  /** Absolute host paths of the read-only lower layers (base root first, then instance layer). */
+  readonly layers: readonly string[];
+}
+
 export interface SandboxOptions {
+  /** The env to build in; required by chroot and rootless, ignored by host. */
+  readonly env?: SandboxEnv;
+  /** Read-only bind mounts into the sandbox (e.g. the downloads cache): host path → inside path. */
+  readonly readOnlyBinds?: readonly { readonly host: string; readonly inside: string }[];
+  /** Read-write bind mounts (e.g. a ccache directory). */
+  readonly readWriteBinds?: readonly { readonly host: string; readonly inside: string }[];
   /** Unique id of the job (used for cookies, cgroup names, journal entries). */
   readonly jobId: string;
   /** A fresh, empty, private directory for this job's workspace. */
