@@ -19,7 +19,8 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, constants as fsConstants, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { readFileSync, readdirSync } from 'node:fs';
+import { access, constants as fsConstants, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -254,8 +255,8 @@ export async function groupMembers(pgid: number): Promise<number[]> {
     return []; // fast path: not even a zombie left
   }
   const members: number[] = [];
-  for (const pid of await listPids()) {
-    const st = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
+  for (const pid of listPids()) {
+    const st = readProc(`/proc/${pid}/stat`)?.toString('latin1') ?? '';
     // "pid (comm) S ppid pgrp ...": comm may contain spaces and parentheses.
     const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
     if (fields[0] !== undefined && fields[0] !== 'Z' && fields[0] !== 'X' && Number(fields[2]) === pgid) {
@@ -265,9 +266,18 @@ export async function groupMembers(pgid: number): Promise<number[]> {
   return members;
 }
 
-async function listPids(): Promise<number[]> {
-  const names = await readdir('/proc');
-  return names.filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => p !== process.pid);
+// /proc is read synchronously on purpose: its files never wait on a disk, and a scan of a
+// few hundred processes takes ~1 ms this way against ~10 ms through the libuv thread pool.
+function listPids(): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((p) => p !== process.pid);
+}
+
+function readProc(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined; // the process is gone, or belongs to another user
+  }
 }
 
 /**
@@ -282,9 +292,9 @@ export async function killByCookie(cookie: string): Promise<number> {
   let emptyScans = 0;
   for (let round = 0; round < 50; round++) {
     const found: number[] = [];
-    for (const pid of await listPids()) {
+    for (const pid of listPids()) {
       // Unreadable (gone, or another user's) and zombies (empty environ) never match.
-      const environ = await readFile(`/proc/${pid}/environ`).catch(() => undefined);
+      const environ = readProc(`/proc/${pid}/environ`);
       if (environ !== undefined && hasEntry(environ, entry)) found.push(pid);
     }
     emptyScans = found.length === 0 ? emptyScans + 1 : 0;
