@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
 import { eventually, pidsWithCmdline, pidsWithEnv } from '../../test/helpers/proc.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
@@ -274,6 +274,21 @@ describe('killByCookie', () => {
       process.kill(bystander, 0); // still alive
     } finally {
       process.kill(bystander, 'SIGKILL');
+    }
+  });
+
+  test('a process with an empty environment (it looks like one mid-exec) only delays the sweep', async () => {
+    const c = spawn('/bin/sleep', ['300'], { env: {}, detached: true, stdio: 'ignore' });
+    c.unref();
+    try {
+      assert.ok(await eventually(async () => (await readFile(`/proc/${c.pid}/cmdline`, 'latin1')).startsWith('/bin/sleep')));
+      const started = performance.now();
+      assert.equal(await killByCookie('nobody-has-this'), 0);
+      const ms = performance.now() - started;
+      assert.ok(ms < 2000, `the sweep took ${ms} ms`);
+      process.kill(c.pid!, 0); // untouched
+    } finally {
+      process.kill(c.pid!, 'SIGKILL');
     }
   });
 });

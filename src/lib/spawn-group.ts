@@ -256,9 +256,7 @@ export async function groupMembers(pgid: number): Promise<number[]> {
   }
   const members: number[] = [];
   for (const pid of listPids()) {
-    const st = readProc(`/proc/${pid}/stat`)?.toString('latin1') ?? '';
-    // "pid (comm) S ppid pgrp ...": comm may contain spaces and parentheses.
-    const fields = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    const fields = statFields(pid);
     if (fields[0] !== undefined && fields[0] !== 'Z' && fields[0] !== 'X' && Number(fields[2]) === pgid) {
       members.push(pid);
     }
@@ -281,24 +279,19 @@ function readProc(file: string): Buffer | undefined {
 }
 
 /**
- * SIGKILL every process whose environment carries KILN_JOB_COOKIE=<cookie>, repeating
- * until two scans in a row find none: a process may fork between scan and kill, and one
- * caught mid-execve() reads as an empty environment for an instant. Returns how many
- * distinct processes were signalled.
+ * SIGKILL every process whose environment carries KILN_JOB_COOKIE=<cookie>, scanning
+ * again until nothing is left: a process may fork between scan and kill. A process caught
+ * in the middle of execve() reads as an empty environment for a moment (the old memory is
+ * gone, the new stack not yet built), so while live processes with an empty environment
+ * are seen, scans go on for a while longer; one that started with no environment at all
+ * only costs a short delay. Returns how many distinct processes were signalled.
  */
 export async function killByCookie(cookie: string): Promise<number> {
   const entry = Buffer.from(`${COOKIE_VAR}=${cookie}\0`);
   const killed = new Set<number>();
-  let emptyScans = 0;
-  for (let round = 0; round < 50; round++) {
-    const found: number[] = [];
-    for (const pid of listPids()) {
-      // Unreadable (gone, or another user's) and zombies (empty environ) never match.
-      const environ = readProc(`/proc/${pid}/environ`);
-      if (environ !== undefined && hasEntry(environ, entry)) found.push(pid);
-    }
-    emptyScans = found.length === 0 ? emptyScans + 1 : 0;
-    if (emptyScans === 2) return killed.size;
+  let clean = 0; // consecutive scans that found nothing to kill
+  for (let round = 0; round < 80; round++) {
+    const { found, unsure } = scanForCookie(entry);
     for (const pid of found) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -307,9 +300,39 @@ export async function killByCookie(cookie: string): Promise<number> {
         // already gone
       }
     }
-    await delay(emptyScans === 1 ? 5 : Math.min(2 * (round + 1), 20));
+    clean = found.length === 0 ? clean + 1 : 0;
+    if (clean >= 2 && (unsure === 0 || clean >= 20)) return killed.size;
+    await delay(found.length > 0 ? 2 : 5);
   }
   return killed.size;
+}
+
+function scanForCookie(entry: Buffer): { found: number[]; unsure: number } {
+  const found: number[] = [];
+  let unsure = 0;
+  for (const pid of listPids()) {
+    // Unreadable environments (gone, or another user's) never match.
+    const environ = readProc(`/proc/${pid}/environ`);
+    if (environ === undefined) continue;
+    if (environ.length > 0) {
+      if (hasEntry(environ, entry)) found.push(pid);
+      continue;
+    }
+    // Empty: a zombie, a kernel thread, a process started without environment, or mid-exec.
+    const fields = statFields(pid);
+    const kernelThread = (Number(fields[6]) & PF_KTHREAD) !== 0;
+    if (fields[0] !== undefined && fields[0] !== 'Z' && fields[0] !== 'X' && !kernelThread) unsure++;
+  }
+  return { found, unsure };
+}
+
+const PF_KTHREAD = 0x00200000;
+
+/** Fields of /proc/<pid>/stat after "pid (comm) ": [state, ppid, pgrp, session, tty, tpgid, flags, ...]. */
+function statFields(pid: number): string[] {
+  const st = readProc(`/proc/${pid}/stat`)?.toString('latin1') ?? '';
+  // comm may contain spaces and parentheses, so cut at the last ')'.
+  return st.slice(st.lastIndexOf(')') + 2).split(' ');
 }
 
 function hasEntry(environ: Buffer, entry: Buffer): boolean {
