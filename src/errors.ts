@@ -20,6 +20,12 @@ export const errorCodes = {
   'state-locked': { exit: 1, http: 409 },
   'records-schema-newer': { exit: 2, http: 500 },
   'sandbox-unavailable': { exit: 2, http: 503 },
+  'sandbox-failed': { exit: 1, http: 500 },
+  'env-not-found': { exit: 2, http: 404 },
+  'env-exists': { exit: 2, http: 409 },
+  'env-in-use': { exit: 1, http: 409 },
+  'env-failed': { exit: 1, http: 502 },
+  'log-write-failed': { exit: 1, http: 500 },
   'node-too-old': { exit: 2, http: 500 },
   'cancelled': { exit: 130, http: 499 },
 } as const satisfies Record<string, { exit: number; http: number }>;

@@ -1,10 +1,10 @@
 // kiln build [TARGET...]: plan and build a tree, then write the report.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { join } from 'node:path';
 import { EventBus } from '../events/events.ts';
 import { runBuild } from '../run/run-build.ts';
-import { hostBackend } from '../sandbox/host.ts';
+import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
 import { liveRenderer } from './progress/live.ts';
@@ -18,6 +18,8 @@ interface BuildOpts extends StateOptions {
   keepFailed?: boolean;
   force?: string[];
   json?: boolean;
+  env?: string;
+  sandbox?: SandboxChoice;
 }
 
 export function registerBuild(program: Command, ctx: CliContext): void {
@@ -31,6 +33,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--fail-fast', 'stop starting new jobs after the first failure')
     .option('--keep-failed', "keep a failed job's workspace for inspection")
     .option('--force <globs...>', 'rebuild these packages even when up to date')
+    .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
+    .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'NDJSON events on stdout, the last line the run summary');
   addStateOptions(cmd);
   cmd.action(async (targets: string[], opts: BuildOpts) => {
@@ -51,7 +55,11 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     try {
       const result = await runBuild({
         treeDir: opts.tree,
+        stateDir: state.root,
         cacheDir: state.cache,
+        sandbox: opts.sandbox,
+        env: opts.env,
+        lease: true,
         state,
         targets,
         archs: opts.arch,
@@ -59,7 +67,6 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         maxJobs: opts.jobs,
         failFast: opts.failFast === true,
         keepFailed: opts.keepFailed === true,
-        backend: hostBackend,
         bus,
         signal: controller.signal,
       });

@@ -1,6 +1,7 @@
 // kiln plan [TARGET...]: what a build would do, and why, without building.
 
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { mkdirSync } from 'node:fs';
 import { formatMs } from './options.ts';
 import { describeReason } from '../plan/reason.ts';
@@ -15,6 +16,8 @@ interface PlanOpts extends StateOptions {
   arch?: string[];
   force?: string[];
   json?: boolean;
+  env?: string;
+  sandbox?: SandboxChoice;
 }
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -25,6 +28,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option('--tree <dir>', 'the recipe tree', '.')
     .option('--arch <list>', 'target architectures, comma-separated', parseArchList)
     .option('--force <globs...>', 'plan these packages as forced rebuilds')
+    .option('--env <name>', 'plan for this env (may hold {arch}); default: kiln.toml env')
+    .addOption(new Option('--sandbox <kind>', 'auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'print the plan as JSON');
   addStateOptions(cmd);
   cmd.action(async (targets: string[], opts: PlanOpts) => {
@@ -32,7 +37,11 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     mkdirSync(state.root, { recursive: true });
     using records = openRecords(state.root);
-    const p = await preparePlan({ treeDir: opts.tree, cacheDir: state.cache, targets, archs: opts.arch, force: opts.force ?? [] }, records);
+    const p = await preparePlan(
+      { treeDir: opts.tree, stateDir: state.root, cacheDir: state.cache, sandbox: opts.sandbox, env: opts.env, lease: false, targets, archs: opts.arch, force: opts.force ?? [] },
+      records,
+    );
+    await p.envs.release();
     const counts = planCounts(p.plan);
     if (opts.json) {
       const packages = p.plan.nodes.map((n) => ({

@@ -8,12 +8,14 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
+import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { builtinDefaults, type RecipeDefaults } from '../recipes/parse-recipe.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
 
 export interface TreeConfig {
   readonly file: string | undefined;
   readonly env: string | undefined;
+  readonly sandbox: SandboxChoice | undefined;
   readonly archs: readonly string[] | undefined;
   readonly defaults: RecipeDefaults;
   readonly mirrors: Readonly<Record<string, string>>;
@@ -21,6 +23,7 @@ export interface TreeConfig {
 
 const schema = z.strictObject({
   env: z.string().min(1).optional(),
+  sandbox: z.enum(['auto', 'host', 'chroot', 'rootless']).optional(),
   archs: z.array(z.string().min(1)).min(1).optional(),
   defaults: z
     .strictObject({
@@ -40,7 +43,7 @@ export async function loadTreeConfig(treeDir: string): Promise<{ config: TreeCon
     text = await readFile(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { config: { file: undefined, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} }, diagnostics: [] };
+      return { config: { file: undefined, env: undefined, sandbox: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} }, diagnostics: [] };
     }
     throw e;
   }
@@ -49,7 +52,7 @@ export async function loadTreeConfig(treeDir: string): Promise<{ config: TreeCon
 
 export function parseTreeConfig(text: string, file: string): { config: TreeConfig; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
-  const empty: TreeConfig = { file, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} };
+  const empty: TreeConfig = { file, env: undefined, sandbox: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} };
   let doc: unknown;
   try {
     doc = parseToml(text);
@@ -102,5 +105,5 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
   defaults.env = d.env;
   const mirrors: Record<string, string> = {};
   for (const [k, v] of Object.entries(d.mirrors ?? {})) mirrors[k] = v.replace(/\/+$/, '');
-  return { config: { file, env: d.env, archs: d.archs, defaults, mirrors }, diagnostics };
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs: d.archs, defaults, mirrors }, diagnostics };
 }

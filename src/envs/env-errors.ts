@@ -16,4 +16,6 @@ export const ENV_ERRORS = {
   unsafe: 'unsafe-path',
   archive: 'archive-failed',
   cancelled: 'cancelled',
+  /** env.json or version.json is unreadable. */
+  corrupt: 'config-invalid',
 } as const satisfies Record<string, ErrorCode>;

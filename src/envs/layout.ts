@@ -15,7 +15,9 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { KilnError } from '../errors.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
+import { ENV_ERRORS } from './env-errors.ts';
 
 export interface EnvPaths {
   readonly envsDir: string;
@@ -94,8 +96,18 @@ export async function readJson<T>(path: string, schema: z.ZodType<T>): Promise<T
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  const parsed = schema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new Error(`${path}: not a valid kiln env file: ${parsed.error.message}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new KilnError(ENV_ERRORS.corrupt, `${path} is not a valid kiln env file${value === undefined ? ' (not JSON)' : `: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`}`, {
+      hint: 'it was changed by hand or the disk failed; remove that env with `kiln env destroy NAME` and make it again',
+    });
+  }
   return parsed.data;
 }
 

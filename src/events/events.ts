@@ -17,6 +17,12 @@ export interface KeyInputs {
 
 export type KilnEvent =
   | {
+      /** Something the user should know that is not a job's state (e.g. the sandbox chosen). */
+      readonly type: 'note';
+      readonly at: number;
+      readonly text: string;
+    }
+  | {
       readonly type: 'run-started';
       readonly runId: string;
       readonly at: number;

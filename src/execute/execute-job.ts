@@ -17,7 +17,7 @@ import type { EventBus } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import type { SandboxBackend } from '../sandbox/sandbox.ts';
+import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
 
@@ -30,6 +30,10 @@ export interface StagedOutput {
 export interface ExecutorOptions {
   readonly runId: string;
   readonly backend: SandboxBackend;
+  /** The env a job of this arch builds in (undefined for the host backend). */
+  readonly envFor: (arch: string) => SandboxEnv | undefined;
+  /** Offered read-only inside isolated sandboxes at /kiln/downloads. */
+  readonly downloadsDir: string;
   readonly downloads: Downloads;
   readonly artifacts: ArtifactStore;
   readonly bus: EventBus;
@@ -120,7 +124,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     let outcome: JobOutcome;
     try {
       jl.note(`${spec.name} ${spec.version}-${spec.release} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
+      const env = o.envFor(job.arch);
       await using sandbox = await o.backend.create({
+        ...(env === undefined ? {} : { env, readOnlyBinds: [{ host: o.downloadsDir, inside: '/kiln/downloads' }] }),
         jobId: `${o.runId}-${job.id}`,
         workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
         limits: { cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes },

@@ -23,7 +23,7 @@ export interface EventRecorder {
   dispose(): void;
 }
 
-type RecordedEvent = Exclude<KilnEvent, { type: 'job-phase' }>;
+type RecordedEvent = Exclude<KilnEvent, { type: 'job-phase' } | { type: 'note' }>;
 
 export function recordEvents(bus: EventBus, records: Records, options: RecordEventsOptions = {}): EventRecorder {
   const flushMs = options.flushMs ?? 50;
@@ -62,7 +62,7 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
   }
 
   const off = bus.on((e) => {
-    if (e.type === 'job-phase') return;
+    if (e.type === 'job-phase' || e.type === 'note') return;
     queue.push(e);
     if (e.type === 'run-finished' || queue.length >= maxBatch) {
       flush();

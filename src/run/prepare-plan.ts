@@ -12,11 +12,20 @@ import type { PreviousInputs } from '../plan/decide.ts';
 import type { Diagnostic, InvalidPackage } from '../plan/spec.ts';
 import { scanRecipeTree } from '../recipes/scan-tree.ts';
 import type { Records } from '../records/records.ts';
-import { hostArch, hostEnvId } from './host-env.ts';
+import { hostArch } from './host-env.ts';
+import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
+import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 
 export interface PlanRequest {
   readonly treeDir: string;
+  readonly stateDir: string;
   readonly cacheDir: string;
+  /** --sandbox; default: kiln.toml's `sandbox`, else auto. */
+  readonly sandbox: SandboxChoice | undefined;
+  /** --env (may hold `{arch}`); default: kiln.toml's `env`. */
+  readonly env: string | undefined;
+  /** Lease the envs for the run (build) or only look them up (plan). */
+  readonly lease: boolean;
   readonly targets: readonly string[];
   readonly archs: readonly string[] | undefined;
   /** Names or globs to rebuild even when up to date. */
@@ -32,6 +41,8 @@ export interface PreparedPlan {
   readonly plan: Plan;
   readonly invalid: readonly InvalidPackage[];
   readonly artifacts: ArtifactStore;
+  /** The backend and envs of the run; the caller releases them. */
+  readonly envs: RunEnvs;
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
@@ -49,26 +60,42 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
   const archs = req.archs ?? scan.config.archs ?? [hostArch()];
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets });
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
-  const envId = hostEnvId();
-  const forced = req.force.map(globToRegExp);
-  const lastSuccess = new Map<string, PreviousInputs>();
-  const lastAttempt = new Map<string, { state: string; key: string }>();
-  for (const node of graph.nodes) {
-    const s = records.lastSuccessful(node.name, node.arch);
-    if (s?.inputs != null && s.key !== null) {
-      lastSuccess.set(node.id, { key: s.key, arch: s.arch, ...s.inputs });
-    }
-    const a = records.lastAttempt(node.name, node.arch);
-    if (a !== undefined && a.key !== null) lastAttempt.set(node.id, { state: a.state, key: a.key });
-  }
-  const plan = makePlan(graph, {
-    envIdOf: () => envId,
-    artifact: (key) => readArtifactSync(artifacts, key),
-    lastSuccess: (id) => lastSuccess.get(id),
-    lastAttempt: (id) => lastAttempt.get(id),
-    forced: (node) => forced.some((re) => re.test(node.name)),
+  const envs = await resolveRunEnvs({
+    stateDir: req.stateDir,
+    sandbox: req.sandbox ?? scan.config.sandbox ?? 'auto',
+    envTemplate: req.env ?? scan.config.env,
+    archs,
+    hostArch: hostArch(),
+    lease: req.lease,
   });
-  return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts };
+  try {
+    return finishPlan();
+  } catch (e) {
+    await envs.release();
+    throw e;
+  }
+
+  function finishPlan(): PreparedPlan {
+    const forced = req.force.map(globToRegExp);
+    const lastSuccess = new Map<string, PreviousInputs>();
+    const lastAttempt = new Map<string, { state: string; key: string }>();
+    for (const node of graph.nodes) {
+      const s = records.lastSuccessful(node.name, node.arch);
+      if (s?.inputs != null && s.key !== null) {
+        lastSuccess.set(node.id, { key: s.key, arch: s.arch, ...s.inputs });
+      }
+      const a = records.lastAttempt(node.name, node.arch);
+      if (a !== undefined && a.key !== null) lastAttempt.set(node.id, { state: a.state, key: a.key });
+    }
+    const plan = makePlan(graph, {
+      envIdOf: (node) => envs.envIdFor(node.arch),
+      artifact: (key) => readArtifactSync(artifacts, key),
+      lastSuccess: (id) => lastSuccess.get(id),
+      lastAttempt: (id) => lastAttempt.get(id),
+      forced: (node) => forced.some((re) => re.test(node.name)),
+    });
+    return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs };
+  }
 }
 
 /** Synchronous: the planner looks up thousands of keys in a tight loop. */

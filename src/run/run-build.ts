@@ -13,13 +13,12 @@ import { createExecutor, type StagedOutput } from '../execute/execute-job.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
-import type { SandboxBackend } from '../sandbox/sandbox.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
-import { openRecords } from '../records/records.ts';
+import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { updatePackageIndex } from './update-index.ts';
-import { preparePlan, type PlanRequest } from './prepare-plan.ts';
+import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { machineCapacity } from './host-env.ts';
 import type { StateLayout } from './state-layout.ts';
 
@@ -28,7 +27,6 @@ export interface BuildRequest extends PlanRequest {
   readonly maxJobs: number | undefined;
   readonly failFast: boolean;
   readonly keepFailed: boolean;
-  readonly backend: SandboxBackend;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
 }
@@ -54,7 +52,17 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   using records = openRecords(state.root);
   records.markInterruptedRuns();
   const prepared = await preparePlan(req, records);
+  try {
+    return await buildPlanned(req, records, prepared);
+  } finally {
+    await prepared.envs.release();
+  }
+}
+
+async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan): Promise<BuildResult> {
+  const { state, bus } = req;
   const { plan, artifacts } = prepared;
+  if (prepared.envs.note !== undefined) bus.emit({ type: 'note', at: Date.now(), text: prepared.envs.note });
   const mirrors = await resolveMirrors(prepared.config.mirrors, {});
   const downloads = createDownloads({ cacheDir: state.cache, mirrors });
   const runId = newRunId();
@@ -109,7 +117,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
 
     const execute = createExecutor({
       runId,
-      backend: req.backend,
+      backend: prepared.envs.backend,
+      envFor: (arch) => prepared.envs.envFor(arch),
+      downloadsDir: join(state.cache, 'downloads'),
       downloads,
       artifacts,
       bus,

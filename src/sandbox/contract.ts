@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { isKilnError } from '../errors.ts';
-import type { Guarantee, RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLimits } from './sandbox.ts';
+import { spawn } from 'node:child_process';
+import type { Guarantee, RunResult, RunSpec, Sandbox, SandboxBackend, SandboxEnv, SandboxLimits } from './sandbox.ts';
 
 export interface ContractOptions {
   /** Suite name (default: the backend's name), to tell several configurations apart. */
@@ -26,6 +27,8 @@ export interface ContractOptions {
   /** PATH for commands inside the sandbox. */
   readonly path?: string;
   readonly limits?: SandboxLimits;
+  /** The env sandboxes are made from (chroot and rootless need one). */
+  readonly env?: SandboxEnv;
 }
 
 interface Ctx {
@@ -33,6 +36,7 @@ interface Ctx {
   readonly path: string;
   readonly limits: SandboxLimits;
   readonly tmpRoot: string;
+  readonly env?: SandboxEnv;
 }
 
 export interface Ran {
@@ -88,6 +92,7 @@ export function sandboxContract(backend: SandboxBackend, options: ContractOption
     path: options.path ?? '/usr/local/bin:/usr/bin:/bin',
     limits: options.limits ?? { cpus: 1, memoryBytes: 64 * 1024 * 1024, pids: 256 },
     tmpRoot: options.tmpRoot ?? tmpdir(),
+    ...(options.env === undefined ? {} : { env: options.env }),
   };
   const claims = (g: Guarantee) => backend.guarantees.includes(g);
   const guarded = (g: Guarantee, name: string, fn: (t: TestContext) => Promise<void>) =>
@@ -253,7 +258,66 @@ export function sandboxContract(backend: SandboxBackend, options: ContractOption
       assert.notEqual(out.trim(), String(bytes), 'the command got all the memory it asked for');
       assert.ok(result.killedFor === 'out-of-memory' || result.exitCode !== 0, JSON.stringify(result));
     });
+
+    // ---- checks of the isolated backends' properties (added with the chroot backend) ----
+
+    guarded('private-root', 'writes aimed at host files and the host /tmp do not reach the host', async (t) => {
+      const outside = await mkdtemp(join(ctx.tmpRoot, 'kiln-canary-'));
+      t.after(() => rm(outside, { recursive: true, force: true }));
+      const canary = join(outside, 'canary');
+      await writeFile(canary, 'original\n');
+      const hostTmp = join(tmpdir(), `kiln-canary-${randomInt(1e9)}`);
+      t.after(() => rm(hostTmp, { force: true }));
+      await using sb = await fresh(ctx, t);
+      await sh(sb, `echo changed > '${canary}'; mkdir -p '${outside}' && echo changed > '${canary}'; echo new > '${hostTmp}'`);
+      assert.equal(await readFile(canary, 'utf8'), 'original\n');
+      assert.deepEqual(await readdir(outside), ['canary']);
+      await assert.rejects(stat(hostTmp), { code: 'ENOENT' });
+    });
+
+    guarded('private-root', 'processes of the host and of another sandbox are invisible', async (t) => {
+      const m = marker();
+      const hostSleep = spawn('sleep', [m], { stdio: 'ignore' });
+      t.after(() => hostSleep.kill('SIGKILL'));
+      await using a = await fresh(ctx, t);
+      await using b = await fresh(ctx, t);
+      const ready = join(a.host.tmp, 'ready');
+      const other = sh(a, `(sleep ${m} &); touch ${a.inside.tmp}/ready; sleep ${m}`, { timeoutMs: 20_000 });
+      t.after(() => other);
+      await until(async () => (await stat(ready).catch(() => undefined)) !== undefined);
+      const { out } = await sh(b, `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < "$f"; echo; done 2>/dev/null`);
+      assert.ok(out.includes('/proc/[0-9]*/cmdline'), 'the probe did not even see itself: it cannot tell anything');
+      assert.doesNotMatch(out, new RegExp(m.replace('.', '\\.')));
+      await a[Symbol.asyncDispose]();
+    });
+
+    guarded('resource-limits', 'the pids limit stops a burst of processes', async (t) => {
+      const pids = ctx.limits.pids;
+      if (pids === undefined) return t.skip('no pids limit given');
+      await using sb = await fresh(ctx, t);
+      const m = marker();
+      // Bounded on purpose (twice the limit), so a backend that fails this cannot take the host down.
+      const { result, out } = await sh(sb, `i=0; while [ $i -lt ${pids * 2} ]; do sleep ${m} & i=$((i+1)); done; echo all started`, { timeoutMs: 60_000 });
+      assert.doesNotMatch(out, /all started/);
+      assert.notEqual(result.exitCode, 0);
+      await assertGone(m);
+    });
+
+    guarded('resource-limits', 'a process that outgrows the memory limit is killed and reported out-of-memory', async (t) => {
+      await using sb = await fresh(ctx, t);
+      // tail keeps the whole last line, and /dev/zero has no newline.
+      const { result } = await sh(sb, `head -c ${ctx.limits.memoryBytes * 4} /dev/zero | tail -n 1 > /dev/null`, { timeoutMs: 60_000 });
+      assert.equal(result.killedFor, 'out-of-memory', JSON.stringify(result));
+    });
   });
+}
+
+async function until(check: () => Promise<boolean>, withinMs = 10_000): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** A new sandbox in a new temp root, removed (with the root) when the test ends. */
@@ -261,7 +325,7 @@ async function fresh(ctx: Ctx, t: TestContext, extra: { keep?: () => boolean } =
   const root = await mkdtemp(join(ctx.tmpRoot, 'kiln-contract-'));
   t.after(() => rm(root, { recursive: true, force: true, maxRetries: 3 }));
   const workDir = join(root, 'work');
-  const sb = await ctx.backend.create({ jobId: `contract@${randomInt(1e9)}`, workDir, limits: ctx.limits, ...extra });
+  const sb = await ctx.backend.create({ jobId: `contract@${randomInt(1e9)}`, workDir, limits: ctx.limits, ...(ctx.env === undefined ? {} : { env: ctx.env }), ...extra });
   workDirs.set(sb, workDir);
   return sb;
 }

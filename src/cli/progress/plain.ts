@@ -40,6 +40,9 @@ export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => voi
       }
       case 'run-finished':
         return;
+      case 'note':
+        out.write(`kiln: ${e.text}\n`);
+        return;
     }
   };
 }

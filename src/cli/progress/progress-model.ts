@@ -58,6 +58,7 @@ export function applyEvent(m: ProgressModel, e: KilnEvent): void {
       m.counts[e.state]++;
       return;
     case 'run-finished':
+    case 'note':
       return;
   }
 }

@@ -1,0 +1,138 @@
+// kiln env create | import | update | list | destroy: the base environments builds run in.
+
+import type { Command } from 'commander';
+import { KilnError } from '../errors.ts';
+import { createEnvStore, type EnvInfo, type Variant } from '../envs/env-store.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
+
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = bytes;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** Run `fn` with a signal that fires on SIGINT/SIGTERM, so a half-made root is removed before exit. */
+async function withInterrupt<T>(ctx: CliContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) return;
+    ctx.stderr.write(`\nkiln: ${sig}: stopping and removing what was half made...\n`);
+    controller.abort(new KilnError('cancelled', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+const MAX_LINE = 400;
+
+const VARIANTS: readonly Variant[] = ['buildd', 'minbase', 'apt', 'essential', 'required', 'important', 'standard'];
+
+function parseIncludes(list: readonly string[] | undefined): string[] {
+  return (list ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+}
+
+function summary(e: EnvInfo): string {
+  return `${e.name}: ${e.suite} ${e.arch}, version ${e.versionId}, ${humanBytes(e.sizeBytes)} (id ${e.id})`;
+}
+
+export function registerEnv(program: Command, ctx: CliContext): void {
+  const env = program.command('env').description('base environments: the clean Debian roots builds run in');
+  const out = (s: string): void => void ctx.stdout.write(s);
+  // mmdebstrap prints whole dpkg command lines on failure: keep each progress line readable.
+  const progress = (tag: string) => (line: string): void => {
+    if (line.trim() === '') return;
+    out(`  ${tag}| ${line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line}\n`);
+  };
+
+  const create = env
+    .command('create <name>')
+    .description('make a base root with mmdebstrap (variant buildd: build-essential included)')
+    .requiredOption('--suite <suite>', 'Debian suite, e.g. bookworm, trixie, unstable')
+    .requiredOption('--arch <arch>', 'Debian architecture, e.g. amd64, arm64, riscv64 (foreign ones run through qemu-user-static)')
+    .option('--mirror <url>', "the Debian archive to bootstrap from (default: the host's apt sources)")
+    .option('--include <pkgs...>', 'extra packages, comma-separated')
+    .option('--variant <variant>', `mmdebstrap variant: ${VARIANTS.join(', ')}`, 'buildd');
+  addStateOptions(create);
+  create.action(async (name: string, opts: StateOptions & { suite: string; arch: string; mirror?: string; include?: string[]; variant: string }) => {
+    if (!VARIANTS.includes(opts.variant as Variant)) throw new KilnError('usage', `--variant: "${opts.variant}" is not one of ${VARIANTS.join(', ')}`);
+    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const started = performance.now();
+    out(`kiln: creating env ${name} (${opts.suite} ${opts.arch})\n`);
+    const e = await withInterrupt(ctx, (signal) =>
+      store.create(name, {
+        suite: opts.suite, arch: opts.arch, mirror: opts.mirror, include: parseIncludes(opts.include),
+        variant: opts.variant as Variant, signal, onOutput: progress('mmdebstrap'),
+      }),
+    );
+    out(`kiln: created ${summary(e)} in ${formatMs(performance.now() - started)}\n`);
+  });
+
+  const imp = env
+    .command('import <name> <file>')
+    .description('make a base env from a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)')
+    .option('--suite <suite>', "the root's suite (default: read from its /etc/os-release)")
+    .option('--arch <arch>', "the root's architecture (default: read from its dpkg database)");
+  addStateOptions(imp);
+  imp.action(async (name: string, file: string, opts: StateOptions & { suite?: string; arch?: string }) => {
+    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const started = performance.now();
+    const e = await withInterrupt(ctx, (signal) =>
+      store.importTarball(name, file, { suite: opts.suite, arch: opts.arch, signal, onOutput: progress('import') }),
+    );
+    out(`kiln: imported ${summary(e)} in ${formatMs(performance.now() - started)}\n`);
+  });
+
+  const update = env
+    .command('update <name>')
+    .description('apt update + dist-upgrade into a new version; running builds keep theirs');
+  addStateOptions(update);
+  update.action(async (name: string, opts: StateOptions) => {
+    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const started = performance.now();
+    const e = await withInterrupt(ctx, (signal) => store.update(name, { signal, onOutput: progress('apt') }));
+    out(`kiln: updated ${summary(e)} in ${formatMs(performance.now() - started)}; was ${e.previous}\n`);
+    if (e.removed.length > 0) out(`kiln: removed unused versions ${e.removed.join(', ')}\n`);
+    const kept = e.versions.filter((v) => v !== e.versionId);
+    if (kept.length > 0) out(`kiln: kept ${kept.join(', ')} for running builds\n`);
+  });
+
+  const list = env.command('list').description('the environments, their current versions and sizes').option('--json', 'print as JSON');
+  addStateOptions(list);
+  list.action(async (opts: StateOptions & { json?: boolean }) => {
+    const envs = await createEnvStore({ stateDir: layoutFrom(opts).root }).list();
+    if (opts.json) {
+      out(`${JSON.stringify(envs, null, 2)}\n`);
+      return;
+    }
+    if (envs.length === 0) {
+      out('no environments; make one with kiln env create NAME --suite SUITE --arch ARCH\n');
+      return;
+    }
+    const rows = [['NAME', 'SUITE', 'ARCH', 'VERSION', 'SIZE', 'CREATED', 'UPDATED', 'IN USE']];
+    const day = (iso: string): string => iso.replace('T', ' ').slice(0, 16);
+    for (const e of envs) {
+      rows.push([e.name, e.suite, e.arch, e.versionId, humanBytes(e.sizeBytes), day(e.createdAt), day(e.updatedAt), String(e.leases.length)]);
+    }
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+    for (const r of rows) out(`${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+  });
+
+  const destroy = env.command('destroy <name>').description('remove an environment and all its versions (refused while builds use it)');
+  addStateOptions(destroy);
+  destroy.action(async (name: string, opts: StateOptions) => {
+    await createEnvStore({ stateDir: layoutFrom(opts).root }).destroy(name);
+    out(`kiln: destroyed env ${name}\n`);
+  });
+}

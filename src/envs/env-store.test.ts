@@ -1,0 +1,256 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KilnError } from '../errors.ts';
+import { createEnvStore, type RootMakers } from './env-store.ts';
+import type { BootstrapSpec } from './root-commands.ts';
+import { tinyRoot, writeTarball } from './test-tarballs.ts';
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-envstore-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+interface Fake {
+  readonly makers: RootMakers;
+  readonly specs: BootstrapSpec[];
+  readonly upgraded: string[];
+  failNext: 'bootstrap' | 'upgrade' | undefined;
+  /** Resolve to let a pending bootstrap/upgrade finish; set while one is waiting. */
+  hold: boolean;
+  waiting: (() => void) | undefined;
+}
+
+/** Makers that build a tiny root in milliseconds, record what they were asked, and can fail or wait for abort. */
+function fakeMakers(): Fake {
+  const f: Fake = {
+    specs: [], upgraded: [], failNext: undefined, hold: false, waiting: undefined,
+    makers: {
+      async bootstrap(spec, root, o) {
+        f.specs.push(spec);
+        await mkdir(join(root, 'etc'), { recursive: true });
+        await mkdir(join(root, 'usr/sbin'), { recursive: true });
+        await writeFile(join(root, 'etc/made'), `${spec.suite} ${spec.arch}\n`);
+        await writeFile(join(root, 'big'), Buffer.alloc(64 * 1024, 1));
+        o.onLine?.('I: pretending to bootstrap');
+        await maybeWait(o.signal);
+        if (f.failNext === 'bootstrap') {
+          f.failNext = undefined;
+          throw new KilnError('download-failed', 'fake mmdebstrap failed');
+        }
+        return ['mmdebstrap', spec.suite];
+      },
+      async upgrade(root, o) {
+        f.upgraded.push(root);
+        // apt needs these; the store must have prepared them.
+        assert.ok((await lstat(join(root, 'etc/resolv.conf'))).isFile());
+        assert.ok((await stat(join(root, 'usr/sbin/policy-rc.d'))).mode & 0o111);
+        await writeFile(join(root, 'etc/upgraded'), `${(await readFile(join(root, 'etc/upgraded'), 'utf8').catch(() => '')) }x`);
+        o.onLine?.('Reading package lists...');
+        await maybeWait(o.signal);
+        if (f.failNext === 'upgrade') {
+          f.failNext = undefined;
+          throw new KilnError('download-failed', 'fake apt failed');
+        }
+        return ['apt-get dist-upgrade'];
+      },
+      async ensureArch() {},
+    },
+  };
+  const maybeWait = async (signal?: AbortSignal): Promise<void> => {
+    if (!f.hold) return;
+    await new Promise<void>((resolve, reject) => {
+      f.waiting = resolve;
+      signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+    });
+  };
+  return f;
+}
+
+const MIRROR = 'http://deb.example/debian';
+
+test('create lays out env.json, versions/<vid>/{root,version.json} and leases/', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({ stateDir: state, makers: fake.makers });
+  const lines: string[] = [];
+  const e = await store.create('bookworm-amd64', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR, include: ['ccache', 'git'], onOutput: (l) => lines.push(l) });
+  assert.deepEqual(fake.specs, [{ suite: 'bookworm', arch: 'amd64', mirror: MIRROR, include: ['ccache', 'git'], variant: 'buildd' }]);
+  assert.deepEqual(lines, ['I: pretending to bootstrap']);
+  assert.match(e.versionId, /^\d{8}T\d{6}-[0-9a-f]{8}$/);
+  assert.equal(e.id, `bookworm-amd64@${e.versionId}`);
+  const dir = join(state, 'envs', 'bookworm-amd64');
+  assert.deepEqual((await readdir(dir)).sort(), ['env.json', 'leases', 'versions']);
+  assert.equal(e.root, join(dir, 'versions', e.versionId, 'root'));
+  assert.equal(await readFile(join(e.root, 'etc/made'), 'utf8'), 'bookworm amd64\n');
+  const meta = JSON.parse(await readFile(join(dir, 'env.json'), 'utf8'));
+  assert.equal(meta.current, e.versionId);
+  assert.equal(meta.mirror, MIRROR);
+  assert.deepEqual(meta.include, ['ccache', 'git']);
+  const version = JSON.parse(await readFile(join(dir, 'versions', e.versionId, 'version.json'), 'utf8'));
+  assert.equal(version.id, e.versionId);
+  assert.deepEqual(version.madeBy, { kind: 'mmdebstrap', argv: ['mmdebstrap', 'bookworm'] });
+  assert.ok(version.sizeBytes >= 64 * 1024, String(version.sizeBytes));
+  assert.equal(e.sizeBytes, version.sizeBytes);
+  assert.deepEqual((await store.list()).map((x) => x.name), ['bookworm-amd64']);
+  assert.deepEqual(await store.get('bookworm-amd64'), e);
+});
+
+test('create refuses bad names, an existing name, and missing mirrors, naming what to do', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const apt = join(state, 'apt');
+  await mkdir(apt);
+  const store = createEnvStore({ stateDir: state, makers: fake.makers, aptDir: apt });
+  await assert.rejects(store.create('Bad/Name', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR }), /not a valid environment name/);
+  await assert.rejects(store.create('x', { suite: 'bookworm;rm', arch: 'amd64', mirror: MIRROR }), /--suite/);
+  await assert.rejects(store.create('x', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR, include: ['--evil'] }), /--include/);
+  await assert.rejects(store.create('x', { suite: 'bookworm', arch: 'amd64' }), (e: unknown) => e instanceof KilnError && /apt sources/.test(e.message) && /--mirror/.test(e.hint ?? ''));
+  await writeFile(join(apt, 'sources.list'), 'deb http://mirror.example/debian bookworm main\n');
+  await store.create('x', { suite: 'bookworm', arch: 'amd64' });
+  assert.equal(fake.specs.at(-1)?.mirror, 'http://mirror.example/debian');
+  await assert.rejects(store.create('x', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR }), (e: unknown) =>
+    e instanceof KilnError && /already exists/.test(e.message) && /env update x/.test(e.hint ?? '') && /env destroy x/.test(e.hint ?? ''));
+  await assert.rejects(store.get('nope'), (e: unknown) => e instanceof KilnError && e.code === 'target-not-found');
+});
+
+test('a failed or aborted create leaves nothing; a leftover of a killed create is cleaned by the next', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({ stateDir: state, makers: fake.makers });
+  fake.failNext = 'bootstrap';
+  await assert.rejects(store.create('a', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR }), /fake mmdebstrap failed/);
+  assert.deepEqual(await readdir(join(state, 'envs')), ['.locks']);
+  assert.deepEqual(await readdir(join(state, 'envs', '.locks')), []);
+
+  fake.hold = true;
+  const ac = new AbortController();
+  const p = store.create('a', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR, signal: ac.signal });
+  const deadline = Date.now() + 5000;
+  while (fake.waiting === undefined && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  ac.abort(new Error('stop'));
+  await assert.rejects(p, /stop/);
+  assert.deepEqual(await readdir(join(state, 'envs')), ['.locks']);
+  fake.hold = false;
+
+  // What a SIGKILLed create leaves: a dir with a half-made tmp and no env.json.
+  await mkdir(join(state, 'envs', 'a', 'tmp', 'x', 'root'), { recursive: true });
+  assert.deepEqual(await store.list(), []);
+  const e = await store.create('a', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  assert.deepEqual((await readdir(join(state, 'envs', 'a'))).sort(), ['env.json', 'leases', 'versions']);
+  assert.deepEqual(await readdir(join(state, 'envs', 'a', 'versions')), [e.versionId]);
+});
+
+test('update makes a new current version from a copy; a leased old version stays until release', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({ stateDir: state, makers: fake.makers });
+  const v1 = await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+
+  const lease = await store.acquire('e');
+  assert.deepEqual(lease.env, { id: v1.id, name: 'e', arch: 'amd64', layers: [v1.root] });
+  assert.deepEqual((await store.get('e')).leases, [{ versionId: v1.versionId, pid: process.pid }]);
+
+  const v2 = await store.update('e');
+  assert.notEqual(v2.versionId, v1.versionId);
+  assert.equal(v2.previous, v1.versionId);
+  assert.deepEqual(v2.removed, []);
+  assert.deepEqual(v2.versions, [v1.versionId, v2.versionId].sort());
+  assert.equal(fake.upgraded.length, 1);
+  assert.ok(fake.upgraded[0]?.includes(join('e', 'tmp')), 'apt ran in a copy, not in place');
+  assert.equal(await readFile(join(v2.root, 'etc/upgraded'), 'utf8'), 'x');
+  assert.equal(await readFile(join(v2.root, 'etc/made'), 'utf8'), 'bookworm amd64\n', 'copied from v1');
+  await assert.rejects(stat(join(v1.root, 'etc/upgraded')), 'the leased version is unchanged');
+  // The temporary resolv.conf and policy-rc.d are gone again.
+  await assert.rejects(lstat(join(v2.root, 'etc/resolv.conf')));
+  await assert.rejects(lstat(join(v2.root, 'usr/sbin/policy-rc.d')));
+  const version = JSON.parse(await readFile(join(state, 'envs/e/versions', v2.versionId, 'version.json'), 'utf8'));
+  assert.deepEqual(version.madeBy, { kind: 'update', from: v1.versionId, argv: ['apt-get dist-upgrade'] });
+
+  // A build started now gets v2; the old build still has v1.
+  const lease2 = await store.acquire('e');
+  assert.equal(lease2.env.id, `e@${v2.versionId}`);
+  assert.ok((await stat(v1.root)).isDirectory());
+
+  await lease.release();
+  await lease.release(); // idempotent
+  await assert.rejects(stat(join(state, 'envs/e/versions', v1.versionId)), 'v1 removed once released');
+  assert.deepEqual((await store.get('e')).versions, [v2.versionId]);
+  assert.deepEqual(await readdir(join(state, 'envs/e/leases')), (await readdir(join(state, 'envs/e/leases'))).filter((n) => n.startsWith(v2.versionId)));
+  await lease2[Symbol.asyncDispose]();
+  assert.deepEqual(await readdir(join(state, 'envs/e/leases')), []);
+
+  // Without leases, an update removes the previous version at once.
+  const v3 = await store.update('e');
+  assert.deepEqual(v3.removed, [v2.versionId]);
+  assert.deepEqual(v3.versions, [v3.versionId]);
+  assert.equal(await readFile(join(v3.root, 'etc/upgraded'), 'utf8'), 'xx');
+});
+
+test('a failed update keeps the current version and leaves no temporary copy', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({ stateDir: state, makers: fake.makers });
+  const v1 = await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  fake.failNext = 'upgrade';
+  await assert.rejects(store.update('e'), /fake apt failed/);
+  const after = await store.get('e');
+  assert.equal(after.versionId, v1.versionId);
+  assert.deepEqual(after.versions, [v1.versionId]);
+  assert.deepEqual(await readdir(join(state, 'envs/e/tmp')), []);
+  await assert.rejects(store.update('nope'), /no environment named "nope"/);
+});
+
+test('destroy is refused while a live lease exists (naming the pid); stale leases do not count', async (t) => {
+  const state = await tempDir(t);
+  const store = createEnvStore({ stateDir: state, makers: fakeMakers().makers });
+  const v1 = await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  const lease = await store.acquire('e');
+  await assert.rejects(store.destroy('e'), (e: unknown) =>
+    e instanceof KilnError && e.code === 'state-locked' && e.message.includes(`pids ${process.pid}`) && /kiln env destroy e/.test(e.hint ?? ''));
+  await lease.release();
+  // A lease left by a process that died (SIGKILLed build).
+  const dead = Number(spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim());
+  await writeFile(join(state, 'envs/e/leases', `${v1.versionId}.${dead}.abcd`), `${dead} ${hostname()} 1\n`);
+  assert.deepEqual((await store.get('e')).leases, []);
+  await store.destroy('e');
+  assert.deepEqual((await readdir(join(state, 'envs'))).filter((n) => !n.startsWith('.locks')), []);
+  await assert.rejects(store.destroy('e'), /no environment named "e"/);
+  await assert.rejects(store.acquire('e'), /no environment named "e"/);
+});
+
+test('import reads suite and arch from the root, refuses a hostile tarball, and keeps nothing of it', async (t) => {
+  const state = await tempDir(t);
+  const work = await tempDir(t);
+  const store = createEnvStore({ stateDir: state, makers: fakeMakers().makers });
+  const good = join(work, 'root.tar.gz');
+  writeTarball(good, tinyRoot({ codename: 'trixie', arch: 'riscv64' }), { compression: 'gz' });
+  const lines: string[] = [];
+  const e = await store.importTarball('imported', good, { onOutput: (l) => lines.push(l) });
+  assert.equal(e.suite, 'trixie');
+  assert.equal(e.arch, 'riscv64');
+  assert.equal(e.mirror, undefined);
+  assert.equal(await readFile(join(e.root, 'usr/lib/os-release'), 'utf8').then((s) => s.includes('trixie')), true);
+  const version = JSON.parse(await readFile(join(state, 'envs/imported/versions', e.versionId, 'version.json'), 'utf8'));
+  assert.equal(version.madeBy.kind, 'import');
+  assert.match(version.madeBy.sha256, /^[0-9a-f]{64}$/);
+  assert.ok(lines.some((l) => /extracted \d+ members/.test(l)));
+
+  const given = await store.importTarball('given', good, { suite: 'sid', arch: 'arm64' });
+  assert.deepEqual([given.suite, given.arch], ['sid', 'arm64']);
+
+  const evil = join(work, 'evil.tar');
+  writeTarball(evil, [...tinyRoot(), { name: 'etc/cron.d', type: 'symlink', target: '/etc/cron.d' }, { name: 'etc/cron.d/x', type: 'file', data: 'pwned' }]);
+  await assert.rejects(store.importTarball('evil', evil), (err: unknown) => err instanceof KilnError && err.code === 'unsafe-path');
+  await assert.rejects(stat(join(state, 'envs/evil')));
+
+  const bare = join(work, 'bare.tar');
+  writeTarball(bare, [{ name: 'etc/', type: 'dir' }]);
+  await assert.rejects(store.importTarball('bare', bare), (err: unknown) => err instanceof KilnError && /--suite/.test(err.hint ?? ''));
+  await assert.rejects(stat(join(state, 'envs/bare')));
+  await assert.rejects(store.importTarball('missing', join(work, 'nope.tar')), /cannot read/);
+});

@@ -1,0 +1,371 @@
+// Base environments (issue 3 §1): named, versioned, read-only Debian roots that sandboxes
+// use as their lowest overlay layer. layout.ts describes the files.
+//
+// - create/import make the first version in `tmp/` and move it into place; env.json is
+//   written last, so a failed or interrupted create leaves nothing that counts (and the
+//   leftover directory is removed, at once or by the next create of that name).
+// - update copies the current root, upgrades the copy with apt and makes it current.
+//   Running builds hold leases on the version they started with (acquire/release), and a
+//   version goes only when it is neither current nor leased (gcVersions, after every
+//   update and release).
+// - Two locks per env: `<name>` serialises the slow writers (create, import, update,
+//   destroy); `<name>.leases` is held for milliseconds by acquire and gc, and by update
+//   while it switches `current`, so a build can never lease a version that gc is removing.
+
+import { lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { hostDebianMirror } from '../config/mirrors.ts';
+import { KilnError } from '../errors.ts';
+import { withLock } from '../cache/lock.ts';
+import { sha256File } from '../lib/hash.ts';
+import type { SandboxEnv } from '../sandbox/sandbox.ts';
+import { ensureForeignArch } from './binfmt.ts';
+import { ENV_ERRORS } from './env-errors.ts';
+import { envMetaSchema, envPaths, readJson, versionDir, versionMetaSchema, versionRoot, writeJson, type EnvMeta, type EnvPaths, type VersionMeta } from './layout.ts';
+import { leaseAlive, liveLeases, readLeases, systemProbe, versionsToRemove, writeLease, type LivenessProbe } from './leases.ts';
+import { checkEnvName, envId, isEnvName, isVersionId, newVersionId } from './names.ts';
+import { copyRoot, diskUsage, mmdebstrapArgv, PRIVATE_NS, removeTree, runStreaming, upgradeArgv, upgradeEnv, type BootstrapSpec, type LineSink } from './root-commands.ts';
+import { rootArch, rootSuite } from './root-info.ts';
+import { extractRootTarball } from './root-tarball.ts';
+import { prepareRootForApt } from './apt-prep.ts';
+
+export interface EnvInfo {
+  readonly name: string;
+  /** `<name>@<versionId>`, part of every input key built in it. */
+  readonly id: string;
+  readonly suite: string;
+  readonly arch: string;
+  readonly versionId: string;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly mirror: string | undefined;
+  readonly include: readonly string[];
+  /** Every version on disk, oldest first. */
+  readonly versions: readonly string[];
+  /** Live leases (running builds). */
+  readonly leases: readonly { readonly versionId: string; readonly pid: number }[];
+  /** Host path of the current version's root. */
+  readonly root: string;
+}
+
+export interface EnvLease extends AsyncDisposable {
+  readonly env: SandboxEnv;
+  readonly versionId: string;
+  /** Drop the lease (idempotent) and remove versions nothing uses any more. */
+  release(): Promise<void>;
+}
+
+interface RunOpts {
+  readonly signal?: AbortSignal | undefined;
+  readonly onOutput?: LineSink | undefined;
+}
+
+export type Variant = 'buildd' | 'minbase' | 'apt' | 'essential' | 'required' | 'important' | 'standard';
+
+export interface CreateOptions extends RunOpts {
+  readonly suite: string;
+  readonly arch: string;
+  readonly mirror?: string | undefined;
+  readonly include?: readonly string[] | undefined;
+  readonly variant?: Variant | undefined;
+}
+
+export interface ImportOptions extends RunOpts {
+  readonly suite?: string | undefined;
+  readonly arch?: string | undefined;
+}
+
+/** What actually makes and changes roots; tests replace them to run without a mirror. */
+export interface RootMakers {
+  bootstrap(spec: BootstrapSpec, root: string, o: { signal?: AbortSignal | undefined; onLine?: LineSink | undefined }): Promise<string[]>;
+  upgrade(root: string, o: { signal?: AbortSignal | undefined; onLine?: LineSink | undefined }): Promise<string[]>;
+  ensureArch(arch: string, o: RunOpts): Promise<void>;
+}
+
+export const defaultMakers: RootMakers = {
+  async bootstrap(spec, root, o) {
+    const argv = mmdebstrapArgv(spec, root);
+    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine });
+    if (r.code !== 0) {
+      throw new KilnError(ENV_ERRORS.failed, `mmdebstrap failed (exit ${r.code}) making ${spec.suite}/${spec.arch} from ${spec.mirror}: ${r.tail.slice(-3).join(' | ')}`, {
+        hint: 'check the suite name, the --mirror URL and the network (mmdebstrap\'s output is above); is mmdebstrap installed?',
+      });
+    }
+    return argv;
+  },
+  async upgrade(root, o) {
+    const argv = upgradeArgv(root);
+    const r = await runStreaming(argv, { signal: o.signal, onLine: o.onLine, env: upgradeEnv() });
+    if (r.code !== 0) {
+      throw new KilnError(ENV_ERRORS.failed, `apt-get update/dist-upgrade failed (exit ${r.code}) in ${root}: ${r.tail.slice(-3).join(' | ')}`, {
+        hint: 'check the network and the mirror in the env\'s /etc/apt/sources.list; the current version is unchanged',
+      });
+    }
+    return ['apt-get update', 'apt-get -y dist-upgrade', 'apt-get clean'];
+  },
+  async ensureArch(arch, o) {
+    await ensureForeignArch(arch, { signal: o.signal, onOutput: o.onOutput });
+  },
+};
+
+export interface EnvStoreOptions {
+  readonly stateDir: string;
+  readonly makers?: Partial<RootMakers>;
+  readonly probe?: LivenessProbe;
+  /** Where the host's apt sources are (default /etc/apt), for the default mirror. */
+  readonly aptDir?: string;
+}
+
+export interface EnvStore {
+  create(name: string, options: CreateOptions): Promise<EnvInfo>;
+  importTarball(name: string, file: string, options?: ImportOptions): Promise<EnvInfo>;
+  update(name: string, options?: RunOpts): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[] }>;
+  list(): Promise<EnvInfo[]>;
+  get(name: string): Promise<EnvInfo>;
+  destroy(name: string): Promise<void>;
+  acquire(name: string): Promise<EnvLease>;
+  gcVersions(name: string): Promise<string[]>;
+}
+
+const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
+const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
+const PKG_RE = /^[a-z0-9][a-z0-9+.:=~-]*$/;
+
+function notFound(name: string): KilnError {
+  return new KilnError(ENV_ERRORS.notFound, `no environment named "${name}"`, { hint: 'see `kiln env list`; make one with `kiln env create NAME --suite SUITE --arch ARCH`' });
+}
+
+async function pathExists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
+}
+
+export function createEnvStore(options: EnvStoreOptions): EnvStore {
+  const stateDir = resolve(options.stateDir);
+  const makers: RootMakers = { ...defaultMakers, ...options.makers };
+  const probe = options.probe ?? systemProbe;
+  const paths = (name: string): EnvPaths => envPaths(stateDir, checkEnvName(name));
+  const leasesLock = (name: string): string => `${name}.leases`;
+
+  const readMeta = async (p: EnvPaths, name: string): Promise<EnvMeta> => {
+    const meta = await readJson(p.envJson, envMetaSchema);
+    if (meta === undefined) throw notFound(name);
+    return meta;
+  };
+
+  const info = async (name: string): Promise<EnvInfo> => {
+    const p = paths(name);
+    const meta = await readMeta(p, name);
+    const version = await readJson(join(versionDir(p, meta.current), 'version.json'), versionMetaSchema);
+    const versions = (await readdir(p.versions).catch(() => [] as string[])).filter(isVersionId).sort();
+    const leases = (await readLeases(p.leases)).filter((l) => leaseAlive(l, probe)).map((l) => ({ versionId: l.versionId, pid: l.pid }));
+    return {
+      name, id: envId(name, meta.current), suite: meta.suite, arch: meta.arch, versionId: meta.current,
+      sizeBytes: version?.sizeBytes ?? 0, createdAt: meta.createdAt, updatedAt: meta.updatedAt,
+      mirror: meta.mirror, include: meta.include, versions, leases, root: versionRoot(p, meta.current),
+    };
+  };
+
+  /** Make the first version of a new env with `make`, then commit env.json; on any failure remove the env dir. */
+  const makeNew = async (
+    name: string,
+    what: string,
+    signal: AbortSignal | undefined,
+    make: (root: string) => Promise<{ madeBy: VersionMeta['madeBy']; meta: Omit<EnvMeta, 'name' | 'createdAt' | 'updatedAt' | 'current'> }>,
+  ): Promise<EnvInfo> => {
+    const p = paths(name);
+    await withLock(p.locks, name, async () => {
+      if (await pathExists(p.envJson)) {
+        throw new KilnError(ENV_ERRORS.exists, `an environment named "${name}" already exists`, {
+          hint: `use \`kiln env update ${name}\` to upgrade it, or \`kiln env destroy ${name}\` first to make it again`,
+        });
+      }
+      // A directory without env.json is what a killed create left behind.
+      if (await pathExists(p.dir)) await removeTree(p.dir);
+      const vid = newVersionId(what);
+      const stage = join(p.tmp, vid);
+      try {
+        await mkdir(stage, { recursive: true });
+        const started = performance.now();
+        const made = await make(join(stage, 'root'));
+        const version: VersionMeta = {
+          id: vid, createdAt: new Date().toISOString(), sizeBytes: await diskUsage(join(stage, 'root'), signal),
+          madeBy: made.madeBy, durationMs: Math.round(performance.now() - started),
+        };
+        await writeJson(join(stage, 'version.json'), version);
+        await mkdir(p.versions, { recursive: true });
+        await mkdir(p.leases, { recursive: true });
+        await rename(stage, versionDir(p, vid));
+        await rmdir(p.tmp);
+        const now = new Date().toISOString();
+        await writeJson(p.envJson, { name, ...made.meta, createdAt: now, updatedAt: now, current: vid } satisfies EnvMeta);
+      } catch (e) {
+        await removeTree(p.dir);
+        throw e;
+      }
+    }, { signal });
+    return info(name);
+  };
+
+  const store: EnvStore = {
+    async create(name, o) {
+      checkEnvName(name);
+      if (!SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name (e.g. bookworm, trixie, unstable)`);
+      if (!ARCH_RE.test(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture (e.g. amd64, arm64, riscv64)`);
+      const include = [...(o.include ?? [])];
+      for (const pkg of include) {
+        if (!PKG_RE.test(pkg)) throw new KilnError(ENV_ERRORS.usage, `--include: "${pkg}" is not a package name`);
+      }
+      const mirror = o.mirror ?? (await hostDebianMirror(options.aptDir === undefined ? {} : { aptDir: options.aptDir }));
+      if (mirror === undefined) {
+        throw new KilnError(ENV_ERRORS.usage, `no Debian mirror given and none found in the host's apt sources (${options.aptDir ?? '/etc/apt'})`, {
+          hint: 'pass --mirror URL (the Debian archive to bootstrap from)',
+        });
+      }
+      await makers.ensureArch(o.arch, o);
+      const spec: BootstrapSpec = { suite: o.suite, arch: o.arch, mirror, include, variant: o.variant ?? 'buildd' };
+      return makeNew(name, JSON.stringify(spec), o.signal, async (root) => ({
+        madeBy: { kind: 'mmdebstrap', argv: await makers.bootstrap(spec, root, { signal: o.signal, onLine: o.onOutput }) },
+        meta: { suite: spec.suite, arch: spec.arch, mirror, include, variant: spec.variant },
+      }));
+    },
+
+    async importTarball(name, file, o = {}) {
+      checkEnvName(name);
+      const abs = resolve(file);
+      if (o.arch !== undefined && !ARCH_RE.test(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture`);
+      if (o.suite !== undefined && !SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name`);
+      const sha = await sha256File(abs, o.signal === undefined ? {} : { signal: o.signal }).catch((e: NodeJS.ErrnoException) => {
+        throw new KilnError(ENV_ERRORS.notFound, `cannot read ${abs}: ${e.code ?? e.message}`, { hint: 'give the path of a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)' });
+      });
+      return makeNew(name, sha, o.signal, async (root) => {
+        await mkdir(root);
+        o.onOutput?.(`extracting ${abs}`);
+        const { members } = await extractRootTarball(abs, root, o.signal === undefined ? {} : { signal: o.signal });
+        o.onOutput?.(`extracted ${members} members`);
+        const suite = o.suite ?? (await rootSuite(root));
+        const arch = o.arch ?? (await rootArch(root));
+        if (suite === undefined || arch === undefined) {
+          throw new KilnError(ENV_ERRORS.usage, `cannot tell the ${suite === undefined ? 'suite' : 'architecture'} of the root in ${abs} (no ${suite === undefined ? 'VERSION_CODENAME in /etc/os-release' : 'base-files in /var/lib/dpkg/status'})`, {
+            hint: `pass ${suite === undefined ? '--suite SUITE' : '--arch ARCH'}`,
+          });
+        }
+        return { madeBy: { kind: 'import', file: abs, sha256: sha }, meta: { suite, arch, include: [] } };
+      });
+    },
+
+    async update(name, o = {}) {
+      const p = paths(name);
+      let previous = '';
+      await withLock(p.locks, name, async () => {
+        const meta = await readMeta(p, name);
+        previous = meta.current;
+        await makers.ensureArch(meta.arch, o);
+        await removeTree(p.tmp); // leftovers of an update that died
+        const vid = newVersionId(`update ${meta.current}`);
+        const stage = join(p.tmp, vid);
+        try {
+          await mkdir(stage, { recursive: true });
+          const started = performance.now();
+          o.onOutput?.(`copying ${meta.current}`);
+          await copyRoot(versionRoot(p, meta.current), join(stage, 'root'), o.signal);
+          const restore = await prepareRootForApt(join(stage, 'root'));
+          const argv = await makers.upgrade(join(stage, 'root'), { signal: o.signal, onLine: o.onOutput });
+          await restore();
+          const version: VersionMeta = {
+            id: vid, createdAt: new Date().toISOString(), sizeBytes: await diskUsage(join(stage, 'root'), o.signal),
+            madeBy: { kind: 'update', from: meta.current, argv }, durationMs: Math.round(performance.now() - started),
+          };
+          await writeJson(join(stage, 'version.json'), version);
+          await withLock(p.locks, leasesLock(name), async () => {
+            await rename(stage, versionDir(p, vid));
+            await writeJson(p.envJson, { ...meta, current: vid, updatedAt: new Date().toISOString() } satisfies EnvMeta);
+          });
+        } catch (e) {
+          await removeTree(stage);
+          throw e;
+        }
+      }, o.signal === undefined ? {} : { signal: o.signal });
+      const removed = await store.gcVersions(name);
+      return { ...(await info(name)), previous, removed };
+    },
+
+    async list() {
+      const envsDir = join(stateDir, 'envs');
+      const names = (await readdir(envsDir).catch(() => [] as string[])).filter(isEnvName).sort();
+      const out: EnvInfo[] = [];
+      for (const n of names) {
+        if (await pathExists(envPaths(stateDir, n).envJson)) out.push(await info(n));
+      }
+      return out;
+    },
+
+    get: info,
+
+    async destroy(name) {
+      const p = paths(name);
+      const trash = join(p.envsDir, `.trash-${name}-${randomBytes(4).toString('hex')}`);
+      await withLock(p.locks, name, () =>
+        withLock(p.locks, leasesLock(name), async () => {
+          if (!(await pathExists(p.envJson)) && !(await pathExists(p.dir))) throw notFound(name);
+          const live = await liveLeases(p.leases, probe);
+          if (live.length > 0) {
+            throw new KilnError(ENV_ERRORS.inUse, `environment "${name}" is in use by running builds (pids ${[...new Set(live.map((l) => l.pid))].join(', ')})`, {
+              hint: `wait for those builds to end (or stop them), then run \`kiln env destroy ${name}\` again`,
+            });
+          }
+          await rename(p.dir, trash);
+        }),
+      );
+      await removeTree(trash);
+    },
+
+    async acquire(name) {
+      const p = paths(name);
+      const { meta, file } = await withLock(p.locks, leasesLock(name), async () => {
+        const m = await readMeta(p, name);
+        await mkdir(p.leases, { recursive: true });
+        return { meta: m, file: await writeLease(p.leases, m.current) };
+      });
+      try {
+        // A foreign env's programs run through qemu: fail before the build, not inside it.
+        await makers.ensureArch(meta.arch, {});
+      } catch (e) {
+        await rm(file, { force: true });
+        throw e;
+      }
+      let released: Promise<void> | undefined;
+      const release = (): Promise<void> =>
+        (released ??= (async () => {
+          await rm(file, { force: true });
+          // A failed cleanup must not fail the build that used the env; the next gc retries.
+          await store.gcVersions(name).catch(() => undefined);
+        })());
+      return {
+        env: { id: envId(name, meta.current), name, arch: meta.arch, layers: [versionRoot(p, meta.current)] },
+        versionId: meta.current,
+        release,
+        [Symbol.asyncDispose]: release,
+      };
+    },
+
+    async gcVersions(name) {
+      const p = paths(name);
+      const trash = join(p.dir, 'trash', randomBytes(4).toString('hex'));
+      const doomed = await withLock(p.locks, leasesLock(name), async () => {
+        const meta = await readJson(p.envJson, envMetaSchema);
+        if (meta === undefined) return [];
+        const versions = (await readdir(p.versions).catch(() => [] as string[])).filter(isVersionId);
+        const gone = versionsToRemove(versions, meta.current, await liveLeases(p.leases, probe));
+        if (gone.length > 0) await mkdir(trash, { recursive: true });
+        for (const v of gone) await rename(versionDir(p, v), join(trash, v));
+        return gone;
+      });
+      if (doomed.length > 0) await removeTree(trash);
+      return doomed;
+    },
+  };
+  return store;
+}
+

@@ -1,0 +1,91 @@
+// Where a run's jobs build: the sandbox backend, and for each target arch the env
+// (`env = "bookworm-{arch}"` in kiln.toml or --env names one per arch). The env's id
+// (`name@version`) goes into every input key, so `kiln env update` rebuilds what was
+// built in it (reason environment-changed). A build leases each env version it uses
+// for the whole run, so an `env update` meanwhile cannot delete it.
+
+import { createEnvStore, type EnvLease } from '../envs/env-store.ts';
+import { KilnError } from '../errors.ts';
+import { createChrootBackend, chrootUnavailable } from '../sandbox/chroot/chroot-backend.ts';
+import { chooseBackend, type SandboxChoice } from '../sandbox/choose-backend.ts';
+import { hostBackend } from '../sandbox/host.ts';
+import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
+import { hostEnvId } from './host-env.ts';
+
+export interface RunEnvs {
+  readonly backend: SandboxBackend;
+  /** Said to the user when the choice is worth knowing (e.g. auto fell back to host). */
+  readonly note: string | undefined;
+  /** The env a job for this arch builds in (undefined on the host backend). */
+  envFor(arch: string): SandboxEnv | undefined;
+  /** The environment id that goes into input keys. */
+  envIdFor(arch: string): string;
+  release(): Promise<void>;
+}
+
+export function envNameFor(template: string, arch: string): string {
+  return template.replaceAll('{arch}', arch);
+}
+
+export async function resolveRunEnvs(options: {
+  readonly stateDir: string;
+  readonly sandbox: SandboxChoice;
+  readonly envTemplate: string | undefined;
+  readonly archs: readonly string[];
+  readonly hostArch: string;
+  /** Lease the env versions (a build); a plan only looks. */
+  readonly lease: boolean;
+}): Promise<RunEnvs> {
+  const chrootProblem = options.sandbox === 'host' ? undefined : chrootUnavailable();
+  const choice = chooseBackend({
+    requested: options.sandbox,
+    envConfigured: options.envTemplate !== undefined,
+    isRoot: process.getuid?.() === 0,
+    rootlessWorks: false,
+    rootlessProblem: 'the rootless backend is not part of this kiln yet',
+  });
+  if (!choice.ok) throw new KilnError('sandbox-unavailable', choice.message, { hint: choice.hint });
+  if (choice.backend === 'host') {
+    const id = hostEnvId();
+    return { backend: hostBackend, note: choice.note, envFor: () => undefined, envIdFor: () => id, release: async () => {} };
+  }
+  if (choice.backend === 'chroot' && chrootProblem !== undefined) {
+    throw new KilnError('sandbox-unavailable', `the chroot sandbox cannot run here: ${chrootProblem}`, {
+      hint: 'fix the above, or build without isolation with --sandbox host',
+    });
+  }
+  const store = createEnvStore({ stateDir: options.stateDir });
+  const template = options.envTemplate!;
+  const archs = [...new Set(options.archs.map((a) => (a === 'all' ? options.hostArch : a)).concat(options.archs.includes('all') ? [options.hostArch] : []))];
+  const envs = new Map<string, SandboxEnv>();
+  const leases: EnvLease[] = [];
+  const release = async (): Promise<void> => {
+    for (const l of leases.splice(0)) await l.release();
+  };
+  try {
+    for (const arch of archs) {
+      const name = envNameFor(template, arch);
+      let env: SandboxEnv;
+      if (options.lease) {
+        const lease = await store.acquire(name);
+        leases.push(lease);
+        env = lease.env;
+      } else {
+        const info = await store.get(name);
+        env = { id: info.id, name: info.name, arch: info.arch, layers: [info.root] };
+      }
+      if (env.arch !== arch) {
+        throw new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but this run builds for ${arch}`, {
+          hint: 'name one env per arch with a placeholder, e.g. env = "bookworm-{arch}" in kiln.toml or --env "bookworm-{arch}"',
+        });
+      }
+      envs.set(arch, env);
+    }
+  } catch (e) {
+    await release();
+    throw e;
+  }
+  const backend = createChrootBackend({ stateDir: options.stateDir });
+  const pick = (arch: string): SandboxEnv => envs.get(arch === 'all' ? options.hostArch : arch)!;
+  return { backend, note: choice.note, envFor: pick, envIdFor: (arch) => pick(arch).id, release };
+}

@@ -1,0 +1,169 @@
+// `kiln doctor`: what kiln left on this host that nothing owns any more, and whether the
+// isolated sandboxes can run here. Findings (problems, removed with fix):
+//   journal    a sandbox journal entry whose kiln is dead (its cgroup and workspace go too)
+//   mount      a mount under the state dir in kiln's namespace (umount -l)
+//   cgroup     a build group (`<parent>/<job>.<pid>.<rand>`) whose kiln is dead
+//   workspace  `work/<run>/` of a run that is not running (crashed, or kept by --keep-failed)
+//   lock       a cache lock held by a dead pid of this host
+// Checks (facts, not problems): root, chroot backend usable, cgroup version.
+
+import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { openRecords } from '../records/records.ts';
+import { chrootUnavailable } from './chroot/chroot-backend.ts';
+import { detectCgroups, listKilnCgroups, openCgroup, ownerPidOf, type CgroupRef, type CgroupSystem } from './cgroups/cgroups.ts';
+import { removeTree } from './host.ts';
+import { ownerAlive, pidAlive, readEntries } from './journal.ts';
+import { liveMountsUnder, unmountLazily } from './mounts.ts';
+import { breakLock, reapEntry, staleLocks } from './reaper.ts';
+
+export type FindingKind = 'journal' | 'mount' | 'cgroup' | 'workspace' | 'lock';
+
+export interface Finding {
+  readonly kind: FindingKind;
+  readonly path: string;
+  readonly detail: string;
+  /** Set with fix: whether it is gone now. */
+  fixed?: boolean;
+  error?: string;
+}
+
+export interface Check {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export interface DoctorReport {
+  readonly stateDir: string;
+  readonly findings: Finding[];
+  readonly checks: Check[];
+  /** Findings not fixed (all of them without fix). */
+  readonly remaining: number;
+}
+
+export interface DoctorOptions {
+  readonly stateDir: string;
+  /** Default `<stateDir>/cache`. */
+  readonly cacheDir?: string;
+  readonly cgroupParent?: string;
+  readonly fix?: boolean;
+  /** For tests: the cgroup system (default: detected). */
+  readonly cgroups?: CgroupSystem | undefined;
+}
+
+export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
+  const { stateDir } = options;
+  const system = 'cgroups' in options ? options.cgroups : detectCgroups();
+  const findings: Finding[] = [];
+  const fixes = new Map<Finding, () => Promise<void>>();
+  const add = (f: Finding, fix: () => Promise<void>): void => {
+    findings.push(f);
+    fixes.set(f, fix);
+  };
+
+  const entries = await readEntries(stateDir);
+  const liveWorkDirs: string[] = [];
+  const liveCgroupDirs = new Set<string>();
+  for (const { file, entry } of entries) {
+    if (entry === undefined) {
+      add({ kind: 'journal', path: file, detail: 'unreadable journal entry' }, () => rm(file, { force: true }));
+    } else if (ownerAlive(entry)) {
+      liveWorkDirs.push(entry.workDir);
+      for (const d of Object.values(entry.cgroup?.dirs ?? {})) liveCgroupDirs.add(d);
+    } else {
+      add({ kind: 'journal', path: file, detail: `sandbox of job ${entry.jobId} left by kiln pid ${entry.kilnPid} (workspace ${entry.workDir})` }, async () => {
+        await reapEntry(entry, { cgroups: [], mounts: [], workspaces: [] });
+        await rm(file, { force: true });
+      });
+    }
+  }
+
+  for (const m of await liveMountsUnder(stateDir)) {
+    add({ kind: 'mount', path: m, detail: 'mounted in kiln\'s own namespace (sandbox mounts live only in their build\'s namespace)' }, () => unmountLazily(m));
+  }
+
+  if (system !== undefined) {
+    const groups = new Map<string, string[]>();
+    for (const dir of await listKilnCgroups(system, options.cgroupParent ?? 'kiln')) {
+      const name = dir.slice(dir.lastIndexOf('/') + 1);
+      groups.set(name, [...(groups.get(name) ?? []), dir]);
+    }
+    for (const [name, dirs] of groups) {
+      const owner = ownerPidOf(name);
+      if (dirs.some((d) => liveCgroupDirs.has(d)) || (owner !== undefined && pidAlive(owner))) continue;
+      // Journal entries of dead kilns already cover their groups.
+      if (findings.some((f) => f.kind === 'journal' && f.detail.includes(name))) continue;
+      add({ kind: 'cgroup', path: dirs.join(' '), detail: owner === undefined ? 'not named by kiln' : `made by kiln pid ${owner}, which is gone` }, () =>
+        openCgroup(refOf(system, dirs)).remove(),
+      );
+    }
+  }
+
+  for (const runDir of await orphanRunDirs(stateDir, liveWorkDirs)) {
+    add({ kind: 'workspace', path: runDir, detail: 'workspace of a run that is not running (interrupted, or kept by --keep-failed)' }, async () => {
+      if ((await liveMountsUnder(runDir)).length > 0) throw new Error(`something is still mounted under ${runDir}`);
+      await removeTree(runDir);
+    });
+  }
+
+  for (const lock of await staleLocks(join(options.cacheDir ?? join(stateDir, 'cache'), 'locks'))) {
+    add({ kind: 'lock', path: lock, detail: 'held by a process of this host that is gone' }, async () => {
+      if (!(await breakLock(lock)) && existsSync(lock)) throw new Error('the lock was taken again meanwhile');
+    });
+  }
+
+  if (options.fix === true) {
+    // Mounts first: nothing may be deleted through a live mount.
+    const order: FindingKind[] = ['mount', 'journal', 'cgroup', 'workspace', 'lock'];
+    for (const f of [...findings].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))) {
+      try {
+        await fixes.get(f)!();
+        f.fixed = true;
+      } catch (e) {
+        f.fixed = false;
+        f.error = e instanceof Error ? e.message : String(e);
+      }
+    }
+  }
+
+  const why = chrootUnavailable(system);
+  const checks: Check[] = [
+    { name: 'root', ok: process.getuid?.() === 0, detail: process.getuid?.() === 0 ? 'running as root' : 'not root: only the host and rootless sandboxes can run' },
+    { name: 'chroot sandbox', ok: why === undefined, detail: why ?? 'usable (overlayfs, namespaces, cgroups, host tools)' },
+    { name: 'cgroups', ok: system !== undefined, detail: system === undefined ? 'none usable' : `cgroup v${system.version}` },
+  ];
+  return { stateDir, findings, checks, remaining: findings.filter((f) => f.fixed !== true).length };
+}
+
+/** `work/<run>` directories whose run is not running, except those holding a live sandbox. */
+async function orphanRunDirs(stateDir: string, liveWorkDirs: readonly string[]): Promise<string[]> {
+  const work = join(stateDir, 'work');
+  const runs = await readdir(work, { withFileTypes: true }).catch(() => []);
+  if (runs.length === 0) return [];
+  const dbPath = join(stateDir, 'kiln.db');
+  using records = existsSync(dbPath) ? openRecords(stateDir) : undefined;
+  const out: string[] = [];
+  for (const r of runs) {
+    if (!r.isDirectory()) continue;
+    const dir = join(work, r.name);
+    if (liveWorkDirs.some((w) => w === dir || w.startsWith(`${dir}/`))) continue;
+    const run = records?.getRun(r.name);
+    const elsewhere = run?.host !== null && run?.host !== undefined && run.host !== hostname();
+    if (run !== undefined && run.state === 'running' && (elsewhere || run.pid === null || pidAlive(run.pid))) continue;
+    out.push(dir);
+  }
+  return out;
+}
+
+function refOf(system: CgroupSystem, dirs: readonly string[]): CgroupRef {
+  if (system.version === 2) return { version: 2, dirs: { unified: dirs[0]! } };
+  const byController: Record<string, string> = {};
+  for (const [c, { mount }] of Object.entries(system.controllers)) {
+    const d = dirs.find((x) => x.startsWith(`${mount}/`));
+    if (d !== undefined) byController[c] = d;
+  }
+  return { version: 1, dirs: byController };
+}
