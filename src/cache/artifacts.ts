@@ -6,7 +6,7 @@
 // onto an existing non-empty one fails, so when two kiln processes build the same key at
 // once exactly one entry wins and the loser adopts it. meta.json's mtime records the last
 // use (touch) for gc.
-import { mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
@@ -81,13 +81,30 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
     }
+    // The JSON files are not fsynced (two fsyncs per job cost more than a no-op build),
+    // so after a power loss an entry may hold an empty or torn meta.json: such an entry
+    // counts as absent and is moved aside, and the package is simply built again.
+    let meta: ArtifactMeta | undefined;
     try {
-      return JSON.parse(text) as ArtifactMeta;
-    } catch (e) {
-      throw new KilnError('artifact-missing', `artifact ${key}: ${file} is not valid JSON`, {
-        hint: `delete ${dir(key)} and build again`,
-        cause: e,
-      });
+      meta = JSON.parse(text) as ArtifactMeta;
+    } catch {
+      meta = undefined;
+    }
+    if (meta === undefined || typeof meta.outputHash !== 'string' || meta.key !== key) {
+      await discardTorn(key);
+      return undefined;
+    }
+    return meta;
+  }
+
+  async function discardTorn(key: string): Promise<void> {
+    await mkdir(tmpRoot, { recursive: true });
+    const aside = join(tmpRoot, `torn-${key.slice(0, 16)}-${process.pid}-${Date.now()}`);
+    try {
+      await rename(dir(key), aside);
+      await rm(aside, { recursive: true, force: true });
+    } catch {
+      // another process moved it first
     }
   }
 
@@ -138,8 +155,8 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         fileCount: entries.filter((e) => e.type !== 'dir').length,
         createdAt: new Date().toISOString(),
       };
-      await writeDurable(join(work, 'manifest.json'), canonicalManifest(entries));
-      await writeDurable(join(work, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+      await writeFile(join(work, 'manifest.json'), canonicalManifest(entries), { flag: 'wx' });
+      await writeFile(join(work, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { flag: 'wx' });
 
       o.signal?.throwIfAborted();
       await mkdir(join(target, '..'), { recursive: true });
@@ -188,16 +205,6 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     stageInto,
     touch,
   };
-}
-
-async function writeDurable(path: string, text: string): Promise<void> {
-  const fh = await open(path, 'wx');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 async function fsyncFile(path: string): Promise<void> {

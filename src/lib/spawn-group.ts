@@ -20,7 +20,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import { access, constants as fsConstants, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { access, constants as fsConstants, readFile, rm, stat } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -65,6 +65,7 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
   const [command, ...args] = argv;
   if (command === undefined) throw new Error('runGroup: argv is empty');
   const started = performance.now();
+  const startedAt = Date.now() - 1000; // a second of slack: uptime and the wall clock are read apart
   const cookie = options.cookie ?? newCookie();
   const graceMs = options.graceMs ?? 2000;
   if (options.signal?.aborted) {
@@ -72,8 +73,8 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
   }
 
   const timePath = await usableTime(options.timePath === undefined ? DEFAULT_TIME_PATH : options.timePath);
-  const timeDir = timePath === null ? undefined : await mkdtemp(join(tmpdir(), 'kiln-time-'));
-  const timeFile = timeDir === undefined ? undefined : join(timeDir, 'rusage');
+  // GNU time writes its figures here (a private name: the cookie is random).
+  const timeFile = timePath === null ? undefined : join(tmpdir(), `kiln-time-${process.pid}-${cookie}`);
   const full = timePath === null || timeFile === undefined
     ? [command, ...args]
     : [timePath, '-q', '-f', '%x %U %S %M', '-o', timeFile, '--', command, ...args];
@@ -152,7 +153,7 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
         signalGroup(pgid, 'SIGKILL');
         await waitGroupGone(pgid, 5000);
       }
-      reaped = leftovers.length + (await killByCookie(cookie));
+      reaped = leftovers.length + (await killByCookie(cookie, { since: startedAt }));
       survivors = Math.max(survivors, (await groupMembers(pgid)).length);
     }
     // A survivor stuck in the kernel may hold the pipes open: wait briefly, then cut them.
@@ -180,7 +181,7 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
       survivors,
     };
   } finally {
-    if (timeDir !== undefined) await rm(timeDir, { recursive: true, force: true });
+    if (timeFile !== undefined) await rm(timeFile, { force: true });
   }
 }
 
@@ -280,18 +281,20 @@ function readProc(file: string): Buffer | undefined {
 
 /**
  * SIGKILL every process whose environment carries KILN_JOB_COOKIE=<cookie>, scanning
- * again until nothing is left: a process may fork between scan and kill. A process caught
- * in the middle of execve() reads as an empty environment for a moment (the old memory is
- * gone, the new stack not yet built), so while live processes with an empty environment
- * are seen, scans go on for a while longer; one that started with no environment at all
- * only costs a short delay. Returns how many distinct processes were signalled.
+ * again until a scan finds nothing: a process may fork between scan and kill. A process
+ * caught in the middle of execve() reads as an empty environment for a moment (the old
+ * memory is gone, the new stack not yet built), so while a live process started since
+ * `since` (default: a minute ago) shows an empty environment, scans go on a little longer;
+ * older ones (PID 1 of a container often has no environment at all) cannot be the job's
+ * and are not waited for. Returns how many distinct processes were signalled.
  */
-export async function killByCookie(cookie: string): Promise<number> {
+export async function killByCookie(cookie: string, options: { since?: number } = {}): Promise<number> {
   const entry = Buffer.from(`${COOKIE_VAR}=${cookie}\0`);
+  const sinceTicks = uptimeTicks(options.since ?? Date.now() - 60_000);
   const killed = new Set<number>();
   let clean = 0; // consecutive scans that found nothing to kill
   for (let round = 0; round < 80; round++) {
-    const { found, unsure } = scanForCookie(entry);
+    const { found, unsure } = scanForCookie(entry, sinceTicks);
     for (const pid of found) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -301,13 +304,23 @@ export async function killByCookie(cookie: string): Promise<number> {
       }
     }
     clean = found.length === 0 ? clean + 1 : 0;
-    if (clean >= 2 && (unsure === 0 || clean >= 20)) return killed.size;
+    // Nothing found and nothing recent mid-exec: no process carries the cookie, and none
+    // can appear (a fork copies a parent that would have been found).
+    if (clean >= 1 && (unsure === 0 || clean >= 20)) return killed.size;
     await delay(found.length > 0 ? 2 : 5);
   }
   return killed.size;
 }
 
-function scanForCookie(entry: Buffer): { found: number[]; unsure: number } {
+const CLOCK_TICKS = 100; // USER_HZ: 100 on every Linux architecture kiln runs on
+
+/** A wall-clock time as clock ticks since boot, comparable with /proc/<pid>/stat's starttime. */
+function uptimeTicks(at: number): number {
+  const up = Number((readProc('/proc/uptime')?.toString('latin1') ?? '0').split(' ')[0]);
+  return Math.floor((up - (Date.now() - at) / 1000) * CLOCK_TICKS);
+}
+
+function scanForCookie(entry: Buffer, sinceTicks: number): { found: number[]; unsure: number } {
   const found: number[] = [];
   let unsure = 0;
   for (const pid of listPids()) {
@@ -321,7 +334,8 @@ function scanForCookie(entry: Buffer): { found: number[]; unsure: number } {
     // Empty: a zombie, a kernel thread, a process started without environment, or mid-exec.
     const fields = statFields(pid);
     const kernelThread = (Number(fields[6]) & PF_KTHREAD) !== 0;
-    if (fields[0] !== undefined && fields[0] !== 'Z' && fields[0] !== 'X' && !kernelThread) unsure++;
+    const recent = Number(fields[19]) >= sinceTicks;
+    if (fields[0] !== undefined && fields[0] !== 'Z' && fields[0] !== 'X' && !kernelThread && recent) unsure++;
   }
   return { found, unsure };
 }

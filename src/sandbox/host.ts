@@ -7,7 +7,7 @@
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
-import { killByCookie, newCookie, runGroup } from '../lib/spawn-group.ts';
+import { newCookie, runGroup } from '../lib/spawn-group.ts';
 import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions } from './sandbox.ts';
 
 export interface HostBackendOptions {
@@ -102,8 +102,9 @@ class HostSandbox implements Sandbox {
     this.#disposed = true;
     // Runs still going are cancelled (their callers see killedFor: 'cancelled').
     this.#closing.abort();
+    // Every run has returned, and runGroup sweeps its run's cookie before returning: no
+    // process carrying one of this sandbox's cookies can be left to sweep here.
     await Promise.allSettled(this.#running);
-    for (const cookie of this.#cookies) await killByCookie(cookie);
     if (this.#options.keep?.()) return;
     await removeTree(this.#workDir);
   }
