@@ -12,11 +12,12 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .command('doctor')
     .description('find what dead kiln processes left behind (mounts, cgroups, workspaces, locks) and check the sandboxes; --fix removes it')
     .option('--fix', 'remove what is found')
-    .option('--json', 'print the report as JSON');
+    .option('--json', 'print the report as JSON')
+    .option('--cgroup-parent <name>', 'name of the cgroup directory that holds the build groups', 'kiln');
   addStateOptions(cmd);
-  cmd.action(async (opts: StateOptions & { fix?: boolean; json?: boolean }) => {
+  cmd.action(async (opts: StateOptions & { fix?: boolean; json?: boolean; cgroupParent: string }) => {
     const state = layoutFrom(opts);
-    const report = await runDoctor({ stateDir: state.root, cacheDir: state.cache, fix: opts.fix === true });
+    const report = await runDoctor({ stateDir: state.root, cacheDir: state.cache, fix: opts.fix === true, cgroupParent: opts.cgroupParent });
     ctx.exitCode = report.remaining === 0 ? 0 : 1;
     if (opts.json) {
       ctx.stdout.write(`${JSON.stringify(report, null, 2)}\n`);

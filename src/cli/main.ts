@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { exitCodeFor, isKilnError } from '../errors.ts';
 import { registerBuild } from './build.ts';
 import { registerCache } from './cache.ts';
+import { registerEnv } from './env.ts';
 import { registerHistory } from './history.ts';
 import { registerLogs } from './logs.ts';
 import { registerPlan } from './plan.ts';
@@ -34,6 +35,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerLogs(program, ctx);
   registerHistory(program, ctx);
   registerCache(program, ctx);
+  registerEnv(program, ctx);
   return program;
 }
 

@@ -115,7 +115,7 @@ test('create refuses bad names, an existing name, and missing mirrors, naming wh
   assert.equal(fake.specs.at(-1)?.mirror, 'http://mirror.example/debian');
   await assert.rejects(store.create('x', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR }), (e: unknown) =>
     e instanceof KilnError && /already exists/.test(e.message) && /env update x/.test(e.hint ?? '') && /env destroy x/.test(e.hint ?? ''));
-  await assert.rejects(store.get('nope'), (e: unknown) => e instanceof KilnError && e.code === 'target-not-found');
+  await assert.rejects(store.get('nope'), (e: unknown) => e instanceof KilnError && e.code === 'env-not-found');
 });
 
 test('a failed or aborted create leaves nothing; a leftover of a killed create is cleaned by the next', async (t) => {
@@ -211,7 +211,7 @@ test('destroy is refused while a live lease exists (naming the pid); stale lease
   const v1 = await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
   const lease = await store.acquire('e');
   await assert.rejects(store.destroy('e'), (e: unknown) =>
-    e instanceof KilnError && e.code === 'state-locked' && e.message.includes(`pids ${process.pid}`) && /kiln env destroy e/.test(e.hint ?? ''));
+    e instanceof KilnError && e.code === 'env-in-use' && e.message.includes(`pids ${process.pid}`) && /kiln env destroy e/.test(e.hint ?? ''));
   await lease.release();
   // A lease left by a process that died (SIGKILLed build).
   const dead = Number(spawnSync('sh', ['-c', 'echo $$']).stdout.toString().trim());
@@ -253,4 +253,33 @@ test('import reads suite and arch from the root, refuses a hostile tarball, and 
   await assert.rejects(store.importTarball('bare', bare), (err: unknown) => err instanceof KilnError && /--suite/.test(err.hint ?? ''));
   await assert.rejects(stat(join(state, 'envs/bare')));
   await assert.rejects(store.importTarball('missing', join(work, 'nope.tar')), /cannot read/);
+});
+
+test('a damaged env.json is reported with its path and what to do; destroy still removes it', async (t) => {
+  const state = await tempDir(t);
+  const store = createEnvStore({ stateDir: state, makers: fakeMakers().makers });
+  await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  await writeFile(join(state, 'envs/e/env.json'), '{"name": "e"');
+  await assert.rejects(store.list(), (e: unknown) =>
+    e instanceof KilnError && e.code === 'config-invalid' && e.message.includes(join(state, 'envs/e/env.json')) && /env destroy/.test(e.hint ?? ''));
+  await store.destroy('e');
+  assert.deepEqual(await store.list(), []);
+});
+
+test('acquire checks the env can run on this machine and drops its lease when it cannot', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({
+    stateDir: state,
+    makers: { ...fake.makers, ensureArch: async (arch) => {
+      if (arch === 'riscv64') throw new KilnError('sandbox-unavailable', 'no qemu', { hint: 'apt-get install qemu-user-static binfmt-support' });
+    } },
+  });
+  await store.importTarball('rv', await (async () => {
+    const f = join(state, 'rv.tar');
+    writeTarball(f, tinyRoot({ arch: 'riscv64' }));
+    return f;
+  })());
+  await assert.rejects(store.acquire('rv'), /no qemu/);
+  assert.deepEqual(await readdir(join(state, 'envs/rv/leases')), []);
 });

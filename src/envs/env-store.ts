@@ -296,7 +296,12 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
       const names = (await readdir(envsDir).catch(() => [] as string[])).filter(isEnvName).sort();
       const out: EnvInfo[] = [];
       for (const n of names) {
-        if (await pathExists(envPaths(stateDir, n).envJson)) out.push(await info(n));
+        // Envs being created have no env.json yet; one destroyed meanwhile is simply gone.
+        const e = await info(n).catch((err: unknown) => {
+          if (err instanceof KilnError && err.code === ENV_ERRORS.notFound) return undefined;
+          throw err;
+        });
+        if (e !== undefined) out.push(e);
       }
       return out;
     },

@@ -67,6 +67,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const entries = await readEntries(stateDir);
   const liveWorkDirs: string[] = [];
   const liveCgroupDirs = new Set<string>();
+  const deadCgroupDirs = new Set<string>();
   for (const { file, entry } of entries) {
     if (entry === undefined) {
       add({ kind: 'journal', path: file, detail: 'unreadable journal entry' }, () => rm(file, { force: true }));
@@ -74,7 +75,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       liveWorkDirs.push(entry.workDir);
       for (const d of Object.values(entry.cgroup?.dirs ?? {})) liveCgroupDirs.add(d);
     } else {
-      add({ kind: 'journal', path: file, detail: `sandbox of job ${entry.jobId} left by kiln pid ${entry.kilnPid} (workspace ${entry.workDir})` }, async () => {
+      for (const d of Object.values(entry.cgroup?.dirs ?? {})) deadCgroupDirs.add(d);
+      add({ kind: 'journal', path: file, detail: `sandbox of job ${entry.jobId} left by kiln pid ${entry.kilnPid} (workspace ${entry.workDir}${entry.cgroup === null ? '' : ', with its cgroup'})` }, async () => {
         await reapEntry(entry, { cgroups: [], mounts: [], workspaces: [] });
         await rm(file, { force: true });
       });
@@ -95,7 +97,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       const owner = ownerPidOf(name);
       if (dirs.some((d) => liveCgroupDirs.has(d)) || (owner !== undefined && pidAlive(owner))) continue;
       // Journal entries of dead kilns already cover their groups.
-      if (findings.some((f) => f.kind === 'journal' && f.detail.includes(name))) continue;
+      if (dirs.some((d) => deadCgroupDirs.has(d))) continue;
       add({ kind: 'cgroup', path: dirs.join(' '), detail: owner === undefined ? 'not named by kiln' : `made by kiln pid ${owner}, which is gone` }, () =>
         openCgroup(refOf(system, dirs)).remove(),
       );

@@ -24,8 +24,6 @@ export interface JournalEntry {
   readonly workDir: string;
   readonly cgroup: CgroupRef | null;
   readonly createdAt: number;
-  /** Pid (host namespace) of the current run's outermost process, while one runs. */
-  readonly runPid?: number | null;
 }
 
 export function journalDir(stateDir: string): string {

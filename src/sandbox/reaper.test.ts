@@ -7,7 +7,8 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { eventually, pidsWithCmdline } from '../../test/helpers/proc.ts';
+import { readdir } from 'node:fs/promises';
+import { eventually } from '../../test/helpers/proc.ts';
 import { testRoot } from '../../test/helpers/test-root.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { detectCgroups, listKilnCgroups } from './cgroups/cgroups.ts';
@@ -15,6 +16,17 @@ import { chrootUnavailable } from './chroot/chroot-backend.ts';
 import { ownEntry, ownerAlive, readEntries, writeEntry } from './journal.ts';
 import { liveMountsUnder } from './mounts.ts';
 import { reapSandboxes } from './reaper.ts';
+
+/** Live `sleep <marker>` processes, wherever their pid namespace. */
+async function sleepers(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const argv = (await readFile(`/proc/${name}/cmdline`, 'latin1').catch(() => '')).split('\0');
+    if (argv[0]?.endsWith('sleep') && argv[1] === marker) found.push(Number(name));
+  }
+  return found;
+}
 
 /** A pid that surely does not run any more: a child that has exited and been reaped. */
 function deadPid(): number {
@@ -51,7 +63,7 @@ describe('journal and reaper', () => {
   });
 
   const why = chrootUnavailable();
-  test('SIGKILL of kiln in the middle of two chroot builds: its builds die, the reaper leaves nothing', { skip: why ?? false }, async () => {
+  test('SIGKILL of kiln in the middle of two chroot builds: its builds die, the reaper leaves nothing', { skip: why ?? false }, async (t) => {
     await using state = await tmpDir('kiln-reap-');
     const root = testRoot();
     const marker = `300.${Math.floor(Math.random() * 1e8) + 1e8}`;
@@ -69,17 +81,18 @@ describe('journal and reaper', () => {
       setInterval(() => {}, 1000);
     `;
     const kiln = spawn(process.execPath, ['--input-type=module', '-e', script, state.path, root.path, marker], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => kiln.kill('SIGKILL'));
     let out = '';
     kiln.stdout.on('data', (c: Buffer) => (out += c.toString()));
     assert.ok(await eventually(() => out.includes('ready') || kiln.exitCode !== null, 30_000), 'the kiln-like process never got both builds running');
     assert.equal(out.trim(), 'ready');
-    assert.equal((await pidsWithCmdline(marker)).length, 4);
+    assert.equal((await sleepers(marker)).length, 4);
     const gone = new Promise((r) => kiln.once('exit', r));
     kiln.kill('SIGKILL');
     await gone;
 
     // The parent-death signal takes every build process down, setsid'd ones included.
-    assert.ok(await eventually(async () => (await pidsWithCmdline(marker)).length === 0, 10_000), 'build processes outlived kiln');
+    assert.ok(await eventually(async () => (await sleepers(marker)).length === 0, 10_000), 'build processes outlived kiln');
     const entries = await readEntries(state.path);
     assert.equal(entries.length, 2);
     const cgroupDirs = entries.flatMap((e) => Object.values(e.entry!.cgroup!.dirs));

@@ -142,9 +142,17 @@ export async function createCgroup(system: CgroupSystem, options: CreateCgroupOp
       // Domain controllers must be enabled top-down: root → kiln parent.
       const parent = dirname(dirs[0]!);
       await enableControllers(system.mount, V2_REQUIRED);
-      await mkdirRetrying(parent);
-      await enableControllers(parent, V2_REQUIRED);
-      await mkdirRetrying(dirs[0]!);
+      // Another kiln's remove() may take the empty parent at any point: start over then.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await mkdir(parent, { recursive: true });
+          await enableControllers(parent, V2_REQUIRED);
+          await mkdir(dirs[0]!);
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw e;
+        }
+      }
       await v2Files.applyLimits(dirs[0]!, options.limits);
     } else {
       for (const d of dirs) await mkdirRetrying(d);

@@ -17,7 +17,7 @@
 // the journal entry naming them (journal.ts), which the reaper removes at the next start.
 
 import { readFileSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join, normalize, resolve } from 'node:path';
@@ -25,13 +25,13 @@ import { KilnError } from '../../errors.ts';
 import { runGroup } from '../../lib/spawn-group.ts';
 import { cgroupPaths, cgroupProblem, createCgroup, detectCgroups, type Cgroup, type CgroupSystem } from '../cgroups/cgroups.ts';
 import { removeTree } from '../host.ts';
-import { ownEntry, removeEntry, writeEntry, type JournalEntry } from '../journal.ts';
+import { ownEntry, removeEntry, writeEntry } from '../journal.ts';
 import { liveMountsUnder, unmountLazily } from '../mounts.ts';
 import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions } from '../sandbox.ts';
 import { ensureBuildUser } from './build-user.ts';
-import { findHostTools, type HostTools } from './host-tools.ts';
+import { findHostTools } from './host-tools.ts';
 import {
-  badPathChars, DEV_DIRS, DEV_LINKS, enterScript, INSIDE_ROOT, LAYOUT_DIRS, parseStatus, setupScript, type ScriptPaths,
+  badPathChars, DEV_DIRS, DEV_LINKS, fstabs, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, parseStatus, runArgv, setupScript, type ScriptPaths,
 } from './scripts.ts';
 
 export interface ChrootBackendOptions {
@@ -99,10 +99,9 @@ async function createChrootSandbox(options: SandboxOptions, backend: ChrootBacke
   const id = `${options.jobId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 80)}.${process.pid}.${randomBytes(4).toString('hex')}`;
   const parent = backend.cgroupParent ?? 'kiln';
   const cgroupName = id;
-  let entry: JournalEntry = ownEntry({ id, jobId: options.jobId, backend: 'chroot', workDir, cgroup: null });
   // The journal entry comes first: whatever exists later, a dead kiln's entry names it.
-  entry = { ...entry, cgroup: { version: system.version, dirs: cgroupPaths(system, { parent, name: cgroupName }) } };
-  await writeEntry(backend.stateDir, entry);
+  const cgroupRef = { version: system.version, dirs: cgroupPaths(system, { parent, name: cgroupName }) };
+  await writeEntry(backend.stateDir, ownEntry({ id, jobId: options.jobId, backend: 'chroot', workDir, cgroup: cgroupRef }));
   let cgroup: Cgroup | undefined;
   try {
     const dirs = {
@@ -116,6 +115,8 @@ async function createChrootSandbox(options: SandboxOptions, backend: ChrootBacke
     for (const d of Object.values(dirs)) await mkdir(d, { recursive: true, mode: 0o755 });
     for (const d of LAYOUT_DIRS) await mkdir(join(dirs.workspace, d));
     for (const d of DEV_DIRS) await mkdir(join(dirs.dev, d));
+    await chmod(join(dirs.dev, 'shm'), 0o1777);
+    for (const d of MOUNT_POINTS) await mkdir(join(dirs.upper, d), { recursive: true });
     for (const [name, target] of Object.entries(DEV_LINKS)) await symlink(target, join(dirs.dev, name));
     await ensureBuildUser(env.layers, dirs.upper);
     cgroup = await createCgroup(system, { parent, name: cgroupName, limits: options.limits });
@@ -129,13 +130,16 @@ async function createChrootSandbox(options: SandboxOptions, backend: ChrootBacke
       readWriteBinds: binds.rw,
       procsFiles: cgroup.procsFiles,
       setupFile: join(dirs.run, 'setup.sh'),
+      fstabFiles: [join(dirs.run, 'fstab.root'), join(dirs.run, 'fstab.more')],
       overlayName: `kiln-${id}`.slice(0, 100),
       devTemplate: dirs.dev,
     };
-    await writeFile(join(dirs.run, 'enter.sh'), enterScript(tools, paths), { mode: 0o700 });
+    const [root, more] = fstabs(paths);
+    await writeFile(paths.fstabFiles[0], root, { mode: 0o600 });
+    await writeFile(paths.fstabFiles[1], more, { mode: 0o600 });
     await writeFile(paths.setupFile, setupScript(tools, paths), { mode: 0o700 });
     const layout = (root: string) => Object.fromEntries(LAYOUT_DIRS.map((d) => [d, `${root}/${d}`])) as unknown as SandboxLayout;
-    return new ChrootSandbox({ id, workDir, runDir: dirs.run, host: layout(dirs.workspace), inside: layout(INSIDE_ROOT), cgroup, tools, options, backend, entry });
+    return new ChrootSandbox({ id, workDir, runDir: dirs.run, argv: runArgv(tools, paths), host: layout(dirs.workspace), inside: layout(INSIDE_ROOT), cgroup, options, backend });
   } catch (e) {
     await cgroup?.remove().catch(() => undefined);
     await removeTree(workDir).catch(() => undefined);
@@ -148,13 +152,12 @@ interface Parts {
   readonly id: string;
   readonly workDir: string;
   readonly runDir: string;
+  readonly argv: readonly string[];
   readonly host: SandboxLayout;
   readonly inside: SandboxLayout;
   readonly cgroup: Cgroup;
-  readonly tools: HostTools;
   readonly options: SandboxOptions;
   readonly backend: ChrootBackendOptions;
-  readonly entry: JournalEntry;
 }
 
 class ChrootSandbox implements Sandbox {
@@ -185,7 +188,7 @@ class ChrootSandbox implements Sandbox {
     const tail: Buffer[] = [];
     const signals = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
     const running = runGroup(
-      [p.tools.setpriv, '--pdeathsig', 'KILL', '--', p.tools.sh, join(p.runDir, 'enter.sh'), envFile, statusFile, spec.cwd, ...spec.argv],
+      [...p.argv, envFile, statusFile, spec.cwd, ...spec.argv],
       {
         // The scripts find their programs by absolute path; init gives the build spec.env.
         env: {},

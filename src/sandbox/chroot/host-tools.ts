@@ -1,5 +1,5 @@
 // The host programs the chroot backend runs (all from util-linux, coreutils, perl-base,
-// iproute2 on Debian), located once by absolute path: the scripts that use them run with
+// on Debian), located once by absolute path: the scripts that use them run with
 // the build's environment, whose PATH points inside the build root.
 
 import { accessSync, constants } from 'node:fs';
@@ -14,8 +14,6 @@ export interface HostTools {
   readonly cp: string;
   readonly chown: string;
   readonly perl: string;
-  /** iproute2's `ip`, to bring up loopback; without it the build has no loopback at all. */
-  readonly ip: string | undefined;
 }
 
 const DIRS = ['/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -47,5 +45,5 @@ export function findHostTools(): { tools: HostTools } | { missing: string[] } {
     else found[name] = p;
   }
   if (missing.length > 0) return { missing };
-  return { tools: { ...(found as Omit<HostTools, 'ip'>), ip: which('ip') } };
+  return { tools: found as unknown as HostTools };
 }

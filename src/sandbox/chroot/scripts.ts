@@ -1,17 +1,24 @@
-// The three small programs a chroot run goes through, generated once per sandbox with
-// every host path baked in (their environment is the build's, not kiln's):
+// What a chroot run goes through, generated once per sandbox with every host path baked
+// in (the environment is the build's own, not kiln's):
 //
-//   enter.sh   host namespaces: joins the build's cgroup (writes its own pid to every
-//              cgroup.procs), then execs unshare into new mount/pid/ipc/uts/net namespaces.
-//   setup.sh   PID 1 of the new pid namespace, private mount namespace: mounts the overlay
-//              root, /proc, a read-only /sys, a minimal /dev, tmpfs /tmp, the workspace at
-//              /kiln and the binds, brings up loopback, then execs init.
-//   init (perl) stays PID 1: forks the build (setpriv --no-new-privs → unshare --root --wd
-//              -S -G: chroot, cwd, unprivileged uid/gid without supplementary groups) with
-//              exactly the run's environment, reaps orphans until the build's own process
-//              ends, writes its exact wait status ("exit N" / "signal N") to a file and exits.
-//              PID 1 exiting makes the kernel kill everything else in the namespace
-//              (setsid'd daemons included) and the mounts go with the namespace.
+//   runArgv()  setpriv --pdeathsig KILL --no-new-privs → unshare into new mount, pid, ipc,
+//              uts and net namespaces (--kill-child passes kiln's death on to PID 1).
+//              no_new_privs does not limit root; it is inherited by the build, whose
+//              setuid programs (su, sudo) then cannot raise it back.
+//   setup.sh   PID 1 of the new pid namespace: joins the build's cgroup (writes 0, "myself",
+//              to every cgroup.procs: nothing of the build can start outside it), mounts the
+//              overlay root, /proc, a read-only /sys, a minimal /dev, tmpfs /tmp, the
+//              workspace at /kiln and the binds (two `mount -a -T` fstabs), then execs init.
+//   init (perl) stays PID 1: brings up loopback (ioctl), forks the build (unshare --root
+//              --wd -S -G: chroot, cwd, unprivileged uid/gid without supplementary groups)
+//              with exactly the run's environment, reaps orphans until the build's own
+//              process ends, writes its exact wait status ("exit N" / "signal N") to a file
+//              and exits. PID 1 exiting makes the kernel kill everything else in the
+//              namespace (setsid'd daemons included); the mounts go with the namespace.
+//
+// Every program started costs 2-5 ms here, so the list is kept short: mount points are
+// made in the upper layer beforehand, mounts come from fstabs, /dev from one `cp -a`,
+// loopback from perl.
 //
 // Why perl for PID 1: init ignores signals it has no handler for, so the build itself
 // cannot be PID 1 (`kill -TERM $$` would do nothing), and a shell as PID 1 cannot tell
@@ -34,6 +41,7 @@ export interface ScriptPaths {
   readonly readWriteBinds: readonly { readonly host: string; readonly inside: string }[];
   readonly procsFiles: readonly string[];
   readonly setupFile: string;
+  readonly fstabFiles: readonly [string, string];
   readonly overlayName: string;
   /** Host directory with /dev's symlinks and empty mount points, made by devTemplate(). */
   readonly devTemplate: string;
@@ -64,44 +72,67 @@ export function badPathChars(p: string): boolean {
   return /[,:\\\n\0]/.test(p);
 }
 
-export function enterScript(tools: HostTools, p: ScriptPaths): string {
+/** The argv that starts a run: setup.sh's arguments (env file, status file, cwd, argv…) follow. */
+export function runArgv(tools: HostTools, p: ScriptPaths): string[] {
   return [
-    'set -eu',
-    ...p.procsFiles.map((f) => `echo $$ > ${q(f)}`),
-    `exec ${q(tools.unshare)} --mount --pid --fork --kill-child --ipc --uts --net --propagation private -- ${q(tools.sh)} ${q(p.setupFile)} "$@"`,
-    '',
-  ].join('\n');
+    tools.setpriv, '--pdeathsig', 'KILL', '--no-new-privs', '--',
+    tools.unshare, '--mount', '--pid', '--fork', '--kill-child', '--ipc', '--uts', '--net', '--propagation', 'private', '--',
+    tools.sh, p.setupFile,
+  ];
+}
+
+/** Mount points setup.sh needs in the root; made in the upper layer when the sandbox is made. */
+export const MOUNT_POINTS = ['proc', 'sys', 'dev', 'tmp', INSIDE_ROOT.slice(1)] as const;
+
+/** One fstab line; whitespace in fields is octal-escaped as fstab(5) wants. */
+function fstabLine(source: string, target: string, type: string, options: string): string {
+  const esc = (f: string) => f.replace(/[ \t]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return `${esc(source)} ${esc(target)} ${type} ${esc(options)} 0 0`;
+}
+
+/**
+ * The mounts of a run, as two fstab files for `mount -a -T` (one program for many mounts):
+ * the first makes the root, the second what needs directories made in between (/dev/pts
+ * from the /dev template, bind targets made through the overlay).
+ */
+export function fstabs(p: ScriptPaths): [string, string] {
+  const lowerdir = [...p.lowers].reverse().join(':'); // overlayfs lists the topmost first
+  const at = (inside: string) => `${p.merged}${inside}`;
+  const first = [
+    fstabLine(p.overlayName, p.merged, 'overlay', `lowerdir=${lowerdir},upperdir=${p.upper},workdir=${p.work}`),
+    fstabLine('proc', at('/proc'), 'proc', 'nosuid,nodev,noexec,hidepid=2'),
+    fstabLine('sysfs', at('/sys'), 'sysfs', 'ro,nosuid,nodev,noexec'),
+    // No size limits on the tmpfs mounts: their pages are charged to the build's memory cgroup.
+    fstabLine('kiln-dev', at('/dev'), 'tmpfs', 'nosuid,noexec,mode=755'),
+    fstabLine('kiln-tmp', at('/tmp'), 'tmpfs', 'nosuid,nodev,mode=1777'),
+    fstabLine(p.workspace, at(INSIDE_ROOT), 'none', 'bind,nosuid,nodev'),
+  ];
+  const second = [
+    fstabLine('kiln-pts', at('/dev/pts'), 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'),
+    ...p.readOnlyBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,ro,nosuid,nodev')),
+    ...p.readWriteBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,nosuid,nodev')),
+  ];
+  return [`${first.join('\n')}\n`, `${second.join('\n')}\n`];
 }
 
 export function setupScript(tools: HostTools, p: ScriptPaths): string {
   const m = (inside: string) => `"$M"${q(inside)}`;
-  const lowerdir = [...p.lowers].reverse().join(':'); // overlayfs lists the topmost first
-  const binds = [
-    ...p.readOnlyBinds.map((b) => ({ ...b, opts: 'ro,nosuid,nodev' })),
-    ...p.readWriteBinds.map((b) => ({ ...b, opts: 'nosuid,nodev' })),
-  ];
-  const mount = q(tools.mount);
+  const inside = [...p.readOnlyBinds, ...p.readWriteBinds].map((b) => b.inside);
   return [
     'set -eu',
+    ...p.procsFiles.map((f) => `echo 0 > ${q(f)}`),
     `M=${q(p.merged)}`,
     // PID 1 must not be the one the OOM killer picks; the build gets 0 back in init.
     // Best effort: some kernels (VMs, gVisor) refuse negative values.
     '{ echo -1000 > /proc/self/oom_score_adj; } 2>/dev/null || true',
-    `${mount} -t overlay ${q(p.overlayName)} -o ${q(`lowerdir=${lowerdir},upperdir=${p.upper},workdir=${p.work}`)} "$M"`,
-    `${q(tools.mkdir)} -p "$M/proc" "$M/sys" "$M/dev" "$M/tmp" ${m(INSIDE_ROOT)} ${binds.map((b) => m(b.inside)).join(' ')}`,
-    `${mount} -t proc -o nosuid,nodev,noexec,hidepid=2 proc "$M/proc"`,
-    `${mount} -t sysfs -o ro,nosuid,nodev,noexec sysfs "$M/sys"`,
-    `${mount} -t tmpfs -o nosuid,noexec,mode=755,size=256k kiln-dev "$M/dev"`,
-    // Device nodes from the host's /dev, links and mount points from the template (devTemplate()).
+    `${q(tools.mount)} -a -T ${q(p.fstabFiles[0])}`,
+    // Device nodes from the host's /dev, links and mount points from the template.
     `${q(tools.cp)} -a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty ${q(`${p.devTemplate}/.`)} "$M/dev/"`,
-    `${mount} -t devpts -o newinstance,ptmxmode=0666,mode=0620,nosuid,noexec kiln-pts "$M/dev/pts"`,
-    `${mount} -t tmpfs -o nosuid,nodev,mode=1777 kiln-shm "$M/dev/shm"`,
-    `${mount} -t tmpfs -o nosuid,nodev,mode=1777 kiln-tmp "$M/tmp"`,
+    // Bind targets may lie under symlinks of the root, so they are made through the overlay.
+    ...(inside.length === 0 ? [] : [`${q(tools.mkdir)} -p ${inside.map(m).join(' ')}`]),
+    `${q(tools.mount)} -a -T ${q(p.fstabFiles[1])}`,
     `${q(tools.chown)} -R ${BUILD_UID}:${BUILD_GID} ${LAYOUT_DIRS.map((d) => q(`${p.workspace}/${d}`)).join(' ')}`,
-    `${mount} --bind -o nosuid,nodev ${q(p.workspace)} ${m(INSIDE_ROOT)}`,
-    ...binds.map((b) => `${mount} --bind -o ${b.opts} ${q(b.host)} ${m(b.inside)}`),
     'echo kiln > /proc/sys/kernel/hostname',
-    ...(tools.ip === undefined ? [] : [`${q(tools.ip)} link set lo up`]),
     `exec ${q(tools.perl)} -e ${q(initProgram(tools, p.merged))} -- "$@"`,
     '',
   ].join('\n');
@@ -110,7 +141,11 @@ export function setupScript(tools: HostTools, p: ScriptPaths): string {
 /** Arguments: env file (NUL-separated K=V), status file, inside cwd, argv…. */
 export function initProgram(tools: HostTools, merged: string): string {
   const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-  return `use strict; use warnings; no warnings 'exec'; use POSIX ();
+  // No `use POSIX` or `use Socket`: loading them costs more than the rest of init.
+  // SIOCSIFFLAGS (0x8914) with IFF_UP|IFF_LOOPBACK on a struct ifreq (40 bytes); AF_INET
+  // and SOCK_DGRAM are 2 on every Linux architecture kiln runs on.
+  return `use strict; use warnings; no warnings 'exec';
+if (socket(my $s, 2, 2, 0)) { my $ifr = pack('a16 s x22', 'lo', 0x9); ioctl($s, 0x8914, $ifr) or print STDERR "kiln: loopback: $!\\n"; close $s; }
 my ($envFile, $statusFile, $cwd, @cmd) = @ARGV;
 open(my $fh, '<', $envFile) or die "kiln: cannot read $envFile: $!\\n";
 my $text = do { local $/; <$fh> }; close $fh;
@@ -120,15 +155,15 @@ die "kiln: fork: $!\\n" unless defined $pid;
 if ($pid == 0) {
   if (open(my $adj, '>', '/proc/self/oom_score_adj')) { print $adj "0"; close $adj; }
   %ENV = %env;
-  exec { ${lit(tools.setpriv)} } ${lit(tools.setpriv)}, '--no-new-privs', '--', ${lit(tools.unshare)}, '--root=' . ${lit(merged)}, "--wd=$cwd", '-S', '${BUILD_UID}', '-G', '${BUILD_GID}', '--', @cmd;
-  print STDERR "kiln: cannot start the build: $!\\n"; POSIX::_exit(127);
+  exec { ${lit(tools.unshare)} } ${lit(tools.unshare)}, '--root=' . ${lit(merged)}, "--wd=$cwd", '-S', '${BUILD_UID}', '-G', '${BUILD_GID}', '--', @cmd;
+  print STDERR "kiln: cannot start the build: $!\\n"; exit 127;
 }
 my $status;
 while ((my $w = waitpid(-1, 0)) > 0) { if ($w == $pid) { $status = $?; last; } }
 $status = 255 << 8 unless defined $status;
 my $sig = $status & 127;
 if (open(my $out, '>', $statusFile)) { print $out ($sig ? "signal $sig" : 'exit ' . ($status >> 8)), "\\n"; close $out; }
-POSIX::_exit($sig ? 128 + $sig : $status >> 8);
+exit($sig ? 128 + $sig : $status >> 8);
 `;
 }
 

@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { prepareRootForApt } from './apt-prep.ts';
+import { diskUsage, mmdebstrapArgv, PRIVATE_NS, runStreaming, upgradeArgv, upgradeEnv } from './root-commands.ts';
+
+async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-rootcmd-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('mmdebstrapArgv: variant, arch, includes, then suite target mirror', () => {
+  assert.deepEqual(mmdebstrapArgv({ suite: 'bookworm', arch: 'arm64', mirror: 'http://deb.example/debian', include: ['ccache', 'git'], variant: 'buildd' }, '/r'), [
+    'mmdebstrap', '--variant=buildd', '--arch=arm64', '--include=ccache,git', 'bookworm', '/r', 'http://deb.example/debian',
+  ]);
+  assert.deepEqual(mmdebstrapArgv({ suite: 'sid', arch: 'amd64', mirror: 'http://m.example', include: [], variant: 'minbase' }, '/r').slice(3), ['sid', '/r', 'http://m.example']);
+});
+
+test('the upgrade runs in private mount and pid namespaces with a clean environment that keeps proxies', () => {
+  const argv = upgradeArgv('/state/envs/e/tmp/v/root');
+  assert.deepEqual(argv.slice(0, PRIVATE_NS.length), [...PRIVATE_NS]);
+  assert.ok(PRIVATE_NS.includes('--mount') && PRIVATE_NS.includes('--pid') && PRIVATE_NS.includes('--kill-child'));
+  assert.equal(argv.at(-1), '/state/envs/e/tmp/v/root');
+  const env = upgradeEnv({ HOME: '/home/me', SECRET: 'x', http_proxy: 'http://proxy.example:3128' });
+  assert.equal(env['SECRET'], undefined);
+  assert.equal(env['http_proxy'], 'http://proxy.example:3128');
+  assert.equal(env['DEBIAN_FRONTEND'], 'noninteractive');
+});
+
+test('runStreaming splits lines, keeps the last state of \\r progress lines, and returns the tail', async () => {
+  const lines: string[] = [];
+  const r = await runStreaming(['sh', '-c', 'printf "a\\nprog 10%%\\rprog 100%%\\n"; echo err >&2; exit 3'], { onLine: (l) => lines.push(l) });
+  assert.equal(r.code, 3);
+  assert.deepEqual(lines.sort(), ['a', 'err', 'prog 100%'].sort());
+});
+
+test('aborting runStreaming ends the whole process group, background children too', async (t) => {
+  const dir = await tempDir(t);
+  const pidFile = join(dir, 'pid');
+  const ac = new AbortController();
+  const p = runStreaming(['sh', '-c', `sleep 300 & echo $! > ${pidFile}; echo started; wait`], {
+    signal: ac.signal, graceMs: 200, onLine: (l) => l === 'started' && ac.abort(new Error('stop')),
+  });
+  await assert.rejects(p, /stop/);
+  const bg = Number(await readFile(pidFile, 'utf8'));
+  const deadline = Date.now() + 5000;
+  while (alive(bg) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(alive(bg), false, `background child ${bg} survived`);
+});
+
+test('diskUsage counts the bytes on disk', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f'), Buffer.alloc(100_000, 1));
+  const n = await diskUsage(dir);
+  assert.ok(n >= 100_000 && n < 1_000_000, String(n));
+});
+
+test('prepareRootForApt makes resolv.conf a regular file and adds policy-rc.d, then restores both', async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, 'etc'));
+  await mkdir(join(root, 'usr/sbin'), { recursive: true });
+  await symlink('../run/systemd/resolve/stub-resolv.conf', join(root, 'etc/resolv.conf'));
+  const restore = await prepareRootForApt(root);
+  assert.ok((await lstat(join(root, 'etc/resolv.conf'))).isFile());
+  assert.equal((await stat(join(root, 'usr/sbin/policy-rc.d'))).mode & 0o777, 0o755);
+  assert.match(await readFile(join(root, 'usr/sbin/policy-rc.d'), 'utf8'), /exit 101/);
+  await restore();
+  assert.equal(await readlink(join(root, 'etc/resolv.conf')), '../run/systemd/resolve/stub-resolv.conf');
+  await assert.rejects(lstat(join(root, 'usr/sbin/policy-rc.d')));
+  await assert.rejects(lstat(join(root, 'etc/resolv.conf.kiln-saved')));
+});

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Command } from 'commander';
+import { registerDoctor } from '../cli/doctor.ts';
+import type { CliContext } from '../cli/main.ts';
+import { openRecords } from '../records/records.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { cgroupProblem, createCgroup, detectCgroups, type Cgroup } from './cgroups/cgroups.ts';
+import { ownEntry, writeEntry } from './journal.ts';
+import { liveMountsUnder } from './mounts.ts';
+import { runDoctor } from './doctor.ts';
+
+const deadPid = (): number => spawnSync('/bin/true').pid!;
+const system = detectCgroups();
+const asRoot = process.getuid?.() === 0;
+const realCgroups = asRoot && system !== undefined && cgroupProblem(system) === undefined;
+
+describe('kiln doctor', () => {
+  test('finds every kind of leftover, --fix removes them, and then it is clean', async (t) => {
+    const state = { path: await mkdtemp(join(tmpdir(), 'kiln-doctor-')) };
+    const leak = join(state.path, 'leak');
+    t.after(async () => {
+      if (asRoot) spawnSync('umount', ['-l', leak]);
+      await rm(state.path, { recursive: true, force: true });
+    });
+    const parent = `kiln-doctor-test-${process.pid}`;
+    const dead = deadPid();
+    // A dead kiln's sandbox: journal entry, workspace and (as root) its cgroup.
+    const workDir = join(state.path, 'work', 'run-dead', 'zlib_amd64');
+    await mkdir(join(workDir, 'kiln', 'src'), { recursive: true });
+    let journaled: Cgroup | undefined;
+    let stray: Cgroup | undefined;
+    if (realCgroups) {
+      const limits = { cpus: 1, memoryBytes: 1 << 26 };
+      journaled = await createCgroup(system, { parent, name: `zlib.${dead}.aa`, limits });
+      stray = await createCgroup(system, { parent, name: `other.${dead}.bb`, limits });
+      t.after(async () => {
+        await journaled?.remove();
+        await stray?.remove();
+      });
+    }
+    await writeEntry(state.path, { ...ownEntry({ id: `zlib.${dead}.aa`, jobId: 'run-dead-zlib@amd64', backend: 'chroot', workDir, cgroup: journaled?.ref ?? null }), kilnPid: dead });
+    // A run still going (this process) keeps its workspace; a finished one's is left over.
+    {
+      using records = openRecords(state.path);
+      records.createRun({ id: 'run-live', tree: '.', targets: [], archs: ['amd64'], maxJobs: 1, startedAt: Date.now() });
+      records.createRun({ id: 'run-old', tree: '.', targets: [], archs: ['amd64'], maxJobs: 1, startedAt: Date.now(), pid: dead, host: hostname() });
+    }
+    await mkdir(join(state.path, 'work', 'run-live', 'a_amd64'), { recursive: true });
+    await mkdir(join(state.path, 'work', 'run-old', 'b_amd64'), { recursive: true });
+    const locks = join(state.path, 'cache', 'locks');
+    await mkdir(locks, { recursive: true });
+    await writeFile(join(locks, 'x.lock'), `${dead} ${hostname()} ${Date.now()} abc\n`);
+    // A mount in kiln's own namespace (what a leaky backend would leave).
+    if (asRoot) {
+      await mkdir(leak);
+      assert.equal(spawnSync('mount', ['-t', 'tmpfs', 'kiln-doctor-test', leak]).status, 0);
+    }
+
+    const found = await runDoctor({ stateDir: state.path, cgroupParent: parent });
+    const kinds = found.findings.map((f) => `${f.kind} ${f.path.replace(state.path, 'STATE')}`).sort();
+    const expected = [
+      'journal STATE/sandboxes/zlib.' + dead + '.aa.json',
+      'lock STATE/cache/locks/x.lock',
+      'workspace STATE/work/run-dead',
+      'workspace STATE/work/run-old',
+      ...(asRoot ? ['mount STATE/leak'] : []),
+    ];
+    assert.deepEqual(kinds.filter((k) => !k.startsWith('cgroup')), expected.sort());
+    // The journaled group is reported under its entry; the stray one on its own.
+    assert.deepEqual(found.findings.filter((f) => f.kind === 'cgroup').map((f) => f.path), stray === undefined ? [] : [[...stray.paths].sort().join(' ')]);
+    assert.equal(found.remaining, found.findings.length);
+    assert.ok(found.findings.every((f) => f.fixed === undefined));
+
+    const fixed = await runDoctor({ stateDir: state.path, cgroupParent: parent, fix: true });
+    assert.deepEqual(fixed.findings.filter((f) => f.fixed !== true), []);
+    assert.equal(fixed.remaining, 0);
+    for (const p of [...(journaled?.paths ?? []), ...(stray?.paths ?? []), workDir, join(locks, 'x.lock')]) await assert.rejects(stat(p), { code: 'ENOENT' }, p);
+    await stat(join(state.path, 'work', 'run-live', 'a_amd64'));
+    assert.deepEqual(await liveMountsUnder(state.path), []);
+
+    const again = await runDoctor({ stateDir: state.path, cgroupParent: parent });
+    assert.deepEqual(again.findings, []);
+    assert.equal(again.remaining, 0);
+  });
+
+  test('the command: exit 1 while something is left over, 0 when clean; --json', async () => {
+    await using state = await tmpDir('kiln-doctor-cli-');
+    await mkdir(join(state.path, 'work', 'run-x', 'a_amd64'), { recursive: true });
+    const run = async (...args: string[]): Promise<{ code: number; out: string }> => {
+      let out = '';
+      const ctx: CliContext = { exitCode: 0, stdout: { write: (s: string) => ((out += s), true) } as never, stderr: process.stderr };
+      const program = new Command('kiln').exitOverride();
+      registerDoctor(program, ctx);
+      await program.parseAsync(['doctor', '--state', state.path, '--cgroup-parent', `kiln-doctor-cli-${process.pid}`, ...args], { from: 'user' });
+      return { code: ctx.exitCode, out };
+    };
+    const first = await run();
+    assert.equal(first.code, 1);
+    assert.match(first.out, /found +workspace .*run-x/);
+    assert.match(first.out, /kiln doctor --fix/);
+    const json = JSON.parse((await run('--json')).out) as { findings: { kind: string }[]; checks: { name: string }[] };
+    assert.deepEqual(json.findings.map((f) => f.kind), ['workspace']);
+    assert.deepEqual(json.checks.map((c) => c.name), ['root', 'chroot sandbox', 'cgroups']);
+    assert.equal((await run('--fix')).code, 0);
+    const clean = await run();
+    assert.equal(clean.code, 0);
+    assert.match(clean.out, /nothing left over/);
+  });
+});
