@@ -112,7 +112,7 @@ export async function benchSandbox(options: SandboxBenchOptions = {}): Promise<S
 
 async function pickBase(options: SandboxBenchOptions, scratch: string, out: (l: string) => void): Promise<{ base: string; kind: string }> {
   const given = options.base ?? process.env['KILN_BENCH_BASE'];
-  if (given !== undefined) return { base: resolve(given), kind: 'given' };
+  if (given !== undefined) return { base: resolve(given), kind: 'given with --base or $KILN_BENCH_BASE' };
   if (options.createBase === true) {
     const dir = join(scratch, 'bookworm-buildd');
     const mirror = (await hostDebianMirror()) ?? '';

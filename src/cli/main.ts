@@ -7,6 +7,7 @@ import { exitCodeFor, isKilnError } from '../errors.ts';
 import { registerBuild } from './build.ts';
 import { registerCache } from './cache.ts';
 import { registerEnv } from './env.ts';
+import { registerDoctor } from './doctor.ts';
 import { registerHistory } from './history.ts';
 import { registerLogs } from './logs.ts';
 import { registerPlan } from './plan.ts';
@@ -36,6 +37,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerHistory(program, ctx);
   registerCache(program, ctx);
   registerEnv(program, ctx);
+  registerDoctor(program, ctx);
   return program;
 }
 

@@ -32,7 +32,7 @@ export interface ExecutorOptions {
   readonly backend: SandboxBackend;
   /** The env a job of this arch builds in (undefined for the host backend). */
   readonly envFor: (arch: string) => SandboxEnv | undefined;
-  /** Offered read-only inside isolated sandboxes at /kiln/downloads. */
+  /** Offered read-only inside isolated sandboxes at /var/cache/kiln/downloads. */
   readonly downloadsDir: string;
   readonly downloads: Downloads;
   readonly artifacts: ArtifactStore;
@@ -126,7 +126,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       jl.note(`${spec.name} ${spec.version}-${spec.release} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
       const env = o.envFor(job.arch);
       await using sandbox = await o.backend.create({
-        ...(env === undefined ? {} : { env, readOnlyBinds: [{ host: o.downloadsDir, inside: '/kiln/downloads' }] }),
+        ...(env === undefined ? {} : { env, readOnlyBinds: [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }] }),
         jobId: `${o.runId}-${job.id}`,
         workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
         limits: { cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes },

@@ -2,7 +2,7 @@
 // schedule the rest through execute(), then write the report and the package index.
 // Everything observable goes out on the event bus; records subscribe to it.
 
-import { mkdir, rmdir } from 'node:fs/promises';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +20,7 @@ import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { updatePackageIndex } from './update-index.ts';
 import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { machineCapacity } from './host-env.ts';
+import { reapSandboxes } from '../sandbox/reaper.ts';
 import type { StateLayout } from './state-layout.ts';
 
 export interface BuildRequest extends PlanRequest {
@@ -50,7 +51,10 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const { state, bus } = req;
   await mkdir(state.root, { recursive: true });
   using records = openRecords(state.root);
-  records.markInterruptedRuns();
+  // What a dead kiln left behind: its runs are marked cancelled, its sandboxes (cgroups,
+  // workspaces, journal entries) and stale locks removed.
+  for (const dead of records.markInterruptedRuns()) await rm(join(state.work, dead), { recursive: true, force: true });
+  await reapSandboxes(state.root, { cacheDir: state.cache });
   const prepared = await preparePlan(req, records);
   try {
     return await buildPlanned(req, records, prepared);
