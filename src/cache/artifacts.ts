@@ -55,7 +55,7 @@ export interface ArtifactStore {
   manifest(key: string): Promise<ManifestEntry[] | undefined>;
   put(key: string, options: PutOptions): Promise<ArtifactMeta>;
   /** Extract the artifact into `sysrootDir` (which must exist). */
-  stageInto(key: string, sysrootDir: string, options?: { signal?: AbortSignal }): Promise<ArtifactMeta>;
+  stageInto(key: string, sysrootDir: string, options?: { signal?: AbortSignal; touch?: boolean }): Promise<ArtifactMeta>;
   /** Record a use now, so gc keeps it. */
   touch(key: string): Promise<void>;
 }
@@ -176,14 +176,14 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     }
   }
 
-  async function stageInto(key: string, sysrootDir: string, opts: { signal?: AbortSignal } = {}): Promise<ArtifactMeta> {
+  async function stageInto(key: string, sysrootDir: string, opts: { signal?: AbortSignal; touch?: boolean } = {}): Promise<ArtifactMeta> {
     const meta = await get(key);
     if (meta === undefined) {
       throw new KilnError('artifact-missing', `artifact ${key} is not in the cache (${dir(key)})`, {
         hint: 'it may have been removed by cache gc; build the package again',
       });
     }
-    await touch(key);
+    if (opts.touch !== false) await touch(key);
     if (meta.archive !== null) await unpackArchive(join(dir(key), meta.archive), sysrootDir, { signal: opts.signal });
     return meta;
   }

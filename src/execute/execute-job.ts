@@ -51,7 +51,10 @@ export function logPathOf(logDir: string, jobId: string): string {
 }
 
 export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal: AbortSignal }) => Promise<JobOutcome> {
+  const touched = new Set<string>();
+  let logDirMade: Promise<unknown> | undefined;
   return async (job, { signal }) => {
+    await (logDirMade ??= mkdir(o.logDir, { recursive: true }));
     const startedAt = Date.now();
     const spec = job.spec;
     const log = logPathOf(o.logDir, job.id);
@@ -108,7 +111,6 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       at: startedAt,
       expectedMs: o.expectedMs(job.id),
     });
-    await mkdir(o.logDir, { recursive: true });
     const jl = await openJobLog(log);
     let failed = false;
     const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
@@ -148,7 +150,11 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         try {
           for (const id of job.stage) {
             jl.note(`stage ${id}`);
-            await o.artifacts.stageInto(o.outputs.get(id)!.key, sandbox.host.sysroot, { signal });
+            const k = o.outputs.get(id)!.key;
+            // Marking an artifact used (for gc) once per run is enough: libc-like roots
+            // are staged by thousands of jobs.
+            await o.artifacts.stageInto(k, sandbox.host.sysroot, { signal, touch: !touched.has(k) });
+            touched.add(k);
           }
         } catch (e) {
           if (signal.aborted) return cancelled();

@@ -80,6 +80,25 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: 'package state',
+    sql: `
+      -- One row per package and arch (job_id = name@arch), kept current on every write, so a
+      -- plan reads what it needs about 10,000 packages in one scan instead of two history
+      -- queries per package (which also grew with every no-change run).
+      CREATE TABLE package_state (
+        job_id         TEXT PRIMARY KEY,
+        success_key    TEXT,                      -- the last build that succeeded, with its inputs
+        recipe_hash    TEXT,
+        sources_hash   TEXT,
+        env_id         TEXT,
+        dep_outputs    TEXT,                      -- JSON {depJobId: outputHash}
+        attempt_state  TEXT,                      -- the latest attempt: built, up-to-date, failed, cancelled
+        attempt_key    TEXT
+      ) STRICT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -51,7 +51,7 @@ test('migrates an empty state dir to the latest schema', (t) => {
   assert.equal(latestSchemaVersion, migrations.length);
   assert.equal(db.prepare('PRAGMA journal_mode').get()?.['journal_mode'], 'wal');
   const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all().map((r) => r['name']);
-  assert.deepEqual(tables, ['job_inputs', 'jobs', 'runs']);
+  assert.deepEqual(tables, ['job_inputs', 'jobs', 'package_state', 'runs']);
 });
 
 test('reopening is idempotent and keeps the data', (t) => {
@@ -240,4 +240,17 @@ test('close is idempotent and using-disposable', (t) => {
   r.close();
   r.close();
   assert.throws(() => r.getRun('r1'));
+});
+
+test('package_state keeps the last success inputs and the latest attempt per package', (t) => {
+  const dir = stateDir(t);
+  const r = open(t, dir);
+  const inputs = { recipeHash: 'r1', sourcesHash: 's1', envId: 'e1', depOutputs: { 'b@amd64': 'o1' } };
+  r.recordPackageState('a@amd64', { state: 'built', key: 'k1', inputs });
+  r.recordPackageState('a@amd64', { state: 'failed', key: 'k2', inputs: { ...inputs, recipeHash: 'r2' } });
+  r.recordPackageState('c@amd64', { state: 'failed', key: 'k3' });
+  const states = r.packageStates();
+  assert.deepEqual(states.get('a@amd64'), { success: { key: 'k1', ...inputs }, attempt: { state: 'failed', key: 'k2' } });
+  assert.deepEqual(states.get('c@amd64'), { success: undefined, attempt: { state: 'failed', key: 'k3' } });
+  assert.equal(states.get('nope@amd64'), undefined);
 });

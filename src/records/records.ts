@@ -129,6 +129,11 @@ export interface JobSettledInput {
   readonly at: number;
 }
 
+export interface PackageState {
+  readonly success: { readonly key: string; readonly recipeHash: string; readonly sourcesHash: string; readonly envId: string; readonly depOutputs: Readonly<Record<string, string>> } | undefined;
+  readonly attempt: { readonly state: string; readonly key: string } | undefined;
+}
+
 /** How many recent successful builds learnedDurations looks at. */
 export const DURATION_WINDOW = 5;
 
@@ -225,11 +230,61 @@ export class Records {
   }
 
   recordJobSettled(s: JobSettledInput): void {
+    // Fast path: a package settled without running has no row in this run yet (10,000
+    // up-to-date packages in a no-change run are one INSERT each).
+    const fresh = this.#stmt(
+      `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state, cause, key, artifact, ended_at)
+       VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, job_id, attempt) DO NOTHING`,
+    ).run(s.runId, s.jobId, s.name, s.version, s.arch, s.state, s.cause ?? null, s.key ?? null, s.artifact ?? null, s.at);
+    if (fresh.changes === 1) return;
     const attempt = this.#openAttempt(s);
     this.#stmt(
       `UPDATE jobs SET state = ?, cause = ?, key = coalesce(?, key), artifact = coalesce(?, artifact), ended_at = ?
        WHERE run_id = ? AND job_id = ? AND attempt = ?`,
     ).run(s.state, s.cause ?? null, s.key ?? null, s.artifact ?? null, s.at, s.runId, s.jobId, attempt);
+  }
+
+  /**
+   * Keep package_state current: the latest attempt (state and key), and with `inputs` on
+   * success, the inputs of the last good build (why-rebuild compares against them).
+   */
+  recordPackageState(jobId: string, s: { state: JobState; key: string | undefined; inputs?: JobInputs | undefined }): void {
+    const success = (s.state === 'built' || s.state === 'up-to-date') && s.inputs !== undefined && s.key !== undefined;
+    if (success) {
+      this.#stmt(
+        `INSERT INTO package_state (job_id, success_key, recipe_hash, sources_hash, env_id, dep_outputs, attempt_state, attempt_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (job_id) DO UPDATE SET success_key = excluded.success_key, recipe_hash = excluded.recipe_hash,
+           sources_hash = excluded.sources_hash, env_id = excluded.env_id, dep_outputs = excluded.dep_outputs,
+           attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key`,
+      ).run(jobId, s.key!, s.inputs!.recipeHash, s.inputs!.sourcesHash, s.inputs!.envId, JSON.stringify(s.inputs!.depOutputs), s.state, s.key!);
+    } else {
+      this.#stmt(
+        `INSERT INTO package_state (job_id, attempt_state, attempt_key) VALUES (?, ?, ?)
+         ON CONFLICT (job_id) DO UPDATE SET attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key`,
+      ).run(jobId, s.state, s.key ?? null);
+    }
+  }
+
+  /** Every package's state in one scan: job id (name@arch) → last success inputs and latest attempt. */
+  packageStates(): Map<string, PackageState> {
+    const out = new Map<string, PackageState>();
+    for (const r of this.#stmt('SELECT * FROM package_state').all() as Row[]) {
+      const success =
+        r['success_key'] === null
+          ? undefined
+          : {
+              key: r['success_key'] as string,
+              recipeHash: r['recipe_hash'] as string,
+              sourcesHash: r['sources_hash'] as string,
+              envId: r['env_id'] as string,
+              depOutputs: JSON.parse(r['dep_outputs'] as string) as Record<string, string>,
+            };
+      const attempt =
+        r['attempt_state'] === null ? undefined : { state: r['attempt_state'] as string, key: (r['attempt_key'] as string | null) ?? '' };
+      out.set(r['job_id'] as string, { success, attempt });
+    }
+    return out;
   }
 
   recordJobInputs(runId: string, jobId: string, inputs: JobInputs): void {

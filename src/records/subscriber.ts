@@ -96,6 +96,7 @@ function write(records: Records, e: RecordedEvent): void {
         state: e.state, cause: e.cause, key: e.key, artifact: e.artifact, at: e.at,
       });
       if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
+      if (e.inputs !== undefined) records.recordPackageState(e.jobId, { state: e.state, key: e.key, inputs: e.inputs });
       return;
     case 'job-started':
       records.recordJobStart({
@@ -110,6 +111,7 @@ function write(records: Records, e: RecordedEvent): void {
         exitCode: e.exitCode, signal: e.signal, rusage: e.rusage, startedAt: e.startedAt, endedAt: e.at,
       });
       if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
+      if (e.state !== 'cancelled') records.recordPackageState(e.jobId, { state: e.state, key: e.key, inputs: e.inputs });
       return;
     case 'run-finished':
       records.finishRun(e.runId, { state: e.state, endedAt: e.at, counts: e.counts });

@@ -8,7 +8,6 @@ import type { TreeConfig } from '../config/tree-config.ts';
 import { KilnError } from '../errors.ts';
 import { buildGraph, globToRegExp, type Graph } from '../plan/graph.ts';
 import { makePlan, type Plan } from '../plan/plan.ts';
-import type { PreviousInputs } from '../plan/decide.ts';
 import type { Diagnostic, InvalidPackage } from '../plan/spec.ts';
 import { scanRecipeTree } from '../recipes/scan-tree.ts';
 import type { Records } from '../records/records.ts';
@@ -77,21 +76,16 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
 
   function finishPlan(): PreparedPlan {
     const forced = req.force.map(globToRegExp);
-    const lastSuccess = new Map<string, PreviousInputs>();
-    const lastAttempt = new Map<string, { state: string; key: string }>();
-    for (const node of graph.nodes) {
-      const s = records.lastSuccessful(node.name, node.arch);
-      if (s?.inputs != null && s.key !== null) {
-        lastSuccess.set(node.id, { key: s.key, arch: s.arch, ...s.inputs });
-      }
-      const a = records.lastAttempt(node.name, node.arch);
-      if (a !== undefined && a.key !== null) lastAttempt.set(node.id, { state: a.state, key: a.key });
-    }
+    // One scan of package_state, not two history queries per package.
+    const states = records.packageStates();
     const plan = makePlan(graph, {
       envIdOf: (node) => envs.envIdFor(node.arch),
       artifact: (key) => readArtifactSync(artifacts, key),
-      lastSuccess: (id) => lastSuccess.get(id),
-      lastAttempt: (id) => lastAttempt.get(id),
+      lastSuccess: (id) => {
+        const ok = states.get(id)?.success;
+        return ok === undefined ? undefined : { ...ok, arch: id.slice(id.lastIndexOf('@') + 1) };
+      },
+      lastAttempt: (id) => states.get(id)?.attempt,
       forced: (node) => forced.some((re) => re.test(node.name)),
     });
     return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs };

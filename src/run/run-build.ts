@@ -101,7 +101,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
 
     const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
     const building = new Set(toBuild.map((n) => n.id));
-    const learned = records.learnedDurations();
+    // Learned durations only matter when something is to be built (a no-change run of a
+    // large tree skips the query).
+    const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
     const estimate = estimateOf(learned.values());
     const durationOf = (id: string): number => learned.get(id) ?? estimate;
     const priorities = computePriorities(toBuild, durationOf);

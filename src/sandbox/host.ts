@@ -4,6 +4,7 @@
 // see lib/spawn-group.ts). Builds see the real root file system and network, so it is for
 // development, tests and trusted recipes; the inside and host layouts are the same paths.
 
+import { mkdirSync, readdirSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
@@ -32,18 +33,25 @@ const DIRS = ['src', 'dest', 'sysroot', 'home', 'tmp'] as const;
 async function createHostSandbox(options: SandboxOptions, backendOptions: HostBackendOptions): Promise<Sandbox> {
   if (options.signal?.aborted) throw new KilnError('cancelled', `job ${options.jobId} was cancelled before its sandbox was made`);
   const workDir = resolve(options.workDir);
-  const entries = await readdir(workDir).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return [];
-    if (e.code === 'ENOTDIR') return ['(a file)'];
-    throw e;
-  });
+  // Synchronous on purpose: six tiny metadata calls cost less inline than six thread-pool
+  // round trips, and this runs once per job.
+  let entries: string[];
+  try {
+    entries = readdirSync(workDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') entries = [];
+    else if (code === 'ENOTDIR') entries = ['(a file)'];
+    else throw e;
+  }
   if (entries.length > 0) {
     throw new KilnError('unsafe-path', `sandbox workspace ${workDir} for job ${options.jobId} is not an empty directory`, {
       hint: 'each job needs a fresh directory; remove it (a kept workspace from an earlier run?) or use another work dir',
     });
   }
   const layout = Object.fromEntries(DIRS.map((d) => [d, join(workDir, d)])) as unknown as SandboxLayout;
-  for (const d of DIRS) await mkdir(layout[d], { recursive: true });
+  mkdirSync(workDir, { recursive: true });
+  for (const d of DIRS) mkdirSync(layout[d]);
   return new HostSandbox(workDir, layout, options, backendOptions);
 }
 
