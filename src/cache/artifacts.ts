@@ -6,7 +6,8 @@
 // onto an existing non-empty one fails, so when two kiln processes build the same key at
 // once exactly one entry wins and the loser adopts it. meta.json's mtime records the last
 // use (touch) for gc.
-import { mkdir, mkdtemp, open, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
@@ -44,6 +45,11 @@ export interface PutOptions {
   readonly destDir: string;
   readonly meta: ArtifactInfo;
   readonly sourceDateEpoch: number;
+  /**
+   * The caller has just seen get() return nothing for this key: skip the check. Still
+   * safe when another process stores the key meanwhile (the rename fails; theirs is used).
+   */
+  readonly knownAbsent?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -126,17 +132,38 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     }
   }
 
+  // Directories known to exist (tmpRoot, the key-prefix fan-out dirs): made once per store.
+  const made = new Map<string, Promise<unknown>>();
+  const ensureDir = (path: string): Promise<unknown> => {
+    let p = made.get(path);
+    if (p === undefined) {
+      p = mkdir(path, { recursive: true });
+      p.catch(() => made.delete(path));
+      made.set(path, p);
+    }
+    return p;
+  };
+  let workSeq = 0;
+
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
     const target = dir(key);
-    const existing = await get(key);
-    if (existing !== undefined) return existing;
+    if (o.knownAbsent !== true) {
+      const existing = await get(key);
+      if (existing !== undefined) return existing;
+    }
 
-    await mkdir(tmpRoot, { recursive: true });
-    const work = await mkdtemp(join(tmpRoot, `art-${key.slice(0, 16)}-`));
+    await ensureDir(tmpRoot);
+    // pid + sequence is unique among live kiln processes; the random part guards against
+    // a leftover from a dead process that had the same pid (mkdir then fails with EEXIST).
+    const work = join(tmpRoot, `art-${key.slice(0, 16)}-${process.pid}-${++workSeq}-${randomBytes(3).toString('hex')}`);
+    await mkdir(work);
+    let stored = false;
     try {
-      const entries = await buildManifest(o.destDir, { signal: o.signal });
+      // Fast path: most no-op or metadata-only packages install nothing.
+      const empty = (await readdir(o.destDir)).length === 0;
+      const entries = empty ? [] : await buildManifest(o.destDir, { signal: o.signal });
       const archivePath = join(work, ARCHIVE);
-      const packed = await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
+      const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
       let size = 0;
       let archiveSha: string | null = null;
       if (packed) {
@@ -155,13 +182,21 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         fileCount: entries.filter((e) => e.type !== 'dir').length,
         createdAt: new Date().toISOString(),
       };
-      await writeFile(join(work, 'manifest.json'), canonicalManifest(entries), { flag: 'wx' });
-      await writeFile(join(work, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { flag: 'wx' });
+      await Promise.all([
+        writeFile(join(work, 'manifest.json'), canonicalManifest(entries), { flag: 'wx' }),
+        writeFile(join(work, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { flag: 'wx' }),
+        ensureDir(join(target, '..')),
+      ]);
 
       o.signal?.throwIfAborted();
-      await mkdir(join(target, '..'), { recursive: true });
       try {
-        await rename(work, target);
+        await rename(work, target).catch(async (e: NodeJS.ErrnoException) => {
+          // The fan-out dir was known to exist, but cache gc may have removed it since.
+          if (e.code !== 'ENOENT') throw e;
+          await mkdir(join(target, '..'), { recursive: true });
+          await rename(work, target);
+        });
+        stored = true;
         return meta;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -172,7 +207,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         return theirs;
       }
     } finally {
-      await rm(work, { recursive: true, force: true });
+      if (!stored) await rm(work, { recursive: true, force: true });
     }
   }
 

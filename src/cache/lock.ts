@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pidAlive } from '../lib/pid-alive.ts';
 
 export interface LockOptions {
   readonly signal?: AbortSignal;
@@ -57,15 +58,6 @@ export function parseLockContent(text: string): Holder | undefined {
   return { pid: p, host, started: s };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
 
 async function acquire(path: string, options: LockOptions): Promise<string> {
   const { signal } = options;

@@ -5,6 +5,7 @@ import { KilnError } from '../errors.ts';
 import { createEnvStore, type EnvInfo, type Variant } from '../envs/env-store.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
+import { registerEnvShell } from './env-shell.ts';
 
 export function humanBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -135,4 +136,5 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     await createEnvStore({ stateDir: layoutFrom(opts).root }).destroy(name);
     out(`kiln: destroyed env ${name}\n`);
   });
+  registerEnvShell(env, ctx);
 }

@@ -41,6 +41,8 @@ export function processStartTime(pid: number, procDir = '/proc'): number | undef
   }
   // The command name (field 2) is in parentheses and may contain spaces and ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // A zombie is gone (where PID 1 never reaps, a killed kiln stays one).
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
   const v = Number(rest[19]);
   return Number.isFinite(v) ? v : undefined;
 }

@@ -206,6 +206,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
               provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
             },
             sourceDateEpoch: o.sourceDateEpoch,
+            // The early cutoff above just found no artifact for this key.
+            knownAbsent: job.why.kind !== 'forced',
             signal,
           });
           jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Rusage } from '../plan/job.ts';
+import { launchPreforked, type Launched, type LaunchOptions, type RawExit } from './prefork.ts';
 import type { RunResult } from '../sandbox/sandbox.ts';
 
 export const COOKIE_VAR = 'KILN_JOB_COOKIE';
@@ -46,6 +47,8 @@ export interface RunGroupOptions {
   readonly cookie?: string;
   /** GNU time to wrap the command with for rusage; null disables it (default /usr/bin/time). */
   readonly timePath?: string | null;
+  /** Start the command through a pre-forked helper (default true; falls back to spawn without perl). */
+  readonly prefork?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -79,26 +82,21 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
     ? [command, ...args]
     : [timePath, '-q', '-f', '%x %U %S %M', '-o', timeFile, '--', command, ...args];
 
+  let helperRead = false;
   try {
-    const child = spawn(full[0]!, full.slice(1), {
-      cwd: options.cwd,
-      env: { ...options.env, [COOKIE_VAR]: cookie },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | { error: Error }>(
-      (resolve) => {
-        child.once('exit', (code, signal) => resolve({ code, signal }));
-        child.once('error', (error) => resolve({ error }));
-      },
-    );
+    const firstPid = lastPid();
+    const env = { ...options.env, [COOKIE_VAR]: cookie };
+    const launchOptions = { cwd: options.cwd, env, ...(timeFile === undefined ? {} : { timeFile }) };
+    const child = (options.prefork === false || process.env['KILN_NO_PREFORK'] === '1' ? undefined : await launchPreforked(full, launchOptions)) ?? launchDirect(full, launchOptions);
+    helperRead = child.timeOutput !== undefined;
+    const exited = child.exited;
 
     let killedFor: RunResult['killedFor'];
     let killing: Promise<number> | undefined;
     let sinkError: unknown;
     const pgid = child.pid;
     let leaderExited = false;
-    child.once('exit', () => (leaderExited = true));
+    void exited.then(() => (leaderExited = true));
     const kill = (reason: RunResult['killedFor']): void => {
       // A limit firing after a normal exit must not relabel it (the leftovers are swept anyway).
       if (killing !== undefined || pgid === undefined || leaderExited) return;
@@ -153,15 +151,20 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
         signalGroup(pgid, 'SIGKILL');
         await waitGroupGone(pgid, 5000);
       }
-      reaped = leftovers.length + (await killByCookie(cookie, { since: startedAt }));
+      reaped = leftovers.length + (await killByCookie(cookie, { since: startedAt, afterPid: firstPid }));
       survivors = Math.max(survivors, (await groupMembers(pgid)).length);
     }
     // A survivor stuck in the kernel may hold the pipes open: wait briefly, then cut them.
-    const closedInTime = await Promise.race([streamsClosed.then(() => true), delay(2000, false, { ref: false })]);
-    if (!closedInTime) {
-      child.stdout.destroy();
-      child.stderr.destroy();
-    }
+    // The timer is cancelled once the pipes close: left pending it would keep kiln alive
+    // for 2 s after its last job, and unref'd it would let the event loop run dry (and
+    // node exit mid-run) while the pipes are still open.
+    const cutTimer = new AbortController();
+    const closedInTime = await Promise.race([
+      streamsClosed.then(() => true),
+      delay(2000, false, { signal: cutTimer.signal }).catch(() => true),
+    ]);
+    cutTimer.abort();
+    if (!closedInTime) child.abandon();
     if (sinkError !== undefined) throw sinkError;
 
     const durationMs = Math.round(performance.now() - started);
@@ -171,7 +174,8 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
       const exitCode = (raw.error as NodeJS.ErrnoException).code === 'EACCES' ? 126 : 127;
       return { exitCode, signal: null, durationMs, cookie, reaped, survivors };
     }
-    const decoded = decodeExit(raw, timeFile === undefined ? undefined : await readTimeFile(timeFile));
+    const timeOutput = timeFile === undefined ? undefined : (child.timeOutput?.() ?? (await readTimeFile(timeFile)));
+    const decoded = decodeExit(raw, timeOutput);
     return {
       ...decoded,
       ...(killedFor === undefined ? {} : { killedFor }),
@@ -181,8 +185,29 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
       survivors,
     };
   } finally {
-    if (timeFile !== undefined) await rm(timeFile, { force: true });
+    // The helper removes the file itself once it has read it.
+    if (timeFile !== undefined && !helperRead) await rm(timeFile, { force: true });
   }
+}
+
+/** child_process.spawn, for when no helper can be had (see prefork.ts). */
+function launchDirect(argv: readonly string[], o: LaunchOptions): Launched {
+  const child = spawn(argv[0]!, argv.slice(1), { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<RawExit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (error) => resolve({ error }));
+  });
+  return {
+    pid: child.pid,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    exited,
+    timeOutput: undefined,
+    abandon: () => {
+      child.stdout.destroy();
+      child.stderr.destroy();
+    },
+  };
 }
 
 /** Forward a pipe's chunks to the sink, pausing the pipe while a returned promise is pending. */
@@ -193,6 +218,8 @@ function pump(
   hooks: { onData: () => void; onError: (e: unknown) => void },
 ): Promise<void> {
   let failed = false;
+  // The last chunk handed to the sink may still be in flight when the pipe closes.
+  let inFlight: Promise<unknown> = Promise.resolve();
   readable.on('data', (chunk: Buffer) => {
     hooks.onData();
     if (sink === undefined || failed) return;
@@ -200,7 +227,7 @@ function pump(
       const r = sink(name, chunk);
       if (r !== undefined) {
         readable.pause();
-        r.then(
+        inFlight = r.then(
           () => {
             hooks.onData(); // time spent blocked on the sink is not the command's silence
             readable.resume();
@@ -217,7 +244,7 @@ function pump(
       hooks.onError(e);
     }
   });
-  return new Promise((resolve) => readable.once('close', () => resolve()));
+  return new Promise<void>((resolve) => readable.once('close', () => resolve())).then(() => inFlight).then(() => undefined);
 }
 
 /** SIGTERM the group, SIGKILL it after the grace, and wait until it is really gone. Returns survivors. */
@@ -288,13 +315,13 @@ function readProc(file: string): Buffer | undefined {
  * older ones (PID 1 of a container often has no environment at all) cannot be the job's
  * and are not waited for. Returns how many distinct processes were signalled.
  */
-export async function killByCookie(cookie: string, options: { since?: number } = {}): Promise<number> {
+export async function killByCookie(cookie: string, options: { since?: number; afterPid?: number | undefined } = {}): Promise<number> {
   const entry = Buffer.from(`${COOKIE_VAR}=${cookie}\0`);
   const sinceTicks = uptimeTicks(options.since ?? Date.now() - 60_000);
   const killed = new Set<number>();
   let clean = 0; // consecutive scans that found nothing to kill
   for (let round = 0; round < 80; round++) {
-    const { found, unsure } = scanForCookie(entry, sinceTicks);
+    const { found, unsure } = scanForCookie(entry, sinceTicks, candidatePids(options.afterPid));
     for (const pid of found) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -320,10 +347,41 @@ function uptimeTicks(at: number): number {
   return Math.floor((up - (Date.now() - at) / 1000) * CLOCK_TICKS);
 }
 
-function scanForCookie(entry: Buffer, sinceTicks: number): { found: number[]; unsure: number } {
+/**
+ * The pids the kernel handed out since `afterPid` was the last one (pids are allocated in
+ * increasing order, wrapping at pid_max): a job's descendants can only be among them, so
+ * a sweep reads a handful of /proc entries instead of every process on the machine. Falls
+ * back to every pid when the window is unknown or wide.
+ */
+function candidatePids(afterPid: number | undefined): Iterable<number> {
+  const now = lastPid();
+  if (afterPid === undefined || now === undefined) return listPids();
+  const max = pidMax();
+  const span = (now - afterPid + max) % max;
+  if (span > 4096) return listPids();
+  const out: number[] = [];
+  for (let i = 1; i <= span; i++) {
+    const pid = ((afterPid + i - 1) % max) + 1;
+    if (pid !== process.pid) out.push(pid);
+  }
+  return out;
+}
+
+/** The last pid handed out in this pid namespace, or undefined when the kernel does not say. */
+function lastPid(): number | undefined {
+  const n = Number(readProc('/proc/sys/kernel/ns_last_pid')?.toString('latin1'));
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+let pidMaxCache: number | undefined;
+function pidMax(): number {
+  return (pidMaxCache ??= Number(readProc('/proc/sys/kernel/pid_max')?.toString('latin1')) || 32768);
+}
+
+function scanForCookie(entry: Buffer, sinceTicks: number, pids: Iterable<number>): { found: number[]; unsure: number } {
   const found: number[] = [];
   let unsure = 0;
-  for (const pid of listPids()) {
+  for (const pid of pids) {
     // Unreadable environments (gone, or another user's) never match.
     const environ = readProc(`/proc/${pid}/environ`);
     if (environ === undefined) continue;

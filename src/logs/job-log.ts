@@ -67,7 +67,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   const ring = newRing(Math.min(Math.max(options.tailLines ?? 200, 1), 200));
   const start = now();
 
-  await mkdir(dirname(path), { recursive: true });
+  await ensureDir(dirname(path));
   const out = createWriteStream(path, { flags: options.append ? 'a' : 'w', highWaterMark: options.highWaterMark ?? 1024 * 1024 });
   let failure: Error | undefined;
   out.on('error', (e) => (failure ??= new Error(`cannot write job log ${path}: ${e.message}`, { cause: e })));
@@ -182,6 +182,18 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   };
   kiln(`==> log opened at ${new Date(start).toISOString()} (times are seconds since then)`);
   return log;
+}
+
+// A run opens thousands of logs in one directory: make it once, not once per job.
+const dirsMade = new Map<string, Promise<unknown>>();
+function ensureDir(dir: string): Promise<unknown> {
+  let p = dirsMade.get(dir);
+  if (p === undefined) {
+    p = mkdir(dir, { recursive: true });
+    p.catch(() => dirsMade.delete(dir));
+    dirsMade.set(dir, p);
+  }
+  return p;
 }
 
 /** The largest cut ≤ at that does not split a UTF-8 sequence (0 if there is none). */

@@ -14,6 +14,7 @@ import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
 import { openDatabaseIn, recordsPath, type Row, toJob, toJobWithInputs, toRun } from './db.ts';
+import { pidAlive as isAlive } from '../lib/pid-alive.ts';
 
 export type RunState = 'running' | 'done' | 'failed' | 'cancelled';
 /** A job row's state: a final JobState, or 'running' while its attempt is under way. */
@@ -468,12 +469,3 @@ function median(values: number[]): number {
   return s.length % 2 === 1 ? s[mid]! : Math.round((s[mid - 1]! + s[mid]!) / 2);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else; only ESRCH means gone.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

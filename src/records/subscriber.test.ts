@@ -60,13 +60,14 @@ test('10,000 jobs are written in batches; run-finished flushes the rest', (t) =>
   assert.equal(run?.counts?.built, 9900);
 });
 
-test('nothing is written until a flush; flush() writes the queue', (t) => {
+test('run-started is written at once; job events wait for a flush', (t) => {
   const { bus, records } = setup(t);
   const rec = recordEvents(bus, records, { flushMs: 60_000 });
   t.after(() => rec.dispose());
   bus.emit(runStarted(1));
+  assert.equal(records.getRun('r1')?.state, 'running', 'a run is on record as soon as it starts');
   for (const e of jobEvents(1)) bus.emit(e);
-  assert.equal(records.getRun('r1'), undefined);
+  assert.deepEqual(records.jobsOfRun('r1'), []);
   rec.flush();
   assert.equal(records.getRun('r1')?.state, 'running');
   assert.equal(records.jobsOfRun('r1')[0]?.state, 'built');
@@ -77,11 +78,12 @@ test('the timer flushes a partial batch on its own', async (t) => {
   const rec = recordEvents(bus, records, { flushMs: 5 });
   t.after(() => rec.dispose());
   bus.emit(runStarted(1));
+  for (const e of jobEvents(1)) bus.emit(e);
   const deadline = Date.now() + 5000;
-  while (records.getRun('r1') === undefined && Date.now() < deadline) {
+  while (records.jobsOfRun('r1').length === 0 && Date.now() < deadline) {
     await new Promise((resolve) => setImmediate(resolve));
   }
-  assert.equal(records.getRun('r1')?.id, 'r1');
+  assert.equal(records.jobsOfRun('r1')[0]?.state, 'built');
 });
 
 test('dispose flushes and unsubscribes', (t) => {

@@ -64,7 +64,9 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
   const off = bus.on((e) => {
     if (e.type === 'job-phase' || e.type === 'note') return;
     queue.push(e);
-    if (e.type === 'run-finished' || queue.length >= maxBatch) {
+    // A run is on record at once, so a kiln killed right after starting leaves a run that
+    // the next kiln can mark interrupted.
+    if (e.type === 'run-started' || e.type === 'run-finished' || queue.length >= maxBatch) {
       flush();
     } else if (timer === undefined) {
       timer = setTimeout(flush, flushMs);

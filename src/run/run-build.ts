@@ -20,6 +20,7 @@ import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { updatePackageIndex } from './update-index.ts';
 import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { machineCapacity } from './host-env.ts';
+import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
 import { reapSandboxes } from '../sandbox/reaper.ts';
 import type { StateLayout } from './state-layout.ts';
 
@@ -53,8 +54,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   using records = openRecords(state.root);
   // What a dead kiln left behind: its runs are marked cancelled, its sandboxes (cgroups,
   // workspaces, journal entries) and stale locks removed.
-  for (const dead of records.markInterruptedRuns()) await rm(join(state.work, dead), { recursive: true, force: true });
+  records.markInterruptedRuns();
   await reapSandboxes(state.root, { cacheDir: state.cache });
+  await reapRunWorkspaces(state.work);
   const prepared = await preparePlan(req, records);
   try {
     return await buildPlanned(req, records, prepared);
@@ -72,6 +74,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const runId = newRunId();
   const recorder = recordEvents(bus, records);
   try {
+    await claimRunWorkspace(state.work, runId);
     const capacity = machineCapacity(req.maxJobs);
     const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
     const finalState = new Map<string, JobState>();
@@ -164,6 +167,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     });
     unsubscribe();
     // The run's workspace folder is empty unless --keep-failed kept something in it.
+    await rm(join(state.work, runId, '.owner'), { force: true });
     await rmdir(join(state.work, runId)).catch(() => undefined);
     for (const s of finalState.values()) counts[s]++;
     const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken > 0 ? 'failed' : 'done';

@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupRef } from './cgroups/cgroups.ts';
+import { pidAlive as processAlive } from '../lib/pid-alive.ts';
 
 export interface JournalEntry {
   readonly id: string;
@@ -96,13 +97,7 @@ export function ownerAlive(entry: JournalEntry): boolean {
 }
 
 export function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return Number.isInteger(pid) && pid > 0 && processAlive(pid);
 }
 
 export function processStartTime(pid: number): string | undefined {

@@ -57,6 +57,19 @@ export interface Sandbox extends AsyncDisposable {
   /** The same directories as the build sees them. */
   readonly inside: SandboxLayout;
   run(spec: RunSpec): Promise<RunResult>;
+  /**
+   * Optional: run a command (default: a shell) with kiln's own stdin, stdout and stderr
+   * (a terminal, for `kiln env shell`), in the src dir, without time limits; resolves to
+   * its exit status (128+N when killed by signal N).
+   */
+  shell?(options: ShellOptions): Promise<number>;
+}
+
+export interface ShellOptions {
+  /** Default: bash if the root has it, else sh. */
+  readonly argv?: readonly string[];
+  /** The complete environment (default: PATH, HOME, TMPDIR, TERM, USER, LANG). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** The base environment a sandbox is made from: read-only root layers, lowest first. */

@@ -27,7 +27,8 @@ import { cgroupPaths, cgroupProblem, createCgroup, detectCgroups, type Cgroup, t
 import { removeTree } from '../host.ts';
 import { ownEntry, removeEntry, writeEntry } from '../journal.ts';
 import { liveMountsUnder, unmountLazily } from '../mounts.ts';
-import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions } from '../sandbox.ts';
+import { runInteractive } from '../interactive.ts';
+import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions, ShellOptions } from '../sandbox.ts';
 import { ensureBuildUser } from './build-user.ts';
 import { findHostTools } from './host-tools.ts';
 import {
@@ -238,6 +239,28 @@ class ChrootSandbox implements Sandbox {
       return { exitCode, signal, ...(killedFor === undefined ? {} : { killedFor }), rusage, durationMs: r.durationMs };
     } finally {
       this.#running.delete(running);
+    }
+  }
+
+  /** Interactive (kiln env shell): as the build user, in the build's cgroup, through the same init. */
+  async shell(options: ShellOptions = {}): Promise<number> {
+    const p = this.#p;
+    if (this.#disposed) throw new Error(`sandbox ${p.workDir} of job ${p.options.jobId} is already disposed`);
+    const n = ++this.#runs;
+    const signals = [this.#closing.signal, p.options.signal].filter((s) => s !== undefined);
+    const running = runInteractive(
+      {
+        argv: p.argv, cwd: p.runDir, envFile: join(p.runDir, `${n}.env`), statusFile: join(p.runDir, `${n}.status`),
+        insideCwd: this.inside.src, inside: this.inside, what: `job ${p.options.jobId}`, signal: AbortSignal.any(signals),
+      },
+      options,
+    );
+    this.#running.add(running);
+    try {
+      return await running;
+    } finally {
+      this.#running.delete(running);
+      await p.cgroup.kill();
     }
   }
 

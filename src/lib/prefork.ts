@@ -1,0 +1,322 @@
+// Pre-forked launchers: small long-lived helper processes that start commands for runGroup.
+//
+// fork() from kiln's main process costs milliseconds and grows with its RSS (page tables
+// are copied), and it runs on the event loop thread. A perl helper is a few MiB, so its
+// fork is cheap, and it runs beside kiln on another core. One helper runs one command at
+// a time; idle helpers are pooled and reused.
+//
+// What the helper does for a command is what child_process.spawn({detached: true}) did:
+// fork, setsid (the command leads its own process group), stdin from /dev/null, stdout
+// and stderr to fresh pipes, chdir, exactly the given environment, exec. It reports the
+// pid at once (kiln kills by process group and sweeps by cookie itself, as before),
+// relays both pipes, and reports the wait status, then "closed" once both pipes hit EOF
+// (or kiln tells it to abandon them). Backpressure is the pipe's own: when kiln pauses
+// the helper's stdout, the helper blocks on write and stops reading the command's pipes.
+// If kiln goes away (EOF on the helper's stdin) the running command's group is killed.
+//
+// Wire format. kiln → helper: u32be length, then 'J' + NUL-separated fields
+// [timeFile, cwd, argc, ...argv, ...env entries], or 'A' (abandon the pipes).
+// helper → kiln: a type byte, u32be length, payload: P pid | E "errno\0message" (could not
+// start) | o/e output | X "code signal\n" + GNU time's output file | C closed.
+// Without perl, runGroup falls back to spawning directly.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { Readable } from 'node:stream';
+
+const HELPER = String.raw`
+use strict; use warnings; use POSIX (); use Errno ();
+binmode STDIN; binmode STDOUT;
+$SIG{CHLD} = sub {};
+sub readn { my ($n) = @_; my $b = '';
+  while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b));
+    if (!defined $r) { next if $!{EINTR}; return undef } return undef if $r == 0 } $b }
+sub frame { my $b = $_[0] . pack('N', length $_[1]) . $_[1]; my $o = 0;
+  while ($o < length $b) { my $w = syswrite(STDOUT, $b, length($b) - $o, $o);
+    if (!defined $w) { next if $!{EINTR}; POSIX::_exit(0) } $o += $w } }
+sub command { my $h = readn(4); return undef unless defined $h; readn(unpack('N', $h)) }
+sub status { my ($st, $tf) = @_; my $t = '';
+  if ($tf ne '' && open(my $fh, '<', $tf)) { local $/; $t = <$fh> // ''; close $fh; unlink $tf }
+  frame('X', (($st & 127) ? "-1 " . ($st & 127) : ($st >> 8) . " 0") . "\n" . $t) }
+frame('R', '');
+while (defined(my $job = command())) {
+  next unless substr($job, 0, 1, '') eq 'J';
+  my @f = split /\0/, $job, -1;
+  my ($tf, $cwd, $argc) = splice(@f, 0, 3);
+  my @argv = splice(@f, 0, $argc);
+  pipe(my $or, my $ow) or die; pipe(my $er, my $ew) or die; pipe(my $sr, my $sw) or die;
+  my $pid = fork;
+  if (!defined $pid) { frame('E', ($! + 0) . "\0fork: $!"); frame('C', ''); next }
+  if ($pid == 0) {
+    $SIG{CHLD} = 'DEFAULT';
+    POSIX::setsid();
+    open(STDIN, '<', '/dev/null'); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
+    if (!chdir $cwd) { syswrite($sw, ($! + 0) . "\0chdir: $!"); POSIX::_exit(127) }
+    %ENV = (); for (@f) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }
+    { no warnings; exec { $argv[0] } @argv; }
+    syswrite($sw, ($! + 0) . "\0$!"); POSIX::_exit(127);
+  }
+  close $ow; close $ew; close $sw;
+  frame('P', $pid);
+  my $err = ''; while (!defined sysread($sr, $err, 4096)) { last unless $!{EINTR} } close $sr;
+  my %open = (fileno($or) => [$or, 'o'], fileno($er) => [$er, 'e']);
+  if ($err ne '') { close $or; close $er; %open = (); while (waitpid($pid, 0) == -1 && $!{EINTR}) {} frame('E', $err); frame('C', ''); next }
+  my $exited = 0;
+  while (1) {
+    if (!$exited && waitpid($pid, POSIX::WNOHANG()) == $pid) { $exited = 1; status($?, $tf) }
+    last if $exited && !%open;
+    if (!%open) { my $w; do { $w = waitpid($pid, 0) } while ($w == -1 && $!{EINTR}); $exited = 1; status($?, $tf); last }
+    my $rin = ''; vec($rin, $_, 1) = 1 for (0, keys %open);
+    my $n = select(my $rout = $rin, undef, undef, $exited ? undef : 0.1);
+    next if $n <= 0;
+    for my $fd (keys %open) {
+      next unless vec($rout, $fd, 1);
+      my $r = sysread($open{$fd}[0], my $buf, 65536);
+      next if !defined $r && $!{EINTR};
+      if (!$r) { close $open{$fd}[0]; delete $open{$fd} } else { frame($open{$fd}[1], $buf) }
+    }
+    if (vec($rout, 0, 1)) {
+      my $c = command();
+      if (!defined $c) { kill 'KILL', -$pid; POSIX::_exit(0) }
+      if ($c eq 'A') { close $_->[0] for values %open; %open = () }
+    }
+  }
+  frame('C', '');
+}
+`;
+
+export type RawExit = { code: number | null; signal: NodeJS.Signals | null } | { error: Error };
+
+export interface Launched {
+  /** The command's pid, which is also its process group id; undefined if it never started. */
+  readonly pid: number | undefined;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly exited: Promise<RawExit>;
+  /** GNU time's output, read (and removed) by the helper; undefined when there was none. */
+  readonly timeOutput: (() => string | undefined) | undefined;
+  /** Stop waiting for EOF on the command's pipes (a survivor holds them). */
+  abandon(): void;
+}
+
+export interface LaunchOptions {
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** A file GNU time writes to; the helper reads and removes it after the command ends. */
+  readonly timeFile?: string;
+}
+
+/** Launch through a pooled helper, or return undefined when helpers cannot be had (no perl). */
+export async function launchPreforked(argv: readonly string[], options: LaunchOptions): Promise<Launched | undefined> {
+  if (argv.some((a) => a.includes('\0')) || Object.entries(options.env).some(([k, v]) => k.includes('=') || k.includes('\0') || v.includes('\0'))) {
+    return undefined; // not representable on the wire; spawn() rejects these with its own error
+  }
+  const helper = await acquire();
+  if (helper === undefined) return undefined;
+  return helper.launch(argv, options);
+}
+
+const MAX_IDLE = 8;
+const idle: Helper[] = [];
+let unavailable = false;
+
+async function acquire(): Promise<Helper | undefined> {
+  if (unavailable) return undefined;
+  const h = idle.pop();
+  if (h !== undefined) return h;
+  const fresh = new Helper();
+  if (await fresh.ready) return fresh;
+  unavailable = true;
+  return undefined;
+}
+
+function release(h: Helper): void {
+  if (!h.dead && idle.length < MAX_IDLE) idle.push(h);
+  else h.end();
+}
+
+interface Current {
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  onPid: (pid: number | undefined) => void;
+  onExit: (raw: RawExit) => void;
+  timeOutput: string | undefined;
+  abandoned: boolean;
+}
+
+class Helper {
+  readonly ready: Promise<boolean>;
+  dead = false;
+  readonly #child: ChildProcess;
+  #parts: Buffer[] = [];
+  #have = 0;
+  #current: Current | undefined;
+  #onReady: ((ok: boolean) => void) | undefined;
+
+  constructor() {
+    this.ready = new Promise((resolve) => (this.#onReady = resolve));
+    this.#child = spawn('perl', ['-e', HELPER], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+    this.#child.once('error', () => this.#died());
+    this.#child.once('exit', () => this.#died());
+    this.#child.stdin!.on('error', () => undefined);
+    this.#child.stdout!.on('data', (chunk: Buffer) => this.#onData(chunk));
+    this.#child.unref();
+    (this.#child.stdin as unknown as { unref(): void }).unref();
+  }
+
+  launch(argv: readonly string[], o: LaunchOptions): Promise<Launched> {
+    const readables: Readable[] = [];
+    for (let i = 0; i < 2; i++) readables.push(new Readable({ read: () => this.#child.stdout!.resume() }));
+    const [stdout, stderr] = readables as [Readable, Readable];
+    let resolveExit!: (raw: RawExit) => void;
+    const exited = new Promise<RawExit>((resolve) => (resolveExit = resolve));
+    return new Promise((resolvePid) => {
+      const cur: Current = {
+        stdout,
+        stderr,
+        abandoned: false,
+        timeOutput: undefined,
+        onPid: (pid) =>
+          resolvePid({
+            pid,
+            stdout,
+            stderr,
+            exited,
+            timeOutput: () => cur.timeOutput,
+            abandon: () => {
+              if (cur.abandoned || this.#current !== cur) return;
+              cur.abandoned = true;
+              this.#child.stdout!.resume();
+              this.#send(Buffer.from('A'));
+            },
+          }),
+        onExit: resolveExit,
+      };
+      this.#current = cur;
+      this.#busy();
+      const fields = [o.timeFile ?? '', o.cwd, String(argv.length), ...argv, ...Object.entries(o.env).map(([k, v]) => `${k}=${v}`)];
+      this.#send(Buffer.from(`J${fields.join('\0')}`));
+    });
+  }
+
+  end(): void {
+    this.dead = true;
+    this.#child.stdin!.end();
+  }
+
+  #send(payload: Buffer): void {
+    const head = Buffer.allocUnsafe(4);
+    head.writeUInt32BE(payload.length);
+    this.#child.stdin!.write(Buffer.concat([head, payload]));
+  }
+
+  // Idle helpers must not keep kiln alive; a busy one must (its command is awaited).
+  #idle(): void {
+    (this.#child.stdout as unknown as { unref(): void }).unref();
+  }
+
+  #busy(): void {
+    (this.#child.stdout as unknown as { ref(): void }).ref();
+  }
+
+  // Frames are cut out of the pipe's chunks without copying when they lie within one, and
+  // a frame spanning several chunks is joined once, when it is complete.
+  #onData(chunk: Buffer): void {
+    this.#parts.push(chunk);
+    this.#have += chunk.length;
+    while (this.#have >= 5) {
+      let head = this.#parts[0]!;
+      if (head.length < 5) head = this.#join(5);
+      const len = head.readUInt32BE(1);
+      if (this.#have < 5 + len) return;
+      if (head.length < 5 + len) head = this.#join(5 + len);
+      const type = head[0]!;
+      const payload = head.subarray(5, 5 + len);
+      if (head.length === 5 + len) this.#parts.shift();
+      else this.#parts[0] = head.subarray(5 + len);
+      this.#have -= 5 + len;
+      this.#frame(type, payload);
+    }
+  }
+
+  /** Merge leading parts until the first one holds at least n bytes. */
+  #join(n: number): Buffer {
+    const taken: Buffer[] = [];
+    let got = 0;
+    while (got < n) {
+      const p = this.#parts.shift()!;
+      taken.push(p);
+      got += p.length;
+    }
+    const joined = Buffer.concat(taken, got);
+    this.#parts.unshift(joined);
+    return joined;
+  }
+
+  #frame(type: number, payload: Buffer): void {
+    const cur = this.#current;
+    switch (String.fromCharCode(type)) {
+      case 'R':
+        this.#idle();
+        this.#onReady?.(true);
+        return;
+      case 'P':
+        cur?.onPid(Number(payload.toString('latin1')));
+        return;
+      case 'E': {
+        const text = payload.toString();
+        const cut = text.indexOf('\0');
+        const errno = Number(text.slice(0, cut));
+        const code = Object.entries(osConstants.errno).find(([, n]) => n === errno)?.[0];
+        const error = Object.assign(new Error(text.slice(cut + 1)), { code, errno: -errno });
+        cur?.onPid(undefined);
+        cur?.onExit({ error });
+        return;
+      }
+      case 'o':
+      case 'e': {
+        if (cur === undefined || cur.abandoned) return;
+        const ok = (type === 111 ? cur.stdout : cur.stderr).push(payload);
+        if (!ok) this.#child.stdout!.pause();
+        return;
+      }
+      case 'X': {
+        const text = payload.toString();
+        const nl = text.indexOf('\n');
+        const [code, sig] = text.slice(0, nl).split(' ').map(Number) as [number, number];
+        cur!.timeOutput = nl + 1 < text.length ? text.slice(nl + 1) : undefined;
+        cur?.onExit(code < 0 ? { code: null, signal: signalName(sig) } : { code, signal: null });
+        return;
+      }
+      case 'C':
+        this.#current = undefined;
+        cur?.stdout.push(null);
+        cur?.stderr.push(null);
+        this.#child.stdout!.resume();
+        this.#idle();
+        release(this);
+        return;
+    }
+  }
+
+  #died(): void {
+    if (this.dead && this.#current === undefined) return;
+    this.dead = true;
+    this.#onReady?.(false);
+    const i = idle.indexOf(this);
+    if (i !== -1) idle.splice(i, 1);
+    const cur = this.#current;
+    this.#current = undefined;
+    if (cur === undefined) return;
+    const error = new Error('kiln\'s process helper (perl) died while it ran this command');
+    cur.onPid(undefined);
+    cur.onExit({ error });
+    cur.stdout.push(null);
+    cur.stderr.push(null);
+  }
+}
+
+function signalName(n: number): NodeJS.Signals | null {
+  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name as NodeJS.Signals;
+  return null;
+}

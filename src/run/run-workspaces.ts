@@ -1,0 +1,45 @@
+// Each run's workspace folder (`<state>/work/<run>/`) carries an owner file naming the
+// kiln process that made it. At start, kiln removes the folders of owners that are gone,
+// so a SIGKILLed kiln leaves no orphan workspace even when it died before its records
+// were written.
+
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pidAlive } from '../lib/pid-alive.ts';
+import { processStartTime } from '../envs/leases.ts';
+
+const OWNER = '.owner';
+
+export async function claimRunWorkspace(workRoot: string, runId: string): Promise<string> {
+  const dir = join(workRoot, runId);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, OWNER), JSON.stringify({ pid: process.pid, start: processStartTime(process.pid) ?? null }));
+  return dir;
+}
+
+/** Remove the workspace folders of runs whose kiln is gone; returns what was removed. */
+export async function reapRunWorkspaces(workRoot: string): Promise<string[]> {
+  let runs: string[];
+  try {
+    runs = readdirSync(workRoot);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const run of runs) {
+    const dir = join(workRoot, run);
+    let owner: { pid?: number; start?: number | null } | undefined;
+    try {
+      owner = JSON.parse(readFileSync(join(dir, OWNER), 'utf8')) as { pid?: number; start?: number | null };
+    } catch {
+      owner = undefined; // no owner file: a folder of an older kiln, or half made; leave it to `kiln doctor`
+    }
+    if (owner?.pid === undefined) continue;
+    const alive = pidAlive(owner.pid) && (owner.start == null || processStartTime(owner.pid) === owner.start);
+    if (alive) continue;
+    await rm(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}

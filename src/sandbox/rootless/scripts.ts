@@ -1,0 +1,152 @@
+// What a rootless run goes through, generated once per sandbox with every host path baked
+// in. The same shape as the chroot backend's (see ../chroot/scripts.ts), with a user
+// namespace in front and no cgroup:
+//
+//   runArgv()  setpriv --pdeathsig KILL --no-new-privs → unshare into a new user namespace
+//              (the invoking uid mapped to 0: "root" that owns nothing of the host) with new
+//              mount, pid, ipc, uts and net namespaces; --kill-child passes kiln's death on.
+//   setup.sh   PID 1: mounts the overlay root over the env layers (kernel overlayfs in a user
+//              namespace, Linux ≥ 5.11), /proc, a read-only /sys, /dev from a template with
+//              the host's null, zero, full, random, urandom and tty bound in, a new devpts,
+//              tmpfs /tmp and /dev/shm, the workspace at /kiln and the binds (two fstabs for
+//              `mount -a -T`), names the host `kiln`, then execs init.
+//   init (perl) stays PID 1 (as in chroot: exact wait status, reaps orphans, brings up
+//              loopback) and forks the build through
+//              `prlimit … unshare --user --mount --map-user=UID --map-group=GID --root --wd`:
+//              a second, nested user namespace in which the build is the invoking user's own
+//              uid with no capabilities, chrooted into the overlay. Being in a child user
+//              namespace, the build cannot ptrace or read /proc/1/root of init (which holds
+//              capabilities in the outer one), and a chrooted process may not create user
+//              namespaces, so the classic chroot escapes are closed.
+//
+// Why not bubblewrap: Debian 12's bwrap (0.8.0) has no --overlay-src/--tmp-overlay, and
+// bwrap reports a child killed by signal N as exit status 128+N, so `exit 143` and a
+// SIGTERM could not be told apart; util-linux + perl-base are on every Debian host anyway.
+//
+// Limits: without a cgroup, memory and pids are rlimits on the build (RLIMIT_DATA per
+// process; RLIMIT_NPROC, which since Linux 5.14 is counted per user namespace, i.e. per
+// run). CPU quota is not enforced.
+
+import { INSIDE_ROOT, q } from '../chroot/scripts.ts';
+import type { SandboxLimits } from '../sandbox.ts';
+
+export interface RootlessTools {
+  readonly sh: string;
+  readonly unshare: string;
+  readonly setpriv: string;
+  readonly mount: string;
+  readonly mkdir: string;
+  readonly perl: string;
+  readonly prlimit: string;
+  /** Optional (Debian package hostname): without it the sandbox keeps the host's name. */
+  readonly hostname?: string;
+}
+
+export interface RootlessPaths {
+  readonly merged: string;
+  readonly upper: string;
+  readonly work: string;
+  readonly workspace: string;
+  readonly lowers: readonly string[];
+  readonly devTemplate: string;
+  readonly readOnlyBinds: readonly { readonly host: string; readonly inside: string }[];
+  readonly readWriteBinds: readonly { readonly host: string; readonly inside: string }[];
+  /** Generated files bound read-only over files of the root (e.g. /etc/passwd). */
+  readonly fileBinds: readonly { readonly host: string; readonly inside: string }[];
+  readonly setupFile: string;
+  readonly fstabFiles: readonly [string, string];
+  readonly overlayName: string;
+}
+
+/** Device nodes bound from the host's /dev (mknod is not allowed in a user namespace). */
+export const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+
+/** The argv that starts a run: setup.sh's arguments (env file, status file, cwd, argv…) follow. */
+export function runArgv(tools: RootlessTools, p: RootlessPaths): string[] {
+  return [
+    tools.setpriv, '--pdeathsig', 'KILL', '--no-new-privs', '--',
+    tools.unshare, '--user', '--map-root-user', '--mount', '--pid', '--fork', '--kill-child', '--ipc', '--uts', '--net',
+    '--propagation', 'private', '--',
+    tools.sh, p.setupFile,
+  ];
+}
+
+function fstabLine(source: string, target: string, type: string, options: string): string {
+  const esc = (f: string) => f.replace(/[ \t]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return `${esc(source)} ${esc(target)} ${type} ${esc(options)} 0 0`;
+}
+
+export function fstabs(p: RootlessPaths): [string, string] {
+  const lowerdir = [...p.lowers].reverse().join(':');
+  const at = (inside: string) => `${p.merged}${inside}`;
+  const first = [
+    // userxattr: overlayfs keeps its metadata in user.* xattrs, the only ones a user namespace may set.
+    fstabLine(p.overlayName, p.merged, 'overlay', `lowerdir=${lowerdir},upperdir=${p.upper},workdir=${p.work},userxattr`),
+    fstabLine('proc', at('/proc'), 'proc', 'nosuid,nodev,noexec'),
+    fstabLine('sysfs', at('/sys'), 'sysfs', 'ro,nosuid,nodev,noexec'),
+    fstabLine(p.devTemplate, at('/dev'), 'none', 'bind,ro,nosuid,noexec'),
+    fstabLine('kiln-tmp', at('/tmp'), 'tmpfs', 'nosuid,nodev,mode=1777'),
+    fstabLine(p.workspace, at(INSIDE_ROOT), 'none', 'bind,nosuid,nodev'),
+  ];
+  const second = [
+    ...DEV_NODES.map((n) => fstabLine(`/dev/${n}`, at(`/dev/${n}`), 'none', 'bind,nosuid,noexec')),
+    fstabLine('kiln-pts', at('/dev/pts'), 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'),
+    fstabLine('kiln-shm', at('/dev/shm'), 'tmpfs', 'nosuid,nodev,noexec,mode=1777'),
+    ...p.fileBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,ro,nosuid,nodev')),
+    ...p.readOnlyBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,ro,nosuid,nodev')),
+    ...p.readWriteBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,nosuid,nodev')),
+  ];
+  return [`${first.join('\n')}\n`, `${second.join('\n')}\n`];
+}
+
+export function setupScript(tools: RootlessTools, p: RootlessPaths, build: { uid: number; gid: number; limits: SandboxLimits }): string {
+  const m = (inside: string) => `"$M"${q(inside)}`;
+  const inside = [...p.readOnlyBinds, ...p.readWriteBinds].map((b) => b.inside);
+  return [
+    'set -eu',
+    `M=${q(p.merged)}`,
+    `${q(tools.mount)} -a -T ${q(p.fstabFiles[0])}`,
+    // Made through the overlay: a target may lie under a symlink of the root.
+    ...(inside.length === 0 ? [] : [`${q(tools.mkdir)} -p ${inside.map(m).join(' ')}`]),
+    `${q(tools.mount)} -a -T ${q(p.fstabFiles[1])}`,
+    ...(tools.hostname === undefined ? [] : [`${q(tools.hostname)} kiln`]),
+    `exec ${q(tools.perl)} -e ${q(initProgram(tools, p.merged, build))} -- "$@"`,
+    '',
+  ].join('\n');
+}
+
+/** The rlimit options of prlimit(1) for the build; cpus cannot be expressed as an rlimit. */
+export function rlimitArgs(limits: SandboxLimits): string[] {
+  const out = [`--data=${limits.memoryBytes}`];
+  if (limits.pids !== undefined) out.push(`--nproc=${limits.pids}`);
+  return out;
+}
+
+/** Arguments: env file (NUL-separated K=V), status file, inside cwd, argv…. */
+export function initProgram(tools: RootlessTools, merged: string, build: { uid: number; gid: number; limits: SandboxLimits }): string {
+  const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const prefix = [
+    tools.prlimit, ...rlimitArgs(build.limits), '--',
+    tools.unshare, '--user', '--mount', `--map-user=${build.uid}`, `--map-group=${build.gid}`, `--root=${merged}`,
+  ].map(lit).join(', ');
+  return `use strict; use warnings; no warnings 'exec';
+if (socket(my $s, 2, 2, 0)) { my $ifr = pack('a16 s x22', 'lo', 0x9); ioctl($s, 0x8914, $ifr) or print STDERR "kiln: loopback: $!\\n"; close $s; }
+my ($envFile, $statusFile, $cwd, @cmd) = @ARGV;
+open(my $fh, '<', $envFile) or die "kiln: cannot read $envFile: $!\\n";
+my $text = do { local $/; <$fh> }; close $fh;
+my %env = map { my ($k, $v) = split /=/, $_, 2; ($k, defined $v ? $v : '') } grep { length } split /\\0/, $text;
+my $pid = fork();
+die "kiln: fork: $!\\n" unless defined $pid;
+if ($pid == 0) {
+  %ENV = %env;
+  exec { ${lit(tools.prlimit)} } ${prefix}, "--wd=$cwd", '--', @cmd;
+  print STDERR "kiln: cannot start the build: $!\\n"; exit 127;
+}
+my $status;
+while ((my $w = waitpid(-1, 0)) > 0) { if ($w == $pid) { $status = $?; last; } }
+$status = 255 << 8 unless defined $status;
+my $sig = $status & 127;
+if (open(my $out, '>', $statusFile)) { print $out ($sig ? "signal $sig" : 'exit ' . ($status >> 8)), "\\n"; close $out; }
+exit($sig ? 128 + $sig : $status >> 8);
+`;
+}
