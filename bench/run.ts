@@ -22,6 +22,8 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchSandbox } from './sandbox.ts';
+import { benchEnvs } from './envs.ts';
 import { generateGraph, type BenchGraph } from './graph.ts';
 import { measure, tail, type Measured } from './measure.ts';
 import { summarizeProfile } from './profile-summary.ts';
@@ -42,6 +44,8 @@ interface Options {
   readonly seed: number;
   readonly keep: boolean;
   readonly cpuProf: boolean;
+  /** Which benchmarks: dag (the 10k graph vs make), sandbox (setup+teardown vs tarball), envs (env create vs mmdebstrap). */
+  readonly suites: readonly string[];
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -50,6 +54,7 @@ function parseOptions(argv: readonly string[]): Options {
     options: {
       packages: { type: 'string' },
       only: { type: 'string' },
+      suite: { type: 'string', default: 'dag,sandbox,envs' },
       jobs: { type: 'string' },
       seed: { type: 'string' },
       keep: { type: 'boolean', default: false },
@@ -58,7 +63,7 @@ function parseOptions(argv: readonly string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: node bench/run.ts [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]\n');
+    process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs] [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]\n');
     process.exit(0);
   }
   const positive = (name: string, text: string | undefined, fallback: number): number => {
@@ -72,6 +77,7 @@ function parseOptions(argv: readonly string[]): Options {
   return {
     sizes: values.packages === undefined ? [10_000, 1_000] : [positive('packages', values.packages, 0)],
     only: values.only as 'a' | 'b' | undefined,
+    suites: String(values.suite).split(','),
     jobs: positive('jobs', values.jobs, availableParallelism()),
     seed: positive('seed', values.seed, 20240601),
     keep: values.keep || cpuProf,
@@ -199,7 +205,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const notes: string[] = [];
   try {
-    for (const n of o.sizes) {
+    for (const n of o.suites.includes('dag') ? o.sizes : []) {
       const graph = generateGraph(n, { seed: o.seed });
       process.stderr.write(`bench: n=${n}: ${graph.edges} build-depends, longest path ${graph.depth} packages, seed ${o.seed}\n`);
       const r = await benchSize(graph, o, root);
@@ -218,6 +224,16 @@ async function main(): Promise<void> {
   }
   if (notes.length > 0) process.stdout.write(`\n${notes.join('\n\n')}\n`);
   if (o.keep) process.stdout.write(`\nkept: ${root}\n`);
+  // Isolation issue: per-build sandbox cost against the tarball way, and env creation
+  // against plain mmdebstrap (both need root; each says why when it cannot run).
+  if (o.suites.includes('sandbox')) {
+    process.stdout.write('\n');
+    await benchSandbox({ createBase: true, out: (l) => process.stdout.write(`${l}\n`) });
+  }
+  if (o.suites.includes('envs')) {
+    process.stdout.write('\n');
+    await benchEnvs({ runs: 1, log: (l) => process.stdout.write(`${l}\n`) });
+  }
 }
 
 await main();

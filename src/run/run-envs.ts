@@ -8,6 +8,7 @@ import { createEnvStore, type EnvLease } from '../envs/env-store.ts';
 import { KilnError } from '../errors.ts';
 import { createChrootBackend, chrootUnavailable } from '../sandbox/chroot/chroot-backend.ts';
 import { chooseBackend, type SandboxChoice } from '../sandbox/choose-backend.ts';
+import { createRootlessBackend, rootlessUnavailable } from '../sandbox/rootless/rootless-backend.ts';
 import { hostBackend } from '../sandbox/host.ts';
 import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { hostEnvId } from './host-env.ts';
@@ -36,13 +37,17 @@ export async function resolveRunEnvs(options: {
   /** Lease the env versions (a build); a plan only looks. */
   readonly lease: boolean;
 }): Promise<RunEnvs> {
+  const isRoot = process.getuid?.() === 0;
   const chrootProblem = options.sandbox === 'host' ? undefined : chrootUnavailable();
+  // The rootless probe mounts an overlay in a user namespace (~10 ms): only when it may be picked.
+  const rootlessProblem =
+    options.sandbox === 'rootless' || (options.sandbox === 'auto' && !isRoot && options.envTemplate !== undefined) ? rootlessUnavailable() : undefined;
   const choice = chooseBackend({
     requested: options.sandbox,
     envConfigured: options.envTemplate !== undefined,
-    isRoot: process.getuid?.() === 0,
-    rootlessWorks: false,
-    rootlessProblem: 'the rootless backend is not part of this kiln yet',
+    isRoot,
+    rootlessWorks: rootlessProblem === undefined,
+    ...(rootlessProblem === undefined ? {} : { rootlessProblem }),
   });
   if (!choice.ok) throw new KilnError('sandbox-unavailable', choice.message, { hint: choice.hint });
   if (choice.backend === 'host') {
@@ -85,7 +90,7 @@ export async function resolveRunEnvs(options: {
     await release();
     throw e;
   }
-  const backend = createChrootBackend({ stateDir: options.stateDir });
+  const backend = choice.backend === 'rootless' ? createRootlessBackend({ stateDir: options.stateDir }) : createChrootBackend({ stateDir: options.stateDir });
   const pick = (arch: string): SandboxEnv => envs.get(arch === 'all' ? options.hostArch : arch)!;
   return { backend, note: choice.note, envFor: pick, envIdFor: (arch) => pick(arch).id, release };
 }

@@ -269,6 +269,9 @@ class RootlessSandbox implements Sandbox {
     if (!p.options.keep?.()) {
       for (const m of await liveMountsUnder(p.workDir)) await unmountLazily(m);
       await removeWorkDir(p.workDir);
+    } else {
+      // A kept workspace must stay removable with a plain rm -rf by its (non-root) owner.
+      await chmod(join(p.workDir, 'root', 'work', 'work'), 0o700).catch(() => undefined);
     }
     await removeEntry(p.backend.stateDir, p.id);
   }

@@ -3,6 +3,7 @@
 // starts it as one); imported, it registers node:test suites.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,11 @@ import { createRootlessBackend } from './rootless-backend.ts';
 
 export function rootlessSuite(): void {
   const stateDir = mkdtempSync(join(tmpdir(), 'kiln-rootless-state-'));
-  process.on('exit', () => rmSync(stateDir, { recursive: true, force: true }));
+  process.on('exit', () => {
+    // As a non-root user, directories a test left without permissions need opening first.
+    spawnSync('chmod', ['-R', 'u+rwx', stateDir]);
+    rmSync(stateDir, { recursive: true, force: true });
+  });
   const backend = createRootlessBackend({ stateDir, graceMs: 500 });
   const root = testRoot();
   const env: SandboxEnv = { id: 'test-root@1', name: 'test-root', arch: 'amd64', layers: [root.path] };
