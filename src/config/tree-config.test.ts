@@ -17,13 +17,14 @@ function problems(text: string): string[] {
 test('an empty kiln.toml gives the built-in defaults', () => {
   const { config, diagnostics } = parseTreeConfig('', FILE);
   assert.deepEqual(diagnostics, []);
-  assert.deepEqual(config, { file: FILE, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} });
+  assert.deepEqual(config, { file: FILE, env: undefined, sandbox: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} });
 });
 
 test('every key is read; mirrors lose their trailing slash; env becomes the recipes default env', () => {
   const { config, diagnostics } = parseTreeConfig(
     [
       'env = "bookworm"',
+      'sandbox = "chroot"',
       'archs = ["amd64", "arm64"]',
       '[defaults]',
       'cpus = 2',
@@ -41,6 +42,7 @@ test('every key is read; mirrors lose their trailing slash; env becomes the reci
   assert.deepEqual(config, {
     file: FILE,
     env: 'bookworm',
+    sandbox: 'chroot',
     archs: ['amd64', 'arm64'],
     defaults: { cpus: 2, memoryBytes: 1024 ** 3, timeoutMs: 3_600_000, silentTimeoutMs: 1_200_000, env: 'bookworm' },
     mirrors: { debian: 'http://apt-cache.example/debian', gnu: 'https://ftp-mirror.example/gnu', local: 'file:///srv/mirror' },
@@ -103,7 +105,7 @@ test('every problem of kiln.toml is reported at once', () => {
 test('loadTreeConfig: no kiln.toml is fine; a present one is read', async () => {
   await using dir = await tmpDir();
   const none = await loadTreeConfig(dir.path);
-  assert.deepEqual(none, { config: { file: undefined, env: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} }, diagnostics: [] });
+  assert.deepEqual(none, { config: { file: undefined, env: undefined, sandbox: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} }, diagnostics: [] });
   await writeFile(join(dir.path, 'kiln.toml'), 'archs = ["riscv64"]\n');
   const some = await loadTreeConfig(dir.path);
   assert.deepEqual(some.diagnostics, []);
