@@ -1,0 +1,124 @@
+// The shapes the records module reads and writes: runs, jobs (one row per attempt), the
+// inputs of a job's key, and per-package state. records.ts holds the queries.
+
+import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
+import type { Reason } from '../plan/reason.ts';
+
+export type RunState = 'running' | 'done' | 'failed' | 'cancelled';
+/** A job row's state: a final JobState, or 'running' while its attempt is under way. */
+export type JobRecordState = JobState | 'running';
+export type JobCounts = Readonly<Partial<Record<JobState, number>>>;
+
+export interface RunRecord {
+  readonly id: string;
+  readonly tree: string;
+  readonly targets: readonly string[];
+  readonly archs: readonly string[];
+  readonly startedAt: number;
+  readonly endedAt: number | null;
+  readonly state: RunState;
+  readonly counts: JobCounts | null;
+  readonly pid: number | null;
+  readonly host: string | null;
+  readonly maxJobs: number | null;
+  readonly total: number | null;
+}
+
+export interface JobRecord {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: JobRecordState;
+  readonly key: string | null;
+  readonly why: Reason | null;
+  /** skipped: which dependency; broken: the reason chain; failed: the failure message. */
+  readonly cause: string | null;
+  readonly failureReason: FailureReason | null;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+  readonly durationMs: number | null;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly rusage: Rusage | null;
+  readonly log: string | null;
+  readonly artifact: string | null;
+  readonly outputHash: string | null;
+}
+
+/** The input-key components of a job, so the planner can say which one changed. */
+export interface JobInputs {
+  readonly recipeHash: string;
+  readonly sourcesHash: string;
+  readonly envId: string;
+  /** depJobId → outputHash of the dependency artifact the job was built against. */
+  readonly depOutputs: Readonly<Record<string, string>>;
+}
+
+export interface JobRecordWithInputs extends JobRecord {
+  /** null when the planner did not record inputs for that run. */
+  readonly inputs: JobInputs | null;
+}
+
+export interface CreateRunInput {
+  readonly id: string;
+  readonly tree: string;
+  readonly targets: readonly string[];
+  readonly archs: readonly string[];
+  readonly maxJobs: number;
+  readonly startedAt: number;
+  readonly total?: number;
+  /** Defaults to this process and host: markInterruptedRuns checks the pid is alive. */
+  readonly pid?: number;
+  readonly host?: string;
+}
+
+export interface JobStartInput {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly attempt: number;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly why: Reason;
+  readonly log: string;
+  readonly startedAt: number;
+}
+
+export interface JobEndInput {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: JobState;
+  readonly key: string;
+  readonly outputHash?: string;
+  readonly artifact?: string;
+  readonly failure?: { readonly reason: FailureReason; readonly message: string };
+  readonly exitCode?: number | null;
+  readonly signal?: string | null;
+  readonly rusage?: Rusage;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+export interface JobSettledInput {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: 'up-to-date' | 'broken' | 'skipped' | 'cancelled';
+  readonly cause?: string;
+  readonly key?: string;
+  readonly artifact?: string;
+  readonly at: number;
+}
+
+export interface PackageState {
+  readonly success: { readonly key: string; readonly recipeHash: string; readonly sourcesHash: string; readonly envId: string; readonly depOutputs: Readonly<Record<string, string>> } | undefined;
+  readonly attempt: { readonly state: string; readonly key: string } | undefined;
+}
