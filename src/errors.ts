@@ -26,6 +26,8 @@ export const errorCodes = {
   'env-in-use': { exit: 1, http: 409 },
   'env-failed': { exit: 1, http: 502 },
   'log-write-failed': { exit: 1, http: 500 },
+  'signature-invalid': { exit: 1, http: 502 },
+  'index-invalid': { exit: 1, http: 502 },
   'node-too-old': { exit: 2, http: 500 },
   'cancelled': { exit: 130, http: 499 },
 } as const satisfies Record<string, { exit: number; http: number }>;
