@@ -28,6 +28,7 @@ export const errorCodes = {
   'log-write-failed': { exit: 1, http: 500 },
   'signature-invalid': { exit: 1, http: 502 },
   'index-invalid': { exit: 1, http: 502 },
+  'conflict': { exit: 1, http: 409 },
   'node-too-old': { exit: 2, http: 500 },
   'cancelled': { exit: 130, http: 499 },
 } as const satisfies Record<string, { exit: number; http: number }>;

@@ -8,6 +8,8 @@ import { registerBuild } from './build.ts';
 import { registerCache } from './cache.ts';
 import { registerEnv } from './env.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerServe } from './serve.ts';
+import { registerToken } from './token.ts';
 import { registerHistory } from './history.ts';
 import { registerLogs } from './logs.ts';
 import { registerPlan } from './plan.ts';
@@ -38,6 +40,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerCache(program, ctx);
   registerEnv(program, ctx);
   registerDoctor(program, ctx);
+  registerServe(program, ctx);
+  registerToken(program, ctx);
   return program;
 }
 

@@ -99,6 +99,40 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 3,
+    name: 'daemon: tokens and queued builds',
+    sql: `
+      -- Bearer tokens of kiln serve: only the sha256 of the secret is kept.
+      CREATE TABLE tokens (
+        id          TEXT PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        admin       INTEGER NOT NULL DEFAULT 0,
+        hash        TEXT NOT NULL UNIQUE,           -- sha256 hex of the whole token
+        created_at  INTEGER NOT NULL,
+        revoked_at  INTEGER
+      ) STRICT;
+      CREATE INDEX tokens_by_tenant ON tokens (tenant);
+
+      -- The daemon's queue: one row per requested build, FIFO per tenant by rowid.
+      CREATE TABLE builds (
+        id          TEXT PRIMARY KEY,
+        tenant      TEXT NOT NULL,
+        tree        TEXT NOT NULL,                  -- the tree's name as configured in kiln serve
+        request     TEXT NOT NULL,                  -- JSON of the accepted POST /builds body
+        priority    INTEGER NOT NULL DEFAULT 0,
+        state       TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        run_id      TEXT,
+        error       TEXT,
+        retry_of    TEXT,
+        created_at  INTEGER NOT NULL,
+        started_at  INTEGER,
+        ended_at    INTEGER
+      ) STRICT;
+      CREATE INDEX builds_by_tenant ON builds (tenant, created_at);
+      CREATE INDEX builds_open ON builds (state) WHERE state IN ('queued', 'running');
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

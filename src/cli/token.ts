@@ -1,0 +1,53 @@
+// kiln token create TENANT [--admin] | revoke ID|TENANT | list: the daemon's bearer tokens.
+// The token is printed once; the records keep only its sha256.
+
+import type { Command } from 'commander';
+import { KilnError } from '../errors.ts';
+import { openServerRecords } from '../records/server-records.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+
+interface CreateOpts extends StateOptions {
+  admin?: boolean;
+}
+
+export function registerToken(program: Command, ctx: CliContext): void {
+  const token = program.command('token').description('manage the bearer tokens of `kiln serve`');
+
+  const create = token
+    .command('create')
+    .description('create a token for TENANT and print it (shown only this once)')
+    .argument('<tenant>', 'the tenant the token acts for')
+    .option('--admin', 'the token sees and controls every tenant\'s builds, and /metrics');
+  addStateOptions(create);
+  create.action((tenant: string, opts: CreateOpts) => {
+    using records = openServerRecords(layoutFrom(opts).root);
+    const t = records.createToken(tenant, { admin: opts.admin === true });
+    ctx.stderr.write(`kiln: token ${t.id} for tenant ${tenant}${opts.admin === true ? ' (admin)' : ''}; keep it secret, it is not shown again\n`);
+    ctx.stdout.write(`${t.token}\n`);
+  });
+
+  const revoke = token
+    .command('revoke')
+    .description('revoke the token with this id, or every token of this tenant')
+    .argument('<id-or-tenant>', 'a token id (from `kiln token list`) or a tenant name');
+  addStateOptions(revoke);
+  revoke.action((what: string, opts: StateOptions) => {
+    using records = openServerRecords(layoutFrom(opts).root);
+    const ids = records.revokeTokens(what);
+    if (ids.length === 0) {
+      throw new KilnError('usage', `no live token has the id or tenant "${what}"`, { hint: 'see `kiln token list`' });
+    }
+    ctx.stdout.write(`kiln: revoked ${ids.length} token(s): ${ids.join(', ')}\n`);
+  });
+
+  const list = token.command('list').description('list tokens (ids, tenants, admin, revoked), never the secrets');
+  addStateOptions(list);
+  list.action((opts: StateOptions) => {
+    using records = openServerRecords(layoutFrom(opts).root);
+    for (const t of records.listTokens()) {
+      const revoked = t.revokedAt === null ? '' : `  revoked ${new Date(t.revokedAt).toISOString()}`;
+      ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}  created ${new Date(t.createdAt).toISOString()}${revoked}\n`);
+    }
+  });
+}

@@ -1,0 +1,228 @@
+// The daemon's tables in the records database: bearer tokens (stored as sha256 of the
+// token only) and the build queue. Like records.ts, the only place that speaks SQL for
+// them; the queue logic (which build runs next) lives in src/server/queue.ts.
+
+import { randomBytes } from 'node:crypto';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import { KilnError } from '../errors.ts';
+import { sha256 } from '../lib/hash.ts';
+import { openDatabaseIn, recordsPath, type Row } from './db.ts';
+
+export type BuildState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export const BUILD_STATES: readonly BuildState[] = ['queued', 'running', 'done', 'failed', 'cancelled'];
+
+export interface TokenRecord {
+  readonly id: string;
+  readonly tenant: string;
+  readonly admin: boolean;
+  readonly createdAt: number;
+  readonly revokedAt: number | null;
+}
+
+export interface BuildRecord {
+  readonly id: string;
+  readonly tenant: string;
+  readonly tree: string;
+  /** The accepted request body (JSON-decoded). */
+  readonly request: unknown;
+  readonly priority: number;
+  readonly state: BuildState;
+  readonly runId: string | null;
+  readonly error: string | null;
+  readonly retryOf: string | null;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly endedAt: number | null;
+}
+
+export interface NewBuild {
+  readonly tenant: string;
+  readonly tree: string;
+  readonly request: unknown;
+  readonly priority?: number;
+  readonly retryOf?: string;
+  readonly createdAt?: number;
+}
+
+/** Tenant names: what a token create accepts (also what shows in URLs and metrics). */
+export const TENANT_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export function openServerRecords(stateDir: string): ServerRecords {
+  return new ServerRecords(openDatabaseIn(stateDir), recordsPath(stateDir));
+}
+
+export class ServerRecords {
+  readonly path: string;
+  #db: DatabaseSync;
+  #statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync, path: string) {
+    this.#db = db;
+    this.path = path;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  // ---- tokens -------------------------------------------------------------------------
+
+  /** Create a token; the secret is returned once and only its hash is stored. */
+  createToken(tenant: string, options: { admin?: boolean; now?: number } = {}): { id: string; token: string } {
+    if (!TENANT_PATTERN.test(tenant)) {
+      throw new KilnError('usage', `tenant "${tenant}" is not a valid name`, {
+        hint: 'use 1-64 characters: lower-case letters, digits, ".", "_" and "-", starting with a letter or digit',
+      });
+    }
+    const id = randomBytes(4).toString('hex');
+    const token = `kiln_${id}_${randomBytes(24).toString('base64url')}`;
+    this.#stmt('INSERT INTO tokens (id, tenant, admin, hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      id, tenant, options.admin === true ? 1 : 0, sha256(token), options.now ?? Date.now(),
+    );
+    return { id, token };
+  }
+
+  /** The live (not revoked) token with this secret, or undefined. */
+  tokenFor(secret: string): TokenRecord | undefined {
+    const row = this.#stmt('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(sha256(secret));
+    return row === undefined ? undefined : toToken(row);
+  }
+
+  /** Revoke the token with this id, else every token of the tenant with this name; the ids revoked. */
+  revokeTokens(idOrTenant: string, now = Date.now()): string[] {
+    const rows = this.#stmt(
+      `UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (id = ? OR tenant = ?) RETURNING id`,
+    ).all(now, idOrTenant, idOrTenant);
+    return rows.map((r) => String(r['id']));
+  }
+
+  listTokens(): TokenRecord[] {
+    return this.#stmt('SELECT * FROM tokens ORDER BY created_at, rowid').all().map(toToken);
+  }
+
+  // ---- builds -------------------------------------------------------------------------
+
+  insertBuild(b: NewBuild): BuildRecord {
+    const id = `b${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
+    const row = this.#stmt(
+      `INSERT INTO builds (id, tenant, tree, request, priority, state, retry_of, created_at)
+       VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING *`,
+    ).get(id, b.tenant, b.tree, JSON.stringify(b.request), b.priority ?? 0, b.retryOf ?? null, b.createdAt ?? Date.now());
+    return toBuild(row!);
+  }
+
+  getBuild(id: string): BuildRecord | undefined {
+    const row = this.#stmt('SELECT * FROM builds WHERE id = ?').get(id);
+    return row === undefined ? undefined : toBuild(row);
+  }
+
+  /** Newest first; one tenant's, or everyone's when tenant is undefined. */
+  listBuilds(options: { tenant?: string | undefined; state?: BuildState | undefined; limit?: number } = {}): BuildRecord[] {
+    const where: string[] = [];
+    const params: SQLInputValue[] = [];
+    if (options.tenant !== undefined) {
+      where.push('tenant = ?');
+      params.push(options.tenant);
+    }
+    if (options.state !== undefined) {
+      where.push('state = ?');
+      params.push(options.state);
+    }
+    params.push(options.limit ?? 100);
+    const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
+    return this.#stmt(`SELECT * FROM builds ${clause} ORDER BY created_at DESC, rowid DESC LIMIT ?`)
+      .all(...params)
+      .map(toBuild);
+  }
+
+  /** Queued builds in submission order (the queue picks each tenant's first). */
+  queuedBuilds(): BuildRecord[] {
+    return this.#stmt(`SELECT * FROM builds WHERE state = 'queued' ORDER BY rowid`).all().map(toBuild);
+  }
+
+  /** queued → running; false when the build was no longer queued (cancelled meanwhile). */
+  markStarted(id: string, now = Date.now()): boolean {
+    const r = this.#stmt(`UPDATE builds SET state = 'running', started_at = ?, ended_at = NULL, error = NULL WHERE id = ? AND state = 'queued'`).run(now, id);
+    return Number(r.changes) === 1;
+  }
+
+  setRunId(id: string, runId: string): void {
+    this.#stmt('UPDATE builds SET run_id = ? WHERE id = ?').run(runId, id);
+  }
+
+  markEnded(id: string, end: { state: 'done' | 'failed' | 'cancelled'; error?: string | undefined; now?: number }): void {
+    this.#stmt('UPDATE builds SET state = ?, error = ?, ended_at = ? WHERE id = ?').run(end.state, end.error ?? null, end.now ?? Date.now(), id);
+  }
+
+  /** Cancel a build that has not started; false when it is no longer queued. */
+  cancelQueued(id: string, now = Date.now()): boolean {
+    const r = this.#stmt(`UPDATE builds SET state = 'cancelled', ended_at = ?, error = 'cancelled before it started' WHERE id = ? AND state = 'queued'`).run(now, id);
+    return Number(r.changes) === 1;
+  }
+
+  /** Put a build back in the queue (it keeps its place: the queue orders by rowid). */
+  requeue(id: string, note: string): void {
+    this.#stmt(`UPDATE builds SET state = 'queued', run_id = NULL, started_at = NULL, error = ? WHERE id = ?`).run(note, id);
+  }
+
+  /** At start: builds a dead server left running go back to the queue. The ids. */
+  requeueInterrupted(): string[] {
+    const rows = this.#stmt(
+      `UPDATE builds SET state = 'queued', run_id = NULL, started_at = NULL,
+         error = 'interrupted: the server stopped while it ran; queued again'
+       WHERE state = 'running' RETURNING id`,
+    ).all();
+    return rows.map((r) => String(r['id']));
+  }
+
+  countsByState(): Record<BuildState, number> {
+    const out: Record<BuildState, number> = { queued: 0, running: 0, done: 0, failed: 0, cancelled: 0 };
+    for (const r of this.#stmt('SELECT state, count(*) AS n FROM builds GROUP BY state').all()) {
+      out[r['state'] as BuildState] = Number(r['n']);
+    }
+    return out;
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+}
+
+function toToken(r: Row): TokenRecord {
+  return {
+    id: String(r['id']),
+    tenant: String(r['tenant']),
+    admin: Number(r['admin']) === 1,
+    createdAt: Number(r['created_at']),
+    revokedAt: r['revoked_at'] === null ? null : Number(r['revoked_at']),
+  };
+}
+
+function toBuild(r: Row): BuildRecord {
+  const n = (k: string): number | null => (r[k] === null || r[k] === undefined ? null : Number(r[k]));
+  const s = (k: string): string | null => (r[k] === null || r[k] === undefined ? null : String(r[k]));
+  return {
+    id: String(r['id']),
+    tenant: String(r['tenant']),
+    tree: String(r['tree']),
+    request: JSON.parse(String(r['request'])) as unknown,
+    priority: Number(r['priority']),
+    state: String(r['state']) as BuildState,
+    runId: s('run_id'),
+    error: s('error'),
+    retryOf: s('retry_of'),
+    createdAt: Number(r['created_at']),
+    startedAt: n('started_at'),
+    endedAt: n('ended_at'),
+  };
+}

@@ -1,0 +1,304 @@
+// The API through app.request() (no socket), with a fake runner the test finishes by hand:
+// auth, tenant isolation, validation, FIFO per tenant, concurrency across tenants,
+// priority, cancel, retry, crash re-queue, builder, metrics, docs.
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openServerRecords, type BuildRecord } from '../records/server-records.ts';
+import { createApp, type KilnServerApp } from './app.ts';
+import type { BuildRunner, RunnerResult } from './queue.ts';
+
+interface FakeRun {
+  readonly build: BuildRecord;
+  readonly maxJobs: number;
+  finish(state: RunnerResult['state']): void;
+  fail(e: Error): void;
+}
+
+/** A runner whose builds end when the test says so (or 'cancelled' when aborted). */
+function fakeRunner(): { runner: BuildRunner; runs: FakeRun[]; running: () => string[] } {
+  const runs: FakeRun[] = [];
+  const live = new Set<string>();
+  const runner: BuildRunner = (build, ctx) =>
+    new Promise((resolve, reject) => {
+      const runId = `run-${build.id}`;
+      live.add(build.id);
+      const end = (): void => {
+        live.delete(build.id);
+      };
+      ctx.bus.emit({ type: 'run-started', runId, at: Date.now(), tree: build.tree, targets: [], archs: ['amd64'], total: 1, maxJobs: ctx.maxJobs });
+      ctx.signal.addEventListener('abort', () => {
+        end();
+        resolve({ runId, state: 'cancelled' });
+      });
+      runs.push({
+        build,
+        maxJobs: ctx.maxJobs,
+        finish: (state) => {
+          end();
+          resolve({ runId, state });
+        },
+        fail: (e) => {
+          end();
+          reject(e);
+        },
+      });
+    });
+  return { runner, runs, running: () => [...live] };
+}
+
+function setup(t: TestContext, options: { maxConcurrentBuilds?: number; dir?: string } = {}) {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kiln-server-'));
+  if (options.dir === undefined) t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = fakeRunner();
+  const tokens = openServerRecords(dir);
+  const alice = tokens.createToken('alice').token;
+  const bob = tokens.createToken('bob').token;
+  const carol = tokens.createToken('carol').token;
+  const admin = tokens.createToken('ops', { admin: true }).token;
+  const revoked = tokens.createToken('mallory');
+  tokens.revokeTokens('mallory');
+  tokens.close();
+  const kiln = createApp({ stateDir: dir, trees: { main: dir }, runner: fake.runner, slots: 4, maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2, onError: () => undefined });
+  t.after(() => kiln.close());
+  return { dir, kiln, fake, alice, bob, carol, admin, revokedToken: revoked.token };
+}
+
+async function call(kiln: KilnServerApp, method: string, path: string, token: string | undefined, body?: unknown, headers: Record<string, string> = {}) {
+  const res = await kiln.app.request(path, {
+    method,
+    headers: {
+      ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }),
+      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+async function submit(kiln: KilnServerApp, token: string, body: Record<string, unknown> = {}): Promise<string> {
+  const r = await call(kiln, 'POST', '/api/v1/builds', token, { tree: 'main', ...body });
+  assert.equal(r.status, 201, r.text);
+  return r.json.id as string;
+}
+
+/** Let the queue's promise callbacks run (the fake runner settles synchronously). */
+async function settle(kiln: KilnServerApp, id: string): Promise<string> {
+  return (await kiln.queue.settled(id))!.state;
+}
+
+test('auth: /healthz is open; no, wrong and revoked tokens get 401', async (t) => {
+  const { kiln, alice, revokedToken } = setup(t);
+  assert.equal((await call(kiln, 'GET', '/healthz', undefined)).status, 200);
+  const none = await call(kiln, 'GET', '/api/v1/builds', undefined);
+  assert.equal(none.status, 401);
+  assert.match(none.headers.get('www-authenticate') ?? '', /Bearer/);
+  assert.equal((await call(kiln, 'GET', '/api/v1/builds', 'kiln_nope_nope')).status, 401);
+  assert.equal((await call(kiln, 'GET', '/api/v1/builds', revokedToken)).status, 401);
+  assert.equal((await call(kiln, 'GET', '/metrics', undefined)).status, 401);
+  assert.equal((await call(kiln, 'GET', '/api/v1/builder', undefined)).status, 401);
+  assert.equal((await call(kiln, 'GET', '/api/v1/builds', alice)).status, 200);
+});
+
+test('a token revoked while the server runs stops working at once', async (t) => {
+  const { dir, kiln } = setup(t);
+  const records = openServerRecords(dir);
+  t.after(() => records.close());
+  const { token } = records.createToken('dave');
+  assert.equal((await call(kiln, 'GET', '/api/v1/builds', token)).status, 200);
+  records.revokeTokens('dave');
+  assert.equal((await call(kiln, 'GET', '/api/v1/builds', token)).status, 401);
+});
+
+test('validation: unknown fields, bad types, malformed JSON, unknown tree, oversized body', async (t) => {
+  const { kiln, alice } = setup(t);
+  const unknown = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', colour: 'red' });
+  assert.equal(unknown.status, 400);
+  assert.match(unknown.json.error.message, /unknown field "colour"/);
+  const badType = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', targets: [1] });
+  assert.equal(badType.status, 400);
+  assert.match(badType.json.error.message, /targets\.0/);
+  const missing = await call(kiln, 'POST', '/api/v1/builds', alice, {});
+  assert.equal(missing.status, 400);
+  assert.match(missing.json.error.message, /tree/);
+  const malformed = await call(kiln, 'POST', '/api/v1/builds', alice, '{"tree": ');
+  assert.equal(malformed.status, 400);
+  assert.match(malformed.json.error.message, /JSON/i);
+  const noTree = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'elsewhere' });
+  assert.equal(noTree.status, 404);
+  assert.equal(noTree.json.error.code, 'tree-not-found');
+  assert.match(noTree.json.error.hint, /main/);
+  const big = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', targets: Array.from({ length: 900 }, () => 'x'.repeat(100)) });
+  assert.equal(big.status, 413);
+  assert.deepEqual(kiln.context.records.listBuilds(), [], 'nothing was queued');
+});
+
+test('a tenant sees only its own builds (others are 404); an admin sees all', async (t) => {
+  const { kiln, alice, bob, admin } = setup(t);
+  const a = await submit(kiln, alice, { targets: ['hello'], archs: ['amd64'], priority: 3 });
+  const got = await call(kiln, 'GET', `/api/v1/builds/${a}`, alice);
+  assert.equal(got.status, 200);
+  assert.equal(got.json.tenant, 'alice');
+  assert.deepEqual(got.json.targets, ['hello']);
+  assert.equal(got.json.priority, 3);
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a}`, bob)).status, 404);
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a}/jobs`, bob)).status, 404);
+  assert.equal((await call(kiln, 'POST', `/api/v1/builds/${a}/cancel`, bob)).status, 404);
+  assert.equal((await call(kiln, 'POST', `/api/v1/builds/${a}/retry`, bob)).status, 404);
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a}/jobs/x@amd64/log`, bob)).status, 404);
+  assert.deepEqual((await call(kiln, 'GET', '/api/v1/builds', bob)).json.builds, []);
+  assert.deepEqual((await call(kiln, 'GET', '/api/v1/builds', alice)).json.builds.map((b: any) => b.id), [a]);
+  assert.deepEqual((await call(kiln, 'GET', '/api/v1/builds', admin)).json.builds.map((b: any) => b.id), [a]);
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a}`, admin)).status, 200);
+  assert.equal((await call(kiln, 'GET', '/api/v1/builds/nonexistent', alice)).status, 404);
+});
+
+test("one tenant's builds run one after another, in order; other tenants run alongside up to the cap", async (t) => {
+  const { kiln, fake, alice, bob, carol } = setup(t, { maxConcurrentBuilds: 2 });
+  const a1 = await submit(kiln, alice);
+  const a2 = await submit(kiln, alice);
+  const b1 = await submit(kiln, bob);
+  const c1 = await submit(kiln, carol);
+  assert.deepEqual(fake.running().sort(), [a1, b1].sort(), 'alice 1 and bob 1; alice 2 waits for alice 1, carol for a free place');
+  assert.equal(fake.runs.find((r) => r.build.id === a1)?.maxJobs, 2, 'the 4 slots are shared by 2 builds');
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a2}`, alice)).json.state, 'queued');
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice)).json.runId, `run-${a1}`);
+
+  fake.runs.find((r) => r.build.id === a1)!.finish('done');
+  assert.equal(await settle(kiln, a1), 'done');
+  // alice 2 was queued before carol 1: alice's head goes first.
+  assert.deepEqual(fake.running().sort(), [a2, b1].sort());
+  fake.runs.find((r) => r.build.id === b1)!.finish('failed');
+  assert.equal(await settle(kiln, b1), 'failed');
+  assert.deepEqual(fake.running().sort(), [a2, c1].sort());
+  fake.runs.find((r) => r.build.id === a2)!.finish('done');
+  fake.runs.find((r) => r.build.id === c1)!.finish('done');
+  assert.equal(await settle(kiln, c1), 'done');
+  assert.deepEqual(fake.runs.map((r) => r.build.id), [a1, b1, a2, c1]);
+  const shown = await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice);
+  assert.ok(shown.json.startedAt !== null && shown.json.endedAt !== null);
+});
+
+test('among waiting tenants the higher priority starts first', async (t) => {
+  const { kiln, fake, alice, bob, carol } = setup(t, { maxConcurrentBuilds: 1 });
+  const a1 = await submit(kiln, alice);
+  const b1 = await submit(kiln, bob, { priority: 0 });
+  const c1 = await submit(kiln, carol, { priority: 5 });
+  assert.deepEqual(fake.running(), [a1]);
+  fake.runs[0]!.finish('done');
+  await settle(kiln, a1);
+  assert.deepEqual(fake.running(), [c1]);
+  fake.runs[1]!.finish('done');
+  await settle(kiln, c1);
+  assert.deepEqual(fake.running(), [b1]);
+});
+
+test('cancel: a queued build at once, a running one by aborting it; an ended one is a 409', async (t) => {
+  const { kiln, fake, alice } = setup(t);
+  const a1 = await submit(kiln, alice);
+  const a2 = await submit(kiln, alice);
+  const q = await call(kiln, 'POST', `/api/v1/builds/${a2}/cancel`, alice);
+  assert.equal(q.status, 200);
+  assert.equal(q.json.state, 'cancelled');
+  const r = await call(kiln, 'POST', `/api/v1/builds/${a1}/cancel`, alice);
+  assert.equal(r.status, 202);
+  assert.equal(await settle(kiln, a1), 'cancelled');
+  assert.deepEqual(fake.running(), [], 'the cancelled queued build never started');
+  assert.equal(fake.runs.length, 1);
+  const again = await call(kiln, 'POST', `/api/v1/builds/${a1}/cancel`, alice);
+  assert.equal(again.status, 409);
+});
+
+test('a runner that throws ends the build failed with the message', async (t) => {
+  const { kiln, fake, alice } = setup(t);
+  const a1 = await submit(kiln, alice);
+  fake.runs[0]!.fail(new Error('the tree has no kiln.toml'));
+  assert.equal(await settle(kiln, a1), 'failed');
+  assert.match((await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice)).json.error, /no kiln\.toml/);
+});
+
+test('retry queues the same request again for failed or cancelled builds only', async (t) => {
+  const { kiln, fake, alice } = setup(t);
+  const a1 = await submit(kiln, alice, { targets: ['x'] });
+  assert.equal((await call(kiln, 'POST', `/api/v1/builds/${a1}/retry`, alice)).status, 409, 'still running');
+  fake.runs[0]!.finish('failed');
+  await settle(kiln, a1);
+  const r = await call(kiln, 'POST', `/api/v1/builds/${a1}/retry`, alice);
+  assert.equal(r.status, 201);
+  const again = await call(kiln, 'GET', `/api/v1/builds/${r.json.id}`, alice);
+  assert.equal(again.json.retryOf, a1);
+  assert.deepEqual(again.json.targets, ['x']);
+  fake.runs[1]!.finish('done');
+  await settle(kiln, r.json.id);
+  assert.equal((await call(kiln, 'POST', `/api/v1/builds/${r.json.id}/retry`, alice)).status, 409, 'done');
+});
+
+test('builds a dead server left running are queued again and run at start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const records = openServerRecords(dir);
+  const b = records.insertBuild({ tenant: 'alice', tree: 'main', request: { tree: 'main' } });
+  records.markStarted(b.id);
+  records.setRunId(b.id, 'old-run');
+  records.close();
+  const { kiln, fake } = setup(t, { dir });
+  assert.deepEqual(kiln.requeued, [b.id]);
+  assert.deepEqual(fake.running(), [b.id]);
+  assert.equal(kiln.context.records.getBuild(b.id)?.runId, `run-${b.id}`);
+});
+
+test('stopping the server aborts running builds and leaves them queued for the next start', async (t) => {
+  const { kiln, fake, alice } = setup(t);
+  const a1 = await submit(kiln, alice);
+  assert.deepEqual(fake.running(), [a1]);
+  await kiln.queue.stop();
+  assert.deepEqual(fake.running(), []);
+  assert.equal(kiln.context.records.getBuild(a1)?.state, 'queued');
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice)).json.error, 'interrupted: the server stopped while it ran; queued again');
+});
+
+test('builder, metrics (admin only) and the API description', async (t) => {
+  const { kiln, fake, alice, admin } = setup(t);
+  const a1 = await submit(kiln, alice);
+  const builder = await call(kiln, 'GET', '/api/v1/builder', alice);
+  assert.equal(builder.status, 200);
+  assert.equal(builder.json.slots, 4);
+  assert.equal(builder.json.activeBuilds, 1);
+  assert.equal(builder.json.load.length, 3);
+  assert.ok(builder.json.disk.freeBytes > 0);
+  assert.equal((await call(kiln, 'GET', '/metrics', alice)).status, 403);
+  const m = await call(kiln, 'GET', '/metrics', admin);
+  assert.equal(m.status, 200);
+  assert.match(m.text, /^kiln_builds\{state="running"\} 1$/m);
+  assert.match(m.text, /^kiln_queue_length 0$/m);
+  assert.match(m.text, /^kiln_jobs_running 0$/m);
+  fake.runs[0]!.finish('done');
+  await settle(kiln, a1);
+
+  const doc = await call(kiln, 'GET', '/api/v1/openapi.json', undefined);
+  assert.equal(doc.status, 200);
+  for (const p of ['/api/v1/builds', '/api/v1/builds/{id}', '/api/v1/builds/{id}/jobs', '/api/v1/builds/{id}/jobs/{job}/log', '/api/v1/builds/{id}/cancel', '/api/v1/builds/{id}/retry', '/api/v1/builder']) {
+    assert.ok(doc.json.paths[p] !== undefined, `openapi.json documents ${p}`);
+  }
+  assert.equal(doc.json.components.securitySchemes.bearer.scheme, 'bearer');
+  const page = await call(kiln, 'GET', '/api/v1/docs', undefined);
+  assert.equal(page.status, 200);
+  assert.match(page.text, /swagger-ui-bundle\.js/);
+  assert.doesNotMatch(page.text, /https?:\/\//, 'no CDN');
+  const asset = await kiln.app.request('/api/v1/docs/swagger-ui-bundle.js');
+  assert.equal(asset.status, 200);
+  assert.ok((await asset.arrayBuffer()).byteLength > 100_000);
+  assert.equal((await kiln.app.request('/api/v1/docs/..%2Fpackage.json')).status, 404);
+  assert.equal((await call(kiln, 'GET', '/api/v1/nothing', alice)).status, 404);
+});

@@ -1,0 +1,125 @@
+// kiln's daemon: the hono app behind `kiln serve`. createApp() opens the records, starts the
+// build queue (tenant FIFO, max_concurrent_builds) and wires the routes, one module per
+// resource under routes/: builds, jobs and logs, the builder and metrics, the docs.
+// Everything but /healthz and the API description needs a bearer token (auth.ts).
+//
+// Errors are JSON `{error: {code, message, hint}}`: KilnErrors with their HTTP status
+// (errors.ts), invalid bodies 400 naming the field, bodies over the limit 413.
+
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { availableParallelism } from 'node:os';
+import { httpStatusFor, isKilnError } from '../errors.ts';
+import { openRecords } from '../records/records.ts';
+import { openServerRecords } from '../records/server-records.ts';
+import { stateLayout, type StateLayout } from '../run/state-layout.ts';
+import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import { bearerAuth, type ServerEnv } from './auth.ts';
+import type { ServerContext } from './context.ts';
+import { BuildQueue, type BuildRunner } from './queue.ts';
+import { registerBuildRoutes } from './routes/builds.ts';
+import { registerBuilderRoutes } from './routes/builder.ts';
+import { registerDocRoutes } from './routes/docs.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
+import { localRunner } from './runner.ts';
+import { describeZodError } from './schemas.ts';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/** Request bodies larger than this get a 413 (the build request is a few hundred bytes). */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+export interface AppOptions {
+  /** The state dir (records, logs, caches), as for kiln build; or a full layout. */
+  readonly stateDir?: string;
+  readonly state?: StateLayout;
+  /** Tree name → directory: the trees clients may build. */
+  readonly trees?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
+  readonly maxConcurrentBuilds?: number;
+  /** The machine's job slots shared by concurrent builds (default: the number of cores). */
+  readonly slots?: number;
+  readonly sandbox?: SandboxChoice;
+  /** Runs a build; default: runBuild() in this process (tests pass a fake). */
+  readonly runner?: BuildRunner;
+  readonly bodyLimit?: number;
+  readonly version?: string;
+  /** Where unexpected errors are reported (default stderr). */
+  readonly onError?: (message: string) => void;
+}
+
+export interface KilnServerApp {
+  readonly app: OpenAPIHono<ServerEnv>;
+  readonly queue: BuildQueue;
+  readonly context: ServerContext;
+  /** Build ids a dead server had left running, now queued again. */
+  readonly requeued: readonly string[];
+  /** Stop the queue (running builds are aborted and re-queued), then close the records. */
+  close(): Promise<void>;
+}
+
+export function createApp(options: AppOptions): KilnServerApp {
+  const state = options.state ?? stateLayout(options.stateDir === undefined ? {} : { state: options.stateDir });
+  const trees = options.trees instanceof Map ? options.trees : new Map(Object.entries(options.trees ?? {}));
+  const report = options.onError ?? ((m: string) => process.stderr.write(`kiln serve: ${m}\n`));
+  const records = openServerRecords(state.root);
+  const runs = openRecords(state.root);
+  const queue = new BuildQueue({
+    records,
+    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox }),
+    maxConcurrent: options.maxConcurrentBuilds ?? 2,
+    slots: options.slots ?? availableParallelism(),
+    onError: (id, e) => report(`build ${id}: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+  });
+  const context: ServerContext = { records, runs, queue, trees, state };
+
+  const app = new OpenAPIHono<ServerEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return c.json({ error: { code: 'usage', message: describeZodError(result.error) } }, 400);
+      }
+      return undefined;
+    },
+  });
+  const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: limit,
+      onError: (c) => c.json({ error: { code: 'usage', message: `the request body is over the limit of ${limit} bytes` } }, 413),
+    }),
+  );
+  app.use('*', bearerAuth(records));
+  registerBuildRoutes(app, context);
+  registerJobRoutes(app, context);
+  registerBuilderRoutes(app, context);
+  registerDocRoutes(app, options.version ?? '0.1.0');
+
+  app.notFound((c) => c.json({ error: { code: 'not-found', message: `no such endpoint: ${c.req.method} ${c.req.path}`, hint: 'see /api/v1/docs' } }, 404));
+  app.onError((e, c) => {
+    if (isKilnError(e)) {
+      const status = httpStatusFor(e) as ContentfulStatusCode;
+      return c.json({ error: { code: e.code, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) } }, status);
+    }
+    if (e instanceof HTTPException) {
+      return c.json({ error: { code: 'usage', message: e.message } }, e.status as ContentfulStatusCode);
+    }
+    report(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);
+    return c.json({ error: { code: 'internal', message: 'internal error (logged by the server)' } }, 500);
+  });
+
+  const requeued = queue.start();
+  let closed: Promise<void> | undefined;
+  return {
+    app,
+    queue,
+    context,
+    requeued,
+    close: () => {
+      closed ??= queue.stop().finally(() => {
+        records.close();
+        runs.close();
+      });
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// `kiln token` and `kiln serve` through their commander verbs: a created token works and is
+// stored only as a hash, revoke by id or tenant, flag parsing, and a serve process that
+// answers on its socket and exits cleanly on SIGTERM.
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { Command } from 'commander';
+import type { CliContext } from '../cli/main.ts';
+import { registerServe, treesFrom } from '../cli/serve.ts';
+import { registerToken } from '../cli/token.ts';
+import { KilnError } from '../errors.ts';
+import { openServerRecords } from '../records/server-records.ts';
+import { parseListen } from './listen.ts';
+
+const NODE = resolve(import.meta.dirname, '../../node_modules/.bin/node');
+
+function stateDir(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function kiln(args: string[]): Promise<{ out: string; err: string; code: number }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const ctx: CliContext = { exitCode: 0, stdout, stderr };
+  const program = new Command('kiln').exitOverride();
+  registerToken(program, ctx);
+  registerServe(program, ctx);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof KilnError) return { out, err: err + e.message, code: 2 };
+    throw e;
+  }
+  return { out, err, code: ctx.exitCode };
+}
+
+test('token create prints a token stored only as its hash; revoke by id and by tenant', async (t) => {
+  const state = stateDir(t);
+  const a = await kiln(['token', 'create', 'alice', '--state', state]);
+  const token = a.out.trim();
+  assert.match(token, /^kiln_[0-9a-f]{8}_[A-Za-z0-9_-]{32}$/);
+  for (const f of readdirSync(state).filter((n) => n.startsWith('kiln.db'))) {
+    assert.ok(!readFileSync(join(state, f)).includes(token), `the secret is not in ${f}`);
+  }
+  const admin = (await kiln(['token', 'create', 'ops', '--admin', '--state', state])).out.trim();
+  const b = (await kiln(['token', 'create', 'alice', '--state', state])).out.trim();
+  {
+    using r = openServerRecords(state);
+    assert.equal(r.tokenFor(token)?.tenant, 'alice');
+    assert.equal(r.tokenFor(admin)?.admin, true);
+  }
+  const id = token.split('_')[1]!;
+  assert.match((await kiln(['token', 'revoke', id, '--state', state])).out, /revoked 1 token/);
+  {
+    using r = openServerRecords(state);
+    assert.equal(r.tokenFor(token), undefined);
+    assert.equal(r.tokenFor(b)?.tenant, 'alice', 'the other token of alice still works');
+  }
+  assert.match((await kiln(['token', 'revoke', 'alice', '--state', state])).out, /revoked 1 token/);
+  const none = await kiln(['token', 'revoke', 'alice', '--state', state]);
+  assert.equal(none.code, 2);
+  assert.match(none.err, /no live token/);
+  assert.match((await kiln(['token', 'list', '--state', state])).out, /alice .*revoked/);
+  const bad = await kiln(['token', 'create', 'Not A Name', '--state', state]);
+  assert.equal(bad.code, 2);
+});
+
+test('--listen and --tree parsing', (t) => {
+  assert.deepEqual(parseListen('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(parseListen('[::1]:9000'), { host: '::1', port: 9000 });
+  assert.deepEqual(parseListen(':0'), { host: '127.0.0.1', port: 0 });
+  assert.throws(() => parseListen('8080'), /HOST:PORT/);
+  assert.throws(() => parseListen('host:99999'), /HOST:PORT/);
+  const dir = stateDir(t);
+  assert.equal(treesFrom([`main=${dir}`]).get('main'), dir);
+  assert.throws(() => treesFrom(['=x']), /NAME=DIR/);
+  assert.throws(() => treesFrom([`main=${join(dir, 'missing')}`]), /not a directory/);
+  assert.throws(() => treesFrom([`a=${dir}`, `a=${dir}`]), /twice/);
+});
+
+test('kiln serve answers on its socket and exits 0 on SIGTERM', async (t) => {
+  const state = stateDir(t);
+  const script = `
+    import { Command } from 'commander';
+    import { registerServe } from ${JSON.stringify(resolve(import.meta.dirname, '../cli/serve.ts'))};
+    const ctx = { exitCode: 0, stdout: process.stdout, stderr: process.stderr };
+    const program = new Command('kiln');
+    registerServe(program, ctx);
+    await program.parseAsync(['serve', '--listen', '127.0.0.1:0', '--state', ${JSON.stringify(state)}, '--tree', 'main=${state}'], { from: 'user' });
+    process.exitCode = ctx.exitCode;
+  `;
+  const child = spawn(NODE, ['--input-type=module', '-e', script], { cwd: resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let err = '';
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m !== null) resolveUrl(m[1]!);
+    });
+    child.once('exit', () => reject(new Error(`serve exited early: ${err}`)));
+  });
+  const health = await fetch(`${url}/healthz`);
+  assert.equal(health.status, 200);
+  assert.equal((await fetch(`${url}/api/v1/builds`)).status, 401);
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, err);
+  assert.match(err, /SIGTERM: no longer accepting/);
+  assert.match(err, /stopped/);
+});

@@ -1,0 +1,51 @@
+// What every route module gets from createApp: the records, the queue and the server's
+// configuration; and the shared JSON views of builds.
+
+import type { Records } from '../records/records.ts';
+import type { BuildRecord, ServerRecords } from '../records/server-records.ts';
+import type { StateLayout } from '../run/state-layout.ts';
+import type { BuildQueue } from './queue.ts';
+import type { BuildBody } from './schemas.ts';
+
+export interface ServerContext {
+  readonly records: ServerRecords;
+  /** The run records (runs and jobs) written by each build's runBuild. */
+  readonly runs: Records;
+  readonly queue: BuildQueue;
+  readonly trees: ReadonlyMap<string, string>;
+  readonly state: StateLayout;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+export function buildView(ctx: ServerContext, b: BuildRecord) {
+  const body = b.request as Partial<BuildBody>;
+  const run = b.runId === null ? undefined : ctx.runs.getRun(b.runId);
+  return {
+    id: b.id,
+    tenant: b.tenant,
+    tree: b.tree,
+    state: b.state,
+    targets: body.targets ?? [],
+    archs: body.archs ?? null,
+    env: body.env ?? null,
+    priority: b.priority,
+    runId: b.runId,
+    error: b.error,
+    retryOf: b.retryOf,
+    createdAt: new Date(b.createdAt).toISOString(),
+    startedAt: iso(b.startedAt),
+    endedAt: iso(b.endedAt),
+    total: run?.total ?? null,
+    counts: (run?.counts as Record<string, number> | null | undefined) ?? (run === undefined ? null : liveCounts(ctx, run.id)),
+  };
+}
+
+/** A running build's counts so far (a finished run has them in its record). */
+function liveCounts(ctx: ServerContext, runId: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const j of ctx.runs.jobsOfRun(runId)) out[j.state] = (out[j.state] ?? 0) + 1;
+  return out;
+}
+
+export { iso };

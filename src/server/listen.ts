@@ -1,0 +1,54 @@
+// Serve a KilnServerApp on a socket, and stop it in order: stop accepting, abort and
+// re-queue the running builds, close the remaining connections (live log streams), then
+// close the records.
+
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { KilnError } from '../errors.ts';
+import type { KilnServerApp } from './app.ts';
+
+export interface Listening {
+  /** http://HOST:PORT, with the port actually bound (for port 0). */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Parse HOST:PORT ("127.0.0.1:8080", "[::1]:8080", ":8080" for 127.0.0.1). */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  const port = m === null ? NaN : Number(m[3]);
+  if (m === null || !Number.isInteger(port) || port > 65535) {
+    throw new KilnError('usage', `--listen: expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${text}"`);
+  }
+  const host = m[1] ?? (m[2] === undefined || m[2] === '' ? '127.0.0.1' : m[2]);
+  return { host, port };
+}
+
+export async function listen(kiln: KilnServerApp, options: { host: string; port: number }): Promise<Listening> {
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: kiln.app.fetch, hostname: options.host, port: options.port }, () => resolve(s));
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      reject(new KilnError('usage', `cannot listen on ${options.host}:${options.port}: ${e.code ?? e.message}`, { hint: 'choose another --listen HOST:PORT', cause: e })),
+    );
+  });
+  const http = server as Server;
+  const addr = http.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  let stopping: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${addr.port}`,
+    port: addr.port,
+    stop: () => {
+      stopping ??= (async () => {
+        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+        http.closeIdleConnections();
+        await kiln.close();
+        http.closeAllConnections();
+        await closed;
+      })();
+      return stopping;
+    },
+  };
+}

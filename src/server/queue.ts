@@ -1,0 +1,237 @@
+// The daemon's build queue: builds persist in the records (table builds) and run in this
+// process. One tenant's builds run one after another in submission order (FIFO); builds
+// of different tenants run at once up to maxConcurrent. Among the tenants waiting, the
+// head build with the highest priority goes first, then the oldest.
+//
+// Each running build gets its own EventBus and AbortController; cancel aborts it. On
+// stop() (SIGTERM) running builds are aborted and put back in the queue, so a restarted
+// server resumes them, as it does for builds a killed server left 'running'.
+
+import { isKilnError } from '../errors.ts';
+import { EventBus } from '../events/events.ts';
+import type { BuildRecord, NewBuild, ServerRecords } from '../records/server-records.ts';
+
+export interface RunnerContext {
+  readonly bus: EventBus;
+  /** This build's share of the machine's job slots. */
+  readonly maxJobs: number;
+  readonly signal: AbortSignal;
+}
+
+export interface RunnerResult {
+  readonly runId: string;
+  readonly state: 'done' | 'failed' | 'cancelled';
+}
+
+/** Runs one build to its end (runBuild in production; a fake in tests). */
+export type BuildRunner = (build: BuildRecord, ctx: RunnerContext) => Promise<RunnerResult>;
+
+export interface RunningJob {
+  readonly buildId: string;
+  readonly runId: string;
+  readonly jobId: string;
+  readonly name: string;
+  readonly arch: string;
+  readonly startedAt: number;
+  readonly log: string;
+}
+
+export interface ActiveBuild {
+  readonly id: string;
+  readonly tenant: string;
+  readonly bus: EventBus;
+  readonly controller: AbortController;
+  readonly startedAt: number;
+  runId: string | undefined;
+  readonly runningJobs: Map<string, RunningJob>;
+  /** Why it was aborted: by a user's cancel, or by the server stopping. */
+  abortedBy: 'cancel' | 'shutdown' | undefined;
+  readonly done: Promise<void>;
+}
+
+export interface QueueOptions {
+  readonly records: ServerRecords;
+  readonly run: BuildRunner;
+  /** Builds of different tenants at once (default 2). */
+  readonly maxConcurrent?: number;
+  /** The machine's job slots, shared among concurrent builds. */
+  readonly slots: number;
+  /** A runner that throws (a bug, or an unexpected failure) is reported here. */
+  readonly onError?: (buildId: string, e: unknown) => void;
+}
+
+export type CancelOutcome = 'cancelled' | 'cancelling' | 'finished';
+
+export class BuildQueue {
+  readonly maxConcurrent: number;
+  readonly slots: number;
+  #records: ServerRecords;
+  #run: BuildRunner;
+  #onError: (buildId: string, e: unknown) => void;
+  #active = new Map<string, ActiveBuild>();
+  #stopping = false;
+  #waiters = new Map<string, Array<() => void>>();
+
+  constructor(options: QueueOptions) {
+    this.#records = options.records;
+    this.#run = options.run;
+    this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 2);
+    this.slots = Math.max(1, options.slots);
+    this.#onError = options.onError ?? (() => undefined);
+  }
+
+  /** Re-queue what a dead server left running, then start what can start. The re-queued ids. */
+  start(): string[] {
+    const requeued = this.#records.requeueInterrupted();
+    this.pump();
+    return requeued;
+  }
+
+  enqueue(b: NewBuild): BuildRecord {
+    const rec = this.#records.insertBuild(b);
+    this.pump();
+    return this.#records.getBuild(rec.id) ?? rec;
+  }
+
+  /** A queued build is cancelled at once; a running one is aborted (it ends 'cancelled'). */
+  cancel(id: string): CancelOutcome {
+    const active = this.#active.get(id);
+    if (active !== undefined) {
+      if (!active.controller.signal.aborted) {
+        active.abortedBy = 'cancel';
+        active.controller.abort(new Error(`build ${id} cancelled`));
+      }
+      return 'cancelling';
+    }
+    if (this.#records.cancelQueued(id)) {
+      this.#notify(id);
+      return 'cancelled';
+    }
+    return 'finished';
+  }
+
+  active(): ActiveBuild[] {
+    return [...this.#active.values()];
+  }
+
+  getActive(id: string): ActiveBuild | undefined {
+    return this.#active.get(id);
+  }
+
+  queueLength(): number {
+    return this.#records.queuedBuilds().length;
+  }
+
+  /** Resolves once the build is no longer queued or running (for tests and the CLI). */
+  async settled(id: string, options: { signal?: AbortSignal } = {}): Promise<BuildRecord | undefined> {
+    for (;;) {
+      const b = this.#records.getBuild(id);
+      if (b === undefined || (b.state !== 'queued' && b.state !== 'running')) return b;
+      if (this.#stopping && !this.#active.has(id)) return b;
+      options.signal?.throwIfAborted();
+      await new Promise<void>((resolve) => {
+        const list = this.#waiters.get(id) ?? [];
+        list.push(resolve);
+        this.#waiters.set(id, list);
+      });
+    }
+  }
+
+  /** Start every build that may start now. */
+  pump(): void {
+    if (this.#stopping) return;
+    if (this.#active.size >= this.maxConcurrent) return;
+    const busy = new Set([...this.#active.values()].map((a) => a.tenant));
+    const heads: Array<{ b: BuildRecord; order: number }> = [];
+    const seen = new Set<string>();
+    let order = 0;
+    for (const b of this.#records.queuedBuilds()) {
+      order++;
+      if (seen.has(b.tenant)) continue;
+      seen.add(b.tenant);
+      if (!busy.has(b.tenant)) heads.push({ b, order });
+    }
+    heads.sort((x, y) => y.b.priority - x.b.priority || x.order - y.order);
+    for (const { b } of heads) {
+      if (this.#active.size >= this.maxConcurrent) break;
+      this.#launch(b);
+    }
+  }
+
+  /** Stop taking builds, abort the running ones (they go back to the queue) and wait for them. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    for (const a of this.#active.values()) {
+      if (!a.controller.signal.aborted) {
+        a.abortedBy = 'shutdown';
+        a.controller.abort(new Error('the server is stopping'));
+      }
+    }
+    await Promise.allSettled([...this.#active.values()].map((a) => a.done));
+    for (const id of this.#waiters.keys()) this.#notify(id);
+  }
+
+  #launch(b: BuildRecord): void {
+    if (!this.#records.markStarted(b.id)) return;
+    const bus = new EventBus();
+    const controller = new AbortController();
+    let finish!: () => void;
+    const active: ActiveBuild = {
+      id: b.id,
+      tenant: b.tenant,
+      bus,
+      controller,
+      startedAt: Date.now(),
+      runId: undefined,
+      runningJobs: new Map(),
+      abortedBy: undefined,
+      done: new Promise<void>((resolve) => (finish = resolve)),
+    };
+    this.#active.set(b.id, active);
+    bus.on((e) => {
+      if (e.type === 'run-started') {
+        active.runId = e.runId;
+        this.#records.setRunId(b.id, e.runId);
+      } else if (e.type === 'job-started') {
+        active.runningJobs.set(e.jobId, { buildId: b.id, runId: e.runId, jobId: e.jobId, name: e.name, arch: e.arch, startedAt: e.at, log: e.log });
+      } else if (e.type === 'job-finished' || e.type === 'job-settled') {
+        active.runningJobs.delete(e.jobId);
+      }
+    });
+    const maxJobs = Math.max(1, Math.floor(this.slots / this.maxConcurrent));
+    void this.#run(b, { bus, maxJobs, signal: controller.signal })
+      .then(
+        (r) => {
+          if (active.runId === undefined) this.#records.setRunId(b.id, r.runId);
+          this.#end(active, r.state, undefined);
+        },
+        (e: unknown) => {
+          if (controller.signal.aborted) return this.#end(active, 'cancelled', undefined);
+          if (!isKilnError(e)) this.#onError(b.id, e);
+          this.#end(active, 'failed', e instanceof Error ? e.message : String(e));
+        },
+      )
+      .catch((e: unknown) => this.#onError(b.id, e))
+      .finally(() => {
+        this.#active.delete(b.id);
+        finish();
+        this.#notify(b.id);
+        this.pump();
+      });
+  }
+
+  #end(a: ActiveBuild, state: 'done' | 'failed' | 'cancelled', error: string | undefined): void {
+    if (a.abortedBy === 'shutdown') {
+      this.#records.requeue(a.id, 'interrupted: the server stopped while it ran; queued again');
+      return;
+    }
+    const cancelled = a.abortedBy === 'cancel' || state === 'cancelled';
+    this.#records.markEnded(a.id, cancelled ? { state: 'cancelled', error: error ?? 'cancelled' } : { state, error });
+  }
+
+  #notify(id: string): void {
+    const list = this.#waiters.get(id);
+    this.#waiters.delete(id);
+    for (const w of list ?? []) w();
+  }
+}

@@ -1,0 +1,117 @@
+// /api/v1/builds: submit, list, show, cancel and retry builds. A tenant sees only its own
+// builds (another tenant's build is a 404, as if it did not exist); an admin sees all.
+
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import { KilnError } from '../../errors.ts';
+import type { BuildRecord } from '../../records/server-records.ts';
+import { notFound, tenantScope, type ServerEnv } from '../auth.ts';
+import { buildView, type ServerContext } from '../context.ts';
+import { BuildBodySchema, BuildListSchema, BuildSchema, CreatedSchema, ErrorSchema, IdParam, ListQuery } from '../schemas.ts';
+import type { Context } from 'hono';
+
+const json = <T>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+const errors = {
+  400: json(ErrorSchema, 'invalid request'),
+  401: json(ErrorSchema, 'no, unknown or revoked token'),
+  404: json(ErrorSchema, 'no such build for this token'),
+};
+const security = [{ bearer: [] }];
+
+export function visibleBuild(ctx: ServerContext, c: Context<ServerEnv>, id: string): BuildRecord {
+  const b = ctx.records.getBuild(id);
+  const scope = tenantScope(c);
+  if (b === undefined || (scope !== undefined && b.tenant !== scope)) throw notFound(id);
+  return b;
+}
+
+export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/builds',
+      security,
+      summary: "Queue a build of a known tree for the token's tenant",
+      request: { body: { content: { 'application/json': { schema: BuildBodySchema } }, required: true } },
+      responses: { 201: json(CreatedSchema, 'queued'), ...errors },
+    }),
+    (c) => {
+      const body = c.req.valid('json');
+      if (!ctx.trees.has(body.tree)) {
+        throw new KilnError('tree-not-found', `this server knows no tree "${body.tree}"`, {
+          hint: `known trees: ${[...ctx.trees.keys()].join(', ') || '(none: start kiln serve with --tree NAME=DIR)'}`,
+        });
+      }
+      const b = ctx.queue.enqueue({ tenant: c.get('auth').tenant, tree: body.tree, request: body, priority: body.priority ?? 0 });
+      c.header('Location', `/api/v1/builds/${b.id}`);
+      return c.json({ id: b.id, state: b.state }, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/builds',
+      security,
+      summary: "The token's builds, newest first (an admin token: everyone's)",
+      request: { query: ListQuery },
+      responses: { 200: json(BuildListSchema, 'builds'), ...errors },
+    }),
+    (c) => {
+      const q = c.req.valid('query');
+      const builds = ctx.records.listBuilds({ tenant: tenantScope(c), state: q.state, limit: q.limit ?? 100 });
+      return c.json({ builds: builds.map((b) => buildView(ctx, b)) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/builds/{id}',
+      security,
+      summary: 'One build: state, run id, job counts',
+      request: { params: IdParam },
+      responses: { 200: json(BuildSchema, 'the build'), ...errors },
+    }),
+    (c) => c.json(buildView(ctx, visibleBuild(ctx, c, c.req.valid('param').id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/builds/{id}/cancel',
+      security,
+      summary: 'Cancel a queued build, or abort a running one (202: it ends cancelled shortly)',
+      request: { params: IdParam },
+      responses: { 200: json(BuildSchema, 'cancelled'), 202: json(BuildSchema, 'cancelling'), 409: json(ErrorSchema, 'already ended'), ...errors },
+    }),
+    (c) => {
+      const b = visibleBuild(ctx, c, c.req.valid('param').id);
+      const outcome = ctx.queue.cancel(b.id);
+      if (outcome === 'finished') {
+        throw new KilnError('state-locked', `build ${b.id} has already ended (${b.state}): there is nothing to cancel`);
+      }
+      const now = ctx.records.getBuild(b.id)!;
+      return c.json(buildView(ctx, now), outcome === 'cancelled' ? 200 : 202);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/api/v1/builds/{id}/retry',
+      security,
+      summary: 'Queue a new build with the same request, to redo the failed and skipped jobs (what built is reused from the cache)',
+      request: { params: IdParam },
+      responses: { 201: json(CreatedSchema, 'queued'), 409: json(ErrorSchema, 'not failed or cancelled'), ...errors },
+    }),
+    (c) => {
+      const b = visibleBuild(ctx, c, c.req.valid('param').id);
+      if (b.state !== 'failed' && b.state !== 'cancelled') {
+        throw new KilnError('state-locked', `build ${b.id} is ${b.state}: only a failed or cancelled build can be retried`);
+      }
+      const again = ctx.queue.enqueue({ tenant: b.tenant, tree: b.tree, request: b.request, priority: b.priority, retryOf: b.id });
+      c.header('Location', `/api/v1/builds/${again.id}`);
+      return c.json({ id: again.id, state: again.state }, 201);
+    },
+  );
+}

@@ -1,0 +1,109 @@
+// /api/v1/builds/{id}/jobs and a job's log: plain text, or with Accept: text/event-stream
+// followed live (one `line` event per log line, then an `end` event) until the job ends.
+
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
+import { createReadStream, existsSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { streamSSE } from 'hono/streaming';
+import { KilnError } from '../../errors.ts';
+import { followLog } from '../../logs/follow.ts';
+import type { ServerEnv } from '../auth.ts';
+import { iso, type ServerContext } from '../context.ts';
+import { ErrorSchema, IdParam, JobListSchema } from '../schemas.ts';
+import { visibleBuild } from './builds.ts';
+
+export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/builds/{id}/jobs',
+      security: [{ bearer: [] }],
+      summary: "The build's jobs (each one's newest attempt), by job id",
+      request: { params: IdParam },
+      responses: {
+        200: { content: { 'application/json': { schema: JobListSchema } }, description: 'jobs' },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'no such build for this token' },
+      },
+    }),
+    (c) => {
+      const b = visibleBuild(ctx, c, c.req.valid('param').id);
+      const jobs = b.runId === null ? [] : ctx.runs.jobsOfRun(b.runId);
+      return c.json(
+        {
+          buildId: b.id,
+          runId: b.runId,
+          jobs: jobs.map((j) => ({
+            jobId: j.jobId,
+            name: j.name,
+            version: j.version,
+            arch: j.arch,
+            state: j.state,
+            attempt: j.attempt,
+            cause: j.cause,
+            failureReason: j.failureReason,
+            startedAt: iso(j.startedAt),
+            endedAt: iso(j.endedAt),
+            durationMs: j.durationMs,
+            log: j.log === null ? null : `/api/v1/builds/${b.id}/jobs/${encodeURIComponent(j.jobId)}/log`,
+          })),
+        },
+        200,
+      );
+    },
+  );
+
+  // Registered for the document only: the handler below answers in text or SSE.
+  app.openAPIRegistry.registerPath(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/builds/{id}/jobs/{job}/log',
+      security: [{ bearer: [] }],
+      summary: "A job's log: plain text, or followed live as server-sent events with Accept: text/event-stream",
+      request: { params: IdParam.extend({ job: z.string().openapi({ param: { name: 'job', in: 'path' }, example: 'hello@amd64' }) }) },
+      responses: {
+        200: {
+          content: { 'text/plain': { schema: z.string() }, 'text/event-stream': { schema: z.string() } },
+          description: 'the log; as SSE: `line` events, then one `end` event whose data is the job state',
+        },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'no such build, job or log' },
+      },
+    }),
+  );
+  app.get('/api/v1/builds/:id/jobs/:job/log', (c) => {
+    const b = visibleBuild(ctx, c, c.req.param('id'));
+    const jobId = c.req.param('job');
+    const job = b.runId === null ? undefined : ctx.runs.jobsOfRun(b.runId).find((j) => j.jobId === jobId);
+    if (job === undefined || job.log === null) {
+      throw new KilnError('log-not-found', `build ${b.id} has no log of job "${jobId}"`, {
+        hint: `only jobs that ran have logs; see GET /api/v1/builds/${b.id}/jobs`,
+      });
+    }
+    const logPath = job.log;
+    const runId = b.runId!;
+    // In-memory state first: the records are written in batches and lag a little.
+    const isDone = (): boolean => {
+      const active = ctx.queue.getActive(b.id);
+      if (active !== undefined && active.runId === runId) return !active.runningJobs.has(jobId);
+      const now = ctx.runs.jobsOfRun(runId).find((j) => j.jobId === jobId);
+      return now === undefined || now.state !== 'running' || active === undefined;
+    };
+    if ((c.req.header('accept') ?? '').includes('text/event-stream')) {
+      return streamSSE(c, async (stream) => {
+        const controller = new AbortController();
+        stream.onAbort(() => controller.abort());
+        for await (const line of followLog(logPath, { fromStart: true, isDone, signal: controller.signal })) {
+          await stream.writeSSE({ event: 'line', data: line });
+        }
+        if (!controller.signal.aborted) {
+          const final = ctx.runs.jobsOfRun(runId).find((j) => j.jobId === jobId);
+          await stream.writeSSE({ event: 'end', data: final?.state ?? 'unknown' });
+        }
+      });
+    }
+    if (!existsSync(logPath)) {
+      throw new KilnError('log-not-found', `the log of job "${jobId}" of build ${b.id} is gone`, { hint: 'logs are removed with old runs by `kiln cache gc`' });
+    }
+    const body = Readable.toWeb(createReadStream(logPath)) as ReadableStream<Uint8Array>;
+    return c.body(body, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
+  });
+}

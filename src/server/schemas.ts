@@ -1,0 +1,120 @@
+// The API's request and response shapes, as zod schemas that both validate requests and
+// describe them in the OpenAPI document. Request bodies are strict: an unknown field is a
+// 400 that names it.
+
+import { z } from '@hono/zod-openapi';
+import type { ZodError } from 'zod';
+import { BUILD_STATES } from '../records/server-records.ts';
+
+const name = z.string().min(1).max(200);
+
+export const BuildBodySchema = z
+  .strictObject({
+    tree: name.openapi({ description: 'a tree this server knows by name (kiln serve --tree NAME=DIR)', example: 'main' }),
+    targets: z.array(name).max(1000).optional().openapi({ description: 'package names or globs; default: the whole tree' }),
+    archs: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an architecture name, e.g. amd64'))
+      .min(1)
+      .max(16)
+      .optional()
+      .openapi({ example: ['amd64'] }),
+    env: name.optional().openapi({ description: 'the build env (may hold {arch}); default: the tree\'s kiln.toml env' }),
+    priority: z.number().int().min(-100).max(100).optional().openapi({ description: 'among tenants waiting, higher starts first (default 0)' }),
+  })
+  .openapi('BuildRequest');
+
+export type BuildBody = z.infer<typeof BuildBodySchema>;
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      hint: z.string().optional(),
+    }),
+  })
+  .openapi('Error');
+
+const counts = z.record(z.string(), z.number());
+
+export const BuildSchema = z
+  .object({
+    id: z.string(),
+    tenant: z.string(),
+    tree: z.string(),
+    state: z.enum(BUILD_STATES as ['queued', 'running', 'done', 'failed', 'cancelled']),
+    targets: z.array(z.string()),
+    archs: z.array(z.string()).nullable(),
+    env: z.string().nullable(),
+    priority: z.number(),
+    runId: z.string().nullable(),
+    error: z.string().nullable(),
+    retryOf: z.string().nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    endedAt: z.string().nullable(),
+    total: z.number().nullable(),
+    counts: counts.nullable(),
+  })
+  .openapi('Build');
+
+export const BuildListSchema = z.object({ builds: z.array(BuildSchema) }).openapi('BuildList');
+
+export const CreatedSchema = z.object({ id: z.string(), state: z.string() }).openapi('BuildCreated');
+
+export const JobSchema = z
+  .object({
+    jobId: z.string(),
+    name: z.string(),
+    version: z.string(),
+    arch: z.string(),
+    state: z.string(),
+    attempt: z.number(),
+    cause: z.string().nullable(),
+    failureReason: z.string().nullable(),
+    startedAt: z.string().nullable(),
+    endedAt: z.string().nullable(),
+    durationMs: z.number().nullable(),
+    log: z.string().nullable().openapi({ description: 'the URL of the log, when the job ran' }),
+  })
+  .openapi('Job');
+
+export const JobListSchema = z.object({ buildId: z.string(), runId: z.string().nullable(), jobs: z.array(JobSchema) }).openapi('JobList');
+
+export const BuilderSchema = z
+  .object({
+    slots: z.number(),
+    maxConcurrentBuilds: z.number(),
+    activeBuilds: z.number(),
+    queued: z.number(),
+    runningJobs: z.array(
+      z.object({ buildId: z.string(), jobId: z.string(), name: z.string(), arch: z.string(), startedAt: z.string(), elapsedMs: z.number() }),
+    ),
+    load: z.array(z.number()),
+    cpus: z.number(),
+    memory: z.object({ totalBytes: z.number(), freeBytes: z.number() }),
+    disk: z.object({ path: z.string(), freeBytes: z.number(), totalBytes: z.number() }),
+  })
+  .openapi('Builder');
+
+export const IdParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
+
+export const ListQuery = z.object({
+  state: z.enum(BUILD_STATES as ['queued', 'running', 'done', 'failed', 'cancelled']).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+
+/** One line per problem, naming the field: `targets.0: expected string`, `unknown field "foo"`. */
+export function describeZodError(e: ZodError): string {
+  return e.issues
+    .map((i) => {
+      const where = i.path.length === 0 ? 'body' : i.path.map(String).join('.');
+      if (i.code === 'unrecognized_keys') {
+        const keys = (i as { keys?: string[] }).keys ?? [];
+        const prefix = i.path.length === 0 ? '' : `${where}: `;
+        return `${prefix}unknown field${keys.length === 1 ? '' : 's'} ${keys.map((k) => `"${k}"`).join(', ')}`;
+      }
+      return `${where}: ${i.message}`;
+    })
+    .join('; ');
+}

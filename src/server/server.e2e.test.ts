@@ -1,0 +1,201 @@
+// End to end through a real socket on 127.0.0.1: real runBuild() on the host sandbox, a
+// build's jobs and logs, a log followed live over server-sent events while the job runs,
+// and a stop that re-queues a running build which a new server then finishes.
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openServerRecords } from '../records/server-records.ts';
+import { createApp } from './app.ts';
+import { listen, parseListen, type Listening } from './listen.ts';
+
+const DEADLINE_MS = 30_000;
+
+function recipe(name: string, script: string, deps: string[] = []): string {
+  return [
+    `name = "${name}"`,
+    'version = "1.0"',
+    `summary = "server e2e: ${name}"`,
+    'license = "MIT"',
+    deps.length === 0 ? '' : `build-depends = [${deps.map((d) => `"${d}"`).join(', ')}]`,
+    '',
+    '[build]',
+    `script = """\n${script}\n"""`,
+    '',
+  ].join('\n');
+}
+
+/** A tree of two packages: `base`, and `slow` (needs base) which waits for the `go` file. */
+function makeTree(dir: string, gate: string): string {
+  const tree = join(dir, 'tree');
+  mkdirSync(join(tree, 'base'), { recursive: true });
+  mkdirSync(join(tree, 'slow'), { recursive: true });
+  writeFileSync(join(tree, 'base', 'recipe.toml'), recipe('base', 'echo base-building\nmkdir -p "$DESTDIR/usr/lib"\necho base > "$DESTDIR/usr/lib/base.txt"'));
+  writeFileSync(
+    join(tree, 'slow', 'recipe.toml'),
+    recipe(
+      'slow',
+      // Waits (bounded) for the test to create the gate file, so the test sees it running.
+      `echo first-line\nfor i in $(seq 1 600); do test -f '${gate}' && break; sleep 0.05; done\necho second-line\nmkdir -p "$DESTDIR/usr/lib"\necho slow > "$DESTDIR/usr/lib/slow.txt"`,
+      ['base'],
+    ),
+  );
+  return tree;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + DEADLINE_MS;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function setup(t: TestContext) {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-e2e-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const gate = join(dir, 'go');
+  const tree = makeTree(dir, gate);
+  const state = join(dir, 'state');
+  const records = openServerRecords(state);
+  const token = records.createToken('alice').token;
+  records.close();
+  return { dir, gate, tree, state, token };
+}
+
+async function start(t: TestContext, state: string, tree: string): Promise<Listening> {
+  const kiln = createApp({ stateDir: state, trees: { main: tree }, sandbox: 'host', slots: 2, maxConcurrentBuilds: 1 });
+  const server = await listen(kiln, parseListen('127.0.0.1:0'));
+  t.after(() => server.stop());
+  return server;
+}
+
+function api(server: Listening, token: string) {
+  return async (method: string, path: string, body?: unknown): Promise<{ status: number; json: any; text: string }> => {
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json, text };
+  };
+}
+
+/** Read SSE events from a response body as {event, data} until `end`. */
+async function* sseEvents(res: Response): AsyncGenerator<{ event: string; data: string }> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    for (let sep = buf.indexOf('\n\n'); sep !== -1; sep = buf.indexOf('\n\n')) {
+      const block = buf.slice(0, sep);
+      buf = buf.slice(sep + 2);
+      let event = 'message';
+      const data: string[] = [];
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) event = line.slice(6).trim();
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      }
+      yield { event, data: data.join('\n') };
+    }
+  }
+}
+
+test('a build through the socket: queued, run, jobs, plain log, a log followed live over SSE', async (t) => {
+  const { gate, tree, state, token } = setup(t);
+  const server = await start(t, state, tree);
+  const call = api(server, token);
+  assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+  assert.equal((await fetch(`${server.url}/api/v1/builds`)).status, 401);
+
+  const created = await call('POST', '/api/v1/builds', { tree: 'main' });
+  assert.equal(created.status, 201, created.text);
+  const id = created.json.id as string;
+
+  // slow is running (it waits for the gate): follow its log live.
+  const slowJob = await until('slow to run', async () => {
+    const jobs = await call('GET', `/api/v1/builds/${id}/jobs`);
+    return jobs.json.jobs.find((j: any) => j.name === 'slow' && j.state === 'running');
+  });
+  const builder = await call('GET', '/api/v1/builder');
+  assert.deepEqual(builder.json.runningJobs.map((j: any) => j.name), ['slow']);
+  const res = await fetch(`${server.url}${slowJob.log}`, { headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+  const lines: string[] = [];
+  let end: string | undefined;
+  for await (const e of sseEvents(res)) {
+    if (e.event === 'line') {
+      lines.push(e.data);
+      // Open the gate only once the first line arrived live: the rest must follow.
+      // (Log lines read `[   0.039] o first-line`: time, stream, text.)
+      if (e.data.endsWith(' first-line')) writeFileSync(gate, '');
+    } else if (e.event === 'end') {
+      end = e.data;
+      break;
+    }
+  }
+  const at = (text: string): number => lines.findIndex((l) => l.endsWith(` ${text}`));
+  assert.ok(at('first-line') !== -1 && at('second-line') > at('first-line'), lines.join('\n'));
+  assert.equal(end, 'built');
+
+  const done = await until('the build to end', async () => {
+    const b = await call('GET', `/api/v1/builds/${id}`);
+    return b.json.state === 'queued' || b.json.state === 'running' ? undefined : b.json;
+  });
+  assert.equal(done.state, 'done');
+  assert.equal(done.counts.built, 2);
+  const jobs = await call('GET', `/api/v1/builds/${id}/jobs`);
+  assert.deepEqual(jobs.json.jobs.map((j: any) => [j.name, j.state]).sort(), [['base', 'built'], ['slow', 'built']]);
+  const base = jobs.json.jobs.find((j: any) => j.name === 'base');
+  const log = await fetch(`${server.url}${base.log}`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(log.status, 200);
+  assert.match(log.headers.get('content-type') ?? '', /text\/plain/);
+  assert.match(await log.text(), /base-building/);
+  // A finished job's log as SSE: everything, then end.
+  const replay = await fetch(`${server.url}${base.log}`, { headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } });
+  const replayed: string[] = [];
+  for await (const e of sseEvents(replay)) {
+    replayed.push(e.event === 'end' ? `end:${e.data}` : e.data);
+    if (e.event === 'end') break;
+  }
+  assert.ok(replayed.some((l) => l.endsWith(' base-building')), replayed.join('\n'));
+  assert.equal(replayed.at(-1), 'end:built');
+});
+
+test('stopping the server cancels the running build and re-queues it; the next server finishes it', async (t) => {
+  const { gate, tree, state, token } = setup(t);
+  const first = await start(t, state, tree);
+  const created = await api(first, token)('POST', '/api/v1/builds', { tree: 'main' });
+  const id = created.json.id as string;
+  await until('slow to run', async () => {
+    const jobs = await api(first, token)('GET', `/api/v1/builds/${id}/jobs`);
+    return jobs.json.jobs.find((j: any) => j.name === 'slow' && j.state === 'running');
+  });
+  await first.stop();
+  await assert.rejects(fetch(`${first.url}/healthz`), 'no longer accepting');
+  const records = openServerRecords(state);
+  assert.equal(records.getBuild(id)?.state, 'queued');
+  records.close();
+
+  writeFileSync(gate, '');
+  const second = await start(t, state, tree);
+  const done = await until('the resumed build to end', async () => {
+    const b = await api(second, token)('GET', `/api/v1/builds/${id}`);
+    return b.json.state === 'queued' || b.json.state === 'running' ? undefined : b.json;
+  });
+  assert.equal(done.state, 'done');
+  assert.equal(done.counts.built, 1, 'slow is built; base was built by the first server and is up to date');
+  assert.equal(done.counts['up-to-date'], 1);
+});
