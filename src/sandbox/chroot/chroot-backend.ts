@@ -19,8 +19,7 @@
 import { readFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { constants as osConstants } from 'node:os';
-import { isAbsolute, join, normalize, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { KilnError } from '../../errors.ts';
 import { runGroup } from '../../lib/spawn-group.ts';
 import { cgroupPaths, cgroupProblem, createCgroup, detectCgroups, type Cgroup, type CgroupSystem } from '../cgroups/cgroups.ts';
@@ -34,6 +33,7 @@ import { findHostTools } from './host-tools.ts';
 import {
   badPathChars, DEV_DIRS, DEV_LINKS, fstabs, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, parseStatus, runArgv, setupScript, type ScriptPaths,
 } from './scripts.ts';
+import { assertEmptyDir, checkInside, signalName } from '../workspace-checks.ts';
 
 export interface ChrootBackendOptions {
   /** The state dir: the journal of live sandboxes goes to `<stateDir>/sandboxes/`. */
@@ -281,27 +281,3 @@ class ChrootSandbox implements Sandbox {
   }
 }
 
-async function assertEmptyDir(workDir: string, jobId: string): Promise<void> {
-  const st = await lstat(workDir).catch(() => undefined);
-  const entries = st === undefined ? [] : st.isDirectory() ? await readdir(workDir) : ['(a file)'];
-  if (entries.length > 0) {
-    throw new KilnError('unsafe-path', `sandbox workspace ${workDir} for job ${jobId} is not an empty directory`, {
-      hint: 'each job needs a fresh directory; remove it (a kept workspace from an earlier run?) or use another work dir',
-    });
-  }
-}
-
-const FORBIDDEN_INSIDE = ['/proc', '/sys', '/dev', INSIDE_ROOT];
-
-function checkInside(inside: string, jobId: string): string {
-  const n = normalize(inside);
-  if (!isAbsolute(inside) || n !== inside.replace(/\/+$/, '') || n === '/' || badPathChars(n) || FORBIDDEN_INSIDE.some((f) => n === f || n.startsWith(`${f}/`))) {
-    throw new KilnError('unsafe-path', `bind mount target ${JSON.stringify(inside)} of job ${jobId} must be a plain absolute path outside ${FORBIDDEN_INSIDE.join(', ')}`);
-  }
-  return n;
-}
-
-function signalName(n: number): string | undefined {
-  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name;
-  return undefined;
-}

@@ -20,8 +20,7 @@
 
 import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { constants as osConstants } from 'node:os';
-import { isAbsolute, join, normalize, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { KilnError } from '../../errors.ts';
 import { runGroup } from '../../lib/spawn-group.ts';
 import { BUILD_GID, BUILD_UID, DEV_DIRS, DEV_LINKS, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, badPathChars, parseStatus } from '../chroot/scripts.ts';
@@ -32,6 +31,7 @@ import { runInteractive } from '../interactive.ts';
 import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions, ShellOptions } from '../sandbox.ts';
 import { findRootlessTools, rootlessUnavailable } from './probe.ts';
 import { DEV_NODES, fstabs, runArgv, setupScript, type RootlessPaths } from './scripts.ts';
+import { assertEmptyDir, checkInside, signalName } from '../workspace-checks.ts';
 
 export { rootlessUnavailable } from './probe.ts';
 
@@ -301,28 +301,4 @@ async function openUp(dir: string): Promise<void> {
   for (const entry of entries) if (entry.isDirectory()) await openUp(join(dir, entry.name));
 }
 
-async function assertEmptyDir(workDir: string, jobId: string): Promise<void> {
-  const st = await lstat(workDir).catch(() => undefined);
-  const entries = st === undefined ? [] : st.isDirectory() ? await readdir(workDir) : ['(a file)'];
-  if (entries.length > 0) {
-    throw new KilnError('unsafe-path', `sandbox workspace ${workDir} for job ${jobId} is not an empty directory`, {
-      hint: 'each job needs a fresh directory; remove it (a kept workspace from an earlier run?) or use another work dir',
-    });
-  }
-}
-
-const FORBIDDEN_INSIDE = ['/proc', '/sys', '/dev', INSIDE_ROOT];
-
-function checkInside(inside: string, jobId: string): string {
-  const n = normalize(inside);
-  if (!isAbsolute(inside) || n !== inside.replace(/\/+$/, '') || n === '/' || badPathChars(n) || FORBIDDEN_INSIDE.some((f) => n === f || n.startsWith(`${f}/`))) {
-    throw new KilnError('unsafe-path', `bind mount target ${JSON.stringify(inside)} of job ${jobId} must be a plain absolute path outside ${FORBIDDEN_INSIDE.join(', ')}`);
-  }
-  return n;
-}
-
-function signalName(n: number): string | undefined {
-  for (const [name, num] of Object.entries(osConstants.signals)) if (num === n) return name;
-  return undefined;
-}
 
