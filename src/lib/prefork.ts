@@ -149,6 +149,7 @@ class Helper {
   dead = false;
   readonly #child: ChildProcess;
   #parts: Buffer[] = [];
+  #output: { type: number; left: number } | undefined;
   #have = 0;
   #current: Current | undefined;
   #onReady: ((ok: boolean) => void) | undefined;
@@ -219,24 +220,50 @@ class Helper {
     (this.#child.stdout as unknown as { ref(): void }).ref();
   }
 
-  // Frames are cut out of the pipe's chunks without copying when they lie within one, and
-  // a frame spanning several chunks is joined once, when it is complete.
+  // Frames are cut out of the pipe's chunks without copying: output frames are passed on
+  // piece by piece as they arrive (a 64 KiB frame usually spans two reads), and only
+  // headers and the small control frames are ever joined.
   #onData(chunk: Buffer): void {
     this.#parts.push(chunk);
     this.#have += chunk.length;
-    while (this.#have >= 5) {
+    for (;;) {
+      if (this.#output !== undefined) {
+        const head = this.#parts[0];
+        if (head === undefined) return;
+        const take = Math.min(head.length, this.#output.left);
+        this.#deliver(this.#output.type, take === head.length ? head : head.subarray(0, take));
+        if (take === head.length) this.#parts.shift();
+        else this.#parts[0] = head.subarray(take);
+        this.#have -= take;
+        this.#output.left -= take;
+        if (this.#output.left === 0) this.#output = undefined;
+        continue;
+      }
+      if (this.#have < 5) return;
       let head = this.#parts[0]!;
       if (head.length < 5) head = this.#join(5);
+      const type = head[0]!;
       const len = head.readUInt32BE(1);
+      if (type === 111 || type === 101) {
+        this.#parts[0] = head.subarray(5);
+        this.#have -= 5;
+        if (len > 0) this.#output = { type, left: len };
+        continue;
+      }
       if (this.#have < 5 + len) return;
       if (head.length < 5 + len) head = this.#join(5 + len);
-      const type = head[0]!;
       const payload = head.subarray(5, 5 + len);
       if (head.length === 5 + len) this.#parts.shift();
       else this.#parts[0] = head.subarray(5 + len);
       this.#have -= 5 + len;
       this.#frame(type, payload);
     }
+  }
+
+  #deliver(type: number, data: Buffer): void {
+    const cur = this.#current;
+    if (cur === undefined || cur.abandoned || data.length === 0) return;
+    if (!(type === 111 ? cur.stdout : cur.stderr).push(data)) this.#child.stdout!.pause();
   }
 
   /** Merge leading parts until the first one holds at least n bytes. */
@@ -271,13 +298,6 @@ class Helper {
         const error = Object.assign(new Error(text.slice(cut + 1)), { code, errno: -errno });
         cur?.onPid(undefined);
         cur?.onExit({ error });
-        return;
-      }
-      case 'o':
-      case 'e': {
-        if (cur === undefined || cur.abandoned) return;
-        const ok = (type === 111 ? cur.stdout : cur.stderr).push(payload);
-        if (!ok) this.#child.stdout!.pause();
         return;
       }
       case 'X': {

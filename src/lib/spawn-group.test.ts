@@ -292,3 +292,23 @@ describe('killByCookie', () => {
     }
   });
 });
+
+describe('runGroup launchers', () => {
+  for (const prefork of [true, false]) {
+    test(`${prefork ? 'pre-forked helper' : 'direct spawn'}: status, output, environment, group leader`, async () => {
+      const c = collect();
+      const r = await runGroup(['sh', '-c', 'echo "$A|$(ps -o pgid= -p $$ | tr -d " ")|$$"; echo err >&2; exit 7'], {
+        env: { PATH, A: 'x y=z' },
+        cwd: '/',
+        prefork,
+        timePath: null, // so that sh itself is the leader
+        onOutput: c.onOutput,
+      });
+      assert.equal(r.exitCode, 7);
+      const [a, pgid, pid] = c.out().trim().split('|');
+      assert.equal(a, 'x y=z');
+      assert.equal(pgid, pid, 'the command leads its own process group');
+      assert.equal(c.err(), 'err\n');
+    });
+  }
+});

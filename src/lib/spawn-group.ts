@@ -47,7 +47,7 @@ export interface RunGroupOptions {
   readonly cookie?: string;
   /** GNU time to wrap the command with for rusage; null disables it (default /usr/bin/time). */
   readonly timePath?: string | null;
-  /** Start the command through a pre-forked helper (default true; falls back to spawn without perl). */
+  /** Start the command through a pre-forked helper (default true; falls back to spawn without perl; KILN_NO_PREFORK=1 in kiln's environment turns it off, for comparisons). */
   readonly prefork?: boolean;
   readonly signal?: AbortSignal;
 }

@@ -20,7 +20,8 @@
 // buffer passes its high-water mark write() returns a promise that settles on 'drain'.
 // runGroup pauses the child's pipe while that promise is pending, so the bytes waiting in
 // kiln are bounded by the high-water mark plus one pipe chunk. The last lines are kept in
-// a small ring (tail), so a failure report never has to re-read the file.
+// a small ring (tail), so a failure report never has to re-read the file. Writes below
+// 64 KiB are gathered for up to 100 ms (see flush), so a short job's log costs one write.
 
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -60,6 +61,7 @@ export interface JobLogOptions {
 /** Longest line kept in the tail ring; longer ones are shortened there (not in the file). */
 const TAIL_LINE_BYTES = 4096;
 const TAGS = { stdout: 'o', stderr: 'e' } as const;
+const FLUSH_MS = 100;
 
 export async function openJobLog(path: string, options: JobLogOptions = {}): Promise<JobLog> {
   const now = options.now ?? Date.now;
@@ -108,8 +110,29 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
       const shown = body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString();
       ring.push(`${prefix}${tag} ${shown}`);
     }
-    return out.write(buf);
+    pending.push(buf);
+    pendingBytes += buf.length;
+    if (pendingBytes >= flushBytes) return flush();
+    flushTimer ??= setTimeout(flush, FLUSH_MS).unref();
+    return true;
   };
+
+  // Small writes are gathered and written together (a no-op build's whole log is then one
+  // write at close): at most FLUSH_MS late for someone following the log, never more than
+  // flushBytes held.
+  const flushBytes = Math.min(64 * 1024, options.highWaterMark ?? 1024 * 1024);
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let flushTimer: NodeJS.Timeout | undefined;
+  function flush(): boolean {
+    if (flushTimer !== undefined) clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (pendingBytes === 0 || out.destroyed) return true;
+    const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return out.write(data);
+  }
 
   const kiln = (text: string): void => {
     if (closed || failure) return;
@@ -171,7 +194,10 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
         st.parts = [];
         st.len = 0;
       }
-      if (!failure) emit(rest);
+      if (!failure) {
+        emit(rest);
+        flush();
+      }
       closed = true;
       if (!out.destroyed) {
         out.end();
