@@ -3,7 +3,7 @@
 
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync, type SQLOutputValue } from 'node:sqlite';
+import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import type { FailureReason } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
 import { migrate } from './migrations.ts';
@@ -126,4 +126,34 @@ function intOrNull(r: Row, k: string): number | null {
 function jsonOrNull<T>(r: Row, k: string): T | null {
   const v = strOrNull(r, k);
   return v === null ? null : (JSON.parse(v) as T);
+}
+
+/** A records database handle with a cache of prepared statements; the records classes build on it. */
+export class SqlStore {
+  readonly path: string;
+  protected readonly db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync, path: string) {
+    this.db = db;
+    this.path = path;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    if (this.db.isOpen) this.db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  protected stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
 }

@@ -10,9 +10,9 @@
 // a 10 s busy timeout (db.ts) make their short write transactions take turns.
 
 import { hostname } from 'node:os';
-import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
 import type { JobState } from '../plan/job.ts';
-import { openDatabaseIn, recordsPath, type Row, toJob, toJobWithInputs, toRun } from './db.ts';
+import { openDatabaseIn, recordsPath, type Row, toJob, toJobWithInputs, toRun, SqlStore } from './db.ts';
 import { pidAlive as isAlive } from '../lib/pid-alive.ts';
 
 export type { RunState, JobRecordState, JobCounts, RunRecord, JobRecord, JobInputs, JobRecordWithInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput, PackageState } from './record-types.ts';
@@ -31,41 +31,23 @@ export function openRecords(stateDir: string): Records {
   return new Records(openDatabaseIn(stateDir), recordsPath(stateDir));
 }
 
-export class Records {
-  readonly path: string;
-  #db: DatabaseSync;
-  #statements = new Map<string, StatementSync>();
-
-  constructor(db: DatabaseSync, path: string) {
-    this.#db = db;
-    this.path = path;
-  }
-
-  close(): void {
-    this.#statements.clear();
-    if (this.#db.isOpen) this.#db.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
+export class Records extends SqlStore {
   get inTransaction(): boolean {
-    return this.#db.isOpen && this.#db.isTransaction;
+    return this.db.isOpen && this.db.isTransaction;
   }
 
   /** Run fn in one write transaction (nested calls join the outer one). */
   transaction<T>(fn: () => T): T {
-    if (this.#db.isTransaction) return fn();
+    if (this.db.isTransaction) return fn();
     // IMMEDIATE takes the write lock up front, so a busy wait happens here, under the
     // busy timeout, rather than as an unretryable upgrade failure halfway through.
-    this.#db.exec('BEGIN IMMEDIATE');
+    this.db.exec('BEGIN IMMEDIATE');
     try {
       const result = fn();
-      this.#db.exec('COMMIT');
+      this.db.exec('COMMIT');
       return result;
     } catch (e) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw e;
     }
   }
@@ -74,7 +56,7 @@ export class Records {
 
   /** Insert the run unless it exists; true when inserted. */
   createRun(run: CreateRunInput): boolean {
-    const r = this.#stmt(
+    const r = this.stmt(
       `INSERT INTO runs (id, tree, targets, archs, started_at, state, pid, host, max_jobs, total)
        VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ).run(
@@ -85,13 +67,13 @@ export class Records {
   }
 
   finishRun(id: string, end: { state: Exclude<RunState, 'running'>; endedAt: number; counts: JobCounts }): void {
-    this.#stmt('UPDATE runs SET state = ?, ended_at = ?, counts = ? WHERE id = ?').run(
+    this.stmt('UPDATE runs SET state = ?, ended_at = ?, counts = ? WHERE id = ?').run(
       end.state, end.endedAt, JSON.stringify(end.counts), id,
     );
   }
 
   recordJobStart(s: JobStartInput): void {
-    this.#stmt(
+    this.stmt(
       `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state, why, started_at, log)
        VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?, ?)
        ON CONFLICT (run_id, job_id, attempt) DO UPDATE SET
@@ -101,7 +83,7 @@ export class Records {
 
   recordJobEnd(e: JobEndInput): void {
     const attempt = this.#openAttempt(e);
-    this.#stmt(
+    this.stmt(
       `UPDATE jobs SET state = ?, key = ?, output_hash = ?, artifact = ?, failure_reason = ?, cause = ?,
          exit_code = ?, signal = ?, user_ms = ?, system_ms = ?, max_rss_kb = ?,
          started_at = coalesce(started_at, ?), ended_at = ?, duration_ms = ? - coalesce(started_at, ?)
@@ -116,13 +98,13 @@ export class Records {
   recordJobSettled(s: JobSettledInput): void {
     // Fast path: a package settled without running has no row in this run yet (10,000
     // up-to-date packages in a no-change run are one INSERT each).
-    const fresh = this.#stmt(
+    const fresh = this.stmt(
       `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state, cause, key, artifact, ended_at)
        VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, job_id, attempt) DO NOTHING`,
     ).run(s.runId, s.jobId, s.name, s.version, s.arch, s.state, s.cause ?? null, s.key ?? null, s.artifact ?? null, s.at);
     if (fresh.changes === 1) return;
     const attempt = this.#openAttempt(s);
-    this.#stmt(
+    this.stmt(
       `UPDATE jobs SET state = ?, cause = ?, key = coalesce(?, key), artifact = coalesce(?, artifact), ended_at = ?
        WHERE run_id = ? AND job_id = ? AND attempt = ?`,
     ).run(s.state, s.cause ?? null, s.key ?? null, s.artifact ?? null, s.at, s.runId, s.jobId, attempt);
@@ -135,7 +117,7 @@ export class Records {
   recordPackageState(jobId: string, s: { state: JobState; key: string | undefined; inputs?: JobInputs | undefined }): void {
     const success = (s.state === 'built' || s.state === 'up-to-date') && s.inputs !== undefined && s.key !== undefined;
     if (success) {
-      this.#stmt(
+      this.stmt(
         `INSERT INTO package_state (job_id, success_key, recipe_hash, sources_hash, env_id, dep_outputs, attempt_state, attempt_key)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (job_id) DO UPDATE SET success_key = excluded.success_key, recipe_hash = excluded.recipe_hash,
@@ -143,7 +125,7 @@ export class Records {
            attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key`,
       ).run(jobId, s.key!, s.inputs!.recipeHash, s.inputs!.sourcesHash, s.inputs!.envId, JSON.stringify(s.inputs!.depOutputs), s.state, s.key!);
     } else {
-      this.#stmt(
+      this.stmt(
         `INSERT INTO package_state (job_id, attempt_state, attempt_key) VALUES (?, ?, ?)
          ON CONFLICT (job_id) DO UPDATE SET attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key`,
       ).run(jobId, s.state, s.key ?? null);
@@ -153,7 +135,7 @@ export class Records {
   /** Every package's state in one scan: job id (name@arch) → last success inputs and latest attempt. */
   packageStates(): Map<string, PackageState> {
     const out = new Map<string, PackageState>();
-    for (const r of this.#stmt('SELECT * FROM package_state').all() as Row[]) {
+    for (const r of this.stmt('SELECT * FROM package_state').all() as Row[]) {
       const success =
         r['success_key'] === null
           ? undefined
@@ -172,7 +154,7 @@ export class Records {
   }
 
   recordJobInputs(runId: string, jobId: string, inputs: JobInputs): void {
-    this.#stmt(
+    this.stmt(
       `INSERT INTO job_inputs (run_id, job_id, recipe_hash, sources_hash, env_id, dep_outputs)
        VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id, job_id) DO UPDATE SET recipe_hash = excluded.recipe_hash,
@@ -189,16 +171,16 @@ export class Records {
     const here = hostname();
     return this.transaction(() => {
       const marked: string[] = [];
-      const running = this.#stmt(`SELECT id, pid, host, started_at FROM runs WHERE state = 'running'`).all();
+      const running = this.stmt(`SELECT id, pid, host, started_at FROM runs WHERE state = 'running'`).all();
       for (const r of running) {
         const pid = r['pid'] as number | null;
         if ((r['host'] !== null && r['host'] !== here) || pid === null || isAlive(pid)) continue;
         const id = r['id'] as string;
-        const last = this.#stmt(
+        const last = this.stmt(
           `SELECT max(coalesce(ended_at, started_at)) AS t FROM jobs WHERE run_id = ?`,
         ).get(id)?.['t'] as number | null | undefined;
         const endedAt = Math.max(last ?? 0, r['started_at'] as number);
-        this.#stmt(
+        this.stmt(
           `UPDATE jobs SET state = 'cancelled', ended_at = ?, duration_ms = ? - started_at,
              cause = 'interrupted: the kiln process (pid ' || ? || ') ended while this job was running'
            WHERE run_id = ? AND state = 'running'`,
@@ -217,7 +199,7 @@ export class Records {
   // ---- reads --------------------------------------------------------------------------
 
   getRun(id: string): RunRecord | undefined {
-    const row = this.#stmt('SELECT * FROM runs WHERE id = ?').get(id);
+    const row = this.stmt('SELECT * FROM runs WHERE id = ?').get(id);
     return row === undefined ? undefined : toRun(row);
   }
 
@@ -227,7 +209,7 @@ export class Records {
 
   /** Newest first. */
   listRuns(options: { limit?: number } = {}): RunRecord[] {
-    return this.#stmt('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?')
+    return this.stmt('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?')
       .all(options.limit ?? 20)
       .map(toRun);
   }
@@ -235,7 +217,7 @@ export class Records {
   /** The rows of a run ordered by job id: only each job's newest attempt unless allAttempts. */
   jobsOfRun(runId: string, options: { allAttempts?: boolean } = {}): JobRecord[] {
     const latest = options.allAttempts === true ? '' : `AND ${LATEST_ATTEMPT}`;
-    return this.#stmt(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.run_id = ? ${latest} ORDER BY j.job_id, j.attempt`)
+    return this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.run_id = ? ${latest} ORDER BY j.job_id, j.attempt`)
       .all(runId)
       .map(toJob);
   }
@@ -246,7 +228,7 @@ export class Records {
    * carry none and are passed over).
    */
   lastSuccessful(name: string, arch: string): JobRecordWithInputs | undefined {
-    const row = this.#stmt(
+    const row = this.stmt(
       `SELECT ${JOB_COLUMNS}, ${INPUT_COLUMNS} FROM jobs j
        JOIN job_inputs i ON i.run_id = j.run_id AND i.job_id = j.job_id
        WHERE j.name = ? AND j.arch = ? AND j.state IN ('built', 'up-to-date')
@@ -257,7 +239,7 @@ export class Records {
 
   /** The newest row of a package on an arch in any state (to detect previous-failure). */
   lastAttempt(name: string, arch: string): JobRecordWithInputs | undefined {
-    const row = this.#stmt(
+    const row = this.stmt(
       `SELECT ${JOB_COLUMNS}, ${INPUT_COLUMNS} FROM jobs j
        LEFT JOIN job_inputs i ON i.run_id = j.run_id AND i.job_id = j.job_id
        WHERE j.name = ? AND j.arch = ?
@@ -276,10 +258,10 @@ export class Records {
     // A skip-scan over the partial index: one seek to the next package and one LIMIT-5
     // seek per package, so the cost follows the number of packages, not the length of
     // history (a window function over all built rows took 0.4 s at 600,000 rows).
-    const nextPackage = this.#stmt(
+    const nextPackage = this.stmt(
       `SELECT name, arch FROM jobs WHERE state = 'built' AND (name, arch) > (?, ?) ORDER BY name, arch LIMIT 1`,
     );
-    const recent = this.#stmt(
+    const recent = this.stmt(
       `SELECT duration_ms FROM jobs WHERE state = 'built' AND name = ? AND arch = ? AND duration_ms IS NOT NULL
        ORDER BY ended_at DESC LIMIT ${DURATION_WINDOW}`,
     );
@@ -303,7 +285,7 @@ export class Records {
     const params: SQLInputValue[] = [name];
     if (options.arch !== undefined) params.push(options.arch);
     params.push(options.limit ?? 50);
-    return this.#stmt(
+    return this.stmt(
       `SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.name = ? ${byArch}
        ORDER BY coalesce(j.ended_at, j.started_at) DESC, j.rowid DESC LIMIT ?`,
     )
@@ -313,7 +295,7 @@ export class Records {
 
   /** Input keys of the artifacts the last n runs (running ones included) built or reused. */
   artifactKeysOfLastRuns(n: number): Set<string> {
-    const rows = this.#stmt(
+    const rows = this.stmt(
       `SELECT DISTINCT j.key FROM jobs j
        JOIN (SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?) AS r ON r.id = j.run_id
        WHERE j.state IN ('built', 'up-to-date') AND j.key IS NOT NULL`,
@@ -323,23 +305,15 @@ export class Records {
 
   // ---- internals ----------------------------------------------------------------------
 
-  #stmt(sql: string): StatementSync {
-    let s = this.#statements.get(sql);
-    if (s === undefined) {
-      s = this.#db.prepare(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
-  }
 
   /** The attempt a finish/settle event completes: the newest if still running, else a new row. */
   #openAttempt(j: { runId: string; jobId: string; name: string; version: string; arch: string }): number {
-    const last = this.#stmt(
+    const last = this.stmt(
       'SELECT attempt, state FROM jobs WHERE run_id = ? AND job_id = ? ORDER BY attempt DESC LIMIT 1',
     ).get(j.runId, j.jobId) as Row | undefined;
     if (last !== undefined && last['state'] === 'running') return last['attempt'] as number;
     const attempt = last === undefined ? 1 : (last['attempt'] as number) + 1;
-    this.#stmt(
+    this.stmt(
       `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state) VALUES (?, ?, ?, ?, ?, ?, 'running')`,
     ).run(j.runId, j.jobId, attempt, j.name, j.version, j.arch);
     return attempt;

@@ -3,10 +3,10 @@
 // them; the queue logic (which build runs next) lives in src/server/queue.ts.
 
 import { randomBytes } from 'node:crypto';
-import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
-import { openDatabaseIn, recordsPath, type Row } from './db.ts';
+import { openDatabaseIn, recordsPath, type Row, SqlStore } from './db.ts';
 
 export type BuildState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 export const BUILD_STATES: readonly BuildState[] = ['queued', 'running', 'done', 'failed', 'cancelled'];
@@ -51,25 +51,7 @@ export function openServerRecords(stateDir: string): ServerRecords {
   return new ServerRecords(openDatabaseIn(stateDir), recordsPath(stateDir));
 }
 
-export class ServerRecords {
-  readonly path: string;
-  #db: DatabaseSync;
-  #statements = new Map<string, StatementSync>();
-
-  constructor(db: DatabaseSync, path: string) {
-    this.#db = db;
-    this.path = path;
-  }
-
-  close(): void {
-    this.#statements.clear();
-    if (this.#db.isOpen) this.#db.close();
-  }
-
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
+export class ServerRecords extends SqlStore {
   // ---- tokens -------------------------------------------------------------------------
 
   /** Create a token; the secret is returned once and only its hash is stored. */
@@ -81,7 +63,7 @@ export class ServerRecords {
     }
     const id = randomBytes(4).toString('hex');
     const token = `kiln_${id}_${randomBytes(24).toString('base64url')}`;
-    this.#stmt('INSERT INTO tokens (id, tenant, admin, hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
+    this.stmt('INSERT INTO tokens (id, tenant, admin, hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
       id, tenant, options.admin === true ? 1 : 0, sha256(token), options.now ?? Date.now(),
     );
     return { id, token };
@@ -89,27 +71,27 @@ export class ServerRecords {
 
   /** The live (not revoked) token with this secret, or undefined. */
   tokenFor(secret: string): TokenRecord | undefined {
-    const row = this.#stmt('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(sha256(secret));
+    const row = this.stmt('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(sha256(secret));
     return row === undefined ? undefined : toToken(row);
   }
 
   /** Revoke the token with this id, else every token of the tenant with this name; the ids revoked. */
   revokeTokens(idOrTenant: string, now = Date.now()): string[] {
-    const rows = this.#stmt(
+    const rows = this.stmt(
       `UPDATE tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (id = ? OR tenant = ?) RETURNING id`,
     ).all(now, idOrTenant, idOrTenant);
     return rows.map((r) => String(r['id']));
   }
 
   listTokens(): TokenRecord[] {
-    return this.#stmt('SELECT * FROM tokens ORDER BY created_at, rowid').all().map(toToken);
+    return this.stmt('SELECT * FROM tokens ORDER BY created_at, rowid').all().map(toToken);
   }
 
   // ---- builds -------------------------------------------------------------------------
 
   insertBuild(b: NewBuild): BuildRecord {
     const id = `b${Date.now().toString(36)}${randomBytes(4).toString('hex')}`;
-    const row = this.#stmt(
+    const row = this.stmt(
       `INSERT INTO builds (id, tenant, tree, request, priority, state, retry_of, created_at)
        VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING *`,
     ).get(id, b.tenant, b.tree, JSON.stringify(b.request), b.priority ?? 0, b.retryOf ?? null, b.createdAt ?? Date.now());
@@ -117,7 +99,7 @@ export class ServerRecords {
   }
 
   getBuild(id: string): BuildRecord | undefined {
-    const row = this.#stmt('SELECT * FROM builds WHERE id = ?').get(id);
+    const row = this.stmt('SELECT * FROM builds WHERE id = ?').get(id);
     return row === undefined ? undefined : toBuild(row);
   }
 
@@ -135,44 +117,44 @@ export class ServerRecords {
     }
     params.push(options.limit ?? 100);
     const clause = where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`;
-    return this.#stmt(`SELECT * FROM builds ${clause} ORDER BY created_at DESC, rowid DESC LIMIT ?`)
+    return this.stmt(`SELECT * FROM builds ${clause} ORDER BY created_at DESC, rowid DESC LIMIT ?`)
       .all(...params)
       .map(toBuild);
   }
 
   /** Queued builds in submission order (the queue picks each tenant's first). */
   queuedBuilds(): BuildRecord[] {
-    return this.#stmt(`SELECT * FROM builds WHERE state = 'queued' ORDER BY rowid`).all().map(toBuild);
+    return this.stmt(`SELECT * FROM builds WHERE state = 'queued' ORDER BY rowid`).all().map(toBuild);
   }
 
   /** queued → running; false when the build was no longer queued (cancelled meanwhile). */
   markStarted(id: string, now = Date.now()): boolean {
-    const r = this.#stmt(`UPDATE builds SET state = 'running', started_at = ?, ended_at = NULL, error = NULL WHERE id = ? AND state = 'queued'`).run(now, id);
+    const r = this.stmt(`UPDATE builds SET state = 'running', started_at = ?, ended_at = NULL, error = NULL WHERE id = ? AND state = 'queued'`).run(now, id);
     return Number(r.changes) === 1;
   }
 
   setRunId(id: string, runId: string): void {
-    this.#stmt('UPDATE builds SET run_id = ? WHERE id = ?').run(runId, id);
+    this.stmt('UPDATE builds SET run_id = ? WHERE id = ?').run(runId, id);
   }
 
   markEnded(id: string, end: { state: 'done' | 'failed' | 'cancelled'; error?: string | undefined; now?: number }): void {
-    this.#stmt('UPDATE builds SET state = ?, error = ?, ended_at = ? WHERE id = ?').run(end.state, end.error ?? null, end.now ?? Date.now(), id);
+    this.stmt('UPDATE builds SET state = ?, error = ?, ended_at = ? WHERE id = ?').run(end.state, end.error ?? null, end.now ?? Date.now(), id);
   }
 
   /** Cancel a build that has not started; false when it is no longer queued. */
   cancelQueued(id: string, now = Date.now()): boolean {
-    const r = this.#stmt(`UPDATE builds SET state = 'cancelled', ended_at = ?, error = 'cancelled before it started' WHERE id = ? AND state = 'queued'`).run(now, id);
+    const r = this.stmt(`UPDATE builds SET state = 'cancelled', ended_at = ?, error = 'cancelled before it started' WHERE id = ? AND state = 'queued'`).run(now, id);
     return Number(r.changes) === 1;
   }
 
   /** Put a build back in the queue (it keeps its place: the queue orders by rowid). */
   requeue(id: string, note: string): void {
-    this.#stmt(`UPDATE builds SET state = 'queued', run_id = NULL, started_at = NULL, error = ? WHERE id = ?`).run(note, id);
+    this.stmt(`UPDATE builds SET state = 'queued', run_id = NULL, started_at = NULL, error = ? WHERE id = ?`).run(note, id);
   }
 
   /** At start: builds a dead server left running go back to the queue. The ids. */
   requeueInterrupted(): string[] {
-    const rows = this.#stmt(
+    const rows = this.stmt(
       `UPDATE builds SET state = 'queued', run_id = NULL, started_at = NULL,
          error = 'interrupted: the server stopped while it ran; queued again'
        WHERE state = 'running' RETURNING id`,
@@ -182,20 +164,12 @@ export class ServerRecords {
 
   countsByState(): Record<BuildState, number> {
     const out: Record<BuildState, number> = { queued: 0, running: 0, done: 0, failed: 0, cancelled: 0 };
-    for (const r of this.#stmt('SELECT state, count(*) AS n FROM builds GROUP BY state').all()) {
+    for (const r of this.stmt('SELECT state, count(*) AS n FROM builds GROUP BY state').all()) {
       out[r['state'] as BuildState] = Number(r['n']);
     }
     return out;
   }
 
-  #stmt(sql: string): StatementSync {
-    let s = this.#statements.get(sql);
-    if (s === undefined) {
-      s = this.#db.prepare(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
-  }
 }
 
 function toToken(r: Row): TokenRecord {
