@@ -1,5 +1,6 @@
 // /proc probes for tests that check no process outlived its job.
 
+import { randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 
 /** Pids of live (non-zombie) processes whose command line contains `marker`. */
@@ -31,5 +32,19 @@ export async function eventually(check: () => boolean | Promise<boolean>, within
     if (await check()) return true;
     if (performance.now() >= deadline) return false;
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A unique string for a fixture's process command lines, so a test can find (and reap) them. */
+export const marker = (): string => `kiln-it-${randomBytes(6).toString('hex')}`;
+
+/** Kill (by pid) processes our own fixture started, should kiln have left any. */
+export async function reap(m: string): Promise<void> {
+  for (const pid of await pidsWithCmdline(m)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 }

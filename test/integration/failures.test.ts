@@ -3,27 +3,13 @@
 // the exit statuses of usage errors and broken trees.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { pidsWithCmdline } from '../helpers/proc.ts';
+import { marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
-
-const marker = (): string => `kiln-it-${randomBytes(6).toString('hex')}`;
-
-/** Kill (by pid) processes our own fixture started, should kiln have left any. */
-async function reap(m: string): Promise<void> {
-  for (const pid of await pidsWithCmdline(m)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
 
 /** run/job folders under <state>/work. */
 async function workspaces(state: string): Promise<string[]> {

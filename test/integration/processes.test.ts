@@ -2,26 +2,13 @@
 // a run with SIGINT, and a build that prints 50 MiB while kiln's memory stays flat.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { eventually, pidsWithCmdline } from '../helpers/proc.ts';
+import { eventually, marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
-
-const marker = (): string => `kiln-it-${randomBytes(6).toString('hex')}`;
-
-async function reap(m: string): Promise<void> {
-  for (const pid of await pidsWithCmdline(m)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
 
 /** Job workspaces (work/<run>/<job>) left under the state dir. */
 async function workspacesLeft(state: string): Promise<string[]> {
