@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs=(build-essential tar zstd time xz-utils bzip2 ca-certificates procps python3 util-linux iproute2
-      mmdebstrap debian-archive-keyring qemu-user-static binfmt-support arch-test uidmap)
+      mmdebstrap debian-archive-keyring qemu-user-static binfmt-support arch-test uidmap dose-builddebcheck dpkg-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -22,7 +22,7 @@ import { sha256File } from '../lib/hash.ts';
 import type { SandboxEnv } from '../sandbox/sandbox.ts';
 import { ensureForeignArch } from './binfmt.ts';
 import { ENV_ERRORS } from './env-errors.ts';
-import { envMetaSchema, envPaths, readJson, versionDir, versionMetaSchema, versionRoot, writeJson, type EnvMeta, type EnvPaths, type VersionMeta } from './layout.ts';
+import { envMetaSchema, envPaths, envsDirOf, readJson, versionDir, versionMetaSchema, versionRoot, writeJson, type EnvMeta, type EnvPaths, type VersionMeta } from './layout.ts';
 import { leaseAlive, liveLeases, readLeases, systemProbe, versionsToRemove, writeLease, type LivenessProbe } from './leases.ts';
 import { checkEnvName, envId, isEnvName, isVersionId, newVersionId } from './names.ts';
 import { copyRoot, diskUsage, mmdebstrapArgv, PRIVATE_NS, removeTree, runStreaming, upgradeArgv, upgradeEnv, type BootstrapSpec, type LineSink } from './root-commands.ts';
@@ -292,7 +292,7 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
     },
 
     async list() {
-      const envsDir = join(stateDir, 'envs');
+      const envsDir = envsDirOf(stateDir);
       const names = (await readdir(envsDir).catch(() => [] as string[])).filter(isEnvName).sort();
       const out: EnvInfo[] = [];
       for (const n of names) {

@@ -29,8 +29,14 @@ export interface EnvPaths {
   readonly tmp: string;
 }
 
+/** Where envs live: `$KILN_ENVS` when set (one set of envs shared by several state dirs), else `<stateDir>/envs`. */
+export function envsDirOf(stateDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const shared = env['KILN_ENVS'];
+  return shared !== undefined && shared !== '' ? shared : join(stateDir, 'envs');
+}
+
 export function envPaths(stateDir: string, name: string): EnvPaths {
-  const envsDir = join(stateDir, 'envs');
+  const envsDir = envsDirOf(stateDir);
   const dir = join(envsDir, name);
   return {
     envsDir,

@@ -89,6 +89,19 @@ export type KilnEvent =
       readonly at: number;
     }
   | {
+      /** A running job's resource use, sampled every few seconds (cgroup, or its process tree). */
+      readonly type: 'job-sample';
+      readonly runId: string;
+      readonly jobId: string;
+      /** CPU use since the previous sample, in cores (1.5 = one and a half cores busy). */
+      readonly cpuCores: number;
+      /** Resident memory now, in bytes. */
+      readonly memoryBytes: number;
+      /** Size of the job's workspace on disk, in bytes. */
+      readonly diskBytes: number;
+      readonly at: number;
+    }
+  | {
       readonly type: 'run-finished';
       readonly runId: string;
       readonly at: number;

@@ -115,6 +115,9 @@ function write(records: Records, e: RecordedEvent): void {
       if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
       if (e.state !== 'cancelled') records.recordPackageState(e.jobId, { state: e.state, key: e.key, inputs: e.inputs });
       return;
+    case 'job-sample':
+      // Kept by the server's sampler (issue 5); the CLI's records do not store samples.
+      return;
     case 'run-finished':
       records.finishRun(e.runId, { state: e.state, endedAt: e.at, counts: e.counts });
       return;

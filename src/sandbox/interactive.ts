@@ -38,7 +38,7 @@ export interface InteractiveRun {
 export async function runInteractive(run: InteractiveRun, options: ShellOptions): Promise<number> {
   const env = options.env ?? defaultShellEnv(run.inside);
   await writeFile(run.envFile, Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join(''), { mode: 0o600 });
-  const [command, ...args] = [...run.argv, run.envFile, run.statusFile, run.insideCwd, ...(options.argv ?? DEFAULT_SHELL)];
+  const [command, ...args] = [...run.argv, run.envFile, run.statusFile, run.insideCwd, 'build', ...(options.argv ?? DEFAULT_SHELL)];
   // The terminal sends ^C and ^\ to its whole foreground group, kiln included: they are
   // the shell's to handle, so kiln ignores them while the shell runs.
   const ignore = (): void => {};

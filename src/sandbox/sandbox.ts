@@ -40,6 +40,12 @@ export interface RunSpec {
   /** Kill the command when it prints nothing for this long. */
   readonly silentTimeoutMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * Who runs the command: the unprivileged build user (default), or `root` for installing
+   * build dependencies (isolated backends: root of the sandbox with a reduced capability
+   * set that cannot leave its root; the host backend runs everything as kiln's own user).
+   */
+  readonly user?: 'build' | 'root';
 }
 
 export interface RunResult {

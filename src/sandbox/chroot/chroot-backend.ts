@@ -189,7 +189,7 @@ class ChrootSandbox implements Sandbox {
     const tail: Buffer[] = [];
     const signals = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
     const running = runGroup(
-      [...p.argv, envFile, statusFile, spec.cwd, ...spec.argv],
+      [...p.argv, envFile, statusFile, spec.cwd, spec.user ?? 'build', ...spec.argv],
       {
         // The scripts find their programs by absolute path; init gives the build spec.env.
         env: {},

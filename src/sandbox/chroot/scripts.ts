@@ -138,7 +138,24 @@ export function setupScript(tools: HostTools, p: ScriptPaths): string {
   ].join('\n');
 }
 
-/** Arguments: env file (NUL-separated K=V), status file, inside cwd, argv…. */
+/**
+ * Capabilities a `user: 'root'` run keeps (installing build dependencies: dpkg, apt and
+ * maintainer scripts). Everything that could leave the overlay root or reach the host is
+ * gone from the bounding set: no chroot, mount, ptrace, open_by_handle_at, mknod,
+ * modules, raw I/O, network admin.
+ */
+export const ROOT_RUN_CAPS = ['chown', 'dac_override', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'audit_write', 'sys_nice'] as const;
+
+/** The program a root run starts in the root before its command (from util-linux, essential on Debian). */
+export const ROOT_RUN_SETPRIV = '/usr/bin/setpriv';
+
+/** setpriv arguments (inside the root) that confine a root run to ROOT_RUN_CAPS. */
+export function rootRunPrefix(): string[] {
+  const caps = ROOT_RUN_CAPS.map((c) => `+${c}`).join(',');
+  return [ROOT_RUN_SETPRIV, `--bounding-set=-all,${caps}`, '--inh-caps=-all', '--'];
+}
+
+/** Arguments: env file (NUL-separated K=V), status file, inside cwd, user (`build` or `root`), argv…. */
 export function initProgram(tools: HostTools, merged: string): string {
   const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   // No `use POSIX` or `use Socket`: loading them costs more than the rest of init.
@@ -146,7 +163,7 @@ export function initProgram(tools: HostTools, merged: string): string {
   // and SOCK_DGRAM are 2 on every Linux architecture kiln runs on.
   return `use strict; use warnings; no warnings 'exec';
 if (socket(my $s, 2, 2, 0)) { my $ifr = pack('a16 s x22', 'lo', 0x9); ioctl($s, 0x8914, $ifr) or print STDERR "kiln: loopback: $!\\n"; close $s; }
-my ($envFile, $statusFile, $cwd, @cmd) = @ARGV;
+my ($envFile, $statusFile, $cwd, $user, @cmd) = @ARGV;
 open(my $fh, '<', $envFile) or die "kiln: cannot read $envFile: $!\\n";
 my $text = do { local $/; <$fh> }; close $fh;
 my %env = map { my ($k, $v) = split /=/, $_, 2; ($k, defined $v ? $v : '') } grep { length } split /\\0/, $text;
@@ -155,7 +172,8 @@ die "kiln: fork: $!\\n" unless defined $pid;
 if ($pid == 0) {
   if (open(my $adj, '>', '/proc/self/oom_score_adj')) { print $adj "0"; close $adj; }
   %ENV = %env;
-  exec { ${lit(tools.unshare)} } ${lit(tools.unshare)}, '--root=' . ${lit(merged)}, "--wd=$cwd", '-S', '${BUILD_UID}', '-G', '${BUILD_GID}', '--', @cmd;
+  my @as = $user eq 'root' ? ('--', ${rootRunPrefix().map(lit).join(', ')}) : ('-S', '${BUILD_UID}', '-G', '${BUILD_GID}', '--');
+  exec { ${lit(tools.unshare)} } ${lit(tools.unshare)}, '--root=' . ${lit(merged)}, "--wd=$cwd", @as, @cmd;
   print STDERR "kiln: cannot start the build: $!\\n"; exit 127;
 }
 my $status;

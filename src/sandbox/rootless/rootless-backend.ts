@@ -191,7 +191,7 @@ class RootlessSandbox implements Sandbox {
     const { envFile, statusFile } = await this.#files(spec.env);
     const tail: Buffer[] = [];
     const signals = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
-    const running = runGroup([...p.argv, envFile, statusFile, spec.cwd, ...spec.argv], {
+    const running = runGroup([...p.argv, envFile, statusFile, spec.cwd, spec.user ?? 'build', ...spec.argv], {
       env: {},
       cwd: p.runDir,
       onOutput: (stream, chunk) => {
