@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs=(build-essential tar zstd time xz-utils bzip2 ca-certificates procps python3 util-linux iproute2
-      mmdebstrap debian-archive-keyring qemu-user-static binfmt-support arch-test uidmap dose-builddebcheck dpkg-dev)
+      mmdebstrap debian-archive-keyring qemu-user-static binfmt-support arch-test uidmap dose-builddebcheck dpkg-dev
+      chromium)  # chromium: the web status page's browser test (test/integration/web-page.test.ts)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

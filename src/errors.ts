@@ -29,8 +29,21 @@ export const errorCodes = {
   'signature-invalid': { exit: 1, http: 502 },
   'index-invalid': { exit: 1, http: 502 },
   'conflict': { exit: 1, http: 409 },
+  'deb-invalid': { exit: 1, http: 422 },
+  'key-not-found': { exit: 2, http: 404 },
+  'key-exists': { exit: 2, http: 409 },
+  'key-invalid': { exit: 2, http: 500 },
   'node-too-old': { exit: 2, http: 500 },
+  'tool-missing': { exit: 2, http: 503 },
+  'tool-failed': { exit: 1, http: 500 },
+  'not-in-archive': { exit: 1, http: 404 },
   'cancelled': { exit: 130, http: 499 },
+  'too-large': { exit: 1, http: 413 },
+  'bundle-not-found': { exit: 2, http: 404 },
+  'server-stopping': { exit: 1, http: 503 },
+  'server-unreachable': { exit: 1, http: 502 },
+  'unauthorized': { exit: 2, http: 401 },
+  'forbidden': { exit: 2, http: 403 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -6,11 +6,16 @@ import { EventBus } from '../events/events.ts';
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, formatMs, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
+import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
 import { liveRenderer } from './progress/live.ts';
 import { jsonRenderer, plainRenderer } from './progress/plain.ts';
+import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
+import { remoteBuild } from './remote-build.ts';
 
-interface BuildOpts extends StateOptions {
+// --server / --token (remote.ts), merged into BuildOpts.
+interface BuildOpts extends RemoteOptions {}
+
+interface BuildOpts extends StateOptions, DebianOptionsCli {
   tree: string;
   jobs?: number;
   arch?: string[];
@@ -27,7 +32,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .command('build')
     .description('build the tree (or TARGETs: package names or globs, plus what they need) in dependency order')
     .argument('[targets...]', 'package names or globs; default: every package of the tree')
-    .option('--tree <dir>', 'the recipe tree', '.')
+    .option('--tree <dir>', 'the recipe tree (may hold a debian.toml)', '.')
     .option('-j, --jobs <n>', 'at most N builds at once (default: number of cores)', parseJobs)
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
@@ -36,8 +41,17 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'NDJSON events on stdout, the last line the run summary');
+  addDebianOptions(cmd, { all: false });
   addStateOptions(cmd);
-  cmd.action(async (targets: string[], opts: BuildOpts) => {
+  addRemoteOptions(cmd);
+  cmd.action(async (targets: string[], opts: BuildOpts, command: Command) => {
+    // Against a daemon: the tree goes up as a bundle and the build runs there.
+    const remote = remoteFrom(opts);
+    if (remote !== undefined) {
+      ctx.exitCode = await remoteBuild(remote, { treeDir: opts.tree, stateDir: layoutFrom(opts).root, targets, archs: opts.arch, env: opts.env, json: opts.json }, ctx);
+      return;
+    }
+    const debian = debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli');
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
@@ -61,7 +75,9 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         env: opts.env,
         lease: true,
         state,
-        targets,
+        targets: debian === undefined ? targets : [],
+        ...(debian === undefined ? {} : { debian }),
+        note: (t) => ctx.stderr.write(`kiln: ${t}\n`),
         archs: opts.arch,
         force: opts.force ?? [],
         maxJobs: opts.jobs,

@@ -14,6 +14,8 @@ import { registerHistory } from './history.ts';
 import { registerLogs } from './logs.ts';
 import { registerPlan } from './plan.ts';
 import { registerStatus } from './status.ts';
+import { registerKey } from './key.ts';
+import { registerRepo } from './repo.ts';
 
 export interface CliContext {
   /** Set by a verb's action: the exit status main() returns. */
@@ -42,6 +44,8 @@ export function buildProgram(ctx: CliContext): Command {
   registerDoctor(program, ctx);
   registerServe(program, ctx);
   registerToken(program, ctx);
+  registerKey(program, ctx);
+  registerRepo(program, ctx);
   return program;
 }
 

@@ -42,3 +42,51 @@ export function formatMs(ms: number): string {
   if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
+
+/** Options of `kiln build` and `kiln plan` for Debian source packages. */
+export interface DebianOptionsCli {
+  readonly debian?: string;
+  readonly mirror?: string;
+  readonly dsc?: string[];
+  readonly profiles?: string;
+  readonly nocheck?: boolean;
+  readonly binaryArch?: boolean;
+  readonly binaryIndep?: boolean;
+  readonly cpus?: number;
+  readonly all?: boolean;
+  readonly installCheck?: boolean;
+}
+
+export function addDebianOptions(cmd: Command, options: { all: boolean }): Command {
+  cmd
+    .option('--debian <suite>', 'build Debian source packages of SUITE: the arguments are source names (NAME or NAME=VERSION)')
+    .option('--mirror <url>', 'Debian mirror base URL (default: the one the host\'s apt sources use)')
+    .option('--dsc <files...>', 'local .dsc files to build too (their files beside them)')
+    .option('--profiles <list>', 'Debian build profiles, comma-separated (e.g. nocheck,nodoc)')
+    .option('--nocheck', 'DEB_BUILD_OPTIONS=nocheck and the nocheck profile')
+    .option('--binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')
+    .option('--binary-indep', 'dpkg-buildpackage -A: architecture-independent packages only')
+    .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parseJobs)
+    .option('--no-install-check', 'skip the dose-builddebcheck installability check');
+  if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
+  return cmd;
+}
+
+/** The Debian request of `--debian`, or undefined; `names` are the command's arguments. */
+export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: readonly string[], treeGiven: boolean) {
+  if (opts.debian === undefined && opts.dsc === undefined) return undefined;
+  if (opts.binaryArch === true && opts.binaryIndep === true) throw new KilnError('usage', '--binary-arch and --binary-indep exclude each other', { hint: 'give one (or neither, for -b)' });
+  return {
+    suite: opts.debian,
+    sources: names,
+    dscs: opts.dsc ?? [],
+    all: opts.all === true,
+    mirror: opts.mirror?.replace(/\/+$/, ''),
+    profiles: (opts.profiles ?? '').split(',').map((p) => p.trim()).filter((p) => p !== ''),
+    nocheck: opts.nocheck === true,
+    mode: opts.binaryArch === true ? 'binary-arch' as const : opts.binaryIndep === true ? 'binary-indep' as const : 'binary' as const,
+    cpus: opts.cpus,
+    withTree: treeGiven,
+    ...(opts.installCheck === false ? { skipInstallability: true } : {}),
+  };
+}

@@ -9,9 +9,9 @@ import { planCounts } from '../plan/plan.ts';
 import { openRecords } from '../records/records.ts';
 import { preparePlan } from '../run/prepare-plan.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
+import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
 
-interface PlanOpts extends StateOptions {
+interface PlanOpts extends StateOptions, DebianOptionsCli {
   tree: string;
   arch?: string[];
   force?: string[];
@@ -25,20 +25,27 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .command('plan')
     .description('print the plan: every package, its state (to-build, up-to-date, broken) and why')
     .argument('[targets...]', 'package names or globs; default: every package of the tree')
-    .option('--tree <dir>', 'the recipe tree', '.')
+    .option('--tree <dir>', 'the recipe tree (may hold a debian.toml)', '.')
     .option('--arch <list>', 'target architectures, comma-separated', parseArchList)
     .option('--force <globs...>', 'plan these packages as forced rebuilds')
     .option('--env <name>', 'plan for this env (may hold {arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'print the plan as JSON');
+  addDebianOptions(cmd, { all: true });
   addStateOptions(cmd);
-  cmd.action(async (targets: string[], opts: PlanOpts) => {
+  cmd.action(async (targets: string[], opts: PlanOpts, command: Command) => {
     const t0 = performance.now();
+    const debian = debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli');
     const state = layoutFrom(opts);
     mkdirSync(state.root, { recursive: true });
     using records = openRecords(state.root);
     const p = await preparePlan(
-      { treeDir: opts.tree, stateDir: state.root, cacheDir: state.cache, sandbox: opts.sandbox, env: opts.env, lease: false, targets, archs: opts.arch, force: opts.force ?? [] },
+      {
+        treeDir: opts.tree, stateDir: state.root, cacheDir: state.cache, sandbox: opts.sandbox, env: opts.env, lease: false,
+        targets: debian === undefined ? targets : [], archs: opts.arch, force: opts.force ?? [],
+        ...(debian === undefined ? {} : { debian }),
+        note: (t) => ctx.stderr.write(`kiln: ${t}\n`),
+      },
       records,
     );
     await p.envs.release();

@@ -4,7 +4,7 @@
 import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
 
-export type JobPhase = 'fetch' | 'stage' | 'build' | 'pack';
+export type JobPhase = 'fetch' | 'stage' | 'install' | 'build' | 'collect' | 'pack';
 
 /** What a job's key was made of, so a later plan can say why it rebuilds. */
 export interface KeyInputs {

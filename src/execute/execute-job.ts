@@ -13,13 +13,14 @@ import type { ArtifactStore } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
-import type { EventBus } from '../events/events.ts';
+import type { EventBus, JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
+import type { RunResult, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
+import { fetchDebianSource, INSIDE_INDEXES, indexesDirOf, runDebianBuild } from './debian-build.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -118,7 +119,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       jl.note(`failed: ${message}`);
       return { state: 'failed', key, failure: { reason, message }, log, startedAt, endedAt: Date.now(), ...extra };
     };
-    const phase = (p: 'fetch' | 'stage' | 'build' | 'pack'): void => {
+    const phase = (p: JobPhase): void => {
       jl.phase(p);
       o.bus.emit({ type: 'job-phase', runId: o.runId, jobId: job.id, phase: p, at: Date.now() });
     };
@@ -127,8 +128,10 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     try {
       jl.note(`${spec.name} ${spec.version}-${spec.release} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
       const env = o.envFor(job.arch);
+      const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
+      if (spec.debian !== undefined) binds.push({ host: indexesDirOf(spec.debian, job.arch), inside: INSIDE_INDEXES });
       await using sandbox = await o.backend.create({
-        ...(env === undefined ? {} : { env, readOnlyBinds: [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }] }),
+        ...(env === undefined ? {} : { env, readOnlyBinds: binds }),
         jobId: `${o.runId}-${job.id}`,
         workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
         limits: { cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes },
@@ -140,8 +143,10 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
 
       async function runPhases(): Promise<JobOutcome> {
         phase('fetch');
+        let dscName = '';
         try {
-          await fetchSources(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
+          if (spec.debian !== undefined) dscName = await fetchDebianSource(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
+          else await fetchSources(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
         } catch (e) {
           if (signal.aborted) return cancelled();
           return fail('fetch-failed', messageOf(e));
@@ -160,8 +165,19 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           if (signal.aborted) return cancelled();
           return fail('stage-failed', messageOf(e));
         }
-        phase('build');
-        const env = buildEnvironment({
+        let debianResult: RunResult | undefined;
+        if (spec.debian !== undefined) {
+          if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
+          const d = await runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal });
+          if (d.kind === 'failed') {
+            if (signal.aborted) return cancelled();
+            const r = d.result;
+            return fail(d.reason, d.message, r === undefined ? {} : { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) });
+          }
+          debianResult = d.result;
+        }
+        if (spec.debian === undefined) phase('build');
+        const env2 = buildEnvironment({
           inside: sandbox.inside,
           jobs: spec.build.cpus,
           arch: job.arch,
@@ -169,10 +185,10 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           version: spec.version,
           sourceDateEpoch: o.sourceDateEpoch,
         });
-        const r = await sandbox.run({
+        const r = debianResult ?? await sandbox.run({
           argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
           cwd: sandbox.inside.src,
-          env,
+          env: env2,
           onOutput: (stream, chunk) => jl.write(stream, chunk),
           ...(spec.build.timeoutMs === undefined ? {} : { timeoutMs: spec.build.timeoutMs }),
           ...(spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.build.silentTimeoutMs }),

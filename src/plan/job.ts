@@ -15,6 +15,7 @@ export type FailureReason =
   | 'out-of-memory'
   | 'fetch-failed'
   | 'stage-failed'
+  | 'install-failed'
   | 'pack-failed'
   | 'internal';
 

@@ -2,6 +2,7 @@
 // packages) turns a package into. Plan, schedule and execute only ever see these.
 
 import type { AltGroup, Provide } from '../debian/relation-types.ts';
+import type { DebianBuildSpec } from '../debian/debian-spec.ts';
 
 export interface SourceSpec {
   /** As written: `file:x.tar.gz`, `https://…`, `http://…`, `mirror://NAME/path`. */
@@ -48,6 +49,8 @@ export interface PackageSpec {
   readonly sourcesHash: string;
   /** Environment name requested by the recipe or tree (isolation issue), if any. */
   readonly env: string | undefined;
+  /** Set for a Debian source package: built with dpkg-buildpackage instead of build.script. */
+  readonly debian?: DebianBuildSpec;
 }
 
 /** A problem found while reading input, located by file and key. */

@@ -9,7 +9,7 @@ import { KilnError } from '../errors.ts';
 import { buildGraph, globToRegExp, type Graph } from '../plan/graph.ts';
 import { makePlan, type Plan } from '../plan/plan.ts';
 import type { Diagnostic, InvalidPackage } from '../plan/spec.ts';
-import { scanRecipeTree } from '../recipes/scan-tree.ts';
+import { ensureDebianEnvs, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
 import { hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
@@ -29,6 +29,10 @@ export interface PlanRequest {
   readonly archs: readonly string[] | undefined;
   /** Names or globs to rebuild even when up to date. */
   readonly force: readonly string[];
+  /** Debian source packages to build (--debian SUITE …); a tree's debian.toml is read too. */
+  readonly debian?: DebianCliRequest;
+  /** Progress notes before the run starts (e.g. an env being created). */
+  readonly note?: (text: string) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -42,6 +46,8 @@ export interface PreparedPlan {
   readonly artifacts: ArtifactStore;
   /** The backend and envs of the run; the caller releases them. */
   readonly envs: RunEnvs;
+  /** What was scanned (the Debian part, when there is one). */
+  readonly scan: RunScan;
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
@@ -50,22 +56,30 @@ export function formatDiagnostic(d: Diagnostic): string {
 
 export async function preparePlan(req: PlanRequest, records: Records): Promise<PreparedPlan> {
   const treeDir = resolve(req.treeDir);
-  const scan = await scanRecipeTree(treeDir, req.signal === undefined ? undefined : { signal: req.signal });
+  const scan = await scanForRun(
+    { treeDir, stateDir: req.stateDir, cacheDir: req.cacheDir, archs: req.archs ?? [], debian: req.debian, ...(req.signal === undefined ? {} : { signal: req.signal }) },
+    (config) => req.archs ?? config.archs ?? [hostArch()],
+  );
   if (scan.diagnostics.length > 0) {
     throw new KilnError('config-invalid', `the tree's configuration is invalid:\n${scan.diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, {
       hint: 'fix kiln.toml (docs/recipes.md describes its keys)',
     });
   }
   const archs = req.archs ?? scan.config.archs ?? [hostArch()];
+  const envTemplate = req.env ?? scan.config.env ?? scan.debianEnv;
+  if (scan.debian !== undefined && envTemplate !== undefined && (req.sandbox ?? scan.config.sandbox) !== 'host') {
+    await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, archs, note: req.note ?? (() => undefined), ...(req.signal === undefined ? {} : { signal: req.signal }) });
+  }
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets });
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
   const envs = await resolveRunEnvs({
     stateDir: req.stateDir,
     sandbox: req.sandbox ?? scan.config.sandbox ?? 'auto',
-    envTemplate: req.env ?? scan.config.env,
+    envTemplate,
     archs,
     hostArch: hostArch(),
     lease: req.lease,
+    instance: scan.config.instance,
   });
   try {
     return finishPlan();
@@ -88,7 +102,7 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
       lastAttempt: (id) => states.get(id)?.attempt,
       forced: (node) => forced.some((re) => re.test(node.name)),
     });
-    return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs };
+    return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs, scan };
   }
 }
 

@@ -1,0 +1,61 @@
+// kiln key create | export: kiln's own OpenPGP key, which signs the apt repositories it
+// publishes. The key lives in STATE/keys/ (see src/publish/signing.ts).
+
+import type { Command } from 'commander';
+import { writeFile } from 'node:fs/promises';
+import { KilnError } from '../errors.ts';
+import { createSigningKey, DEFAULT_KEY_NAME, exportPublicKey, loadSigningKey } from '../publish/signing.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+
+interface CreateOpts extends StateOptions {
+  name: string;
+  email?: string;
+  force?: boolean;
+}
+
+interface ExportOpts extends StateOptions {
+  armor?: boolean;
+  binary?: boolean;
+  output?: string;
+}
+
+export function registerKey(program: Command, ctx: CliContext): void {
+  const key = program.command('key').description("kiln's OpenPGP key that signs its apt repositories");
+
+  const create = key
+    .command('create')
+    .description('make the signing key (Ed25519, v4: what Debian 12 apt/gpgv verify) and store it in STATE/keys/')
+    .option('--name <name>', 'the name in the key\'s user id', DEFAULT_KEY_NAME)
+    .option('--email <address>', 'the e-mail address in the key\'s user id')
+    .option('--force', 'replace an existing key (repositories signed with the old one must be published again)');
+  addStateOptions(create);
+  create.action(async (opts: CreateOpts) => {
+    const state = layoutFrom(opts);
+    const k = await createSigningKey(state.root, opts.email === undefined ? { name: opts.name } : { name: opts.name, email: opts.email }, {
+      force: opts.force === true,
+    });
+    ctx.stdout.write(`kiln: made signing key ${k.fingerprint}\n  user id ${k.userId}\n  secret  ${k.paths.secret} (mode 0600, keep it private and backed up)\n  public  ${k.paths.public}\n`);
+    ctx.stdout.write('  give apt the public key: kiln key export --binary -o /usr/share/keyrings/kiln.gpg\n');
+  });
+
+  const exp = key
+    .command('export')
+    .description('print the public key: ASCII-armoured (default), or --binary for apt\'s signed-by keyring')
+    .option('--armor', 'ASCII-armoured (the default)')
+    .option('--binary', 'binary OpenPGP packets (a keyring file for `deb [signed-by=FILE]`)')
+    .option('-o, --output <file>', 'write to FILE instead of stdout');
+  addStateOptions(exp);
+  exp.action(async (opts: ExportOpts) => {
+    if (opts.armor === true && opts.binary === true) throw new KilnError('usage', '--armor and --binary exclude each other');
+    const data = exportPublicKey(await loadSigningKey(layoutFrom(opts).root), { armor: opts.binary !== true });
+    if (opts.output !== undefined) {
+      await writeFile(opts.output, data, { mode: 0o644 });
+      return;
+    }
+    if (opts.binary === true && (ctx.stdout as { isTTY?: boolean }).isTTY === true) {
+      throw new KilnError('usage', 'refusing to print a binary key to a terminal', { hint: 'redirect it to a file, or use -o FILE' });
+    }
+    ctx.stdout.write(data);
+  });
+}

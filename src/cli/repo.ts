@@ -1,0 +1,89 @@
+// kiln repo publish: add .debs to a signed apt repository (pool + dists, swapped in
+// atomically; see src/publish/apt-repo.ts), signed with kiln's key (`kiln key create`).
+
+import type { Command } from 'commander';
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { KilnError } from '../errors.ts';
+import { publishRepo } from '../publish/apt-repo.ts';
+import { loadSigningKey } from '../publish/signing.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
+
+interface PublishOpts extends StateOptions {
+  repo?: string;
+  suite: string;
+  component: string;
+  arch?: string;
+  origin?: string;
+  label?: string;
+  byHash: boolean;
+  json?: boolean;
+}
+
+export const DEFAULT_SUITE = 'kiln';
+
+/** The .deb files named: files as given, directories searched (recursively) for *.deb. */
+export async function collectDebs(paths: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const st = await stat(p).catch(() => undefined);
+    if (st === undefined) throw new KilnError('usage', `${p}: no such file or directory`);
+    if (st.isDirectory()) {
+      const found = (await readdir(p, { withFileTypes: true, recursive: true }))
+        .filter((e) => e.isFile() && e.name.endsWith('.deb'))
+        .map((e) => join(e.parentPath, e.name))
+        .sort();
+      if (found.length === 0) throw new KilnError('usage', `${p}: has no .deb files`);
+      out.push(...found);
+    } else {
+      out.push(p);
+    }
+  }
+  return [...new Set(out.map((p) => resolve(p)))];
+}
+
+export function registerRepo(program: Command, ctx: CliContext): void {
+  const repo = program.command('repo').description('signed apt repositories of built packages');
+
+  const publish = repo
+    .command('publish')
+    .description('add .deb files (or directories of them) to an apt repository and sign it with kiln\'s key')
+    .argument('<debs...>', '.deb files, or directories searched for *.deb')
+    .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
+    .option('--suite <name>', 'the suite (dists/SUITE)', DEFAULT_SUITE)
+    .option('--component <name>', 'the component', 'main')
+    .option('--arch <list>', 'architectures to index even without packages of their own, e.g. amd64,riscv64')
+    .option('--origin <text>', 'Release Origin', 'kiln')
+    .option('--label <text>', 'Release Label', 'kiln')
+    .option('--no-by-hash', 'do not serve indexes by hash (Acquire-By-Hash)')
+    .option('--json', 'print the result as JSON');
+  addStateOptions(publish);
+  publish.action(async (paths: string[], opts: PublishOpts) => {
+    const state = layoutFrom(opts);
+    const key = await loadSigningKey(state.root);
+    const repoDir = resolve(opts.repo ?? join(state.root, 'repo'));
+    const debs = await collectDebs(paths);
+    const r = await publishRepo({
+      repoDir,
+      suite: opts.suite,
+      component: opts.component,
+      debs,
+      key,
+      ...(opts.arch === undefined ? {} : { architectures: parseArchList(opts.arch) }),
+      ...(opts.origin === undefined ? {} : { origin: opts.origin }),
+      ...(opts.label === undefined ? {} : { label: opts.label }),
+      acquireByHash: opts.byHash,
+    });
+    if (opts.json === true) {
+      ctx.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      return;
+    }
+    for (const p of r.packages) {
+      const what = p.outcome === 'replaced' ? `replaced ${p.previous ?? ''}` : p.outcome === 'older' ? `skipped: ${p.previous ?? ''} is newer` : p.outcome;
+      ctx.stdout.write(`  ${p.package} ${p.version} ${p.architecture}: ${what}\n`);
+    }
+    ctx.stdout.write(`kiln: published ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed\n`);
+    ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
+  });
+}

@@ -1,0 +1,337 @@
+// Debian source packages as a package source: fetch and verify the suite's indexes,
+// select the requested sources (name, name=version, local .dsc files, or --all), and
+// turn each into a PackageSpec the generic planner understands:
+//
+//   provides      the binaries it builds (at the source's version) plus what the archive
+//                 says those binaries provide: relations on them resolve to this source
+//   buildDepends  only the relations whose first satisfiable alternative is a binary of
+//                 another source of this run: the source waits for it and installs its
+//                 fresh .deb; every other relation is satisfied from the archive
+//   recipeHash    the .dsc and its files' hashes, the build mode, profiles and options,
+//                 and (per arch) the exact versions a resolver picks for the build
+//                 dependencies: a new upload of any of them rebuilds the source
+//
+// Sources whose build dependencies are not installable (dose-builddebcheck) become
+// `broken`, naming the failing relation.
+
+import { readFile } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import type { Downloads } from '../cache/downloads.ts';
+import { KilnError } from '../errors.ts';
+import { sha256 } from '../lib/hash.ts';
+import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
+import { chosen, closure } from './binary-closure.ts';
+import type { Paragraph } from './deb822.ts';
+import type { DebianBuildMode, DebianBuildSpec, DebianOptions, DebianSuite } from './debian-spec.ts';
+import { readLocalDsc } from './dsc.ts';
+import { createIndexes, type SuiteRelease } from './indexes.ts';
+import { checkInstallable, type Uninstallable } from './installability.ts';
+import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
+import { archMatches, formatGroup, formatRelation, reduceGroups } from './relation.ts';
+import type { AltGroup, Provide, Relation } from './relation-types.ts';
+import { sourceFromParagraph, type SourcePackage } from './sources-index.ts';
+import { satisfiesConstraint } from './version.ts';
+
+export interface DebianRequest {
+  readonly suite: string;
+  /** Mirror base url (the directory holding dists/ and pool/). */
+  readonly mirror: string;
+  /** Target archs; the first is the primary one (-b there, -B elsewhere). */
+  readonly archs: readonly string[];
+  /** `name` or `name=version`. */
+  readonly sources: readonly string[];
+  /** Local .dsc files (their files beside them). */
+  readonly dscs: readonly string[];
+  /** Every source of the suite's main component. */
+  readonly all: boolean;
+  readonly options: DebianOptions;
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly timeoutMs: number | undefined;
+  /** Skip the dose-builddebcheck installability check. */
+  readonly skipInstallability?: boolean;
+  /** Only the sources' names for the env template, e.g. `bookworm-{arch}`. */
+  readonly cacheDir: string;
+  readonly downloads: Downloads;
+  readonly keyring?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface DebianScan {
+  readonly specs: readonly PackageSpec[];
+  readonly invalid: readonly InvalidPackage[];
+  readonly diagnostics: readonly Diagnostic[];
+  readonly suite: DebianSuite;
+  /** Milliseconds spent in each step (for `kiln plan --timings` and the bench). */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+/** The build-essential set every Debian build has (sbuild installs it too). */
+const BUILD_ESSENTIAL = ['build-essential', 'fakeroot'];
+
+export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
+  const timings: Record<string, number> = {};
+  let t = Date.now();
+  const lap = (what: string): void => {
+    const now = Date.now();
+    timings[what] = (timings[what] ?? 0) + now - t;
+    t = now;
+  };
+  const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, ...(req.keyring === undefined ? {} : { keyring: req.keyring }) });
+  const sig = req.signal === undefined ? {} : { signal: req.signal };
+  const release = await indexes.release(req.mirror, req.suite, sig);
+  const packagesPaths = new Map<string, string>();
+  for (const arch of req.archs) packagesPaths.set(arch, await indexes.packages(release, arch, sig));
+  const needSources = req.all || req.sources.length > 0;
+  const sourcesPath = needSources ? await indexes.sources(release, sig) : undefined;
+  lap('fetch-indexes');
+
+  const universes = new Map<string, BinaryUniverse>();
+  const packagesText = new Map<string, string>();
+  for (const [arch, path] of packagesPaths) {
+    const text = await readFile(path, 'utf8');
+    packagesText.set(arch, text);
+    universes.set(arch, lazyPackages(text, `${release.url} (${arch} Packages)`));
+  }
+  const suite: DebianSuite = {
+    suite: req.suite,
+    mirror: release.mirror,
+    release,
+    packages(arch) {
+      const path = packagesPaths.get(arch);
+      const universe = universes.get(arch);
+      if (path === undefined || universe === undefined) throw new Error(`internal: no Packages index for ${arch} in this run`);
+      return { path, universe };
+    },
+  };
+  lap('read-packages');
+
+  const picked: { src: SourcePackage; raw: string; dscPath: string | undefined }[] = [];
+  if (sourcesPath !== undefined) {
+    const sources = lazySources(await readFile(sourcesPath, 'utf8'), `${release.url} (Sources)`);
+    const names = req.all ? sources.names() : req.sources;
+    for (const want of names) picked.push(selectSource(sources, want, req, universes.get(req.archs[0]!)));
+  }
+  for (const dsc of req.dscs) picked.push(await localSource(resolve(dsc), req.signal));
+  lap('select-sources');
+
+  const seen = new Map<string, string>();
+  const diagnostics: Diagnostic[] = [];
+  for (const p of picked) {
+    const prev = seen.get(p.src.package);
+    if (prev !== undefined) {
+      throw new KilnError('usage', `source package ${p.src.package} is asked for twice (${prev} and ${p.src.version})`, { hint: 'name each source once' });
+    }
+    seen.set(p.src.package, p.src.version);
+  }
+
+  // Which binaries this run builds, and which source builds them.
+  const primary = req.archs[0]!;
+  const runBinaries = new Map<string, { source: string; version: string }>();
+  for (const p of picked) for (const b of p.src.binaries) runBinaries.set(b, { source: p.src.package, version: p.src.version });
+
+  const invalid: InvalidPackage[] = [];
+  const specs: PackageSpec[] = [];
+  const broken = new Map<string, string[]>();
+  const rootsFor = new Map<string, Map<string, AltGroup[]>>();
+  for (const p of picked) {
+    const problems = [...p.src.problems];
+    const archs = targetArchs(p.src, req.archs);
+    if (archs.length === 0) {
+      invalid.push({ name: p.src.package, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: [{ file: p.dscPath ?? `${release.url} Sources`, key: 'Architecture', message: `${p.src.package} ${p.src.version} builds for ${p.src.architecture.join(' ')}, none of ${req.archs.join(', ')}` }] });
+      continue;
+    }
+    if (problems.length > 0) {
+      invalid.push({ name: p.src.package, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: problems.map((m) => ({ file: p.dscPath ?? `${release.url} Sources`, message: m })) });
+      continue;
+    }
+    const perArch = new Map<string, AltGroup[]>();
+    for (const a of archs) {
+      const arch = a === 'all' ? primary : a;
+      perArch.set(arch, buildDependsFor(p.src, arch, modeOf(p.src, a, req), req.options));
+    }
+    rootsFor.set(p.src.package, perArch);
+  }
+  lap('relations');
+
+  // Installability, per arch, over the sub-universe that can take part.
+  if (req.skipInstallability !== true) {
+    for (const arch of req.archs) {
+      const u = universes.get(arch)!;
+      const mine = picked.filter((p) => rootsFor.get(p.src.package)?.has(arch) === true);
+      if (mine.length === 0) continue;
+      let packages: string;
+      if (req.all) packages = packagesText.get(arch)!;
+      else {
+        const roots = mine.flatMap((p) => rootsFor.get(p.src.package)!.get(arch)!);
+        const names = closure(roots, [...u.essential(), ...BUILD_ESSENTIAL], u, arch);
+        packages = [...names].flatMap((n) => u.raw(n)).join('\n\n') + '\n';
+      }
+      const found: Uninstallable[] = await checkInstallable({
+        packages,
+        sources: mine.map((p) => p.raw).join('\n\n') + '\n',
+        arch,
+        profiles: profilesOf(req.options),
+        ...sig,
+      });
+      for (const f of found) {
+        const list = broken.get(f.source) ?? [];
+        list.push(`${arch}: build dependencies not installable: ${f.reason}`);
+        broken.set(f.source, list);
+      }
+    }
+    lap('installability');
+  }
+
+  for (const p of picked) {
+    const perArch = rootsFor.get(p.src.package);
+    if (perArch === undefined) continue;
+    const why = broken.get(p.src.package);
+    const where = p.dscPath ?? `${release.mirror}/${p.src.directory}/${p.src.package}_${p.src.version.replace(/^\d+:/, '')}.dsc`;
+    if (why !== undefined) {
+      invalid.push({ name: p.src.package, dir: where, diagnostics: why.map((m) => ({ file: where, key: 'Build-Depends', message: m })) });
+      continue;
+    }
+    const archs = targetArchs(p.src, req.archs);
+    const modeFor: Record<string, DebianBuildMode> = {};
+    const chosenFor: Record<string, string[]> = {};
+    const waits: AltGroup[] = [];
+    for (const a of archs) {
+      const arch = a === 'all' ? primary : a;
+      modeFor[a] = modeOf(p.src, a, req);
+      const roots = perArch.get(arch)!;
+      const u = universes.get(arch)!;
+      chosenFor[a] = chosen(roots, u, arch, formatGroup);
+      for (const g of roots) {
+        const w = waitFor(g, p.src.package, runBinaries, u, arch);
+        if (w !== undefined && !waits.some((x) => formatRelation(x[0]!) === formatRelation(w))) waits.push([w]);
+      }
+    }
+    const provides: Provide[] = [];
+    const u0 = universes.get(primary)!;
+    for (const b of p.src.binaries) {
+      provides.push({ name: b, version: p.src.version });
+      for (const pr of u0.versions(b)[0]?.provides ?? []) provides.push(pr);
+    }
+    const files = p.src.files.map((f) => `${f.name}\0${f.sha256}\n`).sort().join('');
+    const debian: DebianBuildSpec = { suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor };
+    specs.push({
+      name: p.src.package,
+      version: p.src.version,
+      release: 1,
+      summary: `Debian source package ${p.src.package} from ${req.suite}`,
+      license: '',
+      archs,
+      buildDepends: waits,
+      depends: [],
+      provides,
+      sources: [],
+      build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: undefined },
+      dir: where,
+      file: where,
+      recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: req.options, chosen: chosenFor })),
+      sourcesHash: sha256(files),
+      env: undefined,
+      debian,
+    });
+  }
+  lap('specs');
+  return { specs, invalid, diagnostics, suite, timings };
+}
+
+function profilesOf(o: DebianOptions): string[] {
+  return [...new Set([...o.profiles, ...(o.nocheck ? ['nocheck'] : [])])];
+}
+
+/** The archs of this run a source builds for: `all` when it builds only arch-independent packages. */
+export function targetArchs(src: SourcePackage, archs: readonly string[]): string[] {
+  const words = src.architecture;
+  const indepOnly = words.length > 0 && words.every((w) => w === 'all');
+  if (indepOnly) return ['all'];
+  return archs.filter((a) => words.some((w) => w !== 'all' && archMatches(a, w)));
+}
+
+/** -b on the primary arch (arch and indep packages), -B elsewhere; -A for arch-all-only sources. */
+export function modeOf(src: SourcePackage, arch: string, req: { archs: readonly string[]; options: DebianOptions }): DebianBuildMode {
+  if (arch === 'all') return 'binary-indep';
+  if (req.options.mode !== 'binary') return req.options.mode;
+  const hasIndep = src.architecture.includes('all');
+  return arch === req.archs[0] || !hasIndep ? (hasIndep ? 'binary' : 'binary-arch') : 'binary-arch';
+}
+
+/** The build dependencies that apply for `arch`, `mode` and the profiles (Build-Depends + -Arch and/or -Indep). */
+export function buildDependsFor(src: SourcePackage, arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
+  const groups = [
+    ...src.buildDepends,
+    ...(mode === 'binary-indep' ? [] : src.buildDependsArch),
+    ...(mode === 'binary-arch' ? [] : src.buildDependsIndep),
+  ];
+  return reduceGroups(groups, { hostArch: arch, profiles: profilesOf(o) });
+}
+
+/**
+ * The relation of `g` that makes the source wait for a binary of this run: the first
+ * alternative that anything satisfies, when that is one of this run's binaries (of
+ * another source, at a version that meets the constraint).
+ */
+export function waitFor(
+  g: AltGroup,
+  self: string,
+  run: ReadonlyMap<string, { source: string; version: string }>,
+  u: BinaryUniverse,
+  arch: string,
+): Relation | undefined {
+  for (const r of g) {
+    const mine = run.get(r.name);
+    if (mine !== undefined && mine.source !== self) {
+      if (r.constraint === undefined || satisfiesConstraint(mine.version, r.constraint.op, r.constraint.version)) return { name: r.name, ...(r.constraint === undefined ? {} : { constraint: r.constraint }) };
+    }
+    if (mine?.source === self) continue;
+    const archive = u.versions(r.name).some((p) => (p.architecture === arch || p.architecture === 'all') && (r.constraint === undefined || satisfiesConstraint(p.version, r.constraint.op, r.constraint.version)));
+    if (archive || u.providers(r.name).length > 0) return undefined;
+  }
+  return undefined;
+}
+
+function selectSource(sources: LazyIndex<SourcePackage>, want: string, req: DebianRequest, u: BinaryUniverse | undefined): { src: SourcePackage; raw: string; dscPath: undefined } {
+  const eq = want.indexOf('=');
+  const name = eq === -1 ? want : want.slice(0, eq);
+  const version = eq === -1 ? undefined : want.slice(eq + 1);
+  const list = sources.versions(name);
+  const i = version === undefined ? 0 : list.findIndex((s) => s.version === version);
+  const src = list[i];
+  if (src === undefined) {
+    const bin = u?.versions(name)[0];
+    const hint = bin !== undefined && bin.source !== name
+      ? `${name} is a binary package built by source ${bin.source}: ask for ${bin.source}`
+      : list.length > 0
+        ? `${req.suite} has ${name} ${list.map((s) => s.version).join(', ')}`
+        : `check the name; \`apt-cache showsrc ${name}\` on a ${req.suite} machine lists it if it exists`;
+    throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} main`, { hint });
+  }
+  // raw(name) is in index order, versions() highest first: find the stanza of this version.
+  const raw = sources.raw(name).find((r) => new RegExp(`\\nVersion: ${escapeRe(src.version)}\\n`).test(`\n${r}\n`)) ?? sources.raw(name)[0]!;
+  return { src, raw, dscPath: undefined };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A local .dsc as a Sources entry (its files are verified against it when it is read). */
+async function localSource(path: string, signal: AbortSignal | undefined): Promise<{ src: SourcePackage; raw: string; dscPath: string }> {
+  const fetched = await readLocalDsc(path, signal === undefined ? {} : { signal });
+  const fields = new Map(fetched.dsc.fields);
+  fields.set('package', fetched.dsc.source);
+  fields.set('directory', '.');
+  const all = [fetched.dscFile, ...fetched.files];
+  fields.set('checksums-sha256', '\n' + all.map((f) => ` ${f.sha256} ${f.size} ${f.name}`).join('\n'));
+  const paragraph: Paragraph = { fields, line: 1 } as unknown as Paragraph;
+  const src = sourceFromParagraph(paragraph, path);
+  const keep = ['Package', 'Version', 'Architecture', 'Build-Depends', 'Build-Depends-Arch', 'Build-Depends-Indep', 'Build-Conflicts', 'Build-Conflicts-Arch', 'Build-Conflicts-Indep'];
+  const raw = keep.flatMap((k) => {
+    const v = fields.get(k.toLowerCase());
+    return v === undefined ? [] : [`${k}: ${v.replace(/\n/g, '\n ').trim()}`];
+  }).join('\n');
+  return { src, raw, dscPath: basename(path) === '' ? path : path };
+}

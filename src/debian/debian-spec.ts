@@ -1,0 +1,44 @@
+// What a Debian source package carries through plan and schedule to execute, beside the
+// generic PackageSpec fields (name = source name, version = Debian version, provides =
+// the binaries it builds, buildDepends = only the relations that wait on this run's own
+// binaries; everything else is satisfied from the archive inside the sandbox).
+
+import type { SourcePackage } from './sources-index.ts';
+import type { BinaryUniverse } from './lazy-index.ts';
+import type { SuiteRelease } from './indexes.ts';
+
+/** dpkg-buildpackage's -b, -B (binary-arch) or -A (binary-indep). */
+export type DebianBuildMode = 'binary' | 'binary-arch' | 'binary-indep';
+
+export interface DebianOptions {
+  /** Build profiles (DEB_BUILD_PROFILES, and relation `<…>` evaluation). */
+  readonly profiles: readonly string[];
+  /** Add `nocheck` to DEB_BUILD_OPTIONS (and the nocheck profile). */
+  readonly nocheck: boolean;
+  /** Default `binary`: -b on the first arch, -B on the others (as Debian's buildds do). */
+  readonly mode: DebianBuildMode;
+}
+
+/** One suite's verified indexes for the run, shared by all its packages. */
+export interface DebianSuite {
+  readonly suite: string;
+  readonly mirror: string;
+  readonly release: SuiteRelease | undefined;
+  /** Host path of the verified, decompressed Packages of `arch`, and its lazy view. */
+  packages(arch: string): { readonly path: string; readonly universe: BinaryUniverse };
+}
+
+export interface DebianBuildSpec {
+  readonly suite: DebianSuite;
+  /** The source as Sources lists it (for a local .dsc: made from its fields). */
+  readonly source: SourcePackage;
+  /** Set for a local .dsc: its path (files beside it). */
+  readonly dscPath: string | undefined;
+  readonly options: DebianOptions;
+  /** The run's first arch: where arch-independent packages are built, whose index an `all` job uses. */
+  readonly primaryArch: string;
+  /** dpkg-buildpackage mode for each arch this source is built for. */
+  readonly modeFor: Readonly<Record<string, DebianBuildMode>>;
+  /** Per arch: the build dependencies a greedy resolver installs (`name=version`), part of the key. */
+  readonly chosen: Readonly<Record<string, readonly string[]>>;
+}

@@ -1,0 +1,110 @@
+// debian.toml: a tree's list of Debian source packages to build (beside, or instead of,
+// kiln recipes). Every problem is reported at once as FILE: KEY: message.
+//
+//   suite = "bookworm"
+//   archs = ["amd64", "riscv64"]          # optional; default: --arch, kiln.toml, the host's
+//   mirror = "http://…/debian"            # optional; default: the host's apt sources
+//   sources = ["hello", "zlib=1:1.2.13.dfsg-1"]
+//   dscs = ["local/foo_1.0-1.dsc"]        # relative to the file; files beside each .dsc
+//   profiles = ["nocheck"]                # optional build profiles
+//   nocheck = false                       # optional: DEB_BUILD_OPTIONS=nocheck
+//   cpus = 2                              # optional: parallel=N and the scheduler's reservation
+//   memory = "2G"                         # optional reservation / limit
+//   timeout = "2h"                        # optional
+
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { parseDuration, parseSize } from '../lib/duration.ts';
+import type { Diagnostic } from '../plan/spec.ts';
+import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
+
+export const DEBIAN_FILE = 'debian.toml';
+
+const NAME = /^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?$/;
+
+const schema = z.strictObject({
+  suite: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a suite name such as bookworm'),
+  archs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a Debian arch name such as amd64')).min(1).optional(),
+  mirror: z.string().regex(/^(https?|file):\/\//, 'a mirror is a base URL starting with http://, https:// or file://').optional(),
+  sources: z.array(z.string().regex(NAME, 'a source package name, or name=version')).default([]),
+  dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
+  profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/)).default([]),
+  nocheck: z.boolean().default(false),
+  cpus: z.number().int().min(1).max(1024).optional(),
+  memory: z.string().optional(),
+  timeout: z.string().optional(),
+});
+
+export interface DebianToml {
+  readonly file: string;
+  readonly suite: string;
+  readonly archs: readonly string[] | undefined;
+  readonly mirror: string | undefined;
+  readonly sources: readonly string[];
+  /** Absolute paths. */
+  readonly dscs: readonly string[];
+  readonly profiles: readonly string[];
+  readonly nocheck: boolean;
+  readonly cpus: number | undefined;
+  readonly memoryBytes: number | undefined;
+  readonly timeoutMs: number | undefined;
+}
+
+export async function readDebianToml(file: string): Promise<{ config?: DebianToml; diagnostics: Diagnostic[] }> {
+  const text = await readFile(file, 'utf8');
+  return parseDebianToml(text, file);
+}
+
+export function parseDebianToml(text: string, file: string): { config?: DebianToml; diagnostics: Diagnostic[] } {
+  const diagnostics: Diagnostic[] = [];
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (e) {
+    const err = e as { message?: string; line?: number; column?: number };
+    const where = err.line === undefined ? '' : ` at line ${err.line}, column ${err.column ?? 0}`;
+    return { diagnostics: [{ file, message: `invalid TOML: ${String(err.message ?? e).split('\n')[0]}${where}` }] };
+  }
+  const parsed = schema.safeParse(doc);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = keyPath(issue.path);
+      const message = issue.code === 'invalid_format' || (issue.code as string) === 'invalid_string' ? issue.message : describeIssue(issue, valueAt(doc, issue.path));
+      diagnostics.push(key === '' ? { file, message } : { file, key, message });
+    }
+    return { diagnostics };
+  }
+  const d = parsed.data;
+  let memoryBytes: number | undefined;
+  let timeoutMs: number | undefined;
+  try {
+    if (d.memory !== undefined) memoryBytes = parseSize(d.memory);
+  } catch (e) {
+    diagnostics.push({ file, key: 'memory', message: (e as Error).message });
+  }
+  try {
+    if (d.timeout !== undefined) timeoutMs = parseDuration(d.timeout);
+  } catch (e) {
+    diagnostics.push({ file, key: 'timeout', message: (e as Error).message });
+  }
+  if (d.sources.length === 0 && d.dscs.length === 0) diagnostics.push({ file, key: 'sources', message: 'list at least one source package (sources = ["hello"]) or local .dsc (dscs = [...])' });
+  if (diagnostics.length > 0) return { diagnostics };
+  return {
+    config: {
+      file,
+      suite: d.suite,
+      archs: d.archs,
+      mirror: d.mirror?.replace(/\/+$/, ''),
+      sources: d.sources,
+      dscs: d.dscs.map((p) => resolve(dirname(file), p)),
+      profiles: d.profiles,
+      nocheck: d.nocheck,
+      cpus: d.cpus,
+      memoryBytes,
+      timeoutMs,
+    },
+    diagnostics,
+  };
+}

@@ -1,0 +1,258 @@
+// One Debian source package built the way sbuild builds it, inside the job's sandbox
+// (which has no network at any point):
+//
+//   fetch    the .dsc and its files through the downloads cache, checked against the
+//            verified Sources (or a local .dsc's own checksums), into $SRCDIR
+//   install  as root in the sandbox: apt sources are the suite's verified Packages as a
+//            local flat repository (/kiln/apt/archive) plus this run's fresh .debs staged
+//            in $SYSROOT (pinned above the archive); `apt-get build-dep -s` says what to
+//            install; kiln fetches those .debs on the host through the downloads cache
+//            (sha256 from the verified index) into the local repository's pool; then
+//            `apt-get build-dep` installs them offline
+//   build    as the build user: dpkg-source -x and dpkg-buildpackage -b/-B/-A in the fixed
+//            build path /build/reproducible-path, DEB_BUILD_OPTIONS=parallel=N [nocheck],
+//            SOURCE_DATE_EPOCH from debian/changelog (dpkg's own default)
+//   collect  .deb, .udeb, .buildinfo, .changes into $DESTDIR (packed as the artifact)
+
+import { link, mkdir, readFile, copyFile, symlink, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Downloads } from '../cache/downloads.ts';
+import type { DebianBuildMode, DebianBuildSpec } from '../debian/debian-spec.ts';
+import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
+import type { BinaryPackage } from '../debian/sources-index.ts';
+import type { JobPhase } from '../events/events.ts';
+import type { JobLog } from '../logs/job-log.ts';
+import type { FailureReason } from '../plan/job.ts';
+import type { PackageSpec } from '../plan/spec.ts';
+import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
+
+/** Where the suite's verified indexes are offered inside the sandbox. */
+export const INSIDE_INDEXES = '/var/cache/kiln/indexes';
+/** The build path reproducible-builds tooling expects (sbuild uses the same). */
+export const BUILD_PATH = '/build/reproducible-path';
+
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The host directory of the suite's indexes, to bind read-only at INSIDE_INDEXES. */
+export function indexesDirOf(spec: DebianBuildSpec, arch: string): string {
+  return dirname(spec.suite.packages(arch === 'all' ? spec.primaryArch : arch).path);
+}
+
+export async function fetchDebianSource(spec: PackageSpec, o: { srcDir: string; downloads: Downloads; note: (t: string) => void; signal: AbortSignal }): Promise<string> {
+  const d = spec.debian!;
+  const fetched: FetchedSource = d.dscPath !== undefined
+    ? await readLocalDsc(d.dscPath, { signal: o.signal })
+    : await fetchSource(d.source, { mirror: d.suite.mirror, downloads: o.downloads, signal: o.signal });
+  const dsc = await placeSource(fetched, o.srcDir);
+  o.note(`source ${fetched.dsc.source} ${fetched.dsc.version}: ${[fetched.dscFile, ...fetched.files].map((f) => `${f.name} (sha256 ${f.sha256.slice(0, 12)})`).join(', ')}`);
+  return basename(dsc);
+}
+
+export interface DebianRunContext {
+  readonly sandbox: Sandbox;
+  readonly spec: PackageSpec;
+  readonly arch: string;
+  readonly dscName: string;
+  readonly downloads: Downloads;
+  readonly log: JobLog;
+  readonly phase: (p: JobPhase) => void;
+  readonly signal: AbortSignal;
+}
+
+export type DebianRunOutcome =
+  | { readonly kind: 'failed'; readonly reason: FailureReason; readonly message: string; readonly result?: RunResult }
+  | { readonly kind: 'ran'; readonly result: RunResult };
+
+/** Parsed `Inst name (version origin [arch])` lines of apt-get -s. */
+export function parseAptSimulation(text: string): { name: string; version: string; arch: string }[] {
+  const out: { name: string; version: string; arch: string }[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([a-z0-9-]+)\]\)/.exec(line);
+    if (m !== null) out.push({ name: m[1]!.replace(/:[a-z0-9-]+$/, ''), version: m[2]!, arch: m[3]! });
+  }
+  return out;
+}
+
+export function dpkgBuildpackageFlag(mode: DebianBuildMode): string {
+  return mode === 'binary' ? '-b' : mode === 'binary-arch' ? '-B' : '-A';
+}
+
+export function debBuildOptions(cpus: number, nocheck: boolean): string {
+  return [`parallel=${cpus}`, ...(nocheck ? ['nocheck'] : [])].join(' ');
+}
+
+function aptBuildDepArgs(d: DebianBuildSpec, mode: DebianBuildMode): string[] {
+  const profiles = [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])];
+  return [
+    '--no-install-recommends',
+    ...(mode === 'binary-arch' ? ['--arch-only'] : mode === 'binary-indep' ? ['--indep-only'] : []),
+    ...(profiles.length > 0 ? ['-P', profiles.join(',')] : []),
+  ];
+}
+
+const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutcome> {
+  const d = c.spec.debian!;
+  const { sandbox, log, signal } = c;
+  const mode = d.modeFor[c.arch] ?? 'binary';
+  const buildArch = c.arch === 'all' ? d.primaryArch : c.arch;
+  const { path: packagesPath, universe } = d.suite.packages(buildArch);
+  const ws = dirname(sandbox.host.src);
+  const wsInside = dirname(sandbox.inside.src);
+  const archiveHost = join(ws, 'apt', 'archive');
+  const archiveInside = `${wsInside}/apt/archive`;
+  const dsc = `${sandbox.inside.src}/${c.dscName}`;
+  const aptEnv = { PATH, DEBIAN_FRONTEND: 'noninteractive', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: '/root' };
+  const out = (stream: 'stdout' | 'stderr', chunk: Buffer) => log.write(stream, chunk);
+  const runAs = (user: 'root' | 'build', script: string, extra: { env?: Record<string, string>; capture?: Buffer[] } = {}) =>
+    sandbox.run({
+      argv: ['/bin/bash', '-e', '-o', 'pipefail', '-c', script],
+      cwd: '/',
+      env: extra.env ?? aptEnv,
+      user,
+      onOutput: (stream, chunk) => {
+        if (extra.capture !== undefined && stream === 'stdout') extra.capture.push(chunk);
+        else return out(stream, chunk);
+      },
+      ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: c.spec.build.timeoutMs }),
+      signal,
+    });
+  const failedRun = (what: string, r: RunResult, reason: FailureReason): DebianRunOutcome => ({
+    kind: 'failed',
+    reason: r.killedFor === 'out-of-memory' ? 'out-of-memory' : r.killedFor === 'timeout' ? 'timeout' : r.killedFor === 'cancelled' ? 'internal' : reason,
+    message: `${what} ${r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`}`,
+    result: r,
+  });
+
+  // ---- install -------------------------------------------------------------------------
+  c.phase('install');
+  await mkdir(archiveHost, { recursive: true });
+  await symlink(`${INSIDE_INDEXES}/${basename(packagesPath)}`, join(archiveHost, 'Packages'));
+  const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
+  const setup = [
+    'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences.d/kiln-run',
+    'rm -rf /var/lib/apt/lists/*',
+    `echo ${sh(`deb [trusted=yes] file:${archiveInside} ./`)} > /etc/apt/sources.list.d/kiln-archive.list`,
+    `if compgen -G ${sh(sandbox.inside.sysroot)}'/*.deb' > /dev/null; then`,
+    `  cd ${sh(sandbox.inside.sysroot)} && dpkg-scanpackages --multiversion . > Packages 2> /dev/null`,
+    `  printf 'Origin: kiln-run\\nLabel: kiln-run\\nSuite: kiln-run\\nCodename: kiln-run\\n' > Release`,
+    `  echo ${sh(`deb [trusted=yes] file:${sandbox.inside.sysroot} ./`)} > /etc/apt/sources.list.d/kiln-run.list`,
+    `  printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: 1001\\n' > /etc/apt/preferences.d/kiln-run`,
+    '  echo "kiln: this run\'s own packages:"; sed -n "s/^Package: //p;s/^Version: /  /p" Packages | paste - - >&2',
+    'fi',
+    'apt-get update -qq -o Acquire::Languages=none >&2',
+    `apt-get build-dep -s ${depArgs} ${sh(dsc)}`,
+    'apt-get install -s --no-install-recommends fakeroot',
+  ].join('\n');
+  const plan: Buffer[] = [];
+  log.note('resolving build dependencies (apt-get build-dep -s, offline)');
+  let r = await runAs('root', setup, { capture: plan });
+  if (r.exitCode !== 0 || r.signal !== null) {
+    await log.write('stdout', Buffer.concat(plan));
+    return failedRun('resolving the build dependencies (apt-get build-dep -s)', r, 'install-failed');
+  }
+  const wanted = parseAptSimulation(Buffer.concat(plan).toString());
+  const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
+  const fetchList: { pkg: BinaryPackage; dest: string }[] = [];
+  const problems: string[] = [];
+  for (const w of wanted) {
+    if (local.has(`${w.name}=${w.version}`)) {
+      log.note(`install ${w.name} ${w.version} [${w.arch}] (built in this run)`);
+      continue;
+    }
+    const pkg = universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
+    if (pkg === undefined) {
+      problems.push(`${w.name} ${w.version} (${w.arch}) is not in the verified Packages index`);
+      continue;
+    }
+    fetchList.push({ pkg, dest: join(archiveHost, pkg.filename) });
+  }
+  log.note(`fetching ${fetchList.length} build dependencies through the downloads cache`);
+  const settled = await Promise.allSettled(fetchList.map(async ({ pkg, dest }) => {
+    const url = `${d.suite.mirror}/${pkg.filename}`;
+    const path = await c.downloads.fetch(url, pkg.sha256, { signal });
+    await mkdir(dirname(dest), { recursive: true });
+    await link(path, dest).catch(() => copyFile(path, dest));
+    return `${pkg.package} ${pkg.version}`;
+  }));
+  settled.forEach((s, i) => {
+    if (s.status === 'rejected') problems.push(`${fetchList[i]!.pkg.filename}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
+  });
+  if (problems.length > 0) {
+    if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
+    return { kind: 'failed', reason: 'fetch-failed', message: `cannot fetch ${problems.length} build dependencies:\n  ${problems.join('\n  ')}` };
+  }
+  log.note(`installing ${wanted.length} packages: ${wanted.map((w) => `${w.name}=${w.version}`).join(' ')}`);
+  const install = [
+    `apt-get build-dep -y ${depArgs} ${sh(dsc)}`,
+    'apt-get install -y --no-install-recommends fakeroot',
+    `mkdir -p ${sh(BUILD_PATH)}`,
+    `chown kiln:kiln ${sh(BUILD_PATH)} 2>/dev/null || chown 64000:64000 ${sh(BUILD_PATH)}`,
+    // What got installed, for the log (as sbuild prints it).
+    "dpkg-query -W -f='${binary:Package} ${Version}\\n' > /kiln/tmp/installed.txt",
+  ].join('\n');
+  r = await runAs('root', install);
+  if (r.exitCode !== 0 || r.signal !== null) return failedRun('installing the build dependencies (apt-get build-dep)', r, 'install-failed');
+  await rm(archiveHost, { recursive: true, force: true });
+
+  // ---- build ----------------------------------------------------------------------------
+  c.phase('build');
+  const env: Record<string, string> = {
+    PATH,
+    HOME: sandbox.inside.home,
+    TMPDIR: '/tmp',
+    LANG: 'C.UTF-8',
+    LC_ALL: 'C.UTF-8',
+    USER: 'kiln',
+    LOGNAME: 'kiln',
+    SHELL: '/bin/sh',
+    DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, d.options.nocheck),
+    ...(d.options.profiles.length > 0 || d.options.nocheck ? { DEB_BUILD_PROFILES: [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])].join(' ') } : {}),
+  };
+  const flag = dpkgBuildpackageFlag(mode);
+  const build = [
+    'umask 022',
+    `cd ${sh(BUILD_PATH)}`,
+    `dpkg-source --no-check -x ${sh(dsc)}`,
+    'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
+    `echo "kiln: dpkg-buildpackage -us -uc ${flag} (arch ${buildArch}) in $PWD, DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS" >&2`,
+    `dpkg-buildpackage -us -uc ${flag}`,
+  ].join('\n');
+  const built = await sandbox.run({
+    argv: ['/bin/bash', '-e', '-c', build, `${c.spec.name}/build`],
+    cwd: '/',
+    env,
+    onOutput: out,
+    ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: c.spec.build.timeoutMs }),
+    ...(c.spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: c.spec.build.silentTimeoutMs }),
+    signal,
+  });
+  if (built.killedFor !== undefined || built.exitCode !== 0 || built.signal !== null) return { kind: 'ran', result: built };
+
+  // ---- collect --------------------------------------------------------------------------
+  c.phase('collect');
+  const collect = [
+    'shopt -s nullglob',
+    `cd ${sh(BUILD_PATH)}`,
+    'files=(*.deb *.udeb *.buildinfo *.changes)',
+    '[ ${#files[@]} -gt 0 ] || { echo "kiln: dpkg-buildpackage produced no .deb" >&2; exit 1; }',
+    `cp -p "\${files[@]}" ${sh(sandbox.inside.dest)}/`,
+    'for f in "${files[@]}"; do echo "kiln: collected $f ($(stat -c %s "$f") bytes)" >&2; done',
+  ].join('\n');
+  const collected = await runAs('build', collect, { env: { PATH, LANG: 'C.UTF-8' } });
+  if (collected.exitCode !== 0 || collected.signal !== null) return failedRun('collecting the outputs', collected, 'pack-failed');
+  return { kind: 'ran', result: built };
+}
+
+/** `name=version` of the staged packages of this run (the Packages written in $SYSROOT). */
+async function localPackages(path: string): Promise<Set<string>> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const out = new Set<string>();
+  let name: string | undefined;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('Package: ')) name = line.slice(9).trim();
+    else if (line.startsWith('Version: ') && name !== undefined) out.add(`${name}=${line.slice(9).trim()}`);
+  }
+  return out;
+}

@@ -1,0 +1,147 @@
+// publishRepo on real .debs (dpkg-deb --build) into a temp dir: layout, indexes, hashes,
+// signatures (host gpgv), accumulation, replacement, conflicts and the atomic swap.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, readdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as openpgp from 'openpgp';
+import { KilnError } from '../errors.ts';
+import { sha256 } from '../lib/hash.ts';
+import { parseRelease } from '../debian/inrelease.ts';
+import { parseControlParagraphs, fieldValue } from '../debian/deb-file.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { publishRepo } from './apt-repo.ts';
+import { buildTestDeb } from './apt-repo-test-debs.ts';
+import { exportPublicKey, generateSigningKey } from './signing.ts';
+
+const execFileP = promisify(execFile);
+const secret = await generateSigningKey({ name: 'kiln apt-repo test' });
+const key = await openpgp.readPrivateKey({ armoredKey: secret.secretArmored });
+
+async function listed(repo: string, suite: string, dir: string): Promise<string[]> {
+  const text = await readFile(join(repo, 'dists', suite, dir, 'Packages'), 'utf8');
+  return parseControlParagraphs(text, dir).map((p) => `${fieldValue(p, 'Package')} ${fieldValue(p, 'Version')} ${fieldValue(p, 'Architecture')}`);
+}
+
+/** Every SHA256 line of Release matches the file (and its by-hash copy when Acquire-By-Hash). */
+async function checkRelease(repo: string, suite: string): Promise<ReturnType<typeof parseRelease>> {
+  const base = join(repo, 'dists', suite);
+  const r = parseRelease(await readFile(join(base, 'Release'), 'utf8'), 'Release');
+  assert.ok(r.files.size > 0);
+  for (const f of r.files.values()) {
+    const data = await readFile(join(base, f.path));
+    assert.equal(data.length, f.size, f.path);
+    assert.equal(sha256(data), f.sha256, f.path);
+    if (r.acquireByHash) assert.equal(sha256(await readFile(join(base, f.path, '..', 'by-hash', 'SHA256', f.sha256))), f.sha256);
+  }
+  return r;
+}
+
+async function gpgvOk(repo: string, suite: string, keyring: string): Promise<void> {
+  const base = join(repo, 'dists', suite);
+  await execFileP('gpgv', ['--keyring', keyring, join(base, 'InRelease')]);
+  await execFileP('gpgv', ['--keyring', keyring, join(base, 'Release.gpg'), join(base, 'Release')]);
+}
+
+test('publishRepo: pool, indexes, Release, signatures; republishing accumulates, newer replaces, old trees go', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-');
+  const repo = join(dir.path, 'repo');
+  const debs = join(dir.path, 'debs');
+  await mkdir(debs);
+  const keyring = join(dir.path, 'kiln.gpg');
+  await writeFile(keyring, exportPublicKey(key, { armor: false }));
+
+  const tool1 = await buildTestDeb(debs, { package: 'kiln-tool', version: '1.0-1', architecture: 'all' });
+  const r1 = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [tool1], key, architectures: ['amd64'] });
+  assert.deepEqual(r1.packages.map((p) => [p.package, p.outcome]), [['kiln-tool', 'added']]);
+  assert.deepEqual(r1.architectures, ['amd64']);
+  assert.ok((await lstat(join(repo, 'dists'))).isSymbolicLink());
+  assert.equal(await readlink(join(repo, 'dists')), r1.tree);
+  assert.ok(existsSync(join(repo, 'pool/main/k/kiln-tool/kiln-tool_1.0-1_all.deb')));
+  assert.deepEqual(await listed(repo, 'bookworm', 'main/binary-amd64'), ['kiln-tool 1.0-1 all']);
+  assert.deepEqual(await listed(repo, 'bookworm', 'main/binary-all'), ['kiln-tool 1.0-1 all']);
+  const rel1 = await checkRelease(repo, 'bookworm');
+  assert.deepEqual(rel1.architectures, ['all', 'amd64']);
+  assert.equal(rel1.suite, 'bookworm');
+  const para = parseControlParagraphs(await readFile(join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8'), 'P')[0]!;
+  const poolFile = await readFile(join(repo, fieldValue(para, 'Filename')!));
+  assert.equal(fieldValue(para, 'SHA256'), sha256(poolFile));
+  assert.equal(fieldValue(para, 'Size'), String(poolFile.length));
+  assert.match(fieldValue(para, 'MD5sum') ?? '', /^[0-9a-f]{32}$/);
+  assert.match(fieldValue(para, 'Description') ?? '', /\n \.\n/);
+  // xz index is the same text.
+  const { stdout } = await execFileP('xz', ['-dc', join(repo, 'dists/bookworm/main/binary-amd64/Packages.xz')]);
+  assert.equal(stdout, await readFile(join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8'));
+  if (existsSync('/usr/bin/gpgv')) await gpgvOk(repo, 'bookworm', keyring);
+
+  // Leftovers of a crashed publish are cleaned by the next one.
+  await mkdir(join(repo, '.dists.crashed-1.tmp/bookworm'), { recursive: true });
+  await mkdir(join(repo, 'dists.crashed-2'));
+
+  // Second publish: a newer version, an arch package, and the same file again.
+  const tool2 = await buildTestDeb(debs, { package: 'kiln-tool', version: '1.1-1', architecture: 'all' });
+  const lib = await buildTestDeb(debs, { package: 'libkiln1', version: '2', architecture: 'amd64', source: 'libkiln' });
+  const r2 = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [tool2, lib, tool1], key });
+  assert.deepEqual(r2.packages.map((p) => [p.package, p.version, p.outcome, p.previous]), [
+    ['kiln-tool', '1.1-1', 'replaced', '1.0-1'], ['libkiln1', '2', 'added', undefined], ['kiln-tool', '1.0-1', 'older', '1.1-1'],
+  ]);
+  assert.deepEqual(await listed(repo, 'bookworm', 'main/binary-amd64'), ['kiln-tool 1.1-1 all', 'libkiln1 2 amd64']);
+  assert.deepEqual(await listed(repo, 'bookworm', 'main/binary-all'), ['kiln-tool 1.1-1 all']);
+  assert.ok(existsSync(join(repo, 'pool/main/k/kiln-tool/kiln-tool_1.0-1_all.deb')), 'the replaced version\'s file stays in the pool');
+  assert.ok(existsSync(join(repo, 'pool/main/libk/libkiln/libkiln1_2_amd64.deb')));
+  const rel2 = await checkRelease(repo, 'bookworm');
+  // The previous tree's indexes stay reachable by hash (an apt mid-update still finds them).
+  const old = rel1.files.get('main/binary-amd64/Packages')!;
+  assert.notEqual(rel2.files.get('main/binary-amd64/Packages')!.sha256, old.sha256);
+  assert.equal(sha256(await readFile(join(repo, 'dists/bookworm/main/binary-amd64/by-hash/SHA256', old.sha256))), old.sha256);
+  assert.deepEqual((await readdir(repo)).filter((n) => n.includes('dists')).sort(), ['dists', r2.tree].sort(), 'old and crashed trees removed');
+  if (existsSync('/usr/bin/gpgv')) await gpgvOk(repo, 'bookworm', keyring);
+
+  // Another suite in the same repository: the first one is carried over untouched.
+  const rel2Text = await readFile(join(repo, 'dists/bookworm/Release'), 'utf8');
+  const r3 = await publishRepo({ repoDir: repo, suite: 'trixie', component: 'contrib', debs: [lib], key });
+  assert.equal(r3.indexed, 1);
+  assert.equal(await readFile(join(repo, 'dists/bookworm/Release'), 'utf8'), rel2Text);
+  assert.deepEqual(await listed(repo, 'trixie', 'contrib/binary-amd64'), ['libkiln1 2 amd64']);
+  assert.ok(existsSync(join(repo, 'pool/contrib/libk/libkiln/libkiln1_2_amd64.deb')));
+  await checkRelease(repo, 'trixie');
+});
+
+test('publishRepo: a conflicting file or a failure before the swap leaves the live repository as it was', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-');
+  const repo = join(dir.path, 'repo');
+  const a = join(dir.path, 'a');
+  const b = join(dir.path, 'b');
+  await mkdir(a);
+  await mkdir(b);
+  const first = await buildTestDeb(a, { package: 'kiln-x', version: '3', architecture: 'amd64' });
+  const r1 = await publishRepo({ repoDir: repo, suite: 's', debs: [first], key });
+  const before = await readFile(join(repo, 'dists/s/InRelease'), 'utf8');
+
+  // Same version, other content: refused, nothing written.
+  const other = await buildTestDeb(b, { package: 'kiln-x', version: '3', architecture: 'amd64', salt: 'different' });
+  const fresh = await buildTestDeb(b, { package: 'kiln-y', version: '1', architecture: 'amd64' });
+  await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [fresh, other], key }),
+    (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /kiln-x 3 \(amd64\) is already published/.test(e.message));
+  assert.equal(await readlink(join(repo, 'dists')), r1.tree);
+  assert.equal(await readFile(join(repo, 'dists/s/InRelease'), 'utf8'), before);
+  assert.ok(!existsSync(join(repo, 'pool/main/k/kiln-y')), 'no pool file written for a refused publish');
+
+  // Signing fails (a locked key) after the pool and the new tree were written: the old tree stays live.
+  const locked = await openpgp.encryptKey({ privateKey: key, passphrase: 'pw' });
+  await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [fresh], key: locked }));
+  assert.equal(await readlink(join(repo, 'dists')), r1.tree);
+  assert.equal(await readFile(join(repo, 'dists/s/InRelease'), 'utf8'), before);
+  assert.deepEqual((await readdir(repo)).filter((n) => n.includes('dists')).sort(), ['dists', r1.tree].sort(), 'the half-made tree was removed');
+
+  // A dists that kiln did not make is refused.
+  await rename(join(repo, 'dists'), join(repo, 'dists-link'));
+  await mkdir(join(repo, 'dists'));
+  await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [fresh], key }), (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /is not kiln's/.test(e.message));
+  await assert.rejects(publishRepo({ repoDir: repo, suite: 'a/b', debs: [fresh], key }), (e: unknown) => e instanceof KilnError && e.code === 'usage');
+  await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [], key }), (e: unknown) => e instanceof KilnError && e.code === 'usage');
+});

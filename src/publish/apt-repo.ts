@@ -1,0 +1,388 @@
+// Publish .debs into a signed apt repository (`kiln repo publish`, and after each Debian
+// build run): copy them into the pool, then make a complete new `dists` tree and swap it
+// in at once.
+//
+//   REPO/pool/…                  files, added only (an older version's file stays)
+//   REPO/dists -> dists.<id>     a symlink: the live tree
+//   REPO/dists.<id>/SUITE/…      Release, InRelease, Release.gpg, COMPONENT/binary-ARCH/…
+//   REPO/.kiln/publish.lock      one publisher at a time
+//
+// Order, so that apt never sees a half-written repository and a crash at any point leaves
+// the old one intact: (1) read the .debs and the live tree's indexes, decide (pure, in
+// apt-repo-index.ts); (2) pool files written under temp names, synced, renamed; (3) the new
+// tree written in `.dists.<id>.tmp` (other suites copied over, every file synced), renamed
+// to `dists.<id>`; (4) a new symlink renamed over `dists` — rename(2) is atomic, so a
+// reader resolves either the whole old tree or the whole new one; (5) old trees removed.
+// With Acquire-By-Hash, the previous tree's indexes are carried into the new one under
+// by-hash/, so an apt that read the old InRelease just before the swap still finds them.
+
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { copyFile, cp, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type * as openpgp from 'openpgp';
+import { withLock } from '../cache/lock.ts';
+import { KilnError } from '../errors.ts';
+import { parseControlParagraphs, readDebControl } from '../debian/deb-file.ts';
+import { parseRelease, type Release } from '../debian/inrelease.ts';
+import {
+  checkRepoName, debianArchOf, entriesForArch, entryForDeb, entryFromParagraph, mergeEntries, renderPackages, renderRelease,
+  repoArchitectures, type IndexEntry, type MergeOutcome, type ReleaseIndexFile,
+} from './apt-repo-index.ts';
+import { signRelease } from './signing.ts';
+
+export interface PublishOptions {
+  readonly repoDir: string;
+  readonly suite: string;
+  /** Default `main`. */
+  readonly component?: string;
+  /** Paths of .deb files. */
+  readonly debs: readonly string[];
+  /** kiln's signing key (`loadSigningKey(stateRoot)`). */
+  readonly key: openpgp.PrivateKey;
+  /** Architectures to index even without packages of their own (`all` packages appear in each). */
+  readonly architectures?: readonly string[];
+  /** Release Origin and Label (default `kiln`). */
+  readonly origin?: string;
+  readonly label?: string;
+  /** Default true. */
+  readonly acquireByHash?: boolean;
+  /** Release Date and signature time (default now). */
+  readonly now?: Date;
+  readonly signal?: AbortSignal;
+}
+
+export interface PublishedPackage {
+  readonly package: string;
+  readonly version: string;
+  readonly architecture: string;
+  /** Pool path relative to the repository. */
+  readonly filename: string;
+  /** The .deb it came from. */
+  readonly from: string;
+  readonly outcome: MergeOutcome;
+  /** The version listed before (replaced or newer). */
+  readonly previous?: string;
+}
+
+export interface PublishResult {
+  readonly repoDir: string;
+  readonly suite: string;
+  readonly component: string;
+  readonly architectures: readonly string[];
+  readonly packages: readonly PublishedPackage[];
+  /** The live tree's directory name (`dists.<id>`). */
+  readonly tree: string;
+  /** How many packages the suite's component lists now. */
+  readonly indexed: number;
+}
+
+interface ReadDeb {
+  readonly path: string;
+  readonly entry: IndexEntry;
+}
+
+interface LiveSuite {
+  /** Host path of the live tree (`REPO/dists.<id>`), if any. */
+  readonly tree: string | undefined;
+  readonly release: Release | undefined;
+  /** Entries of each component of the suite. */
+  readonly entries: ReadonlyMap<string, readonly IndexEntry[]>;
+}
+
+export async function publishRepo(options: PublishOptions): Promise<PublishResult> {
+  const component = options.component ?? 'main';
+  checkRepoName('suite', options.suite);
+  checkRepoName('component', component);
+  if (options.debs.length === 0) throw new KilnError('usage', 'no .deb files to publish', { hint: 'name .deb files or directories holding them' });
+  const repoDir = options.repoDir;
+  await mkdir(repoDir, { recursive: true });
+  return withLock(join(repoDir, '.kiln'), 'publish', () => publishLocked(repoDir, component, options), {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  });
+}
+
+async function publishLocked(repoDir: string, component: string, options: PublishOptions): Promise<PublishResult> {
+  const { suite, signal } = options;
+  const now = options.now ?? new Date();
+  const acquireByHash = options.acquireByHash ?? true;
+
+  // 1. Read and decide.
+  const debs: ReadDeb[] = [];
+  for (const path of options.debs) {
+    signal?.throwIfAborted();
+    const control = await readDebControl(path, signal === undefined ? {} : { signal });
+    const facts = await hashFile(path, signal);
+    debs.push({ path, entry: entryForDeb(control, facts, component) });
+  }
+  const live = await readLiveSuite(repoDir, suite);
+  const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry));
+  const packages: PublishedPackage[] = merged.outcomes.map((o, i) => ({
+    package: o.entry.package,
+    version: o.entry.version,
+    architecture: o.entry.architecture,
+    filename: o.entry.filename,
+    from: debs[i]!.path,
+    outcome: o.outcome,
+    ...(o.previous === undefined ? {} : { previous: o.previous }),
+  }));
+
+  // 2. Pool: check every target first (nothing is written if one conflicts), then copy.
+  const toCopy: ReadDeb[] = [];
+  for (const [i, o] of merged.outcomes.entries()) {
+    if (o.outcome === 'older') continue;
+    const d = debs[i]!;
+    const target = join(repoDir, d.entry.filename);
+    const existing = await stat(target).catch(() => undefined);
+    if (existing === undefined) {
+      if (!toCopy.some((c) => c.entry.filename === d.entry.filename)) toCopy.push(d);
+      continue;
+    }
+    const have = (await hashFile(target, signal)).sha256;
+    if (have !== d.entry.sha256) {
+      throw new KilnError('conflict', `${target} already exists with other content (sha256 ${have.slice(0, 12)}…) than ${d.path} (${d.entry.sha256.slice(0, 12)}…)`, {
+        hint: 'a published file must not change: give the rebuild a new version, or publish into a fresh repository',
+      });
+    }
+  }
+  for (const d of toCopy) {
+    signal?.throwIfAborted();
+    await copyIntoPool(d.path, join(repoDir, d.entry.filename));
+  }
+
+  // 3. The new tree.
+  const components = [...new Set([...(live.release?.components ?? []), component])].sort();
+  const entriesOf = (c: string): readonly IndexEntry[] => (c === component ? merged.entries : (live.entries.get(c) ?? []));
+  const architectures = repoArchitectures(
+    [options.architectures ?? [], live.release?.architectures ?? [], ...components.map((c) => entriesOf(c).map((e) => e.architecture))],
+    debianArchOf(process.arch),
+  );
+  const id = `${now.getTime().toString(36)}-${randomBytes(4).toString('hex')}`;
+  const treeName = `dists.${id}`;
+  const tmpTree = join(repoDir, `.dists.${id}.tmp`);
+  try {
+    await mkdir(tmpTree);
+    if (live.tree !== undefined) {
+      for (const e of await readdir(live.tree, { withFileTypes: true })) {
+        if (e.name === suite) continue;
+        await cp(join(live.tree, e.name), join(tmpTree, e.name), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+      }
+    }
+    const suiteDir = join(tmpTree, suite);
+    const files: ReleaseIndexFile[] = [];
+    for (const c of components) {
+      for (const arch of [...architectures, 'all']) {
+        signal?.throwIfAborted();
+        const rel = `${c}/binary-${arch}`;
+        const dir = join(suiteDir, rel);
+        await mkdir(dir, { recursive: true });
+        const text = Buffer.from(renderPackages(entriesForArch(entriesOf(c), arch)), 'utf8');
+        const xz = await xzCompress(text, signal);
+        for (const [name, data] of [['Packages', text], ['Packages.xz', xz]] as const) {
+          await writeSynced(join(dir, name), data);
+          const sha = sha256Of(data);
+          files.push({ path: `${rel}/${name}`, size: data.length, sha256: sha });
+          if (acquireByHash) {
+            await mkdir(join(dir, 'by-hash', 'SHA256'), { recursive: true });
+            await linkOrCopy(join(dir, name), join(dir, 'by-hash', 'SHA256', sha));
+          }
+        }
+      }
+    }
+    if (acquireByHash && live.tree !== undefined && live.release?.acquireByHash === true) {
+      await carryByHash(join(live.tree, suite), suiteDir, live.release);
+    }
+    const releaseText = renderRelease({
+      origin: options.origin ?? 'kiln',
+      label: options.label ?? 'kiln',
+      suite,
+      codename: suite,
+      date: now,
+      architectures,
+      components,
+      description: `kiln repository ${suite}`,
+      acquireByHash,
+      files,
+    });
+    const signed = await signRelease(releaseText, options.key, { date: now });
+    await writeSynced(join(suiteDir, 'Release'), releaseText);
+    await writeSynced(join(suiteDir, 'InRelease'), signed.inRelease);
+    await writeSynced(join(suiteDir, 'Release.gpg'), signed.releaseGpg);
+    await syncTree(tmpTree);
+
+    // 4. Swap.
+    signal?.throwIfAborted();
+    await rename(tmpTree, join(repoDir, treeName));
+    const newLink = join(repoDir, `.dists.${id}.link`);
+    await symlink(treeName, newLink);
+    await rename(newLink, join(repoDir, 'dists'));
+    await syncDir(repoDir);
+  } catch (e) {
+    await rm(tmpTree, { recursive: true, force: true });
+    await rm(join(repoDir, `.dists.${id}.link`), { force: true });
+    throw e;
+  }
+
+  // 5. Old trees (and leftovers of crashed publishes) go.
+  for (const name of await readdir(repoDir)) {
+    if (name === treeName) continue;
+    if (/^dists\.[A-Za-z0-9-]+$/.test(name) || /^\.dists\.[A-Za-z0-9-]+\.(tmp|link)$/.test(name)) {
+      await rm(join(repoDir, name), { recursive: true, force: true });
+    }
+  }
+
+  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length };
+}
+
+/** The live tree and what it lists for `suite`. A `dists` that kiln did not make is refused. */
+async function readLiveSuite(repoDir: string, suite: string): Promise<LiveSuite> {
+  const distsPath = join(repoDir, 'dists');
+  const st = await lstat(distsPath).catch(() => undefined);
+  if (st === undefined) return { tree: undefined, release: undefined, entries: new Map() };
+  if (!st.isSymbolicLink()) {
+    throw new KilnError('conflict', `${distsPath} is not kiln's (a symlink to dists.<id>); kiln publishes by swapping that symlink`, {
+      hint: 'publish into a new --repo directory, or move the existing dists away',
+    });
+  }
+  const target = await readlink(distsPath);
+  if (!/^dists\.[A-Za-z0-9-]+$/.test(target)) {
+    throw new KilnError('conflict', `${distsPath} points at ${target}, not at a kiln tree (dists.<id>)`, { hint: 'publish into a new --repo directory' });
+  }
+  const tree = join(repoDir, target);
+  const releasePath = join(tree, suite, 'Release');
+  let text: string;
+  try {
+    text = await readFile(releasePath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { tree, release: undefined, entries: new Map() };
+    throw e;
+  }
+  const release = parseRelease(text, releasePath);
+  const entries = new Map<string, IndexEntry[]>();
+  for (const c of release.components) {
+    const list: IndexEntry[] = [];
+    for (const arch of new Set([...release.architectures, 'all'])) {
+      const path = join(tree, suite, c, `binary-${arch}`, 'Packages');
+      const packagesText = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return '';
+        throw e;
+      });
+      for (const p of parseControlParagraphs(packagesText, path)) list.push(entryFromParagraph(p, path));
+    }
+    entries.set(c, list);
+  }
+  return { tree, release, entries };
+}
+
+/** Link the previous tree's indexes into the new tree's by-hash dirs (those not there already). */
+async function carryByHash(oldSuiteDir: string, newSuiteDir: string, release: Release): Promise<void> {
+  for (const f of release.files.values()) {
+    const from = join(oldSuiteDir, dirname(f.path), 'by-hash', 'SHA256', f.sha256);
+    const to = join(newSuiteDir, dirname(f.path), 'by-hash', 'SHA256', f.sha256);
+    if (await stat(from).catch(() => undefined) === undefined) continue;
+    if (await stat(to).catch(() => undefined) !== undefined) continue;
+    await mkdir(dirname(to), { recursive: true });
+    await linkOrCopy(from, to);
+  }
+}
+
+async function hashFile(path: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string; md5: string }> {
+  const sha = createHash('sha256');
+  const md5 = createHash('md5');
+  let size = 0;
+  try {
+    for await (const chunk of createReadStream(path, signal === undefined ? {} : { signal })) {
+      const b = chunk as Buffer;
+      sha.update(b);
+      md5.update(b);
+      size += b.length;
+    }
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw new KilnError('cancelled', `publishing was cancelled while reading ${path}`, { cause: e });
+    throw new KilnError('deb-invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return { size, sha256: sha.digest('hex'), md5: md5.digest('hex') };
+}
+
+function sha256Of(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function copyIntoPool(from: string, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await copyFile(from, tmp);
+    const fh = await open(tmp, 'r+');
+    try {
+      await fh.chmod(0o644);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, to);
+    await syncDir(dirname(to));
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
+  const fh = await open(path, 'wx', 0o644);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+    await copyFile(from, to);
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** fsync every directory of a freshly written tree (files were synced as written). */
+async function syncTree(root: string): Promise<void> {
+  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
+    if (e.isDirectory()) await syncDir(join(e.parentPath, e.name));
+  }
+  await syncDir(root);
+}
+
+/** xz -6, single-threaded (deterministic output), through the host's xz. */
+function xzCompress(data: Uint8Array, signal: AbortSignal | undefined): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('xz', ['-6', '-T1', '-c'], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      reject(e.code === 'ENOENT'
+        ? new KilnError('tool-missing', 'cannot compress Packages: xz is not installed', { hint: 'install xz-utils', cause: e })
+        : e.name === 'AbortError' ? new KilnError('cancelled', 'publishing was cancelled', { cause: e }) : e);
+    });
+    child.on('close', (code) => {
+      if (code === 0) resolve(Buffer.concat(out));
+      else reject(new KilnError('archive-failed', `xz failed (${code}): ${Buffer.concat(err).toString('utf8').trim()}`));
+    });
+    child.stdin.on('error', () => {}); // reported through 'close'
+    child.stdin.end(data);
+  });
+}

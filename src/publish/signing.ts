@@ -1,0 +1,182 @@
+// kiln's own OpenPGP key, which signs the apt repositories it publishes (InRelease and
+// Release.gpg), kept in the state dir:
+//
+//   keys/repo-signing.key      the secret key, ASCII-armoured, not passphrase-protected
+//                              (kiln signs unattended after every run), mode 0600
+//   keys/repo-signing.pub.asc  the public key, for `kiln key export` and for users
+//
+// The key type is the one every apt since Debian 10 verifies: a v4 EdDSA key on Ed25519
+// (openpgp.js 6 calls it `curve25519Legacy`: primary ed25519Legacy / algorithm
+// eddsaLegacy). v6 keys and the RFC 9580 Ed25519 algorithm (27) are refused by Debian 12's
+// gpgv 2.2, so they are never made here. The key signs only: no encryption subkey.
+
+import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as openpgp from 'openpgp';
+import { KilnError } from '../errors.ts';
+
+export interface SigningKeyPaths {
+  readonly dir: string;
+  readonly secret: string;
+  readonly public: string;
+}
+
+export function signingKeyPaths(stateRoot: string): SigningKeyPaths {
+  const dir = join(stateRoot, 'keys');
+  return { dir, secret: join(dir, 'repo-signing.key'), public: join(dir, 'repo-signing.pub.asc') };
+}
+
+export interface KeyIdentity {
+  readonly name: string;
+  /** Optional: openpgp.js checks it is an address (x@y.z). */
+  readonly email?: string;
+}
+
+export const DEFAULT_KEY_NAME = 'kiln repository signing key';
+
+export interface GeneratedKey {
+  readonly secretArmored: string;
+  readonly publicArmored: string;
+  /** 40 hex digits, upper case as gpg prints it. */
+  readonly fingerprint: string;
+  readonly userId: string;
+}
+
+/** Make a signing-only v4 Ed25519 (legacy EdDSA) key. */
+export async function generateSigningKey(identity: KeyIdentity, options: { date?: Date } = {}): Promise<GeneratedKey> {
+  let generated: { privateKey: openpgp.PrivateKey; publicKey: openpgp.PublicKey };
+  try {
+    generated = await openpgp.generateKey({
+      type: 'ecc',
+      curve: 'curve25519Legacy',
+      userIDs: [identity.email === undefined ? { name: identity.name } : { name: identity.name, email: identity.email }],
+      subkeys: [],
+      format: 'object',
+      ...(options.date === undefined ? {} : { date: options.date }),
+      // v4 keys and signatures: what Debian 12's gpgv (2.2) reads.
+      config: { v6Keys: false },
+    });
+  } catch (e) {
+    throw new KilnError('usage', `cannot make a key for "${identity.name}"${identity.email === undefined ? '' : ` <${identity.email}>`}: ${(e as Error).message}`, {
+      hint: 'give --email a full address such as builds@example.org, or leave it out',
+      cause: e,
+    });
+  }
+  const { privateKey, publicKey } = generated;
+  return {
+    secretArmored: privateKey.armor(),
+    publicArmored: publicKey.armor(),
+    fingerprint: privateKey.getFingerprint().toUpperCase(),
+    userId: privateKey.users[0]?.userID?.userID ?? identity.name,
+  };
+}
+
+/**
+ * Make kiln's key and store it in `stateRoot/keys/`. Refuses to replace an existing key
+ * unless `force` (a new key makes every repository signed with the old one unverifiable).
+ */
+export async function createSigningKey(
+  stateRoot: string,
+  identity: KeyIdentity,
+  options: { force?: boolean; date?: Date } = {},
+): Promise<GeneratedKey & { paths: SigningKeyPaths }> {
+  const paths = signingKeyPaths(stateRoot);
+  if (options.force !== true && existsSync(paths.secret)) {
+    throw new KilnError('key-exists', `kiln already has a signing key in ${paths.secret}`, {
+      hint: 'keep it (`kiln key export` prints it), or pass --force to replace it: repositories signed with the old key then need re-publishing and users the new key',
+    });
+  }
+  const key = await generateSigningKey(identity, options);
+  await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+  await chmod(paths.dir, 0o700);
+  await writePrivate(paths.secret, key.secretArmored, 0o600);
+  await writePrivate(paths.public, key.publicArmored, 0o644);
+  return { ...key, paths };
+}
+
+/** The stored secret key, ready to sign. */
+export async function loadSigningKey(stateRoot: string): Promise<openpgp.PrivateKey> {
+  const paths = signingKeyPaths(stateRoot);
+  let text: string;
+  try {
+    text = await readFile(paths.secret, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new KilnError('key-not-found', `kiln has no signing key in ${paths.dir}`, {
+        hint: `make one with \`kiln key create --state ${stateRoot}\``,
+      });
+    }
+    throw new KilnError('key-invalid', `cannot read ${paths.secret}: ${(e as Error).message}`, { cause: e });
+  }
+  let key: openpgp.PrivateKey;
+  try {
+    key = await openpgp.readPrivateKey({ armoredKey: text });
+  } catch (e) {
+    throw new KilnError('key-invalid', `${paths.secret} is not an OpenPGP secret key: ${(e as Error).message}`, {
+      hint: 'restore it from a backup, or make a new one with `kiln key create --force`',
+      cause: e,
+    });
+  }
+  if (!key.isDecrypted()) {
+    throw new KilnError('key-invalid', `${paths.secret} is passphrase-protected; kiln signs unattended and needs it unprotected`, {
+      hint: 'export it without a passphrase (gpg --export-secret-keys after removing it with gpg --passwd), or make a new one with `kiln key create --force`',
+    });
+  }
+  return key;
+}
+
+/** The public half: ASCII-armoured text, or binary packets (a keyring for apt's signed-by). */
+export function exportPublicKey(key: openpgp.PrivateKey | openpgp.PublicKey, options: { armor: boolean }): string | Uint8Array {
+  const pub = key.isPrivate() ? key.toPublic() : key;
+  return options.armor ? pub.armor() : pub.write();
+}
+
+export interface ReleaseSignatures {
+  /** The clearsigned Release (InRelease). */
+  readonly inRelease: string;
+  /** A detached, ASCII-armoured signature of Release (Release.gpg). */
+  readonly releaseGpg: string;
+}
+
+/** Sign a Release text both ways apt reads. */
+export async function signRelease(text: string, key: openpgp.PrivateKey, options: { date?: Date } = {}): Promise<ReleaseSignatures> {
+  const date = options.date === undefined ? {} : { date: options.date };
+  const inRelease = await openpgp.sign({
+    message: await openpgp.createCleartextMessage({ text }),
+    signingKeys: key,
+    ...date,
+  });
+  const releaseGpg = await openpgp.sign({
+    message: await openpgp.createMessage({ binary: new TextEncoder().encode(text) }),
+    signingKeys: key,
+    detached: true,
+    ...date,
+  });
+  return { inRelease: withNewline(inRelease), releaseGpg: withNewline(releaseGpg) };
+}
+
+function withNewline(s: string): string {
+  return s.endsWith('\n') ? s : `${s}\n`;
+}
+
+// Written whole under a temp name with its final mode, then renamed: never half a key,
+// and the secret is never readable by others, not even for a moment.
+async function writePrivate(path: string, data: string, mode: number): Promise<void> {
+  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.chmod(mode);
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,132 @@
+// What a run scans: the recipe tree, Debian source packages (--debian SUITE SRC…, or a
+// tree's debian.toml), or both mixed in one run. Debian sources build in the env
+// `<suite>-{arch}` unless --env or kiln.toml names one; such envs are created on demand
+// with mmdebstrap from the same mirror.
+
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createDownloads } from '../cache/downloads.ts';
+import { hostDebianMirror } from '../config/mirrors.ts';
+import { parseTreeConfig, type TreeConfig } from '../config/tree-config.ts';
+import { scanDebian, type DebianScan } from '../debian/debian-scan.ts';
+import type { DebianBuildMode } from '../debian/debian-spec.ts';
+import { DEBIAN_FILE, readDebianToml } from '../debian/debian-toml.ts';
+import { createEnvStore } from '../envs/env-store.ts';
+import { KilnError, isKilnError } from '../errors.ts';
+import { scanRecipeTree, type TreeScan } from '../recipes/scan-tree.ts';
+import { scanCacheFileFor } from '../recipes/scan-cache.ts';
+import type { Diagnostic } from '../plan/spec.ts';
+
+function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
+}
+
+/** `kiln build|plan --debian SUITE …` as the CLI parsed it. */
+export interface DebianCliRequest {
+  readonly suite: string | undefined;
+  /** Source packages named on the command line (`name` or `name=version`). */
+  readonly sources: readonly string[];
+  readonly dscs: readonly string[];
+  readonly all: boolean;
+  readonly mirror: string | undefined;
+  readonly profiles: readonly string[];
+  readonly nocheck: boolean;
+  readonly mode: DebianBuildMode;
+  readonly cpus: number | undefined;
+  /** Whether --tree was given (else no recipe tree is scanned). */
+  readonly withTree: boolean;
+  readonly skipInstallability?: boolean;
+}
+
+export interface RunScan extends TreeScan {
+  /** The env template the Debian part wants (`<suite>-{arch}`), if any. */
+  readonly debianEnv: string | undefined;
+  readonly debian: DebianScan | undefined;
+}
+
+export interface ScanForRunOptions {
+  readonly treeDir: string;
+  readonly stateDir: string;
+  readonly cacheDir: string;
+  readonly archs: readonly string[];
+  readonly debian: DebianCliRequest | undefined;
+  readonly signal?: AbortSignal;
+}
+
+export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeConfig) => readonly string[]): Promise<RunScan> {
+  const treeDir = resolve(o.treeDir);
+  const tomlPath = join(treeDir, DEBIAN_FILE);
+  const treeHasDebian = (o.debian === undefined || o.debian.withTree) && existsSync(tomlPath);
+  const scanTree = o.debian === undefined || o.debian.withTree;
+  const tree: TreeScan = scanTree
+    ? await scanRecipeTree(treeDir, { ...(o.signal === undefined ? {} : { signal: o.signal }), cacheFile: scanCacheFileFor(o.stateDir, treeDir) })
+    : { specs: [], invalid: [], diagnostics: [], config: parseTreeConfig('', '(no tree)').config };
+  if (o.debian === undefined && !treeHasDebian) return { ...tree, debianEnv: undefined, debian: undefined };
+
+  const toml = treeHasDebian ? await readDebianToml(tomlPath) : undefined;
+  if (toml !== undefined && toml.config === undefined) {
+    throw new KilnError('config-invalid', `${tomlPath} is invalid:\n${toml.diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, { hint: 'docs/debian.md describes debian.toml' });
+  }
+  const t = toml?.config;
+  const suite = o.debian?.suite ?? t?.suite;
+  if (suite === undefined) throw new KilnError('usage', 'no Debian suite: give --debian SUITE or suite = "…" in debian.toml', { hint: 'e.g. kiln build --debian bookworm hello' });
+  const mirror = o.debian?.mirror ?? t?.mirror ?? (await hostDebianMirror({}));
+  if (mirror === undefined) {
+    throw new KilnError('mirror-unknown', 'no Debian mirror: the host\'s apt sources name none, and neither --mirror nor debian.toml does', { hint: 'pass --mirror URL (the directory holding dists/ and pool/)' });
+  }
+  const archs = t?.archs !== undefined && o.debian === undefined ? t.archs : archsOf(tree.config);
+  const sources = [...(t?.sources ?? []), ...(o.debian?.sources ?? [])];
+  const dscs = [...(t?.dscs ?? []), ...(o.debian?.dscs ?? []).map((p) => resolve(p))];
+  if (sources.length === 0 && dscs.length === 0 && o.debian?.all !== true) {
+    throw new KilnError('usage', `no Debian source packages to build from ${suite}`, { hint: 'name them: kiln build --debian bookworm hello [SRC[=VERSION]…], or --dsc FILE, or --all (plan only)' });
+  }
+  const downloads = createDownloads({ cacheDir: o.cacheDir, mirrors: {} });
+  const debian = await scanDebian({
+    suite,
+    mirror,
+    archs,
+    sources,
+    dscs,
+    all: o.debian?.all === true,
+    options: {
+      profiles: [...new Set([...(t?.profiles ?? []), ...(o.debian?.profiles ?? [])])],
+      nocheck: o.debian?.nocheck === true || t?.nocheck === true,
+      mode: o.debian?.mode ?? 'binary',
+    },
+    cpus: o.debian?.cpus ?? t?.cpus ?? 1,
+    memoryBytes: t?.memoryBytes ?? 4 * 1024 ** 3,
+    timeoutMs: t?.timeoutMs,
+    ...(o.debian?.skipInstallability === true ? { skipInstallability: true } : {}),
+    cacheDir: o.cacheDir,
+    downloads,
+    ...(o.signal === undefined ? {} : { signal: o.signal }),
+  });
+  const names = new Set(tree.specs.map((s) => s.name));
+  for (const s of debian.specs) {
+    if (names.has(s.name)) throw new KilnError('config-invalid', `${s.name} is both a recipe in ${treeDir} and a Debian source package of this run`, { hint: 'rename the recipe or drop one of them' });
+  }
+  return {
+    ...tree,
+    specs: [...tree.specs, ...debian.specs],
+    invalid: [...tree.invalid, ...debian.invalid],
+    diagnostics: [...tree.diagnostics, ...debian.diagnostics],
+    config: { ...tree.config, archs: tree.config.archs ?? archs },
+    debianEnv: `${suite}-{arch}`,
+    debian,
+  };
+}
+
+/** Create the envs a Debian run needs when they do not exist yet (mmdebstrap buildd). */
+export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal }): Promise<void> {
+  const store = createEnvStore({ stateDir: o.stateDir });
+  for (const arch of o.archs) {
+    const name = o.template.replaceAll('{arch}', arch);
+    try {
+      await store.get(name);
+    } catch (e) {
+      if (!isKilnError(e) || e.code !== 'env-not-found') throw e;
+      o.note(`creating env ${name} (${o.suite} ${arch}, mmdebstrap buildd) for the Debian build; this takes a minute or two`);
+      await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.signal === undefined ? {} : { signal: o.signal }) });
+    }
+  }
+}
