@@ -97,12 +97,22 @@ export function registerEnv(program: Command, ctx: CliContext): void {
 
   const update = env
     .command('update <name>')
-    .description('apt update + dist-upgrade into a new version; running builds keep theirs');
+    .description('apt update + dist-upgrade into a new version, and re-make its instance layers over it; running builds keep theirs')
+    .option('--instances-only', 'only refresh the instance layers (extra apt sources of kiln.toml [instance]) over the current version');
   addStateOptions(update);
-  update.action(async (name: string, opts: StateOptions) => {
+  update.action(async (name: string, opts: StateOptions & { instancesOnly?: boolean }) => {
     const store = createEnvStore({ stateDir: layoutFrom(opts).root });
     const started = performance.now();
-    const e = await withInterrupt(ctx, (signal) => store.update(name, { signal, onOutput: progress('apt') }));
+    const e = await withInterrupt(ctx, (signal) => store.update(name, { signal, onOutput: progress('apt'), instancesOnly: opts.instancesOnly === true }));
+    for (const r of e.refreshed) {
+      const what = r.error !== undefined ? `FAILED: ${r.error}` : r.before === r.after ? `unchanged (content ${r.after?.slice(0, 12)})` : `content ${r.before?.slice(0, 12) ?? 'none'} -> ${r.after?.slice(0, 12)}`;
+      out(`kiln: instance ${r.name} (${r.specHash}): ${what}\n`);
+    }
+    if (opts.instancesOnly === true) {
+      out(`kiln: refreshed ${e.refreshed.length} instance layer(s) of ${summary(e)} in ${formatMs(performance.now() - started)}\n`);
+      if (e.refreshed.some((r) => r.error !== undefined)) ctx.exitCode = 1;
+      return;
+    }
     out(`kiln: updated ${summary(e)} in ${formatMs(performance.now() - started)}; was ${e.previous}\n`);
     if (e.removed.length > 0) out(`kiln: removed unused versions ${e.removed.join(', ')}\n`);
     const kept = e.versions.filter((v) => v !== e.versionId);
@@ -128,6 +138,9 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
     for (const r of rows) out(`${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()}\n`);
+    for (const e of envs) {
+      for (const i of e.instances) out(`  ${e.name} instance ${i.name} (${i.specHash}): layer ${i.layerId}, ${humanBytes(i.sizeBytes)}, id ${i.id}\n`);
+    }
   });
 
   const destroy = env.command('destroy <name>').description('remove an environment and all its versions (refused while builds use it)');

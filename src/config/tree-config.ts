@@ -1,14 +1,16 @@
-// kiln.toml at a tree's root: defaults for every recipe, target archs, the env, and
-// named mirrors for mirror://NAME/ urls. Parsed once into a readonly TreeConfig, or
+// kiln.toml at a tree's root: defaults for every recipe, target archs, the env, its
+// instance layer (extra apt sources, src/envs/instance-spec.ts), and named mirrors for
+// mirror://NAME/ urls. Parsed once into a readonly TreeConfig, or
 // every problem at once as diagnostics.
 
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/instance-spec.ts';
 import { builtinDefaults, type RecipeDefaults } from '../recipes/parse-recipe.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
 
@@ -19,6 +21,8 @@ export interface TreeConfig {
   readonly archs: readonly string[] | undefined;
   readonly defaults: RecipeDefaults;
   readonly mirrors: Readonly<Record<string, string>>;
+  /** `[instance]`: extra apt sources (and packages) layered over the env's base root. */
+  readonly instance?: InstanceSpec | undefined;
 }
 
 const schema = z.strictObject({
@@ -34,6 +38,7 @@ const schema = z.strictObject({
     })
     .optional(),
   mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./)).optional(),
+  instance: instanceSchema.optional(),
 });
 
 export async function loadTreeConfig(treeDir: string): Promise<{ config: TreeConfig; diagnostics: Diagnostic[] }> {
@@ -105,5 +110,23 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
   defaults.env = d.env;
   const mirrors: Record<string, string> = {};
   for (const [k, v] of Object.entries(d.mirrors ?? {})) mirrors[k] = v.replace(/\/+$/, '');
-  return { config: { file, env: d.env, sandbox: d.sandbox, archs: d.archs, defaults, mirrors }, diagnostics };
+  let instance: InstanceSpec | undefined;
+  if (d.instance !== undefined) {
+    const i = d.instance;
+    instance = {
+      name: i.name,
+      packages: i.packages,
+      debianLists: i['debian-lists'],
+      sources: i.sources.map((x) => ({
+        uri: x.uri, suite: x.suite, components: x.components, trusted: x.trusted ?? false,
+        ...(x['signed-by'] === undefined ? {} : { signedBy: resolve(dirname(file), x['signed-by']) }),
+      })),
+    };
+    for (const problem of sourceProblems(instance)) {
+      const [where, ...rest] = problem.split(': ');
+      diagnostics.push({ file, key: `instance.${where}`, message: rest.join(': ') });
+    }
+    if (d.env === undefined) diagnostics.push({ file, key: 'instance', message: 'an instance layer is made over an env: set env = "…" too' });
+  }
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs: d.archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }) }, diagnostics };
 }

@@ -11,6 +11,10 @@
 // - Two locks per env: `<name>` serialises the slow writers (create, import, update,
 //   destroy); `<name>.leases` is held for milliseconds by acquire and gc, and by update
 //   while it switches `current`, so a build can never lease a version that gc is removing.
+// - Instance layers (instance-layer.ts): a tree's `[instance]` is made into a layer over the
+//   current base version on demand (acquire) and re-made by update (over the new version;
+//   with instancesOnly over the current one, without touching the base). Builds lease the
+//   layer they use the same way as the base version; its content hash is in the env id.
 
 import { lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +23,7 @@ import { hostDebianMirror } from '../config/mirrors.ts';
 import { KilnError } from '../errors.ts';
 import { withLock } from '../cache/lock.ts';
 import { sha256File } from '../lib/hash.ts';
+import { atomicWrite } from '../lib/atomic-write.ts';
 import type { SandboxEnv } from '../sandbox/sandbox.ts';
 import { ensureForeignArch } from './binfmt.ts';
 import { ENV_ERRORS } from './env-errors.ts';
@@ -29,6 +34,8 @@ import { copyRoot, diskUsage, mmdebstrapArgv, PRIVATE_NS, removeTree, runStreami
 import { rootArch, rootSuite } from './root-info.ts';
 import { extractRootTarball } from './root-tarball.ts';
 import { prepareRootForApt } from './apt-prep.ts';
+import { instanceSpecHash, type InstanceSpec } from './instance-spec.ts';
+import { currentLayer, instanceIdSuffix, instancePaths, instancePathsIn, layerIds, layerRoot, makeLayer, recordedSpecs, recordSpec, resolveInstance, type LayerMeta } from './instance-layer.ts';
 
 export interface EnvInfo {
   readonly name: string;
@@ -48,6 +55,25 @@ export interface EnvInfo {
   readonly leases: readonly { readonly versionId: string; readonly pid: number }[];
   /** Host path of the current version's root. */
   readonly root: string;
+  /** Instance layers made over the current version. */
+  readonly instances: readonly InstanceInfo[];
+}
+
+export interface InstanceInfo {
+  readonly name: string;
+  readonly specHash: string;
+  readonly layerId: string;
+  readonly contentHash: string;
+  /** The env id of a build in this instance: `<name>@<version>+<instance>.<content>`. */
+  readonly id: string;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+  readonly packages: readonly string[];
+}
+
+export interface AcquireOptions extends RunOpts {
+  /** The tree's `[instance]`: made over the base on demand, then leased as a second layer. */
+  readonly instance?: InstanceSpec | undefined;
 }
 
 export interface EnvLease extends AsyncDisposable {
@@ -121,12 +147,23 @@ export interface EnvStoreOptions {
 export interface EnvStore {
   create(name: string, options: CreateOptions): Promise<EnvInfo>;
   importTarball(name: string, file: string, options?: ImportOptions): Promise<EnvInfo>;
-  update(name: string, options?: RunOpts): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[] }>;
+  update(name: string, options?: RunOpts & { readonly instancesOnly?: boolean }): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[]; readonly refreshed: readonly InstanceRefresh[] }>;
   list(): Promise<EnvInfo[]>;
   get(name: string): Promise<EnvInfo>;
   destroy(name: string): Promise<void>;
-  acquire(name: string): Promise<EnvLease>;
+  acquire(name: string, options?: AcquireOptions): Promise<EnvLease>;
+  /** The env a build with this instance would use now, without making or leasing anything (plan). */
+  peek(name: string, instance?: InstanceSpec): Promise<SandboxEnv & { readonly pending: boolean }>;
   gcVersions(name: string): Promise<string[]>;
+}
+
+export interface InstanceRefresh {
+  readonly name: string;
+  readonly specHash: string;
+  /** The layer's content hash before and after (before undefined: there was none). */
+  readonly before: string | undefined;
+  readonly after: string | undefined;
+  readonly error?: string;
 }
 
 const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
@@ -160,11 +197,69 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
     const version = await readJson(join(versionDir(p, meta.current), 'version.json'), versionMetaSchema);
     const versions = (await readdir(p.versions).catch(() => [] as string[])).filter(isVersionId).sort();
     const leases = (await readLeases(p.leases)).filter((l) => leaseAlive(l, probe)).map((l) => ({ versionId: l.versionId, pid: l.pid }));
+    const instances: InstanceInfo[] = [];
+    const hashes = (await readdir(join(versionDir(p, meta.current), 'instances')).catch(() => [] as string[])).filter((h) => /^[0-9a-f]{16}$/.test(h)).sort();
+    for (const h of hashes) {
+      const layer = await currentLayer(instancePaths(p, meta.current, h));
+      if (layer === undefined) continue;
+      instances.push({
+        name: layer.name, specHash: h, layerId: layer.id, contentHash: layer.contentHash, id: envId(name, meta.current) + instanceIdSuffix(layer),
+        sizeBytes: layer.sizeBytes, createdAt: layer.createdAt, packages: layer.packages,
+      });
+    }
     return {
       name, id: envId(name, meta.current), suite: meta.suite, arch: meta.arch, versionId: meta.current,
       sizeBytes: version?.sizeBytes ?? 0, createdAt: meta.createdAt, updatedAt: meta.updatedAt,
-      mirror: meta.mirror, include: meta.include, versions, leases, root: versionRoot(p, meta.current),
+      mirror: meta.mirror, include: meta.include, versions, leases, root: versionRoot(p, meta.current), instances,
     };
+  };
+
+  const instanceLock = (name: string, specHash: string): string => `${name}.instance-${specHash}`;
+
+  /**
+   * Make a layer of `spec` over version `vid` (in `versionDirectory`, which may be a staged
+   * version) under the instance's lock; with onlyIfMissing, keep a current one.
+   */
+  const ensureLayer = async (
+    name: string, vid: string, versionDirectory: string, spec: InstanceSpec, onlyIfMissing: boolean, o: RunOpts,
+  ): Promise<{ before: LayerMeta | undefined; after: LayerMeta }> => {
+    const p = paths(name);
+    const resolved = await resolveInstance(spec);
+    const specHash = await recordSpec(p, resolved);
+    const ip = instancePathsIn(versionDirectory, specHash);
+    return withLock(p.locks, instanceLock(name, specHash), async () => {
+      const before = await currentLayer(ip);
+      if (before !== undefined && onlyIfMissing) return { before, after: before };
+      o.onOutput?.(`making instance layer "${spec.name}" (${specHash}) over ${name}@${vid}`);
+      const made = await makeLayer(join(versionDirectory, 'root'), ip, resolved, o);
+      // A refresh that changed nothing keeps the layer builds already know (same content, same id).
+      if (before !== undefined && before.contentHash === made.contentHash) {
+        await withLock(p.locks, leasesLock(name), () => atomicWrite(ip.current, `${before.id}\n`));
+        return { before, after: before };
+      }
+      return { before, after: made };
+    }, o.signal === undefined ? {} : { signal: o.signal });
+  };
+
+  /** Remove the layers of every instance of `vid` that are neither current nor leased. */
+  const gcLayers = async (name: string, vid: string): Promise<string[]> => {
+    const p = paths(name);
+    const gone: string[] = [];
+    const hashes = (await readdir(join(versionDir(p, vid), 'instances')).catch(() => [] as string[])).filter((h) => /^[0-9a-f]{16}$/.test(h));
+    for (const h of hashes) {
+      const ip = instancePaths(p, vid, h);
+      const trash = join(ip.dir, `trash-${randomBytes(4).toString('hex')}`);
+      const doomed = await withLock(p.locks, leasesLock(name), async () => {
+        const cur = (await currentLayer(ip))?.id ?? '';
+        const out = versionsToRemove(await layerIds(ip), cur, await liveLeases(ip.leases, probe));
+        if (out.length > 0) await mkdir(trash, { recursive: true });
+        for (const l of out) await rename(join(ip.layers, l), join(trash, l));
+        return out;
+      });
+      if (doomed.length > 0) await removeTree(trash);
+      gone.push(...doomed);
+    }
+    return gone;
   };
 
   /** Make the first version of a new env with `make`, then commit env.json; on any failure remove the env dir. */
@@ -258,6 +353,30 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
     async update(name, o = {}) {
       const p = paths(name);
       let previous = '';
+      const refreshed: InstanceRefresh[] = [];
+      const specs = await recordedSpecs(p);
+      const refresh = async (vid: string, versionDirectory: string, onlyIfMissing: boolean): Promise<void> => {
+        for (const spec of specs) {
+          const specHash = instanceSpecHash(await resolveInstance(spec).catch(() => ({ spec, keyringHashes: [] })));
+          try {
+            const { before, after } = await ensureLayer(name, vid, versionDirectory, spec, onlyIfMissing, o);
+            refreshed.push({ name: spec.name, specHash, before: before?.contentHash, after: after.contentHash });
+          } catch (e) {
+            if (o.signal?.aborted) throw e;
+            // One broken instance (a source gone) must not stop the base update; a build names it again.
+            const error = e instanceof Error ? e.message : String(e);
+            o.onOutput?.(`instance "${spec.name}" (${specHash}) not refreshed: ${error}`);
+            refreshed.push({ name: spec.name, specHash, before: undefined, after: undefined, error });
+          }
+        }
+      };
+      if (o.instancesOnly === true) {
+        const meta = await readMeta(p, name);
+        await makers.ensureArch(meta.arch, o);
+        await refresh(meta.current, versionDir(p, meta.current), false);
+        await gcLayers(name, meta.current);
+        return { ...(await info(name)), previous: meta.current, removed: [], refreshed };
+      }
       await withLock(p.locks, name, async () => {
         const meta = await readMeta(p, name);
         previous = meta.current;
@@ -273,6 +392,8 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
           const restore = await prepareRootForApt(join(stage, 'root'));
           const argv = await makers.upgrade(join(stage, 'root'), { signal: o.signal, onLine: o.onOutput });
           await restore();
+          // The instances are made over the new base before it becomes current, so builds find them ready.
+          await refresh(vid, stage, false);
           const version: VersionMeta = {
             id: vid, createdAt: new Date().toISOString(), sizeBytes: await diskUsage(join(stage, 'root'), o.signal),
             madeBy: { kind: 'update', from: meta.current, argv }, durationMs: Math.round(performance.now() - started),
@@ -288,7 +409,7 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
         }
       }, o.signal === undefined ? {} : { signal: o.signal });
       const removed = await store.gcVersions(name);
-      return { ...(await info(name)), previous, removed };
+      return { ...(await info(name)), previous, removed, refreshed };
     },
 
     async list() {
@@ -326,7 +447,7 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
       await removeTree(trash);
     },
 
-    async acquire(name) {
+    async acquire(name, o = {}) {
       const p = paths(name);
       const { meta, file } = await withLock(p.locks, leasesLock(name), async () => {
         const m = await readMeta(p, name);
@@ -340,19 +461,55 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
         await rm(file, { force: true });
         throw e;
       }
+      // The instance layer: made over this version when missing, then leased like the version.
+      let layerLease: { file: string; layer: LayerMeta; root: string } | undefined;
+      if (o.instance !== undefined) {
+        try {
+          const { after } = await ensureLayer(name, meta.current, versionDir(p, meta.current), o.instance, true, o);
+          const ip = instancePaths(p, meta.current, after.specHash);
+          layerLease = await withLock(p.locks, leasesLock(name), async () => {
+            // A refresh may have switched the layer meanwhile: lease what is current now.
+            const cur = (await currentLayer(ip)) ?? after;
+            return { file: await writeLease(ip.leases, cur.id), layer: cur, root: layerRoot(ip, cur.id) };
+          });
+        } catch (e) {
+          await rm(file, { force: true });
+          throw e;
+        }
+      }
       let released: Promise<void> | undefined;
       const release = (): Promise<void> =>
         (released ??= (async () => {
           await rm(file, { force: true });
+          if (layerLease !== undefined) await rm(layerLease.file, { force: true });
           // A failed cleanup must not fail the build that used the env; the next gc retries.
+          await gcLayers(name, meta.current).catch(() => undefined);
           await store.gcVersions(name).catch(() => undefined);
         })());
+      const base = envId(name, meta.current);
       return {
-        env: { id: envId(name, meta.current), name, arch: meta.arch, layers: [versionRoot(p, meta.current)] },
+        env: {
+          id: layerLease === undefined ? base : base + instanceIdSuffix(layerLease.layer),
+          name, arch: meta.arch,
+          layers: layerLease === undefined ? [versionRoot(p, meta.current)] : [versionRoot(p, meta.current), layerLease.root],
+        },
         versionId: meta.current,
         release,
         [Symbol.asyncDispose]: release,
       };
+    },
+
+    async peek(name, instance) {
+      const p = paths(name);
+      const meta = await readMeta(p, name);
+      const base = { id: envId(name, meta.current), name, arch: meta.arch, layers: [versionRoot(p, meta.current)], pending: false };
+      if (instance === undefined) return base;
+      const specHash = instanceSpecHash(await resolveInstance(instance));
+      const ip = instancePaths(p, meta.current, specHash);
+      const layer = await currentLayer(ip);
+      // Not made yet: an id no build has used, so the plan says environment-changed (which it will be).
+      if (layer === undefined) return { ...base, id: `${base.id}+${instance.name}.pending-${specHash}`, pending: true };
+      return { ...base, id: base.id + instanceIdSuffix(layer), layers: [...base.layers, layerRoot(ip, layer.id)] };
     },
 
     async gcVersions(name) {

@@ -3,8 +3,9 @@
 //
 //   fetch    the .dsc and its files through the downloads cache, checked against the
 //            verified Sources (or a local .dsc's own checksums), into $SRCDIR
-//   install  as root in the sandbox: apt sources are the suite's verified Packages as a
-//            local flat repository (/kiln/apt/archive) plus this run's fresh .debs staged
+//   install  as root in the sandbox: apt sources are the suite's verified Packages (cut
+//            to the closure of the build dependencies) as a local flat repository
+//            (/kiln/apt/archive) plus this run's fresh .debs staged
 //            in $SYSROOT (pinned above the archive); `apt-get build-dep -s` says what to
 //            install; kiln fetches those .debs on the host through the downloads cache
 //            (sha256 from the verified index) into the local repository's pool; then
@@ -14,29 +15,27 @@
 //            SOURCE_DATE_EPOCH from debian/changelog (dpkg's own default)
 //   collect  .deb, .udeb, .buildinfo, .changes into $DESTDIR (packed as the artifact)
 
-import { link, mkdir, readFile, copyFile, symlink, rm } from 'node:fs/promises';
+import { link, mkdir, readFile, copyFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import type { DebianBuildMode, DebianBuildSpec } from '../debian/debian-spec.ts';
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
 import type { BinaryPackage } from '../debian/sources-index.ts';
+import { closure } from '../debian/binary-closure.ts';
+import { buildDependsFor } from '../debian/debian-scan.ts';
 import type { JobPhase } from '../events/events.ts';
 import type { JobLog } from '../logs/job-log.ts';
 import type { FailureReason } from '../plan/job.ts';
 import type { PackageSpec } from '../plan/spec.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 
-/** Where the suite's verified indexes are offered inside the sandbox. */
-export const INSIDE_INDEXES = '/var/cache/kiln/indexes';
 /** The build path reproducible-builds tooling expects (sbuild uses the same). */
 export const BUILD_PATH = '/build/reproducible-path';
 
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Installed besides the build dependencies (what sbuild installs too). */
+const SANDBOX_BASICS = ['build-essential', 'fakeroot'];
 
-/** The host directory of the suite's indexes, to bind read-only at INSIDE_INDEXES. */
-export function indexesDirOf(spec: DebianBuildSpec, arch: string): string {
-  return dirname(spec.suite.packages(arch === 'all' ? spec.primaryArch : arch).path);
-}
+const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export async function fetchDebianSource(spec: PackageSpec, o: { srcDir: string; downloads: Downloads; note: (t: string) => void; signal: AbortSignal }): Promise<string> {
   const d = spec.debian!;
@@ -128,7 +127,12 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // ---- install -------------------------------------------------------------------------
   c.phase('install');
   await mkdir(archiveHost, { recursive: true });
-  await symlink(`${INSIDE_INDEXES}/${basename(packagesPath)}`, join(archiveHost, 'Packages'));
+  // apt gets only the binaries that can take part (binary-closure.ts): the same answer
+  // as the whole index, without parsing 60,000 stanzas per build.
+  const roots = buildDependsFor(d.source, buildArch, mode, d.options);
+  const names = closure(roots, [...universe.essential(), ...SANDBOX_BASICS], universe, buildArch);
+  await writeFile(join(archiveHost, 'Packages'), `${[...names].flatMap((n) => universe.raw(n)).join('\n\n')}\n`);
+  log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
   const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
   const setup = [
     'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences.d/kiln-run',

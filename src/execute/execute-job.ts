@@ -20,7 +20,7 @@ import { fullKeyOf } from '../plan/keys.ts';
 import type { RunResult, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
-import { fetchDebianSource, INSIDE_INDEXES, indexesDirOf, runDebianBuild } from './debian-build.ts';
+import { fetchDebianSource, runDebianBuild } from './debian-build.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -129,7 +129,6 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       jl.note(`${spec.name} ${spec.version}-${spec.release} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
       const env = o.envFor(job.arch);
       const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
-      if (spec.debian !== undefined) binds.push({ host: indexesDirOf(spec.debian, job.arch), inside: INSIDE_INDEXES });
       await using sandbox = await o.backend.create({
         ...(env === undefined ? {} : { env, readOnlyBinds: binds }),
         jobId: `${o.runId}-${job.id}`,

@@ -1,7 +1,7 @@
 // scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
 // it, and decide every node against the artifact cache and the records.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
@@ -92,12 +92,22 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
     const forced = req.force.map(globToRegExp);
     // One scan of package_state, not two history queries per package.
     const states = records.packageStates();
+    // The output of each package's last good build, by its key: an unchanged package's
+    // artifact is then checked with one stat instead of reading its meta.json.
+    const lastOutputs = new Map<string, { readonly outputHash: string; readonly path: string }>();
+    for (const s of states.values()) {
+      const ok = s.success;
+      if (ok?.outputHash != null && ok.artifact != null) lastOutputs.set(ok.key, { outputHash: ok.outputHash, path: ok.artifact });
+    }
     const plan = makePlan(graph, {
       envIdOf: (node) => envs.envIdFor(node.arch),
-      artifact: (key) => readArtifactSync(artifacts, key),
+      artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key)),
       lastSuccess: (id) => {
         const ok = states.get(id)?.success;
-        return ok === undefined ? undefined : { ...ok, arch: id.slice(id.lastIndexOf('@') + 1) };
+        if (ok === undefined) return undefined;
+        // depOutputs stays lazy (a getter): only a package to be built asks for it.
+        const { key, recipeHash, sourcesHash, envId } = ok;
+        return { key, recipeHash, sourcesHash, envId, arch: id.slice(id.lastIndexOf('@') + 1), get depOutputs() { return ok.depOutputs; } };
       },
       lastAttempt: (id) => states.get(id)?.attempt,
       forced: (node) => forced.some((re) => re.test(node.name)),
@@ -106,7 +116,21 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
   }
 }
 
-/** Synchronous: the planner looks up thousands of keys in a tight loop. */
+/**
+ * Synchronous: the planner looks up thousands of keys in a tight loop. With the output the
+ * records know for this key (in this same cache), a stat of meta.json proves the entry is
+ * still there (an empty meta.json is a torn entry, see artifacts.ts: read it to be sure).
+ */
+function findArtifactSync(store: ArtifactStore, key: string, known: { outputHash: string; path: string } | undefined): { outputHash: string; path: string } | undefined {
+  const dir = store.dir(key);
+  if (known !== undefined && (known.path === dir || known.path.startsWith(`${dir}/`))) {
+    const st = statSync(join(dir, 'meta.json'), { throwIfNoEntry: false });
+    if (st === undefined) return undefined;
+    if (st.isFile() && st.size > 0) return known;
+  }
+  return readArtifactSync(store, key);
+}
+
 function readArtifactSync(store: ArtifactStore, key: string): { outputHash: string; path: string } | undefined {
   const dir = store.dir(key);
   let text: string;
@@ -115,6 +139,12 @@ function readArtifactSync(store: ArtifactStore, key: string): { outputHash: stri
   } catch {
     return undefined;
   }
-  const meta = JSON.parse(text) as { outputHash: string; archive: string | null };
-  return { outputHash: meta.outputHash, path: meta.archive === null ? dir : join(dir, meta.archive) };
+  let meta: { outputHash?: unknown; archive?: string | null };
+  try {
+    meta = JSON.parse(text) as typeof meta;
+  } catch {
+    return undefined; // torn (never fsynced, see artifacts.ts): counts as absent
+  }
+  if (typeof meta.outputHash !== 'string') return undefined;
+  return { outputHash: meta.outputHash, path: meta.archive == null ? dir : join(dir, meta.archive) };
 }

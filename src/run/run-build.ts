@@ -71,6 +71,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   if (prepared.envs.note !== undefined) bus.emit({ type: 'note', at: Date.now(), text: prepared.envs.note });
   const mirrors = await resolveMirrors(prepared.config.mirrors, {});
   const downloads = createDownloads({ cacheDir: state.cache, mirrors });
+  // Bind-mounted read-only into isolated sandboxes: it must exist even when nothing was downloaded yet.
+  await mkdir(join(state.cache, 'downloads'), { recursive: true });
   const runId = newRunId();
   const recorder = recordEvents(bus, records);
   try {

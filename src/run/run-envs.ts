@@ -2,9 +2,12 @@
 // (`env = "bookworm-{arch}"` in kiln.toml or --env names one per arch). The env's id
 // (`name@version`) goes into every input key, so `kiln env update` rebuilds what was
 // built in it (reason environment-changed). A build leases each env version it uses
-// for the whole run, so an `env update` meanwhile cannot delete it.
+// for the whole run, so an `env update` meanwhile cannot delete it. A tree's `[instance]`
+// (extra apt sources) becomes a second read-only layer over each env, made on first use;
+// its content hash is part of the env id, so a refresh that changes it rebuilds too.
 
 import { createEnvStore, type EnvLease } from '../envs/env-store.ts';
+import type { InstanceSpec } from '../envs/instance-spec.ts';
 import { KilnError } from '../errors.ts';
 import { createChrootBackend, chrootUnavailable } from '../sandbox/chroot/chroot-backend.ts';
 import { chooseBackend, type SandboxChoice } from '../sandbox/choose-backend.ts';
@@ -36,6 +39,10 @@ export async function resolveRunEnvs(options: {
   readonly hostArch: string;
   /** Lease the env versions (a build); a plan only looks. */
   readonly lease: boolean;
+  /** kiln.toml's `[instance]`: layered over every env of the run. */
+  readonly instance?: InstanceSpec | undefined;
+  /** Progress of making an instance layer on demand. */
+  readonly onOutput?: ((line: string) => void) | undefined;
 }): Promise<RunEnvs> {
   const isRoot = process.getuid?.() === 0;
   const chrootProblem = options.sandbox === 'host' ? undefined : chrootUnavailable();
@@ -72,12 +79,12 @@ export async function resolveRunEnvs(options: {
       const name = envNameFor(template, arch);
       let env: SandboxEnv;
       if (options.lease) {
-        const lease = await store.acquire(name);
+        const lease = await store.acquire(name, { instance: options.instance, onOutput: options.onOutput });
         leases.push(lease);
         env = lease.env;
       } else {
-        const info = await store.get(name);
-        env = { id: info.id, name: info.name, arch: info.arch, layers: [info.root] };
+        const { pending: _, ...peeked } = await store.peek(name, options.instance);
+        env = peeked;
       }
       if (env.arch !== arch) {
         throw new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but this run builds for ${arch}`, {

@@ -105,10 +105,25 @@ describe('kiln doctor', () => {
     assert.match(first.out, /kiln doctor --fix/);
     const json = JSON.parse((await run('--json')).out) as { findings: { kind: string }[]; checks: { name: string }[] };
     assert.deepEqual(json.findings.map((f) => f.kind), ['workspace']);
-    assert.deepEqual(json.checks.map((c) => c.name), ['root', 'chroot sandbox', 'cgroups']);
+    assert.deepEqual(json.checks.map((c) => c.name), ['root', 'chroot sandbox', 'rootless sandbox', 'cgroups']);
     assert.equal((await run('--fix')).code, 0);
     const clean = await run();
     assert.equal(clean.code, 0);
     assert.match(clean.out, /nothing left over/);
+  });
+
+  test('reports why the rootless sandbox cannot run, next to the chroot one', async () => {
+    await using state = await tmpDir('kiln-doctor-rootless-');
+    const why = 'unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone=0; set it to 1)';
+    const report = await runDoctor({ stateDir: state.path, cgroups: undefined, rootlessProbe: () => why });
+    const rootless = report.checks.find((c) => c.name === 'rootless sandbox');
+    assert.deepEqual(rootless, { name: 'rootless sandbox', ok: false, detail: why });
+    const usable = await runDoctor({ stateDir: state.path, cgroups: undefined, rootlessProbe: () => undefined });
+    assert.equal(usable.checks.find((c) => c.name === 'rootless sandbox')?.ok, true);
+    assert.match(usable.checks.find((c) => c.name === 'rootless sandbox')?.detail ?? '', /^usable/);
+    // Without a probe given, the real one runs: its answer is a reason or usable, never a crash.
+    const real = await runDoctor({ stateDir: state.path, cgroups: undefined });
+    const check = real.checks.find((c) => c.name === 'rootless sandbox')!;
+    assert.equal(check.ok, check.detail.startsWith('usable'), check.detail);
   });
 });

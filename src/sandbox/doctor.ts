@@ -5,7 +5,9 @@
 //   cgroup     a build group (`<parent>/<job>.<pid>.<rand>`) whose kiln is dead
 //   workspace  `work/<run>/` of a run that is not running (crashed, or kept by --keep-failed)
 //   lock       a cache lock held by a dead pid of this host
-// Checks (facts, not problems): root, chroot backend usable, cgroup version.
+// Checks (facts, not problems): root, chroot backend usable (and why not), rootless backend
+// usable (and why not: sysctls, missing programs, no overlayfs in a user namespace), cgroup
+// version.
 
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { removeTree } from './host.ts';
 import { ownerAlive, pidAlive, readEntries } from './journal.ts';
 import { liveMountsUnder, unmountLazily } from './mounts.ts';
 import { breakLock, reapEntry, staleLocks } from './reaper.ts';
+import { rootlessUnavailable } from './rootless/probe.ts';
 
 export type FindingKind = 'journal' | 'mount' | 'cgroup' | 'workspace' | 'lock';
 
@@ -52,6 +55,8 @@ export interface DoctorOptions {
   readonly fix?: boolean;
   /** For tests: the cgroup system (default: detected). */
   readonly cgroups?: CgroupSystem | undefined;
+  /** For tests: why the rootless backend cannot run (default: the real probe, run once per process). */
+  readonly rootlessProbe?: () => string | undefined;
 }
 
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
@@ -132,9 +137,16 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
 
   const why = chrootUnavailable(system);
+  const isRoot = process.getuid?.() === 0;
+  const rootlessWhy = (options.rootlessProbe ?? rootlessUnavailable)();
   const checks: Check[] = [
-    { name: 'root', ok: process.getuid?.() === 0, detail: process.getuid?.() === 0 ? 'running as root' : 'not root: only the host and rootless sandboxes can run' },
+    { name: 'root', ok: isRoot, detail: isRoot ? 'running as root' : 'not root: only the host and rootless sandboxes can run' },
     { name: 'chroot sandbox', ok: why === undefined, detail: why ?? 'usable (overlayfs, namespaces, cgroups, host tools)' },
+    {
+      name: 'rootless sandbox',
+      ok: rootlessWhy === undefined,
+      detail: rootlessWhy ?? `usable (user namespaces, overlayfs in a user namespace, host tools)${isRoot ? '; probed as root, so `sandbox = "auto"` picks chroot here' : ''}`,
+    },
     { name: 'cgroups', ok: system !== undefined, detail: system === undefined ? 'none usable' : `cgroup v${system.version}` },
   ];
   return { stateDir, findings, checks, remaining: findings.filter((f) => f.fixed !== true).length };
