@@ -16,6 +16,7 @@ import { registerPlan } from './plan.ts';
 import { registerStatus } from './status.ts';
 import { registerKey } from './key.ts';
 import { registerRepo } from './repo.ts';
+import { registerVerify } from './verify.ts';
 
 export interface CliContext {
   /** Set by a verb's action: the exit status main() returns. */
@@ -46,6 +47,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerToken(program, ctx);
   registerKey(program, ctx);
   registerRepo(program, ctx);
+  registerVerify(program, ctx);
   return program;
 }
 

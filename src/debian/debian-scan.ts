@@ -167,6 +167,11 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
         const names = closure(roots, [...u.essential(), ...BUILD_ESSENTIAL], u, arch);
         packages = [...names].flatMap((n) => u.raw(n)).join('\n\n') + '\n';
       }
+      // This run's own binaries are installable once built (their fresh .debs are offered
+      // to apt); the checker learns of them as bare stanzas, dependencies unknown.
+      const fresh = [...runBinaries].filter(([b]) => u.versions(b).length === 0 || !u.versions(b).some((p) => p.version === runBinaries.get(b)!.version))
+        .map(([b, from]) => `Package: ${b}\nVersion: ${from.version}\nArchitecture: ${arch}\nSource: ${from.source}\n`);
+      if (fresh.length > 0) packages = `${packages}\n${fresh.join('\n')}`;
       const found: Uninstallable[] = await checkInstallable({
         packages,
         sources: mine.map((p) => p.raw).join('\n\n') + '\n',

@@ -18,6 +18,7 @@ import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { updatePackageIndex } from './update-index.ts';
+import { publishDebianRun } from './publish-debian.ts';
 import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
@@ -182,6 +183,14 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // A no-change run leaves the index alone (nothing in it could differ).
     if (counts.built > 0 || !existsSync(state.index)) {
       await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key);
+    }
+    const debian = prepared.scan.debian;
+    if (debian !== undefined && !req.signal.aborted) {
+      const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
+      await publishDebianRun({
+        stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan, artifacts, finalState,
+        keyOf: (id) => outputs.get(id)?.key, note, signal: req.signal,
+      }).catch((e: unknown) => note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`));
     }
     return { runId, state: runState, counts, report, reportDir };
   } finally {

@@ -1,0 +1,33 @@
+// pickArchiveBinary: the archive entry for a built .deb, or a not-in-archive error that
+// says what the index has instead.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KilnError } from '../errors.ts';
+import { pickArchiveBinary } from './deb-archive.ts';
+import type { BinaryPackage } from './sources-index.ts';
+
+const bin = (version: string, architecture: string): BinaryPackage => ({
+  package: 'hello', version, architecture, multiArch: 'no', provides: [], depends: [], preDepends: [],
+  source: 'hello', sourceVersion: version, filename: `pool/main/h/hello/hello_${version}_${architecture}.deb`,
+  sha256: 'ab'.repeat(32), size: 53080, problems: [],
+});
+const where = { index: 'bookworm main/binary-amd64', mirror: 'http://mirror.invalid/debian' };
+
+test('exact package + version + arch: url from the mirror and the pool path, sha256 and size from the index', () => {
+  const b = pickArchiveBinary([bin('2.10-3', 'amd64')], { package: 'hello', version: '2.10-3', architecture: 'amd64' }, where);
+  assert.equal(b.url, 'http://mirror.invalid/debian/pool/main/h/hello/hello_2.10-3_amd64.deb');
+  assert.equal(b.sha256, 'ab'.repeat(32));
+  assert.equal(b.size, 53080);
+  assert.equal(b.index, 'bookworm main/binary-amd64');
+});
+
+test('a version or arch the index lacks: not-in-archive naming what it has', () => {
+  const cases: [BinaryPackage[], { version: string; architecture: string }, RegExp][] = [
+    [[bin('2.10-3', 'amd64')], { version: '2.10-9', architecture: 'amd64' }, /bookworm main\/binary-amd64 has no hello 2\.10-9 \(amd64\): it has hello 2\.10-3 \(amd64\)/],
+    [[bin('2.10-3', 'amd64')], { version: '2.10-3', architecture: 'all' }, /has no hello 2\.10-3 \(all\)/],
+    [[], { version: '1', architecture: 'amd64' }, /has no binary package hello/],
+  ];
+  for (const [versions, want, re] of cases) {
+    assert.throws(() => pickArchiveBinary(versions, { package: 'hello', ...want }, where), (e: unknown) => e instanceof KilnError && e.code === 'not-in-archive' && re.test(e.message) && e.hint !== undefined);
+  }
+});
