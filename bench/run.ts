@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchSandbox } from './sandbox.ts';
 import { benchEnvs } from './envs.ts';
+import { benchDebian, debianParts } from './debian.ts';
 import { generateGraph, type BenchGraph } from './graph.ts';
 import { measure, tail, type Measured } from './measure.ts';
 import { summarizeProfile } from './profile-summary.ts';
@@ -46,6 +47,8 @@ interface Options {
   readonly cpuProf: boolean;
   /** Which benchmarks: dag (the 10k graph vs make), sandbox (setup+teardown vs tarball), envs (env create vs mmdebstrap). */
   readonly suites: readonly string[];
+  /** The debian suite (bench/debian.ts): its parts (--only a,b,c,d), runs of (a), -j of (b) (undefined: cores + 1), sbuild over the set. */
+  readonly debian: { readonly parts: readonly string[]; readonly runs: number; readonly jobs: number | undefined; readonly sbuildSet: boolean };
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -59,11 +62,14 @@ function parseOptions(argv: readonly string[]): Options {
       seed: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      'no-sbuild-set': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs] [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]\n');
+    process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs,debian] [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]\n' +
+      '       node bench/run.ts --suite debian [--only a,b,c,d] [--runs N] [--jobs N] [--no-sbuild-set]   (bench/debian.ts)\n');
     process.exit(0);
   }
   const positive = (name: string, text: string | undefined, fallback: number): number => {
@@ -72,12 +78,20 @@ function parseOptions(argv: readonly string[]): Options {
     if (!Number.isInteger(n) || n < 1) usage(`--${name}: expected a whole number of at least 1, got "${text}"`);
     return n;
   };
-  if (values.only !== undefined && values.only !== 'a' && values.only !== 'b') usage(`--only: expected a or b, got "${values.only}"`);
+  const suites = String(values.suite).split(',');
+  let debianOnly: string[] = [];
+  try {
+    debianOnly = suites.includes('debian') ? debianParts(values.only) : [];
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  if (suites.includes('dag') && values.only !== undefined && values.only !== 'a' && values.only !== 'b') usage(`--only: expected a or b, got "${values.only}"`);
   const cpuProf = values['cpu-prof'];
   return {
     sizes: values.packages === undefined ? [10_000, 1_000] : [positive('packages', values.packages, 0)],
-    only: values.only as 'a' | 'b' | undefined,
-    suites: String(values.suite).split(','),
+    only: suites.includes('dag') ? (values.only as 'a' | 'b' | undefined) : undefined,
+    suites,
+    debian: { parts: debianOnly, runs: positive('runs', values.runs, 2), jobs: values.jobs === undefined ? undefined : positive('jobs', values.jobs, 0), sbuildSet: !values['no-sbuild-set'] },
     jobs: positive('jobs', values.jobs, availableParallelism()),
     seed: positive('seed', values.seed, 20240601),
     keep: values.keep || cpuProf,
@@ -233,6 +247,12 @@ async function main(): Promise<void> {
   if (o.suites.includes('envs')) {
     process.stdout.write('\n');
     await benchEnvs({ runs: 1, log: (l) => process.stdout.write(`${l}\n`) });
+  }
+  // Debian (issue 4 §7): kiln vs sbuild, a bare chroot flow and dose-builddebcheck.
+  if (o.suites.includes('debian')) {
+    process.stdout.write('\n');
+    const d = o.debian;
+    await benchDebian({ parts: d.parts, runs: d.runs, jobs: d.jobs ?? availableParallelism() + 1, sbuildSet: d.sbuildSet, log: (l) => process.stdout.write(`${l}\n`) });
   }
 }
 

@@ -6,8 +6,15 @@
 // onto an existing non-empty one fails, so when two kiln processes build the same key at
 // once exactly one entry wins and the loser adopts it. meta.json's mtime records the last
 // use (touch) for gc.
+//
+// The small metadata steps (meta.json reads, the entry's directory, its two JSON files and
+// the rename) are synchronous: each is one quick syscall, where the thread pool would add
+// a round trip per step to every job (a no-op job's whole cost is a few of them). Entries
+// never change once stored, so a store remembers the metas it has read or written and
+// staging a package that thousands of others need reads its meta.json once per run.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
@@ -78,11 +85,14 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     return join(cacheDir, 'artifacts', key.slice(0, 2), key);
   };
 
+  /** Metas read or written by this store: an entry never changes once stored. */
+  const known = new Map<string, ArtifactMeta>();
+
   async function get(key: string): Promise<ArtifactMeta | undefined> {
     const file = join(dir(key), 'meta.json');
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw e;
@@ -100,6 +110,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       await discardTorn(key);
       return undefined;
     }
+    known.set(key, meta);
     return meta;
   }
 
@@ -133,15 +144,11 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   }
 
   // Directories known to exist (tmpRoot, the key-prefix fan-out dirs): made once per store.
-  const made = new Map<string, Promise<unknown>>();
-  const ensureDir = (path: string): Promise<unknown> => {
-    let p = made.get(path);
-    if (p === undefined) {
-      p = mkdir(path, { recursive: true });
-      p.catch(() => made.delete(path));
-      made.set(path, p);
-    }
-    return p;
+  const made = new Set<string>();
+  const ensureDir = (path: string): void => {
+    if (made.has(path)) return;
+    mkdirSync(path, { recursive: true });
+    made.add(path);
   };
   let workSeq = 0;
 
@@ -152,15 +159,15 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       if (existing !== undefined) return existing;
     }
 
-    await ensureDir(tmpRoot);
+    // Fast path: most no-op or metadata-only packages install nothing.
+    const empty = readdirSync(o.destDir).length === 0;
+    ensureDir(tmpRoot);
     // pid + sequence is unique among live kiln processes; the random part guards against
     // a leftover from a dead process that had the same pid (mkdir then fails with EEXIST).
     const work = join(tmpRoot, `art-${key.slice(0, 16)}-${process.pid}-${++workSeq}-${randomBytes(3).toString('hex')}`);
-    await mkdir(work);
+    mkdirSync(work);
     let stored = false;
     try {
-      // Fast path: most no-op or metadata-only packages install nothing.
-      const empty = (await readdir(o.destDir)).length === 0;
       const entries = empty ? [] : await buildManifest(o.destDir, { signal: o.signal });
       const archivePath = join(work, ARCHIVE);
       const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
@@ -182,21 +189,22 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         fileCount: entries.filter((e) => e.type !== 'dir').length,
         createdAt: new Date().toISOString(),
       };
-      await Promise.all([
-        writeFile(join(work, 'manifest.json'), canonicalManifest(entries), { flag: 'wx' }),
-        writeFile(join(work, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { flag: 'wx' }),
-        ensureDir(join(target, '..')),
-      ]);
+      writeFileSync(join(work, 'manifest.json'), canonicalManifest(entries), { flag: 'wx' });
+      writeFileSync(join(work, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`, { flag: 'wx' });
+      ensureDir(join(target, '..'));
 
       o.signal?.throwIfAborted();
       try {
-        await rename(work, target).catch(async (e: NodeJS.ErrnoException) => {
+        try {
+          renameSync(work, target);
+        } catch (e) {
           // The fan-out dir was known to exist, but cache gc may have removed it since.
-          if (e.code !== 'ENOENT') throw e;
-          await mkdir(join(target, '..'), { recursive: true });
-          await rename(work, target);
-        });
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+          mkdirSync(join(target, '..'), { recursive: true });
+          renameSync(work, target);
+        }
         stored = true;
+        known.set(key, meta);
         return meta;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -212,7 +220,11 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   }
 
   async function stageInto(key: string, sysrootDir: string, opts: { signal?: AbortSignal; touch?: boolean } = {}): Promise<ArtifactMeta> {
-    const meta = await get(key);
+    // A meta this store has seen is still right (entries never change): a stat tells
+    // whether gc has removed the entry since.
+    let meta = known.get(key);
+    if (meta !== undefined && !existsSync(join(dir(key), 'meta.json'))) meta = undefined;
+    meta ??= await get(key);
     if (meta === undefined) {
       throw new KilnError('artifact-missing', `artifact ${key} is not in the cache (${dir(key)})`, {
         hint: 'it may have been removed by cache gc; build the package again',

@@ -8,8 +8,10 @@ import { followLog } from '../logs/follow.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
+import { remoteLogs } from './remote-views.ts';
 
-interface LogsOpts extends StateOptions {
+interface LogsOpts extends StateOptions, RemoteOptions {
   run?: string;
   arch?: string;
   follow?: boolean;
@@ -24,7 +26,11 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     .option('--arch <arch>', 'the architecture (default: any)')
     .option('-f, --follow', 'keep printing as the log grows, until the job ends');
   addStateOptions(cmd);
+  addRemoteOptions(cmd);
   cmd.action(async (name: string, opts: LogsOpts) => {
+    // Against a daemon: --run is a build id (default: the newest build that ran PKG).
+    const remote = remoteFrom(opts);
+    if (remote !== undefined) return remoteLogs(remote, name, opts, ctx);
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('log-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first' });
     const records = openRecords(state.root);

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, isKilnError } from '../errors.ts';
 import { registerBuild } from './build.ts';
+import { registerCancel } from './cancel.ts';
 import { registerCache } from './cache.ts';
 import { registerEnv } from './env.ts';
 import { registerDoctor } from './doctor.ts';
@@ -14,9 +15,9 @@ import { registerHistory } from './history.ts';
 import { registerLogs } from './logs.ts';
 import { registerPlan } from './plan.ts';
 import { registerStatus } from './status.ts';
+import { registerVerify } from './verify.ts';
 import { registerKey } from './key.ts';
 import { registerRepo } from './repo.ts';
-import { registerVerify } from './verify.ts';
 
 export interface CliContext {
   /** Set by a verb's action: the exit status main() returns. */
@@ -45,9 +46,10 @@ export function buildProgram(ctx: CliContext): Command {
   registerDoctor(program, ctx);
   registerServe(program, ctx);
   registerToken(program, ctx);
+  registerCancel(program, ctx);
+  registerVerify(program, ctx);
   registerKey(program, ctx);
   registerRepo(program, ctx);
-  registerVerify(program, ctx);
   return program;
 }
 

@@ -55,6 +55,8 @@ export interface DebianOptionsCli {
   readonly cpus?: number;
   readonly all?: boolean;
   readonly installCheck?: boolean;
+  readonly twice?: boolean;
+  readonly verify?: boolean;
 }
 
 export function addDebianOptions(cmd: Command, options: { all: boolean }): Command {
@@ -69,6 +71,11 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parseJobs)
     .option('--no-install-check', 'skip the dose-builddebcheck installability check');
   if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
+  else {
+    cmd
+      .option('--twice', 'build each Debian package a second time with varied clock, build path and umask, and compare (as reprotest does)')
+      .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)');
+  }
   return cmd;
 }
 
@@ -88,5 +95,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     cpus: opts.cpus,
     withTree: treeGiven,
     ...(opts.installCheck === false ? { skipInstallability: true } : {}),
+    ...(opts.twice === true ? { twice: true } : {}),
+    ...(opts.verify === true ? { verify: true } : {}),
   };
 }

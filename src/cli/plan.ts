@@ -62,7 +62,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         waitsFor: n.waitsFor,
         key: n.key ?? null,
       }));
-      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages }, null, 2)}\n`);
+      // timings: ms per step of the Debian scan (fetch-indexes, installability, …), for the bench.
+      const timings = p.scan.debian?.timings ?? null;
+      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings }, null, 2)}\n`);
     } else {
       const out: string[] = [];
       out.push(

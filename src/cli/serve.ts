@@ -6,7 +6,9 @@ import { resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { createApp } from '../server/app.ts';
-import { listen, parseListen } from '../server/listen.ts';
+import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
+import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
+import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, parseJobs, type StateOptions } from './options.ts';
 
@@ -16,6 +18,30 @@ interface ServeOpts extends StateOptions {
   maxConcurrentBuilds?: number;
   jobs?: number;
   sandbox?: SandboxChoice;
+  onStop: StopMode;
+  bundleMaxBytes?: number;
+  bundleMaxExtracted?: number;
+  bundleMaxEntries?: number;
+  sampleInterval?: number;
+}
+
+/** A size: bytes, or with a K/M/G suffix (powers of 1024), e.g. 64M. */
+export function parseSize(flag: string): (text: string) => number {
+  return (text) => {
+    const m = /^(\d+)\s*([KMG]i?B?|B)?$/i.exec(text.trim());
+    const mult: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+    const n = m === null ? NaN : Number(m[1]) * (mult[(m[2] ?? '').charAt(0).toLowerCase()] ?? NaN);
+    if (!Number.isSafeInteger(n) || n < 1) throw new KilnError('usage', `${flag}: expected a size such as 65536, 64K, 64M or 1G, got "${text}"`);
+    return n;
+  };
+}
+
+export function parseSeconds(flag: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0.1 || n > 3600) throw new KilnError('usage', `${flag}: expected seconds between 0.1 and 3600, got "${text}"`);
+    return n;
+  };
 }
 
 export function parseTreeFlag(text: string, previous: string[] = []): string[] {
@@ -52,7 +78,16 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--tree <name=dir>', 'a tree clients may build by NAME (repeatable)', parseTreeFlag, [])
     .option('--max-concurrent-builds <n>', 'builds of different tenants at once (default: $KILN_MAX_CONCURRENT_BUILDS, else 2)', parseJobs)
     .option('-j, --jobs <n>', 'job slots of this machine, shared by the running builds (default: number of cores)', parseJobs)
-    .addOption(new Option('--sandbox <kind>', 'where builds run (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES));
+    .addOption(new Option('--sandbox <kind>', 'where builds run (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
+    .addOption(
+      new Option('--on-stop <mode>', 'on SIGTERM/SIGINT: cancel running builds (they resume at the next start), or drain (let them finish, then exit)')
+        .choices(STOP_MODES)
+        .default('cancel'),
+    )
+    .option('--bundle-max-bytes <size>', `largest bundle upload, as sent (default ${DEFAULT_BUNDLE_LIMITS.maxUploadBytes / 1024 ** 2}M)`, parseSize('--bundle-max-bytes'))
+    .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
+    .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
+    .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addStateOptions(cmd);
   cmd.action(async (opts: ServeOpts) => {
     const where = parseListen(opts.listen);
@@ -65,6 +100,12 @@ export function registerServe(program: Command, ctx: CliContext): void {
       maxConcurrentBuilds,
       ...(opts.jobs === undefined ? {} : { slots: opts.jobs }),
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
+      bundleLimits: {
+        ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
+        ...(opts.bundleMaxExtracted === undefined ? {} : { maxExtractedBytes: opts.bundleMaxExtracted }),
+        ...(opts.bundleMaxEntries === undefined ? {} : { maxEntries: opts.bundleMaxEntries }),
+      },
+      ...(opts.sampleInterval === undefined ? {} : { sampleIntervalMs: Math.round(opts.sampleInterval * 1000) }),
       onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
     });
     let server;
@@ -83,8 +124,21 @@ export function registerServe(program: Command, ctx: CliContext): void {
       const onSignal = (sig: NodeJS.Signals): void => {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
-        ctx.stderr.write(`kiln serve: ${sig}: no longer accepting; stopping running builds (they will resume at the next start)\n`);
-        void server.stop().then(done, (e: unknown) => {
+        if (opts.onStop === 'drain') {
+          // A second signal while draining: stop waiting, cancel and re-queue what runs.
+          const again = (sig2: NodeJS.Signals): void => {
+            ctx.stderr.write(`kiln serve: ${sig2} while draining: stopping running builds (they will resume at the next start)\n`);
+            void kiln.close();
+          };
+          process.once('SIGTERM', again);
+          process.once('SIGINT', again);
+        }
+        ctx.stderr.write(
+          opts.onStop === 'drain'
+            ? `kiln serve: ${sig}: no longer accepting; letting ${kiln.queue.active().length} running build(s) finish (queued ones wait for the next start)\n`
+            : `kiln serve: ${sig}: no longer accepting; stopping running builds (they will resume at the next start)\n`,
+        );
+        void server.stop(opts.onStop).then(done, (e: unknown) => {
           ctx.stderr.write(`kiln serve: error while stopping: ${String(e)}\n`);
           ctx.exitCode = 1;
           done();

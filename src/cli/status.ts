@@ -8,6 +8,8 @@ import { buildReport } from '../publish/report.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
+import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
+import { remoteStatus } from './remote-views.ts';
 
 export function registerStatus(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -17,7 +19,11 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .option('--runs [n]', 'list the last N runs instead (default 20)')
     .option('--json', 'print as JSON');
   addStateOptions(cmd);
-  cmd.action((runArg: string | undefined, opts: StateOptions & { json?: boolean; runs?: string | boolean }) => {
+  addRemoteOptions(cmd);
+  cmd.action(async (runArg: string | undefined, opts: StateOptions & RemoteOptions & { json?: boolean; runs?: string | boolean }) => {
+    // Against a daemon: RUN is a build id (default: the newest build), --runs lists builds.
+    const remote = remoteFrom(opts);
+    if (remote !== undefined) return remoteStatus(remote, runArg, opts, ctx);
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) {
       throw new KilnError('run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first, or point --state at the state directory' });

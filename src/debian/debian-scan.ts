@@ -20,7 +20,7 @@ import type { Downloads } from '../cache/downloads.ts';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
-import { chosen, closure } from './binary-closure.ts';
+import { candidates, chosen, closure } from './binary-closure.ts';
 import type { Paragraph } from './deb822.ts';
 import type { DebianBuildMode, DebianBuildSpec, DebianOptions, DebianSuite } from './debian-spec.ts';
 import { readLocalDsc } from './dsc.ts';
@@ -48,6 +48,8 @@ export interface DebianRequest {
   readonly cpus: number;
   readonly memoryBytes: number;
   readonly timeoutMs: number | undefined;
+  /** --twice: build each package a second time with variations and compare. */
+  readonly twice?: boolean;
   /** Skip the dose-builddebcheck installability check. */
   readonly skipInstallability?: boolean;
   /** Only the sources' names for the env template, e.g. `bookworm-{arch}`. */
@@ -219,7 +221,7 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
       for (const pr of u0.versions(b)[0]?.provides ?? []) provides.push(pr);
     }
     const files = p.src.files.map((f) => `${f.name}\0${f.sha256}\n`).sort().join('');
-    const debian: DebianBuildSpec = { suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor };
+    const debian: DebianBuildSpec = { suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true };
     specs.push({
       name: p.src.package,
       version: p.src.version,
@@ -261,7 +263,8 @@ export function modeOf(src: SourcePackage, arch: string, req: { archs: readonly 
   if (arch === 'all') return 'binary-indep';
   if (req.options.mode !== 'binary') return req.options.mode;
   const hasIndep = src.architecture.includes('all');
-  return arch === req.archs[0] || !hasIndep ? (hasIndep ? 'binary' : 'binary-arch') : 'binary-arch';
+  // -b on the first arch of the run that builds the source (not always the run's first).
+  return hasIndep && arch === targetArchs(src, req.archs)[0] ? 'binary' : 'binary-arch';
 }
 
 /** The build dependencies that apply for `arch`, `mode` and the profiles (Build-Depends + -Arch and/or -Indep). */
@@ -291,9 +294,8 @@ export function waitFor(
     if (mine !== undefined && mine.source !== self) {
       if (r.constraint === undefined || satisfiesConstraint(mine.version, r.constraint.op, r.constraint.version)) return { name: r.name, ...(r.constraint === undefined ? {} : { constraint: r.constraint }) };
     }
-    if (mine?.source === self) continue;
-    const archive = u.versions(r.name).some((p) => (p.architecture === arch || p.architecture === 'all') && (r.constraint === undefined || satisfiesConstraint(p.version, r.constraint.op, r.constraint.version)));
-    if (archive || u.providers(r.name).length > 0) return undefined;
+    // The archive satisfies it (for own binaries too: apt installs the archive's): no wait.
+    if (candidates(r, u, arch).length > 0) return undefined;
   }
   return undefined;
 }

@@ -39,6 +39,8 @@ export interface DebianBuildSpec {
   readonly primaryArch: string;
   /** dpkg-buildpackage mode for each arch this source is built for. */
   readonly modeFor: Readonly<Record<string, DebianBuildMode>>;
+  /** Build a second time with varied clock, build path and umask and compare (not part of the key). */
+  readonly twice: boolean;
   /** Per arch: the build dependencies a greedy resolver installs (`name=version`), part of the key. */
   readonly chosen: Readonly<Record<string, readonly string[]>>;
 }

@@ -30,7 +30,7 @@ const schema = z.strictObject({
   mirror: z.string().regex(/^(https?|file):\/\//, 'a mirror is a base URL starting with http://, https:// or file://').optional(),
   sources: z.array(z.string().regex(NAME, 'a source package name, or name=version')).default([]),
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
-  profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/)).default([]),
+  profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
   nocheck: z.boolean().default(false),
   cpus: z.number().int().min(1).max(1024).optional(),
   memory: z.string().optional(),
@@ -74,21 +74,23 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       const message = issue.code === 'invalid_format' || (issue.code as string) === 'invalid_string' ? issue.message : describeIssue(issue, valueAt(doc, issue.path));
       diagnostics.push(key === '' ? { file, message } : { file, key, message });
     }
-    return { diagnostics };
   }
-  const d = parsed.data;
+  // Checked even when the shape is off, so every problem is reported at once.
+  const raw = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
   let memoryBytes: number | undefined;
   let timeoutMs: number | undefined;
   try {
-    if (d.memory !== undefined) memoryBytes = parseSize(d.memory);
+    if (typeof raw['memory'] === 'string') memoryBytes = parseSize(raw['memory']);
   } catch (e) {
     diagnostics.push({ file, key: 'memory', message: (e as Error).message });
   }
   try {
-    if (d.timeout !== undefined) timeoutMs = parseDuration(d.timeout);
+    if (typeof raw['timeout'] === 'string') timeoutMs = parseDuration(raw['timeout']);
   } catch (e) {
     diagnostics.push({ file, key: 'timeout', message: (e as Error).message });
   }
+  if (!parsed.success) return { diagnostics };
+  const d = parsed.data;
   if (d.sources.length === 0 && d.dscs.length === 0) diagnostics.push({ file, key: 'sources', message: 'list at least one source package (sources = ["hello"]) or local .dsc (dscs = [...])' });
   if (diagnostics.length > 0) return { diagnostics };
   return {

@@ -75,8 +75,9 @@ export async function checkInstallable(o: CheckOptions): Promise<Uninstallable[]
   try {
     const pk = join(dir, 'Packages');
     const src = join(dir, 'Sources');
-    await writeFile(pk, o.packages);
-    await writeFile(src, o.sources);
+    // dose rejects a file whose last line has no newline ("RFC 822 parse error").
+    await writeFile(pk, o.packages.endsWith('\n') ? o.packages : `${o.packages}\n`);
+    await writeFile(src, o.sources.endsWith('\n') ? o.sources : `${o.sources}\n`);
     const args = [`--deb-native-arch=${o.arch}`, '-e', '-f'];
     if (o.profiles !== undefined && o.profiles.length > 0) args.push(`--deb-profiles=${o.profiles.join(',')}`);
     args.push(pk, src);

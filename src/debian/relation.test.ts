@@ -250,3 +250,51 @@ test('parseRelations handles 10,000 recipe-sized fields quickly', () => {
   assert.ok(junk.errors.every((e) => e.length < 300), 'long garbage is clipped in messages');
   assert.ok(performance.now() - t1 < 500);
 });
+
+// Build-Depends fields with every relation form, each read by dpkg's own parser (Dpkg::Deps).
+const FIELDS = [
+  'debhelper-compat (= 13), libfoo-dev (>= 1.2~) | libfoo-compat-dev (<< 2:0), pkgconf (<= 1.8.1-1), bar (>> 0)',
+  'libssl-dev [amd64 arm64] | libressl-dev [!amd64 !arm64], libhurd-dev [hurd-any], libudev-dev [linux-any], libkvm-dev [kfreebsd-any]',
+  'libx32-dev [any-amd64], libarm-dev [any-arm], libmusl [musl-any-any], gcc-multilib [!x32 !riscv64]',
+  'check <!nocheck>, python3-pytest <!nocheck> <!nopython>, gcc-cross <stage1 cross>, doxygen <!nodoc> <stage1>, gettext <!stage1 !stage2>',
+  'python3:any (>= 3.11), perl:native, libc6-dev:amd64 [amd64], dh-python:any [linux-any] <!nopython>',
+  'a [amd64] <!nocheck> | b [!amd64] <nocheck> | c, d:native (= 1.0-1) [!hurd-any] <cross> <stage1>',
+  // Policy separates profile groups by whitespace: dpkg reads `<x><y>` as one odd group, so it is not used here.
+  'foo (< 1), bar (> 2), baz(>=3)|qux:any(<<4) [ !i386  !armel ]<!nocheck>  <a b>',
+];
+const CONTEXTS: readonly (readonly [string, readonly string[]])[] = [
+  ['amd64', []], ['amd64', ['nocheck']], ['riscv64', ['nocheck', 'nodoc']], ['arm64', ['stage1']], ['x32', ['stage1', 'cross']],
+  ['hurd-i386', ['cross']], ['armhf', ['nopython', 'stage2']], ['kfreebsd-amd64', []], ['musl-linux-amd64', ['stage1', 'stage2']], ['i386', ['a', 'b']],
+];
+
+test('parseRelations, formatRelations and reduceGroups agree with dpkg (Dpkg::Deps) on every relation form', { skip: hasDpkgPerl ? false : 'dpkg-dev perl modules are not installed' }, () => {
+  // One perl: per input line "arch<TAB>profiles<TAB>field", the field as dpkg prints it, then reduced for the context.
+  const script = 'use Dpkg::Deps; $SIG{__WARN__} = sub {}; while (<STDIN>) { chomp; my ($a, $p, $f) = split /\t/; ' +
+    'my $d = deps_parse($f, build_dep => 1); my $r = deps_parse($f, build_dep => 1, reduce_restrictions => 1, host_arch => $a, build_profiles => [split / /, $p]); ' +
+    'print "$d\t", (defined $r ? "$r" : "UNDEF"), "\n" }';
+  const rows = FIELDS.flatMap((f) => CONTEXTS.map(([arch, profiles]) => [arch, profiles, f] as const));
+  const out = execFileSync('perl', ['-e', script], { input: rows.map(([a, p, f]) => `${a}\t${p.join(' ')}\t${f}\n`).join(''), encoding: 'utf8' }).split('\n');
+  // dpkg strips the restrictions it has applied.
+  const bare = (r: Relation): Relation => ({ name: r.name, ...(r.archQualifier === undefined ? {} : { archQualifier: r.archQualifier }), ...(r.constraint === undefined ? {} : { constraint: r.constraint }) });
+  rows.forEach(([hostArch, profiles, field], k) => {
+    const [dpkgFull, dpkgReduced] = out[k]!.split('\t');
+    const { groups, errors } = parseRelations(field);
+    assert.deepEqual(errors, [], field);
+    assert.equal(formatRelations(groups), dpkgFull, field);
+    const reduced = reduceGroups(groups, { hostArch, profiles }).map((g) => g.map(bare));
+    assert.equal(formatRelations(reduced), dpkgReduced, `${field} on ${hostArch} <${profiles.join(' ')}>`);
+  });
+});
+
+test('versioned Provides and :any/:native qualifiers keep their parts through parse and format', () => {
+  assert.deepEqual(parseProvides('libfoo-abi-3 (= 3.0-1), foo-api (= 1:2.0~rc1), plain'), {
+    provides: [{ name: 'libfoo-abi-3', version: '3.0-1' }, { name: 'foo-api', version: '1:2.0~rc1' }, { name: 'plain' }],
+    errors: [],
+  });
+  assert.deepEqual(parseProvides('x (= 1.0_1)').errors, ['"x (= 1.0_1)": invalid version "1.0_1": invalid character "_" in version']);
+  for (const q of ['any', 'native', 'amd64', 'riscv64']) {
+    const { groups } = parseRelations(`a:${q} (>= 1) | b:${q}`);
+    assert.deepEqual(groups[0]!.map((r) => r.archQualifier), [q, q]);
+    assert.equal(formatGroup(groups[0]!), `a:${q} (>= 1) | b:${q}`);
+  }
+});

@@ -187,6 +187,38 @@ test('compareVersions agrees with dpkg --compare-versions on the table and 200 r
   });
 });
 
+// Every pair of these, both ways round: epochs, `~` before and after things, `+`, revisions,
+// letters against digits and symbols, leading zeros, and empty parts (`1..0`, `1.`, `1.0-1.`).
+const GRID = [
+  '0', '1', '9.', '1.0', '1.0.', '1..0', '01.0', '1.0~', '1.0~~', '1.0~rc1', '1.0+', '1.0+b1', '1.0+~', '1.0~+', '1.0a',
+  '1.0A', '1.0.a', '1.0-0', '1.0-1', '1.0-1.', '1.0-1+b1', '1.0-a', '1-1-1', '1:0', '0:1.0', '2:0~', 'a', '1a', '~', '1.0-~',
+];
+
+test('compareVersions agrees with dpkg --compare-versions on every pair of a grid of edge cases', { skip: hasDpkg ? false : 'dpkg is not installed' }, () => {
+  for (const v of GRID) assert.equal(versionProblem(v), undefined, v);
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < GRID.length; i++) for (let k = i; k < GRID.length; k++) pairs.push([GRID[i]!, GRID[k]!]);
+  assert.equal(pairs.length, 465);
+  const want = dpkgOrder(pairs);
+  const wrong = pairs.flatMap(([a, b], k) =>
+    compareVersions(a, b) === want[k] && compareVersions(b, a) === -want[k]! ? [] : [`${a} vs ${b}: dpkg says ${want[k]}, kiln ${compareVersions(a, b)}`]);
+  assert.deepEqual(wrong, []);
+});
+
+/** dpkg's verdict (-1, 0, 1) for each pair, from one shell running `dpkg --compare-versions` lt and eq. */
+function dpkgOrder(pairs: readonly (readonly [string, string])[]): number[] {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const script = pairs
+    .map(([a, b]) => `dpkg --compare-versions ${q(a)} lt ${q(b)} 2>/dev/null; l=$?; dpkg --compare-versions ${q(a)} eq ${q(b)} 2>/dev/null; echo "$l $?"`)
+    .join('\n');
+  const lines = execFileSync('sh', ['-s'], { input: script, encoding: 'utf8', maxBuffer: 1 << 24 }).trim().split('\n');
+  assert.equal(lines.length, pairs.length);
+  return lines.map((line, k) => {
+    assert.ok(line === '0 1' || line === '1 0' || line === '1 1', `dpkg rejected ${pairs[k]![0]} or ${pairs[k]![1]}: "${line}"`);
+    return line === '0 1' ? -1 : line === '1 0' ? 0 : 1;
+  });
+}
+
 function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
   return () => {

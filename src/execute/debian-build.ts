@@ -15,7 +15,8 @@
 //            SOURCE_DATE_EPOCH from debian/changelog (dpkg's own default)
 //   collect  .deb, .udeb, .buildinfo, .changes into $DESTDIR (packed as the artifact)
 
-import { link, mkdir, readFile, copyFile, rm, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, copyFile, rm, writeFile } from 'node:fs/promises';
+import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { basename, dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import type { DebianBuildMode, DebianBuildSpec } from '../debian/debian-spec.ts';
@@ -31,6 +32,8 @@ import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 
 /** The build path reproducible-builds tooling expects (sbuild uses the same). */
 export const BUILD_PATH = '/build/reproducible-path';
+/** Where --twice's second build happens: a different path, as reprotest varies it. */
+export const VARIANT_PATH = '/build/kiln-variant-path';
 
 /** Installed besides the build dependencies (what sbuild installs too). */
 const SANDBOX_BASICS = ['build-essential', 'fakeroot'];
@@ -130,7 +133,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // apt gets only the binaries that can take part (binary-closure.ts): the same answer
   // as the whole index, without parsing 60,000 stanzas per build.
   const roots = buildDependsFor(d.source, buildArch, mode, d.options);
-  const names = closure(roots, [...universe.essential(), ...SANDBOX_BASICS], universe, buildArch);
+  const basics = [...SANDBOX_BASICS, ...(d.twice ? ['faketime'] : [])];
+  const names = closure(roots, [...universe.essential(), ...basics], universe, buildArch);
   await writeFile(join(archiveHost, 'Packages'), `${[...names].flatMap((n) => universe.raw(n)).join('\n\n')}\n`);
   log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
   const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
@@ -147,7 +151,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     'fi',
     'apt-get update -qq -o Acquire::Languages=none >&2',
     `apt-get build-dep -s ${depArgs} ${sh(dsc)}`,
-    'apt-get install -s --no-install-recommends fakeroot',
+    `apt-get install -s --no-install-recommends ${basics.slice(1).join(' ')}`,
   ].join('\n');
   const plan: Buffer[] = [];
   log.note('resolving build dependencies (apt-get build-dep -s, offline)');
@@ -190,9 +194,9 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   log.note(`installing ${wanted.length} packages: ${wanted.map((w) => `${w.name}=${w.version}`).join(' ')}`);
   const install = [
     `apt-get build-dep -y ${depArgs} ${sh(dsc)}`,
-    'apt-get install -y --no-install-recommends fakeroot',
-    `mkdir -p ${sh(BUILD_PATH)}`,
-    `chown kiln:kiln ${sh(BUILD_PATH)} 2>/dev/null || chown 64000:64000 ${sh(BUILD_PATH)}`,
+    `apt-get install -y --no-install-recommends ${basics.slice(1).join(' ')}`,
+    `mkdir -p ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
+    `chown 64000:64000 ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
     // What got installed, for the log (as sbuild prints it).
     "dpkg-query -W -f='${binary:Package} ${Version}\\n' > /kiln/tmp/installed.txt",
   ].join('\n');
@@ -246,7 +250,73 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   ].join('\n');
   const collected = await runAs('build', collect, { env: { PATH, LANG: 'C.UTF-8' } });
   if (collected.exitCode !== 0 || collected.signal !== null) return failedRun('collecting the outputs', collected, 'pack-failed');
+  if (d.twice) await buildTwice({ c, env, flag, dsc, sh, log });
   return { kind: 'ran', result: built };
+}
+
+/**
+ * --twice: build again in the same sandbox with what reprotest varies (build path, clock
+ * +373 days through faketime, umask 002, time zone) and compare each .deb with the
+ * first build's. The result goes to the log and to `<log>.twice.json` for the report;
+ * the artifact stays the first build's.
+ */
+async function buildTwice(o: {
+  c: DebianRunContext;
+  env: Record<string, string>;
+  flag: string;
+  dsc: string;
+  sh: (s: string) => string;
+  log: JobLog;
+}): Promise<void> {
+  const { c, log, sh } = o;
+  log.note(`--twice: second build in ${VARIANT_PATH} with umask 002, TZ=Etc/GMT-14 and the clock 373 days ahead (faketime)`);
+  const script = [
+    'umask 002',
+    `cd ${sh(VARIANT_PATH)}`,
+    `dpkg-source --no-check -x ${sh(o.dsc)}`,
+    'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
+    `faketime '+373 days' dpkg-buildpackage -us -uc ${o.flag}`,
+    `mkdir -p ${sh(`${c.sandbox.inside.tmp}/twice`)}`,
+    `cd ${sh(VARIANT_PATH)} && cp -p *.deb ${sh(`${c.sandbox.inside.tmp}/twice`)}/`,
+  ].join('\n');
+  const r = await c.sandbox.run({
+    argv: ['/bin/bash', '-e', '-c', script, `${c.spec.name}/twice`],
+    cwd: '/',
+    env: { ...o.env, TZ: 'Etc/GMT-14' },
+    onOutput: (stream, chunk) => log.write(stream, chunk),
+    ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: c.spec.build.timeoutMs }),
+    signal: c.signal,
+  });
+  const results: TwiceResult[] = [];
+  if (r.exitCode !== 0 || r.signal !== null) {
+    log.note(`--twice: the second build failed (${r.signal ?? `exit ${r.exitCode}`}); no comparison`);
+    results.push({ deb: '', status: 'error', summary: `the second build failed (${r.signal ?? `exit ${r.exitCode}`})`, details: [] });
+  } else {
+    const first = c.sandbox.host.dest;
+    const second = join(c.sandbox.host.tmp, 'twice');
+    for (const f of (await readdir(first)).filter((n) => n.endsWith('.deb')).sort()) {
+      const other = join(second, f);
+      const cmp = await compareDebs(join(first, f), other, { signal: c.signal }).catch((e: unknown) => e as Error);
+      if (cmp instanceof Error) {
+        results.push({ deb: f, status: 'error', summary: cmp.message, details: [] });
+        continue;
+      }
+      const summary = summarizeComparison(cmp);
+      const details = cmp.verdict === 'reproducible' ? [] : formatComparison(cmp);
+      results.push({ deb: f, status: cmp.verdict, summary, details });
+      log.note(`--twice: ${f}: ${summary}`);
+      for (const line of details) log.note(`--twice:   ${line}`);
+    }
+  }
+  await writeFile(`${log.path}.twice.json`, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** One .deb of a --twice comparison (also the shape of `<log>.twice.json`). */
+export interface TwiceResult {
+  readonly deb: string;
+  readonly status: 'reproducible' | 'differs' | 'error';
+  readonly summary: string;
+  readonly details: readonly string[];
 }
 
 /** `name=version` of the staged packages of this run (the Packages written in $SYSROOT). */

@@ -21,10 +21,13 @@
 // runGroup pauses the child's pipe while that promise is pending, so the bytes waiting in
 // kiln are bounded by the high-water mark plus one pipe chunk. The last lines are kept in
 // a small ring (tail), so a failure report never has to re-read the file. Writes below
-// 64 KiB are gathered for up to 100 ms (see flush), so a short job's log costs one write.
+// 64 KiB are gathered for up to 100 ms (see flush). The file is opened synchronously (one
+// syscall, no thread-pool round trip) and the write stream is only made by the first
+// flush: a job that ends within 100 ms (a no-op build) writes its whole log with one
+// synchronous write at close().
 
 import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, writeSync, type WriteStream } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KilnError } from '../errors.ts';
@@ -70,14 +73,22 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   const start = now();
 
   await ensureDir(dirname(path));
-  const out = createWriteStream(path, { flags: options.append ? 'a' : 'w', highWaterMark: options.highWaterMark ?? 1024 * 1024 });
+  const flags = options.append ? 'a' : 'w';
   let failure: Error | undefined;
-  out.on('error', (e) => (failure ??= new Error(`cannot write job log ${path}: ${e.message}`, { cause: e })));
+  let fd: number;
   try {
-    await once(out, 'open');
+    fd = openSync(path, flags);
   } catch (e) {
     throw new Error(`cannot open job log ${path}: ${(e as Error).message}`, { cause: e });
   }
+  // Made by the first flush (see the header): until then the log lives in `pending`.
+  let out: WriteStream | undefined;
+  const openStream = (): WriteStream => {
+    if (out !== undefined) return out;
+    const s = createWriteStream(path, { fd, highWaterMark: options.highWaterMark ?? 1024 * 1024 });
+    s.on('error', (e) => (failure ??= new Error(`cannot write job log ${path}: ${e.message}`, { cause: e })));
+    return (out = s);
+  };
 
   const partial: Record<LogStream, { parts: Buffer[]; len: number }> = {
     stdout: { parts: [], len: 0 },
@@ -127,11 +138,11 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   function flush(): boolean {
     if (flushTimer !== undefined) clearTimeout(flushTimer);
     flushTimer = undefined;
-    if (pendingBytes === 0 || out.destroyed) return true;
+    if (pendingBytes === 0 || out?.destroyed === true) return true;
     const data = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
-    return out.write(data);
+    return openStream().write(data);
   }
 
   const kiln = (text: string): void => {
@@ -174,7 +185,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
         from = nl + 1;
       }
       if (emit(lines)) return undefined;
-      return once(out, 'drain').then(() => undefined, () => Promise.reject(failure));
+      return once(openStream(), 'drain').then(() => undefined, () => Promise.reject(failure));
     },
     phase(name) {
       kiln(`==> phase ${name} at ${new Date(now()).toISOString()}`);
@@ -194,12 +205,27 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
         st.parts = [];
         st.len = 0;
       }
+      closed = true;
       if (!failure) {
         emit(rest);
-        flush();
+        if (out === undefined) {
+          // Everything fitted in one batch: one synchronous write, no stream.
+          if (flushTimer !== undefined) clearTimeout(flushTimer);
+          flushTimer = undefined;
+          const data = Buffer.concat(pending, pendingBytes);
+          pending = [];
+          pendingBytes = 0;
+          try {
+            for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
+          } catch (e) {
+            failure = new Error(`cannot write job log ${path}: ${(e as Error).message}`, { cause: e });
+          }
+        } else {
+          flush();
+        }
       }
-      closed = true;
-      if (!out.destroyed) {
+      if (out === undefined) closeSync(fd);
+      if (out !== undefined && !out.destroyed) {
         out.end();
         await once(out, 'close').catch(() => undefined);
       }

@@ -3,7 +3,7 @@
 // recipes or logs is escaped; the page embeds no data in script, only in escaped attributes.
 
 import type { JobState } from '../plan/job.ts';
-import type { ReportPackage, RunReport } from './report.ts';
+import type { ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 
 /** States in the order the page shows them: what needs attention first. */
 export const STATE_ORDER: readonly JobState[] = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
@@ -50,6 +50,7 @@ ${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p
 ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 'Reason'))}
 ${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause'))}
 ${section('cancelled', `Cancelled (${of('cancelled').length})`, causeTable(of('cancelled'), 'Cause'))}
+${section('reproducibility', `Reproducibility (${(report.reproducibility ?? []).filter((r) => r.status === 'reproducible').length} of ${(report.reproducibility ?? []).length} bit-identical)`, reproTable(report.reproducibility ?? []))}
 <section id="packages">
 <h2>All packages</h2>
 <table id="pkgs">
@@ -79,6 +80,16 @@ function failure(p: ReportPackage, options: RenderReportOptions): string {
 <p class="log">log: ${p.log === null ? '<i>none</i>' : `<code>${esc(p.log)}</code>`}</p>
 ${tail.length === 0 ? '' : `<pre>${tail.map((l) => esc(clean(l))).join('\n')}</pre>`}
 </article>`;
+}
+
+function reproTable(list: readonly ReproducibilityEntry[]): string {
+  if (list.length === 0) return '';
+  return `<table>
+<thead><tr><th>Package</th><th>Compared with</th><th>Result</th><th>What differs</th></tr></thead>
+<tbody>
+${list.map((r) => `<tr><td>${esc(r.deb)}<br><small>${esc(r.job)}</small></td><td>${r.check === 'archive' ? 'the archive' : 'a varied rebuild'}</td><td class="repro-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.summary)}${r.details.length === 0 ? '' : `<details><summary>details</summary><pre>${r.details.map((l) => esc(clean(l))).join('\n')}</pre></details>`}</td></tr>`).join('\n')}
+</tbody>
+</table>`;
 }
 
 function causeTable(list: readonly ReportPackage[], what: string): string {

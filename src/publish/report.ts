@@ -37,6 +37,21 @@ export interface RunReport {
   readonly counts: Readonly<Record<JobState, number>>;
   /** Sorted by name, then arch. */
   readonly packages: readonly ReportPackage[];
+  /** Debian runs with --verify or --twice: one entry per .deb compared. */
+  readonly reproducibility?: readonly ReproducibilityEntry[];
+}
+
+/** One .deb compared with the archive's binary (--verify) or with a varied rebuild (--twice). */
+export interface ReproducibilityEntry {
+  readonly check: 'archive' | 'twice';
+  /** The job (`name@arch`) that built it. */
+  readonly job: string;
+  readonly deb: string;
+  readonly status: 'reproducible' | 'differs' | 'not-in-archive' | 'error';
+  /** One line, e.g. `data: 1 of 143 entries differ (usr/bin/hello: 2022 → 2026 in .text …)`. */
+  readonly summary: string;
+  /** The full comparison, as `kiln verify` prints it. */
+  readonly details: readonly string[];
 }
 
 /** Lines of log shown per failure in report.html. */

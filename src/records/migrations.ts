@@ -133,6 +133,59 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX builds_open ON builds (state) WHERE state IN ('queued', 'running');
     `,
   },
+  {
+    version: 4,
+    name: 'daemon: bundles, job samples, earlier runs of a build',
+    sql: `
+      -- Build bundles uploaded with PUT /api/v1/bundles/{id}: one tenant's namespace each;
+      -- the extracted tree lives under <state>/bundles/<tenant>/<id>/.
+      CREATE TABLE bundles (
+        tenant      TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        sha256      TEXT NOT NULL,                  -- of the uploaded (compressed) bytes
+        size        INTEGER NOT NULL,               -- uploaded bytes
+        entries     INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL,               -- extracted bytes
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant, id)
+      ) STRICT;
+
+      -- A running job's resource use, sampled every few seconds by the daemon.
+      CREATE TABLE job_samples (
+        run_id        TEXT NOT NULL,
+        job_id        TEXT NOT NULL,
+        at            INTEGER NOT NULL,
+        cpu_cores     REAL NOT NULL,
+        memory_bytes  INTEGER NOT NULL,
+        disk_bytes    INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX job_samples_by_job ON job_samples (run_id, job_id, at);
+
+      -- Runs of a build that a stop or a crash interrupted (JSON array of run ids, oldest
+      -- first): their partial logs are the earlier attempts of the build's jobs.
+      ALTER TABLE builds ADD COLUMN prior_runs TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
+  {
+    version: 5,
+    name: 'no-change runs: up-to-date packages in bulk, last output in package_state',
+    sql: `
+      -- The output of the last good build, so a plan checks that its artifact still exists
+      -- (one stat) instead of reading 10,000 meta.json files.
+      ALTER TABLE package_state ADD COLUMN success_output_hash TEXT;
+      ALTER TABLE package_state ADD COLUMN success_artifact TEXT;
+
+      -- Packages a run settled up-to-date at plan time, a batch per row instead of a jobs row
+      -- each (a no-change run of 10,000 packages wrote 10,000 rows and 4 MB): JSON array of
+      -- [job_id, version, key, output_hash, artifact, ended_at]. jobsOfRun reads them as rows.
+      CREATE TABLE up_to_date (
+        run_id  TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq     INTEGER NOT NULL,
+        jobs    TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+      ) STRICT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

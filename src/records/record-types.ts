@@ -114,11 +114,23 @@ export interface JobSettledInput {
   readonly state: 'up-to-date' | 'broken' | 'skipped' | 'cancelled';
   readonly cause?: string;
   readonly key?: string;
+  readonly outputHash?: string;
   readonly artifact?: string;
   readonly at: number;
 }
 
 export interface PackageState {
-  readonly success: { readonly key: string; readonly recipeHash: string; readonly sourcesHash: string; readonly envId: string; readonly depOutputs: Readonly<Record<string, string>> } | undefined;
+  readonly success:
+    | {
+        readonly key: string;
+        readonly recipeHash: string;
+        readonly sourcesHash: string;
+        readonly envId: string;
+        readonly depOutputs: Readonly<Record<string, string>>;
+        /** The output and artifact path of that build (null in records older than schema 5). */
+        readonly outputHash: string | null;
+        readonly artifact: string | null;
+      }
+    | undefined;
   readonly attempt: { readonly state: string; readonly key: string } | undefined;
 }

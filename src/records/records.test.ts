@@ -51,7 +51,7 @@ test('migrates an empty state dir to the latest schema', (t) => {
   assert.equal(latestSchemaVersion, migrations.length);
   assert.equal(db.prepare('PRAGMA journal_mode').get()?.['journal_mode'], 'wal');
   const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all().map((r) => r['name']);
-  assert.deepEqual(tables, ['builds', 'job_inputs', 'jobs', 'package_state', 'runs', 'tokens']);
+  assert.deepEqual(tables, ['builds', 'bundles', 'job_inputs', 'job_samples', 'jobs', 'package_state', 'runs', 'tokens', 'up_to_date']);
 });
 
 test('reopening is idempotent and keeps the data', (t) => {
@@ -250,7 +250,43 @@ test('package_state keeps the last success inputs and the latest attempt per pac
   r.recordPackageState('a@amd64', { state: 'failed', key: 'k2', inputs: { ...inputs, recipeHash: 'r2' } });
   r.recordPackageState('c@amd64', { state: 'failed', key: 'k3' });
   const states = r.packageStates();
-  assert.deepEqual(states.get('a@amd64'), { success: { key: 'k1', ...inputs }, attempt: { state: 'failed', key: 'k2' } });
+  assert.deepEqual(states.get('a@amd64'), { success: { key: 'k1', ...inputs, outputHash: null, artifact: null }, attempt: { state: 'failed', key: 'k2' } });
   assert.deepEqual(states.get('c@amd64'), { success: undefined, attempt: { state: 'failed', key: 'k3' } });
   assert.equal(states.get('nope@amd64'), undefined);
+});
+
+test('up-to-date packages recorded in bulk read back as job rows, and their keys are kept by gc', (t) => {
+  const r = open(t);
+  run(r, 'r1', 1000);
+  build(r, { runId: 'r1', name: 'b', at: 1000, key: 'kb1' });
+  run(r, 'r2', 2000);
+  const settled = (name: string, key: string): Parameters<Records['recordUpToDate']>[1][number] => ({
+    runId: 'r2', jobId: `${name}@amd64`, name, version: '2.0', arch: 'amd64', state: 'up-to-date', key, outputHash: `out-${name}`, artifact: `/a/${key}`, at: 2001,
+  });
+  r.transaction(() => {
+    r.recordUpToDate('r2', [settled('c', 'kc'), settled('a', 'ka')]);
+    r.recordUpToDate('r2', [settled('e', 'ke')]);
+  });
+  build(r, { runId: 'r2', name: 'd', at: 2000, key: 'kd' });
+  const jobs = r.jobsOfRun('r2');
+  assert.deepEqual(jobs.map((j) => `${j.jobId} ${j.state}`), ['a@amd64 up-to-date', 'c@amd64 up-to-date', 'd@amd64 built', 'e@amd64 up-to-date']);
+  const a = jobs[0]!;
+  assert.deepEqual(
+    { name: a.name, arch: a.arch, version: a.version, key: a.key, outputHash: a.outputHash, artifact: a.artifact, endedAt: a.endedAt, attempt: a.attempt },
+    { name: 'a', arch: 'amd64', version: '2.0', key: 'ka', outputHash: 'out-a', artifact: '/a/ka', endedAt: 2001, attempt: 1 },
+  );
+  assert.deepEqual([...r.artifactKeysOfLastRuns(1)].sort(), ['ka', 'kc', 'kd', 'ke']);
+  assert.deepEqual([...r.artifactKeysOfLastRuns(2)].sort(), ['ka', 'kb1', 'kc', 'kd', 'ke']);
+});
+
+test('package_state keeps the output and artifact of the last good build', (t) => {
+  const r = open(t);
+  const inputs = { recipeHash: 'rh', sourcesHash: 'sh', envId: 'env', depOutputs: { 'z@amd64': 'oz' } };
+  r.recordPackageState('a@amd64', { state: 'built', key: 'k1', inputs, outputHash: 'o1', artifact: '/art/k1' });
+  r.recordPackageState('a@amd64', { state: 'failed', key: 'k2' });
+  r.recordPackageState('b@amd64', { state: 'built', key: 'kb', inputs });
+  const s = r.packageStates();
+  assert.deepEqual({ ...s.get('a@amd64')!.success! }, { key: 'k1', recipeHash: 'rh', sourcesHash: 'sh', envId: 'env', depOutputs: { 'z@amd64': 'oz' }, outputHash: 'o1', artifact: '/art/k1' });
+  assert.deepEqual(s.get('a@amd64')!.attempt, { state: 'failed', key: 'k2' });
+  assert.equal(s.get('b@amd64')!.success!.outputHash, null);
 });

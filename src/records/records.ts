@@ -111,19 +111,41 @@ export class Records extends SqlStore {
   }
 
   /**
-   * Keep package_state current: the latest attempt (state and key), and with `inputs` on
-   * success, the inputs of the last good build (why-rebuild compares against them).
+   * Packages settled up-to-date at plan time, as one row for the whole batch (see
+   * migration 5); jobsOfRun and artifactKeysOfLastRuns read them back as job rows.
    */
-  recordPackageState(jobId: string, s: { state: JobState; key: string | undefined; inputs?: JobInputs | undefined }): void {
+  recordUpToDate(runId: string, settled: readonly JobSettledInput[]): void {
+    if (settled.length === 0) return;
+    const rows = settled.map((s) => [s.jobId, s.version, s.key ?? null, s.outputHash ?? null, s.artifact ?? null, s.at]);
+    this.stmt(
+      `INSERT INTO up_to_date (run_id, seq, jobs)
+       VALUES (?, (SELECT coalesce(max(seq), 0) + 1 FROM up_to_date WHERE run_id = ?), ?)`,
+    ).run(runId, runId, JSON.stringify(rows));
+  }
+
+  /**
+   * Keep package_state current: the latest attempt (state and key), and with `inputs` on
+   * success, the inputs of the last good build (why-rebuild compares against them) and its
+   * output (the planner checks that artifact instead of reading it).
+   */
+  recordPackageState(
+    jobId: string,
+    s: { state: JobState; key: string | undefined; inputs?: JobInputs | undefined; outputHash?: string | undefined; artifact?: string | undefined },
+  ): void {
     const success = (s.state === 'built' || s.state === 'up-to-date') && s.inputs !== undefined && s.key !== undefined;
     if (success) {
       this.stmt(
-        `INSERT INTO package_state (job_id, success_key, recipe_hash, sources_hash, env_id, dep_outputs, attempt_state, attempt_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO package_state (job_id, success_key, recipe_hash, sources_hash, env_id, dep_outputs, attempt_state, attempt_key,
+           success_output_hash, success_artifact)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (job_id) DO UPDATE SET success_key = excluded.success_key, recipe_hash = excluded.recipe_hash,
            sources_hash = excluded.sources_hash, env_id = excluded.env_id, dep_outputs = excluded.dep_outputs,
-           attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key`,
-      ).run(jobId, s.key!, s.inputs!.recipeHash, s.inputs!.sourcesHash, s.inputs!.envId, JSON.stringify(s.inputs!.depOutputs), s.state, s.key!);
+           attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key,
+           success_output_hash = excluded.success_output_hash, success_artifact = excluded.success_artifact`,
+      ).run(
+        jobId, s.key!, s.inputs!.recipeHash, s.inputs!.sourcesHash, s.inputs!.envId, JSON.stringify(s.inputs!.depOutputs), s.state, s.key!,
+        s.outputHash ?? null, s.artifact ?? null,
+      );
     } else {
       this.stmt(
         `INSERT INTO package_state (job_id, attempt_state, attempt_key) VALUES (?, ?, ?)
@@ -136,6 +158,8 @@ export class Records extends SqlStore {
   packageStates(): Map<string, PackageState> {
     const out = new Map<string, PackageState>();
     for (const r of this.stmt('SELECT * FROM package_state').all() as Row[]) {
+      // depOutputs is parsed when asked for: only packages to be built need it.
+      let deps: Record<string, string> | undefined;
       const success =
         r['success_key'] === null
           ? undefined
@@ -144,7 +168,11 @@ export class Records extends SqlStore {
               recipeHash: r['recipe_hash'] as string,
               sourcesHash: r['sources_hash'] as string,
               envId: r['env_id'] as string,
-              depOutputs: JSON.parse(r['dep_outputs'] as string) as Record<string, string>,
+              get depOutputs(): Record<string, string> {
+                return (deps ??= JSON.parse(r['dep_outputs'] as string) as Record<string, string>);
+              },
+              outputHash: (r['success_output_hash'] as string | null | undefined) ?? null,
+              artifact: (r['success_artifact'] as string | null | undefined) ?? null,
             };
       const attempt =
         r['attempt_state'] === null ? undefined : { state: r['attempt_state'] as string, key: (r['attempt_key'] as string | null) ?? '' };
@@ -217,9 +245,32 @@ export class Records extends SqlStore {
   /** The rows of a run ordered by job id: only each job's newest attempt unless allAttempts. */
   jobsOfRun(runId: string, options: { allAttempts?: boolean } = {}): JobRecord[] {
     const latest = options.allAttempts === true ? '' : `AND ${LATEST_ATTEMPT}`;
-    return this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.run_id = ? ${latest} ORDER BY j.job_id, j.attempt`)
+    const rows = this.stmt(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.run_id = ? ${latest} ORDER BY j.job_id, j.attempt`)
       .all(runId)
       .map(toJob);
+    const bulk = this.#upToDateOfRun(runId);
+    if (bulk.length === 0) return rows;
+    // A package has a jobs row or a bulk entry, never both; keep the jobs row if it did.
+    const seen = new Set(rows.map((j) => j.jobId));
+    for (const j of bulk) if (!seen.has(j.jobId)) rows.push(j);
+    return rows.sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : a.attempt - b.attempt));
+  }
+
+  /** The bulk up-to-date entries of a run (recordUpToDate) as job records. */
+  #upToDateOfRun(runId: string): JobRecord[] {
+    const out: JobRecord[] = [];
+    for (const r of this.stmt('SELECT jobs FROM up_to_date WHERE run_id = ? ORDER BY seq').all(runId)) {
+      const entries = JSON.parse(r['jobs'] as string) as Array<[string, string, string | null, string | null, string | null, number]>;
+      for (const [jobId, version, key, outputHash, artifact, at] of entries) {
+        const at_ = jobId.lastIndexOf('@');
+        out.push({
+          runId, jobId, attempt: 1, name: jobId.slice(0, at_), version, arch: jobId.slice(at_ + 1), state: 'up-to-date', key,
+          why: null, cause: null, failureReason: null, startedAt: null, endedAt: at, durationMs: null, exitCode: null,
+          signal: null, rusage: null, log: null, artifact, outputHash,
+        });
+      }
+    }
+    return out;
   }
 
   /**
@@ -296,9 +347,12 @@ export class Records extends SqlStore {
   /** Input keys of the artifacts the last n runs (running ones included) built or reused. */
   artifactKeysOfLastRuns(n: number): Set<string> {
     const rows = this.stmt(
-      `SELECT DISTINCT j.key FROM jobs j
-       JOIN (SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?) AS r ON r.id = j.run_id
-       WHERE j.state IN ('built', 'up-to-date') AND j.key IS NOT NULL`,
+      `WITH r AS (SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?)
+       SELECT j.key FROM jobs j JOIN r ON r.id = j.run_id
+       WHERE j.state IN ('built', 'up-to-date') AND j.key IS NOT NULL
+       UNION
+       SELECT e.value ->> 2 FROM up_to_date u JOIN r ON r.id = u.run_id, json_each(u.jobs) e
+       WHERE e.value ->> 2 IS NOT NULL`,
     ).all(n);
     return new Set(rows.map((r) => r['key'] as string));
   }

@@ -33,6 +33,29 @@ export interface BuildRecord {
   readonly createdAt: number;
   readonly startedAt: number | null;
   readonly endedAt: number | null;
+  /** Runs of this build that a stop or crash interrupted, oldest first (their logs are earlier attempts). */
+  readonly priorRuns: readonly string[];
+}
+
+export interface BundleRecord {
+  readonly tenant: string;
+  readonly id: string;
+  readonly sha256: string;
+  /** Uploaded (compressed) bytes. */
+  readonly size: number;
+  readonly entries: number;
+  /** Extracted bytes. */
+  readonly bytes: number;
+  readonly createdAt: number;
+}
+
+export interface JobSampleRecord {
+  readonly runId: string;
+  readonly jobId: string;
+  readonly at: number;
+  readonly cpuCores: number;
+  readonly memoryBytes: number;
+  readonly diskBytes: number;
 }
 
 export interface NewBuild {
@@ -149,13 +172,13 @@ export class ServerRecords extends SqlStore {
 
   /** Put a build back in the queue (it keeps its place: the queue orders by rowid). */
   requeue(id: string, note: string): void {
-    this.stmt(`UPDATE builds SET state = 'queued', run_id = NULL, started_at = NULL, error = ? WHERE id = ?`).run(note, id);
+    this.stmt(`UPDATE builds SET state = 'queued', ${KEEP_PRIOR_RUN}, run_id = NULL, started_at = NULL, error = ? WHERE id = ?`).run(note, id);
   }
 
   /** At start: builds a dead server left running go back to the queue. The ids. */
   requeueInterrupted(): string[] {
     const rows = this.stmt(
-      `UPDATE builds SET state = 'queued', run_id = NULL, started_at = NULL,
+      `UPDATE builds SET state = 'queued', ${KEEP_PRIOR_RUN}, run_id = NULL, started_at = NULL,
          error = 'interrupted: the server stopped while it ran; queued again'
        WHERE state = 'running' RETURNING id`,
     ).all();
@@ -170,6 +193,70 @@ export class ServerRecords extends SqlStore {
     return out;
   }
 
+  // ---- bundles ------------------------------------------------------------------------
+
+  insertBundle(b: Omit<BundleRecord, 'createdAt'> & { createdAt?: number }): BundleRecord {
+    const row = this.stmt(
+      `INSERT INTO bundles (tenant, id, sha256, size, entries, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
+    ).get(b.tenant, b.id, b.sha256, b.size, b.entries, b.bytes, b.createdAt ?? Date.now());
+    return toBundle(row!);
+  }
+
+  /** The tenant's bundle with this id (another tenant's namesake is not visible). */
+  getBundle(tenant: string, id: string): BundleRecord | undefined {
+    const row = this.stmt('SELECT * FROM bundles WHERE tenant = ? AND id = ?').get(tenant, id);
+    return row === undefined ? undefined : toBundle(row);
+  }
+
+  // ---- job samples --------------------------------------------------------------------
+
+  insertSample(s: JobSampleRecord): void {
+    this.stmt('INSERT INTO job_samples (run_id, job_id, at, cpu_cores, memory_bytes, disk_bytes) VALUES (?, ?, ?, ?, ?, ?)').run(
+      s.runId, s.jobId, s.at, s.cpuCores, Math.round(s.memoryBytes), Math.round(s.diskBytes),
+    );
+  }
+
+  /** The newest sample of each job of a run, by job id. */
+  latestSamples(runId: string): Map<string, JobSampleRecord> {
+    const rows = this.stmt(
+      `SELECT s.* FROM job_samples s
+         JOIN (SELECT job_id, max(at) AS at FROM job_samples WHERE run_id = ? GROUP BY job_id) m
+           ON s.job_id = m.job_id AND s.at = m.at
+       WHERE s.run_id = ?`,
+    ).all(runId, runId);
+    return new Map(rows.map((r) => [String(r['job_id']), toSample(r)]));
+  }
+
+  /** Every sample of one job of a run, oldest first. */
+  samplesOf(runId: string, jobId: string): JobSampleRecord[] {
+    return this.stmt('SELECT * FROM job_samples WHERE run_id = ? AND job_id = ? ORDER BY at').all(runId, jobId).map(toSample);
+  }
+}
+
+/** SQL that appends the current run id (if any) to prior_runs, in a requeue's SET clause. */
+const KEEP_PRIOR_RUN = `prior_runs = CASE WHEN run_id IS NULL THEN prior_runs ELSE json_insert(prior_runs, '$[#]', run_id) END`;
+
+function toBundle(r: Row): BundleRecord {
+  return {
+    tenant: String(r['tenant']),
+    id: String(r['id']),
+    sha256: String(r['sha256']),
+    size: Number(r['size']),
+    entries: Number(r['entries']),
+    bytes: Number(r['bytes']),
+    createdAt: Number(r['created_at']),
+  };
+}
+
+function toSample(r: Row): JobSampleRecord {
+  return {
+    runId: String(r['run_id']),
+    jobId: String(r['job_id']),
+    at: Number(r['at']),
+    cpuCores: Number(r['cpu_cores']),
+    memoryBytes: Number(r['memory_bytes']),
+    diskBytes: Number(r['disk_bytes']),
+  };
 }
 
 function toToken(r: Row): TokenRecord {
@@ -198,5 +285,6 @@ function toBuild(r: Row): BuildRecord {
     createdAt: Number(r['created_at']),
     startedAt: n('started_at'),
     endedAt: n('ended_at'),
+    priorRuns: r['prior_runs'] === undefined || r['prior_runs'] === null ? [] : (JSON.parse(String(r['prior_runs'])) as string[]),
   };
 }

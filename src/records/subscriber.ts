@@ -5,7 +5,7 @@
 
 import { assertNever } from '../errors.ts';
 import type { EventBus, KilnEvent } from '../events/events.ts';
-import type { Records } from './records.ts';
+import type { JobSettledInput, Records } from './records.ts';
 
 export interface RecordEventsOptions {
   /** Longest an event waits in the queue; default 50 ms. */
@@ -40,7 +40,15 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
     queue = [];
     try {
       records.transaction(() => {
+        // Packages settled up-to-date at plan time go in as one row per run and batch.
+        const bulk = new Map<string, JobSettledInput[]>();
         for (const e of batch) {
+          if (e.type === 'job-settled' && e.state === 'up-to-date' && e.inputs === undefined) {
+            let list = bulk.get(e.runId);
+            if (list === undefined) bulk.set(e.runId, (list = []));
+            list.push({ runId: e.runId, jobId: e.jobId, name: e.name, version: e.version, arch: e.arch, state: e.state, key: e.key, outputHash: e.outputHash, artifact: e.artifact, at: e.at });
+            continue;
+          }
           // One bad event (say, a state the schema rejects) is reported, not allowed to
           // roll back the rest of the batch.
           try {
@@ -48,6 +56,14 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
           } catch (err) {
             // Some errors (I/O, full disk) make SQLite roll the whole transaction back:
             // then the batch must be retried as a whole, not committed in pieces.
+            if (!records.inTransaction) throw err;
+            onError(err);
+          }
+        }
+        for (const [runId, list] of bulk) {
+          try {
+            records.recordUpToDate(runId, list);
+          } catch (err) {
             if (!records.inTransaction) throw err;
             onError(err);
           }
@@ -113,7 +129,7 @@ function write(records: Records, e: RecordedEvent): void {
         exitCode: e.exitCode, signal: e.signal, rusage: e.rusage, startedAt: e.startedAt, endedAt: e.at,
       });
       if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
-      if (e.state !== 'cancelled') records.recordPackageState(e.jobId, { state: e.state, key: e.key, inputs: e.inputs });
+      if (e.state !== 'cancelled') records.recordPackageState(e.jobId, { state: e.state, key: e.key, inputs: e.inputs, outputHash: e.outputHash, artifact: e.artifact });
       return;
     case 'job-sample':
       // Kept by the server's sampler (issue 5); the CLI's records do not store samples.

@@ -36,6 +36,10 @@ export interface DebianCliRequest {
   /** Whether --tree was given (else no recipe tree is scanned). */
   readonly withTree: boolean;
   readonly skipInstallability?: boolean;
+  /** --twice: build each package twice with variations (clock, build path, umask) and compare. */
+  readonly twice?: boolean;
+  /** --verify: compare each built .deb with the archive's binary of the same version. */
+  readonly verify?: boolean;
 }
 
 export interface RunScan extends TreeScan {
@@ -97,6 +101,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     memoryBytes: t?.memoryBytes ?? 4 * 1024 ** 3,
     timeoutMs: t?.timeoutMs,
     ...(o.debian?.skipInstallability === true ? { skipInstallability: true } : {}),
+    ...(o.debian?.twice === true ? { twice: true } : {}),
     cacheDir: o.cacheDir,
     downloads,
     ...(o.signal === undefined ? {} : { signal: o.signal }),

@@ -5,8 +5,13 @@
 // note, not a failed run: the packages are built and stay in the artifact cache.
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Downloads } from '../cache/downloads.ts';
+import { formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
+import { verifyDebs } from '../debian/deb-verify.ts';
+import type { TwiceResult } from '../execute/debian-build.ts';
+import type { ReproducibilityEntry } from '../publish/report.ts';
 import type { ArtifactStore } from '../cache/artifacts.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, loadSigningKey, signingKeyPaths } from '../publish/signing.ts';
 import { publishRepo, type PublishResult } from '../publish/apt-repo.ts';
@@ -24,27 +29,64 @@ export interface PublishDebianOptions {
   readonly finalState: ReadonlyMap<string, JobState>;
   readonly keyOf: (jobId: string) => string | undefined;
   readonly note: (text: string) => void;
+  /** --verify: compare each .deb with the archive's binary of the same version. */
+  readonly verify?: { readonly mirror: string; readonly cacheDir: string; readonly downloads: Downloads; readonly allArch: string };
+  /** Job log path of a job id (its `<log>.twice.json` holds --twice's comparison). */
+  readonly logOf?: (jobId: string) => string | undefined;
   readonly signal?: AbortSignal;
+}
+
+export interface DebianRunResult {
+  readonly published: PublishResult | undefined;
+  readonly reproducibility: ReproducibilityEntry[];
 }
 
 export function repoDirOf(stateRoot: string): string {
   return join(stateRoot, 'repo');
 }
 
-export async function publishDebianRun(o: PublishDebianOptions): Promise<PublishResult | undefined> {
+export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianRunResult> {
   const jobs = o.plan.nodes.filter((n) => n.spec?.debian !== undefined && (o.finalState.get(n.id) === 'built' || o.finalState.get(n.id) === 'up-to-date'));
-  if (jobs.length === 0) return undefined;
+  const reproducibility: ReproducibilityEntry[] = [];
+  for (const n of jobs) {
+    const log = o.logOf?.(n.id);
+    if (log === undefined || o.finalState.get(n.id) !== 'built') continue;
+    const text = await readFile(`${log}.twice.json`, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    for (const t of JSON.parse(text) as TwiceResult[]) reproducibility.push({ check: 'twice', job: n.id, deb: t.deb, status: t.status, summary: t.summary, details: t.details });
+  }
+  if (jobs.length === 0) return { published: undefined, reproducibility };
   const tmp = await mkdtemp(join(o.stateRoot, '.publish-'));
   try {
     const debs: string[] = [];
+    const jobOfDeb = new Map<string, string>();
     for (const n of jobs) {
       const key = o.keyOf(n.id) ?? n.key;
       if (key === undefined) continue;
       const dir = join(tmp, n.id.replace('@', '_'));
+      await mkdir(dir);
       await o.artifacts.stageInto(key, dir, o.signal === undefined ? {} : { signal: o.signal });
-      for (const f of await readdir(dir)) if (f.endsWith('.deb')) debs.push(join(dir, f));
+      for (const f of await readdir(dir)) {
+        if (!f.endsWith('.deb')) continue;
+        debs.push(join(dir, f));
+        jobOfDeb.set(join(dir, f), n.id);
+      }
     }
-    if (debs.length === 0) return undefined;
+    if (debs.length === 0) return { published: undefined, reproducibility };
+    if (o.verify !== undefined) {
+      const suiteName = o.suite;
+      o.note(`verifying ${debs.length} .deb(s) against ${suiteName} in the archive`);
+      const results = await verifyDebs(debs.filter((d) => !/-dbgsym_/.test(d)), {
+        cacheDir: o.verify.cacheDir, downloads: o.verify.downloads, mirror: o.verify.mirror, suite: suiteName, allArch: o.verify.allArch,
+        ...(o.signal === undefined ? {} : { signal: o.signal }),
+      });
+      for (const r of results) {
+        const summary = r.comparison !== undefined ? summarizeComparison(r.comparison) : r.error?.message ?? r.status;
+        const details = r.comparison !== undefined && r.comparison.verdict === 'differs' ? formatComparison(r.comparison) : [];
+        reproducibility.push({ check: 'archive', job: jobOfDeb.get(r.deb) ?? '?', deb: basename(r.deb), status: r.status, summary, details });
+        o.note(`verify ${basename(r.deb)}: ${r.status === 'reproducible' ? 'reproducible (bit-identical to the archive)' : summary}`);
+      }
+    }
     if (!existsSync(signingKeyPaths(o.stateRoot).secret)) {
       const made = await createSigningKey(o.stateRoot, { name: DEFAULT_KEY_NAME });
       o.note(`made kiln's repository signing key ${made.fingerprint} in ${made.paths.secret}; \`kiln key export\` prints the public key for apt`);
@@ -59,7 +101,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<Publish
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
     o.note(`published ${debs.length} .deb(s) to ${result.repoDir} (suite ${result.suite}, ${result.indexed} package(s) listed)`);
-    return result;
+    return { published: result, reproducibility };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

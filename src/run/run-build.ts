@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
-import { createExecutor, type StagedOutput } from '../execute/execute-job.ts';
+import { createExecutor, logPathOf, type StagedOutput } from '../execute/execute-job.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
@@ -20,7 +20,7 @@ import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { updatePackageIndex } from './update-index.ts';
 import { publishDebianRun } from './publish-debian.ts';
 import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
-import { machineCapacity } from './host-env.ts';
+import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
 import { reapSandboxes } from '../sandbox/reaper.ts';
 import type { StateLayout } from './state-layout.ts';
@@ -187,10 +187,20 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const debian = prepared.scan.debian;
     if (debian !== undefined && !req.signal.aborted) {
       const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
-      await publishDebianRun({
+      const done = await publishDebianRun({
         stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan, artifacts, finalState,
         keyOf: (id) => outputs.get(id)?.key, note, signal: req.signal,
-      }).catch((e: unknown) => note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`));
+        logOf: (id) => logPathOf(join(state.logs, runId), id),
+        ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, cacheDir: state.cache, downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
+      }).catch((e: unknown) => {
+        note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`);
+        return undefined;
+      });
+      if (done !== undefined && done.reproducibility.length > 0) {
+        const withRepro = { ...report, reproducibility: done.reproducibility };
+        await writeReport(state.root, withRepro);
+        return { runId, state: runState, counts, report: withRepro, reportDir };
+      }
     }
     return { runId, state: runState, counts, report, reportDir };
   } finally {

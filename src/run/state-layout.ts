@@ -8,6 +8,7 @@
 //   work/<run>/<name>_<arch>/    a job's private workspace while it runs (kept with --keep-failed)
 //   runs/<run>/report.json|html  the report of each run
 //   packages/index.json          the package index of every artifact built so far
+//   scan-cache/<tree>.json       specs of unchanged recipes, keyed by file stats (recipes/scan-cache.ts)
 
 import { join, resolve } from 'node:path';
 

@@ -18,10 +18,14 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { bearerAuth, type ServerEnv } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { BuildQueue, type BuildRunner } from './queue.ts';
+import { DEFAULT_BUNDLE_LIMITS, type BundleLimits } from './bundles.ts';
 import { registerBuildRoutes } from './routes/builds.ts';
+import { registerBundleRoutes } from './routes/bundles.ts';
+import { registerEnvRoutes } from './routes/envs.ts';
 import { registerBuilderRoutes } from './routes/builder.ts';
 import { registerDocRoutes } from './routes/docs.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
+import { registerWebRoutes, registerWebSession } from './web/web.ts';
 import { localRunner } from './runner.ts';
 import { describeZodError } from './schemas.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -42,6 +46,10 @@ export interface AppOptions {
   /** Runs a build; default: runBuild() in this process (tests pass a fake). */
   readonly runner?: BuildRunner;
   readonly bodyLimit?: number;
+  /** Bundle upload bounds (default DEFAULT_BUNDLE_LIMITS: 64 MiB sent, 256 MiB extracted, 20,000 members). */
+  readonly bundleLimits?: Partial<BundleLimits>;
+  /** How often running jobs' cpu, memory and disk are sampled (default 5 s). */
+  readonly sampleIntervalMs?: number;
   readonly version?: string;
   /** Where unexpected errors are reported (default stderr). */
   readonly onError?: (message: string) => void;
@@ -65,12 +73,13 @@ export function createApp(options: AppOptions): KilnServerApp {
   const runs = openRecords(state.root);
   const queue = new BuildQueue({
     records,
-    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox }),
+    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
     slots: options.slots ?? availableParallelism(),
     onError: (id, e) => report(`build ${id}: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
   });
-  const context: ServerContext = { records, runs, queue, trees, state };
+  const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };
+  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits };
 
   const app = new OpenAPIHono<ServerEnv>({
     defaultHook: (result, c) => {
@@ -81,18 +90,22 @@ export function createApp(options: AppOptions): KilnServerApp {
     },
   });
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
-  app.use(
-    '/api/*',
-    bodyLimit({
-      maxSize: limit,
-      onError: (c) => c.json({ error: { code: 'usage', message: `the request body is over the limit of ${limit} bytes` } }, 413),
-    }),
-  );
+  const jsonBodyLimit = bodyLimit({
+    maxSize: limit,
+    onError: (c) => c.json({ error: { code: 'usage', message: `the request body is over the limit of ${limit} bytes` } }, 413),
+  });
+  // Bundle uploads have their own, larger limit, counted as they stream to disk (bundles.ts).
+  app.use('/api/*', (c, next) => (c.req.method === 'PUT' && c.req.path.startsWith('/api/v1/bundles/') ? next() : jsonBodyLimit(c, next)));
+  // The web status page's session cookie, sign-in and assets (before the bearer check).
+  registerWebSession(app, context);
   app.use('*', bearerAuth(records));
   registerBuildRoutes(app, context);
   registerJobRoutes(app, context);
   registerBuilderRoutes(app, context);
+  registerBundleRoutes(app, context, bundleLimits);
+  registerEnvRoutes(app, context);
   registerDocRoutes(app, options.version ?? '0.1.0');
+  registerWebRoutes(app, context);
 
   app.notFound((c) => c.json({ error: { code: 'not-found', message: `no such endpoint: ${c.req.method} ${c.req.path}`, hint: 'see /api/v1/docs' } }, 404));
   app.onError((e, c) => {

@@ -18,6 +18,8 @@ export function isPublicPath(path: string): boolean {
 export function bearerAuth(records: ServerRecords): MiddlewareHandler<ServerEnv> {
   return async (c, next) => {
     if (isPublicPath(c.req.path)) return next();
+    // Already signed in by the web page's session cookie (web/session.ts: GET/HEAD only).
+    if ((c.get('auth') as TokenRecord | undefined) !== undefined) return next();
     const header = c.req.header('authorization');
     const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (m === null) {

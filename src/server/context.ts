@@ -4,6 +4,7 @@
 import type { Records } from '../records/records.ts';
 import type { BuildRecord, ServerRecords } from '../records/server-records.ts';
 import type { StateLayout } from '../run/state-layout.ts';
+import type { BundleLimits } from './bundles.ts';
 import type { BuildQueue } from './queue.ts';
 import type { BuildBody } from './schemas.ts';
 
@@ -14,6 +15,8 @@ export interface ServerContext {
   readonly queue: BuildQueue;
   readonly trees: ReadonlyMap<string, string>;
   readonly state: StateLayout;
+  /** Bundle upload bounds (kiln serve --bundle-max-*). */
+  readonly bundleLimits: BundleLimits;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -33,6 +36,8 @@ export function buildView(ctx: ServerContext, b: BuildRecord) {
     runId: b.runId,
     error: b.error,
     retryOf: b.retryOf,
+    bundle: body.bundle ?? null,
+    priorRuns: [...b.priorRuns],
     createdAt: new Date(b.createdAt).toISOString(),
     startedAt: iso(b.startedAt),
     endedAt: iso(b.endedAt),

@@ -1,6 +1,7 @@
-// Serve a KilnServerApp on a socket, and stop it in order: stop accepting, abort and
-// re-queue the running builds, close the remaining connections (live log streams), then
-// close the records.
+// Serve a KilnServerApp on a socket, and stop it in order: stop accepting, then either
+// abort and re-queue the running builds ('cancel') or let them finish ('drain'; queued
+// builds stay queued for the next start), close the remaining connections (live log
+// streams), then close the records.
 
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -12,8 +13,12 @@ export interface Listening {
   /** http://HOST:PORT, with the port actually bound (for port 0). */
   readonly url: string;
   readonly port: number;
-  stop(): Promise<void>;
+  /** 'cancel' (default): running builds are aborted and re-queued; 'drain': they finish first. */
+  stop(mode?: StopMode): Promise<void>;
 }
+
+export type StopMode = 'cancel' | 'drain';
+export const STOP_MODES: readonly StopMode[] = ['cancel', 'drain'];
 
 /** Parse HOST:PORT ("127.0.0.1:8080", "[::1]:8080", ":8080" for 127.0.0.1). */
 export function parseListen(text: string): { host: string; port: number } {
@@ -40,10 +45,11 @@ export async function listen(kiln: KilnServerApp, options: { host: string; port:
   return {
     url: `http://${host}:${addr.port}`,
     port: addr.port,
-    stop: () => {
+    stop: (mode = 'cancel') => {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
+        if (mode === 'drain') await kiln.queue.drain();
         await kiln.close();
         http.closeAllConnections();
         await closed;

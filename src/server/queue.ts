@@ -4,10 +4,12 @@
 // head build with the highest priority goes first, then the oldest.
 //
 // Each running build gets its own EventBus and AbortController; cancel aborts it. On
-// stop() (SIGTERM) running builds are aborted and put back in the queue, so a restarted
-// server resumes them, as it does for builds a killed server left 'running'.
+// stop() (SIGTERM with --on-stop cancel) running builds are aborted and put back in the
+// queue, so a restarted server resumes them, as it does for builds a killed server left
+// 'running'; drain() (--on-stop drain) starts nothing more and waits for them to finish.
+// The job samples a build's bus carries are kept in the records, the latest in memory.
 
-import { isKilnError } from '../errors.ts';
+import { isKilnError, KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
 import type { BuildRecord, NewBuild, ServerRecords } from '../records/server-records.ts';
 
@@ -36,6 +38,13 @@ export interface RunningJob {
   readonly log: string;
 }
 
+export interface LiveSample {
+  readonly at: number;
+  readonly cpuCores: number;
+  readonly memoryBytes: number;
+  readonly diskBytes: number;
+}
+
 export interface ActiveBuild {
   readonly id: string;
   readonly tenant: string;
@@ -44,6 +53,8 @@ export interface ActiveBuild {
   readonly startedAt: number;
   runId: string | undefined;
   readonly runningJobs: Map<string, RunningJob>;
+  /** The latest resource sample of each running job. */
+  readonly samples: Map<string, LiveSample>;
   /** Why it was aborted: by a user's cancel, or by the server stopping. */
   abortedBy: 'cancel' | 'shutdown' | undefined;
   readonly done: Promise<void>;
@@ -88,6 +99,9 @@ export class BuildQueue {
   }
 
   enqueue(b: NewBuild): BuildRecord {
+    if (this.#stopping) {
+      throw new KilnError('server-stopping', 'the server is stopping and takes no new builds', { hint: 'submit it again once the server is back' });
+    }
     const rec = this.#records.insertBuild(b);
     this.pump();
     return this.#records.getBuild(rec.id) ?? rec;
@@ -137,6 +151,18 @@ export class BuildQueue {
     }
   }
 
+  /** True once stop() or drain() was called: no build is taken or started any more. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** Stop taking and starting builds, and wait for the running ones to end on their own. */
+  async drain(): Promise<void> {
+    this.#stopping = true;
+    await Promise.allSettled([...this.#active.values()].map((a) => a.done));
+    for (const id of this.#waiters.keys()) this.#notify(id);
+  }
+
   /** Start every build that may start now. */
   pump(): void {
     if (this.#stopping) return;
@@ -184,6 +210,7 @@ export class BuildQueue {
       startedAt: Date.now(),
       runId: undefined,
       runningJobs: new Map(),
+      samples: new Map(),
       abortedBy: undefined,
       done: new Promise<void>((resolve) => (finish = resolve)),
     };
@@ -196,6 +223,11 @@ export class BuildQueue {
         active.runningJobs.set(e.jobId, { buildId: b.id, runId: e.runId, jobId: e.jobId, name: e.name, arch: e.arch, startedAt: e.at, log: e.log });
       } else if (e.type === 'job-finished' || e.type === 'job-settled') {
         active.runningJobs.delete(e.jobId);
+        active.samples.delete(e.jobId);
+      } else if (e.type === 'job-sample') {
+        if (!active.runningJobs.has(e.jobId)) return;
+        active.samples.set(e.jobId, { at: e.at, cpuCores: e.cpuCores, memoryBytes: e.memoryBytes, diskBytes: e.diskBytes });
+        this.#records.insertSample({ runId: e.runId, jobId: e.jobId, at: e.at, cpuCores: e.cpuCores, memoryBytes: e.memoryBytes, diskBytes: e.diskBytes });
       }
     });
     const maxJobs = Math.max(1, Math.floor(this.slots / this.maxConcurrent));

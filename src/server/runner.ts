@@ -1,5 +1,6 @@
 // The production BuildRunner: a queued build becomes one runBuild() in this process, on the
-// tree the server knows by that name, with the state dir the server was started on.
+// tree the server knows by that name (or the tenant's uploaded bundle), with the state dir
+// the server was started on, and a job sampler on its bus while it runs.
 
 import type { EventBus } from '../events/events.ts';
 import { KilnError } from '../errors.ts';
@@ -7,6 +8,8 @@ import type { BuildRecord } from '../records/server-records.ts';
 import { runBuild as realRunBuild, type BuildRequest, type BuildResult } from '../run/run-build.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import { bundleDir } from './bundles.ts';
+import { startJobSampler } from './job-sampler.ts';
 import type { BuildRunner } from './queue.ts';
 import type { BuildBody } from './schemas.ts';
 
@@ -17,18 +20,35 @@ export interface LocalRunnerOptions {
   readonly sandbox?: SandboxChoice | undefined;
   /** For tests; default runBuild. */
   readonly runBuild?: (req: BuildRequest) => Promise<BuildResult>;
+  /** How often running jobs are sampled (default 5 s). */
+  readonly sampleIntervalMs?: number | undefined;
+  readonly onError?: ((message: string) => void) | undefined;
+}
+
+/** Where a build's tree is: the named tree, or the tenant's bundle; undefined when gone. */
+export function treeDirOf(build: BuildRecord, trees: ReadonlyMap<string, string>, stateRoot: string): string | undefined {
+  const body = build.request as Partial<BuildBody>;
+  if (body.bundle !== undefined) return bundleDir(stateRoot, build.tenant, body.bundle);
+  return trees.get(build.tree);
 }
 
 export function localRunner(options: LocalRunnerOptions): BuildRunner {
   const run = options.runBuild ?? realRunBuild;
   return async (build: BuildRecord, ctx: { bus: EventBus; maxJobs: number; signal: AbortSignal }) => {
-    const treeDir = options.trees.get(build.tree);
+    const treeDir = treeDirOf(build, options.trees, options.state.root);
     if (treeDir === undefined) {
       throw new KilnError('tree-not-found', `build ${build.id} asks for tree "${build.tree}", which this server no longer knows`, {
         hint: 'start kiln serve with --tree NAME=DIR for it',
       });
     }
     const body = build.request as BuildBody;
+    const sampler = startJobSampler({
+      bus: ctx.bus,
+      stateRoot: options.state.root,
+      workRoot: options.state.work,
+      ...(options.sampleIntervalMs === undefined ? {} : { intervalMs: options.sampleIntervalMs }),
+      onError: (e) => options.onError?.(`build ${build.id}: a job sample failed: ${e instanceof Error ? e.message : String(e)}`),
+    });
     const result = await run({
       treeDir,
       stateDir: options.state.root,
@@ -45,7 +65,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       keepFailed: false,
       bus: ctx.bus,
       signal: ctx.signal,
-    });
+    }).finally(() => sampler.stop());
     return { runId: result.runId, state: result.state };
   };
 }

@@ -10,7 +10,12 @@ const name = z.string().min(1).max(200);
 
 export const BuildBodySchema = z
   .strictObject({
-    tree: name.openapi({ description: 'a tree this server knows by name (kiln serve --tree NAME=DIR)', example: 'main' }),
+    tree: name.optional().openapi({ description: 'a tree this server knows by name (kiln serve --tree NAME=DIR); or give `bundle`', example: 'main' }),
+    bundle: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a bundle id')
+      .optional()
+      .openapi({ description: 'a bundle of this tenant uploaded with PUT /bundles/{id}, instead of `tree`' }),
     targets: z.array(name).max(1000).optional().openapi({ description: 'package names or globs; default: the whole tree' }),
     archs: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an architecture name, e.g. amd64'))
@@ -21,6 +26,7 @@ export const BuildBodySchema = z
     env: name.optional().openapi({ description: 'the build env (may hold {arch}); default: the tree\'s kiln.toml env' }),
     priority: z.number().int().min(-100).max(100).optional().openapi({ description: 'among tenants waiting, higher starts first (default 0)' }),
   })
+  .refine((b) => (b.tree === undefined) !== (b.bundle === undefined), { message: 'give exactly one of "tree" (a tree the server knows) and "bundle" (an uploaded bundle id)' })
   .openapi('BuildRequest');
 
 export type BuildBody = z.infer<typeof BuildBodySchema>;
@@ -50,6 +56,8 @@ export const BuildSchema = z
     runId: z.string().nullable(),
     error: z.string().nullable(),
     retryOf: z.string().nullable(),
+    bundle: z.string().nullable(),
+    priorRuns: z.array(z.string()).openapi({ description: 'runs of this build a stop or crash interrupted, oldest first' }),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     endedAt: z.string().nullable(),
@@ -61,6 +69,15 @@ export const BuildSchema = z
 export const BuildListSchema = z.object({ builds: z.array(BuildSchema) }).openapi('BuildList');
 
 export const CreatedSchema = z.object({ id: z.string(), state: z.string() }).openapi('BuildCreated');
+
+export const SampleSchema = z
+  .object({
+    at: z.string(),
+    cpuCores: z.number().openapi({ description: 'cores busy since the previous sample (1.5 = one and a half)' }),
+    memoryBytes: z.number(),
+    diskBytes: z.number().openapi({ description: 'the job workspace on disk' }),
+  })
+  .openapi('JobSample');
 
 export const JobSchema = z
   .object({
@@ -76,6 +93,10 @@ export const JobSchema = z
     endedAt: z.string().nullable(),
     durationMs: z.number().nullable(),
     log: z.string().nullable().openapi({ description: 'the URL of the log, when the job ran' }),
+    sample: SampleSchema.nullable().openapi({ description: "the job's latest resource sample (live while it runs)" }),
+    earlierAttempts: z
+      .array(z.object({ attempt: z.number(), runId: z.string(), state: z.string(), log: z.string().nullable() }))
+      .openapi({ description: 'attempts in runs of this build that a stop or crash interrupted (their partial logs)' }),
   })
   .openapi('Job');
 
@@ -88,7 +109,15 @@ export const BuilderSchema = z
     activeBuilds: z.number(),
     queued: z.number(),
     runningJobs: z.array(
-      z.object({ buildId: z.string(), jobId: z.string(), name: z.string(), arch: z.string(), startedAt: z.string(), elapsedMs: z.number() }),
+      z.object({
+        buildId: z.string(),
+        jobId: z.string(),
+        name: z.string(),
+        arch: z.string(),
+        startedAt: z.string(),
+        elapsedMs: z.number(),
+        sample: SampleSchema.nullable(),
+      }),
     ),
     load: z.array(z.number()),
     cpus: z.number(),

@@ -1,5 +1,5 @@
-// The machine: GET /healthz (no token), GET /api/v1/builder (slots, running jobs, load,
-// memory, free disk) and Prometheus metrics at /metrics (admin token).
+// The machine: GET /healthz (no token), GET /api/v1/builder (slots, running jobs with their
+// latest cpu/memory/disk sample, load, memory, free disk) and Prometheus metrics at /metrics (admin token).
 
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { statfs } from 'node:fs/promises';
@@ -26,8 +26,16 @@ export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCo
       const active = ctx.queue.active();
       const runningJobs = active
         .filter((a) => scope === undefined || a.tenant === scope)
-        .flatMap((a) => [...a.runningJobs.values()])
-        .map((j) => ({ buildId: j.buildId, jobId: j.jobId, name: j.name, arch: j.arch, startedAt: new Date(j.startedAt).toISOString(), elapsedMs: now - j.startedAt }));
+        .flatMap((a) => [...a.runningJobs.values()].map((j) => ({ j, s: a.samples.get(j.jobId) })))
+        .map(({ j, s }) => ({
+          buildId: j.buildId,
+          jobId: j.jobId,
+          name: j.name,
+          arch: j.arch,
+          startedAt: new Date(j.startedAt).toISOString(),
+          elapsedMs: now - j.startedAt,
+          sample: s === undefined ? null : { at: new Date(s.at).toISOString(), cpuCores: s.cpuCores, memoryBytes: s.memoryBytes, diskBytes: s.diskBytes },
+        }));
       return c.json(
         {
           slots: ctx.queue.slots,

@@ -6,6 +6,7 @@ import { KilnError } from '../../errors.ts';
 import type { BuildRecord } from '../../records/server-records.ts';
 import { notFound, tenantScope, type ServerEnv } from '../auth.ts';
 import { buildView, type ServerContext } from '../context.ts';
+import { bundleNotFound } from './bundles.ts';
 import { BuildBodySchema, BuildListSchema, BuildSchema, CreatedSchema, ErrorSchema, IdParam, ListQuery } from '../schemas.ts';
 import type { Context } from 'hono';
 
@@ -30,18 +31,26 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
       method: 'post',
       path: '/api/v1/builds',
       security,
-      summary: "Queue a build of a known tree for the token's tenant",
+      summary: "Queue a build of a known tree, or of one of the tenant's uploaded bundles, for the token's tenant",
       request: { body: { content: { 'application/json': { schema: BuildBodySchema } }, required: true } },
       responses: { 201: json(CreatedSchema, 'queued'), ...errors },
     }),
     (c) => {
       const body = c.req.valid('json');
-      if (!ctx.trees.has(body.tree)) {
-        throw new KilnError('tree-not-found', `this server knows no tree "${body.tree}"`, {
-          hint: `known trees: ${[...ctx.trees.keys()].join(', ') || '(none: start kiln serve with --tree NAME=DIR)'}`,
-        });
+      const tenant = c.get('auth').tenant;
+      let tree: string;
+      if (body.bundle !== undefined) {
+        if (ctx.records.getBundle(tenant, body.bundle) === undefined) throw bundleNotFound(body.bundle);
+        tree = `bundle:${body.bundle}`;
+      } else {
+        tree = body.tree ?? '';
+        if (!ctx.trees.has(tree)) {
+          throw new KilnError('tree-not-found', `this server knows no tree "${tree}"`, {
+            hint: `known trees: ${[...ctx.trees.keys()].join(', ') || '(none: start kiln serve with --tree NAME=DIR)'}`,
+          });
+        }
       }
-      const b = ctx.queue.enqueue({ tenant: c.get('auth').tenant, tree: body.tree, request: body, priority: body.priority ?? 0 });
+      const b = ctx.queue.enqueue({ tenant, tree, request: body, priority: body.priority ?? 0 });
       c.header('Location', `/api/v1/builds/${b.id}`);
       return c.json({ id: b.id, state: b.state }, 201);
     },

@@ -10,6 +10,7 @@ import { followLog } from '../../logs/follow.ts';
 import type { ServerEnv } from '../auth.ts';
 import { iso, type ServerContext } from '../context.ts';
 import { ErrorSchema, IdParam, JobListSchema } from '../schemas.ts';
+import type { BuildRecord } from '../../records/server-records.ts';
 import { visibleBuild } from './builds.ts';
 
 export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
@@ -28,6 +29,13 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
     (c) => {
       const b = visibleBuild(ctx, c, c.req.valid('param').id);
       const jobs = b.runId === null ? [] : ctx.runs.jobsOfRun(b.runId);
+      const live = ctx.queue.getActive(b.id);
+      const stored = b.runId === null ? new Map() : ctx.records.latestSamples(b.runId);
+      const sampleOf = (jobId: string) => {
+        const s = (live?.runId === b.runId ? live?.samples.get(jobId) : undefined) ?? stored.get(jobId);
+        return s === undefined ? null : { at: new Date(s.at).toISOString(), cpuCores: s.cpuCores, memoryBytes: s.memoryBytes, diskBytes: s.diskBytes };
+      };
+      const earlier = earlierAttempts(ctx, b);
       return c.json(
         {
           buildId: b.id,
@@ -38,13 +46,15 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
             version: j.version,
             arch: j.arch,
             state: j.state,
-            attempt: j.attempt,
+            attempt: j.attempt + (earlier.get(j.jobId)?.length ?? 0),
             cause: j.cause,
             failureReason: j.failureReason,
             startedAt: iso(j.startedAt),
             endedAt: iso(j.endedAt),
             durationMs: j.durationMs,
             log: j.log === null ? null : `/api/v1/builds/${b.id}/jobs/${encodeURIComponent(j.jobId)}/log`,
+            sample: sampleOf(j.jobId),
+            earlierAttempts: earlier.get(j.jobId) ?? [],
           })),
         },
         200,
@@ -58,8 +68,11 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       method: 'get',
       path: '/api/v1/builds/{id}/jobs/{job}/log',
       security: [{ bearer: [] }],
-      summary: "A job's log: plain text, or followed live as server-sent events with Accept: text/event-stream",
-      request: { params: IdParam.extend({ job: z.string().openapi({ param: { name: 'job', in: 'path' }, example: 'hello@amd64' }) }) },
+      summary: "A job's log: plain text, or followed live as server-sent events with Accept: text/event-stream; ?run=RUN for an earlier, interrupted attempt",
+      request: {
+        params: IdParam.extend({ job: z.string().openapi({ param: { name: 'job', in: 'path' }, example: 'hello@amd64' }) }),
+        query: z.object({ run: z.string().optional().openapi({ description: "one of the build's priorRuns: that attempt's (partial) log" }) }),
+      },
       responses: {
         200: {
           content: { 'text/plain': { schema: z.string() }, 'text/event-stream': { schema: z.string() } },
@@ -72,6 +85,15 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
   app.get('/api/v1/builds/:id/jobs/:job/log', (c) => {
     const b = visibleBuild(ctx, c, c.req.param('id'));
     const jobId = c.req.param('job');
+    const priorRun = c.req.query('run');
+    if (priorRun !== undefined && priorRun !== b.runId) {
+      // An earlier attempt: a run of this build that was interrupted; its log is complete as it is.
+      const old = b.priorRuns.includes(priorRun) ? ctx.runs.jobsOfRun(priorRun).find((j) => j.jobId === jobId) : undefined;
+      if (old === undefined || old.log === null || !existsSync(old.log)) {
+        throw new KilnError('log-not-found', `build ${b.id} has no log of job "${jobId}" in run "${priorRun}"`, { hint: `see earlierAttempts in GET /api/v1/builds/${b.id}/jobs` });
+      }
+      return c.body(Readable.toWeb(createReadStream(old.log)) as ReadableStream<Uint8Array>, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
+    }
     const job = b.runId === null ? undefined : ctx.runs.jobsOfRun(b.runId).find((j) => j.jobId === jobId);
     if (job === undefined || job.log === null) {
       throw new KilnError('log-not-found', `build ${b.id} has no log of job "${jobId}"`, {
@@ -106,4 +128,18 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
     const body = Readable.toWeb(createReadStream(logPath)) as ReadableStream<Uint8Array>;
     return c.body(body, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
   });
+}
+
+/** Attempts of each job in the build's interrupted runs, numbered from 1 in run order. */
+function earlierAttempts(ctx: ServerContext, b: BuildRecord): Map<string, Array<{ attempt: number; runId: string; state: string; log: string | null }>> {
+  const out = new Map<string, Array<{ attempt: number; runId: string; state: string; log: string | null }>>();
+  for (const runId of b.priorRuns) {
+    for (const j of ctx.runs.jobsOfRun(runId)) {
+      if (j.log === null) continue; // settled without running: not an attempt
+      const list = out.get(j.jobId) ?? [];
+      list.push({ attempt: list.length + 1, runId, state: j.state, log: `/api/v1/builds/${b.id}/jobs/${encodeURIComponent(j.jobId)}/log?run=${encodeURIComponent(runId)}` });
+      out.set(j.jobId, list);
+    }
+  }
+  return out;
 }

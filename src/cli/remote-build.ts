@@ -1,0 +1,178 @@
+// `kiln build --server URL`: pack the tree as a bundle (a reproducible tar.zst, its id the
+// content hash, so an unchanged tree is uploaded once), upload it unless the server has
+// it, queue the build, then follow it until it ends, printing each job's state as it
+// changes. Exit status as for a local build: 0 done, 1 failed, 130 cancelled. Ctrl-C
+// cancels the build on the server and waits for it to end.
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { isKilnError, KilnError } from '../errors.ts';
+import type { CliContext } from './main.ts';
+import { formatMs } from './options.ts';
+import { call, callJson, type Remote } from './remote.ts';
+
+export interface RemoteBuildRequest {
+  readonly treeDir: string;
+  /** The local state dir, left out of the bundle when it sits inside the tree. */
+  readonly stateDir: string;
+  readonly targets: readonly string[];
+  readonly archs?: readonly string[] | undefined;
+  readonly env?: string | undefined;
+  readonly json?: boolean | undefined;
+  /** How often the build is polled (default 500 ms). */
+  readonly pollMs?: number;
+}
+
+export interface RemoteBuild {
+  readonly id: string;
+  readonly state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  readonly runId: string | null;
+  readonly error: string | null;
+  readonly startedAt: string | null;
+  readonly endedAt: string | null;
+  readonly counts: Record<string, number> | null;
+}
+
+export interface RemoteJob {
+  readonly jobId: string;
+  readonly state: string;
+  readonly durationMs: number | null;
+  readonly cause: string | null;
+  readonly failureReason: string | null;
+}
+
+/** Pack `treeDir` as tar.zst: sorted, fixed mtime and owner, no VCS data, no local state dir. */
+export async function packBundle(treeDir: string, stateDir: string): Promise<{ bytes: Buffer; id: string }> {
+  const tmp = mkdtempSync(join(tmpdir(), 'kiln-bundle-'));
+  try {
+    const out = join(tmp, 'bundle.tar.zst');
+    const rel = relative(resolve(treeDir), resolve(stateDir));
+    const excludes = ['--exclude-vcs', '--exclude=./.kiln', ...(rel !== '' && !rel.startsWith('..') ? [`--exclude=./${rel}`] : [])];
+    await new Promise<void>((ok, fail) => {
+      const child = spawn(
+        'tar',
+        ['--create', `--file=${out}`, `--directory=${treeDir}`, '--zstd', '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', ...excludes, '.'],
+        { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } },
+      );
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+      child.on('error', (e) => fail(new KilnError('archive-failed', `cannot run tar to pack ${treeDir}: ${e.message}`, { hint: 'install GNU tar and zstd' })));
+      child.on('close', (code) =>
+        code === 0 ? ok() : fail(new KilnError('archive-failed', `packing ${treeDir} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`)),
+      );
+    });
+    const bytes = readFileSync(out);
+    return { bytes, id: `tree-${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}` };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Upload the bundle unless the server already has it (same id = same content). */
+export async function uploadBundle(remote: Remote, bundle: { bytes: Buffer; id: string }): Promise<'uploaded' | 'present'> {
+  const have = await call(remote, 'GET', `/api/v1/bundles/${bundle.id}`, { allow: [404] });
+  if (have.status === 200) return 'present';
+  await have.body?.cancel();
+  const res = await call(remote, 'PUT', `/api/v1/bundles/${bundle.id}`, { body: bundle.bytes, headers: { 'content-type': 'application/octet-stream' }, allow: [409] });
+  await res.body?.cancel();
+  return res.status === 409 ? 'present' : 'uploaded';
+}
+
+const UNREACHABLE_WAIT_MS = 120_000;
+
+export function exitCodeOf(state: RemoteBuild['state']): number {
+  return state === 'done' ? 0 : state === 'cancelled' ? 130 : 1;
+}
+
+export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: CliContext): Promise<number> {
+  const say = (s: string): void => {
+    if (!req.json) ctx.stderr.write(s);
+  };
+  const bundle = await packBundle(req.treeDir, req.stateDir);
+  const how = await uploadBundle(remote, bundle);
+  say(`kiln: bundle ${bundle.id} (${bundle.bytes.length} bytes) ${how === 'uploaded' ? 'uploaded' : 'already on the server'}\n`);
+  const created = await callJson<{ id: string }>(remote, 'POST', '/api/v1/builds', {
+    json: {
+      bundle: bundle.id,
+      ...(req.targets.length === 0 ? {} : { targets: req.targets }),
+      ...(req.archs === undefined ? {} : { archs: req.archs }),
+      ...(req.env === undefined ? {} : { env: req.env }),
+    },
+  });
+  say(`kiln: build ${created.id} queued on ${remote.url}\n`);
+  const final = await followBuild(remote, created.id, ctx, req);
+  const c = final.counts ?? {};
+  const took = final.startedAt !== null && final.endedAt !== null ? formatMs(Date.parse(final.endedAt) - Date.parse(final.startedAt)) : '?';
+  if (req.json) {
+    ctx.stdout.write(`${JSON.stringify({ type: 'summary', buildId: final.id, runId: final.runId, state: final.state, counts: c, server: remote.url })}\n`);
+  } else {
+    ctx.stdout.write(
+      `kiln: build ${final.id} ${final.state} in ${took}: ${c['built'] ?? 0} built, ${c['up-to-date'] ?? 0} up to date, ` +
+        `${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped, ${c['broken'] ?? 0} broken, ${c['cancelled'] ?? 0} cancelled` +
+        `${final.error !== null && final.state !== 'done' ? ` (${final.error})` : ''}\n`,
+    );
+  }
+  return exitCodeOf(final.state);
+}
+
+/** Poll a build until it ends, printing job state changes; SIGINT/SIGTERM cancel it on the server. */
+export async function followBuild(remote: Remote, id: string, ctx: CliContext, o: { json?: boolean | undefined; pollMs?: number } = {}): Promise<RemoteBuild> {
+  const seen = new Map<string, string>();
+  let cancelling = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (cancelling) return;
+    cancelling = true;
+    ctx.stderr.write(`\nkiln: ${sig}: cancelling build ${id} on the server...\n`);
+    void call(remote, 'POST', `/api/v1/builds/${id}/cancel`, { allow: [409] }).then((r) => r.body?.cancel(), (e: unknown) => ctx.stderr.write(`kiln: cancel failed: ${String(e)}\n`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    let lastState = '';
+    let unreachableSince: number | undefined;
+    for (;;) {
+      let b: RemoteBuild;
+      try {
+        b = await callJson<RemoteBuild>(remote, 'GET', `/api/v1/builds/${id}`);
+        unreachableSince = undefined;
+      } catch (e) {
+        // A daemon restarting (or drained and started again) resumes the build: wait for it a while.
+        if (!isKilnError(e) || e.code !== 'server-unreachable') throw e;
+        if (unreachableSince === undefined) {
+          unreachableSince = Date.now();
+          ctx.stderr.write(`kiln: ${e.message}; waiting up to ${UNREACHABLE_WAIT_MS / 1000}s for it to come back\n`);
+        }
+        if (Date.now() - unreachableSince > UNREACHABLE_WAIT_MS) throw e;
+        await delay(1000);
+        continue;
+      }
+      if (b.state !== lastState) {
+        if (!o.json) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
+        lastState = b.state;
+      }
+      if (b.runId !== null) {
+        const { jobs } = await callJson<{ jobs: RemoteJob[] }>(remote, 'GET', `/api/v1/builds/${id}/jobs`);
+        for (const j of jobs) {
+          if (seen.get(j.jobId) === j.state) continue;
+          seen.set(j.jobId, j.state);
+          if (o.json) {
+            ctx.stdout.write(`${JSON.stringify({ type: 'job', buildId: id, jobId: j.jobId, state: j.state, durationMs: j.durationMs })}\n`);
+          } else {
+            const dur = j.durationMs === null || j.state === 'running' ? '' : ` ${formatMs(j.durationMs)}`;
+            const why = j.failureReason ?? j.cause;
+            ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === null || j.state === 'running' ? '' : `  ${why}`}\n`);
+          }
+        }
+      }
+      if (b.state !== 'queued' && b.state !== 'running') return b;
+      await delay(o.pollMs ?? 500);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,100 @@
+// `kiln status` and `kiln logs` against a daemon (--server): a build's state and jobs, or
+// the tenant's recent builds; a job's log, followed live over server-sent events with -f.
+
+import { KilnError } from '../errors.ts';
+import type { CliContext } from './main.ts';
+import { formatMs } from './options.ts';
+import type { RemoteBuild, RemoteJob } from './remote-build.ts';
+import { call, callJson, readSse, type Remote } from './remote.ts';
+
+interface BuildView extends RemoteBuild {
+  readonly tenant: string;
+  readonly tree: string;
+  readonly bundle: string | null;
+  readonly createdAt: string;
+  readonly priorRuns: readonly string[];
+}
+
+interface JobView extends RemoteJob {
+  readonly name: string;
+  readonly arch: string;
+  readonly log: string | null;
+  readonly attempt: number;
+  readonly sample: { cpuCores: number; memoryBytes: number; diskBytes: number } | null;
+}
+
+const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)}MiB`;
+
+/** kiln status --server: one build (default: the newest), or the list with --runs. */
+export async function remoteStatus(remote: Remote, build: string | undefined, opts: { json?: boolean; runs?: string | boolean }, ctx: CliContext): Promise<void> {
+  if (opts.runs !== undefined || build === undefined) {
+    const limit = opts.runs === undefined || opts.runs === true ? 20 : Number(opts.runs);
+    const { builds } = await callJson<{ builds: BuildView[] }>(remote, 'GET', `/api/v1/builds?limit=${Math.max(1, Math.min(1000, limit || 20))}`);
+    if (opts.runs !== undefined) {
+      if (opts.json) ctx.stdout.write(`${JSON.stringify(builds, null, 2)}\n`);
+      else for (const b of builds) ctx.stdout.write(`${b.id}  ${b.state.padEnd(9)}  ${b.tenant}  ${b.bundle === null ? b.tree : `bundle ${b.bundle}`}  ${b.createdAt}  ${JSON.stringify(b.counts ?? {})}\n`);
+      return;
+    }
+    if (builds[0] === undefined) throw new KilnError('run-not-found', `no builds on ${remote.url} for this token`, { hint: 'start one with `kiln build --server URL`' });
+    build = builds[0].id;
+  }
+  const b = await callJson<BuildView>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(build)}`);
+  const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(build)}/jobs`);
+  if (opts.json) {
+    ctx.stdout.write(`${JSON.stringify({ ...b, jobs }, null, 2)}\n`);
+    return;
+  }
+  const c = b.counts ?? {};
+  const took = b.startedAt !== null && b.endedAt !== null ? `, took ${formatMs(Date.parse(b.endedAt) - Date.parse(b.startedAt))}` : '';
+  ctx.stdout.write(
+    `build ${b.id}: ${b.state} (tenant ${b.tenant}, ${b.bundle === null ? `tree ${b.tree}` : `bundle ${b.bundle}`}${b.runId === null ? '' : `, run ${b.runId}`})${took}\n` +
+      `  ${c['built'] ?? 0} built, ${c['up-to-date'] ?? 0} up to date, ${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped, ${c['broken'] ?? 0} broken, ${c['cancelled'] ?? 0} cancelled\n` +
+      (b.error !== null ? `  note: ${b.error}\n` : ''),
+  );
+  const order = ['running', 'failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
+  for (const j of [...jobs].sort((x, y) => order.indexOf(x.state) - order.indexOf(y.state))) {
+    const dur = j.durationMs === null ? '' : formatMs(j.durationMs);
+    const live = j.state === 'running' && j.sample !== null ? `  cpu ${j.sample.cpuCores.toFixed(2)} mem ${mib(j.sample.memoryBytes)} disk ${mib(j.sample.diskBytes)}` : '';
+    ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId.padEnd(32)} ${dur.padStart(8)}${j.attempt > 1 ? `  attempt ${j.attempt}` : ''}${live}  ${j.failureReason ?? j.cause ?? ''}\n`);
+  }
+}
+
+/** kiln logs PKG --server: the job's log in a build (--run BUILD, default the newest build that ran it). */
+export async function remoteLogs(remote: Remote, name: string, opts: { run?: string; arch?: string; follow?: boolean }, ctx: CliContext): Promise<void> {
+  const matches = (j: JobView): boolean => (j.name === name || j.jobId === name) && (opts.arch === undefined || j.arch === opts.arch) && j.log !== null;
+  let buildId: string | undefined;
+  let job: JobView | undefined;
+  const candidates = opts.run !== undefined ? [opts.run] : (await callJson<{ builds: BuildView[] }>(remote, 'GET', '/api/v1/builds?limit=20')).builds.map((b) => b.id);
+  for (const id of candidates) {
+    const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(id)}/jobs`);
+    job = jobs.find(matches);
+    if (job !== undefined) {
+      buildId = id;
+      break;
+    }
+  }
+  if (job === undefined || buildId === undefined || job.log === null) {
+    throw new KilnError('log-not-found', `no log of "${name}"${opts.run === undefined ? ' in your recent builds' : ` in build ${opts.run}`} on ${remote.url}`, {
+      hint: 'only packages that ran have logs; see `kiln status --server URL`',
+    });
+  }
+  if (opts.follow) {
+    const controller = new AbortController();
+    const stop = (): void => controller.abort();
+    process.once('SIGINT', stop);
+    try {
+      const res = await call(remote, 'GET', job.log, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+      for await (const e of readSse(res)) {
+        if (e.event === 'line') ctx.stdout.write(`${e.data}\n`);
+        else if (e.event === 'end') break;
+      }
+    } catch (e) {
+      if (!controller.signal.aborted) throw e;
+    } finally {
+      process.off('SIGINT', stop);
+    }
+    return;
+  }
+  const res = await call(remote, 'GET', job.log);
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) ctx.stdout.write(chunk);
+}

@@ -1,0 +1,115 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEBIAN_FILE, parseDebianToml, readDebianToml } from './debian-toml.ts';
+import type { Diagnostic } from '../plan/spec.ts';
+
+const FILE = '/trees/t/debian.toml';
+const show = (ds: readonly Diagnostic[]) => ds.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`);
+
+test('a full debian.toml: every key read, paths resolved beside the file, sizes and durations parsed', () => {
+  const text = [
+    'suite = "bookworm"',
+    'archs = ["amd64", "riscv64"]',
+    'mirror = "http://mirror.example/debian///"',
+    'sources = ["hello", "zlib=1:1.2.13.dfsg-1", "libstdc++6.0=1.0~rc1+b2"]',
+    'dscs = ["local/foo_1.0-1.dsc", "/abs/bar_2.dsc"]',
+    'profiles = ["nocheck", "nodoc", "stage1"]',
+    'nocheck = true',
+    'cpus = 4',
+    'memory = "2G"',
+    'timeout = "90m"',
+  ].join('\n');
+  const r = parseDebianToml(text, FILE);
+  assert.deepEqual(r.diagnostics, []);
+  assert.deepEqual(r.config, {
+    file: FILE,
+    suite: 'bookworm',
+    archs: ['amd64', 'riscv64'],
+    mirror: 'http://mirror.example/debian',
+    sources: ['hello', 'zlib=1:1.2.13.dfsg-1', 'libstdc++6.0=1.0~rc1+b2'],
+    dscs: ['/trees/t/local/foo_1.0-1.dsc', '/abs/bar_2.dsc'],
+    profiles: ['nocheck', 'nodoc', 'stage1'],
+    nocheck: true,
+    cpus: 4,
+    memoryBytes: 2 * 1024 ** 3,
+    timeoutMs: 90 * 60_000,
+  });
+});
+
+test('defaults: only suite and one source given', () => {
+  const r = parseDebianToml('suite = "trixie"\nsources = ["hello"]\n', FILE);
+  assert.deepEqual(r.diagnostics, []);
+  assert.deepEqual(r.config, {
+    file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, sources: ['hello'], dscs: [], profiles: [],
+    nocheck: false, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined,
+  });
+  // dscs alone is enough too.
+  assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);
+});
+
+test('every bad key is reported at once as FILE: KEY: message, and no config is returned', () => {
+  const text = [
+    'suite = "book worm"',
+    'archs = ["amd64", "AMD64"]',
+    'mirror = "ftp://x/debian"',
+    'sources = ["hello", "Bad_Name", 3]',
+    'dscs = ["foo.tar.gz"]',
+    'profiles = ["No Check"]',
+    'nocheck = "yes"',
+    'cpus = 0',
+    'memory = "lots"',
+    'timeout = "forever"',
+    'sourcse = ["typo"]',
+  ].join('\n');
+  const r = parseDebianToml(text, FILE);
+  assert.equal(r.config, undefined);
+  const lines = show(r.diagnostics);
+  const want: readonly (readonly [string | undefined, RegExp])[] = [
+    ['suite', /suite name such as bookworm/],
+    ['archs[1]', /Debian arch name/],
+    ['mirror', /http:\/\/, https:\/\/ or file:\/\//],
+    ['sources[1]', /source package name, or name=version/],
+    ['sources[2]', /expected a string, got 3/],
+    ['dscs[0]', /ending in \.dsc/],
+    ['profiles[0]', /a build profile name such as nocheck/],
+    ['nocheck', /expected .*got "yes"/],
+    ['cpus', /at least 1, got 0/],
+    ['memory', /invalid size "lots"/],
+    ['timeout', /invalid duration "forever"/],
+    [undefined, /unknown key "sourcse"/],
+  ];
+  for (const [key, re] of want) {
+    assert.ok(r.diagnostics.some((d) => d.file === FILE && d.key === key && re.test(d.message)), `${key ?? '(whole file)'} ${re} in:\n${lines.join('\n')}`);
+  }
+  assert.equal(r.diagnostics.length, want.length, lines.join('\n'));
+});
+
+test('a missing suite, an empty source list, a bad size alone, and invalid TOML', () => {
+  assert.deepEqual(show(parseDebianToml('sources = ["hello"]\n', FILE).diagnostics), [`${FILE}: suite: missing required key (expected a string)`]);
+  assert.deepEqual(show(parseDebianToml('suite = "bookworm"\n', FILE).diagnostics), [
+    `${FILE}: sources: list at least one source package (sources = ["hello"]) or local .dsc (dscs = [...])`,
+  ]);
+  assert.deepEqual(show(parseDebianToml('suite = "bookworm"\nsources = ["a"]\nmemory = "2X"\n', FILE).diagnostics), [`${FILE}: memory: invalid size "2X"`]);
+  const bad = parseDebianToml('suite = "bookworm\nsources = ["a"]\n', FILE);
+  assert.equal(bad.config, undefined);
+  assert.equal(bad.diagnostics.length, 1);
+  assert.equal(bad.diagnostics[0]!.key, undefined);
+  assert.match(bad.diagnostics[0]!.message, /^invalid TOML: .* at line 1, column \d+$/);
+});
+
+test('readDebianToml reads the file and names it in diagnostics', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-debian-toml-'));
+  try {
+    const file = join(dir, DEBIAN_FILE);
+    await writeFile(file, 'suite = "bookworm"\nsources = ["hello"]\ndscs = ["sub/x_1.dsc"]\ncpus = 1.5\n');
+    const r = await readDebianToml(file);
+    assert.deepEqual(show(r.diagnostics), [`${file}: cpus: expected a whole number, got 1.5 (not a whole number)`]);
+    await writeFile(file, 'suite = "bookworm"\ndscs = ["sub/x_1.dsc"]\n');
+    assert.deepEqual((await readDebianToml(file)).config?.dscs, [join(dir, 'sub/x_1.dsc')]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

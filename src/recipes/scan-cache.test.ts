@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { scanRecipeTree } from './scan-tree.ts';
+import { RACY_MS, scanCacheFileFor } from './scan-cache.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+
+const recipe = (name: string, summary: string, build: string): string =>
+  `name = "${name}"\nversion = "1.0"\nsummary = "${summary}"\nlicense = "MIT"\n[[sources]]\nurl = "file:fix.patch"\n[build]\n${build}\n`;
+
+async function makeTree(root: string): Promise<void> {
+  await mkdir(join(root, 'zlib'), { recursive: true });
+  await mkdir(join(root, 'libpng'), { recursive: true });
+  await writeFile(join(root, 'zlib/recipe.toml'), recipe('zlib', 'aaaa', 'script-file = "build.sh"'));
+  await writeFile(join(root, 'zlib/build.sh'), 'make install\n');
+  await writeFile(join(root, 'zlib/fix.patch'), 'patch 1\n');
+  await writeFile(join(root, 'libpng/recipe.toml'), recipe('libpng', 'pppp', 'script = "make"'));
+  await writeFile(join(root, 'libpng/fix.patch'), 'patch 2\n');
+  // Old mtimes: an edit below then moves the mtime even within the same clock tick.
+  const past = new Date(Date.now() - 3_600_000);
+  for (const f of ['zlib/recipe.toml', 'zlib/build.sh', 'zlib/fix.patch', 'libpng/recipe.toml', 'libpng/fix.patch']) await utimes(join(root, f), past, past);
+}
+
+interface CacheJson { entries: Record<string, { spec: { summary: string } }> }
+
+test('scan cache: unchanged recipes come from the cache; edits to a recipe or a referenced file are seen', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await makeTree(tree);
+  const cacheFile = scanCacheFileFor(join(dir.path, 'state'), tree);
+  // Pretend the scan runs well after the files were written, so they are cacheable.
+  const later = (): number => Date.now() + 10 * RACY_MS;
+  const first = await scanRecipeTree(tree, { cacheFile, now: later() });
+  assert.deepEqual(first.specs.map((s) => s.name), ['libpng', 'zlib']);
+  const cached = JSON.parse(readFileSync(cacheFile, 'utf8')) as CacheJson;
+  assert.deepEqual(Object.keys(cached.entries).sort(), ['libpng', 'zlib']);
+
+  // Proof that a hit does not read the recipe: a spec changed inside the cache file comes back.
+  cached.entries['libpng']!.spec.summary = 'from the cache';
+  writeFileSync(cacheFile, JSON.stringify(cached));
+  const second = await scanRecipeTree(tree, { cacheFile, now: later() });
+  assert.equal(second.specs.find((s) => s.name === 'libpng')?.summary, 'from the cache');
+  // Same specs otherwise (JSON drops undefined fields, so compare as JSON).
+  assert.equal(JSON.stringify(second.specs.find((s) => s.name === 'zlib')), JSON.stringify(first.specs.find((s) => s.name === 'zlib')));
+
+  // An edit of the same size, and an edit of a referenced file, are both seen.
+  await writeFile(join(tree, 'libpng/recipe.toml'), recipe('libpng', 'qqqq', 'script = "make"'));
+  await writeFile(join(tree, 'zlib/build.sh'), 'make check\n');
+  const third = await scanRecipeTree(tree, { cacheFile, now: later() });
+  assert.equal(third.specs.find((s) => s.name === 'libpng')?.summary, 'qqqq');
+  assert.equal(third.specs.find((s) => s.name === 'zlib')?.build.script, 'make check\n');
+  assert.notEqual(third.specs.find((s) => s.name === 'zlib')?.recipeHash, first.specs.find((s) => s.name === 'zlib')?.recipeHash);
+
+  // A file: source that changed changes the recipe hash too.
+  await writeFile(join(tree, 'libpng/fix.patch'), 'patch 3\n');
+  const fourth = await scanRecipeTree(tree, { cacheFile, now: later() });
+  assert.notEqual(fourth.specs.find((s) => s.name === 'libpng')?.recipeHash, third.specs.find((s) => s.name === 'libpng')?.recipeHash);
+  assert.equal(JSON.stringify(fourth.specs), JSON.stringify((await scanRecipeTree(tree)).specs), 'cached scan = uncached scan');
+});
+
+test('scan cache: files changed just before the scan are not cached; a removed package drops out', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await makeTree(tree);
+  const cacheFile = scanCacheFileFor(join(dir.path, 'state'), tree);
+  await scanRecipeTree(tree, { cacheFile });
+  // Written less than RACY_MS ago: an edit in the same clock tick could go unseen.
+  const racy = existsSync(cacheFile) ? (JSON.parse(readFileSync(cacheFile, 'utf8')) as CacheJson) : { entries: {} };
+  assert.deepEqual(Object.keys(racy.entries), []);
+
+  await scanRecipeTree(tree, { cacheFile, now: Date.now() + 10 * RACY_MS });
+  await writeFile(join(tree, 'zlib/recipe.toml'), 'not a recipe any more = [');
+  const scan = await scanRecipeTree(tree, { cacheFile, now: Date.now() + 10 * RACY_MS });
+  assert.deepEqual(scan.specs.map((s) => s.name), ['libpng']);
+  assert.deepEqual(scan.invalid.map((p) => p.name), ['zlib']);
+  const after = JSON.parse(readFileSync(cacheFile, 'utf8')) as CacheJson;
+  assert.deepEqual(Object.keys(after.entries), ['libpng'], 'an invalid recipe is never cached');
+});
+
+test('scan cache: other recipe defaults (kiln.toml) do not reuse the cache', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await makeTree(tree);
+  const cacheFile = scanCacheFileFor(join(dir.path, 'state'), tree);
+  const later = Date.now() + 10 * RACY_MS;
+  assert.equal((await scanRecipeTree(tree, { cacheFile, now: later })).specs[0]?.build.cpus, 1);
+  await writeFile(join(tree, 'kiln.toml'), '[defaults]\ncpus = 3\n');
+  assert.equal((await scanRecipeTree(tree, { cacheFile, now: later })).specs[0]?.build.cpus, 3);
+});

@@ -1,0 +1,202 @@
+// Bundle uploads: the member rules as a table, then real uploads through the app (no
+// socket): gzip/zstd/xz bundles stored, hostile ones refused with the member named and
+// nothing left on disk, the upload / extracted-size / member-count bounds, and tenants'
+// namespaces (another tenant's bundle is a 404, also for POST /builds).
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeTarball, type FakeMember } from '../envs/test-tarballs.ts';
+import type { TarMember } from '../envs/tar-scan.ts';
+import { isKilnError } from '../errors.ts';
+import { openServerRecords } from '../records/server-records.ts';
+import { createApp } from './app.ts';
+import { bundlesRoot, checkBundleMembers, DEFAULT_BUNDLE_LIMITS, type BundleLimits } from './bundles.ts';
+import type { BuildRunner } from './queue.ts';
+
+const m = (name: string, type: TarMember['type'], extra: Partial<TarMember> = {}): TarMember => ({ name, type, linkName: '', size: 0, ...extra });
+
+test('checkBundleMembers: the bundle rules and bounds, naming the member', () => {
+  const limits: BundleLimits = { maxUploadBytes: 1000, maxExtractedBytes: 100, maxEntries: 3 };
+  const cases: Array<{ what: string; members: TarMember[]; code?: string; match?: RegExp }> = [
+    { what: 'a plain tree', members: [m('./', 'dir'), m('./hello/recipe.toml', 'file', { size: 50 })] },
+    { what: 'a relative symlink inside', members: [m('a', 'file', { size: 1 }), m('b', 'symlink', { linkName: 'a' })] },
+    { what: 'a hardlink to an earlier member', members: [m('a', 'file', { size: 1 }), m('b', 'hardlink', { linkName: 'a' })] },
+    { what: '..', members: [m('../evil', 'file')], code: 'unsafe-path', match: /"\.\.\/evil" contains "\.\."/ },
+    { what: 'an absolute name', members: [m('/etc/cron.d/x', 'file')], code: 'unsafe-path', match: /"\/etc\/cron\.d\/x" is an absolute path/ },
+    { what: 'an absolute symlink', members: [m('link', 'symlink', { linkName: '/etc/passwd' })], code: 'unsafe-path', match: /symlink "link" -> "\/etc\/passwd" points outside the bundle/ },
+    { what: 'a relative symlink climbing out', members: [m('d/link', 'symlink', { linkName: '../../x' })], code: 'unsafe-path', match: /symlink "d\/link" .* points outside/ },
+    { what: 'writing through a symlink', members: [m('d', 'symlink', { linkName: '.' }), m('d/x', 'file')], code: 'unsafe-path', match: /through the symlink "d"/ },
+    { what: 'a hardlink outside', members: [m('h', 'hardlink', { linkName: '../../etc/shadow' })], code: 'unsafe-path', match: /"h"/ },
+    { what: 'a device node', members: [m('dev/null', 'char')], code: 'unsafe-path', match: /"dev\/null" is a device node/ },
+    { what: 'a fifo', members: [m('p', 'fifo')], code: 'unsafe-path', match: /"p" is a fifo/ },
+    { what: 'too many members', members: [m('a', 'file'), m('b', 'file'), m('c', 'file'), m('d', 'file')], code: 'too-large', match: /member "d" is number 4, over the limit of 3/ },
+    { what: 'too large extracted', members: [m('a', 'file', { size: 60 }), m('big', 'file', { size: 41 })], code: 'too-large', match: /member "big" \(41 bytes\) takes the extracted size over the limit of 100/ },
+  ];
+  for (const c of cases) {
+    if (c.code === undefined) {
+      assert.doesNotThrow(() => checkBundleMembers(c.members, 'b', limits), c.what);
+      continue;
+    }
+    assert.throws(
+      () => checkBundleMembers(c.members, 'b', limits),
+      (e) => isKilnError(e) && e.code === c.code && c.match!.test(e.message),
+      c.what,
+    );
+  }
+});
+
+const RECIPE = 'name = "hello"\nversion = "1.0"\nsummary = "hi"\nlicense = "MIT"\n\n[build]\nscript = "true"\n';
+
+function setup(t: TestContext, limits: Partial<BundleLimits> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bundles-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'state');
+  const tokens = openServerRecords(state);
+  const alice = tokens.createToken('alice').token;
+  const bob = tokens.createToken('bob').token;
+  tokens.close();
+  // Builds never start here: the runner waits until aborted.
+  const runner: BuildRunner = (_b, ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve({ runId: 'r', state: 'cancelled' })));
+  const kiln = createApp({ stateDir: state, runner, bundleLimits: limits, maxConcurrentBuilds: 1 });
+  t.after(() => kiln.close());
+  const call = async (method: string, path: string, token: string, body?: string | Uint8Array | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) => {
+    const res = await kiln.app.request(path, { method, headers: { authorization: `Bearer ${token}`, ...headers }, ...(body === undefined ? {} : { body }), ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
+    const text = await res.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json, text };
+  };
+  /** Nothing of a refused bundle stays: no tree, no temp dir content. */
+  const leftovers = (): string[] => {
+    const root = bundlesRoot(state);
+    if (!existsSync(root)) return [];
+    const out: string[] = [];
+    for (const n of readdirSync(root)) {
+      if (n === '.tmp') out.push(...readdirSync(join(root, n)).map((x) => `.tmp/${x}`));
+      else out.push(...readdirSync(join(root, n)).map((x) => `${n}/${x}`));
+    }
+    return out;
+  };
+  return { dir, state, alice, bob, call, leftovers };
+}
+
+function packTree(dir: string, compress: string): Buffer {
+  const tree = join(dir, `tree-${compress}`);
+  mkdirSync(join(tree, 'hello'), { recursive: true });
+  writeFileSync(join(tree, 'hello', 'recipe.toml'), RECIPE);
+  writeFileSync(join(tree, 'hello', 'tool'), '#!/bin/sh\n', { mode: 0o4755 });
+  const out = join(dir, `bundle-${compress}`);
+  execFileSync('tar', ['--create', `--file=${out}`, `--directory=${tree}`, ...(compress === 'none' ? [] : [`--${compress}`]), '.']);
+  return readFileSync(out);
+}
+
+test('bundles: gzip, zstd, xz and plain tars are stored per tenant; setuid bits dropped; immutable; other tenants get 404', async (t) => {
+  const s = setup(t);
+  for (const comp of ['gzip', 'zstd', 'xz', 'none']) {
+    const r = await s.call('PUT', `/api/v1/bundles/t-${comp}`, s.alice, packTree(s.dir, comp), { 'content-type': 'application/octet-stream' });
+    assert.equal(r.status, 201, `${comp}: ${r.text}`);
+    assert.equal(r.json.tenant, 'alice');
+    assert.ok(r.json.entries >= 4 && r.json.bytes > 0);
+    const tree = join(bundlesRoot(s.state), 'alice', `t-${comp}`);
+    assert.equal(readFileSync(join(tree, 'hello', 'recipe.toml'), 'utf8'), RECIPE);
+    assert.equal(statSync(join(tree, 'hello', 'tool')).mode & 0o7777, 0o755, 'setuid dropped');
+  }
+  assert.equal((await s.call('GET', '/api/v1/bundles/t-gzip', s.alice)).status, 200);
+  const again = await s.call('PUT', '/api/v1/bundles/t-gzip', s.alice, packTree(s.dir, 'gzip'));
+  assert.equal(again.status, 409);
+  // Bob sees none of Alice's bundles, and cannot build one.
+  const peek = await s.call('GET', '/api/v1/bundles/t-gzip', s.bob);
+  assert.equal(peek.status, 404);
+  assert.equal(peek.json.error.code, 'bundle-not-found');
+  const steal = await s.call('POST', '/api/v1/builds', s.bob, JSON.stringify({ bundle: 't-gzip' }), { 'content-type': 'application/json' });
+  assert.equal(steal.status, 404, steal.text);
+  const own = await s.call('POST', '/api/v1/builds', s.alice, JSON.stringify({ bundle: 't-gzip' }), { 'content-type': 'application/json' });
+  assert.equal(own.status, 201, own.text);
+  const view = await s.call('GET', `/api/v1/builds/${own.json.id}`, s.alice);
+  assert.equal(view.json.bundle, 't-gzip');
+  assert.equal(view.json.tree, 'bundle:t-gzip');
+  const both = await s.call('POST', '/api/v1/builds', s.alice, JSON.stringify({ bundle: 't-gzip', tree: 'main' }), { 'content-type': 'application/json' });
+  assert.equal(both.status, 400);
+  assert.match(both.json.error.message, /exactly one of "tree".*"bundle"/);
+  const bad = await s.call('PUT', '/api/v1/bundles/-x', s.alice, 'x');
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.error.message, /"-x" is not a bundle id/);
+});
+
+test('bundles: hostile archives are refused with a 4xx naming the member, and nothing is written', async (t) => {
+  const s = setup(t);
+  const hostile: Array<{ what: string; members: FakeMember[]; match: RegExp }> = [
+    { what: 'dotdot', members: [{ name: 'ok', type: 'file', data: 'x' }, { name: '../../escape', type: 'file', data: 'x' }], match: /"\.\.\/\.\.\/escape" contains "\.\."/ },
+    { what: 'absolute', members: [{ name: '/tmp/kiln-abs-escape', type: 'file', data: 'x' }], match: /"\/tmp\/kiln-abs-escape" is an absolute path/ },
+    { what: 'symlink-abs', members: [{ name: 'etc', type: 'symlink', target: '/etc' }], match: /symlink "etc" -> "\/etc" points outside/ },
+    { what: 'symlink-rel', members: [{ name: 'up', type: 'symlink', target: '../../..' }], match: /symlink "up" -> "\.\.\/\.\.\/\.\." points outside/ },
+    { what: 'symlink-write', members: [{ name: 'd', type: 'symlink', target: 'x' }, { name: 'd/f', type: 'file', data: 'x' }], match: /through the symlink "d"/ },
+    { what: 'hardlink-out', members: [{ name: 'h', type: 'hardlink', target: '/etc/shadow' }], match: /hardlink target of "h".*absolute/ },
+    { what: 'device', members: [{ name: 'null', type: 'char' }], match: /"null" is a device node/ },
+  ];
+  for (const h of hostile) {
+    const file = join(s.dir, `${h.what}.tar`);
+    writeTarball(file, h.members, { compression: 'gz' });
+    const r = await s.call('PUT', `/api/v1/bundles/${h.what}`, s.alice, readFileSync(file));
+    assert.equal(r.status, 400, `${h.what}: ${r.text}`);
+    assert.equal(r.json.error.code, 'unsafe-path');
+    assert.match(r.json.error.message, h.match, h.what);
+    assert.match(r.json.error.message, /nothing was extracted/);
+    assert.equal((await s.call('GET', `/api/v1/bundles/${h.what}`, s.alice)).status, 404);
+  }
+  assert.deepEqual(s.leftovers(), []);
+  assert.equal(existsSync('/tmp/kiln-abs-escape'), false);
+  const notTar = await s.call('PUT', '/api/v1/bundles/junk', s.alice, 'this is not a tar archive at all, just text'.repeat(20));
+  assert.equal(notTar.status, 400, notTar.text);
+  assert.deepEqual(s.leftovers(), []);
+});
+
+test('bundles: upload limit, archive bomb and member count get 413, nothing written', async (t) => {
+  const s = setup(t, { maxUploadBytes: 64 * 1024, maxExtractedBytes: 1024 * 1024, maxEntries: 50 });
+  // Over the upload limit, with and without a Content-Length the server can check first.
+  const big = Buffer.alloc(100 * 1024, 7);
+  const declared = await s.call('PUT', '/api/v1/bundles/big', s.alice, big);
+  assert.equal(declared.status, 413, declared.text);
+  assert.equal(declared.json.error.code, 'too-large');
+  const streamed = await s.call(
+    'PUT',
+    '/api/v1/bundles/big2',
+    s.alice,
+    new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 10; i++) c.enqueue(new Uint8Array(16 * 1024));
+        c.close();
+      },
+    }),
+    {},
+  );
+  assert.equal(streamed.status, 413, streamed.text);
+  assert.match(streamed.json.error.message, /over the upload limit of 65536 bytes/);
+  // A bomb: 20 MiB of zeros is a few KiB of zstd, far over the 1 MiB extracted limit.
+  const bombDir = join(s.dir, 'bomb');
+  mkdirSync(bombDir);
+  execFileSync('truncate', ['-s', '20M', join(bombDir, 'zeros')]);
+  const bomb = join(s.dir, 'bomb.tar.zst');
+  execFileSync('tar', ['--create', '--zstd', `--file=${bomb}`, `--directory=${bombDir}`, 'zeros']);
+  assert.ok(statSync(bomb).size < 64 * 1024);
+  const r = await s.call('PUT', '/api/v1/bundles/bomb', s.alice, readFileSync(bomb));
+  assert.equal(r.status, 413, r.text);
+  assert.match(r.json.error.message, /more than \d+ bytes \(an archive bomb\?\)|member "zeros" .* over the limit/);
+  // Many tiny members.
+  const many: FakeMember[] = Array.from({ length: 60 }, (_, i) => ({ name: `f${i}`, type: 'file' as const, data: '' }));
+  const manyFile = join(s.dir, 'many.tar');
+  writeTarball(manyFile, many, { compression: 'gz' });
+  const r2 = await s.call('PUT', '/api/v1/bundles/many', s.alice, readFileSync(manyFile));
+  assert.equal(r2.status, 413, r2.text);
+  assert.match(r2.json.error.message, /member "f50" is number 51, over the limit of 50 members/);
+  assert.deepEqual(s.leftovers(), []);
+  assert.equal(DEFAULT_BUNDLE_LIMITS.maxUploadBytes, 64 * 1024 * 1024);
+});

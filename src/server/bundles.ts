@@ -1,0 +1,242 @@
+// Build bundles: a tar (plain, .gz, .zst or .xz) of a recipe tree, uploaded by a tenant
+// with PUT /api/v1/bundles/{id} and built with POST /builds {"bundle": id}.
+//
+// Receiving one is all-or-nothing:
+//   body ─► temp file (at most maxUploadBytes) ─► member list, decompressed with a byte cap
+//   ─► checkBundleMembers (bundle rules, then the shared tar-scan rules) ─► GNU tar extracts
+//   into a temp dir ─► setuid/setgid bits dropped ─► rename into <state>/bundles/<tenant>/<id>.
+// A refused bundle is a 4xx naming the member, and nothing of it stays on disk.
+//
+// The member checks are envs/tar-scan.ts's (no `..`, no absolute names, no writing
+// through a symlink, links must stay inside, hardlinks name an earlier member); a bundle
+// adds: no device nodes or fifos, no absolute symlink targets (outside a chroot they point
+// at the host), and archive-bomb bounds on the number of members and their total size.
+
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { unpackArchive } from '../cache/archive.ts';
+import { detectCompression, type Compression } from '../envs/root-tarball.ts';
+import { checkMembers, normalizeMemberPath, readTarMembers, type TarMember } from '../envs/tar-scan.ts';
+import { KilnError } from '../errors.ts';
+
+export interface BundleLimits {
+  /** Bytes of the upload as sent (compressed). */
+  readonly maxUploadBytes: number;
+  /** Sum of the members' sizes once extracted. */
+  readonly maxExtractedBytes: number;
+  /** Members of the archive (files, directories, links). */
+  readonly maxEntries: number;
+}
+
+export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {
+  maxUploadBytes: 64 * 1024 * 1024,
+  maxExtractedBytes: 256 * 1024 * 1024,
+  maxEntries: 20_000,
+};
+
+/** Bundle ids: what PUT /bundles/{id} accepts (also a directory name). */
+export const BUNDLE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function bundlesRoot(stateRoot: string): string {
+  return join(stateRoot, 'bundles');
+}
+
+export function bundleDir(stateRoot: string, tenant: string, id: string): string {
+  return join(bundlesRoot(stateRoot), tenant, id);
+}
+
+function tooLarge(message: string, hint: string): KilnError {
+  return new KilnError('too-large', message, { hint });
+}
+
+function refused(label: string, why: string): KilnError {
+  return new KilnError('unsafe-path', `${label}: refused: ${why}; nothing was extracted`, {
+    hint: 'a bundle holds only files, directories and links that stay inside it (pack the tree with `tar -C TREE -czf bundle.tgz .`)',
+  });
+}
+
+/**
+ * Judge a bundle's member list: the bundle rules and bounds first, then the shared tar-scan
+ * rules. Throws a KilnError naming the first offending member; returns the totals.
+ */
+export function checkBundleMembers(members: readonly TarMember[], label: string, limits: BundleLimits): { entries: number; bytes: number } {
+  let bytes = 0;
+  for (const [i, m] of members.entries()) {
+    const name = normalizeMemberPath(m.name) || '.';
+    if (i + 1 > limits.maxEntries) {
+      throw tooLarge(`${label}: member "${name}" is number ${i + 1}, over the limit of ${limits.maxEntries} members; nothing was extracted`, 'bundle only the recipe tree (no build outputs or VCS data), or ask the operator to raise --bundle-max-entries');
+    }
+    switch (m.type) {
+      case 'char':
+      case 'block':
+        throw refused(label, `member "${name}" is a device node`);
+      case 'fifo':
+        throw refused(label, `member "${name}" is a fifo`);
+      case 'symlink':
+        if (m.linkName.startsWith('/')) throw refused(label, `symlink "${name}" -> "${m.linkName}" points outside the bundle (an absolute target)`);
+        break;
+      case 'file':
+      case 'hardlink':
+      case 'dir':
+        break;
+    }
+    bytes += m.size;
+    if (bytes > limits.maxExtractedBytes) {
+      throw tooLarge(`${label}: member "${name}" (${m.size} bytes) takes the extracted size over the limit of ${limits.maxExtractedBytes} bytes; nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
+    }
+  }
+  checkMembers(members, label);
+  return { entries: members.length, bytes };
+}
+
+/** Write the request body to `file`, refusing more than `max` bytes. Returns its size and sha256. */
+export async function receiveBody(body: AsyncIterable<Uint8Array>, file: string, max: number): Promise<{ size: number; sha256: string }> {
+  const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  const hash = createHash('sha256');
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += chunk.byteLength;
+      if (size > max) {
+        throw tooLarge(`the bundle is over the upload limit of ${max} bytes`, 'bundle only the recipe tree, compress it, or ask the operator to raise --bundle-max-bytes');
+      }
+      hash.update(chunk);
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', r));
+    }
+  } finally {
+    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  }
+  return { size, sha256: hash.digest('hex') };
+}
+
+const DECOMPRESSOR: Record<Exclude<Compression, 'none'>, readonly string[]> = {
+  zstd: ['zstd', '-dcq'],
+  xz: ['xz', '-dc'],
+  gzip: ['gzip', '-dc'],
+  bzip2: ['bzip2', '-dc'],
+};
+
+/**
+ * The member list of an uploaded tar, decompressed on the fly; a stream that decompresses
+ * past `maxBytes` (an archive bomb) is stopped there with a 413, long before its end.
+ */
+export async function listBundle(file: string, label: string, maxBytes: number, signal?: AbortSignal): Promise<TarMember[]> {
+  const compression = await detectCompression(file);
+  const [cmd, ...args] = compression === 'none' ? ['cat'] : DECOMPRESSOR[compression];
+  const child = spawn(cmd!, [...args, '--', file], { stdio: ['ignore', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-2000)));
+  const exited = new Promise<number | null>((res, rej) => {
+    child.on('error', rej);
+    child.on('close', (code) => res(code));
+  });
+  let seen = 0;
+  async function* capped(): AsyncGenerator<Buffer> {
+    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+      seen += chunk.length;
+      if (seen > maxBytes) {
+        throw tooLarge(`${label}: decompresses to more than ${maxBytes} bytes (an archive bomb?); nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
+      }
+      yield chunk;
+    }
+  }
+  let members: TarMember[];
+  try {
+    members = await readTarMembers(capped(), label);
+  } catch (e) {
+    child.kill('SIGKILL');
+    await exited.catch(() => undefined);
+    throw e;
+  }
+  child.stdout.resume();
+  const code = await exited.catch((e: Error) => {
+    throw new KilnError('archive-failed', `cannot run ${cmd} to read ${label}: ${e.message}`, { hint: `install ${cmd} on the server` });
+  });
+  if (code !== 0 && code !== null) {
+    throw new KilnError('usage', `${label}: ${cmd} cannot decompress it (exit ${code}): ${stderr.trim()}`, { hint: 'send a tar, optionally compressed with gzip, zstd or xz, and complete' });
+  }
+  return members;
+}
+
+export interface StoreBundleOptions {
+  readonly stateRoot: string;
+  readonly tenant: string;
+  readonly id: string;
+  readonly limits: BundleLimits;
+  readonly signal?: AbortSignal;
+}
+
+export interface StoredBundle {
+  readonly dir: string;
+  readonly sha256: string;
+  readonly size: number;
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+/**
+ * Receive, check and extract a bundle into <state>/bundles/<tenant>/<id> (which must not
+ * exist yet). Everything happens in a temp dir next to it; on any error that dir goes and
+ * nothing else was written.
+ */
+export async function storeBundle(body: AsyncIterable<Uint8Array>, o: StoreBundleOptions): Promise<StoredBundle> {
+  const root = bundlesRoot(o.stateRoot);
+  const tmp = join(root, '.tmp', `${o.tenant}-${o.id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const label = `bundle "${o.id}"`;
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
+  try {
+    const upload = join(tmp, 'upload');
+    const { size, sha256 } = await receiveBody(body, upload, o.limits.maxUploadBytes);
+    if (size === 0) throw new KilnError('usage', `${label}: the upload is empty`, { hint: 'send the tar as the request body' });
+    // Headers and padding: up to 1.5 KiB per member on top of the data.
+    const members = await listBundle(upload, label, o.limits.maxExtractedBytes + o.limits.maxEntries * 1536 + 1024 * 1024, o.signal);
+    const totals = checkBundleMembers(members, label, o.limits);
+    const tree = join(tmp, 'tree');
+    await mkdir(tree, { mode: 0o755 });
+    await unpackArchive(upload, tree, o.signal === undefined ? {} : { signal: o.signal });
+    await sanitizeTree(tree);
+    const dir = bundleDir(o.stateRoot, o.tenant, o.id);
+    await mkdir(join(root, o.tenant), { recursive: true });
+    try {
+      await rename(tree, dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        throw new KilnError('conflict', `${label} already exists`, { hint: 'bundles are immutable: upload under a new id' });
+      }
+      throw e;
+    }
+    return { dir, sha256, size, ...totals };
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * After extraction: drop setuid/setgid/sticky bits (tar running as root keeps them), keep
+ * every directory writable by its owner (so the bundle can be removed), and make sure no
+ * device node or fifo slipped through (the member check already refused them).
+ */
+export async function sanitizeTree(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    const st = await lstat(p);
+    if (st.isSymbolicLink()) continue;
+    if (st.isDirectory()) {
+      if ((st.mode & 0o7000) !== 0 || (st.mode & 0o700) !== 0o700) await chmod(p, (st.mode & 0o777) | 0o700);
+      await sanitizeTree(p);
+    } else if (st.isFile()) {
+      if ((st.mode & 0o7000) !== 0) await chmod(p, st.mode & 0o777);
+    } else {
+      throw new KilnError('unsafe-path', `bundle member ${p} is not a file, directory or link`);
+    }
+  }
+}
+
+/** Remove a stored bundle's tree (after a failed records insert). */
+export async function removeBundleDir(stateRoot: string, tenant: string, id: string): Promise<void> {
+  await rm(bundleDir(stateRoot, tenant, id), { recursive: true, force: true });
+}

@@ -1,0 +1,212 @@
+// Debian source packages, for real, in the shared bookworm amd64 env (chroot sandbox):
+//
+//   1. `kiln build --debian bookworm hello` from the archive: built offline in the
+//      sandbox, published to kiln's signed apt repository; apt in a fresh sandbox of the
+//      env, given only kiln's exported key, installs hello from that repository and runs
+//      it; `kiln verify` says whether it is bit-identical to the archive's binary (and if
+//      not, what differs); a second run is up to date.
+//   2. Two local source packages where one build-depends on the other's binary, built in
+//      one run: the plan shows the wait, and the second's log shows it installed the
+//      first one's fresh .deb.
+//
+// Slow (minutes): skipped with KILN_SKIP_SLOW=1, when not root, or without mmdebstrap.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hostDebianMirror } from '../../src/config/mirrors.ts';
+import { createEnvStore } from '../../src/envs/env-store.ts';
+import { createChrootBackend } from '../../src/sandbox/chroot/chroot-backend.ts';
+import type { Sandbox } from '../../src/sandbox/sandbox.ts';
+import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { runKiln, type KilnResult } from '../helpers/run-kiln.ts';
+
+const skip = sharedEnvSkip();
+const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
+/** Downloads and verified indexes kept across test runs (content-addressed, so safe to share). */
+const SHARED_CACHE = process.env['KILN_TEST_CACHE'] ?? '/var/tmp/kiln-test-cache';
+
+/** A fresh cache dir whose downloads and indexes start as hard links of the shared ones. */
+async function seededCache(dir: string): Promise<string> {
+  const cache = join(dir, 'cache');
+  for (const sub of ['downloads', 'indexes']) {
+    await mkdir(join(SHARED_CACHE, sub), { recursive: true });
+    await mkdir(join(cache, sub), { recursive: true });
+    execFileSync('cp', ['-al', '--no-clobber', `${join(SHARED_CACHE, sub)}/.`, join(cache, sub)]);
+  }
+  return cache;
+}
+
+/** Keep what this test downloaded for the next run. */
+function saveCache(cache: string): void {
+  for (const sub of ['downloads', 'indexes']) {
+    if (existsSync(join(cache, sub))) execFileSync('cp', ['-al', '--no-clobber', `${join(cache, sub)}/.`, join(SHARED_CACHE, sub)]);
+  }
+}
+
+function explain(r: KilnResult): string {
+  return `exit ${r.code}\n--- stderr ---\n${r.stderr.slice(-4000)}\n--- stdout ---\n${r.stdout.slice(-4000)}`;
+}
+
+function logOf(r: KilnResult, name: string): string {
+  for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
+  throw new Error(`no job-started event for ${name}`);
+}
+
+async function sh(sb: Sandbox, script: string): Promise<{ code: number | null; out: string }> {
+  const chunks: Buffer[] = [];
+  const r = await sb.run({
+    argv: ['/bin/sh', '-c', script],
+    cwd: '/',
+    env: { PATH, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive', HOME: '/root' },
+    user: 'root',
+    timeoutMs: 5 * 60_000,
+    onOutput: (_s, c) => { chunks.push(c); },
+  });
+  return { code: r.exitCode, out: Buffer.concat(chunks).toString('utf8') };
+}
+
+test('hello from bookworm: built offline in the env, installed by apt from kiln\'s signed repository, compared with the archive, then up to date', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  process.env['KILN_ENVS'] = envs.KILN_ENVS;
+  await using dir = await tmpDir('kiln-debian-');
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  const common = ['--state', state, '--cache', cache];
+
+  const plan = await runKiln(['plan', '--debian', 'bookworm', 'hello', '--json', ...common], { env: envs, timeoutMs: 10 * 60_000 });
+  assert.equal(plan.code, 0, explain(plan));
+  const planned = JSON.parse(plan.stdout) as { packages: { id: string; state: string }[] };
+  assert.deepEqual(planned.packages.map((p) => [p.id, p.state]), [['hello@amd64', 'to-build']]);
+
+  const t0 = Date.now();
+  const built = await runKiln(['build', '--debian', 'bookworm', 'hello', '--json', ...common], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.code, 0, explain(built));
+  assert.equal(built.summary?.counts.built, 1, explain(built));
+  t.diagnostic(`kiln build --debian bookworm hello: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const log = logOf(built, 'hello');
+  for (const phase of ['fetch', 'install', 'build', 'collect']) assert.match(log, new RegExp(`==> phase ${phase} `), `log has phase ${phase}`);
+  assert.match(log, /dpkg-buildpackage -us -uc -B/);
+  assert.match(log, /collected hello_2\.10-3_amd64\.deb/);
+  assert.ok(existsSync(join(state, 'repo', 'dists', 'bookworm', 'InRelease')), 'the run published a signed repository');
+  const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
+  assert.match(published, /^Package: hello$/m);
+
+  // apt in a fresh sandbox of the env, with kiln's key only.
+  const keyFile = join(dir.path, 'keys', 'kiln.gpg');
+  await mkdir(join(dir.path, 'keys'));
+  const exported = await runKiln(['key', 'export', '--binary', '-o', keyFile, '--state', state]);
+  assert.equal(exported.code, 0, explain(exported));
+  await chmod(join(dir.path, 'keys'), 0o755);
+  const store = createEnvStore({ stateDir: state });
+  {
+    await using lease = await store.acquire('bookworm-amd64');
+    const backend = createChrootBackend({ stateDir: state });
+    await using sb = await backend.create({
+      env: lease.env,
+      jobId: 'apt-check',
+      workDir: join(dir.path, 'apt-check'),
+      limits: { cpus: 1, memoryBytes: 1 << 30 },
+      readOnlyBinds: [{ host: join(state, 'repo'), inside: '/srv/repo' }, { host: join(dir.path, 'keys'), inside: '/srv/keys' }],
+    });
+    const r = await sh(sb, [
+      'set -e',
+      'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
+      'rm -rf /var/lib/apt/lists/*',
+      "echo 'deb [signed-by=/srv/keys/kiln.gpg] file:/srv/repo bookworm main' > /etc/apt/sources.list.d/kiln.list",
+      'apt-get update -o Acquire::Languages=none',
+      'apt-get install -y --no-install-recommends hello',
+      'dpkg-query -W hello',
+      'hello',
+    ].join('\n'));
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /hello\t2\.10-3/);
+    assert.match(r.out, /Hello, world!/);
+  }
+
+  // Bit-identical to the archive's binary? Either way, the answer must say what differs.
+  const debs = (await readdir(join(state, 'repo', 'pool'), { recursive: true })).filter((f) => String(f).endsWith('hello_2.10-3_amd64.deb'));
+  assert.equal(debs.length, 1);
+  const verified = await runKiln(['verify', join(state, 'repo', 'pool', String(debs[0])), '--suite', 'bookworm', ...common], { env: envs, timeoutMs: 5 * 60_000 });
+  assert.ok(verified.code === 0 || verified.code === 1, explain(verified));
+  t.diagnostic(`kiln verify hello: ${verified.stdout.trim().split('\n').slice(0, 12).join(' | ')}`);
+  if (verified.code === 1) assert.match(verified.stdout, /usr\/bin\/hello/, 'a difference names the file');
+
+  const again = await runKiln(['build', '--debian', 'bookworm', 'hello', '--json', ...common], { env: envs, timeoutMs: 10 * 60_000 });
+  assert.equal(again.code, 0, explain(again));
+  assert.equal(again.summary?.counts['up-to-date'], 1, explain(again));
+});
+
+/** A native source package made with dpkg-source -b; debian/rules by hand (no debhelper). */
+async function makeSource(root: string, name: string, o: { arch: string; buildDepends: string; control: string; rules: string; files: Record<string, string> }): Promise<string> {
+  const dir = join(root, `${name}-1.0`);
+  await mkdir(join(dir, 'debian', 'source'), { recursive: true });
+  await writeFile(join(dir, 'debian', 'source', 'format'), '3.0 (native)\n');
+  await writeFile(join(dir, 'debian', 'changelog'), `${name} (1.0) unstable; urgency=medium\n\n  * Test package for kiln.\n\n -- kiln tests <kiln@example.invalid>  Sun, 22 Nov 2026 00:00:00 +0000\n`);
+  await writeFile(join(dir, 'debian', 'control'), `Source: ${name}\nSection: misc\nPriority: optional\nMaintainer: kiln tests <kiln@example.invalid>\nBuild-Depends: ${o.buildDepends}\nStandards-Version: 4.6.2\nRules-Requires-Root: no\n\n${o.control}`);
+  await writeFile(join(dir, 'debian', 'rules'), o.rules, { mode: 0o755 });
+  for (const [f, text] of Object.entries(o.files)) await writeFile(join(dir, f), text);
+  execFileSync('dpkg-source', ['-b', `${name}-1.0`], { cwd: root, stdio: 'pipe' });
+  return join(root, `${name}_1.0.dsc`);
+}
+
+const RULES_HEAD = '#!/usr/bin/make -f\n.PHONY: build build-arch build-indep binary binary-arch binary-indep clean\n';
+
+test('two local sources, one build-depending on the other\'s binary: the second waits and installs the fresh .deb', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-debian-chain-');
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  const liba = await makeSource(src, 'kiln-liba', {
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: libkiln-a-dev\nArchitecture: all\nDescription: header of kiln test library A\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/include\n\tinstall -m644 kiln-a.h debian/tmp/usr/include/\n\tdpkg-gencontrol -plibkiln-a-dev -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: { 'kiln-a.h': '#define KILN_A_GREETING "hello from a fresh libkiln-a-dev"\n' },
+  });
+  const app = await makeSource(src, 'kiln-app', {
+    arch: 'any',
+    buildDepends: 'libkiln-a-dev (>= 1.0), make',
+    control: 'Package: kiln-app\nArchitecture: any\nDepends: ${shlibs:Depends}\nDescription: kiln test program\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\tcc -o kiln-app app.c\n\t./kiln-app\nclean:\n\trm -rf debian/tmp debian/files kiln-app\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin\n\tinstall -m755 kiln-app debian/tmp/usr/bin/\n\tdpkg-gencontrol -pkiln-app -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: { 'app.c': '#include <stdio.h>\n#include <kiln-a.h>\nint main(void) { puts(KILN_A_GREETING); return 0; }\n' },
+  });
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  const common = ['--debian', 'bookworm', '--dsc', liba, app, '--state', state, '--cache', cache];
+
+  const plan = await runKiln(['plan', ...common, '--json'], { env: envs, timeoutMs: 10 * 60_000 });
+  assert.equal(plan.code, 0, explain(plan));
+  const planned = JSON.parse(plan.stdout) as { packages: { id: string; state: string; waitsFor: string[] }[] };
+  const byId = new Map(planned.packages.map((p) => [p.id, p]));
+  assert.equal(byId.get('kiln-liba@all')?.state, 'to-build', plan.stdout);
+  assert.deepEqual(byId.get('kiln-app@amd64')?.waitsFor, ['kiln-liba@all'], plan.stdout);
+  const text = await runKiln(['plan', ...common], { env: envs, timeoutMs: 10 * 60_000 });
+  assert.match(text.stdout, /kiln-app@amd64.*after kiln-liba@all/);
+
+  const built = await runKiln(['build', ...common, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.code, 0, explain(built));
+  assert.equal(built.summary?.counts.built, 2, explain(built));
+  const order = built.events.filter((e) => e.type === 'job-finished').map((e) => (e as { jobId: string }).jobId);
+  assert.deepEqual(order, ['kiln-liba@all', 'kiln-app@amd64']);
+  const log = logOf(built, 'kiln-app');
+  assert.match(log, /install libkiln-a-dev 1\.0 \[all\] \(built in this run\)/, 'the second build installed the fresh .deb');
+  assert.match(log, /hello from a fresh libkiln-a-dev/, 'and compiled against it');
+  const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
+  assert.match(published, /^Package: libkiln-a-dev$/m);
+  assert.match(published, /^Package: kiln-app$/m);
+});

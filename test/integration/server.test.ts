@@ -1,0 +1,334 @@
+// `kiln serve` as a user runs it, through a real socket, with the real CLI as its client:
+// - SIGKILL mid-job and restart: two builds (one from a named tree, one uploaded as a
+//   bundle by `kiln build --server`) resume; the interrupted job runs again as attempt 2
+//   with attempt 1's partial log kept; jobs finished before the kill are not rebuilt; no
+//   build is duplicated; no workspace or sandbox entry is left; samples of the running
+//   jobs show in GET /builder and GET /builds/{id}/jobs;
+// - auth (no, wrong and revoked token, another tenant's build), the upload limit flag and a
+//   hostile bundle through the socket, `kiln status`/`logs -f`/`cancel --server`;
+// - SIGTERM with --on-stop cancel (the build goes back to the queue) and drain (running
+//   builds finish first, queued ones stay queued, nothing new is accepted).
+// Builds run on the host sandbox; each "slow" job waits for a gate file the test creates.
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openRecords } from '../../src/records/records.ts';
+import { openServerRecords } from '../../src/records/server-records.ts';
+import { tinyRoot, writeTarball } from '../../src/envs/test-tarballs.ts';
+import { runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
+
+const DEADLINE_MS = 60_000;
+
+function recipe(name: string, script: string, deps: string[] = []): string {
+  return [
+    `name = "${name}"`,
+    'version = "1.0"',
+    `summary = "server test: ${name}"`,
+    'license = "MIT"',
+    deps.length === 0 ? '' : `build-depends = [${deps.map((d) => `"${d}"`).join(', ')}]`,
+    '',
+    '[build]',
+    `script = """\n${script}\n"""`,
+    '',
+  ].join('\n');
+}
+
+/** base → slow (waits for `gate`, bounded at 60 s) → top. */
+function makeTree(dir: string, prefix: string, gate: string): string {
+  const tree = join(dir, `tree-${prefix}`);
+  const pkg = (name: string, script: string, deps: string[] = []): void => {
+    mkdirSync(join(tree, name), { recursive: true });
+    writeFileSync(join(tree, name, 'recipe.toml'), recipe(name, script, deps));
+  };
+  const install = (n: string): string => `mkdir -p "$DESTDIR/usr/share/${n}"\necho ${n} > "$DESTDIR/usr/share/${n}/${n}.txt"`;
+  pkg(`${prefix}-base`, `echo building-base\n${install(`${prefix}-base`)}`);
+  pkg(
+    `${prefix}-slow`,
+    `echo first-line\nhead -c 3000000 /dev/zero > blob\nfor i in $(seq 1 1200); do test -f '${gate}' && break; sleep 0.05; done\necho second-line\n${install(`${prefix}-slow`)}`,
+    [`${prefix}-base`],
+  );
+  pkg(`${prefix}-top`, `echo top\n${install(`${prefix}-top`)}`, [`${prefix}-slow`]);
+  return tree;
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = DEADLINE_MS): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+interface Served {
+  readonly proc: KilnProcess;
+  readonly url: string;
+  stderr(): string;
+}
+
+/** A port free now, so a restarted server can listen where its clients expect it. */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function serve(t: TestContext, state: string, args: readonly string[], port = 0): Promise<Served> {
+  const proc = spawnKiln(['serve', '--listen', `127.0.0.1:${port}`, '--state', state, '--sandbox', 'host', '--sample-interval', '0.3', ...args], { timeoutMs: 180_000, env: { KILN_ENVS: '' } });
+  let err = '';
+  proc.child.stderr!.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  t.after(() => {
+    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  });
+  const url = await until('kiln serve to listen', () => /listening on (http:\/\/\S+) /.exec(err)?.[1]);
+  return { proc, url, stderr: () => err };
+}
+
+function client(url: string, token: string | undefined) {
+  return async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+        ...(body === undefined || body instanceof Uint8Array ? {} : { 'content-type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    let json: any;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, json, text };
+  };
+}
+
+function setup(t: TestContext) {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-serve-it-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'state');
+  const records = openServerRecords(state);
+  const tokens = { alice: records.createToken('alice').token, bob: records.createToken('bob').token, admin: records.createToken('ops', { admin: true }).token };
+  records.close();
+  return { dir, state, tokens };
+}
+
+test('SIGKILL mid-job, then restart: interrupted jobs re-queued with their partial log as attempt 1, builds resume, nothing duplicated or left behind', async (t) => {
+  const s = setup(t);
+  const gate = join(s.dir, 'gate');
+  const treeA = makeTree(s.dir, 'a', gate);
+  const treeB = makeTree(s.dir, 'b', gate);
+  const port = await freePort();
+  const first = await serve(t, s.state, ['--tree', `main=${treeA}`, '--max-concurrent-builds', '2', '-j', '2'], port);
+  const alice = client(first.url, s.tokens.alice);
+  const bob = client(first.url, s.tokens.bob);
+  const admin = client(first.url, s.tokens.admin);
+
+  // Auth through the socket.
+  assert.equal((await client(first.url, undefined)('GET', '/api/v1/builds')).status, 401);
+  assert.equal((await client(first.url, 'kiln_nope_nope')('GET', '/api/v1/builds')).status, 401);
+  assert.equal((await fetch(`${first.url}/healthz`)).status, 200);
+
+  // Alice builds the named tree; Bob's CLI packs and uploads his tree and follows the build.
+  const a = await alice('POST', '/api/v1/builds', { tree: 'main' });
+  assert.equal(a.status, 201, a.text);
+  const bobCli = spawnKiln(['build', '--tree', treeB, '--server', first.url, '--state', join(s.dir, 'bob-local')], { env: { KILN_TOKEN: s.tokens.bob }, timeoutMs: 180_000 });
+  const bobBuild = await until('bob\'s build', async () => (await bob('GET', '/api/v1/builds')).json?.builds?.[0]?.id as string | undefined);
+  assert.equal((await alice('GET', `/api/v1/builds/${bobBuild}`)).status, 404, "another tenant's build is a 404");
+  assert.equal((await alice('GET', '/metrics')).status, 403);
+
+  // Both slow jobs run, with resource samples in GET /builder and in the jobs list.
+  const running = await until('both slow jobs sampled', async () => {
+    const r = await admin('GET', '/api/v1/builder');
+    const jobs = (r.json?.runningJobs ?? []) as Array<{ jobId: string; sample: { cpuCores: number; memoryBytes: number; diskBytes: number } | null }>;
+    const slow = jobs.filter((j) => j.jobId.includes('-slow@') && j.sample !== null && j.sample.diskBytes >= 3_000_000);
+    return slow.length === 2 ? slow : undefined;
+  });
+  for (const j of running) assert.ok(j.sample!.memoryBytes > 0, JSON.stringify(j));
+  const aJobs = await alice('GET', `/api/v1/builds/${a.json.id}/jobs`);
+  const aSlow = aJobs.json.jobs.find((j: any) => j.name === 'a-slow');
+  assert.equal(aSlow.state, 'running');
+  assert.ok(aSlow.sample !== null && aSlow.sample.diskBytes >= 3_000_000, JSON.stringify(aSlow));
+  // kiln status --server shows the running job with its sample.
+  const st = await runKiln(['status', a.json.id, '--server', first.url, '--token', s.tokens.alice]);
+  assert.equal(st.code, 0, st.stderr);
+  assert.match(st.stdout, /running\s+a-slow@\S+.*cpu [\d.]+ mem [\d.]+MiB disk [\d.]+MiB/);
+
+  // Kill the server outright.
+  first.proc.child.kill('SIGKILL');
+  await first.proc.done;
+
+  // Start again: both builds are re-queued and resume.
+  const second = await serve(t, s.state, ['--tree', `main=${treeA}`, '--max-concurrent-builds', '2', '-j', '2'], port);
+  assert.match(second.stderr(), /re-queued 2 build\(s\)/);
+  const alice2 = client(second.url, s.tokens.alice);
+  const admin2 = client(second.url, s.tokens.admin);
+  await until('the slow jobs running again', async () => {
+    const r = await admin2('GET', '/api/v1/builder');
+    return (r.json?.runningJobs ?? []).filter((j: any) => j.jobId.includes('-slow@')).length === 2 ? true : undefined;
+  });
+  // kiln logs -f --server follows the running job live until it ends.
+  const follow = spawnKiln(['logs', 'a-slow', '-f', '--server', second.url], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 120_000 });
+  await new Promise((r) => setTimeout(r, 500));
+  writeFileSync(gate, 'go');
+  const followed = await follow.done;
+  assert.equal(followed.code, 0, followed.stderr);
+  assert.match(followed.stdout, /first-line[\s\S]*second-line/);
+
+  const done = await until('both builds to end', async () => {
+    const r = await admin2('GET', '/api/v1/builds');
+    const builds = r.json?.builds as any[] | undefined;
+    return builds !== undefined && builds.every((b) => b.state !== 'queued' && b.state !== 'running') ? builds : undefined;
+  });
+  assert.equal(done.length, 2, 'no build duplicated');
+  for (const b of done) {
+    assert.equal(b.state, 'done', JSON.stringify(b));
+    assert.equal(b.priorRuns.length, 1, 'one interrupted run');
+  }
+  const bobResult = await bobCli.done;
+  assert.equal(bobResult.code, 0, bobResult.stderr);
+  assert.match(bobResult.stdout, new RegExp(`build ${bobBuild} done`));
+  assert.match(bobResult.stderr, /waiting up to/, 'the CLI waited for the restarted server');
+
+  // The interrupted job: attempt 2 now, attempt 1's partial log kept and readable.
+  const jobs = (await alice2('GET', `/api/v1/builds/${a.json.id}/jobs`)).json.jobs as any[];
+  const byName = new Map(jobs.map((j) => [j.name, j]));
+  assert.equal(byName.get('a-base').state, 'up-to-date', 'built before the kill: not built again');
+  assert.equal(byName.get('a-slow').state, 'built');
+  assert.equal(byName.get('a-slow').attempt, 2);
+  assert.equal(byName.get('a-top').state, 'built');
+  const earlier = byName.get('a-slow').earlierAttempts;
+  assert.equal(earlier.length, 1);
+  assert.equal(earlier[0].attempt, 1);
+  const partial = await alice2('GET', earlier[0].log);
+  assert.equal(partial.status, 200);
+  assert.match(partial.text, /first-line/);
+  assert.doesNotMatch(partial.text, /second-line/);
+
+  await second.proc.child.kill('SIGTERM');
+  const ended = await second.proc.done;
+  assert.equal(ended.code, 0, second.stderr());
+
+  // Nothing duplicated: each package built exactly once over both runs of each build.
+  const records = openRecords(s.state);
+  try {
+    for (const name of ['a-base', 'a-slow', 'a-top', 'b-base', 'b-slow', 'b-top']) {
+      const built = records.history(name, { limit: 50 }).filter((j) => j.state === 'built');
+      assert.equal(built.length, 1, `${name} built ${built.length} times`);
+    }
+  } finally {
+    records.close();
+  }
+  // Nothing left behind: no workspaces, no sandbox journal entries.
+  const left = (d: string): string[] => (existsSync(d) ? readdirSync(d) : []);
+  assert.deepEqual(left(join(s.state, 'work')), []);
+  assert.deepEqual(left(join(s.state, 'sandboxes')), []);
+});
+
+test('through the socket: revoked token, upload limit flag, hostile bundle, kiln cancel --server', async (t) => {
+  const s = setup(t);
+  const gate = join(s.dir, 'gate');
+  const tree = makeTree(s.dir, 'c', gate);
+  const srv = await serve(t, s.state, ['--tree', `main=${tree}`, '--bundle-max-bytes', '64K']);
+  const alice = client(srv.url, s.tokens.alice);
+
+  const big = await alice('PUT', '/api/v1/bundles/big', new Uint8Array(100 * 1024));
+  assert.equal(big.status, 413, big.text);
+  assert.match(big.json.error.message, /over the upload limit of 65536 bytes/);
+  const evil = join(s.dir, 'evil.tar');
+  writeTarball(evil, [{ name: 'ok', type: 'file', data: 'x' }, { name: 'etc', type: 'symlink', target: '/etc' }, { name: 'etc/cron.d/x', type: 'file', data: 'x' }]);
+  const hostile = await alice('PUT', '/api/v1/bundles/evil', new Uint8Array(await (await import('node:fs/promises')).readFile(evil)));
+  assert.equal(hostile.status, 400, hostile.text);
+  assert.match(hostile.json.error.message, /symlink "etc" -> "\/etc" points outside the bundle/);
+  assert.equal(existsSync(join(s.state, 'bundles', 'alice', 'evil')), false);
+
+  // GET /envs lists what `kiln env list --json` lists for the same state dir (one tiny
+  // imported root here; $KILN_ENVS cleared so the state dir's own envs are used).
+  const rootTar = join(s.dir, 'root.tar');
+  writeTarball(rootTar, tinyRoot());
+  const imported = await runKiln(['env', 'import', 'tiny', rootTar, '--state', s.state], { env: { KILN_ENVS: '' } });
+  assert.equal(imported.code, 0, imported.stderr);
+  const envs = await alice('GET', '/api/v1/envs');
+  assert.equal(envs.status, 200, envs.text);
+  const local = await runKiln(['env', 'list', '--json', '--state', s.state], { env: { KILN_ENVS: '' } });
+  assert.equal(local.code, 0, local.stderr);
+  assert.deepEqual(envs.json.envs.map((e: any) => e.id), (JSON.parse(local.stdout) as Array<{ id: string }>).map((e) => e.id));
+  assert.equal(envs.json.envs.length, 1);
+  assert.equal(envs.json.envs[0].name, 'tiny');
+  assert.equal(envs.json.envs[0].suite, 'bookworm');
+  assert.equal((await client(srv.url, undefined)('GET', '/api/v1/envs')).status, 401);
+
+  // kiln cancel --server stops a running build.
+  const b = await alice('POST', '/api/v1/builds', { tree: 'main' });
+  await until('the slow job running', async () => ((await alice('GET', `/api/v1/builds/${b.json.id}/jobs`)).json?.jobs ?? []).some((j: any) => j.name === 'c-slow' && j.state === 'running') || undefined);
+  const cancel = await runKiln(['cancel', b.json.id, '--server', srv.url, '--token', s.tokens.alice]);
+  assert.equal(cancel.code, 0, cancel.stderr);
+  assert.match(cancel.stdout, /cancelled/);
+  assert.equal((await alice('GET', `/api/v1/builds/${b.json.id}`)).json.state, 'cancelled');
+  const again = await runKiln(['cancel', b.json.id, '--server', srv.url, '--token', s.tokens.alice]);
+  assert.equal(again.code, 1, 'cancelling an ended build: state-locked');
+  assert.match(again.stderr, /already ended/);
+
+  // Revoking the token (from the CLI, while the server runs) takes effect at once.
+  const revoke = await runKiln(['token', 'revoke', 'alice', '--state', s.state]);
+  assert.equal(revoke.code, 0, revoke.stderr);
+  assert.equal((await alice('GET', '/api/v1/builds')).status, 401);
+  const st = await runKiln(['status', '--server', srv.url, '--token', s.tokens.alice]);
+  assert.equal(st.code, 2);
+  assert.match(st.stderr, /unknown or revoked/);
+});
+
+test('SIGTERM with --on-stop cancel re-queues the running build; with --on-stop drain it finishes first and the queued one waits', async (t) => {
+  const s = setup(t);
+  const gate = join(s.dir, 'gate');
+  const tree = makeTree(s.dir, 'd', gate);
+
+  // cancel (the default): exits promptly, the build is queued again for the next start.
+  const one = await serve(t, s.state, ['--tree', `main=${tree}`]);
+  const alice = client(one.url, s.tokens.alice);
+  const b1 = await alice('POST', '/api/v1/builds', { tree: 'main' });
+  await until('the slow job running', async () => ((await alice('GET', '/api/v1/builder')).json?.runningJobs ?? []).some((j: any) => j.name === 'd-slow') || undefined);
+  one.proc.child.kill('SIGTERM');
+  const r1 = await one.proc.done;
+  assert.equal(r1.code, 0, one.stderr());
+  assert.match(one.stderr(), /stopping running builds/);
+  let recs = openServerRecords(s.state);
+  assert.equal(recs.getBuild(b1.json.id)!.state, 'queued');
+  assert.equal(recs.getBuild(b1.json.id)!.priorRuns.length, 1);
+  recs.close();
+
+  // drain: the resumed build runs, a second one waits behind it (same tenant, FIFO).
+  const two = await serve(t, s.state, ['--tree', `main=${tree}`, '--on-stop', 'drain']);
+  const alice2 = client(two.url, s.tokens.alice);
+  const b2 = await alice2('POST', '/api/v1/builds', { tree: 'main' });
+  await until('the resumed build running its slow job', async () => ((await alice2('GET', '/api/v1/builder')).json?.runningJobs ?? []).some((j: any) => j.name === 'd-slow') || undefined);
+  two.proc.child.kill('SIGTERM');
+  await until('the drain message', () => (/letting 1 running build\(s\) finish/.test(two.stderr()) ? true : undefined));
+  // No new connections while draining; the server is still there.
+  await assert.rejects(fetch(`${two.url}/healthz`));
+  assert.equal(two.proc.child.exitCode, null);
+  writeFileSync(gate, 'go');
+  const r2 = await two.proc.done;
+  assert.equal(r2.code, 0, two.stderr());
+  recs = openServerRecords(s.state);
+  try {
+    assert.equal(recs.getBuild(b1.json.id)!.state, 'done', 'drained build finished');
+    assert.equal(recs.getBuild(b2.json.id)!.state, 'queued', 'queued build left for the next start');
+  } finally {
+    recs.close();
+  }
+  assert.deepEqual(existsSync(join(s.state, 'work')) ? readdirSync(join(s.state, 'work')) : [], []);
+});

@@ -1,0 +1,143 @@
+// The live web status page in a real browser: `kiln serve` as a child process on a real
+// socket, a tree of one package whose build waits for the test (a gate file), and Debian's
+// chromium driven by playwright-core. The test signs in through the form, watches the
+// job run (with its cpu/memory sample), follows its log as lines appear, opens the gate
+// and sees the job turn built, all without the page reloading; then saves a screenshot
+// to test-artifacts/web-page.png. Skipped, with the reason, when chromium is not installed.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
+const DEADLINE_MS = 30_000;
+
+function recipe(name: string, script: string): string {
+  return [`name = "${name}"`, 'version = "1.0"', `summary = "web page test: ${name}"`, 'license = "MIT"', '', '[build]', `script = """\n${script}\n"""`, ''].join('\n');
+}
+
+/** Resolves with kiln serve's URL from its "listening on" line. */
+function listeningUrl(server: KilnProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`kiln serve did not start listening: ${text}`)), DEADLINE_MS);
+    server.child.stderr!.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const m = /listening on (http:\/\/\S+?) /.exec(text);
+      if (m !== null) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void server.done.then((r) => reject(new Error(`kiln serve exited (${r.code}): ${r.stderr}`)));
+  });
+}
+
+const skip = !existsSync(CHROMIUM) ? `${CHROMIUM} is not installed (bash scripts/setup.sh installs Debian's chromium)` : false;
+
+test('the build page in chromium: a job runs, its log is followed live, it turns built without a reload', { skip, timeout: 120_000 }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  await using dir = await tmpDir('kiln-web-page-');
+  const gate = join(dir.path, 'go');
+  const tree = join(dir.path, 'tree');
+  mkdirSync(join(tree, 'slow'), { recursive: true });
+  writeFileSync(
+    join(tree, 'slow', 'recipe.toml'),
+    recipe(
+      'slow',
+      // Busy for a moment (something to sample), then waits (bounded) for the test's gate file.
+      `echo first-line\nfor i in $(seq 1 400); do test -f '${gate}' && break; sleep 0.05; done\necho second-line\nmkdir -p "$DESTDIR/usr/share/slow"\necho slow > "$DESTDIR/usr/share/slow/slow.txt"`,
+    ),
+  );
+  const state = join(dir.path, 'state');
+  const token = (await runKiln(['token', 'create', 'alice', '--state', state])).stdout.trim();
+  assert.match(token, /\S{16,}/);
+
+  const help = (await runKiln(['serve', '--help'])).stdout;
+  const sampling = help.includes('--sample-interval');
+  const server = spawnKiln(['serve', '--listen', '127.0.0.1:0', '--state', state, '--tree', `main=${tree}`, '--sandbox', 'host', ...(sampling ? ['--sample-interval', '0.3'] : [])], { timeoutMs: 110_000 });
+  t.after(async () => {
+    server.child.kill('SIGTERM');
+    await server.done;
+  });
+  const base = await listeningUrl(server);
+  const created = await fetch(`${base}/api/v1/builds`, { method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }, body: '{"tree":"main"}' });
+  assert.equal(created.status, 201);
+  const id = ((await created.json()) as { id: string }).id;
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(DEADLINE_MS);
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location().url})`);
+  });
+
+  // Not signed in: the build page sends the browser to the form, which comes back to it.
+  await page.goto(`${base}/builds/${id}`);
+  assert.match(new URL(page.url()).pathname, /^\/login$/);
+  await page.fill('input[name=token]', token);
+  await Promise.all([page.waitForURL(`${base}/builds/${id}`), page.click('button[type=submit]')]);
+  const cookies = await page.context().cookies();
+  assert.equal(cookies.find((c) => c.name === 'kiln_session')?.httpOnly, true);
+  assert.equal(await page.evaluate('document.cookie'), '', 'the session cookie is not readable by scripts');
+
+  // From here on the page must not reload: a marker in its window survives only in the same document.
+  // (Browser-side code is given as strings: the test is type-checked without the DOM library.)
+  await page.evaluate("window.kilnMarker = 'same-document'");
+  // (A new document fires DOMContentLoaded; the viewer's #log= hash change does not.)
+  let loads = 0;
+  page.on('domcontentloaded', () => loads++);
+
+  const row = page.locator('#packages tbody tr', { has: page.locator('td.name', { hasText: /^slow$/ }) });
+  await row.locator('.state', { hasText: 'running' }).waitFor();
+  const runningRow = page.locator('#running tbody tr', { has: page.locator('td.name', { hasText: /^slow$/ }) });
+  await runningRow.waitFor();
+  await page.locator('#build-state', { hasText: 'running' }).waitFor();
+  await page.locator('#live', { hasText: 'live' }).waitFor();
+
+  // Follow the running job's log: the first line arrives while the job still waits.
+  await runningRow.locator('a.log-link').click();
+  await page.locator('#log', { hasText: 'first-line' }).waitFor();
+  assert.doesNotMatch(await page.locator('#log').innerText(), /second-line/);
+  assert.match(await page.locator('#log-status').innerText(), /following/);
+
+  if (sampling) {
+    // The sampler's latest cpu/memory reading of the running job reaches the page live.
+    await runningRow.locator('td.memory', { hasText: /\d/ }).waitFor();
+    assert.match(await runningRow.locator('td.cpu').innerText(), /^\d+\.\d\d$/);
+  } else {
+    t.diagnostic('kiln serve has no --sample-interval yet: the cpu/memory columns are not checked');
+  }
+  assert.match(await runningRow.locator('td.elapsed').innerText(), /^\d+s$/);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'web-page-running.png'), fullPage: true });
+
+  // Open the gate: the rest of the log follows, and the job turns built.
+  writeFileSync(gate, '');
+  await page.locator('#log', { hasText: 'second-line' }).waitFor();
+  await page.locator('#log-status', { hasText: 'ended: built' }).waitFor();
+  await row.locator('.state', { hasText: 'built' }).waitFor();
+  await page.locator('#build-state', { hasText: 'done' }).waitFor();
+  await page.locator('#running tbody tr').first().waitFor({ state: 'detached' });
+  assert.match(await page.locator('#progress-text').innerText(), /^1 of 1 \(100%\)$/);
+  assert.match(await page.locator('#counts li[data-state=built] b').innerText(), /^1$/);
+  assert.match(await row.locator('td.why').innerText(), /^new: /);
+
+  assert.equal(await page.evaluate('window.kilnMarker'), 'same-document');
+  assert.equal(loads, 0, 'no new document was loaded');
+  await page.screenshot({ path: join(ARTIFACTS, 'web-page.png'), fullPage: true });
+
+  // The list at / shows the build done.
+  await page.goto(`${base}/`);
+  const listed = page.locator(`#builds tbody tr[data-build="${id}"]`);
+  await listed.locator('.state', { hasText: 'done' }).waitFor();
+  assert.match(await listed.locator('.progress-cell').innerText(), /1\/1/);
+  assert.deepEqual(problems, []);
+});
