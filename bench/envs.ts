@@ -30,7 +30,7 @@ const HARNESS = `
 const { buildProgram, main } = await import(${JSON.stringify(pathToFileURL(join(REPO, 'src/cli/main.ts')).href)});
 const { registerEnv } = await import(${JSON.stringify(pathToFileURL(join(REPO, 'src/cli/env.ts')).href)});
 const ctx = { exitCode: 0, stdout: process.stdout, stderr: process.stderr };
-const program = buildProgram(ctx);
+const program = await buildProgram(ctx);
 if (program.commands.some((c) => c.name() === 'env')) process.exitCode = await main(process.argv.slice(1));
 else { registerEnv(program, ctx); await program.parseAsync(process.argv.slice(1), { from: 'user' }); }
 `;

@@ -4,20 +4,31 @@
 
 import { Command, CommanderError } from 'commander';
 import { exitCodeFor, isKilnError } from '../errors.ts';
-import { registerBuild } from './build.ts';
-import { registerCancel } from './cancel.ts';
-import { registerCache } from './cache.ts';
-import { registerEnv } from './env.ts';
-import { registerDoctor } from './doctor.ts';
-import { registerServe } from './serve.ts';
-import { registerToken } from './token.ts';
-import { registerHistory } from './history.ts';
-import { registerLogs } from './logs.ts';
-import { registerPlan } from './plan.ts';
-import { registerStatus } from './status.ts';
-import { registerVerify } from './verify.ts';
-import { registerKey } from './key.ts';
-import { registerRepo } from './repo.ts';
+import type { Command as CommandType } from 'commander';
+
+type Register = (program: CommandType, ctx: CliContext) => void;
+
+/**
+ * Every verb, in help order. A verb's module (and what it imports: the daemon's HTTP
+ * stack, OpenPGP, the Debian code…) is loaded only when that verb runs, or for help: a
+ * no-change `kiln build` of a big tree should not pay for `kiln serve`.
+ */
+const VERBS: Readonly<Record<string, () => Promise<Register>>> = {
+  build: async () => (await import('./build.ts')).registerBuild,
+  plan: async () => (await import('./plan.ts')).registerPlan,
+  status: async () => (await import('./status.ts')).registerStatus,
+  logs: async () => (await import('./logs.ts')).registerLogs,
+  history: async () => (await import('./history.ts')).registerHistory,
+  cache: async () => (await import('./cache.ts')).registerCache,
+  env: async () => (await import('./env.ts')).registerEnv,
+  doctor: async () => (await import('./doctor.ts')).registerDoctor,
+  serve: async () => (await import('./serve.ts')).registerServe,
+  token: async () => (await import('./token.ts')).registerToken,
+  cancel: async () => (await import('./cancel.ts')).registerCancel,
+  verify: async () => (await import('./verify.ts')).registerVerify,
+  key: async () => (await import('./key.ts')).registerKey,
+  repo: async () => (await import('./repo.ts')).registerRepo,
+};
 
 export interface CliContext {
   /** Set by a verb's action: the exit status main() returns. */
@@ -26,7 +37,8 @@ export interface CliContext {
   readonly stderr: NodeJS.WritableStream;
 }
 
-export function buildProgram(ctx: CliContext): Command {
+/** The kiln program; with `argv`, only the verb it names is loaded (all of them for help or an unknown verb). */
+export async function buildProgram(ctx: CliContext, argv?: readonly string[]): Promise<Command> {
   const program = new Command('kiln')
     .description('kiln: build package trees in parallel, in dependency order, each job isolated, with caches, records, logs and reports')
     .version('0.1.0')
@@ -36,26 +48,16 @@ export function buildProgram(ctx: CliContext): Command {
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
     });
-  registerBuild(program, ctx);
-  registerPlan(program, ctx);
-  registerStatus(program, ctx);
-  registerLogs(program, ctx);
-  registerHistory(program, ctx);
-  registerCache(program, ctx);
-  registerEnv(program, ctx);
-  registerDoctor(program, ctx);
-  registerServe(program, ctx);
-  registerToken(program, ctx);
-  registerCancel(program, ctx);
-  registerVerify(program, ctx);
-  registerKey(program, ctx);
-  registerRepo(program, ctx);
+  const verb = argv?.[0];
+  const names = verb !== undefined && Object.hasOwn(VERBS, verb) ? [verb] : Object.keys(VERBS);
+  const registers = await Promise.all(names.map((n) => VERBS[n]!()));
+  for (const register of registers) register(program, ctx);
   return program;
 }
 
 export async function main(argv: readonly string[], io?: Partial<Pick<CliContext, 'stdout' | 'stderr'>>): Promise<number> {
   const ctx: CliContext = { exitCode: 0, stdout: io?.stdout ?? process.stdout, stderr: io?.stderr ?? process.stderr };
-  const program = buildProgram(ctx);
+  const program = await buildProgram(ctx, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return ctx.exitCode;

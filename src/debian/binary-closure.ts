@@ -61,13 +61,33 @@ export function closure(roots: readonly AltGroup[], extraNames: readonly string[
   return seen;
 }
 
+/**
+ * The best candidate of a relation, remembered per universe and arch: planning a whole
+ * suite asks for the same few thousand relations (libc6 (>= 2.34), …) millions of times.
+ * A universe never changes, so the answer does not either.
+ */
+const bestCache = new WeakMap<BinaryUniverse, Map<string, BinaryPackage | null>>();
+
+export function bestCandidate(r: Relation, u: BinaryUniverse, arch: string): BinaryPackage | undefined {
+  let cache = bestCache.get(u);
+  if (cache === undefined) bestCache.set(u, (cache = new Map()));
+  const key = r.constraint === undefined ? `${arch}\0${r.name}` : `${arch}\0${r.name}\0${r.constraint.op}\0${r.constraint.version}`;
+  let best = cache.get(key);
+  if (best === undefined) {
+    best = candidates(r, u, arch)[0] ?? null;
+    cache.set(key, best);
+  }
+  return best ?? undefined;
+}
+
 /** `name=version` of what a greedy resolver installs for `roots`, sorted; unsatisfied groups listed as `!relation`. */
 export function chosen(roots: readonly AltGroup[], u: BinaryUniverse, arch: string, format: (g: AltGroup) => string): string[] {
   const picked = new Map<string, string>();
   const missing = new Set<string>();
   const queue: AltGroup[] = [...roots];
-  while (queue.length > 0) {
-    const g = queue.shift()!;
+  // A moving head, not queue.shift(): the queue of a big closure holds thousands of groups.
+  for (let head = 0; head < queue.length; head++) {
+    const g = queue[head]!;
     // Already satisfied by something picked: nothing new.
     if (g.some((r) => {
       const v = picked.get(r.name);
@@ -75,7 +95,7 @@ export function chosen(roots: readonly AltGroup[], u: BinaryUniverse, arch: stri
     })) continue;
     let best: BinaryPackage | undefined;
     for (const r of g) {
-      best = candidates(r, u, arch)[0];
+      best = bestCandidate(r, u, arch);
       if (best !== undefined) break;
     }
     if (best === undefined) {

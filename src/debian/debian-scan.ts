@@ -174,13 +174,21 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
       const fresh = [...runBinaries].filter(([b]) => u.versions(b).length === 0 || !u.versions(b).some((p) => p.version === runBinaries.get(b)!.version))
         .map(([b, from]) => `Package: ${b}\nVersion: ${from.version}\nArchitecture: ${arch}\nSource: ${from.source}\n`);
       if (fresh.length > 0) packages = `${packages}\n${fresh.join('\n')}`;
-      const found: Uninstallable[] = await checkInstallable({
-        packages,
-        sources: mine.map((p) => p.raw).join('\n\n') + '\n',
-        arch,
-        profiles: profilesOf(req.options),
-        ...sig,
-      });
+      // One check per build mode: a -B build needs no Build-Depends-Indep, a -A build no
+      // Build-Depends-Arch (dose is told to drop them, as Debian's buildds do).
+      const found: Uninstallable[] = [];
+      for (const mode of ['binary', 'binary-arch', 'binary-indep'] as const) {
+        const group = mine.filter((p) => modeOf(p.src, targetArchs(p.src, req.archs).includes(arch) ? arch : 'all', req) === mode);
+        if (group.length === 0) continue;
+        found.push(...await checkInstallable({
+          packages,
+          sources: group.map((p) => p.raw).join('\n\n') + '\n',
+          arch,
+          profiles: profilesOf(req.options),
+          ...(mode === 'binary-arch' ? { drop: 'indep' as const } : mode === 'binary-indep' ? { drop: 'arch' as const } : {}),
+          ...sig,
+        }));
+      }
       for (const f of found) {
         const list = broken.get(f.source) ?? [];
         list.push(`${arch}: build dependencies not installable: ${f.reason}`);

@@ -276,3 +276,14 @@ test('checkInstallable honours an abort signal', { skip: dose }, async () => {
   ac.abort();
   await assert.rejects(checkInstallable({ packages: PACKAGES, sources: SOURCES, arch: 'amd64', signal: ac.signal }));
 });
+
+test('checkInstallable drops Build-Depends-Indep for a -B build and Build-Depends-Arch for a -A build, as buildds do', { skip: dose }, async () => {
+  const sources = [
+    'Package: docsy\nVersion: 1\nArchitecture: any all\nBuild-Depends: libfoo-dev\nBuild-Depends-Indep: libdocs-nope\n',
+    'Package: archy\nVersion: 1\nArchitecture: any all\nBuild-Depends-Arch: libarch-nope\n',
+  ].join('\n');
+  const names = (xs: readonly { source: string }[]) => xs.map((x) => x.source).sort();
+  assert.deepEqual(names(await checkInstallable({ packages: PACKAGES, sources, arch: 'amd64' })), ['archy', 'docsy']);
+  assert.deepEqual(names(await checkInstallable({ packages: PACKAGES, sources, arch: 'amd64', drop: 'indep' })), ['archy']);
+  assert.deepEqual(names(await checkInstallable({ packages: PACKAGES, sources, arch: 'amd64', drop: 'arch' })), ['docsy']);
+});

@@ -61,6 +61,8 @@ export interface CheckOptions {
   readonly sources: string;
   readonly arch: string;
   readonly profiles?: readonly string[];
+  /** Leave out Build-Depends-Indep (a -B build) or Build-Depends-Arch (a -A build), as buildds do. */
+  readonly drop?: 'indep' | 'arch';
   readonly signal?: AbortSignal;
 }
 
@@ -80,6 +82,8 @@ export async function checkInstallable(o: CheckOptions): Promise<Uninstallable[]
     await writeFile(src, o.sources.endsWith('\n') ? o.sources : `${o.sources}\n`);
     const args = [`--deb-native-arch=${o.arch}`, '-e', '-f'];
     if (o.profiles !== undefined && o.profiles.length > 0) args.push(`--deb-profiles=${o.profiles.join(',')}`);
+    if (o.drop === 'indep') args.push('--deb-drop-b-d-indep');
+    if (o.drop === 'arch') args.push('--deb-drop-b-d-arch');
     args.push(pk, src);
     const { code, stdout, stderr } = await run(DOSE, args, o.signal);
     // dose exits 1 when something is broken; anything else non-zero is its own failure.

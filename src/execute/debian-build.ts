@@ -23,6 +23,7 @@ import type { DebianBuildMode, DebianBuildSpec } from '../debian/debian-spec.ts'
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
 import type { BinaryPackage } from '../debian/sources-index.ts';
 import { closure } from '../debian/binary-closure.ts';
+import { rawField } from '../debian/lazy-index.ts';
 import { buildDependsFor } from '../debian/debian-scan.ts';
 import type { JobPhase } from '../events/events.ts';
 import type { JobLog } from '../logs/job-log.ts';
@@ -135,7 +136,12 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   const roots = buildDependsFor(d.source, buildArch, mode, d.options);
   const basics = [...SANDBOX_BASICS, ...(d.twice ? ['faketime'] : [])];
   const names = closure(roots, [...universe.essential(), ...basics], universe, buildArch);
-  await writeFile(join(archiveHost, 'Packages'), `${[...names].flatMap((n) => universe.raw(n)).join('\n\n')}\n`);
+  // A rebuild of an archive source stages .debs with the archive's own name and version but
+  // other bytes: apt refuses two files for one version ("Hash Sum mismatch"), so the archive's
+  // stanza of each staged name=version is left out and the fresh .deb is the only candidate.
+  const staged = await stagedDebs(sandbox.host.sysroot);
+  const archiveStanzas = [...names].flatMap((n) => universe.raw(n).filter((st) => !staged.has(`${n}=${(rawField(st, 'Version') ?? '').replace(/^\d+:/, '')}`)));
+  await writeFile(join(archiveHost, 'Packages'), `${archiveStanzas.join('\n\n')}\n`);
   log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
   const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
   const setup = [
@@ -160,7 +166,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     await log.write('stdout', Buffer.concat(plan));
     return failedRun('resolving the build dependencies (apt-get build-dep -s)', r, 'install-failed');
   }
-  const wanted = parseAptSimulation(Buffer.concat(plan).toString());
+  // Two simulations (build-dep, then the basics) may name a package twice.
+  const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
   const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
   const fetchList: { pkg: BinaryPackage; dest: string }[] = [];
   const problems: string[] = [];
@@ -329,4 +336,10 @@ async function localPackages(path: string): Promise<Set<string>> {
     else if (line.startsWith('Version: ') && name !== undefined) out.add(`${name}=${line.slice(9).trim()}`);
   }
   return out;
+}
+
+/** `name=version` (epoch dropped, as in .deb file names) of the .debs staged in $SYSROOT. */
+async function stagedDebs(sysroot: string): Promise<Set<string>> {
+  const files = await readdir(sysroot).catch(() => [] as string[]);
+  return new Set(files.filter((f) => f.endsWith('.deb')).map((f) => f.split('_')).filter((p) => p.length === 3).map(([n, v]) => `${n}=${decodeURIComponent(v!)}`));
 }

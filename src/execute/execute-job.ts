@@ -20,7 +20,6 @@ import { fullKeyOf } from '../plan/keys.ts';
 import type { RunResult, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
-import { fetchDebianSource, runDebianBuild } from './debian-build.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -144,7 +143,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         phase('fetch');
         let dscName = '';
         try {
-          if (spec.debian !== undefined) dscName = await fetchDebianSource(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
+          if (spec.debian !== undefined) dscName = await (await import('./debian-build.ts')).fetchDebianSource(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
           else await fetchSources(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
         } catch (e) {
           if (signal.aborted) return cancelled();
@@ -167,7 +166,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         let debianResult: RunResult | undefined;
         if (spec.debian !== undefined) {
           if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
-          const d = await runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal });
+          const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal });
           if (d.kind === 'failed') {
             if (signal.aborted) return cancelled();
             const r = d.result;

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { createDownloads } from '../cache/downloads.ts';
 import { hostDebianMirror } from '../config/mirrors.ts';
 import { parseTreeConfig, type TreeConfig } from '../config/tree-config.ts';
-import { scanDebian, type DebianScan } from '../debian/debian-scan.ts';
+import type { DebianScan } from '../debian/debian-scan.ts';
 import type { DebianBuildMode } from '../debian/debian-spec.ts';
 import { DEBIAN_FILE, readDebianToml } from '../debian/debian-toml.ts';
 import { createEnvStore } from '../envs/env-store.ts';
@@ -85,6 +85,8 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     throw new KilnError('usage', `no Debian source packages to build from ${suite}`, { hint: 'name them: kiln build --debian bookworm hello [SRC[=VERSION]…], or --dsc FILE, or --all (plan only)' });
   }
   const downloads = createDownloads({ cacheDir: o.cacheDir, mirrors: {} });
+  // Loaded only for Debian runs (it brings OpenPGP and the index code).
+  const { scanDebian } = await import('../debian/debian-scan.ts');
   const debian = await scanDebian({
     suite,
     mirror,

@@ -13,12 +13,12 @@ import { createExecutor, logPathOf, type StagedOutput } from '../execute/execute
 import type { Job, JobState } from '../plan/job.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
+import type { SlotGate } from '../schedule/slot-pool.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { updatePackageIndex } from './update-index.ts';
-import { publishDebianRun } from './publish-debian.ts';
 import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
@@ -32,6 +32,8 @@ export interface BuildRequest extends PlanRequest {
   readonly keepFailed: boolean;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
+  /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
+  readonly slotGate?: SlotGate | undefined;
 }
 
 export interface BuildResult {
@@ -147,6 +149,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       capacity,
       failFast: req.failFast,
       signal: req.signal,
+      slotGate: req.slotGate,
       run: async (id, { signal }) => {
         const outcome = await execute(jobs.get(id)!, { signal });
         return outcome.state === 'built' || outcome.state === 'up-to-date' ? 'succeeded' : outcome.state;
@@ -187,6 +190,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const debian = prepared.scan.debian;
     if (debian !== undefined && !req.signal.aborted) {
       const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
+      const { publishDebianRun } = await import('./publish-debian.ts');
       const done = await publishDebianRun({
         stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan, artifacts, finalState,
         keyOf: (id) => outputs.get(id)?.key, note, signal: req.signal,

@@ -8,8 +8,13 @@
 // Keeps going after a failure (bulk-build default); with failFast it stops starting
 // jobs. When `signal` fires it stops starting jobs, aborts every running one and marks
 // the rest cancelled; it returns once every running job has returned.
+//
+// With a `slotGate` (the daemon's SlotPool, shared by the builds running at once) each
+// job also takes a slot of the shared pool, fairly among the builds; `capacity` still
+// bounds this build alone. Without one, it is the only user of `capacity`.
 
-import { insertReady, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
+import { clampToMachine, insertReady, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
+import type { SlotGate, SlotGrant } from './slot-pool.ts';
 
 export interface SchedJob {
   readonly id: string;
@@ -34,6 +39,8 @@ export interface SchedulerOptions {
   /** Told of every job that will not run (skipped, or cancelled before it started), as soon as it is known. */
   readonly onSettled?: (id: string, result: SchedResult) => void;
   readonly signal?: AbortSignal;
+  /** Job slots and cpu/memory shared with other builds (the daemon's pool). */
+  readonly slotGate?: SlotGate | undefined;
 }
 
 export async function runScheduler(options: SchedulerOptions): Promise<Map<string, SchedResult>> {
@@ -60,6 +67,10 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
   const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
   let stopping = false;
   let wake: () => void = () => {};
+  const gate = options.slotGate;
+  gate?.onWake(() => wake());
+  // A job is clamped to what this build may use and to what the shared pool has in all.
+  const within = gate === undefined ? capacity : least(capacity, gate.total);
 
   // Jobs that never ran are announced through onSettled; jobs that ran report themselves.
   const settle = (id: string, r: SchedResult): void => {
@@ -88,22 +99,31 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
   try {
     while (true) {
       while (!stopping) {
-        const i = pickNext(ready, free, capacity);
+        const i = pickNext(ready, gate === undefined ? free : least(free, gate.free()), within);
         if (i < 0) break;
+        let grant: SlotGrant | undefined;
+        if (gate !== undefined) {
+          grant = gate.tryAcquire(clampToMachine(ready[i]!, within));
+          if (grant === undefined) break;
+        }
         const job = ready.splice(i, 1)[0]!;
-        start(job);
+        start(job, grant);
       }
-      if (running.size === 0) break;
+      // A ready job this build could start but for the shared pool waits its turn there.
+      gate?.want(!stopping && pickNext(ready, free, within) >= 0);
+      if (running.size === 0 && (gate === undefined || stopping || ready.length === 0)) break;
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
+    gate?.want(false);
+    gate?.onWake(() => undefined);
     options.signal?.removeEventListener('abort', onAbort);
   }
   // Whatever never started: cancelled if we were stopped, else (fail-fast) cancelled too.
   for (const j of options.jobs) if (!results.has(j.id)) settle(j.id, { state: 'cancelled' });
   return results;
 
-  function start(job: ReadyJob): void {
+  function start(job: ReadyJob, grant?: SlotGrant): void {
     const j = byId.get(job.id)!;
     const need = { cpus: Math.min(j.cpus, capacity.cpus), memoryBytes: Math.min(j.memoryBytes, capacity.memoryBytes) };
     free.slots--;
@@ -123,6 +143,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
       free.slots++;
       free.cpus += need.cpus;
       free.memoryBytes += need.memoryBytes;
+      grant?.release();
       results.set(j.id, { state: outcome });
       if (outcome === 'succeeded') {
         for (const d of dependents.get(j.id) ?? []) {
@@ -138,4 +159,8 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
     })();
     running.set(j.id, { controller, done });
   }
+}
+
+function least(a: Capacity, b: Capacity): Capacity {
+  return { slots: Math.min(a.slots, b.slots), cpus: Math.min(a.cpus, b.cpus), memoryBytes: Math.min(a.memoryBytes, b.memoryBytes) };
 }

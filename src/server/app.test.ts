@@ -171,7 +171,8 @@ test("one tenant's builds run one after another, in order; other tenants run alo
   const b1 = await submit(kiln, bob);
   const c1 = await submit(kiln, carol);
   assert.deepEqual(fake.running().sort(), [a1, b1].sort(), 'alice 1 and bob 1; alice 2 waits for alice 1, carol for a free place');
-  assert.equal(fake.runs.find((r) => r.build.id === a1)?.maxJobs, 2, 'the 4 slots are shared by 2 builds');
+  assert.equal(fake.runs.find((r) => r.build.id === a1)?.maxJobs, 4, 'either build may use all 4 slots; the shared pool splits them job by job');
+  assert.deepEqual(kiln.queue.pool.snapshot().members.map((m) => m.id).sort(), [a1, b1].sort(), 'both builds share one slot pool');
   assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a2}`, alice)).json.state, 'queued');
   assert.equal((await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice)).json.runId, `run-${a1}`);
 

@@ -3,6 +3,11 @@
 // of different tenants run at once up to maxConcurrent. Among the tenants waiting, the
 // head build with the highest priority goes first, then the oldest.
 //
+// The machine's job slots (and its cpu/memory budget) are one SlotPool shared by the
+// running builds: a build alone may use every slot; builds running together share them
+// fairly, job by job (src/schedule/slot-pool.ts), so a slot one build leaves idle serves
+// another at once.
+//
 // Each running build gets its own EventBus and AbortController; cancel aborts it. On
 // stop() (SIGTERM with --on-stop cancel) running builds are aborted and put back in the
 // queue, so a restarted server resumes them, as it does for builds a killed server left
@@ -12,11 +17,15 @@
 import { isKilnError, KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
 import type { BuildRecord, NewBuild, ServerRecords } from '../records/server-records.ts';
+import { machineCapacity } from '../run/host-env.ts';
+import { SlotPool, type SlotGate } from '../schedule/slot-pool.ts';
 
 export interface RunnerContext {
   readonly bus: EventBus;
-  /** This build's share of the machine's job slots. */
+  /** The most job slots this build may use: all of them, when it runs alone. */
   readonly maxJobs: number;
+  /** This build's place in the shared slot pool (hand it to runScheduler as slotGate). */
+  readonly slotGate?: SlotGate | undefined;
   readonly signal: AbortSignal;
 }
 
@@ -67,6 +76,8 @@ export interface QueueOptions {
   readonly maxConcurrent?: number;
   /** The machine's job slots, shared among concurrent builds. */
   readonly slots: number;
+  /** The pool the running builds share (default: `slots` with this machine's cpus and memory). */
+  readonly pool?: SlotPool;
   /** A runner that throws (a bug, or an unexpected failure) is reported here. */
   readonly onError?: (buildId: string, e: unknown) => void;
 }
@@ -76,6 +87,8 @@ export type CancelOutcome = 'cancelled' | 'cancelling' | 'finished';
 export class BuildQueue {
   readonly maxConcurrent: number;
   readonly slots: number;
+  /** The job slots, cpus and memory shared by the running builds. */
+  readonly pool: SlotPool;
   #records: ServerRecords;
   #run: BuildRunner;
   #onError: (buildId: string, e: unknown) => void;
@@ -88,6 +101,7 @@ export class BuildQueue {
     this.#run = options.run;
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 2);
     this.slots = Math.max(1, options.slots);
+    this.pool = options.pool ?? new SlotPool(machineCapacity(this.slots));
     this.#onError = options.onError ?? (() => undefined);
   }
 
@@ -230,8 +244,8 @@ export class BuildQueue {
         this.#records.insertSample({ runId: e.runId, jobId: e.jobId, at: e.at, cpuCores: e.cpuCores, memoryBytes: e.memoryBytes, diskBytes: e.diskBytes });
       }
     });
-    const maxJobs = Math.max(1, Math.floor(this.slots / this.maxConcurrent));
-    void this.#run(b, { bus, maxJobs, signal: controller.signal })
+    const slotGate = this.pool.join(b.id);
+    void this.#run(b, { bus, maxJobs: this.slots, slotGate, signal: controller.signal })
       .then(
         (r) => {
           if (active.runId === undefined) this.#records.setRunId(b.id, r.runId);
@@ -245,6 +259,8 @@ export class BuildQueue {
       )
       .catch((e: unknown) => this.#onError(b.id, e))
       .finally(() => {
+        // Whatever the build still held (a runner that threw mid-job) goes back to the others.
+        slotGate.leave();
         this.#active.delete(b.id);
         finish();
         this.#notify(b.id);

@@ -8,6 +8,7 @@ import type { BuildRecord } from '../records/server-records.ts';
 import { runBuild as realRunBuild, type BuildRequest, type BuildResult } from '../run/run-build.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import type { SlotGate } from '../schedule/slot-pool.ts';
 import { bundleDir } from './bundles.ts';
 import { startJobSampler } from './job-sampler.ts';
 import type { BuildRunner } from './queue.ts';
@@ -34,7 +35,7 @@ export function treeDirOf(build: BuildRecord, trees: ReadonlyMap<string, string>
 
 export function localRunner(options: LocalRunnerOptions): BuildRunner {
   const run = options.runBuild ?? realRunBuild;
-  return async (build: BuildRecord, ctx: { bus: EventBus; maxJobs: number; signal: AbortSignal }) => {
+  return async (build: BuildRecord, ctx: { bus: EventBus; maxJobs: number; slotGate?: SlotGate | undefined; signal: AbortSignal }) => {
     const treeDir = treeDirOf(build, options.trees, options.state.root);
     if (treeDir === undefined) {
       throw new KilnError('tree-not-found', `build ${build.id} asks for tree "${build.tree}", which this server no longer knows`, {
@@ -58,6 +59,12 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       lease: true,
       state: options.state,
       targets: body.targets ?? [],
+      ...(body.debian === undefined ? {} : {
+        debian: {
+          suite: body.debian.suite, sources: body.debian.sources, dscs: [], all: false, mirror: undefined,
+          profiles: body.debian.profiles ?? [], nocheck: body.debian.nocheck === true, mode: 'binary' as const, cpus: undefined, withTree: true,
+        },
+      }),
       archs: body.archs,
       force: [],
       maxJobs: ctx.maxJobs,
@@ -65,6 +72,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       keepFailed: false,
       bus: ctx.bus,
       signal: ctx.signal,
+      slotGate: ctx.slotGate,
     }).finally(() => sampler.stop());
     return { runId: result.runId, state: result.state };
   };

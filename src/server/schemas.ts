@@ -25,6 +25,15 @@ export const BuildBodySchema = z
       .openapi({ example: ['amd64'] }),
     env: name.optional().openapi({ description: 'the build env (may hold {arch}); default: the tree\'s kiln.toml env' }),
     priority: z.number().int().min(-100).max(100).optional().openapi({ description: 'among tenants waiting, higher starts first (default 0)' }),
+    debian: z
+      .strictObject({
+        suite: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a suite name such as bookworm'),
+        sources: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?$/, 'a source package name, or name=version')).min(1).max(1000),
+        profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).max(32).optional(),
+        nocheck: z.boolean().optional(),
+      })
+      .optional()
+      .openapi({ description: 'Debian source packages of a suite to build in this run (beside the tree\'s recipes), like kiln build --debian SUITE SRC…', example: { suite: 'bookworm', sources: ['hello'] } }),
   })
   .refine((b) => (b.tree === undefined) !== (b.bundle === undefined), { message: 'give exactly one of "tree" (a tree the server knows) and "bundle" (an uploaded bundle id)' })
   .openapi('BuildRequest');

@@ -23,7 +23,7 @@ const { registerEnv } = await import(${JSON.stringify(pathToFileURL(join(REPO_RO
 const { isKilnError, exitCodeFor } = await import(${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'src/errors.ts')).href)});
 const argv = process.argv.slice(1);
 const ctx = { exitCode: 0, stdout: process.stdout, stderr: process.stderr };
-const program = buildProgram(ctx);
+const program = await buildProgram(ctx);
 if (program.commands.some((c) => c.name() === 'env')) {
   process.exitCode = await main(argv);
 } else {
