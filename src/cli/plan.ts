@@ -64,7 +64,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       }));
       // timings: ms per step of the Debian scan (fetch-indexes, installability, …), for the bench.
       const timings = p.scan.debian?.timings ?? null;
-      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings }, null, 2)}\n`);
+      const cyclesBroken = p.scan.debian?.cyclesBroken ?? [];
+      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, cyclesBroken }, null, 2)}\n`);
     } else {
       const out: string[] = [];
       out.push(
@@ -79,6 +80,12 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           detail = `${describeReason(n.why!)}${waits.length > 0 ? `; after ${waits.join(', ')}` : ''}`;
         } else if (n.state === 'broken') detail = n.broken ?? '';
         out.push(`  ${n.state.padEnd(10)}  ${n.id.padEnd(width)}  ${n.version.padEnd(10)}  ${detail}`.trimEnd());
+      }
+      const broke = p.scan.debian?.cyclesBroken ?? [];
+      if (broke.length > 0) {
+        out.push(`kiln plan: ${broke.length} wait(s) dropped to break build-dependency cycles; these sources use the archive's binary instead:`);
+        for (const b of broke.slice(0, 20)) out.push(`  ${b}`);
+        if (broke.length > 20) out.push(`  … and ${broke.length - 20} more (kiln plan --json lists them all)`);
       }
       ctx.stdout.write(`${out.join('\n')}\n`);
     }

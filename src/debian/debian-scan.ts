@@ -31,6 +31,7 @@ import { archMatches, formatGroup, formatRelation, reduceGroups } from './relati
 import type { AltGroup, Provide, Relation } from './relation-types.ts';
 import { sourceFromParagraph, type SourcePackage } from './sources-index.ts';
 import { satisfiesConstraint } from './version.ts';
+import { breakWaitCycles, type Wait } from './wait-cycles.ts';
 
 export interface DebianRequest {
   readonly suite: string;
@@ -64,6 +65,8 @@ export interface DebianScan {
   readonly invalid: readonly InvalidPackage[];
   readonly diagnostics: readonly Diagnostic[];
   readonly suite: DebianSuite;
+  /** Waits dropped to break cycles among this run's sources (`a -> b (binary)`): a uses the archive's binary. */
+  readonly cyclesBroken: readonly string[];
   /** Milliseconds spent in each step (for `kiln plan --timings` and the bench). */
   readonly timings: Readonly<Record<string, number>>;
 }
@@ -140,6 +143,9 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
     const problems = [...p.src.problems];
     const archs = targetArchs(p.src, req.archs);
     if (archs.length === 0) {
+      // --all: a source for other architectures is simply not for this run (wanna-build's
+      // "not-for-us"); one asked for by name is reported.
+      if (req.all) continue;
       invalid.push({ name: p.src.package, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: [{ file: p.dscPath ?? `${release.url} Sources`, key: 'Architecture', message: `${p.src.package} ${p.src.version} builds for ${p.src.architecture.join(' ')}, none of ${req.archs.join(', ')}` }] });
       continue;
     }
@@ -171,7 +177,9 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
       }
       // This run's own binaries are installable once built (their fresh .debs are offered
       // to apt); the checker learns of them as bare stanzas, dependencies unknown.
-      const fresh = [...runBinaries].filter(([b]) => u.versions(b).length === 0 || !u.versions(b).some((p) => p.version === runBinaries.get(b)!.version))
+      // Only names the archive lacks altogether: a bare stanza for a name it has (at another
+      // version, or built only elsewhere) would hide a real installability problem.
+      const fresh = req.all ? [] : [...runBinaries].filter(([b]) => u.versions(b).length === 0 && u.providers(b).length === 0)
         .map(([b, from]) => `Package: ${b}\nVersion: ${from.version}\nArchitecture: ${arch}\nSource: ${from.source}\n`);
       if (fresh.length > 0) packages = `${packages}\n${fresh.join('\n')}`;
       // One check per build mode: a -B build needs no Build-Depends-Indep, a -A build no
@@ -198,6 +206,31 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
     lap('installability');
   }
 
+  // Waits on this run's binaries, per source; cycles among them are broken where the
+  // archive can stand in (wait-cycles.ts).
+  const waitsOf = new Map<string, Wait[]>();
+  const relationOf = new Map<string, Relation>();
+  for (const p of picked) {
+    const perArch = rootsFor.get(p.src.package);
+    if (perArch === undefined || broken.has(p.src.package)) continue;
+    const list: Wait[] = [];
+    for (const a of targetArchs(p.src, req.archs)) {
+      const arch = a === 'all' ? primary : a;
+      const u = universes.get(arch)!;
+      for (const g of perArch.get(arch)!) {
+        const r = waitFor(g, p.src.package, runBinaries, u, arch);
+        if (r === undefined) continue;
+        const key = formatRelation(r);
+        if (list.some((x) => formatRelation(relationOf.get(`${p.src.package}\0${x.binary}`)!) === key)) continue;
+        relationOf.set(`${p.src.package}\0${r.name}`, r);
+        list.push({ binary: r.name, producer: runBinaries.get(r.name)!.source, archiveToo: candidates(r, u, arch).length > 0 });
+      }
+    }
+    waitsOf.set(p.src.package, list);
+  }
+  const cycles = breakWaitCycles(waitsOf);
+  lap('waits');
+
   for (const p of picked) {
     const perArch = rootsFor.get(p.src.package);
     if (perArch === undefined) continue;
@@ -210,17 +243,11 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
     const archs = targetArchs(p.src, req.archs);
     const modeFor: Record<string, DebianBuildMode> = {};
     const chosenFor: Record<string, string[]> = {};
-    const waits: AltGroup[] = [];
+    const waits: AltGroup[] = (cycles.kept.get(p.src.package) ?? []).map((w) => [relationOf.get(`${p.src.package}\0${w.binary}`)!]);
     for (const a of archs) {
       const arch = a === 'all' ? primary : a;
       modeFor[a] = modeOf(p.src, a, req);
-      const roots = perArch.get(arch)!;
-      const u = universes.get(arch)!;
-      chosenFor[a] = chosen(roots, u, arch, formatGroup);
-      for (const g of roots) {
-        const w = waitFor(g, p.src.package, runBinaries, u, arch);
-        if (w !== undefined && !waits.some((x) => formatRelation(x[0]!) === formatRelation(w))) waits.push([w]);
-      }
+      chosenFor[a] = chosen(perArch.get(arch)!, universes.get(arch)!, arch, formatGroup);
     }
     const provides: Provide[] = [];
     const u0 = universes.get(primary)!;
@@ -251,7 +278,7 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
     });
   }
   lap('specs');
-  return { specs, invalid, diagnostics, suite, timings };
+  return { specs, invalid, diagnostics, suite, timings, cyclesBroken: cycles.dropped };
 }
 
 function profilesOf(o: DebianOptions): string[] {

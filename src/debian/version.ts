@@ -70,9 +70,23 @@ function splitVersion(input: string): DebianVersion | string {
  * does not parse is still ordered deterministically, as epoch 0 and no revision.
  */
 export function compareVersions(a: string, b: string): number {
-  const va = parseVersion(a) ?? { epoch: 0, upstream: a.trim(), revision: '' };
-  const vb = parseVersion(b) ?? { epoch: 0, upstream: b.trim(), revision: '' };
-  return compareParsed(va, vb);
+  if (a === b) return 0;
+  return compareParsed(parsedForCompare(a), parsedForCompare(b));
+}
+
+// Planning a whole suite compares the same few thousand version strings millions of
+// times: parses are remembered (bounded, cleared when full).
+const PARSED = new Map<string, DebianVersion>();
+const PARSED_MAX = 500_000;
+
+function parsedForCompare(s: string): DebianVersion {
+  let v = PARSED.get(s);
+  if (v === undefined) {
+    v = parseVersion(s) ?? { epoch: 0, upstream: s.trim(), revision: '' };
+    if (PARSED.size >= PARSED_MAX) PARSED.clear();
+    PARSED.set(s, v);
+  }
+  return v;
 }
 
 export function compareParsed(a: DebianVersion, b: DebianVersion): number {

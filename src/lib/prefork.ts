@@ -14,10 +14,25 @@
 // the helper's stdout, the helper blocks on write and stops reading the command's pipes.
 // If kiln goes away (EOF on the helper's stdin) the running command's group is killed.
 //
+// Two things only a parent can know, which save kiln a process and a /proc scan per job:
+// - rusage: the helper reaps the command with wait4(2) (perl's syscall(), the number for
+//   this architecture given on its command line), so user/system CPU and max RSS of the
+//   command and everything it waited for come without wrapping it in GNU time.
+// - "descendants left": the helper is a child subreaper (prctl PR_SET_CHILD_SUBREAPER),
+//   so every orphan of the command (a double-forked, setsid'd daemon too) becomes the
+//   helper's child instead of init's. Once the command is reaped, the helper reaps
+//   zombies and asks waitpid(-1, WNOHANG): ECHILD proves that no process the command
+//   started is alive (every live descendant has a chain of live parents up to the
+//   helper), so kiln can skip its /proc sweep; anything else and kiln sweeps as before.
+// Each capability is checked once when the helper starts (a trial fork) and announced in
+// its ready frame; without it kiln falls back to GNU time and the sweep.
+//
 // Wire format. kiln → helper: u32be length, then 'J' + NUL-separated fields
 // [timeFile, cwd, argc, ...argv, ...env entries], or 'A' (abandon the pipes).
-// helper → kiln: a type byte, u32be length, payload: P pid | E "errno\0message" (could not
-// start) | o/e output | X "code signal\n" + GNU time's output file | C closed.
+// helper → kiln: a type byte, u32be length, payload: R "rusage reaper" (ready, 0/1 each) |
+// P pid | E "errno\0message" (could not start) | o/e output | X "code signal\n" +
+// "userUs systemUs maxRssKb\n" (or "-\n") + "left\n" (1 = descendants alive, 0 = none,
+// - = unknown) + GNU time's output file | C closed.
 // Without perl, runGroup falls back to spawning directly.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +43,7 @@ const HELPER = String.raw`
 use strict; use warnings; use POSIX (); use Errno ();
 binmode STDIN; binmode STDOUT;
 $SIG{CHLD} = sub {};
+my ($WAIT4, $PRCTL) = map { $_ + 0 } @ARGV;
 sub readn { my ($n) = @_; my $b = '';
   while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b));
     if (!defined $r) { next if $!{EINTR}; return undef } return undef if $r == 0 } $b }
@@ -35,12 +51,31 @@ sub frame { my $b = $_[0] . pack('N', length $_[1]) . $_[1]; my $o = 0;
   while ($o < length $b) { my $w = syswrite(STDOUT, $b, length($b) - $o, $o);
     if (!defined $w) { next if $!{EINTR}; POSIX::_exit(0) } $o += $w } }
 sub command { my $h = readn(4); return undef unless defined $h; readn(unpack('N', $h)) }
-sub status { my ($st, $tf) = @_; my $t = '';
+my $ru_ok = 0;
+# Reap $pid: (wait status, struct rusage or '') once it is reaped, () when not yet (or EINTR).
+sub reap { my ($pid, $flags) = @_;
+  if ($ru_ok) { my $st = "\0" x 4; my $ru = "\0" x 256;
+    my $r = syscall($WAIT4, $pid + 0, $st, $flags + 0, $ru);
+    return (unpack('i', $st), $ru) if $r == $pid;
+    return () if $r == 0 || $!{EINTR}; return (255 << 8, '') }
+  my $r = waitpid($pid, $flags); return ($?, '') if $r == $pid;
+  return () if $r == 0 || $!{EINTR}; (255 << 8, '') }
+# Reap zombie orphans; 1 while a child is alive, 0 when none is left at all.
+sub others { while (1) { my $w = waitpid(-1, POSIX::WNOHANG()); next if $w > 0; return ($w == -1 && $!{ECHILD}) ? 0 : 1 } }
+if ($WAIT4) { my $p = fork; POSIX::_exit(7) if defined $p && $p == 0;
+  if ($p) { $ru_ok = 1; my @w; @w = reap($p, 0) until @w; $ru_ok = (($w[0] >> 8) == 7 && $w[1] ne '') ? 1 : 0;
+    waitpid($p, 0) unless $ru_ok } }
+my $reaper = ($PRCTL && syscall($PRCTL, 36, 1, 0, 0, 0) == 0) ? 1 : 0;
+sub status { my ($st, $ru, $tf) = @_; my $t = '';
   if ($tf ne '' && open(my $fh, '<', $tf)) { local $/; $t = <$fh> // ''; close $fh; unlink $tf }
-  frame('X', (($st & 127) ? "-1 " . ($st & 127) : ($st >> 8) . " 0") . "\n" . $t) }
-frame('R', '');
+  my $u = '-';
+  if ($ru ne '') { my ($us, $uu, $ss, $su, $rss) = unpack('q5', $ru); $u = join(' ', $us * 1000000 + $uu, $ss * 1000000 + $su, $rss) }
+  my $left = $reaper ? others() : '-';
+  frame('X', (($st & 127) ? "-1 " . ($st & 127) : ($st >> 8) . " 0") . "\n$u\n$left\n" . $t) }
+frame('R', "$ru_ok $reaper");
 while (defined(my $job = command())) {
   next unless substr($job, 0, 1, '') eq 'J';
+  others() if $reaper;
   my @f = split /\0/, $job, -1;
   my ($tf, $cwd, $argc) = splice(@f, 0, 3);
   my @argv = splice(@f, 0, $argc);
@@ -60,12 +95,13 @@ while (defined(my $job = command())) {
   frame('P', $pid);
   my $err = ''; while (!defined sysread($sr, $err, 4096)) { last unless $!{EINTR} } close $sr;
   my %open = (fileno($or) => [$or, 'o'], fileno($er) => [$er, 'e']);
-  if ($err ne '') { close $or; close $er; %open = (); while (waitpid($pid, 0) == -1 && $!{EINTR}) {} frame('E', $err); frame('C', ''); next }
+  if ($err ne '') { close $or; close $er; %open = (); my @w; @w = reap($pid, 0) until @w; frame('E', $err); frame('C', ''); next }
   my $exited = 0;
   while (1) {
-    if (!$exited && waitpid($pid, POSIX::WNOHANG()) == $pid) { $exited = 1; status($?, $tf) }
+    if (!$exited) { my @w = reap($pid, POSIX::WNOHANG()); if (@w) { $exited = 1; status(@w, $tf) } }
+    elsif ($reaper) { others() }
     last if $exited && !%open;
-    if (!%open) { my $w; do { $w = waitpid($pid, 0) } while ($w == -1 && $!{EINTR}); $exited = 1; status($?, $tf); last }
+    if (!%open) { my @w; @w = reap($pid, 0) until @w; $exited = 1; status(@w, $tf); last }
     my $rin = ''; vec($rin, $_, 1) = 1 for (0, keys %open);
     my $n = select(my $rout = $rin, undef, undef, $exited ? undef : 0.1);
     next if $n <= 0;
