@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archFits, candidates, chosen, closure } from './binary-closure.ts';
+import { archFits, candidates, chosen, chosenKeys, closure } from './binary-closure.ts';
 import { lazyPackages, type BinaryUniverse } from './lazy-index.ts';
 import { formatGroup, parseRelation, parseRelations } from './relation.ts';
 
@@ -133,4 +133,29 @@ test('chosen changes when a new version of a deep dependency appears (it feeds t
   const after = chosen(roots('libfoo-dev'), U2, 'amd64', formatGroup);
   assert.notDeepEqual(after, before);
   assert.ok(after.includes('libgcc-s1=12.2.0-14+b1'));
+});
+
+test('chosenKeys: the first pick per relation, tagged with a hash of its whole closure; cycles, misses and deep changes', () => {
+  const base = [
+    'app-dev 1 amd64; Depends: liba',
+    'liba 1 amd64; Depends: libb',
+    'libb 1 amd64; Depends: liba, libc (>= 2)', // liba <-> libb: a dependency cycle
+    'libc 2 amd64',
+    'tool 1 all',
+  ];
+  const keys = (lines: readonly string[], field: string) => chosenKeys(roots(field), universe(lines), 'amd64', formatGroup);
+  const k1 = keys(base, 'app-dev, tool, nothere | alsonot');
+  assert.equal(k1.length, 3);
+  assert.match(k1[0]!, /^!nothere \| alsonot$/);
+  assert.match(k1[1]!, /^app-dev=1#[0-9a-f]{16}$/);
+  assert.match(k1[2]!, /^tool=1#[0-9a-f]{16}$/);
+  // Deterministic, and the same for a second universe parsed from the same text.
+  assert.deepEqual(keys(base, 'app-dev, tool, nothere | alsonot'), k1);
+  // A new version deep in the closure (libc 2 -> 3) changes app-dev's tag, not tool's.
+  const k2 = keys(base.map((l) => l.replace('libc 2 amd64', 'libc 3 amd64')), 'app-dev, tool, nothere | alsonot');
+  assert.notEqual(k2[1], k1[1]);
+  assert.equal(k2[2], k1[2]);
+  // A dependency that becomes unsatisfiable deep down changes the tag too.
+  const k3 = keys(base.map((l) => l.replace('libc 2 amd64', 'libc 1 amd64')), 'app-dev');
+  assert.notEqual(k3[0], k1[1]);
 });

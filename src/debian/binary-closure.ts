@@ -14,6 +14,7 @@ import type { AltGroup, Relation } from './relation-types.ts';
 import type { BinaryUniverse } from './lazy-index.ts';
 import type { BinaryPackage } from './sources-index.ts';
 import { satisfiesConstraint } from './version.ts';
+import { sha256 } from '../lib/hash.ts';
 
 /** Does binary `p` (of `arch` or `all`) exist for a build on `arch`? */
 export function archFits(p: BinaryPackage, arch: string): boolean {
@@ -107,4 +108,128 @@ export function chosen(roots: readonly AltGroup[], u: BinaryUniverse, arch: stri
     queue.push(...best.preDepends, ...best.depends);
   }
   return [...[...picked].map(([n, v]) => `${n}=${v}`), ...missing].sort();
+}
+
+/**
+ * What a source's build dependencies resolve to, for its input key, in time linear in
+ * the suite: per root relation the package a resolver picks first (`name=version`),
+ * tagged with a hash of everything that package pulls in (its dependency closure, picked
+ * the same way, every version in it). The closure hashes are computed once per strongly
+ * connected component of the dependency graph (libc6 ↔ libgcc-s1 and friends) and shared
+ * by every source of the run: planning a whole suite walks each package once, not once
+ * per source that needs it. Any new version anywhere in a closure changes its hash.
+ */
+export function chosenKeys(roots: readonly AltGroup[], u: BinaryUniverse, arch: string, format: (g: AltGroup) => string): string[] {
+  const memo = closureMemo(u, arch, format);
+  const out = new Set<string>();
+  for (const g of roots) {
+    const p = pick(g, u, arch);
+    out.add(p === undefined ? `!${format(g)}` : `${p.package}=${p.version}#${memo.hashOf(p).slice(0, 16)}`);
+  }
+  return [...out].sort();
+}
+
+function pick(g: AltGroup, u: BinaryUniverse, arch: string): BinaryPackage | undefined {
+  for (const r of g) {
+    const best = bestCandidate(r, u, arch);
+    if (best !== undefined) return best;
+  }
+  return undefined;
+}
+
+interface ClosureMemo {
+  hashOf(p: BinaryPackage): string;
+}
+
+const memos = new WeakMap<BinaryUniverse, Map<string, ClosureMemo>>();
+
+function closureMemo(u: BinaryUniverse, arch: string, format: (g: AltGroup) => string): ClosureMemo {
+  let byArch = memos.get(u);
+  if (byArch === undefined) memos.set(u, (byArch = new Map()));
+  let memo = byArch.get(arch);
+  if (memo === undefined) byArch.set(arch, (memo = makeClosureMemo(u, arch, format)));
+  return memo;
+}
+
+function makeClosureMemo(u: BinaryUniverse, arch: string, format: (g: AltGroup) => string): ClosureMemo {
+  const idOf = (p: BinaryPackage): string => `${p.package}=${p.version}:${p.architecture}`;
+  const pkgs = new Map<string, BinaryPackage>();
+  const edgesCache = new Map<string, { next: string[]; missing: string[] }>();
+  const edges = (id: string): { next: string[]; missing: string[] } => {
+    let e = edgesCache.get(id);
+    if (e === undefined) {
+      const p = pkgs.get(id)!;
+      const next: string[] = [];
+      const missing: string[] = [];
+      for (const g of [...p.preDepends, ...p.depends]) {
+        const q = pick(g, u, arch);
+        if (q === undefined) missing.push(`!${format(g)}`);
+        else {
+          const qid = idOf(q);
+          pkgs.set(qid, q);
+          next.push(qid);
+        }
+      }
+      e = { next, missing };
+      edgesCache.set(id, e);
+    }
+    return e;
+  };
+  // Tarjan's algorithm, iterative, over calls: finished nodes keep their component's hash.
+  const hash = new Map<string, string>();
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  let counter = 0;
+  const visit = (root: string): void => {
+    const work: { id: string; i: number }[] = [];
+    const enter = (id: string): void => {
+      index.set(id, counter);
+      low.set(id, counter++);
+      stack.push(id);
+      onStack.add(id);
+      work.push({ id, i: 0 });
+    };
+    enter(root);
+    while (work.length > 0) {
+      const top = work[work.length - 1]!;
+      const { next } = edges(top.id);
+      if (top.i < next.length) {
+        const w = next[top.i++]!;
+        if (hash.has(w)) continue;
+        if (!index.has(w)) enter(w);
+        else if (onStack.has(w)) low.set(top.id, Math.min(low.get(top.id)!, index.get(w)!));
+        continue;
+      }
+      work.pop();
+      const parent = work[work.length - 1];
+      if (parent !== undefined) low.set(parent.id, Math.min(low.get(parent.id)!, low.get(top.id)!));
+      if (low.get(top.id) !== index.get(top.id)) continue;
+      const members: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        members.push(w);
+      } while (w !== top.id);
+      const inside = new Set(members);
+      const parts = new Set<string>();
+      for (const m of members) {
+        const e = edges(m);
+        for (const n of e.next) if (!inside.has(n)) parts.add(hash.get(n)!);
+        for (const x of e.missing) parts.add(x);
+      }
+      const h = sha256(`${members.sort().join('\n')}\n--\n${[...parts].sort().join('\n')}`);
+      for (const m of members) hash.set(m, h);
+    }
+  };
+  return {
+    hashOf(p) {
+      const id = idOf(p);
+      pkgs.set(id, p);
+      if (!hash.has(id)) visit(id);
+      return hash.get(id)!;
+    },
+  };
 }

@@ -20,7 +20,7 @@ import type { Downloads } from '../cache/downloads.ts';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
-import { candidates, chosen, closure } from './binary-closure.ts';
+import { bestCandidate, chosenKeys, closure } from './binary-closure.ts';
 import type { Paragraph } from './deb822.ts';
 import type { DebianBuildMode, DebianBuildSpec, DebianOptions, DebianSuite } from './debian-spec.ts';
 import { readLocalDsc } from './dsc.ts';
@@ -223,7 +223,7 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
         const key = formatRelation(r);
         if (list.some((x) => formatRelation(relationOf.get(`${p.src.package}\0${x.binary}`)!) === key)) continue;
         relationOf.set(`${p.src.package}\0${r.name}`, r);
-        list.push({ binary: r.name, producer: runBinaries.get(r.name)!.source, archiveToo: candidates(r, u, arch).length > 0 });
+        list.push({ binary: r.name, producer: runBinaries.get(r.name)!.source, archiveToo: bestCandidate(r, u, arch) !== undefined });
       }
     }
     waitsOf.set(p.src.package, list);
@@ -247,7 +247,7 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
     for (const a of archs) {
       const arch = a === 'all' ? primary : a;
       modeFor[a] = modeOf(p.src, a, req);
-      chosenFor[a] = chosen(perArch.get(arch)!, universes.get(arch)!, arch, formatGroup);
+      chosenFor[a] = chosenKeys(perArch.get(arch)!, universes.get(arch)!, arch, formatGroup);
     }
     const provides: Provide[] = [];
     const u0 = universes.get(primary)!;
@@ -330,7 +330,7 @@ export function waitFor(
       if (r.constraint === undefined || satisfiesConstraint(mine.version, r.constraint.op, r.constraint.version)) return { name: r.name, ...(r.constraint === undefined ? {} : { constraint: r.constraint }) };
     }
     // The archive satisfies it (for own binaries too: apt installs the archive's): no wait.
-    if (candidates(r, u, arch).length > 0) return undefined;
+    if (bestCandidate(r, u, arch) !== undefined) return undefined;
   }
   return undefined;
 }
