@@ -104,3 +104,19 @@ test('gc of an empty or missing cache removes nothing', async (t) => {
   t.after(() => rm(root, { recursive: true, force: true }));
   assert.deepEqual(await gcCache(join(root, 'none'), { keep: new Set() }), { removed: [], freedBytes: 0 });
 });
+
+test('gc removes deps layers not mounted since the cutoff and abandoned layer captures', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-layers-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  const layers = join(cacheDir, 'deps-layers');
+  for (const d of ['old', 'new', '.tmp-1-dead', '.tmp-2-live']) {
+    await mkdir(join(layers, d, 'root', 'usr'), { recursive: true });
+    await writeFile(join(layers, d, 'root', 'usr', 'f'), d);
+  }
+  for (const p of [join(layers, 'old', 'root', 'usr', 'f'), join(layers, 'old', 'root', 'usr'), join(layers, 'old', 'root'), join(layers, 'old')]) await age(p, 40 * DAY);
+  for (const p of [join(layers, '.tmp-1-dead', 'root', 'usr', 'f'), join(layers, '.tmp-1-dead', 'root', 'usr'), join(layers, '.tmp-1-dead', 'root'), join(layers, '.tmp-1-dead')]) await age(p, 2 * DAY);
+  const result = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set(), now: NOW });
+  assert.deepEqual(result.removed.map((r) => `${r.kind} ${r.path.slice(layers.length + 1)}`).sort(), ['deps-layer old', 'tmp .tmp-1-dead']);
+  assert.deepEqual((await readdir(layers)).sort(), ['.tmp-2-live', 'new']);
+});

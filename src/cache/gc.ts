@@ -26,7 +26,7 @@ export interface GcOptions {
   readonly signal?: AbortSignal;
 }
 
-export type GcKind = 'artifact' | 'download' | 'tmp';
+export type GcKind = 'artifact' | 'download' | 'tmp' | 'deps-layer';
 
 export interface GcRemoved {
   readonly kind: GcKind;
@@ -68,6 +68,24 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     const used = await lastUse(file, undefined);
     if (used === undefined || used >= cutoff) continue;
     const r = await remove({ kind: 'download', path: file, probe: undefined, cutoff, tmpDir, dryRun });
+    if (r !== undefined) removed.push(r);
+  }
+
+  // Layers of installed Debian build dependencies (deps-layers.ts): used = the directory's
+  // mtime, which every build that mounts one touches first. Captures in progress (.tmp-*)
+  // follow the tmp/ rule.
+  for (const dir of await entries(join(cacheDir, 'deps-layers'))) {
+    options.signal?.throwIfAborted();
+    if (basename(dir).startsWith('.tmp-')) {
+      const { bytes, newestMtimeMs } = await walkStat(dir);
+      if (newestMtimeMs === 0 || newestMtimeMs >= now - TMP_MIN_AGE_MS) continue;
+      if (!dryRun) await rm(dir, { recursive: true, force: true });
+      removed.push({ kind: 'tmp', path: dir, bytes });
+      continue;
+    }
+    const used = await mtimeOf(dir);
+    if (used === undefined || used >= cutoff) continue;
+    const r = await remove({ kind: 'deps-layer', path: dir, probe: undefined, cutoff, tmpDir, dryRun });
     if (r !== undefined) removed.push(r);
   }
 

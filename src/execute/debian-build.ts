@@ -23,6 +23,7 @@ import type { DebianBuildMode, DebianBuildSpec } from '../debian/debian-spec.ts'
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
 import type { BinaryPackage } from '../debian/sources-index.ts';
 import { closure } from '../debian/binary-closure.ts';
+import { depsLayerKey, depsLayers } from '../cache/deps-layers.ts';
 import { rawField } from '../debian/lazy-index.ts';
 import { buildDependsFor } from '../debian/debian-scan.ts';
 import type { JobPhase } from '../events/events.ts';
@@ -60,6 +61,38 @@ export interface DebianRunContext {
   readonly log: JobLog;
   readonly phase: (p: JobPhase) => void;
   readonly signal: AbortSignal;
+  /** The cached layer of installed build dependencies (findDepsLayer): used when found, made when not. */
+  readonly depsLayer?: FoundDepsLayer;
+}
+
+export interface FoundDepsLayer {
+  readonly key: string;
+  /** Host path of the layer's root when it exists (then mounted over the env). */
+  readonly root: string | undefined;
+  /** Capture a new layer for this key with `fill(dir)`. */
+  readonly save: (fill: (dir: string) => Promise<void>) => Promise<string>;
+}
+
+/** The cached-install layer key of one Debian job, and the layer if it exists. */
+export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; arch: string; envId: string; staged: Readonly<Record<string, string>> }): Promise<FoundDepsLayer> {
+  const d = o.spec.debian!;
+  const key = depsLayerKey({
+    envId: o.envId,
+    arch: o.arch,
+    mode: d.modeFor[o.arch] ?? 'binary',
+    profiles: d.options.profiles,
+    nocheck: d.options.nocheck,
+    extras: extrasOf(d),
+    chosen: d.chosen[o.arch] ?? [],
+    staged: o.staged,
+  });
+  const layers = depsLayers(o.cacheDir);
+  return { key, root: await layers.find(key), save: (fill) => layers.add(key, fill) };
+}
+
+/** Installed beside the build dependencies. */
+function extrasOf(d: DebianBuildSpec): string[] {
+  return ['fakeroot', ...(d.twice ? ['faketime'] : [])];
 }
 
 export type DebianRunOutcome =
@@ -130,90 +163,106 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
 
   // ---- install -------------------------------------------------------------------------
   c.phase('install');
-  await mkdir(archiveHost, { recursive: true });
-  // apt gets only the binaries that can take part (binary-closure.ts): the same answer
-  // as the whole index, without parsing 60,000 stanzas per build.
-  const roots = buildDependsFor(d.source, buildArch, mode, d.options);
-  const basics = [...SANDBOX_BASICS, ...(d.twice ? ['faketime'] : [])];
-  const names = closure(roots, [...universe.essential(), ...basics], universe, buildArch);
-  // A rebuild of an archive source stages .debs with the archive's own name and version but
-  // other bytes: apt refuses two files for one version ("Hash Sum mismatch"), so the archive's
-  // stanza of each staged name=version is left out and the fresh .deb is the only candidate.
-  const staged = await stagedDebs(sandbox.host.sysroot);
-  const archiveStanzas = [...names].flatMap((n) => universe.raw(n).filter((st) => !staged.has(`${n}=${(rawField(st, 'Version') ?? '').replace(/^\d+:/, '')}`)));
-  await writeFile(join(archiveHost, 'Packages'), `${archiveStanzas.join('\n\n')}\n`);
-  log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
-  const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
-  const setup = [
-    'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences.d/kiln-run',
-    'rm -rf /var/lib/apt/lists/*',
-    `echo ${sh(`deb [trusted=yes] file:${archiveInside} ./`)} > /etc/apt/sources.list.d/kiln-archive.list`,
-    `if compgen -G ${sh(sandbox.inside.sysroot)}'/*.deb' > /dev/null; then`,
-    `  cd ${sh(sandbox.inside.sysroot)} && dpkg-scanpackages --multiversion . > Packages 2> /dev/null`,
-    `  printf 'Origin: kiln-run\\nLabel: kiln-run\\nSuite: kiln-run\\nCodename: kiln-run\\n' > Release`,
-    `  echo ${sh(`deb [trusted=yes] file:${sandbox.inside.sysroot} ./`)} > /etc/apt/sources.list.d/kiln-run.list`,
-    `  printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: 1001\\n' > /etc/apt/preferences.d/kiln-run`,
-    '  echo "kiln: this run\'s own packages:"; sed -n "s/^Package: //p;s/^Version: /  /p" Packages | paste - - >&2',
-    'fi',
-    'apt-get update -qq -o Acquire::Languages=none >&2',
-    `apt-get build-dep -s ${depArgs} ${sh(dsc)}`,
-    `apt-get install -s --no-install-recommends ${basics.slice(1).join(' ')}`,
-  ].join('\n');
-  const plan: Buffer[] = [];
-  log.note('resolving build dependencies (apt-get build-dep -s, offline)');
-  let r = await runAs('root', setup, { capture: plan });
-  if (r.exitCode !== 0 || r.signal !== null) {
-    await log.write('stdout', Buffer.concat(plan));
-    return failedRun('resolving the build dependencies (apt-get build-dep -s)', r, 'install-failed');
-  }
-  // Two simulations (build-dep, then the basics) may name a package twice.
-  const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
-  const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
-  const fetchList: { pkg: BinaryPackage; dest: string }[] = [];
-  const problems: string[] = [];
-  for (const w of wanted) {
-    if (local.has(`${w.name}=${w.version}`)) {
-      log.note(`install ${w.name} ${w.version} [${w.arch}] (built in this run)`);
-      continue;
+  if (c.depsLayer?.root !== undefined) {
+    log.note(`build dependencies: already installed in the cached layer ${c.depsLayer.key.slice(0, 16)} (the same resolution was installed before; ${c.depsLayer.root})`);
+  } else {
+    const failed = await installBuildDeps();
+    if (failed !== undefined) return failed;
+    if (c.depsLayer !== undefined && sandbox.captureRoot !== undefined) {
+      const t0 = Date.now();
+      const saved = await c.depsLayer.save((dir) => sandbox.captureRoot!(dir)).catch((e: unknown) => e as Error);
+      if (saved instanceof Error) log.note(`could not keep the installed build dependencies as a layer: ${saved.message}`);
+      else log.note(`kept the installed build dependencies as layer ${c.depsLayer.key.slice(0, 16)} in ${Date.now() - t0} ms, for later builds with the same resolution`);
     }
-    const pkg = universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
-    if (pkg === undefined) {
-      problems.push(`${w.name} ${w.version} (${w.arch}) is not in the verified Packages index`);
-      continue;
+  }
+
+  async function installBuildDeps(): Promise<DebianRunOutcome | undefined> {
+    await mkdir(archiveHost, { recursive: true });
+    // apt gets only the binaries that can take part (binary-closure.ts): the same answer
+    // as the whole index, without parsing 60,000 stanzas per build.
+    const roots = buildDependsFor(d.source, buildArch, mode, d.options);
+    const basics = [...SANDBOX_BASICS, ...(d.twice ? ['faketime'] : [])];
+    const names = closure(roots, [...universe.essential(), ...basics], universe, buildArch);
+    // A rebuild of an archive source stages .debs with the archive's own name and version but
+    // other bytes: apt refuses two files for one version ("Hash Sum mismatch"), so the archive's
+    // stanza of each staged name=version is left out and the fresh .deb is the only candidate.
+    const staged = await stagedDebs(sandbox.host.sysroot);
+    const archiveStanzas = [...names].flatMap((n) => universe.raw(n).filter((st) => !staged.has(`${n}=${(rawField(st, 'Version') ?? '').replace(/^\d+:/, '')}`)));
+    await writeFile(join(archiveHost, 'Packages'), `${archiveStanzas.join('\n\n')}\n`);
+    log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
+    const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
+    const setup = [
+      'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences.d/kiln-run',
+      'rm -rf /var/lib/apt/lists/*',
+      `echo ${sh(`deb [trusted=yes] file:${archiveInside} ./`)} > /etc/apt/sources.list.d/kiln-archive.list`,
+      `if compgen -G ${sh(sandbox.inside.sysroot)}'/*.deb' > /dev/null; then`,
+      `  cd ${sh(sandbox.inside.sysroot)} && dpkg-scanpackages --multiversion . > Packages 2> /dev/null`,
+      `  printf 'Origin: kiln-run\\nLabel: kiln-run\\nSuite: kiln-run\\nCodename: kiln-run\\n' > Release`,
+      `  echo ${sh(`deb [trusted=yes] file:${sandbox.inside.sysroot} ./`)} > /etc/apt/sources.list.d/kiln-run.list`,
+      `  printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: 1001\\n' > /etc/apt/preferences.d/kiln-run`,
+      '  echo "kiln: this run\'s own packages:"; sed -n "s/^Package: //p;s/^Version: /  /p" Packages | paste - - >&2',
+      'fi',
+      'apt-get update -qq -o Acquire::Languages=none >&2',
+      `apt-get build-dep -s ${depArgs} ${sh(dsc)}`,
+      `apt-get install -s --no-install-recommends ${basics.slice(1).join(' ')}`,
+    ].join('\n');
+    const plan: Buffer[] = [];
+    log.note('resolving build dependencies (apt-get build-dep -s, offline)');
+    let r = await runAs('root', setup, { capture: plan });
+    if (r.exitCode !== 0 || r.signal !== null) {
+      await log.write('stdout', Buffer.concat(plan));
+      return failedRun('resolving the build dependencies (apt-get build-dep -s)', r, 'install-failed');
     }
-    fetchList.push({ pkg, dest: join(archiveHost, pkg.filename) });
+    // Two simulations (build-dep, then the basics) may name a package twice.
+    const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
+    const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
+    const fetchList: { pkg: BinaryPackage; dest: string }[] = [];
+    const problems: string[] = [];
+    for (const w of wanted) {
+      if (local.has(`${w.name}=${w.version}`)) {
+        log.note(`install ${w.name} ${w.version} [${w.arch}] (built in this run)`);
+        continue;
+      }
+      const pkg = universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
+      if (pkg === undefined) {
+        problems.push(`${w.name} ${w.version} (${w.arch}) is not in the verified Packages index`);
+        continue;
+      }
+      fetchList.push({ pkg, dest: join(archiveHost, pkg.filename) });
+    }
+    log.note(`fetching ${fetchList.length} build dependencies through the downloads cache`);
+    const settled = await Promise.allSettled(fetchList.map(async ({ pkg, dest }) => {
+      const url = `${d.suite.mirror}/${pkg.filename}`;
+      const path = await c.downloads.fetch(url, pkg.sha256, { signal });
+      await mkdir(dirname(dest), { recursive: true });
+      await link(path, dest).catch(() => copyFile(path, dest));
+      return `${pkg.package} ${pkg.version}`;
+    }));
+    settled.forEach((s, i) => {
+      if (s.status === 'rejected') problems.push(`${fetchList[i]!.pkg.filename}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
+    });
+    if (problems.length > 0) {
+      if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
+      return { kind: 'failed', reason: 'fetch-failed', message: `cannot fetch ${problems.length} build dependencies:\n  ${problems.join('\n  ')}` };
+    }
+    log.note(`installing ${wanted.length} packages: ${wanted.map((w) => `${w.name}=${w.version}`).join(' ')}`);
+    // The sandbox is thrown away after the build: dpkg need not fsync every file
+    // (--force-unsafe-io), and man-db need not rebuild its index for the build's man pages.
+    const fast = sh('-oDpkg::Options::=--force-unsafe-io');
+    const install = [
+      'rm -f /var/lib/man-db/auto-update',
+      `apt-get build-dep -y ${fast} ${depArgs} ${sh(dsc)}`,
+      `apt-get install -y ${fast} --no-install-recommends ${basics.slice(1).join(' ')}`,
+      `mkdir -p ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
+      `chown 64000:64000 ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
+      // What got installed, for the log (as sbuild prints it).
+      "dpkg-query -W -f='${binary:Package} ${Version}\\n' > /kiln/tmp/installed.txt",
+    ].join('\n');
+    r = await runAs('root', install);
+    if (r.exitCode !== 0 || r.signal !== null) return failedRun('installing the build dependencies (apt-get build-dep)', r, 'install-failed');
+    await rm(archiveHost, { recursive: true, force: true });
+    return undefined;
   }
-  log.note(`fetching ${fetchList.length} build dependencies through the downloads cache`);
-  const settled = await Promise.allSettled(fetchList.map(async ({ pkg, dest }) => {
-    const url = `${d.suite.mirror}/${pkg.filename}`;
-    const path = await c.downloads.fetch(url, pkg.sha256, { signal });
-    await mkdir(dirname(dest), { recursive: true });
-    await link(path, dest).catch(() => copyFile(path, dest));
-    return `${pkg.package} ${pkg.version}`;
-  }));
-  settled.forEach((s, i) => {
-    if (s.status === 'rejected') problems.push(`${fetchList[i]!.pkg.filename}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
-  });
-  if (problems.length > 0) {
-    if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
-    return { kind: 'failed', reason: 'fetch-failed', message: `cannot fetch ${problems.length} build dependencies:\n  ${problems.join('\n  ')}` };
-  }
-  log.note(`installing ${wanted.length} packages: ${wanted.map((w) => `${w.name}=${w.version}`).join(' ')}`);
-  // The sandbox is thrown away after the build: dpkg need not fsync every file
-  // (--force-unsafe-io), and man-db need not rebuild its index for the build's man pages.
-  const fast = sh('-oDpkg::Options::=--force-unsafe-io');
-  const install = [
-    'rm -f /var/lib/man-db/auto-update',
-    `apt-get build-dep -y ${fast} ${depArgs} ${sh(dsc)}`,
-    `apt-get install -y ${fast} --no-install-recommends ${basics.slice(1).join(' ')}`,
-    `mkdir -p ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
-    `chown 64000:64000 ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
-    // What got installed, for the log (as sbuild prints it).
-    "dpkg-query -W -f='${binary:Package} ${Version}\\n' > /kiln/tmp/installed.txt",
-  ].join('\n');
-  r = await runAs('root', install);
-  if (r.exitCode !== 0 || r.signal !== null) return failedRun('installing the build dependencies (apt-get build-dep)', r, 'install-failed');
-  await rm(archiveHost, { recursive: true, force: true });
 
   // ---- build ----------------------------------------------------------------------------
   c.phase('build');

@@ -7,7 +7,7 @@
 //
 // Where the job runs is the Sandbox backend's business; this file does not care.
 
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import type { ArtifactStore } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
@@ -128,8 +128,13 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       jl.note(`${spec.name} ${spec.version}-${spec.release} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
       const env = o.envFor(job.arch);
       const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
+      // Debian: the build dependencies may be installed already, in a cached layer.
+      const depsLayer = spec.debian !== undefined && env !== undefined
+        ? await (await import('./debian-build.ts')).findDepsLayer({ cacheDir: dirname(o.downloadsDir), spec, arch: job.arch, envId: env.id, staged: depOutputs })
+        : undefined;
+      const envHere = env === undefined || depsLayer?.root === undefined ? env : { ...env, layers: [...env.layers, depsLayer.root] };
       await using sandbox = await o.backend.create({
-        ...(env === undefined ? {} : { env, readOnlyBinds: binds }),
+        ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
         jobId: `${o.runId}-${job.id}`,
         workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
         limits: { cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes },
@@ -166,7 +171,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         let debianResult: RunResult | undefined;
         if (spec.debian !== undefined) {
           if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
-          const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal });
+          const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal, ...(depsLayer === undefined ? {} : { depsLayer }) });
           if (d.kind === 'failed') {
             if (signal.aborted) return cancelled();
             const r = d.result;

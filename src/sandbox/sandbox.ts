@@ -69,6 +69,12 @@ export interface Sandbox extends AsyncDisposable {
    * its exit status (128+N when killed by signal N).
    */
   shell?(options: ShellOptions): Promise<number>;
+  /**
+   * Optional (chroot): copy what the runs so far changed in the root (the overlay's upper
+   * layer, whiteouts included) to `dest`, a new directory, to be used later as a read-only
+   * layer over the same env (Debian builds cache their installed build dependencies so).
+   */
+  captureRoot?(dest: string): Promise<void>;
 }
 
 export interface ShellOptions {

@@ -209,4 +209,13 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
   assert.match(published, /^Package: libkiln-a-dev$/m);
   assert.match(published, /^Package: kiln-app$/m);
+  assert.match(log, /kept the installed build dependencies as layer [0-9a-f]{16}/);
+
+  // A forced rebuild with the same resolution mounts the kept layer instead of installing.
+  const again = await runKiln(['build', ...common, '--force', 'kiln-app', '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  assert.equal(again.code, 0, explain(again));
+  assert.equal(again.summary?.counts.built, 1, explain(again));
+  const log2 = logOf(again, 'kiln-app');
+  assert.match(log2, /build dependencies: already installed in the cached layer/);
+  assert.match(log2, /hello from a fresh libkiln-a-dev/, 'the layer holds the fresh libkiln-a-dev');
 });

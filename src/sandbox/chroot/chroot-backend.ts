@@ -242,6 +242,16 @@ class ChrootSandbox implements Sandbox {
     }
   }
 
+  async captureRoot(dest: string): Promise<void> {
+    const p = this.#p;
+    if (this.#disposed) throw new Error(`sandbox ${p.workDir} of job ${p.options.jobId} is already disposed`);
+    if (this.#running.size > 0) throw new Error(`captureRoot: job ${p.options.jobId} still has a run going`);
+    // Nothing is mounted between runs (the mounts live in each run's namespace), so the
+    // upper directory is plain files, overlay whiteouts (0/0 character devices) included.
+    const r = await runGroup(['cp', '-a', '--reflink=auto', join(p.workDir, 'root', 'upper'), dest], { env: { PATH: '/usr/bin:/bin' }, cwd: '/', onOutput: () => undefined, timePath: null });
+    if (r.exitCode !== 0) throw new KilnError('sandbox-failed', `copying the root changes of job ${p.options.jobId} to ${dest} failed (exit ${r.exitCode ?? r.signal})`, { hint: 'check free disk space in the cache dir' });
+  }
+
   /** Interactive (kiln env shell): as the build user, in the build's cgroup, through the same init. */
   async shell(options: ShellOptions = {}): Promise<number> {
     const p = this.#p;
