@@ -4,7 +4,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, w
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive } from './archive.ts';
+import { buildManifest, canonicalManifest, manifestHash, packDir, smallTar, unpackArchive } from './archive.ts';
 import { sha256 } from '../lib/hash.ts';
 import { KilnError } from '../errors.ts';
 
@@ -90,6 +90,69 @@ test('packDir → unpackArchive round trip keeps the tree; archives are reproduc
   await unpackArchive(join(root, 'a.tar.zst'), join(root, 'out'));
   assert.deepEqual(await buildManifest(join(root, 'out')), await buildManifest(join(root, 'a')));
   assert.equal((await lstat(join(root, 'out/usr/bin/tool'))).mtimeMs, epoch * 1000);
+});
+
+test('the in-process packer writes the same tar as GNU tar, byte for byte, and the same tree', async (t) => {
+  const root = await tempDir(t);
+  const tree = join(root, 'tree');
+  await makeTree(tree);
+  await mkdir(join(tree, 'usr/lib/x'), { recursive: true });
+  await writeFile(join(tree, 'usr/lib/x/big'), Buffer.alloc(70_000, 7)); // several blocks, padded
+  await writeFile(join(tree, 'usr/lib/B'), 'upper case sorts first\n');
+  await chmod(join(tree, 'usr/lib/B'), 0o4711);
+  await writeFile(join(tree, 'usr/lib/\u00e9t\u00e9'), 'utf-8 name\n');
+  const epoch = 1_700_000_123;
+  const top = (await readdir(tree)).sort();
+  const ours = await smallTar(tree, top, epoch);
+  assert.ok(ours !== undefined, 'a small tree is packed in-process');
+  const gnu = execFileSync('tar', [
+    '--create', '--file=-', `--directory=${tree}`, '--format=gnu', '--sort=name', `--mtime=@${epoch}`,
+    '--owner=0', '--group=0', '--numeric-owner', '--null', '--verbatim-files-from', '--files-from=-',
+  ], { input: top.map((n) => `${n}\0`).join(''), env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 1 << 24 });
+  assert.equal(ours.length, gnu.length);
+  assert.ok(ours.equals(gnu), 'the tar bytes differ from GNU tar\'s');
+
+  // Both packers: GNU tar extracts either archive to the same tree, and the artifact's
+  // manifest and outputHash do not depend on the packer.
+  const hashes: string[] = [];
+  for (const inProcess of [true, false]) {
+    const file = join(root, `${inProcess}.tar.zst`);
+    assert.equal(await packDir(tree, file, { sourceDateEpoch: epoch, inProcess }), true);
+    const out = join(root, `out-${inProcess}`);
+    await mkdir(out);
+    await unpackArchive(file, out);
+    const m = await buildManifest(out);
+    assert.deepEqual(m, await buildManifest(tree));
+    hashes.push(manifestHash(m));
+    assert.ok(execFileSync('zstd', ['-dc', file]).equals(gnu), `${inProcess ? 'in-process' : 'spawned'} archive holds another tar`);
+  }
+  assert.equal(hashes[0], hashes[1]);
+});
+
+test('the in-process packer leaves long names, hard links and big trees to GNU tar', async (t) => {
+  const root = await tempDir(t);
+  const long = join(root, 'long');
+  await mkdir(long);
+  await writeFile(join(long, 'n'.repeat(101)), '');
+  assert.equal(await smallTar(long, await readdir(long), 0), undefined);
+  const linked = join(root, 'linked');
+  await mkdir(linked);
+  await writeFile(join(linked, 'a'), 'x');
+  execFileSync('ln', [join(linked, 'a'), join(linked, 'b')]);
+  assert.equal(await smallTar(linked, ['a', 'b'], 0), undefined);
+  const big = join(root, 'big');
+  await mkdir(big);
+  await writeFile(join(big, 'f'), Buffer.alloc((1 << 20) + 1));
+  assert.equal(await smallTar(big, ['f'], 0), undefined);
+  // packDir still packs them (through GNU tar), and they round-trip.
+  for (const dir of [long, linked, big]) {
+    const file = `${dir}.tar.zst`;
+    assert.equal(await packDir(dir, file, { sourceDateEpoch: 0 }), true);
+    const out = `${dir}-out`;
+    await mkdir(out);
+    await unpackArchive(file, out);
+    assert.deepEqual((await buildManifest(out)).map((e) => e.path), (await buildManifest(dir)).map((e) => e.path));
+  }
 });
 
 test('unpackArchive detects the compression of source tarballs and strips components', async (t) => {

@@ -11,7 +11,7 @@
 // the env instead of installing again; each build still gets its own fresh upper layer.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '../lib/hash.ts';
 
@@ -58,7 +58,10 @@ export function depsLayers(cacheDir: string): DepsLayers {
       return root;
     },
     async add(key, fill) {
-      await mkdir(base, { recursive: true });
+      // Layers hold whatever maintainer scripts installed, setuid programs included: only
+      // root may reach them.
+      await mkdir(base, { recursive: true, mode: 0o700 });
+      await chmod(base, 0o700);
       const tmp = join(base, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
       await mkdir(tmp);
       try {

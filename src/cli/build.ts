@@ -76,10 +76,11 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         lease: true,
         state,
         targets: debian === undefined ? targets : [],
+        // --twice compares two fresh builds: it rebuilds what is up to date too.
         ...(debian === undefined ? {} : { debian }),
         note: (t) => ctx.stderr.write(`kiln: ${t}\n`),
         archs: opts.arch,
-        force: opts.force ?? [],
+        force: debian?.twice === true ? ['*'] : (opts.force ?? []),
         maxJobs: opts.jobs,
         failFast: opts.failFast === true,
         keepFailed: opts.keepFailed === true,

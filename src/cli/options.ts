@@ -73,7 +73,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
   if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
   else {
     cmd
-      .option('--twice', 'build each Debian package a second time with varied clock, build path and umask, and compare (as reprotest does)')
+      .option('--twice', 'rebuild each Debian package (up to date or not) a second time with varied clock, build path and umask, and compare (as reprotest does)')
       .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)');
   }
   return cmd;

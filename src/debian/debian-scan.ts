@@ -177,9 +177,9 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
       }
       // This run's own binaries are installable once built (their fresh .debs are offered
       // to apt); the checker learns of them as bare stanzas, dependencies unknown.
-      // Only names the archive lacks altogether: a bare stanza for a name it has (at another
-      // version, or built only elsewhere) would hide a real installability problem.
-      const fresh = req.all ? [] : [...runBinaries].filter(([b]) => u.versions(b).length === 0 && u.providers(b).length === 0)
+      // Not for --all (the archive itself is the run there: a bare stanza for a binary built
+      // only elsewhere would hide a real problem); otherwise every version the archive lacks.
+      const fresh = req.all ? [] : [...runBinaries].filter(([b, from]) => !u.versions(b).some((p) => p.version === from.version))
         .map(([b, from]) => `Package: ${b}\nVersion: ${from.version}\nArchitecture: ${arch}\nSource: ${from.source}\n`);
       if (fresh.length > 0) packages = `${packages}\n${fresh.join('\n')}`;
       // One check per build mode: a -B build needs no Build-Depends-Indep, a -A build no
@@ -247,7 +247,13 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
     for (const a of archs) {
       const arch = a === 'all' ? primary : a;
       modeFor[a] = modeOf(p.src, a, req);
-      chosenFor[a] = chosenKeys(perArch.get(arch)!, universes.get(arch)!, arch, formatGroup);
+      // What apt installs (the build dependencies and the extras every build gets) and
+      // what it must remove (Build-Conflicts): all of it goes into the key.
+      const extras: AltGroup[] = ['fakeroot', ...(req.twice === true ? ['faketime'] : [])].map((name) => [{ name }]);
+      chosenFor[a] = [
+        ...chosenKeys([...perArch.get(arch)!, ...extras], universes.get(arch)!, arch, formatGroup),
+        ...buildConflictsFor(p.src, arch, modeFor[a]!, req.options).map((g) => `conflicts:${formatGroup(g)}`),
+      ];
     }
     const provides: Provide[] = [];
     const u0 = universes.get(primary)!;
@@ -308,6 +314,16 @@ export function buildDependsFor(src: SourcePackage, arch: string, mode: DebianBu
     ...src.buildDepends,
     ...(mode === 'binary-indep' ? [] : src.buildDependsArch),
     ...(mode === 'binary-arch' ? [] : src.buildDependsIndep),
+  ];
+  return reduceGroups(groups, { hostArch: arch, profiles: profilesOf(o) });
+}
+
+/** The Build-Conflicts that apply for `arch`, `mode` and the profiles (Build-Conflicts + -Arch and/or -Indep). */
+export function buildConflictsFor(src: SourcePackage, arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
+  const groups = [
+    ...src.buildConflicts,
+    ...(mode === 'binary-indep' ? [] : src.buildConflictsArch),
+    ...(mode === 'binary-arch' ? [] : src.buildConflictsIndep),
   ];
   return reduceGroups(groups, { hostArch: arch, profiles: profilesOf(o) });
 }

@@ -15,7 +15,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     'archs = ["amd64", "riscv64"]',
     'mirror = "http://mirror.example/debian///"',
     'sources = ["hello", "zlib=1:1.2.13.dfsg-1", "libstdc++6.0=1.0~rc1+b2"]',
-    'dscs = ["local/foo_1.0-1.dsc", "/abs/bar_2.dsc"]',
+    'dscs = ["local/foo_1.0-1.dsc", "/trees/t/abs/bar_2.dsc"]',
     'profiles = ["nocheck", "nodoc", "stage1"]',
     'nocheck = true',
     'cpus = 4',
@@ -30,7 +30,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     archs: ['amd64', 'riscv64'],
     mirror: 'http://mirror.example/debian',
     sources: ['hello', 'zlib=1:1.2.13.dfsg-1', 'libstdc++6.0=1.0~rc1+b2'],
-    dscs: ['/trees/t/local/foo_1.0-1.dsc', '/abs/bar_2.dsc'],
+    dscs: ['/trees/t/local/foo_1.0-1.dsc', '/trees/t/abs/bar_2.dsc'],
     profiles: ['nocheck', 'nodoc', 'stage1'],
     nocheck: true,
     cpus: 4,
@@ -70,7 +70,7 @@ test('every bad key is reported at once as FILE: KEY: message, and no config is 
   const want: readonly (readonly [string | undefined, RegExp])[] = [
     ['suite', /suite name such as bookworm/],
     ['archs[1]', /Debian arch name/],
-    ['mirror', /http:\/\/, https:\/\/ or file:\/\//],
+    ['mirror', /http:\/\/ or https:\/\//],
     ['sources[1]', /source package name, or name=version/],
     ['sources[2]', /expected a string, got 3/],
     ['dscs[0]', /ending in \.dsc/],
@@ -112,4 +112,10 @@ test('readDebianToml reads the file and names it in diagnostics', async () => {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('debian.toml: a .dsc outside the tree is refused (a daemon bundle must not name host files)', () => {
+  const r = parseDebianToml('suite = "bookworm"\ndscs = ["../elsewhere/x_1.dsc", "/etc/x_1.dsc", "ok/y_1.dsc"]\n', FILE);
+  assert.equal(r.config, undefined);
+  assert.deepEqual(r.diagnostics.map((d) => d.key), ['dscs[0]', 'dscs[1]']);
 });

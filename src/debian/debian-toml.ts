@@ -13,7 +13,7 @@
 //   timeout = "2h"                        # optional
 
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
@@ -27,7 +27,7 @@ const NAME = /^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?$/;
 const schema = z.strictObject({
   suite: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a suite name such as bookworm'),
   archs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a Debian arch name such as amd64')).min(1).optional(),
-  mirror: z.string().regex(/^(https?|file):\/\//, 'a mirror is a base URL starting with http://, https:// or file://').optional(),
+  mirror: z.string().regex(/^https?:\/\//, 'a mirror is a base URL starting with http:// or https://').optional(),
   sources: z.array(z.string().regex(NAME, 'a source package name, or name=version')).default([]),
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
@@ -91,6 +91,10 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
   }
   if (!parsed.success) return { diagnostics };
   const d = parsed.data;
+  d.dscs.forEach((p, i) => {
+    const rel = relative(dirname(file), resolve(dirname(file), p));
+    if (rel.startsWith('..') || isAbsolute(rel)) diagnostics.push({ file, key: `dscs[${i}]`, message: `${p} is outside the folder of ${file}: list .dsc files inside the tree` });
+  });
   if (d.sources.length === 0 && d.dscs.length === 0) diagnostics.push({ file, key: 'sources', message: 'list at least one source package (sources = ["hello"]) or local .dsc (dscs = [...])' });
   if (diagnostics.length > 0) return { diagnostics };
   return {

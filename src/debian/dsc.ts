@@ -7,7 +7,8 @@
 //      sha256 and size, so a Sources entry and its .dsc can never disagree silently.
 // The .dsc's own PGP signature (by the uploader) is not checked: it is trusted through its
 // hash from Sources, and only then unwrapped.
-import { copyFile, link, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import type { Downloads } from '../cache/downloads.ts';
@@ -140,15 +141,17 @@ export async function readLocalDsc(dscPath: string, options: { signal?: AbortSig
 }
 
 /**
- * Put the .dsc and its files under their own names in `dir` (hard links into the cache when
- * on the same filesystem, copies otherwise), ready for `dpkg-source -x`.
+ * Put the .dsc and its files under their own names in `dir` (copies, cloned where the
+ * filesystem can), ready for `dpkg-source -x`.
  */
 export async function placeSource(fetched: FetchedSource, dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   for (const f of [fetched.dscFile, ...fetched.files]) {
     const to = join(dir, f.name);
     await rm(to, { force: true });
-    await link(f.path, to).catch(() => copyFile(f.path, to));
+    // A copy, never a hard link: the sandbox hands these files to the build user, and a
+    // shared inode would hand over the cache entry (or the user's own .dsc) with them.
+    await copyFile(f.path, to, fsConstants.COPYFILE_FICLONE);
   }
   return join(dir, fetched.dscFile.name);
 }

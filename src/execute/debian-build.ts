@@ -15,7 +15,8 @@
 //            SOURCE_DATE_EPOCH from debian/changelog (dpkg's own default)
 //   collect  .deb, .udeb, .buildinfo, .changes into $DESTDIR (packed as the artifact)
 
-import { link, mkdir, readdir, readFile, copyFile, rm, writeFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { mkdir, readdir, readFile, copyFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { basename, dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
@@ -224,6 +225,10 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
         continue;
       }
       const pkg = universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
+      if (pkg !== undefined && !safePoolPath(pkg.filename)) {
+        problems.push(`${w.name} ${w.version}: the index gives it the file name ${JSON.stringify(pkg.filename)}, which is not a plain path under pool/`);
+        continue;
+      }
       if (pkg === undefined) {
         problems.push(`${w.name} ${w.version} (${w.arch}) is not in the verified Packages index`);
         continue;
@@ -235,7 +240,9 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       const url = `${d.suite.mirror}/${pkg.filename}`;
       const path = await c.downloads.fetch(url, pkg.sha256, { signal });
       await mkdir(dirname(dest), { recursive: true });
-      await link(path, dest).catch(() => copyFile(path, dest));
+      // A copy, not a hard link: maintainer scripts run as root next to this directory and
+      // must not be able to change the shared cache entry.
+      await copyFile(path, dest, fsConstants.COPYFILE_FICLONE);
       return `${pkg.package} ${pkg.version}`;
     }));
     settled.forEach((s, i) => {
@@ -311,6 +318,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   const collected = await runAs('build', collect, { env: { PATH, LANG: 'C.UTF-8' } });
   if (collected.exitCode !== 0 || collected.signal !== null) return failedRun('collecting the outputs', collected, 'pack-failed');
   if (d.twice) await buildTwice({ c, env, flag, dsc, sh, log });
+  // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
+  if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   return { kind: 'ran', result: built };
 }
 
@@ -379,6 +388,11 @@ export interface TwiceResult {
   readonly details: readonly string[];
 }
 
+/** A Packages `Filename:` kiln will write under its local repository: `pool/…`, no `..`, no odd characters. */
+export function safePoolPath(p: string): boolean {
+  return /^pool\/[A-Za-z0-9._+~%:@-]+(\/[A-Za-z0-9._+~%:@-]+)*$/.test(p) && !p.split('/').some((s) => s === '..' || s === '.');
+}
+
 /** `name=version` of the staged packages of this run (the Packages written in $SYSROOT). */
 async function localPackages(path: string): Promise<Set<string>> {
   const text = await readFile(path, 'utf8').catch(() => '');
@@ -394,5 +408,13 @@ async function localPackages(path: string): Promise<Set<string>> {
 /** `name=version` (epoch dropped, as in .deb file names) of the .debs staged in $SYSROOT. */
 async function stagedDebs(sysroot: string): Promise<Set<string>> {
   const files = await readdir(sysroot).catch(() => [] as string[]);
-  return new Set(files.filter((f) => f.endsWith('.deb')).map((f) => f.split('_')).filter((p) => p.length === 3).map(([n, v]) => `${n}=${decodeURIComponent(v!)}`));
+  return new Set(files.filter((f) => f.endsWith('.deb')).map((f) => f.split('_')).filter((p) => p.length === 3).map(([n, v]) => `${n}=${safeDecode(v!)}`));
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }

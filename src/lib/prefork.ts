@@ -38,6 +38,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { Readable } from 'node:stream';
+import type { Rusage } from '../plan/job.ts';
 
 const HELPER = String.raw`
 use strict; use warnings; use POSIX (); use Errno ();
@@ -131,6 +132,13 @@ export interface Launched {
   readonly exited: Promise<RawExit>;
   /** GNU time's output, read (and removed) by the helper; undefined when there was none. */
   readonly timeOutput: (() => string | undefined) | undefined;
+  /** The command's rusage from wait4(2), once it has exited; undefined when the helper cannot tell. */
+  readonly rusage: (() => Rusage | undefined) | undefined;
+  /**
+   * Once the command has exited: false when the helper (a child subreaper) proved that no
+   * process it started is still alive, so no sweep is needed; true or undefined otherwise.
+   */
+  readonly descendantsLeft: (() => boolean | undefined) | undefined;
   /** Stop waiting for EOF on the command's pipes (a survivor holds them). */
   abandon(): void;
 }
@@ -142,15 +150,37 @@ export interface LaunchOptions {
   readonly timeFile?: string;
 }
 
-/** Launch through a pooled helper, or return undefined when helpers cannot be had (no perl). */
-export async function launchPreforked(argv: readonly string[], options: LaunchOptions): Promise<Launched | undefined> {
-  if (argv.some((a) => a.includes('\0')) || Object.entries(options.env).some(([k, v]) => k.includes('=') || k.includes('\0') || v.includes('\0'))) {
-    return undefined; // not representable on the wire; spawn() rejects these with its own error
+/** A pooled helper, taken for one command: launch() it exactly once. */
+export interface Launcher {
+  /** The helper reports the command's rusage itself (no GNU time needed). */
+  readonly rusage: boolean;
+  launch(argv: readonly string[], options: LaunchOptions): Promise<Launched>;
+}
+
+/**
+ * Take a pooled helper for one command, or undefined when helpers cannot be had (no perl)
+ * or the command is not representable on the wire (spawn() rejects those with its own error).
+ */
+export async function preforkedLauncher(argv: readonly string[], env: Readonly<Record<string, string>>): Promise<Launcher | undefined> {
+  if (argv.some((a) => a.includes('\0')) || Object.entries(env).some(([k, v]) => k.includes('=') || k.includes('\0') || v.includes('\0'))) {
+    return undefined;
   }
   const helper = await acquire();
   if (helper === undefined) return undefined;
-  return helper.launch(argv, options);
+  return { rusage: helper.caps.rusage, launch: (a, o) => helper.launch(a, o) };
 }
+
+/** Launch through a pooled helper, or return undefined when helpers cannot be had (no perl). */
+export async function launchPreforked(argv: readonly string[], options: LaunchOptions): Promise<Launched | undefined> {
+  return (await preforkedLauncher([...argv], options.env))?.launch(argv, options);
+}
+
+/** wait4(2) and prctl(2) numbers where struct rusage has the 64-bit layout the helper unpacks. */
+const SYSCALLS: Partial<Record<NodeJS.Architecture, readonly [wait4: number, prctl: number]>> = {
+  x64: [61, 157],
+  arm64: [260, 167],
+  riscv64: [260, 167],
+};
 
 const MAX_IDLE = 8;
 const idle: Helper[] = [];
@@ -177,11 +207,15 @@ interface Current {
   onPid: (pid: number | undefined) => void;
   onExit: (raw: RawExit) => void;
   timeOutput: string | undefined;
+  rusage: Rusage | undefined;
+  descendantsLeft: boolean | undefined;
   abandoned: boolean;
 }
 
 class Helper {
   readonly ready: Promise<boolean>;
+  /** What the helper announced it can do (see the file comment). */
+  caps = { rusage: false, reaper: false };
   dead = false;
   readonly #child: ChildProcess;
   #parts: Buffer[] = [];
@@ -192,7 +226,8 @@ class Helper {
 
   constructor() {
     this.ready = new Promise((resolve) => (this.#onReady = resolve));
-    this.#child = spawn('perl', ['-e', HELPER], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+    const numbers = SYSCALLS[process.arch] ?? [0, 0];
+    this.#child = spawn('perl', ['-e', HELPER, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
     this.#child.once('error', () => this.#died());
     this.#child.once('exit', () => this.#died());
     this.#child.stdin!.on('error', () => undefined);
@@ -213,6 +248,8 @@ class Helper {
         stderr,
         abandoned: false,
         timeOutput: undefined,
+        rusage: undefined,
+        descendantsLeft: undefined,
         onPid: (pid) =>
           resolvePid({
             pid,
@@ -220,6 +257,8 @@ class Helper {
             stderr,
             exited,
             timeOutput: () => cur.timeOutput,
+            rusage: () => cur.rusage,
+            descendantsLeft: () => cur.descendantsLeft,
             abandon: () => {
               if (cur.abandoned || this.#current !== cur) return;
               cur.abandoned = true;
@@ -319,10 +358,13 @@ class Helper {
   #frame(type: number, payload: Buffer): void {
     const cur = this.#current;
     switch (String.fromCharCode(type)) {
-      case 'R':
+      case 'R': {
+        const [rusage, reaper] = payload.toString('latin1').split(' ');
+        this.caps = { rusage: rusage === '1', reaper: reaper === '1' };
         this.#idle();
         this.#onReady?.(true);
         return;
+      }
       case 'P':
         cur?.onPid(Number(payload.toString('latin1')));
         return;
@@ -338,9 +380,15 @@ class Helper {
       }
       case 'X': {
         const text = payload.toString();
-        const nl = text.indexOf('\n');
-        const [code, sig] = text.slice(0, nl).split(' ').map(Number) as [number, number];
-        cur!.timeOutput = nl + 1 < text.length ? text.slice(nl + 1) : undefined;
+        const [status = '', usage = '-', left = '-'] = text.split('\n', 3);
+        const [code, sig] = status.split(' ').map(Number) as [number, number];
+        const rest = text.split('\n').slice(3).join('\n');
+        cur!.timeOutput = rest.length > 0 ? rest : undefined;
+        if (usage !== '-') {
+          const [userUs, systemUs, maxRssKb] = usage.split(' ').map(Number) as [number, number, number];
+          cur!.rusage = { userMs: Math.round(userUs / 1000), systemMs: Math.round(systemUs / 1000), maxRssKb };
+        }
+        cur!.descendantsLeft = left === '0' ? false : left === '1' ? true : undefined;
         cur?.onExit(code < 0 ? { code: null, signal: signalName(sig) } : { code, signal: null });
         return;
       }

@@ -148,8 +148,10 @@ describe('runGroup', () => {
     'a double fork': (m, ready) => `sh -c "sh -c 'touch ${ready}; exec sleep ${m}' & exit 0"`,
     'setsid holding stdout open': (m, ready) => `(setsid sh -c 'touch ${ready}; exec sleep ${m}' &)`,
   };
-  for (const [name, script] of Object.entries(daemons)) {
-    test(`a daemonized grandchild (${name}) dies with the job`, async () => {
+  // With the pre-forked helper (a child subreaper) the sweep is skipped only when it proves
+  // that nothing is left: every daemon must still be found, by both launchers.
+  for (const [name, script] of Object.entries(daemons)) for (const prefork of [true, false]) {
+    test(`a daemonized grandchild (${name}) dies with the job (${prefork ? 'pre-forked' : 'spawned'})`, async () => {
       await using dir = await tmpDir();
       const marker = sleepMarker();
       const ready = `${dir.path}/ready`;
@@ -157,7 +159,7 @@ describe('runGroup', () => {
       const redirect = name.includes('stdout') ? '' : ' >/dev/null 2>&1';
       const r = await runGroup(
         ['sh', '-c', `${script(marker, ready)}${redirect}\nwhile [ ! -e ${ready} ]; do sleep 0.01; done; echo up`],
-        { ...base, timeoutMs: 10_000 },
+        { ...base, prefork, timeoutMs: 10_000 },
       );
       assert.equal(r.exitCode, 0);
       assert.equal(r.killedFor, undefined);
@@ -224,17 +226,38 @@ describe('runGroup', () => {
     await noneLeft(cookie, marker);
   });
 
+  test('a command whose children all ended leaves nothing to reap', async () => {
+    for (const prefork of [true, false]) {
+      const r = await runGroup(['sh', '-c', '(sh -c "exit 0" &); sh -c "exit 0" & wait'], { ...base, prefork });
+      assert.equal(r.exitCode, 0);
+      assert.equal(r.reaped, 0);
+      await noneLeft(r.cookie);
+    }
+  });
+
+  test('rusage comes from the pre-forked helper (wait4), without GNU time', async () => {
+    const busy = ['sh', '-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done; exit 3'];
+    const r = await runGroup(busy, { ...base, timePath: null });
+    assert.equal(r.exitCode, 3);
+    assert.ok(r.rusage !== undefined, 'no rusage (is perl installed?)');
+    assert.ok(r.rusage.userMs + r.rusage.systemMs > 0, JSON.stringify(r.rusage));
+    assert.ok(r.rusage.maxRssKb > 100, JSON.stringify(r.rusage));
+    const killed = await runGroup(['sh', '-c', 'kill -TERM $$'], { ...base, timePath: null });
+    assert.deepEqual([killed.exitCode, killed.signal], [null, 'SIGTERM']);
+    assert.ok(killed.rusage !== undefined);
+  });
+
   test('rusage is measured through GNU time', { skip: !hasTime }, async () => {
-    const r = await runGroup(['sh', '-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'], base);
+    const r = await runGroup(['sh', '-c', 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'], { ...base, prefork: false });
     assert.equal(r.exitCode, 0);
     assert.ok(r.rusage !== undefined);
     assert.ok(r.rusage.userMs + r.rusage.systemMs > 0, JSON.stringify(r.rusage));
     assert.ok(r.rusage.maxRssKb > 100, JSON.stringify(r.rusage));
   });
 
-  test('without GNU time there is no rusage', async () => {
+  test('without the helper and without GNU time there is no rusage', async () => {
     for (const timePath of [null, '/nonexistent/bin/time']) {
-      const r = await runGroup(['sh', '-c', 'exit 4'], { ...base, timePath });
+      const r = await runGroup(['sh', '-c', 'exit 4'], { ...base, timePath, prefork: false });
       assert.equal(r.exitCode, 4);
       assert.equal(r.rusage, undefined);
     }

@@ -13,9 +13,14 @@
 //   in a container often never reaps them, and a zombie holds no resources but its pid.
 // - Output goes to a callback chunk by chunk and is never accumulated; the callback may
 //   return a promise to apply backpressure (the pipe is paused until it settles).
-// - rusage comes from GNU time (`time -q -f '%x %U %S %M'`) when it is installed. With -q
-//   a signalled child is written as `%x` = 0 while time itself exits 128+N, and a normal
-//   exit is written as `%x` = time's own exit status, so the two cases never collide.
+// - rusage comes from the pre-forked helper, which reaps the command with wait4(2) (see
+//   prefork.ts). Without one (no perl, KILN_NO_PREFORK=1, an architecture it does not
+//   know) it comes from GNU time (`time -q -f '%x %U %S %M'`) when that is installed. With
+//   -q a signalled child is written as `%x` = 0 while time itself exits 128+N, and a
+//   normal exit is written as `%x` = time's own exit status, so the two never collide.
+// - The sweep is skipped only when the helper, a child subreaper, proves that no process
+//   the command started is alive once it has exited (prefork.ts); otherwise the group and
+//   the cookie are swept as above.
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,11 +30,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Rusage } from '../plan/job.ts';
-import { launchPreforked, type Launched, type LaunchOptions, type RawExit } from './prefork.ts';
+import { preforkedLauncher, type Launched, type LaunchOptions, type RawExit } from './prefork.ts';
 import type { RunResult } from '../sandbox/sandbox.ts';
 
 export { COOKIE_VAR, groupMembers, killByCookie } from './proc-sweep.ts';
-import { COOKIE_VAR, groupMembers, killByCookie, lastPid } from './proc-sweep.ts';
+import { COOKIE_VAR, groupMembers, killByCookie } from './proc-sweep.ts';
 export const DEFAULT_TIME_PATH = '/usr/bin/time';
 
 export type OutputSink = (stream: 'stdout' | 'stderr', chunk: Buffer) => void | Promise<void>;
@@ -45,7 +50,10 @@ export interface RunGroupOptions {
   readonly graceMs?: number;
   /** Marks every descendant for the final sweep; random when omitted. */
   readonly cookie?: string;
-  /** GNU time to wrap the command with for rusage; null disables it (default /usr/bin/time). */
+  /**
+   * GNU time to wrap the command with for rusage when the launcher cannot report it
+   * itself; null disables GNU time (default /usr/bin/time).
+   */
   readonly timePath?: string | null;
   /** Start the command through a pre-forked helper (default true; falls back to spawn without perl; KILN_NO_PREFORK=1 in kiln's environment turns it off, for comparisons). */
   readonly prefork?: boolean;
@@ -75,7 +83,10 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
     return { exitCode: null, signal: null, killedFor: 'cancelled', durationMs: 0, cookie, reaped: 0, survivors: 0 };
   }
 
-  const timePath = await usableTime(options.timePath === undefined ? DEFAULT_TIME_PATH : options.timePath);
+  const env = { ...options.env, [COOKIE_VAR]: cookie };
+  const launcher = options.prefork === false || process.env['KILN_NO_PREFORK'] === '1' ? undefined : await preforkedLauncher(argv, env);
+  // A helper that reports wait4's rusage makes GNU time (one more exec per job) unneeded.
+  const timePath = launcher?.rusage === true ? null : await usableTime(options.timePath === undefined ? DEFAULT_TIME_PATH : options.timePath);
   // GNU time writes its figures here (a private name: the cookie is random).
   const timeFile = timePath === null ? undefined : join(tmpdir(), `kiln-time-${process.pid}-${cookie}`);
   const full = timePath === null || timeFile === undefined
@@ -84,10 +95,8 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
 
   let helperRead = false;
   try {
-    const firstPid = lastPid();
-    const env = { ...options.env, [COOKIE_VAR]: cookie };
     const launchOptions = { cwd: options.cwd, env, ...(timeFile === undefined ? {} : { timeFile }) };
-    const child = (options.prefork === false || process.env['KILN_NO_PREFORK'] === '1' ? undefined : await launchPreforked(full, launchOptions)) ?? launchDirect(full, launchOptions);
+    const child = launcher === undefined ? launchDirect(full, launchOptions) : await launcher.launch(full, launchOptions);
     helperRead = child.timeOutput !== undefined;
     const exited = child.exited;
 
@@ -144,14 +153,16 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
     let survivors = 0;
     if (killing !== undefined) survivors = await killing;
     let reaped = 0;
-    if (pgid !== undefined) {
+    // No descendant alive (the helper, their subreaper, proved it): nothing to sweep.
+    if (pgid !== undefined && child.descendantsLeft?.() !== false) {
       // The job is over: whatever is left in its group or carries its cookie gets no grace.
       const leftovers = await groupMembers(pgid);
       if (leftovers.length > 0) {
         signalGroup(pgid, 'SIGKILL');
         await waitGroupGone(pgid, 5000);
       }
-      reaped = leftovers.length + (await killByCookie(cookie, { since: startedAt, afterPid: firstPid }));
+      // Pids are handed out in increasing order: the leader's descendants come after it.
+      reaped = leftovers.length + (await killByCookie(cookie, { since: startedAt, afterPid: pgid > 1 ? pgid - 1 : undefined }));
       survivors = Math.max(survivors, (await groupMembers(pgid)).length);
     }
     // A survivor stuck in the kernel may hold the pipes open: wait briefly, then cut them.
@@ -175,7 +186,8 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
       return { exitCode, signal: null, durationMs, cookie, reaped, survivors };
     }
     const timeOutput = timeFile === undefined ? undefined : (child.timeOutput?.() ?? (await readTimeFile(timeFile)));
-    const decoded = decodeExit(raw, timeOutput);
+    const native = child.rusage?.();
+    const decoded = native !== undefined && timeFile === undefined ? { exitCode: raw.code, signal: raw.signal, rusage: native } : decodeExit(raw, timeOutput);
     return {
       ...decoded,
       ...(killedFor === undefined ? {} : { killedFor }),
@@ -203,6 +215,8 @@ function launchDirect(argv: readonly string[], o: LaunchOptions): Launched {
     stderr: child.stderr,
     exited,
     timeOutput: undefined,
+    rusage: undefined,
+    descendantsLeft: undefined,
     abandon: () => {
       child.stdout.destroy();
       child.stderr.destroy();

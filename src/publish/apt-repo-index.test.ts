@@ -126,3 +126,13 @@ test('checkRepoName: one path component of safe characters', () => {
     assert.throws(() => checkRepoName('suite', bad), (e: unknown) => e instanceof KilnError && e.code === 'usage', JSON.stringify(bad));
   }
 });
+
+test('mergeEntries: with replaceSameVersion a rebuild of a published version replaces it', async () => {
+  const { mergeEntries: merge } = await import('./apt-repo-index.ts');
+  const existing = [entry('pa', '1.0-1', 'amd64')];
+  const rebuilt = { ...entry('pa', '1.0-1', 'amd64'), sha256: 'f'.repeat(64) };
+  assert.throws(() => merge(existing, [rebuilt]), /already published with other content/);
+  const m = merge(existing, [rebuilt], { replaceSameVersion: true });
+  assert.equal(m.outcomes[0]?.outcome, 'replaced');
+  assert.equal(m.entries[0]?.sha256, 'f'.repeat(64));
+});

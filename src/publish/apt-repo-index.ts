@@ -97,7 +97,12 @@ export interface MergeResult {
  * stays). The same version with other content is a conflict, as in Debian's archive: a
  * version, once published, means one file.
  */
-export function mergeEntries(existing: readonly IndexEntry[], added: readonly IndexEntry[]): MergeResult {
+/**
+ * Merge new .debs into a component's entries. A version already published with other
+ * content is a conflict, unless `replaceSameVersion` (kiln's own rebuilds of a Debian
+ * version after a build dependency changed): then the new build replaces it.
+ */
+export function mergeEntries(existing: readonly IndexEntry[], added: readonly IndexEntry[], options: { replaceSameVersion?: boolean } = {}): MergeResult {
   const byKey = new Map<string, IndexEntry>();
   for (const e of existing) {
     const k = keyOf(e);
@@ -121,6 +126,9 @@ export function mergeEntries(existing: readonly IndexEntry[], added: readonly In
       outcomes.push({ entry: e, outcome: 'older', previous: had.version });
     } else if (e.sha256 === had.sha256) {
       outcomes.push({ entry: e, outcome: 'unchanged' });
+    } else if (options.replaceSameVersion === true) {
+      byKey.set(k, e);
+      outcomes.push({ entry: e, outcome: 'replaced', previous: had.version });
     } else {
       throw new KilnError('conflict', `${e.package} ${e.version} (${e.architecture}) is already published with other content (${had.filename}, sha256 ${had.sha256.slice(0, 12)}…, new ${e.sha256.slice(0, 12)}…)`, {
         hint: 'a published version must not change: give the rebuild a new version (e.g. a +kiln1 suffix), or publish into a fresh repository',

@@ -48,6 +48,8 @@ export interface PublishOptions {
   readonly label?: string;
   /** Default true. */
   readonly acquireByHash?: boolean;
+  /** A version already published with other content is replaced, not refused (kiln's rebuilds). */
+  readonly replaceSameVersion?: boolean;
   /** Release Date and signature time (default now). */
   readonly now?: Date;
   readonly signal?: AbortSignal;
@@ -117,7 +119,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     debs.push({ path, entry: entryForDeb(control, facts, component) });
   }
   const live = await readLiveSuite(repoDir, suite);
-  const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry));
+  const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry), { replaceSameVersion: options.replaceSameVersion === true });
   const packages: PublishedPackage[] = merged.outcomes.map((o, i) => ({
     package: o.entry.package,
     version: o.entry.version,
@@ -140,6 +142,11 @@ async function publishLocked(repoDir: string, component: string, options: Publis
       continue;
     }
     const have = (await hashFile(target, signal)).sha256;
+    if (have !== d.entry.sha256 && options.replaceSameVersion === true) {
+      // Replaced by rename: a client mid-download keeps the old file's inode.
+      if (!toCopy.some((c) => c.entry.filename === d.entry.filename)) toCopy.push(d);
+      continue;
+    }
     if (have !== d.entry.sha256) {
       throw new KilnError('conflict', `${target} already exists with other content (sha256 ${have.slice(0, 12)}…) than ${d.path} (${d.entry.sha256.slice(0, 12)}…)`, {
         hint: 'a published file must not change: give the rebuild a new version, or publish into a fresh repository',

@@ -13,6 +13,7 @@ import { verifyDebs } from '../debian/deb-verify.ts';
 import type { TwiceResult } from '../execute/debian-build.ts';
 import type { ReproducibilityEntry } from '../publish/report.ts';
 import type { ArtifactStore } from '../cache/artifacts.ts';
+import { withLock } from '../cache/lock.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, loadSigningKey, signingKeyPaths } from '../publish/signing.ts';
 import { publishRepo, type PublishResult } from '../publish/apt-repo.ts';
 import type { JobState } from '../plan/job.ts';
@@ -87,10 +88,12 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
         o.note(`verify ${basename(r.deb)}: ${r.status === 'reproducible' ? 'reproducible (bit-identical to the archive)' : summary}`);
       }
     }
-    if (!existsSync(signingKeyPaths(o.stateRoot).secret)) {
+    // Under a lock: two runs of one state dir (the daemon runs several) make one key, not two halves.
+    await withLock(join(o.stateRoot, '.locks'), 'signing-key', async () => {
+      if (existsSync(signingKeyPaths(o.stateRoot).secret)) return;
       const made = await createSigningKey(o.stateRoot, { name: DEFAULT_KEY_NAME });
       o.note(`made kiln's repository signing key ${made.fingerprint} in ${made.paths.secret}; \`kiln key export\` prints the public key for apt`);
-    }
+    });
     const key = await loadSigningKey(o.stateRoot);
     const result = await publishRepo({
       repoDir: o.repoDir ?? repoDirOf(o.stateRoot),
@@ -98,6 +101,8 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       debs,
       key,
       architectures: o.archs.filter((a) => a !== 'all'),
+      // A Debian version rebuilt because a build dependency changed has other bytes.
+      replaceSameVersion: true,
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
     o.note(`published ${debs.length} .deb(s) to ${result.repoDir} (suite ${result.suite}, ${result.indexed} package(s) listed)`);

@@ -58,12 +58,36 @@ describe('host backend', () => {
     await assert.rejects(hostBackend.create({ ...options, workDir: await workDir(t) }), (e) => isKilnError(e) && e.code === 'cancelled');
   });
 
-  test('runs report rusage when GNU time is there, and none without it', async (t) => {
+  test('runs report rusage, from the pre-forked helper even without GNU time', async (t) => {
     await using a = await hostBackend.create({ jobId: 'ru@x', workDir: await workDir(t), limits });
     const withTime = (await sh(a, 'exit 0')).result;
     if ((await stat('/usr/bin/time').catch(() => undefined)) !== undefined) assert.ok(withTime.rusage !== undefined);
     await using b = await makeHostBackend({ timePath: null }).create({ jobId: 'ru@y', workDir: await workDir(t), limits });
-    assert.equal((await sh(b, 'exit 0')).result.rusage, undefined);
+    const r = (await sh(b, 'exit 0')).result;
+    if (existsSync('/usr/bin/perl')) assert.ok(r.rusage !== undefined && r.rusage.maxRssKb > 0, JSON.stringify(r.rusage));
+  });
+
+  test('an emptied workspace is recycled for the next job, and only an untouched one', async (t) => {
+    const first = await workDir(t);
+    const a = await hostBackend.create({ jobId: 'rc@a', workDir: first, limits });
+    await a[Symbol.asyncDispose]();
+    await assert.rejects(stat(first), { code: 'ENOENT' });
+    const second = await workDir(t);
+    await using b = await hostBackend.create({ jobId: 'rc@b', workDir: second, limits });
+    for (const dir of Object.values(b.host)) assert.deepEqual(await readdir(dir), [], `${dir} is not empty`);
+    // A workspace whose build left a file, a changed mode, or a survivor is removed, not reused.
+    for (const [label, script] of [['a file', 'touch "$HOME/x"'], ['a mode', 'chmod 700 "$TMPDIR"']] as const) {
+      const wd = await workDir(t);
+      const c = await hostBackend.create({ jobId: 'rc@c', workDir: wd, limits });
+      assert.equal((await sh(c, script)).result.exitCode, 0, label);
+      await c[Symbol.asyncDispose]();
+      await assert.rejects(stat(wd), { code: 'ENOENT' });
+      await using d = await hostBackend.create({ jobId: 'rc@d', workDir: await workDir(t), limits });
+      for (const dir of Object.values(d.host)) {
+        assert.deepEqual(await readdir(dir), [], `${label}: ${dir} is not empty`);
+        assert.equal((await stat(dir)).mode & 0o777, (await stat(d.host.src)).mode & 0o777, `${label}: ${dir} kept its mode`);
+      }
+    }
   });
 
   test('run after dispose is a bug and says so', async (t) => {

@@ -3,16 +3,27 @@
 // every process a run started killed when it ends (process group + environment cookie,
 // see lib/spawn-group.ts). Builds see the real root file system and network, so it is for
 // development, tests and trusted recipes; the inside and host layouts are the same paths.
+//
+// Recycled workspaces: making six directories and removing them again per job is, for a
+// small build, the biggest cost kiln adds (on ext4 each rmdir frees a block, which with
+// `discard` waits on the journal: ~2.5 ms per job in a 1k-package run). So a workspace
+// whose six directories a build left empty, with the owner and mode they were made with
+// and no process of the job left, is renamed into a small per-process pool
+// (`<workDir>/../../.kiln-free-<pid>/`, with an owner file so that a later kiln reaps it
+// if this one dies) and the next job's workspace is that directory renamed to its own
+// workDir: one rename each way, and the new job still starts with empty directories no
+// other job can see. Anything else is removed as before. The pool is emptied at exit.
 
-import { mkdirSync, readdirSync, rmdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync, type Stats } from 'node:fs';
 import { chmod, lstat, readdir, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { processStartTime } from '../envs/leases.ts';
 import { KilnError } from '../errors.ts';
 import { newCookie, runGroup } from '../lib/spawn-group.ts';
 import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions } from './sandbox.ts';
 
 export interface HostBackendOptions {
-  /** GNU time for rusage; null disables it (default /usr/bin/time when present). */
+  /** GNU time for rusage when the pre-forked helper cannot report it; null disables it (default /usr/bin/time when present). */
   readonly timePath?: string | null;
   /** SIGTERM → SIGKILL grace when a run is ended by kiln (default 2000 ms). */
   readonly graceMs?: number;
@@ -34,6 +45,7 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
   if (options.signal?.aborted) throw new KilnError('cancelled', `job ${options.jobId} was cancelled before its sandbox was made`);
   const workDir = resolve(options.workDir);
   const layout = Object.fromEntries(DIRS.map((d) => [d, join(workDir, d)])) as unknown as SandboxLayout;
+  if (takeRecycled(workDir)) return new HostSandbox(workDir, layout, options, backendOptions);
   // The usual case is a workDir that does not exist yet: creating it proves it fresh
   // without listing it. Synchronous on purpose: six tiny metadata calls cost less inline
   // than six thread-pool round trips (measured: ~0.13 ms against ~0.45 ms per job).
@@ -46,6 +58,7 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
     else throw e;
   }
   for (const d of DIRS) mkdirSync(layout[d]);
+  freshStat ??= lstatSync(layout.src);
   return new HostSandbox(workDir, layout, options, backendOptions);
 }
 
@@ -74,6 +87,8 @@ class HostSandbox implements Sandbox {
   readonly #running = new Set<Promise<unknown>>();
   readonly #closing = new AbortController();
   #disposed = false;
+  /** No run left a process behind or failed oddly: the workspace may be recycled. */
+  #clean = true;
 
   constructor(workDir: string, layout: SandboxLayout, options: SandboxOptions, backend: HostBackendOptions) {
     this.host = layout;
@@ -101,7 +116,11 @@ class HostSandbox implements Sandbox {
     });
     this.#running.add(running);
     try {
-      const r = await running;
+      const r = await running.catch((e: unknown) => {
+        this.#clean = false;
+        throw e;
+      });
+      if (r.survivors > 0) this.#clean = false;
       return {
         exitCode: r.exitCode,
         signal: r.signal,
@@ -123,10 +142,89 @@ class HostSandbox implements Sandbox {
     // process carrying one of this sandbox's cookies can be left to sweep here.
     await Promise.allSettled(this.#running);
     if (this.#options.keep?.()) return;
+    if (this.#clean && recycle(this.#workDir)) return;
     // Fast path: a build that left its directories empty needs six rmdirs (inline, like
     // the mkdirs above); anything else goes through the full removal.
     if (removeEmptyLayout(this.#workDir)) return;
     await removeTree(this.#workDir);
+  }
+}
+
+/** How a freshly made layout directory looks (owner, group, mode); set by the first one made. */
+let freshStat: Stats | undefined;
+const FREE_MAX = 8;
+
+interface Pool {
+  readonly dir: string;
+  readonly free: string[];
+  made: boolean;
+  seq: number;
+}
+
+const pools = new Map<string, Pool>();
+
+function poolFor(workDir: string): Pool {
+  const dir = join(dirname(dirname(workDir)), `.kiln-free-${process.pid}`);
+  let pool = pools.get(dir);
+  if (pool === undefined) pools.set(dir, (pool = { dir, free: [], made: false, seq: 0 }));
+  return pool;
+}
+
+/** Rename a pooled empty workspace to workDir; false when there is none or it cannot be used. */
+function takeRecycled(workDir: string): boolean {
+  const pool = pools.get(join(dirname(dirname(workDir)), `.kiln-free-${process.pid}`));
+  const free = pool?.free.pop();
+  if (pool === undefined || free === undefined) return false;
+  try {
+    // Replaces an existing empty workDir (accepted anyway); fails on a non-empty one or a
+    // file, which the normal path below then reports.
+    renameSync(free, workDir);
+    return true;
+  } catch {
+    pool.free.push(free);
+    return false;
+  }
+}
+
+/** Move workDir into the pool when it is exactly an empty layout as made; false otherwise. */
+function recycle(workDir: string): boolean {
+  const fresh = freshStat;
+  if (fresh === undefined) return false;
+  const pool = poolFor(workDir);
+  if (pool.free.length >= FREE_MAX) return false;
+  const asMade = (st: Stats): boolean => st.isDirectory() && st.mode === fresh.mode && st.uid === fresh.uid && st.gid === fresh.gid;
+  try {
+    if (!asMade(lstatSync(workDir)) || readdirSync(workDir).length !== DIRS.length) return false;
+    for (const d of DIRS) {
+      const path = join(workDir, d);
+      if (!asMade(lstatSync(path)) || readdirSync(path).length !== 0) return false;
+    }
+    if (!pool.made) {
+      mkdirSync(pool.dir, { recursive: true });
+      // The format of run workspaces' owner files (run/run-workspaces.ts): a kiln that
+      // finds this folder after this process died removes it.
+      writeFileSync(join(pool.dir, '.owner'), JSON.stringify({ pid: process.pid, start: processStartTime(process.pid) ?? null }));
+      if (![...pools.values()].some((p) => p.made)) process.once('exit', emptyPools);
+      pool.made = true;
+    }
+    const target = join(pool.dir, String(++pool.seq));
+    renameSync(workDir, target);
+    pool.free.push(target);
+    return true;
+  } catch {
+    return false; // removed the ordinary way
+  }
+}
+
+function emptyPools(): void {
+  for (const pool of pools.values()) {
+    if (!pool.made) continue;
+    pool.free.length = 0;
+    try {
+      rmSync(pool.dir, { recursive: true, force: true });
+    } catch {
+      // a later kiln reaps it by its owner file
+    }
   }
 }
 

@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 const PROGRAMS = [
   'dash', 'bash', 'env', 'ls', 'cat', 'sleep', 'touch', 'head', 'tail', 'tr', 'nohup', 'setsid', 'id', 'mkdir', 'chmod',
   'rm', 'echo', 'true', 'false', 'seq', 'wc', 'grep', 'getent', 'test', '[', 'printf', 'rmdir', 'cp', 'mv', 'stat',
-  'uname', 'whoami', 'hostname', 'readlink', 'mount', 'ln', 'dd', 'timeout', 'kill',
+  'uname', 'whoami', 'hostname', 'readlink', 'mount', 'ln', 'dd', 'timeout', 'kill', 'setpriv',
 ];
 
 export interface TestRoot {

@@ -170,6 +170,8 @@ test('SIGKILL mid-job, then restart: interrupted jobs re-queued with their parti
   // Kill the server outright.
   first.proc.child.kill('SIGKILL');
   await first.proc.done;
+  // Stay down for a few of the CLI's 500 ms polls, so that it sees the server gone.
+  await new Promise((r) => setTimeout(r, 2500));
 
   // Start again: both builds are re-queued and resume.
   const second = await serve(t, s.state, ['--tree', `main=${treeA}`, '--max-concurrent-builds', '2', '-j', '2'], port);

@@ -71,6 +71,22 @@ if (unavailable === undefined) {
       assert.equal(out, 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero \nsys-ro\n4\n');
     });
 
+    test('a root run (installing build dependencies) is root inside but cannot reach the host kernel, mount or chroot', async (t) => {
+      await using sb = await make(t);
+      const { out } = await sh(sb, [
+        'id -u',
+        'echo 1 > /proc/sys/kernel/core_uses_pid 2>/dev/null && echo SYSCTL-WRITTEN || echo sysctl-ro',
+        'mount -t tmpfs none /tmp 2>/dev/null && echo MOUNTED || echo no-mount',
+        'grep ^CapEff: /proc/self/status',
+      ].join('; '), { user: 'root', path: '/usr/sbin:/usr/bin:/sbin:/bin' });
+      const lines = out.trim().split('\n');
+      assert.deepEqual(lines.slice(0, 3), ['0', 'sysctl-ro', 'no-mount']);
+      const caps = BigInt(`0x${lines[3]!.split(/\s+/)[1]}`);
+      // dac_read_search 2, sys_module 16, sys_rawio 17, sys_chroot 18, sys_ptrace 19, sys_admin 21, sys_nice 23, mknod 27
+      for (const bit of [2, 16, 17, 18, 19, 21, 23, 27]) assert.equal((caps >> BigInt(bit)) & 1n, 0n, `capability bit ${bit} is gone`);
+      assert.equal((caps >> 0n) & 1n, 1n, 'chown stays (dpkg needs it)');
+    });
+
     test('read-only binds are read-only, read-write binds writable', async (t) => {
       const ro = await mkdtemp(join(stateDir, 'ro-'));
       const rw = await mkdtemp(join(stateDir, 'rw-'));

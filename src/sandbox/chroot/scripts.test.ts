@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { badPathChars, fstabs, parseStatus, q, type ScriptPaths } from './scripts.ts';
+import { PROC_READ_ONLY, badPathChars, fstabs, parseStatus, q, type ScriptPaths } from './scripts.ts';
 
 const paths: ScriptPaths = {
   merged: '/s/my work/root/merged',
@@ -26,6 +26,8 @@ test('fstabs: overlay with the topmost layer first, spaces escaped, binds after 
   assert.match(root, /^sysfs \S+ sysfs ro,/m);
   assert.deepEqual(more.trim().split('\n').map((l) => l.split(' ').slice(0, 4).join(' ')), [
     'kiln-pts /s/my\\040work/root/merged/dev/pts devpts newinstance,ptmxmode=0666,mode=0620,nosuid,noexec',
+    // Host kernel settings under /proc, read-only (those this kernel has).
+    ...PROC_READ_ONLY.map((d) => `/s/my\\040work/root/merged${d} /s/my\\040work/root/merged${d} none bind,ro,nosuid,nodev,noexec`),
     '/cache/downloads /s/my\\040work/root/merged/var/cache/kiln none bind,ro,nosuid,nodev',
     '/cache/ccache /s/my\\040work/root/merged/ccache none bind,nosuid,nodev',
   ]);

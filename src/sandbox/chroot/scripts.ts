@@ -27,6 +27,7 @@
 // root need not have perl); it is root, but the build user cannot reach it: /proc is
 // mounted with hidepid=2.
 
+import { existsSync } from 'node:fs';
 import type { HostTools } from './host-tools.ts';
 
 
@@ -109,6 +110,9 @@ export function fstabs(p: ScriptPaths): [string, string] {
   ];
   const second = [
     fstabLine('kiln-pts', at('/dev/pts'), 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'),
+    // Kernel settings under /proc are checked by file mode only: a root run (installing
+    // build dependencies) must not reach core_pattern, modprobe, sysrq and the like.
+    ...PROC_READ_ONLY.map((d) => fstabLine(at(d), at(d), 'none', 'bind,ro,nosuid,nodev,noexec')),
     ...p.readOnlyBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,ro,nosuid,nodev')),
     ...p.readWriteBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,nosuid,nodev')),
   ];
@@ -144,7 +148,13 @@ export function setupScript(tools: HostTools, p: ScriptPaths): string {
  * gone from the bounding set: no chroot, mount, ptrace, open_by_handle_at, mknod,
  * modules, raw I/O, network admin.
  */
-export const ROOT_RUN_CAPS = ['chown', 'dac_override', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'audit_write', 'sys_nice'] as const;
+export const ROOT_RUN_CAPS = ['chown', 'dac_override', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setfcap', 'setpcap', 'net_bind_service', 'audit_write'] as const;
+
+/**
+ * Parts of /proc made read-only in every run (host kernel settings writable by uid 0);
+ * those this kernel has (a run's /proc is a new instance of the host's).
+ */
+export const PROC_READ_ONLY: readonly string[] = ['/proc/sys', '/proc/sysrq-trigger', '/proc/irq', '/proc/bus'].filter((d) => existsSync(d));
 
 /** The program a root run starts in the root before its command (from util-linux, essential on Debian). */
 export const ROOT_RUN_SETPRIV = '/usr/bin/setpriv';
