@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import { benchSandbox } from './sandbox.ts';
 import { benchEnvs } from './envs.ts';
 import { benchDebian, debianParts } from './debian.ts';
+import { benchDaemon } from './daemon.ts';
 import { generateGraph, type BenchGraph } from './graph.ts';
 import { measure, tail, type Measured } from './measure.ts';
 import { summarizeProfile } from './profile-summary.ts';
@@ -49,6 +50,8 @@ interface Options {
   readonly suites: readonly string[];
   /** The debian suite (bench/debian.ts): its parts (--only a,b,c,d), runs of (a), -j of (b) (undefined: cores + 1), sbuild over the set. */
   readonly debian: { readonly parts: readonly string[]; readonly runs: number; readonly jobs: number | undefined; readonly sbuildSet: boolean };
+  /** The daemon suite (bench/daemon.ts): seconds of measured load and autocannon connections. */
+  readonly daemon: { readonly durationS: number; readonly connections: number };
 }
 
 function parseOptions(argv: readonly string[]): Options {
@@ -64,12 +67,15 @@ function parseOptions(argv: readonly string[]): Options {
       'cpu-prof': { type: 'boolean', default: false },
       runs: { type: 'string' },
       'no-sbuild-set': { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      connections: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) {
     process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs,debian] [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]\n' +
-      '       node bench/run.ts --suite debian [--only a,b,c,d] [--runs N] [--jobs N] [--no-sbuild-set]   (bench/debian.ts)\n');
+      '       node bench/run.ts --suite debian [--only a,b,c,d] [--runs N] [--jobs N] [--no-sbuild-set]   (bench/debian.ts)\n' +
+      '       node bench/run.ts --suite daemon [--duration S] [--connections N] [--cpu-prof] [--keep]   (bench/daemon.ts)\n');
     process.exit(0);
   }
   const positive = (name: string, text: string | undefined, fallback: number): number => {
@@ -92,6 +98,7 @@ function parseOptions(argv: readonly string[]): Options {
     only: suites.includes('dag') ? (values.only as 'a' | 'b' | undefined) : undefined,
     suites,
     debian: { parts: debianOnly, runs: positive('runs', values.runs, 2), jobs: values.jobs === undefined ? undefined : positive('jobs', values.jobs, 0), sbuildSet: !values['no-sbuild-set'] },
+    daemon: { durationS: positive('duration', values.duration, 10), connections: positive('connections', values.connections, 50) },
     jobs: positive('jobs', values.jobs, availableParallelism()),
     seed: positive('seed', values.seed, 20240601),
     keep: values.keep || cpuProf,
@@ -253,6 +260,15 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
     const d = o.debian;
     await benchDebian({ parts: d.parts, runs: d.runs, jobs: d.jobs ?? availableParallelism() + 1, sbuildSet: d.sbuildSet, log: (l) => process.stdout.write(`${l}\n`) });
+  }
+  // Daemon (issue 5 §6): GET /api/v1/builds/{id} of a real `kiln serve` under autocannon load while two builds run.
+  if (o.suites.includes('daemon')) {
+    process.stdout.write('\n');
+    try {
+      await benchDaemon({ ...o.daemon, cpuProf: o.cpuProf, keep: o.keep, log: (l) => process.stdout.write(`${l}\n`) });
+    } catch (e) {
+      process.stdout.write(`daemon bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
   }
 }
 
