@@ -26,7 +26,7 @@ import type { DebianBuildMode, DebianBuildSpec, DebianOptions, DebianSuite } fro
 import { readLocalDsc } from './dsc.ts';
 import { createIndexes, type SuiteRelease } from './indexes.ts';
 import { checkInstallable, type Uninstallable } from './installability.ts';
-import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
+import { lazyPackages, lazySources, rawField, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
 import { archMatches, formatGroup, formatRelation, reduceGroups } from './relation.ts';
 import type { AltGroup, Provide, Relation } from './relation-types.ts';
 import { sourceFromParagraph, type SourcePackage } from './sources-index.ts';
@@ -115,7 +115,10 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
   if (sourcesPath !== undefined) {
     const sources = lazySources(await readFile(sourcesPath, 'utf8'), `${release.url} (Sources)`);
     const names = req.all ? sources.names() : req.sources;
-    for (const want of names) picked.push(selectSource(sources, want, req, universes.get(req.archs[0]!)));
+    for (const want of names) {
+      const s = selectSource(sources, want, req, universes.get(req.archs[0]!));
+      if (s !== undefined) picked.push(s);
+    }
   }
   for (const dsc of req.dscs) picked.push(await localSource(resolve(dsc), req.signal));
   lap('select-sources');
@@ -296,7 +299,10 @@ export function targetArchs(src: SourcePackage, archs: readonly string[]): strin
   const words = src.architecture;
   const indepOnly = words.length > 0 && words.every((w) => w === 'all');
   if (indepOnly) return ['all'];
-  return archs.filter((a) => words.some((w) => w !== 'all' && archMatches(a, w)));
+  const matching = archs.filter((a) => words.some((w) => w !== 'all' && archMatches(a, w)));
+  // `i386 all` on amd64: the arch-independent part is still built here (as buildds do).
+  if (matching.length === 0 && words.includes('all')) return ['all'];
+  return matching;
 }
 
 /** -b on the primary arch (arch and indep packages), -B elsewhere; -A for arch-all-only sources. */
@@ -351,13 +357,27 @@ export function waitFor(
   return undefined;
 }
 
-function selectSource(sources: LazyIndex<SourcePackage>, want: string, req: DebianRequest, u: BinaryUniverse | undefined): { src: SourcePackage; raw: string; dscPath: undefined } {
+/**
+ * The source `want` names: `name=version`, or the highest version of `name` that the suite
+ * builds. Stanzas marked `Extra-Source-Only: yes` (old versions kept only because some
+ * binary was built from them) are never picked by name alone; with --all a source that has
+ * only such stanzas is left out (undefined).
+ */
+function selectSource(sources: LazyIndex<SourcePackage>, want: string, req: DebianRequest, u: BinaryUniverse | undefined): { src: SourcePackage; raw: string; dscPath: undefined } | undefined {
   const eq = want.indexOf('=');
   const name = eq === -1 ? want : want.slice(0, eq);
   const version = eq === -1 ? undefined : want.slice(eq + 1);
   const list = sources.versions(name);
-  const i = version === undefined ? 0 : list.findIndex((s) => s.version === version);
-  const src = list[i];
+  // raw(name) is in index order, versions() highest first: find the stanza of a version.
+  const rawOf = (v: string): string => sources.raw(name).find((r) => new RegExp(`\\nVersion: ${escapeRe(v)}\\n`).test(`\n${r}\n`)) ?? sources.raw(name)[0]!;
+  const extraOnly = (v: string): boolean => rawField(rawOf(v), 'Extra-Source-Only') === 'yes';
+  const src = version === undefined ? list.find((s) => !extraOnly(s.version)) : list.find((s) => s.version === version);
+  if (src === undefined && version === undefined && list.length > 0) {
+    if (req.all) return undefined;
+    throw new KilnError('source-not-found', `${req.suite} keeps ${name} only as Extra-Source-Only (${list.map((s) => s.version).join(', ')}): it is not built there any more`, {
+      hint: `name a version to build one anyway: ${name}=${list[0]!.version}`,
+    });
+  }
   if (src === undefined) {
     const bin = u?.versions(name)[0];
     const hint = bin !== undefined && bin.source !== name
@@ -367,9 +387,7 @@ function selectSource(sources: LazyIndex<SourcePackage>, want: string, req: Debi
         : `check the name; \`apt-cache showsrc ${name}\` on a ${req.suite} machine lists it if it exists`;
     throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} main`, { hint });
   }
-  // raw(name) is in index order, versions() highest first: find the stanza of this version.
-  const raw = sources.raw(name).find((r) => new RegExp(`\\nVersion: ${escapeRe(src.version)}\\n`).test(`\n${r}\n`)) ?? sources.raw(name)[0]!;
-  return { src, raw, dscPath: undefined };
+  return { src, raw: rawOf(src.version), dscPath: undefined };
 }
 
 function escapeRe(s: string): string {
