@@ -21,6 +21,8 @@ test('targetArchs: any, all, wildcards, explicit lists, in the run\'s order', ()
     ['any', ['amd64', 'riscv64'], ['amd64', 'riscv64']],
     ['any', ['riscv64', 'amd64'], ['riscv64', 'amd64']],
     ['all', ['amd64', 'riscv64'], ['all']],
+    // A source for another arch that also builds arch-all packages: its -A part is built here.
+    ['i386 all', ['amd64'], ['all']],
     ['all', ['riscv64'], ['all']],
     ['linux-any', ['amd64', 'hurd-i386', 'riscv64'], ['amd64', 'riscv64']],
     ['any all', ['amd64', 'riscv64'], ['amd64', 'riscv64']],
