@@ -129,7 +129,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       const env = o.envFor(job.arch);
       const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
       // Debian: the build dependencies may be installed already, in a cached layer.
-      const depsLayer = spec.debian !== undefined && env !== undefined
+      // (chroot only: layers hold root-owned files that a rootless sandbox cannot map.)
+      const depsLayer = spec.debian !== undefined && env !== undefined && o.backend.name === 'chroot'
         ? await (await import('./debian-build.ts')).findDepsLayer({ cacheDir: dirname(o.downloadsDir), spec, arch: job.arch, envId: env.id, staged: depOutputs })
         : undefined;
       const envHere = env === undefined || depsLayer?.root === undefined ? env : { ...env, layers: [...env.layers, depsLayer.root] };
