@@ -7,7 +7,6 @@ import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
 import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
-import { liveRenderer } from './progress/live.ts';
 import { jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { remoteBuild } from './remote-build.ts';
@@ -55,7 +54,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
-    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined ? liveRenderer(stdout) : undefined;
+    // The live view (listr2) is loaded only for a terminal.
+    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined ? (await import('./progress/live.ts')).liveRenderer(stdout) : undefined;
     bus.on(live?.onEvent ?? (opts.json ? jsonRenderer(ctx.stdout) : plainRenderer(ctx.stdout)));
 
     const controller = new AbortController();
