@@ -13,7 +13,7 @@
 //       share (all but dose-builddebcheck), dose-builddebcheck alone on the same indexes, and
 //       the two uninstallable sets compared; plus a plan of a handful of sources. Targets: same
 //       set; own share <= 2 s; handful <= 2 s.
-//   (d) riscv64 under QEMU (opt-in, ~15 min): kiln vs the bare flow on trixie `hello`. Target:
+//   (d) riscv64 under QEMU (opt-in, ~15 min): kiln vs the bare flow on trixie `sl`. Target:
 //       kiln adds <= 5%.
 //
 // Needs root, mmdebstrap, sbuild, dose-builddebcheck (scripts/setup.sh) and the network.
@@ -251,7 +251,7 @@ async function partC(c: Ctx, o: DebianBenchOptions): Promise<void> {
 // ---- (d) riscv64 under QEMU -------------------------------------------------------------------
 async function partD(c: Ctx, o: DebianBenchOptions): Promise<void> {
   const suite = 'trixie';
-  const name = process.env['KILN_BENCH_RISCV_PACKAGE'] ?? 'hello';
+  const name = process.env['KILN_BENCH_RISCV_PACKAGE'] ?? 'sl'; // trixie's hello 2.10-5 debian.tar.xz answered 404 here
   const env = await sharedEnv('trixie-riscv64', suite, 'riscv64');
   const root = envRoot(env.KILN_ENVS, 'trixie-riscv64')!;
   const [src] = await placeDebianSources({ mirror: c.mirror, suite, names: [name], cacheDir: c.cache, dir: join(BENCH_DIR, 'src-trixie') });

@@ -1,14 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { breakWaitCycles, components, type Wait } from './wait-cycles.ts';
+import { breakWaitCycles, type Wait } from './wait-cycles.ts';
 
 const w = (binary: string, producer: string, archiveToo = true): Wait => ({ binary, producer, archiveToo });
-
-test('components: cycles found, acyclic nodes alone', () => {
-  const g: Record<string, string[]> = { a: ['b'], b: ['c'], c: ['a'], d: ['a'], e: [] };
-  const comps = components(Object.keys(g), (n) => g[n] ?? []).map((c) => c.sort().join(',')).sort();
-  assert.deepEqual(comps, ['a,b,c', 'd', 'e']);
-});
 
 test('breakWaitCycles: table', () => {
   const cases: { name: string; waits: Record<string, Wait[]>; kept: Record<string, string[]>; dropped: string[] }[] = [

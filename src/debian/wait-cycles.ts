@@ -4,6 +4,8 @@
 // can satisfy as well is dropped, and the source builds against the archive's binary.
 // Waits the archive cannot satisfy stay, so a cycle of them is still reported as one.
 
+import { stronglyConnected } from '../plan/cycles.ts';
+
 export interface Wait {
   /** The binary package waited for (as written in the relation). */
   readonly binary: string;
@@ -20,59 +22,12 @@ export interface BrokenCycles {
   readonly dropped: readonly string[];
 }
 
-/** Strongly connected components of the wait graph (Tarjan, iterative). */
-export function components(nodes: readonly string[], edges: (n: string) => readonly string[]): string[][] {
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const out: string[][] = [];
-  let next = 0;
-  for (const root of nodes) {
-    if (index.has(root)) continue;
-    const work: { node: string; it: number }[] = [{ node: root, it: 0 }];
-    index.set(root, next);
-    low.set(root, next++);
-    stack.push(root);
-    onStack.add(root);
-    while (work.length > 0) {
-      const top = work[work.length - 1]!;
-      const succ = edges(top.node);
-      if (top.it < succ.length) {
-        const w = succ[top.it++]!;
-        if (!index.has(w)) {
-          index.set(w, next);
-          low.set(w, next++);
-          stack.push(w);
-          onStack.add(w);
-          work.push({ node: w, it: 0 });
-        } else if (onStack.has(w)) low.set(top.node, Math.min(low.get(top.node)!, index.get(w)!));
-        continue;
-      }
-      work.pop();
-      const parent = work[work.length - 1];
-      if (parent !== undefined) low.set(parent.node, Math.min(low.get(parent.node)!, low.get(top.node)!));
-      if (low.get(top.node) === index.get(top.node)) {
-        const comp: string[] = [];
-        let w: string;
-        do {
-          w = stack.pop()!;
-          onStack.delete(w);
-          comp.push(w);
-        } while (w !== top.node);
-        out.push(comp);
-      }
-    }
-  }
-  return out;
-}
-
 export function breakWaitCycles(waits: ReadonlyMap<string, readonly Wait[]>): BrokenCycles {
   const nodes = [...waits.keys()];
   const known = new Set(nodes);
-  const succ = (n: string): string[] => [...new Set((waits.get(n) ?? []).map((w) => w.producer).filter((p) => known.has(p)))];
+  const edges = new Map(nodes.map((n) => [n, [...new Set((waits.get(n) ?? []).map((w) => w.producer).filter((p) => known.has(p)))]]));
   const compOf = new Map<string, number>();
-  components(nodes, succ).forEach((c, i) => {
+  stronglyConnected(nodes, edges).forEach((c, i) => {
     if (c.length > 1) for (const n of c) compOf.set(n, i);
   });
   const kept = new Map<string, Wait[]>();

@@ -54,3 +54,10 @@ test('findCycles: a 100,000-long chain and a 100,000-long ring do not overflow t
   assert.equal(cycles[0]![1], 'p000001');
   assert.equal(cycles[0]![n], 'p000000');
 });
+
+test('stronglyConnected: every component, single nodes included', async () => {
+  const { stronglyConnected } = await import('./cycles.ts');
+  const g = new Map<string, string[]>([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']], ['e', []]]);
+  const comps = stronglyConnected([...g.keys()], g).map((c) => [...c].sort().join(',')).sort();
+  assert.deepEqual(comps, ['a,b,c', 'd', 'e']);
+});

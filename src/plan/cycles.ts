@@ -3,8 +3,8 @@
 
 export type Edges = ReadonlyMap<string, readonly string[]>;
 
-/** Components of more than one node, or one node that depends on itself. */
-export function findCycles(nodes: readonly string[], edges: Edges): string[][] {
+/** Every strongly connected component (Tarjan, iterative), single nodes included. */
+export function stronglyConnected(nodes: readonly string[], edges: Edges): string[][] {
   let counter = 0;
   const index = new Map<string, number>();
   const low = new Map<string, number>();
@@ -46,10 +46,19 @@ export function findCycles(nodes: readonly string[], edges: Edges): string[][] {
           onStack.delete(w);
           comp.push(w);
         } while (w !== frame.node);
-        const selfLoop = comp.length === 1 && (edges.get(comp[0]!) ?? []).includes(comp[0]!);
-        if (comp.length > 1 || selfLoop) out.push(orderCycle(comp, edges));
+        out.push(comp);
       }
     }
+  }
+  return out;
+}
+
+/** Components of more than one node, or one node that depends on itself. */
+export function findCycles(nodes: readonly string[], edges: Edges): string[][] {
+  const out: string[][] = [];
+  for (const comp of stronglyConnected(nodes, edges)) {
+    const selfLoop = comp.length === 1 && (edges.get(comp[0]!) ?? []).includes(comp[0]!);
+    if (comp.length > 1 || selfLoop) out.push(orderCycle(comp, edges));
   }
   return out;
 }

@@ -14,16 +14,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createEnvStore } from '../../src/envs/env-store.ts';
 import { createChrootBackend } from '../../src/sandbox/chroot/chroot-backend.ts';
-import type { Sandbox } from '../../src/sandbox/sandbox.ts';
 import { buildTestDeb, testDebOutput } from '../../src/publish/apt-repo-test-debs.ts';
 import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { rootSh as sh } from '../helpers/root-sh.ts';
 import { explain, runKiln } from '../helpers/run-kiln.ts';
 
 const execFileP = promisify(execFile);
 const skip = sharedEnvSkip() ?? (existsSync('/usr/bin/gpgv') ? undefined : 'gpgv is not installed on the host');
 const SUITE = 'bookworm';
-const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 
 async function gpgv(...args: string[]): Promise<{ code: number; out: string }> {
   try {
@@ -33,19 +32,6 @@ async function gpgv(...args: string[]): Promise<{ code: number; out: string }> {
     const err = e as { code?: number; stdout?: string; stderr?: string };
     return { code: typeof err.code === 'number' ? err.code : -1, out: (err.stdout ?? '') + (err.stderr ?? '') };
   }
-}
-
-async function sh(sb: Sandbox, script: string): Promise<{ code: number | null; out: string }> {
-  const chunks: Buffer[] = [];
-  const r = await sb.run({
-    argv: ['/bin/sh', '-c', script],
-    cwd: '/',
-    env: { PATH, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive', HOME: '/root' },
-    user: 'root',
-    timeoutMs: 5 * 60_000,
-    onOutput: (_s, c) => { chunks.push(c); },
-  });
-  return { code: r.exitCode, out: Buffer.concat(chunks).toString('utf8') };
 }
 
 /** Point apt at one source only: this repository, trusted through the exported key alone. */

@@ -20,13 +20,12 @@ import { join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { createEnvStore } from '../../src/envs/env-store.ts';
 import { createChrootBackend } from '../../src/sandbox/chroot/chroot-backend.ts';
-import type { Sandbox } from '../../src/sandbox/sandbox.ts';
 import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { rootSh as sh } from '../helpers/root-sh.ts';
 import { runKiln, type KilnResult } from '../helpers/run-kiln.ts';
 
 const skip = sharedEnvSkip();
-const PATH = '/usr/sbin:/usr/bin:/sbin:/bin';
 /** Downloads and verified indexes kept across test runs (content-addressed, so safe to share). */
 const SHARED_CACHE = process.env['KILN_TEST_CACHE'] ?? '/var/tmp/kiln-test-cache';
 
@@ -55,19 +54,6 @@ function explain(r: KilnResult): string {
 function logOf(r: KilnResult, name: string): string {
   for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
   throw new Error(`no job-started event for ${name}`);
-}
-
-async function sh(sb: Sandbox, script: string): Promise<{ code: number | null; out: string }> {
-  const chunks: Buffer[] = [];
-  const r = await sb.run({
-    argv: ['/bin/sh', '-c', script],
-    cwd: '/',
-    env: { PATH, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive', HOME: '/root' },
-    user: 'root',
-    timeoutMs: 5 * 60_000,
-    onOutput: (_s, c) => { chunks.push(c); },
-  });
-  return { code: r.exitCode, out: Buffer.concat(chunks).toString('utf8') };
 }
 
 test('hello from bookworm: built offline in the env, installed by apt from kiln\'s signed repository, compared with the archive, then up to date', { skip, timeout: 30 * 60_000 }, async (t) => {
