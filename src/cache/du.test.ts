@@ -16,6 +16,8 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
   await writeFile(join(cacheDir, 'downloads', sha256('b')), 'b'.repeat(50));
   await mkdir(join(cacheDir, 'tmp/art-x'), { recursive: true });
   await writeFile(join(cacheDir, 'tmp/art-x/pkg.tar.zst'), 'partial');
+  await mkdir(join(cacheDir, 'deps-layers/k1/root/var/lib/dpkg'), { recursive: true });
+  await writeFile(join(cacheDir, 'deps-layers/k1/root/var/lib/dpkg/status'), 'dpkg status');
 
   const store = createArtifactStore({ cacheDir });
   await mkdir(join(root, 'dest/bin'), { recursive: true });
@@ -31,12 +33,13 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
     downloads: { count: 2, bytes: 150 },
     artifacts: { count: 2, bytes: 2 * one },
     tmp: { count: 1, bytes: 'partial'.length },
+    depsLayers: { count: 1, bytes: 'dpkg status'.length },
   });
 });
 
 test('a missing cache dir is empty', async () => {
   assert.deepEqual(await cacheUsage(join(tmpdir(), 'kiln-du-does-not-exist')), {
-    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 },
+    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 }, depsLayers: { count: 0, bytes: 0 },
   });
 });
 

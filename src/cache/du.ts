@@ -15,15 +15,18 @@ export interface CacheUsage {
   readonly artifacts: UsageBucket;
   /** count = entries in tmp/ (in-progress or abandoned writes). */
   readonly tmp: UsageBucket;
+  /** count = layers of installed Debian build dependencies (deps-layers/). */
+  readonly depsLayers: UsageBucket;
 }
 
 export async function cacheUsage(cacheDir: string): Promise<CacheUsage> {
-  const [downloads, artifacts, tmp] = await Promise.all([
+  const [downloads, artifacts, tmp, depsLayers] = await Promise.all([
     bucket(await entries(join(cacheDir, 'downloads'))),
     bucket(await artifactDirs(cacheDir)),
     bucket(await entries(join(cacheDir, 'tmp'))),
+    bucket(await entries(join(cacheDir, 'deps-layers'))),
   ]);
-  return { downloads, artifacts, tmp };
+  return { downloads, artifacts, tmp, depsLayers };
 }
 
 async function bucket(paths: readonly string[]): Promise<UsageBucket> {

@@ -23,7 +23,7 @@ function human(bytes: number): string {
 }
 
 export function registerCache(program: Command, ctx: CliContext): void {
-  const cache = program.command('cache').description('inspect and clean the download and artifact caches');
+  const cache = program.command('cache').description('inspect and clean the caches: downloads, artifacts, Debian build-dependency layers');
   const du = cache.command('du').description('sizes of the caches by kind').option('--json', 'print as JSON');
   addStateOptions(du);
   du.action(async (opts: StateOptions & { json?: boolean }) => {
