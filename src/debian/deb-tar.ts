@@ -8,6 +8,7 @@
 // members are buffered, up to `maxKeepBytes` each.
 import { createHash } from 'node:crypto';
 import { KilnError } from '../errors.ts';
+import { parsePax, tarChecksumOk as checksumOk, tarNumber as numeric, tarString as cstr } from '../lib/tar-header.ts';
 
 export type TarEntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
@@ -59,46 +60,6 @@ export const octalMode = (m: number): string => m.toString(8).padStart(4, '0');
 export function normaliseTarPath(name: string): string {
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   return parts.length === 0 ? '.' : parts.join('/');
-}
-
-function cstr(buf: Buffer, start: number, len: number): string {
-  const field = buf.subarray(start, start + len);
-  const nul = field.indexOf(0);
-  return (nul < 0 ? field : field.subarray(0, nul)).toString('utf8');
-}
-
-function numeric(buf: Buffer, start: number, len: number): number {
-  const field = buf.subarray(start, start + len);
-  if (((field[0] ?? 0) & 0x80) !== 0) {
-    // GNU base-256: big-endian, high bit set as a marker.
-    let v = (field[0] ?? 0) & 0x7f;
-    for (let i = 1; i < field.length; i++) v = v * 256 + (field[i] ?? 0);
-    return v;
-  }
-  const text = cstr(buf, start, len).trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-function checksumOk(h: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] ?? 0);
-  return numeric(h, 148, 8) === sum;
-}
-
-export function parsePax(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let at = 0;
-  while (at < data.length) {
-    const space = data.indexOf(0x20, at);
-    if (space < 0) break;
-    const len = Number(data.subarray(at, space).toString('ascii'));
-    if (!Number.isInteger(len) || len <= 0) break;
-    const rec = data.subarray(space + 1, at + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq > 0) out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    at += len;
-  }
-  return out;
 }
 
 /** A FIFO of chunks that hands out exact byte counts without re-concatenating everything. */

@@ -15,6 +15,7 @@
 //   for the same reason: both readers must see the very same list.
 
 import { KilnError } from '../errors.ts';
+import { parsePax, tarChecksumOk as checksumOk, tarNumber as numeric, tarString as cstr } from '../lib/tar-header.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 
 export type MemberType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
@@ -32,46 +33,6 @@ const TYPES: Record<string, MemberType> = {
   '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo',
 };
 const NO_DATA = new Set(['1', '2', '3', '4', '5', '6']);
-
-function cstr(buf: Buffer, start: number, len: number): string {
-  const field = buf.subarray(start, start + len);
-  const nul = field.indexOf(0);
-  return (nul < 0 ? field : field.subarray(0, nul)).toString('utf8');
-}
-
-function numeric(buf: Buffer, start: number, len: number): number {
-  const field = buf.subarray(start, start + len);
-  if (((field[0] ?? 0) & 0x80) !== 0) {
-    // GNU base-256: big-endian two's complement, high bit set as a marker.
-    let v = (field[0] ?? 0) & 0x7f;
-    for (let i = 1; i < field.length; i++) v = v * 256 + (field[i] ?? 0);
-    return v;
-  }
-  const text = cstr(buf, start, len).trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-function checksumOk(h: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] ?? 0);
-  return numeric(h, 148, 8) === sum;
-}
-
-function parsePax(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let at = 0;
-  while (at < data.length) {
-    const space = data.indexOf(0x20, at);
-    if (space < 0) break;
-    const len = Number(data.subarray(at, space).toString('ascii'));
-    if (!Number.isInteger(len) || len <= 0) break;
-    const rec = data.subarray(space + 1, at + len - 1).toString('utf8');
-    const eq = rec.indexOf('=');
-    if (eq > 0) out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    at += len;
-  }
-  return out;
-}
 
 function unsafe(file: string, why: string): KilnError {
   return new KilnError(ENV_ERRORS.unsafe, `${file}: refused: ${why}; nothing was extracted`, {
