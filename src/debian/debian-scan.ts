@@ -15,21 +15,20 @@
 // `broken`, naming the failing relation.
 
 import { readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
 import { bestCandidate, chosenKeys, closure } from './binary-closure.ts';
-import type { Paragraph } from './deb822.ts';
-import type { DebianBuildMode, DebianBuildSpec, DebianOptions, DebianSuite } from './debian-spec.ts';
-import { readLocalDsc } from './dsc.ts';
+import { debianExtras, type DebianBuildMode, type DebianBuildSpec, type DebianOptions, type DebianSuite } from './debian-spec.ts';
 import { createIndexes, type SuiteRelease } from './indexes.ts';
 import { checkInstallable, type Uninstallable } from './installability.ts';
-import { lazyPackages, lazySources, rawField, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
+import { lazyPackages, lazySources, type BinaryUniverse } from './lazy-index.ts';
 import { archMatches, formatGroup, formatRelation, reduceGroups } from './relation.ts';
 import type { AltGroup, Provide, Relation } from './relation-types.ts';
-import { sourceFromParagraph, type SourcePackage } from './sources-index.ts';
+import type { SourcePackage } from './sources-index.ts';
+import { localSource, selectSource } from './debian-select.ts';
 import { satisfiesConstraint } from './version.ts';
 import { breakWaitCycles, type Wait } from './wait-cycles.ts';
 
@@ -252,7 +251,7 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
       modeFor[a] = modeOf(p.src, a, req);
       // What apt installs (the build dependencies and the extras every build gets) and
       // what it must remove (Build-Conflicts): all of it goes into the key.
-      const extras: AltGroup[] = ['fakeroot', ...(req.twice === true ? ['faketime'] : [])].map((name) => [{ name }]);
+      const extras: AltGroup[] = debianExtras(req.twice === true).map((name) => [{ name }]);
       chosenFor[a] = [
         ...chosenKeys([...perArch.get(arch)!, ...extras], universes.get(arch)!, arch, formatGroup),
         ...buildConflictsFor(p.src, arch, modeFor[a]!, req.options).map((g) => `conflicts:${formatGroup(g)}`),
@@ -316,21 +315,17 @@ export function modeOf(src: SourcePackage, arch: string, req: { archs: readonly 
 
 /** The build dependencies that apply for `arch`, `mode` and the profiles (Build-Depends + -Arch and/or -Indep). */
 export function buildDependsFor(src: SourcePackage, arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
-  const groups = [
-    ...src.buildDepends,
-    ...(mode === 'binary-indep' ? [] : src.buildDependsArch),
-    ...(mode === 'binary-arch' ? [] : src.buildDependsIndep),
-  ];
-  return reduceGroups(groups, { hostArch: arch, profiles: profilesOf(o) });
+  return applying([src.buildDepends, src.buildDependsArch, src.buildDependsIndep], arch, mode, o);
 }
 
 /** The Build-Conflicts that apply for `arch`, `mode` and the profiles (Build-Conflicts + -Arch and/or -Indep). */
 export function buildConflictsFor(src: SourcePackage, arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
-  const groups = [
-    ...src.buildConflicts,
-    ...(mode === 'binary-indep' ? [] : src.buildConflictsArch),
-    ...(mode === 'binary-arch' ? [] : src.buildConflictsIndep),
-  ];
+  return applying([src.buildConflicts, src.buildConflictsArch, src.buildConflictsIndep], arch, mode, o);
+}
+
+/** The common field, plus its -Arch part unless the build is -A and its -Indep part unless it is -B, reduced for arch and profiles. */
+function applying([common, archPart, indepPart]: readonly [readonly AltGroup[], readonly AltGroup[], readonly AltGroup[]], arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
+  const groups = [...common, ...(mode === 'binary-indep' ? [] : archPart), ...(mode === 'binary-arch' ? [] : indepPart)];
   return reduceGroups(groups, { hostArch: arch, profiles: profilesOf(o) });
 }
 
@@ -355,59 +350,4 @@ export function waitFor(
     if (bestCandidate(r, u, arch) !== undefined) return undefined;
   }
   return undefined;
-}
-
-/**
- * The source `want` names: `name=version`, or the highest version of `name` that the suite
- * builds. Stanzas marked `Extra-Source-Only: yes` (old versions kept only because some
- * binary was built from them) are never picked by name alone; with --all a source that has
- * only such stanzas is left out (undefined).
- */
-function selectSource(sources: LazyIndex<SourcePackage>, want: string, req: DebianRequest, u: BinaryUniverse | undefined): { src: SourcePackage; raw: string; dscPath: undefined } | undefined {
-  const eq = want.indexOf('=');
-  const name = eq === -1 ? want : want.slice(0, eq);
-  const version = eq === -1 ? undefined : want.slice(eq + 1);
-  const list = sources.versions(name);
-  // raw(name) is in index order, versions() highest first: find the stanza of a version.
-  const rawOf = (v: string): string => sources.raw(name).find((r) => new RegExp(`\\nVersion: ${escapeRe(v)}\\n`).test(`\n${r}\n`)) ?? sources.raw(name)[0]!;
-  const extraOnly = (v: string): boolean => rawField(rawOf(v), 'Extra-Source-Only') === 'yes';
-  const src = version === undefined ? list.find((s) => !extraOnly(s.version)) : list.find((s) => s.version === version);
-  if (src === undefined && version === undefined && list.length > 0) {
-    if (req.all) return undefined;
-    throw new KilnError('source-not-found', `${req.suite} keeps ${name} only as Extra-Source-Only (${list.map((s) => s.version).join(', ')}): it is not built there any more`, {
-      hint: `name a version to build one anyway: ${name}=${list[0]!.version}`,
-    });
-  }
-  if (src === undefined) {
-    const bin = u?.versions(name)[0];
-    const hint = bin !== undefined && bin.source !== name
-      ? `${name} is a binary package built by source ${bin.source}: ask for ${bin.source}`
-      : list.length > 0
-        ? `${req.suite} has ${name} ${list.map((s) => s.version).join(', ')}`
-        : `check the name; \`apt-cache showsrc ${name}\` on a ${req.suite} machine lists it if it exists`;
-    throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} main`, { hint });
-  }
-  return { src, raw: rawOf(src.version), dscPath: undefined };
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** A local .dsc as a Sources entry (its files are verified against it when it is read). */
-async function localSource(path: string, signal: AbortSignal | undefined): Promise<{ src: SourcePackage; raw: string; dscPath: string }> {
-  const fetched = await readLocalDsc(path, signal === undefined ? {} : { signal });
-  const fields = new Map(fetched.dsc.fields);
-  fields.set('package', fetched.dsc.source);
-  fields.set('directory', '.');
-  const all = [fetched.dscFile, ...fetched.files];
-  fields.set('checksums-sha256', '\n' + all.map((f) => ` ${f.sha256} ${f.size} ${f.name}`).join('\n'));
-  const paragraph: Paragraph = { fields, line: 1 } as unknown as Paragraph;
-  const src = sourceFromParagraph(paragraph, path);
-  const keep = ['Package', 'Version', 'Architecture', 'Build-Depends', 'Build-Depends-Arch', 'Build-Depends-Indep', 'Build-Conflicts', 'Build-Conflicts-Arch', 'Build-Conflicts-Indep'];
-  const raw = keep.flatMap((k) => {
-    const v = fields.get(k.toLowerCase());
-    return v === undefined ? [] : [`${k}: ${v.replace(/\n/g, '\n ').trim()}`];
-  }).join('\n');
-  return { src, raw, dscPath: basename(path) === '' ? path : path };
 }

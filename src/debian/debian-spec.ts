@@ -7,6 +7,14 @@ import type { SourcePackage } from './sources-index.ts';
 import type { BinaryUniverse } from './lazy-index.ts';
 import type { SuiteRelease } from './indexes.ts';
 
+/**
+ * What every Debian build installs beside its build dependencies (build-essential is in
+ * the env already): fakeroot, and faketime for --twice. Part of the input key.
+ */
+export function debianExtras(twice: boolean): string[] {
+  return ['fakeroot', ...(twice ? ['faketime'] : [])];
+}
+
 /** dpkg-buildpackage's -b, -B (binary-arch) or -A (binary-indep). */
 export type DebianBuildMode = 'binary' | 'binary-arch' | 'binary-indep';
 

@@ -17,10 +17,11 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, readdir, readFile, copyFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { basename, dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
-import type { DebianBuildMode, DebianBuildSpec } from '../debian/debian-spec.ts';
+import { debianExtras, type DebianBuildMode, type DebianBuildSpec } from '../debian/debian-spec.ts';
+import { shellQuote } from '../lib/shell-quote.ts';
+import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
 import type { BinaryPackage } from '../debian/sources-index.ts';
 import { closure } from '../debian/binary-closure.ts';
@@ -35,11 +36,7 @@ import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 
 /** The build path reproducible-builds tooling expects (sbuild uses the same). */
 export const BUILD_PATH = '/build/reproducible-path';
-/** Where --twice's second build happens: a different path, as reprotest varies it. */
-export const VARIANT_PATH = '/build/kiln-variant-path';
 
-/** Installed besides the build dependencies (what sbuild installs too). */
-const SANDBOX_BASICS = ['build-essential', 'fakeroot'];
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -83,7 +80,7 @@ export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; ar
     mode: d.modeFor[o.arch] ?? 'binary',
     profiles: d.options.profiles,
     nocheck: d.options.nocheck,
-    extras: extrasOf(d),
+    extras: debianExtras(d.twice),
     chosen: d.chosen[o.arch] ?? [],
     staged: o.staged,
   });
@@ -91,10 +88,6 @@ export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; ar
   return { key, root: await layers.find(key), save: (fill) => layers.add(key, fill) };
 }
 
-/** Installed beside the build dependencies. */
-function extrasOf(d: DebianBuildSpec): string[] {
-  return ['fakeroot', ...(d.twice ? ['faketime'] : [])];
-}
 
 export type DebianRunOutcome =
   | { readonly kind: 'failed'; readonly reason: FailureReason; readonly message: string; readonly result?: RunResult }
@@ -127,7 +120,7 @@ function aptBuildDepArgs(d: DebianBuildSpec, mode: DebianBuildMode): string[] {
   ];
 }
 
-const sh = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const sh = shellQuote;
 
 export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutcome> {
   const d = c.spec.debian!;
@@ -182,8 +175,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     // apt gets only the binaries that can take part (binary-closure.ts): the same answer
     // as the whole index, without parsing 60,000 stanzas per build.
     const roots = buildDependsFor(d.source, buildArch, mode, d.options);
-    const basics = [...SANDBOX_BASICS, ...(d.twice ? ['faketime'] : [])];
-    const names = closure(roots, [...universe.essential(), ...basics], universe, buildArch);
+    const extras = debianExtras(d.twice);
+    const names = closure(roots, [...universe.essential(), 'build-essential', ...extras], universe, buildArch);
     // A rebuild of an archive source stages .debs with the archive's own name and version but
     // other bytes: apt refuses two files for one version ("Hash Sum mismatch"), so the archive's
     // stanza of each staged name=version is left out and the fresh .deb is the only candidate.
@@ -205,7 +198,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       'fi',
       'apt-get update -qq -o Acquire::Languages=none >&2',
       `apt-get build-dep -s ${depArgs} ${sh(dsc)}`,
-      `apt-get install -s --no-install-recommends ${basics.slice(1).join(' ')}`,
+      `apt-get install -s --no-install-recommends ${extras.join(' ')}`,
     ].join('\n');
     const plan: Buffer[] = [];
     log.note('resolving build dependencies (apt-get build-dep -s, offline)');
@@ -214,7 +207,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       await log.write('stdout', Buffer.concat(plan));
       return failedRun('resolving the build dependencies (apt-get build-dep -s)', r, 'install-failed');
     }
-    // Two simulations (build-dep, then the basics) may name a package twice.
+    // Two simulations (build-dep, then the extras) may name a package twice.
     const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
     const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
     const fetchList: { pkg: BinaryPackage; dest: string }[] = [];
@@ -259,7 +252,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     const install = [
       'rm -f /var/lib/man-db/auto-update',
       `apt-get build-dep -y ${fast} ${depArgs} ${sh(dsc)}`,
-      `apt-get install -y ${fast} --no-install-recommends ${basics.slice(1).join(' ')}`,
+      `apt-get install -y ${fast} --no-install-recommends ${extras.join(' ')}`,
       `mkdir -p ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
       `chown 64000:64000 ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
       // What got installed, for the log (as sbuild prints it).
@@ -317,75 +310,10 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   ].join('\n');
   const collected = await runAs('build', collect, { env: { PATH, LANG: 'C.UTF-8' } });
   if (collected.exitCode !== 0 || collected.signal !== null) return failedRun('collecting the outputs', collected, 'pack-failed');
-  if (d.twice) await buildTwice({ c, env, flag, dsc, sh, log });
+  if (d.twice) await buildTwice({ c, env, flag, dsc, log });
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   return { kind: 'ran', result: built };
-}
-
-/**
- * --twice: build again in the same sandbox with what reprotest varies (build path, clock
- * +373 days through faketime, umask 002, time zone) and compare each .deb with the
- * first build's. The result goes to the log and to `<log>.twice.json` for the report;
- * the artifact stays the first build's.
- */
-async function buildTwice(o: {
-  c: DebianRunContext;
-  env: Record<string, string>;
-  flag: string;
-  dsc: string;
-  sh: (s: string) => string;
-  log: JobLog;
-}): Promise<void> {
-  const { c, log, sh } = o;
-  log.note(`--twice: second build in ${VARIANT_PATH} with umask 002, TZ=Etc/GMT-14 and the clock 373 days ahead (faketime)`);
-  const script = [
-    'umask 002',
-    `cd ${sh(VARIANT_PATH)}`,
-    `dpkg-source --no-check -x ${sh(o.dsc)}`,
-    'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
-    `faketime '+373 days' dpkg-buildpackage -us -uc ${o.flag}`,
-    `mkdir -p ${sh(`${c.sandbox.inside.tmp}/twice`)}`,
-    `cd ${sh(VARIANT_PATH)} && cp -p *.deb ${sh(`${c.sandbox.inside.tmp}/twice`)}/`,
-  ].join('\n');
-  const r = await c.sandbox.run({
-    argv: ['/bin/bash', '-e', '-c', script, `${c.spec.name}/twice`],
-    cwd: '/',
-    env: { ...o.env, TZ: 'Etc/GMT-14' },
-    onOutput: (stream, chunk) => log.write(stream, chunk),
-    ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: c.spec.build.timeoutMs }),
-    signal: c.signal,
-  });
-  const results: TwiceResult[] = [];
-  if (r.exitCode !== 0 || r.signal !== null) {
-    log.note(`--twice: the second build failed (${r.signal ?? `exit ${r.exitCode}`}); no comparison`);
-    results.push({ deb: '', status: 'error', summary: `the second build failed (${r.signal ?? `exit ${r.exitCode}`})`, details: [] });
-  } else {
-    const first = c.sandbox.host.dest;
-    const second = join(c.sandbox.host.tmp, 'twice');
-    for (const f of (await readdir(first)).filter((n) => n.endsWith('.deb')).sort()) {
-      const other = join(second, f);
-      const cmp = await compareDebs(join(first, f), other, { signal: c.signal }).catch((e: unknown) => e as Error);
-      if (cmp instanceof Error) {
-        results.push({ deb: f, status: 'error', summary: cmp.message, details: [] });
-        continue;
-      }
-      const summary = summarizeComparison(cmp);
-      const details = cmp.verdict === 'reproducible' ? [] : formatComparison(cmp);
-      results.push({ deb: f, status: cmp.verdict, summary, details });
-      log.note(`--twice: ${f}: ${summary}`);
-      for (const line of details) log.note(`--twice:   ${line}`);
-    }
-  }
-  await writeFile(`${log.path}.twice.json`, `${JSON.stringify(results, null, 2)}\n`);
-}
-
-/** One .deb of a --twice comparison (also the shape of `<log>.twice.json`). */
-export interface TwiceResult {
-  readonly deb: string;
-  readonly status: 'reproducible' | 'differs' | 'error';
-  readonly summary: string;
-  readonly details: readonly string[];
 }
 
 /** A Packages `Filename:` kiln will write under its local repository: `pool/…`, no `..`, no odd characters. */

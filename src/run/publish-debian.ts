@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import { formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { verifyDebs } from '../debian/deb-verify.ts';
-import type { TwiceResult } from '../execute/debian-build.ts';
+import type { TwiceResult } from '../execute/debian-twice.ts';
 import type { ReproducibilityEntry } from '../publish/report.ts';
 import type { ArtifactStore } from '../cache/artifacts.ts';
 import { withLock } from '../cache/lock.ts';

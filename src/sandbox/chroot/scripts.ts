@@ -28,6 +28,7 @@
 // mounted with hidepid=2.
 
 import { existsSync } from 'node:fs';
+import { shellQuote } from '../../lib/shell-quote.ts';
 import type { HostTools } from './host-tools.ts';
 
 
@@ -63,10 +64,8 @@ export const BUILD_UID = 64000;
 export const BUILD_GID = 64000;
 export const LAYOUT_DIRS = ['src', 'dest', 'sysroot', 'home', 'tmp'] as const;
 
-/** POSIX shell single-quoting. */
-export function q(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
+/** POSIX shell single-quoting (lib/shell-quote.ts). */
+export const q = shellQuote;
 
 /** Characters that overlayfs mount options or our scripts cannot take in a path. */
 export function badPathChars(p: string): boolean {

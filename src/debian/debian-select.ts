@@ -1,0 +1,63 @@
+// Which source package a run builds: a name (the highest version the suite still builds),
+// `name=version`, or a local .dsc turned into a Sources entry.
+
+import { KilnError } from '../errors.ts';
+import type { Paragraph } from './deb822.ts';
+import { readLocalDsc } from './dsc.ts';
+import { rawField, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
+import { sourceFromParagraph, type SourcePackage } from './sources-index.ts';
+
+/**
+ * The source `want` names: `name=version`, or the highest version of `name` that the suite
+ * builds. Stanzas marked `Extra-Source-Only: yes` (old versions kept only because some
+ * binary was built from them) are never picked by name alone; with --all a source that has
+ * only such stanzas is left out (undefined).
+ */
+export function selectSource(sources: LazyIndex<SourcePackage>, want: string, req: { readonly suite: string; readonly all: boolean }, u: BinaryUniverse | undefined): { src: SourcePackage; raw: string; dscPath: undefined } | undefined {
+  const eq = want.indexOf('=');
+  const name = eq === -1 ? want : want.slice(0, eq);
+  const version = eq === -1 ? undefined : want.slice(eq + 1);
+  const list = sources.versions(name);
+  // raw(name) is in index order, versions() highest first: find the stanza of a version.
+  const rawOf = (v: string): string => sources.raw(name).find((r) => new RegExp(`\\nVersion: ${escapeRe(v)}\\n`).test(`\n${r}\n`)) ?? sources.raw(name)[0]!;
+  const extraOnly = (v: string): boolean => rawField(rawOf(v), 'Extra-Source-Only') === 'yes';
+  const src = version === undefined ? list.find((s) => !extraOnly(s.version)) : list.find((s) => s.version === version);
+  if (src === undefined && version === undefined && list.length > 0) {
+    if (req.all) return undefined;
+    throw new KilnError('source-not-found', `${req.suite} keeps ${name} only as Extra-Source-Only (${list.map((s) => s.version).join(', ')}): it is not built there any more`, {
+      hint: `name a version to build one anyway: ${name}=${list[0]!.version}`,
+    });
+  }
+  if (src === undefined) {
+    const bin = u?.versions(name)[0];
+    const hint = bin !== undefined && bin.source !== name
+      ? `${name} is a binary package built by source ${bin.source}: ask for ${bin.source}`
+      : list.length > 0
+        ? `${req.suite} has ${name} ${list.map((s) => s.version).join(', ')}`
+        : `check the name; \`apt-cache showsrc ${name}\` on a ${req.suite} machine lists it if it exists`;
+    throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} main`, { hint });
+  }
+  return { src, raw: rawOf(src.version), dscPath: undefined };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A local .dsc as a Sources entry (its files are verified against it when it is read). */
+export async function localSource(path: string, signal: AbortSignal | undefined): Promise<{ src: SourcePackage; raw: string; dscPath: string }> {
+  const fetched = await readLocalDsc(path, signal === undefined ? {} : { signal });
+  const fields = new Map(fetched.dsc.fields);
+  fields.set('package', fetched.dsc.source);
+  fields.set('directory', '.');
+  const all = [fetched.dscFile, ...fetched.files];
+  fields.set('checksums-sha256', '\n' + all.map((f) => ` ${f.sha256} ${f.size} ${f.name}`).join('\n'));
+  const paragraph: Paragraph = { fields, line: 1 };
+  const src = sourceFromParagraph(paragraph, path);
+  const keep = ['Package', 'Version', 'Architecture', 'Build-Depends', 'Build-Depends-Arch', 'Build-Depends-Indep', 'Build-Conflicts', 'Build-Conflicts-Arch', 'Build-Conflicts-Indep'];
+  const raw = keep.flatMap((k) => {
+    const v = fields.get(k.toLowerCase());
+    return v === undefined ? [] : [`${k}: ${v.replace(/\n/g, '\n ').trim()}`];
+  }).join('\n');
+  return { src, raw, dscPath: path };
+}

@@ -1,0 +1,78 @@
+// --twice for Debian builds (reprotest's way): a second dpkg-buildpackage in the same
+// sandbox with the build path, clock, umask and time zone varied, each .deb compared with
+// the first build's (debian/deb-compare.ts), the result in the log and `<log>.twice.json`.
+
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
+import { shellQuote } from '../lib/shell-quote.ts';
+import type { JobLog } from '../logs/job-log.ts';
+import type { DebianRunContext } from './debian-build.ts';
+
+/** Where the second build happens: a different path, as reprotest varies it. */
+export const VARIANT_PATH = '/build/kiln-variant-path';
+
+/**
+ * --twice: build again in the same sandbox with what reprotest varies (build path, clock
+ * +373 days through faketime, umask 002, time zone) and compare each .deb with the
+ * first build's. The result goes to the log and to `<log>.twice.json` for the report;
+ * the artifact stays the first build's.
+ */
+export async function buildTwice(o: {
+  c: DebianRunContext;
+  env: Record<string, string>;
+  flag: string;
+  dsc: string;
+  log: JobLog;
+}): Promise<void> {
+  const { c, log } = o;
+  const sh = shellQuote;
+  log.note(`--twice: second build in ${VARIANT_PATH} with umask 002, TZ=Etc/GMT-14 and the clock 373 days ahead (faketime)`);
+  const script = [
+    'umask 002',
+    `cd ${sh(VARIANT_PATH)}`,
+    `dpkg-source --no-check -x ${sh(o.dsc)}`,
+    'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
+    `faketime '+373 days' dpkg-buildpackage -us -uc ${o.flag}`,
+    `mkdir -p ${sh(`${c.sandbox.inside.tmp}/twice`)}`,
+    `cd ${sh(VARIANT_PATH)} && cp -p *.deb ${sh(`${c.sandbox.inside.tmp}/twice`)}/`,
+  ].join('\n');
+  const r = await c.sandbox.run({
+    argv: ['/bin/bash', '-e', '-c', script, `${c.spec.name}/twice`],
+    cwd: '/',
+    env: { ...o.env, TZ: 'Etc/GMT-14' },
+    onOutput: (stream, chunk) => log.write(stream, chunk),
+    ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: c.spec.build.timeoutMs }),
+    signal: c.signal,
+  });
+  const results: TwiceResult[] = [];
+  if (r.exitCode !== 0 || r.signal !== null) {
+    log.note(`--twice: the second build failed (${r.signal ?? `exit ${r.exitCode}`}); no comparison`);
+    results.push({ deb: '', status: 'error', summary: `the second build failed (${r.signal ?? `exit ${r.exitCode}`})`, details: [] });
+  } else {
+    const first = c.sandbox.host.dest;
+    const second = join(c.sandbox.host.tmp, 'twice');
+    for (const f of (await readdir(first)).filter((n) => n.endsWith('.deb')).sort()) {
+      const other = join(second, f);
+      const cmp = await compareDebs(join(first, f), other, { signal: c.signal }).catch((e: unknown) => e as Error);
+      if (cmp instanceof Error) {
+        results.push({ deb: f, status: 'error', summary: cmp.message, details: [] });
+        continue;
+      }
+      const summary = summarizeComparison(cmp);
+      const details = cmp.verdict === 'reproducible' ? [] : formatComparison(cmp);
+      results.push({ deb: f, status: cmp.verdict, summary, details });
+      log.note(`--twice: ${f}: ${summary}`);
+      for (const line of details) log.note(`--twice:   ${line}`);
+    }
+  }
+  await writeFile(`${log.path}.twice.json`, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** One .deb of a --twice comparison (also the shape of `<log>.twice.json`). */
+export interface TwiceResult {
+  readonly deb: string;
+  readonly status: 'reproducible' | 'differs' | 'error';
+  readonly summary: string;
+  readonly details: readonly string[];
+}
