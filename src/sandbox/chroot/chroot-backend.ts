@@ -17,7 +17,7 @@
 // the journal entry naming them (journal.ts), which the reaper removes at the next start.
 
 import { readFileSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import { KilnError } from '../../errors.ts';
@@ -27,13 +27,14 @@ import { removeTree } from '../host.ts';
 import { ownEntry, removeEntry, writeEntry } from '../journal.ts';
 import { liveMountsUnder, unmountLazily } from '../mounts.ts';
 import { runInteractive } from '../interactive.ts';
+import { initRunFiles, startInitRun } from '../init-run.ts';
 import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions, ShellOptions } from '../sandbox.ts';
 import { ensureBuildUser } from './build-user.ts';
 import { findHostTools } from './host-tools.ts';
 import {
-  badPathChars, DEV_DIRS, DEV_LINKS, fstabs, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, parseStatus, runArgv, setupScript, type ScriptPaths,
+  badPathChars, DEV_DIRS, DEV_LINKS, fstabs, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, runArgv, setupScript, type ScriptPaths,
 } from './scripts.ts';
-import { assertEmptyDir, checkInside, signalName } from '../workspace-checks.ts';
+import { assertEmptyDir, checkInside } from '../workspace-checks.ts';
 
 export interface ChrootBackendOptions {
   /** The state dir: the journal of live sandboxes goes to `<stateDir>/sandboxes/`. */
@@ -180,41 +181,22 @@ class ChrootSandbox implements Sandbox {
     const p = this.#p;
     if (this.#disposed) throw new Error(`sandbox ${p.workDir} of job ${p.options.jobId} is already disposed`);
     if (!spec.cwd.startsWith('/')) throw new Error(`run: cwd must be an inside absolute path, got ${spec.cwd}`);
-    const n = ++this.#runs;
-    const envFile = join(p.runDir, `${n}.env`);
-    const statusFile = join(p.runDir, `${n}.status`);
-    await writeFile(envFile, Object.entries(spec.env).map(([k, v]) => `${k}=${v}\0`).join(''), { mode: 0o600 });
+    const files = await initRunFiles(p.runDir, ++this.#runs, spec.env);
     const oomBefore = await p.cgroup.oomKills();
     const usageBefore = await p.cgroup.usage();
-    const tail: Buffer[] = [];
     const signals = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
-    const running = runGroup(
-      [...p.argv, envFile, statusFile, spec.cwd, spec.user ?? 'build', ...spec.argv],
-      {
-        // The scripts find their programs by absolute path; init gives the build spec.env.
-        env: {},
-        cwd: p.runDir,
-        onOutput: (stream, chunk) => {
-          if (stream === 'stderr') {
-            tail.push(chunk);
-            if (tail.length > 8) tail.shift();
-          }
-          return spec.onOutput(stream, chunk);
-        },
-        ...(spec.timeoutMs === undefined ? {} : { timeoutMs: spec.timeoutMs }),
-        ...(spec.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.silentTimeoutMs }),
-        ...(p.backend.graceMs === undefined ? {} : { graceMs: p.backend.graceMs }),
-        // rusage comes from the cgroup (the whole build, not one process).
-        timePath: null,
-        signal: AbortSignal.any(signals),
-      },
-    );
+    const run = startInitRun({
+      argv: p.argv, runDir: p.runDir, files, spec, graceMs: p.backend.graceMs, signal: AbortSignal.any(signals),
+      // rusage comes from the cgroup (the whole build, not one process).
+      timePath: null,
+      what: `the chroot sandbox of job ${p.options.jobId}`,
+    });
+    const running = run.running;
     this.#running.add(running);
     try {
       const r = await running;
       // Normally empty by now (the namespace died with init); a stuck exit is swept here.
       await p.cgroup.kill();
-      const status = parseStatus(await readFile(statusFile, 'utf8').catch(() => ''));
       const oom = (await p.cgroup.oomKills()) > oomBefore;
       const usage = await p.cgroup.usage();
       const rusage = {
@@ -223,17 +205,7 @@ class ChrootSandbox implements Sandbox {
         maxRssKb: Math.round((usage.peakBytes ?? 0) / 1024),
       };
       let killedFor = r.killedFor;
-      let exitCode = r.exitCode;
-      let signal = r.signal;
-      if (status !== undefined) {
-        exitCode = status.exitCode;
-        signal = status.signal === null ? null : (signalName(status.signal) ?? `SIG${status.signal}`);
-      } else if (killedFor === undefined && !oom) {
-        const err = Buffer.concat(tail).toString().trim().split('\n').slice(-3).join(' / ');
-        throw new KilnError('sandbox-unavailable', `the chroot sandbox of job ${p.options.jobId} failed to start (status ${r.exitCode ?? r.signal}): ${err || 'no message'}`, {
-          hint: `its setup script is ${join(p.runDir, 'setup.sh')}; run \`kiln doctor\``,
-        });
-      }
+      const { exitCode, signal } = await run.status(r, killedFor !== undefined || oom);
       // An OOM kill that the build survived (a configure probe) is not the build's failure.
       if (oom && killedFor === undefined && (exitCode !== 0 || signal !== null)) killedFor = 'out-of-memory';
       return { exitCode, signal, ...(killedFor === undefined ? {} : { killedFor }), rusage, durationMs: r.durationMs };

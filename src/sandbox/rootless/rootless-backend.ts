@@ -22,16 +22,16 @@ import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import { KilnError } from '../../errors.ts';
-import { runGroup } from '../../lib/spawn-group.ts';
-import { BUILD_GID, BUILD_UID, DEV_DIRS, DEV_LINKS, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, badPathChars, parseStatus } from '../chroot/scripts.ts';
+import { BUILD_GID, BUILD_UID, DEV_DIRS, DEV_LINKS, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, badPathChars } from '../chroot/scripts.ts';
 import { removeTree } from '../host.ts';
 import { ownEntry, removeEntry, writeEntry } from '../journal.ts';
 import { liveMountsUnder, unmountLazily } from '../mounts.ts';
 import { runInteractive } from '../interactive.ts';
+import { initRunFiles, startInitRun } from '../init-run.ts';
 import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions, ShellOptions } from '../sandbox.ts';
 import { findRootlessTools, rootlessUnavailable } from './probe.ts';
 import { DEV_NODES, fstabs, runArgv, setupScript, type RootlessPaths } from './scripts.ts';
-import { assertEmptyDir, checkInside, signalName } from '../workspace-checks.ts';
+import { assertEmptyDir, checkInside } from '../workspace-checks.ts';
 
 export { rootlessUnavailable } from './probe.ts';
 
@@ -188,40 +188,18 @@ class RootlessSandbox implements Sandbox {
     const p = this.#p;
     if (this.#disposed) throw new Error(`sandbox ${p.workDir} of job ${p.options.jobId} is already disposed`);
     if (!spec.cwd.startsWith('/')) throw new Error(`run: cwd must be an inside absolute path, got ${spec.cwd}`);
-    const { envFile, statusFile } = await this.#files(spec.env);
-    const tail: Buffer[] = [];
+    const files = await this.#files(spec.env);
     const signals = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
-    const running = runGroup([...p.argv, envFile, statusFile, spec.cwd, spec.user ?? 'build', ...spec.argv], {
-      env: {},
-      cwd: p.runDir,
-      onOutput: (stream, chunk) => {
-        if (stream === 'stderr') {
-          tail.push(chunk);
-          if (tail.length > 8) tail.shift();
-        }
-        return spec.onOutput(stream, chunk);
-      },
-      ...(spec.timeoutMs === undefined ? {} : { timeoutMs: spec.timeoutMs }),
-      ...(spec.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.silentTimeoutMs }),
-      ...(p.backend.graceMs === undefined ? {} : { graceMs: p.backend.graceMs }),
-      // GNU time (when installed) wraps the whole tree: init reaps every orphan of the build.
-      signal: AbortSignal.any(signals),
+    // GNU time (when installed) wraps the whole tree: init reaps every orphan of the build.
+    const run = startInitRun({
+      argv: p.argv, runDir: p.runDir, files, spec, graceMs: p.backend.graceMs, signal: AbortSignal.any(signals),
+      what: `the rootless sandbox of job ${p.options.jobId}`,
     });
+    const running = run.running;
     this.#running.add(running);
     try {
       const r = await running;
-      const status = parseStatus(await readFile(statusFile, 'utf8').catch(() => ''));
-      let exitCode = r.exitCode;
-      let signal = r.signal;
-      if (status !== undefined) {
-        exitCode = status.exitCode;
-        signal = status.signal === null ? null : (signalName(status.signal) ?? `SIG${status.signal}`);
-      } else if (r.killedFor === undefined) {
-        const err = Buffer.concat(tail).toString().trim().split('\n').slice(-3).join(' / ');
-        throw new KilnError('sandbox-unavailable', `the rootless sandbox of job ${p.options.jobId} failed to start (status ${r.exitCode ?? r.signal}): ${err || 'no message'}`, {
-          hint: `its setup script is ${join(p.runDir, 'setup.sh')}; run \`kiln doctor\``,
-        });
-      }
+      const { exitCode, signal } = await run.status(r, r.killedFor !== undefined);
       return {
         exitCode,
         signal,
@@ -253,12 +231,10 @@ class RootlessSandbox implements Sandbox {
   }
 
   /** Writes the run's env file and names its status file. */
-  async #files(env: Readonly<Record<string, string>>): Promise<{ envFile: string; statusFile: string }> {
-    const n = ++this.#runs;
-    const envFile = join(this.#p.runDir, `${n}.env`);
-    await writeFile(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join(''), { mode: 0o600 });
-    return { envFile, statusFile: join(this.#p.runDir, `${n}.status`) };
+  #files(env: Readonly<Record<string, string>>): Promise<{ envFile: string; statusFile: string }> {
+    return initRunFiles(this.#p.runDir, ++this.#runs, env);
   }
+
 
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#disposed) return;
