@@ -228,7 +228,11 @@ describe('runGroup', () => {
 
   test('a command whose children all ended leaves nothing to reap', async () => {
     for (const prefork of [true, false]) {
-      const r = await runGroup(['sh', '-c', '(sh -c "exit 0" &); sh -c "exit 0" & wait'], { ...base, prefork });
+      // The orphan is seen to end (gone, or a zombie) before the command exits: on a busy
+      // machine it could otherwise still be running then, and rightly be reaped.
+      const script = 'p=$(sh -c \'sh -c "exit 0" & echo $!\'); sh -c "exit 0" & wait; ' +
+        'for i in $(seq 500); do s=$(cut -d" " -f3 /proc/$p/stat 2>/dev/null); if [ -z "$s" ] || [ "$s" = Z ]; then break; fi; sleep 0.01; done';
+      const r = await runGroup(['sh', '-c', script], { ...base, prefork });
       assert.equal(r.exitCode, 0);
       assert.equal(r.reaped, 0);
       await noneLeft(r.cookie);
