@@ -6,7 +6,7 @@ import { EventBus } from '../events/events.ts';
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
+import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, type StateOptions } from './options.ts';
 import { jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { remoteBuild } from './remote-build.ts';
@@ -17,6 +17,7 @@ interface BuildOpts extends RemoteOptions {}
 interface BuildOpts extends StateOptions, DebianOptionsCli {
   tree: string;
   jobs?: number;
+  overcommitCpus?: number;
   arch?: string[];
   failFast?: boolean;
   keepFailed?: boolean;
@@ -33,6 +34,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .argument('[targets...]', 'package names or globs; default: every package of the tree')
     .option('--tree <dir>', 'the recipe tree (may hold a debian.toml)', '.')
     .option('-j, --jobs <n>', 'at most N builds at once (default: number of cores)', parseJobs)
+    .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (fills cores that serial or I/O phases leave idle; default 0)', parseCount('--overcommit-cpus'))
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
     .option('--keep-failed', "keep a failed job's workspace for inspection")
@@ -82,6 +84,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         archs: opts.arch,
         force: debian?.twice === true ? ['*'] : (opts.force ?? []),
         maxJobs: opts.jobs,
+        overcommitCpus: opts.overcommitCpus,
         failFast: opts.failFast === true,
         keepFailed: opts.keepFailed === true,
         bus,

@@ -25,6 +25,15 @@ export function parseJobs(text: string): number {
   return n;
 }
 
+/** A parser of a whole number >= 0 for the option named. */
+export function parseCount(option: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) throw new KilnError('usage', `${option}: expected a whole number of at least 0, got "${text}"`);
+    return n;
+  };
+}
+
 export function parseArchList(text: string): string[] {
   const archs = text.split(',').map((a) => a.trim()).filter((a) => a !== '');
   for (const a of archs) {

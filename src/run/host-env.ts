@@ -32,7 +32,12 @@ export function hostEnvId(): string {
   return `host:${sha256(`${release}\n${hostArch()}`).slice(0, 16)}`;
 }
 
-export function machineCapacity(maxJobs?: number): { slots: number; cpus: number; memoryBytes: number } {
-  const cpus = availableParallelism();
-  return { slots: maxJobs ?? cpus, cpus, memoryBytes: totalmem() };
+/**
+ * What the scheduler may hand out: --jobs slots, the machine's cores and memory. With
+ * overcommitCpus N, builds may reserve N cpus more than there are cores: a build that
+ * idles in serial or I/O phases then leaves its core to another (opt-in; memory is
+ * never overcommitted).
+ */
+export function machineCapacity(maxJobs?: number, overcommitCpus = 0, cores = availableParallelism()): { slots: number; cpus: number; memoryBytes: number } {
+  return { slots: maxJobs ?? cores, cpus: cores + Math.max(0, overcommitCpus), memoryBytes: totalmem() };
 }

@@ -28,6 +28,8 @@ import type { StateLayout } from './state-layout.ts';
 export interface BuildRequest extends PlanRequest {
   readonly state: StateLayout;
   readonly maxJobs: number | undefined;
+  /** Reserved cpus may exceed the cores by this many (kiln build --overcommit-cpus). */
+  readonly overcommitCpus?: number | undefined;
   readonly failFast: boolean;
   readonly keepFailed: boolean;
   readonly bus: EventBus;
@@ -80,7 +82,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const recorder = recordEvents(bus, records);
   try {
     await claimRunWorkspace(state.work, runId);
-    const capacity = machineCapacity(req.maxJobs);
+    const capacity = machineCapacity(req.maxJobs, req.overcommitCpus);
     const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
     const finalState = new Map<string, JobState>();
     const unsubscribe = bus.on((e) => {

@@ -3,7 +3,8 @@
 // alternatives, version constraints, cycles, missing and invalid packages.
 
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -178,4 +179,33 @@ test('invalid recipes: each broken with every problem and its key, what needs th
   assert.match(pkgOf(report, 'needs-invalid').cause ?? '', /needs bad-cpus, which is broken: invalid recipe/);
   assert.equal(broken.length, 8, `broken: ${broken.map((p) => p.name).join(', ')}`);
   assert.ok(!report.packages.some((p) => p.name === 'not-a-package'), 'a folder without recipe.toml is not a package');
+});
+
+test('parallelism: reserved cpus never exceed the cores, unless --overcommit-cpus lets them', async () => {
+  await using dir = await tmpDir();
+  const cores = availableParallelism();
+  const tree = join(dir.path, 'tree');
+  // cores + 1 independent builds of cpus = 1, each long enough to overlap all the others.
+  for (let i = 0; i <= cores; i++) {
+    await mkdir(join(tree, `p${i}`), { recursive: true });
+    await writeFile(join(tree, `p${i}`, 'recipe.toml'), `name = "p${i}"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n\n[build]\nscript = "sleep 1"\ncpus = 1\n`);
+  }
+  const mostAtOnce = (events: readonly { type: string }[]): number => {
+    let running = 0;
+    let most = 0;
+    for (const e of events) {
+      if (e.type === 'job-started') most = Math.max(most, ++running);
+      if (e.type === 'job-finished') running--;
+    }
+    return most;
+  };
+  const plain = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 's1'), '--jobs', String(cores + 1), '--json']);
+  assert.equal(plain.code, 0, explain(plain));
+  assert.equal(mostAtOnce(plain.events), cores, `--jobs ${cores + 1} on ${cores} cores: the cpus reservation caps it at ${cores}`);
+  const over = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 's2'), '--jobs', String(cores + 1), '--overcommit-cpus', '1', '--json']);
+  assert.equal(over.code, 0, explain(over));
+  assert.equal(mostAtOnce(over.events), cores + 1, 'one cpu overcommitted: one more build at once');
+  const bad = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 's3'), '--overcommit-cpus', '-1']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--overcommit-cpus: expected a whole number of at least 0, got "-1"/);
 });
