@@ -10,13 +10,14 @@ import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, parseJobs, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, parseCount, parseJobs, type StateOptions } from './options.ts';
 
 interface ServeOpts extends StateOptions {
   listen: string;
   tree: string[];
   maxConcurrentBuilds?: number;
   jobs?: number;
+  overcommitCpus?: number;
   sandbox?: SandboxChoice;
   onStop: StopMode;
   bundleMaxBytes?: number;
@@ -78,6 +79,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--tree <name=dir>', 'a tree clients may build by NAME (repeatable)', parseTreeFlag, [])
     .option('--max-concurrent-builds <n>', 'builds of different tenants at once (default: $KILN_MAX_CONCURRENT_BUILDS, else 2)', parseJobs)
     .option('-j, --jobs <n>', 'job slots of this machine, shared by the running builds (default: number of cores)', parseJobs)
+    .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (default 0; see docs/cli.md)', parseCount('--overcommit-cpus'))
     .addOption(new Option('--sandbox <kind>', 'where builds run (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .addOption(
       new Option('--on-stop <mode>', 'on SIGTERM/SIGINT: cancel running builds (they resume at the next start), or drain (let them finish, then exit)')
@@ -99,6 +101,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       trees,
       maxConcurrentBuilds,
       ...(opts.jobs === undefined ? {} : { slots: opts.jobs }),
+      ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),

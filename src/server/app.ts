@@ -42,6 +42,8 @@ export interface AppOptions {
   readonly maxConcurrentBuilds?: number;
   /** The machine's job slots shared by concurrent builds (default: the number of cores). */
   readonly slots?: number;
+  /** Reserved cpus may exceed the cores by this many (default 0). */
+  readonly overcommitCpus?: number;
   readonly sandbox?: SandboxChoice;
   /** Runs a build; default: runBuild() in this process (tests pass a fake). */
   readonly runner?: BuildRunner;
@@ -76,6 +78,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
     slots: options.slots ?? availableParallelism(),
+    ...(options.overcommitCpus === undefined ? {} : { overcommitCpus: options.overcommitCpus }),
     onError: (id, e) => report(`build ${id}: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
   });
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };

@@ -76,6 +76,8 @@ export interface QueueOptions {
   readonly maxConcurrent?: number;
   /** The machine's job slots, shared among concurrent builds. */
   readonly slots: number;
+  /** Reserved cpus may exceed the cores by this many (kiln serve --overcommit-cpus). */
+  readonly overcommitCpus?: number;
   /** The pool the running builds share (default: `slots` with this machine's cpus and memory). */
   readonly pool?: SlotPool;
   /** A runner that throws (a bug, or an unexpected failure) is reported here. */
@@ -101,7 +103,7 @@ export class BuildQueue {
     this.#run = options.run;
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 2);
     this.slots = Math.max(1, options.slots);
-    this.pool = options.pool ?? new SlotPool(machineCapacity(this.slots));
+    this.pool = options.pool ?? new SlotPool(machineCapacity(this.slots, options.overcommitCpus));
     this.#onError = options.onError ?? (() => undefined);
   }
 

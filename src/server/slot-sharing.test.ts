@@ -142,3 +142,13 @@ test('two tenants share the slots job by job; the survivor gets them all', async
   assert.deepEqual(kiln.queue.pool.free().slots, 2);
   assert.deepEqual(kiln.queue.pool.snapshot().members, [], 'ended builds leave the pool');
 });
+
+test('the shared pool holds the cores in cpus, plus --overcommit-cpus', async (t) => {
+  const dir = tempDir(t);
+  const plain = createApp({ stateDir: join(dir, 'a'), trees: {}, slots: 3, onError: () => undefined });
+  t.after(() => plain.close());
+  const over = createApp({ stateDir: join(dir, 'b'), trees: {}, slots: 3, overcommitCpus: 1, onError: () => undefined });
+  t.after(() => over.close());
+  assert.equal(over.queue.pool.total.cpus, plain.queue.pool.total.cpus + 1);
+  assert.equal(over.queue.pool.total.memoryBytes, plain.queue.pool.total.memoryBytes, 'memory is never overcommitted');
+});
