@@ -25,6 +25,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openServerRecords } from '../src/records/server-records.ts';
 import { summarizeProfile } from './profile-summary.ts';
+import { recipeText } from '../test/helpers/recipe-text.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const KILN = join(REPO, 'bin', 'kiln.js');
@@ -93,19 +94,7 @@ async function loadCannon(): Promise<Cannon> {
   return mod.default;
 }
 
-function recipe(name: string, script: string, deps: readonly string[] = []): string {
-  return [
-    `name = "${name}"`,
-    'version = "1.0"',
-    `summary = "daemon bench: ${name}"`,
-    'license = "MIT"',
-    deps.length === 0 ? '' : `build-depends = [${deps.map((d) => `"${d}"`).join(', ')}]`,
-    '',
-    '[build]',
-    `script = """\n${script}\n"""`,
-    '',
-  ].join('\n');
-}
+const recipe = (name: string, script: string, deps: readonly string[] = []): string => recipeText({ name, script, deps, summary: `daemon bench: ${name}` });
 
 /** PREFIX-wait (waits for `gate`, at most 10 minutes) → PREFIX-top. */
 async function writeTree(dir: string, prefix: string, gate: string): Promise<string> {

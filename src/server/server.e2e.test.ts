@@ -10,22 +10,11 @@ import { join } from 'node:path';
 import { openServerRecords } from '../records/server-records.ts';
 import { createApp } from './app.ts';
 import { listen, parseListen, type Listening } from './listen.ts';
+import { recipeText } from '../../test/helpers/recipe-text.ts';
 
 const DEADLINE_MS = 30_000;
 
-function recipe(name: string, script: string, deps: string[] = []): string {
-  return [
-    `name = "${name}"`,
-    'version = "1.0"',
-    `summary = "server e2e: ${name}"`,
-    'license = "MIT"',
-    deps.length === 0 ? '' : `build-depends = [${deps.map((d) => `"${d}"`).join(', ')}]`,
-    '',
-    '[build]',
-    `script = """\n${script}\n"""`,
-    '',
-  ].join('\n');
-}
+const recipe = (name: string, script: string, deps: string[] = []): string => recipeText({ name, script, deps, summary: `server e2e: ${name}` });
 
 /** A tree of two packages: `base`, and `slow` (needs base) which waits for the `go` file. */
 function makeTree(dir: string, gate: string): string {

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../helpers/tmp.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
 import { eventsOf, explain, fixtureTree, pkgOf, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
 
 interface PlanJson {
@@ -188,7 +189,7 @@ test('parallelism: reserved cpus never exceed the cores, unless --overcommit-cpu
   // cores + 1 independent builds of cpus = 1, each long enough to overlap all the others.
   for (let i = 0; i <= cores; i++) {
     await mkdir(join(tree, `p${i}`), { recursive: true });
-    await writeFile(join(tree, `p${i}`, 'recipe.toml'), `name = "p${i}"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n\n[build]\nscript = "sleep 1"\ncpus = 1\n`);
+    await writeFile(join(tree, `p${i}`, 'recipe.toml'), recipeText({ name: `p${i}`, script: 'sleep 1', cpus: 1 }));
   }
   const mostAtOnce = (events: readonly { type: string }[]): number => {
     let running = 0;

@@ -19,22 +19,11 @@ import { openRecords } from '../../src/records/records.ts';
 import { openServerRecords } from '../../src/records/server-records.ts';
 import { tinyRoot, writeTarball } from '../../src/envs/test-tarballs.ts';
 import { runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
 
 const DEADLINE_MS = 60_000;
 
-function recipe(name: string, script: string, deps: string[] = []): string {
-  return [
-    `name = "${name}"`,
-    'version = "1.0"',
-    `summary = "server test: ${name}"`,
-    'license = "MIT"',
-    deps.length === 0 ? '' : `build-depends = [${deps.map((d) => `"${d}"`).join(', ')}]`,
-    '',
-    '[build]',
-    `script = """\n${script}\n"""`,
-    '',
-  ].join('\n');
-}
+const recipe = (name: string, script: string, deps: string[] = []): string => recipeText({ name, script, deps, summary: `server test: ${name}` });
 
 /** base → slow (waits for `gate`, bounded at 60 s) → top. */
 function makeTree(dir: string, prefix: string, gate: string): string {

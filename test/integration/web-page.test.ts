@@ -11,14 +11,13 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 const DEADLINE_MS = 30_000;
 
-function recipe(name: string, script: string): string {
-  return [`name = "${name}"`, 'version = "1.0"', `summary = "web page test: ${name}"`, 'license = "MIT"', '', '[build]', `script = """\n${script}\n"""`, ''].join('\n');
-}
+const recipe = (name: string, script: string): string => recipeText({ name, script, summary: `web page test: ${name}` });
 
 /** Resolves with kiln serve's URL from its "listening on" line. */
 function listeningUrl(server: KilnProcess): Promise<string> {
