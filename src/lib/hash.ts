@@ -1,9 +1,10 @@
 // SHA-256 helpers (node:crypto; ~1.2 GB/s here).
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
+/** One-shot crypto.hash(): about twice as fast as createHash() for the short inputs of keys. */
 export function sha256(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return hash('sha256', data, 'hex');
 }
 
 export async function sha256File(path: string, options?: { signal?: AbortSignal }): Promise<string> {
@@ -18,7 +19,7 @@ export function sha256Parts(parts: readonly string[]): string {
   // planner hashes a key per package.
   let s = '';
   for (const p of parts) s += `${Buffer.byteLength(p)}:${p}`;
-  return createHash('sha256').update(s).digest('hex');
+  return hash('sha256', s, 'hex');
 }
 
 export const SHA256_RE = /^[0-9a-f]{64}$/;
