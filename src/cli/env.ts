@@ -2,7 +2,8 @@
 
 import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
-import { createEnvStore, type EnvInfo, type Variant } from '../envs/env-store.ts';
+import { createEnvStore } from '../envs/env-store.ts';
+import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
 import { registerEnvShell } from './env-shell.ts';

@@ -5,7 +5,8 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'n
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import { createEnvStore, type RootMakers } from './env-store.ts';
+import { createEnvStore } from './env-store.ts';
+import type { RootMakers } from './env-types.ts';
 import type { BootstrapSpec } from './root-commands.ts';
 import { tinyRoot, writeTarball } from './test-tarballs.ts';
 

@@ -1,5 +1,6 @@
 // Base environments (issue 3 §1): named, versioned, read-only Debian roots that sandboxes
-// use as their lowest overlay layer. layout.ts describes the files.
+// use as their lowest overlay layer. layout.ts describes the files, env-types.ts the types
+// callers see, root-makers.ts what really runs mmdebstrap and apt.
 //
 // - create/import make the first version in `tmp/` and move it into place; env.json is
 //   written last, so a failed or interrupted create leaves nothing that counts (and the
@@ -24,147 +25,18 @@ import { KilnError } from '../errors.ts';
 import { withLock } from '../cache/lock.ts';
 import { sha256File } from '../lib/hash.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
-import type { SandboxEnv } from '../sandbox/sandbox.ts';
-import { ensureForeignArch } from './binfmt.ts';
+import type { AcquireOptions, CreateOptions, EnvInfo, EnvStore, EnvStoreOptions, ImportOptions, InstanceInfo, InstanceRefresh, RootMakers, RunOpts } from './env-types.ts';
+import { defaultMakers } from './root-makers.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 import { envMetaSchema, envPaths, envsDirOf, readJson, versionDir, versionMetaSchema, versionRoot, writeJson, type EnvMeta, type EnvPaths, type VersionMeta } from './layout.ts';
-import { leaseAlive, liveLeases, readLeases, systemProbe, versionsToRemove, writeLease, type LivenessProbe } from './leases.ts';
+import { leaseAlive, liveLeases, readLeases, systemProbe, versionsToRemove, writeLease } from './leases.ts';
 import { checkEnvName, envId, isEnvName, isVersionId, newVersionId } from './names.ts';
-import { copyRoot, diskUsage, mmdebstrapArgv, PRIVATE_NS, removeTree, runStreaming, upgradeArgv, upgradeEnv, type BootstrapSpec, type LineSink } from './root-commands.ts';
+import { copyRoot, diskUsage, removeTree, type BootstrapSpec } from './root-commands.ts';
 import { rootArch, rootSuite } from './root-info.ts';
 import { extractRootTarball } from './root-tarball.ts';
 import { prepareRootForApt } from './apt-prep.ts';
 import { instanceSpecHash, type InstanceSpec } from './instance-spec.ts';
 import { currentLayer, instanceIdSuffix, instancePaths, instancePathsIn, layerIds, layerRoot, makeLayer, recordedSpecs, recordSpec, resolveInstance, type LayerMeta } from './instance-layer.ts';
-
-export interface EnvInfo {
-  readonly name: string;
-  /** `<name>@<versionId>`, part of every input key built in it. */
-  readonly id: string;
-  readonly suite: string;
-  readonly arch: string;
-  readonly versionId: string;
-  readonly sizeBytes: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly mirror: string | undefined;
-  readonly include: readonly string[];
-  /** Every version on disk, oldest first. */
-  readonly versions: readonly string[];
-  /** Live leases (running builds). */
-  readonly leases: readonly { readonly versionId: string; readonly pid: number }[];
-  /** Host path of the current version's root. */
-  readonly root: string;
-  /** Instance layers made over the current version. */
-  readonly instances: readonly InstanceInfo[];
-}
-
-export interface InstanceInfo {
-  readonly name: string;
-  readonly specHash: string;
-  readonly layerId: string;
-  readonly contentHash: string;
-  /** The env id of a build in this instance: `<name>@<version>+<instance>.<content>`. */
-  readonly id: string;
-  readonly sizeBytes: number;
-  readonly createdAt: string;
-  readonly packages: readonly string[];
-}
-
-export interface AcquireOptions extends RunOpts {
-  /** The tree's `[instance]`: made over the base on demand, then leased as a second layer. */
-  readonly instance?: InstanceSpec | undefined;
-}
-
-export interface EnvLease extends AsyncDisposable {
-  readonly env: SandboxEnv;
-  readonly versionId: string;
-  /** Drop the lease (idempotent) and remove versions nothing uses any more. */
-  release(): Promise<void>;
-}
-
-interface RunOpts {
-  readonly signal?: AbortSignal | undefined;
-  readonly onOutput?: LineSink | undefined;
-}
-
-export type Variant = 'buildd' | 'minbase' | 'apt' | 'essential' | 'required' | 'important' | 'standard';
-
-export interface CreateOptions extends RunOpts {
-  readonly suite: string;
-  readonly arch: string;
-  readonly mirror?: string | undefined;
-  readonly include?: readonly string[] | undefined;
-  readonly variant?: Variant | undefined;
-}
-
-export interface ImportOptions extends RunOpts {
-  readonly suite?: string | undefined;
-  readonly arch?: string | undefined;
-}
-
-/** What actually makes and changes roots; tests replace them to run without a mirror. */
-export interface RootMakers {
-  bootstrap(spec: BootstrapSpec, root: string, o: { signal?: AbortSignal | undefined; onLine?: LineSink | undefined }): Promise<string[]>;
-  upgrade(root: string, o: { signal?: AbortSignal | undefined; onLine?: LineSink | undefined }): Promise<string[]>;
-  ensureArch(arch: string, o: RunOpts): Promise<void>;
-}
-
-export const defaultMakers: RootMakers = {
-  async bootstrap(spec, root, o) {
-    const argv = mmdebstrapArgv(spec, root);
-    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine });
-    if (r.code !== 0) {
-      throw new KilnError(ENV_ERRORS.failed, `mmdebstrap failed (exit ${r.code}) making ${spec.suite}/${spec.arch} from ${spec.mirror}: ${r.tail.slice(-3).join(' | ')}`, {
-        hint: 'check the suite name, the --mirror URL and the network (mmdebstrap\'s output is above); is mmdebstrap installed?',
-      });
-    }
-    return argv;
-  },
-  async upgrade(root, o) {
-    const argv = upgradeArgv(root);
-    const r = await runStreaming(argv, { signal: o.signal, onLine: o.onLine, env: upgradeEnv() });
-    if (r.code !== 0) {
-      throw new KilnError(ENV_ERRORS.failed, `apt-get update/dist-upgrade failed (exit ${r.code}) in ${root}: ${r.tail.slice(-3).join(' | ')}`, {
-        hint: 'check the network and the mirror in the env\'s /etc/apt/sources.list; the current version is unchanged',
-      });
-    }
-    return ['apt-get update', 'apt-get -y dist-upgrade', 'apt-get clean'];
-  },
-  async ensureArch(arch, o) {
-    await ensureForeignArch(arch, { signal: o.signal, onOutput: o.onOutput });
-  },
-};
-
-export interface EnvStoreOptions {
-  readonly stateDir: string;
-  readonly makers?: Partial<RootMakers>;
-  readonly probe?: LivenessProbe;
-  /** Where the host's apt sources are (default /etc/apt), for the default mirror. */
-  readonly aptDir?: string;
-}
-
-export interface EnvStore {
-  create(name: string, options: CreateOptions): Promise<EnvInfo>;
-  importTarball(name: string, file: string, options?: ImportOptions): Promise<EnvInfo>;
-  update(name: string, options?: RunOpts & { readonly instancesOnly?: boolean }): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[]; readonly refreshed: readonly InstanceRefresh[] }>;
-  list(): Promise<EnvInfo[]>;
-  get(name: string): Promise<EnvInfo>;
-  destroy(name: string): Promise<void>;
-  acquire(name: string, options?: AcquireOptions): Promise<EnvLease>;
-  /** The env a build with this instance would use now, without making or leasing anything (plan). */
-  peek(name: string, instance?: InstanceSpec): Promise<SandboxEnv & { readonly pending: boolean }>;
-  gcVersions(name: string): Promise<string[]>;
-}
-
-export interface InstanceRefresh {
-  readonly name: string;
-  readonly specHash: string;
-  /** The layer's content hash before and after (before undefined: there was none). */
-  readonly before: string | undefined;
-  readonly after: string | undefined;
-  readonly error?: string;
-}
 
 const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
 const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;

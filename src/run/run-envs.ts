@@ -6,7 +6,8 @@
 // (extra apt sources) becomes a second read-only layer over each env, made on first use;
 // its content hash is part of the env id, so a refresh that changes it rebuilds too.
 
-import { createEnvStore, type EnvLease } from '../envs/env-store.ts';
+import { createEnvStore } from '../envs/env-store.ts';
+import type { EnvLease } from '../envs/env-types.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
 import { KilnError } from '../errors.ts';
 import { createChrootBackend, chrootUnavailable } from '../sandbox/chroot/chroot-backend.ts';

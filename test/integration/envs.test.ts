@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
-import { createEnvStore, type EnvInfo } from '../../src/envs/env-store.ts';
+import { createEnvStore } from '../../src/envs/env-store.ts';
+import type { EnvInfo } from '../../src/envs/env-types.ts';
 import { NODE_BIN, REPO_ROOT } from '../helpers/run-kiln.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 

@@ -1,0 +1,111 @@
+// The types of the env store (env-store.ts): what an env, a version, an instance layer and a
+// lease look like to callers, the options of each operation, and the RootMakers seam that
+// tests replace to run without a mirror.
+
+import type { SandboxEnv } from '../sandbox/sandbox.ts';
+import type { LivenessProbe } from './leases.ts';
+import type { BootstrapSpec, LineSink } from './root-commands.ts';
+import type { InstanceSpec } from './instance-spec.ts';
+
+export interface EnvInfo {
+  readonly name: string;
+  /** `<name>@<versionId>`, part of every input key built in it. */
+  readonly id: string;
+  readonly suite: string;
+  readonly arch: string;
+  readonly versionId: string;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly mirror: string | undefined;
+  readonly include: readonly string[];
+  /** Every version on disk, oldest first. */
+  readonly versions: readonly string[];
+  /** Live leases (running builds). */
+  readonly leases: readonly { readonly versionId: string; readonly pid: number }[];
+  /** Host path of the current version's root. */
+  readonly root: string;
+  /** Instance layers made over the current version. */
+  readonly instances: readonly InstanceInfo[];
+}
+
+export interface InstanceInfo {
+  readonly name: string;
+  readonly specHash: string;
+  readonly layerId: string;
+  readonly contentHash: string;
+  /** The env id of a build in this instance: `<name>@<version>+<instance>.<content>`. */
+  readonly id: string;
+  readonly sizeBytes: number;
+  readonly createdAt: string;
+  readonly packages: readonly string[];
+}
+
+export interface AcquireOptions extends RunOpts {
+  /** The tree's `[instance]`: made over the base on demand, then leased as a second layer. */
+  readonly instance?: InstanceSpec | undefined;
+}
+
+export interface EnvLease extends AsyncDisposable {
+  readonly env: SandboxEnv;
+  readonly versionId: string;
+  /** Drop the lease (idempotent) and remove versions nothing uses any more. */
+  release(): Promise<void>;
+}
+
+export interface RunOpts {
+  readonly signal?: AbortSignal | undefined;
+  readonly onOutput?: LineSink | undefined;
+}
+
+export type Variant = 'buildd' | 'minbase' | 'apt' | 'essential' | 'required' | 'important' | 'standard';
+
+export interface CreateOptions extends RunOpts {
+  readonly suite: string;
+  readonly arch: string;
+  readonly mirror?: string | undefined;
+  readonly include?: readonly string[] | undefined;
+  readonly variant?: Variant | undefined;
+}
+
+export interface ImportOptions extends RunOpts {
+  readonly suite?: string | undefined;
+  readonly arch?: string | undefined;
+}
+
+/** What actually makes and changes roots; tests replace them to run without a mirror. */
+export interface RootMakers {
+  bootstrap(spec: BootstrapSpec, root: string, o: { signal?: AbortSignal | undefined; onLine?: LineSink | undefined }): Promise<string[]>;
+  upgrade(root: string, o: { signal?: AbortSignal | undefined; onLine?: LineSink | undefined }): Promise<string[]>;
+  ensureArch(arch: string, o: RunOpts): Promise<void>;
+}
+
+export interface EnvStoreOptions {
+  readonly stateDir: string;
+  readonly makers?: Partial<RootMakers>;
+  readonly probe?: LivenessProbe;
+  /** Where the host's apt sources are (default /etc/apt), for the default mirror. */
+  readonly aptDir?: string;
+}
+
+export interface EnvStore {
+  create(name: string, options: CreateOptions): Promise<EnvInfo>;
+  importTarball(name: string, file: string, options?: ImportOptions): Promise<EnvInfo>;
+  update(name: string, options?: RunOpts & { readonly instancesOnly?: boolean }): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[]; readonly refreshed: readonly InstanceRefresh[] }>;
+  list(): Promise<EnvInfo[]>;
+  get(name: string): Promise<EnvInfo>;
+  destroy(name: string): Promise<void>;
+  acquire(name: string, options?: AcquireOptions): Promise<EnvLease>;
+  /** The env a build with this instance would use now, without making or leasing anything (plan). */
+  peek(name: string, instance?: InstanceSpec): Promise<SandboxEnv & { readonly pending: boolean }>;
+  gcVersions(name: string): Promise<string[]>;
+}
+
+export interface InstanceRefresh {
+  readonly name: string;
+  readonly specHash: string;
+  /** The layer's content hash before and after (before undefined: there was none). */
+  readonly before: string | undefined;
+  readonly after: string | undefined;
+  readonly error?: string;
+}

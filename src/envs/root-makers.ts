@@ -1,0 +1,34 @@
+// What really makes and changes env roots: mmdebstrap, apt-get dist-upgrade, and the
+// binfmt registration of a foreign arch (tests replace them through EnvStoreOptions.makers).
+
+import { KilnError } from '../errors.ts';
+import { ensureForeignArch } from './binfmt.ts';
+import { ENV_ERRORS } from './env-errors.ts';
+import type { RootMakers } from './env-types.ts';
+import { mmdebstrapArgv, PRIVATE_NS, runStreaming, upgradeArgv, upgradeEnv } from './root-commands.ts';
+
+export const defaultMakers: RootMakers = {
+  async bootstrap(spec, root, o) {
+    const argv = mmdebstrapArgv(spec, root);
+    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine });
+    if (r.code !== 0) {
+      throw new KilnError(ENV_ERRORS.failed, `mmdebstrap failed (exit ${r.code}) making ${spec.suite}/${spec.arch} from ${spec.mirror}: ${r.tail.slice(-3).join(' | ')}`, {
+        hint: 'check the suite name, the --mirror URL and the network (mmdebstrap\'s output is above); is mmdebstrap installed?',
+      });
+    }
+    return argv;
+  },
+  async upgrade(root, o) {
+    const argv = upgradeArgv(root);
+    const r = await runStreaming(argv, { signal: o.signal, onLine: o.onLine, env: upgradeEnv() });
+    if (r.code !== 0) {
+      throw new KilnError(ENV_ERRORS.failed, `apt-get update/dist-upgrade failed (exit ${r.code}) in ${root}: ${r.tail.slice(-3).join(' | ')}`, {
+        hint: 'check the network and the mirror in the env\'s /etc/apt/sources.list; the current version is unchanged',
+      });
+    }
+    return ['apt-get update', 'apt-get -y dist-upgrade', 'apt-get clean'];
+  },
+  async ensureArch(arch, o) {
+    await ensureForeignArch(arch, { signal: o.signal, onOutput: o.onOutput });
+  },
+};
