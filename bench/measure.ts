@@ -1,9 +1,14 @@
 // Time one whole process, from spawn to exit, with its output going straight to files
 // (the benchmark process reads nothing while it runs, so it does not compete for the
 // CPU), and its peak RSS through GNU time when that is installed.
+//
+// CPU time (option cpu): the process runs in a cgroup of its own when one can be made (root, cgroup v1
+// cpuacct or v2), so the figure counts it and every process it started (kiln's helpers,
+// every build's bash) and nothing else on the machine: unlike wall time, it holds up when
+// other work shares the cores.
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants, openSync, closeSync, readFileSync } from 'node:fs';
+import { accessSync, constants, openSync, closeSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 
@@ -21,6 +26,8 @@ export interface Measured {
    * command and its children. Undefined without GNU time or /proc/stat.
    */
   readonly foreignCpu: number | undefined;
+  /** CPU time (user + system) of the process and all its descendants, from its own cgroup; undefined when none could be made. */
+  readonly cpuMs: number | undefined;
   readonly stdoutFile: string;
   readonly stderrFile: string;
 }
@@ -34,14 +41,17 @@ export function hasGnuTime(): boolean {
   }
 }
 
-/** Runs argv with its output in `<outDir>/<label>.stdout|.stderr|.rss`. */
-export async function measure(argv: readonly string[], options: { label: string; outDir: string; cwd?: string; env?: NodeJS.ProcessEnv; rss?: boolean }): Promise<Measured> {
+/** Runs argv with its output in `<outDir>/<label>.stdout|.stderr|.rss`; `cpu` counts its CPU time in a cgroup of its own. */
+export async function measure(argv: readonly string[], options: { label: string; outDir: string; cwd?: string; env?: NodeJS.ProcessEnv; rss?: boolean; cpu?: boolean }): Promise<Measured> {
   const base = join(options.outDir, options.label);
   const stdoutFile = `${base}.stdout`;
   const stderrFile = `${base}.stderr`;
   const rssFile = `${base}.rss`;
   const withRss = options.rss !== false && hasGnuTime();
-  const full = withRss ? [GNU_TIME, '-q', '-f', '%M %U %S', '-o', rssFile, '--', ...argv] : [...argv];
+  const timed = withRss ? [GNU_TIME, '-q', '-f', '%M %U %S', '-o', rssFile, '--', ...argv] : [...argv];
+  const cg = options.cpu === true ? cpuCgroup(options.label) : undefined;
+  // The shell joins the cgroup, then becomes the command: everything it starts is counted.
+  const full = cg === undefined ? timed : ['/bin/sh', '-c', 'echo $$ > "$0" && exec "$@"', cg.procs, ...timed];
   const out = openSync(stdoutFile, 'w');
   const err = openSync(stderrFile, 'w');
   try {
@@ -64,10 +74,65 @@ export async function measure(argv: readonly string[], options: { label: string;
         foreignCpu = Math.min(1, Math.max(0, other / ((wallMs / 1000) * availableParallelism())));
       }
     }
-    return { wallMs, exitCode: code, signal, peakRssKb, foreignCpu, stdoutFile, stderrFile };
+    return { wallMs, exitCode: code, signal, peakRssKb, foreignCpu, cpuMs: cg?.usedMs(), stdoutFile, stderrFile };
   } finally {
+    cg?.remove();
     closeSync(out);
     closeSync(err);
+  }
+}
+
+interface CpuCgroup {
+  /** The file a process writes its pid to, to join. */
+  readonly procs: string;
+  usedMs(): number | undefined;
+  remove(): void;
+}
+
+/** A fresh cgroup to count one command's CPU time in, or undefined when none can be made. */
+export function cpuCgroup(label: string): CpuCgroup | undefined {
+  const name = `kiln-bench-${process.pid}-${label.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const v1 = ['/sys/fs/cgroup/cpuacct', '/sys/fs/cgroup/cpu,cpuacct'].find((d) => readable(`${d}/cpuacct.usage`));
+  const v2 = ['/sys/fs/cgroup', '/sys/fs/cgroup/unified'].find((d) => readable(`${d}/cgroup.controllers`));
+  const base = v1 ?? v2;
+  if (base === undefined) return undefined;
+  const dir = `${base}/${name}`;
+  try {
+    mkdirSync(dir);
+  } catch {
+    return undefined; // not root, or a read-only cgroup file system
+  }
+  return {
+    procs: `${dir}/cgroup.procs`,
+    usedMs() {
+      try {
+        if (v1 !== undefined) return Number(readFileSync(`${dir}/cpuacct.usage`, 'utf8').trim()) / 1e6;
+        const m = /^usage_usec (\d+)$/m.exec(readFileSync(`${dir}/cpu.stat`, 'utf8'));
+        return m === null ? undefined : Number(m[1]) / 1000;
+      } catch {
+        return undefined;
+      }
+    },
+    remove() {
+      // A helper that outlived its kiln by a moment keeps the group busy: retry briefly.
+      for (let i = 0; i < 50; i++) {
+        try {
+          rmdirSync(dir);
+          return;
+        } catch {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+        }
+      }
+    },
+  };
+}
+
+function readable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
   }
 }
 

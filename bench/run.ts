@@ -6,6 +6,8 @@
 //   (b) the no-change re-run of that tree (same state dir). Target: <= 1 s.
 //   (c) both again on 1,000 packages, as a quick sanity figure.
 //   Peak RSS of kiln comes from GNU time (/usr/bin/time) when it is installed.
+//   CPU per job (kiln, its helpers and every bash, against make and every bash) comes
+//   from a cgroup of each side's own, when one can be made (root; cgroup v1 cpuacct or v2).
 //
 // A measurement, not a test: it prints a table with PASS/FAIL marks and exits 0 either
 // way (2 only on bad options). Everything is written to a temp dir removed at the end.
@@ -137,7 +139,7 @@ function kilnProblem(m: Measured, want: { count: number; state: 'built' | 'up-to
   return undefined;
 }
 
-async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{ rows: Row[]; notes: string[] }> {
+async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{ rows: Row[]; notes: string[]; cpuNotes: string[] }> {
   const n = graph.packages.length;
   const dir = join(root, `n${n}`);
   const tree = join(dir, 'tree');
@@ -150,19 +152,20 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
 
   const rows: Row[] = [];
   const notes: string[] = [];
+  const cpuNotes: string[] = [];
   const env: NodeJS.ProcessEnv = { ...process.env, CI: '1' };
   delete env['KILN_STATE'];
   delete env['KILN_CACHE'];
   const profDir = join(dir, 'cpu-prof');
   const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
   const kiln = (label: string): Promise<Measured> =>
-    measure([process.execPath, ...nodeArgs, KILN, 'build', '--tree', tree, '--state', state, '--jobs', String(o.jobs), '--json'], { label, outDir: out, cwd: dir, env });
+    measure([process.execPath, ...nodeArgs, KILN, 'build', '--tree', tree, '--state', state, '--jobs', String(o.jobs), '--json'], { label, outDir: out, cwd: dir, env, cpu: true });
   const say = (text: string): void => void process.stderr.write(`bench: ${text}\n`);
 
   let makeRun: Measured | undefined;
   if (o.only !== 'b') {
     say(`n=${n}: make -j${o.jobs}...`);
-    makeRun = await measure(['make', '-s', `-j${o.jobs}`, '-f', join(makeDir, 'Makefile'), 'all'], { label: 'make', outDir: out, cwd: makeDir });
+    makeRun = await measure(['make', '-s', `-j${o.jobs}`, '-f', join(makeDir, 'Makefile'), 'all'], { label: 'make', outDir: out, cwd: makeDir, cpu: true });
     if (makeRun.exitCode !== 0) {
       notes.push(`make (n=${n}) exited ${makeRun.exitCode ?? makeRun.signal}:\n${tail(makeRun.stderrFile)}`);
       makeRun = undefined;
@@ -187,6 +190,13 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       rssKb: cold.peakRssKb,
       otherLoad: maxOf(cold.foreignCpu, makeRun?.foreignCpu),
     });
+    // CPU per job from each side's own cgroup: kiln (helpers and every bash included)
+    // against make (every bash included). Holds up when other work shares the cores.
+    if (coldProblem === undefined && cold.cpuMs !== undefined && makeRun?.cpuMs !== undefined) {
+      const k = cold.cpuMs / n;
+      const m = makeRun.cpuMs / n;
+      cpuNotes.push(`CPU per job (n=${n}, own cgroup each, every process counted): kiln ${k.toFixed(2)} ms, make -j${o.jobs} ${m.toFixed(2)} ms, ratio ${(k / m).toFixed(2)}x`);
+    }
   }
   if (o.only !== 'a') {
     say(`n=${n}: kiln build (no change)...`);
@@ -210,7 +220,7 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
     const files = (await readdir(profDir).catch(() => [])).filter((f) => f.endsWith('.cpuprofile')).sort();
     for (const f of files) notes.push(`CPU profile ${join(profDir, f)}:\n${summarizeProfile(join(profDir, f), { root: REPO })}`);
   }
-  return { rows, notes };
+  return { rows, notes, cpuNotes };
 }
 
 function maxOf(...values: Array<number | undefined>): number | undefined {
@@ -225,6 +235,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   const rows: Row[] = [];
   const notes: string[] = [];
+  const cpuNotes: string[] = [];
   try {
     for (const n of o.suites.includes('dag') ? o.sizes : []) {
       const graph = generateGraph(n, { seed: o.seed });
@@ -232,12 +243,14 @@ async function main(): Promise<void> {
       const r = await benchSize(graph, o, root);
       rows.push(...r.rows);
       notes.push(...r.notes);
+      cpuNotes.push(...r.cpuNotes);
     }
   } finally {
     await cleanup();
   }
   process.stdout.write(`\nkiln bench: ${availableParallelism()} cores, --jobs ${o.jobs}, node ${process.version}, seed ${o.seed}\n\n`);
   process.stdout.write(`${formatTable(rows)}\n`);
+  if (cpuNotes.length > 0) process.stdout.write(`\n${cpuNotes.join('\n')}\n`);
   // Both sides need every core: other work on the machine skews the figures, the ratio too.
   const busiest = Math.max(0, ...rows.map((r) => r.otherLoad ?? 0));
   if (busiest > NOISY) {

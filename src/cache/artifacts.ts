@@ -13,8 +13,8 @@
 // never change once stored, so a store remembers the metas it has read or written and
 // staging a package that thousands of others need reads its meta.json once per run.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, utimes } from 'node:fs/promises';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
@@ -90,6 +90,9 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
 
   async function get(key: string): Promise<ArtifactMeta | undefined> {
     const file = join(dir(key), 'meta.json');
+    // A miss (every job of a cold build asks) is told by a stat that throws nothing:
+    // a failed open would build an exception with a stack trace per job.
+    if (statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
@@ -134,10 +137,11 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     }
   }
 
+  // One quick metadata call: inline, like the other small steps (see the header).
   async function touch(key: string): Promise<void> {
     const now = new Date();
     try {
-      await utimes(join(dir(key), 'meta.json'), now, now);
+      utimesSync(join(dir(key), 'meta.json'), now, now);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
@@ -151,6 +155,10 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     made.add(path);
   };
   let workSeq = 0;
+  // Work dir names: pid + sequence is unique among live kiln processes; the random part,
+  // drawn once per store, guards against a leftover from a dead process that had the same
+  // pid (mkdir then fails with EEXIST).
+  const workTag = `${process.pid}-${randomBytes(3).toString('hex')}`;
 
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
     const target = dir(key);
@@ -162,9 +170,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     // Fast path: most no-op or metadata-only packages install nothing.
     const empty = readdirSync(o.destDir).length === 0;
     ensureDir(tmpRoot);
-    // pid + sequence is unique among live kiln processes; the random part guards against
-    // a leftover from a dead process that had the same pid (mkdir then fails with EEXIST).
-    const work = join(tmpRoot, `art-${key.slice(0, 16)}-${process.pid}-${++workSeq}-${randomBytes(3).toString('hex')}`);
+    const work = join(tmpRoot, `art-${key.slice(0, 16)}-${workTag}-${++workSeq}`);
     mkdirSync(work);
     let stored = false;
     try {

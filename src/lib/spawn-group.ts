@@ -58,6 +58,8 @@ export interface RunGroupOptions {
   /** Start the command through a pre-forked helper (default true; falls back to spawn without perl; KILN_NO_PREFORK=1 in kiln's environment turns it off, for comparisons). */
   readonly prefork?: boolean;
   readonly signal?: AbortSignal;
+  /** More signals that cancel the command, like `signal` (cheaper than AbortSignal.any per run). */
+  readonly signals?: readonly AbortSignal[];
 }
 
 export interface GroupResult extends RunResult {
@@ -68,8 +70,14 @@ export interface GroupResult extends RunResult {
   readonly survivors: number;
 }
 
+// A cookie is this process's random prefix plus a counter: as unique as a fresh random
+// one per job (another kiln process draws its own prefix), without a call into the CSPRNG
+// per job. Fixed width, so that no cookie is a prefix of another.
+const cookiePrefix = randomBytes(8).toString('hex');
+let cookieSeq = 0;
+
 export function newCookie(): string {
-  return randomBytes(12).toString('hex');
+  return `${cookiePrefix}${(++cookieSeq).toString(16).padStart(8, '0')}`;
 }
 
 export async function runGroup(argv: readonly string[], options: RunGroupOptions): Promise<GroupResult> {
@@ -79,7 +87,7 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
   const startedAt = Date.now() - 1000; // a second of slack: uptime and the wall clock are read apart
   const cookie = options.cookie ?? newCookie();
   const graceMs = options.graceMs ?? 2000;
-  if (options.signal?.aborted) {
+  if (options.signal?.aborted || options.signals?.some((s) => s.aborted) === true) {
     return { exitCode: null, signal: null, killedFor: 'cancelled', durationMs: 0, cookie, reaped: 0, survivors: 0 };
   }
 
@@ -144,11 +152,14 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
       timers.push(setTimeout(check, silentMs));
     }
     const onAbort = (): void => kill('cancelled');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const signals = options.signals === undefined ? (options.signal === undefined ? [] : [options.signal]) : [...options.signals, ...(options.signal === undefined ? [] : [options.signal])];
+    for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+    // Aborted while the command was being launched: its listener would never fire.
+    if (signals.some((s) => s.aborted)) onAbort();
 
     const raw = await exited;
     for (const t of timers) clearTimeout(t);
-    options.signal?.removeEventListener('abort', onAbort);
+    for (const s of signals) s.removeEventListener('abort', onAbort);
 
     let survivors = 0;
     if (killing !== undefined) survivors = await killing;
@@ -169,12 +180,13 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
     // The timer is cancelled once the pipes close: left pending it would keep kiln alive
     // for 2 s after its last job, and unref'd it would let the event loop run dry (and
     // node exit mid-run) while the pipes are still open.
-    const cutTimer = new AbortController();
+    // (A plain timer, not an aborted delay(): that would build an AbortError per job.)
+    let cutTimer: NodeJS.Timeout | undefined;
     const closedInTime = await Promise.race([
       streamsClosed.then(() => true),
-      delay(2000, false, { signal: cutTimer.signal }).catch(() => true),
+      new Promise<boolean>((resolve) => (cutTimer = setTimeout(resolve, 2000, false))),
     ]);
-    cutTimer.abort();
+    clearTimeout(cutTimer);
     if (!closedInTime) child.abandon();
     if (sinkError !== undefined) throw sinkError;
 

@@ -102,7 +102,9 @@ class HostSandbox implements Sandbox {
     if (this.#disposed) throw new Error(`sandbox ${this.#workDir} of job ${this.#options.jobId} is already disposed`);
     const cookie = newCookie();
     this.#cookies.add(cookie);
-    const signals = [this.#closing.signal, spec.signal, this.#options.signal].filter((s) => s !== undefined);
+    const signals = [this.#closing.signal];
+    if (spec.signal !== undefined) signals.push(spec.signal);
+    if (this.#options.signal !== undefined && this.#options.signal !== spec.signal) signals.push(this.#options.signal);
     const running = runGroup(spec.argv, {
       env: spec.env,
       cwd: spec.cwd,
@@ -111,7 +113,7 @@ class HostSandbox implements Sandbox {
       ...(spec.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.silentTimeoutMs }),
       ...(this.#backend.timePath === undefined ? {} : { timePath: this.#backend.timePath }),
       ...(this.#backend.graceMs === undefined ? {} : { graceMs: this.#backend.graceMs }),
-      signal: AbortSignal.any(signals),
+      signals,
       cookie,
     });
     this.#running.add(running);
@@ -136,8 +138,9 @@ class HostSandbox implements Sandbox {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    // Runs still going are cancelled (their callers see killedFor: 'cancelled').
-    this.#closing.abort();
+    // Runs still going are cancelled (their callers see killedFor: 'cancelled'). Only then:
+    // abort() builds an AbortError, which costs more than the rest of a no-op job's teardown.
+    if (this.#running.size > 0) this.#closing.abort();
     // Every run has returned, and runGroup sweeps its run's cookie before returning: no
     // process carrying one of this sandbox's cookies can be left to sweep here.
     await Promise.allSettled(this.#running);

@@ -1,22 +1,57 @@
 // Progress as one plain line per event, no escape codes: for logs, CI and pipes.
 // Up-to-date packages are counted, not listed (a no-change run of 10,000 packages
 // should print a few lines, not 10,000).
+//
+// Lines are gathered and written at most every FLUSH_MS (a write per event was a system
+// call per line, six per job with --json), at once when run-finished arrives (so the
+// summary printed after the run follows them), and at process exit.
 
 import type { KilnEvent } from '../../events/events.ts';
 import { describeReason } from '../../plan/reason.ts';
 import { formatMs } from '../options.ts';
 
+const FLUSH_MS = 50;
+const FLUSH_BYTES = 64 * 1024;
+
+/** A writer that gathers text for `out` (see the header); flush() writes it now. */
+export function batchedWriter(out: NodeJS.WritableStream): { write(text: string): void; flush(): void } {
+  let pending = '';
+  let timer: NodeJS.Timeout | undefined;
+  let hooked = false;
+  const flush = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    out.write(text);
+  };
+  return {
+    write(text) {
+      pending += text;
+      if (!hooked) {
+        hooked = true;
+        process.once('exit', flush);
+      }
+      if (pending.length >= FLUSH_BYTES) flush();
+      else timer ??= setTimeout(flush, FLUSH_MS);
+    },
+    flush,
+  };
+}
+
 export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => void {
   let t0 = Date.now();
+  const w = batchedWriter(out);
   const stamp = (at: number): string => `[${((at - t0) / 1000).toFixed(1).padStart(6)}s]`;
   const line = (at: number, what: string, text: string): void => {
-    out.write(`${stamp(at)} ${what.padEnd(10)} ${text}\n`);
+    w.write(`${stamp(at)} ${what.padEnd(10)} ${text}\n`);
   };
   return (e) => {
     switch (e.type) {
       case 'run-started':
         t0 = e.at;
-        out.write(`kiln: run ${e.runId}: ${e.total} package(s) for ${e.archs.join(', ')}, up to ${e.maxJobs} job(s) at once\n`);
+        w.write(`kiln: run ${e.runId}: ${e.total} package(s) for ${e.archs.join(', ')}, up to ${e.maxJobs} job(s) at once\n`);
         return;
       case 'job-settled':
         if (e.state === 'up-to-date') return;
@@ -39,16 +74,19 @@ export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => voi
         return;
       }
       case 'run-finished':
+        w.flush();
         return;
       case 'note':
-        out.write(`kiln: ${e.text}\n`);
+        w.write(`kiln: ${e.text}\n`);
         return;
     }
   };
 }
 
 export function jsonRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => void {
+  const w = batchedWriter(out);
   return (e) => {
-    out.write(`${JSON.stringify(e)}\n`);
+    w.write(`${JSON.stringify(e)}\n`);
+    if (e.type === 'run-finished') w.flush();
   };
 }

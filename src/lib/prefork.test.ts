@@ -1,0 +1,133 @@
+// The pre-forked helper's launch path (prefork.ts): how the child is set up and started
+// (raw system calls on the architectures in its table, perl's POSIX module elsewhere),
+// the PATH search it does itself, exec failures, and a short command's pid, status and
+// "closed" arriving together. The portable path runs the same cases in a child test
+// process with KILN_PREFORK_PORTABLE=1 (the helper reads it when it starts).
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { launchPreforked, type Launched } from './prefork.ts';
+import { runGroup, type RunGroupOptions } from './spawn-group.ts';
+
+const PATH = '/usr/local/bin:/usr/bin:/bin';
+const portable = process.env['KILN_PREFORK_PORTABLE'] === '1';
+
+function collect(): { out: () => string; err: () => string; onOutput: RunGroupOptions['onOutput'] } {
+  const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+  return {
+    out: () => Buffer.concat(chunks.stdout).toString(),
+    err: () => Buffer.concat(chunks.stderr).toString(),
+    onOutput: (stream, chunk) => void chunks[stream].push(chunk),
+  };
+}
+
+async function drain(l: Launched): Promise<string> {
+  const parts: Buffer[] = [];
+  l.stdout.on('data', (c: Buffer) => parts.push(c));
+  l.stderr.resume();
+  if (!l.stdout.closed) await new Promise((resolve) => l.stdout.once('close', resolve));
+  return Buffer.concat(parts).toString();
+}
+
+describe(`pre-forked helper (${portable ? 'portable: POSIX module' : 'raw system calls'})`, () => {
+  test('argv, exactly the given environment, cwd, stdin from /dev/null, own session', async () => {
+    await using tmp = await tmpDir();
+    const dir = tmp.path;
+    const l = await launchPreforked(['sh', '-c', 'echo "$#|$1|$A|$(env | wc -l)|$PWD"; cat; ps -o sid= -p $$ | tr -d " "; echo $$', 'zero', 'one two'], {
+      cwd: dir,
+      env: { PATH, A: 'x=y z' },
+    });
+    assert.ok(l !== undefined, 'perl is installed here');
+    assert.ok(l.pid !== undefined);
+    const out = (await drain(l)).trim().split('\n');
+    assert.deepEqual(out[0]!.split('|'), ['1', 'one two', 'x=y z', '3', dir]); // PATH, A, PWD (sh adds PWD)
+    assert.equal(out[1], String(l.pid), 'the command leads its own session');
+    assert.equal(out[2], String(l.pid));
+    assert.deepEqual(await l.exited, { code: 0, signal: null });
+  });
+
+  test("argv[0] is searched in the command's own PATH, not kiln's", async () => {
+    await using tmp = await tmpDir();
+    const dir = tmp.path;
+    await mkdir(join(dir, 'bin'));
+    await writeFile(join(dir, 'bin', 'kiln-only-here'), '#!/bin/sh\necho found "$0"\n');
+    await chmod(join(dir, 'bin', 'kiln-only-here'), 0o755);
+    const c = collect();
+    const r = await runGroup(['kiln-only-here'], { env: { PATH: `/nonexistent:${join(dir, 'bin')}:${PATH}` }, cwd: dir, timePath: null, onOutput: c.onOutput });
+    assert.equal(r.exitCode, 0);
+    assert.equal(c.out(), `found ${join(dir, 'bin', 'kiln-only-here')}\n`);
+    const missing = collect();
+    const r2 = await runGroup(['kiln-only-here'], { env: { PATH }, cwd: dir, timePath: null, onOutput: missing.onOutput });
+    assert.equal(r2.exitCode, 127);
+    assert.match(missing.err(), /cannot run kiln-only-here .*No such file or directory/);
+  });
+
+  test('a script without #! runs through /bin/sh, as execvp does; a file without x is refused (126)', async () => {
+    await using tmp = await tmpDir();
+    const dir = tmp.path;
+    await writeFile(join(dir, 'plain'), 'echo "plain script $1"\n');
+    await chmod(join(dir, 'plain'), 0o755);
+    const c = collect();
+    const r = await runGroup([join(dir, 'plain'), 'arg'], { env: { PATH }, cwd: dir, timePath: null, onOutput: c.onOutput });
+    assert.equal(r.exitCode, 0);
+    assert.equal(c.out(), 'plain script arg\n');
+    await writeFile(join(dir, 'noexec'), 'echo no\n');
+    const n = collect();
+    const r2 = await runGroup([join(dir, 'noexec')], { env: { PATH }, cwd: dir, timePath: null, onOutput: n.onOutput });
+    assert.equal(r2.exitCode, 126);
+    assert.match(n.err(), /Permission denied/);
+  });
+
+  test('a missing working directory is an exec failure, not a status', async () => {
+    const l = await launchPreforked(['true'], { cwd: '/nonexistent/kiln-cwd', env: { PATH } });
+    assert.ok(l !== undefined);
+    const raw = await l.exited;
+    assert.ok('error' in raw);
+    assert.equal((raw.error as NodeJS.ErrnoException).code, 'ENOENT');
+    assert.match(raw.error.message, /^chdir: /);
+    await drain(l);
+  });
+
+  test('a long command reports its pid before it ends; output comes before the pid is held back', async () => {
+    const started = performance.now();
+    const l = await launchPreforked(['sleep', '1'], { cwd: '/', env: { PATH } });
+    assert.ok(l?.pid !== undefined);
+    assert.ok(performance.now() - started < 800, 'the pid arrived while the command ran');
+    process.kill(-l.pid, 'SIGKILL');
+    assert.deepEqual(await l.exited, { code: null, signal: 'SIGKILL' });
+    await drain(l);
+    const quick = await launchPreforked(['sh', '-c', 'echo early; sleep 1'], { cwd: '/', env: { PATH } });
+    assert.ok(quick?.pid !== undefined);
+    const first = await new Promise<string>((resolve) => quick.stdout.once('data', (c: Buffer) => resolve(c.toString())));
+    assert.equal(first, 'early\n');
+    process.kill(-quick.pid, 'SIGKILL');
+    await quick.exited;
+    await drain(quick);
+  });
+
+  test('a quick command: status and rusage (where wait4 is used) come with the pid', async () => {
+    const l = await launchPreforked(['sh', '-c', 'exit 5'], { cwd: '/', env: { PATH } });
+    assert.ok(l?.pid !== undefined);
+    assert.deepEqual(await l.exited, { code: 5, signal: null });
+    await drain(l);
+    if (!portable) {
+      assert.ok(l.rusage?.() !== undefined, 'wait4 reported rusage');
+      assert.equal(l.descendantsLeft?.(), false, 'the subreaper saw no child left');
+    }
+  });
+
+  if (!portable) {
+    test('the portable path (POSIX module, no raw system calls) passes the same cases', () => {
+      const r = spawnSync(process.execPath, ['--test', import.meta.filename], {
+        // Without the parent runner's NODE_TEST_CONTEXT: the child runs as a test run of its own.
+        env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), KILN_PREFORK_PORTABLE: '1' },
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    });
+  }
+});
