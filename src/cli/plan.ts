@@ -62,10 +62,12 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         waitsFor: n.waitsFor,
         key: n.key ?? null,
       }));
-      // timings: ms per step of the Debian scan (fetch-indexes, installability, …), for the bench.
+      // timings: ms per step of the Debian scan (fetch-indexes, installability, …), for the
+      // bench; overlapped: the steps that ran while installability (dose) did.
       const timings = p.scan.debian?.timings ?? null;
+      const overlapped = p.scan.debian?.overlapped ?? [];
       const cyclesBroken = p.scan.debian?.cyclesBroken ?? [];
-      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, cyclesBroken }, null, 2)}\n`);
+      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, overlapped, cyclesBroken }, null, 2)}\n`);
     } else {
       const out: string[] = [];
       out.push(

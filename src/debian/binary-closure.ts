@@ -65,20 +65,47 @@ export function closure(roots: readonly AltGroup[], extraNames: readonly string[
 /**
  * The best candidate of a relation, remembered per universe and arch: planning a whole
  * suite asks for the same few thousand relations (libc6 (>= 2.34), …) millions of times.
- * A universe never changes, so the answer does not either.
+ * A universe never changes, so the answer does not either. Nested maps (arch, name, op,
+ * version), not one joined key: building and hashing a fresh key string per call was most
+ * of the cost.
  */
-const bestCache = new WeakMap<BinaryUniverse, Map<string, BinaryPackage | null>>();
+interface BestOfName {
+  /** The unconstrained relation's answer, once asked (null: nothing). */
+  plain: BinaryPackage | null | undefined;
+  /** Per operator, per version. */
+  ops: Map<string, Map<string, BinaryPackage | null>> | undefined;
+}
+
+const bestCache = new WeakMap<BinaryUniverse, Map<string, Map<string, BestOfName>>>();
 
 export function bestCandidate(r: Relation, u: BinaryUniverse, arch: string): BinaryPackage | undefined {
-  let cache = bestCache.get(u);
-  if (cache === undefined) bestCache.set(u, (cache = new Map()));
-  const key = r.constraint === undefined ? `${arch}\0${r.name}` : `${arch}\0${r.name}\0${r.constraint.op}\0${r.constraint.version}`;
-  let best = cache.get(key);
-  if (best === undefined) {
-    best = candidates(r, u, arch)[0] ?? null;
-    cache.set(key, best);
+  let byArch = bestCache.get(u);
+  if (byArch === undefined) bestCache.set(u, (byArch = new Map()));
+  let byName = byArch.get(arch);
+  if (byName === undefined) byArch.set(arch, (byName = new Map()));
+  let entry = byName.get(r.name);
+  if (entry === undefined) byName.set(r.name, (entry = { plain: undefined, ops: undefined }));
+  const c = r.constraint;
+  if (c === undefined) {
+    if (entry.plain === undefined) entry.plain = candidates(r, u, arch)[0] ?? null;
+    return entry.plain ?? undefined;
   }
+  if (entry.ops === undefined) entry.ops = new Map();
+  let byVersion = entry.ops.get(c.op);
+  if (byVersion === undefined) entry.ops.set(c.op, (byVersion = new Map()));
+  let best = byVersion.get(c.version);
+  if (best === undefined) byVersion.set(c.version, (best = candidates(r, u, arch)[0] ?? null));
   return best ?? undefined;
+}
+
+/**
+ * Drops what bestCandidate and chosenKeys remember of `u` (a whole suite's worth once a
+ * suite is planned: hundreds of thousands of small objects the garbage collector would
+ * otherwise walk for as long as the universe lives). Asking again recomputes it.
+ */
+export function forgetChoices(u: BinaryUniverse): void {
+  bestCache.delete(u);
+  memos.delete(u);
 }
 
 /** `name=version` of what a greedy resolver installs for `roots`, sorted; unsatisfied groups listed as `!relation`. */
@@ -124,7 +151,7 @@ export function chosenKeys(roots: readonly AltGroup[], u: BinaryUniverse, arch: 
   const out = new Set<string>();
   for (const g of roots) {
     const p = pick(g, u, arch);
-    out.add(p === undefined ? `!${format(g)}` : `${p.package}=${p.version}#${memo.hashOf(p).slice(0, 16)}`);
+    out.add(p === undefined ? `!${format(g)}` : memo.keyOf(p));
   }
   return [...out].sort();
 }
@@ -138,7 +165,8 @@ function pick(g: AltGroup, u: BinaryUniverse, arch: string): BinaryPackage | und
 }
 
 interface ClosureMemo {
-  hashOf(p: BinaryPackage): string;
+  /** `name=version#hash16` of a picked package, the form chosenKeys lists. */
+  keyOf(p: BinaryPackage): string;
 }
 
 const memos = new WeakMap<BinaryUniverse, Map<string, ClosureMemo>>();
@@ -151,85 +179,111 @@ function closureMemo(u: BinaryUniverse, arch: string, format: (g: AltGroup) => s
   return memo;
 }
 
+/** One package (`name=version:arch`) of the pick graph, with Tarjan's bookkeeping. */
+interface MemoNode {
+  readonly id: string;
+  readonly pkg: BinaryPackage;
+  /** Picked dependencies, and `!relation` for groups nothing satisfies (set on first use). */
+  next: MemoNode[] | undefined;
+  missing: string[];
+  index: number;
+  low: number;
+  onStack: boolean;
+  /** Which component is being closed (members of the same one are not its parts). */
+  scc: number;
+  hash: string | undefined;
+  key: string | undefined;
+}
+
 function makeClosureMemo(u: BinaryUniverse, arch: string, format: (g: AltGroup) => string): ClosureMemo {
-  const idOf = (p: BinaryPackage): string => `${p.package}=${p.version}:${p.architecture}`;
-  const pkgs = new Map<string, BinaryPackage>();
-  const edgesCache = new Map<string, { next: string[]; missing: string[] }>();
-  const edges = (id: string): { next: string[]; missing: string[] } => {
-    let e = edgesCache.get(id);
-    if (e === undefined) {
-      const p = pkgs.get(id)!;
-      const next: string[] = [];
-      const missing: string[] = [];
-      for (const g of [...p.preDepends, ...p.depends]) {
-        const q = pick(g, u, arch);
-        if (q === undefined) missing.push(`!${format(g)}`);
-        else {
-          const qid = idOf(q);
-          pkgs.set(qid, q);
-          next.push(qid);
+  const byId = new Map<string, MemoNode>();
+  // The universe hands out one object per stanza: the id string is built once per package.
+  const byPkg = new Map<BinaryPackage, MemoNode>();
+  const nodeOf = (p: BinaryPackage): MemoNode => {
+    let n = byPkg.get(p);
+    if (n === undefined) {
+      const id = `${p.package}=${p.version}:${p.architecture}`;
+      n = byId.get(id);
+      if (n === undefined) {
+        n = { id, pkg: p, next: undefined, missing: [], index: -1, low: -1, onStack: false, scc: -1, hash: undefined, key: undefined };
+        byId.set(id, n);
+      }
+      byPkg.set(p, n);
+    }
+    return n;
+  };
+  const edges = (n: MemoNode): MemoNode[] => {
+    if (n.next === undefined) {
+      const next: MemoNode[] = [];
+      for (const groups of [n.pkg.preDepends, n.pkg.depends]) {
+        for (const g of groups) {
+          const q = pick(g, u, arch);
+          if (q === undefined) n.missing.push(`!${format(g)}`);
+          else next.push(nodeOf(q));
         }
       }
-      e = { next, missing };
-      edgesCache.set(id, e);
+      n.next = next.slice(); // exact-size: kept for every package of the suite
     }
-    return e;
+    return n.next;
   };
   // Tarjan's algorithm, iterative, over calls: finished nodes keep their component's hash.
-  const hash = new Map<string, string>();
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
+  const stack: MemoNode[] = [];
   let counter = 0;
-  const visit = (root: string): void => {
-    const work: { id: string; i: number }[] = [];
-    const enter = (id: string): void => {
-      index.set(id, counter);
-      low.set(id, counter++);
-      stack.push(id);
-      onStack.add(id);
-      work.push({ id, i: 0 });
+  let sccs = 0;
+  const visit = (root: MemoNode): void => {
+    const work: MemoNode[] = [];
+    const at: number[] = [];
+    const enter = (n: MemoNode): void => {
+      n.index = n.low = counter++;
+      stack.push(n);
+      n.onStack = true;
+      work.push(n);
+      at.push(0);
     };
     enter(root);
     while (work.length > 0) {
       const top = work[work.length - 1]!;
-      const { next } = edges(top.id);
-      if (top.i < next.length) {
-        const w = next[top.i++]!;
-        if (hash.has(w)) continue;
-        if (!index.has(w)) enter(w);
-        else if (onStack.has(w)) low.set(top.id, Math.min(low.get(top.id)!, index.get(w)!));
+      const next = edges(top);
+      const i = at[at.length - 1]!;
+      if (i < next.length) {
+        at[at.length - 1] = i + 1;
+        const w = next[i]!;
+        if (w.hash !== undefined) continue;
+        if (w.index === -1) enter(w);
+        else if (w.onStack && w.index < top.low) top.low = w.index;
         continue;
       }
       work.pop();
+      at.pop();
       const parent = work[work.length - 1];
-      if (parent !== undefined) low.set(parent.id, Math.min(low.get(parent.id)!, low.get(top.id)!));
-      if (low.get(top.id) !== index.get(top.id)) continue;
-      const members: string[] = [];
-      let w: string;
+      if (parent !== undefined && top.low < parent.low) parent.low = top.low;
+      if (top.low !== top.index) continue;
+      const scc = sccs++;
+      const members: MemoNode[] = [];
+      let w: MemoNode;
       do {
         w = stack.pop()!;
-        onStack.delete(w);
+        w.onStack = false;
+        w.scc = scc;
         members.push(w);
-      } while (w !== top.id);
-      const inside = new Set(members);
+      } while (w !== top);
       const parts = new Set<string>();
       for (const m of members) {
-        const e = edges(m);
-        for (const n of e.next) if (!inside.has(n)) parts.add(hash.get(n)!);
-        for (const x of e.missing) parts.add(x);
+        for (const n of m.next!) if (n.scc !== scc) parts.add(n.hash!);
+        for (const x of m.missing) parts.add(x);
       }
-      const h = sha256(`${members.sort().join('\n')}\n--\n${[...parts].sort().join('\n')}`);
-      for (const m of members) hash.set(m, h);
+      const h = sha256(`${members.map((m) => m.id).sort().join('\n')}\n--\n${[...parts].sort().join('\n')}`);
+      for (const m of members) m.hash = h;
     }
   };
   return {
-    hashOf(p) {
-      const id = idOf(p);
-      pkgs.set(id, p);
-      if (!hash.has(id)) visit(id);
-      return hash.get(id)!;
+    keyOf(p) {
+      const n = nodeOf(p);
+      if (n.key === undefined) {
+        if (n.hash === undefined) visit(n);
+        n.key = `${p.package}=${p.version}#${n.hash!.slice(0, 16)}`;
+      }
+      return n.key;
     },
   };
 }

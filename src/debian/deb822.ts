@@ -44,57 +44,91 @@ export function parseDeb822(text: string, options: ParseOptions): Paragraph[] {
  * the whole text): a Sources index of a full suite is ~45 MB and 34k paragraphs.
  */
 export function* iterateDeb822(text: string, options: ParseOptions): Generator<Paragraph> {
+  refuseSigned(text, options);
+  const at: Cursor = { pos: 0, lineNo: 0 };
+  for (;;) {
+    const p = nextParagraph(text, at, options.source);
+    if (p === undefined) return;
+    yield p;
+  }
+}
+
+/**
+ * The first paragraph of `text` (undefined when it has none): for one stanza cut out of an
+ * index (lazy-index.ts), without a generator per stanza.
+ */
+export function firstParagraph(text: string, options: ParseOptions): Paragraph | undefined {
+  refuseSigned(text, options);
+  return nextParagraph(text, { pos: 0, lineNo: 0 }, options.source);
+}
+
+function refuseSigned(text: string, options: ParseOptions): void {
   if (text.startsWith(BEGIN_SIGNED) || text.trimStart().startsWith(BEGIN_SIGNED)) {
     throw new KilnError(INDEX_INVALID, `${options.source}: is PGP-signed; it must be verified and unwrapped before it is parsed`, {
       hint: 'this is a bug in kiln: verify the signature or its hash, then call unwrapVerifiedClearsigned',
     });
   }
+}
+
+interface Cursor {
+  pos: number;
+  lineNo: number;
+}
+
+/** The paragraph at `at` (blank lines before it skipped), moving `at` past it; undefined at the end. */
+function nextParagraph(text: string, at: Cursor, source: string): Paragraph | undefined {
   const n = text.length;
-  let pos = 0;
-  let lineNo = 0;
-  let fields = new Map<string, string>();
+  const fields = new Map<string, string>();
   let first = 0;
   let last: string | undefined;
   let lastValue = '';
-  const flushField = (): void => {
-    if (last !== undefined) fields.set(last, lastValue);
-    last = undefined;
-  };
-  while (pos < n) {
-    let end = text.indexOf('\n', pos);
+  while (at.pos < n) {
+    let end = text.indexOf('\n', at.pos);
     if (end === -1) end = n;
-    lineNo++;
-    let line = text.slice(pos, end);
-    pos = end + 1;
+    at.lineNo++;
+    let line = text.slice(at.pos, end);
+    at.pos = end + 1;
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const c = line.charCodeAt(0);
     if (line.length === 0 || isBlankLine(line)) {
-      flushField();
-      if (fields.size > 0) {
-        yield { fields, line: first };
-        fields = new Map();
-      }
+      if (last !== undefined) fields.set(last, lastValue);
+      last = undefined;
+      if (fields.size > 0) return { fields, line: first };
       continue;
     }
     if (c === 35 /* # */) continue; // comment lines (allowed in debian/control and deb822 sources)
     if (c === 32 || c === 9) {
       if (last === undefined) {
-        throw malformed(options.source, lineNo, 'continuation line without a field before it');
+        throw malformed(source, at.lineNo, 'continuation line without a field before it');
       }
       lastValue += '\n' + line.trim();
       continue;
     }
     const colon = line.indexOf(':');
-    if (colon <= 0) throw malformed(options.source, lineNo, `expected "Field: value", got ${JSON.stringify(clip(line))}`);
-    flushField();
-    const name = line.slice(0, colon).toLowerCase();
-    if (fields.size === 0) first = lineNo;
-    if (fields.has(name)) throw malformed(options.source, lineNo, `field "${line.slice(0, colon)}" appears twice in one paragraph`);
+    if (colon <= 0) throw malformed(source, at.lineNo, `expected "Field: value", got ${JSON.stringify(clip(line))}`);
+    if (last !== undefined) fields.set(last, lastValue);
+    const name = fieldName(line, colon);
+    if (fields.size === 0) first = at.lineNo;
+    if (fields.has(name)) throw malformed(source, at.lineNo, `field "${line.slice(0, colon)}" appears twice in one paragraph`);
     last = name;
     lastValue = line.slice(colon + 1).trim();
   }
-  flushField();
-  if (fields.size > 0) yield { fields, line: first };
+  if (last !== undefined) fields.set(last, lastValue);
+  return fields.size > 0 ? { fields, line: first } : undefined;
+}
+
+// Field names repeat in every paragraph of an index: their lower-cased forms are kept
+// (one short lookup instead of a slice and a toLowerCase per line).
+const FIELD_NAMES = new Map<string, string>();
+
+function fieldName(line: string, colon: number): string {
+  const raw = line.slice(0, colon);
+  let name = FIELD_NAMES.get(raw);
+  if (name === undefined) {
+    name = raw.toLowerCase();
+    if (FIELD_NAMES.size < 1000) FIELD_NAMES.set(raw, name);
+  }
+  return name;
 }
 
 /** A field's value with line breaks read as spaces (Build-Depends, Binary, Architecture). */
@@ -114,7 +148,9 @@ export function multilineLines(value: string | undefined): string[] {
 /** Space-separated words of a (folded) field. */
 export function words(value: string | undefined): string[] {
   if (value === undefined) return [];
-  return value.split(/[ \t\n]+/).filter((w) => w !== '');
+  const parts = value.split(/[ \t\n]+/);
+  // split's array is exact-size; filter's keeps room to grow (kept for every source of a suite).
+  return parts.includes('') ? parts.filter((w) => w !== '').slice() : parts;
 }
 
 /** A required field, or INDEX_INVALID naming the paragraph. */

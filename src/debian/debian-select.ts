@@ -18,8 +18,7 @@ export function selectSource(sources: LazyIndex<SourcePackage>, want: string, re
   const name = eq === -1 ? want : want.slice(0, eq);
   const version = eq === -1 ? undefined : want.slice(eq + 1);
   const list = sources.versions(name);
-  // raw(name) is in index order, versions() highest first: find the stanza of a version.
-  const rawOf = (v: string): string => sources.raw(name).find((r) => new RegExp(`\\nVersion: ${escapeRe(v)}\\n`).test(`\n${r}\n`)) ?? sources.raw(name)[0]!;
+  const rawOf = (v: string): string => sources.stanza(name, v) ?? sources.raw(name)[0]!;
   const extraOnly = (v: string): boolean => rawField(rawOf(v), 'Extra-Source-Only') === 'yes';
   const src = version === undefined ? list.find((s) => !extraOnly(s.version)) : list.find((s) => s.version === version);
   if (src === undefined && version === undefined && list.length > 0) {
@@ -38,10 +37,6 @@ export function selectSource(sources: LazyIndex<SourcePackage>, want: string, re
     throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} main`, { hint });
   }
   return { src, raw: rawOf(src.version), dscPath: undefined };
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** A local .dsc as a Sources entry (its files are verified against it when it is read). */

@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
@@ -54,16 +54,23 @@ export function parseDoseReport(text: string): Uninstallable[] {
   return out;
 }
 
-export interface CheckOptions {
-  /** Packages text (whole, or reduced to the closure). */
-  readonly packages: string;
-  /** Sources stanzas to check. */
-  readonly sources: string;
+export type CheckOptions = CheckInput & (
+  /** Packages text (reduced to the closure), written to a temporary file. */
+  | { readonly packages: string; readonly packagesPath?: undefined }
+  /** A Packages file as it is (the whole suite's verified index). */
+  | { readonly packagesPath: string; readonly packages?: undefined }
+);
+
+interface CheckInput {
+  /** Sources stanzas to check (text, or the bytes as they are). */
+  readonly sources: string | Uint8Array;
   readonly arch: string;
   readonly profiles?: readonly string[];
   /** Leave out Build-Depends-Indep (a -B build) or Build-Depends-Arch (a -A build), as buildds do. */
   readonly drop?: 'indep' | 'arch';
   readonly signal?: AbortSignal;
+  /** Called once dose-builddebcheck has been started (its input written). */
+  readonly onStart?: () => void;
 }
 
 export function doseMissing(): string | undefined {
@@ -75,17 +82,20 @@ export async function checkInstallable(o: CheckOptions): Promise<Uninstallable[]
   if (missing !== undefined) throw new KilnError('tool-missing', missing, { hint: 'run `bash scripts/setup.sh`, or apt-get install dose-builddebcheck' });
   const dir = await mkdtemp(join(tmpdir(), 'kiln-dose-'));
   try {
-    const pk = join(dir, 'Packages');
+    let pk = join(dir, 'Packages');
     const src = join(dir, 'Sources');
     // dose rejects a file whose last line has no newline ("RFC 822 parse error").
-    await writeFile(pk, o.packages.endsWith('\n') ? o.packages : `${o.packages}\n`);
-    await writeFile(src, o.sources.endsWith('\n') ? o.sources : `${o.sources}\n`);
+    if (o.packages !== undefined) await writeFile(pk, o.packages.endsWith('\n') ? o.packages : `${o.packages}\n`);
+    else if (await endsWithNewline(o.packagesPath)) pk = o.packagesPath;
+    else await writeFile(pk, `${await readFile(o.packagesPath, 'utf8')}\n`);
+    if (typeof o.sources === 'string') await writeFile(src, o.sources.endsWith('\n') ? o.sources : `${o.sources}\n`);
+    else await writeFile(src, o.sources.at(-1) === 10 ? o.sources : Buffer.concat([o.sources, Buffer.from('\n')]));
     const args = [`--deb-native-arch=${o.arch}`, '-e', '-f'];
     if (o.profiles !== undefined && o.profiles.length > 0) args.push(`--deb-profiles=${o.profiles.join(',')}`);
     if (o.drop === 'indep') args.push('--deb-drop-b-d-indep');
     if (o.drop === 'arch') args.push('--deb-drop-b-d-arch');
     args.push(pk, src);
-    const { code, stdout, stderr } = await run(DOSE, args, o.signal);
+    const { code, stdout, stderr } = await run(DOSE, args, o.signal, o.onStart);
     // dose exits 1 when something is broken; anything else non-zero is its own failure.
     if (code !== 0 && code !== 1) {
       throw new KilnError('tool-failed', `dose-builddebcheck failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' / ')}`, { hint: 'run it by hand on the same indexes to see why' });
@@ -96,9 +106,18 @@ export async function checkInstallable(o: CheckOptions): Promise<Uninstallable[]
   }
 }
 
-function run(cmd: string, args: string[], signal: AbortSignal | undefined): Promise<{ code: number | null; stdout: string; stderr: string }> {
+async function endsWithNewline(path: string): Promise<boolean> {
+  await using f = await open(path, 'r');
+  const { size } = await f.stat();
+  if (size === 0) return true;
+  const { buffer } = await f.read({ buffer: Buffer.alloc(1), position: size - 1 });
+  return buffer[0] === 10;
+}
+
+function run(cmd: string, args: string[], signal: AbortSignal | undefined, onStart: (() => void) | undefined): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) });
+    onStart?.();
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));

@@ -3,7 +3,7 @@
 // when asked for. Planning a handful of sources against a whole suite (63k binaries,
 // 34k sources) then costs one string scan, not 100k deb822 parses.
 
-import { iterateDeb822 } from './deb822.ts';
+import { firstParagraph } from './deb822.ts';
 import { parseProvides } from './relation.ts';
 import { binaryFromParagraph, sourceFromParagraph, type BinaryPackage, type SourcePackage } from './sources-index.ts';
 import { compareVersions } from './version.ts';
@@ -15,6 +15,8 @@ export interface LazyIndex<T> {
   versions(name: string): readonly T[];
   /** The raw stanzas of `name` (for writing a reduced index). */
   raw(name: string): readonly string[];
+  /** The raw stanza of `name` at `version` (the first in index order), if any. */
+  stanza(name: string, version: string): string | undefined;
 }
 
 export interface BinaryUniverse extends LazyIndex<BinaryPackage> {
@@ -71,26 +73,40 @@ export function rawField(stanza: string, field: string): string | undefined {
 }
 
 function lazy<T extends { readonly version: string }>(s: Stanzas, parse: (stanza: string) => T): LazyIndex<T> {
-  const parsed = new Map<string, T[]>();
+  // Per name: the parsed versions, highest first, and their stanzas in the same order.
+  const parsed = new Map<string, { list: T[]; raws: readonly string[] }>();
+  const load = (name: string): { list: T[]; raws: readonly string[] } => {
+    let e = parsed.get(name);
+    if (e === undefined) {
+      const raws = s.byName.get(name) ?? [];
+      const list = raws.map(parse);
+      if (list.length <= 1) e = { list, raws };
+      else {
+        // A stable sort of positions: equal versions keep index order.
+        const at = list.map((_, i) => i).sort((a, b) => compareVersions(list[b]!.version, list[a]!.version));
+        e = { list: at.map((i) => list[i]!), raws: at.map((i) => raws[i]!) };
+      }
+      parsed.set(name, e);
+    }
+    return e;
+  };
   return {
     names: () => s.order,
     raw: (name) => s.byName.get(name) ?? [],
-    versions(name) {
-      let list = parsed.get(name);
-      if (list === undefined) {
-        list = (s.byName.get(name) ?? []).map(parse);
-        if (list.length > 1) list.sort((a, b) => compareVersions(b.version, a.version));
-        parsed.set(name, list);
-      }
-      return list;
+    versions: (name) => load(name).list,
+    stanza(name, version) {
+      const e = load(name);
+      const i = e.list.findIndex((p) => p.version === version);
+      return i === -1 ? undefined : e.raws[i];
     },
   };
 }
 
 export function lazySources(text: string, source: string): LazyIndex<SourcePackage> {
   return lazy(split(text), (stanza) => {
-    for (const p of iterateDeb822(stanza, { source })) return sourceFromParagraph(p, source);
-    throw new Error(`internal: empty stanza in ${source}`);
+    const p = firstParagraph(stanza, { source });
+    if (p === undefined) throw new Error(`internal: empty stanza in ${source}`);
+    return sourceFromParagraph(p, source);
   });
 }
 
@@ -110,8 +126,9 @@ export function lazyPackages(text: string, source: string): BinaryUniverse {
     if (rawField(stanza, 'Essential') === 'yes') essential.push(name);
   });
   const parse = (stanza: string): BinaryPackage => {
-    for (const p of iterateDeb822(stanza, { source })) return binaryFromParagraph(p, source);
-    throw new Error(`internal: empty stanza in ${source}`);
+    const p = firstParagraph(stanza, { source });
+    if (p === undefined) throw new Error(`internal: empty stanza in ${source}`);
+    return binaryFromParagraph(p, source);
   };
   const base = lazy(s, parse);
   const providerCache = new Map<string, { pkg: BinaryPackage; version: string | undefined }[]>();
@@ -121,10 +138,10 @@ export function lazyPackages(text: string, source: string): BinaryUniverse {
     providers(name) {
       let list = providerCache.get(name);
       if (list === undefined) {
-        list = (provided.get(name) ?? []).map((e) => ({
-          pkg: base.versions(e.name).find((p) => p.version === rawField(e.stanza, 'Version')) ?? parse(e.stanza),
-          version: e.version,
-        }));
+        list = (provided.get(name) ?? []).map((e) => {
+          const v = rawField(e.stanza, 'Version');
+          return { pkg: base.versions(e.name).find((p) => p.version === v) ?? parse(e.stanza), version: e.version };
+        });
         providerCache.set(name, list);
       }
       return list;

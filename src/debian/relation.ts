@@ -29,19 +29,57 @@ export function parseRelations(field: string): { groups: AltGroup[]; errors: str
   const errors: string[] = [];
   for (const item of field.split(',')) {
     if (isBlank(item)) continue;
-    const group: Relation[] = [];
-    for (const alt of item.split('|')) {
-      if (isBlank(alt)) {
-        errors.push(`${quote(item)}: empty alternative (nothing between "|" and its neighbour)`);
-        continue;
-      }
-      const r = parseRelation(alt);
-      if (r.error !== undefined) errors.push(r.error);
-      else group.push(r.relation);
-    }
-    if (group.length > 0) groups.push(group);
+    const r = parseItemShared(item);
+    for (const e of r.errors) errors.push(e);
+    if (r.group !== undefined) groups.push(r.group);
   }
-  return { groups, errors };
+  // An exact-size copy: a pushed-to array keeps room for 16 more, and a suite has 100k+ of them.
+  return { groups: groups.slice(), errors };
+}
+
+interface ParsedItem {
+  readonly group: AltGroup | undefined;
+  readonly errors: readonly string[];
+}
+
+function parseItem(item: string): ParsedItem {
+  const alts = item.split('|');
+  const group: Relation[] = [];
+  const errors: string[] = [];
+  for (const alt of alts) {
+    if (isBlank(alt)) {
+      errors.push(`${quote(item)}: empty alternative (nothing between "|" and its neighbour)`);
+      continue;
+    }
+    const r = parseRelation(alt);
+    if (r.error !== undefined) errors.push(r.error);
+    else group.push(r.relation);
+  }
+  return { group: group.length === 0 ? undefined : group.slice(), errors };
+}
+
+// A suite writes the same relations thousands of times (`debhelper-compat (= 13)`,
+// `libc6 (>= 2.34)`): each distinct item is parsed once and its (immutable) group of
+// relations shared, which saves the parse and most of the memory a suite's relations take.
+const ITEMS = new Map<string, ParsedItem>();
+const ITEMS_MAX = 500_000;
+
+/**
+ * Forgets the shared parses (their texts are slices that keep a whole index in memory):
+ * for when a suite has been planned.
+ */
+export function forgetParsedRelations(): void {
+  ITEMS.clear();
+}
+
+function parseItemShared(item: string): ParsedItem {
+  let r = ITEMS.get(item);
+  if (r === undefined) {
+    r = parseItem(item);
+    if (ITEMS.size >= ITEMS_MAX) ITEMS.clear();
+    ITEMS.set(item, r);
+  }
+  return r;
 }
 
 /**
@@ -77,7 +115,7 @@ export function parseProvides(field: string): { provides: Provide[]; errors: str
     if (problem !== undefined || typeof r === 'string') errors.push(`${quote(item)}: ${problem}`);
     else provides.push(r.constraint === undefined ? { name: r.name } : { name: r.name, version: r.constraint.version });
   }
-  return { provides, errors };
+  return { provides: provides.slice(), errors }; // exact-size (kept for every binary of a suite)
 }
 
 /** Canonical text: `name:qual (op version) [arches] <profiles>…`, single spaces. */
@@ -140,16 +178,12 @@ const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
 /** Returns the relation, or what is wrong with it (without the quoted text). */
 function scanRelation(s: string): Relation | string {
   const n = s.length;
-  let i = 0;
-  const skipSpace = (): void => {
-    while (i < n && isSpace(s.charCodeAt(i))) i++;
-  };
-  skipSpace();
+  let i = skipSpaces(s, 0);
   const nameStart = i;
   while (i < n && isNameChar(s.charCodeAt(i))) i++;
   const name = s.slice(nameStart, i);
   if (name === '') return i < n ? `expected a package name, found "${s[i]}"` : 'missing package name';
-  if (name !== name.toLowerCase()) return `package name "${name}" must be lowercase`;
+  if (hasUpper(name)) return `package name "${name}" must be lowercase`;
   if (!isLowerAlnum(name.charCodeAt(0))) return `package name "${name}" must start with a lowercase letter or digit`;
 
   let archQualifier: string | undefined;
@@ -161,24 +195,24 @@ function scanRelation(s: string): Relation | string {
     if (archQualifier === '') return 'missing architecture qualifier after ":"';
     if (!ARCH_RE.test(archQualifier)) return `invalid architecture qualifier ":${archQualifier}"`;
   }
-  skipSpace();
+  i = skipSpaces(s, i);
 
   let constraint: Relation['constraint'];
   if (s[i] === '(') {
     i++;
-    skipSpace();
+    i = skipSpaces(s, i);
     const opStart = i;
     while (i < n && (s[i] === '<' || s[i] === '=' || s[i] === '>')) i++;
     const opText = s.slice(opStart, i);
     if (opText === '') return 'missing relation operator (one of << <= = >= >>) after "("';
     const op = OPS[opText];
     if (op === undefined) return `unknown relation operator "${opText}" (use one of << <= = >= >>)`;
-    skipSpace();
+    i = skipSpaces(s, i);
     const vStart = i;
     while (i < n && s[i] !== ')' && s[i] !== '(' && !isSpace(s.charCodeAt(i))) i++;
     const version = s.slice(vStart, i);
     if (version === '') return `missing version after "${opText}"`;
-    skipSpace();
+    i = skipSpaces(s, i);
     if (i >= n) return `missing ")" after version "${clip(version)}"`;
     if (s[i] !== ')') return `expected ")" after version "${clip(version)}", found "${clip(s.slice(i).trim())}"`;
     i++;
@@ -186,7 +220,7 @@ function scanRelation(s: string): Relation | string {
     if (problem !== undefined) return `invalid version "${clip(version)}": ${problem}`;
     constraint = { op, version };
   }
-  skipSpace();
+  i = skipSpaces(s, i);
 
   let archRestriction: Relation['archRestriction'];
   if (s[i] === '[') {
@@ -204,7 +238,7 @@ function scanRelation(s: string): Relation | string {
     }
     archRestriction = { negated, arches };
     i = close + 1;
-    skipSpace();
+    i = skipSpaces(s, i);
   }
 
   const profiles: { negated: boolean; name: string }[][] = [];
@@ -222,7 +256,7 @@ function scanRelation(s: string): Relation | string {
     }
     profiles.push(conj);
     i = close + 1;
-    skipSpace();
+    i = skipSpaces(s, i);
   }
 
   if (i < n) {
@@ -239,6 +273,20 @@ function scanRelation(s: string): Relation | string {
   if (archRestriction !== undefined) r.archRestriction = archRestriction;
   if (profiles.length > 0) r.profiles = profiles;
   return r;
+}
+
+function skipSpaces(s: string, from: number): number {
+  let i = from;
+  while (i < s.length && isSpace(s.charCodeAt(i))) i++;
+  return i;
+}
+
+function hasUpper(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
 }
 
 function isSpace(c: number): boolean {

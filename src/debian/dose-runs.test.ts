@@ -1,0 +1,72 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, runSources, type Checkable } from './dose-runs.ts';
+import { lazySources } from './lazy-index.ts';
+
+const REQ = { archs: ['amd64'], options: { mode: 'binary' as const } };
+const item = (name: string, architecture: string, stanza = `Package: ${name}\nArchitecture: ${architecture}`): Checkable => ({ name, stanza, architecture: architecture.split(' ') });
+
+test('doseRuns: one run per arch and mode, in the order given; empty groups left out', () => {
+  const runs = doseRuns([item('a', 'any'), item('b', 'all'), item('c', 'any all'), item('d', 'arm64'), item('e', 'linux-any')], REQ);
+  assert.deepEqual(runs.map((r) => [r.arch, r.mode, [...r.sources.keys()]]), [
+    ['amd64', 'binary', ['c']],
+    ['amd64', 'binary-arch', ['a', 'e']],
+    ['amd64', 'binary-indep', ['b']],
+  ]);
+  const two = doseRuns([item('a', 'any'), item('c', 'any all'), item('r', 'riscv64 all')], { ...REQ, archs: ['amd64', 'riscv64'] });
+  assert.deepEqual(two.map((r) => [r.arch, r.mode, [...r.sources.keys()]]), [
+    ['amd64', 'binary', ['c']],
+    ['amd64', 'binary-arch', ['a']],
+    ['riscv64', 'binary', ['r']],
+    ['riscv64', 'binary-arch', ['a', 'c']],
+  ]);
+});
+
+test('quickPick: the highest version not Extra-Source-Only, from raw fields; unsure without a Version', () => {
+  const idx = lazySources([
+    'Package: p\nVersion: 1.0-1\nArchitecture: any',
+    'Package: p\nVersion: 2.0-1\nArchitecture: any\nExtra-Source-Only: yes',
+    'Package: p\nVersion: 1.5-1\nArchitecture:\n amd64\n all',
+    'Package: q\nVersion: 1\nExtra-Source-Only: yes',
+    'Package: r\nArchitecture: any',
+    'Package: r\nVersion: 1\nArchitecture: any',
+  ].join('\n\n') + '\n', 'test');
+  const p = quickPick(idx, 'p');
+  assert.equal(typeof p === 'string' && p.includes('Version: 1.5-1'), true);
+  assert.deepEqual(rawArchitecture(p as string), ['amd64', 'all']);
+  assert.equal(quickPick(idx, 'q'), undefined);
+  assert.equal(quickPick(idx, 'r'), 'unsure');
+});
+
+test('covers: each wanted run has a guessed run of its arch and mode holding the same stanzas (more is fine)', () => {
+  const guess = doseRuns([item('a', 'any'), item('bad', 'any'), item('b', 'all')], REQ);
+  assert.deepEqual(covers(guess, doseRuns([item('a', 'any'), item('b', 'all')], REQ)), [0, 1]);
+  assert.deepEqual(covers(guess, doseRuns([item('b', 'all')], REQ)), [1]);
+  assert.equal(covers(guess, doseRuns([item('a', 'any'), item('c', 'any')], REQ)), undefined, 'a source the guess left out');
+  assert.equal(covers(guess, doseRuns([item('a', 'any', 'Package: a\nVersion: 2')], REQ)), undefined, 'another stanza');
+  assert.equal(covers(guess, doseRuns([item('a', 'any all')], REQ)), undefined, 'another mode');
+  assert.deepEqual(covers(guess, []), []);
+});
+
+test('covers and runSources: a guess read as latin1 is the same bytes as the parsed UTF-8 text', () => {
+  const utf8 = 'Package: a\nMaintainer: Zoë\nArchitecture: any';
+  const latin1 = Buffer.from(utf8, 'utf8').toString('latin1');
+  assert.notEqual(latin1, utf8);
+  const guess = doseRuns([item('a', 'any', latin1)], REQ, true);
+  assert.deepEqual(covers(guess, doseRuns([item('a', 'any', utf8)], REQ)), [0]);
+  assert.deepEqual(runSources(guess[0]!), Buffer.from(`${utf8}\n`, 'utf8'));
+  // The same characters in both encodings are not the same bytes once past ASCII.
+  assert.equal(covers(doseRuns([item('a', 'any', utf8)], REQ, true), doseRuns([item('a', 'any', utf8)], REQ)), undefined);
+});
+
+test('brokenFrom: per source, one message per run that found it broken; answers about others dropped', () => {
+  const runs = doseRuns([item('a', 'any'), item('b', 'all')], REQ);
+  const broken = brokenFrom(runs, [
+    [{ source: 'a', version: '1', reason: 'unsat-dependency: x' }, { source: 'zz', version: '1', reason: 'not ours' }],
+    [{ source: 'b', version: '1', reason: 'unsat-conflict: y' }],
+  ]);
+  assert.deepEqual([...broken], [
+    ['a', ['amd64: build dependencies not installable: unsat-dependency: x']],
+    ['b', ['amd64: build dependencies not installable: unsat-conflict: y']],
+  ]);
+});
