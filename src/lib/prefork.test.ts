@@ -11,19 +11,12 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { launchPreforked, type Launched } from './prefork.ts';
-import { runGroup, type RunGroupOptions } from './spawn-group.ts';
+import { runGroup } from './spawn-group.ts';
+import { collect } from '../../test/helpers/collect-output.ts';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 const portable = process.env['KILN_PREFORK_PORTABLE'] === '1';
 
-function collect(): { out: () => string; err: () => string; onOutput: RunGroupOptions['onOutput'] } {
-  const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-  return {
-    out: () => Buffer.concat(chunks.stdout).toString(),
-    err: () => Buffer.concat(chunks.stderr).toString(),
-    onOutput: (stream, chunk) => void chunks[stream].push(chunk),
-  };
-}
 
 async function drain(l: Launched): Promise<string> {
   const parts: Buffer[] = [];

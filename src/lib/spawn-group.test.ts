@@ -7,19 +7,11 @@ import { describe, test } from 'node:test';
 import { eventually, pidsWithCmdline, pidsWithEnv } from '../../test/helpers/proc.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { COOKIE_VAR, DEFAULT_TIME_PATH, decodeExit, killByCookie, runGroup } from './spawn-group.ts';
-import type { RunGroupOptions } from './spawn-group.ts';
+import { collect } from '../../test/helpers/collect-output.ts';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 const hasTime = existsSync(DEFAULT_TIME_PATH);
 
-function collect(): { out: () => string; err: () => string; onOutput: RunGroupOptions['onOutput'] } {
-  const chunks = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-  return {
-    out: () => Buffer.concat(chunks.stdout).toString(),
-    err: () => Buffer.concat(chunks.stderr).toString(),
-    onOutput: (stream, chunk) => void chunks[stream].push(chunk),
-  };
-}
 
 /** A unique `sleep 300.<digits>` argument that /proc/<pid>/cmdline can be searched for. */
 function sleepMarker(): string {
