@@ -9,7 +9,6 @@ import type { CliContext } from './main.ts';
 import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, type StateOptions } from './options.ts';
 import { jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
-import { remoteBuild } from './remote-build.ts';
 
 // --server / --token (remote.ts), merged into BuildOpts.
 interface BuildOpts extends RemoteOptions {}
@@ -46,9 +45,11 @@ export function registerBuild(program: Command, ctx: CliContext): void {
   addStateOptions(cmd);
   addRemoteOptions(cmd);
   cmd.action(async (targets: string[], opts: BuildOpts, command: Command) => {
-    // Against a daemon: the tree goes up as a bundle and the build runs there.
+    // Against a daemon: the tree goes up as a bundle and the build runs there (that code
+    // is loaded only then).
     const remote = remoteFrom(opts);
     if (remote !== undefined) {
+      const { remoteBuild } = await import('./remote-build.ts');
       ctx.exitCode = await remoteBuild(remote, { treeDir: opts.tree, stateDir: layoutFrom(opts).root, targets, archs: opts.arch, env: opts.env, json: opts.json }, ctx);
       return;
     }

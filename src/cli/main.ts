@@ -49,7 +49,9 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
       writeErr: (s) => ctx.stderr.write(s),
     });
   const verb = argv?.[0];
-  const names = verb !== undefined && Object.hasOwn(VERBS, verb) ? [verb] : Object.keys(VERBS);
+  // `kiln --version` alone needs no verb at all.
+  const versionOnly = argv !== undefined && argv.length === 1 && (verb === '--version' || verb === '-V');
+  const names = versionOnly ? [] : verb !== undefined && Object.hasOwn(VERBS, verb) ? [verb] : Object.keys(VERBS);
   const registers = await Promise.all(names.map((n) => VERBS[n]!()));
   for (const register of registers) register(program, ctx);
   return program;

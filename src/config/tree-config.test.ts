@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadTreeConfig, parseTreeConfig } from './tree-config.ts';
+import { emptyTreeConfig } from './load-tree-config.ts';
 import { builtinDefaults } from '../recipes/parse-recipe.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 
@@ -111,4 +112,9 @@ test('loadTreeConfig: no kiln.toml is fine; a present one is read', async () => 
   assert.deepEqual(some.diagnostics, []);
   assert.equal(some.config.file, join(dir.path, 'kiln.toml'));
   assert.deepEqual(some.config.archs, ['riscv64']);
+});
+
+test('emptyTreeConfig (no zod, no TOML) is what the parser makes of an empty kiln.toml', () => {
+  assert.deepEqual(emptyTreeConfig('(no tree)'), parseTreeConfig('', '(no tree)').config);
+  assert.deepEqual(emptyTreeConfig(undefined).defaults, builtinDefaults);
 });

@@ -3,8 +3,7 @@
 // mirror://NAME/ urls. Parsed once into a readonly TreeConfig, or
 // every problem at once as diagnostics.
 
-import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
@@ -13,6 +12,10 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/instance-spec.ts';
 import { builtinDefaults, type RecipeDefaults } from '../recipes/parse-recipe.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
+
+// Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
+// imports this parser only when the file exists.
+export { loadTreeConfig } from './load-tree-config.ts';
 
 export interface TreeConfig {
   readonly file: string | undefined;
@@ -40,20 +43,6 @@ const schema = z.strictObject({
   mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./)).optional(),
   instance: instanceSchema.optional(),
 });
-
-export async function loadTreeConfig(treeDir: string): Promise<{ config: TreeConfig; diagnostics: Diagnostic[] }> {
-  const file = join(treeDir, 'kiln.toml');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { config: { file: undefined, env: undefined, sandbox: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} }, diagnostics: [] };
-    }
-    throw e;
-  }
-  return parseTreeConfig(text, file);
-}
 
 export function parseTreeConfig(text: string, file: string): { config: TreeConfig; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];

@@ -10,11 +10,17 @@ import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import type { Diagnostic, InvalidPackage, PackageSource, PackageSpec, ScanResult } from '../plan/spec.ts';
-import { loadTreeConfig, type TreeConfig } from '../config/tree-config.ts';
-import { parseRecipe, type RecipeDraft } from './parse-recipe.ts';
+import { loadTreeConfig } from '../config/load-tree-config.ts';
+import type { TreeConfig } from '../config/tree-config.ts';
+import type { RecipeDraft } from './parse-recipe.ts';
 import { openScanCache, stampOf, type FileStamp, type ScanCache } from './scan-cache.ts';
 
 export const RECIPE_FILE = 'recipe.toml';
+
+// The recipe parser (smol-toml, zod, the schema) is loaded on the first scan-cache miss
+// only: a no-change scan of a big tree takes every spec from the cache.
+let parser: Promise<typeof import('./parse-recipe.ts')> | undefined;
+const loadParser = (): Promise<typeof import('./parse-recipe.ts')> => (parser ??= import('./parse-recipe.ts'));
 
 export interface TreeScan extends ScanResult {
   readonly config: TreeConfig;
@@ -88,6 +94,7 @@ async function scanPackage(
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // not a package folder
     throw e;
   }
+  const { parseRecipe } = await loadParser();
   const outcome = parseRecipe(text.toString('utf8'), { file, folderName: folder, defaults: config.defaults });
   if (!outcome.ok) return { name: folder, dir, diagnostics: outcome.diagnostics };
   const spec = await finishSpec(outcome.draft, { dir, file, recipeBytes: text, stamps: st === undefined ? undefined : [stampOf(RECIPE_FILE, st)] });

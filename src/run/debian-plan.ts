@@ -7,15 +7,20 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDownloads } from '../cache/downloads.ts';
 import { hostDebianMirror } from '../config/mirrors.ts';
-import { parseTreeConfig, type TreeConfig } from '../config/tree-config.ts';
+import { emptyTreeConfig } from '../config/load-tree-config.ts';
+import type { TreeConfig } from '../config/tree-config.ts';
 import type { DebianScan } from '../debian/debian-scan.ts';
 import type { DebianBuildMode } from '../debian/debian-spec.ts';
-import { DEBIAN_FILE, readDebianToml } from '../debian/debian-toml.ts';
-import { createEnvStore } from '../envs/env-store.ts';
 import { KilnError, isKilnError } from '../errors.ts';
 import { scanRecipeTree, type TreeScan } from '../recipes/scan-tree.ts';
 import { scanCacheFileFor } from '../recipes/scan-cache.ts';
 import type { Diagnostic } from '../plan/spec.ts';
+
+// debian.toml's reader (zod) and the env store are imported where
+// they are used: a run with no Debian part loads none of them.
+
+/** DEBIAN_FILE of debian/debian-toml.ts, not imported from there (it loads zod). */
+const DEBIAN_FILE = 'debian.toml';
 
 function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
@@ -64,10 +69,10 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   const scanTree = o.debian === undefined || o.debian.withTree;
   const tree: TreeScan = scanTree
     ? await scanRecipeTree(treeDir, { ...(o.signal === undefined ? {} : { signal: o.signal }), cacheFile: scanCacheFileFor(o.stateDir, treeDir) })
-    : { specs: [], invalid: [], diagnostics: [], config: parseTreeConfig('', '(no tree)').config };
+    : { specs: [], invalid: [], diagnostics: [], config: emptyTreeConfig('(no tree)') };
   if (o.debian === undefined && !treeHasDebian) return { ...tree, debianEnv: undefined, debian: undefined };
 
-  const toml = treeHasDebian ? await readDebianToml(tomlPath) : undefined;
+  const toml = treeHasDebian ? await (await import('../debian/debian-toml.ts')).readDebianToml(tomlPath) : undefined;
   if (toml !== undefined && toml.config === undefined) {
     throw new KilnError('config-invalid', `${tomlPath} is invalid:\n${toml.diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, { hint: 'docs/debian.md describes debian.toml' });
   }
@@ -125,6 +130,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
 
 /** Create the envs a Debian run needs when they do not exist yet (mmdebstrap buildd). */
 export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal }): Promise<void> {
+  const { createEnvStore } = await import('../envs/env-store.ts');
   const store = createEnvStore({ stateDir: o.stateDir });
   for (const arch of o.archs) {
     const name = o.template.replaceAll('{arch}', arch);

@@ -1,6 +1,7 @@
 // One build run, end to end: plan, settle what needs no work (up-to-date, broken),
 // schedule the rest through execute(), then write the report and the package index.
-// Everything observable goes out on the event bus; records subscribe to it.
+// Everything observable goes out on the event bus; records subscribe to it. What only a
+// run with work to do needs (the executor, the package index writer) is imported then.
 
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
-import { createExecutor, logPathOf, type StagedOutput } from '../execute/execute-job.ts';
+import type { StagedOutput } from '../execute/execute-job.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
@@ -18,7 +19,6 @@ import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
-import { updatePackageIndex } from './update-index.ts';
 import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
@@ -131,7 +131,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       });
     }
 
-    const execute = createExecutor({
+    // A no-change run has nothing to execute: the executor (and the fetch, sandbox and log
+    // code it brings) is loaded only when something is to be built.
+    const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
+    const execute = executor?.createExecutor({
       runId,
       backend: prepared.envs.backend,
       envFor: (arch) => prepared.envs.envFor(arch),
@@ -153,7 +156,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       signal: req.signal,
       slotGate: req.slotGate,
       run: async (id, { signal }) => {
-        const outcome = await execute(jobs.get(id)!, { signal });
+        const outcome = await execute!(jobs.get(id)!, { signal });
         return outcome.state === 'built' || outcome.state === 'up-to-date' ? 'succeeded' : outcome.state;
       },
       onSettled: (id, r) => {
@@ -187,12 +190,14 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     await writeReport(state.root, report);
     // A no-change run leaves the index alone (nothing in it could differ).
     if (counts.built > 0 || !existsSync(state.index)) {
+      const { updatePackageIndex } = await import('./update-index.ts');
       await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key);
     }
     const debian = prepared.scan.debian;
     if (debian !== undefined && !req.signal.aborted) {
       const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
       const { publishDebianRun } = await import('./publish-debian.ts');
+      const { logPathOf } = await import('../execute/execute-job.ts');
       const done = await publishDebianRun({
         stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan, artifacts, finalState,
         keyOf: (id) => outputs.get(id)?.key, note, signal: req.signal,

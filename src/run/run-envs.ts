@@ -6,16 +6,16 @@
 // (extra apt sources) becomes a second read-only layer over each env, made on first use;
 // its content hash is part of the env id, so a refresh that changes it rebuilds too.
 
-import { createEnvStore } from '../envs/env-store.ts';
 import type { EnvLease } from '../envs/env-types.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
 import { KilnError } from '../errors.ts';
-import { createChrootBackend, chrootUnavailable } from '../sandbox/chroot/chroot-backend.ts';
 import { chooseBackend, type SandboxChoice } from '../sandbox/choose-backend.ts';
-import { createRootlessBackend, rootlessUnavailable } from '../sandbox/rootless/rootless-backend.ts';
 import { hostBackend } from '../sandbox/host.ts';
 import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { hostEnvId } from './host-env.ts';
+
+// The chroot and rootless backends and the env store are imported only when the chosen
+// backend needs them: a host-sandbox run (no env configured) loads none of them.
 
 export interface RunEnvs {
   readonly backend: SandboxBackend;
@@ -46,10 +46,11 @@ export async function resolveRunEnvs(options: {
   readonly onOutput?: ((line: string) => void) | undefined;
 }): Promise<RunEnvs> {
   const isRoot = process.getuid?.() === 0;
-  const chrootProblem = options.sandbox === 'host' ? undefined : chrootUnavailable();
   // The rootless probe mounts an overlay in a user namespace (~10 ms): only when it may be picked.
   const rootlessProblem =
-    options.sandbox === 'rootless' || (options.sandbox === 'auto' && !isRoot && options.envTemplate !== undefined) ? rootlessUnavailable() : undefined;
+    options.sandbox === 'rootless' || (options.sandbox === 'auto' && !isRoot && options.envTemplate !== undefined)
+      ? (await import('../sandbox/rootless/rootless-backend.ts')).rootlessUnavailable()
+      : undefined;
   const choice = chooseBackend({
     requested: options.sandbox,
     envConfigured: options.envTemplate !== undefined,
@@ -62,11 +63,14 @@ export async function resolveRunEnvs(options: {
     const id = hostEnvId();
     return { backend: hostBackend, note: choice.note, envFor: () => undefined, envIdFor: () => id, release: async () => {} };
   }
-  if (choice.backend === 'chroot' && chrootProblem !== undefined) {
+  const chroot = choice.backend === 'chroot' ? await import('../sandbox/chroot/chroot-backend.ts') : undefined;
+  const chrootProblem = chroot?.chrootUnavailable();
+  if (chrootProblem !== undefined) {
     throw new KilnError('sandbox-unavailable', `the chroot sandbox cannot run here: ${chrootProblem}`, {
       hint: 'fix the above, or build without isolation with --sandbox host',
     });
   }
+  const { createEnvStore } = await import('../envs/env-store.ts');
   const store = createEnvStore({ stateDir: options.stateDir });
   const template = options.envTemplate!;
   const archs = [...new Set(options.archs.map((a) => (a === 'all' ? options.hostArch : a)).concat(options.archs.includes('all') ? [options.hostArch] : []))];
@@ -98,7 +102,10 @@ export async function resolveRunEnvs(options: {
     await release();
     throw e;
   }
-  const backend = choice.backend === 'rootless' ? createRootlessBackend({ stateDir: options.stateDir }) : createChrootBackend({ stateDir: options.stateDir });
+  const backend =
+    chroot === undefined
+      ? (await import('../sandbox/rootless/rootless-backend.ts')).createRootlessBackend({ stateDir: options.stateDir })
+      : chroot.createChrootBackend({ stateDir: options.stateDir });
   const pick = (arch: string): SandboxEnv => envs.get(arch === 'all' ? options.hostArch : arch)!;
   return { backend, note: choice.note, envFor: pick, envIdFor: (arch) => pick(arch).id, release };
 }

@@ -5,16 +5,15 @@
 // delete the workspace, drop the entry. Then stale cross-process locks of dead pids.
 //
 // Safe to run while other kilns use the same state dir: it only touches entries and
-// locks whose owner is provably dead on this host.
+// locks whose owner is provably dead on this host. The cgroup and mount code is loaded
+// only when there is a dead sandbox to clean up (normally never).
 
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseLockContent } from '../cache/lock.ts';
-import { openCgroup } from './cgroups/cgroups.ts';
 import { removeTree } from './host.ts';
 import { ownerAlive, pidAlive, readEntries, type JournalEntry } from './journal.ts';
-import { liveMountsUnder, unmountLazily } from './mounts.ts';
 
 export interface ReapReport {
   /** Journal entries of dead kilns that were cleaned up (their ids, or file for garbled ones). */
@@ -49,6 +48,7 @@ export async function reapSandboxes(stateDir: string, options: ReapOptions = {})
 
 /** Remove everything one dead sandbox may have left (not its journal file). */
 export async function reapEntry(entry: JournalEntry, report: Pick<ReapReport, 'cgroups' | 'mounts' | 'workspaces'>): Promise<void> {
+  const [{ openCgroup }, { liveMountsUnder, unmountLazily }] = await Promise.all([import('./cgroups/cgroups.ts'), import('./mounts.ts')]);
   if (entry.cgroup !== null) {
     const cg = openCgroup(entry.cgroup);
     const present = await Promise.all(cg.paths.map((p) => readdir(p).then(() => p, () => undefined)));
