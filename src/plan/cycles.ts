@@ -1,92 +1,154 @@
 // Find dependency cycles: strongly connected components (Tarjan, iterative so that
 // long chains cannot overflow the stack), each printed as one cycle in order. Pure.
+//
+// One core works on nodes numbered 0..n-1 with typed arrays (the planner numbers its
+// nodes by sorted id); the string forms number their input and map the answer back.
 
 export type Edges = ReadonlyMap<string, readonly string[]>;
 
-/** Every strongly connected component (Tarjan, iterative), single nodes included. */
-export function stronglyConnected(nodes: readonly string[], edges: Edges): string[][] {
+/**
+ * Tarjan over nodes 0..n-1 (adj[i] = successors of i), roots in numeric order: emits each
+ * strongly connected component, members in the order they leave the stack. With
+ * `cyclesOnly`, a single node without a self-loop is skipped without making an array.
+ */
+function tarjan(n: number, adj: readonly (readonly number[])[], emit: (comp: number[]) => void, cyclesOnly: boolean): void {
+  const index = new Int32Array(n).fill(-1);
+  const low = new Int32Array(n);
+  const onStack = new Uint8Array(n);
+  const stack: number[] = [];
+  // The explicit call stack: node and next successor position, in two parallel arrays.
+  const workNode = new Int32Array(n);
+  const workNext = new Int32Array(n);
   let counter = 0;
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const out: string[][] = [];
-
-  for (const root of nodes) {
-    if (index.has(root)) continue;
-    const work: { node: string; next: number }[] = [{ node: root, next: 0 }];
-    index.set(root, counter);
-    low.set(root, counter++);
+  for (let root = 0; root < n; root++) {
+    if (index[root] !== -1) continue;
+    let top = 0;
+    workNode[0] = root;
+    workNext[0] = 0;
+    index[root] = low[root] = counter++;
     stack.push(root);
-    onStack.add(root);
-    while (work.length > 0) {
-      const frame = work[work.length - 1]!;
-      const succ = edges.get(frame.node) ?? [];
-      if (frame.next < succ.length) {
-        const w = succ[frame.next++]!;
-        if (!index.has(w)) {
-          index.set(w, counter);
-          low.set(w, counter++);
+    onStack[root] = 1;
+    while (top >= 0) {
+      const v = workNode[top]!;
+      const succ = adj[v]!;
+      const next = workNext[top]!;
+      if (next < succ.length) {
+        workNext[top] = next + 1;
+        const w = succ[next]!;
+        if (index[w] === -1) {
+          index[w] = low[w] = counter++;
           stack.push(w);
-          onStack.add(w);
-          work.push({ node: w, next: 0 });
-        } else if (onStack.has(w)) {
-          low.set(frame.node, Math.min(low.get(frame.node)!, index.get(w)!));
+          onStack[w] = 1;
+          top++;
+          workNode[top] = w;
+          workNext[top] = 0;
+        } else if (onStack[w] === 1 && index[w]! < low[v]!) {
+          low[v] = index[w]!;
         }
         continue;
       }
-      work.pop();
-      const parent = work[work.length - 1];
-      if (parent !== undefined) low.set(parent.node, Math.min(low.get(parent.node)!, low.get(frame.node)!));
-      if (low.get(frame.node) === index.get(frame.node)) {
-        const comp: string[] = [];
-        let w: string;
-        do {
-          w = stack.pop()!;
-          onStack.delete(w);
-          comp.push(w);
-        } while (w !== frame.node);
-        out.push(comp);
+      top--;
+      if (top >= 0) {
+        const parent = workNode[top]!;
+        if (low[v]! < low[parent]!) low[parent] = low[v]!;
       }
+      if (low[v] !== index[v]) continue;
+      if (cyclesOnly && stack[stack.length - 1] === v && !succ.includes(v)) {
+        stack.pop();
+        onStack[v] = 0;
+        continue;
+      }
+      const comp: number[] = [];
+      let w: number;
+      do {
+        w = stack.pop()!;
+        onStack[w] = 0;
+        comp.push(w);
+      } while (w !== v);
+      emit(comp);
     }
   }
+}
+
+/**
+ * The cycles among nodes 0..n-1 numbered in name order (each successor list ascending):
+ * one per component of more than one node or with a self-loop, each from its smallest
+ * node along the edges, closed.
+ */
+export function findCyclesIndexed(n: number, adj: readonly (readonly number[])[]): number[][] {
+  const out: number[][] = [];
+  tarjan(n, adj, (comp) => out.push(orderCycle(comp, adj)), true);
   return out;
 }
 
-/** Components of more than one node, or one node that depends on itself. */
-export function findCycles(nodes: readonly string[], edges: Edges): string[][] {
+/** Every strongly connected component, single nodes included (edges to unknown nodes are followed). */
+export function stronglyConnected(nodes: readonly string[], edges: Edges): string[][] {
+  const { ids, adj } = numbered(nodes, edges, false);
   const out: string[][] = [];
-  for (const comp of stronglyConnected(nodes, edges)) {
-    const selfLoop = comp.length === 1 && (edges.get(comp[0]!) ?? []).includes(comp[0]!);
-    if (comp.length > 1 || selfLoop) out.push(orderCycle(comp, edges));
-  }
+  tarjan(ids.length, adj, (comp) => out.push(comp.map((i) => ids[i]!)), false);
   return out;
 }
 
-/** A cycle through the component in edge order, starting at its smallest node, closed. */
-function orderCycle(comp: readonly string[], edges: Edges): string[] {
+/** findCyclesIndexed over names: components of more than one node, or one node that depends on itself. */
+export function findCycles(nodes: readonly string[], edges: Edges): string[][] {
+  const { ids, adj } = numbered(nodes, edges, true);
+  return findCyclesIndexed(ids.length, adj).map((c) => c.map((i) => ids[i]!));
+}
+
+/**
+ * Number the nodes (and any unknown node an edge leads to, after them) and their edges.
+ * byName: in name order with ascending successor lists, as findCyclesIndexed wants.
+ */
+function numbered(nodes: readonly string[], edges: Edges, byName: boolean): { ids: string[]; adj: number[][] } {
+  const ids = [...new Set(nodes)];
+  if (byName) {
+    const all = new Set(ids);
+    for (const n of nodes) for (const w of edges.get(n) ?? []) all.add(w);
+    ids.splice(0, ids.length, ...[...all].sort());
+  }
+  const at = new Map(ids.map((n, i) => [n, i]));
+  const num = (s: string): number => {
+    let i = at.get(s);
+    if (i === undefined) {
+      i = ids.length;
+      ids.push(s);
+      at.set(s, i);
+    }
+    return i;
+  };
+  const adj: number[][] = [];
+  // ids grows while unknown targets are numbered: they get (empty or known) lists too.
+  for (let i = 0; i < ids.length; i++) {
+    const succ = (edges.get(ids[i]!) ?? []).map(num);
+    adj.push(byName ? succ.sort((a, b) => a - b) : succ);
+  }
+  return { ids, adj };
+}
+
+/** A cycle through the component from its smallest node, breadth-first along ascending edges, closed. */
+function orderCycle(comp: readonly number[], adj: readonly (readonly number[])[]): number[] {
   const members = new Set(comp);
-  const start = [...comp].sort()[0]!;
-  // Breadth-first search from start back to start, inside the component.
-  const prev = new Map<string, string>();
-  const queue: string[] = [start];
+  let start = comp[0]!;
+  for (const c of comp) if (c < start) start = c;
+  const prev = new Map<number, number>();
+  const queue: number[] = [start];
   let found = false;
   for (let i = 0; i < queue.length && !found; i++) {
-    const n = queue[i]!;
-    for (const w of [...(edges.get(n) ?? [])].sort()) {
+    const v = queue[i]!;
+    for (const w of adj[v]!) {
       if (!members.has(w)) continue;
       if (w === start) {
-        prev.set(start, n);
+        prev.set(start, v);
         found = true;
         break;
       }
       if (!prev.has(w)) {
-        prev.set(w, n);
+        prev.set(w, v);
         queue.push(w);
       }
     }
   }
-  const path: string[] = [start];
+  const path: number[] = [start];
   let cur = prev.get(start)!;
   while (cur !== start) {
     path.push(cur);

@@ -6,7 +6,7 @@ import { reduceGroups } from '../debian/relation.ts';
 import type { AltGroup } from '../debian/relation-types.ts';
 import { jobIdOf } from './job.ts';
 import type { InvalidPackage, PackageSpec } from './spec.ts';
-import { findCycles } from './cycles.ts';
+import { findCyclesIndexed } from './cycles.ts';
 import { buildIndex, resolveGroup, type Candidate } from './resolve.ts';
 import { KilnError } from '../errors.ts';
 
@@ -62,173 +62,240 @@ interface Draft {
   arch: string;
   spec: PackageSpec | undefined;
   buildDeps: string[];
-  runtimeDeps: string[];
+  /** Numbers (see buildGraph) of buildDeps and of the resolved runtime deps. */
+  buildIdx: number[];
+  /** The three below stay the shared empty array until something is added (most never). */
+  runtimeIdx: number[];
   problems: string[];
   runtimeProblems: string[];
 }
 
+const NONE: never[] = [];
+
+const NO_STRINGS: readonly string[] = [];
+
 export function buildGraph(input: GraphInput): Graph {
-  const drafts = new Map<string, Draft>();
-  const candidates: (Candidate & { arch: string })[] = [];
+  const draftsById = new Map<string, Draft>();
+  // num: the node's number (below), so that a resolution needs no lookup by id.
+  const candidates: (Candidate & { arch: string; num: number })[] = [];
+  const draft = (id: string, name: string, version: string, arch: string, spec: PackageSpec | undefined, problems: string[]): Draft => ({
+    id, name, version, arch, spec, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE,
+  });
   for (const spec of input.specs) {
     for (const arch of archsOf(spec, input.archs)) {
       const id = jobIdOf(spec.name, arch);
-      drafts.set(id, { id, name: spec.name, version: spec.version, arch, spec, buildDeps: [], runtimeDeps: [], problems: [], runtimeProblems: [] });
-      candidates.push({ nodeId: id, name: spec.name, version: spec.version, provides: spec.provides, arch });
+      draftsById.set(id, draft(id, spec.name, spec.version, arch, spec, NONE));
+      candidates.push({ nodeId: id, name: spec.name, version: spec.version, provides: spec.provides, arch, num: -1 });
     }
   }
   for (const bad of input.invalid) {
     const detail = bad.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`).join('; ');
     for (const arch of input.archs) {
       const id = jobIdOf(bad.name, arch);
-      drafts.set(id, { id, name: bad.name, version: '?', arch, spec: undefined, buildDeps: [], runtimeDeps: [], problems: [`invalid recipe: ${detail}`], runtimeProblems: [] });
-      candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: [], arch });
+      draftsById.set(id, draft(id, bad.name, '?', arch, undefined, [`invalid recipe: ${detail}`]));
+      candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: [], arch, num: -1 });
     }
   }
   const index = buildIndex(candidates);
 
-  for (const d of drafts.values()) {
-    if (d.spec === undefined) continue;
-    const resolveAll = (groups: readonly AltGroup[], into: string[], problems: string[]): void => {
-      const arch = d.arch === 'all' ? input.hostArch : d.arch;
-      for (const g of reduceGroups(groups, { hostArch: arch, profiles: input.profiles ?? [] })) {
-        const r = resolveGroup(g, { arch, hostArch: input.hostArch, index });
-        if (r.ok) {
-          if (r.nodeId !== d.id || into === d.buildDeps) into.push(r.nodeId);
-        } else problems.push(r.problem);
+  // Number the nodes in id order: sorting numbers is then sorting ids, and the rest of the
+  // graph work runs on arrays instead of maps and sets of strings.
+  const drafts = [...draftsById.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const n = drafts.length;
+  const numberOf = new Map<string, number>();
+  for (let i = 0; i < n; i++) numberOf.set(drafts[i]!.id, i);
+  for (const c of candidates) c.num = numberOf.get(c.nodeId)!;
+
+  const profiles = input.profiles ?? [];
+  const reduceOptions = new Map<string, { hostArch: string; profiles: readonly string[] }>();
+  const resolveAll = (d: Draft, groups: readonly AltGroup[], build: boolean): void => {
+    const arch = d.arch === 'all' ? input.hostArch : d.arch;
+    let options = reduceOptions.get(arch);
+    if (options === undefined) reduceOptions.set(arch, (options = { hostArch: arch, profiles }));
+    for (const g of reduceGroups(groups, options)) {
+      const r = resolveGroup(g, { arch, hostArch: input.hostArch, index });
+      if (r.ok) {
+        const num = (r.candidate as (typeof candidates)[number]).num;
+        if (build) {
+          d.buildDeps.push(r.nodeId);
+          d.buildIdx.push(num);
+        } else if (r.nodeId !== d.id) {
+          if (d.runtimeIdx === NONE) d.runtimeIdx = [];
+          d.runtimeIdx.push(num);
+        }
+      } else if (build) {
+        if (d.problems === NONE) d.problems = [];
+        d.problems.push(r.problem);
+      } else {
+        if (d.runtimeProblems === NONE) d.runtimeProblems = [];
+        d.runtimeProblems.push(r.problem);
       }
-    };
-    resolveAll(d.spec.buildDepends, d.buildDeps, d.problems);
-    resolveAll(d.spec.depends, d.runtimeDeps, d.runtimeProblems);
+    }
+  };
+  for (const d of drafts) {
+    if (d.spec === undefined) continue;
+    resolveAll(d, d.spec.buildDepends, true);
+    resolveAll(d, d.spec.depends, false);
   }
 
   // waitsFor = each build dep plus its runtime closure.
-  const runtimeClosure = new Map<string, { ids: Set<string>; problem: string | undefined }>();
-  const closureOf = (id: string): { ids: Set<string>; problem: string | undefined } => {
-    const cached = runtimeClosure.get(id);
+  const closures: ({ ids: readonly number[]; problem: string | undefined } | undefined)[] = new Array(n);
+  const inClosure = new Int32Array(n).fill(-1);
+  const closureOf = (start: number): { ids: readonly number[]; problem: string | undefined } => {
+    const cached = closures[start];
     if (cached !== undefined) return cached;
-    const ids = new Set<string>();
+    const ids: number[] = [];
     let problem: string | undefined;
-    const todo = [id];
+    const todo = [start];
     while (todo.length > 0) {
       const cur = todo.pop()!;
-      if (ids.has(cur)) continue;
-      ids.add(cur);
-      const dd = drafts.get(cur)!;
+      if (inClosure[cur] === start) continue;
+      inClosure[cur] = start;
+      ids.push(cur);
+      const dd = drafts[cur]!;
       if (problem === undefined && dd.runtimeProblems.length > 0) {
-        problem = cur === id ? `its runtime dependency: ${dd.runtimeProblems[0]}` : `its runtime dependency ${dd.name}: ${dd.runtimeProblems[0]}`;
+        problem = cur === start ? `its runtime dependency: ${dd.runtimeProblems[0]}` : `its runtime dependency ${dd.name}: ${dd.runtimeProblems[0]}`;
       }
-      for (const r of dd.runtimeDeps) todo.push(r);
+      for (const r of dd.runtimeIdx) todo.push(r);
     }
     const res = { ids, problem };
-    runtimeClosure.set(id, res);
+    closures[start] = res;
     return res;
   };
-  const waits = new Map<string, string[]>();
-  const stageProblems = new Map<string, string>();
-  for (const d of drafts.values()) {
-    const set = new Set<string>();
-    for (const b of d.buildDeps) {
+  const waits: number[][] = new Array(n);
+  const stageProblems: (string | undefined)[] = new Array(n);
+  const inWaits = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const d = drafts[i]!;
+    const set: number[] = [];
+    for (const b of d.buildIdx) {
       const c = closureOf(b);
-      if (c.problem !== undefined && !stageProblems.has(d.id)) stageProblems.set(d.id, `needs ${drafts.get(b)!.name}, but ${c.problem}`);
-      for (const x of c.ids) set.add(x);
+      if (c.problem !== undefined && stageProblems[i] === undefined) stageProblems[i] = `needs ${drafts[b]!.name}, but ${c.problem}`;
+      for (const x of c.ids) {
+        if (inWaits[x] !== i) {
+          inWaits[x] = i;
+          set.push(x);
+        }
+      }
     }
-    waits.set(d.id, [...set].sort());
+    waits[i] = set.length > 1 ? set.sort((a, b) => a - b) : set;
   }
 
   // Selection: targets plus everything they wait for.
-  let selected: Set<string>;
-  if (input.targets.length === 0) selected = new Set(drafts.keys());
+  const selected = new Uint8Array(n);
+  if (input.targets.length === 0) selected.fill(1);
   else {
-    selected = new Set();
-    const todo: string[] = [];
+    const todo: number[] = [];
     for (const t of input.targets) {
       const re = globToRegExp(t);
-      const hits = [...drafts.values()].filter((d) => re.test(d.name));
-      if (hits.length === 0) {
+      let hits = 0;
+      for (let i = 0; i < n; i++) {
+        if (re.test(drafts[i]!.name)) {
+          todo.push(i);
+          hits++;
+        }
+      }
+      if (hits === 0) {
         throw new KilnError('target-not-found', `target "${t}" matches no package of the tree`, {
           hint: 'name a package folder of the tree, or a glob such as "lib*"; `kiln plan` lists them all',
         });
       }
-      for (const h of hits) todo.push(h.id);
     }
     while (todo.length > 0) {
-      const id = todo.pop()!;
-      if (selected.has(id)) continue;
-      selected.add(id);
-      for (const w of waits.get(id) ?? []) todo.push(w);
+      const i = todo.pop()!;
+      if (selected[i] === 1) continue;
+      selected[i] = 1;
+      for (const w of waits[i]!) todo.push(w);
     }
   }
-  const ids = [...selected].sort();
-  const edges = new Map<string, string[]>(ids.map((id) => [id, waits.get(id) ?? []]));
+  // The selected nodes, renumbered 0..m-1 in id order (a selection is closed under waits).
+  const sel: number[] = [];
+  for (let i = 0; i < n; i++) if (selected[i] === 1) sel.push(i);
+  const m = sel.length;
+  let adj: number[][];
+  if (m === n) adj = waits;
+  else {
+    const pos = new Int32Array(n).fill(-1);
+    for (let k = 0; k < m; k++) pos[sel[k]!] = k;
+    adj = sel.map((i) => waits[i]!.map((w) => pos[w]!));
+  }
 
   // Broken: own problems, cycles, then anything that waits for a broken node.
-  const broken = new Map<string, string>();
-  for (const id of ids) {
-    const d = drafts.get(id)!;
-    if (d.problems.length > 0) broken.set(id, d.problems.join('; '));
-    else if (stageProblems.has(id)) broken.set(id, stageProblems.get(id)!);
+  const broken: (string | undefined)[] = new Array(m);
+  for (let k = 0; k < m; k++) {
+    const i = sel[k]!;
+    const d = drafts[i]!;
+    if (d.problems.length > 0) broken[k] = d.problems.join('; ');
+    else if (stageProblems[i] !== undefined) broken[k] = stageProblems[i];
   }
-  const cycleMembers = new Set<string>();
-  for (const cycle of findCycles(ids, edges)) {
-    const text = `dependency cycle: ${cycle.map((c) => drafts.get(c)!.name).join(' -> ')}`;
-    for (const id of cycle.slice(0, -1)) {
-      cycleMembers.add(id);
-      if (!broken.has(id)) broken.set(id, text);
+  const cyclic = new Uint8Array(m);
+  for (const cycle of findCyclesIndexed(m, adj)) {
+    const text = `dependency cycle: ${cycle.map((c) => drafts[sel[c]!]!.name).join(' -> ')}`;
+    for (let j = 0; j < cycle.length - 1; j++) {
+      const k = cycle[j]!;
+      cyclic[k] = 1;
+      if (broken[k] === undefined) broken[k] = text;
     }
   }
-  const order = topoOrder(ids, edges, cycleMembers);
+  const order = topoOrder(m, adj, cyclic);
   // One pass suffices in dependency order; nodes behind a cycle have no such order, so
   // repeat until nothing changes.
   for (let changed = true; changed; ) {
     changed = false;
-    for (const id of order) {
-      if (broken.has(id)) continue;
-      const bad = (edges.get(id) ?? []).find((w) => broken.has(w));
-      if (bad !== undefined) {
-        broken.set(id, `needs ${drafts.get(bad)!.name}, which is broken: ${broken.get(bad)!}`);
-        changed = true;
+    for (const k of order) {
+      if (broken[k] !== undefined) continue;
+      for (const w of adj[k]!) {
+        if (broken[w] !== undefined) {
+          broken[k] = `needs ${drafts[sel[w]!]!.name}, which is broken: ${broken[w]}`;
+          changed = true;
+          break;
+        }
       }
     }
   }
 
-  const nodes: GraphNode[] = order.map((id) => {
-    const d = drafts.get(id)!;
-    return { id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: edges.get(id) ?? [], broken: broken.get(id) };
+  const idOf = (k: number): string => drafts[sel[k]!]!.id;
+  const nodes: GraphNode[] = order.map((k) => {
+    const d = drafts[sel[k]!]!;
+    const w = adj[k]!;
+    return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k] };
   });
-  return { nodes, byId: new Map(nodes.map((n) => [n.id, n])) };
+  const byId = new Map<string, GraphNode>();
+  for (const x of nodes) byId.set(x.id, x);
+  return { nodes, byId };
 }
 
-/** Kahn's order; nodes on or behind a cycle come last (they are broken anyway). */
-function topoOrder(ids: readonly string[], edges: ReadonlyMap<string, readonly string[]>, cyclic: ReadonlySet<string>): string[] {
-  const pending = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const id of ids) {
-    const deps = edges.get(id) ?? [];
-    pending.set(id, deps.length);
-    for (const w of deps) {
-      let list = dependents.get(w);
-      if (list === undefined) dependents.set(w, (list = []));
-      list.push(id);
+/** Kahn's order over numbered nodes; nodes on or behind a cycle come last (they are broken anyway). */
+function topoOrder(m: number, adj: readonly (readonly number[])[], cyclic: Uint8Array): number[] {
+  const pending = new Int32Array(m);
+  // Dependents of each node, in ascending order, as one flat array (CSR).
+  const count = new Int32Array(m + 1);
+  for (let k = 0; k < m; k++) {
+    const deps = adj[k]!;
+    pending[k] = deps.length;
+    for (const w of deps) count[w + 1]!++;
+  }
+  for (let k = 0; k < m; k++) count[k + 1]! += count[k]!;
+  const fill = count.slice(0, m);
+  const dependents = new Int32Array(count[m]!);
+  for (let k = 0; k < m; k++) for (const w of adj[k]!) dependents[fill[w]!++] = k;
+  const out: number[] = [];
+  for (let k = 0; k < m; k++) if (pending[k] === 0) out.push(k);
+  for (let i = 0; i < out.length; i++) {
+    const k = out[i]!;
+    for (let j = count[k]!; j < count[k + 1]!; j++) {
+      const dep = dependents[j]!;
+      if (--pending[dep]! === 0) out.push(dep);
     }
   }
-  const out: string[] = [];
-  const ready = ids.filter((id) => pending.get(id) === 0);
-  for (let i = 0; i < ready.length; i++) {
-    const id = ready[i]!;
-    out.push(id);
-    for (const dep of dependents.get(id) ?? []) {
-      const n = pending.get(dep)! - 1;
-      pending.set(dep, n);
-      if (n === 0) ready.push(dep);
-    }
-  }
-  if (out.length < ids.length) {
-    const seen = new Set(out);
+  if (out.length < m) {
+    const seen = new Uint8Array(m);
+    for (const k of out) seen[k] = 1;
     // Cycle members first, then what waits on them, in a stable order.
-    const rest = ids.filter((id) => !seen.has(id));
-    rest.sort((a, b) => Number(cyclic.has(b)) - Number(cyclic.has(a)) || (a < b ? -1 : 1));
-    out.push(...rest);
+    const rest: number[] = [];
+    for (let k = 0; k < m; k++) if (seen[k] === 0) rest.push(k);
+    rest.sort((a, b) => cyclic[b]! - cyclic[a]! || a - b);
+    for (const k of rest) out.push(k);
   }
   return out;
 }

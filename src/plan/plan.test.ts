@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildGraph, type Graph, type GraphNode } from './graph.ts';
 import { makePlan, planCounts, type Plan, type PlanFacts } from './plan.ts';
-import { fullKeyOf, ownKeyOf } from './keys.ts';
+import { fullKeyOf, fullKeyOfSorted, KEY_VERSION, ownKeyOf } from './keys.ts';
+import { sha256Parts } from '../lib/hash.ts';
 import type { PreviousInputs } from './decide.ts';
 import type { Reason } from './reason.ts';
 import type { PackageSpec } from './spec.ts';
@@ -223,6 +224,26 @@ test('keys: own key covers recipe, sources, env and arch; full key is order-free
   assert.notEqual(a, fullKeyOf(own, { 'a@amd64': '1', 'b@amd64': '3' }));
   assert.notEqual(a, fullKeyOf(own, { 'a@amd64': '1' }));
   assert.notEqual(fullKeyOf(own, {}), own);
+  // The key encodings written out by hand are sha256Parts' (multi-byte text: lengths are in bytes).
+  assert.equal(ownKeyOf({ ...parts, envId: 'é-env' }), sha256Parts([KEY_VERSION, parts.recipeHash, parts.sourcesHash, 'é-env', parts.arch]));
+  assert.equal(fullKeyOf(own, { 'a@amd64': '1' }), sha256Parts([own, 'a@amd64=1']));
+  assert.equal(fullKeyOfSorted(own, ['a@amd64', 'b@amd64'], ['1', '2']), a);
+  assert.equal(fullKeyOfSorted(own, [], []), fullKeyOf(own, {}));
+  assert.equal(fullKeyOfSorted(own, ['cœur@amd64', 'zé@amd64'], ['é1', '2']), fullKeyOf(own, { 'zé@amd64': '2', 'cœur@amd64': 'é1' }));
+  assert.notEqual(fullKeyOfSorted(own, ['a@amd64', 'b@amd64'], ['1', '3']), a);
+});
+
+test('makePlan: keys of unsorted waitsFor are the keys execute computes', () => {
+  const node = (id: string, waitsFor: string[]): GraphNode => ({
+    id, name: id.split('@')[0]!, version: '1', arch: 'amd64', spec: spec(id.split('@')[0]!), buildDeps: waitsFor, waitsFor, broken: undefined,
+  });
+  const nodes = [node('a@amd64', []), node('b@amd64', []), node('c@amd64', ['b@amd64', 'a@amd64'])];
+  const w = newWorld();
+  const own = (id: string): string => makePlan({ nodes, byId: new Map(nodes.map((n) => [n.id, n])) }, factsOf(w)).byId.get(id)!.ownKey;
+  w.artifacts.set(fullKeyOf(own('a@amd64'), {}), { outputHash: 'oa', path: '/a' });
+  w.artifacts.set(fullKeyOf(own('b@amd64'), {}), { outputHash: 'ob', path: '/b' });
+  const plan = makePlan({ nodes, byId: new Map(nodes.map((n) => [n.id, n])) }, factsOf(w));
+  assert.equal(plan.byId.get('c@amd64')!.key, fullKeyOf(own('c@amd64'), { 'a@amd64': 'oa', 'b@amd64': 'ob' }));
 });
 
 test('scale: buildGraph + makePlan on 10,000 packages', (t) => {

@@ -6,7 +6,7 @@
 
 import type { Graph, GraphNode } from './graph.ts';
 import { decide, type PreviousInputs } from './decide.ts';
-import { fullKeyOf, ownKeyOf } from './keys.ts';
+import { fullKeyOf, fullKeyOfSorted, ownKeyOf } from './keys.ts';
 import type { Reason } from './reason.ts';
 
 export type PlanState = 'to-build' | 'up-to-date' | 'broken';
@@ -37,35 +37,66 @@ export interface PlanFacts {
   forced(node: GraphNode): boolean;
 }
 
+/** The staged outputs of a node that decide() never looks at (see makePlan). */
+const UNREAD = new Map<string, string | undefined>();
+
 export function makePlan(graph: Graph, facts: PlanFacts): Plan {
   const out: PlanNode[] = [];
   const byId = new Map<string, PlanNode>();
+  // Output hashes of the node's staged packages, by index; reused from node to node.
+  const outputs: string[] = [];
   for (const node of graph.nodes) {
     const envId = facts.envIdOf(node);
     const spec = node.spec;
     const recipeHash = spec?.recipeHash ?? '';
     const sourcesHash = spec?.sourcesHash ?? '';
     const ownKey = ownKeyOf({ recipeHash, sourcesHash, envId, arch: node.arch });
-    const depOutputs = new Map<string, string | undefined>();
-    for (const w of node.waitsFor) depOutputs.set(w, byId.get(w)?.outputHash);
-    const known = [...depOutputs.values()].every((v) => v !== undefined);
-    const key = known && node.broken === undefined ? fullKeyOf(ownKey, depOutputs as Map<string, string>) : undefined;
-    const last = facts.lastAttempt(node.id);
+    const waits = node.waitsFor;
+    let known = true;
+    let sorted = true;
+    outputs.length = 0;
+    for (let i = 0; i < waits.length; i++) {
+      const h = byId.get(waits[i]!)?.outputHash;
+      if (h === undefined) {
+        known = false;
+        break;
+      }
+      outputs.push(h);
+      if (i > 0 && !(waits[i - 1]! < waits[i]!)) sorted = false;
+    }
+    let key: string | undefined;
+    if (known && node.broken === undefined) key = sorted ? fullKeyOfSorted(ownKey, waits, outputs) : fullKeyOf(ownKey, depOutputsOf(waits, byId) as Map<string, string>);
+    const forced = node.broken === undefined && facts.forced(node);
+    const artifact = key === undefined || forced ? undefined : facts.artifact(key);
+    // decide() reads the staged outputs, the last success and the last attempt only to
+    // say why a node is to be built: gather them for those nodes alone.
+    const why = node.broken === undefined && !forced && (key === undefined || artifact === undefined);
+    const last = why ? facts.lastAttempt(node.id) : undefined;
+    const lastSuccess = why ? facts.lastSuccess(node.id) : undefined;
     const d = decide({
       broken: node.broken,
       recipeHash,
       sourcesHash,
       envId,
       arch: node.arch,
-      depOutputs,
+      // ... and the staged outputs only to compare them with a last success.
+      depOutputs: why && lastSuccess !== undefined ? depOutputsOf(waits, byId) : UNREAD,
       key,
-      artifact: key === undefined ? undefined : facts.artifact(key),
-      lastSuccess: facts.lastSuccess(node.id),
+      artifact,
+      lastSuccess,
       failedBefore: last !== undefined && last.state === 'failed' && key !== undefined && last.key === key,
-      forced: node.broken === undefined && facts.forced(node),
+      forced,
     });
+    // Written out field by field (not a spread): one object shape for every node.
     const p: PlanNode = {
-      ...node,
+      id: node.id,
+      name: node.name,
+      version: node.version,
+      arch: node.arch,
+      spec: node.spec,
+      buildDeps: node.buildDeps,
+      waitsFor: node.waitsFor,
+      broken: node.broken,
       state: d.state,
       why: d.state === 'to-build' ? d.why : undefined,
       envId,
@@ -78,6 +109,13 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
     byId.set(p.id, p);
   }
   return { nodes: out, byId };
+}
+
+/** Staged node id → its output hash, undefined while that node is still to be built. */
+function depOutputsOf(waits: readonly string[], byId: ReadonlyMap<string, PlanNode>): Map<string, string | undefined> {
+  const m = new Map<string, string | undefined>();
+  for (const w of waits) m.set(w, byId.get(w)?.outputHash);
+  return m;
 }
 
 export function planCounts(plan: Plan): Record<PlanState, number> {

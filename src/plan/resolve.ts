@@ -21,43 +21,72 @@ export interface ResolverIndex {
   versionsOf(name: string): readonly string[];
 }
 
-export type Resolution = { readonly ok: true; readonly nodeId: string } | { readonly ok: false; readonly problem: string };
+export type Resolution = { readonly ok: true; readonly nodeId: string; readonly candidate: Candidate } | { readonly ok: false; readonly problem: string };
 
 export function buildIndex(all: readonly (Candidate & { readonly arch: string })[]): ResolverIndex {
-  const byKey = new Map<string, Candidate[]>();
+  // arch → name (own or provided) → candidates. Nested maps: no key string per lookup.
+  const byArch = new Map<string, Map<string, Candidate[]>>();
   const versions = new Map<string, string[]>();
-  const push = (name: string, arch: string, c: Candidate): void => {
-    const k = `${name}\0${arch}`;
-    let list = byKey.get(k);
-    if (list === undefined) byKey.set(k, (list = []));
-    list.push(c);
+  const push = (names: Map<string, Candidate[]>, name: string, c: Candidate): void => {
+    const list = names.get(name);
+    if (list === undefined) names.set(name, [c]);
+    else list.push(c);
   };
   for (const c of all) {
-    push(c.name, c.arch, c);
-    for (const p of c.provides) push(p.name, c.arch, c);
+    let names = byArch.get(c.arch);
+    if (names === undefined) byArch.set(c.arch, (names = new Map()));
+    push(names, c.name, c);
+    for (const p of c.provides) push(names, p.name, c);
     if (c.version !== undefined) {
-      const v = versions.get(c.name) ?? [];
-      if (!v.includes(c.version)) v.push(c.version);
-      versions.set(c.name, v);
+      const v = versions.get(c.name);
+      if (v === undefined) versions.set(c.name, [c.version]);
+      else if (!v.includes(c.version)) v.push(c.version);
     }
   }
   // Real packages before providers; then by name for a stable choice.
-  for (const [k, list] of byKey) {
-    const name = k.split('\0')[0];
-    list.sort((a, b) => Number(b.name === name) - Number(a.name === name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const names of byArch.values()) {
+    for (const [name, list] of names) {
+      if (list.length > 1) list.sort((a, b) => Number(b.name === name) - Number(a.name === name) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    }
   }
+  const allArch = byArch.get('all');
+  // An arch's list merged with the `all` list, made once per (arch, name) asked for.
+  const merged = new Map<string, Map<string, readonly Candidate[]>>();
+  let lastArch: string | undefined;
+  let lastNames: Map<string, Candidate[]> | undefined;
+  let lastMerged: Map<string, readonly Candidate[]> | undefined;
   return {
     candidates: (name, arch) => {
-      const own = byKey.get(`${name}\0${arch}`) ?? [];
-      const all = arch === 'all' ? [] : (byKey.get(`${name}\0all`) ?? []);
-      if (all.length === 0) return own;
-      // By name first across both lists: a real `all` package beats an arch provider.
-      const real = (c: Candidate): boolean => c.name === name;
-      return [...own.filter(real), ...all.filter(real), ...own.filter((c) => !real(c)), ...all.filter((c) => !real(c))];
+      // Nearly every lookup is for the arch of the one before.
+      if (arch !== lastArch) {
+        lastArch = arch;
+        lastNames = byArch.get(arch);
+        lastMerged = merged.get(arch);
+        if (lastMerged === undefined) merged.set(arch, (lastMerged = new Map()));
+      }
+      const own = lastNames?.get(name) ?? NONE;
+      if (arch === 'all' || allArch === undefined) return own;
+      const all = allArch.get(name);
+      if (all === undefined) return own;
+      const cache = lastMerged!;
+      let list = cache.get(name);
+      if (list === undefined) {
+        // By name first across both lists: a real `all` package beats an arch provider.
+        const out: Candidate[] = [];
+        for (const c of own) if (c.name === name) out.push(c);
+        for (const c of all) if (c.name === name) out.push(c);
+        for (const c of own) if (c.name !== name) out.push(c);
+        for (const c of all) if (c.name !== name) out.push(c);
+        cache.set(name, (list = out));
+      }
+      return list;
     },
-    versionsOf: (name) => versions.get(name) ?? [],
+    versionsOf: (name) => versions.get(name) ?? NONE_VERSIONS,
   };
 }
+
+const NONE: readonly Candidate[] = [];
+const NONE_VERSIONS: readonly string[] = [];
 
 /** Does candidate c satisfy relation r (by name or by one of its provides)? */
 function satisfies(c: Candidate, r: Relation): boolean {
@@ -93,8 +122,9 @@ export function resolveGroup(group: AltGroup, options: { arch: string; hostArch:
   const problems: string[] = [];
   for (const r of group) {
     const arch = r.archQualifier === 'native' ? options.hostArch : options.arch;
-    const found = options.index.candidates(r.name, arch).find((c) => satisfies(c, r));
-    if (found !== undefined) return { ok: true, nodeId: found.nodeId };
+    for (const c of options.index.candidates(r.name, arch)) {
+      if (satisfies(c, r)) return { ok: true, nodeId: c.nodeId, candidate: c };
+    }
     problems.push(relationProblem(r, arch, options.index));
   }
   if (problems.length === 1) return { ok: false, problem: problems[0]! };

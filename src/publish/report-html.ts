@@ -110,8 +110,11 @@ function pkgName(p: ReportPackage): string {
   return `<b>${esc(p.name)}</b> ${esc(p.version)} <span class="arch">${esc(p.arch)}</span>`;
 }
 
+const ESCAPED = /[&<>"']/;
+
 export function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Most fields (names, versions, paths) need nothing: test before building a new string.
+  return ESCAPED.test(s) ? s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`) : s;
 }
 
 /** Drop terminal colour codes and other control characters that build logs are full of. */

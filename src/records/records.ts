@@ -157,26 +157,31 @@ export class Records extends SqlStore {
   /** Every package's state in one scan: job id (name@arch) → last success inputs and latest attempt. */
   packageStates(): Map<string, PackageState> {
     const out = new Map<string, PackageState>();
-    for (const r of this.stmt('SELECT * FROM package_state').all() as Row[]) {
-      // depOutputs is parsed when asked for: only packages to be built need it.
+    // Rows as arrays (no object per row with every column named), and depOutputs parsed
+    // only when asked for: only packages to be built need it.
+    const stmt = this.stmt(
+      `SELECT job_id, success_key, recipe_hash, sources_hash, env_id, dep_outputs, success_output_hash, success_artifact,
+         attempt_state, attempt_key FROM package_state`,
+    );
+    stmt.setReturnArrays(true);
+    for (const r of stmt.all() as unknown as (string | null)[][]) {
       let deps: Record<string, string> | undefined;
       const success =
-        r['success_key'] === null
+        r[1] === null
           ? undefined
           : {
-              key: r['success_key'] as string,
-              recipeHash: r['recipe_hash'] as string,
-              sourcesHash: r['sources_hash'] as string,
-              envId: r['env_id'] as string,
+              key: r[1]!,
+              recipeHash: r[2]!,
+              sourcesHash: r[3]!,
+              envId: r[4]!,
               get depOutputs(): Record<string, string> {
-                return (deps ??= JSON.parse(r['dep_outputs'] as string) as Record<string, string>);
+                return (deps ??= JSON.parse(r[5]!) as Record<string, string>);
               },
-              outputHash: (r['success_output_hash'] as string | null | undefined) ?? null,
-              artifact: (r['success_artifact'] as string | null | undefined) ?? null,
+              outputHash: r[6] ?? null,
+              artifact: r[7] ?? null,
             };
-      const attempt =
-        r['attempt_state'] === null ? undefined : { state: r['attempt_state'] as string, key: (r['attempt_key'] as string | null) ?? '' };
-      out.set(r['job_id'] as string, { success, attempt });
+      const attempt = r[8] === null ? undefined : { state: r[8]!, key: r[9] ?? '' };
+      out.set(r[0]!, { success, attempt });
     }
     return out;
   }
@@ -250,10 +255,11 @@ export class Records extends SqlStore {
       .map(toJob);
     const bulk = this.#upToDateOfRun(runId);
     if (bulk.length === 0) return rows;
+    if (rows.length === 0) return bulk.sort(byJobId);
     // A package has a jobs row or a bulk entry, never both; keep the jobs row if it did.
     const seen = new Set(rows.map((j) => j.jobId));
     for (const j of bulk) if (!seen.has(j.jobId)) rows.push(j);
-    return rows.sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : a.attempt - b.attempt));
+    return rows.sort(byJobId);
   }
 
   /** The bulk up-to-date entries of a run (recordUpToDate) as job records. */
@@ -372,6 +378,10 @@ export class Records extends SqlStore {
     ).run(j.runId, j.jobId, attempt, j.name, j.version, j.arch);
     return attempt;
   }
+}
+
+function byJobId(a: JobRecord, b: JobRecord): number {
+  return a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : a.attempt - b.attempt;
 }
 
 function median(values: number[]): number {

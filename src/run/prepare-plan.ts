@@ -124,7 +124,8 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
 function findArtifactSync(store: ArtifactStore, key: string, known: { outputHash: string; path: string } | undefined): { outputHash: string; path: string } | undefined {
   const dir = store.dir(key);
   if (known !== undefined && (known.path === dir || known.path.startsWith(`${dir}/`))) {
-    const st = statSync(join(dir, 'meta.json'), { throwIfNoEntry: false });
+    // dir is already normalized (store.dir joins it): append, no second join.
+    const st = statSync(`${dir}/meta.json`, { throwIfNoEntry: false });
     if (st === undefined) return undefined;
     if (st.isFile() && st.size > 0) return known;
   }
