@@ -69,8 +69,12 @@ export async function measure(argv: readonly string[], options: { label: string;
     if (withRss) {
       const [rss, user, sys] = (readFileSync(rssFile, 'utf8').trim().split('\n').at(-1) ?? '').split(' ').map(Number);
       peakRssKb = Number.isFinite(rss) ? rss : undefined;
-      if (busyBefore !== undefined && busyAfter !== undefined && Number.isFinite(user) && Number.isFinite(sys)) {
-        const other = busyAfter - busyBefore - user! - sys!;
+      // The command's own CPU: its cgroup's when measured (that counts helpers it does not
+      // wait for, e.g. kiln's launchers and their builds), else what GNU time saw.
+      const ownCpuMs = cg?.usedMs();
+      const own = ownCpuMs !== undefined ? ownCpuMs / 1000 : user! + sys!;
+      if (busyBefore !== undefined && busyAfter !== undefined && Number.isFinite(own)) {
+        const other = busyAfter - busyBefore - own;
         foreignCpu = Math.min(1, Math.max(0, other / ((wallMs / 1000) * availableParallelism())));
       }
     }
