@@ -7,7 +7,7 @@ import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
 import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, type StateOptions } from './options.ts';
-import { jsonRenderer, plainRenderer } from './progress/plain.ts';
+import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 
 // --server / --token (remote.ts), merged into BuildOpts.
@@ -64,6 +64,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     const controller = new AbortController();
     const onSignal = (sig: NodeJS.Signals): void => {
       if (controller.signal.aborted) return;
+      flushProgress();
       ctx.stderr.write(`\nkiln: ${sig}: stopping, killing running jobs and cleaning up...\n`);
       controller.abort(new Error(sig));
     };
@@ -81,7 +82,10 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         targets: debian === undefined ? targets : [],
         // --twice compares two fresh builds: it rebuilds what is up to date too.
         ...(debian === undefined ? {} : { debian }),
-        note: (t) => ctx.stderr.write(`kiln: ${t}\n`),
+        note: (t) => {
+          flushProgress();
+          ctx.stderr.write(`kiln: ${t}\n`);
+        },
         archs: opts.arch,
         force: debian?.twice === true ? ['*'] : (opts.force ?? []),
         maxJobs: opts.jobs,
@@ -92,6 +96,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         signal: controller.signal,
       });
       await live?.finish();
+      flushProgress();
       const c = result.counts;
       const took = formatMs(Date.parse(result.report.end ?? new Date().toISOString()) - Date.parse(result.report.start));
       if (opts.json) {
@@ -108,6 +113,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       ctx.exitCode = result.state === 'cancelled' ? 130 : result.state === 'failed' ? 1 : 0;
     } finally {
       await live?.finish();
+      // A failed run's error is written next (main.ts): the progress lines go first.
+      flushProgress();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

@@ -5,25 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Diagnostic } from '../plan/spec.ts';
-import type { RecipeDefaults } from '../recipes/parse-recipe.ts';
+import { builtinDefaults } from '../recipes/recipe-defaults.ts';
 import type { TreeConfig } from './tree-config.ts';
-
-/**
- * The recipe defaults without kiln.toml: the same values as builtinDefaults of
- * recipes/parse-recipe.ts (not imported from there: it loads zod; tree-config.test.ts
- * checks that the two agree).
- */
-const BUILTIN_DEFAULTS: RecipeDefaults = {
-  cpus: 1,
-  memoryBytes: 512 * 1024 * 1024,
-  timeoutMs: undefined,
-  silentTimeoutMs: 2 * 60 * 60 * 1000,
-  env: undefined,
-};
 
 /** The config of a run without a tree (or a tree without kiln.toml: `file` undefined). */
 export function emptyTreeConfig(file: string | undefined): TreeConfig {
-  return { file, env: undefined, sandbox: undefined, archs: undefined, defaults: BUILTIN_DEFAULTS, mirrors: {} };
+  return { file, env: undefined, sandbox: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} };
 }
 
 export async function loadTreeConfig(treeDir: string): Promise<{ config: TreeConfig; diagnostics: Diagnostic[] }> {

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadTreeConfig, parseTreeConfig } from './tree-config.ts';
-import { emptyTreeConfig } from './load-tree-config.ts';
+import { parseTreeConfig } from './tree-config.ts';
+import { emptyTreeConfig, loadTreeConfig } from './load-tree-config.ts';
 import { builtinDefaults } from '../recipes/parse-recipe.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 

@@ -10,12 +10,12 @@ import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/instance-spec.ts';
-import { builtinDefaults, type RecipeDefaults } from '../recipes/parse-recipe.ts';
+import { builtinDefaults, type RecipeDefaults } from '../recipes/recipe-defaults.ts';
+import { emptyTreeConfig } from './load-tree-config.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
 
 // Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
 // imports this parser only when the file exists.
-export { loadTreeConfig } from './load-tree-config.ts';
 
 export interface TreeConfig {
   readonly file: string | undefined;
@@ -46,7 +46,7 @@ const schema = z.strictObject({
 
 export function parseTreeConfig(text: string, file: string): { config: TreeConfig; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
-  const empty: TreeConfig = { file, env: undefined, sandbox: undefined, archs: undefined, defaults: builtinDefaults, mirrors: {} };
+  const empty = emptyTreeConfig(file);
   let doc: unknown;
   try {
     doc = parseToml(text);

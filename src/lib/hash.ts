@@ -13,12 +13,17 @@ export async function sha256File(path: string, options?: { signal?: AbortSignal 
   return h.digest('hex');
 }
 
+/** One part of sha256Parts' encoding: its UTF-8 length, a colon, the part. */
+export function lengthPrefixed(part: string): string {
+  return `${Buffer.byteLength(part)}:${part}`;
+}
+
 /** Hash a list of parts unambiguously (length-prefixed), for input keys. */
 export function sha256Parts(parts: readonly string[]): string {
   // One string, one update: measured 2-2.5x faster than an update per part, and the
   // planner hashes a key per package.
   let s = '';
-  for (const p of parts) s += `${Buffer.byteLength(p)}:${p}`;
+  for (const p of parts) s += lengthPrefixed(p);
   return hash('sha256', s, 'hex');
 }
 

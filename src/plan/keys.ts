@@ -3,7 +3,7 @@
 // the OUTPUT hashes of everything staged for it, so that a dependency rebuilt to
 // byte-identical output leaves its dependents up to date (early cutoff).
 
-import { sha256, sha256Parts } from '../lib/hash.ts';
+import { lengthPrefixed, sha256, sha256Parts } from '../lib/hash.ts';
 
 export const KEY_VERSION = 'kiln-key-1';
 
@@ -14,15 +14,11 @@ export interface OwnKeyParts {
   readonly arch: string;
 }
 
-const KEY_VERSION_PART = `${KEY_VERSION.length}:${KEY_VERSION}`;
+const KEY_VERSION_PART = lengthPrefixed(KEY_VERSION);
 
 export function ownKeyOf(p: OwnKeyParts): string {
   // sha256Parts([KEY_VERSION, recipeHash, sourcesHash, envId, arch]), written out (once per node).
-  return sha256(`${KEY_VERSION_PART}${part(p.recipeHash)}${part(p.sourcesHash)}${part(p.envId)}${part(p.arch)}`);
-}
-
-function part(s: string): string {
-  return `${Buffer.byteLength(s)}:${s}`;
+  return sha256(`${KEY_VERSION_PART}${lengthPrefixed(p.recipeHash)}${lengthPrefixed(p.sourcesHash)}${lengthPrefixed(p.envId)}${lengthPrefixed(p.arch)}`);
 }
 
 /** depOutputs: staged node id → that node's output hash. */
@@ -37,12 +33,8 @@ export function fullKeyOf(ownKey: string, depOutputs: ReadonlyMap<string, string
  * their output hashes at the same index: the same key, without an entry array per node.
  */
 export function fullKeyOfSorted(ownKey: string, ids: readonly string[], outputs: readonly string[]): string {
-  // The sha256Parts encoding (length-prefixed parts), written out: part i is `${id}=${hash}`.
-  let s = `${Buffer.byteLength(ownKey)}:${ownKey}`;
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i]!;
-    const h = outputs[i]!;
-    s += `${Buffer.byteLength(id) + 1 + Buffer.byteLength(h)}:${id}=${h}`;
-  }
+  // sha256Parts([ownKey, ...`${id}=${hash}`]) without the array.
+  let s = lengthPrefixed(ownKey);
+  for (let i = 0; i < ids.length; i++) s += lengthPrefixed(`${ids[i]!}=${outputs[i]!}`);
   return sha256(s);
 }

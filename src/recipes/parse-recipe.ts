@@ -10,21 +10,9 @@ import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import { NAME_RE, describeIssue, keyPath, recipeSchema, valueAt } from './recipe-schema.ts';
 
-export interface RecipeDefaults {
-  readonly cpus: number;
-  readonly memoryBytes: number;
-  readonly timeoutMs: number | undefined;
-  readonly silentTimeoutMs: number | undefined;
-  readonly env: string | undefined;
-}
+import { builtinDefaults, type RecipeDefaults } from './recipe-defaults.ts';
 
-export const builtinDefaults: RecipeDefaults = {
-  cpus: 1,
-  memoryBytes: 512 * 1024 * 1024,
-  timeoutMs: undefined,
-  silentTimeoutMs: 2 * 60 * 60 * 1000,
-  env: undefined,
-};
+export { builtinDefaults, type RecipeDefaults };
 
 export interface DraftSource {
   readonly url: string;

@@ -34,6 +34,7 @@ const PARSER_MODULES = [
   'recipes/scan-tree.ts',
   'recipes/scan-cache.ts',
   'recipes/parse-recipe.ts',
+  'recipes/recipe-defaults.ts',
   'recipes/recipe-schema.ts',
   'plan/spec.ts',
   'debian/relation.ts',

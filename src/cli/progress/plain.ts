@@ -3,8 +3,9 @@
 // should print a few lines, not 10,000).
 //
 // Lines are gathered and written at most every FLUSH_MS (a write per event was a system
-// call per line, six per job with --json), at once when run-finished arrives (so the
-// summary printed after the run follows them), and at process exit.
+// call per line, six per job with --json), at once when run-finished arrives, whenever
+// kiln writes something else itself (flushProgress: the summary, notes and errors on
+// stderr, the Ctrl-C message), and at process exit.
 
 import type { KilnEvent } from '../../events/events.ts';
 import { describeReason } from '../../plan/reason.ts';
@@ -13,14 +14,26 @@ import { formatMs } from '../options.ts';
 const FLUSH_MS = 50;
 const FLUSH_BYTES = 64 * 1024;
 
+/** The flush of every writer holding text, for flushProgress() and the exit hook. */
+const holding = new Set<() => void>();
+let exitHooked = false;
+
+/**
+ * Write out every progress line still gathered: before kiln writes anything else itself
+ * (the summary, a note or an error on stderr), so that the output keeps its order.
+ */
+export function flushProgress(): void {
+  for (const flush of [...holding]) flush();
+}
+
 /** A writer that gathers text for `out` (see the header); flush() writes it now. */
 export function batchedWriter(out: NodeJS.WritableStream): { write(text: string): void; flush(): void } {
   let pending = '';
   let timer: NodeJS.Timeout | undefined;
-  let hooked = false;
   const flush = (): void => {
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
+    holding.delete(flush);
     if (pending === '') return;
     const text = pending;
     pending = '';
@@ -29,9 +42,10 @@ export function batchedWriter(out: NodeJS.WritableStream): { write(text: string)
   return {
     write(text) {
       pending += text;
-      if (!hooked) {
-        hooked = true;
-        process.once('exit', flush);
+      holding.add(flush);
+      if (!exitHooked) {
+        exitHooked = true;
+        process.once('exit', flushProgress);
       }
       if (pending.length >= FLUSH_BYTES) flush();
       else timer ??= setTimeout(flush, FLUSH_MS);

@@ -1,0 +1,18 @@
+// What a recipe gets when neither it nor kiln.toml's [defaults] says otherwise. Plain
+// constants, apart from the parser, so that a run without kiln.toml loads no schema code.
+
+export interface RecipeDefaults {
+  readonly cpus: number;
+  readonly memoryBytes: number;
+  readonly timeoutMs: number | undefined;
+  readonly silentTimeoutMs: number | undefined;
+  readonly env: string | undefined;
+}
+
+export const builtinDefaults: RecipeDefaults = {
+  cpus: 1,
+  memoryBytes: 512 * 1024 * 1024,
+  timeoutMs: undefined,
+  silentTimeoutMs: 2 * 60 * 60 * 1000,
+  env: undefined,
+};
