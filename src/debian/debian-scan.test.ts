@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildDependsFor, modeOf, targetArchs, waitFor } from './debian-scan.ts';
+import { buildDependsFor, modeOf, targetArchs, waitFor } from './source-relations.ts';
 import type { DebianBuildMode, DebianOptions } from './debian-spec.ts';
 import { lazyPackages } from './lazy-index.ts';
 import { formatRelation, formatRelations, parseRelations } from './relation.ts';

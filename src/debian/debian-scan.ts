@@ -29,13 +29,13 @@ import { debianExtras, type DebianBuildMode, type DebianBuildSpec, type DebianOp
 import { createIndexes, type SuiteRelease } from './indexes.ts';
 import { checkInstallable, type Uninstallable } from './installability.ts';
 import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
-import { brokenFrom, covers, doseRuns, modeOfWords, quickPick, rawArchitecture, runSources, targetArchsOf, type Checkable, type DoseRun } from './dose-runs.ts';
-import { forgetParsedRelations, formatGroup, formatRelation, reduceGroups } from './relation.ts';
+import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, runSources, type Checkable, type DoseRun } from './dose-runs.ts';
+import { forgetParsedRelations, formatGroup, formatRelation } from './relation.ts';
 import type { AltGroup, Provide, Relation } from './relation-types.ts';
 import type { SourcePackage } from './sources-index.ts';
 import { localSource, selectSource } from './debian-select.ts';
-import { satisfiesConstraint } from './version.ts';
 import { breakWaitCycles, type BrokenCycles, type Wait } from './wait-cycles.ts';
+import { buildConflictsFor, buildDependsFor, modeOf, profilesOf, targetArchs, waitFor } from './source-relations.ts';
 
 export interface DebianRequest {
   readonly suite: string;
@@ -497,57 +497,4 @@ function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite; releas
     env: undefined,
     debian,
   };
-}
-
-function profilesOf(o: DebianOptions): string[] {
-  return [...new Set([...o.profiles, ...(o.nocheck ? ['nocheck'] : [])])];
-}
-
-/** The archs of this run a source builds for: `all` when it builds only arch-independent packages. */
-export function targetArchs(src: Pick<SourcePackage, 'architecture'>, archs: readonly string[]): string[] {
-  return targetArchsOf(src.architecture, archs);
-}
-
-/** -b on the primary arch (arch and indep packages), -B elsewhere; -A for arch-all-only sources. */
-export function modeOf(src: Pick<SourcePackage, 'architecture'>, arch: string, req: { archs: readonly string[]; options: DebianOptions }): DebianBuildMode {
-  return modeOfWords(src.architecture, arch, req);
-}
-
-/** The build dependencies that apply for `arch`, `mode` and the profiles (Build-Depends + -Arch and/or -Indep). */
-export function buildDependsFor(src: SourcePackage, arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
-  return applying([src.buildDepends, src.buildDependsArch, src.buildDependsIndep], arch, mode, o);
-}
-
-/** The Build-Conflicts that apply for `arch`, `mode` and the profiles (Build-Conflicts + -Arch and/or -Indep). */
-export function buildConflictsFor(src: SourcePackage, arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
-  return applying([src.buildConflicts, src.buildConflictsArch, src.buildConflictsIndep], arch, mode, o);
-}
-
-/** The common field, plus its -Arch part unless the build is -A and its -Indep part unless it is -B, reduced for arch and profiles. */
-function applying([common, archPart, indepPart]: readonly [readonly AltGroup[], readonly AltGroup[], readonly AltGroup[]], arch: string, mode: DebianBuildMode, o: DebianOptions): AltGroup[] {
-  const groups = [...common, ...(mode === 'binary-indep' ? [] : archPart), ...(mode === 'binary-arch' ? [] : indepPart)];
-  return reduceGroups(groups, { hostArch: arch, profiles: profilesOf(o) });
-}
-
-/**
- * The relation of `g` that makes the source wait for a binary of this run: the first
- * alternative that anything satisfies, when that is one of this run's binaries (of
- * another source, at a version that meets the constraint).
- */
-export function waitFor(
-  g: AltGroup,
-  self: string,
-  run: ReadonlyMap<string, { source: string; version: string }>,
-  u: BinaryUniverse,
-  arch: string,
-): Relation | undefined {
-  for (const r of g) {
-    const mine = run.get(r.name);
-    if (mine !== undefined && mine.source !== self) {
-      if (r.constraint === undefined || satisfiesConstraint(mine.version, r.constraint.op, r.constraint.version)) return { name: r.name, ...(r.constraint === undefined ? {} : { constraint: r.constraint }) };
-    }
-    // The archive satisfies it (for own binaries too: apt installs the archive's): no wait.
-    if (bestCandidate(r, u, arch) !== undefined) return undefined;
-  }
-  return undefined;
 }

@@ -27,7 +27,7 @@ import type { BinaryPackage } from '../debian/sources-index.ts';
 import { closure } from '../debian/binary-closure.ts';
 import { depsLayerKey, depsLayers } from '../cache/deps-layers.ts';
 import { rawField } from '../debian/lazy-index.ts';
-import { buildDependsFor } from '../debian/debian-scan.ts';
+import { buildDependsFor } from '../debian/source-relations.ts';
 import type { JobPhase } from '../events/events.ts';
 import type { JobLog } from '../logs/job-log.ts';
 import type { FailureReason } from '../plan/job.ts';
