@@ -28,7 +28,7 @@ import { sha256File } from '../lib/hash.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 import { fileSourceDir, instanceSpecHash, keyringName, renderSources, type InstanceSpec, type ResolvedInstance } from './instance-spec.ts';
 import { readJson, versionDir, writeJson, type EnvPaths } from './layout.ts';
-import { diskUsage, PRIVATE_NS, removeTree, runStreaming, upgradeEnv, type LineSink } from './root-commands.ts';
+import { CHROOT_PROC_DEV, diskUsage, PRIVATE_NS, removeTree, runStreaming, upgradeEnv, type LineSink } from './root-commands.ts';
 import { isVersionId, newVersionId } from './names.ts';
 
 export const specRecordSchema = z.object({
@@ -169,15 +169,7 @@ export async function contentHash(root: string): Promise<string> {
 export const INSTANCE_SCRIPT = `set -eu
 base=$1; layer=$2; work=$3; r=$4; shift 4
 mount -t overlay kiln-instance -o "lowerdir=$base,upperdir=$layer,workdir=$work" "$r"
-mount -t proc proc "$r/proc"
-mount -t tmpfs -o mode=755,nosuid dev "$r/dev"
-for n in null zero full random urandom tty; do
-  : > "$r/dev/$n"; mount --bind "/dev/$n" "$r/dev/$n"
-done
-mkdir "$r/dev/pts" "$r/dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666 devpts "$r/dev/pts"
-ln -s pts/ptmx "$r/dev/ptmx"; ln -s /proc/self/fd "$r/dev/fd"
-mount -t tmpfs -o mode=755 run "$r/run"
+${CHROOT_PROC_DEV}mount -t tmpfs -o mode=755 run "$r/run"
 mount -t tmpfs -o mode=1777 tmp "$r/tmp"
 i=0
 for d in "$@"; do

@@ -89,14 +89,11 @@ export function mmdebstrapArgv(spec: BootstrapSpec, root: string): string[] {
 }
 
 /**
- * The shell script `env update` runs (as `sh -c SCRIPT upgrade ROOT`) inside its private
- * namespaces: a fresh /proc, a minimal /dev on tmpfs (binding the host's /dev would let
- * maintainer scripts change it), the host's resolv.conf, then apt inside the chroot; the
- * package lists are dropped afterwards, as mmdebstrap does, to keep versions small.
+ * Shell lines that give the root at $r a /proc and a minimal /dev (the usual nodes
+ * bind-mounted from the host, a private devpts), for the scripts that run apt in a root
+ * (UPGRADE_SCRIPT here, INSTANCE_SCRIPT in instance-layer.ts).
  */
-export const UPGRADE_SCRIPT = `set -eu
-r=$1
-mount -t proc proc "$r/proc"
+export const CHROOT_PROC_DEV = `mount -t proc proc "$r/proc"
 mount -t tmpfs -o mode=755,nosuid dev "$r/dev"
 for n in null zero full random urandom tty; do
   : > "$r/dev/$n"; mount --bind "/dev/$n" "$r/dev/$n"
@@ -104,7 +101,17 @@ done
 mkdir "$r/dev/pts" "$r/dev/shm"
 mount -t devpts -o newinstance,ptmxmode=0666 devpts "$r/dev/pts"
 ln -s pts/ptmx "$r/dev/ptmx"; ln -s /proc/self/fd "$r/dev/fd"
-mount -t tmpfs -o mode=1777 shm "$r/dev/shm"
+`;
+
+/**
+ * The shell script `env update` runs (as `sh -c SCRIPT upgrade ROOT`) inside its private
+ * namespaces: a fresh /proc, a minimal /dev on tmpfs (binding the host's /dev would let
+ * maintainer scripts change it), the host's resolv.conf, then apt inside the chroot; the
+ * package lists are dropped afterwards, as mmdebstrap does, to keep versions small.
+ */
+export const UPGRADE_SCRIPT = `set -eu
+r=$1
+${CHROOT_PROC_DEV}mount -t tmpfs -o mode=1777 shm "$r/dev/shm"
 mount --bind /etc/resolv.conf "$r/etc/resolv.conf"
 exec chroot "$r" /bin/sh -c 'apt-get update && apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold dist-upgrade && apt-get clean && rm -rf /var/lib/apt/lists/auxfiles && find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -delete'
 `;

@@ -7,11 +7,16 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-export async function atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
+/**
+ * With `mode`, the temp file is created with it and chmod'ed to it (umask aside) before
+ * anything is written: a secret is never readable by others, not even for a moment.
+ */
+export async function atomicWrite(path: string, data: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
   const tmp = tempPathFor(path);
   try {
-    const fh = await open(tmp, 'wx');
+    const fh = await open(tmp, 'wx', options.mode);
     try {
+      if (options.mode !== undefined) await fh.chmod(options.mode);
       await fh.writeFile(data);
       await fh.sync();
     } finally {

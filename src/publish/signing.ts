@@ -10,12 +10,12 @@
 // eddsaLegacy). v6 keys and the RFC 9580 Ed25519 algorithm (27) are refused by Debian 12's
 // gpgv 2.2, so they are never made here. The key signs only: no encryption subkey.
 
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
+import { atomicWrite } from '../lib/atomic-write.ts';
 
 export interface SigningKeyPaths {
   readonly dir: string;
@@ -91,8 +91,8 @@ export async function createSigningKey(
   const key = await generateSigningKey(identity, options);
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   await chmod(paths.dir, 0o700);
-  await writePrivate(paths.secret, key.secretArmored, 0o600);
-  await writePrivate(paths.public, key.publicArmored, 0o644);
+  await atomicWrite(paths.secret, key.secretArmored, { mode: 0o600 });
+  await atomicWrite(paths.public, key.publicArmored, { mode: 0o644 });
   return { ...key, paths };
 }
 
@@ -161,22 +161,3 @@ function withNewline(s: string): string {
   return s.endsWith('\n') ? s : `${s}\n`;
 }
 
-// Written whole under a temp name with its final mode, then renamed: never half a key,
-// and the secret is never readable by others, not even for a moment.
-async function writePrivate(path: string, data: string, mode: number): Promise<void> {
-  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', mode);
-    try {
-      await fh.chmod(mode);
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
