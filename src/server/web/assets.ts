@@ -1,4 +1,4 @@
-// The page's static files (a stylesheet, an icon and two small scripts, plain ES modules with no
+// The page's static files (a stylesheet, an icon and three small scripts, plain ES modules with no
 // build step), read once from src/server/web/assets/ and served under /assets/ without a
 // token: they hold nothing but code.
 
@@ -13,7 +13,7 @@ const TYPES: Readonly<Record<string, string>> = {
   '.svg': 'image/svg+xml',
 };
 
-export const ASSETS: readonly string[] = ['kiln-web.css', 'build-page.js', 'builds-page.js', 'favicon.svg'];
+export const ASSETS: readonly string[] = ['kiln-web.css', 'dom.js', 'build-page.js', 'builds-page.js', 'favicon.svg'];
 
 export function registerAssetRoutes(app: OpenAPIHono<ServerEnv>): void {
   for (const name of ASSETS) {

@@ -8,6 +8,8 @@
 // as markup, so a package name or a log line cannot inject anything. Plain ES module, no
 // build step; the server renders the same rows first (build-page.ts).
 
+import { el, fmtDuration } from './dom.js';
+
 const STATE_ORDER = ['failed', 'broken', 'skipped', 'cancelled', 'running', 'built', 'up-to-date'];
 const body = document.body;
 const $ = (id) => document.getElementById(id);
@@ -23,18 +25,6 @@ let renderTimer = 0;
 
 const serverNow = () => Date.now() + skew;
 
-function fmtDuration(ms) {
-  if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '';
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  const pad = (n) => String(n).padStart(2, '0');
-  if (h > 0) return `${h}h ${pad(m)}m ${pad(sec)}s`;
-  if (m > 0) return `${m}m ${pad(sec)}s`;
-  return `${sec}s`;
-}
-
 function fmtBytes(n) {
   if (n === null || n === undefined || !Number.isFinite(n) || n < 0) return '';
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -48,17 +38,6 @@ function fmtBytes(n) {
 }
 
 /** An element with text children only: strings become Text nodes, never markup. */
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === undefined || v === null) continue;
-    if (k === 'class') e.className = v;
-    else if (k.startsWith('data-')) e.dataset[k.slice(5).replace(/-([a-z])/g, (_, c) => c.toUpperCase())] = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c === null || c === undefined ? '' : String(c)));
-  return e;
-}
 
 function rank(state) {
   const i = STATE_ORDER.indexOf(state);

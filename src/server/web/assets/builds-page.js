@@ -3,30 +3,9 @@
 // nodes only; durations of running builds tick every second. Plain ES module, no build
 // step; the server renders the same rows first (builds-page.ts).
 
+import { el, fmtDuration } from './dom.js';
+
 const REFRESH_MS = 3000;
-
-function fmtDuration(ms) {
-  if (ms === null || !Number.isFinite(ms) || ms < 0) return '';
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  const pad = (n) => String(n).padStart(2, '0');
-  if (h > 0) return `${h}h ${pad(m)}m ${pad(sec)}s`;
-  if (m > 0) return `${m}m ${pad(sec)}s`;
-  return `${sec}s`;
-}
-
-function el(tag, attrs, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === undefined || v === null) continue;
-    if (k === 'class') e.className = v;
-    else e.setAttribute(k, v);
-  }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(c === null || c === undefined ? '' : String(c)));
-  return e;
-}
 
 function row(b) {
   const finished = Object.entries(b.counts ?? {}).reduce((n, [state, k]) => (state === 'running' ? n : n + k), 0);
