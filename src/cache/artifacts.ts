@@ -65,6 +65,12 @@ export interface ArtifactStore {
   dir(key: string): string;
   has(key: string): Promise<boolean>;
   get(key: string): Promise<ArtifactMeta | undefined>;
+  /**
+   * get() without side effects, synchronously, for the planner's loop over thousands of
+   * keys: an absent, torn or foreign entry is simply undefined (get() also moves a torn
+   * one aside).
+   */
+  peek(key: string): ArtifactMeta | undefined;
   manifest(key: string): Promise<ManifestEntry[] | undefined>;
   put(key: string, options: PutOptions): Promise<ArtifactMeta>;
   /** Extract the artifact into `sysrootDir` (which must exist). */
@@ -75,6 +81,11 @@ export interface ArtifactStore {
 
 const ARCHIVE = 'pkg.tar.zst';
 const KEY_RE = /^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/;
+
+/** The artifact's archive, or its directory when the package installed nothing. */
+export function artifactPath(store: Pick<ArtifactStore, 'dir'>, key: string, archive: string | null): string {
+  return archive === null ? store.dir(key) : join(store.dir(key), archive);
+}
 
 export function createArtifactStore(options: { cacheDir: string }): ArtifactStore {
   const { cacheDir } = options;
@@ -88,33 +99,42 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   /** Metas read or written by this store: an entry never changes once stored. */
   const known = new Map<string, ArtifactMeta>();
 
-  async function get(key: string): Promise<ArtifactMeta | undefined> {
+  /** The entry's meta.json as it is on disk now: absent, torn (or foreign), or its meta. */
+  function readMeta(key: string): ArtifactMeta | 'absent' | 'torn' {
     const file = join(dir(key), 'meta.json');
     // A miss (every job of a cold build asks) is told by a stat that throws nothing:
     // a failed open would build an exception with a stack trace per job.
-    if (statSync(file, { throwIfNoEntry: false }) === undefined) return undefined;
+    if (statSync(file, { throwIfNoEntry: false }) === undefined) return 'absent';
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
       throw e;
     }
     // The JSON files are not fsynced (two fsyncs per job cost more than a no-op build),
     // so after a power loss an entry may hold an empty or torn meta.json: such an entry
-    // counts as absent and is moved aside, and the package is simply built again.
+    // counts as absent, and the package is simply built again.
     let meta: ArtifactMeta | undefined;
     try {
       meta = JSON.parse(text) as ArtifactMeta;
     } catch {
       meta = undefined;
     }
-    if (meta === undefined || typeof meta.outputHash !== 'string' || meta.key !== key) {
-      await discardTorn(key);
-      return undefined;
-    }
-    known.set(key, meta);
-    return meta;
+    return meta === undefined || typeof meta.outputHash !== 'string' || meta.key !== key ? 'torn' : meta;
+  }
+
+  function peek(key: string): ArtifactMeta | undefined {
+    const m = readMeta(key);
+    return typeof m === 'string' ? undefined : m;
+  }
+
+  async function get(key: string): Promise<ArtifactMeta | undefined> {
+    const m = readMeta(key);
+    if (m === 'torn') await discardTorn(key);
+    if (typeof m === 'string') return undefined;
+    known.set(key, m);
+    return m;
   }
 
   async function discardTorn(key: string): Promise<void> {
@@ -253,6 +273,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       }
     },
     get,
+    peek,
     manifest,
     put,
     stageInto,

@@ -9,7 +9,7 @@
 
 import { dirname, join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import type { ArtifactStore } from '../cache/artifacts.ts';
+import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
@@ -249,11 +249,6 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       return { state: 'cancelled', key, log, startedAt, endedAt: Date.now(), ...extra };
     }
   };
-}
-
-/** The artifact's archive, or its directory when the package installed nothing. */
-export function artifactPath(store: ArtifactStore, key: string, archive: string | null): string {
-  return archive === null ? store.dir(key) : join(store.dir(key), archive);
 }
 
 function messageOf(e: unknown): string {

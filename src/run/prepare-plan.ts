@@ -1,9 +1,9 @@
 // scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
 // it, and decide every node against the artifact cache and the records.
 
-import { readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { artifactPath, createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import { KilnError } from '../errors.ts';
 import { buildGraph, globToRegExp, type Graph } from '../plan/graph.ts';
@@ -133,22 +133,6 @@ function findArtifactSync(store: ArtifactStore, key: string, known: { outputHash
 }
 
 function readArtifactSync(store: ArtifactStore, key: string): { outputHash: string; path: string } | undefined {
-  const dir = store.dir(key);
-  // Most keys of a first plan have no entry: a stat that throws nothing is far cheaper
-  // than a failed read (an Error with a stack per node; 34k of them for a whole suite).
-  if (statSync(join(dir, 'meta.json'), { throwIfNoEntry: false }) === undefined) return undefined;
-  let text: string;
-  try {
-    text = readFileSync(join(dir, 'meta.json'), 'utf8');
-  } catch {
-    return undefined;
-  }
-  let meta: { outputHash?: unknown; archive?: string | null };
-  try {
-    meta = JSON.parse(text) as typeof meta;
-  } catch {
-    return undefined; // torn (never fsynced, see artifacts.ts): counts as absent
-  }
-  if (typeof meta.outputHash !== 'string') return undefined;
-  return { outputHash: meta.outputHash, path: meta.archive == null ? dir : join(dir, meta.archive) };
+  const meta = store.peek(key);
+  return meta === undefined ? undefined : { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive) };
 }

@@ -3,11 +3,10 @@
 
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ArtifactStore } from '../cache/artifacts.ts';
+import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';
 import { writePackageIndex, type PackageIndexEntry } from '../publish/package-index.ts';
-import { artifactPath } from '../execute/execute-job.ts';
 
 export async function updatePackageIndex(
   indexPath: string,
