@@ -4,9 +4,8 @@ import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { eventually, pidsWithCmdline, pidsWithEnv } from '../../test/helpers/proc.ts';
+import { heldBufferBytes } from '../../test/helpers/held-memory.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { COOKIE_VAR, DEFAULT_TIME_PATH, decodeExit, killByCookie, runGroup } from './spawn-group.ts';
 import { collect } from '../../test/helpers/collect-output.ts';
@@ -170,22 +169,9 @@ describe('runGroup', () => {
   });
 
   test('streams 50 MB without holding it in memory', async () => {
-    // RSS is not a fair measure here: uncollected garbage from the stream makes it grow by
-    // 20-40 MB on a loaded machine. Instead, force a full collection after the run: held
-    // chunks (by runGroup or anything it hands them to) would survive it and keep their
-    // 50 MB of buffer memory; streamed ones are gone.
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const settle = async (): Promise<number> => {
-      // Buffer memory is released after the collection that finds it dead, so collect a
-      // few times with turns of the event loop in between.
-      for (let i = 0; i < 3; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        gc();
-      }
-      return process.memoryUsage().arrayBuffers;
-    };
-    const before = await settle();
+    // Held chunks (by runGroup or anything it hands them to) would survive a full
+    // collection after the run and keep their 50 MB of buffer memory; streamed ones are gone.
+    const before = await heldBufferBytes();
     let bytes = 0;
     const sampled: WeakRef<Buffer>[] = [];
     const r = await runGroup(['sh', '-c', 'yes | head -c 50000000'], {
@@ -197,7 +183,7 @@ describe('runGroup', () => {
     });
     assert.equal(r.exitCode, 0);
     assert.equal(bytes, 50_000_000);
-    const held = ((await settle()) - before) / 1e6;
+    const held = ((await heldBufferBytes()) - before) / 1e6;
     const alive = sampled.filter((ref) => ref.deref() !== undefined).length;
     assert.ok(held < 10, `${held.toFixed(1)} MB of buffers still held after the 50 MB stream (${alive} of ${sampled.length} sampled chunks alive)`);
     assert.ok(sampled.length > 10 && alive <= 1, `${alive} of ${sampled.length} sampled chunks still held`);

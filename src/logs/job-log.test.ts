@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { isKilnError } from '../errors.ts';
 import { runGroup } from '../lib/spawn-group.ts';
+import { heldBufferBytes, heldBufferBytesNow } from '../../test/helpers/held-memory.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { openJobLog, readLogTail } from './job-log.ts';
 
@@ -119,21 +120,23 @@ describe('openJobLog', () => {
     await using dir = await tmpDir();
     const log = await openJobLog(join(dir.path, 'job.log'));
     const line = 'x'.repeat(99);
-    const before = process.memoryUsage().rss;
+    const before = await heldBufferBytes();
     let peak = before;
     let chunks = 0;
     const r = await runGroup(['sh', '-c', `yes ${line} | head -c 50000000`], {
       env: { PATH: '/usr/bin:/bin' },
       cwd: '/',
       onOutput: (stream, chunk) => {
-        if (++chunks % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
+        if (++chunks % 100 === 0) peak = Math.max(peak, heldBufferBytesNow());
         return log.write(stream, chunk);
       },
     });
     await log.close();
     assert.equal(r.exitCode, 0);
-    const growthMb = (peak - before) / 1e6;
-    assert.ok(growthMb < 40, `rss grew by ${growthMb.toFixed(1)} MB`);
+    const after = await heldBufferBytes();
+    const [peakMb, afterMb] = [(peak - before) / 1e6, (after - before) / 1e6];
+    assert.ok(chunks >= 300, `only ${chunks} chunks`);
+    assert.ok(peakMb < 10 && afterMb < 5, `buffers held: ${peakMb.toFixed(1)} MB at most during the 50 MB, ${afterMb.toFixed(1)} MB after`);
     // 500,000 lines of 100 bytes, each with an 11-byte stamp and a 2-byte tag, plus the header.
     const { size } = await stat(log.path);
     const header = (await readLogTail(log.path, 500_001))[0]!.length + 1;
