@@ -136,8 +136,11 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
     let unreachableSince: number | undefined;
     for (;;) {
       let b: RemoteBuild;
+      let jobs: RemoteJob[] = [];
       try {
+        // Both calls under one guard: the daemon may die between them.
         b = await callJson<RemoteBuild>(remote, 'GET', `/api/v1/builds/${id}`);
+        if (b.runId !== null) jobs = (await callJson<{ jobs: RemoteJob[] }>(remote, 'GET', `/api/v1/builds/${id}/jobs`)).jobs;
         unreachableSince = undefined;
       } catch (e) {
         // A daemon restarting (or drained and started again) resumes the build: wait for it a while.
@@ -154,18 +157,15 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
         if (!o.json) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
         lastState = b.state;
       }
-      if (b.runId !== null) {
-        const { jobs } = await callJson<{ jobs: RemoteJob[] }>(remote, 'GET', `/api/v1/builds/${id}/jobs`);
-        for (const j of jobs) {
-          if (seen.get(j.jobId) === j.state) continue;
-          seen.set(j.jobId, j.state);
-          if (o.json) {
-            ctx.stdout.write(`${JSON.stringify({ type: 'job', buildId: id, jobId: j.jobId, state: j.state, durationMs: j.durationMs })}\n`);
-          } else {
-            const dur = j.durationMs === null || j.state === 'running' ? '' : ` ${formatMs(j.durationMs)}`;
-            const why = j.failureReason ?? j.cause;
-            ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === null || j.state === 'running' ? '' : `  ${why}`}\n`);
-          }
+      for (const j of jobs) {
+        if (seen.get(j.jobId) === j.state) continue;
+        seen.set(j.jobId, j.state);
+        if (o.json) {
+          ctx.stdout.write(`${JSON.stringify({ type: 'job', buildId: id, jobId: j.jobId, state: j.state, durationMs: j.durationMs })}\n`);
+        } else {
+          const dur = j.durationMs === null || j.state === 'running' ? '' : ` ${formatMs(j.durationMs)}`;
+          const why = j.failureReason ?? j.cause;
+          ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === null || j.state === 'running' ? '' : `  ${why}`}\n`);
         }
       }
       if (b.state !== 'queued' && b.state !== 'running') return b;

@@ -71,11 +71,7 @@ export async function call(remote: Remote, method: string, path: string, o: Requ
     res = await fetch(`${remote.url}${path}`, { method, headers, ...(body === undefined ? {} : { body }), ...(o.signal === undefined ? {} : { signal: o.signal }) });
   } catch (e) {
     if (o.signal?.aborted) throw e;
-    const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-    throw new KilnError('server-unreachable', `cannot reach the kiln daemon at ${remote.url}: ${cause?.code ?? cause?.message ?? String(e)}`, {
-      hint: 'check --server (or KILN_SERVER) and that `kiln serve` is running',
-      cause: e,
-    });
+    throw unreachable(remote, e);
   }
   if (res.ok || o.allow?.includes(res.status)) return res;
   throw await errorFrom(res, `${method} ${path}`);
@@ -83,7 +79,23 @@ export async function call(remote: Remote, method: string, path: string, o: Requ
 
 export async function callJson<T>(remote: Remote, method: string, path: string, o: RequestOptions = {}): Promise<T> {
   const res = await call(remote, method, path, o);
-  return (await res.json()) as T;
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (e) {
+    // The connection dropped after the headers (a daemon killed mid-answer).
+    if (o.signal?.aborted) throw e;
+    throw unreachable(remote, e);
+  }
+  return JSON.parse(text) as T;
+}
+
+function unreachable(remote: Remote, e: unknown): KilnError {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return new KilnError('server-unreachable', `cannot reach the kiln daemon at ${remote.url}: ${cause?.code ?? cause?.message ?? String(e)}`, {
+    hint: 'check --server (or KILN_SERVER) and that `kiln serve` is running',
+    cause: e,
+  });
 }
 
 async function errorFrom(res: Response, what: string): Promise<KilnError> {
