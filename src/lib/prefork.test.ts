@@ -10,12 +10,15 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { launchPreforked, type Launched } from './prefork.ts';
+import { launchPreforked, preforkedLauncher, type Launched } from './prefork.ts';
 import { runGroup } from './spawn-group.ts';
 import { collect } from '../../test/helpers/collect-output.ts';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 const portable = process.env['KILN_PREFORK_PORTABLE'] === '1';
+/** Which helper this run tests: the compiled one by default, perl when asked (or portable). */
+const perl = portable || process.env['KILN_LAUNCHER'] === 'perl';
+const label = perl ? `perl helper, ${portable ? 'portable: POSIX module' : 'raw system calls'}` : 'compiled helper';
 
 
 async function drain(l: Launched): Promise<string> {
@@ -26,7 +29,7 @@ async function drain(l: Launched): Promise<string> {
   return Buffer.concat(parts).toString();
 }
 
-describe(`pre-forked helper (${portable ? 'portable: POSIX module' : 'raw system calls'})`, () => {
+describe(`pre-forked helper (${label})`, () => {
   test('argv, exactly the given environment, cwd, stdin from /dev/null, own session', async () => {
     await using tmp = await tmpDir();
     const dir = tmp.path;
@@ -34,7 +37,10 @@ describe(`pre-forked helper (${portable ? 'portable: POSIX module' : 'raw system
       cwd: dir,
       env: { PATH, A: 'x=y z' },
     });
-    assert.ok(l !== undefined, 'perl is installed here');
+    assert.ok(l !== undefined, 'perl and cc are installed here');
+    const probe = await preforkedLauncher(['true'], {});
+    assert.equal(probe?.kind, perl ? 'perl' : 'c', 'the helper this run means to test');
+    await drain((await probe!.launch(['true'], { cwd: '/', env: { PATH } })));
     assert.ok(l.pid !== undefined);
     const out = (await drain(l)).trim().split('\n');
     assert.deepEqual(out[0]!.split('|'), ['1', 'one two', 'x=y z', '3', dir]); // PATH, A, PWD (sh adds PWD)
@@ -113,14 +119,18 @@ describe(`pre-forked helper (${portable ? 'portable: POSIX module' : 'raw system
     }
   });
 
-  if (!portable) {
-    test('the portable path (POSIX module, no raw system calls) passes the same cases', () => {
-      const r = spawnSync(process.execPath, ['--test', import.meta.filename], {
-        // Without the parent runner's NODE_TEST_CONTEXT: the child runs as a test run of its own.
-        env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), KILN_PREFORK_PORTABLE: '1' },
-        encoding: 'utf8',
+  if (!perl) {
+    // The same cases in a test process of their own for each perl variant (the helper
+    // reads these variables when it starts).
+    for (const [name, env] of [['perl with raw system calls', { KILN_LAUNCHER: 'perl' }], ['perl through its POSIX module', { KILN_PREFORK_PORTABLE: '1' }]] as const) {
+      test(`the ${name} passes the same cases`, () => {
+        const r = spawnSync(process.execPath, ['--test', import.meta.filename], {
+          // Without the parent runner's NODE_TEST_CONTEXT: the child runs as a test run of its own.
+          env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), ...env },
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
       });
-      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
-    });
+    }
   }
 });

@@ -45,6 +45,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { Readable } from 'node:stream';
 import type { Rusage } from '../plan/job.ts';
+import { launcherBinary, launcherFailed } from './launcher-binary.ts';
 import { HELPER } from './prefork-helper.ts';
 
 
@@ -80,6 +81,8 @@ export interface LaunchOptions {
 export interface Launcher {
   /** The helper reports the command's rusage itself (no GNU time needed). */
   readonly rusage: boolean;
+  /** Which helper program runs it: the compiled one (launcher-binary.ts) or perl. */
+  readonly kind: 'c' | 'perl';
   launch(argv: readonly string[], options: LaunchOptions): Promise<Launched>;
 }
 
@@ -93,7 +96,7 @@ export async function preforkedLauncher(argv: readonly string[], env: Readonly<R
   }
   const helper = await acquire();
   if (helper === undefined) return undefined;
-  return { rusage: helper.caps.rusage, launch: (a, o) => helper.launch(a, o) };
+  return { rusage: helper.caps.rusage, kind: helper.kind, launch: (a, o) => helper.launch(a, o) };
 }
 
 /** Launch through a pooled helper, or return undefined when helpers cannot be had (no perl). */
@@ -129,8 +132,15 @@ async function acquire(): Promise<Helper | undefined> {
   if (unavailable) return undefined;
   const h = idle.pop();
   if (h !== undefined) return h;
-  const fresh = new Helper();
+  const bin = await launcherBinary();
+  const fresh = new Helper(bin);
   if (await fresh.ready) return fresh;
+  if (bin !== undefined) {
+    // The compiled helper would not start here: perl from now on.
+    launcherFailed();
+    const perl = new Helper(undefined);
+    if (await perl.ready) return perl;
+  }
   unavailable = true;
   return undefined;
 }
@@ -156,6 +166,8 @@ class Helper {
   /** What the helper announced it can do (see the file comment). */
   caps = { rusage: false, reaper: false };
   dead = false;
+  /** Which program: the compiled C helper or the perl one. */
+  readonly kind: 'c' | 'perl';
   readonly #child: ChildProcess;
   #parts: Buffer[] = [];
   #output: { type: number; left: number } | undefined;
@@ -163,7 +175,8 @@ class Helper {
   #current: Current | undefined;
   #onReady: ((ok: boolean) => void) | undefined;
 
-  constructor() {
+  /** `bin`: the compiled helper (launcher-binary.ts); undefined for the perl one. */
+  constructor(bin: string | undefined) {
     this.ready = new Promise((resolve) => (this.#onReady = resolve));
     const e = osConstants.errno;
     const numbers = [
@@ -171,7 +184,9 @@ class Helper {
       PID_DELAY_MS,
       ...[e.EINTR, e.ECHILD, e.ENOENT, e.EACCES, e.ENOEXEC, e.ENOTDIR, e.ESTALE, e.ENODEV, e.ETIMEDOUT],
     ];
-    this.#child = spawn('perl', ['-e', HELPER, ...numbers.map(String)], { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+    const [file, args] = bin === undefined ? ['perl', ['-e', HELPER, ...numbers.map(String)]] : [bin, [String(PID_DELAY_MS)]];
+    this.kind = bin === undefined ? 'perl' : 'c';
+    this.#child = spawn(file, args, { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
     this.#child.once('error', () => this.#died());
     this.#child.once('exit', () => this.#died());
     this.#child.stdin!.on('error', () => undefined);
