@@ -93,7 +93,9 @@ test('an empty destDir gives an artifact without archive, and staging it is a no
   assert.equal(meta.archive, null);
   assert.equal(meta.sha256, null);
   assert.equal(meta.size, 0);
-  assert.deepEqual((await readdir(store.dir(KEY))).sort(), ['manifest.json', 'meta.json']);
+  assert.deepEqual((await readdir(store.dir(KEY))).sort(), ['meta.json'], 'no archive, no manifest file');
+  assert.deepEqual(await store.manifest(KEY), []);
+  assert.equal(await store.manifest('f'.repeat(64)), undefined, 'an absent entry has no manifest');
   await mkdir(join(root, 'sysroot'));
   await store.stageInto(KEY, join(root, 'sysroot'));
   assert.deepEqual(await readdir(join(root, 'sysroot')), []);

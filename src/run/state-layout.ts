@@ -3,6 +3,7 @@
 //   kiln.db                      records (SQLite, WAL): runs, jobs, durations, key inputs
 //   cache/downloads/<sha256>     downloaded sources, content-addressed (or --cache DIR / $KILN_CACHE)
 //   cache/artifacts/<k2>/<key>/  one built package per input key: pkg.tar.zst, manifest.json, meta.json
+//                                (only meta.json for a package that installed nothing)
 //   cache/tmp/, cache/locks/     in-progress writes and cross-process locks
 //   logs/<run>/<name>_<arch>.log one log per job
 //   work/<run>/<name>_<arch>/    a job's private workspace while it runs (kept with --keep-failed)
