@@ -105,7 +105,7 @@ describe('kiln doctor', () => {
     assert.match(first.out, /kiln doctor --fix/);
     const json = JSON.parse((await run('--json')).out) as { findings: { kind: string }[]; checks: { name: string }[] };
     assert.deepEqual(json.findings.map((f) => f.kind), ['workspace']);
-    assert.deepEqual(json.checks.map((c) => c.name), ['root', 'chroot sandbox', 'rootless sandbox', 'cgroups']);
+    assert.deepEqual(json.checks.map((c) => c.name), ['root', 'chroot sandbox', 'rootless sandbox', 'cgroups', 'launcher']);
     assert.equal((await run('--fix')).code, 0);
     const clean = await run();
     assert.equal(clean.code, 0);

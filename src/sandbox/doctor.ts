@@ -7,12 +7,13 @@
 //   lock       a cache lock held by a dead pid of this host
 // Checks (facts, not problems): root, chroot backend usable (and why not), rootless backend
 // usable (and why not: sysctls, missing programs, no overlayfs in a user namespace), cgroup
-// version.
+// version, which launcher helper starts builds (compiled, or perl and why).
 
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { launcherBinary } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
 import { chrootUnavailable } from './chroot/chroot-backend.ts';
 import { detectCgroups, listKilnCgroups, openCgroup, ownerPidOf, type CgroupRef, type CgroupSystem } from './cgroups/cgroups.ts';
@@ -148,8 +149,19 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       detail: rootlessWhy ?? `usable (user namespaces, overlayfs in a user namespace, host tools)${isRoot ? '; probed as root, so `sandbox = "auto"` picks chroot here' : ''}`,
     },
     { name: 'cgroups', ok: system !== undefined, detail: system === undefined ? 'none usable' : `cgroup v${system.version}` },
+    await launcherCheck(),
   ];
   return { stateDir, findings, checks, remaining: findings.filter((f) => f.fixed !== true).length };
+}
+
+/** Which helper starts builds: the compiled one, or perl (more CPU per job) and why. */
+async function launcherCheck(): Promise<Check> {
+  const bin = await launcherBinary();
+  if (bin !== undefined) return { name: 'launcher', ok: true, detail: `compiled helper ${bin}` };
+  const why = process.env['KILN_LAUNCHER'] === 'perl' || process.env['KILN_PREFORK_PORTABLE'] === '1'
+    ? 'asked for by KILN_LAUNCHER=perl'
+    : `no C compiler (${process.env['CC'] ?? 'cc'}) or no private cache folder to build it in; install gcc for less CPU per job`;
+  return { name: 'launcher', ok: false, detail: `perl helper: ${why}` };
 }
 
 /** `work/<run>` directories whose run is not running, except those holding a live sandbox. */
