@@ -2,6 +2,7 @@
 
 import { Option, type Command } from 'commander';
 import { join } from 'node:path';
+import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
@@ -49,6 +50,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     // is loaded only then).
     const remote = remoteFrom(opts);
     if (remote !== undefined) {
+      refuseLocalOnly(command);
       const { remoteBuild } = await import('./remote-build.ts');
       ctx.exitCode = await remoteBuild(remote, { treeDir: opts.tree, stateDir: layoutFrom(opts).root, targets, archs: opts.arch, env: opts.env, json: opts.json }, ctx);
       return;
@@ -120,3 +122,22 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     }
   });
 }
+
+/**
+ * Options that shape a local run only: a daemon's builds run with its own `kiln serve`
+ * settings, so giving them with --server is an error, not silently ignored.
+ */
+function refuseLocalOnly(command: Command): void {
+  const given = command.options
+    .filter((o) => LOCAL_ONLY.has(o.long ?? '') && command.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long!);
+  if (given.length === 0) return;
+  throw new KilnError('usage', `--server: ${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a local build only`, {
+    hint: "the daemon's builds use its own settings (kiln serve --jobs, --overcommit-cpus, --sandbox); a Debian build goes through the tree's debian.toml",
+  });
+}
+
+const LOCAL_ONLY = new Set([
+  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--force', '--sandbox',
+  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify',
+]);

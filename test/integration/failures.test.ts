@@ -147,6 +147,9 @@ test('exit statuses: usage and configuration errors exit 2 with a message, a bro
     [['frobnicate'], /frobnicate/],
     [['build', '--no-such-option'], /no-such-option/],
     [['status', '--state', join(dir.path, 'empty-state')], /empty-state/],
+    // A daemon's builds use its own settings: local-only options are refused, not ignored
+    // (the daemon is never contacted: nothing listens on port 9).
+    [['build', '--tree', fixtureTree('diamond'), '--server', 'http://127.0.0.1:9', '--token', 't', '-j', '3', '--keep-failed'], /--server: --jobs, --keep-failed apply to a local build only/],
   ];
   for (const [args, re] of cases) {
     const r = await runKiln(args, opts);
