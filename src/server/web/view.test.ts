@@ -91,9 +91,20 @@ test('jobViewOf and jobViewFromEvent describe the same job alike', () => {
   assert.equal(jobViewFromEvent('b1', undefined, { type: 'note', at: 1, text: 'x' }), undefined);
 });
 
-test('formatDuration and formatBytes', () => {
+test('formatDuration and formatBytes, and the page scripts format the same way (assets/dom.js)', async () => {
+  // The browser's copies, loaded by URL (a plain script module without types).
+  const dom = (await import(String(new URL('./assets/dom.js', import.meta.url)))) as {
+    fmtDuration: (ms: number | null) => string;
+    fmtBytes: (n: number | null) => string;
+  };
   const durations: Array<[number | null, string]> = [[0, '0s'], [1499, '1s'], [61_000, '1m 01s'], [3_723_000, '1h 02m 03s'], [null, ''], [-5, '']];
-  for (const [ms, want] of durations) assert.equal(formatDuration(ms), want, String(ms));
-  const sizes: Array<[number | null, string]> = [[0, '0 B'], [1023, '1023 B'], [1536, '1.5 KiB'], [200 * 1024 * 1024, '200 MiB'], [null, '']];
-  for (const [n, want] of sizes) assert.equal(formatBytes(n), want, String(n));
+  for (const [ms, want] of durations) {
+    assert.equal(formatDuration(ms), want, String(ms));
+    assert.equal(dom.fmtDuration(ms), want, `dom.js ${ms}`);
+  }
+  const sizes: Array<[number | null, string]> = [[0, '0 B'], [1023, '1023 B'], [1536, '1.5 KiB'], [200 * 1024 * 1024, '200 MiB'], [3 * 1024 ** 4 * 1.5, '4.5 TiB'], [null, ''], [-1, '']];
+  for (const [n, want] of sizes) {
+    assert.equal(formatBytes(n), want, String(n));
+    assert.equal(dom.fmtBytes(n), want, `dom.js ${n}`);
+  }
 });

@@ -8,7 +8,7 @@
 // as markup, so a package name or a log line cannot inject anything. Plain ES module, no
 // build step; the server renders the same rows first (build-page.ts).
 
-import { el, fmtDuration } from './dom.js';
+import { el, fmtBytes, fmtDuration } from './dom.js';
 
 const STATE_ORDER = ['failed', 'broken', 'skipped', 'cancelled', 'running', 'built', 'up-to-date'];
 const body = document.body;
@@ -24,20 +24,6 @@ let skew = 0;
 let renderTimer = 0;
 
 const serverNow = () => Date.now() + skew;
-
-function fmtBytes(n) {
-  if (n === null || n === undefined || !Number.isFinite(n) || n < 0) return '';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}
-
-/** An element with text children only: strings become Text nodes, never markup. */
 
 function rank(state) {
   const i = STATE_ORDER.indexOf(state);

@@ -1,5 +1,7 @@
 // dom.js: what both page scripts need: elements built from text only (attributes set,
-// children appended as Text nodes, never parsed as markup) and durations as 1h 02m 03s.
+// children appended as Text nodes, never parsed as markup), durations as 1h 02m 03s and
+// sizes as 1.5 KiB. The formats are the server's (web/view.ts); view.test.ts checks that
+// both give the same text.
 
 export function fmtDuration(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '';
@@ -11,6 +13,18 @@ export function fmtDuration(ms) {
   if (h > 0) return `${h}h ${pad(m)}m ${pad(sec)}s`;
   if (m > 0) return `${m}m ${pad(sec)}s`;
   return `${sec}s`;
+}
+
+export function fmtBytes(n) {
+  if (n === null || n === undefined || !Number.isFinite(n) || n < 0) return '';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
 
 export function el(tag, attrs, ...children) {
