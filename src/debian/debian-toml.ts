@@ -20,7 +20,7 @@ import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
 
-export const DEBIAN_FILE = 'debian.toml';
+export { DEBIAN_FILE } from './debian-file.ts';
 
 const NAME = /^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?$/;
 

@@ -14,13 +14,12 @@ import type { DebianBuildMode } from '../debian/debian-spec.ts';
 import { KilnError, isKilnError } from '../errors.ts';
 import { scanRecipeTree, type TreeScan } from '../recipes/scan-tree.ts';
 import { scanCacheFileFor } from '../recipes/scan-cache.ts';
+import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 
 // debian.toml's reader (zod) and the env store are imported where
 // they are used: a run with no Debian part loads none of them.
 
-/** DEBIAN_FILE of debian/debian-toml.ts, not imported from there (it loads zod). */
-const DEBIAN_FILE = 'debian.toml';
 
 function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
