@@ -117,12 +117,16 @@ test('--all: an early dose run that fails is run again as the parse says, and th
   }
 });
 
-test('--all without the check: no dose, nothing overlapped, nothing broken by it', { skip }, async () => {
+test('without the check (--all or named): no dose, nothing overlapped, nothing broken by it, the same waits', { skip }, async () => {
   const all = await scan(SOURCES, { all: true, skipInstallability: true });
   assert.equal(all.timings['installability'], undefined);
   assert.deepEqual(all.overlapped, []);
   assert.deepEqual(all.invalid.map((x) => x.name), ['badrel']);
   assert.ok(all.specs.some((x) => x.name === 'broken'));
+  // Named sources: the relations are worked out without dose too (they once were only for it).
+  const named = await scan(SOURCES, { sources: NAMES, skipInstallability: true });
+  assert.deepEqual(digest(named), digest(all));
+  assert.deepEqual(digest(named).specs.find((x) => x[0] === 'appb')?.[3], 'liba-dev (>= 1.0)');
 });
 
 test('--all: a malformed stanza found while dose runs fails the scan with its own error', { skip }, async () => {

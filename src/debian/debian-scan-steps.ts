@@ -1,0 +1,210 @@
+// The per-source steps of scanning Debian sources (debian-scan.ts runs them in order):
+// pick each source once, keep those this run can build, work out their build
+// dependencies, waits on this run's binaries and specs, break the waits' cycles, and the
+// Packages dose-builddebcheck gets for a handful of sources. No I/O, no dose.
+
+import { KilnError } from '../errors.ts';
+import { sha256 } from '../lib/hash.ts';
+import type { InvalidPackage, PackageSpec } from '../plan/spec.ts';
+import { bestCandidate, chosenKeys, closure } from './binary-closure.ts';
+import type { DebianRequest } from './debian-scan.ts';
+import type { DebianBuildMode, DebianBuildSpec, DebianSuite } from './debian-spec.ts';
+import type { SuiteRelease } from './indexes.ts';
+import type { BinaryUniverse } from './lazy-index.ts';
+import { formatGroup, formatRelation } from './relation.ts';
+import type { AltGroup, Provide, Relation } from './relation-types.ts';
+import type { SourcePackage } from './sources-index.ts';
+import { breakWaitCycles, type BrokenCycles, type Wait } from './wait-cycles.ts';
+import { buildConflictsFor, buildDependsFor, modeOf, targetArchs, waitFor } from './source-relations.ts';
+
+/** The build-essential set every Debian build has (sbuild installs it too). */
+const BUILD_ESSENTIAL = ['build-essential', 'fakeroot'];
+
+/** One picked source: as Sources lists it (or made from a local .dsc). */
+export interface Picked {
+  readonly src: SourcePackage;
+  readonly raw: string;
+  readonly dscPath: string | undefined;
+}
+
+/** What a buildable source needs for its spec, none of it depending on installability. */
+export interface Prepared {
+  readonly p: Picked;
+  /** The run's archs it builds for (`all` for arch-independent-only sources). */
+  readonly archs: readonly string[];
+  /** Its build dependencies per build arch (`all` maps to the primary arch). */
+  perArch: Map<string, AltGroup[]>;
+  /** Waits on this run's binaries, before cycles are broken, and the relation of each. */
+  waits: Wait[];
+  relationOf: Map<string, Relation>;
+  spec: PackageSpec | undefined;
+  /** The spec's buildDepends, filled in once cycles are broken. */
+  readonly deps: AltGroup[];
+}
+
+/** Fails if a source package is asked for twice. */
+export function checkOnce(picked: readonly Picked[]): void {
+  const seen = new Map<string, string>();
+  for (const p of picked) {
+    const prev = seen.get(p.src.package);
+    if (prev !== undefined) {
+      throw new KilnError('usage', `source package ${p.src.package} is asked for twice (${prev} and ${p.src.version})`, { hint: 'name each source once' });
+    }
+    seen.set(p.src.package, p.src.version);
+  }
+}
+
+/** Which binaries this run builds, and which source builds them. */
+export function runBinariesOf(picked: readonly Picked[]): Map<string, { source: string; version: string }> {
+  const runBinaries = new Map<string, { source: string; version: string }>();
+  for (const p of picked) for (const b of p.src.binaries) runBinaries.set(b, { source: p.src.package, version: p.src.version });
+  return runBinaries;
+}
+
+/** The sources this run can build (the rest are invalid), in the order picked. */
+export function prepare(req: DebianRequest, release: SuiteRelease, picked: readonly Picked[]): { invalid: InvalidPackage[]; prepared: Map<string, Prepared> } {
+  const invalid: InvalidPackage[] = [];
+  const prepared = new Map<string, Prepared>();
+  for (const p of picked) {
+    const archs = targetArchs(p.src, req.archs);
+    if (archs.length === 0) {
+      // --all: a source for other architectures is simply not for this run (wanna-build's
+      // "not-for-us"); one asked for by name is reported.
+      if (req.all) continue;
+      invalid.push({ name: p.src.package, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: [{ file: p.dscPath ?? `${release.url} Sources`, key: 'Architecture', message: `${p.src.package} ${p.src.version} builds for ${p.src.architecture.join(' ')}, none of ${req.archs.join(', ')}` }] });
+      continue;
+    }
+    if (p.src.problems.length > 0) {
+      invalid.push({ name: p.src.package, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: p.src.problems.map((m) => ({ file: p.dscPath ?? `${release.url} Sources`, message: m })) });
+      continue;
+    }
+    prepared.set(p.src.package, { p, archs, perArch: new Map(), waits: [], relationOf: new Map(), spec: undefined, deps: [] });
+  }
+  return { invalid, prepared };
+}
+
+/** Fills `x.perArch`: the source's build dependencies per build arch. */
+export function relations(x: Prepared, req: DebianRequest, primary: string): void {
+  for (const a of x.archs) {
+    const arch = a === 'all' ? primary : a;
+    x.perArch.set(arch, buildDependsFor(x.p.src, arch, modeOf(x.p.src, a, req), req.options));
+  }
+}
+
+/** Breaks the cycles among the waits of the sources not `broken` and fills each spec's buildDepends with the waits kept. */
+export function breakCycles(prepared: ReadonlyMap<string, Prepared>, broken: ReadonlyMap<string, string[]>): BrokenCycles {
+  const waits = new Map<string, Wait[]>();
+  for (const [name, x] of prepared) if (!broken.has(name)) waits.set(name, x.waits);
+  const cycles = breakWaitCycles(waits);
+  for (const [name, x] of prepared) {
+    x.deps.length = 0;
+    for (const w of cycles.kept.get(name) ?? []) x.deps.push([x.relationOf.get(w.binary)!]);
+  }
+  return cycles;
+}
+
+/** The specs of the sources dose did not find broken; the broken ones go to `invalid`. */
+export function keepInstallable(prepared: ReadonlyMap<string, Prepared>, broken: ReadonlyMap<string, string[]>, invalid: InvalidPackage[]): PackageSpec[] {
+  const specs: PackageSpec[] = [];
+  for (const [name, x] of prepared) {
+    const why = broken.get(name);
+    const spec = x.spec!;
+    if (why !== undefined) {
+      invalid.push({ name, dir: spec.dir, diagnostics: why.map((m) => ({ file: spec.dir, key: 'Build-Depends', message: m })) });
+      continue;
+    }
+    specs.push(spec);
+  }
+  return specs;
+}
+
+/**
+ * What dose gets as the Packages of `arch` for a handful of sources: the binaries that can
+ * take part in installing their build dependencies, plus this run's own binaries.
+ */
+export function closureFor(prepared: readonly Prepared[], universes: ReadonlyMap<string, BinaryUniverse>, runBinaries: ReadonlyMap<string, { source: string; version: string }>, primary: string): (arch: string) => { text: string } {
+  const memo = new Map<string, { text: string }>();
+  return (arch) => {
+    let m = memo.get(arch);
+    if (m !== undefined) return m;
+    const u = universes.get(arch)!;
+    const roots = prepared.filter((x) => x.archs.some((a) => (a === 'all' ? primary : a) === arch)).flatMap((x) => x.perArch.get(arch)!);
+    const names = closure(roots, [...u.essential(), ...BUILD_ESSENTIAL], u, arch);
+    let text = [...names].flatMap((n) => u.raw(n)).join('\n\n') + '\n';
+    // This run's own binaries are installable once built (their fresh .debs are offered
+    // to apt); the checker learns of them as bare stanzas, dependencies unknown (not for
+    // --all: the archive itself is the run there, and a bare stanza for a binary built only
+    // elsewhere would hide a real problem). Every version the archive lacks.
+    const fresh = [...runBinaries].filter(([b, from]) => !u.versions(b).some((p) => p.version === from.version))
+      .map(([b, from]) => `Package: ${b}\nVersion: ${from.version}\nArchitecture: ${arch}\nSource: ${from.source}\n`);
+    if (fresh.length > 0) text = `${text}\n${fresh.join('\n')}`;
+    memo.set(arch, (m = { text }));
+    return m;
+  };
+}
+
+/** Fills `x.waits`: per build dependency, the binary of this run it waits for, if any (each relation once). */
+export function waitsOf(x: Prepared, runBinaries: ReadonlyMap<string, { source: string; version: string }>, universes: ReadonlyMap<string, BinaryUniverse>, primary: string): void {
+  const self = x.p.src.package;
+  // The text of the last relation kept per binary: a repeat of it is not a new wait.
+  const lastKey = new Map<string, string>();
+  for (const a of x.archs) {
+    const arch = a === 'all' ? primary : a;
+    const u = universes.get(arch)!;
+    for (const g of x.perArch.get(arch)!) {
+      const r = waitFor(g, self, runBinaries, u, arch);
+      if (r === undefined) continue;
+      const key = formatRelation(r);
+      if (lastKey.get(r.name) === key) continue;
+      lastKey.set(r.name, key);
+      x.relationOf.set(r.name, r);
+      x.waits.push({ binary: r.name, producer: runBinaries.get(r.name)!.source, archiveToo: bestCandidate(r, u, arch) !== undefined });
+    }
+  }
+}
+
+/** A source's spec, all but its waits: the key's inputs (what apt installs, files, options), provides. */
+export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite; release: SuiteRelease; primary: string; universes: ReadonlyMap<string, BinaryUniverse>; extras: readonly AltGroup[] }): PackageSpec {
+  const { p } = x;
+  const { req, primary } = o;
+  const where = p.dscPath ?? `${o.release.mirror}/${p.src.directory}/${p.src.package}_${p.src.version.replace(/^\d+:/, '')}.dsc`;
+  const modeFor: Record<string, DebianBuildMode> = {};
+  const chosenFor: Record<string, string[]> = {};
+  for (const a of x.archs) {
+    const arch = a === 'all' ? primary : a;
+    modeFor[a] = modeOf(p.src, a, req);
+    // What apt installs (the build dependencies and the extras every build gets) and
+    // what it must remove (Build-Conflicts): all of it goes into the key.
+    chosenFor[a] = [
+      ...chosenKeys([...x.perArch.get(arch)!, ...o.extras], o.universes.get(arch)!, arch, formatGroup),
+      ...buildConflictsFor(p.src, arch, modeFor[a]!, req.options).map((g) => `conflicts:${formatGroup(g)}`),
+    ];
+  }
+  const provides: Provide[] = [];
+  const u0 = o.universes.get(primary)!;
+  for (const b of p.src.binaries) {
+    provides.push({ name: b, version: p.src.version });
+    for (const pr of u0.versions(b)[0]?.provides ?? []) provides.push(pr);
+  }
+  const files = p.src.files.map((f) => `${f.name}\0${f.sha256}\n`).sort().join('');
+  const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true };
+  return {
+    name: p.src.package,
+    version: p.src.version,
+    release: 1,
+    summary: `Debian source package ${p.src.package} from ${req.suite}`,
+    license: '',
+    archs: x.archs,
+    buildDepends: x.deps,
+    depends: [],
+    provides,
+    sources: [],
+    build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: undefined },
+    dir: where,
+    file: where,
+    recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: req.options, chosen: chosenFor })),
+    sourcesHash: sha256(files),
+    env: undefined,
+    debian,
+  };
+}
