@@ -18,20 +18,17 @@
 // Nothing is mounted in kiln's own mount namespace; a journal entry (no cgroup) lets the
 // reaper remove a workspace a dead kiln left behind.
 
-import { chmod, lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { isAbsolute, join, resolve } from 'node:path';
-import { KilnError } from '../../errors.ts';
-import { BUILD_GID, BUILD_UID, DEV_DIRS, DEV_LINKS, INSIDE_ROOT, LAYOUT_DIRS, MOUNT_POINTS, badPathChars } from '../chroot/scripts.ts';
+import { chmod, lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BUILD_GID, BUILD_UID, INSIDE_ROOT } from '../chroot/scripts.ts';
 import { removeTree } from '../host.ts';
+import {
+  acceptRequest, checkedBinds, commonPaths, InitSandbox, layoutAt, makeSandboxDirs, sandboxId, unavailableError, writeSetupFiles,
+} from '../init-sandbox.ts';
 import { ownEntry, removeEntry, writeEntry } from '../journal.ts';
-import { liveMountsUnder, unmountLazily } from '../mounts.ts';
-import { runInteractive } from '../interactive.ts';
-import { initRunFiles, startInitRun } from '../init-run.ts';
-import type { RunResult, RunSpec, Sandbox, SandboxBackend, SandboxLayout, SandboxOptions, ShellOptions } from '../sandbox.ts';
+import type { Sandbox, SandboxBackend, SandboxOptions } from '../sandbox.ts';
 import { findRootlessTools, rootlessUnavailable } from './probe.ts';
 import { DEV_NODES, fstabs, runArgv, setupScript, type RootlessPaths } from './scripts.ts';
-import { assertEmptyDir, checkInside } from '../workspace-checks.ts';
 
 export { rootlessUnavailable } from './probe.ts';
 
@@ -50,86 +47,36 @@ export function createRootlessBackend(options: RootlessBackendOptions): SandboxB
   };
 }
 
-/** The argv + files of one prepared sandbox, shared by run() and shell(). */
-interface Parts {
-  readonly id: string;
-  readonly workDir: string;
-  readonly runDir: string;
-  readonly argv: readonly string[];
-  readonly host: SandboxLayout;
-  readonly inside: SandboxLayout;
-  readonly options: SandboxOptions;
-  readonly backend: RootlessBackendOptions;
-}
-
 async function createRootlessSandbox(options: SandboxOptions, backend: RootlessBackendOptions): Promise<Sandbox> {
-  if (options.signal?.aborted) throw new KilnError('cancelled', `job ${options.jobId} was cancelled before its sandbox was made`);
-  const workDir = resolve(options.workDir);
-  await assertEmptyDir(workDir, options.jobId);
-  const env = options.env;
-  if (env === undefined) {
-    throw new KilnError('sandbox-unavailable', `the rootless sandbox of job ${options.jobId} needs an env to build in, and none was given`, {
-      hint: 'name one in kiln.toml (env = "bookworm-amd64") or with --env; create it with `kiln env create`',
-    });
-  }
+  const { workDir, env } = await acceptRequest(options, 'rootless');
   const why = rootlessUnavailable();
-  if (why !== undefined) throw new KilnError('sandbox-unavailable', `cannot make a rootless sandbox for job ${options.jobId}: ${why}`, { hint: 'run `kiln doctor` for details, or use sandbox = "host"' });
+  if (why !== undefined) throw unavailableError('rootless', options.jobId, why);
   const found = findRootlessTools();
   if ('missing' in found) throw new Error('unreachable: tools checked above');
-  for (const p of [workDir, ...env.layers, ...(options.readOnlyBinds ?? []).map((b) => b.host), ...(options.readWriteBinds ?? []).map((b) => b.host)]) {
-    if (badPathChars(p) || !isAbsolute(p)) {
-      throw new KilnError('unsafe-path', `path ${JSON.stringify(p)} of job ${options.jobId}'s sandbox is not absolute or has one of , : \\ or a newline, which overlayfs mount options cannot take`, { hint: 'move the state dir or env to a plain path' });
-    }
-  }
-  const binds = {
-    ro: (options.readOnlyBinds ?? []).map((b) => ({ host: b.host, inside: checkInside(b.inside, options.jobId) })),
-    rw: (options.readWriteBinds ?? []).map((b) => ({ host: b.host, inside: checkInside(b.inside, options.jobId) })),
-  };
-  const id = `${options.jobId.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 80)}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const binds = checkedBinds(options, workDir, env.layers);
+  const id = sandboxId(options.jobId);
   await writeEntry(backend.stateDir, ownEntry({ id, jobId: options.jobId, backend: 'rootless', workDir, cgroup: null }));
   try {
-    const dirs = {
-      workspace: join(workDir, 'kiln'),
-      upper: join(workDir, 'root', 'upper'),
-      work: join(workDir, 'root', 'work'),
-      merged: join(workDir, 'root', 'merged'),
-      dev: join(workDir, 'root', 'dev'),
-      run: join(workDir, 'run'),
-    };
-    for (const d of Object.values(dirs)) await mkdir(d, { recursive: true, mode: 0o755 });
-    for (const d of LAYOUT_DIRS) await mkdir(join(dirs.workspace, d));
-    for (const d of DEV_DIRS) await mkdir(join(dirs.dev, d));
+    // Its mount points are made in the upper layer: the env's own directories may be
+    // root-owned, which "root" of the user namespace cannot write (their owner is not mapped).
+    const dirs = await makeSandboxDirs(workDir);
     for (const n of DEV_NODES) await writeFile(join(dirs.dev, n), '', { mode: 0o666 });
-    for (const [name, target] of Object.entries(DEV_LINKS)) await symlink(target, join(dirs.dev, name));
-    // Mount points in the upper layer: the env's own directories may be root-owned, which
-    // "root" of the user namespace cannot write (their owner is not mapped).
-    for (const d of MOUNT_POINTS) await mkdir(join(dirs.upper, d), { recursive: true });
     // The build's uid inside its namespace: the invoking one, except that root is shown as
     // the chroot backend's build user, because uid 0 would keep every capability in the
     // build's own namespace (enough to chroot() out of the overlay root).
     const uid = process.getuid?.() || BUILD_UID;
     const gid = process.getgid?.() || BUILD_GID;
     const fileBinds = await userFiles(env.layers, dirs.upper, dirs.run, { uid, gid });
-    const paths: RootlessPaths = {
-      merged: dirs.merged,
-      upper: dirs.upper,
-      work: dirs.work,
-      workspace: dirs.workspace,
-      lowers: env.layers,
-      devTemplate: dirs.dev,
-      readOnlyBinds: binds.ro,
-      readWriteBinds: binds.rw,
-      fileBinds,
-      setupFile: join(dirs.run, 'setup.sh'),
-      fstabFiles: [join(dirs.run, 'fstab.root'), join(dirs.run, 'fstab.more')],
-      overlayName: `kiln-${id}`.slice(0, 100),
-    };
-    const [root, more] = fstabs(paths);
-    await writeFile(paths.fstabFiles[0], root, { mode: 0o600 });
-    await writeFile(paths.fstabFiles[1], more, { mode: 0o600 });
-    await writeFile(paths.setupFile, setupScript(found.tools, paths, { uid, gid, limits: options.limits }), { mode: 0o700 });
-    const layout = (r: string) => Object.fromEntries(LAYOUT_DIRS.map((d) => [d, `${r}/${d}`])) as unknown as SandboxLayout;
-    return new RootlessSandbox({ id, workDir, runDir: dirs.run, argv: runArgv(found.tools, paths), host: layout(dirs.workspace), inside: layout(INSIDE_ROOT), options, backend });
+    const paths: RootlessPaths = { ...commonPaths(dirs, env.layers, binds, id), fileBinds };
+    await writeSetupFiles(paths, fstabs(paths), setupScript(found.tools, paths, { uid, gid, limits: options.limits }));
+    return new InitSandbox(
+      { backend: 'rootless', id, workDir, runDir: dirs.run, argv: runArgv(found.tools, paths), host: layoutAt(dirs.workspace), inside: layoutAt(INSIDE_ROOT), options, stateDir: backend.stateDir, graceMs: backend.graceMs },
+      {
+        removeWorkDir,
+        // A kept workspace must stay removable with a plain rm -rf by its (non-root) owner.
+        keepWorkDir: (dir) => chmod(join(dir, 'root', 'work', 'work'), 0o700).catch(() => undefined),
+      },
+    );
   } catch (e) {
     await removeWorkDir(workDir).catch(() => undefined);
     await removeEntry(backend.stateDir, id);
@@ -167,90 +114,6 @@ async function userFiles(layers: readonly string[], upper: string, runDir: strin
     }
   }
   return out;
-}
-
-class RootlessSandbox implements Sandbox {
-  readonly host: SandboxLayout;
-  readonly inside: SandboxLayout;
-  readonly #p: Parts;
-  readonly #running = new Set<Promise<unknown>>();
-  readonly #closing = new AbortController();
-  #runs = 0;
-  #disposed = false;
-
-  constructor(parts: Parts) {
-    this.#p = parts;
-    this.host = parts.host;
-    this.inside = parts.inside;
-  }
-
-  async run(spec: RunSpec): Promise<RunResult> {
-    const p = this.#p;
-    if (this.#disposed) throw new Error(`sandbox ${p.workDir} of job ${p.options.jobId} is already disposed`);
-    if (!spec.cwd.startsWith('/')) throw new Error(`run: cwd must be an inside absolute path, got ${spec.cwd}`);
-    const files = await this.#files(spec.env);
-    const signals = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
-    // GNU time (when installed) wraps the whole tree: init reaps every orphan of the build.
-    const run = startInitRun({
-      argv: p.argv, runDir: p.runDir, files, spec, graceMs: p.backend.graceMs, signal: AbortSignal.any(signals),
-      what: `the rootless sandbox of job ${p.options.jobId}`,
-    });
-    const running = run.running;
-    this.#running.add(running);
-    try {
-      const r = await running;
-      const { exitCode, signal } = await run.status(r, r.killedFor !== undefined);
-      return {
-        exitCode,
-        signal,
-        ...(r.killedFor === undefined ? {} : { killedFor: r.killedFor }),
-        ...(r.rusage === undefined ? {} : { rusage: r.rusage }),
-        durationMs: r.durationMs,
-      };
-    } finally {
-      this.#running.delete(running);
-    }
-  }
-
-  /** Interactive, as the same unprivileged user a build runs as. */
-  async shell(options: ShellOptions = {}): Promise<number> {
-    const p = this.#p;
-    if (this.#disposed) throw new Error(`sandbox ${p.workDir} of job ${p.options.jobId} is already disposed`);
-    const { envFile, statusFile } = await this.#files({});
-    const signals = [this.#closing.signal, p.options.signal].filter((s) => s !== undefined);
-    const running = runInteractive(
-      { argv: p.argv, cwd: p.runDir, envFile, statusFile, insideCwd: this.inside.src, inside: this.inside, what: `job ${p.options.jobId}`, signal: AbortSignal.any(signals) },
-      options,
-    );
-    this.#running.add(running);
-    try {
-      return await running;
-    } finally {
-      this.#running.delete(running);
-    }
-  }
-
-  /** Writes the run's env file and names its status file. */
-  #files(env: Readonly<Record<string, string>>): Promise<{ envFile: string; statusFile: string }> {
-    return initRunFiles(this.#p.runDir, ++this.#runs, env);
-  }
-
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    const p = this.#p;
-    this.#closing.abort();
-    await Promise.allSettled(this.#running);
-    if (!p.options.keep?.()) {
-      for (const m of await liveMountsUnder(p.workDir)) await unmountLazily(m);
-      await removeWorkDir(p.workDir);
-    } else {
-      // A kept workspace must stay removable with a plain rm -rf by its (non-root) owner.
-      await chmod(join(p.workDir, 'root', 'work', 'work'), 0o700).catch(() => undefined);
-    }
-    await removeEntry(p.backend.stateDir, p.id);
-  }
 }
 
 /**
