@@ -8,26 +8,11 @@
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';
+import { compressionOf, readDecompressed, type Compression } from '../lib/decompress.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 import { checkMembers, readTarMembers, type TarMember } from './tar-scan.ts';
 
-export type Compression = 'zstd' | 'xz' | 'gzip' | 'bzip2' | 'none';
-
-export function compressionOf(magic: Uint8Array): Compression {
-  const starts = (...bytes: number[]): boolean => bytes.every((b, i) => magic[i] === b);
-  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
-  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
-  if (starts(0x1f, 0x8b)) return 'gzip';
-  if (starts(0x42, 0x5a, 0x68)) return 'bzip2';
-  return 'none';
-}
-
-const DECOMPRESS: Record<Exclude<Compression, 'none'>, readonly string[]> = {
-  zstd: ['zstd', '-dcq'],
-  xz: ['xz', '-dc'],
-  gzip: ['gzip', '-dc'],
-  bzip2: ['bzip2', '-dc'],
-};
+export { compressionOf, type Compression } from '../lib/decompress.ts';
 
 export async function detectCompression(file: string): Promise<Compression> {
   const fh = await open(file, 'r').catch((e: NodeJS.ErrnoException) => {
@@ -44,34 +29,12 @@ export async function detectCompression(file: string): Promise<Compression> {
 
 /** The members of `file`, decompressed on the fly. */
 export async function listTarball(file: string, options: { signal?: AbortSignal } = {}): Promise<TarMember[]> {
-  const compression = await detectCompression(file);
-  const argv = compression === 'none' ? ['cat', '--', file] : [...DECOMPRESS[compression], '--', file];
-  const [cmd, ...args] = argv;
-  const child = spawn(cmd ?? 'cat', args, { stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-4000)));
-  const exited = new Promise<number | null>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res(code));
+  return readDecompressed(file, await detectCompression(file), (out) => readTarMembers(out, file), {
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    stderrChars: 4000,
+    cannotRun: (cmd, e) => (options.signal?.aborted ? options.signal.reason : new KilnError(ENV_ERRORS.unavailable, `cannot run ${cmd} to read ${file}: ${e.message}`, { hint: `install ${cmd}` })),
+    failed: (cmd, code, stderr) => new KilnError(ENV_ERRORS.archive, `${cmd} failed on ${file} (exit ${code}): ${stderr.trim()}`, { hint: 'check that the file is complete and not corrupt' }),
   });
-  let members: TarMember[];
-  try {
-    members = await readTarMembers(child.stdout, file);
-  } catch (e) {
-    child.kill('SIGKILL');
-    await exited.catch(() => undefined);
-    throw e;
-  }
-  // The reader stops at the end-of-archive block; let the decompressor finish or go.
-  child.stdout.resume();
-  const code = await exited.catch((e: Error) => {
-    if (options.signal?.aborted) throw options.signal.reason;
-    throw new KilnError(ENV_ERRORS.unavailable, `cannot run ${cmd} to read ${file}: ${e.message}`, { hint: `install ${cmd}` });
-  });
-  if (code !== 0 && code !== null) {
-    throw new KilnError(ENV_ERRORS.archive, `${cmd} failed on ${file} (exit ${code}): ${stderr.trim()}`, { hint: 'check that the file is complete and not corrupt' });
-  }
-  return members;
 }
 
 /** Refuse `file` unless every member stays inside the root; then extract it into the existing empty `intoDir`. */

@@ -12,15 +12,15 @@
 // adds: no device nodes or fifos, no absolute symlink targets (outside a chroot they point
 // at the host), and archive-bomb bounds on the number of members and their total size.
 
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
-import { detectCompression, type Compression } from '../envs/root-tarball.ts';
+import { detectCompression } from '../envs/root-tarball.ts';
 import { checkMembers, normalizeMemberPath, readTarMembers, type TarMember } from '../envs/tar-scan.ts';
 import { KilnError } from '../errors.ts';
+import { readDecompressed } from '../lib/decompress.ts';
 
 export interface BundleLimits {
   /** Bytes of the upload as sent (compressed). */
@@ -112,30 +112,14 @@ export async function receiveBody(body: AsyncIterable<Uint8Array>, file: string,
   return { size, sha256: hash.digest('hex') };
 }
 
-const DECOMPRESSOR: Record<Exclude<Compression, 'none'>, readonly string[]> = {
-  zstd: ['zstd', '-dcq'],
-  xz: ['xz', '-dc'],
-  gzip: ['gzip', '-dc'],
-  bzip2: ['bzip2', '-dc'],
-};
-
 /**
  * The member list of an uploaded tar, decompressed on the fly; a stream that decompresses
  * past `maxBytes` (an archive bomb) is stopped there with a 413, long before its end.
  */
 export async function listBundle(file: string, label: string, maxBytes: number, signal?: AbortSignal): Promise<TarMember[]> {
-  const compression = await detectCompression(file);
-  const [cmd, ...args] = compression === 'none' ? ['cat'] : DECOMPRESSOR[compression];
-  const child = spawn(cmd!, [...args, '--', file], { stdio: ['ignore', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-2000)));
-  const exited = new Promise<number | null>((res, rej) => {
-    child.on('error', rej);
-    child.on('close', (code) => res(code));
-  });
-  let seen = 0;
-  async function* capped(): AsyncGenerator<Buffer> {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+  async function* capped(out: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    let seen = 0;
+    for await (const chunk of out) {
       seen += chunk.length;
       if (seen > maxBytes) {
         throw tooLarge(`${label}: decompresses to more than ${maxBytes} bytes (an archive bomb?); nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
@@ -143,22 +127,12 @@ export async function listBundle(file: string, label: string, maxBytes: number, 
       yield chunk;
     }
   }
-  let members: TarMember[];
-  try {
-    members = await readTarMembers(capped(), label);
-  } catch (e) {
-    child.kill('SIGKILL');
-    await exited.catch(() => undefined);
-    throw e;
-  }
-  child.stdout.resume();
-  const code = await exited.catch((e: Error) => {
-    throw new KilnError('archive-failed', `cannot run ${cmd} to read ${label}: ${e.message}`, { hint: `install ${cmd} on the server` });
+  return readDecompressed(file, await detectCompression(file), (out) => readTarMembers(capped(out), label), {
+    ...(signal === undefined ? {} : { signal }),
+    stderrChars: 2000,
+    cannotRun: (cmd, e) => new KilnError('archive-failed', `cannot run ${cmd} to read ${label}: ${e.message}`, { hint: `install ${cmd} on the server` }),
+    failed: (cmd, code, stderr) => new KilnError('usage', `${label}: ${cmd} cannot decompress it (exit ${code}): ${stderr.trim()}`, { hint: 'send a tar, optionally compressed with gzip, zstd or xz, and complete' }),
   });
-  if (code !== 0 && code !== null) {
-    throw new KilnError('usage', `${label}: ${cmd} cannot decompress it (exit ${code}): ${stderr.trim()}`, { hint: 'send a tar, optionally compressed with gzip, zstd or xz, and complete' });
-  }
-  return members;
 }
 
 export interface StoreBundleOptions {
