@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { pidsWithCmdline } from '../../test/helpers/proc.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { buildLauncher } from './launcher-binary.ts';
+import { buildLauncher, type LauncherChoice } from './launcher-binary.ts';
 
 /** The helper's first frame: R "rusage reaper". */
 async function readyFrame(bin: string): Promise<string> {
@@ -15,30 +16,75 @@ async function readyFrame(bin: string): Promise<string> {
   return `${String.fromCharCode(first[0]!)} ${first.subarray(5, 5 + first.readUInt32BE(1)).toString()}`;
 }
 
+const pathOf = (c: LauncherChoice): string => {
+  assert.ok('path' in c, 'why' in c ? c.why : '');
+  return c.path;
+};
+
+/** A fake compiler: answers --version, then runs `build` (sh) for the build. */
+function fakeCc(dir: string, name: string, build: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, `#!/bin/sh\n[ "$1" = --version ] && { echo ${name} 1.0; exit 0; }\n${build}\n`);
+  chmodSync(file, 0o755);
+  return file;
+}
+
 test('the launcher is built once into a private folder, then reused', async () => {
   await using tmp = await tmpDir();
-  const root = join(tmp.path, 'cache', 'kiln', 'launcher');
-  const bin = await buildLauncher(root, 'cc');
-  assert.ok(bin !== undefined, 'cc is installed here (build-essential)');
-  assert.equal(statSync(root).mode & 0o777, 0o700);
+  const base = join(tmp.path, 'cache');
+  const bin = pathOf(await buildLauncher(base, 'cc'));
+  assert.equal(statSync(join(base, 'kiln', 'launcher')).mode & 0o777, 0o700);
   assert.match(await readyFrame(bin), /^R 1 [01]$/);
   const mtime = statSync(bin).mtimeMs;
-  assert.equal(await buildLauncher(root, 'cc'), bin);
+  assert.equal(pathOf(await buildLauncher(base, 'cc')), bin);
   assert.equal(statSync(bin).mtimeMs, mtime, 'not built again');
   assert.deepEqual(readdirSync(join(bin, '..')), ['kiln-launcher'], 'no build leftovers');
 });
 
-test('no launcher (perl is used) without a compiler, when the build fails, or in a folder others can write', async () => {
+test('no launcher (perl is used) without a compiler or in a folder others can write, each saying why', async () => {
   await using tmp = await tmpDir();
-  assert.equal(await buildLauncher(join(tmp.path, 'a'), join(tmp.path, 'no-such-cc')), undefined);
-  const failing = join(tmp.path, 'failing-cc');
-  writeFileSync(failing, '#!/bin/sh\n[ "$1" = --version ] && { echo failing-cc 1.0; exit 0; }\necho "error: nope" >&2; exit 1\n');
-  chmodSync(failing, 0o755);
-  const root = join(tmp.path, 'b');
-  assert.equal(await buildLauncher(root, failing), undefined);
-  for (const d of readdirSync(root)) assert.deepEqual(readdirSync(join(root, d)), [], 'the failed build left nothing');
+  const none = await buildLauncher(join(tmp.path, 'a'), join(tmp.path, 'no-such-cc'));
+  assert.ok('why' in none && /no working C compiler .*ENOENT/.test(none.why), JSON.stringify(none));
   const open = join(tmp.path, 'open');
   mkdirSync(open, { mode: 0o777 });
   chmodSync(open, 0o777);
-  assert.equal(await buildLauncher(open, 'cc'), undefined);
+  const o = await buildLauncher(open, 'cc');
+  assert.ok('why' in o && o.why.includes(`${open} is not a folder of this user that nobody else can write`), JSON.stringify(o));
+  // A folder on the way (not just the last one) counts too.
+  const base = join(tmp.path, 'b');
+  mkdirSync(join(base, 'kiln'), { recursive: true, mode: 0o700 });
+  chmodSync(join(base, 'kiln'), 0o777);
+  const b = await buildLauncher(base, 'cc');
+  assert.ok('why' in b && b.why.includes(join(base, 'kiln')), JSON.stringify(b));
+});
+
+test('a failed build is noted once: later kilns use perl at once, until the note is removed', async () => {
+  await using tmp0 = await tmpDir();
+  const silent = await buildLauncher(join(tmp0.path, 'cache'), fakeCc(tmp0.path, 'silent-cc', 'exit 0'));
+  assert.ok('why' in silent && /failed/.test(silent.why), 'a compiler that exits 0 without writing the program failed too');
+  await using tmp = await tmpDir();
+  const failing = fakeCc(tmp.path, 'failing-cc', 'echo "error: nope" >&2; exit 1');
+  const base = join(tmp.path, 'cache');
+  const first = await buildLauncher(base, failing);
+  assert.ok('why' in first && /building it failed \(.*build-failed; remove it to try again\)/.test(first.why), JSON.stringify(first));
+  const [hash] = readdirSync(join(base, 'kiln', 'launcher'));
+  const dir = join(base, 'kiln', 'launcher', hash!);
+  assert.deepEqual(readdirSync(dir), ['build-failed'], 'the failed build left only its note');
+  assert.match(readFileSync(join(dir, 'build-failed'), 'utf8'), /exit 1: error: nope/);
+  const again = await buildLauncher(base, failing);
+  assert.ok('why' in again && /failed earlier/.test(again.why), JSON.stringify(again));
+  rmSync(join(dir, 'build-failed'));
+  assert.ok('why' in (await buildLauncher(base, failing)) && readdirSync(dir).includes('build-failed'), 'tried again once the note was gone');
+});
+
+test('a compiler that hangs is killed with all its processes, and noted as failed', async () => {
+  await using tmp = await tmpDir();
+  const marker = `kiln-hang-${process.pid}-${Date.now()}`;
+  // The driver starts a child and waits for it, as cc does with cc1.
+  const hanging = fakeCc(tmp.path, 'hanging-cc', `bash -c 'exec -a ${marker} sleep 300' & wait`);
+  const started = performance.now();
+  const r = await buildLauncher(join(tmp.path, 'cache'), hanging, { buildTimeoutMs: 1000 });
+  assert.ok('why' in r && /failed/.test(r.why), JSON.stringify(r));
+  assert.ok(performance.now() - started < 10_000);
+  assert.deepEqual(await pidsWithCmdline(marker), [], "the driver's child is gone too");
 });

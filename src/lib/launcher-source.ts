@@ -149,8 +149,9 @@ int main(int argc, char **argv) {
     for (size_t i = 1; i < len; i++) if (job[i] == 0) f[k++] = job + i + 1;
     if (nf < 4) { free(f); free(job); frame('E', "22\0bad launch request", 21); frame('C', "", 0); flush_out(); continue; }
     const char *tf = f[0], *cwd = f[1];
-    size_t ac = (size_t)atol(f[2]);
-    if (ac < 1 || 3 + ac > nf) { free(f); free(job); frame('E', "22\0bad launch request", 21); frame('C', "", 0); flush_out(); continue; }
+    char *end;
+    unsigned long ac = strtoul(f[2], &end, 10);
+    if (*end != 0 || f[2][0] == '-' || ac < 1 || ac > nf - 3) { free(f); free(job); frame('E', "22\0bad launch request", 21); frame('C', "", 0); flush_out(); continue; }
     char **av = calloc(ac + 1, sizeof *av);
     for (size_t i = 0; i < ac; i++) av[i] = f[3 + i];
     size_t ec = nf - 3 - ac;
@@ -178,9 +179,12 @@ int main(int argc, char **argv) {
     shv[0] = "/bin/sh";
     for (size_t i = 1; i < ac; i++) shv[i + 1] = av[i];
 
-    int o[2], e[2], s[2];
+    int o[2] = {-1, -1}, e[2] = {-1, -1}, s[2] = {-1, -1};
     if (pipe2(o, O_CLOEXEC) || pipe2(e, O_CLOEXEC) || pipe2(s, O_CLOEXEC)) {
-      char b[300]; int n = snprintf(b, sizeof b, "%d%cpipe: %s", errno, 0, strerror(errno));
+      int x = errno;
+      int all[6] = {o[0], o[1], e[0], e[1], s[0], s[1]};
+      for (int i = 0; i < 6; i++) if (all[i] >= 0) close(all[i]);
+      char b[300]; int n = snprintf(b, sizeof b, "%d%cpipe: %s", x, 0, strerror(x));
       frame('E', b, (size_t)n); frame('C', "", 0); flush_out();
       goto next;
     }
@@ -223,7 +227,11 @@ int main(int argc, char **argv) {
       char failed[600]; ssize_t failed_n = 0; int checked = 0;
       static char buf[65536];
       for (;;) {
-        if (!exited) { pid_t r = wait4(pid, &st, WNOHANG, &ru); if (r == pid) exited = 1; }
+        if (!exited) {
+          pid_t r = wait4(pid, &st, WNOHANG, &ru);
+          if (r == pid) exited = 1;
+          else if (r < 0 && errno != EINTR) { exited = 1; st = 255 << 8; }
+        }
         if (exited && !checked) {
           /* The child is gone: the exec-status pipe is at EOF or holds why it could not start. */
           checked = 1;
@@ -234,10 +242,8 @@ int main(int argc, char **argv) {
         if (exited && fo < 0 && fe < 0) break;
         if (exited && !xsent) { if (ppending) frame('P', ptext, (size_t)pn); ppending = 0; status_frame(st, &ru, tf); flush_out(); xsent = 1; }
         else if (exited && reaper) others();
-        if (fo < 0 && fe < 0) {
-          for (;;) { pid_t r = wait4(pid, &st, 0, &ru); if (r == pid || (r < 0 && errno != EINTR)) break; }
-          exited = 1; continue;
-        }
+        /* Both pipes closed but the command runs on: the loop goes on with stdin alone, so
+           the pid still goes out after pdelay and kiln can still abandon or go away. */
         struct pollfd p[3]; int np = 0;
         p[np].fd = 0; p[np++].events = POLLIN;
         int io = -1, ie = -1;

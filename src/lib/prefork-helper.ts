@@ -7,6 +7,8 @@ export const HELPER = String.raw`
 # is one more to copy-on-write after each fork. Errno numbers come from kiln (os.constants).
 binmode STDIN; binmode STDOUT;
 $SIG{CHLD} = sub {};
+# perl ignores SIGFPE; commands must not inherit that.
+$SIG{FPE} = 'DEFAULT';
 my ($WAIT4, $PRCTL, $SETSID, $DUP3, $CHDIR, $EXECVE, $EXIT, $PDELAY,
   $EINTR, $ECHILD, $ENOENT, $EACCES, $ENOEXEC, $ENOTDIR, $ESTALE, $ENODEV, $ETIMEDOUT) = map { $_ + 0 } @ARGV;
 # Raw syscalls in the child need every number; without them the child goes through POSIX.
@@ -52,7 +54,8 @@ sub status { my ($st, $ru, $tf) = @_; my $t = '';
 sub candidates { my ($name, @env) = @_;
   return ($name) if $name =~ m{/};
   my ($path) = map { substr($_, 5) } grep { substr($_, 0, 5) eq 'PATH=' } @env;
-  map { ($_ eq '' ? '.' : $_) . "/$name" } split(/:/, $path // '/bin:/usr/bin', -1) }
+  my @dirs = split(/:/, $path // '/bin:/usr/bin', -1); @dirs = ('') unless @dirs;
+  map { ($_ eq '' ? '.' : $_) . "/$name" } @dirs }
 sub execute { my ($cands, $av, $ev, $argv) = @_; my $err = 0; my $msg = '';
   for my $c (@$cands) { syscall($EXECVE, $c, $$av, $ev);
     my $e = $! + 0;
@@ -105,7 +108,8 @@ while (defined(my $job = command())) {
     last if $exited && !%open;
     if ($exited && !$xsent) { put($p . status(@w, $tf)); $p = ''; $xsent = 1 }
     elsif ($exited && $reaper) { others() }
-    if (!%open) { @w = reap($pid, 0) until @w; $exited = 1; next }
+    # Both pipes closed but the command runs on: the loop goes on with stdin alone, so the
+    # pid still goes out after $PDELAY ms and kiln can still abandon or go away.
     my $rin = ''; vec($rin, $_, 1) = 1 for (0, keys %open);
     my $wait = $exited ? undef : ($p ne '' && $pwait < 0.1) ? $pwait : 0.1;
     my ($n, $left) = select(my $rout = $rin, undef, undef, $wait);

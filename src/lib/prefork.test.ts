@@ -108,6 +108,36 @@ describe(`pre-forked helper (${label})`, () => {
     await drain(quick);
   });
 
+  test('a command that closes its output at once still reports its pid while it runs, so limits still reach it', async () => {
+    const started = performance.now();
+    const l = await launchPreforked(['sh', '-c', 'exec >/dev/null 2>&1; sleep 5'], { cwd: '/', env: { PATH } });
+    assert.ok(l?.pid !== undefined);
+    assert.ok(performance.now() - started < 2000, `the pid came after ${Math.round(performance.now() - started)} ms`);
+    process.kill(-l.pid, 'SIGKILL');
+    assert.deepEqual(await l.exited, { code: null, signal: 'SIGKILL' });
+    await drain(l);
+    const t0 = performance.now();
+    const r = await runGroup(['sh', '-c', 'exec >/dev/null 2>&1; sleep 5'], { env: { PATH }, cwd: '/', timeoutMs: 300, onOutput: () => undefined });
+    assert.equal(r.killedFor, 'timeout');
+    assert.ok(performance.now() - t0 < 3000, `killed after ${Math.round(performance.now() - t0)} ms`);
+  });
+
+  test('the command inherits no ignored or blocked signal from the helper', async () => {
+    const l = await launchPreforked(['sh', '-c', 'grep -E "^Sig(Ign|Blk):" /proc/self/status'], { cwd: '/', env: { PATH } });
+    assert.ok(l !== undefined);
+    assert.equal(await drain(l), 'SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
+  });
+
+  test('an empty PATH searches the working directory, as execvp does', async () => {
+    await using tmp = await tmpDir();
+    await writeFile(join(tmp.path, 'here'), '#!/bin/sh\necho here\n');
+    await chmod(join(tmp.path, 'here'), 0o755);
+    const l = await launchPreforked(['here'], { cwd: tmp.path, env: { PATH: '' } });
+    assert.ok(l !== undefined);
+    assert.equal(await drain(l), 'here\n');
+    assert.deepEqual(await l.exited, { code: 0, signal: null });
+  });
+
   test('a quick command: status and rusage (where wait4 is used) come with the pid', async () => {
     const l = await launchPreforked(['sh', '-c', 'exit 5'], { cwd: '/', env: { PATH } });
     assert.ok(l?.pid !== undefined);

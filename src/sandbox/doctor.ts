@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { launcherBinary } from '../lib/launcher-binary.ts';
+import { launcherChoice } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
 import { chrootUnavailable } from './chroot/chroot-backend.ts';
 import { detectCgroups, listKilnCgroups, openCgroup, ownerPidOf, type CgroupRef, type CgroupSystem } from './cgroups/cgroups.ts';
@@ -156,12 +156,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
 /** Which helper starts builds: the compiled one, or perl (more CPU per job) and why. */
 async function launcherCheck(): Promise<Check> {
-  const bin = await launcherBinary();
-  if (bin !== undefined) return { name: 'launcher', ok: true, detail: `compiled helper ${bin}` };
-  const why = process.env['KILN_LAUNCHER'] === 'perl' || process.env['KILN_PREFORK_PORTABLE'] === '1'
-    ? 'asked for by KILN_LAUNCHER=perl'
-    : `no C compiler (${process.env['CC'] ?? 'cc'}) or no private cache folder to build it in; install gcc for less CPU per job`;
-  return { name: 'launcher', ok: false, detail: `perl helper: ${why}` };
+  const c = await launcherChoice();
+  return 'path' in c ? { name: 'launcher', ok: true, detail: `compiled helper ${c.path}` } : { name: 'launcher', ok: false, detail: `perl helper: ${c.why}` };
 }
 
 /** `work/<run>` directories whose run is not running, except those holding a live sandbox. */
