@@ -234,21 +234,17 @@ test('reduceGroups drops relations that do not apply and groups left empty', () 
   assert.equal(hurd[0], groups[0], 'untouched groups are reused, not copied');
 });
 
-test('parseRelations handles 10,000 recipe-sized fields quickly', () => {
+// Speed is the bench's business; this guards against pathological (exponential) backtracking,
+// which would not finish within the test's timeout.
+test('parseRelations handles 10,000 recipe-sized fields, and long garbage without backtracking', { timeout: 30_000 }, () => {
   const field = 'debhelper-compat (= 13), libssl-dev (>= 3.0.0~) [linux-any] <!stage1>, zlib1g-dev | libz-dev, ' +
     'python3:any (>= 3.11), pkgconf [!hurd-any], libfoo-dev (<< 2:1.0-1~) <!nocheck> <stage1 cross>';
-  const t0 = performance.now();
   let n = 0;
   for (let k = 0; k < 10000; k++) n += parseRelations(field).groups.length;
-  const ms = performance.now() - t0;
   assert.equal(n, 60000);
-  assert.ok(ms < 1000, `took ${ms} ms`);
-  // No pathological backtracking on long garbage either.
-  const t1 = performance.now();
   const junk = parseRelations(`foo ${'('.repeat(20000)}, ${'['.repeat(20000)}, bar <${'!'.repeat(20000)}`);
   assert.equal(junk.errors.length, 3);
   assert.ok(junk.errors.every((e) => e.length < 300), 'long garbage is clipped in messages');
-  assert.ok(performance.now() - t1 < 500);
 });
 
 // Build-Depends fields with every relation form, each read by dpkg's own parser (Dpkg::Deps).
