@@ -83,16 +83,18 @@ export async function callJson<T>(remote: Remote, method: string, path: string, 
   try {
     text = await res.text();
   } catch (e) {
-    // The connection dropped after the headers (a daemon killed mid-answer).
+    // The connection dropped after the headers (a daemon killed mid-answer): it got the
+    // request, and may have acted on it.
     if (o.signal?.aborted) throw e;
-    throw unreachable(remote, e);
+    throw unreachable(remote, e, `the connection broke while it answered ${method} ${path} (it may have acted on it)`);
   }
   return JSON.parse(text) as T;
 }
 
-function unreachable(remote: Remote, e: unknown): KilnError {
+function unreachable(remote: Remote, e: unknown, what?: string): KilnError {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
-  return new KilnError('server-unreachable', `cannot reach the kiln daemon at ${remote.url}: ${cause?.code ?? cause?.message ?? String(e)}`, {
+  const why = cause?.code ?? cause?.message ?? String(e);
+  return new KilnError('server-unreachable', what === undefined ? `cannot reach the kiln daemon at ${remote.url}: ${why}` : `kiln daemon at ${remote.url}: ${what}: ${why}`, {
     hint: 'check --server (or KILN_SERVER) and that `kiln serve` is running',
     cause: e,
   });

@@ -40,7 +40,8 @@ export function launcherFailed(): void {
 }
 
 async function find(): Promise<LauncherChoice> {
-  if (process.env['KILN_LAUNCHER'] === 'perl' || process.env['KILN_PREFORK_PORTABLE'] === '1') return { why: 'asked for by KILN_LAUNCHER=perl' };
+  if (process.env['KILN_LAUNCHER'] === 'perl') return { why: 'asked for by KILN_LAUNCHER=perl' };
+  if (process.env['KILN_PREFORK_PORTABLE'] === '1') return { why: 'asked for by KILN_PREFORK_PORTABLE=1' };
   const base = process.env['XDG_CACHE_HOME'] || (homedir() === '' ? undefined : join(homedir(), '.cache'));
   if (base === undefined) return { why: 'no home folder to keep the compiled helper in' };
   return buildLauncher(base, process.env['CC'] ?? 'cc');
