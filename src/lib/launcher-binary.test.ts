@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pidsWithCmdline } from '../../test/helpers/proc.ts';
@@ -70,11 +70,19 @@ test('a failed build is noted once: later kilns use perl at once, until the note
   const [hash] = readdirSync(join(base, 'kiln', 'launcher'));
   const dir = join(base, 'kiln', 'launcher', hash!);
   assert.deepEqual(readdirSync(dir), ['build-failed'], 'the failed build left only its note');
+  // What a kiln killed mid-build leaves: removed by the next build once an hour old.
+  const old = new Date(Date.now() - 2 * 3_600_000);
+  for (const name of ['.build-1-1', '.build-1-1.c']) {
+    writeFileSync(join(dir, name), '');
+    utimesSync(join(dir, name), old, old);
+  }
+  writeFileSync(join(dir, '.build-2-2.c'), ''); // a build going on now
   assert.match(readFileSync(join(dir, 'build-failed'), 'utf8'), /exit 1: error: nope/);
   const again = await buildLauncher(base, failing);
   assert.ok('why' in again && /failed earlier/.test(again.why), JSON.stringify(again));
   rmSync(join(dir, 'build-failed'));
-  assert.ok('why' in (await buildLauncher(base, failing)) && readdirSync(dir).includes('build-failed'), 'tried again once the note was gone');
+  assert.ok('why' in (await buildLauncher(base, failing)), 'tried again once the note was gone');
+  assert.deepEqual(readdirSync(dir).sort(), ['.build-2-2.c', 'build-failed']);
 });
 
 test('a compiler that hangs is killed with all its processes, and noted as failed', async () => {

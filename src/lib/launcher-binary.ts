@@ -13,7 +13,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { LAUNCHER_C } from './launcher-source.ts';
@@ -67,6 +67,7 @@ export async function buildLauncher(base: string, cc: string, o: { buildTimeoutM
   const failedFile = join(dir, 'build-failed');
   if (isFile(bin)) return { path: bin };
   if (isFile(failedFile)) return { why: `building it failed earlier (${failedFile}; remove it to try again)` };
+  removeStaleBuilds(dir);
   const tmp = join(dir, `.build-${process.pid}-${Date.now()}`);
   try {
     writeFileSync(`${tmp}.c`, LAUNCHER_C, { mode: 0o600 });
@@ -81,6 +82,14 @@ export async function buildLauncher(base: string, cc: string, o: { buildTimeoutM
   } finally {
     rmSync(`${tmp}.c`, { force: true });
     rmSync(tmp, { force: true });
+  }
+}
+
+/** Leftovers of builds a killed kiln left (an hour old: no build takes that long). */
+function removeStaleBuilds(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (name.startsWith('.build-') && Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 3_600_000) rmSync(path, { force: true });
   }
 }
 
