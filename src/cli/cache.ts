@@ -9,18 +9,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
-
-function human(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+import { addStateOptions, humanBytes, layoutFrom, type StateOptions } from './options.ts';
 
 export function registerCache(program: Command, ctx: CliContext): void {
   const cache = program.command('cache').description('inspect and clean the caches: downloads, artifacts, Debian build-dependency layers');
@@ -35,7 +24,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     }
     ctx.stdout.write(`cache ${state.cache}\n`);
     for (const [kind, v] of Object.entries(u) as [string, { count: number; bytes: number }][]) {
-      ctx.stdout.write(`  ${kind.padEnd(10)} ${String(v.count).padStart(7)} entries  ${human(v.bytes).padStart(10)}\n`);
+      ctx.stdout.write(`  ${kind.padEnd(10)} ${String(v.count).padStart(7)} entries  ${humanBytes(v.bytes).padStart(10)}\n`);
     }
   });
 
@@ -65,7 +54,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
       }
     }
     const r = await gcCache(state.cache, { olderThanMs, keep, dryRun: opts.dryRun === true });
-    for (const x of r.removed) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${human(x.bytes)})\n`);
-    ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${human(r.freedBytes)} in ${r.removed.length} entries\n`);
+    for (const x of r.removed) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${humanBytes(x.bytes)})\n`);
+    ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${humanBytes(r.freedBytes)} in ${r.removed.length} entries\n`);
   });
 }

@@ -5,19 +5,8 @@ import { KilnError } from '../errors.ts';
 import { createEnvStore } from '../envs/env-store.ts';
 import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, humanBytes, layoutFrom, type StateOptions } from './options.ts';
 import { registerEnvShell } from './env-shell.ts';
-
-export function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
 
 /** Run `fn` with a signal that fires on SIGINT/SIGTERM, so a half-made root is removed before exit. */
 async function withInterrupt<T>(ctx: CliContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
