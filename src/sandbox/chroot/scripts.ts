@@ -164,9 +164,17 @@ export function rootRunPrefix(): string[] {
   return [ROOT_RUN_SETPRIV, `--bounding-set=-all,${caps}`, '--inh-caps=-all', '--'];
 }
 
-/** Arguments: env file (NUL-separated K=V), status file, inside cwd, user (`build` or `root`), argv…. */
-export function initProgram(tools: HostTools, merged: string): string {
-  const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+/** A perl string literal of `s` (single-quoted). */
+export const perlLit = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/**
+ * The sandbox's init program (perl), the same for every backend but for `child`: the perl
+ * code the forked child runs to exec the build (it starts with %ENV set). Init brings up
+ * the loopback, reads the env file, forks, reaps every process until the build's own
+ * exit, and writes its exact wait status to the status file.
+ * Arguments: env file (NUL-separated K=V), status file, inside cwd, user (`build` or `root`), argv….
+ */
+export function initPerl(child: string): string {
   // No `use POSIX` or `use Socket`: loading them costs more than the rest of init.
   // SIOCSIFFLAGS (0x8914) with IFF_UP|IFF_LOOPBACK on a struct ifreq (40 bytes); AF_INET
   // and SOCK_DGRAM are 2 on every Linux architecture kiln runs on.
@@ -179,11 +187,7 @@ my %env = map { my ($k, $v) = split /=/, $_, 2; ($k, defined $v ? $v : '') } gre
 my $pid = fork();
 die "kiln: fork: $!\\n" unless defined $pid;
 if ($pid == 0) {
-  if (open(my $adj, '>', '/proc/self/oom_score_adj')) { print $adj "0"; close $adj; }
-  %ENV = %env;
-  my @as = $user eq 'root' ? ('--', ${rootRunPrefix().map(lit).join(', ')}) : ('-S', '${BUILD_UID}', '-G', '${BUILD_GID}', '--');
-  exec { ${lit(tools.unshare)} } ${lit(tools.unshare)}, '--root=' . ${lit(merged)}, "--wd=$cwd", @as, @cmd;
-  print STDERR "kiln: cannot start the build: $!\\n"; exit 127;
+${child}  print STDERR "kiln: cannot start the build: $!\\n"; exit 127;
 }
 my $status;
 while ((my $w = waitpid(-1, 0)) > 0) { if ($w == $pid) { $status = $?; last; } }
@@ -192,6 +196,15 @@ my $sig = $status & 127;
 if (open(my $out, '>', $statusFile)) { print $out ($sig ? "signal $sig" : 'exit ' . ($status >> 8)), "\\n"; close $out; }
 exit($sig ? 128 + $sig : $status >> 8);
 `;
+}
+
+/** The chroot backend's init: the child enters the overlay root with unshare, as the build user or root. */
+export function initProgram(tools: HostTools, merged: string): string {
+  return initPerl(`  if (open(my $adj, '>', '/proc/self/oom_score_adj')) { print $adj "0"; close $adj; }
+  %ENV = %env;
+  my @as = $user eq 'root' ? ('--', ${rootRunPrefix().map(perlLit).join(', ')}) : ('-S', '${BUILD_UID}', '-G', '${BUILD_GID}', '--');
+  exec { ${perlLit(tools.unshare)} } ${perlLit(tools.unshare)}, '--root=' . ${perlLit(merged)}, "--wd=$cwd", @as, @cmd;
+`);
 }
 
 /** The status file init writes: the build's exact wait status. */

@@ -27,7 +27,7 @@
 // process; RLIMIT_NPROC, which since Linux 5.14 is counted per user namespace, i.e. per
 // run). CPU quota is not enforced.
 
-import { INSIDE_ROOT, q, rootRunPrefix } from '../chroot/scripts.ts';
+import { INSIDE_ROOT, initPerl, perlLit, q, rootRunPrefix } from '../chroot/scripts.ts';
 import type { SandboxLimits } from '../sandbox.ts';
 
 export interface RootlessTools {
@@ -122,32 +122,14 @@ export function rlimitArgs(limits: SandboxLimits): string[] {
   return out;
 }
 
-/** Arguments: env file (NUL-separated K=V), status file, inside cwd, user (`build` or `root`), argv…. */
+/** The rootless backend's init: the child enters the overlay root in a user namespace (mapped to the build user or root) under prlimit. */
 export function initProgram(tools: RootlessTools, merged: string, build: { uid: number; gid: number; limits: SandboxLimits }): string {
-  const lit = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const prefix = (user: string[]) => [
     tools.prlimit, ...rlimitArgs(build.limits), '--',
     tools.unshare, '--user', '--mount', ...user, `--root=${merged}`,
-  ].map(lit).join(', ');
-  return `use strict; use warnings; no warnings 'exec';
-if (socket(my $s, 2, 2, 0)) { my $ifr = pack('a16 s x22', 'lo', 0x9); ioctl($s, 0x8914, $ifr) or print STDERR "kiln: loopback: $!\\n"; close $s; }
-my ($envFile, $statusFile, $cwd, $user, @cmd) = @ARGV;
-open(my $fh, '<', $envFile) or die "kiln: cannot read $envFile: $!\\n";
-my $text = do { local $/; <$fh> }; close $fh;
-my %env = map { my ($k, $v) = split /=/, $_, 2; ($k, defined $v ? $v : '') } grep { length } split /\\0/, $text;
-my $pid = fork();
-die "kiln: fork: $!\\n" unless defined $pid;
-if ($pid == 0) {
-  %ENV = %env;
-  if ($user eq 'root') { exec { ${lit(tools.prlimit)} } ${prefix(['--map-root-user'])}, "--wd=$cwd", '--', ${rootRunPrefix().map(lit).join(', ')}, @cmd; }
-  else { exec { ${lit(tools.prlimit)} } ${prefix([`--map-user=${build.uid}`, `--map-group=${build.gid}`])}, "--wd=$cwd", '--', @cmd; }
-  print STDERR "kiln: cannot start the build: $!\\n"; exit 127;
-}
-my $status;
-while ((my $w = waitpid(-1, 0)) > 0) { if ($w == $pid) { $status = $?; last; } }
-$status = 255 << 8 unless defined $status;
-my $sig = $status & 127;
-if (open(my $out, '>', $statusFile)) { print $out ($sig ? "signal $sig" : 'exit ' . ($status >> 8)), "\\n"; close $out; }
-exit($sig ? 128 + $sig : $status >> 8);
-`;
+  ].map(perlLit).join(', ');
+  return initPerl(`  %ENV = %env;
+  if ($user eq 'root') { exec { ${perlLit(tools.prlimit)} } ${prefix(['--map-root-user'])}, "--wd=$cwd", '--', ${rootRunPrefix().map(perlLit).join(', ')}, @cmd; }
+  else { exec { ${perlLit(tools.prlimit)} } ${prefix([`--map-user=${build.uid}`, `--map-group=${build.gid}`])}, "--wd=$cwd", '--', @cmd; }
+`);
 }
