@@ -56,6 +56,10 @@ test('no launcher (perl is used) without a compiler or in a folder others can wr
   chmodSync(join(base, 'kiln'), 0o777);
   const b = await buildLauncher(base, 'cc');
   assert.ok('why' in b && b.why.includes(join(base, 'kiln')), JSON.stringify(b));
+  // A home that does not exist (system users' /nonexistent) is not made.
+  const nohome = await buildLauncher(join(tmp.path, 'nonexistent', '.cache'), 'cc');
+  assert.ok('why' in nohome && /nonexistent does not exist/.test(nohome.why), JSON.stringify(nohome));
+  assert.ok(!readdirSync(tmp.path).includes('nonexistent'));
 });
 
 test('a failed build is noted once: later kilns use perl at once, until the note is removed', async () => {

@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LAUNCHER_C } from './launcher-source.ts';
 
 /** What kiln has: the compiled launcher's path, or why it uses perl. */
@@ -61,6 +61,8 @@ export async function buildLauncher(base: string, cc: string, o: { buildTimeoutM
   if (version.code !== 0) return { why: `no working C compiler (${cc} --version: ${version.error ?? `exit ${version.code}`}); install gcc for less CPU per job` };
   const hash = createHash('sha256').update(LAUNCHER_C).update('\0').update(version.stdout).update(process.arch).digest('hex').slice(0, 16);
   const dir = join(base, 'kiln', 'launcher', hash);
+  // The cache folder may be made, but not the home above it (system users' HOME is often /nonexistent).
+  if (statSync(dirname(base), { throwIfNoEntry: false })?.isDirectory() !== true) return { why: `${dirname(base)} does not exist to keep the compiled helper in` };
   const unsafe = [base, join(base, 'kiln'), join(base, 'kiln', 'launcher'), dir].find((d) => !privateDir(d));
   if (unsafe !== undefined) return { why: `${unsafe} is not a folder of this user that nobody else can write` };
   const bin = join(dir, 'kiln-launcher');
