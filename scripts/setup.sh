@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything kiln needs on a fresh Debian 12 machine, idempotent: the Debian packages
 # it runs (GNU tar, zstd, GNU time, a C toolchain for the example tree and kiln's launcher
-# helper) and the npm
-# packages (which bring the pinned Node 24). Run as root, or with sudo available.
+# helper) and the npm packages (which bring the pinned Node 24). Run as root, or with
+# sudo available.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
