@@ -5,6 +5,7 @@
 
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { tomlErrorText } from '../lib/toml-error.ts';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
@@ -51,10 +52,7 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
   try {
     doc = parseToml(text);
   } catch (e) {
-    const err = e as { message?: string; line?: number; column?: number };
-    const first = String(err.message ?? e).split('\n')[0] ?? 'invalid TOML';
-    const where = err.line === undefined ? '' : ` at line ${err.line}, column ${err.column ?? 0}`;
-    diagnostics.push({ file, message: `${first.replace(/^Invalid TOML document: /, 'invalid TOML: ')}${where}` });
+    diagnostics.push({ file, message: tomlErrorText(e) });
     return { config: empty, diagnostics };
   }
   const parsed = schema.safeParse(doc);

@@ -15,6 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { tomlErrorText } from '../lib/toml-error.ts';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
@@ -63,9 +64,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
   try {
     doc = parseToml(text);
   } catch (e) {
-    const err = e as { message?: string; line?: number; column?: number };
-    const where = err.line === undefined ? '' : ` at line ${err.line}, column ${err.column ?? 0}`;
-    return { diagnostics: [{ file, message: `invalid TOML: ${String(err.message ?? e).split('\n')[0]}${where}` }] };
+    return { diagnostics: [{ file, message: tomlErrorText(e) }] };
   }
   const parsed = schema.safeParse(doc);
   if (!parsed.success) {

@@ -2,6 +2,7 @@
 // caller (scan-tree.ts) reads the files and hashes what the recipe references.
 
 import { parse as parseToml } from 'smol-toml';
+import { tomlErrorText } from '../lib/toml-error.ts';
 import { posix } from 'node:path';
 import type { AltGroup, Provide } from '../debian/relation-types.ts';
 import { parseProvides, parseRelations } from '../debian/relation.ts';
@@ -76,10 +77,7 @@ export function parseRecipe(
   try {
     doc = parseToml(text);
   } catch (e) {
-    const err = e as { message?: string; line?: number; column?: number };
-    const first = String(err.message ?? e).split('\n')[0] ?? 'invalid TOML';
-    const where = err.line === undefined ? '' : ` at line ${err.line}, column ${err.column ?? 0}`;
-    add(undefined, `${first.replace(/^Invalid TOML document: /, 'invalid TOML: ')}${where}`);
+    add(undefined, tomlErrorText(e));
     return { ok: false, diagnostics: diags };
   }
 
