@@ -77,17 +77,22 @@ export function parsePackages(text: string, source: string): PackageIndex<Binary
   return makeIndex(all);
 }
 
-export function sourceFromParagraph(p: Paragraph, source: string): SourcePackage {
-  const f = p.fields;
-  const name = required(p, 'Package', source);
-  const problems: string[] = [];
-  const rel = (field: string): AltGroup[] => {
-    const v = folded(f.get(field.toLowerCase()));
+/** A reader of a paragraph's relation fields; what does not parse goes to `problems`, naming the field. */
+function relationReader(p: Paragraph, problems: string[]): (field: string) => AltGroup[] {
+  return (field) => {
+    const v = folded(p.fields.get(field.toLowerCase()));
     if (v === undefined || v === '') return [];
     const r = parseRelations(v);
     for (const e of r.errors) problems.push(`${field}: ${e}`);
     return r.groups;
   };
+}
+
+export function sourceFromParagraph(p: Paragraph, source: string): SourcePackage {
+  const f = p.fields;
+  const name = required(p, 'Package', source);
+  const problems: string[] = [];
+  const rel = relationReader(p, problems);
   return {
     package: name,
     version: required(p, 'Version', source),
@@ -110,13 +115,7 @@ export function binaryFromParagraph(p: Paragraph, source: string): BinaryPackage
   const name = required(p, 'Package', source);
   const version = required(p, 'Version', source);
   const problems: string[] = [];
-  const rel = (field: string): AltGroup[] => {
-    const v = folded(f.get(field.toLowerCase()));
-    if (v === undefined || v === '') return [];
-    const r = parseRelations(v);
-    for (const e of r.errors) problems.push(`${field}: ${e}`);
-    return r.groups;
-  };
+  const rel = relationReader(p, problems);
   let provides: Provide[] = [];
   const pv = folded(f.get('provides'));
   if (pv !== undefined && pv !== '') {
