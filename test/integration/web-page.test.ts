@@ -101,6 +101,15 @@ test('the build page in chromium: a job runs, its log is followed live, it turns
   await page.locator('#build-state', { hasText: 'running' }).waitFor();
   await page.locator('#live', { hasText: 'live' }).waitFor();
 
+  // Live updates re-render the tables but keep the elements that did not change: a log
+  // link being clicked is never swapped between mousedown and mouseup (that click would be lost).
+  if (sampling) {
+    await page.evaluate("window.kilnLink = document.querySelector('#running tbody tr a.log-link')");
+    const renders = await page.evaluate("new Promise((resolve) => { let n = 0; new MutationObserver(() => n++).observe(document.getElementById('running'), { subtree: true, childList: true }); setTimeout(() => resolve(n), 1500); })");
+    assert.ok(Number(renders) > 0, 'the running table was re-rendered meanwhile (samples, every 0.3 s)');
+    assert.equal(await page.evaluate("window.kilnLink === document.querySelector('#running tbody tr a.log-link')"), true, 'the same link element after re-renders');
+  }
+
   // Follow the running job's log: the first line arrives while the job still waits.
   await runningRow.locator('a.log-link').click();
   await page.locator('#log', { hasText: 'first-line' }).waitFor();

@@ -76,6 +76,31 @@ function runningRow(j) {
   );
 }
 
+/**
+ * Bring `tbody` to one row per job, in order, changing only the cells that differ: a row
+ * (and its log link) the viewer is clicking stays the same element while samples and
+ * ticks re-render the table. (A click whose mousedown and mouseup land on two different
+ * elements is no click at all.)
+ */
+function patchRows(tbody, list, makeRow) {
+  const old = new Map([...tbody.rows].map((r) => [r.dataset.job, r]));
+  list.forEach((j, i) => {
+    const fresh = makeRow(j);
+    let row = old.get(j.jobId);
+    if (row === undefined || row.cells.length !== fresh.cells.length) row = fresh;
+    else {
+      old.delete(j.jobId);
+      row.className = fresh.className;
+      [...fresh.cells].forEach((cell, c) => {
+        if (!row.cells[c].isEqualNode(cell)) row.cells[c].replaceWith(cell);
+      });
+    }
+    if (tbody.rows[i] !== row) tbody.insertBefore(row, tbody.rows[i] ?? null);
+  });
+  for (const r of old.values()) r.remove();
+  while (tbody.rows.length > list.length) tbody.rows[list.length].remove();
+}
+
 function scheduleRender() {
   if (renderTimer !== 0) return;
   renderTimer = setTimeout(() => {
@@ -109,9 +134,9 @@ function render() {
   $('progress-text').textContent =
     total === null ? (build?.state === 'queued' ? 'waiting in the queue' : '') : `${finished} of ${total} (${total === 0 ? 100 : Math.floor((finished * 100) / total)}%)`;
 
-  $('running').tBodies[0].replaceChildren(...running.map(runningRow));
+  patchRows($('running').tBodies[0], running, runningRow);
   $('running-count').textContent = String(running.length);
-  $('packages').tBodies[0].replaceChildren(...all.map(packageRow));
+  patchRows($('packages').tBodies[0], all, packageRow);
   $('package-count').textContent = String(all.length);
   renderBuild();
 }
