@@ -25,15 +25,14 @@ import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
 import { forgetChoices } from './binary-closure.ts';
 import { debianExtras, type DebianOptions, type DebianSuite } from './debian-spec.ts';
 import { createIndexes, type SuiteRelease } from './indexes.ts';
-import { checkInstallable, type Uninstallable } from './installability.ts';
+import { check, discardedMs, type Checking } from './dose-check.ts';
 import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
-import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, runSources, type Checkable, type DoseRun } from './dose-runs.ts';
+import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, type Checkable, type DoseRun } from './dose-runs.ts';
 import { forgetParsedRelations } from './relation.ts';
 import type { AltGroup } from './relation-types.ts';
 import type { SourcePackage } from './sources-index.ts';
 import { localSource, selectSource } from './debian-select.ts';
 import { breakCycles, checkOnce, closureFor, keepInstallable, prepare, relations, runBinariesOf, specOf, waitsOf, type Picked, type Prepared } from './debian-scan-steps.ts';
-import { profilesOf } from './source-relations.ts';
 
 export interface DebianRequest {
   readonly suite: string;
@@ -82,18 +81,6 @@ export interface DebianScan {
 /** Sources between two turns of the event loop in the long loops (dose's output and exit are read meanwhile). */
 const CHUNK = 512;
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** dose-builddebcheck runs under way: their answers, and how long they took (wall). */
-interface Checking {
-  readonly runs: readonly DoseRun[];
-  answers: Promise<Uninstallable[][]>;
-  /** Settles once the first run has started (or the runs failed before). */
-  readonly running: Promise<void>;
-  /** When the first run started, and how long the runs took once done. */
-  started: number;
-  ms: number;
-  readonly stop: () => void;
-}
 
 /** The clock of a scan's steps: `timings` and `overlapped` of the DebianScan. */
 interface Laps {
@@ -235,43 +222,6 @@ async function readPackages(s: Scan): Promise<void> {
 /** For --all dose reads the Packages files as they are. */
 function wholeIndex(s: Scan): (arch: string) => { path: string } {
   return (arch) => ({ path: s.packagesPaths.get(arch)! });
-}
-
-/** Starts dose-builddebcheck on `runs` (one after another), `packagesFor` giving each arch's Packages. */
-function check(req: DebianRequest, runs: readonly DoseRun[], packagesFor: (arch: string) => { text: string } | { path: string }): Checking {
-  const stop = new AbortController();
-  const signal = req.signal === undefined ? stop.signal : AbortSignal.any([req.signal, stop.signal]);
-  let running = (): void => undefined;
-  const c: Checking = { runs, answers: Promise.resolve([]), running: new Promise((resolve) => { running = resolve; }), started: 0, ms: 0, stop: () => stop.abort() };
-  // dose's own wall time, from the start of its first run (its input written) to its last answer.
-  const started = (): void => {
-    if (c.started === 0) c.started = performance.now();
-    running();
-  };
-  c.answers = (async () => {
-    const out: Uninstallable[][] = [];
-    for (const run of runs) {
-      const packages = packagesFor(run.arch);
-      out.push(await checkInstallable({
-        ...('path' in packages ? { packagesPath: packages.path } : { packages: packages.text }),
-        sources: runSources(run),
-        arch: run.arch,
-        profiles: profilesOf(req.options),
-        ...(run.mode === 'binary-arch' ? { drop: 'indep' as const } : run.mode === 'binary-indep' ? { drop: 'arch' as const } : {}),
-        signal,
-        onStart: started,
-      }));
-    }
-    c.ms = performance.now() - c.started;
-    return out;
-  })();
-  c.answers.finally(running).catch(() => undefined); // awaited later: never an unhandled rejection meanwhile
-  return c;
-}
-
-/** Milliseconds since dose runs `c` started (0 if they never did), as `installability-discarded`. */
-function discardedMs(c: Checking): number {
-  return Math.round(c.started === 0 ? 0 : performance.now() - c.started);
 }
 
 /** Reads Sources (if fetched), starts dose early for --all, and decodes it. */
