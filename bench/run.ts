@@ -5,6 +5,9 @@
 //       same `bash -e -c :` per package. Target: kiln/make <= 1.3.
 //   (b) the no-change re-run of that tree (same state dir). Target: <= 1 s.
 //   (c) both again on 1,000 packages, as a quick sanity figure.
+//   After make, the launch floor (bench/launch-floor.ts): the same commands through kiln's
+//   launcher helper with no other work, which splits kiln's ratio into the cost of
+//   starting builds from Node at all and kiln's own work per job.
 //   Peak RSS of kiln comes from GNU time (/usr/bin/time) when it is installed.
 //   CPU per job (kiln, its helpers and every bash, against make and every bash) comes
 //   from a cgroup of each side's own, when one can be made (root; cgroup v1 cpuacct or v2).
@@ -20,7 +23,7 @@
 // kiln down: the figures are then not comparable) and prints their hotspots.
 
 import { mkdir, mkdtemp, rm, readdir } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -37,6 +40,7 @@ import { RACY_MS } from '../src/recipes/scan-cache.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const KILN = join(REPO, 'bin', 'kiln.js');
+const LAUNCH_FLOOR = join(REPO, 'bench', 'launch-floor.ts');
 const COLD_RATIO_TARGET = 1.3;
 const RERUN_TARGET_MS = 1000;
 /** Share of the CPU used by others above which a figure is flagged as unreliable. */
@@ -173,11 +177,22 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       makeRun = undefined;
     }
   }
+  // The floor under (a): the same bash commands through kiln's launcher, nothing else.
+  let floorRun: Measured | undefined;
+  if (o.only !== 'b' && makeRun !== undefined) {
+    say(`n=${n}: launch floor (kiln's launcher alone, -j${o.jobs})...`);
+    floorRun = await measure([process.execPath, LAUNCH_FLOOR, String(n), String(o.jobs), join(dir, 'floor')], { label: 'floor', outDir: out, cwd: dir, cpu: true });
+    if (floorRun.exitCode !== 0) {
+      notes.push(`launch floor (n=${n}) exited ${floorRun.exitCode ?? floorRun.signal}:\n${tail(floorRun.stderrFile)}`);
+      floorRun = undefined;
+    }
+  }
   // Recipes changed less than RACY_MS before a scan are not kept in the scan cache (see
   // scan-cache.ts): a tree written a moment ago (--only b skips make) would make the
   // re-run parse every recipe, which is not the no-change case this figure is about.
   const young = RACY_MS - (performance.now() - treeWritten);
   if (young > 0) await new Promise((r) => setTimeout(r, young + 50));
+  const createUs = fileCreateMicros(join(dir, 'create-probe'));
   say(`n=${n}: kiln build (cold)...`);
   const cold = await kiln('kiln-cold');
   const coldProblem = kilnProblem(cold, { count: n, state: 'built' });
@@ -204,6 +219,17 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       const m = makeRun.cpuMs / n;
       cpuNotes.push(`CPU per job (n=${n}, own cgroup each, every process counted): kiln ${k.toFixed(2)} ms, make -j${o.jobs} ${m.toFixed(2)} ms, ratio ${(k / m).toFixed(2)}x`);
     }
+    cpuNotes.push(
+      `file creation in the bench dir just before kiln's cold build: ${createUs.toFixed(0)} µs per file ` +
+        `(kiln creates about 3 files per job, make none; see docs/benchmarks.md on recently deleted files)`,
+    );
+    if (coldProblem === undefined && makeRun !== undefined && floorRun !== undefined) {
+      const f = floorRun.cpuMs === undefined ? '' : `, CPU per job ${(floorRun.cpuMs / n).toFixed(2)} ms`;
+      cpuNotes.push(
+        `launch floor (n=${n}: the same bash commands through kiln's launcher, -j${o.jobs}, no other work): ${(floorRun.wallMs / 1000).toFixed(1)} s, ` +
+          `${(floorRun.wallMs / makeRun.wallMs).toFixed(2)}x make${f}; kiln's own work adds ${((cold.wallMs - floorRun.wallMs) / n).toFixed(2)} ms of wall time per job`,
+      );
+    }
   }
   if (o.only !== 'a') {
     say(`n=${n}: kiln build (no change)...`);
@@ -228,6 +254,18 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
     for (const f of files) notes.push(`CPU profile ${join(profDir, f)}:\n${summarizeProfile(join(profDir, f), { root: REPO })}`);
   }
   return { rows, notes, cpuNotes };
+}
+
+/**
+ * What creating an empty file costs here now, in µs (the mean over 1,000; the files are
+ * left for the temp dir's removal: deleting them would slow the next creations).
+ */
+function fileCreateMicros(dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const count = 1000;
+  const started = performance.now();
+  for (let i = 0; i < count; i++) closeSync(openSync(join(dir, `f${i}`), 'wx'));
+  return ((performance.now() - started) * 1000) / count;
 }
 
 function maxOf(...values: Array<number | undefined>): number | undefined {
