@@ -100,3 +100,31 @@ test('a compiler that hangs is killed with all its processes, and noted as faile
   assert.ok(performance.now() - started < 10_000);
   assert.deepEqual(await pidsWithCmdline(marker), [], "the driver's child is gone too");
 });
+
+test("building a launcher removes other kilns' launcher folders unused for 30 days; using one keeps it fresh", async () => {
+  await using tmp = await tmpDir();
+  const base = join(tmp.path, 'cache');
+  const root = join(base, 'kiln', 'launcher');
+  const ago = (days: number): Date => new Date(Date.now() - days * 86_400_000);
+  const folder = (name: string, days: number): string => {
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'kiln-launcher'), '');
+    utimesSync(dir, ago(days), ago(days));
+    return dir;
+  };
+  folder('aaaaaaaaaaaaaaaa', 40); // an old kiln's, unused for 40 days
+  folder('bbbbbbbbbbbbbbbb', 2); // another kiln's, used two days ago
+  folder('not-a-launcher', 40); // not kiln's naming: left alone
+  const bin = pathOf(await buildLauncher(base, 'cc'));
+  const mine = join(bin, '..');
+  assert.deepEqual(readdirSync(root).sort(), ['bbbbbbbbbbbbbbbb', 'not-a-launcher', mine.slice(root.length + 1)].sort());
+  // Reusing the launcher refreshes its folder's mtime once it is a day old.
+  utimesSync(mine, ago(3), ago(3));
+  assert.equal(pathOf(await buildLauncher(base, 'cc')), bin);
+  assert.ok(Date.now() - statSync(mine).mtimeMs < 60_000, 'mtime refreshed');
+  // Already built: reusing it removes nothing, even when others are old.
+  folder('cccccccccccccccc', 40);
+  await buildLauncher(base, 'cc');
+  assert.ok(readdirSync(root).includes('cccccccccccccccc'));
+});

@@ -9,11 +9,13 @@
 // build. The build goes to a temporary name and is renamed into place, so kiln processes
 // racing to build it each end up with a complete binary. A failed build leaves a
 // `build-failed` file saying why, so later kiln processes do not try (and wait) again;
-// a new kiln or compiler has a new hash and tries afresh.
+// a new kiln or compiler has a new hash and tries afresh. Each kiln refreshes its
+// folder's mtime (daily at most), and building a new launcher removes the folders no kiln
+// has used for 30 days, so upgrades do not pile up old programs.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { LAUNCHER_C } from './launcher-source.ts';
@@ -67,7 +69,10 @@ export async function buildLauncher(base: string, cc: string, o: { buildTimeoutM
   if (unsafe !== undefined) return { why: `${unsafe} is not a folder of this user that nobody else can write` };
   const bin = join(dir, 'kiln-launcher');
   const failedFile = join(dir, 'build-failed');
+  markUsed(dir);
   if (isFile(bin)) return { path: bin };
+  // A new kiln or compiler is about to build its own: the launchers of old ones go.
+  removeUnused(join(base, 'kiln', 'launcher'), hash);
   if (isFile(failedFile)) return { why: `building it failed earlier (${failedFile}; remove it to try again)` };
   removeStaleBuilds(dir);
   const tmp = join(dir, `.build-${process.pid}-${Date.now()}`);
@@ -84,6 +89,34 @@ export async function buildLauncher(base: string, cc: string, o: { buildTimeoutM
   } finally {
     rmSync(`${tmp}.c`, { force: true });
     rmSync(tmp, { force: true });
+  }
+}
+
+const DAY_MS = 86_400_000;
+/** A launcher folder no kiln has used for this long is removed when another is built. */
+export const UNUSED_LAUNCHER_MS = 30 * DAY_MS;
+
+/** A launcher folder's mtime says when a kiln last used it (refreshed at most daily). */
+function markUsed(dir: string): void {
+  const now = Date.now();
+  try {
+    if (now - statSync(dir).mtimeMs > DAY_MS) utimesSync(dir, new Date(now), new Date(now));
+  } catch {
+    // best effort: at worst the folder is rebuilt after a clean-up
+  }
+}
+
+/**
+ * The folders of other kilns' or compilers' launchers (an older kiln, the compiler before
+ * an upgrade) that none has used for UNUSED_LAUNCHER_MS. A kiln still in use keeps its
+ * folder fresh (markUsed); one removed anyway builds its launcher again (a second or so).
+ */
+function removeUnused(root: string, keep: string): void {
+  for (const name of readdirSync(root)) {
+    if (name === keep || !/^[0-9a-f]{16}$/.test(name)) continue;
+    const path = join(root, name);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st?.isDirectory() === true && Date.now() - st.mtimeMs > UNUSED_LAUNCHER_MS) rmSync(path, { recursive: true, force: true });
   }
 }
 
