@@ -1,6 +1,7 @@
 // Instance layers on disk: making one over a base root, its content hash, and which layer
-// of an instance is current. instance-spec.ts is the pure part; env-store.ts decides when
-// (a build on demand, `kiln env update`) and holds the leases.
+// of an instance is current. instance-spec.ts is the pure part; the env store decides when
+// (env-leasing.ts for a build, on demand; env-making.ts for `kiln env update`) and
+// env-leasing.ts holds the leases.
 //
 //   <env>/instance-specs/<specHash>.json            every instance built in this env (refreshed by update)
 //   <env>/versions/<vid>/instances/<specHash>/

@@ -1,0 +1,185 @@
+// Making and changing envs (the env store's half that `kiln env create/import/update`
+// drive): create bootstraps a first version with mmdebstrap, importTarball unpacks one from
+// a root tarball, update upgrades a copy of the current version with apt, re-makes the
+// instance layers over it and makes it current. Each new version is made in `tmp/` under
+// the env's lock and moved into place; env.json is written last. env-store.ts gives the
+// shared context and the overview; env-leasing.ts makes the layers and removes old versions.
+
+import { mkdir, rename, rmdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { hostDebianMirror } from '../config/mirrors.ts';
+import { KilnError } from '../errors.ts';
+import { withLock } from '../cache/lock.ts';
+import { sha256File } from '../lib/hash.ts';
+import type { EnvInfo, EnvStore, InstanceRefresh } from './env-types.ts';
+import type { StoreContext } from './env-store.ts';
+import type { EnvLeasing } from './env-leasing.ts';
+import { ENV_ERRORS } from './env-errors.ts';
+import { versionDir, versionRoot, writeJson, type EnvMeta, type VersionMeta } from './layout.ts';
+import { checkEnvName, newVersionId } from './names.ts';
+import { copyRoot, diskUsage, removeTree, type BootstrapSpec } from './root-commands.ts';
+import { rootArch, rootSuite } from './root-info.ts';
+import { extractRootTarball } from './root-tarball.ts';
+import { prepareRootForApt } from './apt-prep.ts';
+import { instanceSpecHash } from './instance-spec.ts';
+import { recordedSpecs, resolveInstance } from './instance-layer.ts';
+
+const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
+const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
+const PKG_RE = /^[a-z0-9][a-z0-9+.:=~-]*$/;
+
+export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore, 'create' | 'importTarball' | 'update'> {
+  const { makers, aptDir, paths, leasesLock, readMeta, info, pathExists } = ctx;
+  const { ensureLayer, gcLayers } = leasing;
+
+  /** Make the first version of a new env with `make`, then commit env.json; on any failure remove the env dir. */
+  const makeNew = async (
+    name: string,
+    what: string,
+    signal: AbortSignal | undefined,
+    make: (root: string) => Promise<{ madeBy: VersionMeta['madeBy']; meta: Omit<EnvMeta, 'name' | 'createdAt' | 'updatedAt' | 'current'> }>,
+  ): Promise<EnvInfo> => {
+    const p = paths(name);
+    await withLock(p.locks, name, async () => {
+      if (await pathExists(p.envJson)) {
+        throw new KilnError(ENV_ERRORS.exists, `an environment named "${name}" already exists`, {
+          hint: `use \`kiln env update ${name}\` to upgrade it, or \`kiln env destroy ${name}\` first to make it again`,
+        });
+      }
+      // A directory without env.json is what a killed create left behind.
+      if (await pathExists(p.dir)) await removeTree(p.dir);
+      const vid = newVersionId(what);
+      const stage = join(p.tmp, vid);
+      try {
+        await mkdir(stage, { recursive: true });
+        const started = performance.now();
+        const made = await make(join(stage, 'root'));
+        const version: VersionMeta = {
+          id: vid, createdAt: new Date().toISOString(), sizeBytes: await diskUsage(join(stage, 'root'), signal),
+          madeBy: made.madeBy, durationMs: Math.round(performance.now() - started),
+        };
+        await writeJson(join(stage, 'version.json'), version);
+        await mkdir(p.versions, { recursive: true });
+        await mkdir(p.leases, { recursive: true });
+        await rename(stage, versionDir(p, vid));
+        await rmdir(p.tmp);
+        const now = new Date().toISOString();
+        await writeJson(p.envJson, { name, ...made.meta, createdAt: now, updatedAt: now, current: vid } satisfies EnvMeta);
+      } catch (e) {
+        await removeTree(p.dir);
+        throw e;
+      }
+    }, { signal });
+    return info(name);
+  };
+
+  return {
+    async create(name, o) {
+      checkEnvName(name);
+      if (!SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name (e.g. bookworm, trixie, unstable)`);
+      if (!ARCH_RE.test(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture (e.g. amd64, arm64, riscv64)`);
+      const include = [...(o.include ?? [])];
+      for (const pkg of include) {
+        if (!PKG_RE.test(pkg)) throw new KilnError(ENV_ERRORS.usage, `--include: "${pkg}" is not a package name`);
+      }
+      const mirror = o.mirror ?? (await hostDebianMirror(aptDir === undefined ? {} : { aptDir }));
+      if (mirror === undefined) {
+        throw new KilnError(ENV_ERRORS.usage, `no Debian mirror given and none found in the host's apt sources (${aptDir ?? '/etc/apt'})`, {
+          hint: 'pass --mirror URL (the Debian archive to bootstrap from)',
+        });
+      }
+      await makers.ensureArch(o.arch, o);
+      const spec: BootstrapSpec = { suite: o.suite, arch: o.arch, mirror, include, variant: o.variant ?? 'buildd' };
+      return makeNew(name, JSON.stringify(spec), o.signal, async (root) => ({
+        madeBy: { kind: 'mmdebstrap', argv: await makers.bootstrap(spec, root, { signal: o.signal, onLine: o.onOutput }) },
+        meta: { suite: spec.suite, arch: spec.arch, mirror, include, variant: spec.variant },
+      }));
+    },
+
+    async importTarball(name, file, o = {}) {
+      checkEnvName(name);
+      const abs = resolve(file);
+      if (o.arch !== undefined && !ARCH_RE.test(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture`);
+      if (o.suite !== undefined && !SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name`);
+      const sha = await sha256File(abs, o.signal === undefined ? {} : { signal: o.signal }).catch((e: NodeJS.ErrnoException) => {
+        throw new KilnError(ENV_ERRORS.notFound, `cannot read ${abs}: ${e.code ?? e.message}`, { hint: 'give the path of a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)' });
+      });
+      return makeNew(name, sha, o.signal, async (root) => {
+        await mkdir(root);
+        o.onOutput?.(`extracting ${abs}`);
+        const { members } = await extractRootTarball(abs, root, o.signal === undefined ? {} : { signal: o.signal });
+        o.onOutput?.(`extracted ${members} members`);
+        const suite = o.suite ?? (await rootSuite(root));
+        const arch = o.arch ?? (await rootArch(root));
+        if (suite === undefined || arch === undefined) {
+          throw new KilnError(ENV_ERRORS.usage, `cannot tell the ${suite === undefined ? 'suite' : 'architecture'} of the root in ${abs} (no ${suite === undefined ? 'VERSION_CODENAME in /etc/os-release' : 'base-files in /var/lib/dpkg/status'})`, {
+            hint: `pass ${suite === undefined ? '--suite SUITE' : '--arch ARCH'}`,
+          });
+        }
+        return { madeBy: { kind: 'import', file: abs, sha256: sha }, meta: { suite, arch, include: [] } };
+      });
+    },
+
+    async update(name, o = {}) {
+      const p = paths(name);
+      let previous = '';
+      const refreshed: InstanceRefresh[] = [];
+      const specs = await recordedSpecs(p);
+      const refresh = async (vid: string, versionDirectory: string, onlyIfMissing: boolean): Promise<void> => {
+        for (const spec of specs) {
+          const specHash = instanceSpecHash(await resolveInstance(spec).catch(() => ({ spec, keyringHashes: [] })));
+          try {
+            const { before, after } = await ensureLayer(name, vid, versionDirectory, spec, onlyIfMissing, o);
+            refreshed.push({ name: spec.name, specHash, before: before?.contentHash, after: after.contentHash });
+          } catch (e) {
+            if (o.signal?.aborted) throw e;
+            // One broken instance (a source gone) must not stop the base update; a build names it again.
+            const error = e instanceof Error ? e.message : String(e);
+            o.onOutput?.(`instance "${spec.name}" (${specHash}) not refreshed: ${error}`);
+            refreshed.push({ name: spec.name, specHash, before: undefined, after: undefined, error });
+          }
+        }
+      };
+      if (o.instancesOnly === true) {
+        const meta = await readMeta(p, name);
+        await makers.ensureArch(meta.arch, o);
+        await refresh(meta.current, versionDir(p, meta.current), false);
+        await gcLayers(name, meta.current);
+        return { ...(await info(name)), previous: meta.current, removed: [], refreshed };
+      }
+      await withLock(p.locks, name, async () => {
+        const meta = await readMeta(p, name);
+        previous = meta.current;
+        await makers.ensureArch(meta.arch, o);
+        await removeTree(p.tmp); // leftovers of an update that died
+        const vid = newVersionId(`update ${meta.current}`);
+        const stage = join(p.tmp, vid);
+        try {
+          await mkdir(stage, { recursive: true });
+          const started = performance.now();
+          o.onOutput?.(`copying ${meta.current}`);
+          await copyRoot(versionRoot(p, meta.current), join(stage, 'root'), o.signal);
+          const restore = await prepareRootForApt(join(stage, 'root'));
+          const argv = await makers.upgrade(join(stage, 'root'), { signal: o.signal, onLine: o.onOutput });
+          await restore();
+          // The instances are made over the new base before it becomes current, so builds find them ready.
+          await refresh(vid, stage, false);
+          const version: VersionMeta = {
+            id: vid, createdAt: new Date().toISOString(), sizeBytes: await diskUsage(join(stage, 'root'), o.signal),
+            madeBy: { kind: 'update', from: meta.current, argv }, durationMs: Math.round(performance.now() - started),
+          };
+          await writeJson(join(stage, 'version.json'), version);
+          await withLock(p.locks, leasesLock(name), async () => {
+            await rename(stage, versionDir(p, vid));
+            await writeJson(p.envJson, { ...meta, current: vid, updatedAt: new Date().toISOString() } satisfies EnvMeta);
+          });
+        } catch (e) {
+          await removeTree(stage);
+          throw e;
+        }
+      }, o.signal === undefined ? {} : { signal: o.signal });
+      const removed = await leasing.gcVersions(name);
+      return { ...(await info(name)), previous, removed, refreshed };
+    },
+  };
+}
