@@ -80,10 +80,13 @@ export function settledStamp(s: FileStamp, since: number): boolean {
   return Math.max(s[3], s[4]) < since - RACY_MS;
 }
 
-/** Open the cache at `file` for the tree at `root` scanned with `defaults`; never throws. */
-export function openScanCache(file: string, context: { root: string; defaults: unknown; now?: number }): ScanCache {
+/**
+ * Open the cache at `file` for the tree at `root` scanned with `settings` (what of
+ * kiln.toml decides what a recipe becomes: its defaults, its mirror names); never throws.
+ */
+export function openScanCache(file: string, context: { root: string; settings: unknown; now?: number }): ScanCache {
   const since = context.now ?? Date.now();
-  const fingerprint = fingerprintOf(context.root, context.defaults);
+  const fingerprint = fingerprintOf(context.root, context.settings);
   const old = fingerprint === undefined ? {} : readEntries(file, fingerprint);
   const fresh: Record<string, Entry> = {};
   let changed = false;
@@ -136,7 +139,7 @@ function readEntries(file: string, fingerprint: string): Record<string, Entry> {
 let codeHash: string | null | undefined;
 
 /** undefined when the parser's sources cannot be read (then nothing is cached). */
-function fingerprintOf(root: string, defaults: unknown): string | undefined {
+function fingerprintOf(root: string, settings: unknown): string | undefined {
   if (codeHash === undefined) {
     try {
       const src = join(import.meta.dirname, '..');
@@ -146,7 +149,7 @@ function fingerprintOf(root: string, defaults: unknown): string | undefined {
     }
   }
   if (codeHash === null) return undefined;
-  return sha256(`${FORMAT}\0${codeHash}\0${root}\0${JSON.stringify(defaults)}`);
+  return sha256(`${FORMAT}\0${codeHash}\0${root}\0${JSON.stringify(settings)}`);
 }
 
 /** `<state>/scan-cache/<tree>.json`: one scan cache per tree built with this state dir. */

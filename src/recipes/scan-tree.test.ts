@@ -144,3 +144,41 @@ test('recipeTreeSource scans the same as scanRecipeTree; an aborted signal stops
   assert.deepEqual(r.specs.map((s) => s.name), ['a']);
   await assert.rejects(source.scan({ signal: AbortSignal.abort() }), { name: 'AbortError' });
 });
+
+test('unknownMirror: debian and the tree\'s mirrors resolve; any other name is told with what to configure', async () => {
+  const { unknownMirror } = await import('./scan-tree.ts');
+  const mirrors = { gnu: 'https://gnu.example/gnu' };
+  const table: Array<[string, boolean]> = [
+    ['mirror://debian/pool/main/z/zlib/zlib_1.3.orig.tar.gz', true],
+    ['mirror://gnu/hello/hello-2.12.tar.gz', true],
+    ['https://dl.example/x.tar.gz', true],
+    ['mirror://nope/x.tar.gz', false],
+    ['mirror://GNU/x.tar.gz', false],
+  ];
+  for (const [url, ok] of table) assert.equal(unknownMirror(url, mirrors) === undefined, ok, url);
+  assert.equal(
+    unknownMirror('mirror://nope/x.tar.gz', mirrors),
+    'unknown mirror "nope" in "mirror://nope/x.tar.gz": add it under [mirrors] in the tree\'s kiln.toml (nope = "https://…"); known: debian, gnu',
+  );
+});
+
+test('a source from a mirror kiln.toml does not name makes its package broken at plan time, also when the scan cache had it valid', async () => {
+  await using tmp = await tmpDir();
+  const root = tmp.path;
+  const src = (url: string): string => `[[sources]]\nurl = "${url}"\nsha256 = "${SHA}"\n`;
+  await put(root, 'kiln.toml', '[mirrors]\ngnu = "https://gnu.example/gnu"\n');
+  await put(root, 'hello/recipe.toml', recipeText('hello', src('mirror://gnu/hello/hello-2.12.tar.gz')));
+  await put(root, 'zlib/recipe.toml', recipeText('zlib', src('mirror://debian/pool/main/z/zlib/zlib_1.3.orig.tar.gz')));
+  await put(root, 'odd/recipe.toml', recipeText('odd', src('mirror://nope/x.tar.gz')));
+  const cacheFile = join(root, '.scan-cache.json');
+  // Long ago: files this old are trusted by the scan cache.
+  const now = Date.now() + 60_000;
+  const first = await scanRecipeTree(root, { cacheFile, now });
+  assert.deepEqual(first.specs.map((s) => s.name).sort(), ['hello', 'zlib']);
+  assert.deepEqual(first.invalid.map((p) => [p.name, p.diagnostics.map((d) => d.key)]), [['odd', ['sources[0].url']]]);
+  assert.match(first.invalid[0]!.diagnostics[0]!.message, /unknown mirror "nope".*\[mirrors\] in the tree's kiln\.toml/);
+  // The mirror goes from kiln.toml: hello was cached valid, and must not stay so.
+  await put(root, 'kiln.toml', '');
+  const second = await scanRecipeTree(root, { cacheFile, now });
+  assert.deepEqual(second.invalid.map((p) => p.name).sort(), ['hello', 'odd']);
+});

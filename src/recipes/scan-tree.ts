@@ -56,7 +56,7 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   }
   const { config, diagnostics } = await loadTreeConfig(root);
   const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
-  const cache = options?.cacheFile === undefined ? undefined : openScanCache(options.cacheFile, { root, defaults: config.defaults, ...(options.now === undefined ? {} : { now: options.now }) });
+  const cache = options?.cacheFile === undefined ? undefined : openScanCache(options.cacheFile, { root, settings: { defaults: config.defaults, mirrors: Object.keys(config.mirrors).sort() }, ...(options.now === undefined ? {} : { now: options.now }) });
   const results = await Promise.all(dirs.map((d) => scanPackage(join(root, d), d, config, { signal: options?.signal, cache })));
   cache?.save();
   const specs: PackageSpec[] = [];
@@ -97,7 +97,7 @@ async function scanPackage(
   const { parseRecipe } = await loadParser();
   const outcome = parseRecipe(text.toString('utf8'), { file, folderName: folder, defaults: config.defaults });
   if (!outcome.ok) return { name: folder, dir, diagnostics: outcome.diagnostics };
-  const spec = await finishSpec(outcome.draft, { dir, file, recipeBytes: text, stamps: st === undefined ? undefined : [stampOf(RECIPE_FILE, st)] });
+  const spec = await finishSpec(outcome.draft, { dir, file, recipeBytes: text, stamps: st === undefined ? undefined : [stampOf(RECIPE_FILE, st)], mirrors: config.mirrors });
   if (o.cache !== undefined && !('diagnostics' in spec)) o.cache.store(folder, spec.stamps!, spec.spec);
   return 'diagnostics' in spec ? spec : spec.spec;
 }
@@ -105,7 +105,7 @@ async function scanPackage(
 /** Read and hash what a valid draft references, producing the PackageSpec. */
 async function finishSpec(
   draft: RecipeDraft,
-  at: { dir: string; file: string; recipeBytes: Buffer; stamps: FileStamp[] | undefined },
+  at: { dir: string; file: string; recipeBytes: Buffer; stamps: FileStamp[] | undefined; mirrors: Readonly<Record<string, string>> },
 ): Promise<{ spec: PackageSpec; stamps: FileStamp[] | undefined } | InvalidPackage> {
   const { dir, file, stamps } = at;
   // For the cache: each referenced file's stat, taken before it is read.
@@ -129,7 +129,11 @@ async function finishSpec(
   }
   const sources = await Promise.all(
     draft.sources.map(async (s, i) => {
-      if (s.localPath === undefined) return { url: s.url, sha256: s.sha256, dest: s.dest, strip: s.strip };
+      if (s.localPath === undefined) {
+        const unknown = unknownMirror(s.url, at.mirrors);
+        if (unknown !== undefined) diagnostics.push({ file, key: `sources[${i}].url`, message: unknown });
+        return { url: s.url, sha256: s.sha256, dest: s.dest, strip: s.strip };
+      }
       try {
         stamp(s.localPath);
         const sum = sha256(readFileSync(join(dir, s.localPath)));
@@ -173,4 +177,16 @@ async function finishSpec(
     env: draft.env,
   };
   return { spec, stamps };
+}
+
+/**
+ * Why a `mirror://NAME/...` url cannot be resolved with the tree's mirrors, or undefined.
+ * `debian` is always known: it defaults to the mirror of the host's apt sources (a host
+ * without one is told at fetch time, with what to configure).
+ */
+export function unknownMirror(url: string, mirrors: Readonly<Record<string, string>>): string | undefined {
+  const name = /^mirror:\/\/([^/]+)\//.exec(url)?.[1];
+  if (name === undefined || name === 'debian' || Object.hasOwn(mirrors, name)) return undefined;
+  const known = ['debian', ...Object.keys(mirrors).filter((m) => m !== 'debian')];
+  return `unknown mirror "${name}" in "${url}": add it under [mirrors] in the tree's kiln.toml (${name} = "https://…"); known: ${known.join(', ')}`;
 }
