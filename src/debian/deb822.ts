@@ -13,8 +13,7 @@
 import { KilnError } from '../errors.ts';
 import type { ErrorCode } from '../errors.ts';
 
-// TODO(lead): a dedicated 'index-invalid' code; until then, a malformed index or control
-// file from a mirror is reported as a bad download.
+// A malformed index or control file from a mirror.
 export const INDEX_INVALID: ErrorCode = 'index-invalid';
 
 /** One paragraph: field names lower-cased (deb822 names are case-insensitive). */

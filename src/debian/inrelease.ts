@@ -40,8 +40,7 @@ export interface VerifiedRelease {
   readonly signedBy: readonly string[];
 }
 
-// TODO(lead): a dedicated 'signature-invalid' code; the nearest existing one is a
-// checksum mismatch (same exit and http status as a tampered download).
+// A bad, foreign or expired signature (exit and HTTP status as a tampered download).
 const SIGNATURE_INVALID = 'signature-invalid' as const;
 
 /** Read a keyring: binary (`.gpg`, as in /usr/share/keyrings) or ASCII-armoured (`.asc`). */
