@@ -41,6 +41,8 @@ export const errorCodes = {
   'bundle-not-found': { exit: 2, http: 404 },
   'server-stopping': { exit: 1, http: 503 },
   'server-unreachable': { exit: 1, http: 502 },
+  'build-ended': { exit: 1, http: 409 },
+  'build-not-ended': { exit: 1, http: 409 },
   'unauthorized': { exit: 2, http: 401 },
   'forbidden': { exit: 2, http: 403 },
 } as const satisfies Record<string, { exit: number; http: number }>;

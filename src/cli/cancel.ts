@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from './main.ts';
 import { followBuild } from './remote-build.ts';
-import { addRemoteOptions, callJson, requireRemote, type RemoteOptions } from './remote.ts';
+import { addRemoteOptions, callJson, forTheCli, requireRemote, type RemoteOptions } from './remote.ts';
 
 interface CancelOpts extends RemoteOptions {
   wait: boolean;
@@ -20,7 +20,9 @@ export function registerCancel(program: Command, ctx: CliContext): void {
   addRemoteOptions(cmd);
   cmd.action(async (id: string, opts: CancelOpts) => {
     const remote = requireRemote(opts, 'cancel');
-    const b = await callJson<{ id: string; state: string }>(remote, 'POST', `/api/v1/builds/${encodeURIComponent(id)}/cancel`);
+    const b = await callJson<{ id: string; state: string }>(remote, 'POST', `/api/v1/builds/${encodeURIComponent(id)}/cancel`).catch((e: unknown) => {
+      throw forTheCli(e, id);
+    });
     if (b.state === 'running' && opts.wait) {
       ctx.stderr.write(`kiln: build ${id} is stopping...\n`);
       const final = await followBuild(remote, id, { ...ctx, stdout: { write: () => true } as unknown as CliContext['stdout'] }, { pollMs: 250 });

@@ -3,7 +3,9 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { followBuild, type RemoteBuild } from './remote-build.ts';
+import { exitCodeFor, KilnError } from '../errors.ts';
+import { forTheCli } from './remote.ts';
+import { buildFailure, followBuild, jobChanges, localPaths, summaryLine, type RemoteBuild, type RemoteJob } from './remote-build.ts';
 
 const build = (state: RemoteBuild['state']): RemoteBuild => ({
   id: 'b1',
@@ -53,4 +55,60 @@ test('followBuild waits for a daemon that dies between its two calls or in the m
   assert.match(err, /cannot reach the kiln daemon .*; waiting up to 120s for it to come back/);
   assert.equal(err.match(/waiting up to/g)?.length, 1, 'said once per outage');
   assert.match(text(stdout), /built\s+x@1 5ms/);
+});
+
+test('a build that failed with a kiln error ends as the local run would: code, hint, exit status, the user\'s paths', () => {
+  const bundleId = 'tree-73ae90c431167b02bf227180c7ee03cb';
+  const failed: RemoteBuild = {
+    ...build('failed'),
+    error: `the tree's configuration is invalid:\n  /srv/kiln/bundles/alice/${bundleId}/kiln.toml: invalid TOML: invalid value at line 2, column 1`,
+    errorCode: 'config-invalid',
+    errorHint: `fix /srv/kiln/bundles/alice/${bundleId}/kiln.toml (docs/recipes.md describes its keys)`,
+  };
+  const e = buildFailure(failed, { bundleId, treeDir: '/home/u/tree' });
+  assert.equal(e?.code, 'config-invalid');
+  assert.equal(exitCodeFor(e), 2);
+  assert.equal(e?.message, "the tree's configuration is invalid:\n  /home/u/tree/kiln.toml: invalid TOML: invalid value at line 2, column 1");
+  assert.equal(e?.hint, 'fix /home/u/tree/kiln.toml (docs/recipes.md describes its keys)');
+  const notFound = buildFailure({ ...build('failed'), error: 'target "nosuch" matches no package of the tree', errorCode: 'target-not-found', errorHint: null }, { bundleId, treeDir: '.' });
+  assert.equal(exitCodeFor(notFound), 2);
+  assert.equal(notFound?.hint, undefined);
+  // Not a kiln error of the build as a whole: the summary line and exit 1/130 as before.
+  assert.equal(buildFailure({ ...build('failed'), error: null }, { bundleId, treeDir: '.' }), undefined);
+  assert.equal(buildFailure({ ...build('failed'), error: 'boom' }, { bundleId, treeDir: '.' }), undefined, 'an older server sends no code');
+  assert.equal(buildFailure({ ...build('failed'), error: 'x', errorCode: 'no-such-code' }, { bundleId, treeDir: '.' }), undefined);
+  // Only the bundle of this build is rewritten, the whole path up to it, and nothing else.
+  assert.equal(localPaths(`a /x/bundles/alice/${bundleId}/p/recipe.toml b /x/bundles/alice/${bundleId}x c /x/bundles/alice/other/k`, { bundleId, treeDir: '/t' }), `a /t/p/recipe.toml b /x/bundles/alice/${bundleId}x c /x/bundles/alice/other/k`);
+});
+
+test('job lines come in the order things happened, not by name', () => {
+  const job = (jobId: string, state: string, startedAt: string | null, endedAt: string | null): RemoteJob => ({ jobId, state, durationMs: null, cause: null, failureReason: null, startedAt, endedAt });
+  const seen = new Map<string, string>([['zlib@amd64', 'running']]);
+  // One poll sees libpng already running (started at :05) and zlib built (ended at :04).
+  const order = jobChanges(seen, [
+    job('libpng@amd64', 'running', '2025-01-01T00:00:05Z', null),
+    job('pngcrush@amd64', 'running', null, null),
+    job('zlib@amd64', 'built', '2025-01-01T00:00:01Z', '2025-01-01T00:00:04Z'),
+  ]);
+  assert.deepEqual(order.map((j) => `${j.jobId} ${j.state}`), ['zlib@amd64 built', 'libpng@amd64 running', 'pngcrush@amd64 running']);
+  assert.deepEqual(jobChanges(seen, [job('zlib@amd64', 'built', null, '2025-01-01T00:00:04Z')]), [], 'no change, no line');
+});
+
+test('the summary line says cancelled once, and keeps a note that adds something', () => {
+  const ended = { ...build('cancelled'), startedAt: '2025-01-01T00:00:00Z', endedAt: '2025-01-01T00:00:02Z', counts: { built: 1, cancelled: 1 } };
+  const line = summaryLine({ ...ended, error: 'cancelled' });
+  assert.equal(line, 'kiln: build b1 cancelled in 2.0s: 1 built, 0 up to date, 0 failed, 0 skipped, 0 broken, 1 cancelled\n');
+  assert.match(summaryLine({ ...ended, error: 'cancelled before it started' }), /1 cancelled \(cancelled before it started\)\n$/);
+  assert.doesNotMatch(summaryLine({ ...ended, state: 'done', error: 'interrupted: queued again' }), /\(/);
+});
+
+test("the server's API hints become CLI hints for kiln cancel and kiln status", () => {
+  const missing = forTheCli(new KilnError('run-not-found', 'the server says: no build "nosuch" for this token', { hint: 'list your builds with GET /api/v1/builds' }), 'nosuch') as KilnError;
+  assert.equal(missing.code, 'run-not-found');
+  assert.equal(missing.hint, 'list your builds with `kiln status --runs --server URL`');
+  const ended = forTheCli(new KilnError('build-ended', 'the server says: build b1 already ended (done)', { hint: 'see how it ended with GET /api/v1/builds/b1' }), 'b1') as KilnError;
+  assert.equal(ended.hint, 'see how it ended with `kiln status b1 --server URL`');
+  assert.equal(exitCodeFor(ended), 1);
+  const other = new KilnError('unauthorized', 'no');
+  assert.equal(forTheCli(other, 'b1'), other);
 });

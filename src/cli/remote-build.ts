@@ -1,8 +1,11 @@
 // `kiln build --server URL`: pack the tree as a bundle (a reproducible tar.zst, its id the
 // content hash, so an unchanged tree is uploaded once), upload it unless the server has
 // it, queue the build, then follow it until it ends, printing each job's state as it
-// changes. Exit status as for a local build: 0 done, 1 failed, 130 cancelled. Ctrl-C
-// cancels the build on the server and waits for it to end.
+// changes, in the order they happened. Exit status as for a local build: 0 done, 1 failed,
+// 130 cancelled; a build the server failed with a kiln error before it ran (config-invalid,
+// target-not-found…) is that error, printed and exiting as locally, naming the user's
+// files instead of the server's copy of the bundle. Ctrl-C cancels the build on the server
+// and waits for it to end.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -10,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { isKilnError, KilnError } from '../errors.ts';
+import { errorCodes, isKilnError, KilnError, type ErrorCode } from '../errors.ts';
 import type { CliContext } from './main.ts';
 import { formatMs } from './options.ts';
 import { call, callJson, type Remote } from './remote.ts';
@@ -32,6 +35,9 @@ export interface RemoteBuild {
   readonly state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
   readonly runId: string | null;
   readonly error: string | null;
+  /** Set when the build failed with a KilnError before or outside its jobs (older servers: absent). */
+  readonly errorCode?: string | null;
+  readonly errorHint?: string | null;
   readonly startedAt: string | null;
   readonly endedAt: string | null;
   readonly counts: Record<string, number> | null;
@@ -43,6 +49,8 @@ export interface RemoteJob {
   readonly durationMs: number | null;
   readonly cause: string | null;
   readonly failureReason: string | null;
+  readonly startedAt?: string | null;
+  readonly endedAt?: string | null;
 }
 
 /** Pack `treeDir` as tar.zst: sorted, fixed mtime and owner, no VCS data, no local state dir. */
@@ -105,18 +113,62 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
   });
   say(`kiln: build ${created.id} queued on ${remote.url}\n`);
   const final = await followBuild(remote, created.id, ctx, req);
-  const c = final.counts ?? {};
-  const took = final.startedAt !== null && final.endedAt !== null ? formatMs(Date.parse(final.endedAt) - Date.parse(final.startedAt)) : '?';
+  // A build that failed with a KilnError (kiln.toml invalid, no such target) ends like the
+  // local run: the error printed as kiln prints errors, and its exit status.
+  const failure = buildFailure(final, { bundleId: bundle.id, treeDir: req.treeDir });
+  if (failure !== undefined) throw failure;
   if (req.json) {
-    ctx.stdout.write(`${JSON.stringify({ type: 'summary', buildId: final.id, runId: final.runId, state: final.state, counts: c, server: remote.url })}\n`);
+    ctx.stdout.write(`${JSON.stringify({ type: 'summary', buildId: final.id, runId: final.runId, state: final.state, counts: final.counts ?? {}, server: remote.url })}\n`);
   } else {
-    ctx.stdout.write(
-      `kiln: build ${final.id} ${final.state} in ${took}: ${c['built'] ?? 0} built, ${c['up-to-date'] ?? 0} up to date, ` +
-        `${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped, ${c['broken'] ?? 0} broken, ${c['cancelled'] ?? 0} cancelled` +
-        `${final.error !== null && final.state !== 'done' ? ` (${final.error})` : ''}\n`,
-    );
+    ctx.stdout.write(summaryLine(final));
   }
   return exitCodeOf(final.state);
+}
+
+/** `kiln: build ID STATE in TIME: counts`, and the build's note unless it only repeats the state. */
+export function summaryLine(final: RemoteBuild): string {
+  const c = final.counts ?? {};
+  const took = final.startedAt !== null && final.endedAt !== null ? formatMs(Date.parse(final.endedAt) - Date.parse(final.startedAt)) : '?';
+  const note = final.error !== null && final.state !== 'done' && final.error !== final.state ? ` (${final.error})` : '';
+  return (
+    `kiln: build ${final.id} ${final.state} in ${took}: ${c['built'] ?? 0} built, ${c['up-to-date'] ?? 0} up to date, ` +
+    `${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped, ${c['broken'] ?? 0} broken, ${c['cancelled'] ?? 0} cancelled${note}\n`
+  );
+}
+
+/**
+ * The KilnError a failed build ended with, as the local run would have thrown it: its
+ * code and hint, with the paths of the server's copy of the bundle
+ * (`<state>/bundles/<tenant>/<bundle id>/…`) put back as the user's tree.
+ */
+export function buildFailure(final: RemoteBuild, where: { bundleId: string; treeDir: string }): KilnError | undefined {
+  if (final.state !== 'failed' || final.error === null || typeof final.errorCode !== 'string' || !(final.errorCode in errorCodes)) return undefined;
+  const local = (text: string): string => localPaths(text, where);
+  const hint = final.errorHint ?? undefined;
+  return new KilnError(final.errorCode as ErrorCode, local(final.error), hint === undefined ? {} : { hint: local(hint) });
+}
+
+/** Replace the server's path of the uploaded bundle with the tree it was packed from. */
+export function localPaths(text: string, where: { bundleId: string; treeDir: string }): string {
+  const id = where.bundleId.replace(/[.]/g, '\\.');
+  const bundlePath = new RegExp(`(?:/[^\\s/"'\`]+)*/bundles/[^\\s/"'\`]+/${id}(?![\\w.-])`, 'g');
+  return text.replace(bundlePath, () => resolve(where.treeDir));
+}
+
+/**
+ * The jobs whose state changed since the last poll (remembered in `seen`), in the order
+ * the changes happened: a start at its startedAt, an end at its endedAt; jobs without a
+ * time last, in the server's order.
+ */
+export function jobChanges(seen: Map<string, string>, jobs: readonly RemoteJob[]): RemoteJob[] {
+  const changed = jobs.filter((j) => seen.get(j.jobId) !== j.state);
+  for (const j of changed) seen.set(j.jobId, j.state);
+  const at = (j: RemoteJob): number => {
+    const t = j.state === 'running' ? j.startedAt : (j.endedAt ?? j.startedAt);
+    const ms = t === null || t === undefined ? Number.NaN : Date.parse(t);
+    return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
+  };
+  return changed.map((j, i) => ({ j, i, t: at(j) })).sort((x, y) => (x.t === y.t ? x.i - y.i : x.t < y.t ? -1 : 1)).map((x) => x.j);
 }
 
 /** Poll a build until it ends, printing job state changes; SIGINT/SIGTERM cancel it on the server. */
@@ -157,9 +209,7 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
         if (!o.json) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
         lastState = b.state;
       }
-      for (const j of jobs) {
-        if (seen.get(j.jobId) === j.state) continue;
-        seen.set(j.jobId, j.state);
+      for (const j of jobChanges(seen, jobs)) {
         if (o.json) {
           ctx.stdout.write(`${JSON.stringify({ type: 'job', buildId: id, jobId: j.jobId, state: j.state, durationMs: j.durationMs })}\n`);
         } else {

@@ -5,7 +5,7 @@ import { KilnError } from '../errors.ts';
 import type { CliContext } from './main.ts';
 import { formatMs } from './options.ts';
 import type { RemoteBuild, RemoteJob } from './remote-build.ts';
-import { call, callJson, readSse, type Remote } from './remote.ts';
+import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
 
 interface BuildView extends RemoteBuild {
   readonly tenant: string;
@@ -38,7 +38,10 @@ export async function remoteStatus(remote: Remote, build: string | undefined, op
     if (builds[0] === undefined) throw new KilnError('run-not-found', `no builds on ${remote.url} for this token`, { hint: 'start one with `kiln build --server URL`' });
     build = builds[0].id;
   }
-  const b = await callJson<BuildView>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(build)}`);
+  const id = build;
+  const b = await callJson<BuildView>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(id)}`).catch((e: unknown) => {
+    throw forTheCli(e, id);
+  });
   const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(build)}/jobs`);
   if (opts.json) {
     ctx.stdout.write(`${JSON.stringify({ ...b, jobs }, null, 2)}\n`);

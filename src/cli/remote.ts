@@ -5,7 +5,7 @@
 // CLI prints them and exits with the same status as for a local failure.
 
 import type { Command } from 'commander';
-import { errorCodes, KilnError, type ErrorCode } from '../errors.ts';
+import { errorCodes, isKilnError, KilnError, type ErrorCode } from '../errors.ts';
 
 export interface RemoteOptions {
   readonly server?: string;
@@ -137,4 +137,16 @@ export async function* readSse(res: Response): AsyncGenerator<{ event: string; d
       }
     }
   }
+}
+
+/** The server's hints name API calls; at the CLI, name the commands that do the same. */
+export function forTheCli(e: unknown, id: string): unknown {
+  if (!isKilnError(e)) return e;
+  const hint =
+    e.code === 'run-not-found'
+      ? 'list your builds with `kiln status --runs --server URL`'
+      : e.code === 'build-ended'
+        ? `see how it ended with \`kiln status ${id} --server URL\``
+        : undefined;
+  return hint === undefined ? e : new KilnError(e.code, e.message, { hint, cause: e });
 }

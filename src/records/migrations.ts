@@ -186,6 +186,17 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 6,
+    name: 'builds: the code and hint of an error that failed a build as a whole',
+    sql: `
+      -- A KilnError a daemon build failed with before or outside its jobs (kiln.toml
+      -- invalid, a target that matches nothing): its stable code and hint, so that
+      -- \`kiln build --server\` prints it and exits as a local run would. error keeps the message.
+      ALTER TABLE builds ADD COLUMN error_code TEXT;
+      ALTER TABLE builds ADD COLUMN error_hint TEXT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -29,6 +29,9 @@ export interface BuildRecord {
   readonly state: BuildState;
   readonly runId: string | null;
   readonly error: string | null;
+  /** The KilnError code of an error that failed the build as a whole (with error its message). */
+  readonly errorCode: string | null;
+  readonly errorHint: string | null;
   readonly retryOf: string | null;
   readonly createdAt: number;
   readonly startedAt: number | null;
@@ -152,7 +155,7 @@ export class ServerRecords extends SqlStore {
 
   /** queued → running; false when the build was no longer queued (cancelled meanwhile). */
   markStarted(id: string, now = Date.now()): boolean {
-    const r = this.stmt(`UPDATE builds SET state = 'running', started_at = ?, ended_at = NULL, error = NULL WHERE id = ? AND state = 'queued'`).run(now, id);
+    const r = this.stmt(`UPDATE builds SET state = 'running', started_at = ?, ended_at = NULL, error = NULL, error_code = NULL, error_hint = NULL WHERE id = ? AND state = 'queued'`).run(now, id);
     return Number(r.changes) === 1;
   }
 
@@ -160,8 +163,9 @@ export class ServerRecords extends SqlStore {
     this.stmt('UPDATE builds SET run_id = ? WHERE id = ?').run(runId, id);
   }
 
-  markEnded(id: string, end: { state: 'done' | 'failed' | 'cancelled'; error?: string | undefined; now?: number }): void {
-    this.stmt('UPDATE builds SET state = ?, error = ?, ended_at = ? WHERE id = ?').run(end.state, end.error ?? null, end.now ?? Date.now(), id);
+  markEnded(id: string, end: { state: 'done' | 'failed' | 'cancelled'; error?: string | undefined; errorCode?: string | undefined; errorHint?: string | undefined; now?: number }): void {
+    this.stmt('UPDATE builds SET state = ?, error = ?, error_code = ?, error_hint = ?, ended_at = ? WHERE id = ?')
+      .run(end.state, end.error ?? null, end.errorCode ?? null, end.errorHint ?? null, end.now ?? Date.now(), id);
   }
 
   /** Cancel a build that has not started; false when it is no longer queued. */
@@ -281,6 +285,8 @@ function toBuild(r: Row): BuildRecord {
     state: String(r['state']) as BuildState,
     runId: s('run_id'),
     error: s('error'),
+    errorCode: s('error_code'),
+    errorHint: s('error_hint'),
     retryOf: s('retry_of'),
     createdAt: Number(r['created_at']),
     startedAt: n('started_at'),

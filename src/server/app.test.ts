@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KilnError } from '../errors.ts';
 import { openServerRecords, type BuildRecord } from '../records/server-records.ts';
 import { createApp, type KilnServerApp } from './app.ts';
 import type { BuildRunner, RunnerResult } from './queue.ts';
@@ -219,6 +220,9 @@ test('cancel: a queued build at once, a running one by aborting it; an ended one
   assert.equal(fake.runs.length, 1);
   const again = await call(kiln, 'POST', `/api/v1/builds/${a1}/cancel`, alice);
   assert.equal(again.status, 409);
+  assert.equal(again.json.error.code, 'build-ended', 'not state-locked: that is about the state directory');
+  assert.match(again.json.error.message, new RegExp(`build ${a1} already ended \\(cancelled\\)`));
+  assert.ok(again.json.error.hint);
 });
 
 test('a runner that throws ends the build failed with the message', async (t) => {
@@ -226,13 +230,34 @@ test('a runner that throws ends the build failed with the message', async (t) =>
   const a1 = await submit(kiln, alice);
   fake.runs[0]!.fail(new Error('the tree has no kiln.toml'));
   assert.equal(await settle(kiln, a1), 'failed');
-  assert.match((await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice)).json.error, /no kiln\.toml/);
+  const b = (await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice)).json;
+  assert.match(b.error, /no kiln\.toml/);
+  assert.equal(b.errorCode, null, 'not a KilnError: no code');
+});
+
+test('a build that fails with a KilnError keeps its code and hint, in the API and across a restart', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const first = setup(t, { dir });
+  const a1 = await submit(first.kiln, first.alice);
+  first.fake.runs[0]!.fail(new KilnError('config-invalid', "the tree's configuration is invalid:\n  /s/kiln.toml: invalid TOML", { hint: 'fix kiln.toml' }));
+  assert.equal(await settle(first.kiln, a1), 'failed');
+  await first.kiln.close();
+  const { kiln, alice } = setup(t, { dir });
+  const b = (await call(kiln, 'GET', `/api/v1/builds/${a1}`, alice)).json;
+  assert.equal(b.error, "the tree's configuration is invalid:\n  /s/kiln.toml: invalid TOML");
+  assert.equal(b.errorCode, 'config-invalid');
+  assert.equal(b.errorHint, 'fix kiln.toml');
+  const listed = (await call(kiln, 'GET', '/api/v1/builds', alice)).json.builds.find((x: any) => x.id === a1);
+  assert.equal(listed.errorCode, 'config-invalid');
 });
 
 test('retry queues the same request again for failed or cancelled builds only', async (t) => {
   const { kiln, fake, alice } = setup(t);
   const a1 = await submit(kiln, alice, { targets: ['x'] });
-  assert.equal((await call(kiln, 'POST', `/api/v1/builds/${a1}/retry`, alice)).status, 409, 'still running');
+  const running = await call(kiln, 'POST', `/api/v1/builds/${a1}/retry`, alice);
+  assert.equal(running.status, 409, 'still running');
+  assert.equal(running.json.error.code, 'build-not-ended');
   fake.runs[0]!.finish('failed');
   await settle(kiln, a1);
   const r = await call(kiln, 'POST', `/api/v1/builds/${a1}/retry`, alice);
@@ -242,7 +267,11 @@ test('retry queues the same request again for failed or cancelled builds only', 
   assert.deepEqual(again.json.targets, ['x']);
   fake.runs[1]!.finish('done');
   await settle(kiln, r.json.id);
-  assert.equal((await call(kiln, 'POST', `/api/v1/builds/${r.json.id}/retry`, alice)).status, 409, 'done');
+  const done = await call(kiln, 'POST', `/api/v1/builds/${r.json.id}/retry`, alice);
+  assert.equal(done.status, 409, 'done');
+  assert.equal(done.json.error.code, 'build-ended');
+  assert.match(done.json.error.message, /already ended \(done\)/);
+  assert.match(done.json.error.hint, /start a new build/);
 });
 
 test('builds a dead server left running are queued again and run at start', async (t) => {

@@ -35,6 +35,8 @@ export function buildView(ctx: ServerContext, b: BuildRecord) {
     priority: b.priority,
     runId: b.runId,
     error: b.error,
+    errorCode: b.errorCode,
+    errorHint: b.errorHint,
     retryOf: b.retryOf,
     bundle: body.bundle ?? null,
     priorRuns: [...b.priorRuns],

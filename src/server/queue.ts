@@ -64,6 +64,8 @@ export interface ActiveBuild {
   readonly runningJobs: Map<string, RunningJob>;
   /** The latest resource sample of each running job. */
   readonly samples: Map<string, LiveSample>;
+  /** The step each running job is in (its latest job-phase event), for snapshots of it. */
+  readonly phases: Map<string, string>;
   /** Why it was aborted: by a user's cancel, or by the server stopping. */
   abortedBy: 'cancel' | 'shutdown' | undefined;
   readonly done: Promise<void>;
@@ -227,6 +229,7 @@ export class BuildQueue {
       runId: undefined,
       runningJobs: new Map(),
       samples: new Map(),
+      phases: new Map(),
       abortedBy: undefined,
       done: new Promise<void>((resolve) => (finish = resolve)),
     };
@@ -237,9 +240,13 @@ export class BuildQueue {
         this.#records.setRunId(b.id, e.runId);
       } else if (e.type === 'job-started') {
         active.runningJobs.set(e.jobId, { buildId: b.id, runId: e.runId, jobId: e.jobId, name: e.name, arch: e.arch, startedAt: e.at, log: e.log });
+        active.phases.delete(e.jobId);
       } else if (e.type === 'job-finished' || e.type === 'job-settled') {
         active.runningJobs.delete(e.jobId);
         active.samples.delete(e.jobId);
+        active.phases.delete(e.jobId);
+      } else if (e.type === 'job-phase') {
+        if (active.runningJobs.has(e.jobId)) active.phases.set(e.jobId, e.phase);
       } else if (e.type === 'job-sample') {
         if (!active.runningJobs.has(e.jobId)) return;
         active.samples.set(e.jobId, { at: e.at, cpuCores: e.cpuCores, memoryBytes: e.memoryBytes, diskBytes: e.diskBytes });
@@ -256,7 +263,8 @@ export class BuildQueue {
         (e: unknown) => {
           if (controller.signal.aborted) return this.#end(active, 'cancelled', undefined);
           if (!isKilnError(e)) this.#onError(b.id, e);
-          this.#end(active, 'failed', e instanceof Error ? e.message : String(e));
+          // A KilnError keeps its code and hint: the client prints it and exits as a local run would.
+          this.#end(active, 'failed', isKilnError(e) ? { message: e.message, code: e.code, hint: e.hint } : { message: e instanceof Error ? e.message : String(e) });
         },
       )
       .catch((e: unknown) => this.#onError(b.id, e))
@@ -270,13 +278,13 @@ export class BuildQueue {
       });
   }
 
-  #end(a: ActiveBuild, state: 'done' | 'failed' | 'cancelled', error: string | undefined): void {
+  #end(a: ActiveBuild, state: 'done' | 'failed' | 'cancelled', error: { message: string; code?: string; hint?: string | undefined } | undefined): void {
     if (a.abortedBy === 'shutdown') {
       this.#records.requeue(a.id, 'interrupted: the server stopped while it ran; queued again');
       return;
     }
     const cancelled = a.abortedBy === 'cancel' || state === 'cancelled';
-    this.#records.markEnded(a.id, cancelled ? { state: 'cancelled', error: error ?? 'cancelled' } : { state, error });
+    this.#records.markEnded(a.id, cancelled ? { state: 'cancelled', error: error?.message ?? 'cancelled' } : { state, error: error?.message, errorCode: error?.code, errorHint: error?.hint });
   }
 
   #notify(id: string): void {

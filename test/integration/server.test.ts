@@ -270,8 +270,35 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   assert.match(cancel.stdout, /cancelled/);
   assert.equal((await alice('GET', `/api/v1/builds/${b.json.id}`)).json.state, 'cancelled');
   const again = await runKiln(['cancel', b.json.id, '--server', srv.url, '--token', s.tokens.alice]);
-  assert.equal(again.code, 1, 'cancelling an ended build: state-locked');
-  assert.match(again.stderr, /already ended/);
+  assert.equal(again.code, 1, 'cancelling an ended build');
+  assert.match(again.stderr, new RegExp(`kiln: error \\[build-ended\\]: .*build ${b.json.id} already ended \\(cancelled\\)`));
+  assert.match(again.stderr, /hint: .*kiln status/);
+  const nosuch = await runKiln(['cancel', 'nosuchbuild', '--server', srv.url, '--token', s.tokens.alice]);
+  assert.equal(nosuch.code, 2);
+  assert.match(nosuch.stderr, /kiln: error \[run-not-found\]/);
+  assert.match(nosuch.stderr, /hint: list your builds with `kiln status --runs --server URL`/);
+  // The jobs say why they ran (GET /jobs documents `why`).
+  const jobs = (await alice('GET', `/api/v1/builds/${b.json.id}/jobs`)).json.jobs as any[];
+  assert.ok(jobs.some((j) => j.name === 'c-base' && typeof j.why === 'string' && j.why.length > 0), JSON.stringify(jobs));
+
+  // kiln build --server fails as a local build would: the error's code and hint, the exit
+  // status (2 for usage and configuration errors), and the user's paths, not the server's copy.
+  const cli = ['--server', srv.url, '--token', s.tokens.alice, '--state', join(s.dir, 'alice-local')];
+  const noTarget = await runKiln(['build', '--tree', tree, ...cli, 'nosuch']);
+  assert.equal(noTarget.code, 2, noTarget.stderr);
+  assert.match(noTarget.stderr, /kiln: error \[target-not-found\]: .*"nosuch"/);
+  const bad = join(s.dir, 'bad-tree');
+  mkdirSync(join(bad, 'p'), { recursive: true });
+  writeFileSync(join(bad, 'p', 'recipe.toml'), recipe('p', 'true'));
+  writeFileSync(join(bad, 'kiln.toml'), 'garbage = [\n');
+  const badConfig = await runKiln(['build', '--tree', bad, ...cli]);
+  assert.equal(badConfig.code, 2, badConfig.stderr);
+  assert.match(badConfig.stderr, /kiln: error \[config-invalid\]/);
+  assert.ok(badConfig.stderr.includes(join(bad, 'kiln.toml')), badConfig.stderr);
+  assert.doesNotMatch(badConfig.stderr, /bundles\//);
+  assert.match(badConfig.stderr, /\n {2}hint: /);
+  const locally = await runKiln(['build', '--tree', bad, '--state', join(s.dir, 'alice-local')]);
+  assert.equal(locally.code, badConfig.code, 'the same exit status as locally');
 
   // Revoking the token (from the CLI, while the server runs) takes effect at once.
   const revoke = await runKiln(['token', 'revoke', 'alice', '--state', s.state]);

@@ -97,7 +97,10 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
       const b = visibleBuild(ctx, c, c.req.valid('param').id);
       const outcome = ctx.queue.cancel(b.id);
       if (outcome === 'finished') {
-        throw new KilnError('state-locked', `build ${b.id} has already ended (${b.state}): there is nothing to cancel`);
+        const now = ctx.records.getBuild(b.id) ?? b;
+        throw new KilnError('build-ended', `build ${b.id} already ended (${now.state}): there is nothing to cancel`, {
+          hint: `see how it ended with GET /api/v1/builds/${b.id}`,
+        });
       }
       const now = ctx.records.getBuild(b.id)!;
       return c.json(buildView(ctx, now), outcome === 'cancelled' ? 200 : 202);
@@ -115,8 +118,15 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
     }),
     (c) => {
       const b = visibleBuild(ctx, c, c.req.valid('param').id);
+      if (b.state === 'done') {
+        throw new KilnError('build-ended', `build ${b.id} already ended (done): only a failed or cancelled build can be retried`, {
+          hint: 'to build it again, start a new build (POST /api/v1/builds)',
+        });
+      }
       if (b.state !== 'failed' && b.state !== 'cancelled') {
-        throw new KilnError('state-locked', `build ${b.id} is ${b.state}: only a failed or cancelled build can be retried`);
+        throw new KilnError('build-not-ended', `build ${b.id} is ${b.state}: only a failed or cancelled build can be retried`, {
+          hint: `wait for it to end, or cancel it (POST /api/v1/builds/${b.id}/cancel)`,
+        });
       }
       const again = ctx.queue.enqueue({ tenant: b.tenant, tree: b.tree, request: b.request, priority: b.priority, retryOf: b.id });
       c.header('Location', `/api/v1/builds/${again.id}`);

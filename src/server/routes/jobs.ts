@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { streamSSE } from 'hono/streaming';
 import { KilnError } from '../../errors.ts';
 import { followLog } from '../../logs/follow.ts';
+import { describeReason } from '../../plan/reason.ts';
 import type { ServerEnv } from '../auth.ts';
 import { iso, type ServerContext } from '../context.ts';
 import { ErrorSchema, IdParam, JobListSchema } from '../schemas.ts';
@@ -47,6 +48,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
             arch: j.arch,
             state: j.state,
             attempt: j.attempt + (earlier.get(j.jobId)?.length ?? 0),
+            why: j.why === null ? null : describeReason(j.why),
             cause: j.cause,
             failureReason: j.failureReason,
             startedAt: iso(j.startedAt),

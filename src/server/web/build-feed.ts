@@ -99,13 +99,17 @@ export async function* followBuild(ctx: ServerContext, buildId: string, options:
   const resync = (quiet: boolean): void => {
     if (runId === null) return;
     const active = ctx.queue.getActive(buildId);
+    const live = active !== undefined && active.runId === runId ? active : undefined;
+    // A job's phase is only in events: the queue keeps each running job's latest, so a
+    // snapshot taken after the job-phase event still carries it.
+    const phaseOf = (jobId: string): string | null => model.get(jobId)?.phase ?? live?.phases.get(jobId) ?? null;
     for (const j of ctx.runs.jobsOfRun(runId)) {
       // The queue knows at once when a job ends; the records may still say running.
-      if (j.state === 'running' && active !== undefined && active.runId === runId && !active.runningJobs.has(j.jobId)) continue;
-      upsert(jobViewOf(buildId, j, model.get(j.jobId)?.phase ?? null), quiet);
+      if (j.state === 'running' && live !== undefined && !live.runningJobs.has(j.jobId)) continue;
+      upsert(jobViewOf(buildId, j, phaseOf(j.jobId)), quiet);
     }
-    if (active !== undefined && active.runId === runId) {
-      for (const r of active.runningJobs.values()) if (!model.has(r.jobId)) upsert(jobViewOfRunning(buildId, r), quiet);
+    if (live !== undefined) {
+      for (const r of live.runningJobs.values()) if (!model.has(r.jobId)) upsert(jobViewOfRunning(buildId, r, phaseOf(r.jobId)), quiet);
     }
   };
 

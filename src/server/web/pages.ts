@@ -42,10 +42,11 @@ export function registerWebPages(app: OpenAPIHono<ServerEnv>, ctx: ServerContext
       for (const j of ctx.runs.jobsOfRun(runId)) {
         // The records lag the queue by a few ms: a job the queue no longer runs is not shown running.
         if (j.state === 'running' && active !== undefined && active.runId === runId && !active.runningJobs.has(j.jobId)) continue;
-        jobs.set(j.jobId, jobViewOf(b.id, j));
+        const phase = active !== undefined && active.runId === runId ? (active.phases.get(j.jobId) ?? null) : null;
+        jobs.set(j.jobId, jobViewOf(b.id, j, phase));
       }
       if (active !== undefined && active.runId === runId) {
-        for (const r of active.runningJobs.values()) if (!jobs.has(r.jobId)) jobs.set(r.jobId, jobViewOfRunning(b.id, r));
+        for (const r of active.runningJobs.values()) if (!jobs.has(r.jobId)) jobs.set(r.jobId, jobViewOfRunning(b.id, r, active.phases.get(r.jobId) ?? null));
       }
       for (const [jobId, s] of ctx.records.latestSamples(runId)) {
         if (jobs.get(jobId)?.state === 'running') samples.set(jobId, { jobId, cpuCores: s.cpuCores, memoryBytes: s.memoryBytes, diskBytes: s.diskBytes, at: s.at });

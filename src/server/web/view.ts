@@ -89,10 +89,10 @@ export function jobViewOf(buildId: string, j: JobRecord, phase: string | null = 
  * A job the queue knows is running (queue.ts RunningJob) before the records have it:
  * they are written in batches and lag the queue by a few tens of milliseconds.
  */
-export function jobViewOfRunning(buildId: string, r: { readonly jobId: string; readonly name: string; readonly arch: string; readonly startedAt: number }): JobView {
+export function jobViewOfRunning(buildId: string, r: { readonly jobId: string; readonly name: string; readonly arch: string; readonly startedAt: number }, phase: string | null = null): JobView {
   return {
     jobId: r.jobId, name: r.name, version: '', arch: r.arch, state: 'running', attempt: 1, why: null, cause: null,
-    startedAt: r.startedAt, endedAt: null, durationMs: null, log: logPath(buildId, r.jobId), phase: null,
+    startedAt: r.startedAt, endedAt: null, durationMs: null, log: logPath(buildId, r.jobId), phase,
   };
 }
 

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventBus, KilnEvent } from '../../events/events.ts';
+import { describeReason } from '../../plan/reason.ts';
 import { openRecords } from '../../records/records.ts';
 import { openServerRecords } from '../../records/server-records.ts';
 import { recordEvents } from '../../records/subscriber.ts';
@@ -241,4 +242,35 @@ test('the stream of a queued build waits for it, then sends a snapshot of its ru
   assert.equal(seen[0], 'snapshot:queued');
   assert.ok(seen.includes('snapshot:running'), seen.join(' '));
   assert.equal(seen.at(-1), 'end:cancelled');
+});
+
+test("a job's phase before the stream opened is in the snapshot and the page; GET /jobs says why each job ran", async (t) => {
+  const { kiln, alice, runs, started } = setup(t);
+  const id = await submit(kiln, alice);
+  await started[0];
+  const run = runs[0]!;
+  const base = { runId: run.runId, version: '1.0', arch: 'amd64' };
+  run.emit({ type: 'job-started', ...base, jobId: 'a@amd64', name: 'a', why: { kind: 'new' }, attempt: 1, log: '/nowhere/a.log', at: Date.now(), expectedMs: undefined });
+  run.emit({ type: 'job-phase', runId: run.runId, jobId: 'a@amd64', phase: 'build', at: Date.now() });
+  const auth = { Authorization: `Bearer ${alice}` };
+
+  const res = await kiln.app.request(`/api/v1/builds/${id}/events`, { headers: auth });
+  for await (const m of sse(res)) {
+    assert.equal(m.event, 'snapshot');
+    assert.deepEqual(m.data.jobs.map((j: any) => [j.jobId, j.state, j.phase]), [['a@amd64', 'running', 'build']]);
+    break;
+  }
+  const page = await (await kiln.app.request(`/builds/${id}`, { headers: auth })).text();
+  assert.match(page, /<td class="phase">build<\/td>/);
+
+  // The records are written in batches: wait for the job's row.
+  let jobs: any[] = [];
+  for (let i = 0; i < 200 && jobs.length === 0; i++) {
+    jobs = ((await (await kiln.app.request(`/api/v1/builds/${id}/jobs`, { headers: auth })).json()) as { jobs: any[] }).jobs;
+    if (jobs.length === 0) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(jobs[0]?.jobId, 'a@amd64');
+  assert.equal(jobs[0]?.why, describeReason({ kind: 'new' }));
+  assert.ok(typeof jobs[0]?.why === 'string' && jobs[0].why.length > 0);
+  run.finish('done');
 });
