@@ -41,7 +41,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     try {
       olderThanMs = parseDuration(opts.olderThan);
     } catch (e) {
-      throw new KilnError('usage', `--older-than: ${(e as Error).message}`);
+      throw new KilnError('usage', `--older-than: ${(e as Error).message}`, { hint: 'a number and a unit: ms, s, m, h, d or w, e.g. --older-than 30d or 12h' });
     }
     let keep = new Set<string>();
     if (opts.keepLastRuns !== undefined) {

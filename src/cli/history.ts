@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, layoutFrom, parsePositive, type StateOptions } from './options.ts';
 
 export function registerHistory(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -14,14 +14,14 @@ export function registerHistory(program: Command, ctx: CliContext): void {
     .description('the recorded builds of a package, newest first')
     .argument('<package>', 'package name')
     .option('--arch <arch>', 'only this architecture')
-    .option('-n, --limit <n>', 'at most N entries', '20')
+    .option('-n, --limit <n>', 'at most N entries', parsePositive('--limit'), 20)
     .option('--json', 'print as JSON');
   addStateOptions(cmd);
-  cmd.action((name: string, opts: StateOptions & { arch?: string; limit: string; json?: boolean }) => {
+  cmd.action((name: string, opts: StateOptions & { arch?: string; limit: number; json?: boolean }) => {
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('package-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first' });
     using records = openRecords(state.root);
-    const rows = records.history(name, { limit: Number(opts.limit), ...(opts.arch === undefined ? {} : { arch: opts.arch }) });
+    const rows = records.history(name, { limit: opts.limit, ...(opts.arch === undefined ? {} : { arch: opts.arch }) });
     if (rows.length === 0) throw new KilnError('package-not-found', `no recorded builds of "${name}" in ${state.root}`, { hint: 'check the name with `kiln plan`' });
     if (opts.json) {
       ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

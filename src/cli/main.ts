@@ -3,7 +3,7 @@
 // 2 usage or configuration error, 130 cancelled.
 
 import { Command, CommanderError } from 'commander';
-import { exitCodeFor, isKilnError } from '../errors.ts';
+import { KilnError, exitCodeFor, isKilnError } from '../errors.ts';
 import type { Command as CommandType } from 'commander';
 
 type Register = (program: CommandType, ctx: CliContext) => void;
@@ -42,11 +42,13 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
   const program = new Command('kiln')
     .description('kiln: build package trees in parallel, in dependency order, each job isolated, with caches, records, logs and reports')
     .version('0.1.0')
-    .showHelpAfterError('(run kiln --help, or kiln <command> --help, for usage)')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => ctx.stdout.write(s),
       writeErr: (s) => ctx.stderr.write(s),
+      // commander's own errors (unknown option, bad choice…) are printed by main() in
+      // kiln's format, with a hint naming the verb's --help.
+      outputError: () => undefined,
     });
   const verb = argv?.[0];
   // `kiln --version` alone needs no verb at all.
@@ -65,16 +67,46 @@ export async function main(argv: readonly string[], io?: Partial<Pick<CliContext
     return ctx.exitCode;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // --help and --version end here with exit code 0.
-      return e.exitCode === 0 ? 0 : 2;
+      // --help and --version end here with exit code 0; `kiln` alone prints the help (to
+      // stderr) and ends with 2.
+      if (e.exitCode === 0 || HELP_CODES.has(e.code)) return e.exitCode === 0 ? 0 : 2;
+      e = usageErrorOf(e, program, argv);
     }
     if (isKilnError(e)) {
       ctx.stderr.write(`kiln: error [${e.code}]: ${e.message}\n`);
-      if (e.hint !== undefined) ctx.stderr.write(`  hint: ${e.hint}\n`);
+      // A usage error without its own hint points at the verb's help.
+      const hint = e.hint ?? (e.code === 'usage' ? `see \`${commandPath(program, argv)} --help\`` : undefined);
+      if (hint !== undefined) ctx.stderr.write(`  hint: ${hint}\n`);
       return exitCodeFor(e);
     }
     ctx.stderr.write(`kiln: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     ctx.stderr.write('  this is a bug in kiln; please report it with the command you ran\n');
     return 70;
   }
+}
+
+/** commander's codes for help it printed itself (not an error to report). */
+const HELP_CODES: ReadonlySet<string> = new Set(['commander.help', 'commander.helpDisplayed', 'commander.version']);
+
+/** A commander parse error as kiln's `usage` error: its message without the `error: ` prefix, a hint naming the verb's help. */
+export function usageErrorOf(e: CommanderError, program: CommandType, argv: readonly string[]): KilnError {
+  const message = e.message.replace(/^error: /, '');
+  const path = commandPath(program, argv);
+  // An unknown verb: the list of verbs is in `kiln --help`.
+  const hint = e.code === 'commander.unknownCommand' ? 'see `kiln --help` for the commands' : `see \`${path} --help\``;
+  return new KilnError('usage', message, { hint });
+}
+
+/** The (sub)command the arguments name, e.g. `kiln cache gc` for `cache gc --older-than 3x`. */
+export function commandPath(program: CommandType, argv: readonly string[]): string {
+  const names = [program.name()];
+  let cmd = program;
+  for (const word of argv) {
+    if (word.startsWith('-')) break;
+    const sub = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (sub === undefined) break;
+    names.push(sub.name());
+    cmd = sub;
+  }
+  return names.join(' ');
 }

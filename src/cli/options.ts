@@ -20,16 +20,27 @@ export function layoutFrom(opts: StateOptions): StateLayout {
 }
 
 export function parseJobs(text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new KilnError('usage', `--jobs: expected a whole number of at least 1, got "${text}"`);
-  return n;
+  return parsePositive('--jobs')(text);
+}
+
+/** A parser of a whole number >= 1 for the option named. */
+export function parsePositive(option: string): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isInteger(n) || n < 1) {
+      throw new KilnError('usage', `${option}: expected a whole number of at least 1, got "${text}"`, { hint: `give digits, e.g. ${option} 4` });
+    }
+    return n;
+  };
 }
 
 /** A parser of a whole number >= 0 for the option named. */
 export function parseCount(option: string): (text: string) => number {
   return (text) => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 0) throw new KilnError('usage', `${option}: expected a whole number of at least 0, got "${text}"`);
+    if (text.trim() === '' || !Number.isInteger(n) || n < 0) {
+      throw new KilnError('usage', `${option}: expected a whole number of at least 0, got "${text}"`, { hint: `give digits, e.g. ${option} 2` });
+    }
     return n;
   };
 }
@@ -37,11 +48,15 @@ export function parseCount(option: string): (text: string) => number {
 export function parseArchList(text: string): string[] {
   const archs = text.split(',').map((a) => a.trim()).filter((a) => a !== '');
   for (const a of archs) {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(a)) throw new KilnError('usage', `--arch: "${a}" is not an architecture name (e.g. amd64,riscv64)`);
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(a)) {
+      throw new KilnError('usage', `--arch: "${a}" is not an architecture name (e.g. amd64,riscv64)`, { hint: ARCH_HINT });
+    }
   }
-  if (archs.length === 0) throw new KilnError('usage', '--arch: give at least one architecture, e.g. --arch amd64');
+  if (archs.length === 0) throw new KilnError('usage', '--arch: give at least one architecture, e.g. --arch amd64', { hint: ARCH_HINT });
   return archs;
 }
+
+const ARCH_HINT = 'Debian architecture names, lowercase, comma-separated: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x… (e.g. --arch amd64,riscv64)';
 
 /** 1536 → "1.5 KiB" (the CLI's sizes: env list, cache du and gc). */
 export function humanBytes(bytes: number): string {

@@ -4,10 +4,11 @@ import { Option, type Command } from 'commander';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { mkdirSync } from 'node:fs';
 import { formatMs } from './options.ts';
+import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { describeReason } from '../plan/reason.ts';
 import { planCounts } from '../plan/plan.ts';
 import { openRecords } from '../records/records.ts';
-import { preparePlan } from '../run/prepare-plan.ts';
+import { assertTreeHasPackages, preparePlan } from '../run/prepare-plan.ts';
 import type { CliContext } from './main.ts';
 import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
 
@@ -37,6 +38,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     const t0 = performance.now();
     const debian = debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli');
     const state = layoutFrom(opts);
+    // Before the state directory is made: an empty tree must leave nothing behind.
+    assertTreeHasPackages(opts.tree, debian);
     mkdirSync(state.root, { recursive: true });
     using records = openRecords(state.root);
     const p = await preparePlan(
@@ -51,6 +54,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     await p.envs.release();
     const counts = planCounts(p.plan);
     if (opts.json) {
+      // An invalid recipe's problems as data (`reason` holds them as text, one per line).
+      const problems = new Map(p.invalid.map((b) => [b.name, b.diagnostics.map((d) => ({ file: d.file, key: d.key ?? null, message: d.message }))]));
       const packages = p.plan.nodes.map((n) => ({
         id: n.id,
         name: n.name,
@@ -61,6 +66,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         reason: n.broken ?? null,
         waitsFor: n.waitsFor,
         key: n.key ?? null,
+        ...(n.spec === undefined && problems.has(n.name) ? { diagnostics: problems.get(n.name) } : {}),
       }));
       // timings: ms per step of the Debian scan (fetch-indexes, installability, …), for the
       // bench; overlapped: the steps that ran while installability (dose) did.
@@ -80,7 +86,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         if (n.state === 'to-build') {
           const waits = n.waitsFor.filter((w) => p.plan.byId.get(w)?.state === 'to-build');
           detail = `${describeReason(n.why!)}${waits.length > 0 ? `; after ${waits.join(', ')}` : ''}`;
-        } else if (n.state === 'broken') detail = n.broken ?? '';
+        } else if (n.state === 'broken') detail = causeForTerminal(n.broken ?? '', '      ');
         out.push(`  ${n.state.padEnd(10)}  ${n.id.padEnd(width)}  ${n.version.padEnd(10)}  ${detail}`.trimEnd());
       }
       const broke = p.scan.debian?.cyclesBroken ?? [];

@@ -7,6 +7,7 @@ import { KilnError } from '../errors.ts';
 import { buildReport } from '../publish/report.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
+import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { remoteStatus } from './remote-views.ts';
@@ -36,7 +37,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       else
         for (const r of runs) {
           const took = r.endedAt === null ? 'running' : formatMs(r.endedAt - r.startedAt);
-          ctx.stdout.write(`${r.id}  ${r.state.padEnd(9)}  ${new Date(r.startedAt).toISOString()}  ${took}  ${JSON.stringify(r.counts ?? {})}\n`);
+          ctx.stdout.write(`${r.id}  ${r.state.padEnd(9)}  ${new Date(r.startedAt).toISOString()}  ${took}  ${r.counts === null ? '' : countsText(r.counts)}`.trimEnd() + '\n');
         }
       return;
     }
@@ -47,22 +48,47 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       });
     }
     const report = buildReport(records, run.id);
+    // A live run: the report counts what has settled; the jobs still running come from
+    // their rows (the report leaves them out until they finish).
+    const now = Date.now();
+    const running = run.state === 'running'
+      ? records.jobsOfRun(run.id).filter((j) => j.state === 'running').map((j) => ({ name: j.name, arch: j.arch, since: j.startedAt === null ? null : new Date(j.startedAt).toISOString(), forMs: j.startedAt === null ? null : now - j.startedAt }))
+      : [];
+    const reportHtml = join(state.runs, run.id, 'report.html');
     if (opts.json) {
-      ctx.stdout.write(`${JSON.stringify({ state: run.state, ...report }, null, 2)}\n`);
+      ctx.stdout.write(`${JSON.stringify({ state: run.state, ...report, ...(run.state === 'running' ? { total: run.total, running } : {}) }, null, 2)}\n`);
       return;
     }
     const c = report.counts;
+    const settled = report.packages.length;
     ctx.stdout.write(
       `run ${run.id}: ${run.state}, started ${report.start}${report.end === null ? '' : `, took ${formatMs(Date.parse(report.end) - Date.parse(report.start))}`}\n` +
+        (run.state === 'running' ? `  ${settled} of ${run.total ?? '?'} settled, ${running.length} running\n` : '') +
         `  ${c.built} built, ${c['up-to-date']} up to date, ${c.failed} failed, ${c.skipped} skipped, ${c.broken} broken, ${c.cancelled} cancelled\n`,
     );
+    for (const j of running) {
+      const since = j.since === null ? '' : `since ${j.since.slice(11, 19)}Z (${formatMs(j.forMs!)})`;
+      ctx.stdout.write(`  ${'running'.padEnd(10)} ${`${j.name}@${j.arch}`.padEnd(32)} ${''.padStart(8)}  ${since}`.trimEnd() + '\n');
+    }
     const order = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
     const pkgs = [...report.packages].sort((a, b) => order.indexOf(a.state) - order.indexOf(b.state));
     for (const p of pkgs) {
       if (p.state === 'up-to-date' && pkgs.length > 50) continue;
       const dur = p.durationMs === null ? '' : formatMs(p.durationMs);
-      ctx.stdout.write(`  ${p.state.padEnd(10)} ${`${p.name}@${p.arch}`.padEnd(32)} ${dur.padStart(8)}  ${p.cause ?? p.why ?? ''}\n`);
+      ctx.stdout.write(`  ${p.state.padEnd(10)} ${`${p.name}@${p.arch}`.padEnd(32)} ${dur.padStart(8)}  ${causeForTerminal(p.cause ?? p.why ?? '', '      ')}`.trimEnd() + '\n');
     }
-    ctx.stdout.write(`report: ${join(state.runs, run.id, 'report.html')}\n`);
+    // The report is written when the run ends.
+    if (existsSync(reportHtml)) ctx.stdout.write(`report: ${reportHtml}\n`);
+    else if (run.state === 'running') ctx.stdout.write('report: written when the run ends\n');
   });
+}
+
+const COUNT_WORDS: readonly (readonly [string, string])[] = [
+  ['built', 'built'], ['up-to-date', 'up to date'], ['failed', 'failed'], ['skipped', 'skipped'], ['broken', 'broken'], ['cancelled', 'cancelled'],
+];
+
+/** A run's counts as text, e.g. `3 up to date, 1 failed` (what is 0 left out; `0 packages` for none). */
+export function countsText(counts: Readonly<Record<string, number>>): string {
+  const parts = COUNT_WORDS.filter(([k]) => (counts[k] ?? 0) > 0).map(([k, words]) => `${counts[k]} ${words}`);
+  return parts.length === 0 ? '0 packages' : parts.join(', ');
 }

@@ -89,10 +89,13 @@ export function buildGraph(input: GraphInput): Graph {
     }
   }
   for (const bad of input.invalid) {
-    const detail = bad.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`).join('; ');
+    const lines = bad.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`);
+    // Several problems: one `FILE: KEY: MESSAGE` per line under a heading (the CLI indents
+    // them, the report shows them as lines); what needs the package quotes the heading.
+    const cause = lines.length === 1 ? `invalid recipe: ${lines[0]}` : `invalid recipe (${lines.length} problems):\n${lines.join('\n')}`;
     for (const arch of input.archs) {
       const id = jobIdOf(bad.name, arch);
-      draftsById.set(id, draft(id, bad.name, '?', arch, undefined, [`invalid recipe: ${detail}`]));
+      draftsById.set(id, draft(id, bad.name, bad.version ?? '?', arch, undefined, [cause]));
       candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: [], arch, num: -1 });
     }
   }
@@ -246,7 +249,7 @@ export function buildGraph(input: GraphInput): Graph {
       if (broken[k] !== undefined) continue;
       for (const w of adj[k]!) {
         if (broken[w] !== undefined) {
-          broken[k] = `needs ${drafts[sel[w]!]!.name}, which is broken: ${broken[w]}`;
+          broken[k] = `needs ${drafts[sel[w]!]!.name}, which is broken: ${headOf(broken[w])}`;
           changed = true;
           break;
         }
@@ -263,6 +266,12 @@ export function buildGraph(input: GraphInput): Graph {
   const byId = new Map<string, GraphNode>();
   for (const x of nodes) byId.set(x.id, x);
   return { nodes, byId };
+}
+
+/** The first line of a cause (a several-line cause ends it with ":"). */
+function headOf(cause: string): string {
+  const nl = cause.indexOf('\n');
+  return nl < 0 ? cause : cause.slice(0, nl).replace(/:$/, '');
 }
 
 /** Kahn's order over numbered nodes; nodes on or behind a cycle come last (they are broken anyway). */

@@ -64,6 +64,8 @@ export interface Diagnostic {
 /** A package whose recipe could not be read: it is planned as `broken`. */
 export interface InvalidPackage {
   readonly name: string;
+  /** The recipe's version when it parsed and is valid (shown instead of "?"). */
+  readonly version?: string;
   readonly dir: string;
   readonly diagnostics: readonly Diagnostic[];
 }

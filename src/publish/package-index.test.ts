@@ -13,7 +13,7 @@ function tempDir(t: TestContext): string {
 
 const entry = (name: string, arch: string, extra: Partial<PackageIndexEntry> = {}): PackageIndexEntry => ({
   path: `pool/${name}_${arch}.tar.zst`, sha256: 'a'.repeat(64), size: 123, provides: [], depends: ['libc6'],
-  arch, release: '1', version: '1.0', name, ...extra,
+  arch, release: 1, version: '1.0', name, ...extra,
 });
 
 test('writes a sorted index with a fixed shape and leaves no temp file', async (t) => {

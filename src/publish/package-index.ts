@@ -8,7 +8,8 @@ import { atomicWrite } from '../lib/atomic-write.ts';
 export interface PackageIndexEntry {
   readonly name: string;
   readonly version: string;
-  readonly release: string;
+  /** The recipe's release (an integer, as in recipe.toml). */
+  readonly release: number;
   readonly arch: string;
   readonly depends: readonly string[];
   readonly provides: readonly string[];
@@ -47,7 +48,7 @@ export async function writePackageIndex(
     .sort(
       (a, b) =>
         cmp(a.name, b.name) || cmp(a.arch, b.arch) || cmp(a.version, b.version) ||
-        cmp(a.release, b.release) || cmp(a.path, b.path),
+        a.release - b.release || cmp(a.path, b.path),
     );
   const index: PackageIndex = { generatedAt: (options.now ?? new Date()).toISOString(), packages };
   await mkdir(dirname(path), { recursive: true });

@@ -97,9 +97,17 @@ function causeTable(list: readonly ReportPackage[], what: string): string {
   return `<table>
 <thead><tr><th>Package</th><th>${what}</th></tr></thead>
 <tbody>
-${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${esc(p.cause ?? '')}</td></tr>`).join('\n')}
+${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${causeCell(p)}</td></tr>`).join('\n')}
 </tbody>
 </table>`;
+}
+
+/** A cause; an invalid recipe's problems one per line under it. */
+function causeCell(p: ReportPackage): string {
+  const diags = p.diagnostics ?? [];
+  if (diags.length === 0) return `<span class="cause-text">${esc(p.cause ?? '')}</span>`;
+  const head = diags.length === 1 ? 'invalid recipe' : `invalid recipe (${diags.length} problems)`;
+  return `${head}:<ul class="diags">${diags.map((d) => `<li><code>${esc(d)}</code></li>`).join('')}</ul>`;
 }
 
 function row(p: ReportPackage, i: number, rank: number): string {
@@ -158,6 +166,8 @@ th button[data-dir=desc]::after{content:" \\25BC"}
 .failure h3{margin:.3em 0}
 .cause{color:${COLOURS.failed};white-space:pre-wrap}
 .arch{color:#616161}
+.cause-text{white-space:pre-wrap}
+.diags{margin:.2em 0;padding-left:1.2em}
 pre{background:#263238;color:#eceff1;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.35;max-height:40em}
 `;
 

@@ -12,6 +12,7 @@ import type { JobState } from '../plan/job.ts';
 import type { ReasonKind } from '../plan/reason.ts';
 import type { JobRecord, Records } from '../records/records.ts';
 import { renderReportHtml } from './report-html.ts';
+import { diagnosticsOf } from './report-diagnostics.ts';
 
 export interface ReportPackage {
   readonly name: string;
@@ -20,12 +21,14 @@ export interface ReportPackage {
   readonly state: JobState;
   /** Why it was (re)built; null for packages that did not run. */
   readonly why: ReasonKind | null;
-  /** failed: the failure message; skipped: which dependency; broken: the reason chain. */
+  /** failed: the failure message; skipped: which dependency; broken: the reason chain (several lines for an invalid recipe). */
   readonly cause: string | null;
   /** null when the package did not run. */
   readonly durationMs: number | null;
   readonly log: string | null;
   readonly artifact: string | null;
+  /** An invalid recipe: its problems, one `FILE: KEY: MESSAGE` each (present only then). */
+  readonly diagnostics?: readonly string[];
 }
 
 export interface RunReport {
@@ -84,6 +87,7 @@ export function buildReport(records: Records, runId: string): RunReport {
 }
 
 function toPackage(j: JobRecord, state: JobState): ReportPackage {
+  const diagnostics = state === 'broken' ? diagnosticsOf(j.cause) : [];
   return {
     name: j.name,
     version: j.version,
@@ -94,6 +98,7 @@ function toPackage(j: JobRecord, state: JobState): ReportPackage {
     durationMs: j.durationMs,
     log: j.log,
     artifact: j.artifact,
+    ...(diagnostics.length === 0 ? {} : { diagnostics }),
   };
 }
 

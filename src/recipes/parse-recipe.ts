@@ -46,7 +46,7 @@ export interface RecipeDraft {
 
 export type ParseOutcome =
   | { readonly ok: true; readonly draft: RecipeDraft }
-  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
+  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[]; readonly version?: string };
 
 const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst|tar\.lz|tar\.lzma)$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -209,7 +209,11 @@ export function parseRecipe(
   const timeoutMs = duration('timeout', defaults.timeoutMs);
   const silentTimeoutMs = duration('silent-timeout', defaults.silentTimeoutMs);
 
-  if (!parsed.success || diags.length > 0) return { ok: false, diagnostics: diags };
+  if (!parsed.success || diags.length > 0) {
+    // A valid version is still shown for the broken package (plan, status, report).
+    const goodVersion = version !== undefined && version !== '' && !diags.some((d) => d.key === 'version');
+    return { ok: false, diagnostics: diags, ...(goodVersion ? { version } : {}) };
+  }
   const d = parsed.data;
   return {
     ok: true,

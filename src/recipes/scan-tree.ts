@@ -96,7 +96,7 @@ async function scanPackage(
   }
   const { parseRecipe } = await loadParser();
   const outcome = parseRecipe(text.toString('utf8'), { file, folderName: folder, defaults: config.defaults });
-  if (!outcome.ok) return { name: folder, dir, diagnostics: outcome.diagnostics };
+  if (!outcome.ok) return { name: folder, dir, diagnostics: outcome.diagnostics, ...(outcome.version === undefined ? {} : { version: outcome.version }) };
   const spec = await finishSpec(outcome.draft, { dir, file, recipeBytes: text, stamps: st === undefined ? undefined : [stampOf(RECIPE_FILE, st)], mirrors: config.mirrors });
   if (o.cache !== undefined && !('diagnostics' in spec)) o.cache.store(folder, spec.stamps!, spec.spec);
   return 'diagnostics' in spec ? spec : spec.spec;
@@ -148,7 +148,7 @@ async function finishSpec(
       }
     }),
   );
-  if (diagnostics.length > 0) return { name: draft.name, dir, diagnostics };
+  if (diagnostics.length > 0) return { name: draft.name, version: draft.version, dir, diagnostics };
   hashed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const recipeHash = sha256(hashed.map(([p, h]) => `${p}\0${h}\n`).join(''));
   const sourcesHash = sha256(sources.map((s) => `${s.sha256 ?? ''}\n`).join(''));

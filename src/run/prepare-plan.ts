@@ -1,8 +1,8 @@
 // scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
 // it, and decide every node against the artifact cache and the records.
 
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, statSync, type Dirent } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { artifactPath, createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import { KilnError } from '../errors.ts';
@@ -11,6 +11,8 @@ import { makePlan, type Plan } from '../plan/plan.ts';
 import type { Diagnostic, InvalidPackage } from '../plan/spec.ts';
 import { ensureDebianEnvs, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
+import { DEBIAN_FILE } from '../debian/debian-file.ts';
+import { RECIPE_FILE } from '../recipes/scan-tree.ts';
 import { hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
@@ -48,6 +50,37 @@ export interface PreparedPlan {
   readonly envs: RunEnvs;
   /** What was scanned (the Debian part, when there is one). */
   readonly scan: RunScan;
+}
+
+/**
+ * Refuse a tree with nothing to build before anything is written (no state directory is
+ * created): a folder with no sub-folder holding recipe.toml and no debian.toml is almost
+ * always the wrong folder (`kiln build` in a checkout without `--tree examples`). A
+ * Debian request (--debian, --dsc) names its packages itself, so its tree may be empty.
+ */
+export function assertTreeHasPackages(treeDir: string, debian: DebianCliRequest | undefined): void {
+  if (debian !== undefined) return;
+  const root = resolve(treeDir);
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(root, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new KilnError('tree-not-found', `${root} is not a directory`, {
+        hint: 'give the tree with --tree DIR, or run kiln inside a tree (a folder with one folder per package, each holding recipe.toml)',
+      });
+    }
+    throw e;
+  }
+  if (entries.some((e) => e.name === DEBIAN_FILE && !e.isDirectory())) return;
+  // The same folders scan-tree.ts reads: not hidden, a recipe.toml inside.
+  for (const e of entries) {
+    if (e.isDirectory() && !e.name.startsWith('.') && existsSync(join(root, e.name, RECIPE_FILE))) return;
+  }
+  throw new KilnError('tree-empty', `${root} holds no packages: no sub-folder with a ${RECIPE_FILE}, and no ${DEBIAN_FILE}`, {
+    hint: 'give the tree with --tree DIR (e.g. kiln build --tree examples), or add one folder per package holding recipe.toml (docs/recipes.md)',
+  });
 }
 
 export function formatDiagnostic(d: Diagnostic): string {

@@ -19,7 +19,7 @@ import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
-import { preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
+import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
 import { reapSandboxes } from '../sandbox/reaper.ts';
@@ -54,7 +54,9 @@ export function newRunId(now = new Date()): string {
 }
 
 export async function runBuild(req: BuildRequest): Promise<BuildResult> {
-  const { state, bus } = req;
+  const { state } = req;
+  // Before the state directory is made: an empty tree must leave nothing behind.
+  assertTreeHasPackages(req.treeDir, req.debian);
   await mkdir(state.root, { recursive: true });
   using records = openRecords(state.root);
   // What a dead kiln left behind: its runs are marked cancelled, its sandboxes (cgroups,

@@ -18,7 +18,8 @@ export async function updatePackageIndex(
   const entries = new Map<string, PackageIndexEntry>();
   try {
     const old = JSON.parse(await readFile(indexPath, 'utf8')) as { packages?: PackageIndexEntry[] };
-    for (const p of old.packages ?? []) entries.set(`${p.name}@${p.arch}`, p);
+    // An index written before release was an integer held it as a string ("1").
+    for (const p of old.packages ?? []) entries.set(`${p.name}@${p.arch}`, { ...p, release: Number(p.release) });
   } catch {
     // no index yet, or unreadable: rebuilt from this run
   }
@@ -33,7 +34,7 @@ export async function updatePackageIndex(
     const entry: PackageIndexEntry = {
       name: meta.name,
       version: meta.version,
-      release: String(meta.release ?? 1),
+      release: Number(meta.release ?? 1),
       arch: meta.arch,
       depends: (meta.depends ?? []).map(String),
       provides: (meta.provides ?? []).map(String),

@@ -10,6 +10,7 @@
 import type { KilnEvent } from '../../events/events.ts';
 import { describeReason } from '../../plan/reason.ts';
 import { formatMs } from '../options.ts';
+import { causeForTerminal } from '../../publish/report-diagnostics.ts';
 
 const FLUSH_MS = 50;
 const FLUSH_BYTES = 64 * 1024;
@@ -69,7 +70,7 @@ export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => voi
         return;
       case 'job-settled':
         if (e.state === 'up-to-date') return;
-        line(e.at, e.state, `${e.jobId}${e.cause === undefined ? '' : `: ${e.cause}`}`);
+        line(e.at, e.state, `${e.jobId}${e.cause === undefined ? '' : `: ${causeForTerminal(e.cause, '                      ')}`}`);
         return;
       case 'job-started':
         line(e.at, 'start', `${e.jobId} (${describeReason(e.why)})`);

@@ -1,0 +1,25 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { causeForTerminal, diagnosticsOf } from './report-diagnostics.ts';
+
+test('diagnosticsOf: the FILE: KEY: MESSAGE lines of an invalid recipe cause, [] otherwise', () => {
+  const cases: [string | null, string[]][] = [
+    [null, []],
+    ['needs zlib, which is not in the tree', []],
+    ['invalid recipe: /t/a/recipe.toml: unknown key "colour"', ['/t/a/recipe.toml: unknown key "colour"']],
+    ['invalid recipe (2 problems):\n/t/a/recipe.toml: build.cpus: x\n/t/a/recipe.toml: build.memory: y', ['/t/a/recipe.toml: build.cpus: x', '/t/a/recipe.toml: build.memory: y']],
+    // What needs a broken package quotes only the heading.
+    ['needs a, which is broken: invalid recipe (2 problems)', []],
+    ['invalid recipe tree\nsomething else', []],
+  ];
+  for (const [cause, want] of cases) assert.deepEqual(diagnosticsOf(cause), want, String(cause));
+});
+
+test('causeForTerminal: problems one per indented line, paths under cwd relative; other causes as they are', () => {
+  assert.equal(
+    causeForTerminal('invalid recipe (2 problems):\n/t/a/recipe.toml: build.cpus: x\n/elsewhere/b.toml: y', '    ', '/t'),
+    'invalid recipe (2 problems):\n    a/recipe.toml: build.cpus: x\n    /elsewhere/b.toml: y',
+  );
+  assert.equal(causeForTerminal('invalid recipe: /t/a/recipe.toml: k: m', '  ', '/t/'), 'invalid recipe (1 problem):\n  a/recipe.toml: k: m');
+  assert.equal(causeForTerminal('needs b, which failed', '  ', '/t'), 'needs b, which failed');
+});

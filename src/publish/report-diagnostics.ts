@@ -1,0 +1,29 @@
+// An invalid recipe's problems, read back from its broken cause as plan/graph.ts writes
+// it: `invalid recipe: FILE: KEY: MESSAGE` for one, `invalid recipe (N problems):` and one
+// `FILE: KEY: MESSAGE` per line for several. The records keep only the cause text; the
+// report (a list beside the cause) and the CLI (one line each, indented) need the lines.
+// A leaf module: the CLI's progress view loads it without the report code.
+
+const SEVERAL = /^invalid recipe \(\d+ problems\):$/;
+const ONE = 'invalid recipe: ';
+
+/** The `FILE: KEY: MESSAGE` lines of an invalid recipe's cause; [] for any other cause. */
+export function diagnosticsOf(cause: string | null | undefined): string[] {
+  if (cause == null || !cause.startsWith('invalid recipe')) return [];
+  const [head = '', ...rest] = cause.split('\n');
+  if (rest.length > 0) return SEVERAL.test(head) ? rest : [];
+  return head.startsWith(ONE) ? [head.slice(ONE.length)] : [];
+}
+
+/**
+ * A cause for a terminal: an invalid recipe's problems one per line, each indented by
+ * `indent` under a heading, paths under `cwd` made relative; any other cause as it is,
+ * its later lines (if any) indented too.
+ */
+export function causeForTerminal(cause: string, indent: string, cwd = process.cwd()): string {
+  const diags = diagnosticsOf(cause);
+  if (diags.length === 0) return cause.replaceAll('\n', `\n${indent}`);
+  const prefix = `${cwd.replace(/\/+$/, '')}/`;
+  const lines = diags.map((d) => `\n${indent}${d.startsWith(prefix) ? d.slice(prefix.length) : d}`);
+  return `invalid recipe (${diags.length} problem${diags.length === 1 ? '' : 's'}):${lines.join('')}`;
+}

@@ -1,0 +1,167 @@
+// What a new user meets first, through the real CLI: an empty folder is refused before
+// anything is written, commander's own errors and kiln's usage errors share one format
+// with a hint, an invalid recipe's problems come one per line (plan, build, status,
+// report), `kiln status` during a run shows what runs, and the small print (status
+// --runs, history --help, packages/index.json, the --keep-failed note).
+
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { eventually } from '../helpers/proc.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
+
+test('an empty folder: plan and build fail with tree-empty naming it, write nothing there; a missing target is still target-not-found', async () => {
+  await using dir = await tmpDir();
+  const empty = join(dir.path, 'empty');
+  await mkdir(join(empty, 'docs'), { recursive: true });
+  await writeFile(join(empty, 'docs', 'README.md'), 'not a recipe\n');
+  for (const verb of ['build', 'plan']) {
+    const r = await runKiln([verb], { cwd: empty });
+    assert.equal(r.code, 2, explain(r));
+    assert.match(r.stderr, new RegExp(`^kiln: error \\[tree-empty\\]: ${empty} holds no packages: no sub-folder with a recipe\\.toml`, 'm'));
+    assert.match(r.stderr, /^ {2}hint: .*--tree DIR/m);
+    assert.deepEqual((await readdir(empty)).sort(), ['docs'], `kiln ${verb} wrote into the empty folder`);
+  }
+  // --tree pointing at it, with a --state elsewhere: same, and no state dir either.
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', empty, '--state', state]);
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /\[tree-empty\]/);
+  assert.equal(existsSync(state), false, 'the state dir was created for an empty tree');
+  const missing = await runKiln(['plan', 'nothere', '--tree', fixtureTree('diamond'), '--state', state]);
+  assert.equal(missing.code, 2, explain(missing));
+  assert.match(missing.stderr, /\[target-not-found\]/);
+});
+
+test("usage errors, commander's and kiln's own, print kiln's format with a hint and exit 2", async () => {
+  await using dir = await tmpDir();
+  const cases: [string[], RegExp, RegExp][] = [
+    [['build', '--colour'], /^kiln: error \[usage\]: unknown option '--colour'$/m, /^ {2}hint: see `kiln build --help`$/m],
+    [['build', '--sandbox', 'foo'], /^kiln: error \[usage\]: option '--sandbox <kind>' argument 'foo' is invalid/m, /^ {2}hint: see `kiln build --help`$/m],
+    [['plan', '--jobs', '2'], /^kiln: error \[usage\]: unknown option '--jobs'$/m, /^ {2}hint: see `kiln plan --help`$/m],
+    [['build', '--jobs', 'two'], /^kiln: error \[usage\]: --jobs: expected a whole number of at least 1, got "two"$/m, /^ {2}hint: give digits, e\.g\. --jobs 4$/m],
+    [['cache', 'gc', '--older-than', '3x'], /^kiln: error \[usage\]: --older-than: invalid duration "3x"$/m, /^ {2}hint: .*ms, s, m, h, d or w/m],
+    [['plan', '--arch', 'AMD64'], /^kiln: error \[usage\]: --arch: "AMD64" is not an architecture name/m, /^ {2}hint: .*lowercase.*amd64/m],
+    [['history', '--limit', 'lots', 'x'], /^kiln: error \[usage\]: --limit: expected a whole number/m, /^ {2}hint: /m],
+    [['frobnicate'], /^kiln: error \[usage\]: unknown command 'frobnicate'$/m, /^ {2}hint: see `kiln --help`/m],
+  ];
+  for (const [args, message, hint] of cases) {
+    const r = await runKiln([...args, '--state', join(dir.path, 'state')]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${explain(r)}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.match(r.stderr, hint, args.join(' '));
+    assert.doesNotMatch(r.stderr, /^error: /m, `${args.join(' ')}: commander's own format leaked`);
+  }
+  // Help is still help: exit 0, no error line.
+  const help = await runKiln(['history', '--help']);
+  assert.equal(help.code, 0, explain(help));
+  assert.doesNotMatch(help.stderr, /error/);
+  assert.match(help.stdout, /--limit <n>\s+at most N entries \(default: 20\)/, 'the default is a number, not "20"');
+});
+
+test('an invalid recipe: one problem per indented line in plan, build, status and report.html; data in JSON; a valid version is shown', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const tree = fixtureTree('invalid-recipes');
+  const plan = await runKiln(['plan', '--tree', tree, '--state', state, '--sandbox', 'host']);
+  assert.equal(plan.code, 1, explain(plan));
+  const lines = plan.stdout.split('\n');
+  assert.ok(!lines.some((l) => l.includes('build.cpus') && l.includes('build.memory')), `two problems on one line:\n${plan.stdout}`);
+  const head = lines.findIndex((l) => /^ {2}broken\s+bad-cpus@\S+\s+1\.0\s+invalid recipe \(2 problems\):$/.test(l));
+  assert.ok(head >= 0, plan.stdout);
+  assert.match(lines[head + 1]!, /^ {6}\S*bad-cpus\/recipe\.toml: build\.cpus: expected a whole number, got "two"$/);
+  assert.match(lines[head + 2]!, /^ {6}\S*bad-cpus\/recipe\.toml: build\.memory: invalid size "lots"$/);
+  // Only another key is wrong: the version parsed and is shown; bad TOML has none.
+  assert.match(plan.stdout, /^ {2}broken\s+unknown-key@\S+\s+1\.0\s+invalid recipe \(1 problem\):\n {6}\S*unknown-key\/recipe\.toml: unknown key "colour"$/m);
+  assert.match(plan.stdout, /^ {2}broken\s+bad-toml@\S+\s+\?\s/m);
+  assert.match(plan.stdout, /^ {2}broken\s+needs-invalid@\S+\s+1\.0\s+needs bad-cpus, which is broken: invalid recipe \(2 problems\)$/m);
+
+  const json = await runKiln(['plan', '--tree', tree, '--state', state, '--sandbox', 'host', '--json']);
+  const packages = (JSON.parse(json.stdout) as { packages: { name: string; version: string; diagnostics?: { file: string; key: string | null; message: string }[] }[] }).packages;
+  const cpus = packages.find((p) => p.name === 'bad-cpus');
+  assert.deepEqual(cpus?.diagnostics?.map((d) => [d.key, d.message]), [['build.cpus', 'expected a whole number, got "two"'], ['build.memory', 'invalid size "lots"']]);
+  assert.equal(packages.find((p) => p.name === 'good')?.diagnostics, undefined);
+
+  const build = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host']);
+  assert.equal(build.code, 1, explain(build));
+  assert.match(build.stdout, /broken\s+bad-cpus@\S+: invalid recipe \(2 problems\):\n\s+\S*bad-cpus\/recipe\.toml: build\.cpus: [^\n]*\n\s+\S*bad-cpus\/recipe\.toml: build\.memory: /);
+  const runId = /kiln: run (\S+) failed/.exec(build.stdout)?.[1];
+  assert.ok(runId !== undefined, build.stdout);
+  const report = await readReport({ state, runId });
+  assert.equal(pkgOf(report, 'unknown-key').version, '1.0');
+  assert.equal(pkgOf(report, 'bad-cpus').diagnostics?.length, 2);
+  assert.match(pkgOf(report, 'bad-cpus').diagnostics![1]!, /bad-cpus\/recipe\.toml: build\.memory: invalid size "lots"$/);
+  assert.equal(pkgOf(report, 'good').diagnostics, undefined, 'a package without problems keeps the old shape');
+  const html = readFileSync(join(state, 'runs', runId, 'report.html'), 'utf8');
+  assert.match(html, /<li><code>[^<]*bad-cpus\/recipe\.toml: build\.cpus: [^<]*<\/code><\/li><li><code>[^<]*build\.memory: /);
+
+  const status = await runKiln(['status', '--state', state]);
+  assert.equal(status.code, 0, explain(status));
+  assert.match(status.stdout, /broken\s+bad-cpus@\S+\s+invalid recipe \(2 problems\):\n {6}\S*bad-cpus\/recipe\.toml: build\.cpus: [^\n]*\n {6}\S*bad-cpus\/recipe\.toml: build\.memory: /);
+
+  // The package index holds the release as the recipes do: an integer.
+  const index = JSON.parse(readFileSync(join(state, 'packages', 'index.json'), 'utf8')) as { packages: { name: string; release: unknown }[] };
+  assert.equal(index.packages.find((p) => p.name === 'good')?.release, 1);
+  // status --runs: counts as words, not JSON.
+  const runs = await runKiln(['status', '--runs', '--state', state]);
+  assert.equal(runs.code, 0, explain(runs));
+  assert.match(runs.stdout, new RegExp(`^${runId}\\s+failed\\s+\\S+\\s+\\S+\\s+1 built, 8 broken$`, 'm'));
+  assert.doesNotMatch(runs.stdout, /[{}"]/);
+});
+
+test('kiln status during a run: the running job with its start, what settled so far, the report path only once written', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const gate = join(dir.path, 'gate');
+  const tree = await instantiateTree('status-midway', join(dir.path, 'tree'), { GATE: gate });
+  const k = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--jobs', '2', '--json'], { timeoutMs: 60_000 });
+  try {
+    const started = await k.waitForEvent((e) => e.type === 'job-started' && e.name === 'gated', 20_000);
+    assert.equal(started.type, 'job-started');
+    await k.waitForEvent((e) => e.type === 'job-finished' && e.name === 'fast', 20_000);
+    // The records are written in batches: ask until both rows are there.
+    let out = '';
+    const seen = await eventually(async () => {
+      const s = await runKiln(['status', '--state', state]);
+      out = s.stdout + s.stderr;
+      return /^ {2}running\s+gated@/m.test(out) && /1 built/.test(out);
+    }, 10_000);
+    assert.ok(seen, out);
+    assert.match(out, /^run \S+: running, started /m);
+    assert.match(out, /^ {2}1 of 2 settled, 1 running$/m);
+    assert.match(out, /^ {2}running\s+gated@\S+\s+since \d\d:\d\d:\d\dZ \(/m);
+    assert.match(out, /^ {2}built\s+fast@/m);
+    assert.match(out, /^report: written when the run ends$/m);
+    assert.doesNotMatch(out, /^report: \//m);
+    const json = await runKiln(['status', '--state', state, '--json']);
+    const live = JSON.parse(json.stdout) as { state: string; running: { name: string; since: string }[]; counts: { built: number } };
+    assert.equal(live.state, 'running');
+    assert.deepEqual(live.running.map((j) => j.name), ['gated']);
+    assert.equal(live.counts.built, 1);
+  } finally {
+    await writeFile(gate, '');
+  }
+  const r = await k.done;
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(eventsOf(r.events, 'job-finished').length, 2);
+  const after = await runKiln(['status', '--state', state]);
+  assert.match(after.stdout, new RegExp(`^report: ${join(state, 'runs', r.summary!.runId, 'report.html')}$`, 'm'));
+  assert.ok(existsSync(join(state, 'runs', r.summary!.runId, 'report.html')));
+});
+
+test('--keep-failed: the job log names the kept workspace as a normalized path', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', fixtureTree('failing-middle'), '--state', state, '--sandbox', 'host', '--keep-failed', '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const logs = await runKiln(['logs', 'mid', '--state', state]);
+  const kept = /workspace kept at (\S+)/.exec(logs.stdout)?.[1];
+  assert.ok(kept !== undefined, logs.stdout);
+  assert.doesNotMatch(kept, /\/\.\.?(\/|$)/);
+  const arch = eventsOf(r.events, 'run-started')[0]!.archs[0]!;
+  assert.equal(kept, join(state, 'work', r.summary!.runId, `mid_${arch}`));
+  assert.ok(existsSync(kept));
+});
