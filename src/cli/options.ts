@@ -25,21 +25,19 @@ export function parseJobs(text: string): number {
 
 /** A parser of a whole number >= 1 for the option named. */
 export function parsePositive(option: string): (text: string) => number {
-  return (text) => {
-    const n = Number(text);
-    if (text.trim() === '' || !Number.isInteger(n) || n < 1) {
-      throw new KilnError('usage', `${option}: expected a whole number of at least 1, got "${text}"`, { hint: `give digits, e.g. ${option} 4` });
-    }
-    return n;
-  };
+  return parseWhole(option, 1, 4);
 }
 
 /** A parser of a whole number >= 0 for the option named. */
 export function parseCount(option: string): (text: string) => number {
+  return parseWhole(option, 0, 2);
+}
+
+function parseWhole(option: string, least: number, example: number): (text: string) => number {
   return (text) => {
     const n = Number(text);
-    if (text.trim() === '' || !Number.isInteger(n) || n < 0) {
-      throw new KilnError('usage', `${option}: expected a whole number of at least 0, got "${text}"`, { hint: `give digits, e.g. ${option} 2` });
+    if (text.trim() === '' || !Number.isInteger(n) || n < least) {
+      throw new KilnError('usage', `${option}: expected a whole number of at least ${least}, got "${text}"`, { hint: `give digits, e.g. ${option} ${example}` });
     }
     return n;
   };

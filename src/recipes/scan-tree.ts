@@ -4,8 +4,7 @@
 // the tree still scans. With a cache file (scan-cache.ts), recipes whose files have not
 // changed since the last scan are not read again.
 
-import { readFileSync, statSync, type Stats } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
@@ -40,11 +39,10 @@ export interface ScanOptions {
   readonly now?: number;
 }
 
-export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Promise<TreeScan> {
-  const root = resolve(treeDir);
-  let entries;
+/** The entries of the tree folder `root`; tree-not-found when it is not a directory. */
+export function readTreeDir(root: string): Dirent[] {
   try {
-    entries = await readdir(root, { withFileTypes: true });
+    return readdirSync(root, { withFileTypes: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -54,6 +52,11 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
     }
     throw e;
   }
+}
+
+export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Promise<TreeScan> {
+  const root = resolve(treeDir);
+  const entries = readTreeDir(root);
   const { config, diagnostics } = await loadTreeConfig(root);
   const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
   const cache = options?.cacheFile === undefined ? undefined : openScanCache(options.cacheFile, { root, settings: { defaults: config.defaults, mirrors: Object.keys(config.mirrors).sort() }, ...(options.now === undefined ? {} : { now: options.now }) });

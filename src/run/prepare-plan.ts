@@ -1,7 +1,7 @@
 // scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
 // it, and decide every node against the artifact cache and the records.
 
-import { existsSync, readdirSync, statSync, type Dirent } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { artifactPath, createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
@@ -12,7 +12,7 @@ import type { Diagnostic, InvalidPackage } from '../plan/spec.ts';
 import { ensureDebianEnvs, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
-import { RECIPE_FILE } from '../recipes/scan-tree.ts';
+import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
 import { hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
@@ -61,18 +61,7 @@ export interface PreparedPlan {
 export function assertTreeHasPackages(treeDir: string, debian: DebianCliRequest | undefined): void {
   if (debian !== undefined) return;
   const root = resolve(treeDir);
-  let entries: Dirent[];
-  try {
-    entries = readdirSync(root, { withFileTypes: true });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new KilnError('tree-not-found', `${root} is not a directory`, {
-        hint: 'give the tree with --tree DIR, or run kiln inside a tree (a folder with one folder per package, each holding recipe.toml)',
-      });
-    }
-    throw e;
-  }
+  const entries = readTreeDir(root);
   if (entries.some((e) => e.name === DEBIAN_FILE && !e.isDirectory())) return;
   // The same folders scan-tree.ts reads: not hidden, a recipe.toml inside.
   for (const e of entries) {
