@@ -61,6 +61,8 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
 
 export async function main(argv: readonly string[], io?: Partial<Pick<CliContext, 'stdout' | 'stderr'>>): Promise<number> {
   const ctx: CliContext = { exitCode: 0, stdout: io?.stdout ?? process.stdout, stderr: io?.stderr ?? process.stderr };
+  if (io?.stdout === undefined) endOnClosedPipe(process.stdout);
+  if (io?.stderr === undefined) endOnClosedPipe(process.stderr);
   const program = await buildProgram(ctx, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -109,4 +111,20 @@ export function commandPath(program: CommandType, argv: readonly string[]): stri
     cmd = sub;
   }
   return names.join(' ');
+}
+
+/**
+ * When the reader of kiln's output goes away (`kiln status | head -1`), writing fails with
+ * EPIPE; unhandled, that crashed kiln with a stack trace. kiln ends as a writer to a closed
+ * pipe does, but through SIGTERM: a running build stops its jobs, cleans up and records
+ * them cancelled (exit 130) exactly as on `kill`; anything else just ends.
+ */
+function endOnClosedPipe(stream: NodeJS.WriteStream): void {
+  let ended = false;
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    if (ended) return;
+    ended = true;
+    process.kill(process.pid, 'SIGTERM');
+  });
 }

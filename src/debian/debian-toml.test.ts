@@ -4,10 +4,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEBIAN_FILE, parseDebianToml, readDebianToml } from './debian-toml.ts';
-import type { Diagnostic } from '../plan/spec.ts';
+import { formatDiagnostic, type Diagnostic } from '../plan/spec.ts';
 
 const FILE = '/trees/t/debian.toml';
-const show = (ds: readonly Diagnostic[]) => ds.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`);
+const show = (ds: readonly Diagnostic[]) => ds.map(formatDiagnostic);
 
 test('a full debian.toml: every key read, paths resolved beside the file, sizes and durations parsed', () => {
   const text = [

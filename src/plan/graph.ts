@@ -5,7 +5,7 @@
 import { reduceGroups } from '../debian/relation.ts';
 import type { AltGroup } from '../debian/relation-types.ts';
 import { jobIdOf } from './job.ts';
-import type { InvalidPackage, PackageSpec } from './spec.ts';
+import { formatDiagnostic, type InvalidPackage, type PackageSpec } from './spec.ts';
 import { findCyclesIndexed } from './cycles.ts';
 import { buildIndex, resolveGroup, type Candidate } from './resolve.ts';
 import { KilnError } from '../errors.ts';
@@ -89,7 +89,7 @@ export function buildGraph(input: GraphInput): Graph {
     }
   }
   for (const bad of input.invalid) {
-    const lines = bad.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`);
+    const lines = bad.diagnostics.map(formatDiagnostic);
     // Several problems: one `FILE: KEY: MESSAGE` per line under a heading (the CLI indents
     // them, the report shows them as lines); what needs the package quotes the heading.
     const cause = lines.length === 1 ? `invalid recipe: ${lines[0]}` : `invalid recipe (${lines.length} problems):\n${lines.join('\n')}`;

@@ -61,6 +61,11 @@ export interface Diagnostic {
   readonly message: string;
 }
 
+/** `FILE: KEY: MESSAGE` (`FILE: MESSAGE` for a whole-file problem), as every listing shows one. */
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
+}
+
 /** A package whose recipe could not be read: it is planned as `broken`. */
 export interface InvalidPackage {
   readonly name: string;

@@ -15,15 +15,11 @@ import { KilnError, isKilnError } from '../errors.ts';
 import { scanRecipeTree, type TreeScan } from '../recipes/scan-tree.ts';
 import { scanCacheFileFor } from '../recipes/scan-cache.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
-import type { Diagnostic } from '../plan/spec.ts';
+import { formatDiagnostic } from '../plan/spec.ts';
 
 // debian.toml's reader (zod) and the env store are imported where
 // they are used: a run with no Debian part loads none of them.
 
-
-function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
-}
 
 /** `kiln build|plan --debian SUITE …` as the CLI parsed it. */
 export interface DebianCliRequest {

@@ -8,7 +8,7 @@ import type { TreeConfig } from '../config/tree-config.ts';
 import { KilnError } from '../errors.ts';
 import { buildGraph, globToRegExp, type Graph } from '../plan/graph.ts';
 import { makePlan, type Plan } from '../plan/plan.ts';
-import type { Diagnostic, InvalidPackage } from '../plan/spec.ts';
+import { formatDiagnostic, type InvalidPackage } from '../plan/spec.ts';
 import { ensureDebianEnvs, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
@@ -72,9 +72,6 @@ export function assertTreeHasPackages(treeDir: string, debian: DebianCliRequest 
   });
 }
 
-export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
-}
 
 export async function preparePlan(req: PlanRequest, records: Records): Promise<PreparedPlan> {
   const treeDir = resolve(req.treeDir);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { eventually } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
+import { eventsOf, explain, fixtureTree, instantiateTree, KILN_BIN, pkgOf, readReport, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
 
 test('an empty folder: plan and build fail with tree-empty naming it, write nothing there; a missing target is still target-not-found', async () => {
   await using dir = await tmpDir();
@@ -164,4 +164,31 @@ test('--keep-failed: the job log names the kept workspace as a normalized path',
   const arch = eventsOf(r.events, 'run-started')[0]!.archs[0]!;
   assert.equal(kept, join(state, 'work', r.summary!.runId, `mid_${arch}`));
   assert.ok(existsSync(kept));
+});
+
+test('output piped into `head -1`: kiln ends without a stack trace; a build cancels cleanly (exit 130, nothing left)', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  // Enough packages that the output overflows the pipe (64 KiB) after head has gone.
+  for (let i = 0; i < 2000; i++) {
+    const name = `p${String(i).padStart(4, '0')}`;
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), `name = "${name}"\nversion = "1.0"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = ":"\n`);
+  }
+  const state = join(dir.path, 'state');
+  const piped = async (args: string): Promise<{ status: string; stderr: string }> => {
+    const { execFile } = await import('node:child_process');
+    const script = `"${process.execPath}" "${KILN_BIN}" ${args} 2>"${dir.path}/err" | head -1 >/dev/null; echo \${PIPESTATUS[0]}`;
+    const status = await new Promise<string>((resolve, reject) => execFile('bash', ['-c', script], (e, out) => (e === null ? resolve(out.trim()) : reject(e))));
+    return { status, stderr: readFileSync(join(dir.path, 'err'), 'utf8') };
+  };
+  const plan = await piped(`plan --tree "${tree}" --state "${state}"`);
+  assert.doesNotMatch(plan.stderr, /EPIPE|Unhandled|at .*\.ts:\d+/, plan.stderr);
+  assert.equal(plan.status, '143', 'plan ends as a writer to a closed pipe does (SIGTERM)');
+  const build = await piped(`build --tree "${tree}" --state "${state}" --jobs 2`);
+  assert.doesNotMatch(build.stderr, /EPIPE|Unhandled|at .*\.ts:\d+/, build.stderr);
+  assert.equal(build.status, '130', build.stderr);
+  const report = JSON.parse(readFileSync(join(state, 'runs', (await readdir(join(state, 'runs')))[0]!, 'report.json'), 'utf8')) as { counts: Record<string, number> };
+  assert.ok((report.counts['cancelled'] ?? 0) > 0, JSON.stringify(report.counts));
+  assert.deepEqual(await readdir(join(state, 'work')).catch(() => []), [], 'no workspace left');
 });
