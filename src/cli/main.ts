@@ -94,8 +94,8 @@ const HELP_CODES: ReadonlySet<string> = new Set(['commander.help', 'commander.he
 export function usageErrorOf(e: CommanderError, program: CommandType, argv: readonly string[]): KilnError {
   const message = e.message.replace(/^error: /, '');
   const path = commandPath(program, argv);
-  // An unknown verb: the list of verbs is in `kiln --help`.
-  const hint = e.code === 'commander.unknownCommand' ? 'see `kiln --help` for the commands' : `see \`${path} --help\``;
+  // An unknown verb (or sub-verb, as in `kiln cache nosuch`): the list is in the parent's --help.
+  const hint = e.code === 'commander.unknownCommand' ? `see \`${path} --help\` for the commands` : `see \`${path} --help\``;
   return new KilnError('usage', message, { hint });
 }
 

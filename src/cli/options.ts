@@ -36,7 +36,7 @@ export function parseCount(option: string): (text: string) => number {
 function parseWhole(option: string, least: number, example: number): (text: string) => number {
   return (text) => {
     const n = Number(text);
-    if (text.trim() === '' || !Number.isInteger(n) || n < least) {
+    if (!/^\d+$/.test(text) || n < least) {
       throw new KilnError('usage', `${option}: expected a whole number of at least ${least}, got "${text}"`, { hint: `give digits, e.g. ${option} ${example}` });
     }
     return n;

@@ -5,7 +5,8 @@ import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { exitCodeFor, KilnError } from '../errors.ts';
 import { forTheCli } from './remote.ts';
-import { buildFailure, followBuild, jobChanges, localPaths, summaryLine, type RemoteBuild, type RemoteJob } from './remote-build.ts';
+import { buildFailure, followBuild, jobChanges, summaryLine, type RemoteBuild, type RemoteJob } from './remote-build.ts';
+import { hideTreeRoot } from '../server/tree-root.ts';
 
 const build = (state: RemoteBuild['state']): RemoteBuild => ({
   id: 'b1',
@@ -58,27 +59,31 @@ test('followBuild waits for a daemon that dies between its two calls or in the m
 });
 
 test('a build that failed with a kiln error ends as the local run would: code, hint, exit status, the user\'s paths', () => {
-  const bundleId = 'tree-73ae90c431167b02bf227180c7ee03cb';
+  // The daemon names the uploaded tree's files {tree}/… (server/tree-root.ts).
   const failed: RemoteBuild = {
     ...build('failed'),
-    error: `the tree's configuration is invalid:\n  /srv/kiln/bundles/alice/${bundleId}/kiln.toml: invalid TOML: invalid value at line 2, column 1`,
+    error: `the tree's configuration is invalid:\n  {tree}/kiln.toml: invalid TOML: invalid value at line 2, column 1`,
     errorCode: 'config-invalid',
-    errorHint: `fix /srv/kiln/bundles/alice/${bundleId}/kiln.toml (docs/recipes.md describes its keys)`,
+    errorHint: 'fix {tree}/kiln.toml (docs/recipes.md describes its keys)',
   };
-  const e = buildFailure(failed, { bundleId, treeDir: '/home/u/tree' });
+  const e = buildFailure(failed, { treeDir: '/home/u/my tree' });
   assert.equal(e?.code, 'config-invalid');
   assert.equal(exitCodeFor(e), 2);
-  assert.equal(e?.message, "the tree's configuration is invalid:\n  /home/u/tree/kiln.toml: invalid TOML: invalid value at line 2, column 1");
-  assert.equal(e?.hint, 'fix /home/u/tree/kiln.toml (docs/recipes.md describes its keys)');
-  const notFound = buildFailure({ ...build('failed'), error: 'target "nosuch" matches no package of the tree', errorCode: 'target-not-found', errorHint: null }, { bundleId, treeDir: '.' });
+  assert.equal(e?.message, "the tree's configuration is invalid:\n  /home/u/my tree/kiln.toml: invalid TOML: invalid value at line 2, column 1");
+  assert.equal(e?.hint, 'fix /home/u/my tree/kiln.toml (docs/recipes.md describes its keys)');
+  const notFound = buildFailure({ ...build('failed'), error: 'target "nosuch" matches no package of the tree', errorCode: 'target-not-found', errorHint: null }, { treeDir: '.' });
   assert.equal(exitCodeFor(notFound), 2);
   assert.equal(notFound?.hint, undefined);
   // Not a kiln error of the build as a whole: the summary line and exit 1/130 as before.
-  assert.equal(buildFailure({ ...build('failed'), error: null }, { bundleId, treeDir: '.' }), undefined);
-  assert.equal(buildFailure({ ...build('failed'), error: 'boom' }, { bundleId, treeDir: '.' }), undefined, 'an older server sends no code');
-  assert.equal(buildFailure({ ...build('failed'), error: 'x', errorCode: 'no-such-code' }, { bundleId, treeDir: '.' }), undefined);
-  // Only the bundle of this build is rewritten, the whole path up to it, and nothing else.
-  assert.equal(localPaths(`a /x/bundles/alice/${bundleId}/p/recipe.toml b /x/bundles/alice/${bundleId}x c /x/bundles/alice/other/k`, { bundleId, treeDir: '/t' }), `a /t/p/recipe.toml b /x/bundles/alice/${bundleId}x c /x/bundles/alice/other/k`);
+  assert.equal(buildFailure({ ...build('failed'), error: null }, { treeDir: '.' }), undefined);
+  assert.equal(buildFailure({ ...build('failed'), error: 'boom' }, { treeDir: '.' }), undefined, 'an older server sends no code');
+  assert.equal(buildFailure({ ...build('failed'), error: 'x', errorCode: 'no-such-code' }, { treeDir: '.' }), undefined);
+});
+
+test('the daemon writes the folder of an uploaded tree as {tree}, whatever its path holds', () => {
+  const dir = '/srv/my state/bundles/alice/tree-73ae90c4';
+  assert.equal(hideTreeRoot(`${dir}/kiln.toml: bad; see ${dir}.`, `${dir}/`), '{tree}/kiln.toml: bad; see {tree}.');
+  assert.equal(hideTreeRoot('no path here', dir), 'no path here');
 });
 
 test('job lines come in the order things happened, not by name', () => {

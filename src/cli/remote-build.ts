@@ -17,6 +17,7 @@ import { errorCodes, isKilnError, KilnError, type ErrorCode } from '../errors.ts
 import type { CliContext } from './main.ts';
 import { formatMs } from './options.ts';
 import { call, callJson, type Remote } from './remote.ts';
+import { TREE_ROOT } from '../server/tree-root.ts';
 
 export interface RemoteBuildRequest {
   readonly treeDir: string;
@@ -115,7 +116,7 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
   const final = await followBuild(remote, created.id, ctx, req);
   // A build that failed with a KilnError (kiln.toml invalid, no such target) ends like the
   // local run: the error printed as kiln prints errors, and its exit status.
-  const failure = buildFailure(final, { bundleId: bundle.id, treeDir: req.treeDir });
+  const failure = buildFailure(final, { treeDir: req.treeDir });
   if (failure !== undefined) throw failure;
   if (req.json) {
     ctx.stdout.write(`${JSON.stringify({ type: 'summary', buildId: final.id, runId: final.runId, state: final.state, counts: final.counts ?? {}, server: remote.url })}\n`);
@@ -138,21 +139,14 @@ export function summaryLine(final: RemoteBuild): string {
 
 /**
  * The KilnError a failed build ended with, as the local run would have thrown it: its
- * code and hint, with the paths of the server's copy of the bundle
- * (`<state>/bundles/<tenant>/<bundle id>/…`) put back as the user's tree.
+ * code and hint, the uploaded tree's files (`{tree}/…`, server/tree-root.ts) named in the
+ * user's own --tree folder.
  */
-export function buildFailure(final: RemoteBuild, where: { bundleId: string; treeDir: string }): KilnError | undefined {
+export function buildFailure(final: RemoteBuild, where: { treeDir: string }): KilnError | undefined {
   if (final.state !== 'failed' || final.error === null || typeof final.errorCode !== 'string' || !(final.errorCode in errorCodes)) return undefined;
-  const local = (text: string): string => localPaths(text, where);
+  const local = (text: string): string => text.replaceAll(TREE_ROOT, resolve(where.treeDir));
   const hint = final.errorHint ?? undefined;
   return new KilnError(final.errorCode as ErrorCode, local(final.error), hint === undefined ? {} : { hint: local(hint) });
-}
-
-/** Replace the server's path of the uploaded bundle with the tree it was packed from. */
-export function localPaths(text: string, where: { bundleId: string; treeDir: string }): string {
-  const id = where.bundleId.replace(/[.]/g, '\\.');
-  const bundlePath = new RegExp(`(?:/[^\\s/"'\`]+)*/bundles/[^\\s/"'\`]+/${id}(?![\\w.-])`, 'g');
-  return text.replace(bundlePath, () => resolve(where.treeDir));
 }
 
 /**

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pidsWithCmdline } from '../../test/helpers/proc.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { buildLauncher, type LauncherChoice } from './launcher-binary.ts';
+import { buildLauncher, launcherUsed, type LauncherChoice } from './launcher-binary.ts';
 
 /** The helper's first frame: R "rusage reaper". */
 async function readyFrame(bin: string): Promise<string> {
@@ -127,4 +127,24 @@ test("building a launcher removes other kilns' launcher folders unused for 30 da
   folder('cccccccccccccccc', 40);
   await buildLauncher(base, 'cc');
   assert.ok(readdirSync(root).includes('cccccccccccccccc'));
+});
+
+test('a kiln that keeps running says it still uses its launcher when it starts a helper, at most daily', async () => {
+  await using tmp = await tmpDir();
+  const base = join(tmp.path, 'cache');
+  const bin = pathOf(await buildLauncher(base, 'cc'));
+  const dir = join(bin, '..');
+  const ago = new Date(Date.now() - 3 * 86_400_000);
+  utimesSync(dir, ago, ago);
+  launcherUsed(bin);
+  assert.ok(Date.now() - statSync(dir).mtimeMs > 2 * 86_400_000, 'buildLauncher marked it just now: not again the same day');
+  // A day later (as the daemon sees it), the next helper start refreshes it.
+  const realNow = Date.now;
+  Date.now = () => realNow() + 86_400_001;
+  try {
+    launcherUsed(bin);
+  } finally {
+    Date.now = realNow;
+  }
+  assert.ok(Date.now() - statSync(dir).mtimeMs < 60_000, 'refreshed');
 });

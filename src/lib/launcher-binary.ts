@@ -70,9 +70,14 @@ export async function buildLauncher(base: string, cc: string, o: { buildTimeoutM
   const bin = join(dir, 'kiln-launcher');
   const failedFile = join(dir, 'build-failed');
   markUsed(dir);
+  lastUsed = Date.now();
   if (isFile(bin)) return { path: bin };
   // A new kiln or compiler is about to build its own: the launchers of old ones go.
-  removeUnused(join(base, 'kiln', 'launcher'), hash);
+  try {
+    removeUnused(join(base, 'kiln', 'launcher'), hash);
+  } catch {
+    // a folder that cannot be removed now is tried again at the next build
+  }
   if (isFile(failedFile)) return { why: `building it failed earlier (${failedFile}; remove it to try again)` };
   removeStaleBuilds(dir);
   const tmp = join(dir, `.build-${process.pid}-${Date.now()}`);
@@ -93,6 +98,18 @@ export async function buildLauncher(base: string, cc: string, o: { buildTimeoutM
 }
 
 const DAY_MS = 86_400_000;
+let lastUsed = 0;
+
+/**
+ * A kiln that keeps running (the daemon) says it still uses its launcher each time it
+ * starts a helper, at most daily, so that another kiln's clean-up never takes it away.
+ */
+export function launcherUsed(bin: string): void {
+  const now = Date.now();
+  if (now - lastUsed < DAY_MS) return;
+  lastUsed = now;
+  markUsed(dirname(bin));
+}
 /** A launcher folder no kiln has used for this long is removed when another is built. */
 export const UNUSED_LAUNCHER_MS = 30 * DAY_MS;
 

@@ -45,7 +45,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 import { Readable } from 'node:stream';
 import type { Rusage } from '../plan/job.ts';
-import { launcherBinary, launcherFailed } from './launcher-binary.ts';
+import { launcherBinary, launcherFailed, launcherUsed } from './launcher-binary.ts';
 import { HELPER } from './prefork-helper.ts';
 
 
@@ -133,6 +133,7 @@ async function acquire(): Promise<Helper | undefined> {
   const h = idle.pop();
   if (h !== undefined) return h;
   const bin = await launcherBinary();
+  if (bin !== undefined) launcherUsed(bin);
   const fresh = new Helper(bin);
   if (await fresh.ready) return fresh;
   if (bin !== undefined) {

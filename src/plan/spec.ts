@@ -61,9 +61,12 @@ export interface Diagnostic {
   readonly message: string;
 }
 
-/** `FILE: KEY: MESSAGE` (`FILE: MESSAGE` for a whole-file problem), as every listing shows one. */
+/**
+ * `FILE: KEY: MESSAGE` (`FILE: MESSAGE` for a whole-file problem) on one line, as every
+ * listing shows one: a line break in the message (a quoted value) is written `\n`.
+ */
 export function formatDiagnostic(d: Diagnostic): string {
-  return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`;
+  return `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message.replaceAll('\r', '\\r').replaceAll('\n', '\\n')}`;
 }
 
 /** A package whose recipe could not be read: it is planned as `broken`. */

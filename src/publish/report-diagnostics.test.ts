@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { causeForTerminal, diagnosticsOf } from './report-diagnostics.ts';
+import { formatDiagnostic } from '../plan/spec.ts';
 
 test('diagnosticsOf: the FILE: KEY: MESSAGE lines of an invalid recipe cause, [] otherwise', () => {
   const cases: [string | null, string[]][] = [
@@ -22,4 +23,10 @@ test('causeForTerminal: problems one per indented line, paths under cwd relative
   );
   assert.equal(causeForTerminal('invalid recipe: /t/a/recipe.toml: k: m', '  ', '/t/'), 'invalid recipe (1 problem):\n  a/recipe.toml: k: m');
   assert.equal(causeForTerminal('needs b, which failed', '  ', '/t'), 'needs b, which failed');
+});
+
+test('a line break inside a message stays on its line: formatDiagnostic writes it \\n', () => {
+  const line = formatDiagnostic({ file: '/t/x/recipe.toml', key: 'name', message: '"x\nrm" is not a valid name' });
+  assert.equal(line, '/t/x/recipe.toml: name: "x\\nrm" is not a valid name');
+  assert.deepEqual(diagnosticsOf(`invalid recipe: ${line}`), [line]);
 });

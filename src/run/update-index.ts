@@ -16,14 +16,17 @@ export async function updatePackageIndex(
   keyOf: (jobId: string) => string | undefined,
 ): Promise<void> {
   const entries = new Map<string, PackageIndexEntry>();
+  let changed = false;
   try {
     const old = JSON.parse(await readFile(indexPath, 'utf8')) as { packages?: PackageIndexEntry[] };
-    // An index written before release was an integer held it as a string ("1").
-    for (const p of old.packages ?? []) entries.set(`${p.name}@${p.arch}`, { ...p, release: Number(p.release) });
+    for (const p of old.packages ?? []) {
+      // An index written before release was an integer held it as a string ("1"): rewritten.
+      if (typeof p.release !== 'number') changed = true;
+      entries.set(`${p.name}@${p.arch}`, { ...p, release: Number(p.release) });
+    }
   } catch {
     // no index yet, or unreadable: rebuilt from this run
   }
-  let changed = false;
   for (const n of plan.nodes) {
     const st = finalState.get(n.id);
     if (st !== 'built' && st !== 'up-to-date') continue;

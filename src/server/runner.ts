@@ -10,6 +10,8 @@ import type { StateLayout } from '../run/state-layout.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { bundleDir } from './bundles.ts';
+import { hideTreeRoot } from './tree-root.ts';
+import { isKilnError } from '../errors.ts';
 import { startJobSampler } from './job-sampler.ts';
 import type { BuildRunner } from './queue.ts';
 import type { BuildBody } from './schemas.ts';
@@ -73,6 +75,11 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       bus: ctx.bus,
       signal: ctx.signal,
       slotGate: ctx.slotGate,
+    }).catch((e: unknown) => {
+      // An uploaded tree's files are named as the client knows them (tree-root.ts).
+      if (body.bundle === undefined || !isKilnError(e)) throw e;
+      const hint = e.hint === undefined ? {} : { hint: hideTreeRoot(e.hint, treeDir) };
+      throw new KilnError(e.code, hideTreeRoot(e.message, treeDir), { ...hint, cause: e });
     }).finally(() => sampler.stop());
     return { runId: result.runId, state: result.state };
   };

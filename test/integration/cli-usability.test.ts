@@ -47,6 +47,9 @@ test("usage errors, commander's and kiln's own, print kiln's format with a hint 
     [['plan', '--arch', 'AMD64'], /^kiln: error \[usage\]: --arch: "AMD64" is not an architecture name/m, /^ {2}hint: .*lowercase.*amd64/m],
     [['history', '--limit', 'lots', 'x'], /^kiln: error \[usage\]: --limit: expected a whole number/m, /^ {2}hint: /m],
     [['frobnicate'], /^kiln: error \[usage\]: unknown command 'frobnicate'$/m, /^ {2}hint: see `kiln --help`/m],
+    [['cache', 'frobnicate'], /^kiln: error \[usage\]: unknown command 'frobnicate'$/m, /^ {2}hint: see `kiln cache --help` for the commands$/m],
+    [['build', '--jobs', '1e3'], /^kiln: error \[usage\]: --jobs: expected a whole number of at least 1, got "1e3"$/m, /^ {2}hint: give digits/m],
+    [['build', '--overcommit-cpus', '0x1'], /^kiln: error \[usage\]: --overcommit-cpus: expected a whole number of at least 0, got "0x1"$/m, /^ {2}hint: give digits/m],
   ];
   for (const [args, message, hint] of cases) {
     const r = await runKiln([...args, '--state', join(dir.path, 'state')]);
