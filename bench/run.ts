@@ -15,8 +15,10 @@
 // A measurement, not a test: it prints a table with PASS/FAIL marks and exits 0 either
 // way (2 only on bad options). Everything is written to a temp dir removed at the end.
 //
-//   node bench/run.ts [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]
+//   node bench/run.ts [--packages N] [--only a|b] [--jobs N] [--runs N] [--seed N] [--keep] [--cpu-prof]
 //
+// --runs N does N rounds of (a) (make, launch floor, kiln cold, each kiln into a fresh state
+// dir) and reports the round with the median kiln/make ratio, listing every round's ratio.
 // --packages N measures that one size instead of 10,000 + 1,000; --only a skips the
 // re-run, --only b skips make (the cold kiln build still runs, untimed, to set up (b));
 // --cpu-prof writes V8 CPU profiles of every kiln run into the kept temp dir (they slow
@@ -53,6 +55,8 @@ interface Options {
   readonly seed: number;
   readonly keep: boolean;
   readonly cpuProf: boolean;
+  /** dag: rounds of (a), the median one reported (--runs; default 1). */
+  readonly dagRuns: number;
   /** Which benchmarks: dag (the 10k graph vs make), sandbox (setup+teardown vs tarball), envs (env create vs mmdebstrap). */
   readonly suites: readonly string[];
   /** The debian suite (bench/debian.ts): its parts (--only a,b,c,d), runs of (a), -j of (b) (undefined: cores + 1), sbuild over the set. */
@@ -80,7 +84,7 @@ function parseOptions(argv: readonly string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs,debian] [--packages N] [--only a|b] [--jobs N] [--seed N] [--keep] [--cpu-prof]\n' +
+    process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs,debian] [--packages N] [--only a|b] [--jobs N] [--runs N] [--seed N] [--keep] [--cpu-prof]\n' +
       '       node bench/run.ts --suite debian [--only a,b,c,d] [--runs N] [--jobs N] [--no-sbuild-set]   (bench/debian.ts)\n' +
       '       node bench/run.ts --suite daemon [--duration S] [--connections N] [--cpu-prof] [--keep]   (bench/daemon.ts)\n');
     process.exit(0);
@@ -110,6 +114,7 @@ function parseOptions(argv: readonly string[]): Options {
     seed: positive('seed', values.seed, 20240601),
     keep: values.keep || cpuProf,
     cpuProf,
+    dagRuns: positive('runs', suites.includes('debian') ? undefined : values.runs, 1),
   };
 }
 
@@ -164,42 +169,72 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
   delete env['KILN_CACHE'];
   const profDir = join(dir, 'cpu-prof');
   const nodeArgs = o.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
-  const kiln = (label: string): Promise<Measured> =>
-    measure([process.execPath, ...nodeArgs, KILN, 'build', '--tree', tree, '--state', state, '--jobs', String(o.jobs), '--json'], { label, outDir: out, cwd: dir, env, cpu: true });
+  const kiln = (label: string, stateDir: string): Promise<Measured> =>
+    measure([process.execPath, ...nodeArgs, KILN, 'build', '--tree', tree, '--state', stateDir, '--jobs', String(o.jobs), '--json'], { label, outDir: out, cwd: dir, env, cpu: true });
   const say = (text: string): void => void process.stderr.write(`bench: ${text}\n`);
 
-  let makeRun: Measured | undefined;
-  if (o.only !== 'b') {
-    say(`n=${n}: make -j${o.jobs}...`);
-    makeRun = await measure(['make', '-s', `-j${o.jobs}`, '-f', join(makeDir, 'Makefile'), 'all'], { label: 'make', outDir: out, cwd: makeDir, cpu: true });
-    if (makeRun.exitCode !== 0) {
-      notes.push(`make (n=${n}) exited ${makeRun.exitCode ?? makeRun.signal}:\n${tail(makeRun.stderrFile)}`);
-      makeRun = undefined;
-    }
-  }
-  // The floor under (a): the same bash commands through kiln's launcher, nothing else.
-  let floorRun: Measured | undefined;
-  if (o.only !== 'b' && makeRun !== undefined) {
-    say(`n=${n}: launch floor (kiln's launcher alone, -j${o.jobs})...`);
-    floorRun = await measure([process.execPath, LAUNCH_FLOOR, String(n), String(o.jobs), join(dir, 'floor')], { label: 'floor', outDir: out, cwd: dir, cpu: true });
-    if (floorRun.exitCode !== 0) {
-      notes.push(`launch floor (n=${n}) exited ${floorRun.exitCode ?? floorRun.signal}:\n${tail(floorRun.stderrFile)}`);
-      floorRun = undefined;
-    }
-  }
   // Recipes changed less than RACY_MS before a scan are not kept in the scan cache (see
   // scan-cache.ts): a tree written a moment ago (--only b skips make) would make the
   // re-run parse every recipe, which is not the no-change case this figure is about.
-  const young = RACY_MS - (performance.now() - treeWritten);
-  if (young > 0) await new Promise((r) => setTimeout(r, young + 50));
-  const createUs = fileCreateMicros(join(dir, 'create-probe'));
-  say(`n=${n}: kiln build (cold)...`);
-  const cold = await kiln('kiln-cold');
-  const coldProblem = kilnProblem(cold, { count: n, state: 'built' });
-  if (coldProblem !== undefined) notes.push(`kiln cold build (n=${n}): ${coldProblem}`);
+  const settleTree = async (): Promise<void> => {
+    const young = RACY_MS - (performance.now() - treeWritten);
+    if (young > 0) await new Promise((r) => setTimeout(r, young + 50));
+  };
+  // One round: make, the launch floor (the same bash commands through kiln's launcher,
+  // nothing else), then kiln's cold build into a fresh state dir. --runs N does N rounds
+  // and reports the one with the median kiln/make ratio (wall times swing between runs).
+  interface Round {
+    readonly make: Measured | undefined;
+    readonly floor: Measured | undefined;
+    readonly cold: Measured;
+    readonly problem: string | undefined;
+    readonly createUs: number;
+    readonly state: string;
+  }
+  const round = async (i: number): Promise<Round> => {
+    const label = o.dagRuns > 1 ? ` (round ${i + 1} of ${o.dagRuns})` : '';
+    let make: Measured | undefined;
+    let floor: Measured | undefined;
+    if (o.only !== 'b') {
+      say(`n=${n}: make -j${o.jobs}${label}...`);
+      make = await measure(['make', '-s', `-j${o.jobs}`, '-f', join(makeDir, 'Makefile'), 'all'], { label: `make-${i}`, outDir: out, cwd: makeDir, cpu: true });
+      if (make.exitCode !== 0) {
+        notes.push(`make (n=${n}) exited ${make.exitCode ?? make.signal}:\n${tail(make.stderrFile)}`);
+        make = undefined;
+      }
+    }
+    if (make !== undefined) {
+      say(`n=${n}: launch floor (kiln's launcher alone, -j${o.jobs})${label}...`);
+      floor = await measure([process.execPath, LAUNCH_FLOOR, String(n), String(o.jobs), join(dir, `floor-${i}`)], { label: `floor-${i}`, outDir: out, cwd: dir, cpu: true });
+      if (floor.exitCode !== 0) {
+        notes.push(`launch floor (n=${n}) exited ${floor.exitCode ?? floor.signal}:\n${tail(floor.stderrFile)}`);
+        floor = undefined;
+      }
+    }
+    await settleTree();
+    const createUs = fileCreateMicros(join(dir, `create-probe-${i}`));
+    say(`n=${n}: kiln build (cold)${label}...`);
+    const roundState = i === 0 ? state : `${state}-${i}`;
+    const cold = await kiln(`kiln-cold-${i}`, roundState);
+    const problem = kilnProblem(cold, { count: n, state: 'built' });
+    if (problem !== undefined) notes.push(`kiln cold build (n=${n})${label}: ${problem}`);
+    return { make, floor, cold, problem, createUs, state: roundState };
+  };
+  const rounds: Round[] = [];
+  for (let i = 0; i < (o.only === 'b' ? 1 : o.dagRuns); i++) rounds.push(await round(i));
+  const ratioOf = (r: Round): number | undefined => (r.problem === undefined && r.make !== undefined ? r.cold.wallMs / r.make.wallMs : undefined);
+  const measured = rounds.filter((r) => ratioOf(r) !== undefined).sort((a, b) => ratioOf(a)! - ratioOf(b)!);
+  const chosen = measured[Math.floor((measured.length - 1) / 2)] ?? rounds.at(-1)!;
+  const { cold, make: makeRun, floor: floorRun, createUs } = chosen;
+  const coldProblem = chosen.problem;
+  if (measured.length > 1) {
+    cpuNotes.push(
+      `rounds (n=${n}): kiln/make ${rounds.map((r) => ratioOf(r)?.toFixed(2) ?? 'failed').join(', ')}; ` +
+        `the figures below are the median round's (kiln ${(cold.wallMs / 1000).toFixed(1)} s, make ${((makeRun?.wallMs ?? 0) / 1000).toFixed(1)} s)`,
+    );
+  }
   if (o.only !== 'b') {
-    const ok = coldProblem === undefined && makeRun !== undefined;
-    const ratio = ok ? cold.wallMs / makeRun!.wallMs : undefined;
+    const ratio = ratioOf(chosen);
     rows.push({
       figure: `(${n === 10_000 ? 'a' : 'c'}) cold build`,
       packages: n,
@@ -233,7 +268,7 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
   }
   if (o.only !== 'a') {
     say(`n=${n}: kiln build (no change)...`);
-    const again = await kiln('kiln-rerun');
+    const again = await kiln('kiln-rerun', chosen.state);
     const problem = coldProblem === undefined ? kilnProblem(again, { count: n, state: 'up-to-date' }) : 'the cold build failed';
     if (problem !== undefined && coldProblem === undefined) notes.push(`kiln no-change re-run (n=${n}): ${problem}`);
     rows.push({
