@@ -75,7 +75,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
 async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan): Promise<BuildResult> {
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
-  if (prepared.envs.note !== undefined) bus.emit({ type: 'note', at: Date.now(), text: prepared.envs.note });
+  for (const text of prepared.envs.note?.split('\n') ?? []) bus.emit({ type: 'note', at: Date.now(), text });
   const mirrors = await resolveMirrors(prepared.config.mirrors, {});
   const downloads = createDownloads({ cacheDir: state.cache, mirrors });
   // Bind-mounted read-only into isolated sandboxes: it must exist even when nothing was downloaded yet.

@@ -32,6 +32,27 @@ export function envNameFor(template: string, arch: string): string {
   return template.replaceAll('{arch}', arch);
 }
 
+/**
+ * What a host run should say about what it was asked: an env it does not use (--sandbox
+ * host), and target archs other than this machine's. The host backend runs every script
+ * on this machine as it is: a recipe may cross-compile for $KILN_ARCH itself (`:native`
+ * relations are for that), but nothing emulates the target, so say so.
+ */
+export function hostNote(o: { readonly sandbox: SandboxChoice; readonly envTemplate: string | undefined; readonly archs: readonly string[]; readonly hostArch: string }): string | undefined {
+  const notes: string[] = [];
+  if (o.sandbox === 'host' && o.envTemplate !== undefined) {
+    notes.push(`--sandbox host: builds run on this machine, not in the env "${o.envTemplate}"`);
+  }
+  const foreign = o.archs.filter((a) => a !== 'all' && a !== o.hostArch);
+  if (foreign.length > 0) {
+    notes.push(
+      `building for ${foreign.join(', ')} on the host (${o.hostArch}) without an env: each recipe must cross-compile for $KILN_ARCH itself; ` +
+        `for native builds of another architecture (under QEMU), build in an env of it (--env "bookworm-{arch}", docs/operations.md)`,
+    );
+  }
+  return notes.length === 0 ? undefined : notes.join('\n');
+}
+
 export async function resolveRunEnvs(options: {
   readonly stateDir: string;
   readonly sandbox: SandboxChoice;
@@ -61,7 +82,8 @@ export async function resolveRunEnvs(options: {
   if (!choice.ok) throw new KilnError('sandbox-unavailable', choice.message, { hint: choice.hint });
   if (choice.backend === 'host') {
     const id = hostEnvId();
-    return { backend: hostBackend, note: choice.note, envFor: () => undefined, envIdFor: () => id, release: async () => {} };
+    const notes = [choice.note, hostNote(options)].filter((n) => n !== undefined);
+    return { backend: hostBackend, note: notes.length === 0 ? undefined : notes.join('\n'), envFor: () => undefined, envIdFor: () => id, release: async () => {} };
   }
   const chroot = choice.backend === 'chroot' ? await import('../sandbox/chroot/chroot-backend.ts') : undefined;
   const chrootProblem = chroot?.chrootUnavailable();
