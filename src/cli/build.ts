@@ -1,9 +1,12 @@
 // kiln build [TARGET...]: plan and build a tree, then write the report.
 
 import { Option, type Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
+import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../run/debian-plan.ts';
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
@@ -55,7 +58,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       ctx.exitCode = await remoteBuild(remote, { treeDir: opts.tree, stateDir: layoutFrom(opts).root, targets, archs: opts.arch, env: opts.env, json: opts.json }, ctx);
       return;
     }
-    const debian = debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli');
+    const debian = debianRequest(opts, targets, command);
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
@@ -81,7 +84,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         env: opts.env,
         lease: true,
         state,
-        targets: debian === undefined ? targets : [],
+        targets: debian === undefined || debian.optionsOnly === true ? targets : [],
         // --twice compares two fresh builds: it rebuilds what is up to date too.
         ...(debian === undefined ? {} : { debian }),
         note: (t) => {
@@ -121,6 +124,17 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       process.off('SIGTERM', onSignal);
     }
   });
+}
+
+/**
+ * The Debian request of the command line: --debian/--dsc, or Debian-only options
+ * (--twice, --nocheck, …) for the tree's debian.toml; those options with neither are a
+ * usage error rather than silently ignored (`kiln plan` shares this).
+ */
+export function debianRequest(opts: DebianOptionsCli & { tree: string }, targets: readonly string[], command: Command): DebianCliRequest | undefined {
+  return debianRequestOf(debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli'), debianOptionsGiven(command), existsSync(join(opts.tree, DEBIAN_FILE)), () =>
+    debianFrom({ ...opts, debian: '' }, [], true)!,
+  );
 }
 
 /**

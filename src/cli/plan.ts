@@ -2,7 +2,10 @@
 
 import { Option, type Command } from 'commander';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEBIAN_FILE } from '../debian/debian-file.ts';
+import { debianOptionsGiven, debianRequestOf } from '../run/debian-plan.ts';
 import { formatMs } from './options.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { describeReason } from '../plan/reason.ts';
@@ -36,7 +39,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
   addStateOptions(cmd);
   cmd.action(async (targets: string[], opts: PlanOpts, command: Command) => {
     const t0 = performance.now();
-    const debian = debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli');
+    // Debian-only options with no --debian/--dsc are for the tree's debian.toml, or refused.
+    const debian = debianRequestOf(debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli'), debianOptionsGiven(command), existsSync(join(opts.tree, DEBIAN_FILE)), () => debianFrom({ ...opts, debian: '' }, [], true)!);
     const state = layoutFrom(opts);
     // Before the state directory is made: an empty tree must leave nothing behind.
     assertTreeHasPackages(opts.tree, debian);
@@ -45,7 +49,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     const p = await preparePlan(
       {
         treeDir: opts.tree, stateDir: state.root, cacheDir: state.cache, sandbox: opts.sandbox, env: opts.env, lease: false,
-        targets: debian === undefined ? targets : [], archs: opts.arch, force: opts.force ?? [],
+        targets: debian === undefined || debian.optionsOnly === true ? targets : [], archs: opts.arch, force: opts.force ?? [],
         ...(debian === undefined ? {} : { debian }),
         note: (t) => ctx.stderr.write(`kiln: ${t}\n`),
       },

@@ -31,3 +31,14 @@ test('a version or arch the index lacks: not-in-archive naming what it has', () 
     assert.throws(() => pickArchiveBinary(versions, { package: 'hello', ...want }, where), (e: unknown) => e instanceof KilnError && e.code === 'not-in-archive' && re.test(e.message) && e.hint !== undefined);
   }
 });
+
+test('a -dbgsym package: the hint says Debian keeps those in its separate debug archive, not "name the suite"', () => {
+  assert.throws(
+    () => pickArchiveBinary([], { package: 'hello-dbgsym', version: '2.10-3', architecture: 'amd64' }, where),
+    (e: unknown) => e instanceof KilnError && e.code === 'not-in-archive' && /separate debug archive/.test(e.hint ?? '') && !/--suite/.test(e.hint ?? ''),
+  );
+  assert.throws(
+    () => pickArchiveBinary([], { package: 'hello', version: '2.10-3', architecture: 'amd64' }, where),
+    (e: unknown) => e instanceof KilnError && /--suite/.test(e.hint ?? ''),
+  );
+});

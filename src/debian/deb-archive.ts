@@ -48,7 +48,9 @@ export function pickArchiveBinary(versions: readonly BinaryPackage[], want: DebI
   const what = `${want.package} ${want.version} (${want.architecture})`;
   if (versions.length === 0) {
     throw new KilnError('not-in-archive', `${where.index} has no binary package ${want.package}, so ${what} cannot be compared`, {
-      hint: 'name the suite (and component) the package was built for with --suite / --component',
+      hint: want.package.endsWith('-dbgsym')
+        ? "Debian publishes -dbgsym packages in its separate debug archive (suite-debug), which kiln verify does not read: verify the package's other .debs"
+        : 'name the suite (and component) the package was built for with --suite / --component',
     });
   }
   const has = versions.map((p) => `${p.version} (${p.architecture})`).join(', ');

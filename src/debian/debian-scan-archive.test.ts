@@ -12,7 +12,7 @@ import { tmpDir } from '../../test/helpers/tmp.ts';
 import { clearsign, makeKey, releaseText, serveArchive } from '../../test/fixtures/debian/archive.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { isKilnError } from '../errors.ts';
-import { scanDebian, type DebianRequest, type DebianScan } from './debian-scan.ts';
+import { scanDebian, unknownArchs, type DebianRequest, type DebianScan } from './debian-scan.ts';
 import { doseMissing } from './installability.ts';
 import { formatRelations } from './relation.ts';
 
@@ -132,4 +132,22 @@ test('without the check (--all or named): no dose, nothing overlapped, nothing b
 test('--all: a malformed stanza found while dose runs fails the scan with its own error', { skip }, async () => {
   const bad = SOURCES.replace('Directory: pool/main/c/cyc2\n', '');
   await assert.rejects(scan(bad, { all: true }), (e: unknown) => isKilnError(e) && e.code === 'index-invalid' && /no Directory field/.test(e.message));
+});
+
+test('a suite the mirror lacks, or an arch its Release does not list, is named where it was given', async () => {
+  const toml = { suite: { code: 'config-invalid', where: '/t/debian.toml: suite' }, archs: { code: 'config-invalid', where: '/t/debian.toml: archs' } } as const;
+  const cases: [Partial<DebianRequest>, string, RegExp][] = [
+    [{ suite: 'nosuch' }, 'usage', /^--debian: the mirror \S+ has no suite "nosuch"/],
+    [{ suite: 'nosuch', origin: toml }, 'config-invalid', /^\/t\/debian\.toml: suite: the mirror \S+ has no suite "nosuch"/],
+    [{ archs: ['amd65'] }, 'usage', /^--arch: unknown architecture "amd65": testsuite has amd64$/],
+    [{ archs: ['amd64', 'amd65'], origin: toml }, 'config-invalid', /^\/t\/debian\.toml: archs: unknown architecture "amd65"/],
+  ];
+  for (const [over, code, re] of cases) {
+    await assert.rejects(scan(SOURCES, { sources: ['liba'], ...over }), (e: unknown) => isKilnError(e) && e.code === code && re.test(e.message), JSON.stringify(over));
+  }
+});
+
+test('unknownArchs: those the Release does not list; `all` and a Release listing none pass', () => {
+  assert.deepEqual(unknownArchs(['amd64', 'amd65', 'all'], ['amd64', 'arm64']), ['amd65']);
+  assert.deepEqual(unknownArchs(['amd65'], []), []);
 });

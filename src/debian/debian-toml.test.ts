@@ -79,7 +79,7 @@ test('every bad key is reported at once as FILE: KEY: message, and no config is 
     ['cpus', /at least 1, got 0/],
     ['memory', /invalid size "lots"/],
     ['timeout', /invalid duration "forever"/],
-    [undefined, /unknown key "sourcse"/],
+    [undefined, /unknown key "sourcse" \(did you mean "sources"\?\)/],
   ];
   for (const [key, re] of want) {
     assert.ok(r.diagnostics.some((d) => d.file === FILE && d.key === key && re.test(d.message)), `${key ?? '(whole file)'} ${re} in:\n${lines.join('\n')}`);
@@ -119,4 +119,11 @@ test('debian.toml: a .dsc outside the tree is refused (a daemon bundle must not 
   const r = parseDebianToml('suite = "bookworm"\ndscs = ["../elsewhere/x_1.dsc", "/etc/x_1.dsc", "ok/y_1.dsc"]\n', FILE);
   assert.equal(r.config, undefined);
   assert.deepEqual(r.diagnostics.map((d) => d.key), ['dscs[0]', 'dscs[1]']);
+});
+
+test('an unknown key close to a known one suggests it; a far one does not', () => {
+  const near = parseDebianToml('suite = "bookworm"\nsources = ["hello"]\nnochek = true\n', FILE);
+  assert.deepEqual(show(near.diagnostics), [`${FILE}: unknown key "nochek" (did you mean "nocheck"?)`]);
+  const far = parseDebianToml('suite = "bookworm"\nsources = ["hello"]\ncolour = "blue"\n', FILE);
+  assert.deepEqual(show(far.diagnostics), [`${FILE}: unknown key "colour"`]);
 });

@@ -19,6 +19,7 @@ import { tomlErrorText } from '../lib/toml-error.ts';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
+import { closestName } from './closest-name.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
 
 export { DEBIAN_FILE } from './debian-file.ts';
@@ -53,6 +54,15 @@ export interface DebianToml {
   readonly timeoutMs: number | undefined;
 }
 
+/** `(did you mean "nocheck"?)` for unknown keys close to a known one, else nothing (pure). */
+function keySuggestions(keys: readonly string[]): string {
+  const near = keys.flatMap((k) => {
+    const c = closestName(k, Object.keys(schema.shape));
+    return c === undefined ? [] : [`"${c}"`];
+  });
+  return near.length === 0 ? '' : ` (did you mean ${near.join(', ')}?)`;
+}
+
 export async function readDebianToml(file: string): Promise<{ config?: DebianToml; diagnostics: Diagnostic[] }> {
   const text = await readFile(file, 'utf8');
   return parseDebianToml(text, file);
@@ -70,7 +80,8 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = keyPath(issue.path);
-      const message = issue.code === 'invalid_format' || (issue.code as string) === 'invalid_string' ? issue.message : describeIssue(issue, valueAt(doc, issue.path));
+      let message = issue.code === 'invalid_format' || (issue.code as string) === 'invalid_string' ? issue.message : describeIssue(issue, valueAt(doc, issue.path));
+      if (issue.code === 'unrecognized_keys' && issue.path.length === 0) message += keySuggestions(issue.keys);
       diagnostics.push(key === '' ? { file, message } : { file, key, message });
     }
   }

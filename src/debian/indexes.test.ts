@@ -101,7 +101,9 @@ test('a bad signature, the wrong suite and an expired Release are refused', asyn
     const indexes = createIndexes({ cacheDir: dir.path, keyring: kr });
     await assert.rejects(indexes.release(srv.base, 'testsuite'),
       (e: unknown) => e instanceof KilnError && e.code === 'signature-invalid' && e.message.startsWith(`${srv.base}/dists/testsuite/InRelease: BAD signature`));
-    await assert.rejects(indexes.release(srv.base, 'nosuch'), (e: unknown) => e instanceof KilnError && e.code === 'download-failed' && /HTTP 404/.test(e.message));
+    // No dists/SUITE/InRelease: the suite does not exist there, a usage error that says so.
+    await assert.rejects(indexes.release(srv.base, 'nosuch'), (e: unknown) => e instanceof KilnError && e.code === 'usage' && e.message.startsWith(`the mirror ${srv.base} has no suite "nosuch"`) && /HTTP 404/.test(e.message));
+    await assert.rejects(indexes.release(srv.base, 'bookwrm'), (e: unknown) => e instanceof KilnError && e.code === 'usage' && /did you mean "bookworm"\?/.test(e.hint ?? ''));
   }
   {
     await using srv = await archive({ release: { Codename: 'other', Suite: 'other' } });

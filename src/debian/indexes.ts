@@ -26,6 +26,7 @@ import type { Downloads } from '../cache/downloads.ts';
 import { atomicWrite, tempPathFor } from '../lib/atomic-write.ts';
 import { sha256 } from '../lib/hash.ts';
 import { INDEX_INVALID } from './deb822.ts';
+import { suiteHint } from './closest-name.ts';
 import { checkReleaseFor, readKeyring, verifyInRelease } from './inrelease.ts';
 import type { Release, ReleaseFile, VerifiedRelease } from './inrelease.ts';
 
@@ -74,7 +75,12 @@ export function createIndexes(options: IndexesOptions): Indexes {
     const base = mirror.replace(/\/+$/, '');
     if (!/^[A-Za-z0-9._-]+$/.test(suite)) throw new KilnError('usage', `invalid suite name ${JSON.stringify(suite)}`, { hint: 'name a suite such as bookworm or trixie' });
     const url = `${base}/dists/${suite}/InRelease`;
-    const body = await fetchText(url, fetchImpl, options.timeoutMs ?? 60_000, o.signal);
+    // No InRelease there: the mirror has no such suite (a typo, or an archived release).
+    const noSuite = (): KilnError =>
+      new KilnError('usage', `the mirror ${base} has no suite "${suite}" (${url}: HTTP 404)`, {
+        hint: `${suiteHint(suite)} (a mirror url is the directory that holds dists/)`,
+      });
+    const body = await fetchText(url, fetchImpl, options.timeoutMs ?? 60_000, o.signal, noSuite);
     keys ??= readKeyring(keyringPath);
     // Signatures are checked at the real time; `now` only moves the Valid-Until check.
     const verified = await verifyInRelease(body, await keys, { source: url });
@@ -176,13 +182,14 @@ async function touch(file: string): Promise<boolean> {
   }
 }
 
-async function fetchText(url: string, fetchImpl: typeof globalThis.fetch, timeoutMs: number, signal: AbortSignal | undefined): Promise<string> {
+async function fetchText(url: string, fetchImpl: typeof globalThis.fetch, timeoutMs: number, signal: AbortSignal | undefined, notFound?: () => KilnError): Promise<string> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const s = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
   try {
     const res = await fetchImpl(url, { signal: s, redirect: 'follow' });
     if (!res.ok) {
       await res.body?.cancel().catch(() => {});
+      if (res.status === 404 && notFound !== undefined) throw notFound();
       throw new KilnError('download-failed', `download of ${url} failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), {
         hint: res.status === 404 ? 'check the suite name and the mirror url (the directory that holds dists/)' : 'check the mirror, then run again',
       });

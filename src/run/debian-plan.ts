@@ -3,6 +3,7 @@
 // `<suite>-{arch}` unless --env or kiln.toml names one; such envs are created on demand
 // with mmdebstrap from the same mirror.
 
+import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDownloads } from '../cache/downloads.ts';
@@ -40,6 +41,64 @@ export interface DebianCliRequest {
   readonly twice?: boolean;
   /** --verify: compare each built .deb with the archive's binary of the same version. */
   readonly verify?: boolean;
+  /**
+   * Only options (--nocheck, --twice, …) for the tree's debian.toml: no --debian or --dsc
+   * was given, so the suite, sources and archs are debian.toml's, and the command's
+   * arguments stay build targets.
+   */
+  readonly optionsOnly?: boolean;
+}
+
+/** The flags that shape a Debian build only (--debian and --dsc themselves aside). */
+export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
+  '--mirror', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--all',
+];
+
+/** The Debian-only options given on the command line, by long name. */
+export function debianOptionsGiven(command: Command): string[] {
+  return command.options
+    .filter((o) => DEBIAN_ONLY_OPTIONS.includes(o.long ?? '') && command.getOptionValueSource(o.attributeName()) === 'cli')
+    .map((o) => o.long!);
+}
+
+/**
+ * The Debian request of a `build`/`plan` command line: `named` (from --debian/--dsc) if
+ * given; else, when Debian-only options were given (`given`, their long names), the
+ * request carrying them for the tree's debian.toml, or a usage error when the tree has
+ * none (the options would be silently ignored).
+ */
+export function debianRequestOf(named: DebianCliRequest | undefined, given: readonly string[], treeHasToml: boolean, asOptions: () => DebianCliRequest): DebianCliRequest | undefined {
+  if (named !== undefined || given.length === 0) return named;
+  if (!treeHasToml) {
+    throw new KilnError('usage', `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to Debian builds only, and this run has none: no --debian SUITE, no --dsc, no ${DEBIAN_FILE} in the tree`, {
+      hint: 'give --debian SUITE (e.g. kiln build --debian bookworm hello), or a tree with a debian.toml (--tree DIR; docs/debian.md)',
+    });
+  }
+  return { ...asOptions(), suite: undefined, sources: [], dscs: [], withTree: true, optionsOnly: true };
+}
+
+/**
+ * Debian source packages build only in a sandbox with an env (dpkg-buildpackage needs
+ * the suite's root): refuse the host sandbox before the run, not at job time.
+ */
+export function refuseHostSandbox(sandbox: string | undefined, from: string): void {
+  if (sandbox !== 'host') return;
+  throw new KilnError('sandbox-unavailable', `Debian source packages build only in an isolated sandbox with an env, but ${from} chooses the host sandbox`, {
+    hint: 'drop --sandbox host (auto picks chroot as root, else rootless), or give --sandbox chroot or --sandbox rootless (docs/debian.md)',
+  });
+}
+
+/**
+ * An env of another suite than the run's: its apt would resolve the build dependencies
+ * against the wrong release. `suites` are the names the run's Release answers to (the
+ * requested name, its Suite and Codename).
+ */
+export function envSuiteProblem(env: { name: string; suite: string }, suites: readonly string[]): KilnError | undefined {
+  if (suites.includes(env.suite)) return undefined;
+  const suite = suites[0] ?? '?';
+  return new KilnError('config-invalid', `env "${env.name}" is of suite ${env.suite}, but this run builds Debian sources of ${suite}`, {
+    hint: `build in an env of ${suite}: drop --env (kiln makes ${suite}-{arch} on demand), or name one, e.g. --env "${suite}-{arch}"`,
+  });
 }
 
 export interface RunScan extends TreeScan {
@@ -54,6 +113,8 @@ export interface ScanForRunOptions {
   readonly cacheDir: string;
   readonly archs: readonly string[];
   readonly debian: DebianCliRequest | undefined;
+  /** --sandbox (a Debian part refuses `host`; default: kiln.toml's). */
+  readonly sandbox?: string | undefined;
   readonly signal?: AbortSignal;
 }
 
@@ -66,6 +127,9 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     ? await scanRecipeTree(treeDir, { ...(o.signal === undefined ? {} : { signal: o.signal }), cacheFile: scanCacheFileFor(o.stateDir, treeDir) })
     : { specs: [], invalid: [], diagnostics: [], config: emptyTreeConfig('(no tree)') };
   if (o.debian === undefined && !treeHasDebian) return { ...tree, debianEnv: undefined, debian: undefined };
+  refuseHostSandbox(o.sandbox ?? tree.config.sandbox, o.sandbox !== undefined ? '--sandbox host' : 'kiln.toml\'s sandbox = "host"');
+  // The suite and archs are debian.toml's unless the command line names a Debian request.
+  const fromToml = o.debian === undefined || o.debian.optionsOnly === true;
 
   const toml = treeHasDebian ? await (await import('../debian/debian-toml.ts')).readDebianToml(tomlPath) : undefined;
   if (toml !== undefined && toml.config === undefined) {
@@ -78,7 +142,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   if (mirror === undefined) {
     throw new KilnError('mirror-unknown', 'no Debian mirror: the host\'s apt sources name none, and neither --mirror nor debian.toml does', { hint: 'pass --mirror URL (the directory holding dists/ and pool/)' });
   }
-  const archs = t?.archs !== undefined && o.debian === undefined ? t.archs : archsOf(tree.config);
+  const archs = t?.archs !== undefined && fromToml ? t.archs : archsOf(tree.config);
   const sources = [...(t?.sources ?? []), ...(o.debian?.sources ?? [])];
   const dscs = [...(t?.dscs ?? []), ...(o.debian?.dscs ?? []).map((p) => resolve(p))];
   if (sources.length === 0 && dscs.length === 0 && o.debian?.all !== true) {
@@ -104,6 +168,10 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     timeoutMs: t?.timeoutMs,
     ...(o.debian?.skipInstallability === true ? { skipInstallability: true } : {}),
     ...(o.debian?.twice === true ? { twice: true } : {}),
+    origin: {
+      suite: o.debian?.suite === undefined ? { code: 'config-invalid', where: `${tomlPath}: suite` } : { code: 'usage', where: '--debian' },
+      archs: t?.archs !== undefined && fromToml ? { code: 'config-invalid', where: `${tomlPath}: archs` } : { code: 'usage', where: '--arch' },
+    },
     cacheDir: o.cacheDir,
     downloads,
     ...(o.signal === undefined ? {} : { signal: o.signal }),
@@ -123,14 +191,21 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   };
 }
 
+/** The names a Release answers to (its Suite and Codename), for matching an env's suite. */
+export function releaseNames(release: { readonly suite?: string | undefined; readonly codename?: string | undefined }): string[] {
+  return [release.suite, release.codename].filter((n): n is string => n !== undefined);
+}
+
 /** Create the envs a Debian run needs when they do not exist yet (mmdebstrap buildd). */
-export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal }): Promise<void> {
+export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal; suiteNames?: readonly string[] }): Promise<void> {
   const { createEnvStore } = await import('../envs/env-store.ts');
   const store = createEnvStore({ stateDir: o.stateDir });
   for (const arch of o.archs) {
     const name = o.template.replaceAll('{arch}', arch);
     try {
-      await store.get(name);
+      const env = await store.get(name);
+      const problem = envSuiteProblem(env, [o.suite, ...(o.suiteNames ?? [])]);
+      if (problem !== undefined) throw problem;
     } catch (e) {
       if (!isKilnError(e) || e.code !== 'env-not-found') throw e;
       o.note(`creating env ${name} (${o.suite} ${arch}, mmdebstrap buildd) for the Debian build; this takes a minute or two`);

@@ -9,7 +9,7 @@ import { KilnError } from '../errors.ts';
 import { buildGraph, globToRegExp, type Graph } from '../plan/graph.ts';
 import { makePlan, type Plan } from '../plan/plan.ts';
 import { formatDiagnostic, type InvalidPackage } from '../plan/spec.ts';
-import { ensureDebianEnvs, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
+import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
@@ -76,7 +76,7 @@ export function assertTreeHasPackages(treeDir: string, debian: DebianCliRequest 
 export async function preparePlan(req: PlanRequest, records: Records): Promise<PreparedPlan> {
   const treeDir = resolve(req.treeDir);
   const scan = await scanForRun(
-    { treeDir, stateDir: req.stateDir, cacheDir: req.cacheDir, archs: req.archs ?? [], debian: req.debian, ...(req.signal === undefined ? {} : { signal: req.signal }) },
+    { treeDir, stateDir: req.stateDir, cacheDir: req.cacheDir, archs: req.archs ?? [], debian: req.debian, sandbox: req.sandbox, ...(req.signal === undefined ? {} : { signal: req.signal }) },
     (config) => req.archs ?? config.archs ?? [hostArch()],
   );
   if (scan.diagnostics.length > 0) {
@@ -87,7 +87,7 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
   const archs = req.archs ?? scan.config.archs ?? [hostArch()];
   const envTemplate = req.env ?? scan.config.env ?? scan.debianEnv;
   if (scan.debian !== undefined && envTemplate !== undefined && (req.sandbox ?? scan.config.sandbox) !== 'host') {
-    await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, archs, note: req.note ?? (() => undefined), ...(req.signal === undefined ? {} : { signal: req.signal }) });
+    await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, archs, note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
   }
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets });
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });

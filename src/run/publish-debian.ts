@@ -54,7 +54,10 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     if (log === undefined || o.finalState.get(n.id) !== 'built') continue;
     const text = await readFile(`${log}.twice.json`, 'utf8').catch(() => undefined);
     if (text === undefined) continue;
-    for (const t of JSON.parse(text) as TwiceResult[]) reproducibility.push({ check: 'twice', job: n.id, deb: t.deb, status: t.status, summary: t.summary, details: t.details });
+    for (const t of JSON.parse(text) as TwiceResult[]) {
+      reproducibility.push({ check: 'twice', job: n.id, deb: t.deb, status: t.status, summary: t.summary, details: t.details });
+      o.note(twiceLine(n.id, t));
+    }
   }
   if (jobs.length === 0) return { published: undefined, reproducibility };
   const tmp = await mkdtemp(join(o.stateRoot, '.publish-'));
@@ -76,8 +79,9 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     if (debs.length === 0) return { published: undefined, reproducibility };
     if (o.verify !== undefined) {
       const suiteName = o.suite;
-      o.note(`verifying ${debs.length} .deb(s) against ${suiteName} in the archive`);
-      const results = await verifyDebs(debs.filter((d) => !/-dbgsym_/.test(d)), {
+      const { checked, skipped } = debsToVerify(debs);
+      o.note(`verifying ${checked.length} .deb(s) against ${suiteName} in the archive${skipped.length === 0 ? '' : ` (not ${skipped.length} -dbgsym: Debian keeps those in its separate debug archive)`}`);
+      const results = await verifyDebs(checked, {
         cacheDir: o.verify.cacheDir, downloads: o.verify.downloads, mirror: o.verify.mirror, suite: suiteName, allArch: o.verify.allArch,
         ...(o.signal === undefined ? {} : { signal: o.signal }),
       });
@@ -109,5 +113,28 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     return { published: result, reproducibility };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The .debs `--verify` compares, and the -dbgsym ones it leaves out: Debian publishes
+ * those in a separate debug archive, not in the suite's Packages (pure).
+ */
+export function debsToVerify(debs: readonly string[]): { checked: string[]; skipped: string[] } {
+  const isDbgsym = (d: string): boolean => /-dbgsym_[^/]*\.deb$/.test(d);
+  return { checked: debs.filter((d) => !isDbgsym(d)), skipped: debs.filter(isDbgsym) };
+}
+
+/** The terminal line of one .deb of a --twice comparison (pure). */
+export function twiceLine(jobId: string, t: TwiceResult): string {
+  const what = t.deb === '' ? jobId : `${t.deb} (${jobId})`;
+  switch (t.status) {
+    case 'reproducible':
+      return `twice ${what}: reproducible (bit-identical in a varied rebuild)`;
+    case 'differs':
+      // The summary reads "differs: …" (deb-compare-format.ts); a = the first build, b = the varied one.
+      return `twice ${what}: ${t.summary.startsWith('differs') ? t.summary : `differs: ${t.summary}`}${t.details.length > 0 ? ` (${t.details.length} detail line(s) in the job log and report)` : ''}`;
+    case 'error':
+      return `twice ${what}: not compared: ${t.summary}`;
   }
 }

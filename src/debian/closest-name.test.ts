@@ -1,0 +1,21 @@
+// closestName / suiteHint: the "did you mean" of a typed suite or key.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closestName, editDistance, suiteHint } from './closest-name.ts';
+
+test('edit distance: insert, delete, substitute', () => {
+  const cases: [string, string, number][] = [['', '', 0], ['bookwrm', 'bookworm', 1], ['nochek', 'nocheck', 1], ['trixy', 'trixie', 2], ['abc', 'xyz', 3]];
+  for (const [a, b, d] of cases) assert.equal(editDistance(a, b), d, `${a} → ${b}`);
+});
+
+test('closestName: the nearest within two edits, never the word itself, case-insensitive', () => {
+  const names = ['suite', 'sources', 'nocheck', 'cpus'];
+  const cases: [string, string | undefined][] = [['nochek', 'nocheck'], ['sourcse', 'sources'], ['Suite', undefined], ['suite', undefined], ['memory', undefined], ['cpu', 'cpus']];
+  for (const [word, want] of cases) assert.equal(closestName(word, names), want, word);
+});
+
+test('suiteHint: a near Debian suite name, else examples', () => {
+  assert.equal(suiteHint('bookwrm'), 'did you mean "bookworm"?');
+  assert.equal(suiteHint('trixi'), 'did you mean "trixie"?');
+  assert.match(suiteHint('zzzzzz'), /e\.g\. bookworm, trixie or sid/);
+});

@@ -1,0 +1,65 @@
+// The Debian run's up-front refusals (debian-plan.ts): Debian-only options with no Debian
+// part, the host sandbox, an env of another suite; and Debian options for a debian.toml.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isKilnError } from '../errors.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { debianRequestOf, envSuiteProblem, refuseHostSandbox, releaseNames, scanForRun, type DebianCliRequest } from './debian-plan.ts';
+
+const options: DebianCliRequest = {
+  suite: '', sources: [], dscs: [], all: false, mirror: undefined, profiles: [], nocheck: true, mode: 'binary', cpus: 2, withTree: false, twice: true,
+};
+const named: DebianCliRequest = { ...options, suite: 'bookworm', sources: ['hello'] };
+
+test('debianRequestOf: --debian wins; Debian-only options need --debian, --dsc or a debian.toml', () => {
+  assert.equal(debianRequestOf(named, ['--twice'], false, () => options), named);
+  assert.equal(debianRequestOf(undefined, [], false, () => options), undefined, 'no Debian options: no Debian request');
+  assert.throws(
+    () => debianRequestOf(undefined, ['--twice'], false, () => options),
+    (e: unknown) => isKilnError(e) && e.code === 'usage' && /^--twice applies to Debian builds only/.test(e.message) && /--debian SUITE/.test(e.message) && /debian\.toml/.test(e.message),
+  );
+  assert.throws(() => debianRequestOf(undefined, ['--nocheck', '--cpus'], false, () => options), /--nocheck, --cpus apply to Debian builds only/);
+  // With a debian.toml: the options ride along, the suite and sources stay the file's.
+  const r = debianRequestOf(undefined, ['--twice', '--nocheck'], true, () => options)!;
+  assert.equal(r.optionsOnly, true);
+  assert.equal(r.suite, undefined);
+  assert.deepEqual(r.sources, []);
+  assert.equal(r.withTree, true);
+  assert.equal(r.twice, true);
+  assert.equal(r.nocheck, true);
+});
+
+test('refuseHostSandbox: a Debian part never builds on the host sandbox', () => {
+  refuseHostSandbox(undefined, 'x');
+  refuseHostSandbox('auto', 'x');
+  refuseHostSandbox('chroot', 'x');
+  assert.throws(() => refuseHostSandbox('host', '--sandbox host'), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /--sandbox host chooses the host sandbox/.test(e.message));
+});
+
+test('envSuiteProblem: an env of another suite is refused with a hint; the Release\'s other names match', () => {
+  const names = ['bookworm', ...releaseNames({ suite: 'stable', codename: 'bookworm' })];
+  assert.equal(envSuiteProblem({ name: 'bookworm-amd64', suite: 'bookworm' }, names), undefined);
+  assert.equal(envSuiteProblem({ name: 'stable-amd64', suite: 'stable' }, names), undefined, 'an env made with the alias');
+  const e = envSuiteProblem({ name: 'trixie-amd64', suite: 'trixie' }, names);
+  assert.equal(e?.code, 'config-invalid');
+  assert.equal(e?.message, 'env "trixie-amd64" is of suite trixie, but this run builds Debian sources of bookworm');
+  assert.match(e?.hint ?? '', /--env "bookworm-\{arch\}"/);
+  assert.deepEqual(releaseNames({}), []);
+});
+
+test('scanForRun: --sandbox host or kiln.toml sandbox = "host" is refused before any index is fetched', async () => {
+  await using dir = await tmpDir();
+  // A mirror nothing listens on: reaching it would fail with download-failed instead.
+  const base = { treeDir: dir.path, stateDir: join(dir.path, 'state'), cacheDir: join(dir.path, 'cache'), archs: ['amd64'] };
+  const req: DebianCliRequest = { ...named, mirror: 'http://127.0.0.1:9/debian' };
+  await assert.rejects(scanForRun({ ...base, debian: req, sandbox: 'host' }, () => ['amd64']), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /--sandbox host/.test(e.message));
+  await writeFile(join(dir.path, 'kiln.toml'), 'sandbox = "host"\n');
+  await mkdir(join(dir.path, 'state'));
+  await assert.rejects(
+    scanForRun({ ...base, debian: { ...req, withTree: true } }, () => ['amd64']),
+    (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /kiln\.toml's sandbox = "host"/.test(e.message),
+  );
+  await assert.rejects(scanForRun({ ...base, debian: req, sandbox: 'chroot' }, () => ['amd64']), (e: unknown) => isKilnError(e) && e.code === 'download-failed');
+});

@@ -1,0 +1,26 @@
+// The terminal lines of a Debian run's checks (publish-debian.ts): which .debs --verify
+// compares, and one line per .deb of a --twice comparison.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { debsToVerify, twiceLine } from './publish-debian.ts';
+
+test('debsToVerify: -dbgsym debs are left out (Debian keeps them in its debug archive) and counted apart', () => {
+  const r = debsToVerify(['/t/hello_2.10-3_amd64.deb', '/t/hello-dbgsym_2.10-3_amd64.deb', '/t/libfoo-dbgsym-tools_1_amd64.deb']);
+  assert.deepEqual(r.checked, ['/t/hello_2.10-3_amd64.deb', '/t/libfoo-dbgsym-tools_1_amd64.deb']);
+  assert.deepEqual(r.skipped, ['/t/hello-dbgsym_2.10-3_amd64.deb']);
+});
+
+test('twiceLine: reproducible, differs with what, and a second build that failed', () => {
+  assert.equal(
+    twiceLine('hello@amd64', { deb: 'hello_2.10-3_amd64.deb', status: 'reproducible', summary: 'reproducible: identical bytes (sha256 abc)', details: [] }),
+    'twice hello_2.10-3_amd64.deb (hello@amd64): reproducible (bit-identical in a varied rebuild)',
+  );
+  assert.equal(
+    twiceLine('hello@amd64', { deb: 'hello_2.10-3_amd64.deb', status: 'differs', summary: 'differs: data: 1 of 20 entries differ (./usr/bin/hello: content)', details: ['a', 'b'] }),
+    'twice hello_2.10-3_amd64.deb (hello@amd64): differs: data: 1 of 20 entries differ (./usr/bin/hello: content) (2 detail line(s) in the job log and report)',
+  );
+  assert.equal(
+    twiceLine('hello@amd64', { deb: '', status: 'error', summary: 'the second build failed (exit 2)', details: [] }),
+    'twice hello@amd64: not compared: the second build failed (exit 2)',
+  );
+});

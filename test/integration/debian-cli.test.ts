@@ -1,0 +1,91 @@
+// The Debian flow's command-line refusals, through the real CLI and plan-only runs (a few
+// seconds each, no build): Debian-only options with no Debian part, the host sandbox, an
+// env of another suite, a suite or arch the mirror lacks named where it was given
+// (--debian, or debian.toml), and Debian options passed through to a tree's debian.toml.
+// The runs that read the archive's indexes skip without a Debian mirror in the host's apt
+// sources; the env check needs the shared trixie env (KILN_TEST_ENVS) and skips without it.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hostDebianMirror } from '../../src/config/mirrors.ts';
+import { SHARED_ENVS } from '../helpers/shared-env.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { REPO_ROOT, runKiln, type KilnResult } from '../helpers/run-kiln.ts';
+
+const noMirror = (await hostDebianMirror({})) === undefined ? 'the host has no Debian mirror in its apt sources' : false;
+const SHARED_CACHE = process.env['KILN_TEST_CACHE'] ?? '/var/tmp/kiln-test-cache';
+
+function explain(r: KilnResult): string {
+  return `exit ${r.code}\n--- stderr ---\n${r.stderr.slice(-3000)}\n--- stdout ---\n${r.stdout.slice(-2000)}`;
+}
+
+test('Debian-only options with no --debian, --dsc or debian.toml are a usage error naming them, and write nothing', async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const state = join(dir.path, 'state');
+  const cases: [string[], RegExp][] = [
+    [['build', '--tree', join(REPO_ROOT, 'examples'), '--twice'], /error \[usage\]: --twice applies to Debian builds only.*no --debian SUITE, no --dsc, no debian\.toml/],
+    [['build', '--tree', join(REPO_ROOT, 'examples'), '--verify', '--no-install-check'], /error \[usage\]: --no-install-check, --verify apply to Debian builds only/],
+    [['plan', '--tree', join(REPO_ROOT, 'examples'), '--nocheck', '--cpus', '2'], /error \[usage\]: --nocheck, --cpus apply to Debian builds only/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runKiln([...args, '--state', state]);
+    assert.equal(r.code, 2, explain(r));
+    assert.match(r.stderr, re, explain(r));
+  }
+  assert.equal(existsSync(state), false, 'no state directory is made');
+});
+
+test('a Debian build with --sandbox host is refused at plan time (before any index is read)', async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  for (const verb of ['plan', 'build']) {
+    const r = await runKiln([verb, '--debian', 'bookworm', 'hello', '--sandbox', 'host', '--mirror', 'http://127.0.0.1:9/debian', '--state', join(dir.path, 'state')]);
+    assert.equal(r.code, 2, explain(r));
+    assert.match(r.stderr, /error \[sandbox-unavailable\]: Debian source packages build only in an isolated sandbox with an env/, explain(r));
+  }
+});
+
+test('an unknown suite or arch is a clear error naming debian.toml or the flag; Debian options reach debian.toml', { skip: noMirror, timeout: 5 * 60_000 }, async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const common = ['--state', join(dir.path, 'state'), '--cache', SHARED_CACHE];
+  const tree = (name: string, toml: string): Promise<string> => writeFile(join(dir.path, `${name}.toml`), toml).then(async () => {
+    const { mkdir, rename } = await import('node:fs/promises');
+    await mkdir(join(dir.path, name));
+    await rename(join(dir.path, `${name}.toml`), join(dir.path, name, 'debian.toml'));
+    return join(dir.path, name);
+  });
+  const typo = await tree('typo', 'suite = "bookwrm"\nsources = ["hello"]\n');
+  const r1 = await runKiln(['plan', '--tree', typo, ...common], { timeoutMs: 120_000 });
+  assert.equal(r1.code, 2, explain(r1));
+  assert.match(r1.stderr, new RegExp(`error \\[config-invalid\\]: ${join(typo, 'debian.toml')}: suite: the mirror \\S+ has no suite "bookwrm"`), explain(r1));
+  assert.match(r1.stderr, /did you mean "bookworm"\?/, explain(r1));
+
+  const r2 = await runKiln(['plan', '--debian', 'bookwrm', 'hello', ...common], { timeoutMs: 120_000 });
+  assert.equal(r2.code, 2, explain(r2));
+  assert.match(r2.stderr, /error \[usage\]: --debian: the mirror \S+ has no suite "bookwrm"/, explain(r2));
+
+  const arch = await tree('arch', 'suite = "bookworm"\narchs = ["amd65"]\nsources = ["hello"]\n');
+  const r3 = await runKiln(['plan', '--tree', arch, ...common], { timeoutMs: 120_000 });
+  assert.equal(r3.code, 2, explain(r3));
+  assert.match(r3.stderr, new RegExp(`error \\[config-invalid\\]: ${join(arch, 'debian.toml')}: archs: unknown architecture "amd65": bookworm has amd64 `), explain(r3));
+
+  // --nocheck and --binary-indep with the tree's debian.toml: taken, not refused or ignored.
+  const ok = await tree('ok', 'suite = "bookworm"\nsources = ["hello"]\n');
+  const r4 = await runKiln(['plan', '--tree', ok, '--nocheck', '--no-install-check', '--json', ...common], { timeoutMs: 120_000 });
+  assert.equal(r4.code, 0, explain(r4));
+  const plain = await runKiln(['plan', '--tree', ok, '--no-install-check', '--json', ...common], { timeoutMs: 120_000 });
+  const keyOf = (r: KilnResult): string => (JSON.parse(r.stdout) as { packages: { key: string }[] }).packages[0]!.key;
+  assert.notEqual(keyOf(r4), keyOf(plain), '--nocheck changes the input key of the debian.toml build');
+});
+
+test('a Debian build in an env of another suite is refused at plan time with a hint', { skip: noMirror || (existsSync(join(SHARED_ENVS, 'trixie-amd64', 'env.json')) ? false : `no shared trixie-amd64 env in ${SHARED_ENVS}`), timeout: 5 * 60_000 }, async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const r = await runKiln(['plan', '--debian', 'bookworm', 'hello', '--env', 'trixie-amd64', '--no-install-check', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], {
+    env: { KILN_ENVS: SHARED_ENVS }, timeoutMs: 120_000,
+  });
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /error \[config-invalid\]: env "trixie-amd64" is of suite trixie, but this run builds Debian sources of bookworm/, explain(r));
+  assert.match(r.stderr, /hint: .*--env "bookworm-\{arch\}"/, explain(r));
+});
