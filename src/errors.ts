@@ -45,6 +45,7 @@ export const errorCodes = {
   'build-not-ended': { exit: 1, http: 409 },
   'unauthorized': { exit: 2, http: 401 },
   'forbidden': { exit: 2, http: 403 },
+  'path-unusable': { exit: 2, http: 500 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 
 export type ErrorCode = keyof typeof errorCodes;

@@ -18,6 +18,9 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
   await writeFile(join(cacheDir, 'tmp/art-x/pkg.tar.zst'), 'partial');
   await mkdir(join(cacheDir, 'deps-layers/k1/root/var/lib/dpkg'), { recursive: true });
   await writeFile(join(cacheDir, 'deps-layers/k1/root/var/lib/dpkg/status'), 'dpkg status');
+  await mkdir(join(cacheDir, 'indexes'));
+  await writeFile(join(cacheDir, 'indexes', sha256('Packages')), 'Package: a\n');
+  await writeFile(join(cacheDir, 'indexes', sha256('InRelease')), 'signed');
 
   const store = createArtifactStore({ cacheDir });
   await mkdir(join(root, 'dest/bin'), { recursive: true });
@@ -34,12 +37,13 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
     artifacts: { count: 2, bytes: 2 * one },
     tmp: { count: 1, bytes: 'partial'.length },
     depsLayers: { count: 1, bytes: 'dpkg status'.length },
+    indexes: { count: 2, bytes: 'Package: a\n'.length + 'signed'.length },
   });
 });
 
 test('a missing cache dir is empty', async () => {
   assert.deepEqual(await cacheUsage(join(tmpdir(), 'kiln-du-does-not-exist')), {
-    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 }, depsLayers: { count: 0, bytes: 0 },
+    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 }, depsLayers: { count: 0, bytes: 0 }, indexes: { count: 0, bytes: 0 },
   });
 });
 

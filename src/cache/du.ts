@@ -17,16 +17,19 @@ export interface CacheUsage {
   readonly tmp: UsageBucket;
   /** count = layers of installed Debian build dependencies (deps-layers/). */
   readonly depsLayers: UsageBucket;
+  /** count = files in indexes/: verified InRelease files and decompressed Sources/Packages (src/debian/indexes.ts). */
+  readonly indexes: UsageBucket;
 }
 
 export async function cacheUsage(cacheDir: string): Promise<CacheUsage> {
-  const [downloads, artifacts, tmp, depsLayers] = await Promise.all([
+  const [downloads, artifacts, tmp, depsLayers, indexes] = await Promise.all([
     bucket(await entries(join(cacheDir, 'downloads'))),
     bucket(await artifactDirs(cacheDir)),
     bucket(await entries(join(cacheDir, 'tmp'))),
     bucket(await entries(join(cacheDir, 'deps-layers'))),
+    bucket(await entries(join(cacheDir, 'indexes'))),
   ]);
-  return { downloads, artifacts, tmp, depsLayers };
+  return { downloads, artifacts, tmp, depsLayers, indexes };
 }
 
 async function bucket(paths: readonly string[]): Promise<UsageBucket> {

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gcCache } from './gc.ts';
+import { gcCache, openFilesUnder } from './gc.ts';
 import { cacheUsage } from './du.ts';
 import { createArtifactStore } from './artifacts.ts';
 import { sha256 } from '../lib/hash.ts';
@@ -119,4 +119,59 @@ test('gc removes deps layers not mounted since the cutoff and abandoned layer ca
   const result = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set(), now: NOW });
   assert.deepEqual(result.removed.map((r) => `${r.kind} ${r.path.slice(layers.length + 1)}`).sort(), ['deps-layer old', 'tmp .tmp-1-dead']);
   assert.deepEqual((await readdir(layers)).sort(), ['.tmp-2-live', 'new']);
+});
+
+test('gc removes Debian indexes not used since the cutoff, but never one used in the last hour or held open', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-indexes-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  const dir = join(cacheDir, 'indexes');
+  await mkdir(dir, { recursive: true });
+  const file = (n: string): string => join(dir, sha256(n));
+  for (const n of ['old', 'new', 'open', 'minutes']) await writeFile(file(n), `Package: ${n}\n`);
+  await age(file('old'), 40 * DAY);
+  await age(file('open'), 40 * DAY);
+  await age(file('minutes'), 10 * 60_000);
+  // What indexes.ts leaves while writing (atomicWrite, decompress): abandoned and live.
+  const deadTmp = join(dir, `.index.tmp-1-${'ab'.repeat(4)}`);
+  const liveTmp = join(dir, `.index.tmp-2-${'cd'.repeat(4)}`);
+  await writeFile(deadTmp, 'partial');
+  await age(deadTmp, 2 * 3_600_000);
+  await writeFile(liveTmp, 'growing');
+  // A kiln (here: this process) reading an index keeps it, however old its last touch.
+  const reader = await open(file('open'), 'r');
+  t.after(() => reader.close());
+
+  const u = await cacheUsage(cacheDir);
+  assert.equal(u.indexes.count, 6);
+  const result = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set(), now: NOW });
+  assert.deepEqual(result.removed.map((r) => [r.kind, r.path]), [['index', file('old')], ['tmp', deadTmp]].sort((a, b) => a[1]!.localeCompare(b[1]!)));
+  assert.equal(result.removed.find((r) => r.kind === 'index')?.bytes, 'Package: old\n'.length);
+  assert.deepEqual((await readdir(dir)).sort(), [liveTmp, file('new'), file('open'), file('minutes')].map((p) => p.slice(dir.length + 1)).sort());
+
+  // --older-than 0 removes what is not open and older than an hour: nothing here.
+  const zero = await gcCache(cacheDir, { olderThanMs: 0, keep: new Set(), now: NOW + 1000 });
+  assert.deepEqual(zero.removed, []);
+  // Once closed and an hour passed, the open one goes too.
+  await reader.close();
+  const later = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set(), now: NOW });
+  assert.deepEqual(later.removed.map((r) => r.path), [file('open')]);
+  assert.equal((await cacheUsage(cacheDir)).indexes.count, 3);
+});
+
+test('openFilesUnder lists the files of a directory that a process holds open', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-open-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  await mkdir(join(root, 'sub'));
+  for (const n of ['a', 'b', 'sub/c']) await writeFile(join(root, n), n);
+  const fa = await open(join(root, 'a'), 'r');
+  const fc = await open(join(root, 'sub/c'), 'r');
+  try {
+    assert.deepEqual([...(await openFilesUnder(root))], ['a']);
+  } finally {
+    await fa.close();
+    await fc.close();
+  }
+  assert.deepEqual([...(await openFilesUnder(root))], []);
+  assert.deepEqual([...(await openFilesUnder(join(root, 'none')))], []);
 });

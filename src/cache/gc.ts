@@ -1,12 +1,18 @@
-// Garbage-collect the cache (`kiln cache gc`): artifacts and downloads not used since the
-// cutoff and not kept, plus abandoned entries in tmp/.
+// Garbage-collect the cache (`kiln cache gc`): artifacts, downloads, Debian build-dependency
+// layers and Debian indexes not used since the cutoff and not kept, plus abandoned entries
+// in tmp/.
 //
 // "Used" is the mtime of an artifact's meta.json and of a download file: the stores touch
 // them on every hit. Entries are first renamed into tmp/ (so other processes see them
 // whole or gone, never half-deleted), re-checked for a use that raced with us, and only
 // then deleted. tmp/ entries younger than an hour are never removed: they may be a write
 // in progress by another kiln process.
-import { lstat, mkdir, rename, rm } from 'node:fs/promises';
+//
+// Debian indexes (indexes/<sha256>: InRelease files and decompressed Sources/Packages) are
+// touched by src/debian/indexes.ts on every use. A kiln reads an index right after touching
+// it, so one used in the last hour (INDEX_MIN_AGE_MS, whatever --older-than says) or held
+// open by any process (/proc/<pid>/fd) stays; a removed one is simply fetched again.
+import { lstat, mkdir, readdir, readlink, realpath, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { SHA256_RE } from '../lib/hash.ts';
@@ -26,7 +32,7 @@ export interface GcOptions {
   readonly signal?: AbortSignal;
 }
 
-export type GcKind = 'artifact' | 'download' | 'tmp' | 'deps-layer';
+export type GcKind = 'artifact' | 'download' | 'tmp' | 'deps-layer' | 'index';
 
 export interface GcRemoved {
   readonly kind: GcKind;
@@ -41,6 +47,9 @@ export interface GcResult {
 
 /** tmp/ entries younger than this may still be written to. */
 export const TMP_MIN_AGE_MS = 3_600_000;
+
+/** A Debian index used more recently than this may be about to be read by a running kiln. */
+export const INDEX_MIN_AGE_MS = 3_600_000;
 
 export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcResult> {
   const now = options.now ?? Date.now();
@@ -89,6 +98,8 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     if (r !== undefined) removed.push(r);
   }
 
+  removed.push(...(await gcIndexes(join(cacheDir, 'indexes'), { now, cutoff, tmpDir, dryRun, ...(options.signal === undefined ? {} : { signal: options.signal }) })));
+
   for (const entry of tmpEntries) {
     options.signal?.throwIfAborted();
     const { bytes, newestMtimeMs } = await walkStat(entry);
@@ -98,6 +109,67 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   }
 
   return { removed, freedBytes: removed.reduce((n, r) => n + r.bytes, 0) };
+}
+
+/** Old Debian indexes not open anywhere, and abandoned temporary files of the index code. */
+async function gcIndexes(dir: string, o: { now: number; cutoff: number; tmpDir: string; dryRun: boolean; signal?: AbortSignal }): Promise<GcRemoved[]> {
+  const removed: GcRemoved[] = [];
+  const cutoff = Math.min(o.cutoff, o.now - INDEX_MIN_AGE_MS);
+  let open: ReadonlySet<string> | undefined;
+  for (const file of await entries(dir)) {
+    o.signal?.throwIfAborted();
+    const name = basename(file);
+    if (name.startsWith('.') && name.includes('.tmp-')) {
+      // atomicWrite / decompress in progress, or left by a killed kiln.
+      const { bytes, newestMtimeMs } = await walkStat(file);
+      if (newestMtimeMs === 0 || newestMtimeMs >= o.now - TMP_MIN_AGE_MS) continue;
+      if (!o.dryRun) await rm(file, { force: true });
+      removed.push({ kind: 'tmp', path: file, bytes });
+      continue;
+    }
+    if (!SHA256_RE.test(name)) continue;
+    const used = await mtimeOf(file);
+    if (used === undefined || used >= cutoff) continue;
+    open ??= await openFilesUnder(dir);
+    if (open.has(name)) continue;
+    const r = await remove({ kind: 'index', path: file, probe: undefined, cutoff, tmpDir: o.tmpDir, dryRun: o.dryRun });
+    if (r !== undefined) removed.push(r);
+  }
+  return removed;
+}
+
+/**
+ * Names of the files directly in `dir` that some process has open (what /proc/<pid>/fd
+ * shows this user: every process for root). Processes that end or deny us are skipped.
+ */
+export async function openFilesUnder(dir: string, procDir = '/proc'): Promise<Set<string>> {
+  const out = new Set<string>();
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch {
+    return out;
+  }
+  const prefix = `${real}/`;
+  let pids: string[];
+  try {
+    pids = (await readdir(procDir)).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return out;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = await readdir(join(procDir, pid, 'fd'));
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      const target = await readlink(join(procDir, pid, 'fd', fd)).catch(() => undefined);
+      if (target?.startsWith(prefix) === true && !target.slice(prefix.length).includes('/')) out.add(target.slice(prefix.length));
+    }
+  }
+  return out;
 }
 
 async function mtimeOf(path: string): Promise<number | undefined> {

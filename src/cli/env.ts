@@ -1,7 +1,8 @@
 // kiln env create | import | update | list | destroy: the base environments builds run in.
 
 import type { Command } from 'commander';
-import { KilnError } from '../errors.ts';
+import { KilnError, isKilnError } from '../errors.ts';
+import { checkEnvName, isEnvName } from '../envs/names.ts';
 import { createEnvStore } from '../envs/env-store.ts';
 import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
@@ -34,6 +35,25 @@ function parseIncludes(list: readonly string[] | undefined): string[] {
   return (list ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
 }
 
+/**
+ * checkEnvName, with a better hint when the name holds braces: `{arch}` is a template that
+ * `kiln build --env` (and `env` in kiln.toml) expands per target architecture; an env's own
+ * name cannot hold one, so each architecture gets its env.
+ */
+export function checkNewEnvName(name: string, arch?: string): void {
+  try {
+    checkEnvName(name);
+  } catch (e) {
+    if (!isKilnError(e) || !/[{}]/.test(name)) throw e;
+    const expanded = arch === undefined ? undefined : name.replace(/\{arch\}/gi, arch);
+    const example = expanded !== undefined && isEnvName(expanded) ? `: here \`kiln env create ${expanded} … --arch ${arch}\`` : '';
+    throw new KilnError(e.code, e.message, {
+      hint: `names cannot hold braces; \`{arch}\` is expanded where an env is chosen (\`kiln build --env 'bookworm-{arch}'\`, \`env\` in kiln.toml), so make one env per architecture${example}`,
+      cause: e,
+    });
+  }
+}
+
 function summary(e: EnvInfo): string {
   return `${e.name}: ${e.suite} ${e.arch}, version ${e.versionId}, ${humanBytes(e.sizeBytes)} (id ${e.id})`;
 }
@@ -58,13 +78,22 @@ export function registerEnv(program: Command, ctx: CliContext): void {
   addStateOptions(create);
   create.action(async (name: string, opts: StateOptions & { suite: string; arch: string; mirror?: string; include?: string[]; variant: string }) => {
     if (!VARIANTS.includes(opts.variant as Variant)) throw new KilnError('usage', `--variant: "${opts.variant}" is not one of ${VARIANTS.join(', ')}`);
+    checkNewEnvName(name, opts.arch);
     const store = createEnvStore({ stateDir: layoutFrom(opts).root });
     const started = performance.now();
-    out(`kiln: creating env ${name} (${opts.suite} ${opts.arch})\n`);
+    // Said once the store has checked everything (name, suite, arch, a free name) and
+    // mmdebstrap speaks: a refused create prints only its error.
+    let announced = false;
+    const bootstrapLine = progress('mmdebstrap');
+    const onOutput = (line: string): void => {
+      if (!announced) out(`kiln: creating env ${name} (${opts.suite} ${opts.arch})\n`);
+      announced = true;
+      bootstrapLine(line);
+    };
     const e = await withInterrupt(ctx, (signal) =>
       store.create(name, {
         suite: opts.suite, arch: opts.arch, mirror: opts.mirror, include: parseIncludes(opts.include),
-        variant: opts.variant as Variant, signal, onOutput: progress('mmdebstrap'),
+        variant: opts.variant as Variant, signal, onOutput,
       }),
     );
     out(`kiln: created ${summary(e)} in ${formatMs(performance.now() - started)}\n`);
@@ -77,6 +106,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     .option('--arch <arch>', "the root's architecture (default: read from its dpkg database)");
   addStateOptions(imp);
   imp.action(async (name: string, file: string, opts: StateOptions & { suite?: string; arch?: string }) => {
+    checkNewEnvName(name, opts.arch);
     const store = createEnvStore({ stateDir: layoutFrom(opts).root });
     const started = performance.now();
     const e = await withInterrupt(ctx, (signal) =>

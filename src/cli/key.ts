@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';
+import { pathErrorOf } from '../path-error.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, exportPublicKey, loadSigningKey } from '../publish/signing.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
@@ -50,7 +51,11 @@ export function registerKey(program: Command, ctx: CliContext): void {
     if (opts.armor === true && opts.binary === true) throw new KilnError('usage', '--armor and --binary exclude each other');
     const data = exportPublicKey(await loadSigningKey(layoutFrom(opts).root), { armor: opts.binary !== true });
     if (opts.output !== undefined) {
-      await writeFile(opts.output, data, { mode: 0o644 });
+      try {
+        await writeFile(opts.output, data, { mode: 0o644 });
+      } catch (e) {
+        throw pathErrorOf(e, 'cannot write the public key (-o)') ?? e;
+      }
       return;
     }
     if (opts.binary === true && (ctx.stdout as { isTTY?: boolean }).isTTY === true) {

@@ -4,6 +4,7 @@
 
 import { Command, CommanderError } from 'commander';
 import { KilnError, exitCodeFor, isKilnError } from '../errors.ts';
+import { pathErrorOf } from '../path-error.ts';
 import type { Command as CommandType } from 'commander';
 
 type Register = (program: CommandType, ctx: CliContext) => void;
@@ -74,6 +75,9 @@ export async function main(argv: readonly string[], io?: Partial<Pick<CliContext
       if (e.exitCode === 0 || HELP_CODES.has(e.code)) return e.exitCode === 0 ? 0 : 2;
       e = usageErrorOf(e, program, argv);
     }
+    // A file-system error on a path (a missing directory, a file in the way, no permission)
+    // that no verb turned into a KilnError is still the user's path, not a bug.
+    e = pathErrorOf(e) ?? e;
     if (isKilnError(e)) {
       ctx.stderr.write(`kiln: error [${e.code}]: ${e.message}\n`);
       // A usage error without its own hint points at the verb's help.

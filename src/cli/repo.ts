@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
+import { pathErrorOf } from '../path-error.ts';
 import { publishRepo } from '../publish/apt-repo.ts';
 import { loadSigningKey } from '../publish/signing.ts';
 import type { CliContext } from './main.ts';
@@ -64,6 +65,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
     const key = await loadSigningKey(state.root);
     const repoDir = resolve(opts.repo ?? join(state.root, 'repo'));
     const debs = await collectDebs(paths);
+    // A --repo under a missing or read-only directory, or over a file, is the user's path.
     const r = await publishRepo({
       repoDir,
       suite: opts.suite,
@@ -74,6 +76,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       ...(opts.origin === undefined ? {} : { origin: opts.origin }),
       ...(opts.label === undefined ? {} : { label: opts.label }),
       acquireByHash: opts.byHash,
+    }).catch((e: unknown) => {
+      throw pathErrorOf(e, `cannot publish to the repository ${repoDir}`) ?? e;
     });
     if (opts.json === true) {
       ctx.stdout.write(`${JSON.stringify(r, null, 2)}\n`);

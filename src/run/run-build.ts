@@ -23,7 +23,7 @@ import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan
 import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
 import { reapSandboxes } from '../sandbox/reaper.ts';
-import type { StateLayout } from './state-layout.ts';
+import { makeStateDir, type StateLayout } from './state-layout.ts';
 
 export interface BuildRequest extends PlanRequest {
   readonly state: StateLayout;
@@ -57,7 +57,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const { state } = req;
   // Before the state directory is made: an empty tree must leave nothing behind.
   assertTreeHasPackages(req.treeDir, req.debian);
-  await mkdir(state.root, { recursive: true });
+  await makeStateDir(state);
   using records = openRecords(state.root);
   // What a dead kiln left behind: its runs are marked cancelled, its sandboxes (cgroups,
   // workspaces, journal entries) and stale locks removed.

@@ -5,13 +5,17 @@
 //   cache/artifacts/<k2>/<key>/  one built package per input key: pkg.tar.zst, manifest.json, meta.json
 //                                (only meta.json for a package that installed nothing)
 //   cache/tmp/, cache/locks/     in-progress writes and cross-process locks
+//   cache/indexes/<sha256>       Debian InRelease files and decompressed Sources/Packages (debian/indexes.ts)
+//   cache/deps-layers/<key>/     installed Debian build dependencies (cache/deps-layers.ts)
 //   logs/<run>/<name>_<arch>.log one log per job
 //   work/<run>/<name>_<arch>/    a job's private workspace while it runs (kept with --keep-failed)
 //   runs/<run>/report.json|html  the report of each run
 //   packages/index.json          the package index of every artifact built so far
 //   scan-cache/<tree>.json       specs of unchanged recipes, keyed by file stats (recipes/scan-cache.ts)
 
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { pathErrorOf } from '../path-error.ts';
 
 export interface StateLayout {
   readonly root: string;
@@ -35,4 +39,13 @@ export function stateLayout(options: { state?: string; cache?: string; cwd?: str
     runs: join(root, 'runs'),
     index: join(root, 'packages', 'index.json'),
   };
+}
+
+/** Makes the state directory (and its parents); a path that cannot be one is a `path-unusable` error naming it. */
+export async function makeStateDir(state: Pick<StateLayout, 'root'>): Promise<void> {
+  try {
+    await mkdir(state.root, { recursive: true });
+  } catch (e) {
+    throw pathErrorOf(e, 'cannot make the state directory (--state or $KILN_STATE)') ?? e;
+  }
 }
