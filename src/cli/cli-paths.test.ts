@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { cliStreams } from '../../test/helpers/cli-streams.ts';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { createSigningKey } from '../publish/signing.ts';
@@ -25,14 +25,9 @@ function tmp(t: TestContext): string {
 }
 
 async function kiln(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await main(args, { stdout, stderr });
-  return { out, err, code };
+  const io = cliStreams();
+  const code = await main(args, io);
+  return { out: io.out(), err: io.err(), code };
 }
 
 function assertPathError(r: { err: string; code: number }, path: string, reason: RegExp, what: string): void {

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { cliStreams } from '../../test/helpers/cli-streams.ts';
 import { Command } from 'commander';
 import type { CliContext } from '../cli/main.ts';
 import { registerServe, treesFrom } from '../cli/serve.ts';
@@ -26,23 +26,18 @@ function stateDir(t: TestContext): string {
 }
 
 async function kiln(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const ctx: CliContext = { exitCode: 0, stdout, stderr };
+  const io = cliStreams();
+  const ctx: CliContext = { exitCode: 0, stdout: io.stdout, stderr: io.stderr };
   const program = new Command('kiln').exitOverride();
   registerToken(program, ctx);
   registerServe(program, ctx);
   try {
     await program.parseAsync(args, { from: 'user' });
   } catch (e) {
-    if (e instanceof KilnError) return { out, err: err + e.message, code: 2 };
+    if (e instanceof KilnError) return { out: io.out(), err: io.err() + e.message, code: 2 };
     throw e;
   }
-  return { out, err, code: ctx.exitCode };
+  return { out: io.out(), err: io.err(), code: ctx.exitCode };
 }
 
 test('token create prints a token stored only as its hash; revoke by id and by tenant', async (t) => {
