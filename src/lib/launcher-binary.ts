@@ -110,6 +110,7 @@ export function launcherUsed(bin: string): void {
   lastUsed = now;
   markUsed(dirname(bin));
 }
+
 /** A launcher folder no kiln has used for this long is removed when another is built. */
 export const UNUSED_LAUNCHER_MS = 30 * DAY_MS;
 

@@ -3,7 +3,7 @@
 // the server was started on, and a job sampler on its bus while it runs.
 
 import type { EventBus } from '../events/events.ts';
-import { KilnError } from '../errors.ts';
+import { isKilnError, KilnError } from '../errors.ts';
 import type { BuildRecord } from '../records/server-records.ts';
 import { runBuild as realRunBuild, type BuildRequest, type BuildResult } from '../run/run-build.ts';
 import type { StateLayout } from '../run/state-layout.ts';
@@ -11,7 +11,6 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { bundleDir } from './bundles.ts';
 import { hideTreeRoot } from './tree-root.ts';
-import { isKilnError } from '../errors.ts';
 import { startJobSampler } from './job-sampler.ts';
 import type { BuildRunner } from './queue.ts';
 import type { BuildBody } from './schemas.ts';
