@@ -93,6 +93,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         },
         archs: opts.arch,
         force: debian?.twice === true ? ['*'] : (opts.force ?? []),
+        forcedBy: debian?.twice === true ? 'twice' : undefined,
         maxJobs: opts.jobs,
         overcommitCpus: opts.overcommitCpus,
         failFast: opts.failFast === true,

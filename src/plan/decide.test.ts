@@ -35,6 +35,8 @@ const rows: { name: string; input: Partial<DecideInput>; want: Decision }[] = [
   { name: 'broken', input: { broken: 'needs zlib, which is not in the tree' }, want: { state: 'broken', reason: 'needs zlib, which is not in the tree' } },
   { name: 'broken beats forced', input: { broken: 'x', forced: true, artifact }, want: { state: 'broken', reason: 'x' } },
   { name: 'forced beats an existing artifact', input: { forced: true, artifact }, want: { state: 'to-build', key: 'k1', why: { kind: 'forced' } } },
+  { name: 'forced by --twice says so', input: { forced: true, forcedBy: 'twice', artifact }, want: { state: 'to-build', key: 'k1', why: { kind: 'forced', by: 'twice' } } },
+  { name: 'forcedBy alone forces nothing', input: { forcedBy: 'twice', artifact }, want: { state: 'up-to-date', key: 'k1', outputHash: artifact.outputHash, artifact: artifact.path } },
   { name: 'artifact under the key: up to date', input: { artifact }, want: { state: 'up-to-date', key: 'k1', outputHash: 'out', artifact: artifact.path } },
   {
     name: 'artifact beats a previous failure (a later success stored it)',
@@ -95,6 +97,7 @@ test('every reason kind has its printed form', () => {
       describeReason({ kind: 'environment-changed' }),
       describeReason({ kind: 'previous-failure' }),
       describeReason({ kind: 'forced' }),
+      describeReason({ kind: 'forced', by: 'twice' }),
     ],
     [
       'new: never built before',
@@ -104,6 +107,7 @@ test('every reason kind has its printed form', () => {
       'environment-changed: the build environment or arch changed',
       'previous-failure: the last build with these inputs failed',
       'forced: asked to rebuild',
+      'forced: --twice builds every package again to compare the two builds',
     ],
   );
 });

@@ -28,6 +28,8 @@ export interface DecideInput {
   /** The latest attempt with this same key failed. */
   readonly failedBefore: boolean;
   readonly forced: boolean;
+  /** Why it is forced when not by --force (kiln build --twice). */
+  readonly forcedBy?: 'twice' | undefined;
 }
 
 export type Decision =
@@ -37,7 +39,7 @@ export type Decision =
 
 export function decide(input: DecideInput): Decision {
   if (input.broken !== undefined) return { state: 'broken', reason: input.broken };
-  if (input.forced) return { state: 'to-build', key: input.key, why: { kind: 'forced' } };
+  if (input.forced) return { state: 'to-build', key: input.key, why: input.forcedBy === undefined ? { kind: 'forced' } : { kind: 'forced', by: input.forcedBy } };
   if (input.key !== undefined && input.artifact !== undefined) {
     return { state: 'up-to-date', key: input.key, outputHash: input.artifact.outputHash, artifact: input.artifact.path };
   }

@@ -35,6 +35,8 @@ export interface PlanFacts {
   lastAttempt(nodeId: string): { readonly state: string; readonly key: string } | undefined;
   /** Names or globs to rebuild regardless. */
   forced(node: GraphNode): boolean;
+  /** What forces them when it is not --force (kiln build --twice). */
+  readonly forcedBy?: 'twice' | undefined;
 }
 
 /** The staged outputs of a node that decide() never looks at (see makePlan). */
@@ -86,6 +88,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       lastSuccess,
       failedBefore: last !== undefined && last.state === 'failed' && key !== undefined && last.key === key,
       forced,
+      forcedBy: facts.forcedBy,
     });
     // Written out field by field (not a spread): one object shape for every node.
     const p: PlanNode = {

@@ -7,7 +7,8 @@ export type Reason =
   | { readonly kind: 'dependency-changed'; readonly dependency: string }
   | { readonly kind: 'environment-changed' }
   | { readonly kind: 'previous-failure' }
-  | { readonly kind: 'forced' };
+  /** `by: 'twice'`: kiln build --twice builds everything again to compare; else --force. */
+  | { readonly kind: 'forced'; readonly by?: 'twice' };
 
 export type ReasonKind = Reason['kind'];
 
@@ -26,6 +27,6 @@ export function describeReason(r: Reason): string {
     case 'previous-failure':
       return 'previous-failure: the last build with these inputs failed';
     case 'forced':
-      return 'forced: asked to rebuild';
+      return r.by === 'twice' ? 'forced: --twice builds every package again to compare the two builds' : 'forced: asked to rebuild';
   }
 }

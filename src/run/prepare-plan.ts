@@ -31,6 +31,8 @@ export interface PlanRequest {
   readonly archs: readonly string[] | undefined;
   /** Names or globs to rebuild even when up to date. */
   readonly force: readonly string[];
+  /** What asked for `force` when not the user's --force (kiln build --twice): shown as the reason. */
+  readonly forcedBy?: 'twice' | undefined;
   /** Debian source packages to build (--debian SUITE …); a tree's debian.toml is read too. */
   readonly debian?: DebianCliRequest;
   /** Progress notes before the run starts (e.g. an env being created). */
@@ -130,6 +132,7 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
       },
       lastAttempt: (id) => states.get(id)?.attempt,
       forced: (node) => forced.some((re) => re.test(node.name)),
+      forcedBy: req.forcedBy,
     });
     return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs, scan };
   }
