@@ -12,7 +12,8 @@ import { tmpDir } from '../../test/helpers/tmp.ts';
 import { clearsign, makeKey, releaseText, serveArchive } from '../../test/fixtures/debian/archive.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { isKilnError } from '../errors.ts';
-import { scanDebian, unknownArchs, type DebianRequest, type DebianScan } from './debian-scan.ts';
+import { scanDebian, type DebianRequest, type DebianScan } from './debian-scan.ts';
+import { unknownArchs } from './suite-indexes.ts';
 import { doseMissing } from './installability.ts';
 import { formatRelations } from './relation.ts';
 

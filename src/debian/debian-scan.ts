@@ -1,4 +1,4 @@
-// Debian source packages as a package source: fetch and verify the suite's indexes,
+// Debian source packages as a package source: fetch and verify the suite's indexes (suite-indexes.ts),
 // select the requested sources (name, name=version, local .dsc files, or --all), and
 // turn each into a PackageSpec the generic planner understands:
 //
@@ -24,8 +24,8 @@ import type { Downloads } from '../cache/downloads.ts';
 import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
 import { forgetChoices } from './binary-closure.ts';
 import { debianExtras, type DebianOptions, type DebianSuite } from './debian-spec.ts';
-import { createIndexes, type SuiteRelease } from './indexes.ts';
-import { KilnError, isKilnError } from '../errors.ts';
+import type { SuiteRelease } from './indexes.ts';
+import { fetchIndexes, type InputOrigin } from './suite-indexes.ts';
 import { check, discardedMs, type Checking } from './dose-check.ts';
 import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
 import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, type Checkable, type DoseRun } from './dose-runs.ts';
@@ -63,15 +63,6 @@ export interface DebianRequest {
   readonly keyring?: string;
   readonly signal?: AbortSignal;
 }
-
-/** Where a value came from: a flag (a usage error) or a key of debian.toml (config-invalid). */
-export interface InputOrigin {
-  readonly code: 'usage' | 'config-invalid';
-  /** Prefixed to the message: `--debian`, or `/tree/debian.toml: suite`. */
-  readonly where: string;
-}
-
-const FLAGS: { readonly suite: InputOrigin; readonly archs: InputOrigin } = { suite: { code: 'usage', where: '--debian' }, archs: { code: 'usage', where: '--arch' } };
 
 export interface DebianScan {
   readonly specs: readonly PackageSpec[];
@@ -192,34 +183,6 @@ function startLaps(): Laps {
 function during(s: Scan, what: string): void {
   s.laps.lap(what);
   if (s.early !== undefined || s.checking !== undefined) s.laps.overlapped.push(what);
-}
-
-/** Fetches and verifies the suite's Release, the Packages of each arch and (if names or --all ask for it) Sources. */
-async function fetchIndexes(req: DebianRequest): Promise<{ release: SuiteRelease; packagesPaths: Map<string, string>; sourcesPath: string | undefined }> {
-  const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, ...(req.keyring === undefined ? {} : { keyring: req.keyring }) });
-  const sig = req.signal === undefined ? {} : { signal: req.signal };
-  const origin = req.origin ?? FLAGS;
-  const release = await indexes.release(req.mirror, req.suite, sig).catch((e: unknown) => {
-    // A suite the mirror lacks (or not a suite name): the user's input, named where it was given.
-    throw isKilnError(e) && e.code === 'usage' ? new KilnError(origin.suite.code, `${origin.suite.where}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint }) : e;
-  });
-  const unknown = unknownArchs(req.archs, release.release.architectures);
-  if (unknown.length > 0) {
-    throw new KilnError(origin.archs.code, `${origin.archs.where}: unknown architecture ${unknown.map((a) => `"${a}"`).join(', ')}: ${req.suite} has ${release.release.architectures.filter((a) => a !== 'all').join(' ')}`, {
-      hint: 'name architectures the suite has (Debian names: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x…)',
-    });
-  }
-  const packagesPaths = new Map<string, string>();
-  for (const arch of req.archs) packagesPaths.set(arch, await indexes.packages(release, arch, sig));
-  const needSources = req.all || req.sources.length > 0;
-  const sourcesPath = needSources ? await indexes.sources(release, sig) : undefined;
-  return { release, packagesPaths, sourcesPath };
-}
-
-/** The archs of a run that the suite's Release does not list (none when it lists no archs at all) (pure). */
-export function unknownArchs(archs: readonly string[], listed: readonly string[]): string[] {
-  if (listed.length === 0) return [];
-  return archs.filter((a) => a !== 'all' && !listed.includes(a));
 }
 
 /** The scan's state once the indexes are fetched: the suite (its Packages parsed later), no dose run yet. */
