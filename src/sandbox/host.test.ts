@@ -90,6 +90,31 @@ describe('host backend', () => {
     }
   });
 
+  test('a workspace emptied again is recycled; a file left in it later is still seen', async (t) => {
+    // Without listing: a directory the build touched is told by its mtime (see host.ts).
+    const ino = async (p: string): Promise<number> => (await stat(p)).ino;
+    const a = await hostBackend.create({ jobId: 'mt@a', workDir: await workDir(t), limits });
+    assert.equal((await sh(a, 'touch "$HOME/x" "$SRCDIR/y" && rm "$HOME/x" "$SRCDIR/y" && mkdir "$TMPDIR/d" && rmdir "$TMPDIR/d"')).result.exitCode, 0);
+    const aSrc = await ino(a.host.src);
+    await a[Symbol.asyncDispose]();
+    const b = await hostBackend.create({ jobId: 'mt@b', workDir: await workDir(t), limits });
+    assert.equal(await ino(b.host.src), aSrc, 'the emptied workspace was not recycled');
+    for (const dir of Object.values(b.host)) assert.deepEqual(await readdir(dir), [], `${dir} is not empty`);
+    await b[Symbol.asyncDispose]();
+    // A recycled workspace (b's) in which a build leaves a file, in each directory in turn: removed.
+    for (const d of ['src', 'dest', 'home', 'tmp', 'sysroot', '.'] as const) {
+      const x = await hostBackend.create({ jobId: 'mt@x', workDir: await workDir(t), limits });
+      const xSrc = await ino(x.host.src);
+      await x[Symbol.asyncDispose]();
+      const wd = await workDir(t);
+      const c = await hostBackend.create({ jobId: 'mt@c', workDir: wd, limits });
+      assert.equal(await ino(c.host.src), xSrc, 'not a recycled workspace');
+      assert.equal((await sh(c, `touch "${join(wd, d)}/left"`)).result.exitCode, 0, d);
+      await c[Symbol.asyncDispose]();
+      await assert.rejects(stat(wd), { code: 'ENOENT' }, `a file left in ${d}: the workspace was kept for reuse`);
+    }
+  });
+
   test('run after dispose is a bug and says so', async (t) => {
     const sb = await hostBackend.create({ jobId: 'late@x', workDir: await workDir(t), limits });
     await sb[Symbol.asyncDispose]();

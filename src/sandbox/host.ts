@@ -13,8 +13,17 @@
 // if this one dies) and the next job's workspace is that directory renamed to its own
 // workDir: one rename each way, and the new job still starts with empty directories no
 // other job can see. Anything else is removed as before. The pool is emptied at exit.
+//
+// Telling "left empty" without listing six directories per job: a new workspace's
+// directories get an mtime far in the past (UNTOUCHED). Creating, removing or renaming an
+// entry in a directory sets its mtime to now, so a directory whose mtime is still
+// UNTOUCHED holds exactly what it held when it was made: nothing (the six, for workDir).
+// Only a directory the build touched is listed, and if it is empty again it gets its
+// UNTOUCHED mtime back. (Renaming workDir between the pool and a job does not change its
+// own mtime.) A build that sets the mtime back by hand after leaving a file could slip
+// one through; a host build can write anywhere its user can anyway.
 
-import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, writeFileSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { chmod, lstat, readdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { processStartTime } from '../envs/leases.ts';
@@ -59,6 +68,7 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
   }
   for (const d of DIRS) mkdirSync(layout[d]);
   freshStat ??= lstatSync(layout.src);
+  markUntouched([...DIRS.map((d) => layout[d]), workDir]);
   return new HostSandbox(workDir, layout, options, backendOptions);
 }
 
@@ -155,6 +165,13 @@ class HostSandbox implements Sandbox {
 
 /** How a freshly made layout directory looks (owner, group, mode); set by the first one made. */
 let freshStat: Stats | undefined;
+/** The mtime a layout directory has while nothing was created, removed or renamed in it. */
+const UNTOUCHED_S = 1_000_000_000;
+
+/** Give each directory the UNTOUCHED mtime (see the header). */
+function markUntouched(dirs: readonly string[]): void {
+  for (const d of dirs) utimesSync(d, UNTOUCHED_S, UNTOUCHED_S);
+}
 const FREE_MAX = 8;
 
 interface Pool {
@@ -196,12 +213,19 @@ function recycle(workDir: string): boolean {
   const pool = poolFor(workDir);
   if (pool.free.length >= FREE_MAX) return false;
   const asMade = (st: Stats): boolean => st.isDirectory() && st.mode === fresh.mode && st.uid === fresh.uid && st.gid === fresh.gid;
+  // Touched directories that must be listed, and marked untouched again once found empty.
+  const touched: string[] = [];
+  const check = (path: string, entries: number): boolean => {
+    const st = lstatSync(path);
+    if (!asMade(st)) return false;
+    if (st.mtimeMs === UNTOUCHED_S * 1000) return true;
+    touched.push(path);
+    return readdirSync(path).length === entries;
+  };
   try {
-    if (!asMade(lstatSync(workDir)) || readdirSync(workDir).length !== DIRS.length) return false;
-    for (const d of DIRS) {
-      const path = join(workDir, d);
-      if (!asMade(lstatSync(path)) || readdirSync(path).length !== 0) return false;
-    }
+    if (!check(workDir, DIRS.length)) return false;
+    for (const d of DIRS) if (!check(join(workDir, d), 0)) return false;
+    markUntouched(touched);
     if (!pool.made) {
       mkdirSync(pool.dir, { recursive: true });
       // The format of run workspaces' owner files (run/run-workspaces.ts): a kiln that
