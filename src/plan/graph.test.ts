@@ -226,3 +226,40 @@ test('globToRegExp', () => {
   ];
   for (const [glob, name, want] of rows) assert.equal(globToRegExp(glob).test(name), want, `${glob} ~ ${name}`);
 });
+
+test('alternatives: a broken first choice is passed over for the next one that can be built', () => {
+  const g = graph(
+    [
+      spec('libfoo'),
+      spec('needsmissing', { bdeps: ['nosuch'] }),
+      spec('rtbroken', { deps: ['nosuch'] }),
+      spec('cx', { bdeps: ['cy'] }),
+      spec('cy', { bdeps: ['cx'] }),
+      spec('c5', { bdeps: ['bad | libfoo'] }),
+      spec('c6', { bdeps: ['needsmissing | libfoo'] }),
+      spec('c7', { bdeps: ['cx | libfoo'] }),
+      spec('c8', { bdeps: ['rtbroken | libfoo'] }),
+      spec('c9', { deps: ['bad | libfoo'] }),
+      spec('c10', { bdeps: ['c9'] }),
+      // Nothing to fall back on: the first choice's trouble is what is reported.
+      spec('none', { bdeps: ['bad | needsmissing'] }),
+    ],
+    { invalid: [invalid('bad')] },
+  );
+  const s = states(g);
+  for (const id of ['c5', 'c6', 'c7', 'c8', 'c9', 'c10']) {
+    assert.equal(s[`${id}@amd64`], '', `${id}: ${s[`${id}@amd64`]}`);
+  }
+  for (const id of ['c5', 'c6', 'c7', 'c8']) assert.deepEqual(g.byId.get(`${id}@amd64`)!.buildDeps, ['libfoo@amd64'], id);
+  assert.deepEqual(g.byId.get('c10@amd64')!.waitsFor, ['c9@amd64', 'libfoo@amd64']);
+  assert.match(s['none@amd64']!, /^needs bad, which is broken: invalid recipe/);
+  assert.equal(s['cx@amd64'], 'dependency cycle: cx -> cy -> cx');
+  assert.equal(s['needsmissing@amd64'], 'needs nosuch, which is not in the tree');
+});
+
+test('alternatives: a cycle that another choice avoids is no cycle', () => {
+  const g = graph([spec('a', { bdeps: ['b | c'] }), spec('b', { bdeps: ['a'] }), spec('c')]);
+  assert.deepEqual(states(g), { 'a@amd64': '', 'b@amd64': '', 'c@amd64': '' });
+  assert.deepEqual(g.byId.get('a@amd64')!.buildDeps, ['c@amd64']);
+  assert.deepEqual(g.byId.get('b@amd64')!.buildDeps, ['a@amd64']);
+});

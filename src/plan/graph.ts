@@ -7,7 +7,7 @@ import type { AltGroup } from '../debian/relation-types.ts';
 import { jobIdOf } from './job.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from './spec.ts';
 import { findCyclesIndexed } from './cycles.ts';
-import { buildIndex, resolveGroup, type Candidate } from './resolve.ts';
+import { buildIndex, groupOptions, type Candidate } from './resolve.ts';
 import { KilnError } from '../errors.ts';
 
 export interface GraphNode {
@@ -64,10 +64,13 @@ interface Draft {
   buildDeps: string[];
   /** Numbers (see buildGraph) of buildDeps and of the resolved runtime deps. */
   buildIdx: number[];
-  /** The three below stay the shared empty array until something is added (most never). */
+  /** The four below stay the shared empty array until something is added (most never). */
   runtimeIdx: number[];
   problems: string[];
   runtimeProblems: string[];
+  /** Per resolvable build-depends group, the numbers of every candidate that satisfies it. */
+  buildOptions: number[][];
+  runtimeOptions: number[][];
 }
 
 const NONE: never[] = [];
@@ -79,7 +82,7 @@ export function buildGraph(input: GraphInput): Graph {
   // num: the node's number (below), so that a resolution needs no lookup by id.
   const candidates: (Candidate & { arch: string; num: number })[] = [];
   const draft = (id: string, name: string, version: string, arch: string, spec: PackageSpec | undefined, problems: string[]): Draft => ({
-    id, name, version, arch, spec, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE,
+    id, name, version, arch, spec, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE, buildOptions: [], runtimeOptions: NONE,
   });
   for (const spec of input.specs) {
     for (const arch of archsOf(spec, input.archs)) {
@@ -111,21 +114,16 @@ export function buildGraph(input: GraphInput): Graph {
 
   const profiles = input.profiles ?? [];
   const reduceOptions = new Map<string, { hostArch: string; profiles: readonly string[] }>();
+  const numsOf = (cs: readonly Candidate[]): number[] => cs.map((c) => (c as (typeof candidates)[number]).num);
   const resolveAll = (d: Draft, groups: readonly AltGroup[], build: boolean): void => {
     const arch = d.arch === 'all' ? input.hostArch : d.arch;
     let options = reduceOptions.get(arch);
     if (options === undefined) reduceOptions.set(arch, (options = { hostArch: arch, profiles }));
     for (const g of reduceGroups(groups, options)) {
-      const r = resolveGroup(g, { arch, hostArch: input.hostArch, index });
-      if (r.ok) {
-        const num = (r.candidate as (typeof candidates)[number]).num;
-        if (build) {
-          d.buildDeps.push(r.nodeId);
-          d.buildIdx.push(num);
-        } else if (r.nodeId !== d.id) {
-          if (d.runtimeIdx === NONE) d.runtimeIdx = [];
-          d.runtimeIdx.push(num);
-        }
+      const r = groupOptions(g, { arch, hostArch: input.hostArch, index });
+      if (r.problem === undefined) {
+        if (build) d.buildOptions.push(numsOf(r.candidates));
+        else (d.runtimeOptions === NONE ? (d.runtimeOptions = []) : d.runtimeOptions).push(numsOf(r.candidates));
       } else if (build) {
         if (d.problems === NONE) d.problems = [];
         d.problems.push(r.problem);
@@ -139,6 +137,150 @@ export function buildGraph(input: GraphInput): Graph {
     if (d.spec === undefined) continue;
     resolveAll(d, d.spec.buildDepends, true);
     resolveAll(d, d.spec.depends, false);
+  }
+
+  // Choose one candidate per group, the first that can be built and staged, and work out
+  // what each node waits for, which nodes are selected and which are on a cycle. A
+  // candidate on a cycle cannot be built either: when a group with another choice took
+  // one, choose again with the cycle's nodes avoided (each round avoids more nodes).
+  const avoid = new Uint8Array(n);
+  let round = chooseAndLink(drafts, avoid, input.targets);
+  for (;;) {
+    let again = false;
+    for (const i of round.cyclic) {
+      if (avoid[i] === 1) continue;
+      avoid[i] = 1;
+      again = true;
+    }
+    if (!again || !round.cyclic.some((i) => hasOtherChoice(drafts, i))) break;
+    round = chooseAndLink(drafts, avoid, input.targets);
+  }
+  const { sel, adj, cycles, stageProblems } = round;
+  const m = sel.length;
+
+  // Broken: own problems, cycles, then anything that waits for a broken node.
+  const broken: (string | undefined)[] = new Array(m);
+  for (let k = 0; k < m; k++) {
+    const i = sel[k]!;
+    const d = drafts[i]!;
+    if (d.problems.length > 0) broken[k] = d.problems.join('; ');
+    else if (stageProblems[i] !== undefined) broken[k] = stageProblems[i];
+  }
+  const cyclic = new Uint8Array(m);
+  for (const cycle of cycles) {
+    const text = `dependency cycle: ${cycle.map((c) => drafts[sel[c]!]!.name).join(' -> ')}`;
+    for (let j = 0; j < cycle.length - 1; j++) {
+      const k = cycle[j]!;
+      cyclic[k] = 1;
+      if (broken[k] === undefined) broken[k] = text;
+    }
+  }
+  const order = topoOrder(m, adj, cyclic);
+  // One pass suffices in dependency order; nodes behind a cycle have no such order, so
+  // repeat until nothing changes.
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const k of order) {
+      if (broken[k] !== undefined) continue;
+      for (const w of adj[k]!) {
+        if (broken[w] !== undefined) {
+          broken[k] = `needs ${drafts[sel[w]!]!.name}, which is broken: ${headOf(broken[w])}`;
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+
+  const idOf = (k: number): string => drafts[sel[k]!]!.id;
+  const nodes: GraphNode[] = order.map((k) => {
+    const d = drafts[sel[k]!]!;
+    const w = adj[k]!;
+    return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k] };
+  });
+  const byId = new Map<string, GraphNode>();
+  for (const x of nodes) byId.set(x.id, x);
+  return { nodes, byId };
+}
+
+interface Linked {
+  /** Selected draft numbers, in id order; k-th selected node is sel[k]. */
+  readonly sel: readonly number[];
+  /** What each selected node waits for, as selected numbers. */
+  readonly adj: readonly (readonly number[])[];
+  /** Cycles among the selected nodes (selected numbers, the first repeated last). */
+  readonly cycles: readonly (readonly number[])[];
+  /** Draft numbers of every node on a cycle. */
+  readonly cyclic: readonly number[];
+  /** By draft number: why staging what the node needs cannot work. */
+  readonly stageProblems: readonly (string | undefined)[];
+}
+
+/** Can node i be chosen: is it built and staged without trouble, as far as choices go? */
+function usableNodes(drafts: readonly Draft[], avoid: Uint8Array): Uint8Array {
+  const n = drafts.length;
+  const ok = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const d = drafts[i]!;
+    ok[i] = d.spec !== undefined && d.problems.length === 0 && d.runtimeProblems.length === 0 && avoid[i] === 0 ? 1 : 0;
+  }
+  // The greatest fixed point: a node stays usable while each of its groups has a usable
+  // choice (a runtime group may be satisfied by the node itself). One pass when nothing
+  // is broken.
+  const hasUsable = (options: readonly number[], self: number): boolean => {
+    for (const o of options) if (o === self || ok[o] === 1) return true;
+    return false;
+  };
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = 0; i < n; i++) {
+      if (ok[i] === 0) continue;
+      const d = drafts[i]!;
+      let fine = true;
+      for (const g of d.buildOptions) if (!hasUsable(g, -1)) fine = false;
+      for (const g of d.runtimeOptions) if (!hasUsable(g, i)) fine = false;
+      if (!fine) {
+        ok[i] = 0;
+        changed = true;
+      }
+    }
+  }
+  return ok;
+}
+
+/** Did a group of some node other than i list i along with another choice? */
+function hasOtherChoice(drafts: readonly Draft[], i: number): boolean {
+  for (const d of drafts) {
+    for (const g of d.buildOptions) if (g.length > 1 && g.includes(i)) return true;
+    for (const g of d.runtimeOptions) if (g.length > 1 && g.includes(i)) return true;
+  }
+  return false;
+}
+
+/** Choose for every group (the first usable candidate, else the first: its trouble is then reported), then link. */
+function chooseAndLink(drafts: Draft[], avoid: Uint8Array, targets: readonly string[]): Linked {
+  const n = drafts.length;
+  const ok = usableNodes(drafts, avoid);
+  const pick = (options: readonly number[], self: number): number => {
+    for (const o of options) if (o === self || ok[o] === 1) return o;
+    return options[0]!;
+  };
+  for (let i = 0; i < n; i++) {
+    const d = drafts[i]!;
+    d.buildDeps = [];
+    d.buildIdx = [];
+    d.runtimeIdx = NONE;
+    for (const g of d.buildOptions) {
+      const num = pick(g, -1);
+      d.buildDeps.push(drafts[num]!.id);
+      d.buildIdx.push(num);
+    }
+    for (const g of d.runtimeOptions) {
+      const num = pick(g, i);
+      if (num === i) continue;
+      if (d.runtimeIdx === NONE) d.runtimeIdx = [];
+      d.runtimeIdx.push(num);
+    }
   }
 
   // waitsFor = each build dep plus its runtime closure.
@@ -186,10 +328,10 @@ export function buildGraph(input: GraphInput): Graph {
 
   // Selection: targets plus everything they wait for.
   const selected = new Uint8Array(n);
-  if (input.targets.length === 0) selected.fill(1);
+  if (targets.length === 0) selected.fill(1);
   else {
     const todo: number[] = [];
-    for (const t of input.targets) {
+    for (const t of targets) {
       const re = globToRegExp(t);
       let hits = 0;
       for (let i = 0; i < n; i++) {
@@ -223,49 +365,10 @@ export function buildGraph(input: GraphInput): Graph {
     adj = sel.map((i) => waits[i]!.map((w) => pos[w]!));
   }
 
-  // Broken: own problems, cycles, then anything that waits for a broken node.
-  const broken: (string | undefined)[] = new Array(m);
-  for (let k = 0; k < m; k++) {
-    const i = sel[k]!;
-    const d = drafts[i]!;
-    if (d.problems.length > 0) broken[k] = d.problems.join('; ');
-    else if (stageProblems[i] !== undefined) broken[k] = stageProblems[i];
-  }
-  const cyclic = new Uint8Array(m);
-  for (const cycle of findCyclesIndexed(m, adj)) {
-    const text = `dependency cycle: ${cycle.map((c) => drafts[sel[c]!]!.name).join(' -> ')}`;
-    for (let j = 0; j < cycle.length - 1; j++) {
-      const k = cycle[j]!;
-      cyclic[k] = 1;
-      if (broken[k] === undefined) broken[k] = text;
-    }
-  }
-  const order = topoOrder(m, adj, cyclic);
-  // One pass suffices in dependency order; nodes behind a cycle have no such order, so
-  // repeat until nothing changes.
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (const k of order) {
-      if (broken[k] !== undefined) continue;
-      for (const w of adj[k]!) {
-        if (broken[w] !== undefined) {
-          broken[k] = `needs ${drafts[sel[w]!]!.name}, which is broken: ${headOf(broken[w])}`;
-          changed = true;
-          break;
-        }
-      }
-    }
-  }
-
-  const idOf = (k: number): string => drafts[sel[k]!]!.id;
-  const nodes: GraphNode[] = order.map((k) => {
-    const d = drafts[sel[k]!]!;
-    const w = adj[k]!;
-    return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k] };
-  });
-  const byId = new Map<string, GraphNode>();
-  for (const x of nodes) byId.set(x.id, x);
-  return { nodes, byId };
+  const cycles = findCyclesIndexed(m, adj);
+  const cyclic: number[] = [];
+  for (const cycle of cycles) for (let j = 0; j < cycle.length - 1; j++) cyclic.push(sel[cycle[j]!]!);
+  return { sel, adj, cycles, cyclic, stageProblems };
 }
 
 /** The first line of a cause (a several-line cause ends it with ":"). */

@@ -117,16 +117,42 @@ function relationProblem(r: Relation, arch: string, index: ResolverIndex): strin
   return `needs ${text}, tree has ${[...new Set(has)].join(', ')}`;
 }
 
-/** Resolve one alternatives group for a node built for `arch` (`hostArch` for `:native`). */
-export function resolveGroup(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex }): Resolution {
-  const problems: string[] = [];
+/** Every candidate that satisfies the group, and the problem to report when none does. */
+export interface GroupOptions {
+  /** In preference order: the first alternative's candidates first; no candidate twice. */
+  readonly candidates: readonly Candidate[];
+  /** Set when `candidates` is empty. */
+  readonly problem: string | undefined;
+}
+
+/**
+ * Every candidate that satisfies one alternatives group for a node built for `arch`
+ * (`hostArch` for `:native`). The graph takes the first of them that can be built: an
+ * alternative whose package is broken does not satisfy the group.
+ */
+export function groupOptions(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex }): GroupOptions {
+  let found: Candidate[] | undefined;
+  let problems: string[] | undefined;
   for (const r of group) {
     const arch = r.archQualifier === 'native' ? options.hostArch : options.arch;
+    let any = false;
     for (const c of options.index.candidates(r.name, arch)) {
-      if (satisfies(c, r)) return { ok: true, nodeId: c.nodeId, candidate: c };
+      if (!satisfies(c, r)) continue;
+      any = true;
+      if (found === undefined) found = [c];
+      else if (!found.includes(c)) found.push(c);
     }
-    problems.push(relationProblem(r, arch, options.index));
+    if (!any && found === undefined) (problems ??= []).push(relationProblem(r, arch, options.index));
   }
-  if (problems.length === 1) return { ok: false, problem: problems[0]! };
-  return { ok: false, problem: `needs one of ${group.map(formatRelation).join(' | ')}: ${problems.map((p) => p.replace(/^needs /, '')).join('; ')}` };
+  if (found !== undefined) return { candidates: found, problem: undefined };
+  const p = problems!;
+  const problem = p.length === 1 ? p[0]! : `needs one of ${group.map(formatRelation).join(' | ')}: ${p.map((x) => x.replace(/^needs /, '')).join('; ')}`;
+  return { candidates: NONE, problem };
+}
+
+/** The first satisfying candidate of a group, as if every package could be built. */
+export function resolveGroup(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex }): Resolution {
+  const o = groupOptions(group, options);
+  const c = o.candidates[0];
+  return c === undefined ? { ok: false, problem: o.problem! } : { ok: true, nodeId: c.nodeId, candidate: c };
 }
