@@ -25,8 +25,10 @@ const rows: { name: string; g: Record<string, string>; want: string[][] }[] = [
       ['m', 'n', 'o', 'm'],
     ],
   },
-  // One component, several cycles through it: one cycle is printed (a shortest one from the smallest node).
-  { name: 'a chord makes a shorter cycle', g: { a: 'b', b: 'c a', c: 'a' }, want: [['a', 'b', 'a']] },
+  // One component, several cycles through it: a shortest one from the smallest node, then
+  // one through each member it missed, so that every member is shown on a cycle.
+  { name: 'a chord makes a shorter cycle', g: { a: 'b', b: 'c a', c: 'a' }, want: [['a', 'b', 'a'], ['c', 'a', 'b', 'c']] },
+  { name: 'two cycles sharing a node', g: { a: 'b', b: 'a c', c: 'b' }, want: [['a', 'b', 'a'], ['c', 'b', 'c']] },
 ];
 
 for (const row of rows) {

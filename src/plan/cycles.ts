@@ -71,13 +71,29 @@ function tarjan(n: number, adj: readonly (readonly number[])[], emit: (comp: num
 }
 
 /**
- * The cycles among nodes 0..n-1 numbered in name order (each successor list ascending):
- * one per component of more than one node or with a self-loop, each from its smallest
- * node along the edges, closed.
+ * The cycles among nodes 0..n-1 numbered in name order (each successor list ascending),
+ * in components of more than one node or with a self-loop: each closed, and together
+ * passing through every member of such a component.
  */
 export function findCyclesIndexed(n: number, adj: readonly (readonly number[])[]): number[][] {
   const out: number[][] = [];
-  tarjan(n, adj, (comp) => out.push(orderCycle(comp, adj)), true);
+  tarjan(
+    n,
+    adj,
+    (comp) => {
+      // Every member is on some cycle of its component: one cycle from the smallest node,
+      // then one through each member that cycle missed (a -> b -> a, c -> b -> c).
+      const members = new Set(comp);
+      const covered = new Set<number>();
+      for (const start of [...comp].sort((a, b) => a - b)) {
+        if (covered.has(start)) continue;
+        const cycle = cycleThrough(start, members, adj);
+        for (const c of cycle) covered.add(c);
+        out.push(cycle);
+      }
+    },
+    true,
+  );
   return out;
 }
 
@@ -125,11 +141,8 @@ function numbered(nodes: readonly string[], edges: Edges, byName: boolean): { id
   return { ids, adj };
 }
 
-/** A cycle through the component from its smallest node, breadth-first along ascending edges, closed. */
-function orderCycle(comp: readonly number[], adj: readonly (readonly number[])[]): number[] {
-  const members = new Set(comp);
-  let start = comp[0]!;
-  for (const c of comp) if (c < start) start = c;
+/** A shortest cycle from start back to it within the component, breadth-first along ascending edges, closed. */
+function cycleThrough(start: number, members: ReadonlySet<number>, adj: readonly (readonly number[])[]): number[] {
   const prev = new Map<number, number>();
   const queue: number[] = [start];
   let found = false;

@@ -263,3 +263,18 @@ test('alternatives: a cycle that another choice avoids is no cycle', () => {
   assert.deepEqual(g.byId.get('a@amd64')!.buildDeps, ['c@amd64']);
   assert.deepEqual(g.byId.get('b@amd64')!.buildDeps, ['a@amd64']);
 });
+
+test('every package of a tangle of cycles is shown on a cycle of its own', () => {
+  const g = graph([spec('a', { bdeps: ['b'] }), spec('b', { bdeps: ['a', 'c'] }), spec('c', { bdeps: ['b'] }), spec('d', { bdeps: ['c'] })]);
+  assert.deepEqual(states(g), {
+    'a@amd64': 'dependency cycle: a -> b -> a',
+    'b@amd64': 'dependency cycle: a -> b -> a',
+    'c@amd64': 'dependency cycle: c -> b -> c',
+    'd@amd64': 'needs c, which is broken: dependency cycle: c -> b -> c',
+  });
+});
+
+test('a cycle through a runtime dependency spells out its steps', () => {
+  const g = graph([spec('rta', { bdeps: ['rtb'] }), spec('rtb', { deps: ['rtc'] }), spec('rtc', { deps: ['rta'] })]);
+  assert.equal(states(g)['rta@amd64'], 'dependency cycle: rta -> rtb -(depends)-> rtc -(depends)-> rta');
+});

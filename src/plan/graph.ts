@@ -168,7 +168,8 @@ export function buildGraph(input: GraphInput): Graph {
   }
   const cyclic = new Uint8Array(m);
   for (const cycle of cycles) {
-    const text = `dependency cycle: ${cycle.map((c) => drafts[sel[c]!]!.name).join(' -> ')}`;
+    let text = `dependency cycle: ${drafts[sel[cycle[0]!]!]!.name}`;
+    for (let j = 1; j < cycle.length; j++) text += hopText(drafts, sel[cycle[j - 1]!]!, sel[cycle[j]!]!);
     for (let j = 0; j < cycle.length - 1; j++) {
       const k = cycle[j]!;
       cyclic[k] = 1;
@@ -369,6 +370,35 @@ function chooseAndLink(drafts: Draft[], avoid: Uint8Array, targets: readonly str
   const cyclic: number[] = [];
   for (const cycle of cycles) for (let j = 0; j < cycle.length - 1; j++) cyclic.push(sel[cycle[j]!]!);
   return { sel, adj, cycles, cyclic, stageProblems };
+}
+
+/**
+ * One step u -> v of a printed cycle. v is a build dependency of u, or is staged for u
+ * because a build dependency needs it at run time: then the runtime steps are spelled out,
+ * as `-(depends)->`.
+ */
+function hopText(drafts: readonly Draft[], u: number, v: number): string {
+  const name = (i: number): string => drafts[i]!.name;
+  const d = drafts[u]!;
+  if (d.buildIdx.includes(v)) return ` -> ${name(v)}`;
+  for (const b of d.buildIdx) {
+    // Breadth-first along runtime dependencies from b to v.
+    const prev = new Map<number, number>([[b, -1]]);
+    const queue = [b];
+    for (let i = 0; i < queue.length && !prev.has(v); i++) {
+      for (const r of drafts[queue[i]!]!.runtimeIdx) {
+        if (prev.has(r)) continue;
+        prev.set(r, queue[i]!);
+        queue.push(r);
+      }
+    }
+    if (!prev.has(v)) continue;
+    const path: number[] = [];
+    for (let x = v; x !== -1; x = prev.get(x)!) path.push(x);
+    path.reverse();
+    return ` -> ${name(b)}${path.slice(1).map((x) => ` -(depends)-> ${name(x)}`).join('')}`;
+  }
+  return ` -> ${name(v)}`;
 }
 
 /** The first line of a cause (a several-line cause ends it with ":"). */
