@@ -223,6 +223,15 @@ test('globToRegExp', () => {
     ['g++', 'gxx', false],
     ['a.b', 'axb', false],
     ['*', 'anything', true],
+    ['c[xyz]', 'cy', true],
+    ['c[xyz]', 'ca', false],
+    ['lib[a-c]*', 'libbz2', true],
+    ['lib[a-c]*', 'libz', false],
+    ['[!l]*', 'zlib', true],
+    ['[!l]*', 'libz', false],
+    ['a[+.]b', 'a.b', true],
+    ['a[+.]b', 'axb', false],
+    ['a[b', 'a[b', true],
   ];
   for (const [glob, name, want] of rows) assert.equal(globToRegExp(glob).test(name), want, `${glob} ~ ${name}`);
 });

@@ -50,9 +50,32 @@ export function archsOf(spec: PackageSpec, runArchs: readonly string[]): string[
   return runArchs.filter((a) => spec.archs.includes(a));
 }
 
+/** A shell glob as a whole-name RegExp: `*`, `?` and classes `[abc]`, `[a-z]`, `[!x]` (an unclosed `[` is literal). */
 export function globToRegExp(glob: string): RegExp {
-  const esc = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${esc}$`);
+  const esc = (c: string): string => c.replace(/[.+^${}()|[\]\\*?-]/g, '\\$&');
+  let out = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') out += '.*';
+    else if (c === '?') out += '.';
+    else if (c === '[' && glob.indexOf(']', i + 2) > 0) {
+      const end = glob.indexOf(']', i + 2);
+      let body = glob.slice(i + 1, end);
+      const negate = body.startsWith('!') || body.startsWith('^');
+      if (negate) body = body.slice(1);
+      // Ranges stay ranges; every other character is literal.
+      let cls = '';
+      for (let j = 0; j < body.length; j++) {
+        if (body[j + 1] === '-' && j + 2 < body.length) {
+          cls += `${esc(body[j]!)}-${esc(body[j + 2]!)}`;
+          j += 2;
+        } else cls += esc(body[j]!);
+      }
+      out += `[${negate ? '^' : ''}${cls}]`;
+      i = end;
+    } else out += esc(c);
+  }
+  return new RegExp(`^${out}$`);
 }
 
 interface Draft {

@@ -111,6 +111,14 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
 
   function finishPlan(): PreparedPlan {
     const forced = req.force.map(globToRegExp);
+    // A --force pattern that names nothing is a typo, as a target that names nothing is.
+    req.force.forEach((pattern, i) => {
+      if (req.forcedBy === undefined && !graph.nodes.some((node) => forced[i]!.test(node.name))) {
+        throw new KilnError('target-not-found', `--force "${pattern}" matches no package of this run`, {
+          hint: 'name a package folder of the tree (or a glob such as "lib*") that the run builds; `kiln plan` lists them all',
+        });
+      }
+    });
     // One scan of package_state, not two history queries per package.
     const states = records.packageStates();
     // The output of each package's last good build, by its key: an unchanged package's

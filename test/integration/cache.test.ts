@@ -137,4 +137,10 @@ test('why reasons: new, recipe-changed, source-changed, dependency-changed, forc
   const report = await readReport(forced);
   assert.deepEqual(statesOf(report), { base: 'up-to-date', mid: 'built', top: 'up-to-date' });
   assert.equal(report.packages.find((p) => p.name === 'mid')?.why, 'forced');
+
+  // A --force pattern that matches nothing is refused like an unknown target; classes work.
+  const typo = await runKiln(['plan', '--tree', tree, '--state', state, '--force', 'mdi']);
+  assert.equal(typo.code, 2, explain(typo));
+  assert.match(typo.stderr, /target-not-found.*--force "mdi" matches no package/);
+  assert.equal((await plan(tree, state, '--force', 'm[i]d')).mid, 'to-build forced');
 });
