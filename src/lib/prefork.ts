@@ -187,7 +187,10 @@ class Helper {
     ];
     const [file, args] = bin === undefined ? ['perl', ['-e', HELPER, ...numbers.map(String)]] : [bin, [String(PID_DELAY_MS)]];
     this.kind = bin === undefined ? 'perl' : 'c';
-    this.#child = spawn(file, args, { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+    // In a session of its own: Ctrl-C on a terminal signals kiln's whole process group,
+    // and a helper killed by it would turn every running build into a failure. kiln stops
+    // the builds itself; the helper goes when kiln does (EOF on its stdin).
+    this.#child = spawn(file, args, { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }, detached: true });
     this.#child.once('error', () => this.#died());
     this.#child.once('exit', () => this.#died());
     this.#child.stdin!.on('error', () => undefined);

@@ -53,6 +53,8 @@ export interface KilnOptions {
   readonly timeoutMs?: number;
   /** Measure the kiln process's peak RSS (through GNU time when installed, else /proc polling). */
   readonly measureRss?: boolean;
+  /** Start kiln as the leader of its own process group, as a shell does (Ctrl-C signals the whole group). */
+  readonly ownGroup?: boolean;
 }
 
 export interface KilnProcess {
@@ -89,8 +91,8 @@ export function spawnKiln(args: readonly string[], options: KilnOptions = {}): K
   const rssFile = useTime ? join(tmpdir(), `kiln-rss-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`) : undefined;
   const argv = [KILN_BIN, ...args];
   const child = useTime
-    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile!, NODE_BIN, ...argv], { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(NODE_BIN, argv, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile!, NODE_BIN, ...argv], { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownGroup === true })
+    : spawn(NODE_BIN, argv, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownGroup === true });
   const started = performance.now();
 
   const out: Buffer[] = [];

@@ -46,17 +46,19 @@ test('daemonized grandchildren: a build that leaves daemons behind (setsid, doub
   }
 });
 
-test('cancel midway: one SIGINT stops the run: exit 130, every package cancelled, no process and no workspace left', async () => {
+// SIGINT to kiln alone (kill), and to kiln's whole process group, as Ctrl-C on a terminal
+// does: kiln's launcher helpers get it too, and the builds must still count as cancelled.
+for (const to of ['kiln', 'its process group'] as const) test(`cancel midway: one SIGINT to ${to} stops the run: exit 130, every package cancelled, no process and no workspace left`, async () => {
   await using dir = await tmpDir();
   const m = marker();
   try {
     const tree = await instantiateTree('cancel-midway', join(dir.path, 'tree'), { MARKER: m });
     const state = join(dir.path, 'state');
-    const k = spawnKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json'], { timeoutMs: 20_000 });
+    const k = spawnKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json'], { timeoutMs: 20_000, ownGroup: to !== 'kiln' });
     // Wait until two builds are really inside their scripts (their sleeps run).
     const running = await eventually(async () => (await pidsWithCmdline(`sleeping-${m}`)).length >= 2, 10_000);
     assert.ok(running, `two builds never reached their sleep; events: ${k.events.map((e) => e.type).join(', ')}`);
-    process.kill(k.pid, 'SIGINT');
+    process.kill(to === 'kiln' ? k.pid : -k.pid, 'SIGINT');
     const r = await k.done;
     assert.equal(r.code, 130, explain(r));
     assert.ok(r.durationMs < 15_000, `cancelling took until ${r.durationMs}ms`);
