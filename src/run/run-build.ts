@@ -151,6 +151,17 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       expectedMs: (id) => learned.get(id),
     });
+    // Why a job never started (cancelled before its turn): the run was stopped, or
+    // --fail-fast stopped starting jobs after the first failure.
+    let firstFailed: string | undefined;
+    const notStartedCause = (): string => {
+      if (req.signal.aborted) {
+        const why = req.signal.reason instanceof Error ? req.signal.reason.message : undefined;
+        return `not started: the run was cancelled${why === undefined || why === '' ? '' : ` (${why})`}`;
+      }
+      const f = firstFailed === undefined ? undefined : plan.byId.get(firstFailed);
+      return f === undefined ? 'not started: the run stopped' : `not started: --fail-fast stopped the run after ${f.name} (${f.arch}) failed`;
+    };
     await runScheduler({
       jobs: schedJobs,
       capacity,
@@ -159,6 +170,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       slotGate: req.slotGate,
       run: async (id, { signal }) => {
         const outcome = await execute!(jobs.get(id)!, { signal });
+        if (outcome.state === 'failed') firstFailed ??= id;
         return outcome.state === 'built' || outcome.state === 'up-to-date' ? 'succeeded' : outcome.state;
       },
       onSettled: (id, r) => {
@@ -173,7 +185,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           version: n.version,
           arch: n.arch,
           state: r.state,
-          ...(failedNode === undefined ? {} : { cause: `needs ${failedNode.name} (${failedNode.arch}), which failed` }),
+          cause: failedNode !== undefined ? `needs ${failedNode.name} (${failedNode.arch}), which failed` : notStartedCause(),
           at: Date.now(),
         });
       },

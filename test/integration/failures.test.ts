@@ -26,6 +26,20 @@ function archOf(r: KilnResult): string {
   return e.archs[0]!;
 }
 
+test('--fail-fast: no job starts after the first failure; those never started say why', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  // One at a time, by longest path: base, then mid (which fails); sibling and loner wait.
+  const r = await runKiln(['build', '--tree', fixtureTree('failing-middle'), '--state', state, '--jobs', '1', '--fail-fast', '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { base: 'built', loner: 'cancelled', mid: 'failed', sibling: 'cancelled', top: 'skipped', top2: 'skipped' });
+  assert.deepEqual(eventsOf(r.events, 'job-started').map((e) => e.name), ['base', 'mid']);
+  for (const name of ['loner', 'sibling']) {
+    assert.equal(pkgOf(report, name).cause, `not started: --fail-fast stopped the run after mid (${archOf(r)}) failed`, name);
+  }
+});
+
 test('failing middle: siblings still build, dependents are skipped naming the failed package; logs, status, history', async () => {
   await using dir = await tmpDir();
   const state = join(dir.path, 'state');
