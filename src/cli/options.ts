@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
+import { closestArch, isDebianArch } from '../debian/arch-names.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 
 export interface StateOptions {
@@ -43,27 +44,18 @@ function parseWhole(option: string, least: number, example: number): (text: stri
   };
 }
 
+/** `--arch a,b`: Debian arch names (dpkg-architecture -L), each once, in the order given. */
 export function parseArchList(text: string): string[] {
-  const archs = text.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const archs = [...new Set(text.split(',').map((a) => a.trim()).filter((a) => a !== ''))];
   for (const a of archs) {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(a) || !(a.includes('-') || DEBIAN_CPUS.has(a))) {
-      throw new KilnError('usage', `--arch: "${a}" is not a Debian architecture name (e.g. amd64,riscv64)`, { hint: ARCH_HINT });
+    if (!isDebianArch(a)) {
+      const near = closestArch(a);
+      throw new KilnError('usage', `--arch: "${a}" is not a Debian architecture name (e.g. amd64,riscv64)`, { hint: near === undefined ? ARCH_HINT : `did you mean "${near}"? ${ARCH_HINT}` });
     }
   }
   if (archs.length === 0) throw new KilnError('usage', '--arch: give at least one architecture, e.g. --arch amd64', { hint: ARCH_HINT });
   return archs;
 }
-
-/**
- * The Debian architectures without an OS part (`dpkg-architecture -L`); names with one
- * (hurd-amd64, musl-linux-arm64…) are taken as written.
- */
-const DEBIAN_CPUS: ReadonlySet<string> = new Set([
-  'alpha', 'amd64', 'arc', 'arm', 'arm64', 'arm64ilp32', 'armeb', 'armel', 'armhf', 'avr32', 'hppa', 'i386', 'ia64', 'loong64',
-  'm32r', 'm68k', 'mips', 'mips64', 'mips64el', 'mips64r6', 'mips64r6el', 'mipsel', 'mipsn32', 'mipsn32el', 'mipsn32r6',
-  'mipsn32r6el', 'mipsr6', 'mipsr6el', 'nios2', 'or1k', 'powerpc', 'powerpcel', 'powerpcspe', 'ppc64', 'ppc64el', 'riscv64',
-  's390', 's390x', 'sh3', 'sh3eb', 'sh4', 'sh4eb', 'sparc', 'sparc64', 'tilegx', 'x32',
-]);
 
 const ARCH_HINT = 'Debian architecture names, lowercase, comma-separated: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x… (e.g. --arch amd64,riscv64)';
 

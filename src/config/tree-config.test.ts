@@ -62,6 +62,16 @@ const rows: { name: string; text: string; want: string[] }[] = [
   { name: 'unknown key in [defaults]', text: '[defaults]\njobs = 3\n', want: ['defaults: unknown key "jobs"'] },
   { name: 'wrong type of archs', text: 'archs = "amd64"\n', want: ['archs: expected an array, got "amd64"'] },
   { name: 'empty archs', text: 'archs = []\n', want: ['archs: must have at least 1 item(s)'] },
+  {
+    name: 'archs that are not Debian arch names, with the nearest when there is one',
+    text: 'archs = ["amd64", "amd65", "any", "aarch64", "zzzz"]\n',
+    want: [
+      'archs[1]: "amd65" is not a Debian architecture name (did you mean "amd64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+      'archs[2]: "any" is for a recipe\'s archs: here name the arches a run builds for, e.g. ["amd64", "arm64"]',
+      'archs[3]: "aarch64" is not a Debian architecture name (did you mean "arm64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+      'archs[4]: "zzzz" is not a Debian architecture name: use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+    ],
+  },
   { name: 'cpus = 0', text: '[defaults]\ncpus = 0\n', want: ['defaults.cpus: must be greater than 0, got 0'] },
   { name: 'bad memory', text: '[defaults]\nmemory = "lots"\n', want: ['defaults.memory: invalid size "lots"'] },
   { name: 'zero memory', text: '[defaults]\nmemory = "0K"\n', want: ['defaults.memory: must be greater than 0, got "0K"'] },
@@ -101,6 +111,12 @@ test('every problem of kiln.toml is reported at once', () => {
     'defaults.timeout: invalid duration "x"',
     'defaults.silent-timeout: invalid duration "y"',
   ]);
+});
+
+test('archs: every Debian arch name is taken, each once, in the order written', () => {
+  const { config, diagnostics } = parseTreeConfig('archs = ["riscv64", "amd64", "riscv64", "hurd-amd64", "x32"]\n', FILE);
+  assert.deepEqual(diagnostics, []);
+  assert.deepEqual(config.archs, ['riscv64', 'amd64', 'hurd-amd64', 'x32']);
 });
 
 test('loadTreeConfig: no kiln.toml is fine; a present one is read', async () => {

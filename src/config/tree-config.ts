@@ -9,6 +9,7 @@ import { tomlErrorText } from '../lib/toml-error.ts';
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
+import { didYouMeanArch, isDebianArch } from '../debian/arch-names.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/instance-spec.ts';
 import { builtinDefaults, type RecipeDefaults } from '../recipes/recipe-defaults.ts';
@@ -95,6 +96,12 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     attempt('defaults.silent-timeout', () => (defaults.silentTimeoutMs = positive(t, parseDuration(t))));
   }
   defaults.env = d.env;
+  // A run's target archs: a name dpkg does not know would plan nothing and exit 0.
+  d.archs?.forEach((a, i) => {
+    if (a === 'any' || a === 'all') diagnostics.push({ file, key: `archs[${i}]`, message: `"${a}" is for a recipe's archs: here name the arches a run builds for, e.g. ["amd64", "arm64"]` });
+    else if (!isDebianArch(a)) diagnostics.push({ file, key: `archs[${i}]`, message: `"${a}" is not a Debian architecture name${didYouMeanArch(a)}: use names of dpkg-architecture -L such as amd64, arm64, riscv64` });
+  });
+  const archs = d.archs === undefined ? undefined : [...new Set(d.archs)];
   const mirrors: Record<string, string> = {};
   for (const [k, v] of Object.entries(d.mirrors ?? {})) mirrors[k] = v.replace(/\/+$/, '');
   let instance: InstanceSpec | undefined;
@@ -115,5 +122,5 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     }
     if (d.env === undefined) diagnostics.push({ file, key: 'instance', message: 'an instance layer is made over an env: set env = "…" too' });
   }
-  return { config: { file, env: d.env, sandbox: d.sandbox, archs: d.archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }) }, diagnostics };
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }) }, diagnostics };
 }

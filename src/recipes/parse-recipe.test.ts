@@ -239,7 +239,51 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   {
     name: 'bad arch name',
     text: recipe({ top: { archs: '["AMD64"]' } }),
-    want: ['archs[0]: "AMD64" is not an architecture name ("any", "all", or a Debian arch such as amd64)'],
+    want: ['archs[0]: "AMD64" is not a Debian architecture name (did you mean "amd64"?): use "any", "all", or names of dpkg-architecture -L such as amd64, arm64'],
+  },
+  {
+    name: 'arch names dpkg does not know, with the nearest when there is one',
+    text: recipe({ top: { archs: '["amd65", "x86-64", "arm64", "zzzz"]' } }),
+    want: [
+      'archs[0]: "amd65" is not a Debian architecture name (did you mean "amd64"?): use "any", "all", or names of dpkg-architecture -L such as amd64, arm64',
+      'archs[1]: "x86-64" is not a Debian architecture name (did you mean "amd64"?): use "any", "all", or names of dpkg-architecture -L such as amd64, arm64',
+      'archs[3]: "zzzz" is not a Debian architecture name: use "any", "all", or names of dpkg-architecture -L such as amd64, arm64',
+    ],
+  },
+  {
+    name: 'an arch only other systems call so (i686), which would drop the package from every plan',
+    text: recipe({ top: { archs: '["i686"]' } }),
+    want: ['archs[0]: "i686" is not a Debian architecture name (did you mean "i386"?): use "any", "all", or names of dpkg-architecture -L such as amd64, arm64'],
+  },
+  {
+    name: 'version not starting with a digit',
+    text: recipe({ top: { version: '"abc"' } }),
+    want: ['version: "abc" is not a valid version: the upstream version must start with a digit (deb-version(7)), e.g. 1.0'],
+  },
+  {
+    name: 'upstream version after an epoch not starting with a digit',
+    text: recipe({ top: { version: '"2:v1.0"' } }),
+    want: ['version: "2:v1.0" is not a valid version: the upstream version must start with a digit (deb-version(7)), e.g. 1.0'],
+  },
+  {
+    name: 'a colon other than the epoch\'s',
+    text: recipe({ top: { version: '"1:2:3"' } }),
+    want: ['version: "1:2:3" is not a valid version: ":" may appear only once, after the epoch (N:)'],
+  },
+  {
+    name: 'a character outside [A-Za-z0-9.+~-]',
+    text: recipe({ top: { version: '"1.0_rc1"' } }),
+    want: ['version: "1.0_rc1" is not a valid version: invalid character "_" in version'],
+  },
+  {
+    name: 'version with a leading space',
+    text: recipe({ top: { version: '" 1.0"' } }),
+    want: ['version: " 1.0" is not a valid version: version string has embedded spaces'],
+  },
+  {
+    name: 'a bad epoch',
+    text: recipe({ top: { version: '"a:1.0"' } }),
+    want: ['version: "a:1.0" is not a valid version: epoch in version is not a number'],
   },
   {
     name: 'both script and script-file',
@@ -304,6 +348,20 @@ test('every problem of a recipe is reported at once', () => {
     'build.memory: invalid size "lots"',
     'build.timeout: invalid duration "30 minutes"',
   ]);
+});
+
+test('every Debian arch name, "any" and "all" are accepted in archs', () => {
+  for (const archs of ['["any"]', '["all"]', '["amd64", "arm64", "riscv64", "armhf", "x32", "hurd-amd64", "musl-linux-arm64", "kfreebsd-armhf"]']) {
+    assert.deepEqual(lines(diagnosticsOf(recipe({ top: { archs } }))), [], archs);
+  }
+});
+
+test('versions dpkg-deb builds are accepted, as written', () => {
+  for (const version of ['0', '1.0', '1.0~rc1', '1.0+dfsg', '2:1.0', '0:0~git20240101', '1.0-1', '10.2.1-6+deb12u1', '1.0.0a']) {
+    const r = parseRecipe(recipe({ top: { version: JSON.stringify(version) } }), { file: FILE, folderName: 'foo' });
+    assert.ok(r.ok, `${version}: ${r.ok ? '' : lines(r.diagnostics).join('; ')}`);
+    assert.equal(r.draft.version, version);
+  }
 });
 
 test('isSafeRelativePath', () => {

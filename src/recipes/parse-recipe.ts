@@ -6,6 +6,7 @@ import { tomlErrorText } from '../lib/toml-error.ts';
 import { posix } from 'node:path';
 import type { AltGroup, Provide } from '../debian/relation-types.ts';
 import { parseProvides, parseRelations } from '../debian/relation.ts';
+import { isDebianArch, didYouMeanArch } from '../debian/arch-names.ts';
 import { versionProblem } from '../debian/version.ts';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
@@ -62,6 +63,20 @@ export function isSafeRelativePath(p: string): boolean {
   return norm !== '..' && !norm.startsWith('../') && !norm.split('/').includes('..');
 }
 
+/**
+ * What a recipe's version breaks beyond dpkg's hard errors (versionProblem): dpkg only
+ * warns that an upstream version should start with a digit, but dpkg-deb refuses to build
+ * one that does not, and Debian policy allows ':' only after the epoch. Undefined when
+ * `v` is `[N:]D[A-Za-z0-9.+~-]*` (D a digit).
+ */
+export function recipeVersionProblem(v: string): string | undefined {
+  if (/\s/.test(v)) return 'version string has embedded spaces';
+  const upstream = /^\d+:/.test(v) ? v.slice(v.indexOf(':') + 1) : v;
+  if (upstream.includes(':')) return '":" may appear only once, after the epoch (N:)';
+  if (!/^[0-9]/.test(upstream)) return 'the upstream version must start with a digit (deb-version(7)), e.g. 1.0';
+  return undefined;
+}
+
 export function parseRecipe(
   text: string,
   options: { file: string; folderName: string; defaults?: RecipeDefaults },
@@ -103,7 +118,7 @@ export function parseRecipe(
 
   const version = str(raw['version']);
   if (version !== undefined && version !== '') {
-    const problem = versionProblem(version);
+    const problem = versionProblem(version) ?? recipeVersionProblem(version);
     if (problem !== undefined) add('version', `"${version}" is not a valid version: ${problem}`);
   }
 
@@ -134,7 +149,11 @@ export function parseRecipe(
 
   const archs = Array.isArray(raw['archs']) ? raw['archs'].filter((a): a is string => typeof a === 'string') : ['any'];
   archs.forEach((a, i) => {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(a)) add(`archs[${i}]`, `"${a}" is not an architecture name ("any", "all", or a Debian arch such as amd64)`);
+    // A name dpkg does not know would silently match no target arch: the package would
+    // drop out of every plan.
+    if (a !== 'any' && a !== 'all' && !isDebianArch(a)) {
+      add(`archs[${i}]`, `"${a}" is not a Debian architecture name${didYouMeanArch(a)}: use "any", "all", or names of dpkg-architecture -L such as amd64, arm64`);
+    }
   });
   if ((archs.includes('all') || archs.includes('any')) && archs.length > 1) {
     add('archs', `"any" and "all" stand alone: use ["any"], ["all"] or a list of arch names`);
