@@ -9,6 +9,7 @@ import { mkdir, rename, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hostDebianMirror } from '../config/mirrors.ts';
 import { KilnError } from '../errors.ts';
+import { didYouMeanArch, isDebianArch } from '../debian/arch-names.ts';
 import { withLock } from '../cache/lock.ts';
 import { sha256File } from '../lib/hash.ts';
 import type { EnvInfo, EnvStore, InstanceRefresh } from './env-types.ts';
@@ -25,7 +26,6 @@ import { instanceSpecHash } from './instance-spec.ts';
 import { recordedSpecs, resolveInstance } from './instance-layer.ts';
 
 const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
-const ARCH_RE = /^[a-z0-9][a-z0-9-]*$/;
 const PKG_RE = /^[a-z0-9][a-z0-9+.:=~-]*$/;
 
 export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore, 'create' | 'importTarball' | 'update'> {
@@ -77,7 +77,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
     async create(name, o) {
       checkEnvName(name);
       if (!SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name (e.g. bookworm, trixie, unstable)`);
-      if (!ARCH_RE.test(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture (e.g. amd64, arm64, riscv64)`);
+      if (!isDebianArch(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture name${didYouMeanArch(o.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
       const include = [...(o.include ?? [])];
       for (const pkg of include) {
         if (!PKG_RE.test(pkg)) throw new KilnError(ENV_ERRORS.usage, `--include: "${pkg}" is not a package name`);
@@ -99,7 +99,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
     async importTarball(name, file, o = {}) {
       checkEnvName(name);
       const abs = resolve(file);
-      if (o.arch !== undefined && !ARCH_RE.test(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture`);
+      if (o.arch !== undefined && !isDebianArch(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture name${didYouMeanArch(o.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
       if (o.suite !== undefined && !SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name`);
       const sha = await sha256File(abs, o.signal === undefined ? {} : { signal: o.signal }).catch((e: NodeJS.ErrnoException) => {
         throw new KilnError(ENV_ERRORS.notFound, `cannot read ${abs}: ${e.code ?? e.message}`, { hint: 'give the path of a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)' });

@@ -48,6 +48,8 @@ test("usage errors, commander's and kiln's own, print kiln's format with a hint 
     [['history', '--limit', 'lots', 'x'], /^kiln: error \[usage\]: --limit: expected a whole number/m, /^ {2}hint: /m],
     [['frobnicate'], /^kiln: error \[usage\]: unknown command 'frobnicate'$/m, /^ {2}hint: see `kiln --help`/m],
     [['plan', '--arch', 'amd64,amd65'], /^kiln: error \[usage\]: --arch: "amd65" is not a Debian architecture name/m, /^ {2}hint: .*riscv64/m],
+    [['env', 'create', 'x', '--suite', 'bookworm', '--arch', 'x86_64'], /^kiln: error \[usage\]: --arch: "x86_64" is not a Debian architecture name \(did you mean "amd64"\?\)$/m, /^ {2}hint: .*dpkg-architecture -L/m],
+    [['verify', 'x', '--arch', 'aarch64'], /^kiln: error \[usage\]: --arch: "aarch64" is not a Debian architecture name \(did you mean "arm64"\?\)$/m, /^ {2}hint: .*dpkg-architecture -L/m],
     [['cache', 'frobnicate'], /^kiln: error \[usage\]: unknown command 'frobnicate'$/m, /^ {2}hint: see `kiln cache --help` for the commands$/m],
     [['build', '--jobs', '1e3'], /^kiln: error \[usage\]: --jobs: expected a whole number of at least 1, got "1e3"$/m, /^ {2}hint: give digits/m],
     [['build', '--overcommit-cpus', '0x1'], /^kiln: error \[usage\]: --overcommit-cpus: expected a whole number of at least 0, got "0x1"$/m, /^ {2}hint: give digits/m],
