@@ -287,3 +287,13 @@ test('a cycle through a runtime dependency spells out its steps', () => {
   const g = graph([spec('rta', { bdeps: ['rtb'] }), spec('rtb', { deps: ['rtc'] }), spec('rtc', { deps: ['rta'] })]);
   assert.equal(states(g)['rta@amd64'], 'dependency cycle: rta -> rtb -(depends)-> rtc -(depends)-> rta');
 });
+
+test('an "all" package in a run that does not target the build machine says why it cannot get its tools', () => {
+  const specs = [spec('tool'), spec('data', { archs: ['all'], bdeps: ['tool'] })];
+  const cross = graph(specs, { archs: ['arm64', 'riscv64'], hostArch: 'amd64' });
+  assert.equal(
+    states(cross)['data@all'],
+    'needs tool, which is not built for amd64 (an "all" package builds with the packages of the build machine\'s arch, amd64, which this run does not target: add amd64 to --arch)',
+  );
+  assert.equal(states(graph(specs, { archs: ['amd64', 'riscv64'], hostArch: 'amd64' }))['data@all'], '');
+});

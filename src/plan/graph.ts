@@ -138,8 +138,12 @@ export function buildGraph(input: GraphInput): Graph {
   const profiles = input.profiles ?? [];
   const reduceOptions = new Map<string, { hostArch: string; profiles: readonly string[] }>();
   const numsOf = (cs: readonly Candidate[]): number[] => cs.map((c) => (c as (typeof candidates)[number]).num);
+  // An `all` package resolves for the build machine's arch: in a run that does not build
+  // for it (a cross-only --arch), what it needs of the tree is not there; say so.
+  const allHint = ` (an "all" package builds with the packages of the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch)`;
   const resolveAll = (d: Draft, groups: readonly AltGroup[], build: boolean): void => {
     const arch = d.arch === 'all' ? input.hostArch : d.arch;
+    const allWithoutHost = d.arch === 'all' && !input.archs.includes(input.hostArch);
     let options = reduceOptions.get(arch);
     if (options === undefined) reduceOptions.set(arch, (options = { hostArch: arch, profiles }));
     for (const g of reduceGroups(groups, options)) {
@@ -149,7 +153,7 @@ export function buildGraph(input: GraphInput): Graph {
         else (d.runtimeOptions === NONE ? (d.runtimeOptions = []) : d.runtimeOptions).push(numsOf(r.candidates));
       } else if (build) {
         if (d.problems === NONE) d.problems = [];
-        d.problems.push(r.problem);
+        d.problems.push(allWithoutHost && r.problem.endsWith(`which is not built for ${arch}`) ? `${r.problem}${allHint}` : r.problem);
       } else {
         if (d.runtimeProblems === NONE) d.runtimeProblems = [];
         d.runtimeProblems.push(r.problem);
