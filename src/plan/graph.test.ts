@@ -297,3 +297,12 @@ test('an "all" package in a run that does not target the build machine says why 
   );
   assert.equal(states(graph(specs, { archs: ['amd64', 'riscv64'], hostArch: 'amd64' }))['data@all'], '');
 });
+
+test('an invalid recipe whose archs parsed is one node per arch it would build for: "all" once', () => {
+  const g = graph([spec('user', { bdeps: ['badall'] })], {
+    archs: ['amd64', 'arm64'],
+    invalid: [{ ...invalid('badall'), archs: ['all'] }, { ...invalid('armonly'), archs: ['arm64'] }, invalid('unknown')],
+  });
+  assert.deepEqual(Object.keys(states(g)).sort(), ['armonly@arm64', 'badall@all', 'unknown@amd64', 'unknown@arm64', 'user@amd64', 'user@arm64']);
+  assert.match(states(g)['user@arm64']!, /^needs badall, which is broken: invalid recipe/);
+});

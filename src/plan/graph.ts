@@ -44,7 +44,7 @@ export interface GraphInput {
 }
 
 /** The arches a package is built for in a run. */
-export function archsOf(spec: PackageSpec, runArchs: readonly string[]): string[] {
+export function archsOf(spec: Pick<PackageSpec, 'archs'>, runArchs: readonly string[]): string[] {
   if (spec.archs.includes('all')) return ['all'];
   if (spec.archs.includes('any')) return [...runArchs];
   return runArchs.filter((a) => spec.archs.includes(a));
@@ -119,7 +119,7 @@ export function buildGraph(input: GraphInput): Graph {
     // Several problems: one `FILE: KEY: MESSAGE` per line under a heading (the CLI indents
     // them, the report shows them as lines); what needs the package quotes the heading.
     const cause = lines.length === 1 ? `invalid recipe: ${lines[0]}` : `invalid recipe (${lines.length} problems):\n${lines.join('\n')}`;
-    for (const arch of input.archs) {
+    for (const arch of bad.archs === undefined ? input.archs : archsOf({ archs: bad.archs }, input.archs)) {
       const id = jobIdOf(bad.name, arch);
       draftsById.set(id, draft(id, bad.name, bad.version ?? '?', arch, undefined, [cause]));
       candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: [], arch, num: -1 });

@@ -74,6 +74,8 @@ export interface InvalidPackage {
   readonly name: string;
   /** The recipe's version when it parsed and is valid (shown instead of "?"). */
   readonly version?: string;
+  /** The recipe's archs when they parsed and are valid (else: one node per target arch). */
+  readonly archs?: readonly string[];
   readonly dir: string;
   readonly diagnostics: readonly Diagnostic[];
 }

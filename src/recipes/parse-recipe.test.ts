@@ -392,3 +392,13 @@ test('isArchiveUrl ignores query and fragment', () => {
   ];
   for (const [u, want] of rows) assert.equal(isArchiveUrl(u), want, u);
 });
+
+test('a rejected recipe still tells its valid version and archs (for its place in the plan)', () => {
+  const bad = parseRecipe(recipe({ top: { archs: '["all"]', colour: '"red"' } }), { file: FILE, folderName: 'foo' });
+  assert.ok(!bad.ok);
+  assert.equal(bad.version, '1.0');
+  assert.deepEqual(bad.archs, ['all']);
+  const badArchs = parseRecipe(recipe({ top: { archs: '["amd65"]' } }), { file: FILE, folderName: 'foo' });
+  assert.ok(!badArchs.ok);
+  assert.equal(badArchs.archs, undefined);
+});

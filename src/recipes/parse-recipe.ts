@@ -47,7 +47,7 @@ export interface RecipeDraft {
 
 export type ParseOutcome =
   | { readonly ok: true; readonly draft: RecipeDraft }
-  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[]; readonly version?: string };
+  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[]; readonly version?: string; readonly archs?: readonly string[] };
 
 const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst|tar\.lz|tar\.lzma)$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -231,7 +231,9 @@ export function parseRecipe(
   if (!parsed.success || diags.length > 0) {
     // A valid version is still shown for the broken package (plan, status, report).
     const goodVersion = version !== undefined && version !== '' && !diags.some((d) => d.key === 'version');
-    return { ok: false, diagnostics: diags, ...(goodVersion ? { version } : {}) };
+    // And its valid archs: an `all` package is one broken node, not one per target arch.
+    const goodArchs = Array.isArray(raw['archs']) && !diags.some((d) => d.key === 'archs' || d.key?.startsWith('archs[') === true);
+    return { ok: false, diagnostics: diags, ...(goodVersion ? { version } : {}), ...(goodArchs ? { archs } : {}) };
   }
   const d = parsed.data;
   return {

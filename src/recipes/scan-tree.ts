@@ -170,7 +170,8 @@ async function scanPackage(
     // Parser diagnostics first, then the files and mirrors in recipe order.
     const diagnostics = outcome.ok ? checked.diagnostics : [...outcome.diagnostics, ...checked.diagnostics];
     const version = outcome.ok ? outcome.draft.version : outcome.version;
-    return { name: folder, dir, diagnostics, ...(version === undefined ? {} : { version }) };
+    const archs = outcome.ok ? outcome.draft.archs : outcome.archs;
+    return { name: folder, dir, diagnostics, ...(version === undefined ? {} : { version }), ...(archs === undefined ? {} : { archs }) };
   }
   const spec = makeSpec(outcome.draft, checked, { dir, file, recipeBytes: read.bytes });
   if (stamps !== undefined) o.cache!.store(folder, stamps, spec);
