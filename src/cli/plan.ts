@@ -56,6 +56,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       records,
     );
     await p.envs.release();
+    // What the build would say about where it runs (--sandbox host with an env, a foreign arch).
+    for (const text of p.envs.note?.split('\n') ?? []) ctx.stderr.write(`kiln: ${text}\n`);
     const counts = planCounts(p.plan);
     if (opts.json) {
       // An invalid recipe's problems as data (`reason` holds them as text, one per line).

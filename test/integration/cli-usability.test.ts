@@ -198,3 +198,10 @@ test('output piped into `head -1`: kiln ends without a stack trace; a build canc
   assert.ok((report.counts['cancelled'] ?? 0) > 0, JSON.stringify(report.counts));
   assert.deepEqual(await readdir(join(state, 'work')).catch(() => []), [], 'no workspace left');
 });
+
+test('kiln plan says what the build would about where it runs: --sandbox host with an env', async () => {
+  await using dir = await tmpDir();
+  const r = await runKiln(['plan', '--tree', fixtureTree('diamond'), '--state', join(dir.path, 'state'), '--sandbox', 'host', '--env', 'nosuch']);
+  assert.equal(r.code, 0, explain(r));
+  assert.match(r.stderr, /^kiln: --sandbox host: builds run on this machine, not in the env "nosuch"$/m);
+});
