@@ -62,8 +62,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
-    // The live view (listr2) is loaded only for a terminal.
-    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined ? (await import('./progress/live.ts')).liveRenderer(stdout) : undefined;
+    // The live view (listr2) is loaded only for a terminal that can move its cursor (not TERM=dumb).
+    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined && process.env['TERM'] !== 'dumb' ? (await import('./progress/live.ts')).liveRenderer(stdout) : undefined;
     bus.on(live?.onEvent ?? (opts.json ? jsonRenderer(ctx.stdout) : plainRenderer(ctx.stdout)));
 
     const controller = new AbortController();

@@ -1,11 +1,23 @@
 // kiln logs PKG: a job's log (default: its latest run); -f follows a running job.
+//
+// Which log: the run given with --run, else the newest run that has one of PKG or has it
+// queued (a running run that will build it but has not started it yet). Within that run,
+// PKG may have jobs on several arches: --arch picks one, else the host's arch if it is
+// among them; otherwise kiln refuses and lists them (chooseArch).
+//
+// -f on a queued package says so, waits for it to start, then follows it; if the run ends
+// first (the package skipped or cancelled) it fails as log-not-found. Following ends when
+// the job ends, or when the kiln process that owns the run is gone (killed, out of
+// memory): then the run is marked interrupted, a last line says so, and the exit status is 1.
 
 import type { Command } from 'commander';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
-import { openRecords } from '../records/records.ts';
+import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
+import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
@@ -17,14 +29,60 @@ interface LogsOpts extends StateOptions, RemoteOptions {
   follow?: boolean;
 }
 
+/** How often -f looks at the records while waiting for a queued job to start. */
+const QUEUED_POLL_MS = 250;
+
+/**
+ * The arch to show among those PKG has jobs on in one run: `wanted` if given (and there),
+ * else the only one, else the host's, else a usage error listing them.
+ */
+export function chooseArch(name: string, runId: string, archs: readonly string[], wanted: string | undefined, host: string): string | undefined {
+  if (wanted !== undefined) return archs.includes(wanted) ? wanted : undefined;
+  if (archs.length <= 1) return archs[0];
+  if (archs.includes(host)) return host;
+  throw new KilnError('usage', `"${name}" has jobs on several architectures in run ${runId}: ${archs.join(', ')}; say which with --arch`, {
+    hint: `e.g. \`kiln logs ${name} --run ${runId} --arch ${archs[0]}\``,
+  });
+}
+
+type Pick =
+  | { readonly kind: 'job'; readonly job: JobRecord }
+  | { readonly kind: 'queued'; readonly runId: string; readonly jobId: string }
+  | { readonly kind: 'none'; readonly runId: string | undefined };
+
+/** The job whose log to show, or the queued job to wait for. */
+function pickJob(records: Records, name: string, opts: LogsOpts): Pick {
+  const byArch = (arch: string): boolean => opts.arch === undefined || arch === opts.arch;
+  let runId = opts.run;
+  if (runId === undefined) {
+    const logged = records.history(name, { limit: 20, ...(opts.arch === undefined ? {} : { arch: opts.arch }) }).find((j) => j.log !== null);
+    const queued = records.queued(name).find((q) => byArch(q.arch));
+    runId = logged?.runId;
+    // A package queued in a run newer than its last log: that run is the one to show.
+    if (queued !== undefined && (logged === undefined || (records.getRun(queued.runId)?.startedAt ?? 0) >= (records.getRun(logged.runId)?.startedAt ?? 0))) {
+      runId = queued.runId;
+    }
+    if (runId === undefined) return { kind: 'none', runId: undefined };
+  }
+  const started = records.jobsOfRun(runId).filter((j) => j.name === name && j.log !== null && byArch(j.arch));
+  const queued = records.queued(name, { runId }).filter((q) => byArch(q.arch));
+  const archs = [...new Set([...started.map((j) => j.arch), ...queued.map((q) => q.arch)])].sort();
+  const arch = chooseArch(name, runId, archs, opts.arch, hostArch());
+  const job = started.find((j) => j.arch === arch);
+  if (job !== undefined) return { kind: 'job', job };
+  const q = queued.find((x) => x.arch === arch);
+  if (q !== undefined) return { kind: 'queued', runId, jobId: q.jobId };
+  return { kind: 'none', runId };
+}
+
 export function registerLogs(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('logs')
     .description("print a package's build log (its latest run, or --run); -f follows a running build")
     .argument('<package>', 'package name')
     .option('--run <id>', 'the run (default: the latest run that has this package)')
-    .option('--arch <arch>', 'the architecture (default: any)')
-    .option('-f, --follow', 'keep printing as the log grows, until the job ends');
+    .option('--arch <arch>', "the architecture (default: the only one, else the host's)")
+    .option('-f, --follow', 'keep printing as the log grows, until the job ends (a queued job is waited for)');
   addStateOptions(cmd);
   addRemoteOptions(cmd);
   cmd.action(async (name: string, opts: LogsOpts) => {
@@ -34,41 +92,104 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('log-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first' });
     const records = openRecords(state.root);
+    const controller = new AbortController();
+    const stop = (): void => controller.abort();
+    // Ctrl-C ends following or waiting quietly; printing a finished log it just interrupts.
+    let catching = false;
+    const catchSigint = (): void => {
+      if (!catching) process.once('SIGINT', stop);
+      catching = true;
+    };
     try {
-      const pick = (): { log: string | null; state: string; runId: string } | undefined => {
-        if (opts.run !== undefined) {
-          return records.jobsOfRun(opts.run).find((j) => j.name === name && (opts.arch === undefined || j.arch === opts.arch));
-        }
-        return records.history(name, { limit: 20, ...(opts.arch === undefined ? {} : { arch: opts.arch }) }).find((j) => j.log !== null);
-      };
-      const job = pick();
-      if (job === undefined || job.log === null) {
-        throw new KilnError('log-not-found', `no log of "${name}"${opts.run === undefined ? '' : ` in run ${opts.run}`} in ${state.root}`, {
+      // A run whose kiln died is not running: it must not look queued or followable.
+      const interrupted = new Set(records.markInterruptedRuns());
+      const picked = pickJob(records, name, opts);
+      let job: JobRecord;
+      if (picked.kind === 'none') {
+        throw new KilnError('log-not-found', `no log of "${name}"${picked.runId === undefined ? '' : ` in run ${picked.runId}`}${opts.arch === undefined ? '' : ` on ${opts.arch}`} in ${state.root}`, {
           hint: 'only packages that ran have logs (up-to-date, broken and skipped ones do not); see `kiln status`',
         });
+      } else if (picked.kind === 'queued') {
+        if (!opts.follow) {
+          throw new KilnError('log-not-found', `${picked.jobId} is queued in run ${picked.runId} and has not started yet: no log so far`, {
+            hint: `\`kiln logs ${name} -f\` waits for it to start and follows it`,
+          });
+        }
+        ctx.stderr.write(`kiln: ${picked.jobId} is queued in run ${picked.runId}; waiting for it to start\n`);
+        catchSigint();
+        const started = await waitForStart(records, picked.runId, picked.jobId, controller.signal);
+        if (started === undefined) return; // Ctrl-C while waiting
+        job = started;
+      } else {
+        job = picked.job;
       }
-      const logPath = job.log;
+      const logPath = job.log!;
       if (opts.follow && job.state === 'running') {
-        const controller = new AbortController();
-        const stop = (): void => controller.abort();
-        process.once('SIGINT', stop);
-        try {
-          const isDone = (): boolean => {
-            const now = records.jobsOfRun(job.runId).find((j) => j.log === logPath);
-            return now === undefined || now.state !== 'running';
-          };
-          for await (const line of followLog(logPath, { signal: controller.signal, fromStart: true, isDone })) {
-            ctx.stdout.write(`${line}\n`);
-          }
-        } finally {
-          process.off('SIGINT', stop);
+        catchSigint();
+        let gone = false;
+        const isDone = (): boolean => {
+          const now = records.jobsOfRun(job.runId).find((j) => j.log === logPath);
+          if (now === undefined || now.state !== 'running') return true;
+          const run = records.getRun(job.runId);
+          gone = run !== undefined && runProcessGone(run);
+          return gone;
+        };
+        for await (const line of followLog(logPath, { signal: controller.signal, fromStart: true, isDone })) {
+          ctx.stdout.write(`${line}\n`);
+        }
+        if (gone) {
+          records.markInterruptedRuns();
+          interruptedLine(ctx, job, records);
         }
         return;
       }
       if (!existsSync(logPath)) throw new KilnError('log-not-found', `the log ${logPath} is gone`, { hint: 'logs are removed by `kiln cache gc` with old runs' });
       for await (const chunk of createReadStream(logPath)) ctx.stdout.write(chunk as Buffer);
+      // Following a job whose kiln had already died (found out just now): say so, as above.
+      if (opts.follow && interrupted.has(job.runId) && job.state === 'cancelled') interruptedLine(ctx, job, records);
     } finally {
+      process.off('SIGINT', stop);
       records.close();
     }
   });
+}
+
+/** The last line of -f when the run's kiln process is gone; exit status 1. */
+function interruptedLine(ctx: CliContext, job: JobRecord, records: Records): void {
+  const pid = records.getRun(job.runId)?.pid;
+  ctx.stderr.write(`kiln: the kiln process of run ${job.runId}${pid == null ? '' : ` (pid ${pid})`} is gone (killed or crashed): ${job.jobId} was interrupted\n`);
+  ctx.exitCode = 1;
+}
+
+/**
+ * Wait until a queued job has a jobs row with a log (then return it). If it settles
+ * without running, or its run ends (or its kiln dies) first: log-not-found. undefined
+ * when `signal` aborts.
+ */
+async function waitForStart(records: Records, runId: string, jobId: string, signal: AbortSignal): Promise<JobRecord | undefined> {
+  for (;;) {
+    const row = records.jobsOfRun(runId).find((j) => j.jobId === jobId);
+    if (row !== undefined && row.log !== null) return row;
+    if (row !== undefined) {
+      throw new KilnError('log-not-found', `${jobId} did not run in run ${runId}: it was ${row.state}${row.cause === null ? '' : ` (${row.cause})`}`, {
+        hint: 'only packages that ran have logs; see `kiln status`',
+      });
+    }
+    const run = records.getRun(runId);
+    if (run === undefined || run.state !== 'running') {
+      throw new KilnError('log-not-found', `run ${runId} ended (${run?.state ?? 'removed'}) before ${jobId} started: it has no log`, {
+        hint: `see \`kiln status ${runId}\``,
+      });
+    }
+    // Its kiln died: mark the run interrupted; the next look finds it ended.
+    if (runProcessGone(run)) {
+      records.markInterruptedRuns();
+      continue;
+    }
+    try {
+      await sleep(QUEUED_POLL_MS, undefined, { signal });
+    } catch {
+      return undefined;
+    }
+  }
 }

@@ -8,7 +8,7 @@ import { buildReport } from '../publish/report.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
-import { addStateOptions, formatMs, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, layoutFrom, parsePositive, type StateOptions } from './options.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { remoteStatus } from './remote-views.ts';
 
@@ -17,14 +17,14 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     .command('status')
     .description("a run's state, counts and packages (default: the latest run); --runs lists recent runs")
     .argument('[run]', 'run id')
-    .option('--runs [n]', 'list the last N runs instead (default 20)')
+    .option('--runs [n]', 'list the last N runs instead (default 20)', parsePositive('--runs'))
     .option('--json', 'print as JSON');
   addStateOptions(cmd);
   addRemoteOptions(cmd);
-  cmd.action(async (runArg: string | undefined, opts: StateOptions & RemoteOptions & { json?: boolean; runs?: string | boolean }) => {
+  cmd.action(async (runArg: string | undefined, opts: StateOptions & RemoteOptions & { json?: boolean; runs?: number | boolean }) => {
     // Against a daemon: RUN is a build id (default: the newest build), --runs lists builds.
     const remote = remoteFrom(opts);
-    if (remote !== undefined) return remoteStatus(remote, runArg, opts, ctx);
+    if (remote !== undefined) return remoteStatus(remote, runArg, { ...opts, runs: typeof opts.runs === 'number' ? String(opts.runs) : opts.runs }, ctx);
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) {
       throw new KilnError('run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first, or point --state at the state directory' });
@@ -32,7 +32,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     using records = openRecords(state.root);
     records.markInterruptedRuns();
     if (opts.runs !== undefined) {
-      const runs = records.listRuns({ limit: opts.runs === true ? 20 : Number(opts.runs) });
+      const runs = records.listRuns({ limit: typeof opts.runs === 'number' ? opts.runs : 20 });
       if (opts.json) ctx.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
       else
         for (const r of runs) {

@@ -31,6 +31,8 @@ export type KilnEvent =
       readonly archs: readonly string[];
       readonly total: number;
       readonly maxJobs: number;
+      /** Job ids this run will execute (to-build at plan time): `kiln logs PKG` tells a queued package from one not in the run. */
+      readonly toBuild?: readonly string[];
     }
   | {
       /** A package that will not be executed in this run: up-to-date at plan time, broken. */

@@ -42,6 +42,17 @@ describe('openJobLog', () => {
     ]);
   });
 
+  test('the header is stamped 0.000 even when making the directory takes time', async () => {
+    await using dir = await tmpDir();
+    const clock = fakeClock();
+    const opening = openJobLog(join(dir.path, 'new/dir/job.log'), { now: clock.now });
+    // openJobLog is now waiting for its directory: time passes meanwhile.
+    clock.advance(10);
+    const log = await opening;
+    await log.close();
+    assert.deepEqual(await lines(log.path), ['[   0.000] k ==> log opened at 2026-11-21T12:00:00.010Z (times are seconds since then)']);
+  });
+
   test('keeps partial lines apart per stream and flushes them on close', async () => {
     await using dir = await tmpDir();
     const log = await openJobLog(join(dir.path, 'job.log'), { now: () => 0 });

@@ -70,9 +70,10 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   const now = options.now ?? Date.now;
   const maxLine = Math.max(options.maxLineBytes ?? 64 * 1024, 4);
   const ring = newRing(Math.min(Math.max(options.tailLines ?? 200, 1), 200));
-  const start = now();
 
   await ensureDir(dirname(path));
+  // After the directory is made (that can take a while on a busy disk): the header is 0.000.
+  const start = now();
   const flags = options.append ? 'a' : 'w';
   let failure: Error | undefined;
   let fd: number;

@@ -197,6 +197,16 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE builds ADD COLUMN error_hint TEXT;
     `,
   },
+  {
+    version: 7,
+    name: 'runs: the job ids a run will execute, so a queued package is known as queued',
+    sql: `
+      -- JSON array of job ids (name@arch) to build, written at run start; NULL for runs
+      -- recorded before. A package listed here without a jobs row is queued (\`kiln logs -f\`
+      -- waits for it).
+      ALTER TABLE runs ADD COLUMN to_build TEXT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

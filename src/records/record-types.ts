@@ -70,6 +70,8 @@ export interface CreateRunInput {
   readonly maxJobs: number;
   readonly startedAt: number;
   readonly total?: number;
+  /** Job ids the run will execute (to-build at plan time); a queued one has no jobs row yet. */
+  readonly toBuild?: readonly string[] | undefined;
   /** Defaults to this process and host: markInterruptedRuns checks the pid is alive. */
   readonly pid?: number;
   readonly host?: string;

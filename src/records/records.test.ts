@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -198,6 +198,32 @@ test('markInterruptedRuns cancels runs of dead processes and their running jobs'
   assert.equal(r.getRun('alive')?.state, 'running');
   assert.equal(r.jobsOfRun('alive')[0]?.state, 'running');
   assert.deepEqual(r.markInterruptedRuns(), [], 'a second call finds nothing');
+});
+
+test('markInterruptedRuns: the pid is written as an integer; a cut-off job ends at its log\'s last write, or stays unknown without a log', (t) => {
+  const dir = stateDir(t);
+  const r = open(t, dir);
+  const dead = spawnSync(process.execPath, ['-e', '']);
+  const deadPid = dead.pid!;
+  const t0 = Date.UTC(2026, 0, 1);
+  run(r, 'dead', t0, { pid: deadPid });
+  const log = join(dir, 'a.log');
+  writeFileSync(log, '[   0.000] k ==> log opened\n');
+  utimesSync(log, new Date(t0 + 65_000), new Date(t0 + 65_000));
+  r.recordJobStart({ runId: 'dead', jobId: 'a@amd64', attempt: 1, name: 'a', version: '1', arch: 'amd64', why: { kind: 'new' }, log, startedAt: t0 + 10 });
+  r.recordJobStart({ runId: 'dead', jobId: 'b@amd64', attempt: 1, name: 'b', version: '1', arch: 'amd64', why: { kind: 'new' }, log: join(dir, 'gone.log'), startedAt: t0 + 20 });
+
+  assert.deepEqual(r.markInterruptedRuns(), ['dead']);
+  const [a, b] = r.jobsOfRun('dead');
+  assert.equal(a?.cause, `interrupted: the kiln process (pid ${deadPid}) ended while this job was running`);
+  assert.equal(b?.cause, a?.cause);
+  assert.equal(a?.state, 'cancelled');
+  assert.equal(a?.endedAt, t0 + 65_000);
+  assert.equal(a?.durationMs, 64_990);
+  assert.equal(b?.state, 'cancelled');
+  assert.equal(b?.endedAt, null, 'no log: when it stopped is unknown');
+  assert.equal(b?.durationMs, null, 'no log: its duration is unknown, not 0');
+  assert.equal(r.getRun('dead')?.endedAt, t0 + 65_000, 'the run ends at the last sign of life');
 });
 
 test('two processes write one state dir concurrently (WAL, busy timeout)', async (t) => {

@@ -9,6 +9,7 @@
 // rebuilt from the database alone. Several kiln processes may share one state dir: WAL and
 // a 10 s busy timeout (db.ts) make their short write transactions take turns.
 
+import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { SQLInputValue } from 'node:sqlite';
 import type { JobState } from '../plan/job.ts';
@@ -57,11 +58,12 @@ export class Records extends SqlStore {
   /** Insert the run unless it exists; true when inserted. */
   createRun(run: CreateRunInput): boolean {
     const r = this.stmt(
-      `INSERT INTO runs (id, tree, targets, archs, started_at, state, pid, host, max_jobs, total)
-       VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO runs (id, tree, targets, archs, started_at, state, pid, host, max_jobs, total, to_build)
+       VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ).run(
       run.id, run.tree, JSON.stringify(run.targets), JSON.stringify(run.archs), run.startedAt,
       run.pid ?? process.pid, run.host ?? hostname(), run.maxJobs, run.total ?? null,
+      run.toBuild === undefined ? null : JSON.stringify(run.toBuild),
     );
     return Number(r.changes) === 1;
   }
@@ -199,6 +201,12 @@ export class Records extends SqlStore {
    * Runs left 'running' by a kiln process on this host that no longer exists become
    * 'cancelled', and so do their running jobs. Call at start. Returns the run ids marked.
    * (A recycled pid makes a dead run look alive; it is then marked on a later start.)
+   *
+   * When the process died is not recorded anywhere, so the best knowledge stands in: a
+   * cut-off job ends at its log's last write (the log is flushed at least every 100 ms
+   * while output comes), and with no log left its end and duration stay unknown (null)
+   * rather than a made-up 0 ms. The run ends at the latest moment it is known to have
+   * been alive: its last job start, end or log write.
    */
   markInterruptedRuns(): string[] {
     const here = hostname();
@@ -207,17 +215,24 @@ export class Records extends SqlStore {
       const running = this.stmt(`SELECT id, pid, host, started_at FROM runs WHERE state = 'running'`).all();
       for (const r of running) {
         const pid = r['pid'] as number | null;
-        if ((r['host'] !== null && r['host'] !== here) || pid === null || isAlive(pid)) continue;
+        if (!runProcessGone({ pid, host: r['host'] as string | null }, here)) continue;
         const id = r['id'] as string;
-        const last = this.stmt(
-          `SELECT max(coalesce(ended_at, started_at)) AS t FROM jobs WHERE run_id = ?`,
-        ).get(id)?.['t'] as number | null | undefined;
-        const endedAt = Math.max(last ?? 0, r['started_at'] as number);
-        this.stmt(
-          `UPDATE jobs SET state = 'cancelled', ended_at = ?, duration_ms = ? - started_at,
-             cause = 'interrupted: the kiln process (pid ' || ? || ') ended while this job was running'
-           WHERE run_id = ? AND state = 'running'`,
-        ).run(endedAt, endedAt, pid, id);
+        let endedAt = r['started_at'] as number;
+        const last = this.stmt(`SELECT max(max(coalesce(ended_at, 0), coalesce(started_at, 0))) AS t FROM jobs WHERE run_id = ?`).get(id)?.['t'];
+        if (typeof last === 'number') endedAt = Math.max(endedAt, last);
+        const cause = `interrupted: the kiln process (pid ${pid}) ended while this job was running`;
+        const cut = this.stmt(`SELECT attempt, job_id, started_at, log FROM jobs WHERE run_id = ? AND state = 'running'`).all(id);
+        for (const j of cut) {
+          const startedAt = j['started_at'] as number | null;
+          const log = j['log'] as string | null;
+          const lastWrite = log === null ? undefined : statSync(log, { throwIfNoEntry: false })?.mtimeMs;
+          const end = lastWrite === undefined ? null : Math.max(Math.round(lastWrite), startedAt ?? 0);
+          if (end !== null) endedAt = Math.max(endedAt, end);
+          this.stmt(
+            `UPDATE jobs SET state = 'cancelled', ended_at = ?, duration_ms = ?, cause = ?
+             WHERE run_id = ? AND job_id = ? AND attempt = ?`,
+          ).run(end, end === null || startedAt === null ? null : end - startedAt, cause, id, j['job_id'] as string, j['attempt'] as number);
+        }
         const counts: Partial<Record<JobState, number>> = {};
         for (const j of this.jobsOfRun(id)) {
           if (j.state !== 'running') counts[j.state] = (counts[j.state] ?? 0) + 1;
@@ -230,6 +245,29 @@ export class Records extends SqlStore {
   }
 
   // ---- reads --------------------------------------------------------------------------
+
+  /**
+   * Packages named `name` that running runs will build but have not started yet (no jobs
+   * row): the run and job id of each, newest run first. Runs recorded before migration 7
+   * list nothing.
+   */
+  queued(name: string, options: { runId?: string } = {}): { runId: string; jobId: string; arch: string }[] {
+    const byRun = options.runId === undefined ? '' : 'AND r.id = ?';
+    const params: SQLInputValue[] = [name, name];
+    if (options.runId !== undefined) params.push(options.runId);
+    return this.stmt(
+      `SELECT r.id AS run_id, e.value AS job_id FROM runs r, json_each(r.to_build) e
+       WHERE r.state = 'running' AND r.to_build IS NOT NULL
+         AND substr(e.value, 1, length(?) + 1) = ? || '@' ${byRun}
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = r.id AND j.job_id = e.value)
+       ORDER BY r.started_at DESC, r.rowid DESC, e.value`,
+    )
+      .all(...params)
+      .map((r) => {
+        const jobId = r['job_id'] as string;
+        return { runId: r['run_id'] as string, jobId, arch: jobId.slice(jobId.lastIndexOf('@') + 1) };
+      });
+  }
 
   getRun(id: string): RunRecord | undefined {
     const row = this.stmt('SELECT * FROM runs WHERE id = ?').get(id);
@@ -378,6 +416,16 @@ export class Records extends SqlStore {
     ).run(j.runId, j.jobId, attempt, j.name, j.version, j.arch);
     return attempt;
   }
+}
+
+/**
+ * Whether the kiln process that owns a run is known to be gone: it ran on this host and
+ * its pid is dead (or a zombie). A run of another host, or without a pid, is never
+ * known to be gone. (The runs table has no process start time: a recycled pid looks alive.)
+ */
+export function runProcessGone(run: { readonly pid: number | null; readonly host: string | null }, here = hostname()): boolean {
+  if (run.host !== null && run.host !== here) return false;
+  return run.pid !== null && !isAlive(run.pid);
 }
 
 function byJobId(a: JobRecord, b: JobRecord): number {

@@ -105,7 +105,7 @@ function write(records: Records, e: RecordedEvent): void {
     case 'run-started':
       records.createRun({
         id: e.runId, tree: e.tree, targets: e.targets, archs: e.archs,
-        maxJobs: e.maxJobs, startedAt: e.at, total: e.total,
+        maxJobs: e.maxJobs, startedAt: e.at, total: e.total, toBuild: e.toBuild,
       });
       return;
     case 'job-settled':

@@ -99,6 +99,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       archs: prepared.archs,
       total: plan.nodes.length,
       maxJobs: capacity.slots,
+      toBuild: plan.nodes.filter((n) => n.state === 'to-build').map((n) => n.id),
     });
 
     const outputs = new Map<string, StagedOutput>();

@@ -1,16 +1,75 @@
 // The live view on a terminal (listr2): one line of counts and ETA, then each running
 // job with its phase and elapsed time, redrawn every second and on every event.
 // Failures are printed above the live area as they happen, so they stay on screen.
+//
+// Every line is fitted to the terminal's width (a wrapped line breaks the in-place
+// redraw): the header drops words, then zero counts, then is cut; a terminal that
+// reports 0 columns (some ptys, serial consoles) counts as 80. A dumb terminal
+// (TERM=dumb) cannot move the cursor: build.ts gives it the plain renderer.
 
-import { Listr } from 'listr2';
+import { Listr, ListrLogger, ProcessOutput } from 'listr2';
 import type { KilnEvent } from '../../events/events.ts';
 import { formatMs } from '../options.ts';
-import { applyEvent, doneCount, emptyModel, etaMs } from './progress-model.ts';
+import { applyEvent, doneCount, emptyModel, etaMs, type ProgressModel } from './progress-model.ts';
 
 export interface LiveView {
   readonly onEvent: (e: KilnEvent) => void;
   /** Resolves when the view has drawn its last frame. */
   finish(): Promise<void>;
+}
+
+/** The width to draw in: the terminal's columns, or 80 when it reports none (0 or unknown). */
+export function terminalWidth(columns: number | undefined): number {
+  return columns !== undefined && Number.isFinite(columns) && columns > 0 ? Math.floor(columns) : 80;
+}
+
+/** listr2 puts an icon and a space before the title and keeps 2 columns free. */
+const LISTR_MARGIN = 4;
+
+/** `text` cut to `width` characters, with `…` where it was cut. */
+export function fitLine(text: string, width: number): string {
+  const chars = [...text];
+  if (chars.length <= width) return text;
+  if (width <= 1) return chars.slice(0, Math.max(0, width)).join('');
+  return `${chars.slice(0, width - 1).join('')}…`;
+}
+
+/** The header line for a frame, at most `width` characters: the longest form that fits. */
+export function headerLine(m: ProgressModel, now: number, width: number): string {
+  const eta = etaMs(m, now);
+  const c = m.counts;
+  const done = `${doneCount(m)}/${m.total} done`;
+  const elapsed = formatMs(now - m.startedAt);
+  const all: [number, string][] = [[c.built, 'built'], [c['up-to-date'], 'up to date'], [c.failed, 'failed'], [c.skipped, 'skipped'], [c.broken, 'broken']];
+  const nonZero = all.filter(([n]) => n > 0);
+  const counts = (parts: [number, string][]): string => parts.map(([n, w]) => `${n} ${w}`).join(', ');
+  const forms = [
+    `${done}: ${counts(all)} · ${m.running.size} running · ${elapsed} elapsed${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
+    `${done}: ${counts(nonZero)}${nonZero.length === 0 ? '' : ' · '}${m.running.size} running · ${elapsed} elapsed${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
+    `${done}${nonZero.length === 0 ? '' : `: ${counts(nonZero)}`} · ${m.running.size} running · ${elapsed}${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
+    `${done} · ${m.running.size} running${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
+  ];
+  return forms.find((f) => [...f].length <= width) ?? fitLine(forms.at(-1)!, width);
+}
+
+/** The whole frame, every line fitted to `columns` (the terminal's width). */
+export function frameText(m: ProgressModel, failures: readonly string[], now: number, columns: number): string {
+  const width = Math.max(1, columns - LISTR_MARGIN);
+  const lines = [...m.running.values()]
+    .sort((a, b) => a.startedAt - b.startedAt)
+    .map((r) => `    ${r.jobId.padEnd(32)} ${r.phase.padEnd(6)} ${formatMs(now - r.startedAt)}${r.expectedMs === undefined ? '' : ` / ~${formatMs(r.expectedMs)}`}`);
+  return [headerLine(m, now, width), ...failures.slice(-5).map((f) => `    ✖ ${f.split('\n')[0]}`), ...lines].map((l) => fitLine(l, width)).join('\n');
+}
+
+/** `out` as listr2 and log-update see it: the same stream, with a usable width. */
+function withWidth(out: NodeJS.WriteStream): NodeJS.WriteStream {
+  return new Proxy(out, {
+    get(target, prop) {
+      if (prop === 'columns') return terminalWidth(target.columns);
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
 }
 
 export function liveRenderer(out: NodeJS.WriteStream): LiveView {
@@ -21,20 +80,11 @@ export function liveRenderer(out: NodeJS.WriteStream): LiveView {
   let task: { title: string } | undefined;
   const redraw = (): void => {
     if (task === undefined) return;
-    const now = Date.now();
-    const eta = etaMs(m, now);
-    const c = m.counts;
-    const head =
-      `${doneCount(m)}/${m.total} done: ${c.built} built, ${c['up-to-date']} up to date, ${c.failed} failed, ` +
-      `${c.skipped} skipped, ${c.broken} broken · ${m.running.size} running · ` +
-      `${formatMs(now - m.startedAt)} elapsed${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`;
-    const lines = [...m.running.values()]
-      .sort((a, b) => a.startedAt - b.startedAt)
-      .map((r) => `    ${r.jobId.padEnd(32)} ${r.phase.padEnd(6)} ${formatMs(now - r.startedAt)}${r.expectedMs === undefined ? '' : ` / ~${formatMs(r.expectedMs)}`}`);
     // The whole frame is the task's title: listr2 redraws a title in place, while its
     // output bar would keep every past frame.
-    task.title = [head, ...failures.slice(-5).map((f) => `    ✖ ${f}`), ...lines].join('\n');
+    task.title = frameText(m, failures, Date.now(), terminalWidth(out.columns));
   };
+  const logger = new ListrLogger({ useIcons: true, processOutput: new ProcessOutput(withWidth(out), process.stderr) });
   const list = new Listr(
     [
       {
@@ -51,10 +101,15 @@ export function liveRenderer(out: NodeJS.WriteStream): LiveView {
         },
       },
     ],
-    { renderer: 'default', rendererOptions: { collapseSubtasks: false }, exitOnError: false, registerSignalListeners: false },
+    {
+      renderer: 'default',
+      // Lines are fitted above; truncate (never wrap) whatever listr2 still finds too long.
+      rendererOptions: { collapseSubtasks: false, formatOutput: 'truncate', logger },
+      exitOnError: false,
+      registerSignalListeners: false,
+    },
   );
   const running = list.run().catch(() => undefined);
-  void out;
   return {
     onEvent: (e) => {
       applyEvent(m, e);
