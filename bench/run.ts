@@ -253,6 +253,15 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       const k = cold.cpuMs / n;
       const m = makeRun.cpuMs / n;
       cpuNotes.push(`CPU per job (n=${n}, own cgroup each, every process counted): kiln ${k.toFixed(2)} ms, make -j${o.jobs} ${m.toFixed(2)} ms, ratio ${(k / m).toFixed(2)}x`);
+      // The wall time kiln's CPU alone needs, with every core busy all the time: no
+      // scheduling can beat it. And the CPU per job the target leaves at that bound.
+      const cores = Math.min(o.jobs, availableParallelism());
+      const boundMs = (n * k) / cores;
+      cpuNotes.push(
+        `CPU bound: kiln's CPU alone needs at least ${(boundMs / 1000).toFixed(1)} s on ${cores} cores with none ever idle, ` +
+          `${(boundMs / makeRun.wallMs).toFixed(2)}x make's wall; ${COLD_RATIO_TARGET}x make would leave kiln ` +
+          `at most ${((COLD_RATIO_TARGET * makeRun.wallMs * cores) / n).toFixed(2)} ms of CPU per job (make's own jobs use ${m.toFixed(2)} ms)`,
+      );
     }
     cpuNotes.push(
       `file creation in the bench dir just before kiln's cold build: ${createUs.toFixed(0)} µs per file ` +
