@@ -366,3 +366,17 @@ test('a named pipe where recipe.toml, a script-file or a file: source should be 
     ],
   ]);
 });
+
+test('a recipe that is not UTF-8 is a broken package saying so, not a parse with replacement characters', async () => {
+  await using dir = await tmpDir();
+  await put(dir.path, 'good/recipe.toml', recipeText('good'));
+  await mkdir(join(dir.path, 'latin'), { recursive: true });
+  // "café" in Latin-1: the é is one byte 0xE9, which is not UTF-8.
+  const [before, after] = recipeText('latin').split('summary = "s"') as [string, string];
+  await writeFile(join(dir.path, 'latin/recipe.toml'), Buffer.concat([Buffer.from(`${before}summary = "caf`), Buffer.from([0xe9]), Buffer.from(`"${after}`)]));
+  const r = await scanRecipeTree(dir.path);
+  assert.deepEqual(r.specs.map((s) => s.name), ['good']);
+  assert.equal(r.invalid.length, 1);
+  assert.equal(r.invalid[0]!.name, 'latin');
+  assert.match(r.invalid[0]!.diagnostics[0]!.message, /is not valid UTF-8/);
+});

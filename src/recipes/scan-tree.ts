@@ -160,7 +160,10 @@ async function scanPackage(
   // an edit racing with the read then shows on the next scan.
   const read = readRegularFile(file);
   if (!read.ok) return read.kind === 'missing' ? undefined : { name: folder, dir, diagnostics: [{ file, message: `${read.problem}: a package's recipe.toml must be a readable file` }] };
-  const text = read.bytes.toString('utf8');
+  const text = utf8OrUndefined(read.bytes);
+  if (text === undefined) {
+    return { name: folder, dir, diagnostics: [{ file, message: `is not valid UTF-8: save it as UTF-8 (TOML files are UTF-8 text)` }] };
+  }
   const { parseRecipe } = await loadParser();
   const outcome = parseRecipe(text, { file, folderName: folder, defaults: config.defaults });
   const refs = outcome.ok ? refsOfDraft(outcome.draft) : await refsOfText(text, outcome.diagnostics);
@@ -176,6 +179,17 @@ async function scanPackage(
   const spec = makeSpec(outcome.draft, checked, { dir, file, recipeBytes: read.bytes });
   if (stamps !== undefined) o.cache!.store(folder, stamps, spec);
   return spec;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The text, or undefined when the bytes are not UTF-8 (a Latin-1 file would parse with U+FFFD in it). */
+function utf8OrUndefined(bytes: Buffer): string | undefined {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
 }
 
 function readlinkOrUndefined(path: string): string | undefined {
