@@ -60,7 +60,7 @@ test('diamond: builds in dependency order, each build sees its dependencies (and
   assert.ok((await stat(join(dir.path, 'runs', report.runId, 'report.html'))).size > 0);
 });
 
-test('provides and alternatives: provided names, versioned provides, first alternative wins, first provider by name', async () => {
+test('provides and alternatives: provided names, versioned provides, first alternative wins, a broken one is passed over, first provider by name', async () => {
   await using dir = await tmpDir();
   const { code, plan } = await planJson('provides-and-alternatives', dir.path);
   assert.equal(code, 1, 'a broken package makes plan exit 1');
@@ -73,13 +73,14 @@ test('provides and alternatives: provided names, versioned provides, first alter
   assert.deepEqual(waits('app-fallback'), ['libfoo']);
   assert.deepEqual(waits('app-first'), ['libfoo'], 'the second alternative must not be pulled in');
   assert.deepEqual(waits('app-two-providers'), ['bar-a']);
+  assert.deepEqual(waits('app-past-broken'), ['libfoo'], 'a broken first alternative must be passed over');
 
   // The scripts check $SYSROOT themselves: present what was chosen, absent what was not.
   const r = await build('provides-and-alternatives', dir.path);
   assert.equal(r.code, 1, explain(r));
   const report = await readReport(r);
   const states = statesOf(report);
-  for (const name of ['libfoo', 'bar-a', 'bar-b', 'app-virtual', 'app-fallback', 'app-first', 'app-two-providers']) {
+  for (const name of ['libfoo', 'bar-a', 'bar-b', 'app-virtual', 'app-fallback', 'app-first', 'app-two-providers', 'app-past-broken']) {
     assert.equal(states[name], 'built', `${name}: ${pkgOf(report, name).cause}`);
   }
   const bad = pkgOf(report, 'app-versioned-virtual');
