@@ -10,11 +10,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { cliStreams } from '../../test/helpers/cli-streams.ts';
+import { runMain as kiln } from '../../test/helpers/cli-streams.ts';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { createSigningKey } from '../publish/signing.ts';
-import { main } from './main.ts';
 
 const EXAMPLES = resolve(import.meta.dirname, '../../examples');
 
@@ -22,12 +21,6 @@ function tmp(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-cli-paths-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function kiln(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const io = cliStreams();
-  const code = await main(args, io);
-  return { out: io.out(), err: io.err(), code };
 }
 
 function assertPathError(r: { err: string; code: number }, path: string, reason: RegExp, what: string): void {

@@ -4,23 +4,16 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliStreams } from '../../test/helpers/cli-streams.ts';
+import { runMain as kiln } from '../../test/helpers/cli-streams.ts';
 import { isKilnError } from '../errors.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { hostArch } from '../run/host-env.ts';
 import { chooseArch } from './logs.ts';
-import { main } from './main.ts';
 
 function stateDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-logs-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-async function kiln(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const io = cliStreams();
-  const code = await main(args, io);
-  return { out: io.out(), err: io.err(), code };
 }
 
 /** A finished run in which `name` built on each of `archs`, each with its own log. */

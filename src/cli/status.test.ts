@@ -3,15 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cliStreams } from '../../test/helpers/cli-streams.ts';
+import { runMain as kiln } from '../../test/helpers/cli-streams.ts';
 import { openRecords } from '../records/records.ts';
-import { main } from './main.ts';
-
-async function kiln(args: string[]): Promise<{ out: string; err: string; code: number }> {
-  const io = cliStreams();
-  const code = await main(args, io);
-  return { out: io.out(), err: io.err(), code };
-}
 
 test('status --runs N and history --limit N take a whole number >= 1: anything else is a usage error naming the option', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-status-'));

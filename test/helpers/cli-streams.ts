@@ -12,3 +12,11 @@ export function cliStreams(): { stdout: PassThrough; stderr: PassThrough; out: (
   stderr.on('data', (d: Buffer) => (err += d.toString()));
   return { stdout, stderr, out: () => out, err: () => err };
 }
+
+/** Run kiln's main() in-process with fresh streams: what it printed and its exit status. */
+export async function runMain(args: string[]): Promise<{ out: string; err: string; code: number }> {
+  const { main } = await import('../../src/cli/main.ts');
+  const io = cliStreams();
+  const code = await main(args, io);
+  return { out: io.out(), err: io.err(), code };
+}
