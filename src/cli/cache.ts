@@ -9,7 +9,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, humanBytes, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, humanBytes, layoutFrom, parseCount, type StateOptions } from './options.ts';
 
 export function registerCache(program: Command, ctx: CliContext): void {
   const cache = program.command('cache').description('inspect and clean the caches: downloads, artifacts, Debian build-dependency layers and indexes');
@@ -32,10 +32,10 @@ export function registerCache(program: Command, ctx: CliContext): void {
     .command('gc')
     .description('remove cached downloads, artifacts, Debian layers and indexes not used recently (and not used by the last N runs)')
     .option('--older-than <duration>', 'remove what was last used longer ago than this, e.g. 30d, 12h', '30d')
-    .option('--keep-last-runs <n>', "always keep the artifacts of the last N runs")
+    .option('--keep-last-runs <n>', 'always keep the artifacts of the last N runs', parseCount('--keep-last-runs'))
     .option('--dry-run', 'only list what would be removed');
   addStateOptions(gc);
-  gc.action(async (opts: StateOptions & { olderThan: string; keepLastRuns?: string; dryRun?: boolean }) => {
+  gc.action(async (opts: StateOptions & { olderThan: string; keepLastRuns?: number; dryRun?: boolean }) => {
     const state = layoutFrom(opts);
     let olderThanMs: number;
     try {
@@ -45,8 +45,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     }
     let keep = new Set<string>();
     if (opts.keepLastRuns !== undefined) {
-      const n = Number(opts.keepLastRuns);
-      if (!Number.isInteger(n) || n < 0) throw new KilnError('usage', `--keep-last-runs: expected a whole number, got "${opts.keepLastRuns}"`);
+      const n = opts.keepLastRuns;
       if (existsSync(join(state.root, 'kiln.db'))) {
         mkdirSync(state.root, { recursive: true });
         using records = openRecords(state.root);

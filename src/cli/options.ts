@@ -34,11 +34,17 @@ export function parseCount(option: string): (text: string) => number {
   return parseWhole(option, 0, 2);
 }
 
+/** The largest count any option takes: far above any real use, and safe in SQLite and in JS. */
+export const MAX_WHOLE = 1_000_000;
+
 function parseWhole(option: string, least: number, example: number): (text: string) => number {
   return (text) => {
     const n = Number(text);
     if (!/^\d+$/.test(text) || n < least) {
       throw new KilnError('usage', `${option}: expected a whole number of at least ${least}, got "${text}"`, { hint: `give digits, e.g. ${option} ${example}` });
+    }
+    if (n > MAX_WHOLE) {
+      throw new KilnError('usage', `${option}: ${text} is too large (at most ${MAX_WHOLE})`, { hint: `give a number from ${least} to ${MAX_WHOLE}, e.g. ${option} ${example}` });
     }
     return n;
   };

@@ -16,6 +16,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathErrorOf } from '../path-error.ts';
+import { KilnError } from '../errors.ts';
 
 export interface StateLayout {
   readonly root: string;
@@ -29,8 +30,16 @@ export interface StateLayout {
 export function stateLayout(options: { state?: string; cache?: string; cwd?: string; env?: NodeJS.ProcessEnv }): StateLayout {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const root = resolve(cwd, options.state ?? env['KILN_STATE'] ?? '.kiln');
-  const cache = resolve(cwd, options.cache ?? env['KILN_CACHE'] ?? join(root, 'cache'));
+  // An empty path would mean the current directory: refused on the command line, and an
+  // empty variable counts as unset (KILN_STATE= kiln … is how a shell unsets it for one run).
+  for (const [option, value] of [['--state', options.state], ['--cache', options.cache]] as const) {
+    if (value === '') {
+      throw new KilnError('usage', `${option}: the path is empty`, { hint: `give a directory, or leave ${option} out for its default (see kiln build --help)` });
+    }
+  }
+  const set = (v: string | undefined): string | undefined => (v === '' ? undefined : v);
+  const root = resolve(cwd, options.state ?? set(env['KILN_STATE']) ?? '.kiln');
+  const cache = resolve(cwd, options.cache ?? set(env['KILN_CACHE']) ?? join(root, 'cache'));
   return {
     root,
     cache,
