@@ -105,6 +105,13 @@ test('every problem of kiln.toml is reported at once', () => {
       'unknown key "colour"',
     ],
   );
+  // A key the schema refuses does not hide the checks of the others.
+  assert.deepEqual(problems(['archs = ["any", "x86_64"]', '[defaults]', 'memory = "lots"', '[mirrors]', 'debian = "ftp://x"'].join('\n')), [
+    'mirrors.debian: a mirror is a base URL starting with http://, https:// or file://',
+    'defaults.memory: invalid size "lots"',
+    'archs[0]: "any" is for a recipe\'s archs: here name the arches a run builds for, e.g. ["amd64", "arm64"]',
+    'archs[1]: "x86_64" is not a Debian architecture name (did you mean "amd64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+  ]);
   // Values that parse but are wrong are reported together too.
   assert.deepEqual(problems('[defaults]\nmemory = "lots"\ntimeout = "x"\nsilent-timeout = "y"\n'), [
     'defaults.memory: invalid size "lots"',

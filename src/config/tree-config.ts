@@ -57,7 +57,9 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     return { config: empty, diagnostics };
   }
   const parsed = schema.safeParse(doc);
-  if (!parsed.success) {
+  let d: z.infer<typeof schema>;
+  if (parsed.success) d = parsed.data;
+  else {
     for (const issue of parsed.error.issues) {
       const key = keyPath(issue.path);
       const message =
@@ -68,9 +70,16 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
             : describeIssue(issue, valueAt(doc, issue.path));
       diagnostics.push(key === '' ? { file, message } : { file, key, message });
     }
-    return { config: empty, diagnostics };
+    // Every problem at once: the checks below still run on each top-level key that is
+    // well-formed on its own (a bad mirror does not hide a bad arch name or size).
+    const top = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
+    const partial: Record<string, unknown> = {};
+    for (const [k, sub] of Object.entries(schema.shape)) {
+      const r = (sub as z.ZodType).safeParse(top[k]);
+      if (r.success && r.data !== undefined) partial[k] = r.data;
+    }
+    d = partial as z.infer<typeof schema>;
   }
-  const d = parsed.data;
   const defaults = { ...builtinDefaults } as { -readonly [K in keyof RecipeDefaults]: RecipeDefaults[K] };
   const dd = d.defaults ?? {};
   if (dd.cpus !== undefined) defaults.cpus = dd.cpus;
@@ -120,7 +129,9 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
       const [where, ...rest] = problem.split(': ');
       diagnostics.push({ file, key: `instance.${where}`, message: rest.join(': ') });
     }
-    if (d.env === undefined) diagnostics.push({ file, key: 'instance', message: 'an instance layer is made over an env: set env = "…" too' });
+    const envFlagged = !parsed.success && parsed.error.issues.some((i) => i.path[0] === 'env');
+    if (d.env === undefined && !envFlagged) diagnostics.push({ file, key: 'instance', message: 'an instance layer is made over an env: set env = "…" too' });
   }
+  if (!parsed.success) return { config: empty, diagnostics };
   return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }) }, diagnostics };
 }
