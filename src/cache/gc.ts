@@ -1,6 +1,6 @@
 // Garbage-collect the cache (`kiln cache gc`): artifacts, downloads, Debian build-dependency
 // layers and Debian indexes not used since the cutoff and not kept, plus abandoned entries
-// in tmp/.
+// in tmp/. Nothing a running build relies on is removed (in-use.ts), whatever the cutoff.
 //
 // "Used" is the mtime of an artifact's meta.json and of a download file: the stores touch
 // them on every hit. Entries are first renamed into tmp/ (so other processes see them
@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { SHA256_RE } from '../lib/hash.ts';
 import { artifactDirs, entries, walkStat } from './du.ts';
+import { liveInUse } from './in-use.ts';
 
 export interface GcOptions {
   /** Remove what was last used longer ago than this; default 0: anything not kept. */
@@ -60,12 +61,16 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
 
   // Snapshot tmp/ first, so entries that gc itself moves there are not listed twice.
   const tmpEntries = await entries(tmpDir);
+  // What running builds (of any state directory sharing this cache) rely on: the
+  // artifacts they will stage, and whatever was used since the oldest of them started.
+  const live = await liveInUse(cacheDir, { dryRun });
+  const inUse = (used: number): boolean => live.since !== undefined && used >= live.since;
 
   for (const dir of await artifactDirs(cacheDir)) {
     options.signal?.throwIfAborted();
-    if (options.keep.has(basename(dir))) continue;
+    if (options.keep.has(basename(dir)) || live.keys.has(basename(dir))) continue;
     const used = await lastUse(join(dir, 'meta.json'), dir);
-    if (used === undefined || used >= cutoff) continue;
+    if (used === undefined || used >= cutoff || inUse(used)) continue;
     const r = await remove({ kind: 'artifact', path: dir, probe: 'meta.json', cutoff, tmpDir, dryRun });
     if (r !== undefined) removed.push(r);
   }
@@ -75,7 +80,7 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     const name = basename(file);
     if (!SHA256_RE.test(name) || options.keepDownloads?.has(name) === true) continue;
     const used = await lastUse(file, undefined);
-    if (used === undefined || used >= cutoff) continue;
+    if (used === undefined || used >= cutoff || inUse(used)) continue;
     const r = await remove({ kind: 'download', path: file, probe: undefined, cutoff, tmpDir, dryRun });
     if (r !== undefined) removed.push(r);
   }

@@ -54,6 +54,13 @@ export function registerCache(program: Command, ctx: CliContext): void {
     }
     const r = await gcCache(state.cache, { olderThanMs, keep, dryRun: opts.dryRun === true });
     for (const x of r.removed) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${humanBytes(x.bytes)})\n`);
-    ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${humanBytes(r.freedBytes)} in ${r.removed.length} entries\n`);
+    ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${humanBytes(r.freedBytes)} in ${r.removed.length} ${r.removed.length === 1 ? 'entry' : 'entries'}\n`);
+    // This state directory's package index must not list what is gone (other state
+    // directories sharing the cache prune theirs at their next gc or rewrite at their next build).
+    if (opts.dryRun !== true && r.removed.some((x) => x.kind === 'artifact')) {
+      const { pruneIndex } = await import('../run/update-index.ts');
+      const dropped = await pruneIndex(state.index);
+      if (dropped > 0) ctx.stdout.write(`dropped ${dropped} package${dropped === 1 ? '' : 's'} whose artifact was removed from ${state.index}\n`);
+    }
   });
 }

@@ -7,6 +7,7 @@ import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { registerInUse } from '../cache/in-use.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
@@ -82,6 +83,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   await mkdir(join(state.cache, 'downloads'), { recursive: true });
   const runId = newRunId();
   const recorder = recordEvents(bus, records);
+  let inUse: { release(): Promise<void> } | undefined;
   try {
     await claimRunWorkspace(state.work, runId);
     const capacity = machineCapacity(req.maxJobs, req.overcommitCpus);
@@ -114,6 +116,12 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
 
     const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
     const building = new Set(toBuild.map((n) => n.id));
+    // The up-to-date artifacts this run's builds will stage: planned without a touch, so
+    // cache gc must be told they are in use until the run ends (cache/in-use.ts).
+    const staged = new Set<string>();
+    for (const n of toBuild) for (const w of n.waitsFor) if (!building.has(w)) staged.add(outputs.get(w)?.key ?? '');
+    staged.delete('');
+    inUse = toBuild.length === 0 ? undefined : await registerInUse(state.cache, runId, [...staged]);
     // Learned durations only matter when something is to be built (a no-change run of a
     // large tree skips the query).
     const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
@@ -230,6 +238,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     }
     return { runId, state: runState, counts, report, reportDir };
   } finally {
+    await inUse?.release();
     recorder.dispose();
   }
 }

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import type { ArtifactStore } from '../cache/artifacts.ts';
 import type { Plan } from '../plan/plan.ts';
-import { updatePackageIndex } from './update-index.ts';
+import { pruneIndex, updatePackageIndex } from './update-index.ts';
 
 test('an index written when release was a string is rewritten with integers, even when no package changed', async () => {
   await using tmp = await tmpDir();
@@ -21,4 +21,28 @@ test('an index written when release was a string is rewritten with integers, eve
   const before = readFileSync(file, 'utf8');
   await updatePackageIndex(file, nothing, {} as ArtifactStore, new Map(), () => undefined);
   assert.equal(readFileSync(file, 'utf8'), before);
+});
+
+test('two runs updating one index at once both land (the merge holds the index lock); pruneIndex drops entries whose artifact is gone', async () => {
+  await using tmp = await tmpDir();
+  const file = join(tmp.path, 'packages', 'index.json');
+  const artifact = (name: string): string => {
+    const path = join(tmp.path, `${name}.tar.zst`);
+    writeFileSync(path, name);
+    return path;
+  };
+  const run = (name: string): Promise<void> => {
+    const node = { id: `${name}@amd64` };
+    const meta = { name, version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: `${name}.tar.zst` };
+    const store = { get: async () => meta, dir: () => tmp.path } as unknown as ArtifactStore;
+    artifact(name);
+    return updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => `key-${name}`);
+  };
+  await Promise.all(['a', 'b', 'c', 'd'].map(run));
+  const names = (): string[] => (JSON.parse(readFileSync(file, 'utf8')) as { packages: Array<{ name: string }> }).packages.map((p) => p.name).sort();
+  assert.deepEqual(names(), ['a', 'b', 'c', 'd']);
+  rmSync(join(tmp.path, 'b.tar.zst'));
+  assert.equal(await pruneIndex(file), 1);
+  assert.deepEqual(names(), ['a', 'c', 'd']);
+  assert.equal(await pruneIndex(file), 0);
 });

@@ -1,14 +1,28 @@
 // Keep the package index current: every artifact this run built or found up to date
-// replaces its package's entry; entries of packages not in this run stay.
+// replaces its package's entry; entries of packages not in this run stay. Several kiln
+// processes may share a state directory, so each read-merge-write holds the index's lock;
+// `kiln cache gc` drops the entries whose artifact it removed (pruneIndex).
 
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
+import { withLock } from '../cache/lock.ts';
 import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';
 import { writePackageIndex, type PackageIndexEntry } from '../publish/package-index.ts';
 
 export async function updatePackageIndex(
+  indexPath: string,
+  plan: Plan,
+  artifacts: ArtifactStore,
+  finalState: ReadonlyMap<string, JobState>,
+  keyOf: (jobId: string) => string | undefined,
+): Promise<void> {
+  await withLock(dirname(indexPath), 'index', () => mergeInto(indexPath, plan, artifacts, finalState, keyOf));
+}
+
+async function mergeInto(
   indexPath: string,
   plan: Plan,
   artifacts: ArtifactStore,
@@ -52,4 +66,20 @@ export async function updatePackageIndex(
   if (!changed) return;
   await mkdir(dirname(indexPath), { recursive: true });
   await writePackageIndex(indexPath, [...entries.values()]);
+}
+
+/** Drop the entries whose artifact is gone (after cache gc); returns how many. */
+export async function pruneIndex(indexPath: string): Promise<number> {
+  if (!existsSync(indexPath)) return 0;
+  return withLock(dirname(indexPath), 'index', async () => {
+    let packages: PackageIndexEntry[];
+    try {
+      packages = (JSON.parse(await readFile(indexPath, 'utf8')) as { packages?: PackageIndexEntry[] }).packages ?? [];
+    } catch {
+      return 0; // unreadable: the next build rewrites it
+    }
+    const kept = packages.filter((p) => typeof p.path === 'string' && existsSync(p.path));
+    if (kept.length < packages.length) await writePackageIndex(indexPath, kept);
+    return packages.length - kept.length;
+  });
 }

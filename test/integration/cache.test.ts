@@ -3,12 +3,12 @@
 // reason shows up in the plan and in the build when its cause happens.
 
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Reason } from '../../src/plan/reason.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { eventsOf, explain, instantiateTree, readReport, runKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
+import { eventsOf, explain, instantiateTree, readReport, runKiln, spawnKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
 
 interface PlanJson {
   packages: { name: string; state: string; why: Reason | null }[];
@@ -143,4 +143,38 @@ test('why reasons: new, recipe-changed, source-changed, dependency-changed, forc
   assert.equal(typo.code, 2, explain(typo));
   assert.match(typo.stderr, /target-not-found.*--force "mdi" matches no package/);
   assert.equal((await plan(tree, state, '--force', 'm[i]d')).mid, 'to-build forced');
+});
+
+test('cache gc while a build runs: what the build relies on stays, whatever --older-than says', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  const recipe = (name: string, deps: string[], script: string): string =>
+    `name = "${name}"\nversion = "1.0"\nsummary = "s"\nlicense = "MIT"\nbuild-depends = ${JSON.stringify(deps)}\n[build]\nscript = """\n${script}\n"""\n`;
+  const put = async (name: string, deps: string[], script: string): Promise<void> => {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), recipe(name, deps, script));
+  };
+  await put('lib', [], 'mkdir -p "$DESTDIR/usr/lib" && echo lib > "$DESTDIR/usr/lib/lib.txt"');
+  await put('gate', [], 'echo gate v1');
+  await put('app', ['lib', 'gate'], 'test -f "$SYSROOT/usr/lib/lib.txt"; echo app v1');
+  await build(tree, state);
+  // gate now takes a few seconds and app changes: lib is up to date, and staged by app later.
+  await put('gate', [], `echo gate v2; touch "${join(dir.path, 'gate-started')}"; sleep 3`);
+  await put('app', ['lib', 'gate'], 'test -f "$SYSROOT/usr/lib/lib.txt"; echo app v2');
+  const k = spawnKiln(['build', '--tree', tree, '--state', state, '--jobs', '2', '--json'], { timeoutMs: 30_000 });
+  await k.waitForEvent((e) => e.type === 'job-started' && e.name === 'gate', 15_000);
+  const gc = await runKiln(['cache', 'gc', '--older-than', '0s', '--state', state]);
+  assert.equal(gc.code, 0, explain(gc));
+  const r = await k.done;
+  assert.equal(r.code, 0, `${explain(r)}\ngc said:\n${gc.stdout}`);
+  assert.deepEqual(statesOf(await readReport(r)), { lib: 'up-to-date', gate: 'built', app: 'built' });
+  // Once the run has ended, nothing holds lib any more.
+  assert.deepEqual(await readdir(join(state, 'cache', 'in-use')), []);
+  const after = await runKiln(['cache', 'gc', '--older-than', '0s', '--state', state]);
+  assert.match(after.stdout, /removed artifact .*\n.*\n.*/);
+  // The package index lists nothing gc removed.
+  assert.match(after.stdout, /^dropped 3 packages whose artifact was removed from /m);
+  const index = JSON.parse(await readFile(join(state, 'packages', 'index.json'), 'utf8')) as { packages: unknown[] };
+  assert.deepEqual(index.packages, []);
 });

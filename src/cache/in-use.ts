@@ -1,0 +1,71 @@
+// What running builds rely on, so that `kiln cache gc` (from any state directory sharing
+// the cache) leaves it alone: `<cache>/in-use/<run>.json` per run that has something to
+// build, holding the kiln process (pid and start time), when the run started, and the
+// artifact keys of the up-to-date packages its builds will stage. Those were planned up to
+// date without being touched, so their last use may be months old. Artifacts (and
+// downloads) used since the run started are recent: gc keeps everything used since the
+// oldest live run started. A file whose process is gone is stale and removed by gc.
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { processStartTime } from '../envs/leases.ts';
+import { atomicWrite } from '../lib/atomic-write.ts';
+import { pidAlive } from '../lib/pid-alive.ts';
+
+interface InUseFile {
+  readonly pid: number;
+  /** The process's start time (/proc/PID/stat), so that a reused pid does not count. */
+  readonly start: number | null;
+  /** ms since the epoch. */
+  readonly startedAt: number;
+  readonly keys: readonly string[];
+}
+
+export interface InUse {
+  /** Artifact keys live runs will stage. */
+  readonly keys: ReadonlySet<string>;
+  /** When the oldest live run started; undefined when none runs. */
+  readonly since: number | undefined;
+}
+
+const dirOf = (cacheDir: string): string => join(cacheDir, 'in-use');
+
+/** Record a run's artifact keys until release() (call it when the run ends, whatever happened). */
+export async function registerInUse(cacheDir: string, runId: string, keys: readonly string[], startedAt = Date.now()): Promise<{ release(): Promise<void> }> {
+  const dir = dirOf(cacheDir);
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${runId}.json`);
+  const body: InUseFile = { pid: process.pid, start: processStartTime(process.pid) ?? null, startedAt, keys };
+  await atomicWrite(file, JSON.stringify(body));
+  return { release: () => rm(file, { force: true }) };
+}
+
+/** What live runs use; files of runs whose kiln is gone are removed on the way (unless dryRun). */
+export async function liveInUse(cacheDir: string, options: { dryRun?: boolean } = {}): Promise<InUse> {
+  const dir = dirOf(cacheDir);
+  const keys = new Set<string>();
+  let since: number | undefined;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return { keys, since };
+  }
+  for (const name of names) {
+    let f: InUseFile | undefined;
+    try {
+      f = JSON.parse(readFileSync(join(dir, name), 'utf8')) as InUseFile;
+    } catch {
+      f = undefined; // being written (atomicWrite renames whole files: only a torn leftover)
+    }
+    const alive = f !== undefined && typeof f.pid === 'number' && pidAlive(f.pid) && (f.start === null || processStartTime(f.pid) === f.start);
+    if (!alive) {
+      if (f !== undefined && options.dryRun !== true) await rm(join(dir, name), { force: true });
+      continue;
+    }
+    for (const k of f!.keys) keys.add(k);
+    since = since === undefined ? f!.startedAt : Math.min(since, f!.startedAt);
+  }
+  return { keys, since };
+}
