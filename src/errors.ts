@@ -14,11 +14,12 @@ export const errorCodes = {
   'mirror-unknown': { exit: 2, http: 400 },
   'unsafe-path': { exit: 1, http: 400 },
   'artifact-missing': { exit: 1, http: 500 },
+  /** A cached artifact's archive does not match its meta.json (truncated, missing, altered): the entry is removed. */
+  'artifact-corrupt': { exit: 1, http: 500 },
   'archive-failed': { exit: 1, http: 500 },
   'run-not-found': { exit: 2, http: 404 },
   'package-not-found': { exit: 2, http: 404 },
   'log-not-found': { exit: 2, http: 404 },
-  'state-locked': { exit: 1, http: 409 },
   'records-schema-newer': { exit: 2, http: 500 },
   'sandbox-unavailable': { exit: 2, http: 503 },
   'sandbox-failed': { exit: 1, http: 500 },
@@ -46,6 +47,12 @@ export const errorCodes = {
   'unauthorized': { exit: 2, http: 401 },
   'forbidden': { exit: 2, http: 403 },
   'path-unusable': { exit: 2, http: 500 },
+  /** The daemon has no such endpoint (or docs file): a client of another kiln version, or a typo in a URL. */
+  'not-found': { exit: 2, http: 404 },
+  /** The daemon's answer to an unexpected error (a bug, logged by the daemon); exit 70 like a local bug. */
+  'internal': { exit: 70, http: 500 },
+  /** `--server` answered, but not as a kiln daemon does (another web server, a proxy's error page). */
+  'server-not-kiln': { exit: 1, http: 502 },
 } as const satisfies Record<string, { exit: number; http: number }>;
 
 export type ErrorCode = keyof typeof errorCodes;
@@ -64,6 +71,11 @@ export class KilnError extends Error {
 
 export function isKilnError(e: unknown): e is KilnError {
   return e instanceof KilnError;
+}
+
+/** The daemon's JSON for an error: `{error: {code, message, hint}}` (docs/api.md). */
+export function errorBody(e: KilnError): { error: { code: ErrorCode; message: string; hint?: string } } {
+  return { error: { code: e.code, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) } };
 }
 
 export function exitCodeFor(e: unknown): number {

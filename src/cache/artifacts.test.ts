@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, truncate, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
@@ -161,4 +162,104 @@ test('two OS processes putting one key at once end with one consistent artifact'
   assert.equal(metas[0]?.sha256, await sha256File(join(store.dir(KEY), 'pkg.tar.zst')));
   assert.deepEqual(await readdir(join(cacheDir, 'artifacts', 'ab')), [KEY]);
   assert.deepEqual(await readdir(join(cacheDir, 'tmp')), []);
+});
+
+async function corruptWith(t: { after: (fn: () => Promise<void>) => void }, damage: (archive: string) => Promise<void>) {
+  const root = await tempDir(t);
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  const dest = await makeDest(join(root, 'dest'));
+  const meta = await store.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 });
+  const archive = join(store.dir(KEY), 'pkg.tar.zst');
+  await damage(archive);
+  const sysroot = join(root, 'sysroot');
+  await mkdir(sysroot);
+  return { root, cacheDir, store, dest, meta, archive, sysroot };
+}
+
+/** Assert an artifact-corrupt error naming the key and the archive, with the rebuild hint. */
+function isCorrupt(archive: string, detail: RegExp) {
+  return (e: unknown): boolean => {
+    assert(e instanceof KilnError, String(e));
+    assert.equal(e.code, 'artifact-corrupt');
+    assert(e.message.includes(KEY), e.message);
+    assert(e.message.includes(archive), e.message);
+    assert.match(e.message, detail);
+    assert.equal(e.hint, 'it was removed from the cache; run the build again to rebuild it');
+    return true;
+  };
+}
+
+test('stageInto of a truncated archive is artifact-corrupt and removes the entry; a rebuild stores it again', async (t) => {
+  const c = await corruptWith(t, (archive) => truncate(archive, 20));
+  await assert.rejects(c.store.stageInto(KEY, c.sysroot), isCorrupt(c.archive, /has 20 bytes where meta.json says \d+/));
+  // Gone for this store, for another process's store and for the planner (it stats meta.json).
+  assert.equal(await c.store.has(KEY), false);
+  assert.equal(createArtifactStore({ cacheDir: c.cacheDir }).peek(KEY), undefined);
+  assert.equal(existsSync(join(c.store.dir(KEY), 'meta.json')), false);
+  assert.deepEqual(await readdir(join(c.cacheDir, 'tmp')), [], 'the entry moved aside is deleted');
+  await assert.rejects(c.store.stageInto(KEY, c.sysroot), { code: 'artifact-missing' });
+
+  const again = await c.store.put(KEY, { destDir: c.dest, meta: info, sourceDateEpoch: 0, knownAbsent: true });
+  assert.equal(again.sha256, await sha256File(c.archive));
+  const sysroot2 = join(c.root, 'sysroot2');
+  await mkdir(sysroot2);
+  await c.store.stageInto(KEY, sysroot2);
+  assert.deepEqual(await buildManifest(sysroot2), await buildManifest(c.dest));
+});
+
+test('stageInto of an archive altered in place (same size) is artifact-corrupt, found by its sha256', async (t) => {
+  const c = await corruptWith(t, async (archive) => {
+    const bytes = await readFile(archive);
+    bytes.fill(0, 40, bytes.length - 8);
+    await writeFile(archive, bytes);
+  });
+  assert.equal((await stat(c.archive)).size, c.meta.size);
+  await assert.rejects(c.store.stageInto(KEY, c.sysroot), isCorrupt(c.archive, /has sha256 [0-9a-f]{64} where meta.json says [0-9a-f]{64}/));
+  assert.equal(await c.store.has(KEY), false);
+});
+
+test('stageInto with the archive missing is artifact-corrupt; two jobs staging it at once both say so', async (t) => {
+  const c = await corruptWith(t, (archive) => rm(archive));
+  const sysroot2 = join(c.root, 'sysroot2');
+  await mkdir(sysroot2);
+  const results = await Promise.allSettled([c.store.stageInto(KEY, c.sysroot), c.store.stageInto(KEY, sysroot2)]);
+  for (const r of results) {
+    assert.equal(r.status, 'rejected');
+    isCorrupt(c.archive, /is missing|was found corrupt by another job of this run/)((r as PromiseRejectedResult).reason);
+  }
+  assert.equal(await c.store.has(KEY), false);
+});
+
+test('a failed unpack of an intact archive keeps the entry (the fault is elsewhere)', async (t) => {
+  const c = await corruptWith(t, async () => {});
+  // The sysroot does not exist: tar fails, the archive is fine.
+  await assert.rejects(c.store.stageInto(KEY, join(c.root, 'no-such-dir')), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'archive-failed');
+    return true;
+  });
+  assert.equal(await c.store.has(KEY), true);
+  assert.equal(c.meta.sha256, await sha256File(c.archive));
+});
+
+test('put over a corrupt entry (a forced rebuild) replaces it instead of returning it', async (t) => {
+  for (const [what, damage] of [
+    ['truncated', (archive: string) => truncate(archive, 20)],
+    ['altered, same size', async (archive: string) => {
+      const bytes = await readFile(archive);
+      bytes.fill(0, 40, bytes.length - 8);
+      await writeFile(archive, bytes);
+    }],
+    ['missing', (archive: string) => rm(archive)],
+  ] as const) {
+    const c = await corruptWith(t, damage);
+    const replaced = await c.store.put(KEY, { destDir: c.dest, meta: info, sourceDateEpoch: 0 });
+    assert.equal(replaced.size, (await stat(c.archive)).size, what);
+    assert.equal(replaced.sha256, await sha256File(c.archive), what);
+    assert.deepEqual(createArtifactStore({ cacheDir: c.cacheDir }).peek(KEY), replaced, what);
+    await c.store.stageInto(KEY, c.sysroot);
+    assert.deepEqual(await buildManifest(c.sysroot), await buildManifest(c.dest), what);
+    assert.deepEqual(await readdir(join(c.cacheDir, 'tmp')), [], what);
+  }
 });

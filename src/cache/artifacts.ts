@@ -12,6 +12,12 @@
 // a round trip per step to every job (a no-op job's whole cost is a few of them). Entries
 // never change once stored, so a store remembers the metas it has read or written and
 // staging a package that thousands of others need reads its meta.json once per run.
+//
+// An archive can still rot on disk (a full disk, a crash mid-copy, a hand edit). Staging
+// does not hash it first (a package staged by thousands of jobs would be read thousands of
+// times): when unpacking fails, the archive is compared with meta.json and, if it differs,
+// the entry is removed so that the next plan builds the package again (artifact-corrupt).
+// put() over an existing entry (a forced rebuild) checks it too and replaces a bad one.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
@@ -133,15 +139,17 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
 
   async function get(key: string): Promise<ArtifactMeta | undefined> {
     const m = readMeta(key);
-    if (m === 'torn') await discardTorn(key);
+    if (m === 'torn') await discard(key, 'torn');
     if (typeof m === 'string') return undefined;
     known.set(key, m);
     return m;
   }
 
-  async function discardTorn(key: string): Promise<void> {
+  /** Move a bad entry aside (readers then see it absent) and delete it. */
+  async function discard(key: string, why: 'torn' | 'corrupt'): Promise<void> {
+    known.delete(key);
     await mkdir(tmpRoot, { recursive: true });
-    const aside = join(tmpRoot, `torn-${key.slice(0, 16)}-${process.pid}-${Date.now()}`);
+    const aside = join(tmpRoot, `${why}-${key.slice(0, 16)}-${process.pid}-${Date.now()}-${randomBytes(3).toString('hex')}`);
     try {
       await rename(dir(key), aside);
       await rm(aside, { recursive: true, force: true });
@@ -183,11 +191,20 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   // pid (mkdir then fails with EEXIST).
   const workTag = `${process.pid}-${randomBytes(3).toString('hex')}`;
 
+  /** Keys whose corrupt entry this store removed: a later stage of one is told why it is gone. */
+  const removedCorrupt = new Set<string>();
+
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
     const target = dir(key);
     if (o.knownAbsent !== true) {
       const existing = await get(key);
-      if (existing !== undefined) return existing;
+      // Only a forced rebuild puts over an existing entry (a normal build has just seen
+      // none), so reading its archive once here is cheap next to the build: a corrupt
+      // entry is replaced by the new one instead of being handed back.
+      if (existing !== undefined) {
+        if ((await archiveProblem(existing, o.signal)) === undefined) return existing;
+        await discard(key, 'corrupt');
+      }
     }
 
     // Fast path: most no-op or metadata-only packages install nothing.
@@ -236,6 +253,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         }
         stored = true;
         known.set(key, meta);
+        removedCorrupt.delete(key);
         return meta;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -262,8 +280,62 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       });
     }
     if (opts.touch !== false) await touch(key);
-    if (meta.archive !== null) await unpackArchive(join(dir(key), meta.archive), sysrootDir, { signal: opts.signal });
+    if (meta.archive !== null) {
+      try {
+        await unpackArchive(join(dir(key), meta.archive), sysrootDir, { signal: opts.signal });
+      } catch (e) {
+        if (opts.signal?.aborted === true) throw e;
+        await checkAfterFailedUnpack(key, e, opts.signal);
+        throw e;
+      }
+    }
     return meta;
+  }
+
+  /**
+   * Unpacking the entry's archive failed with `cause`: when the archive is not what its
+   * meta.json (read afresh: the entry may have been replaced meanwhile) says, remove the
+   * entry and throw artifact-corrupt. Returns when the archive is intact (the failure lies
+   * elsewhere: the sysroot's disk, tar itself).
+   */
+  async function checkAfterFailedUnpack(key: string, cause: unknown, signal: AbortSignal | undefined): Promise<void> {
+    const m = readMeta(key);
+    const file = join(dir(key), typeof m === 'string' ? ARCHIVE : (m.archive ?? ARCHIVE));
+    let problem: string | undefined;
+    if (m === 'absent') {
+      known.delete(key);
+      if (!removedCorrupt.has(key)) {
+        throw new KilnError('artifact-missing', `artifact ${key} disappeared from the cache while it was being staged (${dir(key)})`, {
+          hint: 'it may have been removed by cache gc; build the package again',
+          cause,
+        });
+      }
+      problem = 'was found corrupt by another job of this run';
+    } else {
+      problem = m === 'torn' ? 'has an unreadable meta.json' : await archiveProblem(m, signal);
+      if (problem === undefined) return;
+      // Before the entry leaves: a job of this run that then finds it gone is told why.
+      removedCorrupt.add(key);
+      await discard(key, 'corrupt');
+    }
+    throw new KilnError('artifact-corrupt', `artifact ${key} is corrupt: ${file} ${problem}`, {
+      hint: 'it was removed from the cache; run the build again to rebuild it',
+      cause,
+    });
+  }
+
+  /**
+   * What is wrong with the entry's archive compared with its meta (missing, another size,
+   * another sha256: the size is checked first, it costs no read), or undefined when nothing is.
+   */
+  async function archiveProblem(meta: ArtifactMeta, signal: AbortSignal | undefined): Promise<string | undefined> {
+    if (meta.archive === null) return undefined;
+    const file = join(dir(meta.key), meta.archive);
+    const st = statSync(file, { throwIfNoEntry: false });
+    if (st === undefined) return 'is missing';
+    if (st.size !== meta.size) return `has ${st.size} bytes where meta.json says ${meta.size}`;
+    const actual = await sha256File(file, signal === undefined ? {} : { signal });
+    return actual === meta.sha256 ? undefined : `has sha256 ${actual} where meta.json says ${meta.sha256}`;
   }
 
   return {

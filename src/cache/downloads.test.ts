@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,12 @@ const files: Record<string, string> = {
   'c.tar.gz': 'contents of c\n',
   'shared.tar.gz': 'fetched by two processes\n'.repeat(5000),
   'held.tar.gz': 'held until released\n',
+  // One content under two names (two recipes, one tarball).
+  'good.txt': 'one content, two urls\n',
+  'same-1.txt': 'same content behind two urls\n',
+  'same-2.txt': 'same content behind two urls\n',
+  // More than the small file system of the full-disk test holds.
+  'big.bin': 'x'.repeat(2 * 1024 * 1024),
 };
 const requests = new Map<string, number>();
 /** Responses the test releases by hand (path → release functions). */
@@ -250,4 +256,58 @@ test('when the only waiter aborts, the download stops and leaves nothing behind'
   }
   assert.deepEqual(await tmpEntries(cacheDir), []);
   assert.equal(await dl.has(sum('held.tar.gz')), false);
+});
+
+test('two urls for one sha256: the first url failing does not fail the other', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const bad = `${base}/files/missing.txt`;
+  const good = `${base}/files/good.txt`;
+  // Asked at once: b-good joins a-bad's download (same sha256), which fails with a 404.
+  const [a, b] = await Promise.allSettled([dl.fetch(bad, sum('good.txt')), dl.fetch(good, sum('good.txt'))]);
+  assert.equal(a.status, 'rejected');
+  const err = (a as PromiseRejectedResult).reason as unknown;
+  assert(err instanceof KilnError);
+  assert.equal(err.code, 'download-failed');
+  assert.match(err.message, new RegExp(`${bad}.*404`));
+  assert.equal(b.status, 'fulfilled', `b-good failed: ${String((b as PromiseRejectedResult).reason)}`);
+  assert.equal(await readFile((b as PromiseFulfilledResult<string>).value, 'utf8'), files['good.txt']);
+  assert.equal(count('/files/missing.txt'), 1);
+  assert.equal(count('/files/good.txt'), 1);
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+});
+
+test('two urls for one sha256: when the first succeeds, the file is fetched once', async (t) => {
+  const cacheDir = await tempCache(t);
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const paths = await Promise.all([
+    dl.fetch(`${base}/files/same-1.txt`, sum('same-1.txt')),
+    dl.fetch(`${base}/files/same-2.txt`, sum('same-1.txt')),
+    dl.fetch(`${base}/files/same-1.txt`, sum('same-1.txt')),
+  ]);
+  assert.deepEqual(new Set(paths), new Set([dl.path(sum('same-1.txt'))]));
+  assert.equal(count('/files/same-1.txt') + count('/files/same-2.txt'), 1);
+});
+
+test('a full disk: the error names the cache file it could not write', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('mounting a small tmpfs needs root');
+  const cacheDir = await mkdtemp(join(tmpdir(), 'kiln-dl-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', cacheDir]);
+  t.after(async () => {
+    execFileSync('umount', [cacheDir]);
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const url = `${base}/files/big.bin`;
+  await assert.rejects(dl.fetch(url, sum('big.bin')), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'download-failed');
+    assert.match(e.message, /ENOSPC/);
+    assert(e.message.includes(url), e.message);
+    assert(e.message.includes(join(cacheDir, 'tmp', 'dl-')), e.message);
+    assert.match(e.hint ?? '', new RegExp(`free space on the file system of ${cacheDir}`));
+    return true;
+  });
+  assert.deepEqual(await tmpEntries(cacheDir), [], 'the partial file is removed');
+  assert.equal(await dl.has(sum('big.bin')), false);
 });

@@ -15,7 +15,9 @@
 //
 // This file: fetch a url into downloads/, at most once per sha256 across all processes
 // (one shared promise per sha256 in a process, withLock across processes), streaming to
-// tmp/ while hashing, verifying the checksum before anything becomes visible.
+// tmp/ while hashing, verifying the checksum before anything becomes visible. Two urls
+// for one sha256 (two recipes, one tarball) share the first one's download; when that one
+// fails, a caller with another url tries its own: one url's 404 is not the other's.
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
@@ -92,6 +94,21 @@ export function createDownloads(options: DownloadsOptions): Downloads {
   }
 
   async function download(url: string, sha256: string, signal: AbortSignal): Promise<string> {
+    try {
+      return await downloadInto(url, sha256, signal);
+    } catch (e) {
+      // A file-system error of the cache (ENOSPC from a write names no path): say where.
+      if (isSystemError(e) && !signal.aborted) {
+        throw new KilnError('download-failed', `download of ${url} failed: cannot write to the cache ${cacheDir}: ${e.message}`, {
+          hint: cacheWriteHint(e, cacheDir),
+          cause: e,
+        });
+      }
+      throw e;
+    }
+  }
+
+  async function downloadInto(url: string, sha256: string, signal: AbortSignal): Promise<string> {
     const final = path(sha256);
     if (await hit(final)) return final;
     const resolved = resolveUrl(url, mirrors);
@@ -101,7 +118,7 @@ export function createDownloads(options: DownloadsOptions): Downloads {
       if (await hit(final)) return final;
       const tmp = join(tmpDir, `dl-${sha256.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
       try {
-        const actual = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal });
+        const actual = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir });
         if (actual !== sha256) {
           throw new KilnError('checksum-mismatch', `checksum mismatch for ${url}: expected sha256 ${sha256}, got ${actual}`, {
             hint: 'if the new file is the right one, update the sha256 in the recipe; otherwise the server or mirror is serving a different file',
@@ -126,29 +143,42 @@ export function createDownloads(options: DownloadsOptions): Downloads {
         throw e;
       }
     },
-    fetch: (url, sha256, opts = {}) => {
-      if (!SHA256_RE.test(sha256)) return Promise.reject(new Error(`downloads: not a sha256: ${JSON.stringify(sha256)} (for ${url})`));
-      let shared = inflight.get(sha256);
-      // An entry whose every waiter gave up is being aborted: start afresh.
-      if (shared === undefined || shared.controller.signal.aborted) {
-        const controller = new AbortController();
-        const created: Shared = {
-          controller,
-          waiters: 0,
-          promise: download(url, sha256, controller.signal).finally(() => {
-            if (inflight.get(sha256) === created) inflight.delete(sha256);
-          }),
-        };
-        shared = created;
-        inflight.set(sha256, shared);
-      }
-      return join_(shared, opts.signal);
-    },
+    fetch,
   };
+
+  function fetch(url: string, sha256: string, opts: { signal?: AbortSignal } = {}): Promise<string> {
+    if (!SHA256_RE.test(sha256)) return Promise.reject(new Error(`downloads: not a sha256: ${JSON.stringify(sha256)} (for ${url})`));
+    let shared = inflight.get(sha256);
+    // An entry whose every waiter gave up is being aborted: start afresh.
+    if (shared === undefined || shared.controller.signal.aborted) {
+      const controller = new AbortController();
+      const created: Shared = {
+        url,
+        controller,
+        waiters: 0,
+        promise: download(url, sha256, controller.signal).finally(() => {
+          if (inflight.get(sha256) === created) inflight.delete(sha256);
+        }),
+      };
+      shared = created;
+      inflight.set(sha256, shared);
+    }
+    const joined = join_(shared, opts.signal);
+    if (shared.url === url) return joined;
+    // Another url for the same content: its success is ours too (the file is checked by
+    // hash), its failure is not. The failed entry has left the map by the time its
+    // waiters hear of it, so this starts (or joins) a download of our own url.
+    return joined.catch((e: unknown) => {
+      if (opts.signal?.aborted === true) throw e;
+      return fetch(url, sha256, opts);
+    });
+  }
 }
 
 /** One download shared by every caller in this process asking for the same sha256. */
 interface Shared {
+  /** The url being fetched (the first caller's). */
+  readonly url: string;
   readonly controller: AbortController;
   readonly promise: Promise<string>;
   waiters: number;
@@ -178,6 +208,19 @@ interface StreamOptions {
   readonly fetchImpl: typeof globalThis.fetch;
   readonly idleTimeoutMs: number;
   readonly signal: AbortSignal;
+  /** Named in the hint of a write error. */
+  readonly cacheDir: string;
+}
+
+/** A Node system error (errno code and syscall), as fs calls throw. */
+function isSystemError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && typeof (e as NodeJS.ErrnoException).syscall === 'string';
+}
+
+function cacheWriteHint(e: NodeJS.ErrnoException, cacheDir: string): string {
+  return e.code === 'ENOSPC' || e.code === 'EDQUOT'
+    ? `free space on the file system of ${cacheDir} (\`kiln cache gc\` removes what was not used lately), then run again`
+    : `check that ${cacheDir} is writable, then run again`;
 }
 
 /** Download into `file`, returning the sha256 of what was written. */
@@ -190,6 +233,8 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
   };
   const signal = AbortSignal.any([o.signal, idle.signal]);
   const where = o.resolved === o.url ? o.url : `${o.url} (${o.resolved})`;
+  /** The error of writing `file`, if that is what failed: it names no path (ENOSPC …, write). */
+  let writeError: NodeJS.ErrnoException | undefined;
   const failed = (e: unknown): never => {
     if (o.signal.aborted) throw o.signal.reason;
     if (e instanceof KilnError) throw e;
@@ -197,6 +242,13 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
       throw new KilnError('download-failed', `download of ${where} stalled: no data for ${o.idleTimeoutMs / 1000} s`, {
         hint: 'check the network or the mirror, then run again',
         cause: e,
+      });
+    }
+    if (writeError !== undefined) {
+      const m = writeError.message.includes(file) ? writeError.message : `${writeError.message} (${file})`;
+      throw new KilnError('download-failed', `download of ${where} failed: cannot write to the cache: ${m}`, {
+        hint: cacheWriteHint(writeError, o.cacheDir),
+        cause: writeError,
       });
     }
     const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
@@ -223,7 +275,12 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
       },
     });
     const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
-    await pipeline(body, tap, createWriteStream(file, { flags: 'wx', flush: true }), { signal }).catch(failed);
+    const out = createWriteStream(file, { flags: 'wx', flush: true });
+    out.once('error', (e: Error) => {
+      // Not the abort that pipeline passes on to it: only a failed open or write.
+      if (isSystemError(e)) writeError = e;
+    });
+    await pipeline(body, tap, out, { signal }).catch(failed);
     return hash.digest('hex');
   } finally {
     clearTimeout(timer);

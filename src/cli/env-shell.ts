@@ -52,7 +52,10 @@ export function registerEnvShell(env: Command, ctx: CliContext): void {
       // A shell is for looking around and trying things: the machine's size, not a recipe's.
       limits: { cpus: availableParallelism(), memoryBytes: Math.floor(totalmem() / 2), pids: 4096 },
     });
-    if (sb.shell === undefined) throw new KilnError('sandbox-unavailable', `the ${backend.name} sandbox cannot run an interactive shell`);
+    if (sb.shell === undefined) {
+      const other = backend.name === 'chroot' ? 'rootless' : 'chroot';
+      throw new KilnError('sandbox-unavailable', `the ${backend.name} sandbox cannot run an interactive shell`, { hint: `try \`kiln env shell ${name} --sandbox ${other}\`` });
+    }
     ctx.stderr.write(`kiln: shell in ${lease.env.id} (${backend.name} sandbox, ${sb.inside.src}); it is thrown away on exit\n`);
     ctx.exitCode = await sb.shell(opts.command === undefined ? {} : { argv: ['/bin/sh', '-c', opts.command] });
   });

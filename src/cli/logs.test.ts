@@ -124,3 +124,35 @@ test('kiln logs -f of a job whose kiln had already died: the log, then a last li
   assert.equal(plain.code, 0);
   assert.equal(plain.err, '');
 });
+
+test('kiln logs --run of an unknown run is run-not-found (as kiln status says); --arch must be a Debian arch name', async (t) => {
+  const dir = stateDir(t);
+  {
+    using r = openRecords(dir);
+    builtRun(r, dir, 'r1', 1000, 'tool', [hostArch()]);
+  }
+  const run = await kiln(['logs', 'tool', '--state', dir, '--run', 'nosuchrun']);
+  assert.equal(run.code, 2, run.err);
+  assert.match(run.err, new RegExp(`^kiln: error \\[run-not-found\\]: no run "nosuchrun" in ${dir}$`, 'm'));
+  assert.match(run.err, /^ {2}hint: list runs with `kiln status --runs`$/m);
+  assert.doesNotMatch(run.err, /up-to-date/);
+  // No records at all: --run names a run that cannot be there.
+  const empty = stateDir(t);
+  const none = await kiln(['logs', 'tool', '--state', empty, '--run', 'r1']);
+  assert.equal(none.code, 2, none.err);
+  assert.match(none.err, /\[run-not-found\]: no records in /);
+
+  const arch = await kiln(['logs', 'tool', '--state', dir, '--arch', 'amd65']);
+  assert.equal(arch.code, 2, arch.err);
+  assert.match(arch.err, /^kiln: error \[usage\]: --arch: "amd65" is not a Debian architecture name \(did you mean "amd64"\?\)/m);
+  assert.match(arch.err, /^ {2}hint: use a name dpkg-architecture -L lists/m);
+  // A real arch the package has no job on is still log-not-found.
+  const other = hostArch() === 'arm64' ? 'riscv64' : 'arm64';
+  const miss = await kiln(['logs', 'tool', '--state', dir, '--arch', other]);
+  assert.equal(miss.code, 2, miss.err);
+  assert.match(miss.err, /\[log-not-found\]/);
+  // The good case still works.
+  const ok = await kiln(['logs', 'tool', '--state', dir, '--run', 'r1']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.match(ok.out, /the .* log of tool/);
+});

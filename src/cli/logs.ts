@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { didYouMeanArch, isDebianArch } from '../debian/arch-names.ts';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
@@ -86,11 +87,16 @@ export function registerLogs(program: Command, ctx: CliContext): void {
   addStateOptions(cmd);
   addRemoteOptions(cmd);
   cmd.action(async (name: string, opts: LogsOpts) => {
+    if (opts.arch !== undefined && !isDebianArch(opts.arch)) {
+      throw new KilnError('usage', `--arch: "${opts.arch}" is not a Debian architecture name${didYouMeanArch(opts.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
+    }
     // Against a daemon: --run is a build id (default: the newest build that ran PKG).
     const remote = remoteFrom(opts);
     if (remote !== undefined) return remoteLogs(remote, name, opts, ctx);
     const state = layoutFrom(opts);
-    if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('log-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first' });
+    if (!existsSync(join(state.root, 'kiln.db'))) {
+      throw new KilnError(opts.run === undefined ? 'log-not-found' : 'run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first, or point --state at the state directory' });
+    }
     const records = openRecords(state.root);
     const controller = new AbortController();
     const stop = (): void => controller.abort();
@@ -103,6 +109,10 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     try {
       // A run whose kiln died is not running: it must not look queued or followable.
       const interrupted = new Set(records.markInterruptedRuns());
+      // An unknown --run is not a package without a log: say so as `kiln status RUN` does.
+      if (opts.run !== undefined && records.getRun(opts.run) === undefined) {
+        throw new KilnError('run-not-found', `no run "${opts.run}" in ${state.root}`, { hint: 'list runs with `kiln status --runs`' });
+      }
       const picked = pickJob(records, name, opts);
       let job: JobRecord;
       if (picked.kind === 'none') {

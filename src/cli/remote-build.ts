@@ -18,6 +18,7 @@ import type { CliContext } from './main.ts';
 import { formatMs } from './options.ts';
 import { call, callJson, type Remote } from './remote.ts';
 import { TREE_ROOT } from '../server/tree-root.ts';
+import { causeForTerminal } from '../publish/report-diagnostics.ts';
 
 export interface RemoteBuildRequest {
   readonly treeDir: string;
@@ -166,7 +167,9 @@ export function jobChanges(seen: Map<string, string>, jobs: readonly RemoteJob[]
 }
 
 /** Poll a build until it ends, printing job state changes; SIGINT/SIGTERM cancel it on the server. */
-export async function followBuild(remote: Remote, id: string, ctx: CliContext, o: { json?: boolean | undefined; pollMs?: number } = {}): Promise<RemoteBuild> {
+export async function followBuild(remote: Remote, id: string, ctx: CliContext, o: { json?: boolean | undefined; pollMs?: number; treeDir?: string } = {}): Promise<RemoteBuild> {
+  // A cause naming the uploaded tree's files ({tree}/…) names them in the user's folder, one problem per line.
+  const local = (text: string): string => causeForTerminal(o.treeDir === undefined ? text : text.replaceAll(TREE_ROOT, resolve(o.treeDir)), '      ');
   const seen = new Map<string, string>();
   let cancelling = false;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -209,7 +212,7 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
         } else {
           const dur = j.durationMs === null || j.state === 'running' ? '' : ` ${formatMs(j.durationMs)}`;
           const why = j.failureReason ?? j.cause;
-          ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === null || j.state === 'running' ? '' : `  ${why}`}\n`);
+          ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === null || j.state === 'running' ? '' : `  ${local(why)}`}\n`);
         }
       }
       if (b.state !== 'queued' && b.state !== 'running') return b;

@@ -74,7 +74,7 @@ export async function call(remote: Remote, method: string, path: string, o: Requ
     throw unreachable(remote, e);
   }
   if (res.ok || o.allow?.includes(res.status)) return res;
-  throw await errorFrom(res, `${method} ${path}`);
+  throw await errorFrom(remote, res, `${method} ${path}`);
 }
 
 export async function callJson<T>(remote: Remote, method: string, path: string, o: RequestOptions = {}): Promise<T> {
@@ -88,11 +88,23 @@ export async function callJson<T>(remote: Remote, method: string, path: string, 
     if (o.signal?.aborted) throw e;
     throw unreachable(remote, e, `the connection broke while it answered ${method} ${path} (it may have acted on it)`);
   }
-  return JSON.parse(text) as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw notKiln(remote, `${method} ${path}`, res, text);
+  }
 }
 
 function unreachable(remote: Remote, e: unknown, what?: string): KilnError {
   const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  if (cause?.code === undefined && cause?.message === 'bad port') {
+    // fetch blocks some ports outright (the WHATWG fetch standard's "bad ports"): no daemon there can ever be reached.
+    const port = new URL(remote.url).port;
+    return new KilnError('usage', `--server ${remote.url}: fetch refuses to connect to port ${port} (a port the fetch standard blocks, like 1, 25 or 6000)`, {
+      hint: 'run the daemon on another port (`kiln serve --listen 127.0.0.1:8080`) and give that URL',
+      cause: e,
+    });
+  }
   const why = cause?.code ?? cause?.message ?? String(e);
   return new KilnError('server-unreachable', what === undefined ? `cannot reach the kiln daemon at ${remote.url}: ${why}` : `kiln daemon at ${remote.url}: ${what}: ${why}`, {
     hint: 'check --server (or KILN_SERVER) and that `kiln serve` is running',
@@ -100,18 +112,72 @@ function unreachable(remote: Remote, e: unknown, what?: string): KilnError {
   });
 }
 
-async function errorFrom(res: Response, what: string): Promise<KilnError> {
+/** A non-2xx answer as a KilnError: the daemon's own `{error: {code, message, hint}}`, or, for anything else, what answered instead. */
+export async function errorFrom(remote: Remote, res: Response, what: string): Promise<KilnError> {
   const text = await res.text().catch(() => '');
-  let err: { code?: string; message?: string; hint?: string } | undefined;
-  try {
-    err = (JSON.parse(text) as { error?: typeof err }).error;
-  } catch {
-    err = undefined;
+  const err = kilnErrorOf(text);
+  if (err === undefined) return notKiln(remote, what, res, text);
+  if (err.code in errorCodes) {
+    const code = err.code as ErrorCode;
+    // The daemon's hint for an unknown path names its API docs; here, the likely cause is a daemon of another version.
+    const hint = code === 'not-found' ? `the daemon at ${remote.url} has no such endpoint: it may run another kiln version than this one` : err.hint;
+    return new KilnError(code, `the server says: ${err.message}`, hint === undefined ? {} : { hint });
   }
-  const code: ErrorCode =
-    err?.code !== undefined && err.code in errorCodes ? (err.code as ErrorCode) : res.status === 401 || res.status === 403 ? 'unauthorized' : 'usage';
-  const message = err?.message ?? `${what}: HTTP ${res.status} ${text.slice(0, 200)}`;
-  return new KilnError(code, `the server says: ${message}`, err?.hint === undefined ? {} : { hint: err.hint });
+  // A code this kiln does not know (a newer daemon): keep it in the message, pick ours by the HTTP status.
+  return new KilnError(codeForStatus(res.status), `the server says [${err.code}]: ${err.message}`, {
+    hint: err.hint ?? `this kiln does not know the code "${err.code}": the daemon may run a newer kiln`,
+  });
+}
+
+/** The `error` of a kiln daemon's error answer, or undefined when the text is not one. */
+export function kilnErrorOf(text: string): { code: string; message: string; hint?: string } | undefined {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const err = typeof doc === 'object' && doc !== null ? (doc as { error?: unknown }).error : undefined;
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { code, message, hint } = err as { code?: unknown; message?: unknown; hint?: unknown };
+  if (typeof code !== 'string' || typeof message !== 'string' || !/^[a-z][a-z0-9-]*$/.test(code)) return undefined;
+  return { code, message, ...(typeof hint === 'string' ? { hint } : {}) };
+}
+
+function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not-found';
+  if (status === 413) return 'too-large';
+  return status >= 500 ? 'internal' : 'usage';
+}
+
+/** An answer that is not a kiln daemon's: name the URL and status, show at most a short one-line excerpt. */
+function notKiln(remote: Remote, what: string, res: Response, text: string): KilnError {
+  const type = res.headers.get('content-type')?.split(';')[0]?.trim();
+  const excerpt = excerptOf(text);
+  const answered = `answered ${what} with HTTP ${res.status}${type ? ` (${type})` : ''}`;
+  const tail = excerpt === '' ? '' : `: "${excerpt}"`;
+  if (res.status === 502 || res.status === 503 || res.status === 504) {
+    // A proxy in front of a daemon that is down answers so.
+    return new KilnError('server-unreachable', `the server at ${remote.url} ${answered}, not a kiln daemon's answer (a proxy whose daemon is down?)${tail}`, {
+      hint: 'check that `kiln serve` is running behind --server (or KILN_SERVER)',
+    });
+  }
+  return new KilnError('server-not-kiln', `the server at ${remote.url} ${answered}, which is not a kiln daemon's answer${tail}`, {
+    hint: 'check that --server (or KILN_SERVER) points at a `kiln serve` daemon (its /healthz answers {"ok":true})',
+  });
+}
+
+/** A short single line of an answer's text: HTML tags, scripts and styles dropped, whitespace collapsed. */
+export function excerptOf(text: string, max = 80): string {
+  const plain = text
+    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<!--[\s\S]*?-->/g, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/[\u0000-\u001f\u007f\s]+/g, ' ')
+    .trim();
+  return plain.length <= max ? plain : `${plain.slice(0, max - 1)}…`;
 }
 
 /** Lines of a server-sent event stream: yields {event, data} until the stream ends. */

@@ -56,18 +56,26 @@ export function treesFrom(flags: readonly string[], cwd = process.cwd()): Map<st
     const name = eq <= 0 ? '' : f.slice(0, eq);
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new KilnError('usage', `--tree: expected NAME=DIR (e.g. main=./recipes), got "${f}"`);
     const dir = resolve(cwd, f.slice(eq + 1));
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new KilnError('tree-not-found', `--tree ${name}: ${dir} is not a directory`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+      throw new KilnError('tree-not-found', `--tree ${name}: ${dir} ${existsSync(dir) ? 'is not a directory' : 'does not exist'}`, {
+        hint: 'give --tree NAME=DIR with the directory of a tree (recipe folders or a debian.toml) on this machine',
+      });
+    }
     if (trees.has(name)) throw new KilnError('usage', `--tree: the name "${name}" is given twice`);
     trees.set(name, dir);
   }
   return trees;
 }
 
-function maxConcurrentFromEnv(): number | undefined {
-  const v = process.env['KILN_MAX_CONCURRENT_BUILDS'];
+export function maxConcurrentFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env['KILN_MAX_CONCURRENT_BUILDS'];
   if (v === undefined || v === '') return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new KilnError('config-invalid', `KILN_MAX_CONCURRENT_BUILDS: expected a whole number of at least 1, got "${v}"`);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new KilnError('config-invalid', `KILN_MAX_CONCURRENT_BUILDS: expected a whole number of at least 1, got "${v}"`, {
+      hint: 'set it to a whole number such as 2, or unset it; --max-concurrent-builds N overrides it',
+    });
+  }
   return n;
 }
 

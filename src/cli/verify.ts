@@ -5,6 +5,7 @@
 
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { createDownloads } from '../cache/downloads.ts';
 import { hostDebianMirror } from '../config/mirrors.ts';
 import { formatComparison } from '../debian/deb-compare.ts';
@@ -56,6 +57,25 @@ export function resultLines(r: VerifyResult): string[] {
   }
 }
 
+/** Each path named must be a file: a missing path or a directory is said so before any work (not as dpkg-deb's text). */
+export async function checkDebPaths(debs: readonly string[]): Promise<void> {
+  for (const deb of debs) {
+    let st;
+    try {
+      st = await stat(deb);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        throw new KilnError('usage', `${deb}: no such file`, { hint: 'check the path: kiln verify takes the .deb files you built' });
+      }
+      throw new KilnError('usage', `${deb}: cannot be read (${code ?? (e as Error).message})`, { hint: 'check the path and its permissions', cause: e });
+    }
+    if (st.isDirectory()) {
+      throw new KilnError('usage', `${deb}: is a directory; kiln verify takes .deb files`, { hint: `name the files, e.g. \`kiln verify ${deb.replace(/\/+$/, '')}/*.deb\`` });
+    }
+  }
+}
+
 export function registerVerify(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('verify <deb...>')
@@ -70,6 +90,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     const suite = opts.suite ?? hostSuite();
     if (suite === undefined) throw new KilnError('usage', 'kiln verify: no --suite given and /etc/os-release names no VERSION_CODENAME', { hint: 'pass --suite, e.g. --suite bookworm' });
     if (opts.arch !== undefined && !isDebianArch(opts.arch)) throw new KilnError('usage', `--arch: "${opts.arch}" is not a Debian architecture name${didYouMeanArch(opts.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
+    await checkDebPaths(debs);
     const mirror = opts.mirror ?? (await hostDebianMirror());
     if (mirror === undefined) {
       throw new KilnError('usage', 'kiln verify: no --mirror given and the host\'s apt sources name no Debian mirror', { hint: 'pass --mirror URL (the directory that holds dists/ and pool/)' });

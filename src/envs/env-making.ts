@@ -102,7 +102,13 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
       if (o.arch !== undefined && !isDebianArch(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture name${didYouMeanArch(o.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
       if (o.suite !== undefined && !SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name`);
       const sha = await sha256File(abs, o.signal === undefined ? {} : { signal: o.signal }).catch((e: NodeJS.ErrnoException) => {
-        throw new KilnError(ENV_ERRORS.notFound, `cannot read ${abs}: ${e.code ?? e.message}`, { hint: 'give the path of a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)' });
+        if (o.signal?.aborted) throw e;
+        // The file, not an env, is what is missing: path-unusable (env-not-found means no env of that name).
+        const what = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'is a directory' : e.code === 'EACCES' ? 'permission denied' : undefined;
+        throw new KilnError('path-unusable', `cannot read the root tarball ${abs}: ${what === undefined ? (e.code ?? e.message) : `${what} (${e.code})`}`, {
+          hint: 'give the path of a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)',
+          cause: e,
+        });
       });
       return makeNew(name, sha, o.signal, async (root) => {
         await mkdir(root);

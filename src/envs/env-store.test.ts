@@ -254,6 +254,16 @@ test('import reads suite and arch from the root, refuses a hostile tarball, and 
   await assert.rejects(store.importTarball('bare', bare), (err: unknown) => err instanceof KilnError && /--suite/.test(err.hint ?? ''));
   await assert.rejects(stat(join(state, 'envs/bare')));
   await assert.rejects(store.importTarball('missing', join(work, 'nope.tar')), /cannot read/);
+  // A missing file or a directory is about the path, not "no env of that name" (env-not-found).
+  await assert.rejects(store.importTarball('missing', join(work, 'nope.tar')), (err: unknown) => {
+    assert.ok(err instanceof KilnError);
+    assert.equal(err.code, 'path-unusable');
+    assert.equal(err.message, `cannot read the root tarball ${join(work, 'nope.tar')}: no such file (ENOENT)`);
+    assert.match(err.hint ?? '', /root tarball/);
+    return true;
+  });
+  await assert.rejects(store.importTarball('dir', work), (err: unknown) => err instanceof KilnError && err.code === 'path-unusable' && err.message.endsWith(`${work}: is a directory (EISDIR)`));
+  await assert.rejects(stat(join(state, 'envs/missing')));
 });
 
 test('a damaged env.json is reported with its path and what to do; destroy still removes it', async (t) => {

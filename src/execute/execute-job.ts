@@ -252,7 +252,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
 }
 
 function messageOf(e: unknown): string {
-  if (isKilnError(e)) return e.message;
+  // The hint says what to do (run the build again, free space…): it belongs in the job's failure too.
+  if (isKilnError(e)) return e.hint === undefined ? e.message : `${e.message} (${e.hint})`;
   return e instanceof Error ? e.message : String(e);
 }
 

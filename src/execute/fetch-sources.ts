@@ -31,7 +31,9 @@ export async function fetchSources(
       }
       file = local.real;
     } else {
-      if (s.sha256 === undefined) throw new KilnError('recipe-invalid', `${spec.file}: ${s.url} has no sha256`);
+      if (s.sha256 === undefined) {
+        throw new KilnError('recipe-invalid', `${spec.file}: ${s.url} has no sha256`, { hint: 'add the sha256 of the file at that url to the source in the recipe (`sha256sum FILE` prints it)' });
+      }
       file = await options.downloads.fetch(s.url, s.sha256, { signal: options.signal });
     }
     const into = join(options.srcDir, s.dest);

@@ -307,7 +307,7 @@ async function hashFile(path: string, signal: AbortSignal | undefined): Promise<
     }
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw new KilnError('cancelled', `publishing was cancelled while reading ${path}`, { cause: e });
-    throw new KilnError('deb-invalid', `cannot read ${path}: ${(e as Error).message}`, { cause: e });
+    throw new KilnError('deb-invalid', `cannot read ${path}: ${(e as Error).message}`, { hint: 'check that the file is there and readable, and that nothing changes it while it is published', cause: e });
   }
   return { size, sha256: sha.digest('hex'), md5: md5.digest('hex') };
 }
@@ -387,7 +387,7 @@ function xzCompress(data: Uint8Array, signal: AbortSignal | undefined): Promise<
     });
     child.on('close', (code) => {
       if (code === 0) resolve(Buffer.concat(out));
-      else reject(new KilnError('archive-failed', `xz failed (${code}): ${Buffer.concat(err).toString('utf8').trim()}`));
+      else reject(new KilnError('archive-failed', `xz failed (${code}): ${Buffer.concat(err).toString('utf8').trim()}`, { hint: 'check that xz works here (`xz --version`) and that the machine has free memory, then publish again' }));
     });
     child.stdin.on('error', () => {}); // reported through 'close'
     child.stdin.end(data);

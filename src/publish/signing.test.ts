@@ -108,3 +108,16 @@ test('the host\'s gpgv accepts InRelease and Release.gpg with the exported binar
   assert.notEqual(d.code, 0, d.out);
   assert.match(d.out, /BAD signature/);
 });
+
+test('loadSigningKey: a directory where the key file should be is named as such, with a hint (not raw EISDIR text)', async () => {
+  await using dir = await tmpDir();
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(signingKeyPaths(dir.path).secret, { recursive: true });
+  await assert.rejects(loadSigningKey(dir.path), (e: unknown) => {
+    assert.ok(e instanceof KilnError);
+    assert.equal(e.code, 'key-invalid');
+    assert.equal(e.message, `${signingKeyPaths(dir.path).secret} is a directory, not kiln's signing key file`);
+    assert.match(e.hint ?? '', /move that directory away.*kiln key create/);
+    return true;
+  });
+});

@@ -108,7 +108,17 @@ export async function loadSigningKey(stateRoot: string): Promise<openpgp.Private
         hint: `make one with \`kiln key create --state ${stateRoot}\``,
       });
     }
-    throw new KilnError('key-invalid', `cannot read ${paths.secret}: ${(e as Error).message}`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code === 'EISDIR') {
+      throw new KilnError('key-invalid', `${paths.secret} is a directory, not kiln's signing key file`, {
+        hint: `move that directory away, then restore the key file from a backup or make a new key with \`kiln key create --state ${stateRoot}\``,
+        cause: e,
+      });
+    }
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KilnError('key-invalid', `cannot read the signing key ${paths.secret}: ${code ?? (e as Error).message}`, {
+      hint: 'check that file and its permissions: the user running kiln must be able to read it (mode 0600)',
+      cause: e,
+    });
   }
   let key: openpgp.PrivateKey;
   try {

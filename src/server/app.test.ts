@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KilnError } from '../errors.ts';
+import { errorCodes, KilnError } from '../errors.ts';
 import { openServerRecords, type BuildRecord } from '../records/server-records.ts';
 import { createApp, type KilnServerApp } from './app.ts';
 import type { BuildRunner, RunnerResult } from './queue.ts';
@@ -142,6 +142,8 @@ test('validation: unknown fields, bad types, malformed JSON, unknown tree, overs
   assert.match(noTree.json.error.hint, /main/);
   const big = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', targets: Array.from({ length: 900 }, () => 'x'.repeat(100)) });
   assert.equal(big.status, 413);
+  assert.equal(big.json.error.code, 'too-large', 'a code of errors.ts, not usage');
+  assert.match(big.json.error.message, /over the limit of 65536 bytes/);
   assert.deepEqual(kiln.context.records.listBuilds(), [], 'nothing was queued');
 });
 
@@ -220,7 +222,7 @@ test('cancel: a queued build at once, a running one by aborting it; an ended one
   assert.equal(fake.runs.length, 1);
   const again = await call(kiln, 'POST', `/api/v1/builds/${a1}/cancel`, alice);
   assert.equal(again.status, 409);
-  assert.equal(again.json.error.code, 'build-ended', 'not state-locked: that is about the state directory');
+  assert.equal(again.json.error.code, 'build-ended', 'a code about the build, not the state directory');
   assert.match(again.json.error.message, new RegExp(`build ${a1} already ended \\(cancelled\\)`));
   assert.ok(again.json.error.hint);
 });
@@ -329,6 +331,33 @@ test('builder, metrics (admin only) and the API description', async (t) => {
   const asset = await kiln.app.request('/api/v1/docs/swagger-ui-bundle.js');
   assert.equal(asset.status, 200);
   assert.ok((await asset.arrayBuffer()).byteLength > 100_000);
-  assert.equal((await kiln.app.request('/api/v1/docs/..%2Fpackage.json')).status, 404);
-  assert.equal((await call(kiln, 'GET', '/api/v1/nothing', alice)).status, 404);
+  const traversal = await call(kiln, 'GET', '/api/v1/docs/..%2Fpackage.json', undefined);
+  assert.equal(traversal.status, 404);
+  assert.equal(traversal.json.error.code, 'not-found');
+  const nothing = await call(kiln, 'GET', '/api/v1/nothing', alice);
+  assert.equal(nothing.status, 404);
+  assert.deepEqual(nothing.json.error, { code: 'not-found', message: 'no such endpoint: GET /api/v1/nothing', hint: 'see /api/v1/docs' });
+  for (const r of [traversal, nothing]) assert.ok(r.json.error.code in errorCodes, `${r.json.error.code} is a code of errors.ts`);
+});
+
+test('an unexpected error is a 500 `internal` (a code of errors.ts) with a hint; the details go to the log, not the client', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tokens = openServerRecords(dir);
+  const alice = tokens.createToken('alice').token;
+  tokens.close();
+  const logged: string[] = [];
+  const kiln = createApp({ stateDir: dir, trees: {}, runner: fakeRunner().runner, onError: (m) => logged.push(m) });
+  t.after(() => kiln.close());
+  kiln.app.get('/api/v1/boom', () => {
+    throw new Error('secret detail');
+  });
+  const r = await call(kiln, 'GET', '/api/v1/boom', alice);
+  assert.equal(r.status, 500);
+  assert.equal(r.json.error.code, 'internal');
+  assert.ok('internal' in errorCodes);
+  assert.match(r.json.error.hint, /logged/);
+  assert.doesNotMatch(r.text, /secret detail/);
+  assert.equal(logged.length, 1);
+  assert.match(logged[0]!, /GET \/api\/v1\/boom: Error: secret detail/);
 });

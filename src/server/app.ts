@@ -4,13 +4,14 @@
 // Everything but /healthz and the API description needs a bearer token (auth.ts).
 //
 // Errors are JSON `{error: {code, message, hint}}`: KilnErrors with their HTTP status
-// (errors.ts), invalid bodies 400 naming the field, bodies over the limit 413.
+// (errors.ts), invalid bodies 400 naming the field, bodies over the limit 413 `too-large`,
+// unknown paths 404 `not-found`, anything unexpected 500 `internal` (every code is in errors.ts).
 
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { availableParallelism } from 'node:os';
-import { httpStatusFor, isKilnError } from '../errors.ts';
+import { errorBody, httpStatusFor, isKilnError, KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import { openServerRecords } from '../records/server-records.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
@@ -95,7 +96,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const jsonBodyLimit = bodyLimit({
     maxSize: limit,
-    onError: (c) => c.json({ error: { code: 'usage', message: `the request body is over the limit of ${limit} bytes` } }, 413),
+    onError: (c) => c.json(errorBody(new KilnError('too-large', `the request body is over the limit of ${limit} bytes`, { hint: 'a build request is a few hundred bytes: send fewer or shorter targets' })), 413),
   });
   // Bundle uploads have their own, larger limit, counted as they stream to disk (bundles.ts).
   app.use('/api/*', (c, next) => (c.req.method === 'PUT' && c.req.path.startsWith('/api/v1/bundles/') ? next() : jsonBodyLimit(c, next)));
@@ -110,17 +111,17 @@ export function createApp(options: AppOptions): KilnServerApp {
   registerDocRoutes(app, options.version ?? '0.1.0');
   registerWebRoutes(app, context);
 
-  app.notFound((c) => c.json({ error: { code: 'not-found', message: `no such endpoint: ${c.req.method} ${c.req.path}`, hint: 'see /api/v1/docs' } }, 404));
+  app.notFound((c) => c.json(errorBody(new KilnError('not-found', `no such endpoint: ${c.req.method} ${c.req.path}`, { hint: 'see /api/v1/docs' })), 404));
   app.onError((e, c) => {
     if (isKilnError(e)) {
       const status = httpStatusFor(e) as ContentfulStatusCode;
-      return c.json({ error: { code: e.code, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) } }, status);
+      return c.json(errorBody(e), status);
     }
     if (e instanceof HTTPException) {
       return c.json({ error: { code: 'usage', message: e.message } }, e.status as ContentfulStatusCode);
     }
     report(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);
-    return c.json({ error: { code: 'internal', message: 'internal error (logged by the server)' } }, 500);
+    return c.json(errorBody(new KilnError('internal', 'internal error (logged by the server)', { hint: 'a bug in kiln: the daemon logged the details on its stderr; please report it' })), 500);
   });
 
   const requeued = queue.start();

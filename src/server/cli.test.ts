@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { cliStreams } from '../../test/helpers/cli-streams.ts';
 import { Command } from 'commander';
 import type { CliContext } from '../cli/main.ts';
-import { registerServe, treesFrom } from '../cli/serve.ts';
+import { maxConcurrentFromEnv, registerServe, treesFrom } from '../cli/serve.ts';
 import { registerToken } from '../cli/token.ts';
 import { KilnError } from '../errors.ts';
 import { openServerRecords } from '../records/server-records.ts';
@@ -80,7 +80,10 @@ test('--listen and --tree parsing', (t) => {
   const dir = stateDir(t);
   assert.equal(treesFrom([`main=${dir}`]).get('main'), dir);
   assert.throws(() => treesFrom(['=x']), /NAME=DIR/);
-  assert.throws(() => treesFrom([`main=${join(dir, 'missing')}`]), /not a directory/);
+  assert.throws(
+    () => treesFrom([`main=${join(dir, 'missing')}`]),
+    (e: KilnError) => e.code === 'tree-not-found' && /missing does not exist/.test(e.message) && /--tree NAME=DIR/.test(e.hint ?? ''),
+  );
   assert.throws(() => treesFrom([`a=${dir}`, `a=${dir}`]), /twice/);
 });
 
@@ -116,4 +119,17 @@ test('kiln serve answers on its socket and exits 0 on SIGTERM', async (t) => {
   assert.equal(await exited, 0, err);
   assert.match(err, /SIGTERM: no longer accepting/);
   assert.match(err, /stopped/);
+});
+
+test('KILN_MAX_CONCURRENT_BUILDS: a whole number of at least 1, else config-invalid with a hint saying what to set', () => {
+  assert.equal(maxConcurrentFromEnv({}), undefined);
+  assert.equal(maxConcurrentFromEnv({ KILN_MAX_CONCURRENT_BUILDS: '' }), undefined);
+  assert.equal(maxConcurrentFromEnv({ KILN_MAX_CONCURRENT_BUILDS: '3' }), 3);
+  for (const v of ['abc', '0', '1.5', '-2']) {
+    assert.throws(
+      () => maxConcurrentFromEnv({ KILN_MAX_CONCURRENT_BUILDS: v }),
+      (e: KilnError) => e.code === 'config-invalid' && e.message.includes(`got "${v}"`) && /whole number such as 2, or unset it/.test(e.hint ?? ''),
+      v,
+    );
+  }
 });

@@ -27,11 +27,15 @@ export interface LocalRunnerOptions {
   readonly onError?: ((message: string) => void) | undefined;
 }
 
+/** The folder this build's uploaded tree was unpacked into; undefined for a named server tree. */
+export function uploadedTreeDir(build: Pick<BuildRecord, 'request' | 'tenant'>, stateRoot: string): string | undefined {
+  const body = build.request as Partial<BuildBody>;
+  return body.bundle === undefined ? undefined : bundleDir(stateRoot, build.tenant, body.bundle);
+}
+
 /** Where a build's tree is: the named tree, or the tenant's bundle; undefined when gone. */
 export function treeDirOf(build: BuildRecord, trees: ReadonlyMap<string, string>, stateRoot: string): string | undefined {
-  const body = build.request as Partial<BuildBody>;
-  if (body.bundle !== undefined) return bundleDir(stateRoot, build.tenant, body.bundle);
-  return trees.get(build.tree);
+  return uploadedTreeDir(build, stateRoot) ?? trees.get(build.tree);
 }
 
 export function localRunner(options: LocalRunnerOptions): BuildRunner {

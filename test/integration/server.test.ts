@@ -239,6 +239,14 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   const big = await alice('PUT', '/api/v1/bundles/big', new Uint8Array(100 * 1024));
   assert.equal(big.status, 413, big.text);
   assert.match(big.json.error.message, /over the upload limit of 65536 bytes/);
+  assert.equal(big.json.error.code, 'too-large');
+  // A build request over the JSON body limit and an unknown endpoint: codes of src/errors.ts, as docs/api.md says.
+  const bigRequest = await alice('POST', '/api/v1/builds', { tree: 'main', targets: Array.from({ length: 900 }, () => 'x'.repeat(100)) });
+  assert.equal(bigRequest.status, 413, bigRequest.text);
+  assert.equal(bigRequest.json.error.code, 'too-large');
+  const nowhere = await alice('GET', '/api/v1/nowhere');
+  assert.equal(nowhere.status, 404, nowhere.text);
+  assert.equal(nowhere.json.error.code, 'not-found');
   const evil = join(s.dir, 'evil.tar');
   writeTarball(evil, [{ name: 'ok', type: 'file', data: 'x' }, { name: 'etc', type: 'symlink', target: '/etc' }, { name: 'etc/cron.d/x', type: 'file', data: 'x' }]);
   const hostile = await alice('PUT', '/api/v1/bundles/evil', new Uint8Array(await (await import('node:fs/promises')).readFile(evil)));
@@ -349,4 +357,20 @@ test('SIGTERM with --on-stop cancel re-queues the running build; with --on-stop 
     recs.close();
   }
   assert.deepEqual(existsSync(join(s.state, 'work')) ? readdirSync(join(s.state, 'work')) : [], []);
+});
+
+test('kiln build --server: a broken package names the files of the user\'s own tree, one problem per line', async (t) => {
+  const s = setup(t);
+  const tree = join(s.dir, 'mine');
+  mkdirSync(join(tree, 'good'), { recursive: true });
+  writeFileSync(join(tree, 'good', 'recipe.toml'), recipe('good', 'true'));
+  mkdirSync(join(tree, 'bad'), { recursive: true });
+  writeFileSync(join(tree, 'bad', 'recipe.toml'), 'name = "bad"\nversion = "v1"\nsummary = "s"\nlicense = "MIT"\ncolour = "red"\n[build]\nscript = "true"\n');
+  const srv = await serve(t, s.state, []);
+  const r = await runKiln(['build', '--tree', tree, '--server', srv.url, '--state', join(s.dir, 'local')], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.doesNotMatch(r.stdout, /bundles/, 'the server\'s copy of the tree is named');
+  assert.match(r.stdout, /^ {2}broken {5}bad@\w+ {2}invalid recipe \(2 problems\):$/m);
+  assert.match(r.stdout, /^ {6}(\S*\/)?mine\/bad\/recipe\.toml: version: /m);
+  assert.match(r.stdout, /^ {6}(\S*\/)?mine\/bad\/recipe\.toml: unknown key "colour"/m);
 });

@@ -6,6 +6,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { errorBody, KilnError } from '../../errors.ts';
 import type { ServerEnv } from '../auth.ts';
 
 const ASSETS: Readonly<Record<string, string>> = {
@@ -55,7 +56,7 @@ export function registerDocRoutes(app: OpenAPIHono<ServerEnv>, version: string):
   app.get('/api/v1/docs/:file', async (c) => {
     const file = c.req.param('file');
     const type = ASSETS[file];
-    if (type === undefined) return c.json({ error: { code: 'not-found', message: `no such file: /api/v1/docs/${file}` } }, 404);
+    if (type === undefined) return c.json(errorBody(new KilnError('not-found', `no such file: /api/v1/docs/${file}`, { hint: 'the API description is at /api/v1/docs' })), 404);
     let data = cache.get(file);
     if (data === undefined) {
       data = await readFile(join(dir, file));

@@ -13,6 +13,8 @@ import { iso, type ServerContext } from '../context.ts';
 import { ErrorSchema, IdParam, JobListSchema } from '../schemas.ts';
 import type { BuildRecord } from '../../records/server-records.ts';
 import { visibleBuild } from './builds.ts';
+import { uploadedTreeDir } from '../runner.ts';
+import { hideTreeRoot } from '../tree-root.ts';
 
 export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
   app.openapi(
@@ -37,6 +39,9 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
         return s === undefined ? null : { at: new Date(s.at).toISOString(), cpuCores: s.cpuCores, memoryBytes: s.memoryBytes, diskBytes: s.diskBytes };
       };
       const earlier = earlierAttempts(ctx, b);
+      // An uploaded tree's files are named {tree}/… (the client puts its own folder there).
+      const uploaded = uploadedTreeDir(b, ctx.state.root);
+      const hide = (text: string | null): string | null => (text === null || uploaded === undefined ? text : hideTreeRoot(text, uploaded));
       return c.json(
         {
           buildId: b.id,
@@ -49,8 +54,8 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
             state: j.state,
             attempt: j.attempt + (earlier.get(j.jobId)?.length ?? 0),
             why: j.why === null ? null : describeReason(j.why),
-            cause: j.cause,
-            failureReason: j.failureReason,
+            cause: hide(j.cause),
+            failureReason: hide(j.failureReason),
             startedAt: iso(j.startedAt),
             endedAt: iso(j.endedAt),
             durationMs: j.durationMs,
