@@ -72,7 +72,7 @@ export async function packBundle(treeDir: string, stateDir: string): Promise<{ b
       child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
       child.on('error', (e) => fail(new KilnError('archive-failed', `cannot run tar to pack ${treeDir}: ${e.message}`, { hint: 'install GNU tar and zstd' })));
       child.on('close', (code) =>
-        code === 0 ? ok() : fail(new KilnError('archive-failed', `packing ${treeDir} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`)),
+        code === 0 ? ok() : fail(new KilnError('archive-failed', `packing ${treeDir} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' | ')}`, { hint: 'check that every file of the tree is readable' })),
       );
     });
     const bytes = readFileSync(out);

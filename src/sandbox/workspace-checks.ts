@@ -23,7 +23,9 @@ const FORBIDDEN_INSIDE = ['/proc', '/sys', '/dev', INSIDE_ROOT];
 export function checkInside(inside: string, jobId: string): string {
   const n = normalize(inside);
   if (!isAbsolute(inside) || n !== inside.replace(/\/+$/, '') || n === '/' || badPathChars(n) || FORBIDDEN_INSIDE.some((f) => n === f || n.startsWith(`${f}/`))) {
-    throw new KilnError('unsafe-path', `bind mount target ${JSON.stringify(inside)} of job ${jobId} must be a plain absolute path outside ${FORBIDDEN_INSIDE.join(', ')}`);
+    throw new KilnError('unsafe-path', `bind mount target ${JSON.stringify(inside)} of job ${jobId} must be a plain absolute path outside ${FORBIDDEN_INSIDE.join(', ')}`, {
+      hint: 'mount it somewhere like /srv/NAME or /var/cache/NAME',
+    });
   }
   return n;
 }

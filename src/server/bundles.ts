@@ -205,7 +205,7 @@ export async function sanitizeTree(dir: string): Promise<void> {
     } else if (st.isFile()) {
       if ((st.mode & 0o7000) !== 0) await chmod(p, st.mode & 0o777);
     } else {
-      throw new KilnError('unsafe-path', `bundle member ${p} is not a file, directory or link`);
+      throw new KilnError('unsafe-path', `bundle member ${p} is not a file, directory or link`, { hint: 'upload a tree of plain files, directories and symlinks (no devices, pipes or sockets)' });
     }
   }
 }

@@ -79,7 +79,7 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
       rec = ctx.records.insertBundle({ tenant, id, sha256: stored.sha256, size: stored.size, entries: stored.entries, bytes: stored.bytes });
     } catch (e) {
       await removeBundleDir(ctx.state.root, tenant, id);
-      if (/UNIQUE|PRIMARY KEY/.test(String(e))) throw new KilnError('conflict', `bundle "${id}" already exists`);
+      if (/UNIQUE|PRIMARY KEY/.test(String(e))) throw new KilnError('conflict', `bundle "${id}" already exists`, { hint: 'a bundle is never replaced: build the one stored under this id, or upload under another id' });
       throw e;
     }
     c.header('Location', `/api/v1/bundles/${id}`);
