@@ -78,7 +78,7 @@ const rows: { name: string; input: Partial<DecideInput>; want: Decision }[] = [
     input: { depOutputs: new Map([['libpng@amd64', 'op']]) },
     want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'zlib@amd64' } },
   },
-  { name: 'same inputs, artifact gone from the cache', input: {}, want: { state: 'to-build', key: 'k1', why: { kind: 'new' } } },
+  { name: 'same inputs, artifact gone from the cache', input: {}, want: { state: 'to-build', key: 'k1', why: { kind: 'new', artifactGone: true } } },
 ];
 
 for (const row of rows) {

@@ -62,5 +62,5 @@ export function whyBuild(input: DecideInput): Reason {
     if (!input.depOutputs.has(id)) return { kind: 'dependency-changed', dependency: id };
   }
   // Same inputs as the last good build, but its artifact is gone (cache gc'd or moved).
-  return { kind: 'new' };
+  return { kind: 'new', artifactGone: true };
 }

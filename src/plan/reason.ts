@@ -1,7 +1,8 @@
 // Why a package is (re)built: a typed reason, like cargo's DirtyReason.
 
 export type Reason =
-  | { readonly kind: 'new' }
+  /** `artifactGone`: built before with these very inputs, but its artifact is no longer in the cache (cache gc). */
+  | { readonly kind: 'new'; readonly artifactGone?: true }
   | { readonly kind: 'recipe-changed' }
   | { readonly kind: 'source-changed' }
   | { readonly kind: 'dependency-changed'; readonly dependency: string }
@@ -15,7 +16,7 @@ export type ReasonKind = Reason['kind'];
 export function describeReason(r: Reason): string {
   switch (r.kind) {
     case 'new':
-      return 'new: never built before';
+      return r.artifactGone === true ? 'new: built before with these inputs, but its artifact is gone from the cache (cache gc)' : 'new: never built before';
     case 'recipe-changed':
       return 'recipe-changed: the recipe or a file it references changed';
     case 'source-changed':
