@@ -98,7 +98,7 @@ test('two kiln processes, two state dirs, one KILN_CACHE: the shared http source
   // The delay keeps the first download in flight while the other process asks for it.
   await using server = await serve({ '/shared-1.0.txt': content }, 300);
   const vars = { PORT: String(server.port), SHA256: sha256(content) };
-  const root = await instantiateTree('two-processes-one-cache', join(dir.path, 'trees'), vars);
+  const root = await instantiateTree('two-kiln-processes-sharing-one-cache', join(dir.path, 'trees'), vars);
   const cache = join(dir.path, 'cache');
 
   const procs = ['a', 'b'].map((t) =>
