@@ -113,6 +113,22 @@ describe('host backend', () => {
       await c[Symbol.asyncDispose]();
       await assert.rejects(stat(wd), { code: 'ENOENT' }, `a file left in ${d}: the workspace was kept for reuse`);
     }
+    // Files left with the directory's times copied from an untouched one (cp -a, rsync -a,
+    // tar's ./ entry): removed too. The same without the file is recycled (the control).
+    for (const [intoDir, fromDir] of [['dest', 'sysroot'], ['home', 'tmp'], ['src', 'home']] as const) {
+      for (const leave of [false, true]) {
+        const e = await hostBackend.create({ jobId: 'mt@e', workDir: await workDir(t), limits });
+        const [into, from] = [e.host[intoDir], e.host[fromDir]];
+        const r = await sh(e, `${leave ? `echo leak > "${into}/leak.txt" && ` : ''}touch -r "${from}" "${into}"`);
+        assert.equal(r.result.exitCode, 0, r.err);
+        const eSrc = await ino(e.host.src);
+        await e[Symbol.asyncDispose]();
+        const f = await hostBackend.create({ jobId: 'mt@f', workDir: await workDir(t), limits });
+        assert.equal(await ino(f.host.src) === eSrc, !leave, `${intoDir} with the times of ${fromDir}${leave ? ' and a file left' : ''}: ${leave ? 'recycled' : 'not recycled'}`);
+        for (const dir of Object.values(f.host)) assert.deepEqual(await readdir(dir), [], `${dir} is not empty`);
+        await f[Symbol.asyncDispose]();
+      }
+    }
   });
 
   test('run after dispose is a bug and says so', async (t) => {

@@ -14,14 +14,18 @@
 // workDir: one rename each way, and the new job still starts with empty directories no
 // other job can see. Anything else is removed as before. The pool is emptied at exit.
 //
-// Telling "left empty" without listing six directories per job: a new workspace's
-// directories get an mtime far in the past (UNTOUCHED). Creating, removing or renaming an
-// entry in a directory sets its mtime to now, so a directory whose mtime is still
-// UNTOUCHED holds exactly what it held when it was made: nothing (the six, for workDir).
-// Only a directory the build touched is listed, and if it is empty again it gets its
-// UNTOUCHED mtime back. (Renaming workDir between the pool and a job does not change its
-// own mtime.) A build that sets the mtime back by hand after leaving a file could slip
-// one through; a host build can write anywhere its user can anyway.
+// Telling "left empty" without listing six directories per job: each directory of a new
+// workspace gets an mtime far in the past that is its own (a mark: a whole second around
+// the year 2003, drawn from a per-process sequence with a random start), remembered by its
+// inode. Creating, removing or renaming an entry in a directory sets its mtime to now, so
+// a directory whose mtime is still its mark holds exactly what it held when marked:
+// nothing (the six, for workDir). Only a directory the build touched is listed, and if it
+// is empty again it gets a new mark. Copying a directory's times onto another (`cp -a
+// "$SYSROOT/." "$DESTDIR/"`, `rsync -a`, tar's `./` entry) gives it the other's mark, not
+// its own, so that is seen too. (Renaming workDir between the pool and a job does not
+// change its own mtime.) A build that sets a directory's mtime back to its own mark by
+// hand after leaving a file could slip one through; a host build can write anywhere its
+// user can anyway.
 
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { chmod, lstat, readdir, rm } from 'node:fs/promises';
@@ -68,7 +72,7 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
   }
   for (const d of DIRS) mkdirSync(layout[d]);
   freshStat ??= lstatSync(layout.src);
-  markUntouched([...DIRS.map((d) => layout[d]), workDir]);
+  markUntouched([...DIRS.map((d) => ({ path: layout[d] })), { path: workDir }]);
   return new HostSandbox(workDir, layout, options, backendOptions);
 }
 
@@ -165,12 +169,21 @@ class HostSandbox implements Sandbox {
 
 /** How a freshly made layout directory looks (owner, group, mode); set by the first one made. */
 let freshStat: Stats | undefined;
-/** The mtime a layout directory has while nothing was created, removed or renamed in it. */
-const UNTOUCHED_S = 1_000_000_000;
+/** Each marked layout directory's mark (see the header), by `dev:ino`. */
+const marks = new Map<string, number>();
+const idOf = (st: Stats): string => `${st.dev}:${st.ino}`;
+let nextMark = 1_000_000_000 + Math.floor(Math.random() * 100_000_000);
 
-/** Give each directory the UNTOUCHED mtime (see the header). */
-function markUntouched(dirs: readonly string[]): void {
-  for (const d of dirs) utimesSync(d, UNTOUCHED_S, UNTOUCHED_S);
+/** Give each directory a mark of its own (see the header); `id` when the caller knows it. */
+function markUntouched(dirs: readonly { path: string; id?: string }[]): void {
+  // Workspaces removed rather than recycled leave their entries: a bound keeps it small
+  // (a forgotten mark only means one more listing).
+  if (marks.size > 10_000) marks.clear();
+  for (const d of dirs) {
+    const mark = nextMark++;
+    utimesSync(d.path, mark, mark);
+    marks.set(d.id ?? idOf(lstatSync(d.path)), mark);
+  }
 }
 const FREE_MAX = 8;
 
@@ -214,12 +227,13 @@ function recycle(workDir: string): boolean {
   if (pool.free.length >= FREE_MAX) return false;
   const asMade = (st: Stats): boolean => st.isDirectory() && st.mode === fresh.mode && st.uid === fresh.uid && st.gid === fresh.gid;
   // Touched directories that must be listed, and marked untouched again once found empty.
-  const touched: string[] = [];
+  const touched: { path: string; id: string }[] = [];
   const check = (path: string, entries: number): boolean => {
     const st = lstatSync(path);
     if (!asMade(st)) return false;
-    if (st.mtimeMs === UNTOUCHED_S * 1000) return true;
-    touched.push(path);
+    const mark = marks.get(idOf(st));
+    if (mark !== undefined && st.mtimeMs === mark * 1000) return true;
+    touched.push({ path, id: idOf(st) });
     return readdirSync(path).length === entries;
   };
   try {
