@@ -233,6 +233,7 @@ test('globToRegExp', () => {
     ['a[+.]b', 'axb', false],
     ['a[b', 'a[b', true],
   ];
+  assert.throws(() => globToRegExp('p[z-a]'), (e) => isKilnError(e) && e.code === 'usage' && /reversed range z-a/.test(e.message));
   for (const [glob, name, want] of rows) assert.equal(globToRegExp(glob).test(name), want, `${glob} ~ ${name}`);
 });
 
@@ -301,8 +302,42 @@ test('an "all" package in a run that does not target the build machine says why 
 test('an invalid recipe whose archs parsed is one node per arch it would build for: "all" once', () => {
   const g = graph([spec('user', { bdeps: ['badall'] })], {
     archs: ['amd64', 'arm64'],
-    invalid: [{ ...invalid('badall'), archs: ['all'] }, { ...invalid('armonly'), archs: ['arm64'] }, invalid('unknown')],
+    invalid: [{ ...invalid('badall'), archs: ['all'] }, { ...invalid('armonly'), archs: ['arm64'] }, invalid('unknown'), { ...invalid('riscvonly'), archs: ['riscv64'] }],
   });
-  assert.deepEqual(Object.keys(states(g)).sort(), ['armonly@arm64', 'badall@all', 'unknown@amd64', 'unknown@arm64', 'user@amd64', 'user@arm64']);
+  // riscvonly builds for no target arch, but its recipe is invalid: reported all the same.
+  assert.deepEqual(Object.keys(states(g)).sort(), ['armonly@arm64', 'badall@all', 'riscvonly@amd64', 'riscvonly@arm64', 'unknown@amd64', 'unknown@arm64', 'user@amd64', 'user@arm64']);
   assert.match(states(g)['user@arm64']!, /^needs badall, which is broken: invalid recipe/);
+});
+
+test('alternatives: breaking a cycle does not put its members out for others; a cycle nothing breaks does', () => {
+  const g = graph(
+    [
+      spec('y', { bdeps: ['x | z'] }),
+      spec('x', { bdeps: ['y'] }),
+      spec('z'),
+      spec('w', { bdeps: ['bad | x'] }),
+      spec('v', { bdeps: ['x | z'] }),
+      // An unbreakable cycle: who can choose something else does.
+      spec('p', { bdeps: ['q'] }),
+      spec('q', { bdeps: ['p'] }),
+      spec('u', { bdeps: ['p | z'] }),
+    ],
+    { invalid: [invalid('bad')] },
+  );
+  const s = states(g);
+  for (const id of ['x', 'y', 'z', 'w', 'v', 'u']) assert.equal(s[`${id}@amd64`], '', `${id}: ${s[`${id}@amd64`]}`);
+  assert.deepEqual(g.byId.get('y@amd64')!.buildDeps, ['z@amd64']);
+  assert.deepEqual(g.byId.get('w@amd64')!.buildDeps, ['x@amd64']);
+  assert.deepEqual(g.byId.get('v@amd64')!.buildDeps, ['x@amd64'], 'the first alternative, which builds');
+  assert.deepEqual(g.byId.get('u@amd64')!.buildDeps, ['z@amd64']);
+  assert.equal(s['p@amd64'], 'dependency cycle: p -> q -> p');
+});
+
+test('a broken package at the bottom of a long chain breaks the chain, whatever the order of the names', () => {
+  // z0 needs z1 needs … z199 needs the missing one: each link's dependency sorts after it.
+  const specs = Array.from({ length: 200 }, (_, i) => spec(`z${String(i).padStart(3, '0')}`, { bdeps: [i === 199 ? 'nosuch | alsonot' : `z${String(i + 1).padStart(3, '0')} | fallback`] }));
+  const g = graph([...specs, spec('fallback', { bdeps: ['nosuch'] })]);
+  const s = states(g);
+  assert.match(s['z000@amd64']!, /^needs z001, which is broken/);
+  assert.match(s['z199@amd64']!, /^needs one of nosuch \| alsonot/);
 });

@@ -67,6 +67,9 @@ export function globToRegExp(glob: string): RegExp {
       let cls = '';
       for (let j = 0; j < body.length; j++) {
         if (body[j + 1] === '-' && j + 2 < body.length) {
+          if (body[j]! > body[j + 2]!) {
+            throw new KilnError('usage', `the glob "${glob}" has a reversed range ${body[j]}-${body[j + 2]}`, { hint: `write the range low to high: ${body[j + 2]}-${body[j]}` });
+          }
           cls += `${esc(body[j]!)}-${esc(body[j + 2]!)}`;
           j += 2;
         } else cls += esc(body[j]!);
@@ -119,7 +122,10 @@ export function buildGraph(input: GraphInput): Graph {
     // Several problems: one `FILE: KEY: MESSAGE` per line under a heading (the CLI indents
     // them, the report shows them as lines); what needs the package quotes the heading.
     const cause = lines.length === 1 ? `invalid recipe: ${lines[0]}` : `invalid recipe (${lines.length} problems):\n${lines.join('\n')}`;
-    for (const arch of bad.archs === undefined ? input.archs : archsOf({ archs: bad.archs }, input.archs)) {
+    // Its own archs when they parsed; when none of them is a target (or they did not
+    // parse), under every target arch: an invalid recipe is always reported.
+    const own = bad.archs === undefined ? [] : archsOf({ archs: bad.archs }, input.archs);
+    for (const arch of own.length > 0 ? own : input.archs) {
       const id = jobIdOf(bad.name, arch);
       draftsById.set(id, draft(id, bad.name, bad.version ?? '?', arch, undefined, [cause]));
       candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: [], arch, num: -1 });
@@ -167,20 +173,36 @@ export function buildGraph(input: GraphInput): Graph {
   }
 
   // Choose one candidate per group, the first that can be built and staged, and work out
-  // what each node waits for, which nodes are selected and which are on a cycle. A
-  // candidate on a cycle cannot be built either: when a group with another choice took
-  // one, choose again with the cycle's nodes avoided (each round avoids more nodes).
-  const avoid = new Uint8Array(n);
-  let round = chooseAndLink(drafts, avoid, input.targets);
-  for (;;) {
-    let again = false;
-    for (const i of round.cyclic) {
-      if (avoid[i] === 1) continue;
-      avoid[i] = 1;
-      again = true;
+  // what each node waits for, which nodes are selected and which are on a cycle. A cycle
+  // that another choice avoids is no cycle: the members of a cycle found in one round avoid
+  // each other in the next (outsiders may still choose them). A cycle that persists all
+  // the same cannot be built: its members are then out for everyone, and outsiders choose
+  // another alternative where they have one. Each round assigns or merges a cycle group or
+  // puts nodes out, so this ends.
+  const groupOf = new Int32Array(n).fill(-1);
+  const out = new Uint8Array(n);
+  let groups = 0;
+  let round = chooseAndLink(drafts, out, groupOf, input.targets);
+  for (let guard = 0; round.cycleGroups.length > 0 && guard <= 2 * n; guard++) {
+    let changed = false;
+    for (const members of round.cycleGroups) {
+      const first = groupOf[members[0]!]!;
+      if (first !== -1 && members.every((i) => groupOf[i] === first)) continue;
+      const id = groups++;
+      for (const i of members) groupOf[i] = id;
+      changed = true;
     }
-    if (!again || !round.cyclic.some((i) => hasOtherChoice(drafts, i))) break;
-    round = chooseAndLink(drafts, avoid, input.targets);
+    if (!changed) {
+      for (const members of round.cycleGroups) {
+        for (const i of members) {
+          if (out[i] === 1) continue;
+          out[i] = 1;
+          changed = true;
+        }
+      }
+    }
+    if (!changed) break;
+    round = chooseAndLink(drafts, out, groupOf, input.targets);
   }
   const { sel, adj, cycles, stageProblems } = round;
   const m = sel.length;
@@ -238,58 +260,68 @@ interface Linked {
   readonly adj: readonly (readonly number[])[];
   /** Cycles among the selected nodes (selected numbers, the first repeated last). */
   readonly cycles: readonly (readonly number[])[];
-  /** Draft numbers of every node on a cycle. */
-  readonly cyclic: readonly number[];
+  /** Draft numbers of the nodes on cycles, one list per set of cycles sharing nodes. */
+  readonly cycleGroups: readonly (readonly number[])[];
   /** By draft number: why staging what the node needs cannot work. */
   readonly stageProblems: readonly (string | undefined)[];
 }
 
 /** Can node i be chosen: is it built and staged without trouble, as far as choices go? */
-function usableNodes(drafts: readonly Draft[], avoid: Uint8Array): Uint8Array {
+function usableNodes(drafts: readonly Draft[], out: Uint8Array): Uint8Array {
   const n = drafts.length;
   const ok = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const d = drafts[i]!;
-    ok[i] = d.spec !== undefined && d.problems.length === 0 && d.runtimeProblems.length === 0 && avoid[i] === 0 ? 1 : 0;
+    ok[i] = d.spec !== undefined && d.problems.length === 0 && d.runtimeProblems.length === 0 && out[i] === 0 ? 1 : 0;
   }
   // The greatest fixed point: a node stays usable while each of its groups has a usable
-  // choice (a runtime group may be satisfied by the node itself). One pass when nothing
-  // is broken.
-  const hasUsable = (options: readonly number[], self: number): boolean => {
-    for (const o of options) if (o === self || ok[o] === 1) return true;
-    return false;
+  // choice (a runtime group may be satisfied by the node itself). One pass over all
+  // nodes, then a worklist: only the users of a node that turned unusable are looked at
+  // again (linear, where repeated passes were quadratic on long chains).
+  const fine = (i: number): boolean => {
+    const d = drafts[i]!;
+    const has = (options: readonly number[], self: number): boolean => {
+      for (const o of options) if (o === self || ok[o] === 1) return true;
+      return false;
+    };
+    for (const g of d.buildOptions) if (!has(g, -1)) return false;
+    for (const g of d.runtimeOptions) if (!has(g, i)) return false;
+    return true;
   };
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (let i = 0; i < n; i++) {
-      if (ok[i] === 0) continue;
-      const d = drafts[i]!;
-      let fine = true;
-      for (const g of d.buildOptions) if (!hasUsable(g, -1)) fine = false;
-      for (const g of d.runtimeOptions) if (!hasUsable(g, i)) fine = false;
-      if (!fine) {
-        ok[i] = 0;
-        changed = true;
+  const dropped: number[] = [];
+  for (let i = 0; i < n; i++) {
+    if (ok[i] === 1 && !fine(i)) {
+      ok[i] = 0;
+      dropped.push(i);
+    }
+  }
+  if (dropped.length === 0) return ok;
+  const users: number[][] = Array.from({ length: n }, () => []);
+  for (let i = 0; i < n; i++) {
+    const d = drafts[i]!;
+    for (const g of d.buildOptions) for (const o of g) users[o]!.push(i);
+    for (const g of d.runtimeOptions) for (const o of g) if (o !== i) users[o]!.push(i);
+  }
+  while (dropped.length > 0) {
+    for (const u of users[dropped.pop()!]!) {
+      if (ok[u] === 1 && !fine(u)) {
+        ok[u] = 0;
+        dropped.push(u);
       }
     }
   }
   return ok;
 }
 
-/** Did a group of some node other than i list i along with another choice? */
-function hasOtherChoice(drafts: readonly Draft[], i: number): boolean {
-  for (const d of drafts) {
-    for (const g of d.buildOptions) if (g.length > 1 && g.includes(i)) return true;
-    for (const g of d.runtimeOptions) if (g.length > 1 && g.includes(i)) return true;
-  }
-  return false;
-}
-
 /** Choose for every group (the first usable candidate, else the first: its trouble is then reported), then link. */
-function chooseAndLink(drafts: Draft[], avoid: Uint8Array, targets: readonly string[]): Linked {
+function chooseAndLink(drafts: Draft[], out: Uint8Array, groupOf: Int32Array, targets: readonly string[]): Linked {
   const n = drafts.length;
-  const ok = usableNodes(drafts, avoid);
-  const pick = (options: readonly number[], self: number): number => {
+  const ok = usableNodes(drafts, out);
+  // The first usable candidate not on a cycle with the chooser; else the first usable one;
+  // else the first (whose trouble is then what is reported).
+  const pick = (options: readonly number[], self: number, chooser: number): number => {
+    const g = groupOf[chooser]!;
+    for (const o of options) if (o === self || (ok[o] === 1 && (g === -1 || groupOf[o] !== g))) return o;
     for (const o of options) if (o === self || ok[o] === 1) return o;
     return options[0]!;
   };
@@ -299,12 +331,12 @@ function chooseAndLink(drafts: Draft[], avoid: Uint8Array, targets: readonly str
     d.buildIdx = [];
     d.runtimeIdx = NONE;
     for (const g of d.buildOptions) {
-      const num = pick(g, -1);
+      const num = pick(g, -1, i);
       d.buildDeps.push(drafts[num]!.id);
       d.buildIdx.push(num);
     }
     for (const g of d.runtimeOptions) {
-      const num = pick(g, i);
+      const num = pick(g, i, i);
       if (num === i) continue;
       if (d.runtimeIdx === NONE) d.runtimeIdx = [];
       d.runtimeIdx.push(num);
@@ -394,9 +426,31 @@ function chooseAndLink(drafts: Draft[], avoid: Uint8Array, targets: readonly str
   }
 
   const cycles = findCyclesIndexed(m, adj);
-  const cyclic: number[] = [];
-  for (const cycle of cycles) for (let j = 0; j < cycle.length - 1; j++) cyclic.push(sel[cycle[j]!]!);
-  return { sel, adj, cycles, cyclic, stageProblems };
+  return { sel, adj, cycles, cycleGroups: cycleGroupsOf(cycles, sel), stageProblems };
+}
+
+/** The nodes of cycles that share nodes, together (a strongly connected part), as draft numbers. */
+function cycleGroupsOf(cycles: readonly (readonly number[])[], sel: readonly number[]): number[][] {
+  if (cycles.length === 0) return [];
+  const parent = new Map<number, number>();
+  const find = (x: number): number => {
+    let r = x;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    parent.set(x, r);
+    return r;
+  };
+  for (const cycle of cycles) {
+    for (const k of cycle) if (!parent.has(k)) parent.set(k, k);
+    for (const k of cycle) parent.set(find(k), find(cycle[0]!));
+  }
+  const byRoot = new Map<number, number[]>();
+  for (const k of parent.keys()) {
+    const r = find(k);
+    let list = byRoot.get(r);
+    if (list === undefined) byRoot.set(r, (list = []));
+    list.push(sel[k]!);
+  }
+  return [...byRoot.values()];
 }
 
 /**
