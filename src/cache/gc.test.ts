@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, open, readdir, rm, utimes, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gcCache, openFilesUnder } from './gc.ts';
+import { registerInUse } from './in-use.ts';
 import { cacheUsage } from './du.ts';
 import { createArtifactStore } from './artifacts.ts';
 import { sha256 } from '../lib/hash.ts';
@@ -174,4 +175,21 @@ test('openFilesUnder lists the files of a directory that a process holds open', 
   }
   assert.deepEqual([...(await openFilesUnder(root))], []);
   assert.deepEqual([...(await openFilesUnder(join(root, 'none')))], []);
+});
+
+test('gc keeps what a live run registered, and what was used since the oldest live run started', async (t) => {
+  const cacheDir = await makeCache(t);
+  const store = createArtifactStore({ cacheDir });
+  // A run that started 10 days ago relies on aaa… (40 days old); ddd… and the old download are not its.
+  const run = await registerInUse(cacheDir, 'run-x', [key('a')], NOW - 10 * DAY);
+  t.after(() => run.release());
+  await age(join(cacheDir, 'downloads', sha256('new')), 5 * DAY);
+  const r = await gcCache(cacheDir, { olderThanMs: 0, keep: new Set(), now: NOW });
+  const gone = r.removed.filter((x) => x.kind === 'artifact' || x.kind === 'download').map((x) => x.path).sort();
+  assert.deepEqual(gone, [store.dir(key('b')), store.dir(key('d')), join(cacheDir, 'downloads', sha256('old'))].sort());
+  assert.ok((await readdir(join(cacheDir, 'downloads'))).includes(sha256('new')), 'used 5 days ago, after the run started');
+  assert.ok((await readdir(store.dir(key('c')))).includes('meta.json'), 'made now, after the run started');
+  await run.release();
+  const after = await gcCache(cacheDir, { olderThanMs: 0, keep: new Set(), now: NOW + 1000 });
+  assert.ok(after.removed.some((x) => x.path === store.dir(key('a'))), 'released: removed like the rest');
 });

@@ -71,7 +71,13 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     if (options.keep.has(basename(dir)) || live.keys.has(basename(dir))) continue;
     const used = await lastUse(join(dir, 'meta.json'), dir);
     if (used === undefined || used >= cutoff || inUse(used)) continue;
-    const r = await remove({ kind: 'artifact', path: dir, probe: 'meta.json', cutoff, tmpDir, dryRun });
+    // A build may have registered it since `live` was read (it plans, then registers).
+    const key = basename(dir);
+    const wanted = async (): Promise<boolean> => {
+      const now = await liveInUse(cacheDir, { dryRun: true });
+      return now.keys.has(key) || (now.since !== undefined && used >= now.since);
+    };
+    const r = await remove({ kind: 'artifact', path: dir, probe: 'meta.json', cutoff, tmpDir, dryRun, wanted });
     if (r !== undefined) removed.push(r);
   }
 
@@ -98,12 +104,14 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
       continue;
     }
     const used = await mtimeOf(dir);
-    if (used === undefined || used >= cutoff) continue;
+    if (used === undefined || used >= cutoff || inUse(used)) continue;
     const r = await remove({ kind: 'deps-layer', path: dir, probe: undefined, cutoff, tmpDir, dryRun });
     if (r !== undefined) removed.push(r);
   }
 
-  removed.push(...(await gcIndexes(join(cacheDir, 'indexes'), { now, cutoff, tmpDir, dryRun, ...(options.signal === undefined ? {} : { signal: options.signal }) })));
+  // An index a running build used since it started may be read again by it.
+  const indexCutoff = live.since === undefined ? cutoff : Math.min(cutoff, live.since);
+  removed.push(...(await gcIndexes(join(cacheDir, 'indexes'), { now, cutoff: indexCutoff, tmpDir, dryRun, ...(options.signal === undefined ? {} : { signal: options.signal }) })));
 
   for (const entry of tmpEntries) {
     options.signal?.throwIfAborted();
@@ -196,6 +204,8 @@ interface RemoveOptions {
   readonly path: string;
   /** File inside a directory entry whose mtime is the last use; undefined: the entry itself. */
   readonly probe: string | undefined;
+  /** Asked once the entry is moved aside: true puts it back (a running build registered it meanwhile). */
+  readonly wanted?: () => Promise<boolean>;
   readonly cutoff: number;
   readonly tmpDir: string;
   readonly dryRun: boolean;
@@ -214,7 +224,7 @@ async function remove(o: RemoveOptions): Promise<GcRemoved | undefined> {
   }
   // A process may have used it between our check and the rename: put it back.
   const used = await mtimeOf(o.probe === undefined ? moved : join(moved, o.probe));
-  if (used !== undefined && used >= o.cutoff) {
+  if ((used !== undefined && used >= o.cutoff) || (await o.wanted?.()) === true) {
     try {
       await rename(moved, o.path);
       return undefined;

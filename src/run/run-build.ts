@@ -116,12 +116,15 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
 
     const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
     const building = new Set(toBuild.map((n) => n.id));
-    // The up-to-date artifacts this run's builds will stage: planned without a touch, so
-    // cache gc must be told they are in use until the run ends (cache/in-use.ts).
+    // The up-to-date artifacts this run will read: planned without a touch, so cache gc
+    // must be told they are in use until the run ends (cache/in-use.ts). Those its builds
+    // stage; for a Debian run, every one (the apt repository is published from them).
+    const publishes = prepared.scan.debian !== undefined;
     const staged = new Set<string>();
-    for (const n of toBuild) for (const w of n.waitsFor) if (!building.has(w)) staged.add(outputs.get(w)?.key ?? '');
+    if (publishes) for (const o of outputs.values()) staged.add(o.key);
+    else for (const n of toBuild) for (const w of n.waitsFor) if (!building.has(w)) staged.add(outputs.get(w)?.key ?? '');
     staged.delete('');
-    inUse = toBuild.length === 0 ? undefined : await registerInUse(state.cache, runId, [...staged]);
+    inUse = toBuild.length === 0 && !publishes ? undefined : await registerInUse(state.cache, runId, [...staged]);
     // Learned durations only matter when something is to be built (a no-change run of a
     // large tree skips the query).
     const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
