@@ -1,5 +1,6 @@
-// Files a recipe names by a path relative to its folder (recipe.toml, build.script-file,
-// file: sources). Such a path must stay inside the package folder also after symlinks are
+// Files a recipe names by a path relative to its folder (build.script-file, file:
+// sources; recipe.toml itself is only read as text, through readRegularFile, and may be a
+// link anywhere). Such a path must stay inside the package folder also after symlinks are
 // followed: a link to /etc, or a folder link out of the tree, would otherwise let a recipe
 // copy or run any file of the machine. Links that stay inside the folder are fine. The
 // scan (scan-tree.ts) checks this when it reads the files, and the fetch phase
