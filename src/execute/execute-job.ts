@@ -245,8 +245,11 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     return emitFinished(outcome);
 
     function cancelled(extra?: Partial<JobOutcome>): JobOutcome {
-      jl.note('cancelled');
-      return { state: 'cancelled', key, log, startedAt, endedAt: Date.now(), ...extra };
+      // What ended it, as the run was told (the signal's name for a Ctrl-C or SIGTERM).
+      const why = signal.reason instanceof Error && signal.reason.message !== '' ? ` (${signal.reason.message})` : '';
+      const message = `killed: the run was cancelled${why}`;
+      jl.note(message);
+      return { state: 'cancelled', key, log, startedAt, endedAt: Date.now(), failure: { reason: 'cancelled', message }, ...extra };
     }
   };
 }

@@ -17,7 +17,9 @@ export type FailureReason =
   | 'stage-failed'
   | 'install-failed'
   | 'pack-failed'
-  | 'internal';
+  | 'internal'
+  /** Not a failure of the job: the run was cancelled while it ran (state `cancelled`). */
+  | 'cancelled';
 
 export interface Job {
   /** `name` for arch-independent packages, else `name:arch`... see jobIdOf. */
