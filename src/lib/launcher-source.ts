@@ -7,6 +7,7 @@
 
 export const LAUNCHER_C = String.raw`
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -76,6 +77,43 @@ static int others(void) {
     if (w > 0) continue;
     return (w == -1 && errno == ECHILD) ? 0 : 1;
   }
+}
+
+/* kiln is gone: kill the command's group and, as a subreaper, every process left under
+   this helper (a daemon that left the group with setsid is re-parented here), until none
+   is left; then exit. Without the subreaper only the group can be reached. */
+static void kill_all_and_exit(pid_t pid) {
+  if (pid > 0) kill(-pid, SIGKILL);
+  if (reaper) {
+    char self[24]; snprintf(self, sizeof self, "%d", (int)getpid());
+    for (int round = 0; round < 1000; round++) {
+      int found = 0;
+      DIR *d = opendir("/proc");
+      struct dirent *e;
+      while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf[n] = 0;
+        char *r = strrchr(buf, ')');
+        if (!r || r[1] != ' ' || !r[2] || r[3] != ' ') continue;
+        char *pp = r + 4, *end = strchr(pp, ' ');
+        if (!end || (size_t)(end - pp) != strlen(self) || strncmp(pp, self, strlen(self)) != 0) continue;
+        kill((pid_t)atoi(e->d_name), SIGKILL);
+        found = 1;
+      }
+      if (d) closedir(d);
+      while (waitpid(-1, NULL, WNOHANG) > 0) {}
+      if (!found && waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD) break;
+      struct timespec ts = { 0, 1000000 }; nanosleep(&ts, NULL);
+    }
+  }
+  _exit(0);
 }
 
 static long long now_ms(void) {
@@ -266,7 +304,7 @@ int main(int argc, char **argv) {
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
           size_t cl; char *c = command(&cl);
-          if (c == NULL) { kill(-pid, SIGKILL); _exit(0); }
+          if (c == NULL) kill_all_and_exit(pid);
           if (cl == 1 && c[0] == 'A') { if (fo >= 0) close(fo); if (fe >= 0) close(fe); fo = fe = -1; }
           free(c);
         }
@@ -280,6 +318,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < cn; i++) free(cands[i]);
     free(cands); free(shv); free(av); free(ev); free(f); free(job);
   }
+  /* kiln is gone between commands: what an earlier command left behind goes too. */
+  kill_all_and_exit(0);
   return 0;
 }
 `;

@@ -40,6 +40,17 @@ if ($WAIT4) { my $p = fork; xexit(7) if defined $p && $p == 0;
   if ($p) { $ru_ok = 1; my @w; @w = reap($p, 0) until @w; $ru_ok = (($w[0] >> 8) == 7 && $w[1] ne '') ? 1 : 0;
     waitpid($p, 0) unless $ru_ok } }
 my $reaper = ($PRCTL && syscall($PRCTL, 36, 1, 0, 0, 0) == 0) ? 1 : 0;
+# kiln is gone: the command's group, and (as a subreaper) every process left under this
+# helper, setsid daemons included, until none is left; then exit.
+sub killall { my ($pid) = @_; kill 'KILL', -$pid if $pid;
+  if ($reaper) { for (1 .. 1000) { my $found = 0;
+      if (opendir(my $d, '/proc')) { for my $n (readdir $d) { next unless $n =~ /^\d+$/;
+          open(my $f, '<', "/proc/$n/stat") or next; my $st = <$f>; close $f;
+          next unless defined $st && $st =~ /.*\) \S (\d+) /s && $1 == $$; kill 'KILL', $n; $found = 1 } closedir $d }
+      1 while waitpid(-1, $WNOHANG) > 0;
+      last if !$found && waitpid(-1, $WNOHANG) == -1;
+      select(undef, undef, undef, 0.001) } }
+  xexit(0) }
 open(my $null, '<', '/dev/null') or die;
 sub status { my ($st, $ru, $tf) = @_; my $t = '';
   if ($tf ne '' && open(my $fh, '<', $tf)) { local $/; $t = <$fh> // ''; close $fh; unlink $tf }
@@ -123,7 +134,7 @@ while (defined(my $job = command())) {
     }
     if (vec($rout, 0, 1)) {
       my $c = command();
-      if (!defined $c) { kill 'KILL', -$pid; xexit(0) }
+      if (!defined $c) { killall($pid) }
       if ($c eq 'A') { close $_->[0] for values %open; %open = () }
     }
   }
@@ -131,4 +142,5 @@ while (defined(my $job = command())) {
   if ($failed ne '') { put(fr('E', $failed) . fr('C', '')); next }
   put($p . ($xsent ? '' : status(@w, $tf)) . fr('C', ''));
 }
+killall(0);
 `;

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { eventually, marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
@@ -109,4 +109,27 @@ test('huge log: 50 MiB of build output reaches the log file while kiln stays und
   assert.equal(logs.code, 0);
   assert.ok(logs.stdout.length >= 50 * 1024 * 1024, 'kiln logs printed less than the log holds');
   assert.match(logs.stdout.slice(-1024 * 1024), /loud: done/);
+});
+
+for (const launcher of ['compiled', 'perl'] as const) test(`kiln killed with SIGKILL mid-build (${launcher} launcher): its builds go too, a daemon that left their process group included`, async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = join(dir.path, 'tree');
+    await mkdir(join(tree, 'esc'), { recursive: true });
+    // bash -c with the marker in its argv: `exec -a` names each sleep, so it can be found by its command line.
+    await writeFile(
+      join(tree, 'esc', 'recipe.toml'),
+      `name = "esc"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = """\nsetsid bash -c 'exec -a escaped-${m} sleep 300' < /dev/null > /dev/null 2>&1 &\nexec -a inside-${m} sleep 300\n"""\n`,
+    );
+    const k = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--json'], { timeoutMs: 30_000, ...(launcher === 'perl' ? { env: { KILN_LAUNCHER: 'perl' } } : {}) });
+    const both = await eventually(async () => (await pidsWithCmdline(`escaped-${m}`)).length === 1 && (await pidsWithCmdline(`inside-${m}`)).length === 1, 15_000);
+    assert.ok(both, 'the build never started its two sleeps');
+    process.kill(k.pid, 'SIGKILL');
+    await k.done;
+    const gone = await eventually(async () => (await pidsWithCmdline(m)).length === 0, 5_000);
+    assert.ok(gone, `left running after kiln was killed: ${JSON.stringify(await pidsWithCmdline(m))}`);
+  } finally {
+    await reap(m);
+  }
 });
