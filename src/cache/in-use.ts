@@ -35,6 +35,8 @@ const dirOf = (cacheDir: string): string => join(cacheDir, 'in-use');
 export async function registerInUse(cacheDir: string, runId: string, keys: readonly string[], startedAt = Date.now()): Promise<{ release(): Promise<void> }> {
   const dir = dirOf(cacheDir);
   await mkdir(dir, { recursive: true });
+  // Files of runs whose kiln died go now rather than at the next gc.
+  await liveInUse(cacheDir);
   const file = join(dir, `${runId}.json`);
   const body: InUseFile = { pid: process.pid, start: processStartTime(process.pid) ?? null, startedAt, keys };
   await atomicWrite(file, JSON.stringify(body));

@@ -224,6 +224,16 @@ test('markInterruptedRuns: the pid is written as an integer; a cut-off job ends 
   assert.equal(b?.endedAt, null, 'no log: when it stopped is unknown');
   assert.equal(b?.durationMs, null, 'no log: its duration is unknown, not 0');
   assert.equal(r.getRun('dead')?.endedAt, t0 + 65_000, 'the run ends at the last sign of life');
+
+  // A run that was to build packages it never started: they are on record, cancelled.
+  r.createRun({ id: 'dead2', tree: '/trees/t', targets: [], archs: ['amd64'], maxJobs: 2, startedAt: t0, pid: deadPid, toBuild: ['a@amd64', 'c@amd64'] });
+  r.recordJobStart({ runId: 'dead2', jobId: 'a@amd64', attempt: 1, name: 'a', version: '1', arch: 'amd64', why: { kind: 'new' }, log, startedAt: t0 + 10 });
+  assert.deepEqual(r.markInterruptedRuns(), ['dead2']);
+  const c = r.jobsOfRun('dead2').find((j) => j.jobId === 'c@amd64');
+  assert.equal(c?.state, 'cancelled');
+  assert.equal(c?.version, '?', 'never built anywhere: its version is unknown');
+  assert.equal(c?.cause, `not started: the kiln process (pid ${deadPid}) ended first`);
+  assert.deepEqual(r.getRun('dead2')?.counts, { cancelled: 2 });
 });
 
 test('two processes write one state dir concurrently (WAL, busy timeout)', async (t) => {

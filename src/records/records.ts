@@ -233,6 +233,20 @@ export class Records extends SqlStore {
              WHERE run_id = ? AND job_id = ? AND attempt = ?`,
           ).run(end, end === null || startedAt === null ? null : end - startedAt, cause, id, j['job_id'] as string, j['attempt'] as number);
         }
+        // The packages it was to build and never started are on record too, as cancelled.
+        const notStarted = this.stmt(
+          `SELECT e.value AS job_id FROM runs r, json_each(r.to_build) e
+           WHERE r.id = ? AND r.to_build IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = r.id AND j.job_id = e.value)`,
+        ).all(id);
+        for (const row of notStarted) {
+          const jobId = row['job_id'] as string;
+          const at = jobId.lastIndexOf('@');
+          const version = this.stmt(`SELECT version FROM jobs WHERE job_id = ? AND version != '?' ORDER BY rowid DESC LIMIT 1`).get(jobId)?.['version'];
+          this.stmt(
+            `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state, cause, ended_at) VALUES (?, ?, 1, ?, ?, ?, 'cancelled', ?, ?)`,
+          ).run(id, jobId, jobId.slice(0, at), typeof version === 'string' ? version : '?', jobId.slice(at + 1), `not started: the kiln process (pid ${pid}) ended first`, endedAt);
+        }
         const counts: Partial<Record<JobState, number>> = {};
         for (const j of this.jobsOfRun(id)) {
           if (j.state !== 'running') counts[j.state] = (counts[j.state] ?? 0) + 1;

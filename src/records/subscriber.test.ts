@@ -111,3 +111,18 @@ test('a bad event is reported and does not lose the rest of its batch', (t) => {
   assert.match(String(errors[0]), /FOREIGN KEY/);
   assert.equal(records.jobsOfRun('r1').length, 1);
 });
+
+test('a job that took a second or more is on record at once; quick ones wait for the batch', (t) => {
+  const { bus, records } = setup(t);
+  const rec = recordEvents(bus, records, { maxBatch: 500, flushMs: 60_000 });
+  t.after(() => rec.dispose());
+  bus.emit(runStarted(2));
+  const [quickStart, , quickEnd] = [...jobEvents(1)];
+  bus.emit(quickStart!);
+  bus.emit(quickEnd!);
+  assert.deepEqual(records.jobsOfRun('r1'), [], 'a 10 ms job waits for the batch');
+  const base = { runId: 'r1', jobId: 'slow@amd64', name: 'slow', version: '1.0', arch: 'amd64' };
+  bus.emit({ type: 'job-started', ...base, why: { kind: 'new' }, attempt: 1, log: '/logs/slow.log', at: 3000, expectedMs: undefined });
+  bus.emit({ type: 'job-finished', ...base, state: 'built', key: 'ks', outputHash: 'os', startedAt: 3000, at: 4500 });
+  assert.deepEqual(records.jobsOfRun('r1').map((j) => `${j.jobId} ${j.state}`).sort(), ['p1@amd64 built', 'slow@amd64 built']);
+});

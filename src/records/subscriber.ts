@@ -82,7 +82,10 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
     queue.push(e);
     // A run is on record at once, so a kiln killed right after starting leaves a run that
     // the next kiln can mark interrupted.
-    if (e.type === 'run-started' || e.type === 'run-finished' || queue.length >= maxBatch) {
+    // A result that took a second or more to make is on record at once: a kill -9 then
+    // loses at most flushMs of quick jobs' records (their artifacts are found all the same).
+    const costly = e.type === 'job-finished' && e.at - e.startedAt >= 1000;
+    if (e.type === 'run-started' || e.type === 'run-finished' || costly || queue.length >= maxBatch) {
       flush();
     } else if (timer === undefined) {
       timer = setTimeout(flush, flushMs);
