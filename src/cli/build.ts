@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
+import type { JobState } from '../plan/job.ts';
 import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../run/debian-plan.ts';
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
@@ -63,14 +64,16 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
     // The live view (listr2) is loaded only for a terminal that can move its cursor (not TERM=dumb).
-    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined && process.env['TERM'] !== 'dumb' ? (await import('./progress/live.ts')).liveRenderer(stdout) : undefined;
+    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined && process.env['TERM'] !== 'dumb' ? (await import('./progress/live.ts')).liveRenderer(stdout, { failFast: opts.failFast === true }) : undefined;
     bus.on(live?.onEvent ?? (opts.json ? jsonRenderer(ctx.stdout) : plainRenderer(ctx.stdout)));
 
     const controller = new AbortController();
     const onSignal = (sig: NodeJS.Signals): void => {
       if (controller.signal.aborted) return;
       flushProgress();
-      ctx.stderr.write(`\nkiln: ${sig}: stopping, killing running jobs and cleaning up...\n`);
+      live?.stopping(sig);
+      // The live view's frame does not end its last line: the message starts a line of its own.
+      ctx.stderr.write(`${live === undefined ? '' : '\n'}kiln: ${sig}: stopping, killing running jobs and cleaning up...\n`);
       controller.abort(new Error(sig));
     };
     process.on('SIGINT', onSignal);
@@ -110,11 +113,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
           `${JSON.stringify({ type: 'summary', runId: result.runId, state: result.state, counts: c, report: join(result.reportDir, 'report.json') })}\n`,
         );
       } else {
-        ctx.stdout.write(
-          `kiln: run ${result.runId} ${result.state} in ${took}: ${c.built} built, ${c['up-to-date']} up to date, ` +
-            `${c.failed} failed, ${c.skipped} skipped, ${c.broken} broken, ${c.cancelled} cancelled\n` +
-            `report: ${join(result.reportDir, 'report.html')}\n`,
-        );
+        ctx.stdout.write(`kiln: run ${result.runId} ${result.state} in ${took}: ${summaryCounts(c)}\n` + `report: ${join(result.reportDir, 'report.html')}\n`);
       }
       ctx.exitCode = result.state === 'cancelled' ? 130 : result.state === 'failed' ? 1 : 0;
     } finally {
@@ -125,6 +124,12 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       process.off('SIGTERM', onSignal);
     }
   });
+}
+
+/** The counts of the summary line: built always, the others only when not zero (the line fits 100 columns). */
+export function summaryCounts(c: Readonly<Record<JobState, number>>): string {
+  const rest: [number, string][] = [[c['up-to-date'], 'up to date'], [c.failed, 'failed'], [c.skipped, 'skipped'], [c.broken, 'broken'], [c.cancelled, 'cancelled']];
+  return [`${c.built} built`, ...rest.filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`)].join(', ');
 }
 
 /**

@@ -1,10 +1,14 @@
-// kiln history PKG: every recorded build of a package, newest first.
+// kiln history PKG: every recorded build of a package, newest first, as a table under a
+// header row; a cause spanning lines (an invalid recipe's problems) continues indented.
+// Runs that found the package up to date when planning record no row of it: not listed.
 
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
+import type { JobRecord } from '../records/record-types.ts';
+import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, parsePositive, type StateOptions } from './options.ts';
 
@@ -27,12 +31,30 @@ export function registerHistory(program: Command, ctx: CliContext): void {
       ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return;
     }
-    for (const r of rows) {
-      const when = r.startedAt === null ? '' : new Date(r.startedAt).toISOString();
-      const dur = r.durationMs === null ? '' : formatMs(r.durationMs);
-      ctx.stdout.write(
-        `${r.runId}  ${`${r.name}@${r.arch}`.padEnd(28)} ${r.version.padEnd(10)} ${r.state.padEnd(10)} ${when.padEnd(24)} ${dur.padStart(8)}  ${r.why?.kind ?? ''}${r.cause === null ? '' : ` ${r.cause}`}\n`,
-      );
-    }
+    ctx.stdout.write(historyText(rows));
   });
+}
+
+/** Columns of the table: heading, cell, right-aligned. */
+const COLUMNS: readonly (readonly [string, (r: JobRecord) => string, boolean?])[] = [
+  ['RUN', (r) => r.runId],
+  ['PACKAGE', (r) => `${r.name}@${r.arch}`],
+  ['VERSION', (r) => r.version],
+  ['STATE', (r) => r.state],
+  ['STARTED', (r) => (r.startedAt === null ? '' : new Date(r.startedAt).toISOString())],
+  ['TOOK', (r) => (r.durationMs === null ? '' : formatMs(r.durationMs)), true],
+  ['WHY', (r) => r.why?.kind ?? ''],
+];
+
+/** The history table (see the header): one line per row, columns padded to their widest cell. */
+export function historyText(rows: readonly JobRecord[], cwd = process.cwd()): string {
+  const cells = rows.map((r) => COLUMNS.map(([, cell]) => cell(r)));
+  const widths = COLUMNS.map(([head], i) => Math.max(head.length, ...cells.map((c) => c[i]!.length)));
+  const line = (parts: readonly string[], last: string): string =>
+    [...parts.map((p, i) => (COLUMNS[i]![2] === true ? p.padStart(widths[i]!) : p.padEnd(widths[i]!))), last].join('  ').trimEnd();
+  const hasCause = rows.some((r) => r.cause !== null);
+  return [
+    line(COLUMNS.map(([head]) => head), hasCause ? 'CAUSE' : ''),
+    ...rows.map((r, i) => line(cells[i]!, r.cause === null ? '' : causeForTerminal(r.cause, '      ', cwd))),
+  ].map((l) => `${l}\n`).join('');
 }

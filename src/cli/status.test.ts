@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runMain as kiln } from '../../test/helpers/cli-streams.ts';
 import { openRecords } from '../records/records.ts';
+import type { JobRecord } from '../records/record-types.ts';
+import { historyText } from './history.ts';
+import { packageNote, runsText } from './status.ts';
 
 test('status --runs N and history --limit N take a whole number >= 1: anything else is a usage error naming the option', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-status-'));
@@ -34,5 +37,54 @@ test('status --runs N and history --limit N take a whole number >= 1: anything e
   const dflt = await kiln(['status', '--runs', '--state', dir]);
   assert.equal(dflt.out.trim().split('\n').length, 3);
   const hist = await kiln(['history', 'p', '--limit', '1', '--state', dir]);
-  assert.equal(hist.out.trim().split('\n').length, 1);
+  assert.equal(hist.out.trim().split('\n').length, 2, 'the header row and one entry');
+});
+
+test('packageNote: the cause; else a built package\'s why, labelled; a cancelled package without a cause shows nothing (not its why)', () => {
+  for (const [p, want] of [
+    [{ state: 'cancelled', cause: null, why: 'forced' }, ''],
+    [{ state: 'cancelled', cause: 'not started: the run was cancelled (SIGINT)', why: 'forced' }, 'not started: the run was cancelled (SIGINT)'],
+    [{ state: 'built', cause: null, why: 'new' }, 'why: new'],
+    [{ state: 'up-to-date', cause: null, why: null }, ''],
+    [{ state: 'broken', cause: 'invalid recipe (2 problems):\n/t/a/recipe.toml: x: bad\n/t/a/recipe.toml: y: bad', why: null }, 'invalid recipe (2 problems):\n      a/recipe.toml: x: bad\n      a/recipe.toml: y: bad'],
+  ] as const) {
+    assert.equal(packageNote(p, '/t'), want, JSON.stringify(p));
+  }
+});
+
+test('runsText: the columns line up, durations right-aligned, whatever their widths', () => {
+  const text = runsText([
+    { id: '20261122-120101-609c', state: 'failed', startedAt: 0, endedAt: 12_100, counts: { built: 3, failed: 1 } },
+    { id: '20261122-120000-0001', state: 'done', startedAt: 0, endedAt: 61_000, counts: { 'up-to-date': 6 } },
+    { id: '20261122-115959-0002', state: 'running', startedAt: 0, endedAt: null, counts: null },
+    { id: '20261122-115900-0003', state: 'cancelled', startedAt: 0, endedAt: 800, counts: { cancelled: 2 } },
+  ]);
+  const lines = text.trimEnd().split('\n');
+  assert.deepEqual(lines, [
+    '20261122-120101-609c  failed     1970-01-01T00:00:00.000Z    12.1s  3 built, 1 failed',
+    '20261122-120000-0001  done       1970-01-01T00:00:00.000Z    1m01s  6 up to date',
+    '20261122-115959-0002  running    1970-01-01T00:00:00.000Z  running',
+    '20261122-115900-0003  cancelled  1970-01-01T00:00:00.000Z    800ms  2 cancelled',
+  ]);
+});
+
+test('historyText: a header row, aligned columns, the why and the cause apart, a cause of several lines indented', () => {
+  const job = (over: Partial<JobRecord>): JobRecord => ({
+    runId: 'r2', jobId: 'p@amd64', attempt: 1, name: 'p', version: '1.0', arch: 'amd64', state: 'built', key: null, why: { kind: 'new' }, cause: null,
+    failureReason: null, startedAt: 0, endedAt: 1000, durationMs: 1000, exitCode: null, signal: null, rusage: null, log: null, artifact: null, outputHash: null, ...over,
+  });
+  const text = historyText([
+    job({ runId: 'run-2', state: 'failed', cause: 'the build script exited with status 2', durationMs: 12_300 }),
+    job({ runId: 'run-1', version: '1.0-10', startedAt: null, durationMs: null, why: null, state: 'broken', cause: 'invalid recipe (2 problems):\n/t/p/recipe.toml: a: bad\n/t/p/recipe.toml: b: bad' }),
+    job({ runId: 'run-0' }),
+  ], '/t');
+  assert.equal(text, [
+    'RUN    PACKAGE  VERSION  STATE   STARTED                    TOOK  WHY  CAUSE',
+    'run-2  p@amd64  1.0      failed  1970-01-01T00:00:00.000Z  12.3s  new  the build script exited with status 2',
+    'run-1  p@amd64  1.0-10   broken                                        invalid recipe (2 problems):',
+    '      p/recipe.toml: a: bad',
+    '      p/recipe.toml: b: bad',
+    'run-0  p@amd64  1.0      built   1970-01-01T00:00:00.000Z   1.0s  new',
+    '',
+  ].join('\n'));
 });

@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import { buildReport } from '../publish/report.ts';
+import { buildReport, type ReportPackage } from '../publish/report.ts';
+import type { RunRecord } from '../records/record-types.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
@@ -34,11 +35,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     if (opts.runs !== undefined) {
       const runs = records.listRuns({ limit: typeof opts.runs === 'number' ? opts.runs : 20 });
       if (opts.json) ctx.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
-      else
-        for (const r of runs) {
-          const took = r.endedAt === null ? 'running' : formatMs(r.endedAt - r.startedAt);
-          ctx.stdout.write(`${r.id}  ${r.state.padEnd(9)}  ${new Date(r.startedAt).toISOString()}  ${took}  ${r.counts === null ? '' : countsText(r.counts)}`.trimEnd() + '\n');
-        }
+      else ctx.stdout.write(runsText(runs));
       return;
     }
     const run = runArg === undefined ? records.latestRun() : records.getRun(runArg);
@@ -75,12 +72,30 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     for (const p of pkgs) {
       if (p.state === 'up-to-date' && pkgs.length > 50) continue;
       const dur = p.durationMs === null ? '' : formatMs(p.durationMs);
-      ctx.stdout.write(`  ${p.state.padEnd(10)} ${`${p.name}@${p.arch}`.padEnd(32)} ${dur.padStart(8)}  ${causeForTerminal(p.cause ?? p.why ?? '', '      ')}`.trimEnd() + '\n');
+      ctx.stdout.write(`  ${p.state.padEnd(10)} ${`${p.name}@${p.arch}`.padEnd(32)} ${dur.padStart(8)}  ${packageNote(p)}`.trimEnd() + '\n');
     }
     // The report is written when the run ends.
     if (existsSync(reportHtml)) ctx.stdout.write(`report: ${reportHtml}\n`);
     else if (run.state === 'running') ctx.stdout.write('report: written when the run ends\n');
   });
+}
+
+/**
+ * The last column of a package's line: its cause (why it failed, was skipped, broken or
+ * cancelled); a built package's reason to build, labelled (a bare `forced` beside a
+ * cancelled package would read as why it was cancelled); else nothing.
+ */
+export function packageNote(p: Pick<ReportPackage, 'state' | 'cause' | 'why'>, cwd = process.cwd()): string {
+  if (p.cause !== null) return causeForTerminal(p.cause, '      ', cwd);
+  return p.state === 'built' && p.why !== null ? `why: ${p.why}` : '';
+}
+
+/** `status --runs`: one line per run, each column padded to its widest cell (durations right-aligned). */
+export function runsText(runs: readonly Pick<RunRecord, 'id' | 'state' | 'startedAt' | 'endedAt' | 'counts'>[]): string {
+  const rows = runs.map((r) => [r.id, r.state, new Date(r.startedAt).toISOString(), r.endedAt === null ? 'running' : formatMs(r.endedAt - r.startedAt), r.counts === null ? '' : countsText(r.counts)]);
+  const width = (i: number): number => Math.max(0, ...rows.map((c) => c[i]!.length));
+  const [id, state, started, took] = [width(0), width(1), width(2), width(3)];
+  return rows.map(([a, b, c, d, e]) => `${a!.padEnd(id)}  ${b!.padEnd(state)}  ${c!.padEnd(started)}  ${d!.padStart(took)}  ${e}`.trimEnd() + '\n').join('');
 }
 
 const COUNT_WORDS: readonly (readonly [string, string])[] = [

@@ -33,6 +33,12 @@ export type KilnEvent =
       readonly maxJobs: number;
       /** Job ids this run will execute (to-build at plan time): `kiln logs PKG` tells a queued package from one not in the run. */
       readonly toBuild?: readonly string[];
+      /**
+       * Expected duration in ms of each job of `toBuild`, at the same index: learned from
+       * its past builds, else the median of what is known. Absent when nothing was ever
+       * built (no estimate to give). For the ETA of jobs not started yet.
+       */
+      readonly expectedMs?: readonly number[];
     }
   | {
       /** A package that will not be executed in this run: up-to-date at plan time, broken. */

@@ -86,3 +86,14 @@ test('esc and formatMs', () => {
   assert.equal(formatMs(185_000), '3 m 05 s');
   assert.equal(formatMs(3_725_000), '1 h 02 m');
 });
+
+test('long paths may wrap after each /; a failure’s log tail is shown whole, not in a scroll box', () => {
+  const html = renderReportHtml(report, { logTail });
+  assert.ok(html.includes('<code>/<wbr>cache/<wbr>a.tar</code>'), 'the artifact path');
+  assert.ok(html.includes('<code>/<wbr>logs/<wbr>zzz.log</code>'), 'the log path');
+  const css = html.slice(html.indexOf('<style>'), html.indexOf('</style>'));
+  assert.match(css, /code\{overflow-wrap:anywhere\}/);
+  const preRules = [...css.matchAll(/(?:^|\n)([^{\n]*\bpre\b[^{]*)\{([^}]*)\}/g)].filter(([, sel]) => !/details/.test(sel!));
+  assert.ok(preRules.length > 0);
+  for (const [, sel, body] of preRules) assert.doesNotMatch(body!, /max-height/, `${sel} limits the log tail's height`);
+});

@@ -72,13 +72,14 @@ function section(id: string, heading: string, body: string): string {
   return `<section id="${id}">\n<h2>${esc(heading)}</h2>\n${body}\n</section>`;
 }
 
+/** A failed package: its cause, its log's path and its last 50 lines, whole (no scroll box: the error is at the end). */
 function failure(p: ReportPackage, options: RenderReportOptions): string {
   const tail = p.log === null ? [] : options.logTail(p.log).slice(-50);
   return `<article class="failure">
 <h3>${pkgName(p)}</h3>
 <p class="cause">${esc(p.cause ?? 'failed (no message recorded)')}</p>
-<p class="log">log: ${p.log === null ? '<i>none</i>' : `<code>${esc(p.log)}</code>`}</p>
-${tail.length === 0 ? '' : `<pre>${tail.map((l) => esc(clean(l))).join('\n')}</pre>`}
+<p class="log">log: ${p.log === null ? '<i>none</i>' : `<code>${pathHtml(p.log)}</code>`}</p>
+${tail.length === 0 ? '' : `<pre class="tail">${tail.map((l) => esc(clean(l))).join('\n')}</pre>`}
 </article>`;
 }
 
@@ -111,7 +112,12 @@ function causeCell(p: ReportPackage): string {
 }
 
 function row(p: ReportPackage, i: number, rank: number): string {
-  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${esc(p.name)}</td><td>${esc(p.version)}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${esc(p.artifact)}</code>`}</td></tr>`;
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${esc(p.name)}</td><td>${esc(p.version)}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
+}
+
+/** A path, escaped, that may wrap after each `/` (a full artifact path is wider than the page). */
+function pathHtml(path: string): string {
+  return esc(path).replaceAll('/', '/<wbr>');
 }
 
 function pkgName(p: ReportPackage): string {
@@ -157,7 +163,9 @@ h1 code{font-size:.9em}
 td.state{background:none}
 ${STATE_ORDER.map((s) => `.counts .s-${s}{background:${COLOURS[s]}} td.s-${s}{color:${COLOURS[s]}}`).join('\n')}
 table{border-collapse:collapse;width:100%;margin:.5em 0 1.5em}
-th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #e0e0e0;vertical-align:top}
+th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #e0e0e0;vertical-align:top;overflow-wrap:break-word}
+code{overflow-wrap:anywhere}
+#pkgs td:nth-child(-n+4){white-space:nowrap}
 th button{font:inherit;font-weight:600;border:0;background:none;padding:0;cursor:pointer;text-decoration:underline dotted}
 th button[data-dir=asc]::after{content:" \\25B2"}
 th button[data-dir=desc]::after{content:" \\25BC"}
@@ -168,12 +176,13 @@ th button[data-dir=desc]::after{content:" \\25BC"}
 .arch{color:#616161}
 .cause-text{white-space:pre-wrap}
 .diags{margin:.2em 0;padding-left:1.2em}
-pre{background:#263238;color:#eceff1;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.35;max-height:40em}
+pre{background:#263238;color:#eceff1;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.35}
+details pre{max-height:40em}
 `;
 
 // Sort the package table by a numeric data- attribute (duration: longest first; state:
-// failures first); clicking again reverses. Ties keep
-// the page's original order (failures first, then by name).
+// failures first); clicking again reverses. Packages that did not run (data-ms -1) stay
+// last either way. Ties keep the page's original order (failures first, then by name).
 const SCRIPT = `
 for (const b of document.querySelectorAll('#pkgs th button')) {
   b.addEventListener('click', () => {
@@ -184,7 +193,8 @@ for (const b of document.querySelectorAll('#pkgs th button')) {
     const body = document.querySelector('#pkgs tbody');
     const rows = [...body.rows];
     const sign = dir === 'asc' ? 1 : -1;
-    rows.sort((x, y) => sign * (Number(x.dataset[key]) - Number(y.dataset[key])) || Number(x.dataset.i) - Number(y.dataset.i));
+    const last = (r) => key === 'ms' && Number(r.dataset.ms) < 0 ? 1 : 0;
+    rows.sort((x, y) => last(x) - last(y) || sign * (Number(x.dataset[key]) - Number(y.dataset[key])) || Number(x.dataset.i) - Number(y.dataset.i));
     body.append(...rows);
   });
 }

@@ -92,6 +92,12 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const unsubscribe = bus.on((e) => {
       if (e.type === 'job-finished' || e.type === 'job-settled') finalState.set(e.jobId, e.state);
     });
+    const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
+    // Learned durations only matter when something is to be built (a no-change run of a
+    // large tree skips the query). run-started carries them, for the progress view's ETA.
+    const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
+    const estimate = estimateOf(learned.values());
+    const durationOf = (id: string): number => learned.get(id) ?? estimate;
     bus.emit({
       type: 'run-started',
       runId,
@@ -101,7 +107,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       archs: prepared.archs,
       total: plan.nodes.length,
       maxJobs: capacity.slots,
-      toBuild: plan.nodes.filter((n) => n.state === 'to-build').map((n) => n.id),
+      toBuild: toBuild.map((n) => n.id),
+      ...(learned.size > 0 ? { expectedMs: toBuild.map((n) => durationOf(n.id)) } : {}),
     });
 
     const outputs = new Map<string, StagedOutput>();
@@ -114,7 +121,6 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       }
     }
 
-    const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
     const building = new Set(toBuild.map((n) => n.id));
     // The up-to-date artifacts this run will read: planned without a touch, so cache gc
     // must be told they are in use until the run ends (cache/in-use.ts). Those its builds
@@ -125,11 +131,6 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     else for (const n of toBuild) for (const w of n.waitsFor) if (!building.has(w)) staged.add(outputs.get(w)?.key ?? '');
     staged.delete('');
     inUse = toBuild.length === 0 && !publishes ? undefined : await registerInUse(state.cache, runId, [...staged]);
-    // Learned durations only matter when something is to be built (a no-change run of a
-    // large tree skips the query).
-    const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
-    const estimate = estimateOf(learned.values());
-    const durationOf = (id: string): number => learned.get(id) ?? estimate;
     const priorities = computePriorities(toBuild, durationOf);
     const jobs = new Map<string, Job>();
     const schedJobs: SchedJob[] = [];

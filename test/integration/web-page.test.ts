@@ -3,12 +3,16 @@
 // chromium driven by playwright-core. The test signs in through the form, watches the
 // job run (with its cpu/memory sample), follows its log as lines appear, opens the gate
 // and sees the job turn built, all without the page reloading; then saves a screenshot
-// to test-artifacts/web-page.png. Skipped, with the reason, when chromium is not installed.
+// to test-artifacts/web-page.png. Also report.html in chromium at 1280 px: it fits the
+// window, a failure's log tail is shown to its last line, and packages that did not run
+// stay last when sorting by duration. Skipped, with the reason, when chromium is not installed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderReportHtml } from '../../src/publish/report-html.ts';
+import type { ReportPackage } from '../../src/publish/report.ts';
 import { REPO_ROOT, runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
@@ -148,4 +152,49 @@ test('the build page in chromium: a job runs, its log is followed live, it turns
   await listed.locator('.state', { hasText: 'done' }).waitFor();
   assert.match(await listed.locator('.progress-cell').innerText(), /1\/1/);
   assert.deepEqual(problems, []);
+});
+
+test('report.html in chromium at 1280 px: no wider than the window, the whole log tail shown, packages that did not run sort last', { skip, timeout: 60_000 }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  await using dir = await tmpDir('kiln-report-page-');
+  const art = (name: string): string => `/var/lib/kiln/a-rather-deep/state-directory/cache/artifacts/${'0123456789abcdef'.repeat(4)}/${name}_1.0-1_amd64.tar.zst`;
+  const pkg = (name: string, state: ReportPackage['state'], extra: Partial<ReportPackage> = {}): ReportPackage => ({
+    name, version: '1.0-1', arch: 'amd64', state, why: null, cause: null, durationMs: null, log: null, artifact: null, ...extra,
+  });
+  const packages: ReportPackage[] = [
+    pkg('a-package-with-a-rather-long-name', 'built', { why: 'new', durationMs: 4000, artifact: art('a-package-with-a-rather-long-name') }),
+    pkg('quick', 'built', { why: 'new', durationMs: 100, artifact: art('quick') }),
+    pkg('current', 'up-to-date', { artifact: art('current') }),
+    pkg('after-fail', 'skipped', { cause: 'needs failer (amd64), which failed' }),
+    pkg('failer', 'failed', { why: 'new', durationMs: 2000, cause: 'the build script exited with status 3', log: `/var/lib/kiln/state/logs/${'r'.repeat(40)}/failer_amd64.log` }),
+  ];
+  const tail = [...Array.from({ length: 49 }, (_, i) => `fail-line ${i + 1}`), 'kiln: failed: the build script exited with status 3'];
+  const html = renderReportHtml(
+    { runId: 'r1', start: '2026-01-01T00:00:00.000Z', end: '2026-01-01T00:01:00.000Z', counts: { built: 2, 'up-to-date': 1, failed: 1, skipped: 1, broken: 0, cancelled: 0 }, packages },
+    { logTail: () => tail },
+  );
+  const file = join(dir.path, 'report.html');
+  writeFileSync(file, html);
+  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await page.goto(`file://${file}`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'report-page.png'), fullPage: true });
+
+  assert.ok(Number(await page.evaluate('document.documentElement.scrollWidth')) <= 1280, 'the page is wider than a 1280 px window');
+  // The tail is not a scroll box that starts at its top: its last line (kiln's failed: line) is laid out in full.
+  const pre = JSON.parse(String(await page.evaluate("JSON.stringify((({ scrollHeight, clientHeight }) => ({ scrollHeight, clientHeight }))(document.querySelector('.failure pre')))"))) as { scrollHeight: number; clientHeight: number };
+  assert.ok(pre.scrollHeight <= pre.clientHeight, `the log tail scrolls: ${JSON.stringify(pre)}`);
+  assert.match(await page.locator('.failure pre').innerText(), /kiln: failed: the build script exited with status 3$/);
+  // A package name is not broken mid-word: its cell's text is on one line.
+  const nameLines = await page.evaluate("(() => { const td = [...document.querySelectorAll('#pkgs td')].find((c) => c.textContent === 'a-package-with-a-rather-long-name'); const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length; })()");
+  assert.equal(nameLines, 1);
+
+  const order = async (): Promise<string[]> => JSON.parse(String(await page.evaluate("JSON.stringify([...document.querySelectorAll('#pkgs tbody tr')].map((r) => r.dataset.ms))"))) as string[];
+  const button = page.locator('#pkgs th button[data-key=ms]');
+  await button.click();
+  assert.deepEqual(await order(), ['4000', '2000', '100', '-1', '-1'], 'longest first');
+  await button.click();
+  assert.deepEqual(await order(), ['100', '2000', '4000', '-1', '-1'], 'shortest first: the packages that did not run are still last');
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyEvent, emptyModel, type ProgressModel } from './progress-model.ts';
+import { applyEvent, emptyModel, markStopping, type ProgressModel } from './progress-model.ts';
 import { fitLine, frameText, headerLine, terminalWidth } from './live.ts';
 
 const T0 = Date.UTC(2026, 10, 21, 12, 0, 0);
@@ -39,7 +39,7 @@ test('headerLine: the full header when it fits, shorter forms in narrower termin
   const m = busyModel();
   const now = T0 + 61_000;
   const full = headerLine(m, now, 1000);
-  assert.match(full, /^11358\/12345 done: 1234 built, 10000 up to date, 11 failed, 101 skipped, 12 broken · 2 running · 1m01s elapsed · ETA \S+$/);
+  assert.match(full, /^11358\/12345 done: 1234 built, 10000 up to date, 11 failed, 101 skipped, 12 broken, 0 cancelled · 2 running, 985 waiting · 1m01s elapsed · ETA \S+$/);
   assert.ok(full.length > 96, `the full header is ${full.length} characters: the test needs it to overflow 100 columns`);
   for (const width of [200, 100, 96, 80, 60, 40, 30, 20, 10, 1]) {
     const h = headerLine(m, now, width);
@@ -50,7 +50,7 @@ test('headerLine: the full header when it fits, shorter forms in narrower termin
   const idle = emptyModel();
   applyEvent(idle, { type: 'run-started', runId: 'r', at: T0, tree: '/t', targets: [], archs: ['amd64'], total: 3, maxJobs: 2 });
   idle.counts.built = 1;
-  assert.equal(headerLine(idle, T0 + 1500, 60), '1/3 done: 1 built · 0 running · 1.5s elapsed');
+  assert.equal(headerLine(idle, T0 + 1500, 60), '1/3 done: 1 built · 0 running, 2 waiting · 1.5s elapsed');
 });
 
 test('frameText: every line fits a 100-column terminal (listr2 adds an icon and keeps 2 columns), and a 0-column one as 80', () => {
@@ -65,4 +65,47 @@ test('frameText: every line fits a 100-column terminal (listr2 adds an icon and 
     assert.match(lines[2]!, /^ {4}a-package-with/);
   }
   assert.equal(frameText(m, [], T0 + 61_000, terminalWidth(0)), frameText(m, [], T0 + 61_000, 80));
+});
+
+/** A 6-package run on 2 slots: 2 built, 1 failed, 2 running, 1 waiting. */
+function midRun(): ProgressModel {
+  const m = emptyModel();
+  const ids = ['a', 'b', 'c', 'd', 'e', 'f'].map((n) => `${n}@amd64`);
+  applyEvent(m, { type: 'run-started', runId: 'r', at: T0, tree: '/t', targets: [], archs: ['amd64'], total: 6, maxJobs: 2, toBuild: ids, expectedMs: ids.map(() => 10_000) });
+  for (const [i, state] of [[0, 'built'], [1, 'built'], [2, 'failed']] as const) {
+    const name = ids[i]!.split('@')[0]!;
+    applyEvent(m, { type: 'job-started', runId: 'r', jobId: ids[i]!, name, version: '1', arch: 'amd64', why: { kind: 'new' }, attempt: 1, log: '/l', at: T0, expectedMs: undefined });
+    applyEvent(m, { type: 'job-finished', runId: 'r', jobId: ids[i]!, name, version: '1', arch: 'amd64', state, key: 'k', startedAt: T0, at: T0 + 10_000 });
+  }
+  for (const id of ids.slice(3, 5)) {
+    applyEvent(m, { type: 'job-started', runId: 'r', jobId: id, name: id.split('@')[0]!, version: '1', arch: 'amd64', why: { kind: 'new' }, attempt: 1, log: '/l', at: T0 + 10_000, expectedMs: undefined });
+  }
+  return m;
+}
+
+test('headerLine: cancelled and waiting jobs are counted; once the run is stopping it says so and shows no ETA', () => {
+  const m = midRun();
+  assert.equal(headerLine(m, T0 + 12_000, 200), '3/6 done: 2 built, 0 up to date, 1 failed, 0 skipped, 0 broken, 0 cancelled · 2 running, 1 waiting · 12.0s elapsed · ETA 13.0s');
+  // d and e have 8 s left each and f (waiting) takes 10 s: 26 s of work on 2 slots.
+  markStopping(m, 'SIGINT');
+  const h = headerLine(m, T0 + 12_000, 200);
+  assert.match(h, / · stopping \(SIGINT\)$/);
+  assert.doesNotMatch(h, /ETA/);
+  applyEvent(m, { type: 'job-settled', runId: 'r', jobId: 'f@amd64', name: 'f', version: '1', arch: 'amd64', state: 'cancelled', at: T0 + 12_000 });
+  assert.match(headerLine(m, T0 + 12_000, 200), /^4\/6 done: .*\b1 cancelled · 2 running, 0 waiting · /);
+});
+
+test('headerLine: the last frame says how the run ended, with every count that is not 0, and no ETA', () => {
+  const cases = [
+    ['failed', { built: 4, 'up-to-date': 0, failed: 1, skipped: 1, broken: 0, cancelled: 0 }, 'run failed after 12.0s: 4 built, 1 failed, 1 skipped (6 packages)'],
+    ['cancelled', { built: 2, 'up-to-date': 0, failed: 1, skipped: 0, broken: 0, cancelled: 3 }, 'run cancelled after 12.0s: 2 built, 1 failed, 3 cancelled (6 packages)'],
+    ['done', { built: 6, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 }, 'run done in 12.0s: 6 built (6 packages)'],
+  ] as const;
+  for (const [state, counts, want] of cases) {
+    const m = midRun();
+    applyEvent(m, { type: 'run-finished', runId: 'r', at: T0 + 12_000, state, counts });
+    assert.equal(headerLine(m, T0 + 99_000, 200), want);
+    assert.ok([...headerLine(m, T0 + 99_000, 30)].length <= 30);
+    assert.equal(frameText(m, [], T0 + 99_000, 100).split('\n').length, 1, 'no running jobs are left in the last frame');
+  }
 });

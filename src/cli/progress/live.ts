@@ -1,6 +1,8 @@
 // The live view on a terminal (listr2): one line of counts and ETA, then each running
 // job with its phase and elapsed time, redrawn every second and on every event.
 // Failures are printed above the live area as they happen, so they stay on screen.
+// Once the run stops starting jobs (Ctrl-C, --fail-fast) the header says so instead of
+// an ETA; the last frame says how the run ended, with ✖ when it failed or was cancelled.
 //
 // Every line is fitted to the terminal's width (a wrapped line breaks the in-place
 // redraw): the header drops words, then zero counts, then is cut; a terminal that
@@ -10,10 +12,12 @@
 import { Listr, ListrLogger, ProcessOutput } from 'listr2';
 import type { KilnEvent } from '../../events/events.ts';
 import { formatMs } from '../options.ts';
-import { applyEvent, doneCount, emptyModel, etaMs, type ProgressModel } from './progress-model.ts';
+import { applyEvent, doneCount, emptyModel, etaMs, markStopping, waitingCount, type ProgressModel } from './progress-model.ts';
 
 export interface LiveView {
   readonly onEvent: (e: KilnEvent) => void;
+  /** The run stops starting jobs (`why`: e.g. SIGINT): the header says so, with no ETA. */
+  stopping(why: string): void;
   /** Resolves when the view has drawn its last frame. */
   finish(): Promise<void>;
 }
@@ -36,20 +40,32 @@ export function fitLine(text: string, width: number): string {
 
 /** The header line for a frame, at most `width` characters: the longest form that fits. */
 export function headerLine(m: ProgressModel, now: number, width: number): string {
-  const eta = etaMs(m, now);
   const c = m.counts;
-  const done = `${doneCount(m)}/${m.total} done`;
-  const elapsed = formatMs(now - m.startedAt);
-  const all: [number, string][] = [[c.built, 'built'], [c['up-to-date'], 'up to date'], [c.failed, 'failed'], [c.skipped, 'skipped'], [c.broken, 'broken']];
+  const all: [number, string][] = [
+    [c.built, 'built'], [c['up-to-date'], 'up to date'], [c.failed, 'failed'], [c.skipped, 'skipped'], [c.broken, 'broken'], [c.cancelled, 'cancelled'],
+  ];
   const nonZero = all.filter(([n]) => n > 0);
   const counts = (parts: [number, string][]): string => parts.map(([n, w]) => `${n} ${w}`).join(', ');
-  const forms = [
-    `${done}: ${counts(all)} · ${m.running.size} running · ${elapsed} elapsed${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
-    `${done}: ${counts(nonZero)}${nonZero.length === 0 ? '' : ' · '}${m.running.size} running · ${elapsed} elapsed${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
-    `${done}${nonZero.length === 0 ? '' : `: ${counts(nonZero)}`} · ${m.running.size} running · ${elapsed}${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
-    `${done} · ${m.running.size} running${eta === undefined ? '' : ` · ETA ${formatMs(eta)}`}`,
-  ];
-  return forms.find((f) => [...f].length <= width) ?? fitLine(forms.at(-1)!, width);
+  const fit = (forms: string[]): string => forms.find((f) => [...f].length <= width) ?? fitLine(forms.at(-1)!, width);
+  if (m.ended !== undefined) {
+    // The last frame: how the run ended, with every count that is not zero.
+    const took = formatMs(m.ended.at - m.startedAt);
+    const how = m.ended.state === 'done' ? `run done in ${took}` : `run ${m.ended.state} after ${took}`;
+    const what = nonZero.length === 0 ? 'nothing to build' : counts(nonZero);
+    return fit([`${how}: ${what} (${m.total} package${m.total === 1 ? '' : 's'})`, `${how}: ${what}`]);
+  }
+  const eta = etaMs(m, now);
+  const tail = m.stopping !== undefined ? ` · stopping (${m.stopping})` : eta === undefined ? '' : ` · ETA ${formatMs(eta)}`;
+  const done = `${doneCount(m)}/${m.total} done`;
+  const elapsed = formatMs(now - m.startedAt);
+  const waiting = waitingCount(m);
+  const jobs = `${m.running.size} running${waiting === 0 ? '' : `, ${waiting} waiting`}`;
+  return fit([
+    `${done}: ${counts(all)} · ${m.running.size} running, ${waiting} waiting · ${elapsed} elapsed${tail}`,
+    `${done}: ${counts(nonZero)}${nonZero.length === 0 ? '' : ' · '}${jobs} · ${elapsed} elapsed${tail}`,
+    `${done}${nonZero.length === 0 ? '' : `: ${counts(nonZero)}`} · ${jobs} · ${elapsed}${tail}`,
+    `${done} · ${m.running.size} running${tail}`,
+  ]);
 }
 
 /** The whole frame, every line fitted to `columns` (the terminal's width). */
@@ -72,7 +88,7 @@ function withWidth(out: NodeJS.WriteStream): NodeJS.WriteStream {
   });
 }
 
-export function liveRenderer(out: NodeJS.WriteStream): LiveView {
+export function liveRenderer(out: NodeJS.WriteStream, options: { failFast?: boolean } = {}): LiveView {
   const m = emptyModel();
   let finished!: () => void;
   const done = new Promise<void>((r) => (finished = r));
@@ -98,6 +114,9 @@ export function liveRenderer(out: NodeJS.WriteStream): LiveView {
             clearInterval(tick);
             redraw();
           }
+          // A failed or cancelled run (or one that never finished) ends on ✖: listr2 shows a
+          // failed task's error message in place of its title, so the message is the frame.
+          if (m.ended?.state !== 'done') throw new Error(t.title);
         },
       },
     ],
@@ -113,9 +132,16 @@ export function liveRenderer(out: NodeJS.WriteStream): LiveView {
   return {
     onEvent: (e) => {
       applyEvent(m, e);
-      if (e.type === 'job-finished' && e.state === 'failed') failures.push(`${e.jobId}: ${e.failure?.message ?? 'failed'}`);
+      if (e.type === 'job-finished' && e.state === 'failed') {
+        failures.push(`${e.jobId}: ${e.failure?.message ?? 'failed'}`);
+        if (options.failFast === true) markStopping(m, '--fail-fast');
+      }
       if (e.type === 'run-finished') finished();
       else redraw();
+    },
+    stopping: (why) => {
+      markStopping(m, why);
+      redraw();
     },
     finish: async () => {
       finished();
