@@ -93,10 +93,20 @@ describe('host backend', () => {
   test('a workspace emptied again is recycled; a file left in it later is still seen', async (t) => {
     // Without listing: a directory the build touched is told by its mtime (see host.ts).
     const ino = async (p: string): Promise<number> => (await stat(p)).ino;
+    // Whether a disposed workspace went to the pool: its src directory is there (an inode
+    // number alone could be a removed directory's, reused by the next mkdir).
+    const pooled = async (srcIno: number): Promise<boolean> => {
+      const pool = join(tmpdir(), `.kiln-free-${process.pid}`);
+      for (const e of await readdir(pool).catch(() => [] as string[])) {
+        if ((await stat(join(pool, e, 'src')).catch(() => undefined))?.ino === srcIno) return true;
+      }
+      return false;
+    };
     const a = await hostBackend.create({ jobId: 'mt@a', workDir: await workDir(t), limits });
     assert.equal((await sh(a, 'touch "$HOME/x" "$SRCDIR/y" && rm "$HOME/x" "$SRCDIR/y" && mkdir "$TMPDIR/d" && rmdir "$TMPDIR/d"')).result.exitCode, 0);
     const aSrc = await ino(a.host.src);
     await a[Symbol.asyncDispose]();
+    assert.ok(await pooled(aSrc), 'the emptied workspace was not recycled');
     const b = await hostBackend.create({ jobId: 'mt@b', workDir: await workDir(t), limits });
     assert.equal(await ino(b.host.src), aSrc, 'the emptied workspace was not recycled');
     for (const dir of Object.values(b.host)) assert.deepEqual(await readdir(dir), [], `${dir} is not empty`);
@@ -106,6 +116,7 @@ describe('host backend', () => {
       const x = await hostBackend.create({ jobId: 'mt@x', workDir: await workDir(t), limits });
       const xSrc = await ino(x.host.src);
       await x[Symbol.asyncDispose]();
+      assert.ok(await pooled(xSrc), 'an untouched workspace was not recycled');
       const wd = await workDir(t);
       const c = await hostBackend.create({ jobId: 'mt@c', workDir: wd, limits });
       assert.equal(await ino(c.host.src), xSrc, 'not a recycled workspace');
@@ -123,8 +134,8 @@ describe('host backend', () => {
         assert.equal(r.result.exitCode, 0, r.err);
         const eSrc = await ino(e.host.src);
         await e[Symbol.asyncDispose]();
+        assert.equal(await pooled(eSrc), !leave, `${intoDir} with the times of ${fromDir}${leave ? ' and a file left' : ''}: ${leave ? 'recycled' : 'not recycled'}`);
         const f = await hostBackend.create({ jobId: 'mt@f', workDir: await workDir(t), limits });
-        assert.equal(await ino(f.host.src) === eSrc, !leave, `${intoDir} with the times of ${fromDir}${leave ? ' and a file left' : ''}: ${leave ? 'recycled' : 'not recycled'}`);
         for (const dir of Object.values(f.host)) assert.deepEqual(await readdir(dir), [], `${dir} is not empty`);
         await f[Symbol.asyncDispose]();
       }
