@@ -143,6 +143,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         cpus: spec.build.cpus,
         memoryBytes: spec.build.memoryBytes,
         priority: priorities.get(n.id) ?? 0,
+        expectedMs: durationOf(n.id),
       });
     }
 

@@ -77,3 +77,55 @@ test('insertReady keeps ascending order (priority, then reverse id)', () => {
   for (let i = 1; i < list.length; i++) assert.ok(compareReady(list[i - 1]!, list[i]!) < 0);
   assert.equal(compareReady(job('a', 1), job('a', 1)), 0);
 });
+
+// EASY backfilling: the top job (2 cpus) is blocked on a 4-cpu machine where 3 cpus are
+// held by running jobs; 1 cpu is free. Running jobs end at the times given; the now is 0.
+const held = (ends: [number, number][]): { cpus: number; memoryBytes: number; endsAt: number }[] =>
+  ends.map(([cpus, endsAt]) => ({ cpus, memoryBytes: G, endsAt }));
+const easyRows: { name: string; list: ReadyJob[]; running: ReturnType<typeof held>; durations: Record<string, number>; want: string | undefined }[] = [
+  {
+    name: 'a small job that ends before the top job can start runs ahead of it',
+    list: ready(['top', 100, 2], ['quick', 10, 1]),
+    running: held([[1, 50], [2, 200]]),
+    durations: { quick: 40 },
+    want: 'quick',
+  },
+  {
+    name: 'a small job that would still run then (and take a cpu the top job needs) waits',
+    list: ready(['top', 100, 2], ['slow', 10, 1]),
+    running: held([[1, 50], [2, 200]]),
+    durations: { slow: 80 },
+    want: undefined,
+  },
+  {
+    name: 'a long job may still run when it only uses what the top job will not need',
+    // At t=200 both running jobs have ended: 4 cpus free, the top job takes 3, 1 is spare.
+    list: ready(['top', 100, 3], ['slow', 10, 1]),
+    running: held([[1, 50], [2, 200]]),
+    durations: { slow: 10_000 },
+    want: 'slow',
+  },
+  {
+    name: 'unknown durations: any job that fits runs (no reservation can be made)',
+    list: ready(['top', 100, 2], ['other', 10, 1]),
+    running: held([[1, Infinity], [2, Infinity]]),
+    durations: {},
+    want: 'other',
+  },
+  {
+    name: 'an overdue running job counts as ending now: nothing but quick work fits before',
+    list: ready(['top', 100, 2], ['slow', 10, 1]),
+    running: held([[1, -10], [2, 200]]),
+    durations: { slow: 1 },
+    want: undefined,
+  },
+];
+
+for (const row of easyRows) {
+  test(`pickNext, backfilling: ${row.name}`, () => {
+    const free: Capacity = { slots: 2, cpus: 1, memoryBytes: 5 * G };
+    const timeline = { now: 0, running: row.running, durationOf: (j: ReadyJob) => row.durations[j.id] ?? Infinity };
+    const i = pickNext(row.list, free, machine, timeline);
+    assert.equal(i === -1 ? undefined : row.list[i]?.id, row.want);
+  });
+}

@@ -1,7 +1,15 @@
 // What runs next: a pure decision with table tests. The ready list is kept sorted by
-// ascending priority so the scheduler can take from the end cheaply; the first job from
-// the top that fits the free slots, cpus and memory wins. A job asking for more than the
-// machine has is clamped to the machine, so it can still run (alone).
+// ascending priority so the scheduler can take from the end cheaply; the top job runs if
+// it fits the free slots, cpus and memory. A job asking for more than the machine has is
+// clamped to the machine, so it can still run (alone).
+//
+// When the top job does not fit (it needs 2 cpus and 1 is free), a smaller one may run in
+// the meantime, but not at its expense (EASY backfilling): from the expected ends of the
+// running jobs, the top job's start is reserved at the moment enough cpus and memory
+// come free; a smaller job may start now only if it is expected to end by then, or uses
+// only what the top job will not need at that moment. Without this, a 2-cpu job on the
+// critical path waited until every 1-cpu job that kept becoming ready had run. Without
+// expected ends (a running job of unknown duration), any job that fits may start.
 
 export interface ReadyJob {
   readonly id: string;
@@ -21,12 +29,51 @@ export function clampToMachine(job: Pick<ReadyJob, 'cpus' | 'memoryBytes'>, tota
   return { cpus: Math.min(job.cpus, total.cpus), memoryBytes: Math.min(job.memoryBytes, total.memoryBytes) };
 }
 
+/** What the scheduler knows of time: for EASY backfilling (see the header). */
+export interface Timeline {
+  readonly now: number;
+  /** What each running job holds, and when it is expected to end (Infinity: unknown). */
+  readonly running: readonly { readonly cpus: number; readonly memoryBytes: number; readonly endsAt: number }[];
+  /** A ready job's expected duration in ms (Infinity: unknown). */
+  readonly durationOf: (job: ReadyJob) => number;
+}
+
 /** Index into `readyAscending` of the job to start now, or -1. */
-export function pickNext(readyAscending: readonly ReadyJob[], free: Capacity, total: Capacity): number {
+export function pickNext(readyAscending: readonly ReadyJob[], free: Capacity, total: Capacity, timeline?: Timeline): number {
   if (free.slots <= 0) return -1;
-  for (let i = readyAscending.length - 1; i >= 0; i--) {
-    const need = clampToMachine(readyAscending[i]!, total);
-    if (need.cpus <= free.cpus && need.memoryBytes <= free.memoryBytes) return i;
+  const fits = (j: ReadyJob): boolean => {
+    const need = clampToMachine(j, total);
+    return need.cpus <= free.cpus && need.memoryBytes <= free.memoryBytes;
+  };
+  const top = readyAscending.length - 1;
+  if (top < 0) return -1;
+  if (fits(readyAscending[top]!)) return top;
+  // The top job's reservation: when enough comes free for it, and what is spare then.
+  let shadow = -Infinity;
+  let spareCpus = Infinity;
+  let spareMemory = Infinity;
+  if (timeline !== undefined) {
+    const need = clampToMachine(readyAscending[top]!, total);
+    let cpus = free.cpus;
+    let memory = free.memoryBytes;
+    shadow = Infinity;
+    for (const r of [...timeline.running].sort((a, b) => a.endsAt - b.endsAt)) {
+      cpus += r.cpus;
+      memory += r.memoryBytes;
+      if (cpus >= need.cpus && memory >= need.memoryBytes) {
+        shadow = Math.max(r.endsAt, timeline.now);
+        break;
+      }
+    }
+    spareCpus = cpus - need.cpus;
+    spareMemory = memory - need.memoryBytes;
+  }
+  for (let i = top - 1; i >= 0; i--) {
+    const j = readyAscending[i]!;
+    if (!fits(j)) continue;
+    if (timeline === undefined) return i;
+    const need = clampToMachine(j, total);
+    if (timeline.now + timeline.durationOf(j) <= shadow || (need.cpus <= spareCpus && need.memoryBytes <= spareMemory)) return i;
   }
   return -1;
 }

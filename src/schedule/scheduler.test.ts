@@ -289,3 +289,35 @@ test('waits on ids outside the schedule, on itself and duplicates are ignored; a
 test('an empty schedule returns at once', async () => {
   assert.deepEqual(plain(await runScheduler({ jobs: [], run: () => Promise.resolve('succeeded'), capacity: BIG })), {});
 });
+
+test('a blocked 2-cpu job on the critical path is not held back by 1-cpu jobs that keep coming (expected durations known)', async () => {
+  const f = fakeRunner();
+  // s1 is expected to end in 60 s, s2 and s3 to take 61 s: started now, they would end after s1.
+  const timed = (j: SchedJob, ms: number): SchedJob => ({ ...j, expectedMs: ms });
+  const done = runScheduler({
+    jobs: [
+      timed(job('pre', [], { priority: 30 }), 60_000),
+      timed(job('big', ['pre'], { cpus: 2, priority: 20 }), 60_000),
+      timed(job('s1', [], { priority: 2 }), 60_000),
+      ...['s2', 's3'].map((id) => timed(job(id, [], { priority: 1 }), 61_000)),
+    ],
+    run: f.run,
+    capacity: { slots: 4, cpus: 2, memoryBytes: 100 },
+  });
+  await f.started('s1');
+  assert.deepEqual(f.startedIds, ['pre', 's1']);
+  // pre ends: big is the top job, one cpu is free, s1 holds the other until its expected end.
+  f.finish('pre');
+  await flush();
+  await flush();
+  assert.deepEqual(f.startedIds, ['pre', 's1'], 's2 would still run when big could start: it waits');
+  f.finish('s1');
+  await f.started('big');
+  assert.deepEqual(f.startedIds, ['pre', 's1', 'big']);
+  f.finish('big');
+  await f.started('s2');
+  await f.started('s3');
+  f.finish('s2');
+  f.finish('s3');
+  await done;
+});

@@ -13,7 +13,7 @@
 // job also takes a slot of the shared pool, fairly among the builds; `capacity` still
 // bounds this build alone. Without one, it is the only user of `capacity`.
 
-import { clampToMachine, insertReady, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
+import { clampToMachine, insertReady, pickNext, type Capacity, type ReadyJob, type Timeline } from './pick-next.ts';
 import type { SlotGate, SlotGrant } from './slot-pool.ts';
 
 export interface SchedJob {
@@ -23,6 +23,8 @@ export interface SchedJob {
   readonly cpus: number;
   readonly memoryBytes: number;
   readonly priority: number;
+  /** Expected duration in ms (learned, or an estimate): lets a smaller job run ahead of a blocked bigger one only when it does not delay it (pick-next.ts). */
+  readonly expectedMs?: number;
 }
 
 export type SchedResult =
@@ -65,6 +67,13 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
 
   const free = { slots: capacity.slots, cpus: capacity.cpus, memoryBytes: capacity.memoryBytes };
   const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  // What each running job holds and when it is expected to end, for pickNext's backfilling.
+  const holds = new Map<string, { cpus: number; memoryBytes: number; endsAt: number }>();
+  const timeline = (): Timeline => ({
+    now: Date.now(),
+    running: [...holds.values()],
+    durationOf: (j) => byId.get(j.id)?.expectedMs ?? Infinity,
+  });
   let stopping = false;
   let wake: () => void = () => {};
   const gate = options.slotGate;
@@ -99,7 +108,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
   try {
     while (true) {
       while (!stopping) {
-        const i = pickNext(ready, gate === undefined ? free : least(free, gate.free()), within);
+        const i = pickNext(ready, gate === undefined ? free : least(free, gate.free()), within, timeline());
         if (i < 0) break;
         let grant: SlotGrant | undefined;
         if (gate !== undefined) {
@@ -129,6 +138,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
     free.slots--;
     free.cpus -= need.cpus;
     free.memoryBytes -= need.memoryBytes;
+    holds.set(j.id, { cpus: need.cpus, memoryBytes: need.memoryBytes, endsAt: Date.now() + (j.expectedMs ?? Infinity) });
     const controller = new AbortController();
     const done = (async () => {
       let outcome: 'succeeded' | 'failed' | 'cancelled';
@@ -140,6 +150,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
         outcome = 'failed';
       }
       running.delete(j.id);
+      holds.delete(j.id);
       free.slots++;
       free.cpus += need.cpus;
       free.memoryBytes += need.memoryBytes;

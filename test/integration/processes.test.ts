@@ -2,7 +2,9 @@
 // a run with SIGINT, and a build that prints 50 MiB while kiln's memory stays flat.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -132,4 +134,20 @@ for (const launcher of ['compiled', 'perl'] as const) test(`kiln killed with SIG
   } finally {
     await reap(m);
   }
+});
+
+test('a recipe asking for more cpus than the machine has runs, alone, with JOBS at the machine\'s cores', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'wide'), { recursive: true });
+  await writeFile(
+    join(tree, 'wide', 'recipe.toml'),
+    'name = "wide"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[build]\ncpus = 512\nscript = """\nmkdir -p "$DESTDIR/usr/share"\necho "$JOBS" > "$DESTDIR/usr/share/jobs"\n"""\n',
+  );
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--json']);
+  assert.equal(r.code, 0, explain(r));
+  const wide = pkgOf(await readReport(r), 'wide');
+  assert.equal(wide.state, 'built');
+  const listed = execFileSync('tar', ['--zstd', '--wildcards', '-xOf', wide.artifact!, '*usr/share/jobs'], { encoding: 'utf8' });
+  assert.equal(listed.trim(), String(availableParallelism()));
 });
