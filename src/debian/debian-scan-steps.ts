@@ -16,6 +16,7 @@ import type { AltGroup, Provide, Relation } from './relation-types.ts';
 import type { SourcePackage } from './sources-index.ts';
 import { breakWaitCycles, type BrokenCycles, type Wait } from './wait-cycles.ts';
 import { buildConflictsFor, buildDependsFor, modeOf, targetArchs, waitFor } from './source-relations.ts';
+import { builtinDefaults } from '../recipes/recipe-defaults.ts';
 
 /** The build-essential set every Debian build has (sbuild installs it too). */
 const BUILD_ESSENTIAL = ['build-essential', 'fakeroot'];
@@ -199,7 +200,8 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     depends: [],
     provides,
     sources: [],
-    build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: undefined },
+    // A hung test suite is ended after the default silence (2 h), as a recipe's build is.
+    build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: builtinDefaults.silentTimeoutMs },
     dir: where,
     file: where,
     recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: req.options, chosen: chosenFor })),
