@@ -11,7 +11,7 @@ import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../r
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, type StateOptions } from './options.ts';
+import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 
@@ -124,12 +124,6 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       process.off('SIGTERM', onSignal);
     }
   });
-}
-
-/** The counts of the summary line: built always, the others only when not zero (the line fits 100 columns). */
-export function summaryCounts(c: Readonly<Record<JobState, number>>): string {
-  const rest: [number, string][] = [[c['up-to-date'], 'up to date'], [c.failed, 'failed'], [c.skipped, 'skipped'], [c.broken, 'broken'], [c.cancelled, 'cancelled']];
-  return [`${c.built} built`, ...rest.filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`)].join(', ');
 }
 
 /**

@@ -142,3 +142,9 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.verify === true ? { verify: true } : {}),
   };
 }
+
+/** A run's counts for a summary line: built always, the others only when not zero (the line fits 100 columns). */
+export function summaryCounts(c: Readonly<Partial<Record<string, number>>>): string {
+  const rest: [number, string][] = [[c['up-to-date'] ?? 0, 'up to date'], [c['failed'] ?? 0, 'failed'], [c['skipped'] ?? 0, 'skipped'], [c['broken'] ?? 0, 'broken'], [c['cancelled'] ?? 0, 'cancelled']];
+  return [`${c['built'] ?? 0} built`, ...rest.filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`)].join(', ');
+}

@@ -15,7 +15,7 @@ import { join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorCodes, isKilnError, KilnError, type ErrorCode } from '../errors.ts';
 import type { CliContext } from './main.ts';
-import { formatMs } from './options.ts';
+import { formatMs, summaryCounts } from './options.ts';
 import { call, callJson, type Remote } from './remote.ts';
 import { TREE_ROOT } from '../server/tree-root.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
@@ -133,8 +133,7 @@ export function summaryLine(final: RemoteBuild): string {
   const took = final.startedAt !== null && final.endedAt !== null ? formatMs(Date.parse(final.endedAt) - Date.parse(final.startedAt)) : '?';
   const note = final.error !== null && final.state !== 'done' && final.error !== final.state ? ` (${final.error})` : '';
   return (
-    `kiln: build ${final.id} ${final.state} in ${took}: ${c['built'] ?? 0} built, ${c['up-to-date'] ?? 0} up to date, ` +
-    `${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped, ${c['broken'] ?? 0} broken, ${c['cancelled'] ?? 0} cancelled${note}\n`
+    `kiln: build ${final.id} ${final.state} in ${took}: ${summaryCounts(c)}${note}\n`
   );
 }
 

@@ -3,7 +3,7 @@
 
 import { KilnError } from '../errors.ts';
 import type { CliContext } from './main.ts';
-import { formatMs } from './options.ts';
+import { formatMs, summaryCounts } from './options.ts';
 import type { RemoteBuild, RemoteJob } from './remote-build.ts';
 import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
 
@@ -51,7 +51,7 @@ export async function remoteStatus(remote: Remote, build: string | undefined, op
   const took = b.startedAt !== null && b.endedAt !== null ? `, took ${formatMs(Date.parse(b.endedAt) - Date.parse(b.startedAt))}` : '';
   ctx.stdout.write(
     `build ${b.id}: ${b.state} (tenant ${b.tenant}, ${b.bundle === null ? `tree ${b.tree}` : `bundle ${b.bundle}`}${b.runId === null ? '' : `, run ${b.runId}`})${took}\n` +
-      `  ${c['built'] ?? 0} built, ${c['up-to-date'] ?? 0} up to date, ${c['failed'] ?? 0} failed, ${c['skipped'] ?? 0} skipped, ${c['broken'] ?? 0} broken, ${c['cancelled'] ?? 0} cancelled\n` +
+      `  ${summaryCounts(c)}\n` +
       (b.error !== null ? `  note: ${b.error}\n` : ''),
   );
   const order = ['running', 'failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];

@@ -9,7 +9,7 @@ import type { RunRecord } from '../records/record-types.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
-import { addStateOptions, formatMs, layoutFrom, parsePositive, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, layoutFrom, parsePositive, summaryCounts, type StateOptions } from './options.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { remoteStatus } from './remote-views.ts';
 
@@ -61,7 +61,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     ctx.stdout.write(
       `run ${run.id}: ${run.state}, started ${report.start}${report.end === null ? '' : `, took ${formatMs(Date.parse(report.end) - Date.parse(report.start))}`}\n` +
         (run.state === 'running' ? `  ${settled} of ${run.total ?? '?'} settled, ${running.length} running\n` : '') +
-        `  ${c.built} built, ${c['up-to-date']} up to date, ${c.failed} failed, ${c.skipped} skipped, ${c.broken} broken, ${c.cancelled} cancelled\n`,
+        `  ${summaryCounts(c)}\n`,
     );
     for (const j of running) {
       const since = j.since === null ? '' : `since ${j.since.slice(11, 19)}Z (${formatMs(j.forMs!)})`;
