@@ -1,7 +1,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -224,6 +224,19 @@ test('markInterruptedRuns: the pid is written as an integer; a cut-off job ends 
   assert.equal(b?.endedAt, null, 'no log: when it stopped is unknown');
   assert.equal(b?.durationMs, null, 'no log: its duration is unknown, not 0');
   assert.equal(r.getRun('dead')?.endedAt, t0 + 65_000, 'the run ends at the last sign of life');
+
+  // A silent build: its log was last written at 10 s, but the run's log folder (its sign of
+  // life, refreshed while jobs run) says kiln was alive at 300 s: the job ran until then.
+  run(r, 'quiet', t0, { pid: deadPid });
+  mkdirSync(join(dir, 'logs', 'quiet'), { recursive: true });
+  const quietLog = join(dir, 'logs', 'quiet', 's.log');
+  writeFileSync(quietLog, '[   0.000] k ==> log opened\n');
+  utimesSync(quietLog, new Date(t0 + 10_000), new Date(t0 + 10_000));
+  utimesSync(join(dir, 'logs', 'quiet'), new Date(t0 + 300_000), new Date(t0 + 300_000));
+  r.recordJobStart({ runId: 'quiet', jobId: 's@amd64', attempt: 1, name: 's', version: '1', arch: 'amd64', why: { kind: 'new' }, log: quietLog, startedAt: t0 });
+  assert.deepEqual(r.markInterruptedRuns(), ['quiet']);
+  assert.equal(r.jobsOfRun('quiet')[0]?.durationMs, 300_000);
+  assert.equal(r.getRun('quiet')?.endedAt, t0 + 300_000);
 
   // A run that was to build packages it never started: they are on record, cancelled.
   r.createRun({ id: 'dead2', tree: '/trees/t', targets: [], archs: ['amd64'], maxJobs: 2, startedAt: t0, pid: deadPid, toBuild: ['a@amd64', 'c@amd64'] });

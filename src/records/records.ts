@@ -11,6 +11,7 @@
 
 import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { basename, dirname } from 'node:path';
 import type { SQLInputValue } from 'node:sqlite';
 import type { JobState } from '../plan/job.ts';
 import { openDatabaseIn, recordsPath, type Row, toJob, toJobWithInputs, toRun, SqlStore } from './db.ts';
@@ -225,7 +226,12 @@ export class Records extends SqlStore {
         for (const j of cut) {
           const startedAt = j['started_at'] as number | null;
           const log = j['log'] as string | null;
-          const lastWrite = log === null ? undefined : statSync(log, { throwIfNoEntry: false })?.mtimeMs;
+          // The last write of its log, or the run's last sign of life (its log folder's
+          // mtime, refreshed every few seconds while jobs run): a silent build ran until then.
+          const runDir = log === null || basename(dirname(log)) !== id ? undefined : dirname(log);
+          const times = log === null ? [] : [statSync(log, { throwIfNoEntry: false })?.mtimeMs, runDir === undefined ? undefined : statSync(runDir, { throwIfNoEntry: false })?.mtimeMs];
+          const seen = times.filter((x): x is number => x !== undefined);
+          const lastWrite = seen.length === 0 ? undefined : Math.max(...seen);
           const end = lastWrite === undefined ? null : Math.max(Math.round(lastWrite), startedAt ?? 0);
           if (end !== null) endedAt = Math.max(endedAt, end);
           this.stmt(

@@ -4,7 +4,7 @@
 // run with work to do needs (the executor, the package index writer) is imported then.
 
 import { mkdir, rm, rmdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { registerInUse } from '../cache/in-use.ts';
@@ -73,6 +73,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   }
 }
 
+/** How often a running build refreshes its sign of life (see buildPlanned). */
+const HEARTBEAT_MS = 5_000;
+
 async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan): Promise<BuildResult> {
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
@@ -84,6 +87,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const runId = newRunId();
   const recorder = recordEvents(bus, records);
   let inUse: { release(): Promise<void> } | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
   try {
     await claimRunWorkspace(state.work, runId);
     const capacity = machineCapacity(req.maxJobs, req.overcommitCpus);
@@ -165,6 +169,21 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       expectedMs: (id) => learned.get(id),
     });
+    // A sign of life for a kiln killed with -9 while its builds print nothing: the mtime of
+    // the run's log folder, refreshed while jobs run (markInterruptedRuns ends a cut-off
+    // job no earlier than it).
+    if (toBuild.length > 0) {
+      const logDir = join(state.logs, runId);
+      heartbeat = setInterval(() => {
+        const now = new Date();
+        try {
+          utimesSync(logDir, now, now);
+        } catch {
+          // not made yet (no job has opened its log), or removed: nothing to refresh
+        }
+      }, HEARTBEAT_MS);
+      heartbeat.unref();
+    }
     // Why a job never started (cancelled before its turn): the run was stopped, or
     // --fail-fast stopped starting jobs after the first failure.
     let firstFailed: string | undefined;
@@ -243,6 +262,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     }
     return { runId, state: runState, counts, report, reportDir };
   } finally {
+    clearInterval(heartbeat);
     await inUse?.release();
     recorder.dispose();
   }
