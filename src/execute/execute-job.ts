@@ -9,7 +9,6 @@
 
 import { dirname, join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { formatGroup } from '../debian/relation.ts';
@@ -45,8 +44,6 @@ export interface ExecutorOptions {
   readonly keepFailed: boolean;
   readonly sourceDateEpoch: number;
   readonly expectedMs: (jobId: string) => number | undefined;
-  /** Cores of this machine (default: availableParallelism()); a job's cpus are clamped to them. */
-  readonly machineCpus?: number;
 }
 
 export function logPathOf(logDir: string, jobId: string): string {
@@ -54,7 +51,6 @@ export function logPathOf(logDir: string, jobId: string): string {
 }
 
 export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal: AbortSignal }) => Promise<JobOutcome> {
-  const machineCpus = o.machineCpus ?? availableParallelism();
   const touched = new Set<string>();
   let logDirMade: Promise<unknown> | undefined;
   return async (job, { signal }) => {
@@ -69,9 +65,6 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       depOutputs[id] = out.outputHash;
     }
     const key = fullKeyOf(job.ownKey, depOutputs);
-    // More cpus than the machine has are clamped, as the scheduler does: the build runs
-    // alone, with JOBS and its limit at the machine's cores.
-    const cpus = Math.min(spec.build.cpus, machineCpus);
     const emitFinished = (outcome: JobOutcome): JobOutcome => {
       o.bus.emit({
         type: 'job-finished',
@@ -145,7 +138,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
         jobId: `${o.runId}-${job.id}`,
         workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
-        limits: { cpus: cpus, memoryBytes: spec.build.memoryBytes },
+        limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
         keep: () => failed && o.keepFailed,
         signal,
       });
@@ -190,7 +183,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         if (spec.debian === undefined) phase('build');
         const env2 = buildEnvironment({
           inside: sandbox.inside,
-          jobs: cpus,
+          jobs: job.cpus,
           arch: job.arch,
           name: spec.name,
           version: spec.version,

@@ -36,6 +36,8 @@ export interface Job {
   readonly why: Reason;
   readonly envId: string;
   readonly attempt: number;
+  /** The recipe's cpus clamped to the machine, as the scheduler reserves them: JOBS and the build's cpu limit. */
+  readonly cpus: number;
 }
 
 export function jobIdOf(name: string, arch: string): string {

@@ -13,6 +13,7 @@ import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
 import type { StagedOutput } from '../execute/execute-job.ts';
 import type { Job, JobState } from '../plan/job.ts';
+import { clampToMachine } from '../schedule/pick-next.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
@@ -140,7 +141,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const schedJobs: SchedJob[] = [];
     for (const n of toBuild) {
       const spec = n.spec!;
-      jobs.set(n.id, { id: n.id, runId, spec, arch: n.arch, ownKey: n.ownKey, stage: n.waitsFor, waitsFor: n.waitsFor, why: n.why!, envId: n.envId, attempt: 1 });
+      const { cpus } = clampToMachine({ cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes }, capacity);
+      jobs.set(n.id, { id: n.id, runId, spec, arch: n.arch, ownKey: n.ownKey, stage: n.waitsFor, waitsFor: n.waitsFor, why: n.why!, envId: n.envId, attempt: 1, cpus });
       schedJobs.push({
         id: n.id,
         waitsFor: n.waitsFor.filter((w) => building.has(w)),
