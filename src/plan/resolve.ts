@@ -21,8 +21,6 @@ export interface ResolverIndex {
   versionsOf(name: string): readonly string[];
 }
 
-export type Resolution = { readonly ok: true; readonly nodeId: string; readonly candidate: Candidate } | { readonly ok: false; readonly problem: string };
-
 export function buildIndex(all: readonly (Candidate & { readonly arch: string })[]): ResolverIndex {
   // arch → name (own or provided) → candidates. Nested maps: no key string per lookup.
   const byArch = new Map<string, Map<string, Candidate[]>>();
@@ -148,11 +146,4 @@ export function groupOptions(group: AltGroup, options: { arch: string; hostArch:
   const p = problems!;
   const problem = p.length === 1 ? p[0]! : `needs one of ${group.map(formatRelation).join(' | ')}: ${p.map((x) => x.replace(/^needs /, '')).join('; ')}`;
   return { candidates: NONE, problem };
-}
-
-/** The first satisfying candidate of a group, as if every package could be built. */
-export function resolveGroup(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex }): Resolution {
-  const o = groupOptions(group, options);
-  const c = o.candidates[0];
-  return c === undefined ? { ok: false, problem: o.problem! } : { ok: true, nodeId: c.nodeId, candidate: c };
 }
