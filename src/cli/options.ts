@@ -143,8 +143,19 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
   };
 }
 
-/** A run's counts for a summary line: built always, the others only when not zero (the line fits 100 columns). */
-export function summaryCounts(c: Readonly<Partial<Record<string, number>>>): string {
-  const rest: [number, string][] = [[c['up-to-date'] ?? 0, 'up to date'], [c['failed'] ?? 0, 'failed'], [c['skipped'] ?? 0, 'skipped'], [c['broken'] ?? 0, 'broken'], [c['cancelled'] ?? 0, 'cancelled']];
-  return [`${c['built'] ?? 0} built`, ...rest.filter(([n]) => n > 0).map(([n, w]) => `${n} ${w}`)].join(', ');
+const COUNT_WORDS: readonly (readonly [string, string])[] = [
+  ['built', 'built'], ['up-to-date', 'up to date'], ['failed', 'failed'], ['skipped', 'skipped'], ['broken', 'broken'], ['cancelled', 'cancelled'],
+];
+
+/**
+ * A run's counts as text, e.g. `3 up to date, 1 failed`: what is 0 is left out (the line
+ * fits 100 columns), except `built` with `{ built: true }` (summary lines); `0 packages`
+ * when nothing is left.
+ */
+export function countsText(counts: Readonly<Partial<Record<string, number>>>, o: { built?: boolean } = {}): string {
+  const parts = COUNT_WORDS.filter(([k]) => (counts[k] ?? 0) > 0 || (k === 'built' && o.built === true)).map(([k, words]) => `${counts[k] ?? 0} ${words}`);
+  return parts.length === 0 ? '0 packages' : parts.join(', ');
 }
+
+/** The counts of a run's summary line: built always, the others when not zero. */
+export const summaryCounts = (counts: Readonly<Partial<Record<string, number>>>): string => countsText(counts, { built: true });

@@ -9,7 +9,7 @@ import type { RunRecord } from '../records/record-types.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
-import { addStateOptions, formatMs, layoutFrom, parsePositive, summaryCounts, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, layoutFrom, parsePositive, countsText, summaryCounts, type StateOptions } from './options.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { remoteStatus } from './remote-views.ts';
 
@@ -98,12 +98,3 @@ export function runsText(runs: readonly Pick<RunRecord, 'id' | 'state' | 'starte
   return rows.map(([a, b, c, d, e]) => `${a!.padEnd(id)}  ${b!.padEnd(state)}  ${c!.padEnd(started)}  ${d!.padStart(took)}  ${e}`.trimEnd() + '\n').join('');
 }
 
-const COUNT_WORDS: readonly (readonly [string, string])[] = [
-  ['built', 'built'], ['up-to-date', 'up to date'], ['failed', 'failed'], ['skipped', 'skipped'], ['broken', 'broken'], ['cancelled', 'cancelled'],
-];
-
-/** A run's counts as text, e.g. `3 up to date, 1 failed` (what is 0 left out; `0 packages` for none). */
-export function countsText(counts: Readonly<Record<string, number>>): string {
-  const parts = COUNT_WORDS.filter(([k]) => (counts[k] ?? 0) > 0).map(([k, words]) => `${counts[k]} ${words}`);
-  return parts.length === 0 ? '0 packages' : parts.join(', ');
-}
