@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archsOf, buildGraph, globToRegExp, type Graph, type GraphInput } from './graph.ts';
+import { archsOf, buildGraph, type Graph, type GraphInput } from './graph.ts';
+import { globToRegExp } from './glob.ts';
 import { isKilnError } from '../errors.ts';
 import type { InvalidPackage, PackageSpec } from './spec.ts';
 import { invalid, spec } from '../../test/helpers/specs.ts';
