@@ -167,14 +167,20 @@ async function* sse(res: Response): AsyncGenerator<{ event: string; data: any }>
   }
 }
 
-test('the build event stream: snapshot, then jobs and samples as they happen, then end', async (t) => {
+/** A submitted build whose run has started, with job a@amd64 running in it. */
+async function withRunningJob(t: TestContext) {
   const { kiln, alice, runs, started } = setup(t);
   const id = await submit(kiln, alice);
   await started[0];
   const run = runs[0]!;
   const base = { runId: run.runId, version: '1.0', arch: 'amd64' };
-  // One job already running before the stream opens: it must be in the snapshot.
   run.emit({ type: 'job-started', ...base, jobId: 'a@amd64', name: 'a', why: { kind: 'new' }, attempt: 1, log: '/nowhere/a.log', at: Date.now(), expectedMs: undefined });
+  return { kiln, alice, id, run, base };
+}
+
+test('the build event stream: snapshot, then jobs and samples as they happen, then end', async (t) => {
+  // One job already running before the stream opens: it must be in the snapshot.
+  const { kiln, alice, id, run, base } = await withRunningJob(t);
   const cookie = await signIn(kiln, alice);
   const res = await kiln.app.request(`/api/v1/builds/${id}/events`, { headers: { Cookie: cookie } });
   assert.equal(res.status, 200);
@@ -245,12 +251,7 @@ test('the stream of a queued build waits for it, then sends a snapshot of its ru
 });
 
 test("a job's phase before the stream opened is in the snapshot and the page; GET /jobs says why each job ran", async (t) => {
-  const { kiln, alice, runs, started } = setup(t);
-  const id = await submit(kiln, alice);
-  await started[0];
-  const run = runs[0]!;
-  const base = { runId: run.runId, version: '1.0', arch: 'amd64' };
-  run.emit({ type: 'job-started', ...base, jobId: 'a@amd64', name: 'a', why: { kind: 'new' }, attempt: 1, log: '/nowhere/a.log', at: Date.now(), expectedMs: undefined });
+  const { kiln, alice, id, run, base } = await withRunningJob(t);
   run.emit({ type: 'job-phase', runId: run.runId, jobId: 'a@amd64', phase: 'build', at: Date.now() });
   const auth = { Authorization: `Bearer ${alice}` };
 
