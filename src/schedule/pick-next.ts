@@ -39,7 +39,7 @@ export interface Timeline {
 }
 
 /** Index into `readyAscending` of the job to start now, or -1. */
-export function pickNext(readyAscending: readonly ReadyJob[], free: Capacity, total: Capacity, timeline?: Timeline): number {
+export function pickNext(readyAscending: readonly ReadyJob[], free: Capacity, total: Capacity, timelineOf?: () => Timeline): number {
   if (free.slots <= 0) return -1;
   const fits = (j: ReadyJob): boolean => {
     const need = clampToMachine(j, total);
@@ -52,6 +52,8 @@ export function pickNext(readyAscending: readonly ReadyJob[], free: Capacity, to
   let shadow = -Infinity;
   let spareCpus = Infinity;
   let spareMemory = Infinity;
+  // Asked for only here: the usual case (the top job fits) makes no list of running jobs.
+  const timeline = timelineOf?.();
   if (timeline !== undefined) {
     const need = clampToMachine(readyAscending[top]!, total);
     let cpus = free.cpus;

@@ -110,7 +110,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
       while (!stopping) {
         // Backfilling by expected ends (pick-next.ts) only when this build owns its capacity:
         // in a shared pool, other builds' jobs free cpus too, and this build cannot see them.
-        const i = gate === undefined ? pickNext(ready, free, within, timeline()) : pickNext(ready, least(free, gate.free()), within);
+        const i = gate === undefined ? pickNext(ready, free, within, timeline) : pickNext(ready, least(free, gate.free()), within);
         if (i < 0) break;
         let grant: SlotGrant | undefined;
         if (gate !== undefined) {
