@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { didYouMeanArch, isDebianArch } from '../debian/arch-names.ts';
+import { checkArchOption } from '../debian/arch-names.ts';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
@@ -87,9 +87,7 @@ export function registerLogs(program: Command, ctx: CliContext): void {
   addStateOptions(cmd);
   addRemoteOptions(cmd);
   cmd.action(async (name: string, opts: LogsOpts) => {
-    if (opts.arch !== undefined && !isDebianArch(opts.arch)) {
-      throw new KilnError('usage', `--arch: "${opts.arch}" is not a Debian architecture name${didYouMeanArch(opts.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
-    }
+    if (opts.arch !== undefined) checkArchOption('--arch', opts.arch);
     // Against a daemon: --run is a build id (default: the newest build that ran PKG).
     const remote = remoteFrom(opts);
     if (remote !== undefined) return remoteLogs(remote, name, opts, ctx);

@@ -12,7 +12,7 @@ import { formatComparison } from '../debian/deb-compare.ts';
 import { verifyDebs } from '../debian/deb-verify.ts';
 import type { VerifyResult } from '../debian/deb-verify.ts';
 import { KilnError } from '../errors.ts';
-import { didYouMeanArch, isDebianArch } from '../debian/arch-names.ts';
+import { checkArchOption } from '../debian/arch-names.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
@@ -89,7 +89,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
   cmd.action(async (debs: string[], opts: VerifyOpts) => {
     const suite = opts.suite ?? hostSuite();
     if (suite === undefined) throw new KilnError('usage', 'kiln verify: no --suite given and /etc/os-release names no VERSION_CODENAME', { hint: 'pass --suite, e.g. --suite bookworm' });
-    if (opts.arch !== undefined && !isDebianArch(opts.arch)) throw new KilnError('usage', `--arch: "${opts.arch}" is not a Debian architecture name${didYouMeanArch(opts.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
+    if (opts.arch !== undefined) checkArchOption('--arch', opts.arch);
     await checkDebPaths(debs);
     const mirror = opts.mirror ?? (await hostDebianMirror());
     if (mirror === undefined) {

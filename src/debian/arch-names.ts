@@ -2,6 +2,7 @@
 // is not one. Pure. Used by the command line's --arch, recipes' `archs` and kiln.toml's
 // `archs`, so that all three accept and refuse the same names.
 
+import { KilnError } from '../errors.ts';
 import { closestName } from './closest-name.ts';
 
 /** The CPUs of dpkg's cputable: each is an arch on its own, and after an OS prefix. */
@@ -64,4 +65,12 @@ export function closestArch(name: string): string | undefined {
 export function didYouMeanArch(name: string): string {
   const near = closestArch(name);
   return near === undefined ? '' : ` (did you mean "${near}"?)`;
+}
+
+/** `name` given to `option` (--arch of env create, verify, logs), or a usage error naming both with the nearest arch. */
+export function checkArchOption(option: string, name: string): string {
+  if (isDebianArch(name)) return name;
+  throw new KilnError('usage', `${option}: "${name}" is not a Debian architecture name${didYouMeanArch(name)}`, {
+    hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64',
+  });
 }

@@ -9,7 +9,7 @@ import { mkdir, rename, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hostDebianMirror } from '../config/mirrors.ts';
 import { KilnError } from '../errors.ts';
-import { didYouMeanArch, isDebianArch } from '../debian/arch-names.ts';
+import { checkArchOption } from '../debian/arch-names.ts';
 import { withLock } from '../cache/lock.ts';
 import { sha256File } from '../lib/hash.ts';
 import type { EnvInfo, EnvStore, InstanceRefresh } from './env-types.ts';
@@ -77,7 +77,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
     async create(name, o) {
       checkEnvName(name);
       if (!SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name (e.g. bookworm, trixie, unstable)`);
-      if (!isDebianArch(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture name${didYouMeanArch(o.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
+      checkArchOption('--arch', o.arch);
       const include = [...(o.include ?? [])];
       for (const pkg of include) {
         if (!PKG_RE.test(pkg)) throw new KilnError(ENV_ERRORS.usage, `--include: "${pkg}" is not a package name`);
@@ -99,7 +99,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
     async importTarball(name, file, o = {}) {
       checkEnvName(name);
       const abs = resolve(file);
-      if (o.arch !== undefined && !isDebianArch(o.arch)) throw new KilnError(ENV_ERRORS.usage, `--arch: "${o.arch}" is not a Debian architecture name${didYouMeanArch(o.arch)}`, { hint: 'use a name dpkg-architecture -L lists, e.g. amd64, arm64, riscv64' });
+      if (o.arch !== undefined) checkArchOption('--arch', o.arch);
       if (o.suite !== undefined && !SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name`);
       const sha = await sha256File(abs, o.signal === undefined ? {} : { signal: o.signal }).catch((e: NodeJS.ErrnoException) => {
         if (o.signal?.aborted) throw e;
