@@ -137,6 +137,11 @@ export function summaryLine(final: RemoteBuild): string {
   );
 }
 
+/** A daemon's text with the uploaded tree's files (`{tree}/…`, server/tree-root.ts) named in the user's --tree folder. */
+function inUserTree(text: string, treeDir: string): string {
+  return text.replaceAll(TREE_ROOT, resolve(treeDir));
+}
+
 /**
  * The KilnError a failed build ended with, as the local run would have thrown it: its
  * code and hint, the uploaded tree's files (`{tree}/…`, server/tree-root.ts) named in the
@@ -144,7 +149,7 @@ export function summaryLine(final: RemoteBuild): string {
  */
 export function buildFailure(final: RemoteBuild, where: { treeDir: string }): KilnError | undefined {
   if (final.state !== 'failed' || final.error === null || typeof final.errorCode !== 'string' || !(final.errorCode in errorCodes)) return undefined;
-  const local = (text: string): string => text.replaceAll(TREE_ROOT, resolve(where.treeDir));
+  const local = (text: string): string => inUserTree(text, where.treeDir);
   const hint = final.errorHint ?? undefined;
   return new KilnError(final.errorCode as ErrorCode, local(final.error), hint === undefined ? {} : { hint: local(hint) });
 }
@@ -168,7 +173,7 @@ export function jobChanges(seen: Map<string, string>, jobs: readonly RemoteJob[]
 /** Poll a build until it ends, printing job state changes; SIGINT/SIGTERM cancel it on the server. */
 export async function followBuild(remote: Remote, id: string, ctx: CliContext, o: { json?: boolean | undefined; pollMs?: number; treeDir?: string } = {}): Promise<RemoteBuild> {
   // A cause naming the uploaded tree's files ({tree}/…) names them in the user's folder, one problem per line.
-  const local = (text: string): string => causeForTerminal(o.treeDir === undefined ? text : text.replaceAll(TREE_ROOT, resolve(o.treeDir)), '      ');
+  const local = (text: string): string => causeForTerminal(o.treeDir === undefined ? text : inUserTree(text, o.treeDir), '      ');
   const seen = new Map<string, string>();
   let cancelling = false;
   const onSignal = (sig: NodeJS.Signals): void => {
