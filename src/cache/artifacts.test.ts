@@ -263,3 +263,35 @@ test('put over a corrupt entry (a forced rebuild) replaces it instead of returni
     assert.deepEqual(await readdir(join(c.cacheDir, 'tmp')), [], what);
   }
 });
+
+test('remembered: the metas this store put or read, and nothing it has not seen or has discarded', async (t) => {
+  const root = await tempDir(t);
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  assert.equal(store.remembered(KEY), undefined);
+  const put = await store.put(KEY, { destDir: await makeDest(join(root, 'a')), meta: info, sourceDateEpoch: 0 });
+  assert.deepEqual(store.remembered(KEY), put);
+  // Another store (another kiln process) knows it once it has peeked at it.
+  const other = createArtifactStore({ cacheDir });
+  assert.equal(other.remembered(KEY), undefined);
+  assert.deepEqual(other.peek(KEY), put);
+  assert.deepEqual(other.remembered(KEY), put);
+  // A corrupt entry found at staging is forgotten with the entry.
+  await truncate(join(store.dir(KEY), put.archive!), 10);
+  await assert.rejects(store.stageInto(KEY, await mkdtemp(join(root, 'sysroot-'))), /artifact-corrupt|corrupt/);
+  assert.equal(store.remembered(KEY), undefined);
+});
+
+test('staging an artifact this store put does not touch it; one put by another process is touched', async (t) => {
+  const root = await tempDir(t);
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  await store.put(KEY, { destDir: await makeDest(join(root, 'a')), meta: info, sourceDateEpoch: 0 });
+  const metaFile = join(store.dir(KEY), 'meta.json');
+  const written = (await stat(metaFile)).mtimeMs;
+  await store.stageInto(KEY, await mkdtemp(join(root, 'sysroot-')));
+  assert.equal((await stat(metaFile)).mtimeMs, written);
+  await utimes(metaFile, 1000, 1000);
+  await createArtifactStore({ cacheDir }).stageInto(KEY, await mkdtemp(join(root, 'sysroot-')));
+  assert((await stat(metaFile)).mtimeMs > Date.now() - 60_000);
+});

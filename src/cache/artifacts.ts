@@ -63,6 +63,8 @@ export interface PutOptions {
    * safe when another process stores the key meanwhile (the rename fails; theirs is used).
    */
   readonly knownAbsent?: boolean;
+  /** The caller knows destDir is empty (the sandbox told it without listing it). */
+  readonly destEmpty?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -77,6 +79,12 @@ export interface ArtifactStore {
    * one aside).
    */
   peek(key: string): ArtifactMeta | undefined;
+  /**
+   * The meta this store has already read or written for this key, without touching the
+   * disk (an entry never changes once stored): the package index after a run asks for
+   * thousands it has just seen.
+   */
+  remembered(key: string): ArtifactMeta | undefined;
   manifest(key: string): Promise<ManifestEntry[] | undefined>;
   put(key: string, options: PutOptions): Promise<ArtifactMeta>;
   /** Extract the artifact into `sysrootDir` (which must exist). */
@@ -134,7 +142,9 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
 
   function peek(key: string): ArtifactMeta | undefined {
     const m = readMeta(key);
-    return typeof m === 'string' ? undefined : m;
+    if (typeof m === 'string') return undefined;
+    known.set(key, m);
+    return m;
   }
 
   async function get(key: string): Promise<ArtifactMeta | undefined> {
@@ -148,6 +158,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   /** Move a bad entry aside (readers then see it absent) and delete it. */
   async function discard(key: string, why: 'torn' | 'corrupt'): Promise<void> {
     known.delete(key);
+    putHere.delete(key);
     await mkdir(tmpRoot, { recursive: true });
     const aside = join(tmpRoot, `${why}-${key.slice(0, 16)}-${process.pid}-${Date.now()}-${randomBytes(3).toString('hex')}`);
     try {
@@ -191,6 +202,13 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   // pid (mkdir then fails with EEXIST).
   const workTag = `${process.pid}-${randomBytes(3).toString('hex')}`;
 
+  /**
+   * Keys this store put: their meta.json was written during this run, so gc (which keeps
+   * whatever was used since the oldest live run started) leaves them, and staging one
+   * needs neither a stat to see that it is still there nor a touch.
+   */
+  const putHere = new Set<string>();
+
   /** Keys whose corrupt entry this store removed: a later stage of one is told why it is gone. */
   const removedCorrupt = new Set<string>();
 
@@ -208,7 +226,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     }
 
     // Fast path: most no-op or metadata-only packages install nothing.
-    const empty = readdirSync(o.destDir).length === 0;
+    const empty = o.destEmpty === true || readdirSync(o.destDir).length === 0;
     ensureDir(tmpRoot);
     const work = join(tmpRoot, `art-${key.slice(0, 16)}-${workTag}-${++workSeq}`);
     mkdirSync(work);
@@ -253,6 +271,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         }
         stored = true;
         known.set(key, meta);
+        putHere.add(key);
         removedCorrupt.delete(key);
         return meta;
       } catch (e) {
@@ -271,15 +290,16 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   async function stageInto(key: string, sysrootDir: string, opts: { signal?: AbortSignal; touch?: boolean } = {}): Promise<ArtifactMeta> {
     // A meta this store has seen is still right (entries never change): a stat tells
     // whether gc has removed the entry since.
+    const fresh = putHere.has(key);
     let meta = known.get(key);
-    if (meta !== undefined && !existsSync(join(dir(key), 'meta.json'))) meta = undefined;
+    if (meta !== undefined && !fresh && !existsSync(join(dir(key), 'meta.json'))) meta = undefined;
     meta ??= await get(key);
     if (meta === undefined) {
       throw new KilnError('artifact-missing', `artifact ${key} is not in the cache (${dir(key)})`, {
         hint: 'it may have been removed by cache gc; build the package again',
       });
     }
-    if (opts.touch !== false) await touch(key);
+    if (opts.touch !== false && !fresh) await touch(key);
     if (meta.archive !== null) {
       try {
         await unpackArchive(join(dir(key), meta.archive), sysrootDir, { signal: opts.signal });
@@ -304,6 +324,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     let problem: string | undefined;
     if (m === 'absent') {
       known.delete(key);
+      putHere.delete(key);
       if (!removedCorrupt.has(key)) {
         throw new KilnError('artifact-missing', `artifact ${key} disappeared from the cache while it was being staged (${dir(key)})`, {
           hint: 'it may have been removed by cache gc; build the package again',
@@ -351,6 +372,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     },
     get,
     peek,
+    remembered: (key) => known.get(key),
     manifest,
     put,
     stageInto,

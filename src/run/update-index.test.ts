@@ -34,7 +34,7 @@ test('two runs updating one index at once both land (the merge holds the index l
   const run = (name: string): Promise<void> => {
     const node = { id: `${name}@amd64` };
     const meta = { name, version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: `${name}.tar.zst` };
-    const store = { get: async () => meta, dir: () => tmp.path } as unknown as ArtifactStore;
+    const store = { get: async () => meta, remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
     artifact(name);
     return updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => `key-${name}`);
   };

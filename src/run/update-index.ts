@@ -46,7 +46,7 @@ async function mergeInto(
     if (st !== 'built' && st !== 'up-to-date') continue;
     const key = keyOf(n.id);
     if (key === undefined) continue;
-    const meta = await artifacts.get(key);
+    const meta = artifacts.remembered(key) ?? (await artifacts.get(key));
     if (meta === undefined) continue;
     const entry: PackageIndexEntry = {
       name: meta.name,
