@@ -228,6 +228,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             sourceDateEpoch: o.sourceDateEpoch,
             // The early cutoff above just found no artifact for this key.
             knownAbsent: job.why.kind !== 'forced',
+            destEmpty: sandbox.destUntouched?.() === true,
             signal,
           });
           jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);

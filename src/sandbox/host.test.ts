@@ -142,6 +142,26 @@ describe('host backend', () => {
     }
   });
 
+  test('destUntouched: true only while nothing was created, removed or renamed in dest', async (t) => {
+    // Fresh and recycled workspaces alike (the second round gets the first's directories).
+    for (const round of ['fresh', 'recycled']) {
+      const cases = [
+        ['nothing', 'true', true],
+        ['a file', 'echo x > "$DESTDIR/f"', false],
+        ['a file made and removed', 'echo x > "$DESTDIR/f" && rm "$DESTDIR/f"', false],
+        ['a directory', 'mkdir -p "$DESTDIR/usr/bin"', false],
+        ["sysroot's times copied onto dest", 'echo x > "$DESTDIR/f" && touch -r "$SYSROOT" "$DESTDIR"', false],
+        ['a file elsewhere', 'echo x > "$HOME/f"', true],
+      ] as const;
+      for (const [label, script, expected] of cases) {
+        await using sb = await hostBackend.create({ jobId: 'du@x', workDir: await workDir(t), limits });
+        const r = await sh(sb, script, { env: { DESTDIR: sb.host.dest, SYSROOT: sb.host.sysroot, HOME: sb.host.home, PATH: '/usr/bin:/bin' } });
+        assert.equal(r.result.exitCode, 0, r.err);
+        assert.equal(sb.destUntouched?.(), expected, `${round}: ${label}`);
+      }
+    }
+  });
+
   test('run after dispose is a bug and says so', async (t) => {
     const sb = await hostBackend.create({ jobId: 'late@x', workDir: await workDir(t), limits });
     await sb[Symbol.asyncDispose]();

@@ -149,6 +149,14 @@ class HostSandbox implements Sandbox {
     }
   }
 
+  destUntouched(): boolean {
+    try {
+      return untouched(lstatSync(this.host.dest));
+    } catch {
+      return false;
+    }
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -172,6 +180,11 @@ let freshStat: Stats | undefined;
 /** Each marked layout directory's mark (see the header), by `dev:ino`. */
 const marks = new Map<string, number>();
 const idOf = (st: Stats): string => `${st.dev}:${st.ino}`;
+/** The directory still has its own mark: nothing was created, removed or renamed in it since. */
+const untouched = (st: Stats): boolean => {
+  const mark = marks.get(idOf(st));
+  return mark !== undefined && st.isDirectory() && st.mtimeMs === mark * 1000;
+};
 let nextMark = 1_000_000_000 + Math.floor(Math.random() * 100_000_000);
 
 /** Give each directory a mark of its own (see the header); `id` when the caller knows it. */
@@ -231,8 +244,7 @@ function recycle(workDir: string): boolean {
   const check = (path: string, entries: number): boolean => {
     const st = lstatSync(path);
     if (!asMade(st)) return false;
-    const mark = marks.get(idOf(st));
-    if (mark !== undefined && st.mtimeMs === mark * 1000) return true;
+    if (untouched(st)) return true;
     touched.push({ path, id: idOf(st) });
     return readdirSync(path).length === entries;
   };

@@ -75,6 +75,11 @@ export interface Sandbox extends AsyncDisposable {
    * layer over the same env (Debian builds cache their installed build dependencies so).
    */
   captureRoot?(dest: string): Promise<void>;
+  /**
+   * Optional (host): true when the runs left the dest directory exactly as it was made,
+   * empty, told without listing it. false says nothing: the caller lists it.
+   */
+  destUntouched?(): boolean;
 }
 
 export interface ShellOptions {
