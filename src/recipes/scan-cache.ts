@@ -68,6 +68,8 @@ export interface ScanCache {
   store(folder: string, files: readonly FileStamp[], spec: PackageSpec): void;
   /** Write the cache if it changed, keeping only the folders seen in this scan. */
   save(): void;
+  /** How many folders the cache file held for this tree and settings. */
+  readonly size: number;
 }
 
 export function stampOf(rel: string, st: Stats): FileStamp {
@@ -95,6 +97,7 @@ export function openScanCache(file: string, context: { root: string; settings: u
   let changed = false;
 
   return {
+    size: Object.keys(old).length,
     lookup(folder, recipeStat) {
       const e = old[folder];
       if (e === undefined) return undefined;

@@ -20,6 +20,7 @@ import { loadTreeConfig } from '../config/load-tree-config.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import type { RecipeDraft } from './parse-recipe.ts';
 import { fsProblem, readLocalFile, readRegularFile } from './local-file.ts';
+import { prefetchFiles } from './prefetch.ts';
 import { openScanCache, stampOf, type FileStamp, type ScanCache } from './scan-cache.ts';
 
 export const RECIPE_FILE = 'recipe.toml';
@@ -68,13 +69,20 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   const { config, diagnostics } = await loadTreeConfig(root);
   const folders = packageFolders(root, entries);
   const cache = options?.cacheFile === undefined ? undefined : openScanCache(options.cacheFile, { root, settings: { defaults: config.defaults, mirrors: Object.keys(config.mirrors).sort() }, ...(options.now === undefined ? {} : { now: options.now }) });
-  const results = await Promise.all(
-    folders.map((f) => {
-      const dir = join(root, f.name);
-      if (f.problem !== undefined) return { name: f.name, dir, diagnostics: [{ file: dir, message: f.problem }] } satisfies InvalidPackage;
-      return scanPackage(dir, f.name, config, { signal: options?.signal, cache });
-    }),
-  );
+  // A scan served from its cache stats the recipes; otherwise it reads them.
+  const prefetch = prefetchFiles(folders.filter((f) => f.problem === undefined).map((f) => join(root, f.name, RECIPE_FILE)), { stat: (cache?.size ?? 0) > folders.length / 2 });
+  let results;
+  try {
+    results = await Promise.all(
+      folders.map((f) => {
+        const dir = join(root, f.name);
+        if (f.problem !== undefined) return { name: f.name, dir, diagnostics: [{ file: dir, message: f.problem }] } satisfies InvalidPackage;
+        return scanPackage(dir, f.name, config, { signal: options?.signal, cache });
+      }),
+    );
+  } finally {
+    prefetch.stop();
+  }
   cache?.save();
   const specs: PackageSpec[] = [];
   const invalid: InvalidPackage[] = [];
