@@ -143,7 +143,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         signal,
       });
       outcome = await runPhases();
-      if (outcome.state === 'failed' && o.keepFailed) jl.note(`workspace kept at ${dirname(sandbox.host.src)}`);
+      if (outcome.state === 'failed' && o.keepFailed) jl.note(`workspace kept at ${sandbox.keptAt ?? dirname(sandbox.host.src)}`);
 
       async function runPhases(): Promise<JobOutcome> {
         phase('fetch');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { isKilnError } from '../errors.ts';
@@ -34,7 +34,8 @@ describe('host backend', () => {
   });
 
   test('inside and host layouts are the same paths under workDir', async (t) => {
-    const wd = await workDir(t);
+    // Under a folder of its own: no other test's pooled workspace is handed out.
+    const wd = join(await workDir(t), 'run', 'job');
     await using sb = await hostBackend.create({ jobId: 'layout@x', workDir: wd, limits });
     assert.deepEqual(sb.inside, sb.host);
     assert.deepEqual(Object.keys(sb.host).sort(), ['dest', 'home', 'src', 'sysroot', 'tmp']);
@@ -42,11 +43,15 @@ describe('host backend', () => {
   });
 
   test('an existing empty workDir is accepted; a file is refused', async (t) => {
-    const wd = await workDir(t);
+    const wd = join(await workDir(t), 'run', 'job');
+    await mkdir(dirname(wd), { recursive: true });
     await mkdir(wd);
     await (await hostBackend.create({ jobId: 'empty@x', workDir: wd, limits }))[Symbol.asyncDispose]();
-    await writeFile(wd, 'not a dir');
-    await assert.rejects(hostBackend.create({ jobId: 'file@x', workDir: wd, limits }), (e) => isKilnError(e) && e.code === 'unsafe-path');
+    // (Elsewhere: the workspace just made is pooled, and a pooled one is built in where it is.)
+    const file = join(await workDir(t), 'run', 'job');
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, 'not a dir');
+    await assert.rejects(hostBackend.create({ jobId: 'file@x', workDir: file, limits }), (e) => isKilnError(e) && e.code === 'unsafe-path');
   });
 
   test('the sandbox signal cancels its runs; a pre-aborted one refuses to create', async (t) => {
@@ -81,7 +86,7 @@ describe('host backend', () => {
       const c = await hostBackend.create({ jobId: 'rc@c', workDir: wd, limits });
       assert.equal((await sh(c, script)).result.exitCode, 0, label);
       await c[Symbol.asyncDispose]();
-      await assert.rejects(stat(wd), { code: 'ENOENT' });
+      await assert.rejects(stat(dirname(c.host.src)), { code: 'ENOENT' });
       await using d = await hostBackend.create({ jobId: 'rc@d', workDir: await workDir(t), limits });
       for (const dir of Object.values(d.host)) {
         assert.deepEqual(await readdir(dir), [], `${label}: ${dir} is not empty`);
@@ -120,9 +125,10 @@ describe('host backend', () => {
       const wd = await workDir(t);
       const c = await hostBackend.create({ jobId: 'mt@c', workDir: wd, limits });
       assert.equal(await ino(c.host.src), xSrc, 'not a recycled workspace');
-      assert.equal((await sh(c, `touch "${join(wd, d)}/left"`)).result.exitCode, 0, d);
+      const at = dirname(c.host.src);
+      assert.equal((await sh(c, `touch "${join(at, d)}/left"`)).result.exitCode, 0, d);
       await c[Symbol.asyncDispose]();
-      await assert.rejects(stat(wd), { code: 'ENOENT' }, `a file left in ${d}: the workspace was kept for reuse`);
+      await assert.rejects(stat(at), { code: 'ENOENT' }, `a file left in ${d}: the workspace was kept for reuse`);
     }
     // Files left with the directory's times copied from an untouched one (cp -a, rsync -a,
     // tar's ./ entry): removed too. The same without the file is recycled (the control).
@@ -160,6 +166,26 @@ describe('host backend', () => {
         assert.equal(sb.destUntouched?.(), expected, `${round}: ${label}`);
       }
     }
+  });
+
+  test('a pooled workspace is built in where it is; kept (--keep-failed), it moves to the workDir asked for', async (t) => {
+    const a = await hostBackend.create({ jobId: 'kp@a', workDir: await workDir(t), limits });
+    await a[Symbol.asyncDispose]();
+    const wd = await workDir(t);
+    const b = await hostBackend.create({ jobId: 'kp@b', workDir: wd, limits, keep: () => true });
+    assert.notEqual(dirname(b.host.src), wd, 'not a pooled workspace');
+    await assert.rejects(stat(wd), { code: 'ENOENT' });
+    assert.equal(b.keptAt, wd);
+    assert.equal((await sh(b, 'echo partial > "$HOME/build.log"')).result.exitCode, 0);
+    await b[Symbol.asyncDispose]();
+    assert.equal((await readdir(join(wd, 'home'))).join(), 'build.log');
+    await assert.rejects(stat(dirname(b.host.src)), { code: 'ENOENT' });
+    // A fresh workspace kept stays where it is.
+    const wd2 = await workDir(t);
+    const c = await hostBackend.create({ jobId: 'kp@c', workDir: wd2, limits, keep: () => true });
+    assert.equal(dirname(c.host.src), wd2);
+    await c[Symbol.asyncDispose]();
+    assert.deepEqual((await readdir(wd2)).sort(), ['dest', 'home', 'src', 'sysroot', 'tmp']);
   });
 
   test('run after dispose is a bug and says so', async (t) => {

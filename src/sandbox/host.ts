@@ -9,10 +9,12 @@
 // `discard` waits on the journal: ~2.5 ms per job in a 1k-package run). So a workspace
 // whose six directories a build left empty, with the owner and mode they were made with
 // and no process of the job left, is renamed into a small per-process pool
-// (`<workDir>/../../.kiln-free-<pid>/`, with an owner file so that a later kiln reaps it
-// if this one dies) and the next job's workspace is that directory renamed to its own
-// workDir: one rename each way, and the new job still starts with empty directories no
-// other job can see. Anything else is removed as before. The pool is emptied at exit.
+// (`<workDir>/../../.kiln-free-<pid>/N/`, with an owner file so that a later kiln reaps it
+// if this one dies), and a later job builds in it where it is: no rename either way once
+// it is pooled, and the new job still starts with empty directories no other job can see.
+// A job's workDir is therefore its own only for the first jobs; a kept workspace
+// (--keep-failed) is moved to the workDir it was asked for. Anything else is removed as
+// before. The pool is emptied at exit.
 //
 // Telling "left empty" without listing six directories per job: each directory of a new
 // workspace gets an mtime far in the past that is its own (a mark: a whole second around
@@ -57,8 +59,9 @@ const DIRS = ['src', 'dest', 'sysroot', 'home', 'tmp'] as const;
 async function createHostSandbox(options: SandboxOptions, backendOptions: HostBackendOptions): Promise<Sandbox> {
   if (options.signal?.aborted) throw new KilnError('cancelled', `job ${options.jobId} was cancelled before its sandbox was made`);
   const workDir = resolve(options.workDir);
-  const layout = Object.fromEntries(DIRS.map((d) => [d, join(workDir, d)])) as unknown as SandboxLayout;
-  if (takeRecycled(workDir)) return new HostSandbox(workDir, layout, options, backendOptions);
+  const layout = layoutIn(workDir);
+  const pooled = takeRecycled(workDir);
+  if (pooled !== undefined) return new HostSandbox(pooled, layoutIn(pooled), options, backendOptions, workDir);
   // The usual case is a workDir that does not exist yet: creating it proves it fresh
   // without listing it. Synchronous on purpose: six tiny metadata calls cost less inline
   // than six thread-pool round trips (measured: ~0.13 ms against ~0.45 ms per job).
@@ -73,8 +76,10 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
   for (const d of DIRS) mkdirSync(layout[d]);
   freshStat ??= lstatSync(layout.src);
   markUntouched([...DIRS.map((d) => ({ path: layout[d] })), { path: workDir }]);
-  return new HostSandbox(workDir, layout, options, backendOptions);
+  return new HostSandbox(workDir, layout, options, backendOptions, workDir);
 }
+
+const layoutIn = (dir: string): SandboxLayout => Object.fromEntries(DIRS.map((d) => [d, join(dir, d)])) as unknown as SandboxLayout;
 
 function assertEmptyDir(workDir: string, jobId: string): void {
   let entries: string[];
@@ -94,6 +99,9 @@ function assertEmptyDir(workDir: string, jobId: string): void {
 class HostSandbox implements Sandbox {
   readonly host: SandboxLayout;
   readonly inside: SandboxLayout;
+  /** The workDir the job asked for: where a kept workspace ends up. */
+  readonly keptAt: string;
+  /** Where the workspace is: keptAt, or a pooled one built in where it is. */
   readonly #workDir: string;
   readonly #options: SandboxOptions;
   readonly #backend: HostBackendOptions;
@@ -104,9 +112,10 @@ class HostSandbox implements Sandbox {
   /** No run left a process behind or failed oddly: the workspace may be recycled. */
   #clean = true;
 
-  constructor(workDir: string, layout: SandboxLayout, options: SandboxOptions, backend: HostBackendOptions) {
+  constructor(workDir: string, layout: SandboxLayout, options: SandboxOptions, backend: HostBackendOptions, keptAt: string) {
     this.host = layout;
     this.inside = layout;
+    this.keptAt = keptAt;
     this.#workDir = workDir;
     this.#options = options;
     this.#backend = backend;
@@ -166,7 +175,7 @@ class HostSandbox implements Sandbox {
     // Every run has returned, and runGroup sweeps its run's cookie before returning: no
     // process carrying one of this sandbox's cookies can be left to sweep here.
     await Promise.allSettled(this.#running);
-    if (this.#options.keep?.()) return;
+    if (this.#options.keep?.()) return keepAt(this.#workDir, this.keptAt);
     if (this.#clean && recycle(this.#workDir)) return;
     // Fast path: a build that left its directories empty needs six rmdirs (inline, like
     // the mkdirs above); anything else goes through the full removal.
@@ -209,26 +218,30 @@ interface Pool {
 
 const pools = new Map<string, Pool>();
 
+const poolDirOf = (workDir: string): string => join(dirname(dirname(workDir)), `.kiln-free-${process.pid}`);
+
 function poolFor(workDir: string): Pool {
-  const dir = join(dirname(dirname(workDir)), `.kiln-free-${process.pid}`);
+  const dir = poolDirOf(workDir);
   let pool = pools.get(dir);
   if (pool === undefined) pools.set(dir, (pool = { dir, free: [], made: false, seq: 0 }));
   return pool;
 }
 
-/** Rename a pooled empty workspace to workDir; false when there is none or it cannot be used. */
-function takeRecycled(workDir: string): boolean {
-  const pool = pools.get(join(dirname(dirname(workDir)), `.kiln-free-${process.pid}`));
-  const free = pool?.free.pop();
-  if (pool === undefined || free === undefined) return false;
+/** A pooled empty workspace to build in where it is; undefined when there is none. */
+function takeRecycled(workDir: string): string | undefined {
+  return pools.get(poolDirOf(workDir))?.free.pop();
+}
+
+/** Move a kept workspace to the workDir the job asked for (left where it is if that fails). */
+function keepAt(dir: string, wanted: string): void {
+  if (dir === wanted) return;
   try {
-    // Replaces an existing empty workDir (accepted anyway); fails on a non-empty one or a
-    // file, which the normal path below then reports.
-    renameSync(free, workDir);
-    return true;
+    mkdirSync(dirname(wanted), { recursive: true });
+    renameSync(dir, wanted);
   } catch {
-    pool.free.push(free);
-    return false;
+    // An odd workDir (taken meanwhile): the workspace stays in the pool's folder, which a
+    // later kiln reaps; the job's log names workDir, so say where it is instead.
+    process.stderr.write(`kiln: the kept workspace could not be moved to ${wanted}; it is at ${dir}\n`);
   }
 }
 
@@ -259,6 +272,11 @@ function recycle(workDir: string): boolean {
       writeFileSync(join(pool.dir, '.owner'), JSON.stringify({ pid: process.pid, start: processStartTime(process.pid) ?? null }));
       if (![...pools.values()].some((p) => p.made)) process.once('exit', emptyPools);
       pool.made = true;
+    }
+    // A pooled workspace goes back as it is; a job's own workDir moves into the pool.
+    if (dirname(workDir) === pool.dir) {
+      pool.free.push(workDir);
+      return true;
     }
     const target = join(pool.dir, String(++pool.seq));
     renameSync(workDir, target);

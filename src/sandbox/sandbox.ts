@@ -80,6 +80,8 @@ export interface Sandbox extends AsyncDisposable {
    * empty, told without listing it. false says nothing: the caller lists it.
    */
   destUntouched?(): boolean;
+  /** Where the workspace is once kept (keep()); default: the folder holding host.src. */
+  readonly keptAt?: string;
 }
 
 export interface ShellOptions {
