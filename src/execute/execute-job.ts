@@ -139,11 +139,12 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         jobId: `${o.runId}-${job.id}`,
         workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
         limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
-        keep: () => failed && o.keepFailed,
+        // Only a run that may keep workspaces says so: a host sandbox then builds at workDir.
+        ...(o.keepFailed ? { keep: () => failed } : {}),
         signal,
       });
       outcome = await runPhases();
-      if (outcome.state === 'failed' && o.keepFailed) jl.note(`workspace kept at ${sandbox.keptAt ?? dirname(sandbox.host.src)}`);
+      if (outcome.state === 'failed' && o.keepFailed) jl.note(`workspace kept at ${dirname(sandbox.host.src)}`);
 
       async function runPhases(): Promise<JobOutcome> {
         phase('fetch');

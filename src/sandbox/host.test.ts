@@ -168,24 +168,57 @@ describe('host backend', () => {
     }
   });
 
-  test('a pooled workspace is built in where it is; kept (--keep-failed), it moves to the workDir asked for', async (t) => {
-    const a = await hostBackend.create({ jobId: 'kp@a', workDir: await workDir(t), limits });
+  test('a pooled workspace is built in where it is, at a path no earlier job had; with keep, at the workDir asked for', async (t) => {
+    const root = await workDir(t);
+    const wdOf = (job: string): string => join(root, 'run', job);
+    const a = await hostBackend.create({ jobId: 'kp@a', workDir: wdOf('a'), limits });
     await a[Symbol.asyncDispose]();
-    const wd = await workDir(t);
-    const b = await hostBackend.create({ jobId: 'kp@b', workDir: wd, limits, keep: () => true });
-    assert.notEqual(dirname(b.host.src), wd, 'not a pooled workspace');
-    await assert.rejects(stat(wd), { code: 'ENOENT' });
-    assert.equal(b.keptAt, wd);
-    assert.equal((await sh(b, 'echo partial > "$HOME/build.log"')).result.exitCode, 0);
+    const b = await hostBackend.create({ jobId: 'kp@b', workDir: wdOf('b'), limits });
+    assert.notEqual(dirname(b.host.src), wdOf('b'), 'not a pooled workspace');
+    await assert.rejects(stat(wdOf('b')), { code: 'ENOENT' });
+    const bAt = dirname(b.host.src);
     await b[Symbol.asyncDispose]();
-    assert.equal((await readdir(join(wd, 'home'))).join(), 'build.log');
-    await assert.rejects(stat(dirname(b.host.src)), { code: 'ENOENT' });
-    // A fresh workspace kept stays where it is.
-    const wd2 = await workDir(t);
-    const c = await hostBackend.create({ jobId: 'kp@c', workDir: wd2, limits, keep: () => true });
-    assert.equal(dirname(c.host.src), wd2);
+    const c = await hostBackend.create({ jobId: 'kp@c', workDir: wdOf('c'), limits });
+    assert.notEqual(dirname(c.host.src), bAt, 'the same path as the job before');
     await c[Symbol.asyncDispose]();
-    assert.deepEqual((await readdir(wd2)).sort(), ['dest', 'home', 'src', 'sysroot', 'tmp']);
+    // A run that may keep its workspaces gets the pooled one at workDir, and keeps it there.
+    const d = await hostBackend.create({ jobId: 'kp@d', workDir: wdOf('d'), limits, keep: () => true });
+    assert.equal(dirname(d.host.src), wdOf('d'));
+    assert.equal((await sh(d, 'echo partial > "$HOME/build.log"')).result.exitCode, 0);
+    await d[Symbol.asyncDispose]();
+    assert.equal((await readdir(join(wdOf('d'), 'home'))).join(), 'build.log');
+  });
+
+  test('a process that escaped an earlier job cannot write into a later job by the path it knew', async (t) => {
+    const root = await workDir(t);
+    const first = await hostBackend.create({ jobId: 'esc@0', workDir: join(root, 'run', 'z'), limits });
+    await first[Symbol.asyncDispose]();
+    const a = await hostBackend.create({ jobId: 'esc@a', workDir: join(root, 'run', 'a'), limits });
+    // setsid + env -i: out of the job's process group and without its cookie (the hole
+    // spawn-group.ts documents); it writes once job a is over.
+    const done = join(root, 'escaped-done');
+    const script = `env -i /usr/bin/setsid /bin/sh -c 'sleep 0.5; echo leaked > "${a.host.dest}/evil"; touch "${done}"' </dev/null >/dev/null 2>&1 &`;
+    assert.equal((await sh(a, script)).result.exitCode, 0);
+    await a[Symbol.asyncDispose]();
+    await using b = await hostBackend.create({ jobId: 'esc@b', workDir: join(root, 'run', 'b'), limits });
+    for (let i = 0; i < 100 && !existsSync(done); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await readdir(b.host.dest), []);
+  });
+
+  test('a directory whose times a build set back to its mark is still seen touched (tar restoring $DESTDIR)', async (t) => {
+    const script = 'tar -C "$DESTDIR" -cf "$HOME/t.tar" . && mkdir -p "$DESTDIR/usr/bin" && echo hi > "$DESTDIR/usr/bin/tool" && tar -C "$DESTDIR" -xf "$HOME/t.tar" && rm "$HOME/t.tar"';
+    const root = await workDir(t);
+    for (const job of ['fresh', 'recycled', 'again']) {
+      const sb = await hostBackend.create({ jobId: `tar@${job}`, workDir: join(root, 'run', job), limits });
+      const r = await sh(sb, script, { env: { DESTDIR: sb.host.dest, HOME: sb.host.home, PATH: '/usr/bin:/bin' } });
+      assert.equal(r.result.exitCode, 0, r.err);
+      assert.equal(sb.destUntouched?.(), false, `${job}: dest holds ${(await readdir(sb.host.dest)).join()}`);
+      const at = dirname(sb.host.src);
+      await sb[Symbol.asyncDispose]();
+      await assert.rejects(stat(at), { code: 'ENOENT' }, `${job}: a workspace with files left was recycled`);
+      // An untouched one in between, so that the next job gets a recycled workspace.
+      await (await hostBackend.create({ jobId: `tar@${job}-noop`, workDir: join(root, 'run', `${job}-noop`), limits }))[Symbol.asyncDispose]();
+    }
   });
 
   test('run after dispose is a bug and says so', async (t) => {

@@ -10,24 +10,25 @@
 // whose six directories a build left empty, with the owner and mode they were made with
 // and no process of the job left, is renamed into a small per-process pool
 // (`<workDir>/../../.kiln-free-<pid>/N/`, with an owner file so that a later kiln reaps it
-// if this one dies), and a later job builds in it where it is: no rename either way once
-// it is pooled, and the new job still starts with empty directories no other job can see.
-// A job's workDir is therefore its own only for the first jobs; a kept workspace
-// (--keep-failed) is moved to the workDir it was asked for. Anything else is removed as
-// before. The pool is emptied at exit.
+// if this one dies), under a new N each time, and a later job builds in it where it is:
+// one rename per job, and each job still gets empty directories at a path no earlier job
+// had (a process that escaped an earlier job's cleanup cannot write into a later job's
+// files by the path it knew). A job's own workDir is thus used only by the first jobs, and
+// by every job of a run that may keep its workspace (--keep-failed): those get the pooled
+// directory renamed to workDir, so that a kept workspace holds the paths it was built at.
+// Anything else is removed as before. The pool is emptied at exit.
 //
 // Telling "left empty" without listing six directories per job: each directory of a new
 // workspace gets an mtime far in the past that is its own (a mark: a whole second around
 // the year 2003, drawn from a per-process sequence with a random start), remembered by its
-// inode. Creating, removing or renaming an entry in a directory sets its mtime to now, so
-// a directory whose mtime is still its mark holds exactly what it held when marked:
-// nothing (the six, for workDir). Only a directory the build touched is listed, and if it
-// is empty again it gets a new mark. Copying a directory's times onto another (`cp -a
-// "$SYSROOT/." "$DESTDIR/"`, `rsync -a`, tar's `./` entry) gives it the other's mark, not
-// its own, so that is seen too. (Renaming workDir between the pool and a job does not
-// change its own mtime.) A build that sets a directory's mtime back to its own mark by
-// hand after leaving a file could slip one through; a host build can write anywhere its
-// user can anyway.
+// inode together with the ctime that setting it gave. Creating, removing or renaming an
+// entry in a directory sets its mtime and ctime to now, so a directory whose mtime is still
+// its mark and whose ctime is unchanged holds exactly what it held when marked: nothing
+// (the six, for workDir). Only a directory the build touched is listed, and if it is empty
+// again it gets a new mark. Setting the times back (`touch -r`, `cp -a`, `rsync -a`, tar
+// restoring a directory's mtime) sets the ctime to now, which no call can set back, so
+// that is seen too. kiln's own renames of workDir change its ctime: the new one is taken
+// right after. A host build can write anywhere its user can anyway.
 
 import { lstatSync, mkdirSync, readdirSync, renameSync, rmSync, rmdirSync, utimesSync, writeFileSync, type Stats } from 'node:fs';
 import { chmod, lstat, readdir, rm } from 'node:fs/promises';
@@ -60,8 +61,8 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
   if (options.signal?.aborted) throw new KilnError('cancelled', `job ${options.jobId} was cancelled before its sandbox was made`);
   const workDir = resolve(options.workDir);
   const layout = layoutIn(workDir);
-  const pooled = takeRecycled(workDir);
-  if (pooled !== undefined) return new HostSandbox(pooled, layoutIn(pooled), options, backendOptions, workDir);
+  const pooled = takeRecycled(workDir, { moveTo: options.keep === undefined ? undefined : workDir });
+  if (pooled !== undefined) return new HostSandbox(pooled, layoutIn(pooled), options, backendOptions);
   // The usual case is a workDir that does not exist yet: creating it proves it fresh
   // without listing it. Synchronous on purpose: six tiny metadata calls cost less inline
   // than six thread-pool round trips (measured: ~0.13 ms against ~0.45 ms per job).
@@ -75,8 +76,8 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
   }
   for (const d of DIRS) mkdirSync(layout[d]);
   freshStat ??= lstatSync(layout.src);
-  markUntouched([...DIRS.map((d) => ({ path: layout[d] })), { path: workDir }]);
-  return new HostSandbox(workDir, layout, options, backendOptions, workDir);
+  markUntouched([...DIRS.map((d) => layout[d]), workDir]);
+  return new HostSandbox(workDir, layout, options, backendOptions);
 }
 
 const layoutIn = (dir: string): SandboxLayout => Object.fromEntries(DIRS.map((d) => [d, join(dir, d)])) as unknown as SandboxLayout;
@@ -99,9 +100,7 @@ function assertEmptyDir(workDir: string, jobId: string): void {
 class HostSandbox implements Sandbox {
   readonly host: SandboxLayout;
   readonly inside: SandboxLayout;
-  /** The workDir the job asked for: where a kept workspace ends up. */
-  readonly keptAt: string;
-  /** Where the workspace is: keptAt, or a pooled one built in where it is. */
+  /** Where the workspace is: the job's workDir, or a pooled one built in where it is. */
   readonly #workDir: string;
   readonly #options: SandboxOptions;
   readonly #backend: HostBackendOptions;
@@ -112,10 +111,9 @@ class HostSandbox implements Sandbox {
   /** No run left a process behind or failed oddly: the workspace may be recycled. */
   #clean = true;
 
-  constructor(workDir: string, layout: SandboxLayout, options: SandboxOptions, backend: HostBackendOptions, keptAt: string) {
+  constructor(workDir: string, layout: SandboxLayout, options: SandboxOptions, backend: HostBackendOptions) {
     this.host = layout;
     this.inside = layout;
-    this.keptAt = keptAt;
     this.#workDir = workDir;
     this.#options = options;
     this.#backend = backend;
@@ -175,7 +173,7 @@ class HostSandbox implements Sandbox {
     // Every run has returned, and runGroup sweeps its run's cookie before returning: no
     // process carrying one of this sandbox's cookies can be left to sweep here.
     await Promise.allSettled(this.#running);
-    if (this.#options.keep?.()) return keepAt(this.#workDir, this.keptAt);
+    if (this.#options.keep?.()) return;
     if (this.#clean && recycle(this.#workDir)) return;
     // Fast path: a build that left its directories empty needs six rmdirs (inline, like
     // the mkdirs above); anything else goes through the full removal.
@@ -186,26 +184,34 @@ class HostSandbox implements Sandbox {
 
 /** How a freshly made layout directory looks (owner, group, mode); set by the first one made. */
 let freshStat: Stats | undefined;
-/** Each marked layout directory's mark (see the header), by `dev:ino`. */
-const marks = new Map<string, number>();
+/** Each marked layout directory's mark and the ctime it had then (see the header), by `dev:ino`. */
+const marks = new Map<string, { mark: number; ctimeMs: number }>();
 const idOf = (st: Stats): string => `${st.dev}:${st.ino}`;
-/** The directory still has its own mark: nothing was created, removed or renamed in it since. */
+/** The directory is as it was marked: nothing was created, removed or renamed in it since. */
 const untouched = (st: Stats): boolean => {
-  const mark = marks.get(idOf(st));
-  return mark !== undefined && st.isDirectory() && st.mtimeMs === mark * 1000;
+  const m = marks.get(idOf(st));
+  return m !== undefined && st.isDirectory() && st.mtimeMs === m.mark * 1000 && st.ctimeMs === m.ctimeMs;
 };
 let nextMark = 1_000_000_000 + Math.floor(Math.random() * 100_000_000);
 
-/** Give each directory a mark of its own (see the header); `id` when the caller knows it. */
-function markUntouched(dirs: readonly { path: string; id?: string }[]): void {
+/** Give each directory a mark of its own (see the header). */
+function markUntouched(paths: readonly string[]): void {
   // Workspaces removed rather than recycled leave their entries: a bound keeps it small
   // (a forgotten mark only means one more listing).
   if (marks.size > 10_000) marks.clear();
-  for (const d of dirs) {
+  for (const path of paths) {
     const mark = nextMark++;
-    utimesSync(d.path, mark, mark);
-    marks.set(d.id ?? idOf(lstatSync(d.path)), mark);
+    utimesSync(path, mark, mark);
+    const st = lstatSync(path);
+    marks.set(idOf(st), { mark, ctimeMs: st.ctimeMs });
   }
+}
+
+/** After kiln renamed a workspace it had just found untouched: its new ctime is its own doing. */
+function renamed(path: string): void {
+  const st = lstatSync(path);
+  const m = marks.get(idOf(st));
+  if (m !== undefined && st.mtimeMs === m.mark * 1000) m.ctimeMs = st.ctimeMs;
 }
 const FREE_MAX = 8;
 
@@ -227,22 +233,33 @@ function poolFor(workDir: string): Pool {
   return pool;
 }
 
-/** A pooled empty workspace to build in where it is; undefined when there is none. */
-function takeRecycled(workDir: string): string | undefined {
-  return pools.get(poolDirOf(workDir))?.free.pop();
-}
-
-/** Move a kept workspace to the workDir the job asked for (left where it is if that fails). */
-function keepAt(dir: string, wanted: string): void {
-  if (dir === wanted) return;
-  try {
-    mkdirSync(dirname(wanted), { recursive: true });
-    renameSync(dir, wanted);
-  } catch {
-    // An odd workDir (taken meanwhile): the workspace stays in the pool's folder, which a
-    // later kiln reaps; the job's log names workDir, so say where it is instead.
-    process.stderr.write(`kiln: the kept workspace could not be moved to ${wanted}; it is at ${dir}\n`);
+/**
+ * A pooled empty workspace, to build in where it is or, with `moveTo`, renamed there;
+ * undefined when there is none (or it is gone or changed since it was pooled).
+ */
+function takeRecycled(workDir: string, o: { moveTo: string | undefined }): string | undefined {
+  const pool = pools.get(poolDirOf(workDir));
+  for (let dir = pool?.free.pop(); dir !== undefined; dir = pool?.free.pop()) {
+    let st: Stats;
+    try {
+      st = lstatSync(dir);
+    } catch {
+      continue; // gone (kiln doctor --fix, a hand): try the next one
+    }
+    if (!untouched(st)) continue; // changed while pooled: left for emptyPools
+    if (o.moveTo === undefined) return dir;
+    try {
+      // Replaces an existing empty workDir (accepted anyway); fails on a non-empty one or
+      // a file, which the caller's fresh path then reports.
+      renameSync(dir, o.moveTo);
+    } catch {
+      pool!.free.push(dir);
+      return undefined;
+    }
+    renamed(o.moveTo);
+    return o.moveTo;
   }
+  return undefined;
 }
 
 /** Move workDir into the pool when it is exactly an empty layout as made; false otherwise. */
@@ -253,12 +270,12 @@ function recycle(workDir: string): boolean {
   if (pool.free.length >= FREE_MAX) return false;
   const asMade = (st: Stats): boolean => st.isDirectory() && st.mode === fresh.mode && st.uid === fresh.uid && st.gid === fresh.gid;
   // Touched directories that must be listed, and marked untouched again once found empty.
-  const touched: { path: string; id: string }[] = [];
+  const touched: string[] = [];
   const check = (path: string, entries: number): boolean => {
     const st = lstatSync(path);
     if (!asMade(st)) return false;
     if (untouched(st)) return true;
-    touched.push({ path, id: idOf(st) });
+    touched.push(path);
     return readdirSync(path).length === entries;
   };
   try {
@@ -273,13 +290,10 @@ function recycle(workDir: string): boolean {
       if (![...pools.values()].some((p) => p.made)) process.once('exit', emptyPools);
       pool.made = true;
     }
-    // A pooled workspace goes back as it is; a job's own workDir moves into the pool.
-    if (dirname(workDir) === pool.dir) {
-      pool.free.push(workDir);
-      return true;
-    }
+    // Under a new name each time (see the header).
     const target = join(pool.dir, String(++pool.seq));
     renameSync(workDir, target);
+    renamed(target);
     pool.free.push(target);
     return true;
   } catch {

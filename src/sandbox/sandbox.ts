@@ -80,8 +80,6 @@ export interface Sandbox extends AsyncDisposable {
    * empty, told without listing it. false says nothing: the caller lists it.
    */
   destUntouched?(): boolean;
-  /** Where the workspace is once kept (keep()); default: the folder holding host.src. */
-  readonly keptAt?: string;
 }
 
 export interface ShellOptions {
@@ -113,7 +111,7 @@ export interface SandboxOptions {
   /** A fresh, empty, private directory for this job's workspace. */
   readonly workDir: string;
   readonly limits: SandboxLimits;
-  /** Keep the workspace after dispose (for --keep-failed). */
+  /** Keep the workspace after dispose (for --keep-failed); leave it out when it never will. */
   readonly keep?: () => boolean;
   readonly signal?: AbortSignal;
 }
