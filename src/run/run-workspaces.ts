@@ -29,17 +29,24 @@ export async function reapRunWorkspaces(workRoot: string): Promise<string[]> {
   const removed: string[] = [];
   for (const run of runs) {
     const dir = join(workRoot, run);
-    let owner: { pid?: number; start?: number | null } | undefined;
-    try {
-      owner = JSON.parse(readFileSync(join(dir, OWNER), 'utf8')) as { pid?: number; start?: number | null };
-    } catch {
-      owner = undefined; // no owner file: a folder of an older kiln, or half made; leave it to `kiln doctor`
-    }
-    if (owner?.pid === undefined) continue;
-    const alive = pidAlive(owner.pid) && (owner.start == null || processStartTime(owner.pid) === owner.start);
-    if (alive) continue;
+    if (folderOwnerAlive(dir) !== false) continue;
     await rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }
   return removed;
+}
+
+/**
+ * Whether the kiln process named by `dir`'s owner file still runs; undefined when there is
+ * no readable owner file (a folder of an older kiln, or half made: `kiln doctor` judges it).
+ */
+export function folderOwnerAlive(dir: string): boolean | undefined {
+  let owner: { pid?: number; start?: number | null } | undefined;
+  try {
+    owner = JSON.parse(readFileSync(join(dir, OWNER), 'utf8')) as { pid?: number; start?: number | null };
+  } catch {
+    return undefined;
+  }
+  if (owner?.pid === undefined) return undefined;
+  return pidAlive(owner.pid) && (owner.start == null || processStartTime(owner.pid) === owner.start);
 }

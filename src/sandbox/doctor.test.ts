@@ -88,6 +88,19 @@ describe('kiln doctor', () => {
     assert.equal(again.remaining, 0);
   });
 
+  test('--fix leaves the work folders a live kiln owns (its runs, its pool of host workspaces that jobs build in)', async () => {
+    await using state = await tmpDir('kiln-doctor-owned-');
+    const owned = (dir: string, pid: number): Promise<void> =>
+      mkdir(join(state.path, 'work', dir, 'src'), { recursive: true }).then(() => writeFile(join(state.path, 'work', dir, '.owner'), JSON.stringify({ pid, start: null })));
+    await owned(`.kiln-free-${process.pid}`, process.pid);
+    await owned('run-live', process.pid);
+    await owned('.kiln-free-1', deadPid());
+    const report = await runDoctor({ stateDir: state.path, fix: true, cgroupParent: `kiln-doctor-owned-${process.pid}` });
+    assert.deepEqual(report.findings.map((f) => f.path).sort(), [join(state.path, 'work', '.kiln-free-1')]);
+    await stat(join(state.path, 'work', `.kiln-free-${process.pid}`, 'src'));
+    await stat(join(state.path, 'work', 'run-live', 'src'));
+  });
+
   test('the command: exit 1 while something is left over, 0 when clean; --json', async () => {
     await using state = await tmpDir('kiln-doctor-cli-');
     await mkdir(join(state.path, 'work', 'run-x', 'a_amd64'), { recursive: true });

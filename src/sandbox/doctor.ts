@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { launcherChoice } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
+import { folderOwnerAlive } from '../run/run-workspaces.ts';
 import { chrootUnavailable } from './chroot/chroot-backend.ts';
 import { detectCgroups, listKilnCgroups, openCgroup, ownerPidOf, type CgroupRef, type CgroupSystem } from './cgroups/cgroups.ts';
 import { removeTree } from './host.ts';
@@ -160,7 +161,7 @@ async function launcherCheck(): Promise<Check> {
   return 'path' in c ? { name: 'launcher', ok: true, detail: `compiled helper ${c.path}` } : { name: 'launcher', ok: false, detail: `perl helper: ${c.why}` };
 }
 
-/** `work/<run>` directories whose run is not running, except those holding a live sandbox. */
+/** `work/<run>` directories whose run is not running, except those holding a live sandbox or owned by a live kiln. */
 async function orphanRunDirs(stateDir: string, liveWorkDirs: readonly string[]): Promise<string[]> {
   const work = join(stateDir, 'work');
   const runs = await readdir(work, { withFileTypes: true }).catch(() => []);
@@ -172,6 +173,9 @@ async function orphanRunDirs(stateDir: string, liveWorkDirs: readonly string[]):
     if (!r.isDirectory()) continue;
     const dir = join(work, r.name);
     if (liveWorkDirs.some((w) => w === dir || w.startsWith(`${dir}/`))) continue;
+    // A live kiln's folder: its run's, or its pool of emptied host workspaces (which jobs
+    // build in), whatever the records say.
+    if (folderOwnerAlive(dir) === true) continue;
     const run = records?.getRun(r.name);
     const elsewhere = run?.host !== null && run?.host !== undefined && run.host !== hostname();
     if (run !== undefined && run.state === 'running' && (elsewhere || run.pid === null || pidAlive(run.pid))) continue;
