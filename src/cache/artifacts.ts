@@ -80,9 +80,9 @@ export interface ArtifactStore {
    */
   peek(key: string): ArtifactMeta | undefined;
   /**
-   * The meta this store has already read or written for this key, without touching the
-   * disk (an entry never changes once stored): the package index after a run asks for
-   * thousands it has just seen.
+   * The meta of an artifact this store put, without touching the disk (an entry never
+   * changes once stored, and gc keeps what a live run put): the package index after a run
+   * asks for thousands it has just built. undefined for any other key: read it with get().
    */
   remembered(key: string): ArtifactMeta | undefined;
   manifest(key: string): Promise<ManifestEntry[] | undefined>;
@@ -372,7 +372,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     },
     get,
     peek,
-    remembered: (key) => known.get(key),
+    remembered: (key) => (putHere.has(key) ? known.get(key) : undefined),
     manifest,
     put,
     stageInto,

@@ -4,7 +4,7 @@
 // they are in the page cache, ~70 µs each when they are on disk (a tree not read for a
 // while, a machine whose memory is reclaimed eagerly). Reads from several threads at once
 // overlap the disk's latency. A probe worker reads the first files in order and timing
-// them tells whether they were cached: if so it stops, having cost one thread's start on
+// them (after a few untimed ones) tells whether they were cached: if so it stops, having cost one thread's start on
 // another core; if not, it says so and three more workers join it. Each then reads every
 // fourth of the remaining files, in the order the scan takes them, so the scan finds them
 // cached. Best effort: a file that cannot be read is skipped (the scan reports it), FIFOs
@@ -20,9 +20,14 @@ export interface Prefetch {
 
 /** Below this many files, starting a thread costs more than it can save. */
 export const PREFETCH_MIN_FILES = 256;
-const PROBE_FILES = 16;
-/** Mean read time (µs) above which the probe's files were not cached. */
-const COLD_US = 25;
+/** The probe's first reads are not timed: a new thread's first calls are slow anyway. */
+const WARMUP_FILES = 4;
+const PROBE_FILES = 20;
+/**
+ * Mean read time (µs) above which the probe's files were not cached: ~10 µs when they are,
+ * ~70 µs when they are read from disk (measured on the 10k benchmark tree).
+ */
+const COLD_US = 40;
 const THREADS = 4;
 
 const WORKER = `
@@ -40,10 +45,11 @@ function warm(path) {
 function run() {
   let i = w.start;
   if (w.probe) {
+    for (; i < w.warmupFiles && i < w.paths.length; i++) warm(w.paths[i]);
     const t0 = process.hrtime.bigint();
     for (; i < w.probeFiles && i < w.paths.length; i++) warm(w.paths[i]);
     const us = Number(process.hrtime.bigint() - t0) / 1000;
-    if (us < w.coldUs * w.probeFiles) return;
+    if (us < w.coldUs * (w.probeFiles - w.warmupFiles)) return;
     // Started from here: the scan's thread is busy reading and would see a message too late.
     for (let k = 1; k < w.step; k++) {
       new Worker(w.code, { eval: true, execArgv: [], stdout: true, stderr: true, workerData: { ...w, start: w.probeFiles + k, probe: false } }).on('error', () => {});
@@ -68,7 +74,7 @@ export function prefetchFiles(
   // it ends them too (a worker's workers end with it).
   const probe = new Worker(WORKER, {
     eval: true,
-    workerData: { code: WORKER, paths, stat: options.stat === true, probeFiles: PROBE_FILES, coldUs: options.assumeCold === true ? 0 : COLD_US, start: 0, step: THREADS, probe: true },
+    workerData: { code: WORKER, paths, stat: options.stat === true, warmupFiles: WARMUP_FILES, probeFiles: PROBE_FILES, coldUs: options.assumeCold === true ? 0 : COLD_US, start: 0, step: THREADS, probe: true },
     // Nothing of kiln's own runs in it: no module loader flags, no inspector.
     execArgv: [],
     stdout: true,
