@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import fs, { existsSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -202,6 +203,48 @@ describe('host backend', () => {
     await a[Symbol.asyncDispose]();
     await using b = await hostBackend.create({ jobId: 'esc@b', workDir: join(root, 'run', 'b'), limits });
     for (let i = 0; i < 100 && !existsSync(done); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(await readdir(b.host.dest), []);
+  });
+
+  test('a pooled workspace written to or chmodded while it waits is not handed out', async (t) => {
+    for (const [label, spoil] of [
+      ['a file in src', (dir: string) => writeFile(join(dir, 'src', 'foreign'), 'x')],
+      ['tmp made 777', (dir: string) => chmod(join(dir, 'tmp'), 0o777)],
+    ] as const) {
+      const root = await workDir(t);
+      const z = await hostBackend.create({ jobId: 'sp@z', workDir: join(root, 'run', 'z'), limits });
+      await z[Symbol.asyncDispose]();
+      const pool = join(root, `.kiln-free-${process.pid}`);
+      const pooled = (await readdir(pool)).filter((e) => e !== '.owner');
+      assert.equal(pooled.length, 1, `${label}: nothing pooled`);
+      await spoil(join(pool, pooled[0]!));
+      await using b = await hostBackend.create({ jobId: 'sp@b', workDir: join(root, 'run', 'b'), limits });
+      for (const dir of Object.values(b.host)) {
+        assert.deepEqual(await readdir(dir), [], `${label}: ${dir} is not empty`);
+        assert.equal((await stat(dir)).mode & 0o777, (await stat(b.host.src)).mode & 0o777, `${label}: ${dir} kept the mode`);
+      }
+    }
+  });
+
+  test('a file made in a touched directory while the workspace is being recycled is seen (marked before it is listed)', async (t) => {
+    const root = await workDir(t);
+    const a = await hostBackend.create({ jobId: 'race@a', workDir: join(root, 'run', 'a'), limits });
+    assert.equal((await sh(a, `touch "${a.host.dest}/f" && rm "${a.host.dest}/f"`)).result.exitCode, 0);
+    // "Another process" creates a file in dest right after recycle() has listed it.
+    const original = fs.readdirSync;
+    (fs as { readdirSync: unknown }).readdirSync = (p: string, ...rest: unknown[]) => {
+      const r = (original as (...a: unknown[]) => unknown)(p, ...rest);
+      if (String(p) === a.host.dest) fs.writeFileSync(join(String(p), 'raced'), 'x');
+      return r;
+    };
+    syncBuiltinESMExports();
+    try {
+      await a[Symbol.asyncDispose]();
+    } finally {
+      fs.readdirSync = original;
+      syncBuiltinESMExports();
+    }
+    await using b = await hostBackend.create({ jobId: 'race@b', workDir: join(root, 'run', 'b'), limits });
     assert.deepEqual(await readdir(b.host.dest), []);
   });
 

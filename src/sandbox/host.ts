@@ -11,9 +11,13 @@
 // and no process of the job left, is renamed into a small per-process pool
 // (`<workDir>/../../.kiln-free-<pid>/N/`, with an owner file so that a later kiln reaps it
 // if this one dies), under a new N each time, and a later job builds in it where it is:
-// one rename per job, and each job still gets empty directories at a path no earlier job
-// had (a process that escaped an earlier job's cleanup cannot write into a later job's
-// files by the path it knew). A job's own workDir is thus used only by the first jobs, and
+// one rename per job. Each job still gets empty directories (all six are checked again when
+// one is handed out, so a write while it sat in the pool is seen) at a path no earlier job
+// had, so a process that escaped an earlier job's cleanup (`setsid` with a cleared
+// environment: see lib/spawn-group.ts) cannot write into a later job by the path it knew.
+// One whose current directory is inside the workspace follows it, as it would any reused
+// directory: that is the limit of recycling on the host. A job's own workDir is thus used
+// only by the first jobs, and
 // by every job of a run that may keep its workspace (--keep-failed): those get the pooled
 // directory renamed to workDir, so that a kept workspace holds the paths it was built at.
 // Anything else is removed as before. The pool is emptied at exit.
@@ -207,11 +211,28 @@ function markUntouched(paths: readonly string[]): void {
   }
 }
 
+/** A layout directory with the owner and mode it was made with (the first one made says which). */
+function asMade(st: Stats): boolean {
+  const fresh = freshStat;
+  return fresh !== undefined && st.isDirectory() && st.mode === fresh.mode && st.uid === fresh.uid && st.gid === fresh.gid;
+}
+
 /** After kiln renamed a workspace it had just found untouched: its new ctime is its own doing. */
 function renamed(path: string): void {
   const st = lstatSync(path);
   const m = marks.get(idOf(st));
-  if (m !== undefined && st.mtimeMs === m.mark * 1000) m.ctimeMs = st.ctimeMs;
+  if (m !== undefined && st.mtimeMs === m.mark * 1000 && asMade(st)) m.ctimeMs = st.ctimeMs;
+}
+
+/** All six directories of a pooled workspace are as they were pooled (lstat only, no listing). */
+function stillEmpty(dir: string): boolean {
+  try {
+    if (!untouched(lstatSync(dir))) return false;
+    for (const d of DIRS) if (!untouched(lstatSync(join(dir, d)))) return false;
+    return true;
+  } catch {
+    return false; // gone (kiln doctor --fix, a hand)
+  }
 }
 const FREE_MAX = 8;
 
@@ -240,13 +261,7 @@ function poolFor(workDir: string): Pool {
 function takeRecycled(workDir: string, o: { moveTo: string | undefined }): string | undefined {
   const pool = pools.get(poolDirOf(workDir));
   for (let dir = pool?.free.pop(); dir !== undefined; dir = pool?.free.pop()) {
-    let st: Stats;
-    try {
-      st = lstatSync(dir);
-    } catch {
-      continue; // gone (kiln doctor --fix, a hand): try the next one
-    }
-    if (!untouched(st)) continue; // changed while pooled: left for emptyPools
+    if (!stillEmpty(dir)) continue; // changed or gone while pooled: left for emptyPools
     if (o.moveTo === undefined) return dir;
     try {
       // Replaces an existing empty workDir (accepted anyway); fails on a non-empty one or
@@ -264,24 +279,21 @@ function takeRecycled(workDir: string, o: { moveTo: string | undefined }): strin
 
 /** Move workDir into the pool when it is exactly an empty layout as made; false otherwise. */
 function recycle(workDir: string): boolean {
-  const fresh = freshStat;
-  if (fresh === undefined) return false;
+  if (freshStat === undefined) return false;
   const pool = poolFor(workDir);
   if (pool.free.length >= FREE_MAX) return false;
-  const asMade = (st: Stats): boolean => st.isDirectory() && st.mode === fresh.mode && st.uid === fresh.uid && st.gid === fresh.gid;
-  // Touched directories that must be listed, and marked untouched again once found empty.
-  const touched: string[] = [];
+  // A touched directory gets its new mark before it is listed: whatever is created in it
+  // after the listing shows as touched again.
   const check = (path: string, entries: number): boolean => {
     const st = lstatSync(path);
     if (!asMade(st)) return false;
     if (untouched(st)) return true;
-    touched.push(path);
+    markUntouched([path]);
     return readdirSync(path).length === entries;
   };
   try {
     if (!check(workDir, DIRS.length)) return false;
     for (const d of DIRS) if (!check(join(workDir, d), 0)) return false;
-    markUntouched(touched);
     if (!pool.made) {
       mkdirSync(pool.dir, { recursive: true });
       // The format of run workspaces' owner files (run/run-workspaces.ts): a kiln that
