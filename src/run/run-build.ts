@@ -226,9 +226,6 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       },
     });
     unsubscribe();
-    // The run's workspace folder is empty unless --keep-failed kept something in it.
-    await rm(join(state.work, runId, '.owner'), { force: true });
-    await rmdir(join(state.work, runId)).catch(() => undefined);
     for (const s of finalState.values()) counts[s]++;
     const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken > 0 ? 'failed' : 'done';
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts });
@@ -265,6 +262,11 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     return { runId, state: runState, counts, report, reportDir };
   } finally {
     clearInterval(heartbeat);
+    // The run's workspace folder is empty unless --keep-failed kept something in it. Its
+    // owner file goes whatever ended the run: in a long-lived process (kiln serve) it
+    // would make `kiln doctor` take the folder for a live run's.
+    await rm(join(state.work, runId, '.owner'), { force: true });
+    await rmdir(join(state.work, runId)).catch(() => undefined);
     await inUse?.release();
     recorder.dispose();
   }
