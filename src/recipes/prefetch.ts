@@ -3,13 +3,15 @@
 // The scan reads recipe.toml files one after another, synchronously: ~8 µs each when
 // they are in the page cache, ~70 µs each when they are on disk (a tree not read for a
 // while, a machine whose memory is reclaimed eagerly). Reads from several threads at once
-// overlap the disk's latency. A probe worker reads the first files in order and timing
-// them (after a few untimed ones) tells whether they were cached: if so it stops, having cost one thread's start on
-// another core; if not, it says so and three more workers join it. Each then reads every
-// fourth of the remaining files, in the order the scan takes them, so the scan finds them
-// cached. Best effort: a file that cannot be read is skipped (the scan reports it), FIFOs
-// are not read (opened non-blocking, only regular files are read), and at most 64 KiB of
-// each. With `stat` the workers only stat (a scan served from its cache stats, not reads).
+// overlap the disk's latency. A probe worker reads the first files in order, and timing
+// them (after a few untimed ones) tells whether they were cached: if so it stops, having
+// cost one thread's start on another core; if not, it starts three more workers itself
+// (the scan's thread is busy reading and would see a message too late). Each then reads
+// every fourth of the remaining files, in the order the scan takes them, so the scan
+// finds them cached. Best effort: a file that cannot be read is skipped (the scan reports
+// it), FIFOs are not read (opened non-blocking, only regular files are read), and at most
+// 64 KiB of each. With `stat` the workers only stat (a scan served from its cache stats,
+// not reads).
 
 import { Worker } from 'node:worker_threads';
 
@@ -50,7 +52,6 @@ function run() {
     for (; i < w.probeFiles && i < w.paths.length; i++) warm(w.paths[i]);
     const us = Number(process.hrtime.bigint() - t0) / 1000;
     if (us < w.coldUs * (w.probeFiles - w.warmupFiles)) return;
-    // Started from here: the scan's thread is busy reading and would see a message too late.
     for (let k = 1; k < w.step; k++) {
       new Worker(w.code, { eval: true, execArgv: [], stdout: true, stderr: true, workerData: { ...w, start: w.probeFiles + k, probe: false } }).on('error', () => {});
     }

@@ -17,10 +17,10 @@
 // environment: see lib/spawn-group.ts) cannot write into a later job by the path it knew.
 // One whose current directory is inside the workspace follows it, as it would any reused
 // directory: that is the limit of recycling on the host. A job's own workDir is thus used
-// only by the first jobs, and
-// by every job of a run that may keep its workspace (--keep-failed): those get the pooled
-// directory renamed to workDir, so that a kept workspace holds the paths it was built at.
-// Anything else is removed as before. The pool is emptied at exit.
+// only by the first jobs, and by every job of a run that may keep its workspace
+// (--keep-failed): those get the pooled directory renamed to workDir, so that a kept
+// workspace holds the paths it was built at. Anything else is removed as before. The pool
+// is emptied at exit.
 //
 // Telling "left empty" without listing six directories per job: each directory of a new
 // workspace gets an mtime far in the past that is its own (a mark: a whole second around
