@@ -79,7 +79,7 @@ test('a bookworm env made by kiln env create builds the examples tree in the chr
   const writeRecipes = async (seconds: number): Promise<void> => {
     for (const name of ['slow-a', 'slow-b']) {
       await mkdir(join(tree, name), { recursive: true });
-      const script = ['setsid sleep 300 &', `sleep ${seconds}`, `mkdir -p "$DESTDIR/usr/share" && echo ok > "$DESTDIR/usr/share/${name}"`].join('\n');
+      const script = [`setsid sleep 300.${TAG} &`, `sleep ${seconds}.${TAG}`, `mkdir -p "$DESTDIR/usr/share" && echo ok > "$DESTDIR/usr/share/${name}"`].join('\n');
       await writeFile(
         join(tree, name, 'recipe.toml'),
         `name = "${name}"\nversion = "1"\nsummary = "sleeps"\nlicense = "MIT"\n[build]\nscript = '''\n${script}\n'''\n`,
@@ -94,7 +94,7 @@ test('a bookworm env made by kiln env create builds the examples tree in the chr
   process.kill(k.pid, 'SIGKILL');
   await k.done;
   // The builds die with kiln (parent-death signal, pid namespace): no sleeper survives.
-  assert.ok(await eventually(() => !readdirSync('/proc').some((p) => /^\d+$/.test(p) && procCmdline(p).includes('sleep 300')), 10_000), 'no build process outlives kiln');
+  assert.ok(await eventually(() => !readdirSync('/proc').some((p) => /^\d+$/.test(p) && ownSleeper(procCmdline(p))), 10_000), 'no build process outlives kiln');
   assert.deepEqual(kilnMounts(state), [], 'no mount under the state dir');
 
   // A new kiln reaps what is left and builds the interrupted jobs.
@@ -108,6 +108,11 @@ test('a bookworm env made by kiln env create builds the examples tree in the chr
   const doctor = await runKiln(['doctor', '--state', state]);
   assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
 });
+
+// The sleepers of this test's builds, told apart from other test files' (which run at the
+// same time, some with a `sleep 300` of their own) by a fraction of a second unique to it.
+const TAG = String(process.pid).padStart(7, '0');
+const ownSleeper = (cmdline: string): boolean => cmdline.startsWith('sleep ') && cmdline.includes(`.${TAG}`);
 
 function procCmdline(pid: string): string {
   try {
