@@ -64,9 +64,9 @@ const DIRS = ['src', 'dest', 'sysroot', 'home', 'tmp'] as const;
 async function createHostSandbox(options: SandboxOptions, backendOptions: HostBackendOptions): Promise<Sandbox> {
   if (options.signal?.aborted) throw new KilnError('cancelled', `job ${options.jobId} was cancelled before its sandbox was made`);
   const workDir = resolve(options.workDir);
-  const layout = layoutIn(workDir);
   const pooled = takeRecycled(workDir, { moveTo: options.keep === undefined ? undefined : workDir });
-  if (pooled !== undefined) return new HostSandbox(pooled, layoutIn(pooled), options, backendOptions);
+  if (pooled !== undefined) return new HostSandbox(pooled, options, backendOptions);
+  const layout = layoutIn(workDir);
   // The usual case is a workDir that does not exist yet: creating it proves it fresh
   // without listing it. Synchronous on purpose: six tiny metadata calls cost less inline
   // than six thread-pool round trips (measured: ~0.13 ms against ~0.45 ms per job).
@@ -81,7 +81,7 @@ async function createHostSandbox(options: SandboxOptions, backendOptions: HostBa
   for (const d of DIRS) mkdirSync(layout[d]);
   freshStat ??= lstatSync(layout.src);
   markUntouched([...DIRS.map((d) => layout[d]), workDir]);
-  return new HostSandbox(workDir, layout, options, backendOptions);
+  return new HostSandbox(workDir, options, backendOptions);
 }
 
 const layoutIn = (dir: string): SandboxLayout => Object.fromEntries(DIRS.map((d) => [d, join(dir, d)])) as unknown as SandboxLayout;
@@ -115,9 +115,9 @@ class HostSandbox implements Sandbox {
   /** No run left a process behind or failed oddly: the workspace may be recycled. */
   #clean = true;
 
-  constructor(workDir: string, layout: SandboxLayout, options: SandboxOptions, backend: HostBackendOptions) {
-    this.host = layout;
-    this.inside = layout;
+  constructor(workDir: string, options: SandboxOptions, backend: HostBackendOptions) {
+    this.host = layoutIn(workDir);
+    this.inside = this.host;
     this.#workDir = workDir;
     this.#options = options;
     this.#backend = backend;
