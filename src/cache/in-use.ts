@@ -9,9 +9,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processStartTime } from '../envs/leases.ts';
+import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
-import { pidAlive } from '../lib/pid-alive.ts';
 
 interface InUseFile {
   readonly pid: number;
@@ -61,7 +60,7 @@ export async function liveInUse(cacheDir: string, options: { dryRun?: boolean } 
     } catch {
       f = undefined; // being written (atomicWrite renames whole files: only a torn leftover)
     }
-    const alive = f !== undefined && typeof f.pid === 'number' && pidAlive(f.pid) && (f.start === null || processStartTime(f.pid) === f.start);
+    const alive = f !== undefined && typeof f.pid === 'number' && sameProcessAlive(f.pid, f.start);
     if (!alive) {
       if (f !== undefined && options.dryRun !== true) await rm(join(dir, name), { force: true });
       continue;

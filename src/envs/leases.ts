@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { pidAlive } from '../lib/pid-alive.ts';
 import { isVersionId } from './names.ts';
 
 export interface Lease {
@@ -45,6 +46,11 @@ export function processStartTime(pid: number, procDir = '/proc'): number | undef
   if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
   const v = Number(rest[19]);
   return Number.isFinite(v) ? v : undefined;
+}
+
+/** `pid` runs and, when its recorded `start` is known, is that same process (not a reused pid). */
+export function sameProcessAlive(pid: number, start: number | null | undefined): boolean {
+  return pidAlive(pid) && (start == null || processStartTime(pid) === start);
 }
 
 export interface LivenessProbe {

@@ -6,8 +6,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pidAlive } from '../lib/pid-alive.ts';
-import { processStartTime } from '../envs/leases.ts';
+import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
 
 const OWNER = '.owner';
 
@@ -48,5 +47,5 @@ export function folderOwnerAlive(dir: string): boolean | undefined {
     return undefined;
   }
   if (owner?.pid === undefined) return undefined;
-  return pidAlive(owner.pid) && (owner.start == null || processStartTime(owner.pid) === owner.start);
+  return sameProcessAlive(owner.pid, owner.start);
 }
