@@ -38,11 +38,15 @@ static void frame(char type, const char *data, size_t len) {
   if (len) memcpy(out + out_n + 5, data, len);
   out_n += 5 + len;
 }
+/* The command being run (0 between commands). kiln gone means its builds go too, also
+   when a frame to it fails (EPIPE) before its stdin's EOF is seen. */
+static pid_t running;
+static void kill_all_and_exit(pid_t pid);
 static void flush_out(void) {
   size_t o = 0;
   while (o < out_n) {
     ssize_t w = write(1, out + o, out_n - o);
-    if (w < 0) { if (errno == EINTR) continue; _exit(0); }
+    if (w < 0) { if (errno == EINTR) continue; kill_all_and_exit(running); }
     o += (size_t)w;
   }
   out_n = 0;
@@ -254,6 +258,7 @@ int main(int argc, char **argv) {
       }
       report(s[1], err ? err : ENOENT, ""); _exit(127);
     }
+    running = pid;
     close(o[1]); close(e[1]); close(s[1]);
     {
       /* The pid goes out once the command has run for pdelay ms or printed something, or
@@ -315,6 +320,7 @@ int main(int argc, char **argv) {
       frame('C', "", 0); flush_out();
     }
   next:
+    running = 0;
     for (size_t i = 0; i < cn; i++) free(cands[i]);
     free(cands); free(shv); free(av); free(ev); free(f); free(job);
   }

@@ -7,6 +7,9 @@ export const HELPER = String.raw`
 # is one more to copy-on-write after each fork. Errno numbers come from kiln (os.constants).
 binmode STDIN; binmode STDOUT;
 $SIG{CHLD} = sub {};
+# A write to a gone kiln fails with EPIPE instead of killing the helper before it can take
+# the builds down (a handler, not IGNORE: exec resets it, so commands get the default).
+$SIG{PIPE} = sub {};
 # perl ignores SIGFPE; commands must not inherit that.
 $SIG{FPE} = 'DEFAULT';
 my ($WAIT4, $PRCTL, $SETSID, $DUP3, $CHDIR, $EXECVE, $EXIT, $PDELAY,
@@ -19,9 +22,12 @@ sub xexit { $RAW ? syscall($EXIT, $_[0] + 0) : POSIX::_exit($_[0]) }
 sub readn { my ($n) = @_; my $b = '';
   while (length($b) < $n) { my $r = sysread(STDIN, $b, $n - length($b), length($b));
     if (!defined $r) { next if $! == $EINTR; return undef } return undef if $r == 0 } $b }
+# The command being run (0 between commands): a frame kiln can no longer take (EPIPE, before
+# its stdin's EOF is seen) means kiln is gone, and its builds go too.
+my $running = 0;
 sub put { my $b = $_[0]; my $o = 0;
   while ($o < length $b) { my $w = syswrite(STDOUT, $b, length($b) - $o, $o);
-    if (!defined $w) { next if $! == $EINTR; xexit(0) } $o += $w } }
+    if (!defined $w) { next if $! == $EINTR; killall($running) } $o += $w } }
 sub fr { $_[0] . pack('N', length $_[1]) . $_[1] }
 sub frame { put(fr(@_)) }
 sub command { my $h = readn(4); return undef unless defined $h; readn(unpack('N', $h)) }
@@ -77,6 +83,7 @@ sub execute { my ($cands, $av, $ev, $argv) = @_; my $err = 0; my $msg = '';
   return $err ? ($err, $msg) : ($ENOENT, do { local $! = $ENOENT; "$!" }) }
 put(fr('R', "$ru_ok $reaper"));
 while (defined(my $job = command())) {
+  $running = 0;
   next unless substr($job, 0, 1, '') eq 'J';
   others() if $reaper;
   my @f = split /\0/, $job, -1;
@@ -103,6 +110,7 @@ while (defined(my $job = command())) {
     exec { $argv[0] } @argv;
     syswrite($sw, ($! + 0) . "\0$!"); xexit(127);
   }
+  $running = $pid;
   close $ow; close $ew; close $sw;
   # The pid goes out once the command has run for $PDELAY ms or printed something, or
   # together with its exit status: a short command costs kiln one wakeup, not three.

@@ -17,8 +17,9 @@
 // them). A command that ends within PID_DELAY_MS without printing gets its pid, status
 // and "closed" in one write: one wakeup of kiln per job instead of three. Backpressure is the pipe's own: when kiln pauses
 // the helper's stdout, the helper blocks on write and stops reading the command's pipes.
-// If kiln goes away (EOF on the helper's stdin) the running command's group is killed, and
-// (as a subreaper) every process left under the helper, a setsid daemon included.
+// If kiln goes away (EOF on the helper's stdin, or a frame to it failing with EPIPE) the
+// running command's group is killed, and (as a subreaper) every process left under the
+// helper, a setsid daemon included.
 //
 // Two things only a parent can know, which save kiln a process and a /proc scan per job:
 // - rusage: the helper reaps the command with wait4(2) (perl's syscall(), the number for
