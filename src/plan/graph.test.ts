@@ -103,6 +103,26 @@ test('missing and unsatisfiable dependencies: the reason chain, exactly', () => 
   assert.equal(bad.version, '?');
 });
 
+test('a package needing several broken dependencies names every one, and its text stays one chain deep', () => {
+  const g = graph(
+    [
+      spec('liba', { bdeps: ['gone'] }),
+      spec('libb', { bdeps: ['gone2'] }),
+      spec('libc'),
+      spec('app', { bdeps: ['libc', 'liba', 'libb'] }),
+      // Many paths to the broken libraries: the text must not repeat them.
+      spec('top', { bdeps: ['app', 'liba', 'libb'] }),
+    ],
+  );
+  assert.deepEqual(states(g), {
+    'liba@amd64': 'needs gone, which is not in the tree',
+    'libb@amd64': 'needs gone2, which is not in the tree',
+    'libc@amd64': '',
+    'app@amd64': 'needs liba, which is broken (also broken: libb): needs gone, which is not in the tree',
+    'top@amd64': 'needs app, which is broken (also broken: liba, libb): needs liba, which is broken (also broken: libb): needs gone, which is not in the tree',
+  });
+});
+
 test('runtime closure: A build-depends on B, B depends on C (and C on D) → A waits for B, C and D', () => {
   const g = graph([spec('a', { bdeps: ['b'] }), spec('b', { deps: ['c'] }), spec('c', { deps: ['d'] }), spec('d', { deps: ['c'] })]);
   const a = g.byId.get('a@amd64')!;

@@ -181,13 +181,19 @@ export function buildGraph(input: GraphInput): Graph {
     changed = false;
     for (const k of order) {
       if (broken[k] !== undefined) continue;
+      // The first broken dependency's chain, and the names of the others: every one is
+      // named, and the text grows with the depth of the graph, not with its paths.
+      let first = -1;
+      const others: string[] = [];
       for (const w of adj[k]!) {
-        if (broken[w] !== undefined) {
-          broken[k] = `needs ${drafts[sel[w]!]!.name}, which is broken: ${headOf(broken[w])}`;
-          changed = true;
-          break;
-        }
+        if (broken[w] === undefined) continue;
+        if (first < 0) first = w;
+        else others.push(drafts[sel[w]!]!.name);
       }
+      if (first < 0) continue;
+      const also = others.length === 0 ? '' : ` (also broken: ${others.join(', ')})`;
+      broken[k] = `needs ${drafts[sel[first]!]!.name}, which is broken${also}: ${headOf(broken[first]!)}`;
+      changed = true;
     }
   }
 
