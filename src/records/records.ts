@@ -1,5 +1,5 @@
-// Records: what happened in every run, in SQLite at <stateDir>/kiln.db. This is the only
-// module that speaks SQL. Writers are the event subscriber (subscriber.ts, which batches
+// Records: what happened in every run, in SQLite at <stateDir>/kiln.db. Only the files of
+// src/records/ speak SQL (the recovery of dead runs is in interrupted.ts). Writers are the event subscriber (subscriber.ts, which batches
 // events into transactions) and the planner (recordJobInputs); readers are the planner
 // (why-rebuild, previous failures, learned durations), reports, `kiln status` and cache gc.
 //
@@ -9,14 +9,13 @@
 // rebuilt from the database alone. Several kiln processes may share one state dir: WAL and
 // a 10 s busy timeout (db.ts) make their short write transactions take turns.
 
-import { statSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname } from 'node:path';
 import type { SQLInputValue } from 'node:sqlite';
 import type { JobState } from '../plan/job.ts';
 import { openDatabaseIn, recordsPath, type Row, toJob, toJobWithInputs, toRun, SqlStore } from './db.ts';
-import { pidAlive as isAlive } from '../lib/pid-alive.ts';
+import { markInterruptedRuns } from './interrupted.ts';
 
+export { runProcessGone } from './interrupted.ts';
 export type { RunState, JobRecordState, JobCounts, RunRecord, JobRecord, JobInputs, JobRecordWithInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput, PackageState } from './record-types.ts';
 import type { RunState, JobRecordState, JobCounts, RunRecord, JobRecord, JobInputs, JobRecordWithInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput, PackageState } from './record-types.ts';
 
@@ -210,57 +209,11 @@ export class Records extends SqlStore {
    * been alive: its last job start, end or log write.
    */
   markInterruptedRuns(): string[] {
-    const here = hostname();
-    return this.transaction(() => {
-      const marked: string[] = [];
-      const running = this.stmt(`SELECT id, pid, host, started_at FROM runs WHERE state = 'running'`).all();
-      for (const r of running) {
-        const pid = r['pid'] as number | null;
-        if (!runProcessGone({ pid, host: r['host'] as string | null }, here)) continue;
-        const id = r['id'] as string;
-        let endedAt = r['started_at'] as number;
-        const last = this.stmt(`SELECT max(max(coalesce(ended_at, 0), coalesce(started_at, 0))) AS t FROM jobs WHERE run_id = ?`).get(id)?.['t'];
-        if (typeof last === 'number') endedAt = Math.max(endedAt, last);
-        const cause = `interrupted: the kiln process (pid ${pid}) ended while this job was running`;
-        const cut = this.stmt(`SELECT attempt, job_id, started_at, log FROM jobs WHERE run_id = ? AND state = 'running'`).all(id);
-        for (const j of cut) {
-          const startedAt = j['started_at'] as number | null;
-          const log = j['log'] as string | null;
-          // The last write of its log, or the run's last sign of life (its log folder's
-          // mtime, refreshed every few seconds while jobs run): a silent build ran until then.
-          const runDir = log === null || basename(dirname(log)) !== id ? undefined : dirname(log);
-          const times = log === null ? [] : [statSync(log, { throwIfNoEntry: false })?.mtimeMs, runDir === undefined ? undefined : statSync(runDir, { throwIfNoEntry: false })?.mtimeMs];
-          const seen = times.filter((x): x is number => x !== undefined);
-          const lastWrite = seen.length === 0 ? undefined : Math.max(...seen);
-          const end = lastWrite === undefined ? null : Math.max(Math.round(lastWrite), startedAt ?? 0);
-          if (end !== null) endedAt = Math.max(endedAt, end);
-          this.stmt(
-            `UPDATE jobs SET state = 'cancelled', ended_at = ?, duration_ms = ?, cause = ?
-             WHERE run_id = ? AND job_id = ? AND attempt = ?`,
-          ).run(end, end === null || startedAt === null ? null : end - startedAt, cause, id, j['job_id'] as string, j['attempt'] as number);
-        }
-        // The packages it was to build and never started are on record too, as cancelled.
-        const notStarted = this.stmt(
-          `SELECT e.value AS job_id FROM runs r, json_each(r.to_build) e
-           WHERE r.id = ? AND r.to_build IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = r.id AND j.job_id = e.value)`,
-        ).all(id);
-        for (const row of notStarted) {
-          const jobId = row['job_id'] as string;
-          const at = jobId.lastIndexOf('@');
-          const version = this.stmt(`SELECT version FROM jobs WHERE job_id = ? AND version != '?' ORDER BY rowid DESC LIMIT 1`).get(jobId)?.['version'];
-          this.stmt(
-            `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state, cause, ended_at) VALUES (?, ?, 1, ?, ?, ?, 'cancelled', ?, ?)`,
-          ).run(id, jobId, jobId.slice(0, at), typeof version === 'string' ? version : '?', jobId.slice(at + 1), `not started: the kiln process (pid ${pid}) ended first`, endedAt);
-        }
-        const counts: Partial<Record<JobState, number>> = {};
-        for (const j of this.jobsOfRun(id)) {
-          if (j.state !== 'running') counts[j.state] = (counts[j.state] ?? 0) + 1;
-        }
-        this.finishRun(id, { state: 'cancelled', endedAt, counts });
-        marked.push(id);
-      }
-      return marked;
+    return markInterruptedRuns({
+      transaction: (fn) => this.transaction(fn),
+      stmt: (sql) => this.stmt(sql),
+      jobsOfRun: (id) => this.jobsOfRun(id),
+      finishRun: (id, end) => this.finishRun(id, end),
     });
   }
 
@@ -436,16 +389,6 @@ export class Records extends SqlStore {
     ).run(j.runId, j.jobId, attempt, j.name, j.version, j.arch);
     return attempt;
   }
-}
-
-/**
- * Whether the kiln process that owns a run is known to be gone: it ran on this host and
- * its pid is dead (or a zombie). A run of another host, or without a pid, is never
- * known to be gone. (The runs table has no process start time: a recycled pid looks alive.)
- */
-export function runProcessGone(run: { readonly pid: number | null; readonly host: string | null }, here = hostname()): boolean {
-  if (run.host !== null && run.host !== here) return false;
-  return run.pid !== null && !isAlive(run.pid);
 }
 
 function byJobId(a: JobRecord, b: JobRecord): number {
