@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { KilnError, exitCodeFor, isKilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
+import { stopWithNpm } from './npm-parent.ts';
 import type { Command as CommandType } from 'commander';
 
 type Register = (program: CommandType, ctx: CliContext) => void;
@@ -64,6 +65,7 @@ export async function main(argv: readonly string[], io?: Partial<Pick<CliContext
   const ctx: CliContext = { exitCode: 0, stdout: io?.stdout ?? process.stdout, stderr: io?.stderr ?? process.stderr };
   if (io?.stdout === undefined) endOnClosedPipe(process.stdout);
   if (io?.stderr === undefined) endOnClosedPipe(process.stderr);
+  if (io === undefined) stopWithNpm();
   const program = await buildProgram(ctx, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });

@@ -2,7 +2,7 @@
 // a run with SIGINT, and a build that prints 50 MiB while kiln's memory stays flat.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { eventually, marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
+import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, REPO_ROOT, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
 
 /** Job workspaces (work/<run>/<job>) left under the state dir. */
 async function workspacesLeft(state: string): Promise<string[]> {
@@ -153,4 +153,32 @@ test('a recipe asking for more cpus than the machine has runs, alone, with JOBS 
   assert.equal(wide.state, 'built');
   const listed = execFileSync('tar', ['--zstd', '--wildcards', '-xOf', wide.artifact!, '*usr/share/jobs'], { encoding: 'utf8' });
   assert.equal(listed.trim(), String(availableParallelism()));
+});
+
+// npm does not pass SIGTERM on to what it runs: kiln run through npx must notice that its
+// parent is gone and stop as on SIGTERM (a CI runner or `timeout` signals npx alone).
+test('kiln run through npx stops as on SIGTERM when npx is killed: its build is cancelled and recorded, no process left', async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = join(dir.path, 'tree');
+    await mkdir(join(tree, 'slow'), { recursive: true });
+    await writeFile(join(tree, 'slow', 'recipe.toml'), `name = "slow"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = "exec -a slow-${m} sleep 300"\n`);
+    const state = join(dir.path, 'state');
+    // npm's own environment marks it as npm's child; the test runner's (npm test) must not leak in.
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
+    const npx = spawn('npx', ['--no-install', 'kiln', 'build', '--tree', tree, '--state', state, '--sandbox', 'host'], { cwd: REPO_ROOT, env, stdio: 'ignore' });
+    const exited = new Promise<void>((done) => npx.once('exit', () => done()));
+    assert.ok(await eventually(async () => (await pidsWithCmdline(`slow-${m}`)).length === 1, 30_000), 'the build never started');
+    npx.kill('SIGTERM');
+    await exited;
+    assert.ok(await eventually(async () => (await pidsWithCmdline(`slow-${m}`)).length === 0 && !(await pidsWithCmdline(state)).length, 10_000), 'kiln or its build outlived npx');
+    const runs = await readdir(join(state, 'runs'));
+    assert.equal(runs.length, 1);
+    const report = await readReport({ state, runId: runs[0]! });
+    assert.equal(pkgOf(report, 'slow').state, 'cancelled');
+    assert.equal(pkgOf(report, 'slow').cause, 'killed: the run was cancelled (SIGTERM)');
+  } finally {
+    await reap(m);
+  }
 });
