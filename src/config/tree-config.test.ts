@@ -60,7 +60,7 @@ const rows: { name: string; text: string; want: string[] }[] = [
   { name: 'bad TOML, with line and column', text: 'env = = "x"\n', want: ['invalid TOML: invalid value at line 1, column 7'] },
   { name: 'unknown key', text: 'colour = "red"\n', want: ['unknown key "colour"'] },
   { name: 'unknown key in [defaults]', text: '[defaults]\njobs = 3\n', want: ['defaults: unknown key "jobs"'] },
-  { name: 'wrong type of archs', text: 'archs = "amd64"\n', want: ['archs: expected an array, got "amd64"'] },
+  { name: 'wrong type of archs', text: 'archs = "amd64"\n', want: ['archs: expected an array, got "amd64" (write it as a list: ["amd64"])'] },
   { name: 'empty archs', text: 'archs = []\n', want: ['archs: must have at least 1 item(s)'] },
   {
     name: 'archs that are not Debian arch names, with the nearest when there is one',

@@ -97,7 +97,7 @@ test('a missing suite, an empty source list, a bad size alone, and invalid TOML'
   assert.equal(bad.config, undefined);
   assert.equal(bad.diagnostics.length, 1);
   assert.equal(bad.diagnostics[0]!.key, undefined);
-  assert.match(bad.diagnostics[0]!.message, /^invalid TOML: .* at line 1, column \d+$/);
+  assert.match(bad.diagnostics[0]!.message, /^invalid TOML: .* at line 1, column \d+ \(is a string missing its closing quote\?\)$/);
   assert.doesNotMatch(bad.diagnostics[0]!.message, /Invalid TOML document/, 'worded as for recipe.toml and kiln.toml');
 });
 

@@ -146,9 +146,12 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   },
   { name: 'missing summary', text: recipe({ top: { summary: null } }), want: ['summary: missing required key (expected a string)'] },
   { name: 'missing [build]', text: recipe({ build: null }), want: ['build: missing required key (expected a table)'] },
-  { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got 3'] },
+  { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got 3 (write it in quotes: "3")'] },
   { name: 'wrong type: cpus', text: recipe({ build: { cpus: '"two"' } }), want: ['build.cpus: expected a whole number, got "two"'] },
-  { name: 'wrong type: archs', text: recipe({ top: { archs: '"amd64"' } }), want: ['archs: expected an array, got "amd64"'] },
+  { name: 'wrong type: archs', text: recipe({ top: { archs: '"amd64"' } }), want: ['archs: expected an array, got "amd64" (write it as a list: ["amd64"])'] },
+  { name: 'a version written as a number: quote it, and no word of whole numbers', text: recipe({ top: { version: '1.2' } }), want: ['version: expected a string, got 1.2 (write it in quotes: "1.2")'] },
+  { name: 'a misspelt key: did you mean', text: recipe({ top: { sumary: '"x"' } }), want: ['unknown key "sumary" (did you mean "summary"?)'] },
+  { name: 'a misspelt key in [build] and in a source', text: recipe({ build: { cpu: '2' }, sources: [{ url: '"file:a"', shaa256: '"x"' }] }), want: ['sources[0]: unknown key "shaa256" (did you mean "sha256"?)', 'build: unknown key "cpu" (did you mean "cpus"?)'] },
   { name: 'cpus = 0', text: recipe({ build: { cpus: '0' } }), want: ['build.cpus: must be greater than 0, got 0'] },
   { name: 'empty version', text: recipe({ top: { version: '""' } }), want: ['version: must not be empty'] },
   {
@@ -336,7 +339,7 @@ test('every problem of a recipe is reported at once', () => {
   });
   assert.deepEqual(lines(diagnosticsOf(text)), [
     'summary: missing required key (expected a string)',
-    'license: expected a string, got 3',
+    'license: expected a string, got 3 (write it in quotes: "3")',
     'unknown key "colour"',
     'name: "Foo" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)',
     'build-depends[0]: "zlib (>= 1.2": missing ")" after version "1.2"',

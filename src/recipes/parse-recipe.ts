@@ -10,7 +10,7 @@ import { isDebianArch, didYouMeanArch } from '../debian/arch-names.ts';
 import { versionProblem } from '../debian/version.ts';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
-import { NAME_RE, describeIssue, keyPath, recipeSchema, valueAt } from './recipe-schema.ts';
+import { NAME_RE, describeIssue, keyPath, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
 
 import { builtinDefaults, type RecipeDefaults } from './recipe-defaults.ts';
 
@@ -99,7 +99,7 @@ export function parseRecipe(
   const parsed = recipeSchema.safeParse(doc);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      add(keyPath(issue.path), describeIssue(issue, valueAt(doc, issue.path)));
+      add(keyPath(issue.path), describeIssue(issue, valueAt(doc, issue.path), issue.code === 'unrecognized_keys' ? recipeKeysAt(issue.path) : []));
     }
   }
   // Keep checking what can be checked even when the shape is off, so the user sees

@@ -3,6 +3,7 @@
 // parse-recipe.ts, so that every problem is reported at once with its key.
 
 import { z } from 'zod';
+import { closestName } from '../debian/closest-name.ts';
 
 export const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
 
@@ -39,6 +40,14 @@ export const recipeSchema = z.strictObject({
 
 export type RawRecipe = z.infer<typeof recipeSchema>;
 
+/** The keys a recipe allows in the table at a zod issue path: the top level, [build], a [[sources]] entry. */
+export function recipeKeysAt(path: readonly PropertyKey[]): readonly string[] {
+  if (path.length === 0) return Object.keys(recipeSchema.shape);
+  if (path[0] === 'build') return Object.keys(buildSchema.shape);
+  if (path[0] === 'sources') return Object.keys(sourceSchema.shape);
+  return [];
+}
+
 /** Turn a zod issue path into the dotted key users see: `sources[1].url`, `build.cpus`. */
 export function keyPath(path: readonly PropertyKey[]): string {
   let out = '';
@@ -57,15 +66,24 @@ const EXPECTED: Readonly<Record<string, string>> = {
   object: 'a table',
 };
 
-/** A human message for one zod issue, naming what was expected and what was found. */
-export function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+/**
+ * A human message for one zod issue, naming what was expected and what was found. `known`:
+ * the keys allowed where an unknown one was found, for a "did you mean".
+ */
+export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: readonly string[] = []): string {
   switch (issue.code) {
-    case 'unrecognized_keys':
-      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'unrecognized_keys': {
+      const near = issue.keys.flatMap((k) => {
+        const c = closestName(k, known);
+        return c === undefined ? [] : [`"${c}"`];
+      });
+      const suggest = near.length === 0 ? '' : ` (did you mean ${near.join(', ')}?)`;
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}${suggest}`;
+    }
     case 'invalid_type': {
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       if (value === undefined) return `missing required key (expected ${expected})`;
-      return `expected ${expected}, got ${describeValue(value)}`;
+      return `expected ${expected}, got ${describeValue(value, issue.expected)}${fixFor(issue.expected, value)}`;
     }
     case 'too_small':
       if (issue.origin === 'string') return 'must not be empty';
@@ -78,13 +96,20 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
   }
 }
 
-function describeValue(v: unknown): string {
+function describeValue(v: unknown, expected?: string): string {
   if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'number') return Number.isInteger(v) ? `${v}` : `${v} (not a whole number)`;
+  if (typeof v === 'number') return Number.isInteger(v) || (expected !== 'int' && expected !== 'number') ? `${v}` : `${v} (not a whole number)`;
   if (Array.isArray(v)) return 'an array';
   if (v === null) return 'null';
   if (typeof v === 'object') return 'a table';
   return typeof v;
+}
+
+/** How to write a value of the wrong type as the one expected, when that is plain (a quoted version, a one-item list). */
+function fixFor(expected: string, v: unknown): string {
+  if (expected === 'string' && (typeof v === 'number' || typeof v === 'boolean')) return ` (write it in quotes: "${String(v)}")`;
+  if (expected === 'array' && typeof v === 'string') return ` (write it as a list: [${JSON.stringify(v)}])`;
+  return '';
 }
 
 /** Look up the value at a zod issue path, for messages. */

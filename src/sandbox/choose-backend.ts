@@ -45,7 +45,7 @@ export function chooseBackend(input: ChooseInput): ChooseResult {
         return {
           ok: false,
           message: `the rootless sandbox is not available here: ${input.rootlessProblem ?? 'user namespaces do not work'}`,
-          hint: 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) and install bubblewrap and uidmap, or run as root for the chroot sandbox',
+          hint: 'enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), or run as root for the chroot sandbox',
         };
       }
       return input.envConfigured ? { ok: true, backend: 'rootless' } : noEnv;
@@ -58,7 +58,7 @@ export function chooseBackend(input: ChooseInput): ChooseResult {
       return {
         ok: false,
         message: `isolation was asked for (env configured) but neither sandbox works here: not root (chroot needs root), and rootless: ${input.rootlessProblem ?? 'user namespaces do not work'}`,
-        hint: 'run as root, or enable unprivileged user namespaces and install bubblewrap and uidmap; --sandbox host builds without isolation',
+        hint: 'run as root, or enable unprivileged user namespaces; --sandbox host builds without isolation',
       };
   }
 }
