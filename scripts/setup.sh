@@ -24,6 +24,8 @@ fi
 
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "kiln setup: installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund
+  # npm itself may run on an older system Node, which makes it warn (EBADENGINE) about every
+  # package that wants Node 24: harmless, since kiln runs on the Node 24 that npm installs.
+  npm ci --no-audit --no-fund --loglevel=error
 fi
 node_modules/.bin/node --version >/dev/null
