@@ -98,7 +98,8 @@ const HELP_CODES: ReadonlySet<string> = new Set(['commander.help', 'commander.he
 
 /** A commander parse error as kiln's `usage` error: its message without the `error: ` prefix, a hint naming the verb's help. */
 export function usageErrorOf(e: CommanderError, program: CommandType, argv: readonly string[]): KilnError {
-  const message = e.message.replace(/^error: /, '');
+  // commander puts its suggestion on a line of its own: `unknown option '--jbos'\n(Did you mean --jobs?)`.
+  const message = e.message.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\)$/, ' (did you mean $1)');
   const path = commandPath(program, argv);
   // An unknown verb (or sub-verb, as in `kiln cache nosuch`): the list is in the parent's --help.
   const hint = e.code === 'commander.unknownCommand' ? `see \`${path} --help\` for the commands` : `see \`${path} --help\``;

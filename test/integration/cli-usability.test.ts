@@ -40,6 +40,7 @@ test("usage errors, commander's and kiln's own, print kiln's format with a hint 
   await using dir = await tmpDir();
   const cases: [string[], RegExp, RegExp][] = [
     [['build', '--colour'], /^kiln: error \[usage\]: unknown option '--colour'$/m, /^ {2}hint: see `kiln build --help`$/m],
+    [['build', '--jbos', '2'], /^kiln: error \[usage\]: unknown option '--jbos' \(did you mean --jobs\?\)$/m, /^ {2}hint: see `kiln build --help`$/m],
     [['build', '--sandbox', 'foo'], /^kiln: error \[usage\]: option '--sandbox <kind>' argument 'foo' is invalid/m, /^ {2}hint: see `kiln build --help`$/m],
     [['plan', '--jobs', '2'], /^kiln: error \[usage\]: unknown option '--jobs'$/m, /^ {2}hint: see `kiln plan --help`$/m],
     [['build', '--jobs', 'two'], /^kiln: error \[usage\]: --jobs: expected a whole number of at least 1, got "two"$/m, /^ {2}hint: give digits, e\.g\. --jobs 4$/m],
