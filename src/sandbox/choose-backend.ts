@@ -51,7 +51,7 @@ export function chooseBackend(input: ChooseInput): ChooseResult {
       return input.envConfigured ? { ok: true, backend: 'rootless' } : noEnv;
     case 'auto':
       if (!input.envConfigured) {
-        return { ok: true, backend: 'host', note: 'no env configured: building on the host without isolation (set env in kiln.toml or --env for isolated builds)' };
+        return { ok: true, backend: 'host', note: 'no env configured: builds run on the host without isolation (set env in kiln.toml or --env for isolated builds)' };
       }
       if (input.isRoot) return { ok: true, backend: 'chroot' };
       if (input.rootlessWorks) return { ok: true, backend: 'rootless' };
