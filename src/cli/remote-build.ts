@@ -137,6 +137,17 @@ export function summaryLine(final: RemoteBuild): string {
   );
 }
 
+/**
+ * What a job's line says after its state, as the local CLI says it: the cause (a failed
+ * job's message, e.g. the checksum mismatch naming the url and both hashes; why it was
+ * skipped, broken or cancelled), else the bare failure reason from an older server; nothing
+ * while it runs.
+ */
+export function jobNote(j: Pick<RemoteJob, 'state' | 'cause' | 'failureReason'>): string {
+  if (j.state === 'running') return '';
+  return j.cause ?? j.failureReason ?? '';
+}
+
 /** A daemon's text with the uploaded tree's files (`{tree}/…`, server/tree-root.ts) named in the user's --tree folder. */
 function inUserTree(text: string, treeDir: string): string {
   return text.replaceAll(TREE_ROOT, resolve(treeDir));
@@ -212,11 +223,12 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
       }
       for (const j of jobChanges(seen, jobs)) {
         if (o.json) {
-          ctx.stdout.write(`${JSON.stringify({ type: 'job', buildId: id, jobId: j.jobId, state: j.state, durationMs: j.durationMs })}\n`);
+          const note = jobNote(j);
+          ctx.stdout.write(`${JSON.stringify({ type: 'job', buildId: id, jobId: j.jobId, state: j.state, durationMs: j.durationMs, ...(note === '' ? {} : { cause: o.treeDir === undefined ? note : inUserTree(note, o.treeDir) }) })}\n`);
         } else {
           const dur = j.durationMs === null || j.state === 'running' ? '' : ` ${formatMs(j.durationMs)}`;
-          const why = j.failureReason ?? j.cause;
-          ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === null || j.state === 'running' ? '' : `  ${local(why)}`}\n`);
+          const why = jobNote(j);
+          ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === '' ? '' : `  ${local(why)}`}\n`);
         }
       }
       if (b.state !== 'queued' && b.state !== 'running') return b;

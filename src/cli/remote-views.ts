@@ -3,8 +3,9 @@
 
 import { KilnError } from '../errors.ts';
 import type { CliContext } from './main.ts';
-import { formatMs, summaryCounts } from './options.ts';
-import type { RemoteBuild, RemoteJob } from './remote-build.ts';
+import { countsText, formatMs, summaryCounts } from './options.ts';
+import { jobNote, type RemoteBuild, type RemoteJob } from './remote-build.ts';
+import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
 
 interface BuildView extends RemoteBuild {
@@ -32,7 +33,7 @@ export async function remoteStatus(remote: Remote, build: string | undefined, op
     const { builds } = await callJson<{ builds: BuildView[] }>(remote, 'GET', `/api/v1/builds?limit=${Math.max(1, Math.min(1000, limit || 20))}`);
     if (opts.runs !== undefined) {
       if (opts.json) ctx.stdout.write(`${JSON.stringify(builds, null, 2)}\n`);
-      else for (const b of builds) ctx.stdout.write(`${b.id}  ${b.state.padEnd(9)}  ${b.tenant}  ${b.bundle === null ? b.tree : `bundle ${b.bundle}`}  ${b.createdAt}  ${JSON.stringify(b.counts ?? {})}\n`);
+      else ctx.stdout.write(buildsText(builds));
       return;
     }
     if (builds[0] === undefined) throw new KilnError('run-not-found', `no builds on ${remote.url} for this token`, { hint: 'start one with `kiln build --server URL`' });
@@ -58,8 +59,29 @@ export async function remoteStatus(remote: Remote, build: string | undefined, op
   for (const j of [...jobs].sort((x, y) => order.indexOf(x.state) - order.indexOf(y.state))) {
     const dur = j.durationMs === null ? '' : formatMs(j.durationMs);
     const live = j.state === 'running' && j.sample !== null ? `  cpu ${j.sample.cpuCores.toFixed(2)} mem ${mib(j.sample.memoryBytes)} disk ${mib(j.sample.diskBytes)}` : '';
-    ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId.padEnd(32)} ${dur.padStart(8)}${j.attempt > 1 ? `  attempt ${j.attempt}` : ''}${live}  ${j.failureReason ?? j.cause ?? ''}\n`);
+    ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId.padEnd(32)} ${dur.padStart(8)}${j.attempt > 1 ? `  attempt ${j.attempt}` : ''}${live}  ${causeForTerminal(jobNote(j), '      ')}`.trimEnd() + '\n');
   }
+}
+
+/**
+ * `status --runs --server`: one line per build, each column padded to its widest cell as
+ * the local `status --runs` does; the last column the job counts in words, or for a build
+ * that ended before any job ran (target-not-found, config-invalid, cancelled while
+ * queued) its error on one line.
+ */
+export function buildsText(builds: readonly Pick<BuildView, 'id' | 'state' | 'tenant' | 'tree' | 'bundle' | 'createdAt' | 'startedAt' | 'endedAt' | 'counts' | 'error' | 'errorCode'>[]): string {
+  const last = (b: (typeof builds)[number]): string => {
+    if (b.counts !== null && Object.values(b.counts).some((n) => n > 0)) return countsText(b.counts);
+    if (b.error === null) return '';
+    const text = b.error.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
+    return typeof b.errorCode === 'string' ? `error [${b.errorCode}]: ${text}` : text;
+  };
+  const took = (b: (typeof builds)[number]): string =>
+    b.startedAt !== null && b.endedAt !== null ? formatMs(Date.parse(b.endedAt) - Date.parse(b.startedAt)) : b.state === 'running' ? 'running' : '';
+  const rows = builds.map((b) => [b.id, b.state, b.tenant, b.bundle === null ? b.tree : `bundle ${b.bundle}`, b.createdAt, took(b), last(b)]);
+  const width = (i: number): number => Math.max(0, ...rows.map((c) => c[i]!.length));
+  const w = [0, 1, 2, 3, 4, 5].map(width);
+  return rows.map((c) => `${c.slice(0, 5).map((cell, i) => cell.padEnd(w[i]!)).join('  ')}  ${c[5]!.padStart(w[5]!)}  ${c[6]}`.trimEnd() + '\n').join('');
 }
 
 /** kiln logs PKG --server: the job's log in a build (--run BUILD, default the newest build that ran it). */

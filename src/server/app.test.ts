@@ -147,6 +147,38 @@ test('validation: unknown fields, bad types, malformed JSON, unknown tree, overs
   assert.deepEqual(kiln.context.records.listBuilds(), [], 'nothing was queued');
 });
 
+test('usage errors carry a hint: the accepted fields for an unknown one; bad JSON in kiln\'s words, naming what the parser found', async (t) => {
+  const { kiln, alice } = setup(t);
+  const colour = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'examples', colour: 1 });
+  assert.equal(colour.status, 400);
+  assert.deepEqual(colour.json.error, {
+    code: 'usage',
+    message: 'unknown field "colour"',
+    hint: 'the accepted fields are "tree", "bundle", "targets", "archs", "env", "priority", "debian"; the API, its request fields and their values, is described at /api/v1/docs',
+  });
+  const nested = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', debian: { suite: 'bookworm', sources: ['hello'], nochek: true } });
+  assert.match(nested.json.error.hint, /^the accepted fields in "debian" are "suite", "sources", "profiles", "nocheck";/);
+  const badType = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', targets: [1] });
+  assert.match(badType.json.error.hint, /\/api\/v1\/docs/);
+  const badQuery = await call(kiln, 'GET', '/api/v1/builds?limit=0', alice);
+  assert.equal(badQuery.status, 400);
+  assert.match(badQuery.json.error.message, /^limit: /);
+  assert.match(badQuery.json.error.hint, /\/api\/v1\/docs/);
+  for (const [body, said] of [['{"tree": ', /^the request body is not valid JSON: .*JSON/], ["{'tree': 'main'}", /^the request body is not valid JSON: .*position 1/], ['', /^the request body is empty$/]] as const) {
+    const r = await call(kiln, 'POST', '/api/v1/builds', alice, body, { 'Content-Type': 'application/json' });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.code, 'usage');
+    assert.match(r.json.error.message, said);
+    assert.doesNotMatch(r.json.error.message, /Malformed/);
+    assert.match(r.json.error.hint, /one JSON object with Content-Type: application\/json/);
+  }
+  // Only bodies are parsed: a cancel with a JSON content type and no body still works.
+  const id = await submit(kiln, alice);
+  assert.notEqual((await call(kiln, 'POST', `/api/v1/builds/${id}/cancel`, alice, undefined, { 'Content-Type': 'application/json' })).status, 400);
+  // Not signed in: 401 before the body is looked at.
+  assert.equal((await call(kiln, 'POST', '/api/v1/builds', undefined, '{"tree": ')).status, 401);
+});
+
 test('a tenant sees only its own builds (others are 404); an admin sees all', async (t) => {
   const { kiln, alice, bob, admin } = setup(t);
   const a = await submit(kiln, alice, { targets: ['hello'], archs: ['amd64'], priority: 3 });

@@ -28,8 +28,10 @@ import { registerDocRoutes } from './routes/docs.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerWebRoutes, registerWebSession } from './web/web.ts';
 import { localRunner } from './runner.ts';
-import { describeZodError } from './schemas.ts';
+import { usageBody } from './schemas.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+const JSON_BODY_HINT = 'send one JSON object with Content-Type: application/json, e.g. {"tree": "main"}; the API is described at /api/v1/docs';
 
 /** Request bodies larger than this get a 413 (the build request is a few hundred bytes). */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -88,7 +90,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const app = new OpenAPIHono<ServerEnv>({
     defaultHook: (result, c) => {
       if (!result.success) {
-        return c.json({ error: { code: 'usage', message: describeZodError(result.error) } }, 400);
+        return c.json(usageBody(result.error), 400);
       }
       return undefined;
     },
@@ -103,6 +105,20 @@ export function createApp(options: AppOptions): KilnServerApp {
   // The web status page's session cookie, sign-in and assets (before the bearer check).
   registerWebSession(app, context);
   app.use('*', bearerAuth(records));
+  // A JSON body that does not parse is kiln's own usage error naming the parser's complaint
+  // (hono's validator would answer only "Malformed JSON in request body"); the validator
+  // then reads the text kept here. An empty body passes: routes without one ignore it.
+  app.use('/api/*', async (c, next) => {
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || !/^application\/([\w.-]+\+)?json$/i.test((c.req.header('content-type') ?? '').split(';')[0]!.trim())) return next();
+    const text = await c.req.text();
+    if (text.trim() === '') return next();
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      throw new KilnError('usage', `the request body is not valid JSON: ${(e as Error).message}`, { hint: JSON_BODY_HINT });
+    }
+    return next();
+  });
   registerBuildRoutes(app, context);
   registerJobRoutes(app, context);
   registerBuilderRoutes(app, context);
@@ -117,8 +133,12 @@ export function createApp(options: AppOptions): KilnServerApp {
       const status = httpStatusFor(e) as ContentfulStatusCode;
       return c.json(errorBody(e), status);
     }
+    if (e instanceof HTTPException && e.message === 'Malformed JSON in request body') {
+      // Bodies that do not parse were answered above: this is an empty one where a route needs a body.
+      return c.json(errorBody(new KilnError('usage', 'the request body is empty', { hint: JSON_BODY_HINT })), 400);
+    }
     if (e instanceof HTTPException) {
-      return c.json({ error: { code: 'usage', message: e.message } }, e.status as ContentfulStatusCode);
+      return c.json({ error: { code: 'usage', message: e.message, hint: 'the API is described at /api/v1/docs' } }, e.status as ContentfulStatusCode);
     }
     report(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);
     return c.json(errorBody(new KilnError('internal', 'internal error (logged by the server)', { hint: 'a bug in kiln: the daemon logged the details on its stderr; please report it' })), 500);

@@ -159,3 +159,34 @@ export function describeZodError(e: ZodError): string {
     })
     .join('; ');
 }
+
+/** The fields the object at `path` of a request schema accepts (through optional, nullable and array wrappers); undefined when that is no object. */
+export function fieldsAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] | undefined {
+  let s: unknown = schema;
+  for (let i = 0; ; i++) {
+    while (s instanceof z.ZodOptional || s instanceof z.ZodNullable || s instanceof z.ZodDefault) s = s.unwrap();
+    if (i === path.length) return s instanceof z.ZodObject ? Object.keys(s.shape) : undefined;
+    const key = path[i]!;
+    if (s instanceof z.ZodObject && typeof key === 'string') s = (s.shape as Record<string, unknown>)[key];
+    else if (s instanceof z.ZodArray && typeof key === 'number') s = s.element;
+    else return undefined;
+  }
+}
+
+/**
+ * The hint of a 400 `usage` for an invalid request: for an unknown field, the fields that
+ * object accepts (when the route passes its schema); else where the API is described.
+ */
+export function usageHint(e: ZodError, schema?: z.ZodType): string {
+  const docs = 'the API, its request fields and their values, is described at /api/v1/docs';
+  const unknown = e.issues.find((i) => i.code === 'unrecognized_keys');
+  const fields = unknown === undefined || schema === undefined ? undefined : fieldsAt(schema, unknown.path);
+  if (unknown === undefined || fields === undefined) return docs;
+  const where = unknown.path.length === 0 ? '' : ` in "${unknown.path.map(String).join('.')}"`;
+  return `the accepted fields${where} are ${fields.map((f) => `"${f}"`).join(', ')}; ${docs}`;
+}
+
+/** The 400 body of an invalid request: `usage`, naming each problem, with a hint. */
+export function usageBody(e: ZodError, schema?: z.ZodType): { error: { code: 'usage'; message: string; hint: string } } {
+  return { error: { code: 'usage', message: describeZodError(e), hint: usageHint(e, schema) } };
+}

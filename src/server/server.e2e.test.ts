@@ -152,6 +152,13 @@ test('a build through the socket: queued, run, jobs, plain log, a log followed l
   assert.equal(log.status, 200);
   assert.match(log.headers.get('content-type') ?? '', /text\/plain/);
   assert.match(await log.text(), /base-building/);
+  // {job} is the id NAME@ARCH (the @ may come as %40), or a package name that is one job of the build.
+  for (const job of ['base', encodeURIComponent(base.jobId), base.jobId]) {
+    const r = await fetch(`${server.url}/api/v1/builds/${id}/jobs/${job}/log`, { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 200, job);
+    assert.match(await r.text(), /base-building/, job);
+  }
+  assert.equal((await call('GET', `/api/v1/builds/${id}/jobs/nosuch/log`)).json.error.code, 'log-not-found');
   // A finished job's log as SSE: everything, then end.
   const replay = await fetch(`${server.url}${base.log}`, { headers: { Authorization: `Bearer ${token}`, Accept: 'text/event-stream' } });
   const replayed: string[] = [];

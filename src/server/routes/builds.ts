@@ -7,7 +7,7 @@ import type { BuildRecord } from '../../records/server-records.ts';
 import { notFound, tenantScope, type ServerEnv } from '../auth.ts';
 import { buildView, type ServerContext } from '../context.ts';
 import { bundleNotFound } from './bundles.ts';
-import { BuildBodySchema, BuildListSchema, BuildSchema, CreatedSchema, ErrorSchema, IdParam, ListQuery } from '../schemas.ts';
+import { BuildBodySchema, BuildListSchema, BuildSchema, CreatedSchema, ErrorSchema, IdParam, ListQuery, usageBody } from '../schemas.ts';
 import type { Context } from 'hono';
 
 const json = <T>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
@@ -54,6 +54,8 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
       c.header('Location', `/api/v1/builds/${b.id}`);
       return c.json({ id: b.id, state: b.state }, 201);
     },
+    // An invalid body: the hint lists the fields a build request accepts.
+    (result, c) => (result.success ? undefined : c.json(usageBody(result.error, BuildBodySchema), 400)),
   );
 
   app.openapi(

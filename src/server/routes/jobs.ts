@@ -1,5 +1,6 @@
 // /api/v1/builds/{id}/jobs and a job's log: plain text, or with Accept: text/event-stream
 // followed live (one `line` event per log line, then an `end` event) until the job ends.
+// A job is named by its id `name@arch`, or by a package name that is one job of the build.
 
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { createReadStream, existsSync } from 'node:fs';
@@ -77,7 +78,13 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       security: [{ bearer: [] }],
       summary: "A job's log: plain text, or followed live as server-sent events with Accept: text/event-stream; ?run=RUN for an earlier, interrupted attempt",
       request: {
-        params: IdParam.extend({ job: z.string().openapi({ param: { name: 'job', in: 'path' }, example: 'hello@amd64' }) }),
+        params: IdParam.extend({
+          job: z.string().openapi({
+            param: { name: 'job', in: 'path' },
+            example: 'hello@amd64',
+            description: "the job's id NAME@ARCH (the @ may be sent as %40), or a bare package name when the build has one job of it",
+          }),
+        }),
         query: z.object({ run: z.string().optional().openapi({ description: "one of the build's priorRuns: that attempt's (partial) log" }) }),
       },
       responses: {
@@ -91,17 +98,19 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
   );
   app.get('/api/v1/builds/:id/jobs/:job/log', (c) => {
     const b = visibleBuild(ctx, c, c.req.param('id'));
-    const jobId = c.req.param('job');
+    const asked = c.req.param('job');
     const priorRun = c.req.query('run');
     if (priorRun !== undefined && priorRun !== b.runId) {
       // An earlier attempt: a run of this build that was interrupted; its log is complete as it is.
-      const old = b.priorRuns.includes(priorRun) ? ctx.runs.jobsOfRun(priorRun).find((j) => j.jobId === jobId) : undefined;
+      const old = b.priorRuns.includes(priorRun) ? jobNamed(ctx.runs.jobsOfRun(priorRun), asked, `run "${priorRun}" of build ${b.id}`) : undefined;
+      const jobId = old?.jobId ?? asked;
       if (old === undefined || old.log === null || !existsSync(old.log)) {
         throw new KilnError('log-not-found', `build ${b.id} has no log of job "${jobId}" in run "${priorRun}"`, { hint: `see earlierAttempts in GET /api/v1/builds/${b.id}/jobs` });
       }
       return c.body(Readable.toWeb(createReadStream(old.log)) as ReadableStream<Uint8Array>, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
     }
-    const job = b.runId === null ? undefined : ctx.runs.jobsOfRun(b.runId).find((j) => j.jobId === jobId);
+    const job = b.runId === null ? undefined : jobNamed(ctx.runs.jobsOfRun(b.runId), asked, `build ${b.id}`);
+    const jobId = job?.jobId ?? asked;
     if (job === undefined || job.log === null) {
       throw new KilnError('log-not-found', `build ${b.id} has no log of job "${jobId}"`, {
         hint: `only jobs that ran have logs; see GET /api/v1/builds/${b.id}/jobs`,
@@ -135,6 +144,21 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
     const body = Readable.toWeb(createReadStream(logPath)) as ReadableStream<Uint8Array>;
     return c.body(body, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
   });
+}
+
+/**
+ * The job `key` names among a build's jobs: the one with that id (`name@arch`), else the
+ * one job of that package name. A name several jobs share (one per arch) is a usage error
+ * listing their ids; no match is undefined.
+ */
+export function jobNamed<J extends { readonly jobId: string; readonly name: string }>(jobs: readonly J[], key: string, where: string): J | undefined {
+  const byId = jobs.find((j) => j.jobId === key);
+  if (byId !== undefined) return byId;
+  const byName = jobs.filter((j) => j.name === key);
+  if (byName.length > 1) {
+    throw new KilnError('usage', `"${key}" names ${byName.length} jobs of ${where}: ${byName.map((j) => j.jobId).join(', ')}`, { hint: `name one by its id NAME@ARCH, e.g. ${byName[0]!.jobId}` });
+  }
+  return byName[0];
 }
 
 /** Attempts of each job in the build's interrupted runs, numbered from 1 in run order. */
