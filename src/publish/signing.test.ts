@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
@@ -45,6 +45,11 @@ test('createSigningKey stores the secret 0600 in STATE/keys, refuses to overwrit
   const paths = signingKeyPaths(dir.path);
   assert.equal((await stat(paths.secret)).mode & 0o777, 0o600);
   assert.equal((await stat(paths.dir)).mode & 0o777, 0o700);
+  // A state dir made by key create (the first command of a Debian setup) stays readable:
+  // apt, as user _apt, reads the repository published under it.
+  const fresh = join(dir.path, 'new-state', 'st');
+  await createSigningKey(fresh, { name: 'kiln' });
+  for (const d of [fresh, dirname(fresh)]) assert.equal((await stat(d)).mode & 0o005, 0o005, `${d} is readable and searchable by others`);
   assert.match(await readFile(paths.public, 'utf8'), /BEGIN PGP PUBLIC KEY BLOCK/);
   assert.doesNotMatch(await readFile(paths.public, 'utf8'), /PRIVATE/);
   await assert.rejects(createSigningKey(dir.path, { name: 'kiln' }), (e: unknown) => e instanceof KilnError && e.code === 'key-exists');

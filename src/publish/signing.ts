@@ -12,7 +12,7 @@
 
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
@@ -89,6 +89,10 @@ export async function createSigningKey(
     });
   }
   const key = await generateSigningKey(identity, options);
+  // The state dir (made here when `kiln key create` comes first) keeps the usual mode:
+  // a recursive mkdir would give it 0700 too, and apt (user _apt) could not then read the
+  // repository published under it.
+  await mkdir(dirname(paths.dir), { recursive: true });
   await mkdir(paths.dir, { recursive: true, mode: 0o700 });
   await chmod(paths.dir, 0o700);
   await atomicWrite(paths.secret, key.secretArmored, { mode: 0o600 });
