@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDownloads, resolveUrl } from './downloads.ts';
+import { createDownloads, listedButMissing, resolveUrl } from './downloads.ts';
 import { sha256 } from '../lib/hash.ts';
 import { KilnError } from '../errors.ts';
 
@@ -131,9 +131,16 @@ test('HTTP errors are download-failed naming url and status', async (t) => {
     assert(e instanceof KilnError);
     assert.equal(e.code, 'download-failed');
     assert.match(e.message, new RegExp(`${url}.*404`));
+    assert.match(e.hint ?? '', /fix the url in the recipe/);
+    // A file a mirror's index listed: the mirror lacks it, there is no recipe to fix.
+    const listed = listedButMissing(e);
+    assert.ok(listed instanceof KilnError && listed.code === 'download-failed' && listed.message === e.message);
+    assert.match(listed.hint ?? '', /index lists this file but the mirror does not have it.*--mirror/);
     return true;
   });
   assert.deepEqual(await tmpEntries(cacheDir), []);
+  const other = new KilnError('download-failed', 'download of x failed: HTTP 500 Internal Server Error');
+  assert.equal(listedButMissing(other), other, 'only a 404 is the mirror lacking a file');
 });
 
 test('redirects are followed', async (t) => {

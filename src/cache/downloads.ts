@@ -45,6 +45,19 @@ export interface Downloads {
   has(sha256: string): Promise<boolean>;
 }
 
+/**
+ * For a file a mirror's own index listed (a Debian source's .dsc and tarballs, a build
+ * dependency's .deb): a 404 is the mirror's fault, not a recipe's, so the hint says so.
+ * Anything else passes through unchanged.
+ */
+export function listedButMissing(e: unknown): unknown {
+  if (!(e instanceof KilnError) || e.code !== 'download-failed' || !/: HTTP 404\b/.test(e.message)) return e;
+  return new KilnError('download-failed', e.message, {
+    hint: "the mirror's index lists this file but the mirror does not have it (a partial or still-syncing mirror?): run again later, or pass --mirror (or set mirror in debian.toml) with a complete one",
+    cause: e,
+  });
+}
+
 /** `mirror://NAME/path` → `<mirrors[NAME]>/path`; http(s) urls unchanged. */
 export function resolveUrl(url: string, mirrors: Readonly<Record<string, string>>): string {
   const m = /^mirror:\/\/([^/]+)\/(.*)$/.exec(url);

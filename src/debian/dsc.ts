@@ -11,7 +11,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import type { Downloads } from '../cache/downloads.ts';
+import { listedButMissing, type Downloads } from '../cache/downloads.ts';
 import { sha256File } from '../lib/hash.ts';
 import { INDEX_INVALID, folded, parseDeb822, required, unwrapVerifiedClearsigned, words } from './deb822.ts';
 import { checksums } from './sources-index.ts';
@@ -80,7 +80,9 @@ export async function fetchSource(src: SourcePackage, options: FetchSourceOption
   }
   const get = async (f: SourceFile): Promise<LocalSourceFile> => {
     const url = `${base}/${f.name}`;
-    const path = await options.downloads.fetch(url, f.sha256, options.signal === undefined ? {} : { signal: options.signal });
+    const path = await options.downloads.fetch(url, f.sha256, options.signal === undefined ? {} : { signal: options.signal }).catch((e: unknown) => {
+      throw listedButMissing(e);
+    });
     const size = (await stat(path)).size;
     if (size !== f.size) {
       throw new KilnError('checksum-mismatch', `${url}: expected ${f.size} bytes, got ${size} (sha256 matches, so the index itself is inconsistent)`, { hint: 'try another mirror' });

@@ -18,7 +18,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { mkdir, readdir, readFile, copyFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Downloads } from '../cache/downloads.ts';
+import { listedButMissing, type Downloads } from '../cache/downloads.ts';
 import { debianExtras, type DebianBuildMode, type DebianBuildSpec } from '../debian/debian-spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
 import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
@@ -231,7 +231,9 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     log.note(`fetching ${fetchList.length} build dependencies through the downloads cache`);
     const settled = await Promise.allSettled(fetchList.map(async ({ pkg, dest }) => {
       const url = `${d.suite.mirror}/${pkg.filename}`;
-      const path = await c.downloads.fetch(url, pkg.sha256, { signal });
+      const path = await c.downloads.fetch(url, pkg.sha256, { signal }).catch((e: unknown) => {
+        throw listedButMissing(e);
+      });
       await mkdir(dirname(dest), { recursive: true });
       // A copy, not a hard link: maintainer scripts run as root next to this directory and
       // must not be able to change the shared cache entry.
