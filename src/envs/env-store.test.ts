@@ -203,7 +203,13 @@ test('a failed update keeps the current version and leaves no temporary copy', a
   assert.equal(after.versionId, v1.versionId);
   assert.deepEqual(after.versions, [v1.versionId]);
   assert.deepEqual(await readdir(join(state, 'envs/e/tmp')), []);
-  await assert.rejects(store.update('nope'), /no environment named "nope"/);
+  await assert.rejects(store.update('nope'), (e: unknown) => {
+    // It says where it looked, and how envs kept elsewhere are found.
+    assert.ok(e instanceof KilnError);
+    assert.match(e.message, /^no environment named "nope" in \/.*\/envs$/);
+    assert.match(e.hint ?? '', /kiln env create nope --suite SUITE --arch ARCH.*KILN_ENVS/);
+    return true;
+  });
 });
 
 test('destroy is refused while a live lease exists (naming the pid); stale leases do not count', async (t) => {

@@ -48,8 +48,14 @@ export interface StoreContext {
   pathExists(path: string): Promise<boolean>;
 }
 
-function notFound(name: string): KilnError {
-  return new KilnError(ENV_ERRORS.notFound, `no environment named "${name}"`, { hint: 'see `kiln env list`; make one with `kiln env create NAME --suite SUITE --arch ARCH`' });
+/** No env of that name where this store looks: says where, and how to look elsewhere. */
+function notFoundIn(envsDir: string): (name: string) => KilnError {
+  const shared = process.env['KILN_ENVS'] !== undefined && process.env['KILN_ENVS'] !== '';
+  const elsewhere = shared ? 'KILN_ENVS names this directory' : 'envs kept elsewhere are found with --state or KILN_ENVS=DIR';
+  return (name) =>
+    new KilnError(ENV_ERRORS.notFound, `no environment named "${name}" in ${envsDir}`, {
+      hint: `see \`kiln env list\`; make one with \`kiln env create ${name} --suite SUITE --arch ARCH\` (${elsewhere})`,
+    });
 }
 
 async function pathExists(path: string): Promise<boolean> {
@@ -62,6 +68,7 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
   const probe = options.probe ?? systemProbe;
   const paths = (name: string): EnvPaths => envPaths(stateDir, checkEnvName(name));
   const leasesLock = (name: string): string => `${name}.leases`;
+  const notFound = notFoundIn(envsDirOf(stateDir));
 
   const readMeta = async (p: EnvPaths, name: string): Promise<EnvMeta> => {
     const meta = await readJson(p.envJson, envMetaSchema);
