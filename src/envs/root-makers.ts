@@ -2,6 +2,7 @@
 // binfmt registration of a foreign arch (tests replace them through EnvStoreOptions.makers).
 
 import { KilnError } from '../errors.ts';
+import { suiteHint } from '../debian/closest-name.ts';
 import { ensureForeignArch } from './binfmt.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 import type { RootMakers } from './env-types.ts';
@@ -9,6 +10,7 @@ import { mmdebstrapArgv, PRIVATE_NS, runStreaming, upgradeArgv, upgradeEnv } fro
 
 export const defaultMakers: RootMakers = {
   async bootstrap(spec, root, o) {
+    await checkSuiteOnMirror(spec.mirror, spec.suite, o.signal);
     const argv = mmdebstrapArgv(spec, root);
     const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine });
     if (r.code !== 0) {
@@ -32,3 +34,19 @@ export const defaultMakers: RootMakers = {
     await ensureForeignArch(arch, { signal: o.signal, onOutput: o.onOutput });
   },
 };
+
+/**
+ * A suite the mirror does not have (a typo such as bookwrm) is named before mmdebstrap
+ * runs: its own error comes after a minute and deep in its output. Only a 404 of the
+ * suite's Release file counts; a network problem or a non-HTTP mirror is left to mmdebstrap.
+ */
+export async function checkSuiteOnMirror(mirror: string, suite: string, signal?: AbortSignal, fetchImpl: typeof fetch = globalThis.fetch): Promise<void> {
+  if (!/^https?:\/\//.test(mirror)) return;
+  const url = `${mirror.replace(/\/+$/, '')}/dists/${suite}/Release`;
+  const timeout = AbortSignal.timeout(15_000);
+  const res = await fetchImpl(url, { method: 'HEAD', redirect: 'follow', signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) }).catch(() => undefined);
+  if (res?.status !== 404) return;
+  throw new KilnError(ENV_ERRORS.usage, `--suite: the mirror ${mirror} has no suite "${suite}" (${url}: HTTP 404)`, {
+    hint: `${suiteHint(suite)} (or pass --mirror with one that has it)`,
+  });
+}
