@@ -2,6 +2,7 @@
 // `name=version`, or a local .dsc turned into a Sources entry.
 
 import { KilnError } from '../errors.ts';
+import { closestName } from './closest-name.ts';
 import type { Paragraph } from './deb822.ts';
 import { readLocalDsc } from './dsc.ts';
 import { rawField, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
@@ -33,10 +34,16 @@ export function selectSource(sources: LazyIndex<SourcePackage>, want: string, re
       ? `${name} is a binary package built by source ${bin.source}: ask for ${bin.source}`
       : list.length > 0
         ? `${req.suite} has ${name} ${list.map((s) => s.version).join(', ')}`
-        : `check the name; \`apt-cache showsrc ${name}\` on a ${req.suite} machine lists it if it exists`;
+        : nearName(sources, name, req.suite);
     throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} main`, { hint });
   }
   return { src, raw: rawOf(src.version), dscPath: undefined };
+}
+
+/** The hint for a name the suite has no source of: the nearest name it has (a typo), else how to look. */
+function nearName(sources: LazyIndex<SourcePackage>, name: string, suite: string): string {
+  const near = closestName(name, sources.names(), name.length <= 4 ? 1 : 2);
+  return near !== undefined ? `did you mean "${near}"?` : `check the name; \`apt-cache showsrc ${name}\` on a ${suite} machine lists it if it exists`;
 }
 
 /** A local .dsc as a Sources entry (its files are verified against it when it is read). */
