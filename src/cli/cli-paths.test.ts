@@ -125,7 +125,7 @@ test('env create prints nothing before refusing a bad name or a taken one; a bra
   const bad = await kiln(['env', 'create', 'Bad_Name', ...common]);
   assert.equal(bad.code, 2, bad.err);
   assert.equal(bad.out, '', 'nothing is announced before the name is checked');
-  assert.match(bad.err, /^kiln: error \[usage\]: "Bad_Name" is not a valid environment name$/m);
+  assert.match(bad.err, /^kiln: error \[usage\]: "Bad_Name" is not a valid environment name \(capital letters are not allowed: "bad_name"\?\)$/m);
 
   const braced = await kiln(['env', 'create', 'bookworm-{ARCH}', ...common]);
   assert.equal(braced.code, 2, braced.err);

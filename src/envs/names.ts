@@ -14,7 +14,9 @@ const VERSION_RE = /^(\d{8}T\d{6})-([0-9a-f]{8})$/;
 /** Throws a usage error naming the rule when `name` is not a valid env name. */
 export function checkEnvName(name: string): string {
   if (!NAME_RE.test(name) || name.length > NAME_MAX) {
-    throw new KilnError(ENV_ERRORS.usage, `"${name}" is not a valid environment name`, {
+    const lower = name.toLowerCase();
+    const why = lower !== name && NAME_RE.test(lower) && lower.length <= NAME_MAX ? ` (capital letters are not allowed: "${lower}"?)` : '';
+    throw new KilnError(ENV_ERRORS.usage, `"${name}" is not a valid environment name${why}`, {
       hint: `use lower-case letters, digits, ".", "_" and "-", starting with a letter or digit, at most ${NAME_MAX} characters (e.g. bookworm-amd64)`,
     });
   }
