@@ -40,7 +40,7 @@ test('a --state that is a file, or lies under one, is path-unusable naming it', 
   assertPathError(await kiln(['build', '--tree', EXAMPLES, '--state', file]), file, /state directory.*\(EEXIST\)/, 'state is a file');
   assertPathError(await kiln(['build', '--tree', EXAMPLES, '--state', join(file, 'sub')]), join(file, 'sub'), /\(ENOTDIR\)/, 'state under a file');
   // Verbs that do not wrap the error themselves reach main()'s fallback: key create here.
-  assertPathError(await kiln(['key', 'create', '--state', join(file, 'st')]), join(file, 'st', 'keys'), /\(ENOTDIR\)/, 'key create under a file');
+  assertPathError(await kiln(['key', 'create', '--state', join(file, 'st')]), join(file, 'st'), /\(ENOTDIR\)/, 'key create under a file');
 });
 
 test('key export -o into a missing directory or onto a directory is path-unusable; a good -o writes the key', async (t) => {
