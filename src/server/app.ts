@@ -30,6 +30,7 @@ import { registerWebRoutes, registerWebSession } from './web/web.ts';
 import { localRunner } from './runner.ts';
 import { usageBody } from './schemas.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { Context } from 'hono';
 
 const JSON_BODY_HINT = 'send one JSON object with Content-Type: application/json, e.g. {"tree": "main"}; the API is described at /api/v1/docs';
 
@@ -101,7 +102,8 @@ export function createApp(options: AppOptions): KilnServerApp {
     onError: (c) => c.json(errorBody(new KilnError('too-large', `the request body is over the limit of ${limit} bytes`, { hint: 'a build request is a few hundred bytes: send fewer or shorter targets' })), 413),
   });
   // Bundle uploads have their own, larger limit, counted as they stream to disk (bundles.ts).
-  app.use('/api/*', (c, next) => (c.req.method === 'PUT' && c.req.path.startsWith('/api/v1/bundles/') ? next() : jsonBodyLimit(c, next)));
+  const isBundleUpload = (c: Context): boolean => c.req.method === 'PUT' && c.req.path.startsWith('/api/v1/bundles/');
+  app.use('/api/*', (c, next) => (isBundleUpload(c) ? next() : jsonBodyLimit(c, next)));
   // The web status page's session cookie, sign-in and assets (before the bearer check).
   registerWebSession(app, context);
   app.use('*', bearerAuth(records));
@@ -109,7 +111,8 @@ export function createApp(options: AppOptions): KilnServerApp {
   // (hono's validator would answer only "Malformed JSON in request body"); the validator
   // then reads the text kept here. An empty body passes: routes without one ignore it.
   app.use('/api/*', async (c, next) => {
-    if (c.req.method === 'GET' || c.req.method === 'HEAD' || !/^application\/([\w.-]+\+)?json$/i.test((c.req.header('content-type') ?? '').split(';')[0]!.trim())) return next();
+    // A bundle upload streams to disk under its own limit whatever its content type says: never read it here.
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || isBundleUpload(c) || !/^application\/([\w.-]+\+)?json$/i.test((c.req.header('content-type') ?? '').split(';')[0]!.trim())) return next();
     const text = await c.req.text();
     if (text.trim() === '') return next();
     try {

@@ -166,6 +166,10 @@ test('bundles: upload limit, archive bomb and member count get 413, nothing writ
   const declared = await s.call('PUT', '/api/v1/bundles/big', s.alice, big);
   assert.equal(declared.status, 413, declared.text);
   assert.equal(declared.json.error.code, 'too-large');
+  // Whatever content type it claims: a JSON one must not get it read whole into memory.
+  const claimsJson = await s.call('PUT', '/api/v1/bundles/big', s.alice, big, { 'content-type': 'application/json' });
+  assert.equal(claimsJson.status, 413, claimsJson.text);
+  assert.equal(claimsJson.json.error.code, 'too-large');
   const streamed = await s.call(
     'PUT',
     '/api/v1/bundles/big2',
