@@ -8,9 +8,9 @@ test('edit distance: insert, delete, substitute', () => {
   for (const [a, b, d] of cases) assert.equal(editDistance(a, b), d, `${a} → ${b}`);
 });
 
-test('closestName: the nearest within two edits, never the word itself, case-insensitive', () => {
+test('closestName: the nearest within two edits, never the word itself, case-insensitive (a difference of case alone is the nearest)', () => {
   const names = ['suite', 'sources', 'nocheck', 'cpus'];
-  const cases: [string, string | undefined][] = [['nochek', 'nocheck'], ['sourcse', 'sources'], ['Suite', undefined], ['suite', undefined], ['memory', undefined], ['cpu', 'cpus']];
+  const cases: [string, string | undefined][] = [['nochek', 'nocheck'], ['sourcse', 'sources'], ['Suite', 'suite'], ['suite', undefined], ['memory', undefined], ['cpu', 'cpus']];
   for (const [word, want] of cases) assert.equal(closestName(word, names), want, word);
 });
 

@@ -8,8 +8,9 @@ export const KNOWN_SUITES = ['buster', 'bullseye', 'bookworm', 'trixie', 'forky'
 export function closestName(word: string, names: readonly string[], maxEdits = 2): string | undefined {
   let best: { name: string; d: number } | undefined;
   for (const name of names) {
+    // A difference of case alone (Summary, Bookworm) is the nearest of all.
     const d = editDistance(word.toLowerCase(), name.toLowerCase());
-    if (d > 0 && d <= maxEdits && (best === undefined || d < best.d)) best = { name, d };
+    if ((d > 0 || word !== name) && d <= maxEdits && (best === undefined || d < best.d)) best = { name, d };
   }
   return best?.name;
 }

@@ -107,7 +107,9 @@ function describeValue(v: unknown, expected?: string): string {
 
 /** How to write a value of the wrong type as the one expected, when that is plain (a quoted version, a one-item list). */
 function fixFor(expected: string, v: unknown): string {
-  if (expected === 'string' && (typeof v === 'number' || typeof v === 'boolean')) return ` (write it in quotes: "${String(v)}")`;
+  // Not the value back in quotes: TOML has made a number of it already (1.0 is 1, 1.10 is 1.1).
+  if (expected === 'string' && typeof v === 'number') return ' (write it in quotes: TOML reads it unquoted as a number)';
+  if (expected === 'string' && typeof v === 'boolean') return ` (write it in quotes: "${String(v)}")`;
   if (expected === 'array' && typeof v === 'string') return ` (write it as a list: [${JSON.stringify(v)}])`;
   return '';
 }
