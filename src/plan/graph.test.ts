@@ -123,6 +123,12 @@ test('a package needing several broken dependencies names every one, and its tex
   });
 });
 
+test('a broken dependency of another arch (:native) is named with its arch, and no name twice', () => {
+  const g = graph([spec('t', { bdeps: ['gone'] }), spec('a', { bdeps: ['t:native', 't'] })], { archs: ['amd64', 'riscv64'], hostArch: 'amd64' });
+  assert.equal(states(g)['a@amd64'], 'needs t, which is broken: needs gone, which is not in the tree');
+  assert.equal(states(g)['a@riscv64'], 'needs t (amd64), which is broken (also broken: t): needs gone, which is not in the tree');
+});
+
 test('runtime closure: A build-depends on B, B depends on C (and C on D) → A waits for B, C and D', () => {
   const g = graph([spec('a', { bdeps: ['b'] }), spec('b', { deps: ['c'] }), spec('c', { deps: ['d'] }), spec('d', { deps: ['c'] })]);
   const a = g.byId.get('a@amd64')!;

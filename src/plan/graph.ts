@@ -183,16 +183,22 @@ export function buildGraph(input: GraphInput): Graph {
       if (broken[k] !== undefined) continue;
       // The first broken dependency's chain, and the names of the others: every one is
       // named, and the text grows with the depth of the graph, not with its paths.
+      // A dependency of another arch (a :native tool) is named with its arch; "all" is every arch's.
+      const arch = drafts[sel[k]!]!.arch;
+      const label = (w: number): string => {
+        const d = drafts[sel[w]!]!;
+        return d.arch === arch || d.arch === 'all' ? d.name : `${d.name} (${d.arch})`;
+      };
       let first = -1;
-      const others: string[] = [];
+      const others = new Set<string>();
       for (const w of adj[k]!) {
         if (broken[w] === undefined) continue;
         if (first < 0) first = w;
-        else others.push(drafts[sel[w]!]!.name);
+        else if (label(w) !== label(first)) others.add(label(w));
       }
       if (first < 0) continue;
-      const also = others.length === 0 ? '' : ` (also broken: ${others.join(', ')})`;
-      broken[k] = `needs ${drafts[sel[first]!]!.name}, which is broken${also}: ${headOf(broken[first]!)}`;
+      const also = others.size === 0 ? '' : ` (also broken: ${[...others].join(', ')})`;
+      broken[k] = `needs ${label(first)}, which is broken${also}: ${headOf(broken[first]!)}`;
       changed = true;
     }
   }
