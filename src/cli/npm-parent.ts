@@ -1,24 +1,65 @@
-// kiln started by `npx kiln …` or `npm run kiln -- …` has npm for its parent, and npm does
-// not pass SIGTERM on: `kill <npx pid>` (or `timeout`, or a CI runner stopping the step)
-// ended npm alone and left kiln building, or a daemon serving, under pid 1. So under npm,
-// kiln watches its parent and, once npm is gone, stops as on SIGTERM: a build cancels its
-// jobs and records them, a daemon puts its builds back in the queue.
+// kiln started by `npx kiln …` or `npm run kiln -- …` runs under npm, through a shell
+// (npm → sh -c → kiln), and npm does not pass a signal on to it: `kill <npx pid>`,
+// `timeout`, or a CI runner stopping the step ended npm alone and left kiln building, or
+// a daemon serving, under pid 1. So under npm, kiln watches that npm process and, once it
+// is gone, stops as on SIGTERM: a build cancels its jobs and records them, a daemon puts
+// its builds back in the queue. KILN_NPM_WATCH=0 turns this off (a kiln meant to outlive
+// the npm script that started it).
 
-/** How often the parent is checked: a reparented kiln stops within this. */
+import { readFileSync } from 'node:fs';
+import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
+
+/** How often npm is checked: kiln stops within this once npm is gone. */
 export const PARENT_CHECK_MS = 500;
 
-/** Whether this process was started by npm (npx, npm exec, npm run). */
-export function startedByNpm(env: NodeJS.ProcessEnv): boolean {
-  return env['npm_command'] !== undefined && env['npm_command'] !== '';
+/** The shells npm starts a command through. */
+const SHELLS: ReadonlySet<string> = new Set(['sh', 'dash', 'bash']);
+
+export interface ProcStat {
+  readonly comm: string;
+  readonly ppid: number;
 }
 
-/** Under npm: SIGTERM to kiln itself once its parent process is gone (it was re-parented). */
+/** Command name and parent of a process, from /proc; undefined when it is gone. */
+export function readProcStat(pid: number): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // "pid (comm) S ppid …": comm may hold spaces and parentheses.
+    const open = text.indexOf('(');
+    const close = text.lastIndexOf(')');
+    const ppid = Number(text.slice(close + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? { comm: text.slice(open + 1, close), ppid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The npm process this one runs under: the parent, or the nearest ancestor past the
+ * shells between them, whose name is npm's process title (`npm exec …`, `npm run …`).
+ * Undefined when there is none (started some other way). Pure but for `stat`.
+ */
+export function npmAncestor(parent: number, stat: (pid: number) => ProcStat | undefined = readProcStat): number | undefined {
+  let pid = parent;
+  for (let hop = 0; hop < 4 && pid > 1; hop++) {
+    const s = stat(pid);
+    if (s === undefined) return undefined;
+    if (s.comm === 'npm' || s.comm.startsWith('npm ')) return pid;
+    if (!SHELLS.has(s.comm)) return undefined;
+    pid = s.ppid;
+  }
+  return undefined;
+}
+
+/** Under npm: SIGTERM to kiln itself once that npm process has ended. */
 export function stopWithNpm(env: NodeJS.ProcessEnv = process.env): void {
-  if (!startedByNpm(env)) return;
-  const parent = process.ppid;
-  if (parent <= 1) return;
+  if (env['npm_command'] === undefined || env['npm_command'] === '' || env['KILN_NPM_WATCH'] === '0') return;
+  const npm = npmAncestor(process.ppid);
+  if (npm === undefined) return;
+  const start = processStartTime(npm);
+  if (start === undefined) return;
   const timer = setInterval(() => {
-    if (process.ppid === parent) return;
+    if (sameProcessAlive(npm, start)) return;
     clearInterval(timer);
     process.kill(process.pid, 'SIGTERM');
   }, PARENT_CHECK_MS);

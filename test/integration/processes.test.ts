@@ -157,7 +157,7 @@ test('a recipe asking for more cpus than the machine has runs, alone, with JOBS 
 
 // npm does not pass SIGTERM on to what it runs: kiln run through npx must notice that its
 // parent is gone and stop as on SIGTERM (a CI runner or `timeout` signals npx alone).
-test('kiln run through npx stops as on SIGTERM when npx is killed: its build is cancelled and recorded, no process left', async () => {
+for (const sig of ['SIGTERM', 'SIGKILL'] as const) test(`kiln run through npx stops as on SIGTERM when npx is killed (${sig}): its build is cancelled and recorded, no process left`, async () => {
   await using dir = await tmpDir();
   const m = marker();
   try {
@@ -170,7 +170,7 @@ test('kiln run through npx stops as on SIGTERM when npx is killed: its build is 
     const npx = spawn('npx', ['--no-install', 'kiln', 'build', '--tree', tree, '--state', state, '--sandbox', 'host'], { cwd: REPO_ROOT, env, stdio: 'ignore' });
     const exited = new Promise<void>((done) => npx.once('exit', () => done()));
     assert.ok(await eventually(async () => (await pidsWithCmdline(`slow-${m}`)).length === 1, 30_000), 'the build never started');
-    npx.kill('SIGTERM');
+    npx.kill(sig);
     await exited;
     assert.ok(await eventually(async () => (await pidsWithCmdline(`slow-${m}`)).length === 0 && !(await pidsWithCmdline(state)).length, 10_000), 'kiln or its build outlived npx');
     const runs = await readdir(join(state, 'runs'));
