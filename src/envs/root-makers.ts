@@ -37,16 +37,20 @@ export const defaultMakers: RootMakers = {
 
 /**
  * A suite the mirror does not have (a typo such as bookwrm) is named before mmdebstrap
- * runs: its own error comes after a minute and deep in its output. Only a 404 of the
- * suite's Release file counts; a network problem or a non-HTTP mirror is left to mmdebstrap.
+ * runs: its own error comes after a minute and deep in its output. Only a 404 of both the
+ * suite's InRelease and Release files counts; a network problem or a non-HTTP mirror is left to mmdebstrap.
  */
 export async function checkSuiteOnMirror(mirror: string, suite: string, signal?: AbortSignal, fetchImpl: typeof fetch = globalThis.fetch): Promise<void> {
   if (!/^https?:\/\//.test(mirror)) return;
-  const url = `${mirror.replace(/\/+$/, '')}/dists/${suite}/Release`;
+  const dists = `${mirror.replace(/\/+$/, '')}/dists/${suite}`;
   const timeout = AbortSignal.timeout(15_000);
-  const res = await fetchImpl(url, { method: 'HEAD', redirect: 'follow', signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) }).catch(() => undefined);
-  if (res?.status !== 404) return;
-  throw new KilnError(ENV_ERRORS.usage, `--suite: the mirror ${mirror} has no suite "${suite}" (${url}: HTTP 404)`, {
+  const missing = async (file: string): Promise<boolean> => {
+    const res = await fetchImpl(`${dists}/${file}`, { method: 'HEAD', redirect: 'follow', signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) }).catch(() => undefined);
+    return res?.status === 404;
+  };
+  // Either file makes a suite (apt reads InRelease first; some repositories have only one).
+  if (!(await missing('InRelease')) || !(await missing('Release'))) return;
+  throw new KilnError(ENV_ERRORS.usage, `--suite: the mirror ${mirror} has no suite "${suite}" (${dists}/InRelease and Release: HTTP 404)`, {
     hint: `${suiteHint(suite)} (or pass --mirror with one that has it)`,
   });
 }
