@@ -272,7 +272,9 @@ int main(int argc, char **argv) {
       for (;;) {
         if (!exited) {
           pid_t r = wait4(pid, &st, WNOHANG, &ru);
-          if (r == pid) exited = 1;
+          /* Reaped: its pid may be reused, so no group kill by it from here on; what is left
+             of the group are orphans of this subreaper, which the sweep finds. */
+          if (r == pid) { exited = 1; if (reaper) running = 0; }
           else if (r < 0 && errno != EINTR) { exited = 1; st = 255 << 8; }
         }
         if (exited && !checked) {
@@ -309,7 +311,7 @@ int main(int argc, char **argv) {
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
           size_t cl; char *c = command(&cl);
-          if (c == NULL) kill_all_and_exit(pid);
+          if (c == NULL) kill_all_and_exit(running);
           if (cl == 1 && c[0] == 'A') { if (fo >= 0) close(fo); if (fe >= 0) close(fe); fo = fe = -1; }
           free(c);
         }

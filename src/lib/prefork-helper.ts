@@ -118,7 +118,8 @@ while (defined(my $job = command())) {
   my %open = (fileno($or) => [$or, 'o'], fileno($er) => [$er, 'e']);
   my $exited = 0; my @w; my $xsent = 0; my $failed = '';
   while (1) {
-    if (!$exited) { @w = reap($pid, $WNOHANG); if (@w) { $exited = 1 } }
+    # Reaped: its pid may be reused, so no group kill by it from here on (the sweep finds the rest).
+    if (!$exited) { @w = reap($pid, $WNOHANG); if (@w) { $exited = 1; $running = 0 if $reaper } }
     if ($exited && !$xsent && $failed eq '') {
       # The child is gone, so the exec-status pipe is at EOF or holds why it could not start.
       while (!defined sysread($sr, $failed, 4096)) { last unless $! == $EINTR }
@@ -142,7 +143,7 @@ while (defined(my $job = command())) {
     }
     if (vec($rout, 0, 1)) {
       my $c = command();
-      if (!defined $c) { killall($pid) }
+      if (!defined $c) { killall($running) }
       if ($c eq 'A') { close $_->[0] for values %open; %open = () }
     }
   }
