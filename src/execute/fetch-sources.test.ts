@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -59,4 +60,92 @@ test('fetchSources refuses a file: source that the tree changed, since the plan,
     const copied = await readdir(srcDir).catch(() => []);
     assert.deepEqual(copied, [], `${what}: nothing copied`);
   }
+});
+
+/** A one-package tree whose sources are the given files (made by `make` in the package folder), scanned valid. */
+async function treeWithSources(root: string, sources: string, make: (pkg: string) => Promise<void>): Promise<PackageSpec> {
+  const pkg = join(root, 'tree/p');
+  await mkdir(pkg, { recursive: true });
+  await writeFile(join(pkg, 'recipe.toml'), `name = "p"\nversion = "1.0"\nsummary = "s"\nlicense = "MIT"\n${sources}\n[build]\nscript = "make"\n`);
+  await make(pkg);
+  const scan = await scanRecipeTree(join(root, 'tree'));
+  assert.deepEqual(scan.invalid, []);
+  return scan.specs[0]!;
+}
+
+/** A .tar.gz at `file` of what `fill` puts in a fresh folder. */
+async function tarball(file: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  const dir = `${file}.d`;
+  await mkdir(dir);
+  await fill(dir);
+  execFileSync('tar', ['-czf', file, '-C', dir, '.']);
+  await rm(dir, { recursive: true });
+}
+
+test('sources never write through a link an earlier source made, nor bring a link out of $SRCDIR (the two-archive escape)', async () => {
+  await using dir = await tmpDir();
+  const outside = join(dir.path, 'outside');
+  await mkdir(outside);
+  // Both links resolve inside $SRCDIR on paper; through them, top/esc is $SRCDIR's parent.
+  const linkPair = (d: string) => mkdir(join(d, 'top')).then(() => Promise.all([symlink('..', join(d, 'top/sub')), symlink('sub/..', join(d, 'top/esc'))])).then(() => undefined);
+  const cases: Array<[string, string, (pkg: string) => Promise<void>, RegExp]> = [
+    ['a second archive writing through the link', '[[sources]]\nurl = "file:a.tar.gz"\n[[sources]]\nurl = "file:b.tar.gz"',
+      async (pkg) => {
+        await tarball(join(pkg, 'a.tar.gz'), linkPair);
+        await tarball(join(pkg, 'b.tar.gz'), async (d) => {
+          await mkdir(join(d, 'top/esc/outside'), { recursive: true });
+          await writeFile(join(d, 'top/esc/outside/pwned'), 'x');
+        });
+      }, /has a directory \$SRCDIR\/top\/esc where an earlier source made a link/],
+    ['a file copied to a dest through the link', '[[sources]]\nurl = "file:a.tar.gz"\n[[sources]]\nurl = "file:pwned"\ndest = "top/esc/outside"',
+      async (pkg) => {
+        await tarball(join(pkg, 'a.tar.gz'), linkPair);
+        await writeFile(join(pkg, 'pwned'), 'x');
+      }, /\$SRCDIR\/top\/esc is a link an earlier source made/],
+    ['an archive bringing a link to an absolute path', '[[sources]]\nurl = "file:a.tar.gz"',
+      async (pkg) => tarball(join(pkg, 'a.tar.gz'), async (d) => {
+        await mkdir(join(d, 'top'));
+        await symlink(outside, join(d, 'top/link'));
+      }), /member top\/link is a link to \S*outside, outside \$SRCDIR/],
+    ['an archive bringing a link that climbs out', '[[sources]]\nurl = "file:a.tar.gz"\ndest = "sub"',
+      async (pkg) => tarball(join(pkg, 'a.tar.gz'), async (d) => symlink('../../x', join(d, 'up'))), /member up is a link to \.\.\/\.\.\/x, outside \$SRCDIR/],
+  ];
+  for (const [i, [what, sources, make, message]] of cases.entries()) {
+    const root = join(dir.path, `case-${i}`);
+    const spec = await treeWithSources(root, sources, make);
+    const srcDir = join(root, 'work', 'src');
+    await assert.rejects(fetchInto(spec, root, srcDir), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, 'unsafe-path', `${what}: ${(e as Error).message}`);
+      assert.match((e as Error).message, message, what);
+      return true;
+    });
+    assert.deepEqual(await readdir(outside), [], `${what}: nothing written outside`);
+    assert.deepEqual(await readdir(join(root, 'work')), ['src'], `${what}: nothing written beside $SRCDIR`);
+    assert.ok(!(await readdir(srcDir)).some((n) => n.startsWith('.kiln-unpack-')), `${what}: no extraction folder left`);
+  }
+});
+
+test('sources merge as tar would: a second archive adds to the first\'s directories and replaces its files; links inside $SRCDIR are kept', async () => {
+  await using dir = await tmpDir();
+  const spec = await treeWithSources(dir.path, '[[sources]]\nurl = "file:a.tar.gz"\n[[sources]]\nurl = "file:b.tar.gz"\n[[sources]]\nurl = "file:extra.txt"\ndest = "pkg/doc"', async (pkg) => {
+    await tarball(join(pkg, 'a.tar.gz'), async (d) => {
+      await mkdir(join(d, 'pkg/src'), { recursive: true });
+      await writeFile(join(d, 'pkg/src/a.c'), 'a1');
+      await writeFile(join(d, 'pkg/README'), 'old');
+      await symlink('src/a.c', join(d, 'pkg/main.c'));
+    });
+    await tarball(join(pkg, 'b.tar.gz'), async (d) => {
+      await mkdir(join(d, 'pkg/src'), { recursive: true });
+      await writeFile(join(d, 'pkg/src/b.c'), 'b1');
+      await writeFile(join(d, 'pkg/README'), 'new');
+    });
+    await writeFile(join(pkg, 'extra.txt'), 'extra');
+  });
+  const srcDir = join(dir.path, 'src');
+  await fetchInto(spec, dir.path, srcDir);
+  assert.deepEqual((await readdir(join(srcDir, 'pkg/src'))).sort(), ['a.c', 'b.c']);
+  assert.equal(await readFile(join(srcDir, 'pkg/README'), 'utf8'), 'new');
+  assert.equal(await readFile(join(srcDir, 'pkg/main.c'), 'utf8'), 'a1');
+  assert.equal(await readFile(join(srcDir, 'pkg/doc/extra.txt'), 'utf8'), 'extra');
+  assert.deepEqual(await readdir(srcDir), ['pkg'], 'no extraction folder left');
 });

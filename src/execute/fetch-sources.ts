@@ -3,7 +3,8 @@
 // into $SRCDIR/dest. A file: source is copied from its real path, and only when that
 // path is inside the package folder (see recipes/local-file.ts).
 
-import { copyFile, mkdir } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
 import type { Downloads } from '../cache/downloads.ts';
@@ -11,6 +12,7 @@ import { KilnError } from '../errors.ts';
 import { isArchiveUrl } from '../recipes/parse-recipe.ts';
 import { resolveLocalFile } from '../recipes/local-file.ts';
 import type { PackageSpec } from '../plan/spec.ts';
+import { assertLinksInside, mergeInto, realDirUnder } from './safe-place.ts';
 
 export async function fetchSources(
   spec: PackageSpec,
@@ -36,15 +38,28 @@ export async function fetchSources(
       }
       file = await options.downloads.fetch(s.url, s.sha256, { signal: options.signal });
     }
-    const into = join(options.srcDir, s.dest);
-    await mkdir(into, { recursive: true });
+    // Never through a link an earlier source left (safe-place.ts): dest is made one real
+    // directory at a time, an archive goes to a fresh folder first, a file replaces.
+    const what = `${spec.file}: source ${s.url}`;
+    await mkdir(options.srcDir, { recursive: true });
+    const into = await realDirUnder(options.srcDir, s.dest, what);
     if (isArchiveUrl(s.url)) {
       options.note(`extract ${s.url} into $SRCDIR/${s.dest} (strip ${s.strip})`);
-      await unpackArchive(file, into, { strip: s.strip, signal: options.signal });
+      const fresh = await mkdtemp(join(options.srcDir, '.kiln-unpack-'));
+      try {
+        await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal });
+        await assertLinksInside(fresh, options.srcDir, s.dest, what);
+        await mergeInto(fresh, into, options.srcDir, what);
+      } finally {
+        await rm(fresh, { recursive: true, force: true });
+      }
     } else {
       const name = basename(s.url.replace(/[?#].*$/, '').replace(/^file:/, ''));
       options.note(`copy ${s.url} to $SRCDIR/${join(s.dest, name)}`);
-      await copyFile(file, join(into, name));
+      const to = join(into, name);
+      if ((await lstat(to).catch(() => undefined))?.isDirectory() === true) throw new KilnError('unsafe-path', `${what}: $SRCDIR/${join(s.dest, name)} is a directory an earlier source made`, { hint: 'give the file another dest' });
+      await rm(to, { force: true });
+      await copyFile(file, to, fsConstants.COPYFILE_EXCL);
     }
   }
 }
