@@ -3,7 +3,7 @@
 // that ends without a status and without kiln or the kernel having killed it never got to
 // start: that is the backend's failure, named with its setup script.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { runGroup, type GroupResult } from '../lib/spawn-group.ts';
@@ -63,6 +63,9 @@ export function startInitRun(o: {
       if (status !== undefined) {
         return { exitCode: status.exitCode, signal: status.signal === null ? null : (signalName(status.signal) ?? `SIG${status.signal}`) };
       }
+      // A full build disk: init could not write the status file there, but its own exit
+      // status is the build's (exit N, or 128 + signal), as on the host sandbox.
+      if (!excused && (await diskFull(o.runDir))) return { exitCode: r.exitCode, signal: r.signal };
       if (!excused) {
         const err = Buffer.concat(tail).toString().trim().split('\n').slice(-3).join(' / ');
         throw new KilnError('sandbox-unavailable', `${o.what} failed to start (status ${r.exitCode ?? r.signal}): ${err || 'no message'}`, {
@@ -72,4 +75,10 @@ export function startInitRun(o: {
       return { exitCode: r.exitCode, signal: r.signal };
     },
   };
+}
+
+/** Whether the file system holding `dir` has (next to) no space left for files. */
+async function diskFull(dir: string): Promise<boolean> {
+  const st = await statfs(dir).catch(() => undefined);
+  return st !== undefined && st.bavail * st.bsize < 1024 * 1024;
 }
