@@ -73,7 +73,6 @@ test('a full recipe: relations, provides, sources with their default strip, buil
       'build-depends': '["zlib (>= 1.2.11)", "libssl (>= 3) | libressl", "nasm [amd64]"]',
       depends: '["zlib"]',
       provides: '["libfoo-dev (= 1.0)", "libfoo1"]',
-      env: '"bookworm"',
     },
     sources: [
       { url: '"https://dl.example/foo-1.0.tar.gz"', sha256: `"${SHA}"` },
@@ -95,7 +94,7 @@ test('a full recipe: relations, provides, sources with their default strip, buil
   assert.deepEqual(d.buildDepends[0]?.[0]?.constraint, { op: '>=', version: '1.2.11' });
   assert.deepEqual(d.depends.map((g) => g.map((x) => x.name)), [['zlib']]);
   assert.deepEqual(d.provides, [{ name: 'libfoo-dev', version: '1.0' }, { name: 'libfoo1' }]);
-  assert.equal(d.env, 'bookworm');
+  assert.equal(d.env, undefined, 'the env is the tree\'s, not the recipe\'s');
   assert.deepEqual(d.sources, [
     { url: 'https://dl.example/foo-1.0.tar.gz', sha256: SHA, dest: '', strip: 1, localPath: undefined },
     { url: 'mirror://debian/pool/f/foo.diff', sha256: SHA, dest: 'patches', strip: 0, localPath: undefined },
@@ -110,7 +109,7 @@ test('a full recipe: relations, provides, sources with their default strip, buil
   assert.equal(d.silentTimeoutMs, 90_000);
 });
 
-test('defaults come from kiln.toml unless the recipe sets its own', () => {
+test('defaults come from kiln.toml unless the recipe sets its own (the env always does)', () => {
   const defaults: RecipeDefaults = { cpus: 2, memoryBytes: 1024 ** 3, timeoutMs: 3_600_000, silentTimeoutMs: 1_200_000, env: 'trixie' };
   const inherit = parseRecipe(recipe({}), { file: FILE, folderName: 'foo', defaults });
   assert.ok(inherit.ok);
@@ -119,13 +118,13 @@ test('defaults come from kiln.toml unless the recipe sets its own', () => {
     [2, 1024 ** 3, 3_600_000, 1_200_000, 'trixie'],
   );
   const own = parseRecipe(
-    recipe({ top: { env: '"bookworm"' }, build: { cpus: '1', memory: '268435456', timeout: '"5m"', 'silent-timeout': '"1m"' } }),
+    recipe({ build: { cpus: '1', memory: '268435456', timeout: '"5m"', 'silent-timeout': '"1m"' } }),
     { file: FILE, folderName: 'foo', defaults },
   );
   assert.ok(own.ok);
   assert.deepEqual(
     [own.draft.cpus, own.draft.memoryBytes, own.draft.timeoutMs, own.draft.silentTimeoutMs, own.draft.env],
-    [1, 256 * 1024 ** 2, 300_000, 60_000, 'bookworm'],
+    [1, 256 * 1024 ** 2, 300_000, 60_000, 'trixie'],
   );
   assert.equal(builtinDefaults.cpus, 1);
 });
@@ -151,6 +150,8 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   { name: 'wrong type: archs', text: recipe({ top: { archs: '"amd64"' } }), want: ['archs: expected an array, got "amd64" (write it as a list: ["amd64"])'] },
   { name: 'a version written as a number: quote it, and no word of whole numbers', text: recipe({ top: { version: '1.2' } }), want: ['version: expected a string, got 1.2 (write it in quotes: TOML reads it unquoted as a number)'] },
   { name: 'a misspelt key: did you mean', text: recipe({ top: { sumary: '"x"' } }), want: ['unknown key "sumary" (did you mean "summary"?)'] },
+  { name: 'a recipe choosing its env: where env goes instead', text: recipe({ top: { env: '"trixie-amd64"' } }), want: ["env: a recipe cannot choose its build environment: set env in the tree's kiln.toml, or pass --env, for the whole run"] },
+  { name: 'env next to another unknown key: both said', text: recipe({ top: { env: '"x"', colour: '"red"' } }), want: ["env: a recipe cannot choose its build environment: set env in the tree's kiln.toml, or pass --env, for the whole run", 'unknown key "colour"'] },
   { name: 'a version that TOML turned into another number: the hint does not repeat it', text: recipe({ top: { version: '1.10' } }), want: ['version: expected a string, got 1.1 (write it in quotes: TOML reads it unquoted as a number)'] },
   { name: 'a key in the wrong case: did you mean', text: recipe({ top: { Summary: '"x"', summary: null } }), want: ['summary: missing required key (expected a string)', 'unknown key "Summary" (did you mean "summary"?)'] },
   { name: 'a misspelt key in [build] and in a source', text: recipe({ build: { cpu: '2' }, sources: [{ url: '"file:a"', shaa256: '"x"' }] }), want: ['sources[0]: unknown key "shaa256" (did you mean "sha256"?)', 'build: unknown key "cpu" (did you mean "cpus"?)'] },

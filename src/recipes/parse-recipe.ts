@@ -99,7 +99,12 @@ export function parseRecipe(
   const parsed = recipeSchema.safeParse(doc);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      add(keyPath(issue.path), describeIssue(issue, valueAt(doc, issue.path), issue.code === 'unrecognized_keys' ? recipeKeysAt(issue.path) : []));
+      // A recipe cannot pick its env (a run builds each arch in one env): say where it goes.
+      const envKey = issue.code === 'unrecognized_keys' && issue.path.length === 0 && issue.keys.includes('env');
+      if (envKey) add('env', 'a recipe cannot choose its build environment: set env in the tree\'s kiln.toml, or pass --env, for the whole run');
+      const rest = envKey ? { ...issue, keys: issue.keys.filter((k) => k !== 'env') } : issue;
+      if (rest.code === 'unrecognized_keys' && rest.keys.length === 0) continue;
+      add(keyPath(rest.path), describeIssue(rest, valueAt(doc, rest.path), rest.code === 'unrecognized_keys' ? recipeKeysAt(rest.path) : []));
     }
   }
   // Keep checking what can be checked even when the shape is off, so the user sees
@@ -255,7 +260,7 @@ export function parseRecipe(
       memoryBytes,
       timeoutMs,
       silentTimeoutMs,
-      env: d.env ?? defaults.env,
+      env: defaults.env,
     },
   };
 }

@@ -33,7 +33,6 @@ export const recipeSchema = z.strictObject({
   'build-depends': z.array(z.string()).optional(),
   depends: z.array(z.string()).optional(),
   provides: z.array(z.string()).optional(),
-  env: z.string().min(1).optional(),
   sources: z.array(sourceSchema).optional(),
   build: buildSchema,
 });
