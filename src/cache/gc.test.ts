@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, open, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gcCache, openFilesUnder } from './gc.ts';
@@ -89,6 +90,30 @@ test('without olderThan everything unkept goes, but young tmp entries stay', asy
   assert.equal(u.downloads.count, 1);
   assert.equal(u.tmp.count, 2);
   assert.equal(result.removed.filter((r) => r.kind === 'artifact').length, 4);
+});
+
+test('a tmp entry of a dead kiln of this host (killed while packing) goes after 10 minutes unwritten, not an hour', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-dead-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const tmp = join(root, 'cache', 'tmp');
+  await mkdir(tmp, { recursive: true });
+  const dead = spawnSync('true').pid!;
+  const live = process.pid;
+  const entries: [string, number][] = [
+    [`art-${'a'.repeat(16)}-${dead}-abc123-1`, 20 * 60_000], // dead, quiet for 20 min: goes
+    [`art-${'b'.repeat(16)}-${dead}-abc123-2`, 2 * 60_000], // dead, written 2 min ago: stays
+    [`dl-${'c'.repeat(16)}-${live}-0a0b0c0d`, 20 * 60_000], // alive (this process): stays
+    ['no-pid-in-this-name', 20 * 60_000], // unknown owner: the hour rule
+  ];
+  for (const [name, ms] of entries) {
+    await mkdir(join(tmp, name));
+    await writeFile(join(tmp, name, 'part'), 'x');
+    await age(join(tmp, name, 'part'), ms);
+    await age(join(tmp, name), ms);
+  }
+  const result = await gcCache(join(root, 'cache'), { keep: new Set(), now: NOW });
+  assert.deepEqual(result.removed.map((r) => [r.kind, r.path]), [['tmp', join(tmp, entries[0]![0])]]);
+  assert.deepEqual((await readdir(tmp)).sort(), entries.slice(1).map(([n]) => n).sort());
 });
 
 test('a touched artifact is not old any more', async (t) => {

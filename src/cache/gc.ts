@@ -16,6 +16,7 @@ import { lstat, mkdir, readdir, readlink, realpath, rename, rm } from 'node:fs/p
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { SHA256_RE } from '../lib/hash.ts';
+import { pidAlive } from '../lib/pid-alive.ts';
 import { artifactDirs, entries, walkStat } from './du.ts';
 import { liveInUse } from './in-use.ts';
 
@@ -48,6 +49,20 @@ export interface GcResult {
 
 /** tmp/ entries younger than this may still be written to. */
 export const TMP_MIN_AGE_MS = 3_600_000;
+
+/**
+ * A tmp/ entry named by a process of this host that is gone (`art-<key>-<pid>-…`, a kiln
+ * killed while packing) is left over, not being written: it goes once nothing wrote to it
+ * for this long (a cache shared with another host may hold a live writer's entry whose
+ * pid means nothing here; that one keeps writing).
+ */
+export const DEAD_OWNER_TMP_AGE_MS = 600_000;
+
+/** The pid in a tmp/ entry's name (`<kind>-<16 hex>-<pid>-…`), if it has one. */
+export function tmpOwnerPid(name: string): number | undefined {
+  const m = /^[a-z]+-[0-9a-f]{1,16}-(\d+)-/.exec(name);
+  return m === null ? undefined : Number(m[1]);
+}
 
 /** A Debian index used more recently than this may be about to be read by a running kiln. */
 export const INDEX_MIN_AGE_MS = 3_600_000;
@@ -116,7 +131,9 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   for (const entry of tmpEntries) {
     options.signal?.throwIfAborted();
     const { bytes, newestMtimeMs } = await walkStat(entry);
-    if (newestMtimeMs === 0 || newestMtimeMs >= now - TMP_MIN_AGE_MS) continue;
+    const owner = tmpOwnerPid(basename(entry));
+    const minAge = owner !== undefined && owner !== process.pid && !pidAlive(owner) ? DEAD_OWNER_TMP_AGE_MS : TMP_MIN_AGE_MS;
+    if (newestMtimeMs === 0 || newestMtimeMs >= now - minAge) continue;
     if (!dryRun) await rm(entry, { recursive: true, force: true });
     removed.push({ kind: 'tmp', path: entry, bytes });
   }
