@@ -13,6 +13,7 @@
 // with node:zlib's zstd (a valid zstd frame with a checksum, like the CLI's; the
 // compressed bytes may differ, the tar inside does not). Anything else goes to GNU tar.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as zlibConstants, zstdCompress } from 'node:zlib';
@@ -253,11 +254,17 @@ interface RunOptions {
 
 const STDERR_LIMIT = 8192;
 
+/** util-linux's setpriv (essential on Debian), when this host has it. */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 /** Run GNU tar in its own process group (so zstd dies with it) and map failures to KilnErrors. */
 function runTar(args: readonly string[], o: RunOptions): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     o.signal?.throwIfAborted();
-    const child = spawn('tar', args, {
+    // setpriv's parent-death signal: a kiln killed while packing or unpacking takes its tar
+    // along (tar is in a group of its own, so nothing else would end it).
+    const [cmd, argv] = SETPRIV === undefined ? ['tar', args] : [SETPRIV, ['--pdeathsig', 'KILL', '--', 'tar', ...args]];
+    const child = spawn(cmd, argv, {
       stdio: [o.input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
       detached: true,
       env: { ...process.env, LC_ALL: 'C' },

@@ -182,3 +182,20 @@ for (const sig of ['SIGTERM', 'SIGKILL'] as const) test(`kiln run through npx st
     await reap(m);
   }
 });
+
+// tar runs in a process group of its own (so that cancelling kills its zstd too): a kiln
+// killed while packing must still take it along, or it goes on writing a large archive
+// nobody will use.
+test('kiln killed with SIGKILL while packing a large artifact: its tar and zstd go too', { timeout: 120_000 }, async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'big'), { recursive: true });
+  await writeFile(join(tree, 'big', 'recipe.toml'), `name = "big"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = '''\nmkdir -p "$DESTDIR/usr/share/big"\nhead -c 1000M /dev/urandom > "$DESTDIR/usr/share/big/data"\n'''\n`);
+  const state = join(dir.path, 'state');
+  const packing = (): Promise<number[]> => pidsWithCmdline(`--directory=${state}`);
+  const k = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--json'], { timeoutMs: 100_000 });
+  assert.ok(await eventually(async () => (await packing()).length > 0, 90_000), 'tar never started packing');
+  process.kill(k.pid, 'SIGKILL');
+  await k.done;
+  assert.ok(await eventually(async () => (await packing()).length === 0, 500), `tar outlived kiln: ${JSON.stringify(await packing())}`);
+});
