@@ -1,6 +1,7 @@
 // Streams to run kiln's CLI in-process (main(args, io) or a verb's register) and read back
 // what it printed.
 
+import './hermetic-env.ts'; // a developer's KILN_ENVS/KILN_STATE never reach these tests, also under a bare node --test
 import { PassThrough } from 'node:stream';
 
 export function cliStreams(): { stdout: PassThrough; stderr: PassThrough; out: () => string; err: () => string } {

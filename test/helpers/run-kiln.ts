@@ -3,6 +3,7 @@
 // exit status, the parsed --json events and summary; spawnKiln() hands back the live
 // process for tests that signal it or watch its events as they come.
 
+import './hermetic-env.ts'; // a developer's KILN_ENVS/KILN_STATE never reach these tests, also under a bare node --test
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
