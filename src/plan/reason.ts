@@ -16,7 +16,7 @@ export type ReasonKind = Reason['kind'];
 export function describeReason(r: Reason): string {
   switch (r.kind) {
     case 'new':
-      return r.artifactGone === true ? 'new: built before with these inputs, but its artifact is gone from the cache (cache gc)' : 'new: never built before';
+      return r.artifactGone === true ? 'new: built before with these inputs, but its artifact is gone from the cache (cache gc, or found corrupt and removed)' : 'new: never built before';
     case 'recipe-changed':
       return 'recipe-changed: the recipe or a file it references changed';
     case 'source-changed':
