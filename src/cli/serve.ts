@@ -24,7 +24,11 @@ interface ServeOpts extends StateOptions {
   bundleMaxExtracted?: number;
   bundleMaxEntries?: number;
   sampleInterval?: number;
+  minFree: number;
 }
+
+/** The default of --min-free: builds wait while the state's disk has less than this free. */
+export const DEFAULT_MIN_FREE = 1024 ** 3;
 
 /** A size: bytes, or with a K/M/G suffix (powers of 1024), e.g. 64M. */
 export function parseSize(flag: string): (text: string) => number {
@@ -97,6 +101,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--bundle-max-bytes <size>', `largest bundle upload, as sent (default ${DEFAULT_BUNDLE_LIMITS.maxUploadBytes / 1024 ** 2}M)`, parseSize('--bundle-max-bytes'))
     .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
     .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
+    .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', (t: string) => (t.trim() === '0' ? 0 : parseSize('--min-free')(t)), DEFAULT_MIN_FREE)
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addStateOptions(cmd);
   cmd.action(async (opts: ServeOpts) => {
@@ -117,6 +122,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         ...(opts.bundleMaxEntries === undefined ? {} : { maxEntries: opts.bundleMaxEntries }),
       },
       ...(opts.sampleInterval === undefined ? {} : { sampleIntervalMs: Math.round(opts.sampleInterval * 1000) }),
+      minFreeBytes: opts.minFree,
       onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
     });
     let server;
@@ -129,6 +135,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     ctx.stderr.write(
       `kiln serve: listening on ${server.url} (state ${state.root}; trees: ${[...trees.keys()].join(', ') || 'none'}; ` +
         `${maxConcurrentBuilds} concurrent builds)\n` +
+        (kiln.queue.lowSpace() === undefined ? '' : `kiln serve: the disk of ${kiln.queue.lowSpace()!.where} has less free than --min-free: builds wait until there is space (GET /healthz says how much)\n`) +
         (kiln.requeued.length > 0 ? `kiln serve: re-queued ${kiln.requeued.length} build(s) interrupted by the last server: ${kiln.requeued.join(', ')}\n` : ''),
     );
     await new Promise<void>((done) => {

@@ -393,3 +393,36 @@ test('an unexpected error is a 500 `internal` (a code of errors.ts) with a hint;
   assert.equal(logged.length, 1);
   assert.match(logged[0]!, /GET \/api\/v1\/boom: Error: secret detail/);
 });
+
+test('the free-space guard: below --min-free no build starts and /healthz says why (503); with space again they start', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-space-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = fakeRunner();
+  const tokens = openServerRecords(dir);
+  const alice = tokens.createToken('alice').token;
+  tokens.close();
+  let free = 512 * 1024 ** 2;
+  const kiln = createApp({ stateDir: dir, trees: { main: dir }, runner: fake.runner, slots: 4, onError: () => undefined, minFreeBytes: 1024 ** 3, freeSpace: () => ({ bytes: free, where: '/srv/kiln' }) });
+  t.after(() => kiln.close());
+  const health = await call(kiln, 'GET', '/healthz', undefined);
+  assert.equal(health.status, 503);
+  assert.deepEqual(health.json, { ok: false, problems: ['only 0.5 GiB free on /srv/kiln, under --min-free 1.0 GiB: queued builds wait (kiln cache gc frees space)'] });
+  const id = await submit(kiln, alice);
+  assert.deepEqual(fake.running(), [], 'nothing starts while the disk is low');
+  assert.equal((await call(kiln, 'GET', `/api/v1/builds/${id}`, alice)).json.state, 'queued');
+  free = 2 * 1024 ** 3;
+  kiln.queue.pump(); // what the guard's own re-check does every 10 s
+  assert.deepEqual(fake.running(), [id]);
+  assert.deepEqual((await call(kiln, 'GET', '/healthz', undefined)).json, { ok: true });
+});
+
+test('the real free-space guard reads the state dir\'s disk: a --min-free above it holds builds', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-space-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fake = fakeRunner();
+  const kiln = createApp({ stateDir: dir, trees: { main: dir }, runner: fake.runner, slots: 4, onError: () => undefined, minFreeBytes: 2 ** 52 });
+  t.after(() => kiln.close());
+  const health = await call(kiln, 'GET', '/healthz', undefined);
+  assert.equal(health.status, 503);
+  assert.match(health.json.problems[0], new RegExp(`^only \\d+\\.\\d GiB free on ${dir}`));
+});

@@ -10,6 +10,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
+import { statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { errorBody, httpStatusFor, isKilnError, KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
@@ -59,6 +60,29 @@ export interface AppOptions {
   readonly version?: string;
   /** Where unexpected errors are reported (default stderr). */
   readonly onError?: (message: string) => void;
+  /** The free-space guard: no build starts while the state's disk has less (kiln serve --min-free; 0 turns it off). */
+  readonly minFreeBytes?: number;
+  /** For tests: how much is free (default: statfs of the state's work and cache dirs, the lesser). */
+  readonly freeSpace?: () => { bytes: number; where: string } | undefined;
+}
+
+/** The free space where builds write (workspaces and cache), the fuller of the two file systems. */
+export function stateFreeSpace(state: StateLayout): { bytes: number; where: string } | undefined {
+  let least: { bytes: number; where: string } | undefined;
+  for (const where of [state.work, state.cache]) {
+    // Not made yet: its parent, the state dir, is where it will be.
+    for (const dir of [where, state.root]) {
+      try {
+        const st = statfsSync(dir);
+        const bytes = st.bavail * st.bsize;
+        if (least === undefined || bytes < least.bytes) least = { bytes, where: dir };
+        break;
+      } catch {
+        // try the next
+      }
+    }
+  }
+  return least;
 }
 
 export interface KilnServerApp {
@@ -83,6 +107,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
     slots: options.slots ?? availableParallelism(),
     ...(options.overcommitCpus === undefined ? {} : { overcommitCpus: options.overcommitCpus }),
+    ...(options.minFreeBytes === undefined || options.minFreeBytes <= 0 ? {} : { minFree: { bytes: options.minFreeBytes, free: options.freeSpace ?? (() => stateFreeSpace(state)) } }),
     onError: (id, e) => report(`build ${id}: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
   });
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };

@@ -87,7 +87,7 @@ test('--listen and --tree parsing', (t) => {
   assert.throws(() => treesFrom([`a=${dir}`, `a=${dir}`]), /twice/);
 });
 
-test('kiln serve answers on its socket and exits 0 on SIGTERM', async (t) => {
+for (const [extra, healthy] of [[[], 200], [['--min-free', '999999G'], 503]] as const) test(`kiln serve answers on its socket${extra.length > 0 ? ' (/healthz 503 under --min-free above the free space)' : ''} and exits 0 on SIGTERM`, async (t) => {
   const state = stateDir(t);
   const script = `
     import { Command } from 'commander';
@@ -95,7 +95,7 @@ test('kiln serve answers on its socket and exits 0 on SIGTERM', async (t) => {
     const ctx = { exitCode: 0, stdout: process.stdout, stderr: process.stderr };
     const program = new Command('kiln');
     registerServe(program, ctx);
-    await program.parseAsync(['serve', '--listen', '127.0.0.1:0', '--state', ${JSON.stringify(state)}, '--tree', 'main=${state}'], { from: 'user' });
+    await program.parseAsync(['serve', '--listen', '127.0.0.1:0', '--state', ${JSON.stringify(state)}, '--tree', 'main=${state}', ...${JSON.stringify(extra)}], { from: 'user' });
     process.exitCode = ctx.exitCode;
   `;
   const child = spawn(NODE, ['--input-type=module', '-e', script], { cwd: resolve(import.meta.dirname, '../..'), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -112,7 +112,8 @@ test('kiln serve answers on its socket and exits 0 on SIGTERM', async (t) => {
     child.once('exit', () => reject(new Error(`serve exited early: ${err}`)));
   });
   const health = await fetch(`${url}/healthz`);
-  assert.equal(health.status, 200);
+  assert.equal(health.status, healthy, await health.clone().text());
+  if (healthy === 503) assert.match(((await health.json()) as { problems: string[] }).problems[0]!, /under --min-free 999999\.0 GiB: queued builds wait/);
   assert.equal((await fetch(`${url}/api/v1/builds`)).status, 401);
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   child.kill('SIGTERM');

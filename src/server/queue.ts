@@ -84,6 +84,18 @@ export interface QueueOptions {
   readonly pool?: SlotPool;
   /** A runner that throws (a bug, or an unexpected failure) is reported here. */
   readonly onError?: (buildId: string, e: unknown) => void;
+  /**
+   * The free-space guard (kiln serve --min-free): no build starts while `free()` says the
+   * state's disk has less than `bytes`; queued builds wait, re-checked every `recheckMs`.
+   */
+  readonly minFree?: { readonly bytes: number; readonly free: () => { bytes: number; where: string } | undefined; readonly recheckMs?: number };
+}
+
+/** Why builds do not start: the disk is below --min-free. */
+export interface LowSpace {
+  readonly freeBytes: number;
+  readonly minFreeBytes: number;
+  readonly where: string;
 }
 
 export type CancelOutcome = 'cancelled' | 'cancelling' | 'finished';
@@ -99,6 +111,9 @@ export class BuildQueue {
   #active = new Map<string, ActiveBuild>();
   #stopping = false;
   #waiters = new Map<string, Array<() => void>>();
+  #minFree: QueueOptions['minFree'];
+  #lowSpace: LowSpace | undefined;
+  #recheck: NodeJS.Timeout | undefined;
 
   constructor(options: QueueOptions) {
     this.#records = options.records;
@@ -107,6 +122,22 @@ export class BuildQueue {
     this.slots = Math.max(1, options.slots);
     this.pool = options.pool ?? new SlotPool(machineCapacity(this.slots, options.overcommitCpus));
     this.#onError = options.onError ?? (() => undefined);
+    this.#minFree = options.minFree;
+  }
+
+  /** Set while the free-space guard holds builds back (the last check's figures). */
+  lowSpace(): LowSpace | undefined {
+    this.#checkSpace();
+    return this.#lowSpace;
+  }
+
+  /** Whether builds may start as far as disk space goes; remembers why not. */
+  #checkSpace(): boolean {
+    const guard = this.#minFree;
+    if (guard === undefined || guard.bytes <= 0) return true;
+    const free = guard.free();
+    this.#lowSpace = free !== undefined && free.bytes < guard.bytes ? { freeBytes: free.bytes, minFreeBytes: guard.bytes, where: free.where } : undefined;
+    return this.#lowSpace === undefined;
   }
 
   /** Re-queue what a dead server left running, then start what can start. The re-queued ids. */
@@ -185,6 +216,17 @@ export class BuildQueue {
   pump(): void {
     if (this.#stopping) return;
     if (this.#active.size >= this.maxConcurrent) return;
+    if (!this.#checkSpace()) {
+      // Queued builds wait for space (a gc, a cleanup): look again in a while.
+      if (this.#recheck === undefined && this.#records.queuedBuilds().length > 0) {
+        this.#recheck = setTimeout(() => {
+          this.#recheck = undefined;
+          this.pump();
+        }, this.#minFree?.recheckMs ?? 10_000);
+        this.#recheck.unref();
+      }
+      return;
+    }
     const busy = new Set([...this.#active.values()].map((a) => a.tenant));
     const heads: Array<{ b: BuildRecord; order: number }> = [];
     const seen = new Set<string>();
@@ -205,6 +247,7 @@ export class BuildQueue {
   /** Stop taking builds, abort the running ones (they go back to the queue) and wait for them. */
   async stop(): Promise<void> {
     this.#stopping = true;
+    clearTimeout(this.#recheck);
     for (const a of this.#active.values()) {
       if (!a.controller.signal.aborted) {
         a.abortedBy = 'shutdown';

@@ -9,7 +9,13 @@ import type { ServerContext } from '../context.ts';
 import { BuilderSchema } from '../schemas.ts';
 
 export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
-  app.get('/healthz', (c) => c.json({ ok: true }));
+  // A builder whose disk is below --min-free takes builds but starts none: not healthy.
+  app.get('/healthz', (c) => {
+    const low = ctx.queue.lowSpace();
+    if (low === undefined) return c.json({ ok: true });
+    const gib = (n: number): string => `${(n / 1024 ** 3).toFixed(1)} GiB`;
+    return c.json({ ok: false, problems: [`only ${gib(low.freeBytes)} free on ${low.where}, under --min-free ${gib(low.minFreeBytes)}: queued builds wait (kiln cache gc frees space)`] }, 503);
+  });
 
   app.openapi(
     createRoute({
