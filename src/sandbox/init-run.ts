@@ -3,7 +3,7 @@
 // that ends without a status and without kiln or the kernel having killed it never got to
 // start: that is the backend's failure, named with its setup script.
 
-import { readFile, statfs, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { runGroup, type GroupResult } from '../lib/spawn-group.ts';
@@ -12,10 +12,17 @@ import type { RunSpec } from './sandbox.ts';
 import { signalName } from './workspace-checks.ts';
 
 /** Writes run `n`'s env file (NUL-separated K=V) and names its status file. */
+/** What a run's status file holds until init writes the build's status. */
+const NOT_REACHED = 'not reached\n';
+
 export async function initRunFiles(runDir: string, n: number, env: Readonly<Record<string, string>>): Promise<{ envFile: string; statusFile: string }> {
   const envFile = join(runDir, `${n}.env`);
   await writeFile(envFile, Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join(''), { mode: 0o600 });
-  return { envFile, statusFile: join(runDir, `${n}.status`) };
+  // Init overwrites this when the build's process ends. Still there: init never got that
+  // far (setup failed). Empty: init got there but could not write (a full disk).
+  const statusFile = join(runDir, `${n}.status`);
+  await writeFile(statusFile, NOT_REACHED);
+  return { envFile, statusFile };
 }
 
 export interface InitRun {
@@ -59,13 +66,14 @@ export function startInitRun(o: {
   return {
     running,
     async status(r, excused) {
-      const status = parseStatus(await readFile(o.files.statusFile, 'utf8').catch(() => ''));
+      const text = await readFile(o.files.statusFile, 'utf8').catch(() => undefined);
+      const status = parseStatus(text ?? '');
       if (status !== undefined) {
         return { exitCode: status.exitCode, signal: status.signal === null ? null : (signalName(status.signal) ?? `SIG${status.signal}`) };
       }
-      // A full build disk: init could not write the status file there, but its own exit
-      // status is the build's (exit N, or 128 + signal), as on the host sandbox.
-      if (!excused && (await diskFull(o.runDir))) return { exitCode: r.exitCode, signal: r.signal };
+      // Emptied by init, which then could not write it (the build filled the disk): init's
+      // own exit status is the build's (exit N, or 128 + signal), as on the host sandbox.
+      if (!excused && text === '') return { exitCode: r.exitCode, signal: r.signal };
       if (!excused) {
         const err = Buffer.concat(tail).toString().trim().split('\n').slice(-3).join(' / ');
         throw new KilnError('sandbox-unavailable', `${o.what} failed to start (status ${r.exitCode ?? r.signal}): ${err || 'no message'}`, {
@@ -77,8 +85,3 @@ export function startInitRun(o: {
   };
 }
 
-/** Whether the file system holding `dir` has (next to) no space left for files. */
-async function diskFull(dir: string): Promise<boolean> {
-  const st = await statfs(dir).catch(() => undefined);
-  return st !== undefined && st.bavail * st.bsize < 1024 * 1024;
-}
