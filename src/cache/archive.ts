@@ -230,14 +230,17 @@ export interface UnpackOptions {
 
 /**
  * Extract `file` into the existing directory `intoDir`. The compression (gzip, bzip2, xz,
- * zstd, lzip, none) is detected from the content. Files get the extracting user as owner.
+ * zstd, lzip, none) is detected from the content. Files get the extracting user as owner,
+ * and modes under its umask without set-user-ID or set-group-ID bits: kiln extracts as
+ * root on the host, where a root-owned setuid file from a source tarball, a bundle or a
+ * build's output would be anyone's way to root while it lies in a workspace.
  */
 export async function unpackArchive(file: string, intoDir: string, options: UnpackOptions = {}): Promise<void> {
   const strip = options.strip ?? 0;
   if (!Number.isInteger(strip) || strip < 0) throw new Error(`unpackArchive: invalid strip ${strip}`);
   await runTar(
     [
-      '--extract', `--file=${file}`, `--directory=${intoDir}`, '--no-same-owner',
+      '--extract', `--file=${file}`, `--directory=${intoDir}`, '--no-same-owner', '--no-same-permissions',
       ...(strip > 0 ? [`--strip-components=${strip}`] : []),
     ],
     { what: `extracting ${file} into ${intoDir}`, signal: options.signal, file },

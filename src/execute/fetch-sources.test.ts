@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDownloads } from '../cache/downloads.ts';
 import type { PackageSpec } from '../plan/spec.ts';
@@ -123,6 +123,31 @@ test('sources never write through a link an earlier source made, nor bring a lin
     assert.deepEqual(await readdir(join(root, 'work')), ['src'], `${what}: nothing written beside $SRCDIR`);
     assert.ok(!(await readdir(srcDir)).some((n) => n.startsWith('.kiln-unpack-')), `${what}: no extraction folder left`);
   }
+});
+
+test('sources bring no device node and no set-user-ID bit: kiln extracts them as root on the host', { skip: process.getuid?.() !== 0 ? 'needs root (mknod, a root-owned setuid file)' : undefined }, async () => {
+  await using dir = await tmpDir();
+  const setuid = await treeWithSources(join(dir.path, 'a'), '[[sources]]\nurl = "file:a.tar"', async (pkg) => {
+    await mkdir(join(pkg, 'in'));
+    await writeFile(join(pkg, 'in/rootsh'), '#!/bin/sh\n');
+    await chmod(join(pkg, 'in/rootsh'), 0o6755);
+    execFileSync('tar', ['-cf', join(pkg, 'a.tar'), '-C', join(pkg, 'in'), '.']);
+    await rm(join(pkg, 'in'), { recursive: true });
+  });
+  await fetchInto(setuid, join(dir.path, 'a'), join(dir.path, 'a/src'));
+  assert.equal((await stat(join(dir.path, 'a/src/rootsh'))).mode & 0o6000, 0, 'no setuid or setgid bit');
+  const device = await treeWithSources(join(dir.path, 'b'), '[[sources]]\nurl = "file:b.tar"', async (pkg) => {
+    await mkdir(join(pkg, 'in'));
+    execFileSync('mknod', [join(pkg, 'in/disk'), 'b', '8', '0']);
+    execFileSync('tar', ['-cf', join(pkg, 'b.tar'), '-C', join(pkg, 'in'), '.']);
+    await rm(join(pkg, 'in'), { recursive: true });
+  });
+  await assert.rejects(fetchInto(device, join(dir.path, 'b'), join(dir.path, 'b/src')), (e: unknown) => {
+    assert.equal((e as { code?: string }).code, 'unsafe-path');
+    assert.match((e as Error).message, /member disk is a device node, fifo or socket/);
+    return true;
+  });
+  assert.deepEqual(await readdir(join(dir.path, 'b/src')), [], 'nothing of it is left in $SRCDIR');
 });
 
 test('sources merge as tar would: a second archive adds to the first\'s directories and replaces its files; links inside $SRCDIR are kept', async () => {

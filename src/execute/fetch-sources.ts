@@ -12,7 +12,7 @@ import { KilnError } from '../errors.ts';
 import { isArchiveUrl } from '../recipes/parse-recipe.ts';
 import { resolveLocalFile } from '../recipes/local-file.ts';
 import type { PackageSpec } from '../plan/spec.ts';
-import { assertLinksInside, mergeInto, realDirUnder } from './safe-place.ts';
+import { assertPlainTree, mergeInto, realDirUnder } from './safe-place.ts';
 
 export async function fetchSources(
   spec: PackageSpec,
@@ -48,7 +48,7 @@ export async function fetchSources(
       const fresh = await mkdtemp(join(options.srcDir, '.kiln-unpack-'));
       try {
         await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal });
-        await assertLinksInside(fresh, options.srcDir, s.dest, what);
+        await assertPlainTree(fresh, options.srcDir, s.dest, what);
         await mergeInto(fresh, into, options.srcDir, what);
       } finally {
         await rm(fresh, { recursive: true, force: true });

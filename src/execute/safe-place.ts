@@ -8,7 +8,8 @@
 // entry, only ever into real directories (lstat, never stat); folders for `dest` are made
 // one level at a time the same way; a plain file replaces what is at its name rather than
 // writing through it. And, as docs/recipes.md promises, an archive may not bring a link
-// that points outside $SRCDIR (absolute, or climbing above it).
+// whose text leaves $SRCDIR (absolute, or climbing above it) nor a device node, fifo or
+// socket (tar made them as root); set-user-ID bits are dropped by tar itself (archive.ts).
 
 import { lstat, mkdir, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
@@ -58,9 +59,16 @@ export async function mergeInto(from: string, to: string, srcDir: string, what: 
   }
 }
 
-/** Every link under `root` (a fresh extraction to be placed at `srcDir/dest`) points inside $SRCDIR; else unsafe-path naming it. */
-export async function assertLinksInside(root: string, srcDir: string, dest: string, what: string): Promise<void> {
+/**
+ * What a fresh extraction (to be placed at `srcDir/dest`) may hold: files, directories and
+ * links whose text stays inside $SRCDIR (not absolute, not climbing above it). A device
+ * node, fifo or socket (made by tar as root, on the host) or another link is unsafe-path.
+ */
+export async function assertPlainTree(root: string, srcDir: string, dest: string, what: string): Promise<void> {
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (entry.isBlockDevice() || entry.isCharacterDevice() || entry.isFIFO() || entry.isSocket()) {
+      throw unsafe(`${what}: member ${relative(root, join(entry.parentPath, entry.name))} is a device node, fifo or socket`);
+    }
     if (!entry.isSymbolicLink()) continue;
     const path = join(entry.parentPath, entry.name);
     const inSrc = join(dest, relative(root, path));
