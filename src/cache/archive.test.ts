@@ -230,3 +230,20 @@ test('a corrupt archive is archive-failed naming the file; an aborted signal sto
     { name: 'AbortError' },
   );
 });
+
+test('no tar on the PATH: archive-failed that says to install it', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-notar-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const path = process.env['PATH'];
+  process.env['PATH'] = join(root, 'nothing-here');
+  try {
+    await assert.rejects(unpackArchive(join(root, 'a.tar'), root), (e: unknown) => {
+      assert.ok(e instanceof KilnError && e.code === 'archive-failed', String(e));
+      assert.match(e.message, /cannot run tar/);
+      assert.equal(e.hint, 'install GNU tar and zstd');
+      return true;
+    });
+  } finally {
+    process.env['PATH'] = path;
+  }
+});

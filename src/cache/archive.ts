@@ -297,13 +297,17 @@ function runTar(args: readonly string[], o: RunOptions): Promise<void> {
     child.on('close', (code, sig) => {
       o.signal?.removeEventListener('abort', kill);
       if (o.signal?.aborted) return reject(o.signal.reason);
-      const unsafe = /Member name contains '\.\.'|Removing leading `\/'/.exec(stderr);
+      // `/' of a member name, or `../../' of a hard link's target.
+      const unsafe = /Member name contains '\.\.'|Removing leading `[./]*'/.exec(stderr);
       if (unsafe !== null && o.file !== undefined) {
         return reject(new KilnError('unsafe-path', `${o.file} has members outside the extraction directory (${unsafe[0]})`, {
           hint: 'the archive is malformed or malicious; check where it came from',
         }));
       }
       if (code === 0) return resolve();
+      if (code === 127 && /failed to execute tar/.test(stderr)) {
+        return reject(new KilnError('archive-failed', `${o.what}: cannot run tar: ${stderr.trim()}`, { hint: 'install GNU tar and zstd' }));
+      }
       reject(new KilnError('archive-failed', `${o.what} failed (${sig ?? `exit ${code}`}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`, {
         hint: 'check that the file is a tar archive and the disk has space',
       }));

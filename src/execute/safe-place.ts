@@ -53,7 +53,8 @@ export async function mergeInto(from: string, to: string, srcDir: string, what: 
     } else if (s.isDirectory() && d.isSymbolicLink()) {
       throw unsafe(`${what}: it has a directory $SRCDIR/${relative(srcDir, dst)} where an earlier source made a link: nothing is written through it`);
     } else {
-      await rm(dst, { recursive: true, force: true });
+      // rename replaces a file or a link by itself (never following it); a directory must go first.
+      if (d.isDirectory()) await rm(dst, { recursive: true, force: true });
       await rename(src, dst);
     }
   }

@@ -14,7 +14,8 @@ export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCo
     const low = ctx.queue.lowSpace();
     if (low === undefined) return c.json({ ok: true });
     const gib = (n: number): string => `${(n / 1024 ** 3).toFixed(1)} GiB`;
-    return c.json({ ok: false, problems: [`only ${gib(low.freeBytes)} free on ${low.where}, under --min-free ${gib(low.minFreeBytes)}: queued builds wait (kiln cache gc frees space)`] }, 503);
+    // No host path here: /healthz needs no token.
+    return c.json({ ok: false, problems: [`only ${gib(low.freeBytes)} free on the state directory's disk, under --min-free ${gib(low.minFreeBytes)}: queued builds wait (kiln cache gc frees space)`] }, 503);
   });
 
   app.openapi(
