@@ -4,7 +4,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, w
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildManifest, canonicalManifest, manifestHash, packDir, smallTar, unpackArchive } from './archive.ts';
+import { archiveFailedHint, buildManifest, canonicalManifest, manifestHash, packDir, smallTar, unpackArchive } from './archive.ts';
 import { sha256 } from '../lib/hash.ts';
 import { KilnError } from '../errors.ts';
 
@@ -246,4 +246,14 @@ test('no tar on the PATH: archive-failed that says to install it', async (t) => 
   } finally {
     process.env['PATH'] = path;
   }
+});
+
+test('archiveFailedHint: what tar said decides the hint', () => {
+  const cases: [string, RegExp][] = [
+    ['tar: usr/lib: Cannot open: File exists\ntar: Exiting with failure status due to previous errors', /disagree on what a path is/],
+    ['tar: link/via-link: Cannot open: Not a directory', /disagree on what a path is/],
+    ['zstd: error 70 : Write error : cannot write block : No space left on device', /^free space on that disk/],
+    ['tar: This does not look like a tar archive', /^check that the file is a tar archive/],
+  ];
+  for (const [said, want] of cases) assert.match(archiveFailedHint(said), want, said);
 });

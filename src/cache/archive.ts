@@ -257,6 +257,17 @@ interface RunOptions {
 
 const STDERR_LIMIT = 8192;
 
+/** What to do about a failed tar, from what tar said (pure). */
+export function archiveFailedHint(stderr: string): string {
+  if (/No space left on device/.test(stderr)) return 'free space on that disk (`kiln cache gc` removes what was not used lately), then run again';
+  // A path that is a link in one archive and a directory or file in another (two staged
+  // packages, two sources), or in what the directory already held.
+  if (/Cannot open: (File exists|Not a directory)|Cannot mkdir: (File exists|Not a directory)/.test(stderr)) {
+    return 'two archives (or an archive and what was already there) disagree on what a path is: a link in one, a directory or file in the other; the path is in the message';
+  }
+  return 'check that the file is a tar archive and the disk has space';
+}
+
 /** util-linux's setpriv (essential on Debian), when this host has it. */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
@@ -309,7 +320,7 @@ function runTar(args: readonly string[], o: RunOptions): Promise<void> {
         return reject(new KilnError('archive-failed', `${o.what}: cannot run tar: ${stderr.trim()}`, { hint: 'install GNU tar and zstd' }));
       }
       reject(new KilnError('archive-failed', `${o.what} failed (${sig ?? `exit ${code}`}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`, {
-        hint: 'check that the file is a tar archive and the disk has space',
+        hint: archiveFailedHint(stderr),
       }));
     });
   });
