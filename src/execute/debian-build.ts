@@ -150,7 +150,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     });
   const failedRun = (what: string, r: RunResult, reason: FailureReason): DebianRunOutcome => ({
     kind: 'failed',
-    reason: r.killedFor === 'out-of-memory' ? 'out-of-memory' : r.killedFor === 'timeout' ? 'timeout' : r.killedFor === 'cancelled' ? 'internal' : reason,
+    reason: r.killedFor === 'out-of-memory' || r.killedFor === 'pids-limit' ? r.killedFor : r.killedFor === 'timeout' ? 'timeout' : r.killedFor === 'cancelled' ? 'internal' : reason,
     message: `${what} ${r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`}`,
     result: r,
   });

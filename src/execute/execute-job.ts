@@ -20,6 +20,7 @@ import { fullKeyOf } from '../plan/keys.ts';
 import type { RunResult, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
+import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -209,6 +210,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             return fail('silent', `killed after printing nothing for ${fmtMs(spec.build.silentTimeoutMs)}`, exit);
           case 'out-of-memory':
             return fail('out-of-memory', `killed for using more than its memory limit`, exit);
+          case 'pids-limit':
+            return fail('pids-limit', `failed after a fork was refused at the sandbox's limit of processes (${DEFAULT_PIDS}): a runaway fork loop, or more parallel processes than a build may have`, exit);
           case undefined:
             break;
         }

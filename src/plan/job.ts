@@ -13,6 +13,8 @@ export type FailureReason =
   | 'timeout'
   | 'silent'
   | 'out-of-memory'
+  /** A fork failed at the sandbox's limit of processes, and the build failed. */
+  | 'pids-limit'
   | 'fetch-failed'
   | 'stage-failed'
   | 'install-failed'

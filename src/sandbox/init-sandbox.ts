@@ -143,6 +143,8 @@ export interface RunMeasure {
   readonly rusage: Rusage;
   /** The kernel killed something of the run for memory. */
   readonly oom: boolean;
+  /** A fork of the run failed at its pids limit (cgroup backends). */
+  readonly pidsLimited?: boolean;
 }
 
 export interface InitSandboxHooks {
@@ -205,11 +207,13 @@ export class InitSandbox implements Sandbox {
     this.#running.add(running);
     try {
       const r = await running;
-      const { rusage, oom } = measured === undefined ? { rusage: r.rusage, oom: false } : await measured(r);
+      const { rusage, oom, pidsLimited } = measured === undefined ? { rusage: r.rusage, oom: false, pidsLimited: false } : await measured(r);
       let killedFor = r.killedFor;
       const { exitCode, signal } = await run.status(r, killedFor !== undefined || oom);
       // An OOM kill that the build survived (a configure probe) is not the build's failure.
       if (oom && killedFor === undefined && (exitCode !== 0 || signal !== null)) killedFor = 'out-of-memory';
+      // Likewise a fork refused at the pids limit: the failure it led to is the limit's.
+      if (pidsLimited === true && killedFor === undefined && (exitCode !== 0 || signal !== null)) killedFor = 'pids-limit';
       return {
         exitCode,
         signal,

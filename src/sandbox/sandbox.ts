@@ -52,7 +52,7 @@ export interface RunResult {
   readonly exitCode: number | null;
   readonly signal: string | null;
   /** Set when kiln ended the command, or the kernel did for a limit. */
-  readonly killedFor?: 'timeout' | 'silent' | 'cancelled' | 'out-of-memory';
+  readonly killedFor?: 'timeout' | 'silent' | 'cancelled' | 'out-of-memory' | 'pids-limit';
   readonly rusage?: Rusage;
   readonly durationMs: number;
 }

@@ -51,6 +51,8 @@ export interface Cgroup {
   readonly procsFiles: readonly string[];
   /** The kernel's count of OOM kills in this group so far. */
   oomKills(): Promise<number>;
+  /** How many times a fork in this group failed at its pids limit so far. */
+  pidsLimitHits(): Promise<number>;
   usage(): Promise<CgroupUsage>;
   /** SIGKILL every member until the group is empty (bounded). Returns how many were killed. */
   kill(): Promise<number>;
@@ -177,6 +179,7 @@ export function openCgroup(ref: CgroupRef): Cgroup {
     paths,
     procsFiles: paths.map((p) => join(p, 'cgroup.procs')),
     oomKills: () => files.oomKills(find('memory')),
+    pidsLimitHits: () => files.pidsLimitHits(find('pids')),
     usage: () => files.usage({ cpu: find('cpuacct') ?? find('cpu'), memory: find('memory') }),
     kill: () => killAll(paths, version === 2 ? paths[0] : find('freezer'), version),
     async remove() {

@@ -36,6 +36,11 @@ export const v1Files = {
     return counter(text, 'oom_kill');
   },
 
+  async pidsLimitHits(pidsDir: string | undefined): Promise<number> {
+    if (pidsDir === undefined) return 0;
+    return counter(await readFile(join(pidsDir, 'pids.events'), 'utf8').catch(() => ''), 'max');
+  },
+
   async usage(dirs: { cpu: string | undefined; memory: string | undefined }): Promise<CgroupUsage> {
     const num = async (dir: string | undefined, file: string): Promise<number | undefined> => {
       if (dir === undefined) return undefined;

@@ -26,6 +26,11 @@ export const v2Files = {
     return counter(await readFile(join(dir, 'memory.events'), 'utf8').catch(() => ''), 'oom_kill');
   },
 
+  async pidsLimitHits(dir: string | undefined): Promise<number> {
+    if (dir === undefined) return 0;
+    return counter(await readFile(join(dir, 'pids.events'), 'utf8').catch(() => ''), 'max');
+  },
+
   async usage(dirs: { cpu: string | undefined; memory: string | undefined }): Promise<CgroupUsage> {
     const stat = dirs.cpu === undefined ? '' : await readFile(join(dirs.cpu, 'cpu.stat'), 'utf8').catch(() => '');
     const peak = dirs.memory === undefined ? undefined : await readFile(join(dirs.memory, 'memory.peak'), 'utf8').catch(() => undefined);

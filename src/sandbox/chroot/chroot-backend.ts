@@ -107,18 +107,20 @@ async function createChrootSandbox(options: SandboxOptions, backend: ChrootBacke
 function cgroupMeasure(cgroup: Cgroup): () => Promise<(r: GroupResult) => Promise<RunMeasure>> {
   return async () => {
     const oomBefore = await cgroup.oomKills();
+    const pidsBefore = await cgroup.pidsLimitHits();
     const usageBefore = await cgroup.usage();
     return async () => {
       // Normally empty by now (the namespace died with init); a stuck exit is swept here.
       await cgroup.kill();
       const oom = (await cgroup.oomKills()) > oomBefore;
+      const pidsLimited = (await cgroup.pidsLimitHits()) > pidsBefore;
       const usage = await cgroup.usage();
       const rusage = {
         userMs: Math.round((usage.userUs - usageBefore.userUs) / 1000),
         systemMs: Math.round((usage.systemUs - usageBefore.systemUs) / 1000),
         maxRssKb: Math.round((usage.peakBytes ?? 0) / 1024),
       };
-      return { rusage, oom };
+      return { rusage, oom, pidsLimited };
     };
   };
 }
