@@ -6,8 +6,8 @@
 // its builds back in the queue. KILN_NPM_WATCH=0 turns this off (a kiln meant to outlive
 // the npm script that started it).
 
-import { readFileSync } from 'node:fs';
 import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
+import { readStat } from '../lib/proc-stat.ts';
 
 /** How often npm is checked: kiln stops within this once npm is gone. */
 export const PARENT_CHECK_MS = 500;
@@ -22,16 +22,9 @@ export interface ProcStat {
 
 /** Command name and parent of a process, from /proc; undefined when it is gone. */
 export function readProcStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // "pid (comm) S ppid …": comm may hold spaces and parentheses.
-    const open = text.indexOf('(');
-    const close = text.lastIndexOf(')');
-    const ppid = Number(text.slice(close + 2).split(' ')[1]);
-    return Number.isInteger(ppid) ? { comm: text.slice(open + 1, close), ppid } : undefined;
-  } catch {
-    return undefined;
-  }
+  const st = readStat(pid);
+  const ppid = Number(st?.fields[1]);
+  return st !== undefined && Number.isInteger(ppid) ? { comm: st.comm, ppid } : undefined;
 }
 
 /**

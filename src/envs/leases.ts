@@ -8,12 +8,12 @@
 // leases lock by the store.
 
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { open, readFile, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pidAlive } from '../lib/pid-alive.ts';
 import { isVersionId } from './names.ts';
+import { readStat } from '../lib/proc-stat.ts';
 
 export interface Lease {
   readonly file: string;
@@ -34,16 +34,9 @@ export function parseLeaseName(name: string): { versionId: string; pid: number }
 
 /** Field 22 of /proc/<pid>/stat, or undefined when the process does not exist. */
 export function processStartTime(pid: number, procDir = '/proc'): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(procDir, String(pid), 'stat'), 'utf8');
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) is in parentheses and may contain spaces and ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const rest = readStat(pid, procDir)?.fields;
   // A zombie is gone (where PID 1 never reaps, a killed kiln stays one).
-  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
+  if (rest === undefined || rest[0] === 'Z' || rest[0] === 'X') return undefined;
   const v = Number(rest[19]);
   return Number.isFinite(v) ? v : undefined;
 }

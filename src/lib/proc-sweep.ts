@@ -4,6 +4,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
+import { parseStat } from './proc-stat.ts';
 
 export const COOKIE_VAR = 'KILN_JOB_COOKIE';
 
@@ -134,9 +135,7 @@ const PF_KTHREAD = 0x00200000;
 
 /** Fields of /proc/<pid>/stat after "pid (comm) ": [state, ppid, pgrp, session, tty, tpgid, flags, ...]. */
 function statFields(pid: number): string[] {
-  const st = readProc(`/proc/${pid}/stat`)?.toString('latin1') ?? '';
-  // comm may contain spaces and parentheses, so cut at the last ')'.
-  return st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return [...(parseStat(readProc(`/proc/${pid}/stat`)?.toString('latin1') ?? '')?.fields ?? [''])];
 }
 
 function hasEntry(environ: Buffer, entry: Buffer): boolean {

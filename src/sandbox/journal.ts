@@ -7,12 +7,12 @@
 // pid does not pass for the dead kiln). No fsync: the journal guards against kiln dying,
 // not the machine, and a reboot takes namespaces and cgroups with it anyway.
 
-import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { CgroupRef } from './cgroups/cgroups.ts';
 import { pidAlive as processAlive } from '../lib/pid-alive.ts';
+import { readStat } from '../lib/proc-stat.ts';
 
 export interface JournalEntry {
   readonly id: string;
@@ -101,11 +101,6 @@ export function pidAlive(pid: number): boolean {
 }
 
 export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // "pid (comm) S ppid …": comm may hold spaces and parentheses; starttime is field 22.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
+  // starttime, field 22 of the stat line.
+  return readStat(pid)?.fields[19];
 }

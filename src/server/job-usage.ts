@@ -14,6 +14,7 @@ import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openCgroup, type CgroupRef } from '../sandbox/cgroups/cgroups.ts';
 import { counter } from '../sandbox/cgroups/values.ts';
+import { parseStat } from '../lib/proc-stat.ts';
 
 export interface UsageReading {
   /** Cumulative cpu time of the job, in microseconds. */
@@ -36,12 +37,10 @@ const PAGE = 4096;
 
 /** Fields of /proc/<pid>/stat → ppid, cpu ticks and rss pages; undefined for a zombie or garbage. */
 export function parseProcStat(text: string): { ppid: number; ticks: number; rssPages: number } | undefined {
-  const close = text.lastIndexOf(')');
-  if (close < 0) return undefined;
   // After "pid (comm) ": state ppid pgrp session tty tpgid flags minflt cminflt majflt
   // cmajflt utime stime cutime cstime priority nice threads itrealvalue starttime vsize rss
-  const f = text.slice(close + 2).trim().split(' ');
-  if (f[0] === 'Z' || f[0] === 'X' || f.length < 22) return undefined;
+  const f = parseStat(text)?.fields;
+  if (f === undefined || f[0] === 'Z' || f[0] === 'X' || f.length < 22) return undefined;
   const n = (i: number): number => Number(f[i]);
   const ticks = n(11) + n(12) + n(13) + n(14);
   if (!Number.isFinite(ticks)) return undefined;
