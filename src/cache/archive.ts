@@ -13,12 +13,12 @@
 // with node:zlib's zstd (a valid zstd frame with a checksum, like the CLI's; the
 // compressed bytes may differ, the tar inside does not). Anything else goes to GNU tar.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as zlibConstants, zstdCompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.ts';
+import { which } from '../sandbox/chroot/host-tools.ts';
 import { sha256, sha256File } from '../lib/hash.ts';
 
 export interface ManifestEntry {
@@ -269,7 +269,7 @@ export function archiveFailedHint(stderr: string): string {
 }
 
 /** util-linux's setpriv (essential on Debian), when this host has it. */
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+const SETPRIV = which('setpriv');
 
 /** Run GNU tar in its own process group (so zstd dies with it) and map failures to KilnErrors. */
 function runTar(args: readonly string[], o: RunOptions): Promise<void> {
