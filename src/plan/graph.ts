@@ -181,24 +181,11 @@ export function buildGraph(input: GraphInput): Graph {
     changed = false;
     for (const k of order) {
       if (broken[k] !== undefined) continue;
+      const bad = adj[k]!.filter((w) => broken[w] !== undefined);
+      if (bad.length === 0) continue;
       // The first broken dependency's chain, and the names of the others: every one is
       // named, and the text grows with the depth of the graph, not with its paths.
-      // A dependency of another arch (a :native tool) is named with its arch; "all" is every arch's.
-      const arch = drafts[sel[k]!]!.arch;
-      const label = (w: number): string => {
-        const d = drafts[sel[w]!]!;
-        return d.arch === arch || d.arch === 'all' ? d.name : `${d.name} (${d.arch})`;
-      };
-      let first = -1;
-      const others = new Set<string>();
-      for (const w of adj[k]!) {
-        if (broken[w] === undefined) continue;
-        if (first < 0) first = w;
-        else if (label(w) !== label(first)) others.add(label(w));
-      }
-      if (first < 0) continue;
-      const also = others.size === 0 ? '' : ` (also broken: ${[...others].join(', ')})`;
-      broken[k] = `needs ${label(first)}, which is broken${also}: ${headOf(broken[first]!)}`;
+      broken[k] = brokenText(drafts, sel, drafts[sel[k]!]!.arch, bad, broken[bad[0]!]!);
       changed = true;
     }
   }
@@ -212,6 +199,19 @@ export function buildGraph(input: GraphInput): Graph {
   const byId = new Map<string, GraphNode>();
   for (const x of nodes) byId.set(x.id, x);
   return { nodes, byId };
+}
+
+/** `needs X, which is broken (also broken: Y, Z): <X's own reason, first line>` for the broken dependencies `bad` of a node of `arch`. */
+function brokenText(drafts: readonly Draft[], sel: ArrayLike<number>, arch: string, bad: readonly number[], firstCause: string): string {
+  // A dependency of another arch (a :native tool) is named with its arch; "all" is every arch's.
+  const label = (w: number): string => {
+    const d = drafts[sel[w]!]!;
+    return d.arch === arch || d.arch === 'all' ? d.name : `${d.name} (${d.arch})`;
+  };
+  const first = label(bad[0]!);
+  const others = new Set(bad.slice(1).map(label).filter((l) => l !== first));
+  const also = others.size === 0 ? '' : ` (also broken: ${[...others].join(', ')})`;
+  return `needs ${first}, which is broken${also}: ${headOf(firstCause)}`;
 }
 
 /**
