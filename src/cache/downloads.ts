@@ -28,6 +28,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { KilnError } from '../errors.ts';
 import { SHA256_RE } from '../lib/hash.ts';
 import { withLock } from './lock.ts';
+import { credentialsHint, kilnFetch } from '../config/credentials.ts';
 
 export interface DownloadsOptions {
   readonly cacheDir: string;
@@ -81,7 +82,7 @@ export function resolveUrl(url: string, mirrors: Readonly<Record<string, string>
 
 export function createDownloads(options: DownloadsOptions): Downloads {
   const { cacheDir, mirrors } = options;
-  const fetchImpl = options.fetchImpl ?? globalThis.fetch;
+  const fetchImpl = options.fetchImpl ?? kilnFetch;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   const dir = join(cacheDir, 'downloads');
   const tmpDir = join(cacheDir, 'tmp');
@@ -276,7 +277,10 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
     if (!res.ok || res.body === null) {
       await res.body?.cancel().catch(() => {});
       throw new KilnError('download-failed', `download of ${where} failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), {
-        hint: res.status === 404 ? 'the file is not at that url; fix the url in the recipe' : 'check the url or the mirror, then run again',
+        hint:
+          res.status === 404 ? 'the file is not at that url; fix the url in the recipe'
+          : res.status === 401 || res.status === 403 ? credentialsHint(o.resolved)
+          : 'check the url or the mirror, then run again',
       });
     }
     const hash = createHash('sha256');

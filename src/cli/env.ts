@@ -8,6 +8,7 @@ import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, humanBytes, layoutFrom, type StateOptions } from './options.ts';
 import { registerEnvShell } from './env-shell.ts';
+import { refuseUserinfo } from '../config/credentials.ts';
 
 /** Run `fn` with a signal that fires on SIGINT/SIGTERM, so a half-made root is removed before exit. */
 async function withInterrupt<T>(ctx: CliContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -90,6 +91,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
       announced = true;
       bootstrapLine(line);
     };
+    refuseUserinfo('--mirror', opts.mirror);
     const e = await withInterrupt(ctx, (signal) =>
       store.create(name, {
         suite: opts.suite, arch: opts.arch, mirror: opts.mirror, include: parseIncludes(opts.include),

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
 import { closestArch, isDebianArch } from '../debian/arch-names.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
+import { refuseUserinfo } from '../config/credentials.ts';
 
 export interface StateOptions {
   readonly state?: string;
@@ -125,6 +126,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
 /** The Debian request of `--debian`, or undefined; `names` are the command's arguments. */
 export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: readonly string[], treeGiven: boolean) {
   if (opts.debian === undefined && opts.dsc === undefined) return undefined;
+  refuseUserinfo('--mirror', opts.mirror);
   if (opts.binaryArch === true && opts.binaryIndep === true) throw new KilnError('usage', '--binary-arch and --binary-indep exclude each other', { hint: 'give one (or neither, for -b)' });
   return {
     suite: opts.debian,

@@ -16,6 +16,7 @@ import { checkArchOption } from '../debian/arch-names.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+import { refuseUserinfo } from '../config/credentials.ts';
 
 interface VerifyOpts extends StateOptions {
   suite?: string;
@@ -91,6 +92,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     if (suite === undefined) throw new KilnError('usage', 'kiln verify: no --suite given and /etc/os-release names no VERSION_CODENAME', { hint: 'pass --suite, e.g. --suite bookworm' });
     if (opts.arch !== undefined) checkArchOption('--arch', opts.arch);
     await checkDebPaths(debs);
+    refuseUserinfo('--mirror', opts.mirror);
     const mirror = opts.mirror ?? (await hostDebianMirror());
     if (mirror === undefined) {
       throw new KilnError('usage', 'kiln verify: no --mirror given and the host\'s apt sources name no Debian mirror', { hint: 'pass --mirror URL (the directory that holds dists/ and pool/)' });

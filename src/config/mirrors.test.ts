@@ -100,3 +100,8 @@ test('on this host, the mirror from /etc/apt is an http(s) URL', { skip: !exists
   assert(configured.some((u) => u.replace(/\/+$/, '') === uri), `${uri} is not among ${configured.join(' ')}`);
   assert.doesNotMatch(uri ?? '', /\/$/);
 });
+
+test('hostDebianMirror: a user name and password in the apt uri are left out of the mirror url', async (t) => {
+  const dir = await aptDir(t, { 'sources.list': 'deb https://me:hunter2@private.example/debian/ bookworm main\n' });
+  assert.equal(await hostDebianMirror({ aptDir: dir }), 'https://private.example/debian');
+});

@@ -32,7 +32,9 @@ export async function hostDebianMirror(options: { aptDir?: string } = {}): Promi
   const pick = (ok: (e: AptEntry, uri: string) => boolean): string | undefined => {
     for (const e of usable) {
       for (const uri of e.uris) {
-        if (/^https?:\/\//.test(uri) && ok(e, uri)) return uri.replace(/\/+$/, '');
+        // A user name and password in the uri (apt allows it) are read as credentials
+        // (credentials.ts), never kept in the mirror's url: kiln prints and records that.
+        if (/^https?:\/\//.test(uri) && ok(e, uri)) return withoutUserinfo(uri).replace(/\/+$/, '');
       }
     }
     return undefined;
@@ -124,4 +126,13 @@ export function parseDeb822Sources(text: string): AptEntry[] {
     if (entry.types.length > 0 && entry.uris.length > 0) out.push(entry);
   }
   return out;
+}
+
+/** `https://user:pass@host/path` → `https://host/path`. */
+export function withoutUserinfo(url: string): string {
+  const u = URL.parse(url);
+  if (u === null || (u.username === '' && u.password === '')) return url;
+  u.username = '';
+  u.password = '';
+  return u.href;
 }

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { USERINFO_PROBLEM } from './credentials.ts';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -140,4 +141,10 @@ test('loadTreeConfig: no kiln.toml is fine; a present one is read', async () => 
 test('emptyTreeConfig (no zod, no TOML) is what the parser makes of an empty kiln.toml', () => {
   assert.deepEqual(emptyTreeConfig('(no tree)'), parseTreeConfig('', '(no tree)').config);
   assert.deepEqual(emptyTreeConfig(undefined).defaults, builtinDefaults);
+});
+
+test('a mirror with a user name and password in its url is refused without repeating them', () => {
+  const got = problems('[mirrors]\nprivate = "https://me:hunter2@mirror.example/debian"\n');
+  assert.deepEqual(got, [`mirrors.private: ${USERINFO_PROBLEM}`]);
+  assert.ok(!got.join('\n').includes('hunter2'));
 });

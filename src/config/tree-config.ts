@@ -15,6 +15,7 @@ import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/insta
 import { builtinDefaults, type RecipeDefaults } from '../recipes/recipe-defaults.ts';
 import { emptyTreeConfig } from './load-tree-config.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
+import { hasUserinfo, USERINFO_PROBLEM } from './credentials.ts';
 
 // Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
 // imports this parser only when the file exists.
@@ -42,7 +43,7 @@ const schema = z.strictObject({
       'silent-timeout': z.string().optional(),
     })
     .optional(),
-  mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./)).optional(),
+  mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./).refine((u) => !hasUserinfo(u), USERINFO_PROBLEM)).optional(),
   instance: instanceSchema.optional(),
 });
 

@@ -21,6 +21,7 @@ import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import { closestName } from './closest-name.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
+import { hasUserinfo, USERINFO_PROBLEM } from '../config/credentials.ts';
 
 export { DEBIAN_FILE } from './debian-file.ts';
 
@@ -29,7 +30,7 @@ const NAME = /^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?$/;
 const schema = z.strictObject({
   suite: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a suite name such as bookworm'),
   archs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a Debian arch name such as amd64')).min(1).optional(),
-  mirror: z.string().regex(/^https?:\/\//, 'a mirror is a base URL starting with http:// or https://').optional(),
+  mirror: z.string().regex(/^https?:\/\//, 'a mirror is a base URL starting with http:// or https://').refine((u) => !hasUserinfo(u), USERINFO_PROBLEM).optional(),
   sources: z.array(z.string().regex(NAME, 'a source package name, or name=version')).default([]),
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),

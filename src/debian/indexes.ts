@@ -22,6 +22,7 @@ import { createGunzip } from 'node:zlib';
 import type { Key } from 'openpgp';
 import { KilnError, isKilnError } from '../errors.ts';
 import { createDownloads } from '../cache/downloads.ts';
+import { credentialsHint, kilnFetch } from '../config/credentials.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { atomicWrite, tempPathFor } from '../lib/atomic-write.ts';
 import { sha256 } from '../lib/hash.ts';
@@ -66,7 +67,7 @@ export interface Indexes {
 export function createIndexes(options: IndexesOptions): Indexes {
   const dir = join(options.cacheDir, 'indexes');
   const keyringPath = options.keyring ?? DEBIAN_ARCHIVE_KEYRING;
-  const fetchImpl = options.fetchImpl ?? globalThis.fetch;
+  const fetchImpl = options.fetchImpl ?? kilnFetch;
   const downloads = options.downloads ?? createDownloads({ cacheDir: options.cacheDir, mirrors: {}, fetchImpl });
   const now = options.now ?? (() => new Date());
   let keys: Promise<Key[]> | undefined;
@@ -191,7 +192,10 @@ async function fetchText(url: string, fetchImpl: typeof globalThis.fetch, timeou
       await res.body?.cancel().catch(() => {});
       if (res.status === 404 && notFound !== undefined) throw notFound();
       throw new KilnError('download-failed', `download of ${url} failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), {
-        hint: res.status === 404 ? 'check the suite name and the mirror url (the directory that holds dists/)' : 'check the mirror, then run again',
+        hint:
+          res.status === 404 ? 'check the suite name and the mirror url (the directory that holds dists/)'
+          : res.status === 401 || res.status === 403 ? credentialsHint(url)
+          : 'check the mirror, then run again',
       });
     }
     return await res.text();

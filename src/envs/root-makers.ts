@@ -7,6 +7,7 @@ import { ensureForeignArch } from './binfmt.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 import type { RootMakers } from './env-types.ts';
 import { mmdebstrapArgv, PRIVATE_NS, runStreaming, upgradeArgv, upgradeEnv } from './root-commands.ts';
+import { kilnFetch } from '../config/credentials.ts';
 
 export const defaultMakers: RootMakers = {
   async bootstrap(spec, root, o) {
@@ -40,7 +41,7 @@ export const defaultMakers: RootMakers = {
  * runs: its own error comes after a minute and deep in its output. Only a 404 of both the
  * suite's InRelease and Release files counts; a network problem or a non-HTTP mirror is left to mmdebstrap.
  */
-export async function checkSuiteOnMirror(mirror: string, suite: string, signal?: AbortSignal, fetchImpl: typeof fetch = globalThis.fetch): Promise<void> {
+export async function checkSuiteOnMirror(mirror: string, suite: string, signal?: AbortSignal, fetchImpl: typeof fetch = kilnFetch): Promise<void> {
   if (!/^https?:\/\//.test(mirror)) return;
   const dists = `${mirror.replace(/\/+$/, '')}/dists/${suite}`;
   const timeout = AbortSignal.timeout(15_000);

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { USERINFO_PROBLEM } from '../config/credentials.ts';
 import assert from 'node:assert/strict';
 import { builtinDefaults, isArchiveUrl, isSafeRelativePath, parseRecipe, type RecipeDefaults } from './parse-recipe.ts';
 import type { Diagnostic } from '../plan/spec.ts';
@@ -206,6 +207,11 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     name: 'unsupported scheme',
     text: recipe({ sources: [{ url: '"ftp://dl.example/x.tar.gz"', sha256: `"${SHA}"` }] }),
     want: ['sources[0].url: "ftp://dl.example/x.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
+  },
+  {
+    name: 'a password in a source url: refused without repeating it',
+    text: recipe({ sources: [{ url: '"https://me:hunter2@dl.example/x.tar.gz"', sha256: `"${SHA}"` }] }),
+    want: [`sources[0].url: ${USERINFO_PROBLEM}`],
   },
   {
     name: 'mirror url without a path',

@@ -13,6 +13,7 @@ import type { Diagnostic } from '../plan/spec.ts';
 import { NAME_RE, describeIssue, keyPath, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
 
 import { builtinDefaults, type RecipeDefaults } from './recipe-defaults.ts';
+import { hasUserinfo, USERINFO_PROBLEM } from '../config/credentials.ts';
 
 export { builtinDefaults, type RecipeDefaults };
 
@@ -188,6 +189,7 @@ export function parseRecipe(
           add(`${k}.url`, `"${url}" must look like mirror://NAME/path`);
         }
         if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}: source needs its sha256`);
+        if (hasUserinfo(url)) add(`${k}.url`, USERINFO_PROBLEM);
       } else {
         add(`${k}.url`, `"${url}" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/`);
       }
