@@ -3,6 +3,7 @@
 import { Option, type Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { userInfo } from 'node:os';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { createApp } from '../server/app.ts';
@@ -92,7 +93,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--max-concurrent-builds <n>', 'builds of different tenants at once (default: $KILN_MAX_CONCURRENT_BUILDS, else 2)', parseJobs)
     .option('-j, --jobs <n>', 'job slots of this machine, shared by the running builds (default: number of cores)', parseJobs)
     .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (default 0; see docs/cli.md)', parseCount('--overcommit-cpus'))
-    .addOption(new Option('--sandbox <kind>', 'where builds run (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
+    .addOption(new Option('--sandbox <kind>', 'where builds run: auto (default) builds in the env a build names and refuses one that names none; host runs uploaded scripts on this machine without isolation; a tree\'s own kiln.toml sandbox is not used').choices(SANDBOX_CHOICES))
     .addOption(
       new Option('--on-stop <mode>', 'on SIGTERM/SIGINT: cancel running builds (they resume at the next start), or drain (let them finish, then exit)')
         .choices(STOP_MODES)
@@ -125,6 +126,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
       minFreeBytes: opts.minFree,
       onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
     });
+    if (opts.sandbox === 'host') {
+      ctx.stderr.write(`kiln serve: --sandbox host: clients' build scripts run on this machine without isolation, as ${userInfo().username}\n`);
+    }
     let server;
     try {
       server = await listen(kiln, where);

@@ -24,6 +24,12 @@ export interface PlanRequest {
   readonly cacheDir: string;
   /** --sandbox; default: kiln.toml's `sandbox`, else auto. */
   readonly sandbox: SandboxChoice | undefined;
+  /**
+   * A daemon's build of a client's tree: the tree's kiln.toml `sandbox` is not used (the
+   * daemon's own --sandbox decides, default auto), and auto without an env is refused
+   * rather than run on the host.
+   */
+  readonly onDaemon?: boolean;
   /** --env (may hold `{arch}`); default: kiln.toml's `env`. */
   readonly env: string | undefined;
   /** Lease the envs for the run (build) or only look them up (plan). */
@@ -76,7 +82,8 @@ export function assertTreeHasPackages(treeDir: string, debian: DebianCliRequest 
 }
 
 
-export async function preparePlan(req: PlanRequest, records: Records): Promise<PreparedPlan> {
+export async function preparePlan(given: PlanRequest, records: Records): Promise<PreparedPlan> {
+  const req: PlanRequest = given.onDaemon === true ? { ...given, sandbox: given.sandbox ?? 'auto' } : given;
   const treeDir = resolve(req.treeDir);
   const scan = await scanForRun(
     { treeDir, stateDir: req.stateDir, cacheDir: req.cacheDir, archs: req.archs ?? [], debian: req.debian, sandbox: req.sandbox, ...(req.signal === undefined ? {} : { signal: req.signal }) },
@@ -102,6 +109,7 @@ export async function preparePlan(req: PlanRequest, records: Records): Promise<P
     hostArch: hostArch(),
     lease: req.lease,
     instance: scan.config.instance,
+    onDaemon: req.onDaemon,
   });
   try {
     return finishPlan();

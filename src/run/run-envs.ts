@@ -65,6 +65,8 @@ export async function resolveRunEnvs(options: {
   readonly instance?: InstanceSpec | undefined;
   /** Progress of making an instance layer on demand. */
   readonly onOutput?: ((line: string) => void) | undefined;
+  /** A daemon's build: `auto` does not fall back to the host (choose-backend.ts). */
+  readonly onDaemon?: boolean | undefined;
 }): Promise<RunEnvs> {
   const isRoot = process.getuid?.() === 0;
   // The rootless probe mounts an overlay in a user namespace (~10 ms): only when it may be picked.
@@ -78,6 +80,7 @@ export async function resolveRunEnvs(options: {
     isRoot,
     rootlessWorks: rootlessProblem === undefined,
     ...(rootlessProblem === undefined ? {} : { rootlessProblem }),
+    onDaemon: options.onDaemon === true,
   });
   if (!choice.ok) throw new KilnError('sandbox-unavailable', choice.message, { hint: choice.hint });
   if (choice.backend === 'host') {

@@ -19,6 +19,10 @@ test('chooseBackend: a table of requests, privileges and envs', () => {
     [{ requested: 'rootless', isRoot: false }, 'rootless'],
     [{ requested: 'rootless', rootlessWorks: false, rootlessProblem: 'bwrap missing' }, 'error:bwrap missing'],
     [{ requested: 'rootless', envConfigured: false }, 'error:none is configured'],
+    [{ onDaemon: true }, 'chroot'],
+    [{ onDaemon: true, isRoot: false }, 'rootless'],
+    [{ onDaemon: true, envConfigured: false }, 'error:builds only in isolation'],
+    [{ onDaemon: true, envConfigured: false, requested: 'host' }, 'host'],
   ];
   for (const [over, want] of rows) {
     const r = chooseBackend({ ...base, ...over });

@@ -1,7 +1,8 @@
 // Which sandbox backend a run uses. Pure, with table tests. `auto` picks chroot for root
 // and rootless otherwise when there is an env to isolate into; `host` is used only when
 // asked for, or when no env is configured at all (then there is no base root to isolate
-// into, and kiln says so). It is never chosen silently when isolation was asked for.
+// into, and kiln says so; a daemon refuses instead). It is never chosen silently when
+// isolation was asked for.
 
 export type SandboxChoice = 'auto' | 'host' | 'chroot' | 'rootless';
 export type BackendName = 'host' | 'chroot' | 'rootless';
@@ -14,6 +15,12 @@ export interface ChooseInput {
   readonly rootlessWorks: boolean;
   /** Why rootless does not work, for the message. */
   readonly rootlessProblem?: string;
+  /**
+   * A daemon's build: `auto` without an env is refused instead of running on the host. A
+   * daemon builds what its clients upload, as its own user (often root): only an explicit
+   * `kiln serve --sandbox host` lets that run without isolation.
+   */
+  readonly onDaemon?: boolean;
 }
 
 export type ChooseResult =
@@ -50,6 +57,13 @@ export function chooseBackend(input: ChooseInput): ChooseResult {
       }
       return input.envConfigured ? { ok: true, backend: 'rootless' } : noEnv;
     case 'auto':
+      if (!input.envConfigured && input.onDaemon === true) {
+        return {
+          ok: false,
+          message: 'this kiln daemon builds only in isolation, and the build names no env',
+          hint: 'name one of the daemon\'s envs: kiln build --env NAME, or env = "NAME" in kiln.toml (GET /api/v1/envs lists them); the daemon\'s operator may allow builds without isolation with kiln serve --sandbox host',
+        };
+      }
       if (!input.envConfigured) {
         return { ok: true, backend: 'host', note: 'no env configured: builds run on the host without isolation (set env in kiln.toml or --env for isolated builds)' };
       }

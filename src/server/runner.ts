@@ -59,7 +59,10 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       treeDir,
       stateDir: options.state.root,
       cacheDir: options.state.cache,
-      sandbox: options.sandbox,
+      // The daemon's --sandbox, never the uploaded tree's: a client's kiln.toml must not
+      // choose to run its scripts on the daemon's host.
+      sandbox: options.sandbox ?? 'auto',
+      onDaemon: true,
       env: body.env,
       lease: true,
       state: options.state,

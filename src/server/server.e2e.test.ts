@@ -4,7 +4,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openServerRecords } from '../records/server-records.ts';
@@ -194,4 +194,25 @@ test('stopping the server cancels the running build and re-queues it; the next s
   assert.equal(done.state, 'done');
   assert.equal(done.counts.built, 1, 'slow is built; base was built by the first server and is up to date');
   assert.equal(done.counts['up-to-date'], 1);
+});
+
+test("a client's tree cannot choose the host sandbox: a daemon without --sandbox host refuses a build that names no env, and runs none of its scripts", async (t) => {
+  const { dir, tree, state, token } = setup(t);
+  const marker = join(dir, 'ran-on-host');
+  mkdirSync(join(tree, 'escape'));
+  writeFileSync(join(tree, 'escape', 'recipe.toml'), recipe('escape', `touch '${marker}'`));
+  writeFileSync(join(tree, 'kiln.toml'), 'sandbox = "host"\n');
+  const kiln = createApp({ stateDir: state, trees: { main: tree }, slots: 2, maxConcurrentBuilds: 1, onError: () => undefined });
+  const server = await listen(kiln, parseListen('127.0.0.1:0'));
+  t.after(() => server.stop());
+  const call = api(server, token);
+  const created = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['escape'] });
+  assert.equal(created.status, 201, created.text);
+  const done = await until('the build to end', async () => {
+    const b = await call('GET', `/api/v1/builds/${created.json.id}`);
+    return b.json.state === 'queued' || b.json.state === 'running' ? undefined : b.json;
+  });
+  assert.equal(done.state, 'failed');
+  assert.match(done.error, /builds only in isolation/);
+  assert.equal(existsSync(marker), false, 'the tree chose sandbox = "host" and its script ran on the host');
 });
