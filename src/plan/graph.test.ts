@@ -368,3 +368,13 @@ test('a broken package at the bottom of a long chain breaks the chain, whatever 
   assert.match(s['z000@amd64']!, /^needs z001, which is broken/);
   assert.match(s['z199@amd64']!, /^needs one of nosuch \| alsonot/);
 });
+
+test('a broken package still provides what its recipe says: what needs that hears it is broken, not that it is missing', () => {
+  const g = graph([spec('app', { bdeps: ['greet-api (>= 1.0)'] }), spec('plain', { bdeps: ['greet-cli'] })], {
+    invalid: [{ ...invalid('libgreet'), provides: [{ name: 'greet-api', version: '1.0' }, { name: 'greet-cli', version: undefined }] }],
+  });
+  const s = states(g);
+  // The provider is named: it is the package that is broken.
+  assert.match(s['app@amd64']!, /^needs libgreet, which is broken: invalid recipe/);
+  assert.match(s['plain@amd64']!, /^needs libgreet, which is broken: invalid recipe/);
+});

@@ -77,7 +77,7 @@ export function buildGraph(input: GraphInput): Graph {
     for (const arch of own.length > 0 ? own : input.archs) {
       const id = jobIdOf(bad.name, arch);
       draftsById.set(id, draft(id, bad.name, bad.version ?? '?', arch, undefined, [cause]));
-      candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: [], arch, num: -1 });
+      candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: bad.provides ?? [], arch, num: -1 });
     }
   }
   const index = buildIndex(candidates);

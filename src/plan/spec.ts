@@ -76,6 +76,8 @@ export interface InvalidPackage {
   readonly version?: string;
   /** The recipe's archs when they parsed and are valid (else: one node per target arch). */
   readonly archs?: readonly string[];
+  /** The recipe's provides when they parsed and are valid: what needs one hears "which is broken". */
+  readonly provides?: readonly Provide[];
   readonly dir: string;
   readonly diagnostics: readonly Diagnostic[];
 }

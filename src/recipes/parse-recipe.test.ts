@@ -405,7 +405,7 @@ test('isArchiveUrl ignores query and fragment', () => {
   for (const [u, want] of rows) assert.equal(isArchiveUrl(u), want, u);
 });
 
-test('a rejected recipe still tells its valid version and archs (for its place in the plan)', () => {
+test('a rejected recipe still tells its valid version, archs and provides (for its place in the plan)', () => {
   const bad = parseRecipe(recipe({ top: { archs: '["all"]', colour: '"red"' } }), { file: FILE, folderName: 'foo' });
   assert.ok(!bad.ok);
   assert.equal(bad.version, '1.0');
@@ -413,4 +413,10 @@ test('a rejected recipe still tells its valid version and archs (for its place i
   const badArchs = parseRecipe(recipe({ top: { archs: '["amd65"]' } }), { file: FILE, folderName: 'foo' });
   assert.ok(!badArchs.ok);
   assert.equal(badArchs.archs, undefined);
+  const withProvides = parseRecipe(recipe({ top: { provides: '["greet-api (= 1.0)"]', colour: '"red"' } }), { file: FILE, folderName: 'foo' });
+  assert.ok(!withProvides.ok);
+  assert.deepEqual(withProvides.provides, [{ name: 'greet-api', version: '1.0' }]);
+  const badProvides = parseRecipe(recipe({ top: { provides: '["greet-api (>= 1.0)"]' } }), { file: FILE, folderName: 'foo' });
+  assert.ok(!badProvides.ok);
+  assert.equal(badProvides.provides, undefined);
 });

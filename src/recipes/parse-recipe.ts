@@ -48,7 +48,7 @@ export interface RecipeDraft {
 
 export type ParseOutcome =
   | { readonly ok: true; readonly draft: RecipeDraft }
-  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[]; readonly version?: string; readonly archs?: readonly string[] };
+  | { readonly ok: false; readonly diagnostics: readonly Diagnostic[]; readonly version?: string; readonly archs?: readonly string[]; readonly provides?: readonly Provide[] };
 
 const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst|tar\.lz|tar\.lzma)$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -240,7 +240,9 @@ export function parseRecipe(
     const goodVersion = version !== undefined && version !== '' && !diags.some((d) => d.key === 'version');
     // And its valid archs: an `all` package is one broken node, not one per target arch.
     const goodArchs = Array.isArray(raw['archs']) && !diags.some((d) => d.key === 'archs' || d.key?.startsWith('archs[') === true);
-    return { ok: false, diagnostics: diags, ...(goodVersion ? { version } : {}), ...(goodArchs ? { archs } : {}) };
+    // And its valid provides: what needs one of them hears that its provider is broken.
+    const goodProvides = provides.length > 0 && !diags.some((d) => d.key?.startsWith('provides') === true);
+    return { ok: false, diagnostics: diags, ...(goodVersion ? { version } : {}), ...(goodArchs ? { archs } : {}), ...(goodProvides ? { provides } : {}) };
   }
   const d = parsed.data;
   return {

@@ -182,7 +182,8 @@ async function scanPackage(
     const diagnostics = outcome.ok ? checked.diagnostics : [...outcome.diagnostics, ...checked.diagnostics];
     const version = outcome.ok ? outcome.draft.version : outcome.version;
     const archs = outcome.ok ? outcome.draft.archs : outcome.archs;
-    return { name: folder, dir, diagnostics, ...(version === undefined ? {} : { version }), ...(archs === undefined ? {} : { archs }) };
+    const provides = outcome.ok ? outcome.draft.provides : outcome.provides;
+    return { name: folder, dir, diagnostics, ...(version === undefined ? {} : { version }), ...(archs === undefined ? {} : { archs }), ...(provides === undefined || provides.length === 0 ? {} : { provides }) };
   }
   const spec = makeSpec(outcome.draft, checked, { dir, file, recipeBytes: read.bytes });
   if (stamps !== undefined) o.cache!.store(folder, stamps, spec);
