@@ -23,10 +23,12 @@ export function registerHistory(program: Command, ctx: CliContext): void {
   addStateOptions(cmd);
   cmd.action((name: string, opts: StateOptions & { arch?: string; limit: number; json?: boolean }) => {
     const state = layoutFrom(opts);
-    if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('package-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first' });
+    // history reads this machine's records; a daemon's builds are in the daemon's.
+    const remote = process.env['KILN_SERVER'] !== undefined && process.env['KILN_SERVER'] !== '' ? ` (kiln history reads the local records only, not the daemon's at KILN_SERVER: use \`kiln status --runs --server URL\` there)` : '';
+    if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('package-not-found', `no records in ${state.root}`, { hint: `run \`kiln build\` first${remote}` });
     using records = openRecords(state.root);
     const rows = records.history(name, { limit: opts.limit, ...(opts.arch === undefined ? {} : { arch: opts.arch }) });
-    if (rows.length === 0) throw new KilnError('package-not-found', `no recorded builds of "${name}" in ${state.root}`, { hint: 'check the name with `kiln plan`' });
+    if (rows.length === 0) throw new KilnError('package-not-found', `no recorded builds of "${name}" in ${state.root}`, { hint: `check the name with \`kiln plan\`${remote}` });
     if (opts.json) {
       ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return;

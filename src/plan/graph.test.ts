@@ -229,6 +229,9 @@ test(':native resolves for the build machine', () => {
   const g = graph([spec('gcc'), spec('app', { bdeps: ['gcc:native', 'zlib'] }), spec('zlib')], { archs: ['amd64', 'riscv64'], hostArch: 'amd64' });
   assert.deepEqual(g.byId.get('app@riscv64')!.waitsFor, ['gcc@amd64', 'zlib@riscv64']);
   assert.deepEqual(g.byId.get('app@amd64')!.waitsFor, ['gcc@amd64', 'zlib@amd64']);
+  // A cross-only run: the tool is not built for the build machine, and the message says what to do.
+  const cross = graph([spec('gcc'), spec('app', { bdeps: ['gcc:native'] })], { archs: ['riscv64'], hostArch: 'amd64' });
+  assert.match(cross.byId.get('app@riscv64')!.broken!, /^needs gcc:native, which is not built for amd64 \(a :native tool builds for the build machine's arch, amd64, .*add amd64 to --arch/);
 });
 
 test('archsOf', () => {

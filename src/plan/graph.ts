@@ -95,6 +95,7 @@ export function buildGraph(input: GraphInput): Graph {
   const numsOf = (cs: readonly Candidate[]): number[] => cs.map((c) => (c as (typeof candidates)[number]).num);
   // An `all` package resolves for the build machine's arch: in a run that does not build
   // for it (a cross-only --arch), what it needs of the tree is not there; say so.
+  const nativeHint = ` (a :native tool builds for the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch, and name your targets to build only what they need for it)`;
   const allHint = ` (an "all" package builds with the packages of the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch)`;
   const resolveAll = (d: Draft, groups: readonly AltGroup[], build: boolean): void => {
     const arch = d.arch === 'all' ? input.hostArch : d.arch;
@@ -108,7 +109,11 @@ export function buildGraph(input: GraphInput): Graph {
         else (d.runtimeOptions === NONE ? (d.runtimeOptions = []) : d.runtimeOptions).push(numsOf(r.candidates));
       } else if (build) {
         if (d.problems === NONE) d.problems = [];
-        d.problems.push(allWithoutHost && r.problem.endsWith(`which is not built for ${arch}`) ? `${r.problem}${allHint}` : r.problem);
+        d.problems.push(
+          allWithoutHost && r.problem.endsWith(`which is not built for ${arch}`) ? `${r.problem}${allHint}`
+          : !input.archs.includes(input.hostArch) && r.problem.includes(':native') && r.problem.endsWith(`which is not built for ${input.hostArch}`) ? `${r.problem}${nativeHint}`
+          : r.problem,
+        );
       } else {
         if (d.runtimeProblems === NONE) d.runtimeProblems = [];
         d.runtimeProblems.push(r.problem);

@@ -125,6 +125,13 @@ export async function resolveRunEnvs(options: {
     }
   } catch (e) {
     await release();
+    // A daemon's client cannot use `kiln env list` or the daemon's paths: say what it can do.
+    if (options.onDaemon === true && e instanceof KilnError && e.code === 'env-not-found') {
+      const name = /"([^"]+)"/.exec(e.message)?.[1] ?? template;
+      throw new KilnError('env-not-found', `this daemon has no env named "${name}"`, {
+        hint: "name one of the daemon's envs (GET /api/v1/envs lists them, or its status page); its operator makes them with kiln env create on the daemon's machine",
+      });
+    }
     throw e;
   }
   const backend =

@@ -215,4 +215,14 @@ test("a client's tree cannot choose the host sandbox: a daemon without --sandbox
   assert.equal(done.state, 'failed');
   assert.match(done.error, /builds only in isolation/);
   assert.equal(existsSync(marker), false, 'the tree chose sandbox = "host" and its script ran on the host');
+
+  // An env the daemon does not have: said in the client's terms, without the daemon's paths.
+  const noEnv = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['escape'], env: 'nosuch' });
+  const ended = await until('the build to end', async () => {
+    const b = await call('GET', `/api/v1/builds/${noEnv.json.id}`);
+    return b.json.state === 'queued' || b.json.state === 'running' ? undefined : b.json;
+  });
+  assert.equal(ended.state, 'failed');
+  assert.match(ended.error, /this daemon has no env named "nosuch"/);
+  assert.ok(!ended.error.includes(state), ended.error);
 });

@@ -66,6 +66,11 @@ test("usage errors, commander's and kiln's own, print kiln's format with a hint 
     assert.match(r.stderr, hint, args.join(' '));
     assert.doesNotMatch(r.stderr, /^error: /m, `${args.join(' ')}: commander's own format leaked`);
   }
+  // history is local only: with KILN_SERVER set, its hint says so.
+  await using nowhere = await tmpDir();
+  const local = await runKiln(['history', 'x', '--state', nowhere.path], { env: { KILN_SERVER: 'http://127.0.0.1:9' } });
+  assert.equal(local.code, 2, explain(local));
+  assert.match(local.stderr, /^ {2}hint: .*reads the local records only, not the daemon's at KILN_SERVER/m);
   // Help is still help: exit 0, no error line.
   const help = await runKiln(['history', '--help']);
   assert.equal(help.code, 0, explain(help));
