@@ -6,7 +6,7 @@ if (major < 24) {
   process.stderr.write(
     `kiln: needs Node.js 24 or newer, but this is ${process.version} (${process.execPath}).\n` +
       `Run it through npm so that the pinned Node from node_modules is used: \`npx kiln ...\` ` +
-      `or \`npm run kiln -- ...\` after \`npm ci\`.\n`,
+      `or \`npm run kiln -- ...\` after \`npm ci\`, or scripts/kiln (which can be linked into PATH).\n`,
   );
   process.exit(2);
 }

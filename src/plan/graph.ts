@@ -95,7 +95,7 @@ export function buildGraph(input: GraphInput): Graph {
   const numsOf = (cs: readonly Candidate[]): number[] => cs.map((c) => (c as (typeof candidates)[number]).num);
   // An `all` package resolves for the build machine's arch: in a run that does not build
   // for it (a cross-only --arch), what it needs of the tree is not there; say so.
-  const nativeHint = ` (a :native tool builds for the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch, and name your targets to build only what they need for it)`;
+  const nativeHint = ` (a :native tool builds for the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch)`;
   const allHint = ` (an "all" package builds with the packages of the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch)`;
   const resolveAll = (d: Draft, groups: readonly AltGroup[], build: boolean): void => {
     const arch = d.arch === 'all' ? input.hostArch : d.arch;
