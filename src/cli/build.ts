@@ -11,7 +11,7 @@ import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../r
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
+import { profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 
@@ -96,6 +96,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         },
         archs: opts.arch,
         force: debian?.twice === true ? ['*'] : (opts.force ?? []),
+        profiles: profilesOf(opts.profiles),
         forcedBy: debian?.twice === true ? 'twice' : undefined,
         maxJobs: opts.jobs,
         overcommitCpus: opts.overcommitCpus,
@@ -132,7 +133,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
  * usage error rather than silently ignored (`kiln plan` shares this).
  */
 export function debianRequest(opts: DebianOptionsCli & { tree: string }, targets: readonly string[], command: Command): DebianCliRequest | undefined {
-  return debianRequestOf(debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli'), debianOptionsGiven(command), existsSync(join(opts.tree, DEBIAN_FILE)), () =>
+  const hasToml = existsSync(join(opts.tree, DEBIAN_FILE));
+  return debianRequestOf(debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli'), debianOptionsGiven(command, hasToml), hasToml, () =>
     debianFrom({ ...opts, debian: '' }, [], true)!,
   );
 }

@@ -108,7 +108,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--debian <suite>', 'build Debian source packages of SUITE: the arguments are source names (NAME or NAME=VERSION)')
     .option('--mirror <url>', 'Debian mirror base URL (default: the one the host\'s apt sources use)')
     .option('--dsc <files...>', 'local .dsc files to build too (their files beside them)')
-    .option('--profiles <list>', 'Debian build profiles, comma-separated (e.g. nocheck,nodoc)')
+    .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations)')
     .option('--nocheck', 'DEB_BUILD_OPTIONS=nocheck and the nocheck profile')
     .option('--binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')
     .option('--binary-indep', 'dpkg-buildpackage -A: architecture-independent packages only')
@@ -134,7 +134,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     dscs: opts.dsc ?? [],
     all: opts.all === true,
     mirror: opts.mirror?.replace(/\/+$/, ''),
-    profiles: (opts.profiles ?? '').split(',').map((p) => p.trim()).filter((p) => p !== ''),
+    profiles: profilesOf(opts.profiles),
     nocheck: opts.nocheck === true,
     mode: opts.binaryArch === true ? 'binary-arch' as const : opts.binaryIndep === true ? 'binary-indep' as const : 'binary' as const,
     cpus: opts.cpus,
@@ -161,3 +161,14 @@ export function countsText(counts: Readonly<Partial<Record<string, number>>>, o:
 
 /** The counts of a run's summary line: built always, the others when not zero. */
 export const summaryCounts = (counts: Readonly<Partial<Record<string, number>>>): string => countsText(counts, { built: true });
+
+/** `--profiles a,b`: build profile names, each as Debian spells them. */
+export function profilesOf(text: string | undefined): string[] {
+  const names = (text ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const n of names) {
+    if (!/^[a-z0-9][a-z0-9.+-]*$/.test(n)) {
+      throw new KilnError('usage', `--profiles: ${JSON.stringify(n)} is not a build profile name`, { hint: 'give names such as nocheck or nodoc, comma-separated: lowercase letters, digits, ".", "+" and "-"' });
+    }
+  }
+  return [...new Set(names)];
+}

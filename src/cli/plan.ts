@@ -13,7 +13,7 @@ import { planCounts } from '../plan/plan.ts';
 import { openRecords } from '../records/records.ts';
 import { assertTreeHasPackages, preparePlan } from '../run/prepare-plan.ts';
 import type { CliContext } from './main.ts';
-import { addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
+import { profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
 
 interface PlanOpts extends StateOptions, DebianOptionsCli {
   tree: string;
@@ -40,7 +40,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
   cmd.action(async (targets: string[], opts: PlanOpts, command: Command) => {
     const t0 = performance.now();
     // Debian-only options with no --debian/--dsc are for the tree's debian.toml, or refused.
-    const debian = debianRequestOf(debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli'), debianOptionsGiven(command), existsSync(join(opts.tree, DEBIAN_FILE)), () => debianFrom({ ...opts, debian: '' }, [], true)!);
+    const hasToml = existsSync(join(opts.tree, DEBIAN_FILE));
+    const debian = debianRequestOf(debianFrom(opts, targets, command.getOptionValueSource('tree') === 'cli'), debianOptionsGiven(command, hasToml), hasToml, () => debianFrom({ ...opts, debian: '' }, [], true)!);
     const state = layoutFrom(opts);
     // Before the state directory is made: an empty tree must leave nothing behind.
     assertTreeHasPackages(opts.tree, debian);
@@ -49,7 +50,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     const p = await preparePlan(
       {
         treeDir: opts.tree, stateDir: state.root, cacheDir: state.cache, sandbox: opts.sandbox, env: opts.env, lease: false,
-        targets: debian === undefined || debian.optionsOnly === true ? targets : [], archs: opts.arch, force: opts.force ?? [],
+        targets: debian === undefined || debian.optionsOnly === true ? targets : [], archs: opts.arch, force: opts.force ?? [], profiles: profilesOf(opts.profiles),
         ...(debian === undefined ? {} : { debian }),
         note: (t) => ctx.stderr.write(`kiln: ${t}\n`),
       },

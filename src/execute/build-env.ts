@@ -13,6 +13,8 @@ export function buildEnvironment(options: {
   readonly name: string;
   readonly version: string;
   readonly sourceDateEpoch: number;
+  /** Active build profiles: $KILN_PROFILES, space-separated as in DEB_BUILD_PROFILES ('' for none). */
+  readonly profiles?: readonly string[];
 }): Record<string, string> {
   const { inside: p } = options;
   const lib = `${p.sysroot}/usr/lib`;
@@ -25,6 +27,7 @@ export function buildEnvironment(options: {
     KILN_ARCH: options.arch,
     KILN_PACKAGE: options.name,
     KILN_VERSION: options.version,
+    KILN_PROFILES: (options.profiles ?? []).join(' '),
     SOURCE_DATE_EPOCH: String(options.sourceDateEpoch),
     HOME: p.home,
     TMPDIR: p.tmp,

@@ -44,6 +44,8 @@ export interface ExecutorOptions {
   readonly logDir: string;
   readonly keepFailed: boolean;
   readonly sourceDateEpoch: number;
+  /** The run's active build profiles ($KILN_PROFILES). */
+  readonly profiles?: readonly string[];
   readonly expectedMs: (jobId: string) => number | undefined;
 }
 
@@ -190,6 +192,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           name: spec.name,
           version: spec.version,
           sourceDateEpoch: o.sourceDateEpoch,
+          profiles: o.profiles ?? [],
         });
         const r = debianResult ?? await sandbox.run({
           argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],

@@ -49,15 +49,18 @@ export interface DebianCliRequest {
   readonly optionsOnly?: boolean;
 }
 
-/** The flags that shape a Debian build only (--debian and --dsc themselves aside). */
+/** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--all',
+  '--mirror', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--all',
 ];
 
-/** The Debian-only options given on the command line, by long name. */
-export function debianOptionsGiven(command: Command): string[] {
+/**
+ * The Debian-only options given on the command line, by long name; with a debian.toml in
+ * the tree, --profiles too (it then shapes the Debian part as well as the recipes).
+ */
+export function debianOptionsGiven(command: Command, treeHasToml = false): string[] {
   return command.options
-    .filter((o) => DEBIAN_ONLY_OPTIONS.includes(o.long ?? '') && command.getOptionValueSource(o.attributeName()) === 'cli')
+    .filter((o) => (DEBIAN_ONLY_OPTIONS.includes(o.long ?? '') || (treeHasToml && o.long === '--profiles')) && command.getOptionValueSource(o.attributeName()) === 'cli')
     .map((o) => o.long!);
 }
 

@@ -38,6 +38,12 @@ export interface PlanRequest {
   readonly archs: readonly string[] | undefined;
   /** Names or globs to rebuild even when up to date. */
   readonly force: readonly string[];
+  /**
+   * Active build profiles (--profiles): a recipe relation with `<!nocheck>` is dropped
+   * under nocheck, the build gets them in $KILN_PROFILES, and they are part of every
+   * input key (a package built under other profiles is another build).
+   */
+  readonly profiles?: readonly string[];
   /** What asked for `force` when not the user's --force (kiln build --twice): shown as the reason. */
   readonly forcedBy?: 'twice' | undefined;
   /** Debian source packages to build (--debian SUITE …); a tree's debian.toml is read too. */
@@ -49,6 +55,8 @@ export interface PlanRequest {
 
 export interface PreparedPlan {
   readonly treeDir: string;
+  /** The active build profiles, sorted, each once. */
+  readonly profiles: readonly string[];
   readonly config: TreeConfig;
   readonly archs: readonly string[];
   readonly graph: Graph;
@@ -99,7 +107,8 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   if (scan.debian !== undefined && envTemplate !== undefined && (req.sandbox ?? scan.config.sandbox) !== 'host') {
     await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, archs, note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
   }
-  const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets });
+  const profiles = [...new Set(req.profiles ?? [])].sort();
+  const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
   const envs = await resolveRunEnvs({
     stateDir: req.stateDir,
@@ -138,7 +147,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
       if (ok?.outputHash != null && ok.artifact != null) lastOutputs.set(ok.key, { outputHash: ok.outputHash, path: ok.artifact });
     }
     const plan = makePlan(graph, {
-      envIdOf: (node) => envs.envIdFor(node.arch),
+      envIdOf: profiles.length === 0 ? (node) => envs.envIdFor(node.arch) : (node) => `${envs.envIdFor(node.arch)}+profiles:${profiles.join(',')}`,
       artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key)),
       lastSuccess: (id) => {
         const ok = states.get(id)?.success;
@@ -151,7 +160,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
       forced: (node) => forced.some((re) => re.test(node.name)),
       forcedBy: req.forcedBy,
     });
-    return { treeDir, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs, scan };
+    return { treeDir, profiles, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs, scan };
   }
 }
 

@@ -169,6 +169,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       logDir: join(state.logs, runId),
       keepFailed: req.keepFailed,
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
+      profiles: prepared.profiles,
       expectedMs: (id) => learned.get(id),
     });
     // A sign of life for a kiln killed with -9 while its builds print nothing: the mtime of

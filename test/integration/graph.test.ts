@@ -211,3 +211,45 @@ test('parallelism: reserved cpus never exceed the cores, unless --overcommit-cpu
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--overcommit-cpus: expected a whole number of at least 0, got "-1"/);
 });
+
+test('build profiles: --profiles nocheck drops <!nocheck> relations, reaches the script as $KILN_PROFILES, and is part of the key', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  const write = async (name: string, text: string): Promise<void> => {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), text);
+  };
+  await write('checker', recipeText({ name: 'checker', script: 'mkdir -p "$DESTDIR/usr/bin" && echo checker > "$DESTDIR/usr/bin/checker"' }));
+  await write('app', recipeText({
+    name: 'app',
+    deps: ['checker <!nocheck>'],
+    // Without nocheck it must have the checker; with it, it must not have been staged.
+    script: 'echo "profiles=[$KILN_PROFILES]"\ncase " $KILN_PROFILES " in *" nocheck "*) test ! -e "$SYSROOT/usr/bin/checker" ;; *) test -e "$SYSROOT/usr/bin/checker" ;; esac',
+  }));
+  const run = (...extra: string[]) => runKiln(['build', '--tree', tree, '--state', state, '--json', ...extra]);
+  const logOf = async (r: Awaited<ReturnType<typeof run>>): Promise<string> => (await import('node:fs/promises')).readFile(pkgOf(await readReport(r), 'app').log!, 'utf8');
+
+  const plain = await run();
+  assert.equal(plain.code, 0, explain(plain));
+  assert.match(await logOf(plain), /profiles=\[\]/);
+
+  const plan = await runKiln(['plan', '--tree', tree, '--state', state, '--json', '--profiles', 'nocheck']);
+  const app = (JSON.parse(plan.stdout) as PlanJson).packages.find((p) => p.name === 'app')!;
+  assert.deepEqual(app.waitsFor, [], 'under nocheck, app does not wait for checker');
+  assert.equal(app.state, 'to-build', 'another profile is another build');
+
+  const nocheck = await run('--profiles', 'nocheck');
+  assert.equal(nocheck.code, 0, explain(nocheck));
+  // Every script sees $KILN_PROFILES: checker is another build under nocheck too.
+  assert.deepEqual(statesOf(await readReport(nocheck)), { app: 'built', checker: 'built' });
+  assert.match(await logOf(nocheck), /profiles=\[nocheck\]/);
+
+  // Both builds are kept: either profile set is up to date now.
+  assert.equal(pkgOf(await readReport(await run('--profiles', 'nocheck')), 'app').state, 'up-to-date');
+  assert.equal(pkgOf(await readReport(await run()), 'app').state, 'up-to-date');
+
+  const bad = await runKiln(['plan', '--tree', tree, '--state', state, '--profiles', 'No Check']);
+  assert.equal(bad.code, 2, explain(bad));
+  assert.match(bad.stderr, /--profiles: "No Check" is not a build profile name/);
+});
