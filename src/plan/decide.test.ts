@@ -45,6 +45,8 @@ const rows: { name: string; input: Partial<DecideInput>; want: Decision }[] = [
   },
   { name: 'previous failure with this key', input: { failedBefore: true, sourcesHash: 's2' }, want: { state: 'to-build', key: 'k1', why: { kind: 'previous-failure' } } },
   { name: 'never built', input: { lastSuccess: undefined }, want: { state: 'to-build', key: 'k1', why: { kind: 'new' } } },
+  { name: 'never built, and its last attempt (other inputs) failed', input: { lastSuccess: undefined, lastAttemptFailed: true }, want: { state: 'to-build', key: 'k1', why: { kind: 'new', failedBefore: true } } },
+  { name: 'failed with these very inputs: previous-failure wins', input: { lastSuccess: undefined, lastAttemptFailed: true, failedBefore: true }, want: { state: 'to-build', key: 'k1', why: { kind: 'previous-failure' } } },
   {
     name: 'sources changed (with the recipe: a version bump)',
     input: { sourcesHash: 's2', recipeHash: 'r2' },

@@ -27,6 +27,8 @@ export interface DecideInput {
   readonly lastSuccess: PreviousInputs | undefined;
   /** The latest attempt with this same key failed. */
   readonly failedBefore: boolean;
+  /** The latest attempt, with whatever key, failed (for the wording of `new`). */
+  readonly lastAttemptFailed?: boolean;
   readonly forced: boolean;
   /** Why it is forced when not by --force (kiln build --twice). */
   readonly forcedBy?: 'twice' | undefined;
@@ -49,7 +51,7 @@ export function decide(input: DecideInput): Decision {
 export function whyBuild(input: DecideInput): Reason {
   if (input.failedBefore) return { kind: 'previous-failure' };
   const prev = input.lastSuccess;
-  if (prev === undefined) return { kind: 'new' };
+  if (prev === undefined) return input.lastAttemptFailed === true ? { kind: 'new', failedBefore: true } : { kind: 'new' };
   if (prev.sourcesHash !== input.sourcesHash) return { kind: 'source-changed' };
   if (prev.recipeHash !== input.recipeHash) return { kind: 'recipe-changed' };
   if (prev.envId !== input.envId || prev.arch !== input.arch) return { kind: 'environment-changed' };

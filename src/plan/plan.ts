@@ -87,6 +87,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       artifact,
       lastSuccess,
       failedBefore: last !== undefined && last.state === 'failed' && key !== undefined && last.key === key,
+      lastAttemptFailed: last?.state === 'failed',
       forced,
       forcedBy: facts.forcedBy,
     });

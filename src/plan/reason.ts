@@ -2,7 +2,7 @@
 
 export type Reason =
   /** `artifactGone`: built before with these very inputs, but its artifact is no longer in the cache (cache gc). */
-  | { readonly kind: 'new'; readonly artifactGone?: true }
+  | { readonly kind: 'new'; readonly artifactGone?: true; readonly failedBefore?: true }
   | { readonly kind: 'recipe-changed' }
   | { readonly kind: 'source-changed' }
   | { readonly kind: 'dependency-changed'; readonly dependency: string }
@@ -16,7 +16,9 @@ export type ReasonKind = Reason['kind'];
 export function describeReason(r: Reason): string {
   switch (r.kind) {
     case 'new':
-      return r.artifactGone === true ? 'new: built before with these inputs, but its artifact is gone from the cache (cache gc, or found corrupt and removed)' : 'new: never built before';
+      return r.artifactGone === true ? 'new: built before with these inputs, but its artifact is gone from the cache (cache gc, or found corrupt and removed)'
+        : r.failedBefore === true ? 'new: never built successfully (its last attempt failed)'
+        : 'new: never built before';
     case 'recipe-changed':
       return 'recipe-changed: the recipe or a file it references changed';
     case 'source-changed':
