@@ -8,6 +8,8 @@ export const KNOWN_SUITES = ['buster', 'bullseye', 'bookworm', 'trixie', 'forky'
 export function closestName(word: string, names: readonly string[], maxEdits = 2): string | undefined {
   let best: { name: string; d: number } | undefined;
   for (const name of names) {
+    // The distance is at least the difference in length: skip those without counting.
+    if (Math.abs(name.length - word.length) > maxEdits) continue;
     // A difference of case alone (Summary, Bookworm) is the nearest of all.
     const d = editDistance(word.toLowerCase(), name.toLowerCase());
     if ((d > 0 || word !== name) && d <= maxEdits && (best === undefined || d < best.d)) best = { name, d };

@@ -7,6 +7,7 @@ import type { PackageSpec } from './spec.ts';
 import { findCyclesIndexed } from './cycles.ts';
 import { globToRegExp } from './glob.ts';
 import { KilnError } from '../errors.ts';
+import { closestName } from '../debian/closest-name.ts';
 
 /** A node while the graph is made (graph.ts); numbered by sorted id. */
 export interface Draft {
@@ -177,7 +178,8 @@ export function chooseAndLink(drafts: Draft[], out: Uint8Array, groupOf: Int32Ar
         }
       }
       if (hits === 0) {
-        throw new KilnError('target-not-found', `target "${t}" matches no package of the tree`, {
+        const near = /[*?[]/.test(t) ? undefined : closestName(t, [...new Set(drafts.map((d) => d.name))], t.length <= 5 ? 1 : 2);
+        throw new KilnError('target-not-found', `target "${t}" matches no package of the tree${near === undefined ? '' : ` (did you mean "${near}"?)`}`, {
           hint: 'name a package folder of the tree, or a glob such as "lib*"; `kiln plan` lists them all',
         });
       }

@@ -4,6 +4,7 @@
 import type { AltGroup, Relation } from '../debian/relation-types.ts';
 import { formatRelation } from '../debian/relation.ts';
 import { satisfiesConstraint } from '../debian/version.ts';
+import { closestName } from '../debian/closest-name.ts';
 
 /** What the resolver knows of one package available at one arch. */
 export interface Candidate {
@@ -19,6 +20,8 @@ export interface ResolverIndex {
   candidates(name: string, arch: string): readonly Candidate[];
   /** All versions the tree has of a name at any arch, for messages. */
   versionsOf(name: string): readonly string[];
+  /** Every name the tree has, own or provided, at any arch (for did-you-mean). */
+  names(): readonly string[];
 }
 
 export function buildIndex(all: readonly (Candidate & { readonly arch: string })[]): ResolverIndex {
@@ -48,6 +51,7 @@ export function buildIndex(all: readonly (Candidate & { readonly arch: string })
     }
   }
   const allArch = byArch.get('all');
+  let allNames: string[] | undefined;
   // An arch's list merged with the `all` list, made once per (arch, name) asked for.
   const merged = new Map<string, Map<string, readonly Candidate[]>>();
   let lastArch: string | undefined;
@@ -80,6 +84,14 @@ export function buildIndex(all: readonly (Candidate & { readonly arch: string })
       return list;
     },
     versionsOf: (name) => versions.get(name) ?? NONE_VERSIONS,
+    names: () => {
+      if (allNames === undefined) {
+        const out = new Set<string>();
+        for (const names of byArch.values()) for (const name of names.keys()) out.add(name);
+        allNames = [...out].sort();
+      }
+      return allNames;
+    },
   };
 }
 
@@ -109,7 +121,10 @@ function relationProblem(r: Relation, arch: string, index: ResolverIndex): strin
   const text = formatRelation(r);
   if (all.length === 0) {
     const elsewhere = index.versionsOf(r.name);
-    return elsewhere.length > 0 ? `needs ${text}, which is not built for ${arch}` : `needs ${text}, which is not in the tree`;
+    if (elsewhere.length > 0) return `needs ${text}, which is not built for ${arch}`;
+    // One edit in a short name, two in a longer one: "zlib" is not a typo of "libx".
+    const near = closestName(r.name, index.names(), r.name.length <= 5 ? 1 : 2);
+    return `needs ${text}, which is not in the tree${near === undefined ? '' : ` (did you mean "${near}"?)`}`;
   }
   const has = all.map((c) => (c.name === r.name ? (c.version ?? '?') : `${c.name} providing ${r.name}`));
   return `needs ${text}, tree has ${[...new Set(has)].join(', ')}`;
