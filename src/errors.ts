@@ -17,6 +17,8 @@ export const errorCodes = {
   /** A cached artifact's archive does not match its meta.json (truncated, missing, altered): the entry is removed. */
   'artifact-corrupt': { exit: 1, http: 500 },
   'archive-failed': { exit: 1, http: 500 },
+  /** An arch-specific package's output holds ELF files for another machine (the `arch` output check). */
+  'wrong-arch': { exit: 1, http: 422 },
   'run-not-found': { exit: 2, http: 404 },
   'package-not-found': { exit: 2, http: 404 },
   'log-not-found': { exit: 2, http: 404 },

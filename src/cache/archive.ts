@@ -19,7 +19,8 @@ import { constants as zlibConstants, zstdCompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.ts';
 import { which } from '../sandbox/chroot/host-tools.ts';
-import { sha256, sha256File } from '../lib/hash.ts';
+import { sha256, sha256File, sha256FileHead } from '../lib/hash.ts';
+import { elfHeader, type ElfHeader } from '../lib/elf-header.ts';
 
 export interface ManifestEntry {
   /** Relative to the packed directory, `/`-separated, no leading `./`. */
@@ -35,8 +36,12 @@ export interface ManifestEntry {
 
 const HASH_CONCURRENCY = 8;
 
-/** Every entry under `dir` (not `dir` itself), sorted by path. Empty dir → []. */
-export async function buildManifest(dir: string, options: { signal?: AbortSignal } = {}): Promise<ManifestEntry[]> {
+/**
+ * Every entry under `dir` (not `dir` itself), sorted by path. Empty dir → []. `elf`, when
+ * given, receives the header of every ELF file (path → machine and class), read along
+ * with its hash.
+ */
+export async function buildManifest(dir: string, options: { signal?: AbortSignal; elf?: Map<string, ElfHeader> } = {}): Promise<ManifestEntry[]> {
   const { signal } = options;
   const entries: ManifestEntry[] = [];
   const files: { index: number; abs: string }[] = [];
@@ -71,7 +76,15 @@ export async function buildManifest(dir: string, options: { signal?: AbortSignal
       const f = files[next++];
       if (f === undefined) break;
       const e = entries[f.index];
-      if (e !== undefined) entries[f.index] = { ...e, sha256: await sha256File(f.abs, { signal }) };
+      if (e === undefined) continue;
+      if (options.elf === undefined) {
+        entries[f.index] = { ...e, sha256: await sha256File(f.abs, { signal }) };
+      } else {
+        const { sha256: sum, head } = await sha256FileHead(f.abs, 20, { signal });
+        entries[f.index] = { ...e, sha256: sum };
+        const header = elfHeader(head);
+        if (header !== undefined) options.elf.set(e.path, header);
+      }
     }
   };
   await Promise.all(Array.from({ length: HASH_CONCURRENCY }, worker));

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
 import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
+import type { ElfHeader } from '../lib/elf-header.ts';
 
 /** What the caller says about the package; any extra JSON fields are kept as they are. */
 export interface ArtifactInfo {
@@ -65,6 +66,8 @@ export interface PutOptions {
   readonly knownAbsent?: boolean;
   /** The caller knows destDir is empty (the sandbox told it without listing it). */
   readonly destEmpty?: boolean;
+  /** Checks the output's ELF files (path → header) before anything is stored; throws to refuse it. */
+  readonly checkElf?: (elf: ReadonlyMap<string, ElfHeader>) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -232,7 +235,9 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     mkdirSync(work);
     let stored = false;
     try {
-      const entries = empty ? [] : await buildManifest(o.destDir, { signal: o.signal });
+      const elf = o.checkElf === undefined || empty ? undefined : new Map<string, ElfHeader>();
+      const entries = empty ? [] : await buildManifest(o.destDir, { signal: o.signal, ...(elf === undefined ? {} : { elf }) });
+      if (elf !== undefined && elf.size > 0) o.checkElf!(elf);
       const archivePath = join(work, ARCHIVE);
       const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
       let size = 0;

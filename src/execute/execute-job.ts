@@ -21,6 +21,8 @@ import type { RunResult, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.t
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
+import { assertElfArch } from './elf-arch.ts';
+import type { ElfHeader } from '../lib/elf-header.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -236,6 +238,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             // The early cutoff above just found no artifact for this key.
             knownAbsent: job.why.kind !== 'forced',
             destEmpty: sandbox.destUntouched?.() === true,
+            // The arch check: an arch-specific package's ELF files must be for its arch.
+            ...(job.arch === 'all' || spec.debian !== undefined || spec.build.skipChecks?.includes('arch') === true ? {} : { checkElf: (elf: ReadonlyMap<string, ElfHeader>) => assertElfArch(elf, job.arch) }),
             signal,
           });
           jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);

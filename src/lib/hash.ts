@@ -13,6 +13,19 @@ export async function sha256File(path: string, options?: { signal?: AbortSignal 
   return h.digest('hex');
 }
 
+/** sha256File, and the first `n` bytes of the file (fewer when it is shorter). */
+export async function sha256FileHead(path: string, n: number, options?: { signal?: AbortSignal }): Promise<{ sha256: string; head: Buffer }> {
+  const h = createHash('sha256');
+  let head: Buffer | undefined;
+  for await (const chunk of createReadStream(path, { signal: options?.signal })) {
+    const b = chunk as Buffer;
+    // The first chunk is 64 KiB unless the file is shorter: it holds the head.
+    head ??= Buffer.from(b.subarray(0, n));
+    h.update(b);
+  }
+  return { sha256: h.digest('hex'), head: head ?? Buffer.alloc(0) };
+}
+
 /** One part of sha256Parts' encoding: its UTF-8 length, a colon, the part. */
 export function lengthPrefixed(part: string): string {
   return `${Buffer.byteLength(part)}:${part}`;

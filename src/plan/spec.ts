@@ -21,6 +21,8 @@ export interface BuildSpec {
   readonly memoryBytes: number;
   readonly timeoutMs: number | undefined;
   readonly silentTimeoutMs: number | undefined;
+  /** Output checks this recipe turns off (`skip-checks`): only "arch" so far. */
+  readonly skipChecks?: readonly string[];
 }
 
 export interface PackageSpec {

@@ -62,6 +62,7 @@ test('a minimal recipe parses, with the built-in defaults', () => {
     memoryBytes: 512 * 1024 * 1024,
     timeoutMs: undefined,
     silentTimeoutMs: 2 * 60 * 60 * 1000,
+    skipChecks: [],
     env: undefined,
   });
 });
@@ -207,6 +208,11 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     name: 'unsupported scheme',
     text: recipe({ sources: [{ url: '"ftp://dl.example/x.tar.gz"', sha256: `"${SHA}"` }] }),
     want: ['sources[0].url: "ftp://dl.example/x.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
+  },
+  {
+    name: 'skip-checks names only checks there are',
+    text: recipe({ build: { 'skip-checks': '["arch", "lint"]' } }),
+    want: ['build.skip-checks[1]: not a check kiln has: the checks are "arch"'],
   },
   {
     name: 'a password in a source url: refused without repeating it',

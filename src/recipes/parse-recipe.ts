@@ -43,6 +43,7 @@ export interface RecipeDraft {
   readonly memoryBytes: number;
   readonly timeoutMs: number | undefined;
   readonly silentTimeoutMs: number | undefined;
+  readonly skipChecks: readonly string[];
   readonly env: string | undefined;
 }
 
@@ -264,6 +265,7 @@ export function parseRecipe(
       memoryBytes,
       timeoutMs,
       silentTimeoutMs,
+      skipChecks: d.build['skip-checks'] ?? [],
       env: defaults.env,
     },
   };

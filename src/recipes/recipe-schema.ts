@@ -21,6 +21,7 @@ const buildSchema = z.strictObject({
   memory: z.union([z.string(), z.number().int().positive()]).optional(),
   timeout: z.string().optional(),
   'silent-timeout': z.string().optional(),
+  'skip-checks': z.array(z.enum(['arch'], { error: 'not a check kiln has: the checks are "arch"' })).optional(),
 });
 
 export const recipeSchema = z.strictObject({

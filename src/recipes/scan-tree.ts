@@ -328,6 +328,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
       memoryBytes: draft.memoryBytes,
       timeoutMs: draft.timeoutMs,
       silentTimeoutMs: draft.silentTimeoutMs,
+      ...(draft.skipChecks.length === 0 ? {} : { skipChecks: draft.skipChecks }),
     },
     dir: at.dir,
     file: at.file,

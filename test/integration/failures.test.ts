@@ -179,3 +179,32 @@ test('exit statuses: usage and configuration errors exit 2 with a message, a bro
   assert.equal(help.code, 0, explain(help));
   assert.match(help.stdout, /build/);
 });
+
+test('the arch check: a package for riscv64 that installs this machine\'s binaries fails naming them; an all package, the native arch and skip-checks pass', async () => {
+  await using dir = await tmpDir();
+  const { mkdir, writeFile, readFile } = await import('node:fs/promises');
+  const { recipeText } = await import('../helpers/recipe-text.ts');
+  const tree = join(dir.path, 'tree');
+  const install = 'mkdir -p "$DESTDIR/usr/bin" && cp /bin/true "$DESTDIR/usr/bin/tool"';
+  const write = async (name: string, text: string): Promise<void> => {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), text);
+  };
+  await write('wrong', recipeText({ name: 'wrong', script: install }));
+  await write('allowed', recipeText({ name: 'allowed', script: install }).replace('[build]\n', '[build]\nskip-checks = ["arch"]\n'));
+  await write('data', recipeText({ name: 'data', script: install }).replace('license = "MIT"', 'license = "MIT"\narchs = ["all"]'));
+  const native = (await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'native'), '--json']));
+  assert.equal(native.code, 0, `the build machine's own binaries failed the check\n${explain(native)}`);
+  const host = archOf(native);
+  const foreign = host === 'riscv64' ? 'arm64' : 'riscv64';
+
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'cross'), '--arch', foreign, '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { wrong: 'failed', allowed: 'built', data: 'built' });
+  const wrong = pkgOf(report, 'wrong');
+  assert.match(wrong.cause ?? '', new RegExp(`built for ${foreign}, but its output holds ELF files for another machine: usr/bin/tool \\(`));
+  assert.match(await readFile(wrong.log!, 'utf8'), /DEB_HOST_GNU_TYPE/);
+  // Nothing was stored for it: its next run builds it again.
+  assert.equal(wrong.artifact ?? null, null);
+});
