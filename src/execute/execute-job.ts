@@ -8,6 +8,7 @@
 // Where the job runs is the Sandbox backend's business; this file does not care.
 
 import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
@@ -23,6 +24,7 @@ import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
 import { assertElfArch } from './elf-arch.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
+import { rebuildScript } from './rebuild-script.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -118,6 +120,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     });
     const jl = await openJobLog(log);
     let failed = false;
+    /** How the build script ran (recipe builds), for rebuild.sh in a kept workspace. */
+    let ran: { readonly env: Record<string, string>; readonly cwd: string } | undefined;
     const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
       failed = true;
       jl.note(`failed: ${message}`);
@@ -149,7 +153,16 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         signal,
       });
       outcome = await runPhases();
-      if (outcome.state === 'failed' && o.keepFailed) jl.note(`workspace kept at ${dirname(sandbox.host.src)}`);
+      if (outcome.state === 'failed' && o.keepFailed) {
+        const kept = dirname(sandbox.host.src);
+        jl.note(`workspace kept at ${kept}`);
+        // On the host sandbox the paths the script saw are the host's: it can be re-run there.
+        if (ran !== undefined && o.backend.name === 'host') {
+          const file = join(kept, 'rebuild.sh');
+          writeFileSync(file, rebuildScript({ name: spec.name, version: spec.version, arch: job.arch, runId: o.runId, cwd: ran.cwd, env: ran.env, script: spec.build.script }), { mode: 0o755 });
+          jl.note(`to re-run the build there as it ran: bash ${file} (--shell: a shell with its environment)`);
+        }
+      }
 
       async function runPhases(): Promise<JobOutcome> {
         phase('fetch');
@@ -196,6 +209,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           sourceDateEpoch: o.sourceDateEpoch,
           profiles: o.profiles ?? [],
         });
+        if (debianResult === undefined) ran = { env: env2, cwd: sandbox.inside.src };
         const r = debianResult ?? await sandbox.run({
           argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
           cwd: sandbox.inside.src,

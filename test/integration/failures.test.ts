@@ -208,3 +208,25 @@ test('the arch check: a package for riscv64 that installs this machine\'s binari
   // Nothing was stored for it: its next run builds it again.
   assert.equal(wrong.artifact ?? null, null);
 });
+
+test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-runs the build as it ran', async () => {
+  await using dir = await tmpDir();
+  const { mkdir, writeFile, readFile } = await import('node:fs/promises');
+  const { spawnSync } = await import('node:child_process');
+  const { recipeText } = await import('../helpers/recipe-text.ts');
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'flaky'), { recursive: true });
+  // Fails unless a file the user adds to $SRCDIR is there; says what it saw.
+  await writeFile(join(tree, 'flaky', 'recipe.toml'), recipeText({ name: 'flaky', script: 'echo "pkg=$KILN_PACKAGE src=$SRCDIR"\ntest -f fixed' }));
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--keep-failed', '--sandbox', 'host', '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const log = await readFile(pkgOf(await readReport(r), 'flaky').log!, 'utf8');
+  const script = /re-run the build there as it ran: bash (\S+rebuild\.sh)/.exec(log)?.[1];
+  assert.ok(script !== undefined, log);
+  const src = /src=(\S+)/.exec(log)![1]!;
+  assert.equal(spawnSync('bash', [script], { encoding: 'utf8' }).status, 1, 'still failing, as the build did');
+  await writeFile(join(src, 'fixed'), '');
+  const again = spawnSync('bash', [script], { encoding: 'utf8' });
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.stdout, `pkg=flaky src=${src}\n`);
+});
