@@ -120,7 +120,10 @@ export class ServerRecords extends SqlStore {
     const row = this.stmt(
       `INSERT INTO builds (id, tenant, tree, request, priority, state, retry_of, created_at)
        VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) RETURNING *`,
-    ).get(id, b.tenant, b.tree, JSON.stringify(b.request), b.priority ?? 0, b.retryOf ?? null, b.createdAt ?? Date.now());
+      // all(), not get(): get() stops at the returned row, and node:sqlite then drops the
+      // error of the commit that follows (SQLITE_FULL on a full disk): the caller would be
+      // told of a build that was never stored.
+    ).all(id, b.tenant, b.tree, JSON.stringify(b.request), b.priority ?? 0, b.retryOf ?? null, b.createdAt ?? Date.now())[0];
     return toBuild(row!);
   }
 
@@ -202,7 +205,8 @@ export class ServerRecords extends SqlStore {
   insertBundle(b: Omit<BundleRecord, 'createdAt'> & { createdAt?: number }): BundleRecord {
     const row = this.stmt(
       `INSERT INTO bundles (tenant, id, sha256, size, entries, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *`,
-    ).get(b.tenant, b.id, b.sha256, b.size, b.entries, b.bytes, b.createdAt ?? Date.now());
+      // all(): see insertBuild.
+    ).all(b.tenant, b.id, b.sha256, b.size, b.entries, b.bytes, b.createdAt ?? Date.now())[0];
     return toBundle(row!);
   }
 
