@@ -43,6 +43,8 @@ export const errorCodes = {
   'too-large': { exit: 1, http: 413 },
   'bundle-not-found': { exit: 2, http: 404 },
   'server-stopping': { exit: 1, http: 503 },
+  /** The daemon could not store a request: its disk is full. */
+  'server-disk-full': { exit: 1, http: 503 },
   'server-unreachable': { exit: 1, http: 502 },
   'build-ended': { exit: 1, http: 409 },
   'build-not-ended': { exit: 1, http: 409 },

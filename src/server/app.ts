@@ -20,7 +20,7 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { bearerAuth, type ServerEnv } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { BuildQueue, type BuildRunner } from './queue.ts';
-import { DEFAULT_BUNDLE_LIMITS, type BundleLimits } from './bundles.ts';
+import { DEFAULT_BUNDLE_LIMITS, sweepBundleTmp, type BundleLimits } from './bundles.ts';
 import { registerBuildRoutes } from './routes/builds.ts';
 import { registerBundleRoutes } from './routes/bundles.ts';
 import { registerEnvRoutes } from './routes/envs.ts';
@@ -169,10 +169,16 @@ export function createApp(options: AppOptions): KilnServerApp {
       return c.json({ error: { code: 'usage', message: e.message, hint: 'the API is described at /api/v1/docs' } }, e.status as ContentfulStatusCode);
     }
     report(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);
+    // SQLite's SQLITE_FULL: nothing was stored, and the client should hear why.
+    if (/database or disk is full/.test(e.message)) {
+      return c.json(errorBody(new KilnError('server-disk-full', "the daemon's disk is full: nothing was stored", { hint: "try again later; the daemon's operator frees space (kiln cache gc, old bundles and runs)" })), 503);
+    }
     return c.json(errorBody(new KilnError('internal', 'internal error (logged by the server)', { hint: 'a bug in kiln: the daemon logged the details on its stderr; please report it' })), 500);
   });
 
   const requeued = queue.start();
+  // Uploads a killed daemon was receiving: their temp dirs go (reliability case 12).
+  for (const name of sweepBundleTmp(state.root)) report(`removed the unfinished upload ${name} of a daemon that is gone`);
   let closed: Promise<void> | undefined;
   return {
     app,

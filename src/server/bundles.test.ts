@@ -204,3 +204,23 @@ test('bundles: upload limit, archive bomb and member count get 413, nothing writ
   assert.deepEqual(s.leftovers(), []);
   assert.equal(DEFAULT_BUNDLE_LIMITS.maxUploadBytes, 64 * 1024 * 1024);
 });
+
+test('a daemon starting removes the upload temp dirs of dead daemons, not those of live ones', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bundles-sweep-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'state');
+  const tmp = join(bundlesRoot(state), '.tmp');
+  // A pid that is gone: a child that has exited and been reaped.
+  const gone = Number(execFileSync('sh', ['-c', 'sh -c "echo \\$\\$"'], { encoding: 'utf8' }).trim());
+  const dead = `alice-my-bundle-${gone}-0a1b2c3d`;
+  const live = `bob-other-${process.pid}-deadbeef`;
+  for (const name of [dead, live]) {
+    mkdirSync(join(tmp, name, 'tree'), { recursive: true });
+    writeFileSync(join(tmp, name, 'upload'), 'partial');
+  }
+  const logged: string[] = [];
+  const kiln = createApp({ stateDir: state, runner: async () => ({ runId: 'r', state: 'done' }), onError: (m) => logged.push(m) });
+  t.after(() => kiln.close());
+  assert.deepEqual(readdirSync(tmp), [live]);
+  assert.ok(logged.some((l) => l.includes(dead)), logged.join('\n'));
+});

@@ -13,7 +13,7 @@
 // at the host), and archive-bomb bounds on the number of members and their total size.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, rmSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
@@ -21,6 +21,7 @@ import { detectCompression } from '../envs/root-tarball.ts';
 import { checkMembers, normalizeMemberPath, readTarMembers, type TarMember } from '../envs/tar-scan.ts';
 import { KilnError } from '../errors.ts';
 import { readDecompressed } from '../lib/decompress.ts';
+import { pidAlive } from '../lib/pid-alive.ts';
 
 export interface BundleLimits {
   /** Bytes of the upload as sent (compressed). */
@@ -213,4 +214,28 @@ export async function sanitizeTree(dir: string): Promise<void> {
 /** Remove a stored bundle's tree (after a failed records insert). */
 export async function removeBundleDir(stateRoot: string, tenant: string, id: string): Promise<void> {
   await rm(bundleDir(stateRoot, tenant, id), { recursive: true, force: true });
+}
+
+/**
+ * At start: the temp dirs of uploads a dead daemon was receiving (killed mid-upload) are
+ * removed. Their names end in `-<pid>-<8 hex>`; a live process's are left alone. The
+ * removed names.
+ */
+export function sweepBundleTmp(stateRoot: string): string[] {
+  const dir = join(bundlesRoot(stateRoot), '.tmp');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = /-(\d+)-[0-9a-f]{8}$/.exec(name)?.[1];
+    if (pid === undefined || pidAlive(Number(pid))) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }
