@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
@@ -15,6 +15,7 @@ const files: Record<string, string> = {
   'a.tar.gz': 'contents of a\n'.repeat(1000),
   'b.tar.gz': 'contents of b\n',
   'c.tar.gz': 'contents of c\n',
+  'damaged.txt': 'contents of d\n',
   'shared.tar.gz': 'fetched by two processes\n'.repeat(5000),
   'held.tar.gz': 'held until released\n',
   // One content under two names (two recipes, one tarball).
@@ -105,6 +106,26 @@ test('a miss downloads and verifies; a hit does not touch the network', async (t
   assert.equal(await again.fetch(url, sum('a.tar.gz')), path);
   assert.equal(count('/files/a.tar.gz'), 1);
   assert.deepEqual(await tmpEntries(cacheDir), []);
+});
+
+test('a cached file damaged on disk is never handed out: it is fetched again and replaced, or the error says it was damaged', async (t) => {
+  const cacheDir = await tempCache(t);
+  const url = `${base}/files/damaged.txt`;
+  const path = await createDownloads({ cacheDir, mirrors: {} }).fetch(url, sum('damaged.txt'));
+  const before = count('/files/damaged.txt');
+  await writeFile(path, 'contents of D\n');
+  // Another run: the damaged copy is fetched again, and the good one takes its place.
+  assert.equal(await createDownloads({ cacheDir, mirrors: {} }).fetch(url, sum('damaged.txt')), path);
+  assert.equal(await readFile(path, 'utf8'), files['damaged.txt']);
+  assert.equal(count('/files/damaged.txt'), before + 1);
+  assert.deepEqual(await tmpEntries(cacheDir), []);
+  // Damaged, and the mirror is gone: the error says both.
+  await writeFile(path, 'contents of D\n');
+  await assert.rejects(createDownloads({ cacheDir, mirrors: {} }).fetch(`${base}/nothing-here/damaged.txt`, sum('damaged.txt')), (e: unknown) => {
+    assert.ok(e instanceof KilnError && e.code === 'download-failed', String(e));
+    assert.match(e.message, /the cached copy of .* is damaged \(.* has sha256 [0-9a-f]{64}, not [0-9a-f]{64}\), and fetching it again failed: .*HTTP 404/);
+    return true;
+  });
 });
 
 test('a checksum mismatch names url and both hashes, and stores nothing', async (t) => {

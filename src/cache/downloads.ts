@@ -26,7 +26,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { KilnError } from '../errors.ts';
-import { SHA256_RE } from '../lib/hash.ts';
+import { SHA256_RE, sha256File } from '../lib/hash.ts';
 import { withLock } from './lock.ts';
 import { credentialsHint, kilnFetch } from '../config/credentials.ts';
 
@@ -94,13 +94,20 @@ export function createDownloads(options: DownloadsOptions): Downloads {
     return join(dir, sha256);
   };
 
-  async function hit(file: string): Promise<boolean> {
+  /**
+   * Is the cached file there and whole? It is hashed on every use: a file damaged on disk
+   * (a flipped bit, a truncation) is never handed out; the caller fetches it again and
+   * replaces it (reliability case 13). 'damaged' carries what it hashes to now.
+   */
+  async function hit(file: string, sha256: string): Promise<true | false | { damaged: string }> {
+    let actual: string;
     try {
-      await stat(file);
+      actual = await sha256File(file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
     }
+    if (actual !== sha256) return { damaged: actual };
     // Mark it used for gc (atime is unreliable under relatime/noatime).
     const now = new Date();
     await utimes(file, now, now).catch(() => {});
@@ -124,15 +131,24 @@ export function createDownloads(options: DownloadsOptions): Downloads {
 
   async function downloadInto(url: string, sha256: string, signal: AbortSignal): Promise<string> {
     const final = path(sha256);
-    if (await hit(final)) return final;
+    if ((await hit(final, sha256)) === true) return final;
     const resolved = resolveUrl(url, mirrors);
     await Promise.all([mkdir(dir, { recursive: true }), mkdir(tmpDir, { recursive: true })]);
     return withLock(lockDir, `dl-${sha256}`, async () => {
-      // Another process may have finished it while we waited for the lock.
-      if (await hit(final)) return final;
+      // Another process may have finished (or repaired) it while we waited for the lock.
+      const found = await hit(final, sha256);
+      if (found === true) return final;
       const tmp = join(tmpDir, `dl-${sha256.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
       try {
-        const actual = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir });
+        // A damaged copy stays in place until the good one replaces it (rename): a reader
+        // that already has its path sees a whole file either way.
+        const actual = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir }).catch((e: unknown) => {
+          if (found === false || !(e instanceof KilnError)) throw e;
+          throw new KilnError(e.code, `the cached copy of ${url} is damaged (${final} has sha256 ${found.damaged}, not ${sha256}), and fetching it again failed: ${e.message}`, {
+            ...(e.hint === undefined ? {} : { hint: e.hint }),
+            cause: e,
+          });
+        });
         if (actual !== sha256) {
           throw new KilnError('checksum-mismatch', `checksum mismatch for ${url}: expected sha256 ${sha256}, got ${actual}`, {
             hint: 'if the new file is the right one, update the sha256 in the recipe; otherwise the server or mirror is serving a different file',
