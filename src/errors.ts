@@ -45,6 +45,8 @@ export const errorCodes = {
   'server-stopping': { exit: 1, http: 503 },
   /** The daemon could not store a request: its disk is full. */
   'server-disk-full': { exit: 1, http: 503 },
+  /** A daemon build the server died under too many times in a row: failed, not run again. */
+  'build-interrupted': { exit: 1, http: 500 },
   'server-unreachable': { exit: 1, http: 502 },
   'build-ended': { exit: 1, http: 409 },
   'build-not-ended': { exit: 1, http: 409 },

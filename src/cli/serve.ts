@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import { MAX_INTERRUPTIONS } from '../records/server-records.ts';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { createApp } from '../server/app.ts';
@@ -140,7 +141,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
       `kiln serve: listening on ${server.url} (state ${state.root}; trees: ${[...trees.keys()].join(', ') || 'none'}; ` +
         `${maxConcurrentBuilds} concurrent builds)\n` +
         (kiln.queue.lowSpace() === undefined ? '' : `kiln serve: the disk of ${kiln.queue.lowSpace()!.where} has less free than --min-free: builds wait until there is space (GET /healthz says how much)\n`) +
-        (kiln.requeued.length > 0 ? `kiln serve: re-queued ${kiln.requeued.length} build(s) interrupted by the last server: ${kiln.requeued.join(', ')}\n` : ''),
+        (kiln.requeued.length > 0 ? `kiln serve: re-queued ${kiln.requeued.length} build(s) interrupted by the last server: ${kiln.requeued.join(', ')}\n` : '') +
+        (kiln.failedInterrupted.length > 0 ? `kiln serve: failed ${kiln.failedInterrupted.length} build(s) the server died under ${MAX_INTERRUPTIONS} times, instead of running them again: ${kiln.failedInterrupted.join(', ')}\n` : ''),
     );
     await new Promise<void>((done) => {
       const onSignal = (sig: NodeJS.Signals): void => {

@@ -207,6 +207,15 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN to_build TEXT;
     `,
   },
+  {
+    version: 8,
+    name: 'builds: how often a build was cut off by the daemon dying while it ran',
+    sql: `
+      -- Counted by requeueInterrupted at the next start; a build that was running at every
+      -- one of several crashes (one that kills the daemon) is failed instead of queued again.
+      ALTER TABLE builds ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -182,14 +182,32 @@ export class ServerRecords extends SqlStore {
     this.stmt(`UPDATE builds SET state = 'queued', ${KEEP_PRIOR_RUN}, run_id = NULL, started_at = NULL, error = ? WHERE id = ?`).run(note, id);
   }
 
-  /** At start: builds a dead server left running go back to the queue. The ids. */
-  requeueInterrupted(): string[] {
-    const rows = this.stmt(
-      `UPDATE builds SET state = 'queued', ${KEEP_PRIOR_RUN}, run_id = NULL, started_at = NULL,
-         error = 'interrupted: the server stopped while it ran; queued again'
-       WHERE state = 'running' RETURNING id`,
-    ).all();
-    return rows.map((r) => String(r['id']));
+  /**
+   * At start: builds a dead server left running go back to the queue, unless this is the
+   * MAX_INTERRUPTIONS-th time the server died under one: a build that kills its daemon
+   * (a poison build) would otherwise bring it down at every restart. The ids of each.
+   */
+  requeueInterrupted(now = Date.now()): { requeued: string[]; failed: string[] } {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const failed = this.stmt(
+        `UPDATE builds SET state = 'failed', ${KEEP_PRIOR_RUN}, run_id = NULL, interrupted = interrupted + 1, ended_at = ?,
+           error = 'interrupted ${MAX_INTERRUPTIONS} times: the server died while this build ran, each time; not queued again (a build that brings the server down?)',
+           error_code = 'build-interrupted',
+           error_hint = 'look at the logs of its earlier attempts (kiln logs PKG --server URL --run RUN); fix the tree and submit it again'
+         WHERE state = 'running' AND interrupted + 1 >= ${MAX_INTERRUPTIONS} RETURNING id`,
+      ).all(now);
+      const requeued = this.stmt(
+        `UPDATE builds SET state = 'queued', ${KEEP_PRIOR_RUN}, run_id = NULL, started_at = NULL, interrupted = interrupted + 1,
+           error = 'interrupted: the server stopped while it ran; queued again'
+         WHERE state = 'running' RETURNING id`,
+      ).all();
+      this.db.exec('COMMIT');
+      return { requeued: requeued.map((r) => String(r['id'])), failed: failed.map((r) => String(r['id'])) };
+    } catch (e) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw e;
+    }
   }
 
   countsByState(): Record<BuildState, number> {
@@ -240,6 +258,9 @@ export class ServerRecords extends SqlStore {
     return this.stmt('SELECT * FROM job_samples WHERE run_id = ? AND job_id = ? ORDER BY at').all(runId, jobId).map(toSample);
   }
 }
+
+/** A build cut off by this many deaths of its server in a row is failed, not queued again. */
+export const MAX_INTERRUPTIONS = 3;
 
 /** SQL that appends the current run id (if any) to prior_runs, in a requeue's SET clause. */
 const KEEP_PRIOR_RUN = `prior_runs = CASE WHEN run_id IS NULL THEN prior_runs ELSE json_insert(prior_runs, '$[#]', run_id) END`;

@@ -322,6 +322,30 @@ test('builds a dead server left running are queued again and run at start', asyn
   assert.equal(kiln.context.records.getBuild(b.id)?.runId, `run-${b.id}`);
 });
 
+test('a build the server died under three times in a row is failed at the next start, not run again (a poison build)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-server-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const records = openServerRecords(dir);
+  const b = records.insertBuild({ tenant: 'alice', tree: 'main', request: { tree: 'main' } });
+  // A stop (not a crash) re-queues it without counting.
+  records.markStarted(b.id);
+  records.requeue(b.id, 'stopped');
+  for (let crash = 1; crash <= 3; crash++) {
+    records.markStarted(b.id);
+    records.setRunId(b.id, `run-${crash}`);
+    const r = records.requeueInterrupted(1000 + crash);
+    assert.deepEqual(r, crash < 3 ? { requeued: [b.id], failed: [] } : { requeued: [], failed: [b.id] }, `crash ${crash}`);
+  }
+  const failed = records.getBuild(b.id)!;
+  assert.equal(failed.state, 'failed');
+  assert.match(failed.error ?? '', /^interrupted 3 times: the server died while this build ran/);
+  assert.deepEqual(failed.priorRuns, ['run-1', 'run-2', 'run-3']);
+  records.close();
+  const { kiln, fake } = setup(t, { dir });
+  assert.deepEqual(kiln.requeued, []);
+  assert.deepEqual(fake.running(), []);
+});
+
 test('stopping the server aborts running builds and leaves them queued for the next start', async (t) => {
   const { kiln, fake, alice } = setup(t);
   const a1 = await submit(kiln, alice);

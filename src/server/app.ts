@@ -91,6 +91,8 @@ export interface KilnServerApp {
   readonly context: ServerContext;
   /** Build ids a dead server had left running, now queued again. */
   readonly requeued: readonly string[];
+  /** Builds a dead server left running for the last time allowed: failed, not re-queued. */
+  readonly failedInterrupted: readonly string[];
   /** Stop the queue (running builds are aborted and re-queued), then close the records. */
   close(): Promise<void>;
 }
@@ -176,7 +178,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     return c.json(errorBody(new KilnError('internal', 'internal error (logged by the server)', { hint: 'a bug in kiln: the daemon logged the details on its stderr; please report it' })), 500);
   });
 
-  const requeued = queue.start();
+  const { requeued, failed: failedInterrupted } = queue.start();
   // Uploads a killed daemon was receiving: their temp dirs go (reliability case 12).
   for (const name of sweepBundleTmp(state.root)) report(`removed the unfinished upload ${name} of a daemon that is gone`);
   let closed: Promise<void> | undefined;
@@ -185,6 +187,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     queue,
     context,
     requeued,
+    failedInterrupted,
     close: () => {
       closed ??= queue.stop().finally(() => {
         records.close();

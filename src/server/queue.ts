@@ -140,11 +140,14 @@ export class BuildQueue {
     return this.#lowSpace === undefined;
   }
 
-  /** Re-queue what a dead server left running, then start what can start. The re-queued ids. */
-  start(): string[] {
-    const requeued = this.#records.requeueInterrupted();
+  /**
+   * Re-queue what a dead server left running (failing instead a build cut off by too many
+   * deaths of the server in a row), then start what can start. The ids of each.
+   */
+  start(): { requeued: string[]; failed: string[] } {
+    const r = this.#records.requeueInterrupted();
     this.pump();
-    return requeued;
+    return r;
   }
 
   enqueue(b: NewBuild): BuildRecord {
