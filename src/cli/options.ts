@@ -66,17 +66,7 @@ export function parseArchList(text: string): string[] {
 
 const ARCH_HINT = 'Debian architecture names, lowercase, comma-separated: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x… (e.g. --arch amd64,riscv64)';
 
-/** 1536 → "1.5 KiB" (the CLI's sizes: env list, cache du and gc). */
-export function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+export { humanBytes } from '../lib/human-bytes.ts';
 
 export function formatMs(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;

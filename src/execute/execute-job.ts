@@ -8,7 +8,8 @@
 // Where the job runs is the Sandbox backend's business; this file does not care.
 
 import { dirname, join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { statfsSync, writeFileSync, type StatsFs } from 'node:fs';
+import { humanBytes } from '../lib/human-bytes.ts';
 import { mkdir } from 'node:fs/promises';
 import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
@@ -234,8 +235,13 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           case undefined:
             break;
         }
-        if (r.signal !== null) return fail('signal', `the build script was killed by ${r.signal}`, exit);
-        if (r.exitCode !== 0) return fail('exit-status', `the build script exited with status ${r.exitCode}`, exit);
+        if (r.signal !== null || r.exitCode !== 0) {
+          const what = r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`;
+          // A full workspace disk fails builds for the machine's sake, not the package's.
+          const full = workspaceDiskFull(sandbox.host.src);
+          if (full !== undefined) return fail('disk-full', `the build script ${what} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
+          return r.signal !== null ? fail('signal', `the build script ${what}`, exit) : fail('exit-status', `the build script ${what}`, exit);
+        }
         phase('pack');
         try {
           const meta = await o.artifacts.put(key, {
@@ -291,4 +297,22 @@ function fmtMs(ms: number | undefined): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   return `${ms / 1000}s`;
+}
+
+/**
+ * When the file system holding `dir` is (nearly) full, what it has left, e.g. "12 KiB free
+ * of 64 MiB"; undefined otherwise. Nearly: less than 1 MiB or 0.1% of its size free, to
+ * users other than root (a build's writes stop there, except root's on ext4).
+ */
+export function workspaceDiskFull(dir: string): string | undefined {
+  let st: StatsFs;
+  try {
+    st = statfsSync(dir);
+  } catch {
+    return undefined;
+  }
+  const size = st.blocks * st.bsize;
+  const free = st.bavail * st.bsize;
+  if (size <= 0 || free >= Math.max(1024 ** 2, size / 1000)) return undefined;
+  return `${humanBytes(free)} free of ${humanBytes(size)}`;
 }
