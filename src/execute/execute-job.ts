@@ -19,7 +19,7 @@ import type { EventBus, JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import type { RunResult, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
+import type { RunResult, Sandbox, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
@@ -123,6 +123,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     let failed = false;
     /** How the build script ran (recipe builds), for rebuild.sh in a kept workspace. */
     let ran: { readonly env: Record<string, string>; readonly cwd: string } | undefined;
+    /** Set when kiln's own side broke the build's run (RunResult.infraError). */
+    let infraError: string | undefined;
+    let attemptNo = 1;
     const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
       failed = true;
       jl.note(`failed: ${message}`);
@@ -144,28 +147,41 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         ? await (await import('./debian-build.ts')).findDepsLayer({ cacheDir: dirname(o.downloadsDir), spec, arch: job.arch, envId: env.id, staged: depOutputs })
         : undefined;
       const envHere = env === undefined || depsLayer?.root === undefined ? env : { ...env, layers: [...env.layers, depsLayer.root] };
-      await using sandbox = await o.backend.create({
-        ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
-        jobId: `${o.runId}-${job.id}`,
-        workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
-        limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
-        // Only a run that may keep workspaces says so: a host sandbox then builds at workDir.
-        ...(o.keepFailed ? { keep: () => failed } : {}),
-        signal,
-      });
-      outcome = await runPhases();
-      if (outcome.state === 'failed' && o.keepFailed) {
-        const kept = dirname(sandbox.host.src);
-        jl.note(`workspace kept at ${kept}`);
-        // On the host sandbox the paths the script saw are the host's: it can be re-run there.
-        if (ran !== undefined && o.backend.name === 'host') {
-          const file = join(kept, 'rebuild.sh');
-          writeFileSync(file, rebuildScript({ name: spec.name, version: spec.version, arch: job.arch, runId: o.runId, cwd: ran.cwd, env: ran.env, script: spec.build.script }), { mode: 0o755 });
-          jl.note(`to re-run the build there as it ran: bash ${file} (--shell: a shell with its environment)`);
+      // A build whose run kiln's own side broke (its process helper died) is run once more,
+      // in a fresh workspace; the log keeps both attempts (reliability case 2).
+      for (let attempt = 1; ; attempt++) {
+        attemptNo = attempt;
+        await using sandbox = await o.backend.create({
+          ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
+          jobId: `${o.runId}-${job.id}`,
+          workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
+          limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
+          // Only a run that may keep workspaces says so: a host sandbox then builds at workDir.
+          ...(o.keepFailed ? { keep: () => failed } : {}),
+          signal,
+        });
+        infraError = undefined;
+        outcome = await runPhases(sandbox);
+        if (infraError !== undefined && attempt === 1 && !signal.aborted) {
+          jl.note(`attempt 1 was cut off by kiln, not by the build (${infraError}): building it again in a fresh workspace`);
+          failed = false;
+          ran = undefined;
+          continue;
         }
+        if (outcome.state === 'failed' && o.keepFailed) {
+          const kept = dirname(sandbox.host.src);
+          jl.note(`workspace kept at ${kept}`);
+          // On the host sandbox the paths the script saw are the host's: it can be re-run there.
+          if (ran !== undefined && o.backend.name === 'host') {
+            const file = join(kept, 'rebuild.sh');
+            writeFileSync(file, rebuildScript({ name: spec.name, version: spec.version, arch: job.arch, runId: o.runId, cwd: ran.cwd, env: ran.env, script: spec.build.script }), { mode: 0o755 });
+            jl.note(`to re-run the build there as it ran: bash ${file} (--shell: a shell with its environment)`);
+          }
+        }
+        break;
       }
 
-      async function runPhases(): Promise<JobOutcome> {
+      async function runPhases(sandbox: Sandbox): Promise<JobOutcome> {
         phase('fetch');
         let dscName = '';
         try {
@@ -221,6 +237,10 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           signal,
         });
         const exit = { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) };
+        if (r.infraError !== undefined) {
+          infraError = r.infraError;
+          return fail('internal', `kiln's side failed while the build ran${attemptNo > 1 ? ' (again, on attempt 2)' : ''}: ${r.infraError}`, exit);
+        }
         switch (r.killedFor) {
           case 'cancelled':
             return cancelled(exit);

@@ -377,7 +377,7 @@ class Helper {
     const cur = this.#current;
     this.#current = undefined;
     if (cur === undefined) return;
-    const error = new Error(`kiln's process helper (${this.kind === 'c' ? 'the compiled launcher' : 'perl'}) died while it ran this command`);
+    const error = Object.assign(new Error(`kiln's process helper (${this.kind === 'c' ? 'the compiled launcher' : 'perl'}) died while it ran this command`), { helperDied: true });
     cur.onPid(undefined);
     cur.onExit({ error });
     cur.stdout.push(null);

@@ -195,7 +195,8 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
       const why = await spawnFailure(raw.error, command, options.cwd);
       await options.onOutput?.('stderr', Buffer.from(`kiln: ${why}\n`));
       const exitCode = (raw.error as NodeJS.ErrnoException).code === 'EACCES' ? 126 : 127;
-      return { exitCode, signal: null, durationMs, cookie, reaped, survivors };
+      const helperDied = (raw.error as { helperDied?: boolean }).helperDied === true;
+      return { exitCode, signal: null, durationMs, cookie, reaped, survivors, ...(helperDied ? { infraError: raw.error.message } : {}) };
     }
     const timeOutput = timeFile === undefined ? undefined : (child.timeOutput?.() ?? (await readTimeFile(timeFile)));
     const native = child.rusage?.();

@@ -154,6 +154,7 @@ class HostSandbox implements Sandbox {
         ...(r.killedFor === undefined ? {} : { killedFor: r.killedFor }),
         ...(r.rusage === undefined ? {} : { rusage: r.rusage }),
         durationMs: r.durationMs,
+        ...(r.infraError === undefined ? {} : { infraError: r.infraError }),
       };
     } finally {
       this.#running.delete(running);

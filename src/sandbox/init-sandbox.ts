@@ -209,6 +209,8 @@ export class InitSandbox implements Sandbox {
       const r = await running;
       const { rusage, oom, pidsLimited } = measured === undefined ? { rusage: r.rusage, oom: false, pidsLimited: false } : await measured(r);
       let killedFor = r.killedFor;
+      // kiln's helper died under the sandbox: nothing the sandbox left says anything.
+      if (r.infraError !== undefined) return { exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, infraError: r.infraError };
       const { exitCode, signal } = await run.status(r, killedFor !== undefined || oom);
       // An OOM kill that the build survived (a configure probe) is not the build's failure.
       if (oom && killedFor === undefined && (exitCode !== 0 || signal !== null)) killedFor = 'out-of-memory';

@@ -55,6 +55,11 @@ export interface RunResult {
   readonly killedFor?: 'timeout' | 'silent' | 'cancelled' | 'out-of-memory' | 'pids-limit';
   readonly rusage?: Rusage;
   readonly durationMs: number;
+  /**
+   * Set when kiln's own side failed while the command ran (its process helper died): the
+   * command did not fail by itself, and running it again may well succeed.
+   */
+  readonly infraError?: string;
 }
 
 export interface Sandbox extends AsyncDisposable {

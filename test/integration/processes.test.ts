@@ -3,13 +3,14 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { eventually, marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
 import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, REPO_ROOT, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
 
 /** Job workspaces (work/<run>/<job>) left under the state dir. */
@@ -198,4 +199,32 @@ test('kiln killed with SIGKILL while packing a large artifact: its tar goes too 
   process.kill(k.pid, 'SIGKILL');
   await k.done;
   assert.ok(await eventually(async () => (await packing()).length === 0, 500), `tar outlived kiln: ${JSON.stringify(await packing())}`);
+});
+
+for (const launcher of ['compiled', 'perl'] as const) test(`kiln's launcher killed under a running build (${launcher}): the build runs again in a fresh workspace and is built; the log keeps both attempts`, async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const first = join(dir.path, 'first-attempt');
+  await mkdir(join(tree, 'victim'), { recursive: true });
+  // The first attempt writes the pid of its parent chain, then waits; the second finds the file and ends.
+  await writeFile(join(tree, 'victim', 'recipe.toml'), recipeText({
+    name: 'victim',
+    script: `if [ -e '${first}' ]; then echo second attempt; exit 0; fi\necho first attempt\np=$$; chain=""; for i in 1 2 3 4 5; do p=$(awk '{print $4}' /proc/$p/stat); chain="$chain $p"; done; echo "$chain" > '${first}.tmp'; mv '${first}.tmp' '${first}'\nsleep 30`,
+  }));
+  const k = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--json'], { timeoutMs: 60_000, ...(launcher === 'perl' ? { env: { KILN_LAUNCHER: 'perl' } } : {}) });
+  assert.ok(await eventually(() => existsSync(first), 20_000), 'the first attempt never started');
+  // The nearest ancestor that is kiln's helper (the compiled launcher, or perl).
+  const chain = (await readFile(first, 'utf8')).trim().split(/\s+/).map(Number);
+  const helper = chain.find((pid) => {
+    const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    return launcher === 'perl' ? comm === 'perl' : /launch/.test(comm);
+  });
+  assert.ok(helper !== undefined, `no helper among ${chain.map((p) => `${p}:${readFileSync(`/proc/${p}/comm`, 'utf8').trim()}`).join(' ')}`);
+  process.kill(helper, 'SIGKILL');
+  const r = await k.done;
+  assert.equal(r.code, 0, explain(r));
+  const victim = pkgOf(await readReport(r), 'victim');
+  assert.equal(victim.state, 'built', explain(r));
+  const log = await readFile(victim.log!, 'utf8');
+  assert.match(log, /first attempt[\s\S]*attempt 1 was cut off by kiln, not by the build \(kiln's process helper .* died while it ran this command\)[\s\S]*second attempt/, log);
 });
