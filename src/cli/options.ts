@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
+import { parseDuration } from '../lib/duration.ts';
 import { closestArch, isDebianArch } from '../debian/arch-names.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
@@ -161,4 +162,18 @@ export function profilesOf(text: string | undefined): string[] {
     }
   }
   return [...new Set(names)];
+}
+
+/** A commander parser for a duration option (30d, 12h, 90m): milliseconds, more than 0. */
+export function parseDurationOption(option: string): (text: string) => number {
+  return (text) => {
+    let ms: number;
+    try {
+      ms = parseDuration(text);
+    } catch (e) {
+      throw new KilnError('usage', `${option}: ${(e as Error).message}`, { hint: `a number and a unit: ms, s, m, h, d or w, e.g. ${option} 90d or 12h` });
+    }
+    if (ms <= 0) throw new KilnError('usage', `${option}: must be more than 0, got "${text}"`, { hint: `e.g. ${option} 90d` });
+    return ms;
+  };
 }

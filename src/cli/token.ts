@@ -5,10 +5,11 @@ import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
 import { openServerRecords } from '../records/server-records.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, parseDurationOption, type StateOptions } from './options.ts';
 
 interface CreateOpts extends StateOptions {
   admin?: boolean;
+  expires?: number;
 }
 
 export function registerToken(program: Command, ctx: CliContext): void {
@@ -18,12 +19,16 @@ export function registerToken(program: Command, ctx: CliContext): void {
     .command('create')
     .description('create a token for TENANT and print it (shown only this once)')
     .argument('<tenant>', 'the tenant the token acts for')
-    .option('--admin', 'the token sees and controls every tenant\'s builds, and /metrics');
+    .option('--admin', 'the token sees and controls every tenant\'s builds, and /metrics')
+    .option('--expires <duration>', 'the token stops working after this long, e.g. 90d or 12h (default: never)', parseDurationOption('--expires'));
   addStateOptions(create);
   create.action((tenant: string, opts: CreateOpts) => {
     using records = openServerRecords(layoutFrom(opts).root);
-    const t = records.createToken(tenant, { admin: opts.admin === true });
-    ctx.stderr.write(`kiln: token ${t.id} for tenant ${tenant}${opts.admin === true ? ' (admin)' : ''}; keep it secret, it is not shown again\n`);
+    const now = Date.now();
+    const expiresAt = opts.expires === undefined ? undefined : now + opts.expires;
+    const t = records.createToken(tenant, { admin: opts.admin === true, now, ...(expiresAt === undefined ? {} : { expiresAt }) });
+    const until = expiresAt === undefined ? '' : `, valid until ${new Date(expiresAt).toISOString()}`;
+    ctx.stderr.write(`kiln: token ${t.id} for tenant ${tenant}${opts.admin === true ? ' (admin)' : ''}${until}; keep it secret, it is not shown again\n`);
     ctx.stdout.write(`${t.token}\n`);
   });
 
@@ -47,7 +52,8 @@ export function registerToken(program: Command, ctx: CliContext): void {
     using records = openServerRecords(layoutFrom(opts).root);
     for (const t of records.listTokens()) {
       const revoked = t.revokedAt === null ? '' : `  revoked ${new Date(t.revokedAt).toISOString()}`;
-      ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}  created ${new Date(t.createdAt).toISOString()}${revoked}\n`);
+      const expires = t.expiresAt === null ? '' : `  ${t.expiresAt <= Date.now() ? 'expired' : 'expires'} ${new Date(t.expiresAt).toISOString()}`;
+      ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}  created ${new Date(t.createdAt).toISOString()}${expires}${revoked}\n`);
     }
   });
 }

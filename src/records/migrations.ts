@@ -216,6 +216,24 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE builds ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 9,
+    name: 'tokens that expire; web sessions apart from the tokens',
+    sql: `
+      -- NULL: the token does not expire (kiln token create --expires sets it).
+      ALTER TABLE tokens ADD COLUMN expires_at INTEGER;
+
+      -- A browser signed in to the web page: its cookie holds a random session secret (only
+      -- its sha256 is kept), never the bearer token. A session ends at expires_at, or with
+      -- its token (revoked or expired), or at /logout.
+      CREATE TABLE sessions (
+        hash        TEXT PRIMARY KEY,
+        token_id    TEXT NOT NULL REFERENCES tokens (id),
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

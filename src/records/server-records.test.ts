@@ -29,3 +29,29 @@ test('a full disk: insertBuild and insertBundle throw instead of returning a row
   // What was stored before is still there; nothing half-made is.
   assert.deepEqual(records.listBuilds({ tenant: 'alice' }).map((b) => b.id), [before.id]);
 });
+
+test('tokens that expire stop working then; a session ends with its token', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-records-tokens-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const records = openServerRecords(dir);
+  t.after(() => records.close());
+  const now = 1_000_000;
+  const short = records.createToken('alice', { now, expiresAt: now + 60_000 });
+  const forever = records.createToken('bob', { now });
+  assert.equal(records.tokenFor(short.token, now + 59_999)?.tenant, 'alice');
+  assert.equal(records.tokenFor(short.token, now + 60_000), undefined);
+  assert.equal(records.tokenFor(forever.token, now + 10 * 365 * 86_400_000)?.tenant, 'bob');
+  assert.deepEqual(records.listTokens().map((x) => [x.tenant, x.expiresAt]), [['alice', now + 60_000], ['bob', null]]);
+  // A 12-hour session of a token that expires in a minute ends with the token.
+  const session = records.createSession(short.id, 12 * 3600_000, now);
+  assert.equal(records.sessionToken(session, now + 1)?.tenant, 'alice');
+  assert.equal(records.sessionToken(session, now + 60_000), undefined);
+  // Revoking ends the sessions of a token; endSession ends one.
+  const bobSession = records.createSession(forever.id, 3600_000, now);
+  assert.equal(records.sessionToken(bobSession, now + 1)?.tenant, 'bob');
+  records.endSession(bobSession);
+  assert.equal(records.sessionToken(bobSession, now + 1), undefined);
+  const other = records.createSession(forever.id, 3600_000, now);
+  records.revokeTokens('bob', now + 2);
+  assert.equal(records.sessionToken(other, now + 3), undefined);
+});

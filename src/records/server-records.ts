@@ -17,6 +17,8 @@ export interface TokenRecord {
   readonly admin: boolean;
   readonly createdAt: number;
   readonly revokedAt: number | null;
+  /** null: never. */
+  readonly expiresAt: number | null;
 }
 
 export interface BuildRecord {
@@ -81,7 +83,7 @@ export class ServerRecords extends SqlStore {
   // ---- tokens -------------------------------------------------------------------------
 
   /** Create a token; the secret is returned once and only its hash is stored. */
-  createToken(tenant: string, options: { admin?: boolean; now?: number } = {}): { id: string; token: string } {
+  createToken(tenant: string, options: { admin?: boolean; now?: number; expiresAt?: number } = {}): { id: string; token: string } {
     if (!TENANT_PATTERN.test(tenant)) {
       throw new KilnError('usage', `tenant "${tenant}" is not a valid name`, {
         hint: 'use 1-64 characters: lower-case letters, digits, ".", "_" and "-", starting with a letter or digit',
@@ -89,16 +91,40 @@ export class ServerRecords extends SqlStore {
     }
     const id = randomBytes(4).toString('hex');
     const token = `kiln_${id}_${randomBytes(24).toString('base64url')}`;
-    this.stmt('INSERT INTO tokens (id, tenant, admin, hash, created_at) VALUES (?, ?, ?, ?, ?)').run(
-      id, tenant, options.admin === true ? 1 : 0, sha256(token), options.now ?? Date.now(),
+    this.stmt('INSERT INTO tokens (id, tenant, admin, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(
+      id, tenant, options.admin === true ? 1 : 0, sha256(token), options.now ?? Date.now(), options.expiresAt ?? null,
     );
     return { id, token };
   }
 
-  /** The live (not revoked) token with this secret, or undefined. */
-  tokenFor(secret: string): TokenRecord | undefined {
-    const row = this.stmt('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL').get(sha256(secret));
+  /** The live (not revoked, not expired) token with this secret, or undefined. */
+  tokenFor(secret: string, now = Date.now()): TokenRecord | undefined {
+    const row = this.stmt('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)').get(sha256(secret), now);
     return row === undefined ? undefined : toToken(row);
+  }
+
+  // ---- web sessions -------------------------------------------------------------------
+
+  /** A new session of this token for `ttlMs`: the cookie's secret (only its hash is kept). */
+  createSession(tokenId: string, ttlMs: number, now = Date.now()): string {
+    const secret = randomBytes(32).toString('base64url');
+    // Ended sessions go as new ones come: the table holds only live ones and a few more.
+    this.stmt('DELETE FROM sessions WHERE expires_at <= ?').run(now);
+    this.stmt('INSERT INTO sessions (hash, token_id, created_at, expires_at) VALUES (?, ?, ?, ?)').run(sha256(secret), tokenId, now, now + ttlMs);
+    return secret;
+  }
+
+  /** The token of a live session (its token still live too), or undefined. */
+  sessionToken(secret: string, now = Date.now()): TokenRecord | undefined {
+    const row = this.stmt(
+      `SELECT tokens.* FROM sessions JOIN tokens ON tokens.id = sessions.token_id
+       WHERE sessions.hash = ? AND sessions.expires_at > ? AND tokens.revoked_at IS NULL AND (tokens.expires_at IS NULL OR tokens.expires_at > ?)`,
+    ).get(sha256(secret), now, now);
+    return row === undefined ? undefined : toToken(row);
+  }
+
+  endSession(secret: string): void {
+    this.stmt('DELETE FROM sessions WHERE hash = ?').run(sha256(secret));
   }
 
   /** Revoke the token with this id, else every token of the tenant with this name; the ids revoked. */
@@ -295,6 +321,7 @@ function toToken(r: Row): TokenRecord {
     admin: Number(r['admin']) === 1,
     createdAt: Number(r['created_at']),
     revokedAt: r['revoked_at'] === null ? null : Number(r['revoked_at']),
+    expiresAt: r['expires_at'] === null || r['expires_at'] === undefined ? null : Number(r['expires_at']),
   };
 }
 

@@ -29,7 +29,7 @@ export function bearerAuth(records: ServerRecords): MiddlewareHandler<ServerEnv>
     const token = records.tokenFor(m[1]!);
     if (token === undefined) {
       c.header('WWW-Authenticate', 'Bearer realm="kiln", error="invalid_token"');
-      return c.json({ error: { code: 'unauthorized', message: 'the bearer token is unknown or revoked', hint: 'ask the operator for a new one (`kiln token create TENANT`)' } }, 401);
+      return c.json({ error: { code: 'unauthorized', message: 'the bearer token is unknown, revoked or expired', hint: 'ask the operator for a new one (`kiln token create TENANT`)' } }, 401);
     }
     c.set('auth', token);
     return next();

@@ -69,6 +69,19 @@ test('token create prints a token stored only as its hash; revoke by id and by t
   assert.match((await kiln(['token', 'list', '--state', state])).out, /alice .*revoked/);
   const bad = await kiln(['token', 'create', 'Not A Name', '--state', state]);
   assert.equal(bad.code, 2);
+  // --expires: valid until then, said at creation and in the list; a bad duration is a usage error.
+  const dated = await kiln(['token', 'create', 'carol', '--expires', '90d', '--state', state]);
+  assert.match(dated.err, /valid until \d{4}-\d\d-\d\dT/);
+  {
+    using r = openServerRecords(state);
+    const exp = r.listTokens().find((x) => x.tenant === 'carol')?.expiresAt ?? 0;
+    assert.ok(Math.abs(exp - (Date.now() + 90 * 86_400_000)) < 60_000, String(exp));
+    assert.equal(r.tokenFor(dated.out.trim(), exp + 1), undefined);
+  }
+  assert.match((await kiln(['token', 'list', '--state', state])).out, /carol .*expires \d{4}-/);
+  const never = await kiln(['token', 'create', 'dave', '--expires', 'soon', '--state', state]);
+  assert.equal(never.code, 2);
+  assert.match(never.err, /--expires: /);
 });
 
 test('--listen and --tree parsing', (t) => {

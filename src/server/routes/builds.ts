@@ -13,7 +13,7 @@ import type { Context } from 'hono';
 const json = <T>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
 const errors = {
   400: json(ErrorSchema, 'invalid request'),
-  401: json(ErrorSchema, 'no, unknown or revoked token'),
+  401: json(ErrorSchema, 'no, unknown, revoked or expired token'),
   404: json(ErrorSchema, 'no such build for this token'),
 };
 const security = [{ bearer: [] }];

@@ -53,7 +53,7 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
       responses: {
         201: json(BundleSchema, 'stored'),
         400: json(ErrorSchema, 'not a tar, or a member that is unsafe (named in the message); nothing was stored'),
-        401: json(ErrorSchema, 'no, unknown or revoked token'),
+        401: json(ErrorSchema, 'no, unknown, revoked or expired token'),
         409: json(ErrorSchema, 'this id is taken (bundles are immutable)'),
         413: json(ErrorSchema, 'over the upload, member-count or extracted-size limit; nothing was stored'),
       },

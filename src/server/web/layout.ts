@@ -49,8 +49,8 @@ export function loginPage(options: { next: string; error?: string | undefined })
   return layout(
     { title: 'sign in' },
     html`<h1>Sign in</h1>
-<p>Paste an API token (from <code>kiln token create TENANT</code>). It is kept in an HttpOnly cookie of this
-browser for this site only, sent with page loads and live updates, and never shown to the page's scripts.</p>
+<p>Paste an API token (from <code>kiln token create TENANT</code>). This browser then gets a session of 12 hours,
+in an HttpOnly cookie for this site only that holds a session key, not the token, and is never shown to the page's scripts.</p>
 ${options.error === undefined ? '' : html`<p class="error" role="alert">${options.error}</p>`}
 <form class="login" method="post" action="/login">
 <input type="hidden" name="next" value="${options.next}">

@@ -1,15 +1,18 @@
 // How a browser signs in to the web status page with the existing bearer tokens. The
-// token is typed once into the form at /login and POSTed; the server checks it and keeps
-// it in a cookie that is HttpOnly (the page's scripts, and so any injected script, cannot
-// read it), SameSite=Strict (no other site can make the browser send it), Path=/, Secure
-// when served over https, for 12 hours. The token never appears in a URL.
+// token is typed once into the form at /login and POSTed; the server checks it and starts
+// a session: the cookie holds a random session secret, not the token (the records keep
+// only its sha256), and the session ends after 12 hours on the server's clock whatever
+// the browser does with the cookie. The cookie is HttpOnly (the page's scripts, and so
+// any injected script, cannot read it), SameSite=Strict (no other site can make the
+// browser send it), Path=/, Secure when served over https. The token never appears in a URL.
 //
 // The cookie authenticates only GET and HEAD requests that carry no Authorization header:
 // the pages, their event stream and the logs they follow. Anything that changes state
 // (cancel, retry, new builds) still needs `Authorization: Bearer`, so the cookie cannot be
 // used for a cross-site write even where SameSite is not enforced. /login and /logout
-// refuse cross-origin form posts (hono's csrf middleware). The token is looked up on every
-// request, so `kiln token revoke` ends a browser session at once.
+// refuse cross-origin form posts (hono's csrf middleware); /logout ends the session on the
+// server. The session and its token are looked up on every request, so `kiln token
+// revoke` (or the token expiring) ends a browser session at once.
 
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -55,7 +58,7 @@ export function sessionAuth(records: ServerRecords): MiddlewareHandler<ServerEnv
   return async (c, next) => {
     if (isReadOnly(c.req.method) && c.req.header('authorization') === undefined) {
       const value = getCookie(c, SESSION_COOKIE);
-      const token = value === undefined || value === '' ? undefined : records.tokenFor(value);
+      const token = value === undefined || value === '' ? undefined : records.sessionToken(value);
       if (token !== undefined) c.set('auth', token);
       else if (isPagePath(c.req.path)) {
         const target = new URL(c.req.url);
@@ -83,13 +86,16 @@ export function registerSessionRoutes(app: OpenAPIHono<ServerEnv>, records: Serv
     const value = typeof form['token'] === 'string' ? form['token'].trim() : '';
     const token = value === '' ? undefined : records.tokenFor(value);
     if (token === undefined) {
-      return c.html(loginPage({ next, error: 'That token is unknown or revoked. Ask the operator for one (kiln token create TENANT).' }).html, 401);
+      return c.html(loginPage({ next, error: 'That token is unknown, revoked or expired. Ask the operator for one (kiln token create TENANT).' }).html, 401);
     }
-    setCookie(c, SESSION_COOKIE, value, { httpOnly: true, sameSite: 'Strict', path: '/', secure: secure(c), maxAge: SESSION_MAX_AGE_S });
+    const session = records.createSession(token.id, SESSION_MAX_AGE_S * 1000);
+    setCookie(c, SESSION_COOKIE, session, { httpOnly: true, sameSite: 'Strict', path: '/', secure: secure(c), maxAge: SESSION_MAX_AGE_S });
     return c.redirect(next, 303);
   });
 
   app.post('/logout', pageHeaders, csrf(), (c) => {
+    const value = getCookie(c, SESSION_COOKIE);
+    if (value !== undefined && value !== '') records.endSession(value);
     deleteCookie(c, SESSION_COOKIE, { path: '/', secure: secure(c) });
     return c.redirect('/login', 303);
   });

@@ -134,6 +134,24 @@ test('the session cookie reads pages and the API, but writes still need a bearer
   assert.match(out.headers.get('set-cookie') ?? '', /Max-Age=0/);
 });
 
+test('the cookie holds a session, not the token: the token as a cookie signs nobody in; a session ends at logout and when it expires', async (t) => {
+  const { dir, kiln, alice } = setup(t);
+  const cookie = await signIn(kiln, alice);
+  assert.ok(!cookie.includes(alice), 'the bearer token is in the cookie');
+  assert.equal((await kiln.app.request('/api/v1/builds', { headers: { Cookie: `${SESSION_COOKIE}=${alice}` } })).status, 401);
+  assert.equal((await kiln.app.request('/api/v1/builds', { headers: { Cookie: cookie } })).status, 200);
+  // Logout ends it on the server: the same cookie, replayed, no longer works.
+  await kiln.app.request(`${ORIGIN}/logout`, { method: 'POST', headers: { Cookie: cookie, Origin: ORIGIN, 'Content-Type': 'application/x-www-form-urlencoded' } });
+  assert.equal((await kiln.app.request('/api/v1/builds', { headers: { Cookie: cookie } })).status, 401);
+  // A session past its 12 hours ends whatever the browser keeps.
+  const again = await signIn(kiln, alice);
+  const records = openServerRecords(dir);
+  const secret = again.slice(`${SESSION_COOKIE}=`.length);
+  assert.ok(records.sessionToken(secret) !== undefined);
+  assert.equal(records.sessionToken(secret, Date.now() + 12 * 3600_000 + 1000), undefined);
+  records.close();
+});
+
 test("another tenant's build page and event stream are 404", async (t) => {
   const { kiln, alice, bob } = setup(t);
   const id = await submit(kiln, alice);
