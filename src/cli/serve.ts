@@ -13,6 +13,7 @@ import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, parseCount, parseJobs, type StateOptions } from './options.ts';
+import { parseSize as parseSizeText } from '../lib/duration.ts';
 
 interface ServeOpts extends StateOptions {
   listen: string;
@@ -32,13 +33,16 @@ interface ServeOpts extends StateOptions {
 /** The default of --min-free: builds wait while the state's disk has less than this free. */
 export const DEFAULT_MIN_FREE = 1024 ** 3;
 
-/** A size: bytes, or with a K/M/G suffix (powers of 1024), e.g. 64M. */
+/** A size flag: bytes, or with a K/M/G/T suffix (powers of 1024), e.g. 64M (lib/duration.ts's parseSize). */
 export function parseSize(flag: string): (text: string) => number {
   return (text) => {
-    const m = /^(\d+)\s*([KMG]i?B?|B)?$/i.exec(text.trim());
-    const mult: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-    const n = m === null ? NaN : Number(m[1]) * (mult[(m[2] ?? '').charAt(0).toLowerCase()] ?? NaN);
-    if (!Number.isSafeInteger(n) || n < 1) throw new KilnError('usage', `${flag}: expected a size such as 65536, 64K, 64M or 1G, got "${text}"`);
+    let n: number;
+    try {
+      n = parseSizeText(text);
+    } catch {
+      n = NaN;
+    }
+    if (!Number.isSafeInteger(n) || n < 1) throw new KilnError('usage', `${flag}: expected a size such as 65536, 64K, 64M, 1G or 1T, got "${text}"`);
     return n;
   };
 }
@@ -127,6 +131,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
       minFreeBytes: opts.minFree,
       onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
     });
+    if (!isLoopback(where.host)) {
+      ctx.stderr.write(`kiln serve: listening on ${where.host} over plain http: bearer tokens cross the network in clear; put kiln behind an https reverse proxy\n`);
+    }
     if (opts.sandbox === 'host') {
       ctx.stderr.write(`kiln serve: --sandbox host: clients' build scripts run on this machine without isolation, as ${userInfo().username}\n`);
     }
@@ -173,4 +180,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
     });
     ctx.stderr.write('kiln serve: stopped\n');
   });
+}
+
+/** 127.0.0.0/8, ::1 and localhost: what only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

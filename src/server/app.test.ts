@@ -136,6 +136,9 @@ test('validation: unknown fields, bad types, malformed JSON, unknown tree, overs
   const malformed = await call(kiln, 'POST', '/api/v1/builds', alice, '{"tree": ');
   assert.equal(malformed.status, 400);
   assert.match(malformed.json.error.message, /JSON/i);
+  const badEnv = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', env: '../../etc' });
+  assert.equal(badEnv.status, 400);
+  assert.match(badEnv.json.error.message, /env/);
   const noTree = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'elsewhere' });
   assert.equal(noTree.status, 404);
   assert.equal(noTree.json.error.code, 'tree-not-found');

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { cliStreams } from '../../test/helpers/cli-streams.ts';
 import { Command } from 'commander';
 import type { CliContext } from '../cli/main.ts';
-import { maxConcurrentFromEnv, registerServe, treesFrom } from '../cli/serve.ts';
+import { isLoopback, maxConcurrentFromEnv, parseSize, registerServe, treesFrom } from '../cli/serve.ts';
 import { registerToken } from '../cli/token.ts';
 import { KilnError } from '../errors.ts';
 import { openServerRecords } from '../records/server-records.ts';
@@ -82,6 +82,18 @@ test('token create prints a token stored only as its hash; revoke by id and by t
   const never = await kiln(['token', 'create', 'dave', '--expires', 'soon', '--state', state]);
   assert.equal(never.code, 2);
   assert.match(never.err, /--expires: /);
+});
+
+test('what counts as loopback for the plain-http warning', () => {
+  for (const h of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(isLoopback(h), true, h);
+  for (const h of ['0.0.0.0', '::', '10.0.0.5', 'builder.example']) assert.equal(isLoopback(h), false, h);
+});
+
+test('size flags take K, M, G and T, and decimals', () => {
+  assert.equal(parseSize('--min-free')('100T'), 100 * 1024 ** 4);
+  assert.equal(parseSize('--min-free')('1.5G'), 1.5 * 1024 ** 3);
+  assert.equal(parseSize('--min-free')('65536'), 65536);
+  assert.throws(() => parseSize('--min-free')('lots'), /--min-free: expected a size such as/);
 });
 
 test('--listen and --tree parsing', (t) => {

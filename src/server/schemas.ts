@@ -23,7 +23,12 @@ export const BuildBodySchema = z
       .max(16)
       .optional()
       .openapi({ example: ['amd64'] }),
-    env: name.optional().openapi({ description: 'the build env (may hold {arch}); default: the tree\'s kiln.toml env' }),
+    env: z
+      .string()
+      .max(80)
+      .regex(/^[a-z0-9]([a-z0-9._-]|\{arch\})*$/, 'an env name such as bookworm-amd64, or a template such as bookworm-{arch}')
+      .optional()
+      .openapi({ description: 'the build env (may hold {arch}); default: the tree\'s kiln.toml env' }),
     priority: z.number().int().min(-100).max(100).optional().openapi({ description: 'among tenants waiting, higher starts first (default 0)' }),
     debian: z
       .strictObject({
