@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
-import { parseDuration } from '../lib/duration.ts';
+import { parseDuration, parseSize } from '../lib/duration.ts';
 import { closestArch, isDebianArch } from '../debian/arch-names.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
@@ -176,4 +176,16 @@ export function parseDurationOption(option: string): (text: string) => number {
     if (ms <= 0) throw new KilnError('usage', `${option}: must be more than 0, got "${text}"`, { hint: `e.g. ${option} 90d` });
     return ms;
   };
+}
+
+/** `--log-limit SIZE`: bytes (K, M, G, T), 0 for no limit. */
+export function parseLogLimit(text: string): number {
+  if (text.trim() === '0') return 0;
+  try {
+    const n = parseSize(text);
+    if (n > 0) return n;
+  } catch {
+    // said below
+  }
+  throw new KilnError('usage', `--log-limit: expected a size such as 100M or 1G (or 0 for no limit), got "${text}"`, { hint: 'K, M, G and T are powers of 1024' });
 }

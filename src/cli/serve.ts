@@ -12,7 +12,7 @@ import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, parseCount, parseJobs, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, parseCount, parseJobs, parseLogLimit, type StateOptions } from './options.ts';
 import { parseSize as parseSizeText } from '../lib/duration.ts';
 
 interface ServeOpts extends StateOptions {
@@ -22,6 +22,7 @@ interface ServeOpts extends StateOptions {
   jobs?: number;
   overcommitCpus?: number;
   sandbox?: SandboxChoice;
+  logLimit?: number;
   onStop: StopMode;
   bundleMaxBytes?: number;
   bundleMaxExtracted?: number;
@@ -107,6 +108,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--bundle-max-bytes <size>', `largest bundle upload, as sent (default ${DEFAULT_BUNDLE_LIMITS.maxUploadBytes / 1024 ** 2}M)`, parseSize('--bundle-max-bytes'))
     .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
     .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
+    .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', (t: string) => (t.trim() === '0' ? 0 : parseSize('--min-free')(t)), DEFAULT_MIN_FREE)
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addStateOptions(cmd);
@@ -122,6 +124,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.jobs === undefined ? {} : { slots: opts.jobs }),
       ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
+      ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
         ...(opts.bundleMaxExtracted === undefined ? {} : { maxExtractedBytes: opts.bundleMaxExtracted }),

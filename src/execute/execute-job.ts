@@ -48,6 +48,8 @@ export interface ExecutorOptions {
   readonly workRoot: string;
   readonly logDir: string;
   readonly keepFailed: boolean;
+  /** Most bytes of a build's output a log holds (job-log.ts maxBytes). */
+  readonly logLimit?: number;
   readonly sourceDateEpoch: number;
   /** The run's active build profiles ($KILN_PROFILES). */
   readonly profiles?: readonly string[];
@@ -119,7 +121,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       at: startedAt,
       expectedMs: o.expectedMs(job.id),
     });
-    const jl = await openJobLog(log);
+    const jl = await openJobLog(log, o.logLimit === undefined ? {} : { maxBytes: o.logLimit });
     let failed = false;
     /** How the build script ran (recipe builds), for rebuild.sh in a kept workspace. */
     let ran: { readonly env: Record<string, string>; readonly cwd: string } | undefined;

@@ -19,6 +19,32 @@ async function lines(path: string): Promise<string[]> {
 }
 
 describe('openJobLog', () => {
+  test('the log limit: output past it is counted, not written; kiln\'s lines still are; the last lines come at the end', async () => {
+    await using dir = await tmpDir();
+    const clock = fakeClock();
+    const log = await openJobLog(join(dir.path, 'job.log'), { now: clock.now, maxBytes: 100 });
+    log.write('stdout', Buffer.from('line 1: twenty bytes\n'.repeat(4)));
+    clock.advance(1000);
+    for (let i = 2; i <= 500; i++) log.write('stdout', Buffer.from(`more ${i}\n`));
+    log.note('failed: the build script exited with status 1');
+    await log.close();
+    const got = await lines(log.path);
+    assert.equal(got.filter((l) => l.includes(' o line 1')).length, 4);
+    // 84 + 7 + 7 bytes fit under 100; "more 4" does not.
+    assert.equal(got[5], '[   1.000] o more 2');
+    assert.equal(got[6], '[   1.000] o more 3');
+    assert.match(got[7]!, /k ==> the log limit of 100 bytes is reached/);
+    assert.equal(got.filter((l) => l.endsWith(' o more 4')).length, 0, 'output past the limit was written');
+    assert.ok(got.includes('[   1.000] k failed: the build script exited with status 1'), got.join('\n'));
+    const at = got.findIndex((l) => /k ==> 4371 bytes of output were not written \(log limit 100 bytes\); its last \d+ lines, as they came:/.test(l));
+    assert.ok(at !== -1, got.join('\n'));
+    const shown = Number(/its last (\d+) lines/.exec(got[at]!)![1]);
+    assert.ok(shown >= 190, String(shown));
+    assert.equal(got.length, at + 1 + shown);
+    assert.equal(got.at(-1), '[   1.000] o more 500');
+    assert.ok((await stat(log.path)).size < 10_000);
+  });
+
   test('stamps, tags, phases and notes', async () => {
     await using dir = await tmpDir();
     const clock = fakeClock();

@@ -59,7 +59,17 @@ export interface JobLogOptions {
   readonly tailLines?: number;
   /** WriteStream buffer size above which write() asks the caller to wait (default 1 MiB). */
   readonly highWaterMark?: number;
+  /**
+   * The build's output written to the file at most (default 1 GiB; 0: no limit). Past it,
+   * output is counted but not written, kiln's own lines still are, and close() appends
+   * the last lines (the tail ring), so a build printing without end cannot fill the disk
+   * and its failure still shows its end.
+   */
+  readonly maxBytes?: number;
 }
+
+/** The default of JobLogOptions.maxBytes. */
+export const DEFAULT_LOG_LIMIT = 1024 ** 3;
 
 /** Longest line kept in the tail ring; longer ones are shortened there (not in the file). */
 const TAIL_LINE_BYTES = 4096;
@@ -98,11 +108,33 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   let closed = false;
 
   const stamp = (): string => `[${((now() - start) / 1000).toFixed(3).padStart(8)}] `;
+  const limit = options.maxBytes ?? DEFAULT_LOG_LIMIT;
+  /** Bytes of the build's output written to the file, and dropped past the limit. */
+  let written = 0;
+  let dropped = 0;
 
-  /** Format lines into the file and the ring; returns false when the stream wants a pause. */
-  const emit = (lines: Array<{ tag: string; body: Buffer }>): boolean => {
+  /**
+   * Format lines into the file and the ring; returns false when the stream wants a pause.
+   * `kilnLines`: kiln's own, written whatever the limit.
+   */
+  const emit = (lines: Array<{ tag: string; body: Buffer }>, kilnLines = false): boolean => {
     if (lines.length === 0) return true;
     const prefix = stamp();
+    if (!kilnLines && limit > 0) {
+      let bytes = 0;
+      for (const { body } of lines) bytes += body.length + 1;
+      if (dropped > 0 || written + bytes > limit) {
+        if (dropped === 0) {
+          emit([{ tag: 'k', body: Buffer.from(`==> the log limit of ${limit} bytes is reached: the build's further output is not written here (its last lines are, at the end)`) }], true);
+        }
+        dropped += bytes;
+        for (const { tag, body } of lines.slice(-ring.capacity)) {
+          ring.push(`${prefix}${tag} ${body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString()}`);
+        }
+        return true;
+      }
+      written += bytes;
+    }
     // One stamp per chunk (a chunk arrives at one instant) and one buffer per write.
     const heads = new Map<string, Buffer>();
     let size = 0;
@@ -148,7 +180,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
 
   const kiln = (text: string): void => {
     if (closed || failure) return;
-    emit(text.split('\n').map((line) => ({ tag: 'k', body: Buffer.from(line) })));
+    emit(text.split('\n').map((line) => ({ tag: 'k', body: Buffer.from(line) })), true);
   };
 
   const log: JobLog = {
@@ -209,6 +241,15 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
       closed = true;
       if (!failure) {
         emit(rest);
+        if (dropped > 0) {
+          // The end of the output, from the ring (lines there are cut at 4 KiB).
+          const last = ring.last(ring.capacity).filter((l) => !/^\[[ \d.]+\] k /.test(l));
+          emit([{ tag: 'k', body: Buffer.from(`==> ${dropped} bytes of output were not written (log limit ${limit} bytes); its last ${last.length} lines, as they came:`) }], true);
+          // As they would have been written, with their own times.
+          const raw = Buffer.from(last.map((l) => `${l}\n`).join(''));
+          pending.push(raw);
+          pendingBytes += raw.length;
+        }
         if (out === undefined) {
           // Everything fitted in one batch: one synchronous write, no stream.
           if (flushTimer !== undefined) clearTimeout(flushTimer);

@@ -34,6 +34,8 @@ export interface BuildRequest extends PlanRequest {
   readonly overcommitCpus?: number | undefined;
   readonly failFast: boolean;
   readonly keepFailed: boolean;
+  /** Most bytes of a build's output its log holds (default 1 GiB; 0: no limit). */
+  readonly logLimit?: number | undefined;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
   /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
@@ -168,6 +170,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       workRoot: state.work,
       logDir: join(state.logs, runId),
       keepFailed: req.keepFailed,
+      ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,
       expectedMs: (id) => learned.get(id),

@@ -20,6 +20,8 @@ export interface LocalRunnerOptions {
   /** Tree name → directory (kiln serve --tree NAME=DIR). */
   readonly trees: ReadonlyMap<string, string>;
   readonly sandbox?: SandboxChoice | undefined;
+  /** Most bytes of a build's output a job log holds (kiln serve --log-limit). */
+  readonly logLimit?: number | undefined;
   /** For tests; default runBuild. */
   readonly runBuild?: (req: BuildRequest) => Promise<BuildResult>;
   /** How often running jobs are sampled (default 5 s). */
@@ -78,6 +80,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       maxJobs: ctx.maxJobs,
       failFast: false,
       keepFailed: false,
+      logLimit: options.logLimit,
       bus: ctx.bus,
       signal: ctx.signal,
       slotGate: ctx.slotGate,

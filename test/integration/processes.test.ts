@@ -114,6 +114,23 @@ test('huge log: 50 MiB of build output reaches the log file while kiln stays und
   assert.match(logs.stdout.slice(-1024 * 1024), /loud: done/);
 });
 
+test('--log-limit: past it the build goes on, the log stops growing, and its last lines are kept at the end', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', fixtureTree('huge-log'), '--state', state, '--json', '--log-limit', '1M'], { timeoutMs: 30_000 });
+  assert.equal(r.code, 0, explain(r));
+  const p = pkgOf(await readReport(r), 'loud');
+  assert.equal(p.state, 'built');
+  const size = (await stat(p.log!)).size;
+  assert.ok(size > 1024 * 1024 && size < 1.2 * 1024 * 1024, `log of ${size} bytes`);
+  const text = await readFile(p.log!, 'utf8');
+  assert.match(text, /k ==> the log limit of 1048576 bytes is reached/);
+  assert.match(text, /k ==> \d+ bytes of output were not written \(log limit 1048576 bytes\); its last \d+ lines, as they came:\n[\s\S]*e loud: done\n/);
+  const bad = await runKiln(['build', '--tree', fixtureTree('huge-log'), '--state', state, '--log-limit', 'lots']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--log-limit: expected a size such as 100M or 1G/);
+});
+
 // A loud build: the helper's next frame to the dead kiln fails (EPIPE) before it sees its
 // stdin's EOF, and must take the builds down then too.
 for (const launcher of ['compiled', 'perl'] as const) for (const loud of [false, true]) test(`kiln killed with SIGKILL mid-build (${launcher} launcher, a build ${loud ? 'printing all the time' : 'printing nothing'}): its builds go too, a daemon that left their process group included`, async () => {
