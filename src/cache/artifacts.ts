@@ -94,6 +94,12 @@ export interface ArtifactStore {
   stageInto(key: string, sysrootDir: string, options?: { signal?: AbortSignal; touch?: boolean }): Promise<ArtifactMeta>;
   /** Record a use now, so gc keeps it. */
   touch(key: string): Promise<void>;
+  /**
+   * What is wrong with the entry (an unreadable meta.json; an archive missing, or not the
+   * size and sha256 its meta.json says), or undefined when it is whole or absent. `fix`
+   * removes a bad entry (kiln cache verify --fix).
+   */
+  verify(key: string, options?: { fix?: boolean; signal?: AbortSignal }): Promise<string | undefined>;
 }
 
 const ARCHIVE = 'pkg.tar.zst';
@@ -382,6 +388,13 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     put,
     stageInto,
     touch,
+    async verify(key, o = {}) {
+      const m = readMeta(key);
+      if (m === 'absent') return undefined;
+      const problem = m === 'torn' ? 'has an unreadable meta.json' : await archiveProblem(m, o.signal);
+      if (problem !== undefined && o.fix === true) await discard(key, m === 'torn' ? 'torn' : 'corrupt');
+      return problem;
+    },
   };
 }
 

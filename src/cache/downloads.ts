@@ -44,6 +44,8 @@ export interface Downloads {
   fetch(url: string, sha256: string, options?: { signal?: AbortSignal }): Promise<string>;
   path(sha256: string): string;
   has(sha256: string): Promise<boolean>;
+  /** What is wrong with the cached file (it hashes to something else), or undefined; `fix` removes a bad one. */
+  verify(sha256: string, options?: { fix?: boolean }): Promise<string | undefined>;
 }
 
 /**
@@ -174,6 +176,16 @@ export function createDownloads(options: DownloadsOptions): Downloads {
       }
     },
     fetch,
+    async verify(sha256, o = {}) {
+      const file = path(sha256);
+      const actual = await sha256File(file).catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return sha256;
+        throw e;
+      });
+      if (actual === sha256) return undefined;
+      if (o.fix === true) await rm(file, { force: true });
+      return `has sha256 ${actual}`;
+    },
   };
 
   function fetch(url: string, sha256: string, opts: { signal?: AbortSignal } = {}): Promise<string> {

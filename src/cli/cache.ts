@@ -1,4 +1,5 @@
-// kiln cache du | gc: what the caches hold, and removing what is no longer used.
+// kiln cache du | gc | verify: what the caches hold, removing what is no longer used, and
+// checking that what they hold is whole.
 
 import type { Command } from 'commander';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -63,4 +64,25 @@ export function registerCache(program: Command, ctx: CliContext): void {
       if (dropped > 0) ctx.stdout.write(`dropped ${dropped} package${dropped === 1 ? '' : 's'} whose artifact was removed from ${state.index}\n`);
     }
   });
+
+  const verify = cache
+    .command('verify')
+    .description('hash every download and every artifact archive against what it should be; exits 1 when one is damaged')
+    .option('--fix', 'remove the damaged entries (the next build fetches or builds them again)')
+    .option('--json', 'print the result as JSON');
+  addStateOptions(verify);
+  verify.action(async (opts: StateOptions & { fix?: boolean; json?: boolean }) => {
+    const state = layoutFrom(opts);
+    const { verifyCache } = await import('../cache/verify.ts');
+    const r = await verifyCache(state.cache, { fix: opts.fix === true });
+    if (opts.json) {
+      ctx.stdout.write(`${JSON.stringify({ cache: state.cache, ...r }, null, 2)}\n`);
+    } else {
+      ctx.stdout.write(`cache ${state.cache}: ${r.downloads} downloads and ${r.artifacts} artifacts checked, ${r.damaged.length} damaged\n`);
+      for (const d of r.damaged) ctx.stdout.write(`  ${d.kind} ${d.path} ${d.problem}${r.fixed ? ': removed' : ''}\n`);
+      if (r.damaged.length > 0 && !r.fixed) ctx.stdout.write('kiln cache verify --fix removes them; the next build fetches or builds them again\n');
+    }
+    if (r.damaged.length > 0 && !r.fixed) ctx.exitCode = 1;
+  });
+
 }

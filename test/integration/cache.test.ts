@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Reason } from '../../src/plan/reason.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { eventsOf, explain, instantiateTree, readReport, runKiln, spawnKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
+import { eventsOf, explain, instantiateTree, pkgOf, readReport, runKiln, spawnKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
 
 interface PlanJson {
   packages: { name: string; state: string; why: Reason | null }[];
@@ -59,6 +59,25 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
   const other = await build(tree, join(dir.path, 'other-state'), '--cache', join(state, 'cache'));
   assert.equal(other.summary?.counts['up-to-date'], 3, explain(other));
   assert.equal(eventsOf(other.events, 'job-started').length, 0);
+
+  // kiln cache verify: all whole (exit 0); a damaged archive is named (exit 1) and --fix removes it.
+  const whole = await runKiln(['cache', 'verify', '--state', state]);
+  assert.equal(whole.code, 0, explain(whole));
+  assert.match(whole.stdout, /\d+ downloads and 3 artifacts checked, 0 damaged/);
+  const libArtifact = firstReport.packages.find((p) => p.name === 'lib')!.artifact!;
+  assert.ok(libArtifact.endsWith('.tar.zst'), libArtifact);
+  {
+    const { truncate } = await import('node:fs/promises');
+    await truncate(libArtifact, 5);
+    const damaged = await runKiln(['cache', 'verify', '--state', state]);
+    assert.equal(damaged.code, 1, explain(damaged));
+    assert.match(damaged.stdout, /1 damaged\n  artifact .* has 5 bytes where meta\.json says/);
+    const fixed = await runKiln(['cache', 'verify', '--state', state, '--fix']);
+    assert.equal(fixed.code, 0, explain(fixed));
+    assert.match(fixed.stdout, /: removed/);
+    const rebuilt = await build(tree, state);
+    assert.equal(pkgOf(await readReport(rebuilt), 'lib').state, 'built', explain(rebuilt));
+  }
 
   // kiln cache du / gc: three artifacts; once collected, everything is to be built again.
   const du = await runKiln(['cache', 'du', '--state', state, '--json']);
