@@ -14,6 +14,7 @@ import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, parseCount, parseJobs, parseLogLimit, type StateOptions } from './options.ts';
 import { parseSize as parseSizeText } from '../lib/duration.ts';
+import { credentialsForDaemon } from '../config/credentials.ts';
 
 interface ServeOpts extends StateOptions {
   listen: string;
@@ -117,6 +118,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     const trees = treesFrom(opts.tree);
     const maxConcurrentBuilds = opts.maxConcurrentBuilds ?? maxConcurrentFromEnv() ?? 2;
+    // Tenants name the urls a daemon fetches: not with the operator's own ~/.netrc.
+    credentialsForDaemon();
     const kiln = createApp({
       state,
       trees,

@@ -88,6 +88,10 @@ test('loadCredentials: KILN_NETRC (else ~/.netrc), then auth.conf and auth.conf.
   assert.equal(fromUri?.password, 's:cret');
   assert.equal(credentialFor(new URL('https://apt.example:8443/other'), all), undefined);
 
+  // A daemon does not read ~/.netrc: KILN_NETRC and apt's files only.
+  assert.deepEqual(logins(await loadCredentials({ netrc: undefined, home: dir, aptDir: apt, homeNetrc: false })), ['auth', 'a', 'b', 'u@x']);
+  assert.deepEqual(logins(await loadCredentials({ netrc: join(dir, 'named'), home: dir, aptDir: apt, homeNetrc: false })), ['named', 'auth', 'a', 'b', 'u@x']);
+
   // No file at all is no credential; a KILN_NETRC that names nothing is an error naming it.
   assert.deepEqual(await loadCredentials({ netrc: undefined, home: join(dir, 'none'), aptDir: join(dir, 'none') }), []);
   await assert.rejects(loadCredentials({ netrc: join(dir, 'missing'), home: dir, aptDir: apt }), (e: unknown) => {
@@ -125,4 +129,18 @@ test('user names and passwords in urls: told apart, refused for flags without ec
   refuseUserinfo('--mirror', undefined);
   assert.equal(withoutUserinfo('https://u:p@h.example/debian/'), 'https://h.example/debian/');
   assert.equal(withoutUserinfo('https://h.example/debian'), 'https://h.example/debian');
+});
+
+test("loadCredentials: apt's auth.conf that this user may not read (0600 root, as apt wants it) is skipped, not an error", { skip: process.getuid?.() !== 0 ? 'needs root (runs a check as nobody)' : false }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-creds-perm-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, 'apt'));
+  await writeFile(join(dir, 'apt', 'auth.conf'), 'machine h login root-only password p\n', { mode: 0o600 });
+  const { chmod } = await import('node:fs/promises');
+  await chmod(dir, 0o755);
+  await chmod(join(dir, 'apt'), 0o755);
+  const { execFileSync } = await import('node:child_process');
+  const script = `import('${join(import.meta.dirname, 'credentials.ts')}').then(async (m) => console.log(JSON.stringify((await m.loadCredentials({ netrc: undefined, home: '/nonexistent', aptDir: '${join(dir, 'apt')}' })).length)))`;
+  const out = execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+  assert.equal(out.trim(), '0');
 });

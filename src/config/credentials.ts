@@ -140,11 +140,18 @@ export interface CredentialSources {
   readonly netrc: string | undefined;
   readonly home: string;
   readonly aptDir: string;
+  /**
+   * Read ~/.netrc when KILN_NETRC is not set (default true). A daemon does not: that file
+   * is the operator's own, for curl, git and the rest, and a tenant names the urls a
+   * daemon fetches; its credentials come from KILN_NETRC and apt's files only.
+   */
+  readonly homeNetrc?: boolean;
 }
 
 /** The files credentials are read from, in order. */
 export async function credentialFiles(s: CredentialSources): Promise<string[]> {
-  const files = [s.netrc !== undefined && s.netrc !== '' ? s.netrc : join(s.home, '.netrc'), join(s.aptDir, 'auth.conf')];
+  const named = s.netrc !== undefined && s.netrc !== '' ? s.netrc : undefined;
+  const files = [...(named !== undefined ? [named] : s.homeNetrc === false ? [] : [join(s.home, '.netrc')]), join(s.aptDir, 'auth.conf')];
   try {
     const parts = (await readdir(join(s.aptDir, 'auth.conf.d'))).filter((n) => n.endsWith('.conf')).sort();
     files.push(...parts.map((n) => join(s.aptDir, 'auth.conf.d', n)));
@@ -164,7 +171,8 @@ export async function loadCredentials(s: CredentialSources): Promise<Credential[
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const named = s.netrc !== undefined && s.netrc !== '' && file === s.netrc;
-      if ((code === 'ENOENT' || code === 'EISDIR') && !named) continue;
+      // apt's files are root's and 0600 as apt wants them: a user's kiln does without them.
+      if ((code === 'ENOENT' || code === 'EISDIR' || code === 'EACCES' || code === 'EPERM') && !named) continue;
       throw new KilnError('config-invalid', `cannot read the credentials file ${file}: ${(e as Error).message}`, {
         hint: named ? 'KILN_NETRC names a netrc file (machine HOST login USER password PASS): fix the path, or unset it' : `check the permissions of ${file}`,
       });
@@ -198,9 +206,23 @@ async function aptUriCredentials(aptDir: string): Promise<Credential[]> {
 
 /** The credentials of this process's environment, read once, when first needed. */
 let loaded: Promise<Credential[]> | undefined;
+let homeNetrc = true;
 export function processCredentials(): Promise<Credential[]> {
-  loaded ??= loadCredentials({ netrc: process.env['KILN_NETRC'], home: process.env['HOME'] ?? homedir(), aptDir: '/etc/apt' });
+  if (loaded === undefined) {
+    const p = loadCredentials({ netrc: process.env['KILN_NETRC'], home: process.env['HOME'] ?? homedir(), aptDir: '/etc/apt', homeNetrc });
+    // A failed read is tried again at the next download (the file may be fixed meanwhile).
+    p.catch(() => {
+      if (loaded === p) loaded = undefined;
+    });
+    loaded = p;
+  }
   return loaded;
+}
+
+/** For kiln serve, before its first download: ~/.netrc is not read (CredentialSources.homeNetrc). */
+export function credentialsForDaemon(): void {
+  homeNetrc = false;
+  loaded = undefined;
 }
 
 /**
