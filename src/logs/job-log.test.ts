@@ -19,10 +19,29 @@ async function lines(path: string): Promise<string[]> {
 }
 
 describe('openJobLog', () => {
+  test('the log limit counts what is written, stamps included: a build printing one-byte lines stays within it', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { maxBytes: 10_000 });
+    for (let i = 0; i < 200; i++) log.write('stdout', Buffer.from('y\n'.repeat(500)));
+    await log.close();
+    const size = (await stat(log.path)).size;
+    // 10,000 bytes of lines, kiln's notes, and the last 200 lines of 14 bytes.
+    assert.ok(size < 10_000 + 1_000 + 200 * 14, `a log of ${size} bytes for a limit of 10,000`);
+  });
+
+  test('the log limit: lines dropped are shown once at the end, not those already written', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { maxBytes: 60 });
+    for (const l of ['a1', 'a2', 'a3', 'b1', 'b2']) log.write('stdout', Buffer.from(`${l}\n`));
+    await log.close();
+    const out = (await lines(log.path)).filter((l) => / o /.test(l)).map((l) => l.slice(-2));
+    assert.deepEqual(out, ['a1', 'a2', 'a3', 'b1', 'b2']);
+  });
+
   test('the log limit: output past it is counted, not written; kiln\'s lines still are; the last lines come at the end', async () => {
     await using dir = await tmpDir();
     const clock = fakeClock();
-    const log = await openJobLog(join(dir.path, 'job.log'), { now: clock.now, maxBytes: 100 });
+    const log = await openJobLog(join(dir.path, 'job.log'), { now: clock.now, maxBytes: 200 });
     log.write('stdout', Buffer.from('line 1: twenty bytes\n'.repeat(4)));
     clock.advance(1000);
     for (let i = 2; i <= 500; i++) log.write('stdout', Buffer.from(`more ${i}\n`));
@@ -30,13 +49,12 @@ describe('openJobLog', () => {
     await log.close();
     const got = await lines(log.path);
     assert.equal(got.filter((l) => l.includes(' o line 1')).length, 4);
-    // 84 + 7 + 7 bytes fit under 100; "more 4" does not.
-    assert.equal(got[5], '[   1.000] o more 2');
-    assert.equal(got[6], '[   1.000] o more 3');
-    assert.match(got[7]!, /k ==> the log limit of 100 bytes is reached/);
-    assert.equal(got.filter((l) => l.endsWith(' o more 4')).length, 0, 'output past the limit was written');
+    // Counted as written (stamp, tag, line, newline): 4 × 34 + 3 × 20 bytes fit in 200; "more 5" does not.
+    assert.deepEqual(got.slice(5, 8), ['[   1.000] o more 2', '[   1.000] o more 3', '[   1.000] o more 4']);
+    assert.match(got[8]!, /k ==> the log limit of 200 bytes is reached/);
+    assert.equal(got.filter((l) => l.endsWith(' o more 5')).length, 0, 'output past the limit was written');
     assert.ok(got.includes('[   1.000] k failed: the build script exited with status 1'), got.join('\n'));
-    const at = got.findIndex((l) => /k ==> 4371 bytes of output were not written \(log limit 100 bytes\); its last \d+ lines, as they came:/.test(l));
+    const at = got.findIndex((l) => /k ==> \d+ bytes of output were not written \(log limit 200 bytes\); its last \d+ lines, as they came:/.test(l));
     assert.ok(at !== -1, got.join('\n'));
     const shown = Number(/its last (\d+) lines/.exec(got[at]!)![1]);
     assert.ok(shown >= 190, String(shown));

@@ -112,6 +112,8 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   /** Bytes of the build's output written to the file, and dropped past the limit. */
   let written = 0;
   let dropped = 0;
+  /** Lines not written: the tail shown at close takes no more (the rest are in the file). */
+  let droppedLines = 0;
 
   /**
    * Format lines into the file and the ring; returns false when the stream wants a pause.
@@ -121,13 +123,15 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
     if (lines.length === 0) return true;
     const prefix = stamp();
     if (!kilnLines && limit > 0) {
+      // As written: the stamp, the tag and a space, the line, a newline.
       let bytes = 0;
-      for (const { body } of lines) bytes += body.length + 1;
+      for (const { tag, body } of lines) bytes += prefix.length + tag.length + body.length + 2;
       if (dropped > 0 || written + bytes > limit) {
         if (dropped === 0) {
           emit([{ tag: 'k', body: Buffer.from(`==> the log limit of ${limit} bytes is reached: the build's further output is not written here (its last lines are, at the end)`) }], true);
         }
         dropped += bytes;
+        droppedLines += lines.length;
         for (const { tag, body } of lines.slice(-ring.capacity)) {
           ring.push(`${prefix}${tag} ${body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString()}`);
         }
@@ -243,7 +247,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
         emit(rest);
         if (dropped > 0) {
           // The end of the output, from the ring (lines there are cut at 4 KiB).
-          const last = ring.last(ring.capacity).filter((l) => !/^\[[ \d.]+\] k /.test(l));
+          const last = ring.last(ring.capacity).filter((l) => !/^\[[ \d.]+\] k /.test(l)).slice(-droppedLines);
           emit([{ tag: 'k', body: Buffer.from(`==> ${dropped} bytes of output were not written (log limit ${limit} bytes); its last ${last.length} lines, as they came:`) }], true);
           // As they would have been written, with their own times.
           const raw = Buffer.from(last.map((l) => `${l}\n`).join(''));

@@ -51,7 +51,7 @@ test('migrates an empty state dir to the latest schema', (t) => {
   assert.equal(latestSchemaVersion, migrations.length);
   assert.equal(db.prepare('PRAGMA journal_mode').get()?.['journal_mode'], 'wal');
   const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all().map((r) => r['name']);
-  assert.deepEqual(tables, ['builds', 'bundles', 'job_inputs', 'job_samples', 'jobs', 'package_state', 'runs', 'tokens', 'up_to_date']);
+  assert.deepEqual(tables, ['builds', 'bundles', 'job_inputs', 'job_samples', 'jobs', 'package_state', 'runs', 'sessions', 'tokens', 'up_to_date']);
 });
 
 test('reopening is idempotent and keeps the data', (t) => {

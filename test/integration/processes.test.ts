@@ -122,7 +122,8 @@ test('--log-limit: past it the build goes on, the log stops growing, and its las
   const p = pkgOf(await readReport(r), 'loud');
   assert.equal(p.state, 'built');
   const size = (await stat(p.log!)).size;
-  assert.ok(size > 1024 * 1024 && size < 1.2 * 1024 * 1024, `log of ${size} bytes`);
+  // The output written stops within a pipe chunk of the limit; the last lines add a little.
+  assert.ok(size > 0.9 * 1024 * 1024 && size < 1.1 * 1024 * 1024, `log of ${size} bytes`);
   const text = await readFile(p.log!, 'utf8');
   assert.match(text, /k ==> the log limit of 1048576 bytes is reached/);
   assert.match(text, /k ==> \d+ bytes of output were not written \(log limit 1048576 bytes\); its last \d+ lines, as they came:\n[\s\S]*e loud: done\n/);
