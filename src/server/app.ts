@@ -161,6 +161,12 @@ export function createApp(options: AppOptions): KilnServerApp {
 
   app.notFound((c) => c.json(errorBody(new KilnError('not-found', `no such endpoint: ${c.req.method} ${c.req.path}`, { hint: 'see /api/v1/docs' })), 404));
   app.onError((e, c) => {
+    // A full disk (SQLite's SQLITE_FULL, ENOSPC writing or unpacking an upload): nothing was
+    // stored, and the client should hear why rather than of a bug.
+    if (isDiskFull(e)) {
+      report(`${c.req.method} ${c.req.path}: the disk is full: ${e.message}`);
+      return c.json(errorBody(new KilnError('server-disk-full', "the daemon's disk is full: nothing was stored", { hint: "try again later; the daemon's operator frees space (kiln cache gc, old bundles and runs)" })), 503);
+    }
     if (isKilnError(e)) {
       const status = httpStatusFor(e) as ContentfulStatusCode;
       return c.json(errorBody(e), status);
@@ -173,10 +179,6 @@ export function createApp(options: AppOptions): KilnServerApp {
       return c.json({ error: { code: 'usage', message: e.message, hint: 'the API is described at /api/v1/docs' } }, e.status as ContentfulStatusCode);
     }
     report(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);
-    // SQLite's SQLITE_FULL: nothing was stored, and the client should hear why.
-    if (/database or disk is full/.test(e.message)) {
-      return c.json(errorBody(new KilnError('server-disk-full', "the daemon's disk is full: nothing was stored", { hint: "try again later; the daemon's operator frees space (kiln cache gc, old bundles and runs)" })), 503);
-    }
     return c.json(errorBody(new KilnError('internal', 'internal error (logged by the server)', { hint: 'a bug in kiln: the daemon logged the details on its stderr; please report it' })), 500);
   });
 
@@ -198,4 +200,13 @@ export function createApp(options: AppOptions): KilnServerApp {
       return closed;
     },
   };
+}
+
+/** An error of a full disk or quota: SQLite's SQLITE_FULL, ENOSPC, EDQUOT, or tar's "No space left on device". */
+export function isDiskFull(e: unknown): boolean {
+  for (let x: unknown = e; x instanceof Error; x = x.cause) {
+    const code = (x as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || /database or disk is full|No space left on device|Disk quota exceeded/.test(x.message)) return true;
+  }
+  return false;
 }

@@ -213,8 +213,11 @@ test('a daemon starting removes the upload temp dirs of dead daemons, not those 
   // A pid that is gone: a child that has exited and been reaped.
   const gone = Number(execFileSync('sh', ['-c', 'sh -c "echo \\$\\$"'], { encoding: 'utf8' }).trim());
   const dead = `alice-my-bundle-${gone}-0a1b2c3d`;
-  const live = `bob-other-${process.pid}-deadbeef`;
-  for (const name of [dead, live]) {
+  // This process's own pid at start is a predecessor's (pid 1 in a container): dead too.
+  const mine = `carol-b-${process.pid}-0badf00d`;
+  // Pid 1 is alive: another daemon's upload in progress, as far as this one can tell.
+  const live = `bob-other-1-deadbeef`;
+  for (const name of [dead, mine, live]) {
     mkdirSync(join(tmp, name, 'tree'), { recursive: true });
     writeFileSync(join(tmp, name, 'upload'), 'partial');
   }
@@ -222,5 +225,30 @@ test('a daemon starting removes the upload temp dirs of dead daemons, not those 
   const kiln = createApp({ stateDir: state, runner: async () => ({ runId: 'r', state: 'done' }), onError: (m) => logged.push(m) });
   t.after(() => kiln.close());
   assert.deepEqual(readdirSync(tmp), [live]);
-  assert.ok(logged.some((l) => l.includes(dead)), logged.join('\n'));
+  assert.ok(logged.some((l) => l.includes(dead)) && logged.some((l) => l.includes(mine)), logged.join('\n'));
+});
+
+test('a bundle upload that finds the disk full answers 503 server-disk-full, and leaves nothing behind', { skip: process.getuid?.() !== 0 ? 'needs root (mounts a tmpfs)' : false }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bundles-full-'));
+  const state = join(dir, 'state');
+  mkdirSync(state);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'kiln-test-bundles-full', state]);
+  t.after(() => {
+    execFileSync('umount', ['-l', state]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const tokens = openServerRecords(state);
+  const alice = tokens.createToken('alice').token;
+  tokens.close();
+  const kiln = createApp({ stateDir: state, runner: async () => ({ runId: 'r', state: 'done' }), onError: () => undefined });
+  t.after(() => kiln.close());
+  // Random bytes do not compress: 6 MiB does not fit in what is left of 4.
+  const { randomBytes } = await import('node:crypto');
+  const file = join(dir, 'big.tar');
+  writeTarball(file, [{ name: 'big', type: 'file', data: randomBytes(3 * 1024 * 1024).toString('base64') }]);
+  const res = await kiln.app.request('/api/v1/bundles/big', { method: 'PUT', headers: { authorization: `Bearer ${alice}` }, body: readFileSync(file) });
+  const json = (await res.json()) as { error: { code: string; message: string } };
+  assert.equal(res.status, 503, JSON.stringify(json));
+  assert.equal(json.error.code, 'server-disk-full');
+  assert.deepEqual(readdirSync(join(bundlesRoot(state), '.tmp')), []);
 });

@@ -96,20 +96,37 @@ export function checkBundleMembers(members: readonly TarMember[], label: string,
 /** Write the request body to `file`, refusing more than `max` bytes. Returns its size and sha256. */
 export async function receiveBody(body: AsyncIterable<Uint8Array>, file: string, max: number): Promise<{ size: number; sha256: string }> {
   const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  // A failed write (ENOSPC on a full disk) is an 'error' event: without a listener it would
+  // bring the whole daemon down. Kept here and thrown at the next step instead.
+  let failure: Error | undefined;
+  out.on('error', (e) => (failure ??= e));
   const hash = createHash('sha256');
   let size = 0;
   try {
     for await (const chunk of body) {
+      if (failure !== undefined) throw failure;
       size += chunk.byteLength;
       if (size > max) {
         throw tooLarge(`the bundle is over the upload limit of ${max} bytes`, 'bundle only the recipe tree, compress it, or ask the operator to raise --bundle-max-bytes');
       }
       hash.update(chunk);
-      if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', r));
+      if (!out.write(chunk)) {
+        await new Promise<void>((r) => {
+          out.once('drain', r);
+          out.once('error', () => r());
+        });
+      }
     }
+    if (failure !== undefined) throw failure;
   } finally {
-    await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => {
+      if (out.destroyed) return failure === undefined ? resolve() : reject(failure);
+      out.end((e?: Error | null) => (e ? reject(e) : resolve()));
+    }).catch((e: unknown) => {
+      failure ??= e as Error;
+    });
   }
+  if (failure !== undefined) throw failure;
   return { size, sha256: hash.digest('hex') };
 }
 
@@ -233,7 +250,8 @@ export function sweepBundleTmp(stateRoot: string): string[] {
   const removed: string[] = [];
   for (const name of names) {
     const pid = /-(\d+)-[0-9a-f]{8}$/.exec(name)?.[1];
-    if (pid === undefined || pidAlive(Number(pid))) continue;
+    // This process has no uploads yet: its own pid is a predecessor's (pid 1 in a container).
+    if (pid === undefined || (Number(pid) !== process.pid && pidAlive(Number(pid)))) continue;
     rmSync(join(dir, name), { recursive: true, force: true });
     removed.push(name);
   }
