@@ -1,7 +1,7 @@
 // scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
 // it, and decide every node against the artifact cache and the records.
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { artifactPath, createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
@@ -17,6 +17,7 @@ import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
 import { hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import type { InstanceSpec } from '../envs/instance-spec.ts';
 
 export interface PlanRequest {
   readonly treeDir: string;
@@ -108,6 +109,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
     await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, archs, note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
   }
   const profiles = [...new Set(req.profiles ?? [])].sort();
+  if (req.onDaemon === true && scan.config.instance !== undefined) refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
   const envs = await resolveRunEnvs({
@@ -183,4 +185,31 @@ function findArtifactSync(store: ArtifactStore, key: string, known: { outputHash
 function readArtifactSync(store: ArtifactStore, key: string): { outputHash: string; path: string } | undefined {
   const meta = store.peek(key);
   return meta === undefined ? undefined : { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive) };
+}
+
+/**
+ * A daemon builds a tenant's tree: its [instance] may not reach the daemon's own files (a
+ * signed-by keyring outside the tree, a file:// apt source, both read as root on the host).
+ */
+export function refuseHostPathsOnDaemon(instance: InstanceSpec, treeDir: string, file: string): void {
+  const root = realpathSync(treeDir);
+  instance.sources.forEach((s, i) => {
+    if (s.uri.startsWith('file:')) {
+      throw new KilnError('config-invalid', `${file}: instance.sources[${i}].uri: a file:// source is a directory of the daemon's machine, which a build on a daemon may not use`, {
+        hint: 'serve the repository over http(s), or build this tree locally',
+      });
+    }
+    if (s.signedBy === undefined) return;
+    let real: string;
+    try {
+      real = realpathSync(s.signedBy);
+    } catch {
+      real = s.signedBy;
+    }
+    if (real !== root && !real.startsWith(`${root}/`)) {
+      throw new KilnError('config-invalid', `${file}: instance.sources[${i}].signed-by: on a daemon the keyring must be a file of the tree, not a path outside it`, {
+        hint: 'put the keyring into the tree (e.g. keys/repo.asc) and name it relative to kiln.toml',
+      });
+    }
+  });
 }
