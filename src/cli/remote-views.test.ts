@@ -59,6 +59,19 @@ test('kiln status --server: a failed job shows its message, not only its reason 
   assert.match(line ?? '', /^ {2}failed {5}zlib@amd64 +18ms {2}sha256 mismatch for http:\/\/127\.0\.0\.1:9\/zlib-1\.3\.tar\.gz: expected 1111aaaa, got 2222bbbb$/, r.out);
 });
 
+test('kiln status --server: a build still planning or queued says so, not "0 packages"', async (t) => {
+  const url = await daemon(t, {
+    '/api/v1/builds/b2': build({ id: 'b2', state: 'running', endedAt: null, counts: {} }),
+    '/api/v1/builds/b2/jobs': { buildId: 'b2', runId: null, jobs: [] },
+    '/api/v1/builds/b3': build({ id: 'b3', state: 'queued', startedAt: null, endedAt: null, runId: null, counts: null }),
+    '/api/v1/builds/b3/jobs': { buildId: 'b3', runId: null, jobs: [] },
+  });
+  const running = await runMain(['status', 'b2', '--server', url, '--token', 't']);
+  assert.match(running.out, /^ {2}planning: no package has finished yet$/m, running.out);
+  const queued = await runMain(['status', 'b3', '--server', url, '--token', 't']);
+  assert.match(queued.out, /^ {2}waiting for its turn$/m, queued.out);
+});
+
 test('kiln build --server (following): a failed job shows its message', async (t) => {
   const url = await daemon(t, { '/api/v1/builds/b1': build({}), '/api/v1/builds/b1/jobs': JOBS });
   const [stdout, stderr] = [new PassThrough(), new PassThrough()];
