@@ -276,7 +276,7 @@ export function archiveFailedHint(stderr: string): string {
   // A path that is a link in one archive and a directory or file in another (two staged
   // packages, two sources), or in what the directory already held.
   if (/Cannot open: (File exists|Not a directory)|Cannot mkdir: (File exists|Not a directory)/.test(stderr)) {
-    return 'two archives (or an archive and what was already there) disagree on what a path is: a link in one, a directory or file in the other; the path is in the message';
+    return 'one path is two different things: a link or a file in one place, a directory in another (two staged packages or two sources, an archive and what the directory already held, or one archive with both); the path is in the message';
   }
   return 'check that the file is a tar archive and the disk has space';
 }
