@@ -26,6 +26,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli {
   failFast?: boolean;
   keepFailed?: boolean;
   logLimit?: number;
+  serverTree?: string;
   force?: string[];
   json?: boolean;
   env?: string;
@@ -47,7 +48,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--force <globs...>', 'rebuild these packages even when up to date')
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
-    .option('--json', 'NDJSON events on stdout, the last line the run summary');
+    .option('--json', 'NDJSON events on stdout, the last line the run summary')
+    .option('--server-tree <name>', 'with --server: build the tree the daemon knows by this name (kiln serve --tree NAME=DIR) instead of uploading --tree');
   addDebianOptions(cmd, { all: false });
   addStateOptions(cmd);
   addRemoteOptions(cmd);
@@ -55,10 +57,13 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     // Against a daemon: the tree goes up as a bundle and the build runs there (that code
     // is loaded only then).
     const remote = remoteFrom(opts);
+    if (remote === undefined && opts.serverTree !== undefined) {
+      throw new KilnError('usage', '--server-tree names a tree of a daemon: give --server URL too (or $KILN_SERVER)', { hint: 'to build a tree of this machine, use --tree DIR' });
+    }
     if (remote !== undefined) {
       refuseLocalOnly(command);
       const { remoteBuild } = await import('./remote-build.ts');
-      ctx.exitCode = await remoteBuild(remote, { treeDir: opts.tree, stateDir: layoutFrom(opts).root, targets, archs: opts.arch, env: opts.env, json: opts.json }, ctx);
+      ctx.exitCode = await remoteBuild(remote, { treeDir: opts.tree, stateDir: layoutFrom(opts).root, targets, archs: opts.arch, env: opts.env, json: opts.json, serverTree: opts.serverTree }, ctx);
       return;
     }
     const debian = debianRequest(opts, targets, command);

@@ -9,7 +9,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -28,6 +28,8 @@ export interface RemoteBuildRequest {
   readonly archs?: readonly string[] | undefined;
   readonly env?: string | undefined;
   readonly json?: boolean | undefined;
+  /** A tree the daemon knows by name (kiln serve --tree NAME=DIR): nothing is uploaded. */
+  readonly serverTree?: string | undefined;
   /** How often the build is polled (default 500 ms). */
   readonly pollMs?: number;
 }
@@ -102,12 +104,23 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
   const say = (s: string): void => {
     if (!req.json) ctx.stderr.write(s);
   };
-  const bundle = await packBundle(req.treeDir, req.stateDir);
-  const how = await uploadBundle(remote, bundle);
-  say(`kiln: bundle ${bundle.id} (${bundle.bytes.length} bytes) ${how === 'uploaded' ? 'uploaded' : 'already on the server'}\n`);
+  let source: { bundle: string } | { tree: string };
+  if (req.serverTree !== undefined) {
+    source = { tree: req.serverTree };
+  } else {
+    if (!existsSync(req.treeDir) || !statSync(req.treeDir).isDirectory()) {
+      throw new KilnError('tree-not-found', `--tree ${req.treeDir}: no such directory here to upload`, {
+        hint: 'give the tree on this machine with --tree DIR; for a tree the daemon knows by name (kiln serve --tree NAME=DIR), use --server-tree NAME',
+      });
+    }
+    const bundle = await packBundle(req.treeDir, req.stateDir);
+    const how = await uploadBundle(remote, bundle);
+    say(`kiln: bundle ${bundle.id} (${bundle.bytes.length} bytes) ${how === 'uploaded' ? 'uploaded' : 'already on the server'}\n`);
+    source = { bundle: bundle.id };
+  }
   const created = await callJson<{ id: string }>(remote, 'POST', '/api/v1/builds', {
     json: {
-      bundle: bundle.id,
+      ...source,
       ...(req.targets.length === 0 ? {} : { targets: req.targets }),
       ...(req.archs === undefined ? {} : { archs: req.archs }),
       ...(req.env === undefined ? {} : { env: req.env }),

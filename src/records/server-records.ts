@@ -220,7 +220,7 @@ export class ServerRecords extends SqlStore {
         `UPDATE builds SET state = 'failed', ${KEEP_PRIOR_RUN}, run_id = NULL, interrupted = interrupted + 1, ended_at = ?,
            error = 'interrupted ${MAX_INTERRUPTIONS} times: the server died while this build ran, each time; not queued again (a build that brings the server down?)',
            error_code = 'build-interrupted',
-           error_hint = 'look at the logs of its earlier attempts (kiln logs PKG --server URL --run RUN); fix the tree and submit it again'
+           error_hint = 'its earlier attempts'' logs are at GET /api/v1/builds/ID/jobs/PKG/log?run=RUN (the runs are in priorRuns); fix the tree and submit it again'
          WHERE state = 'running' AND interrupted + 1 >= ${MAX_INTERRUPTIONS} RETURNING id`,
       ).all(now);
       const requeued = this.stmt(

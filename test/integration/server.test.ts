@@ -295,6 +295,14 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   const noTarget = await runKiln(['build', '--tree', tree, ...cli, 'nosuch']);
   assert.equal(noTarget.code, 2, noTarget.stderr);
   assert.match(noTarget.stderr, /kiln: error \[target-not-found\]: .*"nosuch"/);
+  // A tree the daemon knows by name: --server-tree, nothing uploaded; a --tree that is not here says so.
+  const named = await runKiln(['build', '--server-tree', 'main', ...cli, 'c-base']);
+  assert.equal(named.code, 0, named.stderr);
+  assert.doesNotMatch(named.stderr, /bundle/);
+  const notHere = await runKiln(['build', '--tree', join(s.dir, 'not-here'), ...cli]);
+  assert.equal(notHere.code, 2, notHere.stderr);
+  assert.match(notHere.stderr, /kiln: error \[tree-not-found\]: --tree .*not-here: no such directory here to upload/);
+  assert.match(notHere.stderr, /hint: .*--server-tree NAME/);
   const bad = join(s.dir, 'bad-tree');
   mkdirSync(join(bad, 'p'), { recursive: true });
   writeFileSync(join(bad, 'p', 'recipe.toml'), recipe('p', 'true'));
