@@ -15,6 +15,8 @@ import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, parseCount, parseJobs, parseLogLimit, type StateOptions } from './options.ts';
 import { parseSize as parseSizeText } from '../lib/duration.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
+import { humanBytes } from '../lib/human-bytes.ts';
+import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
 
 interface ServeOpts extends StateOptions {
   listen: string;
@@ -29,7 +31,7 @@ interface ServeOpts extends StateOptions {
   bundleMaxExtracted?: number;
   bundleMaxEntries?: number;
   sampleInterval?: number;
-  minFree: number;
+  minFree?: number;
 }
 
 /** The default of --min-free: builds wait while the state's disk has less than this free. */
@@ -110,7 +112,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
     .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
-    .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', (t: string) => (t.trim() === '0' ? 0 : parseSize('--min-free')(t)), DEFAULT_MIN_FREE)
+    .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', (t: string) => (t.trim() === '0' ? 0 : parseSize('--min-free')(t)))
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addStateOptions(cmd);
   cmd.action(async (opts: ServeOpts) => {
@@ -134,7 +136,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         ...(opts.bundleMaxEntries === undefined ? {} : { maxEntries: opts.bundleMaxEntries }),
       },
       ...(opts.sampleInterval === undefined ? {} : { sampleIntervalMs: Math.round(opts.sampleInterval * 1000) }),
-      minFreeBytes: opts.minFree,
+      minFreeBytes: opts.minFree ?? DEFAULT_MIN_FREE,
       onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
     });
     if (!isLoopback(where.host)) {
@@ -157,6 +159,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         (kiln.requeued.length > 0 ? `kiln serve: re-queued ${kiln.requeued.length} build(s) interrupted by the last server: ${kiln.requeued.join(', ')}\n` : '') +
         (kiln.failedInterrupted.length > 0 ? `kiln serve: failed ${kiln.failedInterrupted.length} build(s) the server died under ${MAX_INTERRUPTIONS} times, instead of running them again: ${kiln.failedInterrupted.join(', ')}\n` : ''),
     );
+    ctx.stderr.write(await settingsText(state.root, opts, kiln.context.records.listTokens()));
     await new Promise<void>((done) => {
       const onSignal = (sig: NodeJS.Signals): void => {
         process.off('SIGTERM', onSignal);
@@ -191,4 +194,26 @@ export function registerServe(program: Command, ctx: CliContext): void {
 /** 127.0.0.0/8, ::1 and localhost: what only this machine reaches. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * What an operator checks first, said at start: where builds run and in which envs, the
+ * limits, how many tokens can use it; and a warning when no build could run at all (auto
+ * with no env: every build would be refused).
+ */
+async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly { revokedAt: number | null; expiresAt: number | null }[]): Promise<string> {
+  const { createEnvStore } = await import('../envs/env-store.ts');
+  const { envsDirOf } = await import('../envs/layout.ts');
+  const envs = (await createEnvStore({ stateDir: stateRoot }).list()).map((e) => e.name);
+  const dir = envsDirOf(stateRoot);
+  const sandbox = opts.sandbox ?? 'auto';
+  const now = Date.now();
+  const live = tokens.filter((t) => t.revokedAt === null && (t.expiresAt === null || t.expiresAt > now)).length;
+  const bytes = (n: number): string => (n === 0 ? 'none' : humanBytes(n));
+  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; ${live} live token(s)\n`;
+  if (envs.length === 0 && sandbox !== 'host') {
+    text += `kiln serve: no env in ${dir}: every build will be refused until there is one (kiln env create NAME --suite SUITE --arch ARCH, with the same KILN_ENVS or --state)\n`;
+  }
+  if (live === 0) text += `kiln serve: no live token: nobody can use the API yet (kiln token create TENANT --state ${stateRoot})\n`;
+  return text;
 }

@@ -368,6 +368,8 @@ test('builder, metrics (admin only) and the API description', async (t) => {
   assert.equal(builder.json.activeBuilds, 1);
   assert.equal(builder.json.load.length, 3);
   assert.ok(builder.json.disk.freeBytes > 0);
+  assert.equal(builder.json.disk.path, undefined, "a tenant is not told the daemon's paths");
+  assert.equal(typeof (await call(kiln, 'GET', '/api/v1/builder', admin)).json.disk.path, 'string');
   assert.equal((await call(kiln, 'GET', '/metrics', alice)).status, 403);
   const m = await call(kiln, 'GET', '/metrics', admin);
   assert.equal(m.status, 200);

@@ -134,13 +134,13 @@ export async function receiveBody(body: AsyncIterable<Uint8Array>, file: string,
  * The member list of an uploaded tar, decompressed on the fly; a stream that decompresses
  * past `maxBytes` (an archive bomb) is stopped there with a 413, long before its end.
  */
-export async function listBundle(file: string, label: string, maxBytes: number, signal?: AbortSignal): Promise<TarMember[]> {
+export async function listBundle(file: string, label: string, maxBytes: number, signal?: AbortSignal, shownLimit = maxBytes): Promise<TarMember[]> {
   async function* capped(out: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     let seen = 0;
     for await (const chunk of out) {
       seen += chunk.length;
       if (seen > maxBytes) {
-        throw tooLarge(`${label}: decompresses to more than ${maxBytes} bytes (an archive bomb?); nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
+        throw tooLarge(`${label}: decompresses to more than the limit of ${shownLimit} bytes (--bundle-max-extracted; an archive bomb?); nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
       }
       yield chunk;
     }
@@ -184,7 +184,7 @@ export async function storeBundle(body: AsyncIterable<Uint8Array>, o: StoreBundl
     const { size, sha256 } = await receiveBody(body, upload, o.limits.maxUploadBytes);
     if (size === 0) throw new KilnError('usage', `${label}: the upload is empty`, { hint: 'send the tar as the request body' });
     // Headers and padding: up to 1.5 KiB per member on top of the data.
-    const members = await listBundle(upload, label, o.limits.maxExtractedBytes + o.limits.maxEntries * 1536 + 1024 * 1024, o.signal);
+    const members = await listBundle(upload, label, o.limits.maxExtractedBytes + o.limits.maxEntries * 1536 + 1024 * 1024, o.signal, o.limits.maxExtractedBytes);
     const totals = checkBundleMembers(members, label, o.limits);
     const tree = join(tmp, 'tree');
     await mkdir(tree, { mode: 0o755 });

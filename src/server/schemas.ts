@@ -139,7 +139,7 @@ export const BuilderSchema = z
     load: z.array(z.number()),
     cpus: z.number(),
     memory: z.object({ totalBytes: z.number(), freeBytes: z.number() }),
-    disk: z.object({ path: z.string(), freeBytes: z.number(), totalBytes: z.number() }),
+    disk: z.object({ path: z.string().optional().openapi({ description: 'the state directory (admin tokens only)' }), freeBytes: z.number(), totalBytes: z.number() }),
   })
   .openapi('Builder');
 

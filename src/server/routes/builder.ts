@@ -53,7 +53,8 @@ export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCo
           load: loadavg(),
           cpus: availableParallelism(),
           memory: { totalBytes: totalmem(), freeBytes: freemem() },
-          disk: { path: ctx.state.root, freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize },
+          // The daemon's paths are the operator's business: an admin sees where, a tenant how much.
+          disk: { ...(scope === undefined ? { path: ctx.state.root } : {}), freeBytes: fs.bavail * fs.bsize, totalBytes: fs.blocks * fs.bsize },
         },
         200,
       );
