@@ -32,6 +32,8 @@ import { localRunner } from './runner.ts';
 import { usageBody } from './schemas.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Context } from 'hono';
+import { precheckBuild } from './precheck.ts';
+import type { BuildBody } from './schemas.ts';
 
 const JSON_BODY_HINT = 'send one JSON object with Content-Type: application/json, e.g. {"tree": "main"}; the API is described at /api/v1/docs';
 
@@ -115,7 +117,11 @@ export function createApp(options: AppOptions): KilnServerApp {
     onError: (id, e) => report(`build ${id}: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
   });
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };
-  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits };
+  const precheck =
+    options.runner === undefined
+      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs })
+      : undefined;
+  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck };
 
   const app = new OpenAPIHono<ServerEnv>({
     defaultHook: (result, c) => {

@@ -17,6 +17,8 @@ export interface ServerContext {
   readonly state: StateLayout;
   /** Bundle upload bounds (kiln serve --bundle-max-*). */
   readonly bundleLimits: BundleLimits;
+  /** Refuse at submit time what the runner would surely fail (precheck.ts); absent for test runners. */
+  readonly precheck?: ((treeDir: string, body: BuildBody) => Promise<void>) | undefined;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

@@ -7,6 +7,7 @@ import type { BuildRecord } from '../../records/server-records.ts';
 import { notFound, tenantScope, type ServerEnv } from '../auth.ts';
 import { buildView, type ServerContext } from '../context.ts';
 import { bundleNotFound } from './bundles.ts';
+import { bundleDir } from '../bundles.ts';
 import { BuildBodySchema, BuildListSchema, BuildSchema, CreatedSchema, ErrorSchema, IdParam, ListQuery, usageBody } from '../schemas.ts';
 import type { Context } from 'hono';
 
@@ -35,13 +36,14 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
       request: { body: { content: { 'application/json': { schema: BuildBodySchema } }, required: true } },
       responses: { 201: json(CreatedSchema, 'queued'), ...errors },
     }),
-    (c) => {
+    async (c) => {
       const body = c.req.valid('json');
       const tenant = c.get('auth').tenant;
       let tree: string;
       if (body.bundle !== undefined) {
         if (ctx.records.getBundle(tenant, body.bundle) === undefined) throw bundleNotFound(body.bundle);
         tree = `bundle:${body.bundle}`;
+        await ctx.precheck?.(bundleDir(ctx.state.root, tenant, body.bundle), body);
       } else {
         tree = body.tree ?? '';
         if (!ctx.trees.has(tree)) {
@@ -49,6 +51,7 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
             hint: `known trees: ${[...ctx.trees.keys()].join(', ') || '(none: start kiln serve with --tree NAME=DIR)'}`,
           });
         }
+        await ctx.precheck?.(ctx.trees.get(tree)!, body);
       }
       const b = ctx.queue.enqueue({ tenant, tree, request: body, priority: body.priority ?? 0 });
       c.header('Location', `/api/v1/builds/${b.id}`);
