@@ -27,6 +27,7 @@ const VERBS: Readonly<Record<string, () => Promise<Register>>> = {
   serve: async () => (await import('./serve.ts')).registerServe,
   token: async () => (await import('./token.ts')).registerToken,
   cancel: async () => (await import('./cancel.ts')).registerCancel,
+  download: async () => (await import('./download.ts')).registerDownload,
   verify: async () => (await import('./verify.ts')).registerVerify,
   key: async () => (await import('./key.ts')).registerKey,
   repo: async () => (await import('./repo.ts')).registerRepo,

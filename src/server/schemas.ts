@@ -110,6 +110,7 @@ export const JobSchema = z
     endedAt: z.string().nullable(),
     durationMs: z.number().nullable(),
     log: z.string().nullable().openapi({ description: 'the URL of the log, when the job ran' }),
+    artifact: z.string().nullable().openapi({ description: 'the URL of what the job installed (a tar.zst), when it is built or up to date and installed files' }),
     sample: SampleSchema.nullable().openapi({ description: "the job's latest resource sample (live while it runs)" }),
     earlierAttempts: z
       .array(z.object({ attempt: z.number(), runId: z.string(), state: z.string(), log: z.string().nullable() }))

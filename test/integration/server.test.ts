@@ -12,6 +12,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -302,6 +303,17 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   const named = await runKiln(['build', '--server-tree', 'main', ...cli, 'c-base']);
   assert.equal(named.code, 0, named.stderr);
   assert.doesNotMatch(named.stderr, /bundle/);
+  // What it made comes back: kiln download, and the artifact URL of GET /jobs.
+  const namedId = /kiln: build (\S+) queued/.exec(named.stderr)![1]!;
+  const into = join(s.dir, 'got');
+  const got = await runKiln(['download', namedId, '--into', into, '--server', srv.url, '--token', s.tokens.alice]);
+  assert.equal(got.code, 0, got.stderr);
+  const archive = got.stdout.trim();
+  assert.match(archive, /c-base_1\.0_\w+\.tar\.zst$/);
+  assert.match(execFileSync('tar', ['--zstd', '-tf', archive], { encoding: 'utf8' }), /usr\/share\/c-base\/c-base\.txt/);
+  assert.match(got.stderr, /1 artifact\(s\) of build \S+ in /);
+  const other = await runKiln(['download', namedId, '--into', into, '--server', srv.url, '--token', s.tokens.bob]);
+  assert.equal(other.code, 2, 'another tenant cannot download it');
   const notHere = await runKiln(['build', '--tree', join(s.dir, 'not-here'), ...cli]);
   assert.equal(notHere.code, 2, notHere.stderr);
   assert.match(notHere.stderr, /kiln: error \[tree-not-found\]: --tree .*not-here: no such directory here to upload/);

@@ -61,6 +61,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
             endedAt: iso(j.endedAt),
             durationMs: j.durationMs,
             log: j.log === null ? null : `/api/v1/builds/${b.id}/jobs/${encodeURIComponent(j.jobId)}/log`,
+            artifact: artifactFile(j.artifact) === undefined ? null : `/api/v1/builds/${b.id}/jobs/${encodeURIComponent(j.jobId)}/artifact`,
             sample: sampleOf(j.jobId),
             earlierAttempts: earlier.get(j.jobId) ?? [],
           })),
@@ -144,6 +145,48 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
     const body = Readable.toWeb(createReadStream(logPath)) as ReadableStream<Uint8Array>;
     return c.body(body, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
   });
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/v1/builds/{id}/jobs/{job}/artifact',
+      security: [{ bearer: [] }],
+      summary: "What a built or up-to-date job installed: its artifact, a tar.zst of the files under $DESTDIR (for a Debian source package, its .deb files)",
+      request: {
+        params: IdParam.extend({
+          job: z.string().openapi({ param: { name: 'job', in: 'path' }, example: 'hello@amd64', description: 'the job id NAME@ARCH, or a bare package name when the build has one job of it' }),
+        }),
+      },
+      responses: {
+        200: { content: { 'application/zstd': { schema: z.string().openapi({ format: 'binary' }) } }, description: 'the archive (tar.zst); extract with tar --zstd -xf' },
+        404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'no such build or job, the job has no artifact (failed, skipped, installed nothing), or cache gc removed it' },
+      },
+    }),
+    (c) => {
+      const { id, job: asked } = c.req.valid('param');
+      const b = visibleBuild(ctx, c, id);
+      const job = b.runId === null ? undefined : jobNamed(ctx.runs.jobsOfRun(b.runId), asked, `build ${b.id}`);
+      if (job === undefined) throw new KilnError('package-not-found', `build ${b.id} has no job "${asked}"`, { hint: `see GET /api/v1/builds/${b.id}/jobs` });
+      const file = artifactFile(job.artifact);
+      if (file === undefined) {
+        const why = job.state === 'built' || job.state === 'up-to-date' ? 'it installed nothing' : `it is ${job.state}`;
+        throw new KilnError('not-found', `job ${job.jobId} of build ${b.id} has no artifact: ${why}`, { hint: 'only built and up-to-date jobs that installed files have one' });
+      }
+      if (!existsSync(file)) {
+        throw new KilnError('not-found', `the artifact of job ${job.jobId} of build ${b.id} is no longer in the cache`, { hint: 'cache gc removed it: build the package again' });
+      }
+      const name = `${job.name}_${job.version}_${job.arch}.tar.zst`.replace(/[^A-Za-z0-9._+~-]/g, '_');
+      return c.body(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, 200, {
+        'Content-Type': 'application/zstd',
+        'Content-Disposition': `attachment; filename="${name}"`,
+      });
+    },
+  );
+}
+
+/** The archive file of an artifact path as records hold it (a package that installed nothing has a folder, no file). */
+function artifactFile(path: string | null): string | undefined {
+  return path !== null && path.endsWith('.tar.zst') ? path : undefined;
 }
 
 /**

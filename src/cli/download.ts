@@ -1,0 +1,73 @@
+// kiln download [BUILD] --server URL [--into DIR]: what a daemon's build made, onto this
+// machine: the artifact (tar.zst of what the package installed) of every built or up-to-date
+// job that installed files, named NAME_VERSION_ARCH.tar.zst. Each file is written to a
+// temporary name and renamed when whole.
+
+import type { Command } from 'commander';
+import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { KilnError } from '../errors.ts';
+import type { CliContext } from './main.ts';
+import { humanBytes } from '../lib/human-bytes.ts';
+import { addRemoteOptions, call, callJson, forTheCli, requireRemote, type RemoteOptions } from './remote.ts';
+
+interface DownloadOpts extends RemoteOptions {
+  into?: string;
+}
+
+interface JobRow {
+  readonly jobId: string;
+  readonly name: string;
+  readonly version: string;
+  readonly arch: string;
+  readonly state: string;
+  readonly artifact: string | null;
+}
+
+export function registerDownload(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('download')
+    .description("download what a daemon's build made: each package's artifact (tar.zst of what it installed)")
+    .argument('[build]', 'the build id (default: your newest build)')
+    .option('--into <dir>', 'where to put the files (default: kiln-artifacts/BUILD in the current directory)');
+  addRemoteOptions(cmd);
+  cmd.action(async (id: string | undefined, opts: DownloadOpts) => {
+    const remote = requireRemote(opts, 'download');
+    if (id === undefined) {
+      const { builds } = await callJson<{ builds: { id: string }[] }>(remote, 'GET', '/api/v1/builds?limit=1');
+      if (builds[0] === undefined) throw new KilnError('run-not-found', `no builds on ${remote.url} for this token`, { hint: 'start one with `kiln build --server URL`' });
+      id = builds[0].id;
+    }
+    const build = id;
+    const { jobs } = await callJson<{ jobs: JobRow[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(build)}/jobs`).catch((e: unknown) => {
+      throw forTheCli(e, build);
+    });
+    const dir = opts.into ?? join('kiln-artifacts', build);
+    mkdirSync(dir, { recursive: true });
+    const wanted = jobs.filter((j) => j.artifact !== null);
+    let bytes = 0;
+    for (const j of wanted) {
+      const file = join(dir, `${j.name}_${j.version}_${j.arch}.tar.zst`.replace(/[^A-Za-z0-9._+~-]/g, '_'));
+      const tmp = `${file}.part`;
+      const res = await call(remote, 'GET', j.artifact!);
+      try {
+        await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(tmp));
+        renameSync(tmp, file);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        throw e;
+      }
+      bytes += Number(res.headers.get('content-length') ?? 0);
+      ctx.stdout.write(`${file}\n`);
+    }
+    const none = jobs.filter((j) => j.artifact === null && (j.state === 'built' || j.state === 'up-to-date')).length;
+    const others = jobs.length - wanted.length - none;
+    ctx.stderr.write(
+      `kiln: ${wanted.length} artifact(s) of build ${build} in ${dir}${bytes > 0 ? ` (${humanBytes(bytes)})` : ''}` +
+        `${none > 0 ? `; ${none} package(s) installed nothing` : ''}${others > 0 ? `; ${others} job(s) not built (kiln status ${build} --server URL)` : ''}\n`,
+    );
+  });
+}
