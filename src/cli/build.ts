@@ -11,7 +11,7 @@ import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../r
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
+import { parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 
@@ -26,6 +26,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli {
   failFast?: boolean;
   keepFailed?: boolean;
   logLimit?: number;
+  jobTimeout?: number;
   serverTree?: string;
   force?: string[];
   json?: boolean;
@@ -44,6 +45,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
     .option('--keep-failed', "keep a failed job's workspace for inspection")
+    .option('--job-timeout <duration>', 'no build may run longer than this, whatever its recipe says, e.g. 2h (default: the recipes\' own timeouts)', parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds, e.g. 1G; past it the build goes on and its last lines are kept (default 1G; 0: no limit)", parseLogLimit)
     .option('--force <globs...>', 'rebuild these packages even when up to date')
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
@@ -110,6 +112,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         failFast: opts.failFast === true,
         keepFailed: opts.keepFailed === true,
         ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
+        ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
         bus,
         signal: controller.signal,
       });
@@ -162,6 +165,6 @@ function refuseLocalOnly(command: Command): void {
 }
 
 const LOCAL_ONLY = new Set([
-  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--force', '--sandbox',
+  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--force', '--sandbox',
   '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify',
 ]);

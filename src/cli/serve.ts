@@ -12,7 +12,7 @@ import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, parseCount, parseJobs, parseLogLimit, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, type StateOptions } from './options.ts';
 import { parseSize as parseSizeText } from '../lib/duration.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
@@ -26,6 +26,7 @@ interface ServeOpts extends StateOptions {
   overcommitCpus?: number;
   sandbox?: SandboxChoice;
   logLimit?: number;
+  jobTimeout?: number;
   onStop: StopMode;
   bundleMaxBytes?: number;
   bundleMaxExtracted?: number;
@@ -111,6 +112,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--bundle-max-bytes <size>', `largest bundle upload, as sent (default ${DEFAULT_BUNDLE_LIMITS.maxUploadBytes / 1024 ** 2}M)`, parseSize('--bundle-max-bytes'))
     .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
     .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
+    .option('--job-timeout <duration>', "no tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', (t: string) => (t.trim() === '0' ? 0 : parseSize('--min-free')(t)))
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
@@ -130,6 +132,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
       ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
+      ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
         ...(opts.bundleMaxExtracted === undefined ? {} : { maxExtractedBytes: opts.bundleMaxExtracted }),
@@ -210,7 +213,7 @@ async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly
   const now = Date.now();
   const live = tokens.filter((t) => t.revokedAt === null && (t.expiresAt === null || t.expiresAt > now)).length;
   const bytes = (n: number): string => (n === 0 ? 'none' : humanBytes(n));
-  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; ${live} live token(s)\n`;
+  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; --job-timeout ${opts.jobTimeout === undefined ? 'none' : formatMs(opts.jobTimeout)}; ${live} live token(s)\n`;
   if (envs.length === 0 && sandbox !== 'host') {
     text += `kiln serve: no env in ${dir}: every build will be refused until there is one (kiln env create NAME --suite SUITE --arch ARCH, with the same KILN_ENVS or --state)\n`;
   }

@@ -50,6 +50,8 @@ export interface ExecutorOptions {
   readonly keepFailed: boolean;
   /** Most bytes of a build's output a log holds (job-log.ts maxBytes). */
   readonly logLimit?: number;
+  /** No build runs longer than this, whatever its recipe says (--job-timeout). */
+  readonly maxTimeoutMs?: number;
   readonly sourceDateEpoch: number;
   /** The run's active build profiles ($KILN_PROFILES). */
   readonly profiles?: readonly string[];
@@ -219,6 +221,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           debianResult = d.result;
         }
         if (spec.debian === undefined) phase('build');
+        // The recipe's limit, lowered to the run's --job-timeout (a daemon's ceiling for every tenant).
+        const timeoutMs = o.maxTimeoutMs === undefined ? spec.build.timeoutMs : Math.min(spec.build.timeoutMs ?? Infinity, o.maxTimeoutMs);
         const env2 = buildEnvironment({
           inside: sandbox.inside,
           jobs: job.cpus,
@@ -234,7 +238,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           cwd: sandbox.inside.src,
           env: env2,
           onOutput: (stream, chunk) => jl.write(stream, chunk),
-          ...(spec.build.timeoutMs === undefined ? {} : { timeoutMs: spec.build.timeoutMs }),
+          ...(timeoutMs === undefined ? {} : { timeoutMs }),
           ...(spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.build.silentTimeoutMs }),
           signal,
         });
@@ -247,7 +251,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           case 'cancelled':
             return cancelled(exit);
           case 'timeout':
-            return fail('timeout', `killed after the wall-clock limit of ${fmtMs(spec.build.timeoutMs)}`, exit);
+            return fail('timeout', `killed after the wall-clock limit of ${fmtMs(timeoutMs)}${timeoutMs !== spec.build.timeoutMs ? ' (--job-timeout)' : ''}`, exit);
           case 'silent':
             return fail('silent', `killed after printing nothing for ${fmtMs(spec.build.silentTimeoutMs)}`, exit);
           case 'out-of-memory':

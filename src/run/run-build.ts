@@ -36,6 +36,8 @@ export interface BuildRequest extends PlanRequest {
   readonly keepFailed: boolean;
   /** Most bytes of a build's output its log holds (default 1 GiB; 0: no limit). */
   readonly logLimit?: number | undefined;
+  /** No build runs longer than this, whatever its recipe says (--job-timeout). */
+  readonly jobTimeoutMs?: number | undefined;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
   /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
@@ -171,6 +173,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       logDir: join(state.logs, runId),
       keepFailed: req.keepFailed,
       ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
+      ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,
       expectedMs: (id) => learned.get(id),

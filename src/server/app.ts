@@ -54,6 +54,8 @@ export interface AppOptions {
   readonly sandbox?: SandboxChoice;
   /** Most bytes of a build's output a job log holds (default 1 GiB; 0: no limit). */
   readonly logLimit?: number;
+  /** No job runs longer than this, whatever its recipe says. */
+  readonly jobTimeoutMs?: number;
   /** Runs a build; default: runBuild() in this process (tests pass a fake). */
   readonly runner?: BuildRunner;
   readonly bodyLimit?: number;
@@ -109,7 +111,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const runs = openRecords(state.root);
   const queue = new BuildQueue({
     records,
-    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
+    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
     slots: options.slots ?? availableParallelism(),
     ...(options.overcommitCpus === undefined ? {} : { overcommitCpus: options.overcommitCpus }),

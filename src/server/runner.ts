@@ -22,6 +22,8 @@ export interface LocalRunnerOptions {
   readonly sandbox?: SandboxChoice | undefined;
   /** Most bytes of a build's output a job log holds (kiln serve --log-limit). */
   readonly logLimit?: number | undefined;
+  /** No job of any tenant runs longer than this (kiln serve --job-timeout). */
+  readonly jobTimeoutMs?: number | undefined;
   /** For tests; default runBuild. */
   readonly runBuild?: (req: BuildRequest) => Promise<BuildResult>;
   /** How often running jobs are sampled (default 5 s). */
@@ -81,6 +83,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       failFast: false,
       keepFailed: false,
       logLimit: options.logLimit,
+      jobTimeoutMs: options.jobTimeoutMs,
       bus: ctx.bus,
       signal: ctx.signal,
       slotGate: ctx.slotGate,

@@ -230,3 +230,20 @@ test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-run
   assert.equal(again.status, 0, again.stderr);
   assert.equal(again.stdout, `pkg=flaky src=${src}\n`);
 });
+
+test('--job-timeout: a build with no limit of its own is killed at the run\'s ceiling, with reason timeout', async () => {
+  await using dir = await tmpDir();
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { recipeText } = await import('../helpers/recipe-text.ts');
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'forever'), { recursive: true });
+  await writeFile(join(tree, 'forever', 'recipe.toml'), recipeText({ name: 'forever', script: 'while :; do echo still here; sleep 0.2; done' }));
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--json', '--job-timeout', '2s'], { timeoutMs: 60_000 });
+  assert.equal(r.code, 1, explain(r));
+  const p = pkgOf(await readReport(r), 'forever');
+  assert.equal(p.state, 'failed');
+  assert.match(p.cause ?? '', /^killed after the wall-clock limit of 2(\.0)?s \(--job-timeout\)$/, explain(r));
+  const bad = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--job-timeout', 'soon']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--job-timeout: /);
+});

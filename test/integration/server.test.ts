@@ -237,7 +237,7 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   const srv = await serve(t, s.state, ['--tree', `main=${tree}`, '--bundle-max-bytes', '64K']);
   const alice = client(srv.url, s.tokens.alice);
   // What the operator checks first is said at start.
-  await until('the settings line', () => /kiln serve: --sandbox host; envs in \S+: none; --min-free 1\.0 GiB; --log-limit 1\.0 GiB; [1-9]\d* live token\(s\)/.exec(srv.stderr())?.[0]);
+  await until('the settings line', () => /kiln serve: --sandbox host; envs in \S+: none; --min-free 1\.0 GiB; --log-limit 1\.0 GiB; --job-timeout none; [1-9]\d* live token\(s\)/.exec(srv.stderr())?.[0]);
   assert.match(srv.stderr(), /--sandbox host: clients' build scripts run on this machine without isolation/);
 
   const big = await alice('PUT', '/api/v1/bundles/big', new Uint8Array(100 * 1024));
