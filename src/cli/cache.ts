@@ -54,8 +54,21 @@ export function registerCache(program: Command, ctx: CliContext): void {
       }
     }
     const r = await gcCache(state.cache, { olderThanMs, keep, dryRun: opts.dryRun === true });
-    for (const x of r.removed) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${humanBytes(x.bytes)})\n`);
-    ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${humanBytes(r.freedBytes)} in ${r.removed.length} ${r.removed.length === 1 ? 'entry' : 'entries'}\n`);
+    // The state directory's side: old runs' logs and reports, and a daemon's unused bundles.
+    const cutoff = Date.now() - olderThanMs;
+    const stateRemoved: { kind: string; path: string; bytes: number }[] = [];
+    if (existsSync(join(state.root, 'kiln.db'))) {
+      const { gcRuns, gcBundles } = await import('../run/gc-runs.ts');
+      {
+        using records = openRecords(state.root);
+        stateRemoved.push(...gcRuns(state, records, { cutoff, keepLastRuns: opts.keepLastRuns ?? 0, dryRun: opts.dryRun === true }));
+      }
+      stateRemoved.push(...(await gcBundles(state, { cutoff, dryRun: opts.dryRun === true })));
+    }
+    const all = [...r.removed, ...stateRemoved];
+    for (const x of all) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${humanBytes(x.bytes)})\n`);
+    const freed = r.freedBytes + stateRemoved.reduce((n, x) => n + x.bytes, 0);
+    ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${humanBytes(freed)} in ${all.length} ${all.length === 1 ? 'entry' : 'entries'}\n`);
     // This state directory's package index must not list what is gone (other state
     // directories sharing the cache prune theirs at their next gc or rewrite at their next build).
     if (opts.dryRun !== true && r.removed.some((x) => x.kind === 'artifact')) {

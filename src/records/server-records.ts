@@ -260,6 +260,16 @@ export class ServerRecords extends SqlStore {
     return row === undefined ? undefined : toBundle(row);
   }
 
+  /** Every tenant's bundles, oldest first (kiln cache gc). */
+  listBundles(): BundleRecord[] {
+    return this.stmt('SELECT * FROM bundles ORDER BY created_at, tenant, id').all().map(toBundle);
+  }
+
+  /** Forget a bundle (its directory is removed by the caller). */
+  deleteBundle(tenant: string, id: string): void {
+    this.stmt('DELETE FROM bundles WHERE tenant = ? AND id = ?').run(tenant, id);
+  }
+
   // ---- job samples --------------------------------------------------------------------
 
   insertSample(s: JobSampleRecord): void {

@@ -3,6 +3,7 @@
 // reason shows up in the plan and in the build when its cause happens.
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -66,6 +67,7 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
   assert.match(whole.stdout, /\d+ downloads and 3 artifacts checked, 0 damaged/);
   const libArtifact = firstReport.packages.find((p) => p.name === 'lib')!.artifact!;
   assert.ok(libArtifact.endsWith('.tar.zst'), libArtifact);
+  let lastRun = '';
   {
     const { truncate } = await import('node:fs/promises');
     await truncate(libArtifact, 5);
@@ -77,6 +79,7 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
     assert.match(fixed.stdout, /: removed/);
     const rebuilt = await build(tree, state);
     assert.equal(pkgOf(await readReport(rebuilt), 'lib').state, 'built', explain(rebuilt));
+    lastRun = (await readReport(rebuilt)).runId;
   }
 
   // kiln cache du / gc: three artifacts; once collected, everything is to be built again.
@@ -85,9 +88,21 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
   const usage = JSON.parse(du.stdout) as { artifacts: { count: number; bytes: number } };
   assert.equal(usage.artifacts.count, 3);
   assert.ok(usage.artifacts.bytes > 0);
-  const gc = await runKiln(['cache', 'gc', '--state', state, '--older-than', '1ms']);
+  // --keep-last-runs 1 keeps the newest run's logs and report; the older runs' go.
+  const firstLog = pkgOf(firstReport, 'lib').log!;
+  const gc = await runKiln(['cache', 'gc', '--state', state, '--older-than', '1ms', '--keep-last-runs', '1']);
   assert.equal(gc.code, 0, explain(gc));
-  assert.match(gc.stdout, /removed artifact/);
+  assert.doesNotMatch(gc.stdout, /removed artifact/, 'the last run used all three');
+  assert.match(gc.stdout, new RegExp(`removed run ${state}/logs/${firstReport.runId} `));
+  assert.equal(existsSync(firstLog), false, 'the old run\'s log stayed');
+  assert.ok(existsSync(join(state, 'runs', lastRun, 'report.json')), 'the newest run\'s report went');
+  const gone = await runKiln(['logs', 'lib', '--run', firstReport.runId, '--state', state]);
+  assert.notEqual(gone.code, 0);
+  assert.match(gone.stderr, /cache gc|removed|no log/, gone.stderr);
+  const gc2 = await runKiln(['cache', 'gc', '--state', state, '--older-than', '1ms']);
+  assert.equal(gc2.code, 0, explain(gc2));
+  assert.match(gc2.stdout, /removed artifact/);
+  assert.match(gc2.stdout, new RegExp(`removed run ${state}/runs/${lastRun} `));
   const after = await plan(tree, state);
   assert.equal(after['lib'], 'to-build new');
   assert.equal(after['tool'], 'to-build new');

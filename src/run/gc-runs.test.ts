@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runsToRemove } from './gc-runs.ts';
+
+test('runsToRemove: ended before the cutoff and not among the newest kept; running runs stay', () => {
+  const runs = [
+    { id: 'r1', startedAt: 100, endedAt: 110 },
+    { id: 'r2', startedAt: 200, endedAt: 210 },
+    { id: 'r3', startedAt: 300, endedAt: null },
+    { id: 'r4', startedAt: 400, endedAt: 410 },
+    { id: 'r5', startedAt: 500, endedAt: 510 },
+  ];
+  const rows: [number, number, string[]][] = [
+    [1000, 0, ['r1', 'r2', 'r4', 'r5']],
+    [1000, 2, ['r1', 'r2']],
+    [300, 0, ['r1', 'r2']],
+    [0, 0, []],
+    [1000, 10, []],
+  ];
+  for (const [cutoff, keep, want] of rows) assert.deepEqual(runsToRemove(runs, cutoff, keep), want, `cutoff ${cutoff}, keep ${keep}`);
+});
+
+test('gcBundles: an old bundle no queued or running build names goes, with its record; one still needed, or new, stays', async (t) => {
+  const { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { openServerRecords } = await import('../records/server-records.ts');
+  const { bundleDir } = await import('../server/bundles.ts');
+  const { stateLayout } = await import('./state-layout.ts');
+  const { gcBundles } = await import('./gc-runs.ts');
+  const root = mkdtempSync(join(tmpdir(), 'kiln-gc-bundles-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const state = stateLayout({ state: root });
+  const records = openServerRecords(root);
+  const add = (tenant: string, id: string, createdAt: number): string => {
+    records.insertBundle({ tenant, id, sha256: 'a'.repeat(64), size: 1, entries: 1, bytes: 1, createdAt });
+    const dir = bundleDir(root, tenant, id);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'f'), 'x'.repeat(100));
+    return dir;
+  };
+  const old = add('alice', 'old', 1000);
+  const needed = add('alice', 'needed', 1000);
+  const fresh = add('bob', 'fresh', 5000);
+  records.insertBuild({ tenant: 'alice', tree: 'bundle:needed', request: { bundle: 'needed' } });
+  records.close();
+  const dry = await gcBundles(state, { cutoff: 2000, dryRun: true });
+  assert.deepEqual(dry.map((r) => r.path), [old]);
+  assert.ok(existsSync(old));
+  const done = await gcBundles(state, { cutoff: 2000, dryRun: false });
+  assert.deepEqual(done.map((r) => [r.kind, r.path, r.bytes]), [['bundle', old, 100]]);
+  assert.equal(existsSync(old), false);
+  assert.ok(existsSync(needed) && existsSync(fresh));
+  using again = openServerRecords(root);
+  assert.equal(again.getBundle('alice', 'old'), undefined);
+  assert.ok(again.getBundle('alice', 'needed') !== undefined);
+});

@@ -1,0 +1,73 @@
+// kiln cache gc, the state directory's side: the logs and reports of old runs, and the
+// daemon's uploaded bundles no build needs any more. Their records stay (history, status),
+// so `kiln logs` of such a run says its log was removed rather than that it never was.
+//
+// A run goes when it ended before the cutoff and is not among the last --keep-last-runs; a
+// running one never does (markInterruptedRuns has already ended those of dead kilns). A
+// bundle goes when it was uploaded before the cutoff and no queued or running build names it.
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Records } from '../records/records.ts';
+import type { StateLayout } from './state-layout.ts';
+
+export interface GcRunsRemoved {
+  readonly kind: 'run' | 'bundle';
+  readonly path: string;
+  readonly bytes: number;
+}
+
+function sizeOf(path: string): number {
+  let total = 0;
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined) return 0;
+  if (!st.isDirectory()) return st.size;
+  for (const e of readdirSync(path, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) total += statSync(join(e.parentPath, e.name), { throwIfNoEntry: false })?.size ?? 0;
+  }
+  return total;
+}
+
+/** The runs whose logs and reports go (pure): ended before `cutoff`, not among the `keep` newest. */
+export function runsToRemove(runs: readonly { id: string; startedAt: number; endedAt: number | null }[], cutoff: number, keep: number): string[] {
+  const newest = new Set([...runs].sort((a, b) => b.startedAt - a.startedAt).slice(0, keep).map((r) => r.id));
+  return runs.filter((r) => r.endedAt !== null && r.endedAt < cutoff && !newest.has(r.id)).map((r) => r.id);
+}
+
+export function gcRuns(state: StateLayout, records: Records, o: { cutoff: number; keepLastRuns: number; dryRun: boolean }): GcRunsRemoved[] {
+  const removed: GcRunsRemoved[] = [];
+  const runs = records.listRuns({ limit: 1_000_000 });
+  for (const id of runsToRemove(runs, o.cutoff, o.keepLastRuns)) {
+    for (const dir of [join(state.logs, id), join(state.root, 'runs', id)]) {
+      if (!existsSync(dir)) continue;
+      removed.push({ kind: 'run', path: dir, bytes: sizeOf(dir) });
+      if (!o.dryRun) rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return removed;
+}
+
+/** The daemon's bundles uploaded before the cutoff that no queued or running build names. */
+export async function gcBundles(state: StateLayout, o: { cutoff: number; dryRun: boolean }): Promise<GcRunsRemoved[]> {
+  if (!existsSync(join(state.root, 'bundles'))) return [];
+  const { openServerRecords } = await import('../records/server-records.ts');
+  const { bundleDir } = await import('../server/bundles.ts');
+  using records = openServerRecords(state.root);
+  const needed = new Set<string>();
+  for (const s of ['queued', 'running'] as const) {
+    for (const b of records.listBuilds({ state: s, limit: 1_000_000 })) {
+      const bundle = (b.request as { bundle?: string }).bundle;
+      if (bundle !== undefined) needed.add(`${b.tenant}/${bundle}`);
+    }
+  }
+  const removed: GcRunsRemoved[] = [];
+  for (const b of records.listBundles()) {
+    if (b.createdAt >= o.cutoff || needed.has(`${b.tenant}/${b.id}`)) continue;
+    const dir = bundleDir(state.root, b.tenant, b.id);
+    removed.push({ kind: 'bundle', path: dir, bytes: sizeOf(dir) });
+    if (!o.dryRun) {
+      records.deleteBundle(b.tenant, b.id);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return removed;
+}
