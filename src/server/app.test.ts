@@ -375,6 +375,8 @@ test('builder, metrics (admin only) and the API description', async (t) => {
   assert.equal(m.status, 200);
   assert.match(m.text, /^kiln_builds\{state="running"\} 1$/m);
   assert.match(m.text, /^kiln_queue_length 0$/m);
+  assert.match(m.text, /^kiln_state_free_bytes \d+$/m);
+  assert.match(m.text, /^kiln_low_space 0$/m);
   assert.match(m.text, /^kiln_jobs_running 0$/m);
   fake.runs[0]!.finish('done');
   await settle(kiln, a1);

@@ -61,10 +61,11 @@ export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCo
     },
   );
 
-  app.get('/metrics', (c) => {
+  app.get('/metrics', async (c) => {
     const denied = requireAdmin(c);
     if (denied !== undefined) return denied;
     const byState = ctx.records.countsByState();
+    const fs = await statfs(ctx.state.root).catch(() => undefined);
     const active = ctx.queue.active();
     const jobsRunning = active.reduce((n, a) => n + a.runningJobs.size, 0);
     const lines = [
@@ -86,6 +87,12 @@ export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCo
       '# HELP kiln_job_slots Job slots of this builder.',
       '# TYPE kiln_job_slots gauge',
       `kiln_job_slots ${ctx.queue.slots}`,
+      '# HELP kiln_state_free_bytes Free bytes on the disk of the state directory (workspaces, cache, logs).',
+      '# TYPE kiln_state_free_bytes gauge',
+      ...(fs === undefined ? [] : [`kiln_state_free_bytes ${fs.bavail * fs.bsize}`]),
+      '# HELP kiln_low_space 1 while the free-space guard (--min-free) holds builds back.',
+      '# TYPE kiln_low_space gauge',
+      `kiln_low_space ${ctx.queue.lowSpace() === undefined ? 0 : 1}`,
       '',
     ];
     return c.text(lines.join('\n'), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
