@@ -138,6 +138,8 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
 
 const COUNT_WORDS: readonly (readonly [string, string])[] = [
   ['built', 'built'], ['up-to-date', 'up to date'], ['failed', 'failed'], ['skipped', 'skipped'], ['broken', 'broken'], ['cancelled', 'cancelled'],
+  // A daemon build's counts while it runs (GET /builds): the jobs not settled yet.
+  ['running', 'running'], ['queued', 'waiting'],
 ];
 
 /**

@@ -72,6 +72,11 @@ test('kiln status --server: a build still planning or queued says so, not "0 pac
   assert.match(queued.out, /^ {2}waiting for its turn$/m, queued.out);
 });
 
+test('kiln status --runs --server: a running build shows its jobs so far, running ones included', () => {
+  const text = buildsText([build({ state: 'running', endedAt: null, counts: { built: 1, running: 2 } })]);
+  assert.match(text, /running .* 1 built, 2 running$/m, text);
+});
+
 test('kiln build --server (following): a failed job shows its message', async (t) => {
   const url = await daemon(t, { '/api/v1/builds/b1': build({}), '/api/v1/builds/b1/jobs': JOBS });
   const [stdout, stderr] = [new PassThrough(), new PassThrough()];
