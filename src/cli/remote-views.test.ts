@@ -73,7 +73,7 @@ test('kiln status --server: a build still planning or queued says so, not "0 pac
 });
 
 test('kiln status --runs --server: a running build shows its jobs so far, running ones included', () => {
-  const text = buildsText([build({ state: 'running', endedAt: null, counts: { built: 1, running: 2 } })]);
+  const text = buildsText([{ ...build({ endedAt: null, counts: { built: 1, running: 2 } }), state: 'running' as const }]);
   assert.match(text, /running .* 1 built, 2 running$/m, text);
 });
 

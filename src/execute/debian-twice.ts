@@ -33,7 +33,10 @@ export async function buildTwice(o: {
     `cd ${sh(VARIANT_PATH)}`,
     `dpkg-source --no-check -x ${sh(o.dsc)}`,
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
-    `faketime '+373 days' dpkg-buildpackage -us -uc ${o.flag}`,
+    // NO_FAKE_STAT: the clock moves, the files' own times as stat() reports them do not
+    // (otherwise every file copied with its mtime, a copyright or a doc, would differ by
+    // 373 days because of faketime, not of the package).
+    `NO_FAKE_STAT=1 faketime '+373 days' dpkg-buildpackage -us -uc ${o.flag}`,
     `mkdir -p ${sh(`${c.sandbox.inside.tmp}/twice`)}`,
     `cd ${sh(VARIANT_PATH)} && cp -p *.deb ${sh(`${c.sandbox.inside.tmp}/twice`)}/`,
   ].join('\n');

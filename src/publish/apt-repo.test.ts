@@ -145,3 +145,22 @@ test('publishRepo: a conflicting file or a failure before the swap leaves the li
   await assert.rejects(publishRepo({ repoDir: repo, suite: 'a/b', debs: [fresh], key }), (e: unknown) => e instanceof KilnError && e.code === 'usage');
   await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [], key }), (e: unknown) => e instanceof KilnError && e.code === 'usage');
 });
+
+test('one pool for every suite: a rebuild of a version another suite lists with other bytes is left out, not swapped under it', async () => {
+  await using dir = await tmpDir();
+  const repo = join(dir.path, 'repo');
+  const first = await buildTestDeb(join(dir.path, 'a'), { package: 'figlet', version: '2.2.5-3', architecture: 'amd64' });
+  const other = await buildTestDeb(join(dir.path, 'b'), { package: 'figlet', version: '2.2.5-3', architecture: 'amd64', salt: 'built for another suite' });
+  const mine = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [first], key, architectures: ['amd64'], replaceSameVersion: true });
+  assert.deepEqual(mine.refused, []);
+  const pool = join(repo, mine.packages[0]!.filename);
+  const before = sha256(await readFile(pool));
+  const theirs = await publishRepo({ repoDir: repo, suite: 'trixie', debs: [other], key, architectures: ['amd64'], replaceSameVersion: true });
+  assert.deepEqual(theirs.refused.map((r) => [r.filename, r.suite]), [[mine.packages[0]!.filename, 'bookworm']]);
+  assert.equal(sha256(await readFile(pool)), before, "bookworm's pool file was replaced");
+  assert.deepEqual(await listed(repo, 'trixie', 'main/binary-amd64'), []);
+  // Within one suite a rebuild still replaces its own version (the build dependency changed).
+  const again = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [other], key, architectures: ['amd64'], replaceSameVersion: true });
+  assert.deepEqual(again.refused, []);
+  assert.equal(again.packages[0]!.outcome, 'replaced');
+});

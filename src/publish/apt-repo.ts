@@ -78,6 +78,11 @@ export interface PublishResult {
   readonly tree: string;
   /** How many packages the suite's component lists now. */
   readonly indexed: number;
+  /**
+   * .debs left out (with replaceSameVersion): their pool file is listed by another suite
+   * with other bytes, and replacing it would break that suite (one pool serves them all).
+   */
+  readonly refused: readonly { readonly from: string; readonly filename: string; readonly suite: string }[];
 }
 
 interface ReadDeb {
@@ -119,6 +124,19 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     debs.push({ path, entry: entryForDeb(control, facts, component) });
   }
   const live = await readLiveSuite(repoDir, suite);
+  // One pool serves every suite: a rebuild of a version another suite lists with other
+  // bytes would break that suite's index (apt: hash sum mismatch). Left out, and said.
+  const refused: { from: string; filename: string; suite: string }[] = [];
+  if (options.replaceSameVersion === true && live.tree !== undefined) {
+    const elsewhere = await poolFilesOfOtherSuites(repoDir, live.tree, suite);
+    for (let i = debs.length - 1; i >= 0; i--) {
+      const other = elsewhere.get(debs[i]!.entry.filename);
+      if (other !== undefined && other.sha256 !== debs[i]!.entry.sha256) {
+        refused.unshift({ from: debs[i]!.path, filename: debs[i]!.entry.filename, suite: other.suite });
+        debs.splice(i, 1);
+      }
+    }
+  }
   const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry), { replaceSameVersion: options.replaceSameVersion === true });
   const packages: PublishedPackage[] = merged.outcomes.map((o, i) => ({
     package: o.entry.package,
@@ -239,10 +257,21 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     }
   }
 
-  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length };
+  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length, refused };
 }
 
 /** The live tree and what it lists for `suite`. A `dists` that kiln did not make is refused. */
+/** Pool file → its sha256 and suite, as the other suites of the live tree list them. */
+async function poolFilesOfOtherSuites(repoDir: string, tree: string, suite: string): Promise<Map<string, { sha256: string; suite: string }>> {
+  const out = new Map<string, { sha256: string; suite: string }>();
+  for (const e of await readdir(tree, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name === suite) continue;
+    const other = await readLiveSuite(repoDir, e.name);
+    for (const list of other.entries.values()) for (const x of list) if (!out.has(x.filename)) out.set(x.filename, { sha256: x.sha256, suite: e.name });
+  }
+  return out;
+}
+
 async function readLiveSuite(repoDir: string, suite: string): Promise<LiveSuite> {
   const distsPath = join(repoDir, 'dists');
   const st = await lstat(distsPath).catch(() => undefined);

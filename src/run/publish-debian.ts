@@ -109,7 +109,10 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       replaceSameVersion: true,
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
-    o.note(`published ${debs.length} .deb(s) to ${result.repoDir} (suite ${result.suite}, ${result.indexed} package(s) listed)`);
+    o.note(publishedText(result));
+    for (const r of result.refused) {
+      o.note(`not published to ${result.suite}: ${r.filename} is already in the pool as suite ${r.suite}'s build of that version, with other bytes (one pool serves every suite; replacing it would break ${r.suite}): publish each suite into its own repository, or give this rebuild another version`);
+    }
     return { published: result, reproducibility };
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -137,4 +140,18 @@ export function twiceLine(jobId: string, t: TwiceResult): string {
     case 'error':
       return `twice ${what}: not compared: ${t.summary}`;
   }
+}
+
+/** What a publish did, counted by outcome: `published 2 .deb(s) to … (1 added, 1 unchanged, 1 older than listed, not published)`. */
+export function publishedText(r: Pick<PublishResult, 'packages' | 'repoDir' | 'suite' | 'indexed' | 'refused'>): string {
+  const n = (o: string): number => r.packages.filter((p) => p.outcome === o).length;
+  const parts = [
+    n('added') > 0 ? `${n('added')} added` : '',
+    n('replaced') > 0 ? `${n('replaced')} replaced` : '',
+    n('unchanged') > 0 ? `${n('unchanged')} unchanged` : '',
+    n('older') > 0 ? `${n('older')} older than the version listed, left out` : '',
+    r.refused.length > 0 ? `${r.refused.length} refused (below)` : '',
+  ].filter((s) => s !== '');
+  const into = n('added') + n('replaced');
+  return `published ${into} .deb(s) to ${r.repoDir} (suite ${r.suite}, ${r.indexed} package(s) listed${parts.length === 0 ? '' : `; ${parts.join(', ')}`})`;
 }
