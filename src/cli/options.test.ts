@@ -31,3 +31,14 @@ test('parseArchList: a name dpkg does not know is a usage error with the likely 
   }
   assert.throws(() => parseArchList(' , '), /give at least one architecture/);
 });
+
+test('--dsc takes one file and may repeat: the source names after it stay arguments', async () => {
+  const { Command } = await import('commander');
+  const { addDebianOptions } = await import('./options.ts');
+  let got: { args: string[]; dsc: unknown } | undefined;
+  const cmd = addDebianOptions(new Command('build').argument('[targets...]'), { all: false }).action((args: string[], opts: { dsc?: string[] }) => {
+    got = { args, dsc: opts.dsc };
+  });
+  await cmd.parseAsync(['--debian', 'bookworm', '--dsc', 'a.dsc', 'libmd', '--dsc', 'b.dsc', 'hello'], { from: 'user' });
+  assert.deepEqual(got, { args: ['libmd', 'hello'], dsc: ['a.dsc', 'b.dsc'] });
+});

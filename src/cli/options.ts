@@ -98,7 +98,8 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
   cmd
     .option('--debian <suite>', 'build Debian source packages of SUITE: the arguments are source names (NAME or NAME=VERSION)')
     .option('--mirror <url>', 'Debian mirror base URL (default: the one the host\'s apt sources use)')
-    .option('--dsc <files...>', 'local .dsc files to build too (their files beside them)')
+    // One file per --dsc (repeat it): a variadic option would swallow the source names after it.
+    .option('--dsc <file>', 'a local .dsc file to build too, its files beside it (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations)')
     .option('--nocheck', 'DEB_BUILD_OPTIONS=nocheck and the nocheck profile')
     .option('--binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')

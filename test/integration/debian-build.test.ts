@@ -172,7 +172,7 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   });
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
-  const common = ['--debian', 'bookworm', '--dsc', liba, app, '--state', state, '--cache', cache];
+  const common = ['--debian', 'bookworm', '--dsc', liba, '--dsc', app, '--state', state, '--cache', cache];
 
   const plan = await runKiln(['plan', ...common, '--json'], { env: envs, timeoutMs: 10 * 60_000 });
   assert.equal(plan.code, 0, explain(plan));
