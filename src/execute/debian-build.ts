@@ -277,7 +277,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     USER: 'kiln',
     LOGNAME: 'kiln',
     SHELL: '/bin/sh',
-    DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, d.options.nocheck),
+    // The nocheck profile comes with DEB_BUILD_OPTIONS=nocheck, as Debian's build profile spec asks.
+    DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, d.options.nocheck || d.options.profiles.includes('nocheck')),
     ...(d.options.profiles.length > 0 || d.options.nocheck ? { DEB_BUILD_PROFILES: [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])].join(' ') } : {}),
   };
   const flag = dpkgBuildpackageFlag(mode);
@@ -286,7 +287,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     `cd ${sh(BUILD_PATH)}`,
     `dpkg-source --no-check -x ${sh(dsc)}`,
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
-    `echo "kiln: dpkg-buildpackage -us -uc ${flag} (arch ${buildArch}) in $PWD, DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS" >&2`,
+    `echo "kiln: dpkg-buildpackage -us -uc ${flag} (arch ${buildArch}) in $PWD, DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS\${DEB_BUILD_PROFILES:+, DEB_BUILD_PROFILES=$DEB_BUILD_PROFILES}" >&2`,
     `dpkg-buildpackage -us -uc ${flag}`,
   ].join('\n');
   const built = await sandbox.run({
