@@ -142,7 +142,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
 
     let outcome: JobOutcome;
     try {
-      jl.note(`${spec.name} ${spec.version}-${spec.release} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
+      // A Debian version carries its own revision: kiln's release is for recipes only.
+      jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
       const env = o.envFor(job.arch);
       const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
       // Debian: the build dependencies may be installed already, in a cached layer.
