@@ -85,6 +85,7 @@ export interface DebianOptionsCli {
   readonly dsc?: string[];
   readonly profiles?: string;
   readonly nocheck?: boolean;
+  readonly binnmu?: number;
   readonly binaryArch?: boolean;
   readonly binaryIndep?: boolean;
   readonly cpus?: number;
@@ -102,6 +103,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--dsc <file>', 'a local .dsc file to build too, its files beside it (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations)')
     .option('--nocheck', 'DEB_BUILD_OPTIONS=nocheck and the nocheck profile')
+    .option('--binnmu <n>', 'a binary-only rebuild: the packages are versioned VERSION+bN (as sbuild --binNMU N --make-binNMU)', parseBinnmu)
     .option('--binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')
     .option('--binary-indep', 'dpkg-buildpackage -A: architecture-independent packages only')
     .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parseJobs)
@@ -128,6 +130,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     mirror: opts.mirror?.replace(/\/+$/, ''),
     profiles: profilesOf(opts.profiles),
     nocheck: opts.nocheck === true,
+    ...(opts.binnmu === undefined ? {} : { binnmu: opts.binnmu }),
     mode: opts.binaryArch === true ? 'binary-arch' as const : opts.binaryIndep === true ? 'binary-indep' as const : 'binary' as const,
     cpus: opts.cpus,
     withTree: treeGiven,
@@ -191,4 +194,11 @@ export function parseLogLimit(text: string): number {
     // said below
   }
   throw new KilnError('usage', `--log-limit: expected a size such as 100M or 1G (or 0 for no limit), got "${text}"`, { hint: 'K, M, G and T are powers of 1024' });
+}
+
+/** `--binnmu N`: a binNMU number, 1 to 999. */
+export function parseBinnmu(text: string): number {
+  const n = /^\d{1,3}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!(n >= 1)) throw new KilnError('usage', `--binnmu: expected a number from 1 to 999, got "${text}"`, { hint: 'e.g. --binnmu 1 makes VERSION+b1; raise it for each later rebuild of one version' });
+  return n;
 }

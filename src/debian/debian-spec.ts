@@ -25,6 +25,12 @@ export interface DebianOptions {
   readonly nocheck: boolean;
   /** Default `binary`: -b on the first arch, -B on the others (as Debian's buildds do). */
   readonly mode: DebianBuildMode;
+  /**
+   * A binNMU number (sbuild's --binNMU with --make-binNMU): a binary-only changelog entry
+   * makes the binary packages VERSION+bN, so a rebuild never has an archive version's
+   * name with other bytes, and sorts after it. Undefined: the source's version.
+   */
+  readonly binnmu?: number;
 }
 
 /** One suite's verified indexes for the run, shared by all its packages. */

@@ -8,6 +8,7 @@
 //   dscs = ["local/foo_1.0-1.dsc"]        # relative to the file; files beside each .dsc
 //   profiles = ["nocheck"]                # optional build profiles
 //   nocheck = false                       # optional: DEB_BUILD_OPTIONS=nocheck
+//   binnmu = 1                            # optional: binary packages versioned VERSION+b1
 //   cpus = 2                              # optional: parallel=N and the scheduler's reservation
 //   memory = "2G"                         # optional reservation / limit
 //   timeout = "2h"                        # optional
@@ -35,6 +36,7 @@ const schema = z.strictObject({
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
   nocheck: z.boolean().default(false),
+  binnmu: z.number().int().min(1).max(999).optional(),
   cpus: z.number().int().min(1).max(1024).optional(),
   memory: z.string().optional(),
   timeout: z.string().optional(),
@@ -50,6 +52,8 @@ export interface DebianToml {
   readonly dscs: readonly string[];
   readonly profiles: readonly string[];
   readonly nocheck: boolean;
+  /** binnmu = N: binary packages versioned VERSION+bN. */
+  readonly binnmu: number | undefined;
   readonly cpus: number | undefined;
   readonly memoryBytes: number | undefined;
   readonly timeoutMs: number | undefined;
@@ -118,6 +122,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       dscs: d.dscs.map((p) => resolve(dirname(file), p)),
       profiles: d.profiles,
       nocheck: d.nocheck,
+      binnmu: d.binnmu,
       cpus: d.cpus,
       memoryBytes,
       timeoutMs,

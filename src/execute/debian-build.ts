@@ -111,6 +111,21 @@ export function debBuildOptions(cpus: number, nocheck: boolean): string {
   return [`parallel=${cpus}`, ...(nocheck ? ['nocheck'] : [])].join(' ');
 }
 
+/**
+ * Shell lines (in the unpacked source) that make the build a binNMU, as sbuild's
+ * --make-binNMU does: a binary-only changelog entry VERSION+bN on top. It is dated as the
+ * entry below it, so SOURCE_DATE_EPOCH, and the build's bytes, stay those of the source.
+ */
+export function binnmuScript(n: number, arch: string): string[] {
+  return [
+    'kiln_src=$(dpkg-parsechangelog -S Source); kiln_ver=$(dpkg-parsechangelog -S Version)',
+    'kiln_dist=$(dpkg-parsechangelog -S Distribution); kiln_date=$(dpkg-parsechangelog -S Date)',
+    `{ printf '%s (%s+b${n}) %s; urgency=medium, binary-only=yes\\n\\n  * Binary-only non-maintainer upload for ${arch}; no source changes.\\n  * Rebuilt by kiln.\\n\\n -- kiln <kiln@localhost>  %s\\n\\n' "$kiln_src" "$kiln_ver" "$kiln_dist" "$kiln_date"; cat debian/changelog; } > debian/changelog.kiln`,
+    'mv debian/changelog.kiln debian/changelog',
+    `echo "kiln: binNMU: $kiln_src $kiln_ver+b${n} (a binary-only changelog entry)" >&2`,
+  ];
+}
+
 function aptBuildDepArgs(d: DebianBuildSpec, mode: DebianBuildMode): string[] {
   const profiles = [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])];
   return [
@@ -287,6 +302,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     `cd ${sh(BUILD_PATH)}`,
     `dpkg-source --no-check -x ${sh(dsc)}`,
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
+    ...(d.options.binnmu === undefined ? [] : binnmuScript(d.options.binnmu, buildArch)),
     `echo "kiln: dpkg-buildpackage -us -uc ${flag} (arch ${buildArch}) in $PWD, DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS\${DEB_BUILD_PROFILES:+, DEB_BUILD_PROFILES=$DEB_BUILD_PROFILES}" >&2`,
     `dpkg-buildpackage -us -uc ${flag}`,
   ].join('\n');

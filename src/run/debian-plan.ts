@@ -34,6 +34,8 @@ export interface DebianCliRequest {
   readonly nocheck: boolean;
   readonly mode: DebianBuildMode;
   readonly cpus: number | undefined;
+  /** --binnmu N: binary packages versioned VERSION+bN. */
+  readonly binnmu?: number | undefined;
   /** Whether --tree was given (else no recipe tree is scanned). */
   readonly withTree: boolean;
   readonly skipInstallability?: boolean;
@@ -51,7 +53,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--all',
+  '--mirror', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--all',
 ];
 
 /**
@@ -154,6 +156,10 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   const downloads = createDownloads({ cacheDir: o.cacheDir, mirrors: {} });
   // Loaded only for Debian runs (it brings OpenPGP and the index code).
   const { scanDebian } = await import('../debian/debian-scan.ts');
+  const binnmu = o.debian?.binnmu ?? t?.binnmu;
+  if (binnmu !== undefined && o.debian?.mode === 'binary-indep') {
+    throw new KilnError('usage', '--binnmu and --binary-indep exclude each other: a binNMU rebuilds the architecture-dependent packages only', { hint: 'drop one of them' });
+  }
   const debian = await scanDebian({
     suite,
     mirror,
@@ -164,7 +170,9 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     options: {
       profiles: [...new Set([...(t?.profiles ?? []), ...(o.debian?.profiles ?? [])])],
       nocheck: o.debian?.nocheck === true || t?.nocheck === true,
-      mode: o.debian?.mode ?? 'binary',
+      // A binNMU rebuilds the architecture-dependent packages only (-B), as Debian's do.
+      mode: binnmu !== undefined ? 'binary-arch' : (o.debian?.mode ?? 'binary'),
+      ...(binnmu === undefined ? {} : { binnmu }),
     },
     cpus: o.debian?.cpus ?? t?.cpus ?? 1,
     memoryBytes: t?.memoryBytes ?? 4 * 1024 ** 3,

@@ -204,4 +204,15 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   const log2 = logOf(again, 'kiln-app');
   assert.match(log2, /build dependencies: already installed in the cached layer/);
   assert.match(log2, /hello from a fresh libkiln-a-dev/, 'the layer holds the fresh libkiln-a-dev');
+
+  // A binNMU: built again as 1.0+b1 (-B), which the repository lists over 1.0.
+  const nmu = await runKiln(['build', ...common, '--binnmu', '1', '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  assert.equal(nmu.code, 0, explain(nmu));
+  const log3 = logOf(nmu, 'kiln-app');
+  assert.match(log3, /kiln: binNMU: kiln-app 1\.0\+b1/);
+  assert.match(log3, /dpkg-buildpackage -us -uc -B/);
+  const after = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
+  // The binary's version is the binNMU's; its Source field keeps the source's version.
+  assert.match(after, /^Package: kiln-app\nSource: kiln-app \(1\.0\)\nVersion: 1\.0\+b1$/m, after);
+  assert.match(after, /^Filename: pool\/main\/k\/kiln-app\/kiln-app_1\.0\+b1_amd64\.deb$/m, after);
 });
