@@ -68,7 +68,11 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
   return async (job, { signal }) => {
     await (logDirMade ??= mkdir(o.logDir, { recursive: true }));
     const startedAt = Date.now();
-    const spec = job.spec;
+    // The recipe's wall-clock limit, lowered to the run's --job-timeout (a daemon's ceiling
+    // over every tenant's builds, Debian ones included: they read spec.build.timeoutMs too).
+    const spec = o.maxTimeoutMs === undefined || (job.spec.build.timeoutMs ?? Infinity) <= o.maxTimeoutMs
+      ? job.spec
+      : { ...job.spec, build: { ...job.spec.build, timeoutMs: o.maxTimeoutMs } };
     const log = logPathOf(o.logDir, job.id);
     const depOutputs: Record<string, string> = {};
     for (const id of job.stage) {
@@ -222,8 +226,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           debianResult = d.result;
         }
         if (spec.debian === undefined) phase('build');
-        // The recipe's limit, lowered to the run's --job-timeout (a daemon's ceiling for every tenant).
-        const timeoutMs = o.maxTimeoutMs === undefined ? spec.build.timeoutMs : Math.min(spec.build.timeoutMs ?? Infinity, o.maxTimeoutMs);
+        const timeoutMs = spec.build.timeoutMs;
         const env2 = buildEnvironment({
           inside: sandbox.inside,
           jobs: job.cpus,
@@ -252,7 +255,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           case 'cancelled':
             return cancelled(exit);
           case 'timeout':
-            return fail('timeout', `killed after the wall-clock limit of ${fmtMs(timeoutMs)}${timeoutMs !== spec.build.timeoutMs ? ' (--job-timeout)' : ''}`, exit);
+            return fail('timeout', `killed after the wall-clock limit of ${fmtMs(timeoutMs)}${spec !== job.spec ? ' (--job-timeout)' : ''}`, exit);
           case 'silent':
             return fail('silent', `killed after printing nothing for ${fmtMs(spec.build.silentTimeoutMs)}`, exit);
           case 'out-of-memory':

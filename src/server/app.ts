@@ -121,7 +121,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };
   const precheck =
     options.runner === undefined
-      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs })
+      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined })
       : undefined;
   const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck };
 

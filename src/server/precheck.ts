@@ -20,17 +20,25 @@ export interface PrecheckInput {
   /** The request's env and archs. */
   readonly env: string | undefined;
   readonly archs: readonly string[] | undefined;
+  /** The request names Debian source packages: their envs are made on demand. */
+  readonly debian: boolean;
 }
 
 /** Throws what the build would fail with, when that is certain now. */
 export async function precheckBuild(i: PrecheckInput): Promise<void> {
-  if (i.sandbox === 'host') return;
+  if (i.sandbox === 'host' || i.debian) return;
   if (existsSync(join(i.treeDir, DEBIAN_FILE))) return;
   let config: { env: string | undefined; archs: readonly string[] | undefined } = { env: undefined, archs: undefined };
   const toml = join(i.treeDir, 'kiln.toml');
   if (existsSync(toml)) {
+    let text: string;
+    try {
+      text = readFileSync(toml, 'utf8');
+    } catch {
+      return; // not a readable file (a directory in a bundle): the build says what is wrong
+    }
     const { parseTreeConfig } = await import('../config/tree-config.ts');
-    const parsed = parseTreeConfig(readFileSync(toml, 'utf8'), toml);
+    const parsed = parseTreeConfig(text, toml);
     if (parsed.diagnostics.length > 0) return;
     config = parsed.config;
   }
