@@ -265,9 +265,18 @@ export class ServerRecords extends SqlStore {
     return this.stmt('SELECT * FROM bundles ORDER BY created_at, tenant, id').all().map(toBundle);
   }
 
-  /** Forget a bundle (its directory is removed by the caller). */
-  deleteBundle(tenant: string, id: string): void {
-    this.stmt('DELETE FROM bundles WHERE tenant = ? AND id = ?').run(tenant, id);
+  /**
+   * Forget a bundle uploaded before `cutoff` that no queued or running build names, in one
+   * statement (a daemon may queue a build of it meanwhile). Whether it was forgotten: only
+   * then may the caller remove its directory.
+   */
+  deleteUnneededBundle(tenant: string, id: string, cutoff: number): boolean {
+    const r = this.stmt(
+      `DELETE FROM bundles WHERE tenant = ? AND id = ? AND created_at < ?
+         AND NOT EXISTS (SELECT 1 FROM builds WHERE builds.tenant = bundles.tenant AND builds.state IN ('queued', 'running')
+                         AND json_extract(builds.request, '$.bundle') = bundles.id)`,
+    ).run(tenant, id, cutoff);
+    return Number(r.changes) === 1;
   }
 
   // ---- job samples --------------------------------------------------------------------

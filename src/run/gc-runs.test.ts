@@ -55,3 +55,22 @@ test('gcBundles: an old bundle no queued or running build names goes, with its r
   assert.equal(again.getBundle('alice', 'old'), undefined);
   assert.ok(again.getBundle('alice', 'needed') !== undefined);
 });
+
+test('deleteUnneededBundle: one statement checks age and the queue, so a build queued after gc listed the bundles keeps it', async (t) => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { openServerRecords } = await import('../records/server-records.ts');
+  const root = mkdtempSync(join(tmpdir(), 'kiln-gc-bundle-race-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  using records = openServerRecords(root);
+  records.insertBundle({ tenant: 'alice', id: 'b1', sha256: 'a'.repeat(64), size: 1, entries: 1, bytes: 1, createdAt: 1000 });
+  const build = records.insertBuild({ tenant: 'alice', tree: 'bundle:b1', request: { bundle: 'b1' } });
+  assert.equal(records.deleteUnneededBundle('alice', 'b1', 2000), false, 'a queued build names it');
+  assert.equal(records.deleteUnneededBundle('alice', 'b1', 500), false, 'newer than the cutoff');
+  records.markStarted(build.id);
+  assert.equal(records.deleteUnneededBundle('alice', 'b1', 2000), false, 'a running build names it');
+  records.markEnded(build.id, { state: 'done' });
+  assert.equal(records.deleteUnneededBundle('alice', 'b1', 2000), true);
+  assert.equal(records.getBundle('alice', 'b1'), undefined);
+});

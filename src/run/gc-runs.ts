@@ -63,11 +63,13 @@ export async function gcBundles(state: StateLayout, o: { cutoff: number; dryRun:
   for (const b of records.listBundles()) {
     if (b.createdAt >= o.cutoff || needed.has(`${b.tenant}/${b.id}`)) continue;
     const dir = bundleDir(state.root, b.tenant, b.id);
-    removed.push({ kind: 'bundle', path: dir, bytes: sizeOf(dir) });
+    const bytes = sizeOf(dir);
     if (!o.dryRun) {
-      records.deleteBundle(b.tenant, b.id);
+      // Checked again in the same statement that forgets it: a build queued since stays.
+      if (!records.deleteUnneededBundle(b.tenant, b.id, o.cutoff)) continue;
       rmSync(dir, { recursive: true, force: true });
     }
+    removed.push({ kind: 'bundle', path: dir, bytes });
   }
   return removed;
 }

@@ -53,6 +53,9 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
         }
         await ctx.precheck?.(ctx.trees.get(tree)!, body);
       }
+      // Again after the precheck's await: `kiln cache gc` (another process) may have removed
+      // an old bundle meanwhile; once the build is queued, gc leaves its bundle alone.
+      if (body.bundle !== undefined && ctx.records.getBundle(tenant, body.bundle) === undefined) throw bundleNotFound(body.bundle);
       const b = ctx.queue.enqueue({ tenant, tree, request: body, priority: body.priority ?? 0 });
       c.header('Location', `/api/v1/builds/${b.id}`);
       return c.json({ id: b.id, state: b.state }, 201);
@@ -133,6 +136,8 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
           hint: `wait for it to end, or cancel it (POST /api/v1/builds/${b.id}/cancel)`,
         });
       }
+      const bundle = (b.request as { bundle?: string }).bundle;
+      if (bundle !== undefined && ctx.records.getBundle(b.tenant, bundle) === undefined) throw bundleNotFound(bundle);
       const again = ctx.queue.enqueue({ tenant: b.tenant, tree: b.tree, request: b.request, priority: b.priority, retryOf: b.id });
       c.header('Location', `/api/v1/builds/${again.id}`);
       return c.json({ id: again.id, state: again.state }, 201);
