@@ -297,12 +297,14 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     ...(d.options.profiles.length > 0 || d.options.nocheck ? { DEB_BUILD_PROFILES: [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])].join(' ') } : {}),
   };
   const flag = dpkgBuildpackageFlag(mode);
+  // Debian binNMUs architecture-dependent packages only: an `all` build keeps its version.
+  const binnmuLines = d.options.binnmu === undefined || mode === 'binary-indep' ? [] : binnmuScript(d.options.binnmu, buildArch);
   const build = [
     'umask 022',
     `cd ${sh(BUILD_PATH)}`,
     `dpkg-source --no-check -x ${sh(dsc)}`,
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
-    ...(d.options.binnmu === undefined ? [] : binnmuScript(d.options.binnmu, buildArch)),
+    ...binnmuLines,
     `echo "kiln: dpkg-buildpackage -us -uc ${flag} (arch ${buildArch}) in $PWD, DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS\${DEB_BUILD_PROFILES:+, DEB_BUILD_PROFILES=$DEB_BUILD_PROFILES}" >&2`,
     `dpkg-buildpackage -us -uc ${flag}`,
   ].join('\n');
@@ -329,7 +331,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   ].join('\n');
   const collected = await runAs('build', collect, { env: { PATH, LANG: 'C.UTF-8' } });
   if (collected.exitCode !== 0 || collected.signal !== null) return failedRun('collecting the outputs', collected, 'pack-failed');
-  if (d.twice) await buildTwice({ c, env, flag, dsc, log });
+  if (d.twice) await buildTwice({ c, env, flag, dsc, log, prepare: binnmuLines });
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   return { kind: 'ran', result: built };

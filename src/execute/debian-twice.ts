@@ -24,6 +24,8 @@ export async function buildTwice(o: {
   flag: string;
   dsc: string;
   log: JobLog;
+  /** Lines run in the unpacked source before dpkg-buildpackage, as in the first build (a binNMU's changelog entry). */
+  prepare?: readonly string[];
 }): Promise<void> {
   const { c, log } = o;
   const sh = shellQuote;
@@ -33,6 +35,7 @@ export async function buildTwice(o: {
     `cd ${sh(VARIANT_PATH)}`,
     `dpkg-source --no-check -x ${sh(o.dsc)}`,
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
+    ...(o.prepare ?? []),
     // NO_FAKE_STAT: the clock moves, the files' own times as stat() reports them do not
     // (otherwise every file copied with its mtime, a copyright or a doc, would differ by
     // 373 days because of faketime, not of the package).

@@ -206,8 +206,10 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   assert.match(log2, /hello from a fresh libkiln-a-dev/, 'the layer holds the fresh libkiln-a-dev');
 
   // A binNMU: built again as 1.0+b1 (-B), which the repository lists over 1.0.
-  const nmu = await runKiln(['build', ...common, '--binnmu', '1', '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  const nmu = await runKiln(['build', ...common, '--binnmu', '1', '--twice', '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   assert.equal(nmu.code, 0, explain(nmu));
+  // --twice builds the binNMU again the same way and compares the +b1 files.
+  assert.match(nmu.stderr + nmu.stdout, /twice kiln-app_1\.0\+b1_amd64\.deb \(kiln-app@amd64\): (reproducible|differs)/, explain(nmu));
   const log3 = logOf(nmu, 'kiln-app');
   assert.match(log3, /kiln: binNMU: kiln-app 1\.0\+b1/);
   assert.match(log3, /dpkg-buildpackage -us -uc -B/);
