@@ -4,7 +4,7 @@
 // temporary name and renamed when whole.
 
 import type { Command } from 'commander';
-import { createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -42,6 +42,8 @@ export function registerDownload(program: Command, ctx: CliContext): void {
       id = builds[0].id;
     }
     const build = id;
+    // It becomes a folder name: only what build ids look like.
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(build)) throw new KilnError('usage', `"${build}" is not a build id`, { hint: 'see `kiln status --runs --server URL`' });
     const { jobs } = await callJson<{ jobs: JobRow[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(build)}/jobs`).catch((e: unknown) => {
       throw forTheCli(e, build);
     });
@@ -49,10 +51,22 @@ export function registerDownload(program: Command, ctx: CliContext): void {
     mkdirSync(dir, { recursive: true });
     const wanted = jobs.filter((j) => j.artifact !== null);
     let bytes = 0;
+    const missing: string[] = [];
     for (const j of wanted) {
       const file = join(dir, `${j.name}_${j.version}_${j.arch}.tar.zst`.replace(/[^A-Za-z0-9._+~-]/g, '_'));
       const tmp = `${file}.part`;
-      const res = await call(remote, 'GET', j.artifact!);
+      let res: Response;
+      try {
+        res = await call(remote, 'GET', j.artifact!);
+      } catch (e) {
+        // One artifact gone (cache gc on the daemon): say so, fetch the others, exit 1.
+        if (e instanceof KilnError && e.code === 'not-found') {
+          ctx.stderr.write(`kiln: ${j.jobId}: ${e.message}\n`);
+          missing.push(j.jobId);
+          continue;
+        }
+        throw e;
+      }
       try {
         await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(tmp));
         renameSync(tmp, file);
@@ -60,13 +74,14 @@ export function registerDownload(program: Command, ctx: CliContext): void {
         rmSync(tmp, { force: true });
         throw e;
       }
-      bytes += Number(res.headers.get('content-length') ?? 0);
+      bytes += statSync(file).size;
       ctx.stdout.write(`${file}\n`);
     }
+    if (missing.length > 0) ctx.exitCode = 1;
     const none = jobs.filter((j) => j.artifact === null && (j.state === 'built' || j.state === 'up-to-date')).length;
     const others = jobs.length - wanted.length - none;
     ctx.stderr.write(
-      `kiln: ${wanted.length} artifact(s) of build ${build} in ${dir}${bytes > 0 ? ` (${humanBytes(bytes)})` : ''}` +
+      `kiln: ${wanted.length - missing.length} artifact(s) of build ${build} in ${dir}${bytes > 0 ? ` (${humanBytes(bytes)})` : ''}${missing.length > 0 ? `; ${missing.length} no longer on the server` : ''}` +
         `${none > 0 ? `; ${none} package(s) installed nothing` : ''}${others > 0 ? `; ${others} job(s) not built (kiln status ${build} --server URL)` : ''}\n`,
     );
   });

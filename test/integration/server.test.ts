@@ -312,8 +312,13 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   assert.match(archive, /c-base_1\.0_\w+\.tar\.zst$/);
   assert.match(execFileSync('tar', ['--zstd', '-tf', archive], { encoding: 'utf8' }), /usr\/share\/c-base\/c-base\.txt/);
   assert.match(got.stderr, /1 artifact\(s\) of build \S+ in /);
+  assert.match(got.stderr, /in \S+ \(\d+(\.\d)? (B|KiB)\)/, 'the size is said');
   const other = await runKiln(['download', namedId, '--into', into, '--server', srv.url, '--token', s.tokens.bob]);
   assert.equal(other.code, 2, 'another tenant cannot download it');
+  const jobsOfNamed = (await alice('GET', `/api/v1/builds/${namedId}/jobs`)).json.jobs as { name: string; artifact: string | null }[];
+  const url = jobsOfNamed.find((j) => j.name === 'c-base')!.artifact!;
+  assert.equal((await client(srv.url, s.tokens.bob)('GET', url)).status, 404, "bob reads alice's artifact by its URL");
+  assert.equal((await alice('GET', url)).status, 200);
   const notHere = await runKiln(['build', '--tree', join(s.dir, 'not-here'), ...cli]);
   assert.equal(notHere.code, 2, notHere.stderr);
   assert.match(notHere.stderr, /kiln: error \[tree-not-found\]: --tree .*not-here: no such directory here to upload/);
