@@ -205,6 +205,9 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     dir: where,
     file: where,
     recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: req.options, chosen: chosenFor })),
+    // Each arch's node is keyed by its own mode and resolution: adding riscv64 to a run
+    // leaves what was built for amd64 up to date.
+    recipeHashByArch: Object.fromEntries(Object.keys(modeFor).map((a) => [a, sha256(JSON.stringify({ kind: 'debian', files, mode: modeFor[a], options: req.options, chosen: chosenFor[a] }))])),
     sourcesHash: sha256(files),
     env: undefined,
     debian,

@@ -266,3 +266,13 @@ test('scale: buildGraph + makePlan on 10,000 packages', (t) => {
   // Generous: catches a quadratic step, not a slow machine (it takes ~0.6 s here, cold).
   assert.ok(t2 - t0 < 3000, `took ${(t2 - t0).toFixed(0)} ms`);
 });
+
+test('recipeHashByArch: each arch node is keyed by its own inputs, so another arch changing leaves it alone', () => {
+  const graphOf = (riscv: string): Graph =>
+    buildGraph({ specs: [{ ...spec('src'), recipeHashByArch: { amd64: 'h-amd64', riscv64: riscv } }], invalid: [], archs: ['amd64', 'riscv64'], hostArch: 'amd64', targets: [] });
+  const w = newWorld();
+  const a = makePlan(graphOf('h-riscv-1'), factsOf(w));
+  const b = makePlan(graphOf('h-riscv-2'), factsOf(w));
+  assert.equal(a.byId.get('src@amd64')!.key, b.byId.get('src@amd64')!.key);
+  assert.notEqual(a.byId.get('src@riscv64')!.key, b.byId.get('src@riscv64')!.key);
+});

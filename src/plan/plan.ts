@@ -50,7 +50,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
   for (const node of graph.nodes) {
     const envId = facts.envIdOf(node);
     const spec = node.spec;
-    const recipeHash = spec?.recipeHash ?? '';
+    const recipeHash = spec?.recipeHashByArch?.[node.arch] ?? spec?.recipeHash ?? '';
     const sourcesHash = spec?.sourcesHash ?? '';
     const ownKey = ownKeyOf({ recipeHash, sourcesHash, envId, arch: node.arch });
     const waits = node.waitsFor;

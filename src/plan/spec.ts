@@ -47,6 +47,8 @@ export interface PackageSpec {
    * as `path\0sha256\n` lines sorted by path. Part of the input key.
    */
   readonly recipeHash: string;
+  /** Per arch, when the inputs differ by arch (a Debian source: each arch's mode and resolution); else recipeHash. */
+  readonly recipeHashByArch?: Readonly<Record<string, string>>;
   /** sha256 over the sorted checksums of every source. Part of the input key. */
   readonly sourcesHash: string;
   /** Environment name requested by the recipe or tree (isolation issue), if any. */
