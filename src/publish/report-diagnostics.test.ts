@@ -23,6 +23,12 @@ test('causeForTerminal: problems one per indented line, paths under cwd relative
   );
   assert.equal(causeForTerminal('invalid recipe: /t/a/recipe.toml: k: m', '  ', '/t/'), 'invalid recipe (1 problem):\n  a/recipe.toml: k: m');
   assert.equal(causeForTerminal('needs b, which failed', '  ', '/t'), 'needs b, which failed');
+  assert.equal(
+    causeForTerminal('needs a, which is broken: invalid recipe: /t/a/recipe.toml: k: m', '  ', '/t'),
+    'needs a, which is broken: invalid recipe: a/recipe.toml: k: m',
+  );
+  assert.equal(causeForTerminal('needs a: /tt/x and file:///t/y', '  ', '/t'), 'needs a: /tt/x and file:///t/y');
+  assert.equal(causeForTerminal('needs a: /t/x', '  ', '/'), 'needs a: /t/x');
 });
 
 test('a line break inside a message stays on its line: formatDiagnostic writes it \\n', () => {

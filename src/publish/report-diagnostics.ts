@@ -22,8 +22,13 @@ export function diagnosticsOf(cause: string | null | undefined): string[] {
  */
 export function causeForTerminal(cause: string, indent: string, cwd = process.cwd()): string {
   const diags = diagnosticsOf(cause);
-  if (diags.length === 0) return cause.replaceAll('\n', `\n${indent}`);
   const prefix = `${cwd.replace(/\/+$/, '')}/`;
+  if (diags.length === 0) {
+    // A chain that quotes another package's problem (`needs a, which is broken: invalid
+    // recipe: /t/a/recipe.toml: …`): its paths relative too, as on the package's own line.
+    const text = prefix === '/' ? cause : cause.replace(new RegExp(`(^|[\\s:(])${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'g'), '$1');
+    return text.replaceAll('\n', `\n${indent}`);
+  }
   const lines = diags.map((d) => `\n${indent}${d.startsWith(prefix) ? d.slice(prefix.length) : d}`);
   return `invalid recipe (${diags.length} problem${diags.length === 1 ? '' : 's'}):${lines.join('')}`;
 }
