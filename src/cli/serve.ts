@@ -27,6 +27,7 @@ interface ServeOpts extends StateOptions {
   sandbox?: SandboxChoice;
   logLimit?: number;
   jobTimeout?: number;
+  maxPriority?: number;
   onStop: StopMode;
   bundleMaxBytes?: number;
   bundleMaxExtracted?: number;
@@ -112,6 +113,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--bundle-max-bytes <size>', `largest bundle upload, as sent (default ${DEFAULT_BUNDLE_LIMITS.maxUploadBytes / 1024 ** 2}M)`, parseSize('--bundle-max-bytes'))
     .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
     .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
+    .option('--max-priority <n>', "the highest build priority a tenant's token may ask for, 0 to 100 (default 100; admin tokens any)", parseCount('--max-priority'))
     .option('--job-timeout <duration>', "no tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', (t: string) => (t.trim() === '0' ? 0 : parseSize('--min-free')(t)))
@@ -133,6 +135,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
       ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
       ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
+      ...(opts.maxPriority === undefined ? {} : { maxPriority: Math.min(opts.maxPriority, 100) }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
         ...(opts.bundleMaxExtracted === undefined ? {} : { maxExtractedBytes: opts.bundleMaxExtracted }),

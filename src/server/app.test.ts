@@ -51,7 +51,7 @@ function fakeRunner(): { runner: BuildRunner; runs: FakeRun[]; running: () => st
   return { runner, runs, running: () => [...live] };
 }
 
-function setup(t: TestContext, options: { maxConcurrentBuilds?: number; dir?: string } = {}) {
+function setup(t: TestContext, options: { maxConcurrentBuilds?: number; dir?: string; maxPriority?: number } = {}) {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kiln-server-'));
   if (options.dir === undefined) t.after(() => rmSync(dir, { recursive: true, force: true }));
   const fake = fakeRunner();
@@ -63,7 +63,7 @@ function setup(t: TestContext, options: { maxConcurrentBuilds?: number; dir?: st
   const revoked = tokens.createToken('mallory');
   tokens.revokeTokens('mallory');
   tokens.close();
-  const kiln = createApp({ stateDir: dir, trees: { main: dir }, runner: fake.runner, slots: 4, maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2, onError: () => undefined });
+  const kiln = createApp({ stateDir: dir, trees: { main: dir }, runner: fake.runner, slots: 4, maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2, onError: () => undefined, ...(options.maxPriority === undefined ? {} : { maxPriority: options.maxPriority }) });
   t.after(() => kiln.close());
   return { dir, kiln, fake, alice, bob, carol, admin, revokedToken: revoked.token };
 }
@@ -457,4 +457,13 @@ test('the real free-space guard reads the state dir\'s disk: a --min-free above 
   assert.equal(health.status, 503);
   assert.match(health.json.problems[0], /^only \d+\.\d GiB free on the state directory's disk, under --min-free 4194304\.0 GiB/);
   assert.doesNotMatch(health.text, new RegExp(dir), 'no host path without a token');
+});
+
+test('--max-priority: a tenant asking for more is refused (403, saying the ceiling); an admin may', async (t) => {
+  const { kiln, alice, admin } = setup(t, { maxPriority: 10 });
+  const high = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', priority: 50 });
+  assert.equal(high.status, 403, high.text);
+  assert.match(high.json.error.message, /priority 50 is above what this daemon lets a tenant ask for \(10\)/);
+  assert.equal((await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', priority: 10 })).status, 201);
+  assert.equal((await call(kiln, 'POST', '/api/v1/builds', admin, { tree: 'main', priority: 50 })).status, 201);
 });

@@ -56,6 +56,8 @@ export interface AppOptions {
   readonly logLimit?: number;
   /** No job runs longer than this, whatever its recipe says. */
   readonly jobTimeoutMs?: number;
+  /** The highest `priority` a tenant may ask for (admins: any); default 100, the most there is. */
+  readonly maxPriority?: number;
   /** Runs a build; default: runBuild() in this process (tests pass a fake). */
   readonly runner?: BuildRunner;
   readonly bodyLimit?: number;
@@ -123,7 +125,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     options.runner === undefined
       ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined })
       : undefined;
-  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck };
+  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100 };
 
   const app = new OpenAPIHono<ServerEnv>({
     defaultHook: (result, c) => {

@@ -17,6 +17,8 @@ export interface ServerContext {
   readonly state: StateLayout;
   /** Bundle upload bounds (kiln serve --bundle-max-*). */
   readonly bundleLimits: BundleLimits;
+  /** The highest priority a tenant's token may ask for (kiln serve --max-priority; admins any). */
+  readonly maxPriority: number;
   /** Refuse at submit time what the runner would surely fail (precheck.ts); absent for test runners. */
   readonly precheck?: ((treeDir: string, body: BuildBody) => Promise<void>) | undefined;
 }

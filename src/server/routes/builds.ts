@@ -39,6 +39,11 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
     async (c) => {
       const body = c.req.valid('json');
       const tenant = c.get('auth').tenant;
+      if ((body.priority ?? 0) > ctx.maxPriority && !c.get('auth').admin) {
+        throw new KilnError('forbidden', `priority ${body.priority} is above what this daemon lets a tenant ask for (${ctx.maxPriority})`, {
+          hint: `ask for ${ctx.maxPriority} or less; the operator sets the ceiling with kiln serve --max-priority`,
+        });
+      }
       let tree: string;
       if (body.bundle !== undefined) {
         if (ctx.records.getBundle(tenant, body.bundle) === undefined) throw bundleNotFound(body.bundle);
