@@ -260,6 +260,11 @@ export class ServerRecords extends SqlStore {
     return row === undefined ? undefined : toBundle(row);
   }
 
+  /** The bytes (as extracted) of all of a tenant's stored bundles (the quota). */
+  bundleBytesOf(tenant: string): number {
+    return Number(this.stmt('SELECT COALESCE(SUM(bytes), 0) AS n FROM bundles WHERE tenant = ?').get(tenant)?.['n'] ?? 0);
+  }
+
   /** Every tenant's bundles, oldest first (kiln cache gc). */
   listBundles(): BundleRecord[] {
     return this.stmt('SELECT * FROM bundles ORDER BY created_at, tenant, id').all().map(toBundle);

@@ -252,3 +252,19 @@ test('a bundle upload that finds the disk full answers 503 server-disk-full, and
   assert.equal(json.error.code, 'server-disk-full');
   assert.deepEqual(readdirSync(join(bundlesRoot(state), '.tmp')), []);
 });
+
+test("--bundle-quota: a tenant's bundles together stay under it; the upload past it is refused and not kept; another tenant is not held back", async (t) => {
+  const s = setup(t, { tenantQuotaBytes: 0 });
+  const one = await s.call('PUT', '/api/v1/bundles/first', s.alice, packTree(s.dir, 'gzip'));
+  assert.equal(one.status, 201, one.text);
+  const size = one.json.bytes as number;
+  // A daemon whose quota holds one such bundle and a half.
+  const q = setup(t, { tenantQuotaBytes: Math.floor(size * 1.5) });
+  assert.equal((await q.call('PUT', '/api/v1/bundles/a1', q.alice, packTree(q.dir, 'gzip'))).status, 201);
+  const over = await q.call('PUT', '/api/v1/bundles/a2', q.alice, packTree(q.dir, 'zstd'));
+  assert.equal(over.status, 413, over.text);
+  assert.match(over.json.error.message, /tenant alice's bundles would take \d+ bytes, over this daemon's quota of \d+ bytes per tenant/);
+  assert.equal((await q.call('GET', '/api/v1/bundles/a2', q.alice)).status, 404, 'the refused bundle was kept');
+  assert.deepEqual(q.leftovers(), ['alice/a1'], 'only the bundle within the quota is on disk');
+  assert.equal((await q.call('PUT', '/api/v1/bundles/b1', q.bob, packTree(q.dir, 'gzip'))).status, 201);
+});

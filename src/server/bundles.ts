@@ -30,6 +30,8 @@ export interface BundleLimits {
   readonly maxExtractedBytes: number;
   /** Members of the archive (files, directories, links). */
   readonly maxEntries: number;
+  /** All of one tenant's stored bundles together, as extracted (kiln serve --bundle-quota); 0: no limit. */
+  readonly tenantQuotaBytes?: number;
 }
 
 export const DEFAULT_BUNDLE_LIMITS: BundleLimits = {

@@ -62,6 +62,13 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
   app.put('/api/v1/bundles/:id', async (c) => {
     const id = parseId(c);
     const tenant = c.get('auth').tenant;
+    const quota = limits.tenantQuotaBytes ?? 0;
+    const used = quota > 0 ? ctx.records.bundleBytesOf(tenant) : 0;
+    const overQuota = (more: number): KilnError =>
+      new KilnError('too-large', `tenant ${tenant}'s bundles would take ${used + more} bytes, over this daemon's quota of ${quota} bytes per tenant`, {
+        hint: "the operator's kiln cache gc removes bundles no build waits for, or raises --bundle-quota",
+      });
+    if (quota > 0 && used >= quota) throw overQuota(0);
     const declared = Number(c.req.header('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > limits.maxUploadBytes) {
       throw new KilnError('too-large', `the bundle (${declared} bytes) is over the upload limit of ${limits.maxUploadBytes} bytes`, {
@@ -74,6 +81,10 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
     const body = c.req.raw.body;
     if (body === null) throw new KilnError('usage', 'PUT /api/v1/bundles/{id} needs the tar as the request body');
     const stored = await storeBundle(body as unknown as AsyncIterable<Uint8Array>, { stateRoot: ctx.state.root, tenant, id, limits, signal: c.req.raw.signal });
+    if (quota > 0 && used + stored.bytes > quota) {
+      await removeBundleDir(ctx.state.root, tenant, id);
+      throw overQuota(stored.bytes);
+    }
     let rec: BundleRecord;
     try {
       rec = ctx.records.insertBundle({ tenant, id, sha256: stored.sha256, size: stored.size, entries: stored.entries, bytes: stored.bytes });
