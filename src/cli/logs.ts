@@ -17,6 +17,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
+import { rawLogFilter } from '../logs/job-log.ts';
+import { createInterface } from 'node:readline';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
@@ -28,6 +30,7 @@ interface LogsOpts extends StateOptions, RemoteOptions {
   run?: string;
   arch?: string;
   follow?: boolean;
+  raw?: boolean;
 }
 
 /** How often -f looks at the records while waiting for a queued job to start. */
@@ -83,7 +86,8 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     .argument('<package>', 'package name')
     .option('--run <id>', 'the run (default: the latest run that has this package)')
     .option('--arch <arch>', "the architecture (default: the only one, else the host's)")
-    .option('-f, --follow', 'keep printing as the log grows, until the job ends (a queued job is waited for)');
+    .option('-f, --follow', 'keep printing as the log grows, until the job ends (a queued job is waited for)')
+    .option('--raw', "only the build's own output as it printed it: no times, no tags, no kiln lines (for blhc, grep and other log scanners)");
   addStateOptions(cmd);
   addRemoteOptions(cmd);
   cmd.action(async (name: string, opts: LogsOpts) => {
@@ -142,8 +146,10 @@ export function registerLogs(program: Command, ctx: CliContext): void {
           gone = run !== undefined && runProcessGone(run);
           return gone;
         };
+        const raw = opts.raw === true ? rawLogFilter() : undefined;
         for await (const line of followLog(logPath, { signal: controller.signal, fromStart: true, isDone })) {
-          ctx.stdout.write(`${line}\n`);
+          const text = raw === undefined ? `${line}\n` : raw(line);
+          if (text !== undefined) ctx.stdout.write(text);
         }
         if (gone) {
           records.markInterruptedRuns();
@@ -152,7 +158,15 @@ export function registerLogs(program: Command, ctx: CliContext): void {
         return;
       }
       if (!existsSync(logPath)) throw new KilnError('log-not-found', `the log ${logPath} is gone`, { hint: 'logs are removed by `kiln cache gc` with old runs' });
-      for await (const chunk of createReadStream(logPath)) ctx.stdout.write(chunk as Buffer);
+      if (opts.raw === true) {
+        const raw = rawLogFilter();
+        for await (const line of createInterface({ input: createReadStream(logPath), crlfDelay: Infinity })) {
+          const text = raw(line);
+          if (text !== undefined) ctx.stdout.write(text);
+        }
+      } else {
+        for await (const chunk of createReadStream(logPath)) ctx.stdout.write(chunk as Buffer);
+      }
       // Following a job whose kiln had already died (found out just now): say so, as above.
       if (opts.follow && interrupted.has(job.runId) && job.state === 'cancelled') interruptedLine(ctx, job, records);
     } finally {

@@ -7,6 +7,10 @@ import { countsText, formatMs, summaryCounts } from './options.ts';
 import { jobNote, type RemoteBuild, type RemoteJob } from './remote-build.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { rawLogFilter } from '../logs/job-log.ts';
 
 interface BuildView extends RemoteBuild {
   readonly tenant: string;
@@ -85,7 +89,7 @@ export function buildsText(builds: readonly Pick<BuildView, 'id' | 'state' | 'te
 }
 
 /** kiln logs PKG --server: the job's log in a build (--run BUILD, default the newest build that ran it). */
-export async function remoteLogs(remote: Remote, name: string, opts: { run?: string; arch?: string; follow?: boolean }, ctx: CliContext): Promise<void> {
+export async function remoteLogs(remote: Remote, name: string, opts: { run?: string; arch?: string; follow?: boolean; raw?: boolean }, ctx: CliContext): Promise<void> {
   const matches = (j: JobView): boolean => (j.name === name || j.jobId === name) && (opts.arch === undefined || j.arch === opts.arch) && j.log !== null;
   let buildId: string | undefined;
   let job: JobView | undefined;
@@ -109,9 +113,12 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
     process.once('SIGINT', stop);
     try {
       const res = await call(remote, 'GET', job.log, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+      const raw = opts.raw === true ? rawLogFilter() : undefined;
       for await (const e of readSse(res)) {
-        if (e.event === 'line') ctx.stdout.write(`${e.data}\n`);
-        else if (e.event === 'end') break;
+        if (e.event === 'line') {
+          const text = raw === undefined ? `${e.data}\n` : raw(e.data);
+          if (text !== undefined) ctx.stdout.write(text);
+        } else if (e.event === 'end') break;
       }
     } catch (e) {
       if (!controller.signal.aborted) throw e;
@@ -121,5 +128,13 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
     return;
   }
   const res = await call(remote, 'GET', job.log);
+  if (opts.raw === true) {
+    const raw = rawLogFilter();
+    for await (const line of createInterface({ input: Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), crlfDelay: Infinity })) {
+      const text = raw(line);
+      if (text !== undefined) ctx.stdout.write(text);
+    }
+    return;
+  }
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) ctx.stdout.write(chunk);
 }

@@ -6,7 +6,7 @@ import { isKilnError } from '../errors.ts';
 import { runGroup } from '../lib/spawn-group.ts';
 import { heldBufferBytes, heldBufferBytesNow } from '../../test/helpers/held-memory.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { openJobLog, readLogTail } from './job-log.ts';
+import { openJobLog, rawLogFilter, readLogTail } from './job-log.ts';
 
 /** A clock the test moves by hand, starting at 2026-11-21T12:00:00Z. */
 function fakeClock(): { now: () => number; advance: (ms: number) => void } {
@@ -19,6 +19,19 @@ async function lines(path: string): Promise<string[]> {
 }
 
 describe('openJobLog', () => {
+  test('rawLogFilter: the build\'s output as printed, cut lines joined again, kiln\'s lines and stamps gone', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { maxLineBytes: 8 });
+    log.phase('build');
+    log.write('stdout', Buffer.from('gcc -O2 -c x.c -o x.o\nshort\n'));
+    log.write('stderr', Buffer.from('warning: [x] here\n\n'));
+    log.note('failed: the build script exited with status 1');
+    await log.close();
+    const raw = rawLogFilter();
+    const out = (await lines(log.path)).map((l) => raw(l)).filter((t) => t !== undefined).join('');
+    assert.equal(out, 'gcc -O2 -c x.c -o x.o\nshort\nwarning: [x] here\n\n');
+  });
+
   test('the log limit counts what is written, stamps included: a build printing one-byte lines stays within it', async () => {
     await using dir = await tmpDir();
     const log = await openJobLog(join(dir.path, 'job.log'), { maxBytes: 10_000 });

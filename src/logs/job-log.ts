@@ -355,3 +355,17 @@ export async function readLogTail(path: string, n: number): Promise<string[]> {
     await fh.close();
   }
 }
+
+/**
+ * For `kiln logs --raw`: the build's own output as it printed it, for log scanners (blhc,
+ * grep) that expect no stamps. Fed the log's lines in order; returns what to print for
+ * each (with its newline, or none for a piece of a cut line), or undefined for kiln's own
+ * lines (`k`) and anything that is not a log line.
+ */
+export function rawLogFilter(): (line: string) => string | undefined {
+  return (line) => {
+    const m = /^\[[ \d.]+\] ([oe])(\+?) (.*)$/s.exec(line) ?? /^\[[ \d.]+\] ([oe])(\+?)$/.exec(line);
+    if (m === null) return undefined;
+    return m[2] === '+' ? (m[3] ?? '') : `${m[3] ?? ''}\n`;
+  };
+}

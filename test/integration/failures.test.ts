@@ -247,3 +247,18 @@ test('--job-timeout: a build with no limit of its own is killed at the run\'s ce
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--job-timeout: /);
 });
+
+test('kiln logs --raw: the build\'s output as it printed it, for log scanners', async () => {
+  await using dir = await tmpDir();
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { recipeText } = await import('../helpers/recipe-text.ts');
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'talker'), { recursive: true });
+  await writeFile(join(tree, 'talker', 'recipe.toml'), recipeText({ name: 'talker', script: 'echo "cc -O2 -c a.c"\necho "a.c:1: warning: x" >&2\nprintf "no newline"' }));
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', tree, '--state', state]);
+  assert.equal(r.code, 0, explain(r));
+  const raw = await runKiln(['logs', 'talker', '--raw', '--state', state]);
+  assert.equal(raw.code, 0, raw.stderr);
+  assert.equal(raw.stdout, 'cc -O2 -c a.c\na.c:1: warning: x\nno newline\n');
+});
