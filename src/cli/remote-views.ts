@@ -7,10 +7,9 @@ import { countsText, formatMs, summaryCounts } from './options.ts';
 import { jobNote, type RemoteBuild, type RemoteJob } from './remote-build.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { rawLogFilter } from '../logs/job-log.ts';
+import { linesOf, rawLogFilter } from '../logs/job-log.ts';
 
 interface BuildView extends RemoteBuild {
   readonly tenant: string;
@@ -130,7 +129,7 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
   const res = await call(remote, 'GET', job.log);
   if (opts.raw === true) {
     const raw = rawLogFilter();
-    for await (const line of createInterface({ input: Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), crlfDelay: Infinity })) {
+    for await (const line of linesOf(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>))) {
       const text = raw(line);
       if (text !== undefined) ctx.stdout.write(text);
     }

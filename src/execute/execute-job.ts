@@ -26,6 +26,7 @@ import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
 import { assertElfArch } from './elf-arch.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { rebuildScript } from './rebuild-script.ts';
+import { recipeHashOf } from '../plan/spec.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -97,7 +98,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
         ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
         ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
-        inputs: { recipeHash: spec.recipeHash, sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
+        // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
+        inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
         startedAt: outcome.startedAt,
         at: outcome.endedAt,
       });

@@ -6,7 +6,7 @@ import { isKilnError } from '../errors.ts';
 import { runGroup } from '../lib/spawn-group.ts';
 import { heldBufferBytes, heldBufferBytesNow } from '../../test/helpers/held-memory.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { openJobLog, rawLogFilter, readLogTail } from './job-log.ts';
+import { linesOf, openJobLog, rawLogFilter, readLogTail } from './job-log.ts';
 
 /** A clock the test moves by hand, starting at 2026-11-21T12:00:00Z. */
 function fakeClock(): { now: () => number; advance: (ms: number) => void } {
@@ -30,6 +30,23 @@ describe('openJobLog', () => {
     const raw = rawLogFilter();
     const out = (await lines(log.path)).map((l) => raw(l)).filter((t) => t !== undefined).join('');
     assert.equal(out, 'gcc -O2 -c x.c -o x.o\nshort\nwarning: [x] here\n\n');
+  });
+
+  test('rawLogFilter: a cut stdout line is printed whole, after a stderr line that came in its middle; a lone \\r stays in its line', async () => {
+    await using dir = await tmpDir();
+    const log = await openJobLog(join(dir.path, 'job.log'), { maxLineBytes: 8 });
+    log.write('stdout', Buffer.from('abcdefghijkl'));
+    log.write('stderr', Buffer.from('warning: W\n'));
+    log.write('stdout', Buffer.from('mno\n50%\r100%\n'));
+    await log.close();
+    const raw = rawLogFilter();
+    const text = await readFile(log.path);
+    const out: string[] = [];
+    for await (const line of linesOf([text])) {
+      const t = raw(line);
+      if (t !== undefined) out.push(t);
+    }
+    assert.deepEqual(out, ['warning: W\n', 'abcdefghijklmno\n', '50%\r100%\n']);
   });
 
   test('the log limit counts what is written, stamps included: a build printing one-byte lines stays within it', async () => {

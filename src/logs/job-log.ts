@@ -357,15 +357,38 @@ export async function readLogTail(path: string, n: number): Promise<string[]> {
 }
 
 /**
- * For `kiln logs --raw`: the build's own output as it printed it, for log scanners (blhc,
- * grep) that expect no stamps. Fed the log's lines in order; returns what to print for
- * each (with its newline, or none for a piece of a cut line), or undefined for kiln's own
- * lines (`k`) and anything that is not a log line.
+ * For `kiln logs --raw`: the build's own output, for log scanners (blhc, grep) that expect
+ * no stamps. Fed the log's lines in order (split on \n only: a lone \r is part of a line);
+ * returns what to print for each, or undefined for kiln's own lines (`k`), anything that is
+ * not a log line, and the pieces of a cut line: those are held per stream and printed
+ * whole when the line ends, so the other stream's lines never land inside one.
  */
 export function rawLogFilter(): (line: string) => string | undefined {
+  const open: Record<string, string> = { o: '', e: '' };
   return (line) => {
-    const m = /^\[[ \d.]+\] ([oe])(\+?) (.*)$/s.exec(line) ?? /^\[[ \d.]+\] ([oe])(\+?)$/.exec(line);
+    const m = /^\[[ \d.]+\] ([oe])(\+?)(?: (.*))?$/s.exec(line);
     if (m === null) return undefined;
-    return m[2] === '+' ? (m[3] ?? '') : `${m[3] ?? ''}\n`;
+    const tag = m[1]!;
+    if (m[2] === '+') {
+      open[tag] += m[3] ?? '';
+      return undefined;
+    }
+    const text = `${open[tag]}${m[3] ?? ''}\n`;
+    open[tag] = '';
+    return text;
   };
+}
+
+/** The lines of a byte stream, split on \n only (readline would also split on a lone \r). */
+export async function* linesOf(input: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  let rest = Buffer.alloc(0);
+  for await (const chunk of input) {
+    let buf = rest.length === 0 ? Buffer.from(chunk) : Buffer.concat([rest, chunk]);
+    for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10)) {
+      yield buf.subarray(0, nl).toString('utf8');
+      buf = buf.subarray(nl + 1);
+    }
+    rest = buf;
+  }
+  if (rest.length > 0) yield rest.toString('utf8');
 }

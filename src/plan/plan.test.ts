@@ -6,7 +6,7 @@ import { fullKeyOf, fullKeyOfSorted, KEY_VERSION, ownKeyOf } from './keys.ts';
 import { sha256Parts } from '../lib/hash.ts';
 import type { PreviousInputs } from './decide.ts';
 import type { Reason } from './reason.ts';
-import type { PackageSpec } from './spec.ts';
+import { recipeHashOf, type PackageSpec } from './spec.ts';
 import { spec, syntheticTree } from '../../test/helpers/specs.ts';
 
 /** What a previous run left behind: artifacts by full key, last successes, last attempts. */
@@ -70,7 +70,7 @@ function build(plan: Plan, w: World, o: { outputs?: Record<string, string>; fail
     w.lastAttempt.set(n.id, { state: 'built', key });
     w.lastSuccess.set(n.id, {
       key,
-      recipeHash: n.spec!.recipeHash,
+      recipeHash: recipeHashOf(n.spec!, n.arch),
       sourcesHash: n.spec!.sourcesHash,
       envId: n.envId,
       arch: n.arch,
@@ -275,4 +275,13 @@ test('recipeHashByArch: each arch node is keyed by its own inputs, so another ar
   const b = makePlan(graphOf('h-riscv-2'), factsOf(w));
   assert.equal(a.byId.get('src@amd64')!.key, b.byId.get('src@amd64')!.key);
   assert.notEqual(a.byId.get('src@riscv64')!.key, b.byId.get('src@riscv64')!.key);
+});
+
+test('recipeHashByArch: the inputs recorded are the per-arch ones, so a later plan gives the true reason (artifact gone), not recipe-changed', () => {
+  const g = buildGraph({ specs: [{ ...spec('src'), recipeHashByArch: { amd64: 'h-amd64' } }], invalid: [], archs: ['amd64'], hostArch: 'amd64', targets: [] });
+  const w = newWorld();
+  build(makePlan(g, factsOf(w)), w);
+  assert.equal(w.lastSuccess.get('src@amd64')!.recipeHash, 'h-amd64');
+  w.artifacts.clear();
+  assert.deepEqual(makePlan(g, factsOf(w)).byId.get('src@amd64')!.why, { kind: 'new', artifactGone: true });
 });

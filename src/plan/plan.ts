@@ -8,6 +8,7 @@ import type { Graph, GraphNode } from './graph.ts';
 import { decide, type PreviousInputs } from './decide.ts';
 import { fullKeyOf, fullKeyOfSorted, ownKeyOf } from './keys.ts';
 import type { Reason } from './reason.ts';
+import { recipeHashOf } from './spec.ts';
 
 export type PlanState = 'to-build' | 'up-to-date' | 'broken';
 
@@ -50,7 +51,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
   for (const node of graph.nodes) {
     const envId = facts.envIdOf(node);
     const spec = node.spec;
-    const recipeHash = spec?.recipeHashByArch?.[node.arch] ?? spec?.recipeHash ?? '';
+    const recipeHash = spec === undefined ? '' : recipeHashOf(spec, node.arch);
     const sourcesHash = spec?.sourcesHash ?? '';
     const ownKey = ownKeyOf({ recipeHash, sourcesHash, envId, arch: node.arch });
     const waits = node.waitsFor;

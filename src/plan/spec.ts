@@ -25,6 +25,11 @@ export interface BuildSpec {
   readonly skipChecks?: readonly string[];
 }
 
+/** The recipe hash of a package's node for `arch`: its own when the inputs differ by arch, else the one of the spec. */
+export function recipeHashOf(spec: Pick<PackageSpec, 'recipeHash' | 'recipeHashByArch'>, arch: string): string {
+  return spec.recipeHashByArch?.[arch] ?? spec.recipeHash;
+}
+
 export interface PackageSpec {
   readonly name: string;
   readonly version: string;

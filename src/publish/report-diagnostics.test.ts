@@ -29,6 +29,7 @@ test('causeForTerminal: problems one per indented line, paths under cwd relative
   );
   assert.equal(causeForTerminal('needs a: /tt/x and file:///t/y', '  ', '/t'), 'needs a: /tt/x and file:///t/y');
   assert.equal(causeForTerminal('needs a: /t/x', '  ', '/'), 'needs a: /t/x');
+  assert.equal(causeForTerminal('a path escapes the tree /t/', '  ', '/t'), 'a path escapes the tree /t/');
 });
 
 test('a line break inside a message stays on its line: formatDiagnostic writes it \\n', () => {

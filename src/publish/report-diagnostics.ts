@@ -26,7 +26,8 @@ export function causeForTerminal(cause: string, indent: string, cwd = process.cw
   if (diags.length === 0) {
     // A chain that quotes another package's problem (`needs a, which is broken: invalid
     // recipe: /t/a/recipe.toml: …`): its paths relative too, as on the package's own line.
-    const text = prefix === '/' ? cause : cause.replace(new RegExp(`(^|[\\s:(])${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'g'), '$1');
+    // Only a path below cwd (something follows the prefix), not cwd itself.
+    const text = prefix === '/' ? cause : cause.replace(new RegExp(`(^|[\\s:(])${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=[^\\s/])`, 'g'), '$1');
     return text.replaceAll('\n', `\n${indent}`);
   }
   const lines = diags.map((d) => `\n${indent}${d.startsWith(prefix) ? d.slice(prefix.length) : d}`);

@@ -263,8 +263,15 @@ test("--bundle-quota: a tenant's bundles together stay under it; the upload past
   assert.equal((await q.call('PUT', '/api/v1/bundles/a1', q.alice, packTree(q.dir, 'gzip'))).status, 201);
   const over = await q.call('PUT', '/api/v1/bundles/a2', q.alice, packTree(q.dir, 'zstd'));
   assert.equal(over.status, 413, over.text);
-  assert.match(over.json.error.message, /tenant alice's bundles would take \d+ bytes, over this daemon's quota of \d+ bytes per tenant/);
+  assert.match(over.json.error.message, /tenant alice's bundles (would take \d+ bytes, over|take \d+ bytes, and this one would take them over) this daemon's quota of \d+ bytes per tenant/);
   assert.equal((await q.call('GET', '/api/v1/bundles/a2', q.alice)).status, 404, 'the refused bundle was kept');
   assert.deepEqual(q.leftovers(), ['alice/a1'], 'only the bundle within the quota is on disk');
   assert.equal((await q.call('PUT', '/api/v1/bundles/b1', q.bob, packTree(q.dir, 'gzip'))).status, 201);
+  // Re-sending a stored bundle is the 409 the CLI expects, even at the quota.
+  assert.equal((await q.call('PUT', '/api/v1/bundles/a1', q.alice, packTree(q.dir, 'gzip'))).status, 409);
+  // Uploads side by side do not each pass on the same old total.
+  const carol = setup(t, { tenantQuotaBytes: Math.floor(size * 1.5) });
+  const results = await Promise.all([1, 2, 3, 4, 5].map((i) => carol.call('PUT', `/api/v1/bundles/c${i}`, carol.alice, packTree(carol.dir, 'gzip'))));
+  assert.equal(results.filter((r) => r.status === 201).length, 1, results.map((r) => r.status).join(' '));
+  assert.ok(results.every((r) => r.status === 201 || r.status === 413), results.map((r) => r.text).join('\n'));
 });

@@ -143,7 +143,9 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
       }
       const bundle = (b.request as { bundle?: string }).bundle;
       if (bundle !== undefined && ctx.records.getBundle(b.tenant, bundle) === undefined) throw bundleNotFound(bundle);
-      const again = ctx.queue.enqueue({ tenant: b.tenant, tree: b.tree, request: b.request, priority: b.priority, retryOf: b.id });
+      // Within today's ceiling, whatever the build asked for when --max-priority was higher.
+      const priority = c.get('auth').admin ? b.priority : Math.min(b.priority, ctx.maxPriority);
+      const again = ctx.queue.enqueue({ tenant: b.tenant, tree: b.tree, request: b.request, priority, retryOf: b.id });
       c.header('Location', `/api/v1/builds/${again.id}`);
       return c.json({ id: again.id, state: again.state }, 201);
     },

@@ -63,12 +63,10 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
     const id = parseId(c);
     const tenant = c.get('auth').tenant;
     const quota = limits.tenantQuotaBytes ?? 0;
-    const used = quota > 0 ? ctx.records.bundleBytesOf(tenant) : 0;
-    const overQuota = (more: number): KilnError =>
-      new KilnError('too-large', `tenant ${tenant}'s bundles would take ${used + more} bytes, over this daemon's quota of ${quota} bytes per tenant`, {
-        hint: "the operator's kiln cache gc removes bundles no build waits for, or raises --bundle-quota",
+    const overQuota = (total: number): KilnError =>
+      new KilnError('too-large', `tenant ${tenant}'s bundles would take ${total} bytes, over this daemon's quota of ${quota} bytes per tenant`, {
+        hint: "its bundles stay until the operator's kiln cache gc removes those older than its --older-than that no build waits for; or the operator raises --bundle-quota",
       });
-    if (quota > 0 && used >= quota) throw overQuota(0);
     const declared = Number(c.req.header('content-length') ?? NaN);
     if (Number.isFinite(declared) && declared > limits.maxUploadBytes) {
       throw new KilnError('too-large', `the bundle (${declared} bytes) is over the upload limit of ${limits.maxUploadBytes} bytes`, {
@@ -78,12 +76,26 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
     if (ctx.records.getBundle(tenant, id) !== undefined) {
       throw new KilnError('conflict', `bundle "${id}" already exists`, { hint: 'bundles are immutable: upload under a new id (the CLI uses the content hash)' });
     }
+    // After the conflict check: re-sending a stored bundle is a 409 the CLI expects, not a 413.
+    const used = quota > 0 ? ctx.records.bundleBytesOf(tenant) : 0;
+    if (quota > 0 && used >= quota) throw overQuota(used);
     const body = c.req.raw.body;
     if (body === null) throw new KilnError('usage', 'PUT /api/v1/bundles/{id} needs the tar as the request body');
-    const stored = await storeBundle(body as unknown as AsyncIterable<Uint8Array>, { stateRoot: ctx.state.root, tenant, id, limits, signal: c.req.raw.signal });
-    if (quota > 0 && used + stored.bytes > quota) {
+    // What is left of the quota bounds what this upload may unpack to: refused while listing.
+    const room = quota > 0 ? { ...limits, maxExtractedBytes: Math.min(limits.maxExtractedBytes, quota - used) } : limits;
+    const stored = await storeBundle(body as unknown as AsyncIterable<Uint8Array>, { stateRoot: ctx.state.root, tenant, id, limits: room, signal: c.req.raw.signal }).catch((e: unknown) => {
+      // Refused for the room the quota left, not for --bundle-max-extracted: say so.
+      if (room !== limits && room.maxExtractedBytes < limits.maxExtractedBytes && e instanceof KilnError && e.code === 'too-large' && /extracted|decompresses/.test(e.message)) {
+        throw new KilnError('too-large', `tenant ${tenant}'s bundles take ${used} bytes, and this one would take them over this daemon's quota of ${quota} bytes per tenant`, { hint: overQuota(0).hint ?? '', cause: e });
+      }
+      throw e;
+    });
+    // Counted again with no await before the insert: uploads running side by side each saw
+    // the total before the others were stored.
+    const total = quota > 0 ? ctx.records.bundleBytesOf(tenant) + stored.bytes : 0;
+    if (quota > 0 && total > quota) {
       await removeBundleDir(ctx.state.root, tenant, id);
-      throw overQuota(stored.bytes);
+      throw overQuota(total);
     }
     let rec: BundleRecord;
     try {
