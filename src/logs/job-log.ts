@@ -380,7 +380,7 @@ export function rawLogFilter(): (line: string) => string | undefined {
 }
 
 /** The lines of a byte stream, split on \n only (readline would also split on a lone \r). */
-export async function* linesOf(input: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+export async function* linesOf(input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<string> {
   let rest = Buffer.alloc(0);
   for await (const chunk of input) {
     let buf = rest.length === 0 ? Buffer.from(chunk) : Buffer.concat([rest, chunk]);
