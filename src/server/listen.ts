@@ -1,7 +1,8 @@
-// Serve a KilnServerApp on a socket, and stop it in order: stop accepting, then either
-// abort and re-queue the running builds ('cancel') or let them finish ('drain'; queued
-// builds stay queued for the next start), close the remaining connections (live log
-// streams), then close the records.
+// Serve a KilnServerApp on a socket, and stop it in order: either stop accepting and abort
+// and re-queue the running builds ('cancel'), or let them finish while still answering
+// (new builds refused, /healthz 503) and then stop accepting ('drain'; queued builds stay
+// queued for the next start); close the remaining connections (live log streams), then
+// close the records.
 
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -47,9 +48,12 @@ export async function listen(kiln: KilnServerApp, options: { host: string; port:
     port: addr.port,
     stop: (mode = 'cancel') => {
       stopping ??= (async () => {
+        // Draining keeps answering while the running builds finish: clients following them
+        // see them end (new builds get 503 server-stopping, /healthz 503), not a refused
+        // connection. Cancelling closes at once.
+        if (mode === 'drain') await kiln.queue.drain();
         const closed = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
-        if (mode === 'drain') await kiln.queue.drain();
         await kiln.close();
         http.closeAllConnections();
         await closed;

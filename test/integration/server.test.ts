@@ -371,8 +371,15 @@ test('SIGTERM with --on-stop cancel re-queues the running build; with --on-stop 
   await until('the resumed build running its slow job', async () => ((await alice2('GET', '/api/v1/builder')).json?.runningJobs ?? []).some((j: any) => j.name === 'd-slow') || undefined);
   two.proc.child.kill('SIGTERM');
   await until('the drain message', () => (/letting 1 running build\(s\) finish/.test(two.stderr()) ? true : undefined));
-  // No new connections while draining; the server is still there.
-  await assert.rejects(fetch(`${two.url}/healthz`));
+  // While draining it still answers: /healthz 503 saying so, a new build 503 server-stopping,
+  // and the running build can be followed to its end.
+  const health = await fetch(`${two.url}/healthz`);
+  assert.equal(health.status, 503);
+  assert.match(JSON.stringify(await health.json()), /stopping: the daemon takes no new builds/);
+  const refused = await alice2('POST', '/api/v1/builds', { tree: 'main' });
+  assert.equal(refused.status, 503, refused.text);
+  assert.equal(refused.json.error.code, 'server-stopping');
+  assert.equal((await alice2('GET', `/api/v1/builds/${b1.json.id}`)).status, 200);
   assert.equal(two.proc.child.exitCode, null);
   writeFileSync(gate, 'go');
   const r2 = await two.proc.done;
@@ -381,6 +388,7 @@ test('SIGTERM with --on-stop cancel re-queues the running build; with --on-stop 
   try {
     assert.equal(recs.getBuild(b1.json.id)!.state, 'done', 'drained build finished');
     assert.equal(recs.getBuild(b2.json.id)!.state, 'queued', 'queued build left for the next start');
+    assert.equal(recs.listBuilds({}).length, 2, 'the build refused while draining was not queued');
   } finally {
     recs.close();
   }

@@ -11,6 +11,8 @@ import { BuilderSchema } from '../schemas.ts';
 export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
   // A builder whose disk is below --min-free takes builds but starts none: not healthy.
   app.get('/healthz', (c) => {
+    // Draining (--on-stop drain): still answering, but taking no work.
+    if (ctx.queue.stopping) return c.json({ ok: false, problems: ['stopping: the daemon takes no new builds and is finishing the running ones'] }, 503);
     const low = ctx.queue.lowSpace();
     if (low === undefined) return c.json({ ok: true });
     const gib = (n: number): string => `${(n / 1024 ** 3).toFixed(1)} GiB`;
