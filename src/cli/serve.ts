@@ -1,8 +1,8 @@
 // kiln serve: run the build daemon (REST API, tenant queues) until SIGTERM or SIGINT.
 
 import { Option, type Command } from 'commander';
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { MAX_INTERRUPTIONS } from '../records/server-records.ts';
 import { KilnError } from '../errors.ts';
@@ -154,6 +154,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     if (opts.sandbox === 'host') {
       ctx.stderr.write(`kiln serve: --sandbox host: clients' build scripts run on this machine without isolation, as ${userInfo().username}\n`);
     }
+    // Every tenant's builds, logs and uploads are in the state dir: not for other local users.
+    restrictStatePermissions(state.root);
     let server;
     try {
       server = await listen(kiln, where);
@@ -225,4 +227,21 @@ async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly
   }
   if (live === 0) text += `kiln serve: no live token: nobody can use the API yet (kiln token create TENANT --state ${stateRoot})\n`;
   return text;
+}
+
+/**
+ * What a daemon keeps of its tenants, readable by its own user only: the records (builds,
+ * token and session hashes), the logs, the reports, the uploads. The repository published
+ * under the state dir and the envs stay as they are (apt and the sandboxes read them).
+ */
+export function restrictStatePermissions(root: string): void {
+  // Made now if missing: a folder made later by a build would get the default 0755.
+  for (const dir of ['logs', 'runs', 'bundles']) mkdirSync(join(root, dir), { recursive: true, mode: 0o700 });
+  for (const [name, mode] of [['kiln.db', 0o600], ['kiln.db-wal', 0o600], ['kiln.db-shm', 0o600], ['logs', 0o700], ['runs', 0o700], ['bundles', 0o700]] as const) {
+    try {
+      chmodSync(join(root, name), mode);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
 }

@@ -239,6 +239,10 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   // What the operator checks first is said at start.
   await until('the settings line', () => /kiln serve: --sandbox host; envs in \S+: none; --min-free 1\.0 GiB; --log-limit 1\.0 GiB; --job-timeout none; [1-9]\d* live token\(s\)/.exec(srv.stderr())?.[0]);
   assert.match(srv.stderr(), /--sandbox host: clients' build scripts run on this machine without isolation/);
+  // What it keeps of its tenants is its own user's only.
+  const { statSync } = await import('node:fs');
+  assert.equal(statSync(join(s.state, 'kiln.db')).mode & 0o777, 0o600);
+  for (const d of ['logs', 'runs', 'bundles']) assert.equal(statSync(join(s.state, d)).mode & 0o777, 0o700, d);
 
   const big = await alice('PUT', '/api/v1/bundles/big', new Uint8Array(100 * 1024));
   assert.equal(big.status, 413, big.text);
