@@ -113,7 +113,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     )
     .option('--bundle-max-bytes <size>', `largest bundle upload, as sent (default ${DEFAULT_BUNDLE_LIMITS.maxUploadBytes / 1024 ** 2}M)`, parseSize('--bundle-max-bytes'))
     .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
-    .option('--bundle-quota <size>', "all of one tenant's stored bundles together, as extracted (default: no limit); kiln cache gc removes those no build waits for", parseSize('--bundle-quota'))
+    .option('--bundle-quota <size>', "all of one tenant's stored bundles together, as extracted (default: no limit); kiln cache gc removes those older than its --older-than that no build waits for", parseSize('--bundle-quota'))
     .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
     .option('--max-priority <n>', "the highest build priority a tenant's token may ask for, 0 to 100 (default 100; admin tokens any)", parseCount('--max-priority'))
     .option('--job-timeout <duration>', "no tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
