@@ -314,10 +314,14 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
     const res = await o.fetchImpl(o.resolved, { signal, redirect: 'follow' }).catch(failed);
     if (!res.ok || res.body === null) {
       await res.body?.cancel().catch(() => {});
-      throw new KilnError('download-failed', `download of ${where} failed: HTTP ${res.status} ${res.statusText}`.trimEnd(), {
+      // Redirected elsewhere: the answer is that server's, and credentials stay behind on
+      // a move to another host, port or scheme.
+      const moved = res.url !== '' && res.url !== o.resolved && URL.parse(res.url)?.origin !== URL.parse(o.resolved)?.origin;
+      const at = moved ? ` (redirected to ${res.url}, which gets no credentials meant for the first server)` : '';
+      throw new KilnError('download-failed', `download of ${where} failed${at}: HTTP ${res.status} ${res.statusText}`.trimEnd(), {
         hint:
           res.status === 404 ? 'the file is not at that url; fix the url in the recipe'
-          : res.status === 401 || res.status === 403 ? credentialsHint(o.resolved)
+          : res.status === 401 || res.status === 403 ? credentialsHint(moved ? res.url : o.resolved)
           : 'check the url or the mirror, then run again',
       });
     }

@@ -95,6 +95,12 @@ export function registerCache(program: Command, ctx: CliContext): void {
       for (const d of r.damaged) ctx.stdout.write(`  ${d.kind} ${d.path} ${d.problem}${r.fixed ? ': removed' : ''}\n`);
       if (r.damaged.length > 0 && !r.fixed) ctx.stdout.write('kiln cache verify --fix removes them; the next build fetches or builds them again\n');
     }
+    // Removed artifacts leave this state directory's package index, as with gc.
+    if (r.fixed && r.damaged.some((d) => d.kind === 'artifact')) {
+      const { pruneIndex } = await import('../run/update-index.ts');
+      const dropped = await pruneIndex(state.index);
+      if (dropped > 0 && opts.json !== true) ctx.stdout.write(`dropped ${dropped} package${dropped === 1 ? '' : 's'} whose artifact was removed from ${state.index}\n`);
+    }
     if (r.damaged.length > 0 && !r.fixed) ctx.exitCode = 1;
   });
 

@@ -144,3 +144,11 @@ test("loadCredentials: apt's auth.conf that this user may not read (0600 root, a
   const out = execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
   assert.equal(out.trim(), '0');
 });
+
+test('the 401 hint: locally it names the netrc to fix; on a daemon it sends the tenant to the operator (a daemon reads no ~/.netrc)', async () => {
+  const { credentialsHint, credentialsForDaemon } = await import('./credentials.ts');
+  assert.match(credentialsHint('http://127.0.0.1:8080/x'), /add or fix "machine http:\/\/127\.0\.0\.1:8080 login USER password PASS" in ~\/\.netrc/);
+  assert.match(credentialsHint('https://mirror.example/debian/x'), /"machine mirror\.example login/);
+  credentialsForDaemon(); // the last test of this file: it switches the module to daemon mode
+  assert.match(credentialsHint('https://mirror.example/x'), /this daemon sends only those of the file its operator names with KILN_NETRC .*ask the operator/);
+});

@@ -249,6 +249,8 @@ export const kilnFetch: typeof globalThis.fetch = withCredentials((input, init) 
 export function credentialsHint(url: string): string {
   const u = URL.parse(url);
   const machine = u === null ? 'HOST' : `${u.protocol === 'http:' ? 'http://' : ''}${u.host}`;
+  // A daemon's tenant cannot edit the daemon's files, and a daemon reads no ~/.netrc.
+  if (!homeNetrc) return `the server wants credentials, or refused the ones kiln sent: this daemon sends only those of the file its operator names with KILN_NETRC (or apt's auth.conf); ask the operator for "machine ${machine} login USER password PASS" there`;
   return `the server wants credentials, or refused the ones kiln sent: add or fix "machine ${machine} login USER password PASS" in ~/.netrc (or the file KILN_NETRC names) or apt's auth.conf; see docs/recipes.md#private-mirrors`;
 }
 

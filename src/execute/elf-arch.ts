@@ -63,6 +63,6 @@ export function assertElfArch(elf: ReadonlyMap<string, ElfHeader>, arch: string)
   const first = bad.slice(0, 3).map((b) => `${b.path} (${describe(b.header)})`).join(', ');
   const more = bad.length > 3 ? ` and ${bad.length - 3} more` : '';
   throw new KilnError('wrong-arch', `this package is built for ${arch}, but its output holds ELF files for another machine: ${first}${more}`, {
-    hint: `the script compiled for the build machine: cross-compile for $KILN_ARCH (CC=TRIPLET-gcc or configure --host=TRIPLET, where "dpkg-architecture -a${arch} -qDEB_HOST_GNU_TYPE" prints TRIPLET), or build in an env of ${arch} (--env "bookworm-{arch}"); a package that ships such files on purpose sets skip-checks = ["arch"] under [build]`,
+    hint: `every ELF file must be for ${arch}'s machine. A script that compiled for the build machine must cross-compile for $KILN_ARCH (CC=TRIPLET-gcc or configure --host=TRIPLET, where "dpkg-architecture -a${arch} -qDEB_HOST_GNU_TYPE" prints TRIPLET), or build in an env of ${arch} (--env "bookworm-{arch}"); a package that ships other machines' files on purpose sets skip-checks = ["arch"] under [build]`,
   });
 }

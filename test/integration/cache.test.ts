@@ -77,6 +77,7 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
     const fixed = await runKiln(['cache', 'verify', '--state', state, '--fix']);
     assert.equal(fixed.code, 0, explain(fixed));
     assert.match(fixed.stdout, /: removed/);
+    assert.match(fixed.stdout, /dropped 1 package whose artifact was removed/, 'the package index still listed it');
     const rebuilt = await build(tree, state);
     assert.equal(pkgOf(await readReport(rebuilt), 'lib').state, 'built', explain(rebuilt));
     lastRun = (await readReport(rebuilt)).runId;

@@ -51,13 +51,16 @@ test('a private mirror: 401 names where credentials go; with KILN_NETRC the sour
   const elsewhereAuth: (string | undefined)[] = [];
   await using elsewhere = await listen((req, res) => {
     elsewhereAuth.push(req.headers.authorization);
-    res.writeHead(200).end(content);
+    if (req.url === '/locked') res.writeHead(401).end();
+    else res.writeHead(200).end(content);
   });
   const mirrorAuth: (string | undefined)[] = [];
   await using mirror = await listen((req, res) => {
     mirrorAuth.push(req.headers.authorization);
     if (req.headers.authorization !== expected) {
       res.writeHead(401, { 'www-authenticate': 'Basic realm="private"' }).end('log in\n');
+    } else if (req.url === '/base/locked/private-1.0.txt') {
+      res.writeHead(302, { location: `http://127.0.0.1:${elsewhere.port}/locked` }).end();
     } else if (req.url === '/base/moved/private-1.0.txt') {
       res.writeHead(302, { location: `http://127.0.0.1:${elsewhere.port}/private-1.0.txt` }).end();
     } else if (req.url === '/base/private-1.0.txt') {
@@ -119,9 +122,18 @@ echo "build env follows"; env
   assert.equal(moved.code, 0, explain(moved));
   assert.deepEqual(elsewhereAuth, [undefined], 'the redirect to another origin carried the Authorization header');
 
+  // Redirected to a server that wants credentials of its own: the error names that one.
+  await mkdir(join(tree, 'locked'));
+  await writeFile(join(tree, 'locked', 'recipe.toml'), recipe('locked', 'locked/private-1.0.txt'));
+  const locked = await runKiln(['build', '--tree', tree, '--state', state, '--json', 'locked'], { cache: join(dir.path, 'cache3'), env: { KILN_NETRC: netrc } });
+  assert.equal(locked.code, 1, explain(locked));
+  const lockedLog = await readFile(pkgOf(await readReport(locked), 'locked').log!, 'utf8');
+  assert.match(lockedLog, new RegExp(`redirected to http://127\\.0\\.0\\.1:${elsewhere.port}/locked, which gets no credentials meant for the first server\\): HTTP 401`), lockedLog);
+  assert.match(lockedLog, new RegExp(`machine http://127\\.0\\.0\\.1:${elsewhere.port} login`), lockedLog);
+
   // The password, and its base64 in the header, are nowhere kiln wrote.
   const needles = [PASSWORD, Buffer.from(`${LOGIN}:${PASSWORD}`).toString('base64')];
-  for (const where of [state, cache, join(dir.path, 'cache2')]) {
+  for (const where of [state, cache, join(dir.path, 'cache2'), join(dir.path, 'cache3')]) {
     assert.deepEqual(await filesContaining(where, needles), [], `the password is written under ${where}`);
   }
   for (const r of [denied, built, moved]) {
