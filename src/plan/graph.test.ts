@@ -383,7 +383,8 @@ test('a broken package still provides what its recipe says: what needs that hear
 });
 
 test('a misspelt dependency or target gets a did-you-mean, a merely short one does not', () => {
-  const g = graph([spec('libgreet'), spec('app', { bdeps: ['libgret'] }), spec('tool', { bdeps: ['zlib'] }), spec('libx')]);
+  const g = graph([spec('libgreet'), spec('app', { bdeps: ['libgret'] }), spec('tool', { bdeps: ['zlib'] }), spec('libx'), spec('libpng', { bdeps: ['libpnh'] })]);
+  assert.equal(g.byId.get('libpng@amd64')!.broken, 'needs libpnh, which is not in the tree', 'suggested the package itself');
   assert.equal(g.byId.get('app@amd64')!.broken, 'needs libgret, which is not in the tree (did you mean "libgreet"?)');
   assert.equal(g.byId.get('tool@amd64')!.broken, 'needs zlib, which is not in the tree');
   assert.throws(() => graph([spec('greeter')], { targets: ['greeterr'] }), (e: unknown) => isKilnError(e) && e.code === 'target-not-found' && e.message.endsWith('(did you mean "greeter"?)'));

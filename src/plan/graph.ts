@@ -103,7 +103,7 @@ export function buildGraph(input: GraphInput): Graph {
     let options = reduceOptions.get(arch);
     if (options === undefined) reduceOptions.set(arch, (options = { hostArch: arch, profiles }));
     for (const g of reduceGroups(groups, options)) {
-      const r = groupOptions(g, { arch, hostArch: input.hostArch, index });
+      const r = groupOptions(g, { arch, hostArch: input.hostArch, index, self: d.name });
       if (r.problem === undefined) {
         if (build) d.buildOptions.push(numsOf(r.candidates));
         else (d.runtimeOptions === NONE ? (d.runtimeOptions = []) : d.runtimeOptions).push(numsOf(r.candidates));

@@ -116,14 +116,15 @@ function satisfies(c: Candidate, r: Relation): boolean {
   return false;
 }
 
-function relationProblem(r: Relation, arch: string, index: ResolverIndex): string {
+function relationProblem(r: Relation, arch: string, index: ResolverIndex, self?: string): string {
   const all = index.candidates(r.name, arch);
   const text = formatRelation(r);
   if (all.length === 0) {
     const elsewhere = index.versionsOf(r.name);
     if (elsewhere.length > 0) return `needs ${text}, which is not built for ${arch}`;
     // One edit in a short name, two in a longer one: "zlib" is not a typo of "libx".
-    const near = closestName(r.name, index.names(), r.name.length <= 5 ? 1 : 2);
+    // Never the package that asks: "libpng needs libpnh (did you mean libpng?)" is no help.
+    const near = closestName(r.name, self === undefined ? index.names() : index.names().filter((n) => n !== self), r.name.length <= 5 ? 1 : 2);
     return `needs ${text}, which is not in the tree${near === undefined ? '' : ` (did you mean "${near}"?)`}`;
   }
   const has = all.map((c) => (c.name === r.name ? (c.version ?? '?') : `${c.name} providing ${r.name}`));
@@ -143,7 +144,7 @@ export interface GroupOptions {
  * (`hostArch` for `:native`). The graph takes the first of them that can be built: an
  * alternative whose package is broken does not satisfy the group.
  */
-export function groupOptions(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex }): GroupOptions {
+export function groupOptions(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex; self?: string }): GroupOptions {
   let found: Candidate[] | undefined;
   let problems: string[] | undefined;
   for (const r of group) {
@@ -155,7 +156,7 @@ export function groupOptions(group: AltGroup, options: { arch: string; hostArch:
       if (found === undefined) found = [c];
       else if (!found.includes(c)) found.push(c);
     }
-    if (!any && found === undefined) (problems ??= []).push(relationProblem(r, arch, options.index));
+    if (!any && found === undefined) (problems ??= []).push(relationProblem(r, arch, options.index, options.self));
   }
   if (found !== undefined) return { candidates: found, problem: undefined };
   const p = problems!;
