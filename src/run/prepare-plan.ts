@@ -9,7 +9,7 @@ import { KilnError } from '../errors.ts';
 import { buildGraph, type Graph } from '../plan/graph.ts';
 import { globToRegExp } from '../plan/glob.ts';
 import { makePlan, type Plan } from '../plan/plan.ts';
-import { formatDiagnostic, type InvalidPackage } from '../plan/spec.ts';
+import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
@@ -18,6 +18,7 @@ import { hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
+import { closestName } from '../debian/closest-name.ts';
 
 export interface PlanRequest {
   readonly treeDir: string;
@@ -109,6 +110,12 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
     await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, archs, note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
   }
   const profiles = [...new Set(req.profiles ?? [])].sort();
+  // A profile no relation names only reaches the scripts ($KILN_PROFILES): likely a typo,
+  // and every package is another build under it. Said, not refused.
+  const named = profiles.length === 0 ? new Set<string>() : profilesNamed(scan.specs);
+  for (const p of profiles.filter((x) => !named.has(x))) {
+    req.note?.(`--profiles ${p}: no relation of the tree names it (only the scripts see it, in $KILN_PROFILES)${named.size > 0 ? `; the tree's relations name ${[...named].sort().join(', ')}` : ''}`);
+  }
   if (req.onDaemon === true && scan.config.instance !== undefined) refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
@@ -134,7 +141,8 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
     // A --force pattern that names nothing is a typo, as a target that names nothing is.
     req.force.forEach((pattern, i) => {
       if (req.forcedBy === undefined && !graph.nodes.some((node) => forced[i]!.test(node.name))) {
-        throw new KilnError('target-not-found', `--force "${pattern}" matches no package of this run`, {
+        const near = /[*?[]/.test(pattern) ? undefined : closestName(pattern, [...new Set(graph.nodes.map((n) => n.name))], pattern.length <= 5 ? 1 : 2);
+        throw new KilnError('target-not-found', `--force "${pattern}" matches no package of this run${near === undefined ? '' : ` (did you mean "${near}"?)`}`, {
           hint: 'name a package folder of the tree (or a glob such as "lib*") that the run builds; `kiln plan` lists them all',
         });
       }
@@ -212,4 +220,15 @@ export function refuseHostPathsOnDaemon(instance: InstanceSpec, treeDir: string,
       });
     }
   });
+}
+
+/** Every build profile named by a relation (build-depends or depends) of the specs. */
+export function profilesNamed(specs: readonly Pick<PackageSpec, 'buildDepends' | 'depends'>[]): Set<string> {
+  const out = new Set<string>();
+  for (const s of specs) {
+    for (const group of [...s.buildDepends, ...s.depends]) {
+      for (const r of group) for (const conj of r.profiles ?? []) for (const term of conj) out.add(term.name);
+    }
+  }
+  return out;
 }

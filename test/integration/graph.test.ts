@@ -249,6 +249,12 @@ test('build profiles: --profiles nocheck drops <!nocheck> relations, reaches the
   assert.equal(pkgOf(await readReport(await run('--profiles', 'nocheck')), 'app').state, 'up-to-date');
   assert.equal(pkgOf(await readReport(await run()), 'app').state, 'up-to-date');
 
+  // A profile no relation names (a typo?) is said, not refused.
+  const typo = await runKiln(['plan', '--tree', tree, '--state', state, '--profiles', 'noche']);
+  assert.match(typo.stderr, /--profiles noche: no relation of the tree names it \(only the scripts see it, in \$KILN_PROFILES\); the tree's relations name nocheck/);
+  const forceTypo = await runKiln(['plan', '--tree', tree, '--state', state, '--force', 'chekcer']);
+  assert.equal(forceTypo.code, 2);
+  assert.match(forceTypo.stderr, /--force "chekcer" matches no package of this run \(did you mean "checker"\?\)/);
   const bad = await runKiln(['plan', '--tree', tree, '--state', state, '--profiles', 'No Check']);
   assert.equal(bad.code, 2, explain(bad));
   assert.match(bad.stderr, /--profiles: "No Check" is not a build profile name/);
