@@ -112,7 +112,8 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   const profiles = [...new Set(req.profiles ?? [])].sort();
   // A profile no relation names only reaches the scripts ($KILN_PROFILES): likely a typo,
   // and every package is another build under it. Said, not refused.
-  const named = profiles.length === 0 ? new Set<string>() : profilesNamed(scan.specs);
+  // (Not for a Debian run: dpkg-buildpackage reads the profiles from debian/control, which the specs here do not hold.)
+  const named = profiles.length === 0 || scan.debian !== undefined ? new Set<string>(profiles) : profilesNamed(scan.specs);
   for (const p of profiles.filter((x) => !named.has(x))) {
     req.note?.(`--profiles ${p}: no relation of the tree names it (only the scripts see it, in $KILN_PROFILES)${named.size > 0 ? `; the tree's relations name ${[...named].sort().join(', ')}` : ''}`);
   }
