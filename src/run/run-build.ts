@@ -85,6 +85,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
   for (const text of prepared.envs.note?.split('\n') ?? []) bus.emit({ type: 'note', at: Date.now(), text });
+  if (prepared.profiles.length > 0) bus.emit({ type: 'note', at: Date.now(), text: `build profiles: ${prepared.profiles.join(' ')} (in $KILN_PROFILES, and part of every key)` });
   const mirrors = await resolveMirrors(prepared.config.mirrors, {});
   const downloads = createDownloads({ cacheDir: state.cache, mirrors });
   // Bind-mounted read-only into isolated sandboxes: it must exist even when nothing was downloaded yet.
