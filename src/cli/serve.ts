@@ -186,7 +186,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         }
         ctx.stderr.write(
           opts.onStop === 'drain'
-            ? `kiln serve: ${sig}: no longer accepting; letting ${kiln.queue.active().length} running build(s) finish (queued ones wait for the next start)\n`
+            ? `kiln serve: ${sig}: taking no new builds (503); letting ${kiln.queue.active().length} running build(s) finish (queued ones wait for the next start)\n`
             : `kiln serve: ${sig}: no longer accepting; stopping running builds (they will resume at the next start)\n`,
         );
         void server.stop(opts.onStop).then(done, (e: unknown) => {
