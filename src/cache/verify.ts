@@ -3,11 +3,11 @@
 // truncated or damaged sits under a final name). --fix removes what is damaged; the next
 // build fetches or builds it again. Entries are checked one at a time: a cache of
 // thousands of artifacts is read once, not held.
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { SHA256_RE } from '../lib/hash.ts';
 import { createArtifactStore } from './artifacts.ts';
 import { createDownloads } from './downloads.ts';
+import { artifactDirs, entries } from './du.ts';
 
 export interface Damaged {
   readonly kind: 'download' | 'artifact';
@@ -23,20 +23,13 @@ export interface CacheVerifyResult {
   readonly fixed: boolean;
 }
 
-async function names(dir: string): Promise<string[]> {
-  return readdir(dir).then((n) => n.sort(), (e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return [];
-    throw e;
-  });
-}
-
 export async function verifyCache(cacheDir: string, options: { fix?: boolean; signal?: AbortSignal; onProgress?: (done: number) => void } = {}): Promise<CacheVerifyResult> {
   const fix = options.fix === true;
   const damaged: Damaged[] = [];
   let done = 0;
   const downloads = createDownloads({ cacheDir, mirrors: {} });
   let downloadCount = 0;
-  for (const name of await names(join(cacheDir, 'downloads'))) {
+  for (const name of (await entries(join(cacheDir, 'downloads'))).map((p) => basename(p))) {
     options.signal?.throwIfAborted();
     if (!SHA256_RE.test(name)) continue;
     downloadCount++;
@@ -46,15 +39,13 @@ export async function verifyCache(cacheDir: string, options: { fix?: boolean; si
   }
   const artifacts = createArtifactStore({ cacheDir });
   let artifactCount = 0;
-  const root = join(cacheDir, 'artifacts');
-  for (const fan of await names(root)) {
-    for (const key of await names(join(root, fan))) {
-      options.signal?.throwIfAborted();
-      artifactCount++;
-      const problem = await artifacts.verify(key, { fix, ...(options.signal === undefined ? {} : { signal: options.signal }) });
-      if (problem !== undefined) damaged.push({ kind: 'artifact', path: artifacts.dir(key), problem });
-      options.onProgress?.(++done);
-    }
+  for (const dir of await artifactDirs(cacheDir)) {
+    options.signal?.throwIfAborted();
+    artifactCount++;
+    const key = basename(dir);
+    const problem = await artifacts.verify(key, { fix, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    if (problem !== undefined) damaged.push({ kind: 'artifact', path: artifacts.dir(key), problem });
+    options.onProgress?.(++done);
   }
   return { downloads: downloadCount, artifacts: artifactCount, damaged, fixed: fix };
 }

@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
-import type { JobState } from '../plan/job.ts';
 import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../run/debian-plan.ts';
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';

@@ -61,7 +61,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
       const { gcRuns, gcBundles } = await import('../run/gc-runs.ts');
       {
         using records = openRecords(state.root);
-        stateRemoved.push(...gcRuns(state, records, { cutoff, keepLastRuns: opts.keepLastRuns ?? 0, dryRun: opts.dryRun === true }));
+        stateRemoved.push(...(await gcRuns(state, records, { cutoff, keepLastRuns: opts.keepLastRuns ?? 0, dryRun: opts.dryRun === true })));
       }
       stateRemoved.push(...(await gcBundles(state, { cutoff, dryRun: opts.dryRun === true })));
     }

@@ -13,6 +13,7 @@ import { KilnError } from '../errors.ts';
 import type { CliContext } from './main.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { addRemoteOptions, call, callJson, forTheCli, requireRemote, type RemoteOptions } from './remote.ts';
+import { artifactFileName } from '../lib/artifact-name.ts';
 
 interface DownloadOpts extends RemoteOptions {
   into?: string;
@@ -53,7 +54,7 @@ export function registerDownload(program: Command, ctx: CliContext): void {
     let bytes = 0;
     const missing: string[] = [];
     for (const j of wanted) {
-      const file = join(dir, `${j.name}_${j.version}_${j.arch}.tar.zst`.replace(/[^A-Za-z0-9._+~-]/g, '_'));
+      const file = join(dir, artifactFileName(j.name, j.version, j.arch));
       const tmp = `${file}.part`;
       let res: Response;
       try {

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
-import { linesOf, rawLogFilter } from '../logs/job-log.ts';
+import { rawLogFilter, writeRawLog } from '../logs/job-log.ts';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
@@ -158,11 +158,7 @@ export function registerLogs(program: Command, ctx: CliContext): void {
       }
       if (!existsSync(logPath)) throw new KilnError('log-not-found', `the log ${logPath} is gone`, { hint: 'logs are removed by `kiln cache gc` with old runs' });
       if (opts.raw === true) {
-        const raw = rawLogFilter();
-        for await (const line of linesOf(createReadStream(logPath))) {
-          const text = raw(line);
-          if (text !== undefined) ctx.stdout.write(text);
-        }
+        await writeRawLog(createReadStream(logPath), (text) => ctx.stdout.write(text));
       } else {
         for await (const chunk of createReadStream(logPath)) ctx.stdout.write(chunk as Buffer);
       }

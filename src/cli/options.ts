@@ -184,17 +184,23 @@ export function parseDurationOption(option: string): (text: string) => number {
   };
 }
 
-/** `--log-limit SIZE`: bytes (K, M, G, T), 0 for no limit. */
-export function parseLogLimit(text: string): number {
-  if (text.trim() === '0') return 0;
-  try {
-    const n = parseSize(text);
-    if (n > 0) return n;
-  } catch {
-    // said below
-  }
-  throw new KilnError('usage', `--log-limit: expected a size such as 100M or 1G (or 0 for no limit), got "${text}"`, { hint: 'K, M, G and T are powers of 1024' });
+/** A commander parser for a size flag: bytes, or K, M, G, T (powers of 1024); with `zero`, 0 too (no limit). */
+export function parseSizeOption(flag: string, o: { zero?: boolean } = {}): (text: string) => number {
+  return (text) => {
+    if (o.zero === true && text.trim() === '0') return 0;
+    let n = NaN;
+    try {
+      n = parseSize(text);
+    } catch {
+      // said below
+    }
+    if (Number.isSafeInteger(n) && n > 0) return n;
+    throw new KilnError('usage', `${flag}: expected a size such as 100M or 1G${o.zero === true ? ' (or 0 for no limit)' : ''}, got "${text}"`, { hint: 'K, M, G and T are powers of 1024' });
+  };
 }
+
+/** `--log-limit SIZE`: bytes (K, M, G, T), 0 for no limit. */
+export const parseLogLimit = parseSizeOption('--log-limit', { zero: true });
 
 /** `--binnmu N`: a binNMU number, 1 to 999. */
 export function parseBinnmu(text: string): number {

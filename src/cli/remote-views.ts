@@ -9,7 +9,7 @@ import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { linesOf, rawLogFilter } from '../logs/job-log.ts';
+import { rawLogFilter, writeRawLog } from '../logs/job-log.ts';
 
 interface BuildView extends RemoteBuild {
   readonly tenant: string;
@@ -128,11 +128,7 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
   }
   const res = await call(remote, 'GET', job.log);
   if (opts.raw === true) {
-    const raw = rawLogFilter();
-    for await (const line of linesOf(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>))) {
-      const text = raw(line);
-      if (text !== undefined) ctx.stdout.write(text);
-    }
+    await writeRawLog(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), (text) => ctx.stdout.write(text));
     return;
   }
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) ctx.stdout.write(chunk);

@@ -12,8 +12,7 @@ import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, formatMs, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, type StateOptions } from './options.ts';
-import { parseSize as parseSizeText } from '../lib/duration.ts';
+import { addStateOptions, formatMs, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parseSizeOption, type StateOptions } from './options.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
@@ -40,19 +39,8 @@ interface ServeOpts extends StateOptions {
 /** The default of --min-free: builds wait while the state's disk has less than this free. */
 export const DEFAULT_MIN_FREE = 1024 ** 3;
 
-/** A size flag: bytes, or with a K/M/G/T suffix (powers of 1024), e.g. 64M (lib/duration.ts's parseSize). */
-export function parseSize(flag: string): (text: string) => number {
-  return (text) => {
-    let n: number;
-    try {
-      n = parseSizeText(text);
-    } catch {
-      n = NaN;
-    }
-    if (!Number.isSafeInteger(n) || n < 1) throw new KilnError('usage', `${flag}: expected a size such as 65536, 64K, 64M, 1G or 1T, got "${text}"`);
-    return n;
-  };
-}
+/** A size flag of serve's (options.ts's parseSizeOption). */
+export const parseSize = (flag: string): ((text: string) => number) => parseSizeOption(flag);
 
 export function parseSeconds(flag: string): (text: string) => number {
   return (text) => {
@@ -118,7 +106,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--max-priority <n>', "the highest build priority a tenant's token may ask for, 0 to 100 (default 100; admin tokens any)", parseCount('--max-priority'))
     .option('--job-timeout <duration>', "no tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
-    .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', (t: string) => (t.trim() === '0' ? 0 : parseSize('--min-free')(t)))
+    .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', parseSizeOption('--min-free', { zero: true }))
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addStateOptions(cmd);
   cmd.action(async (opts: ServeOpts) => {

@@ -1,6 +1,6 @@
 // The KilnError codes env failures use, in one place.
 
-import type { ErrorCode } from '../errors.ts';
+import { KilnError, type ErrorCode } from '../errors.ts';
 
 export const ENV_ERRORS = {
   usage: 'usage',
@@ -17,3 +17,10 @@ export const ENV_ERRORS = {
   /** env.json or version.json is unreadable. */
   corrupt: 'config-invalid',
 } as const satisfies Record<string, ErrorCode>;
+
+/** An env a daemon's build names that the daemon does not have: in the client's terms, without the daemon's paths. */
+export function daemonEnvNotFound(name: string): KilnError {
+  return new KilnError(ENV_ERRORS.notFound, `this daemon has no env named "${name}"`, {
+    hint: "name one of the daemon's envs (GET /api/v1/envs lists them, or its status page); its operator makes them with kiln env create on the daemon's machine",
+  });
+}

@@ -135,6 +135,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     let ran: { readonly env: Record<string, string>; readonly cwd: string } | undefined;
     /** Set when kiln's own side broke the build's run (RunResult.infraError). */
     let infraError: string | undefined;
+    /** 1, or 2 when kiln's own side cut the first attempt off (the loop below). */
     let attemptNo = 1;
     const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
       failed = true;
@@ -160,8 +161,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       const envHere = env === undefined || depsLayer?.root === undefined ? env : { ...env, layers: [...env.layers, depsLayer.root] };
       // A build whose run kiln's own side broke (its process helper died) is run once more,
       // in a fresh workspace; the log keeps both attempts (reliability case 2).
-      for (let attempt = 1; ; attempt++) {
-        attemptNo = attempt;
+      for (attemptNo = 1; ; attemptNo++) {
         await using sandbox = await o.backend.create({
           ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
           jobId: `${o.runId}-${job.id}`,
@@ -173,7 +173,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         });
         infraError = undefined;
         outcome = await runPhases(sandbox);
-        if (infraError !== undefined && attempt === 1 && !signal.aborted) {
+        if (infraError !== undefined && attemptNo === 1 && !signal.aborted) {
           jl.note(`attempt 1 was cut off by kiln, not by the build (${infraError}): building it again in a fresh workspace`);
           failed = false;
           ran = undefined;

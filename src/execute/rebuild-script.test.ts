@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { rebuildScript, shellQuote } from './rebuild-script.ts';
+import { rebuildScript } from './rebuild-script.ts';
+import { shellQuote } from '../lib/shell-quote.ts';
 
 test('shellQuote: bash reads back every string as it was', () => {
   for (const s of ['', 'plain', "it's", "''", 'a b\tc\nd', '$HOME `x` "q" \\ !', 'é ✓']) {

@@ -2,6 +2,8 @@
 // build can be re-run, or explored, exactly as it ran (BitBake's devshell, by hand):
 // the same script, the same clean environment, the same working directory. Pure.
 
+import { shellQuote } from '../lib/shell-quote.ts';
+
 export interface RebuildInput {
   readonly name: string;
   readonly version: string;
@@ -12,11 +14,6 @@ export interface RebuildInput {
   /** The complete environment it ran with. */
   readonly env: Readonly<Record<string, string>>;
   readonly script: string;
-}
-
-/** A shell word for `s`: single-quoted, with `'` written as `'\''`. */
-export function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
 export function rebuildScript(i: RebuildInput): string {

@@ -119,6 +119,13 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
    * Format lines into the file and the ring; returns false when the stream wants a pause.
    * `kilnLines`: kiln's own, written whatever the limit.
    */
+  /** The last lines as the file shows them, for tail() (long ones shortened). */
+  const remember = (lines: Array<{ tag: string; body: Buffer }>, prefix: string): void => {
+    for (const { tag, body } of lines.slice(-ring.capacity)) {
+      ring.push(`${prefix}${tag} ${body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString()}`);
+    }
+  };
+
   const emit = (lines: Array<{ tag: string; body: Buffer }>, kilnLines = false): boolean => {
     if (lines.length === 0) return true;
     const prefix = stamp();
@@ -132,9 +139,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
         }
         dropped += bytes;
         droppedLines += lines.length;
-        for (const { tag, body } of lines.slice(-ring.capacity)) {
-          ring.push(`${prefix}${tag} ${body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString()}`);
-        }
+        remember(lines, prefix);
         return true;
       }
       written += bytes;
@@ -154,10 +159,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
       at += body.copy(buf, at);
       buf[at++] = 10;
     }
-    for (const { tag, body } of lines.slice(-ring.capacity)) {
-      const shown = body.length > TAIL_LINE_BYTES ? `${body.subarray(0, TAIL_LINE_BYTES).toString()}…` : body.toString();
-      ring.push(`${prefix}${tag} ${shown}`);
-    }
+    remember(lines, prefix);
     pending.push(buf);
     pendingBytes += buf.length;
     if (pendingBytes >= flushBytes) return flush();
@@ -391,4 +393,13 @@ export async function* linesOf(input: AsyncIterable<Uint8Array> | Iterable<Uint8
     rest = buf;
   }
   if (rest.length > 0) yield rest.toString('utf8');
+}
+
+/** `kiln logs --raw` of a whole log (a file, or the daemon's answer): the build's output only. */
+export async function writeRawLog(input: AsyncIterable<Uint8Array>, write: (text: string) => void): Promise<void> {
+  const raw = rawLogFilter();
+  for await (const line of linesOf(input)) {
+    const text = raw(line);
+    if (text !== undefined) write(text);
+  }
 }

@@ -19,18 +19,19 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, cp, link, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { copyFile, cp, link, mkdir, open, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
-import { parseControlParagraphs, readDebControl } from '../debian/deb-file.ts';
-import { parseRelease, type Release } from '../debian/inrelease.ts';
+import { readDebControl } from '../debian/deb-file.ts';
+import type { Release } from '../debian/inrelease.ts';
 import {
-  checkRepoName, debianArchOf, entriesForArch, entryForDeb, entryFromParagraph, mergeEntries, renderPackages, renderRelease,
+  checkRepoName, debianArchOf, entriesForArch, entryForDeb, mergeEntries, renderPackages, renderRelease,
   repoArchitectures, type IndexEntry, type MergeOutcome, type ReleaseIndexFile,
 } from './apt-repo-index.ts';
 import { signRelease } from './signing.ts';
+import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
 
 export interface PublishOptions {
   readonly repoDir: string;
@@ -90,13 +91,6 @@ interface ReadDeb {
   readonly entry: IndexEntry;
 }
 
-interface LiveSuite {
-  /** Host path of the live tree (`REPO/dists.<id>`), if any. */
-  readonly tree: string | undefined;
-  readonly release: Release | undefined;
-  /** Entries of each component of the suite. */
-  readonly entries: ReadonlyMap<string, readonly IndexEntry[]>;
-}
 
 export async function publishRepo(options: PublishOptions): Promise<PublishResult> {
   const component = options.component ?? 'main';
@@ -258,57 +252,6 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   }
 
   return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length, refused };
-}
-
-/** The live tree and what it lists for `suite`. A `dists` that kiln did not make is refused. */
-/** Pool file → its sha256 and suite, as the other suites of the live tree list them. */
-async function poolFilesOfOtherSuites(repoDir: string, tree: string, suite: string): Promise<Map<string, { sha256: string; suite: string }>> {
-  const out = new Map<string, { sha256: string; suite: string }>();
-  for (const e of await readdir(tree, { withFileTypes: true })) {
-    if (!e.isDirectory() || e.name === suite) continue;
-    const other = await readLiveSuite(repoDir, e.name);
-    for (const list of other.entries.values()) for (const x of list) if (!out.has(x.filename)) out.set(x.filename, { sha256: x.sha256, suite: e.name });
-  }
-  return out;
-}
-
-async function readLiveSuite(repoDir: string, suite: string): Promise<LiveSuite> {
-  const distsPath = join(repoDir, 'dists');
-  const st = await lstat(distsPath).catch(() => undefined);
-  if (st === undefined) return { tree: undefined, release: undefined, entries: new Map() };
-  if (!st.isSymbolicLink()) {
-    throw new KilnError('conflict', `${distsPath} is not kiln's (a symlink to dists.<id>); kiln publishes by swapping that symlink`, {
-      hint: 'publish into a new --repo directory, or move the existing dists away',
-    });
-  }
-  const target = await readlink(distsPath);
-  if (!/^dists\.[A-Za-z0-9-]+$/.test(target)) {
-    throw new KilnError('conflict', `${distsPath} points at ${target}, not at a kiln tree (dists.<id>)`, { hint: 'publish into a new --repo directory' });
-  }
-  const tree = join(repoDir, target);
-  const releasePath = join(tree, suite, 'Release');
-  let text: string;
-  try {
-    text = await readFile(releasePath, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { tree, release: undefined, entries: new Map() };
-    throw e;
-  }
-  const release = parseRelease(text, releasePath);
-  const entries = new Map<string, IndexEntry[]>();
-  for (const c of release.components) {
-    const list: IndexEntry[] = [];
-    for (const arch of new Set([...release.architectures, 'all'])) {
-      const path = join(tree, suite, c, `binary-${arch}`, 'Packages');
-      const packagesText = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return '';
-        throw e;
-      });
-      for (const p of parseControlParagraphs(packagesText, path)) list.push(entryFromParagraph(p, path));
-    }
-    entries.set(c, list);
-  }
-  return { tree, release, entries };
 }
 
 /** Link the previous tree's indexes into the new tree's by-hash dirs (those not there already). */

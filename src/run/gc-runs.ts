@@ -5,8 +5,9 @@
 // A run goes when it ended before the cutoff and is not among the last --keep-last-runs; a
 // running one never does (markInterruptedRuns has already ended those of dead kilns). A
 // bundle goes when it was uploaded before the cutoff and no queued or running build names it.
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { treeBytes } from '../cache/du.ts';
 import type { Records } from '../records/records.ts';
 import type { StateLayout } from './state-layout.ts';
 
@@ -16,30 +17,19 @@ export interface GcRunsRemoved {
   readonly bytes: number;
 }
 
-function sizeOf(path: string): number {
-  let total = 0;
-  const st = statSync(path, { throwIfNoEntry: false });
-  if (st === undefined) return 0;
-  if (!st.isDirectory()) return st.size;
-  for (const e of readdirSync(path, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) total += statSync(join(e.parentPath, e.name), { throwIfNoEntry: false })?.size ?? 0;
-  }
-  return total;
-}
-
 /** The runs whose logs and reports go (pure): ended before `cutoff`, not among the `keep` newest. */
 export function runsToRemove(runs: readonly { id: string; startedAt: number; endedAt: number | null }[], cutoff: number, keep: number): string[] {
   const newest = new Set([...runs].sort((a, b) => b.startedAt - a.startedAt).slice(0, keep).map((r) => r.id));
   return runs.filter((r) => r.endedAt !== null && r.endedAt < cutoff && !newest.has(r.id)).map((r) => r.id);
 }
 
-export function gcRuns(state: StateLayout, records: Records, o: { cutoff: number; keepLastRuns: number; dryRun: boolean }): GcRunsRemoved[] {
+export async function gcRuns(state: StateLayout, records: Records, o: { cutoff: number; keepLastRuns: number; dryRun: boolean }): Promise<GcRunsRemoved[]> {
   const removed: GcRunsRemoved[] = [];
   const runs = records.listRuns({ limit: 1_000_000 });
   for (const id of runsToRemove(runs, o.cutoff, o.keepLastRuns)) {
     for (const dir of [join(state.logs, id), join(state.root, 'runs', id)]) {
       if (!existsSync(dir)) continue;
-      removed.push({ kind: 'run', path: dir, bytes: sizeOf(dir) });
+      removed.push({ kind: 'run', path: dir, bytes: await treeBytes(dir) });
       if (!o.dryRun) rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -63,7 +53,7 @@ export async function gcBundles(state: StateLayout, o: { cutoff: number; dryRun:
   for (const b of records.listBundles()) {
     if (b.createdAt >= o.cutoff || needed.has(`${b.tenant}/${b.id}`)) continue;
     const dir = bundleDir(state.root, b.tenant, b.id);
-    const bytes = sizeOf(dir);
+    const bytes = await treeBytes(dir);
     if (!o.dryRun) {
       // Checked again in the same statement that forgets it: a build queued since stays.
       if (!records.deleteUnneededBundle(b.tenant, b.id, o.cutoff)) continue;

@@ -13,6 +13,7 @@ import { chooseBackend, type SandboxChoice } from '../sandbox/choose-backend.ts'
 import { hostBackend } from '../sandbox/host.ts';
 import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { hostEnvId } from './host-env.ts';
+import { daemonEnvNotFound } from '../envs/env-errors.ts';
 
 // The chroot and rootless backends and the env store are imported only when the chosen
 // backend needs them: a host-sandbox run (no env configured) loads none of them.
@@ -128,9 +129,7 @@ export async function resolveRunEnvs(options: {
     // A daemon's client cannot use `kiln env list` or the daemon's paths: say what it can do.
     if (options.onDaemon === true && e instanceof KilnError && e.code === 'env-not-found') {
       const name = /"([^"]+)"/.exec(e.message)?.[1] ?? template;
-      throw new KilnError('env-not-found', `this daemon has no env named "${name}"`, {
-        hint: "name one of the daemon's envs (GET /api/v1/envs lists them, or its status page); its operator makes them with kiln env create on the daemon's machine",
-      });
+      throw daemonEnvNotFound(name);
     }
     throw e;
   }

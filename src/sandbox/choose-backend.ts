@@ -29,6 +29,12 @@ export type ChooseResult =
 
 export const SANDBOX_CHOICES: readonly SandboxChoice[] = ['auto', 'host', 'chroot', 'rootless'];
 
+/** A daemon's build (auto) that names no env: refused at submit time (server/precheck.ts) and, should one get through, here. */
+export const DAEMON_NEEDS_ENV = {
+  message: 'this kiln daemon builds only in isolation, and the build names no env',
+  hint: 'name one of the daemon\'s envs: kiln build --env NAME, or env = "NAME" in kiln.toml (GET /api/v1/envs lists them)',
+} as const;
+
 export function chooseBackend(input: ChooseInput): ChooseResult {
   const noEnv = {
     ok: false as const,
@@ -58,11 +64,7 @@ export function chooseBackend(input: ChooseInput): ChooseResult {
       return input.envConfigured ? { ok: true, backend: 'rootless' } : noEnv;
     case 'auto':
       if (!input.envConfigured && input.onDaemon === true) {
-        return {
-          ok: false,
-          message: 'this kiln daemon builds only in isolation, and the build names no env',
-          hint: 'name one of the daemon\'s envs: kiln build --env NAME, or env = "NAME" in kiln.toml (GET /api/v1/envs lists them); the daemon\'s operator may allow builds without isolation with kiln serve --sandbox host',
-        };
+        return { ok: false, ...DAEMON_NEEDS_ENV };
       }
       if (!input.envConfigured) {
         return { ok: true, backend: 'host', note: 'no env configured: builds run on the host without isolation (set env in kiln.toml or --env for isolated builds)' };

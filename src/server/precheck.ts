@@ -10,7 +10,8 @@ import { envPaths } from '../envs/layout.ts';
 import { isEnvName } from '../envs/names.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { hostArch } from '../run/host-env.ts';
-import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import { DAEMON_NEEDS_ENV, type SandboxChoice } from '../sandbox/choose-backend.ts';
+import { daemonEnvNotFound } from '../envs/env-errors.ts';
 
 export interface PrecheckInput {
   readonly stateRoot: string;
@@ -44,17 +45,13 @@ export async function precheckBuild(i: PrecheckInput): Promise<void> {
   }
   const template = i.env ?? config.env;
   if (template === undefined) {
-    throw new KilnError('sandbox-unavailable', 'this kiln daemon builds only in isolation, and the build names no env', {
-      hint: 'name one of the daemon\'s envs: kiln build --env NAME, or env = "NAME" in kiln.toml (GET /api/v1/envs lists them)',
-    });
+    throw new KilnError('sandbox-unavailable', DAEMON_NEEDS_ENV.message, { hint: DAEMON_NEEDS_ENV.hint });
   }
   const host = hostArch();
   for (const arch of i.archs ?? config.archs ?? [host]) {
     const name = template.replaceAll('{arch}', arch === 'all' ? host : arch);
     if (!isEnvName(name) || !existsSync(envPaths(i.stateRoot, name).envJson)) {
-      throw new KilnError('env-not-found', `this daemon has no env named "${name}"`, {
-        hint: "name one of the daemon's envs (GET /api/v1/envs lists them, or its status page); its operator makes them with kiln env create on the daemon's machine",
-      });
+      throw daemonEnvNotFound(name);
     }
   }
 }

@@ -3,13 +3,24 @@
 // the exit statuses of usage errors and broken trees.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
 import { eventsOf, explain, fixtureTree, instantiateTree, pkgOf, readReport, runKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
+
+/** A tree at `tree` with one folder per entry of `recipes` (name → recipe.toml text). */
+async function writeTree(tree: string, recipes: Readonly<Record<string, string>>): Promise<string> {
+  for (const [name, text] of Object.entries(recipes)) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), text);
+  }
+  return tree;
+}
 
 /** run/job folders under <state>/work. */
 async function workspaces(state: string): Promise<string[]> {
@@ -182,17 +193,12 @@ test('exit statuses: usage and configuration errors exit 2 with a message, a bro
 
 test('the arch check: a package for riscv64 that installs this machine\'s binaries fails naming them; an all package, the native arch and skip-checks pass', async () => {
   await using dir = await tmpDir();
-  const { mkdir, writeFile, readFile } = await import('node:fs/promises');
-  const { recipeText } = await import('../helpers/recipe-text.ts');
-  const tree = join(dir.path, 'tree');
   const install = 'mkdir -p "$DESTDIR/usr/bin" && cp /bin/true "$DESTDIR/usr/bin/tool"';
-  const write = async (name: string, text: string): Promise<void> => {
-    await mkdir(join(tree, name), { recursive: true });
-    await writeFile(join(tree, name, 'recipe.toml'), text);
-  };
-  await write('wrong', recipeText({ name: 'wrong', script: install }));
-  await write('allowed', recipeText({ name: 'allowed', script: install }).replace('[build]\n', '[build]\nskip-checks = ["arch"]\n'));
-  await write('data', recipeText({ name: 'data', script: install }).replace('license = "MIT"', 'license = "MIT"\narchs = ["all"]'));
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    wrong: recipeText({ name: 'wrong', script: install }),
+    allowed: recipeText({ name: 'allowed', script: install }).replace('[build]\n', '[build]\nskip-checks = ["arch"]\n'),
+    data: recipeText({ name: 'data', script: install }).replace('license = "MIT"', 'license = "MIT"\narchs = ["all"]'),
+  });
   const native = (await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'native'), '--json']));
   assert.equal(native.code, 0, `the build machine's own binaries failed the check\n${explain(native)}`);
   const host = archOf(native);
@@ -211,13 +217,8 @@ test('the arch check: a package for riscv64 that installs this machine\'s binari
 
 test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-runs the build as it ran', async () => {
   await using dir = await tmpDir();
-  const { mkdir, writeFile, readFile } = await import('node:fs/promises');
-  const { spawnSync } = await import('node:child_process');
-  const { recipeText } = await import('../helpers/recipe-text.ts');
-  const tree = join(dir.path, 'tree');
-  await mkdir(join(tree, 'flaky'), { recursive: true });
   // Fails unless a file the user adds to $SRCDIR is there; says what it saw.
-  await writeFile(join(tree, 'flaky', 'recipe.toml'), recipeText({ name: 'flaky', script: 'echo "pkg=$KILN_PACKAGE src=$SRCDIR"\ntest -f fixed' }));
+  const tree = await writeTree(join(dir.path, 'tree'), { flaky: recipeText({ name: 'flaky', script: 'echo "pkg=$KILN_PACKAGE src=$SRCDIR"\ntest -f fixed' }) });
   const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--keep-failed', '--sandbox', 'host', '--json']);
   assert.equal(r.code, 1, explain(r));
   const log = await readFile(pkgOf(await readReport(r), 'flaky').log!, 'utf8');
@@ -233,11 +234,7 @@ test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-run
 
 test('--job-timeout: a build with no limit of its own is killed at the run\'s ceiling, with reason timeout', async () => {
   await using dir = await tmpDir();
-  const { mkdir, writeFile } = await import('node:fs/promises');
-  const { recipeText } = await import('../helpers/recipe-text.ts');
-  const tree = join(dir.path, 'tree');
-  await mkdir(join(tree, 'forever'), { recursive: true });
-  await writeFile(join(tree, 'forever', 'recipe.toml'), recipeText({ name: 'forever', script: 'while :; do echo still here; sleep 0.2; done' }));
+  const tree = await writeTree(join(dir.path, 'tree'), { forever: recipeText({ name: 'forever', script: 'while :; do echo still here; sleep 0.2; done' }) });
   const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--json', '--job-timeout', '2s'], { timeoutMs: 60_000 });
   assert.equal(r.code, 1, explain(r));
   const p = pkgOf(await readReport(r), 'forever');
@@ -250,11 +247,7 @@ test('--job-timeout: a build with no limit of its own is killed at the run\'s ce
 
 test('kiln logs --raw: the build\'s output as it printed it, for log scanners', async () => {
   await using dir = await tmpDir();
-  const { mkdir, writeFile } = await import('node:fs/promises');
-  const { recipeText } = await import('../helpers/recipe-text.ts');
-  const tree = join(dir.path, 'tree');
-  await mkdir(join(tree, 'talker'), { recursive: true });
-  await writeFile(join(tree, 'talker', 'recipe.toml'), recipeText({ name: 'talker', script: 'echo "cc -O2 -c a.c"\necho "a.c:1: warning: x" >&2\nprintf "no newline"' }));
+  const tree = await writeTree(join(dir.path, 'tree'), { talker: recipeText({ name: 'talker', script: 'echo "cc -O2 -c a.c"\necho "a.c:1: warning: x" >&2\nprintf "no newline"' }) });
   const state = join(dir.path, 'state');
   const r = await runKiln(['build', '--tree', tree, '--state', state]);
   assert.equal(r.code, 0, explain(r));

@@ -16,6 +16,7 @@ import type { BuildRecord } from '../../records/server-records.ts';
 import { visibleBuild } from './builds.ts';
 import { uploadedTreeDir } from '../runner.ts';
 import { hideTreeRoot } from '../tree-root.ts';
+import { artifactFileName } from '../../lib/artifact-name.ts';
 
 export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
   app.openapi(
@@ -175,7 +176,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       if (!existsSync(file)) {
         throw new KilnError('not-found', `the artifact of job ${job.jobId} of build ${b.id} is no longer in the cache`, { hint: 'cache gc removed it: build the package again' });
       }
-      const name = `${job.name}_${job.version}_${job.arch}.tar.zst`.replace(/[^A-Za-z0-9._+~-]/g, '_');
+      const name = artifactFileName(job.name, job.version, job.arch);
       return c.body(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, 200, {
         'Content-Type': 'application/zstd',
         'Content-Disposition': `attachment; filename="${name}"`,

@@ -1,0 +1,68 @@
+// Reading a repository's live tree (`REPO/dists -> dists.<id>`) as apt-repo.ts published it:
+// what a suite lists, and which pool files the other suites list (one pool serves them all).
+
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KilnError } from '../errors.ts';
+import { parseControlParagraphs } from '../debian/deb-file.ts';
+import { parseRelease, type Release } from '../debian/inrelease.ts';
+import { entryFromParagraph, type IndexEntry } from './apt-repo-index.ts';
+
+export interface LiveSuite {
+  /** Host path of the live tree (`REPO/dists.<id>`), if any. */
+  readonly tree: string | undefined;
+  readonly release: Release | undefined;
+  /** Entries of each component of the suite. */
+  readonly entries: ReadonlyMap<string, readonly IndexEntry[]>;
+}
+
+/** Pool file → its sha256 and suite, as the other suites of the live tree list them. */
+export async function poolFilesOfOtherSuites(repoDir: string, tree: string, suite: string): Promise<Map<string, { sha256: string; suite: string }>> {
+  const out = new Map<string, { sha256: string; suite: string }>();
+  for (const e of await readdir(tree, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name === suite) continue;
+    const other = await readLiveSuite(repoDir, e.name);
+    for (const list of other.entries.values()) for (const x of list) if (!out.has(x.filename)) out.set(x.filename, { sha256: x.sha256, suite: e.name });
+  }
+  return out;
+}
+
+/** The live tree and what it lists for `suite`. A `dists` that kiln did not make is refused. */
+export async function readLiveSuite(repoDir: string, suite: string): Promise<LiveSuite> {
+  const distsPath = join(repoDir, 'dists');
+  const st = await lstat(distsPath).catch(() => undefined);
+  if (st === undefined) return { tree: undefined, release: undefined, entries: new Map() };
+  if (!st.isSymbolicLink()) {
+    throw new KilnError('conflict', `${distsPath} is not kiln's (a symlink to dists.<id>); kiln publishes by swapping that symlink`, {
+      hint: 'publish into a new --repo directory, or move the existing dists away',
+    });
+  }
+  const target = await readlink(distsPath);
+  if (!/^dists\.[A-Za-z0-9-]+$/.test(target)) {
+    throw new KilnError('conflict', `${distsPath} points at ${target}, not at a kiln tree (dists.<id>)`, { hint: 'publish into a new --repo directory' });
+  }
+  const tree = join(repoDir, target);
+  const releasePath = join(tree, suite, 'Release');
+  let text: string;
+  try {
+    text = await readFile(releasePath, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { tree, release: undefined, entries: new Map() };
+    throw e;
+  }
+  const release = parseRelease(text, releasePath);
+  const entries = new Map<string, IndexEntry[]>();
+  for (const c of release.components) {
+    const list: IndexEntry[] = [];
+    for (const arch of new Set([...release.architectures, 'all'])) {
+      const path = join(tree, suite, c, `binary-${arch}`, 'Packages');
+      const packagesText = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return '';
+        throw e;
+      });
+      for (const p of parseControlParagraphs(packagesText, path)) list.push(entryFromParagraph(p, path));
+    }
+    entries.set(c, list);
+  }
+  return { tree, release, entries };
+}
