@@ -71,6 +71,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         state: n.state,
         why: n.why ?? null,
         reason: n.broken ?? null,
+        // Own depends that do not resolve (it builds; what build-depends on it is broken).
+        ...(n.unmetDepends === undefined ? {} : { unmetDepends: n.unmetDepends }),
         waitsFor: n.waitsFor,
         key: n.key ?? null,
         ...(n.spec === undefined && problems.has(n.name) ? { diagnostics: problems.get(n.name) } : {}),

@@ -164,6 +164,9 @@ test('runtime closure: an unresolvable or broken runtime dependency breaks the p
     'usex@amd64': 'needs libx, but its runtime dependency liby: needs nosuch, which is not in the tree',
     'usez@amd64': 'needs bad, which is broken: invalid recipe: /tree/bad/recipe.toml: unknown key "colour"',
   });
+  // Each one that builds all the same says which of its own depends did not resolve.
+  const unmet = Object.fromEntries(g.nodes.filter((x) => x.unmetDepends !== undefined).map((x) => [x.id, x.unmetDepends]));
+  assert.deepEqual(unmet, { 'libpng@amd64': ['needs zlib, which is not in the tree'], 'liby@amd64': ['needs nosuch, which is not in the tree'] });
 });
 
 test('targets: names and globs select them plus what they wait for', () => {

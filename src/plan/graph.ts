@@ -23,6 +23,11 @@ export interface GraphNode {
   readonly waitsFor: readonly string[];
   /** Set when the node cannot be built, with the reason chain. */
   readonly broken: string | undefined;
+  /**
+   * Its own `depends` that do not resolve (a typo, a package not in the tree), when it is
+   * not broken: it builds, but whatever build-depends on it is broken. Undefined when none.
+   */
+  readonly unmetDepends: readonly string[] | undefined;
 }
 
 export interface Graph {
@@ -199,7 +204,8 @@ export function buildGraph(input: GraphInput): Graph {
   const nodes: GraphNode[] = order.map((k) => {
     const d = drafts[sel[k]!]!;
     const w = adj[k]!;
-    return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k] };
+    const unmetDepends = broken[k] === undefined && d.runtimeProblems.length > 0 ? d.runtimeProblems : undefined;
+    return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k], unmetDepends };
   });
   const byId = new Map<string, GraphNode>();
   for (const x of nodes) byId.set(x.id, x);

@@ -119,6 +119,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   }
   if (req.onDaemon === true && scan.config.instance !== undefined) refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
+  noteUnmetDepends(graph, req.note);
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
   const envs = await resolveRunEnvs({
     stateDir: req.stateDir,
@@ -172,6 +173,21 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
       forcedBy: req.forcedBy,
     });
     return { treeDir, profiles, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs, scan };
+  }
+}
+
+/**
+ * A package whose own `depends` do not resolve still builds, but whatever build-depends on
+ * it is broken, and its index entry names what nothing provides: said once per package
+ * (not per arch) at the start, so that a typo is seen before a dependent is.
+ */
+export function noteUnmetDepends(graph: Graph, note: ((text: string) => void) | undefined): void {
+  if (note === undefined) return;
+  const said = new Set<string>();
+  for (const node of graph.nodes) {
+    if (node.unmetDepends === undefined || said.has(node.name)) continue;
+    said.add(node.name);
+    note(`${node.name}: depends: ${node.unmetDepends.join('; ')}: it builds, but a package that build-depends on it is broken (fix its recipe's depends)`);
   }
 }
 
