@@ -75,6 +75,12 @@ for (const timePath of [DEFAULT_TIME_PATH, null]) {
       await noneLeft(r.cookie, marker);
     });
 
+    test('a limit longer than a Node timer holds (30 days) does not fire at once', async () => {
+      const r = await runGroup(['sh', '-c', 'sleep 0.3'], { ...base, timeoutMs: 30 * 86_400_000, silentTimeoutMs: 40 * 86_400_000 });
+      assert.equal(r.killedFor, undefined);
+      assert.equal(r.exitCode, 0);
+    });
+
     test('a command ignoring SIGTERM gets SIGKILL after the grace', async () => {
       const marker = sleepMarker();
       const r = await runGroup(['sh', '-c', `trap '' TERM; sleep ${marker}`], { ...base, timeoutMs: 200, graceMs: 300 });

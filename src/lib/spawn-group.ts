@@ -33,6 +33,8 @@ import type { Rusage } from '../plan/job.ts';
 import { preforkedLauncher, type Launched, type LaunchOptions, type RawExit } from './prefork.ts';
 import type { RunResult } from '../sandbox/sandbox.ts';
 
+/** The longest delay setTimeout keeps (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 export { COOKIE_VAR, groupMembers, killByCookie } from './proc-sweep.ts';
 import { COOKIE_VAR, groupMembers, killByCookie } from './proc-sweep.ts';
 export const DEFAULT_TIME_PATH = '/usr/bin/time';
@@ -140,16 +142,26 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
     ]);
 
     const timers: NodeJS.Timeout[] = [];
-    if (options.timeoutMs !== undefined) timers.push(setTimeout(() => kill('timeout'), options.timeoutMs));
+    // Node fires a timer of more than MAX_TIMER_MS after 1 ms: a longer limit (a recipe's
+    // timeout = "30d") waits in steps instead.
+    if (options.timeoutMs !== undefined) {
+      const deadline = performance.now() + options.timeoutMs;
+      const check = (): void => {
+        const left = deadline - performance.now();
+        if (left <= 0) kill('timeout');
+        else timers.push(setTimeout(check, Math.min(left, MAX_TIMER_MS)));
+      };
+      timers.push(setTimeout(check, Math.min(options.timeoutMs, MAX_TIMER_MS)));
+    }
     if (options.silentTimeoutMs !== undefined) {
       const silentMs = options.silentTimeoutMs;
       // One timer re-armed for the remaining quiet time, rather than a reset per chunk.
       const check = (): void => {
         const quiet = performance.now() - lastOutput;
         if (quiet >= silentMs) kill('silent');
-        else timers.push(setTimeout(check, silentMs - quiet));
+        else timers.push(setTimeout(check, Math.min(silentMs - quiet, MAX_TIMER_MS)));
       };
-      timers.push(setTimeout(check, silentMs));
+      timers.push(setTimeout(check, Math.min(silentMs, MAX_TIMER_MS)));
     }
     const onAbort = (): void => kill('cancelled');
     const signals = options.signals === undefined ? (options.signal === undefined ? [] : [options.signal]) : [...options.signals, ...(options.signal === undefined ? [] : [options.signal])];
