@@ -3,6 +3,7 @@
 // Exit 0 when nothing is left over (after --fix: when everything was removed), 1 otherwise.
 
 import type { Command } from 'commander';
+import { KilnError } from '../errors.ts';
 import { runDoctor } from '../sandbox/doctor.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
@@ -13,7 +14,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .description('find what dead kiln processes left behind (mounts, cgroups, workspaces, locks) and check the sandboxes; --fix removes it')
     .option('--fix', 'remove what is found')
     .option('--json', 'print the report as JSON')
-    .option('--cgroup-parent <name>', 'name of the cgroup directory that holds the build groups', 'kiln');
+    .option('--cgroup-parent <name>', 'name of the cgroup directory that holds the build groups', parseCgroupParent, 'kiln');
   addStateOptions(cmd);
   cmd.action(async (opts: StateOptions & { fix?: boolean; json?: boolean; cgroupParent: string }) => {
     const state = layoutFrom(opts);
@@ -36,4 +37,14 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     }
     out.write(report.remaining === 0 ? 'all removed\n' : `${report.remaining} left over${opts.fix ? '' : '; run `kiln doctor --fix` to remove them'}\n`);
   });
+}
+
+/** One directory name, as kiln names its build groups' parent: never a path. */
+export function parseCgroupParent(value: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(value) || value.includes('..')) {
+    throw new KilnError('usage', `--cgroup-parent: "${value}" is not a directory name`, {
+      hint: 'give the one name under which kiln made its build groups (letters, digits, "_", "-", "."; no "/"): the default, kiln, unless your builds were told otherwise',
+    });
+  }
+  return value;
 }

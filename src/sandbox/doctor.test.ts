@@ -34,13 +34,17 @@ describe('kiln doctor', () => {
     await mkdir(join(workDir, 'kiln', 'src'), { recursive: true });
     let journaled: Cgroup | undefined;
     let stray: Cgroup | undefined;
+    let foreign: Cgroup | undefined;
     if (realCgroups) {
       const limits = { cpus: 1, memoryBytes: 1 << 26 };
       journaled = await createCgroup(system, { parent, name: `zlib.${dead}.aa`, limits });
       stray = await createCgroup(system, { parent, name: `other.${dead}.bb`, limits });
+      // Another program's group under a directory of the same name: never kiln's to remove.
+      foreign = await createCgroup(system, { parent, name: 'someone-else', limits });
       t.after(async () => {
         await journaled?.remove();
         await stray?.remove();
+        await foreign?.remove();
       });
     }
     await writeEntry(state.path, { ...ownEntry({ id: `zlib.${dead}.aa`, jobId: 'run-dead-zlib@amd64', backend: 'chroot', workDir, cgroup: journaled?.ref ?? null }), kilnPid: dead });
@@ -81,6 +85,7 @@ describe('kiln doctor', () => {
     assert.equal(fixed.remaining, 0);
     for (const p of [...(journaled?.paths ?? []), ...(stray?.paths ?? []), workDir, join(locks, 'x.lock')]) await assert.rejects(stat(p), { code: 'ENOENT' }, p);
     await stat(join(state.path, 'work', 'run-live', 'a_amd64'));
+    for (const p of foreign?.paths ?? []) await stat(p);
     assert.deepEqual(await liveMountsUnder(state.path), []);
 
     const again = await runDoctor({ stateDir: state.path, cgroupParent: parent });

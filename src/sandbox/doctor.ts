@@ -102,10 +102,13 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
     for (const [name, dirs] of groups) {
       const owner = ownerPidOf(name);
-      if (dirs.some((d) => liveCgroupDirs.has(d)) || (owner !== undefined && pidAlive(owner))) continue;
+      // Only a group named as kiln names them (`<job>.<pid>.<hex>`) is kiln's: another
+      // program's group under a directory of the same name is none of doctor's business.
+      if (owner === undefined) continue;
+      if (dirs.some((d) => liveCgroupDirs.has(d)) || pidAlive(owner)) continue;
       // Journal entries of dead kilns already cover their groups.
       if (dirs.some((d) => deadCgroupDirs.has(d))) continue;
-      add({ kind: 'cgroup', path: dirs.join(' '), detail: owner === undefined ? 'not named by kiln' : `made by kiln pid ${owner}, which is gone` }, () =>
+      add({ kind: 'cgroup', path: dirs.join(' '), detail: `made by kiln pid ${owner}, which is gone` }, () =>
         openCgroup(refOf(system, dirs)).remove(),
       );
     }
