@@ -46,7 +46,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--keep-failed', "keep a failed job's workspace for inspection")
     .option('--job-timeout <duration>', 'no build may run longer than this, whatever its recipe says, e.g. 2h (default: the recipes\' own timeouts)', parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds, e.g. 1G; past it the build goes on and its last lines are kept (default 1G; 0: no limit)", parseLogLimit)
-    .option('--force <globs...>', 'rebuild these packages even when up to date')
+    // One glob per --force (repeat it): a variadic option would swallow the targets after it.
+    .option('--force <glob>', 'rebuild these packages even when up to date (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'NDJSON events on stdout, the last line the run summary')

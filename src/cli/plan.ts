@@ -31,7 +31,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .argument('[targets...]', 'package names or globs; default: every package of the tree')
     .option('--tree <dir>', 'the recipe tree (may hold a debian.toml)', '.')
     .option('--arch <list>', 'target architectures, comma-separated', parseArchList)
-    .option('--force <globs...>', 'plan these packages as forced rebuilds')
+    // One glob per --force (repeat it): a variadic option would swallow the targets after it.
+    .option('--force <glob>', 'plan these packages as forced rebuilds (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--env <name>', 'plan for this env (may hold {arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'print the plan as JSON');

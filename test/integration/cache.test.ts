@@ -178,6 +178,9 @@ test('why reasons: new, recipe-changed, source-changed, dependency-changed, forc
   assert.equal(typo.code, 2, explain(typo));
   assert.match(typo.stderr, /target-not-found.*--force "mdi" matches no package/);
   assert.equal((await plan(tree, state, '--force', 'm[i]d')).mid, 'to-build forced');
+  // One glob per --force: a word after it is a target (a limited build), and --force repeats.
+  assert.deepEqual(await plan(tree, state, '--force', 'mid', 'mid'), { base: 'up-to-date', mid: 'to-build forced' });
+  assert.deepEqual(await plan(tree, state, '--force', 'mid', '--force', 'top'), { base: 'up-to-date', mid: 'to-build forced', top: 'to-build forced' });
 });
 
 test('cache gc while a build runs: what the build relies on stays, whatever --older-than says', async () => {
