@@ -13,7 +13,8 @@ import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
 import type { StagedOutput } from '../execute/execute-job.ts';
 import type { Job, JobState } from '../plan/job.ts';
-import { clampToMachine } from '../schedule/pick-next.ts';
+import { clampToMachine, mostAtOnce } from '../schedule/pick-next.ts';
+import { humanBytes } from '../lib/human-bytes.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
@@ -21,6 +22,7 @@ import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
+import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
@@ -108,6 +110,16 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
     const estimate = estimateOf(learned.values());
     const durationOf = (id: string): number => learned.get(id) ?? estimate;
+    // --jobs above what the reservations let run together: say what will run at once.
+    if (req.maxJobs !== undefined && toBuild.length > 0) {
+      const most = mostAtOnce(toBuild.map((n) => ({ cpus: n.spec!.build.cpus, memoryBytes: n.spec!.build.memoryBytes })), capacity);
+      if (most.by !== 'slots') {
+        const why = most.by === 'cpus'
+          ? `each reserves its recipe's cpus, at least ${Math.min(...toBuild.map((n) => n.spec!.build.cpus))}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
+          : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
+        bus.emit({ type: 'note', at: Date.now(), text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` });
+      }
+    }
     bus.emit({
       type: 'run-started',
       runId,
@@ -228,7 +240,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           version: n.version,
           arch: n.arch,
           state: r.state,
-          cause: failedNode !== undefined ? `needs ${failedNode.name} (${failedNode.arch}), which failed` : notStartedCause(),
+          cause: failedNode !== undefined ? skippedCause(failedNode.name, failedNode.arch) : notStartedCause(),
           at: Date.now(),
         });
       },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clampToMachine, compareReady, insertReady, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
+import { clampToMachine, compareReady, insertReady, mostAtOnce, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
 
 const G = 1024 ** 3;
 const machine: Capacity = { slots: 4, cpus: 4, memoryBytes: 8 * G };
@@ -129,3 +129,18 @@ for (const row of easyRows) {
     assert.equal(i === -1 ? undefined : row.list[i]?.id, row.want);
   });
 }
+
+test('mostAtOnce: how many jobs can ever run together, and what limits them', () => {
+  const G = 1024 ** 3;
+  const job = (cpus: number, memoryBytes = G / 2): Pick<ReadyJob, 'cpus' | 'memoryBytes'> => ({ cpus, memoryBytes });
+  const cases: [string, Pick<ReadyJob, 'cpus' | 'memoryBytes'>[], Capacity, { jobs: number; by: string }][] = [
+    ['-j3 on 2 cores, 1 cpu each', [job(1), job(1), job(1), job(1)], { slots: 3, cpus: 2, memoryBytes: 24 * G }, { jobs: 2, by: 'cpus' }],
+    ['-j3 with --overcommit-cpus 1', [job(1), job(1), job(1), job(1)], { slots: 3, cpus: 3, memoryBytes: 24 * G }, { jobs: 3, by: 'slots' }],
+    ['fewer jobs than slots', [job(1)], { slots: 4, cpus: 8, memoryBytes: 24 * G }, { jobs: 1, by: 'slots' }],
+    ['the smallest reservations count', [job(4), job(1), job(1)], { slots: 3, cpus: 2, memoryBytes: 24 * G }, { jobs: 2, by: 'cpus' }],
+    ['a job larger than the machine is clamped', [job(16)], { slots: 2, cpus: 2, memoryBytes: 24 * G }, { jobs: 1, by: 'slots' }],
+    ['memory first', [job(1, 8 * G), job(1, 8 * G), job(1, 8 * G)], { slots: 3, cpus: 8, memoryBytes: 20 * G }, { jobs: 2, by: 'memory' }],
+    ['nothing to build', [], { slots: 2, cpus: 2, memoryBytes: G }, { jobs: 0, by: 'slots' }],
+  ];
+  for (const [name, jobs, total, want] of cases) assert.deepEqual(mostAtOnce(jobs, total), want, name);
+});

@@ -29,6 +29,27 @@ export function clampToMachine(job: Pick<ReadyJob, 'cpus' | 'memoryBytes'>, tota
   return { cpus: Math.min(job.cpus, total.cpus), memoryBytes: Math.min(job.memoryBytes, total.memoryBytes) };
 }
 
+/**
+ * The most jobs that can ever run at once: the slots, or fewer when even the smallest
+ * reservations (each clamped to the machine) fill the cpus or the memory first. For
+ * saying that `--jobs 3` runs 2 on two cores, not for scheduling.
+ */
+export function mostAtOnce(jobs: readonly Pick<ReadyJob, 'cpus' | 'memoryBytes'>[], total: Capacity): { jobs: number; by: 'slots' | 'cpus' | 'memory' } {
+  const most = (need: number[], have: number): number => {
+    need.sort((a, b) => a - b);
+    let n = 0;
+    for (let used = 0; n < need.length && used + need[n]! <= have; n++) used += need[n]!;
+    return n;
+  };
+  const clamped = jobs.map((j) => clampToMachine(j, total));
+  const byCpus = most(clamped.map((j) => j.cpus), total.cpus);
+  const byMemory = most(clamped.map((j) => j.memoryBytes), total.memoryBytes);
+  const limit = Math.min(total.slots, jobs.length);
+  if (byCpus < limit && byCpus <= byMemory) return { jobs: byCpus, by: 'cpus' };
+  if (byMemory < limit) return { jobs: byMemory, by: 'memory' };
+  return { jobs: limit, by: 'slots' };
+}
+
 /** What the scheduler knows of time: for EASY backfilling (see the header). */
 export interface Timeline {
   readonly now: number;

@@ -204,9 +204,13 @@ test('parallelism: reserved cpus never exceed the cores, unless --overcommit-cpu
   const plain = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 's1'), '--jobs', String(cores + 1), '--json']);
   assert.equal(plain.code, 0, explain(plain));
   assert.equal(mostAtOnce(plain.events), cores, `--jobs ${cores + 1} on ${cores} cores: the cpus reservation caps it at ${cores}`);
+  // ... and says so at the start, instead of leaving "up to N job(s)" to be believed.
+  const note = plain.events.find((e) => e.type === 'note' && (e as { text: string }).text.startsWith(`--jobs ${cores + 1}:`)) as { text: string } | undefined;
+  assert.match(note?.text ?? '', new RegExp(`at most ${cores} build\\(s\\) at once here: .*--overcommit-cpus`));
   const over = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 's2'), '--jobs', String(cores + 1), '--overcommit-cpus', '1', '--json']);
   assert.equal(over.code, 0, explain(over));
   assert.equal(mostAtOnce(over.events), cores + 1, 'one cpu overcommitted: one more build at once');
+  assert.ok(!over.events.some((e) => e.type === 'note' && (e as { text: string }).text.startsWith('--jobs')), 'nothing to say when --jobs can be honoured');
   const bad = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 's3'), '--overcommit-cpus', '-1']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--overcommit-cpus: expected a whole number of at least 0, got "-1"/);
