@@ -2,7 +2,8 @@
 // and decode its rows into the typed records of records.ts.
 
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { KilnError } from '../errors.ts';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import type { FailureReason } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
@@ -19,7 +20,12 @@ export function recordsPath(stateDir: string): string {
 }
 
 export function openDatabase(path: string): DatabaseSync {
-  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS, enableForeignKeyConstraints: true });
+  } catch (e) {
+    throw unwritable(path, e) ?? e;
+  }
   try {
     // WAL: readers (kiln status, the server) never block the writing build, and two
     // builds sharing a state dir serialise only their short write transactions.
@@ -32,8 +38,22 @@ export function openDatabase(path: string): DatabaseSync {
     return db;
   } catch (e) {
     db.close();
-    throw e;
+    throw unwritable(path, e) ?? e;
   }
+}
+
+/**
+ * A records file (or its folder) this user may not write: every command writes there,
+ * reading ones too (WAL keeps its index in a file beside it, and a run's end is recorded).
+ */
+function unwritable(path: string, e: unknown): KilnError | undefined {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/readonly database|unable to open database file/i.test(message)) return undefined;
+  const uid = process.getuid?.();
+  return new KilnError('path-unusable', `${path}: this user${uid === undefined ? '' : ` (uid ${uid})`} cannot write kiln's records there (${message})`, {
+    hint: `kiln writes its state directory (${dirname(path)}) even to read it: run kiln as the user that owns it (ls -ln ${dirname(path)}), or give --state (or KILN_STATE) a directory of this user's`,
+    cause: e,
+  });
 }
 
 export function openDatabaseIn(stateDir: string): DatabaseSync {

@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isKilnError } from '../errors.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { openDatabase, openDatabaseIn, recordsPath } from './db.ts';
+
+test('records kiln cannot open are a path-unusable error naming the file and what to do, not an internal error', async () => {
+  await using dir = await tmpDir();
+  assert.throws(() => openDatabase(join(dir.path, 'no-such-dir', 'kiln.db')), (e: unknown) => {
+    assert.ok(isKilnError(e) && e.code === 'path-unusable', String(e));
+    assert.match(e.message, /no-such-dir\/kiln\.db: this user .*cannot write kiln's records there/);
+    assert.match(e.hint ?? '', /--state/);
+    return true;
+  });
+});
+
+// Root writes anywhere: another user reads a state dir it may not write (exit 2, no stack).
+test('another user on a state dir it may not write gets exit 2 and the hint', { skip: process.getuid?.() !== 0 }, async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'st');
+  openDatabaseIn(state).close();
+  await chmod(dir.path, 0o755);
+  await chmod(state, 0o755);
+  await chmod(recordsPath(state), 0o644);
+  const kiln = join(import.meta.dirname, '..', '..', 'scripts', 'kiln');
+  const r = spawnSync('runuser', ['-u', 'nobody', '--', kiln, 'status', '--state', state], { encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /\[path-unusable\].*cannot write kiln's records there/);
+  assert.doesNotMatch(r.stderr, /internal error|at openDatabase/);
+});
