@@ -27,6 +27,7 @@ import { assertElfArch } from './elf-arch.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { rebuildScript } from './rebuild-script.ts';
 import { recipeHashOf } from '../plan/spec.ts';
+import { shellQuote } from '../lib/shell-quote.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -238,7 +239,14 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           sourceDateEpoch: o.sourceDateEpoch,
           profiles: o.profiles ?? [],
         });
-        if (debianResult === undefined) ran = { env: env2, cwd: sandbox.inside.src };
+        if (debianResult === undefined) {
+          ran = { env: env2, cwd: sandbox.inside.src };
+          // What runs, as it runs: the log alone then tells what a failing build did.
+          jl.note('environment (nothing else is inherited):');
+          for (const k of Object.keys(env2).sort()) jl.note(`  ${k}=${shellQuote(env2[k]!)}`);
+          jl.note(`script (bash -e, in ${sandbox.inside.src}):`);
+          for (const line of spec.build.script.replace(/\n$/, '').split('\n')) jl.note(`| ${line}`);
+        }
         const r = debianResult ?? await sandbox.run({
           argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
           cwd: sandbox.inside.src,

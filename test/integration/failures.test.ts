@@ -76,6 +76,10 @@ test('failing middle: siblings still build, dependents are skipped naming the fa
   assert.equal(logs.code, 0, explain(logs));
   assert.match(logs.stdout, /MID-LOG-MARKER compiling/);
   assert.match(logs.stdout, /the build went wrong on purpose/);
+  // ... and, before it, what ran: the script line by line and its whole environment.
+  assert.match(logs.stdout, /k script \(bash -e, in \/\S+\/src\):\n.*k \| test -f "\$SYSROOT\/usr\/lib\/base\.txt"\n/);
+  assert.match(logs.stdout, /k environment \(nothing else is inherited\):\n(.*k   [A-Z_]+='.*'\n)+/);
+  assert.match(logs.stdout, /k   JOBS='1'\n/);
   const byRun = await runKiln(['logs', 'mid', '--state', state, '--run', report.runId]);
   assert.equal(byRun.code, 0, explain(byRun));
   assert.match(byRun.stdout, /MID-LOG-MARKER/);
