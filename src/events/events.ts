@@ -93,6 +93,8 @@ export type KilnEvent =
       readonly signal?: string | null;
       readonly rusage?: Rusage;
       readonly inputs?: KeyInputs;
+      /** A failed build's workspace, kept (--keep-failed): rebuild.sh there re-runs it on the host sandbox. */
+      readonly keptWorkspace?: string;
       readonly startedAt: number;
       readonly at: number;
     }

@@ -99,6 +99,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
         ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
         ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
+        ...(outcome.keptWorkspace === undefined ? {} : { keptWorkspace: outcome.keptWorkspace }),
         // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
         inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
         startedAt: outcome.startedAt,
@@ -183,6 +184,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         if (outcome.state === 'failed' && o.keepFailed) {
           const kept = dirname(sandbox.host.src);
           jl.note(`workspace kept at ${kept}`);
+          outcome = { ...outcome, keptWorkspace: kept };
           // On the host sandbox the paths the script saw are the host's: it can be re-run there.
           if (ran !== undefined && o.backend.name === 'host') {
             const file = join(kept, 'rebuild.sh');

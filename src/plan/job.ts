@@ -68,6 +68,8 @@ export interface JobOutcome {
   readonly signal?: string | null;
   readonly rusage?: Rusage;
   readonly log?: string;
+  /** A failed build's workspace, kept (--keep-failed). */
+  readonly keptWorkspace?: string;
   readonly startedAt: number;
   readonly endedAt: number;
 }

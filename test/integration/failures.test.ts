@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -228,12 +228,16 @@ test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-run
   const log = await readFile(pkgOf(await readReport(r), 'flaky').log!, 'utf8');
   const script = /re-run the build there as it ran: bash (\S+rebuild\.sh)/.exec(log)?.[1];
   assert.ok(script !== undefined, log);
-  const src = /src=(\S+)/.exec(log)![1]!;
+  const src = / o pkg=\S+ src=(\S+)/.exec(log)![1]!;
   assert.equal(spawnSync('bash', [script], { encoding: 'utf8' }).status, 1, 'still failing, as the build did');
   await writeFile(join(src, 'fixed'), '');
   const again = spawnSync('bash', [script], { encoding: 'utf8' });
   assert.equal(again.status, 0, again.stderr);
   assert.equal(again.stdout, `pkg=flaky src=${src}\n`);
+  // The console says where the workspace is, not only the log.
+  assert.equal(eventsOf(r.events, 'job-finished')[0]?.keptWorkspace, dirname(script));
+  const plain = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--keep-failed', '--sandbox', 'host']);
+  assert.match(plain.stdout + plain.stderr, /failed +flaky@\S+ .*\n +workspace kept at \S+ \(bash \S+\/rebuild\.sh re-runs the build/);
 });
 
 test('--job-timeout: a build with no limit of its own is killed at the run\'s ceiling, with reason timeout', async () => {

@@ -133,7 +133,7 @@ export function liveRenderer(out: NodeJS.WriteStream, options: { failFast?: bool
     onEvent: (e) => {
       applyEvent(m, e);
       if (e.type === 'job-finished' && e.state === 'failed') {
-        failures.push(`${e.jobId}: ${e.failure?.message ?? 'failed'}`);
+        failures.push(`${e.jobId}: ${e.failure?.message ?? 'failed'}${e.keptWorkspace === undefined ? '' : ` (workspace kept at ${e.keptWorkspace})`}`);
         if (options.failFast === true) markStopping(m, '--fail-fast');
       }
       if (e.type === 'run-finished') finished();

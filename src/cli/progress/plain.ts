@@ -7,6 +7,8 @@
 // kiln writes something else itself (flushProgress: the summary, notes and errors on
 // stderr, the Ctrl-C message), and at process exit.
 
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KilnEvent } from '../../events/events.ts';
 import { describeReason } from '../../plan/reason.ts';
 import { formatMs } from '../options.ts';
@@ -81,6 +83,7 @@ export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => voi
         const took = formatMs(e.at - e.startedAt);
         if (e.state === 'failed') {
           line(e.at, 'failed', `${e.jobId} after ${took}: ${e.failure?.message ?? 'failed'}`);
+          if (e.keptWorkspace !== undefined) w.write(`           workspace kept at ${e.keptWorkspace}${keptHint(e.keptWorkspace)}\n`);
         } else if (e.state === 'up-to-date') {
           line(e.at, 'unchanged', `${e.jobId}: its dependencies' outputs are unchanged (early cutoff)`);
         } else {
@@ -104,4 +107,9 @@ export function jsonRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => void
     w.write(`${JSON.stringify(e)}\n`);
     if (e.type === 'run-finished') w.flush();
   };
+}
+
+/** How to go on in a kept workspace: rebuild.sh is there when the build ran on the host. */
+export function keptHint(dir: string): string {
+  return existsSync(join(dir, 'rebuild.sh')) ? ` (bash ${join(dir, 'rebuild.sh')} re-runs the build; --shell opens a shell there)` : '';
 }
