@@ -322,6 +322,19 @@ export class Records extends SqlStore {
    * machine or a cold cache should not reorder the next run's schedule, while a window
    * of five still follows a package that really got slower within a few builds.
    */
+  /**
+   * The logs `cache gc` keeps whatever the run: each package's latest build that ran (built,
+   * failed or cancelled), and its latest success (the build of the artifact in use).
+   */
+  latestLogs(): Set<string> {
+    const rows = this.stmt(
+      `SELECT log FROM jobs j WHERE log IS NOT NULL AND (
+         started_at = (SELECT MAX(started_at) FROM jobs WHERE job_id = j.job_id AND log IS NOT NULL)
+         OR (state = 'built' AND started_at = (SELECT MAX(started_at) FROM jobs WHERE job_id = j.job_id AND state = 'built' AND log IS NOT NULL)))`,
+    ).all() as { log: string }[];
+    return new Set(rows.map((r) => r.log));
+  }
+
   learnedDurations(): Map<string, number> {
     // A skip-scan over the partial index: one seek to the next package and one LIMIT-5
     // seek per package, so the cost follows the number of packages, not the length of

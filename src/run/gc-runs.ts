@@ -2,10 +2,11 @@
 // daemon's uploaded bundles no build needs any more. Their records stay (history, status),
 // so `kiln logs` of such a run says its log was removed rather than that it never was.
 //
-// A run goes when it ended before the cutoff and is not among the last --keep-last-runs; a
+// A run goes when it ended before the cutoff and is not among the last --keep-last-runs
+// (but each package's last log, and the log of its last success, stay); a
 // running one never does (markInterruptedRuns has already ended those of dead kilns). A
 // bundle goes when it was uploaded before the cutoff and no queued or running build names it.
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeBytes } from '../cache/du.ts';
 import type { Records } from '../records/records.ts';
@@ -26,8 +27,22 @@ export function runsToRemove(runs: readonly { id: string; startedAt: number; end
 export async function gcRuns(state: StateLayout, records: Records, o: { cutoff: number; keepLastRuns: number; dryRun: boolean }): Promise<GcRunsRemoved[]> {
   const removed: GcRunsRemoved[] = [];
   const runs = records.listRuns({ limit: 1_000_000 });
-  for (const id of runsToRemove(runs, o.cutoff, o.keepLastRuns)) {
-    for (const dir of [join(state.logs, id), join(state.root, 'runs', id)]) {
+  const ids = runsToRemove(runs, o.cutoff, o.keepLastRuns);
+  // Each package's last log stays, as poudriere keeps it: `kiln logs PKG` of an up-to-date
+  // package still shows the build its artifact came from.
+  const kept = ids.length === 0 ? new Set<string>() : records.latestLogs();
+  for (const id of ids) {
+    const logs = join(state.logs, id);
+    const keep = existsSync(logs) ? readdirSync(logs).filter((f) => kept.has(join(logs, f))) : [];
+    if (keep.length > 0) {
+      for (const f of readdirSync(logs)) {
+        if (keep.includes(f)) continue;
+        const path = join(logs, f);
+        removed.push({ kind: 'run', path, bytes: await treeBytes(path) });
+        if (!o.dryRun) rmSync(path, { recursive: true, force: true });
+      }
+    }
+    for (const dir of keep.length > 0 ? [join(state.root, 'runs', id)] : [logs, join(state.root, 'runs', id)]) {
       if (!existsSync(dir)) continue;
       removed.push({ kind: 'run', path: dir, bytes: await treeBytes(dir) });
       if (!o.dryRun) rmSync(dir, { recursive: true, force: true });

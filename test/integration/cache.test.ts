@@ -89,13 +89,19 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
   const usage = JSON.parse(du.stdout) as { artifacts: { count: number; bytes: number } };
   assert.equal(usage.artifacts.count, 3);
   assert.ok(usage.artifacts.bytes > 0);
-  // --keep-last-runs 1 keeps the newest run's logs and report; the older runs' go.
+  // --keep-last-runs 1 keeps the newest run's logs and report; the older runs' go, but
+  // for each package's last log: tool and app were built only by the first run.
   const firstLog = pkgOf(firstReport, 'lib').log!;
+  const toolLog = pkgOf(firstReport, 'tool').log!;
   const gc = await runKiln(['cache', 'gc', '--state', state, '--older-than', '1ms', '--keep-last-runs', '1']);
   assert.equal(gc.code, 0, explain(gc));
   assert.doesNotMatch(gc.stdout, /removed artifact/, 'the last run used all three');
-  assert.match(gc.stdout, new RegExp(`removed run ${state}/logs/${firstReport.runId} `));
+  assert.match(gc.stdout, new RegExp(`removed run ${firstLog} `));
+  assert.match(gc.stdout, new RegExp(`removed run ${state}/runs/${firstReport.runId} `));
   assert.equal(existsSync(firstLog), false, 'the old run\'s log stayed');
+  assert.equal(existsSync(toolLog), true, 'the last log of a package went');
+  const toolLogs = await runKiln(['logs', 'tool', '--state', state]);
+  assert.equal(toolLogs.code, 0, explain(toolLogs));
   assert.ok(existsSync(join(state, 'runs', lastRun, 'report.json')), 'the newest run\'s report went');
   const gone = await runKiln(['logs', 'lib', '--run', firstReport.runId, '--state', state]);
   assert.notEqual(gone.code, 0);
