@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { causeForTerminal, diagnosticsOf } from './report-diagnostics.ts';
+import { causeForTerminal, diagnosticsOf, failedDependencyOf, skippedCause } from './report-diagnostics.ts';
 import { formatDiagnostic } from '../plan/spec.ts';
 
 test('diagnosticsOf: the FILE: KEY: MESSAGE lines of an invalid recipe cause, [] otherwise', () => {
@@ -36,4 +36,17 @@ test('a line break inside a message stays on its line: formatDiagnostic writes i
   const line = formatDiagnostic({ file: '/t/x/recipe.toml', key: 'name', message: '"x\nrm" is not a valid name' });
   assert.equal(line, '/t/x/recipe.toml: name: "x\\nrm" is not a valid name');
   assert.deepEqual(diagnosticsOf(`invalid recipe: ${line}`), [line]);
+});
+
+test('skippedCause and failedDependencyOf: the failed package a skip names, read back; nothing from other causes', () => {
+  assert.equal(skippedCause('libfoo', 'amd64'), 'needs libfoo (amd64), which failed');
+  assert.deepEqual(failedDependencyOf(skippedCause('g++-12', 'all')), { name: 'g++-12', arch: 'all' });
+  const others: (string | null)[] = [
+    null,
+    'not started: --fail-fast stopped the run after mid (amd64) failed',
+    'needs a, which is broken: invalid recipe: /t/a/recipe.toml: k: m',
+    'needs libfoo (amd64), which failed: and more',
+    'needs two words (amd64), which failed',
+  ];
+  for (const c of others) assert.equal(failedDependencyOf(c), undefined, String(c));
 });

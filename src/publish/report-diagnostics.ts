@@ -33,3 +33,19 @@ export function causeForTerminal(cause: string, indent: string, cwd = process.cw
   const lines = diags.map((d) => `\n${indent}${d.startsWith(prefix) ? d.slice(prefix.length) : d}`);
   return `invalid recipe (${diags.length} problem${diags.length === 1 ? '' : 's'}):${lines.join('')}`;
 }
+
+/**
+ * The cause of a package skipped because a job it needs failed, as the run writes it
+ * (src/run/run-build.ts) and the records keep it: `needs NAME (ARCH), which failed`.
+ */
+export function skippedCause(failedName: string, failedArch: string): string {
+  return `needs ${failedName} (${failedArch}), which failed`;
+}
+
+const SKIPPED = /^needs (\S+) \((\S+)\), which failed$/;
+
+/** The failed package a skipped package's cause names, or undefined for any other cause. */
+export function failedDependencyOf(cause: string | null | undefined): { readonly name: string; readonly arch: string } | undefined {
+  const m = cause == null ? null : SKIPPED.exec(cause);
+  return m === null ? undefined : { name: m[1]!, arch: m[2]! };
+}

@@ -11,14 +11,20 @@ const report: RunReport = {
   runId: 'r-42',
   start: '2025-01-02T03:04:05.000Z',
   end: '2025-01-02T03:06:05.000Z',
-  counts: { built: 2, 'up-to-date': 1, failed: 1, skipped: 1, broken: 1, cancelled: 0 },
+  tree: '/src/my tree',
+  archs: ['amd64', 'arm64'],
+  maxJobs: 3,
+  kilnVersion: '9.8.7',
+  counts: { built: 2, 'up-to-date': 1, failed: 2, skipped: 2, broken: 1, cancelled: 0 },
   packages: [
     pkg('aaa-built', 'built', { why: 'new', durationMs: 1200, artifact: '/cache/a.tar' }),
     pkg('bbb-skipped', 'skipped', { cause: 'dependency zzz-fail@amd64 failed' }),
+    pkg('bbc-skipped', 'skipped', { cause: 'needs zzz-fail (amd64), which failed', skippedBecause: ['zzz-fail@amd64'] }),
+    pkg('yyy-fail', 'failed', { why: 'new', cause: 'timed out', reason: 'timeout', durationMs: 9000 }),
     pkg('ccc-uptodate', 'up-to-date'),
     pkg('ddd-broken', 'broken', { cause: 'needs libquux, which nothing provides' }),
     pkg('evil<img src=x onerror=alert(1)>', 'built', { durationMs: 5 }),
-    pkg('zzz-fail', 'failed', { why: 'recipe-changed', cause: 'build exited with status 2', durationMs: 300, log: '/logs/zzz.log' }),
+    pkg('zzz-fail', 'failed', { why: 'recipe-changed', cause: 'build exited with status 2', reason: 'exit-status', durationMs: 300, log: '/logs/zzz.log' }),
   ],
 };
 
@@ -58,19 +64,20 @@ test('failures come first, with the last 50 log lines; skipped and broken show t
   // The package table: failed, broken, skipped, built (by name), up-to-date.
   const body = html.slice(html.indexOf('<table id="pkgs">'));
   const names = [...body.matchAll(/<tr data-i="\d+" data-rank="\d+" data-ms="(-?\d+)"><td class="state s-([a-z-]+)">/g)].map((m) => m[2]);
-  assert.deepEqual(names, ['failed', 'broken', 'skipped', 'built', 'built', 'up-to-date']);
+  assert.deepEqual(names, ['failed', 'failed', 'broken', 'skipped', 'skipped', 'built', 'built', 'up-to-date']);
   assert.match(body, /data-ms="1200"/);
   assert.match(body, /data-ms="-1"/);
 });
 
 test('counts are shown per state with a colour, the page loads nothing external', () => {
   const html = renderReportHtml(report, { logTail });
-  assert.match(html, /<li class="state s-failed"><span>failed<\/span> <b>1<\/b><\/li>/);
+  assert.match(html, /<li class="state s-failed"><span>failed<\/span> <b>2<\/b><\/li>/);
   assert.match(html, /<li class="state s-built"><span>built<\/span> <b>2<\/b><\/li>/);
+  assert.match(html, /<li class="state s-cancelled zero"><span>cancelled<\/span> <b>0<\/b><\/li>/, 'a state with none is dimmed');
   assert.match(html, /\.counts \.s-failed\{background:#[0-9a-f]{6}\}/);
   assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//);
   assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
-  assert.match(html, /<title>kiln run r-42: 1 failed<\/title>/);
+  assert.match(html, /<title>kiln run r-42: 2 failed<\/title>/);
 });
 
 test('the inline script is valid JavaScript', () => {
@@ -96,4 +103,41 @@ test('long paths may wrap after each /; a failure’s log tail is shown whole, n
   const preRules = [...css.matchAll(/(?:^|\n)([^{\n]*\bpre\b[^{]*)\{([^}]*)\}/g)].filter(([, sel]) => !/details/.test(sel!));
   assert.ok(preRules.length > 0);
   for (const [, sel, body] of preRules) assert.doesNotMatch(body!, /max-height/, `${sel} limits the log tail's height`);
+});
+
+const text = (html: string): string => html.replace(/<[^>]+>/g, '').replace(/&#(\d+);/g, (_, n: string) => String.fromCharCode(Number(n)));
+
+test('a header line names the tree, the arches, --jobs and the kiln version; left out when the report has none', () => {
+  const html = renderReportHtml(report, { logTail });
+  const line = /<p class="meta run">(.*)<\/p>/.exec(html);
+  assert.ok(line !== null, 'no run line');
+  assert.equal(text(line[1]!), 'tree /src/my tree · arches amd64, arm64 · --jobs 3 · kiln 9.8.7');
+  const { tree: _t, archs: _a, maxJobs: _m, kilnVersion: _k, ...bare } = report;
+  assert.doesNotMatch(renderReportHtml(bare, { logTail }), /class="meta run"/);
+});
+
+test('the summary says which failure caused how many skips, most first, each a link to its failure', () => {
+  const html = renderReportHtml(report, { logTail });
+  const list = /<ul class="blame">\n([\s\S]*?)\n<\/ul>/.exec(html);
+  assert.ok(list !== null, 'no blame list');
+  assert.ok(html.indexOf('class="blame"') < html.indexOf('id="failures"'), 'in the summary, above the failures');
+  const items = list[1]!.split('\n');
+  assert.deepEqual(items.map(text), [
+    'failed: zzz-fail 1.0 amd64 exit-status — skipped because of it: 1',
+    'failed: yyy-fail 1.0 amd64 timeout — skipped because of it: 0',
+  ]);
+  // The link goes to the failure's article; the skip's cause links there too.
+  const href = /href="#([^"]+)"/.exec(items[0]!)![1]!;
+  assert.match(html, new RegExp(`<article class="failure" id="${href}">\\n<h3><b>zzz-fail</b>`));
+  assert.ok(html.includes(`<a class="cause-text" href="#${href}">needs zzz-fail (amd64), which failed</a>`));
+  assert.ok(html.includes('<p class="skips">skipped because of it (1): bbc-skipped <span class="arch">amd64</span></p>'));
+  assert.doesNotMatch(renderReportHtml({ ...report, packages: report.packages.filter((p) => p.state !== 'failed') }, { logTail }), /class="blame"/);
+});
+
+test('a log is a link (the href the caller gives, escaped); the tail is in a <details> open by default', () => {
+  const html = renderReportHtml(report, { logTail, logHref: (log) => `../..${log.replace('zzz', 'z"z')}` });
+  assert.ok(html.includes('<a href="../../logs/z&#34;z.log"><code>/<wbr>logs/<wbr>zzz.log</code></a>'));
+  assert.match(html, /<details class="tail" open><summary>last 50 lines of the log<\/summary><pre class="tail">log line 13\n/);
+  // No href given: the path without a link.
+  assert.doesNotMatch(renderReportHtml(report, { logTail }), /<a href="[^#]/);
 });

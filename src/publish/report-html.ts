@@ -2,7 +2,7 @@
 // anything else), readable from a file:// URL or a CI artifact. Everything that comes from
 // recipes or logs is escaped; the page embeds no data in script, only in escaped attributes.
 
-import type { JobState } from '../plan/job.ts';
+import { jobIdOf, type JobState } from '../plan/job.ts';
 import type { ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 
 /** States in the order the page shows them: what needs attention first. */
@@ -11,6 +11,8 @@ export const STATE_ORDER: readonly JobState[] = ['failed', 'broken', 'skipped', 
 export interface RenderReportOptions {
   /** The last lines of a failed package's log (the page shows up to 50). */
   readonly logTail: (logPath: string) => string[];
+  /** The href of a log's link, relative to the page (writeReport's); no link without it. */
+  readonly logHref?: (logPath: string) => string;
 }
 
 const COLOURS: Readonly<Record<JobState, string>> = {
@@ -29,6 +31,10 @@ export function renderReportHtml(report: RunReport, options: RenderReportOptions
   );
   const of = (s: JobState) => ordered.filter((p) => p.state === s);
   const failed = of('failed');
+  // Each failed job → the packages skipped because of it (the report's skippedBecause).
+  const skippedBy = new Map<string, ReportPackage[]>(failed.map((p) => [jobIdOf(p.name, p.arch), []]));
+  for (const p of of('skipped')) for (const id of p.skippedBecause ?? []) skippedBy.get(id)?.push(p);
+  const anchors = new Map(failed.map((p, i) => [jobIdOf(p.name, p.arch), `failure-${i + 1}`]));
   const title = `kiln run ${report.runId}: ${failed.length > 0 ? `${failed.length} failed` : 'no failures'}`;
 
   return `<!doctype html>
@@ -42,13 +48,14 @@ export function renderReportHtml(report: RunReport, options: RenderReportOptions
 </head>
 <body>
 <h1>kiln run <code>${esc(report.runId)}</code></h1>
-<p class="meta">started ${esc(report.start)}${report.end === null ? ' · still running' : ` · ended ${esc(report.end)} · ${esc(formatMs(Date.parse(report.end) - Date.parse(report.start)))}`} · ${report.packages.length} packages</p>
+${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === null ? ' · still running' : ` · ended ${esc(report.end)} · ${esc(formatMs(Date.parse(report.end) - Date.parse(report.start)))}`} · ${report.packages.length} packages</p>
 <ul class="counts">
-${STATE_ORDER.map((s) => `<li class="state s-${s}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
+${STATE_ORDER.map((s) => `<li class="state s-${s}${report.counts[s] === 0 ? ' zero' : ''}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
 </ul>
-${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p, options)).join('\n'))}
+${blame(failed, skippedBy, anchors)}
+${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p, options, anchors, skippedBy)).join('\n'))}
 ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 'Reason'))}
-${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause'))}
+${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause', anchors))}
 ${section('cancelled', `Cancelled (${of('cancelled').length})`, causeTable(of('cancelled'), 'Cause'))}
 ${section('reproducibility', `Reproducibility (${(report.reproducibility ?? []).filter((r) => r.status === 'reproducible').length} of ${(report.reproducibility ?? []).length} bit-identical)`, reproTable(report.reproducibility ?? []))}
 <section id="packages">
@@ -72,14 +79,44 @@ function section(id: string, heading: string, body: string): string {
   return `<section id="${id}">\n<h2>${esc(heading)}</h2>\n${body}\n</section>`;
 }
 
-/** A failed package: its cause, its log's path and its last 50 lines, whole (no scroll box: the error is at the end). */
-function failure(p: ReportPackage, options: RenderReportOptions): string {
+/** Skipped packages named under a failure; the rest are counted (the Skipped table lists them all). */
+const SKIPS_NAMED = 20;
+
+/** What the run was: its tree, arches, --jobs and the kiln that wrote the report (what it has of them). */
+function runLine(report: RunReport): string {
+  const parts = [
+    report.tree === undefined ? '' : `tree <code>${pathHtml(report.tree)}</code>`,
+    report.archs === undefined || report.archs.length === 0 ? '' : `${report.archs.length === 1 ? 'arch' : 'arches'} ${esc(report.archs.join(', '))}`,
+    report.maxJobs === undefined ? '' : `--jobs ${report.maxJobs}`,
+    report.kilnVersion === undefined ? '' : `kiln ${esc(report.kilnVersion)}`,
+  ].filter((x) => x !== '');
+  return parts.length === 0 ? '' : `<p class="meta run">${parts.join(' · ')}</p>\n`;
+}
+
+/** Which failure caused how many skips, most first (as poudriere's summary shows it). */
+function blame(failed: readonly ReportPackage[], skippedBy: ReadonlyMap<string, readonly ReportPackage[]>, anchors: ReadonlyMap<string, string>): string {
+  if (failed.length === 0) return '';
+  const count = (p: ReportPackage) => skippedBy.get(jobIdOf(p.name, p.arch))?.length ?? 0;
+  const list = [...failed].sort((a, b) => count(b) - count(a));
+  return `<ul class="blame">
+${list.map((p) => `<li>failed: <a href="#${anchors.get(jobIdOf(p.name, p.arch))}">${pkgName(p)}</a>${p.reason === undefined ? '' : ` <span class="reason">${esc(p.reason)}</span>`} — skipped because of it: <b>${count(p)}</b></li>`).join('\n')}
+</ul>`;
+}
+
+/**
+ * A failed package: its cause, its log (a link) and its last 50 lines, whole (no scroll
+ * box: the error is at the end), in a <details> open by default so a long page folds.
+ */
+function failure(p: ReportPackage, options: RenderReportOptions, anchors: ReadonlyMap<string, string>, skippedBy: ReadonlyMap<string, readonly ReportPackage[]>): string {
   const tail = p.log === null ? [] : options.logTail(p.log).slice(-50);
-  return `<article class="failure">
-<h3>${pkgName(p)}</h3>
+  const id = jobIdOf(p.name, p.arch);
+  const skipped = skippedBy.get(id) ?? [];
+  const log = p.log === null ? '<i>none</i>' : options.logHref === undefined ? `<code>${pathHtml(p.log)}</code>` : `<a href="${esc(options.logHref(p.log))}"><code>${pathHtml(p.log)}</code></a>`;
+  return `<article class="failure" id="${anchors.get(id)}">
+<h3>${pkgName(p)}${p.reason === undefined ? '' : ` <span class="reason">${esc(p.reason)}</span>`}</h3>
 <p class="cause">${esc(p.cause ?? 'failed (no message recorded)')}</p>
-<p class="log">log: ${p.log === null ? '<i>none</i>' : `<code>${pathHtml(p.log)}</code>`}</p>
-${tail.length === 0 ? '' : `<pre class="tail">${tail.map((l) => esc(clean(l))).join('\n')}</pre>`}
+<p class="log">log: ${log}</p>
+${skipped.length === 0 ? '' : `<p class="skips">skipped because of it (${skipped.length}): ${skipped.slice(0, SKIPS_NAMED).map((s) => `${esc(s.name)} <span class="arch">${esc(s.arch)}</span>`).join(', ')}${skipped.length > SKIPS_NAMED ? `, and ${skipped.length - SKIPS_NAMED} more` : ''}</p>\n`}${tail.length === 0 ? '' : `<details class="tail" open><summary>last ${tail.length} lines of the log</summary><pre class="tail">${tail.map((l) => esc(clean(l))).join('\n')}</pre></details>`}
 </article>`;
 }
 
@@ -93,19 +130,21 @@ ${list.map((r) => `<tr><td>${esc(r.deb)}<br><small>${esc(r.job)}</small></td><td
 </table>`;
 }
 
-function causeTable(list: readonly ReportPackage[], what: string): string {
+function causeTable(list: readonly ReportPackage[], what: string, anchors: ReadonlyMap<string, string> = new Map()): string {
   if (list.length === 0) return '';
   return `<table>
 <thead><tr><th>Package</th><th>${what}</th></tr></thead>
 <tbody>
-${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${causeCell(p)}</td></tr>`).join('\n')}
+${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${causeCell(p, anchors)}</td></tr>`).join('\n')}
 </tbody>
 </table>`;
 }
 
-/** A cause; an invalid recipe's problems one per line under it. */
-function causeCell(p: ReportPackage): string {
+/** A cause (a skip's linked to the failure that caused it); an invalid recipe's problems one per line under it. */
+function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): string {
   const diags = p.diagnostics ?? [];
+  const anchor = p.skippedBecause?.map((id) => anchors.get(id)).find((a) => a !== undefined);
+  if (anchor !== undefined) return `<a class="cause-text" href="#${anchor}">${esc(p.cause ?? '')}</a>`;
   if (diags.length === 0) return `<span class="cause-text">${esc(p.cause ?? '')}</span>`;
   const head = diags.length === 1 ? 'invalid recipe' : `invalid recipe (${diags.length} problems)`;
   return `${head}:<ul class="diags">${diags.map((d) => `<li><code>${esc(d)}</code></li>`).join('')}</ul>`;
@@ -159,6 +198,7 @@ h1 code{font-size:.9em}
 .meta{color:#616161}
 .counts{display:flex;flex-wrap:wrap;gap:.5em;list-style:none;padding:0}
 .counts li{padding:.3em .8em;border-radius:1em;color:#fff}
+.counts li.zero{opacity:.4}
 .state{font-weight:600}
 td.state{background:none}
 ${STATE_ORDER.map((s) => `.counts .s-${s}{background:${COLOURS[s]}} td.s-${s}{color:${COLOURS[s]}}`).join('\n')}
@@ -177,7 +217,16 @@ th button[data-dir=desc]::after{content:" \\25BC"}
 .cause-text{white-space:pre-wrap}
 .diags{margin:.2em 0;padding-left:1.2em}
 pre{background:#263238;color:#eceff1;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.35}
-details pre{max-height:40em}
+td details pre{max-height:40em}
+details.tail>summary{cursor:pointer;color:#616161;margin:.3em 0}
+details.tail>pre{margin-top:.3em}
+.reason{font:600 12px/1 ui-monospace,monospace;color:#fff;background:${COLOURS.failed};border-radius:.3em;padding:.15em .4em;vertical-align:middle}
+.blame{list-style:none;padding:0;margin:.5em 0 1em}
+.blame li{padding:.15em 0}
+.blame a{color:inherit}
+.skips{color:${COLOURS.skipped}}
+a.cause-text{color:inherit;text-decoration:underline dotted}
+a code{color:#0d47a1}
 `;
 
 // Sort the package table by a numeric data- attribute (duration: longest first; state:

@@ -8,7 +8,8 @@ import { KilnError } from '../errors.ts';
 import { EventBus, type KilnEvent } from '../events/events.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
-import { buildReport, readLogTail, writeReport } from './report.ts';
+import { buildReport, readLogTail, relativeHref, writeReport } from './report.ts';
+import { skippedCause } from './report-diagnostics.ts';
 
 function setup(t: TestContext): { dir: string; records: Records; bus: EventBus } {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-report-'));
@@ -22,7 +23,10 @@ function setup(t: TestContext): { dir: string; records: Records; bus: EventBus }
 
 const T0 = Date.UTC(2025, 0, 2, 3, 4, 5);
 
-/** A small run: zlib built, openssl failed, curl skipped, rust broken, make up-to-date, x cancelled. */
+/**
+ * A small run: zlib built, openssl failed, curl and git skipped because of it, rust
+ * broken, make up-to-date, x cancelled, wget skipped naming a package that did not fail.
+ */
 function syntheticRun(bus: EventBus, logDir: string, options: { finish?: boolean } = {}): void {
   const pkg = (name: string, version: string) => ({ runId: 'run-1', jobId: `${name}@amd64`, name, version, arch: 'amd64' });
   const failLog = join(logDir, 'openssl.log');
@@ -38,13 +42,15 @@ function syntheticRun(bus: EventBus, logDir: string, options: { finish?: boolean
       type: 'job-finished', ...pkg('openssl', '3.0'), state: 'failed', key: 'ko', failure: { reason: 'exit-status', message: 'build exited with status 2' },
       exitCode: 2, signal: null, startedAt: T0 + 20, at: T0 + 2020,
     },
-    { type: 'job-settled', ...pkg('curl', '8.0'), state: 'skipped', cause: 'dependency openssl@amd64 failed', at: T0 + 2021 },
+    { type: 'job-settled', ...pkg('curl', '8.0'), state: 'skipped', cause: skippedCause('openssl', 'amd64'), at: T0 + 2021 },
+    { type: 'job-settled', ...pkg('git', '2.4'), state: 'skipped', cause: skippedCause('openssl', 'amd64'), at: T0 + 2021 },
+    { type: 'job-settled', ...pkg('wget', '1.2'), state: 'skipped', cause: skippedCause('zlib', 'amd64'), at: T0 + 2021 },
     { type: 'job-started', ...pkg('x', '1'), why: { kind: 'forced' }, attempt: 1, log: '/logs/x.log', at: T0 + 30, expectedMs: undefined },
   ];
   if (options.finish !== false) {
     events.push(
       { type: 'job-finished', ...pkg('x', '1'), state: 'cancelled', key: 'kx', startedAt: T0 + 30, at: T0 + 2030 },
-      { type: 'run-finished', runId: 'run-1', at: T0 + 3000, state: 'failed', counts: { built: 1, 'up-to-date': 1, failed: 1, skipped: 1, broken: 1, cancelled: 1 } },
+      { type: 'run-finished', runId: 'run-1', at: T0 + 3000, state: 'failed', counts: { built: 1, 'up-to-date': 1, failed: 1, skipped: 3, broken: 1, cancelled: 1 } },
     );
   }
   for (const e of events) bus.emit(e);
@@ -56,23 +62,59 @@ test('buildReport: exact JSON shape from a synthetic run', (t) => {
   syntheticRun(bus, dir);
   rec.dispose();
   const report = buildReport(records, 'run-1');
-  assert.deepEqual(Object.keys(report), ['runId', 'start', 'end', 'counts', 'packages']);
+  assert.deepEqual(Object.keys(report), ['runId', 'start', 'end', 'tree', 'archs', 'maxJobs', 'kilnVersion', 'counts', 'packages']);
   assert.equal(report.start, '2025-01-02T03:04:05.000Z');
   assert.equal(report.end, '2025-01-02T03:04:08.000Z');
-  assert.deepEqual(report.counts, { built: 1, 'up-to-date': 1, failed: 1, skipped: 1, broken: 1, cancelled: 1 });
-  assert.deepEqual(Object.keys(report.packages[0]!), ['name', 'version', 'arch', 'state', 'why', 'cause', 'durationMs', 'log', 'artifact']);
+  assert.equal(report.tree, '/trees/demo');
+  assert.deepEqual(report.archs, ['amd64']);
+  assert.equal(report.maxJobs, 2);
+  assert.equal(report.kilnVersion, (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version);
+  assert.deepEqual(report.counts, { built: 1, 'up-to-date': 1, failed: 1, skipped: 3, broken: 1, cancelled: 1 });
+  assert.deepEqual(Object.keys(report.packages[0]!), ['name', 'version', 'arch', 'state', 'why', 'cause', 'durationMs', 'log', 'artifact', 'skippedBecause']);
   assert.deepEqual(
     report.packages.map((p) => [p.name, p.state, p.why, p.cause, p.durationMs, p.artifact]),
     [
-      ['curl', 'skipped', null, 'dependency openssl@amd64 failed', null, null],
+      ['curl', 'skipped', null, 'needs openssl (amd64), which failed', null, null],
+      ['git', 'skipped', null, 'needs openssl (amd64), which failed', null, null],
       ['make', 'up-to-date', null, null, null, '/cache/make.tar'],
       ['openssl', 'failed', 'new', 'build exited with status 2', 2000, null],
       ['rust', 'broken', null, 'rust needs llvm (>= 18), which no recipe provides', null, null],
+      ['wget', 'skipped', null, 'needs zlib (amd64), which failed', null, null],
       ['x', 'cancelled', 'forced', null, 2000, null],
       ['zlib', 'built', 'source-changed', null, 1500, '/cache/zlib.tar'],
     ],
   );
   assert.equal(report.packages.find((p) => p.name === 'zlib')?.log, '/logs/zlib.log');
+});
+
+test('buildReport: a failure’s reason code; a skip’s failed dependency as a job id, only when that job failed', (t) => {
+  const { dir, records, bus } = setup(t);
+  const rec = recordEvents(bus, records);
+  syntheticRun(bus, dir);
+  rec.dispose();
+  const report = buildReport(records, 'run-1');
+  assert.deepEqual(
+    report.packages.map((p) => [p.name, p.reason ?? null, p.skippedBecause ?? null]),
+    [
+      ['curl', null, ['openssl@amd64']],
+      ['git', null, ['openssl@amd64']],
+      ['make', null, null],
+      ['openssl', 'exit-status', null],
+      ['rust', null, null],
+      // zlib built: a cause naming it is not a failure of this run.
+      ['wget', null, null],
+      ['x', null, null],
+      ['zlib', null, null],
+    ],
+  );
+  const json = JSON.parse(JSON.stringify(report)) as { packages: Record<string, unknown>[] };
+  assert.equal(json.packages.find((p) => p['name'] === 'openssl')?.['reason'], 'exit-status');
+  assert.equal('reason' in json.packages.find((p) => p['name'] === 'zlib')!, false, 'present only for failures');
+});
+
+test('relativeHref: from the report’s folder to a log, percent-encoded per segment', () => {
+  assert.equal(relativeHref('/s/runs/r1', '/s/logs/r1/zlib_amd64.log'), '../../logs/r1/zlib_amd64.log');
+  assert.equal(relativeHref('/s/runs/r1', '/s/logs/r1/g++ #1?_amd64.log'), '../../logs/r1/g%2B%2B%20%231%3F_amd64.log');
 });
 
 test('a live run leaves out running jobs; an interrupted one calls them cancelled', (t) => {
@@ -101,6 +143,8 @@ test('writeReport writes report.json and report.html under runs/<id>, atomically
   assert.deepEqual(readdirSync(join(dir, 'runs', 'run-1')).sort(), ['report.html', 'report.json']);
   assert.deepEqual(JSON.parse(readFileSync(paths.json, 'utf8')), report);
   const html = readFileSync(paths.html, 'utf8');
+  // The failed package's log is a link relative to runs/run-1/.
+  assert.ok(html.includes('<a href="../../openssl.log"><code>'), 'a relative link to the log');
   // The default log reader found the failed package's log: its last 50 lines, not more.
   assert.match(html, /line 80/);
   assert.match(html, /line 31\n/);

@@ -4,15 +4,15 @@
 
 import { closeSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { KilnError } from '../errors.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
-import type { JobState } from '../plan/job.ts';
+import type { FailureReason, JobState } from '../plan/job.ts';
 import type { ReasonKind } from '../plan/reason.ts';
 import type { JobRecord, Records } from '../records/records.ts';
 import { renderReportHtml } from './report-html.ts';
-import { diagnosticsOf } from './report-diagnostics.ts';
+import { diagnosticsOf, failedDependencyOf } from './report-diagnostics.ts';
 
 export interface ReportPackage {
   readonly name: string;
@@ -29,6 +29,10 @@ export interface ReportPackage {
   readonly artifact: string | null;
   /** An invalid recipe: its problems, one `FILE: KEY: MESSAGE` each (present only then). */
   readonly diagnostics?: readonly string[];
+  /** failed: why, as a stable code (`exit-status`, `timeout`, `out-of-memory`, …; present only then). */
+  readonly reason?: FailureReason;
+  /** skipped: the job ids (`name@arch`) of the failed packages that caused the skip (present only then). */
+  readonly skippedBecause?: readonly string[];
 }
 
 export interface RunReport {
@@ -37,6 +41,12 @@ export interface RunReport {
   readonly start: string;
   /** ISO 8601; null while the run is still going. */
   readonly end: string | null;
+  /** The tree built, the arches and the most jobs at once (--jobs) of the run (absent in reports made before they were kept). */
+  readonly tree?: string;
+  readonly archs?: readonly string[];
+  readonly maxJobs?: number;
+  /** The version of kiln that wrote the report. */
+  readonly kilnVersion?: string;
   readonly counts: Readonly<Record<JobState, number>>;
   /** Sorted by name, then arch. */
   readonly packages: readonly ReportPackage[];
@@ -68,11 +78,14 @@ export function buildReport(records: Records, runId: string): RunReport {
     });
   }
   const packages: ReportPackage[] = [];
-  for (const j of records.jobsOfRun(runId)) {
+  const jobs = records.jobsOfRun(runId);
+  // name + arch → job id of each failed job: what a skipped package's cause names.
+  const failedIds = new Map(jobs.filter((j) => j.state === 'failed').map((j) => [`${j.name} ${j.arch}`, j.jobId]));
+  for (const j of jobs) {
     // A job still 'running' in a finished run was cut off (markInterruptedRuns normally
     // fixes the row first); in a live run it is not settled yet and is left out.
     if (j.state === 'running' && run.state === 'running') continue;
-    packages.push(toPackage(j, j.state === 'running' ? 'cancelled' : j.state));
+    packages.push(toPackage(j, j.state === 'running' ? 'cancelled' : j.state, failedIds));
   }
   packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch));
   const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
@@ -81,13 +94,22 @@ export function buildReport(records: Records, runId: string): RunReport {
     runId,
     start: new Date(run.startedAt).toISOString(),
     end: run.endedAt === null ? null : new Date(run.endedAt).toISOString(),
+    tree: run.tree,
+    archs: run.archs,
+    ...(run.maxJobs === null ? {} : { maxJobs: run.maxJobs }),
+    ...(KILN_VERSION === undefined ? {} : { kilnVersion: KILN_VERSION }),
     counts,
     packages,
   };
 }
 
-function toPackage(j: JobRecord, state: JobState): ReportPackage {
+function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string, string>): ReportPackage {
   const diagnostics = state === 'broken' ? diagnosticsOf(j.cause) : [];
+  const reason = state === 'failed' ? j.failureReason : null;
+  // The scheduler names the failed job in the cause; kept as data only when that job
+  // failed in this run (a cause that merely looks like one names nothing).
+  const dep = state === 'skipped' ? failedDependencyOf(j.cause) : undefined;
+  const because = dep === undefined ? undefined : failedIds.get(`${dep.name} ${dep.arch}`);
   return {
     name: j.name,
     version: j.version,
@@ -99,8 +121,20 @@ function toPackage(j: JobRecord, state: JobState): ReportPackage {
     log: j.log,
     artifact: j.artifact,
     ...(diagnostics.length === 0 ? {} : { diagnostics }),
+    ...(reason === null ? {} : { reason }),
+    ...(because === undefined ? {} : { skippedBecause: [because] }),
   };
 }
+
+/** kiln's version, from its package.json; undefined when that cannot be read. */
+const KILN_VERSION: string | undefined = (() => {
+  try {
+    const v: unknown = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version;
+    return typeof v === 'string' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+})();
 
 export interface WriteReportOptions {
   /** The last lines of a log, for failures in the HTML; default: read the file (plain or .gz). */
@@ -119,7 +153,7 @@ export async function writeReport(
   const html = join(dir, 'report.html');
   const logTail = options.logTail ?? ((log: string) => readLogTail(isAbsolute(log) ? log : resolve(stateDir, log), LOG_TAIL_LINES));
   await atomicWrite(json, `${JSON.stringify(report, null, 2)}\n`);
-  await atomicWrite(html, renderReportHtml(report, { logTail }));
+  await atomicWrite(html, renderReportHtml(report, { logTail, logHref: (log) => relativeHref(dir, isAbsolute(log) ? log : resolve(stateDir, log)) }));
   return { json, html };
 }
 
@@ -131,6 +165,15 @@ export function reportDir(stateDir: string, runId: string): string {
     });
   }
   return join(stateDir, 'runs', runId);
+}
+
+/**
+ * A link from a page in `fromDir` to `target`, relative (`../../logs/RUN/x_amd64.log`),
+ * each path segment percent-encoded: it works from a file:// URL and behind any web
+ * server that serves the state directory, wherever that is mounted.
+ */
+export function relativeHref(fromDir: string, target: string): string {
+  return relative(fromDir, target).split(sep).map(encodeURIComponent).join('/');
 }
 
 /** The last `lines` lines of a log file; [] when it is missing (a report must not fail on a pruned log). */
