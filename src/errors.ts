@@ -19,6 +19,8 @@ export const errorCodes = {
   'archive-failed': { exit: 1, http: 500 },
   /** An arch-specific package's output holds ELF files for another machine (the `arch` output check). */
   'wrong-arch': { exit: 1, http: 422 },
+  /** An output check other than arch refused what a build installed (a symlink into its workspace: execute/output-checks.ts). */
+  'bad-output': { exit: 1, http: 422 },
   'run-not-found': { exit: 2, http: 404 },
   'package-not-found': { exit: 2, http: 404 },
   'log-not-found': { exit: 2, http: 404 },
@@ -34,6 +36,8 @@ export const errorCodes = {
   'conflict': { exit: 1, http: 409 },
   'deb-invalid': { exit: 1, http: 422 },
   'key-not-found': { exit: 2, http: 404 },
+  /** `kiln token revoke` of an id or tenant no live token has. */
+  'token-not-found': { exit: 2, http: 404 },
   'key-exists': { exit: 2, http: 409 },
   'key-invalid': { exit: 2, http: 500 },
   'tool-missing': { exit: 2, http: 503 },

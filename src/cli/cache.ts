@@ -10,7 +10,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, humanBytes, layoutFrom, parseCount, type StateOptions } from './options.ts';
+import { addStateOptions, humanBytes, layoutFrom, parseCount, refuseRepeats, type StateOptions } from './options.ts';
 
 export function registerCache(program: Command, ctx: CliContext): void {
   const cache = program.command('cache').description('inspect and clean the caches: downloads, artifacts, Debian build-dependency layers and indexes');
@@ -36,6 +36,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     .option('--keep-last-runs <n>', 'always keep the artifacts of the last N runs', parseCount('--keep-last-runs'))
     .option('--dry-run', 'only list what would be removed');
   addStateOptions(gc);
+  refuseRepeats(gc, '--older-than');
   gc.action(async (opts: StateOptions & { olderThan: string; keepLastRuns?: number; dryRun?: boolean }) => {
     const state = layoutFrom(opts);
     let olderThanMs: number;

@@ -6,9 +6,11 @@ import { checkEnvName, isEnvName } from '../envs/names.ts';
 import { createEnvStore } from '../envs/env-store.ts';
 import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, formatMs, humanBytes, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, checkMirrorUrl, formatMs, humanBytes, layoutFrom, type StateOptions } from './options.ts';
 import { registerEnvShell } from './env-shell.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
+import { open } from 'node:fs/promises';
+import { compressionOf } from '../lib/decompress.ts';
 
 /** Run `fn` with a signal that fires on SIGINT/SIGTERM, so a half-made root is removed before exit. */
 async function withInterrupt<T>(ctx: CliContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -55,6 +57,27 @@ export function checkNewEnvName(name: string, arch?: string): void {
   }
 }
 
+/**
+ * Refuses a file that is plainly not a root tarball before the env store reads it: neither
+ * compressed (zstd, xz, gzip, bzip2) nor a tar (its first header says "ustar" at byte 257).
+ * A file that cannot be read is left to the store, which says why.
+ */
+export async function checkRootTarball(file: string): Promise<void> {
+  const head = Buffer.alloc(512);
+  let got: number;
+  try {
+    await using fh = await open(file, 'r');
+    got = (await fh.read(head, 0, 512, 0)).bytesRead;
+  } catch {
+    return;
+  }
+  if (got >= 4 && compressionOf(head) !== 'none') return;
+  if (got === 512 && head.subarray(257, 262).toString('latin1') === 'ustar') return;
+  throw new KilnError('usage', `${file}: not a root tarball: neither a tar archive nor a zstd, xz, gzip or bzip2 compressed one`, {
+    hint: 'give a root file system packed with tar, e.g. `tar -C ROOT --numeric-owner -caf root.tar.zst .` (or made by mmdebstrap)',
+  });
+}
+
 function summary(e: EnvInfo): string {
   return `${e.name}: ${e.suite} ${e.arch}, version ${e.versionId}, ${humanBytes(e.sizeBytes)} (id ${e.id})`;
 }
@@ -92,6 +115,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
       bootstrapLine(line);
     };
     refuseUserinfo('--mirror', opts.mirror);
+    checkMirrorUrl('--mirror', opts.mirror);
     const e = await withInterrupt(ctx, (signal) =>
       store.create(name, {
         suite: opts.suite, arch: opts.arch, mirror: opts.mirror, include: parseIncludes(opts.include),
@@ -109,6 +133,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
   addStateOptions(imp);
   imp.action(async (name: string, file: string, opts: StateOptions & { suite?: string; arch?: string }) => {
     checkNewEnvName(name, opts.arch);
+    await checkRootTarball(file);
     const store = createEnvStore({ stateDir: layoutFrom(opts).root });
     const started = performance.now();
     const e = await withInterrupt(ctx, (signal) =>

@@ -11,13 +11,14 @@ import type { JobRecord } from '../records/record-types.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, parsePositive, type StateOptions } from './options.ts';
+import { checkArchOption } from '../debian/arch-names.ts';
 
 export function registerHistory(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('history')
     .description('the recorded builds of a package, newest first')
     .argument('<package>', 'package name')
-    .option('--arch <arch>', 'only this architecture')
+    .option('--arch <arch>', 'only this architecture', (a: string) => checkArchOption('--arch', a))
     .option('-n, --limit <n>', 'at most N entries', parsePositive('--limit'), 20)
     .option('--json', 'print as JSON');
   addStateOptions(cmd);
@@ -28,6 +29,15 @@ export function registerHistory(program: Command, ctx: CliContext): void {
     if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('package-not-found', `no records in ${state.root}`, { hint: `run \`kiln build\` first${remote}` });
     using records = openRecords(state.root);
     const rows = records.history(name, { limit: opts.limit, ...(opts.arch === undefined ? {} : { arch: opts.arch }) });
+    if (rows.length === 0 && opts.arch !== undefined) {
+      // Builds of other arches: say which, rather than that the package is unknown.
+      const others = [...new Set(records.history(name, { limit: 1000 }).map((r) => r.arch))].sort();
+      if (others.length > 0) {
+        throw new KilnError('package-not-found', `no recorded builds of "${name}" for ${opts.arch} in ${state.root}; it has builds for ${others.join(', ')}`, {
+          hint: `leave --arch out, or give one of them, e.g. \`kiln history ${name} --arch ${others[0]}\``,
+        });
+      }
+    }
     if (rows.length === 0) throw new KilnError('package-not-found', `no recorded builds of "${name}" in ${state.root}`, { hint: `check the name with \`kiln plan\`${remote}` });
     if (opts.json) {
       ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

@@ -21,6 +21,17 @@ interface ExportOpts extends StateOptions {
   output?: string;
 }
 
+/**
+ * A part of the key's user id (`NAME <EMAIL>`): not empty, one line, and without the
+ * `<`, `>` that delimit the address (gpg and apt would show a garbled or empty user id).
+ */
+export function checkUserIdPart(flag: string, text: string): void {
+  const problem = text.trim() === '' ? 'is empty' : /[\x00-\x1f\x7f]/.test(text) ? 'holds a control character (a newline?)' : /[<>]/.test(text) ? 'holds "<" or ">", which delimit the e-mail address' : undefined;
+  if (problem === undefined) return;
+  const example = flag === '--name' ? `${flag} "Example Builds"` : `${flag} builds@example.org`;
+  throw new KilnError('usage', `${flag}: ${JSON.stringify(text)} ${problem}`, { hint: `give one line of text for the key's user id, e.g. ${example}${flag === '--name' ? ` (or leave --name out for "${DEFAULT_KEY_NAME}")` : ''}` });
+}
+
 export function registerKey(program: Command, ctx: CliContext): void {
   const key = program.command('key').description("kiln's OpenPGP key that signs its apt repositories");
 
@@ -32,6 +43,8 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .option('--force', 'replace an existing key (repositories signed with the old one must be published again)');
   addStateOptions(create);
   create.action(async (opts: CreateOpts) => {
+    checkUserIdPart('--name', opts.name);
+    if (opts.email !== undefined) checkUserIdPart('--email', opts.email);
     const state = layoutFrom(opts);
     const k = await createSigningKey(state.root, opts.email === undefined ? { name: opts.name } : { name: opts.name, email: opts.email }, {
       force: opts.force === true,

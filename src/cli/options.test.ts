@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KilnError } from '../errors.ts';
-import { parseArchList } from './options.ts';
+import { checkMirrorUrl, debianFrom, refuseRepeats, parseArchList, parseLogLimit, parsePositive, parseRange, profilesOf } from './options.ts';
 
 test('parseArchList: Debian arch names, each once, in the order given', () => {
   assert.deepEqual(parseArchList('amd64'), ['amd64']);
@@ -41,4 +41,63 @@ test('--dsc takes one file and may repeat: the source names after it stay argume
   });
   await cmd.parseAsync(['--debian', 'bookworm', '--dsc', 'a.dsc', 'libmd', '--dsc', 'b.dsc', 'hello'], { from: 'user' });
   assert.deepEqual(got, { args: ['libmd', 'hello'], dsc: ['a.dsc', 'b.dsc'] });
+});
+
+/** The usage error `f` throws: its message (asserting the code). */
+function usageMessage(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    assert.ok(e instanceof KilnError, String(e));
+    assert.equal(e.code, 'usage');
+    return e.message;
+  }
+  assert.fail('no error');
+}
+
+test('parseArchList and profilesOf: an empty item in the middle is refused, a trailing comma is fine', () => {
+  assert.equal(usageMessage(() => parseArchList('amd64,,arm64')), '--arch: "amd64,,arm64" has an empty item');
+  assert.equal(usageMessage(() => parseArchList(',amd64')), '--arch: ",amd64" has an empty item');
+  assert.deepEqual(parseArchList('amd64,arm64,'), ['amd64', 'arm64']);
+  assert.equal(usageMessage(() => profilesOf('')), '--profiles: "" has an empty name');
+  assert.equal(usageMessage(() => profilesOf('nocheck,,nodoc')), '--profiles: "nocheck,,nodoc" has an empty name');
+  assert.deepEqual(profilesOf('nocheck,'), ['nocheck']);
+  assert.deepEqual(profilesOf(undefined), []);
+});
+
+test('number parsers name their own flag; --max-priority stops at 100', async () => {
+  assert.equal(usageMessage(() => parsePositive('--max-concurrent-builds')('0')), '--max-concurrent-builds: expected a whole number of at least 1, got "0"');
+  assert.equal(usageMessage(() => parseRange('--max-priority', 0, 100)('101')), '--max-priority: 101 is too large (at most 100)');
+  assert.equal(usageMessage(() => parseRange('--max-priority', 0, 100)('-1')), '--max-priority: expected a whole number from 0 to 100, got "-1"');
+  assert.equal(parseRange('--max-priority', 0, 100)('100'), 100);
+  // --cpus of the Debian options, through commander as the CLI parses it.
+  const { Command } = await import('commander');
+  const { addDebianOptions } = await import('./options.ts');
+  const cmd = addDebianOptions(new Command('build').exitOverride(), { all: false });
+  assert.throws(() => cmd.parse(['--cpus', '0'], { from: 'user' }), (e: unknown) => e instanceof KilnError && e.message === '--cpus: expected a whole number of at least 1, got "0"');
+});
+
+test('--log-limit: 0 (no limit) or at least 1M', () => {
+  assert.equal(parseLogLimit('0'), 0);
+  assert.equal(parseLogLimit('1M'), 1024 ** 2);
+  assert.equal(usageMessage(() => parseLogLimit('1.5')), '--log-limit: "1.5" is 1 byte, less than the least --log-limit takes, 1 MiB');
+  assert.equal(usageMessage(() => parseLogLimit('100K')), '--log-limit: "100K" is 102400 bytes, less than the least --log-limit takes, 1 MiB');
+});
+
+test('--mirror: an http, https or file URL with a host, checked up front', () => {
+  for (const ok of ['http://mirror.example/debian', 'https://mirror.example:8443/debian/', 'file:///srv/mirror/debian', undefined]) checkMirrorUrl('--mirror', ok);
+  assert.equal(usageMessage(() => checkMirrorUrl('--mirror', 'notaurl')), '--mirror: "notaurl" is not an http://, https:// or file:// URL');
+  assert.equal(usageMessage(() => checkMirrorUrl('--mirror', 'ftp://x/debian')), '--mirror: "ftp://x/debian" is not an http://, https:// or file:// URL');
+  assert.match(usageMessage(() => checkMirrorUrl('--mirror', 'https://')), /^--mirror: "https:\/\/" is not a valid URL/);
+  assert.match(usageMessage(() => checkMirrorUrl('--mirror', 'http://a b/debian')), /^--mirror: "http:\/\/a b\/debian" is not a valid URL/);
+  // Where build and plan read --debian's options.
+  assert.equal(usageMessage(() => debianFrom({ debian: 'bookworm', mirror: 'notaurl' }, ['hello'], false)), '--mirror: "notaurl" is not an http://, https:// or file:// URL');
+});
+
+test('refuseRepeats: a flag that takes one value, given twice, is a usage error', async () => {
+  const { Command } = await import('commander');
+  const make = () => refuseRepeats(new Command('gc').exitOverride().option('--older-than <d>', 'x', '30d').option('--keep <n>'), '--older-than');
+  assert.equal(make().parse(['--older-than', '1d'], { from: 'user' }).opts()['olderThan'], '1d');
+  assert.equal(make().parse([], { from: 'user' }).opts()['olderThan'], '30d');
+  assert.throws(() => make().parse(['--older-than', '1d', '--older-than=2d'], { from: 'user' }), (e: unknown) => e instanceof KilnError && e.message === '--older-than is given more than once');
 });

@@ -6,6 +6,7 @@ import { parseDuration, parseSize } from '../lib/duration.ts';
 import { closestArch, isDebianArch } from '../debian/arch-names.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
+import { humanBytes } from '../lib/human-bytes.ts';
 
 export interface StateOptions {
   readonly state?: string;
@@ -31,6 +32,11 @@ export function parsePositive(option: string): (text: string) => number {
   return parseWhole(option, 1, 4);
 }
 
+/** A parser of a whole number from `least` to `most` for the option named (e.g. a priority, 0 to 100). */
+export function parseRange(option: string, least: number, most: number): (text: string) => number {
+  return parseWhole(option, least, least, most);
+}
+
 /** A parser of a whole number >= 0 for the option named. */
 export function parseCount(option: string): (text: string) => number {
   return parseWhole(option, 0, 2);
@@ -39,22 +45,45 @@ export function parseCount(option: string): (text: string) => number {
 /** The largest count any option takes: far above any real use, and safe in SQLite and in JS. */
 export const MAX_WHOLE = 1_000_000;
 
-function parseWhole(option: string, least: number, example: number): (text: string) => number {
+function parseWhole(option: string, least: number, example: number, most = MAX_WHOLE): (text: string) => number {
   return (text) => {
     const n = Number(text);
     if (!/^\d+$/.test(text) || n < least) {
-      throw new KilnError('usage', `${option}: expected a whole number of at least ${least}, got "${text}"`, { hint: `give digits, e.g. ${option} ${example}` });
+      const range = most === MAX_WHOLE ? `of at least ${least}` : `from ${least} to ${most}`;
+      throw new KilnError('usage', `${option}: expected a whole number ${range}, got "${text}"`, { hint: `give digits, e.g. ${option} ${example}` });
     }
-    if (n > MAX_WHOLE) {
-      throw new KilnError('usage', `${option}: ${text} is too large (at most ${MAX_WHOLE})`, { hint: `give a number from ${least} to ${MAX_WHOLE}, e.g. ${option} ${example}` });
+    if (n > most) {
+      throw new KilnError('usage', `${option}: ${text} is too large (at most ${most})`, { hint: `give a number from ${least} to ${most}, e.g. ${option} ${example}` });
     }
     return n;
   };
 }
 
+/**
+ * Makes commander refuse `flags` (long names, e.g. '--older-than') given more than once on
+ * `cmd`: it would keep the last silently, so `--older-than 1d --older-than 90d` removes
+ * less than the first said. Call after the options are added.
+ */
+export function refuseRepeats(cmd: Command, ...flags: string[]): Command {
+  for (const flag of flags) {
+    let seen = 0;
+    cmd.on(`option:${flag.replace(/^--/, '')}`, () => {
+      seen += 1;
+      if (seen > 1) throw new KilnError('usage', `${flag} is given more than once`, { hint: `give ${flag} once` });
+    });
+  }
+  return cmd;
+}
+
 /** `--arch a,b`: Debian arch names (dpkg-architecture -L), each once, in the order given. */
 export function parseArchList(text: string): string[] {
-  const archs = [...new Set(text.split(',').map((a) => a.trim()).filter((a) => a !== ''))];
+  // A trailing comma is fine (a list made by a loop); `amd64,,arm64` or `,amd64` lost a
+  // name on the way (a shell variable that was empty?).
+  const items = text.trim().replace(/,$/, '').split(',').map((a) => a.trim());
+  if (items.includes('') && items.some((a) => a !== '')) {
+    throw new KilnError('usage', `--arch: "${text}" has an empty item`, { hint: `remove the extra comma: ${[...new Set(items.filter((a) => a !== ''))].join(',')}; ${ARCH_HINT}` });
+  }
+  const archs = [...new Set(items.filter((a) => a !== ''))];
   for (const a of archs) {
     if (!isDebianArch(a)) {
       const near = closestArch(a);
@@ -106,7 +135,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--binnmu <n>', 'a binary-only rebuild: the packages are versioned VERSION+bN (as sbuild --binNMU N --make-binNMU)', parseBinnmu)
     .option('--binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')
     .option('--binary-indep', 'dpkg-buildpackage -A: architecture-independent packages only')
-    .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parseJobs)
+    .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parsePositive('--cpus'))
     .option('--no-install-check', 'skip the dose-builddebcheck installability check');
   if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
   else {
@@ -121,6 +150,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
 export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: readonly string[], treeGiven: boolean) {
   if (opts.debian === undefined && opts.dsc === undefined) return undefined;
   refuseUserinfo('--mirror', opts.mirror);
+  checkMirrorUrl('--mirror', opts.mirror);
   if (opts.binaryArch === true && opts.binaryIndep === true) throw new KilnError('usage', '--binary-arch and --binary-indep exclude each other', { hint: 'give one (or neither, for -b)' });
   return {
     suite: opts.debian,
@@ -159,8 +189,32 @@ export function countsText(counts: Readonly<Partial<Record<string, number>>>, o:
 /** The counts of a run's summary line: built always, the others when not zero. */
 export const summaryCounts = (counts: Readonly<Partial<Record<string, number>>>): string => countsText(counts, { built: true });
 
+/**
+ * A mirror URL given on the command line: http://, https:// or file://, and one that parses
+ * (with a host for http and https). Checked up front, so that `--mirror notaurl` is a usage
+ * error naming the flag, not a failed download or bootstrap later.
+ */
+export function checkMirrorUrl(flag: string, url: string | undefined): void {
+  if (url === undefined) return;
+  const hint = `give the archive's base URL, e.g. ${flag} http://HOST/debian or ${flag} file:///srv/mirror/debian (default: the host's apt sources)`;
+  let u: URL | undefined;
+  try {
+    u = new URL(url);
+  } catch {
+    // said below
+  }
+  if (!/^(https?|file):\/\//i.test(url)) throw new KilnError('usage', `${flag}: "${url}" is not an http://, https:// or file:// URL`, { hint });
+  if (u === undefined) throw new KilnError('usage', `${flag}: "${url}" is not a valid URL (no host, or a character a URL cannot hold?)`, { hint });
+  if (u.protocol !== 'file:' && u.hostname === '') throw new KilnError('usage', `${flag}: "${url}" has no host`, { hint });
+}
+
 /** `--profiles a,b`: build profile names, each as Debian spells them. */
 export function profilesOf(text: string | undefined): string[] {
+  // Given but empty (`--profiles ''`, `a,,b`): a list that lost a name, not "no profiles"
+  // (a trailing comma is fine, as for --arch).
+  if (text !== undefined && text.trim().replace(/(.),$/, '$1').split(',').some((p) => p.trim() === '')) {
+    throw new KilnError('usage', `--profiles: "${text}" has an empty name`, { hint: 'give names such as nocheck or nodoc, comma-separated without empty items; leave --profiles out for none' });
+  }
   const names = (text ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
   for (const n of names) {
     if (!/^[a-z0-9][a-z0-9.+-]*$/.test(n)) {
@@ -184,8 +238,11 @@ export function parseDurationOption(option: string): (text: string) => number {
   };
 }
 
-/** A commander parser for a size flag: bytes, or K, M, G, T (powers of 1024); with `zero`, 0 too (no limit). */
-export function parseSizeOption(flag: string, o: { zero?: boolean } = {}): (text: string) => number {
+/**
+ * A commander parser for a size flag: bytes, or K, M, G, T (powers of 1024); with `zero`, 0
+ * too (no limit); with `least`, no size below it (`least` bytes, e.g. 1 MiB for a log).
+ */
+export function parseSizeOption(flag: string, o: { zero?: boolean; least?: number } = {}): (text: string) => number {
   return (text) => {
     if (o.zero === true && text.trim() === '0') return 0;
     let n = NaN;
@@ -194,13 +251,20 @@ export function parseSizeOption(flag: string, o: { zero?: boolean } = {}): (text
     } catch {
       // said below
     }
+    if (Number.isSafeInteger(n) && n > 0 && o.least !== undefined && n < o.least) {
+      const least = humanBytes(o.least).replace(/\.0 /, ' ');
+      throw new KilnError('usage', `${flag}: "${text}" is ${n} byte${n === 1 ? '' : 's'}, less than the least ${flag} takes, ${least}`, { hint: `give ${least} or more, e.g. ${flag} 100M${o.zero === true ? ' (or 0 for no limit)' : ''}; K, M, G and T are powers of 1024` });
+    }
     if (Number.isSafeInteger(n) && n > 0) return n;
     throw new KilnError('usage', `${flag}: expected a size such as 100M or 1G${o.zero === true ? ' (or 0 for no limit)' : ''}, got "${text}"`, { hint: 'K, M, G and T are powers of 1024' });
   };
 }
 
-/** `--log-limit SIZE`: bytes (K, M, G, T), 0 for no limit. */
-export const parseLogLimit = parseSizeOption('--log-limit', { zero: true });
+/** The smallest `--log-limit`: a log must have room for a failure's last lines (and kiln's own). */
+export const MIN_LOG_LIMIT = 1024 ** 2;
+
+/** `--log-limit SIZE`: bytes (K, M, G, T), at least 1M, 0 for no limit. */
+export const parseLogLimit = parseSizeOption('--log-limit', { zero: true, least: MIN_LOG_LIMIT });
 
 /** `--binnmu N`: a binNMU number, 1 to 999. */
 export function parseBinnmu(text: string): number {

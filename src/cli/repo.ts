@@ -62,9 +62,11 @@ export function registerRepo(program: Command, ctx: CliContext): void {
   addStateOptions(publish);
   publish.action(async (paths: string[], opts: PublishOpts) => {
     const state = layoutFrom(opts);
+    // The input first: a missing or empty .deb folder is the mistake to fix, key or no key.
+    const debs = await collectDebs(paths);
+    const architectures = opts.arch === undefined ? undefined : parseArchList(opts.arch);
     const key = await loadSigningKey(state.root);
     const repoDir = resolve(opts.repo ?? join(state.root, 'repo'));
-    const debs = await collectDebs(paths);
     // A --repo under a missing or read-only directory, or over a file, is the user's path.
     const r = await publishRepo({
       repoDir,
@@ -72,7 +74,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       component: opts.component,
       debs,
       key,
-      ...(opts.arch === undefined ? {} : { architectures: parseArchList(opts.arch) }),
+      ...(architectures === undefined ? {} : { architectures }),
       ...(opts.origin === undefined ? {} : { origin: opts.origin }),
       ...(opts.label === undefined ? {} : { label: opts.label }),
       acquireByHash: opts.byHash,

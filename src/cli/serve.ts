@@ -12,7 +12,7 @@ import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, formatMs, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parseSizeOption, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parsePositive, parseRange, parseSizeOption, type StateOptions } from './options.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
@@ -90,7 +90,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .description('run the build daemon: a REST API under /api/v1 (bearer tokens from `kiln token create`), builds queued per tenant')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--tree <name=dir>', 'a tree clients may build by NAME (repeatable)', parseTreeFlag, [])
-    .option('--max-concurrent-builds <n>', 'builds of different tenants at once (default: $KILN_MAX_CONCURRENT_BUILDS, else 2)', parseJobs)
+    .option('--max-concurrent-builds <n>', 'builds of different tenants at once (default: $KILN_MAX_CONCURRENT_BUILDS, else 2)', parsePositive('--max-concurrent-builds'))
     .option('-j, --jobs <n>', 'job slots of this machine, shared by the running builds (default: number of cores)', parseJobs)
     .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (default 0; see docs/cli.md)', parseCount('--overcommit-cpus'))
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto (default) builds in the env a build names and refuses one that names none; host runs uploaded scripts on this machine without isolation; a tree\'s own kiln.toml sandbox is not used').choices(SANDBOX_CHOICES))
@@ -102,8 +102,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--bundle-max-bytes <size>', `largest bundle upload, as sent (default ${DEFAULT_BUNDLE_LIMITS.maxUploadBytes / 1024 ** 2}M)`, parseSize('--bundle-max-bytes'))
     .option('--bundle-max-extracted <size>', `largest bundle once extracted (default ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2}M)`, parseSize('--bundle-max-extracted'))
     .option('--bundle-quota <size>', "all of one tenant's stored bundles together, as extracted (default: no limit); kiln cache gc removes those older than its --older-than that no build waits for", parseSize('--bundle-quota'))
-    .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parseJobs)
-    .option('--max-priority <n>', "the highest build priority a tenant's token may ask for, 0 to 100 (default 100; admin tokens any)", parseCount('--max-priority'))
+    .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parsePositive('--bundle-max-entries'))
+    .option('--max-priority <n>', "the highest build priority a tenant's token may ask for, 0 to 100 (default 100; admin tokens any)", parseRange('--max-priority', 0, 100))
     .option('--job-timeout <duration>', "no tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', parseSizeOption('--min-free', { zero: true }))
@@ -125,7 +125,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
       ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
       ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
-      ...(opts.maxPriority === undefined ? {} : { maxPriority: Math.min(opts.maxPriority, 100) }),
+      ...(opts.maxPriority === undefined ? {} : { maxPriority: opts.maxPriority }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
         ...(opts.bundleMaxExtracted === undefined ? {} : { maxExtractedBytes: opts.bundleMaxExtracted }),

@@ -41,7 +41,7 @@ export function registerToken(program: Command, ctx: CliContext): void {
     using records = openServerRecords(layoutFrom(opts).root);
     const ids = records.revokeTokens(what);
     if (ids.length === 0) {
-      throw new KilnError('usage', `no live token has the id or tenant "${what}"`, { hint: 'see `kiln token list`' });
+      throw new KilnError('token-not-found', `no live token has the id or tenant "${what}"`, { hint: 'see `kiln token list`' });
     }
     ctx.stdout.write(`kiln: revoked ${ids.length} token(s): ${ids.join(', ')}\n`);
   });

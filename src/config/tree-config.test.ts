@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import { USERINFO_PROBLEM } from './credentials.ts';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { KilnError } from '../errors.ts';
 import { join } from 'node:path';
 import { parseTreeConfig } from './tree-config.ts';
 import { emptyTreeConfig, loadTreeConfig } from './load-tree-config.ts';
@@ -74,9 +75,21 @@ const rows: { name: string; text: string; want: string[] }[] = [
     ],
   },
   { name: 'cpus = 0', text: '[defaults]\ncpus = 0\n', want: ['defaults.cpus: must be greater than 0, got 0'] },
-  { name: 'bad memory', text: '[defaults]\nmemory = "lots"\n', want: ['defaults.memory: invalid size "lots"'] },
+  { name: 'bad memory', text: '[defaults]\nmemory = "lots"\n', want: ['defaults.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"'] },
   { name: 'zero memory', text: '[defaults]\nmemory = "0K"\n', want: ['defaults.memory: must be greater than 0, got "0K"'] },
-  { name: 'bad timeout', text: '[defaults]\ntimeout = "an hour"\n', want: ['defaults.timeout: invalid duration "an hour"'] },
+  { name: 'bad timeout', text: '[defaults]\ntimeout = "an hour"\n', want: ['defaults.timeout: invalid duration "an hour": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"'] },
+  { name: 'memory without a unit is bytes: too little', text: '[defaults]\nmemory = 1\n', want: ['defaults.memory: 1 is 1 byte (a size without a unit counts bytes), less than the least a build may ask for, 1M: use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"'] },
+  { name: 'a duration without a unit', text: '[defaults]\ntimeout = "5"\n', want: ['defaults.timeout: invalid duration "5": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"'] },
+  { name: 'a negative duration', text: '[defaults]\nsilent-timeout = "-5m"\n', want: ['defaults.silent-timeout: invalid duration "-5m": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"'] },
+  {
+    name: 'env that is not an env name',
+    text: 'env = "Bad Env!"\n',
+    want: ['env: "Bad Env!" is not an env name: use lower-case letters, digits, ".", "_" and "-", starting with a letter or digit, at most 64 characters, with {arch} standing for each target arch (e.g. "bookworm-{arch}")'],
+  },
+  { name: 'mirrors as a string, not a table', text: 'mirrors = "http://x"\n', want: ['mirrors: must be a table of NAME = "URL" (a [mirrors] section with lines such as debian = "http://HOST/debian"), got "http://x"'] },
+  { name: 'sandbox not one of the kinds', text: 'sandbox = true\n', want: ['sandbox: expected one of auto, host, chroot, rootless, got true'] },
+  { name: 'a key given twice is named', text: 'env = "a"\nenv = "b"\n', want: ['invalid TOML: trying to redefine an already defined table or value at line 2, column 1 ("env" is given twice: keep one)'] },
+  { name: 'a table given twice is named', text: '[defaults]\ncpus = 1\n[defaults]\n', want: ['invalid TOML: trying to redefine an already defined table or value at line 3, column 2 ("defaults" is given twice: keep one)'] },
   { name: 'zero silent-timeout', text: '[defaults]\nsilent-timeout = "0m"\n', want: ['defaults.silent-timeout: must be greater than 0, got "0m"'] },
   {
     name: 'mirror that is not a URL',
@@ -109,15 +122,15 @@ test('every problem of kiln.toml is reported at once', () => {
   // A key the schema refuses does not hide the checks of the others.
   assert.deepEqual(problems(['archs = ["any", "x86_64"]', '[defaults]', 'memory = "lots"', '[mirrors]', 'debian = "ftp://x"'].join('\n')), [
     'mirrors.debian: a mirror is a base URL starting with http://, https:// or file://',
-    'defaults.memory: invalid size "lots"',
+    'defaults.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"',
     'archs[0]: "any" is for a recipe\'s archs: here name the arches a run builds for, e.g. ["amd64", "arm64"]',
     'archs[1]: "x86_64" is not a Debian architecture name (did you mean "amd64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
   ]);
   // Values that parse but are wrong are reported together too.
   assert.deepEqual(problems('[defaults]\nmemory = "lots"\ntimeout = "x"\nsilent-timeout = "y"\n'), [
-    'defaults.memory: invalid size "lots"',
-    'defaults.timeout: invalid duration "x"',
-    'defaults.silent-timeout: invalid duration "y"',
+    'defaults.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"',
+    'defaults.timeout: invalid duration "x": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
+    'defaults.silent-timeout: invalid duration "y": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
   ]);
 });
 
@@ -147,4 +160,25 @@ test('a mirror with a user name and password in its url is refused without repea
   const got = problems('[mirrors]\nprivate = "https://me:hunter2@mirror.example/debian"\n');
   assert.deepEqual(got, [`mirrors.private: ${USERINFO_PROBLEM}`]);
   assert.ok(!got.join('\n').includes('hunter2'));
+});
+
+test('env may be a template with {arch}', () => {
+  assert.deepEqual(problems('env = "bookworm-{arch}"\n'), []);
+  assert.equal(parseTreeConfig('env = "bookworm-{arch}"\n', FILE).config.env, 'bookworm-{arch}');
+});
+
+test('kiln.toml that is a directory, or a dangling symlink, is config-invalid naming it (not an internal error, not "no kiln.toml")', async () => {
+  await using dir = await tmpDir();
+  const asDir = join(dir.path, 'd');
+  await mkdir(join(asDir, 'kiln.toml'), { recursive: true });
+  await assert.rejects(loadTreeConfig(asDir), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(asDir, 'kiln.toml')} is a directory: kiln.toml must be a file`);
+  const dangling = join(dir.path, 'l');
+  await mkdir(dangling);
+  await symlink(join(dir.path, 'nowhere.toml'), join(dangling, 'kiln.toml'));
+  await assert.rejects(loadTreeConfig(dangling), (e: unknown) =>
+    e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(dangling, 'kiln.toml')} is a dangling symlink (to ${join(dir.path, 'nowhere.toml')}, which does not exist)` && /remove it/.test(e.hint ?? ''));
+  // No kiln.toml at all is still no kiln.toml.
+  const none = join(dir.path, 'n');
+  await mkdir(none);
+  assert.deepEqual(await loadTreeConfig(none), { config: emptyTreeConfig(undefined), diagnostics: [] });
 });

@@ -5,16 +5,16 @@
 
 import { dirname, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { tomlErrorText } from '../lib/toml-error.ts';
+import { tomlProblem } from './toml-problem.ts';
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import { didYouMeanArch, isDebianArch } from '../debian/arch-names.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/instance-spec.ts';
 import { builtinDefaults, type RecipeDefaults } from '../recipes/recipe-defaults.ts';
 import { emptyTreeConfig } from './load-tree-config.ts';
-import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
+import { describeIssue, durationMs, keyPath, memoryBytes, valueAt } from '../recipes/recipe-schema.ts';
+import { isEnvName } from '../envs/names.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from './credentials.ts';
 
 // Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
@@ -54,7 +54,7 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
   try {
     doc = parseToml(text);
   } catch (e) {
-    diagnostics.push({ file, message: tomlErrorText(e) });
+    diagnostics.push({ file, message: tomlProblem(e, text) });
     return { config: empty, diagnostics };
   }
   const parsed = schema.safeParse(doc);
@@ -64,7 +64,9 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     for (const issue of parsed.error.issues) {
       const key = keyPath(issue.path);
       const message =
-        issue.code === 'invalid_format' && key.startsWith('mirrors')
+        issue.code === 'invalid_type' && key === 'mirrors'
+          ? `must be a table of NAME = "URL" (a [mirrors] section with lines such as debian = "http://HOST/debian"), got ${JSON.stringify(valueAt(doc, issue.path))}`
+          : issue.code === 'invalid_format' && key.startsWith('mirrors')
           ? 'a mirror is a base URL starting with http://, https:// or file://'
           : issue.code === 'invalid_key' && key.startsWith('mirrors')
             ? `${JSON.stringify(String(issue.path.at(-1)))} is not a mirror name: use letters, digits, _ and -, starting with a letter or digit`
@@ -91,19 +93,20 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
       diagnostics.push({ file, key, message: (e as Error).message });
     }
   };
-  // "0M" or "0s" parse, but a build with no memory or no time cannot run.
-  const positive = (text: string, n: number): number => {
-    if (n <= 0) throw new Error(`must be greater than 0, got ${JSON.stringify(text)}`);
-    return n;
-  };
+  // The same rules and messages as a recipe's [build]: "0M" or "0s" parse, but a build with
+  // no memory or no time cannot run.
   if (dd.memory !== undefined) {
     const m = dd.memory;
-    attempt('defaults.memory', () => (defaults.memoryBytes = typeof m === 'number' ? m : positive(m, parseSize(m))));
+    attempt('defaults.memory', () => (defaults.memoryBytes = memoryBytes(m)));
   }
-  if (dd.timeout !== undefined) attempt('defaults.timeout', () => (defaults.timeoutMs = positive(dd.timeout!, parseDuration(dd.timeout!))));
+  if (dd.timeout !== undefined) attempt('defaults.timeout', () => (defaults.timeoutMs = durationMs(dd.timeout!)));
   if (dd['silent-timeout'] !== undefined) {
     const t = dd['silent-timeout'];
-    attempt('defaults.silent-timeout', () => (defaults.silentTimeoutMs = positive(t, parseDuration(t))));
+    attempt('defaults.silent-timeout', () => (defaults.silentTimeoutMs = durationMs(t)));
+  }
+  // env names an env, or a template of one with {arch}; another name would fail the run later as a usage error naming neither file nor key.
+  if (d.env !== undefined && !isEnvName(d.env.replaceAll('{arch}', 'amd64'))) {
+    diagnostics.push({ file, key: 'env', message: `${JSON.stringify(d.env)} is not an env name: use lower-case letters, digits, ".", "_" and "-", starting with a letter or digit, at most 64 characters, with {arch} standing for each target arch (e.g. "bookworm-{arch}")` });
   }
   defaults.env = d.env;
   // A run's target archs: a name dpkg does not know would plan nothing and exit 0.

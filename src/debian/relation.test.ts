@@ -6,11 +6,13 @@ import {
   formatGroup,
   formatRelation,
   formatRelations,
+  isArchOrWildcard,
   parseProvides,
   parseRelation,
   parseRelations,
   reduceGroups,
   relationApplies,
+  relationArchProblems,
 } from './relation.ts';
 import type { Relation } from './relation-types.ts';
 
@@ -293,4 +295,20 @@ test('versioned Provides and :any/:native qualifiers keep their parts through pa
     assert.deepEqual(groups[0]!.map((r) => r.archQualifier), [q, q]);
     assert.equal(formatGroup(groups[0]!), `a:${q} (>= 1) | b:${q}`);
   }
+});
+
+test('isArchOrWildcard: arch names and the wildcards dpkg matches an arch with', () => {
+  for (const yes of ['amd64', 'riscv64', 'hurd-amd64', 'any', 'linux-any', 'any-arm64', 'kfreebsd-any', 'any-any', 'gnu-linux-any']) assert.equal(isArchOrWildcard(yes), true, yes);
+  for (const no of ['nonsense', 'amd65', 'all', 'linux', 'foo-any', 'any-foo', '']) assert.equal(isArchOrWildcard(no), false, no);
+});
+
+test('relationArchProblems: unknown names in the arch list, qualifiers that are none', () => {
+  const rel = (t: string): Relation => parseRelation(t).relation!;
+  assert.deepEqual(relationArchProblems(rel('a [amd64 arm64] <!nocheck>')), []);
+  assert.deepEqual(relationArchProblems(rel('a:native')), []);
+  assert.deepEqual(relationArchProblems(rel('a:any')), []);
+  assert.deepEqual(relationArchProblems(rel('a:arm64')), []);
+  assert.equal(relationArchProblems(rel('a [!amd64 !bogus]')).length, 1);
+  assert.match(relationArchProblems(rel('a [bogus]'))[0]!, /^"bogus" in the architecture list is not a Debian architecture name or wildcard/);
+  assert.match(relationArchProblems(rel('a:foo'))[0]!, /^":foo" is not an architecture qualifier: use :any, :native or an arch name/);
 });

@@ -314,21 +314,83 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     text: recipe({ build: { script: null, 'script-file': '"../build.sh"' } }),
     want: ['build.script-file: "../build.sh" must be a file inside the recipe folder (relative, without "..")'],
   },
-  { name: 'memory not a size', text: recipe({ build: { memory: '"lots"' } }), want: ['build.memory: invalid size "lots"'] },
+  { name: 'memory not a size', text: recipe({ build: { memory: '"lots"' } }), want: ['build.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"'] },
   { name: 'memory = 0', text: recipe({ build: { memory: '0' } }), want: ['build.memory: must be greater than 0, got 0'] },
   { name: 'memory = "0"', text: recipe({ build: { memory: '"0M"' } }), want: ['build.memory: must be greater than 0, got "0M"'] },
   {
     name: 'timeout not a duration',
     text: recipe({ build: { timeout: '"30 minutes"' } }),
-    want: ['build.timeout: invalid duration "30 minutes"'],
+    want: ['build.timeout: invalid duration "30 minutes": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"'],
   },
   { name: 'timeout = "0s"', text: recipe({ build: { timeout: '"0s"' } }), want: ['build.timeout: must be greater than 0, got "0s"'] },
   {
     name: 'silent-timeout not a duration',
     text: recipe({ build: { 'silent-timeout': '"soon"' } }),
-    want: ['build.silent-timeout: invalid duration "soon"'],
+    want: ['build.silent-timeout: invalid duration "soon": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"'],
+  },
+  // What the bad-input sweep found accepted without a word.
+  {
+    name: 'a provided version dpkg-deb refuses',
+    text: recipe({ top: { provides: '["foo (= abc)"]' } }),
+    want: ['provides[0]: "foo (= abc)": invalid version "abc": the upstream version must start with a digit (deb-version(7)), e.g. 1.0'],
+  },
+  { name: 'an empty build-depends item', text: recipe({ top: { 'build-depends': '[""]' } }), want: ['build-depends[0]: is empty: name a package (e.g. "zlib" or "zlib (>= 1.2)"), or remove the item'] },
+  { name: 'an empty provides item', text: recipe({ top: { provides: '[" "]' } }), want: ['provides[0]: is empty: name a package this one answers to, or remove the item'] },
+  {
+    name: 'an unknown arch in an arch restriction',
+    text: recipe({ top: { 'build-depends': '["hello [nonsense]"]' } }),
+    want: ['build-depends[0]: "hello [nonsense]": "nonsense" in the architecture list is not a Debian architecture name or wildcard: use names such as amd64, any-arm64 or linux-any, each optionally with "!" before it'],
+  },
+  {
+    name: 'a misspelt negated arch in an arch restriction',
+    text: recipe({ top: { depends: '["hello [!amd65]"]' } }),
+    want: ['depends[0]: "hello [!amd65]": "amd65" in the architecture list is not a Debian architecture name or wildcard (did you mean "amd64"?): use names such as amd64, any-arm64 or linux-any, each optionally with "!" before it'],
+  },
+  {
+    name: 'an arch qualifier that is none',
+    text: recipe({ top: { 'build-depends': '["hello:foo"]' } }),
+    want: ['build-depends[0]: "hello:foo": ":foo" is not an architecture qualifier: use :any, :native or an arch name such as :amd64'],
+  },
+  {
+    name: 'a relation version dpkg-deb refuses',
+    text: recipe({ top: { 'build-depends': '["hello (>= v1)"]' } }),
+    want: ['build-depends[0]: "hello (>= v1)": invalid version "v1": the upstream version must start with a digit (deb-version(7)), e.g. 1.0'],
+  },
+  { name: 'an empty script', text: recipe({ build: { script: '" "' } }), want: ['build.script: is empty: write the build commands (e.g. "make install DESTDIR=$DESTDIR"), or use "true" for a package with no files'] },
+  { name: 'a summary of two lines', text: recipe({ top: { summary: '"one\\ntwo"' } }), want: ['summary: must be one line (it holds a line break): a short description of what the package is'] },
+  { name: 'an empty summary', text: recipe({ top: { summary: '""' } }), want: ['summary: must not be empty: one line saying what the package is'] },
+  { name: 'an empty license', text: recipe({ top: { license: '""' } }), want: ['license: must not be empty: name the license, e.g. "MIT" or an SPDX expression such as "GPL-2.0-or-later"'] },
+  {
+    name: 'memory = 1 (bytes)',
+    text: recipe({ build: { memory: '1' } }),
+    want: ['build.memory: 1 is 1 byte (a size without a unit counts bytes), less than the least a build may ask for, 1M: use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"'],
+  },
+  {
+    name: 'memory = "1.5" (bytes)',
+    text: recipe({ build: { memory: '"1.5"' } }),
+    want: ['build.memory: "1.5" is 1 byte (a size without a unit counts bytes), less than the least a build may ask for, 1M: use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"'],
+  },
+  {
+    name: 'memory = "64K"',
+    text: recipe({ build: { memory: '"64K"' } }),
+    want: ['build.memory: "64K" is 65536 bytes, less than the least a build may ask for, 1M: use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"'],
+  },
+  {
+    name: 'an https url without a host',
+    text: recipe({ sources: [{ url: '"https://"', sha256: `"${SHA}"` }] }),
+    want: ['sources[0].url: "https://" is not a valid URL: write it as https://HOST/path'],
+  },
+  {
+    name: 'a url with a space',
+    text: recipe({ sources: [{ url: '"https://example.org/a b.tar.gz"', sha256: `"${SHA}"` }] }),
+    want: ['sources[0].url: "https://example.org/a b.tar.gz" holds a space or other blank: write it as %20'],
   },
 ];
+
+test('arch restrictions and qualifiers dpkg knows are accepted: names, wildcards, negations, any, native', () => {
+  const text = recipe({ top: { 'build-depends': '["a [linux-any]", "b [!amd64 !riscv64]", "c [any-arm64]", "d:any", "e:native", "f:amd64", "g [kfreebsd-any] <!nocheck>"]', provides: '["h (= 1:2.0~rc1)"]' }, build: { memory: '"1M"' } });
+  assert.deepEqual(lines(diagnosticsOf(text)), []);
+});
 
 for (const row of oneProblem) {
   test(`diagnostic: ${row.name}`, () => {
@@ -363,8 +425,8 @@ test('every problem of a recipe is reported at once', () => {
     'sources[2].dest: "../../x" leaves $SRCDIR: use a relative path without ".."',
     'sources[2].sha256: missing: every https: source needs its sha256',
     'build: has both "script" and "script-file": keep one',
-    'build.memory: invalid size "lots"',
-    'build.timeout: invalid duration "30 minutes"',
+    'build.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"',
+    'build.timeout: invalid duration "30 minutes": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
   ]);
 });
 

@@ -2,15 +2,14 @@
 // caller (scan-tree.ts) reads the files and hashes what the recipe references.
 
 import { parse as parseToml } from 'smol-toml';
-import { tomlErrorText } from '../lib/toml-error.ts';
 import { posix } from 'node:path';
 import type { AltGroup, Provide } from '../debian/relation-types.ts';
-import { parseProvides, parseRelations } from '../debian/relation.ts';
+import { parseProvides, parseRelations, relationArchProblems } from '../debian/relation.ts';
 import { isDebianArch, didYouMeanArch } from '../debian/arch-names.ts';
 import { versionProblem } from '../debian/version.ts';
-import { parseDuration, parseSize } from '../lib/duration.ts';
 import type { Diagnostic } from '../plan/spec.ts';
-import { NAME_RE, describeIssue, keyPath, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
+import { NAME_RE, describeIssue, durationMs, keyPath, memoryBytes as memoryOf, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
+import { tomlProblem } from '../config/toml-problem.ts';
 
 import { builtinDefaults, type RecipeDefaults } from './recipe-defaults.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from '../config/credentials.ts';
@@ -79,6 +78,19 @@ export function recipeVersionProblem(v: string): string | undefined {
   return undefined;
 }
 
+/** What is wrong with an http(s):// or mirror:// source url, or undefined: it must parse, with a host (or mirror name), and hold no space. */
+export function urlProblem(url: string): string | undefined {
+  if (/\s/.test(url)) return `${JSON.stringify(url)} holds a space or other blank: write it as %20`;
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `${JSON.stringify(url)} is not a valid URL: write it as https://HOST/path`;
+  }
+  if (u.hostname === '') return `${JSON.stringify(url)} has no host: write it as https://HOST/path`;
+  return undefined;
+}
+
 export function parseRecipe(
   text: string,
   options: { file: string; folderName: string; defaults?: RecipeDefaults },
@@ -94,7 +106,7 @@ export function parseRecipe(
   try {
     doc = parseToml(text);
   } catch (e) {
-    add(undefined, tomlErrorText(e));
+    add(undefined, tomlProblem(e, text));
     return { ok: false, diagnostics: diags };
   }
 
@@ -129,15 +141,36 @@ export function parseRecipe(
     if (problem !== undefined) add('version', `"${version}" is not a valid version: ${problem}`);
   }
 
+  // summary and license: the schema says they are strings; here, that they say something.
+  const summary = str(raw['summary']);
+  if (summary !== undefined) {
+    if (summary.trim() === '') add('summary', 'must not be empty: one line saying what the package is');
+    else if (/[\r\n]/.test(summary)) add('summary', 'must be one line (it holds a line break): a short description of what the package is');
+  }
+  const license = str(raw['license']);
+  if (license !== undefined && license.trim() === '') add('license', 'must not be empty: name the license, e.g. "MIT" or an SPDX expression such as "GPL-2.0-or-later"');
+
   const relField = (key: string): AltGroup[] => {
     const v = raw[key];
     if (!Array.isArray(v)) return [];
     const groups: AltGroup[] = [];
     v.forEach((item, i) => {
       if (typeof item !== 'string') return;
+      if (item.trim() === '') {
+        add(`${key}[${i}]`, 'is empty: name a package (e.g. "zlib" or "zlib (>= 1.2)"), or remove the item');
+        return;
+      }
       const r = parseRelations(item);
       for (const err of r.errors) add(`${key}[${i}]`, err);
       if (r.groups.length > 1) add(`${key}[${i}]`, `"${item}" holds several relations: give each its own array item`);
+      // What the Debian syntax lets through but a recipe must not: arch names dpkg does not
+      // know (the relation would silently never apply), and versions dpkg-deb refuses.
+      for (const rel of r.groups.flat()) {
+        for (const p of relationArchProblems(rel)) add(`${key}[${i}]`, `${JSON.stringify(item)}: ${p}`);
+        const v = rel.constraint?.version;
+        const problem = v === undefined ? undefined : recipeVersionProblem(v);
+        if (problem !== undefined) add(`${key}[${i}]`, `${JSON.stringify(item)}: invalid version "${v}": ${problem}`);
+      }
       groups.push(...r.groups);
     });
     return groups;
@@ -148,8 +181,17 @@ export function parseRecipe(
   if (Array.isArray(raw['provides'])) {
     raw['provides'].forEach((item, i) => {
       if (typeof item !== 'string') return;
+      if (item.trim() === '') {
+        add(`provides[${i}]`, 'is empty: name a package this one answers to, or remove the item');
+        return;
+      }
       const r = parseProvides(item);
       for (const err of r.errors) add(`provides[${i}]`, err);
+      // The version a package provides is one a relation compares against: a recipe's own version rules.
+      for (const p of r.provides) {
+        const problem = p.version === undefined ? undefined : recipeVersionProblem(p.version);
+        if (problem !== undefined) add(`provides[${i}]`, `${JSON.stringify(item)}: invalid version "${p.version}": ${problem}`);
+      }
       provides.push(...r.provides);
     });
   }
@@ -186,6 +228,8 @@ export function parseRecipe(
           localPath = undefined;
         }
       } else if (/^(https?|mirror):\/\//.test(url)) {
+        const problem = urlProblem(url);
+        if (problem !== undefined) add(`${k}.url`, problem);
         if (url.startsWith('mirror://') && !/^mirror:\/\/[a-z0-9][a-z0-9_-]*\/./i.test(url)) {
           add(`${k}.url`, `"${url}" must look like mirror://NAME/path`);
         }
@@ -206,16 +250,17 @@ export function parseRecipe(
     add('build', 'needs "script" or "script-file"');
   }
   if (script !== undefined && scriptFile !== undefined) add('build', 'has both "script" and "script-file": keep one');
+  if (script !== undefined && script.trim() === '') add('build.script', 'is empty: write the build commands (e.g. "make install DESTDIR=$DESTDIR"), or use "true" for a package with no files');
   if (scriptFile !== undefined && !isSafeRelativePath(scriptFile)) {
     add('build.script-file', `"${scriptFile}" must be a file inside the recipe folder (relative, without "..")`);
   }
   const cpus = typeof build['cpus'] === 'number' ? build['cpus'] : defaults.cpus;
   let memoryBytes = defaults.memoryBytes;
-  if (typeof build['memory'] === 'string' || typeof build['memory'] === 'number') {
+  const memory = build['memory'];
+  // The schema catches a number that is not a whole one above 0.
+  if (typeof memory === 'string' || (typeof memory === 'number' && Number.isInteger(memory) && memory > 0)) {
     try {
-      memoryBytes = typeof build['memory'] === 'number' ? build['memory'] : parseSize(build['memory']);
-      // The schema catches a number 0; "0M" parses, but no build runs in no memory.
-      if (typeof build['memory'] === 'string' && memoryBytes <= 0) add('build.memory', `must be greater than 0, got ${JSON.stringify(build['memory'])}`);
+      memoryBytes = memoryOf(memory);
     } catch (e) {
       add('build.memory', (e as Error).message);
     }
@@ -224,10 +269,7 @@ export function parseRecipe(
     const v = build[key];
     if (typeof v !== 'string') return fallback;
     try {
-      const ms = parseDuration(v);
-      // "0s" would kill every build at once.
-      if (ms <= 0) add(`build.${key}`, `must be greater than 0, got ${JSON.stringify(v)}`);
-      return ms;
+      return durationMs(v);
     } catch (e) {
       add(`build.${key}`, (e as Error).message);
       return fallback;

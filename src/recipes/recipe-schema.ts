@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { closestName } from '../debian/closest-name.ts';
+import { parseDuration, parseSize } from '../lib/duration.ts';
 
 export const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
 
@@ -64,6 +65,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
   string: 'a string',
   array: 'an array',
   object: 'a table',
+  record: 'a table',
 };
 
 /**
@@ -91,6 +93,11 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: re
       return `must be ${issue.inclusive ? 'at least' : 'greater than'} ${String(issue.minimum)}, got ${describeValue(value)}`;
     case 'invalid_union':
       return `expected a size such as "512M" or "2G", got ${describeValue(value)}`;
+    case 'invalid_value':
+      // zod's own wording ("Invalid option: expected one of "a"|"b"") says neither plainly
+      // nor what it got; a schema's own message (skip-checks) is kept.
+      if (!/^Invalid (option|input)/.test(issue.message)) return issue.message;
+      return `expected one of ${issue.values.map(String).join(', ')}, got ${describeValue(value)}`;
     default:
       return issue.message;
   }
@@ -102,6 +109,7 @@ function describeValue(v: unknown, expected?: string): string {
   if (Array.isArray(v)) return 'an array';
   if (v === null) return 'null';
   if (typeof v === 'object') return 'a table';
+  if (typeof v === 'boolean') return String(v);
   return typeof v;
 }
 
@@ -112,6 +120,42 @@ function fixFor(expected: string, v: unknown): string {
   if (expected === 'string' && typeof v === 'boolean') return ` (write it in quotes: "${String(v)}")`;
   if (expected === 'array' && typeof v === 'string') return ` (write it as a list: [${JSON.stringify(v)}])`;
   return '';
+}
+
+/** What a duration may look like, for messages. */
+export const DURATION_FORMS = 'use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"';
+/** What a size may look like, for messages. */
+export const SIZE_FORMS = 'use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"';
+/** The least memory a build may ask for: below it, a size without a unit (bytes) was meant as something else. */
+export const MIN_MEMORY = 1024 ** 2;
+
+/** A duration of a recipe's [build] or kiln.toml's [defaults], in ms; throws a message saying what is accepted. */
+export function durationMs(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    throw new Error(`invalid duration ${JSON.stringify(text)}: ${DURATION_FORMS}`);
+  }
+  // "0s" would kill every build at once.
+  if (ms <= 0) throw new Error(`must be greater than 0, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+/** A build's memory (a string with a unit, or bytes), at least MIN_MEMORY; throws a message saying what is accepted. */
+export function memoryBytes(v: string | number): number {
+  let n: number;
+  try {
+    n = parseSize(v);
+  } catch {
+    throw new Error(`invalid size ${JSON.stringify(v)}: ${SIZE_FORMS}`);
+  }
+  if (n <= 0) throw new Error(`must be greater than 0, got ${JSON.stringify(v)}`);
+  if (n < MIN_MEMORY) {
+    const unit = typeof v === 'number' || /^\s*[\d.]+\s*b?\s*$/i.test(v) ? ' (a size without a unit counts bytes)' : '';
+    throw new Error(`${JSON.stringify(v)} is ${n} byte${n === 1 ? '' : 's'}${unit}, less than the least a build may ask for, 1M: ${SIZE_FORMS}`);
+  }
+  return n;
 }
 
 /** Look up the value at a zod issue path, for messages. */

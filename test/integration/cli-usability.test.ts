@@ -89,7 +89,7 @@ test('an invalid recipe: one problem per indented line in plan, build, status an
   const head = lines.findIndex((l) => /^ {2}broken\s+bad-cpus@\S+\s+1\.0\s+invalid recipe \(2 problems\):$/.test(l));
   assert.ok(head >= 0, plan.stdout);
   assert.match(lines[head + 1]!, /^ {6}\S*bad-cpus\/recipe\.toml: build\.cpus: expected a whole number, got "two"$/);
-  assert.match(lines[head + 2]!, /^ {6}\S*bad-cpus\/recipe\.toml: build\.memory: invalid size "lots"$/);
+  assert.match(lines[head + 2]!, /^ {6}\S*bad-cpus\/recipe\.toml: build\.memory: invalid size "lots": use a number with K, M, G or T/);
   // Only another key is wrong: the version parsed and is shown; bad TOML has none.
   assert.match(plan.stdout, /^ {2}broken\s+unknown-key@\S+\s+1\.0\s+invalid recipe \(1 problem\):\n {6}\S*unknown-key\/recipe\.toml: unknown key "colour"$/m);
   assert.match(plan.stdout, /^ {2}broken\s+bad-toml@\S+\s+\?\s/m);
@@ -98,7 +98,7 @@ test('an invalid recipe: one problem per indented line in plan, build, status an
   const json = await runKiln(['plan', '--tree', tree, '--state', state, '--sandbox', 'host', '--json']);
   const packages = (JSON.parse(json.stdout) as { packages: { name: string; version: string; diagnostics?: { file: string; key: string | null; message: string }[] }[] }).packages;
   const cpus = packages.find((p) => p.name === 'bad-cpus');
-  assert.deepEqual(cpus?.diagnostics?.map((d) => [d.key, d.message]), [['build.cpus', 'expected a whole number, got "two"'], ['build.memory', 'invalid size "lots"']]);
+  assert.deepEqual(cpus?.diagnostics?.map((d) => [d.key, d.message]), [['build.cpus', 'expected a whole number, got "two"'], ['build.memory', 'invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"']]);
   assert.equal(packages.find((p) => p.name === 'good')?.diagnostics, undefined);
 
   const build = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host']);
@@ -109,7 +109,7 @@ test('an invalid recipe: one problem per indented line in plan, build, status an
   const report = await readReport({ state, runId });
   assert.equal(pkgOf(report, 'unknown-key').version, '1.0');
   assert.equal(pkgOf(report, 'bad-cpus').diagnostics?.length, 2);
-  assert.match(pkgOf(report, 'bad-cpus').diagnostics![1]!, /bad-cpus\/recipe\.toml: build\.memory: invalid size "lots"$/);
+  assert.match(pkgOf(report, 'bad-cpus').diagnostics![1]!, /bad-cpus\/recipe\.toml: build\.memory: invalid size "lots": use a number with K, M, G or T/);
   assert.equal(pkgOf(report, 'good').diagnostics, undefined, 'a package without problems keeps the old shape');
   const html = readFileSync(join(state, 'runs', runId, 'report.html'), 'utf8');
   assert.match(html, /<li><code>[^<]*bad-cpus\/recipe\.toml: build\.cpus: [^<]*<\/code><\/li><li><code>[^<]*build\.memory: /);

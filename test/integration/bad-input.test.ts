@@ -1,0 +1,97 @@
+// Bad input at the command line, found by a sweep of kiln's verbs: each is refused up
+// front with the right code (usage and config errors exit 2) and a message naming the
+// flag, file or key and what to do, instead of an internal error, a late download or
+// bootstrap failure, another flag's name, or silence.
+
+import assert from 'node:assert/strict';
+import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { recipeText } from '../helpers/recipe-text.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { explain, runKiln } from '../helpers/run-kiln.ts';
+
+async function tree(root: string, kilnToml?: (dir: string) => Promise<void>): Promise<string> {
+  await mkdir(join(root, 'hello'), { recursive: true });
+  await writeFile(join(root, 'hello', 'recipe.toml'), recipeText({ name: 'hello', script: 'true' }));
+  await kilnToml?.(root);
+  return root;
+}
+
+test('flag values: each message names its own flag, exit 2', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const t = await tree(join(dir.path, 't'));
+  const cases: [string[], RegExp][] = [
+    [['build', '--debian', 'bookworm', '--cpus', '0', 'hello'], /^kiln: error \[usage\]: --cpus: expected a whole number of at least 1, got "0"$/m],
+    [['serve', '--max-concurrent-builds', '0'], /^kiln: error \[usage\]: --max-concurrent-builds: expected a whole number of at least 1, got "0"$/m],
+    [['serve', '--bundle-max-entries', '0'], /^kiln: error \[usage\]: --bundle-max-entries: expected a whole number of at least 1, got "0"$/m],
+    [['serve', '--max-priority', '101'], /^kiln: error \[usage\]: --max-priority: 101 is too large \(at most 100\)$/m],
+    [['build', '--debian', 'bookworm', '--mirror', 'notaurl', 'hello'], /^kiln: error \[usage\]: --mirror: "notaurl" is not an http:\/\/, https:\/\/ or file:\/\/ URL$/m],
+    [['env', 'create', 'x', '--suite', 'bookworm', '--arch', 'amd64', '--mirror', 'notaurl'], /^kiln: error \[usage\]: --mirror: "notaurl" is not an http:\/\/, https:\/\/ or file:\/\/ URL$/m],
+    [['plan', '--tree', t, '--arch', 'amd64,,arm64'], /^kiln: error \[usage\]: --arch: "amd64,,arm64" has an empty item$/m],
+    [['plan', '--tree', t, '--profiles', ''], /^kiln: error \[usage\]: --profiles: "" has an empty name$/m],
+    [['build', '--tree', t, '--log-limit', '1.5'], /^kiln: error \[usage\]: --log-limit: "1\.5" is 1 byte, less than the least --log-limit takes, 1 MiB$/m],
+    [['key', 'create', '--name', ''], /^kiln: error \[usage\]: --name: "" is empty$/m],
+    [['cache', 'gc', '--older-than', '1d', '--older-than', '2d', '--dry-run'], /^kiln: error \[usage\]: --older-than is given more than once$/m],
+    [['history', 'hello', '--arch', 'nonsense'], /^kiln: error \[usage\]: --arch: "nonsense" is not a Debian architecture name$/m],
+  ];
+  for (const [args, message] of cases) {
+    const r = await runKiln([...args, '--state', state], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${explain(r)}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.match(r.stderr, /^ {2}hint: /m, args.join(' '));
+  }
+});
+
+test('kiln.toml that is a directory or a dangling symlink, or names a bad env: config-invalid naming it', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const asDir = await tree(join(dir.path, 'a'), (d) => mkdir(join(d, 'kiln.toml')));
+  const r1 = await runKiln(['plan', '--tree', asDir, '--state', state]);
+  assert.equal(r1.code, 2, explain(r1));
+  assert.match(r1.stderr, new RegExp(`^kiln: error \\[config-invalid\\]: ${join(asDir, 'kiln.toml')} is a directory: kiln.toml must be a file$`, 'm'));
+  const dangling = await tree(join(dir.path, 'b'), (d) => symlink(join(d, 'gone.toml'), join(d, 'kiln.toml')));
+  const r2 = await runKiln(['plan', '--tree', dangling, '--state', state]);
+  assert.equal(r2.code, 2, explain(r2));
+  assert.match(r2.stderr, /\[config-invalid\]: \S+\/kiln\.toml is a dangling symlink \(to \S+\/gone\.toml, which does not exist\)$/m);
+  const badEnv = await tree(join(dir.path, 'c'), (d) => writeFile(join(d, 'kiln.toml'), 'env = "Bad Env!"\n'));
+  const r3 = await runKiln(['plan', '--tree', badEnv, '--state', state]);
+  assert.equal(r3.code, 2, explain(r3));
+  assert.match(r3.stderr, /^kiln: error \[config-invalid\]/m);
+  assert.match(r3.stderr, /kiln\.toml: env: "Bad Env!" is not an env name: use lower-case letters/);
+});
+
+test('history --arch of an arch the package has no builds of names the arches it has', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const t = await tree(join(dir.path, 't'));
+  const build = await runKiln(['build', '--tree', t, '--state', state, '--sandbox', 'host', '--arch', 'amd64'], { timeoutMs: 60_000 });
+  assert.equal(build.code, 0, explain(build));
+  const r = await runKiln(['history', 'hello', '--arch', 'riscv64', '--state', state]);
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /^kiln: error \[package-not-found\]: no recorded builds of "hello" for riscv64 in \S+; it has builds for amd64$/m);
+  assert.match(r.stderr, /^ {2}hint: .*kiln history hello --arch amd64/m);
+  const unknown = await runKiln(['history', 'nosuch', '--arch', 'riscv64', '--state', state]);
+  assert.match(unknown.stderr, /no recorded builds of "nosuch" in /);
+});
+
+test('env import of a file that is not a tarball, token revoke of no token, repo publish of an empty folder without a key', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const notTar = join(dir.path, 'afile');
+  await writeFile(notTar, 'not a tar\n');
+  const imp = await runKiln(['env', 'import', 'z', notTar, '--state', state]);
+  assert.equal(imp.code, 2, explain(imp));
+  assert.match(imp.stderr, /^kiln: error \[usage\]: \S+afile: not a root tarball: neither a tar archive nor a zstd, xz, gzip or bzip2 compressed one$/m);
+  const revoke = await runKiln(['token', 'revoke', 'nosuch', '--state', state]);
+  assert.equal(revoke.code, 2, explain(revoke));
+  assert.match(revoke.stderr, /^kiln: error \[token-not-found\]: no live token has the id or tenant "nosuch"$/m);
+  const empty = join(dir.path, 'debs');
+  await mkdir(empty);
+  for (const what of [empty, join(dir.path, 'missing')]) {
+    const pub = await runKiln(['repo', 'publish', what, '--state', state]);
+    assert.equal(pub.code, 2, explain(pub));
+    assert.match(pub.stderr, /^kiln: error \[usage\]: \S+: (has no \.deb files|no such file or directory)$/m, 'the input is checked before the key');
+  }
+});
