@@ -41,7 +41,16 @@ const HASH_CONCURRENCY = 8;
  * given, receives the header of every ELF file (path → machine and class), read along
  * with its hash.
  */
-export async function buildManifest(dir: string, options: { signal?: AbortSignal; elf?: Map<string, ElfHeader> } = {}): Promise<ManifestEntry[]> {
+export async function buildManifest(
+  dir: string,
+  options: {
+    signal?: AbortSignal;
+    elf?: Map<string, ElfHeader>;
+    /** With `holding`: the paths of the files that hold any of these bytes are pushed there (the buildpaths check). */
+    needles?: readonly Buffer[];
+    holding?: string[];
+  } = {},
+): Promise<ManifestEntry[]> {
   const { signal } = options;
   const entries: ManifestEntry[] = [];
   const files: { index: number; abs: string }[] = [];
@@ -77,13 +86,14 @@ export async function buildManifest(dir: string, options: { signal?: AbortSignal
       if (f === undefined) break;
       const e = entries[f.index];
       if (e === undefined) continue;
-      if (options.elf === undefined) {
+      if (options.elf === undefined && options.holding === undefined) {
         entries[f.index] = { ...e, sha256: await sha256File(f.abs, { signal }) };
       } else {
-        const { sha256: sum, head } = await sha256FileHead(f.abs, 20, { signal });
+        const { sha256: sum, head, found } = await sha256FileHead(f.abs, 20, { signal, ...(options.holding === undefined ? {} : { needles: options.needles ?? [] }) });
         entries[f.index] = { ...e, sha256: sum };
-        const header = elfHeader(head);
-        if (header !== undefined) options.elf.set(e.path, header);
+        const header = options.elf === undefined ? undefined : elfHeader(head);
+        if (header !== undefined) options.elf!.set(e.path, header);
+        if (found) options.holding!.push(e.path);
       }
     }
   };

@@ -66,8 +66,16 @@ export interface PutOptions {
   readonly knownAbsent?: boolean;
   /** The caller knows destDir is empty (the sandbox told it without listing it). */
   readonly destEmpty?: boolean;
-  /** Checks the output's ELF files (path → header) before anything is stored; throws to refuse it. */
-  readonly checkElf?: (elf: ReadonlyMap<string, ElfHeader>) => void;
+  /**
+   * The output checks (execute/output-checks.ts), run on a non-empty output before
+   * anything is stored; `run` throws to refuse it. The manifest walk reads each file's ELF
+   * header when `readElf`, and notes the files holding any of `needles`.
+   */
+  readonly check?: {
+    readonly readElf: boolean;
+    readonly needles: readonly Buffer[];
+    readonly run: (found: { entries: readonly ManifestEntry[]; elf: ReadonlyMap<string, ElfHeader> | undefined; holding: readonly string[] }) => void;
+  };
   readonly signal?: AbortSignal;
 }
 
@@ -241,9 +249,11 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     mkdirSync(work);
     let stored = false;
     try {
-      const elf = o.checkElf === undefined || empty ? undefined : new Map<string, ElfHeader>();
-      const entries = empty ? [] : await buildManifest(o.destDir, { signal: o.signal, ...(elf === undefined ? {} : { elf }) });
-      if (elf !== undefined && elf.size > 0) o.checkElf!(elf);
+      const check = empty ? undefined : o.check;
+      const elf = check?.readElf === true ? new Map<string, ElfHeader>() : undefined;
+      const holding: string[] | undefined = check !== undefined && check.needles.length > 0 ? [] : undefined;
+      const entries = empty ? [] : await buildManifest(o.destDir, { signal: o.signal, ...(elf === undefined ? {} : { elf }), ...(holding === undefined ? {} : { needles: check!.needles, holding }) });
+      check?.run({ entries, elf, holding: holding ?? [] });
       const archivePath = join(work, ARCHIVE);
       const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
       let size = 0;

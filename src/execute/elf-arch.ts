@@ -6,8 +6,7 @@
 // Allowed besides the arch's own machine: BPF objects (loaded into the kernel, any arch),
 // 32-bit x86 in amd64 packages (multilib, x32), and anything under a firmware folder
 // (blobs for devices, not for the CPU). A recipe that ships such files on purpose sets
-// `skip-checks = ["arch"]` under [build].
-import { KilnError } from '../errors.ts';
+// `skip-checks = ["arch"]` under [build]. The check's finding is made in output-checks.ts.
 import type { ElfHeader } from '../lib/elf-header.ts';
 
 const EM = { i386: 3, m68k: 4, mips: 8, parisc: 15, ppc: 20, ppc64: 21, s390: 22, arm: 40, sh: 42, sparcv9: 43, ia64: 50, x86_64: 62, aarch64: 183, riscv: 243, bpf: 247, loongarch: 258, alpha: 0x9026 } as const;
@@ -38,7 +37,8 @@ const ARCH_ELF: Readonly<Record<string, readonly (readonly [number, 32 | 64])[]>
   sparc64: [[EM.sparcv9, 64]],
 };
 
-function describe(h: ElfHeader): string {
+/** `x86-64, 64-bit`. */
+export function describeElf(h: ElfHeader): string {
   return `${MACHINE_NAMES[h.machine] ?? `machine ${h.machine}`}, ${h.bits}-bit`;
 }
 
@@ -54,15 +54,4 @@ export function foreignElfFiles(elf: ReadonlyMap<string, ElfHeader>, arch: strin
     out.push({ path, header });
   }
   return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-/** Throws `wrong-arch` naming the first files when a package for `arch` holds ELF files of another machine. */
-export function assertElfArch(elf: ReadonlyMap<string, ElfHeader>, arch: string): void {
-  const bad = foreignElfFiles(elf, arch);
-  if (bad.length === 0) return;
-  const first = bad.slice(0, 3).map((b) => `${b.path} (${describe(b.header)})`).join(', ');
-  const more = bad.length > 3 ? ` and ${bad.length - 3} more` : '';
-  throw new KilnError('wrong-arch', `this package is built for ${arch}, but its output holds ELF files for another machine: ${first}${more}`, {
-    hint: `every ELF file must be for ${arch}'s machine. A script that compiled for the build machine must cross-compile for $KILN_ARCH (CC=TRIPLET-gcc or configure --host=TRIPLET, where "dpkg-architecture -a${arch} -qDEB_HOST_GNU_TYPE" prints TRIPLET), or build in an env of ${arch} (--env "bookworm-{arch}"); a package that ships other machines' files on purpose sets skip-checks = ["arch"] under [build]`,
-  });
 }

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { statfsSync, writeFileSync, type StatsFs } from 'node:fs';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { mkdir } from 'node:fs/promises';
-import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
+import { artifactPath, type ArtifactStore, type PutOptions } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
@@ -23,8 +23,7 @@ import type { RunResult, Sandbox, SandboxBackend, SandboxEnv } from '../sandbox/
 import { buildEnvironment } from './build-env.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
-import { assertElfArch } from './elf-arch.ts';
-import type { ElfHeader } from '../lib/elf-header.ts';
+import { assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
 import { rebuildScript } from './rebuild-script.ts';
 import { recipeHashOf } from '../plan/spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
@@ -100,6 +99,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
         ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
         ...(outcome.keptWorkspace === undefined ? {} : { keptWorkspace: outcome.keptWorkspace }),
+        ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
         // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
         inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
         startedAt: outcome.startedAt,
@@ -139,6 +139,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     let infraError: string | undefined;
     /** 1, or 2 when kiln's own side cut the first attempt off (the loop below). */
     let attemptNo = 1;
+    /** What the output checks found that does not refuse the output (output-checks.ts). */
+    let warnings: OutputFinding[] = [];
     const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
       failed = true;
       jl.note(`failed: ${message}`);
@@ -195,7 +197,22 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         break;
       }
 
+      function outputCheck(sandbox: Sandbox): NonNullable<PutOptions['check']> {
+        const skip = spec.build.skipChecks ?? [];
+        const buildPaths = [sandbox.inside.src, sandbox.inside.dest, sandbox.inside.sysroot];
+        return {
+          readElf: job.arch !== 'all' && !skip.includes('arch'),
+          needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
+          run: ({ entries, elf, holding }) => {
+            const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, skip });
+            warnings = found.filter((f) => f.severity === 'warning');
+            assertNoOutputErrors(found);
+          },
+        };
+      }
+
       async function runPhases(sandbox: Sandbox): Promise<JobOutcome> {
+        warnings = [];
         phase('fetch');
         let dscName = '';
         try {
@@ -300,12 +317,13 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             // The early cutoff above just found no artifact for this key.
             knownAbsent: job.why.kind !== 'forced',
             destEmpty: sandbox.destUntouched?.() === true,
-            // The arch check: an arch-specific package's ELF files must be for its arch.
-            ...(job.arch === 'all' || spec.debian !== undefined || spec.build.skipChecks?.includes('arch') === true ? {} : { checkElf: (elf: ReadonlyMap<string, ElfHeader>) => assertElfArch(elf, job.arch) }),
+            // The output checks (a recipe's; a Debian build's output is .debs): errors refuse it.
+            ...(spec.debian !== undefined ? {} : { check: outputCheck(sandbox) }),
             signal,
           });
+          for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
           jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
-          return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit };
+          return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 ? {} : { warnings: warnings.map((w) => `${w.check}: ${w.message}`) }) };
         } catch (e) {
           if (signal.aborted) return cancelled(exit);
           return fail('pack-failed', messageOf(e), exit);

@@ -55,6 +55,7 @@ ${STATE_ORDER.map((s) => `<li class="state s-${s}${report.counts[s] === 0 ? ' ze
 ${blame(failed, skippedBy, anchors)}
 ${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p, options, anchors, skippedBy)).join('\n'))}
 ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 'Reason'))}
+${section('warnings', `Output warnings (${ordered.filter((p) => (p.warnings ?? []).length > 0).length})`, warningTable(ordered.filter((p) => (p.warnings ?? []).length > 0)))}
 ${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause', anchors))}
 ${section('cancelled', `Cancelled (${of('cancelled').length})`, causeTable(of('cancelled'), 'Cause'))}
 ${section('reproducibility', `Reproducibility (${(report.reproducibility ?? []).filter((r) => r.status === 'reproducible').length} of ${(report.reproducibility ?? []).length} bit-identical)`, reproTable(report.reproducibility ?? []))}
@@ -136,6 +137,17 @@ function causeTable(list: readonly ReportPackage[], what: string, anchors: Reado
 <thead><tr><th>Package</th><th>${what}</th></tr></thead>
 <tbody>
 ${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${causeCell(p, anchors)}</td></tr>`).join('\n')}
+</tbody>
+</table>`;
+}
+
+/** Built packages the output checks warned about (docs/recipes.md, "Output checks"), one warning a line. */
+function warningTable(list: readonly ReportPackage[]): string {
+  if (list.length === 0) return '';
+  return `<table>
+<thead><tr><th>Package</th><th>Warning</th></tr></thead>
+<tbody>
+${list.map((p) => `<tr><td>${pkgName(p)}</td><td><ul class="diags">${(p.warnings ?? []).map((w) => `<li>${esc(w)}</li>`).join('')}</ul></td></tr>`).join('\n')}
 </tbody>
 </table>`;
 }

@@ -33,6 +33,8 @@ export interface ReportPackage {
   readonly reason?: FailureReason;
   /** skipped: the job ids (`name@arch`) of the failed packages that caused the skip (present only then). */
   readonly skippedBecause?: readonly string[];
+  /** built: what the output checks warned of, `check: message` each (present only then). */
+  readonly warnings?: readonly string[];
 }
 
 export interface RunReport {
@@ -123,6 +125,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     ...(diagnostics.length === 0 ? {} : { diagnostics }),
     ...(reason === null ? {} : { reason }),
     ...(because === undefined ? {} : { skippedBecause: [because] }),
+    ...(j.warnings === undefined || j.warnings.length === 0 ? {} : { warnings: j.warnings }),
   };
 }
 

@@ -2,6 +2,7 @@
 // (unknown keys are errors). Semantic checks (relations, paths, sizes) live in
 // parse-recipe.ts, so that every problem is reported at once with its key.
 
+import { OUTPUT_CHECKS } from '../execute/output-checks.ts';
 import { z } from 'zod';
 import { closestName } from '../debian/closest-name.ts';
 import { parseDuration, parseSize } from '../lib/duration.ts';
@@ -22,7 +23,7 @@ const buildSchema = z.strictObject({
   memory: z.union([z.string(), z.number().int().positive()]).optional(),
   timeout: z.string().optional(),
   'silent-timeout': z.string().optional(),
-  'skip-checks': z.array(z.enum(['arch'], { error: 'not a check kiln has: the checks are "arch"' })).optional(),
+  'skip-checks': z.array(z.enum(OUTPUT_CHECKS, { error: `not a check kiln has: the checks are ${OUTPUT_CHECKS.map((c) => `"${c}"`).join(', ')}` })).optional(),
 });
 
 export const recipeSchema = z.strictObject({

@@ -86,6 +86,8 @@ export function toJob(r: Row): JobRecord {
   const userMs = intOrNull(r, 'user_ms');
   const systemMs = intOrNull(r, 'system_ms');
   const maxRssKb = intOrNull(r, 'max_rss_kb');
+  // Absent from rows read with a column list that leaves it out.
+  const warnings = r['warnings'] === undefined ? null : jsonOrNull<string[]>(r, 'warnings');
   return {
     runId: str(r, 'run_id'),
     jobId: str(r, 'job_id'),
@@ -110,6 +112,7 @@ export function toJob(r: Row): JobRecord {
     log: strOrNull(r, 'log'),
     artifact: strOrNull(r, 'artifact'),
     outputHash: strOrNull(r, 'output_hash'),
+    ...(warnings === null ? {} : { warnings }),
   };
 }
 

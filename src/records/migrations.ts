@@ -234,6 +234,14 @@ export const migrations: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 10,
+    name: 'jobs: what the output checks warned of',
+    sql: `
+      -- JSON array of \`check: message\` (execute/output-checks.ts); NULL when none.
+      ALTER TABLE jobs ADD COLUMN warnings TEXT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

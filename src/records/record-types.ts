@@ -44,6 +44,8 @@ export interface JobRecord {
   readonly signal: string | null;
   readonly rusage: Rusage | null;
   readonly log: string | null;
+  /** What the output checks warned of (`check: message`); absent when nothing. */
+  readonly warnings?: readonly string[];
   readonly artifact: string | null;
   readonly outputHash: string | null;
 }
@@ -103,6 +105,8 @@ export interface JobEndInput {
   readonly exitCode?: number | null;
   readonly signal?: string | null;
   readonly rusage?: Rusage;
+  /** What the output checks warned of (`check: message`). */
+  readonly warnings?: readonly string[];
   readonly startedAt: number;
   readonly endedAt: number;
 }

@@ -24,7 +24,7 @@ export const DURATION_WINDOW = 5;
 
 const JOB_COLUMNS = `j.run_id, j.job_id, j.attempt, j.name, j.version, j.arch, j.state, j.key, j.why, j.cause,
   j.failure_reason, j.started_at, j.ended_at, j.duration_ms, j.exit_code, j.signal, j.user_ms, j.system_ms,
-  j.max_rss_kb, j.log, j.artifact, j.output_hash`;
+  j.max_rss_kb, j.log, j.artifact, j.output_hash, j.warnings`;
 const INPUT_COLUMNS = `i.recipe_hash, i.sources_hash, i.env_id, i.dep_outputs`;
 const LATEST_ATTEMPT = `j.attempt = (SELECT max(attempt) FROM jobs WHERE run_id = j.run_id AND job_id = j.job_id)`;
 
@@ -87,13 +87,14 @@ export class Records extends SqlStore {
     const attempt = this.#openAttempt(e);
     this.stmt(
       `UPDATE jobs SET state = ?, key = ?, output_hash = ?, artifact = ?, failure_reason = ?, cause = ?,
-         exit_code = ?, signal = ?, user_ms = ?, system_ms = ?, max_rss_kb = ?,
+         exit_code = ?, signal = ?, user_ms = ?, system_ms = ?, max_rss_kb = ?, warnings = ?,
          started_at = coalesce(started_at, ?), ended_at = ?, duration_ms = ? - coalesce(started_at, ?)
        WHERE run_id = ? AND job_id = ? AND attempt = ?`,
     ).run(
       e.state, e.key, e.outputHash ?? null, e.artifact ?? null, e.failure?.reason ?? null, e.failure?.message ?? null,
       e.exitCode ?? null, e.signal ?? null, e.rusage?.userMs ?? null, e.rusage?.systemMs ?? null,
-      e.rusage?.maxRssKb ?? null, e.startedAt, e.endedAt, e.endedAt, e.startedAt, e.runId, e.jobId, attempt,
+      e.rusage?.maxRssKb ?? null, e.warnings === undefined || e.warnings.length === 0 ? null : JSON.stringify(e.warnings),
+      e.startedAt, e.endedAt, e.endedAt, e.startedAt, e.runId, e.jobId, attempt,
     );
   }
 

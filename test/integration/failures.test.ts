@@ -219,6 +219,29 @@ test('the arch check: a package for riscv64 that installs this machine\'s binari
   assert.equal(wrong.artifact ?? null, null);
 });
 
+test('output checks: a symlink into the workspace fails the build; build paths, /usr/local and setuid are warned of (console, log, report); skip-checks silences them', async () => {
+  await using dir = await tmpDir();
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    linky: recipeText({ name: 'linky', script: 'mkdir -p "$DESTDIR/usr/lib"\necho x > "$DESTDIR/usr/lib/libx.so.1"\nln -s "$DESTDIR/usr/lib/libx.so.1" "$DESTDIR/usr/lib/libx.so"' }),
+    leaky: recipeText({ name: 'leaky', script: 'mkdir -p "$DESTDIR/usr/lib/pkgconfig" "$DESTDIR/usr/local/bin"\necho "prefix=$DESTDIR/usr" > "$DESTDIR/usr/lib/pkgconfig/leaky.pc"\necho x > "$DESTDIR/usr/local/bin/x"\nchmod 4755 "$DESTDIR/usr/local/bin/x"' }),
+    quiet: recipeText({ name: 'quiet', script: 'mkdir -p "$DESTDIR/usr/lib/pkgconfig"\necho "prefix=$DESTDIR/usr" > "$DESTDIR/usr/lib/pkgconfig/q.pc"' }).replace('[build]\n', '[build]\nskip-checks = ["buildpaths"]\n'),
+    clean: recipeText({ name: 'clean', script: 'mkdir -p "$DESTDIR/usr/lib"\necho x > "$DESTDIR/usr/lib/libc.so.1"\nln -sr "$DESTDIR/usr/lib/libc.so.1" "$DESTDIR/usr/lib/libc.so"' }),
+  });
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host']);
+  assert.equal(r.code, 1, explain(r));
+  const report = JSON.parse(await readFile(/report: (\S+)\.html/.exec(r.stdout + r.stderr)![1] + '.json', 'utf8')) as { packages: { name: string; state: string; reason?: string; cause: string | null; warnings?: string[]; log: string | null }[] };
+  const pkg = (name: string) => report.packages.find((p) => p.name === name)!;
+  assert.deepEqual(report.packages.map((p) => `${p.name} ${p.state}`).sort(), ['clean built', 'leaky built', 'linky failed', 'quiet built']);
+  assert.equal(pkg('linky').reason, 'pack-failed');
+  assert.match(pkg('linky').cause ?? '', /symlinks into the build's workspace, which point nowhere once installed: usr\/lib\/libx\.so -> \/\S+\/dest\/usr\/lib\/libx\.so\.1/);
+  assert.deepEqual(pkg('leaky').warnings?.map((w) => w.slice(0, w.indexOf(':'))), ['buildpaths', 'hierarchy', 'permissions']);
+  assert.match(pkg('leaky').warnings![0]!, /1 file holds the paths the build ran at .*: usr\/lib\/pkgconfig\/leaky\.pc$/);
+  assert.equal(pkg('quiet').warnings, undefined);
+  assert.equal(pkg('clean').warnings, undefined);
+  assert.match(r.stdout, /built +leaky@\S+ in .*\n +warning: buildpaths: /);
+  assert.match(await readFile(pkg('leaky').log!, 'utf8'), /warning \(buildpaths\): .*\n.*-ffile-prefix-map=\$SRCDIR=\./);
+});
+
 test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-runs the build as it ran', async () => {
   await using dir = await tmpDir();
   // Fails unless a file the user adds to $SRCDIR is there; says what it saw.

@@ -88,6 +88,7 @@ export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => voi
           line(e.at, 'unchanged', `${e.jobId}: its dependencies' outputs are unchanged (early cutoff)`);
         } else {
           line(e.at, e.state, `${e.jobId} in ${took}`);
+          for (const warning of e.warnings ?? []) w.write(`           warning: ${warning} (kiln logs ${e.name} says what to do)\n`);
         }
         return;
       }

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ManifestEntry } from '../cache/archive.ts';
+import { isKilnError } from '../errors.ts';
+import type { ElfHeader } from '../lib/elf-header.ts';
+import { assertNoOutputErrors, checkOutput, type OutputCheckInput } from './output-checks.ts';
+
+const W = '/w/run/p_amd64';
+const PATHS = [`${W}/src`, `${W}/dest`, `${W}/sysroot`];
+const file = (path: string, mode = 0o644): ManifestEntry => ({ path, type: 'file', mode, size: 1 });
+const dir = (path: string, mode = 0o755): ManifestEntry => ({ path, type: 'dir', mode, size: 0 });
+const link = (path: string, target: string): ManifestEntry => ({ path, type: 'symlink', mode: 0o777, size: 0, target });
+const input = (entries: ManifestEntry[], o: Partial<OutputCheckInput> = {}): OutputCheckInput => ({ entries, arch: 'amd64', holding: [], buildPaths: PATHS, skip: [], ...o });
+/** `check severity` of each finding. */
+const kinds = (i: OutputCheckInput): string[] => checkOutput(i).map((f) => `${f.check} ${f.severity}`);
+
+test('checkOutput: what each check finds, and what it lets through', () => {
+  const rows: [string, OutputCheckInput, string[]][] = [
+    ['a clean package', input([dir('usr'), dir('usr/bin'), file('usr/bin/x', 0o755), link('usr/lib/libx.so', 'libx.so.1'), link('usr/bin/y', '/usr/bin/x'), dir('tmp', 0o1777)]), []],
+    ['a symlink into $DESTDIR', input([link('usr/lib/libx.so', `${W}/dest/usr/lib/libx.so.1`)]), ['symlinks error']],
+    ['a symlink to the workspace itself', input([link('usr/share/x', `${W}/src`)]), ['symlinks error']],
+    ['a symlink to a path that merely starts alike is fine', input([link('usr/lib/x', `${W}/srcfoo`)]), []],
+    ['files holding the build paths', input([file('usr/lib/libx.la'), file('usr/bin/x')], { holding: ['usr/lib/libx.la'] }), ['buildpaths warning']],
+    ['a relative symlink whose text holds one', input([link('usr/lib/x', `..${W}/dest/x`)]), ['buildpaths warning']],
+    ['outside the usual folders', input([file('home/me/.bashrc'), dir('build')]), ['hierarchy warning']],
+    ['under /usr/local', input([file('usr/local/bin/x')]), ['hierarchy warning']],
+    ['a world-writable file and directory', input([file('etc/x', 0o666), dir('var/x', 0o777)]), ['permissions warning']],
+    ['setuid', input([file('usr/bin/su', 0o4755)]), ['permissions warning']],
+    ['a sticky world-writable directory is fine', input([dir('var/tmp', 0o1777)]), []],
+    ['skipped checks find nothing', input([link('usr/lib/x', `${W}/dest/x`), file('home/x', 0o4777)], { skip: ['symlinks', 'hierarchy', 'permissions'] }), []],
+  ];
+  for (const [name, i, want] of rows) assert.deepEqual(kinds(i), want, name);
+});
+
+test('checkOutput: the arch check, and errors refuse the output with their hint', () => {
+  const elf = new Map<string, ElfHeader>(['a', 'b', 'c', 'd', 'e'].map((n) => [`usr/bin/${n}`, { machine: 62, bits: 64 }]));
+  const found = checkOutput(input([], { elf, arch: 'riscv64' }));
+  assert.deepEqual(found.map((f) => f.check), ['arch']);
+  assert.throws(() => assertNoOutputErrors(found), (e: unknown) => {
+    assert.ok(isKilnError(e) && e.code === 'wrong-arch');
+    assert.equal(e.message, 'this package is built for riscv64, but its output holds ELF files for another machine: usr/bin/a (x86-64, 64-bit), usr/bin/b (x86-64, 64-bit), usr/bin/c (x86-64, 64-bit) and 2 more');
+    assert.match(e.hint ?? '', /dpkg-architecture -ariscv64 -qDEB_HOST_GNU_TYPE/);
+    assert.match(e.hint ?? '', /skip-checks = \["arch"\]/);
+    return true;
+  });
+  assert.deepEqual(checkOutput(input([], { elf, arch: 'amd64' })), []);
+  assert.deepEqual(checkOutput(input([], { elf, arch: 'riscv64', skip: ['arch'] })), []);
+  const link = checkOutput(input([{ path: 'usr/lib/libx.so', type: 'symlink', mode: 0o777, size: 0, target: `${W}/dest/usr/lib/libx.so.1` }]));
+  assert.throws(() => assertNoOutputErrors(link), (e: unknown) => isKilnError(e) && e.code === 'bad-output' && /ln -sr/.test(e.hint ?? '') && /usr\/lib\/libx\.so -> /.test(e.message));
+  // Warnings alone refuse nothing.
+  assertNoOutputErrors(checkOutput(input([{ path: 'home/x', type: 'file', mode: 0o666, size: 1 }])));
+});

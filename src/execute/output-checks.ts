@@ -1,0 +1,149 @@
+// The output checks of a recipe build (poudriere's stage-qa, BitBake's insane.bbclass),
+// run on what the build installed before it is packed. Pure: the manifest walk gives the
+// entries, the ELF headers and the files that hold the build's own paths.
+//
+//   arch         an arch-specific package's ELF files are for its arch (elf-arch.ts)   error
+//   symlinks     an absolute symlink into the build's workspace: it points nowhere once
+//                installed                                                             error
+//   buildpaths   files that hold the paths the build ran at ($SRCDIR, $DESTDIR,
+//                $SYSROOT): the output then differs from one build to the next on the
+//                host sandbox, so early cutoff cannot keep dependents up to date; and a
+//                libtool .la or pkg-config .pc file with them misleads what builds on it  warning
+//   hierarchy    files outside the usual hierarchy (/home, /tmp, /build…) or under
+//                /usr/local (the build did not use $PREFIX)                              warning
+//   permissions  world-writable files or directories (without the sticky bit), and
+//                setuid or setgid files                                                  warning
+//
+// A recipe turns a check off with `skip-checks = ["NAME", …]` under [build]. Errors refuse
+// the output (the build fails with reason pack-failed); warnings are said in the log, on
+// the console and in the report.
+import type { ManifestEntry } from '../cache/archive.ts';
+import { KilnError } from '../errors.ts';
+import type { ElfHeader } from '../lib/elf-header.ts';
+import { foreignElfFiles, describeElf } from './elf-arch.ts';
+
+export const OUTPUT_CHECKS = ['arch', 'symlinks', 'buildpaths', 'hierarchy', 'permissions'] as const;
+export type OutputCheck = (typeof OUTPUT_CHECKS)[number];
+
+export interface OutputFinding {
+  readonly check: OutputCheck;
+  readonly severity: 'error' | 'warning';
+  readonly message: string;
+  readonly hint: string;
+}
+
+export interface OutputCheckInput {
+  readonly entries: readonly ManifestEntry[];
+  /** ELF headers by path (the arch check); undefined when it is not run. */
+  readonly elf?: ReadonlyMap<string, ElfHeader>;
+  /** The package's arch (the arch check). */
+  readonly arch: string;
+  /** Files (paths relative to $DESTDIR) whose content holds one of `buildPaths`. */
+  readonly holding: readonly string[];
+  /** The paths the build ran at, as it saw them ($SRCDIR, $DESTDIR, $SYSROOT). */
+  readonly buildPaths: readonly string[];
+  readonly skip: readonly string[];
+}
+
+/** Top-level folders a package installs into; anything else is outside the usual hierarchy. */
+const USUAL_TOP = new Set(['bin', 'boot', 'etc', 'lib', 'lib32', 'lib64', 'libx32', 'opt', 'sbin', 'srv', 'usr', 'var']);
+
+/** Name the first few paths, and how many more. */
+function some(paths: readonly string[]): string {
+  const first = paths.slice(0, 3).join(', ');
+  return paths.length > 3 ? `${first} and ${paths.length - 3} more` : first;
+}
+
+export function checkOutput(input: OutputCheckInput): OutputFinding[] {
+  const out: OutputFinding[] = [];
+  const on = (c: OutputCheck): boolean => !input.skip.includes(c);
+  const skipHint = (c: OutputCheck): string => `a package that means it sets skip-checks = ["${c}"] under [build]`;
+
+  if (on('arch') && input.elf !== undefined) {
+    const bad = foreignElfFiles(input.elf, input.arch);
+    if (bad.length > 0) {
+      out.push({
+        check: 'arch',
+        severity: 'error',
+        message: `this package is built for ${input.arch}, but its output holds ELF files for another machine: ${some(bad.map((b) => `${b.path} (${describeElf(b.header)})`))}`,
+        hint: `every ELF file must be for ${input.arch}'s machine. A script that compiled for the build machine must cross-compile for $KILN_ARCH (CC=TRIPLET-gcc or configure --host=TRIPLET, where "dpkg-architecture -a${input.arch} -qDEB_HOST_GNU_TYPE" prints TRIPLET), or build in an env of ${input.arch} (--env "bookworm-{arch}"); ${skipHint('arch')}`,
+      });
+    }
+  }
+
+  const intoWorkspace = (target: string): boolean => input.buildPaths.some((p) => target === p || target.startsWith(`${p}/`));
+  if (on('symlinks')) {
+    const bad = input.entries.filter((e) => e.type === 'symlink' && e.target !== undefined && e.target.startsWith('/') && intoWorkspace(e.target));
+    if (bad.length > 0) {
+      out.push({
+        check: 'symlinks',
+        severity: 'error',
+        message: `symlinks into the build's workspace, which point nowhere once installed: ${some(bad.map((e) => `${e.path} -> ${e.target}`))}`,
+        hint: `make them relative (ln -sr "$DESTDIR/usr/lib/libfoo.so.1" "$DESTDIR/usr/lib/libfoo.so") or absolute to the installed path (ln -s /usr/lib/libfoo.so.1 …); ${skipHint('symlinks')}`,
+      });
+    }
+  }
+
+  if (on('buildpaths')) {
+    const links = input.entries.filter((e) => e.type === 'symlink' && e.target !== undefined && !e.target.startsWith('/') && input.buildPaths.some((p) => e.target!.includes(p)));
+    const paths = [...input.holding, ...links.map((e) => e.path)].sort();
+    if (paths.length > 0) {
+      out.push({
+        check: 'buildpaths',
+        severity: 'warning',
+        message: `${paths.length} file${paths.length === 1 ? '' : 's'} hold${paths.length === 1 ? 's' : ''} the paths the build ran at (${input.buildPaths[0]}…): ${some(paths)}`,
+        hint: `such an output differs from one build to the next, so early cutoff rebuilds what depends on it, and a libtool .la or pkg-config .pc file with these paths misleads what builds on it: compile with -ffile-prefix-map=$SRCDIR=. (CFLAGS="-O2 -ffile-prefix-map=$SRCDIR=."), remove libtool archives (rm -f "$DESTDIR"/usr/lib/*.la); ${skipHint('buildpaths')}`,
+      });
+    }
+  }
+
+  if (on('hierarchy')) {
+    const outside = input.entries.filter((e) => e.type !== 'dir' && !USUAL_TOP.has(e.path.split('/')[0]!)).map((e) => e.path);
+    const local = input.entries.filter((e) => e.type !== 'dir' && e.path.startsWith('usr/local/')).map((e) => e.path);
+    if (outside.length > 0) {
+      out.push({
+        check: 'hierarchy',
+        severity: 'warning',
+        message: `installed outside /usr, /etc, /var, /opt and the other usual folders: ${some(outside)}`,
+        hint: `install under $DESTDIR$PREFIX (PREFIX is /usr), not into the build's own folders; ${skipHint('hierarchy')}`,
+      });
+    }
+    if (local.length > 0) {
+      out.push({
+        check: 'hierarchy',
+        severity: 'warning',
+        message: `installed under /usr/local, where the build's $PREFIX (/usr) should have put it: ${some(local)}`,
+        hint: `pass the prefix to the build (./configure --prefix="$PREFIX", cmake -DCMAKE_INSTALL_PREFIX="$PREFIX", make PREFIX="$PREFIX"); ${skipHint('hierarchy')}`,
+      });
+    }
+  }
+
+  if (on('permissions')) {
+    const writable = input.entries.filter((e) => e.type !== 'symlink' && (e.mode & 0o002) !== 0 && !(e.type === 'dir' && (e.mode & 0o1000) !== 0)).map((e) => e.path);
+    const setid = input.entries.filter((e) => e.type === 'file' && (e.mode & 0o6000) !== 0).map((e) => `${e.path} (${(e.mode & 0o7777).toString(8)})`);
+    if (writable.length > 0) {
+      out.push({
+        check: 'permissions',
+        severity: 'warning',
+        message: `world-writable: ${some(writable)}`,
+        hint: `anyone on the machine it is installed on could change them: install them 0644 (files) or 0755 (directories) (install -m 0644 …, chmod o-w …); ${skipHint('permissions')}`,
+      });
+    }
+    if (setid.length > 0) {
+      out.push({
+        check: 'permissions',
+        severity: 'warning',
+        message: `setuid or setgid: ${some(setid)}`,
+        hint: `a program that runs with its owner's rights must be meant to; if it is, ${skipHint('permissions')}`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Throws `bad-output` for the first error finding (its hint with it). */
+export function assertNoOutputErrors(findings: readonly OutputFinding[]): void {
+  const error = findings.find((f) => f.severity === 'error');
+  if (error === undefined) return;
+  throw new KilnError(error.check === 'arch' ? 'wrong-arch' : 'bad-output', error.message, { hint: error.hint });
+}
