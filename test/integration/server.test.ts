@@ -37,7 +37,7 @@ function makeTree(dir: string, prefix: string, gate: string): string {
   pkg(`${prefix}-base`, `echo building-base\n${install(`${prefix}-base`)}`);
   pkg(
     `${prefix}-slow`,
-    `echo first-line\nhead -c 3000000 /dev/zero > blob\nfor i in $(seq 1 1200); do test -f '${gate}' && break; sleep 0.05; done\necho second-line\n${install(`${prefix}-slow`)}`,
+    `echo "first""-line"\nhead -c 3000000 /dev/zero > blob\nfor i in $(seq 1 1200); do test -f '${gate}' && break; sleep 0.05; done\necho "second""-line"\n${install(`${prefix}-slow`)}`,
     [`${prefix}-base`],
   );
   pkg(`${prefix}-top`, `echo top\n${install(`${prefix}-top`)}`, [`${prefix}-slow`]);

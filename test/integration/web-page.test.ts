@@ -53,7 +53,7 @@ test('the build page in chromium: a job runs, its log is followed live, it turns
     recipe(
       'slow',
       // Busy for a moment (something to sample), then waits (bounded) for the test's gate file.
-      `echo first-line\nfor i in $(seq 1 400); do test -f '${gate}' && break; sleep 0.05; done\necho second-line\nmkdir -p "$DESTDIR/usr/share/slow"\necho slow > "$DESTDIR/usr/share/slow/slow.txt"`,
+      `echo "first""-line"\nfor i in $(seq 1 400); do test -f '${gate}' && break; sleep 0.05; done\necho "second""-line"\nmkdir -p "$DESTDIR/usr/share/slow"\necho slow > "$DESTDIR/usr/share/slow/slow.txt"`,
     ),
   );
   const state = join(dir.path, 'state');
