@@ -122,10 +122,11 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       const took = formatMs(Date.parse(result.report.end ?? new Date().toISOString()) - Date.parse(result.report.start));
       if (opts.json) {
         ctx.stdout.write(
-          `${JSON.stringify({ type: 'summary', runId: result.runId, state: result.state, counts: c, report: join(result.reportDir, 'report.json') })}\n`,
+          `${JSON.stringify({ type: 'summary', runId: result.runId, state: result.state, counts: c, ...(result.ignored === 0 ? {} : { ignored: result.ignored }), report: join(result.reportDir, 'report.json') })}\n`,
         );
       } else {
-        ctx.stdout.write(`kiln: run ${result.runId} ${result.state} in ${took}: ${summaryCounts(c)}\n` + `report: ${join(result.reportDir, 'report.html')}\n`);
+        const ignored = result.ignored === 0 ? '' : `; ${result.ignored} of the broken ignored by their recipes`;
+        ctx.stdout.write(`kiln: run ${result.runId} ${result.state} in ${took}: ${summaryCounts(c)}${ignored}\n` + `report: ${join(result.reportDir, 'report.html')}\n`);
       }
       ctx.exitCode = result.state === 'cancelled' ? 130 : result.state === 'failed' ? 1 : 0;
     } finally {

@@ -72,6 +72,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         state: n.state,
         why: n.why ?? null,
         reason: n.broken ?? null,
+        ...(n.ignored ? { ignored: true } : {}),
         // Own depends that do not resolve (it builds; what build-depends on it is broken).
         ...(n.unmetDepends === undefined ? {} : { unmetDepends: n.unmetDepends }),
         waitsFor: n.waitsFor,
@@ -107,6 +108,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       }
       ctx.stdout.write(`${out.join('\n')}\n`);
     }
-    ctx.exitCode = counts.broken > 0 ? 1 : 0;
+    // Packages a recipe's `ignore` breaks (and what needs only them) do not fail the plan.
+    ctx.exitCode = p.plan.nodes.some((n) => n.state === 'broken' && !n.ignored) ? 1 : 0;
   });
 }

@@ -119,6 +119,8 @@ export type KilnEvent =
       readonly at: number;
       readonly state: 'done' | 'failed' | 'cancelled';
       readonly counts: Readonly<Record<JobState, number>>;
+      /** How many of the broken a recipe's `ignore` accounts for (they do not fail the run); absent when none. */
+      readonly ignored?: number;
     };
 
 export type KilnEventType = KilnEvent['type'];

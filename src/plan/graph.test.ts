@@ -393,3 +393,28 @@ test('a misspelt dependency or target gets a did-you-mean, a merely short one do
   assert.throws(() => graph([spec('greeter')], { targets: ['greeterr'] }), (e: unknown) => isKilnError(e) && e.code === 'target-not-found' && e.message.endsWith('(did you mean "greeter"?)'));
   assert.throws(() => graph([spec('greeter')], { targets: ['gr*x'] }), (e: unknown) => isKilnError(e) && !e.message.includes('did you mean'));
 });
+
+test('ignore: the package and what needs only ignored packages are broken but ignored; a real breakage is not hidden by one', () => {
+  const ig = (name: string, o: Parameters<typeof spec>[1] = {}): PackageSpec => ({ ...spec(name, o), ignore: 'needs a GPU to build' });
+  const g = graph([
+    ig('gpu'),
+    spec('viewer', { bdeps: ['gpu'] }),
+    spec('suite', { bdeps: ['viewer'] }),
+    spec('both', { bdeps: ['gpu', 'nosuch'] }),
+    spec('either', { bdeps: ['gpu | soft'] }),
+    spec('soft'),
+    ig('odd', { bdeps: ['nosuch'] }),
+  ]);
+  assert.deepEqual(states(g), {
+    'gpu@amd64': 'ignored: needs a GPU to build',
+    'viewer@amd64': 'needs gpu, which is ignored: needs a GPU to build',
+    'suite@amd64': 'needs viewer, which is ignored: needs gpu, which is ignored: needs a GPU to build',
+    'both@amd64': 'needs nosuch, which is not in the tree',
+    'either@amd64': '',
+    'soft@amd64': '',
+    'odd@amd64': 'ignored: needs a GPU to build; needs nosuch, which is not in the tree',
+  });
+  const ignored = g.nodes.filter((n) => n.ignored).map((n) => n.name).sort();
+  assert.deepEqual(ignored, ['gpu', 'suite', 'viewer']);
+  assert.deepEqual(g.byId.get('either@amd64')!.waitsFor, ['soft@amd64'], 'an alternative passes an ignored package over');
+});

@@ -23,6 +23,8 @@ export interface GraphNode {
   readonly waitsFor: readonly string[];
   /** Set when the node cannot be built, with the reason chain. */
   readonly broken: string | undefined;
+  /** Broken only because its recipe, or that of everything broken it needs, says `ignore`: it does not fail the run. */
+  readonly ignored: boolean;
   /**
    * Its own `depends` that do not resolve (a typo, a package not in the tree), when it is
    * not broken: it builds, but whatever build-depends on it is broken. Undefined when none.
@@ -67,7 +69,7 @@ export function buildGraph(input: GraphInput): Graph {
   for (const spec of input.specs) {
     for (const arch of archsOf(spec, input.archs)) {
       const id = jobIdOf(spec.name, arch);
-      draftsById.set(id, draft(id, spec.name, spec.version, arch, spec, NONE));
+      draftsById.set(id, draft(id, spec.name, spec.version, arch, spec, spec.ignore === undefined ? NONE : [`${IGNORED}${spec.ignore}`]));
       candidates.push({ nodeId: id, name: spec.name, version: spec.version, provides: spec.provides, arch, num: -1 });
     }
   }
@@ -166,13 +168,16 @@ export function buildGraph(input: GraphInput): Graph {
   const { sel, adj, cycles, stageProblems } = round;
   const m = sel.length;
 
-  // Broken: own problems, cycles, then anything that waits for a broken node.
+  // Broken: own problems, cycles, then anything that waits for a broken node. Ignored:
+  // broken by its own `ignore` alone, or by ignored nodes alone.
   const broken: (string | undefined)[] = new Array(m);
+  const ignored = new Uint8Array(m);
   for (let k = 0; k < m; k++) {
     const i = sel[k]!;
     const d = drafts[i]!;
     if (d.problems.length > 0) broken[k] = d.problems.join('; ');
     else if (stageProblems[i] !== undefined) broken[k] = stageProblems[i];
+    if (d.spec?.ignore !== undefined && d.problems.length === 1) ignored[k] = 1;
   }
   const cyclic = new Uint8Array(m);
   for (const cycle of cycles) {
@@ -194,8 +199,11 @@ export function buildGraph(input: GraphInput): Graph {
       const bad = adj[k]!.filter((w) => broken[w] !== undefined);
       if (bad.length === 0) continue;
       // The first broken dependency's chain, and the names of the others: every one is
-      // named, and the text grows with the depth of the graph, not with its paths.
-      broken[k] = brokenText(drafts, sel, drafts[sel[k]!]!.arch, bad, broken[bad[0]!]!);
+      // named, and the text grows with the depth of the graph, not with its paths. A
+      // dependency broken for real comes first: the chain then says what to fix.
+      bad.sort((a, b) => ignored[a]! - ignored[b]!);
+      ignored[k] = bad.every((w) => ignored[w] === 1) ? 1 : 0;
+      broken[k] = brokenText(drafts, sel, drafts[sel[k]!]!.arch, bad, broken[bad[0]!]!, ignored[k] === 1);
       changed = true;
     }
   }
@@ -205,15 +213,18 @@ export function buildGraph(input: GraphInput): Graph {
     const d = drafts[sel[k]!]!;
     const w = adj[k]!;
     const unmetDepends = broken[k] === undefined && d.runtimeProblems.length > 0 ? d.runtimeProblems : undefined;
-    return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k], unmetDepends };
+    return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k], ignored: ignored[k] === 1, unmetDepends };
   });
   const byId = new Map<string, GraphNode>();
   for (const x of nodes) byId.set(x.id, x);
   return { nodes, byId };
 }
 
-/** `needs X, which is broken (also broken: Y, Z): <X's own reason, first line>` for the broken dependencies `bad` of a node of `arch`. */
-function brokenText(drafts: readonly Draft[], sel: ArrayLike<number>, arch: string, bad: readonly number[], firstCause: string): string {
+/** How an ignored package's own reason starts (recipe key `ignore`). */
+export const IGNORED = 'ignored: ';
+
+/** `needs X, which is broken (also broken: Y, Z): <X's own reason, first line>` for the broken dependencies `bad` of a node of `arch`; `which is ignored` when all of them are. */
+function brokenText(drafts: readonly Draft[], sel: ArrayLike<number>, arch: string, bad: readonly number[], firstCause: string, allIgnored = false): string {
   // A dependency of another arch (a :native tool) is named with its arch; "all" is every arch's.
   const label = (w: number): string => {
     const d = drafts[sel[w]!]!;
@@ -221,7 +232,8 @@ function brokenText(drafts: readonly Draft[], sel: ArrayLike<number>, arch: stri
   };
   const first = label(bad[0]!);
   const others = new Set(bad.slice(1).map(label).filter((l) => l !== first));
-  const also = others.size === 0 ? '' : ` (also broken: ${[...others].join(', ')})`;
+  const also = others.size === 0 ? '' : ` (also ${allIgnored ? 'ignored' : 'broken'}: ${[...others].join(', ')})`;
+  if (allIgnored) return `needs ${first}, which is ignored${also}: ${headOf(firstCause).startsWith(IGNORED) ? headOf(firstCause).slice(IGNORED.length) : headOf(firstCause)}`;
   return `needs ${first}, which is broken${also}: ${headOf(firstCause)}`;
 }
 

@@ -235,7 +235,7 @@ test('keys: own key covers recipe, sources, env and arch; full key is order-free
 
 test('makePlan: keys of unsorted waitsFor are the keys execute computes', () => {
   const node = (id: string, waitsFor: string[]): GraphNode => ({
-    id, name: id.split('@')[0]!, version: '1', arch: 'amd64', spec: spec(id.split('@')[0]!), buildDeps: waitsFor, waitsFor, broken: undefined, unmetDepends: undefined,
+    id, name: id.split('@')[0]!, version: '1', arch: 'amd64', spec: spec(id.split('@')[0]!), buildDeps: waitsFor, waitsFor, broken: undefined, ignored: false, unmetDepends: undefined,
   });
   const nodes = [node('a@amd64', []), node('b@amd64', []), node('c@amd64', ['b@amd64', 'a@amd64'])];
   const w = newWorld();

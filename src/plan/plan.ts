@@ -102,6 +102,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       buildDeps: node.buildDeps,
       waitsFor: node.waitsFor,
       broken: node.broken,
+      ignored: node.ignored,
       unmetDepends: node.unmetDepends,
       state: d.state,
       why: d.state === 'to-build' ? d.why : undefined,

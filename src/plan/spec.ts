@@ -60,6 +60,11 @@ export interface PackageSpec {
   readonly env: string | undefined;
   /** Set for a Debian source package: built with dpkg-buildpackage instead of build.script. */
   readonly debian?: DebianBuildSpec;
+  /**
+   * Why the package is not built (recipe key `ignore`, poudriere's IGNORE): it is broken
+   * with this reason, and so is what needs it, but neither fails the run.
+   */
+  readonly ignore?: string;
 }
 
 /** A problem found while reading input, located by file and key. */

@@ -49,3 +49,11 @@ export function failedDependencyOf(cause: string | null | undefined): { readonly
   const m = cause == null ? null : SKIPPED.exec(cause);
   return m === null ? undefined : { name: m[1]!, arch: m[2]! };
 }
+
+/**
+ * A broken package's cause that a recipe's `ignore` accounts for (plan/graph.ts writes it):
+ * `ignored: REASON`, or `needs X, which is ignored…` when all it needs that is broken is.
+ */
+export function isIgnoredCause(cause: string | null | undefined): boolean {
+  return cause != null && (cause.startsWith('ignored: ') || /^needs \S+(?: \(\S+\))?, which is ignored[:( ]/.test(cause));
+}

@@ -12,7 +12,7 @@ import type { FailureReason, JobState } from '../plan/job.ts';
 import type { ReasonKind } from '../plan/reason.ts';
 import type { JobRecord, Records } from '../records/records.ts';
 import { renderReportHtml } from './report-html.ts';
-import { diagnosticsOf, failedDependencyOf } from './report-diagnostics.ts';
+import { diagnosticsOf, failedDependencyOf, isIgnoredCause } from './report-diagnostics.ts';
 
 export interface ReportPackage {
   readonly name: string;
@@ -33,6 +33,8 @@ export interface ReportPackage {
   readonly reason?: FailureReason;
   /** skipped: the job ids (`name@arch`) of the failed packages that caused the skip (present only then). */
   readonly skippedBecause?: readonly string[];
+  /** broken: true when a recipe's `ignore` accounts for it (it does not fail the run; present only then). */
+  readonly ignored?: true;
   /** built: what the output checks warned of, `check: message` each (present only then). */
   readonly warnings?: readonly string[];
 }
@@ -125,6 +127,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     ...(diagnostics.length === 0 ? {} : { diagnostics }),
     ...(reason === null ? {} : { reason }),
     ...(because === undefined ? {} : { skippedBecause: [because] }),
+    ...(state === 'broken' && isIgnoredCause(j.cause) ? { ignored: true as const } : {}),
     ...(j.warnings === undefined || j.warnings.length === 0 ? {} : { warnings: j.warnings }),
   };
 }

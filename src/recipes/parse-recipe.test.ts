@@ -210,6 +210,11 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     want: ['sources[0].url: "ftp://dl.example/x.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
   },
   {
+    name: 'ignore says why in one line',
+    text: recipe({ top: { ignore: '""' } }),
+    want: ['ignore: must say in one line why the package is not built (e.g. "needs a GPU to build"), or be removed'],
+  },
+  {
     name: 'skip-checks names only checks there are',
     text: recipe({ build: { 'skip-checks': '["arch", "lint"]' } }),
     want: ['build.skip-checks[1]: not a check kiln has: the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions"'],

@@ -44,6 +44,8 @@ export interface RecipeDraft {
   readonly silentTimeoutMs: number | undefined;
   readonly skipChecks: readonly string[];
   readonly env: string | undefined;
+  /** Why this package is not built (poudriere's IGNORE), when the recipe says so. */
+  readonly ignore?: string;
 }
 
 export type ParseOutcome =
@@ -141,6 +143,8 @@ export function parseRecipe(
     if (problem !== undefined) add('version', `"${version}" is not a valid version: ${problem}`);
   }
 
+  const ignore = str(raw['ignore']);
+  if (ignore !== undefined && (ignore.trim() === '' || /[\r\n]/.test(ignore))) add('ignore', 'must say in one line why the package is not built (e.g. "needs a GPU to build"), or be removed');
   // summary and license: the schema says they are strings; here, that they say something.
   const summary = str(raw['summary']);
   if (summary !== undefined) {
@@ -308,6 +312,7 @@ export function parseRecipe(
       timeoutMs,
       silentTimeoutMs,
       skipChecks: d.build['skip-checks'] ?? [],
+      ...(d.ignore === undefined ? {} : { ignore: d.ignore }),
       env: defaults.env,
     },
   };

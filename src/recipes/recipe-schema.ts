@@ -38,6 +38,7 @@ export const recipeSchema = z.strictObject({
   provides: z.array(z.string()).optional(),
   sources: z.array(sourceSchema).optional(),
   build: buildSchema,
+  ignore: z.string().optional(),
 });
 
 export type RawRecipe = z.infer<typeof recipeSchema>;

@@ -335,6 +335,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
     recipeHash,
     sourcesHash,
     env: draft.env,
+    ...(draft.ignore === undefined ? {} : { ignore: draft.ignore }),
   };
 }
 

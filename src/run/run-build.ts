@@ -50,6 +50,8 @@ export interface BuildResult {
   readonly runId: string;
   readonly state: 'done' | 'failed' | 'cancelled';
   readonly counts: Record<JobState, number>;
+  /** How many of the broken are so because of a recipe's `ignore` (they do not fail the run). */
+  readonly ignored: number;
   readonly report: RunReport;
   readonly reportDir: string;
 }
@@ -247,8 +249,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     });
     unsubscribe();
     for (const s of finalState.values()) counts[s]++;
-    const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken > 0 ? 'failed' : 'done';
-    bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts });
+    // Broken packages a recipe's `ignore` accounts for do not fail the run (poudriere's IGNORE).
+    const ignored = plan.nodes.filter((n) => n.state === 'broken' && n.ignored).length;
+    const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken - ignored > 0 ? 'failed' : 'done';
+    bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
     recorder.flush();
 
     const report = buildReport(records, runId);
@@ -276,10 +280,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       if (done !== undefined && done.reproducibility.length > 0) {
         const withRepro = { ...report, reproducibility: done.reproducibility };
         await writeReport(state.root, withRepro);
-        return { runId, state: runState, counts, report: withRepro, reportDir };
+        return { runId, state: runState, counts, ignored, report: withRepro, reportDir };
       }
     }
-    return { runId, state: runState, counts, report, reportDir };
+    return { runId, state: runState, counts, ignored, report, reportDir };
   } finally {
     clearInterval(heartbeat);
     // The run's workspace folder is empty unless --keep-failed kept something in it. Its

@@ -264,3 +264,41 @@ test('build profiles: --profiles nocheck drops <!nocheck> relations, reaches the
   assert.equal(bad.code, 2, explain(bad));
   assert.match(bad.stderr, /--profiles: "No Check" is not a build profile name/);
 });
+
+test('ignore: an ignored package and what needs only it are broken, said why, and fail neither plan nor build; a real breakage still does', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  const write = async (name: string, text: string): Promise<void> => {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), text);
+  };
+  await write('gpu', recipeText({ name: 'gpu', script: 'exit 1' }).replace('license = "MIT"', 'license = "MIT"\nignore = "needs a GPU to build"'));
+  await write('viewer', recipeText({ name: 'viewer', deps: ['gpu'], script: 'true' }));
+  await write('ok', recipeText({ name: 'ok', script: 'true' }));
+
+  const plan = await runKiln(['plan', '--tree', tree, '--state', state, '--json']);
+  assert.equal(plan.code, 0, explain(plan));
+  const planned = JSON.parse(plan.stdout) as { packages: { name: string; state: string; reason: string | null; ignored?: boolean }[] };
+  assert.deepEqual(planned.packages.map((p) => [p.name, p.state, p.reason, p.ignored ?? false]), [
+    ['gpu', 'broken', 'ignored: needs a GPU to build', true],
+    ['ok', 'to-build', null, false],
+    ['viewer', 'broken', 'needs gpu, which is ignored: needs a GPU to build', true],
+  ]);
+  const built = await runKiln(['build', '--tree', tree, '--state', state, '--json']);
+  assert.equal(built.code, 0, explain(built));
+  assert.equal(built.summary?.state, 'done');
+  const report = await readReport(built);
+  assert.deepEqual(statesOf(report), { gpu: 'broken', ok: 'built', viewer: 'broken' });
+  assert.equal((pkgOf(report, 'viewer') as { ignored?: boolean }).ignored, true);
+  assert.equal((pkgOf(report, 'ok') as { ignored?: boolean }).ignored, undefined);
+  const plain = await runKiln(['build', '--tree', tree, '--state', state]);
+  assert.equal(plain.code, 0, explain(plain));
+  assert.match(plain.stdout, /done in .*: .*2 broken; 2 of the broken ignored by their recipes/);
+
+  // A package broken for real still fails the run, next to the ignored ones.
+  await write('typo', recipeText({ name: 'typo', deps: ['nosuch'], script: 'true' }));
+  const again = await runKiln(['build', '--tree', tree, '--state', state, '--json']);
+  assert.equal(again.code, 1, explain(again));
+  assert.equal(again.summary?.state, 'failed');
+});
