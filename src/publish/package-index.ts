@@ -18,6 +18,8 @@ export interface PackageIndexEntry {
   readonly sha256: string;
   /** Where the artifact is, as the lead's publish step names it (relative to the index or absolute). */
   readonly path: string;
+  /** The same archive under packages/, relative to the index (`All/zlib_1.2.13-1_amd64.tar.zst`); absent for a package that installs nothing. */
+  readonly file?: string;
 }
 
 export interface PackageIndex {
@@ -44,6 +46,7 @@ export async function writePackageIndex(
       size: e.size,
       sha256: e.sha256,
       path: e.path,
+      ...(e.file === undefined ? {} : { file: e.file }),
     }))
     .sort(
       (a, b) =>

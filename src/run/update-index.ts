@@ -5,12 +5,13 @@
 
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import { withLock } from '../cache/lock.ts';
 import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';
 import { writePackageIndex, type PackageIndexEntry } from '../publish/package-index.ts';
+import { FILES_DIR, syncPackageFiles } from '../publish/package-files.ts';
 
 export async function updatePackageIndex(
   indexPath: string,
@@ -36,7 +37,9 @@ async function mergeInto(
     for (const p of old.packages ?? []) {
       // An index written before release was an integer held it as a string ("1"): rewritten.
       if (typeof p.release !== 'number') changed = true;
-      entries.set(`${p.name}@${p.arch}`, { ...p, release: Number(p.release) });
+      // Without its file: that is worked out again (withFiles), and compared without it.
+      const { file: _file, ...rest } = p;
+      entries.set(`${p.name}@${p.arch}`, { ...rest, release: Number(p.release) });
     }
   } catch {
     // no index yet, or unreadable: rebuilt from this run
@@ -63,9 +66,19 @@ async function mergeInto(
     if (JSON.stringify(entries.get(id)) !== JSON.stringify(entry)) changed = true;
     entries.set(id, entry);
   }
-  if (!changed) return;
+  // An index written before packages/All existed gets its files once.
+  if (!changed && (existsSync(join(dirname(indexPath), FILES_DIR)) || ![...entries.values()].some((e) => e.path.endsWith('.tar.zst')))) return;
   await mkdir(dirname(indexPath), { recursive: true });
-  await writePackageIndex(indexPath, [...entries.values()]);
+  await writePackageIndex(indexPath, withFiles(indexPath, [...entries.values()]));
+}
+
+/** The entries with `file` set as syncPackageFiles made packages/All match them. */
+function withFiles(indexPath: string, entries: readonly PackageIndexEntry[]): PackageIndexEntry[] {
+  const files = syncPackageFiles(dirname(indexPath), entries);
+  return entries.map(({ file: _old, ...e }) => {
+    const file = files.get(`${e.name}@${e.arch}`);
+    return file === undefined ? e : { ...e, file };
+  });
 }
 
 /** Drop the entries whose artifact is gone (after cache gc); returns how many. */
@@ -79,7 +92,7 @@ export async function pruneIndex(indexPath: string): Promise<number> {
       return 0; // unreadable: the next build rewrites it
     }
     const kept = packages.filter((p) => typeof p.path === 'string' && existsSync(p.path));
-    if (kept.length < packages.length) await writePackageIndex(indexPath, kept);
+    if (kept.length < packages.length) await writePackageIndex(indexPath, withFiles(indexPath, kept));
     return packages.length - kept.length;
   });
 }

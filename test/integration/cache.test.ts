@@ -45,6 +45,12 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
   const first = await build(tree, state);
   assert.equal(first.summary?.counts.built, 3);
   const firstReport = await readReport(first);
+  // packages/All: each archive under its package's name, linked from the index.
+  const index = JSON.parse(await readFile(join(state, 'packages', 'index.json'), 'utf8')) as { packages: { name: string; version: string; arch: string; file?: string; path: string }[] };
+  const files = index.packages.filter((p) => p.path.endsWith('.tar.zst')).map((p) => p.file);
+  assert.ok(files.length > 0);
+  assert.deepEqual(files, index.packages.filter((p) => p.path.endsWith('.tar.zst')).map((p) => `All/${p.name}_${p.version}-1_${p.arch}.tar.zst`));
+  assert.deepEqual((await readdir(join(state, 'packages', 'All'))).sort(), files.map((f) => f!.slice(4)).sort());
 
   const second = await build(tree, state);
   assert.deepEqual(second.summary?.counts, { built: 0, 'up-to-date': 3, failed: 0, skipped: 0, broken: 0, cancelled: 0 });
@@ -109,6 +115,7 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
   const gc2 = await runKiln(['cache', 'gc', '--state', state, '--older-than', '1ms']);
   assert.equal(gc2.code, 0, explain(gc2));
   assert.match(gc2.stdout, /removed artifact/);
+  assert.deepEqual(await readdir(join(state, 'packages', 'All')), [], 'the files of removed artifacts went with their index entries');
   assert.match(gc2.stdout, new RegExp(`removed run ${state}/runs/${lastRun} `));
   const after = await plan(tree, state);
   assert.equal(after['lib'], 'to-build new');
