@@ -43,7 +43,7 @@ export function renderReportHtml(report: RunReport, options: RenderReportOptions
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
+${report.end === null ? '<meta http-equiv="refresh" content="30">\n' : ''}<title>${esc(title)}</title>
 <style>${CSS}</style>
 </head>
 <body>
@@ -52,7 +52,7 @@ ${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === n
 <ul class="counts">
 ${STATE_ORDER.map((s) => `<li class="state s-${s}${report.counts[s] === 0 ? ' zero' : ''}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
 </ul>
-${blame(failed, skippedBy, anchors)}
+${live(report, options)}${blame(failed, skippedBy, anchors)}
 ${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p, options, anchors, skippedBy)).join('\n'))}
 ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 'Reason'))}
 ${section('warnings', `Output warnings (${ordered.filter((p) => (p.warnings ?? []).length > 0).length})`, warningTable(ordered.filter((p) => (p.warnings ?? []).length > 0)))}
@@ -73,6 +73,16 @@ ${ordered.map((p, i) => row(p, i, rank(p.state))).join('\n')}
 </body>
 </html>
 `;
+}
+
+/** While the run goes: what builds now (with its log) and how many wait; the page reloads itself. */
+function live(report: RunReport, options: RenderReportOptions): string {
+  if (report.end !== null || report.running === undefined) return '';
+  const rows = report.running.map((r) => {
+    const log = r.log === null ? '' : options.logHref === undefined ? ` <code>${pathHtml(r.log)}</code>` : ` <a href="${esc(options.logHref(r.log))}">log</a>`;
+    return `<li><b>${esc(r.job)}</b> since ${esc(r.startedAt)}${log}</li>`;
+  });
+  return section('running', `Running (${report.running.length}), ${report.waiting ?? 0} waiting`, `<p class="meta">This page is rewritten while the run goes and reloads itself every 30 s.</p>${rows.length === 0 ? '' : `<ul>${rows.join('')}</ul>`}`) + '\n';
 }
 
 function section(id: string, heading: string, body: string): string {

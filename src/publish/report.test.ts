@@ -10,6 +10,7 @@ import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, readLogTail, relativeHref, writeReport } from './report.ts';
 import { skippedCause } from './report-diagnostics.ts';
+import { renderReportHtml } from './report-html.ts';
 
 function setup(t: TestContext): { dir: string; records: Records; bus: EventBus } {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-report-'));
@@ -32,7 +33,7 @@ function syntheticRun(bus: EventBus, logDir: string, options: { finish?: boolean
   const failLog = join(logDir, 'openssl.log');
   writeFileSync(failLog, Array.from({ length: 80 }, (_, i) => `line ${i + 1}`).join('\n') + '\n');
   const events: KilnEvent[] = [
-    { type: 'run-started', runId: 'run-1', at: T0, tree: '/trees/demo', targets: ['all'], archs: ['amd64'], total: 6, maxJobs: 2 },
+    { type: 'run-started', runId: 'run-1', at: T0, tree: '/trees/demo', targets: ['all'], archs: ['amd64'], total: 6, maxJobs: 2, toBuild: ['zlib@amd64', 'openssl@amd64', 'x@amd64', 'later@amd64'] },
     { type: 'job-settled', ...pkg('make', '4.4'), state: 'up-to-date', key: 'kmake', artifact: '/cache/make.tar', at: T0 + 1 },
     { type: 'job-settled', ...pkg('rust', '1.80'), state: 'broken', cause: 'rust needs llvm (>= 18), which no recipe provides', at: T0 + 1 },
     { type: 'job-started', ...pkg('zlib', '1.3'), why: { kind: 'source-changed' }, attempt: 1, log: '/logs/zlib.log', at: T0 + 10, expectedMs: undefined },
@@ -125,10 +126,18 @@ test('a live run leaves out running jobs; an interrupted one calls them cancelle
   const live = buildReport(records, 'run-1');
   assert.equal(live.end, null);
   assert.equal(live.packages.some((p) => p.name === 'x'), false);
+  // ... and says what builds now and how many wait (the live report.html shows them).
+  assert.deepEqual(live.running, [{ job: 'x@amd64', startedAt: new Date(T0 + 30).toISOString(), log: '/logs/x.log' }]);
+  assert.equal(live.waiting, 1);
+  const page = renderReportHtml(live, { logTail: () => [] });
+  assert.match(page, /<meta http-equiv="refresh" content="30">/);
+  assert.match(page, /Running \(1\), 1 waiting/);
   records.finishRun('run-1', { state: 'cancelled', endedAt: T0 + 9000, counts: {} });
   const cut = buildReport(records, 'run-1');
   assert.equal(cut.packages.find((p) => p.name === 'x')?.state, 'cancelled');
   assert.equal(cut.counts.cancelled, 1);
+  assert.equal(cut.running, undefined);
+  assert.doesNotMatch(renderReportHtml(cut, { logTail: () => [] }), /http-equiv="refresh"|id="running"/);
   rec.dispose();
 });
 

@@ -54,6 +54,9 @@ export interface RunReport {
   readonly counts: Readonly<Record<JobState, number>>;
   /** Sorted by name, then arch. */
   readonly packages: readonly ReportPackage[];
+  /** While the run goes (end null): the jobs building now, and how many wait their turn. */
+  readonly running?: readonly { readonly job: string; readonly startedAt: string; readonly log: string | null }[];
+  readonly waiting?: number;
   /** Debian runs with --verify or --twice: one entry per .deb compared. */
   readonly reproducibility?: readonly ReproducibilityEntry[];
 }
@@ -82,13 +85,17 @@ export function buildReport(records: Records, runId: string): RunReport {
     });
   }
   const packages: ReportPackage[] = [];
+  const running: { job: string; startedAt: string; log: string | null }[] = [];
   const jobs = records.jobsOfRun(runId);
   // name + arch → job id of each failed job: what a skipped package's cause names.
   const failedIds = new Map(jobs.filter((j) => j.state === 'failed').map((j) => [`${j.name} ${j.arch}`, j.jobId]));
   for (const j of jobs) {
     // A job still 'running' in a finished run was cut off (markInterruptedRuns normally
     // fixes the row first); in a live run it is not settled yet and is left out.
-    if (j.state === 'running' && run.state === 'running') continue;
+    if (j.state === 'running' && run.state === 'running') {
+      running.push({ job: j.jobId, startedAt: new Date(j.startedAt ?? run.startedAt).toISOString(), log: j.log });
+      continue;
+    }
     packages.push(toPackage(j, j.state === 'running' ? 'cancelled' : j.state, failedIds));
   }
   packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch));
@@ -104,6 +111,7 @@ export function buildReport(records: Records, runId: string): RunReport {
     ...(KILN_VERSION === undefined ? {} : { kilnVersion: KILN_VERSION }),
     counts,
     packages,
+    ...(run.state === 'running' ? { running, waiting: records.waitingCount(runId) } : {}),
   };
 }
 

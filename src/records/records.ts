@@ -243,6 +243,15 @@ export class Records extends SqlStore {
       });
   }
 
+  /** How many of a run's packages to build have not started yet (none for runs recorded before migration 7). */
+  waitingCount(runId: string): number {
+    const row = this.stmt(
+      `SELECT count(*) AS n FROM runs r, json_each(r.to_build) e
+       WHERE r.id = ? AND r.to_build IS NOT NULL AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.run_id = r.id AND j.job_id = e.value)`,
+    ).get(runId);
+    return Number(row?.['n'] ?? 0);
+  }
+
   getRun(id: string): RunRecord | undefined {
     const row = this.stmt('SELECT * FROM runs WHERE id = ?').get(id);
     return row === undefined ? undefined : toRun(row);

@@ -85,6 +85,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
 /** How often a running build refreshes its sign of life (see buildPlanned). */
 const HEARTBEAT_MS = 5_000;
 
+/** How often the report of a running build is written (KILN_LIVE_REPORT_MS, for tests). */
+const LIVE_REPORT_MS = Number(process.env['KILN_LIVE_REPORT_MS'] ?? '') > 0 ? Number(process.env['KILN_LIVE_REPORT_MS']) : 30_000;
+
 async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan): Promise<BuildResult> {
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
@@ -98,6 +101,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const recorder = recordEvents(bus, records);
   let inUse: { release(): Promise<void> } | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  let liveReport: NodeJS.Timeout | undefined;
+  /** The live report being written, if it is: the final one waits for it (never overwritten by it). */
+  let liveWriting: Promise<unknown> = Promise.resolve();
   try {
     await claimRunWorkspace(state.work, runId);
     const capacity = machineCapacity(req.maxJobs, req.overcommitCpus);
@@ -207,6 +213,17 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         }
       }, HEARTBEAT_MS);
       heartbeat.unref();
+      // The report while the run goes (poudriere's live build page): report.html is written
+      // every LIVE_REPORT_MS from the records, and reloads itself until the run ends.
+      const dir = join(state.runs, runId);
+      bus.emit({ type: 'note', at: Date.now(), text: `report: ${join(dir, 'report.html')} (written every ${LIVE_REPORT_MS / 1000} s while the run goes: open it in a browser)` });
+      liveReport = setInterval(() => {
+        liveWriting = liveWriting.then(async () => {
+          recorder.flush();
+          await writeReport(state.root, buildReport(records, runId));
+        }).catch(() => undefined);
+      }, LIVE_REPORT_MS);
+      liveReport.unref();
     }
     // Why a job never started (cancelled before its turn): the run was stopped, or
     // --fail-fast stopped starting jobs after the first failure.
@@ -255,6 +272,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
     recorder.flush();
 
+    clearInterval(liveReport);
+    await liveWriting;
     const report = buildReport(records, runId);
     const reportDir = join(state.runs, runId);
     await writeReport(state.root, report);
@@ -286,6 +305,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     return { runId, state: runState, counts, ignored, report, reportDir };
   } finally {
     clearInterval(heartbeat);
+    clearInterval(liveReport);
+    await liveWriting;
     // The run's workspace folder is empty unless --keep-failed kept something in it. Its
     // owner file goes whatever ended the run: in a long-lived process (kiln serve) it
     // would make `kiln doctor` take the folder for a live run's.

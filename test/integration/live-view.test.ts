@@ -107,3 +107,39 @@ test('piped output: the Ctrl-C message follows the progress lines without a blan
   assert.doesNotMatch(r.stderr, /(?:^|\n)\nkiln: SIGINT/, JSON.stringify(r.stderr));
   assert.match(r.stdout, /^kiln: run \S+ cancelled in \S+: 0 built, 2 cancelled$/m);
 });
+
+test('the report while the run goes: report.json and report.html name the running job and the waiting ones, reload themselves, and end as the final report', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  const gate = join(dir.path, 'gate');
+  for (const [name, deps, script] of [['slow', [], `for i in $(seq 1 400); do test -f '${gate}' && break; sleep 0.05; done`], ['after', ['slow'], 'true']] as const) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), recipeText({ name, deps: [...deps], script }));
+  }
+  const run = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host'], { env: { KILN_LIVE_REPORT_MS: '200' } });
+  const { readdir, readFile } = await import('node:fs/promises');
+  let live: { end: string | null; running?: { job: string }[]; waiting?: number } | undefined;
+  let html = '';
+  for (let i = 0; i < 200 && live?.running?.length !== 1; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const runs = await readdir(join(state, 'runs')).catch(() => [] as string[]);
+    if (runs.length === 0) continue;
+    live = JSON.parse(await readFile(join(state, 'runs', runs[0]!, 'report.json'), 'utf8').catch(() => '{}')) as typeof live;
+    html = await readFile(join(state, 'runs', runs[0]!, 'report.html'), 'utf8').catch(() => '');
+  }
+  await writeFile(gate, '');
+  const done = await run.done;
+  assert.equal(done.code, 0, done.stderr);
+  assert.match(done.stderr + done.stdout, /kiln: report: \S+report\.html \(written every 0\.2 s while the run goes/);
+  assert.equal(live?.end, null);
+  assert.deepEqual(live?.running?.map((r) => r.job.replace(/@.*/, '')), ['slow']);
+  assert.equal(live?.waiting, 1);
+  assert.match(html, /http-equiv="refresh"/);
+  const runs = await readdir(join(state, 'runs'));
+  const final = JSON.parse(await readFile(join(state, 'runs', runs[0]!, 'report.json'), 'utf8')) as { end: string | null; running?: unknown; counts: { built: number } };
+  assert.notEqual(final.end, null);
+  assert.equal(final.running, undefined, 'the final report is not overwritten by a live one');
+  assert.equal(final.counts.built, 2);
+  assert.doesNotMatch(await readFile(join(state, 'runs', runs[0]!, 'report.html'), 'utf8'), /http-equiv="refresh"/);
+});
