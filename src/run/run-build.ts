@@ -216,7 +216,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       // The report while the run goes (poudriere's live build page): report.html is written
       // every LIVE_REPORT_MS from the records, and reloads itself until the run ends.
       const dir = join(state.runs, runId);
-      bus.emit({ type: 'note', at: Date.now(), text: `report: ${join(dir, 'report.html')} (written every ${LIVE_REPORT_MS / 1000} s while the run goes: open it in a browser)` });
+      // (A daemon's tenants see the build's page instead: the path is the daemon's.)
+      if (req.onDaemon !== true) bus.emit({ type: 'note', at: Date.now(), text: `report: ${join(dir, 'report.html')} (written every ${LIVE_REPORT_MS / 1000} s while the run goes: open it in a browser)` });
       liveReport = setInterval(() => {
         liveWriting = liveWriting.then(async () => {
           recorder.flush();
