@@ -22,6 +22,9 @@ import type { RunState, JobCounts, RunRecord, JobRecord, JobInputs, JobRecordWit
 /** How many recent successful builds learnedDurations looks at. */
 export const DURATION_WINDOW = 5;
 
+/** The cause recorded for a job early cutoff settled (status, history, the report show it). */
+export const EARLY_CUTOFF_CAUSE = "early cutoff: its dependencies' outputs are unchanged, so its artifact is too";
+
 const JOB_COLUMNS = `j.run_id, j.job_id, j.attempt, j.name, j.version, j.arch, j.state, j.key, j.why, j.cause,
   j.failure_reason, j.started_at, j.ended_at, j.duration_ms, j.exit_code, j.signal, j.user_ms, j.system_ms,
   j.max_rss_kb, j.log, j.artifact, j.output_hash, j.warnings`;
@@ -91,7 +94,9 @@ export class Records extends SqlStore {
          started_at = coalesce(started_at, ?), ended_at = ?, duration_ms = ? - coalesce(started_at, ?)
        WHERE run_id = ? AND job_id = ? AND attempt = ?`,
     ).run(
-      e.state, e.key, e.outputHash ?? null, e.artifact ?? null, e.failure?.reason ?? null, e.failure?.message ?? null,
+      e.state, e.key, e.outputHash ?? null, e.artifact ?? null, e.failure?.reason ?? null,
+      // A job that ended up to date after it was started: early cutoff found its artifact.
+      e.failure?.message ?? (e.state === 'up-to-date' ? EARLY_CUTOFF_CAUSE : null),
       e.exitCode ?? null, e.signal ?? null, e.rusage?.userMs ?? null, e.rusage?.systemMs ?? null,
       e.rusage?.maxRssKb ?? null, e.warnings === undefined || e.warnings.length === 0 ? null : JSON.stringify(e.warnings),
       e.startedAt, e.endedAt, e.endedAt, e.startedAt, e.runId, e.jobId, attempt,
