@@ -54,6 +54,9 @@ export interface ArtifactMeta extends ArtifactInfo {
   readonly createdAt: string;
 }
 
+/** An up-to-date hit refreshes an artifact's last use (meta.json's mtime) when it is older than this. */
+export const USE_MARK_MS = 3_600_000;
+
 export interface PutOptions {
   /** The directory the build installed into (DESTDIR). Read, not modified. */
   readonly destDir: string;
@@ -102,6 +105,8 @@ export interface ArtifactStore {
   stageInto(key: string, sysrootDir: string, options?: { signal?: AbortSignal; touch?: boolean }): Promise<ArtifactMeta>;
   /** Record a use now, so gc keeps it. */
   touch(key: string): Promise<void>;
+  /** An up-to-date hit: refresh the last use for gc if it is over an hour old (mtimeMs: of meta.json, when known). */
+  markUsed(key: string, mtimeMs?: number): void;
   /**
    * What is wrong with the entry (an unreadable meta.json; an archive missing, or not the
    * size and sha256 its meta.json says), or undefined when it is whole or absent. `fix`
@@ -193,6 +198,24 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       // An entry for a package that installed nothing has no manifest file (see put).
       return peek(key)?.outputHash === EMPTY_OUTPUT ? [] : undefined;
+    }
+  }
+
+  /**
+   * A plan found this key's artifact (up to date): mark it used for cache gc, at most once
+   * an hour (USE_MARK_MS): a no-change run of 10,000 packages then costs no write at all,
+   * and an artifact every CI job finds up to date is never collected as unused. With the
+   * mtime of its meta.json when the caller has just stat'ed it.
+   */
+  function markUsed(key: string, mtimeMs?: number): void {
+    const file = join(dir(key), 'meta.json');
+    try {
+      const last = mtimeMs ?? statSync(file).mtimeMs;
+      if (Date.now() - last < USE_MARK_MS) return;
+      const now = new Date();
+      utimesSync(file, now, now);
+    } catch {
+      // gone meanwhile (gc): the build finds it missing and builds it
     }
   }
 
@@ -398,6 +421,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     put,
     stageInto,
     touch,
+    markUsed,
     async verify(key, o = {}) {
       const m = readMeta(key);
       if (m === 'absent') return undefined;

@@ -3,7 +3,7 @@
 // in tmp/. Nothing a running build relies on is removed (in-use.ts), whatever the cutoff.
 //
 // "Used" is the mtime of an artifact's meta.json and of a download file: the stores touch
-// them on every hit. Entries are first renamed into tmp/ (so other processes see them
+// them on every hit (an up-to-date artifact at most once an hour: artifacts.ts markUsed). Entries are first renamed into tmp/ (so other processes see them
 // whole or gone, never half-deleted), re-checked for a use that raced with us, and only
 // then deleted. tmp/ entries younger than an hour are never removed: they may be a write
 // in progress by another kiln process.

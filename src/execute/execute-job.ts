@@ -114,6 +114,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     if (job.why.kind !== 'forced') {
       const stored = await o.artifacts.get(key);
       if (stored !== undefined) {
+        o.artifacts.markUsed(key);
         return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
       }
     }

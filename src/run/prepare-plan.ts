@@ -202,9 +202,14 @@ function findArtifactSync(store: ArtifactStore, key: string, known: { outputHash
     // dir is already normalized (store.dir joins it): append, no second join.
     const st = statSync(`${dir}/meta.json`, { throwIfNoEntry: false });
     if (st === undefined) return undefined;
-    if (st.isFile() && st.size > 0) return known;
+    if (st.isFile() && st.size > 0) {
+      store.markUsed(key, st.mtimeMs);
+      return known;
+    }
   }
-  return readArtifactSync(store, key);
+  const found = readArtifactSync(store, key);
+  if (found !== undefined) store.markUsed(key);
+  return found;
 }
 
 function readArtifactSync(store: ArtifactStore, key: string): { outputHash: string; path: string } | undefined {

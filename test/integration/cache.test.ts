@@ -232,3 +232,25 @@ test('cache gc while a build runs: what the build relies on stays, whatever --ol
   const index = JSON.parse(await readFile(join(state, 'packages', 'index.json'), 'utf8')) as { packages: unknown[] };
   assert.deepEqual(index.packages, []);
 });
+
+test('an artifact a run finds up to date counts as used: a fresh state dir sharing the cache (CI) keeps it from cache gc', async () => {
+  await using dir = await tmpDir();
+  const tree = await instantiateTree('cache-hit', join(dir.path, 'tree'));
+  const cache = join(dir.path, 'cache');
+  const first = await build(tree, join(dir.path, 'job1'), '--cache', cache);
+  assert.equal(first.summary?.counts.built, 3);
+  // Built two days ago, as far as the cache can tell.
+  const { utimes } = await import('node:fs/promises');
+  const old = new Date(Date.now() - 2 * 86_400_000);
+  const metas: string[] = [];
+  for (const fan of await readdir(join(cache, 'artifacts'))) {
+    for (const key of await readdir(join(cache, 'artifacts', fan))) metas.push(join(cache, 'artifacts', fan, key, 'meta.json'));
+  }
+  assert.equal(metas.length, 3);
+  for (const m of metas) await utimes(m, old, old);
+  const second = await build(tree, join(dir.path, 'job2'), '--cache', cache);
+  assert.equal(second.summary?.counts['up-to-date'], 3, explain(second));
+  const gc = await runKiln(['cache', 'gc', '--state', join(dir.path, 'job3'), '--cache', cache, '--older-than', '1d', '--dry-run']);
+  assert.equal(gc.code, 0, explain(gc));
+  assert.doesNotMatch(gc.stdout, /artifact/, 'the artifacts job2 used would be collected');
+});
