@@ -278,6 +278,11 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         });
         const exit = { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) };
         if (r.infraError !== undefined) {
+          // A signal to kiln's whole process group (a CI runner stopping the job) kills the
+          // helper too, and its death may be seen before kiln's own signal handler runs:
+          // give the cancellation a moment to arrive before calling it kiln's failure.
+          if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, INFRA_GRACE_MS));
+          if (signal.aborted) return cancelled(exit);
           infraError = r.infraError;
           return fail('internal', `kiln's side failed while the build ran${attemptNo > 1 ? ' (again, on attempt 2)' : ''}: ${r.infraError}`, exit);
         }
@@ -346,6 +351,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     }
   };
 }
+
+/** How long a helper's death waits for a cancellation that may be on its way (see runPhases). */
+const INFRA_GRACE_MS = 500;
 
 function messageOf(e: unknown): string {
   // The hint says what to do (run the build again, free space…): it belongs in the job's failure too.

@@ -49,9 +49,25 @@ test('daemonized grandchildren: a build that leaves daemons behind (setsid, doub
   }
 });
 
-// SIGINT to kiln alone (kill), and to kiln's whole process group, as Ctrl-C on a terminal
-// does: kiln's launcher helpers get it too, and the builds must still count as cancelled.
-for (const to of ['kiln', 'its process group'] as const) test(`cancel midway: one SIGINT to ${to} stops the run: exit 130, every package cancelled, no process and no workspace left`, async () => {
+/** A process and all its descendants (from /proc), for signalling a whole tree at once as a CI runner does. */
+async function processTree(root: number): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const parent = new Map<number, number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid > 0) parent.set(Number(name), ppid);
+  }
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) for (const [pid, pp] of parent) if (pp === tree[i] && !tree.includes(pid)) tree.push(pid);
+  return tree;
+}
+
+// SIGINT to kiln alone (kill), to kiln's whole process group, as Ctrl-C on a terminal
+// does, and to every process of its tree at once, as a CI runner stopping a job does:
+// kiln's launcher helpers get it too, and the builds must still count as cancelled.
+for (const to of ['kiln', 'its process group', 'every process of its tree'] as const) test(`cancel midway: one SIGINT to ${to} stops the run: exit 130, every package cancelled, no process and no workspace left`, async () => {
   await using dir = await tmpDir();
   const m = marker();
   try {
@@ -61,7 +77,8 @@ for (const to of ['kiln', 'its process group'] as const) test(`cancel midway: on
     // Wait until two builds are really inside their scripts (their sleeps run).
     const running = await eventually(async () => (await pidsWithCmdline(`sleeping-${m}`)).length >= 2, 10_000);
     assert.ok(running, `two builds never reached their sleep; events: ${k.events.map((e) => e.type).join(', ')}`);
-    process.kill(to === 'kiln' ? k.pid : -k.pid, 'SIGINT');
+    if (to === 'every process of its tree') for (const pid of await processTree(k.pid)) process.kill(pid, 'SIGINT');
+    else process.kill(to === 'kiln' ? k.pid : -k.pid, 'SIGINT');
     const r = await k.done;
     assert.equal(r.code, 130, explain(r));
     assert.ok(r.durationMs < 15_000, `cancelling took until ${r.durationMs}ms`);
