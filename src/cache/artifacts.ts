@@ -252,6 +252,15 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   /** Keys whose corrupt entry this store removed: a later stage of one is told why it is gone. */
   const removedCorrupt = new Set<string>();
 
+  /** The manifest of o.destDir, walked for the output checks, which it then runs (they throw to refuse it). */
+  async function manifestChecked(o: PutOptions, check: NonNullable<PutOptions['check']>): Promise<ManifestEntry[]> {
+    const elf = check.readElf ? new Map<string, ElfHeader>() : undefined;
+    const holding: string[] | undefined = check.needles.length > 0 ? [] : undefined;
+    const entries = await buildManifest(o.destDir, { signal: o.signal, ...(elf === undefined ? {} : { elf }), ...(holding === undefined ? {} : { needles: check.needles, holding }) });
+    check.run({ entries, elf, holding: holding ?? [] });
+    return entries;
+  }
+
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
     const target = dir(key);
     if (o.knownAbsent !== true) {
@@ -260,7 +269,11 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       // none), so reading its archive once here is cheap next to the build: a corrupt
       // entry is replaced by the new one instead of being handed back.
       if (existing !== undefined) {
-        if ((await archiveProblem(existing, o.signal)) === undefined) return existing;
+        if ((await archiveProblem(existing, o.signal)) === undefined) {
+          // A forced rebuild keeps the stored entry, but its own output is checked all the same.
+          if (o.check !== undefined && !(o.destEmpty === true || readdirSync(o.destDir).length === 0)) await manifestChecked(o, o.check);
+          return existing;
+        }
         await discard(key, 'corrupt');
       }
     }
@@ -272,11 +285,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     mkdirSync(work);
     let stored = false;
     try {
-      const check = empty ? undefined : o.check;
-      const elf = check?.readElf === true ? new Map<string, ElfHeader>() : undefined;
-      const holding: string[] | undefined = check !== undefined && check.needles.length > 0 ? [] : undefined;
-      const entries = empty ? [] : await buildManifest(o.destDir, { signal: o.signal, ...(elf === undefined ? {} : { elf }), ...(holding === undefined ? {} : { needles: check!.needles, holding }) });
-      check?.run({ entries, elf, holding: holding ?? [] });
+      const entries = empty ? [] : o.check === undefined ? await buildManifest(o.destDir, { signal: o.signal }) : await manifestChecked(o, o.check);
       const archivePath = join(work, ARCHIVE);
       const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
       let size = 0;

@@ -75,6 +75,9 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     // The live view (listr2) is loaded only for a terminal that can move its cursor (not TERM=dumb).
     const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined && process.env['TERM'] !== 'dumb' ? (await import('./progress/live.ts')).liveRenderer(stdout, { failFast: opts.failFast === true }) : undefined;
     bus.on(live?.onEvent ?? (opts.json ? jsonRenderer(ctx.stdout) : plainRenderer(ctx.stdout)));
+    // The live view has no room for the output checks' warnings: they are printed after it.
+    const warnings: string[] = [];
+    if (live !== undefined) bus.on((e) => e.type === 'job-finished' && e.warnings?.forEach((w) => warnings.push(`warning: ${e.jobId}: ${w} (kiln logs ${e.name} says what to do)`)));
 
     const controller = new AbortController();
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -118,6 +121,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       });
       await live?.finish();
       flushProgress();
+      for (const w of warnings) ctx.stdout.write(`${w}\n`);
       const c = result.counts;
       const took = formatMs(Date.parse(result.report.end ?? new Date().toISOString()) - Date.parse(result.report.start));
       if (opts.json) {

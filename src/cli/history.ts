@@ -18,7 +18,7 @@ export function registerHistory(program: Command, ctx: CliContext): void {
     .command('history')
     .description('the recorded builds of a package, newest first')
     .argument('<package>', 'package name')
-    .option('--arch <arch>', 'only this architecture', (a: string) => checkArchOption('--arch', a))
+    .option('--arch <arch>', 'only this architecture', (a: string) => (a === 'all' ? a : checkArchOption('--arch', a)))
     .option('-n, --limit <n>', 'at most N entries', parsePositive('--limit'), 20)
     .option('--json', 'print as JSON');
   addStateOptions(cmd);

@@ -90,7 +90,8 @@ export function registerLogs(program: Command, ctx: CliContext): void {
   addStateOptions(cmd);
   addRemoteOptions(cmd);
   cmd.action(async (name: string, opts: LogsOpts) => {
-    if (opts.arch !== undefined) checkArchOption('--arch', opts.arch);
+    // `all`: the arch of an arch-independent package's job (doc@all).
+    if (opts.arch !== undefined && opts.arch !== 'all') checkArchOption('--arch', opts.arch);
     // Against a daemon: --run is a build id (default: the newest build that ran PKG).
     const remote = remoteFrom(opts);
     if (remote !== undefined) return remoteLogs(remote, name, opts, ctx);

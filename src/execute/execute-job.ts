@@ -200,7 +200,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
 
       function outputCheck(sandbox: Sandbox): NonNullable<PutOptions['check']> {
         const skip = spec.build.skipChecks ?? [];
-        const buildPaths = [sandbox.inside.src, sandbox.inside.dest, sandbox.inside.sysroot];
+        const buildPaths = [sandbox.inside.src, sandbox.inside.dest, sandbox.inside.sysroot, sandbox.inside.home, sandbox.inside.tmp];
         return {
           readElf: job.arch !== 'all' && !skip.includes('arch'),
           needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
@@ -262,7 +262,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         if (debianResult === undefined) {
           ran = { env: env2, cwd: sandbox.inside.src };
           // What runs, as it runs: the log alone then tells what a failing build did.
-          jl.note('environment (nothing else is inherited):');
+          jl.note('environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build\'s processes):');
           for (const k of Object.keys(env2).sort()) jl.note(`  ${k}=${shellQuote(env2[k]!)}`);
           jl.note(`script (bash -e, in ${sandbox.inside.src}):`);
           for (const line of spec.build.script.replace(/\n$/, '').split('\n')) jl.note(`| ${line}`);

@@ -175,7 +175,8 @@ export function buildGraph(input: GraphInput): Graph {
   for (let k = 0; k < m; k++) {
     const i = sel[k]!;
     const d = drafts[i]!;
-    if (d.problems.length > 0) broken[k] = d.problems.join('; ');
+    // An ignored package broken for another reason too says that reason first: it is not ignored.
+    if (d.problems.length > 0) broken[k] = (d.spec?.ignore !== undefined && d.problems.length > 1 ? [...d.problems.slice(1), d.problems[0]!] : d.problems).join('; ');
     else if (stageProblems[i] !== undefined) broken[k] = stageProblems[i];
     if (d.spec?.ignore !== undefined && d.problems.length === 1) ignored[k] = 1;
   }

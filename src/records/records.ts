@@ -332,12 +332,6 @@ export class Records extends SqlStore {
   }
 
   /**
-   * `name@arch` → expected build time in ms: the median of the last DURATION_WINDOW built
-   * rows. The median, not the mean or the last, because one build slowed by a loaded
-   * machine or a cold cache should not reorder the next run's schedule, while a window
-   * of five still follows a package that really got slower within a few builds.
-   */
-  /**
    * The logs `cache gc` keeps whatever the run: each package's latest build that ran (built,
    * failed or cancelled), and its latest success (the build of the artifact in use).
    */
@@ -350,6 +344,12 @@ export class Records extends SqlStore {
     return new Set(rows.map((r) => r.log));
   }
 
+  /**
+   * `name@arch` → expected build time in ms: the median of the last DURATION_WINDOW built
+   * rows. The median, not the mean or the last, because one build slowed by a loaded
+   * machine or a cold cache should not reorder the next run's schedule, while a window
+   * of five still follows a package that really got slower within a few builds.
+   */
   learnedDurations(): Map<string, number> {
     // A skip-scan over the partial index: one seek to the next package and one LIMIT-5
     // seek per package, so the cost follows the number of packages, not the length of

@@ -7,7 +7,7 @@
 // running one never does (markInterruptedRuns has already ended those of dead kilns). A
 // bundle goes when it was uploaded before the cutoff and no queued or running build names it.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { treeBytes } from '../cache/du.ts';
 import type { Records } from '../records/records.ts';
 import type { StateLayout } from './state-layout.ts';
@@ -30,19 +30,21 @@ export async function gcRuns(state: StateLayout, records: Records, o: { cutoff: 
   const ids = runsToRemove(runs, o.cutoff, o.keepLastRuns);
   // Each package's last log stays, as poudriere keeps it: `kiln logs PKG` of an up-to-date
   // package still shows the build its artifact came from.
-  const kept = ids.length === 0 ? new Set<string>() : records.latestLogs();
+  // By run and file name, not by the path the build wrote: the state dir may be reached
+  // by another path now (a symlink, a bind mount, moved).
+  const kept = new Set(ids.length === 0 ? [] : [...records.latestLogs()].map((log) => `${basename(dirname(log))}/${basename(log)}`));
   for (const id of ids) {
     const logs = join(state.logs, id);
-    const keep = existsSync(logs) ? readdirSync(logs).filter((f) => kept.has(join(logs, f))) : [];
-    if (keep.length > 0) {
+    const keep = new Set(existsSync(logs) ? readdirSync(logs).filter((f) => kept.has(`${id}/${f}`)) : []);
+    if (keep.size > 0) {
       for (const f of readdirSync(logs)) {
-        if (keep.includes(f)) continue;
+        if (keep.has(f)) continue;
         const path = join(logs, f);
         removed.push({ kind: 'run', path, bytes: await treeBytes(path) });
         if (!o.dryRun) rmSync(path, { recursive: true, force: true });
       }
     }
-    for (const dir of keep.length > 0 ? [join(state.root, 'runs', id)] : [logs, join(state.root, 'runs', id)]) {
+    for (const dir of keep.size > 0 ? [join(state.root, 'runs', id)] : [logs, join(state.root, 'runs', id)]) {
       if (!existsSync(dir)) continue;
       removed.push({ kind: 'run', path: dir, bytes: await treeBytes(dir) });
       if (!o.dryRun) rmSync(dir, { recursive: true, force: true });

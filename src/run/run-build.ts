@@ -123,7 +123,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const most = mostAtOnce(toBuild.map((n) => ({ cpus: n.spec!.build.cpus, memoryBytes: n.spec!.build.memoryBytes })), capacity);
       if (most.by !== 'slots') {
         const why = most.by === 'cpus'
-          ? `each reserves its recipe's cpus, at least ${Math.min(...toBuild.map((n) => n.spec!.build.cpus))}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
+          ? `each reserves its recipe's cpus, at least ${toBuild.reduce((least, n) => Math.min(least, n.spec!.build.cpus), Infinity)}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
           : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
         bus.emit({ type: 'note', at: Date.now(), text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` });
       }

@@ -66,8 +66,15 @@ test('history --arch of an arch the package has no builds of names the arches it
   await using dir = await tmpDir();
   const state = join(dir.path, 'state');
   const t = await tree(join(dir.path, 't'));
+  await mkdir(join(t, 'doc'), { recursive: true });
+  await writeFile(join(t, 'doc', 'recipe.toml'), recipeText({ name: 'doc', script: 'true' }).replace('license = "MIT"', 'license = "MIT"\narchs = ["all"]'));
   const build = await runKiln(['build', '--tree', t, '--state', state, '--sandbox', 'host', '--arch', 'amd64'], { timeoutMs: 60_000 });
   assert.equal(build.code, 0, explain(build));
+  // `all` is the arch of an arch-independent package's job: history and logs take it.
+  for (const command of ['history', 'logs']) {
+    const all = await runKiln([command, 'doc', '--arch', 'all', '--state', state]);
+    assert.equal(all.code, 0, `${command}: ${explain(all)}`);
+  }
   const r = await runKiln(['history', 'hello', '--arch', 'riscv64', '--state', state]);
   assert.equal(r.code, 2, explain(r));
   assert.match(r.stderr, /^kiln: error \[package-not-found\]: no recorded builds of "hello" for riscv64 in \S+; it has builds for amd64$/m);

@@ -78,7 +78,7 @@ test('failing middle: siblings still build, dependents are skipped naming the fa
   assert.match(logs.stdout, /the build went wrong on purpose/);
   // ... and, before it, what ran: the script line by line and its whole environment.
   assert.match(logs.stdout, /k script \(bash -e, in \/\S+\/src\):\n.*k \| test -f "\$SYSROOT\/usr\/lib\/base\.txt"\n/);
-  assert.match(logs.stdout, /k environment \(nothing else is inherited\):\n(.*k   [A-Z_]+='.*'\n)+/);
+  assert.match(logs.stdout, /k environment \(nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build's processes\):\n(.*k   [A-Z_]+='.*'\n)+/);
   assert.match(logs.stdout, /k   JOBS='1'\n/);
   const byRun = await runKiln(['logs', 'mid', '--state', state, '--run', report.runId]);
   assert.equal(byRun.code, 0, explain(byRun));
@@ -240,6 +240,9 @@ test('output checks: a symlink into the workspace fails the build; build paths, 
   assert.equal(pkg('clean').warnings, undefined);
   assert.match(r.stdout, /built +leaky@\S+ in .*\n +warning: buildpaths: /);
   assert.match(await readFile(pkg('leaky').log!, 'utf8'), /warning \(buildpaths\): .*\n.*-ffile-prefix-map=\$SRCDIR=\./);
+  // A forced rebuild keeps the stored artifact, and its output is checked all the same.
+  const forced = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--force', 'leaky', '--json']);
+  assert.deepEqual(eventsOf(forced.events, 'job-finished').find((e) => e.name === 'leaky')?.warnings?.map((w) => w.slice(0, w.indexOf(':'))), ['buildpaths', 'hierarchy', 'permissions']);
 });
 
 test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-runs the build as it ran', async () => {

@@ -74,6 +74,20 @@ test('a failed run ends on a ✖ frame that says the run failed, with its counts
   assert.match(lines.at(-2)!, /^kiln: run \S+ failed in \S+: 1 built, 1 failed$/);
 });
 
+test('the output checks\' warnings are printed after the live view, which has no room for them', { skip: !hasScript && 'util-linux script is not installed' }, async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'local'), { recursive: true });
+  await writeFile(join(tree, 'local', 'recipe.toml'), recipeText({ name: 'local', script: 'mkdir -p "$DESTDIR/usr/local/bin"\necho x > "$DESTDIR/usr/local/bin/x"' }));
+  const cmd = `stty cols 100 rows 40; exec '${NODE_BIN}' '${KILN_BIN}' build --tree '${tree}' --state '${join(dir.path, 'state')}' --sandbox host`;
+  const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm' };
+  delete env['CI'];
+  delete env['NODE_TEST_CONTEXT'];
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env, encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stdout);
+  const lines = screenLines(r.stdout);
+  assert.ok(lines.some((l) => /^warning: local@\S+: hierarchy: installed under \/usr\/local/.test(l)), JSON.stringify(lines.slice(-6)));
+});
 test('--json: run-started carries the learned duration of each job to build, parallel to toBuild', async () => {
   await using dir = await tmpDir();
   const tree = await twoPackages(dir.path);
