@@ -81,15 +81,20 @@ export async function main(argv: readonly string[], io?: Partial<Pick<CliContext
     // A file-system error on a path (a missing directory, a file in the way, no permission)
     // that no verb turned into a KilnError is still the user's path, not a bug.
     e = pathErrorOf(e) ?? e;
+    // With --json, the error is a JSON line on stdout too: a script reading stdout (the NDJSON
+    // of `build --json`, whose last line is otherwise the summary) learns why kiln stopped.
+    const json = argv.includes('--json');
     if (isKilnError(e)) {
       ctx.stderr.write(`kiln: error [${e.code}]: ${e.message}\n`);
       // A usage error without its own hint points at the verb's help.
       const hint = e.hint ?? (e.code === 'usage' ? `see \`${commandPath(program, argv)} --help\`` : undefined);
       if (hint !== undefined) ctx.stderr.write(`  hint: ${hint}\n`);
+      if (json) ctx.stdout.write(`${JSON.stringify({ type: 'error', code: e.code, message: e.message, ...(hint === undefined ? {} : { hint }), exitCode: exitCodeFor(e) })}\n`);
       return exitCodeFor(e);
     }
     ctx.stderr.write(`kiln: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     ctx.stderr.write('  this is a bug in kiln; please report it with the command you ran\n');
+    if (json) ctx.stdout.write(`${JSON.stringify({ type: 'error', code: 'internal', message: e instanceof Error ? e.message : String(e), exitCode: 70 })}\n`);
     return 70;
   }
 }

@@ -44,6 +44,18 @@ test('flag values: each message names its own flag, exit 2', async () => {
   }
 });
 
+test('--json: an error that stops kiln is a JSON line on stdout too (code, message, hint, exit status)', async () => {
+  await using dir = await tmpDir();
+  const t = await tree(join(dir.path, 't'), (root) => writeFile(join(root, 'kiln.toml'), 'colour = 1\n'));
+  const r = await runKiln(['build', '--tree', t, '--state', join(dir.path, 'state'), '--json']);
+  assert.equal(r.code, 2, explain(r));
+  const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { type: string; code: string; message: string; hint?: string; exitCode: number };
+  assert.equal(last.type, 'error');
+  assert.equal(last.code, 'config-invalid');
+  assert.match(last.message, /kiln\.toml: unknown key "colour"/);
+  assert.equal(last.exitCode, 2);
+});
+
 test('kiln.toml that is a directory or a dangling symlink, or names a bad env: config-invalid naming it', async () => {
   await using dir = await tmpDir();
   const state = join(dir.path, 'state');

@@ -32,3 +32,35 @@ test('--json: one line per event, in order, flushed at run-finished', () => {
   onEvent({ type: 'run-finished', runId: 'r', at: 2, state: 'done', counts: { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 } });
   assert.deepEqual(text().trimEnd().split('\n').map((l) => (JSON.parse(l) as { type: string }).type), ['note', 'run-finished']);
 });
+
+test('plain: a failed build shows the end of its log; builds that print nothing for a while are named as running', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-plain-'));
+  try {
+    const log = join(dir, 'a.log');
+    writeFileSync(log, Array.from({ length: 40 }, (_, i) => `[   0.00${i % 10}] o line ${i + 1}`).join('\n') + '\n');
+    const { out, text } = sink();
+    const onEvent = plainRenderer(out, { quietMs: 30 });
+    const t = Date.now();
+    const job = { runId: 'r', jobId: 'a@amd64', name: 'a', version: '1', arch: 'amd64' };
+    onEvent({ type: 'run-started', runId: 'r', at: t, tree: '/t', targets: [], archs: ['amd64'], total: 2, maxJobs: 2 });
+    onEvent({ type: 'job-started', ...job, why: { kind: 'new' }, attempt: 1, log, at: t, expectedMs: undefined });
+    onEvent({ type: 'job-phase', runId: 'r', jobId: 'a@amd64', phase: 'build', at: t });
+    await new Promise((r) => setTimeout(r, 120));
+    assert.match(text(), /running {4}a@amd64 \(build, for \d+ms\)\n/);
+    onEvent({ type: 'job-finished', ...job, state: 'failed', key: 'k', failure: { reason: 'exit-status', message: 'the build script exited with status 2' }, startedAt: t, at: t + 5 });
+    onEvent({ type: 'run-finished', runId: 'r', at: t + 6, state: 'failed', counts: { built: 0, 'up-to-date': 0, failed: 1, skipped: 0, broken: 0, cancelled: 0 } });
+    const lines = text().split('\n');
+    const at = lines.findIndex((l) => l.includes(`the last 15 lines of ${log}:`));
+    assert.ok(at > 0, text());
+    assert.deepEqual(lines.slice(at + 1, at + 16).map((l) => l.replace(/^ +\| \[[^\]]*\] o /, '')), Array.from({ length: 15 }, (_, i) => `line ${i + 26}`));
+    // Nothing runs any more: no more running lines.
+    const before = text();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(text(), before);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

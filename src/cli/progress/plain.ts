@@ -13,6 +13,7 @@ import type { KilnEvent } from '../../events/events.ts';
 import { describeReason } from '../../plan/reason.ts';
 import { formatMs } from '../options.ts';
 import { causeForTerminal } from '../../publish/report-diagnostics.ts';
+import { readLogTail } from '../../publish/report.ts';
 
 const FLUSH_MS = 50;
 const FLUSH_BYTES = 64 * 1024;
@@ -57,33 +58,63 @@ export function batchedWriter(out: NodeJS.WritableStream): { write(text: string)
   };
 }
 
-export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => void {
+/** Lines of a failed build's log the plain output shows (a CI log has no report.html beside it). */
+export const FAILED_TAIL_LINES = 15;
+
+/** With builds running and nothing else printed for this long, say which (CI runners kill quiet steps). */
+const QUIET_MS = Number(process.env['KILN_QUIET_MS'] ?? '') > 0 ? Number(process.env['KILN_QUIET_MS']) : 5 * 60_000;
+
+export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: number } = {}): (e: KilnEvent) => void {
+  const quietMs = options.quietMs ?? QUIET_MS;
   let t0 = Date.now();
   const w = batchedWriter(out);
   const stamp = (at: number): string => `[${((at - t0) / 1000).toFixed(1).padStart(6)}s]`;
+  let lastLine = Date.now();
   const line = (at: number, what: string, text: string): void => {
+    lastLine = Date.now();
     w.write(`${stamp(at)} ${what.padEnd(10)} ${text}\n`);
+  };
+  /** The running builds: since when, in which phase, their log. */
+  const running = new Map<string, { since: number; phase: string; log: string }>();
+  let quiet: NodeJS.Timeout | undefined;
+  const sayRunning = (): void => {
+    const now = Date.now();
+    if (running.size === 0 || now - lastLine < quietMs) return;
+    for (const [id, r] of running) line(now, 'running', `${id} (${r.phase}, for ${formatMs(now - r.since)})`);
+    w.flush();
   };
   return (e) => {
     switch (e.type) {
       case 'run-started':
         t0 = e.at;
         w.write(`kiln: run ${e.runId}: ${e.total} package(s) for ${e.archs.join(', ')}, up to ${e.maxJobs} job(s) at once\n`);
+        quiet ??= setInterval(sayRunning, Math.min(quietMs, 60_000)).unref();
         return;
       case 'job-settled':
         if (e.state === 'up-to-date') return;
         line(e.at, e.state, `${e.jobId}${e.cause === undefined ? '' : `: ${causeForTerminal(e.cause, '                      ')}`}`);
         return;
       case 'job-started':
+        running.set(e.jobId, { since: e.at, phase: 'starting', log: e.log });
         line(e.at, 'start', `${e.jobId} (${describeReason(e.why)})`);
         return;
-      case 'job-phase':
+      case 'job-phase': {
+        const r = running.get(e.jobId);
+        if (r !== undefined) r.phase = e.phase;
         return;
+      }
       case 'job-finished': {
         const took = formatMs(e.at - e.startedAt);
+        const log = running.get(e.jobId)?.log;
+        running.delete(e.jobId);
         if (e.state === 'failed') {
           line(e.at, 'failed', `${e.jobId} after ${took}: ${e.failure?.message ?? 'failed'}`);
           if (e.keptWorkspace !== undefined) w.write(`           workspace kept at ${e.keptWorkspace}${keptHint(e.keptWorkspace)}\n`);
+          // The end of its log, with its path: all a CI log shows of a failure.
+          if (log !== undefined) {
+            const tail = readLogTail(log, FAILED_TAIL_LINES);
+            if (tail.length > 0) w.write(`           the last ${tail.length} lines of ${log}:\n${tail.map((l) => `           | ${l}\n`).join('')}`);
+          }
         } else if (e.state === 'up-to-date') {
           line(e.at, 'unchanged', `${e.jobId}: its dependencies' outputs are unchanged (early cutoff)`);
         } else {
@@ -93,6 +124,7 @@ export function plainRenderer(out: NodeJS.WritableStream): (e: KilnEvent) => voi
         return;
       }
       case 'run-finished':
+        clearInterval(quiet);
         w.flush();
         return;
       case 'note':
