@@ -17,6 +17,10 @@ import { pidAlive } from '../lib/pid-alive.ts';
 
 export interface LockOptions {
   readonly signal?: AbortSignal;
+  /** Told once, with the holder's lock content (`pid host startedMs …`), when the lock is busy. */
+  readonly onWait?: (holder: string) => void;
+  /** The longest pause between two tries (default 100 ms; a lock held for minutes wants more). */
+  readonly pollMaxMs?: number;
   /**
    * A lock whose holder cannot be checked (another host, or unreadable content) is
    * broken once it is older than this. Locks of a live pid on this host are never broken.
@@ -31,6 +35,19 @@ const UNREADABLE_GRACE_MS = 10_000;
 const BREAK_STALE_MS = 10_000;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * Take the lock and hand back its release, for a caller whose critical section is not one
+ * function (withLock is); `waited`: another process held it first.
+ */
+export async function takeLock(dir: string, name: string, options: LockOptions = {}): Promise<{ release(): Promise<void>; waited: boolean }> {
+  if (!NAME_RE.test(name)) throw new Error(`takeLock: invalid lock name ${JSON.stringify(name)}`);
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${name}.lock`);
+  let waited = false;
+  const content = await acquire(path, { ...options, onWait: (h) => ((waited = true), options.onWait?.(h)) });
+  return { release: () => release(path, content), waited };
+}
 
 export async function withLock<T>(dir: string, name: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
   if (!NAME_RE.test(name)) throw new Error(`withLock: invalid lock name ${JSON.stringify(name)}`);
@@ -64,6 +81,7 @@ async function acquire(path: string, options: LockOptions): Promise<string> {
   const staleMs = options.staleMs ?? 3_600_000;
   const content = `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(6).toString('hex')}\n`;
   let wait = 20;
+  let told = false;
   for (;;) {
     signal?.throwIfAborted();
     if (await tryCreate(path, content)) return content;
@@ -72,8 +90,12 @@ async function acquire(path: string, options: LockOptions): Promise<string> {
       await breakStale(path, seen);
       continue;
     }
+    if (!told && seen !== undefined) {
+      told = true;
+      options.onWait?.(seen);
+    }
     await delay(wait + Math.floor(Math.random() * 20), undefined, { signal });
-    wait = Math.min(100, Math.round(wait * 1.5));
+    wait = Math.min(options.pollMaxMs ?? 100, Math.round(wait * 1.5));
   }
 }
 
