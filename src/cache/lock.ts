@@ -49,6 +49,21 @@ export async function takeLock(dir: string, name: string, options: LockOptions =
   return { release: () => release(path, content), waited };
 }
 
+/** Take the lock if it is free (or stale) now; undefined when another process holds it. */
+export async function tryLock(dir: string, name: string): Promise<{ release(): Promise<void> } | undefined> {
+  if (!NAME_RE.test(name)) throw new Error(`tryLock: invalid lock name ${JSON.stringify(name)}`);
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${name}.lock`);
+  const content = `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(6).toString('hex')}\n`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (await tryCreate(path, content)) return { release: () => release(path, content) };
+    const seen = await readOrUndefined(path);
+    if (seen === undefined || !(await isStale(path, seen, 3_600_000))) return undefined;
+    await breakStale(path, seen);
+  }
+  return undefined;
+}
+
 export async function withLock<T>(dir: string, name: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
   if (!NAME_RE.test(name)) throw new Error(`withLock: invalid lock name ${JSON.stringify(name)}`);
   await mkdir(dir, { recursive: true });

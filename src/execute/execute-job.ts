@@ -13,6 +13,7 @@ import { humanBytes } from '../lib/human-bytes.ts';
 import { mkdir } from 'node:fs/promises';
 import { artifactPath, type ArtifactStore, type PutOptions } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
+import type { BuildLocks } from '../cache/build-locks.ts';
 import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
 import type { EventBus, JobPhase } from '../events/events.ts';
@@ -57,6 +58,8 @@ export interface ExecutorOptions {
   /** The run's active build profiles ($KILN_PROFILES). */
   readonly profiles?: readonly string[];
   readonly expectedMs: (jobId: string) => number | undefined;
+  /** One build per key among kiln processes sharing the cache (build-locks.ts); none: no coordination. */
+  readonly buildLocks?: BuildLocks;
 }
 
 export function logPathOf(logDir: string, jobId: string): string {
@@ -119,235 +122,267 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       }
     }
 
-    o.bus.emit({
-      type: 'job-started',
-      runId: o.runId,
-      jobId: job.id,
-      name: spec.name,
-      version: spec.version,
-      arch: job.arch,
-      why: job.why,
-      attempt: job.attempt,
-      log,
-      at: startedAt,
-      expectedMs: o.expectedMs(job.id),
-    });
-    const jl = await openJobLog(log, o.logLimit === undefined ? {} : { maxBytes: o.logLimit });
-    let failed = false;
-    /** How the build script ran (recipe builds), for rebuild.sh in a kept workspace. */
-    let ran: { readonly env: Record<string, string>; readonly cwd: string } | undefined;
-    /** Set when kiln's own side broke the build's run (RunResult.infraError). */
-    let infraError: string | undefined;
-    /** 1, or 2 when kiln's own side cut the first attempt off (the loop below). */
-    let attemptNo = 1;
-    /** What the output checks found that does not refuse the output (output-checks.ts). */
-    let warnings: OutputFinding[] = [];
-    const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
-      failed = true;
-      jl.note(`failed: ${message}`);
-      return { state: 'failed', key, failure: { reason, message }, log, startedAt, endedAt: Date.now(), ...extra };
-    };
-    const phase = (p: JobPhase): void => {
-      jl.phase(p);
-      o.bus.emit({ type: 'job-phase', runId: o.runId, jobId: job.id, phase: p, at: Date.now() });
-    };
-
-    let outcome: JobOutcome;
+    // Another kiln process sharing the cache may be building this very key (build-locks.ts):
+    // wait for it, then use what it made.
+    let held: { release(): Promise<void> } | undefined;
+    if (o.buildLocks !== undefined) {
+      try {
+        const got = await o.buildLocks.acquire(key, {
+          signal,
+          onWait: (holder: string) => o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: waiting for kiln pid ${holder.split(' ')[0]}, which is building the same inputs (a cache shared with another run)` }),
+        });
+        held = got;
+        if (got.waited) {
+          const stored = await o.artifacts.get(key);
+          if (stored !== undefined) {
+            await got.release();
+            held = undefined;
+            return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
+          }
+        }
+      } catch (e) {
+        if (!signal.aborted) throw e;
+        const message = 'not started: the run was cancelled while it waited for another kiln process';
+        return emitFinished({ state: 'cancelled', key, startedAt, endedAt: Date.now(), failure: { reason: 'cancelled', message } });
+      }
+    }
     try {
-      // A Debian version carries its own revision: kiln's release is for recipes only.
-      jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
-      const env = o.envFor(job.arch);
-      const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
-      // Debian: the build dependencies may be installed already, in a cached layer.
-      // (chroot only: layers hold root-owned files that a rootless sandbox cannot map.)
-      const depsLayer = spec.debian !== undefined && env !== undefined && o.backend.name === 'chroot'
-        ? await (await import('./debian-build.ts')).findDepsLayer({ cacheDir: dirname(o.downloadsDir), spec, arch: job.arch, envId: env.id, staged: depOutputs })
-        : undefined;
-      const envHere = env === undefined || depsLayer?.root === undefined ? env : { ...env, layers: [...env.layers, depsLayer.root] };
-      // A build whose run kiln's own side broke (its process helper died) is run once more,
-      // in a fresh workspace; the log keeps both attempts (reliability case 2).
-      for (attemptNo = 1; ; attemptNo++) {
-        await using sandbox = await o.backend.create({
-          ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
-          jobId: `${o.runId}-${job.id}`,
-          workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
-          limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
-          // Only a run that may keep workspaces says so: a host sandbox then builds at workDir.
-          ...(o.keepFailed ? { keep: () => failed } : {}),
-          signal,
-        });
-        infraError = undefined;
-        outcome = await runPhases(sandbox);
-        if (infraError !== undefined && attemptNo === 1 && !signal.aborted) {
-          jl.note(`attempt 1 was cut off by kiln, not by the build (${infraError}): building it again in a fresh workspace`);
-          failed = false;
-          ran = undefined;
-          continue;
-        }
-        if (outcome.state === 'failed' && o.keepFailed) {
-          const kept = dirname(sandbox.host.src);
-          jl.note(`workspace kept at ${kept}`);
-          outcome = { ...outcome, keptWorkspace: kept };
-          // On the host sandbox the paths the script saw are the host's: it can be re-run there.
-          if (ran !== undefined && o.backend.name === 'host') {
-            const file = join(kept, 'rebuild.sh');
-            writeFileSync(file, rebuildScript({ name: spec.name, version: spec.version, arch: job.arch, runId: o.runId, cwd: ran.cwd, env: ran.env, script: spec.build.script }), { mode: 0o755 });
-            jl.note(`to re-run the build there as it ran: bash ${file} (--shell: a shell with its environment)`);
-          }
-        }
-        break;
-      }
+      return await buildIt();
+    } finally {
+      await held?.release();
+    }
 
-      function outputCheck(sandbox: Sandbox): NonNullable<PutOptions['check']> {
-        const skip = spec.build.skipChecks ?? [];
-        const buildPaths = [sandbox.inside.src, sandbox.inside.dest, sandbox.inside.sysroot, sandbox.inside.home, sandbox.inside.tmp];
-        return {
-          readElf: job.arch !== 'all' && !skip.includes('arch'),
-          needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
-          run: ({ entries, elf, holding }) => {
-            const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, skip });
-            warnings = found.filter((f) => f.severity === 'warning');
-            assertNoOutputErrors(found);
-          },
-        };
-      }
+    async function buildIt(): Promise<JobOutcome> {
+      o.bus.emit({
+        type: 'job-started',
+        runId: o.runId,
+        jobId: job.id,
+        name: spec.name,
+        version: spec.version,
+        arch: job.arch,
+        why: job.why,
+        attempt: job.attempt,
+        log,
+        at: startedAt,
+        expectedMs: o.expectedMs(job.id),
+      });
+      const jl = await openJobLog(log, o.logLimit === undefined ? {} : { maxBytes: o.logLimit });
+      let failed = false;
+      /** How the build script ran (recipe builds), for rebuild.sh in a kept workspace. */
+      let ran: { readonly env: Record<string, string>; readonly cwd: string } | undefined;
+      /** Set when kiln's own side broke the build's run (RunResult.infraError). */
+      let infraError: string | undefined;
+      /** 1, or 2 when kiln's own side cut the first attempt off (the loop below). */
+      let attemptNo = 1;
+      /** What the output checks found that does not refuse the output (output-checks.ts). */
+      let warnings: OutputFinding[] = [];
+      const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
+        failed = true;
+        jl.note(`failed: ${message}`);
+        return { state: 'failed', key, failure: { reason, message }, log, startedAt, endedAt: Date.now(), ...extra };
+      };
+      const phase = (p: JobPhase): void => {
+        jl.phase(p);
+        o.bus.emit({ type: 'job-phase', runId: o.runId, jobId: job.id, phase: p, at: Date.now() });
+      };
 
-      async function runPhases(sandbox: Sandbox): Promise<JobOutcome> {
-        warnings = [];
-        phase('fetch');
-        let dscName = '';
-        try {
-          if (spec.debian !== undefined) dscName = await (await import('./debian-build.ts')).fetchDebianSource(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
-          else await fetchSources(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
-        } catch (e) {
-          if (signal.aborted) return cancelled();
-          return fail('fetch-failed', messageOf(e));
-        }
-        phase('stage');
-        try {
-          for (const id of job.stage) {
-            jl.note(`stage ${id}`);
-            const k = o.outputs.get(id)!.key;
-            // Marking an artifact used (for gc) once per run is enough: libc-like roots
-            // are staged by thousands of jobs.
-            await o.artifacts.stageInto(k, sandbox.host.sysroot, { signal, touch: !touched.has(k) });
-            touched.add(k);
-          }
-        } catch (e) {
-          if (signal.aborted) return cancelled();
-          return fail('stage-failed', messageOf(e));
-        }
-        let debianResult: RunResult | undefined;
-        if (spec.debian !== undefined) {
-          if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
-          const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal, ...(depsLayer === undefined ? {} : { depsLayer }) });
-          if (d.kind === 'failed') {
-            if (signal.aborted) return cancelled();
-            const r = d.result;
-            return fail(d.reason, d.message, r === undefined ? {} : { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) });
-          }
-          debianResult = d.result;
-        }
-        if (spec.debian === undefined) phase('build');
-        const timeoutMs = spec.build.timeoutMs;
-        const env2 = buildEnvironment({
-          inside: sandbox.inside,
-          jobs: job.cpus,
-          arch: job.arch,
-          name: spec.name,
-          version: spec.version,
-          sourceDateEpoch: o.sourceDateEpoch,
-          profiles: o.profiles ?? [],
-        });
-        if (debianResult === undefined) {
-          ran = { env: env2, cwd: sandbox.inside.src };
-          // What runs, as it runs: the log alone then tells what a failing build did.
-          jl.note('environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build\'s processes):');
-          for (const k of Object.keys(env2).sort()) jl.note(`  ${k}=${shellQuote(env2[k]!)}`);
-          jl.note(`script (bash -e, in ${sandbox.inside.src}):`);
-          for (const line of spec.build.script.replace(/\n$/, '').split('\n')) jl.note(`| ${line}`);
-        }
-        const r = debianResult ?? await sandbox.run({
-          argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
-          cwd: sandbox.inside.src,
-          env: env2,
-          onOutput: (stream, chunk) => jl.write(stream, chunk),
-          ...(timeoutMs === undefined ? {} : { timeoutMs }),
-          ...(spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.build.silentTimeoutMs }),
-          signal,
-        });
-        const exit = { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) };
-        if (r.infraError !== undefined) {
-          // A signal to kiln's whole process group (a CI runner stopping the job) kills the
-          // helper too, and its death may be seen before kiln's own signal handler runs:
-          // give the cancellation a moment to arrive before calling it kiln's failure.
-          if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, INFRA_GRACE_MS));
-          if (signal.aborted) return cancelled(exit);
-          infraError = r.infraError;
-          return fail('internal', `kiln's side failed while the build ran${attemptNo > 1 ? ' (again, on attempt 2)' : ''}: ${r.infraError}`, exit);
-        }
-        switch (r.killedFor) {
-          case 'cancelled':
-            return cancelled(exit);
-          case 'timeout':
-            return fail('timeout', `killed after the wall-clock limit of ${fmtMs(timeoutMs)}${spec !== job.spec ? ' (--job-timeout)' : ''}`, exit);
-          case 'silent':
-            return fail('silent', `killed after printing nothing for ${fmtMs(spec.build.silentTimeoutMs)}`, exit);
-          case 'out-of-memory':
-            return fail('out-of-memory', `killed for using more than its memory limit`, exit);
-          case 'pids-limit':
-            return fail('pids-limit', `failed after a fork was refused at the sandbox's limit of processes (${DEFAULT_PIDS}): a runaway fork loop, or more parallel processes than a build may have`, exit);
-          case undefined:
-            break;
-        }
-        if (r.signal !== null || r.exitCode !== 0) {
-          const what = r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`;
-          // A full workspace disk fails builds for the machine's sake, not the package's.
-          const full = workspaceDiskFull(sandbox.host.src);
-          if (full !== undefined) return fail('disk-full', `the build script ${what} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
-          return r.signal !== null ? fail('signal', `the build script ${what}`, exit) : fail('exit-status', `the build script ${what}`, exit);
-        }
-        phase('pack');
-        try {
-          const meta = await o.artifacts.put(key, {
-            destDir: sandbox.host.dest,
-            meta: {
-              name: spec.name,
-              version: spec.version,
-              release: spec.release,
-              arch: job.arch,
-              depends: spec.depends.map(formatGroup),
-              provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
-            },
-            sourceDateEpoch: o.sourceDateEpoch,
-            // The early cutoff above just found no artifact for this key.
-            knownAbsent: job.why.kind !== 'forced',
-            destEmpty: sandbox.destUntouched?.() === true,
-            // The output checks (a recipe's; a Debian build's output is .debs): errors refuse it.
-            ...(spec.debian !== undefined ? {} : { check: outputCheck(sandbox) }),
+      let outcome: JobOutcome;
+      try {
+        // A Debian version carries its own revision: kiln's release is for recipes only.
+        jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
+        const env = o.envFor(job.arch);
+        const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
+        // Debian: the build dependencies may be installed already, in a cached layer.
+        // (chroot only: layers hold root-owned files that a rootless sandbox cannot map.)
+        const depsLayer = spec.debian !== undefined && env !== undefined && o.backend.name === 'chroot'
+          ? await (await import('./debian-build.ts')).findDepsLayer({ cacheDir: dirname(o.downloadsDir), spec, arch: job.arch, envId: env.id, staged: depOutputs })
+          : undefined;
+        const envHere = env === undefined || depsLayer?.root === undefined ? env : { ...env, layers: [...env.layers, depsLayer.root] };
+        // A build whose run kiln's own side broke (its process helper died) is run once more,
+        // in a fresh workspace; the log keeps both attempts (reliability case 2).
+        for (attemptNo = 1; ; attemptNo++) {
+          await using sandbox = await o.backend.create({
+            ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
+            jobId: `${o.runId}-${job.id}`,
+            workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
+            limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
+            // Only a run that may keep workspaces says so: a host sandbox then builds at workDir.
+            ...(o.keepFailed ? { keep: () => failed } : {}),
             signal,
           });
-          for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
-          jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
-          return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 ? {} : { warnings: warnings.map((w) => `${w.check}: ${w.message}`) }) };
-        } catch (e) {
-          if (signal.aborted) return cancelled(exit);
-          return fail('pack-failed', messageOf(e), exit);
+          infraError = undefined;
+          outcome = await runPhases(sandbox);
+          if (infraError !== undefined && attemptNo === 1 && !signal.aborted) {
+            jl.note(`attempt 1 was cut off by kiln, not by the build (${infraError}): building it again in a fresh workspace`);
+            failed = false;
+            ran = undefined;
+            continue;
+          }
+          if (outcome.state === 'failed' && o.keepFailed) {
+            const kept = dirname(sandbox.host.src);
+            jl.note(`workspace kept at ${kept}`);
+            outcome = { ...outcome, keptWorkspace: kept };
+            // On the host sandbox the paths the script saw are the host's: it can be re-run there.
+            if (ran !== undefined && o.backend.name === 'host') {
+              const file = join(kept, 'rebuild.sh');
+              writeFileSync(file, rebuildScript({ name: spec.name, version: spec.version, arch: job.arch, runId: o.runId, cwd: ran.cwd, env: ran.env, script: spec.build.script }), { mode: 0o755 });
+              jl.note(`to re-run the build there as it ran: bash ${file} (--shell: a shell with its environment)`);
+            }
+          }
+          break;
         }
-      }
-    } catch (e) {
-      outcome = signal.aborted ? cancelled() : fail('internal', messageOf(e));
-    } finally {
-      await jl.close();
-    }
-    return emitFinished(outcome);
 
-    function cancelled(extra?: Partial<JobOutcome>): JobOutcome {
-      // What ended it, as the run was told (the signal's name for a Ctrl-C or SIGTERM).
-      const why = signal.reason instanceof Error && signal.reason.message !== '' ? ` (${signal.reason.message})` : '';
-      const message = `killed: the run was cancelled${why}`;
-      jl.note(message);
-      return { state: 'cancelled', key, log, startedAt, endedAt: Date.now(), failure: { reason: 'cancelled', message }, ...extra };
+        function outputCheck(sandbox: Sandbox): NonNullable<PutOptions['check']> {
+          const skip = spec.build.skipChecks ?? [];
+          const buildPaths = [sandbox.inside.src, sandbox.inside.dest, sandbox.inside.sysroot, sandbox.inside.home, sandbox.inside.tmp];
+          return {
+            readElf: job.arch !== 'all' && !skip.includes('arch'),
+            needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
+            run: ({ entries, elf, holding }) => {
+              const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, skip });
+              warnings = found.filter((f) => f.severity === 'warning');
+              assertNoOutputErrors(found);
+            },
+          };
+        }
+
+        async function runPhases(sandbox: Sandbox): Promise<JobOutcome> {
+          warnings = [];
+          phase('fetch');
+          let dscName = '';
+          try {
+            if (spec.debian !== undefined) dscName = await (await import('./debian-build.ts')).fetchDebianSource(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
+            else await fetchSources(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
+          } catch (e) {
+            if (signal.aborted) return cancelled();
+            return fail('fetch-failed', messageOf(e));
+          }
+          phase('stage');
+          try {
+            for (const id of job.stage) {
+              jl.note(`stage ${id}`);
+              const k = o.outputs.get(id)!.key;
+              // Marking an artifact used (for gc) once per run is enough: libc-like roots
+              // are staged by thousands of jobs.
+              await o.artifacts.stageInto(k, sandbox.host.sysroot, { signal, touch: !touched.has(k) });
+              touched.add(k);
+            }
+          } catch (e) {
+            if (signal.aborted) return cancelled();
+            return fail('stage-failed', messageOf(e));
+          }
+          let debianResult: RunResult | undefined;
+          if (spec.debian !== undefined) {
+            if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
+            const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal, ...(depsLayer === undefined ? {} : { depsLayer }) });
+            if (d.kind === 'failed') {
+              if (signal.aborted) return cancelled();
+              const r = d.result;
+              return fail(d.reason, d.message, r === undefined ? {} : { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) });
+            }
+            debianResult = d.result;
+          }
+          if (spec.debian === undefined) phase('build');
+          const timeoutMs = spec.build.timeoutMs;
+          const env2 = buildEnvironment({
+            inside: sandbox.inside,
+            jobs: job.cpus,
+            arch: job.arch,
+            name: spec.name,
+            version: spec.version,
+            sourceDateEpoch: o.sourceDateEpoch,
+            profiles: o.profiles ?? [],
+          });
+          if (debianResult === undefined) {
+            ran = { env: env2, cwd: sandbox.inside.src };
+            // What runs, as it runs: the log alone then tells what a failing build did.
+            jl.note('environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build\'s processes):');
+            for (const k of Object.keys(env2).sort()) jl.note(`  ${k}=${shellQuote(env2[k]!)}`);
+            jl.note(`script (bash -e, in ${sandbox.inside.src}):`);
+            for (const line of spec.build.script.replace(/\n$/, '').split('\n')) jl.note(`| ${line}`);
+          }
+          const r = debianResult ?? await sandbox.run({
+            argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
+            cwd: sandbox.inside.src,
+            env: env2,
+            onOutput: (stream, chunk) => jl.write(stream, chunk),
+            ...(timeoutMs === undefined ? {} : { timeoutMs }),
+            ...(spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.build.silentTimeoutMs }),
+            signal,
+          });
+          const exit = { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) };
+          if (r.infraError !== undefined) {
+            // A signal to kiln's whole process group (a CI runner stopping the job) kills the
+            // helper too, and its death may be seen before kiln's own signal handler runs:
+            // give the cancellation a moment to arrive before calling it kiln's failure.
+            if (!signal.aborted) await new Promise((resolve) => setTimeout(resolve, INFRA_GRACE_MS));
+            if (signal.aborted) return cancelled(exit);
+            infraError = r.infraError;
+            return fail('internal', `kiln's side failed while the build ran${attemptNo > 1 ? ' (again, on attempt 2)' : ''}: ${r.infraError}`, exit);
+          }
+          switch (r.killedFor) {
+            case 'cancelled':
+              return cancelled(exit);
+            case 'timeout':
+              return fail('timeout', `killed after the wall-clock limit of ${fmtMs(timeoutMs)}${spec !== job.spec ? ' (--job-timeout)' : ''}`, exit);
+            case 'silent':
+              return fail('silent', `killed after printing nothing for ${fmtMs(spec.build.silentTimeoutMs)}`, exit);
+            case 'out-of-memory':
+              return fail('out-of-memory', `killed for using more than its memory limit`, exit);
+            case 'pids-limit':
+              return fail('pids-limit', `failed after a fork was refused at the sandbox's limit of processes (${DEFAULT_PIDS}): a runaway fork loop, or more parallel processes than a build may have`, exit);
+            case undefined:
+              break;
+          }
+          if (r.signal !== null || r.exitCode !== 0) {
+            const what = r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`;
+            // A full workspace disk fails builds for the machine's sake, not the package's.
+            const full = workspaceDiskFull(sandbox.host.src);
+            if (full !== undefined) return fail('disk-full', `the build script ${what} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
+            return r.signal !== null ? fail('signal', `the build script ${what}`, exit) : fail('exit-status', `the build script ${what}`, exit);
+          }
+          phase('pack');
+          try {
+            const meta = await o.artifacts.put(key, {
+              destDir: sandbox.host.dest,
+              meta: {
+                name: spec.name,
+                version: spec.version,
+                release: spec.release,
+                arch: job.arch,
+                depends: spec.depends.map(formatGroup),
+                provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
+              },
+              sourceDateEpoch: o.sourceDateEpoch,
+              // The early cutoff above just found no artifact for this key.
+              knownAbsent: job.why.kind !== 'forced',
+              destEmpty: sandbox.destUntouched?.() === true,
+              // The output checks (a recipe's; a Debian build's output is .debs): errors refuse it.
+              ...(spec.debian !== undefined ? {} : { check: outputCheck(sandbox) }),
+              signal,
+            });
+            for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
+            jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
+            return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 ? {} : { warnings: warnings.map((w) => `${w.check}: ${w.message}`) }) };
+          } catch (e) {
+            if (signal.aborted) return cancelled(exit);
+            return fail('pack-failed', messageOf(e), exit);
+          }
+        }
+      } catch (e) {
+        outcome = signal.aborted ? cancelled() : fail('internal', messageOf(e));
+      } finally {
+        await jl.close();
+      }
+      return emitFinished(outcome);
+
+      function cancelled(extra?: Partial<JobOutcome>): JobOutcome {
+        // What ended it, as the run was told (the signal's name for a Ctrl-C or SIGTERM).
+        const why = signal.reason instanceof Error && signal.reason.message !== '' ? ` (${signal.reason.message})` : '';
+        const message = `killed: the run was cancelled${why}`;
+        jl.note(message);
+        return { state: 'cancelled', key, log, startedAt, endedAt: Date.now(), failure: { reason: 'cancelled', message }, ...extra };
+      }
     }
   };
 }

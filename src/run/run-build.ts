@@ -8,6 +8,7 @@ import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { registerInUse } from '../cache/in-use.ts';
+import { createBuildLocks, type BuildLocks } from '../cache/build-locks.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
@@ -102,6 +103,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   let inUse: { release(): Promise<void> } | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let liveReport: NodeJS.Timeout | undefined;
+  let buildLocks: BuildLocks | undefined;
   /** The live report being written, if it is: the final one waits for it (never overwritten by it). */
   let liveWriting: Promise<unknown> = Promise.resolve();
   try {
@@ -198,6 +200,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,
       expectedMs: (id) => learned.get(id),
+      buildLocks: (buildLocks = createBuildLocks(state.cache, runId)),
     });
     // A sign of life for a kiln killed with -9 while its builds print nothing: the mtime of
     // the run's log folder, refreshed while jobs run (markInterruptedRuns ends a cut-off
@@ -305,6 +308,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     }
     return { runId, state: runState, counts, ignored, report, reportDir };
   } finally {
+    buildLocks?.close();
     clearInterval(heartbeat);
     clearInterval(liveReport);
     await liveWriting;

@@ -258,3 +258,27 @@ test('an artifact a run finds up to date counts as used: a fresh state dir shari
   assert.equal(gc.code, 0, explain(gc));
   assert.doesNotMatch(gc.stdout, /artifact/, 'the artifacts job2 used would be collected');
 });
+
+test('two kiln processes sharing a cache build a package once: the second waits for the first and uses its artifact', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const cache = join(dir.path, 'cache');
+  const count = join(dir.path, 'builds');
+  const gate = join(dir.path, 'gate');
+  await mkdir(join(tree, 'slow'), { recursive: true });
+  // Each build appends a line to `count`, and holds on until the gate opens.
+  await writeFile(join(tree, 'slow', 'recipe.toml'), `name = "slow"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = """\necho built >> '${count}'\nfor i in $(seq 1 400); do test -f '${gate}' && break; sleep 0.05; done\nmkdir -p "$DESTDIR/usr/share"\necho slow > "$DESTDIR/usr/share/slow"\n"""\n`);
+  const a = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'a'), '--cache', cache, '--sandbox', 'host', '--json']);
+  // The first is building (its script has run) before the second starts.
+  for (let i = 0; i < 200 && !existsSync(count); i++) await new Promise((r) => setTimeout(r, 50));
+  const b = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'b'), '--cache', cache, '--sandbox', 'host', '--json']);
+  for (let i = 0; i < 200 && !b.events.some((e) => e.type === 'note' && /waiting for kiln pid \d+/.test((e as { text: string }).text)); i++) await new Promise((r) => setTimeout(r, 50));
+  await writeFile(gate, '');
+  const [ra, rb] = await Promise.all([a.done, b.done]);
+  assert.equal(ra.code, 0, explain(ra));
+  assert.equal(rb.code, 0, explain(rb));
+  assert.equal((await readFile(count, 'utf8')).trim().split('\n').length, 1, 'built twice');
+  assert.equal(eventsOf(rb.events, 'job-finished')[0]?.state, 'up-to-date');
+  assert.ok(rb.events.some((e) => e.type === 'note' && /slow@\S+: waiting for kiln pid \d+, which is building the same inputs/.test((e as { text: string }).text)), 'the second said why it waited');
+  assert.deepEqual(await readdir(join(cache, 'locks')).then((l) => l.filter((f) => f.startsWith('build-'))), [], 'a build lock left behind');
+});
