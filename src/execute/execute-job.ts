@@ -296,10 +296,12 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           if (debianResult === undefined) {
             ran = { env: env2, cwd: sandbox.inside.src };
             // What runs, as it runs: the log alone then tells what a failing build did.
-            jl.note('environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build\'s processes):');
-            for (const k of Object.keys(env2).sort()) jl.note(`  ${k}=${shellQuote(env2[k]!)}`);
-            jl.note(`script (bash -e, in ${sandbox.inside.src}):`);
-            for (const line of spec.build.script.replace(/\n$/, '').split('\n')) jl.note(`| ${line}`);
+            // One note of many lines: one write into the log, however long the environment.
+            let what = 'environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build\'s processes):';
+            for (const k of Object.keys(env2).sort()) what += `\n  ${k}=${shellQuote(env2[k]!)}`;
+            what += `\nscript (bash -e, in ${sandbox.inside.src}):`;
+            for (const line of spec.build.script.replace(/\n$/, '').split('\n')) what += `\n| ${line}`;
+            jl.note(what);
           }
           const r = debianResult ?? await sandbox.run({
             argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
