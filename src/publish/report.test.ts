@@ -63,7 +63,8 @@ test('buildReport: exact JSON shape from a synthetic run', (t) => {
   syntheticRun(bus, dir);
   rec.dispose();
   const report = buildReport(records, 'run-1');
-  assert.deepEqual(Object.keys(report), ['runId', 'start', 'end', 'tree', 'archs', 'maxJobs', 'kilnVersion', 'counts', 'packages']);
+  assert.deepEqual(Object.keys(report), ['runId', 'start', 'end', 'state', 'tree', 'archs', 'maxJobs', 'kilnVersion', 'counts', 'packages']);
+  assert.equal(report.state, 'failed');
   assert.equal(report.start, '2025-01-02T03:04:05.000Z');
   assert.equal(report.end, '2025-01-02T03:04:08.000Z');
   assert.equal(report.tree, '/trees/demo');

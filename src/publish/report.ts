@@ -45,6 +45,8 @@ export interface RunReport {
   readonly start: string;
   /** ISO 8601; null while the run is still going. */
   readonly end: string | null;
+  /** The run's state: running, done, failed or cancelled (absent in reports made before it was kept). */
+  readonly state?: string;
   /** The tree built, the arches and the most jobs at once (--jobs) of the run (absent in reports made before they were kept). */
   readonly tree?: string;
   readonly archs?: readonly string[];
@@ -105,6 +107,7 @@ export function buildReport(records: Records, runId: string): RunReport {
     runId,
     start: new Date(run.startedAt).toISOString(),
     end: run.endedAt === null ? null : new Date(run.endedAt).toISOString(),
+    state: run.state,
     tree: run.tree,
     archs: run.archs,
     ...(run.maxJobs === null ? {} : { maxJobs: run.maxJobs }),
