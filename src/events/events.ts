@@ -31,6 +31,8 @@ export type KilnEvent =
       readonly archs: readonly string[];
       readonly total: number;
       readonly maxJobs: number;
+      /** Fewer than maxJobs when the cpus or memory the builds reserve let no more run together. */
+      readonly atOnce?: number;
       /** Job ids this run will execute (to-build at plan time): `kiln logs PKG` tells a queued package from one not in the run. */
       readonly toBuild?: readonly string[];
       /**

@@ -121,6 +121,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const estimate = estimateOf(learned.values());
     const durationOf = (id: string): number => learned.get(id) ?? estimate;
     // --jobs above what the reservations let run together: say what will run at once.
+    let atOnce: number | undefined;
     if (req.maxJobs !== undefined && toBuild.length > 0) {
       const most = mostAtOnce(toBuild.map((n) => ({ cpus: n.spec!.build.cpus, memoryBytes: n.spec!.build.memoryBytes })), capacity);
       if (most.by !== 'slots') {
@@ -128,6 +129,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           ? `each reserves its recipe's cpus, at least ${toBuild.reduce((least, n) => Math.min(least, n.spec!.build.cpus), Infinity)}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
           : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
         bus.emit({ type: 'note', at: Date.now(), text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` });
+        atOnce = most.jobs;
       }
     }
     bus.emit({
@@ -139,6 +141,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       archs: prepared.archs,
       total: plan.nodes.length,
       maxJobs: capacity.slots,
+      ...(atOnce === undefined ? {} : { atOnce }),
       toBuild: toBuild.map((n) => n.id),
       ...(learned.size > 0 ? { expectedMs: toBuild.map((n) => durationOf(n.id)) } : {}),
     });

@@ -207,6 +207,8 @@ test('parallelism: reserved cpus never exceed the cores, unless --overcommit-cpu
   // ... and says so at the start, instead of leaving "up to N job(s)" to be believed.
   const note = plain.events.find((e) => e.type === 'note' && (e as { text: string }).text.startsWith(`--jobs ${cores + 1}:`)) as { text: string } | undefined;
   assert.match(note?.text ?? '', new RegExp(`at most ${cores} build\\(s\\) at once here: .*--overcommit-cpus`));
+  const started = plain.events.find((e) => e.type === 'run-started') as { atOnce?: number; maxJobs: number } | undefined;
+  assert.deepEqual([started?.atOnce, started?.maxJobs], [cores, cores + 1], 'run-started says what runs at once');
   const over = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 's2'), '--jobs', String(cores + 1), '--overcommit-cpus', '1', '--json']);
   assert.equal(over.code, 0, explain(over));
   assert.equal(mostAtOnce(over.events), cores + 1, 'one cpu overcommitted: one more build at once');

@@ -53,7 +53,7 @@ export function applyEvent(m: ProgressModel, e: KilnEvent): void {
       m.runId = e.runId;
       m.startedAt = e.at;
       m.total = e.total;
-      m.slots = e.maxJobs;
+      m.slots = e.atOnce ?? e.maxJobs;
       m.waiting = e.toBuild === undefined ? undefined : new Map(e.toBuild.map((id, i) => [id, e.expectedMs?.[i]]));
       return;
     case 'job-settled':
