@@ -27,6 +27,14 @@ async function planJson(trait: string, state: string): Promise<{ code: number | 
   return { code: r.code, plan: JSON.parse(r.stdout) as PlanJson };
 }
 
+/** Writes NAME/recipe.toml under `tree`. */
+function recipeWriter(tree: string): (name: string, text: string) => Promise<void> {
+  return async (name, text) => {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), text);
+  };
+}
+
 test('diamond: builds in dependency order, each build sees its dependencies (and their runtime deps) in $SYSROOT', async () => {
   await using dir = await tmpDir();
   const r = await build('diamond', dir.path);
@@ -222,10 +230,7 @@ test('build profiles: --profiles nocheck drops <!nocheck> relations, reaches the
   await using dir = await tmpDir();
   const tree = join(dir.path, 'tree');
   const state = join(dir.path, 'state');
-  const write = async (name: string, text: string): Promise<void> => {
-    await mkdir(join(tree, name), { recursive: true });
-    await writeFile(join(tree, name, 'recipe.toml'), text);
-  };
+  const write = recipeWriter(tree);
   await write('checker', recipeText({ name: 'checker', script: 'mkdir -p "$DESTDIR/usr/bin" && echo checker > "$DESTDIR/usr/bin/checker"' }));
   await write('app', recipeText({
     name: 'app',
@@ -271,10 +276,7 @@ test('ignore: an ignored package and what needs only it are broken, said why, an
   await using dir = await tmpDir();
   const tree = join(dir.path, 'tree');
   const state = join(dir.path, 'state');
-  const write = async (name: string, text: string): Promise<void> => {
-    await mkdir(join(tree, name), { recursive: true });
-    await writeFile(join(tree, name, 'recipe.toml'), text);
-  };
+  const write = recipeWriter(tree);
   await write('gpu', recipeText({ name: 'gpu', script: 'exit 1' }).replace('license = "MIT"', 'license = "MIT"\nignore = "needs a GPU to build"'));
   await write('viewer', recipeText({ name: 'viewer', deps: ['gpu'], script: 'true' }));
   await write('ok', recipeText({ name: 'ok', script: 'true' }));
