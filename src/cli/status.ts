@@ -74,9 +74,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
       const dur = p.durationMs === null ? '' : formatMs(p.durationMs);
       ctx.stdout.write(`  ${p.state.padEnd(10)} ${`${p.name}@${p.arch}`.padEnd(32)} ${dur.padStart(8)}  ${packageNote(p)}`.trimEnd() + '\n');
     }
-    // The report is written when the run ends.
-    if (existsSync(reportHtml)) ctx.stdout.write(`report: ${reportHtml}\n`);
-    else if (run.state === 'running') ctx.stdout.write('report: written when the run ends\n');
+    // Written every 30 s while the run goes (run-build.ts), and when it ends.
+    if (existsSync(reportHtml)) ctx.stdout.write(`report: ${reportHtml}${run.state === 'running' ? ' (rewritten every 30 s while the run goes)' : ''}\n`);
+    else if (run.state === 'running') ctx.stdout.write('report: written 30 s after the run started, and again every 30 s until it ends\n');
   });
 }
 

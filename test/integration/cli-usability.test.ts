@@ -150,7 +150,7 @@ test('kiln status during a run: the running job with its start, what settled so 
     assert.match(out, /^ {2}1 of 2 settled, 1 running$/m);
     assert.match(out, /^ {2}running\s+gated@\S+\s+since \d\d:\d\d:\d\dZ \(/m);
     assert.match(out, /^ {2}built\s+fast@/m);
-    assert.match(out, /^report: written when the run ends$/m);
+    assert.match(out, /^report: written 30 s after the run started, and again every 30 s until it ends$/m);
     assert.doesNotMatch(out, /^report: \//m);
     const json = await runKiln(['status', '--state', state, '--json']);
     const live = JSON.parse(json.stdout) as { state: string; running: { name: string; since: string }[]; counts: { built: number } };
