@@ -26,3 +26,17 @@ test('in-use: a live run holds its keys and its start until released; a dead kil
   await a.release();
   assert.deepEqual(await liveInUse(dir.path), { keys: new Set(), since: undefined });
 });
+
+test('in-use: a run of another machine (a cache on a shared file system) counts as live until it is a week old, whatever its pid here', async () => {
+  await using dir = await tmpDir();
+  await mkdir(join(dir.path, 'in-use'), { recursive: true });
+  const other = join(dir.path, 'in-use', 'run-other.json');
+  const old = join(dir.path, 'in-use', 'run-old.json');
+  // pid 4194305 is alive on no Linux machine: only the host tells them apart.
+  await writeFile(other, JSON.stringify({ pid: 4194305, start: null, startedAt: Date.now() - 3_600_000, keys: ['k1'], host: 'builder-2.invalid' }));
+  await writeFile(old, JSON.stringify({ pid: 4194305, start: null, startedAt: Date.now() - 8 * 86_400_000, keys: ['k2'], host: 'builder-3.invalid' }));
+  const live = await liveInUse(dir.path);
+  assert.deepEqual([...live.keys], ['k1']);
+  assert.ok(existsSync(other));
+  assert.ok(!existsSync(old), 'a week-old run of another machine is gone');
+});

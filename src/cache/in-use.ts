@@ -9,6 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { hostname } from 'node:os';
 import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 
@@ -19,7 +20,12 @@ interface InUseFile {
   /** ms since the epoch. */
   readonly startedAt: number;
   readonly keys: readonly string[];
+  /** The machine of the kiln process (a cache on a shared file system); absent in files of older kilns. */
+  readonly host?: string;
 }
+
+/** A run of another machine cannot be checked for life: it counts as live for this long after it started. */
+export const OTHER_HOST_LIVE_MS = 7 * 86_400_000;
 
 export interface InUse {
   /** Artifact keys live runs will stage. */
@@ -37,7 +43,7 @@ export async function registerInUse(cacheDir: string, runId: string, keys: reado
   // Files of runs whose kiln died go now rather than at the next gc.
   await liveInUse(cacheDir);
   const file = join(dir, `${runId}.json`);
-  const body: InUseFile = { pid: process.pid, start: processStartTime(process.pid) ?? null, startedAt, keys };
+  const body: InUseFile = { pid: process.pid, start: processStartTime(process.pid) ?? null, startedAt, keys, host: hostname() };
   await atomicWrite(file, JSON.stringify(body));
   return { release: () => rm(file, { force: true }) };
 }
@@ -60,7 +66,10 @@ export async function liveInUse(cacheDir: string, options: { dryRun?: boolean } 
     } catch {
       f = undefined; // being written (atomicWrite renames whole files: only a torn leftover)
     }
-    const alive = f !== undefined && typeof f.pid === 'number' && sameProcessAlive(f.pid, f.start);
+    // A pid means something only on its own machine: another one's run lives until it is
+    // old enough to be surely gone (its release removes the file long before, normally).
+    const elsewhere = f !== undefined && typeof f.host === 'string' && f.host !== hostname();
+    const alive = f !== undefined && typeof f.pid === 'number' && (elsewhere ? Date.now() - f.startedAt < OTHER_HOST_LIVE_MS : sameProcessAlive(f.pid, f.start));
     if (!alive) {
       if (f !== undefined && options.dryRun !== true) await rm(join(dir, name), { force: true });
       continue;
