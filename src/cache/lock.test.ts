@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
-import { withLock, parseLockContent } from './lock.ts';
+import { holderAlive, withLock, parseLockContent } from './lock.ts';
 
 const node = process.execPath;
 const childScript = new URL('../../test/fixtures/cache/lock-child.ts', import.meta.url).pathname;
@@ -65,6 +65,20 @@ test('a lock left by a dead process is broken, once, even with many waiters', as
   await writeFile(join(dir, 'k.lock'), `${deadPid()} ${hostname()} ${Date.now()} abc\n`);
   assert.equal(await maxConcurrency(dir, 8), 1);
   assert.deepEqual(await readdir(dir), []);
+});
+
+test('a lock whose pid now belongs to another process (the holder died, the pid was reused) is broken', async (t) => {
+  const dir = await tempDir(t);
+  // This very pid, but another start time: the holder that wrote it is gone.
+  await writeFile(join(dir, 'k.lock'), `${process.pid} ${hostname()} ${Date.now()} abc 12345\n`);
+  assert.equal(await maxConcurrency(dir, 2), 1);
+  assert.deepEqual(await readdir(dir), []);
+  // Its own lock names its start time, and is alive.
+  await withLock(dir, 'own', async () => {
+    const holder = parseLockContent(await readFile(join(dir, 'own.lock'), 'utf8'))!;
+    assert.equal(typeof holder.procStart, 'number');
+    assert.equal(holderAlive(holder), true);
+  });
 });
 
 test('a lock held by a live process is waited for, and the wait can be aborted', async (t) => {

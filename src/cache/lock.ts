@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { pidAlive } from '../lib/pid-alive.ts';
+import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
 
 export interface LockOptions {
   readonly signal?: AbortSignal;
@@ -54,7 +54,7 @@ export async function tryLock(dir: string, name: string): Promise<{ release(): P
   if (!NAME_RE.test(name)) throw new Error(`tryLock: invalid lock name ${JSON.stringify(name)}`);
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${name}.lock`);
-  const content = `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(6).toString('hex')}\n`;
+  const content = lockContent();
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await tryCreate(path, content)) return { release: () => release(path, content) };
     const seen = await readOrUndefined(path);
@@ -80,21 +80,34 @@ interface Holder {
   readonly pid: number;
   readonly host: string;
   readonly started: number;
+  /** The holder's process start time (/proc/PID/stat), so that a reused pid does not keep the lock; absent in older locks. */
+  readonly procStart?: number;
 }
 
 export function parseLockContent(text: string): Holder | undefined {
-  const [pid, host, started] = text.trim().split(' ');
+  const [pid, host, started, , procStart] = text.trim().split(' ');
   const p = Number(pid);
   const s = Number(started);
   if (!Number.isInteger(p) || p <= 0 || host === undefined || host === '' || !Number.isFinite(s)) return undefined;
-  return { pid: p, host, started: s };
+  const ps = procStart === undefined ? NaN : Number(procStart);
+  return { pid: p, host, started: s, ...(Number.isFinite(ps) ? { procStart: ps } : {}) };
+}
+
+/** A lock's holder on this host still runs: the same process, not another that got its pid. */
+export function holderAlive(holder: Holder): boolean {
+  return sameProcessAlive(holder.pid, holder.procStart);
+}
+
+/** What a lock file of this process holds: `pid host startedMs token procStart`. */
+function lockContent(): string {
+  return `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(6).toString('hex')} ${processStartTime(process.pid) ?? '-'}\n`;
 }
 
 
 async function acquire(path: string, options: LockOptions): Promise<string> {
   const { signal } = options;
   const staleMs = options.staleMs ?? 3_600_000;
-  const content = `${process.pid} ${hostname()} ${Date.now()} ${randomBytes(6).toString('hex')}\n`;
+  const content = lockContent();
   let wait = 20;
   let told = false;
   for (;;) {
@@ -155,7 +168,7 @@ async function isStale(path: string, seen: string, staleMs: number): Promise<boo
     const age = await ageMs(path);
     return age !== undefined && age > UNREADABLE_GRACE_MS;
   }
-  if (holder.host === hostname()) return !pidAlive(holder.pid);
+  if (holder.host === hostname()) return !holderAlive(holder);
   return Date.now() - holder.started > staleMs;
 }
 

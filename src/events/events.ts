@@ -95,6 +95,8 @@ export type KilnEvent =
       readonly signal?: string | null;
       readonly rusage?: Rusage;
       readonly inputs?: KeyInputs;
+      /** Up to date: why, when it was not early cutoff (another kiln process built it meanwhile). */
+      readonly cause?: string;
       /** What the output checks warned of, `check: message` each (a built package; see execute/output-checks.ts). */
       readonly warnings?: readonly string[];
       /** A failed build's workspace, kept (--keep-failed): rebuild.sh there re-runs it on the host sandbox. */

@@ -71,7 +71,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
   let logDirMade: Promise<unknown> | undefined;
   return async (job, { signal }) => {
     await (logDirMade ??= mkdir(o.logDir, { recursive: true }));
-    const startedAt = Date.now();
+    // Reset after a wait for another kiln's build lock: a build's time is its own.
+    let startedAt = Date.now();
     // The recipe's wall-clock limit, lowered to the run's --job-timeout (a daemon's ceiling
     // over every tenant's builds, Debian ones included: they read spec.build.timeoutMs too).
     const spec = o.maxTimeoutMs === undefined || (job.spec.build.timeoutMs ?? Infinity) <= o.maxTimeoutMs
@@ -103,6 +104,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
         ...(outcome.keptWorkspace === undefined ? {} : { keptWorkspace: outcome.keptWorkspace }),
         ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
+        ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
         // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
         inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
         startedAt: outcome.startedAt,
@@ -123,33 +125,53 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     }
 
     // Another kiln process sharing the cache may be building this very key (build-locks.ts):
-    // wait for it, then use what it made.
+    // wait for it, then use what it made (unless this build is forced).
     let held: { release(): Promise<void> } | undefined;
     if (o.buildLocks !== undefined) {
+      let holderPid: string | undefined;
       try {
         const got = await o.buildLocks.acquire(key, {
           signal,
-          onWait: (holder: string) => o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: waiting for kiln pid ${holder.split(' ')[0]}, which is building the same inputs (a cache shared with another run)` }),
+          onWait: (holder: string) => {
+            holderPid = holder.split(' ')[0];
+            o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: waiting for kiln pid ${holderPid}, which is building the same inputs (a cache shared with another run)` });
+          },
         });
         held = got;
         if (got.waited) {
-          const stored = await o.artifacts.get(key);
+          const stored = job.why.kind === 'forced' ? undefined : await o.artifacts.get(key);
           if (stored !== undefined) {
-            await got.release();
-            held = undefined;
-            return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
+            await releaseHeld();
+            const cause = `built meanwhile by kiln pid ${holderPid ?? '?'}, which shares this cache: its artifact is used`;
+            return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now(), cause });
           }
+          startedAt = Date.now();
         }
       } catch (e) {
-        if (!signal.aborted) throw e;
-        const message = 'not started: the run was cancelled while it waited for another kiln process';
-        return emitFinished({ state: 'cancelled', key, startedAt, endedAt: Date.now(), failure: { reason: 'cancelled', message } });
+        await releaseHeld();
+        if (signal.aborted) {
+          const message = 'not started: the run was cancelled while it waited for another kiln process';
+          return emitFinished({ state: 'cancelled', key, startedAt, endedAt: Date.now(), failure: { reason: 'cancelled', message } });
+        }
+        // Never without its job-finished: a job the scheduler only sees throw is lost from the run.
+        return emitFinished({ state: 'failed', key, startedAt, endedAt: Date.now(), failure: { reason: 'internal', message: `cannot take the build lock of its inputs in the cache: ${messageOf(e)}` } });
       }
     }
     try {
       return await buildIt();
     } finally {
-      await held?.release();
+      await releaseHeld();
+    }
+
+    /** Give the build lock back; a failure to is said, not thrown (the job's outcome stands). */
+    async function releaseHeld(): Promise<void> {
+      const h = held;
+      held = undefined;
+      try {
+        await h?.release();
+      } catch (e) {
+        o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: could not remove its build lock in the cache (${messageOf(e)}); another kiln waiting for it takes it over once this process ends` });
+      }
     }
 
     async function buildIt(): Promise<JobOutcome> {

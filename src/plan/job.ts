@@ -68,6 +68,8 @@ export interface JobOutcome {
   readonly signal?: string | null;
   readonly rusage?: Rusage;
   readonly log?: string;
+  /** Why an up-to-date job that was to be built needed no build, when not early cutoff (another kiln built it). */
+  readonly cause?: string;
   /** What the output checks warned of (`check: message`), for a built package. */
   readonly warnings?: readonly string[];
   /** A failed build's workspace, kept (--keep-failed). */

@@ -107,6 +107,8 @@ export interface JobEndInput {
   readonly rusage?: Rusage;
   /** What the output checks warned of (`check: message`). */
   readonly warnings?: readonly string[];
+  /** Up to date without early cutoff: why (another kiln built it). */
+  readonly cause?: string;
   readonly startedAt: number;
   readonly endedAt: number;
 }

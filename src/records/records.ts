@@ -96,7 +96,7 @@ export class Records extends SqlStore {
     ).run(
       e.state, e.key, e.outputHash ?? null, e.artifact ?? null, e.failure?.reason ?? null,
       // A job that ended up to date after it was started: early cutoff found its artifact.
-      e.failure?.message ?? (e.state === 'up-to-date' ? EARLY_CUTOFF_CAUSE : null),
+      e.failure?.message ?? (e.state === 'up-to-date' ? (e.cause ?? EARLY_CUTOFF_CAUSE) : null),
       e.exitCode ?? null, e.signal ?? null, e.rusage?.userMs ?? null, e.rusage?.systemMs ?? null,
       e.rusage?.maxRssKb ?? null, e.warnings === undefined || e.warnings.length === 0 ? null : JSON.stringify(e.warnings),
       e.startedAt, e.endedAt, e.endedAt, e.startedAt, e.runId, e.jobId, attempt,

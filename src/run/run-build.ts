@@ -250,7 +250,19 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       signal: req.signal,
       slotGate: req.slotGate,
       run: async (id, { signal }) => {
-        const outcome = await execute!(jobs.get(id)!, { signal });
+        const job = jobs.get(id)!;
+        let outcome: Awaited<ReturnType<NonNullable<typeof execute>>>;
+        try {
+          outcome = await execute!(job, { signal });
+        } catch (e) {
+          // The executor turns every expected failure into an outcome; anything else is
+          // recorded as this job's failure, never lost from the run (no job-finished).
+          const message = `kiln failed while it handled this job: ${e instanceof Error ? e.message : String(e)}`;
+          const at = Date.now();
+          bus.emit({ type: 'job-finished', runId, jobId: id, name: job.spec.name, version: job.spec.version, arch: job.arch, state: 'failed', key: job.ownKey, failure: { reason: 'internal', message }, startedAt: at, at });
+          firstFailed ??= id;
+          return 'failed';
+        }
         if (outcome.state === 'failed') firstFailed ??= id;
         return outcome.state === 'built' || outcome.state === 'up-to-date' ? 'succeeded' : outcome.state;
       },
@@ -285,7 +297,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const reportDir = join(state.runs, runId);
     await writeReport(state.root, report);
     // A no-change run leaves the index alone (nothing in it could differ).
-    if (counts.built > 0 || !existsSync(state.index)) {
+    // (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
+    if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || !existsSync(state.index)) {
       const { updatePackageIndex } = await import('./update-index.ts');
       await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key);
     }

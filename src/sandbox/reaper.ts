@@ -11,7 +11,7 @@
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { parseLockContent } from '../cache/lock.ts';
+import { holderAlive, parseLockContent } from '../cache/lock.ts';
 import { removeTree } from './host.ts';
 import { ownerAlive, pidAlive, readEntries, type JournalEntry } from './journal.ts';
 
@@ -73,7 +73,7 @@ export async function staleLocks(lockDir: string): Promise<string[]> {
     if (!name.endsWith('.lock')) continue;
     const path = join(lockDir, name);
     const holder = parseLockContent(await readFile(path, 'utf8').catch(() => ''));
-    if (holder !== undefined && holder.host === here && !pidAlive(holder.pid)) stale.push(path);
+    if (holder !== undefined && holder.host === here && !holderAlive(holder)) stale.push(path);
   }
   return stale;
 }
@@ -92,7 +92,7 @@ async function removeStaleLocks(lockDir: string): Promise<string[]> {
 export async function breakLock(path: string): Promise<boolean> {
   const seen = await readFile(path, 'utf8').catch(() => undefined);
   const holder = seen === undefined ? undefined : parseLockContent(seen);
-  if (holder === undefined || pidAlive(holder.pid)) return false;
+  if (holder === undefined || holderAlive(holder)) return false;
   const breakPath = `${path}.break`;
   try {
     await writeFile(breakPath, `${process.pid} ${hostname()} ${Date.now()}\n`, { flag: 'wx' });

@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Reason } from '../../src/plan/reason.ts';
@@ -281,4 +281,39 @@ test('two kiln processes sharing a cache build a package once: the second waits 
   assert.equal(eventsOf(rb.events, 'job-finished')[0]?.state, 'up-to-date');
   assert.ok(rb.events.some((e) => e.type === 'note' && /slow@\S+: waiting for kiln pid \d+, which is building the same inputs/.test((e as { text: string }).text)), 'the second said why it waited');
   assert.deepEqual(await readdir(join(cache, 'locks')).then((l) => l.filter((f) => f.startsWith('build-'))), [], 'a build lock left behind');
+  // B says who built it, and its package index and packages/All have it.
+  const reportB = await readReport(rb);
+  assert.match(pkgOf(reportB, 'slow').cause ?? '', /^built meanwhile by kiln pid \d+, which shares this cache/);
+  const indexB = JSON.parse(await readFile(join(dir.path, 'b', 'packages', 'index.json'), 'utf8')) as { packages: { name: string; file?: string }[] };
+  assert.deepEqual(indexB.packages.map((p) => [p.name, p.file]), [['slow', `All/slow_1-1_${eventsOf(rb.events, 'job-finished')[0]!.arch}.tar.zst`]]);
+
+  // A forced build that had to wait builds all the same.
+  await rm(gate);
+  const c = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'c'), '--cache', cache, '--sandbox', 'host', '--force', 'slow', '--json']);
+  for (let i = 0; i < 200 && (await readFile(count, 'utf8')).trim().split('\n').length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  const d = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'd'), '--cache', cache, '--sandbox', 'host', '--force', 'slow', '--json']);
+  for (let i = 0; i < 200 && !d.events.some((e) => e.type === 'note' && /waiting for kiln pid/.test((e as { text: string }).text)); i++) await new Promise((r) => setTimeout(r, 50));
+  await writeFile(gate, '');
+  const [rc, rd] = await Promise.all([c.done, d.done]);
+  assert.equal(rc.code, 0, explain(rc));
+  assert.equal(rd.code, 0, explain(rd));
+  assert.equal((await readFile(count, 'utf8')).trim().split('\n').length, 3, 'the forced build that waited did not build');
+  assert.equal(eventsOf(rd.events, 'job-finished')[0]?.state, 'built');
+});
+
+test('a job whose build lock cannot be taken fails with a reason, in the records and the report, and fails the run', async () => {
+  await using dir = await tmpDir();
+  const tree = await instantiateTree('cache-hit', join(dir.path, 'tree'));
+  const cache = join(dir.path, 'cache');
+  // Another run uses the cache (a live process: this one), and locks/ cannot be made.
+  await mkdir(join(cache, 'in-use'), { recursive: true });
+  await writeFile(join(cache, 'in-use', 'other.json'), JSON.stringify({ pid: process.pid, start: null, startedAt: Date.now(), keys: [] }));
+  await writeFile(join(cache, 'locks'), 'not a directory');
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--cache', cache, '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  const failed = report.packages.filter((p) => p.state === 'failed');
+  assert.ok(failed.length > 0, JSON.stringify(report.counts));
+  for (const p of failed) assert.match(p.cause ?? '', /cannot take the build lock of its inputs in the cache/);
+  assert.equal(report.counts.failed + report.counts.skipped, 3);
 });

@@ -116,7 +116,7 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
             if (tail.length > 0) w.write(`           the last ${tail.length} lines of ${log}:\n${tail.map((l) => `           | ${l}\n`).join('')}`);
           }
         } else if (e.state === 'up-to-date') {
-          line(e.at, 'unchanged', `${e.jobId}: its dependencies' outputs are unchanged (early cutoff)`);
+          line(e.at, 'unchanged', `${e.jobId}: ${e.cause ?? "its dependencies' outputs are unchanged (early cutoff)"}`);
         } else {
           line(e.at, e.state, `${e.jobId} in ${took}`);
           for (const warning of e.warnings ?? []) w.write(`           warning: ${warning} (kiln logs ${e.name} says what to do)\n`);
