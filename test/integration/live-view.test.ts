@@ -135,7 +135,8 @@ test('the report while the run goes: report.json and report.html name the runnin
   const { readdir, readFile } = await import('node:fs/promises');
   let live: { end: string | null; running?: { job: string }[]; waiting?: number } | undefined;
   let html = '';
-  for (let i = 0; i < 200 && live?.running?.length !== 1; i++) {
+  // report.json is written before report.html: wait for both.
+  for (let i = 0; i < 200 && (live?.running?.length !== 1 || !html.includes('id="running"')); i++) {
     await new Promise((r) => setTimeout(r, 50));
     const runs = await readdir(join(state, 'runs')).catch(() => [] as string[]);
     if (runs.length === 0) continue;
