@@ -168,6 +168,28 @@ test('unknown run and unsafe run ids are KilnErrors', async (t) => {
   await assert.rejects(writeReport(dir, bad), (e: unknown) => e instanceof KilnError && e.code === 'unsafe-path');
 });
 
+test('readLogTail leaves out the environment and script kiln wrote before the build, not the build\'s own lines', (t) => {
+  const { dir } = setup(t);
+  const log = join(dir, 'c.log');
+  writeFileSync(log, [
+    '[   0.003] k ==> phase build at 2026-11-22T20:01:16.550Z',
+    "[   0.003] k environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build's processes):",
+    "[   0.003] k   CPATH='/w/sysroot/usr/include'",
+    "[   0.003] k   TZ='UTC'",
+    '[   0.003] k script (bash -e, in /w/src):',
+    '[   0.003] k | make',
+    "[   0.042] o   CC='gcc'",
+    '[   0.042] e | not kiln\'s',
+    '[   0.042] k failed: the build script exited with status 1',
+  ].join('\n') + '\n');
+  assert.deepEqual(readLogTail(log, 50), [
+    '[   0.003] k ==> phase build at 2026-11-22T20:01:16.550Z',
+    "[   0.042] o   CC='gcc'",
+    '[   0.042] e | not kiln\'s',
+    '[   0.042] k failed: the build script exited with status 1',
+  ]);
+});
+
 test('readLogTail: plain, gzip, large, missing', (t) => {
   const { dir } = setup(t);
   const plain = join(dir, 'a.log');

@@ -193,7 +193,7 @@ export function relativeHref(fromDir: string, target: string): string {
   return relative(fromDir, target).split(sep).map(encodeURIComponent).join('/');
 }
 
-/** The last `lines` lines of a log file; [] when it is missing (a report must not fail on a pruned log). */
+/** The last `lines` lines of a log file, without the environment and script kiln wrote in it; [] when it is missing (a report must not fail on a pruned log). */
 export function readLogTail(path: string, lines: number): string[] {
   let text: string;
   try {
@@ -202,10 +202,17 @@ export function readLogTail(path: string, lines: number): string[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  const all = text.split(/\r?\n/);
+  const all = text.split(/\r?\n/).filter((l) => !DUMP_LINE.test(l));
   if (all.at(-1) === '') all.pop();
   return all.slice(-lines);
 }
+
+/**
+ * The lines of the environment and script kiln writes into a log before the build runs
+ * (execute-job.ts): what a tail of a failure shows is the build's own end, not them (a
+ * build that printed little would otherwise show only its environment).
+ */
+const DUMP_LINE = /^\[[ \d.]+\] k (?: {2}[A-Za-z_][A-Za-z0-9_]*=|\| |environment \(nothing else is inherited|script \(bash -e, in )/;
 
 /** The last `bytes` of a file, without reading a huge log whole. */
 function readEnd(path: string, bytes: number): string {
