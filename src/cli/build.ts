@@ -102,7 +102,12 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         targets: debian === undefined || debian.optionsOnly === true ? targets : [],
         // --twice compares two fresh builds: it rebuilds what is up to date too.
         ...(debian === undefined ? {} : { debian }),
+        // With --json, a note of the planning is an event like the run's own notes.
         note: (t) => {
+          if (opts.json) {
+            bus.emit({ type: 'note', at: Date.now(), text: t });
+            return;
+          }
           flushProgress();
           ctx.stderr.write(`kiln: ${t}\n`);
         },

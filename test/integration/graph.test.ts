@@ -279,7 +279,7 @@ test('ignore: an ignored package and what needs only it are broken, said why, an
   const write = recipeWriter(tree);
   await write('gpu', recipeText({ name: 'gpu', script: 'exit 1' }).replace('license = "MIT"', 'license = "MIT"\nignore = "needs a GPU to build"'));
   await write('viewer', recipeText({ name: 'viewer', deps: ['gpu'], script: 'true' }));
-  await write('ok', recipeText({ name: 'ok', script: 'true' }));
+  await write('ok', recipeText({ name: 'ok', script: 'true' }).replace('license = "MIT"', 'license = "MIT"\ndepends = ["nosuch-runtime"]'));
 
   const plan = await runKiln(['plan', '--tree', tree, '--state', state, '--json']);
   assert.equal(plan.code, 0, explain(plan));
@@ -292,6 +292,8 @@ test('ignore: an ignored package and what needs only it are broken, said why, an
   const built = await runKiln(['build', '--tree', tree, '--state', state, '--json']);
   assert.equal(built.code, 0, explain(built));
   assert.equal(built.summary?.state, 'done');
+  // With --json the planning's notes are events too (ok's own depends name nothing).
+  assert.ok(built.events.some((e) => e.type === 'note' && /^ok: depends: needs nosuch-runtime, which is not in the tree/.test((e as { text: string }).text)), JSON.stringify(built.events.filter((e) => e.type === 'note')));
   const report = await readReport(built);
   assert.deepEqual(statesOf(report), { gpu: 'broken', ok: 'built', viewer: 'broken' });
   assert.equal((pkgOf(report, 'viewer') as { ignored?: boolean }).ignored, true);
