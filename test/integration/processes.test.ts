@@ -77,7 +77,16 @@ for (const to of ['kiln', 'its process group', 'every process of its tree'] as c
     // Wait until two builds are really inside their scripts (their sleeps run).
     const running = await eventually(async () => (await pidsWithCmdline(`sleeping-${m}`)).length >= 2, 10_000);
     assert.ok(running, `two builds never reached their sleep; events: ${k.events.map((e) => e.type).join(', ')}`);
-    if (to === 'every process of its tree') for (const pid of await processTree(k.pid)) process.kill(pid, 'SIGINT');
+    if (to === 'every process of its tree') {
+      for (const pid of await processTree(k.pid)) {
+        try {
+          process.kill(pid, 'SIGINT');
+        } catch (e) {
+          // Ended since the tree was listed (a short-lived helper command).
+          if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+        }
+      }
+    }
     else process.kill(to === 'kiln' ? k.pid : -k.pid, 'SIGINT');
     const r = await k.done;
     assert.equal(r.code, 130, explain(r));
