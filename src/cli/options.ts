@@ -122,6 +122,7 @@ export interface DebianOptionsCli {
   readonly installCheck?: boolean;
   readonly twice?: boolean;
   readonly verify?: boolean;
+  readonly lintian?: boolean;
 }
 
 export function addDebianOptions(cmd: Command, options: { all: boolean }): Command {
@@ -141,7 +142,8 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
   else {
     cmd
       .option('--twice', 'rebuild each Debian package (up to date or not) a second time with varied clock, build path and umask, and compare (as reprotest does)')
-      .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)');
+      .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)')
+      .option('--lintian', 'run lintian over each built package (as sbuild --run-lintian): its tags are reported with the run, never fatal');
   }
   return cmd;
 }
@@ -167,6 +169,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.installCheck === false ? { skipInstallability: true } : {}),
     ...(opts.twice === true ? { twice: true } : {}),
     ...(opts.verify === true ? { verify: true } : {}),
+    ...(opts.lintian === true ? { lintian: true } : {}),
   };
 }
 

@@ -141,3 +141,21 @@ test('a log is a link (the href the caller gives, escaped); the tail is in a <de
   // No href given: the path without a link.
   assert.doesNotMatch(renderReportHtml(report, { logTail }), /<a href="[^#]/);
 });
+
+test('report.html: lintian\'s tags per .changes, escaped, and a lintian that could not run says why', async () => {
+  const { renderReportHtml } = await import('./report-html.ts');
+  const html = renderReportHtml(
+    {
+      runId: 'r1', start: '2026-01-01T00:00:00.000Z', end: '2026-01-01T00:01:00.000Z',
+      counts: { built: 2, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 }, packages: [],
+      lintian: [
+        { job: 'hello@amd64', changes: 'hello_2.10-3_amd64.changes', errors: 1, warnings: 1, tags: ['E: hello: some-error <x>', 'W: hello changes: distribution-and-changes-mismatch bookworm unstable'] },
+        { job: 'foo@amd64', changes: 'foo_1-1_amd64.changes', tags: [], error: 'lintian is not installed' },
+      ],
+    },
+    { logTail: () => [] },
+  );
+  assert.match(html, /<h2>Lintian \(1 errors, 1 warnings\)<\/h2>/);
+  assert.match(html, /<code>E: hello: some-error &#60;x&#62;<\/code>/);
+  assert.match(html, /foo_1-1_amd64\.changes<\/code><\/td><td>lintian is not installed/);
+});

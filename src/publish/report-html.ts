@@ -3,7 +3,7 @@
 // recipes or logs is escaped; the page embeds no data in script, only in escaped attributes.
 
 import { jobIdOf, type JobState } from '../plan/job.ts';
-import type { ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
+import type { LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 
 /** States in the order the page shows them: what needs attention first. */
 export const STATE_ORDER: readonly JobState[] = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
@@ -58,6 +58,7 @@ ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 
 ${section('warnings', `Output warnings (${ordered.filter((p) => (p.warnings ?? []).length > 0).length})`, warningTable(ordered.filter((p) => (p.warnings ?? []).length > 0)))}
 ${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause', anchors))}
 ${section('cancelled', `Cancelled (${of('cancelled').length})`, causeTable(of('cancelled'), 'Cause'))}
+${section('lintian', `Lintian (${(report.lintian ?? []).reduce((n, l) => n + (l.errors ?? 0), 0)} errors, ${(report.lintian ?? []).reduce((n, l) => n + (l.warnings ?? 0), 0)} warnings)`, lintianTable(report.lintian ?? []))}
 ${section('reproducibility', `Reproducibility (${(report.reproducibility ?? []).filter((r) => r.status === 'reproducible').length} of ${(report.reproducibility ?? []).length} bit-identical)`, reproTable(report.reproducibility ?? []))}
 <section id="packages">
 <h2>All packages</h2>
@@ -147,6 +148,17 @@ function causeTable(list: readonly ReportPackage[], what: string, anchors: Reado
 <thead><tr><th>Package</th><th>${what}</th></tr></thead>
 <tbody>
 ${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${causeCell(p, anchors)}</td></tr>`).join('\n')}
+</tbody>
+</table>`;
+}
+
+/** lintian's tags per .changes, one line each; a lintian that could not run says why. */
+function lintianTable(list: readonly LintianEntry[]): string {
+  if (list.length === 0) return '';
+  return `<table>
+<thead><tr><th>Package</th><th>.changes</th><th>Tags</th></tr></thead>
+<tbody>
+${list.map((l) => `<tr><td>${esc(l.job)}</td><td><code>${esc(l.changes)}</code></td><td>${l.error !== undefined ? esc(l.error) : l.tags.length === 0 ? 'clean' : `<ul class="diags">${l.tags.map((t) => `<li><code>${esc(t)}</code></li>`).join('')}</ul>`}</td></tr>`).join('\n')}
 </tbody>
 </table>`;
 }

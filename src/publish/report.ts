@@ -61,6 +61,8 @@ export interface RunReport {
   readonly waiting?: number;
   /** Debian runs with --verify or --twice: one entry per .deb compared. */
   readonly reproducibility?: readonly ReproducibilityEntry[];
+  /** `--lintian`: lintian's tags for each .changes the run built (absent otherwise). */
+  readonly lintian?: readonly LintianEntry[];
 }
 
 /** One .deb compared with the archive's binary (--verify) or with a varied rebuild (--twice). */
@@ -74,6 +76,19 @@ export interface ReproducibilityEntry {
   readonly summary: string;
   /** The full comparison, as `kiln verify` prints it. */
   readonly details: readonly string[];
+}
+
+/** What lintian said of one .changes a run built (`--lintian`; debian/lintian.ts). */
+export interface LintianEntry {
+  /** The job (`name@arch`) that built it. */
+  readonly job: string;
+  readonly changes: string;
+  readonly errors?: number;
+  readonly warnings?: number;
+  /** Every tag line, as lintian printed it (`W: hello: some-tag context`). */
+  readonly tags: readonly string[];
+  /** Set when lintian could not run. */
+  readonly error?: string;
 }
 
 /** Lines of log shown per failure in report.html. */

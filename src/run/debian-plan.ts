@@ -43,6 +43,8 @@ export interface DebianCliRequest {
   readonly twice?: boolean;
   /** --verify: compare each built .deb with the archive's binary of the same version. */
   readonly verify?: boolean;
+  /** --lintian: run lintian over each built package's .changes (sbuild --run-lintian). */
+  readonly lintian?: boolean;
   /**
    * Only options (--nocheck, --twice, …) for the tree's debian.toml: no --debian or --dsc
    * was given, so the suite, sources and archs are debian.toml's, and the command's
@@ -53,7 +55,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--all',
+  '--mirror', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--all',
 ];
 
 /**

@@ -11,7 +11,7 @@ import type { Downloads } from '../cache/downloads.ts';
 import { formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { verifyDebs } from '../debian/deb-verify.ts';
 import type { TwiceResult } from '../execute/debian-twice.ts';
-import type { ReproducibilityEntry } from '../publish/report.ts';
+import type { LintianEntry, ReproducibilityEntry } from '../publish/report.ts';
 import type { ArtifactStore } from '../cache/artifacts.ts';
 import { withLock } from '../cache/lock.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, loadSigningKey, signingKeyPaths } from '../publish/signing.ts';
@@ -30,6 +30,8 @@ export interface PublishDebianOptions {
   readonly finalState: ReadonlyMap<string, JobState>;
   readonly keyOf: (jobId: string) => string | undefined;
   readonly note: (text: string) => void;
+  /** --lintian: lintian over each built job's .changes (debian/lintian.ts). */
+  readonly lintian?: boolean;
   /** --verify: compare each .deb with the archive's binary of the same version. */
   readonly verify?: { readonly mirror: string; readonly cacheDir: string; readonly downloads: Downloads; readonly allArch: string };
   /** Job log path of a job id (its `<log>.twice.json` holds --twice's comparison). */
@@ -40,6 +42,7 @@ export interface PublishDebianOptions {
 export interface DebianRunResult {
   readonly published: PublishResult | undefined;
   readonly reproducibility: ReproducibilityEntry[];
+  readonly lintian: LintianEntry[];
 }
 
 export function repoDirOf(stateRoot: string): string {
@@ -49,6 +52,7 @@ export function repoDirOf(stateRoot: string): string {
 export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianRunResult> {
   const jobs = o.plan.nodes.filter((n) => n.spec?.debian !== undefined && (o.finalState.get(n.id) === 'built' || o.finalState.get(n.id) === 'up-to-date'));
   const reproducibility: ReproducibilityEntry[] = [];
+  const lintian: LintianEntry[] = [];
   for (const n of jobs) {
     const log = o.logOf?.(n.id);
     if (log === undefined || o.finalState.get(n.id) !== 'built') continue;
@@ -59,7 +63,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       o.note(twiceLine(n.id, t));
     }
   }
-  if (jobs.length === 0) return { published: undefined, reproducibility };
+  if (jobs.length === 0) return { published: undefined, reproducibility, lintian };
   const tmp = await mkdtemp(join(o.stateRoot, '.publish-'));
   try {
     const debs: string[] = [];
@@ -76,7 +80,24 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
         jobOfDeb.set(join(dir, f), n.id);
       }
     }
-    if (debs.length === 0) return { published: undefined, reproducibility };
+    if (debs.length === 0) return { published: undefined, reproducibility, lintian };
+    if (o.lintian === true) {
+      const { lintianSummary, runLintian } = await import('../debian/lintian.ts');
+      // What this run built (an up-to-date package was checked by the run that built it).
+      for (const n of jobs.filter((j) => o.finalState.get(j.id) === 'built')) {
+        const dir = join(tmp, n.id.replace('@', '_'));
+        for (const changes of (await readdir(dir)).filter((f) => f.endsWith('.changes')).sort()) {
+          const r = await runLintian(join(dir, changes), { dir, ...(o.signal === undefined ? {} : { signal: o.signal }) });
+          if ('error' in r) {
+            lintian.push({ job: n.id, changes, error: r.error, tags: [] });
+            o.note(`lintian ${changes}: ${r.error}`);
+            continue;
+          }
+          lintian.push({ job: n.id, changes, errors: r.tags.filter((t) => t.code === 'E').length, warnings: r.tags.filter((t) => t.code === 'W').length, tags: r.tags.map((t) => t.line) });
+          o.note(`lintian ${changes}: ${lintianSummary(r.tags)}`);
+        }
+      }
+    }
     if (o.verify !== undefined) {
       const suiteName = o.suite;
       const { checked, skipped } = debsToVerify(debs);
@@ -113,7 +134,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     for (const r of result.refused) {
       o.note(`not published to ${result.suite}: ${r.filename} is already in the pool as suite ${r.suite}'s build of that version, with other bytes (one pool serves every suite; replacing it would break ${r.suite}): publish each suite into its own repository, or give this rebuild another version`);
     }
-    return { published: result, reproducibility };
+    return { published: result, reproducibility, lintian };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -312,12 +312,13 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         keyOf: (id) => outputs.get(id)?.key, note, signal: req.signal,
         logOf: (id) => logPathOf(join(state.logs, runId), id),
         ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, cacheDir: state.cache, downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
+        ...(req.debian?.lintian === true ? { lintian: true } : {}),
       }).catch((e: unknown) => {
         note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`);
         return undefined;
       });
-      if (done !== undefined && done.reproducibility.length > 0) {
-        const withRepro = { ...report, reproducibility: done.reproducibility };
+      if (done !== undefined && (done.reproducibility.length > 0 || done.lintian.length > 0)) {
+        const withRepro = { ...report, ...(done.reproducibility.length > 0 ? { reproducibility: done.reproducibility } : {}), ...(done.lintian.length > 0 ? { lintian: done.lintian } : {}) };
         await writeReport(state.root, withRepro);
         return { runId, state: runState, counts, ignored, report: withRepro, reportDir };
       }

@@ -74,10 +74,16 @@ test('hello from bookworm: built offline in the env, installed by apt from kiln\
   assert.deepEqual(planned.packages.map((p) => [p.id, p.state]), [['hello@amd64', 'to-build']]);
 
   const t0 = Date.now();
-  const built = await runKiln(['build', '--debian', 'bookworm', 'hello', '--json', ...common], { env: envs, timeoutMs: 20 * 60_000 });
+  const built = await runKiln(['build', '--debian', 'bookworm', 'hello', '--lintian', '--json', ...common], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
   assert.equal(built.summary?.counts.built, 1, explain(built));
+  // --lintian: lintian read the .changes the run built; its tags are in the report, whatever they are.
+  const lint = (JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { lintian?: { job: string; changes: string; tags: string[]; error?: string }[] }).lintian;
+  assert.equal(lint?.length, 1, JSON.stringify(lint));
+  assert.match(lint![0]!.changes, /^hello_2\.10-3_amd64\.changes$/);
+  assert.equal(lint![0]!.error, undefined, lint![0]!.error);
+  assert.ok(built.events.some((e) => e.type === 'note' && /^lintian hello_2\.10-3_amd64\.changes: /.test((e as { text: string }).text)));
   t.diagnostic(`kiln build --debian bookworm hello: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const log = logOf(built, 'hello');
   for (const phase of ['fetch', 'install', 'build', 'collect']) assert.match(log, new RegExp(`==> phase ${phase} `), `log has phase ${phase}`);
