@@ -15,7 +15,7 @@ import { artifactPath, type ArtifactStore, type PutOptions } from '../cache/arti
 import type { Downloads } from '../cache/downloads.ts';
 import type { BuildLocks } from '../cache/build-locks.ts';
 import { formatGroup } from '../debian/relation.ts';
-import { isKilnError } from '../errors.ts';
+import { isKilnError, KilnError } from '../errors.ts';
 import type { EventBus, JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
@@ -382,7 +382,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
               knownAbsent: job.why.kind !== 'forced',
               destEmpty: sandbox.destUntouched?.() === true,
               // The output checks (a recipe's; a Debian build's output is .debs): errors refuse it.
-              ...(spec.debian !== undefined ? {} : { check: outputCheck(sandbox) }),
+              ...(spec.debian !== undefined ? { check: DEBIAN_OUTPUT_CHECK } : { check: outputCheck(sandbox) }),
               signal,
             });
             for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
@@ -410,6 +410,23 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     }
   };
 }
+
+/**
+ * A Debian build's output is what collect copied (.deb, .udeb, .buildinfo, .changes): a
+ * symlink in it was put there by the build itself, and would point at the host's files
+ * once staged for publishing or lintian.
+ */
+export const DEBIAN_OUTPUT_CHECK: NonNullable<PutOptions['check']> = {
+  readElf: false,
+  needles: [],
+  run: ({ entries }) => {
+    const links = entries.filter((e) => e.type === 'symlink');
+    if (links.length === 0) return;
+    throw new KilnError('bad-output', `a Debian build's output holds symlinks: ${links.slice(0, 3).map((e) => `${e.path} -> ${e.target ?? '?'}`).join(', ')}${links.length > 3 ? ` and ${links.length - 3} more` : ''}`, {
+      hint: 'the output of a Debian build is the files dpkg-buildpackage made, collected by kiln: debian/rules must not write into $DESTDIR',
+    });
+  },
+};
 
 /** How long a helper's death waits for a cancellation that may be on its way (see runPhases). */
 const INFRA_GRACE_MS = 500;

@@ -155,7 +155,7 @@ test('report.html: lintian\'s tags per .changes, escaped, and a lintian that cou
     },
     { logTail: () => [] },
   );
-  assert.match(html, /<h2>Lintian \(1 errors, 1 warnings\)<\/h2>/);
+  assert.match(html, /<h2>Lintian \(1 error, 1 warning\)<\/h2>/);
   assert.match(html, /<code>E: hello: some-error &#60;x&#62;<\/code>/);
   assert.match(html, /foo_1-1_amd64\.changes<\/code><\/td><td>lintian is not installed/);
 });

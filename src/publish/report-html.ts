@@ -58,7 +58,7 @@ ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 
 ${section('warnings', `Output warnings (${ordered.filter((p) => (p.warnings ?? []).length > 0).length})`, warningTable(ordered.filter((p) => (p.warnings ?? []).length > 0)))}
 ${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause', anchors))}
 ${section('cancelled', `Cancelled (${of('cancelled').length})`, causeTable(of('cancelled'), 'Cause'))}
-${section('lintian', `Lintian (${(report.lintian ?? []).reduce((n, l) => n + (l.errors ?? 0), 0)} errors, ${(report.lintian ?? []).reduce((n, l) => n + (l.warnings ?? 0), 0)} warnings)`, lintianTable(report.lintian ?? []))}
+${section('lintian', `Lintian (${counted((report.lintian ?? []).reduce((n, l) => n + (l.errors ?? 0), 0), 'error')}, ${counted((report.lintian ?? []).reduce((n, l) => n + (l.warnings ?? 0), 0), 'warning')})`, lintianTable(report.lintian ?? []))}
 ${section('reproducibility', `Reproducibility (${(report.reproducibility ?? []).filter((r) => r.status === 'reproducible').length} of ${(report.reproducibility ?? []).length} bit-identical)`, reproTable(report.reproducibility ?? []))}
 <section id="packages">
 <h2>All packages</h2>
@@ -152,13 +152,18 @@ ${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${causeCell(p, anchors)}</td></
 </table>`;
 }
 
+/** `1 error`, `2 errors`. */
+function counted(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
 /** lintian's tags per .changes, one line each; a lintian that could not run says why. */
 function lintianTable(list: readonly LintianEntry[]): string {
   if (list.length === 0) return '';
   return `<table>
 <thead><tr><th>Package</th><th>.changes</th><th>Tags</th></tr></thead>
 <tbody>
-${list.map((l) => `<tr><td>${esc(l.job)}</td><td><code>${esc(l.changes)}</code></td><td>${l.error !== undefined ? esc(l.error) : l.tags.length === 0 ? 'clean' : `<ul class="diags">${l.tags.map((t) => `<li><code>${esc(t)}</code></li>`).join('')}</ul>`}</td></tr>`).join('\n')}
+${list.map((l) => `<tr><td>${esc(l.job)}</td><td><code>${esc(l.changes)}</code></td><td>${l.error !== undefined ? esc(l.error) : ''}${l.tags.length === 0 ? (l.error === undefined ? 'clean' : '') : `<ul class="diags">${l.tags.map((t) => `<li><code>${esc(t)}</code></li>`).join('')}</ul>`}</td></tr>`).join('\n')}
 </tbody>
 </table>`;
 }

@@ -5,7 +5,7 @@
 // note, not a failed run: the packages are built and stay in the artifact cache.
 
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import { formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
@@ -76,6 +76,11 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       await o.artifacts.stageInto(key, dir, o.signal === undefined ? {} : { signal: o.signal });
       for (const f of await readdir(dir)) {
         if (!f.endsWith('.deb')) continue;
+        // A regular file only: a symlink a build left in its output is never followed (as root).
+        if (!(await lstat(join(dir, f))).isFile()) {
+          o.note(`not published: ${f} of ${n.id} is not a regular file`);
+          continue;
+        }
         debs.push(join(dir, f));
         jobOfDeb.set(join(dir, f), n.id);
       }
@@ -87,15 +92,15 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       for (const n of jobs.filter((j) => o.finalState.get(j.id) === 'built')) {
         const dir = join(tmp, n.id.replace('@', '_'));
         for (const changes of (await readdir(dir)).filter((f) => f.endsWith('.changes')).sort()) {
-          const r = await runLintian(join(dir, changes), { dir, ...(o.signal === undefined ? {} : { signal: o.signal }) });
-          if ('error' in r) {
-            lintian.push({ job: n.id, changes, error: r.error, tags: [] });
-            o.note(`lintian ${changes}: ${r.error}`);
-            continue;
-          }
-          lintian.push({ job: n.id, changes, errors: r.tags.filter((t) => t.code === 'E').length, warnings: r.tags.filter((t) => t.code === 'W').length, tags: r.tags.map((t) => t.line) });
-          o.note(`lintian ${changes}: ${lintianSummary(r.tags)}`);
+          if (o.signal?.aborted === true) break;
+          const r = await runLintian(changes, { dir, ...(o.signal === undefined ? {} : { signal: o.signal }) });
+          const counts = { errors: r.tags.filter((t) => t.code === 'E').length, warnings: r.tags.filter((t) => t.code === 'W').length };
+          lintian.push({ job: n.id, changes, ...counts, tags: r.tags.map((t) => t.line), ...(r.error === undefined ? {} : { error: r.error }) });
+          o.note(`lintian ${changes}: ${r.error === undefined ? lintianSummary(r.tags) : `${r.error}${r.tags.length > 0 ? ` (after ${lintianSummary(r.tags)})` : ''}`}`);
         }
+      }
+      for (const n of jobs.filter((j) => o.finalState.get(j.id) === 'up-to-date')) {
+        o.note(`lintian: ${n.id} is up to date, not checked here (a run that built it with --lintian did; \`--force ${n.name}\` rebuilds and checks it)`);
       }
     }
     if (o.verify !== undefined) {
