@@ -218,3 +218,31 @@ test('gc keeps what a live run registered, and what was used since the oldest li
   const after = await gcCache(cacheDir, { olderThanMs: 0, keep: new Set(), now: NOW + 1000 });
   assert.ok(after.removed.some((x) => x.path === store.dir(key('a'))), 'released: removed like the rest');
 });
+
+test('maxBytes: after the age pass, the least recently used entries go until the cache fits; kept ones never', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-size-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  await mkdir(join(root, 'dest/usr'), { recursive: true });
+  // Four artifacts of about 40 KiB (random bytes: zstd cannot shrink them), used 4, 3, 2 and 1 days ago.
+  const { randomBytes } = await import('node:crypto');
+  for (const [i, c] of ['a', 'b', 'c', 'e'].entries()) {
+    await writeFile(join(root, 'dest/usr/file'), randomBytes(40 * 1024));
+    await store.put(key(c), { destDir: join(root, 'dest'), meta: info, sourceDateEpoch: 0 });
+    await age(join(store.dir(key(c)), 'meta.json'), (4 - i) * DAY);
+  }
+  const total = (await cacheUsage(cacheDir)).artifacts.bytes;
+  const each = total / 4;
+  // Room for two and a half: the two least recently used go, but 'a' (the oldest) is kept.
+  const dry = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set([key('a')]), maxBytes: Math.floor(2.5 * each), dryRun: true, now: NOW });
+  const r = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set([key('a')]), maxBytes: Math.floor(2.5 * each), now: NOW });
+  assert.deepEqual(r.removed.map((x) => x.path), [store.dir(key('b')), store.dir(key('c'))]);
+  assert.deepEqual(dry.removed.map((x) => x.path), r.removed.map((x) => x.path), 'the dry run lists the same');
+  assert.ok(r.sizeAfter! <= 2.5 * each, `${r.sizeAfter} bytes left`);
+  assert.equal(await store.has(key('a')), true);
+  assert.equal(await store.has(key('e')), true);
+  // Already under: nothing more goes.
+  const again = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set(), maxBytes: Math.floor(2.5 * each), now: NOW });
+  assert.deepEqual(again.removed, []);
+});

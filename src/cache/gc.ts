@@ -27,6 +27,11 @@ export interface GcOptions {
   readonly keep: ReadonlySet<string>;
   /** Download sha256s that must stay. */
   readonly keepDownloads?: ReadonlySet<string>;
+  /**
+   * Keep the cache under this many bytes: after the age pass, the least recently used
+   * artifacts, downloads and Debian layers go until it fits (never what is kept or in use).
+   */
+  readonly maxBytes?: number;
   /** Report what would be removed without removing it. */
   readonly dryRun?: boolean;
   /** For tests: the current time in ms. */
@@ -45,6 +50,17 @@ export interface GcRemoved {
 export interface GcResult {
   readonly removed: readonly GcRemoved[];
   readonly freedBytes: number;
+  /** With maxBytes: what the cache holds afterwards (tmp/ aside). */
+  readonly sizeAfter?: number;
+}
+
+/** An entry the age pass kept that the size pass may remove, oldest use first. */
+interface SizeCandidate {
+  readonly kind: GcKind;
+  readonly path: string;
+  readonly used: number;
+  readonly probe: string | undefined;
+  readonly wanted?: () => Promise<boolean>;
 }
 
 /** tmp/ entries younger than this may still be written to. */
@@ -76,6 +92,7 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
 
   // Snapshot tmp/ first, so entries that gc itself moves there are not listed twice.
   const tmpEntries = await entries(tmpDir);
+  const sizeCandidates: SizeCandidate[] = [];
   // What running builds (of any state directory sharing this cache) rely on: the
   // artifacts they will stage, and whatever was used since the oldest of them started.
   const live = await liveInUse(cacheDir, { dryRun });
@@ -85,13 +102,17 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     options.signal?.throwIfAborted();
     if (options.keep.has(basename(dir)) || live.keys.has(basename(dir))) continue;
     const used = await lastUse(join(dir, 'meta.json'), dir);
-    if (used === undefined || used >= cutoff || inUse(used)) continue;
+    if (used === undefined || inUse(used)) continue;
     // A build may have registered it since `live` was read (it plans, then registers).
     const key = basename(dir);
     const wanted = async (): Promise<boolean> => {
       const now = await liveInUse(cacheDir, { dryRun: true });
       return now.keys.has(key) || (now.since !== undefined && used >= now.since);
     };
+    if (used >= cutoff) {
+      sizeCandidates.push({ kind: 'artifact', path: dir, used, probe: 'meta.json', wanted });
+      continue;
+    }
     const r = await remove({ kind: 'artifact', path: dir, probe: 'meta.json', cutoff, tmpDir, dryRun, wanted });
     if (r !== undefined) removed.push(r);
   }
@@ -101,7 +122,11 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     const name = basename(file);
     if (!SHA256_RE.test(name) || options.keepDownloads?.has(name) === true) continue;
     const used = await lastUse(file, undefined);
-    if (used === undefined || used >= cutoff || inUse(used)) continue;
+    if (used === undefined || inUse(used)) continue;
+    if (used >= cutoff) {
+      sizeCandidates.push({ kind: 'download', path: file, used, probe: undefined });
+      continue;
+    }
     const r = await remove({ kind: 'download', path: file, probe: undefined, cutoff, tmpDir, dryRun });
     if (r !== undefined) removed.push(r);
   }
@@ -119,7 +144,11 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
       continue;
     }
     const used = await mtimeOf(dir);
-    if (used === undefined || used >= cutoff || inUse(used)) continue;
+    if (used === undefined || inUse(used)) continue;
+    if (used >= cutoff) {
+      sizeCandidates.push({ kind: 'deps-layer', path: dir, used, probe: undefined });
+      continue;
+    }
     const r = await remove({ kind: 'deps-layer', path: dir, probe: undefined, cutoff, tmpDir, dryRun });
     if (r !== undefined) removed.push(r);
   }
@@ -138,7 +167,26 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     removed.push({ kind: 'tmp', path: entry, bytes });
   }
 
-  return { removed, freedBytes: removed.reduce((n, r) => n + r.bytes, 0) };
+  let sizeAfter: number | undefined;
+  if (options.maxBytes !== undefined) {
+    // What is left besides tmp/: every kind, kept or not (only candidates can go).
+    let total = 0;
+    for (const sub of ['artifacts', 'downloads', 'deps-layers', 'indexes']) total += (await walkStat(join(cacheDir, sub))).bytes;
+    if (dryRun) total -= removed.filter((r) => r.kind !== 'tmp').reduce((n, r) => n + r.bytes, 0);
+    sizeCandidates.sort((a, b) => a.used - b.used);
+    for (const c of sizeCandidates) {
+      if (total <= options.maxBytes) break;
+      options.signal?.throwIfAborted();
+      // Used since it was looked at: put back (the cutoff is just after that look).
+      const r = await remove({ kind: c.kind, path: c.path, probe: c.probe, cutoff: c.used + 1, tmpDir, dryRun, ...(c.wanted === undefined ? {} : { wanted: c.wanted }) });
+      if (r === undefined) continue;
+      removed.push(r);
+      total -= r.bytes;
+    }
+    sizeAfter = total;
+  }
+
+  return { removed, freedBytes: removed.reduce((n, r) => n + r.bytes, 0), ...(sizeAfter === undefined ? {} : { sizeAfter }) };
 }
 
 /** Old Debian indexes not open anywhere, and abandoned temporary files of the index code. */

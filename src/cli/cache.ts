@@ -10,7 +10,7 @@ import { parseDuration } from '../lib/duration.ts';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, humanBytes, layoutFrom, parseCount, refuseRepeats, type StateOptions } from './options.ts';
+import { addStateOptions, humanBytes, layoutFrom, parseCount, parseSizeOption, refuseRepeats, type StateOptions } from './options.ts';
 
 export function registerCache(program: Command, ctx: CliContext): void {
   const cache = program.command('cache').description('inspect and clean the caches: downloads, artifacts, Debian build-dependency layers and indexes');
@@ -34,10 +34,11 @@ export function registerCache(program: Command, ctx: CliContext): void {
     .description('remove cached downloads, artifacts, Debian layers and indexes not used recently (and not used by the last N runs)')
     .option('--older-than <duration>', 'remove what was last used longer ago than this, e.g. 30d, 12h', '30d')
     .option('--keep-last-runs <n>', 'always keep the artifacts of the last N runs', parseCount('--keep-last-runs'))
+    .option('--max-size <size>', 'then remove the least recently used entries until the cache holds at most this, e.g. 50G', parseSizeOption('--max-size'))
     .option('--dry-run', 'only list what would be removed');
   addStateOptions(gc);
   refuseRepeats(gc, '--older-than');
-  gc.action(async (opts: StateOptions & { olderThan: string; keepLastRuns?: number; dryRun?: boolean }) => {
+  gc.action(async (opts: StateOptions & { olderThan: string; keepLastRuns?: number; maxSize?: number; dryRun?: boolean }) => {
     const state = layoutFrom(opts);
     let olderThanMs: number;
     try {
@@ -54,7 +55,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
         keep = records.artifactKeysOfLastRuns(n);
       }
     }
-    const r = await gcCache(state.cache, { olderThanMs, keep, dryRun: opts.dryRun === true });
+    const r = await gcCache(state.cache, { olderThanMs, keep, dryRun: opts.dryRun === true, ...(opts.maxSize === undefined ? {} : { maxBytes: opts.maxSize }) });
     // The state directory's side: old runs' logs and reports, and a daemon's unused bundles.
     const cutoff = Date.now() - olderThanMs;
     const stateRemoved: { kind: string; path: string; bytes: number }[] = [];
@@ -70,6 +71,11 @@ export function registerCache(program: Command, ctx: CliContext): void {
     for (const x of all) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${humanBytes(x.bytes)})\n`);
     const freed = r.freedBytes + stateRemoved.reduce((n, x) => n + x.bytes, 0);
     ctx.stdout.write(`${opts.dryRun ? 'would free' : 'freed'} ${humanBytes(freed)} in ${all.length} ${all.length === 1 ? 'entry' : 'entries'}\n`);
+    if (opts.maxSize !== undefined && r.sizeAfter !== undefined) {
+      ctx.stdout.write(r.sizeAfter <= opts.maxSize
+        ? `the cache ${opts.dryRun ? 'would hold' : 'holds'} ${humanBytes(r.sizeAfter)} (--max-size ${humanBytes(opts.maxSize)})\n`
+        : `the cache ${opts.dryRun ? 'would still hold' : 'still holds'} ${humanBytes(r.sizeAfter)}, over --max-size ${humanBytes(opts.maxSize)}: what is left is kept (--keep-last-runs), relied on by a running build, or Debian indexes read in the last hour\n`);
+    }
     // This state directory's package index must not list what is gone (other state
     // directories sharing the cache prune theirs at their next gc or rewrite at their next build).
     if (opts.dryRun !== true && r.removed.some((x) => x.kind === 'artifact')) {

@@ -257,6 +257,11 @@ test('an artifact a run finds up to date counts as used: a fresh state dir shari
   const gc = await runKiln(['cache', 'gc', '--state', join(dir.path, 'job3'), '--cache', cache, '--older-than', '1d', '--dry-run']);
   assert.equal(gc.code, 0, explain(gc));
   assert.doesNotMatch(gc.stdout, /artifact/, 'the artifacts job2 used would be collected');
+  // --max-size: the least recently used go until the cache fits.
+  const sized = await runKiln(['cache', 'gc', '--state', join(dir.path, 'job3'), '--cache', cache, '--max-size', '1', '--dry-run']);
+  assert.equal(sized.code, 0, explain(sized));
+  assert.equal((sized.stdout.match(/^would remove artifact /gm) ?? []).length, 3, sized.stdout);
+  assert.match(sized.stdout, /^the cache would hold 0 B \(--max-size 1 B\)$/m);
 });
 
 test('two kiln processes sharing a cache build a package once: the second waits for the first and uses its artifact', async () => {
