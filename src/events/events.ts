@@ -73,6 +73,15 @@ export type KilnEvent =
       readonly expectedMs: number | undefined;
     }
   | {
+      /** A job to build waits for another kiln process that builds the same inputs (build-locks.ts). */
+      readonly type: 'job-waiting';
+      readonly runId: string;
+      readonly jobId: string;
+      /** That process's pid. */
+      readonly holderPid: number;
+      readonly at: number;
+    }
+  | {
       readonly type: 'job-phase';
       readonly runId: string;
       readonly jobId: string;

@@ -134,6 +134,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           signal,
           onWait: (holder: string) => {
             holderPid = holder.split(' ')[0];
+            o.bus.emit({ type: 'job-waiting', runId: o.runId, jobId: job.id, holderPid: Number(holderPid), at: Date.now() });
             o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: waiting for kiln pid ${holderPid}, which is building the same inputs (a cache shared with another run)` });
           },
         });

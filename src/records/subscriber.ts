@@ -137,6 +137,9 @@ function write(records: Records, e: RecordedEvent): void {
     case 'job-sample':
       // Kept by the server's sampler (issue 5); the CLI's records do not store samples.
       return;
+    case 'job-waiting':
+      // Said on the console and in the events; its job's row comes when it starts or ends.
+      return;
     case 'run-finished':
       records.finishRun(e.runId, { state: e.state, endedAt: e.at, counts: e.counts });
       return;

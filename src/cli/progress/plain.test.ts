@@ -64,3 +64,14 @@ test('plain: a failed build shows the end of its log; builds that print nothing 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('plain: a job waiting for another kiln\'s build is named by the quiet lines too', async () => {
+  const { out, text } = sink();
+  const onEvent = plainRenderer(out, { quietMs: 30 });
+  const t = Date.now();
+  onEvent({ type: 'run-started', runId: 'r', at: t, tree: '/t', targets: [], archs: ['amd64'], total: 1, maxJobs: 1 });
+  onEvent({ type: 'job-waiting', runId: 'r', jobId: 'a@amd64', holderPid: 4242, at: t });
+  await new Promise((r) => setTimeout(r, 120));
+  onEvent({ type: 'run-finished', runId: 'r', at: Date.now(), state: 'done', counts: { built: 0, 'up-to-date': 1, failed: 0, skipped: 0, broken: 0, cancelled: 0 } });
+  assert.match(text(), /running {4}a@amd64 \(waiting for kiln pid 4242, for \d+ms\)\n/);
+});

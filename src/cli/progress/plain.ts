@@ -74,8 +74,8 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
     lastLine = Date.now();
     w.write(`${stamp(at)} ${what.padEnd(10)} ${text}\n`);
   };
-  /** The running builds: since when, in which phase, their log. */
-  const running = new Map<string, { since: number; phase: string; log: string }>();
+  /** The running builds: since when, in which phase, their log (none yet for one waiting for another kiln). */
+  const running = new Map<string, { since: number; phase: string; log?: string }>();
   let quiet: NodeJS.Timeout | undefined;
   const sayRunning = (): void => {
     const now = Date.now();
@@ -97,6 +97,9 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
       case 'job-started':
         running.set(e.jobId, { since: e.at, phase: 'starting', log: e.log });
         line(e.at, 'start', `${e.jobId} (${describeReason(e.why)})`);
+        return;
+      case 'job-waiting':
+        running.set(e.jobId, { since: e.at, phase: `waiting for kiln pid ${e.holderPid}` });
         return;
       case 'job-phase': {
         const r = running.get(e.jobId);
