@@ -63,6 +63,9 @@ interface SizeCandidate {
   readonly wanted?: () => Promise<boolean>;
 }
 
+/** The size pass (maxBytes) leaves entries used more recently than this. */
+export const RECENT_USE_MS = 3_600_000;
+
 /** tmp/ entries younger than this may still be written to. */
 export const TMP_MIN_AGE_MS = 3_600_000;
 
@@ -172,10 +175,14 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     // What is left besides tmp/: every kind, kept or not (only candidates can go).
     let total = 0;
     for (const sub of ['artifacts', 'downloads', 'deps-layers', 'indexes']) total += (await walkStat(join(cacheDir, sub))).bytes;
-    if (dryRun) total -= removed.filter((r) => r.kind !== 'tmp').reduce((n, r) => n + r.bytes, 0);
+    // A dry run removed nothing: count out what it would have, outside tmp/ (not measured).
+    if (dryRun) total -= removed.filter((r) => !r.path.startsWith(`${tmpDir}/`)).reduce((n, r) => n + r.bytes, 0);
     sizeCandidates.sort((a, b) => a.used - b.used);
     for (const c of sizeCandidates) {
       if (total <= options.maxBytes) break;
+      // A use is noted at most once an hour (artifacts.ts markUsed): an entry used in the
+      // last hour may be one a running build just found up to date.
+      if (c.used >= now - RECENT_USE_MS) break;
       options.signal?.throwIfAborted();
       // Used since it was looked at: put back (the cutoff is just after that look).
       const r = await remove({ kind: c.kind, path: c.path, probe: c.probe, cutoff: c.used + 1, tmpDir, dryRun, ...(c.wanted === undefined ? {} : { wanted: c.wanted }) });

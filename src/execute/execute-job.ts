@@ -143,7 +143,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           const stored = job.why.kind === 'forced' ? undefined : await o.artifacts.get(key);
           if (stored !== undefined) {
             await releaseHeld();
-            const cause = `built meanwhile by kiln pid ${holderPid ?? '?'}, which shares this cache: its artifact is used`;
+            // (No pid here: this cause reaches a daemon's tenants, the note does not.)
+            const cause = 'built meanwhile by another run sharing this cache: its artifact is used';
             return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now(), cause });
           }
           startedAt = Date.now();

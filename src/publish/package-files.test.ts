@@ -45,3 +45,17 @@ test('syncPackageFiles: one hard link per archive; a new version replaces the ol
   syncPackageFiles(fresh.path, []);
   assert.equal(existsSync(join(fresh.path, 'All')), false, 'nothing to hold: no folder made');
 });
+
+test('syncPackageFiles: an archive gone from the cache (another kiln\'s gc) gets no file and no error; a folder in All/ is removed', async () => {
+  await using dir = await tmpDir();
+  const packages = join(dir.path, 'packages');
+  await mkdir(join(packages, 'All', 'stray-folder'), { recursive: true });
+  const present = join(dir.path, 'present.tar.zst');
+  await writeFile(present, 'x');
+  const files = syncPackageFiles(packages, [
+    { name: 'gone', version: '1', release: 1, arch: 'amd64', path: join(dir.path, 'gone.tar.zst') },
+    { name: 'here', version: '1', release: 1, arch: 'amd64', path: present },
+  ]);
+  assert.deepEqual(Object.fromEntries(files), { 'here@amd64': 'All/here_1-1_amd64.tar.zst' });
+  assert.deepEqual(readdirSync(join(packages, 'All')), ['here_1-1_amd64.tar.zst']);
+});

@@ -24,11 +24,14 @@ export function syncPackageFiles(packagesDir: string, entries: readonly { name: 
   const dir = join(packagesDir, FILES_DIR);
   const wanted = new Map<string, string>();
   const byId = new Map<string, string>();
+  /** The entry (`name@arch`) of each file name. */
+  const idOf = new Map<string, string>();
   for (const e of entries) {
     if (!e.path.endsWith('.tar.zst')) continue;
     const name = packageFileName(e);
     wanted.set(name, e.path);
     byId.set(`${e.name}@${e.arch}`, `${FILES_DIR}/${name}`);
+    idOf.set(name, `${e.name}@${e.arch}`);
   }
   let present = new Set<string>();
   try {
@@ -41,7 +44,7 @@ export function syncPackageFiles(packagesDir: string, entries: readonly { name: 
   for (const name of present) {
     const target = wanted.get(name);
     // A file of a package no longer in the index, or a leftover temporary: removed.
-    if (target === undefined) rmSync(join(dir, name), { force: true });
+    if (target === undefined) rmSync(join(dir, name), { recursive: true, force: true });
   }
   for (const [name, target] of wanted) {
     const file = join(dir, name);
@@ -53,6 +56,12 @@ export function syncPackageFiles(packagesDir: string, entries: readonly { name: 
       linkSync(target, tmp);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
+      // Gone from the cache meanwhile (another kiln's gc): no file for it (the index drops it next).
+      if (code === 'ENOENT') {
+        byId.delete(idOf.get(name)!);
+        rmSync(file, { recursive: true, force: true });
+        continue;
+      }
       if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK') throw e;
       symlinkSync(target, tmp);
     }

@@ -75,9 +75,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   records.markInterruptedRuns();
   await reapSandboxes(state.root, { cacheDir: state.cache });
   await reapRunWorkspaces(state.work);
+  // Before planning: what the plan found up to date (and marked used) counts as used since
+  // the run started, for a cache gc while the run goes (in-use.ts).
+  const plannedFrom = Date.now();
   const prepared = await preparePlan(req, records);
   try {
-    return await buildPlanned(req, records, prepared);
+    return await buildPlanned(req, records, prepared, plannedFrom);
   } finally {
     await prepared.envs.release();
   }
@@ -89,7 +92,7 @@ const HEARTBEAT_MS = 5_000;
 /** How often the report of a running build is written (KILN_LIVE_REPORT_MS, for tests). */
 const LIVE_REPORT_MS = Number(process.env['KILN_LIVE_REPORT_MS'] ?? '') > 0 ? Number(process.env['KILN_LIVE_REPORT_MS']) : 30_000;
 
-async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan): Promise<BuildResult> {
+async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan, plannedFrom = Date.now()): Promise<BuildResult> {
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
   for (const text of prepared.envs.note?.split('\n') ?? []) bus.emit({ type: 'note', at: Date.now(), text });
@@ -165,7 +168,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     if (publishes) for (const o of outputs.values()) staged.add(o.key);
     else for (const n of toBuild) for (const w of n.waitsFor) if (!building.has(w)) staged.add(outputs.get(w)?.key ?? '');
     staged.delete('');
-    inUse = toBuild.length === 0 && !publishes ? undefined : await registerInUse(state.cache, runId, [...staged]);
+    inUse = toBuild.length === 0 && !publishes ? undefined : await registerInUse(state.cache, runId, [...staged], plannedFrom);
     const priorities = computePriorities(toBuild, durationOf);
     const jobs = new Map<string, Job>();
     const schedJobs: SchedJob[] = [];

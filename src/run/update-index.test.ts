@@ -10,7 +10,9 @@ import { pruneIndex, updatePackageIndex } from './update-index.ts';
 test('an index written when release was a string is rewritten with integers, even when no package changed', async () => {
   await using tmp = await tmpDir();
   const file = join(tmp.path, 'index.json');
-  const old = { name: 'zlib', version: '1.3', release: '2', arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'a'.repeat(64), path: '/x' };
+  const artifact = join(tmp.path, 'meta-only');
+  writeFileSync(artifact, '');
+  const old = { name: 'zlib', version: '1.3', release: '2', arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'a'.repeat(64), path: artifact };
   writeFileSync(file, JSON.stringify({ packages: [old] }));
   const nothing = { nodes: [] } as unknown as Plan;
   await updatePackageIndex(file, nothing, {} as ArtifactStore, new Map(), () => undefined);
@@ -45,4 +47,13 @@ test('two runs updating one index at once both land (the merge holds the index l
   assert.equal(await pruneIndex(file), 1);
   assert.deepEqual(names(), ['a', 'c', 'd']);
   assert.equal(await pruneIndex(file), 0);
+});
+
+test('an entry whose artifact is gone from the cache (gc from another state dir) is dropped when the index is next written', async () => {
+  await using tmp = await tmpDir();
+  const file = join(tmp.path, 'index.json');
+  const gone = { name: 'gone', version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), path: join(tmp.path, 'gone.tar.zst') };
+  writeFileSync(file, JSON.stringify({ packages: [gone] }));
+  await updatePackageIndex(file, { nodes: [] } as unknown as Plan, {} as ArtifactStore, new Map(), () => undefined);
+  assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { packages: unknown[] }).packages, []);
 });

@@ -35,6 +35,12 @@ async function mergeInto(
   try {
     const old = JSON.parse(await readFile(indexPath, 'utf8')) as { packages?: PackageIndexEntry[] };
     for (const p of old.packages ?? []) {
+      // An artifact gone from the cache (gc or verify --fix from another state dir sharing it):
+      // its entry goes, as pruneIndex drops it.
+      if (typeof p.path !== 'string' || !existsSync(p.path)) {
+        changed = true;
+        continue;
+      }
       // An index written before release was an integer held it as a string ("1"): rewritten.
       if (typeof p.release !== 'number') changed = true;
       // Without its file: that is worked out again (withFiles), and compared without it.
