@@ -142,7 +142,7 @@ test('a live run leaves out running jobs; an interrupted one calls them cancelle
   rec.dispose();
 });
 
-test('writeReport writes report.json and report.html under runs/<id>, atomically', async (t) => {
+test('writeReport writes report.json, report.html and junit.xml under runs/<id>, atomically', async (t) => {
   const { dir, records, bus } = setup(t);
   const rec = recordEvents(bus, records);
   syntheticRun(bus, dir);
@@ -150,7 +150,9 @@ test('writeReport writes report.json and report.html under runs/<id>, atomically
   const report = buildReport(records, 'run-1');
   const paths = await writeReport(dir, report);
   assert.equal(paths.json, join(dir, 'runs', 'run-1', 'report.json'));
-  assert.deepEqual(readdirSync(join(dir, 'runs', 'run-1')).sort(), ['report.html', 'report.json']);
+  // junit.xml beside them, once the run has ended, with the failure's log tail.
+  assert.deepEqual(readdirSync(join(dir, 'runs', 'run-1')).sort(), ['junit.xml', 'report.html', 'report.json']);
+  assert.match(readFileSync(join(dir, 'runs', 'run-1', 'junit.xml'), 'utf8'), /<failure type="exit-status" [^>]*>[^<]*line 51\n[^<]*line 80<\/failure>/);
   assert.deepEqual(JSON.parse(readFileSync(paths.json, 'utf8')), report);
   const html = readFileSync(paths.html, 'utf8');
   // The failed package's log is a link relative to runs/run-1/.

@@ -12,6 +12,7 @@ import type { FailureReason, JobState } from '../plan/job.ts';
 import type { ReasonKind } from '../plan/reason.ts';
 import type { JobRecord, Records } from '../records/records.ts';
 import { renderReportHtml } from './report-html.ts';
+import { renderJunit } from './report-junit.ts';
 import { diagnosticsOf, failedDependencyOf, isIgnoredCause } from './report-diagnostics.ts';
 
 export interface ReportPackage {
@@ -186,8 +187,13 @@ export async function writeReport(
   const logTail = options.logTail ?? ((log: string) => readLogTail(isAbsolute(log) ? log : resolve(stateDir, log), LOG_TAIL_LINES));
   await atomicWrite(json, `${JSON.stringify(report, null, 2)}\n`);
   await atomicWrite(html, renderReportHtml(report, { logTail, logHref: (log) => relativeHref(dir, isAbsolute(log) ? log : resolve(stateDir, log)) }));
+  // For CI test reporters, once the run has ended: junit.xml beside them.
+  if (report.end !== null) await atomicWrite(join(dir, 'junit.xml'), renderJunit(report, (log) => logTail(log).slice(-JUNIT_TAIL_LINES)));
   return { json, html };
 }
+
+/** Lines of a failed build's log in junit.xml. */
+const JUNIT_TAIL_LINES = 30;
 
 export function reportDir(stateDir: string, runId: string): string {
   // The run id becomes a directory name: refuse anything that could leave runs/.

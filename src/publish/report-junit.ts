@@ -1,0 +1,49 @@
+// junit.xml: the run's report as JUnit XML, the format CI systems (GitLab, Jenkins, GitHub
+// test reporters) show as a list of test cases: one test case per package of the run
+// (classname the arch, name the package). built and up-to-date pass; failed is a
+// <failure> with the reason code, the cause and the log's last lines; skipped, broken and
+// cancelled are <skipped> with their cause. Pure: the log tail comes from the caller.
+
+import type { ReportPackage, RunReport } from './report.ts';
+
+export function renderJunit(report: RunReport, logTail: (log: string) => string[]): string {
+  const seconds = (ms: number | null): string => ((ms ?? 0) / 1000).toFixed(3);
+  const cases = report.packages.map((p) => testCase(p, logTail, seconds));
+  const failures = report.packages.filter((p) => p.state === 'failed').length;
+  const skipped = report.packages.filter((p) => p.state === 'skipped' || p.state === 'broken' || p.state === 'cancelled').length;
+  const total = report.end === null ? 0 : Date.parse(report.end) - Date.parse(report.start);
+  const attrs = `name="kiln run ${xml(report.runId)}" tests="${report.packages.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}" timestamp="${xml(report.start)}"`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites ${attrs}>\n<testsuite ${attrs}>\n${cases.join('\n')}\n</testsuite>\n</testsuites>\n`;
+}
+
+function testCase(p: ReportPackage, logTail: (log: string) => string[], seconds: (ms: number | null) => string): string {
+  const head = `<testcase classname="${xml(p.arch)}" name="${xml(p.name)} ${xml(p.version)}" time="${seconds(p.durationMs)}"`;
+  switch (p.state) {
+    case 'built':
+    case 'up-to-date':
+      return `${head}/>`;
+    case 'failed': {
+      const tail = p.log === null ? [] : logTail(p.log);
+      const body = [p.cause ?? 'failed', ...(p.log === null ? [] : ['', `log: ${p.log}`, ...tail])].join('\n');
+      return `${head}>\n<failure type="${xml(p.reason ?? 'failed')}" message="${xml(firstLine(p.cause ?? 'failed'))}">${xml(body)}</failure>\n</testcase>`;
+    }
+    default:
+      return `${head}>\n<skipped message="${xml(p.cause === null || p.cause === '' ? p.state : `${p.state}: ${firstLine(p.cause)}`)}"/>\n</testcase>`;
+  }
+}
+
+function firstLine(s: string): string {
+  const nl = s.indexOf('\n');
+  return nl < 0 ? s : s.slice(0, nl);
+}
+
+/** Text and attribute values: the five XML entities, and no control characters XML 1.0 forbids. */
+export function xml(s: string): string {
+  return s
+    .replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, '\ufffd')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
+}
