@@ -67,6 +67,10 @@ test('failing middle: siblings still build, dependents are skipped naming the fa
   for (const name of ['top', 'top2']) {
     assert.match(pkgOf(report, name).cause ?? '', /needs mid\b.*which failed/, `${name} must name mid`);
   }
+  // junit.xml for CI: the failure and the two skips.
+  const junit = await readFile(join(state, 'runs', report.runId, 'junit.xml'), 'utf8');
+  assert.match(junit, /<testsuite name="kiln run \S+" tests="6" failures="1" errors="0" skipped="2"/);
+  assert.match(junit, /<testcase classname="\S+" name="mid 1\.0" time="[\d.]+">\n<failure type="exit-status" message="the build script exited with status 3">/);
   const finished = eventsOf(r.events, 'job-finished').find((e) => e.name === 'mid');
   assert.equal(finished?.failure?.reason, 'exit-status');
   assert.equal(finished?.exitCode, 3);
