@@ -26,6 +26,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli {
   keepFailed?: boolean;
   logLimit?: number;
   jobTimeout?: number;
+  failOnWarnings?: boolean;
   serverTree?: string;
   force?: string[];
   json?: boolean;
@@ -44,6 +45,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
     .option('--keep-failed', "keep a failed job's workspace for inspection")
+    .option('--fail-on-warnings', 'the output checks\' warnings (buildpaths, hierarchy, permissions) fail the build, as their errors do (BitBake\'s ERROR_QA)')
     .option('--job-timeout <duration>', 'no build may run longer than this, whatever its recipe says, e.g. 2h (default: the recipes\' own timeouts)', parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds, e.g. 1G; past it the build goes on and its last lines are kept (default 1G; 0: no limit)", parseLogLimit)
     // One glob per --force (repeat it): a variadic option would swallow the targets after it.
@@ -121,6 +123,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         keepFailed: opts.keepFailed === true,
         ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
         ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
+        ...(opts.failOnWarnings === true ? { failOnWarnings: true } : {}),
         bus,
         signal: controller.signal,
       });
@@ -175,6 +178,6 @@ function refuseLocalOnly(command: Command): void {
 }
 
 const LOCAL_ONLY = new Set([
-  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--force', '--sandbox',
+  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--force', '--sandbox',
   '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian',
 ]);

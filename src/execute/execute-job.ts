@@ -58,6 +58,8 @@ export interface ExecutorOptions {
   /** The run's active build profiles ($KILN_PROFILES). */
   readonly profiles?: readonly string[];
   readonly expectedMs: (jobId: string) => number | undefined;
+  /** --fail-on-warnings: an output check's warning fails the build as an error does. */
+  readonly warningsFail?: boolean;
   /** One build per key among kiln processes sharing the cache (build-locks.ts); none: no coordination. */
   readonly buildLocks?: BuildLocks;
 }
@@ -265,7 +267,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             run: ({ entries, elf, holding }) => {
               const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, skip });
               warnings = found.filter((f) => f.severity === 'warning');
-              assertNoOutputErrors(found);
+              assertNoOutputErrors(found, o.warningsFail === true);
             },
           };
         }

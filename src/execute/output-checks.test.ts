@@ -47,8 +47,10 @@ test('checkOutput: the arch check, and errors refuse the output with their hint'
   assert.deepEqual(checkOutput(input([], { elf, arch: 'riscv64', skip: ['arch'] })), []);
   const link = checkOutput(input([{ path: 'usr/lib/libx.so', type: 'symlink', mode: 0o777, size: 0, target: `${W}/dest/usr/lib/libx.so.1` }]));
   assert.throws(() => assertNoOutputErrors(link), (e: unknown) => isKilnError(e) && e.code === 'bad-output' && /ln -sr/.test(e.hint ?? '') && /usr\/lib\/libx\.so -> /.test(e.message));
-  // Warnings alone refuse nothing.
-  assertNoOutputErrors(checkOutput(input([{ path: 'home/x', type: 'file', mode: 0o666, size: 1 }])));
+  // Warnings alone refuse nothing, unless they are to fail (--fail-on-warnings).
+  const warned = checkOutput(input([{ path: 'home/x', type: 'file', mode: 0o666, size: 1 }]));
+  assertNoOutputErrors(warned);
+  assert.throws(() => assertNoOutputErrors(warned, true), (e: unknown) => isKilnError(e) && e.code === 'bad-output' && /^installed outside \/usr/.test(e.message));
 });
 
 test('a Debian build\'s output may hold no symlink (it would point at the host\'s files once staged)', async () => {

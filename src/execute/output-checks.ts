@@ -141,9 +141,9 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
   return out;
 }
 
-/** Throws `bad-output` for the first error finding (its hint with it). */
-export function assertNoOutputErrors(findings: readonly OutputFinding[]): void {
-  const error = findings.find((f) => f.severity === 'error');
+/** Throws `bad-output` for the first error finding (its hint with it); with `warningsFail` (--fail-on-warnings), for a warning too. */
+export function assertNoOutputErrors(findings: readonly OutputFinding[], warningsFail = false): void {
+  const error = findings.find((f) => f.severity === 'error' || warningsFail);
   if (error === undefined) return;
   throw new KilnError(error.check === 'arch' ? 'wrong-arch' : 'bad-output', error.message, { hint: error.hint });
 }

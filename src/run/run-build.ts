@@ -41,6 +41,8 @@ export interface BuildRequest extends PlanRequest {
   readonly logLimit?: number | undefined;
   /** No build runs longer than this, whatever its recipe says (--job-timeout). */
   readonly jobTimeoutMs?: number | undefined;
+  /** --fail-on-warnings: the output checks' warnings fail their build. */
+  readonly failOnWarnings?: boolean;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
   /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
@@ -203,6 +205,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       keepFailed: req.keepFailed,
       ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
       ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
+      ...(req.failOnWarnings === true ? { warningsFail: true } : {}),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,
       expectedMs: (id) => learned.get(id),

@@ -247,6 +247,13 @@ test('output checks: a symlink into the workspace fails the build; build paths, 
   // A forced rebuild keeps the stored artifact, and its output is checked all the same.
   const forced = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--force', 'leaky', '--json']);
   assert.deepEqual(eventsOf(forced.events, 'job-finished').find((e) => e.name === 'leaky')?.warnings?.map((w) => w.slice(0, w.indexOf(':'))), ['buildpaths', 'hierarchy', 'permissions']);
+  // --fail-on-warnings: a warning fails its build as an error does; the others still build.
+  const strict = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'strict'), '--sandbox', 'host', '--fail-on-warnings', '--json']);
+  assert.equal(strict.code, 1, explain(strict));
+  const strictReport = await readReport(strict);
+  assert.deepEqual(statesOf(strictReport), { clean: 'built', leaky: 'failed', linky: 'failed', quiet: 'built' });
+  assert.equal(pkgOf(strictReport, 'leaky').reason, 'pack-failed');
+  assert.match(pkgOf(strictReport, 'leaky').cause ?? '', /^1 file holds the paths the build ran at/);
 });
 
 test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-runs the build as it ran', async () => {
