@@ -27,6 +27,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli {
   logLimit?: number;
   jobTimeout?: number;
   failOnWarnings?: boolean;
+  retry?: number;
   serverTree?: string;
   force?: string[];
   json?: boolean;
@@ -45,6 +46,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
     .option('--keep-failed', "keep a failed job's workspace for inspection")
+    .option('--retry <n>', 'build a package that failed (exit status, signal, silence, timeout, download) again, up to N more times, each in a fresh workspace', parseCount('--retry'))
     .option('--fail-on-warnings', 'the output checks\' warnings (buildpaths, hierarchy, permissions) fail the build, as their errors do (BitBake\'s ERROR_QA)')
     .option('--job-timeout <duration>', 'no build may run longer than this, whatever its recipe says, e.g. 2h (default: the recipes\' own timeouts)', parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds, e.g. 1G; past it the build goes on and its last lines are kept (default 1G; 0: no limit)", parseLogLimit)
@@ -124,6 +126,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
         ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
         ...(opts.failOnWarnings === true ? { failOnWarnings: true } : {}),
+        ...(opts.retry === undefined ? {} : { retries: opts.retry }),
         bus,
         signal: controller.signal,
       });
@@ -178,6 +181,6 @@ function refuseLocalOnly(command: Command): void {
 }
 
 const LOCAL_ONLY = new Set([
-  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--force', '--sandbox',
+  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
   '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian',
 ]);

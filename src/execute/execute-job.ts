@@ -58,6 +58,8 @@ export interface ExecutorOptions {
   /** The run's active build profiles ($KILN_PROFILES). */
   readonly profiles?: readonly string[];
   readonly expectedMs: (jobId: string) => number | undefined;
+  /** --retry N: a build that failed with a RETRYABLE reason runs again, up to N more times. */
+  readonly retries?: number;
   /** --fail-on-warnings: an output check's warning fails the build as an error does. */
   readonly warningsFail?: boolean;
   /** One build per key among kiln processes sharing the cache (build-locks.ts); none: no coordination. */
@@ -200,6 +202,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       let infraError: string | undefined;
       /** 1, or 2 when kiln's own side cut the first attempt off (the loop below). */
       let attemptNo = 1;
+    /** --retry: the builds run again after a failure, and what each failed with. */
+    let retried = 0;
+    const earlier: string[] = [];
       /** What the output checks found that does not refuse the output (output-checks.ts). */
       let warnings: OutputFinding[] = [];
       const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
@@ -243,6 +248,21 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             failed = false;
             ran = undefined;
             continue;
+          }
+          // --retry N: a build that failed in a way a flaky one does is built again, afresh.
+          if (outcome.state === 'failed' && retried < (o.retries ?? 0) && RETRYABLE.has(outcome.failure?.reason ?? 'internal') && !signal.aborted) {
+            retried++;
+            earlier.push(outcome.failure?.message ?? 'failed');
+            jl.note(`attempt ${attemptNo} failed (${outcome.failure?.message ?? 'failed'}): building it again in a fresh workspace (--retry ${o.retries}, ${retried} of ${o.retries})`);
+            failed = false;
+            ran = undefined;
+            continue;
+          }
+          if (outcome.state === 'built' && earlier.length > 0) {
+            // Built, but not at once: a flaky build is worth knowing about.
+            const flaky = `retry: built on attempt ${attemptNo}, after ${earlier.map((m, i) => `attempt ${attemptNo - earlier.length + i}: ${m}`).join('; ')}`;
+            jl.note(`warning (${flaky})`);
+            outcome = { ...outcome, warnings: [...(outcome.warnings ?? []), flaky] };
           }
           if (outcome.state === 'failed' && o.keepFailed) {
             const kept = dirname(sandbox.host.src);
@@ -431,6 +451,9 @@ export const DEBIAN_OUTPUT_CHECK: NonNullable<PutOptions['check']> = {
     });
   },
 };
+
+/** The failures --retry builds again: what a flaky build or a flaky network does, not what a retry cannot change. */
+const RETRYABLE: ReadonlySet<FailureReason> = new Set(['exit-status', 'signal', 'silent', 'timeout', 'fetch-failed']);
 
 /** How long a helper's death waits for a cancellation that may be on its way (see runPhases). */
 const INFRA_GRACE_MS = 500;

@@ -43,6 +43,8 @@ export interface BuildRequest extends PlanRequest {
   readonly jobTimeoutMs?: number | undefined;
   /** --fail-on-warnings: the output checks' warnings fail their build. */
   readonly failOnWarnings?: boolean;
+  /** --retry N: a build that failed as a flaky one does runs again, up to N more times. */
+  readonly retries?: number;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
   /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
@@ -206,6 +208,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
       ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
       ...(req.failOnWarnings === true ? { warningsFail: true } : {}),
+      ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,
       expectedMs: (id) => learned.get(id),

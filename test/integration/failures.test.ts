@@ -256,6 +256,27 @@ test('output checks: a symlink into the workspace fails the build; build paths, 
   assert.match(pkgOf(strictReport, 'leaky').cause ?? '', /^1 file holds the paths the build ran at/);
 });
 
+test('--retry N: a flaky build is built again in a fresh workspace and said flaky; one that always fails is tried N+1 times', async () => {
+  await using dir = await tmpDir();
+  const mark = join(dir.path, 'failed-once');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    flaky: recipeText({ name: 'flaky', script: `test ! -e src-was-dirty\ntouch src-was-dirty\nif [ ! -e '${mark}' ]; then touch '${mark}'; echo "flaky test failed"; exit 1; fi\necho ok` }),
+    broken: recipeText({ name: 'broken', script: 'echo "always fails"; exit 2' }),
+  });
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--retry', '2', '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { broken: 'failed', flaky: 'built' });
+  assert.deepEqual(pkgOf(report, 'flaky').warnings, ['retry: built on attempt 2, after attempt 1: the build script exited with status 1']);
+  const flakyLog = await readFile(pkgOf(report, 'flaky').log!, 'utf8');
+  assert.match(flakyLog, /o flaky test failed\n.*k failed: .*\n.*k attempt 1 failed \(the build script exited with status 1\): building it again in a fresh workspace \(--retry 2, 1 of 2\)/);
+  const brokenLog = await readFile(pkgOf(report, 'broken').log!, 'utf8');
+  assert.equal(brokenLog.match(/o always fails/g)?.length, 3, brokenLog);
+  // A failure a retry cannot change is not retried (an invalid recipe is broken, not built).
+  const without = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state2'), '--sandbox', 'host', '--json', '--force', 'broken', 'broken']);
+  assert.equal((await readFile(pkgOf(await readReport(without), 'broken').log!, 'utf8')).match(/o always fails/g)?.length, 1, 'retried without --retry');
+});
+
 test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-runs the build as it ran', async () => {
   await using dir = await tmpDir();
   // Fails unless a file the user adds to $SRCDIR is there; says what it saw.
