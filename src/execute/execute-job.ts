@@ -8,23 +8,24 @@
 // Where the job runs is the Sandbox backend's business; this file does not care.
 
 import { dirname, join } from 'node:path';
-import { statfsSync, writeFileSync, type StatsFs } from 'node:fs';
-import { humanBytes } from '../lib/human-bytes.ts';
+import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { artifactPath, type ArtifactStore, type PutOptions } from '../cache/artifacts.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import type { BuildLocks } from '../cache/build-locks.ts';
+import { BUILT_ELSEWHERE, waitForBuildLock } from './build-lock-wait.ts';
 import { formatGroup } from '../debian/relation.ts';
-import { isKilnError, KilnError } from '../errors.ts';
+import { isKilnError } from '../errors.ts';
 import type { EventBus, JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import type { RunResult, Sandbox, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
+import { workspaceDiskFull } from './disk-full.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
-import { assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
+import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
 import { rebuildScript } from './rebuild-script.ts';
 import { recipeHashOf } from '../plan/spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
@@ -128,56 +129,20 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       }
     }
 
-    // Another kiln process sharing the cache may be building this very key (build-locks.ts):
-    // wait for it, then use what it made (unless this build is forced).
-    let held: { release(): Promise<void> } | undefined;
-    if (o.buildLocks !== undefined) {
-      let holderPid: string | undefined;
-      try {
-        const got = await o.buildLocks.acquire(key, {
-          signal,
-          onWait: (holder: string) => {
-            holderPid = holder.split(' ')[0];
-            o.bus.emit({ type: 'job-waiting', runId: o.runId, jobId: job.id, holderPid: Number(holderPid), at: Date.now() });
-            o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: waiting for kiln pid ${holderPid}, which is building the same inputs (a cache shared with another run)` });
-          },
-        });
-        held = got;
-        if (got.waited) {
-          const stored = job.why.kind === 'forced' ? undefined : await o.artifacts.get(key);
-          if (stored !== undefined) {
-            await releaseHeld();
-            // (No pid here: this cause reaches a daemon's tenants, the note does not.)
-            const cause = 'built meanwhile by another run sharing this cache: its artifact is used';
-            return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now(), cause });
-          }
-          startedAt = Date.now();
-        }
-      } catch (e) {
-        await releaseHeld();
-        if (signal.aborted) {
-          const message = 'not started: the run was cancelled while it waited for another kiln process';
-          return emitFinished({ state: 'cancelled', key, startedAt, endedAt: Date.now(), failure: { reason: 'cancelled', message } });
-        }
-        // Never without its job-finished: a job the scheduler only sees throw is lost from the run.
-        return emitFinished({ state: 'failed', key, startedAt, endedAt: Date.now(), failure: { reason: 'internal', message: `cannot take the build lock of its inputs in the cache: ${messageOf(e)}` } });
-      }
+    // Another kiln process sharing the cache may be building this very key: wait for it.
+    const lock = await waitForBuildLock({ buildLocks: o.buildLocks, artifacts: o.artifacts, bus: o.bus, runId: o.runId, jobId: job.id, key, forced: job.why.kind === 'forced', signal });
+    if (lock.kind === 'built-elsewhere') {
+      return emitFinished({ state: 'up-to-date', key, outputHash: lock.stored.outputHash, artifact: artifactPath(o.artifacts, key, lock.stored.archive), startedAt, endedAt: Date.now(), cause: BUILT_ELSEWHERE });
     }
+    if (lock.kind !== 'build') {
+      return emitFinished({ state: lock.kind, key, startedAt, endedAt: Date.now(), failure: { reason: lock.kind === 'cancelled' ? 'cancelled' : 'internal', message: lock.message } });
+    }
+    // A build's time is its own, not its wait's.
+    if (lock.waited) startedAt = Date.now();
     try {
       return await buildIt();
     } finally {
-      await releaseHeld();
-    }
-
-    /** Give the build lock back; a failure to is said, not thrown (the job's outcome stands). */
-    async function releaseHeld(): Promise<void> {
-      const h = held;
-      held = undefined;
-      try {
-        await h?.release();
-      } catch (e) {
-        o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: could not remove its build lock in the cache (${messageOf(e)}); another kiln waiting for it takes it over once this process ends` });
-      }
+      await lock.release();
     }
 
     async function buildIt(): Promise<JobOutcome> {
@@ -406,7 +371,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
               knownAbsent: job.why.kind !== 'forced',
               destEmpty: sandbox.destUntouched?.() === true,
               // The output checks (a recipe's; a Debian build's output is .debs): errors refuse it.
-              ...(spec.debian !== undefined ? { check: DEBIAN_OUTPUT_CHECK } : { check: outputCheck(sandbox) }),
+              ...(spec.debian !== undefined ? { check: { readElf: false, needles: [], run: ({ entries }) => assertDebianOutput(entries) } } : { check: outputCheck(sandbox) }),
               signal,
             });
             for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
@@ -435,23 +400,6 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
   };
 }
 
-/**
- * A Debian build's output is what collect copied (.deb, .udeb, .buildinfo, .changes): a
- * symlink in it was put there by the build itself, and would point at the host's files
- * once staged for publishing or lintian.
- */
-export const DEBIAN_OUTPUT_CHECK: NonNullable<PutOptions['check']> = {
-  readElf: false,
-  needles: [],
-  run: ({ entries }) => {
-    const links = entries.filter((e) => e.type === 'symlink');
-    if (links.length === 0) return;
-    throw new KilnError('bad-output', `a Debian build's output holds symlinks: ${links.slice(0, 3).map((e) => `${e.path} -> ${e.target ?? '?'}`).join(', ')}${links.length > 3 ? ` and ${links.length - 3} more` : ''}`, {
-      hint: 'the output of a Debian build is the files dpkg-buildpackage made, collected by kiln: debian/rules must not write into $DESTDIR',
-    });
-  },
-};
-
 /** The failures --retry builds again: what a flaky build or a flaky network does, not what a retry cannot change. */
 const RETRYABLE: ReadonlySet<FailureReason> = new Set(['exit-status', 'signal', 'silent', 'timeout', 'fetch-failed']);
 
@@ -469,22 +417,4 @@ function fmtMs(ms: number | undefined): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   return `${ms / 1000}s`;
-}
-
-/**
- * When the file system holding `dir` is (nearly) full, what it has left, e.g. "12 KiB free
- * of 64 MiB"; undefined otherwise. Nearly: less than 1 MiB or 0.1% of its size free, to
- * users other than root (a build's writes stop there, except root's on ext4).
- */
-export function workspaceDiskFull(dir: string): string | undefined {
-  let st: StatsFs;
-  try {
-    st = statfsSync(dir);
-  } catch {
-    return undefined;
-  }
-  const size = st.blocks * st.bsize;
-  const free = st.bavail * st.bsize;
-  if (size <= 0 || free >= Math.max(1024 ** 2, size / 1000)) return undefined;
-  return `${humanBytes(free)} free of ${humanBytes(size)}`;
 }

@@ -54,8 +54,8 @@ test('checkOutput: the arch check, and errors refuse the output with their hint'
 });
 
 test('a Debian build\'s output may hold no symlink (it would point at the host\'s files once staged)', async () => {
-  const { DEBIAN_OUTPUT_CHECK } = await import('./execute-job.ts');
-  const run = (entries: ManifestEntry[]) => DEBIAN_OUTPUT_CHECK.run({ entries, elf: undefined, holding: [] });
+  const { assertDebianOutput } = await import('./output-checks.ts');
+  const run = (entries: ManifestEntry[]) => assertDebianOutput(entries);
   run([{ path: 'hello_2.10-3_amd64.deb', type: 'file', mode: 0o644, size: 1 }]);
   assert.throws(() => run([{ path: 'zz-shadow', type: 'symlink', mode: 0o777, size: 0, target: '/etc/shadow' }]), (e: unknown) => isKilnError(e) && e.code === 'bad-output' && /zz-shadow -> \/etc\/shadow/.test(e.message));
 });

@@ -147,3 +147,16 @@ export function assertNoOutputErrors(findings: readonly OutputFinding[], warning
   if (error === undefined) return;
   throw new KilnError(error.check === 'arch' ? 'wrong-arch' : 'bad-output', error.message, { hint: error.hint });
 }
+
+/**
+ * A Debian build's output is what collect copied (.deb, .udeb, .buildinfo, .changes): a
+ * symlink in it was put there by the build itself (debian/rules writing into $DESTDIR),
+ * and would point at the host's files once staged for publishing or lintian.
+ */
+export function assertDebianOutput(entries: readonly ManifestEntry[]): void {
+  const links = entries.filter((e) => e.type === 'symlink');
+  if (links.length === 0) return;
+  throw new KilnError('bad-output', `a Debian build's output holds symlinks: ${some(links.map((e) => `${e.path} -> ${e.target ?? '?'}`))}`, {
+    hint: 'the output of a Debian build is the files dpkg-buildpackage made, collected by kiln: debian/rules must not write into $DESTDIR',
+  });
+}
