@@ -18,6 +18,7 @@
 // the output (the build fails with reason pack-failed); warnings are said in the log, on
 // the console and in the report.
 import type { ManifestEntry } from '../cache/archive.ts';
+import { posix } from 'node:path';
 import { KilnError } from '../errors.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { foreignElfFiles, describeElf } from './elf-arch.ts';
@@ -74,12 +75,14 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
   const intoWorkspace = (target: string): boolean => input.buildPaths.some((p) => target === p || target.startsWith(`${p}/`));
   if (on('symlinks')) {
     const bad = input.entries.filter((e) => e.type === 'symlink' && e.target !== undefined && e.target.startsWith('/') && intoWorkspace(e.target));
-    if (bad.length > 0) {
+    // A relative one that climbs out of the package (`ln -sr "$SYSROOT/…"`: ../../../../sysroot/…).
+    const escaping = input.entries.filter((e) => e.type === 'symlink' && e.target !== undefined && !e.target.startsWith('/') && posix.normalize(posix.join(posix.dirname(e.path), e.target)).startsWith('../'));
+    if (bad.length > 0 || escaping.length > 0) {
       out.push({
         check: 'symlinks',
         severity: 'error',
-        message: `symlinks into the build's workspace, which point nowhere once installed: ${some(bad.map((e) => `${e.path} -> ${e.target}`))}`,
-        hint: `make them relative (ln -sr "$DESTDIR/usr/lib/libfoo.so.1" "$DESTDIR/usr/lib/libfoo.so") or absolute to the installed path (ln -s /usr/lib/libfoo.so.1 …); ${skipHint('symlinks')}`,
+        message: `symlinks that point nowhere once installed (into the build's workspace, or out of the package): ${some([...bad, ...escaping].map((e) => `${e.path} -> ${e.target}`))}`,
+        hint: `point them at the installed path: ln -s /usr/lib/libfoo.so.1 "$DESTDIR/usr/lib/libfoo.so" (into this package: ln -sr "$DESTDIR/usr/lib/libfoo.so.1" "$DESTDIR/usr/lib/libfoo.so"; never into $SYSROOT, which is not installed with it); ${skipHint('symlinks')}`,
       });
     }
   }
@@ -91,8 +94,8 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
       out.push({
         check: 'buildpaths',
         severity: 'warning',
-        message: `${paths.length} file${paths.length === 1 ? '' : 's'} hold${paths.length === 1 ? 's' : ''} the paths the build ran at (${input.buildPaths[0]}…): ${some(paths)}`,
-        hint: `such an output differs from one build to the next, so early cutoff rebuilds what depends on it, and a libtool .la or pkg-config .pc file with these paths misleads what builds on it: compile with -ffile-prefix-map=$SRCDIR=. (CFLAGS="-O2 -ffile-prefix-map=$SRCDIR=."), remove libtool archives (rm -f "$DESTDIR"/usr/lib/*.la); ${skipHint('buildpaths')}`,
+        message: `${paths.length} file${paths.length === 1 ? '' : 's'} hold${paths.length === 1 ? 's' : ''} the paths the build ran at ($SRCDIR, $DESTDIR, $SYSROOT…, under ${posix.dirname(input.buildPaths[0] ?? '/')}): ${some(paths)}`,
+        hint: `such an output differs from one build to the next, so early cutoff rebuilds what depends on it, and a libtool .la or pkg-config .pc file with these paths misleads what builds on it: compile with CFLAGS="-O2 -ffile-prefix-map=$SRCDIR=. -ffile-prefix-map=$SYSROOT=" (debug info names the sources and the staged headers), write .pc files with prefix=$PREFIX (not $DESTDIR), remove libtool archives (rm -f "$DESTDIR"/usr/lib/*.la); strings FILE | grep ${posix.dirname(input.buildPaths[0] ?? '/')} shows which; ${skipHint('buildpaths')}`,
       });
     }
   }
@@ -141,11 +144,17 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
   return out;
 }
 
-/** Throws `bad-output` for the first error finding (its hint with it); with `warningsFail` (--fail-on-warnings), for a warning too. */
+/**
+ * Throws `bad-output` (`wrong-arch` for the arch check alone) naming every error finding,
+ * with its check and its hint; with `warningsFail` (--fail-on-warnings), the warnings too.
+ */
 export function assertNoOutputErrors(findings: readonly OutputFinding[], warningsFail = false): void {
-  const error = findings.find((f) => f.severity === 'error' || warningsFail);
-  if (error === undefined) return;
-  throw new KilnError(error.check === 'arch' ? 'wrong-arch' : 'bad-output', error.message, { hint: error.hint });
+  const failing = findings.filter((f) => f.severity === 'error' || warningsFail);
+  if (failing.length === 0) return;
+  const code = failing.every((f) => f.check === 'arch') ? 'wrong-arch' : 'bad-output';
+  const why = warningsFail && failing.some((f) => f.severity === 'warning') ? ' (warnings fail the build: --fail-on-warnings)' : '';
+  if (failing.length === 1) throw new KilnError(code, `${failing[0]!.message}${why}`, { hint: failing[0]!.hint });
+  throw new KilnError(code, `${failing.length} output checks failed${why}: ${failing.map((f) => `${f.check}: ${f.message}`).join('; ')}`, { hint: failing.map((f) => `${f.check}: ${f.hint}`).join('; ') });
 }
 
 /**

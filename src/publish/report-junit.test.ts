@@ -7,9 +7,10 @@ const report: RunReport = {
   runId: 'r1',
   start: '2026-01-01T00:00:00.000Z',
   end: '2026-01-01T00:01:00.000Z',
-  counts: { built: 1, 'up-to-date': 1, failed: 1, skipped: 1, broken: 1, cancelled: 0 },
+  counts: { built: 2, 'up-to-date': 1, failed: 1, skipped: 1, broken: 1, cancelled: 0 },
   packages: [
     { name: 'zlib', version: '1.3', arch: 'amd64', state: 'built', why: 'new', cause: null, durationMs: 1500, log: '/l/zlib.log', artifact: '/a' },
+    { name: 'flaky', version: '1', arch: 'amd64', state: 'built', why: 'new', cause: null, durationMs: 10, log: '/l/flaky.log', artifact: '/a', warnings: ['retry: built on attempt 2, after attempt 1: the build script exited with status 1'] },
     { name: 'make', version: '4.4', arch: 'amd64', state: 'up-to-date', why: null, cause: null, durationMs: null, log: null, artifact: '/a' },
     { name: 'openssl', version: '3.0', arch: 'amd64', state: 'failed', why: 'new', cause: 'the build script exited with status 2', durationMs: 2000, log: '/l/openssl.log', artifact: null, reason: 'exit-status' },
     { name: 'curl', version: '8.0', arch: 'amd64', state: 'skipped', why: null, cause: 'needs openssl (amd64), which failed', durationMs: null, log: null, artifact: null, skippedBecause: ['openssl@amd64'] },
@@ -19,14 +20,15 @@ const report: RunReport = {
 
 test('renderJunit: a test case per package; failures with reason, cause and log tail; skips with their cause; escaped', () => {
   const out = renderJunit(report, (log) => [`${log}: last line & "quoted"`]);
-  assert.match(out, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="kiln run r1" tests="5" failures="1" errors="0" skipped="2" time="60\.000" timestamp="2026-01-01T00:00:00\.000Z">/);
+  assert.match(out, /^<\?xml version="1\.0" encoding="UTF-8"\?>\n<testsuites name="kiln run r1" tests="6" failures="1" errors="0" skipped="2" time="60\.000" timestamp="2026-01-01T00:00:00\.000Z">/);
   assert.match(out, /<testcase classname="amd64" name="zlib 1\.3" time="1\.500"\/>/);
   assert.match(out, /<testcase classname="amd64" name="make 4\.4" time="0\.000"\/>/);
   assert.match(out, /<testcase classname="amd64" name="openssl 3\.0" time="2\.000">\n<failure type="exit-status" message="the build script exited with status 2">the build script exited with status 2\n\nlog: \/l\/openssl\.log\n\/l\/openssl\.log: last line &amp; &quot;quoted&quot;<\/failure>\n<\/testcase>/);
   assert.match(out, /<testcase classname="amd64" name="curl 8\.0" time="0\.000">\n<skipped message="skipped: needs openssl \(amd64\), which failed"\/>/);
   assert.match(out, /<skipped message="broken: needs llvm \(&gt;= 18\) &lt;x&gt;, which is not in the tree"\/>/);
   // Every tag closed: testsuites, testsuite, and a testcase per package.
-  assert.equal(out.match(/<testcase /g)?.length, 5);
+  assert.equal(out.match(/<testcase /g)?.length, 6);
+  assert.match(out, /<testcase classname="amd64" name="flaky 1" time="0\.010">\n<system-out>warning: retry: built on attempt 2, after attempt 1: the build script exited with status 1<\/system-out>\n<\/testcase>/);
   assert.match(out, /<\/testsuite>\n<\/testsuites>\n$/);
 });
 

@@ -1,6 +1,7 @@
 // junit.xml: the run's report as JUnit XML, the format CI systems (GitLab, Jenkins, GitHub
 // test reporters) show as a list of test cases: one test case per package of the run
-// (classname the arch, name the package). built and up-to-date pass; failed is a
+// (classname the arch, name the package). built and up-to-date pass (with their warnings
+// as system-out); failed is a
 // <failure> with the reason code, the cause and the log's last lines; skipped, broken and
 // cancelled are <skipped> with their cause. Pure: the log tail comes from the caller.
 
@@ -21,7 +22,8 @@ function testCase(p: ReportPackage, logTail: (log: string) => string[], seconds:
   switch (p.state) {
     case 'built':
     case 'up-to-date':
-      return `${head}/>`;
+      // The output checks' and --retry's warnings, where a CI's test report shows them.
+      return p.warnings === undefined || p.warnings.length === 0 ? `${head}/>` : `${head}>\n<system-out>${xml(p.warnings.map((w) => `warning: ${w}`).join('\n'))}</system-out>\n</testcase>`;
     case 'failed': {
       const tail = p.log === null ? [] : logTail(p.log);
       const body = [p.cause ?? 'failed', ...(p.log === null ? [] : ['', `log: ${p.log}`, ...tail])].join('\n');
