@@ -250,7 +250,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             readElf: job.arch !== 'all' && !skip.includes('arch'),
             needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
             run: ({ entries, elf, holding }) => {
-              const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, skip });
+              const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, dest: sandbox.inside.dest, skip });
               warnings = found.filter((f) => f.severity === 'warning');
               assertNoOutputErrors(found, o.warningsFail === true);
             },

@@ -43,6 +43,8 @@ export interface OutputCheckInput {
   readonly holding: readonly string[];
   /** The paths the build ran at, as it saw them ($SRCDIR, $DESTDIR, $SYSROOT). */
   readonly buildPaths: readonly string[];
+  /** $DESTDIR as the build saw it: where relative symlinks are resolved from. */
+  readonly dest?: string;
   readonly skip: readonly string[];
 }
 
@@ -75,8 +77,16 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
   const intoWorkspace = (target: string): boolean => input.buildPaths.some((p) => target === p || target.startsWith(`${p}/`));
   if (on('symlinks')) {
     const bad = input.entries.filter((e) => e.type === 'symlink' && e.target !== undefined && e.target.startsWith('/') && intoWorkspace(e.target));
-    // A relative one that climbs out of the package (`ln -sr "$SYSROOT/…"`: ../../../../sysroot/…).
-    const escaping = input.entries.filter((e) => e.type === 'symlink' && e.target !== undefined && !e.target.startsWith('/') && posix.normalize(posix.join(posix.dirname(e.path), e.target)).startsWith('../'));
+    // A relative one that climbs out of the package into the workspace (`ln -sr "$SYSROOT/…"`
+    // gives ../../../../sysroot/…). Resolved from where the package is built: one with a `..`
+    // too many that stays in the package's tree once installed (/usr/lib/../../../etc is
+    // /etc) does not reach the workspace's other folders, and is not refused.
+    const dest = input.dest;
+    const escaping = dest === undefined ? [] : input.entries.filter((e) => {
+      if (e.type !== 'symlink' || e.target === undefined || e.target.startsWith('/')) return false;
+      const at = posix.resolve(posix.dirname(posix.join(dest, e.path)), e.target);
+      return at !== dest && !at.startsWith(`${dest}/`) && intoWorkspace(at);
+    });
     if (bad.length > 0 || escaping.length > 0) {
       out.push({
         check: 'symlinks',
