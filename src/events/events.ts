@@ -104,6 +104,8 @@ export type KilnEvent =
       readonly signal?: string | null;
       readonly rusage?: Rusage;
       readonly inputs?: KeyInputs;
+      /** The job's log (a build that ran: failed, cancelled or built). */
+      readonly log?: string;
       /** Up to date: why, when it was not early cutoff (another kiln process built it meanwhile). */
       readonly cause?: string;
       /** What the output checks warned of, `check: message` each (a built package; see execute/output-checks.ts). */

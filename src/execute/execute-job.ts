@@ -110,6 +110,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         ...(outcome.keptWorkspace === undefined ? {} : { keptWorkspace: outcome.keptWorkspace }),
         ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
         ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
+        ...(outcome.log === undefined ? {} : { log: outcome.log }),
         // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
         inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
         startedAt: outcome.startedAt,

@@ -50,7 +50,7 @@ test('plain: a failed build shows the end of its log; builds that print nothing 
     onEvent({ type: 'job-phase', runId: 'r', jobId: 'a@amd64', phase: 'build', at: t });
     await new Promise((r) => setTimeout(r, 120));
     assert.match(text(), /running {4}a@amd64 \(build, for \d+ms\)\n/);
-    onEvent({ type: 'job-finished', ...job, state: 'failed', key: 'k', failure: { reason: 'exit-status', message: 'the build script exited with status 2' }, startedAt: t, at: t + 5 });
+    onEvent({ type: 'job-finished', ...job, state: 'failed', key: 'k', failure: { reason: 'exit-status', message: 'the build script exited with status 2' }, log, startedAt: t, at: t + 5 });
     onEvent({ type: 'run-finished', runId: 'r', at: t + 6, state: 'failed', counts: { built: 0, 'up-to-date': 0, failed: 1, skipped: 0, broken: 0, cancelled: 0 } });
     const lines = text().split('\n');
     const at = lines.findIndex((l) => l.includes(`the last 15 lines of ${log}:`));

@@ -14,6 +14,7 @@ import { describeReason } from '../../plan/reason.ts';
 import { formatMs } from '../options.ts';
 import { causeForTerminal } from '../../publish/report-diagnostics.ts';
 import { readLogTail } from '../../publish/report.ts';
+import { applyEvent, emptyModel } from './progress-model.ts';
 
 const FLUSH_MS = 50;
 const FLUSH_BYTES = 64 * 1024;
@@ -74,16 +75,17 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
     lastLine = Date.now();
     w.write(`${stamp(at)} ${what.padEnd(10)} ${text}\n`);
   };
-  /** The running builds: since when, in which phase, their log (none yet for one waiting for another kiln). */
-  const running = new Map<string, { since: number; phase: string; log?: string }>();
+  /** The running jobs and their phases, as the live view folds them. */
+  const m = emptyModel();
   let quiet: NodeJS.Timeout | undefined;
   const sayRunning = (): void => {
     const now = Date.now();
-    if (running.size === 0 || now - lastLine < quietMs) return;
-    for (const [id, r] of running) line(now, 'running', `${id} (${r.phase}, for ${formatMs(now - r.since)})`);
+    if (m.running.size === 0 || now - lastLine < quietMs) return;
+    for (const [id, r] of m.running) line(now, 'running', `${id} (${r.phase}, for ${formatMs(now - r.startedAt)})`);
     w.flush();
   };
   return (e) => {
+    applyEvent(m, e);
     switch (e.type) {
       case 'run-started':
         t0 = e.at;
@@ -95,21 +97,14 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
         line(e.at, e.state, `${e.jobId}${e.cause === undefined ? '' : `: ${causeForTerminal(e.cause, '                      ')}`}`);
         return;
       case 'job-started':
-        running.set(e.jobId, { since: e.at, phase: 'starting', log: e.log });
         line(e.at, 'start', `${e.jobId} (${describeReason(e.why)})`);
         return;
       case 'job-waiting':
-        running.set(e.jobId, { since: e.at, phase: `waiting for kiln pid ${e.holderPid}` });
+      case 'job-phase':
         return;
-      case 'job-phase': {
-        const r = running.get(e.jobId);
-        if (r !== undefined) r.phase = e.phase;
-        return;
-      }
       case 'job-finished': {
         const took = formatMs(e.at - e.startedAt);
-        const log = running.get(e.jobId)?.log;
-        running.delete(e.jobId);
+        const log = e.log;
         if (e.state === 'failed') {
           line(e.at, 'failed', `${e.jobId} after ${took}: ${e.failure?.message ?? 'failed'}`);
           if (e.keptWorkspace !== undefined) w.write(`           workspace kept at ${e.keptWorkspace}${keptHint(e.keptWorkspace)}\n`);

@@ -66,6 +66,10 @@ export function applyEvent(m: ProgressModel, e: KilnEvent): void {
       m.running.set(e.jobId, { jobId: e.jobId, startedAt: e.at, expectedMs: e.expectedMs ?? planned, phase: 'fetch' });
       return;
     }
+    case 'job-waiting':
+      // It holds its slot while another kiln process builds the same inputs.
+      m.running.set(e.jobId, { jobId: e.jobId, startedAt: e.at, expectedMs: m.waiting?.get(e.jobId), phase: `waiting for kiln pid ${e.holderPid}` });
+      return;
     case 'job-phase': {
       const r = m.running.get(e.jobId);
       if (r !== undefined) r.phase = e.phase;
