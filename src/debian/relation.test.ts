@@ -6,14 +6,13 @@ import {
   formatGroup,
   formatRelation,
   formatRelations,
-  isArchOrWildcard,
   parseProvides,
   parseRelation,
   parseRelations,
   reduceGroups,
   relationApplies,
-  relationArchProblems,
 } from './relation.ts';
+import { isArchOrWildcard, relationArchProblems } from './relation-arch-check.ts';
 import type { Relation } from './relation-types.ts';
 
 test('parseRelation reads every part of a relation', () => {

@@ -4,7 +4,8 @@
 import { parse as parseToml } from 'smol-toml';
 import { posix } from 'node:path';
 import type { AltGroup, Provide } from '../debian/relation-types.ts';
-import { parseProvides, parseRelations, relationArchProblems } from '../debian/relation.ts';
+import { parseProvides, parseRelations } from '../debian/relation.ts';
+import { relationArchProblems } from '../debian/relation-arch-check.ts';
 import { isDebianArch, didYouMeanArch } from '../debian/arch-names.ts';
 import { versionProblem } from '../debian/version.ts';
 import type { Diagnostic } from '../plan/spec.ts';
