@@ -19,6 +19,7 @@ import { SHA256_RE } from '../lib/hash.ts';
 import { pidAlive } from '../lib/pid-alive.ts';
 import { artifactDirs, entries, walkStat } from './du.ts';
 import { liveInUse } from './in-use.ts';
+import { USE_MARK_MS } from './artifacts.ts';
 
 export interface GcOptions {
   /** Remove what was last used longer ago than this; default 0: anything not kept. */
@@ -62,9 +63,6 @@ interface SizeCandidate {
   readonly probe: string | undefined;
   readonly wanted?: () => Promise<boolean>;
 }
-
-/** The size pass (maxBytes) leaves entries used more recently than this. */
-export const RECENT_USE_MS = 3_600_000;
 
 /** tmp/ entries younger than this may still be written to. */
 export const TMP_MIN_AGE_MS = 3_600_000;
@@ -182,7 +180,7 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
       if (total <= options.maxBytes) break;
       // A use is noted at most once an hour (artifacts.ts markUsed): an entry used in the
       // last hour may be one a running build just found up to date.
-      if (c.used >= now - RECENT_USE_MS) break;
+      if (c.used >= now - USE_MARK_MS) break;
       options.signal?.throwIfAborted();
       // Used since it was looked at: put back (the cutoff is just after that look).
       const r = await remove({ kind: c.kind, path: c.path, probe: c.probe, cutoff: c.used + 1, tmpDir, dryRun, ...(c.wanted === undefined ? {} : { wanted: c.wanted }) });
