@@ -29,6 +29,9 @@ export interface LockOptions {
   readonly staleMs?: number;
 }
 
+/** A lock of another host (its holder cannot be checked) is stale after this (LockOptions.staleMs). */
+const DEFAULT_STALE_MS = 3_600_000;
+
 /** How long a lock file may stay empty/garbled (between O_EXCL create and write) before it counts as stale. */
 const UNREADABLE_GRACE_MS = 10_000;
 /** Breaking takes milliseconds; a `.break` file older than this was left by a crashed breaker. */
@@ -58,7 +61,7 @@ export async function tryLock(dir: string, name: string): Promise<{ release(): P
   for (let attempt = 0; attempt < 2; attempt++) {
     if (await tryCreate(path, content)) return { release: () => release(path, content) };
     const seen = await readOrUndefined(path);
-    if (seen === undefined || !(await isStale(path, seen, 3_600_000))) return undefined;
+    if (seen === undefined || !(await isStale(path, seen, DEFAULT_STALE_MS))) return undefined;
     await breakStale(path, seen);
   }
   return undefined;
@@ -106,7 +109,7 @@ function lockContent(): string {
 
 async function acquire(path: string, options: LockOptions): Promise<string> {
   const { signal } = options;
-  const staleMs = options.staleMs ?? 3_600_000;
+  const staleMs = options.staleMs ?? DEFAULT_STALE_MS;
   const content = lockContent();
   let wait = 20;
   let told = false;
