@@ -50,6 +50,8 @@ export interface ArtifactMeta extends ArtifactInfo {
   readonly archive: string | null;
   readonly installedSize: number;
   readonly fileCount: number;
+  /** The output checks' warnings on the build that stored it ("check: message"; absent when none). */
+  readonly warnings?: readonly string[];
   /** ISO 8601. */
   readonly createdAt: string;
 }
@@ -71,13 +73,14 @@ export interface PutOptions {
   readonly destEmpty?: boolean;
   /**
    * The output checks (execute/output-checks.ts), run on a non-empty output before
-   * anything is stored; `run` throws to refuse it. The manifest walk reads each file's ELF
+   * anything is stored; `run` throws to refuse it, and returns its warnings ("check:
+   * message"), which the entry's meta keeps. The manifest walk reads each file's ELF
    * header when `readElf`, and notes the files holding any of `needles`.
    */
   readonly check?: {
     readonly readElf: boolean;
     readonly needles: readonly Buffer[];
-    readonly run: (found: { entries: readonly ManifestEntry[]; elf: ReadonlyMap<string, ElfHeader> | undefined; holding: readonly string[] }) => void;
+    readonly run: (found: { entries: readonly ManifestEntry[]; elf: ReadonlyMap<string, ElfHeader> | undefined; holding: readonly string[] }) => readonly string[];
   };
   readonly signal?: AbortSignal;
 }
@@ -253,12 +256,12 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   const removedCorrupt = new Set<string>();
 
   /** The manifest of o.destDir, walked for the output checks, which it then runs (they throw to refuse it). */
-  async function manifestChecked(o: PutOptions, check: NonNullable<PutOptions['check']>): Promise<ManifestEntry[]> {
+  async function manifestChecked(o: PutOptions, check: NonNullable<PutOptions['check']>): Promise<{ entries: ManifestEntry[]; warnings: readonly string[] }> {
     const elf = check.readElf ? new Map<string, ElfHeader>() : undefined;
     const holding: string[] | undefined = check.needles.length > 0 ? [] : undefined;
     const entries = await buildManifest(o.destDir, { signal: o.signal, ...(elf === undefined ? {} : { elf }), ...(holding === undefined ? {} : { needles: check.needles, holding }) });
-    check.run({ entries, elf, holding: holding ?? [] });
-    return entries;
+    const warnings = check.run({ entries, elf, holding: holding ?? [] });
+    return { entries, warnings };
   }
 
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
@@ -285,7 +288,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     mkdirSync(work);
     let stored = false;
     try {
-      const entries = empty ? [] : o.check === undefined ? await buildManifest(o.destDir, { signal: o.signal }) : await manifestChecked(o, o.check);
+      const { entries, warnings } = empty ? { entries: [], warnings: [] } : o.check === undefined ? { entries: await buildManifest(o.destDir, { signal: o.signal }), warnings: [] } : await manifestChecked(o, o.check);
       const archivePath = join(work, ARCHIVE);
       const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
       let size = 0;
@@ -304,6 +307,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         archive: packed ? ARCHIVE : null,
         installedSize: entries.reduce((n, e) => n + e.size, 0),
         fileCount: entries.filter((e) => e.type !== 'dir').length,
+        ...(warnings.length === 0 ? {} : { warnings }),
         createdAt: new Date().toISOString(),
       };
       // An empty manifest is told by the output hash: one file fewer to create per

@@ -7,6 +7,7 @@
 //
 // Where the job runs is the Sandbox backend's business; this file does not care.
 
+import { describeReason } from '../plan/reason.ts';
 import { dirname, join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -186,7 +187,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       let outcome: JobOutcome;
       try {
         // A Debian version carries its own revision: kiln's release is for recipes only.
-        jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, why: ${job.why.kind}, key ${key.slice(0, 16)}`);
+        jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, key ${key.slice(0, 16)}, why: ${describeReason(job.why)}`);
         const env = o.envFor(job.arch);
         const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
         // Debian: the build dependencies may be installed already, in a cached layer.
@@ -254,6 +255,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
               const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, dest: sandbox.inside.dest, skip });
               warnings = found.filter((f) => f.severity === 'warning');
               assertNoOutputErrors(found, o.warningsFail === true);
+              return warnings.map((w) => `${w.check}: ${w.message}`);
             },
           };
         }
@@ -372,7 +374,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
               knownAbsent: job.why.kind !== 'forced',
               destEmpty: sandbox.destUntouched?.() === true,
               // The output checks (a recipe's; a Debian build's output is .debs): errors refuse it.
-              ...(spec.debian !== undefined ? { check: { readElf: false, needles: [], run: ({ entries }) => assertDebianOutput(entries) } } : { check: outputCheck(sandbox) }),
+              ...(spec.debian !== undefined ? { check: { readElf: false, needles: [], run: ({ entries }) => { assertDebianOutput(entries); return []; } } } : { check: outputCheck(sandbox) }),
               signal,
             });
             for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);

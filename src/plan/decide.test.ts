@@ -38,6 +38,13 @@ const rows: { name: string; input: Partial<DecideInput>; want: Decision }[] = [
   { name: 'forced by --twice says so', input: { forced: true, forcedBy: 'twice', artifact }, want: { state: 'to-build', key: 'k1', why: { kind: 'forced', by: 'twice' } } },
   { name: 'forcedBy alone forces nothing', input: { forcedBy: 'twice', artifact }, want: { state: 'up-to-date', key: 'k1', outputHash: artifact.outputHash, artifact: artifact.path } },
   { name: 'artifact under the key: up to date', input: { artifact }, want: { state: 'up-to-date', key: 'k1', outputHash: 'out', artifact: artifact.path } },
+  { name: 'stored with warnings: up to date without --fail-on-warnings', input: { artifact: { ...artifact, warnings: ['hierarchy: x'] } }, want: { state: 'up-to-date', key: 'k1', outputHash: 'out', artifact: artifact.path } },
+  {
+    name: 'stored with warnings, --fail-on-warnings: built again, saying which',
+    input: { artifact: { ...artifact, warnings: ['hierarchy: x'] }, failOnWarnings: true },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'forced', by: 'fail-on-warnings', warnings: ['hierarchy: x'] } },
+  },
+  { name: 'stored without warnings, --fail-on-warnings: up to date', input: { artifact: { ...artifact, warnings: [] }, failOnWarnings: true }, want: { state: 'up-to-date', key: 'k1', outputHash: 'out', artifact: artifact.path } },
   {
     name: 'artifact beats a previous failure (a later success stored it)',
     input: { artifact, failedBefore: true },

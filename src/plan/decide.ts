@@ -22,8 +22,8 @@ export interface DecideInput {
   readonly depOutputs: ReadonlyMap<string, string | undefined>;
   /** Full key, known when every staged node's output is known. */
   readonly key: string | undefined;
-  /** The artifact stored under `key`, if any. */
-  readonly artifact: { readonly outputHash: string; readonly path: string } | undefined;
+  /** The artifact stored under `key`, if any, with its output checks' warnings ("check: message"). */
+  readonly artifact: StoredArtifact | undefined;
   readonly lastSuccess: PreviousInputs | undefined;
   /** The latest attempt with this same key failed. */
   readonly failedBefore: boolean;
@@ -32,6 +32,14 @@ export interface DecideInput {
   readonly forced: boolean;
   /** Why it is forced when not by --force (kiln build --twice). */
   readonly forcedBy?: 'twice' | undefined;
+  /** --fail-on-warnings: an artifact stored with warnings is not up to date (built again, it fails). */
+  readonly failOnWarnings?: boolean;
+}
+
+export interface StoredArtifact {
+  readonly outputHash: string;
+  readonly path: string;
+  readonly warnings?: readonly string[] | undefined;
 }
 
 export type Decision =
@@ -43,6 +51,8 @@ export function decide(input: DecideInput): Decision {
   if (input.broken !== undefined) return { state: 'broken', reason: input.broken };
   if (input.forced) return { state: 'to-build', key: input.key, why: input.forcedBy === undefined ? { kind: 'forced' } : { kind: 'forced', by: input.forcedBy } };
   if (input.key !== undefined && input.artifact !== undefined) {
+    const warned = input.artifact.warnings;
+    if (input.failOnWarnings === true && warned !== undefined && warned.length > 0) return { state: 'to-build', key: input.key, why: { kind: 'forced', by: 'fail-on-warnings', warnings: warned } };
     return { state: 'up-to-date', key: input.key, outputHash: input.artifact.outputHash, artifact: input.artifact.path };
   }
   return { state: 'to-build', key: input.key, why: whyBuild(input) };

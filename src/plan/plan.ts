@@ -5,7 +5,7 @@
 // the artifact already there: early cutoff).
 
 import type { Graph, GraphNode } from './graph.ts';
-import { decide, type PreviousInputs } from './decide.ts';
+import { decide, type PreviousInputs, type StoredArtifact } from './decide.ts';
 import { fullKeyOf, fullKeyOfSorted, ownKeyOf } from './keys.ts';
 import type { Reason } from './reason.ts';
 import { recipeHashOf } from './spec.ts';
@@ -31,13 +31,15 @@ export interface Plan {
 export interface PlanFacts {
   envIdOf(node: GraphNode): string;
   /** The stored artifact for a full key, looked up synchronously (this loop runs per node). */
-  artifact(key: string): { readonly outputHash: string; readonly path: string } | undefined;
+  artifact(key: string): StoredArtifact | undefined;
   lastSuccess(nodeId: string): PreviousInputs | undefined;
   lastAttempt(nodeId: string): { readonly state: string; readonly key: string } | undefined;
   /** Names or globs to rebuild regardless. */
   forced(node: GraphNode): boolean;
   /** What forces them when it is not --force (kiln build --twice). */
   readonly forcedBy?: 'twice' | undefined;
+  /** --fail-on-warnings: artifacts stored with warnings are built again (decide.ts). */
+  readonly failOnWarnings?: boolean;
 }
 
 /** The staged outputs of a node that decide() never looks at (see makePlan). */
@@ -91,6 +93,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       lastAttemptFailed: last?.state === 'failed',
       forced,
       forcedBy: facts.forcedBy,
+      failOnWarnings: facts.failOnWarnings === true,
     });
     // Written out field by field (not a spread): one object shape for every node.
     const p: PlanNode = {

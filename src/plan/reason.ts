@@ -8,8 +8,13 @@ export type Reason =
   | { readonly kind: 'dependency-changed'; readonly dependency: string }
   | { readonly kind: 'environment-changed' }
   | { readonly kind: 'previous-failure' }
-  /** `by: 'twice'`: kiln build --twice builds everything again to compare; else --force. */
-  | { readonly kind: 'forced'; readonly by?: 'twice' };
+  /**
+   * `by: 'twice'`: kiln build --twice builds everything again to compare; `by:
+   * 'fail-on-warnings'`: its stored artifact was built with the output checks' `warnings`,
+   * which --fail-on-warnings refuses; else --force.
+   */
+  | { readonly kind: 'forced'; readonly by?: 'twice' }
+  | { readonly kind: 'forced'; readonly by: 'fail-on-warnings'; readonly warnings: readonly string[] };
 
 export type ReasonKind = Reason['kind'];
 
@@ -30,6 +35,8 @@ export function describeReason(r: Reason): string {
     case 'previous-failure':
       return 'previous-failure: the last build with these inputs failed';
     case 'forced':
-      return r.by === 'twice' ? 'forced: --twice builds every package again to compare the two builds' : 'forced: asked to rebuild';
+      return r.by === 'twice' ? 'forced: --twice builds every package again to compare the two builds'
+        : r.by === 'fail-on-warnings' ? `forced: --fail-on-warnings, and its stored build had warnings (${r.warnings.join('; ')})`
+        : 'forced: asked to rebuild';
   }
 }

@@ -194,6 +194,20 @@ export class Records extends SqlStore {
     return out;
   }
 
+  /**
+   * The output checks' warnings of every build stored with some, by key (--fail-on-warnings).
+   * A build's `retry:` warning says how it went, not what it made: not one of them.
+   */
+  outputWarnings(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    const rows = this.stmt(`SELECT key, warnings FROM jobs WHERE state = 'built' AND warnings IS NOT NULL AND key IS NOT NULL`).all() as { key: string; warnings: string }[];
+    for (const r of rows) {
+      const found = (JSON.parse(r.warnings) as string[]).filter((w) => !w.startsWith('retry:'));
+      if (found.length > 0) out.set(r.key, found);
+    }
+    return out;
+  }
+
   recordJobInputs(runId: string, jobId: string, inputs: JobInputs): void {
     this.stmt(
       `INSERT INTO job_inputs (run_id, job_id, recipe_hash, sources_hash, env_id, dep_outputs)

@@ -12,6 +12,7 @@ import { makePlan, type Plan } from '../plan/plan.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
+import type { StoredArtifact } from '../plan/decide.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
 import { hostArch } from './host-env.ts';
@@ -48,6 +49,8 @@ export interface PlanRequest {
   readonly profiles?: readonly string[];
   /** What asked for `force` when not the user's --force (kiln build --twice): shown as the reason. */
   readonly forcedBy?: 'twice' | undefined;
+  /** --fail-on-warnings: a package whose stored artifact was built with warnings is not up to date. */
+  readonly failOnWarnings?: boolean;
   /** Debian source packages to build (--debian SUITE …); a tree's debian.toml is read too. */
   readonly debian?: DebianCliRequest;
   /** Progress notes before the run starts (e.g. an env being created). */
@@ -158,9 +161,13 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
       const ok = s.success;
       if (ok?.outputHash != null && ok.artifact != null) lastOutputs.set(ok.key, { outputHash: ok.outputHash, path: ok.artifact });
     }
+    // --fail-on-warnings: the output checks' warnings of each stored build, by key. The
+    // records know this state dir's builds (those from before artifacts kept them too);
+    // an artifact another state dir stored says it in its meta (findArtifactSync).
+    const warned = req.failOnWarnings === true ? records.outputWarnings() : undefined;
     const plan = makePlan(graph, {
       envIdOf: profiles.length === 0 ? (node) => envs.envIdFor(node.arch) : (node) => `${envs.envIdFor(node.arch)}+profiles:${profiles.join(',')}`,
-      artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key)),
+      artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key), warned),
       lastSuccess: (id) => {
         const ok = states.get(id)?.success;
         if (ok === undefined) return undefined;
@@ -171,6 +178,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
       lastAttempt: (id) => states.get(id)?.attempt,
       forced: (node) => forced.some((re) => re.test(node.name)),
       forcedBy: req.forcedBy,
+      failOnWarnings: warned !== undefined,
     });
     return { treeDir, profiles, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs, scan };
   }
@@ -196,25 +204,28 @@ export function noteUnmetDepends(graph: Graph, note: ((text: string) => void) | 
  * records know for this key (in this same cache), a stat of meta.json proves the entry is
  * still there (an empty meta.json is a torn entry, see artifacts.ts: read it to be sure).
  */
-function findArtifactSync(store: ArtifactStore, key: string, known: { outputHash: string; path: string } | undefined): { outputHash: string; path: string } | undefined {
+function findArtifactSync(
+  store: ArtifactStore,
+  key: string,
+  known: { outputHash: string; path: string } | undefined,
+  warned: ReadonlyMap<string, readonly string[]> | undefined,
+): StoredArtifact | undefined {
   const dir = store.dir(key);
-  if (known !== undefined && (known.path === dir || known.path.startsWith(`${dir}/`))) {
+  // --fail-on-warnings: an entry the records know no warnings of is read, to be sure.
+  if (known !== undefined && (known.path === dir || known.path.startsWith(`${dir}/`)) && (warned === undefined || warned.has(key))) {
     // dir is already normalized (store.dir joins it): append, no second join.
     const st = statSync(`${dir}/meta.json`, { throwIfNoEntry: false });
     if (st === undefined) return undefined;
     if (st.isFile() && st.size > 0) {
       store.markUsed(key, st.mtimeMs);
-      return known;
+      return warned === undefined ? known : { ...known, warnings: warned.get(key) };
     }
   }
-  const found = readArtifactSync(store, key);
-  if (found !== undefined) store.markUsed(key);
-  return found;
-}
-
-function readArtifactSync(store: ArtifactStore, key: string): { outputHash: string; path: string } | undefined {
   const meta = store.peek(key);
-  return meta === undefined ? undefined : { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive) };
+  if (meta === undefined) return undefined;
+  store.markUsed(key);
+  const warnings = meta.warnings ?? warned?.get(key);
+  return { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive), ...(warnings === undefined ? {} : { warnings }) };
 }
 
 /**

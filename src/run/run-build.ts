@@ -41,8 +41,6 @@ export interface BuildRequest extends PlanRequest {
   readonly logLimit?: number | undefined;
   /** No build runs longer than this, whatever its recipe says (--job-timeout). */
   readonly jobTimeoutMs?: number | undefined;
-  /** --fail-on-warnings: the output checks' warnings fail their build. */
-  readonly failOnWarnings?: boolean;
   /** --retry N: a build that failed as a flaky one does runs again, up to N more times. */
   readonly retries?: number;
   readonly bus: EventBus;

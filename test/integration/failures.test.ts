@@ -254,6 +254,24 @@ test('output checks: a symlink into the workspace fails the build; build paths, 
   assert.deepEqual(statesOf(strictReport), { clean: 'built', leaky: 'failed', linky: 'failed', quiet: 'built' });
   assert.equal(pkgOf(strictReport, 'leaky').reason, 'pack-failed');
   assert.match(pkgOf(strictReport, 'leaky').cause ?? '', /^3 output checks failed \(warnings fail the build: --fail-on-warnings\): buildpaths: 1 file holds the paths the build ran at .*; hierarchy: .*; permissions: /);
+  // A package stored with warnings by a run without the flag is not up to date with it:
+  // it is built again and fails, whether the records know its warnings (same state dir) or
+  // only the artifact's meta does (another state dir sharing the cache).
+  const cache = join(dir.path, 'state', 'cache');
+  for (const state of [join(dir.path, 'state'), join(dir.path, 'other')]) {
+    const again = await runKiln(['build', '--tree', tree, '--state', state, '--cache', cache, '--sandbox', 'host', '--fail-on-warnings', '--json']);
+    assert.equal(again.code, 1, explain(again));
+    const againReport = await readReport(again);
+    assert.deepEqual(statesOf(againReport), { clean: 'up-to-date', leaky: 'failed', linky: 'failed', quiet: 'up-to-date' }, state);
+    assert.equal(pkgOf(againReport, 'leaky').why, 'forced');
+    const why = eventsOf(again.events, 'job-started').find((e) => e.name === 'leaky')?.why;
+    assert.deepEqual(why?.kind === 'forced' && why.by === 'fail-on-warnings' ? why.warnings.map((w) => w.slice(0, w.indexOf(':'))) : why, ['buildpaths', 'hierarchy', 'permissions']);
+    assert.match(await readFile(pkgOf(againReport, 'leaky').log!, 'utf8'), /why: forced: --fail-on-warnings, and its stored build had warnings \(buildpaths: /);
+    assert.equal(pkgOf(againReport, 'leaky').reason, 'pack-failed');
+  }
+  // Without the flag it is up to date again: its artifact is still there.
+  const relaxed = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--json']);
+  assert.equal(pkgOf(await readReport(relaxed), 'leaky').state, 'up-to-date');
 });
 
 test('--retry N: a flaky build is built again in a fresh workspace and said flaky; one that always fails is tried N+1 times', async () => {
