@@ -58,6 +58,22 @@ test('followBuild waits for a daemon that dies between its two calls or in the m
   assert.match(text(stdout), /built\s+x@1 5ms/);
 });
 
+test('followBuild prints the last jobs of a build before saying how it ended', async (t) => {
+  const job = (state: string) => ({ jobs: [{ jobId: 'slow@amd64', state, durationMs: state === 'running' ? null : 20_000, cause: null, failureReason: null }] });
+  const answers: unknown[] = [build('running'), job('running'), build('failed'), job('built')];
+  const server = createServer((_req, res) => {
+    const a = answers.shift();
+    res.writeHead(a === undefined ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(a ?? { error: { code: 'usage', message: 'asked too often' } }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // One stream for both, as on a terminal: the order is what a user reads.
+  const out = new PassThrough();
+  await followBuild({ url, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: out }, { pollMs: 10 });
+  assert.deepEqual(String(out.read()).trimEnd().split('\n'), ['kiln: build b1 running', '  running    slow@amd64', '  built      slow@amd64 20.0s', 'kiln: build b1 failed']);
+});
+
 test('a build that failed with a kiln error ends as the local run would: code, hint, exit status, the user\'s paths', () => {
   // The daemon names the uploaded tree's files {tree}/… (server/tree-root.ts).
   const failed: RemoteBuild = {

@@ -94,7 +94,8 @@ export async function uploadBundle(remote: Remote, bundle: { bytes: Buffer; id: 
   return res.status === 409 ? 'present' : 'uploaded';
 }
 
-const UNREACHABLE_WAIT_MS = 120_000;
+/** How long a client waits for a daemon that stopped answering (it resumes builds when it starts again). */
+export const UNREACHABLE_WAIT_MS = 120_000;
 
 export function exitCodeOf(state: RemoteBuild['state']): number {
   return state === 'done' ? 0 : state === 'cancelled' ? 130 : 1;
@@ -230,7 +231,10 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
         await delay(1000);
         continue;
       }
-      if (b.state !== lastState) {
+      // A build that starts says so before its jobs; one that ends, after them (its last
+      // job's line must not come after "failed").
+      const over = b.state !== 'queued' && b.state !== 'running';
+      if (b.state !== lastState && !over) {
         if (!o.json) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
         lastState = b.state;
       }
@@ -244,7 +248,10 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
           ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === '' ? '' : `  ${local(why)}`}\n`);
         }
       }
-      if (b.state !== 'queued' && b.state !== 'running') return b;
+      if (over) {
+        if (!o.json && b.state !== lastState) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
+        return b;
+      }
       await delay(o.pollMs ?? 500);
     }
   } finally {

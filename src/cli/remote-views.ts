@@ -1,10 +1,11 @@
 // `kiln status` and `kiln logs` against a daemon (--server): a build's state and jobs, or
 // the tenant's recent builds; a job's log, followed live over server-sent events with -f.
 
-import { KilnError } from '../errors.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+import { isKilnError, KilnError } from '../errors.ts';
 import type { CliContext } from './main.ts';
 import { countsText, formatMs, summaryCounts } from './options.ts';
-import { jobNote, type RemoteBuild, type RemoteJob } from './remote-build.ts';
+import { jobNote, UNREACHABLE_WAIT_MS, type RemoteBuild, type RemoteJob } from './remote-build.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
 import { Readable } from 'node:stream';
@@ -107,23 +108,7 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
     });
   }
   if (opts.follow) {
-    const controller = new AbortController();
-    const stop = (): void => controller.abort();
-    process.once('SIGINT', stop);
-    try {
-      const res = await call(remote, 'GET', job.log, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
-      const raw = opts.raw === true ? rawLogFilter() : undefined;
-      for await (const e of readSse(res)) {
-        if (e.event === 'line') {
-          const text = raw === undefined ? `${e.data}\n` : raw(e.data);
-          if (text !== undefined) ctx.stdout.write(text);
-        } else if (e.event === 'end') break;
-      }
-    } catch (e) {
-      if (!controller.signal.aborted) throw e;
-    } finally {
-      process.off('SIGINT', stop);
-    }
+    await followRemoteLog(remote, { name, buildId, job, matches, raw: opts.raw === true }, ctx);
     return;
   }
   const res = await call(remote, 'GET', job.log);
@@ -132,4 +117,89 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
     return;
   }
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) ctx.stdout.write(chunk);
+}
+
+/**
+ * kiln logs -f --server: the job's log as it grows, until its `end` event. A stream that
+ * breaks first (the daemon stopped or died: it resumes the build when it starts again) is
+ * taken up again: kiln waits for the daemon as `kiln build --server` does, then follows the
+ * job's next attempt from its start, or the rest of the same log.
+ */
+async function followRemoteLog(
+  remote: Remote,
+  o: { readonly name: string; readonly buildId: string; readonly job: JobView; readonly matches: (j: JobView) => boolean; readonly raw: boolean },
+  ctx: CliContext,
+): Promise<void> {
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGINT', stop);
+  const raw = o.raw ? rawLogFilter() : undefined;
+  let log = o.job.log!;
+  let attempt = o.job.attempt;
+  /** Lines of `log` printed so far: a stream taken up again skips them. */
+  let printed = 0;
+  let brokenSince: number | undefined;
+  try {
+    for (;;) {
+      let ended = false;
+      try {
+        const res = await call(remote, 'GET', log, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+        let seen = 0;
+        for await (const e of readSse(res)) {
+          if (e.event === 'line') {
+            if (seen++ < printed) continue;
+            printed++;
+            brokenSince = undefined;
+            const text = raw === undefined ? `${e.data}\n` : raw(e.data);
+            if (text !== undefined) ctx.stdout.write(text);
+          } else if (e.event === 'end') {
+            ended = true;
+            break;
+          }
+        }
+      } catch (e) {
+        if (controller.signal.aborted) return;
+        // A refusal (a revoked token, a removed build) is an answer; a broken stream is not.
+        if (isKilnError(e) && e.code !== 'server-unreachable') throw e;
+      }
+      if (ended || controller.signal.aborted) return;
+      if (brokenSince === undefined) {
+        brokenSince = Date.now();
+        ctx.stderr.write(`kiln: the log stream from ${remote.url} broke before ${o.name}'s build ended (the daemon stopped?); waiting up to ${UNREACHABLE_WAIT_MS / 1000}s for it to come back\n`);
+      }
+      // Until the daemon answers, and then until the build runs the job again or ends.
+      for (;;) {
+        if (Date.now() - brokenSince > UNREACHABLE_WAIT_MS) {
+          throw new KilnError('server-unreachable', `kiln daemon at ${remote.url}: the log of ${o.name} (build ${o.buildId}) stopped coming, and the daemon did not come back within ${UNREACHABLE_WAIT_MS / 1000}s`, {
+            hint: `check that \`kiln serve\` is running; \`kiln logs ${o.name} --run ${o.buildId} --server URL\` prints the log once it is back`,
+          });
+        }
+        await delay(1000, undefined, { signal: controller.signal }).catch(() => undefined);
+        if (controller.signal.aborted) return;
+        let build: BuildView;
+        let jobs: JobView[];
+        try {
+          build = await callJson<BuildView>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(o.buildId)}`);
+          jobs = (await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(o.buildId)}/jobs`)).jobs;
+        } catch (e) {
+          if (isKilnError(e) && e.code === 'server-unreachable') continue;
+          throw e;
+        }
+        // The daemon is back: the wait for the job to run again is the build's, not bounded.
+        brokenSince = Date.now();
+        const now = jobs.find(o.matches);
+        if (now !== undefined && now.log !== null && (now.attempt > attempt || now.log !== log)) {
+          ctx.stderr.write(`kiln: following ${o.name}'s attempt ${now.attempt} (build ${o.buildId})\n`);
+          log = now.log;
+          attempt = now.attempt;
+          printed = 0;
+          break;
+        }
+        // Its log is the same (the stream broke, the job went on), or the build is over: the rest of it.
+        if ((now !== undefined && now.log === log && now.state === 'running') || (build.state !== 'queued' && build.state !== 'running')) break;
+      }
+    }
+  } finally {
+    process.off('SIGINT', stop);
+  }
 }

@@ -157,6 +157,13 @@ test('SIGKILL mid-job, then restart: interrupted jobs re-queued with their parti
   assert.equal(st.code, 0, st.stderr);
   assert.match(st.stdout, /running\s+a-slow@\S+.*cpu [\d.]+ mem [\d.]+MiB disk [\d.]+MiB/);
 
+  // A follower of the running job's log rides through the kill below: it waits for the
+  // daemon, then follows the job's second attempt to its end.
+  const followEarly = spawnKiln(['logs', 'a-slow', '-f', '--server', first.url], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 170_000 });
+  let earlyOut = '';
+  followEarly.child.stdout!.on('data', (chunk: Buffer) => (earlyOut += chunk.toString('utf8')));
+  await until('the follower printing the log', async () => (/first-line/.test(earlyOut) ? true : undefined));
+
   // Kill the server outright.
   first.proc.child.kill('SIGKILL');
   await first.proc.done;
@@ -179,6 +186,11 @@ test('SIGKILL mid-job, then restart: interrupted jobs re-queued with their parti
   const followed = await follow.done;
   assert.equal(followed.code, 0, followed.stderr);
   assert.match(followed.stdout, /first-line[\s\S]*second-line/);
+  const early = await followEarly.done;
+  assert.equal(early.code, 0, early.stderr);
+  assert.match(early.stderr, /the log stream from .* broke before a-slow's build ended .*waiting up to/);
+  assert.match(early.stderr, /following a-slow's attempt 2/);
+  assert.match(early.stdout, /first-line[\s\S]*first-line[\s\S]*second-line/, 'attempt 1 as far as it got, then attempt 2 to its end');
 
   const done = await until('both builds to end', async () => {
     const r = await admin2('GET', '/api/v1/builds');
