@@ -103,7 +103,13 @@ export async function readTarMembers(stream: AsyncIterable<Buffer | string>, fil
       skip = NO_DATA.has(flag) ? 0 : Math.ceil(realSize / 512) * 512;
     }
   }
-  if (!ended && (skip > 0 || collect !== undefined || members.length === 0)) {
+  if (!ended && members.length === 0 && skip === 0 && collect === undefined) {
+    // Less than one header: a tar archive never is.
+    throw new KilnError(ENV_ERRORS.unsafe, `${file}: refused: not a tar archive (it ends before a first tar header); nothing was extracted`, {
+      hint: 'give a tar archive (compressed or not); check the file is the one meant',
+    });
+  }
+  if (!ended && (skip > 0 || collect !== undefined)) {
     throw unsafe(file, 'the tar stream ends in the middle of a member (truncated archive?)');
   }
   return members;

@@ -148,6 +148,22 @@ test('validation: unknown fields, bad types, malformed JSON, unknown tree, overs
   assert.equal(big.json.error.code, 'too-large', 'a code of errors.ts, not usage');
   assert.match(big.json.error.message, /over the limit of 65536 bytes/);
   assert.deepEqual(kiln.context.records.listBuilds(), [], 'nothing was queued');
+  // A body that is not said to be JSON.
+  const noType = await kiln.app.request('/api/v1/builds', { method: 'POST', headers: { Authorization: `Bearer ${alice}` }, body: '{"tree":"main"}' });
+  const noTypeBody = (await noType.json()) as { error: { code: string; message: string; hint: string } };
+  assert.equal(noType.status, 415);
+  assert.equal(noTypeBody.error.code, 'usage');
+  assert.match(noTypeBody.error.message, /Content-Type/);
+  assert.match(noTypeBody.error.hint, /Content-Type: application\/json/);
+  // The sign-in form posted from elsewhere (or by a script, without an Origin): forbidden, saying why.
+  for (const headers of [{}, { Origin: 'http://evil.example' }] as Record<string, string>[]) {
+    const login = await kiln.app.request('/login', { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body: `token=${alice}` });
+    const body = (await login.json()) as { error: { code: string; message: string; hint: string } };
+    assert.equal(login.status, 403);
+    assert.equal(body.error.code, 'forbidden');
+    assert.match(body.error.message, /Origin is not this daemon's/);
+    assert.match(body.error.hint, /Authorization: Bearer/);
+  }
 });
 
 test('usage errors carry a hint: the accepted fields for an unknown one; bad JSON in kiln\'s words, naming what the parser found', async (t) => {

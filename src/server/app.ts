@@ -74,6 +74,22 @@ export interface AppOptions {
   readonly freeSpace?: () => { bytes: number; where: string } | undefined;
 }
 
+/**
+ * A refusal by hono's own middleware as kiln's error: the CSRF check of the sign-in form
+ * (403, with no message of its own) and the media type check (415) say what to do.
+ */
+export function httpExceptionError(e: HTTPException, method: string, path: string): KilnError {
+  if (e.status === 403) {
+    return new KilnError('forbidden', `${method} ${path}: refused: the request's Origin is not this daemon's (a form posted from another site, or no Origin header)`, {
+      hint: 'sign in from the daemon\'s own page (/login) in a browser; scripts use the API with an `Authorization: Bearer TOKEN` header instead',
+    });
+  }
+  if (e.status === 415) {
+    return new KilnError('usage', `${method} ${path}: the body's Content-Type is not one this endpoint takes`, { hint: 'send JSON with `Content-Type: application/json` (the API is described at /api/v1/docs)' });
+  }
+  return new KilnError('usage', e.message === '' ? `${method} ${path}: refused (HTTP ${e.status})` : e.message, { hint: 'the API is described at /api/v1/docs' });
+}
+
 /** The free space where builds write (workspaces and cache), the fuller of the two file systems. */
 export function stateFreeSpace(state: StateLayout): { bytes: number; where: string } | undefined {
   let least: { bytes: number; where: string } | undefined;
@@ -185,9 +201,7 @@ export function createApp(options: AppOptions): KilnServerApp {
       // Bodies that do not parse were answered above: this is an empty one where a route needs a body.
       return c.json(errorBody(new KilnError('usage', 'the request body is empty', { hint: JSON_BODY_HINT })), 400);
     }
-    if (e instanceof HTTPException) {
-      return c.json({ error: { code: 'usage', message: e.message, hint: 'the API is described at /api/v1/docs' } }, e.status as ContentfulStatusCode);
-    }
+    if (e instanceof HTTPException) return c.json(errorBody(httpExceptionError(e, c.req.method, c.req.path)), e.status as ContentfulStatusCode);
     report(`${c.req.method} ${c.req.path}: ${e.stack ?? e.message}`);
     return c.json(errorBody(new KilnError('internal', 'internal error (logged by the server)', { hint: 'a bug in kiln: the daemon logged the details on its stderr; please report it' })), 500);
   });

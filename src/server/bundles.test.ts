@@ -156,6 +156,12 @@ test('bundles: hostile archives are refused with a 4xx naming the member, and no
   assert.equal(existsSync('/tmp/kiln-abs-escape'), false);
   const notTar = await s.call('PUT', '/api/v1/bundles/junk', s.alice, 'this is not a tar archive at all, just text'.repeat(20));
   assert.equal(notTar.status, 400, notTar.text);
+  assert.match(notTar.json.error.message, /not a tar archive/);
+  // Shorter than one tar header: not a tar archive either (not a "truncated" or "malicious" one).
+  const short = await s.call('PUT', '/api/v1/bundles/junk1', s.alice, 'hello, not a tar\n');
+  assert.equal(short.status, 400, short.text);
+  assert.match(short.json.error.message, /refused: not a tar archive \(it ends before a first tar header\)/);
+  assert.doesNotMatch(short.json.error.hint, /malicious/);
   assert.deepEqual(s.leftovers(), []);
 });
 
