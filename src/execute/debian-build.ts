@@ -113,13 +113,14 @@ export function debBuildOptions(cpus: number, nocheck: boolean): string {
 
 /**
  * Shell lines (in the unpacked source) that make the build a binNMU, as sbuild's
- * --make-binNMU does: a binary-only changelog entry VERSION+bN on top. It is dated as the
- * entry below it, so SOURCE_DATE_EPOCH, and the build's bytes, stay those of the source.
+ * --make-binNMU does: a binary-only changelog entry VERSION+bN for the suite built for, on
+ * top. It is dated as the entry below it, so SOURCE_DATE_EPOCH, and the build's bytes, stay
+ * those of the source.
  */
-export function binnmuScript(n: number, arch: string): string[] {
+export function binnmuScript(n: number, arch: string, suite: string): string[] {
   return [
     'kiln_src=$(dpkg-parsechangelog -S Source); kiln_ver=$(dpkg-parsechangelog -S Version)',
-    'kiln_dist=$(dpkg-parsechangelog -S Distribution); kiln_date=$(dpkg-parsechangelog -S Date)',
+    `kiln_dist=${sh(suite)}; kiln_date=$(dpkg-parsechangelog -S Date)`,
     `{ printf '%s (%s+b${n}) %s; urgency=medium, binary-only=yes\\n\\n  * Binary-only non-maintainer upload for ${arch}; no source changes.\\n  * Rebuilt by kiln.\\n\\n -- kiln <kiln@localhost>  %s\\n\\n' "$kiln_src" "$kiln_ver" "$kiln_dist" "$kiln_date"; cat debian/changelog; } > debian/changelog.kiln`,
     'mv debian/changelog.kiln debian/changelog',
     `echo "kiln: binNMU: $kiln_src $kiln_ver+b${n} (a binary-only changelog entry)" >&2`,
@@ -298,7 +299,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   };
   const flag = dpkgBuildpackageFlag(mode);
   // Debian binNMUs architecture-dependent packages only: an `all` build keeps its version.
-  const binnmuLines = d.options.binnmu === undefined || mode === 'binary-indep' ? [] : binnmuScript(d.options.binnmu, buildArch);
+  const binnmuLines = d.options.binnmu === undefined || mode === 'binary-indep' ? [] : binnmuScript(d.options.binnmu, buildArch, d.suite.suite);
   const build = [
     'umask 022',
     `cd ${sh(BUILD_PATH)}`,
@@ -306,7 +307,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
     ...binnmuLines,
     `echo "kiln: dpkg-buildpackage -us -uc ${flag} (arch ${buildArch}) in $PWD, DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS\${DEB_BUILD_PROFILES:+, DEB_BUILD_PROFILES=$DEB_BUILD_PROFILES}" >&2`,
-    `dpkg-buildpackage -us -uc ${flag}`,
+    // The .changes names the suite built for, as sbuild -d does, not the changelog's (often unstable).
+    `dpkg-buildpackage -us -uc ${flag} ${sh(`--changes-option=-DDistribution=${d.suite.suite}`)}`,
   ].join('\n');
   const built = await sandbox.run({
     argv: ['/bin/bash', '-e', '-c', build, `${c.spec.name}/build`],

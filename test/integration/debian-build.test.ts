@@ -22,6 +22,7 @@ import { createEnvStore } from '../../src/envs/env-store.ts';
 import { createChrootBackend } from '../../src/sandbox/chroot/chroot-backend.ts';
 import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { makeSource } from '../helpers/debian-source.ts';
 import { rootSh as sh } from '../helpers/root-sh.ts';
 import { runKiln, type KilnResult } from '../helpers/run-kiln.ts';
 
@@ -138,18 +139,6 @@ test('hello from bookworm: built offline in the env, installed by apt from kiln\
   assert.equal(again.summary?.counts['up-to-date'], 1, explain(again));
 });
 
-/** A native source package made with dpkg-source -b; debian/rules by hand (no debhelper). */
-async function makeSource(root: string, name: string, o: { arch: string; buildDepends: string; control: string; rules: string; files: Record<string, string> }): Promise<string> {
-  const dir = join(root, `${name}-1.0`);
-  await mkdir(join(dir, 'debian', 'source'), { recursive: true });
-  await writeFile(join(dir, 'debian', 'source', 'format'), '3.0 (native)\n');
-  await writeFile(join(dir, 'debian', 'changelog'), `${name} (1.0) unstable; urgency=medium\n\n  * Test package for kiln.\n\n -- kiln tests <kiln@example.invalid>  Sun, 22 Nov 2026 00:00:00 +0000\n`);
-  await writeFile(join(dir, 'debian', 'control'), `Source: ${name}\nSection: misc\nPriority: optional\nMaintainer: kiln tests <kiln@example.invalid>\nBuild-Depends: ${o.buildDepends}\nStandards-Version: 4.6.2\nRules-Requires-Root: no\n\n${o.control}`);
-  await writeFile(join(dir, 'debian', 'rules'), o.rules, { mode: 0o755 });
-  for (const [f, text] of Object.entries(o.files)) await writeFile(join(dir, f), text);
-  execFileSync('dpkg-source', ['-b', `${name}-1.0`], { cwd: root, stdio: 'pipe' });
-  return join(root, `${name}_1.0.dsc`);
-}
 
 const RULES_HEAD = '#!/usr/bin/make -f\n.PHONY: build build-arch build-indep binary binary-arch binary-indep clean\n';
 
@@ -202,6 +191,8 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   assert.match(published, /^Package: libkiln-a-dev$/m);
   assert.match(published, /^Package: kiln-app$/m);
   assert.match(log, /kept the installed build dependencies as layer [0-9a-f]{16}/);
+  // The .changes names the suite built for (as sbuild -d does), not the changelog's unstable.
+  assert.match(changesOf(built, 'kiln-app'), /^Distribution: bookworm$/m);
 
   // A forced rebuild with the same resolution mounts the kept layer instead of installing.
   const again = await runKiln(['build', ...common, '--force', 'kiln-app', '--json'], { env: envs, timeoutMs: 20 * 60_000 });
@@ -223,4 +214,15 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   // The binary's version is the binNMU's; its Source field keeps the source's version.
   assert.match(after, /^Package: kiln-app\nSource: kiln-app \(1\.0\)\nVersion: 1\.0\+b1$/m, after);
   assert.match(after, /^Filename: pool\/main\/k\/kiln-app\/kiln-app_1\.0\+b1_amd64\.deb$/m, after);
+  // The binNMU's changelog entry is for the suite built for, as sbuild's --make-binNMU's.
+  const nmuChanges = changesOf(nmu, 'kiln-app');
+  assert.match(nmuChanges, /^Distribution: bookworm$/m);
+  assert.match(nmuChanges, /^ kiln-app \(1\.0\+b1\) bookworm; urgency=medium, binary-only=yes$/m);
 });
+
+/** The .changes of a package's build in a run, from its artifact. */
+function changesOf(r: KilnResult, name: string): string {
+  const done = r.events.find((e) => e.type === 'job-finished' && (e as { name?: string }).name === name) as { artifact?: string } | undefined;
+  assert.ok(done?.artifact !== undefined, `no artifact of ${name}`);
+  return execFileSync('tar', ['--zstd', '-xOf', done.artifact, '--wildcards', '*.changes'], { encoding: 'utf8' });
+}
