@@ -130,11 +130,13 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
       await readPackages(s);
       laps.lap('read-packages');
     }
-    const picked = await pickSources(s, sources);
+    const { picked, badDscs } = await pickSources(s, sources);
     during(s, 'select-sources');
     checkOnce(picked);
     const runBinaries = runBinariesOf(picked);
-    const { invalid, prepared } = prepare(req, release, picked);
+    const prep = prepare(req, release, picked);
+    const { prepared } = prep;
+    const invalid = [...badDscs, ...prep.invalid];
     const runs = await startInstallability(s, prepared, runBinaries);
     if (req.all) await readArchiveMeanwhile(s, prepared);
     await findWaits(s, prepared, runBinaries);
@@ -255,10 +257,14 @@ async function startEarly(s: Scan, sourcesBytes: Buffer): Promise<void> {
   }
 }
 
-/** Picks the requested sources from Sources (every name for --all), then the local .dsc files. */
-async function pickSources(s: Scan, sources: LazyIndex<SourcePackage> | undefined): Promise<Picked[]> {
+/**
+ * Picks the requested sources from Sources (every name for --all), then the local .dsc
+ * files; a .dsc whose files do not match it is a broken package (badDscs), not the run's end.
+ */
+async function pickSources(s: Scan, sources: LazyIndex<SourcePackage> | undefined): Promise<{ picked: Picked[]; badDscs: InvalidPackage[] }> {
   const { req } = s;
   const picked: Picked[] = [];
+  const badDscs: InvalidPackage[] = [];
   if (sources !== undefined) {
     const names = req.all ? sources.names() : req.sources;
     let i = 0;
@@ -268,8 +274,12 @@ async function pickSources(s: Scan, sources: LazyIndex<SourcePackage> | undefine
       if (s.early !== undefined && ++i % CHUNK === 0) await breathe();
     }
   }
-  for (const dsc of req.dscs) picked.push(await localSource(resolve(dsc), req.signal));
-  return picked;
+  for (const dsc of req.dscs) {
+    const local = await localSource(resolve(dsc), req.signal);
+    if ('invalid' in local) badDscs.push(local.invalid);
+    else picked.push(local);
+  }
+  return { picked, badDscs };
 }
 
 /**

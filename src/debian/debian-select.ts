@@ -1,10 +1,13 @@
 // Which source package a run builds: a name (the highest version the suite still builds),
 // `name=version`, or a local .dsc turned into a Sources entry.
 
-import { KilnError } from '../errors.ts';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { isKilnError, KilnError } from '../errors.ts';
+import type { InvalidPackage } from '../plan/spec.ts';
 import { closestName } from './closest-name.ts';
 import type { Paragraph } from './deb822.ts';
-import { readLocalDsc } from './dsc.ts';
+import { parseVerifiedDsc, readLocalDsc } from './dsc.ts';
 import { rawField, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
 import { sourceFromParagraph, type SourcePackage } from './sources-index.ts';
 
@@ -46,9 +49,20 @@ function nearName(sources: LazyIndex<SourcePackage>, name: string, suite: string
   return near !== undefined ? `did you mean "${near}"?` : `check the name; \`apt-cache showsrc ${name}\` on a ${suite} machine lists it if it exists`;
 }
 
-/** A local .dsc as a Sources entry (its files are verified against it when it is read). */
-export async function localSource(path: string, signal: AbortSignal | undefined): Promise<{ src: SourcePackage; raw: string; dscPath: string }> {
-  const fetched = await readLocalDsc(path, signal === undefined ? {} : { signal });
+/**
+ * A local .dsc as a Sources entry (its files are verified against it when it is read), or,
+ * when a file it lists is missing or does not match it, that package broken with why: one
+ * bad source package must not stop a run of many (a .dsc that cannot be read at all does).
+ */
+export async function localSource(path: string, signal: AbortSignal | undefined): Promise<{ src: SourcePackage; raw: string; dscPath: string } | { invalid: InvalidPackage }> {
+  let fetched: Awaited<ReturnType<typeof readLocalDsc>>;
+  try {
+    fetched = await readLocalDsc(path, signal === undefined ? {} : { signal });
+  } catch (e) {
+    if (!isKilnError(e) || !(e.code === 'checksum-mismatch' || (e.code === 'source-not-found' && e.message.startsWith(`${path} lists `)))) throw e;
+    const dsc = parseVerifiedDsc(await readFile(path, 'utf8'), path);
+    return { invalid: { name: dsc.source, version: dsc.version, dir: dirname(path), diagnostics: [{ file: path, message: e.hint === undefined ? e.message : `${e.message} (${e.hint})` }] } };
+  }
   const fields = new Map(fetched.dsc.fields);
   fields.set('package', fetched.dsc.source);
   fields.set('directory', '.');

@@ -8,11 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { SHARED_ENVS } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { makeSource } from '../helpers/debian-source.ts';
 import { REPO_ROOT, runKiln, type KilnResult } from '../helpers/run-kiln.ts';
 
 const noMirror = (await hostDebianMirror({})) === undefined ? 'the host has no Debian mirror in its apt sources' : false;
@@ -88,4 +89,22 @@ test('a Debian build in an env of another suite is refused at plan time with a h
   assert.equal(r.code, 2, explain(r));
   assert.match(r.stderr, /error \[config-invalid\]: env "trixie-amd64" is of suite trixie, but this run builds Debian sources of bookworm/, explain(r));
   assert.match(r.stderr, /hint: .*--env "bookworm-\{arch\}"/, explain(r));
+});
+
+test('a local .dsc whose files do not match it is one broken package, named with why; the other sources still plan', { skip: noMirror, timeout: 5 * 60_000 }, async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const rules = '#!/usr/bin/make -f\nbuild build-arch build-indep binary binary-arch binary-indep clean:\n\t@true\n';
+  const source = (name: string): Promise<string> => makeSource(dir.path, name, { arch: 'all', buildDepends: 'make', control: `Package: ${name}\nArchitecture: all\nDescription: kiln test\n kiln test.\n`, rules, files: {} });
+  const good = await source('kiln-good');
+  const bad = await source('kiln-bad');
+  // One byte of its tarball changed after the .dsc was made.
+  await appendFile(join(dir.path, 'kiln-bad_1.0.tar.xz'), 'x');
+  const r = await runKiln(['plan', '--debian', 'bookworm', '--dsc', good, '--dsc', bad, '--no-install-check', '--json', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], { timeoutMs: 120_000 });
+  assert.equal(r.code, 1, explain(r));
+  const planned = JSON.parse(r.stdout) as { packages: { name: string; version: string; state: string; reason?: string }[] };
+  const byName = new Map(planned.packages.map((p) => [p.name, p]));
+  assert.equal(byName.get('kiln-good')?.state, 'to-build', r.stdout);
+  assert.equal(byName.get('kiln-bad')?.state, 'broken', r.stdout);
+  assert.equal(byName.get('kiln-bad')?.version, '1.0', 'the version of its .dsc, not "?"');
+  assert.match(byName.get('kiln-bad')?.reason ?? '', /kiln-bad_1\.0\.tar\.xz does not match .*kiln-bad_1\.0\.dsc: expected sha256 \S+ \(\d+ bytes\), got \S+ \(\d+ bytes\)/, r.stdout);
 });
