@@ -7,7 +7,10 @@
 //   (c) both again on 1,000 packages, as a quick sanity figure.
 //   After make, the launch floor (bench/launch-floor.ts): the same commands through kiln's
 //   launcher helper with no other work, which splits kiln's ratio into the cost of
-//   starting builds from Node at all and kiln's own work per job.
+//   starting builds from Node at all and kiln's own work per job. Then the file floor
+//   (bench/file-floor.c, compiled with cc): the same commands from a small C program that
+//   also makes per job the files kiln keeps (a log, an artifact entry), and nothing else:
+//   what those files cost on this file system at this moment.
 //   Peak RSS of kiln comes from GNU time (/usr/bin/time) when it is installed.
 //   CPU per job (kiln, its helpers and every bash, against make and every bash) comes
 //   from a cgroup of each side's own, when one can be made (root; cgroup v1 cpuacct or v2).
@@ -25,6 +28,7 @@
 // kiln down: the figures are then not comparable) and prints their hotspots.
 
 import { mkdir, mkdtemp, rm, readdir } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -43,6 +47,9 @@ import { RACY_MS } from '../src/recipes/scan-cache.ts';
 const REPO = resolve(import.meta.dirname, '..');
 const KILN = join(REPO, 'bin', 'kiln.js');
 const LAUNCH_FLOOR = join(REPO, 'bench', 'launch-floor.ts');
+const FILE_FLOOR_C = join(REPO, 'bench', 'file-floor.c');
+/** The compiled file floor (fileFloorProgram): its path, null when it could not be built, undefined before. */
+let fileFloorBuilt: string | null | undefined;
 const COLD_RATIO_TARGET = 1.3;
 const RERUN_TARGET_MS = 1000;
 /** Share of the CPU used by others above which a figure is flagged as unreliable. */
@@ -186,6 +193,7 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
   interface Round {
     readonly make: Measured | undefined;
     readonly floor: Measured | undefined;
+    readonly fileFloor: Measured | undefined;
     readonly cold: Measured;
     readonly problem: string | undefined;
     readonly createUs: number;
@@ -195,6 +203,7 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
     const label = o.dagRuns > 1 ? ` (round ${i + 1} of ${o.dagRuns})` : '';
     let make: Measured | undefined;
     let floor: Measured | undefined;
+    let fileFloor: Measured | undefined;
     if (o.only !== 'b') {
       say(`n=${n}: make -j${o.jobs}${label}...`);
       make = await measure(['make', '-s', `-j${o.jobs}`, '-f', join(makeDir, 'Makefile'), 'all'], { label: `make-${i}`, outDir: out, cwd: makeDir, cpu: true });
@@ -210,6 +219,15 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
         notes.push(`launch floor (n=${n}) exited ${floor.exitCode ?? floor.signal}:\n${tail(floor.stderrFile)}`);
         floor = undefined;
       }
+      const program = fileFloorProgram(dir, notes);
+      if (program !== undefined) {
+        say(`n=${n}: file floor (a C program, -j${o.jobs}, kiln's files per job)${label}...`);
+        fileFloor = await measure([program, String(n), String(o.jobs), join(dir, `file-floor-${i}`)], { label: `file-floor-${i}`, outDir: out, cwd: dir, cpu: true });
+        if (fileFloor.exitCode !== 0) {
+          notes.push(`file floor (n=${n}) exited ${fileFloor.exitCode ?? fileFloor.signal}:\n${tail(fileFloor.stderrFile)}`);
+          fileFloor = undefined;
+        }
+      }
     }
     await settleTree();
     const createUs = fileCreateMicros(join(dir, `create-probe-${i}`));
@@ -218,14 +236,14 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
     const cold = await kiln(`kiln-cold-${i}`, roundState);
     const problem = kilnProblem(cold, { count: n, state: 'built' });
     if (problem !== undefined) notes.push(`kiln cold build (n=${n})${label}: ${problem}`);
-    return { make, floor, cold, problem, createUs, state: roundState };
+    return { make, floor, fileFloor, cold, problem, createUs, state: roundState };
   };
   const rounds: Round[] = [];
   for (let i = 0; i < (o.only === 'b' ? 1 : o.dagRuns); i++) rounds.push(await round(i));
   const ratioOf = (r: Round): number | undefined => (r.problem === undefined && r.make !== undefined ? r.cold.wallMs / r.make.wallMs : undefined);
   const measured = rounds.filter((r) => ratioOf(r) !== undefined).sort((a, b) => ratioOf(a)! - ratioOf(b)!);
   const chosen = measured[Math.floor((measured.length - 1) / 2)] ?? rounds.at(-1)!;
-  const { cold, make: makeRun, floor: floorRun, createUs } = chosen;
+  const { cold, make: makeRun, floor: floorRun, fileFloor, createUs } = chosen;
   const coldProblem = chosen.problem;
   if (measured.length > 1) {
     cpuNotes.push(
@@ -272,6 +290,13 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       cpuNotes.push(
         `launch floor (n=${n}: the same bash commands through kiln's launcher, -j${o.jobs}, no other work): ${(floorRun.wallMs / 1000).toFixed(1)} s, ` +
           `${(floorRun.wallMs / makeRun.wallMs).toFixed(2)}x make${f}; kiln's own work adds ${((cold.wallMs - floorRun.wallMs) / n).toFixed(2)} ms of wall time per job`,
+      );
+    }
+    if (makeRun !== undefined && fileFloor !== undefined) {
+      const f = fileFloor.cpuMs === undefined ? '' : `, CPU per job ${(fileFloor.cpuMs / n).toFixed(2)} ms`;
+      cpuNotes.push(
+        `file floor (n=${n}: the same bash commands from a C program that makes per job only kiln's files, a log and an artifact entry, -j${o.jobs}): ` +
+          `${(fileFloor.wallMs / 1000).toFixed(1)} s, ${(fileFloor.wallMs / makeRun.wallMs).toFixed(2)}x make${f}: what the files cost here now, with no Node at all`,
       );
     }
   }
@@ -375,3 +400,20 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+/**
+ * bench/file-floor.c compiled into the bench dir (once per bench run), or undefined, with a
+ * note, when there is no working C compiler.
+ */
+function fileFloorProgram(dir: string, notes: string[]): string | undefined {
+  if (fileFloorBuilt !== undefined) return fileFloorBuilt ?? undefined;
+  const program = join(dir, 'file-floor');
+  const cc = spawnSync(process.env['CC'] ?? 'cc', ['-O2', '-o', program, FILE_FLOOR_C], { encoding: 'utf8' });
+  if (cc.status !== 0) {
+    notes.push(`file floor skipped: ${process.env['CC'] ?? 'cc'} could not build ${FILE_FLOOR_C}: ${cc.error?.message ?? cc.stderr.trim()}`);
+    fileFloorBuilt = null;
+    return undefined;
+  }
+  fileFloorBuilt = program;
+  return program;
+}
