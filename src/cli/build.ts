@@ -182,5 +182,5 @@ function refuseLocalOnly(command: Command): void {
 
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
-  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian',
+  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out',
 ]);

@@ -1,6 +1,8 @@
 // Options shared by several verbs, parsed once at the edge with clear errors.
 
 import type { Command } from 'commander';
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import { closestArch, isDebianArch } from '../debian/arch-names.ts';
@@ -123,6 +125,7 @@ export interface DebianOptionsCli {
   readonly twice?: boolean;
   readonly verify?: boolean;
   readonly lintian?: boolean;
+  readonly out?: string;
 }
 
 export function addDebianOptions(cmd: Command, options: { all: boolean }): Command {
@@ -143,7 +146,8 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     cmd
       .option('--twice', 'rebuild each Debian package (up to date or not) a second time with varied clock, build path and umask, and compare (as reprotest does)')
       .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)')
-      .option('--lintian', 'run lintian over each built package (as sbuild --run-lintian): its tags are reported with the run, never fatal');
+      .option('--lintian', 'run lintian over each built package (as sbuild --run-lintian): its tags are reported with the run, never fatal')
+      .option('--out <dir>', "copy each Debian package's .changes, .buildinfo and .debs (built or up to date) into DIR, for debsign and dput, as sbuild leaves them beside the source");
   }
   return cmd;
 }
@@ -170,7 +174,17 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.twice === true ? { twice: true } : {}),
     ...(opts.verify === true ? { verify: true } : {}),
     ...(opts.lintian === true ? { lintian: true } : {}),
+    ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
   };
+}
+
+/** --out DIR: made if missing; a file there, or a path that cannot be a folder, is refused before the run. */
+function outDirOf(dir: string): string {
+  if (dir.trim() === '') throw new KilnError('usage', '--out: empty folder name', { hint: 'give the folder the .changes and .debs go to, e.g. --out ../upload' });
+  const path = resolve(dir);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st !== undefined && !st.isDirectory()) throw new KilnError('usage', `--out ${dir}: ${path} exists and is not a folder`, { hint: 'give a folder (kiln makes it when it does not exist)' });
+  return path;
 }
 
 const COUNT_WORDS: readonly (readonly [string, string])[] = [

@@ -45,6 +45,8 @@ export interface DebianCliRequest {
   readonly verify?: boolean;
   /** --lintian: run lintian over each built package's .changes (sbuild --run-lintian). */
   readonly lintian?: boolean;
+  /** --out DIR: each Debian package's .changes, .buildinfo and .debs are copied there after the run. */
+  readonly out?: string;
   /**
    * Only options (--nocheck, --twice, …) for the tree's debian.toml: no --debian or --dsc
    * was given, so the suite, sources and archs are debian.toml's, and the command's
@@ -55,7 +57,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--all',
+  '--mirror', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--all',
 ];
 
 /**

@@ -34,6 +34,8 @@ export interface PublishDebianOptions {
   readonly lintian?: boolean;
   /** --verify: compare each .deb with the archive's binary of the same version. */
   readonly verify?: { readonly mirror: string; readonly cacheDir: string; readonly downloads: Downloads; readonly allArch: string };
+  /** --out DIR: each job's .changes, .buildinfo and .debs are copied there (publish/debian-out.ts). */
+  readonly outDir?: string;
   /** Job log path of a job id (its `<log>.twice.json` holds --twice's comparison). */
   readonly logOf?: (jobId: string) => string | undefined;
   readonly signal?: AbortSignal;
@@ -74,6 +76,11 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       const dir = join(tmp, n.id.replace('@', '_'));
       await mkdir(dir);
       await o.artifacts.stageInto(key, dir, o.signal === undefined ? {} : { signal: o.signal });
+      if (o.outDir !== undefined) {
+        const { copyUploadFiles } = await import('../publish/debian-out.ts');
+        const copied = await copyUploadFiles(dir, o.outDir);
+        o.note(`--out: ${n.id}: ${copied.length === 0 ? 'nothing to copy' : copied.join(' ')} → ${o.outDir}`);
+      }
       for (const f of await readdir(dir)) {
         if (!f.endsWith('.deb')) continue;
         // A regular file only: a symlink a build left in its output is never followed (as root).

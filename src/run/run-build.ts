@@ -320,6 +320,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         logOf: (id) => logPathOf(join(state.logs, runId), id),
         ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, cacheDir: state.cache, downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
         ...(req.debian?.lintian === true ? { lintian: true } : {}),
+        ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),
       }).catch((e: unknown) => {
         note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`);
         return undefined;

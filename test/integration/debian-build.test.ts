@@ -195,9 +195,15 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   assert.match(changesOf(built, 'kiln-app'), /^Distribution: bookworm$/m);
 
   // A forced rebuild with the same resolution mounts the kept layer instead of installing.
-  const again = await runKiln(['build', ...common, '--force', 'kiln-app', '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  // --out: the upload files of the built package and of the up-to-date one, as the .changes lists them.
+  const out = join(dir.path, 'upload');
+  const again = await runKiln(['build', ...common, '--force', 'kiln-app', '--out', out, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   assert.equal(again.code, 0, explain(again));
   assert.equal(again.summary?.counts.built, 1, explain(again));
+  const uploaded = (await readdir(out)).sort();
+  assert.deepEqual(uploaded, ['kiln-app_1.0_amd64.buildinfo', 'kiln-app_1.0_amd64.changes', 'kiln-app_1.0_amd64.deb', 'kiln-liba_1.0_all.buildinfo', 'kiln-liba_1.0_all.changes', 'libkiln-a-dev_1.0_all.deb']);
+  const listed = [...readFileSync(join(out, 'kiln-app_1.0_amd64.changes'), 'utf8').matchAll(/^ [0-9a-f]{64} \d+ (\S+)$/gm)].map((m) => m[1]).sort();
+  assert.deepEqual(listed, ['kiln-app_1.0_amd64.buildinfo', 'kiln-app_1.0_amd64.deb'], 'the .changes lists the files beside it');
   const log2 = logOf(again, 'kiln-app');
   assert.match(log2, /build dependencies: already installed in the cached layer/);
   assert.match(log2, /hello from a fresh libkiln-a-dev/, 'the layer holds the fresh libkiln-a-dev');
