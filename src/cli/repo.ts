@@ -1,5 +1,6 @@
 // kiln repo publish: add .debs to a signed apt repository (pool + dists, swapped in
-// atomically; see src/publish/apt-repo.ts), signed with kiln's key (`kiln key create`).
+// atomically; see src/publish/apt-repo.ts), signed with kiln's key (`kiln key create`);
+// kiln repo list and remove: what a suite holds, and taking packages out of it.
 
 import type { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
@@ -7,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { publishRepo } from '../publish/apt-repo.ts';
+import { listRepo, removeFromRepo, type ListedPackage } from '../publish/apt-repo-remove.ts';
 import { loadSigningKey } from '../publish/signing.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
@@ -92,4 +94,65 @@ export function registerRepo(program: Command, ctx: CliContext): void {
     ctx.stdout.write(`kiln: published ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed\n`);
     ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
   });
+
+  const list = repo
+    .command('list')
+    .description('list what a suite of the repository holds (every suite without --suite), as reprepro list')
+    .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
+    .option('--suite <name>', 'one suite (dists/SUITE)')
+    .option('--json', 'print the packages as JSON');
+  addStateOptions(list);
+  list.action(async (opts: StateOptions & { repo?: string; suite?: string; json?: boolean }) => {
+    const repoDir = repoDirOf(opts);
+    const suites = opts.suite !== undefined ? [opts.suite] : await suitesOf(repoDir);
+    const rows: (ListedPackage & { suite: string })[] = [];
+    for (const suite of suites) for (const p of await listRepo(repoDir, suite)) rows.push({ suite, ...p });
+    if (opts.json === true) {
+      ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return;
+    }
+    if (rows.length === 0) {
+      ctx.stdout.write(`kiln: ${repoDir}${opts.suite === undefined ? '' : ` (suite ${opts.suite})`} lists no package\n`);
+      return;
+    }
+    const width = (f: (r: (typeof rows)[number]) => string): number => Math.max(...rows.map((r) => f(r).length));
+    const w = [width((r) => `${r.suite}/${r.component}`), width((r) => r.package), width((r) => r.version), width((r) => r.architecture)];
+    for (const r of rows) ctx.stdout.write(`${`${r.suite}/${r.component}`.padEnd(w[0]!)}  ${r.package.padEnd(w[1]!)}  ${r.version.padEnd(w[2]!)}  ${r.architecture.padEnd(w[3]!)}  ${r.filename}\n`);
+  });
+
+  const remove = repo
+    .command('remove')
+    .description('take packages out of a suite, sign it again, and delete the pool files no suite lists any more (reprepro remove)')
+    .argument('<packages...>', 'binary package names: NAME, NAME=VERSION or NAME:ARCH')
+    .requiredOption('--suite <name>', 'the suite (dists/SUITE)')
+    .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
+    .option('--json', 'print the result as JSON');
+  addStateOptions(remove);
+  remove.action(async (specs: string[], opts: StateOptions & { repo?: string; suite: string; json?: boolean }) => {
+    const state = layoutFrom(opts);
+    const repoDir = repoDirOf(opts);
+    const key = await loadSigningKey(state.root);
+    const r = await removeFromRepo({ repoDir, suite: opts.suite, specs, key }).catch((e: unknown) => {
+      throw pathErrorOf(e, `cannot change the repository ${repoDir}`) ?? e;
+    });
+    if (opts.json === true) {
+      ctx.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      return;
+    }
+    for (const p of r.removed) ctx.stdout.write(`  removed ${p.package} ${p.version} ${p.architecture} (${opts.suite}/${p.component})\n`);
+    ctx.stdout.write(`kiln: ${opts.suite} of ${repoDir} lists ${r.indexed} package(s) now; ${r.poolDeleted.length} pool file(s) no suite lists were deleted\n`);
+  });
+}
+
+function repoDirOf(opts: StateOptions & { repo?: string }): string {
+  return resolve(opts.repo ?? join(layoutFrom(opts).root, 'repo'));
+}
+
+/** The suites of a repository's live tree (none when it has not been published to). */
+async function suitesOf(repoDir: string): Promise<string[]> {
+  const entries = await readdir(join(repoDir, 'dists'), { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [];
+    throw e;
+  });
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
 }

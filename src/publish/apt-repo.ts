@@ -19,7 +19,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, cp, link, mkdir, open, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
+import { copyFile, cp, link, mkdir, open, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
@@ -31,7 +31,7 @@ import {
   repoArchitectures, type IndexEntry, type MergeOutcome, type ReleaseIndexFile,
 } from './apt-repo-index.ts';
 import { signRelease } from './signing.ts';
-import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
+import { poolFilesOfOtherSuites, readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
 
 export interface PublishOptions {
   readonly repoDir: string;
@@ -170,11 +170,58 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     await copyIntoPool(d.path, join(repoDir, d.entry.filename));
   }
 
-  // 3. The new tree.
+  // Nothing new and nothing else to say: the live tree stays as it is, not signed again
+  // (apt then has nothing to fetch, and the Release keeps its Date).
+  const origin = options.origin ?? 'kiln';
+  const label = options.label ?? 'kiln';
+  const same = live.tree !== undefined && live.release !== undefined && merged.outcomes.every((o) => o.outcome === 'unchanged' || o.outcome === 'older')
+    && (options.architectures ?? []).every((a) => a === 'all' || live.release!.architectures.includes(a))
+    && live.release.components.includes(component) && live.release.acquireByHash === acquireByHash
+    && (await releaseSays(join(live.tree, suite, 'Release'), { Origin: origin, Label: label }));
+  if (same) {
+    const arches = live.release?.architectures ?? [];
+    return { repoDir, suite, component, architectures: arches, packages, tree: basename(live.tree!), indexed: merged.entries.length, refused };
+  }
+
+  // 3.-5. The new tree, swapped in.
   const components = [...new Set([...(live.release?.components ?? []), component])].sort();
-  const entriesOf = (c: string): readonly IndexEntry[] => (c === component ? merged.entries : (live.entries.get(c) ?? []));
+  const { tree: treeName, architectures } = await writeSuiteTree({
+    repoDir, suite, live, components,
+    entriesOf: (c) => (c === component ? merged.entries : (live.entries.get(c) ?? [])),
+    architectures: options.architectures ?? [],
+    key: options.key, origin, label, acquireByHash, now,
+    ...(signal === undefined ? {} : { signal }),
+  });
+  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length, refused };
+}
+
+export interface SuiteTreeOptions {
+  readonly repoDir: string;
+  readonly suite: string;
+  /** The live tree as read under the publish lock: its other suites are carried over. */
+  readonly live: LiveSuite;
+  readonly components: readonly string[];
+  /** What each component of the suite lists now. */
+  readonly entriesOf: (component: string) => readonly IndexEntry[];
+  /** Architectures to index even without packages of their own. */
+  readonly architectures: readonly string[];
+  readonly key: openpgp.PrivateKey;
+  readonly origin: string;
+  readonly label: string;
+  readonly acquireByHash: boolean;
+  readonly now: Date;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Steps 3 to 5 (see the top): a complete new `dists` tree with the suite's indexes as
+ * `entriesOf` says and every other suite as it was, signed, swapped in at once; then the
+ * old trees go. Call under the publish lock.
+ */
+export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: string; architectures: string[] }> {
+  const { repoDir, suite, live, components, entriesOf, signal, now, acquireByHash } = o;
   const architectures = repoArchitectures(
-    [options.architectures ?? [], live.release?.architectures ?? [], ...components.map((c) => entriesOf(c).map((e) => e.architecture))],
+    [o.architectures, live.release?.architectures ?? [], ...components.map((c) => entriesOf(c).map((e) => e.architecture))],
     debianArchOf(process.arch),
   );
   const id = `${now.getTime().toString(36)}-${randomBytes(4).toString('hex')}`;
@@ -213,8 +260,8 @@ async function publishLocked(repoDir: string, component: string, options: Publis
       await carryByHash(join(live.tree, suite), suiteDir, live.release);
     }
     const releaseText = renderRelease({
-      origin: options.origin ?? 'kiln',
-      label: options.label ?? 'kiln',
+      origin: o.origin,
+      label: o.label,
       suite,
       codename: suite,
       date: now,
@@ -224,7 +271,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
       acquireByHash,
       files,
     });
-    const signed = await signRelease(releaseText, options.key, { date: now });
+    const signed = await signRelease(releaseText, o.key, { date: now });
     await writeSynced(join(suiteDir, 'Release'), releaseText);
     await writeSynced(join(suiteDir, 'InRelease'), signed.inRelease);
     await writeSynced(join(suiteDir, 'Release.gpg'), signed.releaseGpg);
@@ -251,7 +298,13 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     }
   }
 
-  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length, refused };
+  return { tree: treeName, architectures };
+}
+
+/** Whether a Release file has these exact field values. */
+async function releaseSays(path: string, fields: Readonly<Record<string, string>>): Promise<boolean> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return Object.entries(fields).every(([name, value]) => text.split('\n').includes(`${name}: ${value}`));
 }
 
 /** Link the previous tree's indexes into the new tree's by-hash dirs (those not there already). */

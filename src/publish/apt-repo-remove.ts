@@ -1,0 +1,133 @@
+// kiln repo list / kiln repo remove: what a suite of kiln's apt repository lists, and
+// taking packages out of it (reprepro's list and remove). A removal writes a new tree and
+// swaps it in as a publish does (apt-repo.ts), under the same lock; then the pool files
+// that no suite lists any more go (reprepro deletes unreferenced files too), including
+// those an earlier publish left behind when a newer version replaced them.
+
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type * as openpgp from 'openpgp';
+import { withLock } from '../cache/lock.ts';
+import { KilnError } from '../errors.ts';
+import { checkRepoName, type IndexEntry } from './apt-repo-index.ts';
+import { readLiveSuite } from './apt-repo-live.ts';
+import { writeSuiteTree } from './apt-repo.ts';
+
+/** One listed package of a suite. */
+export interface ListedPackage extends Pick<IndexEntry, 'package' | 'version' | 'architecture' | 'filename'> {
+  readonly component: string;
+}
+
+/** What `suite` lists, by component, package and architecture; empty for a suite it does not have. */
+export async function listRepo(repoDir: string, suite: string): Promise<ListedPackage[]> {
+  checkRepoName('suite', suite);
+  const live = await readLiveSuite(repoDir, suite);
+  return listedOf(live.entries);
+}
+
+function listedOf(entries: ReadonlyMap<string, readonly IndexEntry[]>): ListedPackage[] {
+  const out: ListedPackage[] = [];
+  const seen = new Set<string>();
+  for (const [component, list] of entries) {
+    for (const e of list) {
+      // An `all` package is listed under every binary-ARCH: once here.
+      const id = `${component} ${e.filename}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      out.push({ component, package: e.package, version: e.version, architecture: e.architecture, filename: e.filename });
+    }
+  }
+  return out.sort((a, b) => a.package.localeCompare(b.package) || a.architecture.localeCompare(b.architecture) || a.component.localeCompare(b.component));
+}
+
+/** `NAME`, `NAME=VERSION` or `NAME:ARCH` (both: `NAME:ARCH=VERSION`): which listed packages a removal names (pure). */
+export function matchesSpec(spec: string, p: Pick<IndexEntry, 'package' | 'version' | 'architecture'>): boolean {
+  const eq = spec.indexOf('=');
+  const version = eq === -1 ? undefined : spec.slice(eq + 1);
+  const nameArch = eq === -1 ? spec : spec.slice(0, eq);
+  const colon = nameArch.indexOf(':');
+  const name = colon === -1 ? nameArch : nameArch.slice(0, colon);
+  const arch = colon === -1 ? undefined : nameArch.slice(colon + 1);
+  return p.package === name && (version === undefined || p.version === version) && (arch === undefined || p.architecture === arch);
+}
+
+export interface RemoveOptions {
+  readonly repoDir: string;
+  readonly suite: string;
+  /** Binary package names, each `NAME`, `NAME=VERSION` or `NAME:ARCH`. */
+  readonly specs: readonly string[];
+  readonly key: openpgp.PrivateKey;
+  readonly origin?: string;
+  readonly label?: string;
+  readonly now?: Date;
+  readonly signal?: AbortSignal;
+}
+
+export interface RemoveResult {
+  readonly removed: readonly ListedPackage[];
+  /** How many packages the suite lists now. */
+  readonly indexed: number;
+  /** Pool files deleted because no suite lists them any more (relative to the repository). */
+  readonly poolDeleted: readonly string[];
+}
+
+/**
+ * Takes the named packages out of `suite` (every component), in a new signed tree swapped
+ * in at once. A spec that names nothing listed is refused, and nothing changes.
+ */
+export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
+  checkRepoName('suite', o.suite);
+  if (o.specs.length === 0) throw new KilnError('usage', 'no package to remove', { hint: 'name binary packages: NAME, NAME=VERSION or NAME:ARCH (`kiln repo list --suite SUITE` lists them)' });
+  return withLock(join(o.repoDir, '.kiln'), 'publish', async () => {
+    const live = await readLiveSuite(o.repoDir, o.suite);
+    if (live.tree === undefined || live.release === undefined) {
+      throw new KilnError('usage', `${o.repoDir} has no suite ${o.suite}`, { hint: 'name a suite it has (ls REPO/dists), or give --repo' });
+    }
+    const listed = listedOf(live.entries);
+    const unknown = o.specs.filter((s) => !listed.some((p) => matchesSpec(s, p)));
+    if (unknown.length > 0) {
+      const names = [...new Set(listed.map((p) => p.package))];
+      throw new KilnError('usage', `suite ${o.suite} of ${o.repoDir} lists no ${unknown.map((s) => `"${s}"`).join(', ')}: nothing was removed`, {
+        hint: `it lists ${names.length} package(s)${names.length === 0 ? '' : `, e.g. ${names.slice(0, 5).join(', ')}`}; \`kiln repo list --suite ${o.suite}\` shows them with their versions`,
+      });
+    }
+    const gone = (e: Pick<IndexEntry, 'package' | 'version' | 'architecture'>): boolean => o.specs.some((s) => matchesSpec(s, e));
+    const kept = new Map([...live.entries].map(([c, list]) => [c, list.filter((e) => !gone(e))]));
+    await writeSuiteTree({
+      repoDir: o.repoDir, suite: o.suite, live, components: live.release.components,
+      entriesOf: (c) => kept.get(c) ?? [],
+      architectures: live.release.architectures.filter((a) => a !== 'all'),
+      key: o.key, origin: o.origin ?? 'kiln', label: o.label ?? 'kiln', acquireByHash: live.release.acquireByHash, now: o.now ?? new Date(),
+      ...(o.signal === undefined ? {} : { signal: o.signal }),
+    });
+    const poolDeleted = await deleteUnlisted(o.repoDir);
+    return { removed: listed.filter(gone), indexed: listedOf(kept).length, poolDeleted };
+  }, o.signal === undefined ? {} : { signal: o.signal });
+}
+
+/** Deletes the pool files no suite of the live tree lists (and the folders left empty). */
+async function deleteUnlisted(repoDir: string): Promise<string[]> {
+  const listed = new Set<string>();
+  const dists = join(repoDir, 'dists');
+  for (const e of await readdir(dists, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    for (const list of (await readLiveSuite(repoDir, e.name)).entries.values()) for (const x of list) listed.add(x.filename);
+  }
+  const deleted: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) {
+        await walk(path);
+        await rmdir(path).catch(() => undefined);
+      } else if (!e.name.startsWith('.') && !listed.has(relative(repoDir, path))) {
+        await rm(path, { force: true });
+        deleted.push(relative(repoDir, path));
+      }
+    }
+  };
+  await walk(join(repoDir, 'pool')).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
+  return deleted.sort();
+}
