@@ -2,7 +2,7 @@
 // compares, and one line per .deb of a --twice comparison.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { debsToVerify, twiceLine } from './publish-debian.ts';
+import { debsToVerify, olderLines, twiceLine } from './publish-debian.ts';
 
 test('debsToVerify: -dbgsym debs are left out (Debian keeps them in its debug archive) and counted apart', () => {
   const r = debsToVerify(['/t/hello_2.10-3_amd64.deb', '/t/hello-dbgsym_2.10-3_amd64.deb', '/t/libfoo-dbgsym-tools_1_amd64.deb']);
@@ -23,4 +23,13 @@ test('twiceLine: reproducible, differs with what, and a second build that failed
     twiceLine('hello@amd64', { deb: '', status: 'error', summary: 'the second build failed (exit 2)', details: [] }),
     'twice hello@amd64: not compared: the second build failed (exit 2)',
   );
+});
+
+test('olderLines: a version going backwards is a warning naming both versions and what to do; the rest says nothing', () => {
+  const pkg = (name: string, version: string, outcome: 'added' | 'unchanged' | 'older', previous?: string) =>
+    ({ package: name, version, architecture: 'amd64', filename: `pool/${name}.deb`, from: `/x/${name}.deb`, outcome, ...(previous === undefined ? {} : { previous }) });
+  const lines = olderLines({ suite: 'bookworm', packages: [pkg('kt', '0.9', 'older', '1.0'), pkg('kt-doc', '1.0', 'unchanged'), pkg('new', '1', 'added')] });
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^warning: kt 0\.9 \(amd64\) is older than the 1\.0 suite bookworm lists: not published, and apt keeps installing 1\.0 .*kiln repo remove --suite bookworm kt/);
+  assert.deepEqual(olderLines({ suite: 'bookworm', packages: [pkg('a', '1', 'added')] }), []);
 });

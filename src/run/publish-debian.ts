@@ -143,6 +143,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
     o.note(publishedText(result));
+    for (const line of olderLines(result)) o.note(line);
     for (const r of result.refused) {
       o.note(`not published to ${result.suite}: ${r.filename} is already in the pool as suite ${r.suite}'s build of that version, with other bytes (one pool serves every suite; replacing it would break ${r.suite}): publish each suite into its own repository, or give this rebuild another version`);
     }
@@ -173,6 +174,16 @@ export function twiceLine(jobId: string, t: TwiceResult): string {
     case 'error':
       return `twice ${what}: not compared: ${t.summary}`;
   }
+}
+
+/**
+ * A version going backwards: built, but older than what the suite lists, so not
+ * published, and apt keeps installing the newer one (pure). One line per package.
+ */
+export function olderLines(r: Pick<PublishResult, 'packages' | 'suite'>): string[] {
+  return r.packages
+    .filter((p) => p.outcome === 'older')
+    .map((p) => `warning: ${p.package} ${p.version} (${p.architecture}) is older than the ${p.previous ?? 'newer'} suite ${r.suite} lists: not published, and apt keeps installing ${p.previous ?? 'that'} (a version going backwards: raise it, or add an epoch, or \`kiln repo remove --suite ${r.suite} ${p.package}\` first)`);
 }
 
 /** What a publish did, counted by outcome: `published 2 .deb(s) to … (1 added, 1 unchanged, 1 older than listed, not published)`. */
