@@ -72,11 +72,11 @@ export function prepare(req: DebianRequest, release: SuiteRelease, picked: reado
       // --all: a source for other architectures is simply not for this run (wanna-build's
       // "not-for-us"); one asked for by name is reported.
       if (req.all) continue;
-      invalid.push({ name: p.src.package, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: [{ file: p.dscPath ?? `${release.url} Sources`, key: 'Architecture', message: `${p.src.package} ${p.src.version} builds for ${p.src.architecture.join(' ')}, none of ${req.archs.join(', ')}` }] });
+      invalid.push({ name: p.src.package, version: p.src.version, debian: true, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: [{ file: p.dscPath ?? `${release.url} Sources`, key: 'Architecture', message: `${p.src.package} ${p.src.version} builds for ${p.src.architecture.join(' ')}, none of ${req.archs.join(', ')}` }] });
       continue;
     }
     if (p.src.problems.length > 0) {
-      invalid.push({ name: p.src.package, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: p.src.problems.map((m) => ({ file: p.dscPath ?? `${release.url} Sources`, message: m })) });
+      invalid.push({ name: p.src.package, version: p.src.version, debian: true, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: p.src.problems.map((m) => ({ file: p.dscPath ?? `${release.url} Sources`, message: m })) });
       continue;
     }
     prepared.set(p.src.package, { p, archs, perArch: new Map(), waits: [], relationOf: new Map(), spec: undefined, deps: [] });
@@ -111,7 +111,7 @@ export function keepInstallable(prepared: ReadonlyMap<string, Prepared>, broken:
     const why = broken.get(name);
     const spec = x.spec!;
     if (why !== undefined) {
-      invalid.push({ name, dir: spec.dir, diagnostics: why.map((m) => ({ file: spec.dir, key: 'Build-Depends', message: m })) });
+      invalid.push({ name, version: spec.version, debian: true, dir: spec.dir, diagnostics: why.map((m) => ({ file: spec.dir, key: 'Build-Depends', message: m })) });
       continue;
     }
     specs.push(spec);

@@ -61,7 +61,7 @@ export async function localSource(path: string, signal: AbortSignal | undefined)
   } catch (e) {
     if (!isKilnError(e) || !(e.code === 'checksum-mismatch' || (e.code === 'source-not-found' && e.message.startsWith(`${path} lists `)))) throw e;
     const dsc = parseVerifiedDsc(await readFile(path, 'utf8'), path);
-    return { invalid: { name: dsc.source, version: dsc.version, dir: dirname(path), diagnostics: [{ file: path, message: e.hint === undefined ? e.message : `${e.message} (${e.hint})` }] } };
+    return { invalid: { name: dsc.source, version: dsc.version, debian: true, dir: dirname(path), diagnostics: [{ file: path, message: e.hint === undefined ? e.message : `${e.message} (${e.hint})` }] } };
   }
   const fields = new Map(fetched.dsc.fields);
   fields.set('package', fetched.dsc.source);

@@ -94,6 +94,8 @@ export interface InvalidPackage {
   readonly provides?: readonly Provide[];
   readonly dir: string;
   readonly diagnostics: readonly Diagnostic[];
+  /** A Debian source package (its problems are headed "not buildable", not "invalid recipe"). */
+  readonly debian?: true;
 }
 
 export interface ScanResult {

@@ -12,6 +12,9 @@ test('diagnosticsOf: the FILE: KEY: MESSAGE lines of an invalid recipe cause, []
     // What needs a broken package quotes only the heading.
     ['needs a, which is broken: invalid recipe (2 problems)', []],
     ['invalid recipe tree\nsomething else', []],
+    // A Debian source package's problems are headed "not buildable".
+    ['not buildable: /s/kt.dsc: Build-Depends: kt-dep (>= 2) is not installable', ['/s/kt.dsc: Build-Depends: kt-dep (>= 2) is not installable']],
+    ['not buildable (2 problems):\n/s/a.dsc: x\n/s/a.dsc: y', ['/s/a.dsc: x', '/s/a.dsc: y']],
   ];
   for (const [cause, want] of cases) assert.deepEqual(diagnosticsOf(cause), want, String(cause));
 });
@@ -23,6 +26,7 @@ test('causeForTerminal: problems one per indented line, paths under cwd relative
   );
   assert.equal(causeForTerminal('invalid recipe: /t/a/recipe.toml: k: m', '  ', '/t/'), 'invalid recipe (1 problem):\n  a/recipe.toml: k: m');
   assert.equal(causeForTerminal('needs b, which failed', '  ', '/t'), 'needs b, which failed');
+  assert.equal(causeForTerminal('not buildable: /t/kt.dsc: Build-Depends: m', '  ', '/t'), 'not buildable (1 problem):\n  kt.dsc: Build-Depends: m');
   assert.equal(
     causeForTerminal('needs a, which is broken: invalid recipe: /t/a/recipe.toml: k: m', '  ', '/t'),
     'needs a, which is broken: invalid recipe: a/recipe.toml: k: m',

@@ -4,15 +4,24 @@
 // report (a list beside the cause) and the CLI (one line each, indented) need the lines.
 // A leaf module: the CLI's progress view loads it without the report code.
 
-const SEVERAL = /^invalid recipe \(\d+ problems\):$/;
-const ONE = 'invalid recipe: ';
+/** The headings graph.ts gives a package's problems: a recipe's, a Debian source package's. */
+export const PROBLEM_HEADINGS = ['invalid recipe', 'not buildable'] as const;
+export type ProblemHeading = (typeof PROBLEM_HEADINGS)[number];
+const SEVERAL = /^(invalid recipe|not buildable) \(\d+ problems\):$/;
 
 /** The `FILE: KEY: MESSAGE` lines of an invalid recipe's cause; [] for any other cause. */
 export function diagnosticsOf(cause: string | null | undefined): string[] {
-  if (cause == null || !cause.startsWith('invalid recipe')) return [];
+  return problemsOf(cause)?.lines ?? [];
+}
+
+/** The heading and `FILE: KEY: MESSAGE` lines of a package's problems, or undefined for any other cause. */
+export function problemsOf(cause: string | null | undefined): { heading: ProblemHeading; lines: string[] } | undefined {
+  if (cause == null) return undefined;
+  const heading = PROBLEM_HEADINGS.find((h) => cause.startsWith(h));
+  if (heading === undefined) return undefined;
   const [head = '', ...rest] = cause.split('\n');
-  if (rest.length > 0) return SEVERAL.test(head) ? rest : [];
-  return head.startsWith(ONE) ? [head.slice(ONE.length)] : [];
+  if (rest.length > 0) return SEVERAL.test(head) ? { heading, lines: rest } : undefined;
+  return head.startsWith(`${heading}: `) ? { heading, lines: [head.slice(heading.length + 2)] } : undefined;
 }
 
 /**
@@ -21,7 +30,8 @@ export function diagnosticsOf(cause: string | null | undefined): string[] {
  * its later lines (if any) indented too.
  */
 export function causeForTerminal(cause: string, indent: string, cwd = process.cwd()): string {
-  const diags = diagnosticsOf(cause);
+  const problems = problemsOf(cause);
+  const diags = problems?.lines ?? [];
   const prefix = `${cwd.replace(/\/+$/, '')}/`;
   if (diags.length === 0) {
     // A chain that quotes another package's problem (`needs a, which is broken: invalid
@@ -31,7 +41,7 @@ export function causeForTerminal(cause: string, indent: string, cwd = process.cw
     return text.replaceAll('\n', `\n${indent}`);
   }
   const lines = diags.map((d) => `\n${indent}${d.startsWith(prefix) ? d.slice(prefix.length) : d}`);
-  return `invalid recipe (${diags.length} problem${diags.length === 1 ? '' : 's'}):${lines.join('')}`;
+  return `${problems!.heading} (${diags.length} problem${diags.length === 1 ? '' : 's'}):${lines.join('')}`;
 }
 
 /**

@@ -4,6 +4,7 @@
 
 import { jobIdOf, type JobState } from '../plan/job.ts';
 import type { LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
+import { problemsOf } from './report-diagnostics.ts';
 
 /** States in the order the page shows them: what needs attention first. */
 export const STATE_ORDER: readonly JobState[] = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
@@ -185,7 +186,8 @@ function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): stri
   const anchor = p.skippedBecause?.map((id) => anchors.get(id)).find((a) => a !== undefined);
   if (anchor !== undefined) return `<a class="cause-text" href="#${anchor}">${esc(p.cause ?? '')}</a>`;
   if (diags.length === 0) return `<span class="cause-text">${esc(p.cause ?? '')}</span>`;
-  const head = diags.length === 1 ? 'invalid recipe' : `invalid recipe (${diags.length} problems)`;
+  const heading = problemsOf(p.cause)?.heading ?? 'invalid recipe';
+  const head = diags.length === 1 ? heading : `${heading} (${diags.length} problems)`;
   return `${head}:<ul class="diags">${diags.map((d) => `<li><code>${esc(d)}</code></li>`).join('')}</ul>`;
 }
 

@@ -106,5 +106,6 @@ test('a local .dsc whose files do not match it is one broken package, named with
   assert.equal(byName.get('kiln-good')?.state, 'to-build', r.stdout);
   assert.equal(byName.get('kiln-bad')?.state, 'broken', r.stdout);
   assert.equal(byName.get('kiln-bad')?.version, '1.0', 'the version of its .dsc, not "?"');
+  assert.match(byName.get('kiln-bad')?.reason ?? '', /^not buildable: /, 'a Debian package is not a recipe');
   assert.match(byName.get('kiln-bad')?.reason ?? '', /kiln-bad_1\.0\.tar\.xz does not match .*kiln-bad_1\.0\.dsc: expected sha256 \S+ \(\d+ bytes\), got \S+ \(\d+ bytes\)/, r.stdout);
 });
