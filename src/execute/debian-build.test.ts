@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation } from './debian-build.ts';
+import { debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation, runRepoScript } from './debian-build.ts';
 
 test('parseAptSimulation reads the Inst lines of apt-get -s (apt 2.6, Debian 12), and nothing else', () => {
   // Real lines of apt 2.6: `apt-get -s install debhelper` and `apt-get -s dist-upgrade` on a
@@ -93,4 +93,46 @@ test('dpkgBuildpackageFlag and debBuildOptions', () => {
   assert.equal(dpkgBuildpackageFlag('binary-indep'), '-A');
   assert.equal(debBuildOptions(1, false), 'parallel=1');
   assert.equal(debBuildOptions(8, true), 'parallel=8 nocheck');
+});
+
+const hasScan = hasApt && spawnSync('dpkg-scanpackages', ['--version'], { stdio: 'ignore' }).status === 0;
+
+test('runRepoScript: the run\'s staged .debs as a flat repository whose Release apt takes without a warning (Date, SHA256 of Packages)', { skip: hasScan ? false : 'apt-get or dpkg-scanpackages is not installed' }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-run-repo-'));
+  try {
+    // A real .deb in the repository folder, as a dependency's artifact stages it in $SYSROOT.
+    const pkg = join(dir, 'pkg');
+    await mkdir(join(pkg, 'DEBIAN'), { recursive: true });
+    await writeFile(join(pkg, 'DEBIAN', 'control'), 'Package: libkiln-a-dev\nVersion: 1.0\nArchitecture: all\nMaintainer: kiln tests <kiln@example.invalid>\nDescription: kiln test\n');
+    const repo = join(dir, 'repo');
+    await mkdir(repo);
+    execFileSync('dpkg-deb', ['--root-owner-group', '--build', pkg, join(repo, 'libkiln-a-dev_1.0_all.deb')], { stdio: 'ignore' });
+    execFileSync('bash', ['-e', '-o', 'pipefail', '-c', runRepoScript(repo).join('\n')], { cwd: dir, stdio: 'ignore' });
+    // apt itself: `apt-get update` over it prints no warning (it did: "No Hash entry in
+    // Release file", "Invalid 'Date' entry"), and sees the package with kiln-run's origin.
+    await writeFile(join(dir, 'sources.list'), `deb [trusted=yes] file:${repo} ./\n`);
+    await writeFile(join(dir, 'status'), '');
+    for (const d of ['lists/partial', 'cache/archives/partial', 'log']) await mkdir(join(dir, d), { recursive: true });
+    const opts = [
+      '-o', `Dir::State::Lists=${join(dir, 'lists')}`, '-o', `Dir::Cache=${join(dir, 'cache')}`, '-o', `Dir::State::status=${join(dir, 'status')}`,
+      '-o', `Dir::Etc::SourceList=${join(dir, 'sources.list')}`, '-o', `Dir::Etc::SourceParts=${join(dir, 'none')}`,
+      '-o', `Dir::Etc::Preferences=${join(dir, 'none')}`, '-o', `Dir::Etc::PreferencesParts=${join(dir, 'none')}`, '-o', `Dir::Log=${join(dir, 'log')}`,
+      '-o', 'Debug::NoLocking=1', '-o', 'APT::Sandbox::User=root', '-o', 'Acquire::Languages=none',
+    ];
+    const update = spawnSync('apt-get', [...opts, 'update'], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+    assert.equal(update.status, 0, update.stderr);
+    assert.doesNotMatch(`${update.stdout}\n${update.stderr}`, /^[WE]: /m, update.stderr);
+    const policy = execFileSync('apt-cache', [...opts, 'policy'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C.UTF-8' } });
+    assert.match(policy, /^ +release o=kiln-run,/m, policy);
+    // What apt-ftparchive release writes for such a repository: a Date, the SHA256 and size of Packages.
+    const release = await readFile(join(repo, 'Release'), 'utf8');
+    const packages = await readFile(join(repo, 'Packages'));
+    assert.match(packages.toString(), /^Package: libkiln-a-dev$/m);
+    assert.match(release, /^Origin: kiln-run$/m);
+    assert.match(release, /^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d UTC$/m);
+    const sha = execFileSync('sha256sum', [join(repo, 'Packages')], { encoding: 'utf8' }).split(' ')[0];
+    assert.ok(release.includes(`SHA256:\n ${sha} ${packages.length} Packages\n`), release);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

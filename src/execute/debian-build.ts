@@ -10,9 +10,11 @@
 //            install; kiln fetches those .debs on the host through the downloads cache
 //            (sha256 from the verified index) into the local repository's pool; then
 //            `apt-get build-dep` installs them offline
-//   build    as the build user: dpkg-source -x and dpkg-buildpackage -b/-B/-A in the fixed
-//            build path /build/reproducible-path, DEB_BUILD_OPTIONS=parallel=N [nocheck],
-//            SOURCE_DATE_EPOCH from debian/changelog (dpkg's own default)
+//   build    as the build user: dpkg-source -x, then (a run of its own, so that a failure
+//            names the step) dpkg-buildpackage -b/-B/-A in the fixed build path
+//            /build/reproducible-path, DEB_BUILD_OPTIONS=parallel=N [nocheck],
+//            SOURCE_DATE_EPOCH from debian/changelog (dpkg's own default), and HOME a path
+//            that does not exist and cannot be made (NONEXISTENT_HOME), as on Debian's buildds
 //   collect  .deb, .udeb, .buildinfo, .changes into $DESTDIR (packed as the artifact)
 
 import { constants as fsConstants } from 'node:fs';
@@ -36,6 +38,13 @@ import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 
 /** The build path reproducible-builds tooling expects (sbuild uses the same). */
 export const BUILD_PATH = '/build/reproducible-path';
+
+/**
+ * HOME of a Debian build: a path that does not exist and that the build user cannot make
+ * (its parent is the root's `/`), as Debian's buildds have it (sbuild: /sbuild-nonexistent).
+ * A package whose build writes to HOME then fails here as it fails there.
+ */
+export const NONEXISTENT_HOME = '/kiln-nonexistent';
 
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -109,6 +118,24 @@ export function dpkgBuildpackageFlag(mode: DebianBuildMode): string {
 
 export function debBuildOptions(cpus: number, nocheck: boolean): string {
   return [`parallel=${cpus}`, ...(nocheck ? ['nocheck'] : [])].join(' ');
+}
+
+/**
+ * Shell lines that make the staged .debs in DIR (this run's packages, in $SYSROOT) a flat
+ * apt repository: `Packages` from dpkg-scanpackages, and a `Release` as complete as
+ * apt-ftparchive release writes one for it (Origin kiln-run, a Date, the SHA256 and size
+ * of Packages), so that apt prints no warning about it ("No Hash entry in Release file",
+ * "Invalid 'Date' entry"). Leaves the shell in DIR.
+ */
+export function runRepoScript(dir: string): string[] {
+  return [
+    `cd ${sh(dir)} && dpkg-scanpackages --multiversion . > Packages 2> /dev/null`,
+    '{',
+    "  printf 'Origin: kiln-run\\nLabel: kiln-run\\nSuite: kiln-run\\nCodename: kiln-run\\n'",
+    "  printf 'Date: %s\\n' \"$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S UTC')\"",
+    "  printf 'SHA256:\\n %s %s Packages\\n' \"$(sha256sum Packages | cut -d ' ' -f 1)\" \"$(stat -c %s Packages)\"",
+    '} > Release',
+  ];
 }
 
 /**
@@ -206,8 +233,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       'rm -rf /var/lib/apt/lists/*',
       `echo ${sh(`deb [trusted=yes] file:${archiveInside} ./`)} > /etc/apt/sources.list.d/kiln-archive.list`,
       `if compgen -G ${sh(sandbox.inside.sysroot)}'/*.deb' > /dev/null; then`,
-      `  cd ${sh(sandbox.inside.sysroot)} && dpkg-scanpackages --multiversion . > Packages 2> /dev/null`,
-      `  printf 'Origin: kiln-run\\nLabel: kiln-run\\nSuite: kiln-run\\nCodename: kiln-run\\n' > Release`,
+      ...runRepoScript(sandbox.inside.sysroot).map((line) => `  ${line}`),
       `  echo ${sh(`deb [trusted=yes] file:${sandbox.inside.sysroot} ./`)} > /etc/apt/sources.list.d/kiln-run.list`,
       `  printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: 1001\\n' > /etc/apt/preferences.d/kiln-run`,
       '  echo "kiln: this run\'s own packages:"; sed -n "s/^Package: //p;s/^Version: /  /p" Packages | paste - - >&2',
@@ -230,7 +256,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     const problems: string[] = [];
     for (const w of wanted) {
       if (local.has(`${w.name}=${w.version}`)) {
-        log.note(`install ${w.name} ${w.version} [${w.arch}] (built in this run)`);
+        // Staged from this run's outputs: built by it, or found up to date in the cache.
+        log.note(`install ${w.name} ${w.version} [${w.arch}] (from this run's packages)`);
         continue;
       }
       const pkg = universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
@@ -286,7 +313,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   c.phase('build');
   const env: Record<string, string> = {
     PATH,
-    HOME: sandbox.inside.home,
+    HOME: NONEXISTENT_HOME,
     TMPDIR: '/tmp',
     LANG: 'C.UTF-8',
     LC_ALL: 'C.UTF-8',
@@ -300,12 +327,24 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   const flag = dpkgBuildpackageFlag(mode);
   // Debian binNMUs architecture-dependent packages only: an `all` build keeps its version.
   const binnmuLines = d.options.binnmu === undefined || mode === 'binary-indep' ? [] : binnmuScript(d.options.binnmu, buildArch, d.suite.suite);
-  const build = [
+  const unpack = [
     'umask 022',
+    // Said in the log when it does not hold (a root whose / the build user may write).
+    'if [ -e "$HOME" ] || { mkdir "$HOME" 2> /dev/null && rmdir "$HOME"; }; then echo "kiln: warning: HOME=$HOME exists or the build user can make it: a build that writes to HOME passes here and fails on Debian\'s buildds" >&2; fi',
     `cd ${sh(BUILD_PATH)}`,
     `dpkg-source --no-check -x ${sh(dsc)}`,
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
     ...binnmuLines,
+  ].join('\n');
+  const unpacked = await runAs('build', unpack, { env });
+  if (unpacked.exitCode !== 0 || unpacked.signal !== null) {
+    return failedRun(`unpacking the source (dpkg-source -x${binnmuLines.length > 0 ? ', binNMU changelog entry' : ''})`, unpacked, unpacked.signal !== null ? 'signal' : 'exit-status');
+  }
+  // Its own run: a failure here is dpkg-buildpackage's (execute-job.ts says so).
+  const build = [
+    'umask 022',
+    `cd ${sh(BUILD_PATH)}`,
+    'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
     `echo "kiln: dpkg-buildpackage -us -uc ${flag} (arch ${buildArch}) in $PWD, DEB_BUILD_OPTIONS=$DEB_BUILD_OPTIONS\${DEB_BUILD_PROFILES:+, DEB_BUILD_PROFILES=$DEB_BUILD_PROFILES}" >&2`,
     // The .changes names the suite built for, as sbuild -d does, not the changelog's (often unstable).
     `dpkg-buildpackage -us -uc ${flag} ${sh(`--changes-option=-DDistribution=${d.suite.suite}`)}`,

@@ -351,11 +351,12 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
               break;
           }
           if (r.signal !== null || r.exitCode !== 0) {
-            const what = r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`;
+            // A Debian build's result here is its dpkg-buildpackage run's (debian-build.ts).
+            const what = `${spec.debian !== undefined ? 'dpkg-buildpackage' : 'the build script'} ${r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`}`;
             // A full workspace disk fails builds for the machine's sake, not the package's.
             const full = workspaceDiskFull(sandbox.host.src);
-            if (full !== undefined) return fail('disk-full', `the build script ${what} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
-            return r.signal !== null ? fail('signal', `the build script ${what}`, exit) : fail('exit-status', `the build script ${what}`, exit);
+            if (full !== undefined) return fail('disk-full', `${what} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
+            return r.signal !== null ? fail('signal', what, exit) : fail('exit-status', what, exit);
           }
           phase('pack');
           try {

@@ -95,7 +95,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     if (debs.length === 0) return { published: undefined, reproducibility, lintian };
     if (o.lintian === true) {
       const { lintianSummary, runLintian } = await import('../debian/lintian.ts');
-      // What this run built (an up-to-date package was checked by the run that built it).
+      // What this run built (an up-to-date package is not checked here).
       for (const n of jobs.filter((j) => o.finalState.get(j.id) === 'built')) {
         const dir = join(tmp, n.id.replace('@', '_'));
         for (const changes of (await readdir(dir)).filter((f) => f.endsWith('.changes')).sort()) {
@@ -107,7 +107,8 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
         }
       }
       for (const n of jobs.filter((j) => o.finalState.get(j.id) === 'up-to-date')) {
-        o.note(`lintian: ${n.id} is up to date, not checked here (a run that built it with --lintian did; \`--force ${n.name}\` rebuilds and checks it)`);
+        // Whether the run that built it had --lintian is not known here: say only what is.
+        o.note(`lintian: ${n.id} was found up to date, not checked: lintian checks what a run builds; \`--force ${n.name} --lintian\` rebuilds and checks it`);
       }
     }
     if (o.verify !== undefined) {

@@ -185,7 +185,11 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   const order = built.events.filter((e) => e.type === 'job-finished').map((e) => (e as { jobId: string }).jobId);
   assert.deepEqual(order, ['kiln-liba@all', 'kiln-app@amd64']);
   const log = logOf(built, 'kiln-app');
-  assert.match(log, /install libkiln-a-dev 1\.0 \[all\] \(built in this run\)/, 'the second build installed the fresh .deb');
+  assert.match(log, /install libkiln-a-dev 1\.0 \[all\] \(from this run's packages\)/, 'the second build installed the fresh .deb');
+  // apt takes the run's own repository (in $SYSROOT) without a warning about its Release
+  // (it said "No Hash entry in Release file …_kiln_sysroot_._Release", "Invalid 'Date' entry").
+  assert.match(log, /Get:\d+ file:\/kiln\/sysroot \.\/ libkiln-a-dev 1\.0/, 'apt read the run\'s repository');
+  assert.doesNotMatch(log, /^\[[ \d.]+\] [eo] W: /m, 'apt printed no warning');
   assert.match(log, /hello from a fresh libkiln-a-dev/, 'and compiled against it');
   const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
   assert.match(published, /^Package: libkiln-a-dev$/m);
@@ -193,6 +197,17 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   assert.match(log, /kept the installed build dependencies as layer [0-9a-f]{16}/);
   // The .changes names the suite built for (as sbuild -d does), not the changelog's unstable.
   assert.match(changesOf(built, 'kiln-app'), /^Distribution: bookworm$/m);
+
+  // --lintian over a run with nothing to build: lintian checks what a run builds, and says
+  // only that (not that the run which built them had --lintian: this one's did not).
+  const linted = await runKiln(['build', ...common, '--lintian', '--json'], { env: envs, timeoutMs: 10 * 60_000 });
+  assert.equal(linted.code, 0, explain(linted));
+  assert.equal(linted.summary?.counts['up-to-date'], 2, explain(linted));
+  const lintNotes = linted.events.filter((e) => e.type === 'note' && /^lintian: /.test((e as { text: string }).text)).map((e) => (e as { text: string }).text);
+  assert.deepEqual(lintNotes.sort(), [
+    'lintian: kiln-app@amd64 was found up to date, not checked: lintian checks what a run builds; `--force kiln-app --lintian` rebuilds and checks it',
+    'lintian: kiln-liba@all was found up to date, not checked: lintian checks what a run builds; `--force kiln-liba --lintian` rebuilds and checks it',
+  ], explain(linted));
 
   // A forced rebuild with the same resolution mounts the kept layer instead of installing.
   // --out: the upload files of the built package and of the up-to-date one, as the .changes lists them.
@@ -232,3 +247,46 @@ function changesOf(r: KilnResult, name: string): string {
   assert.ok(done?.artifact !== undefined, `no artifact of ${name}`);
   return execFileSync('tar', ['--zstd', '-xOf', done.artifact, '--wildcards', '*.changes'], { encoding: 'utf8' });
 }
+
+test('a Debian build has HOME a path that does not exist and cannot be made (as on the buildds); a failing one names dpkg-buildpackage', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-debian-home-');
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  const binary = (name: string) => `binary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN\n\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`;
+  // Reads HOME only (as most builds): builds, with kiln's own steps (dpkg-source, the binNMU entry, collect).
+  const reads = await makeSource(src, 'kiln-home-reads', {
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: kiln-home-reads\nArchitecture: all\nDescription: kiln test\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@echo "kiln-test: HOME=$$HOME"; test ! -e "$$HOME"\nclean:\n\trm -rf debian/tmp debian/files\n${binary('kiln-home-reads')}`,
+    files: {},
+  });
+  // Writes to HOME (makes it first, as a tool's config folder would): fails, as on Debian's buildds.
+  const writes = await makeSource(src, 'kiln-home-writes', {
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: kiln-home-writes\nArchitecture: all\nDescription: kiln test\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\tmkdir -p "$$HOME/.config" && touch "$$HOME/.config/kiln-test"\nclean:\n\trm -rf debian/tmp debian/files\n${binary('kiln-home-writes')}`,
+    files: {},
+  });
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', reads, '--dsc', writes, '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.summary?.counts.built, 1, explain(built));
+  assert.equal(built.summary?.counts.failed, 1, explain(built));
+  const readsLog = logOf(built, 'kiln-home-reads');
+  assert.match(readsLog, /kiln-test: HOME=\/kiln-nonexistent$/m);
+  assert.doesNotMatch(readsLog, /kiln: warning: HOME=/);
+  const writesLog = logOf(built, 'kiln-home-writes');
+  assert.match(writesLog, /mkdir: cannot create directory .\/kiln-nonexistent.: Permission denied/, writesLog);
+  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; state: string; cause: string | null }[] };
+  const failed = report.packages.find((p) => p.name === 'kiln-home-writes');
+  assert.equal(failed?.state, 'failed');
+  assert.equal(failed?.cause, 'dpkg-buildpackage exited with status 2', JSON.stringify(failed));
+});
