@@ -24,6 +24,8 @@ export const errorCodes = {
   'run-not-found': { exit: 2, http: 404 },
   'package-not-found': { exit: 2, http: 404 },
   'log-not-found': { exit: 2, http: 404 },
+  /** A daemon build's report.json/html or junit.xml: no run of it has started, its run is gone (gc), or junit.xml of a run still going. */
+  'report-not-found': { exit: 2, http: 404 },
   'records-schema-newer': { exit: 2, http: 500 },
   'sandbox-unavailable': { exit: 2, http: 503 },
   'sandbox-failed': { exit: 1, http: 500 },

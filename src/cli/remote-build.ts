@@ -137,8 +137,16 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
     ctx.stdout.write(`${JSON.stringify({ type: 'summary', buildId: final.id, runId: final.runId, state: final.state, counts: final.counts ?? {}, server: remote.url })}\n`);
   } else {
     ctx.stdout.write(summaryLine(final));
+    say(reportLine(remote.url, final));
   }
   return exitCodeOf(final.state);
+}
+
+/** Where the build's report is on the daemon (GET /api/v1/builds/{id}/report.html, .json, junit.xml); nothing when no run of it started. */
+export function reportLine(serverUrl: string, final: Pick<RemoteBuild, 'id' | 'runId'>): string {
+  if (final.runId === null) return '';
+  const base = `${serverUrl.replace(/\/+$/, '')}/api/v1/builds/${encodeURIComponent(final.id)}`;
+  return `kiln: report: ${base}/report.html (report.json and junit.xml beside it)\n`;
 }
 
 /** `kiln: build ID STATE in TIME: counts`, and the build's note unless it only repeats the state. */

@@ -242,6 +242,16 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN warnings TEXT;
     `,
   },
+  {
+    version: 11,
+    name: 'builds: who cancelled a build',
+    sql: `
+      -- The tenant whose token asked for the cancel, and whether that token was an admin's
+      -- (an operator cancelling another tenant's build); NULL for a build nobody cancelled.
+      ALTER TABLE builds ADD COLUMN cancelled_by TEXT;
+      ALTER TABLE builds ADD COLUMN cancelled_by_admin INTEGER;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -40,6 +40,19 @@ export interface BuildRecord {
   readonly endedAt: number | null;
   /** Runs of this build that a stop or crash interrupted, oldest first (their logs are earlier attempts). */
   readonly priorRuns: readonly string[];
+  /** Whose token cancelled it (set when the cancel is asked for, while a running build stops); null when nobody did. */
+  readonly cancelledBy: Canceller | null;
+}
+
+/** Who asked for a cancel: the token's tenant, and whether the token is an admin's. */
+export interface Canceller {
+  readonly tenant: string;
+  readonly admin: boolean;
+}
+
+/** A canceller in words, as the build's error and the daemon's log say it: `alice`, `ops (admin)`. */
+export function cancellerText(by: Canceller): string {
+  return by.admin ? `${by.tenant} (admin)` : by.tenant;
 }
 
 export interface BundleRecord {
@@ -197,9 +210,22 @@ export class ServerRecords extends SqlStore {
       .run(end.state, end.error ?? null, end.errorCode ?? null, end.errorHint ?? null, end.now ?? Date.now(), id);
   }
 
-  /** Cancel a build that has not started; false when it is no longer queued. */
-  cancelQueued(id: string, now = Date.now()): boolean {
-    const r = this.stmt(`UPDATE builds SET state = 'cancelled', ended_at = ?, error = 'cancelled before it started' WHERE id = ? AND state = 'queued'`).run(now, id);
+  /** Cancel a build that has not started, noting who asked; false when it is no longer queued. */
+  cancelQueued(id: string, options: { by?: Canceller | undefined; now?: number } = {}): boolean {
+    const by = options.by;
+    const error = by === undefined ? 'cancelled before it started' : `cancelled by ${cancellerText(by)} before it started`;
+    const r = this.stmt(`UPDATE builds SET state = 'cancelled', ended_at = ?, error = ?, cancelled_by = ?, cancelled_by_admin = ? WHERE id = ? AND state = 'queued'`)
+      .run(options.now ?? Date.now(), error, by?.tenant ?? null, by === undefined ? null : by.admin ? 1 : 0, id);
+    return Number(r.changes) === 1;
+  }
+
+  /**
+   * Note who cancelled a running build, as the cancel is asked for (the build ends
+   * cancelled once its jobs stop). The first cancel is the one that stops it: a second
+   * one does not replace its name. False when the build is not running.
+   */
+  markCancelling(id: string, by: Canceller): boolean {
+    const r = this.stmt(`UPDATE builds SET cancelled_by = ?, cancelled_by_admin = ? WHERE id = ? AND state = 'running' AND cancelled_by IS NULL`).run(by.tenant, by.admin ? 1 : 0, id);
     return Number(r.changes) === 1;
   }
 
@@ -213,9 +239,15 @@ export class ServerRecords extends SqlStore {
    * MAX_INTERRUPTIONS-th time the server died under one: a build that kills its daemon
    * (a poison build) would otherwise bring it down at every restart. The ids of each.
    */
-  requeueInterrupted(now = Date.now()): { requeued: string[]; failed: string[] } {
+  requeueInterrupted(now = Date.now()): { requeued: string[]; failed: string[]; cancelled: string[] } {
     this.db.exec('BEGIN IMMEDIATE');
     try {
+      // Someone had cancelled it and the server died before it stopped: it ends cancelled, not run again.
+      const cancelled = this.stmt(
+        `UPDATE builds SET state = 'cancelled', ended_at = ?,
+           error = 'cancelled by ' || cancelled_by || CASE WHEN cancelled_by_admin = 1 THEN ' (admin)' ELSE '' END || ' (the server stopped before the build did)'
+         WHERE state = 'running' AND cancelled_by IS NOT NULL RETURNING id`,
+      ).all(now);
       const failed = this.stmt(
         `UPDATE builds SET state = 'failed', ${KEEP_PRIOR_RUN}, run_id = NULL, interrupted = interrupted + 1, ended_at = ?,
            error = 'interrupted ${MAX_INTERRUPTIONS} times: the server died while this build ran, each time; not queued again (a build that brings the server down?)',
@@ -229,7 +261,7 @@ export class ServerRecords extends SqlStore {
          WHERE state = 'running' RETURNING id`,
       ).all();
       this.db.exec('COMMIT');
-      return { requeued: requeued.map((r) => String(r['id'])), failed: failed.map((r) => String(r['id'])) };
+      return { requeued: requeued.map((r) => String(r['id'])), failed: failed.map((r) => String(r['id'])), cancelled: cancelled.map((r) => String(r['id'])) };
     } catch (e) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw e;
@@ -368,5 +400,6 @@ function toBuild(r: Row): BuildRecord {
     startedAt: n('started_at'),
     endedAt: n('ended_at'),
     priorRuns: r['prior_runs'] === undefined || r['prior_runs'] === null ? [] : (JSON.parse(String(r['prior_runs'])) as string[]),
+    cancelledBy: r['cancelled_by'] === null || r['cancelled_by'] === undefined ? null : { tenant: String(r['cancelled_by']), admin: Number(r['cancelled_by_admin']) === 1 },
   };
 }

@@ -353,7 +353,7 @@ test('a build the server died under three times in a row is failed at the next s
     records.markStarted(b.id);
     records.setRunId(b.id, `run-${crash}`);
     const r = records.requeueInterrupted(1000 + crash);
-    assert.deepEqual(r, crash < 3 ? { requeued: [b.id], failed: [] } : { requeued: [], failed: [b.id] }, `crash ${crash}`);
+    assert.deepEqual(r, crash < 3 ? { requeued: [b.id], failed: [], cancelled: [] } : { requeued: [], failed: [b.id], cancelled: [] }, `crash ${crash}`);
   }
   const failed = records.getBuild(b.id)!;
   assert.equal(failed.state, 'failed');

@@ -1,6 +1,6 @@
 // kiln's daemon: the hono app behind `kiln serve`. createApp() opens the records, starts the
 // build queue (tenant FIFO, max_concurrent_builds) and wires the routes, one module per
-// resource under routes/: builds, jobs and logs, the builder and metrics, the docs.
+// resource under routes/: builds, jobs and logs, reports, the builder and metrics, the docs.
 // Everything but /healthz and the API description needs a bearer token (auth.ts).
 //
 // Errors are JSON `{error: {code, message, hint}}`: KilnErrors with their HTTP status
@@ -27,6 +27,7 @@ import { registerEnvRoutes } from './routes/envs.ts';
 import { registerBuilderRoutes } from './routes/builder.ts';
 import { registerDocRoutes } from './routes/docs.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
+import { registerReportRoutes } from './routes/reports.ts';
 import { registerWebRoutes, registerWebSession } from './web/web.ts';
 import { localRunner } from './runner.ts';
 import { usageBody } from './schemas.ts';
@@ -68,6 +69,8 @@ export interface AppOptions {
   readonly version?: string;
   /** Where unexpected errors are reported (default stderr). */
   readonly onError?: (message: string) => void;
+  /** The daemon's log of what tenants do that an operator wants to know of: one line per cancel (default: where onError goes). */
+  readonly log?: (message: string) => void;
   /** The free-space guard: no build starts while the state's disk has less (kiln serve --min-free; 0 turns it off). */
   readonly minFreeBytes?: number;
   /** For tests: how much is free (default: statfs of the state's work and cache dirs, the lesser). */
@@ -141,7 +144,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     options.runner === undefined
       ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined })
       : undefined;
-  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100 };
+  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100, log: options.log ?? report };
 
   const app = new OpenAPIHono<ServerEnv>({
     defaultHook: (result, c) => {
@@ -179,6 +182,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   });
   registerBuildRoutes(app, context);
   registerJobRoutes(app, context);
+  registerReportRoutes(app, context);
   registerBuilderRoutes(app, context);
   registerBundleRoutes(app, context, bundleLimits);
   registerEnvRoutes(app, context);

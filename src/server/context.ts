@@ -21,6 +21,8 @@ export interface ServerContext {
   readonly maxPriority: number;
   /** Refuse at submit time what the runner would surely fail (precheck.ts); absent for test runners. */
   readonly precheck?: ((treeDir: string, body: BuildBody) => Promise<void>) | undefined;
+  /** The daemon's own log (its stderr): one line per cancel. */
+  readonly log?: ((line: string) => void) | undefined;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -44,6 +46,7 @@ export function buildView(ctx: ServerContext, b: BuildRecord) {
     retryOf: b.retryOf,
     bundle: body.bundle ?? null,
     priorRuns: [...b.priorRuns],
+    cancelledBy: b.cancelledBy === null ? null : { tenant: b.cancelledBy.tenant, admin: b.cancelledBy.admin },
     createdAt: new Date(b.createdAt).toISOString(),
     startedAt: iso(b.startedAt),
     endedAt: iso(b.endedAt),

@@ -16,7 +16,7 @@
 
 import { isKilnError, KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
-import type { BuildRecord, NewBuild, ServerRecords } from '../records/server-records.ts';
+import { cancellerText, type BuildRecord, type Canceller, type NewBuild, type ServerRecords } from '../records/server-records.ts';
 import { machineCapacity } from '../run/host-env.ts';
 import { SlotPool, type SlotGate } from '../schedule/slot-pool.ts';
 
@@ -68,6 +68,8 @@ export interface ActiveBuild {
   readonly phases: Map<string, string>;
   /** Why it was aborted: by a user's cancel, or by the server stopping. */
   abortedBy: 'cancel' | 'shutdown' | undefined;
+  /** Whose cancel aborted it (with abortedBy 'cancel'; undefined for a cancel that named nobody). */
+  cancelledBy: Canceller | undefined;
   readonly done: Promise<void>;
 }
 
@@ -99,6 +101,12 @@ export interface LowSpace {
 }
 
 export type CancelOutcome = 'cancelled' | 'cancelling' | 'finished';
+
+/**
+ * Why the running builds' jobs are killed when the server stops with --on-stop cancel:
+ * the jobs' logs end `killed: the run was cancelled (<this>)`, and the build is not over.
+ */
+export const SHUTDOWN_REASON = 'the server is stopping: the build goes back to the queue and runs again at the next start';
 
 export class BuildQueue {
   readonly maxConcurrent: number;
@@ -142,9 +150,10 @@ export class BuildQueue {
 
   /**
    * Re-queue what a dead server left running (failing instead a build cut off by too many
-   * deaths of the server in a row), then start what can start. The ids of each.
+   * deaths of the server in a row, and ending cancelled one whose cancel it did not
+   * finish), then start what can start. The ids of each.
    */
-  start(): { requeued: string[]; failed: string[] } {
+  start(): { requeued: string[]; failed: string[]; cancelled: string[] } {
     const r = this.#records.requeueInterrupted();
     this.pump();
     return r;
@@ -159,17 +168,23 @@ export class BuildQueue {
     return this.#records.getBuild(rec.id) ?? rec;
   }
 
-  /** A queued build is cancelled at once; a running one is aborted (it ends 'cancelled'). */
-  cancel(id: string): CancelOutcome {
+  /**
+   * A queued build is cancelled at once; a running one is aborted (it ends 'cancelled').
+   * `by` (the token's tenant, admin or not) is recorded, and named in the build's error.
+   */
+  cancel(id: string, by?: Canceller): CancelOutcome {
     const active = this.#active.get(id);
     if (active !== undefined) {
       if (!active.controller.signal.aborted) {
         active.abortedBy = 'cancel';
-        active.controller.abort(new Error(`build ${id} cancelled`));
+        active.cancelledBy = by;
+        if (by !== undefined) this.#records.markCancelling(id, by);
+        // The reason is what the jobs' logs say ended them (`killed: the run was cancelled (…)`).
+        active.controller.abort(new Error(by === undefined ? `build ${id} cancelled` : `build ${id} cancelled by ${cancellerText(by)}`));
       }
       return 'cancelling';
     }
-    if (this.#records.cancelQueued(id)) {
+    if (this.#records.cancelQueued(id, { by })) {
       this.#notify(id);
       return 'cancelled';
     }
@@ -254,7 +269,8 @@ export class BuildQueue {
     for (const a of this.#active.values()) {
       if (!a.controller.signal.aborted) {
         a.abortedBy = 'shutdown';
-        a.controller.abort(new Error('the server is stopping'));
+        // What the jobs' logs say ended them: the build is not over, it runs again.
+        a.controller.abort(new Error(SHUTDOWN_REASON));
       }
     }
     await Promise.allSettled([...this.#active.values()].map((a) => a.done));
@@ -277,6 +293,7 @@ export class BuildQueue {
       samples: new Map(),
       phases: new Map(),
       abortedBy: undefined,
+      cancelledBy: undefined,
       done: new Promise<void>((resolve) => (finish = resolve)),
     };
     this.#active.set(b.id, active);
@@ -330,7 +347,8 @@ export class BuildQueue {
       return;
     }
     const cancelled = a.abortedBy === 'cancel' || state === 'cancelled';
-    this.#records.markEnded(a.id, cancelled ? { state: 'cancelled', error: error?.message ?? 'cancelled' } : { state, error: error?.message, errorCode: error?.code, errorHint: error?.hint });
+    const note = a.cancelledBy === undefined ? 'cancelled' : `cancelled by ${cancellerText(a.cancelledBy)}`;
+    this.#records.markEnded(a.id, cancelled ? { state: 'cancelled', error: error?.message ?? note } : { state, error: error?.message, errorCode: error?.code, errorHint: error?.hint });
   }
 
   #notify(id: string): void {

@@ -11,7 +11,7 @@ import { BuildBodySchema } from './schemas.ts';
 import { localRunner } from './runner.ts';
 
 function record(request: unknown): BuildRecord {
-  return { id: 'b1', tenant: 't', tree: 'main', request, priority: 0, state: 'running', runId: null, error: null, errorCode: null, errorHint: null, retryOf: null, createdAt: 0, startedAt: 0, endedAt: null, priorRuns: [] };
+  return { id: 'b1', tenant: 't', tree: 'main', request, priority: 0, state: 'running', runId: null, error: null, errorCode: null, errorHint: null, retryOf: null, createdAt: 0, startedAt: 0, endedAt: null, priorRuns: [], cancelledBy: null };
 }
 
 test('POST /builds may name Debian source packages; the runner hands them to runBuild like kiln build --debian', async () => {

@@ -74,6 +74,10 @@ export const BuildSchema = z
     retryOf: z.string().nullable(),
     bundle: z.string().nullable(),
     priorRuns: z.array(z.string()).openapi({ description: 'runs of this build a stop or crash interrupted, oldest first' }),
+    cancelledBy: z
+      .object({ tenant: z.string(), admin: z.boolean() })
+      .nullable()
+      .openapi({ description: "whose token cancelled the build (set as the cancel is asked for, while a running build stops): its tenant, and whether it is an admin token; null when nobody did" }),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     endedAt: z.string().nullable(),
@@ -119,6 +123,43 @@ export const JobSchema = z
   .openapi('Job');
 
 export const JobListSchema = z.object({ buildId: z.string(), runId: z.string().nullable(), jobs: z.array(JobSchema) }).openapi('JobList');
+
+/** A run's report (publish/report.ts RunReport) as GET /builds/{id}/report.json serves it: the daemon's files as API URLs. */
+export const ReportSchema = z
+  .object({
+    runId: z.string(),
+    start: z.string(),
+    end: z.string().nullable().openapi({ description: 'null while the run goes' }),
+    state: z.string().optional().openapi({ description: 'running, done, failed or cancelled' }),
+    tree: z.string().optional().openapi({ description: 'the build\'s tree, as in the build (`main`, `bundle:ID`)' }),
+    archs: z.array(z.string()).optional(),
+    maxJobs: z.number().optional(),
+    kilnVersion: z.string().optional(),
+    counts: counts,
+    packages: z.array(
+      z.object({
+        name: z.string(),
+        version: z.string(),
+        arch: z.string(),
+        state: z.string(),
+        why: z.string().nullable(),
+        cause: z.string().nullable(),
+        durationMs: z.number().nullable(),
+        log: z.string().nullable().openapi({ description: "the URL of the job's log (as GET /builds/{id}/jobs gives it), when it ran" }),
+        artifact: z.string().nullable().openapi({ description: "the URL of the job's artifact (a tar.zst), when it has one" }),
+        diagnostics: z.array(z.string()).optional(),
+        reason: z.string().optional(),
+        skippedBecause: z.array(z.string()).optional(),
+        ignored: z.boolean().optional(),
+        warnings: z.array(z.string()).optional(),
+      }),
+    ),
+    running: z.array(z.object({ job: z.string(), startedAt: z.string(), log: z.string().nullable() })).optional().openapi({ description: 'while the run goes: the jobs building now' }),
+    waiting: z.number().optional().openapi({ description: 'while the run goes: how many jobs wait their turn' }),
+    reproducibility: z.array(z.record(z.string(), z.unknown())).optional().openapi({ description: 'Debian builds with --verify or --twice: one entry per .deb compared' }),
+    lintian: z.array(z.record(z.string(), z.unknown())).optional().openapi({ description: "Debian builds with --lintian: lintian's tags per .changes" }),
+  })
+  .openapi('Report');
 
 export const BuilderSchema = z
   .object({

@@ -194,6 +194,11 @@ test('stopping the server cancels the running build and re-queues it; the next s
   assert.equal(done.state, 'done');
   assert.equal(done.counts.built, 1, 'slow is built; base was built by the first server and is up to date');
   assert.equal(done.counts['up-to-date'], 1);
+  // The attempt the stop cut off says what happened to it: not cancelled for good, queued again.
+  const slow = (await api(second, token)('GET', `/api/v1/builds/${id}/jobs`)).json.jobs.find((j: any) => j.name === 'slow');
+  const cutOff = await api(second, token)('GET', slow.earlierAttempts[0].log);
+  assert.equal(cutOff.status, 200);
+  assert.match(cutOff.text, /killed: the run was cancelled \(the server is stopping: the build goes back to the queue and runs again at the next start\)/);
 });
 
 test("a client's tree cannot choose the host sandbox: a daemon without --sandbox host refuses a build that names no env, and runs none of its scripts", async (t) => {

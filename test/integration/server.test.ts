@@ -321,6 +321,14 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   assert.doesNotMatch(named.stderr, /bundle/);
   // What it made comes back: kiln download, and the artifact URL of GET /jobs.
   const namedId = /kiln: build (\S+) queued/.exec(named.stderr)![1]!;
+  // It ends saying where the build's report is; that URL serves it, with the token.
+  const reportUrl = /kiln: report: (\S+\/report\.html) /.exec(named.stderr)?.[1];
+  assert.equal(reportUrl, `${srv.url}/api/v1/builds/${namedId}/report.html`, named.stderr);
+  for (const url of [reportUrl, reportUrl.replace(/report\.html$/, 'report.json'), reportUrl.replace(/report\.html$/, 'junit.xml')]) {
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${s.tokens.alice}` } });
+    assert.equal(res.status, 200, url);
+    assert.match(await res.text(), /c-base/, url);
+  }
   const into = join(s.dir, 'got');
   const got = await runKiln(['download', namedId, '--into', into, '--server', srv.url, '--token', s.tokens.alice]);
   assert.equal(got.code, 0, got.stderr);

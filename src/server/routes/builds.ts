@@ -3,7 +3,7 @@
 
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { KilnError } from '../../errors.ts';
-import type { BuildRecord } from '../../records/server-records.ts';
+import { cancellerText, type BuildRecord, type Canceller } from '../../records/server-records.ts';
 import { notFound, tenantScope, type ServerEnv } from '../auth.ts';
 import { buildView, type ServerContext } from '../context.ts';
 import { bundleNotFound } from './bundles.ts';
@@ -24,6 +24,12 @@ export function visibleBuild(ctx: ServerContext, c: Context<ServerEnv>, id: stri
   const scope = tenantScope(c);
   if (b === undefined || (scope !== undefined && b.tenant !== scope)) throw notFound(id);
   return b;
+}
+
+/** The daemon's log line of a cancel: which build, whose, by whom, and what happens to it. */
+export function cancelLogLine(b: Pick<BuildRecord, 'id' | 'tenant' | 'tree'>, by: Canceller, outcome: 'cancelled' | 'cancelling'): string {
+  const what = outcome === 'cancelled' ? 'it was queued: cancelled' : 'it was running: its jobs are being stopped';
+  return `build ${b.id} (tenant ${b.tenant}, tree ${b.tree}) cancelled by ${cancellerText(by)}: ${what}`;
 }
 
 export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
@@ -108,13 +114,16 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
     }),
     (c) => {
       const b = visibleBuild(ctx, c, c.req.valid('param').id);
-      const outcome = ctx.queue.cancel(b.id);
+      const auth = c.get('auth');
+      const by = { tenant: auth.tenant, admin: auth.admin };
+      const outcome = ctx.queue.cancel(b.id, by);
       if (outcome === 'finished') {
         const now = ctx.records.getBuild(b.id) ?? b;
         throw new KilnError('build-ended', `build ${b.id} already ended (${now.state}): there is nothing to cancel`, {
           hint: `see how it ended with GET /api/v1/builds/${b.id}`,
         });
       }
+      ctx.log?.(cancelLogLine(b, by, outcome));
       const now = ctx.records.getBuild(b.id)!;
       return c.json(buildView(ctx, now), outcome === 'cancelled' ? 200 : 202);
     },
