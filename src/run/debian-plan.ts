@@ -90,7 +90,14 @@ export function debianRequestOf(named: DebianCliRequest | undefined, given: read
  * Debian source packages build only in a sandbox with an env (dpkg-buildpackage needs
  * the suite's root): refuse the host sandbox before the run, not at job time.
  */
-export function refuseHostSandbox(sandbox: string | undefined, from: string): void {
+export function refuseHostSandbox(sandbox: string | undefined, from: string, uid = process.getuid?.()): void {
+  // As root, the rootless sandbox maps root alone: the env's files of other owners (apt's
+  // _apt-owned lists, made by root's mmdebstrap) show as nobody's and apt fails on them.
+  if (sandbox === 'rootless' && uid === 0) {
+    throw new KilnError('sandbox-unavailable', `Debian source packages do not build in the rootless sandbox as root (${from} chooses it): its user namespace maps root alone, so the files of the env that other users own (apt's lists) cannot be written`, {
+      hint: 'as root, use the chroot sandbox (drop --sandbox: auto picks chroot as root); the rootless sandbox is for users without root, with envs they made',
+    });
+  }
   if (sandbox !== 'host') return;
   throw new KilnError('sandbox-unavailable', `Debian source packages build only in an isolated sandbox with an env, but ${from} chooses the host sandbox`, {
     hint: 'drop --sandbox host (auto picks chroot as root, else rootless), or give --sandbox chroot or --sandbox rootless (docs/debian.md)',
@@ -136,7 +143,8 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     ? await scanRecipeTree(treeDir, { ...(o.signal === undefined ? {} : { signal: o.signal }), cacheFile: scanCacheFileFor(o.stateDir, treeDir) })
     : { specs: [], invalid: [], diagnostics: [], config: emptyTreeConfig('(no tree)') };
   if (o.debian === undefined && !treeHasDebian) return { ...tree, debianEnv: undefined, debian: undefined };
-  refuseHostSandbox(o.sandbox ?? tree.config.sandbox, o.sandbox !== undefined ? '--sandbox host' : 'kiln.toml\'s sandbox = "host"');
+  const chosen = o.sandbox ?? tree.config.sandbox;
+  refuseHostSandbox(chosen, o.sandbox !== undefined ? `--sandbox ${chosen}` : `kiln.toml's sandbox = "${chosen}"`);
   // The suite and archs are debian.toml's unless the command line names a Debian request.
   const fromToml = o.debian === undefined || o.debian.optionsOnly === true;
 
