@@ -17,6 +17,9 @@ test('depsLayerKey changes with every input, not with their order', () => {
   ] as Partial<DepsLayerInputs>[]) {
     assert.notEqual(depsLayerKey({ ...base, ...changed }), k, JSON.stringify(changed));
   }
+  // --nocheck is the nocheck profile for apt-get build-dep: the same layer either way.
+  assert.equal(depsLayerKey({ ...base, nocheck: true }), depsLayerKey({ ...base, profiles: ['nocheck'] }));
+  assert.equal(depsLayerKey({ ...base, nocheck: true, profiles: ['nocheck', 'nodoc'] }), depsLayerKey({ ...base, profiles: ['nodoc', 'nocheck'] }));
 });
 
 test('depsLayers: absent until added; add is atomic and a second add of the key keeps the first', async () => {

@@ -23,6 +23,7 @@ export interface DepsLayerInputs {
   readonly arch: string;
   readonly mode: string;
   readonly profiles: readonly string[];
+  /** --nocheck: for the key, the nocheck profile (DEB_BUILD_OPTIONS=nocheck installs nothing else). */
   readonly nocheck: boolean;
   /** Extra packages installed beside the build dependencies (fakeroot, faketime…). */
   readonly extras: readonly string[];
@@ -33,8 +34,11 @@ export interface DepsLayerInputs {
 }
 
 export function depsLayerKey(i: DepsLayerInputs): string {
+  // What apt-get build-dep is told (-P): --nocheck is the nocheck profile there, so
+  // `--nocheck` and `--profiles nocheck` install the same and share a layer.
+  const profiles = [...new Set([...i.profiles, ...(i.nocheck ? ['nocheck'] : [])])].sort();
   return sha256(JSON.stringify([
-    LAYER_FORMAT, i.envId, i.arch, i.mode, [...i.profiles].sort(), i.nocheck, [...i.extras].sort(), [...i.chosen].sort(),
+    LAYER_FORMAT, i.envId, i.arch, i.mode, profiles, [...i.extras].sort(), [...i.chosen].sort(),
     Object.entries(i.staged).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
   ]));
 }
