@@ -60,6 +60,7 @@ const rows: { name: string; input: Partial<DecideInput>; want: Decision }[] = [
     want: { state: 'to-build', key: 'k1', why: { kind: 'source-changed' } },
   },
   { name: 'recipe changed', input: { recipeHash: 'r2', envId: 'e2' }, want: { state: 'to-build', key: 'k1', why: { kind: 'recipe-changed' } } },
+  { name: 'a Debian source package\'s recipe changed (its .dsc or build options): said so', input: { recipeHash: 'r2', debian: true }, want: { state: 'to-build', key: 'k1', why: { kind: 'recipe-changed', debian: true } } },
   { name: 'environment changed', input: { envId: 'e2' }, want: { state: 'to-build', key: 'k1', why: { kind: 'environment-changed' } } },
   { name: 'arch changed', input: { arch: 'arm64' }, want: { state: 'to-build', key: 'k1', why: { kind: 'environment-changed' } } },
   {
@@ -107,6 +108,8 @@ test('every reason kind has its printed form', () => {
       describeReason({ kind: 'previous-failure' }),
       describeReason({ kind: 'forced' }),
       describeReason({ kind: 'forced', by: 'twice' }),
+      describeReason({ kind: 'recipe-changed', debian: true }),
+      describeReason({ kind: 'forced', by: 'fail-on-warnings', warnings: ['hierarchy: 1 file outside the hierarchy'] }),
     ],
     [
       'new: never built before',
@@ -117,6 +120,8 @@ test('every reason kind has its printed form', () => {
       'previous-failure: the last build with these inputs failed',
       'forced: asked to rebuild',
       'forced: --twice builds every package again to compare the two builds',
+      'recipe-changed: the source package or its build options (--profiles, --nocheck, --cpus, --binnmu, the build mode) changed',
+      'forced: --fail-on-warnings, and its stored build had warnings (hierarchy: 1 file outside the hierarchy)',
     ],
   );
 });

@@ -32,6 +32,8 @@ export interface DecideInput {
   readonly forced: boolean;
   /** Why it is forced when not by --force (kiln build --twice). */
   readonly forcedBy?: 'twice' | undefined;
+  /** A Debian source package (its recipe-changed reason says so). */
+  readonly debian?: boolean;
   /** --fail-on-warnings: an artifact stored with warnings is not up to date (built again, it fails). */
   readonly failOnWarnings?: boolean;
 }
@@ -63,7 +65,7 @@ export function whyBuild(input: DecideInput): Reason {
   const prev = input.lastSuccess;
   if (prev === undefined) return input.lastAttemptFailed === true ? { kind: 'new', failedBefore: true } : { kind: 'new' };
   if (prev.sourcesHash !== input.sourcesHash) return { kind: 'source-changed' };
-  if (prev.recipeHash !== input.recipeHash) return { kind: 'recipe-changed' };
+  if (prev.recipeHash !== input.recipeHash) return input.debian === true ? { kind: 'recipe-changed', debian: true } : { kind: 'recipe-changed' };
   if (prev.envId !== input.envId || prev.arch !== input.arch) return { kind: 'environment-changed' };
   const ids = [...input.depOutputs.keys()].sort();
   for (const id of ids) {

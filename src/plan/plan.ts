@@ -94,6 +94,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       forced,
       forcedBy: facts.forcedBy,
       failOnWarnings: facts.failOnWarnings === true,
+      debian: spec?.debian !== undefined,
     });
     // Written out field by field (not a spread): one object shape for every node.
     const p: PlanNode = {

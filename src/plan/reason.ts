@@ -3,7 +3,8 @@
 export type Reason =
   /** `artifactGone`: built before with these very inputs, but its artifact is no longer in the cache (cache gc). */
   | { readonly kind: 'new'; readonly artifactGone?: true; readonly failedBefore?: true }
-  | { readonly kind: 'recipe-changed' }
+  /** `debian`: a Debian source package, whose "recipe" is its .dsc and kiln's build options for it. */
+  | { readonly kind: 'recipe-changed'; readonly debian?: true }
   | { readonly kind: 'source-changed' }
   | { readonly kind: 'dependency-changed'; readonly dependency: string }
   | { readonly kind: 'environment-changed' }
@@ -25,7 +26,9 @@ export function describeReason(r: Reason): string {
         : r.failedBefore === true ? 'new: never built successfully (its last attempt failed)'
         : 'new: never built before';
     case 'recipe-changed':
-      return 'recipe-changed: the recipe or a file it references changed';
+      return r.debian === true
+        ? 'recipe-changed: the source package or its build options (--profiles, --nocheck, --cpus, --binnmu, the build mode) changed'
+        : 'recipe-changed: the recipe or a file it references changed';
     case 'source-changed':
       return 'source-changed: a source checksum changed';
     case 'dependency-changed':
