@@ -95,6 +95,12 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
+      const callerOptions = debian === undefined && !existsSync(join(opts.tree, DEBIAN_FILE)) ? undefined : callerDebianOptions(process.env);
+      if (callerOptions !== undefined) {
+        const text = `${callerOptions} in your environment ${callerOptions.includes(' and ') ? 'are' : 'is'} not passed to the builds (they get a clean environment, and every option is part of their key): use --nocheck, --profiles LIST, --cpus N`;
+        if (opts.json) bus.emit({ type: 'note', at: Date.now(), text });
+        else ctx.stderr.write(`kiln: ${text}\n`);
+      }
       const result = await runBuild({
         treeDir: opts.tree,
         stateDir: state.root,
@@ -178,6 +184,15 @@ function refuseLocalOnly(command: Command): void {
   throw new KilnError('usage', `--server: ${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a local build only`, {
     hint: "the daemon's builds use its own settings (kiln serve --jobs, --overcommit-cpus, --sandbox); a Debian build goes through the tree's debian.toml",
   });
+}
+
+/**
+ * DEB_BUILD_OPTIONS / DEB_BUILD_PROFILES set in the caller's environment, which sbuild
+ * passes to its builds and kiln does not: named so that a maintainer is not surprised (pure).
+ */
+export function callerDebianOptions(env: NodeJS.ProcessEnv): string | undefined {
+  const set = ['DEB_BUILD_OPTIONS', 'DEB_BUILD_PROFILES'].filter((n) => (env[n] ?? '').trim() !== '').map((n) => `${n}="${env[n]!.trim()}"`);
+  return set.length === 0 ? undefined : set.join(' and ');
 }
 
 const LOCAL_ONLY = new Set([
