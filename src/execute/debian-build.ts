@@ -369,6 +369,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     '[ ${#files[@]} -gt 0 ] || { echo "kiln: dpkg-buildpackage produced no .deb" >&2; exit 1; }',
     `cp -p "\${files[@]}" ${sh(sandbox.inside.dest)}/`,
     'for f in "${files[@]}"; do echo "kiln: collected $f ($(stat -c %s "$f") bytes)" >&2; done',
+    // What each binary package holds, as sbuild's log shows it (dpkg-deb --info, --contents).
+    'for f in *.deb *.udeb; do echo "kiln: ==> $f" >&2; dpkg-deb --info "$f" >&2; dpkg-deb --contents "$f" >&2; done',
   ].join('\n');
   const collected = await runAs('build', collect, { env: { PATH, LANG: 'C.UTF-8' } });
   if (collected.exitCode !== 0 || collected.signal !== null) return failedRun('collecting the outputs', collected, 'pack-failed');
