@@ -36,3 +36,21 @@ test('copyUploadFiles: regular upload files only, replacing an older copy, leavi
   assert.equal(readFileSync(join(out, 'a_1_amd64.deb'), 'utf8'), 'deb, rebuilt');
   assert.deepEqual(readdirSync(out).sort(), ['a_1_amd64.buildinfo', 'a_1_amd64.changes', 'a_1_amd64.deb']);
 });
+
+test('copyUploadFiles never writes through a link planted in DIR', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-out-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const from = join(dir, 'staged');
+  const out = join(dir, 'out');
+  mkdirSync(from);
+  mkdirSync(out);
+  writeFileSync(join(from, 'x_1_amd64.deb'), 'DEB');
+  const victim = join(dir, 'victim');
+  writeFileSync(victim, 'precious');
+  // Whatever name kiln would write aside, and the final name itself, planted as links.
+  symlinkSync(victim, join(out, `.x_1_amd64.deb.kiln-${process.pid}`));
+  symlinkSync(victim, join(out, 'x_1_amd64.deb'));
+  await copyUploadFiles(from, out);
+  assert.equal(readFileSync(victim, 'utf8'), 'precious');
+  assert.equal(readFileSync(join(out, 'x_1_amd64.deb'), 'utf8'), 'DEB');
+});

@@ -3,6 +3,8 @@
 // asks, as sbuild leaves them beside the source for debsign and dput. The .changes lists
 // exactly these files, so DIR is ready to sign and upload.
 
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -21,9 +23,11 @@ export async function copyUploadFiles(from: string, outDir: string): Promise<str
   const copied: string[] = [];
   for (const name of (await readdir(from)).filter(isUploadFile).sort()) {
     if (!(await lstat(join(from, name))).isFile()) continue;
-    const aside = join(outDir, `.${name}.kiln-${process.pid}`);
+    // A name nobody can guess, created only if nothing is there: DIR may be another
+    // user's, who must not get kiln (root) to write through a link planted at that name.
+    const aside = join(outDir, `.${name}.kiln-${randomBytes(8).toString('hex')}`);
     try {
-      await copyFile(join(from, name), aside);
+      await copyFile(join(from, name), aside, constants.COPYFILE_EXCL);
       await rename(aside, join(outDir, name));
     } finally {
       await rm(aside, { force: true });
