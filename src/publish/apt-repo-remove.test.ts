@@ -84,3 +84,30 @@ test('a publish that changes nothing keeps the live tree: not signed again, the 
   assert.notEqual(relabelled.tree, first.tree);
   assert.match(await readFile(join(repo, 'dists/bookworm/Release'), 'utf8'), /^Origin: example$/m);
 });
+
+test('a new signing key signs again a publish that changes nothing; remove keeps the suite\'s Origin and Label; a linked pool is not swept', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-key-');
+  const repo = join(dir.path, 'repo');
+  const debs = join(dir.path, 'debs');
+  await mkdir(debs);
+  const lib = await buildTestDeb(debs, { package: 'libkiln1', version: '2', architecture: 'amd64', source: 'libkiln' });
+  const tool = await buildTestDeb(debs, { package: 'kiln-tool', version: '1', architecture: 'all' });
+  const first = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [lib, tool], key, origin: 'Acme', label: 'Acme builds', now: later(1) });
+  const other = await openpgp.readPrivateKey({ armoredKey: (await generateSigningKey({ name: 'kiln new key' })).secretArmored });
+  const again = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [lib], key: other, origin: 'Acme', label: 'Acme builds', now: later(2) });
+  assert.notEqual(again.tree, first.tree, 'signed again with the new key');
+  const { signedBy } = await import('./signing.ts');
+  assert.ok(await signedBy(await readFile(join(repo, 'dists/bookworm/InRelease'), 'utf8'), other));
+  await removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['kiln-tool'], key: other, now: later(3) });
+  const release = await readFile(join(repo, 'dists/bookworm/Release'), 'utf8');
+  assert.match(release, /^Origin: Acme$/m);
+  assert.match(release, /^Label: Acme builds$/m);
+  // A pool that is a link: the removal is done, nothing under the link's target is deleted.
+  const { rename, symlink, writeFile } = await import('node:fs/promises');
+  await rename(join(repo, 'pool'), join(dir.path, 'elsewhere'));
+  await writeFile(join(dir.path, 'elsewhere', 'keep-me'), 'x');
+  await symlink(join(dir.path, 'elsewhere'), join(repo, 'pool'));
+  await assert.rejects(removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['libkiln1'], key: other, now: later(4) }), (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /not a directory kiln made/.test(e.message));
+  assert.ok(existsSync(join(dir.path, 'elsewhere', 'keep-me')));
+  assert.deepEqual(await listRepo(repo, 'bookworm'), [], 'the removal itself was done');
+});

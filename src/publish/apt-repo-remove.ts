@@ -4,14 +4,14 @@
 // that no suite lists any more go (reprepro deletes unreferenced files too), including
 // those an earlier publish left behind when a newer version replaced them.
 
-import { readdir, rm, rmdir } from 'node:fs/promises';
+import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { checkRepoName, type IndexEntry } from './apt-repo-index.ts';
 import { readLiveSuite } from './apt-repo-live.ts';
-import { writeSuiteTree } from './apt-repo.ts';
+import { releaseField, writeSuiteTree } from './apt-repo.ts';
 
 /** One listed package of a suite. */
 export interface ListedPackage extends Pick<IndexEntry, 'package' | 'version' | 'architecture' | 'filename'> {
@@ -97,7 +97,11 @@ export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
       repoDir: o.repoDir, suite: o.suite, live, components: live.release.components,
       entriesOf: (c) => kept.get(c) ?? [],
       architectures: live.release.architectures.filter((a) => a !== 'all'),
-      key: o.key, origin: o.origin ?? 'kiln', label: o.label ?? 'kiln', acquireByHash: live.release.acquireByHash, now: o.now ?? new Date(),
+      // The suite keeps its Origin and Label (apt refuses a Release whose Origin changed).
+      key: o.key,
+      origin: o.origin ?? (await releaseField(join(live.tree, o.suite, 'Release'), 'Origin')) ?? 'kiln',
+      label: o.label ?? (await releaseField(join(live.tree, o.suite, 'Release'), 'Label')) ?? 'kiln',
+      acquireByHash: live.release.acquireByHash, now: o.now ?? new Date(),
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
     const poolDeleted = await deleteUnlisted(o.repoDir);
@@ -107,6 +111,14 @@ export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
 
 /** Deletes the pool files no suite of the live tree lists (and the folders left empty). */
 async function deleteUnlisted(repoDir: string): Promise<string[]> {
+  // A pool that is a link is not kiln's to sweep (what it points at may be anything).
+  const pool = await lstat(join(repoDir, 'pool')).catch(() => undefined);
+  if (pool === undefined) return [];
+  if (!pool.isDirectory()) {
+    throw new KilnError('conflict', `${join(repoDir, 'pool')} is not a directory kiln made (a link?): the removal is done, but no pool file was deleted`, {
+      hint: 'make REPO/pool a plain directory; kiln deletes only files under it',
+    });
+  }
   const listed = new Set<string>();
   const dists = join(repoDir, 'dists');
   for (const e of await readdir(dists, { withFileTypes: true })) {

@@ -30,7 +30,7 @@ import {
   checkRepoName, debianArchOf, entriesForArch, entryForDeb, mergeEntries, renderPackages, renderRelease,
   repoArchitectures, type IndexEntry, type MergeOutcome, type ReleaseIndexFile,
 } from './apt-repo-index.ts';
-import { signRelease } from './signing.ts';
+import { signedBy, signRelease } from './signing.ts';
 import { poolFilesOfOtherSuites, readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
 
 export interface PublishOptions {
@@ -177,7 +177,9 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   const same = live.tree !== undefined && live.release !== undefined && merged.outcomes.every((o) => o.outcome === 'unchanged' || o.outcome === 'older')
     && (options.architectures ?? []).every((a) => a === 'all' || live.release!.architectures.includes(a))
     && live.release.components.includes(component) && live.release.acquireByHash === acquireByHash
-    && (await releaseSays(join(live.tree, suite, 'Release'), { Origin: origin, Label: label }));
+    && (await releaseSays(join(live.tree, suite, 'Release'), { Origin: origin, Label: label }))
+    // A new key (kiln key create --force) signs the repository again, changes or not.
+    && (await signedBy(await readFile(join(live.tree, suite, 'InRelease'), 'utf8').catch(() => ''), options.key));
   if (same) {
     const arches = live.release?.architectures ?? [];
     return { repoDir, suite, component, architectures: arches, packages, tree: basename(live.tree!), indexed: merged.entries.length, refused };
@@ -299,6 +301,13 @@ export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: strin
   }
 
   return { tree: treeName, architectures };
+}
+
+/** The value of a field of a Release file (Origin, Label), or undefined. */
+export async function releaseField(path: string, name: string): Promise<string | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const line = text.split('\n').find((l) => l.startsWith(`${name}: `));
+  return line?.slice(name.length + 2);
 }
 
 /** Whether a Release file has these exact field values. */

@@ -171,6 +171,17 @@ export async function signRelease(text: string, key: openpgp.PrivateKey, options
   return { inRelease: withNewline(inRelease), releaseGpg: withNewline(releaseGpg) };
 }
 
+/** Whether an InRelease text is signed by `key` (its primary key or a subkey); false when unreadable. */
+export async function signedBy(inRelease: string, key: openpgp.PrivateKey): Promise<boolean> {
+  try {
+    const message = await openpgp.readCleartextMessage({ cleartextMessage: inRelease });
+    const ours = new Set(key.getKeyIDs().map((id) => id.toHex()));
+    return message.getSigningKeyIDs().some((id) => ours.has(id.toHex()));
+  } catch {
+    return false;
+  }
+}
+
 function withNewline(s: string): string {
   return s.endsWith('\n') ? s : `${s}\n`;
 }
