@@ -295,3 +295,28 @@ test('staging an artifact this store put does not touch it; one put by another p
   await createArtifactStore({ cacheDir }).stageInto(KEY, await mkdtemp(join(root, 'sysroot-')));
   assert((await stat(metaFile)).mtimeMs > Date.now() - 60_000);
 });
+
+test('a forced rebuild: its warnings replace the stored ones for the same output; a clean other output replaces a warned entry; otherwise the entry stays', async (t) => {
+  const root = await tempDir(t);
+  const cacheDir = join(root, 'cache');
+  const check = (warnings: string[]) => ({ readElf: false, needles: [], run: () => warnings });
+  const store = createArtifactStore({ cacheDir });
+  const dest = await makeDest(join(root, 'a'));
+  const first = await store.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0, check: check(['hierarchy: x']) });
+  assert.deepEqual(first.warnings, ['hierarchy: x']);
+  // The same output, checked clean (a newer kiln's checks): the entry carries no warning now, on disk too.
+  const same = await store.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0, check: check([]) });
+  assert.equal(same.outputHash, first.outputHash);
+  assert.equal(same.warnings, undefined);
+  assert.equal(createArtifactStore({ cacheDir }).peek(KEY)?.warnings, undefined);
+  // Warned again, then another output: warned again keeps the entry (one output per key)...
+  await store.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0, check: check(['hierarchy: x']) });
+  const other = await makeDest(join(root, 'b'), 1);
+  const kept = await store.put(KEY, { destDir: other, meta: info, sourceDateEpoch: 0, check: check(['permissions: y']) });
+  assert.equal(kept.outputHash, first.outputHash);
+  // ...a clean other output replaces the warned entry (--fail-on-warnings rebuilt it for that).
+  const replaced = await store.put(KEY, { destDir: other, meta: info, sourceDateEpoch: 0, check: check([]) });
+  assert.notEqual(replaced.outputHash, first.outputHash);
+  assert.equal(replaced.warnings, undefined);
+  assert.equal(createArtifactStore({ cacheDir }).peek(KEY)?.outputHash, replaced.outputHash);
+});

@@ -123,6 +123,10 @@ const ARCHIVE = 'pkg.tar.zst';
 const EMPTY_OUTPUT = manifestHash([]);
 const KEY_RE = /^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/;
 
+function sameWarnings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((w, i) => w === b[i]);
+}
+
 /** The artifact's archive, or its directory when the package installed nothing. */
 export function artifactPath(store: Pick<ArtifactStore, 'dir'>, key: string, archive: string | null): string {
   return archive === null ? store.dir(key) : join(store.dir(key), archive);
@@ -181,7 +185,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   }
 
   /** Move a bad entry aside (readers then see it absent) and delete it. */
-  async function discard(key: string, why: 'torn' | 'corrupt'): Promise<void> {
+  async function discard(key: string, why: 'torn' | 'corrupt' | 'replaced'): Promise<void> {
     known.delete(key);
     putHere.delete(key);
     await mkdir(tmpRoot, { recursive: true });
@@ -273,11 +277,29 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       // entry is replaced by the new one instead of being handed back.
       if (existing !== undefined) {
         if ((await archiveProblem(existing, o.signal)) === undefined) {
-          // A forced rebuild keeps the stored entry, but its own output is checked all the same.
-          if (o.check !== undefined && !(o.destEmpty === true || readdirSync(o.destDir).length === 0)) await manifestChecked(o, o.check);
-          return existing;
+          // A forced rebuild keeps the stored entry (one output per key), but its own output
+          // is checked all the same. The same output with other warnings (a newer kiln's
+          // checks): the entry carries this build's. Another output, clean where the stored
+          // one was warned of (--fail-on-warnings rebuilt it for that): it replaces it.
+          if (o.check === undefined) return existing;
+          const empty = o.destEmpty === true || readdirSync(o.destDir).length === 0;
+          const checked = empty ? { entries: [], warnings: [] } : await manifestChecked(o, o.check);
+          const before = existing.warnings ?? [];
+          if (sameWarnings(before, checked.warnings)) return existing;
+          if (manifestHash(checked.entries) === existing.outputHash) {
+            const { warnings: _old, ...rest } = existing;
+            const updated: ArtifactMeta = { ...rest, ...(checked.warnings.length === 0 ? {} : { warnings: checked.warnings }) };
+            const file = join(target, 'meta.json');
+            const aside = `${file}.${workTag}-${++workSeq}`;
+            writeFileSync(aside, `${JSON.stringify(updated, null, 2)}\n`, { flag: 'wx' });
+            renameSync(aside, file);
+            known.set(key, updated);
+            return updated;
+          }
+          if (!(before.length > 0 && checked.warnings.length === 0)) return existing;
+          await discard(key, 'replaced');
         }
-        await discard(key, 'corrupt');
+        else await discard(key, 'corrupt');
       }
     }
 

@@ -339,3 +339,24 @@ test('package_state keeps the output and artifact of the last good build', (t) =
   assert.deepEqual(s.get('a@amd64')!.attempt, { state: 'failed', key: 'k2' });
   assert.equal(s.get('b@amd64')!.success!.outputHash, null);
 });
+
+test('outputWarnings: the newest build of each key says; retry: warnings are not output warnings', (t) => {
+  const r = open(t);
+  run(r, 'r1', 1000);
+  const end = (name: string, key: string, at: number, warnings: string[] | undefined): void => {
+    const base = { runId: 'r1', jobId: `${name}@amd64`, name, version: '1', arch: 'amd64' };
+    r.recordJobStart({ ...base, attempt: 1, why: { kind: 'new' }, log: `/logs/${name}.log`, startedAt: at });
+    r.recordJobEnd({ ...base, state: 'built', key, startedAt: at, endedAt: at + 1, ...(warnings === undefined ? {} : { warnings }) });
+  };
+  end('a', 'ka', 2000, ['hierarchy: x']);
+  end('b', 'kb', 2100, ['retry: built on attempt 2']);
+  end('c', 'kc', 2200, ['permissions: y', 'retry: built on attempt 2']);
+  run(r, 'r2', 3000);
+  const later = (name: string, key: string, at: number, warnings: string[] | undefined): void => {
+    const base = { runId: 'r2', jobId: `${name}@amd64`, name, version: '1', arch: 'amd64' };
+    r.recordJobStart({ ...base, attempt: 1, why: { kind: 'forced' }, log: `/logs/${name}.log`, startedAt: at });
+    r.recordJobEnd({ ...base, state: 'built', key, startedAt: at, endedAt: at + 1, ...(warnings === undefined ? {} : { warnings }) });
+  };
+  later('a', 'ka', 3100, undefined);
+  assert.deepEqual([...r.outputWarnings()], [['kc', ['permissions: y']]]);
+});

@@ -199,11 +199,14 @@ export class Records extends SqlStore {
    * A build's `retry:` warning says how it went, not what it made: not one of them.
    */
   outputWarnings(): Map<string, string[]> {
+    // The newest build of each key says (a clean rebuild clears an older one's warnings).
+    const rows = this.stmt(`SELECT key, warnings FROM jobs WHERE state = 'built' AND key IS NOT NULL ORDER BY coalesce(ended_at, 0), rowid`).all() as { key: string; warnings: string | null }[];
+    const newest = new Map<string, string | null>();
+    for (const r of rows) newest.set(r.key, r.warnings);
     const out = new Map<string, string[]>();
-    const rows = this.stmt(`SELECT key, warnings FROM jobs WHERE state = 'built' AND warnings IS NOT NULL AND key IS NOT NULL`).all() as { key: string; warnings: string }[];
-    for (const r of rows) {
-      const found = (JSON.parse(r.warnings) as string[]).filter((w) => !w.startsWith('retry:'));
-      if (found.length > 0) out.set(r.key, found);
+    for (const [key, warnings] of newest) {
+      const found = warnings === null ? [] : (JSON.parse(warnings) as string[]).filter((w) => !w.startsWith('retry:'));
+      if (found.length > 0) out.set(key, found);
     }
     return out;
   }
