@@ -18,6 +18,15 @@ interface BuildView extends RemoteBuild {
   readonly bundle: string | null;
   readonly createdAt: string;
   readonly priorRuns: readonly string[];
+  /** Jobs of a running build not started yet (older daemons: absent). */
+  readonly waiting?: number | null;
+}
+
+/** A build's counts with its jobs not started yet, as `queued` (the counts' words say "waiting"). */
+export function countsWithWaiting(b: Pick<BuildView, 'counts' | 'waiting'>): Record<string, number> {
+  const c = { ...(b.counts ?? {}) };
+  if ((b.waiting ?? 0) > 0) c['queued'] = (c['queued'] ?? 0) + b.waiting!;
+  return c;
 }
 
 interface JobView extends RemoteJob {
@@ -52,7 +61,7 @@ export async function remoteStatus(remote: Remote, build: string | undefined, op
     ctx.stdout.write(`${JSON.stringify({ ...b, jobs }, null, 2)}\n`);
     return;
   }
-  const c = b.counts ?? {};
+  const c = countsWithWaiting(b);
   const took = b.startedAt !== null && b.endedAt !== null ? `, took ${formatMs(Date.parse(b.endedAt) - Date.parse(b.startedAt))}` : '';
   ctx.stdout.write(
     `build ${b.id}: ${b.state} (tenant ${b.tenant}, ${b.bundle === null ? `tree ${b.tree}` : `bundle ${b.bundle}`}${b.runId === null ? '' : `, run ${b.runId}`})${took}\n` +
@@ -73,9 +82,10 @@ export async function remoteStatus(remote: Remote, build: string | undefined, op
  * that ended before any job ran (target-not-found, config-invalid, cancelled while
  * queued) its error on one line.
  */
-export function buildsText(builds: readonly Pick<BuildView, 'id' | 'state' | 'tenant' | 'tree' | 'bundle' | 'createdAt' | 'startedAt' | 'endedAt' | 'counts' | 'error' | 'errorCode'>[]): string {
+export function buildsText(builds: readonly Pick<BuildView, 'id' | 'state' | 'tenant' | 'tree' | 'bundle' | 'createdAt' | 'startedAt' | 'endedAt' | 'counts' | 'waiting' | 'error' | 'errorCode'>[]): string {
   const last = (b: (typeof builds)[number]): string => {
-    if (b.counts !== null && Object.values(b.counts).some((n) => n > 0)) return countsText(b.counts);
+    const counts = countsWithWaiting(b);
+    if (Object.values(counts).some((n) => n > 0)) return countsText(counts);
     if (b.error === null) return '';
     const text = b.error.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
     return typeof b.errorCode === 'string' ? `error [${b.errorCode}]: ${text}` : text;
@@ -195,8 +205,14 @@ async function followRemoteLog(
           printed = 0;
           break;
         }
-        // Its log is the same (the stream broke, the job went on), or the build is over: the rest of it.
-        if ((now !== undefined && now.log === log && now.state === 'running') || (build.state !== 'queued' && build.state !== 'running')) break;
+        const over = build.state !== 'queued' && build.state !== 'running';
+        if (over && (now === undefined || now.log === null)) {
+          ctx.stderr.write(`kiln: build ${o.buildId} ended (${build.state}) before ${o.name} ran again\n`);
+          return;
+        }
+        // Its log is the same and the job went on or ended (not cut off, waiting to run
+        // again), or the build is over: the rest of it, to its end.
+        if ((now !== undefined && now.log === log && now.state !== 'cancelled') || over) break;
       }
     }
   } finally {

@@ -336,6 +336,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
     ...binnmuLines,
   ].join('\n');
+  // The unpack and the build share the wall-clock limit.
+  const unpackStart = Date.now();
   const unpacked = await runAs('build', unpack, { env });
   if (unpacked.exitCode !== 0 || unpacked.signal !== null) {
     return failedRun(`unpacking the source (dpkg-source -x${binnmuLines.length > 0 ? ', binNMU changelog entry' : ''})`, unpacked, unpacked.signal !== null ? 'signal' : 'exit-status');
@@ -354,7 +356,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     cwd: '/',
     env,
     onOutput: out,
-    ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: c.spec.build.timeoutMs }),
+    ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, c.spec.build.timeoutMs - (Date.now() - unpackStart)) }),
     ...(c.spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: c.spec.build.silentTimeoutMs }),
     signal,
   });

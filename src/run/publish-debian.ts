@@ -77,9 +77,13 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       await mkdir(dir);
       await o.artifacts.stageInto(key, dir, o.signal === undefined ? {} : { signal: o.signal });
       if (o.outDir !== undefined) {
+        // A folder kiln cannot write is said, and the repository is published all the same.
         const { copyUploadFiles } = await import('../publish/debian-out.ts');
-        const copied = await copyUploadFiles(dir, o.outDir);
-        o.note(`--out: ${n.id}: ${copied.length === 0 ? 'nothing to copy' : copied.join(' ')} → ${o.outDir}`);
+        const copied = await copyUploadFiles(dir, o.outDir).catch((e: unknown) => {
+          o.note(`error: --out: cannot copy ${n.id}'s files into ${o.outDir}: ${(e as Error).message}`);
+          return undefined;
+        });
+        if (copied !== undefined) o.note(`--out: ${n.id}: ${copied.length === 0 ? 'nothing to copy' : copied.join(' ')} → ${o.outDir}`);
       }
       for (const f of await readdir(dir)) {
         if (!f.endsWith('.deb')) continue;
