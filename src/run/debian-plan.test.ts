@@ -36,9 +36,9 @@ test('refuseHostSandbox: a Debian part never builds on the host sandbox', () => 
   refuseHostSandbox('auto', 'x');
   refuseHostSandbox('chroot', 'x');
   assert.throws(() => refuseHostSandbox('host', '--sandbox host'), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /--sandbox host chooses the host sandbox/.test(e.message));
-  // The rootless sandbox: for a user without root, not for root (its namespace maps root alone).
-  refuseHostSandbox('rootless', '--sandbox rootless', 1000);
-  assert.throws(() => refuseHostSandbox('rootless', '--sandbox rootless', 0), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /not build in the rootless sandbox as root \(--sandbox rootless chooses it\)/.test(e.message) && /chroot/.test(e.hint ?? ''));
+  // The rootless sandbox maps one uid: Debian builds need more, as root or not.
+  assert.throws(() => refuseHostSandbox('rootless', '--sandbox rootless', 1000), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /maps your uid alone/.test(e.message));
+  assert.throws(() => refuseHostSandbox('rootless', '--sandbox rootless', 0), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /not build in the rootless sandbox yet \(--sandbox rootless chooses it\): its user namespace maps root alone/.test(e.message) && /chroot/.test(e.hint ?? ''));
 });
 
 test('envSuiteProblem: an env of another suite is refused with a hint; the Release\'s other names match', () => {

@@ -91,11 +91,12 @@ export function debianRequestOf(named: DebianCliRequest | undefined, given: read
  * the suite's root): refuse the host sandbox before the run, not at job time.
  */
 export function refuseHostSandbox(sandbox: string | undefined, from: string, uid = process.getuid?.()): void {
-  // As root, the rootless sandbox maps root alone: the env's files of other owners (apt's
-  // _apt-owned lists, made by root's mmdebstrap) show as nobody's and apt fails on them.
-  if (sandbox === 'rootless' && uid === 0) {
-    throw new KilnError('sandbox-unavailable', `Debian source packages do not build in the rootless sandbox as root (${from} chooses it): its user namespace maps root alone, so the files of the env that other users own (apt's lists) cannot be written`, {
-      hint: 'as root, use the chroot sandbox (drop --sandbox: auto picks chroot as root); the rootless sandbox is for users without root, with envs they made',
+  // The rootless sandbox maps one uid: as root, a root-made env's files of other owners
+  // (apt's lists) cannot be written; without root, dpkg cannot give a build dependency's
+  // files to their users (man-db's, with debhelper) and the build dirs to the build user.
+  if (sandbox === 'rootless') {
+    throw new KilnError('sandbox-unavailable', `Debian source packages do not build in the rootless sandbox yet (${from} chooses it): its user namespace maps ${uid === 0 ? 'root' : 'your uid'} alone, and apt and dpkg need the files of other users (apt's lists, man-db's cache, the build user's)`, {
+      hint: 'build Debian source packages as root with the chroot sandbox (drop --sandbox: auto picks chroot as root); docs/debian.md says what fails without root',
     });
   }
   if (sandbox !== 'host') return;

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -14,7 +14,7 @@ import { testRoot } from '../../../test/helpers/test-root.ts';
 import { readEntries } from '../journal.ts';
 import { sandboxContract, sh } from '../contract.ts';
 import type { Sandbox, SandboxEnv, SandboxLimits } from '../sandbox.ts';
-import { createRootlessBackend } from './rootless-backend.ts';
+import { APT_CONFIG_FILE, createRootlessBackend } from './rootless-backend.ts';
 
 export function rootlessSuite(): void {
   const stateDir = mkdtempSync(join(tmpdir(), 'kiln-rootless-state-'));
@@ -29,11 +29,13 @@ export function rootlessSuite(): void {
   sandboxContract(backend, { env, tmpRoot: stateDir });
 
   const limits: SandboxLimits = { cpus: 1, memoryBytes: 256 * 1024 * 1024, pids: 64 };
-  const make = async (t: TestContext, extra: { readOnlyBinds?: { host: string; inside: string }[]; readWriteBinds?: { host: string; inside: string }[] } = {}): Promise<Sandbox> => {
+  const make = async (t: TestContext, extra: { readOnlyBinds?: { host: string; inside: string }[]; readWriteBinds?: { host: string; inside: string }[]; env?: SandboxEnv } = {}): Promise<Sandbox> => {
     const dir = await mkdtemp(join(stateDir, 'job-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     return backend.create({ jobId: `t@${Math.random().toString(36).slice(2)}`, workDir: join(dir, 'work'), limits, env, ...extra });
   };
+  const run = (sb: Sandbox, script: string, home: string, user: 'build' | 'root' = 'build') =>
+    sh(sb, script, { env: { PATH: '/usr/bin:/bin', HOME: home }, user });
   const uid = process.getuid!();
 
   describe('rootless backend', () => {
@@ -80,6 +82,40 @@ export function rootlessSuite(): void {
         const alloc = await sh(sb, `kiln-probe alloc ${(limits.memoryBytes / 1024 / 1024) * 2}`, { timeoutMs: 30_000 });
         assert.notEqual(alloc.result.exitCode, 0, alloc.out);
       }
+    });
+
+    test('a Debian build\'s HOME at the top of the root: it does not exist and the build cannot make it; root of the sandbox can make directories there', async (t) => {
+      await using sb = await make(t);
+      // The build owns every file of a root its user made: only the mode of / stops it.
+      const build = await run(sb, 'test -e "$HOME" && echo exists; mkdir "$HOME" 2>/dev/null && echo made; mkdir /other 2>/dev/null && echo made-other; echo done', '/kiln-nonexistent');
+      assert.equal(build.out, 'done\n', build.err);
+      const root = await run(sb, 'mkdir -p /build/path && echo made-by-root', '/root', 'root');
+      assert.equal(root.out, 'made-by-root\n', root.err);
+    });
+
+    test('the build user\'s passwd home is the HOME of the run: the nonexistent one of a Debian build, /kiln/home for recipes', async (t) => {
+      await using sb = await make(t);
+      const home = 'getent passwd kiln | { IFS=: read -r _ _ _ _ _ h _; echo "$h"; }';
+      assert.equal((await run(sb, home, '/kiln-nonexistent')).out, '/kiln-nonexistent\n');
+      // A root run changes nothing of the build user's entry.
+      assert.equal((await run(sb, home, '/root', 'root')).out, '/kiln-nonexistent\n');
+      assert.equal((await run(sb, home, '/kiln/home')).out, '/kiln/home\n');
+      // A HOME that cannot be a passwd field leaves the default.
+      assert.equal((await run(sb, home, '/odd:home')).out, '/kiln/home\n');
+      const names = await run(sb, 'id -un; grep -c "^root:" /etc/passwd', '/kiln-nonexistent');
+      assert.equal(names.out, 'kiln\n1\n', names.err);
+    });
+
+    test('a root with apt gets the apt.conf.d file that keeps apt from switching to _apt (one uid in the namespace); one without apt does not', async (t) => {
+      const layer = await mkdtemp(join(stateDir, 'apt-layer-'));
+      t.after(() => rm(layer, { recursive: true, force: true }));
+      await mkdir(join(layer, 'etc/apt/apt.conf.d'), { recursive: true });
+      await using withApt = await make(t, { env: { ...env, id: 'test-root-apt@1', layers: [root.path, layer] } });
+      const conf = await run(withApt, `cat /${APT_CONFIG_FILE}; ls /etc/apt/apt.conf.d`, '/kiln/home');
+      assert.match(conf.out, /^APT::Sandbox::User "root";$/m, conf.err);
+      await using without = await make(t);
+      const none = await run(without, 'ls /etc/apt 2>&1 || echo no-apt', '/kiln/home');
+      assert.match(none.out, /no-apt/);
     });
 
     test('the journal lists a live sandbox with its workspace and no cgroup, and forgets it on dispose', async (t) => {
