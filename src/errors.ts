@@ -7,7 +7,8 @@ export const errorCodes = {
   'tree-not-found': { exit: 2, http: 404 },
   'tree-empty': { exit: 2, http: 422 },
   'recipe-invalid': { exit: 1, http: 422 },
-  'target-not-found': { exit: 2, http: 404 },
+  /** 400, not 404: refused in the body of POST /builds, the endpoint exists (server/precheck.ts). */
+  'target-not-found': { exit: 2, http: 400 },
   'checksum-mismatch': { exit: 1, http: 502 },
   'download-failed': { exit: 1, http: 502 },
   'source-not-found': { exit: 1, http: 404 },
@@ -28,6 +29,8 @@ export const errorCodes = {
   'report-not-found': { exit: 2, http: 404 },
   'records-schema-newer': { exit: 2, http: 500 },
   'sandbox-unavailable': { exit: 2, http: 503 },
+  /** A daemon build that names no env where the daemon builds only in envs: the client's to fix (422), not the daemon's trouble (503). */
+  'env-required': { exit: 2, http: 422 },
   'sandbox-failed': { exit: 1, http: 500 },
   'env-not-found': { exit: 2, http: 404 },
   'env-exists': { exit: 2, http: 409 },

@@ -109,3 +109,17 @@ test('kiln status --runs --server: counts in words as locally, and the error of 
   // A multi-line error stays on its build's line.
   assert.equal(buildsText([build({ counts: null, error: 'the tree\'s configuration is invalid:\n  {tree}/kiln.toml: bad', errorCode: 'config-invalid' }) as never]).split('\n').length, 2);
 });
+
+test('kiln status --server: a running build shows its jobs still waiting to start (GET /builds/{id} `waiting`)', async (t) => {
+  const url = await daemon(t, {
+    '/api/v1/builds/b4': build({ id: 'b4', state: 'running', endedAt: null, counts: { 'up-to-date': 1, running: 1 }, waiting: 4 }),
+    '/api/v1/builds/b4/jobs': { buildId: 'b4', runId: 'r1', jobs: [job('base@amd64', 'up-to-date'), job('slow@amd64', 'running', { endedAt: null, durationMs: null })] },
+    '/api/v1/builds/b5': build({ id: 'b5', state: 'running', endedAt: null, counts: {}, waiting: 3 }),
+    '/api/v1/builds/b5/jobs': { buildId: 'b5', runId: 'r1', jobs: [] },
+  });
+  const r = await runMain(['status', 'b4', '--server', url, '--token', 't']);
+  assert.match(r.out, /^ {2}0 built, 1 up to date, 1 running, 4 waiting$/m, r.out);
+  const none = await runMain(['status', 'b5', '--server', url, '--token', 't']);
+  assert.match(none.out, /^ {2}0 built, 3 waiting$/m, none.out);
+  assert.match(buildsText([build({ state: 'running', endedAt: null, counts: { built: 1 }, waiting: 2 }) as never]), /running .* 1 built, 2 waiting$/m);
+});

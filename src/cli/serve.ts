@@ -23,6 +23,7 @@ interface ServeOpts extends StateOptions {
   maxConcurrentBuilds?: number;
   jobs?: number;
   overcommitCpus?: number;
+  maxJobCpus?: number;
   sandbox?: SandboxChoice;
   logLimit?: number;
   jobTimeout?: number;
@@ -93,6 +94,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--max-concurrent-builds <n>', 'builds of different tenants at once (default: $KILN_MAX_CONCURRENT_BUILDS, else 2)', parsePositive('--max-concurrent-builds'))
     .option('-j, --jobs <n>', 'job slots of this machine, shared by the running builds (default: number of cores)', parseJobs)
     .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (default 0; see docs/cli.md)', parseCount('--overcommit-cpus'))
+    .option('--max-job-cpus <n>', "the most cpus one job of any tenant reserves, and its $JOBS, whatever its recipe's cpus asks (default: no cap; see docs/operations.md)", parsePositive('--max-job-cpus'))
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto (default) builds in the env a build names and refuses one that names none; host runs uploaded scripts on this machine without isolation; a tree\'s own kiln.toml sandbox is not used').choices(SANDBOX_CHOICES))
     .addOption(
       new Option('--on-stop <mode>', 'on SIGTERM/SIGINT: cancel running builds (they resume at the next start), or drain (let them finish, then exit)')
@@ -125,6 +127,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
       ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
       ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
+      ...(opts.maxJobCpus === undefined ? {} : { maxJobCpus: opts.maxJobCpus }),
       ...(opts.maxPriority === undefined ? {} : { maxPriority: opts.maxPriority }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
@@ -209,7 +212,7 @@ async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly
   const now = Date.now();
   const live = tokens.filter((t) => t.revokedAt === null && (t.expiresAt === null || t.expiresAt > now)).length;
   const bytes = (n: number): string => (n === 0 ? 'none' : humanBytes(n));
-  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; --job-timeout ${opts.jobTimeout === undefined ? 'none' : formatMs(opts.jobTimeout)}; ${live} live token(s)\n`;
+  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; --job-timeout ${opts.jobTimeout === undefined ? 'none' : formatMs(opts.jobTimeout)}; ${opts.maxJobCpus === undefined ? '' : `--max-job-cpus ${opts.maxJobCpus}; `}${live} live token(s)\n`;
   if (envs.length === 0 && sandbox !== 'host') {
     text += `kiln serve: no env in ${dir}: every build will be refused until there is one (kiln env create NAME --suite SUITE --arch ARCH, with the same KILN_ENVS or --state)\n`;
   }

@@ -41,6 +41,8 @@ export interface BuildRequest extends PlanRequest {
   readonly logLimit?: number | undefined;
   /** No build runs longer than this, whatever its recipe says (--job-timeout). */
   readonly jobTimeoutMs?: number | undefined;
+  /** The most cpus one job reserves, whatever its recipe says (kiln serve --max-job-cpus): also its $JOBS. */
+  readonly maxJobCpus?: number | undefined;
   /** --retry N: a build that failed as a flaky one does runs again, up to N more times. */
   readonly retries?: number;
   readonly bus: EventBus;
@@ -120,6 +122,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       if (e.type === 'job-finished' || e.type === 'job-settled') finalState.set(e.jobId, e.state);
     });
     const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
+    // A daemon's --max-job-cpus: a recipe asking more reserves (and gets as $JOBS) that many.
+    const cpusOf = (n: (typeof toBuild)[number]): number => Math.min(n.spec!.build.cpus, req.maxJobCpus ?? Infinity);
     // Learned durations only matter when something is to be built (a no-change run of a
     // large tree skips the query). run-started carries them, for the progress view's ETA.
     const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
@@ -128,10 +132,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // --jobs above what the reservations let run together: say what will run at once.
     let atOnce: number | undefined;
     if (req.maxJobs !== undefined && toBuild.length > 0) {
-      const most = mostAtOnce(toBuild.map((n) => ({ cpus: n.spec!.build.cpus, memoryBytes: n.spec!.build.memoryBytes })), capacity);
+      const most = mostAtOnce(toBuild.map((n) => ({ cpus: cpusOf(n), memoryBytes: n.spec!.build.memoryBytes })), capacity);
       if (most.by !== 'slots') {
         const why = most.by === 'cpus'
-          ? `each reserves its recipe's cpus, at least ${toBuild.reduce((least, n) => Math.min(least, n.spec!.build.cpus), Infinity)}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
+          ? `each reserves its recipe's cpus, at least ${toBuild.reduce((least, n) => Math.min(least, cpusOf(n)), Infinity)}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
           : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
         bus.emit({ type: 'note', at: Date.now(), text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` });
         atOnce = most.jobs;
@@ -174,8 +178,11 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const priorities = computePriorities(toBuild, durationOf);
     const jobs = new Map<string, Job>();
     const schedJobs: SchedJob[] = [];
+    const capped: string[] = [];
     for (const n of toBuild) {
-      const spec = n.spec!;
+      // Capped: the spec the job sees says so too (a Debian build's parallel= is its build.cpus).
+      const spec = cpusOf(n) < n.spec!.build.cpus ? { ...n.spec!, build: { ...n.spec!.build, cpus: cpusOf(n) } } : n.spec!;
+      if (spec !== n.spec) capped.push(`${n.id} (cpus = ${n.spec!.build.cpus})`);
       const { cpus } = clampToMachine({ cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes }, capacity);
       jobs.set(n.id, { id: n.id, runId, spec, arch: n.arch, ownKey: n.ownKey, stage: n.waitsFor, waitsFor: n.waitsFor, why: n.why!, envId: n.envId, attempt: 1, cpus });
       schedJobs.push({
@@ -186,6 +193,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         priority: priorities.get(n.id) ?? 0,
         expectedMs: durationOf(n.id),
       });
+    }
+    if (capped.length > 0) {
+      const some = capped.length > 10 ? `${capped.slice(0, 10).join(', ')} and ${capped.length - 10} more` : capped.join(', ');
+      bus.emit({ type: 'note', at: Date.now(), text: `--max-job-cpus ${req.maxJobCpus}: a job reserves at most ${req.maxJobCpus} cpu(s) on this daemon and builds with JOBS=${req.maxJobCpus}, whatever its recipe asks: capped ${some}` });
     }
 
     // A no-change run has nothing to execute: the executor (and the fetch, sandbox and log

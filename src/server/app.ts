@@ -57,6 +57,8 @@ export interface AppOptions {
   readonly logLimit?: number;
   /** No job runs longer than this, whatever its recipe says. */
   readonly jobTimeoutMs?: number;
+  /** The most cpus one job reserves (and its $JOBS), whatever its recipe asks (default: no cap). */
+  readonly maxJobCpus?: number;
   /** The highest `priority` a tenant may ask for (admins: any); default 100, the most there is. */
   readonly maxPriority?: number;
   /** Runs a build; default: runBuild() in this process (tests pass a fake). */
@@ -132,7 +134,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const runs = openRecords(state.root);
   const queue = new BuildQueue({
     records,
-    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
+    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
     slots: options.slots ?? availableParallelism(),
     ...(options.overcommitCpus === undefined ? {} : { overcommitCpus: options.overcommitCpus }),
@@ -142,7 +144,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };
   const precheck =
     options.runner === undefined
-      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined })
+      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined, targets: body.targets })
       : undefined;
   const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100, log: options.log ?? report };
 

@@ -52,7 +52,18 @@ export function buildView(ctx: ServerContext, b: BuildRecord) {
     endedAt: iso(b.endedAt),
     total: run?.total ?? null,
     counts: (run?.counts as Record<string, number> | null | undefined) ?? (run === undefined ? null : liveCounts(ctx, run.id)),
+    waiting: waitingOf(ctx, run),
   };
+}
+
+/**
+ * The jobs a build's run will build that have not started yet (its run-started's toBuild,
+ * less those with a job row: running or settled); 0 once the run ended; null before it
+ * started (queued, or planning).
+ */
+function waitingOf(ctx: ServerContext, run: { id: string; state: string } | undefined): number | null {
+  if (run === undefined) return null;
+  return run.state === 'running' ? ctx.runs.waitingCount(run.id) : 0;
 }
 
 /** A running build's counts so far (a finished run has them in its record). */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { precheckBuild, type PrecheckInput } from './precheck.ts';
+import { precheckBuild, unmatchedTarget, type PrecheckInput } from './precheck.ts';
 import { isKilnError } from '../errors.ts';
 import { hostArch } from '../run/host-env.ts';
 
@@ -26,9 +26,10 @@ test('precheckBuild: refuses only what would surely fail; Debian requests and tr
   const withEnv = tree('with-env', { 'kiln.toml': 'env = "bookworm-{arch}"\n' });
   const debianTree = tree('debian', { 'debian.toml': 'suite = "bookworm"\nsources = ["hello"]\n' });
   const dirToml = tree('dir-toml', { 'kiln.toml': null });
+  const pkgs = tree('pkgs', { zlib: null, 'zlib/recipe.toml': '', libpng: null, 'libpng/recipe.toml': '', notes: null });
   const base: PrecheckInput = { stateRoot: state, sandbox: 'auto', treeDir: plain, env: undefined, archs: undefined, debian: false };
   const rows: [Partial<PrecheckInput>, string | undefined][] = [
-    [{}, 'sandbox-unavailable'],
+    [{}, 'env-required'],
     [{ sandbox: 'host' }, undefined],
     [{ debian: true }, undefined],
     [{ treeDir: debianTree }, undefined],
@@ -38,9 +39,34 @@ test('precheckBuild: refuses only what would surely fail; Debian requests and tr
     [{ treeDir: withEnv, archs: ['riscv64'] }, hostArch() === 'riscv64' ? undefined : 'env-not-found'],
     [{ env: '../../etc' }, 'env-not-found'],
     [{ treeDir: dirToml }, undefined],
+    // Targets are checked against the package folders (those holding recipe.toml), host mode too.
+    [{ treeDir: pkgs, sandbox: 'host', targets: ['zlib', 'lib*'] }, undefined],
+    [{ treeDir: pkgs, sandbox: 'host', targets: ['zlbi'] }, 'target-not-found'],
+    [{ treeDir: pkgs, sandbox: 'host', targets: ['xyz*'] }, 'target-not-found'],
+    [{ treeDir: pkgs, sandbox: 'host', targets: ['notes'] }, 'target-not-found'],
+    [{ treeDir: pkgs, targets: ['zlbi'] }, 'target-not-found'],
+    [{ treeDir: pkgs, env: 'bookworm-{arch}', targets: ['libpng'] }, undefined],
+    // A Debian request's targets may be source packages; an empty tree is the build's to report.
+    [{ treeDir: pkgs, sandbox: 'host', debian: true, targets: ['hello'] }, undefined],
+    [{ treeDir: debianTree, sandbox: 'host', targets: ['hello'] }, undefined],
+    [{ treeDir: plain, sandbox: 'host', targets: ['hello'] }, undefined],
   ];
   for (const [over, want] of rows) {
     const got = await precheckBuild({ ...base, ...over }).then(() => undefined, (e: unknown) => (isKilnError(e) ? e.code : String(e)));
     assert.equal(got, want, JSON.stringify(over));
   }
+});
+
+test('unmatchedTarget: the first target no package matches, with the closest name when it is a typo', () => {
+  const names = ['zlib', 'libpng', 'libjpeg-turbo', 'pngcrush'];
+  const rows: [string[], ReturnType<typeof unmatchedTarget>][] = [
+    [[], undefined],
+    [['zlib', 'lib*', 'png?rush', '[lz]*'], undefined],
+    [['zlib', 'zlibb'], { target: 'zlibb', near: 'zlib' }],
+    [['libjpeg-trubo'], { target: 'libjpeg-trubo', near: 'libjpeg-turbo' }],
+    [['gcc'], { target: 'gcc', near: undefined }],
+    [['xyz*'], { target: 'xyz*', near: undefined }],
+    [['LIBPNG'], { target: 'LIBPNG', near: 'libpng' }],
+  ];
+  for (const [targets, want] of rows) assert.deepEqual(unmatchedTarget(targets, names), want, JSON.stringify(targets));
 });

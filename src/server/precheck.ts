@@ -1,6 +1,8 @@
 // What a daemon can tell at submit time that would otherwise fail the build when its turn
-// comes, maybe hours later: a tree that names no env on a daemon that builds only in envs,
-// an env the daemon does not have. Only sure failures are refused here; anything unclear
+// comes, maybe hours later: a target that matches no package folder of a recipe tree, a
+// tree that names no env on a daemon that builds only in envs, an env the daemon does not
+// have. These are the client's mistakes: 4xx answers, never 503 (which load balancers and
+// retry loops take for "try again"). Only sure failures are refused here; anything unclear
 // (an invalid kiln.toml, a Debian tree whose envs are made on demand) is left to the build,
 // which reports it in full.
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,6 +14,9 @@ import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { hostArch } from '../run/host-env.ts';
 import { DAEMON_NEEDS_ENV, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { daemonEnvNotFound } from '../envs/env-errors.ts';
+import { globToRegExp } from '../plan/glob.ts';
+import { closestName } from '../debian/closest-name.ts';
+import { packageFolders, readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
 
 export interface PrecheckInput {
   readonly stateRoot: string;
@@ -21,14 +26,51 @@ export interface PrecheckInput {
   /** The request's env and archs. */
   readonly env: string | undefined;
   readonly archs: readonly string[] | undefined;
-  /** The request names Debian source packages: their envs are made on demand. */
+  /** The request names Debian source packages: their envs are made on demand (and its targets may be theirs). */
   readonly debian: boolean;
+  /** The request's targets (package names or globs); none: the whole tree. */
+  readonly targets?: readonly string[] | undefined;
+}
+
+/** The first target no package name matches (a glob must match one), with the closest name; undefined when all match. Pure. */
+export function unmatchedTarget(targets: readonly string[], names: readonly string[]): { target: string; near: string | undefined } | undefined {
+  for (const t of targets) {
+    const re = globToRegExp(t);
+    if (names.some((n) => re.test(n))) continue;
+    // The same closeness as the plan's own target-not-found (plan/choose.ts).
+    return { target: t, near: /[*?[]/.test(t) ? undefined : closestName(t, names, t.length <= 5 ? 1 : 2) };
+  }
+  return undefined;
+}
+
+/** The package names of a recipe tree: its folders holding a recipe.toml; undefined when the tree cannot be read. */
+function packageNames(treeDir: string): string[] | undefined {
+  try {
+    return packageFolders(treeDir, readTreeDir(treeDir)).map((f) => f.name).filter((n) => existsSync(join(treeDir, n, RECIPE_FILE)));
+  } catch {
+    return undefined; // the build says what is wrong with the tree
+  }
+}
+
+/** target-not-found for a request's targets that match no package folder of a recipe tree. */
+function checkTargets(treeDir: string, targets: readonly string[]): void {
+  if (targets.length === 0) return;
+  const names = packageNames(treeDir);
+  if (names === undefined || names.length === 0) return; // tree-empty: the build says so in full
+  const miss = unmatchedTarget(targets, names);
+  if (miss === undefined) return;
+  const some = names.length > 12 ? `${names.slice(0, 12).join(', ')} … (${names.length} in all)` : names.join(', ');
+  throw new KilnError('target-not-found', `target "${miss.target}" matches no package of the tree${miss.near === undefined ? '' : ` (did you mean "${miss.near}"?)`}`, {
+    hint: `name a package folder of the tree, or a glob such as "lib*" that matches one; the tree's packages: ${some}`,
+  });
 }
 
 /** Throws what the build would fail with, when that is certain now. */
 export async function precheckBuild(i: PrecheckInput): Promise<void> {
-  if (i.sandbox === 'host' || i.debian) return;
-  if (existsSync(join(i.treeDir, DEBIAN_FILE))) return;
+  // A Debian request or tree: its targets may be source packages, its envs made on demand.
+  if (i.debian || existsSync(join(i.treeDir, DEBIAN_FILE))) return;
+  checkTargets(i.treeDir, i.targets ?? []);
+  if (i.sandbox === 'host') return;
   let config: { env: string | undefined; archs: readonly string[] | undefined } = { env: undefined, archs: undefined };
   const toml = join(i.treeDir, 'kiln.toml');
   if (existsSync(toml)) {
@@ -45,7 +87,7 @@ export async function precheckBuild(i: PrecheckInput): Promise<void> {
   }
   const template = i.env ?? config.env;
   if (template === undefined) {
-    throw new KilnError('sandbox-unavailable', DAEMON_NEEDS_ENV.message, { hint: DAEMON_NEEDS_ENV.hint });
+    throw new KilnError('env-required', DAEMON_NEEDS_ENV.message, { hint: DAEMON_NEEDS_ENV.hint });
   }
   const host = hostArch();
   for (const arch of i.archs ?? config.archs ?? [host]) {

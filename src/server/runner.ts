@@ -24,6 +24,8 @@ export interface LocalRunnerOptions {
   readonly logLimit?: number | undefined;
   /** No job of any tenant runs longer than this (kiln serve --job-timeout). */
   readonly jobTimeoutMs?: number | undefined;
+  /** No job of any tenant reserves more cpus than this, nor gets a larger $JOBS (kiln serve --max-job-cpus; default: what its recipe asks). */
+  readonly maxJobCpus?: number | undefined;
   /** For tests; default runBuild. */
   readonly runBuild?: (req: BuildRequest) => Promise<BuildResult>;
   /** How often running jobs are sampled (default 5 s). */
@@ -84,6 +86,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       keepFailed: false,
       logLimit: options.logLimit,
       jobTimeoutMs: options.jobTimeoutMs,
+      maxJobCpus: options.maxJobCpus,
       bus: ctx.bus,
       signal: ctx.signal,
       slotGate: ctx.slotGate,

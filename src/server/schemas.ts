@@ -83,6 +83,7 @@ export const BuildSchema = z
     endedAt: z.string().nullable(),
     total: z.number().nullable(),
     counts: counts.nullable(),
+    waiting: z.number().nullable().openapi({ description: 'jobs the run will build that have not started yet (they wait for their dependencies or a free slot); 0 once the run ended, null before it started' }),
   })
   .openapi('Build');
 

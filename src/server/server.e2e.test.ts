@@ -4,7 +4,8 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openServerRecords } from '../records/server-records.ts';
@@ -213,8 +214,9 @@ test("a client's tree cannot choose the host sandbox: a daemon without --sandbox
   const call = api(server, token);
   // Refused when submitted, not when its turn comes.
   const created = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['escape'] });
-  assert.equal(created.status, 503, created.text);
-  assert.equal(created.json.error.code, 'sandbox-unavailable');
+  // The client's mistake: a 4xx, not the 503 a load balancer or retry loop takes for "try again".
+  assert.equal(created.status, 422, created.text);
+  assert.equal(created.json.error.code, 'env-required');
   assert.match(created.json.error.message, /builds only in isolation, and the build names no env/);
   assert.equal(existsSync(marker), false, 'the tree chose sandbox = "host" and its script ran on the host');
   assert.deepEqual((await call('GET', '/api/v1/builds')).json.builds, [], 'nothing was queued');
@@ -225,4 +227,69 @@ test("a client's tree cannot choose the host sandbox: a daemon without --sandbox
   assert.equal(noEnv.json.error.code, 'env-not-found');
   assert.match(noEnv.json.error.message, /this daemon has no env named "nosuch"/);
   assert.ok(!noEnv.text.includes(state), noEnv.text);
+});
+
+test('a target that matches no package folder is refused when submitted (400 target-not-found, naming the nearest name), for a named tree and an uploaded bundle; Debian requests are left to the build', async (t) => {
+  const { dir, tree, state, token } = setup(t);
+  const server = await start(t, state, tree);
+  const call = api(server, token);
+  const typo = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['base', 'slowe'] });
+  assert.equal(typo.status, 400, typo.text);
+  assert.equal(typo.json.error.code, 'target-not-found');
+  assert.equal(typo.json.error.message, 'target "slowe" matches no package of the tree (did you mean "slow"?)');
+  assert.match(typo.json.error.hint, /the tree's packages: base, slow$/);
+  const glob = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['lib*'] });
+  assert.equal(glob.status, 400, glob.text);
+  assert.match(glob.json.error.message, /target "lib\*" matches no package of the tree$/);
+  assert.deepEqual((await call('GET', '/api/v1/builds')).json.builds, [], 'nothing was queued');
+
+  // An uploaded bundle: the same, in the client's terms (no daemon path).
+  const tar = join(dir, 'bundle.tar.gz');
+  execFileSync('tar', ['--create', '--gzip', `--file=${tar}`, `--directory=${tree}`, '.']);
+  const put = await fetch(`${server.url}/api/v1/bundles/b1`, { method: 'PUT', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/octet-stream' }, body: readFileSync(tar) });
+  assert.ok(put.status < 300, await put.text());
+  const inBundle = await call('POST', '/api/v1/builds', { bundle: 'b1', targets: ['bse'] });
+  assert.equal(inBundle.status, 400, inBundle.text);
+  assert.equal(inBundle.json.error.message, 'target "bse" matches no package of the tree (did you mean "base"?)');
+  assert.ok(!inBundle.text.includes(state), inBundle.text);
+
+  // Globs that match, and a Debian request (its targets may be source packages), are queued.
+  const ok = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['b*', 'slow'] });
+  assert.equal(ok.status, 201, ok.text);
+  await call('POST', `/api/v1/builds/${ok.json.id}/cancel`);
+  const debian = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['hello'], debian: { suite: 'bookworm', sources: ['hello'] } });
+  assert.equal(debian.status, 201, debian.text);
+  await call('POST', `/api/v1/builds/${debian.json.id}/cancel`);
+});
+
+test('GET /builds/{id} counts the jobs still waiting to start while a build runs (`waiting`), 0 once it ended, null while queued', async (t) => {
+  const { dir, gate, state, token } = setup(t);
+  // `hold` waits for the gate; after1..3 need it, so they wait while it runs.
+  const tree = join(dir, 'fan');
+  mkdirSync(join(tree, 'hold'), { recursive: true });
+  writeFileSync(join(tree, 'hold', 'recipe.toml'), recipe('hold', `for i in $(seq 1 600); do test -f '${gate}' && break; sleep 0.05; done\nmkdir -p "$DESTDIR/usr/lib"\necho hold > "$DESTDIR/usr/lib/hold.txt"`));
+  for (const n of ['after1', 'after2', 'after3']) {
+    mkdirSync(join(tree, n), { recursive: true });
+    writeFileSync(join(tree, n, 'recipe.toml'), recipe(n, `mkdir -p "$DESTDIR/usr/lib"\necho ${n} > "$DESTDIR/usr/lib/${n}.txt"`, ['hold']));
+  }
+  const server = await start(t, state, tree);
+  const call = api(server, token);
+  const { id } = (await call('POST', '/api/v1/builds', { tree: 'main' })).json;
+  await until('hold running', async () => ((await call('GET', `/api/v1/builds/${id}/jobs`)).json?.jobs ?? []).some((j: any) => j.name === 'hold' && j.state === 'running') || undefined);
+  const live = await until('three waiting', async () => {
+    const b = (await call('GET', `/api/v1/builds/${id}`)).json;
+    return b.waiting === 3 ? b : undefined;
+  });
+  assert.equal(live.state, 'running');
+  assert.equal(live.counts.running, 1, JSON.stringify(live));
+  // The second build of the same tenant waits for its turn: no run, nothing known yet.
+  const queued = (await call('POST', '/api/v1/builds', { tree: 'main', targets: ['hold'] })).json;
+  assert.equal((await call('GET', `/api/v1/builds/${queued.id}`)).json.waiting, null);
+  writeFileSync(gate, '');
+  const done = await until('the build done', async () => {
+    const b = (await call('GET', `/api/v1/builds/${id}`)).json;
+    return b.state === 'done' ? b : undefined;
+  });
+  assert.equal(done.waiting, 0);
+  assert.equal(done.counts.built, 4);
 });

@@ -7,7 +7,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openServerRecords } from '../records/server-records.ts';
 import { runScheduler } from '../schedule/scheduler.ts';
@@ -35,7 +35,7 @@ async function call(kiln: KilnServerApp, method: string, path: string, token: st
 }
 
 /** A package whose build marks itself started, then waits (bounded) until `other` has started too. */
-function rendezvousRecipe(name: string, dir: string, other: string): string {
+function rendezvousRecipe(name: string, dir: string, other: string, o: { cpus?: number; waitS?: number } = {}): string {
   return [
     `name = "${name}"`,
     'version = "1.0"',
@@ -43,10 +43,12 @@ function rendezvousRecipe(name: string, dir: string, other: string): string {
     'license = "MIT"',
     '',
     '[build]',
+    ...(o.cpus === undefined ? [] : [`cpus = ${o.cpus}`]),
     'script = """',
+    `echo "${name} built with JOBS=$JOBS"`,
     `touch '${join(dir, name)}'`,
     // 30 s at most: if the jobs ran one after another, the first one fails here.
-    `for i in $(seq 1 600); do test -f '${join(dir, other)}' && break; sleep 0.05; done`,
+    `for i in $(seq 1 ${(o.waitS ?? 30) * 20}); do test -f '${join(dir, other)}' && break; sleep 0.05; done`,
     `test -f '${join(dir, other)}' || { echo "${other} never ran alongside ${name}"; exit 1; }`,
     'mkdir -p "$DESTDIR/usr/share"',
     `echo ${name} > "$DESTDIR/usr/share/${name}.txt"`,
@@ -151,4 +153,34 @@ test('the shared pool holds the cores in cpus, plus --overcommit-cpus', async (t
   t.after(() => over.close());
   assert.equal(over.queue.pool.total.cpus, plain.queue.pool.total.cpus + 1);
   assert.equal(over.queue.pool.total.memoryBytes, plain.queue.pool.total.memoryBytes, 'memory is never overcommitted');
+});
+
+test("--max-job-cpus: one tenant's recipe asking for every core does not lock out another tenant's job; it builds with JOBS capped", async (t) => {
+  const dir = tempDir(t);
+  const tree = join(dir, 'tree');
+  const marks = join(dir, 'marks');
+  mkdirSync(marks);
+  // `big` asks for every core of the machine (the pool's cpus): uncapped, it holds them all
+  // while it waits for `small`, which then cannot start, and `big` fails after its wait.
+  const cores = availableParallelism();
+  for (const [name, other, cpus] of [['big', 'small', cores], ['small', 'big', 1]] as const) {
+    mkdirSync(join(tree, name), { recursive: true });
+    writeFileSync(join(tree, name, 'recipe.toml'), rendezvousRecipe(name, marks, other, { cpus, waitS: 10 }));
+  }
+  const state = join(dir, 'state');
+  const [alice, bob] = tokens(state, 'alice', 'bob') as [string, string];
+  const kiln = createApp({ stateDir: state, trees: { main: tree }, sandbox: 'host', slots: 2, maxConcurrentBuilds: 2, maxJobCpus: 1, onError: () => undefined });
+  t.after(() => kiln.close());
+
+  const a = (await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', targets: ['big'] })).id as string;
+  const b = (await call(kiln, 'POST', '/api/v1/builds', bob, { tree: 'main', targets: ['small'] })).id as string;
+  const [ea, eb] = await Promise.all([kiln.queue.settled(a), kiln.queue.settled(b)]);
+  const jobsA = (await call(kiln, 'GET', `/api/v1/builds/${a}/jobs`, alice)).jobs as any[];
+  const jobsB = (await call(kiln, 'GET', `/api/v1/builds/${b}/jobs`, bob)).jobs as any[];
+  assert.equal(ea?.state, 'done', JSON.stringify(jobsA));
+  assert.equal(eb?.state, 'done', JSON.stringify(jobsB));
+  const res = await kiln.app.request(jobsA[0].log, { headers: { Authorization: `Bearer ${alice}` } });
+  const log = await res.text();
+  assert.match(log, / o big built with JOBS=1$/m, 'big builds with $JOBS capped to --max-job-cpus');
+  assert.match(log, / k {3}JOBS='1'$/m, 'the environment in its log shows the capped JOBS');
 });
