@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 debs=(build-essential tar zstd time xz-utils bzip2 ca-certificates procps python3 util-linux iproute2
       mmdebstrap debian-archive-keyring qemu-user-static binfmt-support arch-test uidmap dose-builddebcheck dpkg-dev
       lintian  # lintian: kiln build --debian … --lintian (docs/debian.md)
+      nats-server  # nats-server: kiln build --nats and kiln worker, and their tests (docs/operations.md, "Many machines")
       sbuild  # sbuild: the Debian bench's baseline (bench/debian.ts, sbuild --chroot-mode=unshare)
       chromium)  # chromium: the web status page's browser test (test/integration/web-page.test.ts)
 missing=()

@@ -28,6 +28,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli {
   jobTimeout?: number;
   failOnWarnings?: boolean;
   retry?: number;
+  nats?: string;
   serverTree?: string;
   force?: string[];
   json?: boolean;
@@ -55,6 +56,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'NDJSON events on stdout, the last line the run summary')
+    .option('--nats <url>', 'the jobs are built by `kiln worker`s through this NATS server with JetStream (default: $KILN_NATS); planning, records and the report stay here')
     .option('--server-tree <name>', 'with --server: build the tree the daemon knows by this name (kiln serve --tree NAME=DIR) instead of uploading --tree');
   addDebianOptions(cmd, { all: false });
   addStateOptions(cmd);
@@ -133,6 +135,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
         ...(opts.failOnWarnings === true ? { failOnWarnings: true } : {}),
         ...(opts.retry === undefined ? {} : { retries: opts.retry }),
+        ...((opts.nats ?? process.env['KILN_NATS'] ?? '').trim() === '' ? {} : { nats: (opts.nats ?? process.env['KILN_NATS'])!.trim() }),
         bus,
         signal: controller.signal,
       });
@@ -197,5 +200,5 @@ export function callerDebianOptions(env: NodeJS.ProcessEnv): string | undefined 
 
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
-  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out',
+  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats',
 ]);

@@ -25,6 +25,7 @@ const VERBS: Readonly<Record<string, () => Promise<Register>>> = {
   env: async () => (await import('./env.ts')).registerEnv,
   doctor: async () => (await import('./doctor.ts')).registerDoctor,
   serve: async () => (await import('./serve.ts')).registerServe,
+  worker: async () => (await import('./worker.ts')).registerWorker,
   token: async () => (await import('./token.ts')).registerToken,
   cancel: async () => (await import('./cancel.ts')).registerCancel,
   download: async () => (await import('./download.ts')).registerDownload,

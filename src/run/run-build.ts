@@ -45,6 +45,8 @@ export interface BuildRequest extends PlanRequest {
   readonly maxJobCpus?: number | undefined;
   /** --retry N: a build that failed as a flaky one does runs again, up to N more times. */
   readonly retries?: number;
+  /** --nats URL: the jobs are built by `kiln worker`s through this NATS server (src/distributed/). */
+  readonly nats?: string;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
   /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
@@ -111,6 +113,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   let heartbeat: NodeJS.Timeout | undefined;
   let liveReport: NodeJS.Timeout | undefined;
   let buildLocks: BuildLocks | undefined;
+  /** --nats: the remote executor and its connection, closed at the end. */
+  let closeRemote: (() => Promise<void>) | undefined;
+  let remoteExecute: import('../plan/job.ts').Execute | undefined;
   /** The live report being written, if it is: the final one waits for it (never overwritten by it). */
   let liveWriting: Promise<unknown> = Promise.resolve();
   try {
@@ -202,7 +207,34 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // A no-change run has nothing to execute: the executor (and the fetch, sandbox and log
     // code it brings) is loaded only when something is to be built.
     const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
-    const execute = executor?.createExecutor({
+    // --nats: the workers build; this process plans, records and reports.
+    if (req.nats !== undefined && toBuild.length > 0) {
+      const { openCluster } = await import('../distributed/cluster.ts');
+      const { createRemoteExecutor } = await import('../distributed/remote-executor.ts');
+      const archs = [...new Set(toBuild.map((n) => (n.arch === 'all' ? hostArch() : n.arch)))];
+      const cluster = await openCluster(req.nats, archs);
+      const remote = await createRemoteExecutor({
+        cluster, runId, artifacts, cacheDir: state.cache, bus, outputs,
+        logDir: join(state.logs, runId),
+        logPathOf: (id) => executor!.logPathOf(join(state.logs, runId), id),
+        mirrors,
+        options: {
+          ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
+          ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
+          sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
+          profiles: [...prepared.profiles],
+          warningsFail: req.failOnWarnings === true,
+        },
+        expectedMs: (id) => learned.get(id),
+      });
+      closeRemote = async () => {
+        await remote.close();
+        await cluster.close();
+      };
+      remoteExecute = remote.execute;
+      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${archs.join(', ')} through ${req.nats} (kiln worker --nats ${req.nats})` });
+    }
+    const execute = remoteExecute ?? executor?.createExecutor({
       runId,
       backend: prepared.envs.backend,
       envFor: (arch) => prepared.envs.envFor(arch),
@@ -345,6 +377,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     return { runId, state: runState, counts, ignored, report, reportDir };
   } finally {
     buildLocks?.close();
+    await closeRemote?.();
     clearInterval(heartbeat);
     clearInterval(liveReport);
     await liveWriting;

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createArtifactStore } from './artifacts.ts';
+import { entryFiles, importEntry } from './artifact-transfer.ts';
+import { KilnError } from '../errors.ts';
+
+const info = { name: 'hello', version: '1.0', release: 1, arch: 'amd64', depends: [], provides: [] };
+const KEY = 'cd'.repeat(32);
+
+test('an entry travels as files and is stored whole elsewhere; a tampered archive, manifest or meta is refused and nothing is stored', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-transfer-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const dest = join(root, 'dest');
+  await mkdir(join(dest, 'usr/bin'), { recursive: true });
+  await writeFile(join(dest, 'usr/bin/hello'), 'echo hello\n');
+  const here = createArtifactStore({ cacheDir: join(root, 'a') });
+  const put = await here.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 });
+  const files = (await entryFiles(here, KEY))!;
+  assert.equal(files.meta.outputHash, put.outputHash);
+  assert.notEqual(files.archivePath, null);
+
+  // Tampered copies, each refused with nothing stored.
+  const there = createArtifactStore({ cacheDir: join(root, 'b') });
+  const badArchive = join(root, 'bad.tar.zst');
+  const bytes = await readFile(files.archivePath!);
+  bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1;
+  await writeFile(badArchive, bytes);
+  const refused = (e: unknown): boolean => e instanceof KilnError && e.code === 'checksum-mismatch' && /nothing was stored/.test(e.message);
+  await assert.rejects(importEntry(there, join(root, 'b'), KEY, { ...files, archivePath: badArchive }, 'worker w1'), refused);
+  await assert.rejects(importEntry(there, join(root, 'b'), KEY, { ...files, manifestText: '[]' }, 'worker w1'), refused);
+  await assert.rejects(importEntry(there, join(root, 'b'), 'ef'.repeat(32), files, 'worker w1'), refused);
+  await assert.rejects(importEntry(there, join(root, 'b'), KEY, { ...files, archivePath: null }, 'worker w1'), refused);
+  assert.equal(await there.get(KEY), undefined);
+
+  // The real files: stored, and staged as the original.
+  const stored = await importEntry(there, join(root, 'b'), KEY, files, 'worker w1');
+  assert.equal(stored.outputHash, put.outputHash);
+  const sysroot = join(root, 'sysroot');
+  await mkdir(sysroot);
+  await there.stageInto(KEY, sysroot);
+  assert.equal(await readFile(join(sysroot, 'usr/bin/hello'), 'utf8'), 'echo hello\n');
+  // Again: the stored one is kept.
+  assert.deepEqual(await importEntry(there, join(root, 'b'), KEY, files, 'worker w2'), stored);
+});

@@ -1,0 +1,70 @@
+// kiln worker --nats URL: build the jobs of `kiln build --nats URL` runs on this machine
+// (src/distributed/worker.ts), until SIGINT or SIGTERM, which give back the jobs it holds.
+
+import { Option, type Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { KilnError } from '../errors.ts';
+import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
+import type { CliContext } from './main.ts';
+import { addStateOptions, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
+
+interface WorkerOpts extends StateOptions {
+  nats?: string;
+  jobs?: number;
+  arch?: string[];
+  sandbox?: SandboxChoice;
+  env?: string;
+  name?: string;
+}
+
+export function registerWorker(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('worker')
+    .description('build the jobs of `kiln build --nats URL` runs on this machine, until stopped (SIGINT/SIGTERM give back the jobs it holds)')
+    .option('--nats <url>', 'the NATS server with JetStream the builds go through (default: $KILN_NATS)')
+    .option('-j, --jobs <n>', 'jobs at once (default: the number of cores)', parseJobs)
+    .option('--arch <list>', 'Debian archs whose jobs it takes, comma-separated (default: this machine\'s)', parseArchList)
+    .addOption(new Option('--sandbox <kind>', 'how jobs are isolated (default: auto, as kiln build)').choices(SANDBOX_CHOICES))
+    .option('--env <name>', 'the env jobs build in (may hold {arch}); the jobs must have been planned for the same env')
+    .option('--name <name>', 'its name in the coordinator\'s logs (default: HOST:PID)');
+  addStateOptions(cmd);
+  cmd.action(async (opts: WorkerOpts) => {
+    const url = opts.nats ?? process.env['KILN_NATS'];
+    if (url === undefined || url.trim() === '') {
+      throw new KilnError('usage', 'kiln worker needs the NATS server: --nats nats://HOST:4222 (or KILN_NATS)', { hint: 'start one with `nats-server -js` (docs/operations.md, "Many machines")' });
+    }
+    const state = layoutFrom(opts);
+    const { hostArch } = await import('../run/host-env.ts');
+    const archs = opts.arch ?? [hostArch()];
+    const { makeStateDir } = await import('../run/state-layout.ts');
+    await makeStateDir(state);
+    const { resolveRunEnvs } = await import('../run/run-envs.ts');
+    const envs = await resolveRunEnvs({ stateDir: state.root, sandbox: opts.sandbox ?? 'auto', envTemplate: opts.env, archs, hostArch: hostArch(), lease: true });
+    const { openCluster } = await import('../distributed/cluster.ts');
+    const cluster = await openCluster(url, archs, { worker: true });
+    const controller = new AbortController();
+    const stop = (sig: NodeJS.Signals): void => {
+      if (controller.signal.aborted) return;
+      ctx.stderr.write(`kiln worker: ${sig}: giving back the jobs it holds, then stopping\n`);
+      controller.abort();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    const jobs = opts.jobs ?? availableParallelism();
+    ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${url}, ${jobs} at once, in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}\n`);
+    try {
+      const { runWorker } = await import('../distributed/worker.ts');
+      const counts = await runWorker({
+        cluster, state, envs, archs, jobs, signal: controller.signal,
+        ...(opts.name === undefined ? {} : { name: opts.name }),
+        say: (line) => ctx.stderr.write(`kiln worker: ${line}\n`),
+      });
+      ctx.stderr.write(`kiln worker: stopped: ${counts.built} built, ${counts.failed} failed\n`);
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await envs.release();
+      await cluster.close();
+    }
+  });
+}

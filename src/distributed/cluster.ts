@@ -1,0 +1,93 @@
+// kiln's NATS JetStream layout, shared by `kiln build --nats` (the coordinator) and
+// `kiln worker` (docs/operations.md, "Many machines"):
+//
+//   stream KILN_JOBS     kiln.jobs.<arch>: jobs to build, a work queue (each taken once);
+//                        consumer kiln-<arch>, shared by the workers of that arch: explicit
+//                        ack, ACK WAIT (a worker that stops answering loses the job to the
+//                        next one; a live one says it is working), MAX_DELIVER deliveries
+//   stream KILN_EVENTS   kiln.events.<run>: a worker took a job (claimed), a job's result
+//   bucket kiln_blobs    content-addressed files (sha256-<hex>): recipe folders, artifacts,
+//                        logs (NATS object store)
+//   kiln.cancel.<run>    core NATS: the coordinator stops a run's jobs
+//
+// Everything is created on first use, so a bare `nats-server -js` is enough.
+
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Objm, type ObjectStore } from '@nats-io/obj';
+import { KilnError } from '../errors.ts';
+
+export const JOBS_STREAM = 'KILN_JOBS';
+export const EVENTS_STREAM = 'KILN_EVENTS';
+export const BLOBS_BUCKET = 'kiln_blobs';
+/** Deliveries of one job before it is given up (the worker died or crashed each time: a poison job). */
+export const MAX_DELIVER = 3;
+/** How long a worker may go without saying it works on a job before the job goes to another (KILN_ACK_WAIT_MS for tests). */
+export const ACK_WAIT_MS = Number(process.env['KILN_ACK_WAIT_MS'] ?? '') > 0 ? Number(process.env['KILN_ACK_WAIT_MS']) : 30_000;
+
+export interface Cluster {
+  readonly url: string;
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly blobs: ObjectStore;
+  close(): Promise<void>;
+}
+
+export function jobsSubject(arch: string): string {
+  return `kiln.jobs.${arch}`;
+}
+export function eventsSubject(runId: string): string {
+  return `kiln.events.${runId}`;
+}
+export function cancelSubject(runId: string): string {
+  return `kiln.cancel.${runId}`;
+}
+export function consumerName(arch: string): string {
+  return `kiln-${arch}`;
+}
+
+/** Connects and makes sure the streams, the consumer of each arch in `archs` and the bucket exist. */
+export async function openCluster(url: string, archs: readonly string[] = [], o: { worker?: boolean } = {}): Promise<Cluster> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: url, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  } catch (e) {
+    throw new KilnError('server-unreachable', `cannot reach NATS at ${url}: ${(e as Error).message}`, {
+      hint: 'check the URL (nats://HOST:4222) and that nats-server runs with JetStream (nats-server -js)',
+      cause: e,
+    });
+  }
+  try {
+    const jsm = await jetstreamManager(nc);
+    await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['kiln.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 10 * 60 * 1_000_000_000 });
+    await ensureStream(jsm, { name: EVENTS_STREAM, subjects: ['kiln.events.>'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: 7 * 24 * 3600 * 1_000_000_000 });
+    for (const arch of archs) await ensureConsumer(jsm, arch, o.worker === true);
+    const blobs = await new Objm(nc).create(BLOBS_BUCKET, { storage: StorageType.File });
+    return { url, nc, js: jetstream(nc), jsm, blobs, close: () => nc.drain().catch(() => nc.close()) };
+  } catch (e) {
+    await nc.close();
+    if (e instanceof KilnError) throw e;
+    throw new KilnError('server-unreachable', `NATS at ${url} answered, but not as kiln needs: ${(e as Error).message}`, {
+      hint: 'run nats-server with JetStream enabled (nats-server -js, or jetstream {} in its configuration)',
+      cause: e,
+    });
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {
+  const have = await jsm.streams.info(config.name!).catch(() => undefined);
+  if (have === undefined) await jsm.streams.add(config);
+}
+
+/**
+ * The consumer the workers of `arch` share (one job at a time per fetch, acked explicitly).
+ * A worker sets its ack wait (KILN_ACK_WAIT_MS); a coordinator only makes it when missing.
+ */
+export async function ensureConsumer(jsm: JetStreamManager, arch: string, worker = false): Promise<void> {
+  const name = consumerName(arch);
+  const have = await jsm.consumers.info(JOBS_STREAM, name).catch(() => undefined);
+  const config = { durable_name: name, ack_policy: AckPolicy.Explicit, ack_wait: ACK_WAIT_MS * 1_000_000, max_deliver: MAX_DELIVER, filter_subject: jobsSubject(arch) };
+  if (have === undefined) await jsm.consumers.add(JOBS_STREAM, config);
+  else if (worker && have.config.ack_wait !== config.ack_wait) await jsm.consumers.update(JOBS_STREAM, name, { ack_wait: config.ack_wait, max_deliver: MAX_DELIVER });
+}

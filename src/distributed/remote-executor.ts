@@ -1,0 +1,266 @@
+// `kiln build --nats URL`: the run's jobs are built by `kiln worker`s (worker.ts) instead
+// of this process, behind the same execute(job, {signal}) the scheduler calls for a local
+// build. Planning, the records, the report and the package index stay here.
+//
+// Per job: the key and early cutoff as a local build does; the package's folder and the
+// artifacts it stages go to the object store (each once); the job goes on kiln.jobs.<arch>
+// (its message id makes a second publish of it a no-op); then the run's events say which
+// worker took it (job-started; a later attempt when a worker died) and its result: the
+// first result of a job counts (a worker that comes back late is ignored), its artifact is
+// checked against its meta and stored here, its log appended to the job's log here. A job
+// no worker finishes in MAX_DELIVER deliveries fails (a poison job); a cancelled run tells
+// the workers and takes back the jobs nobody took yet.
+
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DeliverPolicy } from '@nats-io/jetstream';
+import type { Subscription } from '@nats-io/transport-node';
+import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
+import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
+import type { EventBus } from '../events/events.ts';
+import type { StagedOutput } from '../execute/execute-job.ts';
+import { hostArch } from '../run/host-env.ts';
+import type { Execute, Job, JobOutcome } from '../plan/job.ts';
+import { fullKeyOf } from '../plan/keys.ts';
+import { recipeHashOf } from '../plan/spec.ts';
+import { getFile, putFile } from './blobs.ts';
+import { cancelSubject, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
+import { EventMessage, parseMessage, type JobMessage, type WireArtifact } from './wire.ts';
+
+export interface RemoteExecutorOptions {
+  readonly cluster: Cluster;
+  readonly runId: string;
+  readonly artifacts: ArtifactStore;
+  readonly cacheDir: string;
+  readonly bus: EventBus;
+  readonly outputs: Map<string, StagedOutput>;
+  readonly logDir: string;
+  readonly logPathOf: (jobId: string) => string;
+  readonly mirrors: Readonly<Record<string, string>>;
+  readonly options: JobMessage['options'];
+  readonly expectedMs: (jobId: string) => number | undefined;
+}
+
+type Result = Extract<EventMessage, { type: 'result' }>;
+
+interface Waiter {
+  readonly onClaimed: (e: Extract<EventMessage, { type: 'claimed' }>) => void;
+  readonly onResult: (e: Result) => void;
+  readonly onGivenUp: () => void;
+}
+
+export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ execute: Execute; close(): Promise<void> }> {
+  const waiters = new Map<string, Waiter>();
+  /** Stream sequence of each published job: the advisory of a given-up job names it. */
+  const jobOfSeq = new Map<number, string>();
+  const trees = new Map<string, Promise<string>>();
+  const uploaded = new Map<string, Promise<WireArtifact>>();
+  // The run's events, from the start of the stream (none are missed between publish and listen).
+  const consumer = await o.cluster.js.consumers.get(EVENTS_STREAM, { filter_subjects: eventsSubject(o.runId), deliver_policy: DeliverPolicy.All });
+  const messages = await consumer.consume();
+  const listening = (async () => {
+    for await (const m of messages) {
+      const parsed = parseMessage(EventMessage, m.string());
+      if (!parsed.ok) continue;
+      const e = parsed.value;
+      const w = waiters.get(e.jobId);
+      if (w === undefined) continue;
+      if (e.type === 'claimed') w.onClaimed(e);
+      else w.onResult(e);
+    }
+  })();
+  const advisories: Subscription = o.cluster.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.*`, {
+    callback: (_err, m) => {
+      const seq = (m.json() as { stream_seq?: number }).stream_seq;
+      const jobId = seq === undefined ? undefined : jobOfSeq.get(seq);
+      if (jobId !== undefined) waiters.get(jobId)?.onGivenUp();
+    },
+  });
+
+  const execute: Execute = async (job, { signal }) => {
+    const startedAt = Date.now();
+    const log = o.logPathOf(job.id);
+    await mkdir(o.logDir, { recursive: true });
+    const depOutputs: Record<string, string> = {};
+    for (const id of job.stage) depOutputs[id] = o.outputs.get(id)!.outputHash;
+    const key = fullKeyOf(job.ownKey, depOutputs);
+    const finished = (outcome: JobOutcome): JobOutcome => {
+      o.bus.emit({
+        type: 'job-finished', runId: o.runId, jobId: job.id, name: job.spec.name, version: job.spec.version, arch: job.arch, state: outcome.state, key,
+        ...(outcome.outputHash === undefined ? {} : { outputHash: outcome.outputHash }),
+        ...(outcome.artifact === undefined ? {} : { artifact: outcome.artifact }),
+        ...(outcome.failure === undefined ? {} : { failure: outcome.failure }),
+        ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
+        ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
+        ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
+        ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
+        ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
+        ...(outcome.log === undefined ? {} : { log: outcome.log }),
+        inputs: { recipeHash: recipeHashOf(job.spec, job.arch), sourcesHash: job.spec.sourcesHash, envId: job.envId, depOutputs },
+        startedAt: outcome.startedAt,
+        at: outcome.endedAt,
+      });
+      if (outcome.outputHash !== undefined) o.outputs.set(job.id, { key, outputHash: outcome.outputHash });
+      return outcome;
+    };
+    // Early cutoff, as a local build has it.
+    if (job.why.kind !== 'forced') {
+      const stored = await o.artifacts.get(key);
+      if (stored !== undefined) return finished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
+    }
+    const note = (text: string): Promise<void> => appendFile(log, `[kiln ${new Date().toISOString()}] ${text}\n`);
+    await writeFile(log, '');
+    if (job.spec.debian !== undefined) {
+      return finished({ state: 'failed', key, failure: { reason: 'internal', message: 'Debian source packages are not built by workers yet: build them without --nats' }, log, startedAt, endedAt: Date.now() });
+    }
+    let message: JobMessage;
+    try {
+      const deps = [];
+      for (const id of job.stage) {
+        const out = o.outputs.get(id)!;
+        deps.push({ id, key: out.key, outputHash: out.outputHash, artifact: await upload(out.key) });
+      }
+      message = { v: 1, runId: o.runId, jobId: job.id, job: { ...job, spec: { ...job.spec } } as Job, key, tree: await treeBlob(job.spec.dir), mirrors: { ...o.mirrors }, deps, options: o.options };
+    } catch (e) {
+      return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot hand the job to the workers: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
+    }
+    const arch = job.arch === 'all' ? hostArch() : job.arch;
+    await note(`queued for the workers of ${arch} (${o.cluster.url})`);
+    return new Promise<JobOutcome>((resolve) => {
+      let claimedBy: string | undefined;
+      let seq: number | undefined;
+      let done = false;
+      const settle = (outcome: JobOutcome): void => {
+        if (done) return;
+        done = true;
+        waiters.delete(job.id);
+        signal.removeEventListener('abort', onAbort);
+        resolve(finished(outcome));
+      };
+      const onAbort = (): void => {
+        void (async () => {
+          o.cluster.nc.publish(cancelSubject(o.runId), job.id);
+          // Not taken yet: out of the queue, so no worker starts it later.
+          if (claimedBy === undefined && seq !== undefined) await o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
+          await note('cancelled: the run was stopped');
+          // A worker that took it says when it has stopped it; not waited for long.
+          setTimeout(() => settle({ state: 'cancelled', key, failure: { reason: 'cancelled', message: 'killed: the run was cancelled' }, log, startedAt, endedAt: Date.now() }), claimedBy === undefined ? 0 : 5_000);
+        })();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      waiters.set(job.id, {
+        onClaimed: (e) => {
+          if (done) return;
+          if (claimedBy === undefined) {
+            o.bus.emit({ type: 'job-started', runId: o.runId, jobId: job.id, name: job.spec.name, version: job.spec.version, arch: job.arch, why: job.why, attempt: job.attempt, log, at: e.at, expectedMs: o.expectedMs(job.id) });
+          }
+          void note(e.attempt === 1 ? `taken by worker ${e.worker}` : `attempt ${e.attempt}: taken by worker ${e.worker} (${claimedBy ?? 'the previous worker'} stopped answering, or gave it back)`);
+          claimedBy = e.worker;
+        },
+        onResult: (e) => {
+          if (done) return;
+          done = true; // the first result counts; a late one from a worker thought dead is ignored
+          void accept(e).then(
+            (outcome) => {
+              done = false;
+              settle(outcome);
+            },
+            (err: unknown) => {
+              done = false;
+              settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${e.worker} was refused: ${(err as Error).message}` }, log, startedAt, endedAt: Date.now() });
+            },
+          );
+        },
+        onGivenUp: () => {
+          // Out of the work queue: JetStream keeps a message no worker acked.
+          if (seq !== undefined) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
+          void note(`given up after ${MAX_DELIVER} deliveries: every worker that took it died or stopped answering`).then(() =>
+            settle({ state: 'failed', key, failure: { reason: 'internal', message: `no worker finished it in ${MAX_DELIVER} deliveries (each died or stopped answering while building it): see the workers' output` }, log, startedAt, endedAt: Date.now() }));
+        },
+      });
+      void o.cluster.js.publish(jobsSubject(arch), JSON.stringify(message), { msgID: `${o.runId}/${job.id}/${job.attempt}` }).then(
+        (ack) => {
+          seq = ack.seq;
+          jobOfSeq.set(ack.seq, job.id);
+        },
+        (e: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `cannot queue the job on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() }),
+      );
+    });
+
+    /** A result as this run's outcome: its artifact checked and stored here, its log appended here. */
+    async function accept(e: Result): Promise<JobOutcome> {
+      const tmp = await mkdtemp(join(tmpdir(), 'kiln-result-'));
+      try {
+        if (e.log !== null) {
+          await getFile(o.cluster.blobs, e.log, join(tmp, 'log'));
+          await appendFile(log, await readFile(join(tmp, 'log')));
+        }
+        await note(`result from worker ${e.worker} (attempt ${e.attempt}): ${e.outcome.state}`);
+        const base = { ...e.outcome, log, startedAt, endedAt: Date.now() };
+        if (e.artifact === null) return base;
+        const manifest = e.artifact.manifest === null ? null : join(tmp, 'manifest.json');
+        const archive = e.artifact.archive === null ? null : join(tmp, 'archive');
+        if (manifest !== null) await getFile(o.cluster.blobs, e.artifact.manifest!, manifest);
+        if (archive !== null) await getFile(o.cluster.blobs, e.artifact.archive!, archive);
+        const meta = await importEntry(o.artifacts, o.cacheDir, e.outcome.key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`);
+        return { ...base, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, e.outcome.key, meta.archive) };
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
+  };
+
+  /** The blobs of a stored artifact (uploaded once per run). */
+  function upload(key: string): Promise<WireArtifact> {
+    let p = uploaded.get(key);
+    if (p === undefined) {
+      p = (async () => {
+        const files = await entryFiles(o.artifacts, key);
+        if (files === undefined) throw new Error(`the artifact ${key.slice(0, 16)} is not in this cache`);
+        return {
+          metaText: files.metaText,
+          manifest: files.manifestText === null ? null : await putFile(o.cluster.blobs, join(o.artifacts.dir(key), 'manifest.json')),
+          archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
+        };
+      })();
+      uploaded.set(key, p);
+    }
+    return p;
+  }
+
+  /** A package folder as a tar blob: sorted, fixed times and owners, so the same folder is the same blob. */
+  function treeBlob(dir: string): Promise<string> {
+    let p = trees.get(dir);
+    if (p === undefined) {
+      p = (async () => {
+        const tmp = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
+        try {
+          const tar = join(tmp, 'tree.tar');
+          await new Promise<void>((ok, fail) => {
+            const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', '.'], { stdio: ['ignore', 'ignore', 'pipe'] });
+            let err = '';
+            child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+            child.on('error', fail);
+            child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`tar of ${dir} exited ${code}: ${err.trim()}`))));
+          });
+          return await putFile(o.cluster.blobs, tar);
+        } finally {
+          await rm(tmp, { recursive: true, force: true });
+        }
+      })();
+      trees.set(dir, p);
+    }
+    return p;
+  }
+
+  return {
+    execute,
+    async close() {
+      advisories.unsubscribe();
+      await messages.close().catch(() => undefined);
+      await listening.catch(() => undefined);
+    },
+  };
+}

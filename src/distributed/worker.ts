@@ -1,0 +1,205 @@
+// `kiln worker --nats URL`: builds the jobs `kiln build --nats URL` puts on the cluster
+// (cluster.ts), with this machine's sandbox, envs and caches, up to --jobs at once.
+//
+// Per job: say it is taken (claimed, with its delivery count as the attempt); keep saying
+// it works on it (so the job is not handed to another worker while it builds); unpack the
+// package's folder; import the artifacts it stages (checked against their metas); run it
+// with the same executor as a local build; put the artifact and the log in the object
+// store; publish the result; ack. A worker that dies loses the job to the next worker
+// after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
+
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import type { JsMsg } from '@nats-io/jetstream';
+import { createArtifactStore } from '../cache/artifacts.ts';
+import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
+import { createDownloads } from '../cache/downloads.ts';
+import { unpackArchive } from '../cache/archive.ts';
+import { EventBus } from '../events/events.ts';
+import { fullKeyOf } from '../plan/keys.ts';
+import type { RunEnvs } from '../run/run-envs.ts';
+import type { StateLayout } from '../run/state-layout.ts';
+import { checkBundleMembers, DEFAULT_BUNDLE_LIMITS, listBundle, sanitizeTree } from '../server/bundles.ts';
+import { getFile, putFile } from './blobs.ts';
+import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, type Cluster } from './cluster.ts';
+import { parseMessage, JobMessage, type EventMessage, type WireArtifact, type WireOutcome } from './wire.ts';
+
+export interface WorkerOptions {
+  readonly cluster: Cluster;
+  readonly state: StateLayout;
+  readonly envs: RunEnvs;
+  /** Debian archs whose jobs this worker takes. */
+  readonly archs: readonly string[];
+  /** Jobs at once. */
+  readonly jobs: number;
+  /** Its name in results and logs (default host:pid). */
+  readonly name?: string;
+  readonly say: (line: string) => void;
+  readonly signal: AbortSignal;
+}
+
+/** Takes and builds jobs until `signal` aborts; then gives back what it holds. */
+export async function runWorker(o: WorkerOptions): Promise<{ built: number; failed: number }> {
+  const name = o.name ?? `${hostname()}:${process.pid}`;
+  const artifacts = createArtifactStore({ cacheDir: o.state.cache });
+  const counts = { built: 0, failed: 0 };
+  const running = new Set<Promise<void>>();
+  // Cancels from coordinators, by run and job ('*': every job of the run).
+  const controllers = new Map<string, AbortController>();
+  const cancels = o.cluster.nc.subscribe(cancelSubject('*'), {
+    callback: (_e, m) => {
+      const runId = m.subject.slice(cancelSubject('').length);
+      const jobId = m.string();
+      for (const [id, c] of controllers) if (id === `${runId} ${jobId}` || (jobId === '*' && id.startsWith(`${runId} `))) c.abort(new Error('cancelled by the coordinator'));
+    },
+  });
+  const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch))));
+  let turn = 0;
+  try {
+    while (!o.signal.aborted) {
+      if (running.size >= o.jobs) {
+        await Promise.race([...running, abortPromise(o.signal)]);
+        continue;
+      }
+      // Round robin over the archs; a short wait each, so a stop is seen quickly.
+      const consumer = consumers[turn++ % consumers.length]!;
+      const msg = await consumer.next({ expires: 1_000 }).catch(() => null);
+      if (msg === null) continue;
+      // handle() says what goes wrong and gives the job back; it never throws.
+      const p = handle(msg).catch((e: unknown) => o.say(`internal error: ${(e as Error).stack ?? String(e)}`)).finally(() => running.delete(p));
+      running.add(p);
+    }
+  } finally {
+    for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
+    await Promise.allSettled(running);
+    cancels.unsubscribe();
+  }
+  return counts;
+
+  async function handle(msg: JsMsg): Promise<void> {
+    const parsed = parseMessage(JobMessage, msg.string());
+    if (!parsed.ok) {
+      o.say(`refused a message on ${msg.subject}: ${parsed.why}`);
+      msg.term(parsed.why);
+      return;
+    }
+    const m = parsed.value;
+    const attempt = msg.info.deliveryCount;
+    const controller = new AbortController();
+    const id = `${m.runId} ${m.jobId}`;
+    controllers.set(id, controller);
+    const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ACK_WAIT_MS / 3)));
+    let work: string | undefined;
+    try {
+      await mkdir(o.state.work, { recursive: true });
+      work = await mkdtemp(join(o.state.work, 'worker-'));
+      await publish(m.runId, { type: 'claimed', jobId: m.jobId, attempt, worker: name, at: Date.now() });
+      o.say(`${m.runId} ${m.jobId}: taken (attempt ${attempt})`);
+      const result = await build(m, work!, controller.signal);
+      if (result.outcome.state === 'cancelled' && o.signal.aborted && !controller.signal.reason?.message?.includes('coordinator')) {
+        // Stopping: the job goes back at once, to this worker's next start or another worker.
+        msg.nak();
+        o.say(`${m.runId} ${m.jobId}: given back (the worker is stopping)`);
+        return;
+      }
+      await publish(m.runId, { type: 'result', jobId: m.jobId, attempt, worker: name, ...result });
+      msg.ack();
+      if (result.outcome.state === 'built' || result.outcome.state === 'up-to-date') counts.built++;
+      else counts.failed++;
+      o.say(`${m.runId} ${m.jobId}: ${result.outcome.state}${result.outcome.failure === undefined ? '' : `: ${result.outcome.failure.message}`}`);
+    } catch (e) {
+      // kiln's own side broke (the object store, the disk): another attempt may fare better.
+      o.say(`${m.runId} ${m.jobId}: ${e instanceof Error ? e.message : String(e)}: given back`);
+      if (process.env['KILN_DEBUG'] !== undefined) o.say(e instanceof Error ? (e.stack ?? '') : String(e));
+      msg.nak(5_000);
+    } finally {
+      clearInterval(heartbeat);
+      controllers.delete(id);
+      if (work !== undefined) await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  async function build(m: JobMessage, work: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null }> {
+    const fail = (message: string): { outcome: WireOutcome; artifact: null; log: null } => ({
+      outcome: { state: 'failed', key: m.key, failure: { reason: 'internal', message: `worker ${name}: ${message}` }, startedAt: Date.now(), endedAt: Date.now() },
+      artifact: null,
+      log: null,
+    });
+    const job = m.job;
+    if (job.spec.debian !== undefined) return fail('Debian source packages are not built by workers yet');
+    const envId = o.envs.envIdFor(job.arch);
+    if (envId !== job.envId) return fail(`it builds in ${envId}, but the job was planned for ${job.envId}: run workers whose env (or host release) is the coordinator's`);
+    // The package's folder, checked as an upload is.
+    const tar = join(work, 'tree.tar');
+    await getFile(o.cluster.blobs, m.tree, tar);
+    const label = `the folder of ${job.spec.name}`;
+    checkBundleMembers(await listBundle(tar, label, DEFAULT_BUNDLE_LIMITS.maxExtractedBytes), label, DEFAULT_BUNDLE_LIMITS);
+    const dir = join(work, 'tree', basename(job.spec.dir));
+    await mkdir(dir, { recursive: true });
+    await unpackArchive(tar, dir, { signal });
+    await sanitizeTree(dir);
+    // The artifacts it stages, each checked against its meta before it is stored.
+    const outputs = new Map<string, { key: string; outputHash: string }>();
+    for (const d of m.deps) {
+      outputs.set(d.id, { key: d.key, outputHash: d.outputHash });
+      if ((await artifacts.get(d.key)) !== undefined) continue;
+      const manifest = d.artifact.manifest === null ? null : join(work, `${d.key}.manifest.json`);
+      const archive = d.artifact.archive === null ? null : join(work, `${d.key}.archive`);
+      if (manifest !== null) await getFile(o.cluster.blobs, d.artifact.manifest!, manifest);
+      if (archive !== null) await getFile(o.cluster.blobs, d.artifact.archive!, archive);
+      const { readFile } = await import('node:fs/promises');
+      await importEntry(artifacts, o.state.cache, d.key, { metaText: d.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `the coordinator of ${m.runId}`);
+    }
+    const depOutputs = Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? '']));
+    const key = fullKeyOf(job.ownKey, depOutputs);
+    if (key !== m.key) return fail(`its key for the job (${key.slice(0, 16)}) is not the coordinator's (${m.key.slice(0, 16)}): the two run different kiln versions?`);
+    const spec = { ...job.spec, dir, file: join(dir, basename(job.spec.file)) };
+    const { createExecutor, logPathOf } = await import('../execute/execute-job.ts');
+    const logDir = join(o.state.logs, 'worker', m.runId);
+    const execute = createExecutor({
+      runId: m.runId,
+      backend: o.envs.backend,
+      envFor: (arch) => o.envs.envFor(arch),
+      downloadsDir: join(o.state.cache, 'downloads'),
+      downloads: createDownloads({ cacheDir: o.state.cache, mirrors: m.mirrors }),
+      artifacts,
+      bus: new EventBus(),
+      outputs,
+      workRoot: o.state.work,
+      logDir,
+      keepFailed: false,
+      ...(m.options.logLimit === undefined ? {} : { logLimit: m.options.logLimit }),
+      ...(m.options.maxTimeoutMs === undefined ? {} : { maxTimeoutMs: m.options.maxTimeoutMs }),
+      sourceDateEpoch: m.options.sourceDateEpoch,
+      profiles: m.options.profiles,
+      expectedMs: () => undefined,
+      ...(m.options.warningsFail ? { warningsFail: true } : {}),
+    });
+    // A forced job is built again here too; any other finds a stored artifact first.
+    const outcome = await execute({ ...job, spec, runId: m.runId }, { signal });
+    const logFile = logPathOf(logDir, job.id);
+    const log = await putFile(o.cluster.blobs, logFile).catch(() => null);
+    const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
+    if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log };
+    const files = await entryFiles(artifacts, outcome.key);
+    if (files === undefined) return fail(`its artifact ${outcome.key.slice(0, 16)} is gone from its cache (cache gc?)`);
+    const artifact = {
+      metaText: files.metaText,
+      manifest: files.manifestText === null ? null : await putFile(o.cluster.blobs, join(artifacts.dir(outcome.key), 'manifest.json')),
+      archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
+    };
+    return { outcome: wire, artifact, log };
+  }
+
+  async function publish(runId: string, e: EventMessage): Promise<void> {
+    await o.cluster.js.publish(eventsSubject(runId), JSON.stringify(e));
+  }
+}
+
+function abortPromise(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

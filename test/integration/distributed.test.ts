@@ -1,0 +1,187 @@
+// kiln build --nats and kiln worker, for real: a nats-server with JetStream on a free port
+// (started per test, 0.1 s), real worker processes, a real tree; the reliability cases of
+// the distributed mode (../shared/research): a worker SIGKILLed mid-job loses the job to
+// another after the ack wait, both attempts on record in the job's log (case 3); a build
+// longer than the ack wait is delivered once, its worker saying it works (case 4); a job
+// whose every worker dies is given up after MAX_DELIVER deliveries and fails, the rest of
+// the run going on (case 8); the artifacts a worker sends are checked before they are
+// stored (case 24, through importEntry's tests); Ctrl-C of the coordinator stops the
+// worker's build.
+
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpDir } from '../helpers/tmp.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
+import { explain, pkgOf, readReport, runKiln, spawnKiln, statesOf } from '../helpers/run-kiln.ts';
+
+const noNats = spawnSync('nats-server', ['--version']).status === 0 ? false : 'nats-server is not installed (scripts/setup.sh installs it)';
+/** The ack wait of the tests' workers: short, so that a dead worker's job moves on quickly. */
+const ACK_WAIT_MS = 2_000;
+
+async function natsServer(t: TestContext, dir: string): Promise<string> {
+  const child = spawn('nats-server', ['-js', '-sd', join(dir, 'nats'), '-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const seen = (d: Buffer): void => {
+      out += d.toString();
+      const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m !== null) resolve(`nats://127.0.0.1:${m[1]}`);
+    };
+    child.stdout!.on('data', seen);
+    child.stderr!.on('data', seen);
+    child.on('exit', (code) => reject(new Error(`nats-server exited ${code}: ${out}`)));
+  });
+}
+
+interface Worker {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+function startWorker(t: TestContext, url: string, state: string, name: string): Worker {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, '--sandbox', 'host', '--jobs', '1', '--name', name], {
+    env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.after(() => child.kill('SIGKILL'));
+  return { child, output: () => out, exited };
+}
+
+async function until<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function writeTree(tree: string, recipes: Readonly<Record<string, string>>): Promise<string> {
+  for (const [name, text] of Object.entries(recipes)) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), text);
+  }
+  return tree;
+}
+
+test('kiln build --nats: workers build the tree, the artifacts come back checked, the run is recorded and reported here; a second run is up to date', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    base: recipeText({ name: 'base', script: 'mkdir -p "$DESTDIR/usr/include"\necho "#define BASE 42" > "$DESTDIR/usr/include/base.h"' }),
+    app: recipeText({ name: 'app', deps: ['base'], script: 'grep -q "BASE 42" "$SYSROOT/usr/include/base.h"\nmkdir -p "$DESTDIR/usr/bin"\necho "echo app" > "$DESTDIR/usr/bin/app"\nchmod 755 "$DESTDIR/usr/bin/app"' }),
+    empty: recipeText({ name: 'empty', script: 'echo nothing to install' }),
+  });
+  await mkdir(join(tree, 'base', 'patches'));
+  await writeFile(join(tree, 'base', 'patches', 'a.patch'), 'a file of the package folder travels with it\n');
+  startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  startWorker(t, url, join(dir.path, 'w2'), 'w2');
+  const state = join(dir.path, 'coordinator');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 90_000 });
+  assert.equal(r.code, 0, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { app: 'built', base: 'built', empty: 'built' });
+  // The artifact is in this state dir's cache, and holds what the worker built.
+  const app = pkgOf(report, 'app');
+  const listing = spawnSync('tar', ['--zstd', '-tf', app.artifact!], { encoding: 'utf8' });
+  assert.match(listing.stdout, /usr\/bin\/app/);
+  // The job's log here: who took it, then the worker's own log.
+  const log = await readFile(app.log!, 'utf8');
+  assert.match(log, /queued for the workers of \S+ \(nats:/);
+  assert.match(log, /taken by worker w[12]/);
+  assert.match(log, /stage base@/);
+  assert.match(log, /result from worker w[12] \(attempt 1\): built/);
+  // Up to date the second time, without the workers.
+  const again = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 60_000 });
+  assert.equal(again.code, 0, explain(again));
+  assert.equal(again.summary?.counts['up-to-date'], 3, explain(again));
+});
+
+test('a worker SIGKILLed mid-job loses it to another after the ack wait; a build longer than the ack wait is delivered once', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const gate = join(dir.path, 'gate');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    // Waits for the test's gate: long enough to kill its first worker in the middle.
+    slow: recipeText({ name: 'slow', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/slow"; echo done > "$DESTDIR/usr/share/slow/done"` }),
+    // Three ack waits long: its worker says it works on it, so nobody else takes it.
+    long: recipeText({ name: 'long', script: `sleep ${(3 * ACK_WAIT_MS) / 1000}; mkdir -p "$DESTDIR/usr/share/long"; echo done > "$DESTDIR/usr/share/long/done"` }),
+  });
+  const first = startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const state = join(dir.path, 'coordinator');
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000 });
+  // w1 takes one of the two (one job at a time); if it is `long`, it builds it, then takes `slow`.
+  await until('w1 to take slow', () => (/slow@\S+: taken/.test(first.output()) ? true : undefined), 60_000);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const second = startWorker(t, url, join(dir.path, 'w2'), 'w2');
+  await until('w2 to take slow', () => (/slow@\S+: taken \(attempt 2\)/.test(second.output()) ? true : undefined), 60_000);
+  await writeFile(gate, 'go');
+  const r = await build.done;
+  assert.equal(r.code, 0, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { long: 'built', slow: 'built' });
+  const slowLog = await readFile(pkgOf(report, 'slow').log!, 'utf8');
+  assert.match(slowLog, /taken by worker w1\n(.*\n)*.*attempt 2: taken by worker w2 \(w1 stopped answering, or gave it back\)/);
+  assert.match(slowLog, /result from worker w2 \(attempt 2\): built/);
+  const longLog = await readFile(pkgOf(report, 'long').log!, 'utf8');
+  assert.doesNotMatch(longLog, /attempt 2/, 'a long build whose worker lives is delivered once');
+});
+
+test('a job whose every worker dies is given up after its deliveries and fails, and is not handed to the next worker', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    // Its workers are killed by the test as soon as they take it.
+    poison: recipeText({ name: 'poison', script: 'echo "taking my worker down"; sleep 600' }),
+  });
+  const state = join(dir.path, 'coordinator');
+  // The coordinator makes the consumer when no worker has yet: with the tests' ack wait.
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  // Each worker dies as soon as it takes the job, three times.
+  for (let i = 1; i <= 3; i++) {
+    const w = startWorker(t, url, join(dir.path, `w${i}`), `w${i}`);
+    await until(`w${i} to take the job`, () => (/poison@\S+: taken/.test(w.output()) ? true : undefined), 60_000);
+    w.child.kill('SIGKILL');
+    await w.exited;
+  }
+  // A live worker asking for work makes the server try a 4th delivery, which it refuses
+  // (JetStream then says so to the coordinator): the job is not handed to it.
+  const alive = startWorker(t, url, join(dir.path, 'w4'), 'w4');
+  const r = await build.done;
+  assert.doesNotMatch(alive.output(), /poison@\S+: taken/);
+  assert.equal(r.code, 1, explain(r));
+  const poison = pkgOf(await readReport(r), 'poison');
+  assert.equal(poison.state, 'failed');
+  assert.match(poison.cause ?? '', /no worker finished it in 3 deliveries/);
+  assert.match(await readFile(poison.log!, 'utf8'), /attempt 3: taken by worker w3[\s\S]*given up after 3 deliveries/);
+});
+
+test('Ctrl-C of the coordinator stops the build on its worker: exit 130, the job cancelled there too, no process left', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const mark = `kiln-nats-cancel-${process.pid}`;
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    stuck: recipeText({ name: 'stuck', script: `exec -a ${mark} sleep 600` }),
+  });
+  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const state = join(dir.path, 'coordinator');
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000 });
+  await until('the worker to start it', () => (spawnSync('pgrep', ['-f', mark]).status === 0 ? true : undefined), 60_000);
+  build.child.kill('SIGINT');
+  const r = await build.done;
+  assert.equal(r.code, 130, explain(r));
+  assert.equal(pkgOf(await readReport(r), 'stuck').state, 'cancelled');
+  await until('the worker to say it', () => (/stuck@\S+: cancelled/.test(w.output()) ? true : undefined), 30_000);
+  assert.equal(spawnSync('pgrep', ['-f', mark]).status, 1, 'no build process left on the worker');
+});
