@@ -103,6 +103,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
   create.action(async (name: string, opts: StateOptions & { suite: string; arch: string; mirror?: string; include?: string[]; variant: string }) => {
     if (!VARIANTS.includes(opts.variant as Variant)) throw new KilnError('usage', `--variant: "${opts.variant}" is not one of ${VARIANTS.join(', ')}`);
     checkNewEnvName(name, opts.arch);
+    refuseWithoutRoot('create');
     const store = createEnvStore({ stateDir: layoutFrom(opts).root });
     const started = performance.now();
     // Said once the store has checked everything (name, suite, arch, a free name) and
@@ -133,6 +134,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
   addStateOptions(imp);
   imp.action(async (name: string, file: string, opts: StateOptions & { suite?: string; arch?: string }) => {
     checkNewEnvName(name, opts.arch);
+    refuseWithoutRoot('import');
     await checkRootTarball(file);
     const store = createEnvStore({ stateDir: layoutFrom(opts).root });
     const started = performance.now();
@@ -197,4 +199,16 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     out(`kiln: destroyed env ${name}\n`);
   });
   registerEnvShell(env, ctx);
+}
+
+/**
+ * Making an env takes root: mmdebstrap runs in a private mount and PID namespace, and the
+ * root's files keep their owners (root, _apt, man…), which a user without root cannot give.
+ * Said up front, with the way that works, instead of unshare's "Operation not permitted".
+ */
+export function refuseWithoutRoot(verb: 'create' | 'import', uid = process.getuid?.()): void {
+  if (uid === undefined || uid === 0) return;
+  throw new KilnError('usage', `kiln env ${verb} needs root: the env's files keep their owners (root, _apt, man…), which a user without root cannot give`, {
+    hint: 'have root make the env once in a shared folder (KILN_ENVS=/srv/kiln-envs kiln env create …, readable by all): the rootless sandbox builds kiln recipes in envs root made',
+  });
 }
