@@ -45,6 +45,9 @@ export interface RemoteExecutorOptions {
 
 type Result = Extract<EventMessage, { type: 'result' }>;
 
+/** When a job nobody took is said (KILN_UNCLAIMED_NOTE_MS for tests). */
+const UNCLAIMED_NOTE_MS = Number(process.env['KILN_UNCLAIMED_NOTE_MS'] ?? '') > 0 ? Number(process.env['KILN_UNCLAIMED_NOTE_MS']) : 30_000;
+
 interface Waiter {
   readonly onClaimed: (e: Extract<EventMessage, { type: 'claimed' }>) => void;
   readonly onResult: (e: Result) => void;
@@ -132,9 +135,17 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       let claimedBy: string | undefined;
       let seq: number | undefined;
       let done = false;
+      // Nobody took it for a while: said once, with what to start (a run otherwise just waits).
+      const unclaimed = setTimeout(() => {
+        if (claimedBy === undefined && !done) {
+          o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}); the run waits for it` });
+        }
+      }, UNCLAIMED_NOTE_MS);
+      unclaimed.unref();
       const settle = (outcome: JobOutcome): void => {
         if (done) return;
         done = true;
+        clearTimeout(unclaimed);
         waiters.delete(job.id);
         signal.removeEventListener('abort', onAbort);
         resolve(finished(outcome));

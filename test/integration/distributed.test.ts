@@ -147,7 +147,9 @@ test('a job whose every worker dies is given up after its deliveries and fails, 
   });
   const state = join(dir.path, 'coordinator');
   // The coordinator makes the consumer when no worker has yet: with the tests' ack wait.
-  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
+  // No worker yet: the run says so, and what to start.
+  await build.waitForEvent((e) => e.type === 'note' && /poison@\S+: no worker has taken it in 0\.5 s: start one for \S+ \(kiln worker --nats nats:/.test(e.text), 30_000);
   // Each worker dies as soon as it takes the job, three times.
   for (let i = 1; i <= 3; i++) {
     const w = startWorker(t, url, join(dir.path, `w${i}`), `w${i}`);
