@@ -33,6 +33,11 @@ test('an entry travels as files and is stored whole elsewhere; a tampered archiv
   await assert.rejects(importEntry(there, join(root, 'b'), KEY, { ...files, manifestText: '[]' }, 'worker w1'), refused);
   await assert.rejects(importEntry(there, join(root, 'b'), 'ef'.repeat(32), files, 'worker w1'), refused);
   await assert.rejects(importEntry(there, join(root, 'b'), KEY, { ...files, archivePath: null }, 'worker w1'), refused);
+  // An archive name that is a path: never written there.
+  const escape = join(root, 'OUTSIDE');
+  const evilMeta = JSON.stringify({ ...JSON.parse(files.metaText), archive: `../../../../../../../..${escape}` });
+  await assert.rejects(importEntry(there, join(root, 'b'), KEY, { ...files, metaText: evilMeta }, 'worker w1'), refused);
+  await assert.rejects(import('node:fs/promises').then((f) => f.stat(escape)), { code: 'ENOENT' });
   assert.equal(await there.get(KEY), undefined);
 
   // The real files: stored, and staged as the original.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
 import { manifestHash, type ManifestEntry } from './archive.ts';
-import type { ArtifactMeta, ArtifactStore } from './artifacts.ts';
+import { ARCHIVE, KEY_RE, type ArtifactMeta, type ArtifactStore } from './artifacts.ts';
 
 export interface EntryFiles {
   readonly metaText: string;
@@ -49,7 +49,10 @@ export async function importEntry(store: ArtifactStore, cacheDir: string, key: s
   } catch {
     throw refuse('its meta.json is not JSON');
   }
+  if (!KEY_RE.test(key)) throw refuse('its key is not one kiln makes');
   if (meta.key !== key || typeof meta.outputHash !== 'string') throw refuse(`its meta.json is for ${String(meta.key).slice(0, 16)}, not this key`);
+  // The archive's name is the one put() gives (a name from the sender would be a path).
+  if (meta.archive !== null && meta.archive !== ARCHIVE) throw refuse(`its meta.json names the archive ${JSON.stringify(meta.archive)}, not ${ARCHIVE}`);
   const entries = files.manifestText === null ? [] : (JSON.parse(files.manifestText) as ManifestEntry[]);
   if (manifestHash(entries) !== meta.outputHash) throw refuse('its manifest does not hash to the output hash its meta names');
   if ((files.archivePath === null) !== (meta.archive === null)) throw refuse(meta.archive === null ? 'it has an archive its meta does not name' : 'its archive is missing');

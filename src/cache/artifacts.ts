@@ -118,10 +118,12 @@ export interface ArtifactStore {
   verify(key: string, options?: { fix?: boolean; signal?: AbortSignal }): Promise<string | undefined>;
 }
 
-const ARCHIVE = 'pkg.tar.zst';
+/** The archive's file name in an entry (the only one an entry may name). */
+export const ARCHIVE = 'pkg.tar.zst';
 /** The output hash of a package that installed nothing (no manifest.json is written for it). */
 const EMPTY_OUTPUT = manifestHash([]);
-const KEY_RE = /^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/;
+/** What an artifact key may be (it names a directory). */
+export const KEY_RE = /^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/;
 
 function sameWarnings(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((w, i) => w === b[i]);

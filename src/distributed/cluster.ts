@@ -48,7 +48,7 @@ export function consumerName(arch: string): string {
 }
 
 /** Connects and makes sure the streams, the consumer of each arch in `archs` and the bucket exist. */
-export async function openCluster(url: string, archs: readonly string[] = [], o: { worker?: boolean } = {}): Promise<Cluster> {
+export async function openCluster(url: string, archs: readonly string[] = []): Promise<Cluster> {
   let nc: NatsConnection;
   try {
     nc = await connect({ servers: url, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
@@ -60,9 +60,10 @@ export async function openCluster(url: string, archs: readonly string[] = [], o:
   }
   try {
     const jsm = await jetstreamManager(nc);
-    await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['kiln.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 10 * 60 * 1_000_000_000 });
+    // Jobs of a coordinator that died without taking them back expire after two days.
+    await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['kiln.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 10 * 60 * 1_000_000_000, max_age: 2 * 24 * 3600 * 1_000_000_000 });
     await ensureStream(jsm, { name: EVENTS_STREAM, subjects: ['kiln.events.>'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: 7 * 24 * 3600 * 1_000_000_000 });
-    for (const arch of archs) await ensureConsumer(jsm, arch, o.worker === true);
+    for (const arch of archs) await ensureConsumer(jsm, arch);
     const blobs = await new Objm(nc).create(BLOBS_BUCKET, { storage: StorageType.File });
     return { url, nc, js: jetstream(nc), jsm, blobs, close: () => nc.drain().catch(() => nc.close()) };
   } catch (e) {
@@ -80,14 +81,11 @@ async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamM
   if (have === undefined) await jsm.streams.add(config);
 }
 
-/**
- * The consumer the workers of `arch` share (one job at a time per fetch, acked explicitly).
- * A worker sets its ack wait (KILN_ACK_WAIT_MS); a coordinator only makes it when missing.
- */
-export async function ensureConsumer(jsm: JetStreamManager, arch: string, worker = false): Promise<void> {
+/** The consumer the workers of `arch` share (one job at a time per fetch, acked explicitly). */
+export async function ensureConsumer(jsm: JetStreamManager, arch: string): Promise<void> {
   const name = consumerName(arch);
   const have = await jsm.consumers.info(JOBS_STREAM, name).catch(() => undefined);
   const config = { durable_name: name, ack_policy: AckPolicy.Explicit, ack_wait: ACK_WAIT_MS * 1_000_000, max_deliver: MAX_DELIVER, filter_subject: jobsSubject(arch) };
+  // Made once, by whoever comes first; a worker then heartbeats at a third of its ack wait.
   if (have === undefined) await jsm.consumers.add(JOBS_STREAM, config);
-  else if (worker && have.config.ack_wait !== config.ack_wait) await jsm.consumers.update(JOBS_STREAM, name, { ack_wait: config.ack_wait, max_deliver: MAX_DELIVER });
 }

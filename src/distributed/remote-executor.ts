@@ -49,6 +49,8 @@ type Result = Extract<EventMessage, { type: 'result' }>;
 const UNCLAIMED_NOTE_MS = Number(process.env['KILN_UNCLAIMED_NOTE_MS'] ?? '') > 0 ? Number(process.env['KILN_UNCLAIMED_NOTE_MS']) : 30_000;
 
 interface Waiter {
+  /** The run's event stream ended: no result can come. */
+  readonly onLost: (why: string) => void;
   readonly onClaimed: (e: Extract<EventMessage, { type: 'claimed' }>) => void;
   readonly onResult: (e: Result) => void;
   readonly onGivenUp: () => void;
@@ -63,7 +65,17 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   // The run's events, from the start of the stream (none are missed between publish and listen).
   const consumer = await o.cluster.js.consumers.get(EVENTS_STREAM, { filter_subjects: eventsSubject(o.runId), deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
+  let closing = false;
   const listening = (async () => {
+    try {
+      await listen();
+      if (!closing) throw new Error('the stream ended');
+    } catch (e) {
+      if (closing) return;
+      for (const w of [...waiters.values()]) w.onLost((e as Error).message);
+    }
+  })();
+  async function listen(): Promise<void> {
     for await (const m of messages) {
       const parsed = parseMessage(EventMessage, m.string());
       if (!parsed.ok) continue;
@@ -73,7 +85,12 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       if (e.type === 'claimed') w.onClaimed(e);
       else w.onResult(e);
     }
-  })();
+  }
+  /** A settled job: out of the queue (if still there) and stopped on any worker. */
+  function forget(jobId: string, seq: number | undefined): void {
+    if (seq !== undefined) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
+    o.cluster.nc.publish(cancelSubject(o.runId), jobId);
+  }
   const advisories: Subscription = o.cluster.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.*`, {
     callback: (_err, m) => {
       const seq = (m.json() as { stream_seq?: number }).stream_seq;
@@ -111,7 +128,10 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     // Early cutoff, as a local build has it.
     if (job.why.kind !== 'forced') {
       const stored = await o.artifacts.get(key);
-      if (stored !== undefined) return finished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
+      if (stored !== undefined) {
+        o.artifacts.markUsed(key);
+        return finished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
+      }
     }
     const note = (text: string): Promise<void> => appendFile(log, `[kiln ${new Date().toISOString()}] ${text}\n`);
     await writeFile(log, '');
@@ -147,6 +167,9 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         done = true;
         clearTimeout(unclaimed);
         waiters.delete(job.id);
+        // Settled here: the job leaves the queue (a worker that took it and died without
+        // its ack would have it delivered again), and any other worker on it stops.
+        forget(job.id, seq);
         signal.removeEventListener('abort', onAbort);
         resolve(finished(outcome));
       };
@@ -162,6 +185,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       };
       signal.addEventListener('abort', onAbort, { once: true });
       waiters.set(job.id, {
+        onLost: (why) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `the run lost its events from ${o.cluster.url} (${why}): the job's outcome is unknown` }, log, startedAt, endedAt: Date.now() }),
         onClaimed: (e) => {
           if (done) return;
           if (claimedBy === undefined) {
@@ -188,13 +212,15 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           // Out of the work queue: JetStream keeps a message no worker acked.
           if (seq !== undefined) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
           void note(`given up after ${MAX_DELIVER} deliveries: every worker that took it died or stopped answering`).then(() =>
-            settle({ state: 'failed', key, failure: { reason: 'internal', message: `no worker finished it in ${MAX_DELIVER} deliveries (each died or stopped answering while building it): see the workers' output` }, log, startedAt, endedAt: Date.now() }));
+            settle({ state: 'failed', key, failure: { reason: 'internal', message: `no worker finished it in ${MAX_DELIVER} deliveries (each died, stopped answering, or gave it back: a worker of another env gives back what it cannot build): see the workers' output` }, log, startedAt, endedAt: Date.now() }));
         },
       });
       void o.cluster.js.publish(jobsSubject(arch), JSON.stringify(message), { msgID: `${o.runId}/${job.id}/${job.attempt}` }).then(
         (ack) => {
           seq = ack.seq;
           jobOfSeq.set(ack.seq, job.id);
+          // Settled (cancelled) before the queue answered: out again at once.
+          if (done) forget(job.id, seq);
         },
         (e: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `cannot queue the job on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() }),
       );
@@ -209,14 +235,21 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           await appendFile(log, await readFile(join(tmp, 'log')));
         }
         await note(`result from worker ${e.worker} (attempt ${e.attempt}): ${e.outcome.state}`);
-        const base = { ...e.outcome, log, startedAt, endedAt: Date.now() };
-        if (e.artifact === null) return base;
+        // The job's own key: a result for another key would store under it.
+        if (e.outcome.key !== key) throw new Error(`it is for the key ${e.outcome.key.slice(0, 16)}, not the job's ${key.slice(0, 16)}`);
+        const { outputHash: _claimed, ...rest } = e.outcome;
+        const base: JobOutcome = { ...rest, key, log, startedAt, endedAt: Date.now() };
+        const ok = e.outcome.state === 'built' || e.outcome.state === 'up-to-date';
+        if (!ok) return base;
+        // A success comes with its artifact, stored here under the job's key once checked;
+        // its output hash is the stored meta's, not what the result says.
+        if (e.artifact === null) throw new Error(`it says ${e.outcome.state} but sends no artifact`);
         const manifest = e.artifact.manifest === null ? null : join(tmp, 'manifest.json');
         const archive = e.artifact.archive === null ? null : join(tmp, 'archive');
         if (manifest !== null) await getFile(o.cluster.blobs, e.artifact.manifest!, manifest);
         if (archive !== null) await getFile(o.cluster.blobs, e.artifact.archive!, archive);
-        const meta = await importEntry(o.artifacts, o.cacheDir, e.outcome.key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`);
-        return { ...base, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, e.outcome.key, meta.archive) };
+        const meta = await importEntry(o.artifacts, o.cacheDir, key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`);
+        return { ...base, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive) };
       } finally {
         await rm(tmp, { recursive: true, force: true });
       }
@@ -269,6 +302,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   return {
     execute,
     async close() {
+      closing = true;
       advisories.unsubscribe();
       await messages.close().catch(() => undefined);
       await listening.catch(() => undefined);

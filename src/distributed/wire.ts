@@ -3,9 +3,15 @@
 // it (on kiln.events.<run>): that it took it, and its result.
 
 import { z } from 'zod';
-import type { Job, JobOutcome } from '../plan/job.ts';
+import type { FailureReason, Job } from '../plan/job.ts';
 
 const blobName = z.string().regex(/^sha256-[0-9a-f]{64}$/);
+/** A job id as the planner makes them (NAME@ARCH): it names files on both sides. */
+const jobIdText = z.string().regex(/^[a-z0-9][a-z0-9+.-]*@[a-z0-9][a-z0-9-]*$/);
+/** An artifact key (it names a directory of the cache). */
+const keyText = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/);
+const hashText = z.string().regex(/^[0-9a-f]{64}$/);
+const FAILURE_REASONS = ['exit-status', 'signal', 'timeout', 'silent', 'out-of-memory', 'pids-limit', 'disk-full', 'fetch-failed', 'stage-failed', 'install-failed', 'pack-failed', 'internal', 'cancelled'] as const satisfies readonly FailureReason[];
 
 /** An artifact as it travels: its meta.json text and the blobs of its manifest and archive (null: none). */
 export const WireArtifact = z.object({
@@ -18,19 +24,26 @@ export type WireArtifact = z.infer<typeof WireArtifact>;
 export const JobMessage = z.object({
   v: z.literal(1),
   runId: z.string().regex(/^[0-9A-Za-z-]+$/),
-  jobId: z.string().min(1).max(300),
+  jobId: jobIdText,
   /** The job as the coordinator planned it; its spec's folder is the `tree` blob, unpacked. */
-  job: z.custom<Job>((j) => typeof j === 'object' && j !== null && typeof (j as Job).id === 'string' && typeof (j as Job).spec?.name === 'string' && typeof (j as Job).spec?.build?.script === 'string'),
+  job: z.custom<Job>((j) => {
+    const job = j as Job;
+    return typeof j === 'object' && j !== null && jobIdText.safeParse(job.id).success && /^[a-z0-9][a-z0-9-]*$/.test(String(job.arch))
+      && Array.isArray(job.stage) && job.stage.every((s) => jobIdText.safeParse(s).success)
+      && typeof job.spec?.name === 'string' && /^[a-z0-9][a-z0-9+.-]*$/.test(job.spec.name) && typeof job.spec.build?.script === 'string'
+      && Number.isInteger(job.cpus) && job.cpus > 0 && typeof job.ownKey === 'string';
+  }),
   /** The full input key the coordinator expects (the worker computes it again and compares). */
-  key: z.string().min(3),
+  key: keyText,
   /** A tar of the package's folder (the recipe and the files it references). */
   tree: blobName,
   /** Resolved mirrors (mirror://NAME/… URLs), as the coordinator resolved them. */
   mirrors: z.record(z.string(), z.string()),
   /** The artifacts the job stages, by job id. */
-  deps: z.array(z.object({ id: z.string(), key: z.string(), outputHash: z.string(), artifact: WireArtifact })),
+  deps: z.array(z.object({ id: jobIdText, key: keyText, outputHash: hashText, artifact: WireArtifact })),
   options: z.object({
     logLimit: z.number().int().nonnegative().optional(),
+    retries: z.number().int().nonnegative().max(100).optional(),
     maxTimeoutMs: z.number().int().positive().optional(),
     sourceDateEpoch: z.number().int(),
     profiles: z.array(z.string()),
@@ -39,17 +52,33 @@ export const JobMessage = z.object({
 });
 export type JobMessage = z.infer<typeof JobMessage>;
 
-/** What a result carries of the outcome (paths are the worker's: not sent). */
-export type WireOutcome = Omit<JobOutcome, 'artifact' | 'log' | 'keptWorkspace'>;
+/**
+ * What a result carries of the outcome, each field checked (paths are the worker's: not
+ * sent). The output hash is not taken from here: it is the imported artifact's.
+ */
+export const WireOutcome = z.object({
+  state: z.enum(['built', 'up-to-date', 'failed', 'cancelled']),
+  key: keyText,
+  outputHash: hashText.optional(),
+  failure: z.object({ reason: z.enum(FAILURE_REASONS), message: z.string().max(100_000) }).optional(),
+  exitCode: z.number().int().nullable().optional(),
+  signal: z.string().max(32).nullable().optional(),
+  rusage: z.object({ userMs: z.number().nonnegative(), systemMs: z.number().nonnegative(), maxRssKb: z.number().nonnegative() }).optional(),
+  cause: z.string().max(100_000).optional(),
+  warnings: z.array(z.string().max(100_000)).max(1000).readonly().optional(),
+  startedAt: z.number(),
+  endedAt: z.number(),
+}).strict();
+export type WireOutcome = z.infer<typeof WireOutcome>;
 
 export const EventMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('claimed'), jobId: z.string(), attempt: z.number().int().positive(), worker: z.string(), at: z.number() }),
+  z.object({ type: z.literal('claimed'), jobId: jobIdText, attempt: z.number().int().positive(), worker: z.string().max(200), at: z.number() }),
   z.object({
     type: z.literal('result'),
-    jobId: z.string(),
+    jobId: jobIdText,
     attempt: z.number().int().positive(),
-    worker: z.string(),
-    outcome: z.custom<WireOutcome>((o) => typeof o === 'object' && o !== null && typeof (o as WireOutcome).state === 'string' && typeof (o as WireOutcome).key === 'string'),
+    worker: z.string().max(200),
+    outcome: WireOutcome,
     artifact: WireArtifact.nullable(),
     /** The job's log on the worker. */
     log: blobName.nullable(),

@@ -8,7 +8,7 @@
 // store; publish the result; ack. A worker that dies loses the job to the next worker
 // after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
 
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -55,6 +55,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     },
   });
   const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch))));
+  // Says it works on a job every third of the consumers' real ack wait (whoever made them).
+  const ackWaitMs = Math.min(...(await Promise.all(consumers.map(async (c) => ((await c.info()).config.ack_wait ?? 0) / 1_000_000))).filter((n) => n > 0), ACK_WAIT_MS);
   let turn = 0;
   try {
     while (!o.signal.aborted) {
@@ -85,11 +87,16 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       return;
     }
     const m = parsed.value;
+    if (m.job.id !== m.jobId || m.job.runId !== m.runId) {
+      o.say(`refused a message on ${msg.subject}: its job is ${m.job.id} of ${m.job.runId}, it says ${m.jobId} of ${m.runId}`);
+      msg.term('job id mismatch');
+      return;
+    }
     const attempt = msg.info.deliveryCount;
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
     controllers.set(id, controller);
-    const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ACK_WAIT_MS / 3)));
+    const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
     let work: string | undefined;
     try {
       await mkdir(o.state.work, { recursive: true });
@@ -109,7 +116,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       else counts.failed++;
       o.say(`${m.runId} ${m.jobId}: ${result.outcome.state}${result.outcome.failure === undefined ? '' : `: ${result.outcome.failure.message}`}`);
     } catch (e) {
-      // kiln's own side broke (the object store, the disk): another attempt may fare better.
+      // kiln's own side broke (the object store, the disk), or this worker cannot build it
+      // (another env): another attempt, maybe on another worker, may fare better.
       o.say(`${m.runId} ${m.jobId}: ${e instanceof Error ? e.message : String(e)}: given back`);
       if (process.env['KILN_DEBUG'] !== undefined) o.say(e instanceof Error ? (e.stack ?? '') : String(e));
       msg.nak(5_000);
@@ -117,6 +125,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       clearInterval(heartbeat);
       controllers.delete(id);
       if (work !== undefined) await rm(work, { recursive: true, force: true });
+      // The run's workspace folder, once its last job here is done (others may still use it).
+      await rmdir(join(o.state.work, m.runId)).catch(() => undefined);
     }
   }
 
@@ -129,7 +139,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const job = m.job;
     if (job.spec.debian !== undefined) return fail('Debian source packages are not built by workers yet');
     const envId = o.envs.envIdFor(job.arch);
-    if (envId !== job.envId) return fail(`it builds in ${envId}, but the job was planned for ${job.envId}: run workers whose env (or host release) is the coordinator's`);
+    if (envId !== job.envId) throw new GiveBack(`it builds in ${envId}, but the job was planned for ${job.envId}: run workers whose env (or host release) is the coordinator's`);
     // The package's folder, checked as an upload is.
     const tar = join(work, 'tree.tar');
     await getFile(o.cluster.blobs, m.tree, tar);
@@ -175,6 +185,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       profiles: m.options.profiles,
       expectedMs: () => undefined,
       ...(m.options.warningsFail ? { warningsFail: true } : {}),
+      ...(m.options.retries === undefined ? {} : { retries: m.options.retries }),
     });
     // A forced job is built again here too; any other finds a stored artifact first.
     const outcome = await execute({ ...job, spec, runId: m.runId }, { signal });
@@ -196,6 +207,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     await o.cluster.js.publish(eventsSubject(runId), JSON.stringify(e));
   }
 }
+
+/** A job this worker cannot build, given back for another worker (nak), not failed. */
+class GiveBack extends Error {}
 
 function abortPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -120,7 +120,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   let liveWriting: Promise<unknown> = Promise.resolve();
   try {
     await claimRunWorkspace(state.work, runId);
-    const capacity = machineCapacity(req.maxJobs, req.overcommitCpus);
+    // --nats: the workers' machines build; what runs at once is --jobs (the workers limit
+    // their own), and a job's cpus are not clamped to this machine's.
+    const capacity = req.nats !== undefined ? { slots: req.maxJobs ?? 256, cpus: Number.MAX_SAFE_INTEGER, memoryBytes: Number.MAX_SAFE_INTEGER } : machineCapacity(req.maxJobs, req.overcommitCpus);
     const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
     const finalState = new Map<string, JobState>();
     const unsubscribe = bus.on((e) => {
@@ -224,6 +226,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
           profiles: [...prepared.profiles],
           warningsFail: req.failOnWarnings === true,
+          ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
         },
         expectedMs: (id) => learned.get(id),
       });

@@ -87,7 +87,7 @@ test('kiln build --nats: workers build the tree, the artifacts come back checked
   startWorker(t, url, join(dir.path, 'w1'), 'w1');
   startWorker(t, url, join(dir.path, 'w2'), 'w2');
   const state = join(dir.path, 'coordinator');
-  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 90_000 });
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   assert.equal(r.code, 0, explain(r));
   const report = await readReport(r);
   assert.deepEqual(statesOf(report), { app: 'built', base: 'built', empty: 'built' });
@@ -119,7 +119,7 @@ test('a worker SIGKILLed mid-job loses it to another after the ack wait; a build
   });
   const first = startWorker(t, url, join(dir.path, 'w1'), 'w1');
   const state = join(dir.path, 'coordinator');
-  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000 });
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   // w1 takes one of the two (one job at a time); if it is `long`, it builds it, then takes `slow`.
   await until('w1 to take slow', () => (/slow@\S+: taken/.test(first.output()) ? true : undefined), 60_000);
   first.child.kill('SIGKILL');
@@ -186,4 +186,39 @@ test('Ctrl-C of the coordinator stops the build on its worker: exit 130, the job
   assert.equal(pkgOf(await readReport(r), 'stuck').state, 'cancelled');
   await until('the worker to say it', () => (/stuck@\S+: cancelled/.test(w.output()) ? true : undefined), 30_000);
   assert.equal(spawnSync('pgrep', ['-f', mark]).status, 1, 'no build process left on the worker');
+});
+
+test('a forged result is refused: a success without its artifact, or for another key, fails the job and stores nothing', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const { openCluster, JOBS_STREAM, consumerName, eventsSubject } = await import('../../src/distributed/cluster.ts');
+  const { hostArch } = await import('../../src/run/host-env.ts');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    a: recipeText({ name: 'a', script: 'mkdir -p "$DESTDIR/usr/share/a"; echo a > "$DESTDIR/usr/share/a/a"' }),
+    b: recipeText({ name: 'b', script: 'mkdir -p "$DESTDIR/usr/share/b"; echo b > "$DESTDIR/usr/share/b/b"' }),
+  });
+  const state = join(dir.path, 'coordinator');
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  // A "worker" that takes both jobs and answers each with a lie.
+  const cluster = await openCluster(url, [hostArch()]);
+  t.after(() => cluster.close());
+  const consumer = await cluster.js.consumers.get(JOBS_STREAM, consumerName(hostArch()));
+  for (let i = 0; i < 2; i++) {
+    const msg = await consumer.next({ expires: 30_000 });
+    assert.ok(msg !== null && msg !== undefined, 'a job was queued');
+    const m = JSON.parse(msg.string()) as { runId: string; jobId: string; key: string };
+    const lie = m.jobId.startsWith('a@')
+      ? { state: 'built', key: m.key, outputHash: 'f'.repeat(64), startedAt: 1, endedAt: 2 }
+      : { state: 'built', key: 'cd'.repeat(32), startedAt: 1, endedAt: 2 };
+    await cluster.js.publish(eventsSubject(m.runId), JSON.stringify({ type: 'claimed', jobId: m.jobId, attempt: 1, worker: 'liar', at: Date.now() }));
+    await cluster.js.publish(eventsSubject(m.runId), JSON.stringify({ type: 'result', jobId: m.jobId, attempt: 1, worker: 'liar', outcome: lie, artifact: null, log: null }));
+    msg.ack();
+  }
+  const r = await build.done;
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { a: 'failed', b: 'failed' });
+  assert.match(pkgOf(report, 'a').cause ?? '', /the result of worker liar was refused: it says built but sends no artifact/);
+  assert.match(pkgOf(report, 'b').cause ?? '', /the result of worker liar was refused: it is for the key cdcdcdcdcdcdcdcd, not the job's/);
+  assert.equal(pkgOf(report, 'a').artifact ?? null, null);
 });

@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventMessage, JobMessage, parseMessage } from './wire.ts';
+
+const KEY = 'ab'.repeat(32);
+const job = { id: 'zlib@amd64', runId: 'r1', arch: 'amd64', stage: ['base@amd64'], waitsFor: [], spec: { name: 'zlib', build: { script: ':' } }, ownKey: 'o', cpus: 1, envId: 'host:x', attempt: 1, why: { kind: 'new' } };
+const message = { v: 1, runId: 'r1', jobId: 'zlib@amd64', job, key: KEY, tree: `sha256-${'0'.repeat(64)}`, mirrors: {}, deps: [], options: { sourceDateEpoch: 0, profiles: [], warningsFail: false } };
+
+test('JobMessage: ids, keys and blob names that name files are checked', () => {
+  assert.equal(parseMessage(JobMessage, JSON.stringify(message)).ok, true);
+  const bad: [string, unknown][] = [
+    ['a job id that climbs', { ...message, jobId: '../../etc/x@amd64' }],
+    ['a job whose id climbs', { ...message, job: { ...job, id: '../../../tmp/EVIL' } }],
+    ['a staged id that climbs', { ...message, job: { ...job, stage: ['../x'] } }],
+    ['an arch with a slash', { ...message, job: { ...job, arch: 'amd64/../x' } }],
+    ['a key that is a path', { ...message, key: '../../x' }],
+    ['a dep key that is a path', { ...message, deps: [{ id: 'base@amd64', key: '../x', outputHash: 'a'.repeat(64), artifact: { metaText: '{}', manifest: null, archive: null } }] }],
+    ['a blob name that is not a hash', { ...message, tree: '../../etc/passwd' }],
+    ['no cpus', { ...message, job: { ...job, cpus: 0 } }],
+  ];
+  for (const [what, m] of bad) assert.equal(parseMessage(JobMessage, JSON.stringify(m)).ok, false, what);
+  assert.deepEqual(parseMessage(JobMessage, 'not json'), { ok: false, why: 'not JSON' });
+});
+
+test('a result\'s outcome: known fields of known types only (no path, no made-up state)', () => {
+  const result = { type: 'result', jobId: 'zlib@amd64', attempt: 1, worker: 'w1', outcome: { state: 'built', key: KEY, startedAt: 1, endedAt: 2 }, artifact: null, log: null };
+  assert.equal(parseMessage(EventMessage, JSON.stringify(result)).ok, true);
+  for (const outcome of [
+    { state: 'built', key: KEY, startedAt: 1, endedAt: 2, artifact: '/etc/shadow' },
+    { state: 'done', key: KEY, startedAt: 1, endedAt: 2 },
+    { state: 'failed', key: KEY, startedAt: 1, endedAt: 2, failure: { reason: 'whatever', message: 'x' } },
+    { state: 'built', key: '../../x', startedAt: 1, endedAt: 2 },
+  ]) assert.equal(parseMessage(EventMessage, JSON.stringify({ ...result, outcome })).ok, false, JSON.stringify(outcome));
+});
