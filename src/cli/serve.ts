@@ -24,6 +24,7 @@ interface ServeOpts extends StateOptions {
   jobs?: number;
   overcommitCpus?: number;
   maxJobCpus?: number;
+  nats?: string;
   sandbox?: SandboxChoice;
   logLimit?: number;
   jobTimeout?: number;
@@ -95,6 +96,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('-j, --jobs <n>', 'job slots of this machine, shared by the running builds (default: number of cores)', parseJobs)
     .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (default 0; see docs/cli.md)', parseCount('--overcommit-cpus'))
     .option('--max-job-cpus <n>', "the most cpus one job of any tenant reserves, and its $JOBS, whatever its recipe's cpus asks (default: no cap; see docs/operations.md)", parsePositive('--max-job-cpus'))
+    .option('--nats <url>', "the builds' jobs are built by `kiln worker`s through this NATS server with JetStream (default: $KILN_NATS; docs/operations.md, \"Many machines\")")
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto (default) builds in the env a build names and refuses one that names none; host runs uploaded scripts on this machine without isolation; a tree\'s own kiln.toml sandbox is not used').choices(SANDBOX_CHOICES))
     .addOption(
       new Option('--on-stop <mode>', 'on SIGTERM/SIGINT: cancel running builds (they resume at the next start), or drain (let them finish, then exit)')
@@ -128,6 +130,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
       ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
       ...(opts.maxJobCpus === undefined ? {} : { maxJobCpus: opts.maxJobCpus }),
+      ...((opts.nats ?? process.env['KILN_NATS'] ?? '').trim() === '' ? {} : { nats: (opts.nats ?? process.env['KILN_NATS'])!.trim() }),
       ...(opts.maxPriority === undefined ? {} : { maxPriority: opts.maxPriority }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),

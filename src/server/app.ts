@@ -59,6 +59,8 @@ export interface AppOptions {
   readonly jobTimeoutMs?: number;
   /** The most cpus one job reserves (and its $JOBS), whatever its recipe asks (default: no cap). */
   readonly maxJobCpus?: number;
+  /** kiln serve --nats URL: the builds' jobs are built by `kiln worker`s (src/distributed/). */
+  readonly nats?: string;
   /** The highest `priority` a tenant may ask for (admins: any); default 100, the most there is. */
   readonly maxPriority?: number;
   /** Runs a build; default: runBuild() in this process (tests pass a fake). */
@@ -134,7 +136,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const runs = openRecords(state.root);
   const queue = new BuildQueue({
     records,
-    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
+    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, nats: options.nats, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
     slots: options.slots ?? availableParallelism(),
     ...(options.overcommitCpus === undefined ? {} : { overcommitCpus: options.overcommitCpus }),

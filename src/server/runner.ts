@@ -26,6 +26,8 @@ export interface LocalRunnerOptions {
   readonly jobTimeoutMs?: number | undefined;
   /** No job of any tenant reserves more cpus than this, nor gets a larger $JOBS (kiln serve --max-job-cpus; default: what its recipe asks). */
   readonly maxJobCpus?: number | undefined;
+  /** kiln serve --nats URL: the jobs go to `kiln worker`s. */
+  readonly nats?: string | undefined;
   /** For tests; default runBuild. */
   readonly runBuild?: (req: BuildRequest) => Promise<BuildResult>;
   /** How often running jobs are sampled (default 5 s). */
@@ -87,6 +89,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       logLimit: options.logLimit,
       jobTimeoutMs: options.jobTimeoutMs,
       maxJobCpus: options.maxJobCpus,
+      ...(options.nats === undefined ? {} : { nats: options.nats }),
       bus: ctx.bus,
       signal: ctx.signal,
       slotGate: ctx.slotGate,

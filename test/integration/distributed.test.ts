@@ -222,3 +222,38 @@ test('a forged result is refused: a success without its artifact, or for another
   assert.match(pkgOf(report, 'b').cause ?? '', /the result of worker liar was refused: it is for the key cdcdcdcdcdcdcdcd, not the job's/);
   assert.equal(pkgOf(report, 'a').artifact ?? null, null);
 });
+
+test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    one: recipeText({ name: 'one', script: 'mkdir -p "$DESTDIR/usr/share/one"; echo 1 > "$DESTDIR/usr/share/one/x"' }),
+    two: recipeText({ name: 'two', deps: ['one'], script: 'test -e "$SYSROOT/usr/share/one/x"; mkdir -p "$DESTDIR/usr/share/two"; echo 2 > "$DESTDIR/usr/share/two/x"' }),
+  });
+  const state = join(dir.path, 'daemon');
+  const { openServerRecords } = await import('../../src/records/server-records.ts');
+  const records = openServerRecords(state);
+  const token = records.createToken('alice').token;
+  records.close();
+  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const daemon = spawnKiln(['serve', '--listen', '127.0.0.1:0', '--state', state, '--sandbox', 'host', '--tree', `main=${tree}`, '--nats', url], { timeoutMs: 100_000, env: { KILN_ENVS: '', KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  let err = '';
+  daemon.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+  t.after(() => daemon.child.kill('SIGKILL'));
+  const base = await until('kiln serve to listen', () => /listening on (http:\/\/\S+) /.exec(err)?.[1]);
+  const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return res.json();
+  };
+  const submitted = await call('POST', '/api/v1/builds', { tree: 'main' });
+  assert.equal(typeof submitted.id, 'string', JSON.stringify(submitted));
+  let build: any;
+  for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    build = await call('GET', `/api/v1/builds/${submitted.id}`);
+    if (build.state !== 'queued' && build.state !== 'running') break;
+  }
+  assert.equal(build.state, 'done', JSON.stringify(build));
+  assert.match(w.output(), /one@\S+: built[\s\S]*two@\S+: built/);
+  daemon.child.kill('SIGTERM');
+  await daemon.done;
+});
