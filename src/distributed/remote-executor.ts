@@ -20,11 +20,10 @@ import type { Subscription } from '@nats-io/transport-node';
 import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
 import type { EventBus } from '../events/events.ts';
-import type { StagedOutput } from '../execute/execute-job.ts';
+import { earlyCutoff, jobFinishedEvent, type StagedOutput } from '../execute/execute-job.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import { recipeHashOf } from '../plan/spec.ts';
 import { getFile, putFile } from './blobs.ts';
 import { cancelSubject, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
 import { EventMessage, parseMessage, type JobMessage, type WireArtifact } from './wire.ts';
@@ -107,32 +106,13 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     for (const id of job.stage) depOutputs[id] = o.outputs.get(id)!.outputHash;
     const key = fullKeyOf(job.ownKey, depOutputs);
     const finished = (outcome: JobOutcome): JobOutcome => {
-      o.bus.emit({
-        type: 'job-finished', runId: o.runId, jobId: job.id, name: job.spec.name, version: job.spec.version, arch: job.arch, state: outcome.state, key,
-        ...(outcome.outputHash === undefined ? {} : { outputHash: outcome.outputHash }),
-        ...(outcome.artifact === undefined ? {} : { artifact: outcome.artifact }),
-        ...(outcome.failure === undefined ? {} : { failure: outcome.failure }),
-        ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
-        ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
-        ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
-        ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
-        ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
-        ...(outcome.log === undefined ? {} : { log: outcome.log }),
-        inputs: { recipeHash: recipeHashOf(job.spec, job.arch), sourcesHash: job.spec.sourcesHash, envId: job.envId, depOutputs },
-        startedAt: outcome.startedAt,
-        at: outcome.endedAt,
-      });
+      o.bus.emit(jobFinishedEvent(o.runId, job, key, depOutputs, outcome));
       if (outcome.outputHash !== undefined) o.outputs.set(job.id, { key, outputHash: outcome.outputHash });
       return outcome;
     };
     // Early cutoff, as a local build has it.
-    if (job.why.kind !== 'forced') {
-      const stored = await o.artifacts.get(key);
-      if (stored !== undefined) {
-        o.artifacts.markUsed(key);
-        return finished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
-      }
-    }
+    const cutoff = await earlyCutoff(o.artifacts, job, key, startedAt);
+    if (cutoff !== undefined) return finished(cutoff);
     const note = (text: string): Promise<void> => appendFile(log, `[kiln ${new Date().toISOString()}] ${text}\n`);
     await writeFile(log, '');
     if (job.spec.debian !== undefined) {

@@ -17,7 +17,7 @@ import type { BuildLocks } from '../cache/build-locks.ts';
 import { BUILT_ELSEWHERE, waitForBuildLock } from './build-lock-wait.ts';
 import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
-import type { EventBus, JobPhase } from '../events/events.ts';
+import type { EventBus, JobPhase, KilnEvent } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
@@ -68,6 +68,44 @@ export interface ExecutorOptions {
   readonly buildLocks?: BuildLocks;
 }
 
+/** The job-finished event of a job's outcome (this executor's, and the workers' through remote-executor.ts). */
+export function jobFinishedEvent(runId: string, job: Job, key: string, depOutputs: Record<string, string>, outcome: JobOutcome): Extract<KilnEvent, { type: 'job-finished' }> {
+  const spec = job.spec;
+  return {
+    type: 'job-finished',
+    runId,
+    jobId: job.id,
+    name: spec.name,
+    version: spec.version,
+    arch: job.arch,
+    state: outcome.state,
+    key,
+    ...(outcome.outputHash === undefined ? {} : { outputHash: outcome.outputHash }),
+    ...(outcome.artifact === undefined ? {} : { artifact: outcome.artifact }),
+    ...(outcome.failure === undefined ? {} : { failure: outcome.failure }),
+    ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
+    ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
+    ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
+    ...(outcome.keptWorkspace === undefined ? {} : { keptWorkspace: outcome.keptWorkspace }),
+    ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
+    ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
+    ...(outcome.log === undefined ? {} : { log: outcome.log }),
+    // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
+    inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
+    startedAt: outcome.startedAt,
+    at: outcome.endedAt,
+  };
+}
+
+/** Early cutoff: a job not forced whose key has an artifact is up to date (and the artifact used). */
+export async function earlyCutoff(artifacts: ArtifactStore, job: Job, key: string, startedAt: number): Promise<JobOutcome | undefined> {
+  if (job.why.kind === 'forced') return undefined;
+  const stored = await artifacts.get(key);
+  if (stored === undefined) return undefined;
+  artifacts.markUsed(key);
+  return { state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(artifacts, key, stored.archive), startedAt, endedAt: Date.now() };
+}
+
 export function logPathOf(logDir: string, jobId: string): string {
   return join(logDir, `${jobId.replace('@', '_')}.log`);
 }
@@ -93,43 +131,15 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     }
     const key = fullKeyOf(job.ownKey, depOutputs);
     const emitFinished = (outcome: JobOutcome): JobOutcome => {
-      o.bus.emit({
-        type: 'job-finished',
-        runId: o.runId,
-        jobId: job.id,
-        name: spec.name,
-        version: spec.version,
-        arch: job.arch,
-        state: outcome.state,
-        key,
-        ...(outcome.outputHash === undefined ? {} : { outputHash: outcome.outputHash }),
-        ...(outcome.artifact === undefined ? {} : { artifact: outcome.artifact }),
-        ...(outcome.failure === undefined ? {} : { failure: outcome.failure }),
-        ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
-        ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
-        ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
-        ...(outcome.keptWorkspace === undefined ? {} : { keptWorkspace: outcome.keptWorkspace }),
-        ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
-        ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
-        ...(outcome.log === undefined ? {} : { log: outcome.log }),
-        // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
-        inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
-        startedAt: outcome.startedAt,
-        at: outcome.endedAt,
-      });
+      o.bus.emit(jobFinishedEvent(o.runId, { ...job, spec }, key, depOutputs, outcome));
       if (outcome.outputHash !== undefined) o.outputs.set(job.id, { key, outputHash: outcome.outputHash });
       return outcome;
     };
 
     // Early cutoff: every dependency's output is now known; if they came out the same
     // as last time, this key already has an artifact.
-    if (job.why.kind !== 'forced') {
-      const stored = await o.artifacts.get(key);
-      if (stored !== undefined) {
-        o.artifacts.markUsed(key);
-        return emitFinished({ state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), startedAt, endedAt: Date.now() });
-      }
-    }
+    const cutoff = await earlyCutoff(o.artifacts, job, key, startedAt);
+    if (cutoff !== undefined) return emitFinished(cutoff);
 
     // Another kiln process sharing the cache may be building this very key: wait for it.
     const lock = await waitForBuildLock({ buildLocks: o.buildLocks, artifacts: o.artifacts, bus: o.bus, runId: o.runId, jobId: job.id, key, forced: job.why.kind === 'forced', signal });
