@@ -9,6 +9,7 @@
 //   bucket kiln_blobs    content-addressed files (sha256-<hex>): recipe folders, artifacts,
 //                        logs (NATS object store)
 //   kiln.cancel.<run>    core NATS: the coordinator stops a run's jobs
+//   kiln.logs.<run>.<job> core NATS: a job's log as it grows (the result brings all of it)
 //
 // Everything is created on first use, so a bare `nats-server -js` is enough.
 
@@ -39,6 +40,10 @@ export function jobsSubject(arch: string): string {
 }
 export function eventsSubject(runId: string): string {
   return `kiln.events.${runId}`;
+}
+/** Core NATS: a job's log as it grows ({attempt, offset, data} chunks). */
+export function logsSubject(runId: string, jobId: string): string {
+  return `kiln.logs.${runId}.${jobId.replace(/[.*>\s]/g, '_')}`;
 }
 export function cancelSubject(runId: string): string {
   return `kiln.cancel.${runId}`;

@@ -25,7 +25,7 @@ import { hostArch } from '../run/host-env.ts';
 import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
-import { cancelSubject, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
+import { cancelSubject, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
 import { EventMessage, parseMessage, type JobMessage, type WireArtifact } from './wire.ts';
 
 export interface RemoteExecutorOptions {
@@ -113,7 +113,13 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     // Early cutoff, as a local build has it.
     const cutoff = await earlyCutoff(o.artifacts, job, key, startedAt);
     if (cutoff !== undefined) return finished(cutoff);
-    const note = (text: string): Promise<void> => appendFile(log, `[kiln ${new Date().toISOString()}] ${text}\n`);
+    // Every write of the log in one chain: notes, the streamed chunks, the final log.
+    let writes: Promise<void> = Promise.resolve();
+    const write = (data: string | Buffer): Promise<void> => (writes = writes.then(() => appendFile(log, data)).catch(() => undefined));
+    const note = (text: string): Promise<void> => write(`[kiln ${new Date().toISOString()}] ${text}\n`);
+    /** The worker's log of the current attempt, as streamed so far (bytes appended here). */
+    let attemptNow = 1;
+    let streamed = 0;
     await writeFile(log, '');
     if (job.spec.debian !== undefined) {
       return finished({ state: 'failed', key, failure: { reason: 'internal', message: 'Debian source packages are not built by workers yet: build them without --nats' }, log, startedAt, endedAt: Date.now() });
@@ -135,6 +141,21 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       let claimedBy: string | undefined;
       let seq: number | undefined;
       let done = false;
+      // The worker's log as it grows, appended here in order (a gap waits for the result).
+      const chunks = o.cluster.nc.subscribe(logsSubject(o.runId, job.id), {
+        callback: (_err, m) => {
+          let c: { attempt?: unknown; offset?: unknown; data?: unknown };
+          try {
+            c = m.json();
+          } catch {
+            return;
+          }
+          if (done || c.attempt !== attemptNow || c.offset !== streamed || typeof c.data !== 'string') return;
+          const data = Buffer.from(c.data, 'base64');
+          streamed += data.length;
+          void write(data);
+        },
+      });
       // Nobody took it for a while: said once, with what to start (a run otherwise just waits).
       const unclaimed = setTimeout(() => {
         if (claimedBy === undefined && !done) {
@@ -146,12 +167,13 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         if (done) return;
         done = true;
         clearTimeout(unclaimed);
+        chunks.unsubscribe();
         waiters.delete(job.id);
         // Settled here: the job leaves the queue (a worker that took it and died without
         // its ack would have it delivered again), and any other worker on it stops.
         forget(job.id, seq);
         signal.removeEventListener('abort', onAbort);
-        resolve(finished(outcome));
+        void writes.then(() => resolve(finished(outcome)));
       };
       const onAbort = (): void => {
         void (async () => {
@@ -173,6 +195,10 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           }
           void note(e.attempt === 1 ? `taken by worker ${e.worker}` : `attempt ${e.attempt}: taken by worker ${e.worker} (${claimedBy ?? 'the previous worker'} stopped answering, or gave it back)`);
           claimedBy = e.worker;
+          if (e.attempt !== attemptNow) {
+            attemptNow = e.attempt;
+            streamed = 0;
+          }
         },
         onResult: (e) => {
           if (done) return;
@@ -211,8 +237,10 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       const tmp = await mkdtemp(join(tmpdir(), 'kiln-result-'));
       try {
         if (e.log !== null) {
+          // What the stream did not bring yet (all of it for another attempt's result).
           await getFile(o.cluster.blobs, e.log, join(tmp, 'log'));
-          await appendFile(log, await readFile(join(tmp, 'log')));
+          const whole = await readFile(join(tmp, 'log'));
+          await write(e.attempt === attemptNow && streamed <= whole.length ? whole.subarray(streamed) : whole);
         }
         await note(`result from worker ${e.worker} (attempt ${e.attempt}): ${e.outcome.state}`);
         // The job's own key: a result for another key would store under it.

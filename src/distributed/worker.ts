@@ -8,7 +8,7 @@
 // store; publish the result; ack. A worker that dies loses the job to the next worker
 // after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
 
-import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, rm, rmdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -22,7 +22,11 @@ import type { RunEnvs } from '../run/run-envs.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import { checkBundleMembers, DEFAULT_BUNDLE_LIMITS, listBundle, sanitizeTree } from '../server/bundles.ts';
 import { getFile, putFile } from './blobs.ts';
-import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, type Cluster } from './cluster.ts';
+import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
+
+/** How often a job's log is sent as it grows, and the most bytes per message (NATS's limit is 1 MiB). */
+const LOG_STREAM_MS = 500;
+const LOG_CHUNK = 256 * 1024;
 import { parseMessage, JobMessage, type EventMessage, type WireArtifact, type WireOutcome } from './wire.ts';
 
 export interface WorkerOptions {
@@ -47,6 +51,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const running = new Set<Promise<void>>();
   // Cancels from coordinators, by run and job ('*': every job of the run).
   const controllers = new Map<string, AbortController>();
+  const attempts = new Map<string, number>();
   const cancels = o.cluster.nc.subscribe(cancelSubject('*'), {
     callback: (_e, m) => {
       const runId = m.subject.slice(cancelSubject('').length);
@@ -95,6 +100,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const attempt = msg.info.deliveryCount;
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
+    attempts.set(id, attempt);
     controllers.set(id, controller);
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
     let work: string | undefined;
@@ -124,6 +130,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     } finally {
       clearInterval(heartbeat);
       controllers.delete(id);
+      attempts.delete(id);
       if (work !== undefined) await rm(work, { recursive: true, force: true });
       // The run's workspace folder, once its last job here is done (others may still use it).
       await rmdir(join(o.state.work, m.runId)).catch(() => undefined);
@@ -187,9 +194,11 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       ...(m.options.warningsFail ? { warningsFail: true } : {}),
       ...(m.options.retries === undefined ? {} : { retries: m.options.retries }),
     });
-    // A forced job is built again here too; any other finds a stored artifact first.
-    const outcome = await execute({ ...job, spec, runId: m.runId }, { signal });
+    // The log as it grows goes to the coordinator (kiln logs -f there follows it).
     const logFile = logPathOf(logDir, job.id);
+    const stream = streamLog(logFile, m.runId, m.jobId, attemptOf(m));
+    // A forced job is built again here too; any other finds a stored artifact first.
+    const outcome = await execute({ ...job, spec, runId: m.runId }, { signal }).finally(() => stream.stop());
     const log = await putFile(o.cluster.blobs, logFile).catch(() => null);
     const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
     if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log };
@@ -201,6 +210,44 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
     };
     return { outcome: wire, artifact, log };
+  }
+
+  /** The delivery count of the job being built (set by handle() before build()). */
+  function attemptOf(m: JobMessage): number {
+    return attempts.get(`${m.runId} ${m.jobId}`) ?? 1;
+  }
+
+  /**
+   * Publishes what `file` gains, every LOG_STREAM_MS, as chunks with their offset (core
+   * NATS: a chunk lost is filled in by the whole log the result brings).
+   */
+  function streamLog(file: string, runId: string, jobId: string, attempt: number): { stop(): Promise<void> } {
+    let offset = 0;
+    let busy: Promise<void> = Promise.resolve();
+    const send = async (): Promise<void> => {
+      const fh = await open(file, 'r').catch(() => undefined);
+      if (fh === undefined) return;
+      try {
+        for (;;) {
+          const buf = Buffer.alloc(LOG_CHUNK);
+          const { bytesRead } = await fh.read(buf, 0, LOG_CHUNK, offset);
+          if (bytesRead === 0) return;
+          o.cluster.nc.publish(logsSubject(runId, jobId), JSON.stringify({ attempt, offset, data: buf.subarray(0, bytesRead).toString('base64') }));
+          offset += bytesRead;
+        }
+      } finally {
+        await fh.close();
+      }
+    };
+    const timer = setInterval(() => {
+      busy = busy.then(send, send);
+    }, LOG_STREAM_MS);
+    return {
+      async stop() {
+        clearInterval(timer);
+        await busy.catch(() => undefined);
+      },
+    };
   }
 
   async function publish(runId: string, e: EventMessage): Promise<void> {

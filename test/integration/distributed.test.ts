@@ -126,6 +126,13 @@ test('a worker SIGKILLed mid-job loses it to another after the ack wait; a build
   await first.exited;
   const second = startWorker(t, url, join(dir.path, 'w2'), 'w2');
   await until('w2 to take slow', () => (/slow@\S+: taken \(attempt 2\)/.test(second.output()) ? true : undefined), 60_000);
+  // The worker's log reaches the coordinator's while the job runs (kiln logs -f there follows it).
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const liveLog = (): string => {
+    const runs = readdirSync(join(state, 'logs'));
+    return runs.length === 0 ? '' : readFileSync(join(state, 'logs', runs[0]!, 'slow_' + (/slow@(\S+):/.exec(second.output())?.[1] ?? '') + '.log'), 'utf8');
+  };
+  await until('attempt 2\'s output in the coordinator\'s log, live', () => (/attempt 2: taken by worker w2[\s\S]*\bstarted$/m.test(liveLog()) ? true : undefined), 30_000);
   await writeFile(gate, 'go');
   const r = await build.done;
   assert.equal(r.code, 0, explain(r));
