@@ -16,6 +16,7 @@ import { createArtifactStore } from '../cache/artifacts.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { unpackArchive } from '../cache/archive.ts';
+import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import type { RunEnvs } from '../run/run-envs.ts';
@@ -124,8 +125,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     } catch (e) {
       // kiln's own side broke (the object store, the disk), or this worker cannot build it
       // (another env): another attempt, maybe on another worker, may fare better.
-      o.say(`${m.runId} ${m.jobId}: ${e instanceof Error ? e.message : String(e)}: given back`);
-      if (process.env['KILN_DEBUG'] !== undefined) o.say(e instanceof Error ? (e.stack ?? '') : String(e));
+      // kiln's own errors say what happened; anything else is a bug: its stack too.
+      o.say(`${m.runId} ${m.jobId}: ${e instanceof KilnError || e instanceof GiveBack ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}: given back`);
       msg.nak(5_000);
     } finally {
       clearInterval(heartbeat);
