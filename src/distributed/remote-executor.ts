@@ -121,9 +121,6 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     let attemptNow = 1;
     let streamed = 0;
     await writeFile(log, '');
-    if (job.spec.debian !== undefined) {
-      return finished({ state: 'failed', key, failure: { reason: 'internal', message: 'Debian source packages are not built by workers yet: build them without --nats' }, log, startedAt, endedAt: Date.now() });
-    }
     let message: JobMessage;
     try {
       const deps = [];

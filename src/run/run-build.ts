@@ -3,6 +3,7 @@
 // Everything observable goes out on the event bus; records subscribe to it. What only a
 // run with work to do needs (the executor, the package index writer) is imported then.
 
+import { KilnError } from '../errors.ts';
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
@@ -211,6 +212,12 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
     // --nats: the workers build; this process plans, records and reports.
     if (req.nats !== undefined && toBuild.length > 0) {
+      const debian = toBuild.filter((n) => n.spec?.debian !== undefined).map((n) => n.id);
+      if (debian.length > 0) {
+        throw new KilnError('usage', `--nats: Debian source packages are not built by workers yet (${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''})`, {
+          hint: 'build Debian source packages without --nats (kiln recipes go to the workers)',
+        });
+      }
       const { openCluster } = await import('../distributed/cluster.ts');
       const { createRemoteExecutor } = await import('../distributed/remote-executor.ts');
       const archs = [...new Set(toBuild.map((n) => (n.arch === 'all' ? hostArch() : n.arch)))];
