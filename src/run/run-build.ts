@@ -87,10 +87,20 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const plannedFrom = Date.now();
   const prepared = await preparePlan(req, records);
   try {
+    if (req.nats !== undefined) refuseDebianOnWorkers(prepared);
     return await buildPlanned(req, records, prepared, plannedFrom);
   } finally {
     await prepared.envs.release();
   }
+}
+
+/** --nats: Debian source packages are not sent to workers yet; said before the run starts. */
+function refuseDebianOnWorkers(prepared: PreparedPlan): void {
+  const debian = prepared.plan.nodes.filter((n) => n.state === 'to-build' && n.spec?.debian !== undefined).map((n) => n.id);
+  if (debian.length === 0) return;
+  throw new KilnError('usage', `--nats: Debian source packages are not built by workers yet (${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''})`, {
+    hint: 'build Debian source packages without --nats (kiln recipes go to the workers)',
+  });
 }
 
 /** How often a running build refreshes its sign of life (see buildPlanned). */
@@ -212,12 +222,6 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
     // --nats: the workers build; this process plans, records and reports.
     if (req.nats !== undefined && toBuild.length > 0) {
-      const debian = toBuild.filter((n) => n.spec?.debian !== undefined).map((n) => n.id);
-      if (debian.length > 0) {
-        throw new KilnError('usage', `--nats: Debian source packages are not built by workers yet (${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''})`, {
-          hint: 'build Debian source packages without --nats (kiln recipes go to the workers)',
-        });
-      }
       const { openCluster } = await import('../distributed/cluster.ts');
       const { createRemoteExecutor } = await import('../distributed/remote-executor.ts');
       const archs = [...new Set(toBuild.map((n) => (n.arch === 'all' ? hostArch() : n.arch)))];
