@@ -40,6 +40,8 @@ test('clockReading: years as 16/32-bit integers either endian, timestamps, nothi
   assert.deepEqual(clockReading(be(2022), be(2026), 5, 1, 'be'), { a: 2022, b: 2026, clock: 'year' });
   assert.deepEqual(clockReading(le(1_700_000_000, 4), le(1_790_000_000, 4), 2, 4, 'le'), { a: 1_700_000_000, b: 1_790_000_000, clock: 'timestamp' });
   assert.equal(clockReading(le(5, 4), le(9, 4), 2, 1, 'le'), undefined);
+  // Round numbers in the timestamp range (seen in a libvorbis .deb: 0x57f50000, 0x59750000) are not called clocks.
+  assert.equal(clockReading(le(0x57f50000, 4), le(0x59750000, 4), 4, 2, 'le'), undefined);
 });
 
 test('byteRegions: runs merge when < 4 equal bytes apart; each region read as a clock when it is one', () => {
