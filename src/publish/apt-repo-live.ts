@@ -54,13 +54,20 @@ export async function readLiveSuite(repoDir: string, suite: string): Promise<Liv
   const entries = new Map<string, IndexEntry[]>();
   for (const c of release.components) {
     const list: IndexEntry[] = [];
+    // An `all` package is listed under every binary-ARCH and binary-all: read once.
+    const seen = new Set<string>();
     for (const arch of new Set([...release.architectures, 'all'])) {
       const path = join(tree, suite, c, `binary-${arch}`, 'Packages');
       const packagesText = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') return '';
         throw e;
       });
-      for (const p of parseControlParagraphs(packagesText, path)) list.push(entryFromParagraph(p, path));
+      for (const p of parseControlParagraphs(packagesText, path)) {
+        const e = entryFromParagraph(p, path);
+        if (seen.has(e.filename)) continue;
+        seen.add(e.filename);
+        list.push(e);
+      }
     }
     entries.set(c, list);
   }

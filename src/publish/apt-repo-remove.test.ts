@@ -98,7 +98,15 @@ test('a new signing key signs again a publish that changes nothing; remove keeps
   assert.notEqual(again.tree, first.tree, 'signed again with the new key');
   const { signedBy } = await import('./signing.ts');
   assert.ok(await signedBy(await readFile(join(repo, 'dists/bookworm/InRelease'), 'utf8'), other));
-  await removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['kiln-tool'], key: other, now: later(3) });
+  // Another component, then a remove: each package stays listed once per index.
+  const extra = await buildTestDeb(debs, { package: 'kiln-extra', version: '1', architecture: 'all' });
+  await publishRepo({ repoDir: repo, suite: 'bookworm', component: 'contrib', debs: [extra], key: other, origin: 'Acme', label: 'Acme builds', now: later(3) });
+  await removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['libkiln1'], key: other, now: later(4) });
+  for (const index of ['main/binary-amd64', 'main/binary-all', 'contrib/binary-amd64', 'contrib/binary-all']) {
+    const names = (await readFile(join(repo, 'dists/bookworm', index, 'Packages'), 'utf8')).match(/^Package: .*$/gm) ?? [];
+    assert.equal(new Set(names).size, names.length, `${index}: ${names.join(', ')}`);
+  }
+  await removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['kiln-tool'], key: other, now: later(5) });
   const release = await readFile(join(repo, 'dists/bookworm/Release'), 'utf8');
   assert.match(release, /^Origin: Acme$/m);
   assert.match(release, /^Label: Acme builds$/m);
@@ -107,7 +115,7 @@ test('a new signing key signs again a publish that changes nothing; remove keeps
   await rename(join(repo, 'pool'), join(dir.path, 'elsewhere'));
   await writeFile(join(dir.path, 'elsewhere', 'keep-me'), 'x');
   await symlink(join(dir.path, 'elsewhere'), join(repo, 'pool'));
-  await assert.rejects(removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['libkiln1'], key: other, now: later(4) }), (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /not a directory kiln made/.test(e.message));
+  await assert.rejects(removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['kiln-extra'], key: other, now: later(6) }), (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /not a directory kiln made/.test(e.message));
   assert.ok(existsSync(join(dir.path, 'elsewhere', 'keep-me')));
   assert.deepEqual(await listRepo(repo, 'bookworm'), [], 'the removal itself was done');
 });
