@@ -41,7 +41,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const { resolveRunEnvs } = await import('../run/run-envs.ts');
     const envs = await resolveRunEnvs({ stateDir: state.root, sandbox: opts.sandbox ?? 'auto', envTemplate: opts.env, archs, hostArch: hostArch(), lease: true });
     const { openCluster } = await import('../distributed/cluster.ts');
-    const cluster = await openCluster(url, archs);
+    const cluster = await openCluster(url, archs, { say: (text) => ctx.stderr.write(`kiln worker: ${text}\n`) });
     const controller = new AbortController();
     const stop = (sig: NodeJS.Signals): void => {
       if (controller.signal.aborted) return;

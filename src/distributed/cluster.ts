@@ -53,7 +53,7 @@ export function consumerName(arch: string): string {
 }
 
 /** Connects and makes sure the streams, the consumer of each arch in `archs` and the bucket exist. */
-export async function openCluster(url: string, archs: readonly string[] = []): Promise<Cluster> {
+export async function openCluster(url: string, archs: readonly string[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
   let nc: NatsConnection;
   try {
     nc = await connect({ servers: url, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
@@ -70,6 +70,16 @@ export async function openCluster(url: string, archs: readonly string[] = []): P
     await ensureStream(jsm, { name: EVENTS_STREAM, subjects: ['kiln.events.>'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: 7 * 24 * 3600 * 1_000_000_000 });
     for (const arch of archs) await ensureConsumer(jsm, arch);
     const blobs = await new Objm(nc).create(BLOBS_BUCKET, { storage: StorageType.File });
+    // A NATS server that goes away and comes back is said (the client reconnects by itself).
+    if (o.say !== undefined) {
+      const say = o.say;
+      void (async () => {
+        for await (const s of nc.status()) {
+          if (s.type === 'disconnect') say(`lost the NATS server at ${url}: waiting for it to come back (the jobs in flight go on when it does)`);
+          else if (s.type === 'reconnect') say(`the NATS server at ${url} is back`);
+        }
+      })().catch(() => undefined);
+    }
     return { url, nc, js: jetstream(nc), jsm, blobs, close: () => nc.drain().catch(() => nc.close()) };
   } catch (e) {
     await nc.close();

@@ -40,6 +40,8 @@ export interface RemoteExecutorOptions {
   readonly mirrors: Readonly<Record<string, string>>;
   readonly options: JobMessage['options'];
   readonly expectedMs: (jobId: string) => number | undefined;
+  /** Also told what the run's notes say of jobs nobody takes (a daemon's stderr: it keeps no run notes). */
+  readonly warn?: (text: string) => void;
 }
 
 type Result = Extract<EventMessage, { type: 'result' }>;
@@ -156,7 +158,10 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       // Nobody took it for a while: said once, with what to start (a run otherwise just waits).
       const unclaimed = setTimeout(() => {
         if (claimedBy === undefined && !done) {
-          o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}); the run waits for it` });
+          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}); the run waits for it`;
+          o.bus.emit({ type: 'note', at: Date.now(), text });
+          o.warn?.(`run ${o.runId}: ${text}`);
+          void note(`no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s; waiting for one`);
         }
       }, UNCLAIMED_NOTE_MS);
       unclaimed.unref();

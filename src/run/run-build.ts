@@ -48,6 +48,8 @@ export interface BuildRequest extends PlanRequest {
   readonly retries?: number;
   /** --nats URL: the jobs are built by `kiln worker`s through this NATS server (src/distributed/). */
   readonly nats?: string;
+  /** What an operator must hear even where run notes are not shown (a daemon's stderr). */
+  readonly warn?: (text: string) => void;
   readonly bus: EventBus;
   readonly signal: AbortSignal;
   /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
@@ -225,7 +227,12 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const { openCluster } = await import('../distributed/cluster.ts');
       const { createRemoteExecutor } = await import('../distributed/remote-executor.ts');
       const archs = [...new Set(toBuild.map((n) => (n.arch === 'all' ? hostArch() : n.arch)))];
-      const cluster = await openCluster(req.nats, archs);
+      const cluster = await openCluster(req.nats, archs, {
+        say: (text) => {
+          bus.emit({ type: 'note', at: Date.now(), text });
+          req.warn?.(`run ${runId}: ${text}`);
+        },
+      });
       const remote = await createRemoteExecutor({
         cluster, runId, artifacts, cacheDir: state.cache, bus, outputs,
         logDir: join(state.logs, runId),
@@ -240,6 +247,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
         },
         expectedMs: (id) => learned.get(id),
+        ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
       closeRemote = async () => {
         await remote.close();

@@ -89,7 +89,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       logLimit: options.logLimit,
       jobTimeoutMs: options.jobTimeoutMs,
       maxJobCpus: options.maxJobCpus,
-      ...(options.nats === undefined ? {} : { nats: options.nats }),
+      ...(options.nats === undefined ? {} : { nats: options.nats, warn: (text: string) => options.onError?.(`build ${build.id}: ${text}`) }),
       bus: ctx.bus,
       signal: ctx.signal,
       slotGate: ctx.slotGate,

@@ -242,18 +242,21 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
   const records = openServerRecords(state);
   const token = records.createToken('alice').token;
   records.close();
-  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
-  const daemon = spawnKiln(['serve', '--listen', '127.0.0.1:0', '--state', state, '--sandbox', 'host', '--tree', `main=${tree}`, '--nats', url], { timeoutMs: 100_000, env: { KILN_ENVS: '', KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  const daemon = spawnKiln(['serve', '--listen', '127.0.0.1:0', '--state', state, '--sandbox', 'host', '--tree', `main=${tree}`, '--nats', url], { timeoutMs: 100_000, env: { KILN_ENVS: '', KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
   let err = '';
   daemon.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   t.after(() => daemon.child.kill('SIGKILL'));
   const base = await until('kiln serve to listen', () => /listening on (http:\/\/\S+) /.exec(err)?.[1]);
+  assert.match(err, /jobs built by kiln workers through nats:/, 'the daemon says it hands jobs to workers');
   const call = async (method: string, path: string, body?: unknown): Promise<any> => {
     const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return res.json();
   };
   const submitted = await call('POST', '/api/v1/builds', { tree: 'main' });
   assert.equal(typeof submitted.id, 'string', JSON.stringify(submitted));
+  // No worker yet: the daemon's operator hears it (a daemon keeps no run notes).
+  await until('the daemon to say no worker took it', () => (/no worker has taken it in 0\.5 s: start one for/.test(err) ? true : undefined), 30_000);
+  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
   let build: any;
   for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
     build = await call('GET', `/api/v1/builds/${submitted.id}`);
@@ -263,4 +266,33 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
   assert.match(w.output(), /one@\S+: built[\s\S]*two@\S+: built/);
   daemon.child.kill('SIGTERM');
   await daemon.done;
+});
+
+test('the NATS server restarted in the middle of a job: both sides say so, the job goes on, the run ends built', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const first = spawn('nats-server', ['-js', '-sd', join(dir.path, 'nats'), '-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  first.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  first.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  t.after(() => first.kill('SIGKILL'));
+  const port = await until('nats-server to listen', () => /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+  const url = `nats://127.0.0.1:${port}`;
+  const gate = join(dir.path, 'gate');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    slow: recipeText({ name: 'slow', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/slow"; echo done > "$DESTDIR/usr/share/slow/done"` }),
+  });
+  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  await until('the worker to take it', () => (/slow@\S+: taken/.test(w.output()) ? true : undefined), 60_000);
+  first.kill('SIGKILL');
+  await build.waitForEvent((e) => e.type === 'note' && /lost the NATS server at nats:/.test(e.text), 30_000);
+  const second = spawn('nats-server', ['-js', '-sd', join(dir.path, 'nats'), '-a', '127.0.0.1', '-p', port], { stdio: 'ignore' });
+  t.after(() => second.kill('SIGKILL'));
+  await build.waitForEvent((e) => e.type === 'note' && /the NATS server at nats:\S+ is back/.test(e.text), 30_000);
+  await until('the worker to be back', () => (/is back/.test(w.output()) ? true : undefined), 30_000);
+  await writeFile(gate, 'go');
+  const r = await build.done;
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(pkgOf(await readReport(r), 'slow').state, 'built');
+  assert.match(w.output(), /lost the NATS server at nats:\S+: waiting for it to come back/);
 });
