@@ -101,7 +101,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   });
 
   const execute: Execute = async (job, { signal }) => {
-    const startedAt = Date.now();
+    // When a worker took it (a build's time is its own, not the queue's); until then, now.
+    let startedAt = Date.now();
     const log = o.logPathOf(job.id);
     await mkdir(o.logDir, { recursive: true });
     const depOutputs: Record<string, string> = {};
@@ -193,6 +194,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         onClaimed: (e) => {
           if (done) return;
           if (claimedBy === undefined) {
+            startedAt = e.at;
             o.bus.emit({ type: 'job-started', runId: o.runId, jobId: job.id, name: job.spec.name, version: job.spec.version, arch: job.arch, why: job.why, attempt: job.attempt, log, at: e.at, expectedMs: o.expectedMs(job.id) });
           }
           void note(e.attempt === 1 ? `taken by worker ${e.worker}` : `attempt ${e.attempt}: taken by worker ${e.worker} (${claimedBy ?? 'the previous worker'} stopped answering, or gave it back)`);
@@ -248,7 +250,9 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         // The job's own key: a result for another key would store under it.
         if (e.outcome.key !== key) throw new Error(`it is for the key ${e.outcome.key.slice(0, 16)}, not the job's ${key.slice(0, 16)}`);
         const { outputHash: _claimed, ...rest } = e.outcome;
-        const base: JobOutcome = { ...rest, key, log, startedAt, endedAt: Date.now() };
+        // Up to date there, not here: the worker's cache had it (the plan here did not).
+        const cause = rest.cause ?? (rest.state === 'up-to-date' ? `found up to date in the cache of worker ${e.worker}` : undefined);
+        const base: JobOutcome = { ...rest, ...(cause === undefined ? {} : { cause }), key, log, startedAt, endedAt: Date.now() };
         const ok = e.outcome.state === 'built' || e.outcome.state === 'up-to-date';
         if (!ok) return base;
         // A success comes with its artifact, stored here under the job's key once checked;

@@ -89,7 +89,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const plannedFrom = Date.now();
   const prepared = await preparePlan(req, records);
   try {
-    if (req.nats !== undefined) refuseDebianOnWorkers(prepared);
+    if (req.nats !== undefined) {
+      refuseDebianOnWorkers(prepared);
+      // A NATS server that is not there (or lacks JetStream) is said before the run starts.
+      const { openCluster } = await import('../distributed/cluster.ts');
+      await (await openCluster(req.nats)).close();
+    }
     return await buildPlanned(req, records, prepared, plannedFrom);
   } finally {
     await prepared.envs.release();

@@ -105,6 +105,17 @@ test('kiln build --nats: workers build the tree, the artifacts come back checked
   const again = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 60_000 });
   assert.equal(again.code, 0, explain(again));
   assert.equal(again.summary?.counts['up-to-date'], 3, explain(again));
+  // A new state dir here, the same workers: up to date there, said so.
+  const fresh = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'fresh'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 60_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  assert.equal(fresh.code, 0, explain(fresh));
+  const base = pkgOf(await readReport(fresh), 'base');
+  assert.equal(base.state, 'up-to-date');
+  assert.match(base.cause ?? '', /^found up to date in the cache of worker w[12]$/);
+  // A NATS server that is not there: said before the run starts (no run left behind).
+  const gone = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'gone'), '--sandbox', 'host', '--nats', 'nats://127.0.0.1:1', '--force', 'base'], { timeoutMs: 60_000 });
+  assert.equal(gone.code, 1, explain(gone));
+  assert.match(gone.stderr, /error \[server-unreachable\]: cannot reach NATS at nats:\/\/127\.0\.0\.1:1/);
+  assert.doesNotMatch(gone.stderr + gone.stdout, /kiln: run \S+:/, 'no run started');
 });
 
 test('a worker SIGKILLed mid-job loses it to another after the ack wait; a build longer than the ack wait is delivered once', { skip: noNats, timeout: 120_000 }, async (t) => {
