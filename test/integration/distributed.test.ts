@@ -279,7 +279,7 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
   await daemon.done;
 });
 
-test('the NATS server restarted in the middle of a job: both sides say so, the job goes on, the run ends built', { skip: noNats, timeout: 120_000 }, async (t) => {
+test('the NATS server restarted in the middle of a job: both sides say so, the job goes on, the run ends built', { skip: noNats, timeout: 240_000 }, async (t) => {
   await using dir = await tmpDir('kiln-nats-');
   const first = spawn('nats-server', ['-js', '-sd', join(dir.path, 'nats'), '-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -293,14 +293,14 @@ test('the NATS server restarted in the middle of a job: both sides say so, the j
     slow: recipeText({ name: 'slow', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/slow"; echo done > "$DESTDIR/usr/share/slow/done"` }),
   });
   const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
-  const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 220_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   await until('the worker to take it', () => (/slow@\S+: taken/.test(w.output()) ? true : undefined), 60_000);
   first.kill('SIGKILL');
-  await build.waitForEvent((e) => e.type === 'note' && /lost the NATS server at nats:/.test(e.text), 30_000);
+  await build.waitForEvent((e) => e.type === 'note' && /lost the NATS server at nats:/.test(e.text), 90_000);
   const second = spawn('nats-server', ['-js', '-sd', join(dir.path, 'nats'), '-a', '127.0.0.1', '-p', port], { stdio: 'ignore' });
   t.after(() => second.kill('SIGKILL'));
-  await build.waitForEvent((e) => e.type === 'note' && /the NATS server at nats:\S+ is back/.test(e.text), 30_000);
-  await until('the worker to be back', () => (/is back/.test(w.output()) ? true : undefined), 30_000);
+  await build.waitForEvent((e) => e.type === 'note' && /the NATS server at nats:\S+ is back/.test(e.text), 90_000);
+  await until('the worker to be back', () => (/is back/.test(w.output()) ? true : undefined), 90_000);
   await writeFile(gate, 'go');
   const r = await build.done;
   assert.equal(r.code, 0, explain(r));
