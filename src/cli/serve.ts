@@ -8,6 +8,7 @@ import { MAX_INTERRUPTIONS } from '../records/server-records.ts';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { createApp } from '../server/app.ts';
+import { displayUrl } from '../distributed/cluster.ts';
 import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
@@ -215,7 +216,7 @@ async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly
   const now = Date.now();
   const live = tokens.filter((t) => t.revokedAt === null && (t.expiresAt === null || t.expiresAt > now)).length;
   const bytes = (n: number): string => (n === 0 ? 'none' : humanBytes(n));
-  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; --job-timeout ${opts.jobTimeout === undefined ? 'none' : formatMs(opts.jobTimeout)}; ${opts.maxJobCpus === undefined ? '' : `--max-job-cpus ${opts.maxJobCpus}; `}${(opts.nats ?? process.env['KILN_NATS'] ?? '').trim() === '' ? '' : `jobs built by kiln workers through ${(opts.nats ?? process.env['KILN_NATS'])!.trim()}; `}${live} live token(s)\n`;
+  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; --job-timeout ${opts.jobTimeout === undefined ? 'none' : formatMs(opts.jobTimeout)}; ${opts.maxJobCpus === undefined ? '' : `--max-job-cpus ${opts.maxJobCpus}; `}${(opts.nats ?? process.env['KILN_NATS'] ?? '').trim() === '' ? '' : `jobs built by kiln workers through ${displayUrl((opts.nats ?? process.env['KILN_NATS'])!.trim())}; `}${live} live token(s)\n`;
   if (envs.length === 0 && sandbox !== 'host') {
     text += `kiln serve: no env in ${dir}: every build will be refused until there is one (kiln env create NAME --suite SUITE --arch ARCH, with the same KILN_ENVS or --state)\n`;
   }

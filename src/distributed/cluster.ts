@@ -52,11 +52,17 @@ export function consumerName(arch: string): string {
   return `kiln-${arch}`;
 }
 
+/** The URL as it may be shown (in logs, notes, errors): without a user or password in it. */
+export function displayUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
+}
+
 /** Connects and makes sure the streams, the consumer of each arch in `archs` and the bucket exist. */
-export async function openCluster(url: string, archs: readonly string[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
+export async function openCluster(given: string, archs: readonly string[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
+  const url = displayUrl(given);
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    nc = await connect({ servers: given, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (e) {
     throw new KilnError('server-unreachable', `cannot reach NATS at ${url}: ${(e as Error).message}`, {
       hint: 'check the URL (nats://HOST:4222) and that nats-server runs with JetStream (nats-server -js)',

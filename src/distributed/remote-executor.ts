@@ -52,6 +52,8 @@ const UNCLAIMED_NOTE_MS = Number(process.env['KILN_UNCLAIMED_NOTE_MS'] ?? '') > 
 interface Waiter {
   /** The run's event stream ended: no result can come. */
   readonly onLost: (why: string) => void;
+  /** A result for it that does not parse. */
+  readonly onUnreadable: (worker: string, why: string) => void;
   readonly onClaimed: (e: Extract<EventMessage, { type: 'claimed' }>) => void;
   readonly onResult: (e: Result) => void;
   readonly onGivenUp: () => void;
@@ -67,19 +69,34 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   const consumer = await o.cluster.js.consumers.get(EVENTS_STREAM, { filter_subjects: eventsSubject(o.runId), deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
   let closing = false;
+  /** Why the run's event stream ended, once it has: later jobs fail at once. */
+  let lost: string | undefined;
   const listening = (async () => {
     try {
       await listen();
       if (!closing) throw new Error('the stream ended');
     } catch (e) {
       if (closing) return;
-      for (const w of [...waiters.values()]) w.onLost((e as Error).message);
+      lost = (e as Error).message;
+      for (const w of [...waiters.values()]) w.onLost(lost);
     }
   })();
   async function listen(): Promise<void> {
     for await (const m of messages) {
       const parsed = parseMessage(EventMessage, m.string());
-      if (!parsed.ok) continue;
+      if (!parsed.ok) {
+        // A result this kiln cannot read (another kiln version's?) fails its job, said why:
+        // its worker has acked it, so nothing else would ever come.
+        const raw = (() => {
+          try {
+            return JSON.parse(m.string()) as { type?: unknown; jobId?: unknown; worker?: unknown };
+          } catch {
+            return undefined;
+          }
+        })();
+        if (raw?.type === 'result' && typeof raw.jobId === 'string') waiters.get(raw.jobId)?.onUnreadable(String(raw.worker ?? '?'), parsed.why);
+        continue;
+      }
       const e = parsed.value;
       const w = waiters.get(e.jobId);
       if (w === undefined) continue;
@@ -141,6 +158,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       let claimedBy: string | undefined;
       let seq: number | undefined;
       let done = false;
+      /** A result is being accepted: other results are ignored (the first counts). */
+      let accepting = false;
       // The worker's log as it grows, appended here in order (a gap waits for the result).
       const chunks = o.cluster.nc.subscribe(logsSubject(o.runId, job.id), {
         callback: (_err, m) => {
@@ -150,7 +169,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           } catch {
             return;
           }
-          if (done || c.attempt !== attemptNow || c.offset !== streamed || typeof c.data !== 'string') return;
+          if (done || accepting || c.attempt !== attemptNow || c.offset !== streamed || typeof c.data !== 'string') return;
           const data = Buffer.from(c.data, 'base64');
           streamed += data.length;
           void write(data);
@@ -185,7 +204,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           if (claimedBy === undefined && seq !== undefined) await o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
           await note('cancelled: the run was stopped');
           // A worker that took it says when it has stopped it; not waited for long.
-          setTimeout(() => settle({ state: 'cancelled', key, failure: { reason: 'cancelled', message: 'killed: the run was cancelled' }, log, startedAt, endedAt: Date.now() }), claimedBy === undefined ? 0 : 5_000);
+          setTimeout(() => settle({ state: 'cancelled', key, failure: { reason: 'cancelled', message: 'killed: the run was cancelled' }, log, startedAt, endedAt: Date.now() }), claimedBy === undefined ? 0 : 5_000).unref();
         })();
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -194,8 +213,9 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         onClaimed: (e) => {
           if (done) return;
           if (claimedBy === undefined) {
-            startedAt = e.at;
-            o.bus.emit({ type: 'job-started', runId: o.runId, jobId: job.id, name: job.spec.name, version: job.spec.version, arch: job.arch, why: job.why, attempt: job.attempt, log, at: e.at, expectedMs: o.expectedMs(job.id) });
+            // This machine's clock (a worker's may differ): durations here compare with each other.
+            startedAt = Date.now();
+            o.bus.emit({ type: 'job-started', runId: o.runId, jobId: job.id, name: job.spec.name, version: job.spec.version, arch: job.arch, why: job.why, attempt: job.attempt, log, at: startedAt, expectedMs: o.expectedMs(job.id) });
           }
           void note(e.attempt === 1 ? `taken by worker ${e.worker}` : `attempt ${e.attempt}: taken by worker ${e.worker} (${claimedBy ?? 'the previous worker'} stopped answering, or gave it back)`);
           claimedBy = e.worker;
@@ -205,26 +225,31 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           }
         },
         onResult: (e) => {
-          if (done) return;
-          done = true; // the first result counts; a late one from a worker thought dead is ignored
+          if (done || accepting) return;
+          accepting = true; // the first result counts; a late one from a worker thought dead is ignored
+          // (A stop or a lost stream meanwhile settles the job first; accept's outcome is then dropped.)
           void accept(e).then(
-            (outcome) => {
-              done = false;
-              settle(outcome);
-            },
-            (err: unknown) => {
-              done = false;
-              settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${e.worker} was refused: ${(err as Error).message}` }, log, startedAt, endedAt: Date.now() });
-            },
+            (outcome) => settle(outcome),
+            (err: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${e.worker} was refused: ${(err as Error).message}` }, log, startedAt, endedAt: Date.now() }),
           );
         },
+        onUnreadable: (worker, why) => {
+          if (done || accepting) return;
+          settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${worker} could not be read (${why}): is it another kiln version?` }, log, startedAt, endedAt: Date.now() });
+        },
         onGivenUp: () => {
+          if (done || accepting) return;
           // Out of the work queue: JetStream keeps a message no worker acked.
           if (seq !== undefined) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
           void note(`given up after ${MAX_DELIVER} deliveries: every worker that took it died or stopped answering`).then(() =>
             settle({ state: 'failed', key, failure: { reason: 'internal', message: `no worker finished it in ${MAX_DELIVER} deliveries (each died, stopped answering, or gave it back: a worker of another env gives back what it cannot build): see the workers' output` }, log, startedAt, endedAt: Date.now() }));
         },
       });
+      // The run's event stream is gone already: no result could come back.
+      if (lost !== undefined) {
+        waiters.get(job.id)!.onLost(lost);
+        return;
+      }
       void o.cluster.js.publish(jobsSubject(arch), JSON.stringify(message), { msgID: `${o.runId}/${job.id}/${job.attempt}` }).then(
         (ack) => {
           seq = ack.seq;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventMessage, JobMessage, parseMessage } from './wire.ts';
+import { displayUrl } from './cluster.ts';
 
 const KEY = 'ab'.repeat(32);
 const job = { id: 'zlib@amd64', runId: 'r1', arch: 'amd64', stage: ['base@amd64'], waitsFor: [], spec: { name: 'zlib', build: { script: ':' } }, ownKey: 'o', cpus: 1, envId: 'host:x', attempt: 1, why: { kind: 'new' } };
@@ -31,4 +32,10 @@ test('a result\'s outcome: known fields of known types only (no path, no made-up
     { state: 'failed', key: KEY, startedAt: 1, endedAt: 2, failure: { reason: 'whatever', message: 'x' } },
     { state: 'built', key: '../../x', startedAt: 1, endedAt: 2 },
   ]) assert.equal(parseMessage(EventMessage, JSON.stringify({ ...result, outcome })).ok, false, JSON.stringify(outcome));
+});
+
+test('displayUrl: a NATS URL as it may be shown, without its user and password', () => {
+  assert.equal(displayUrl('nats://alice:s3cret@nats.example:4222'), 'nats://nats.example:4222');
+  assert.equal(displayUrl('nats://token@host:4222'), 'nats://host:4222');
+  assert.equal(displayUrl('nats://127.0.0.1:4222'), 'nats://127.0.0.1:4222');
 });

@@ -9,14 +9,13 @@
 // after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
 
 import { mkdir, mkdtemp, open, rm, rmdir } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { JsMsg } from '@nats-io/jetstream';
 import { createArtifactStore } from '../cache/artifacts.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { unpackArchive } from '../cache/archive.ts';
-import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import type { RunEnvs } from '../run/run-envs.ts';
@@ -126,7 +125,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       // kiln's own side broke (the object store, the disk), or this worker cannot build it
       // (another env): another attempt, maybe on another worker, may fare better.
       // kiln's own errors say what happened; anything else is a bug: its stack too.
-      o.say(`${m.runId} ${m.jobId}: ${e instanceof KilnError || e instanceof GiveBack ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e)}: given back`);
+      // (A programming error's stack helps; a NATS outage's or a refusal's message is enough.)
+      const bug = e instanceof TypeError || e instanceof ReferenceError || e instanceof RangeError || e instanceof SyntaxError;
+      o.say(`${m.runId} ${m.jobId}: ${bug ? ((e as Error).stack ?? (e as Error).message) : e instanceof Error ? e.message : String(e)}: given back`);
       msg.nak(5_000);
     } finally {
       clearInterval(heartbeat);
@@ -199,7 +200,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const logFile = logPathOf(logDir, job.id);
     const stream = streamLog(logFile, m.runId, m.jobId, attemptOf(m));
     // A forced job is built again here too; any other finds a stored artifact first.
-    const outcome = await execute({ ...job, spec, runId: m.runId }, { signal }).finally(() => stream.stop());
+    // A job's cpus ($JOBS) as this machine can give them.
+    const cpus = Math.min(job.cpus, availableParallelism());
+    const outcome = await execute({ ...job, spec, runId: m.runId, cpus }, { signal }).finally(() => stream.stop());
     const log = await putFile(o.cluster.blobs, logFile).catch(() => null);
     const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
     if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log };

@@ -89,8 +89,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const plannedFrom = Date.now();
   const prepared = await preparePlan(req, records);
   try {
-    if (req.nats !== undefined) {
-      refuseDebianOnWorkers(prepared);
+    if (req.nats !== undefined && prepared.plan.nodes.some((n) => n.state === 'to-build')) {
+      refuseDebianOnWorkers(prepared, req.onDaemon === true);
       // A NATS server that is not there (or lacks JetStream) is said before the run starts.
       const { openCluster } = await import('../distributed/cluster.ts');
       await (await openCluster(req.nats)).close();
@@ -102,11 +102,14 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
 }
 
 /** --nats: Debian source packages are not sent to workers yet; said before the run starts. */
-function refuseDebianOnWorkers(prepared: PreparedPlan): void {
+function refuseDebianOnWorkers(prepared: PreparedPlan, onDaemon: boolean): void {
   const debian = prepared.plan.nodes.filter((n) => n.state === 'to-build' && n.spec?.debian !== undefined).map((n) => n.id);
   if (debian.length === 0) return;
-  throw new KilnError('usage', `--nats: Debian source packages are not built by workers yet (${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''})`, {
-    hint: 'build Debian source packages without --nats (kiln recipes go to the workers)',
+  const which = `${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''}`;
+  throw new KilnError('usage', onDaemon
+    ? `this daemon hands its jobs to workers (kiln serve --nats), which do not build Debian source packages yet (${which})`
+    : `--nats: Debian source packages are not built by workers yet (${which})`, {
+    hint: onDaemon ? 'build Debian source packages locally, or on a daemon without --nats' : 'build Debian source packages without --nats (kiln recipes go to the workers)',
   });
 }
 
@@ -259,7 +262,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         await cluster.close();
       };
       remoteExecute = remote.execute;
-      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${archs.join(', ')} through ${req.nats} (kiln worker --nats ${req.nats})` });
+      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${archs.join(', ')} through ${cluster.url} (kiln worker --nats ${cluster.url})` });
     }
     const execute = remoteExecute ?? executor?.createExecutor({
       runId,

@@ -20,6 +20,7 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { bearerAuth, type ServerEnv } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { BuildQueue, type BuildRunner } from './queue.ts';
+import { SlotPool } from '../schedule/slot-pool.ts';
 import { DEFAULT_BUNDLE_LIMITS, sweepBundleTmp, type BundleLimits } from './bundles.ts';
 import { registerBuildRoutes } from './routes/builds.ts';
 import { registerBundleRoutes } from './routes/bundles.ts';
@@ -97,6 +98,9 @@ export function httpExceptionError(e: HTTPException, method: string, path: strin
   return new KilnError('usage', e.message === '' ? `${method} ${path}: refused (HTTP ${e.status})` : e.message, { hint: 'the API is described at /api/v1/docs' });
 }
 
+/** kiln serve --nats without --jobs: jobs in flight to the workers at once. */
+const NATS_SLOTS = 64;
+
 /** The free space where builds write (workspaces and cache), the fuller of the two file systems. */
 export function stateFreeSpace(state: StateLayout): { bytes: number; where: string } | undefined {
   let least: { bytes: number; where: string } | undefined;
@@ -138,7 +142,9 @@ export function createApp(options: AppOptions): KilnServerApp {
     records,
     run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, nats: options.nats, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
-    slots: options.slots ?? availableParallelism(),
+    slots: options.slots ?? (options.nats === undefined ? availableParallelism() : NATS_SLOTS),
+    // --nats: the workers' machines build; the daemon's pool bounds jobs in flight (--jobs), not cpus or memory.
+    ...(options.nats === undefined ? {} : { pool: new SlotPool({ slots: options.slots ?? NATS_SLOTS, cpus: Number.MAX_SAFE_INTEGER, memoryBytes: Number.MAX_SAFE_INTEGER }) }),
     ...(options.overcommitCpus === undefined ? {} : { overcommitCpus: options.overcommitCpus }),
     ...(options.minFreeBytes === undefined || options.minFreeBytes <= 0 ? {} : { minFree: { bytes: options.minFreeBytes, free: options.freeSpace ?? (() => stateFreeSpace(state)) } }),
     onError: (id, e) => report(`build ${id}: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),

@@ -214,6 +214,7 @@ test('a forged result is refused: a success without its artifact, or for another
   const tree = await writeTree(join(dir.path, 'tree'), {
     a: recipeText({ name: 'a', script: 'mkdir -p "$DESTDIR/usr/share/a"; echo a > "$DESTDIR/usr/share/a/a"' }),
     b: recipeText({ name: 'b', script: 'mkdir -p "$DESTDIR/usr/share/b"; echo b > "$DESTDIR/usr/share/b/b"' }),
+    c: recipeText({ name: 'c', script: 'mkdir -p "$DESTDIR/usr/share/c"; echo c > "$DESTDIR/usr/share/c/c"' }),
   });
   const state = join(dir.path, 'coordinator');
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
@@ -221,13 +222,16 @@ test('a forged result is refused: a success without its artifact, or for another
   const cluster = await openCluster(url, [hostArch()]);
   t.after(() => cluster.close());
   const consumer = await cluster.js.consumers.get(JOBS_STREAM, consumerName(hostArch()));
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < 3; i++) {
     const msg = await consumer.next({ expires: 30_000 });
     assert.ok(msg !== null && msg !== undefined, 'a job was queued');
     const m = JSON.parse(msg.string()) as { runId: string; jobId: string; key: string };
     const lie = m.jobId.startsWith('a@')
       ? { state: 'built', key: m.key, outputHash: 'f'.repeat(64), startedAt: 1, endedAt: 2 }
-      : { state: 'built', key: 'cd'.repeat(32), startedAt: 1, endedAt: 2 };
+      : m.jobId.startsWith('b@')
+        ? { state: 'built', key: 'cd'.repeat(32), startedAt: 1, endedAt: 2 }
+        // What another kiln version might send: a field this one does not know.
+        : { state: 'failed', key: m.key, phase: 'build', startedAt: 1, endedAt: 2 };
     await cluster.js.publish(eventsSubject(m.runId), JSON.stringify({ type: 'claimed', jobId: m.jobId, attempt: 1, worker: 'liar', at: Date.now() }));
     await cluster.js.publish(eventsSubject(m.runId), JSON.stringify({ type: 'result', jobId: m.jobId, attempt: 1, worker: 'liar', outcome: lie, artifact: null, log: null }));
     msg.ack();
@@ -235,7 +239,8 @@ test('a forged result is refused: a success without its artifact, or for another
   const r = await build.done;
   assert.equal(r.code, 1, explain(r));
   const report = await readReport(r);
-  assert.deepEqual(statesOf(report), { a: 'failed', b: 'failed' });
+  assert.deepEqual(statesOf(report), { a: 'failed', b: 'failed', c: 'failed' });
+  assert.match(pkgOf(report, 'c').cause ?? '', /the result of worker liar could not be read \(outcome: .*\): is it another kiln version\?/);
   assert.match(pkgOf(report, 'a').cause ?? '', /the result of worker liar was refused: it says built but sends no artifact/);
   assert.match(pkgOf(report, 'b').cause ?? '', /the result of worker liar was refused: it is for the key cdcdcdcdcdcdcdcd, not the job's/);
   assert.equal(pkgOf(report, 'a').artifact ?? null, null);
