@@ -11,7 +11,7 @@ import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { checkRepoName, type IndexEntry } from './apt-repo-index.ts';
 import { readLiveSuite } from './apt-repo-live.ts';
-import { releaseField, writeSuiteTree } from './apt-repo.ts';
+import { releaseField, writeSuiteTree } from './apt-repo-tree.ts';
 
 /** One listed package of a suite. */
 export interface ListedPackage extends Pick<IndexEntry, 'package' | 'version' | 'architecture' | 'filename'> {

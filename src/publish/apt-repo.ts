@@ -16,22 +16,18 @@
 // With Acquire-By-Hash, the previous tree's indexes are carried into the new one under
 // by-hash/, so an apt that read the old InRelease just before the swap still finds them.
 
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, cp, link, mkdir, open, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { readDebControl } from '../debian/deb-file.ts';
-import type { Release } from '../debian/inrelease.ts';
-import {
-  checkRepoName, debianArchOf, entriesForArch, entryForDeb, mergeEntries, renderPackages, renderRelease,
-  repoArchitectures, type IndexEntry, type MergeOutcome, type ReleaseIndexFile,
-} from './apt-repo-index.ts';
-import { signedBy, signRelease } from './signing.ts';
-import { poolFilesOfOtherSuites, readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
+import { checkRepoName, entryForDeb, mergeEntries, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
+import { signedBy } from './signing.ts';
+import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
+import { syncDir, writeSuiteTree } from './apt-repo-tree.ts';
 
 export interface PublishOptions {
   readonly repoDir: string;
@@ -197,135 +193,10 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length, refused };
 }
 
-export interface SuiteTreeOptions {
-  readonly repoDir: string;
-  readonly suite: string;
-  /** The live tree as read under the publish lock: its other suites are carried over. */
-  readonly live: LiveSuite;
-  readonly components: readonly string[];
-  /** What each component of the suite lists now. */
-  readonly entriesOf: (component: string) => readonly IndexEntry[];
-  /** Architectures to index even without packages of their own. */
-  readonly architectures: readonly string[];
-  readonly key: openpgp.PrivateKey;
-  readonly origin: string;
-  readonly label: string;
-  readonly acquireByHash: boolean;
-  readonly now: Date;
-  readonly signal?: AbortSignal;
-}
-
-/**
- * Steps 3 to 5 (see the top): a complete new `dists` tree with the suite's indexes as
- * `entriesOf` says and every other suite as it was, signed, swapped in at once; then the
- * old trees go. Call under the publish lock.
- */
-export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: string; architectures: string[] }> {
-  const { repoDir, suite, live, components, entriesOf, signal, now, acquireByHash } = o;
-  const architectures = repoArchitectures(
-    [o.architectures, live.release?.architectures ?? [], ...components.map((c) => entriesOf(c).map((e) => e.architecture))],
-    debianArchOf(process.arch),
-  );
-  const id = `${now.getTime().toString(36)}-${randomBytes(4).toString('hex')}`;
-  const treeName = `dists.${id}`;
-  const tmpTree = join(repoDir, `.dists.${id}.tmp`);
-  try {
-    await mkdir(tmpTree);
-    if (live.tree !== undefined) {
-      for (const e of await readdir(live.tree, { withFileTypes: true })) {
-        if (e.name === suite) continue;
-        await cp(join(live.tree, e.name), join(tmpTree, e.name), { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
-      }
-    }
-    const suiteDir = join(tmpTree, suite);
-    const files: ReleaseIndexFile[] = [];
-    for (const c of components) {
-      for (const arch of [...architectures, 'all']) {
-        signal?.throwIfAborted();
-        const rel = `${c}/binary-${arch}`;
-        const dir = join(suiteDir, rel);
-        await mkdir(dir, { recursive: true });
-        const text = Buffer.from(renderPackages(entriesForArch(entriesOf(c), arch)), 'utf8');
-        const xz = await xzCompress(text, signal);
-        for (const [name, data] of [['Packages', text], ['Packages.xz', xz]] as const) {
-          await writeSynced(join(dir, name), data);
-          const sha = sha256Of(data);
-          files.push({ path: `${rel}/${name}`, size: data.length, sha256: sha });
-          if (acquireByHash) {
-            await mkdir(join(dir, 'by-hash', 'SHA256'), { recursive: true });
-            await linkOrCopy(join(dir, name), join(dir, 'by-hash', 'SHA256', sha));
-          }
-        }
-      }
-    }
-    if (acquireByHash && live.tree !== undefined && live.release?.acquireByHash === true) {
-      await carryByHash(join(live.tree, suite), suiteDir, live.release);
-    }
-    const releaseText = renderRelease({
-      origin: o.origin,
-      label: o.label,
-      suite,
-      codename: suite,
-      date: now,
-      architectures,
-      components,
-      description: `kiln repository ${suite}`,
-      acquireByHash,
-      files,
-    });
-    const signed = await signRelease(releaseText, o.key, { date: now });
-    await writeSynced(join(suiteDir, 'Release'), releaseText);
-    await writeSynced(join(suiteDir, 'InRelease'), signed.inRelease);
-    await writeSynced(join(suiteDir, 'Release.gpg'), signed.releaseGpg);
-    await syncTree(tmpTree);
-
-    // 4. Swap.
-    signal?.throwIfAborted();
-    await rename(tmpTree, join(repoDir, treeName));
-    const newLink = join(repoDir, `.dists.${id}.link`);
-    await symlink(treeName, newLink);
-    await rename(newLink, join(repoDir, 'dists'));
-    await syncDir(repoDir);
-  } catch (e) {
-    await rm(tmpTree, { recursive: true, force: true });
-    await rm(join(repoDir, `.dists.${id}.link`), { force: true });
-    throw e;
-  }
-
-  // 5. Old trees (and leftovers of crashed publishes) go.
-  for (const name of await readdir(repoDir)) {
-    if (name === treeName) continue;
-    if (/^dists\.[A-Za-z0-9-]+$/.test(name) || /^\.dists\.[A-Za-z0-9-]+\.(tmp|link)$/.test(name)) {
-      await rm(join(repoDir, name), { recursive: true, force: true });
-    }
-  }
-
-  return { tree: treeName, architectures };
-}
-
-/** The value of a field of a Release file (Origin, Label), or undefined. */
-export async function releaseField(path: string, name: string): Promise<string | undefined> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  const line = text.split('\n').find((l) => l.startsWith(`${name}: `));
-  return line?.slice(name.length + 2);
-}
-
 /** Whether a Release file has these exact field values. */
 async function releaseSays(path: string, fields: Readonly<Record<string, string>>): Promise<boolean> {
   const text = await readFile(path, 'utf8').catch(() => '');
   return Object.entries(fields).every(([name, value]) => text.split('\n').includes(`${name}: ${value}`));
-}
-
-/** Link the previous tree's indexes into the new tree's by-hash dirs (those not there already). */
-async function carryByHash(oldSuiteDir: string, newSuiteDir: string, release: Release): Promise<void> {
-  for (const f of release.files.values()) {
-    const from = join(oldSuiteDir, dirname(f.path), 'by-hash', 'SHA256', f.sha256);
-    const to = join(newSuiteDir, dirname(f.path), 'by-hash', 'SHA256', f.sha256);
-    if (await stat(from).catch(() => undefined) === undefined) continue;
-    if (await stat(to).catch(() => undefined) !== undefined) continue;
-    await mkdir(dirname(to), { recursive: true });
-    await linkOrCopy(from, to);
-  }
 }
 
 async function hashFile(path: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string; md5: string }> {
@@ -346,10 +217,6 @@ async function hashFile(path: string, signal: AbortSignal | undefined): Promise<
   return { size, sha256: sha.digest('hex'), md5: md5.digest('hex') };
 }
 
-function sha256Of(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
 async function copyIntoPool(from: string, to: string): Promise<void> {
   await mkdir(dirname(to), { recursive: true });
   const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
@@ -368,62 +235,4 @@ async function copyIntoPool(from: string, to: string): Promise<void> {
     await rm(tmp, { force: true });
     throw e;
   }
-}
-
-async function writeSynced(path: string, data: string | Uint8Array): Promise<void> {
-  const fh = await open(path, 'wx', 0o644);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
-    await copyFile(from, to);
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** fsync every directory of a freshly written tree (files were synced as written). */
-async function syncTree(root: string): Promise<void> {
-  for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
-    if (e.isDirectory()) await syncDir(join(e.parentPath, e.name));
-  }
-  await syncDir(root);
-}
-
-/** xz -6, single-threaded (deterministic output), through the host's xz. */
-function xzCompress(data: Uint8Array, signal: AbortSignal | undefined): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('xz', ['-6', '-T1', '-c'], { stdio: ['pipe', 'pipe', 'pipe'], ...(signal === undefined ? {} : { signal }) });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', (e: NodeJS.ErrnoException) => {
-      reject(e.code === 'ENOENT'
-        ? new KilnError('tool-missing', 'cannot compress Packages: xz is not installed', { hint: 'install xz-utils', cause: e })
-        : e.name === 'AbortError' ? new KilnError('cancelled', 'publishing was cancelled', { cause: e }) : e);
-    });
-    child.on('close', (code) => {
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new KilnError('archive-failed', `xz failed (${code}): ${Buffer.concat(err).toString('utf8').trim()}`, { hint: 'check that xz works here (`xz --version`) and that the machine has free memory, then publish again' }));
-    });
-    child.stdin.on('error', () => {}); // reported through 'close'
-    child.stdin.end(data);
-  });
 }
