@@ -10,7 +10,7 @@ import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../r
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
+import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 
@@ -135,7 +135,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
         ...(opts.failOnWarnings === true ? { failOnWarnings: true } : {}),
         ...(opts.retry === undefined ? {} : { retries: opts.retry }),
-        ...((opts.nats ?? process.env['KILN_NATS'] ?? '').trim() === '' ? {} : { nats: (opts.nats ?? process.env['KILN_NATS'])!.trim() }),
+        ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
         bus,
         signal: controller.signal,
       });

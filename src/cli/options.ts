@@ -187,6 +187,12 @@ function outDirOf(dir: string): string {
   return path;
 }
 
+/** --nats URL, else $KILN_NATS; undefined when neither names one. */
+export function natsUrlOf(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const url = (given ?? env['KILN_NATS'] ?? '').trim();
+  return url === '' ? undefined : url;
+}
+
 const COUNT_WORDS: readonly (readonly [string, string])[] = [
   ['built', 'built'], ['up-to-date', 'up to date'], ['failed', 'failed'], ['skipped', 'skipped'], ['broken', 'broken'], ['cancelled', 'cancelled'],
   // A daemon build's counts while it runs (GET /builds): the jobs not settled yet.

@@ -13,7 +13,7 @@ import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, formatMs, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parsePositive, parseRange, parseSizeOption, type StateOptions } from './options.ts';
+import { addStateOptions, formatMs, natsUrlOf, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parsePositive, parseRange, parseSizeOption, type StateOptions } from './options.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
@@ -131,7 +131,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
       ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
       ...(opts.maxJobCpus === undefined ? {} : { maxJobCpus: opts.maxJobCpus }),
-      ...((opts.nats ?? process.env['KILN_NATS'] ?? '').trim() === '' ? {} : { nats: (opts.nats ?? process.env['KILN_NATS'])!.trim() }),
+      ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
       ...(opts.maxPriority === undefined ? {} : { maxPriority: opts.maxPriority }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
@@ -216,7 +216,7 @@ async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly
   const now = Date.now();
   const live = tokens.filter((t) => t.revokedAt === null && (t.expiresAt === null || t.expiresAt > now)).length;
   const bytes = (n: number): string => (n === 0 ? 'none' : humanBytes(n));
-  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; --job-timeout ${opts.jobTimeout === undefined ? 'none' : formatMs(opts.jobTimeout)}; ${opts.maxJobCpus === undefined ? '' : `--max-job-cpus ${opts.maxJobCpus}; `}${(opts.nats ?? process.env['KILN_NATS'] ?? '').trim() === '' ? '' : `jobs built by kiln workers through ${displayUrl((opts.nats ?? process.env['KILN_NATS'])!.trim())}; `}${live} live token(s)\n`;
+  let text = `kiln serve: --sandbox ${sandbox}; envs in ${dir}: ${envs.length === 0 ? 'none' : envs.join(', ')}; --min-free ${bytes(opts.minFree ?? DEFAULT_MIN_FREE)}; --log-limit ${bytes(opts.logLimit ?? DEFAULT_LOG_LIMIT)}; --job-timeout ${opts.jobTimeout === undefined ? 'none' : formatMs(opts.jobTimeout)}; ${opts.maxJobCpus === undefined ? '' : `--max-job-cpus ${opts.maxJobCpus}; `}${natsUrlOf(opts.nats) === undefined ? '' : `jobs built by kiln workers through ${displayUrl(natsUrlOf(opts.nats)!)}; `}${live} live token(s)\n`;
   if (envs.length === 0 && sandbox !== 'host') {
     text += `kiln serve: no env in ${dir}: every build will be refused until there is one (kiln env create NAME --suite SUITE --arch ARCH, with the same KILN_ENVS or --state)\n`;
   }

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, parseArchList, parseJobs, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseJobs, type StateOptions } from './options.ts';
 
 interface WorkerOpts extends StateOptions {
   nats?: string;
@@ -29,8 +29,8 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'its name in the coordinator\'s logs (default: HOST:PID)');
   addStateOptions(cmd);
   cmd.action(async (opts: WorkerOpts) => {
-    const url = opts.nats ?? process.env['KILN_NATS'];
-    if (url === undefined || url.trim() === '') {
+    const url = natsUrlOf(opts.nats);
+    if (url === undefined) {
       throw new KilnError('usage', 'kiln worker needs the NATS server: --nats nats://HOST:4222 (or KILN_NATS)', { hint: 'start one with `nats-server -js` (docs/operations.md, "Many machines")' });
     }
     const state = layoutFrom(opts);

@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliverPolicy } from '@nats-io/jetstream';
+import { KilnError } from '../errors.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
@@ -347,4 +348,40 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       await listening.catch(() => undefined);
     },
   };
+}
+
+/**
+ * A run's remote execution from connecting on: the cluster (with the consumers of `archs`)
+ * and the executor over it; close() ends both. `say` hears of the NATS server going away.
+ */
+export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluster'> & { readonly url: string; readonly archs: readonly string[]; readonly say: (text: string) => void }): Promise<{ execute: Execute; url: string; close(): Promise<void> }> {
+  const { openCluster } = await import('./cluster.ts');
+  const cluster = await openCluster(o.url, o.archs, { say: o.say });
+  const remote = await createRemoteExecutor({ ...o, cluster });
+  return {
+    execute: remote.execute,
+    url: cluster.url,
+    async close() {
+      await remote.close();
+      await cluster.close();
+    },
+  };
+}
+
+/**
+ * Before a --nats run starts: Debian source packages are refused (not sent to workers yet),
+ * and a NATS server that is not there (or lacks JetStream) is said.
+ */
+export async function precheckRemote(toBuild: readonly { readonly id: string; readonly spec?: { readonly debian?: unknown } | undefined }[], url: string, onDaemon: boolean): Promise<void> {
+  const debian = toBuild.filter((n) => n.spec?.debian !== undefined).map((n) => n.id);
+  if (debian.length > 0) {
+    const which = `${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''}`;
+    throw new KilnError('usage', onDaemon
+      ? `this daemon hands its jobs to workers (kiln serve --nats), which do not build Debian source packages yet (${which})`
+      : `--nats: Debian source packages are not built by workers yet (${which})`, {
+      hint: onDaemon ? 'build Debian source packages locally, or on a daemon without --nats' : 'build Debian source packages without --nats (kiln recipes go to the workers)',
+    });
+  }
+  const { openCluster } = await import('./cluster.ts');
+  await (await openCluster(url)).close();
 }

@@ -8,7 +8,7 @@
 // store; publish the result; ack. A worker that dies loses the job to the next worker
 // after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
 
-import { mkdir, mkdtemp, open, rm, rmdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -51,7 +51,6 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const running = new Set<Promise<void>>();
   // Cancels from coordinators, by run and job ('*': every job of the run).
   const controllers = new Map<string, AbortController>();
-  const attempts = new Map<string, number>();
   const cancels = o.cluster.nc.subscribe(cancelSubject('*'), {
     callback: (_e, m) => {
       const runId = m.subject.slice(cancelSubject('').length);
@@ -100,7 +99,6 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const attempt = msg.info.deliveryCount;
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
-    attempts.set(id, attempt);
     controllers.set(id, controller);
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
     let work: string | undefined;
@@ -109,7 +107,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       work = await mkdtemp(join(o.state.work, 'worker-'));
       await publish(m.runId, { type: 'claimed', jobId: m.jobId, attempt, worker: name, at: Date.now() });
       o.say(`${m.runId} ${m.jobId}: taken (attempt ${attempt})`);
-      const result = await build(m, work!, controller.signal);
+      const result = await build(m, attempt, work!, controller.signal);
       if (result.outcome.state === 'cancelled' && o.signal.aborted && !controller.signal.reason?.message?.includes('coordinator')) {
         // Stopping: the job goes back at once, to this worker's next start or another worker.
         msg.nak();
@@ -132,14 +130,13 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     } finally {
       clearInterval(heartbeat);
       controllers.delete(id);
-      attempts.delete(id);
       if (work !== undefined) await rm(work, { recursive: true, force: true });
       // The run's workspace folder, once its last job here is done (others may still use it).
       await rmdir(join(o.state.work, m.runId)).catch(() => undefined);
     }
   }
 
-  async function build(m: JobMessage, work: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null }> {
+  async function build(m: JobMessage, attempt: number, work: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null }> {
     const fail = (message: string): { outcome: WireOutcome; artifact: null; log: null } => ({
       outcome: { state: 'failed', key: m.key, failure: { reason: 'internal', message: `worker ${name}: ${message}` }, startedAt: Date.now(), endedAt: Date.now() },
       artifact: null,
@@ -167,7 +164,6 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       const archive = d.artifact.archive === null ? null : join(work, `${d.key}.archive`);
       if (manifest !== null) await getFile(o.cluster.blobs, d.artifact.manifest!, manifest);
       if (archive !== null) await getFile(o.cluster.blobs, d.artifact.archive!, archive);
-      const { readFile } = await import('node:fs/promises');
       await importEntry(artifacts, o.state.cache, d.key, { metaText: d.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `the coordinator of ${m.runId}`);
     }
     const depOutputs = Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? '']));
@@ -198,7 +194,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     });
     // The log as it grows goes to the coordinator (kiln logs -f there follows it).
     const logFile = logPathOf(logDir, job.id);
-    const stream = streamLog(logFile, m.runId, m.jobId, attemptOf(m));
+    const stream = streamLog(logFile, m.runId, m.jobId, attempt);
     // A forced job is built again here too; any other finds a stored artifact first.
     // A job's cpus ($JOBS) as this machine can give them.
     const cpus = Math.min(job.cpus, availableParallelism());
@@ -214,11 +210,6 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
     };
     return { outcome: wire, artifact, log };
-  }
-
-  /** The delivery count of the job being built (set by handle() before build()). */
-  function attemptOf(m: JobMessage): number {
-    return attempts.get(`${m.runId} ${m.jobId}`) ?? 1;
   }
 
   /**

@@ -3,7 +3,6 @@
 // Everything observable goes out on the event bus; records subscribe to it. What only a
 // run with work to do needs (the executor, the package index writer) is imported then.
 
-import { KilnError } from '../errors.ts';
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
@@ -89,28 +88,12 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const plannedFrom = Date.now();
   const prepared = await preparePlan(req, records);
   try {
-    if (req.nats !== undefined && prepared.plan.nodes.some((n) => n.state === 'to-build')) {
-      refuseDebianOnWorkers(prepared, req.onDaemon === true);
-      // A NATS server that is not there (or lacks JetStream) is said before the run starts.
-      const { openCluster } = await import('../distributed/cluster.ts');
-      await (await openCluster(req.nats)).close();
-    }
+    const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
+    if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/remote-executor.ts')).precheckRemote(toBuild, req.nats, req.onDaemon === true);
     return await buildPlanned(req, records, prepared, plannedFrom);
   } finally {
     await prepared.envs.release();
   }
-}
-
-/** --nats: Debian source packages are not sent to workers yet; said before the run starts. */
-function refuseDebianOnWorkers(prepared: PreparedPlan, onDaemon: boolean): void {
-  const debian = prepared.plan.nodes.filter((n) => n.state === 'to-build' && n.spec?.debian !== undefined).map((n) => n.id);
-  if (debian.length === 0) return;
-  const which = `${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''}`;
-  throw new KilnError('usage', onDaemon
-    ? `this daemon hands its jobs to workers (kiln serve --nats), which do not build Debian source packages yet (${which})`
-    : `--nats: Debian source packages are not built by workers yet (${which})`, {
-    hint: onDaemon ? 'build Debian source packages locally, or on a daemon without --nats' : 'build Debian source packages without --nats (kiln recipes go to the workers)',
-  });
 }
 
 /** How often a running build refreshes its sign of life (see buildPlanned). */
@@ -135,8 +118,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   let liveReport: NodeJS.Timeout | undefined;
   let buildLocks: BuildLocks | undefined;
   /** --nats: the remote executor and its connection, closed at the end. */
-  let closeRemote: (() => Promise<void>) | undefined;
-  let remoteExecute: import('../plan/job.ts').Execute | undefined;
+  let remote: { execute: import('../plan/job.ts').Execute; url: string; close(): Promise<void> } | undefined;
   /** The live report being written, if it is: the final one waits for it (never overwritten by it). */
   let liveWriting: Promise<unknown> = Promise.resolve();
   try {
@@ -232,17 +214,15 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
     // --nats: the workers build; this process plans, records and reports.
     if (req.nats !== undefined && toBuild.length > 0) {
-      const { openCluster } = await import('../distributed/cluster.ts');
-      const { createRemoteExecutor } = await import('../distributed/remote-executor.ts');
+      const { openRemoteExecution } = await import('../distributed/remote-executor.ts');
       const archs = [...new Set(toBuild.map((n) => (n.arch === 'all' ? hostArch() : n.arch)))];
-      const cluster = await openCluster(req.nats, archs, {
+      remote = await openRemoteExecution({
+        url: req.nats, archs,
         say: (text) => {
           bus.emit({ type: 'note', at: Date.now(), text });
           req.warn?.(`run ${runId}: ${text}`);
         },
-      });
-      const remote = await createRemoteExecutor({
-        cluster, runId, artifacts, cacheDir: state.cache, bus, outputs,
+        runId, artifacts, cacheDir: state.cache, bus, outputs,
         logDir: join(state.logs, runId),
         logPathOf: (id) => executor!.logPathOf(join(state.logs, runId), id),
         mirrors,
@@ -257,14 +237,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         expectedMs: (id) => learned.get(id),
         ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
-      closeRemote = async () => {
-        await remote.close();
-        await cluster.close();
-      };
-      remoteExecute = remote.execute;
-      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${archs.join(', ')} through ${cluster.url} (kiln worker --nats ${cluster.url})` });
+      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${archs.join(', ')} through ${remote.url} (kiln worker --nats ${remote.url})` });
     }
-    const execute = remoteExecute ?? executor?.createExecutor({
+    const execute = remote?.execute ?? executor?.createExecutor({
       runId,
       backend: prepared.envs.backend,
       envFor: (arch) => prepared.envs.envFor(arch),
@@ -407,7 +382,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     return { runId, state: runState, counts, ignored, report, reportDir };
   } finally {
     buildLocks?.close();
-    await closeRemote?.();
+    await remote?.close();
     clearInterval(heartbeat);
     clearInterval(liveReport);
     await liveWriting;
