@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation, runRepoScript } from './debian-build.ts';
+import { debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation, runRepoScript } from './debian-build-steps.ts';
 
 test('parseAptSimulation reads the Inst lines of apt-get -s (apt 2.6, Debian 12), and nothing else', () => {
   // Real lines of apt 2.6: `apt-get -s install debhelper` and `apt-get -s dist-upgrade` on a

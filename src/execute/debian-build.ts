@@ -21,8 +21,9 @@ import { constants as fsConstants } from 'node:fs';
 import { mkdir, readdir, readFile, copyFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { listedButMissing, type Downloads } from '../cache/downloads.ts';
-import { debianExtras, type DebianBuildMode, type DebianBuildSpec } from '../debian/debian-spec.ts';
+import { debianExtras } from '../debian/debian-spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
+import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation, runRepoScript, safePoolPath } from './debian-build-steps.ts';
 import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
 import type { BinaryPackage } from '../debian/sources-index.ts';
@@ -101,67 +102,6 @@ export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; ar
 export type DebianRunOutcome =
   | { readonly kind: 'failed'; readonly reason: FailureReason; readonly message: string; readonly result?: RunResult }
   | { readonly kind: 'ran'; readonly result: RunResult };
-
-/** Parsed `Inst name (version origin [arch])` lines of apt-get -s. */
-export function parseAptSimulation(text: string): { name: string; version: string; arch: string }[] {
-  const out: { name: string; version: string; arch: string }[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) .*\[([a-z0-9-]+)\]\)/.exec(line);
-    if (m !== null) out.push({ name: m[1]!.replace(/:[a-z0-9-]+$/, ''), version: m[2]!, arch: m[3]! });
-  }
-  return out;
-}
-
-export function dpkgBuildpackageFlag(mode: DebianBuildMode): string {
-  return mode === 'binary' ? '-b' : mode === 'binary-arch' ? '-B' : '-A';
-}
-
-export function debBuildOptions(cpus: number, nocheck: boolean): string {
-  return [`parallel=${cpus}`, ...(nocheck ? ['nocheck'] : [])].join(' ');
-}
-
-/**
- * Shell lines that make the staged .debs in DIR (this run's packages, in $SYSROOT) a flat
- * apt repository: `Packages` from dpkg-scanpackages, and a `Release` as complete as
- * apt-ftparchive release writes one for it (Origin kiln-run, a Date, the SHA256 and size
- * of Packages), so that apt prints no warning about it ("No Hash entry in Release file",
- * "Invalid 'Date' entry"). Leaves the shell in DIR.
- */
-export function runRepoScript(dir: string): string[] {
-  return [
-    `cd ${sh(dir)} && dpkg-scanpackages --multiversion . > Packages 2> /dev/null`,
-    '{',
-    "  printf 'Origin: kiln-run\\nLabel: kiln-run\\nSuite: kiln-run\\nCodename: kiln-run\\n'",
-    "  printf 'Date: %s\\n' \"$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S UTC')\"",
-    "  printf 'SHA256:\\n %s %s Packages\\n' \"$(sha256sum Packages | cut -d ' ' -f 1)\" \"$(stat -c %s Packages)\"",
-    '} > Release',
-  ];
-}
-
-/**
- * Shell lines (in the unpacked source) that make the build a binNMU, as sbuild's
- * --make-binNMU does: a binary-only changelog entry VERSION+bN for the suite built for, on
- * top. It is dated as the entry below it, so SOURCE_DATE_EPOCH, and the build's bytes, stay
- * those of the source.
- */
-export function binnmuScript(n: number, arch: string, suite: string): string[] {
-  return [
-    'kiln_src=$(dpkg-parsechangelog -S Source); kiln_ver=$(dpkg-parsechangelog -S Version)',
-    `kiln_dist=${sh(suite)}; kiln_date=$(dpkg-parsechangelog -S Date)`,
-    `{ printf '%s (%s+b${n}) %s; urgency=medium, binary-only=yes\\n\\n  * Binary-only non-maintainer upload for ${arch}; no source changes.\\n  * Rebuilt by kiln.\\n\\n -- kiln <kiln@localhost>  %s\\n\\n' "$kiln_src" "$kiln_ver" "$kiln_dist" "$kiln_date"; cat debian/changelog; } > debian/changelog.kiln`,
-    'mv debian/changelog.kiln debian/changelog',
-    `echo "kiln: binNMU: $kiln_src $kiln_ver+b${n} (a binary-only changelog entry)" >&2`,
-  ];
-}
-
-function aptBuildDepArgs(d: DebianBuildSpec, mode: DebianBuildMode): string[] {
-  const profiles = [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])];
-  return [
-    '--no-install-recommends',
-    ...(mode === 'binary-arch' ? ['--arch-only'] : mode === 'binary-indep' ? ['--indep-only'] : []),
-    ...(profiles.length > 0 ? ['-P', profiles.join(',')] : []),
-  ];
-}
 
 const sh = shellQuote;
 
@@ -380,11 +320,6 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   return { kind: 'ran', result: built };
-}
-
-/** A Packages `Filename:` kiln will write under its local repository: `pool/…`, no `..`, no odd characters. */
-export function safePoolPath(p: string): boolean {
-  return /^pool\/[A-Za-z0-9._+~%:@-]+(\/[A-Za-z0-9._+~%:@-]+)*$/.test(p) && !p.split('/').some((s) => s === '..' || s === '.');
 }
 
 /** `name=version` of the staged packages of this run (the Packages written in $SYSROOT). */
