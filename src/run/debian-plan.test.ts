@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isKilnError } from '../errors.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { debianRequestOf, envSuiteProblem, refuseHostSandbox, releaseNames, scanForRun, type DebianCliRequest } from './debian-plan.ts';
+import { debianRequestOf, envSuiteProblem, refuseSandboxForDebian, releaseNames, scanForRun, type DebianCliRequest } from './debian-plan.ts';
 
 const options: DebianCliRequest = {
   suite: '', sources: [], dscs: [], all: false, mirror: undefined, profiles: [], nocheck: true, mode: 'binary', cpus: 2, withTree: false, twice: true,
@@ -31,14 +31,14 @@ test('debianRequestOf: --debian wins; Debian-only options need --debian, --dsc o
   assert.equal(r.nocheck, true);
 });
 
-test('refuseHostSandbox: a Debian part never builds on the host sandbox', () => {
-  refuseHostSandbox(undefined, 'x');
-  refuseHostSandbox('auto', 'x');
-  refuseHostSandbox('chroot', 'x');
-  assert.throws(() => refuseHostSandbox('host', '--sandbox host'), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /--sandbox host chooses the host sandbox/.test(e.message));
+test('refuseSandboxForDebian: a Debian part never builds on the host sandbox', () => {
+  refuseSandboxForDebian(undefined, 'x');
+  refuseSandboxForDebian('auto', 'x');
+  refuseSandboxForDebian('chroot', 'x');
+  assert.throws(() => refuseSandboxForDebian('host', '--sandbox host'), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /--sandbox host chooses the host sandbox/.test(e.message));
   // The rootless sandbox maps one uid: Debian builds need more, as root or not.
-  assert.throws(() => refuseHostSandbox('rootless', '--sandbox rootless', 1000), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /maps your uid alone/.test(e.message));
-  assert.throws(() => refuseHostSandbox('rootless', '--sandbox rootless', 0), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /not build in the rootless sandbox yet \(--sandbox rootless chooses it\): its user namespace maps root alone/.test(e.message) && /chroot/.test(e.hint ?? ''));
+  assert.throws(() => refuseSandboxForDebian('rootless', '--sandbox rootless', 1000), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /maps your uid alone/.test(e.message));
+  assert.throws(() => refuseSandboxForDebian('rootless', '--sandbox rootless', 0), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /not build in the rootless sandbox yet \(--sandbox rootless chooses it\): its user namespace maps root alone/.test(e.message) && /chroot/.test(e.hint ?? ''));
 });
 
 test('envSuiteProblem: an env of another suite is refused with a hint; the Release\'s other names match', () => {

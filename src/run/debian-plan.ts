@@ -87,10 +87,11 @@ export function debianRequestOf(named: DebianCliRequest | undefined, given: read
 }
 
 /**
- * Debian source packages build only in a sandbox with an env (dpkg-buildpackage needs
- * the suite's root): refuse the host sandbox before the run, not at job time.
+ * Debian source packages build only in the chroot sandbox, with an env (dpkg-buildpackage
+ * needs the suite's root; the rootless sandbox maps one uid): refuse the host and rootless
+ * sandboxes before the run, not at job time.
  */
-export function refuseHostSandbox(sandbox: string | undefined, from: string, uid = process.getuid?.()): void {
+export function refuseSandboxForDebian(sandbox: string | undefined, from: string, uid = process.getuid?.()): void {
   // The rootless sandbox maps one uid: as root, a root-made env's files of other owners
   // (apt's lists) cannot be written; without root, dpkg cannot give a build dependency's
   // files to their users (man-db's, with debhelper) and the build dirs to the build user.
@@ -145,7 +146,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     : { specs: [], invalid: [], diagnostics: [], config: emptyTreeConfig('(no tree)') };
   if (o.debian === undefined && !treeHasDebian) return { ...tree, debianEnv: undefined, debian: undefined };
   const chosen = o.sandbox ?? tree.config.sandbox;
-  refuseHostSandbox(chosen, o.sandbox !== undefined ? `--sandbox ${chosen}` : `kiln.toml's sandbox = "${chosen}"`);
+  refuseSandboxForDebian(chosen, o.sandbox !== undefined ? `--sandbox ${chosen}` : `kiln.toml's sandbox = "${chosen}"`);
   // The suite and archs are debian.toml's unless the command line names a Debian request.
   const fromToml = o.debian === undefined || o.debian.optionsOnly === true;
 
