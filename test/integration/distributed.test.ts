@@ -43,8 +43,8 @@ interface Worker {
   readonly exited: Promise<number | null>;
 }
 
-function startWorker(t: TestContext, url: string, state: string, name: string): Worker {
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, '--sandbox', 'host', '--jobs', '1', '--name', name], {
+function startWorker(t: TestContext, url: string, state: string, name: string, cache?: string): Worker {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, ...(cache === undefined ? [] : ['--cache', cache]), '--sandbox', 'host', '--jobs', '1', '--name', name], {
     env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -84,8 +84,9 @@ test('kiln build --nats: workers build the tree, the artifacts come back checked
   });
   await mkdir(join(tree, 'base', 'patches'));
   await writeFile(join(tree, 'base', 'patches', 'a.patch'), 'a file of the package folder travels with it\n');
-  startWorker(t, url, join(dir.path, 'w1'), 'w1');
-  startWorker(t, url, join(dir.path, 'w2'), 'w2');
+  // One cache for both (as workers of one machine may share): whichever takes a job later finds what the other built.
+  startWorker(t, url, join(dir.path, 'w1'), 'w1', join(dir.path, 'workers-cache'));
+  startWorker(t, url, join(dir.path, 'w2'), 'w2', join(dir.path, 'workers-cache'));
   const state = join(dir.path, 'coordinator');
   const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   assert.equal(r.code, 0, explain(r));
