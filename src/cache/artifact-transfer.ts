@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
 import { manifestHash, type ManifestEntry } from './archive.ts';
-import { ARCHIVE, KEY_RE, type ArtifactMeta, type ArtifactStore } from './artifacts.ts';
+import { ARCHIVE, KEY_RE, type ArtifactMeta, type ArtifactStore } from './artifact-types.ts';
 
 export interface EntryFiles {
   readonly metaText: string;

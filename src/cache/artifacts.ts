@@ -18,120 +18,28 @@
 // times): when unpacking fails, the archive is compared with meta.json and, if it differs,
 // the entry is removed so that the next plan builds the package again (artifact-corrupt).
 // put() over an existing entry (a forced rebuild) checks it too and replaces a bad one.
+//
+// The store's shapes (meta, put options, the interface) are in artifact-types.ts, and the
+// reading of one entry on disk (its meta.json, its archive's check) in artifact-entry.ts.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
 import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
+import { readEntryMeta, entryArchiveProblem } from './artifact-entry.ts';
+import { ARCHIVE, KEY_RE, USE_MARK_MS, type ArtifactMeta, type ArtifactStore, type PutOptions } from './artifact-types.ts';
 
-/** What the caller says about the package; any extra JSON fields are kept as they are. */
-export interface ArtifactInfo {
-  readonly name: string;
-  readonly version: string;
-  readonly release?: string | number;
-  readonly arch: string;
-  readonly depends?: readonly unknown[];
-  readonly provides?: readonly unknown[];
-  readonly [extra: string]: unknown;
-}
+export { ARCHIVE, KEY_RE, USE_MARK_MS, artifactPath } from './artifact-types.ts';
+export type { ArtifactInfo, ArtifactMeta, ArtifactStore, PutOptions } from './artifact-types.ts';
 
-export interface ArtifactMeta extends ArtifactInfo {
-  readonly key: string;
-  /** sha256 of the canonical manifest: equal for equal installed trees, whatever the mtimes. */
-  readonly outputHash: string;
-  /** Archive bytes (0 when the package installed nothing). */
-  readonly size: number;
-  /** sha256 of the archive, null when there is none. */
-  readonly sha256: string | null;
-  /** Archive file name relative to the artifact directory, null when there is none. */
-  readonly archive: string | null;
-  readonly installedSize: number;
-  readonly fileCount: number;
-  /** The output checks' warnings on the build that stored it ("check: message"; absent when none). */
-  readonly warnings?: readonly string[];
-  /** ISO 8601. */
-  readonly createdAt: string;
-}
-
-/** An up-to-date hit refreshes an artifact's last use (meta.json's mtime) when it is older than this. */
-export const USE_MARK_MS = 3_600_000;
-
-export interface PutOptions {
-  /** The directory the build installed into (DESTDIR). Read, not modified. */
-  readonly destDir: string;
-  readonly meta: ArtifactInfo;
-  readonly sourceDateEpoch: number;
-  /**
-   * The caller has just seen get() return nothing for this key: skip the check. Still
-   * safe when another process stores the key meanwhile (the rename fails; theirs is used).
-   */
-  readonly knownAbsent?: boolean;
-  /** The caller knows destDir is empty (the sandbox told it without listing it). */
-  readonly destEmpty?: boolean;
-  /**
-   * The output checks (execute/output-checks.ts), run on a non-empty output before
-   * anything is stored; `run` throws to refuse it, and returns its warnings ("check:
-   * message"), which the entry's meta keeps. The manifest walk reads each file's ELF
-   * header when `readElf`, and notes the files holding any of `needles`.
-   */
-  readonly check?: {
-    readonly readElf: boolean;
-    readonly needles: readonly Buffer[];
-    readonly run: (found: { entries: readonly ManifestEntry[]; elf: ReadonlyMap<string, ElfHeader> | undefined; holding: readonly string[] }) => readonly string[];
-  };
-  readonly signal?: AbortSignal;
-}
-
-export interface ArtifactStore {
-  /** Directory of the artifact with this key (whether or not it exists). */
-  dir(key: string): string;
-  has(key: string): Promise<boolean>;
-  get(key: string): Promise<ArtifactMeta | undefined>;
-  /**
-   * get() without side effects, synchronously, for the planner's loop over thousands of
-   * keys: an absent, torn or foreign entry is simply undefined (get() also moves a torn
-   * one aside).
-   */
-  peek(key: string): ArtifactMeta | undefined;
-  /**
-   * The meta of an artifact this store put, without touching the disk (an entry never
-   * changes once stored, and gc keeps what a live run put): the package index after a run
-   * asks for thousands it has just built. undefined for any other key: read it with get().
-   */
-  remembered(key: string): ArtifactMeta | undefined;
-  manifest(key: string): Promise<ManifestEntry[] | undefined>;
-  put(key: string, options: PutOptions): Promise<ArtifactMeta>;
-  /** Extract the artifact into `sysrootDir` (which must exist). */
-  stageInto(key: string, sysrootDir: string, options?: { signal?: AbortSignal; touch?: boolean }): Promise<ArtifactMeta>;
-  /** Record a use now, so gc keeps it. */
-  touch(key: string): Promise<void>;
-  /** An up-to-date hit: refresh the last use for gc if it is over an hour old (mtimeMs: of meta.json, when known). */
-  markUsed(key: string, mtimeMs?: number): void;
-  /**
-   * What is wrong with the entry (an unreadable meta.json; an archive missing, or not the
-   * size and sha256 its meta.json says), or undefined when it is whole or absent. `fix`
-   * removes a bad entry (kiln cache verify --fix).
-   */
-  verify(key: string, options?: { fix?: boolean; signal?: AbortSignal }): Promise<string | undefined>;
-}
-
-/** The archive's file name in an entry (the only one an entry may name). */
-export const ARCHIVE = 'pkg.tar.zst';
 /** The output hash of a package that installed nothing (no manifest.json is written for it). */
 const EMPTY_OUTPUT = manifestHash([]);
-/** What an artifact key may be (it names a directory). */
-export const KEY_RE = /^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/;
 
 function sameWarnings(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((w, i) => w === b[i]);
-}
-
-/** The artifact's archive, or its directory when the package installed nothing. */
-export function artifactPath(store: Pick<ArtifactStore, 'dir'>, key: string, archive: string | null): string {
-  return archive === null ? store.dir(key) : join(store.dir(key), archive);
 }
 
 export function createArtifactStore(options: { cacheDir: string }): ArtifactStore {
@@ -148,27 +56,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
 
   /** The entry's meta.json as it is on disk now: absent, torn (or foreign), or its meta. */
   function readMeta(key: string): ArtifactMeta | 'absent' | 'torn' {
-    const file = join(dir(key), 'meta.json');
-    // A miss (every job of a cold build asks) is told by a stat that throws nothing:
-    // a failed open would build an exception with a stack trace per job.
-    if (statSync(file, { throwIfNoEntry: false }) === undefined) return 'absent';
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-      throw e;
-    }
-    // The JSON files are not fsynced (two fsyncs per job cost more than a no-op build),
-    // so after a power loss an entry may hold an empty or torn meta.json: such an entry
-    // counts as absent, and the package is simply built again.
-    let meta: ArtifactMeta | undefined;
-    try {
-      meta = JSON.parse(text) as ArtifactMeta;
-    } catch {
-      meta = undefined;
-    }
-    return meta === undefined || typeof meta.outputHash !== 'string' || meta.key !== key ? 'torn' : meta;
+    return readEntryMeta(dir(key), key);
   }
 
   function peek(key: string): ArtifactMeta | undefined {
@@ -426,18 +314,9 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     });
   }
 
-  /**
-   * What is wrong with the entry's archive compared with its meta (missing, another size,
-   * another sha256: the size is checked first, it costs no read), or undefined when nothing is.
-   */
+  /** What is wrong with the entry's archive compared with its meta, or undefined (artifact-entry.ts). */
   async function archiveProblem(meta: ArtifactMeta, signal: AbortSignal | undefined): Promise<string | undefined> {
-    if (meta.archive === null) return undefined;
-    const file = join(dir(meta.key), meta.archive);
-    const st = statSync(file, { throwIfNoEntry: false });
-    if (st === undefined) return 'is missing';
-    if (st.size !== meta.size) return `has ${st.size} bytes where meta.json says ${meta.size}`;
-    const actual = await sha256File(file, signal === undefined ? {} : { signal });
-    return actual === meta.sha256 ? undefined : `has sha256 ${actual} where meta.json says ${meta.sha256}`;
+    return entryArchiveProblem(dir(meta.key), meta, signal);
   }
 
   return {

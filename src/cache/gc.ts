@@ -19,7 +19,7 @@ import { SHA256_RE } from '../lib/hash.ts';
 import { pidAlive } from '../lib/pid-alive.ts';
 import { artifactDirs, entries, walkStat } from './du.ts';
 import { liveInUse } from './in-use.ts';
-import { USE_MARK_MS } from './artifacts.ts';
+import { USE_MARK_MS } from './artifact-types.ts';
 
 export interface GcOptions {
   /** Remove what was last used longer ago than this; default 0: anything not kept. */

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
-import { rawLogFilter, writeRawLog } from '../logs/job-log.ts';
+import { rawLogFilter, writeRawLog } from '../logs/read-log.ts';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';

@@ -10,7 +10,7 @@ import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { call, callJson, forTheCli, readSse, type Remote } from './remote.ts';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { rawLogFilter, writeRawLog } from '../logs/job-log.ts';
+import { rawLogFilter, writeRawLog } from '../logs/read-log.ts';
 
 interface BuildView extends RemoteBuild {
   readonly tenant: string;

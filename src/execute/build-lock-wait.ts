@@ -3,7 +3,7 @@
 // Every way this ends is an answer, never a throw: a job the scheduler only sees throw
 // would be lost from the run.
 
-import type { ArtifactMeta, ArtifactStore } from '../cache/artifacts.ts';
+import type { ArtifactMeta, ArtifactStore } from '../cache/artifact-types.ts';
 import type { BuildLocks } from '../cache/build-locks.ts';
 import type { EventBus } from '../events/events.ts';
 

@@ -6,105 +6,34 @@
 //   key? ─► sandbox ─► fetch ─► stage ─► build ─► pack ─► teardown
 //
 // Where the job runs is the Sandbox backend's business; this file does not care.
+// Its options are executor-options.ts; the job-finished event and early cutoff, which
+// the remote executor shares, are job-finished.ts.
 
 import { describeReason } from '../plan/reason.ts';
 import { dirname, join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { artifactPath, type ArtifactStore, type PutOptions } from '../cache/artifacts.ts';
-import type { Downloads } from '../cache/downloads.ts';
-import type { BuildLocks } from '../cache/build-locks.ts';
+import { artifactPath, type PutOptions } from '../cache/artifact-types.ts';
 import { BUILT_ELSEWHERE, waitForBuildLock } from './build-lock-wait.ts';
 import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
-import type { EventBus, JobPhase, KilnEvent } from '../events/events.ts';
+import type { JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import type { RunResult, Sandbox, SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
+import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { workspaceDiskFull } from './disk-full.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
 import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
 import { rebuildScript } from './rebuild-script.ts';
-import { recipeHashOf } from '../plan/spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
+import type { ExecutorOptions } from './executor-options.ts';
+import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
 
-/** What this run knows of every package that may be staged: its key and output. */
-export interface StagedOutput {
-  readonly key: string;
-  readonly outputHash: string;
-}
-
-export interface ExecutorOptions {
-  readonly runId: string;
-  readonly backend: SandboxBackend;
-  /** The env a job of this arch builds in (undefined for the host backend). */
-  readonly envFor: (arch: string) => SandboxEnv | undefined;
-  /** Offered read-only inside isolated sandboxes at /var/cache/kiln/downloads. */
-  readonly downloadsDir: string;
-  readonly downloads: Downloads;
-  readonly artifacts: ArtifactStore;
-  readonly bus: EventBus;
-  /** Outputs of up-to-date packages and of this run's finished builds, by job id. */
-  readonly outputs: Map<string, StagedOutput>;
-  readonly workRoot: string;
-  readonly logDir: string;
-  readonly keepFailed: boolean;
-  /** Most bytes of a build's output a log holds (job-log.ts maxBytes). */
-  readonly logLimit?: number;
-  /** No build runs longer than this, whatever its recipe says (--job-timeout). */
-  readonly maxTimeoutMs?: number;
-  readonly sourceDateEpoch: number;
-  /** The run's active build profiles ($KILN_PROFILES). */
-  readonly profiles?: readonly string[];
-  readonly expectedMs: (jobId: string) => number | undefined;
-  /** --retry N: a build that failed with a RETRYABLE reason runs again, up to N more times. */
-  readonly retries?: number;
-  /** --fail-on-warnings: an output check's warning fails the build as an error does. */
-  readonly warningsFail?: boolean;
-  /** One build per key among kiln processes sharing the cache (build-locks.ts); none: no coordination. */
-  readonly buildLocks?: BuildLocks;
-}
-
-/** The job-finished event of a job's outcome (this executor's, and the workers' through remote-executor.ts). */
-export function jobFinishedEvent(runId: string, job: Job, key: string, depOutputs: Record<string, string>, outcome: JobOutcome): Extract<KilnEvent, { type: 'job-finished' }> {
-  const spec = job.spec;
-  return {
-    type: 'job-finished',
-    runId,
-    jobId: job.id,
-    name: spec.name,
-    version: spec.version,
-    arch: job.arch,
-    state: outcome.state,
-    key,
-    ...(outcome.outputHash === undefined ? {} : { outputHash: outcome.outputHash }),
-    ...(outcome.artifact === undefined ? {} : { artifact: outcome.artifact }),
-    ...(outcome.failure === undefined ? {} : { failure: outcome.failure }),
-    ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
-    ...(outcome.signal === undefined ? {} : { signal: outcome.signal }),
-    ...(outcome.rusage === undefined ? {} : { rusage: outcome.rusage }),
-    ...(outcome.keptWorkspace === undefined ? {} : { keptWorkspace: outcome.keptWorkspace }),
-    ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
-    ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
-    ...(outcome.log === undefined ? {} : { log: outcome.log }),
-    // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
-    inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
-    startedAt: outcome.startedAt,
-    at: outcome.endedAt,
-  };
-}
-
-/** Early cutoff: a job not forced whose key has an artifact is up to date (and the artifact used). */
-export async function earlyCutoff(artifacts: ArtifactStore, job: Job, key: string, startedAt: number): Promise<JobOutcome | undefined> {
-  if (job.why.kind === 'forced') return undefined;
-  const stored = await artifacts.get(key);
-  if (stored === undefined) return undefined;
-  artifacts.markUsed(key);
-  return { state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(artifacts, key, stored.archive), startedAt, endedAt: Date.now() };
-}
+export { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
+export type { ExecutorOptions, StagedOutput } from './executor-options.ts';
 
 export function logPathOf(logDir: string, jobId: string): string {
   return join(logDir, `${jobId.replace('@', '_')}.log`);

@@ -6,7 +6,8 @@ import { isKilnError } from '../errors.ts';
 import { runGroup } from '../lib/spawn-group.ts';
 import { heldBufferBytes, heldBufferBytesNow } from '../../test/helpers/held-memory.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { linesOf, openJobLog, rawLogFilter, readLogTail } from './job-log.ts';
+import { openJobLog } from './job-log.ts';
+import { linesOf, rawLogFilter, readLogTail } from './read-log.ts';
 
 /** A clock the test moves by hand, starting at 2026-11-21T12:00:00Z. */
 function fakeClock(): { now: () => number; advance: (ms: number) => void } {

@@ -3,7 +3,8 @@
 
 import { existsSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { artifactPath, createArtifactStore, type ArtifactStore } from '../cache/artifacts.ts';
+import { createArtifactStore } from '../cache/artifacts.ts';
+import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import { KilnError } from '../errors.ts';
 import { buildGraph, type Graph } from '../plan/graph.ts';

@@ -12,7 +12,7 @@ import { formatComparison, summarizeComparison } from '../debian/deb-compare.ts'
 import { verifyDebs } from '../debian/deb-verify.ts';
 import type { TwiceResult } from '../execute/debian-twice.ts';
 import type { LintianEntry, ReproducibilityEntry } from '../publish/report.ts';
-import type { ArtifactStore } from '../cache/artifacts.ts';
+import type { ArtifactStore } from '../cache/artifact-types.ts';
 import { withLock } from '../cache/lock.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, loadSigningKey, signingKeyPaths } from '../publish/signing.ts';
 import { publishRepo, type PublishResult } from '../publish/apt-repo.ts';

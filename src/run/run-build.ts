@@ -12,7 +12,7 @@ import { createBuildLocks, type BuildLocks } from '../cache/build-locks.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
-import type { StagedOutput } from '../execute/execute-job.ts';
+import type { StagedOutput } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import { clampToMachine, mostAtOnce } from '../schedule/pick-next.ts';
 import { humanBytes } from '../lib/human-bytes.ts';

@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import type { ArtifactStore } from '../cache/artifacts.ts';
+import type { ArtifactStore } from '../cache/artifact-types.ts';
 import type { Plan } from '../plan/plan.ts';
 import { pruneIndex, updatePackageIndex } from './update-index.ts';
 

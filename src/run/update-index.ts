@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
+import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import { withLock } from '../cache/lock.ts';
 import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorCodes, KilnError } from '../errors.ts';
-import { openServerRecords, type BuildRecord } from '../records/server-records.ts';
+import { openServerRecords } from '../records/server-records.ts';
+import type { BuildRecord } from '../records/server-record-types.ts';
 import { createApp, type KilnServerApp } from './app.ts';
 import type { BuildRunner, RunnerResult } from './queue.ts';
 

@@ -4,7 +4,8 @@
 
 import type { Context, MiddlewareHandler } from 'hono';
 import { KilnError } from '../errors.ts';
-import type { ServerRecords, TokenRecord } from '../records/server-records.ts';
+import type { ServerRecords } from '../records/server-records.ts';
+import type { TokenRecord } from '../records/server-record-types.ts';
 
 export interface ServerEnv {
   Variables: { auth: TokenRecord };

@@ -2,7 +2,8 @@
 // configuration; and the shared JSON views of builds.
 
 import type { Records } from '../records/records.ts';
-import type { BuildRecord, ServerRecords } from '../records/server-records.ts';
+import type { ServerRecords } from '../records/server-records.ts';
+import type { BuildRecord } from '../records/server-record-types.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import type { BundleLimits } from './bundles.ts';
 import type { BuildQueue } from './queue.ts';

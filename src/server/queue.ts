@@ -16,7 +16,8 @@
 
 import { isKilnError, KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
-import { cancellerText, type BuildRecord, type Canceller, type NewBuild, type ServerRecords } from '../records/server-records.ts';
+import type { ServerRecords } from '../records/server-records.ts';
+import { cancellerText, type BuildRecord, type Canceller, type NewBuild } from '../records/server-record-types.ts';
 import { machineCapacity } from '../run/host-env.ts';
 import { SlotPool, type SlotGate } from '../schedule/slot-pool.ts';
 

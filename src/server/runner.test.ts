@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { EventBus } from '../events/events.ts';
 import type { BuildRequest, BuildResult } from '../run/run-build.ts';
 import { stateLayout } from '../run/state-layout.ts';
-import type { BuildRecord } from '../records/server-records.ts';
+import type { BuildRecord } from '../records/server-record-types.ts';
 import { BuildBodySchema } from './schemas.ts';
 import { localRunner } from './runner.ts';
 

@@ -4,7 +4,7 @@
 
 import type { EventBus } from '../events/events.ts';
 import { isKilnError, KilnError } from '../errors.ts';
-import type { BuildRecord } from '../records/server-records.ts';
+import type { BuildRecord } from '../records/server-record-types.ts';
 import { runBuild as realRunBuild, type BuildRequest, type BuildResult } from '../run/run-build.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';

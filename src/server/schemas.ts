@@ -4,7 +4,7 @@
 
 import { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
-import { BUILD_STATES } from '../records/server-records.ts';
+import { BUILD_STATES } from '../records/server-record-types.ts';
 
 const name = z.string().min(1).max(200);
 

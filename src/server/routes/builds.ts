@@ -3,7 +3,7 @@
 
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { KilnError } from '../../errors.ts';
-import { cancellerText, type BuildRecord, type Canceller } from '../../records/server-records.ts';
+import { cancellerText, type BuildRecord, type Canceller } from '../../records/server-record-types.ts';
 import { notFound, tenantScope, type ServerEnv } from '../auth.ts';
 import { buildView, type ServerContext } from '../context.ts';
 import { bundleNotFound } from './bundles.ts';

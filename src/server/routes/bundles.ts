@@ -6,7 +6,7 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { KilnError } from '../../errors.ts';
-import type { BundleRecord } from '../../records/server-records.ts';
+import type { BundleRecord } from '../../records/server-record-types.ts';
 import type { ServerEnv } from '../auth.ts';
 import { BUNDLE_ID_PATTERN, removeBundleDir, storeBundle, type BundleLimits } from '../bundles.ts';
 import type { ServerContext } from '../context.ts';

@@ -12,7 +12,7 @@ import { describeReason } from '../../plan/reason.ts';
 import type { ServerEnv } from '../auth.ts';
 import { iso, type ServerContext } from '../context.ts';
 import { ErrorSchema, IdParam, JobListSchema } from '../schemas.ts';
-import type { BuildRecord } from '../../records/server-records.ts';
+import type { BuildRecord } from '../../records/server-record-types.ts';
 import { visibleBuild } from './builds.ts';
 import { uploadedTreeDir } from '../runner.ts';
 import { hideTreeRoot } from '../tree-root.ts';

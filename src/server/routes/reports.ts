@@ -13,7 +13,7 @@ import { KilnError } from '../../errors.ts';
 import { buildReport, LOG_TAIL_LINES, readLogTail, reportDir, type RunReport } from '../../publish/report.ts';
 import { renderReportHtml } from '../../publish/report-html.ts';
 import { renderJunit } from '../../publish/report-junit.ts';
-import type { BuildRecord } from '../../records/server-records.ts';
+import type { BuildRecord } from '../../records/server-record-types.ts';
 import type { ServerEnv } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
 import { apiReport, reportHtmlCsp, type ApiReport } from '../report-view.ts';

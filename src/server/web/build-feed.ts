@@ -14,7 +14,7 @@
 // to running, so the records' short lag behind the bus does no harm.
 
 import type { EventBus, KilnEvent } from '../../events/events.ts';
-import type { BuildRecord } from '../../records/server-records.ts';
+import type { BuildRecord } from '../../records/server-record-types.ts';
 import type { ServerContext } from '../context.ts';
 import { jobViewFromEvent, jobViewOf, jobViewOfRunning, mergeJob, summarize, type BuildSummary, type JobView, type SampleView } from './view.ts';
 

@@ -6,7 +6,7 @@
 
 import type { KilnEvent } from '../../events/events.ts';
 import type { JobRecord, JobRecordState } from '../../records/record-types.ts';
-import type { BuildState } from '../../records/server-records.ts';
+import type { BuildState } from '../../records/server-record-types.ts';
 import { describeReason } from '../../plan/reason.ts';
 import { url } from './html.ts';
 

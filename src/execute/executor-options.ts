@@ -1,0 +1,46 @@
+// What the local executor (execute-job.ts createExecutor) is handed for a run, and what a
+// run knows of each package that a job may stage (its key and output hash), which the
+// remote executor keeps too.
+
+import type { ArtifactStore } from '../cache/artifact-types.ts';
+import type { BuildLocks } from '../cache/build-locks.ts';
+import type { Downloads } from '../cache/downloads.ts';
+import type { EventBus } from '../events/events.ts';
+import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
+
+/** What this run knows of every package that may be staged: its key and output. */
+export interface StagedOutput {
+  readonly key: string;
+  readonly outputHash: string;
+}
+
+export interface ExecutorOptions {
+  readonly runId: string;
+  readonly backend: SandboxBackend;
+  /** The env a job of this arch builds in (undefined for the host backend). */
+  readonly envFor: (arch: string) => SandboxEnv | undefined;
+  /** Offered read-only inside isolated sandboxes at /var/cache/kiln/downloads. */
+  readonly downloadsDir: string;
+  readonly downloads: Downloads;
+  readonly artifacts: ArtifactStore;
+  readonly bus: EventBus;
+  /** Outputs of up-to-date packages and of this run's finished builds, by job id. */
+  readonly outputs: Map<string, StagedOutput>;
+  readonly workRoot: string;
+  readonly logDir: string;
+  readonly keepFailed: boolean;
+  /** Most bytes of a build's output a log holds (job-log.ts maxBytes). */
+  readonly logLimit?: number;
+  /** No build runs longer than this, whatever its recipe says (--job-timeout). */
+  readonly maxTimeoutMs?: number;
+  readonly sourceDateEpoch: number;
+  /** The run's active build profiles ($KILN_PROFILES). */
+  readonly profiles?: readonly string[];
+  readonly expectedMs: (jobId: string) => number | undefined;
+  /** --retry N: a build that failed with a RETRYABLE reason runs again, up to N more times. */
+  readonly retries?: number;
+  /** --fail-on-warnings: an output check's warning fails the build as an error does. */
+  readonly warningsFail?: boolean;
+  /** One build per key among kiln processes sharing the cache (build-locks.ts); none: no coordination. */
+  readonly buildLocks?: BuildLocks;
+}
