@@ -256,6 +256,9 @@ test('resolveUrl: mirrors, plain urls, unknown mirror, unsupported scheme', () =
   });
   assert.throws(() => resolveUrl('mirror://toString/x', {}), { code: 'mirror-unknown' });
   assert.throws(() => resolveUrl('ftp://x.example/a.tgz', mirrors), { code: 'download-failed' });
+  // A local mirror's absolute file:/// url is read from disk; a relative file: never reaches here.
+  assert.equal(resolveUrl('file:///srv/mirror/pool/main/h/hello/hello_2.10-3.dsc', mirrors), 'file:///srv/mirror/pool/main/h/hello/hello_2.10-3.dsc');
+  assert.throws(() => resolveUrl('file:hello.tar.gz', mirrors), { code: 'download-failed' });
 });
 
 test('an unknown mirror fails before any network access', async (t) => {

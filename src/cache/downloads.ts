@@ -62,7 +62,11 @@ export function listedButMissing(e: unknown): unknown {
   });
 }
 
-/** `mirror://NAME/path` → `<mirrors[NAME]>/path`; http(s) urls unchanged. */
+/**
+ * `mirror://NAME/path` → `<mirrors[NAME]>/path`; http(s) urls and absolute file:/// urls
+ * (a local Debian mirror or repository; a recipe's own file: sources never come here)
+ * unchanged.
+ */
 export function resolveUrl(url: string, mirrors: Readonly<Record<string, string>>): string {
   const m = /^mirror:\/\/([^/]+)\/(.*)$/.exec(url);
   if (m !== null) {
@@ -77,8 +81,8 @@ export function resolveUrl(url: string, mirrors: Readonly<Record<string, string>
     }
     return `${base.replace(/\/+$/, '')}/${rest}`;
   }
-  if (/^https?:\/\//.test(url)) return url;
-  throw new KilnError('download-failed', `cannot download ${url}: only http://, https:// and mirror:// urls are fetched`, {
+  if (/^https?:\/\//.test(url) || /^file:\/\/\//.test(url)) return url;
+  throw new KilnError('download-failed', `cannot download ${url}: only http://, https://, file:/// and mirror:// urls are fetched`, {
     hint: 'use one of those schemes (file: sources are read from the recipe folder)',
   });
 }

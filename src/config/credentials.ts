@@ -22,6 +22,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { readAptSources } from './mirrors.ts';
+import { fetchFile, isFileUrl } from '../lib/file-fetch.ts';
 
 export interface Credential {
   /** Only for a machine written with one. */
@@ -242,8 +243,8 @@ export function withCredentials(base: typeof globalThis.fetch, credentials: () =
   };
 }
 
-/** kiln's fetch: the global one, with the process's credentials. */
-export const kilnFetch: typeof globalThis.fetch = withCredentials((input, init) => globalThis.fetch(input, init), processCredentials);
+/** kiln's fetch: the global one, with the process's credentials; file: URLs are read from disk. */
+export const kilnFetch: typeof globalThis.fetch = withCredentials((input, init) => (isFileUrl(input) ? fetchFile(input, init) : globalThis.fetch(input, init)), processCredentials);
 
 /** The hint for an HTTP 401/403 from a mirror. */
 export function credentialsHint(url: string): string {
