@@ -200,5 +200,5 @@ export function callerDebianOptions(env: NodeJS.ProcessEnv): string | undefined 
 
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
-  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats',
+  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats', '--extra-repository', '--extra-repository-key',
 ]);

@@ -9,6 +9,7 @@ import { closestArch, isDebianArch } from '../debian/arch-names.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
+import { parseExtraRepository, type ExtraRepository } from '../debian/extra-repo-line.ts';
 
 export interface StateOptions {
   readonly state?: string;
@@ -126,6 +127,8 @@ export interface DebianOptionsCli {
   readonly verify?: boolean;
   readonly lintian?: boolean;
   readonly out?: string;
+  readonly extraRepository?: string[];
+  readonly extraRepositoryKey?: string[];
 }
 
 export function addDebianOptions(cmd: Command, options: { all: boolean }): Command {
@@ -140,7 +143,9 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')
     .option('--binary-indep', 'dpkg-buildpackage -A: architecture-independent packages only')
     .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parsePositive('--cpus'))
-    .option('--no-install-check', 'skip the dose-builddebcheck installability check');
+    .option('--no-install-check', 'skip the dose-builddebcheck installability check')
+    .option('--extra-repository <line>', 'also take build dependencies from this repository: "deb [signed-by=FILE] URI SUITE [COMPONENT…]" (as sbuild\'s; repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--extra-repository-key <file>', 'a keyring an extra repository may be signed by, besides Debian\'s archive keyring (repeat for more)', (v: string, prev: string[] = []) => [...prev, v]);
   if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
   else {
     cmd
@@ -175,7 +180,22 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.verify === true ? { verify: true } : {}),
     ...(opts.lintian === true ? { lintian: true } : {}),
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
+    ...extraRepositoriesOf(opts),
   };
+}
+
+/** --extra-repository lines and --extra-repository-key files, checked before the run (paths relative to the working directory). */
+export function extraRepositoriesOf(opts: Pick<DebianOptionsCli, 'extraRepository' | 'extraRepositoryKey'>): { extraRepositories?: ExtraRepository[]; extraKeys?: string[] } {
+  const repos = (opts.extraRepository ?? []).map((line) => parseExtraRepository(line, '--extra-repository', 'usage', (p) => resolve(p)));
+  const keys = (opts.extraRepositoryKey ?? []).map((p) => resolve(p));
+  for (const [i, k] of [...keys, ...repos.flatMap((r) => (r.signedBy === undefined ? [] : [r.signedBy]))].entries()) {
+    const st = statSync(k, { throwIfNoEntry: false });
+    if (st === undefined || !st.isFile()) {
+      const flag = i < keys.length ? `--extra-repository-key ${opts.extraRepositoryKey![i]}` : '--extra-repository signed-by';
+      throw new KilnError('usage', `${flag}: ${k} ${st === undefined ? 'does not exist' : 'is not a file'}`, { hint: 'name the repository\'s keyring file (binary .gpg or ASCII-armoured .asc; kiln key export writes one for kiln\'s repository)' });
+    }
+  }
+  return { ...(repos.length === 0 ? {} : { extraRepositories: repos }), ...(keys.length === 0 ? {} : { extraKeys: keys }) };
 }
 
 /** --out DIR: made if missing; a file there, or a path that cannot be a folder, is refused before the run. */

@@ -26,6 +26,7 @@ import { forgetChoices } from './binary-closure.ts';
 import { debianExtras, type DebianOptions, type DebianSuite } from './debian-spec.ts';
 import type { SuiteRelease } from './indexes.ts';
 import { fetchIndexes, type InputOrigin } from './suite-indexes.ts';
+import type { ExtraRepository, ExtraRepositoryUsed } from './extra-repos.ts';
 import { check, discardedMs, type Checking } from './dose-check.ts';
 import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
 import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, type Checkable, type DoseRun } from './dose-runs.ts';
@@ -61,6 +62,10 @@ export interface DebianRequest {
   readonly cacheDir: string;
   readonly downloads: Downloads;
   readonly keyring?: string;
+  /** Repositories whose binaries join the suite's for the build dependencies (sbuild's --extra-repository). */
+  readonly extraRepositories?: readonly ExtraRepository[];
+  /** Keyrings an extra repository without signed-by may be signed by, besides Debian's archive keyring. */
+  readonly extraKeys?: readonly string[];
   readonly signal?: AbortSignal;
 }
 
@@ -120,9 +125,9 @@ interface Scan {
 /** Scans the requested sources of the suite into specs (see above), step by step, each step timed. */
 export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
   const laps = startLaps();
-  const { release, packagesPaths, sourcesPath } = await fetchIndexes(req);
+  const { release, packagesPaths, sourcesPath, extras } = await fetchIndexes(req);
   laps.lap('fetch-indexes');
-  const s = scanOf(req, release, packagesPaths, laps);
+  const s = scanOf(req, release, packagesPaths, extras, laps);
   try {
     const sources = await readSources(s, sourcesPath);
     // Otherwise the handful's closure needs the binaries first.
@@ -188,12 +193,13 @@ function during(s: Scan, what: string): void {
 }
 
 /** The scan's state once the indexes are fetched: the suite (its Packages parsed later), no dose run yet. */
-function scanOf(req: DebianRequest, release: SuiteRelease, packagesPaths: ReadonlyMap<string, string>, laps: Laps): Scan {
+function scanOf(req: DebianRequest, release: SuiteRelease, packagesPaths: ReadonlyMap<string, string>, extras: readonly ExtraRepositoryUsed[], laps: Laps): Scan {
   const universes = new Map<string, BinaryUniverse>();
   const suite: DebianSuite = {
     suite: req.suite,
     mirror: release.mirror,
     release,
+    extras,
     packages(arch) {
       const path = packagesPaths.get(arch);
       const universe = universes.get(arch);

@@ -6,6 +6,7 @@
 import type { SourcePackage } from './sources-index.ts';
 import type { BinaryUniverse } from './lazy-index.ts';
 import type { SuiteRelease } from './indexes.ts';
+import type { ExtraRepositoryUsed } from './extra-repos.ts';
 
 /**
  * What every Debian build installs beside its build dependencies (build-essential is in
@@ -38,6 +39,8 @@ export interface DebianSuite {
   readonly suite: string;
   readonly mirror: string;
   readonly release: SuiteRelease | undefined;
+  /** The extra repositories whose binaries are in `packages` (their stanzas name them: X-Kiln-Mirror). */
+  readonly extras?: readonly ExtraRepositoryUsed[];
   /** Host path of the verified, decompressed Packages of `arch`, and its lazy view. */
   packages(arch: string): { readonly path: string; readonly universe: BinaryUniverse };
 }

@@ -38,6 +38,8 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     cpus: 4,
     memoryBytes: 2 * 1024 ** 3,
     timeoutMs: 90 * 60_000,
+    extraRepositories: [],
+    extraKeys: [],
   });
 });
 
@@ -46,7 +48,7 @@ test('defaults: only suite and one source given', () => {
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
     file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, sources: ['hello'], dscs: [], profiles: [],
-    nocheck: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined,
+    nocheck: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, extraRepositories: [], extraKeys: [],
   });
   // dscs alone is enough too.
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);
@@ -128,4 +130,30 @@ test('an unknown key close to a known one suggests it; a far one does not', () =
   assert.deepEqual(show(near.diagnostics), [`${FILE}: unknown key "nochek" (did you mean "nocheck"?)`]);
   const far = parseDebianToml('suite = "bookworm"\nsources = ["hello"]\ncolour = "blue"\n', FILE);
   assert.deepEqual(show(far.diagnostics), [`${FILE}: unknown key "colour"`]);
+});
+
+test('extra-repositories and extra-repository-keys: read beside the file; a file: URI, a key outside the tree or a bad line named by key', () => {
+  const ok = parseDebianToml([
+    'suite = "bookworm"', 'sources = ["hello"]',
+    'extra-repositories = ["deb http://mirror.example/debian bookworm-updates main", "deb [signed-by=keys/own.asc] https://repo.example/kiln bookworm"]',
+    'extra-repository-keys = ["keys/backports.gpg"]',
+  ].join('\n'), FILE);
+  assert.deepEqual(ok.diagnostics, []);
+  assert.deepEqual(ok.config?.extraRepositories.map((r) => [r.uri, r.suite, r.components, r.signedBy, r.code, r.where]), [
+    ['http://mirror.example/debian', 'bookworm-updates', ['main'], undefined, 'config-invalid', `${FILE}: extra-repositories[0]`],
+    ['https://repo.example/kiln', 'bookworm', ['main'], '/trees/t/keys/own.asc', 'config-invalid', `${FILE}: extra-repositories[1]`],
+  ]);
+  assert.deepEqual(ok.config?.extraKeys, ['/trees/t/keys/backports.gpg']);
+  const bad = parseDebianToml([
+    'suite = "bookworm"', 'sources = ["hello"]',
+    'extra-repositories = ["deb file:///srv/repo bookworm main", "deb [signed-by=/etc/k.gpg] http://h/d bookworm", "deb [trusted=yes] http://h/d bookworm"]',
+    'extra-repository-keys = ["../k.asc"]',
+  ].join('\n'), FILE);
+  assert.equal(bad.config, undefined);
+  const lines = show(bad.diagnostics);
+  assert.equal(lines.length, 4, lines.join('\n'));
+  assert.match(lines.join('\n'), /extra-repository-keys\[0\]: \.\.\/k\.asc is outside the folder/);
+  assert.match(lines.join('\n'), /extra-repositories\[0\]: "deb file:\/\/\/srv\/repo bookworm main": a file: repository is read from the command line only/);
+  assert.match(lines.join('\n'), /extra-repositories\[1\]: .*signed-by \/etc\/k\.gpg is outside the folder/);
+  assert.match(lines.join('\n'), /extra-repositories\[2\]: "deb \[trusted=yes\] http:\/\/h\/d bookworm": trusted= is not accepted/);
 });

@@ -12,6 +12,8 @@
 //   cpus = 2                              # optional: parallel=N and the scheduler's reservation
 //   memory = "2G"                         # optional reservation / limit
 //   timeout = "2h"                        # optional
+//   extra-repositories = ["deb http://…/debian bookworm-updates main"]   # optional, as --extra-repository
+//   extra-repository-keys = ["keys/repo.asc"]                            # optional, relative to the file
 
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
@@ -23,6 +25,7 @@ import type { Diagnostic } from '../plan/spec.ts';
 import { closestName } from './closest-name.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from '../config/credentials.ts';
+import { parseExtraRepository, type ExtraRepository } from './extra-repo-line.ts';
 
 export { DEBIAN_FILE } from './debian-file.ts';
 
@@ -40,6 +43,8 @@ const schema = z.strictObject({
   cpus: z.number().int().min(1).max(1024).optional(),
   memory: z.string().optional(),
   timeout: z.string().optional(),
+  'extra-repositories': z.array(z.string()).default([]),
+  'extra-repository-keys': z.array(z.string().min(1)).default([]),
 });
 
 export interface DebianToml {
@@ -57,6 +62,10 @@ export interface DebianToml {
   readonly cpus: number | undefined;
   readonly memoryBytes: number | undefined;
   readonly timeoutMs: number | undefined;
+  /** extra-repositories (signed-by made absolute). */
+  readonly extraRepositories: readonly ExtraRepository[];
+  /** extra-repository-keys, absolute. */
+  readonly extraKeys: readonly string[];
 }
 
 /** `(did you mean "nocheck"?)` for unknown keys close to a known one, else nothing (pure). */
@@ -110,6 +119,27 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
     const rel = relative(dirname(file), resolve(dirname(file), p));
     if (rel.startsWith('..') || isAbsolute(rel)) diagnostics.push({ file, key: `dscs[${i}]`, message: `${p} is outside the folder of ${file}: list .dsc files inside the tree` });
   });
+  // Like .dsc files, keys are files of the tree (a daemon takes the tree, not the host's
+  // files), and repositories are http(s) (as mirror: a daemon must not read its own disk).
+  const inTree = (p: string): boolean => {
+    const rel = relative(dirname(file), resolve(dirname(file), p));
+    return !(rel.startsWith('..') || isAbsolute(rel));
+  };
+  d['extra-repository-keys'].forEach((p, i) => {
+    if (!inTree(p)) diagnostics.push({ file, key: `extra-repository-keys[${i}]`, message: `${p} is outside the folder of ${file}: put the key into the tree (e.g. keys/repo.asc) and name it relative to the file` });
+  });
+  const extraRepositories: ExtraRepository[] = [];
+  d['extra-repositories'].forEach((line, i) => {
+    const key = `extra-repositories[${i}]`;
+    try {
+      const r = parseExtraRepository(line, `${file}: ${key}`, 'config-invalid', (p) => resolve(dirname(file), p));
+      if (r.uri.startsWith('file:')) diagnostics.push({ file, key, message: `"${line}": a file: repository is read from the command line only (--extra-repository); here give an http:// or https:// URI` });
+      else if (r.signedBy !== undefined && !inTree(r.signedBy)) diagnostics.push({ file, key, message: `"${line}": signed-by ${r.signedBy} is outside the folder of ${file}: put the key into the tree and name it relative to the file` });
+      else extraRepositories.push(r);
+    } catch (e) {
+      diagnostics.push({ file, key, message: (e as Error).message.slice(`${file}: ${key} `.length) });
+    }
+  });
   if (d.sources.length === 0 && d.dscs.length === 0) diagnostics.push({ file, key: 'sources', message: 'list at least one source package (sources = ["hello"]) or local .dsc (dscs = [...])' });
   if (diagnostics.length > 0) return { diagnostics };
   return {
@@ -126,6 +156,8 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       cpus: d.cpus,
       memoryBytes,
       timeoutMs,
+      extraRepositories,
+      extraKeys: d['extra-repository-keys'].map((p) => resolve(dirname(file), p)),
     },
     diagnostics,
   };

@@ -35,8 +35,8 @@ export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyrin
 
 export interface IndexesOptions {
   readonly cacheDir: string;
-  /** Keyring that must have signed InRelease. Default: Debian's archive keyring. */
-  readonly keyring?: string;
+  /** Keyring (or keyrings: any of their keys) that must have signed InRelease. Default: Debian's archive keyring. */
+  readonly keyring?: string | readonly string[];
   /** Reuse a downloads cache (same cacheDir); one is created otherwise. */
   readonly downloads?: Downloads;
   readonly fetchImpl?: typeof globalThis.fetch;
@@ -66,7 +66,7 @@ export interface Indexes {
 
 export function createIndexes(options: IndexesOptions): Indexes {
   const dir = join(options.cacheDir, 'indexes');
-  const keyringPath = options.keyring ?? DEBIAN_ARCHIVE_KEYRING;
+  const keyringPaths = typeof options.keyring === 'string' ? [options.keyring] : (options.keyring ?? [DEBIAN_ARCHIVE_KEYRING]);
   const fetchImpl = options.fetchImpl ?? kilnFetch;
   const downloads = options.downloads ?? createDownloads({ cacheDir: options.cacheDir, mirrors: {}, fetchImpl });
   const now = options.now ?? (() => new Date());
@@ -82,7 +82,7 @@ export function createIndexes(options: IndexesOptions): Indexes {
         hint: `${suiteHint(suite)} (a mirror url is the directory that holds dists/)`,
       });
     const body = await fetchText(url, fetchImpl, options.timeoutMs ?? 60_000, o.signal, noSuite);
-    keys ??= readKeyring(keyringPath);
+    keys ??= Promise.all(keyringPaths.map(readKeyring)).then((k) => k.flat());
     // Signatures are checked at the real time; `now` only moves the Valid-Until check.
     const verified = await verifyInRelease(body, await keys, { source: url });
     checkReleaseFor(verified.release, suite, { source: url, now: now() });

@@ -73,7 +73,9 @@ test('readKeyring reads binary keyrings of several keys and armoured ones', asyn
   const asc = join(dir.path, 'k.asc');
   await writeFile(asc, key.publicKey.armor());
   assert.equal((await readKeyring(asc)).length, 1);
-  await assert.rejects(readKeyring(join(dir.path, 'missing.gpg')), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && /debian-archive-keyring/.test(e.hint ?? ''));
+  // The archive keyring missing: install it; another keyring (an extra repository's): name one that exists.
+  await assert.rejects(readKeyring('/usr/share/keyrings/kiln-test-missing.gpg'), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && /debian-archive-keyring/.test(e.hint ?? ''));
+  await assert.rejects(readKeyring(join(dir.path, 'missing.gpg')), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && /cannot read the keyring .*missing\.gpg/.test(e.message) && /a keyring file that exists/.test(e.hint ?? ''));
   await writeFile(join(dir.path, 'junk.gpg'), 'not a key');
   await assert.rejects(readKeyring(join(dir.path, 'junk.gpg')), /is not an OpenPGP keyring/);
 });

@@ -28,6 +28,11 @@ export interface Release {
   readonly components: readonly string[];
   /** `Acquire-By-Hash: yes`: indexes are also served at `<dir>/by-hash/SHA256/<sha256>`. */
   readonly acquireByHash: boolean;
+  /**
+   * `NotAutomatic: yes` (backports, experimental): apt installs from it only what no other
+   * source has (priority 1, or 100 with `ButAutomaticUpgrades: yes`).
+   */
+  readonly notAutomatic: boolean;
   /** The SHA256 list, by path. */
   readonly files: ReadonlyMap<string, ReleaseFile>;
 }
@@ -49,8 +54,8 @@ export async function readKeyring(path: string): Promise<openpgp.Key[]> {
   try {
     data = await readFile(path);
   } catch (e) {
-    throw new KilnError('config-invalid', `cannot read the archive keyring ${path}: ${(e as Error).message}`, {
-      hint: 'install debian-archive-keyring (apt-get install debian-archive-keyring) or name another keyring',
+    throw new KilnError('config-invalid', `cannot read the keyring ${path}: ${(e as Error).message}`, {
+      hint: path.startsWith('/usr/share/keyrings/') ? 'install debian-archive-keyring (apt-get install debian-archive-keyring) or name another keyring' : 'name a keyring file that exists (binary .gpg or ASCII-armoured .asc, as kiln key export writes)',
       cause: e,
     });
   }
@@ -161,6 +166,7 @@ export function parseRelease(text: string, source: string): Release {
     architectures: words(get('architectures')),
     components: words(get('components')),
     acquireByHash: get('acquire-by-hash')?.toLowerCase() === 'yes',
+    notAutomatic: get('notautomatic')?.toLowerCase() === 'yes',
     files,
   };
 }

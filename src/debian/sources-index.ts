@@ -54,6 +54,12 @@ export interface BinaryPackage {
   readonly sha256: string;
   readonly size: number;
   readonly problems: readonly string[];
+  /**
+   * The base url of the extra repository the binary comes from (`X-Kiln-Mirror`, which
+   * kiln adds when it merges an extra repository's index: extra-repos.ts); undefined for
+   * the suite's own mirror.
+   */
+  readonly mirror?: string;
 }
 
 /** A name-keyed index; several versions of one name may coexist (highest first). */
@@ -144,8 +150,12 @@ export function binaryFromParagraph(p: Paragraph, source: string): BinaryPackage
     sha256: sha,
     size: Number(size),
     problems,
+    ...(f.has(EXTRA_MIRROR_FIELD) ? { mirror: f.get(EXTRA_MIRROR_FIELD)! } : {}),
   };
 }
+
+/** The field kiln adds to an extra repository's stanzas in a merged Packages index (lower case, as fields are read). */
+export const EXTRA_MIRROR_FIELD = 'x-kiln-mirror';
 
 /** Checksums-Sha256 lines: `sha256 size name`. */
 export function checksums(value: string | undefined, where: string): SourceFile[] {

@@ -167,6 +167,9 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     const archiveStanzas = [...names].flatMap((n) => universe.raw(n).filter((st) => !staged.has(`${n}=${(rawField(st, 'Version') ?? '').replace(/^\d+:/, '')}`)));
     await writeFile(join(archiveHost, 'Packages'), `${archiveStanzas.join('\n\n')}\n`);
     log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
+    for (const x of d.suite.extras ?? []) {
+      log.note(`with the extra repository ${x.uri} ${x.suite} ${x.components.join(' ')}${x.notAutomatic ? ' (NotAutomatic: only for what the suite lacks)' : ''}: ${x.added[buildArch] ?? 0} of its binaries for ${buildArch} are in the index`);
+    }
     const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
     const setup = [
       'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences.d/kiln-run',
@@ -209,11 +212,12 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
         problems.push(`${w.name} ${w.version} (${w.arch}) is not in the verified Packages index`);
         continue;
       }
+      if (pkg.mirror !== undefined) log.note(`install ${w.name} ${w.version} [${w.arch}] (from the extra repository ${pkg.mirror})`);
       fetchList.push({ pkg, dest: join(archiveHost, pkg.filename) });
     }
     log.note(`fetching ${fetchList.length} build dependencies through the downloads cache`);
     const settled = await Promise.allSettled(fetchList.map(async ({ pkg, dest }) => {
-      const url = `${d.suite.mirror}/${pkg.filename}`;
+      const url = `${pkg.mirror ?? d.suite.mirror}/${pkg.filename}`;
       const path = await c.downloads.fetch(url, pkg.sha256, { signal }).catch((e: unknown) => {
         throw listedButMissing(e);
       });

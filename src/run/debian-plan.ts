@@ -12,6 +12,7 @@ import { emptyTreeConfig } from '../config/load-tree-config.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import type { DebianScan } from '../debian/debian-scan.ts';
 import type { DebianBuildMode } from '../debian/debian-spec.ts';
+import type { ExtraRepository } from '../debian/extra-repo-line.ts';
 import { KilnError, isKilnError } from '../errors.ts';
 import { scanRecipeTree, type TreeScan } from '../recipes/scan-tree.ts';
 import { scanCacheFileFor } from '../recipes/scan-cache.ts';
@@ -47,6 +48,10 @@ export interface DebianCliRequest {
   readonly lintian?: boolean;
   /** --out DIR: each Debian package's .changes, .buildinfo and .debs are copied there after the run. */
   readonly out?: string;
+  /** --extra-repository lines: their binaries join the suite's for the build dependencies. */
+  readonly extraRepositories?: readonly ExtraRepository[];
+  /** --extra-repository-key files (absolute). */
+  readonly extraKeys?: readonly string[];
   /**
    * Only options (--nocheck, --twice, …) for the tree's debian.toml: no --debian or --dsc
    * was given, so the suite, sources and archs are debian.toml's, and the command's
@@ -58,6 +63,7 @@ export interface DebianCliRequest {
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
   '--mirror', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--all',
+  '--extra-repository', '--extra-repository-key',
 ];
 
 /**
@@ -167,6 +173,12 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   if (sources.length === 0 && dscs.length === 0 && o.debian?.all !== true) {
     throw new KilnError('usage', `no Debian source packages to build from ${suite}`, { hint: 'name them: kiln build --debian bookworm hello [SRC[=VERSION]…], or --dsc FILE, or --all (plan only)' });
   }
+  // debian.toml's extra repositories first, then the command line's (apt reads them all alike).
+  const extraRepositories = [...(t?.extraRepositories ?? []), ...(o.debian?.extraRepositories ?? [])];
+  const extraKeys = [...(t?.extraKeys ?? []), ...(o.debian?.extraKeys ?? [])];
+  if (extraKeys.length > 0 && extraRepositories.length === 0) {
+    throw new KilnError('usage', '--extra-repository-key names a key for extra repositories, but this run has none', { hint: 'add the repository too: --extra-repository "deb URI SUITE [COMPONENT…]" (or extra-repositories in debian.toml)' });
+  }
   const downloads = createDownloads({ cacheDir: o.cacheDir, mirrors: {} });
   // Loaded only for Debian runs (it brings OpenPGP and the index code).
   const { scanDebian } = await import('../debian/debian-scan.ts');
@@ -197,6 +209,8 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
       suite: o.debian?.suite === undefined ? { code: 'config-invalid', where: `${tomlPath}: suite` } : { code: 'usage', where: '--debian' },
       archs: t?.archs !== undefined && fromToml ? { code: 'config-invalid', where: `${tomlPath}: archs` } : { code: 'usage', where: '--arch' },
     },
+    ...(extraRepositories.length === 0 ? {} : { extraRepositories }),
+    ...(extraKeys.length === 0 ? {} : { extraKeys }),
     cacheDir: o.cacheDir,
     downloads,
     ...(o.signal === undefined ? {} : { signal: o.signal }),

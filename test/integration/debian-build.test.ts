@@ -200,6 +200,27 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   // The .changes names the suite built for (as sbuild -d does), not the changelog's unstable.
   assert.match(changesOf(built, 'kiln-app'), /^Distribution: bookworm$/m);
 
+  // --extra-repository: kiln-app alone, in a fresh state, takes libkiln-a-dev from the
+  // repository the first run published (signed by its key), as sbuild --extra-repository.
+  const repoLine = `deb file://${join(state, 'repo')} bookworm main`;
+  const state2 = join(dir.path, 'state2');
+  const alone = ['--debian', 'bookworm', '--dsc', app, '--state', state2, '--cache', cache, '--json'];
+  const unsigned = await runKiln(['build', ...alone, '--extra-repository', repoLine], { env: envs, timeoutMs: 10 * 60_000 });
+  assert.notEqual(unsigned.code, 0, explain(unsigned));
+  assert.match(unsigned.stderr, /--extra-repository "deb file:\/\/.*\/repo bookworm main": .*InRelease: is signed only by keys not in the keyring/, explain(unsigned));
+  assert.match(unsigned.stderr, /--extra-repository-key FILE/, 'the hint says how to give its key');
+  const key = join(dir.path, 'kiln-repo.asc');
+  const exported = await runKiln(['key', 'export', '--state', state, '-o', key], { env: envs });
+  assert.equal(exported.code, 0, explain(exported));
+  const extra = await runKiln(['build', ...alone, '--extra-repository', repoLine, '--extra-repository-key', key], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(extra.code, 0, explain(extra));
+  assert.equal(extra.summary?.counts.built, 1, explain(extra));
+  const extraLog = logOf(extra, 'kiln-app');
+  assert.match(extraLog, /with the extra repository file:\/\/\S+\/repo bookworm main: \d+ of its binaries for amd64 are in the index/);
+  assert.match(extraLog, /install libkiln-a-dev 1\.0 \[all\] \(from the extra repository file:\/\/\S+\/repo\)/);
+  assert.match(extraLog, /hello from a fresh libkiln-a-dev/, 'and compiled against it');
+
   // --lintian over a run with nothing to build: lintian checks what a run builds, and says
   // only that (not that the run which built them had --lintian: this one's did not).
   const linted = await runKiln(['build', ...common, '--lintian', '--json'], { env: envs, timeoutMs: 10 * 60_000 });

@@ -109,3 +109,36 @@ test('a local .dsc whose files do not match it is one broken package, named with
   assert.match(byName.get('kiln-bad')?.reason ?? '', /^not buildable: /, 'a Debian package is not a recipe');
   assert.match(byName.get('kiln-bad')?.reason ?? '', /kiln-bad_1\.0\.tar\.xz does not match .*kiln-bad_1\.0\.dsc: expected sha256 \S+ \(\d+ bytes\), got \S+ \(\d+ bytes\)/, r.stdout);
 });
+
+test('--extra-repository: a bad line or key is a usage error before anything is read; the suite\'s -updates joins the plan; a suite the mirror lacks is named with the line', { timeout: 5 * 60_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const state = join(dir.path, 'state');
+  const common = ['plan', '--debian', 'bookworm', 'hello', '--no-install-check', '--state', state, '--cache', SHARED_CACHE];
+  const cases: [string[], RegExp][] = [
+    [['--extra-repository', 'deb [trusted=yes] http://repo.example/d bookworm'], /error \[usage\]: --extra-repository "deb \[trusted=yes\] http:\/\/repo\.example\/d bookworm": trusted= is not accepted/],
+    [['--extra-repository', 'deb-src http://repo.example/d bookworm main'], /error \[usage\]: --extra-repository "deb-src .*": source lines are not read/],
+    [['--extra-repository', 'deb http://repo.example/d bookworm', '--extra-repository-key', join(dir.path, 'nope.asc')], /error \[usage\]: --extra-repository-key \S+nope\.asc: \S+ does not exist/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runKiln([...common, ...args]);
+    assert.equal(r.code, 2, explain(r));
+    assert.match(r.stderr, re, explain(r));
+  }
+  if (noMirror) {
+    t.skip(noMirror);
+    return;
+  }
+  const mirror = (await hostDebianMirror({}))!;
+  await writeFile(join(dir.path, 'k.asc'), '');
+  const keyAlone = await runKiln([...common, '--extra-repository-key', join(dir.path, 'k.asc')], { timeoutMs: 120_000 });
+  assert.equal(keyAlone.code, 2, explain(keyAlone));
+  assert.match(keyAlone.stderr, /--extra-repository-key names a key for extra repositories, but this run has none/, explain(keyAlone));
+  const typo = await runKiln([...common, '--extra-repository', `deb ${mirror} bookworm-updatez main`], { timeoutMs: 120_000 });
+  assert.equal(typo.code, 2, explain(typo));
+  assert.match(typo.stderr, /error \[usage\]: --extra-repository "deb \S+ bookworm-updatez main": the mirror \S+ has no suite "bookworm-updatez"/, explain(typo));
+  // The Debian archive keyring signs -updates: no key to give.
+  const updates = await runKiln([...common, '--json', '--extra-repository', `deb ${mirror} bookworm-updates main`], { timeoutMs: 120_000 });
+  assert.equal(updates.code, 0, explain(updates));
+  const planned = JSON.parse(updates.stdout) as { packages: { name: string; state: string; key: string }[] };
+  assert.equal(planned.packages[0]?.state, 'to-build', updates.stdout);
+});
