@@ -7,7 +7,8 @@
 //                        next one; a live one says it is working), MAX_DELIVER deliveries
 //   stream KILN_EVENTS   kiln.events.<run>: a worker took a job (claimed), a job's result
 //   bucket kiln_blobs    content-addressed files (sha256-<hex>): recipe folders, artifacts,
-//                        logs (NATS object store)
+//                        logs (NATS object store); each expires its TTL (blobTtlMs) after it was
+//                        last put, and a put renews one past half of it (blobs.ts)
 //   kiln.cancel.<run>    core NATS: the coordinator stops a run's jobs
 //   kiln.logs.<run>.<job> core NATS: a job's log as it grows (the result brings all of it)
 //
@@ -25,6 +26,30 @@ export const BLOBS_BUCKET = 'kiln_blobs';
 export const MAX_DELIVER = 3;
 /** How long a worker may go without saying it works on a job before the job goes to another (KILN_ACK_WAIT_MS for tests). */
 export const ACK_WAIT_MS = Number(process.env['KILN_ACK_WAIT_MS'] ?? '') > 0 ? Number(process.env['KILN_ACK_WAIT_MS']) : 30_000;
+/** How long a job waits on the queue, and (by default) how long a blob is kept after its last put. */
+export const JOBS_MAX_AGE_MS = 2 * 24 * 3600 * 1000;
+/** The server refuses a stream max_age under this (and over an int64 of nanoseconds). */
+const MIN_TTL_MS = 100;
+const MAX_TTL_MS = 9_000_000_000_000;
+
+/**
+ * The blobs' time to live by default: twice as long as a job may wait, so that a job taken
+ * at the end of its wait still finds a blob reused (not put again) just before it was queued.
+ */
+export const BLOB_TTL_MS = 2 * JOBS_MAX_AGE_MS;
+
+/** The blobs' time to live (the bucket's max_age): KILN_BLOB_TTL_MS (for tests), else BLOB_TTL_MS. */
+export function blobTtlMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env['KILN_BLOB_TTL_MS'];
+  if (text === undefined || text === '') return BLOB_TTL_MS;
+  const ms = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(ms) || ms < MIN_TTL_MS || ms > MAX_TTL_MS) {
+    throw new KilnError('config-invalid', `KILN_BLOB_TTL_MS=${JSON.stringify(text)} is not a whole number of milliseconds from ${MIN_TTL_MS} to ${MAX_TTL_MS}`, {
+      hint: `unset it (blobs are then kept ${BLOB_TTL_MS / 86_400_000} days after their last use) or give e.g. KILN_BLOB_TTL_MS=86400000`,
+    });
+  }
+  return ms;
+}
 
 export interface Cluster {
   readonly url: string;
@@ -60,6 +85,7 @@ export function displayUrl(url: string): string {
 /** Connects and makes sure the streams, the consumer of each arch in `archs` and the bucket exist. */
 export async function openCluster(given: string, archs: readonly string[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
   const url = displayUrl(given);
+  const ttlMs = blobTtlMs();
   let nc: NatsConnection;
   try {
     nc = await connect({ servers: given, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
@@ -72,10 +98,10 @@ export async function openCluster(given: string, archs: readonly string[] = [], 
   try {
     const jsm = await jetstreamManager(nc);
     // Jobs of a coordinator that died without taking them back expire after two days.
-    await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['kiln.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 10 * 60 * 1_000_000_000, max_age: 2 * 24 * 3600 * 1_000_000_000 });
+    await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['kiln.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 10 * 60 * 1_000_000_000, max_age: JOBS_MAX_AGE_MS * 1_000_000 });
     await ensureStream(jsm, { name: EVENTS_STREAM, subjects: ['kiln.events.>'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: 7 * 24 * 3600 * 1_000_000_000 });
     for (const arch of archs) await ensureConsumer(jsm, arch);
-    const blobs = await new Objm(nc).create(BLOBS_BUCKET, { storage: StorageType.File });
+    const blobs = await openBlobs(nc, jsm, ttlMs);
     // A NATS server that goes away and comes back is said (the client reconnects by itself).
     if (o.say !== undefined) {
       const say = o.say;
@@ -95,6 +121,21 @@ export async function openCluster(given: string, archs: readonly string[] = [], 
       cause: e,
     });
   }
+}
+
+/**
+ * The bucket, its blobs expiring `ttlMs` after their last put. One made by an older kiln (no
+ * TTL) or by a process given another KILN_BLOB_TTL_MS is set to this one: the last opener wins.
+ */
+async function openBlobs(nc: NatsConnection, jsm: JetStreamManager, ttlMs: number): Promise<ObjectStore> {
+  const ttl = ttlMs * 1_000_000;
+  const create = (): Promise<ObjectStore> => new Objm(nc).create(BLOBS_BUCKET, { storage: StorageType.File, ttl });
+  // Two processes making it at once with other TTLs: the second's add is refused, and its retry finds the first's.
+  const blobs = await create().catch(create);
+  const config = (await blobs.status()).streamInfo.config;
+  // The server wants the duplicate window within the max age.
+  if (config.max_age !== ttl) await jsm.streams.update(config.name, { ...config, max_age: ttl, duplicate_window: Math.min(config.duplicate_window, ttl) });
+  return blobs;
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamManager['streams']['add']>[0]): Promise<void> {

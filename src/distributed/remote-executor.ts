@@ -18,10 +18,11 @@ import { join } from 'node:path';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import { KilnError } from '../errors.ts';
 import type { Subscription } from '@nats-io/transport-node';
-import { artifactPath, type ArtifactStore } from '../cache/artifacts.ts';
+import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
 import type { EventBus } from '../events/events.ts';
-import { earlyCutoff, jobFinishedEvent, type StagedOutput } from '../execute/execute-job.ts';
+import { earlyCutoff, jobFinishedEvent } from '../execute/job-finished.ts';
+import type { StagedOutput } from '../execute/executor-options.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
@@ -64,8 +65,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   const waiters = new Map<string, Waiter>();
   /** Stream sequence of each published job: the advisory of a given-up job names it. */
   const jobOfSeq = new Map<number, string>();
-  const trees = new Map<string, Promise<string>>();
-  const uploaded = new Map<string, Promise<WireArtifact>>();
+  const trees: Memo<string> = new Map();
+  const uploaded: Memo<WireArtifact> = new Map();
   // The run's events, from the start of the stream (none are missed between publish and listen).
   const consumer = await o.cluster.js.consumers.get(EVENTS_STREAM, { filter_subjects: eventsSubject(o.runId), deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
@@ -296,47 +297,37 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     }
   };
 
-  /** The blobs of a stored artifact (uploaded once per run). */
+  /** The blobs of a stored artifact (put once per MEMO_MS: a blob put again stays in the store). */
   function upload(key: string): Promise<WireArtifact> {
-    let p = uploaded.get(key);
-    if (p === undefined) {
-      p = (async () => {
-        const files = await entryFiles(o.artifacts, key);
-        if (files === undefined) throw new Error(`the artifact ${key.slice(0, 16)} is not in this cache`);
-        return {
-          metaText: files.metaText,
-          manifest: files.manifestText === null ? null : await putFile(o.cluster.blobs, join(o.artifacts.dir(key), 'manifest.json')),
-          archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
-        };
-      })();
-      uploaded.set(key, p);
-    }
-    return p;
+    return memo(uploaded, key, async () => {
+      const files = await entryFiles(o.artifacts, key);
+      if (files === undefined) throw new Error(`the artifact ${key.slice(0, 16)} is not in this cache`);
+      return {
+        metaText: files.metaText,
+        manifest: files.manifestText === null ? null : await putFile(o.cluster.blobs, join(o.artifacts.dir(key), 'manifest.json')),
+        archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
+      };
+    });
   }
 
   /** A package folder as a tar blob: sorted, fixed times and owners, so the same folder is the same blob. */
   function treeBlob(dir: string): Promise<string> {
-    let p = trees.get(dir);
-    if (p === undefined) {
-      p = (async () => {
-        const tmp = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
-        try {
-          const tar = join(tmp, 'tree.tar');
-          await new Promise<void>((ok, fail) => {
-            const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', '.'], { stdio: ['ignore', 'ignore', 'pipe'] });
-            let err = '';
-            child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-            child.on('error', fail);
-            child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`tar of ${dir} exited ${code}: ${err.trim()}`))));
-          });
-          return await putFile(o.cluster.blobs, tar);
-        } finally {
-          await rm(tmp, { recursive: true, force: true });
-        }
-      })();
-      trees.set(dir, p);
-    }
-    return p;
+    return memo(trees, dir, async () => {
+      const tmp = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
+      try {
+        const tar = join(tmp, 'tree.tar');
+        await new Promise<void>((ok, fail) => {
+          const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', '.'], { stdio: ['ignore', 'ignore', 'pipe'] });
+          let err = '';
+          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+          child.on('error', fail);
+          child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`tar of ${dir} exited ${code}: ${err.trim()}`))));
+        });
+        return await putFile(o.cluster.blobs, tar);
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+    });
   }
 
   return {
@@ -384,4 +375,24 @@ export async function precheckRemote(toBuild: readonly { readonly id: string; re
   }
   const { openCluster } = await import('./cluster.ts');
   await (await openCluster(url)).close();
+}
+
+/**
+ * Blob names put recently, by what they hold: reused for MEMO_MS only, then put again (which
+ * renews a blob that has aged: blobs.ts), so a long run never hands a worker a name whose blob
+ * is about to expire. A failed put is forgotten at once.
+ */
+type Memo<T> = Map<string, { readonly at: number; readonly p: Promise<T> }>;
+const MEMO_MS = 10 * 60_000;
+
+function memo<T>(map: Memo<T>, key: string, make: () => Promise<T>): Promise<T> {
+  const hit = map.get(key);
+  if (hit !== undefined && Date.now() - hit.at < MEMO_MS) return hit.p;
+  const p = make();
+  const entry = { at: Date.now(), p };
+  map.set(key, entry);
+  p.catch(() => {
+    if (map.get(key) === entry) map.delete(key);
+  });
+  return p;
 }

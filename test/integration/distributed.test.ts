@@ -43,9 +43,9 @@ interface Worker {
   readonly exited: Promise<number | null>;
 }
 
-function startWorker(t: TestContext, url: string, state: string, name: string, cache?: string): Worker {
+function startWorker(t: TestContext, url: string, state: string, name: string, cache?: string, env: Readonly<Record<string, string>> = {}): Worker {
   const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, ...(cache === undefined ? [] : ['--cache', cache]), '--sandbox', 'host', '--jobs', '1', '--name', name], {
-    env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '' },
+    env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -264,7 +264,8 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
   daemon.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   t.after(() => daemon.child.kill('SIGKILL'));
   const base = await until('kiln serve to listen', () => /listening on (http:\/\/\S+) /.exec(err)?.[1]);
-  assert.match(err, /jobs built by kiln workers through nats:/, 'the daemon says it hands jobs to workers');
+  // Said after "listening" (once the cluster is open): waited for, not expected at once.
+  await until('the daemon to say it hands jobs to workers', () => /jobs built by kiln workers through nats:/.test(err) || undefined);
   const call = async (method: string, path: string, body?: unknown): Promise<any> => {
     const res = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     return res.json();
@@ -312,4 +313,52 @@ test('the NATS server restarted in the middle of a job: both sides say so, the j
   assert.equal(r.code, 0, explain(r));
   assert.equal(pkgOf(await readReport(r), 'slow').state, 'built');
   assert.match(w.output(), /lost the NATS server at nats:\S+: waiting for it to come back/);
+});
+
+test('blobs expire KILN_BLOB_TTL_MS after their last put (a bucket of an older kiln is given the TTL); a run after that puts them again and builds', { skip: noNats, timeout: 60_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const TTL_MS = 5_000;
+  const env = { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_BLOB_TTL_MS: String(TTL_MS) };
+  // The bucket as an older kiln made it: no TTL. Read here without opening it as kiln does (which would set the TTL).
+  const { connect } = await import('@nats-io/transport-node');
+  const { Objm } = await import('@nats-io/obj');
+  const nc = await connect({ servers: url });
+  t.after(() => nc.close());
+  const bucket = await new Objm(nc).create('kiln_blobs', {});
+  assert.equal((await bucket.status()).ttl, 0);
+  const blobNames = async (): Promise<string[]> => (await bucket.list()).map((i) => i.name).sort();
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    base: recipeText({ name: 'base', script: 'mkdir -p "$DESTDIR/usr/include"; echo "#define BASE 1" > "$DESTDIR/usr/include/base.h"' }),
+    app: recipeText({ name: 'app', deps: ['base'], script: 'grep -q "BASE 1" "$SYSROOT/usr/include/base.h"; mkdir -p "$DESTDIR/usr/share/app"; echo app > "$DESTDIR/usr/share/app/x"' }),
+  });
+  const first = startWorker(t, url, join(dir.path, 'w1'), 'w1', undefined, env);
+  const state = join(dir.path, 'coordinator');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 40_000, env });
+  assert.equal(r.code, 0, explain(r));
+  assert.deepEqual(statesOf(await readReport(r)), { app: 'built', base: 'built' });
+  assert.equal((await bucket.status()).ttl, TTL_MS * 1_000_000, 'the bucket has the TTL now');
+  // Two folders, two artifacts (archive and manifest each), two logs: all put in this run.
+  const put = await blobNames();
+  assert.ok(put.length >= 4, `blobs of the run in the bucket: ${put.join(' ')}`);
+  // Gone after the TTL (the server's own expiry), none left behind.
+  const end = Date.now() + TTL_MS + 5_000;
+  let left = put;
+  while (left.length > 0 && Date.now() < end) {
+    await new Promise((res) => setTimeout(res, 250));
+    left = await blobNames();
+  }
+  assert.deepEqual(left, [], 'every blob expired');
+  // A new worker (nothing in its cache): app's folder and base's artifact must come again.
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const second = startWorker(t, url, join(dir.path, 'w2'), 'w2', undefined, env);
+  const again = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json', '--force', 'app'], { timeoutMs: 40_000, env });
+  assert.equal(again.code, 0, explain(again) + second.output());
+  const report = await readReport(again);
+  assert.deepEqual(statesOf(report), { app: 'built', base: 'up-to-date' });
+  assert.match(await readFile(pkgOf(report, 'app').log!, 'utf8'), /result from worker w2 \(attempt 1\): built/);
+  // The same blobs as before (app's folder, base's artifact), put again.
+  const after = await blobNames();
+  assert.ok(put.filter((n) => after.includes(n)).length >= 2, `put again: ${after.join(' ')}`);
 });
