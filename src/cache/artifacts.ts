@@ -32,8 +32,6 @@ import type { ElfHeader } from '../lib/elf-header.ts';
 import { readEntryMeta, entryArchiveProblem } from './artifact-entry.ts';
 import { ARCHIVE, KEY_RE, USE_MARK_MS, type ArtifactMeta, type ArtifactStore, type PutOptions } from './artifact-types.ts';
 
-export { ARCHIVE, KEY_RE, USE_MARK_MS, artifactPath } from './artifact-types.ts';
-export type { ArtifactInfo, ArtifactMeta, ArtifactStore, PutOptions } from './artifact-types.ts';
 
 /** The output hash of a package that installed nothing (no manifest.json is written for it). */
 const EMPTY_OUTPUT = manifestHash([]);

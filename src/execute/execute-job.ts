@@ -32,8 +32,6 @@ import { shellQuote } from '../lib/shell-quote.ts';
 import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
 
-export { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
-export type { ExecutorOptions, StagedOutput } from './executor-options.ts';
 
 export function logPathOf(logDir: string, jobId: string): string {
   return join(logDir, `${jobId.replace('@', '_')}.log`);

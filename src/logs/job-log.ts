@@ -34,7 +34,6 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { JobPhase } from '../events/events.ts';
 
-export { linesOf, rawLogFilter, readLogTail, writeRawLog } from './read-log.ts';
 
 export type LogStream = 'stdout' | 'stderr';
 

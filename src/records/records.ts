@@ -18,7 +18,6 @@ import { RecordQueries } from './record-queries.ts';
 
 export { runProcessGone } from './interrupted.ts';
 export type { RunState, JobRecordState, JobCounts, RunRecord, JobRecord, JobInputs, JobRecordWithInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput, PackageState } from './record-types.ts';
-export { DURATION_WINDOW } from './record-queries.ts';
 import type { RunState, JobCounts, JobInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput } from './record-types.ts';
 
 /** The cause recorded for a job early cutoff settled (status, history, the report show it). */

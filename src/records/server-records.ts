@@ -11,8 +11,6 @@ import { sha256 } from '../lib/hash.ts';
 import { openDatabaseIn, recordsPath, SqlStore } from './db.ts';
 import { cancellerText, TENANT_PATTERN, toBuild, toBundle, toSample, toToken, type BuildRecord, type BuildState, type BundleRecord, type Canceller, type JobSampleRecord, type NewBuild, type TokenRecord } from './server-record-types.ts';
 
-export { BUILD_STATES, TENANT_PATTERN, cancellerText } from './server-record-types.ts';
-export type { BuildState, TokenRecord, BuildRecord, Canceller, BundleRecord, JobSampleRecord, NewBuild } from './server-record-types.ts';
 
 export function openServerRecords(stateDir: string): ServerRecords {
   return new ServerRecords(openDatabaseIn(stateDir), recordsPath(stateDir));
