@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { refuseHostPathsOnDaemon } from './prepare-plan.ts';
+import { refuseFileMirrorsOnDaemon, refuseHostPathsOnDaemon } from './prepare-plan.ts';
 import { isKilnError } from '../errors.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
 
@@ -28,4 +28,10 @@ test("on a daemon, a tree's [instance] may not reach the daemon's files: a keyri
   for (const [source, want] of refused) {
     assert.throws(() => refuseHostPathsOnDaemon(spec(source), tree, 'kiln.toml'), (e: unknown) => isKilnError(e) && e.code === 'config-invalid' && want.test(e.message), JSON.stringify(source));
   }
+});
+
+test("on a daemon, a tree's [mirrors] may not name the daemon's folders (file://); http(s) ones are taken", () => {
+  refuseFileMirrorsOnDaemon({ debian: 'http://mirror.example/debian', gnu: 'https://ftp.example/gnu' }, 'kiln.toml');
+  assert.throws(() => refuseFileMirrorsOnDaemon({ gnu: 'https://ftp.example/gnu', etc: 'file:///etc' }, '/t/kiln.toml'), (e: unknown) =>
+    isKilnError(e) && e.code === 'config-invalid' && /^\/t\/kiln\.toml: mirrors\.etc: a file:\/\/ mirror is a directory of the daemon's machine/.test(e.message));
 });

@@ -121,6 +121,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   for (const p of profiles.filter((x) => !named.has(x))) {
     req.note?.(`--profiles ${p}: no relation of the tree names it (only the scripts see it, in $KILN_PROFILES)${named.size > 0 ? `; the tree's relations name ${[...named].sort().join(', ')}` : ''}`);
   }
+  if (req.onDaemon === true) refuseFileMirrorsOnDaemon(scan.config.mirrors, scan.config.file ?? 'kiln.toml');
   if (req.onDaemon === true && scan.config.instance !== undefined) refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   noteUnmetDepends(graph, req.note);
@@ -254,6 +255,16 @@ export function refuseHostPathsOnDaemon(instance: InstanceSpec, treeDir: string,
       });
     }
   });
+}
+
+/** A daemon builds a tenant's tree: its [mirrors] may not name the daemon's own folders (file://). */
+export function refuseFileMirrorsOnDaemon(mirrors: Readonly<Record<string, string>>, file: string): void {
+  for (const [name, url] of Object.entries(mirrors)) {
+    if (!url.startsWith('file:')) continue;
+    throw new KilnError('config-invalid', `${file}: mirrors.${name}: a file:// mirror is a directory of the daemon's machine, which a build on a daemon may not read`, {
+      hint: 'serve the mirror over http(s), or build this tree locally',
+    });
+  }
 }
 
 /** Every build profile named by a relation (build-depends or depends) of the specs. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -116,4 +116,26 @@ test('two kiln processes, two state dirs, one KILN_CACHE: the shared http source
   for (const r of [ra, rb]) assert.ok(['built', 'up-to-date'].includes(pkgOf(r, 'shared').state), `shared is ${pkgOf(r, 'shared').state}`);
   assert.ok(a!.summary!.report.startsWith(join(dir.path, 'state-a')), 'KILN_STATE selects the state dir');
   assert.deepEqual(await filesUnder(join(cache, 'downloads')), [join(cache, 'downloads', sha256(content))]);
+});
+
+test('a [mirrors] entry that is a file:// folder (a local mirror): mirror:// sources are read from it, checked and cached; a file it lacks is a 404 naming the url', async () => {
+  await using dir = await tmpDir();
+  const mirror = join(dir.path, 'mirror');
+  const content = 'local 1.0: from a mirror on this host\n';
+  await mkdir(join(mirror, 'local'), { recursive: true });
+  await writeFile(join(mirror, 'local', 'local-1.0.txt'), content);
+  const tree = join(dir.path, 'tree');
+  const recipe = (name: string, file: string, sum: string): string =>
+    `name = "${name}"\nversion = "1.0"\nsummary = "x"\nlicense = "MIT"\n[[sources]]\nurl = "mirror://here/local/${file}"\nsha256 = "${sum}"\n[build]\nscript = "grep -q 'local 1.0' ${file}"\n`;
+  await mkdir(join(tree, 'local'), { recursive: true });
+  await mkdir(join(tree, 'missing'), { recursive: true });
+  await writeFile(join(tree, 'kiln.toml'), `[mirrors]\nhere = "file://${mirror}/"\n`);
+  await writeFile(join(tree, 'local', 'recipe.toml'), recipe('local', 'local-1.0.txt', sha256(content)));
+  await writeFile(join(tree, 'missing', 'recipe.toml'), recipe('missing', 'missing-1.0.txt', sha256('x')));
+  const cache = join(dir.path, 'cache');
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--json'], { cache });
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { local: 'built', missing: 'failed' }, explain(r));
+  assert.match(pkgOf(report, 'missing').cause ?? '', new RegExp(`file://${mirror}/local/missing-1\\.0\\.txt.*HTTP 404`), explain(r));
+  assert.ok(existsSync(join(cache, 'downloads', sha256(content))), 'the source is in the downloads cache under its sha256');
 });
