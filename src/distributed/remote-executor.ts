@@ -16,7 +16,6 @@ import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliverPolicy } from '@nats-io/jetstream';
-import { KilnError } from '../errors.ts';
 import type { Subscription } from '@nats-io/transport-node';
 import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
@@ -27,6 +26,7 @@ import { hostArch } from '../run/host-env.ts';
 import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
+import { debianHandOff } from './debian-jobs.ts';
 import { cancelSubject, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
 import { EventMessage, parseMessage, type JobMessage, type WireArtifact } from './wire.ts';
 
@@ -67,6 +67,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   const jobOfSeq = new Map<number, string>();
   const trees: Memo<string> = new Map();
   const uploaded: Memo<WireArtifact> = new Map();
+  const indexes: Memo<string> = new Map();
   // The run's events, from the start of the stream (none are missed between publish and listen).
   const consumer = await o.cluster.js.consumers.get(EVENTS_STREAM, { filter_subjects: eventsSubject(o.runId), deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
@@ -150,7 +151,10 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         const out = o.outputs.get(id)!;
         deps.push({ id, key: out.key, outputHash: out.outputHash, artifact: await upload(out.key) });
       }
-      message = { v: 1, runId: o.runId, jobId: job.id, job: { ...job, spec: { ...job.spec } } as Job, key, tree: await treeBlob(job.spec.dir), mirrors: { ...o.mirrors }, deps, options: o.options };
+      // A Debian job: its index as a blob, its suite by name, a local .dsc with its files.
+      const debian = job.spec.debian === undefined ? undefined : await debianHandOff(job, (path) => memo(indexes, path, () => putFile(o.cluster.blobs, path)));
+      const tree = debian === undefined ? await treeBlob(job.spec.dir) : await treeBlob(debian.tree.dir, debian.tree.names);
+      message = { v: 1, runId: o.runId, jobId: job.id, job: debian?.job ?? ({ ...job, spec: { ...job.spec } } as Job), key, tree, mirrors: { ...o.mirrors }, deps, options: o.options, ...(debian === undefined ? {} : { debian: debian.wire }) };
     } catch (e) {
       return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot hand the job to the workers: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
     }
@@ -310,14 +314,14 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     });
   }
 
-  /** A package folder as a tar blob: sorted, fixed times and owners, so the same folder is the same blob. */
-  function treeBlob(dir: string): Promise<string> {
-    return memo(trees, dir, async () => {
+  /** A package folder (or `names` in it) as a tar blob: sorted, fixed times and owners, so the same folder is the same blob. */
+  function treeBlob(dir: string, names?: readonly string[]): Promise<string> {
+    return memo(trees, names === undefined ? dir : `${dir}\0${names.join('\0')}`, async () => {
       const tmp = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
       try {
         const tar = join(tmp, 'tree.tar');
         await new Promise<void>((ok, fail) => {
-          const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', '.'], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', ...(names === undefined ? ['.'] : names.length === 0 ? ['--files-from=/dev/null'] : ['--', ...names])], { stdio: ['ignore', 'ignore', 'pipe'] });
           let err = '';
           child.stderr.on('data', (d: Buffer) => (err += d.toString()));
           child.on('error', fail);
@@ -359,20 +363,8 @@ export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluste
   };
 }
 
-/**
- * Before a --nats run starts: Debian source packages are refused (not sent to workers yet),
- * and a NATS server that is not there (or lacks JetStream) is said.
- */
-export async function precheckRemote(toBuild: readonly { readonly id: string; readonly spec?: { readonly debian?: unknown } | undefined }[], url: string, onDaemon: boolean): Promise<void> {
-  const debian = toBuild.filter((n) => n.spec?.debian !== undefined).map((n) => n.id);
-  if (debian.length > 0) {
-    const which = `${debian.slice(0, 3).join(', ')}${debian.length > 3 ? ` and ${debian.length - 3} more` : ''}`;
-    throw new KilnError('usage', onDaemon
-      ? `this daemon hands its jobs to workers (kiln serve --nats), which do not build Debian source packages yet (${which})`
-      : `--nats: Debian source packages are not built by workers yet (${which})`, {
-      hint: onDaemon ? 'build Debian source packages locally, or on a daemon without --nats' : 'build Debian source packages without --nats (kiln recipes go to the workers)',
-    });
-  }
+/** Before a --nats run starts: a NATS server that is not there (or lacks JetStream) is said. */
+export async function precheckRemote(url: string): Promise<void> {
   const { openCluster } = await import('./cluster.ts');
   await (await openCluster(url)).close();
 }

@@ -23,6 +23,23 @@ test('JobMessage: ids, keys and blob names that name files are checked', () => {
   assert.deepEqual(parseMessage(JobMessage, 'not json'), { ok: false, why: 'not JSON' });
 });
 
+test('JobMessage: a Debian job\'s part names a blob, an http(s) or file:/// mirror and a .dsc file name, nothing else', () => {
+  const debian = { suite: 'bookworm', mirror: 'http://mirror.example/debian', buildArch: 'amd64', packages: `sha256-${'1'.repeat(64)}`, extras: [], dsc: 'kiln-app_1.0.dsc' };
+  assert.equal(parseMessage(JobMessage, JSON.stringify({ ...message, debian })).ok, true);
+  const { dsc: _dsc, ...archive } = debian;
+  assert.equal(parseMessage(JobMessage, JSON.stringify({ ...message, debian: archive })).ok, true, 'an archive source has no .dsc');
+  const bad: [string, unknown][] = [
+    ['a .dsc that is a path', { ...debian, dsc: '../../etc/x.dsc' }],
+    ['a .dsc that is not one', { ...debian, dsc: 'x.tar.gz' }],
+    ['an index that is not a blob', { ...debian, packages: '/etc/passwd' }],
+    ['a mirror of another scheme', { ...debian, mirror: 'ftp://mirror.example/debian' }],
+    ['a relative file: mirror', { ...debian, mirror: 'file:debian' }],
+    ['a suite with a slash', { ...debian, suite: 'bookworm/../x' }],
+    ['an arch with a slash', { ...debian, buildArch: 'amd64/..' }],
+  ];
+  for (const [what, d] of bad) assert.equal(parseMessage(JobMessage, JSON.stringify({ ...message, debian: d })).ok, false, what);
+});
+
 test('a result\'s outcome: known fields of known types only (no path, no made-up state)', () => {
   const result = { type: 'result', jobId: 'zlib@amd64', attempt: 1, worker: 'w1', outcome: { state: 'built', key: KEY, startedAt: 1, endedAt: 2 }, artifact: null, log: null };
   assert.equal(parseMessage(EventMessage, JSON.stringify(result)).ok, true);

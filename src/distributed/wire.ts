@@ -41,6 +41,25 @@ export const JobMessage = z.object({
   mirrors: z.record(z.string(), z.string()),
   /** The artifacts the job stages, by job id. */
   deps: z.array(z.object({ id: jobIdText, key: keyText, outputHash: hashText, artifact: WireArtifact })),
+  /** A Debian source package's job: what its spec's suite holds (debian-jobs.ts). */
+  debian: z.object({
+    suite: z.string().regex(/^[A-Za-z0-9._-]+$/),
+    mirror: z.string().regex(/^(https?:\/\/[^/]|file:\/\/\/)/).max(2000),
+    /** The arch whose Packages index the build reads (the primary arch for an `all` job). */
+    buildArch: z.string().regex(/^[a-z0-9][a-z0-9-]*$/),
+    /** That index (the suite's, merged with any extra repository's), as a blob. */
+    packages: blobName,
+    /** The extra repositories merged into it, for the build log. */
+    extras: z.array(z.object({
+      uri: z.string().max(2000),
+      suite: z.string().max(200),
+      components: z.array(z.string().max(200)).max(50),
+      notAutomatic: z.boolean(),
+      added: z.record(z.string(), z.number().int().nonnegative()),
+    })).max(100),
+    /** A local .dsc: its name in the tree blob (which holds it and its files); none for the archive's sources. */
+    dsc: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.dsc$/).optional(),
+  }).optional(),
   options: z.object({
     logLimit: z.number().int().nonnegative().optional(),
     retries: z.number().int().nonnegative().max(100).optional(),

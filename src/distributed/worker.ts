@@ -5,8 +5,9 @@
 // it works on it (so the job is not handed to another worker while it builds); unpack the
 // package's folder; import the artifacts it stages (checked against their metas); run it
 // with the same executor as a local build; put the artifact and the log in the object
-// store; publish the result; ack. A worker that dies loses the job to the next worker
-// after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
+// store; publish the result; ack. A Debian source package's job also brings its Packages
+// index (and a local .dsc): debian-jobs.ts. A worker that dies loses the job to the next
+// worker after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
 
 import { mkdir, mkdtemp, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
@@ -22,6 +23,8 @@ import type { RunEnvs } from '../run/run-envs.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import { checkBundleMembers, DEFAULT_BUNDLE_LIMITS, listBundle, sanitizeTree } from '../server/bundles.ts';
 import { getFile, putFile } from './blobs.ts';
+import { debianSpecOnWorker } from './debian-jobs.ts';
+import type { BinaryUniverse } from '../debian/lazy-index.ts';
 import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
 
 /** How often a job's log is sent as it grows, and the most bytes per message (NATS's limit is 1 MiB). */
@@ -47,6 +50,8 @@ export interface WorkerOptions {
 export async function runWorker(o: WorkerOptions): Promise<{ built: number; failed: number }> {
   const name = o.name ?? `${hostname()}:${process.pid}`;
   const artifacts = createArtifactStore({ cacheDir: o.state.cache });
+  /** Debian jobs' parsed Packages indexes, by blob (debian-jobs.ts). */
+  const universes = new Map<string, BinaryUniverse>();
   const counts = { built: 0, failed: 0 };
   const running = new Set<Promise<void>>();
   // Cancels from coordinators, by run and job ('*': every job of the run).
@@ -143,7 +148,6 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       log: null,
     });
     const job = m.job;
-    if (job.spec.debian !== undefined) return fail('Debian source packages are not built by workers yet');
     const envId = o.envs.envIdFor(job.arch);
     if (envId !== job.envId) throw new GiveBack(`it builds in ${envId}, but the job was planned for ${job.envId}: run workers whose env (or host release) is the coordinator's`);
     // The package's folder, checked as an upload is.
@@ -170,6 +174,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const key = fullKeyOf(job.ownKey, depOutputs);
     if (key !== m.key) return fail(`its key for the job (${key.slice(0, 16)}) is not the coordinator's (${m.key.slice(0, 16)}): the two run different kiln versions?`);
     const spec = { ...job.spec, dir, file: join(dir, basename(job.spec.file)) };
+    // A Debian job's suite, rebuilt around its index (a failure to get it gives the job back).
+    if (job.spec.debian !== undefined) spec.debian = await debianSpecOnWorker(job.spec.debian, m.debian, { treeDir: dir, cacheDir: o.state.cache, blobs: o.cluster.blobs, universes });
     const { createExecutor, logPathOf } = await import('../execute/execute-job.ts');
     const logDir = join(o.state.logs, 'worker', m.runId);
     const execute = createExecutor({

@@ -17,3 +17,29 @@ async function makeSource(root: string, name: string, o: { arch: string; buildDe
   execFileSync('dpkg-source', ['-b', `${name}-1.0`], { cwd: root, stdio: 'pipe' });
   return join(root, `${name}_1.0.dsc`);
 }
+
+/** The head of a hand-written debian/rules. */
+export const RULES_HEAD = '#!/usr/bin/make -f\n.PHONY: build build-arch build-indep binary binary-arch binary-indep clean\n';
+
+/**
+ * Two local sources where one build-depends on the other's binary: kiln-liba (arch all,
+ * libkiln-a-dev, a header) and kiln-app (arch any, compiles against the header and prints
+ * "hello from a fresh libkiln-a-dev" while it builds).
+ */
+export async function makeChainSources(src: string): Promise<{ liba: string; app: string }> {
+  const liba = await makeSource(src, 'kiln-liba', {
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: libkiln-a-dev\nArchitecture: all\nDescription: header of kiln test library A\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/include\n\tinstall -m644 kiln-a.h debian/tmp/usr/include/\n\tdpkg-gencontrol -plibkiln-a-dev -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: { 'kiln-a.h': '#define KILN_A_GREETING "hello from a fresh libkiln-a-dev"\n' },
+  });
+  const app = await makeSource(src, 'kiln-app', {
+    arch: 'any',
+    buildDepends: 'libkiln-a-dev (>= 1.0), make',
+    control: 'Package: kiln-app\nArchitecture: any\nDepends: ${shlibs:Depends}\nDescription: kiln test program\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\tcc -o kiln-app app.c\n\t./kiln-app\nclean:\n\trm -rf debian/tmp debian/files kiln-app\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin\n\tinstall -m755 kiln-app debian/tmp/usr/bin/\n\tdpkg-gencontrol -pkiln-app -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: { 'app.c': '#include <stdio.h>\n#include <kiln-a.h>\nint main(void) { puts(KILN_A_GREETING); return 0; }\n' },
+  });
+  return { liba, app };
+}

@@ -15,39 +15,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { createEnvStore } from '../../src/envs/env-store.ts';
 import { createChrootBackend } from '../../src/sandbox/chroot/chroot-backend.ts';
 import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
-import { makeSource } from '../helpers/debian-source.ts';
+import { makeChainSources, makeSource, RULES_HEAD } from '../helpers/debian-source.ts';
+import { saveCache, seededCache } from '../helpers/shared-cache.ts';
 import { rootSh as sh } from '../helpers/root-sh.ts';
 import { runKiln, type KilnResult } from '../helpers/run-kiln.ts';
 
 const skip = sharedEnvSkip();
-/** Downloads and verified indexes kept across test runs (content-addressed, so safe to share). */
-const SHARED_CACHE = process.env['KILN_TEST_CACHE'] ?? '/var/tmp/kiln-test-cache';
-
-/** A fresh cache dir whose downloads and indexes start as hard links of the shared ones. */
-async function seededCache(dir: string): Promise<string> {
-  const cache = join(dir, 'cache');
-  for (const sub of ['downloads', 'indexes']) {
-    await mkdir(join(SHARED_CACHE, sub), { recursive: true });
-    await mkdir(join(cache, sub), { recursive: true });
-    execFileSync('cp', ['-al', '--no-clobber', `${join(SHARED_CACHE, sub)}/.`, join(cache, sub)]);
-  }
-  return cache;
-}
-
-/** Keep what this test downloaded for the next run. */
-function saveCache(cache: string): void {
-  for (const sub of ['downloads', 'indexes']) {
-    if (existsSync(join(cache, sub))) execFileSync('cp', ['-al', '--no-clobber', `${join(cache, sub)}/.`, join(SHARED_CACHE, sub)]);
-  }
-}
-
 function explain(r: KilnResult): string {
   return `exit ${r.code}\n--- stderr ---\n${r.stderr.slice(-4000)}\n--- stdout ---\n${r.stdout.slice(-4000)}`;
 }
@@ -140,7 +120,6 @@ test('hello from bookworm: built offline in the env, installed by apt from kiln\
 });
 
 
-const RULES_HEAD = '#!/usr/bin/make -f\n.PHONY: build build-arch build-indep binary binary-arch binary-indep clean\n';
 
 test('two local sources, one build-depending on the other\'s binary: the second waits and installs the fresh .deb', { skip, timeout: 30 * 60_000 }, async (t) => {
   if ((await hostDebianMirror({})) === undefined) {
@@ -151,20 +130,7 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   await using dir = await tmpDir('kiln-debian-chain-');
   const src = join(dir.path, 'src');
   await mkdir(src);
-  const liba = await makeSource(src, 'kiln-liba', {
-    arch: 'all',
-    buildDepends: 'make',
-    control: 'Package: libkiln-a-dev\nArchitecture: all\nDescription: header of kiln test library A\n kiln test.\n',
-    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/include\n\tinstall -m644 kiln-a.h debian/tmp/usr/include/\n\tdpkg-gencontrol -plibkiln-a-dev -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
-    files: { 'kiln-a.h': '#define KILN_A_GREETING "hello from a fresh libkiln-a-dev"\n' },
-  });
-  const app = await makeSource(src, 'kiln-app', {
-    arch: 'any',
-    buildDepends: 'libkiln-a-dev (>= 1.0), make',
-    control: 'Package: kiln-app\nArchitecture: any\nDepends: ${shlibs:Depends}\nDescription: kiln test program\n kiln test.\n',
-    rules: `${RULES_HEAD}build build-arch build-indep:\n\tcc -o kiln-app app.c\n\t./kiln-app\nclean:\n\trm -rf debian/tmp debian/files kiln-app\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin\n\tinstall -m755 kiln-app debian/tmp/usr/bin/\n\tdpkg-gencontrol -pkiln-app -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
-    files: { 'app.c': '#include <stdio.h>\n#include <kiln-a.h>\nint main(void) { puts(KILN_A_GREETING); return 0; }\n' },
-  });
+  const { liba, app } = await makeChainSources(src);
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
   const common = ['--debian', 'bookworm', '--dsc', liba, '--dsc', app, '--state', state, '--cache', cache];

@@ -8,63 +8,16 @@
 // stored (case 24, through importEntry's tests); Ctrl-C of the coordinator stops the
 // worker's build.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
 import { explain, pkgOf, readReport, runKiln, spawnKiln, statesOf } from '../helpers/run-kiln.ts';
 
-const noNats = spawnSync('nats-server', ['--version']).status === 0 ? false : 'nats-server is not installed (scripts/setup.sh installs it)';
-/** The ack wait of the tests' workers: short, so that a dead worker's job moves on quickly. */
-const ACK_WAIT_MS = 2_000;
-
-async function natsServer(t: TestContext, dir: string): Promise<string> {
-  const child = spawn('nats-server', ['-js', '-sd', join(dir, 'nats'), '-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => child.kill('SIGKILL'));
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const seen = (d: Buffer): void => {
-      out += d.toString();
-      const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m !== null) resolve(`nats://127.0.0.1:${m[1]}`);
-    };
-    child.stdout!.on('data', seen);
-    child.stderr!.on('data', seen);
-    child.on('exit', (code) => reject(new Error(`nats-server exited ${code}: ${out}`)));
-  });
-}
-
-interface Worker {
-  readonly child: ChildProcess;
-  readonly output: () => string;
-  readonly exited: Promise<number | null>;
-}
-
-function startWorker(t: TestContext, url: string, state: string, name: string, cache?: string, env: Readonly<Record<string, string>> = {}): Worker {
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, ...(cache === undefined ? [] : ['--cache', cache]), '--sandbox', 'host', '--jobs', '1', '--name', name], {
-    env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.after(() => child.kill('SIGKILL'));
-  return { child, output: () => out, exited };
-}
-
-async function until<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { ACK_WAIT_MS, natsServer, noNats, startWorker, until } from '../helpers/nats.ts';
 
 async function writeTree(tree: string, recipes: Readonly<Record<string, string>>): Promise<string> {
   for (const [name, text] of Object.entries(recipes)) {

@@ -1,0 +1,56 @@
+// A real nats-server with JetStream per test, and real `kiln worker` processes, for the
+// tests of kiln's many-machines mode (test/integration/distributed*.test.ts).
+
+import type { TestContext } from 'node:test';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+export const noNats = spawnSync('nats-server', ['--version']).status === 0 ? false : 'nats-server is not installed (scripts/setup.sh installs it)';
+/** The ack wait of the tests' workers: short, so that a dead worker's job moves on quickly. */
+export const ACK_WAIT_MS = 2_000;
+
+export async function natsServer(t: TestContext, dir: string): Promise<string> {
+  const child = spawn('nats-server', ['-js', '-sd', join(dir, 'nats'), '-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const seen = (d: Buffer): void => {
+      out += d.toString();
+      const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m !== null) resolve(`nats://127.0.0.1:${m[1]}`);
+    };
+    child.stdout!.on('data', seen);
+    child.stderr!.on('data', seen);
+    child.on('exit', (code) => reject(new Error(`nats-server exited ${code}: ${out}`)));
+  });
+}
+
+export interface Worker {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+/** `kiln worker` on `url` (its sandbox: `sandbox`, by default --sandbox host; any other flags too). */
+export function startWorker(t: TestContext, url: string, state: string, name: string, cache?: string, env: Readonly<Record<string, string>> = {}, sandbox: readonly string[] = ['--sandbox', 'host']): Worker {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, ...(cache === undefined ? [] : ['--cache', cache]), ...sandbox, '--jobs', '1', '--name', name], {
+    env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.after(() => child.kill('SIGKILL'));
+  return { child, output: () => out, exited };
+}
+
+export async function until<T>(what: string, fn: () => T | undefined, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

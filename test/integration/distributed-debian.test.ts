@@ -1,0 +1,62 @@
+// Debian source packages on kiln workers, for real: a nats-server with JetStream, a
+// `kiln worker` with the chroot sandbox and the shared bookworm env, and two local
+// sources where one build-depends on the other's binary. The coordinator sends each job's
+// Packages index and local .dsc as blobs; the worker builds in its env; the artifacts come
+// back checked, and the coordinator publishes them into its signed repository.
+//
+// Slow (a minute or two): skipped with KILN_SKIP_SLOW=1, when not root, without mmdebstrap,
+// nats-server or a Debian mirror in the host's apt sources.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hostDebianMirror } from '../../src/config/mirrors.ts';
+import { makeChainSources } from '../helpers/debian-source.ts';
+import { natsServer, noNats, startWorker } from '../helpers/nats.ts';
+import { explain, runKiln, type KilnResult } from '../helpers/run-kiln.ts';
+import { saveCache, seededCache } from '../helpers/shared-cache.ts';
+import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+
+const noMirror = (await hostDebianMirror({})) === undefined ? 'the host has no Debian mirror in its apt sources' : false;
+const skip = sharedEnvSkip() ?? (noNats || noMirror);
+
+function logOf(r: KilnResult, name: string): string {
+  for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
+  throw new Error(`no job-started event for ${name}`);
+}
+
+test('kiln build --debian --nats: a worker builds both local sources in its env, the second against the first\'s fresh .deb; the coordinator publishes them; a second run is up to date', { skip, timeout: 20 * 60_000 }, async (t) => {
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-nats-debian-');
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  const { liba, app } = await makeChainSources(src);
+  const url = await natsServer(t, dir.path);
+  await mkdir(join(dir.path, 'w'));
+  const workerCache = await seededCache(join(dir.path, 'w'));
+  const worker = startWorker(t, url, join(dir.path, 'worker'), 'debian-worker', workerCache, envs, ['--sandbox', 'chroot', '--env', 'bookworm-{arch}']);
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  const args = ['build', '--debian', 'bookworm', '--dsc', liba, '--dsc', app, '--nats', url, '--state', state, '--cache', cache, '--json'];
+
+  const built = await runKiln(args, { env: envs, timeoutMs: 15 * 60_000 });
+  saveCache(workerCache);
+  assert.equal(built.code, 0, `${explain(built)}\n--- worker ---\n${worker.output().slice(-4000)}`);
+  assert.equal(built.summary?.counts.built, 2, explain(built));
+  const log = logOf(built, 'kiln-app');
+  assert.match(log, /taken by worker debian-worker/, 'the worker built it');
+  assert.match(log, /install libkiln-a-dev 1\.0 \[all\] \(from this run's packages\)/, 'it installed the fresh .deb the first job sent back');
+  assert.match(log, /hello from a fresh libkiln-a-dev/, 'and compiled against it');
+  assert.match(worker.output(), /kiln-liba@all: built/);
+  assert.match(worker.output(), /kiln-app@amd64: built/);
+  const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
+  assert.match(published, /^Package: libkiln-a-dev$/m);
+  assert.match(published, /^Package: kiln-app$/m);
+
+  const again = await runKiln(args, { env: envs, timeoutMs: 10 * 60_000 });
+  assert.equal(again.code, 0, explain(again));
+  assert.equal(again.summary?.counts['up-to-date'], 2, explain(again));
+});
