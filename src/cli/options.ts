@@ -188,10 +188,10 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
 export function extraRepositoriesOf(opts: Pick<DebianOptionsCli, 'extraRepository' | 'extraRepositoryKey'>): { extraRepositories?: ExtraRepository[]; extraKeys?: string[] } {
   const repos = (opts.extraRepository ?? []).map((line) => parseExtraRepository(line, '--extra-repository', 'usage', (p) => resolve(p)));
   const keys = (opts.extraRepositoryKey ?? []).map((p) => resolve(p));
-  for (const [i, k] of [...keys, ...repos.flatMap((r) => (r.signedBy === undefined ? [] : [r.signedBy]))].entries()) {
+  const files = [...keys.map((k, i) => ({ k, flag: `--extra-repository-key ${opts.extraRepositoryKey![i]}` })), ...repos.flatMap((r) => (r.signedBy === undefined ? [] : [{ k: r.signedBy, flag: `--extra-repository "${r.line}": signed-by` }]))];
+  for (const { k, flag } of files) {
     const st = statSync(k, { throwIfNoEntry: false });
     if (st === undefined || !st.isFile()) {
-      const flag = i < keys.length ? `--extra-repository-key ${opts.extraRepositoryKey![i]}` : '--extra-repository signed-by';
       throw new KilnError('usage', `${flag}: ${k} ${st === undefined ? 'does not exist' : 'is not a file'}`, { hint: 'name the repository\'s keyring file (binary .gpg or ASCII-armoured .asc; kiln key export writes one for kiln\'s repository)' });
     }
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergePackages } from './extra-repos.ts';
+import { hasComponent, mergePackages } from './extra-repos.ts';
 import { parseExtraRepository } from './extra-repo-line.ts';
 import { lazyPackages } from './lazy-index.ts';
 
@@ -75,4 +75,24 @@ test('mergePackages: nothing to add keeps the base text; an empty base takes the
   const m = mergePackages('', [{ mirror: 'http://h', text: stanza('b', '2'), notAutomatic: true }]);
   assert.deepEqual(m.added, [1]);
   assert.deepEqual(lazyPackages(m.text, 'x').names(), ['b']);
+});
+
+test('mergePackages: a binary of another name at a path the suite has is not added (two files, one path)', () => {
+  const base = `${stanza('b', '1', { file: 'pool/main/b/b/b_1_amd64.deb' })}\n`;
+  const m = mergePackages(base, [{ mirror: 'http://h', text: stanza('c', '1', { file: 'pool/main/b/b/b_1_amd64.deb' }), notAutomatic: false }]);
+  assert.deepEqual(m.added, [0]);
+  assert.equal(m.text, base);
+});
+
+test('hasComponent: by name, or as the last part of one (the security archive\'s updates/main)', () => {
+  const table: [string[], string, boolean][] = [
+    [['main', 'contrib'], 'main', true],
+    [['updates/main', 'updates/contrib'], 'main', true],
+    [['updates/main'], 'updates/main', true],
+    [['main'], 'contrib', false],
+    [['updates/main'], 'updates', false],
+    [['xmain'], 'main', false],
+    [[], 'anything', true],
+  ];
+  for (const [have, c, want] of table) assert.equal(hasComponent(have, c), want, `${have.join(' ')} ${c}`);
 });

@@ -64,16 +64,17 @@ const identity = (s: Stanza): string => `${s.name}=${field(s.text, 'Version')}:$
 export function mergePackages(base: string, extras: readonly ExtraIndex[]): { text: string; added: number[] } {
   const parsed = extras.map((e) => ({ ...e, list: [...stanzas(e.text)] }));
   const wanted = new Set(parsed.flatMap((e) => e.list.map((s) => s.name)));
-  // Only the base stanzas of names the extras also have matter (one scan, no parse).
+  // Of the base's stanzas, those of names the extras also have (one scan, no parse).
   const seen = new Set<string>();
   const files = new Set<string>();
   const automaticNames = new Set<string>();
   for (const s of stanzas(base)) {
     if (!wanted.has(s.name)) continue;
     seen.add(identity(s));
-    files.add(field(s.text, 'Filename'));
     automaticNames.add(s.name);
   }
+  // Every file of the suite, whatever its name: two binaries must not share one path.
+  for (const m of base.matchAll(/^Filename:[ \t]*(\S+)/gm)) files.add(m[1]!);
   for (const e of parsed) if (!e.notAutomatic) for (const s of e.list) automaticNames.add(s.name);
   const added: string[] = [];
   const counts = parsed.map(() => 0);
@@ -129,13 +130,14 @@ export async function mergeExtraRepositories(req: MergeRequest): Promise<{ packa
     const release = await indexes.release(repo.uri, repo.suite, sig).catch((e: unknown) => {
       throw named(repo, e);
     });
-    const missing = release.release.components.length === 0 ? [] : repo.components.filter((c) => !release.release.components.includes(c));
+    const missing = repo.components.filter((c) => !hasComponent(release.release.components, c));
     if (missing.length > 0) {
       throw new KilnError(repo.code, `${repo.where} "${repo.line}": ${release.url} has no component ${missing.join(', ')} (it has ${release.release.components.join(' ')})`, {
         hint: 'name components the repository has, after the suite',
       });
     }
     notAutomatic.push(release.release.notAutomatic);
+    let found = 0;
     for (const [a, list] of perArch) {
       for (const component of repo.components) {
         // A repository without this arch (kiln's own, built for amd64 alone, say) adds nothing to it.
@@ -145,7 +147,14 @@ export async function mergeExtraRepositories(req: MergeRequest): Promise<{ packa
           throw named(repo, e);
         });
         list.push({ repo: r, index: { mirror: repo.uri, text: await readFile(path, 'utf8'), notAutomatic: release.release.notAutomatic } });
+        found++;
       }
+    }
+    // Not one index for the run's archs: a mistake (a component or arch it does not have), not a quiet no-op.
+    if (found === 0) {
+      throw new KilnError(repo.code, `${repo.where} "${repo.line}": ${release.url} lists no Packages of ${repo.components.join(', ')} for ${[...perArch.keys()].join(', ')}`, {
+        hint: `it has the architectures ${release.release.architectures.join(' ') || '(none listed)'} and the components ${release.release.components.join(' ') || '(none listed)'}: name what this run builds for`,
+      });
     }
   }
   const packagesPaths = new Map<string, string>();
@@ -167,6 +176,15 @@ export async function mergeExtraRepositories(req: MergeRequest): Promise<{ packa
   }
   const used = req.repos.map((repo, i) => ({ uri: repo.uri, suite: repo.suite, components: repo.components, notAutomatic: notAutomatic[i]!, added: added[i]! }));
   return { packagesPaths, used };
+}
+
+/**
+ * Whether a Release's Components has `c`, as apt reads it: by its name, or as the last part
+ * of one (the security archive lists `updates/main` and serves `main/binary-ARCH/`); a
+ * Release that lists none is taken at its word for any (pure).
+ */
+export function hasComponent(components: readonly string[], c: string): boolean {
+  return components.length === 0 || components.includes(c) || components.some((x) => x.endsWith(`/${c}`));
 }
 
 /** An error of one extra repository, prefixed with where it was given and its line. */

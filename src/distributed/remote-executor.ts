@@ -363,12 +363,6 @@ export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluste
   };
 }
 
-/** Before a --nats run starts: a NATS server that is not there (or lacks JetStream) is said. */
-export async function precheckRemote(url: string): Promise<void> {
-  const { openCluster } = await import('./cluster.ts');
-  await (await openCluster(url)).close();
-}
-
 /**
  * Blob names put recently, by what they hold: reused for MEMO_MS only, then put again (which
  * renews a blob that has aged: blobs.ts), so a long run never hands a worker a name whose blob

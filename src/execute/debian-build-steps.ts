@@ -65,7 +65,21 @@ export function aptBuildDepArgs(d: DebianBuildSpec, mode: DebianBuildMode): stri
   ];
 }
 
-/** A Packages `Filename:` kiln will write under its local repository: `pool/…`, no `..`, no odd characters. */
+/**
+ * A Packages `Filename:` kiln downloads (relative to the repository's URL) and writes under
+ * its local repository: a path of two or more parts (`pool/…`, or a third party's
+ * `dists/…/pool/…`), no `.` or `..` part, none either once percent-decoded (a URL would
+ * resolve `%2e%2e` out of the repository), no odd characters.
+ */
 export function safePoolPath(p: string): boolean {
-  return /^pool\/[A-Za-z0-9._+~%:@-]+(\/[A-Za-z0-9._+~%:@-]+)*$/.test(p) && !p.split('/').some((s) => s === '..' || s === '.');
+  if (!/^[A-Za-z0-9._+~%:@-]+(\/[A-Za-z0-9._+~%:@-]+)+$/.test(p)) return false;
+  return p.split('/').every((s) => {
+    let plain: string;
+    try {
+      plain = decodeURIComponent(s);
+    } catch {
+      return false;
+    }
+    return s !== '.' && s !== '..' && plain !== '.' && plain !== '..' && !plain.includes('/') && !plain.includes('\\');
+  });
 }

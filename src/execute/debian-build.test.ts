@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation, runRepoScript } from './debian-build-steps.ts';
+import { debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation, runRepoScript, safePoolPath } from './debian-build-steps.ts';
 
 test('parseAptSimulation reads the Inst lines of apt-get -s (apt 2.6, Debian 12), and nothing else', () => {
   // Real lines of apt 2.6: `apt-get -s install debhelper` and `apt-get -s dist-upgrade` on a
@@ -135,4 +135,25 @@ test('runRepoScript: the run\'s staged .debs as a flat repository whose Release 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('safePoolPath: a relative path inside the repository, not one a URL resolves out of it', () => {
+  const table: [string, boolean][] = [
+    ['pool/main/h/hello/hello_2.10-3_amd64.deb', true],
+    ['dists/bookworm/pool/stable/amd64/tool_1.0_amd64.deb', true],
+    ['pool/main/f/foo/foo_1%3a2.0-1_amd64.deb', true],
+    ['hello_2.10-3_amd64.deb', false],
+    ['Packages', false],
+    ['/etc/shadow', false],
+    ['pool/../../etc/shadow', false],
+    ['pool/./x.deb', false],
+    ['pool/%2e%2e/%2e%2e/etc/shadow', false],
+    ['pool/%2E%2E/x.deb', false],
+    ['pool/a%2fb/x.deb', false],
+    ['pool/a%5cb/x.deb', false],
+    ['pool/%zz/x.deb', false],
+    ['pool/a b/x.deb', false],
+    ['pool//x.deb', false],
+  ];
+  for (const [p, ok] of table) assert.equal(safePoolPath(p), ok, p);
 });

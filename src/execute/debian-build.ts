@@ -205,7 +205,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       }
       const pkg = universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
       if (pkg !== undefined && !safePoolPath(pkg.filename)) {
-        problems.push(`${w.name} ${w.version}: the index gives it the file name ${JSON.stringify(pkg.filename)}, which is not a plain path under pool/`);
+        problems.push(`${w.name} ${w.version}: the index gives it the file name ${JSON.stringify(pkg.filename)}, which is not a plain relative path inside the repository`);
         continue;
       }
       if (pkg === undefined) {

@@ -33,6 +33,11 @@ test('fetchFile and kilnFetch read a file: URL; a missing file or a folder is 40
     assert.equal((await f(pathToFileURL(join(dir.path, 'nope')).href)).status, 404);
     assert.equal((await f(pathToFileURL(join(dir.path, 'dists')).href)).status, 404);
   }
+  const head = await fetchFile(pathToFileURL(file).href, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-length'), '16');
+  assert.equal(head.body, null, 'HEAD opens no stream');
+  assert.equal((await fetchFile('file:///proc/self/status')).headers.get('content-length'), null, 'a /proc file has no known length');
   const aborted = AbortSignal.abort(new Error('stop'));
   await assert.rejects(fetchFile(pathToFileURL(file).href, { signal: aborted }), /stop/);
   if (process.getuid?.() !== 0) {

@@ -36,6 +36,9 @@ export async function fetchFile(url: string | URL, init?: RequestInit): Promise<
     const { status, statusText } = statusForFileError(st instanceof Error ? st.code : 'EISDIR');
     return new Response(null, { status, statusText });
   }
+  // A size of 0 may be a file the kernel makes as it is read (/proc): no length then.
+  const headers: Record<string, string> = st.size > 0 ? { 'content-length': String(st.size) } : {};
+  if ((init?.method ?? 'GET').toUpperCase() === 'HEAD') return new Response(null, { status: 200, headers });
   const stream = createReadStream(path, init?.signal ? { signal: init.signal } : {});
   // Opened before answering, so a file that cannot be read is a status, not a broken body.
   const opened = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
@@ -49,5 +52,5 @@ export async function fetchFile(url: string | URL, init?: RequestInit): Promise<
     return new Response(null, { status, statusText });
   }
   const body = Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>;
-  return new Response(body, { status: 200, headers: { 'content-length': String(st.size) } });
+  return new Response(body, { status: 200, headers });
 }

@@ -177,7 +177,15 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   const extraRepositories = [...(t?.extraRepositories ?? []), ...(o.debian?.extraRepositories ?? [])];
   const extraKeys = [...(t?.extraKeys ?? []), ...(o.debian?.extraKeys ?? [])];
   if (extraKeys.length > 0 && extraRepositories.length === 0) {
-    throw new KilnError('usage', '--extra-repository-key names a key for extra repositories, but this run has none', { hint: 'add the repository too: --extra-repository "deb URI SUITE [COMPONENT…]" (or extra-repositories in debian.toml)' });
+    const fromFlag = (o.debian?.extraKeys ?? []).length > 0;
+    throw new KilnError(fromFlag ? 'usage' : 'config-invalid', `${fromFlag ? '--extra-repository-key' : `${tomlPath}: extra-repository-keys`} names a key for extra repositories, but this run has none`, { hint: 'add the repository too: --extra-repository "deb URI SUITE [COMPONENT…]" (or extra-repositories in debian.toml)' });
+  }
+  // debian.toml's keys are files of the tree: a missing one is said here, naming its key.
+  (t?.extraKeys ?? []).forEach((k, i) => {
+    if (!existsSync(k)) throw new KilnError('config-invalid', `${tomlPath}: extra-repository-keys[${i}]: ${k} does not exist`, { hint: 'put the repository\'s keyring into the tree (kiln key export -o keys/repo.asc writes kiln\'s) and name it relative to debian.toml' });
+  });
+  for (const r of t?.extraRepositories ?? []) {
+    if (r.signedBy !== undefined && !existsSync(r.signedBy)) throw new KilnError('config-invalid', `${r.where} "${r.line}": signed-by ${r.signedBy} does not exist`, { hint: 'put the keyring into the tree and name it relative to debian.toml' });
   }
   const downloads = createDownloads({ cacheDir: o.cacheDir, mirrors: {} });
   // Loaded only for Debian runs (it brings OpenPGP and the index code).

@@ -89,7 +89,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const prepared = await preparePlan(req, records);
   try {
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
-    if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/remote-executor.ts')).precheckRemote(req.nats);
+    if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats);
     return await buildPlanned(req, records, prepared, plannedFrom);
   } finally {
     await prepared.envs.release();

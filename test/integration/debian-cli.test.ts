@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { appendFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { hostDebianMirror } from '../../src/config/mirrors.ts';
+import { hostDebianMirror, readAptSources } from '../../src/config/mirrors.ts';
 import { SHARED_ENVS } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { makeSource } from '../helpers/debian-source.ts';
@@ -141,4 +141,29 @@ test('--extra-repository: a bad line or key is a usage error before anything is 
   assert.equal(updates.code, 0, explain(updates));
   const planned = JSON.parse(updates.stdout) as { packages: { name: string; state: string; key: string }[] };
   assert.equal(planned.packages[0]?.state, 'to-build', updates.stdout);
+  // The security archive's Release lists "updates/main" and serves main/: taken as apt takes it.
+  const security = (await readAptSources('/etc/apt')).find((e) => e.suites.includes('bookworm-security'))?.uris[0];
+  if (security !== undefined) {
+    const sec = await runKiln([...common, '--json', '--extra-repository', `deb ${security} bookworm-security main`], { timeoutMs: 120_000 });
+    assert.equal(sec.code, 0, explain(sec));
+  }
+  // debian.toml's keys: a missing one, or keys without a repository, named by their key.
+  const toml = async (text: string): Promise<string> => {
+    const d = join(dir.path, `t${Math.random().toString(36).slice(2)}`);
+    await mkdir(d);
+    await writeFile(join(d, 'debian.toml'), `suite = "bookworm"\nsources = ["hello"]\n${text}`);
+    return d;
+  };
+  const missingKey = await toml(`extra-repositories = ["deb ${mirror} bookworm-updates main"]\nextra-repository-keys = ["keys/nope.asc"]\n`);
+  const mk = await runKiln(['plan', '--tree', missingKey, '--no-install-check', '--state', state, '--cache', SHARED_CACHE], { timeoutMs: 120_000 });
+  assert.equal(mk.code, 2, explain(mk));
+  assert.match(mk.stderr, /error \[config-invalid\]: \S+debian\.toml: extra-repository-keys\[0\]: \S+keys\/nope\.asc does not exist/, explain(mk));
+  const keysOnly = await toml('extra-repository-keys = ["debian.toml"]\n');
+  const ko = await runKiln(['plan', '--tree', keysOnly, '--no-install-check', '--state', state, '--cache', SHARED_CACHE], { timeoutMs: 120_000 });
+  assert.equal(ko.code, 2, explain(ko));
+  assert.match(ko.stderr, /error \[config-invalid\]: \S+debian\.toml: extra-repository-keys names a key for extra repositories, but this run has none/, explain(ko));
+  // A component or arch the repository does not have is said, not a quiet no-op.
+  const none = await runKiln([...common, '--extra-repository', `deb ${mirror} bookworm-updates non-existent`], { timeoutMs: 120_000 });
+  assert.equal(none.code, 2, explain(none));
+  assert.match(none.stderr, /has no component non-existent/, explain(none));
 });

@@ -1,0 +1,25 @@
+// What a --nats run checks before it plans anything for the workers.
+
+import { KilnError } from '../errors.ts';
+import type { PackageSpec } from '../plan/spec.ts';
+
+/**
+ * Before a --nats run starts: a Debian mirror or extra repository that is a folder of this
+ * machine (file://) is refused (a worker would read its own disk), and a NATS server that
+ * is not there (or lacks JetStream) is said.
+ */
+export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<PackageSpec, 'debian'> | undefined }[], url: string): Promise<void> {
+  const local = new Set<string>();
+  for (const n of toBuild) {
+    const suite = n.spec?.debian?.suite;
+    if (suite === undefined) continue;
+    for (const u of [suite.mirror, ...(suite.extras ?? []).map((x) => x.uri)]) if (u.startsWith('file:')) local.add(u);
+  }
+  if (local.size > 0) {
+    throw new KilnError('usage', `--nats: ${[...local].join(', ')} ${local.size === 1 ? 'is a folder' : 'are folders'} of this machine, which each worker would look for on its own disk`, {
+      hint: 'serve it to the workers over http(s) (any web server of the folder will do), or build without --nats',
+    });
+  }
+  const { openCluster } = await import('./cluster.ts');
+  await (await openCluster(url)).close();
+}
