@@ -84,13 +84,24 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const timings = p.scan.debian?.timings ?? null;
       const overlapped = p.scan.debian?.overlapped ?? [];
       const cyclesBroken = p.scan.debian?.cyclesBroken ?? [];
-      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, overlapped, cyclesBroken }, null, 2)}\n`);
+      const suite = p.scan.debian?.suite;
+      const debian = suite === undefined ? null : { suite: suite.suite, mirror: suite.mirror, extraRepositories: suite.extras ?? [] };
+      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, overlapped, cyclesBroken, debian }, null, 2)}\n`);
     } else {
       const out: string[] = [];
       out.push(
         `kiln plan: ${p.plan.nodes.length} package(s) for ${p.archs.join(', ')}: ${counts['to-build']} to build, ` +
           `${counts['up-to-date']} up to date, ${counts.broken} broken (planned in ${formatMs(performance.now() - t0)})`,
       );
+      // Where a Debian run's build dependencies come from: the suite, and any extra repository.
+      const suite = p.scan.debian?.suite;
+      if (suite !== undefined) {
+        out.push(`  Debian ${suite.suite} from ${suite.mirror}`);
+        for (const x of suite.extras ?? []) {
+          const added = Object.entries(x.added).map(([a, n]) => `${n} for ${a}`).join(', ');
+          out.push(`  with the extra repository ${x.uri} ${x.suite} ${x.components.join(' ')}${x.notAutomatic ? ' (NotAutomatic)' : ''}: ${added || 'nothing'} merged into the index`);
+        }
+      }
       const width = Math.min(40, Math.max(8, ...p.plan.nodes.map((n) => n.id.length)));
       for (const n of p.plan.nodes) {
         let detail = '';

@@ -139,8 +139,11 @@ test('--extra-repository: a bad line or key is a usage error before anything is 
   // The Debian archive keyring signs -updates: no key to give.
   const updates = await runKiln([...common, '--json', '--extra-repository', `deb ${mirror} bookworm-updates main`], { timeoutMs: 120_000 });
   assert.equal(updates.code, 0, explain(updates));
-  const planned = JSON.parse(updates.stdout) as { packages: { name: string; state: string; key: string }[] };
+  const planned = JSON.parse(updates.stdout) as { packages: { name: string; state: string; key: string }[]; debian: { suite: string; extraRepositories: { suite: string; added: Record<string, number> }[] } };
   assert.equal(planned.packages[0]?.state, 'to-build', updates.stdout);
+  assert.equal(planned.debian.suite, 'bookworm');
+  assert.equal(planned.debian.extraRepositories[0]?.suite, 'bookworm-updates', updates.stdout);
+  assert.ok((planned.debian.extraRepositories[0]?.added['amd64'] ?? 0) > 0, 'the plan says what -updates added');
   // The security archive's Release lists "updates/main" and serves main/: taken as apt takes it.
   const security = (await readAptSources('/etc/apt')).find((e) => e.suites.includes('bookworm-security'))?.uris[0];
   if (security !== undefined) {
