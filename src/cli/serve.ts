@@ -13,6 +13,7 @@ import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
 import type { CliContext } from './main.ts';
+import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
 import { addStateOptions, formatMs, natsUrlOf, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parsePositive, parseRange, parseSizeOption, type StateOptions } from './options.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
@@ -38,9 +39,6 @@ interface ServeOpts extends StateOptions {
   minFree?: number;
   bundleQuota?: number;
 }
-
-/** The default of --min-free: builds wait while the state's disk has less than this free. */
-export const DEFAULT_MIN_FREE = 1024 ** 3;
 
 /** A size flag of serve's (options.ts's parseSizeOption). */
 export const parseSize = (flag: string): ((text: string) => number) => parseSizeOption(flag);

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseJobs, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
 
 interface WorkerOpts extends StateOptions {
   nats?: string;
@@ -15,6 +15,7 @@ interface WorkerOpts extends StateOptions {
   sandbox?: SandboxChoice;
   env?: string;
   name?: string;
+  minFree?: number;
 }
 
 export function registerWorker(program: Command, ctx: CliContext): void {
@@ -26,7 +27,8 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .option('--arch <list>', 'Debian archs whose jobs it takes, comma-separated (default: this machine\'s)', parseArchList)
     .addOption(new Option('--sandbox <kind>', 'how jobs are isolated (default: auto, as kiln build)').choices(SANDBOX_CHOICES))
     .option('--env <name>', 'the env jobs build in (may hold {arch}); the jobs must have been planned for the same env')
-    .option('--name <name>', 'its name in the coordinator\'s logs (default: HOST:PID)');
+    .option('--name <name>', 'its name in the coordinator\'s logs (default: HOST:PID)')
+    .option('--min-free <size>', 'take no job while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit)', parseSizeOption('--min-free', { zero: true }));
   addStateOptions(cmd);
   cmd.action(async (opts: WorkerOpts) => {
     const url = natsUrlOf(opts.nats);
@@ -51,11 +53,14 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     const jobs = opts.jobs ?? availableParallelism();
+    const { DEFAULT_MIN_FREE, stateFreeSpace } = await import('../run/free-space.ts');
+    const minFree = opts.minFree ?? DEFAULT_MIN_FREE;
     ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${url}, ${jobs} at once, in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}\n`);
     try {
       const { runWorker } = await import('../distributed/worker.ts');
       const counts = await runWorker({
         cluster, state, envs, archs, jobs, signal: controller.signal,
+        ...(minFree > 0 ? { minFree: { bytes: minFree, free: () => stateFreeSpace(state) } } : {}),
         ...(opts.name === undefined ? {} : { name: opts.name }),
         say: (line) => ctx.stderr.write(`kiln worker: ${line}\n`),
       });

@@ -22,6 +22,8 @@ import { fullKeyOf } from '../plan/keys.ts';
 import type { RunEnvs } from '../run/run-envs.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import { checkBundleMembers, DEFAULT_BUNDLE_LIMITS, listBundle, sanitizeTree } from '../server/bundles.ts';
+import { humanBytes } from '../lib/human-bytes.ts';
+import { lowOnSpace } from '../run/free-space.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
@@ -44,7 +46,12 @@ export interface WorkerOptions {
   readonly name?: string;
   readonly say: (line: string) => void;
   readonly signal: AbortSignal;
+  /** The free-space guard (--min-free): no job is taken while the state's disk has less. */
+  readonly minFree?: { readonly bytes: number; readonly free: () => { bytes: number; where: string } | undefined };
 }
+
+/** How often a worker low on space looks again. */
+const SPACE_RECHECK_MS = 5_000;
 
 /** Takes and builds jobs until `signal` aborts; then gives back what it holds. */
 export async function runWorker(o: WorkerOptions): Promise<{ built: number; failed: number }> {
@@ -67,12 +74,23 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   // Says it works on a job every third of the consumers' real ack wait (whoever made them).
   const ackWaitMs = Math.min(...(await Promise.all(consumers.map(async (c) => ((await c.info()).config.ack_wait ?? 0) / 1_000_000))).filter((n) => n > 0), ACK_WAIT_MS);
   let turn = 0;
+  let low = false;
   try {
     while (!o.signal.aborted) {
       if (running.size >= o.jobs) {
         await Promise.race([...running, abortPromise(o.signal)]);
         continue;
       }
+      // Low on disk: take nothing (the job goes to another worker, or waits), say so once.
+      const free = o.minFree?.free();
+      if (o.minFree !== undefined && lowOnSpace(free, o.minFree.bytes)) {
+        if (!low) o.say(`the disk of ${free!.where} has ${humanBytes(free!.bytes)} free, less than --min-free ${humanBytes(o.minFree.bytes)}: taking no job until there is space`);
+        low = true;
+        await Promise.race([new Promise((r) => setTimeout(r, SPACE_RECHECK_MS)), abortPromise(o.signal)]);
+        continue;
+      }
+      if (low) o.say(`the disk has space again (${humanBytes(free?.bytes ?? 0)} free): taking jobs`);
+      low = false;
       // Round robin over the archs; a short wait each, so a stop is seen quickly.
       const consumer = consumers[turn++ % consumers.length]!;
       const msg = await consumer.next({ expires: 1_000 }).catch(() => null);

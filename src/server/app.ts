@@ -10,12 +10,12 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
-import { statfsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { errorBody, httpStatusFor, isKilnError, KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import { openServerRecords } from '../records/server-records.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
+import { stateFreeSpace } from '../run/free-space.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { bearerAuth, type ServerEnv } from './auth.ts';
 import type { ServerContext } from './context.ts';
@@ -100,25 +100,6 @@ export function httpExceptionError(e: HTTPException, method: string, path: strin
 
 /** kiln serve --nats without --jobs: jobs in flight to the workers at once. */
 const NATS_SLOTS = 64;
-
-/** The free space where builds write (workspaces and cache), the fuller of the two file systems. */
-export function stateFreeSpace(state: StateLayout): { bytes: number; where: string } | undefined {
-  let least: { bytes: number; where: string } | undefined;
-  for (const where of [state.work, state.cache]) {
-    // Not made yet: its parent, the state dir, is where it will be.
-    for (const dir of [where, state.root]) {
-      try {
-        const st = statfsSync(dir);
-        const bytes = st.bavail * st.bsize;
-        if (least === undefined || bytes < least.bytes) least = { bytes, where: dir };
-        break;
-      } catch {
-        // try the next
-      }
-    }
-  }
-  return least;
-}
 
 export interface KilnServerApp {
   readonly app: OpenAPIHono<ServerEnv>;

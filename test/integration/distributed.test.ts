@@ -11,6 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -314,4 +315,54 @@ test('blobs expire KILN_BLOB_TTL_MS after their last put (a bucket of an older k
   // The same blobs as before (app's folder, base's artifact), put again.
   const after = await blobNames();
   assert.ok(put.filter((n) => after.includes(n)).length >= 2, `put again: ${after.join(' ')}`);
+});
+
+test('fencing: a worker stopped (SIGSTOP) past the ack wait loses its job to another; its late result, once it runs again, is ignored: the artifact is the second attempt\'s', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const gate = join(dir.path, 'gate');
+  const counter = join(dir.path, 'attempts');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    // Each attempt takes the next number, waits for the gate, and installs its number.
+    fenced: recipeText({ name: 'fenced', script: `n=$(( $(cat '${counter}' 2>/dev/null || echo 0) + 1 )); echo $n > '${counter}'; echo "attempt $n started"; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/fenced"; echo $n > "$DESTDIR/usr/share/fenced/attempt"` }),
+  });
+  const first = startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const state = join(dir.path, 'coordinator');
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  await until('w1 to start attempt 1', () => (/fenced@\S+: taken/.test(first.output()) && existsSync(counter) ? true : undefined), 60_000);
+  first.child.kill('SIGSTOP');
+  t.after(() => first.child.kill('SIGCONT'));
+  const second = startWorker(t, url, join(dir.path, 'w2'), 'w2');
+  await until('w2 to take it after the ack wait', () => (/fenced@\S+: taken \(attempt 2\)/.test(second.output()) ? true : undefined), 60_000);
+  await until('attempt 2 to start', () => (readFileSync(counter, 'utf8').trim() === '2' ? true : undefined), 30_000);
+  await writeFile(gate, 'go');
+  const r = await build.done;
+  assert.equal(r.code, 0, explain(r));
+  const report = await readReport(r);
+  assert.equal(pkgOf(report, 'fenced').state, 'built');
+  // w1 runs again: its result (attempt 1) comes after the job was settled, and is ignored.
+  first.child.kill('SIGCONT');
+  await until('w1 to be done with attempt 1', () => (/fenced@\S+: (built|cancelled|failed)/.test(first.output()) ? true : undefined), 30_000);
+  const attempt = spawnSync('tar', ['--zstd', '-xOf', pkgOf(report, 'fenced').artifact!, '--wildcards', '*usr/share/fenced/attempt'], { encoding: 'utf8' });
+  assert.equal(attempt.stdout.trim(), '2', `the stored artifact is attempt 2's\n${attempt.stderr}`);
+  const log = await readFile(pkgOf(report, 'fenced').log!, 'utf8');
+  assert.match(log, /result from worker w2 \(attempt 2\): built/);
+  assert.doesNotMatch(log, /result from worker w1/, 'w1\'s late result is not taken');
+});
+
+test('a worker low on disk (--min-free above what is free) takes no job and says so; another worker takes it', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), { small: recipeText({ name: 'small', script: 'mkdir -p "$DESTDIR/usr/share/small"; echo ok > "$DESTDIR/usr/share/small/ok"' }) });
+  const full = startWorker(t, url, join(dir.path, 'w1'), 'full', undefined, {}, ['--sandbox', 'host', '--min-free', '1000000G']);
+  await until('the full worker to say it takes nothing', () => (/has [\d.]+ ?\w+ free, less than --min-free [\d.]+ ?\w+: taking no job until there is space/.test(full.output()) ? true : undefined), 30_000);
+  const state = join(dir.path, 'coordinator');
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
+  await build.waitForEvent((e) => e.type === 'note' && /small@\S+: no worker has taken it/.test(e.text), 30_000);
+  const other = startWorker(t, url, join(dir.path, 'w2'), 'other');
+  const r = await build.done;
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(pkgOf(await readReport(r), 'small').state, 'built');
+  assert.match(other.output(), /small@\S+: taken/);
+  assert.doesNotMatch(full.output(), /taken/, 'the worker low on disk took nothing');
 });
