@@ -6,7 +6,9 @@
 // whose every worker dies is given up after MAX_DELIVER deliveries and fails, the rest of
 // the run going on (case 8); the artifacts a worker sends are checked before they are
 // stored (case 24, through importEntry's tests); Ctrl-C of the coordinator stops the
-// worker's build.
+// worker's build; a worker stopped past the ack wait has its late result ignored (case 5);
+// the NATS server SIGKILLed with hundreds of jobs queued loses none and duplicates none
+// (case 6); a worker low on disk takes no job (case 11).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -365,4 +367,40 @@ test('a worker low on disk (--min-free above what is free) takes no job and says
   assert.equal(pkgOf(await readReport(r), 'small').state, 'built');
   assert.match(other.output(), /small@\S+: taken/);
   assert.doesNotMatch(full.output(), /taken/, 'the worker low on disk took nothing');
+});
+
+test('the NATS server SIGKILLed with hundreds of jobs queued: after its restart every job is built, each result taken once (case 6)', { skip: noNats, timeout: 240_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const start = (port: string): { child: ReturnType<typeof spawn>; out: () => string } => {
+    const child = spawn('nats-server', ['-js', '-sd', join(dir.path, 'nats'), '-a', '127.0.0.1', '-p', port], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    t.after(() => child.kill('SIGKILL'));
+    return { child, out: () => out };
+  };
+  const first = start('-1');
+  const port = await until('nats-server to listen', () => /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(first.out())?.[1]);
+  const url = `nats://127.0.0.1:${port}`;
+  const N = 300;
+  const recipes: Record<string, string> = {};
+  for (let i = 0; i < N; i++) recipes[`p${i}`] = recipeText({ name: `p${i}`, script: `mkdir -p "$DESTDIR/usr/share/p${i}"; echo ${i} > "$DESTDIR/usr/share/p${i}/n"` });
+  const tree = await writeTree(join(dir.path, 'tree'), recipes);
+  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json', '--jobs', String(N)], { timeoutMs: 220_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  // Killed once some jobs are done and most are still queued.
+  await until('the worker to build a few', () => ((w.output().match(/: built/g) ?? []).length >= 20 ? true : undefined), 120_000);
+  first.child.kill('SIGKILL');
+  await build.waitForEvent((e) => e.type === 'note' && /lost the NATS server at nats:/.test(e.text), 90_000);
+  start(port);
+  const r = await build.done;
+  assert.equal(r.code, 0, explain(r));
+  const report = await readReport(r);
+  const states = Object.values(statesOf(report));
+  assert.equal(states.length, N);
+  assert.deepEqual([...new Set(states)], ['built'], JSON.stringify(statesOf(report)));
+  for (let i = 0; i < N; i++) {
+    const log = await readFile(pkgOf(report, `p${i}`).log!, 'utf8');
+    assert.equal((log.match(/result from worker \S+ \(attempt \d+\): built/g) ?? []).length, 1, `p${i}: one result taken\n${log}`);
+  }
 });
