@@ -55,7 +55,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const jobs = opts.jobs ?? availableParallelism();
     const { DEFAULT_MIN_FREE, stateFreeSpace } = await import('../run/free-space.ts');
     const minFree = opts.minFree ?? DEFAULT_MIN_FREE;
-    ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${url}, ${jobs} at once, in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}\n`);
+    ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${cluster.url}, ${jobs} at once, in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}\n`);
     try {
       const { runWorker } = await import('../distributed/worker.ts');
       const counts = await runWorker({

@@ -82,15 +82,42 @@ export function displayUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
 }
 
+/**
+ * The credentials of a NATS URL as the client takes them (it does not read them from the
+ * URL): `nats://USER:PASSWORD@HOST` a user and password, `nats://TOKEN@HOST` a token,
+ * percent-decoded (pure).
+ */
+export function credentialsOf(url: string): { user: string; pass: string } | { token: string } | Record<string, never> {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^@/]*)@/i.exec(url);
+  if (m === null || m[1] === '') return {};
+  const decode = (x: string): string => {
+    try {
+      return decodeURIComponent(x);
+    } catch {
+      return x;
+    }
+  };
+  const colon = m[1]!.indexOf(':');
+  return colon === -1 ? { token: decode(m[1]!) } : { user: decode(m[1]!.slice(0, colon)), pass: decode(m[1]!.slice(colon + 1)) };
+}
+
 /** Connects and makes sure the streams, the consumer of each arch in `archs` and the bucket exist. */
 export async function openCluster(given: string, archs: readonly string[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
   const url = displayUrl(given);
   const ttlMs = blobTtlMs();
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: given, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    nc = await connect({ servers: url, ...credentialsOf(given), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (e) {
-    throw new KilnError('server-unreachable', `cannot reach NATS at ${url}: ${(e as Error).message}`, {
+    const message = (e as Error).message;
+    // The server answered, and refused who we said we are.
+    if (/authorization violation|authentication/i.test(message)) {
+      throw new KilnError('unauthorized', `NATS at ${url} refused kiln's credentials: ${message}`, {
+        hint: 'give the user and password (or token) its accounts know, in the URL: nats://USER:PASSWORD@HOST:4222 (kiln prints the URL without them)',
+        cause: e,
+      });
+    }
+    throw new KilnError('server-unreachable', `cannot reach NATS at ${url}: ${message}`, {
       hint: 'check the URL (nats://HOST:4222) and that nats-server runs with JetStream (nats-server -js)',
       cause: e,
     });

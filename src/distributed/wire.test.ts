@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventMessage, JobMessage, parseMessage } from './wire.ts';
-import { displayUrl } from './cluster.ts';
+import { credentialsOf, displayUrl } from './cluster.ts';
 
 const KEY = 'ab'.repeat(32);
 const job = { id: 'zlib@amd64', runId: 'r1', arch: 'amd64', stage: ['base@amd64'], waitsFor: [], spec: { name: 'zlib', build: { script: ':' } }, ownKey: 'o', cpus: 1, envId: 'host:x', attempt: 1, why: { kind: 'new' } };
@@ -55,4 +55,12 @@ test('displayUrl: a NATS URL as it may be shown, without its user and password',
   assert.equal(displayUrl('nats://alice:s3cret@nats.example:4222'), 'nats://nats.example:4222');
   assert.equal(displayUrl('nats://token@host:4222'), 'nats://host:4222');
   assert.equal(displayUrl('nats://127.0.0.1:4222'), 'nats://127.0.0.1:4222');
+});
+
+test('credentialsOf: what the NATS client is given of a URL\'s credentials', () => {
+  assert.deepEqual(credentialsOf('nats://alice:s3cret@nats.example:4222'), { user: 'alice', pass: 's3cret' });
+  assert.deepEqual(credentialsOf('nats://alice:p%40ss%3Aword@h:4222'), { user: 'alice', pass: 'p@ss:word' });
+  assert.deepEqual(credentialsOf('nats://tok3n@h:4222'), { token: 'tok3n' });
+  assert.deepEqual(credentialsOf('nats://h:4222'), {});
+  assert.deepEqual(credentialsOf('nats://@h:4222'), {});
 });

@@ -3,6 +3,7 @@
 
 import type { TestContext } from 'node:test';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const noNats = spawnSync('nats-server', ['--version']).status === 0 ? false : 'nats-server is not installed (scripts/setup.sh installs it)';
@@ -53,4 +54,27 @@ export async function until<T>(what: string, fn: () => T | undefined, ms = 60_00
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * A nats-server whose accounts each have JetStream and one user (`accounts`: account name →
+ * user, password); returns `nats://HOST:PORT` without credentials.
+ */
+export async function natsServerWithAccounts(t: TestContext, dir: string, accounts: Readonly<Record<string, { user: string; password: string }>>): Promise<string> {
+  const conf = join(dir, 'nats.conf');
+  const body = Object.entries(accounts).map(([name, u]) => `  ${name}: { jetstream: enabled, users: [ { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} } ] }`).join('\n');
+  writeFileSync(conf, `host: 127.0.0.1\nport: -1\njetstream { store_dir: ${JSON.stringify(join(dir, 'nats'))} }\naccounts {\n${body}\n}\n`);
+  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const seen = (d: Buffer): void => {
+      out += d.toString();
+      const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out);
+      if (m !== null) resolve(`nats://127.0.0.1:${m[1]}`);
+    };
+    child.stdout!.on('data', seen);
+    child.stderr!.on('data', seen);
+    child.on('exit', (code) => reject(new Error(`nats-server exited ${code}: ${out}`)));
+  });
 }

@@ -20,7 +20,7 @@ import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
 import { explain, pkgOf, readReport, runKiln, spawnKiln, statesOf } from '../helpers/run-kiln.ts';
 
-import { ACK_WAIT_MS, natsServer, noNats, startWorker, until } from '../helpers/nats.ts';
+import { ACK_WAIT_MS, natsServer, natsServerWithAccounts, noNats, startWorker, until } from '../helpers/nats.ts';
 
 async function writeTree(tree: string, recipes: Readonly<Record<string, string>>): Promise<string> {
   for (const [name, text] of Object.entries(recipes)) {
@@ -403,4 +403,42 @@ test('the NATS server SIGKILLed with hundreds of jobs queued: after its restart 
     const log = await readFile(pkgOf(report, `p${i}`).log!, 'utf8');
     assert.equal((log.match(/result from worker \S+ \(attempt \d+\): built/g) ?? []).length, 1, `p${i}: one result taken\n${log}`);
   }
+});
+
+test('two tenants, two NATS accounts: a worker of one never sees the other\'s jobs nor blobs; wrong credentials are refused as such (cases 25, 26)', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const base = await natsServerWithAccounts(t, dir.path, { A: { user: 'alice', password: 'pa' }, B: { user: 'bob', password: 'pb' } });
+  const as = (user: string, password: string): string => base.replace('nats://', `nats://${user}:${password}@`);
+  const tree = await writeTree(join(dir.path, 'tree'), { mine: recipeText({ name: 'mine', script: 'mkdir -p "$DESTDIR/usr/share/mine"; echo alice > "$DESTDIR/usr/share/mine/owner"' }) });
+  const state = join(dir.path, 'coordinator');
+  const wrong = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', as('alice', 'nope')], { timeoutMs: 60_000 });
+  assert.equal(wrong.code, 2, explain(wrong));
+  assert.match(wrong.stderr, /error \[unauthorized\]: NATS at nats:\/\/127\.0\.0\.1:\d+ refused kiln's credentials/, explain(wrong));
+  assert.doesNotMatch(wrong.stderr + wrong.stdout, /nope/, 'the password is not printed');
+  const bobs = startWorker(t, as('bob', 'pb'), join(dir.path, 'wb'), 'bobs-worker');
+  await until('bob\'s worker to wait for jobs', () => (/taking jobs for/.test(bobs.output()) ? true : undefined), 30_000);
+  const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', as('alice', 'pa'), '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
+  await build.waitForEvent((e) => e.type === 'note' && /mine@\S+: no worker has taken it/.test(e.text), 30_000);
+  const alices = startWorker(t, as('alice', 'pa'), join(dir.path, 'wa'), 'alices-worker');
+  const r = await build.done;
+  assert.equal(r.code, 0, explain(r));
+  assert.match(alices.output(), /mine@\S+: taken/);
+  assert.doesNotMatch(bobs.output(), /taken/, 'bob\'s worker saw none of alice\'s jobs');
+  assert.doesNotMatch(bobs.output() + alices.output() + r.stderr + r.stdout, /:pa@|:pb@/, 'no password printed');
+  // Each account has its own object store: bob's holds nothing of alice's run.
+  const { connect } = await import('@nats-io/transport-node');
+  const { Objm } = await import('@nats-io/obj');
+  const names = async (user: string, password: string): Promise<string[]> => {
+    const nc = await connect({ servers: base, user, pass: password });
+    try {
+      const os = await new Objm(nc).open('kiln_blobs');
+      return (await os.list()).map((o) => o.name);
+    } finally {
+      await nc.close();
+    }
+  };
+  const alicesBlobs = await names('alice', 'pa');
+  assert.ok(alicesBlobs.length > 0, 'alice\'s run put its blobs');
+  const bobsBlobs = await names('bob', 'pb');
+  assert.deepEqual(bobsBlobs.filter((n) => alicesBlobs.includes(n)), [], 'none of them in bob\'s account');
 });
