@@ -43,7 +43,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const { resolveRunEnvs } = await import('../run/run-envs.ts');
     const envs = await resolveRunEnvs({ stateDir: state.root, sandbox: opts.sandbox ?? 'auto', envTemplate: opts.env, archs, hostArch: hostArch(), lease: true });
     const { openCluster } = await import('../distributed/cluster.ts');
-    const cluster = await openCluster(url, archs, { say: (text) => ctx.stderr.write(`kiln worker: ${text}\n`) });
+    const cluster = await openCluster(url, archs.map((arch) => ({ arch, envId: envs.envIdFor(arch) })), { say: (text) => ctx.stderr.write(`kiln worker: ${text}\n`) });
     const controller = new AbortController();
     const stop = (sig: NodeJS.Signals): void => {
       if (controller.signal.aborted) return;
@@ -55,7 +55,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const jobs = opts.jobs ?? availableParallelism();
     const { DEFAULT_MIN_FREE, stateFreeSpace } = await import('../run/free-space.ts');
     const minFree = opts.minFree ?? DEFAULT_MIN_FREE;
-    ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${cluster.url}, ${jobs} at once, in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}\n`);
+    ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${cluster.url}, ${jobs} at once, in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}; the jobs planned in ${[...new Set(archs.map((a) => envs.envIdFor(a)))].join(', ')}\n`);
     try {
       const { runWorker } = await import('../distributed/worker.ts');
       const counts = await runWorker({

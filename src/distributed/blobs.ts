@@ -6,6 +6,7 @@
 // last put. A blob past half of it is put again instead of named as it is (which renews it),
 // so a name handed out by putFile stays readable for at least half the TTL.
 
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
@@ -86,7 +87,8 @@ async function getOnce(blobs: ObjectStore, name: string, dest: string, stallMs: 
   if (got === null) throw new KilnError('download-failed', `blob ${name} is not in the cluster's object store`, { hint: 'it expired (kept 4 days after its last put, docs/operations.md), was removed, or was never stored: the job is built again when asked' });
   // Awaited below once the data is in; a read given up before must not leave it unhandled.
   void Promise.resolve(got.error).catch(() => undefined);
-  const aside = `${dest}.part-${process.pid}`;
+  // Unique per read: two reads of one blob in one process must not share it.
+  const aside = `${dest}.part-${process.pid}-${randomBytes(6).toString('hex')}`;
   let timer: NodeJS.Timeout | undefined;
   // The object store's reader never ends if the chunks it waits for are gone.
   const watch = new Transform({

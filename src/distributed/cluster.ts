@@ -1,10 +1,11 @@
 // kiln's NATS JetStream layout, shared by `kiln build --nats` (the coordinator) and
 // `kiln worker` (docs/operations.md, "Many machines"):
 //
-//   stream KILN_JOBS     kiln.jobs.<arch>: jobs to build, a work queue (each taken once);
-//                        consumer kiln-<arch>, shared by the workers of that arch: explicit
-//                        ack, ACK WAIT (a worker that stops answering loses the job to the
-//                        next one; a live one says it is working), MAX_DELIVER deliveries
+//   stream KILN_JOBS     kiln.jobs.<arch>.<env>: jobs to build, a work queue (each taken
+//                        once); consumer kiln-<arch>-<env>, shared by the workers of that
+//                        arch and env (<env>: a short hash of the env's id, poolToken):
+//                        explicit ack, ACK WAIT (a worker that stops answering loses the job
+//                        to the next one; a live one says it is working), MAX_DELIVER deliveries
 //   stream KILN_EVENTS   kiln.events.<run>: a worker took a job (claimed), a job's result
 //   bucket kiln_blobs    content-addressed files (sha256-<hex>): recipe folders, artifacts,
 //                        logs (NATS object store); each expires its TTL (blobTtlMs) after it was
@@ -18,6 +19,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { KilnError } from '../errors.ts';
+import { sha256 } from '../lib/hash.ts';
 
 export const JOBS_STREAM = 'KILN_JOBS';
 export const EVENTS_STREAM = 'KILN_EVENTS';
@@ -60,8 +62,15 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export function jobsSubject(arch: string): string {
-  return `kiln.jobs.${arch}`;
+/**
+ * Jobs go to the workers that can build them: one queue per arch and env (a worker's
+ * `--env`, or its host release), named by a short hash of the env's id.
+ */
+export function poolToken(envId: string): string {
+  return sha256(envId).slice(0, 12);
+}
+export function jobsSubject(arch: string, envId: string): string {
+  return `kiln.jobs.${arch}.${poolToken(envId)}`;
 }
 export function eventsSubject(runId: string): string {
   return `kiln.events.${runId}`;
@@ -73,8 +82,14 @@ export function logsSubject(runId: string, jobId: string): string {
 export function cancelSubject(runId: string): string {
   return `kiln.cancel.${runId}`;
 }
-export function consumerName(arch: string): string {
-  return `kiln-${arch}`;
+export function consumerName(arch: string, envId: string): string {
+  return `kiln-${arch}-${poolToken(envId)}`;
+}
+
+/** The queue of one arch and env: whose jobs a worker takes, where the coordinator puts them. */
+export interface Pool {
+  readonly arch: string;
+  readonly envId: string;
 }
 
 /** The URL as it may be shown (in logs, notes, errors): without a user or password in it. */
@@ -101,8 +116,8 @@ export function credentialsOf(url: string): { user: string; pass: string } | { t
   return colon === -1 ? { token: decode(m[1]!) } : { user: decode(m[1]!.slice(0, colon)), pass: decode(m[1]!.slice(colon + 1)) };
 }
 
-/** Connects and makes sure the streams, the consumer of each arch in `archs` and the bucket exist. */
-export async function openCluster(given: string, archs: readonly string[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
+/** Connects and makes sure the streams, the consumer of each pool in `pools` and the bucket exist. */
+export async function openCluster(given: string, pools: readonly Pool[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
   const url = displayUrl(given);
   const ttlMs = blobTtlMs();
   let nc: NatsConnection;
@@ -127,7 +142,7 @@ export async function openCluster(given: string, archs: readonly string[] = [], 
     // Jobs of a coordinator that died without taking them back expire after two days.
     await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['kiln.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 10 * 60 * 1_000_000_000, max_age: JOBS_MAX_AGE_MS * 1_000_000 });
     await ensureStream(jsm, { name: EVENTS_STREAM, subjects: ['kiln.events.>'], retention: RetentionPolicy.Limits, storage: StorageType.File, max_age: 7 * 24 * 3600 * 1_000_000_000 });
-    for (const arch of archs) await ensureConsumer(jsm, arch);
+    for (const pool of pools) await ensureConsumer(jsm, pool);
     const blobs = await openBlobs(nc, jsm, ttlMs);
     // A NATS server that goes away and comes back is said (the client reconnects by itself).
     if (o.say !== undefined) {
@@ -170,11 +185,11 @@ async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamM
   if (have === undefined) await jsm.streams.add(config);
 }
 
-/** The consumer the workers of `arch` share (one job at a time per fetch, acked explicitly). */
-export async function ensureConsumer(jsm: JetStreamManager, arch: string): Promise<void> {
-  const name = consumerName(arch);
+/** The consumer the workers of one arch and env share (one job at a time per fetch, acked explicitly). */
+export async function ensureConsumer(jsm: JetStreamManager, pool: Pool): Promise<void> {
+  const name = consumerName(pool.arch, pool.envId);
   const have = await jsm.consumers.info(JOBS_STREAM, name).catch(() => undefined);
-  const config = { durable_name: name, ack_policy: AckPolicy.Explicit, ack_wait: ACK_WAIT_MS * 1_000_000, max_deliver: MAX_DELIVER, filter_subject: jobsSubject(arch) };
+  const config = { durable_name: name, description: `kiln jobs for ${pool.arch} in ${pool.envId}`, ack_policy: AckPolicy.Explicit, ack_wait: ACK_WAIT_MS * 1_000_000, max_deliver: MAX_DELIVER, filter_subject: jobsSubject(pool.arch, pool.envId) };
   // Made once, by whoever comes first; a worker then heartbeats at a third of its ack wait.
   if (have === undefined) await jsm.consumers.add(JOBS_STREAM, config);
 }

@@ -44,7 +44,7 @@ export async function debianHandOff(job: Job, putIndex: (path: string) => Promis
   };
 }
 
-/** Parsed indexes a worker keeps between jobs, by blob name (a few: each is tens of MB). */
+/** Parsed indexes a worker keeps between jobs, by blob name, least recently used first (a few: each is tens of MB). */
 const KEPT = 2;
 
 /**
@@ -54,23 +54,31 @@ const KEPT = 2;
 export async function debianSpecOnWorker(
   d: DebianBuildSpec,
   wire: WireDebian | undefined,
-  o: { readonly treeDir: string; readonly cacheDir: string; readonly blobs: ObjectStore; readonly universes: Map<string, BinaryUniverse> },
+  o: { readonly treeDir: string; readonly cacheDir: string; readonly blobs: ObjectStore; readonly universes: Map<string, Promise<BinaryUniverse>> },
 ): Promise<DebianBuildSpec> {
   if (wire === undefined) throw new Error('the coordinator sent a Debian job without its index (another kiln version?)');
   if ((d.dscPath !== undefined) !== (wire.dsc !== undefined)) throw new Error('the coordinator sent a local .dsc without its files, or files without a .dsc');
-  const indexes = join(o.cacheDir, 'indexes');
-  const path = join(indexes, wire.packages.slice('sha256-'.length));
-  if (!existsSync(path)) {
-    await mkdir(indexes, { recursive: true });
-    await getFile(o.blobs, wire.packages, path);
-  }
-  let universe = o.universes.get(wire.packages);
-  if (universe === undefined) {
-    universe = lazyPackages(await readFile(path, 'utf8'), `${wire.mirror} ${wire.suite} (${wire.buildArch} Packages, from the coordinator)`);
+  const path = join(o.cacheDir, 'indexes', wire.packages.slice('sha256-'.length));
+  // One fetch and one parse per index, however many of its jobs start at once.
+  let loading = o.universes.get(wire.packages);
+  if (loading === undefined) {
+    // The least recently used go first, before the new one is parsed.
     for (const k of [...o.universes.keys()].slice(0, Math.max(0, o.universes.size - KEPT + 1))) o.universes.delete(k);
-    o.universes.set(wire.packages, universe);
-  }
-  const found = { path, universe };
+    loading = (async () => {
+      if (!existsSync(path)) {
+        await mkdir(dirname(path), { recursive: true });
+        await getFile(o.blobs, wire.packages, path);
+      }
+      return lazyPackages(await readFile(path, 'utf8'), `${wire.mirror} ${wire.suite} (${wire.buildArch} Packages, from the coordinator)`);
+    })();
+    const mine = loading;
+    // A failed fetch is tried again by the next job.
+    mine.catch(() => {
+      if (o.universes.get(wire.packages) === mine) o.universes.delete(wire.packages);
+    });
+  } else o.universes.delete(wire.packages);
+  o.universes.set(wire.packages, loading);
+  const found = { path, universe: await loading };
   const suite: DebianSuite = {
     suite: wire.suite,
     mirror: wire.mirror,

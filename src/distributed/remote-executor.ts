@@ -27,8 +27,8 @@ import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
-import { cancelSubject, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
-import { EventMessage, parseMessage, type JobMessage, type WireArtifact } from './wire.ts';
+import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
+import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
 
 export interface RemoteExecutorOptions {
   readonly cluster: Cluster;
@@ -68,6 +68,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   const trees: Memo<string> = new Map();
   const uploaded: Memo<WireArtifact> = new Map();
   const indexes: Memo<string> = new Map();
+  const pools: Memo<string> = new Map();
   // The run's events, from the start of the stream (none are missed between publish and listen).
   const consumer = await o.cluster.js.consumers.get(EVENTS_STREAM, { filter_subjects: eventsSubject(o.runId), deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
@@ -155,11 +156,20 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       const debian = job.spec.debian === undefined ? undefined : await debianHandOff(job, (path) => memo(indexes, path, () => putFile(o.cluster.blobs, path)));
       const tree = debian === undefined ? await treeBlob(job.spec.dir) : await treeBlob(debian.tree.dir, debian.tree.names);
       message = { v: 1, runId: o.runId, jobId: job.id, job: debian?.job ?? ({ ...job, spec: { ...job.spec } } as Job), key, tree, mirrors: { ...o.mirrors }, deps, options: o.options, ...(debian === undefined ? {} : { debian: debian.wire }) };
+      // Checked as a worker will check it: one it would refuse fails here, saying why.
+      const checked = parseMessage(JobMessage, JSON.stringify(message));
+      if (!checked.ok) throw new Error(`a worker would refuse its message (${checked.why})`);
     } catch (e) {
       return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot hand the job to the workers: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
     }
     const arch = job.arch === 'all' ? hostArch() : job.arch;
-    await note(`queued for the workers of ${arch} (${o.cluster.url})`);
+    // The queue of the workers that build for this arch in this env (made with the job's ack wait if new).
+    try {
+      await memo(pools, `${arch} ${job.envId}`, () => ensureConsumer(o.cluster.jsm, { arch, envId: job.envId }).then(() => ''));
+    } catch (e) {
+      return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot make the queue of ${arch} in ${job.envId} on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
+    }
+    await note(`queued for the workers of ${arch} in ${job.envId} (${o.cluster.url})`);
     return new Promise<JobOutcome>((resolve) => {
       let claimedBy: string | undefined;
       let seq: number | undefined;
@@ -184,7 +194,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       // Nobody took it for a while: said once, with what to start (a run otherwise just waits).
       const unclaimed = setTimeout(() => {
         if (claimedBy === undefined && !done) {
-          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}); the run waits for it`;
+          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} in ${job.envId} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}${workerEnvFlag(job.envId)}); the run waits for it`;
           o.bus.emit({ type: 'note', at: Date.now(), text });
           o.warn?.(`run ${o.runId}: ${text}`);
           void note(`no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s; waiting for one`);
@@ -256,7 +266,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         waiters.get(job.id)!.onLost(lost);
         return;
       }
-      void o.cluster.js.publish(jobsSubject(arch), JSON.stringify(message), { msgID: `${o.runId}/${job.id}/${job.attempt}` }).then(
+      void o.cluster.js.publish(jobsSubject(arch, job.envId), JSON.stringify(message), { msgID: `${o.runId}/${job.id}/${job.attempt}` }).then(
         (ack) => {
           seq = ack.seq;
           jobOfSeq.set(ack.seq, job.id);
@@ -276,6 +286,13 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           await getFile(o.cluster.blobs, e.log, join(tmp, 'log'));
           const whole = await readFile(join(tmp, 'log'));
           await write(e.attempt === attemptNow && streamed <= whole.length ? whole.subarray(streamed) : whole);
+        }
+        if (e.twice !== undefined && e.twice !== null) {
+          // A Debian build's --twice comparison, beside the log here, where the run's report reads it.
+          await getFile(o.cluster.blobs, e.twice, join(tmp, 'twice.json'));
+          const twice = parseMessage(WireTwice, await readFile(join(tmp, 'twice.json'), 'utf8'));
+          if (!twice.ok) throw new Error(`its --twice comparison is not one kiln reads (${twice.why})`);
+          await writeFile(`${log}.twice.json`, `${JSON.stringify(twice.value, null, 2)}\n`);
         }
         await note(`result from worker ${e.worker} (attempt ${e.attempt}): ${e.outcome.state}`);
         // The job's own key: a result for another key would store under it.
@@ -314,14 +331,14 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     });
   }
 
-  /** A package folder (or `names` in it) as a tar blob: sorted, fixed times and owners, so the same folder is the same blob. */
+  /** A package folder (or `names` in it, links followed: a .dsc's orig tarball is often one) as a tar blob: sorted, fixed times and owners, so the same folder is the same blob. */
   function treeBlob(dir: string, names?: readonly string[]): Promise<string> {
     return memo(trees, names === undefined ? dir : `${dir}\0${names.join('\0')}`, async () => {
       const tmp = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
       try {
         const tar = join(tmp, 'tree.tar');
         await new Promise<void>((ok, fail) => {
-          const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', ...(names === undefined ? ['.'] : names.length === 0 ? ['--files-from=/dev/null'] : ['--', ...names])], { stdio: ['ignore', 'ignore', 'pipe'] });
+          const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', ...(names === undefined ? ['.'] : names.length === 0 ? ['--files-from=/dev/null'] : ['--dereference', '--', ...names])], { stdio: ['ignore', 'ignore', 'pipe'] });
           let err = '';
           child.stderr.on('data', (d: Buffer) => (err += d.toString()));
           child.on('error', fail);
@@ -346,12 +363,22 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
 }
 
 /**
- * A run's remote execution from connecting on: the cluster (with the consumers of `archs`)
+ * The `--env` a worker needs for jobs planned in `envId` (`NAME@VERSION`): none for the host
+ * (a worker of the same release), else the env's name, which it must have in the same version (pure).
+ */
+export function workerEnvFlag(envId: string): string {
+  if (envId.startsWith('host:')) return '';
+  return ` --env ${envId.split('@')[0]}`;
+}
+
+/**
+ * A run's remote execution from connecting on: the cluster
  * and the executor over it; close() ends both. `say` hears of the NATS server going away.
  */
-export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluster'> & { readonly url: string; readonly archs: readonly string[]; readonly say: (text: string) => void }): Promise<{ execute: Execute; url: string; close(): Promise<void> }> {
+export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluster'> & { readonly url: string; readonly say: (text: string) => void }): Promise<{ execute: Execute; url: string; close(): Promise<void> }> {
   const { openCluster } = await import('./cluster.ts');
-  const cluster = await openCluster(o.url, o.archs, { say: o.say });
+  // Each job's queue (arch and env) is made when its first job goes on it.
+  const cluster = await openCluster(o.url, [], { say: o.say });
   const remote = await createRemoteExecutor({ ...o, cluster });
   return {
     execute: remote.execute,

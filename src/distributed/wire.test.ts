@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventMessage, JobMessage, parseMessage } from './wire.ts';
-import { credentialsOf, displayUrl } from './cluster.ts';
+import { consumerName, credentialsOf, displayUrl, jobsSubject } from './cluster.ts';
+import { workerEnvFlag } from './remote-executor.ts';
 
 const KEY = 'ab'.repeat(32);
 const job = { id: 'zlib@amd64', runId: 'r1', arch: 'amd64', stage: ['base@amd64'], waitsFor: [], spec: { name: 'zlib', build: { script: ':' } }, ownKey: 'o', cpus: 1, envId: 'host:x', attempt: 1, why: { kind: 'new' } };
@@ -28,8 +29,11 @@ test('JobMessage: a Debian job\'s part names a blob, an http(s) or file:/// mirr
   assert.equal(parseMessage(JobMessage, JSON.stringify({ ...message, debian })).ok, true);
   const { dsc: _dsc, ...archive } = debian;
   assert.equal(parseMessage(JobMessage, JSON.stringify({ ...message, debian: archive })).ok, true, 'an archive source has no .dsc');
+  assert.equal(parseMessage(JobMessage, JSON.stringify({ ...message, debian: { ...debian, dsc: 'kiln-liba@1.0.dsc' } })).ok, true, 'any file name');
   const bad: [string, unknown][] = [
     ['a .dsc that is a path', { ...debian, dsc: '../../etc/x.dsc' }],
+    ['a .dsc that is a hidden file', { ...debian, dsc: '..dsc' }],
+    ['a .dsc with a backslash', { ...debian, dsc: 'a\\b.dsc' }],
     ['a .dsc that is not one', { ...debian, dsc: 'x.tar.gz' }],
     ['an index that is not a blob', { ...debian, packages: '/etc/passwd' }],
     ['a mirror of another scheme', { ...debian, mirror: 'ftp://mirror.example/debian' }],
@@ -63,4 +67,13 @@ test('credentialsOf: what the NATS client is given of a URL\'s credentials', () 
   assert.deepEqual(credentialsOf('nats://tok3n@h:4222'), { token: 'tok3n' });
   assert.deepEqual(credentialsOf('nats://h:4222'), {});
   assert.deepEqual(credentialsOf('nats://@h:4222'), {});
+});
+
+test('jobs go to the queue of their arch and env; the note says which --env a worker needs', () => {
+  assert.match(jobsSubject('amd64', 'bookworm-amd64@v1'), /^kiln\.jobs\.amd64\.[0-9a-f]{12}$/);
+  assert.notEqual(jobsSubject('amd64', 'bookworm-amd64@v1'), jobsSubject('amd64', 'host:abc'), 'another env, another queue');
+  assert.notEqual(jobsSubject('amd64', 'bookworm-amd64@v1'), jobsSubject('amd64', 'bookworm-amd64@v2'), 'another version, another queue');
+  assert.equal(consumerName('riscv64', 'e@1').replace(/[0-9a-f]{12}$/, 'X'), 'kiln-riscv64-X');
+  assert.equal(workerEnvFlag('host:0123abcd'), '');
+  assert.equal(workerEnvFlag('bookworm-amd64@20261122T101010Z'), ' --env bookworm-amd64');
 });

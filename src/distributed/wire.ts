@@ -58,7 +58,7 @@ export const JobMessage = z.object({
       added: z.record(z.string(), z.number().int().nonnegative()),
     })).max(100),
     /** A local .dsc: its name in the tree blob (which holds it and its files); none for the archive's sources. */
-    dsc: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9.+~_-]*\.dsc$/).optional(),
+    dsc: z.string().regex(/^(?!\.)[^/\\\0]{1,250}\.dsc$/).optional(),
   }).optional(),
   options: z.object({
     logLimit: z.number().int().nonnegative().optional(),
@@ -101,6 +101,8 @@ export const EventMessage = z.discriminatedUnion('type', [
     artifact: WireArtifact.nullable(),
     /** The job's log on the worker. */
     log: blobName.nullable(),
+    /** A Debian build's --twice comparison (`<log>.twice.json` there), if it made one. */
+    twice: blobName.nullable().optional(),
   }),
 ]);
 export type EventMessage = z.infer<typeof EventMessage>;
@@ -116,3 +118,11 @@ export function parseMessage<T>(schema: z.ZodType<T>, data: string): { ok: true;
   const r = schema.safeParse(json);
   return r.success ? { ok: true, value: r.data } : { ok: false, why: r.error.issues.map((i) => `${i.path.join('.') || '(message)'}: ${i.message}`).join('; ') };
 }
+
+/** A --twice comparison as it travels (debian-twice.ts's TwiceResult[]), checked before it is written. */
+export const WireTwice = z.array(z.object({
+  deb: z.string().max(1000),
+  status: z.enum(['reproducible', 'differs', 'error']),
+  summary: z.string().max(100_000),
+  details: z.array(z.string().max(100_000)).max(10_000),
+}).strict()).max(10_000);

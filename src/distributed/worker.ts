@@ -9,6 +9,7 @@
 // index (and a local .dsc): debian-jobs.ts. A worker that dies loses the job to the next
 // worker after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
 
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { basename, join } from 'node:path';
@@ -58,7 +59,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const name = o.name ?? `${hostname()}:${process.pid}`;
   const artifacts = createArtifactStore({ cacheDir: o.state.cache });
   /** Debian jobs' parsed Packages indexes, by blob (debian-jobs.ts). */
-  const universes = new Map<string, BinaryUniverse>();
+  const universes = new Map<string, Promise<BinaryUniverse>>();
   const counts = { built: 0, failed: 0 };
   const running = new Set<Promise<void>>();
   // Cancels from coordinators, by run and job ('*': every job of the run).
@@ -70,7 +71,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       for (const [id, c] of controllers) if (id === `${runId} ${jobId}` || (jobId === '*' && id.startsWith(`${runId} `))) c.abort(new Error('cancelled by the coordinator'));
     },
   });
-  const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch))));
+  // The queue of each arch in this worker's env: only jobs it can build come to it.
+  const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch, o.envs.envIdFor(arch)))));
   // Says it works on a job every third of the consumers' real ack wait (whoever made them).
   const ackWaitMs = Math.min(...(await Promise.all(consumers.map(async (c) => ((await c.info()).config.ack_wait ?? 0) / 1_000_000))).filter((n) => n > 0), ACK_WAIT_MS);
   let turn = 0;
@@ -110,13 +112,14 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const parsed = parseMessage(JobMessage, msg.string());
     if (!parsed.ok) {
       o.say(`refused a message on ${msg.subject}: ${parsed.why}`);
-      msg.term(parsed.why);
+      // +TERM without a reason: a server before 2.10 ignores one with a reason (and delivers it again).
+      msg.term();
       return;
     }
     const m = parsed.value;
     if (m.job.id !== m.jobId || m.job.runId !== m.runId) {
       o.say(`refused a message on ${msg.subject}: its job is ${m.job.id} of ${m.job.runId}, it says ${m.jobId} of ${m.runId}`);
-      msg.term('job id mismatch');
+      msg.term();
       return;
     }
     const attempt = msg.info.deliveryCount;
@@ -159,7 +162,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     }
   }
 
-  async function build(m: JobMessage, attempt: number, work: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null }> {
+  async function build(m: JobMessage, attempt: number, work: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null; twice?: string | null }> {
     const fail = (message: string): { outcome: WireOutcome; artifact: null; log: null } => ({
       outcome: { state: 'failed', key: m.key, failure: { reason: 'internal', message: `worker ${name}: ${message}` }, startedAt: Date.now(), endedAt: Date.now() },
       artifact: null,
@@ -224,8 +227,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const cpus = Math.min(job.cpus, availableParallelism());
     const outcome = await execute({ ...job, spec, runId: m.runId, cpus }, { signal }).finally(() => stream.stop());
     const log = await putFile(o.cluster.blobs, logFile).catch(() => null);
+    // A Debian build's --twice comparison goes back beside the log (the coordinator's report reads it).
+    const twice = existsSync(`${logFile}.twice.json`) ? await putFile(o.cluster.blobs, `${logFile}.twice.json`) : null;
     const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
-    if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log };
+    if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log, twice };
     const files = await entryFiles(artifacts, outcome.key);
     if (files === undefined) return fail(`its artifact ${outcome.key.slice(0, 16)} is gone from its cache (cache gc?)`);
     const artifact = {
@@ -233,7 +238,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       manifest: files.manifestText === null ? null : await putFile(o.cluster.blobs, join(artifacts.dir(outcome.key), 'manifest.json')),
       archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
     };
-    return { outcome: wire, artifact, log };
+    return { outcome: wire, artifact, log, twice };
   }
 
   /**

@@ -215,9 +215,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // --nats: the workers build; this process plans, records and reports.
     if (req.nats !== undefined && toBuild.length > 0) {
       const { openRemoteExecution } = await import('../distributed/remote-executor.ts');
-      const archs = [...new Set(toBuild.map((n) => (n.arch === 'all' ? hostArch() : n.arch)))];
       remote = await openRemoteExecution({
-        url: req.nats, archs,
+        url: req.nats,
         say: (text) => {
           bus.emit({ type: 'note', at: Date.now(), text });
           req.warn?.(`run ${runId}: ${text}`);
@@ -237,7 +236,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         expectedMs: (id) => learned.get(id),
         ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
-      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${archs.join(', ')} through ${remote.url} (kiln worker --nats ${remote.url})` });
+      // Which workers: those of each arch in the env the jobs were planned for.
+      const pools = [...new Set(toBuild.map((n) => `${n.arch === 'all' ? hostArch() : n.arch} in ${n.envId}`))];
+      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${pools.join(', ')} through ${remote.url} (kiln worker --nats ${remote.url})` });
     }
     const execute = remote?.execute ?? executor?.createExecutor({
       runId,

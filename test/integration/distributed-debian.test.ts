@@ -28,7 +28,7 @@ function logOf(r: KilnResult, name: string): string {
   throw new Error(`no job-started event for ${name}`);
 }
 
-test('kiln build --debian --nats: a worker builds both local sources in its env, the second against the first\'s fresh .deb; the coordinator publishes them; a second run is up to date', { skip, timeout: 20 * 60_000 }, async (t) => {
+test('kiln build --debian --nats --twice: a worker builds both local sources in its env (a host worker is handed none), the second against the first\'s fresh .deb; the comparison and the packages come back and are published; a second run is up to date', { skip, timeout: 20 * 60_000 }, async (t) => {
   const envs = await sharedEnv();
   await using dir = await tmpDir('kiln-nats-debian-');
   const src = join(dir.path, 'src');
@@ -37,6 +37,8 @@ test('kiln build --debian --nats: a worker builds both local sources in its env,
   const url = await natsServer(t, dir.path);
   await mkdir(join(dir.path, 'w'));
   const workerCache = await seededCache(join(dir.path, 'w'));
+  // A worker of the host sandbox (recipes) on the same arch: the Debian jobs are not its.
+  const hostWorker = startWorker(t, url, join(dir.path, 'host-worker'), 'host-worker');
   const worker = startWorker(t, url, join(dir.path, 'worker'), 'debian-worker', workerCache, envs, ['--sandbox', 'chroot', '--env', 'bookworm-{arch}']);
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
@@ -52,6 +54,8 @@ test('kiln build --debian --nats: a worker builds both local sources in its env,
   assert.match(log, /hello from a fresh libkiln-a-dev/, 'and compiled against it');
   assert.match(worker.output(), /kiln-liba@all: built/);
   assert.match(worker.output(), /kiln-app@amd64: built/);
+  assert.match(hostWorker.output(), /the jobs planned in host:/);
+  assert.doesNotMatch(hostWorker.output(), /taken/, 'the host worker was not handed the Debian jobs');
   const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
   assert.match(published, /^Package: libkiln-a-dev$/m);
   assert.match(published, /^Package: kiln-app$/m);
@@ -59,4 +63,11 @@ test('kiln build --debian --nats: a worker builds both local sources in its env,
   const again = await runKiln(args, { env: envs, timeoutMs: 10 * 60_000 });
   assert.equal(again.code, 0, explain(again));
   assert.equal(again.summary?.counts['up-to-date'], 2, explain(again));
+
+  // --twice: each built twice on the worker, the comparison back in this run's report.
+  const twice = await runKiln([...args, '--twice'], { env: envs, timeoutMs: 15 * 60_000 });
+  assert.equal(twice.code, 0, explain(twice));
+  assert.match(twice.stderr + twice.stdout, /twice kiln-app_1\.0_amd64\.deb \(kiln-app@amd64\): (reproducible|differs)/, explain(twice));
+  const report = JSON.parse(readFileSync(twice.summary!.report, 'utf8')) as { reproducibility?: { check: string; job: string }[] };
+  assert.ok(report.reproducibility?.some((r) => r.check === 'twice' && r.job === 'kiln-app@amd64'), 'the report has the comparison');
 });

@@ -54,7 +54,7 @@ test('kiln build --nats: workers build the tree, the artifacts come back checked
   assert.match(listing.stdout, /usr\/bin\/app/);
   // The job's log here: who took it, then the worker's own log.
   const log = await readFile(app.log!, 'utf8');
-  assert.match(log, /queued for the workers of \S+ \(nats:/);
+  assert.match(log, /queued for the workers of \S+ in host:[0-9a-f]+ \(nats:/);
   assert.match(log, /taken by worker w[12]/);
   assert.match(log, /stage base@/);
   assert.match(log, /result from worker w[12] \(attempt 1\): built/);
@@ -124,7 +124,7 @@ test('a job whose every worker dies is given up after its deliveries and fails, 
   // The coordinator makes the consumer when no worker has yet: with the tests' ack wait.
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
   // No worker yet: the run says so, and what to start.
-  await build.waitForEvent((e) => e.type === 'note' && /poison@\S+: no worker has taken it in 0\.5 s: start one for \S+ \(kiln worker --nats nats:/.test(e.text), 30_000);
+  await build.waitForEvent((e) => e.type === 'note' && /poison@\S+: no worker has taken it in 0\.5 s: start one for \S+ in host:[0-9a-f]+ \(kiln worker --nats nats:/.test(e.text), 30_000);
   // Each worker dies as soon as it takes the job, three times.
   for (let i = 1; i <= 3; i++) {
     const w = startWorker(t, url, join(dir.path, `w${i}`), `w${i}`);
@@ -176,9 +176,10 @@ test('a forged result is refused: a success without its artifact, or for another
   const state = join(dir.path, 'coordinator');
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   // A "worker" that takes both jobs and answers each with a lie.
-  const cluster = await openCluster(url, [hostArch()]);
+  const { hostEnvId } = await import('../../src/run/host-env.ts');
+  const cluster = await openCluster(url, [{ arch: hostArch(), envId: hostEnvId() }]);
   t.after(() => cluster.close());
-  const consumer = await cluster.js.consumers.get(JOBS_STREAM, consumerName(hostArch()));
+  const consumer = await cluster.js.consumers.get(JOBS_STREAM, consumerName(hostArch(), hostEnvId()));
   for (let i = 0; i < 3; i++) {
     const msg = await consumer.next({ expires: 30_000 });
     assert.ok(msg !== null && msg !== undefined, 'a job was queued');
