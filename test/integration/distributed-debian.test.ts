@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rename, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { makeChainSources } from '../helpers/debian-source.ts';
@@ -34,6 +34,9 @@ test('kiln build --debian --nats --twice: a worker builds both local sources in 
   const src = join(dir.path, 'src');
   await mkdir(src);
   const { liba, app } = await makeChainSources(src);
+  // The tarball a link, as uscan leaves an orig tarball: it travels as the file it names.
+  await rename(join(src, 'kiln-liba_1.0.tar.xz'), join(src, 'upstream.tar.xz'));
+  await symlink('upstream.tar.xz', join(src, 'kiln-liba_1.0.tar.xz'));
   const url = await natsServer(t, dir.path);
   await mkdir(join(dir.path, 'w'));
   const workerCache = await seededCache(join(dir.path, 'w'));
