@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseDurationOption, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
 
 interface WorkerOpts extends StateOptions {
   nats?: string;
@@ -16,6 +16,7 @@ interface WorkerOpts extends StateOptions {
   env?: string;
   name?: string;
   minFree?: number;
+  keepLogs?: number;
 }
 
 export function registerWorker(program: Command, ctx: CliContext): void {
@@ -28,6 +29,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .addOption(new Option('--sandbox <kind>', 'how jobs are isolated (default: auto, as kiln build)').choices(SANDBOX_CHOICES))
     .option('--env <name>', 'the env jobs build in (may hold {arch}); the jobs must have been planned for the same env')
     .option('--name <name>', 'its name in the coordinator\'s logs (default: HOST:PID)')
+    .option('--keep-logs <duration>', 'how long it keeps its own copies of the logs (the coordinator has them), e.g. 30d (default 7d)', parseDurationOption('--keep-logs'))
     .option('--min-free <size>', 'take no job while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit)', parseSizeOption('--min-free', { zero: true }));
   addStateOptions(cmd);
   cmd.action(async (opts: WorkerOpts) => {
@@ -61,6 +63,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       const counts = await runWorker({
         cluster, state, envs, archs, jobs, signal: controller.signal,
         ...(minFree > 0 ? { minFree: { bytes: minFree, free: () => stateFreeSpace(state) } } : {}),
+        ...(opts.keepLogs === undefined ? {} : { keepLogsMs: opts.keepLogs }),
         ...(opts.name === undefined ? {} : { name: opts.name }),
         say: (line) => ctx.stderr.write(`kiln worker: ${line}\n`),
       });

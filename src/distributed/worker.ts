@@ -27,6 +27,7 @@ import { humanBytes } from '../lib/human-bytes.ts';
 import { lowOnSpace } from '../run/free-space.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
+import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
 import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
 
@@ -47,10 +48,14 @@ export interface WorkerOptions {
   readonly name?: string;
   readonly say: (line: string) => void;
   readonly signal: AbortSignal;
+  /** How long its own copies of the logs are kept (--keep-logs; default 7 days). */
+  readonly keepLogsMs?: number;
   /** The free-space guard (--min-free): no job is taken while the state's disk has less. */
   readonly minFree?: { readonly bytes: number; readonly free: () => { bytes: number; where: string } | undefined };
 }
 
+/** How long a worker remembers that a coordinator stopped its run. */
+const STOPPED_RUN_MEMORY_MS = 60 * 60_000;
 /** How often a worker low on space looks again. */
 const SPACE_RECHECK_MS = 5_000;
 
@@ -64,10 +69,14 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const running = new Set<Promise<void>>();
   // Cancels from coordinators, by run and job ('*': every job of the run).
   const controllers = new Map<string, AbortController>();
+  // Runs stopped whole (Ctrl-C of their coordinator), remembered for a while: a job of one
+  // that was being taken as the cancel came (not registered yet) is stopped as it starts.
+  const stoppedRuns = new StoppedRuns(STOPPED_RUN_MEMORY_MS);
   const cancels = o.cluster.nc.subscribe(cancelSubject('*'), {
     callback: (_e, m) => {
       const runId = m.subject.slice(cancelSubject('').length);
       const jobId = m.string();
+      if (jobId === '*') stoppedRuns.stop(runId, Date.now());
       for (const [id, c] of controllers) if (id === `${runId} ${jobId}` || (jobId === '*' && id.startsWith(`${runId} `))) c.abort(new Error('cancelled by the coordinator'));
     },
   });
@@ -75,6 +84,17 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch, o.envs.envIdFor(arch)))));
   // Says it works on a job every third of the consumers' real ack wait (whoever made them).
   const ackWaitMs = Math.min(...(await Promise.all(consumers.map(async (c) => ((await c.info()).config.ack_wait ?? 0) / 1_000_000))).filter((n) => n > 0), ACK_WAIT_MS);
+  // Its own copies of the logs: the old ones go, now and every hour.
+  const workerLogs = join(o.state.logs, 'worker');
+  const keepLogsMs = o.keepLogsMs ?? DEFAULT_KEEP_LOGS_MS;
+  const prune = (): void => {
+    void pruneWorkerLogs(workerLogs, keepLogsMs).then((n) => {
+      if (n > 0) o.say(`removed its copies of the logs of ${n} run(s) older than --keep-logs`);
+    }, () => undefined);
+  };
+  prune();
+  const pruning = setInterval(prune, PRUNE_EVERY_MS);
+  pruning.unref();
   let turn = 0;
   let low = false;
   try {
@@ -102,6 +122,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       running.add(p);
     }
   } finally {
+    clearInterval(pruning);
     for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
     await Promise.allSettled(running);
     cancels.unsubscribe();
@@ -126,6 +147,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
     controllers.set(id, controller);
+    if (stoppedRuns.has(m.runId, Date.now())) controller.abort(new Error('cancelled by the coordinator'));
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
     let work: string | undefined;
     try {
@@ -198,7 +220,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     // A Debian job's suite, rebuilt around its index (a failure to get it gives the job back).
     if (job.spec.debian !== undefined) spec.debian = await debianSpecOnWorker(job.spec.debian, m.debian, { treeDir: dir, cacheDir: o.state.cache, blobs: o.cluster.blobs, universes });
     const { createExecutor, logPathOf } = await import('../execute/execute-job.ts');
-    const logDir = join(o.state.logs, 'worker', m.runId);
+    const logDir = join(workerLogs, m.runId);
     const execute = createExecutor({
       runId: m.runId,
       backend: o.envs.backend,
@@ -276,6 +298,26 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
 
   async function publish(runId: string, e: EventMessage): Promise<void> {
     await o.cluster.js.publish(eventsSubject(runId), JSON.stringify(e));
+  }
+}
+
+/** The runs whose coordinator stopped them whole, each remembered `memoryMs`. */
+export class StoppedRuns {
+  readonly #at = new Map<string, number>();
+  readonly memoryMs: number;
+  constructor(memoryMs: number) {
+    this.memoryMs = memoryMs;
+  }
+  stop(runId: string, now: number): void {
+    for (const [r, at] of this.#at) if (now - at > this.memoryMs) this.#at.delete(r);
+    this.#at.set(runId, now);
+  }
+  has(runId: string, now: number): boolean {
+    const at = this.#at.get(runId);
+    return at !== undefined && now - at <= this.memoryMs;
+  }
+  get size(): number {
+    return this.#at.size;
   }
 }
 

@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpDir } from '../../test/helpers/tmp.ts';
+import { oldRuns, pruneWorkerLogs } from './worker-logs.ts';
+
+test('oldRuns: the runs last written longer ago than kept', () => {
+  const runs = [{ name: 'a', mtimeMs: 0 }, { name: 'b', mtimeMs: 500 }, { name: 'c', mtimeMs: 1000 }];
+  assert.deepEqual(oldRuns(runs, 600, 1000), ['a']);
+  assert.deepEqual(oldRuns(runs, 2000, 1000), []);
+});
+
+test('pruneWorkerLogs removes the run folders past --keep-logs, keeps the rest and any file', async () => {
+  await using dir = await tmpDir('kiln-worker-logs-');
+  const day = 24 * 3600;
+  const now = Date.now();
+  for (const [name, age] of [['old-run', 10 * day], ['new-run', 1 * day]] as const) {
+    await mkdir(join(dir.path, name));
+    await writeFile(join(dir.path, name, 'a@amd64.log'), 'log');
+    await utimes(join(dir.path, name), now / 1000 - age, now / 1000 - age);
+  }
+  await writeFile(join(dir.path, 'stray.txt'), 'x');
+  assert.equal(await pruneWorkerLogs(dir.path, 7 * day * 1000, now), 1);
+  assert.equal(existsSync(join(dir.path, 'old-run')), false);
+  assert.equal(existsSync(join(dir.path, 'new-run', 'a@amd64.log')), true);
+  assert.equal(existsSync(join(dir.path, 'stray.txt')), true);
+  assert.equal(await pruneWorkerLogs(join(dir.path, 'missing'), 1), 0, 'no folder yet: nothing to do');
+});

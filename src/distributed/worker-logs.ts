@@ -1,0 +1,30 @@
+// A worker's own copies of its jobs' logs (STATE/logs/worker/RUN/), which the coordinator
+// has too: kept `--keep-logs` (default 7 days) after their run's last write, then removed,
+// at start and every hour, so a long-lived worker's disk does not fill with them.
+
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** The default of kiln worker --keep-logs. */
+export const DEFAULT_KEEP_LOGS_MS = 7 * 24 * 3600_000;
+/** How often a running worker looks. */
+export const PRUNE_EVERY_MS = 3600_000;
+
+/** The run folders of `dir` last written more than `keepMs` before `now` (pure). */
+export function oldRuns(runs: readonly { name: string; mtimeMs: number }[], keepMs: number, now: number): string[] {
+  return runs.filter((r) => now - r.mtimeMs > keepMs).map((r) => r.name);
+}
+
+/** Removes the run folders of `dir` (logs/worker) older than `keepMs`; returns how many. */
+export async function pruneWorkerLogs(dir: string, keepMs: number, now = Date.now()): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const runs: { name: string; mtimeMs: number }[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const st = await stat(join(dir, e.name)).catch(() => undefined);
+    if (st !== undefined) runs.push({ name: e.name, mtimeMs: st.mtimeMs });
+  }
+  const old = oldRuns(runs, keepMs, now);
+  for (const name of old) await rm(join(dir, name), { recursive: true, force: true });
+  return old.length;
+}
