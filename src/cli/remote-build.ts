@@ -45,6 +45,8 @@ export interface RemoteBuild {
   readonly startedAt: string | null;
   readonly endedAt: string | null;
   readonly counts: Record<string, number> | null;
+  /** Runs of this build a stop or crash of the daemon interrupted (older servers: absent). */
+  readonly priorRuns?: readonly string[];
 }
 
 export interface RemoteJob {
@@ -220,6 +222,7 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
   try {
     let lastState = '';
     let unreachableSince: number | undefined;
+    let priorRuns = 0;
     for (;;) {
       let b: RemoteBuild;
       let jobs: RemoteJob[] = [];
@@ -227,6 +230,7 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
         // Both calls under one guard: the daemon may die between them.
         b = await callJson<RemoteBuild>(remote, 'GET', `/api/v1/builds/${id}`);
         if (b.runId !== null) jobs = (await callJson<{ jobs: RemoteJob[] }>(remote, 'GET', `/api/v1/builds/${id}/jobs`)).jobs;
+        if (unreachableSince !== undefined) ctx.stderr.write(`kiln: the server is back after ${formatMs(Date.now() - unreachableSince)}\n`);
         unreachableSince = undefined;
       } catch (e) {
         // A daemon restarting (or drained and started again) resumes the build: wait for it a while.
@@ -238,6 +242,12 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
         if (Date.now() - unreachableSince > UNREACHABLE_WAIT_MS) throw e;
         await delay(1000);
         continue;
+      }
+      // A daemon that stopped or crashed mid-build resumes it as a new run: said, once per run.
+      const interrupted = b.priorRuns?.length ?? 0;
+      if (interrupted > priorRuns) {
+        if (!o.json) ctx.stderr.write(`kiln: build ${id} was interrupted (the server stopped) and resumes as run ${b.runId ?? '(queued)'}: jobs done before are up to date, the others run again\n`);
+        priorRuns = interrupted;
       }
       // A build that starts says so before its jobs; one that ends, after them (its last
       // job's line must not come after "failed").
