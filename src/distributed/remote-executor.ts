@@ -27,6 +27,7 @@ import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
+import { memo, type Memo } from './memo.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
 
@@ -58,6 +59,7 @@ interface Waiter {
   readonly onUnreadable: (worker: string, why: string) => void;
   readonly onClaimed: (e: Extract<EventMessage, { type: 'claimed' }>) => void;
   readonly onResult: (e: Result) => void;
+  readonly onReturned: (e: Extract<EventMessage, { type: 'returned' }>) => void;
   readonly onGivenUp: () => void;
 }
 
@@ -105,6 +107,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       const w = waiters.get(e.jobId);
       if (w === undefined) continue;
       if (e.type === 'claimed') w.onClaimed(e);
+      else if (e.type === 'returned') w.onReturned(e);
       else w.onResult(e);
     }
   }
@@ -249,6 +252,14 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
             (err: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${e.worker} was refused: ${(err as Error).message}` }, log, startedAt, endedAt: Date.now() }),
           );
         },
+        onReturned: (e) => {
+          // A stopping worker gave it back: queued again (a new message), this attempt kept in the count.
+          if (done || accepting || e.attempt !== attemptNow) return;
+          claimedBy = undefined;
+          if (seq !== undefined) jobOfSeq.delete(seq);
+          void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (it is stopping); queued again`);
+          queue(e.attempt);
+        },
         onUnreadable: (worker, why) => {
           if (done || accepting) return;
           settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${worker} could not be read (${why}): is it another kiln version?` }, log, startedAt, endedAt: Date.now() });
@@ -266,15 +277,20 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         waiters.get(job.id)!.onLost(lost);
         return;
       }
-      void o.cluster.js.publish(jobsSubject(arch, job.envId), JSON.stringify(message), { msgID: `${o.runId}/${job.id}/${job.attempt}` }).then(
-        (ack) => {
-          seq = ack.seq;
-          jobOfSeq.set(ack.seq, job.id);
-          // Settled (cancelled) before the queue answered: out again at once.
-          if (done) forget(job.id, seq);
-        },
-        (e: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `cannot queue the job on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() }),
-      );
+      /** On the queue, after `returns` attempts given back by stopping workers. */
+      function queue(returns: number): void {
+        const text = JSON.stringify(returns === 0 ? message : { ...message, returns });
+        void o.cluster.js.publish(jobsSubject(arch, job.envId), text, { msgID: `${o.runId}/${job.id}/${job.attempt}${returns === 0 ? '' : `/${returns}`}` }).then(
+          (ack) => {
+            seq = ack.seq;
+            jobOfSeq.set(ack.seq, job.id);
+            // Settled (cancelled) before the queue answered: out again at once.
+            if (done) forget(job.id, seq);
+          },
+          (e: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `cannot queue the job on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() }),
+        );
+      }
+      queue(0);
     });
 
     /** A result as this run's outcome: its artifact checked and stored here, its log appended here. */
@@ -369,43 +385,4 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
 export function workerEnvFlag(envId: string): string {
   if (envId.startsWith('host:')) return '';
   return ` --env ${envId.split('@')[0]}`;
-}
-
-/**
- * A run's remote execution from connecting on: the cluster
- * and the executor over it; close() ends both. `say` hears of the NATS server going away.
- */
-export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluster'> & { readonly url: string; readonly say: (text: string) => void }): Promise<{ execute: Execute; url: string; close(): Promise<void> }> {
-  const { openCluster } = await import('./cluster.ts');
-  // Each job's queue (arch and env) is made when its first job goes on it.
-  const cluster = await openCluster(o.url, [], { say: o.say });
-  const remote = await createRemoteExecutor({ ...o, cluster });
-  return {
-    execute: remote.execute,
-    url: cluster.url,
-    async close() {
-      await remote.close();
-      await cluster.close();
-    },
-  };
-}
-
-/**
- * Blob names put recently, by what they hold: reused for MEMO_MS only, then put again (which
- * renews a blob that has aged: blobs.ts), so a long run never hands a worker a name whose blob
- * is about to expire. A failed put is forgotten at once.
- */
-type Memo<T> = Map<string, { readonly at: number; readonly p: Promise<T> }>;
-const MEMO_MS = 10 * 60_000;
-
-function memo<T>(map: Memo<T>, key: string, make: () => Promise<T>): Promise<T> {
-  const hit = map.get(key);
-  if (hit !== undefined && Date.now() - hit.at < MEMO_MS) return hit.p;
-  const p = make();
-  const entry = { at: Date.now(), p };
-  map.set(key, entry);
-  p.catch(() => {
-    if (map.get(key) === entry) map.delete(key);
-  });
-  return p;
 }

@@ -33,6 +33,8 @@ export const JobMessage = z.object({
       && typeof job.spec?.name === 'string' && /^[a-z0-9][a-z0-9+.-]*$/.test(job.spec.name) && typeof job.spec.build?.script === 'string'
       && Number.isInteger(job.cpus) && job.cpus > 0 && typeof job.ownKey === 'string';
   }),
+  /** Attempts before this message (its job given back by stopping workers): a worker's attempt is this plus its delivery count. */
+  returns: z.number().int().nonnegative().max(10_000).optional(),
   /** The full input key the coordinator expects (the worker computes it again and compares). */
   key: keyText,
   /** A tar of the package's folder (the recipe and the files it references). */
@@ -92,6 +94,8 @@ export type WireOutcome = z.infer<typeof WireOutcome>;
 
 export const EventMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('claimed'), jobId: jobIdText, attempt: z.number().int().positive(), worker: z.string().max(200), at: z.number() }),
+  /** A worker that is stopping gave the job back (acked, not built): its coordinator queues it again. */
+  z.object({ type: z.literal('returned'), jobId: jobIdText, attempt: z.number().int().positive(), worker: z.string().max(200), at: z.number() }),
   z.object({
     type: z.literal('result'),
     jobId: jobIdText,

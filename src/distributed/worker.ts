@@ -143,7 +143,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       msg.term();
       return;
     }
-    const attempt = msg.info.deliveryCount;
+    // Counted over the messages of the job: one given back by a stopping worker was queued again.
+    const attempt = (m.returns ?? 0) + msg.info.deliveryCount;
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
     controllers.set(id, controller);
@@ -157,9 +158,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       o.say(`${m.runId} ${m.jobId}: taken (attempt ${attempt})`);
       const result = await build(m, attempt, work!, controller.signal);
       if (result.outcome.state === 'cancelled' && o.signal.aborted && !controller.signal.reason?.message?.includes('coordinator')) {
-        // Stopping: the job goes back at once, to this worker's next start or another worker.
-        msg.nak();
-        o.say(`${m.runId} ${m.jobId}: given back (the worker is stopping)`);
+        await stopping(msg, m, attempt);
         return;
       }
       await publish(m.runId, { type: 'result', jobId: m.jobId, attempt, worker: name, ...result });
@@ -168,6 +167,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       else counts.failed++;
       o.say(`${m.runId} ${m.jobId}: ${result.outcome.state}${result.outcome.failure === undefined ? '' : `: ${result.outcome.failure.message}`}`);
     } catch (e) {
+      if (o.signal.aborted && !controller.signal.reason?.message?.includes('coordinator')) {
+        await stopping(msg, m, attempt);
+        return;
+      }
       // kiln's own side broke (the object store, the disk), or this worker cannot build it
       // (another env): another attempt, maybe on another worker, may fare better.
       // kiln's own errors say what happened; anything else is a bug: its stack too.
@@ -182,6 +185,16 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       // The run's workspace folder, once its last job here is done (others may still use it).
       await rmdir(join(o.state.work, m.runId)).catch(() => undefined);
     }
+  }
+
+  /**
+   * Stopping: the job goes back at once, to this worker's next start or another worker.
+   * Said to the coordinator, which queues it again: a stop is not one of its deliveries.
+   * (When that cannot be said, the message goes back to the queue instead, counted.)
+   */
+  async function stopping(msg: JsMsg, m: JobMessage, attempt: number): Promise<void> {
+    await publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now() }).then(() => msg.ack(), () => msg.nak());
+    o.say(`${m.runId} ${m.jobId}: given back (the worker is stopping)`);
   }
 
   async function build(m: JobMessage, attempt: number, work: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null; twice?: string | null }> {

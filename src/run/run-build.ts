@@ -214,7 +214,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
     // --nats: the workers build; this process plans, records and reports.
     if (req.nats !== undefined && toBuild.length > 0) {
-      const { openRemoteExecution } = await import('../distributed/remote-executor.ts');
+      const { openRemoteExecution } = await import('../distributed/remote-execution.ts');
       remote = await openRemoteExecution({
         url: req.nats,
         say: (text) => {

@@ -443,3 +443,32 @@ test('two tenants, two NATS accounts: a worker of one never sees the other\'s jo
   const bobsBlobs = await names('bob', 'pb');
   assert.deepEqual(bobsBlobs.filter((n) => alicesBlobs.includes(n)), [], 'none of them in bob\'s account');
 });
+
+test('workers stopped (SIGTERM) mid-job give it back at once, and their stops are not counted as deliveries: three stops, and the fourth worker builds it', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const gate = join(dir.path, 'gate');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    gated: recipeText({ name: 'gated', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/gated"; echo ok > "$DESTDIR/usr/share/gated/ok"` }),
+  });
+  const build = spawnKiln(['build', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  void tree;
+  for (let i = 1; i <= 3; i++) {
+    const w = startWorker(t, url, join(dir.path, `w${i}`), `w${i}`);
+    await until(`w${i} to take it`, () => (new RegExp(`gated@\\S+: taken \\(attempt ${i}\\)`).test(w.output()) ? true : undefined), 30_000);
+    w.child.kill('SIGTERM');
+    assert.equal(await w.exited, 0, w.output());
+    assert.match(w.output(), /gated@\S+: given back \(the worker is stopping\)/);
+  }
+  const last = startWorker(t, url, join(dir.path, 'w4'), 'w4');
+  await until('w4 to take it', () => (/gated@\S+: taken \(attempt 4\)/.test(last.output()) ? true : undefined), 30_000);
+  await writeFile(gate, 'go');
+  const r = await build.done;
+  assert.equal(r.code, 0, explain(r));
+  const report = await readReport(r);
+  assert.equal(pkgOf(report, 'gated').state, 'built');
+  const log = await readFile(pkgOf(report, 'gated').log!, 'utf8');
+  assert.match(log, /attempt 3: worker w3 gave it back \(it is stopping\); queued again/);
+  assert.match(log, /attempt 4: taken by worker w4/);
+  assert.match(log, /result from worker w4 \(attempt 4\): built/);
+});
