@@ -451,8 +451,7 @@ test('workers stopped (SIGTERM) mid-job give it back at once, and their stops ar
   const tree = await writeTree(join(dir.path, 'tree'), {
     gated: recipeText({ name: 'gated', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/gated"; echo ok > "$DESTDIR/usr/share/gated/ok"` }),
   });
-  const build = spawnKiln(['build', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
-  void tree;
+  const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   for (let i = 1; i <= 3; i++) {
     const w = startWorker(t, url, join(dir.path, `w${i}`), `w${i}`);
     await until(`w${i} to take it`, () => (new RegExp(`gated@\\S+: taken \\(attempt ${i}\\)`).test(w.output()) ? true : undefined), 30_000);
