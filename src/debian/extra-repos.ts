@@ -21,6 +21,7 @@ import { KilnError, isKilnError } from '../errors.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import { sha256 } from '../lib/hash.ts';
 import { createIndexes, DEBIAN_ARCHIVE_KEYRING } from './indexes.ts';
+import { forEachStanza } from './lazy-index.ts';
 import type { ExtraRepository } from './extra-repo-line.ts';
 
 export { parseExtraRepository, type ExtraRepository } from './extra-repo-line.ts';
@@ -37,19 +38,10 @@ interface Stanza {
   readonly text: string;
 }
 
-function* stanzas(text: string): Generator<Stanza> {
-  let i = 0;
-  const n = text.length;
-  while (i < n) {
-    while (i < n && text.charCodeAt(i) === 10) i++;
-    if (i >= n) return;
-    let end = text.indexOf('\n\n', i);
-    if (end === -1) end = n;
-    const s = text.slice(i, end).replace(/\n+$/, '');
-    i = end + 2;
-    const name = /^Package:[ \t]*(\S+)/m.exec(s)?.[1];
-    if (name !== undefined) yield { name, text: s };
-  }
+function stanzas(text: string): Stanza[] {
+  const out: Stanza[] = [];
+  forEachStanza(text, (name, stanza) => out.push({ name, text: stanza.replace(/\n+$/, '') }));
+  return out;
 }
 
 const field = (stanza: string, name: string): string => new RegExp(`^${name}:[ \\t]*(\\S+)`, 'mi').exec(stanza)?.[1] ?? '';
@@ -62,17 +54,17 @@ const identity = (s: Stanza): string => `${s.name}=${field(s.text, 'Version')}:$
  * with `X-Kiln-Mirror: <its base url>` (any such field it had is dropped) (pure).
  */
 export function mergePackages(base: string, extras: readonly ExtraIndex[]): { text: string; added: number[] } {
-  const parsed = extras.map((e) => ({ ...e, list: [...stanzas(e.text)] }));
+  const parsed = extras.map((e) => ({ ...e, list: stanzas(e.text) }));
   const wanted = new Set(parsed.flatMap((e) => e.list.map((s) => s.name)));
   // Of the base's stanzas, those of names the extras also have (one scan, no parse).
   const seen = new Set<string>();
   const files = new Set<string>();
   const automaticNames = new Set<string>();
-  for (const s of stanzas(base)) {
-    if (!wanted.has(s.name)) continue;
-    seen.add(identity(s));
-    automaticNames.add(s.name);
-  }
+  forEachStanza(base, (name, text) => {
+    if (!wanted.has(name)) return;
+    seen.add(identity({ name, text }));
+    automaticNames.add(name);
+  });
   // Every file of the suite, whatever its name: two binaries must not share one path.
   for (const m of base.matchAll(/^Filename:[ \t]*(\S+)/gm)) files.add(m[1]!);
   for (const e of parsed) if (!e.notAutomatic) for (const s of e.list) automaticNames.add(s.name);

@@ -31,9 +31,8 @@ interface Stanzas {
   readonly byName: Map<string, string[]>;
 }
 
-function split(text: string, onStanza?: (name: string, stanza: string) => void): Stanzas {
-  const order: string[] = [];
-  const byName = new Map<string, string[]>();
+/** Calls `each` with every stanza of an index that names a Package, in order (one scan, no parse). */
+export function forEachStanza(text: string, each: (name: string, stanza: string) => void): void {
   let i = 0;
   const n = text.length;
   while (i < n) {
@@ -52,13 +51,21 @@ function split(text: string, onStanza?: (name: string, stanza: string) => void):
       name = m?.[1];
     }
     if (name === undefined || name === '') continue;
+    each(name, stanza);
+  }
+}
+
+function split(text: string, onStanza?: (name: string, stanza: string) => void): Stanzas {
+  const order: string[] = [];
+  const byName = new Map<string, string[]>();
+  forEachStanza(text, (name, stanza) => {
     const list = byName.get(name);
     if (list === undefined) {
       byName.set(name, [stanza]);
       order.push(name);
     } else list.push(stanza);
     onStanza?.(name, stanza);
-  }
+  });
   return { order, byName };
 }
 

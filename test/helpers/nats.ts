@@ -10,8 +10,13 @@ export const noNats = spawnSync('nats-server', ['--version']).status === 0 ? fal
 /** The ack wait of the tests' workers: short, so that a dead worker's job moves on quickly. */
 export const ACK_WAIT_MS = 2_000;
 
-export async function natsServer(t: TestContext, dir: string): Promise<string> {
-  const child = spawn('nats-server', ['-js', '-sd', join(dir, 'nats'), '-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function natsServer(t: TestContext, dir: string): Promise<string> {
+  return spawnNats(t, ['-js', '-sd', join(dir, 'nats'), '-a', '127.0.0.1', '-p', '-1']);
+}
+
+/** nats-server with `args`, stopped after the test; resolves to `nats://127.0.0.1:PORT` once it listens. */
+function spawnNats(t: TestContext, args: readonly string[]): Promise<string> {
+  const child = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill('SIGKILL'));
   let out = '';
   return new Promise((resolve, reject) => {
@@ -60,21 +65,9 @@ export async function until<T>(what: string, fn: () => T | undefined, ms = 60_00
  * A nats-server whose accounts each have JetStream and one user (`accounts`: account name →
  * user, password); returns `nats://HOST:PORT` without credentials.
  */
-export async function natsServerWithAccounts(t: TestContext, dir: string, accounts: Readonly<Record<string, { user: string; password: string }>>): Promise<string> {
+export function natsServerWithAccounts(t: TestContext, dir: string, accounts: Readonly<Record<string, { user: string; password: string }>>): Promise<string> {
   const conf = join(dir, 'nats.conf');
   const body = Object.entries(accounts).map(([name, u]) => `  ${name}: { jetstream: enabled, users: [ { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} } ] }`).join('\n');
   writeFileSync(conf, `host: 127.0.0.1\nport: -1\njetstream { store_dir: ${JSON.stringify(join(dir, 'nats'))} }\naccounts {\n${body}\n}\n`);
-  const child = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => child.kill('SIGKILL'));
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const seen = (d: Buffer): void => {
-      out += d.toString();
-      const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m !== null) resolve(`nats://127.0.0.1:${m[1]}`);
-    };
-    child.stdout!.on('data', seen);
-    child.stderr!.on('data', seen);
-    child.on('exit', (code) => reject(new Error(`nats-server exited ${code}: ${out}`)));
-  });
+  return spawnNats(t, ['-c', conf]);
 }
