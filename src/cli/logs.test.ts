@@ -156,3 +156,30 @@ test('kiln logs --run of an unknown run is run-not-found (as kiln status says); 
   assert.equal(ok.code, 0, ok.err);
   assert.match(ok.out, /the .* log of tool/);
 });
+
+test('kiln logs: a job that ended without starting keeps the log its end names (a worker never took it); an older run\'s log says whose it is', async (t) => {
+  const dir = stateDir(t);
+  {
+    using r = openRecords(dir);
+    builtRun(r, dir, 'old', 1000, 'pkg', ['amd64']);
+    builtRun(r, dir, 'other', 1500, 'unrelated', ['amd64']);
+  }
+  // The newest run has no job of pkg: the old run's log, said as such.
+  const older = await kiln(['logs', 'pkg', '--state', dir]);
+  assert.equal(older.code, 0, older.err);
+  assert.equal(older.out, 'the amd64 log of pkg\n');
+  assert.equal(older.err, 'kiln: pkg@amd64 in run old, the newest run with a log of it\n');
+  {
+    using r = openRecords(dir);
+    r.createRun({ id: 'queued', tree: '/t', targets: [], archs: ['amd64'], maxJobs: 1, startedAt: 2000 });
+    const log = join(dir, 'logs', 'queued', 'pkg_amd64.log');
+    mkdirSync(join(dir, 'logs', 'queued'), { recursive: true });
+    writeFileSync(log, 'queued for the workers\ncancelled: the run was stopped\n');
+    r.recordJobEnd({ runId: 'queued', jobId: 'pkg@amd64', name: 'pkg', version: '1', arch: 'amd64', state: 'cancelled', key: 'k', failure: { reason: 'cancelled', message: 'not started: the run was cancelled' }, log, startedAt: 2001, endedAt: 2002 });
+    r.finishRun('queued', { state: 'cancelled', endedAt: 2003, counts: { cancelled: 1 } });
+  }
+  const q = await kiln(['logs', 'pkg', '--state', dir]);
+  assert.equal(q.code, 0, q.err);
+  assert.equal(q.out, 'queued for the workers\ncancelled: the run was stopped\n');
+  assert.equal(q.err, '', 'the newest run\'s own log: nothing to say');
+});

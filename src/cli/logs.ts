@@ -134,6 +134,8 @@ export function registerLogs(program: Command, ctx: CliContext): void {
         job = started;
       } else {
         job = picked.job;
+        // Not the newest run (where it did not run, or has no log): say whose log this is.
+        if (opts.run === undefined && records.latestRun()?.id !== job.runId) ctx.stderr.write(`kiln: ${job.jobId} in run ${job.runId}, the newest run with a log of it\n`);
       }
       const logPath = job.log!;
       if (opts.follow && job.state === 'running') {

@@ -223,7 +223,9 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           if (claimedBy === undefined && seq !== undefined) await o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
           await note('cancelled: the run was stopped');
           // A worker that took it says when it has stopped it; not waited for long.
-          setTimeout(() => settle({ state: 'cancelled', key, failure: { reason: 'cancelled', message: 'killed: the run was cancelled' }, log, startedAt, endedAt: Date.now() }), claimedBy === undefined ? 0 : 5_000).unref();
+          // Never taken: not started, as a local job that had not started (the wording of the report).
+          const message = claimedBy === undefined ? 'not started: the run was cancelled' : 'killed: the run was cancelled';
+          setTimeout(() => settle({ state: 'cancelled', key, failure: { reason: 'cancelled', message }, log, startedAt, endedAt: Date.now() }), claimedBy === undefined ? 0 : 5_000).unref();
         })();
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -237,6 +239,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
             o.bus.emit({ type: 'job-started', runId: o.runId, jobId: job.id, name: job.spec.name, version: job.spec.version, arch: job.arch, why: job.why, attempt: job.attempt, log, at: startedAt, expectedMs: o.expectedMs(job.id) });
           }
           void note(e.attempt === 1 ? `taken by worker ${e.worker}` : `attempt ${e.attempt}: taken by worker ${e.worker} (${claimedBy ?? 'the previous worker'} stopped answering, or gave it back)`);
+          // A hand-over is said on the run's console too, not only in the job's log.
+          if (e.attempt > 1) o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: attempt ${e.attempt} taken by worker ${e.worker} (the worker before stopped answering, or gave it back)` });
           claimedBy = e.worker;
           if (e.attempt !== attemptNow) {
             attemptNow = e.attempt;

@@ -10,7 +10,7 @@
 // worker after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
 
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -25,6 +25,7 @@ import type { StateLayout } from '../run/state-layout.ts';
 import { checkBundleMembers, DEFAULT_BUNDLE_LIMITS, listBundle, sanitizeTree } from '../server/bundles.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { lowOnSpace } from '../run/free-space.ts';
+import { claimRunWorkspace } from '../run/run-workspaces.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
@@ -84,6 +85,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch, o.envs.envIdFor(arch)))));
   // Says it works on a job every third of the consumers' real ack wait (whoever made them).
   const ackWaitMs = Math.min(...(await Promise.all(consumers.map(async (c) => ((await c.info()).config.ack_wait ?? 0) / 1_000_000))).filter((n) => n > 0), ACK_WAIT_MS);
+  // Its workspaces under a folder of its own (work/worker-PID, owner file inside): what a
+  // worker killed mid-job leaves there is removed when the next kiln starts on this state.
+  const own = await claimRunWorkspace(o.state.work, `worker-${process.pid}`);
   // Its own copies of the logs: the old ones go, now and every hour.
   const workerLogs = join(o.state.logs, 'worker');
   const keepLogsMs = o.keepLogsMs ?? DEFAULT_KEEP_LOGS_MS;
@@ -126,6 +130,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
     await Promise.allSettled(running);
     cancels.unsubscribe();
+    // Empty now, unless a sandbox could not be taken down: that (owner file kept) is for the
+    // next start to reap, which unmounts first; never removed blindly here.
+    const left = await readdir(own).catch(() => ['?']);
+    if (left.length === 1 && left[0] === '.owner') await rm(own, { recursive: true, force: true });
   }
   return counts;
 
@@ -152,8 +160,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
     let work: string | undefined;
     try {
-      await mkdir(o.state.work, { recursive: true });
-      work = await mkdtemp(join(o.state.work, 'worker-'));
+      work = await mkdtemp(join(own, 'job-'));
       await publish(m.runId, { type: 'claimed', jobId: m.jobId, attempt, worker: name, at: Date.now() });
       o.say(`${m.runId} ${m.jobId}: taken (attempt ${attempt})`);
       const result = await build(m, attempt, work!, controller.signal);
@@ -183,7 +190,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       controllers.delete(id);
       if (work !== undefined) await rm(work, { recursive: true, force: true });
       // The run's workspace folder, once its last job here is done (others may still use it).
-      await rmdir(join(o.state.work, m.runId)).catch(() => undefined);
+      await rmdir(join(own, m.runId)).catch(() => undefined);
     }
   }
 
@@ -243,7 +250,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       artifacts,
       bus: new EventBus(),
       outputs,
-      workRoot: o.state.work,
+      workRoot: own,
       logDir,
       keepFailed: false,
       ...(m.options.logLimit === undefined ? {} : { logLimit: m.options.logLimit }),

@@ -109,6 +109,8 @@ export interface JobEndInput {
   readonly warnings?: readonly string[];
   /** Up to date without early cutoff: why (another kiln built it). */
   readonly cause?: string;
+  /** Its log, when it has one its start did not record (a job a worker never took has its queue notes). */
+  readonly log?: string;
   readonly startedAt: number;
   readonly endedAt: number;
 }

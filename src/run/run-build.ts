@@ -105,7 +105,8 @@ const LIVE_REPORT_MS = Number(process.env['KILN_LIVE_REPORT_MS'] ?? '') > 0 ? Nu
 async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan, plannedFrom = Date.now()): Promise<BuildResult> {
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
-  for (const text of prepared.envs.note?.split('\n') ?? []) bus.emit({ type: 'note', at: Date.now(), text });
+  // With --nats the builds run on the workers, in their sandboxes: this machine's is not said.
+  if (req.nats === undefined) for (const text of prepared.envs.note?.split('\n') ?? []) bus.emit({ type: 'note', at: Date.now(), text });
   if (prepared.profiles.length > 0) bus.emit({ type: 'note', at: Date.now(), text: `build profiles: ${prepared.profiles.join(' ')} (in $KILN_PROFILES, and part of every key)` });
   const mirrors = await resolveMirrors(prepared.config.mirrors, {});
   const downloads = createDownloads({ cacheDir: state.cache, mirrors });
@@ -237,8 +238,13 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
       // Which workers: those of each arch in the env the jobs were planned for.
-      const pools = [...new Set(toBuild.map((n) => `${n.arch === 'all' ? hostArch() : n.arch} in ${n.envId}`))];
-      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${pools.join(', ')} through ${remote.url} (kiln worker --nats ${remote.url})` });
+      const pools = new Map(toBuild.map((n) => {
+        const arch = n.arch === 'all' ? hostArch() : n.arch;
+        return [`${arch} ${n.envId}`, { arch, envId: n.envId }];
+      }));
+      const { workerEnvFlag } = await import('../distributed/remote-executor.ts');
+      const starts = [...pools.values()].map((p) => `${p.arch} in ${p.envId} (kiln worker --nats ${remote!.url}${p.arch === hostArch() ? '' : ` --arch ${p.arch}`}${workerEnvFlag(p.envId)})`);
+      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${starts.join(', ')}` });
     }
     const execute = remote?.execute ?? executor?.createExecutor({
       runId,

@@ -471,3 +471,25 @@ test('workers stopped (SIGTERM) mid-job give it back at once, and their stops ar
   assert.match(log, /attempt 4: taken by worker w4/);
   assert.match(log, /result from worker w4 \(attempt 4\): built/);
 });
+
+test('a worker SIGKILLed mid-job and started again on the same state takes the job again and builds it (what the dead one left is reaped at start)', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const gate = join(dir.path, 'gate');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    again: recipeText({ name: 'again', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/again"; echo ok > "$DESTDIR/usr/share/again/ok"` }),
+  });
+  const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  const state = join(dir.path, 'w1');
+  const first = startWorker(t, url, state, 'w1');
+  await until('w1 to take it', () => (/again@\S+: taken \(attempt 1\)/.test(first.output()) ? true : undefined), 30_000);
+  await until('its build to start', () => (spawnSync('pgrep', ['-f', `while \\[ ! -e '${gate}' \\]`]).status === 0 ? true : undefined), 30_000);
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const restarted = startWorker(t, url, state, 'w1');
+  await until('the restarted w1 to take it again', () => (/again@\S+: taken \(attempt 2\)/.test(restarted.output()) ? true : undefined), 60_000);
+  await writeFile(gate, 'go');
+  const r = await build.done;
+  assert.equal(r.code, 0, `${explain(r)}\n--- worker ---\n${restarted.output()}`);
+  assert.equal(pkgOf(await readReport(r), 'again').state, 'built');
+});
