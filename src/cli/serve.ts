@@ -8,7 +8,7 @@ import { MAX_INTERRUPTIONS } from '../records/server-records.ts';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { createApp } from '../server/app.ts';
-import { displayUrl } from '../distributed/cluster.ts';
+import { displayUrl } from '../distributed/nats-url.ts';
 import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';

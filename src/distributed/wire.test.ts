@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventMessage, JobMessage, parseMessage } from './wire.ts';
-import { consumerName, credentialsOf, displayUrl, jobsSubject } from './cluster.ts';
+import { consumerName, jobsSubject } from './cluster.ts';
+import { credentialsOf, displayUrl } from './nats-url.ts';
 import { workerEnvFlag } from './remote-executor.ts';
 
 const KEY = 'ab'.repeat(32);

@@ -33,6 +33,8 @@ export type KilnEvent =
       readonly maxJobs: number;
       /** Fewer than maxJobs when the cpus or memory the builds reserve let no more run together. */
       readonly atOnce?: number;
+      /** With --nats: the NATS server (as shown) its jobs go through to the workers; maxJobs is then jobs in flight. */
+      readonly workers?: string;
       /** Job ids this run will execute (to-build at plan time): `kiln logs PKG` tells a queued package from one not in the run. */
       readonly toBuild?: readonly string[];
       /**

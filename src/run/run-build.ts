@@ -27,6 +27,7 @@ import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
+import { displayUrl } from '../distributed/nats-url.ts';
 import { reapSandboxes } from '../sandbox/reaper.ts';
 import { makeStateDir, type StateLayout } from './state-layout.ts';
 
@@ -162,6 +163,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       total: plan.nodes.length,
       maxJobs: capacity.slots,
       ...(atOnce === undefined ? {} : { atOnce }),
+      ...(req.nats === undefined ? {} : { workers: displayUrl(req.nats) }),
       toBuild: toBuild.map((n) => n.id),
       ...(learned.size > 0 ? { expectedMs: toBuild.map((n) => durationOf(n.id)) } : {}),
     });

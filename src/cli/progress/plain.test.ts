@@ -75,3 +75,13 @@ test('plain: a job waiting for another kiln\'s build is named by the quiet lines
   onEvent({ type: 'run-finished', runId: 'r', at: Date.now(), state: 'done', counts: { built: 0, 'up-to-date': 1, failed: 0, skipped: 0, broken: 0, cancelled: 0 } });
   assert.match(text(), /running {4}a@amd64 \(waiting for kiln pid 4242, for \d+ms\)\n/);
 });
+
+test('plain: the run header says how many at once here, or how many in flight to the workers with --nats', () => {
+  const { out, text } = sink();
+  const onEvent = plainRenderer(out);
+  onEvent({ type: 'run-started', runId: 'r1', at: 1, tree: '/t', targets: [], archs: ['amd64'], total: 3, maxJobs: 2 });
+  onEvent({ type: 'run-started', runId: 'r2', at: 1, tree: '/t', targets: [], archs: ['amd64'], total: 3, maxJobs: 256, workers: 'nats://h:4222' });
+  flushProgress();
+  assert.match(text(), /kiln: run r1: 3 package\(s\) for amd64, up to 2 job\(s\) at once\n/);
+  assert.match(text(), /kiln: run r2: 3 package\(s\) for amd64, built by the workers of nats:\/\/h:4222, up to 256 job\(s\) in flight\n/);
+});

@@ -89,7 +89,7 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
     switch (e.type) {
       case 'run-started':
         t0 = e.at;
-        w.write(`kiln: run ${e.runId}: ${e.total} package(s) for ${e.archs.join(', ')}, up to ${e.atOnce ?? e.maxJobs} job(s) at once${e.atOnce === undefined ? '' : ` (--jobs ${e.maxJobs})`}\n`);
+        w.write(`kiln: run ${e.runId}: ${e.total} package(s) for ${e.archs.join(', ')}, ${e.workers === undefined ? `up to ${e.atOnce ?? e.maxJobs} job(s) at once${e.atOnce === undefined ? '' : ` (--jobs ${e.maxJobs})`}` : `built by the workers of ${e.workers}, up to ${e.maxJobs} job(s) in flight`}\n`);
         quiet ??= setInterval(sayRunning, Math.min(quietMs, 60_000)).unref();
         return;
       case 'job-settled':
