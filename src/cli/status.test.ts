@@ -46,6 +46,8 @@ test('packageNote: the cause; else a built package\'s why, labelled; a cancelled
     [{ state: 'cancelled', cause: 'not started: the run was cancelled (SIGINT)', why: 'forced' }, 'not started: the run was cancelled (SIGINT)'],
     [{ state: 'built', cause: null, why: 'new' }, 'why: new'],
     [{ state: 'up-to-date', cause: null, why: null }, ''],
+    [{ state: 'built', cause: null, why: 'new', worker: 'w1' }, 'why: new, worker w1'],
+    [{ state: 'failed', cause: 'the build script exited with status 2', why: 'new', worker: 'w2' }, 'the build script exited with status 2 (worker w2)'],
     [{ state: 'broken', cause: 'invalid recipe (2 problems):\n/t/a/recipe.toml: x: bad\n/t/a/recipe.toml: y: bad', why: null }, 'invalid recipe (2 problems):\n      a/recipe.toml: x: bad\n      a/recipe.toml: y: bad'],
   ] as const) {
     assert.equal(packageNote(p, '/t'), want, JSON.stringify(p));

@@ -320,7 +320,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         const { outputHash: _claimed, ...rest } = e.outcome;
         // Up to date there, not here: the worker's cache had it (the plan here did not).
         const cause = rest.cause ?? (rest.state === 'up-to-date' ? `found up to date in the cache of worker ${e.worker}` : undefined);
-        const base: JobOutcome = { ...rest, ...(cause === undefined ? {} : { cause }), key, log, startedAt, endedAt: Date.now() };
+        const base: JobOutcome = { ...rest, ...(cause === undefined ? {} : { cause }), key, log, worker: e.worker, startedAt, endedAt: Date.now() };
         const ok = e.outcome.state === 'built' || e.outcome.state === 'up-to-date';
         if (!ok) return base;
         // A success comes with its artifact, stored here under the job's key once checked;

@@ -114,6 +114,8 @@ export type KilnEvent =
       readonly warnings?: readonly string[];
       /** A failed build's workspace, kept (--keep-failed): rebuild.sh there re-runs it on the host sandbox. */
       readonly keptWorkspace?: string;
+      /** With --nats: the kiln worker whose result it is. */
+      readonly worker?: string;
       readonly startedAt: number;
       readonly at: number;
     }

@@ -29,6 +29,7 @@ export function jobFinishedEvent(runId: string, job: Job, key: string, depOutput
     ...(outcome.warnings === undefined ? {} : { warnings: outcome.warnings }),
     ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
     ...(outcome.log === undefined ? {} : { log: outcome.log }),
+    ...(outcome.worker === undefined ? {} : { worker: outcome.worker }),
     // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
     inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
     startedAt: outcome.startedAt,

@@ -72,6 +72,8 @@ export interface JobOutcome {
   readonly cause?: string;
   /** What the output checks warned of (`check: message`), for a built package. */
   readonly warnings?: readonly string[];
+  /** With --nats: the worker whose result this is. */
+  readonly worker?: string;
   /** A failed build's workspace, kept (--keep-failed). */
   readonly keptWorkspace?: string;
   readonly startedAt: number;

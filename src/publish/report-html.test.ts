@@ -159,3 +159,8 @@ test('report.html: lintian\'s tags per .changes, escaped, and a lintian that cou
   assert.match(html, /<code>E: hello: some-error &#60;x&#62;<\/code>/);
   assert.match(html, /foo_1-1_amd64\.changes<\/code><\/td><td>lintian is not installed/);
 });
+
+test('a package a kiln worker built names the worker (escaped)', () => {
+  const html = renderReportHtml({ ...report, packages: [pkg('w-built', 'built', { why: 'new', durationMs: 10, worker: 'build<3>:42' })] }, { logTail });
+  assert.match(html, /<td>new \(worker build&#60;3&#62;:42\)<\/td>/);
+});

@@ -38,6 +38,8 @@ export interface ReportPackage {
   readonly ignored?: true;
   /** built: what the output checks warned of, `check: message` each (present only then). */
   readonly warnings?: readonly string[];
+  /** With --nats: the kiln worker whose result it is (present only then). */
+  readonly worker?: string;
 }
 
 export interface RunReport {
@@ -156,6 +158,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     ...(because === undefined ? {} : { skippedBecause: [because] }),
     ...(state === 'broken' && isIgnoredCause(j.cause) ? { ignored: true as const } : {}),
     ...(j.warnings === undefined || j.warnings.length === 0 ? {} : { warnings: j.warnings }),
+    ...(j.worker === undefined ? {} : { worker: j.worker }),
   };
 }
 

@@ -88,6 +88,7 @@ export function toJob(r: Row): JobRecord {
   const maxRssKb = intOrNull(r, 'max_rss_kb');
   // Absent from rows read with a column list that leaves it out.
   const warnings = r['warnings'] === undefined ? null : jsonOrNull<string[]>(r, 'warnings');
+  const worker = r['worker'] === undefined ? null : strOrNull(r, 'worker');
   return {
     runId: str(r, 'run_id'),
     jobId: str(r, 'job_id'),
@@ -113,6 +114,7 @@ export function toJob(r: Row): JobRecord {
     artifact: strOrNull(r, 'artifact'),
     outputHash: strOrNull(r, 'output_hash'),
     ...(warnings === null ? {} : { warnings }),
+    ...(worker === null ? {} : { worker }),
   };
 }
 

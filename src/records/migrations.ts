@@ -252,6 +252,15 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE builds ADD COLUMN cancelled_by_admin INTEGER;
     `,
   },
+  {
+    version: 12,
+    name: 'jobs: the kiln worker that built it',
+    sql: `
+      -- With --nats: the name of the worker whose result the job took (kiln worker --name,
+      -- default HOST:PID); NULL for a job built here.
+      ALTER TABLE jobs ADD COLUMN worker TEXT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -12,7 +12,7 @@ export const DURATION_WINDOW = 5;
 
 const JOB_COLUMNS = `j.run_id, j.job_id, j.attempt, j.name, j.version, j.arch, j.state, j.key, j.why, j.cause,
   j.failure_reason, j.started_at, j.ended_at, j.duration_ms, j.exit_code, j.signal, j.user_ms, j.system_ms,
-  j.max_rss_kb, j.log, j.artifact, j.output_hash, j.warnings`;
+  j.max_rss_kb, j.log, j.artifact, j.output_hash, j.warnings, j.worker`;
 const INPUT_COLUMNS = `i.recipe_hash, i.sources_hash, i.env_id, i.dep_outputs`;
 const LATEST_ATTEMPT = `j.attempt = (SELECT max(attempt) FROM jobs WHERE run_id = j.run_id AND job_id = j.job_id)`;
 

@@ -48,6 +48,8 @@ export interface JobRecord {
   readonly warnings?: readonly string[];
   readonly artifact: string | null;
   readonly outputHash: string | null;
+  /** With --nats: the worker whose result it took; absent for a job built here. */
+  readonly worker?: string;
 }
 
 /** The input-key components of a job, so the planner can say which one changed. */
@@ -111,6 +113,8 @@ export interface JobEndInput {
   readonly cause?: string;
   /** Its log, when it has one its start did not record (a job a worker never took has its queue notes). */
   readonly log?: string;
+  /** With --nats: the worker whose result it took. */
+  readonly worker?: string;
   readonly startedAt: number;
   readonly endedAt: number;
 }

@@ -131,6 +131,7 @@ function write(records: Records, e: RecordedEvent): void {
         state: e.state, key: e.key, outputHash: e.outputHash, artifact: e.artifact, failure: e.failure,
         exitCode: e.exitCode, signal: e.signal, rusage: e.rusage, warnings: e.warnings, cause: e.cause, startedAt: e.startedAt, endedAt: e.at,
         ...(e.log === undefined ? {} : { log: e.log }),
+        ...(e.worker === undefined ? {} : { worker: e.worker }),
       });
       if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
       if (e.state !== 'cancelled') records.recordPackageState(e.jobId, { state: e.state, key: e.key, inputs: e.inputs, outputHash: e.outputHash, artifact: e.artifact });
