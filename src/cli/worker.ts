@@ -4,6 +4,7 @@
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { KilnError } from '../errors.ts';
+import { WORKER_NAME_RE } from '../distributed/nats-url.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseDurationOption, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
@@ -33,6 +34,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .option('--min-free <size>', 'take no job while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit)', parseSizeOption('--min-free', { zero: true }));
   addStateOptions(cmd);
   cmd.action(async (opts: WorkerOpts) => {
+    if (opts.name !== undefined && !WORKER_NAME_RE.test(opts.name)) throw new KilnError('usage', `--name: ${JSON.stringify(opts.name)} is not a worker name: 1 to 200 characters, no control characters`, { hint: 'e.g. --name build-3 (default: HOST:PID)' });
     const url = natsUrlOf(opts.nats);
     if (url === undefined) {
       throw new KilnError('usage', 'kiln worker needs the NATS server: --nats nats://HOST:4222 (or KILN_NATS)', { hint: 'start one with `nats-server -js` (docs/operations.md, "Many machines")' });

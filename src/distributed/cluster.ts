@@ -20,7 +20,7 @@ import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, t
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
-import { credentialsOf, displayUrl } from './nats-url.ts';
+import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
 
 export const JOBS_STREAM = 'KILN_JOBS';
 export const EVENTS_STREAM = 'KILN_EVENTS';
@@ -40,6 +40,9 @@ const MAX_TTL_MS = 9_000_000_000_000;
  * at the end of its wait still finds a blob reused (not put again) just before it was queued.
  */
 export const BLOB_TTL_MS = 2 * JOBS_MAX_AGE_MS;
+
+/** How long a queue's consumer may go unused before the server removes it. */
+const CONSUMER_IDLE_MS = 7 * 24 * 3600 * 1000;
 
 /** The blobs' time to live (the bucket's max_age): KILN_BLOB_TTL_MS (for tests), else BLOB_TTL_MS. */
 export function blobTtlMs(env: NodeJS.ProcessEnv = process.env): number {
@@ -64,8 +67,17 @@ export interface Cluster {
 }
 
 /**
+ * The env a job's worker builds in: its planned env id without what the run adds to it
+ * (`+profiles:…`, which the job message carries; `+NAME.HASH`, an [instance] layer) (pure).
+ */
+export function workerEnvId(envId: string): string {
+  const plus = envId.indexOf('+');
+  return plus === -1 ? envId : envId.slice(0, plus);
+}
+
+/**
  * Jobs go to the workers that can build them: one queue per arch and env (a worker's
- * `--env`, or its host release), named by a short hash of the env's id.
+ * `--env`, or its host release; workerEnvId), named by a short hash of the env's id.
  */
 export function poolToken(envId: string): string {
   return sha256(envId).slice(0, 12);
@@ -99,7 +111,7 @@ export async function openCluster(given: string, pools: readonly Pool[] = [], o:
   const ttlMs = blobTtlMs();
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: url, ...credentialsOf(given), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    nc = await connect({ servers: serversOf(given), ...credentialsOf(given), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (e) {
     const message = (e as Error).message;
     // The server answered, and refused who we said we are.
@@ -166,7 +178,8 @@ async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamM
 export async function ensureConsumer(jsm: JetStreamManager, pool: Pool): Promise<void> {
   const name = consumerName(pool.arch, pool.envId);
   const have = await jsm.consumers.info(JOBS_STREAM, name).catch(() => undefined);
-  const config = { durable_name: name, description: `kiln jobs for ${pool.arch} in ${pool.envId}`, ack_policy: AckPolicy.Explicit, ack_wait: ACK_WAIT_MS * 1_000_000, max_deliver: MAX_DELIVER, filter_subject: jobsSubject(pool.arch, pool.envId) };
+  // Removed by the server once unused for a week (an env version nobody builds in any more).
+  const config = { durable_name: name, description: `kiln jobs for ${pool.arch} in ${pool.envId}`, ack_policy: AckPolicy.Explicit, ack_wait: ACK_WAIT_MS * 1_000_000, max_deliver: MAX_DELIVER, filter_subject: jobsSubject(pool.arch, pool.envId), inactive_threshold: CONSUMER_IDLE_MS * 1_000_000 };
   // Made once, by whoever comes first; a worker then heartbeats at a third of its ack wait.
   if (have === undefined) await jsm.consumers.add(JOBS_STREAM, config);
 }

@@ -1,9 +1,18 @@
 // A NATS URL as kiln shows it and as the client is given it: credentials out of it. Light
-// (no NATS client): the CLI and the daemon read it on every --nats run.
+// (no NATS client): the CLI and the daemon read it on every --nats run. And what a worker's
+// name may be, which the CLI checks as it starts.
 
-/** The URL as it may be shown (in logs, notes, errors): without a user or password in it. */
+/** A worker's name (kiln worker --name): printed in logs, notes and `kiln status`, so no control characters. */
+export const WORKER_NAME_RE = /^[^\u0000-\u001f\u007f]{1,200}$/;
+
+/** The URL as it may be shown (in logs, notes, errors): without a user or password in it (each of a comma-separated list). */
 export function displayUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
+  return url.split(',').map((u) => u.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1')).join(',');
+}
+
+/** The servers of a URL (or of a comma-separated list of them), without credentials, for the client. */
+export function serversOf(url: string): string[] {
+  return displayUrl(url).split(',').filter((u) => u !== '');
 }
 
 /**
@@ -12,7 +21,8 @@ export function displayUrl(url: string): string {
  * percent-decoded (pure).
  */
 export function credentialsOf(url: string): { user: string; pass: string } | { token: string } | Record<string, never> {
-  const m = /^[a-z][a-z0-9+.-]*:\/\/([^@/]*)@/i.exec(url);
+  // The first server's (a list gives all its servers one user); up to the last @ before the path, as a URL parser does.
+  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/]*)@/i.exec(url.split(',')[0]!.trim());
   if (m === null || m[1] === '') return {};
   const decode = (x: string): string => {
     try {

@@ -15,3 +15,9 @@ test('precheckRemote: a file:// Debian mirror or extra repository is refused bef
     await assert.rejects(precheckRemote([{}, n], 'nats://127.0.0.1:1'), (e: unknown) => isKilnError(e) && e.code === 'usage' && e.message.startsWith(`--nats: ${named} is a folder of this machine`), what);
   }
 });
+
+test('precheckRemote: jobs in an env with an [instance] layer are refused (workers do not make it); a profiles suffix is not one', async () => {
+  await assert.rejects(precheckRemote([{ envId: 'bookworm-amd64@v1+stable.0123456789ab' }], 'nats://127.0.0.1:1'), (e: unknown) => isKilnError(e) && e.code === 'usage' && /\[instance\] layer/.test(e.message));
+  // Past the layer check, it asks NATS (nobody on port 1): server-unreachable.
+  await assert.rejects(precheckRemote([{ envId: 'host:abc+profiles:nocheck' }], 'nats://127.0.0.1:1'), (e: unknown) => isKilnError(e) && e.code === 'server-unreachable');
+});

@@ -4,11 +4,19 @@ import { KilnError } from '../errors.ts';
 import type { PackageSpec } from '../plan/spec.ts';
 
 /**
- * Before a --nats run starts: a Debian mirror or extra repository that is a folder of this
- * machine (file://) is refused (a worker would read its own disk), and a NATS server that
- * is not there (or lacks JetStream) is said.
+ * Before a --nats run starts: jobs in an env with an [instance] layer are refused (workers
+ * do not make it), so is a Debian mirror or extra repository that is a folder of this
+ * machine (file://: a worker would read its own disk), and a NATS server that is not
+ * there (or lacks JetStream) is said.
  */
-export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<PackageSpec, 'debian'> | undefined }[], url: string): Promise<void> {
+export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<PackageSpec, 'debian'> | undefined; readonly envId?: string }[], url: string): Promise<void> {
+  // An [instance] layer (kiln.toml) is made where the run is planned; workers do not make it.
+  const layered = toBuild.map((n) => n.envId ?? '').find((id) => /\+(?!profiles:)/.test(id));
+  if (layered !== undefined) {
+    throw new KilnError('usage', `--nats: the jobs build in ${layered}, an env with kiln.toml's [instance] layer, which kiln workers do not make yet`, {
+      hint: 'build this tree without --nats, or without [instance] in kiln.toml',
+    });
+  }
   const local = new Set<string>();
   for (const n of toBuild) {
     const suite = n.spec?.debian?.suite;

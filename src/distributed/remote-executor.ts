@@ -28,7 +28,7 @@ import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
 import { memo, type Memo } from './memo.ts';
-import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
+import { cancelSubject, ensureConsumer, workerEnvId, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
 
 export interface RemoteExecutorOptions {
@@ -166,13 +166,15 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot hand the job to the workers: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
     }
     const arch = job.arch === 'all' ? hostArch() : job.arch;
+    // The queue of the workers of that arch in the job's env (the run's profiles travel in the message).
+    const pool = workerEnvId(job.envId);
     // The queue of the workers that build for this arch in this env (made with the job's ack wait if new).
     try {
-      await memo(pools, `${arch} ${job.envId}`, () => ensureConsumer(o.cluster.jsm, { arch, envId: job.envId }).then(() => ''));
+      await memo(pools, `${arch} ${pool}`, () => ensureConsumer(o.cluster.jsm, { arch, envId: pool }).then(() => ''));
     } catch (e) {
-      return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot make the queue of ${arch} in ${job.envId} on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
+      return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot make the queue of ${arch} in ${pool} on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
     }
-    await note(`queued for the workers of ${arch} in ${job.envId} (${o.cluster.url})`);
+    await note(`queued for the workers of ${arch} in ${pool} (${o.cluster.url})`);
     return new Promise<JobOutcome>((resolve) => {
       let claimedBy: string | undefined;
       let seq: number | undefined;
@@ -197,7 +199,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       // Nobody took it for a while: said once, with what to start (a run otherwise just waits).
       const unclaimed = setTimeout(() => {
         if (claimedBy === undefined && !done) {
-          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} in ${job.envId} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}${workerEnvFlag(job.envId)}); the run waits for it`;
+          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} in ${pool} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}${workerEnvFlag(pool)}); the run waits for it`;
           o.bus.emit({ type: 'note', at: Date.now(), text });
           o.warn?.(`run ${o.runId}: ${text}`);
           void note(`no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s; waiting for one`);
@@ -258,7 +260,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         },
         onReturned: (e) => {
           // A stopping worker gave it back: queued again (a new message), this attempt kept in the count.
-          if (done || accepting || e.attempt !== attemptNow) return;
+          // (Not when the run is stopping: onAbort settles it.)
+          if (done || accepting || e.attempt !== attemptNow || signal.aborted) return;
           claimedBy = undefined;
           if (seq !== undefined) jobOfSeq.delete(seq);
           void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (it is stopping); queued again`);
@@ -284,7 +287,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       /** On the queue, after `returns` attempts given back by stopping workers. */
       function queue(returns: number): void {
         const text = JSON.stringify(returns === 0 ? message : { ...message, returns });
-        void o.cluster.js.publish(jobsSubject(arch, job.envId), text, { msgID: `${o.runId}/${job.id}/${job.attempt}${returns === 0 ? '' : `/${returns}`}` }).then(
+        void o.cluster.js.publish(jobsSubject(arch, pool), text, { msgID: `${o.runId}/${job.id}/${job.attempt}${returns === 0 ? '' : `/${returns}`}` }).then(
           (ack) => {
             seq = ack.seq;
             jobOfSeq.set(ack.seq, job.id);

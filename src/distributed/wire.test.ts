@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventMessage, JobMessage, parseMessage } from './wire.ts';
-import { consumerName, jobsSubject } from './cluster.ts';
-import { credentialsOf, displayUrl } from './nats-url.ts';
+import { consumerName, jobsSubject, workerEnvId } from './cluster.ts';
+import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
 import { workerEnvFlag } from './remote-executor.ts';
 
 const KEY = 'ab'.repeat(32);
@@ -54,6 +54,7 @@ test('a result\'s outcome: known fields of known types only (no path, no made-up
     { state: 'failed', key: KEY, startedAt: 1, endedAt: 2, failure: { reason: 'whatever', message: 'x' } },
     { state: 'built', key: '../../x', startedAt: 1, endedAt: 2 },
   ]) assert.equal(parseMessage(EventMessage, JSON.stringify({ ...result, outcome })).ok, false, JSON.stringify(outcome));
+  assert.equal(parseMessage(EventMessage, JSON.stringify({ ...result, worker: 'evil\u001b]0;pwned\u0007' })).ok, false, 'a worker name with control characters');
 });
 
 test('displayUrl: a NATS URL as it may be shown, without its user and password', () => {
@@ -68,6 +69,10 @@ test('credentialsOf: what the NATS client is given of a URL\'s credentials', () 
   assert.deepEqual(credentialsOf('nats://tok3n@h:4222'), { token: 'tok3n' });
   assert.deepEqual(credentialsOf('nats://h:4222'), {});
   assert.deepEqual(credentialsOf('nats://@h:4222'), {});
+  assert.deepEqual(credentialsOf('nats://u:p@ss@h:4222'), { user: 'u', pass: 'p@ss' }, 'up to the last @, as a URL parser');
+  assert.equal(displayUrl('nats://u:p@a:4222,nats://u:p@b:4222'), 'nats://a:4222,nats://b:4222', 'every server of a list');
+  assert.deepEqual(serversOf('nats://u:p@a:4222, nats://b:4222'), ['nats://a:4222', 'nats://b:4222']);
+  assert.deepEqual(credentialsOf('nats://u:p@a:4222,nats://u:p@b:4222'), { user: 'u', pass: 'p' });
 });
 
 test('jobs go to the queue of their arch and env; the note says which --env a worker needs', () => {
@@ -77,4 +82,10 @@ test('jobs go to the queue of their arch and env; the note says which --env a wo
   assert.equal(consumerName('riscv64', 'e@1').replace(/[0-9a-f]{12}$/, 'X'), 'kiln-riscv64-X');
   assert.equal(workerEnvFlag('host:0123abcd'), '');
   assert.equal(workerEnvFlag('bookworm-amd64@20261122T101010Z'), ' --env bookworm-amd64');
+});
+
+test('workerEnvId: the env a worker builds in, without the run\'s profiles or an [instance] layer', () => {
+  assert.equal(workerEnvId('host:408b9a6a'), 'host:408b9a6a');
+  assert.equal(workerEnvId('host:408b9a6a+profiles:nocheck,nodoc'), 'host:408b9a6a');
+  assert.equal(workerEnvId('bookworm-amd64@20261122T020818-e93c63c4+stable.0123456789ab'), 'bookworm-amd64@20261122T020818-e93c63c4');
 });

@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import type { FailureReason, Job } from '../plan/job.ts';
+import { WORKER_NAME_RE } from './nats-url.ts';
 
 const blobName = z.string().regex(/^sha256-[0-9a-f]{64}$/);
 /** A job id as the planner makes them (NAME@ARCH): it names files on both sides. */
@@ -11,6 +12,7 @@ const jobIdText = z.string().regex(/^[a-z0-9][a-z0-9+.-]*@[a-z0-9][a-z0-9-]*$/);
 /** An artifact key (it names a directory of the cache). */
 const keyText = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/);
 const hashText = z.string().regex(/^[0-9a-f]{64}$/);
+const workerName = z.string().regex(WORKER_NAME_RE);
 const FAILURE_REASONS = ['exit-status', 'signal', 'timeout', 'silent', 'out-of-memory', 'pids-limit', 'disk-full', 'fetch-failed', 'stage-failed', 'install-failed', 'pack-failed', 'internal', 'cancelled'] as const satisfies readonly FailureReason[];
 
 /** An artifact as it travels: its meta.json text and the blobs of its manifest and archive (null: none). */
@@ -93,14 +95,14 @@ export const WireOutcome = z.object({
 export type WireOutcome = z.infer<typeof WireOutcome>;
 
 export const EventMessage = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('claimed'), jobId: jobIdText, attempt: z.number().int().positive(), worker: z.string().max(200), at: z.number() }),
+  z.object({ type: z.literal('claimed'), jobId: jobIdText, attempt: z.number().int().positive(), worker: workerName, at: z.number() }),
   /** A worker that is stopping gave the job back (acked, not built): its coordinator queues it again. */
-  z.object({ type: z.literal('returned'), jobId: jobIdText, attempt: z.number().int().positive(), worker: z.string().max(200), at: z.number() }),
+  z.object({ type: z.literal('returned'), jobId: jobIdText, attempt: z.number().int().positive(), worker: workerName, at: z.number() }),
   z.object({
     type: z.literal('result'),
     jobId: jobIdText,
     attempt: z.number().int().positive(),
-    worker: z.string().max(200),
+    worker: workerName,
     outcome: WireOutcome,
     artifact: WireArtifact.nullable(),
     /** The job's log on the worker. */

@@ -10,6 +10,7 @@ test('oldRuns: the runs last written longer ago than kept', () => {
   const runs = [{ name: 'a', mtimeMs: 0 }, { name: 'b', mtimeMs: 500 }, { name: 'c', mtimeMs: 1000 }];
   assert.deepEqual(oldRuns(runs, 600, 1000), ['a']);
   assert.deepEqual(oldRuns(runs, 2000, 1000), []);
+  assert.deepEqual(oldRuns(runs, 100, 1000, new Set(['a'])), ['b'], 'a run with a job building now keeps its logs');
 });
 
 test('pruneWorkerLogs removes the run folders past --keep-logs, keeps the rest and any file', async () => {

@@ -10,13 +10,13 @@ export const DEFAULT_KEEP_LOGS_MS = 7 * 24 * 3600_000;
 /** How often a running worker looks. */
 export const PRUNE_EVERY_MS = 3600_000;
 
-/** The run folders of `dir` last written more than `keepMs` before `now` (pure). */
-export function oldRuns(runs: readonly { name: string; mtimeMs: number }[], keepMs: number, now: number): string[] {
-  return runs.filter((r) => now - r.mtimeMs > keepMs).map((r) => r.name);
+/** The run folders of `dir` last written more than `keepMs` before `now`, but not those of runs it builds for now (pure). */
+export function oldRuns(runs: readonly { name: string; mtimeMs: number }[], keepMs: number, now: number, active: ReadonlySet<string> = new Set()): string[] {
+  return runs.filter((r) => now - r.mtimeMs > keepMs && !active.has(r.name)).map((r) => r.name);
 }
 
-/** Removes the run folders of `dir` (logs/worker) older than `keepMs`; returns how many. */
-export async function pruneWorkerLogs(dir: string, keepMs: number, now = Date.now()): Promise<number> {
+/** Removes the run folders of `dir` (logs/worker) older than `keepMs`, but not `active` runs'; returns how many. */
+export async function pruneWorkerLogs(dir: string, keepMs: number, now = Date.now(), active: ReadonlySet<string> = new Set()): Promise<number> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   const runs: { name: string; mtimeMs: number }[] = [];
   for (const e of entries) {
@@ -24,7 +24,7 @@ export async function pruneWorkerLogs(dir: string, keepMs: number, now = Date.no
     const st = await stat(join(dir, e.name)).catch(() => undefined);
     if (st !== undefined) runs.push({ name: e.name, mtimeMs: st.mtimeMs });
   }
-  const old = oldRuns(runs, keepMs, now);
+  const old = oldRuns(runs, keepMs, now, active);
   for (const name of old) await rm(join(dir, name), { recursive: true, force: true });
   return old.length;
 }

@@ -30,7 +30,7 @@ import { getFile, putFile } from './blobs.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
-import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
+import { ACK_WAIT_MS, cancelSubject, consumerName, workerEnvId, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
 
 /** How often a job's log is sent as it grows, and the most bytes per message (NATS's limit is 1 MiB). */
 const LOG_STREAM_MS = 500;
@@ -92,7 +92,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const workerLogs = join(o.state.logs, 'worker');
   const keepLogsMs = o.keepLogsMs ?? DEFAULT_KEEP_LOGS_MS;
   const prune = (): void => {
-    void pruneWorkerLogs(workerLogs, keepLogsMs).then((n) => {
+    // Not the runs it builds for now (a build longer than --keep-logs writes there still).
+    const active = new Set([...controllers.keys()].map((id) => id.slice(0, id.indexOf(' '))));
+    void pruneWorkerLogs(workerLogs, keepLogsMs, Date.now(), active).then((n) => {
       if (n > 0) o.say(`removed its copies of the logs of ${n} run(s) older than --keep-logs`);
     }, () => undefined);
   };
@@ -118,11 +120,11 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       if (low) o.say(`the disk has space again (${humanBytes(free?.bytes ?? 0)} free): taking jobs`);
       low = false;
       // Round robin over the archs; a short wait each, so a stop is seen quickly.
-      const consumer = consumers[turn++ % consumers.length]!;
-      const msg = await consumer.next({ expires: 1_000 }).catch(() => null);
+      const which = turn++ % consumers.length;
+      const msg = await consumers[which]!.next({ expires: 1_000 }).catch(() => null);
       if (msg === null) continue;
       // handle() says what goes wrong and gives the job back; it never throws.
-      const p = handle(msg).catch((e: unknown) => o.say(`internal error: ${(e as Error).stack ?? String(e)}`)).finally(() => running.delete(p));
+      const p = handle(msg, o.archs[which]!).catch((e: unknown) => o.say(`internal error: ${(e as Error).stack ?? String(e)}`)).finally(() => running.delete(p));
       running.add(p);
     }
   } finally {
@@ -137,7 +139,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   }
   return counts;
 
-  async function handle(msg: JsMsg): Promise<void> {
+  /** A job from the queue of `queueArch` (an `all` job builds in that arch's env). */
+  async function handle(msg: JsMsg, queueArch: string): Promise<void> {
     const parsed = parseMessage(JobMessage, msg.string());
     if (!parsed.ok) {
       o.say(`refused a message on ${msg.subject}: ${parsed.why}`);
@@ -163,7 +166,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       work = await mkdtemp(join(own, 'job-'));
       await publish(m.runId, { type: 'claimed', jobId: m.jobId, attempt, worker: name, at: Date.now() });
       o.say(`${m.runId} ${m.jobId}: taken (attempt ${attempt})`);
-      const result = await build(m, attempt, work!, controller.signal);
+      const result = await build(m, attempt, work!, queueArch, controller.signal);
       if (result.outcome.state === 'cancelled' && o.signal.aborted && !controller.signal.reason?.message?.includes('coordinator')) {
         await stopping(msg, m, attempt);
         return;
@@ -204,15 +207,18 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     o.say(`${m.runId} ${m.jobId}: given back (the worker is stopping)`);
   }
 
-  async function build(m: JobMessage, attempt: number, work: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null; twice?: string | null }> {
+  async function build(m: JobMessage, attempt: number, work: string, queueArch: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null; twice?: string | null }> {
     const fail = (message: string): { outcome: WireOutcome; artifact: null; log: null } => ({
       outcome: { state: 'failed', key: m.key, failure: { reason: 'internal', message: `worker ${name}: ${message}` }, startedAt: Date.now(), endedAt: Date.now() },
       artifact: null,
       log: null,
     });
     const job = m.job;
-    const envId = o.envs.envIdFor(job.arch);
-    if (envId !== job.envId) throw new GiveBack(`it builds in ${envId}, but the job was planned for ${job.envId}: run workers whose env (or host release) is the coordinator's`);
+    // The env as the coordinator keyed it: this worker's, with the run's profiles (as prepare-plan adds them).
+    const arch = (a: string): string => (a === 'all' ? queueArch : a);
+    const profiles = [...new Set(m.options.profiles)].sort();
+    const envId = `${o.envs.envIdFor(arch(job.arch))}${profiles.length === 0 ? '' : `+profiles:${profiles.join(',')}`}`;
+    if (envId !== job.envId) return fail(`it builds in ${envId}, but the job was planned for ${job.envId}${workerEnvId(job.envId) === workerEnvId(envId) ? ' (a layer of kiln.toml\'s [instance], which workers do not make: build it without --nats)' : ': run workers whose env (or host release) is the coordinator\'s'}`);
     // The package's folder, checked as an upload is.
     const tar = join(work, 'tree.tar');
     await getFile(o.cluster.blobs, m.tree, tar);
@@ -244,7 +250,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const execute = createExecutor({
       runId: m.runId,
       backend: o.envs.backend,
-      envFor: (arch) => o.envs.envFor(arch),
+      envFor: (a) => o.envs.envFor(arch(a)),
       downloadsDir: join(o.state.cache, 'downloads'),
       downloads: createDownloads({ cacheDir: o.state.cache, mirrors: m.mirrors }),
       artifacts,
@@ -341,8 +347,6 @@ export class StoppedRuns {
   }
 }
 
-/** A job this worker cannot build, given back for another worker (nak), not failed. */
-class GiveBack extends Error {}
 
 function abortPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -240,11 +240,13 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
       // Which workers: those of each arch in the env the jobs were planned for.
+      const { workerEnvFlag } = await import('../distributed/remote-executor.ts');
+      const { workerEnvId } = await import('../distributed/cluster.ts');
       const pools = new Map(toBuild.map((n) => {
         const arch = n.arch === 'all' ? hostArch() : n.arch;
-        return [`${arch} ${n.envId}`, { arch, envId: n.envId }];
+        const envId = workerEnvId(n.envId);
+        return [`${arch} ${envId}`, { arch, envId }];
       }));
-      const { workerEnvFlag } = await import('../distributed/remote-executor.ts');
       const starts = [...pools.values()].map((p) => `${p.arch} in ${p.envId} (kiln worker --nats ${remote!.url}${p.arch === hostArch() ? '' : ` --arch ${p.arch}`}${workerEnvFlag(p.envId)})`);
       bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${starts.join(', ')}` });
     }

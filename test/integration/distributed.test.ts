@@ -499,3 +499,15 @@ test('a worker SIGKILLed mid-job and started again on the same state takes the j
   assert.equal(r.code, 0, `${explain(r)}\n--- worker ---\n${restarted.output()}`);
   assert.equal(pkgOf(await readReport(r), 'again').state, 'built');
 });
+
+test('kiln build --nats --profiles: the job goes to the workers of its env and builds with the profiles (it hung: its queue named the profiles, no worker\'s did)', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    prof: recipeText({ name: 'prof', script: 'test "$KILN_PROFILES" = nocheck; mkdir -p "$DESTDIR/usr/share/prof"; echo ok > "$DESTDIR/usr/share/prof/ok"' }),
+  });
+  startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--profiles', 'nocheck', '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '5000' } });
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(pkgOf(await readReport(r), 'prof').state, 'built');
+});
