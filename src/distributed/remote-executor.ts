@@ -112,8 +112,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     }
   }
   /** A settled job: out of the queue (if still there) and stopped on any worker. */
-  function forget(jobId: string, seq: number | undefined): void {
-    if (seq !== undefined) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
+  function forget(jobId: string, seqs: ReadonlySet<number>): void {
+    for (const seq of seqs) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
     o.cluster.nc.publish(cancelSubject(o.runId), jobId);
   }
   const advisories: Subscription = o.cluster.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.*`, {
@@ -177,7 +177,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     await note(`queued for the workers of ${arch} in ${pool} (${o.cluster.url})`);
     return new Promise<JobOutcome>((resolve) => {
       let claimedBy: string | undefined;
-      let seq: number | undefined;
+      /** Its messages on the queue (one more each time a stopping worker gave it back). */
+      const seqs = new Set<number>();
       let done = false;
       /** A result is being accepted: other results are ignored (the first counts). */
       let accepting = false;
@@ -214,7 +215,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         waiters.delete(job.id);
         // Settled here: the job leaves the queue (a worker that took it and died without
         // its ack would have it delivered again), and any other worker on it stops.
-        forget(job.id, seq);
+        forget(job.id, seqs);
         signal.removeEventListener('abort', onAbort);
         void writes.then(() => resolve(finished(outcome)));
       };
@@ -222,7 +223,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         void (async () => {
           o.cluster.nc.publish(cancelSubject(o.runId), job.id);
           // Not taken yet: out of the queue, so no worker starts it later.
-          if (claimedBy === undefined && seq !== undefined) await o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
+          if (claimedBy === undefined) for (const seq of seqs) await o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
           await note('cancelled: the run was stopped');
           // A worker that took it says when it has stopped it; not waited for long.
           // Never taken: not started, as a local job that had not started (the wording of the report).
@@ -263,7 +264,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           // (Not when the run is stopping: onAbort settles it.)
           if (done || accepting || e.attempt !== attemptNow || signal.aborted) return;
           claimedBy = undefined;
-          if (seq !== undefined) jobOfSeq.delete(seq);
+          for (const seq of seqs) jobOfSeq.delete(seq);
           void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (it is stopping); queued again`);
           queue(e.attempt);
         },
@@ -274,7 +275,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         onGivenUp: () => {
           if (done || accepting) return;
           // Out of the work queue: JetStream keeps a message no worker acked.
-          if (seq !== undefined) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
+          for (const seq of seqs) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
           void note(`given up after ${MAX_DELIVER} deliveries: every worker that took it died or stopped answering`).then(() =>
             settle({ state: 'failed', key, failure: { reason: 'internal', message: `no worker finished it in ${MAX_DELIVER} deliveries (each died, stopped answering, or gave it back: a worker of another env gives back what it cannot build): see the workers' output` }, log, startedAt, endedAt: Date.now() }));
         },
@@ -289,10 +290,10 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         const text = JSON.stringify(returns === 0 ? message : { ...message, returns });
         void o.cluster.js.publish(jobsSubject(arch, pool), text, { msgID: `${o.runId}/${job.id}/${job.attempt}${returns === 0 ? '' : `/${returns}`}` }).then(
           (ack) => {
-            seq = ack.seq;
+            seqs.add(ack.seq);
             jobOfSeq.set(ack.seq, job.id);
             // Settled (cancelled) before the queue answered: out again at once.
-            if (done) forget(job.id, seq);
+            if (done) forget(job.id, seqs);
           },
           (e: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `cannot queue the job on ${o.cluster.url}: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() }),
         );

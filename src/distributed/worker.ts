@@ -203,7 +203,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
    * (When that cannot be said, the message goes back to the queue instead, counted.)
    */
   async function stopping(msg: JsMsg, m: JobMessage, attempt: number): Promise<void> {
-    await publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now() }).then(() => msg.ack(), () => msg.nak());
+    // The ack confirmed by the server: an ack lost would leave the old message to be built again too.
+    await publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now() }).then(() => msg.ackAck(), () => msg.nak());
     o.say(`${m.runId} ${m.jobId}: given back (the worker is stopping)`);
   }
 
