@@ -2,7 +2,9 @@
 // (remote-executor.ts), over a connection of its own.
 
 import type { Execute } from '../plan/job.ts';
-import { createRemoteExecutor, type RemoteExecutorOptions } from './remote-executor.ts';
+import { hostArch } from '../run/host-env.ts';
+import { workerEnvId } from './cluster.ts';
+import { createRemoteExecutor, workerEnvFlag, type RemoteExecutorOptions } from './remote-executor.ts';
 
 /**
  * A run's remote execution from connecting on: the cluster
@@ -21,4 +23,15 @@ export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluste
       await cluster.close();
     },
   };
+}
+
+/** The run's note of which workers build its jobs: those of each arch in the env the jobs were planned for, and how to start one. */
+export function workersNote(toBuild: readonly { readonly arch: string; readonly envId: string }[], url: string): string {
+  const pools = new Map(toBuild.map((n) => {
+    const arch = n.arch === 'all' ? hostArch() : n.arch;
+    const envId = workerEnvId(n.envId);
+    return [`${arch} ${envId}`, { arch, envId }];
+  }));
+  const starts = [...pools.values()].map((p) => `${p.arch} in ${p.envId} (kiln worker --nats ${url}${p.arch === hostArch() ? '' : ` --arch ${p.arch}`}${workerEnvFlag(p.envId)})`);
+  return `the jobs go to the workers of ${starts.join(', ')}`;
 }

@@ -217,7 +217,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
     // --nats: the workers build; this process plans, records and reports.
     if (req.nats !== undefined && toBuild.length > 0) {
-      const { openRemoteExecution } = await import('../distributed/remote-execution.ts');
+      const { openRemoteExecution, workersNote } = await import('../distributed/remote-execution.ts');
       remote = await openRemoteExecution({
         url: req.nats,
         say: (text) => {
@@ -239,16 +239,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         expectedMs: (id) => learned.get(id),
         ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
-      // Which workers: those of each arch in the env the jobs were planned for.
-      const { workerEnvFlag } = await import('../distributed/remote-executor.ts');
-      const { workerEnvId } = await import('../distributed/cluster.ts');
-      const pools = new Map(toBuild.map((n) => {
-        const arch = n.arch === 'all' ? hostArch() : n.arch;
-        const envId = workerEnvId(n.envId);
-        return [`${arch} ${envId}`, { arch, envId }];
-      }));
-      const starts = [...pools.values()].map((p) => `${p.arch} in ${p.envId} (kiln worker --nats ${remote!.url}${p.arch === hostArch() ? '' : ` --arch ${p.arch}`}${workerEnvFlag(p.envId)})`);
-      bus.emit({ type: 'note', at: Date.now(), text: `the jobs go to the workers of ${starts.join(', ')}` });
+      bus.emit({ type: 'note', at: Date.now(), text: workersNote(toBuild, remote.url) });
     }
     const execute = remote?.execute ?? executor?.createExecutor({
       runId,
