@@ -58,6 +58,8 @@ test('kiln build --debian --nats --twice: a worker builds both local sources in 
   assert.match(worker.output(), /kiln-liba@all: built/);
   assert.match(worker.output(), /kiln-app@amd64: built/);
   assert.match(hostWorker.output(), /the jobs planned in host:/);
+  // The run says which worker to start for its jobs: with the env.
+  assert.ok(built.events.some((e) => e.type === 'note' && /^the jobs go to the workers of amd64 in bookworm-amd64@\S+ \(kiln worker --nats nats:\S+ --env bookworm-amd64\)$/.test((e as { text: string }).text)), explain(built));
   assert.doesNotMatch(hostWorker.output(), /taken/, 'the host worker was not handed the Debian jobs');
   const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
   assert.match(published, /^Package: libkiln-a-dev$/m);
