@@ -26,9 +26,9 @@ export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluste
 }
 
 /** The run's note of which workers build its jobs: those of each arch in the env the jobs were planned for, and how to start one. */
-export function workersNote(toBuild: readonly { readonly arch: string; readonly envId: string }[], url: string): string {
+export function workersNote(toBuild: readonly { readonly arch: string; readonly envId: string }[], url: string, allArch: string): string {
   const pools = new Map(toBuild.map((n) => {
-    const arch = n.arch === 'all' ? hostArch() : n.arch;
+    const arch = n.arch === 'all' ? allArch : n.arch;
     const envId = workerEnvId(n.envId);
     return [`${arch} ${envId}`, { arch, envId }];
   }));

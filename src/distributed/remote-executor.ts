@@ -40,6 +40,8 @@ export interface RemoteExecutorOptions {
   readonly outputs: Map<string, StagedOutput>;
   readonly logDir: string;
   readonly logPathOf: (jobId: string) => string;
+  /** Where the run's `all` packages build (run-envs.ts allArchOf): their queue's arch. */
+  readonly allArch: string;
   readonly mirrors: Readonly<Record<string, string>>;
   readonly options: JobMessage['options'];
   readonly expectedMs: (jobId: string) => number | undefined;
@@ -165,7 +167,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     } catch (e) {
       return finished({ state: 'failed', key, failure: { reason: 'internal', message: `cannot hand the job to the workers: ${(e as Error).message}` }, log, startedAt, endedAt: Date.now() });
     }
-    const arch = job.arch === 'all' ? hostArch() : job.arch;
+    const arch = job.arch === 'all' ? o.allArch : job.arch;
     // The queue of the workers of that arch in the job's env (the run's profiles travel in the message).
     const pool = workerEnvId(job.envId);
     // The queue of the workers that build for this arch in this env (made with the job's ack wait if new).

@@ -41,3 +41,11 @@ export function hostEnvId(): string {
 export function machineCapacity(maxJobs?: number, overcommitCpus = 0, cores = availableParallelism()): { slots: number; cpus: number; memoryBytes: number } {
   return { slots: maxJobs ?? cores, cpus: cores + Math.max(0, overcommitCpus), memoryBytes: totalmem() };
 }
+
+/**
+ * Where a run builds its arch-independent (`all`) packages: in the env of its first arch
+ * (the primary one, as a Debian run's -b), else (no arch named) the host's (pure).
+ */
+export function allArchOf(archs: readonly string[], hostArch: string): string {
+  return archs.find((a) => a !== 'all') ?? hostArch;
+}

@@ -25,7 +25,7 @@ import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
-import { hostArch, machineCapacity } from './host-env.ts';
+import { allArchOf, hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { reapSandboxes } from '../sandbox/reaper.ts';
@@ -218,13 +218,14 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // --nats: the workers build; this process plans, records and reports.
     if (req.nats !== undefined && toBuild.length > 0) {
       const { openRemoteExecution, workersNote } = await import('../distributed/remote-execution.ts');
+      const allArch = allArchOf(prepared.archs, hostArch());
       remote = await openRemoteExecution({
         url: req.nats,
         say: (text) => {
           bus.emit({ type: 'note', at: Date.now(), text });
           req.warn?.(`run ${runId}: ${text}`);
         },
-        runId, artifacts, cacheDir: state.cache, bus, outputs,
+        runId, artifacts, cacheDir: state.cache, bus, outputs, allArch,
         logDir: join(state.logs, runId),
         logPathOf: (id) => executor!.logPathOf(join(state.logs, runId), id),
         mirrors,
@@ -239,7 +240,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         expectedMs: (id) => learned.get(id),
         ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
-      bus.emit({ type: 'note', at: Date.now(), text: workersNote(toBuild, remote.url) });
+      bus.emit({ type: 'note', at: Date.now(), text: workersNote(toBuild, remote.url, allArch) });
     }
     const execute = remote?.execute ?? executor?.createExecutor({
       runId,

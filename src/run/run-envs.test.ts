@@ -10,3 +10,11 @@ test('hostNote: says when a host run ignores an env or builds for another archit
   assert.equal(hostNote({ ...base, sandbox: 'host', envTemplate: 'bookworm-{arch}' }), '--sandbox host: builds run on this machine, not in the env "bookworm-{arch}"');
   assert.equal(hostNote({ ...base, sandbox: 'host', envTemplate: 'e', archs: ['arm64'] })!.split('\n').length, 2);
 });
+
+test('allArchOf: arch-independent packages build on the run\'s first arch, else the host\'s', async () => {
+  const { allArchOf } = await import('./host-env.ts');
+  assert.equal(allArchOf(['amd64', 'riscv64'], 'amd64'), 'amd64');
+  assert.equal(allArchOf(['riscv64'], 'amd64'), 'riscv64', 'a riscv64-only run: in its env (there is no amd64 env in the run)');
+  assert.equal(allArchOf(['all', 'arm64'], 'amd64'), 'arm64');
+  assert.equal(allArchOf([], 'amd64'), 'amd64');
+});

@@ -12,7 +12,7 @@ import { KilnError } from '../errors.ts';
 import { chooseBackend, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { hostBackend } from '../sandbox/host.ts';
 import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
-import { hostEnvId } from './host-env.ts';
+import { allArchOf, hostEnvId } from './host-env.ts';
 import { daemonEnvNotFound } from '../envs/env-errors.ts';
 
 // The chroot and rootless backends and the env store are imported only when the chosen
@@ -99,7 +99,8 @@ export async function resolveRunEnvs(options: {
   const { createEnvStore } = await import('../envs/env-store.ts');
   const store = createEnvStore({ stateDir: options.stateDir });
   const template = options.envTemplate!;
-  const archs = [...new Set(options.archs.map((a) => (a === 'all' ? options.hostArch : a)).concat(options.archs.includes('all') ? [options.hostArch] : []))];
+  const allArch = allArchOf(options.archs, options.hostArch);
+  const archs = [...new Set(options.archs.map((a) => (a === 'all' ? allArch : a)).concat(options.archs.includes('all') ? [allArch] : []))];
   const envs = new Map<string, SandboxEnv>();
   const leases: EnvLease[] = [];
   const release = async (): Promise<void> => {
@@ -137,6 +138,6 @@ export async function resolveRunEnvs(options: {
     chroot === undefined
       ? (await import('../sandbox/rootless/rootless-backend.ts')).createRootlessBackend({ stateDir: options.stateDir })
       : chroot.createChrootBackend({ stateDir: options.stateDir });
-  const pick = (arch: string): SandboxEnv => envs.get(arch === 'all' ? options.hostArch : arch)!;
+  const pick = (arch: string): SandboxEnv => envs.get(arch === 'all' ? allArch : arch)!;
   return { backend, note: choice.note, envFor: pick, envIdFor: (arch) => pick(arch).id, release };
 }

@@ -170,3 +170,13 @@ test('--extra-repository: a bad line or key is a usage error before anything is 
   assert.equal(none.code, 2, explain(none));
   assert.match(none.stderr, /has no component non-existent/, explain(none));
 });
+
+test('an arch-independent source planned for a foreign arch alone (riscv64) plans in that arch\'s env (it was an internal error: no env of the host\'s arch in the run)', { skip: noMirror || (existsSync(join(SHARED_ENVS, 'trixie-riscv64', 'env.json')) ? false : `no shared trixie-riscv64 env in ${SHARED_ENVS}`), timeout: 5 * 60_000 }, async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const rules = '#!/usr/bin/make -f\nbuild build-arch build-indep binary binary-arch binary-indep clean:\n\t@true\n';
+  const dsc = await makeSource(dir.path, 'kiln-indep', { arch: 'all', buildDepends: 'make', control: 'Package: kiln-indep\nArchitecture: all\nDescription: kiln test\n kiln test.\n', rules, files: {} });
+  const r = await runKiln(['plan', '--debian', 'trixie', '--arch', 'riscv64', '--dsc', dsc, '--no-install-check', '--json', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], { env: { KILN_ENVS: SHARED_ENVS }, timeoutMs: 120_000 });
+  assert.equal(r.code, 0, explain(r));
+  const planned = JSON.parse(r.stdout) as { packages: { id: string; state: string }[] };
+  assert.deepEqual(planned.packages.map((p) => [p.id, p.state]), [['kiln-indep@all', 'to-build']]);
+});
