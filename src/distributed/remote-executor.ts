@@ -279,7 +279,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           // Out of the work queue: JetStream keeps a message no worker acked.
           for (const seq of seqs) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
           void note(`given up after ${MAX_DELIVER} deliveries: every worker that took it died or stopped answering`).then(() =>
-            settle({ state: 'failed', key, failure: { reason: 'internal', message: `no worker finished it in ${MAX_DELIVER} deliveries (each died, stopped answering, or gave it back: a worker of another env gives back what it cannot build): see the workers' output` }, log, startedAt, endedAt: Date.now() }));
+            settle({ state: 'failed', key, failure: { reason: 'internal', message: `no worker finished it in ${MAX_DELIVER} deliveries (each died, stopped answering, or could not hand it on): see the workers' output` }, log, startedAt, endedAt: Date.now() }));
         },
       });
       // The run's event stream is gone already: no result could come back.
