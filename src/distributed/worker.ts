@@ -181,8 +181,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
         await stopping(msg, m, attempt);
         return;
       }
-      // kiln's own side broke (the object store, the disk), or this worker cannot build it
-      // (another env): another attempt, maybe on another worker, may fare better.
+      // kiln's own side broke (the object store, the disk, the job's index): another attempt,
+      // maybe on another worker, may fare better.
       // kiln's own errors say what happened; anything else is a bug: its stack too.
       // (A programming error's stack helps; a NATS outage's or a refusal's message is enough.)
       const bug = e instanceof TypeError || e instanceof ReferenceError || e instanceof RangeError || e instanceof SyntaxError;
