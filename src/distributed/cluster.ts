@@ -41,6 +41,9 @@ const MAX_TTL_MS = 9_000_000_000_000;
  */
 export const BLOB_TTL_MS = 2 * JOBS_MAX_AGE_MS;
 
+/** The permissions a NATS user needs for kiln (coordinator, daemon and worker alike). */
+export const NATS_PERMISSIONS = 'publish on kiln.>, $JS.API.>, $JS.ACK.>, $O.kiln_blobs.> and _INBOX.>, and subscribe on kiln.>, _INBOX.>, $O.kiln_blobs.> and $JS.EVENT.ADVISORY.>';
+
 /** How long a queue's consumer may go unused before the server removes it. */
 const CONSUMER_IDLE_MS = 7 * 24 * 3600 * 1000;
 
@@ -147,7 +150,15 @@ export async function openCluster(given: string, pools: readonly Pool[] = [], o:
   } catch (e) {
     await nc.close();
     if (e instanceof KilnError) throw e;
-    throw new KilnError('server-unreachable', `NATS at ${url} answered, but not as kiln needs: ${(e as Error).message}`, {
+    const message = (e as Error).message;
+    // The user kiln connected as may not use a subject kiln needs.
+    if (/permissions violation/i.test(message)) {
+      throw new KilnError('unauthorized', `NATS at ${url} refused kiln a subject: ${message}`, {
+        hint: `give kiln's NATS user ${NATS_PERMISSIONS} (docs/operations.md, "Many machines")`,
+        cause: e,
+      });
+    }
+    throw new KilnError('server-unreachable', `NATS at ${url} answered, but not as kiln needs: ${message}`, {
       hint: 'run nats-server with JetStream enabled (nats-server -js, or jetstream {} in its configuration)',
       cause: e,
     });

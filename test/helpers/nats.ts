@@ -63,11 +63,14 @@ export async function until<T>(what: string, fn: () => T | undefined, ms = 60_00
 
 /**
  * A nats-server whose accounts each have JetStream and one user (`accounts`: account name →
- * user, password); returns `nats://HOST:PORT` without credentials.
+ * user, password, and the subjects it may publish and subscribe to, when limited); returns
+ * `nats://HOST:PORT` without credentials.
  */
-export function natsServerWithAccounts(t: TestContext, dir: string, accounts: Readonly<Record<string, { user: string; password: string }>>): Promise<string> {
+export function natsServerWithAccounts(t: TestContext, dir: string, accounts: Readonly<Record<string, { user: string; password: string; publish?: readonly string[]; subscribe?: readonly string[] }>>): Promise<string> {
   const conf = join(dir, 'nats.conf');
-  const body = Object.entries(accounts).map(([name, u]) => `  ${name}: { jetstream: enabled, users: [ { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)} } ] }`).join('\n');
+  const permissions = (u: { publish?: readonly string[]; subscribe?: readonly string[] }): string =>
+    u.publish === undefined ? '' : `, permissions: { publish: ${JSON.stringify(u.publish)}, subscribe: ${JSON.stringify(u.subscribe ?? [])} }`;
+  const body = Object.entries(accounts).map(([name, u]) => `  ${name}: { jetstream: enabled, users: [ { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${permissions(u)} } ] }`).join('\n');
   writeFileSync(conf, `host: 127.0.0.1\nport: -1\njetstream { store_dir: ${JSON.stringify(join(dir, 'nats'))} }\naccounts {\n${body}\n}\n`);
   return spawnNats(t, ['-c', conf]);
 }

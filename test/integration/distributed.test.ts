@@ -511,3 +511,24 @@ test('kiln build --nats --profiles: the job goes to the workers of its env and b
   assert.equal(r.code, 0, explain(r));
   assert.equal(pkgOf(await readReport(r), 'prof').state, 'built');
 });
+
+test('a NATS user with the permissions docs/operations.md lists builds through workers; one without them is refused as unauthorized, naming them', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const { NATS_PERMISSIONS } = await import('../../src/distributed/cluster.ts');
+  // The lists, as the hint and the docs say them.
+  const [pub, sub] = /^publish on (.*), and subscribe on (.*)$/.exec(NATS_PERMISSIONS)!.slice(1).map((l) => l!.split(/, | and /));
+  const base = await natsServerWithAccounts(t, dir.path, {
+    A: { user: 'kiln', password: 'pk', publish: pub!, subscribe: sub! },
+    B: { user: 'narrow', password: 'pn', publish: ['kiln.>', '$JS.API.>'], subscribe: ['kiln.>'] },
+  });
+  const as = (user: string, password: string): string => base.replace('nats://', `nats://${user}:${password}@`);
+  const tree = await writeTree(join(dir.path, 'tree'), { perm: recipeText({ name: 'perm', script: 'mkdir -p "$DESTDIR/usr/share/perm"; echo ok > "$DESTDIR/usr/share/perm/ok"' }) });
+  const narrow = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'n'), '--sandbox', 'host', '--nats', as('narrow', 'pn')], { timeoutMs: 60_000 });
+  assert.equal(narrow.code, 2, explain(narrow));
+  assert.match(narrow.stderr, /error \[unauthorized\]: NATS at nats:\S+ refused kiln a subject: Permissions Violation/, explain(narrow));
+  assert.match(narrow.stderr, /hint: give kiln's NATS user publish on kiln\.>/);
+  startWorker(t, as('kiln', 'pk'), join(dir.path, 'w'), 'w');
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'c'), '--sandbox', 'host', '--nats', as('kiln', 'pk'), '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(pkgOf(await readReport(r), 'perm').state, 'built');
+});
