@@ -23,6 +23,7 @@ import { fullKeyOf } from '../plan/keys.ts';
 import type { RunEnvs } from '../run/run-envs.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import { checkBundleMembers, DEFAULT_BUNDLE_LIMITS, listBundle, sanitizeTree } from '../server/bundles.ts';
+import { isKilnError } from '../errors.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { lowOnSpace } from '../run/free-space.ts';
 import { claimRunWorkspace } from '../run/run-workspaces.ts';
@@ -224,7 +225,11 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const tar = join(work, 'tree.tar');
     await getFile(o.cluster.blobs, m.tree, tar);
     const label = `the folder of ${job.spec.name}`;
-    checkBundleMembers(await listBundle(tar, label, DEFAULT_BUNDLE_LIMITS.maxExtractedBytes), label, DEFAULT_BUNDLE_LIMITS);
+    // A folder past the limits (or with a link out of it) is the job's own problem: failed, said why, not given back.
+    const refused = await listBundle(tar, label, DEFAULT_BUNDLE_LIMITS.maxExtractedBytes)
+      .then((members) => checkBundleMembers(members, label, DEFAULT_BUNDLE_LIMITS))
+      .then(() => undefined, (e: unknown) => (isKilnError(e) ? e : Promise.reject(e)));
+    if (refused !== undefined) return fail(`${refused.message}: a worker takes no folder past ${DEFAULT_BUNDLE_LIMITS.maxEntries} files or ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2} MiB (or with a link out of it); build this package without --nats`);
     const dir = join(work, 'tree', basename(job.spec.dir));
     await mkdir(dir, { recursive: true });
     await unpackArchive(tar, dir, { signal });

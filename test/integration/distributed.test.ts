@@ -532,3 +532,18 @@ test('a NATS user with the permissions docs/operations.md lists builds through w
   assert.equal(r.code, 0, explain(r));
   assert.equal(pkgOf(await readReport(r), 'perm').state, 'built');
 });
+
+test('a package folder past the workers\' limits fails at once, saying why and what to do (it was given back until its deliveries ran out)', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), { many: recipeText({ name: 'many', script: 'mkdir -p "$DESTDIR/usr/share/many"; echo ok > "$DESTDIR/usr/share/many/ok"' }) });
+  await mkdir(join(tree, 'many', 'data'));
+  for (let i = 0; i < 20_001; i++) await writeFile(join(tree, 'many', 'data', `f${i}`), '');
+  startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'c'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  assert.equal(r.code, 1, explain(r));
+  const many = pkgOf(await readReport(r), 'many');
+  assert.equal(many.state, 'failed');
+  assert.match(many.cause ?? '', /worker w1: the folder of many: member .* over the limit of 20000 members.*: a worker takes no folder past 20000 files or 256 MiB .*build this package without --nats/, many.cause ?? '');
+  assert.doesNotMatch(many.cause ?? '', /deliveries/);
+});
