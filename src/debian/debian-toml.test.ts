@@ -146,7 +146,7 @@ test('extra-repositories and extra-repository-keys: read beside the file; a file
   assert.deepEqual(ok.config?.extraKeys, ['/trees/t/keys/backports.gpg']);
   const bad = parseDebianToml([
     'suite = "bookworm"', 'sources = ["hello"]',
-    'extra-repositories = ["deb file:///srv/repo bookworm main", "deb [signed-by=/etc/k.gpg] http://h/d bookworm", "deb [trusted=yes] http://h/d bookworm"]',
+    'extra-repositories = ["deb file:///srv/repo bookworm main", "deb [signed-by=/etc/k.gpg] http://mirror.example/d bookworm", "deb [trusted=yes] http://mirror.example/d bookworm"]',
     'extra-repository-keys = ["../k.asc"]',
   ].join('\n'), FILE);
   assert.equal(bad.config, undefined);
@@ -155,5 +155,5 @@ test('extra-repositories and extra-repository-keys: read beside the file; a file
   assert.match(lines.join('\n'), /extra-repository-keys\[0\]: \.\.\/k\.asc is outside the folder/);
   assert.match(lines.join('\n'), /extra-repositories\[0\]: "deb file:\/\/\/srv\/repo bookworm main": a file: repository is read from the command line only/);
   assert.match(lines.join('\n'), /extra-repositories\[1\]: .*signed-by \/etc\/k\.gpg is outside the folder/);
-  assert.match(lines.join('\n'), /extra-repositories\[2\]: "deb \[trusted=yes\] http:\/\/h\/d bookworm": trusted= is not accepted/);
+  assert.match(lines.join('\n'), /extra-repositories\[2\]: "deb \[trusted=yes\] http:\/\/mirror\.example\/d bookworm": trusted= is not accepted/);
 });

@@ -8,10 +8,10 @@ const abs = (p: string): string => (p.startsWith('/') ? p : `/cwd/${p}`);
 
 test('parseExtraRepository: the forms apt and sbuild take', () => {
   const table: [string, { uri: string; suite: string; components: string[]; signedBy?: string }][] = [
-    ['deb http://host/debian bookworm-updates main', { uri: 'http://host/debian', suite: 'bookworm-updates', components: ['main'] }],
-    ['http://host/debian/ bookworm-backports', { uri: 'http://host/debian', suite: 'bookworm-backports', components: ['main'] }],
+    ['deb http://mirror.example/debian bookworm-updates main', { uri: 'http://mirror.example/debian', suite: 'bookworm-updates', components: ['main'] }],
+    ['http://mirror.example/debian/ bookworm-backports', { uri: 'http://mirror.example/debian', suite: 'bookworm-backports', components: ['main'] }],
     ['deb [signed-by=keys/repo.asc] file:///srv/repo bookworm main contrib', { uri: 'file:///srv/repo', suite: 'bookworm', components: ['main', 'contrib'], signedBy: '/cwd/keys/repo.asc' }],
-    ['  deb  [ signed-by=/k.gpg ]  https://h/x  s  ', { uri: 'https://h/x', suite: 's', components: ['main'], signedBy: '/k.gpg' }],
+    ['  deb  [ signed-by=/k.gpg ]  https://repo.example/x  s  ', { uri: 'https://repo.example/x', suite: 's', components: ['main'], signedBy: '/k.gpg' }],
   ];
   for (const [line, want] of table) {
     const r = parseExtraRepository(line, '--extra-repository', 'usage', abs);
@@ -21,16 +21,16 @@ test('parseExtraRepository: the forms apt and sbuild take', () => {
 
 test('parseExtraRepository: a bad line names where it was given and what to do', () => {
   const table: [string, RegExp][] = [
-    ['deb-src http://h/debian bookworm main', /source lines are not read/],
-    ['deb http://h/debian', /names no URI and suite/],
+    ['deb-src http://mirror.example/debian bookworm main', /source lines are not read/],
+    ['deb http://mirror.example/debian', /names no URI and suite/],
     ['deb ftp://h/debian bookworm', /not an http:\/\/, https:\/\/ or file:\/\/\/ URL/],
     ['deb file:relative bookworm', /not an http/],
-    ['deb [trusted=yes] http://h/debian bookworm', /trusted= is not accepted/],
-    ['deb [arch=amd64] http://h/debian bookworm', /unknown option "arch=amd64"/],
-    ['deb http://user:pw@h/debian bookworm', /user name or password/],
+    ['deb [trusted=yes] http://mirror.example/debian bookworm', /trusted= is not accepted/],
+    ['deb [arch=amd64] http://mirror.example/debian bookworm', /unknown option "arch=amd64"/],
+    ['deb http://user:pw@mirror.example/debian bookworm', /user name or password/],
     ['deb file:///srv/repo ./', /flat repository/],
-    ['deb http://h/debian book/worm', /flat repository|not a suite name/],
-    ['deb http://h/debian bookworm ma!n', /"ma!n" is not a component name/],
+    ['deb http://mirror.example/debian book/worm', /flat repository|not a suite name/],
+    ['deb http://mirror.example/debian bookworm ma!n', /"ma!n" is not a component name/],
   ];
   for (const [line, re] of table) {
     assert.throws(() => parseExtraRepository(line, 'debian.toml: extra-repositories[1]', 'config-invalid', abs), (e: Error & { code?: string }) => {
@@ -49,19 +49,19 @@ test('mergePackages: as apt picks at equal priority, and a NotAutomatic reposito
   const base = [stanza('libc6', '2.36-9'), stanza('zlib1g', '1:1.2.13-1'), stanza('tzdata', '2024a-0', { arch: 'all' })].join('\n\n') + '\n';
   const updates = [stanza('tzdata', '2025b-0', { arch: 'all' }), stanza('libc6', '2.36-9')].join('\n\n');
   const backports = [stanza('zlib1g', '1:1.3-1'), stanza('debhelper', '13.20'), stanza('tzdata', '2026a-0', { arch: 'all' })].join('\n\n');
-  const own = [stanza('libkiln', '1.0', { extra: '\nX-Kiln-Mirror: http://evil/' }), stanza('zlib1g', '1:1.2.13-1', { file: 'pool/main/z/zlib/other.deb' })].join('\n\n');
+  const own = [stanza('libkiln', '1.0', { extra: '\nX-Kiln-Mirror: http://evil.example/' }), stanza('zlib1g', '1:1.2.13-1', { file: 'pool/main/z/zlib/other.deb' })].join('\n\n');
   const m = mergePackages(base, [
-    { mirror: 'http://h/debian', text: updates, notAutomatic: false },
-    { mirror: 'http://h/debian', text: backports, notAutomatic: true },
+    { mirror: 'http://mirror.example/debian', text: updates, notAutomatic: false },
+    { mirror: 'http://mirror.example/debian', text: backports, notAutomatic: true },
     { mirror: 'file:///srv/repo', text: own, notAutomatic: false },
   ]);
   // updates: tzdata's newer version (libc6 2.36-9 is the suite's already); backports: debhelper
   // alone (zlib1g and tzdata exist elsewhere); own: libkiln (zlib1g's version is the suite's).
   assert.deepEqual(m.added, [1, 1, 1]);
   const u = lazyPackages(m.text, 'merged');
-  assert.deepEqual(u.versions('tzdata').map((p) => [p.version, p.mirror]), [['2025b-0', 'http://h/debian'], ['2024a-0', undefined]]);
+  assert.deepEqual(u.versions('tzdata').map((p) => [p.version, p.mirror]), [['2025b-0', 'http://mirror.example/debian'], ['2024a-0', undefined]]);
   assert.deepEqual(u.versions('zlib1g').map((p) => p.version), ['1:1.2.13-1']);
-  assert.deepEqual(u.versions('debhelper').map((p) => [p.version, p.mirror]), [['13.20', 'http://h/debian']]);
+  assert.deepEqual(u.versions('debhelper').map((p) => [p.version, p.mirror]), [['13.20', 'http://mirror.example/debian']]);
   assert.deepEqual(u.versions('libc6').map((p) => p.mirror), [undefined]);
   // A repository's own X-Kiln-Mirror is replaced by where kiln read it.
   assert.deepEqual(u.versions('libkiln').map((p) => p.mirror), ['file:///srv/repo']);
@@ -71,15 +71,15 @@ test('mergePackages: as apt picks at equal priority, and a NotAutomatic reposito
 
 test('mergePackages: nothing to add keeps the base text; an empty base takes the extras', () => {
   const base = `${stanza('a', '1')}\n`;
-  assert.equal(mergePackages(base, [{ mirror: 'http://h', text: stanza('a', '1'), notAutomatic: false }]).text, base);
-  const m = mergePackages('', [{ mirror: 'http://h', text: stanza('b', '2'), notAutomatic: true }]);
+  assert.equal(mergePackages(base, [{ mirror: 'http://mirror.example', text: stanza('a', '1'), notAutomatic: false }]).text, base);
+  const m = mergePackages('', [{ mirror: 'http://mirror.example', text: stanza('b', '2'), notAutomatic: true }]);
   assert.deepEqual(m.added, [1]);
   assert.deepEqual(lazyPackages(m.text, 'x').names(), ['b']);
 });
 
 test('mergePackages: a binary of another name at a path the suite has is not added (two files, one path)', () => {
   const base = `${stanza('b', '1', { file: 'pool/main/b/b/b_1_amd64.deb' })}\n`;
-  const m = mergePackages(base, [{ mirror: 'http://h', text: stanza('c', '1', { file: 'pool/main/b/b/b_1_amd64.deb' }), notAutomatic: false }]);
+  const m = mergePackages(base, [{ mirror: 'http://mirror.example', text: stanza('c', '1', { file: 'pool/main/b/b/b_1_amd64.deb' }), notAutomatic: false }]);
   assert.deepEqual(m.added, [0]);
   assert.equal(m.text, base);
 });

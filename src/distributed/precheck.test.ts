@@ -10,7 +10,7 @@ const debian = (mirror: string, extras: string[] = []): { spec: Pick<PackageSpec
 test('precheckRemote: a file:// Debian mirror or extra repository is refused before NATS is asked (a worker would read its own disk)', async () => {
   for (const [what, n, named] of [
     ['mirror', debian('file:///srv/mirror/debian'), 'file:///srv/mirror/debian'],
-    ['extra repository', debian('http://mirror.example/debian', ['http://h/ok', 'file:///srv/kiln/repo']), 'file:///srv/kiln/repo'],
+    ['extra repository', debian('http://mirror.example/debian', ['http://ok.example/debian', 'file:///srv/kiln/repo']), 'file:///srv/kiln/repo'],
   ] as const) {
     await assert.rejects(precheckRemote([{}, n], 'nats://127.0.0.1:1'), (e: unknown) => isKilnError(e) && e.code === 'usage' && e.message.startsWith(`--nats: ${named} is a folder of this machine`), what);
   }

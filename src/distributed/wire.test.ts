@@ -59,20 +59,20 @@ test('a result\'s outcome: known fields of known types only (no path, no made-up
 
 test('displayUrl: a NATS URL as it may be shown, without its user and password', () => {
   assert.equal(displayUrl('nats://alice:s3cret@nats.example:4222'), 'nats://nats.example:4222');
-  assert.equal(displayUrl('nats://token@host:4222'), 'nats://host:4222');
+  assert.equal(displayUrl('nats://token@nats.example:4222'), 'nats://nats.example:4222');
   assert.equal(displayUrl('nats://127.0.0.1:4222'), 'nats://127.0.0.1:4222');
 });
 
 test('credentialsOf: what the NATS client is given of a URL\'s credentials', () => {
   assert.deepEqual(credentialsOf('nats://alice:s3cret@nats.example:4222'), { user: 'alice', pass: 's3cret' });
-  assert.deepEqual(credentialsOf('nats://alice:p%40ss%3Aword@h:4222'), { user: 'alice', pass: 'p@ss:word' });
-  assert.deepEqual(credentialsOf('nats://tok3n@h:4222'), { token: 'tok3n' });
-  assert.deepEqual(credentialsOf('nats://h:4222'), {});
-  assert.deepEqual(credentialsOf('nats://@h:4222'), {});
-  assert.deepEqual(credentialsOf('nats://u:p@ss@h:4222'), { user: 'u', pass: 'p@ss' }, 'up to the last @, as a URL parser');
-  assert.equal(displayUrl('nats://u:p@a:4222,nats://u:p@b:4222'), 'nats://a:4222,nats://b:4222', 'every server of a list');
-  assert.deepEqual(serversOf('nats://u:p@a:4222, nats://b:4222'), ['nats://a:4222', 'nats://b:4222']);
-  assert.deepEqual(credentialsOf('nats://u:p@a:4222,nats://u:p@b:4222'), { user: 'u', pass: 'p' });
+  assert.deepEqual(credentialsOf('nats://alice:p%40ss%3Aword@nats.example:4222'), { user: 'alice', pass: 'p@ss:word' });
+  assert.deepEqual(credentialsOf('nats://tok3n@nats.example:4222'), { token: 'tok3n' });
+  assert.deepEqual(credentialsOf('nats://nats.example:4222'), {});
+  assert.deepEqual(credentialsOf('nats://@nats.example:4222'), {});
+  assert.deepEqual(credentialsOf('nats://u:p@ss@nats.example:4222'), { user: 'u', pass: 'p@ss' }, 'up to the last @, as a URL parser');
+  assert.equal(displayUrl('nats://u:p@a.example:4222,nats://u:p@b.example:4222'), 'nats://a.example:4222,nats://b.example:4222', 'every server of a list');
+  assert.deepEqual(serversOf('nats://u:p@a.example:4222, nats://b.example:4222'), ['nats://a.example:4222', 'nats://b.example:4222']);
+  assert.deepEqual(credentialsOf('nats://u:p@a.example:4222,nats://u:p@b.example:4222'), { user: 'u', pass: 'p' });
 });
 
 test('jobs go to the queue of their arch and env; the note says which --env a worker needs', () => {

@@ -15,8 +15,8 @@ test('statusForFileError: what a web server would answer', () => {
 test('isFileUrl: file: strings and URLs only', () => {
   assert.equal(isFileUrl('file:///srv/x'), true);
   assert.equal(isFileUrl(new URL('file:///srv/x')), true);
-  assert.equal(isFileUrl('http://host/x'), false);
-  assert.equal(isFileUrl(new URL('https://host/x')), false);
+  assert.equal(isFileUrl('http://host.example/x'), false);
+  assert.equal(isFileUrl(new URL('https://host.example/x')), false);
   assert.equal(isFileUrl(undefined), false);
 });
 

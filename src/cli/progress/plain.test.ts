@@ -80,8 +80,8 @@ test('plain: the run header says how many at once here, or how many in flight to
   const { out, text } = sink();
   const onEvent = plainRenderer(out);
   onEvent({ type: 'run-started', runId: 'r1', at: 1, tree: '/t', targets: [], archs: ['amd64'], total: 3, maxJobs: 2 });
-  onEvent({ type: 'run-started', runId: 'r2', at: 1, tree: '/t', targets: [], archs: ['amd64'], total: 3, maxJobs: 256, workers: 'nats://h:4222' });
+  onEvent({ type: 'run-started', runId: 'r2', at: 1, tree: '/t', targets: [], archs: ['amd64'], total: 3, maxJobs: 256, workers: 'nats://nats.example:4222' });
   flushProgress();
   assert.match(text(), /kiln: run r1: 3 package\(s\) for amd64, up to 2 job\(s\) at once\n/);
-  assert.match(text(), /kiln: run r2: 3 package\(s\) for amd64, built by the workers of nats:\/\/h:4222, up to 256 job\(s\) in flight\n/);
+  assert.match(text(), /kiln: run r2: 3 package\(s\) for amd64, built by the workers of nats:\/\/nats\.example:4222, up to 256 job\(s\) in flight\n/);
 });
