@@ -12,6 +12,7 @@ import { openServerRecords } from '../records/server-records.ts';
 import type { BuildRecord } from '../records/server-record-types.ts';
 import { createApp, type KilnServerApp } from './app.ts';
 import type { BuildRunner, RunnerResult } from './queue.ts';
+import { readResponse } from '../../test/helpers/read-response.ts';
 
 interface FakeRun {
   readonly build: BuildRecord;
@@ -79,14 +80,7 @@ async function call(kiln: KilnServerApp, method: string, path: string, token: st
     },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text, headers: res.headers };
+  return readResponse(res);
 }
 
 async function submit(kiln: KilnServerApp, token: string, body: Record<string, unknown> = {}): Promise<string> {

@@ -16,6 +16,7 @@ import { openServerRecords } from '../records/server-records.ts';
 import { createApp } from './app.ts';
 import { bundlesRoot, checkBundleMembers, DEFAULT_BUNDLE_LIMITS, type BundleLimits } from './bundles.ts';
 import type { BuildRunner } from './queue.ts';
+import { readResponse } from '../../test/helpers/read-response.ts';
 
 const m = (name: string, type: TarMember['type'], extra: Partial<TarMember> = {}): TarMember => ({ name, type, linkName: '', size: 0, ...extra });
 
@@ -65,14 +66,7 @@ function setup(t: TestContext, limits: Partial<BundleLimits> = {}) {
   t.after(() => kiln.close());
   const call = async (method: string, path: string, token: string, body?: string | Uint8Array | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) => {
     const res = await kiln.app.request(path, { method, headers: { authorization: `Bearer ${token}`, ...headers }, ...(body === undefined ? {} : { body }), ...(body instanceof ReadableStream ? { duplex: 'half' } : {}) } as RequestInit);
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json, text };
+    return readResponse(res);
   };
   /** Nothing of a refused bundle stays: no tree, no temp dir content. */
   const leftovers = (): string[] => {

@@ -13,6 +13,7 @@ import { openServerRecords } from '../records/server-records.ts';
 import { createApp, type KilnServerApp } from './app.ts';
 import type { BuildRunner } from './queue.ts';
 import { recipeText } from '../../test/helpers/recipe-text.ts';
+import { readResponse } from '../../test/helpers/read-response.ts';
 
 function tokens(state: string) {
   const records = openServerRecords(state);
@@ -23,14 +24,7 @@ function tokens(state: string) {
 
 async function get(kiln: KilnServerApp, path: string, token: string) {
   const res = await kiln.app.request(path, { headers: { Authorization: `Bearer ${token}` } });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json, headers: res.headers };
+  return readResponse(res);
 }
 
 function makeTree(dir: string): string {

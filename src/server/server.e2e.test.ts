@@ -12,6 +12,7 @@ import { openServerRecords } from '../records/server-records.ts';
 import { createApp } from './app.ts';
 import { listen, parseListen, type Listening } from './listen.ts';
 import { recipeText } from '../../test/helpers/recipe-text.ts';
+import { readResponse } from '../../test/helpers/read-response.ts';
 
 const DEADLINE_MS = 30_000;
 
@@ -71,14 +72,7 @@ function api(server: Listening, token: string) {
       headers: { Authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json, text };
+    return readResponse(res);
   };
 }
 

@@ -21,6 +21,7 @@ import { openServerRecords } from '../../src/records/server-records.ts';
 import { tinyRoot, writeTarball } from '../../src/envs/test-tarballs.ts';
 import { runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
+import { readResponse } from '../helpers/read-response.ts';
 
 const DEADLINE_MS = 60_000;
 
@@ -95,14 +96,7 @@ function client(url: string, token: string | undefined) {
       },
       ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
     });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json, text };
+    return readResponse(res);
   };
 }
 
