@@ -22,6 +22,11 @@ import { explain, pkgOf, readReport, runKiln, spawnKiln, statesOf } from '../hel
 
 import { ACK_WAIT_MS, natsServer, natsServerWithAccounts, noNats, startWorker, until } from '../helpers/nats.ts';
 
+/** A recipe that says it started, then waits for the file `gate` before it installs one file. */
+function gatedRecipe(name: string, gate: string): string {
+  return recipeText({ name, script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/${name}"; echo done > "$DESTDIR/usr/share/${name}/done"` });
+}
+
 async function writeTree(tree: string, recipes: Readonly<Record<string, string>>): Promise<string> {
   for (const [name, text] of Object.entries(recipes)) {
     await mkdir(join(tree, name), { recursive: true });
@@ -83,7 +88,7 @@ test('a worker SIGKILLed mid-job loses it to another after the ack wait; a build
   const gate = join(dir.path, 'gate');
   const tree = await writeTree(join(dir.path, 'tree'), {
     // Waits for the test's gate: long enough to kill its first worker in the middle.
-    slow: recipeText({ name: 'slow', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/slow"; echo done > "$DESTDIR/usr/share/slow/done"` }),
+    slow: gatedRecipe('slow', gate),
     // Three ack waits long: its worker says it works on it, so nobody else takes it.
     long: recipeText({ name: 'long', script: `sleep ${(3 * ACK_WAIT_MS) / 1000}; mkdir -p "$DESTDIR/usr/share/long"; echo done > "$DESTDIR/usr/share/long/done"` }),
   });
@@ -256,7 +261,7 @@ test('the NATS server restarted in the middle of a job: both sides say so, the j
   const url = `nats://127.0.0.1:${port}`;
   const gate = join(dir.path, 'gate');
   const tree = await writeTree(join(dir.path, 'tree'), {
-    slow: recipeText({ name: 'slow', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/slow"; echo done > "$DESTDIR/usr/share/slow/done"` }),
+    slow: gatedRecipe('slow', gate),
   });
   const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
   const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 220_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
@@ -455,7 +460,7 @@ test('workers stopped (SIGTERM) mid-job give it back at once, and their stops ar
   const url = await natsServer(t, dir.path);
   const gate = join(dir.path, 'gate');
   const tree = await writeTree(join(dir.path, 'tree'), {
-    gated: recipeText({ name: 'gated', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/gated"; echo ok > "$DESTDIR/usr/share/gated/ok"` }),
+    gated: gatedRecipe('gated', gate),
   });
   const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   for (let i = 1; i <= 3; i++) {
@@ -483,7 +488,7 @@ test('a worker SIGKILLed mid-job and started again on the same state takes the j
   const url = await natsServer(t, dir.path);
   const gate = join(dir.path, 'gate');
   const tree = await writeTree(join(dir.path, 'tree'), {
-    again: recipeText({ name: 'again', script: `echo started; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/again"; echo ok > "$DESTDIR/usr/share/again/ok"` }),
+    again: gatedRecipe('again', gate),
   });
   const build = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   const state = join(dir.path, 'w1');
