@@ -70,17 +70,8 @@ export interface Cluster {
 }
 
 /**
- * The env a job's worker builds in: its planned env id without what the run adds to it
- * (`+profiles:…`, which the job message carries; `+NAME.HASH`, an [instance] layer) (pure).
- */
-export function workerEnvId(envId: string): string {
-  const plus = envId.indexOf('+');
-  return plus === -1 ? envId : envId.slice(0, plus);
-}
-
-/**
  * Jobs go to the workers that can build them: one queue per arch and env (a worker's
- * `--env`, or its host release; workerEnvId), named by a short hash of the env's id.
+ * `--env`, or its host release; run/env-id.ts workerEnvId), named by a short hash of the env's id.
  */
 export function poolToken(envId: string): string {
   return sha256(envId).slice(0, 12);

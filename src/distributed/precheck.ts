@@ -2,6 +2,7 @@
 
 import { KilnError } from '../errors.ts';
 import type { PackageSpec } from '../plan/spec.ts';
+import { hasInstanceLayer } from '../run/env-id.ts';
 
 /**
  * Before a --nats run starts: jobs in an env with an [instance] layer are refused (workers
@@ -11,7 +12,7 @@ import type { PackageSpec } from '../plan/spec.ts';
  */
 export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<PackageSpec, 'debian'> | undefined; readonly envId?: string }[], url: string): Promise<void> {
   // An [instance] layer (kiln.toml) is made where the run is planned; workers do not make it.
-  const layered = toBuild.map((n) => n.envId ?? '').find((id) => /\+(?!profiles:)/.test(id));
+  const layered = toBuild.map((n) => n.envId ?? '').find(hasInstanceLayer);
   if (layered !== undefined) {
     throw new KilnError('usage', `--nats: the jobs build in ${layered}, an env with kiln.toml's [instance] layer, which kiln workers do not make yet`, {
       hint: 'build this tree without --nats, or without [instance] in kiln.toml',

@@ -3,7 +3,7 @@
 
 import type { Execute } from '../plan/job.ts';
 import { hostArch } from '../run/host-env.ts';
-import { workerEnvId } from './cluster.ts';
+import { workerEnvId } from '../run/env-id.ts';
 import { createRemoteExecutor, workerEnvFlag, type RemoteExecutorOptions } from './remote-executor.ts';
 
 /**

@@ -28,7 +28,8 @@ import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
 import { memo, type Memo } from './memo.ts';
-import { cancelSubject, ensureConsumer, workerEnvId, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
+import { workerEnvId } from '../run/env-id.ts';
+import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
 
 export interface RemoteExecutorOptions {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventMessage, JobMessage, parseMessage } from './wire.ts';
-import { consumerName, jobsSubject, workerEnvId } from './cluster.ts';
+import { consumerName, jobsSubject } from './cluster.ts';
+import { workerEnvId } from '../run/env-id.ts';
 import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
 import { workerEnvFlag } from './remote-executor.ts';
 

@@ -31,7 +31,8 @@ import { getFile, putFile } from './blobs.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
-import { ACK_WAIT_MS, cancelSubject, consumerName, workerEnvId, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
+import { envIdWithProfiles, workerEnvId } from '../run/env-id.ts';
+import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
 
 /** How often a job's log is sent as it grows, and the most bytes per message (NATS's limit is 1 MiB). */
 const LOG_STREAM_MS = 500;
@@ -219,7 +220,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     // The env as the coordinator keyed it: this worker's, with the run's profiles (as prepare-plan adds them).
     const arch = (a: string): string => (a === 'all' ? queueArch : a);
     const profiles = [...new Set(m.options.profiles)].sort();
-    const envId = `${o.envs.envIdFor(arch(job.arch))}${profiles.length === 0 ? '' : `+profiles:${profiles.join(',')}`}`;
+    const envId = envIdWithProfiles(o.envs.envIdFor(arch(job.arch)), profiles);
     if (envId !== job.envId) return fail(`it builds in ${envId}, but the job was planned for ${job.envId}${workerEnvId(job.envId) === workerEnvId(envId) ? ' (a layer of kiln.toml\'s [instance], which workers do not make: build it without --nats)' : ': run workers whose env (or host release) is the coordinator\'s'}`);
     // The package's folder, checked as an upload is.
     const tar = join(work, 'tree.tar');

@@ -21,6 +21,7 @@ import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
 import { closestName } from '../debian/closest-name.ts';
+import { envIdWithProfiles } from './env-id.ts';
 
 export interface PlanRequest {
   readonly treeDir: string;
@@ -168,7 +169,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
     // an artifact another state dir stored says it in its meta (findArtifactSync).
     const warned = req.failOnWarnings === true ? records.outputWarnings() : undefined;
     const plan = makePlan(graph, {
-      envIdOf: profiles.length === 0 ? (node) => envs.envIdFor(node.arch) : (node) => `${envs.envIdFor(node.arch)}+profiles:${profiles.join(',')}`,
+      envIdOf: profiles.length === 0 ? (node) => envs.envIdFor(node.arch) : (node) => envIdWithProfiles(envs.envIdFor(node.arch), profiles),
       artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key), warned),
       lastSuccess: (id) => {
         const ok = states.get(id)?.success;
