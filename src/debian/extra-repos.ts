@@ -21,7 +21,7 @@ import { KilnError, isKilnError } from '../errors.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import { sha256 } from '../lib/hash.ts';
 import { createIndexes, DEBIAN_ARCHIVE_KEYRING } from './indexes.ts';
-import { forEachStanza } from './lazy-index.ts';
+import { forEachStanza, rawField } from './lazy-index.ts';
 import type { ExtraRepository } from './extra-repo-line.ts';
 
 export { parseExtraRepository, type ExtraRepository } from './extra-repo-line.ts';
@@ -44,7 +44,7 @@ function stanzas(text: string): Stanza[] {
   return out;
 }
 
-const field = (stanza: string, name: string): string => new RegExp(`^${name}:[ \\t]*(\\S+)`, 'mi').exec(stanza)?.[1] ?? '';
+const field = (stanza: string, name: string): string => rawField(stanza, name) ?? '';
 const identity = (s: Stanza): string => `${s.name}=${field(s.text, 'Version')}:${field(s.text, 'Architecture')}`;
 
 /**
