@@ -46,10 +46,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     await makeStateDir(state);
     // What a worker killed here left (its sandboxes' mounts, cgroups and workspaces, then
     // its folders of work), as a build does at its start: a job sent again finds it clean.
-    const { reapSandboxes } = await import('../sandbox/reaper.ts');
-    const { reapRunWorkspaces } = await import('../run/run-workspaces.ts');
-    await reapSandboxes(state.root, { cacheDir: state.cache });
-    await reapRunWorkspaces(state.work);
+    await (await import('../run/run-workspaces.ts')).reapLeftovers(state);
     const { resolveRunEnvs } = await import('../run/run-envs.ts');
     const envs = await resolveRunEnvs({ stateDir: state.root, sandbox: opts.sandbox ?? 'auto', envTemplate: opts.env, archs, hostArch: hostArch(), lease: true });
     const { openCluster } = await import('../distributed/cluster.ts');

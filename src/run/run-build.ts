@@ -26,9 +26,8 @@ import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { allArchOf, hostArch, machineCapacity } from './host-env.ts';
-import { claimRunWorkspace, reapRunWorkspaces } from './run-workspaces.ts';
+import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
-import { reapSandboxes } from '../sandbox/reaper.ts';
 import { makeStateDir, type StateLayout } from './state-layout.ts';
 
 export interface BuildRequest extends PlanRequest {
@@ -82,8 +81,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   // What a dead kiln left behind: its runs are marked cancelled, its sandboxes (cgroups,
   // workspaces, journal entries) and stale locks removed.
   records.markInterruptedRuns();
-  await reapSandboxes(state.root, { cacheDir: state.cache });
-  await reapRunWorkspaces(state.work);
+  await reapLeftovers(state);
   // Before planning: what the plan found up to date (and marked used) counts as used since
   // the run started, for a cache gc while the run goes (in-use.ts).
   const plannedFrom = Date.now();

@@ -7,6 +7,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
+import { reapSandboxes } from '../sandbox/reaper.ts';
+import type { StateLayout } from './state-layout.ts';
 
 const OWNER = '.owner';
 
@@ -15,6 +17,16 @@ export async function claimRunWorkspace(workRoot: string, runId: string): Promis
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, OWNER), JSON.stringify({ pid: process.pid, start: processStartTime(process.pid) ?? null }));
   return dir;
+}
+
+/**
+ * What dead kiln processes left in a state dir: their sandboxes (mounts, cgroups, journal
+ * entries: first, so nothing is removed through a mount), then their folders of work. A
+ * build does it as it starts, and so does a worker.
+ */
+export async function reapLeftovers(state: StateLayout): Promise<void> {
+  await reapSandboxes(state.root, { cacheDir: state.cache });
+  await reapRunWorkspaces(state.work);
 }
 
 /** Remove the workspace folders of runs whose kiln is gone; returns what was removed. */
