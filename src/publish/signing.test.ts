@@ -74,6 +74,8 @@ test('signRelease: InRelease and Release.gpg verify with openpgp.js; a changed b
   const s = await signRelease(text, key);
   assert.match(s.inRelease, /^-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA(256|512)\n/);
   assert.match(s.releaseGpg, /^-----BEGIN PGP SIGNATURE-----\n/);
+  assert.ok(!s.inRelease.includes('\r'), 'InRelease has LF line ends, as Debian\'s');
+  assert.ok(s.inRelease.includes(`\n\n${text}\n-----BEGIN PGP SIGNATURE-----\n`), 'the signed text is the Release text as given');
   const v = await verifyInRelease(s.inRelease, [pub], { source: 'InRelease' });
   assert.equal(v.text, text);
   const sig = await openpgp.readSignature({ armoredSignature: s.releaseGpg });

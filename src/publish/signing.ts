@@ -168,7 +168,18 @@ export async function signRelease(text: string, key: openpgp.PrivateKey, options
     detached: true,
     ...date,
   });
-  return { inRelease: withNewline(inRelease), releaseGpg: withNewline(releaseGpg) };
+  return { inRelease: withNewline(lfCleartext(inRelease)), releaseGpg: withNewline(releaseGpg) };
+}
+
+/**
+ * openpgp.js writes the signed text of a clearsigned message with CRLF line ends; Debian's
+ * InRelease files have LF, and tools other than apt and gpgv would keep the CR in every
+ * field. The signature is over the canonical text (CRLF by definition, RFC 4880 7.1), so
+ * LF line ends leave it valid.
+ */
+function lfCleartext(armored: string): string {
+  const at = armored.indexOf('\n-----BEGIN PGP SIGNATURE-----');
+  return at < 0 ? armored : armored.slice(0, at).replaceAll('\r\n', '\n') + armored.slice(at);
 }
 
 /** Whether an InRelease text is signed by `key` (its primary key or a subkey); false when unreadable. */
