@@ -59,7 +59,10 @@ test('mergeEntries: newer replaces, older is skipped, same file unchanged, same 
     { add: [entry('pa', '1.0~rc1-1', 'amd64', 'd')], outcomes: ['older'], versions: ['pa 1.0-1 amd64', 'pa 1.0-1 riscv64', 'pb 2 all'] },
     { add: [entry('pa', '1:0.1', 'amd64', 'd')], outcomes: ['replaced'], versions: ['pa 1:0.1 amd64', 'pa 1.0-1 riscv64', 'pb 2 all'] },
     { add: [entry('pb', '2', 'all', 'b')], outcomes: ['unchanged'], versions: ['pa 1.0-1 amd64', 'pa 1.0-1 riscv64', 'pb 2 all'] },
-    { add: [entry('pc', '1', 'all'), entry('pc', '2', 'all', 'e'), entry('pc', '1', 'all')], outcomes: ['added', 'replaced', 'older'], versions: ['pa 1.0-1 amd64', 'pa 1.0-1 riscv64', 'pb 2 all', 'pc 2 all'] },
+    { add: [entry('pc', '1', 'all'), entry('pc', '2', 'all', 'e'), entry('pc', '1', 'all')], outcomes: ['older', 'added', 'older'], versions: ['pa 1.0-1 amd64', 'pa 1.0-1 riscv64', 'pb 2 all', 'pc 2 all'] },
+    // Two versions in one merge: the lower is `older` whatever the order (it never reaches the index).
+    { add: [entry('pa', '1.0-1', 'amd64'), entry('pa', '1.0-2', 'amd64', 'f')], outcomes: ['older', 'replaced'], versions: ['pa 1.0-2 amd64', 'pa 1.0-1 riscv64', 'pb 2 all'] },
+    { add: [entry('pa', '1.0-2', 'amd64', 'f'), entry('pa', '1.0-1', 'amd64')], outcomes: ['replaced', 'older'], versions: ['pa 1.0-2 amd64', 'pa 1.0-1 riscv64', 'pb 2 all'] },
     { add: [], outcomes: [], versions: ['pa 1.0-1 amd64', 'pa 1.0-1 riscv64', 'pb 2 all'] },
   ];
   for (const r of rows) {
@@ -68,6 +71,8 @@ test('mergeEntries: newer replaces, older is skipped, same file unchanged, same 
     assert.deepEqual(m.entries.map((e) => `${e.package} ${e.version} ${e.architecture}`), r.versions);
   }
   assert.equal(mergeEntries(existing, [entry('pa', '1.0-2', 'amd64')]).outcomes[0]?.previous, '1.0-1');
+  assert.equal(mergeEntries(existing, [entry('pa', '1.0-1', 'amd64'), entry('pa', '1.0-2', 'amd64', 'f')]).outcomes[0]?.previous, '1.0-2', 'the lower names the version that supersedes it');
+  assert.equal(mergeEntries(existing, [entry('pa', '0.9', 'amd64'), entry('pa', '0.8', 'amd64', 'f')]).outcomes[1]?.previous, '1.0-1', 'or the listed one, when higher');
   assert.throws(() => mergeEntries(existing, [entry('pb', '2', 'all', 'z')]),
     (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /pb 2 \(all\) is already published with other content/.test(e.message));
   // Duplicates in what was read (an all package in every binary-ARCH): the highest wins.

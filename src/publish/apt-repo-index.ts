@@ -92,14 +92,11 @@ export interface MergeResult {
 }
 
 /**
- * Add entries to an index: one entry per package and architecture, the highest version
- * (dpkg's order) wins; an older version than the one listed is left out (its pool file
- * stays). The same version with other content is a conflict, as in Debian's archive: a
- * version, once published, means one file.
- */
-/**
- * Merge new .debs into a component's entries. A version already published with other
- * content is a conflict, unless `replaceSameVersion` (kiln's own rebuilds of a Debian
+ * Merge new .debs into a component's entries: one entry per package and architecture, the
+ * highest version (dpkg's order) wins; an older version than the one listed, or than
+ * another added in the same merge, is left out as `older` (its pool file stays). The same
+ * version with other content is a conflict, as in Debian's archive (a version, once
+ * published, means one file), unless `replaceSameVersion` (kiln's own rebuilds of a Debian
  * version after a build dependency changed): then the new build replaces it.
  */
 export function mergeEntries(existing: readonly IndexEntry[], added: readonly IndexEntry[], options: { replaceSameVersion?: boolean } = {}): MergeResult {
@@ -109,9 +106,22 @@ export function mergeEntries(existing: readonly IndexEntry[], added: readonly In
     const had = byKey.get(k);
     if (had === undefined || compareVersions(e.version, had.version) > 0) byKey.set(k, e);
   }
+  // The highest version each package and architecture is given in this merge: a lower one
+  // given beside it never reaches the index, whatever the order they come in.
+  const highest = new Map<string, string>();
+  for (const e of added) {
+    const top = highest.get(keyOf(e));
+    if (top === undefined || compareVersions(e.version, top) > 0) highest.set(keyOf(e), e.version);
+  }
   const outcomes: { entry: IndexEntry; outcome: MergeOutcome; previous?: string }[] = [];
   for (const e of added) {
     const k = keyOf(e);
+    const top = highest.get(k)!;
+    if (compareVersions(e.version, top) < 0) {
+      const listed = byKey.get(k);
+      outcomes.push({ entry: e, outcome: 'older', previous: listed !== undefined && compareVersions(listed.version, top) > 0 ? listed.version : top });
+      continue;
+    }
     const had = byKey.get(k);
     if (had === undefined) {
       byKey.set(k, e);
