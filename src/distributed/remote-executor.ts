@@ -255,6 +255,12 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         },
         onResult: (e) => {
           if (done || accepting) return;
+          // Fencing: the result of an attempt another worker has taken over since (its worker
+          // was stopped past the ack wait, then ran again) is not this job's any more.
+          if (e.attempt < attemptNow) {
+            void note(`late result from worker ${e.worker} (attempt ${e.attempt}): ignored, attempt ${attemptNow} is building on worker ${claimedBy ?? 'another worker'}`);
+            return;
+          }
           accepting = true; // the first result counts; a late one from a worker thought dead is ignored
           // (A stop or a lost stream meanwhile settles the job first; accept's outcome is then dropped.)
           void accept(e).then(

@@ -13,7 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -82,27 +82,23 @@ test('kiln build --nats: workers build the tree, the artifacts come back checked
   assert.doesNotMatch(gone.stderr + gone.stdout, /kiln: run \S+:/, 'no run started');
 });
 
-test('a worker SIGKILLed mid-job loses it to another after the ack wait; a build longer than the ack wait is delivered once', { skip: noNats, timeout: 120_000 }, async (t) => {
+test('a worker SIGKILLed mid-job loses it to another after the ack wait (case 3)', { skip: noNats, timeout: 120_000 }, async (t) => {
   await using dir = await tmpDir('kiln-nats-');
   const url = await natsServer(t, dir.path);
   const gate = join(dir.path, 'gate');
   const tree = await writeTree(join(dir.path, 'tree'), {
     // Waits for the test's gate: long enough to kill its first worker in the middle.
     slow: gatedRecipe('slow', gate),
-    // Three ack waits long: its worker says it works on it, so nobody else takes it.
-    long: recipeText({ name: 'long', script: `sleep ${(3 * ACK_WAIT_MS) / 1000}; mkdir -p "$DESTDIR/usr/share/long"; echo done > "$DESTDIR/usr/share/long/done"` }),
   });
   const first = startWorker(t, url, join(dir.path, 'w1'), 'w1');
   const state = join(dir.path, 'coordinator');
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
-  // w1 takes one of the two (one job at a time); if it is `long`, it builds it, then takes `slow`.
   await until('w1 to take slow', () => (/slow@\S+: taken/.test(first.output()) ? true : undefined), 60_000);
   first.child.kill('SIGKILL');
   await first.exited;
   const second = startWorker(t, url, join(dir.path, 'w2'), 'w2');
   await until('w2 to take slow', () => (/slow@\S+: taken \(attempt 2\)/.test(second.output()) ? true : undefined), 60_000);
   // The worker's log reaches the coordinator's while the job runs (kiln logs -f there follows it).
-  const { readdirSync, readFileSync } = await import('node:fs');
   const liveLog = (): string => {
     const runs = readdirSync(join(state, 'logs'));
     return runs.length === 0 ? '' : readFileSync(join(state, 'logs', runs[0]!, 'slow_' + (/slow@(\S+):/.exec(second.output())?.[1] ?? '') + '.log'), 'utf8');
@@ -112,12 +108,26 @@ test('a worker SIGKILLed mid-job loses it to another after the ack wait; a build
   const r = await build.done;
   assert.equal(r.code, 0, explain(r));
   const report = await readReport(r);
-  assert.deepEqual(statesOf(report), { long: 'built', slow: 'built' });
+  assert.deepEqual(statesOf(report), { slow: 'built' });
   const slowLog = await readFile(pkgOf(report, 'slow').log!, 'utf8');
   assert.match(slowLog, /taken by worker w1\n(.*\n)*.*attempt 2: taken by worker w2 \(w1 stopped answering, or gave it back\)/);
   assert.match(slowLog, /result from worker w2 \(attempt 2\): built/);
-  const longLog = await readFile(pkgOf(report, 'long').log!, 'utf8');
-  assert.doesNotMatch(longLog, /attempt 2/, 'a long build whose worker lives is delivered once');
+});
+
+test('a build three ack waits long is delivered once, with an idle worker beside its own: its worker says it works on it (case 4)', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    long: recipeText({ name: 'long', script: `sleep ${(3 * ACK_WAIT_MS) / 1000}; mkdir -p "$DESTDIR/usr/share/long"; echo done > "$DESTDIR/usr/share/long/done"` }),
+  });
+  const a = startWorker(t, url, join(dir.path, 'w1'), 'w1');
+  const b = startWorker(t, url, join(dir.path, 'w2'), 'w2');
+  await until('both workers waiting', () => (/taking jobs for/.test(a.output()) && /taking jobs for/.test(b.output()) ? true : undefined), 30_000);
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'c'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 60_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  assert.equal(r.code, 0, explain(r));
+  const log = await readFile(pkgOf(await readReport(r), 'long').log!, 'utf8');
+  assert.doesNotMatch(log, /attempt 2/, log);
+  assert.equal(((a.output() + b.output()).match(/long@\S+: taken/g) ?? []).length, 1, 'taken once, by one of the two\n' + a.output() + b.output());
 });
 
 test('a job whose every worker dies is given up after its deliveries and fails, and is not handed to the next worker', { skip: noNats, timeout: 120_000 }, async (t) => {
@@ -333,8 +343,8 @@ test('fencing: a worker stopped (SIGSTOP) past the ack wait loses its job to ano
   const gate = join(dir.path, 'gate');
   const counter = join(dir.path, 'attempts');
   const tree = await writeTree(join(dir.path, 'tree'), {
-    // Each attempt takes the next number, waits for the gate, and installs its number.
-    fenced: recipeText({ name: 'fenced', script: `n=$(( $(cat '${counter}' 2>/dev/null || echo 0) + 1 )); echo $n > '${counter}'; echo "attempt $n started"; while [ ! -e '${gate}' ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/fenced"; echo $n > "$DESTDIR/usr/share/fenced/attempt"` }),
+    // Each attempt takes the next number, waits for its own gate, and installs its number.
+    fenced: recipeText({ name: 'fenced', script: `n=$(( $(cat '${counter}' 2>/dev/null || echo 0) + 1 )); echo $n > '${counter}'; echo "attempt $n started"; while [ ! -e '${gate}'$n ]; do sleep 0.1; done; mkdir -p "$DESTDIR/usr/share/fenced"; echo $n > "$DESTDIR/usr/share/fenced/attempt"` }),
   });
   const first = startWorker(t, url, join(dir.path, 'w1'), 'w1');
   const state = join(dir.path, 'coordinator');
@@ -345,19 +355,26 @@ test('fencing: a worker stopped (SIGSTOP) past the ack wait loses its job to ano
   const second = startWorker(t, url, join(dir.path, 'w2'), 'w2');
   await until('w2 to take it after the ack wait', () => (/fenced@\S+: taken \(attempt 2\)/.test(second.output()) ? true : undefined), 60_000);
   await until('attempt 2 to start', () => (readFileSync(counter, 'utf8').trim() === '2' ? true : undefined), 30_000);
-  await writeFile(gate, 'go');
+  // w1 runs again and finishes attempt 1 while attempt 2 still builds: its result comes first.
+  first.child.kill('SIGCONT');
+  await writeFile(`${gate}1`, 'go');
+  await until('w1 to be done with attempt 1', () => (/fenced@\S+: (built|cancelled|failed)/.test(first.output()) ? true : undefined), 30_000);
+  const log = (): string => {
+    const runs = readdirSync(join(state, 'logs'));
+    const name = runs.length === 0 ? undefined : readdirSync(join(state, 'logs', runs[0]!)).find((f) => f.startsWith('fenced_') && f.endsWith('.log'));
+    return name === undefined ? '' : readFileSync(join(state, 'logs', runs[0]!, name), 'utf8');
+  };
+  await until('the coordinator to ignore w1\'s late result', () => (/late result from worker w1 \(attempt 1\): ignored, attempt 2 is building on worker w2/.test(log()) ? true : undefined), 30_000);
+  await writeFile(`${gate}2`, 'go');
   const r = await build.done;
   assert.equal(r.code, 0, explain(r));
   const report = await readReport(r);
   assert.equal(pkgOf(report, 'fenced').state, 'built');
-  // w1 runs again: its result (attempt 1) comes after the job was settled, and is ignored.
-  first.child.kill('SIGCONT');
-  await until('w1 to be done with attempt 1', () => (/fenced@\S+: (built|cancelled|failed)/.test(first.output()) ? true : undefined), 30_000);
   const attempt = spawnSync('tar', ['--zstd', '-xOf', pkgOf(report, 'fenced').artifact!, '--wildcards', '*usr/share/fenced/attempt'], { encoding: 'utf8' });
   assert.equal(attempt.stdout.trim(), '2', `the stored artifact is attempt 2's\n${attempt.stderr}`);
-  const log = await readFile(pkgOf(report, 'fenced').log!, 'utf8');
-  assert.match(log, /result from worker w2 \(attempt 2\): built/);
-  assert.doesNotMatch(log, /result from worker w1/, 'w1\'s late result is not taken');
+  const finalLog = await readFile(pkgOf(report, 'fenced').log!, 'utf8');
+  assert.match(finalLog, /result from worker w2 \(attempt 2\): built/);
+  assert.doesNotMatch(finalLog, /^\[kiln [^\]]*\] result from worker w1/m, 'w1\'s late result is not taken');
 });
 
 test('a worker low on disk (--min-free above what is free) takes no job and says so; another worker takes it', { skip: noNats, timeout: 120_000 }, async (t) => {
