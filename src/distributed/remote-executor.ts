@@ -23,7 +23,7 @@ import type { EventBus } from '../events/events.ts';
 import { earlyCutoff, jobFinishedEvent } from '../execute/job-finished.ts';
 import type { StagedOutput } from '../execute/executor-options.ts';
 import { hostArch } from '../run/host-env.ts';
-import type { Execute, Job, JobOutcome } from '../plan/job.ts';
+import { EARLY_CUTOFF_CAUSE, type Execute, type Job, type JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
@@ -332,7 +332,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         if (e.outcome.key !== key) throw new Error(`it is for the key ${e.outcome.key.slice(0, 16)}, not the job's ${key.slice(0, 16)}`);
         const { outputHash: _claimed, ...rest } = e.outcome;
         // Up to date there, not here: the worker's cache had it (the plan here did not).
-        const cause = rest.cause ?? (rest.state === 'up-to-date' ? `found up to date in the cache of worker ${e.worker}` : undefined);
+        const cause = rest.state === 'up-to-date' && (rest.cause === undefined || rest.cause === EARLY_CUTOFF_CAUSE) ? `found up to date in the cache of worker ${e.worker}` : rest.cause;
         const base: JobOutcome = { ...rest, ...(cause === undefined ? {} : { cause }), key, log, worker: e.worker, startedAt, endedAt: Date.now() };
         const ok = e.outcome.state === 'built' || e.outcome.state === 'up-to-date';
         if (!ok) return base;

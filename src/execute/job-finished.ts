@@ -4,7 +4,7 @@
 
 import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import type { KilnEvent } from '../events/events.ts';
-import type { Job, JobOutcome } from '../plan/job.ts';
+import { EARLY_CUTOFF_CAUSE, type Job, type JobOutcome } from '../plan/job.ts';
 import { recipeHashOf } from '../plan/spec.ts';
 
 /** The job-finished event of a job's outcome (the local executor's, and the workers' through remote-executor.ts). */
@@ -43,5 +43,5 @@ export async function earlyCutoff(artifacts: ArtifactStore, job: Job, key: strin
   const stored = await artifacts.get(key);
   if (stored === undefined) return undefined;
   artifacts.markUsed(key);
-  return { state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(artifacts, key, stored.archive), startedAt, endedAt: Date.now() };
+  return { state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(artifacts, key, stored.archive), cause: EARLY_CUTOFF_CAUSE, startedAt, endedAt: Date.now() };
 }

@@ -3,6 +3,9 @@
 import type { PackageSpec } from './spec.ts';
 import type { Reason } from './reason.ts';
 
+/** The cause of a job early cutoff settled (its job-finished event, status, history, the report). */
+export const EARLY_CUTOFF_CAUSE = "early cutoff: its dependencies' outputs are unchanged, so its artifact is too";
+
 /** Final states of a package in a run, exactly as reports spell them. */
 export type JobState = 'built' | 'up-to-date' | 'failed' | 'skipped' | 'broken' | 'cancelled';
 

@@ -20,8 +20,8 @@ export { runProcessGone } from './interrupted.ts';
 export type { RunState, JobRecordState, JobCounts, RunRecord, JobRecord, JobInputs, JobRecordWithInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput, PackageState } from './record-types.ts';
 import type { RunState, JobCounts, JobInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput } from './record-types.ts';
 
-/** The cause recorded for a job early cutoff settled (status, history, the report show it). */
-export const EARLY_CUTOFF_CAUSE = "early cutoff: its dependencies' outputs are unchanged, so its artifact is too";
+import { EARLY_CUTOFF_CAUSE } from '../plan/job.ts';
+export { EARLY_CUTOFF_CAUSE };
 
 export function openRecords(stateDir: string): Records {
   return new Records(openDatabaseIn(stateDir), recordsPath(stateDir));

@@ -151,6 +151,10 @@ test('early cutoff: a dependency rebuilt to identical output leaves its dependen
   assert.deepEqual(statesOf(secondReport), { dep: 'built', user: 'up-to-date', user2: 'up-to-date' });
   // status, history and the report say why a package that was to be built was not.
   assert.match(pkgOf(secondReport, 'user').cause ?? '', /^early cutoff: its dependencies' outputs are unchanged/);
+  // So does its job-finished event (docs/cli.md: `up-to-date` through early cutoff, with `cause`).
+  const finished = eventsOf(second.events, 'job-finished').find((e) => e.name === 'user');
+  assert.equal(finished?.state, 'up-to-date');
+  assert.match(finished?.cause ?? '', /^early cutoff: /);
 
   const third = await build(tree, state);
   assert.deepEqual(ran(third), {});
