@@ -55,7 +55,7 @@ const COLUMNS: readonly (readonly [string, (r: JobRecord) => string, boolean?])[
   ['STATE', (r) => r.state],
   ['STARTED', (r) => (r.startedAt === null ? '' : new Date(r.startedAt).toISOString())],
   ['TOOK', (r) => (r.durationMs === null ? '' : formatMs(r.durationMs)), true],
-  ['WHY', (r) => r.why?.kind ?? ''],
+  ['WHY', (r) => (r.why?.kind === 'dependency-changed' ? `dependency-changed: ${r.why.dependency}` : r.why?.kind ?? '')],
 ];
 
 /** The history table (see the header): one line per row, columns padded to their widest cell. */

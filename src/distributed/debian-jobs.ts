@@ -37,7 +37,7 @@ export async function debianHandOff(job: Job, putIndex: (path: string) => Promis
   const dsc = d.dscPath === undefined ? undefined : basename(d.dscPath);
   return {
     wire: { suite: d.suite.suite, mirror: d.suite.mirror, buildArch, packages, extras, ...(dsc === undefined ? {} : { dsc }) },
-    job: { ...job, spec: { ...job.spec, debian: { ...d, suite } } },
+    job: { ...job, spec: { ...job.spec, debian: { ...d, suite } }, previousDepOutputs: undefined },
     tree: d.dscPath === undefined
       ? { dir: '/', names: [] }
       : { dir: dirname(d.dscPath), names: [...new Set([dsc!, ...d.source.files.map((f) => f.name)])] },

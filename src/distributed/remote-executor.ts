@@ -24,6 +24,7 @@ import { earlyCutoff, jobFinishedEvent } from '../execute/job-finished.ts';
 import type { StagedOutput } from '../execute/executor-options.ts';
 import { hostArch } from '../run/host-env.ts';
 import { EARLY_CUTOFF_CAUSE, type Execute, type Job, type JobOutcome } from '../plan/job.ts';
+import { whyWhenStarted } from '../plan/decide.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
@@ -135,6 +136,9 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     const depOutputs: Record<string, string> = {};
     for (const id of job.stage) depOutputs[id] = o.outputs.get(id)!.outputHash;
     const key = fullKeyOf(job.ownKey, depOutputs);
+    // The dependency that really changed, now that every staged output is known.
+    const why = whyWhenStarted(job.why, job.previousDepOutputs, depOutputs);
+    if (why !== job.why) job = { ...job, why };
     const finished = (outcome: JobOutcome): JobOutcome => {
       o.bus.emit(jobFinishedEvent(o.runId, job, key, depOutputs, outcome));
       if (outcome.outputHash !== undefined) o.outputs.set(job.id, { key, outputHash: outcome.outputHash });
@@ -161,7 +165,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       // A Debian job: its index as a blob, its suite by name, a local .dsc with its files.
       const debian = job.spec.debian === undefined ? undefined : await debianHandOff(job, (path) => memo(indexes, path, () => putFile(o.cluster.blobs, path)));
       const tree = debian === undefined ? await treeBlob(job.spec.dir) : await treeBlob(debian.tree.dir, debian.tree.names);
-      message = { v: 1, runId: o.runId, jobId: job.id, job: debian?.job ?? ({ ...job, spec: { ...job.spec } } as Job), key, tree, mirrors: { ...o.mirrors }, deps, options: o.options, ...(debian === undefined ? {} : { debian: debian.wire }) };
+      message = { v: 1, runId: o.runId, jobId: job.id, job: debian?.job ?? ({ ...job, spec: { ...job.spec }, previousDepOutputs: undefined } as Job), key, tree, mirrors: { ...o.mirrors }, deps, options: o.options, ...(debian === undefined ? {} : { debian: debian.wire }) };
       // Checked as a worker will check it: one it would refuse fails here, saying why.
       const checked = parseMessage(JobMessage, JSON.stringify(message));
       if (!checked.ok) throw new Error(`a worker would refuse its message (${checked.why})`);

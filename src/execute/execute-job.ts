@@ -10,6 +10,7 @@
 // the remote executor shares, are job-finished.ts.
 
 import { describeReason } from '../plan/reason.ts';
+import { whyWhenStarted } from '../plan/decide.ts';
 import { dirname, join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -57,6 +58,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       depOutputs[id] = out.outputHash;
     }
     const key = fullKeyOf(job.ownKey, depOutputs);
+    // The dependency that really changed, now that every staged output is known.
+    const why = whyWhenStarted(job.why, job.previousDepOutputs, depOutputs);
+    if (why !== job.why) job = { ...job, why };
     const emitFinished = (outcome: JobOutcome): JobOutcome => {
       o.bus.emit(jobFinishedEvent(o.runId, { ...job, spec }, key, depOutputs, outcome));
       if (outcome.outputHash !== undefined) o.outputs.set(job.id, { key, outputHash: outcome.outputHash });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, type DecideInput, type Decision, type PreviousInputs } from './decide.ts';
+import { changedDependency, decide, whyWhenStarted, type DecideInput, type Decision, type PreviousInputs } from './decide.ts';
+import type { Reason } from './reason.ts';
 import { describeReason } from './reason.ts';
 
 const last: PreviousInputs = {
@@ -124,4 +125,31 @@ test('every reason kind has its printed form', () => {
       'forced: --fail-on-warnings, and its stored build had warnings (hierarchy: 1 file outside the hierarchy)',
     ],
   );
+});
+
+test('changedDependency: the first staged id (sorted) whose output is not the last good build\'s', () => {
+  const before = { 'a@amd64': 'h1', 'b@amd64': 'h2' };
+  const rows: { now: [string, string | undefined][]; want: string | undefined }[] = [
+    { now: [['a@amd64', 'h1'], ['b@amd64', 'h2']], want: undefined },
+    { now: [['b@amd64', 'hX'], ['a@amd64', 'h1']], want: 'b@amd64' },
+    { now: [['b@amd64', undefined], ['a@amd64', undefined]], want: 'a@amd64' },
+    { now: [['a@amd64', 'h1']], want: 'b@amd64' },
+    { now: [['a@amd64', 'h1'], ['b@amd64', 'h2'], ['c@amd64', 'h3']], want: 'c@amd64' },
+  ];
+  for (const r of rows) assert.equal(changedDependency(new Map(r.now), before), r.want, JSON.stringify(r.now));
+});
+
+test('whyWhenStarted: a dependency-changed plan names the dependency whose output really changed once all are built', () => {
+  const planned: Reason = { kind: 'dependency-changed', dependency: 'app@amd64' };
+  const before = { 'app@amd64': 'h1', 'lib@amd64': 'h2' };
+  // app was rebuilt to the same output, lib to another: it is lib.
+  assert.deepEqual(whyWhenStarted(planned, before, { 'app@amd64': 'h1', 'lib@amd64': 'hX' }), { kind: 'dependency-changed', dependency: 'lib@amd64' });
+  // app did change: the plan's reason, as it was (the same object).
+  assert.equal(whyWhenStarted(planned, before, { 'app@amd64': 'hY', 'lib@amd64': 'hX' }), planned);
+  // Nothing to compare with, or another kind: unchanged.
+  assert.equal(whyWhenStarted(planned, undefined, { 'app@amd64': 'h1' }), planned);
+  const forced: Reason = { kind: 'forced' };
+  assert.equal(whyWhenStarted(forced, before, { 'app@amd64': 'h1', 'lib@amd64': 'hX' }), forced);
+  // Every output as before (its artifact gone): the plan's reason.
+  assert.equal(whyWhenStarted(planned, before, { 'app@amd64': 'h1', 'lib@amd64': 'h2' }), planned);
 });

@@ -67,14 +67,34 @@ export function whyBuild(input: DecideInput): Reason {
   if (prev.sourcesHash !== input.sourcesHash) return { kind: 'source-changed' };
   if (prev.recipeHash !== input.recipeHash) return input.debian === true ? { kind: 'recipe-changed', debian: true } : { kind: 'recipe-changed' };
   if (prev.envId !== input.envId || prev.arch !== input.arch) return { kind: 'environment-changed' };
-  const ids = [...input.depOutputs.keys()].sort();
-  for (const id of ids) {
-    const now = input.depOutputs.get(id);
-    if (now === undefined || prev.depOutputs[id] !== now) return { kind: 'dependency-changed', dependency: id };
-  }
-  for (const id of Object.keys(prev.depOutputs).sort()) {
-    if (!input.depOutputs.has(id)) return { kind: 'dependency-changed', dependency: id };
-  }
+  const changed = changedDependency(input.depOutputs, prev.depOutputs);
+  if (changed !== undefined) return { kind: 'dependency-changed', dependency: changed };
   // Same inputs as the last good build, but its artifact is gone (cache gc'd or moved).
   return { kind: 'new', artifactGone: true };
+}
+
+/**
+ * The first staged node (by id) whose output is not the one the last good build staged:
+ * changed, still to be built (undefined), staged now and not then, or then and not now.
+ */
+export function changedDependency(now: ReadonlyMap<string, string | undefined>, before: Readonly<Record<string, string>>): string | undefined {
+  for (const id of [...now.keys()].sort()) {
+    const out = now.get(id);
+    if (out === undefined || before[id] !== out) return id;
+  }
+  for (const id of Object.keys(before).sort()) {
+    if (!now.has(id)) return id;
+  }
+  return undefined;
+}
+
+/**
+ * A job planned `dependency-changed` while some of its dependencies were still to be built
+ * names the first of those; once they are built, the one whose output really changed is
+ * known (a rebuilt one may have come out the same). The plan's reason when it cannot tell.
+ */
+export function whyWhenStarted(why: Reason, before: Readonly<Record<string, string>> | undefined, now: Readonly<Record<string, string>>): Reason {
+  if (why.kind !== 'dependency-changed' || before === undefined) return why;
+  const changed = changedDependency(new Map(Object.entries(now)), before);
+  return changed === undefined || changed === why.dependency ? why : { kind: 'dependency-changed', dependency: changed };
 }

@@ -41,6 +41,8 @@ export interface Job {
   /** Job ids of direct build dependencies (the scheduler waits for these). */
   readonly waitsFor: readonly string[];
   readonly why: Reason;
+  /** why is dependency-changed: the outputs the last good build staged (whyWhenStarted). */
+  readonly previousDepOutputs?: Readonly<Record<string, string>> | undefined;
   readonly envId: string;
   readonly attempt: number;
   /** The recipe's cpus clamped to the machine, as the scheduler reserves them: JOBS and the build's cpu limit. */

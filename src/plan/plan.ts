@@ -21,6 +21,8 @@ export interface PlanNode extends GraphNode {
   readonly key: string | undefined;
   readonly outputHash: string | undefined;
   readonly artifact: string | undefined;
+  /** to-build, dependency-changed: what the last good build staged (execute names the dependency that really changed). */
+  readonly previousDepOutputs?: Readonly<Record<string, string>> | undefined;
 }
 
 export interface Plan {
@@ -115,6 +117,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       key: d.state === 'broken' ? undefined : d.key,
       outputHash: d.state === 'up-to-date' ? d.outputHash : undefined,
       artifact: d.state === 'up-to-date' ? d.artifact : undefined,
+      previousDepOutputs: d.state === 'to-build' && d.why.kind === 'dependency-changed' ? lastSuccess?.depOutputs : undefined,
     };
     out.push(p);
     byId.set(p.id, p);

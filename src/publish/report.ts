@@ -22,6 +22,8 @@ export interface ReportPackage {
   readonly state: JobState;
   /** Why it was (re)built; null for packages that did not run. */
   readonly why: ReasonKind | null;
+  /** why is dependency-changed: the job id (`name@arch`) of the dependency whose output changed (present only then). */
+  readonly whyDependency?: string;
   /** failed: the failure message; skipped: which dependency; broken: the reason chain (several lines for an invalid recipe). */
   readonly cause: string | null;
   /** null when the package did not run. */
@@ -149,6 +151,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     arch: j.arch,
     state,
     why: j.why?.kind ?? null,
+    ...(j.why?.kind === 'dependency-changed' ? { whyDependency: j.why.dependency } : {}),
     cause: j.cause,
     durationMs: j.durationMs,
     log: j.log,

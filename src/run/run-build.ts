@@ -195,7 +195,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const spec = cpusOf(n) < n.spec!.build.cpus ? { ...n.spec!, build: { ...n.spec!.build, cpus: cpusOf(n) } } : n.spec!;
       if (spec !== n.spec) capped.push(`${n.id} (cpus = ${n.spec!.build.cpus})`);
       const { cpus } = clampToMachine({ cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes }, capacity);
-      jobs.set(n.id, { id: n.id, runId, spec, arch: n.arch, ownKey: n.ownKey, stage: n.waitsFor, waitsFor: n.waitsFor, why: n.why!, envId: n.envId, attempt: 1, cpus });
+      jobs.set(n.id, { id: n.id, runId, spec, arch: n.arch, ownKey: n.ownKey, stage: n.waitsFor, waitsFor: n.waitsFor, why: n.why!, previousDepOutputs: n.previousDepOutputs, envId: n.envId, attempt: 1, cpus });
       schedJobs.push({
         id: n.id,
         waitsFor: n.waitsFor.filter((w) => building.has(w)),

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Reason } from '../../src/plan/reason.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
 import { eventsOf, explain, instantiateTree, pkgOf, readReport, runKiln, spawnKiln, statesOf, type KilnResult } from '../helpers/run-kiln.ts';
 
 interface PlanJson {
@@ -331,4 +332,31 @@ test('a job whose build lock cannot be taken fails with a reason, in the records
   assert.ok(failed.length > 0, JSON.stringify(report.counts));
   for (const p of failed) assert.match(p.cause ?? '', /cannot take the build lock of its inputs in the cache/);
   assert.equal(report.counts.failed + report.counts.skipped, 3);
+});
+
+test('a package planned dependency-changed naming a dependency that comes out the same starts naming the one that changed (event, records, report)', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  const put = async (name: string, text: string): Promise<void> => {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), text);
+  };
+  const installs = (name: string, content: string): string => `mkdir -p "$DESTDIR/usr/share/${name}"; echo ${content} > "$DESTDIR/usr/share/${name}/f"`;
+  await put('alpha', recipeText({ name: 'alpha', script: installs('alpha', 'same') }));
+  await put('beta', recipeText({ name: 'beta', script: installs('beta', 'one') }));
+  await put('user', recipeText({ name: 'user', deps: ['alpha', 'beta'], script: installs('user', 'u') }));
+  await build(tree, state);
+  // alpha: a comment only (rebuilt, same output); beta: another output.
+  await put('alpha', `${recipeText({ name: 'alpha', script: installs('alpha', 'same') })}# a comment\n`);
+  await put('beta', recipeText({ name: 'beta', script: installs('beta', 'two') }));
+  // The plan cannot know yet: it names the first dependency being rebuilt.
+  assert.equal((await plan(tree, state))['user'], 'to-build dependency-changed: alpha');
+  const r = await build(tree, state);
+  assert.deepEqual(ran(r), { alpha: 'recipe-changed', beta: 'recipe-changed', user: 'dependency-changed: beta' });
+  const report = await readReport(r);
+  assert.equal(pkgOf(report, 'user').why, 'dependency-changed');
+  assert.match(pkgOf(report, 'user').whyDependency ?? '', /^beta@/);
+  const history = await runKiln(['history', 'user', '--state', state]);
+  assert.match(history.stdout, /dependency-changed: beta@\S+/, explain(history));
 });
