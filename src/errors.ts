@@ -11,6 +11,8 @@ export const errorCodes = {
   'target-not-found': { exit: 2, http: 400 },
   'checksum-mismatch': { exit: 1, http: 502 },
   'download-failed': { exit: 1, http: 502 },
+  /** A daemon's fetch to an address its policy does not allow (lib/fetch-guard.ts): loopback, private, link-local… */
+  'fetch-refused': { exit: 1, http: 403 },
   'source-not-found': { exit: 1, http: 404 },
   'mirror-unknown': { exit: 2, http: 400 },
   'unsafe-path': { exit: 1, http: 400 },

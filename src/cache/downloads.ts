@@ -30,6 +30,7 @@ import { KilnError } from '../errors.ts';
 import { SHA256_RE, sha256File } from '../lib/hash.ts';
 import { withLock } from './lock.ts';
 import { credentialsHint, kilnFetch } from '../config/credentials.ts';
+import { refusedIn } from '../lib/fetch-guard.ts';
 
 export interface DownloadsOptions {
   readonly cacheDir: string;
@@ -307,6 +308,8 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
         cause: writeError,
       });
     }
+    const refused = refusedIn(e);
+    if (refused !== undefined) throw new KilnError('download-failed', `download of ${where} refused: ${refused.message}`, { hint: refused.hint, cause: e });
     const detail = e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
     throw new KilnError('download-failed', `download of ${where} failed: ${detail}`, {
       hint: 'check the url, the network or the mirror, then run again',

@@ -16,6 +16,8 @@ import type { CliContext } from './main.ts';
 import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
 import { addStateOptions, formatMs, natsUrlOf, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parsePositive, parseRange, parseSizeOption, type StateOptions } from './options.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
+import { readAptSources } from '../config/mirrors.ts';
+import { guardFetches, parseFetchAllow, type FetchPolicy } from '../lib/fetch-guard.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
 
@@ -38,6 +40,7 @@ interface ServeOpts extends StateOptions {
   sampleInterval?: number;
   minFree?: number;
   bundleQuota?: number;
+  fetchAllow: string[];
 }
 
 /** A size flag of serve's (options.ts's parseSizeOption). */
@@ -110,6 +113,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--job-timeout <duration>', "no tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', parseSizeOption('--min-free', { zero: true }))
+    .option('--fetch-allow <cidr>', "a network (10.20.0.0/16) or address the daemon may fetch from for a tenant's build besides the public internet and the hosts of its apt sources (repeatable; docs/operations.md)", collectText, [])
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addStateOptions(cmd);
   cmd.action(async (opts: ServeOpts) => {
@@ -119,6 +123,9 @@ export function registerServe(program: Command, ctx: CliContext): void {
     const maxConcurrentBuilds = opts.maxConcurrentBuilds ?? maxConcurrentFromEnv() ?? 2;
     // Tenants name the urls a daemon fetches: not with the operator's own ~/.netrc.
     credentialsForDaemon();
+    // Nor may they have it fetch from its own network (loopback, private, link-local):
+    // only its apt sources' hosts and the networks allowed here.
+    guardFetches(await daemonFetchPolicy(opts.fetchAllow));
     const kiln = createApp({
       state,
       trees,
@@ -237,4 +244,21 @@ export function restrictStatePermissions(root: string): void {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
   }
+}
+
+function collectText(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** The daemon's fetch policy: the hosts of this machine's apt sources are its own mirrors; --fetch-allow adds networks. */
+export async function daemonFetchPolicy(allow: readonly string[], aptDir = '/etc/apt'): Promise<FetchPolicy> {
+  const allowed = parseFetchAllow(allow);
+  const trustedHosts = new Set<string>();
+  for (const e of await readAptSources(aptDir)) {
+    for (const uri of e.uris) {
+      const host = URL.parse(uri)?.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+      if (host !== undefined && host !== '') trustedHosts.add(host);
+    }
+  }
+  return { trustedHosts, allowed, allowedText: [...allow] };
 }

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { readAptSources } from './mirrors.ts';
 import { fetchFile, isFileUrl } from '../lib/file-fetch.ts';
+import { guardedFetch } from '../lib/fetch-guard.ts';
 
 export interface Credential {
   /** Only for a machine written with one. */
@@ -243,8 +244,15 @@ export function withCredentials(base: typeof globalThis.fetch, credentials: () =
   };
 }
 
-/** kiln's fetch: the global one, with the process's credentials; file: URLs are read from disk. */
-export const kilnFetch: typeof globalThis.fetch = withCredentials((input, init) => (isFileUrl(input) ? fetchFile(input, init) : globalThis.fetch(input, init)), processCredentials);
+/**
+ * kiln's fetch: the global one, with the process's credentials; file: URLs are read from
+ * disk; on a daemon, connections go only where its fetch policy allows (fetch-guard.ts).
+ */
+export const kilnFetch: typeof globalThis.fetch = withCredentials(async (input, init) => {
+  if (isFileUrl(input)) return fetchFile(input, init);
+  const guarded = guardedFetch();
+  return guarded === undefined ? globalThis.fetch(input, init) : (await guarded)(input, init);
+}, processCredentials);
 
 /** The hint for an HTTP 401/403 from a mirror. */
 export function credentialsHint(url: string): string {

@@ -23,6 +23,7 @@ import type { Key } from 'openpgp';
 import { KilnError, isKilnError } from '../errors.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { credentialsHint, kilnFetch } from '../config/credentials.ts';
+import { refusedIn } from '../lib/fetch-guard.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { atomicWrite, tempPathFor } from '../lib/atomic-write.ts';
 import { sha256 } from '../lib/hash.ts';
@@ -202,6 +203,8 @@ async function fetchText(url: string, fetchImpl: typeof globalThis.fetch, timeou
   } catch (e) {
     if (signal?.aborted === true) throw signal.reason;
     if (isKilnError(e)) throw e;
+    const refused = refusedIn(e);
+    if (refused !== undefined) throw new KilnError('download-failed', `download of ${url} refused: ${refused.message}`, { hint: refused.hint, cause: e });
     const detail = timeout.aborted ? `no answer in ${timeoutMs / 1000} s` : e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e);
     throw new KilnError('download-failed', `download of ${url} failed: ${detail}`, { hint: 'check the network or the mirror, then run again', cause: e });
   }

@@ -430,3 +430,30 @@ test('kiln build --server: a broken package names the files of the user\'s own t
   assert.match(r.stdout, /^ {6}(\S*\/)?mine\/bad\/recipe\.toml: version: /m);
   assert.match(r.stdout, /^ {6}(\S*\/)?mine\/bad\/recipe\.toml: unknown key "colour"/m);
 });
+
+test('a tenant\'s source on the daemon\'s own network (127.0.0.1) is refused, naming --fetch-allow; once the operator allows it, it builds (SSRF)', async (t) => {
+  const s = setup(t);
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const body = 'what only the daemon\'s machine can read\n';
+  const http = createServer((_req, res) => res.end(body));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  t.after(() => http.close());
+  const port = (http.address() as { port: number }).port;
+  const tree = join(s.dir, 'mine');
+  mkdirSync(join(tree, 'loot'), { recursive: true });
+  writeFileSync(join(tree, 'loot', 'recipe.toml'), `${recipe('loot', 'mkdir -p "$DESTDIR/usr/share/loot"; cp secret.txt "$DESTDIR/usr/share/loot/"')}\n[[sources]]\nurl = "http://127.0.0.1:${port}/secret.txt"\nsha256 = "${createHash('sha256').update(body).digest('hex')}"\n`);
+  const build = (srv: Served): Promise<Awaited<ReturnType<typeof runKiln>>> => runKiln(['build', '--tree', tree, '--server', srv.url, '--state', join(s.dir, 'local')], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
+  const closed = await serve(t, s.state, []);
+  const refused = await build(closed);
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stdout, /download of http:\/\/127\.0\.0\.1:\d+\/secret\.txt refused: a daemon fetches only from public addresses and its own mirrors: 127\.0\.0\.1 is not a public address/);
+  closed.proc.child.kill('SIGTERM');
+  await closed.proc.done;
+  const open = await serve(t, s.state, ['--fetch-allow', '127.0.0.1']);
+  const built = await build(open);
+  assert.equal(built.code, 0, built.stdout + built.stderr);
+  const bad = await runKiln(['serve', '--state', join(s.dir, 'x'), '--fetch-allow', 'intranet.example']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--fetch-allow intranet\.example: not an IP address or network/);
+});
