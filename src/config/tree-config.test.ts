@@ -134,6 +134,19 @@ test('every problem of kiln.toml is reported at once', () => {
   ]);
 });
 
+test('a type error in [defaults] does not hide the other keys of [defaults]', () => {
+  const badMemory = 'defaults.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"';
+  assert.deepEqual(problems('[defaults]\ncpus = 0\nmemory = "lots"\n'), ['defaults.cpus: must be greater than 0, got 0', badMemory]);
+  assert.deepEqual(problems('[defaults]\ncpus = "2"\nmemory = "lots"\n'), ['defaults.cpus: expected a whole number, got "2"', badMemory]);
+  assert.deepEqual(problems('[defaults]\nsilent-timeout = 3\ntimeout = "x"\njobs = 1\n'), [
+    'defaults.silent-timeout: expected a string, got 3 (write it in quotes: TOML reads it unquoted as a number)',
+    'defaults: unknown key "jobs"',
+    'defaults.timeout: invalid duration "x": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
+  ]);
+  // Not a table: said once, nothing salvaged; the config is the empty one.
+  assert.deepEqual(problems('defaults = 3\n'), ['defaults: expected a table, got 3']);
+});
+
 test('archs: every Debian arch name is taken, each once, in the order written', () => {
   const { config, diagnostics } = parseTreeConfig('archs = ["riscv64", "amd64", "riscv64", "hurd-amd64", "x32"]\n', FILE);
   assert.deepEqual(diagnostics, []);

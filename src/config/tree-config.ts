@@ -47,6 +47,26 @@ const schema = z.strictObject({
   instance: instanceSchema.optional(),
 });
 
+/**
+ * The well-formed part of a value its schema refuses, or undefined. A table (such as
+ * [defaults]) keeps each of its keys that is well-formed on its own, so `cpus = 0`
+ * does not hide the checks of `memory` or `timeout`; the kept part must still pass the
+ * table's schema (a table missing a required key is dropped whole).
+ */
+function salvage(sub: z.ZodType, value: unknown): unknown {
+  const whole = sub.safeParse(value);
+  if (whole.success) return whole.data;
+  const inner = sub instanceof z.ZodOptional ? (sub.unwrap() as z.ZodType) : sub;
+  if (!(inner instanceof z.ZodObject) || value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const kept: Record<string, unknown> = {};
+  for (const [k, field] of Object.entries(inner.shape as Record<string, z.ZodType>)) {
+    const r = field.safeParse((value as Record<string, unknown>)[k]);
+    if (r.success && r.data !== undefined) kept[k] = r.data;
+  }
+  const again = inner.safeParse(kept);
+  return again.success ? again.data : undefined;
+}
+
 export function parseTreeConfig(text: string, file: string): { config: TreeConfig; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = [];
   const empty = emptyTreeConfig(file);
@@ -78,8 +98,8 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     const top = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>) : {};
     const partial: Record<string, unknown> = {};
     for (const [k, sub] of Object.entries(schema.shape)) {
-      const r = (sub as z.ZodType).safeParse(top[k]);
-      if (r.success && r.data !== undefined) partial[k] = r.data;
+      const r = salvage(sub as z.ZodType, top[k]);
+      if (r !== undefined) partial[k] = r;
     }
     d = partial as z.infer<typeof schema>;
   }
