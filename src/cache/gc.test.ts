@@ -4,9 +4,9 @@ import { mkdir, mkdtemp, open, readdir, rm, utimes, writeFile } from 'node:fs/pr
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gcCache, openFilesUnder } from './gc.ts';
+import { describeHeld, gcCache, openFilesUnder } from './gc.ts';
 import { registerInUse } from './in-use.ts';
-import { cacheUsage } from './du.ts';
+import { cacheUsage, walkStat } from './du.ts';
 import { createArtifactStore } from './artifacts.ts';
 import { sha256 } from '../lib/hash.ts';
 
@@ -245,4 +245,51 @@ test('maxBytes: after the age pass, the least recently used entries go until the
   // Already under: nothing more goes.
   const again = await gcCache(cacheDir, { olderThanMs: 30 * DAY, keep: new Set(), maxBytes: Math.floor(2.5 * each), now: NOW });
   assert.deepEqual(again.removed, []);
+});
+
+test('maxBytes: when the cache stays over, the result says what each rule kept (used in the last hour, kept, a running build, indexes)', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-held-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  await mkdir(join(root, 'dest/usr'), { recursive: true });
+  await writeFile(join(root, 'dest/usr/file'), 'x'.repeat(5000));
+  // a: kept; b and e: two days old (the size pass takes them); c: made just now.
+  for (const c of ['a', 'b', 'c', 'e']) await store.put(key(c), { destDir: join(root, 'dest'), meta: info, sourceDateEpoch: 0 });
+  for (const c of ['a', 'b', 'e']) await age(join(store.dir(key(c)), 'meta.json'), 2 * DAY);
+  await mkdir(join(cacheDir, 'downloads'), { recursive: true });
+  await writeFile(join(cacheDir, 'downloads', sha256('fresh')), 'fresh download');
+  await mkdir(join(cacheDir, 'indexes'), { recursive: true });
+  await writeFile(join(cacheDir, 'indexes', sha256('index')), 'Package: x\n');
+  const opts = { olderThanMs: 30 * DAY, keep: new Set([key('a')]), maxBytes: 1, now: NOW };
+  const dry = await gcCache(cacheDir, { ...opts, dryRun: true });
+  const r = await gcCache(cacheDir, opts);
+  assert.deepEqual(r.removed.map((x) => x.path), [store.dir(key('b')), store.dir(key('e'))]);
+  assert.deepEqual(dry.held, r.held, 'the dry run says the same');
+  const artifactBytes = (await walkStat(store.dir(key('c')))).bytes;
+  assert.deepEqual(r.held, [
+    { reason: 'recent', count: 2, bytes: artifactBytes + 'fresh download'.length },
+    { reason: 'kept', count: 1, bytes: artifactBytes },
+    { reason: 'index', count: 1, bytes: 'Package: x\n'.length },
+  ]);
+  assert.equal(r.held.reduce((n, h) => n + h.bytes, 0), r.sizeAfter, 'every byte left is accounted for');
+  assert.match(describeHeld(r.held, (n) => `${n} B`), /^2 entries \(\d+ B\) used in the last hour \(.*--older-than.*\); 1 entry \(\d+ B\) kept by --keep-last-runs; 1 entry \(11 B\) Debian indexes/);
+  // A build running since yesterday: what was used since is its, not merely recent.
+  const run = await registerInUse(cacheDir, 'run-held', [], NOW - DAY);
+  t.after(() => run.release());
+  const running = await gcCache(cacheDir, opts);
+  assert.deepEqual(running.removed, []);
+  assert.deepEqual(running.held?.map((h) => [h.reason, h.count]), [['kept', 1], ['in-use', 2], ['index', 1]]);
+  assert.match(describeHeld(running.held!, (n) => `${n} B`), /2 entries \(\d+ B\) relied on by a running build/);
+  // Under the limit: nothing to explain.
+  const fits = await gcCache(cacheDir, { ...opts, maxBytes: 10 * 1024 * 1024 });
+  assert.equal(fits.held, undefined);
+});
+
+test('describeHeld names only the rules that kept something, most bytes first', () => {
+  const size = (n: number): string => `${n} B`;
+  assert.equal(describeHeld([{ reason: 'kept', count: 3, bytes: 10 }, { reason: 'recent', count: 1, bytes: 900 }], size),
+    '1 entry (900 B) used in the last hour (the size pass never takes those: a running kiln may have just found them up to date; --older-than goes by age alone, e.g. --older-than 1m); 3 entries (10 B) kept by --keep-last-runs');
+  assert.doesNotMatch(describeHeld([{ reason: 'recent', count: 1, bytes: 1 }], size), /keep-last-runs|running build|indexes/);
+  assert.match(describeHeld([], size), /not named as cache entries/);
 });

@@ -53,6 +53,26 @@ export interface GcResult {
   readonly freedBytes: number;
   /** With maxBytes: what the cache holds afterwards (tmp/ aside). */
   readonly sizeAfter?: number;
+  /**
+   * With maxBytes, when the cache is still over it: what each rule kept, in the order of
+   * GC_HELD_REASONS, only the rules that kept something.
+   */
+  readonly held?: readonly GcHeld[];
+}
+
+/**
+ * Why the size pass left an entry: `kept` (options.keep / keepDownloads: --keep-last-runs),
+ * `in-use` (a running build relies on it, or was using it as gc looked), `recent` (used in
+ * the last hour: the size pass never takes those), `index` (Debian indexes: only their age
+ * removes them), `writing` (an unfinished layer capture or index write).
+ */
+export const GC_HELD_REASONS = ['recent', 'kept', 'in-use', 'index', 'writing'] as const;
+export type GcHeldReason = (typeof GC_HELD_REASONS)[number];
+
+export interface GcHeld {
+  readonly reason: GcHeldReason;
+  readonly count: number;
+  readonly bytes: number;
 }
 
 /** An entry the age pass kept that the size pass may remove, oldest use first. */
@@ -98,12 +118,25 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   // artifacts they will stage, and whatever was used since the oldest of them started.
   const live = await liveInUse(cacheDir, { dryRun });
   const inUse = (used: number): boolean => live.since !== undefined && used >= live.since;
+  // What stays and why, for a size pass that cannot get under maxBytes.
+  const heldPaths: Record<GcHeldReason, string[]> = { recent: [], kept: [], 'in-use': [], index: [], writing: [] };
 
   for (const dir of await artifactDirs(cacheDir)) {
     options.signal?.throwIfAborted();
-    if (options.keep.has(basename(dir)) || live.keys.has(basename(dir))) continue;
+    if (options.keep.has(basename(dir))) {
+      heldPaths.kept.push(dir);
+      continue;
+    }
+    if (live.keys.has(basename(dir))) {
+      heldPaths['in-use'].push(dir);
+      continue;
+    }
     const used = await lastUse(join(dir, 'meta.json'), dir);
-    if (used === undefined || inUse(used)) continue;
+    if (used === undefined) continue;
+    if (inUse(used)) {
+      heldPaths['in-use'].push(dir);
+      continue;
+    }
     // A build may have registered it since `live` was read (it plans, then registers).
     const key = basename(dir);
     const wanted = async (): Promise<boolean> => {
@@ -121,9 +154,17 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   for (const file of await entries(join(cacheDir, 'downloads'))) {
     options.signal?.throwIfAborted();
     const name = basename(file);
-    if (!SHA256_RE.test(name) || options.keepDownloads?.has(name) === true) continue;
+    if (!SHA256_RE.test(name)) continue;
+    if (options.keepDownloads?.has(name) === true) {
+      heldPaths.kept.push(file);
+      continue;
+    }
     const used = await lastUse(file, undefined);
-    if (used === undefined || inUse(used)) continue;
+    if (used === undefined) continue;
+    if (inUse(used)) {
+      heldPaths['in-use'].push(file);
+      continue;
+    }
     if (used >= cutoff) {
       sizeCandidates.push({ kind: 'download', path: file, used, probe: undefined });
       continue;
@@ -139,13 +180,20 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     options.signal?.throwIfAborted();
     if (basename(dir).startsWith('.tmp-')) {
       const { bytes, newestMtimeMs } = await walkStat(dir);
-      if (newestMtimeMs === 0 || newestMtimeMs >= now - TMP_MIN_AGE_MS) continue;
+      if (newestMtimeMs === 0 || newestMtimeMs >= now - TMP_MIN_AGE_MS) {
+        heldPaths.writing.push(dir);
+        continue;
+      }
       if (!dryRun) await rm(dir, { recursive: true, force: true });
       removed.push({ kind: 'tmp', path: dir, bytes });
       continue;
     }
     const used = await mtimeOf(dir);
-    if (used === undefined || inUse(used)) continue;
+    if (used === undefined) continue;
+    if (inUse(used)) {
+      heldPaths['in-use'].push(dir);
+      continue;
+    }
     if (used >= cutoff) {
       sizeCandidates.push({ kind: 'deps-layer', path: dir, used, probe: undefined });
       continue;
@@ -156,7 +204,7 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
 
   // An index a running build used since it started may be read again by it.
   const indexCutoff = live.since === undefined ? cutoff : Math.min(cutoff, live.since);
-  removed.push(...(await gcIndexes(join(cacheDir, 'indexes'), { now, cutoff: indexCutoff, tmpDir, dryRun, ...(options.signal === undefined ? {} : { signal: options.signal }) })));
+  removed.push(...(await gcIndexes(join(cacheDir, 'indexes'), { now, cutoff: indexCutoff, tmpDir, dryRun, held: heldPaths, ...(options.signal === undefined ? {} : { signal: options.signal }) })));
 
   for (const entry of tmpEntries) {
     options.signal?.throwIfAborted();
@@ -169,6 +217,7 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   }
 
   let sizeAfter: number | undefined;
+  let held: GcHeld[] | undefined;
   if (options.maxBytes !== undefined) {
     // What is left besides tmp/: every kind, kept or not (only candidates can go).
     let total = 0;
@@ -180,22 +229,57 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
       if (total <= options.maxBytes) break;
       // A use is noted at most once an hour (artifacts.ts markUsed): an entry used in the
       // last hour may be one a running build just found up to date.
-      if (c.used >= now - USE_MARK_MS) break;
+      if (c.used >= now - USE_MARK_MS) {
+        heldPaths.recent.push(c.path);
+        continue;
+      }
       options.signal?.throwIfAborted();
       // Used since it was looked at: put back (the cutoff is just after that look).
       const r = await remove({ kind: c.kind, path: c.path, probe: c.probe, cutoff: c.used + 1, tmpDir, dryRun, ...(c.wanted === undefined ? {} : { wanted: c.wanted }) });
-      if (r === undefined) continue;
+      if (r === undefined) {
+        heldPaths['in-use'].push(c.path);
+        continue;
+      }
       removed.push(r);
       total -= r.bytes;
     }
     sizeAfter = total;
+    if (total > options.maxBytes) {
+      held = [];
+      for (const reason of GC_HELD_REASONS) {
+        if (heldPaths[reason].length === 0) continue;
+        let bytes = 0;
+        for (const p of heldPaths[reason]) bytes += (await walkStat(p)).bytes;
+        held.push({ reason, count: heldPaths[reason].length, bytes });
+      }
+    }
   }
 
-  return { removed, freedBytes: removed.reduce((n, r) => n + r.bytes, 0), ...(sizeAfter === undefined ? {} : { sizeAfter }) };
+  return { removed, freedBytes: removed.reduce((n, r) => n + r.bytes, 0), ...(sizeAfter === undefined ? {} : { sizeAfter }), ...(held === undefined ? {} : { held }) };
+}
+
+/**
+ * What kept the cache over --max-size, for the last line of `kiln cache gc` (pure): each
+ * rule that kept something, with how much, most bytes first, e.g. "3 entries (2.1 MiB)
+ * used in the last hour (…); 1 entry (4.0 KiB) kept by --keep-last-runs".
+ */
+export function describeHeld(held: readonly GcHeld[], size: (bytes: number) => string): string {
+  if (held.length === 0) return 'files gc does not manage (not named as cache entries), or entries another kiln added meanwhile';
+  const why: Record<GcHeldReason, string> = {
+    recent: 'used in the last hour (the size pass never takes those: a running kiln may have just found them up to date; --older-than goes by age alone, e.g. --older-than 1m)',
+    kept: 'kept by --keep-last-runs',
+    'in-use': 'relied on by a running build',
+    index: 'Debian indexes (removed by --older-than alone, once unused for an hour)',
+    writing: 'being written (removed once unwritten for an hour)',
+  };
+  return [...held]
+    .sort((a, b) => b.bytes - a.bytes)
+    .map((h) => `${h.count} ${h.count === 1 ? 'entry' : 'entries'} (${size(h.bytes)}) ${why[h.reason]}`)
+    .join('; ');
 }
 
 /** Old Debian indexes not open anywhere, and abandoned temporary files of the index code. */
-async function gcIndexes(dir: string, o: { now: number; cutoff: number; tmpDir: string; dryRun: boolean; signal?: AbortSignal }): Promise<GcRemoved[]> {
+async function gcIndexes(dir: string, o: { now: number; cutoff: number; tmpDir: string; dryRun: boolean; held: Record<GcHeldReason, string[]>; signal?: AbortSignal }): Promise<GcRemoved[]> {
   const removed: GcRemoved[] = [];
   const cutoff = Math.min(o.cutoff, o.now - INDEX_MIN_AGE_MS);
   let open: ReadonlySet<string> | undefined;
@@ -205,18 +289,25 @@ async function gcIndexes(dir: string, o: { now: number; cutoff: number; tmpDir: 
     if (name.startsWith('.') && name.includes('.tmp-')) {
       // atomicWrite / decompress in progress, or left by a killed kiln.
       const { bytes, newestMtimeMs } = await walkStat(file);
-      if (newestMtimeMs === 0 || newestMtimeMs >= o.now - TMP_MIN_AGE_MS) continue;
+      if (newestMtimeMs === 0 || newestMtimeMs >= o.now - TMP_MIN_AGE_MS) {
+        o.held.writing.push(file);
+        continue;
+      }
       if (!o.dryRun) await rm(file, { force: true });
       removed.push({ kind: 'tmp', path: file, bytes });
       continue;
     }
     if (!SHA256_RE.test(name)) continue;
     const used = await mtimeOf(file);
-    if (used === undefined || used >= cutoff) continue;
-    open ??= await openFilesUnder(dir);
-    if (open.has(name)) continue;
+    if (used === undefined) continue;
+    if (used < cutoff) open ??= await openFilesUnder(dir);
+    if (used >= cutoff || open?.has(name) === true) {
+      o.held.index.push(file);
+      continue;
+    }
     const r = await remove({ kind: 'index', path: file, probe: undefined, cutoff, tmpDir: o.tmpDir, dryRun: o.dryRun });
-    if (r !== undefined) removed.push(r);
+    if (r === undefined) o.held.index.push(file);
+    else removed.push(r);
   }
   return removed;
 }

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheUsage } from '../cache/du.ts';
-import { gcCache } from '../cache/gc.ts';
+import { describeHeld, gcCache } from '../cache/gc.ts';
 import { parseDuration } from '../lib/duration.ts';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
@@ -74,7 +74,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     if (opts.maxSize !== undefined && r.sizeAfter !== undefined) {
       ctx.stdout.write(r.sizeAfter <= opts.maxSize
         ? `the cache ${opts.dryRun ? 'would hold' : 'holds'} ${humanBytes(r.sizeAfter)} (--max-size ${humanBytes(opts.maxSize)})\n`
-        : `the cache ${opts.dryRun ? 'would still hold' : 'still holds'} ${humanBytes(r.sizeAfter)}, over --max-size ${humanBytes(opts.maxSize)}: what is left is kept (--keep-last-runs), relied on by a running build, or Debian indexes used within --older-than (the size pass leaves indexes to it)\n`);
+        : `the cache ${opts.dryRun ? 'would still hold' : 'still holds'} ${humanBytes(r.sizeAfter)}, over --max-size ${humanBytes(opts.maxSize)}: what is left: ${describeHeld(r.held ?? [], humanBytes)}\n`);
     }
     // This state directory's package index must not list what is gone (other state
     // directories sharing the cache prune theirs at their next gc or rewrite at their next build).

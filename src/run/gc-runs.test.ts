@@ -74,3 +74,32 @@ test('deleteUnneededBundle: one statement checks age and the queue, so a build q
   assert.equal(records.deleteUnneededBundle('alice', 'b1', 2000), true);
   assert.equal(records.getBundle('alice', 'b1'), undefined);
 });
+
+test('gcRuns: an old run whose logs partly stay lists each removed log file as a log, not as a run', async (t) => {
+  const { mkdtempSync, mkdirSync, writeFileSync, existsSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { stateLayout } = await import('./state-layout.ts');
+  const { gcRuns } = await import('./gc-runs.ts');
+  const root = mkdtempSync(join(tmpdir(), 'kiln-gc-runs-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const state = stateLayout({ state: root });
+  // r1 built hello and world; world's log there is its last one (r2 did not build it).
+  for (const [run, files] of [['r1', ['hello_amd64.log', 'world_amd64.log']], ['r2', ['hello_amd64.log']]] as const) {
+    mkdirSync(join(state.logs, run), { recursive: true });
+    for (const f of files) writeFileSync(join(state.logs, run, f), 'log\n');
+    mkdirSync(join(root, 'runs', run), { recursive: true });
+    writeFileSync(join(root, 'runs', run, 'report.json'), '{}');
+  }
+  // Our own double of the two queries gcRuns makes.
+  const records = {
+    listRuns: () => [{ id: 'r2', startedAt: 200, endedAt: 210 }, { id: 'r1', startedAt: 100, endedAt: 110 }],
+    latestLogs: () => new Set([join(state.logs, 'r2', 'hello_amd64.log'), join(state.logs, 'r1', 'world_amd64.log')]),
+  } as unknown as Parameters<typeof gcRuns>[1];
+  const dry = await gcRuns(state, records, { cutoff: 1000, keepLastRuns: 1, dryRun: true });
+  assert.deepEqual(dry.map((r) => [r.kind, r.path]), [
+    ['log', join(state.logs, 'r1', 'hello_amd64.log')],
+    ['run', join(root, 'runs', 'r1')],
+  ]);
+  assert.ok(existsSync(join(state.logs, 'r1', 'hello_amd64.log')), 'a dry run removes nothing');
+});

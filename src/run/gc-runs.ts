@@ -13,7 +13,8 @@ import type { Records } from '../records/records.ts';
 import type { StateLayout } from './state-layout.ts';
 
 export interface GcRunsRemoved {
-  readonly kind: 'run' | 'bundle';
+  /** `run`: a run's logs folder or report folder; `log`: one log file of a run whose other logs stay. */
+  readonly kind: 'run' | 'log' | 'bundle';
   readonly path: string;
   readonly bytes: number;
 }
@@ -40,7 +41,7 @@ export async function gcRuns(state: StateLayout, records: Records, o: { cutoff: 
       for (const f of readdirSync(logs)) {
         if (keep.has(f)) continue;
         const path = join(logs, f);
-        removed.push({ kind: 'run', path, bytes: await treeBytes(path) });
+        removed.push({ kind: 'log', path, bytes: await treeBytes(path) });
         if (!o.dryRun) rmSync(path, { recursive: true, force: true });
       }
     }
