@@ -3,6 +3,7 @@ import { USERINFO_PROBLEM } from '../config/credentials.ts';
 import assert from 'node:assert/strict';
 import { builtinDefaults, isArchiveUrl, isSafeRelativePath, parseRecipe, type RecipeDefaults } from './parse-recipe.ts';
 import type { Diagnostic } from '../plan/spec.ts';
+import { keyLines, lineOfKey } from './toml-key-lines.ts';
 
 const FILE = '/tree/foo/recipe.toml';
 const SHA = 'a'.repeat(64);
@@ -147,15 +148,16 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   },
   { name: 'missing summary', text: recipe({ top: { summary: null } }), want: ['summary: missing required key (expected a string)'] },
   { name: 'missing [build]', text: recipe({ build: null }), want: ['build: missing required key (expected a table)'] },
-  { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got 3 (write it in quotes: TOML reads it unquoted as a number)'] },
+  { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got the number 3 (write it in quotes: license = "3")'] },
   { name: 'wrong type: cpus', text: recipe({ build: { cpus: '"two"' } }), want: ['build.cpus: expected a whole number, got "two"'] },
   { name: 'wrong type: archs', text: recipe({ top: { archs: '"amd64"' } }), want: ['archs: expected an array, got "amd64" (write it as a list: ["amd64"])'] },
-  { name: 'a version written as a number: quote it, and no word of whole numbers', text: recipe({ top: { version: '1.2' } }), want: ['version: expected a string, got 1.2 (write it in quotes: TOML reads it unquoted as a number)'] },
+  { name: 'a version written as a number: quote it, and no word of whole numbers', text: recipe({ top: { version: '1.2' } }), want: ['version: expected a string, got the number 1.2 (write it in quotes: version = "1.2")'] },
+  { name: 'a version written as a float TOML reads as a whole number: said as written', text: recipe({ top: { version: '3.0  # the third' } }), want: ['version: expected a string, got the number 3.0 (write it in quotes: version = "3.0")'] },
   { name: 'a misspelt key: did you mean', text: recipe({ top: { sumary: '"x"' } }), want: ['unknown key "sumary" (did you mean "summary"?)'] },
   { name: 'a recipe choosing its env: where env goes instead', text: recipe({ top: { env: '"trixie-amd64"' } }), want: ["env: a recipe cannot choose its build environment: set env in the tree's kiln.toml, or pass --env, for the whole run"] },
   { name: 'env next to another unknown key: both said', text: recipe({ top: { env: '"x"', colour: '"red"' } }), want: ["env: a recipe cannot choose its build environment: set env in the tree's kiln.toml, or pass --env, for the whole run", 'unknown key "colour"'] },
-  { name: 'a version that TOML turned into another number: the hint does not repeat it', text: recipe({ top: { version: '1.10' } }), want: ['version: expected a string, got 1.1 (write it in quotes: TOML reads it unquoted as a number)'] },
-  { name: 'a key in the wrong case: did you mean', text: recipe({ top: { Summary: '"x"', summary: null } }), want: ['summary: missing required key (expected a string)', 'unknown key "Summary" (did you mean "summary"?)'] },
+  { name: 'a version that TOML turned into another number: said and quoted as written', text: recipe({ top: { version: '1.10' } }), want: ['version: expected a string, got the number 1.10 (write it in quotes: version = "1.10")'] },
+  { name: 'a key in the wrong case: did you mean', text: recipe({ top: { Summary: '"x"', summary: null } }), want: ['unknown key "Summary" (did you mean "summary"?)', 'summary: missing required key (expected a string)'] },
   { name: 'a misspelt key in [build] and in a source', text: recipe({ build: { cpu: '2' }, sources: [{ url: '"file:a"', shaa256: '"x"' }] }), want: ['sources[0]: unknown key "shaa256" (did you mean "sha256"?)', 'build: unknown key "cpu" (did you mean "cpus"?)'] },
   { name: 'cpus = 0', text: recipe({ build: { cpus: '0' } }), want: ['build.cpus: must be greater than 0, got 0'] },
   { name: 'empty version', text: recipe({ top: { version: '""' } }), want: ['version: must not be empty'] },
@@ -419,12 +421,13 @@ test('every problem of a recipe is reported at once', () => {
     ],
     build: { 'script-file': '"b.sh"', memory: '"lots"', timeout: '"30 minutes"' },
   });
+  // In file order: a missing key after the last line of its table.
   assert.deepEqual(lines(diagnosticsOf(text)), [
-    'summary: missing required key (expected a string)',
-    'license: expected a string, got 3 (write it in quotes: TOML reads it unquoted as a number)',
-    'unknown key "colour"',
     'name: "Foo" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)',
+    'license: expected a string, got the number 3 (write it in quotes: license = "3")',
+    'unknown key "colour"',
     'build-depends[0]: "zlib (>= 1.2": missing ")" after version "1.2"',
+    'summary: missing required key (expected a string)',
     'sources[0].url: "file:../x" must name a file inside the recipe folder (file:NAME, relative, without "..")',
     'sources[1].url: "file:/etc/passwd" must name a file inside the recipe folder (file:NAME, relative, without "..")',
     'sources[2].dest: "../../x" leaves $SRCDIR: use a relative path without ".."',
@@ -433,6 +436,63 @@ test('every problem of a recipe is reported at once', () => {
     'build.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"',
     'build.timeout: invalid duration "30 minutes": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
   ]);
+});
+
+test('a recipe\'s problems are listed in file order, by line, whatever check found them', () => {
+  const text = [
+    'name = "foo"',
+    'version = 3.0',
+    'summary = ""',
+    'license = "MIT"',
+    'archs = [',
+    '  "x86_64",  # a comment',
+    ']',
+    '',
+    '[build]',
+    'cpus = 0',
+    'script = """',
+    'colour = "this line is the script, not a key"',
+    '"""',
+    'colour = 1',
+    '',
+    '[[sources]]',
+    'url = "https://h.example/a.tar.gz"',
+    'dest = "../x"',
+  ].join('\n');
+  assert.deepEqual(lines(diagnosticsOf(text)), [
+    'version: expected a string, got the number 3.0 (write it in quotes: version = "3.0")',
+    'summary: must not be empty: one line saying what the package is',
+    'archs[0]: "x86_64" is not a Debian architecture name (did you mean "amd64"?): use "any", "all", or names of dpkg-architecture -L such as amd64, arm64',
+    'build.cpus: must be greater than 0, got 0',
+    'build: unknown key "colour"',
+    'sources[0].dest: "../x" leaves $SRCDIR: use a relative path without ".."',
+    'sources[0].sha256: missing: every https: source needs its sha256',
+  ]);
+});
+
+test('keyLines: where each key is written, and its value as written', () => {
+  const text = 'a = 1.0 # one\n"b c" = \'x # not a comment\'\n[t]\nd.e = [\n  1,\n  { f = 2 },\n]\ng = """\nh = 3\n"""\n[[s]]\ni = true\n[[s]]\n\'j\' = 1e3\n';
+  const at = keyLines(text);
+  assert.deepEqual([...at].map(([k, v]) => [k, v.line, v.written]), [
+    ['a', 1, '1.0'],
+    ['b c', 2, "'x # not a comment'"],
+    ['t', 3, ''],
+    ['t.d.e', 4, '[\n  1,\n  { f = 2 },\n]'],
+    ['t.g', 8, '"""\nh = 3\n"""'],
+    ['s[0]', 11, ''],
+    ['s[0].i', 12, 'true'],
+    ['s[1]', 13, ''],
+    ['s[1].j', 14, '1e3'],
+  ]);
+  const rows: [string, number | undefined][] = [
+    ['t.d.e', 4],
+    ['t.d.e[1]', 4], // an item: its array's line
+    ['s[1].k', 14.5], // missing: after its table's last line
+    ['t.zz', 8.5],
+    ['zz', 2.5], // missing at the top: after the last top-level key
+    ['u.v', 2.5], // in a table not written: where that table would be missing
+  ];
+  for (const [key, want] of rows) assert.equal(lineOfKey(at, key), want, key);
 });
 
 test('every Debian arch name, "any" and "all" are accepted in archs', () => {

@@ -11,6 +11,7 @@ import { versionProblem } from '../debian/version.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import { NAME_RE, describeIssue, durationMs, keyPath, memoryBytes as memoryOf, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
 import { tomlProblem } from '../config/toml-problem.ts';
+import { inFileOrder, keyLines, lineOfKey } from './toml-key-lines.ts';
 
 import { builtinDefaults, type RecipeDefaults } from './recipe-defaults.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from '../config/credentials.ts';
@@ -94,6 +95,18 @@ export function urlProblem(url: string): string | undefined {
   return undefined;
 }
 
+/** The line of recipe.toml each diagnostic of parseRecipe is about, when known (see recipeDiagnosticLine). */
+const diagnosticLines = new WeakMap<Diagnostic, number>();
+
+/**
+ * The line (a fraction: just after that line, for a key not written) of recipe.toml a
+ * diagnostic of parseRecipe is about, for listing it in file order with the checks made
+ * after parsing (scan-tree.ts). For an unknown key, the key's own line, not its table's.
+ */
+export function recipeDiagnosticLine(d: Diagnostic): number | undefined {
+  return diagnosticLines.get(d);
+}
+
 export function parseRecipe(
   text: string,
   options: { file: string; folderName: string; defaults?: RecipeDefaults },
@@ -101,8 +114,18 @@ export function parseRecipe(
   const { file, folderName } = options;
   const defaults = options.defaults ?? builtinDefaults;
   const diags: Diagnostic[] = [];
-  const add = (key: string | undefined, message: string): void => {
-    diags.push(key === undefined || key === '' ? { file, message } : { file, key, message });
+  // Where each problem is written (`at`: the key to look for, when not the one named), to list them in file order.
+  const lines = diagnosticLines;
+  // Scanned only for a recipe with a problem (a tree of valid ones is not slowed), and not for a TOML syntax error.
+  let scanned: ReturnType<typeof keyLines> | undefined;
+  let tomlOk = false;
+  const written = (): ReturnType<typeof keyLines> | undefined => (tomlOk ? (scanned ??= keyLines(text)) : undefined);
+  const add = (key: string | undefined, message: string, at = key): void => {
+    const d: Diagnostic = key === undefined || key === '' ? { file, message } : { file, key, message };
+    diags.push(d);
+    const where = at === undefined || at === '' ? undefined : written();
+    const line = where === undefined ? undefined : lineOfKey(where, at!);
+    if (line !== undefined) lines.set(d, line);
   };
 
   let doc: unknown;
@@ -112,6 +135,7 @@ export function parseRecipe(
     add(undefined, tomlProblem(e, text));
     return { ok: false, diagnostics: diags };
   }
+  tomlOk = true;
 
   const parsed = recipeSchema.safeParse(doc);
   if (!parsed.success) {
@@ -121,7 +145,9 @@ export function parseRecipe(
       if (envKey) add('env', 'a recipe cannot choose its build environment: set env in the tree\'s kiln.toml, or pass --env, for the whole run');
       const rest = envKey ? { ...issue, keys: issue.keys.filter((k) => k !== 'env') } : issue;
       if (rest.code === 'unrecognized_keys' && rest.keys.length === 0) continue;
-      add(keyPath(rest.path), describeIssue(rest, valueAt(doc, rest.path), rest.code === 'unrecognized_keys' ? recipeKeysAt(rest.path) : []));
+      const key = keyPath(rest.path);
+      const at = rest.code === 'unrecognized_keys' ? keyPath([...rest.path, rest.keys[0]!]) : key;
+      add(key, describeIssue(rest, valueAt(doc, rest.path), rest.code === 'unrecognized_keys' ? recipeKeysAt(rest.path) : [], written()?.get(key)?.written), at);
     }
   }
   // Keep checking what can be checked even when the shape is off, so the user sees
@@ -284,13 +310,14 @@ export function parseRecipe(
   const silentTimeoutMs = duration('silent-timeout', defaults.silentTimeoutMs);
 
   if (!parsed.success || diags.length > 0) {
+    const ordered = inFileOrder(diags, (d) => lines.get(d));
     // A valid version is still shown for the broken package (plan, status, report).
     const goodVersion = version !== undefined && version !== '' && !diags.some((d) => d.key === 'version');
     // And its valid archs: an `all` package is one broken node, not one per target arch.
     const goodArchs = Array.isArray(raw['archs']) && !diags.some((d) => d.key === 'archs' || d.key?.startsWith('archs[') === true);
     // And its valid provides: what needs one of them hears that its provider is broken.
     const goodProvides = provides.length > 0 && !diags.some((d) => d.key?.startsWith('provides') === true);
-    return { ok: false, diagnostics: diags, ...(goodVersion ? { version } : {}), ...(goodArchs ? { archs } : {}), ...(goodProvides ? { provides } : {}) };
+    return { ok: false, diagnostics: ordered, ...(goodVersion ? { version } : {}), ...(goodArchs ? { archs } : {}), ...(goodProvides ? { provides } : {}) };
   }
   const d = parsed.data;
   return {

@@ -72,9 +72,11 @@ const EXPECTED: Readonly<Record<string, string>> = {
 
 /**
  * A human message for one zod issue, naming what was expected and what was found. `known`:
- * the keys allowed where an unknown one was found, for a "did you mean".
+ * the keys allowed where an unknown one was found, for a "did you mean". `written`: the
+ * value as the file writes it, when known (TOML reads `version = 3.0` as the number 3:
+ * the message says 3.0 and how to quote it).
  */
-export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: readonly string[] = []): string {
+export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: readonly string[] = [], written?: string): string {
   switch (issue.code) {
     case 'unrecognized_keys': {
       const near = issue.keys.flatMap((k) => {
@@ -87,6 +89,11 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: re
     case 'invalid_type': {
       const expected = EXPECTED[issue.expected] ?? issue.expected;
       if (value === undefined) return `missing required key (expected ${expected})`;
+      if (typeof value === 'number' && written !== undefined && issue.expected === 'string') {
+        const name = issue.path.at(-1);
+        const key = typeof name === 'string' && /^[A-Za-z0-9_-]+$/.test(name) ? `${name} = ` : '';
+        return `expected ${expected}, got the number ${written} (write it in quotes: ${key}${JSON.stringify(written)})`;
+      }
       return `expected ${expected}, got ${describeValue(value, issue.expected)}${fixFor(issue.expected, value)}`;
     }
     case 'too_small':

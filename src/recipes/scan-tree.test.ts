@@ -56,8 +56,8 @@ test('scanning a tree: valid specs, invalid packages with every diagnostic, the 
         name: 'nofile',
         dir: join(dir.path, 'nofile'),
         lines: [
-          `${join(dir.path, 'nofile/recipe.toml')}: build.script-file: "gone.sh" not found in ${join(dir.path, 'nofile')}`,
           `${join(dir.path, 'nofile/recipe.toml')}: sources[0].url: "file:gone.patch": gone.patch not found in ${join(dir.path, 'nofile')}`,
+          `${join(dir.path, 'nofile/recipe.toml')}: build.script-file: "gone.sh" not found in ${join(dir.path, 'nofile')}`,
         ],
       },
       {
@@ -185,7 +185,7 @@ test('a source from a mirror kiln.toml does not name makes its package broken at
   assert.deepEqual(second.invalid.map((p) => p.name).sort(), ['hello', 'odd']);
 });
 
-test('every problem of a recipe at once: parser, script-file, mirror and file: sources together, in recipe order, with or without the cache', async () => {
+test('every problem of a recipe at once: parser, script-file, mirror and file: sources together, in file order, with or without the cache', async () => {
   await using tmp = await tmpDir();
   const root = tmp.path;
   await put(root, 'kiln.toml', '[mirrors]\ndebian2 = "https://d.example/debian"\n');
@@ -199,13 +199,14 @@ test('every problem of a recipe at once: parser, script-file, mirror and file: s
   await put(root, 'many/recipe.toml', recipeText('many', sources, 'script-file = "nope.sh"\ncpus = 0'));
   await put(root, 'many/a.patch', 'a\n');
   const file = join(root, 'many/recipe.toml');
+  // By line, whichever check found it (the parser's, or those of the files and mirrors).
   const expected = [
-    ['build.cpus', 'must be greater than 0, got 0'],
-    ['sources[3].url', '"ftp://x.example/y.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
-    ['build.script-file', `"nope.sh" not found in ${join(root, 'many')}`],
     ['sources[0].url', 'unknown mirror "gnu" in "mirror://gnu/x.tar.gz": add it under [mirrors] in the tree\'s kiln.toml (gnu = "https://…"); known: debian, debian2'],
     ['sources[1].url', `"file:missing.patch": missing.patch not found in ${join(root, 'many')}`],
     ['sources[2].sha256', `a.patch has sha256 ${sha256('a\n')}, the recipe says ${SHA}`],
+    ['sources[3].url', '"ftp://x.example/y.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
+    ['build.script-file', `"nope.sh" not found in ${join(root, 'many')}`],
+    ['build.cpus', 'must be greater than 0, got 0'],
   ];
   const cacheFile = join(root, '.scan-cache.json');
   for (const options of [{}, { cacheFile, now: Date.now() + 60_000 }, { cacheFile, now: Date.now() + 60_000 }]) {
@@ -259,17 +260,18 @@ test('files a recipe names must stay inside its folder after symlinks; links wit
 
   const lines = (name: string): string[][] => scan.invalid.find((p) => p.name === name)!.diagnostics.map((d) => [d.key ?? '', d.message]);
   const out = (real: string): string => `resolves outside the package folder (to ${real}): files a recipe names must stay inside ${pkg('escape')}, symlinks included`;
+  // In file order: the [[sources]] come before [build] in these recipes.
   assert.deepEqual(lines('escape'), [
-    ['build.script-file', `"run.sh" ${out(join(outsideReal, 'run.sh'))}`],
     ['sources[0].url', `"file:sub/passwd": sub/passwd ${out(join(outsideReal, 'sub/passwd'))}`],
     ['sources[1].url', `"file:rel.txt": rel.txt ${out(join(outsideReal, 'outside.txt'))}`],
     ['sources[2].url', `"file:link.txt": link.txt ${out(join(outsideReal, 'outside.txt'))}`],
     ['sources[3].url', `"file:etc/passwd": etc/passwd ${out('/etc/passwd')}`],
+    ['build.script-file', `"run.sh" ${out(join(outsideReal, 'run.sh'))}`],
   ]);
   assert.deepEqual(lines('odd'), [
-    ['build.script-file', '"adir" is a directory, not a file'],
     ['sources[0].url', '"file:adir": adir is a directory, not a file'],
     ['sources[1].url', '"file:gone.patch": gone.patch is a symlink to "nowhere.patch", which does not exist'],
+    ['build.script-file', '"adir" is a directory, not a file'],
   ]);
 });
 
@@ -360,8 +362,8 @@ test('a named pipe where recipe.toml, a script-file or a file: source should be 
     [
       'refs',
       [
-        ['build.script-file', '"pipe" is a named pipe (FIFO), not a regular file'],
         ['sources[0].url', '"file:pipe": pipe is a named pipe (FIFO), not a regular file'],
+        ['build.script-file', '"pipe" is a named pipe (FIFO), not a regular file'],
       ],
     ],
   ]);

@@ -178,8 +178,13 @@ async function scanPackage(
   const stamps = o.cache === undefined ? undefined : [stampOf(RECIPE_FILE, read.stats)];
   const checked = checkRefs(refs, { dir, file, stamps, mirrors: config.mirrors });
   if (!outcome.ok || checked.diagnostics.length > 0) {
-    // Parser diagnostics first, then the files and mirrors in recipe order.
-    const diagnostics = outcome.ok ? checked.diagnostics : [...outcome.diagnostics, ...checked.diagnostics];
+    // The parser's and those of the files and mirrors together, in file order.
+    const { keyLines, lineOfKey, inFileOrder } = await import('./toml-key-lines.ts');
+    const { recipeDiagnosticLine } = await loadParser();
+    const written = keyLines(text);
+    const parserSaid = new Set(outcome.ok ? [] : outcome.diagnostics);
+    const diagnostics = inFileOrder(outcome.ok ? checked.diagnostics : [...outcome.diagnostics, ...checked.diagnostics], (d) =>
+      parserSaid.has(d) ? recipeDiagnosticLine(d) : d.key === undefined ? undefined : lineOfKey(written, d.key));
     const version = outcome.ok ? outcome.draft.version : outcome.version;
     const archs = outcome.ok ? outcome.draft.archs : outcome.archs;
     const provides = outcome.ok ? outcome.draft.provides : outcome.provides;
