@@ -71,6 +71,11 @@ export const JobMessage = z.object({
     sourceDateEpoch: z.number().int(),
     profiles: z.array(z.string()),
     warningsFail: z.boolean(),
+    /** A daemon's fetch policy (lib/fetch-guard.ts): the worker fetches this job's files only where it allows. */
+    fetchPolicy: z.object({
+      trustedHosts: z.array(z.string().max(253)).max(1000),
+      allowed: z.array(z.string().max(64)).max(1000),
+    }).strict().optional(),
   }),
 });
 export type JobMessage = z.infer<typeof JobMessage>;

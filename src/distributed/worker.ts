@@ -17,6 +17,8 @@ import type { JsMsg } from '@nats-io/jetstream';
 import { createArtifactStore } from '../cache/artifacts.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
 import { createDownloads } from '../cache/downloads.ts';
+import { processCredentials, withCredentials } from '../config/credentials.ts';
+import { guardedFetchFor } from '../lib/fetch-guard.ts';
 import { unpackArchive } from '../cache/archive.ts';
 import { EventBus } from '../events/events.ts';
 import { fullKeyOf } from '../plan/keys.ts';
@@ -259,7 +261,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       backend: o.envs.backend,
       envFor: (a) => o.envs.envFor(arch(a)),
       downloadsDir: join(o.state.cache, 'downloads'),
-      downloads: createDownloads({ cacheDir: o.state.cache, mirrors: m.mirrors }),
+      // A daemon's job: its files only from where the daemon's policy allows (its tenants'
+      // urls may not reach this machine's network either).
+      downloads: createDownloads({ cacheDir: o.state.cache, mirrors: m.mirrors, ...(m.options.fetchPolicy === undefined ? {} : { fetchImpl: withCredentials(await guardedFetchFor(m.options.fetchPolicy), processCredentials) }) }),
       artifacts,
       bus: new EventBus(),
       outputs,

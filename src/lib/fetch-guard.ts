@@ -98,7 +98,31 @@ export function refusedIn(e: unknown): KilnError | undefined {
   return undefined;
 }
 
+/** A policy as a job message carries it to the workers (kiln serve --nats): the workers fetch for the daemon's tenants. */
+export interface WirePolicy {
+  readonly trustedHosts: string[];
+  readonly allowed: string[];
+}
+
 let policy: FetchPolicy | undefined;
+
+/** This process's policy, to send along with its jobs; undefined when it has none (not a daemon). */
+export function policyForWorkers(): WirePolicy | undefined {
+  return policy === undefined ? undefined : { trustedHosts: [...policy.trustedHosts], allowed: [...policy.allowedText] };
+}
+
+const byWire = new Map<string, Promise<typeof globalThis.fetch>>();
+
+/** The guarded fetch of a policy a job brought (one per distinct policy). */
+export function guardedFetchFor(w: WirePolicy): Promise<typeof globalThis.fetch> {
+  const id = JSON.stringify(w);
+  let f = byWire.get(id);
+  if (f === undefined) {
+    f = makeGuardedFetch({ trustedHosts: new Set(w.trustedHosts.map((h) => h.toLowerCase())), allowed: parseFetchAllow(w.allowed), allowedText: w.allowed });
+    byWire.set(id, f);
+  }
+  return f;
+}
 let guarded: Promise<typeof globalThis.fetch> | undefined;
 
 /** kiln serve, before its first download: every fetch of this process follows `p`. */

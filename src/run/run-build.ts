@@ -217,6 +217,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     if (req.nats !== undefined && toBuild.length > 0) {
       const { openRemoteExecution, workersNote } = await import('../distributed/remote-execution.ts');
       const allArch = allArchOf(prepared.archs, hostArch());
+      const fetchPolicy = (await import('../lib/fetch-guard.ts')).policyForWorkers();
       remote = await openRemoteExecution({
         url: req.nats,
         say: (text) => {
@@ -234,6 +235,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           profiles: [...prepared.profiles],
           warningsFail: req.failOnWarnings === true,
           ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
+          // A daemon's tenants may not reach the workers' network either.
+          ...(fetchPolicy === undefined ? {} : { fetchPolicy }),
         },
         expectedMs: (id) => learned.get(id),
         ...(req.warn === undefined ? {} : { warn: req.warn }),

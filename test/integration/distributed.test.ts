@@ -228,12 +228,22 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
     one: recipeText({ name: 'one', script: 'mkdir -p "$DESTDIR/usr/share/one"; echo 1 > "$DESTDIR/usr/share/one/x"' }),
     two: recipeText({ name: 'two', deps: ['one'], script: 'test -e "$SYSROOT/usr/share/one/x"; mkdir -p "$DESTDIR/usr/share/two"; echo 2 > "$DESTDIR/usr/share/two/x"' }),
   });
+  // A source on the daemon's network: the workers fetch it for the daemon's tenants, and may not either.
+  const { createServer } = await import('node:http');
+  const { createHash } = await import('node:crypto');
+  const secret = 'what only the machines behind the daemon reach\n';
+  const http = createServer((_req, res) => res.end(secret));
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  t.after(() => http.close());
+  const loot = await writeTree(join(dir.path, 'loot'), {
+    loot: `${recipeText({ name: 'loot', script: 'mkdir -p "$DESTDIR/usr/share/loot"; cp secret.txt "$DESTDIR/usr/share/loot/"' })}\n[[sources]]\nurl = "http://127.0.0.1:${(http.address() as { port: number }).port}/secret.txt"\nsha256 = "${createHash('sha256').update(secret).digest('hex')}"\n`,
+  });
   const state = join(dir.path, 'daemon');
   const { openServerRecords } = await import('../../src/records/server-records.ts');
   const records = openServerRecords(state);
   const token = records.createToken('alice').token;
   records.close();
-  const daemon = spawnKiln(['serve', '--listen', '127.0.0.1:0', '--state', state, '--sandbox', 'host', '--tree', `main=${tree}`, '--nats', url], { timeoutMs: 100_000, env: { KILN_ENVS: '', KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
+  const daemon = spawnKiln(['serve', '--listen', '127.0.0.1:0', '--state', state, '--sandbox', 'host', '--tree', `main=${tree}`, '--tree', `loot=${loot}`, '--nats', url], { timeoutMs: 100_000, env: { KILN_ENVS: '', KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
   let err = '';
   daemon.child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   t.after(() => daemon.child.kill('SIGKILL'));
@@ -256,6 +266,15 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
   }
   assert.equal(build.state, 'done', JSON.stringify(build));
   assert.match(w.output(), /one@\S+: built[\s\S]*two@\S+: built/);
+  const looted = await call('POST', '/api/v1/builds', { tree: 'loot' });
+  for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    build = await call('GET', `/api/v1/builds/${looted.id}`);
+    if (build.state !== 'queued' && build.state !== 'running') break;
+  }
+  assert.equal(build.state, 'failed', JSON.stringify(build));
+  const report = await call('GET', `/api/v1/builds/${looted.id}/report.json`);
+  const pkg = report.packages.find((p: { name: string }) => p.name === 'loot');
+  assert.match(pkg.cause, /refused: a daemon fetches only from public addresses and its own mirrors: 127\.0\.0\.1 is not a public address/, JSON.stringify(pkg));
   daemon.child.kill('SIGTERM');
   await daemon.done;
 });
