@@ -130,6 +130,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         // A Debian version carries its own revision: kiln's release is for recipes only.
         jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, key ${key.slice(0, 16)}, why: ${describeReason(job.why)}`);
         const env = o.envFor(job.arch);
+        // Which build root: the env's version is part of the key, and of what a user compares.
+        jl.note(env === undefined ? `built in the ${o.backend.name} sandbox, on the host's own system (no env)` : `built in env ${env.id}, ${o.backend.name} sandbox`);
         const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
         // Debian: the build dependencies may be installed already, in a cached layer.
         // (chroot only: layers hold root-owned files that a rootless sandbox cannot map.)

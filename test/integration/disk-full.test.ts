@@ -41,7 +41,10 @@ for (const sandbox of ['host', 'chroot'] as const) {
       assert.match(big.cause ?? '', /^the build script exited with status 1 with the disk of its workspace full \([\d.]+ (B|KiB) free of 64\.0 MiB\): free space there/, explain(r));
       const finished = r.events.find((e) => e.type === 'job-finished' && e.jobId.startsWith('big@'));
       assert.equal((finished as { failure?: { reason: string } } | undefined)?.failure?.reason, 'disk-full', explain(r));
-      assert.match(await readFile(big.log!, 'utf8'), /No space left on device/);
+      const log = await readFile(big.log!, 'utf8');
+      assert.match(log, /No space left on device/);
+      // The log names the build root it ran in.
+      assert.match(log, sandbox === 'chroot' ? /built in env bookworm-amd64@\S+, chroot sandbox/ : /built in the host sandbox, on the host's own system \(no env\)/);
       assert.equal(pkgOf(report, 'ok').state, 'built', explain(r));
     } finally {
       execFileSync('umount', ['-l', work]);
