@@ -4,6 +4,7 @@
 // selection of targets and their closure, and the cycles among the selected. Pure.
 
 import type { PackageSpec } from './spec.ts';
+import type { AltGroup } from '../debian/relation-types.ts';
 import { findCyclesIndexed } from './cycles.ts';
 import { globToRegExp } from './glob.ts';
 import { KilnError } from '../errors.ts';
@@ -25,6 +26,8 @@ export interface Draft {
   runtimeProblems: string[];
   /** Per resolvable build-depends group, the numbers of every candidate that satisfies it. */
   buildOptions: number[][];
+  /** The relation group of each of buildOptions (to say why none of its alternatives can be used). */
+  buildGroups: AltGroup[];
   runtimeOptions: number[][];
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archsOf, buildGraph, type Graph, type GraphInput } from './graph.ts';
+import { archsOf, buildGraph, isIgnoredCause, type Graph, type GraphInput } from './graph.ts';
 import { globToRegExp } from './glob.ts';
 import { isKilnError } from '../errors.ts';
 import type { InvalidPackage, PackageSpec } from './spec.ts';
@@ -91,8 +91,8 @@ test('missing and unsatisfiable dependencies: the reason chain, exactly', () => 
     'libbar@amd64': '',
     'libfoo@amd64': 'needs libbar (>= 2), tree has 1.0',
     'app@amd64': 'needs libfoo, which is broken: needs libbar (>= 2), tree has 1.0',
-    // Its own problem wins over the one inherited from app.
-    'top@amd64': 'needs zlib, which is not in the tree',
+    // Its own problem first, then the one inherited from app: every unsatisfied relation.
+    'top@amd64': 'needs zlib, which is not in the tree; needs app, which is broken: needs libfoo, which is broken: needs libbar (>= 2), tree has 1.0',
     'nozlib@amd64': 'needs zlib, which is not in the tree',
     'bad@amd64': 'invalid recipe: /tree/bad/recipe.toml: build.cpus: expected a whole number, got "two"',
     'usesbad@amd64': 'needs bad, which is broken: invalid recipe: /tree/bad/recipe.toml: build.cpus: expected a whole number, got "two"',
@@ -295,7 +295,7 @@ test('alternatives: a broken first choice is passed over for the next one that c
   }
   for (const id of ['c5', 'c6', 'c7', 'c8']) assert.deepEqual(g.byId.get(`${id}@amd64`)!.buildDeps, ['libfoo@amd64'], id);
   assert.deepEqual(g.byId.get('c10@amd64')!.waitsFor, ['c9@amd64', 'libfoo@amd64']);
-  assert.match(s['none@amd64']!, /^needs bad, which is broken: invalid recipe/);
+  assert.match(s['none@amd64']!, /^needs one of bad \| needsmissing: needsmissing \(broken\); bad, which is broken: invalid recipe/);
   assert.equal(s['cx@amd64'], 'dependency cycle: cx -> cy -> cx');
   assert.equal(s['needsmissing@amd64'], 'needs nosuch, which is not in the tree');
 });
@@ -371,7 +371,7 @@ test('a broken package at the bottom of a long chain breaks the chain, whatever 
   const specs = Array.from({ length: 200 }, (_, i) => spec(`z${String(i).padStart(3, '0')}`, { bdeps: [i === 199 ? 'nosuch | alsonot' : `z${String(i + 1).padStart(3, '0')} | fallback`] }));
   const g = graph([...specs, spec('fallback', { bdeps: ['nosuch'] })]);
   const s = states(g);
-  assert.match(s['z000@amd64']!, /^needs z001, which is broken/);
+  assert.match(s['z000@amd64']!, /^needs one of z001 \| fallback: fallback \(broken\); z001, which is broken: needs one of z002/);
   assert.match(s['z199@amd64']!, /^needs one of nosuch \| alsonot/);
 });
 
@@ -408,8 +408,9 @@ test('ignore: the package and what needs only ignored packages are broken but ig
   assert.deepEqual(states(g), {
     'gpu@amd64': 'ignored: needs a GPU to build',
     'viewer@amd64': 'needs gpu, which is ignored: needs a GPU to build',
-    'suite@amd64': 'needs viewer, which is ignored: needs gpu, which is ignored: needs a GPU to build',
-    'both@amd64': 'needs nosuch, which is not in the tree',
+    // viewer is broken (by an ignored package), not ignored itself: each link says what it is.
+    'suite@amd64': 'needs viewer, which is broken: needs gpu, which is ignored: needs a GPU to build',
+    'both@amd64': 'needs nosuch, which is not in the tree; needs gpu, which is ignored: needs a GPU to build',
     'either@amd64': '',
     'soft@amd64': '',
     'odd@amd64': 'needs nosuch, which is not in the tree; ignored: needs a GPU to build',
@@ -417,4 +418,54 @@ test('ignore: the package and what needs only ignored packages are broken but ig
   const ignored = g.nodes.filter((n) => n.ignored).map((n) => n.name).sort();
   assert.deepEqual(ignored, ['gpu', 'suite', 'viewer']);
   assert.deepEqual(g.byId.get('either@amd64')!.waitsFor, ['soft@amd64'], 'an alternative passes an ignored package over');
+});
+
+test('every unsatisfied relation is listed: failed alternatives each with why, a broken dependency after an own problem', () => {
+  // The walkthrough's tree: zfake's recipe is invalid TOML.
+  const zfake: InvalidPackage = { name: 'zfake', dir: '/tree/zfake', diagnostics: [{ file: '/tree/zfake/recipe.toml', message: 'invalid TOML: control characters are not allowed in strings at line 2, column 17' }] };
+  const g = graph([spec('altuser', { bdeps: ['nonexistent (>= 3) | zfake (>= 1.0)', 'libz-dev (>= 1.2)'] }), spec('meta', { bdeps: ['altuser'] })], { invalid: [zfake] });
+  const zcause = 'invalid recipe: /tree/zfake/recipe.toml: invalid TOML: control characters are not allowed in strings at line 2, column 17';
+  const unread = ' (unless zfake provides it: its recipe is broken, it cannot be read)';
+  const altuser = `needs libz-dev (>= 1.2), which is not in the tree${unread}; needs one of nonexistent (>= 3) | zfake (>= 1.0): nonexistent (>= 3), which is not in the tree${unread}; zfake (>= 1.0), which is broken: ${zcause}`;
+  assert.deepEqual(states(g), { 'zfake@amd64': zcause, 'altuser@amd64': altuser, 'meta@amd64': `needs altuser, which is broken: ${altuser}` });
+});
+
+test('a provider whose provides item does not parse is broken, not missing; an unreadable recipe is named as a possible provider only then', () => {
+  const zfake: InvalidPackage = {
+    name: 'zfake', dir: '/tree/zfake',
+    diagnostics: [{ file: '/tree/zfake/recipe.toml', key: 'provides[0]', message: '"libz-dev (>= 1.2)": only "=" is allowed in Provides, not ">="' }],
+  };
+  const g = graph([spec('user', { bdeps: ['libz-dev (>= 1.2)'] }), spec('typo', { bdeps: ['libgret'] }), spec('libgreet')], { invalid: [zfake] });
+  const s = states(g);
+  assert.equal(s['user@amd64'], 'needs zfake, which is broken: invalid recipe: /tree/zfake/recipe.toml: provides[0]: "libz-dev (>= 1.2)": only "=" is allowed in Provides, not ">="');
+  assert.equal(s['typo@amd64'], 'needs libgret, which is not in the tree (did you mean "libgreet"?)', 'no unreadable recipe: no note');
+});
+
+test('ignore: each link of a chain says what its package is, and isIgnoredCause reads the text as the graph flags it', () => {
+  const ig = (name: string, o: Parameters<typeof spec>[1] = {}): PackageSpec => ({ ...spec(name, o), ignore: 'needs a GPU' });
+  const g = graph([
+    ig('zfake', { provides: ['libz-dev (= 1.2.3)'] }),
+    spec('altuser', { bdeps: ['nonexistent (>= 3) | zfake (>= 1.0)', 'libz-dev (>= 1.2)'] }),
+    spec('meta', { bdeps: ['altuser', 'hello'] }),
+    spec('hello'),
+    ig('gpu'),
+    spec('viewer', { bdeps: ['gpu'] }),
+    spec('wide', { bdeps: ['viewer', 'gpu', 'altuser'] }),
+    spec('mixed', { bdeps: ['nosuch', 'viewer'] }),
+    spec('above', { bdeps: ['mixed', 'viewer'] }),
+    spec('alt2', { bdeps: ['mixed | gpu'] }),
+    spec('alt3', { bdeps: ['nosuch | viewer'] }),
+  ]);
+  const s = states(g);
+  const altuser = 'needs one of nonexistent (>= 3) | zfake (>= 1.0): nonexistent (>= 3), which is not in the tree; zfake (>= 1.0), which is ignored: needs a GPU';
+  assert.equal(s['altuser@amd64'], altuser);
+  assert.equal(s['meta@amd64'], `needs altuser, which is broken: ${altuser}`);
+  assert.equal(s['wide@amd64'], 'needs altuser, which is broken (also broken: viewer; also ignored: gpu): ' + altuser);
+  assert.equal(s['mixed@amd64'], 'needs nosuch, which is not in the tree; needs viewer, which is broken: needs gpu, which is ignored: needs a GPU');
+  // With nothing usable the first alternative is taken: mixed, broken for real.
+  assert.equal(s['alt2@amd64'], 'needs one of mixed | gpu: gpu (ignored); mixed, which is broken: needs nosuch, which is not in the tree; needs viewer, which is broken: needs gpu, which is ignored: needs a GPU');
+  assert.equal(s['alt3@amd64'], 'needs one of nosuch | viewer: nosuch, which is not in the tree; viewer, which is broken: needs gpu, which is ignored: needs a GPU');
+  const ignored = g.nodes.filter((n) => n.ignored).map((n) => n.name).sort();
+  assert.deepEqual(ignored, ['alt3', 'altuser', 'gpu', 'meta', 'viewer', 'wide', 'zfake']);
+  for (const n of g.nodes) assert.equal(isIgnoredCause(n.broken), n.ignored, `${n.name}: ${n.broken ?? ''}`);
 });

@@ -5,9 +5,10 @@
 
 import { reduceGroups } from '../debian/relation.ts';
 import type { AltGroup } from '../debian/relation-types.ts';
+import { formatRelation } from '../debian/relation.ts';
 import { jobIdOf } from './job.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from './spec.ts';
-import { buildIndex, groupOptions, type Candidate } from './resolve.ts';
+import { alternativesOf, buildIndex, groupOptions, type Candidate, type ResolverIndex } from './resolve.ts';
 import { chooseAndLink, NONE, type Draft } from './choose.ts';
 
 export interface GraphNode {
@@ -64,7 +65,7 @@ export function buildGraph(input: GraphInput): Graph {
   // num: the node's number (below), so that a resolution needs no lookup by id.
   const candidates: (Candidate & { arch: string; num: number })[] = [];
   const draft = (id: string, name: string, version: string, arch: string, spec: PackageSpec | undefined, problems: string[]): Draft => ({
-    id, name, version, arch, spec, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE, buildOptions: [], runtimeOptions: NONE,
+    id, name, version, arch, spec, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE, buildOptions: [], buildGroups: [], runtimeOptions: NONE,
   });
   for (const spec of input.specs) {
     for (const arch of archsOf(spec, input.archs)) {
@@ -73,7 +74,10 @@ export function buildGraph(input: GraphInput): Graph {
       candidates.push({ nodeId: id, name: spec.name, version: spec.version, provides: spec.provides, arch, num: -1 });
     }
   }
+  // Recipes that cannot be read at all may provide any name: "not in the tree" says so.
+  const unreadable: string[] = [];
   for (const bad of input.invalid) {
+    if (bad.debian !== true && bad.diagnostics.some((x) => x.key === undefined && x.message.startsWith('invalid TOML'))) unreadable.push(bad.name);
     const lines = bad.diagnostics.map(formatDiagnostic);
     // Several problems: one `FILE: KEY: MESSAGE` per line under a heading (the CLI indents
     // them, the report shows them as lines); what needs the package quotes the heading.
@@ -85,10 +89,10 @@ export function buildGraph(input: GraphInput): Graph {
     for (const arch of own.length > 0 ? own : input.archs) {
       const id = jobIdOf(bad.name, arch);
       draftsById.set(id, draft(id, bad.name, bad.version ?? '?', arch, undefined, [cause]));
-      candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: bad.provides ?? [], arch, num: -1 });
+      candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: bad.provides ?? unreadProvides(bad), arch, num: -1 });
     }
   }
-  const index = buildIndex(candidates);
+  const index = buildIndex(candidates, unreadable);
 
   // Number the nodes in id order: sorting numbers is then sorting ids, and the rest of the
   // graph work runs on arrays instead of maps and sets of strings.
@@ -113,7 +117,10 @@ export function buildGraph(input: GraphInput): Graph {
     for (const g of reduceGroups(groups, options)) {
       const r = groupOptions(g, { arch, hostArch: input.hostArch, index, self: d.name });
       if (r.problem === undefined) {
-        if (build) d.buildOptions.push(numsOf(r.candidates));
+        if (build) {
+          d.buildOptions.push(numsOf(r.candidates));
+          d.buildGroups.push(g);
+        }
         else (d.runtimeOptions === NONE ? (d.runtimeOptions = []) : d.runtimeOptions).push(numsOf(r.candidates));
       } else if (build) {
         if (d.problems === NONE) d.problems = [];
@@ -192,21 +199,33 @@ export function buildGraph(input: GraphInput): Graph {
     }
   }
   const order = topoOrder(m, adj, cyclic);
+  // A node broken by its own problems (not its `ignore` alone, not a cycle) still says
+  // which of its dependencies are broken: every unsatisfied relation is listed.
+  const pending = new Uint8Array(m);
+  for (let k = 0; k < m; k++) if (broken[k] !== undefined && cyclic[k] === 0 && ignored[k] === 0) pending[k] = 1;
+  const posOf = new Int32Array(n).fill(-1);
+  for (let k = 0; k < m; k++) posOf[sel[k]!] = k;
+  const text: BrokenTextContext = { drafts, sel, posOf, broken, hostArch: input.hostArch, index };
   // One pass suffices in dependency order; nodes behind a cycle have no such order, so
   // repeat until nothing changes.
   for (let changed = true; changed; ) {
     changed = false;
     for (const k of order) {
-      if (broken[k] !== undefined) continue;
+      if (broken[k] !== undefined && pending[k] === 0) continue;
       const bad = adj[k]!.filter((w) => broken[w] !== undefined);
       if (bad.length === 0) continue;
       // The first broken dependency's chain, and the names of the others: every one is
       // named, and the text grows with the depth of the graph, not with its paths. A
       // dependency broken for real comes first: the chain then says what to fix.
       bad.sort((a, b) => ignored[a]! - ignored[b]!);
-      ignored[k] = bad.every((w) => ignored[w] === 1) ? 1 : 0;
-      broken[k] = brokenText(drafts, sel, drafts[sel[k]!]!.arch, bad, broken[bad[0]!]!, ignored[k] === 1);
       changed = true;
+      if (pending[k] === 1) {
+        pending[k] = 0;
+        broken[k] = `${broken[k]!}; ${brokenText(text, k, bad)}`;
+        continue;
+      }
+      ignored[k] = bad.every((w) => ignored[w] === 1) ? 1 : 0;
+      broken[k] = brokenText(text, k, bad);
     }
   }
 
@@ -225,18 +244,125 @@ export function buildGraph(input: GraphInput): Graph {
 /** How an ignored package's own reason starts (recipe key `ignore`). */
 export const IGNORED = 'ignored: ';
 
-/** `needs X, which is broken (also broken: Y, Z): <X's own reason, first line>` for the broken dependencies `bad` of a node of `arch`; `which is ignored` when all of them are. */
-function brokenText(drafts: readonly Draft[], sel: ArrayLike<number>, arch: string, bad: readonly number[], firstCause: string, allIgnored = false): string {
+// The grammar of brokenText's links, for telling from the text alone (the report has no
+// more) a cause that a recipe's `ignore` accounts for: a chain of `which is broken` links
+// that ends in a `which is ignored` one.
+const LABEL = String.raw`\S+(?: \([^()]*\))?`;
+const REL = String.raw`\S+(?: \([^()]*\))?(?: \[[^\]]*\])?(?: <[^>]*>)*`;
+const NO_COLON = String.raw`(?:[^:;]|:(?! ))`;
+const ALSO = String.raw`(?: \(also (?:broken|ignored): (?:[^():;]|\([^()]*\))*(?:; also ignored: (?:[^():;]|\([^()]*\))*)?\))?`;
+const WHAT = String.raw`needs (?:${LABEL}|one of ${NO_COLON}+?: (?:${NO_COLON}*; )*?${REL}(?:, provided by ${LABEL})?), which is`;
+const IGNORED_CHAIN = new RegExp(String.raw`^(?:${WHAT} broken${ALSO}: )*${WHAT} ignored${ALSO}: `);
+
+/** Is this a broken package's cause that recipes' `ignore` alone accounts for (GraphNode.ignored, from the text)? */
+export function isIgnoredCause(cause: string | null | undefined): boolean {
+  return cause != null && (cause.startsWith(IGNORED) || IGNORED_CHAIN.test(cause));
+}
+
+/** What brokenText needs of the graph being made. */
+interface BrokenTextContext {
+  readonly drafts: readonly Draft[];
+  /** Selected number → draft number; posOf: draft number → selected number (-1: not selected). */
+  readonly sel: ArrayLike<number>;
+  readonly posOf: Int32Array;
+  /** By selected number: the reason chain so far. */
+  readonly broken: readonly (string | undefined)[];
+  readonly hostArch: string;
+  readonly index: ResolverIndex;
+}
+
+/**
+ * `needs X, which is broken (also broken: Y; also ignored: Z): <X's own reason, first line>`
+ * for the broken dependencies `bad` (selected numbers, the one to follow first) of
+ * selected node k. Each package is called what it is: `ignored` only when its own recipe
+ * says `ignore`, `broken` otherwise (also when it is broken only by ignored ones). When X
+ * was chosen for a group of alternatives, each alternative is said with why it cannot be
+ * used: `needs one of A | X: A, which is not in the tree; X, which is broken: …`.
+ */
+function brokenText(t: BrokenTextContext, k: number, bad: readonly number[]): string {
+  const { drafts, sel } = t;
+  const d = drafts[sel[k]!]!;
   // A dependency of another arch (a :native tool) is named with its arch; "all" is every arch's.
   const label = (w: number): string => {
-    const d = drafts[sel[w]!]!;
-    return d.arch === arch || d.arch === 'all' ? d.name : `${d.name} (${d.arch})`;
+    const x = drafts[sel[w]!]!;
+    return x.arch === d.arch || x.arch === 'all' ? x.name : `${x.name} (${x.arch})`;
   };
+  const firstNum = sel[bad[0]!]!;
   const first = label(bad[0]!);
-  const others = new Set(bad.slice(1).map(label).filter((l) => l !== first));
-  const also = others.size === 0 ? '' : ` (also ${allIgnored ? 'ignored' : 'broken'}: ${[...others].join(', ')})`;
-  if (allIgnored) return `needs ${first}, which is ignored${also}: ${headOf(firstCause).startsWith(IGNORED) ? headOf(firstCause).slice(IGNORED.length) : headOf(firstCause)}`;
-  return `needs ${first}, which is broken${also}: ${headOf(firstCause)}`;
+  const brokenOthers = new Set<string>();
+  const ignoredOthers = new Set<string>();
+  for (const w of bad.slice(1)) {
+    const l = label(w);
+    if (l !== first) (isOwnIgnore(t.broken[w]!) ? ignoredOthers : brokenOthers).add(l);
+  }
+  const alsoParts: string[] = [];
+  if (brokenOthers.size > 0) alsoParts.push(`also broken: ${[...brokenOthers].join(', ')}`);
+  if (ignoredOthers.size > 0) alsoParts.push(`also ignored: ${[...ignoredOthers].join(', ')}`);
+  const also = alsoParts.length === 0 ? '' : ` (${alsoParts.join('; ')})`;
+  const chain = whatItIs(t.broken[bad[0]!]!);
+  // The group of alternatives the first broken dependency was chosen for, if any.
+  const j = d.buildIdx.findIndex((b, i) => b === firstNum && d.buildGroups[i]!.length > 1);
+  if (j < 0) return `needs ${first}, ${chain.word}${also}: ${chain.reason}`;
+  const group = d.buildGroups[j]!;
+  const arch = d.arch === 'all' ? t.hostArch : d.arch;
+  const parts: string[] = [];
+  let chosen = '';
+  for (const a of alternativesOf(group, { arch, hostArch: t.hostArch, index: t.index, self: d.name })) {
+    const rel = formatRelation(a.relation);
+    if (a.problem !== undefined) {
+      parts.push(a.problem.replace(/^needs /, ''));
+      continue;
+    }
+    const nums = a.candidates.map((c) => (c as Candidate & { num: number }).num);
+    const c = nums.includes(firstNum) ? firstNum : nums[0]!;
+    const provider = drafts[c]!.name === a.relation.name ? '' : `, provided by ${drafts[c]!.name}`;
+    if (c === firstNum) {
+      if (chosen === '') chosen = `${rel}${provider}, ${chain.word}${also}: ${chain.reason}`;
+      continue;
+    }
+    // Another alternative that cannot be used either: what it is, without its chain.
+    const w = t.posOf[c]!;
+    const cause = w >= 0 ? t.broken[w] : drafts[c]!.problems.join('; ');
+    parts.push(`${rel}${provider} (${cause !== undefined && cause !== '' && isOwnIgnore(cause) ? 'ignored' : 'broken'})`);
+  }
+  if (chosen === '') return `needs ${first}, ${chain.word}${also}: ${chain.reason}`;
+  // The chain runs to the end of the line: the chosen alternative comes last.
+  parts.push(chosen);
+  return `needs one of ${group.map(formatRelation).join(' | ')}: ${parts.join('; ')}`;
+}
+
+/** A package's own `ignore` (`ignored: …`) is what its cause says first. */
+function isOwnIgnore(cause: string): boolean {
+  return cause.startsWith(IGNORED);
+}
+
+/** `which is ignored` and the recipe's reason, or `which is broken` and the cause's first line. */
+function whatItIs(cause: string): { word: string; reason: string } {
+  const head = headOf(cause);
+  return isOwnIgnore(head) ? { word: 'which is ignored', reason: head.slice(IGNORED.length) } : { word: 'which is broken', reason: head };
+}
+
+/**
+ * The provides items of an invalid recipe that were written but did not parse (a
+ * `provides[i]` problem quoting the item): its provider is broken, and what needs one of
+ * them hears so rather than "not in the tree".
+ */
+function unreadProvides(bad: InvalidPackage): readonly { name: string; unread: true }[] {
+  const out: { name: string; unread: true }[] = [];
+  for (const x of bad.diagnostics) {
+    if (x.key === undefined || !/^provides\[\d+\]$/.test(x.key)) continue;
+    const m = /^("(?:[^"\\]|\\.)*")/.exec(x.message);
+    if (m === null) continue;
+    let item: unknown;
+    try {
+      item = JSON.parse(m[1]!);
+    } catch {
+      continue;
+    }
+    const name = typeof item === 'string' ? /^\s*([a-z0-9][a-z0-9+.-]*)/.exec(item)?.[1] : undefined;
+    if (name !== undefined && !out.some((p) => p.name === name)) out.push({ name, unread: true });
+  }
+  return out;
 }
 
 /**

@@ -54,9 +54,11 @@ const rows: { rel: string; arch?: string; want: string }[] = [
   { rel: 'epochy (>= 2.0)', want: 'epochy@amd64' },
   // Provides.
   { rel: 'libpng16', want: 'libpng@amd64' },
-  { rel: 'libpng16 (>= 1.6)', want: 'needs libpng16 (>= 1.6), tree has libpng providing libpng16' },
+  // An unversioned provide against a versioned relation: Debian's rule, said, with the fix.
+  { rel: 'libpng16 (>= 1.6)', want: `needs libpng16 (>= 1.6), tree has libpng providing libpng16 (an unversioned provide never satisfies a versioned relation, as in Debian: give the provide a version in libpng's recipe, provides = ["libpng16 (= 1.6.39)"])` },
+  { rel: 'libpng16 (>= 2)', want: `needs libpng16 (>= 2), tree has libpng providing libpng16 (an unversioned provide never satisfies a versioned relation, as in Debian: give the provide a version in libpng's recipe, provides = ["libpng16 (= 2)"])` },
   { rel: 'libpng-dev (>= 1.6)', want: 'libpng@amd64' },
-  { rel: 'libpng-dev (>= 1.7)', want: 'needs libpng-dev (>= 1.7), tree has libpng providing libpng-dev' },
+  { rel: 'libpng-dev (>= 1.7)', want: 'needs libpng-dev (>= 1.7), tree has libpng providing libpng-dev (= 1.6.39)' },
   { rel: 'pkg-config', want: 'pkg-config@amd64' },
   { rel: 'pkg-config (= 0.29)', want: 'pkg-config@amd64' },
   { rel: 'awk', want: 'gawk@amd64' },

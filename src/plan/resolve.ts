@@ -12,7 +12,8 @@ export interface Candidate {
   readonly name: string;
   /** undefined for a package whose recipe is invalid (its version is unknown). */
   readonly version: string | undefined;
-  readonly provides: readonly { readonly name: string; readonly version?: string }[];
+  /** `unread`: named by a provides item of an invalid recipe that did not parse (its version is unknown). */
+  readonly provides: readonly { readonly name: string; readonly version?: string; readonly unread?: true }[];
 }
 
 /** Candidates by the names they answer to (own name and provided names), per arch. */
@@ -22,9 +23,12 @@ export interface ResolverIndex {
   versionsOf(name: string): readonly string[];
   /** Every name the tree has, own or provided, at any arch (for did-you-mean). */
   names(): readonly string[];
+  /** Packages whose recipe cannot be read at all (invalid TOML): they may provide any name. */
+  unreadable(): readonly string[];
 }
 
-export function buildIndex(all: readonly (Candidate & { readonly arch: string })[]): ResolverIndex {
+/** `unreadable`: names of packages whose recipe could not be read, so what they provide is unknown. */
+export function buildIndex(all: readonly (Candidate & { readonly arch: string })[], unreadable: readonly string[] = NONE_VERSIONS): ResolverIndex {
   // arch → name (own or provided) → candidates. Nested maps: no key string per lookup.
   const byArch = new Map<string, Map<string, Candidate[]>>();
   const versions = new Map<string, string[]>();
@@ -84,6 +88,7 @@ export function buildIndex(all: readonly (Candidate & { readonly arch: string })
       return list;
     },
     versionsOf: (name) => versions.get(name) ?? NONE_VERSIONS,
+    unreadable: () => unreadable,
     names: () => {
       if (allNames === undefined) {
         const out = new Set<string>();
@@ -110,13 +115,17 @@ function satisfies(c: Candidate, r: Relation): boolean {
   for (const p of c.provides) {
     if (p.name !== r.name) continue;
     if (r.constraint === undefined) return true;
+    // A provides item of a broken recipe that did not parse: as for its own name, let it
+    // resolve, so the user hears that the provider is broken, not that the name is missing.
+    if (p.unread === true) return true;
     // Debian: an unversioned Provides never satisfies a versioned relation.
     if (p.version !== undefined && satisfiesConstraint(p.version, r.constraint.op, r.constraint.version)) return true;
   }
   return false;
 }
 
-function relationProblem(r: Relation, arch: string, index: ResolverIndex, self?: string): string {
+/** Why relation r has no candidate that satisfies it, for a node built for `arch`: `needs R, …`. */
+export function relationProblem(r: Relation, arch: string, index: ResolverIndex, self?: string): string {
   const all = index.candidates(r.name, arch);
   const text = formatRelation(r);
   if (all.length === 0) {
@@ -125,10 +134,47 @@ function relationProblem(r: Relation, arch: string, index: ResolverIndex, self?:
     // One edit in a short name, two in a longer one: "zlib" is not a typo of "libx".
     // Never the package that asks: "libpng needs libpnh (did you mean libpng?)" is no help.
     const near = closestName(r.name, self === undefined ? index.names() : index.names().filter((n) => n !== self), r.name.length <= 5 ? 1 : 2);
-    return `needs ${text}, which is not in the tree${near === undefined ? '' : ` (did you mean "${near}"?)`}`;
+    // A recipe that cannot be read may be the provider: say so, unless a near name is the likelier fix.
+    return `needs ${text}, which is not in the tree${near === undefined ? unreadableNote(index.unreadable()) : ` (did you mean "${near}"?)`}`;
   }
-  const has = all.map((c) => (c.name === r.name ? (c.version ?? '?') : `${c.name} providing ${r.name}`));
-  return `needs ${text}, tree has ${[...new Set(has)].join(', ')}`;
+  const has = all.map((c) => {
+    if (c.name === r.name) return c.version ?? '?';
+    const p = c.provides.find((x) => x.name === r.name);
+    return p?.version === undefined ? `${c.name} providing ${r.name}` : `${c.name} providing ${r.name} (= ${p.version})`;
+  });
+  let why = '';
+  // Debian's rule, said: the tree may well mean this provider.
+  const unversioned = r.constraint === undefined ? undefined : all.find((c) => c.name !== r.name && c.provides.some((p) => p.name === r.name && p.version === undefined));
+  if (unversioned !== undefined && r.constraint !== undefined) {
+    const own = unversioned.version;
+    const v = own !== undefined && satisfiesConstraint(own, r.constraint.op, r.constraint.version) ? own : r.constraint.version;
+    why = ` (an unversioned provide never satisfies a versioned relation, as in Debian: give the provide a version in ${unversioned.name}'s recipe, provides = ["${r.name} (= ${v})"])`;
+  }
+  return `needs ${text}, tree has ${[...new Set(has)].join(', ')}${why}`;
+}
+
+/** ` (unless zfake provides it: its recipe is broken, it cannot be read)` when recipes of the tree cannot be read at all. */
+function unreadableNote(names: readonly string[]): string {
+  if (names.length === 0) return '';
+  if (names.length === 1) return ` (unless ${names[0]} provides it: its recipe is broken, it cannot be read)`;
+  const shown = names.length <= 3 ? names.join(' or ') : `${names.slice(0, 3).join(', ')} or ${names.length - 3} more`;
+  return ` (unless ${shown} provides it: their recipes are broken, they cannot be read)`;
+}
+
+/** One alternative of a group, with the candidates that satisfy it; `problem` when there is none. */
+export interface Alternative {
+  readonly relation: Relation;
+  readonly candidates: readonly Candidate[];
+  readonly problem: string | undefined;
+}
+
+/** Each alternative of a group and what satisfies it, for saying why none of them can be used. */
+export function alternativesOf(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex; self?: string }): Alternative[] {
+  return group.map((r) => {
+    const arch = r.archQualifier === 'native' ? options.hostArch : options.arch;
+    const candidates = options.index.candidates(r.name, arch).filter((c) => satisfies(c, r));
+    return { relation: r, candidates, problem: candidates.length > 0 ? undefined : relationProblem(r, arch, options.index, options.self) };
+  });
 }
 
 /** Every candidate that satisfies the group, and the problem to report when none does. */

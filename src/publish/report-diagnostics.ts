@@ -61,9 +61,8 @@ export function failedDependencyOf(cause: string | null | undefined): { readonly
 }
 
 /**
- * A broken package's cause that a recipe's `ignore` accounts for (plan/graph.ts writes it):
- * `ignored: REASON`, or `needs X, which is ignored…` when all it needs that is broken is.
+ * A broken package's cause that a recipe's `ignore` accounts for: `ignored: REASON`, or a
+ * chain of `needs X, which is broken: …` ending in `needs Y, which is ignored: …`.
+ * plan/graph.ts writes the causes, so it owns their grammar.
  */
-export function isIgnoredCause(cause: string | null | undefined): boolean {
-  return cause != null && (cause.startsWith('ignored: ') || /^needs \S+(?: \(\S+\))?, which is ignored[:( ]/.test(cause));
-}
+export { isIgnoredCause } from '../plan/graph.ts';

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReportPackage, RunReport } from './report.ts';
-import { esc, formatMs, renderReportHtml } from './report-html.ts';
+import { esc, formatMs, packageCount, renderReportHtml } from './report-html.ts';
 
 const pkg = (name: string, state: ReportPackage['state'], extra: Partial<ReportPackage> = {}): ReportPackage => ({
   name, version: '1.0', arch: 'amd64', state, why: null, cause: null, durationMs: null, log: null, artifact: null, ...extra,
@@ -163,4 +163,12 @@ test('report.html: lintian\'s tags per .changes, escaped, and a lintian that cou
 test('a package a kiln worker built names the worker (escaped)', () => {
   const html = renderReportHtml({ ...report, packages: [pkg('w-built', 'built', { why: 'new', durationMs: 10, worker: 'build<3>:42' })] }, { logTail });
   assert.match(html, /<td>new \(worker build&#60;3&#62;:42\)<\/td>/);
+});
+
+test('the package count of a live report counts the running and waiting ones too', () => {
+  const live: RunReport = { ...report, end: null, state: 'running', packages: [], counts: { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 }, running: [{ job: 'a@amd64', startedAt: report.start, log: null }], waiting: 0 };
+  assert.match(renderReportHtml(live, { logTail }), /still running · 1 package: 1 running<\/p>/);
+  assert.equal(packageCount({ ...live, packages: [pkg('b', 'built')], waiting: 2 }), '4 packages: 1 settled, 1 running, 2 waiting');
+  assert.equal(packageCount(report), '8 packages', 'a finished run: the settled ones are all');
+  assert.equal(packageCount({ ...report, packages: [pkg('b', 'built')] }), '1 package');
 });

@@ -49,7 +49,7 @@ ${report.end === null ? '<meta http-equiv="refresh" content="30">\n' : ''}<title
 </head>
 <body>
 <h1>kiln run <code>${esc(report.runId)}</code></h1>
-${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === null ? ' · still running' : ` · ended ${esc(report.end)} · ${esc(formatMs(Date.parse(report.end) - Date.parse(report.start)))}`} · ${report.packages.length} packages</p>
+${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === null ? ' · still running' : ` · ended ${esc(report.end)} · ${esc(formatMs(Date.parse(report.end) - Date.parse(report.start)))}`} · ${esc(packageCount(report))}</p>
 <ul class="counts">
 ${STATE_ORDER.map((s) => `<li class="state s-${s}${report.counts[s] === 0 ? ' zero' : ''}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
 </ul>
@@ -90,6 +90,25 @@ function live(report: RunReport, options: RenderReportOptions): string {
 function section(id: string, heading: string, body: string): string {
   if (body === '') return '';
   return `<section id="${id}">\n<h2>${esc(heading)}</h2>\n${body}\n</section>`;
+}
+
+/**
+ * `5 packages`; while the run goes, the running and waiting ones count too (the report's
+ * packages are the settled ones only): `3 packages: 1 settled, 1 running, 1 waiting`.
+ */
+export function packageCount(report: Pick<RunReport, 'end' | 'packages' | 'running' | 'waiting'>): string {
+  const settled = report.packages.length;
+  const live = report.end === null && report.running !== undefined;
+  const running = live ? report.running!.length : 0;
+  const waiting = live ? (report.waiting ?? 0) : 0;
+  const total = settled + running + waiting;
+  const head = `${total} package${total === 1 ? '' : 's'}`;
+  if (!live) return head;
+  const parts: string[] = [];
+  if (settled > 0) parts.push(`${settled} settled`);
+  if (running > 0) parts.push(`${running} running`);
+  if (waiting > 0) parts.push(`${waiting} waiting`);
+  return parts.length === 0 ? head : `${head}: ${parts.join(', ')}`;
 }
 
 /** Skipped packages named under a failure; the rest are counted (the Skipped table lists them all). */

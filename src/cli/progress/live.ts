@@ -9,6 +9,7 @@
 // reports 0 columns (some ptys, serial consoles) counts as 80. A dumb terminal
 // (TERM=dumb) cannot move the cursor: build.ts gives it the plain renderer.
 
+import { causeForTerminal } from '../../publish/report-diagnostics.ts';
 import { Listr, ListrLogger, ProcessOutput } from 'listr2';
 import type { KilnEvent } from '../../events/events.ts';
 import { formatMs } from '../options.ts';
@@ -133,7 +134,7 @@ export function liveRenderer(out: NodeJS.WriteStream, options: { failFast?: bool
     onEvent: (e) => {
       applyEvent(m, e);
       if (e.type === 'job-finished' && e.state === 'failed') {
-        failures.push(`${e.jobId}: ${e.failure?.message ?? 'failed'}${e.keptWorkspace === undefined ? '' : ` (workspace kept at ${e.keptWorkspace})`}`);
+        failures.push(`${e.jobId}: ${e.failure === undefined ? 'failed' : causeForTerminal(e.failure.message, '')}${e.keptWorkspace === undefined ? '' : ` (workspace kept at ${e.keptWorkspace})`}`);
         if (options.failFast === true) markStopping(m, '--fail-fast');
       }
       if (e.type === 'run-finished') finished();

@@ -85,3 +85,14 @@ test('plain: the run header says how many at once here, or how many in flight to
   assert.match(text(), /kiln: run r1: 3 package\(s\) for amd64, up to 2 job\(s\) at once\n/);
   assert.match(text(), /kiln: run r2: 3 package\(s\) for amd64, built by the workers of nats:\/\/nats\.example:4222, up to 256 job\(s\) in flight\n/);
 });
+
+test('plain: a failure message names files as kiln status does, relative to the working directory', () => {
+  const { out, text } = sink();
+  const onEvent = plainRenderer(out);
+  const t = Date.now();
+  const job = { runId: 'r', jobId: 'esc@amd64', name: 'esc', version: '1', arch: 'amd64' };
+  const file = `${process.cwd()}/esc/recipe.toml`;
+  onEvent({ type: 'job-finished', ...job, state: 'failed', key: 'k', failure: { reason: 'fetch-failed', message: `${file}: "file:x": x leaves the recipe folder` }, startedAt: t, at: t + 5 });
+  flushProgress();
+  assert.match(text(), /failed {5}esc@amd64 after 5ms: esc\/recipe\.toml: "file:x": x leaves the recipe folder\n/);
+});

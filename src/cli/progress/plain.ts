@@ -106,7 +106,8 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
         const took = formatMs(e.at - e.startedAt);
         const log = e.log;
         if (e.state === 'failed') {
-          line(e.at, 'failed', `${e.jobId} after ${took}: ${e.failure?.message ?? 'failed'}`);
+          // Paths under the working directory relative, as `kiln status` and the other causes show them.
+          line(e.at, 'failed', `${e.jobId} after ${took}: ${e.failure === undefined ? 'failed' : causeForTerminal(e.failure.message, '           ')}`);
           if (e.keptWorkspace !== undefined) w.write(`           workspace kept at ${e.keptWorkspace}${keptHint(e.keptWorkspace)}\n`);
           // The end of its log, with its path: all a CI log shows of a failure.
           if (log !== undefined) {
