@@ -13,6 +13,7 @@ import type { CliContext } from './main.ts';
 import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
+import { whenOutputCloses } from './output-closed.ts';
 
 // --server / --token (remote.ts), merged into BuildOpts.
 interface BuildOpts extends RemoteOptions {}
@@ -86,16 +87,20 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     if (live !== undefined) bus.on((e) => e.type === 'job-finished' && e.warnings?.forEach((w) => warnings.push(`warning: ${e.jobId}: ${w} (kiln logs ${e.name} says what to do)`)));
 
     const controller = new AbortController();
-    const onSignal = (sig: NodeJS.Signals): void => {
+    // A signal, or the output going away (a hangup, `kiln build | head`): the run stops as cancelled.
+    const stop = (why: string): void => {
       if (controller.signal.aborted) return;
       flushProgress();
-      live?.stopping(sig);
+      live?.stopping(why);
       // The live view's frame does not end its last line: the message starts a line of its own.
-      ctx.stderr.write(`${live === undefined ? '' : '\n'}kiln: ${sig}: stopping, killing running jobs and cleaning up...\n`);
-      controller.abort(new Error(sig));
+      ctx.stderr.write(`${live === undefined ? '' : '\n'}kiln: ${why}: stopping, killing running jobs and cleaning up...\n`);
+      controller.abort(new Error(why));
     };
+    const onSignal = (sig: NodeJS.Signals): void => stop(sig);
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.on('SIGHUP', onSignal);
+    whenOutputCloses(stop);
     try {
       const callerOptions = debian === undefined && !existsSync(join(opts.tree, DEBIAN_FILE)) ? undefined : callerDebianOptions(process.env);
       if (callerOptions !== undefined) {
@@ -159,6 +164,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       flushProgress();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+      whenOutputCloses(undefined);
     }
   });
 }

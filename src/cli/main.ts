@@ -7,6 +7,7 @@ import { KilnError, exitCodeFor, isKilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { stopWithNpm } from './npm-parent.ts';
 import type { Command as CommandType } from 'commander';
+import { outputClosed } from './output-closed.ts';
 
 type Register = (program: CommandType, ctx: CliContext) => void;
 
@@ -129,16 +130,17 @@ export function commandPath(program: CommandType, argv: readonly string[]): stri
 
 /**
  * When the reader of kiln's output goes away (`kiln status | head -1`), writing fails with
- * EPIPE; unhandled, that crashed kiln with a stack trace. kiln ends as a writer to a closed
- * pipe does, but through SIGTERM: a running build stops its jobs, cleans up and records
- * them cancelled (exit 130) exactly as on `kill`; anything else just ends.
+ * EPIPE (EIO on a terminal that is gone); unhandled, that crashed kiln with a stack trace.
+ * kiln ends as a writer to a closed pipe does: a running build stops its jobs, cleans up
+ * and records them cancelled (exit 130), saying why (output-closed.ts); anything else ends
+ * as on SIGTERM.
  */
 function endOnClosedPipe(stream: NodeJS.WriteStream): void {
   let ended = false;
   stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE') throw e;
+    if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
     if (ended) return;
     ended = true;
-    process.kill(process.pid, 'SIGTERM');
+    outputClosed(e.code);
   });
 }

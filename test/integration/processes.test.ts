@@ -272,3 +272,41 @@ for (const launcher of ['compiled', 'perl'] as const) test(`kiln's launcher kill
   const log = await readFile(victim.log!, 'utf8');
   assert.match(log, /first attempt[\s\S]*attempt 1 was cut off by kiln, not by the build \(kiln's process helper .* died while it ran this command\)[\s\S]*second attempt/, log);
 });
+
+test('a hangup (SIGHUP: the terminal or ssh session gone) and a closed output (kiln build | head) stop the run as cancelled, saying why: exit 130, no process left', { timeout: 60_000 }, async () => {
+  for (const how of ['SIGHUP', 'output closed'] as const) {
+    await using dir = await tmpDir();
+    const m = marker();
+    const gate = join(dir.path, 'gate');
+    const tree = join(dir.path, 'tree');
+    const pkg = async (name: string, script: string): Promise<void> => {
+      await mkdir(join(tree, name), { recursive: true });
+      await writeFile(join(tree, name, 'recipe.toml'), recipeText({ name, script }));
+    };
+    // slow runs until killed; quick ends once the gate is there, so that kiln writes a line after it.
+    await pkg('slow', `exec -a sleeping-${m} sleep 50`);
+    await pkg('quick', `while [ ! -e '${gate}' ]; do sleep 0.05; done`);
+    const state = join(dir.path, 'state');
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/kiln.js'), 'build', '--tree', tree, '--state', state, '--sandbox', 'host', '--jobs', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
+    child.stdout.on('data', () => {});
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    assert.ok(await eventually(async () => (await pidsWithCmdline(`sleeping-${m}`)).length === 1, 20_000), `slow never started: ${err}`);
+    if (how === 'SIGHUP') child.kill('SIGHUP');
+    else {
+      // The reader goes away; kiln finds out at its next line (quick's end).
+      child.stdout.destroy();
+      await writeFile(gate, '');
+    }
+    assert.equal(await exited, 130, err);
+    const why = how === 'SIGHUP' ? 'SIGHUP' : 'its output was closed: the reader of the pipe went away';
+    assert.match(err, new RegExp(`kiln: ${why}: stopping`), err);
+    assert.deepEqual(await pidsWithCmdline(`sleeping-${m}`), [], `${how}: the build outlived the run`);
+    assert.deepEqual(await workspacesLeft(state), [], `${how}: workspaces left`);
+    const status = await runKiln(['status', '--state', state, '--json']);
+    const slow = (JSON.parse(status.stdout) as { packages: { name: string; state: string; cause: string | null }[] }).packages.find((j) => j.name === 'slow');
+    assert.equal(slow?.state, 'cancelled', status.stdout);
+    assert.equal(slow?.cause, `killed: the run was cancelled (${why})`, status.stdout);
+  }
+});
