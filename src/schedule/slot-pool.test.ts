@@ -207,3 +207,41 @@ test('waiting builds are woken in fair order when a slot frees', () => {
   assert.equal(b.tryAcquire(one), undefined, 'b yields to c');
   assert.ok(c.tryAcquire(one) !== undefined);
 });
+
+test('a build joined planning counts as waiting: one started after it, planned sooner, takes only its share until the plan is done (or endPlanning)', () => {
+  const pool = new SlotPool({ slots: 2, cpus: 64, memoryBytes: 64 * G });
+  const alice = pool.join('alice', { planning: true });
+  const bob = pool.join('bob');
+  bob.want(true);
+  const first = bob.tryAcquire(one);
+  assert.ok(first !== undefined, 'bob takes its share');
+  assert.equal(bob.tryAcquire(one), undefined, 'but not alice\'s while she plans');
+  // Alice's plan is done: she wants, and keeps her place (she waited since she joined).
+  alice.want(true);
+  const aliceSlot = alice.tryAcquire(one);
+  assert.ok(aliceSlot !== undefined);
+  assert.equal(bob.tryAcquire(one), undefined, 'no slot left');
+  // Without planning: the same two, bob takes both.
+  const pool2 = new SlotPool({ slots: 2, cpus: 64, memoryBytes: 64 * G });
+  pool2.join('alice');
+  const bob2 = pool2.join('bob');
+  bob2.want(true);
+  assert.ok(bob2.tryAcquire(one) !== undefined && bob2.tryAcquire(one) !== undefined, 'a member not planning holds nobody back');
+  // endPlanning: a plan that runs long gives the slot it kept to the others (they are woken).
+  const pool3 = new SlotPool({ slots: 2, cpus: 64, memoryBytes: 64 * G });
+  const slowPlan = pool3.join('slow', { planning: true });
+  const other = pool3.join('other');
+  let woken = 0;
+  other.onWake(() => woken++);
+  other.want(true);
+  assert.ok(other.tryAcquire(one) !== undefined);
+  assert.equal(other.tryAcquire(one), undefined);
+  other.want(true);
+  slowPlan.endPlanning();
+  assert.ok(woken > 0, 'the others are woken');
+  assert.ok(other.tryAcquire(one) !== undefined, 'and may take the second slot');
+  // endPlanning after the plan is done changes nothing (its waiting is its scheduler's).
+  alice.want(true);
+  alice.endPlanning();
+  assert.ok(pool.snapshot().members.find((m) => m.id === 'alice')?.waitingSince !== undefined, 'alice still waits');
+});

@@ -17,6 +17,13 @@
 // starves even when there are more builds than slots. A waiting build whose next job
 // needs more cpu/memory than is free keeps its place in line: builds behind it wait too
 // rather than eat the budget it waits for (the budget frees as running jobs end).
+//
+// A build that has just started plans before it has ready work: it may join as `planning`,
+// counted as waiting from its start, so that a build started a moment later with its plan
+// done sooner does not take every slot meanwhile (nothing is taken back from a running
+// job, which may hold its slot for hours). Its first want() or slot ends that; so does
+// endPlanning(), which the daemon calls when planning runs long (the slot it kept free
+// goes to the others).
 
 import { clampToMachine, type Capacity } from './pick-next.ts';
 
@@ -51,6 +58,8 @@ export interface MemberState {
   readonly held: number;
   /** Order in which it started waiting; undefined when it is not waiting. */
   readonly waitingSince: number | undefined;
+  /** Still planning: it counts among the builds sharing, but takes no slot yet (so none is left for it to take first). */
+  readonly planning?: boolean;
 }
 
 /** A build's fair share of the slots when `wanting` builds have ready work. */
@@ -68,7 +77,7 @@ export function mayTakeSlot(members: readonly MemberState[], id: string, slots: 
   const share = fairShare(slots.total, others.length + 1);
   if (me.held >= share) return others.length === 0;
   const mine = me.waitingSince ?? Number.POSITIVE_INFINITY;
-  return !others.some((w) => w.held < share && (w.held < me.held || (w.held === me.held && w.waitingSince! < mine)));
+  return !others.some((w) => w.planning !== true && w.held < share && (w.held < me.held || (w.held === me.held && w.waitingSince! < mine)));
 }
 
 /** Order in which waiting builds are woken: fewest held, then longest waiting. */
@@ -91,6 +100,8 @@ interface Member {
   cpus: number;
   memoryBytes: number;
   waitingSince: number | undefined;
+  /** Joined planning, and counted as waiting until its first want() or slot (or endPlanning). */
+  planning: boolean;
   wake: () => void;
   readonly grants: Set<SlotGrant>;
 }
@@ -111,9 +122,10 @@ export class SlotPool {
   }
 
   /** Join as build `id` (one membership per id at a time); leave() (or dispose) gives back all it holds. */
-  join(id: string): SlotMember {
+  join(id: string, options: { planning?: boolean } = {}): SlotMember {
     if (this.#members.has(id)) throw new Error(`slot pool: ${id} joined twice`);
-    const m: Member = { id, held: 0, cpus: 0, memoryBytes: 0, waitingSince: undefined, wake: () => undefined, grants: new Set() };
+    const planning = options.planning === true;
+    const m: Member = { id, held: 0, cpus: 0, memoryBytes: 0, waitingSince: planning ? ++this.#seq : undefined, planning, wake: () => undefined, grants: new Set() };
     this.#members.set(id, m);
     return {
       id,
@@ -124,6 +136,7 @@ export class SlotPool {
       onWake: (wake) => {
         m.wake = wake;
       },
+      endPlanning: () => this.#endPlanning(m),
       leave: () => this.#leave(m),
       [Symbol.dispose]: () => this.#leave(m),
     };
@@ -145,6 +158,7 @@ export class SlotPool {
     this.#free.slots--;
     this.#free.cpus -= n.cpus;
     this.#free.memoryBytes -= n.memoryBytes;
+    m.planning = false;
     m.held++;
     m.cpus += n.cpus;
     m.memoryBytes += n.memoryBytes;
@@ -172,6 +186,8 @@ export class SlotPool {
 
   #want(m: Member, waiting: boolean): void {
     if (this.#members.get(m.id) !== m) return;
+    // Its plan is done: from now on it waits only with ready work (keeping its place in line).
+    m.planning = false;
     if (waiting) {
       m.waitingSince ??= ++this.#seq;
     } else if (m.waitingSince !== undefined) {
@@ -179,6 +195,13 @@ export class SlotPool {
       // One build fewer shares: the others' fair share grows.
       this.#wakeWaiting(m.id);
     }
+  }
+
+  #endPlanning(m: Member): void {
+    if (this.#members.get(m.id) !== m || !m.planning) return;
+    m.planning = false;
+    m.waitingSince = undefined;
+    this.#wakeWaiting(m.id);
   }
 
   #leave(m: Member): void {
@@ -191,7 +214,7 @@ export class SlotPool {
   }
 
   #states(): MemberState[] {
-    return [...this.#members.values()].map((m) => ({ id: m.id, held: m.held, waitingSince: m.waitingSince }));
+    return [...this.#members.values()].map((m) => ({ id: m.id, held: m.held, waitingSince: m.waitingSince, planning: m.planning }));
   }
 
   #wakeWaiting(except: string | undefined): void {
@@ -204,6 +227,8 @@ export class SlotPool {
 /** One build's membership of a SlotPool. */
 export interface SlotMember extends SlotGate, Disposable {
   readonly id: string;
+  /** A member that joined planning and has neither wanted nor taken a slot yet stops counting as waiting. */
+  endPlanning(): void;
   /** Give back every slot still held and stop taking part (also on dispose). */
   leave(): void;
 }
