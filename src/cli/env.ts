@@ -9,7 +9,8 @@ import type { CliContext } from './main.ts';
 import { addStateOptions, checkMirrorUrl, formatMs, humanBytes, layoutFrom, type StateOptions } from './options.ts';
 import { registerEnvShell } from './env-shell.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { compressionOf } from '../lib/decompress.ts';
 
 /** Run `fn` with a signal that fires on SIGINT/SIGTERM, so a half-made root is removed before exit. */
@@ -142,6 +143,19 @@ export function registerEnv(program: Command, ctx: CliContext): void {
       store.importTarball(name, file, { suite: opts.suite, arch: opts.arch, signal, onOutput: progress('import') }),
     );
     out(`kiln: imported ${summary(e)} in ${formatMs(performance.now() - started)}\n`);
+  });
+
+  const exp = env
+    .command('export <name> <file>')
+    .description("the env's current version as a root tarball (.tar.zst, .tar.xz, .tar.gz, .tar) that kiln env import makes the same version of on another machine (workers, a shared cache)");
+  addStateOptions(exp);
+  exp.action(async (name: string, file: string, opts: StateOptions) => {
+    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const started = performance.now();
+    const e = await withInterrupt(ctx, (signal) => store.exportTarball(name, file, { signal, onOutput: progress('export') }));
+    const size = (await stat(e.file)).size;
+    out(`kiln: exported ${summary(e)} to ${e.file} (${humanBytes(size)}) in ${formatMs(performance.now() - started)}\n` +
+      `kiln: on another machine, \`kiln env import ${e.name} ${basename(e.file)}\` makes version ${e.versionId} there (id ${e.id}), the same keys\n`);
   });
 
   const update = env

@@ -21,6 +21,7 @@ import { checkEnvName, newVersionId } from './names.ts';
 import { copyRoot, diskUsage, removeTree, type BootstrapSpec } from './root-commands.ts';
 import { rootArch, rootSuite } from './root-info.ts';
 import { extractRootTarball } from './root-tarball.ts';
+import { takeExportMeta } from './env-export.ts';
 import { prepareRootForApt } from './apt-prep.ts';
 import { instanceSpecHash } from './instance-spec.ts';
 import { recordedSpecs, resolveInstance } from './instance-layer.ts';
@@ -37,7 +38,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
     name: string,
     what: string,
     signal: AbortSignal | undefined,
-    make: (root: string) => Promise<{ madeBy: VersionMeta['madeBy']; meta: Omit<EnvMeta, 'name' | 'createdAt' | 'updatedAt' | 'current'> }>,
+    make: (root: string) => Promise<{ madeBy: VersionMeta['madeBy']; meta: Omit<EnvMeta, 'name' | 'createdAt' | 'updatedAt' | 'current'>; versionId?: string }>,
   ): Promise<EnvInfo> => {
     const p = paths(name);
     await withLock(p.locks, name, async () => {
@@ -48,12 +49,14 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
       }
       // A directory without env.json is what a killed create left behind.
       if (await pathExists(p.dir)) await removeTree(p.dir);
-      const vid = newVersionId(what);
-      const stage = join(p.tmp, vid);
+      const staged = newVersionId(what);
+      const stage = join(p.tmp, staged);
       try {
         await mkdir(stage, { recursive: true });
         const started = performance.now();
         const made = await make(join(stage, 'root'));
+        // An export of kiln's keeps its version id: the same version on every machine.
+        const vid = made.versionId ?? staged;
         const version: VersionMeta = {
           id: vid, createdAt: new Date().toISOString(), sizeBytes: await diskUsage(join(stage, 'root'), signal),
           madeBy: made.madeBy, durationMs: Math.round(performance.now() - started),
@@ -115,6 +118,20 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
         o.onOutput?.(`extracting ${abs}`);
         const { members } = await extractRootTarball(abs, root, o.signal === undefined ? {} : { signal: o.signal });
         o.onOutput?.(`extracted ${members} members`);
+        const exported = await takeExportMeta(root, abs);
+        if (exported !== undefined) {
+          // The version another machine has: its id is part of the keys built in it.
+          if (exported.name !== name) o.onOutput?.(`note: exported as "${exported.name}": builds name the env in their keys, so only an env imported as "${exported.name}" builds what that one built`);
+          if ((o.suite !== undefined && o.suite !== exported.suite) || (o.arch !== undefined && o.arch !== exported.arch)) {
+            throw new KilnError(ENV_ERRORS.usage, `${abs} is the export of ${exported.name}@${exported.versionId}, a ${exported.suite} ${exported.arch} root: --suite/--arch say otherwise`, { hint: 'leave out --suite and --arch: an export says what it is' });
+          }
+          o.onOutput?.(`kiln export of ${exported.name}@${exported.versionId} (${exported.suite} ${exported.arch}): its version id is kept`);
+          return {
+            madeBy: { kind: 'import', file: abs, sha256: sha },
+            meta: { suite: exported.suite, arch: exported.arch, include: exported.include, ...(exported.mirror === undefined ? {} : { mirror: exported.mirror }), ...(exported.variant === undefined ? {} : { variant: exported.variant }) },
+            versionId: exported.versionId,
+          };
+        }
         const suite = o.suite ?? (await rootSuite(root));
         const arch = o.arch ?? (await rootArch(root));
         if (suite === undefined || arch === undefined) {

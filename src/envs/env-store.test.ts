@@ -301,3 +301,49 @@ test('acquire checks the env can run on this machine and drops its lease when it
   await assert.rejects(store.acquire('rv'), /no qemu/);
   assert.deepEqual(await readdir(join(state, 'envs/rv/leases')), []);
 });
+
+test('export then import on another store: the same version id (so the same keys), suite, arch and files; the metadata member is not left in the root', async (t) => {
+  const a = await tempDir(t);
+  const b = await tempDir(t);
+  const work = await tempDir(t);
+  const plain = join(work, 'root.tar.gz');
+  writeTarball(plain, tinyRoot({ codename: 'trixie', arch: 'riscv64' }), { compression: 'gz' });
+  const there = createEnvStore({ stateDir: a, makers: fakeMakers().makers });
+  const made = await there.importTarball('trixie-riscv64', plain);
+  const file = join(work, 'trixie-riscv64.tar.zst');
+  const exported = await there.exportTarball('trixie-riscv64', file);
+  assert.equal(exported.file, file);
+  assert.equal(exported.versionId, made.versionId);
+  // A plain root tarball any tar reads, with kiln's member at its top.
+  const listed = spawnSync('tar', ['--zstd', '-tf', file], { encoding: 'utf8' });
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.ok(listed.stdout.split('\n').includes('.kiln-env.json'), listed.stdout);
+  assert.ok(listed.stdout.split('\n').some((l) => l.endsWith('usr/lib/os-release')), listed.stdout);
+
+  const here = createEnvStore({ stateDir: b, makers: fakeMakers().makers });
+  const lines: string[] = [];
+  const imported = await here.importTarball('trixie-riscv64', file, { onOutput: (l) => lines.push(l) });
+  assert.equal(imported.id, made.id, 'the same env id: builds in it have the same keys');
+  assert.deepEqual([imported.suite, imported.arch], ['trixie', 'riscv64']);
+  assert.ok(lines.some((l) => /its version id is kept/.test(l)), lines.join('\n'));
+  await assert.rejects(stat(join(imported.root, '.kiln-env.json')), 'the metadata is not part of the root');
+  const files = async (root: string): Promise<string[]> => (await readdir(root, { recursive: true })).sort();
+  assert.deepEqual(await files(imported.root), await files(made.root));
+
+  // Under another name: imported, with a note that its keys will differ.
+  const other: string[] = [];
+  await here.importTarball('renamed', file, { onOutput: (l) => other.push(l) });
+  assert.ok(other.some((l) => /exported as "trixie-riscv64"/.test(l)), other.join('\n'));
+  // A plain tarball still gets a version of its own.
+  const fresh = await here.importTarball('plain', plain);
+  assert.notEqual(fresh.versionId, made.versionId);
+  // What an export cannot be: a name that does not say its packing; --arch against the export.
+  await assert.rejects(there.exportTarball('trixie-riscv64', join(work, 'x.zip')), (e: unknown) => e instanceof KilnError && e.code === 'usage' && /\.tar\.zst/.test(e.message));
+  await assert.rejects(here.importTarball('again', file, { arch: 'amd64' }), (e: unknown) => e instanceof KilnError && e.code === 'usage' && /riscv64 root: --suite\/--arch say otherwise/.test(e.message));
+  await assert.rejects(stat(join(b, 'envs/again')));
+  // A damaged metadata member is named, not taken as a version id.
+  const bad = join(work, 'bad.tar');
+  writeTarball(bad, [...tinyRoot(), { name: '.kiln-env.json', type: 'file', data: '{"kind":"kiln-env-export","v":1,"name":"x","versionId":"../../etc"}' }]);
+  await assert.rejects(here.importTarball('bad', bad), (e: unknown) => e instanceof KilnError && e.code === 'usage' && /\.kiln-env\.json is not what kiln env export writes/.test(e.message));
+  await assert.rejects(stat(join(b, 'envs/bad')));
+});

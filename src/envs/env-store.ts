@@ -2,7 +2,8 @@
 // use as their lowest overlay layer. layout.ts describes the files, env-types.ts the types
 // callers see, root-makers.ts what really runs mmdebstrap and apt. This file holds what the
 // parts of the store share and the lookups (get, list, peek); env-making.ts makes and
-// changes envs (create, import, update), env-leasing.ts leases and removes them.
+// changes envs (create, import, update), env-leasing.ts leases and removes them,
+// env-export.ts packs one for another machine.
 //
 // - create/import make the first version in `tmp/` and move it into place; env.json is
 //   written last, so a failed or interrupted create leaves nothing that counts (and the
@@ -32,6 +33,7 @@ import { instanceSpecHash } from './instance-spec.ts';
 import { currentLayer, instanceIdSuffix, instancePaths, layerRoot, resolveInstance } from './instance-layer.ts';
 import { envLeasing } from './env-leasing.ts';
 import { envMaking } from './env-making.ts';
+import { exportEnv } from './env-export.ts';
 
 /** What the parts of one store share: where it is, what makes roots, and reading an env. */
 export interface StoreContext {
@@ -106,6 +108,7 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
   return {
     create: making.create,
     importTarball: making.importTarball,
+    exportTarball: (name, file, o) => exportEnv(ctx, name, file, o),
     update: making.update,
 
     async list() {

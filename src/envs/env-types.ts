@@ -91,6 +91,8 @@ export interface EnvStoreOptions {
 export interface EnvStore {
   create(name: string, options: CreateOptions): Promise<EnvInfo>;
   importTarball(name: string, file: string, options?: ImportOptions): Promise<EnvInfo>;
+  /** The current version as a root tarball `importTarball` makes the same version of, elsewhere (env-export.ts). */
+  exportTarball(name: string, file: string, options?: RunOpts): Promise<EnvInfo & { readonly file: string }>;
   update(name: string, options?: RunOpts & { readonly instancesOnly?: boolean }): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[]; readonly refreshed: readonly InstanceRefresh[] }>;
   list(): Promise<EnvInfo[]>;
   get(name: string): Promise<EnvInfo>;
