@@ -15,6 +15,8 @@ export const errorCodes = {
   'fetch-refused': { exit: 1, http: 403 },
   'source-not-found': { exit: 1, http: 404 },
   'mirror-unknown': { exit: 2, http: 400 },
+  /** A daemon build's `debian.suite` that the Debian mirror does not have: refused at submit time (server/precheck.ts). */
+  'suite-not-found': { exit: 2, http: 422 },
   'unsafe-path': { exit: 1, http: 400 },
   'artifact-missing': { exit: 1, http: 500 },
   /** A cached artifact's archive does not match its meta.json (truncated, missing, altered): the entry is removed. */

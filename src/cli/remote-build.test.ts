@@ -113,6 +113,9 @@ test('job lines come in the order things happened, not by name', () => {
   ]);
   assert.deepEqual(order.map((j) => `${j.jobId} ${j.state}`), ['zlib@amd64 built', 'libpng@amd64 running', 'pngcrush@amd64 running']);
   assert.deepEqual(jobChanges(seen, [job('zlib@amd64', 'built', null, '2025-01-01T00:00:04Z')]), [], 'no change, no line');
+  // The daemon lists the jobs its plan will build as waiting (and a resumed build's as not-started): no line until they start.
+  assert.deepEqual(jobChanges(seen, [job('tool@amd64', 'waiting', null, null), job('old@amd64', 'not-started', null, null)]), []);
+  assert.deepEqual(jobChanges(seen, [job('tool@amd64', 'running', '2025-01-01T00:00:06Z', null)]).map((j) => j.state), ['running']);
 });
 
 test('the summary line says cancelled once, and keeps a note that adds something', () => {

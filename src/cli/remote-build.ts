@@ -195,7 +195,8 @@ export function buildFailure(final: RemoteBuild, where: { treeDir: string }): Ki
  * time last, in the server's order.
  */
 export function jobChanges(seen: Map<string, string>, jobs: readonly RemoteJob[]): RemoteJob[] {
-  const changed = jobs.filter((j) => seen.get(j.jobId) !== j.state);
+  // A job not started yet (the plan's `waiting`, a resumed build's `not-started`) is no news: its start is.
+  const changed = jobs.filter((j) => j.state !== 'waiting' && j.state !== 'not-started' && seen.get(j.jobId) !== j.state);
   for (const j of changed) seen.set(j.jobId, j.state);
   const at = (j: RemoteJob): number => {
     const t = j.state === 'running' ? j.startedAt : (j.endedAt ?? j.startedAt);

@@ -448,7 +448,7 @@ test('the free-space guard: below --min-free no build starts and /healthz says w
   t.after(() => kiln.close());
   const health = await call(kiln, 'GET', '/healthz', undefined);
   assert.equal(health.status, 503);
-  assert.deepEqual(health.json, { ok: false, problems: ["only 0.5 GiB free on the state directory's disk, under --min-free 1.0 GiB: queued builds wait (kiln cache gc frees space)"] });
+  assert.deepEqual(health.json, { ok: false, problems: ["only 512.0 MiB free on the state directory's disk, under --min-free 1.0 GiB: queued builds wait (kiln cache gc frees space)"] });
   const id = await submit(kiln, alice);
   assert.deepEqual(fake.running(), [], 'nothing starts while the disk is low');
   assert.equal((await call(kiln, 'GET', `/api/v1/builds/${id}`, alice)).json.state, 'queued');
@@ -466,7 +466,7 @@ test('the real free-space guard reads the state dir\'s disk: a --min-free above 
   t.after(() => kiln.close());
   const health = await call(kiln, 'GET', '/healthz', undefined);
   assert.equal(health.status, 503);
-  assert.match(health.json.problems[0], /^only \d+\.\d GiB free on the state directory's disk, under --min-free 4194304\.0 GiB/);
+  assert.match(health.json.problems[0], /^only \d+(\.\d)? [KMGT]?i?B free on the state directory's disk, under --min-free 4096\.0 TiB/);
   assert.doesNotMatch(health.text, new RegExp(dir), 'no host path without a token');
 });
 

@@ -133,7 +133,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };
   const precheck =
     options.runner === undefined
-      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined, targets: body.targets })
+      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined, targets: body.targets, debianSuite: body.debian?.suite, cacheDir: state.cache })
       : undefined;
   const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100, log: options.log ?? report };
 

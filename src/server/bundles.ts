@@ -13,6 +13,7 @@
 // at the host), and archive-bomb bounds on the number of members and their total size.
 
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createWriteStream, readdirSync, rmSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -69,9 +70,7 @@ export function checkBundleMembers(members: readonly TarMember[], label: string,
   let bytes = 0;
   for (const [i, m] of members.entries()) {
     const name = normalizeMemberPath(m.name) || '.';
-    if (i + 1 > limits.maxEntries) {
-      throw tooLarge(`${label}: member "${name}" is number ${i + 1}, over the limit of ${limits.maxEntries} members; nothing was extracted`, 'bundle only the recipe tree (no build outputs or VCS data), or ask the operator to raise --bundle-max-entries');
-    }
+    if (i + 1 > limits.maxEntries) throw overEntries(label, name, i + 1, limits.maxEntries);
     switch (m.type) {
       case 'char':
       case 'block':
@@ -87,12 +86,131 @@ export function checkBundleMembers(members: readonly TarMember[], label: string,
         break;
     }
     bytes += m.size;
-    if (bytes > limits.maxExtractedBytes) {
-      throw tooLarge(`${label}: member "${name}" (${m.size} bytes) takes the extracted size over the limit of ${limits.maxExtractedBytes} bytes; nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
-    }
+    if (bytes > limits.maxExtractedBytes) throw overExtracted(label, name, m.size, limits.maxExtractedBytes);
   }
   checkMembers(members, label);
   return { entries: members.length, bytes };
+}
+
+function overEntries(label: string, name: string, n: number, max: number): KilnError {
+  return tooLarge(`${label}: member "${name}" is number ${n}, over the limit of ${max} members; nothing was extracted`, 'bundle only the recipe tree (no build outputs or VCS data), or ask the operator to raise --bundle-max-entries');
+}
+
+function overExtracted(label: string, name: string, size: number, max: number): KilnError {
+  return tooLarge(`${label}: member "${name}" (${size} bytes) takes the extracted size over the limit of ${max} bytes; nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
+}
+
+/** A tar header's number field: octal text, or GNU base-256 (high bit of the first byte set). */
+function tarNumber(h: Buffer, at: number, len: number): number {
+  if ((h[at]! & 0x80) !== 0) {
+    let n = h[at]! & 0x7f;
+    for (let i = at + 1; i < at + len; i++) n = n * 256 + h[i]!;
+    return n;
+  }
+  const text = h.subarray(at, at + len).toString('latin1').replace(/\0.*$/s, '').trim();
+  return text === '' ? 0 : parseInt(text, 8);
+}
+
+/** The header checksum: the sum of its bytes, the checksum field counted as spaces. */
+function headerSumOk(h: Buffer): boolean {
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  return tarNumber(h, 148, 8) === sum;
+}
+
+const cstring = (b: Buffer): string => {
+  const end = b.indexOf(0);
+  return b.subarray(0, end < 0 ? b.length : end).toString('utf8');
+};
+
+/**
+ * The decompressed tar stream passed through unchanged, its headers followed on the way:
+ * the member that takes the member count or the sum of sizes over the limit is refused by
+ * its name as soon as its header goes by, before its data is decompressed (a member of a
+ * few GB stops at its header, where the byte cap alone could only say "decompresses to
+ * more than"). Anything odd in the stream (a bad header, a huge pax record) is left to
+ * readTarMembers, which says what is wrong with it.
+ */
+export async function* guardMemberSizes(stream: AsyncIterable<Buffer>, label: string, limits: Pick<BundleLimits, 'maxEntries' | 'maxExtractedBytes'>): AsyncGenerator<Buffer> {
+  let buf: Buffer = Buffer.alloc(0);
+  let skip = 0;
+  let collect: { kind: string; size: number; padded: number } | undefined;
+  let longName: string | undefined;
+  let pax = new Map<string, string>();
+  let entries = 0;
+  let bytes = 0;
+  let following = true;
+  for await (const chunk of stream) {
+    if (following) {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      for (;;) {
+        if (skip > 0) {
+          const n = Math.min(skip, buf.length);
+          buf = buf.subarray(n);
+          skip -= n;
+          if (skip > 0) break;
+        }
+        if (collect !== undefined) {
+          if (buf.length < collect.padded) break;
+          const data = buf.subarray(0, collect.size);
+          if (collect.kind === 'L') longName = cstring(data);
+          else if (collect.kind === 'x') pax = paxRecords(data);
+          buf = buf.subarray(collect.padded);
+          collect = undefined;
+          continue;
+        }
+        if (buf.length < 512) break;
+        const h = buf.subarray(0, 512);
+        buf = buf.subarray(512);
+        const flag = String.fromCharCode(h[156] ?? 0);
+        const size = tarNumber(h, 124, 12);
+        if (h.every((b) => b === 0) || !Number.isFinite(size) || !headerSumOk(h)) {
+          following = false; // the end (or not a tar: readTarMembers says so)
+          break;
+        }
+        const padded = Math.ceil(size / 512) * 512;
+        if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g') {
+          if (size > 1 << 20) {
+            following = false;
+            break;
+          }
+          collect = { kind: flag, size, padded };
+          continue;
+        }
+        const ustar = h.subarray(257, 263).toString('latin1') === 'ustar\0';
+        const prefix = ustar ? cstring(h.subarray(345, 500)) : '';
+        const base = cstring(h.subarray(0, 100));
+        const name = normalizeMemberPath(pax.get('path') ?? longName ?? (prefix === '' ? base : `${prefix}/${base}`)) || '.';
+        const realSize = pax.has('size') ? Number(pax.get('size')) : size;
+        entries++;
+        if (entries > limits.maxEntries) throw overEntries(label, name, entries, limits.maxEntries);
+        bytes += realSize;
+        if (bytes > limits.maxExtractedBytes) throw overExtracted(label, name, realSize, limits.maxExtractedBytes);
+        longName = undefined;
+        pax = new Map();
+        // Links, devices, directories and fifos carry no data.
+        skip = '123456'.includes(flag) ? 0 : Math.ceil(realSize / 512) * 512;
+      }
+    }
+    yield chunk;
+  }
+}
+
+/** The `path` and `size` records of a pax extended header (`LEN key=value\n`…). */
+function paxRecords(data: Buffer): Map<string, string> {
+  const out = new Map<string, string>();
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    if (space < 0) break;
+    const len = Number(data.subarray(at, space).toString('latin1'));
+    if (!Number.isInteger(len) || len <= 0) break;
+    const record = data.subarray(space + 1, at + len - 1).toString('utf8');
+    const eq = record.indexOf('=');
+    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
+    at += len;
+  }
+  return out;
 }
 
 /** Write the request body to `file`, refusing more than `max` bytes. Returns its size and sha256. */
@@ -112,12 +230,10 @@ export async function receiveBody(body: AsyncIterable<Uint8Array>, file: string,
         throw tooLarge(`the bundle is over the upload limit of ${max} bytes`, 'bundle only the recipe tree, compress it, or ask the operator to raise --bundle-max-bytes');
       }
       hash.update(chunk);
-      if (!out.write(chunk)) {
-        await new Promise<void>((r) => {
-          out.once('drain', r);
-          out.once('error', () => r());
-        });
-      }
+      // events.once removes both its listeners when either fires: a listener added per
+      // wait and never removed (an 'error' one beside each 'drain') piled up on the stream,
+      // one per full buffer of the upload (MaxListenersExceededWarning, memory held).
+      if (!out.write(chunk)) await once(out, 'drain').catch(() => undefined);
     }
     if (failure !== undefined) throw failure;
   } finally {
@@ -136,7 +252,7 @@ export async function receiveBody(body: AsyncIterable<Uint8Array>, file: string,
  * The member list of an uploaded tar, decompressed on the fly; a stream that decompresses
  * past `maxBytes` (an archive bomb) is stopped there with a 413, long before its end.
  */
-export async function listBundle(file: string, label: string, maxBytes: number, signal?: AbortSignal, shownLimit = maxBytes): Promise<TarMember[]> {
+export async function listBundle(file: string, label: string, maxBytes: number, signal?: AbortSignal, shownLimit = maxBytes, limits?: Pick<BundleLimits, 'maxEntries' | 'maxExtractedBytes'>): Promise<TarMember[]> {
   async function* capped(out: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     let seen = 0;
     for await (const chunk of out) {
@@ -147,7 +263,7 @@ export async function listBundle(file: string, label: string, maxBytes: number, 
       yield chunk;
     }
   }
-  return readDecompressed(file, await detectCompression(file), (out) => readTarMembers(capped(out), label), {
+  return readDecompressed(file, await detectCompression(file), (out) => readTarMembers(limits === undefined ? capped(out) : guardMemberSizes(capped(out), label, limits), label), {
     ...(signal === undefined ? {} : { signal }),
     stderrChars: 2000,
     cannotRun: (cmd, e) => new KilnError('archive-failed', `cannot run ${cmd} to read ${label}: ${e.message}`, { hint: `install ${cmd} on the server` }),
@@ -186,7 +302,7 @@ export async function storeBundle(body: AsyncIterable<Uint8Array>, o: StoreBundl
     const { size, sha256 } = await receiveBody(body, upload, o.limits.maxUploadBytes);
     if (size === 0) throw new KilnError('usage', `${label}: the upload is empty`, { hint: 'send the tar as the request body' });
     // Headers and padding: up to 1.5 KiB per member on top of the data.
-    const members = await listBundle(upload, label, o.limits.maxExtractedBytes + o.limits.maxEntries * 1536 + 1024 * 1024, o.signal, o.limits.maxExtractedBytes);
+    const members = await listBundle(upload, label, o.limits.maxExtractedBytes + o.limits.maxEntries * 1536 + 1024 * 1024, o.signal, o.limits.maxExtractedBytes, o.limits);
     const totals = checkBundleMembers(members, label, o.limits);
     const tree = join(tmp, 'tree');
     await mkdir(tree, { mode: 0o755 });

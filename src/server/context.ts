@@ -6,7 +6,8 @@ import type { ServerRecords } from '../records/server-records.ts';
 import type { BuildRecord } from '../records/server-record-types.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import type { BundleLimits } from './bundles.ts';
-import type { BuildQueue } from './queue.ts';
+import { humanBytes } from '../lib/human-bytes.ts';
+import type { BuildQueue, LowSpace } from './queue.ts';
 import type { BuildBody } from './schemas.ts';
 
 export interface ServerContext {
@@ -54,7 +55,24 @@ export function buildView(ctx: ServerContext, b: BuildRecord) {
     total: run?.total ?? null,
     counts: (run?.counts as Record<string, number> | null | undefined) ?? (run === undefined ? null : liveCounts(ctx, run.id)),
     waiting: waitingOf(ctx, run),
+    waitingFor: b.state === 'queued' ? waitingFor(ctx, b) : null,
   };
+}
+
+/** What the free-space guard says (GET /healthz, a queued build's waitingFor): one byte formatter, as kiln serve's start line. */
+export function lowSpaceProblem(low: LowSpace): string {
+  return `only ${humanBytes(low.freeBytes)} free on the state directory's disk, under --min-free ${humanBytes(low.minFreeBytes)}`;
+}
+
+/** Why a queued build has not started: the first thing that holds it back; null when nothing (it starts at the next turn of the queue). */
+function waitingFor(ctx: ServerContext, b: BuildRecord): string | null {
+  if (ctx.queue.stopping) return 'the daemon is stopping: it starts no build; queued builds run at its next start';
+  const low = ctx.queue.lowSpace();
+  if (low !== undefined) return `disk space: ${lowSpaceProblem(low)}; it starts by itself once there is space (the daemon's operator frees some with kiln cache gc)`;
+  const active = ctx.queue.active();
+  if (active.some((a) => a.tenant === b.tenant)) return `an earlier build of tenant ${b.tenant} is running: one tenant's builds run one after another`;
+  if (active.length >= ctx.queue.maxConcurrent) return `the daemon runs ${active.length} build${active.length === 1 ? '' : 's'} at once, its most (--max-concurrent-builds): it starts when one ends`;
+  return null;
 }
 
 /**

@@ -1,13 +1,14 @@
 // What a daemon can tell at submit time that would otherwise fail the build when its turn
 // comes, maybe hours later: a target that matches no package folder of a recipe tree, a
 // tree that names no env on a daemon that builds only in envs, an env the daemon does not
-// have. These are the client's mistakes: 4xx answers, never 503 (which load balancers and
+// have, a Debian suite the mirror lacks (one request for its InRelease). These are the client's mistakes: 4xx answers, never 503 (which load balancers and
 // retry loops take for "try again"). Only sure failures are refused here; anything unclear
 // (an invalid kiln.toml, a Debian tree whose envs are made on demand) is left to the build,
 // which reports it in full.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../errors.ts';
+import { isKilnError, KilnError } from '../errors.ts';
+import { hostDebianMirror } from '../config/mirrors.ts';
 import { envPaths } from '../envs/layout.ts';
 import { isEnvName } from '../envs/names.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
@@ -15,7 +16,7 @@ import { hostArch } from '../run/host-env.ts';
 import { DAEMON_NEEDS_ENV, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { daemonEnvNotFound } from '../envs/env-errors.ts';
 import { globToRegExp } from '../plan/glob.ts';
-import { closestName } from '../debian/closest-name.ts';
+import { closestName, suiteHint } from '../debian/closest-name.ts';
 import { packageFolders, readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
 
 export interface PrecheckInput {
@@ -30,6 +31,46 @@ export interface PrecheckInput {
   readonly debian: boolean;
   /** The request's targets (package names or globs); none: the whole tree. */
   readonly targets?: readonly string[] | undefined;
+  /** The request's `debian.suite`: checked against the mirror the build will read. */
+  readonly debianSuite?: string | undefined;
+  /** Where the suite's InRelease is kept (the state's cache dir, as the build's). */
+  readonly cacheDir?: string | undefined;
+  /** The Debian mirror (tests); default: the tree's debian.toml `mirror`, else the host's apt sources, as the build. */
+  readonly mirror?: string | undefined;
+}
+
+/** `mirror suite` → when its InRelease was last found: one request per suite and 10 minutes, not one per build. */
+const suitesFound = new Map<string, number>();
+const SUITE_FOUND_MS = 10 * 60_000;
+
+/**
+ * suite-not-found for a `debian.suite` the mirror has no InRelease of (a typo, an archived
+ * release), asked of the mirror the build would read. Anything unsure (no mirror known,
+ * the mirror unreachable or slow, a bad signature) is left to the build.
+ */
+async function checkSuite(i: PrecheckInput, suite: string): Promise<void> {
+  const tomlPath = join(i.treeDir, DEBIAN_FILE);
+  let mirror = i.mirror;
+  if (mirror === undefined && existsSync(tomlPath)) {
+    const { readDebianToml } = await import('../debian/debian-toml.ts');
+    const toml = await readDebianToml(tomlPath).catch(() => undefined);
+    if (toml?.config === undefined) return; // the build says what is wrong with it
+    mirror = toml.config.mirror;
+  }
+  mirror ??= await hostDebianMirror({}).catch(() => undefined);
+  if (mirror === undefined || i.cacheDir === undefined) return;
+  const key = `${mirror} ${suite}`;
+  if (Date.now() - (suitesFound.get(key) ?? -Infinity) < SUITE_FOUND_MS) return;
+  const { createIndexes } = await import('../debian/indexes.ts');
+  try {
+    await createIndexes({ cacheDir: i.cacheDir, timeoutMs: 10_000 }).release(mirror, suite);
+    suitesFound.set(key, Date.now());
+  } catch (e) {
+    // indexes.ts says `usage` for a suite name that is none, or a mirror without its InRelease (404).
+    if (isKilnError(e) && e.code === 'usage') {
+      throw new KilnError('suite-not-found', `debian.suite: ${e.message}`, { hint: `${suiteHint(suite)} (the suite is read from this daemon's Debian mirror)` });
+    }
+  }
 }
 
 /** The first target no package name matches (a glob must match one), with the closest name; undefined when all match. Pure. */
@@ -67,6 +108,7 @@ function checkTargets(treeDir: string, targets: readonly string[]): void {
 
 /** Throws what the build would fail with, when that is certain now. */
 export async function precheckBuild(i: PrecheckInput): Promise<void> {
+  if (i.debianSuite !== undefined) await checkSuite(i, i.debianSuite);
   // A Debian request or tree: its targets may be source packages, its envs made on demand.
   if (i.debian || existsSync(join(i.treeDir, DEBIAN_FILE))) return;
   checkTargets(i.treeDir, i.targets ?? []);

@@ -62,6 +62,8 @@ export interface ActiveBuild {
   readonly controller: AbortController;
   readonly startedAt: number;
   runId: string | undefined;
+  /** The job ids its run will build (run-started's toBuild, recorded as the run's to_build): GET /builds/{id}/jobs lists those not started as waiting. */
+  toBuild: readonly string[];
   readonly runningJobs: Map<string, RunningJob>;
   /** The latest resource sample of each running job. */
   readonly samples: Map<string, LiveSample>;
@@ -102,6 +104,9 @@ export interface LowSpace {
 }
 
 export type CancelOutcome = 'cancelled' | 'cancelling' | 'finished';
+
+/** How long a starting build's planning keeps its fair share of the slots from the others (KILN_PLANNING_HOLD_MS for tests). */
+const PLANNING_HOLD_MS = Number(process.env['KILN_PLANNING_HOLD_MS'] ?? '') > 0 ? Number(process.env['KILN_PLANNING_HOLD_MS']) : 30_000;
 
 /**
  * Why the running builds' jobs are killed when the server stops with --on-stop cancel:
@@ -290,6 +295,7 @@ export class BuildQueue {
       controller,
       startedAt: Date.now(),
       runId: undefined,
+      toBuild: [],
       runningJobs: new Map(),
       samples: new Map(),
       phases: new Map(),
@@ -301,6 +307,7 @@ export class BuildQueue {
     bus.on((e) => {
       if (e.type === 'run-started') {
         active.runId = e.runId;
+        active.toBuild = e.toBuild ?? [];
         this.#records.setRunId(b.id, e.runId);
       } else if (e.type === 'job-started') {
         active.runningJobs.set(e.jobId, { buildId: b.id, runId: e.runId, jobId: e.jobId, name: e.name, arch: e.arch, startedAt: e.at, log: e.log });
@@ -317,7 +324,11 @@ export class BuildQueue {
         this.#records.insertSample({ runId: e.runId, jobId: e.jobId, at: e.at, cpuCores: e.cpuCores, memoryBytes: e.memoryBytes, diskBytes: e.diskBytes });
       }
     });
-    const slotGate = this.pool.join(b.id);
+    // Planning, it counts among the builds sharing the slots (a build started a moment later
+    // does not take them all meanwhile), for PLANNING_HOLD_MS at most.
+    const slotGate = this.pool.join(b.id, { planning: true });
+    const planningLapse = setTimeout(() => slotGate.endPlanning(), PLANNING_HOLD_MS);
+    planningLapse.unref();
     void this.#run(b, { bus, maxJobs: this.slots, slotGate, signal: controller.signal })
       .then(
         (r) => {
@@ -334,6 +345,7 @@ export class BuildQueue {
       .catch((e: unknown) => this.#onError(b.id, e))
       .finally(() => {
         // Whatever the build still held (a runner that threw mid-job) goes back to the others.
+        clearTimeout(planningLapse);
         slotGate.leave();
         this.#active.delete(b.id);
         finish();

@@ -46,6 +46,15 @@ export function treeDirOf(build: BuildRecord, trees: ReadonlyMap<string, string>
   return uploadedTreeDir(build, stateRoot) ?? trees.get(build.tree);
 }
 
+/**
+ * A build error as an API caller should read it: the Debian scan names where a value came
+ * from as the CLI flag that gave it (`--debian: the mirror … has no suite "x"`); a daemon
+ * build got it from its request's field. Pure.
+ */
+export function apiWording(text: string): string {
+  return text.replace(/^--debian: /, 'debian.suite: ').replace(/^--arch: /, 'archs: ');
+}
+
 export function localRunner(options: LocalRunnerOptions): BuildRunner {
   const run = options.runBuild ?? realRunBuild;
   return async (build: BuildRecord, ctx: { bus: EventBus; maxJobs: number; slotGate?: SlotGate | undefined; signal: AbortSignal }) => {
@@ -94,10 +103,13 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       signal: ctx.signal,
       slotGate: ctx.slotGate,
     }).catch((e: unknown) => {
-      // An uploaded tree's files are named as the client knows them (tree-root.ts).
-      if (body.bundle === undefined || !isKilnError(e)) throw e;
-      const hint = e.hint === undefined ? {} : { hint: hideTreeRoot(e.hint, treeDir) };
-      throw new KilnError(e.code, hideTreeRoot(e.message, treeDir), { ...hint, cause: e });
+      if (!isKilnError(e)) throw e;
+      // The request's fields, not the CLI's flags; an uploaded tree's files named as the client knows them (tree-root.ts).
+      const say = (text: string): string => (body.bundle === undefined ? apiWording(text) : hideTreeRoot(apiWording(text), treeDir));
+      const message = say(e.message);
+      const hint = e.hint === undefined ? undefined : say(e.hint);
+      if (message === e.message && hint === e.hint) throw e;
+      throw new KilnError(e.code, message, { ...(hint === undefined ? {} : { hint }), cause: e });
     }).finally(() => sampler.stop());
     return { runId: result.runId, state: result.state };
   };

@@ -84,6 +84,7 @@ export const BuildSchema = z
     total: z.number().nullable(),
     counts: counts.nullable(),
     waiting: z.number().nullable().openapi({ description: 'jobs the run will build that have not started yet (they wait for their dependencies or a free slot); 0 once the run ended, null before it started' }),
+    waitingFor: z.string().nullable().openapi({ description: 'a queued build: what holds it back (the free-space guard --min-free, the daemon stopping, an earlier build of its tenant, every build slot taken); null otherwise' }),
   })
   .openapi('Build');
 

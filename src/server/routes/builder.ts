@@ -5,7 +5,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { statfs } from 'node:fs/promises';
 import { availableParallelism, freemem, loadavg, totalmem } from 'node:os';
 import { requireAdmin, tenantScope, type ServerEnv } from '../auth.ts';
-import type { ServerContext } from '../context.ts';
+import { lowSpaceProblem, type ServerContext } from '../context.ts';
 import { BuilderSchema } from '../schemas.ts';
 
 export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
@@ -15,9 +15,8 @@ export function registerBuilderRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCo
     if (ctx.queue.stopping) return c.json({ ok: false, problems: ['stopping: the daemon takes no new builds and is finishing the running ones'] }, 503);
     const low = ctx.queue.lowSpace();
     if (low === undefined) return c.json({ ok: true });
-    const gib = (n: number): string => `${(n / 1024 ** 3).toFixed(1)} GiB`;
     // No host path here: /healthz needs no token.
-    return c.json({ ok: false, problems: [`only ${gib(low.freeBytes)} free on the state directory's disk, under --min-free ${gib(low.minFreeBytes)}: queued builds wait (kiln cache gc frees space)`] }, 503);
+    return c.json({ ok: false, problems: [`${lowSpaceProblem(low)}: queued builds wait (kiln cache gc frees space)`] }, 503);
   });
 
   app.openapi(

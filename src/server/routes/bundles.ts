@@ -80,7 +80,7 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
     const used = quota > 0 ? ctx.records.bundleBytesOf(tenant) : 0;
     if (quota > 0 && used >= quota) throw overQuota(used);
     const body = c.req.raw.body;
-    if (body === null) throw new KilnError('usage', 'PUT /api/v1/bundles/{id} needs the tar as the request body');
+    if (body === null) throw new KilnError('usage', 'PUT /api/v1/bundles/{id} needs the tar as the request body', { hint: 'send the tar as the body, e.g. curl -T bundle.tgz' });
     // What is left of the quota bounds what this upload may unpack to: refused while listing.
     const room = quota > 0 ? { ...limits, maxExtractedBytes: Math.min(limits.maxExtractedBytes, quota - used) } : limits;
     const stored = await storeBundle(body as unknown as AsyncIterable<Uint8Array>, { stateRoot: ctx.state.root, tenant, id, limits: room, signal: c.req.raw.signal }).catch((e: unknown) => {
@@ -130,7 +130,9 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
 function parseId(c: Context<ServerEnv>): string {
   const id = c.req.param('id') ?? '';
   if (!BUNDLE_ID_PATTERN.test(id)) {
-    throw new KilnError('usage', `id: "${id}" is not a bundle id (1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit)`);
+    throw new KilnError('usage', `id: "${id}" is not a bundle id (1-128 of A-Z a-z 0-9 . _ -, starting with a letter or digit)`, {
+      hint: 'name the bundle with letters, digits, dots, dashes and underscores only, e.g. the sha256 of the tar (kiln build --server does); no slashes',
+    });
   }
   return id;
 }

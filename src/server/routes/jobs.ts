@@ -40,15 +40,27 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
         const s = (live?.runId === b.runId ? live?.samples.get(jobId) : undefined) ?? stored.get(jobId);
         return s === undefined ? null : { at: new Date(s.at).toISOString(), cpuCores: s.cpuCores, memoryBytes: s.memoryBytes, diskBytes: s.diskBytes };
       };
-      const earlier = earlierAttempts(ctx, b);
+      const { attempts: earlier, versions } = earlierAttempts(ctx, b);
       // An uploaded tree's files are named {tree}/… (the client puts its own folder there).
       const uploaded = uploadedTreeDir(b, ctx.state.root);
       const hide = (text: string | null): string | null => (text === null || uploaded === undefined ? text : hideTreeRoot(text, uploaded));
+      const notStarted = jobsNotStarted({
+        rows: jobs.map((j) => j.jobId),
+        planned: b.runId !== null && live?.runId === b.runId ? live.toBuild : [],
+        earlier: [...earlier.keys()],
+      }).map(({ jobId, state }) => {
+        const at = jobId.lastIndexOf('@');
+        const tries = earlier.get(jobId) ?? [];
+        return {
+          jobId, name: jobId.slice(0, at), version: versions.get(jobId) ?? '?', arch: jobId.slice(at + 1), state, attempt: tries.length,
+          why: null, cause: null, failureReason: null, startedAt: null, endedAt: null, durationMs: null, log: null, artifact: null, sample: null, earlierAttempts: tries,
+        };
+      });
       return c.json(
         {
           buildId: b.id,
           runId: b.runId,
-          jobs: jobs.map((j) => ({
+          jobs: [...jobs.map((j) => ({
             jobId: j.jobId,
             name: j.name,
             version: j.version,
@@ -65,7 +77,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
             artifact: artifactFile(j.artifact) === undefined ? null : `/api/v1/builds/${b.id}/jobs/${encodeURIComponent(j.jobId)}/artifact`,
             sample: sampleOf(j.jobId),
             earlierAttempts: earlier.get(j.jobId) ?? [],
-          })),
+          })), ...notStarted].sort((x, y) => (x.jobId < y.jobId ? -1 : x.jobId > y.jobId ? 1 : 0)),
         },
         200,
       );
@@ -205,16 +217,32 @@ export function jobNamed<J extends { readonly jobId: string; readonly name: stri
   return byName[0];
 }
 
-/** Attempts of each job in the build's interrupted runs, numbered from 1 in run order. */
-function earlierAttempts(ctx: ServerContext, b: BuildRecord): Map<string, Array<{ attempt: number; runId: string; state: string; log: string | null }>> {
+/**
+ * The jobs of a build that have no row in its latest run yet, and their state: `waiting`
+ * for those its run's plan will build (the run's toBuild) and that have not started;
+ * `not-started` for those with only earlier attempts (a resumed build whose new run has
+ * not planned yet, or does not build them). Sorted by job id. Pure.
+ */
+export function jobsNotStarted(o: { rows: readonly string[]; planned: readonly string[]; earlier: readonly string[] }): Array<{ jobId: string; state: 'waiting' | 'not-started' }> {
+  const have = new Set(o.rows);
+  const out = new Map<string, 'waiting' | 'not-started'>();
+  for (const id of o.planned) if (!have.has(id)) out.set(id, 'waiting');
+  for (const id of o.earlier) if (!have.has(id) && !out.has(id)) out.set(id, 'not-started');
+  return [...out].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([jobId, state]) => ({ jobId, state }));
+}
+
+/** Attempts of each job in the build's interrupted runs, numbered from 1 in run order; and each one's latest version. */
+function earlierAttempts(ctx: ServerContext, b: BuildRecord): { attempts: Map<string, Array<{ attempt: number; runId: string; state: string; log: string | null }>>; versions: Map<string, string> } {
   const out = new Map<string, Array<{ attempt: number; runId: string; state: string; log: string | null }>>();
+  const versions = new Map<string, string>();
   for (const runId of b.priorRuns) {
     for (const j of ctx.runs.jobsOfRun(runId)) {
       if (j.log === null) continue; // settled without running: not an attempt
       const list = out.get(j.jobId) ?? [];
       list.push({ attempt: list.length + 1, runId, state: j.state, log: `/api/v1/builds/${b.id}/jobs/${encodeURIComponent(j.jobId)}/log?run=${encodeURIComponent(runId)}` });
       out.set(j.jobId, list);
+      if (j.version !== '?') versions.set(j.jobId, j.version);
     }
   }
-  return out;
+  return { attempts: out, versions };
 }
