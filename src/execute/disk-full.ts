@@ -21,3 +21,16 @@ export function workspaceDiskFull(dir: string): string | undefined {
   if (size <= 0 || free >= Math.max(1024 ** 2, size / 1000)) return undefined;
   return `${humanBytes(free)} free of ${humanBytes(size)}`;
 }
+
+/**
+ * Whether `e` (or an error in its cause chain) is a write refused for want of space: ENOSPC,
+ * EDQUOT, or a tool's "No space left on device" (tar, zstd). Storing an artifact into a
+ * full cache disk is then the machine's problem too (disk-full, reliability case 10).
+ */
+export function noSpaceLeft(e: unknown): boolean {
+  for (let x: unknown = e; x instanceof Error; x = x.cause) {
+    const code = (x as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || /No space left on device|Disk quota exceeded/.test(x.message)) return true;
+  }
+  return false;
+}

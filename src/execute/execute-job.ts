@@ -24,7 +24,7 @@ import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
-import { workspaceDiskFull } from './disk-full.ts';
+import { noSpaceLeft, workspaceDiskFull } from './disk-full.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
 import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
@@ -326,6 +326,12 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 ? {} : { warnings: warnings.map((w) => `${w.check}: ${w.message}`) }) };
           } catch (e) {
             if (signal.aborted) return cancelled(exit);
+            // A full cache disk: nothing was stored (put() writes under tmp/ and renames), and
+            // it is the machine's problem, not the package's (reliability case 10).
+            if (noSpaceLeft(e)) {
+              jl.note(messageOf(e));
+              return fail('disk-full', `storing its output in the artifact cache failed with the cache's disk full (${dirname(o.downloadsDir)}): nothing was stored; free space there (kiln cache gc) or give kiln a cache on a larger disk (--cache DIR), then build it again`, exit);
+            }
             return fail('pack-failed', messageOf(e), exit);
           }
         }

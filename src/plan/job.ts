@@ -18,7 +18,7 @@ export type FailureReason =
   | 'out-of-memory'
   /** A fork failed at the sandbox's limit of processes, and the build failed. */
   | 'pids-limit'
-  /** The build failed with the disk of its workspace full: the machine's problem more than the package's. */
+  /** The build failed with the disk of its workspace full, or its output with the artifact cache's disk full: the machine's problem more than the package's. */
   | 'disk-full'
   | 'fetch-failed'
   | 'stage-failed'
