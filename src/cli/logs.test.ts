@@ -183,3 +183,19 @@ test('kiln logs: a job that ended without starting keeps the log its end names (
   assert.equal(q.out, 'queued for the workers\ncancelled: the run was stopped\n');
   assert.equal(q.err, '', 'the newest run\'s own log: nothing to say');
 });
+
+test('kiln logs of a package one run builds now while a newer run waits for that build (two runs on one state): the running one\'s log', async (t) => {
+  const dir = stateDir(t);
+  const log = join(dir, 'c.log');
+  writeFileSync(log, 'c is building in the first run\n');
+  {
+    using r = openRecords(dir);
+    // Both runs are this process's, so both alive: the first builds c, the second has it queued (waiting for the first's build lock).
+    r.createRun({ id: 'first', tree: '/t', targets: [], archs: ['amd64'], maxJobs: 1, startedAt: 1000, toBuild: ['c@amd64'] });
+    r.recordJobStart({ runId: 'first', jobId: 'c@amd64', attempt: 1, name: 'c', version: '1', arch: 'amd64', why: { kind: 'new' }, log, startedAt: 1001 });
+    r.createRun({ id: 'second', tree: '/t', targets: [], archs: ['amd64'], maxJobs: 1, startedAt: 1300, toBuild: ['c@amd64'] });
+  }
+  const shown = await kiln(['logs', 'c', '--state', dir]);
+  assert.equal(shown.code, 0, shown.err);
+  assert.equal(shown.out, 'c is building in the first run\n');
+});

@@ -61,8 +61,10 @@ function pickJob(records: Records, name: string, opts: LogsOpts): Pick {
     const logged = records.history(name, { limit: 20, ...(opts.arch === undefined ? {} : { arch: opts.arch }) }).find((j) => j.log !== null);
     const queued = records.queued(name).find((q) => byArch(q.arch));
     runId = logged?.runId;
-    // A package queued in a run newer than its last log: that run is the one to show.
-    if (queued !== undefined && (logged === undefined || (records.getRun(queued.runId)?.startedAt ?? 0) >= (records.getRun(logged.runId)?.startedAt ?? 0))) {
+    // A package queued in a run newer than its last log: that run is the one to show;
+    // unless that log is of a build running now (two runs sharing a state: the newer one
+    // waits for the older one's build of it, which is what there is to follow).
+    if (queued !== undefined && logged?.state !== 'running' && (logged === undefined || (records.getRun(queued.runId)?.startedAt ?? 0) >= (records.getRun(logged.runId)?.startedAt ?? 0))) {
       runId = queued.runId;
     }
     if (runId === undefined) return { kind: 'none', runId: undefined };
