@@ -8,9 +8,8 @@
 // id, suite, arch and how it was made. `kiln env import` reads it, removes it from the
 // root, and keeps that version id; a tarball without it gets a new id, as before.
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -19,7 +18,8 @@ import { KilnError } from '../errors.ts';
 import type { StoreContext } from './env-store.ts';
 import type { EnvInfo, RunOpts } from './env-types.ts';
 import { ENV_ERRORS } from './env-errors.ts';
-import { versionRoot } from './layout.ts';
+import { readJson, versionRoot } from './layout.ts';
+import { runTar } from './root-tarball.ts';
 import { isVersionId } from './names.ts';
 
 /** The member that says a root tarball is a kiln env's export. */
@@ -74,7 +74,9 @@ export async function exportEnv(ctx: StoreContext, name: string, file: string, o
         '--numeric-owner', '--xattrs', '--xattrs-include=security.capability',
         `--directory=${stage}`, EXPORT_META,
         `--directory=${versionRoot(p, meta.current)}`, '.',
-      ], o.signal, `packing env ${name} into ${out}`);
+      ], o.signal, (code, stderr) => new KilnError(ENV_ERRORS.archive, `packing env ${name} into ${out} failed (tar exit ${code}): ${stderr}`, {
+        hint: 'check the free space where the file goes, and that zstd, xz or gzip is installed for its compression',
+      }));
       await rename(aside, out);
       return { ...info, file: out };
     } finally {
@@ -90,51 +92,11 @@ export async function exportEnv(ctx: StoreContext, name: string, file: string, o
  */
 export async function takeExportMeta(root: string, file: string): Promise<ExportMeta | undefined> {
   const path = join(root, EXPORT_META);
-  let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  await rm(path, { force: true });
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    value = undefined;
-  }
-  const parsed = exportMetaSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new KilnError(ENV_ERRORS.usage, `${file}: its ${EXPORT_META} is not what kiln env export writes${value === undefined ? ' (not JSON)' : `: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`}`, {
+    return await readJson(path, exportMetaSchema, (detail) => new KilnError(ENV_ERRORS.usage, `${file}: its ${EXPORT_META} is not what kiln env export writes${detail}`, {
       hint: 'export it again with `kiln env export NAME FILE` (of the same kiln version), or remove that member to import it as a plain root',
-    });
+    }));
+  } finally {
+    await rm(path, { force: true });
   }
-  return parsed.data;
-}
-
-function runTar(args: string[], signal: AbortSignal | undefined, what: string): Promise<void> {
-  return new Promise((resolvePromise, reject) => {
-    signal?.throwIfAborted();
-    const child = spawn('tar', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, LC_ALL: 'C' } });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-8000)));
-    const kill = (): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    };
-    signal?.addEventListener('abort', kill, { once: true });
-    child.on('error', (e) => reject(new KilnError(ENV_ERRORS.unavailable, `cannot run tar: ${e.message}`, { hint: 'install GNU tar (and zstd for .tar.zst)' })));
-    child.on('close', (code) => {
-      signal?.removeEventListener('abort', kill);
-      if (signal?.aborted) return reject(signal.reason);
-      if (code === 0) return resolvePromise();
-      reject(new KilnError(ENV_ERRORS.archive, `${what} failed (tar exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`, {
-        hint: 'check the free space where the file goes, and that zstd/xz/gzip is installed for its compression',
-      }));
-    });
-  });
 }

@@ -94,7 +94,11 @@ export const versionMetaSchema = z.object({
 });
 export type VersionMeta = z.infer<typeof versionMetaSchema>;
 
-export async function readJson<T>(path: string, schema: z.ZodType<T>): Promise<T | undefined> {
+/**
+ * A JSON file checked against `schema`; undefined when it does not exist. One that does not
+ * parse or fit is `invalid(detail)` (default: a damaged env file, config-invalid).
+ */
+export async function readJson<T>(path: string, schema: z.ZodType<T>, invalid?: (detail: string) => KilnError): Promise<T | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -110,7 +114,8 @@ export async function readJson<T>(path: string, schema: z.ZodType<T>): Promise<T
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    throw new KilnError(ENV_ERRORS.corrupt, `${path} is not a valid kiln env file${value === undefined ? ' (not JSON)' : `: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`}`, {
+    const detail = value === undefined ? ' (not JSON)' : `: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+    throw invalid?.(detail) ?? new KilnError(ENV_ERRORS.corrupt, `${path} is not a valid kiln env file${detail}`, {
       hint: 'it was changed by hand or the disk failed; remove that env with `kiln env destroy NAME` and make it again',
     });
   }

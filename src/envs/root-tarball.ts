@@ -51,8 +51,19 @@ export async function extractRootTarball(file: string, intoDir: string, options:
     '--xattrs', '--xattrs-include=security.capability',
     '--warning=no-unknown-keyword',
   ];
-  await new Promise<void>((resolve, reject) => {
-    options.signal?.throwIfAborted();
+  await runTar(args, options.signal, (code, stderr) => new KilnError(ENV_ERRORS.archive, `extracting ${file} into ${intoDir} failed (exit ${code}): ${stderr}`, {
+    hint: 'check that the file is a complete root tarball and the disk has space',
+  }));
+  return { members: members.length };
+}
+
+/**
+ * GNU tar with `args`, in a process group of its own (killed whole on abort); a non-zero
+ * exit is `failed(code, the last lines of its stderr)`.
+ */
+export function runTar(args: readonly string[], signal: AbortSignal | undefined, failed: (code: number | null, stderr: string) => KilnError): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    signal?.throwIfAborted();
     const child = spawn('tar', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, LC_ALL: 'C' } });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-8000)));
@@ -63,16 +74,13 @@ export async function extractRootTarball(file: string, intoDir: string, options:
         // gone already
       }
     };
-    options.signal?.addEventListener('abort', kill, { once: true });
-    child.on('error', (e) => reject(new KilnError(ENV_ERRORS.unavailable, `cannot run tar: ${e.message}`, { hint: 'install GNU tar' })));
+    signal?.addEventListener('abort', kill, { once: true });
+    child.on('error', (e) => reject(new KilnError(ENV_ERRORS.unavailable, `cannot run tar: ${e.message}`, { hint: 'install GNU tar (and zstd, xz or gzip for a compressed file)' })));
     child.on('close', (code) => {
-      options.signal?.removeEventListener('abort', kill);
-      if (options.signal?.aborted) return reject(options.signal.reason);
+      signal?.removeEventListener('abort', kill);
+      if (signal?.aborted) return reject(signal.reason);
       if (code === 0) return resolve();
-      reject(new KilnError(ENV_ERRORS.archive, `extracting ${file} into ${intoDir} failed (exit ${code}): ${stderr.trim().split('\n').slice(-5).join(' | ')}`, {
-        hint: 'check that the file is a complete root tarball and the disk has space',
-      }));
+      reject(failed(code, stderr.trim().split('\n').slice(-5).join(' | ')));
     });
   });
-  return { members: members.length };
 }
