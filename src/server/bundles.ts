@@ -23,6 +23,7 @@ import { checkMembers, normalizeMemberPath, readTarMembers, type TarMember } fro
 import { KilnError } from '../errors.ts';
 import { readDecompressed } from '../lib/decompress.ts';
 import { pidAlive } from '../lib/pid-alive.ts';
+import { parsePax, tarChecksumOk, tarNumber, tarString } from '../lib/tar-header.ts';
 
 export interface BundleLimits {
   /** Bytes of the upload as sent (compressed). */
@@ -100,29 +101,6 @@ function overExtracted(label: string, name: string, size: number, max: number): 
   return tooLarge(`${label}: member "${name}" (${size} bytes) takes the extracted size over the limit of ${max} bytes; nothing was extracted`, 'bundle only the recipe tree, or ask the operator to raise --bundle-max-extracted');
 }
 
-/** A tar header's number field: octal text, or GNU base-256 (high bit of the first byte set). */
-function tarNumber(h: Buffer, at: number, len: number): number {
-  if ((h[at]! & 0x80) !== 0) {
-    let n = h[at]! & 0x7f;
-    for (let i = at + 1; i < at + len; i++) n = n * 256 + h[i]!;
-    return n;
-  }
-  const text = h.subarray(at, at + len).toString('latin1').replace(/\0.*$/s, '').trim();
-  return text === '' ? 0 : parseInt(text, 8);
-}
-
-/** The header checksum: the sum of its bytes, the checksum field counted as spaces. */
-function headerSumOk(h: Buffer): boolean {
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
-  return tarNumber(h, 148, 8) === sum;
-}
-
-const cstring = (b: Buffer): string => {
-  const end = b.indexOf(0);
-  return b.subarray(0, end < 0 ? b.length : end).toString('utf8');
-};
-
 /**
  * The decompressed tar stream passed through unchanged, its headers followed on the way:
  * the member that takes the member count or the sum of sizes over the limit is refused by
@@ -153,8 +131,8 @@ export async function* guardMemberSizes(stream: AsyncIterable<Buffer>, label: st
         if (collect !== undefined) {
           if (buf.length < collect.padded) break;
           const data = buf.subarray(0, collect.size);
-          if (collect.kind === 'L') longName = cstring(data);
-          else if (collect.kind === 'x') pax = paxRecords(data);
+          if (collect.kind === 'L') longName = tarString(data, 0, data.length);
+          else if (collect.kind === 'x') pax = parsePax(data);
           buf = buf.subarray(collect.padded);
           collect = undefined;
           continue;
@@ -164,7 +142,7 @@ export async function* guardMemberSizes(stream: AsyncIterable<Buffer>, label: st
         buf = buf.subarray(512);
         const flag = String.fromCharCode(h[156] ?? 0);
         const size = tarNumber(h, 124, 12);
-        if (h.every((b) => b === 0) || !Number.isFinite(size) || !headerSumOk(h)) {
+        if (h.every((b) => b === 0) || !Number.isFinite(size) || !tarChecksumOk(h)) {
           following = false; // the end (or not a tar: readTarMembers says so)
           break;
         }
@@ -178,8 +156,8 @@ export async function* guardMemberSizes(stream: AsyncIterable<Buffer>, label: st
           continue;
         }
         const ustar = h.subarray(257, 263).toString('latin1') === 'ustar\0';
-        const prefix = ustar ? cstring(h.subarray(345, 500)) : '';
-        const base = cstring(h.subarray(0, 100));
+        const prefix = ustar ? tarString(h, 345, 155) : '';
+        const base = tarString(h, 0, 100);
         const name = normalizeMemberPath(pax.get('path') ?? longName ?? (prefix === '' ? base : `${prefix}/${base}`)) || '.';
         const realSize = pax.has('size') ? Number(pax.get('size')) : size;
         entries++;
@@ -194,23 +172,6 @@ export async function* guardMemberSizes(stream: AsyncIterable<Buffer>, label: st
     }
     yield chunk;
   }
-}
-
-/** The `path` and `size` records of a pax extended header (`LEN key=value\n`…). */
-function paxRecords(data: Buffer): Map<string, string> {
-  const out = new Map<string, string>();
-  let at = 0;
-  while (at < data.length) {
-    const space = data.indexOf(0x20, at);
-    if (space < 0) break;
-    const len = Number(data.subarray(at, space).toString('latin1'));
-    if (!Number.isInteger(len) || len <= 0) break;
-    const record = data.subarray(space + 1, at + len - 1).toString('utf8');
-    const eq = record.indexOf('=');
-    if (eq > 0) out.set(record.slice(0, eq), record.slice(eq + 1));
-    at += len;
-  }
-  return out;
 }
 
 /** Write the request body to `file`, refusing more than `max` bytes. Returns its size and sha256. */
