@@ -56,6 +56,8 @@ export const errorCodes = {
   'too-large': { exit: 1, http: 413 },
   'bundle-not-found': { exit: 2, http: 404 },
   'server-stopping': { exit: 1, http: 503 },
+  /** A tenant with kiln serve --max-queued builds queued already submits another (server/queue.ts). */
+  'too-many-builds': { exit: 1, http: 429 },
   /** The daemon could not store a request: its disk is full. */
   'server-disk-full': { exit: 1, http: 503 },
   /** A daemon build the server died under too many times in a row: failed, not run again. */

@@ -18,6 +18,7 @@ import { addStateOptions, formatMs, natsUrlOf, layoutFrom, parseCount, parseDura
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { readAptSources } from '../config/mirrors.ts';
 import { guardFetches, parseFetchAllow, type FetchPolicy } from '../lib/fetch-guard.ts';
+import { DEFAULT_MAX_QUEUED } from '../server/queue.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
 
@@ -41,6 +42,7 @@ interface ServeOpts extends StateOptions {
   minFree?: number;
   bundleQuota?: number;
   fetchAllow: string[];
+  maxQueued?: number;
 }
 
 /** A size flag of serve's (options.ts's parseSizeOption). */
@@ -94,6 +96,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .description('run the build daemon: a REST API under /api/v1 (bearer tokens from `kiln token create`), builds queued per tenant')
     .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
     .option('--tree <name=dir>', 'a tree clients may build by NAME (repeatable)', parseTreeFlag, [])
+    .option('--max-queued <n>', `builds one tenant may have waiting in the queue; past it POST /builds answers 429 too-many-builds (default ${DEFAULT_MAX_QUEUED})`, parsePositive('--max-queued'))
     .option('--max-concurrent-builds <n>', 'builds of different tenants at once (default: $KILN_MAX_CONCURRENT_BUILDS, else 2)', parsePositive('--max-concurrent-builds'))
     .option('-j, --jobs <n>', 'job slots of this machine, shared by the running builds (default: number of cores)', parseJobs)
     .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (default 0; see docs/cli.md)', parseCount('--overcommit-cpus'))
@@ -130,6 +133,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       state,
       trees,
       maxConcurrentBuilds,
+      ...(opts.maxQueued === undefined ? {} : { maxQueuedPerTenant: opts.maxQueued }),
       ...(opts.jobs === undefined ? {} : { slots: opts.jobs }),
       ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
       ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),

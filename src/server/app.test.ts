@@ -53,7 +53,7 @@ function fakeRunner(): { runner: BuildRunner; runs: FakeRun[]; running: () => st
   return { runner, runs, running: () => [...live] };
 }
 
-function setup(t: TestContext, options: { maxConcurrentBuilds?: number; dir?: string; maxPriority?: number } = {}) {
+function setup(t: TestContext, options: { maxConcurrentBuilds?: number; dir?: string; maxPriority?: number; maxQueuedPerTenant?: number } = {}) {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'kiln-server-'));
   if (options.dir === undefined) t.after(() => rmSync(dir, { recursive: true, force: true }));
   const fake = fakeRunner();
@@ -65,7 +65,7 @@ function setup(t: TestContext, options: { maxConcurrentBuilds?: number; dir?: st
   const revoked = tokens.createToken('mallory');
   tokens.revokeTokens('mallory');
   tokens.close();
-  const kiln = createApp({ stateDir: dir, trees: { main: dir }, runner: fake.runner, slots: 4, maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2, onError: () => undefined, ...(options.maxPriority === undefined ? {} : { maxPriority: options.maxPriority }) });
+  const kiln = createApp({ stateDir: dir, trees: { main: dir }, runner: fake.runner, slots: 4, maxConcurrentBuilds: options.maxConcurrentBuilds ?? 2, onError: () => undefined, ...(options.maxPriority === undefined ? {} : { maxPriority: options.maxPriority }), ...(options.maxQueuedPerTenant === undefined ? {} : { maxQueuedPerTenant: options.maxQueuedPerTenant }) });
   t.after(() => kiln.close());
   return { dir, kiln, fake, alice, bob, carol, admin, revokedToken: revoked.token };
 }
@@ -477,4 +477,23 @@ test('--max-priority: a tenant asking for more is refused (403, saying the ceili
   assert.match(high.json.error.message, /priority 50 is above what this daemon lets a tenant ask for \(10\)/);
   assert.equal((await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', priority: 10 })).status, 201);
   assert.equal((await call(kiln, 'POST', '/api/v1/builds', admin, { tree: 'main', priority: 50 })).status, 201);
+});
+
+test('--max-queued: one tenant\'s builds waiting past it are refused (429 too-many-builds); other tenants are not held back; a stopping server takes no bundle either', async (t) => {
+  const { kiln, fake, alice, bob } = setup(t, { maxConcurrentBuilds: 1, maxQueuedPerTenant: 2 });
+  const running = await submit(kiln, alice);
+  assert.deepEqual(fake.running(), [running]);
+  await submit(kiln, alice);
+  await submit(kiln, alice);
+  const third = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main' });
+  assert.equal(third.status, 429, third.text);
+  assert.equal(third.json.error.code, 'too-many-builds');
+  assert.match(third.json.error.message, /tenant alice has 2 builds queued already/);
+  assert.match(third.json.error.hint, /kiln serve --max-queued N/);
+  // The running one does not count, nor do another tenant's.
+  await submit(kiln, bob);
+  await kiln.queue.stop();
+  const put = await call(kiln, 'PUT', '/api/v1/bundles/late', alice, undefined, { 'content-length': '0' });
+  assert.equal(put.status, 503, put.text);
+  assert.equal(put.json.error.code, 'server-stopping');
 });

@@ -49,6 +49,8 @@ export interface AppOptions {
   /** Tree name → directory: the trees clients may build. */
   readonly trees?: ReadonlyMap<string, string> | Readonly<Record<string, string>>;
   readonly maxConcurrentBuilds?: number;
+  /** The most builds one tenant may have queued (kiln serve --max-queued). */
+  readonly maxQueuedPerTenant?: number;
   /** The machine's job slots shared by concurrent builds (default: the number of cores). */
   readonly slots?: number;
   /** Reserved cpus may exceed the cores by this many (default 0). */
@@ -123,6 +125,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     records,
     run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, nats: options.nats, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
+    ...(options.maxQueuedPerTenant === undefined ? {} : { maxQueuedPerTenant: options.maxQueuedPerTenant }),
     slots: options.slots ?? (options.nats === undefined ? availableParallelism() : NATS_SLOTS),
     // --nats: the workers' machines build; the daemon's pool bounds jobs in flight (--jobs), not cpus or memory.
     ...(options.nats === undefined ? {} : { pool: new SlotPool({ slots: options.slots ?? NATS_SLOTS, cpus: Number.MAX_SAFE_INTEGER, memoryBytes: Number.MAX_SAFE_INTEGER }) }),

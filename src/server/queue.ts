@@ -94,7 +94,12 @@ export interface QueueOptions {
    * state's disk has less than `bytes`; queued builds wait, re-checked every `recheckMs`.
    */
   readonly minFree?: { readonly bytes: number; readonly free: () => { bytes: number; where: string } | undefined; readonly recheckMs?: number };
+  /** The most builds one tenant may have queued (kiln serve --max-queued; default DEFAULT_MAX_QUEUED). */
+  readonly maxQueuedPerTenant?: number;
 }
+
+/** How many builds one tenant may have waiting in the queue by default. */
+export const DEFAULT_MAX_QUEUED = 100;
 
 /** Why builds do not start: the disk is below --min-free. */
 export interface LowSpace {
@@ -124,6 +129,7 @@ export class BuildQueue {
   #onError: (buildId: string, e: unknown) => void;
   #active = new Map<string, ActiveBuild>();
   #stopping = false;
+  readonly maxQueuedPerTenant: number;
   #waiters = new Map<string, Array<() => void>>();
   #minFree: QueueOptions['minFree'];
   #lowSpace: LowSpace | undefined;
@@ -137,6 +143,7 @@ export class BuildQueue {
     this.pool = options.pool ?? new SlotPool(machineCapacity(this.slots, options.overcommitCpus));
     this.#onError = options.onError ?? (() => undefined);
     this.#minFree = options.minFree;
+    this.maxQueuedPerTenant = Math.max(1, options.maxQueuedPerTenant ?? DEFAULT_MAX_QUEUED);
   }
 
   /** Set while the free-space guard holds builds back (the last check's figures). */
@@ -168,6 +175,13 @@ export class BuildQueue {
   enqueue(b: NewBuild): BuildRecord {
     if (this.#stopping) {
       throw new KilnError('server-stopping', 'the server is stopping and takes no new builds', { hint: 'submit it again once the server is back' });
+    }
+    // One tenant cannot fill the queue (and the records) for everyone.
+    const queued = this.#records.listBuilds({ tenant: b.tenant, state: 'queued', limit: this.maxQueuedPerTenant }).length;
+    if (queued >= this.maxQueuedPerTenant) {
+      throw new KilnError('too-many-builds', `tenant ${b.tenant} has ${queued} builds queued already, the most this daemon takes from one tenant`, {
+        hint: 'submit it once some have run, or cancel those no longer wanted (kiln cancel --server URL ID); the operator sets the limit with kiln serve --max-queued N',
+      });
     }
     const rec = this.#records.insertBuild(b);
     this.pump();

@@ -62,6 +62,8 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
   app.put('/api/v1/bundles/:id', async (c) => {
     const id = parseId(c);
     const tenant = c.get('auth').tenant;
+    // A daemon stopping (or draining) takes no new builds, so no bundle for one either.
+    if (ctx.queue.stopping) throw new KilnError('server-stopping', 'the server is stopping and takes no new bundles', { hint: 'upload it again once the server is back' });
     const quota = limits.tenantQuotaBytes ?? 0;
     const overQuota = (total: number): KilnError =>
       new KilnError('too-large', `tenant ${tenant}'s bundles would take ${total} bytes, over this daemon's quota of ${quota} bytes per tenant`, {
