@@ -46,14 +46,15 @@ export function registerToken(program: Command, ctx: CliContext): void {
     ctx.stdout.write(`kiln: revoked ${ids.length} token(s): ${ids.join(', ')}\n`);
   });
 
-  const list = token.command('list').description('list tokens (ids, tenants, admin, revoked), never the secrets');
+  const list = token.command('list').description('list tokens (ids, tenants, admin, last used, expiry, revoked), never the secrets');
   addStateOptions(list);
   list.action((opts: StateOptions) => {
     using records = openServerRecords(layoutFrom(opts).root);
     for (const t of records.listTokens()) {
       const revoked = t.revokedAt === null ? '' : `  revoked ${new Date(t.revokedAt).toISOString()}`;
       const expires = t.expiresAt === null ? '' : `  ${t.expiresAt <= Date.now() ? 'expired' : 'expires'} ${new Date(t.expiresAt).toISOString()}`;
-      ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}  created ${new Date(t.createdAt).toISOString()}${expires}${revoked}\n`);
+      const used = t.lastUsedAt === null ? '  never used' : `  last used ${new Date(t.lastUsedAt).toISOString()}`;
+      ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}  created ${new Date(t.createdAt).toISOString()}${used}${expires}${revoked}\n`);
     }
   });
 }

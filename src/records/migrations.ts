@@ -261,6 +261,14 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN worker TEXT;
     `,
   },
+  {
+    version: 13,
+    name: 'tokens: when each was last used',
+    sql: `
+      -- Epoch ms of the token's last request (or web sign-in), to a minute; NULL: never used.
+      ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -15,6 +15,8 @@ export interface TokenRecord {
   readonly revokedAt: number | null;
   /** null: never. */
   readonly expiresAt: number | null;
+  /** Its last request, to a minute (kiln token list); null: never used. */
+  readonly lastUsedAt: number | null;
 }
 
 export interface BuildRecord {
@@ -115,6 +117,7 @@ export function toToken(r: Row): TokenRecord {
     createdAt: Number(r['created_at']),
     revokedAt: r['revoked_at'] === null ? null : Number(r['revoked_at']),
     expiresAt: r['expires_at'] === null || r['expires_at'] === undefined ? null : Number(r['expires_at']),
+    lastUsedAt: r['last_used_at'] === null || r['last_used_at'] === undefined ? null : Number(r['last_used_at']),
   };
 }
 

@@ -55,3 +55,20 @@ test('tokens that expire stop working then; a session ends with its token', (t) 
   records.revokeTokens('bob', now + 2);
   assert.equal(records.sessionToken(other, now + 3), undefined);
 });
+
+test('a token\'s last use is recorded when it is looked up, at most once a minute; kiln token list reads it', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-srv-rec-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  using r = openServerRecords(dir);
+  const { id, token } = r.createToken('alice', { now: 1_000 });
+  const last = (): number | null => r.listTokens().find((x) => x.id === id)!.lastUsedAt;
+  assert.equal(last(), null, 'never used');
+  assert.ok(r.tokenFor(token, 100_000) !== undefined);
+  assert.equal(last(), 100_000);
+  r.tokenFor(token, 130_000);
+  assert.equal(last(), 100_000, 'not written again within the minute');
+  r.tokenFor(token, 160_000);
+  assert.equal(last(), 160_000);
+  assert.equal(r.tokenFor('kiln_nope_nope', 170_000), undefined);
+  assert.equal(last(), 160_000);
+});

@@ -11,6 +11,9 @@ import { sha256 } from '../lib/hash.ts';
 import { openDatabaseIn, recordsPath, SqlStore } from './db.ts';
 import { cancellerText, TENANT_PATTERN, toBuild, toBundle, toSample, toToken, type BuildRecord, type BuildState, type BundleRecord, type Canceller, type JobSampleRecord, type NewBuild, type TokenRecord } from './server-record-types.ts';
 
+/** A token's last use is written at most this often. */
+const LAST_USED_STEP_MS = 60_000;
+
 
 export function openServerRecords(stateDir: string): ServerRecords {
   return new ServerRecords(openDatabaseIn(stateDir), recordsPath(stateDir));
@@ -34,10 +37,16 @@ export class ServerRecords extends SqlStore {
     return { id, token };
   }
 
-  /** The live (not revoked, not expired) token with this secret, or undefined. */
+  /**
+   * The live (not revoked, not expired) token with this secret, or undefined. Its last use
+   * is recorded, at most once a minute (clients poll every half second).
+   */
   tokenFor(secret: string, now = Date.now()): TokenRecord | undefined {
     const row = this.stmt('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)').get(sha256(secret), now);
-    return row === undefined ? undefined : toToken(row);
+    if (row === undefined) return undefined;
+    const token = toToken(row);
+    if (token.lastUsedAt === null || now - token.lastUsedAt >= LAST_USED_STEP_MS) this.stmt('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now, token.id);
+    return token;
   }
 
   // ---- web sessions -------------------------------------------------------------------
