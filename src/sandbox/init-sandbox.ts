@@ -154,6 +154,11 @@ export interface InitSandboxHooks {
    * used); absent: the rusage is GNU time's over the whole tree, and no OOM is known.
    */
   readonly measure?: () => Promise<(r: GroupResult) => Promise<RunMeasure>>;
+  /**
+   * Called as each run starts (cgroup backends): watch it for runaway forking and call
+   * `onRunaway` to have it ended and reported `pids-limit` (fork-watch.ts). Returns the stop.
+   */
+  readonly watchRunaway?: (onRunaway: () => void) => () => void;
   /** After an interactive shell ends: sweep what is left of it. */
   readonly afterShell?: () => Promise<unknown>;
   /** On dispose, once the runs are over, whether or not the workspace is kept. */
@@ -196,7 +201,11 @@ export class InitSandbox implements Sandbox {
     if (!spec.cwd.startsWith('/')) throw new Error(`run: cwd must be an inside absolute path, got ${spec.cwd}`);
     const files = await initRunFiles(p.runDir, ++this.#runs, spec.env);
     const measured = await this.#hooks.measure?.();
-    const signals = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
+    const cancels = [this.#closing.signal, spec.signal, p.options.signal].filter((s) => s !== undefined);
+    // A fork bomb ends only at a timeout: the backend's watch ends it sooner, as pids-limit.
+    const runaway = new AbortController();
+    const stopWatch = this.#hooks.watchRunaway?.(() => runaway.abort());
+    const signals = stopWatch === undefined ? cancels : [...cancels, runaway.signal];
     // Without a backend measure, GNU time (when installed) wraps the whole tree: init reaps every orphan of the build.
     const run = startInitRun({
       argv: p.argv, runDir: p.runDir, files, spec, graceMs: p.graceMs, signal: AbortSignal.any(signals),
@@ -207,8 +216,10 @@ export class InitSandbox implements Sandbox {
     this.#running.add(running);
     try {
       const r = await running;
+      stopWatch?.();
       const { rusage, oom, pidsLimited } = measured === undefined ? { rusage: r.rusage, oom: false, pidsLimited: false } : await measured(r);
       let killedFor = r.killedFor;
+      if (killedFor === 'cancelled' && runaway.signal.aborted && !cancels.some((s) => s.aborted)) killedFor = 'pids-limit';
       // kiln's helper died under the sandbox: nothing the sandbox left says anything.
       if (r.infraError !== undefined) return { exitCode: r.exitCode, signal: r.signal, durationMs: r.durationMs, infraError: r.infraError };
       const { exitCode, signal } = await run.status(r, killedFor !== undefined || oom);
@@ -224,6 +235,7 @@ export class InitSandbox implements Sandbox {
         durationMs: r.durationMs,
       };
     } finally {
+      stopWatch?.();
       this.#running.delete(running);
     }
   }

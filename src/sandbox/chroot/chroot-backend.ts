@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { KilnError } from '../../errors.ts';
 import { runGroup, type GroupResult } from '../../lib/spawn-group.ts';
 import { cgroupPaths, cgroupProblem, createCgroup, detectCgroups, type Cgroup, type CgroupSystem } from '../cgroups/cgroups.ts';
+import { watchForks } from '../fork-watch.ts';
 import { removeTree } from '../host.ts';
 import {
   acceptRequest, checkedBinds, commonPaths, InitSandbox, layoutAt, makeSandboxDirs, sandboxId, unavailableError, writeSetupFiles,
@@ -129,6 +130,7 @@ class ChrootSandbox extends InitSandbox {
   constructor(parts: InitSandboxParts, cgroup: Cgroup) {
     super(parts, {
       measure: cgroupMeasure(cgroup),
+      watchRunaway: (onRunaway) => watchForks(() => cgroup.pidsLimitHits(), onRunaway),
       // Interactive runs happen in the build's cgroup too.
       afterShell: () => cgroup.kill(),
       release: () => cgroup.remove(),
