@@ -14,6 +14,7 @@ import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOpt
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { whenOutputCloses } from './output-closed.ts';
+import { triageLines } from '../publish/failure-triage.ts';
 
 // --server / --token (remote.ts), merged into BuildOpts.
 interface BuildOpts extends RemoteOptions {}
@@ -155,7 +156,9 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         );
       } else {
         const ignored = result.ignored === 0 ? '' : `; ${result.ignored} of the broken ignored by their recipes`;
-        ctx.stdout.write(`kiln: run ${result.runId} ${result.state} in ${took}: ${summaryCounts(c)}${ignored}\n` + `report: ${join(result.reportDir, 'report.html')}\n`);
+        ctx.stdout.write(`kiln: run ${result.runId} ${result.state} in ${took}: ${summaryCounts(c)}${ignored}\n`);
+        for (const line of triageLines(result.report)) ctx.stdout.write(`${line}\n`);
+        ctx.stdout.write(`report: ${join(result.reportDir, 'report.html')}\n`);
       }
       ctx.exitCode = result.state === 'cancelled' ? 130 : result.state === 'failed' ? 1 : 0;
     } finally {

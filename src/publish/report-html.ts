@@ -5,6 +5,7 @@
 import { jobIdOf, type JobState } from '../plan/job.ts';
 import type { LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 import { problemsOf } from './report-diagnostics.ts';
+import type { FailureGroup } from './failure-triage.ts';
 
 /** States in the order the page shows them: what needs attention first. */
 export const STATE_ORDER: readonly JobState[] = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
@@ -54,6 +55,7 @@ ${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === n
 ${STATE_ORDER.map((s) => `<li class="state s-${s}${report.counts[s] === 0 ? ' zero' : ''}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
 </ul>
 ${live(report, options)}${blame(failed, skippedBy, anchors)}
+${section('failure-groups', `Failures by error (${(report.failureGroups ?? []).length})`, groupTable(report.failureGroups ?? [], anchors))}
 ${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p, options, anchors, skippedBy)).join('\n'))}
 ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 'Reason'))}
 ${section('warnings', `Output warnings (${ordered.filter((p) => (p.warnings ?? []).length > 0).length})`, warningTable(ordered.filter((p) => (p.warnings ?? []).length > 0)))}
@@ -147,9 +149,23 @@ function failure(p: ReportPackage, options: RenderReportOptions, anchors: Readon
   return `<article class="failure" id="${anchors.get(id)}">
 <h3>${pkgName(p)}${p.reason === undefined ? '' : ` <span class="reason">${esc(p.reason)}</span>`}</h3>
 <p class="cause">${esc(p.cause ?? 'failed (no message recorded)')}</p>
-<p class="log">log: ${log}</p>
+${p.errorLine === undefined ? '' : `<p class="errline">the log's error: <code>${esc(clean(p.errorLine))}</code></p>\n`}<p class="log">log: ${log}</p>
 ${skipped.length === 0 ? '' : `<p class="skips">skipped because of it (${skipped.length}): ${skipped.slice(0, SKIPS_NAMED).map((s) => `${esc(s.name)} <span class="arch">${esc(s.arch)}</span>`).join(', ')}${skipped.length > SKIPS_NAMED ? `, and ${skipped.length - SKIPS_NAMED} more` : ''}</p>\n`}${tail.length === 0 ? '' : `<details class="tail" open><summary>last ${tail.length} lines of the log</summary><pre class="tail">${tail.map((l) => esc(clean(l))).join('\n')}</pre></details>`}
 </article>`;
+}
+
+/**
+ * The failures grouped by their log's error line (failure-triage.ts), when there is more
+ * than one failure: one problem behind many failures shows as one row.
+ */
+function groupTable(groups: readonly FailureGroup[], anchors: ReadonlyMap<string, string>): string {
+  if (groups.reduce((n, g) => n + g.jobs.length, 0) < 2) return '';
+  return `<table>
+<thead><tr><th>Error (paths and numbers taken out)</th><th>Failed</th><th>Packages</th><th>Blocking</th></tr></thead>
+<tbody>
+${groups.map((g) => `<tr><td><code>${esc(g.signature)}</code></td><td>${g.jobs.length}</td><td>${g.jobs.map((j) => `<a href="#${anchors.get(j) ?? ''}">${esc(j)}</a>`).join(', ')}</td><td>${g.blocks}</td></tr>`).join('\n')}
+</tbody>
+</table>`;
 }
 
 function reproTable(list: readonly ReproducibilityEntry[]): string {
@@ -273,6 +289,7 @@ th button[data-dir=desc]::after{content:" \\25BC"}
 .failure{border-left:4px solid ${COLOURS.failed};padding:.2em 1em;margin:1em 0}
 .failure h3{margin:.3em 0}
 .cause{color:${COLOURS.failed};white-space:pre-wrap}
+.errline code{white-space:pre-wrap}
 .arch{color:#616161}
 .cause-text{white-space:pre-wrap}
 .diags{margin:.2em 0;padding-left:1.2em}

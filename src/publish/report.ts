@@ -14,6 +14,7 @@ import type { JobRecord, Records } from '../records/records.ts';
 import { renderReportHtml } from './report-html.ts';
 import { renderJunit } from './report-junit.ts';
 import { diagnosticsOf, failedDependencyOf, isIgnoredCause } from './report-diagnostics.ts';
+import { triageFailures, type FailureGroup } from './failure-triage.ts';
 
 export interface ReportPackage {
   readonly name: string;
@@ -42,6 +43,10 @@ export interface ReportPackage {
   readonly warnings?: readonly string[];
   /** With --nats: the kiln worker whose result it is (present only then). */
   readonly worker?: string;
+  /** failed: how many packages are skipped because of it (fix the most blocking first; present only then). */
+  readonly blocks?: number;
+  /** failed: the line of its log that says why, when one does (failure-triage.ts; present only then). */
+  readonly errorLine?: string;
 }
 
 export interface RunReport {
@@ -68,6 +73,8 @@ export interface RunReport {
   readonly reproducibility?: readonly ReproducibilityEntry[];
   /** `--lintian`: lintian's tags for each .changes the run built (absent otherwise). */
   readonly lintian?: readonly LintianEntry[];
+  /** The failures grouped by their error line, biggest group first (present when some failed). */
+  readonly failureGroups?: readonly FailureGroup[];
 }
 
 /** One .deb compared with the archive's binary (--verify) or with a varied rebuild (--twice). */
@@ -183,19 +190,22 @@ export interface WriteReportOptions {
 /** Write report.json and report.html atomically; returns their paths. */
 export async function writeReport(
   stateDir: string,
-  report: RunReport,
+  given: RunReport,
   options: WriteReportOptions = {},
-): Promise<{ json: string; html: string }> {
+): Promise<{ json: string; html: string; report: RunReport }> {
+  let report = given;
   const dir = reportDir(stateDir, report.runId);
   await mkdir(dir, { recursive: true });
   const json = join(dir, 'report.json');
   const html = join(dir, 'report.html');
   const logTail = options.logTail ?? ((log: string) => readLogTail(isAbsolute(log) ? log : resolve(stateDir, log), LOG_TAIL_LINES));
+  // Which failures hold most back, and which failed alike (their logs' error lines).
+  report = triageFailures(report, (p) => (p.log === null ? [] : logTail(p.log)));
   await atomicWrite(json, `${JSON.stringify(report, null, 2)}\n`);
   await atomicWrite(html, renderReportHtml(report, { logTail, logHref: (log) => relativeHref(dir, isAbsolute(log) ? log : resolve(stateDir, log)) }));
   // For CI test reporters, once the run has ended: junit.xml beside them.
   if (report.end !== null) await atomicWrite(join(dir, 'junit.xml'), renderJunit(report, (log) => logTail(log).slice(-JUNIT_TAIL_LINES)));
-  return { json, html };
+  return { json, html, report };
 }
 
 /** Lines of a failed build's log in junit.xml. */

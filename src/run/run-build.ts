@@ -372,9 +372,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
 
     clearInterval(liveReport);
     await liveWriting;
-    const report = buildReport(records, runId);
     const reportDir = join(state.runs, runId);
-    await writeReport(state.root, report);
+    // As written: with its failures triaged (which block most, which failed alike).
+    const { report } = await writeReport(state.root, buildReport(records, runId));
     // A no-change run leaves the index alone (nothing in it could differ).
     // (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
     if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || !existsSync(state.index)) {

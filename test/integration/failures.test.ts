@@ -339,3 +339,35 @@ test('kiln logs --raw: the build\'s output as it printed it, for log scanners', 
   assert.equal(raw.code, 0, raw.stderr);
   assert.equal(raw.stdout, 'cc -O2 -c a.c\na.c:1: warning: x\nno newline\n');
 });
+
+test('failure triage: failures that fail alike are grouped by their log\'s error, and the ones holding back most are named first (report.json, report.html, the end of the run)', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const pkg = async (name: string, script: string, deps: string[] = []): Promise<void> => {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), recipeText({ name, script, deps }));
+  };
+  // Two libraries miss the same header (in their own source files); a third fails otherwise.
+  const needsHeader = (file: string): string => `mkdir -p src; echo '#include <kiln-missing.h>' > src/${file}.c\ngcc -c "$PWD/src/${file}.c" -o ${file}.o`;
+  await pkg('liba', needsHeader('a'));
+  await pkg('libb', needsHeader('bee'));
+  await pkg('tool', 'echo "tool: no config found" >&2; exit 3');
+  await pkg('app1', 'true', ['libb']);
+  await pkg('app2', 'true', ['libb']);
+  await pkg('app3', 'true', ['liba']);
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host']);
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.stdout, /^fix first: libb@\S+ \(holds back 2\), liba@\S+ \(holds back 1\)$/m, r.stdout);
+  assert.match(r.stdout, /^2 failed alike: fatal error: kiln-missing\.h: No such file or directory \(libb@\S+, liba@\S+\)$/m, r.stdout);
+  const report = JSON.parse(await readFile(/^report: (\S+)\.html$/m.exec(r.stdout)![1] + '.json', 'utf8')) as { packages: { name: string; blocks?: number; errorLine?: string }[]; failureGroups: { signature: string; jobs: string[]; blocks: number }[] };
+  const p = (n: string) => report.packages.find((x) => x.name === n)!;
+  assert.equal(p('libb').blocks, 2);
+  assert.match(p('liba').errorLine ?? '', /\/src\/a\.c:1:10: fatal error: kiln-missing\.h: No such file or directory$/);
+  assert.equal(report.failureGroups.length, 2);
+  assert.deepEqual(report.failureGroups[0]!.jobs.map((j) => j.replace(/@.*/, '')), ['libb', 'liba']);
+  assert.equal(report.failureGroups[0]!.blocks, 3);
+  assert.match(report.failureGroups[1]!.signature, /^tool: no config found$/);
+  const html = await readFile(/^report: (\S+)$/m.exec(r.stdout)![1]!, 'utf8');
+  assert.match(html, /Failures by error \(2\)/);
+  assert.match(html, /the log's error: <code>[^<]*kiln-missing\.h/);
+});

@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { blockedCounts, errorLine, fixFirst, normaliseError, triageFailures, triageLines } from './failure-triage.ts';
+import type { ReportPackage, RunReport } from './report.ts';
+
+test('errorLine: the first line of the most telling kind, kiln\'s log prefix taken off; make\'s echo only when nothing else says why', () => {
+  const rows: [string[], string | undefined][] = [
+    [['[   1.000] o gcc -c a.c', '[   1.100] e a.c:3:10: fatal error: zlib.h: No such file or directory', '[   1.100] e compilation terminated.', '[   1.200] e make: *** [Makefile:4: a.o] Error 1'], 'a.c:3:10: fatal error: zlib.h: No such file or directory'],
+    [['[   2.000] e x.c:1:1: error: unknown type name \'foo\'', '[   2.000] e x.c:2:1: error: expected \';\''], 'x.c:1:1: error: unknown type name \'foo\''],
+    [['[   3.000] o linking', '[   3.100] e /usr/bin/ld: main.o: undefined reference to `png_create_read_struct\''], '/usr/bin/ld: main.o: undefined reference to `png_create_read_struct\''],
+    [['[   0.100] e ./build.sh: line 3: cmake: command not found', '[   0.101] k failed: the build script exited with status 127'], './build.sh: line 3: cmake: command not found'],
+    [['[   9.000] o all fine until', '[   9.100] e make: *** [Makefile:9: all] Error 2', '[   9.101] k failed: the build script exited with status 2'], 'make: *** [Makefile:9: all] Error 2'],
+    [['[   0.000] k ==> phase build at 2026-11-23T01:57:55.572Z', '[   0.100] o nothing telling here', '[   0.101] k note: the download failed once'], undefined],
+    [['[   0.100] e tool: no config found', '[   0.100] o bye', '[   0.101] k failed: the build script exited with status 3'], 'tool: no config found'],
+    [[], undefined],
+  ];
+  for (const [tail, want] of rows) assert.equal(errorLine(tail), want, tail.join(' | '));
+});
+
+test('normaliseError: paths keep their last part, numbers and temporary names go; the message and quoted names stay', () => {
+  const rows: [string, string][] = [
+    ['/build/libfoo-1.2/src/a.c:12:5: fatal error: zlib.h: No such file or directory', 'fatal error: zlib.h: No such file or directory'],
+    ['/tmp/kiln/x/bee.c:3:10: fatal error: zlib.h: No such file or directory', 'fatal error: zlib.h: No such file or directory'],
+    ['/usr/bin/ld: /tmp/ccAbC123.o: undefined reference to `png_read\'', 'ld: undefined reference to `png_read\''],
+    ['CMake Error at /build/x/CMakeLists.txt:12 (find_package):', 'CMake Error at CMakeLists.txt:N (find_package):'],
+    ['segfault at 0x7ffd1234 ip 0000deadbeef0000', 'segfault at HEX ip HASH'],
+  ];
+  for (const [line, want] of rows) assert.equal(normaliseError(line), want, line);
+  assert.equal(normaliseError('x'.repeat(400)).length, 300);
+});
+
+function pkg(name: string, state: ReportPackage['state'], extra: Partial<ReportPackage> = {}): ReportPackage {
+  return { name, version: '1', arch: 'amd64', state, why: null, cause: null, durationMs: null, log: state === 'failed' ? `/logs/${name}.log` : null, artifact: null, ...extra };
+}
+
+function report(packages: ReportPackage[]): RunReport {
+  return { runId: 'r', start: '2026-11-23T00:00:00.000Z', end: '2026-11-23T00:01:00.000Z', counts: { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 }, packages };
+}
+
+test('triageFailures: blocks per failure, its error line, groups by normalised error (biggest first); no failures, no change', () => {
+  const r = report([
+    pkg('liba', 'failed', { reason: 'exit-status' }),
+    pkg('libb', 'failed', { reason: 'exit-status' }),
+    pkg('slow', 'failed', { reason: 'timeout' }),
+    pkg('app1', 'skipped', { skippedBecause: ['libb@amd64'] }),
+    pkg('app2', 'skipped', { skippedBecause: ['libb@amd64'] }),
+    pkg('app3', 'skipped', { skippedBecause: ['liba@amd64'] }),
+    pkg('ok', 'built'),
+  ]);
+  assert.deepEqual([...blockedCounts(r.packages)], [['libb@amd64', 2], ['liba@amd64', 1]]);
+  const tails: Record<string, string[]> = {
+    '/logs/liba.log': ['[   1.000] e /build/liba-1/a.c:3:10: fatal error: zlib.h: No such file or directory'],
+    '/logs/libb.log': ['[   1.000] e /build/libb-2/src/b.c:7:1: fatal error: zlib.h: No such file or directory'],
+    '/logs/slow.log': ['[   1.000] o still going', '[7200.000] k killed: timeout'],
+  };
+  const t = triageFailures(r, (p) => tails[p.log ?? ''] ?? []);
+  const of = (n: string) => t.packages.find((p) => p.name === n)!;
+  assert.equal(of('libb').blocks, 2);
+  assert.equal(of('liba').blocks, 1);
+  assert.equal(of('slow').blocks, 0);
+  assert.equal(of('liba').errorLine, '/build/liba-1/a.c:3:10: fatal error: zlib.h: No such file or directory');
+  assert.equal(of('slow').errorLine, undefined);
+  assert.equal(of('ok').blocks, undefined, 'only failures get the fields');
+  assert.deepEqual(t.failureGroups, [
+    { signature: 'fatal error: zlib.h: No such file or directory', jobs: ['libb@amd64', 'liba@amd64'], blocks: 3 },
+    { signature: '(timeout: no error line in its log)', jobs: ['slow@amd64'], blocks: 0 },
+  ]);
+  assert.deepEqual(fixFirst(t, 3), [{ job: 'libb@amd64', blocks: 2 }, { job: 'liba@amd64', blocks: 1 }]);
+  const clean = report([pkg('ok', 'built')]);
+  assert.equal(triageFailures(clean, () => []), clean);
+  assert.deepEqual(triageLines(clean), []);
+});
+
+test('triageLines: the failures holding back most, and an error several failed with', () => {
+  const r = report([
+    pkg('liba', 'failed'), pkg('libb', 'failed'), pkg('libc', 'failed'),
+    pkg('app', 'skipped', { skippedBecause: ['libc@amd64'] }),
+  ]);
+  const same = ['[   0.500] e x.c:1:1: fatal error: gl.h: No such file or directory'];
+  const t = triageFailures(r, () => same);
+  assert.deepEqual(triageLines(t), [
+    'fix first: libc@amd64 (holds back 1)',
+    '3 failed alike: fatal error: gl.h: No such file or directory (libc@amd64, liba@amd64, libb@amd64)',
+  ]);
+});
