@@ -4,7 +4,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, w
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { archiveFailedHint, buildManifest, canonicalManifest, manifestHash, packDir, smallTar, unpackArchive } from './archive.ts';
+import { archiveFailedHint, buildManifest, canonicalManifest, manifestHash, notADirectoryMembers, packDir, smallTar, unpackArchive } from './archive.ts';
 import { sha256 } from '../lib/hash.ts';
 import { KilnError } from '../errors.ts';
 
@@ -211,8 +211,15 @@ test('a symlink member cannot be used to write outside the target', async (t) =>
   execFileSync('tar', ['-cf', join(root, 'sym.tar'), '--transform', 's,^real,evil,', 'evil', 'real/escaped.txt'], { cwd: join(root, 'src') });
   const into = join(root, 'x/deep');
   await mkdir(into, { recursive: true });
-  await assert.rejects(unpackArchive(join(root, 'sym.tar'), into), { code: 'archive-failed' });
+  // A hostile archive, said as such (it was archive-failed, with a hint about two sources disagreeing).
+  await assert.rejects(unpackArchive(join(root, 'sym.tar'), into), (e: unknown) => e instanceof KilnError && e.code === 'unsafe-path' && /member evil\/escaped\.txt is written through its link evil -> \.\./.test(e.message));
   assert.deepEqual(await readdir(join(root, 'x')), ['deep']);
+});
+
+test('notADirectoryMembers: the members tar could not write for a non-directory on their path, from its stderr', () => {
+  const stderr = 'tar: up/secret.txt: Cannot open: Not a directory\ntar: a/b/c: Cannot mkdir: Not a directory\ntar: x: Cannot open: Permission denied\ntar: Exiting with failure status due to previous errors\n';
+  assert.deepEqual(notADirectoryMembers(stderr), ['up/secret.txt', 'a/b/c']);
+  assert.deepEqual(notADirectoryMembers(''), []);
 });
 
 test('a corrupt archive is archive-failed naming the file; an aborted signal stops tar', async (t) => {

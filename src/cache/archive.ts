@@ -13,6 +13,7 @@
 // with node:zlib's zstd (a valid zstd frame with a checksum, like the CLI's; the
 // compressed bytes may differ, the tar inside does not). Anything else goes to GNU tar.
 import { spawn } from 'node:child_process';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { constants as zlibConstants, zstdCompress } from 'node:zlib';
@@ -266,8 +267,34 @@ export async function unpackArchive(file: string, intoDir: string, options: Unpa
       '--extract', `--file=${file}`, `--directory=${intoDir}`, '--no-same-owner', '--no-same-permissions',
       ...(strip > 0 ? [`--strip-components=${strip}`] : []),
     ],
-    { what: `extracting ${file} into ${intoDir}`, signal: options.signal, file },
+    { what: `extracting ${file} into ${intoDir}`, signal: options.signal, file, into: intoDir },
   );
+}
+
+/**
+ * The member paths tar could not write because a path component was not a directory
+ * (pure: from tar's stderr). GNU tar extracts a symlink whose target is absolute or climbs
+ * with `..` as a plain placeholder file until the end, so a later member written through
+ * that link fails this way; the links are in place once tar exits.
+ */
+export function notADirectoryMembers(stderr: string): string[] {
+  return [...stderr.matchAll(/^tar: (.+): Cannot (?:open|mkdir): Not a directory$/gm)].map((m) => m[1]!);
+}
+
+/** The first member of `members` that goes through a link in `into` (after tar ran): the member and the link. */
+function writtenThroughLink(into: string, members: readonly string[]): { member: string; link: string; target: string } | undefined {
+  for (const member of members) {
+    const parts = member.split('/').filter((p) => p !== '' && p !== '.');
+    for (let i = 1; i < parts.length; i++) {
+      const link = parts.slice(0, i).join('/');
+      try {
+        if (lstatSync(join(into, link)).isSymbolicLink()) return { member, link, target: readlinkSync(join(into, link)) };
+      } catch {
+        break; // not there: no link on this path
+      }
+    }
+  }
+  return undefined;
 }
 
 interface RunOptions {
@@ -276,6 +303,8 @@ interface RunOptions {
   readonly signal?: AbortSignal | undefined;
   /** The archive being read, to name in unsafe-path errors. */
   readonly file?: string;
+  /** The directory it is extracted into, to tell a write through the archive's own link. */
+  readonly into?: string;
 }
 
 const STDERR_LIMIT = 8192;
@@ -339,6 +368,14 @@ function runTar(args: readonly string[], o: RunOptions): Promise<void> {
         }));
       }
       if (code === 0) return resolve();
+      // A member written through a link the archive itself brought (`up -> ..`, then
+      // `up/x`): tar refused it; that is a hostile archive, not two sources disagreeing.
+      const through = o.file === undefined || o.into === undefined ? undefined : writtenThroughLink(o.into, notADirectoryMembers(stderr));
+      if (through !== undefined) {
+        return reject(new KilnError('unsafe-path', `${o.file} has members outside the extraction directory (member ${through.member} is written through its link ${through.link} -> ${through.target})`, {
+          hint: 'the archive is malformed or malicious; check where it came from',
+        }));
+      }
       if (code === 127 && /failed to execute tar/.test(stderr)) {
         return reject(new KilnError('archive-failed', `${o.what}: cannot run tar: ${stderr.trim()}`, { hint: 'install GNU tar and zstd' }));
       }
