@@ -51,6 +51,19 @@ export class ServerRecords extends SqlStore {
 
   // ---- web sessions -------------------------------------------------------------------
 
+  /**
+   * Why a secret is not a live token: revoked or expired (when), or unknown. Only the
+   * holder of that very secret learns it (its hash is the lookup).
+   */
+  deadToken(secret: string, now = Date.now()): { readonly why: 'revoked' | 'expired'; readonly at: number } | undefined {
+    const row = this.stmt('SELECT * FROM tokens WHERE hash = ?').get(sha256(secret));
+    if (row === undefined) return undefined;
+    const t = toToken(row);
+    if (t.revokedAt !== null) return { why: 'revoked', at: t.revokedAt };
+    if (t.expiresAt !== null && t.expiresAt <= now) return { why: 'expired', at: t.expiresAt };
+    return undefined;
+  }
+
   /** A new session of this token for `ttlMs`: the cookie's secret (only its hash is kept). */
   createSession(tokenId: string, ttlMs: number, now = Date.now()): string {
     const secret = randomBytes(32).toString('base64url');

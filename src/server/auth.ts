@@ -30,7 +30,9 @@ export function bearerAuth(records: ServerRecords): MiddlewareHandler<ServerEnv>
     const token = records.tokenFor(m[1]!);
     if (token === undefined) {
       c.header('WWW-Authenticate', 'Bearer realm="kiln", error="invalid_token"');
-      return c.json({ error: { code: 'unauthorized', message: 'the bearer token is unknown, revoked or expired', hint: 'ask the operator for a new one (`kiln token create TENANT`)' } }, 401);
+      const dead = records.deadToken(m[1]!);
+      const what = dead === undefined ? 'the bearer token is unknown to this server' : `the bearer token ${dead.why === 'revoked' ? 'was revoked' : 'expired'} at ${new Date(dead.at).toISOString()}`;
+      return c.json({ error: { code: 'unauthorized', message: what, hint: 'ask the operator for a new one (`kiln token create TENANT`)' } }, 401);
     }
     c.set('auth', token);
     return next();

@@ -362,7 +362,9 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   assert.equal((await alice('GET', '/api/v1/builds')).status, 401);
   const st = await runKiln(['status', '--server', srv.url, '--token', s.tokens.alice]);
   assert.equal(st.code, 2);
-  assert.match(st.stderr, /unknown, revoked or expired/);
+  assert.match(st.stderr, /the bearer token was revoked at \d{4}-/);
+  const unknown = await runKiln(['status', '--server', srv.url, '--token', 'kiln_nope_nope']);
+  assert.match(unknown.stderr, /the bearer token is unknown to this server/);
 });
 
 test('SIGTERM with --on-stop cancel re-queues the running build; with --on-stop drain it finishes first and the queued one waits', async (t) => {
