@@ -243,9 +243,17 @@ export class ServerRecords extends SqlStore {
     return Number(this.stmt('SELECT COALESCE(SUM(bytes), 0) AS n FROM bundles WHERE tenant = ?').get(tenant)?.['n'] ?? 0);
   }
 
-  /** Every tenant's bundles, oldest first (kiln cache gc). */
-  listBundles(): BundleRecord[] {
+  /** Every tenant's bundles (or one tenant's), oldest first (kiln cache gc, GET /bundles). */
+  listBundles(tenant?: string): BundleRecord[] {
+    if (tenant !== undefined) return this.stmt('SELECT * FROM bundles WHERE tenant = ? ORDER BY created_at, id').all(tenant).map(toBundle);
     return this.stmt('SELECT * FROM bundles ORDER BY created_at, tenant, id').all().map(toBundle);
+  }
+
+  /** The queued or running builds of the tenant that build this bundle (it may not go while there are). */
+  buildsOfBundle(tenant: string, id: string): string[] {
+    return this.stmt(
+      `SELECT id FROM builds WHERE tenant = ? AND state IN ('queued', 'running') AND json_extract(request, '$.bundle') = ? ORDER BY id`,
+    ).all(tenant, id).map((r) => String(r['id']));
   }
 
   /**
@@ -253,7 +261,7 @@ export class ServerRecords extends SqlStore {
    * statement (a daemon may queue a build of it meanwhile). Whether it was forgotten: only
    * then may the caller remove its directory.
    */
-  deleteUnneededBundle(tenant: string, id: string, cutoff: number): boolean {
+  deleteUnneededBundle(tenant: string, id: string, cutoff = Number.MAX_SAFE_INTEGER): boolean {
     const r = this.stmt(
       `DELETE FROM bundles WHERE tenant = ? AND id = ? AND created_at < ?
          AND NOT EXISTS (SELECT 1 FROM builds WHERE builds.tenant = bundles.tenant AND builds.state IN ('queued', 'running')

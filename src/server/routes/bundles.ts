@@ -114,6 +114,46 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
   app.openapi(
     createRoute({
       method: 'get',
+      path: '/api/v1/bundles',
+      security: [{ bearer: [] }],
+      summary: "The bundles of the token's tenant (an admin token: everyone's), oldest first, each with the queued or running builds of it",
+      responses: { 200: json(z.object({ bundles: z.array(BundleSchema.extend({ builds: z.array(z.string()) })) }), 'the bundles') },
+    }),
+    (c) => {
+      const auth = c.get('auth');
+      const list = ctx.records.listBundles(auth.admin ? undefined : auth.tenant);
+      return c.json({ bundles: list.map((b) => ({ ...bundleView(b), builds: ctx.records.buildsOfBundle(b.tenant, b.id) })) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/api/v1/bundles/{id}',
+      security: [{ bearer: [] }],
+      summary: "Remove a bundle of the token's tenant, unless a queued or running build of it waits (409)",
+      request: { params: IdParam },
+      responses: { 204: { description: 'removed' }, 404: json(ErrorSchema, 'no such bundle for this token'), 409: json(ErrorSchema, 'a queued or running build uses it') },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const tenant = c.get('auth').tenant;
+      if (ctx.records.getBundle(tenant, id) === undefined) throw bundleNotFound(id);
+      // One statement decides: a build queued of it meanwhile keeps it.
+      if (!ctx.records.deleteUnneededBundle(tenant, id)) {
+        const builds = ctx.records.buildsOfBundle(tenant, id);
+        throw new KilnError('conflict', `bundle "${id}" is used by ${builds.length === 1 ? 'build' : 'builds'} ${builds.join(', ')}, queued or running`, {
+          hint: 'remove it once they have run, or cancel them first (POST /api/v1/builds/{id}/cancel)',
+        });
+      }
+      await removeBundleDir(ctx.state.root, tenant, id);
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
       path: '/api/v1/bundles/{id}',
       security: [{ bearer: [] }],
       summary: "A bundle of the token's tenant: its hash, size and member count",
