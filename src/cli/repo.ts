@@ -26,24 +26,32 @@ interface PublishOpts extends StateOptions {
 
 export const DEFAULT_SUITE = 'kiln';
 
-/** The .deb files named: files as given, directories searched (recursively) for *.deb. */
-export async function collectDebs(paths: readonly string[]): Promise<string[]> {
+/** Why a .udeb is not published (debian.md says so too). */
+const UDEB_NOT_YET = 'kiln does not publish .udeb (debian-installer) packages yet: they belong in debian-installer/binary-ARCH, not in the suite\'s Packages';
+
+/**
+ * The .deb files named: files as given, directories searched (recursively) for *.deb; the
+ * .udeb files a directory holds are counted (left out), one named alone is refused.
+ */
+export async function collectDebs(paths: readonly string[]): Promise<{ debs: string[]; udebsLeftOut: number }> {
   const out: string[] = [];
+  let udebsLeftOut = 0;
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
     if (st === undefined) throw new KilnError('usage', `${p}: no such file or directory`);
     if (st.isDirectory()) {
-      const found = (await readdir(p, { withFileTypes: true, recursive: true }))
-        .filter((e) => e.isFile() && e.name.endsWith('.deb'))
-        .map((e) => join(e.parentPath, e.name))
-        .sort();
-      if (found.length === 0) throw new KilnError('usage', `${p}: has no .deb files`);
+      const files = (await readdir(p, { withFileTypes: true, recursive: true })).filter((e) => e.isFile());
+      const found = files.filter((e) => e.name.endsWith('.deb')).map((e) => join(e.parentPath, e.name)).sort();
+      udebsLeftOut += files.filter((e) => e.name.endsWith('.udeb')).length;
+      if (found.length === 0) throw new KilnError('usage', `${p}: has no .deb files${udebsLeftOut > 0 ? ` (only .udeb ones: ${UDEB_NOT_YET})` : ''}`);
       out.push(...found);
+    } else if (p.endsWith('.udeb')) {
+      throw new KilnError('usage', `${p}: ${UDEB_NOT_YET}`, { hint: 'leave it out of kiln repo publish' });
     } else {
       out.push(p);
     }
   }
-  return [...new Set(out.map((p) => resolve(p)))];
+  return { debs: [...new Set(out.map((p) => resolve(p)))], udebsLeftOut };
 }
 
 export function registerRepo(program: Command, ctx: CliContext): void {
@@ -65,7 +73,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
   publish.action(async (paths: string[], opts: PublishOpts) => {
     const state = layoutFrom(opts);
     // The input first: a missing or empty .deb folder is the mistake to fix, key or no key.
-    const debs = await collectDebs(paths);
+    const { debs, udebsLeftOut } = await collectDebs(paths);
+    if (udebsLeftOut > 0) ctx.stderr.write(`kiln: ${udebsLeftOut} .udeb file(s) left out: ${UDEB_NOT_YET}\n`);
     const architectures = opts.arch === undefined ? undefined : parseArchList(opts.arch);
     const key = await loadSigningKey(state.root);
     const repoDir = resolve(opts.repo ?? join(state.root, 'repo'));
@@ -104,7 +113,11 @@ export function registerRepo(program: Command, ctx: CliContext): void {
   addStateOptions(list);
   list.action(async (opts: StateOptions & { repo?: string; suite?: string; json?: boolean }) => {
     const repoDir = repoDirOf(opts);
-    const suites = opts.suite !== undefined ? [opts.suite] : await suitesOf(repoDir);
+    const all = await suitesOf(repoDir);
+    if (opts.suite !== undefined && !all.includes(opts.suite)) {
+      throw new KilnError('usage', `${repoDir} has no suite "${opts.suite}"`, { hint: `its suites: ${all.join(', ') || '(none yet)'}` });
+    }
+    const suites = opts.suite !== undefined ? [opts.suite] : all;
     const rows: (ListedPackage & { suite: string })[] = [];
     for (const suite of suites) for (const p of await listRepo(repoDir, suite)) rows.push({ suite, ...p });
     if (opts.json === true) {
@@ -148,10 +161,14 @@ function repoDirOf(opts: StateOptions & { repo?: string }): string {
   return resolve(opts.repo ?? join(layoutFrom(opts).root, 'repo'));
 }
 
-/** The suites of a repository's live tree (none when it has not been published to). */
+/** The suites of a repository's live tree; a directory that is no repository (a mistyped --repo) is a usage error. */
 async function suitesOf(repoDir: string): Promise<string[]> {
   const entries = await readdir(join(repoDir, 'dists'), { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') return [];
+    if (e.code === 'ENOENT') {
+      throw new KilnError('usage', `${repoDir}: no apt repository there (no dists/)`, {
+        hint: 'kiln publishes into STATE/repo (a Debian build, or kiln repo publish); give --repo the directory of one, or --state the state directory',
+      });
+    }
     throw e;
   });
   return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();

@@ -10,6 +10,7 @@ test('errorLine: the first line of the most telling kind, kiln\'s log prefix tak
     [['[   3.000] o linking', '[   3.100] e /usr/bin/ld: main.o: undefined reference to `png_create_read_struct\''], '/usr/bin/ld: main.o: undefined reference to `png_create_read_struct\''],
     [['[   0.100] e ./build.sh: line 3: cmake: command not found', '[   0.101] k failed: the build script exited with status 127'], './build.sh: line 3: cmake: command not found'],
     [['[   9.000] o all fine until', '[   9.100] e make: *** [Makefile:9: all] Error 2', '[   9.101] k failed: the build script exited with status 2'], 'make: *** [Makefile:9: all] Error 2'],
+    [['[   0.300] e patching file greeting.txt', '[   0.300] e Hunk #1 FAILED at 1.', '[   0.300] e 1 out of 1 hunk FAILED -- rejects in file greeting.txt', '[   0.301] e dpkg-source: error: LC_ALL=C patch -t -F 0 -N -p1 -u -V never -E -b -B .pc/greeting.patch/ --reject-file=- < kwalk-1.0/debian/patches/greeting.patch subprocess returned exit status 1'], '1 out of 1 hunk FAILED -- rejects in file greeting.txt'],
     [['[   0.000] k ==> phase build at 2026-11-23T01:57:55.572Z', '[   0.100] o nothing telling here', '[   0.101] k note: the download failed once'], undefined],
     [['[   0.100] e tool: no config found', '[   0.100] o bye', '[   0.101] k failed: the build script exited with status 3'], 'tool: no config found'],
     [[], undefined],

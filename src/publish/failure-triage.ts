@@ -22,6 +22,8 @@ const LOG_PREFIX = /^\[[ \d.]+\] ([oek]) /;
 
 /** Lines that say what went wrong, most telling first. */
 const ERROR_PATTERNS: readonly RegExp[] = [
+  // patch (dpkg-source -x applying a quilt series): which hunk of which file did not apply.
+  /\bhunks? FAILED\b/,
   /\bfatal error\b/i,
   /\berror:/,
   /undefined reference to/,

@@ -86,6 +86,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
         if (copied !== undefined) o.note(`--out: ${n.id}: ${copied.length === 0 ? 'nothing to copy' : copied.join(' ')} → ${o.outDir}`);
       }
       for (const f of await readdir(dir)) {
+        if (f.endsWith('.udeb')) o.note(`not published: ${f} of ${n.id}: kiln does not publish .udeb (debian-installer) packages yet (--out DIR copies them)`);
         if (!f.endsWith('.deb')) continue;
         // A regular file only: a symlink a build left in its output is never followed (as root).
         if (!(await lstat(join(dir, f))).isFile()) {
@@ -202,5 +203,6 @@ export function publishedText(r: Pick<PublishResult, 'packages' | 'repoDir' | 's
     r.refused.length > 0 ? `${r.refused.length} refused (below)` : '',
   ].filter((s) => s !== '');
   const into = n('added') + n('replaced');
-  return `published ${into} .deb(s) to ${r.repoDir} (suite ${r.suite}, ${r.indexed} package(s) listed${parts.length === 0 ? '' : `; ${parts.join(', ')}`})`;
+  const head = into === 0 ? `nothing new published to ${r.repoDir}` : `published ${into} .deb(s) to ${r.repoDir}`;
+  return `${head} (suite ${r.suite}, ${r.indexed} package(s) listed${parts.length === 0 ? '' : `; ${parts.join(', ')}`})`;
 }

@@ -114,3 +114,26 @@ test('env import of a file that is not a tarball, token revoke of no token, repo
     assert.match(pub.stderr, /^kiln: error \[usage\]: \S+: (has no \.deb files|no such file or directory)$/m, 'the input is checked before the key');
   }
 });
+
+test('kiln repo: a .udeb is not published as a .deb (refused alone, left out of a folder, said so); a --repo that is no repository, or a suite it lacks, is named', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const udeb = join(dir.path, 'd-i_1_amd64.udeb');
+  await writeFile(udeb, 'not read: refused by its name\n');
+  const alone = await runKiln(['repo', 'publish', udeb, '--state', state]);
+  assert.equal(alone.code, 2, explain(alone));
+  assert.match(alone.stderr, /^kiln: error \[usage\]: \S+d-i_1_amd64\.udeb: kiln does not publish \.udeb \(debian-installer\) packages yet/m);
+  const folder = join(dir.path, 'out');
+  await mkdir(folder);
+  await writeFile(join(folder, 'x_1_amd64.udeb'), 'x\n');
+  const onlyUdebs = await runKiln(['repo', 'publish', folder, '--state', state]);
+  assert.equal(onlyUdebs.code, 2, explain(onlyUdebs));
+  assert.match(onlyUdebs.stderr, /has no \.deb files \(only \.udeb ones: kiln does not publish \.udeb/);
+  const missing = await runKiln(['repo', 'list', '--repo', join(dir.path, 'nonexist'), '--state', state]);
+  assert.equal(missing.code, 2, explain(missing));
+  assert.match(missing.stderr, /^kiln: error \[usage\]: \S+nonexist: no apt repository there \(no dists\/\)$/m);
+  await mkdir(join(dir.path, 'repo', 'dists', 'bookworm'), { recursive: true });
+  const noSuite = await runKiln(['repo', 'list', '--repo', join(dir.path, 'repo'), '--suite', 'trixie', '--state', state]);
+  assert.equal(noSuite.code, 2, explain(noSuite));
+  assert.match(noSuite.stderr, /has no suite "trixie"\n {2}hint: its suites: bookworm/);
+});
