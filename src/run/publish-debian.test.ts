@@ -2,7 +2,7 @@
 // compares, and one line per .deb of a --twice comparison.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { debsToVerify, olderLines, twiceLine } from './publish-debian.ts';
+import { debsToVerify, olderLines, publishedText, stateAfterPublish, twiceLine } from './publish-debian.ts';
 
 test('debsToVerify: -dbgsym debs are left out (Debian keeps them in its debug archive) and counted apart', () => {
   const r = debsToVerify(['/t/hello_2.10-3_amd64.deb', '/t/hello-dbgsym_2.10-3_amd64.deb', '/t/libfoo-dbgsym-tools_1_amd64.deb']);
@@ -32,4 +32,20 @@ test('olderLines: a version going backwards is a warning naming both versions an
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^warning: kt 0\.9 \(amd64\) is older than the 1\.0 suite bookworm lists: not published, and apt keeps installing 1\.0 .*kiln repo remove --suite bookworm kt/);
   assert.deepEqual(olderLines({ suite: 'bookworm', packages: [pkg('a', '1', 'added')] }), []);
+});
+
+test('stateAfterPublish: a run that built all but could not publish some of it fails; others keep their state', () => {
+  const rows: [string, number, string][] = [
+    ['done', 0, 'done'],
+    ['done', 1, 'failed'],
+    ['failed', 2, 'failed'],
+    ['cancelled', 1, 'cancelled'],
+  ];
+  for (const [state, refused, want] of rows) assert.equal(stateAfterPublish(state, refused), want, `${state} ${refused}`);
+});
+
+test('publishedText: nothing new is said so, not "published 0"', () => {
+  const base = { repoDir: '/r', suite: 'bookworm', indexed: 8, refused: [] };
+  assert.equal(publishedText({ ...base, packages: [{ package: 'a', version: '1', architecture: 'all', filename: 'x', from: 'y', outcome: 'unchanged' }] }), 'nothing new published to /r (suite bookworm, 8 package(s) listed; 1 unchanged)');
+  assert.match(publishedText({ ...base, packages: [{ package: 'a', version: '2', architecture: 'all', filename: 'x', from: 'y', outcome: 'added' }] }), /^published 1 \.deb\(s\) to \/r /);
 });

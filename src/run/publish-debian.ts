@@ -192,6 +192,15 @@ export function olderLines(r: Pick<PublishResult, 'packages' | 'suite'>): string
     .map((p) => `warning: ${p.package} ${p.version} (${p.architecture}) is older than the ${p.previous ?? 'newer'} suite ${r.suite} lists: not published, and apt keeps installing ${p.previous ?? 'that'} (a version going backwards: raise it, or add an epoch, or \`kiln repo remove --suite ${r.suite} ${p.package}\` first)`);
 }
 
+/**
+ * A run's state once its packages are published (pure): a run that built everything but
+ * could not publish some of it (refused: another suite's build of that version holds the
+ * pool name) fails, since the suite may now list a package without its dependency.
+ */
+export function stateAfterPublish<S extends string>(runState: S | 'failed', refused: number): S | 'failed' {
+  return refused > 0 && runState === 'done' ? 'failed' : runState;
+}
+
 /** What a publish did, counted by outcome: `published 2 .deb(s) to … (1 added, 1 unchanged, 1 older than listed, not published)`. */
 export function publishedText(r: Pick<PublishResult, 'packages' | 'repoDir' | 'suite' | 'indexed' | 'refused'>): string {
   const n = (o: string): number => r.packages.filter((p) => p.outcome === o).length;

@@ -384,7 +384,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const debian = prepared.scan.debian;
     if (debian !== undefined && !req.signal.aborted) {
       const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
-      const { publishDebianRun } = await import('./publish-debian.ts');
+      const { publishDebianRun, stateAfterPublish } = await import('./publish-debian.ts');
       const { logPathOf } = await import('../execute/execute-job.ts');
       const done = await publishDebianRun({
         stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan, artifacts, finalState,
@@ -397,10 +397,18 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`);
         return undefined;
       });
-      if (done !== undefined && (done.reproducibility.length > 0 || done.lintian.length > 0)) {
-        const withRepro = { ...report, ...(done.reproducibility.length > 0 ? { reproducibility: done.reproducibility } : {}), ...(done.lintian.length > 0 ? { lintian: done.lintian } : {}) };
+      // Built but not published (another suite's build of that version holds its pool
+      // name): the suite would list a package whose dependency it lacks. The run fails.
+      const refused = done?.published?.refused.length ?? 0;
+      const endState = stateAfterPublish(runState, refused);
+      if (endState !== runState) {
+        note(`the run fails: ${refused} .deb(s) it built are not in suite ${debian.suite.suite} (above), so what it publishes there may not install`);
+        records.finishRun(runId, { state: endState, endedAt: Date.now(), counts });
+      }
+      if (done !== undefined && (done.reproducibility.length > 0 || done.lintian.length > 0 || endState !== runState)) {
+        const withRepro = { ...report, state: endState, ...(done.reproducibility.length > 0 ? { reproducibility: done.reproducibility } : {}), ...(done.lintian.length > 0 ? { lintian: done.lintian } : {}) };
         await writeReport(state.root, withRepro);
-        return { runId, state: runState, counts, ignored, report: withRepro, reportDir };
+        return { runId, state: endState, counts, ignored, report: withRepro, reportDir };
       }
     }
     return { runId, state: runState, counts, ignored, report, reportDir };
