@@ -179,6 +179,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       const onSignal = (sig: NodeJS.Signals): void => {
         process.off('SIGTERM', onSignal);
         process.off('SIGINT', onSignal);
+        process.off('SIGHUP', onSignal);
         if (opts.onStop === 'drain') {
           // A second signal while draining: stop waiting, cancel and re-queue what runs.
           const again = (sig2: NodeJS.Signals): void => {
@@ -201,6 +202,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      // A daemon started from a terminal or ssh session that closes: stopped as on SIGTERM, not killed.
+      process.on('SIGHUP', onSignal);
     });
     ctx.stderr.write('kiln serve: stopped\n');
   });

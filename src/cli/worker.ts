@@ -23,7 +23,7 @@ interface WorkerOpts extends StateOptions {
 export function registerWorker(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('worker')
-    .description('build the jobs of `kiln build --nats URL` runs on this machine, until stopped (SIGINT/SIGTERM give back the jobs it holds)')
+    .description('build the jobs of `kiln build --nats URL` runs on this machine, until stopped (SIGINT/SIGTERM/SIGHUP give back the jobs it holds)')
     .option('--nats <url>', 'the NATS server with JetStream the builds go through (default: $KILN_NATS)')
     .option('-j, --jobs <n>', 'jobs at once (default: the number of cores)', parseJobs)
     .option('--arch <list>', 'Debian archs whose jobs it takes, comma-separated (default: this machine\'s)', parseArchList)
@@ -59,6 +59,8 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    // A closed terminal or ssh session: the jobs go back rather than wait out the ack wait.
+    process.on('SIGHUP', stop);
     const jobs = opts.jobs ?? availableParallelism();
     const { DEFAULT_MIN_FREE, stateFreeSpace } = await import('../run/free-space.ts');
     const minFree = opts.minFree ?? DEFAULT_MIN_FREE;
@@ -76,6 +78,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      process.off('SIGHUP', stop);
       await envs.release();
       await cluster.close();
     }

@@ -9,7 +9,7 @@
 // root, and keeps that version id; a tarball without it gets a new id, as before.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -92,6 +92,18 @@ export async function exportEnv(ctx: StoreContext, name: string, file: string, o
  */
 export async function takeExportMeta(root: string, file: string): Promise<ExportMeta | undefined> {
   const path = join(root, EXPORT_META);
+  // What the tarball put there: a small regular file, never followed through a link (nor a fifo read).
+  const st = await lstat(path).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  if (st === undefined) return undefined;
+  if (!st.isFile() || st.size > 64 * 1024) {
+    await rm(path, { force: true });
+    throw new KilnError(ENV_ERRORS.usage, `${file}: its ${EXPORT_META} is not a small regular file, as kiln env export writes it`, {
+      hint: 'export it again with `kiln env export NAME FILE`, or remove that member to import it as a plain root',
+    });
+  }
   try {
     return await readJson(path, exportMetaSchema, (detail) => new KilnError(ENV_ERRORS.usage, `${file}: its ${EXPORT_META} is not what kiln env export writes${detail}`, {
       hint: 'export it again with `kiln env export NAME FILE` (of the same kiln version), or remove that member to import it as a plain root',

@@ -346,4 +346,8 @@ test('export then import on another store: the same version id (so the same keys
   writeTarball(bad, [...tinyRoot(), { name: '.kiln-env.json', type: 'file', data: '{"kind":"kiln-env-export","v":1,"name":"x","versionId":"../../etc"}' }]);
   await assert.rejects(here.importTarball('bad', bad), (e: unknown) => e instanceof KilnError && e.code === 'usage' && /\.kiln-env\.json is not what kiln env export writes/.test(e.message));
   await assert.rejects(stat(join(b, 'envs/bad')));
+  // A member that is a link (to a host file) is not followed.
+  const linked = join(work, 'linked.tar');
+  writeTarball(linked, [...tinyRoot(), { name: '.kiln-env.json', type: 'symlink', target: '/etc/passwd' }]);
+  await assert.rejects(here.importTarball('linked', linked), (e: unknown) => e instanceof KilnError && e.code === 'usage' && /is not a small regular file/.test(e.message));
 });

@@ -10,7 +10,7 @@ test('isInternalAddress: loopback, private, link-local, shared, reserved and map
     ['127.0.0.1', true], ['127.8.9.10', true], ['10.1.2.3', true], ['172.16.0.1', true], ['172.31.255.255', true], ['172.32.0.1', false],
     ['192.168.1.1', true], ['169.254.169.254', true], ['100.64.0.1', true], ['0.0.0.0', true], ['224.0.0.1', true], ['255.255.255.255', true],
     ['8.8.8.8', false], ['151.101.2.132', false], ['::1', true], ['::', true], ['fe80::1', true], ['fd12:3456::1', true], ['ff02::1', true],
-    ['::ffff:127.0.0.1', true], ['::ffff:8.8.8.8', false], ['2a00:1450:4001::1', false],
+    ['::ffff:127.0.0.1', true], ['::ffff:8.8.8.8', false], ['2a00:1450:4001::1', false], ['64:ff9b::7f00:1', true], ['2002:7f00:1::1', true],
   ];
   for (const [a, want] of rows) assert.equal(isInternalAddress(a), want, a);
 });

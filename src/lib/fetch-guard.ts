@@ -25,7 +25,8 @@ const INTERNAL_V4 = [
   ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const;
 const INTERNAL_V6 = [
-  ['::', 128], ['::1', 128], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
+  // 64:ff9b::/96 (NAT64) and 2002::/16 (6to4) carry an IPv4 address: refused whole, as kiln cannot tell which.
+  ['::', 128], ['::1', 128], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8],
 ] as const;
 
 const internal = new BlockList();

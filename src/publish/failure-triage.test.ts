@@ -84,3 +84,19 @@ test('triageLines: the failures holding back most, and an error several failed w
     '3 failed alike: fatal error: gl.h: No such file or directory (libc@amd64, liba@amd64, libb@amd64)',
   ]);
 });
+
+test('a huge log line is cut before any pattern looks at it, and a log that cannot be read gives no error line (the report is still made)', () => {
+  const started = performance.now();
+  const huge = `[   1.000] e error: ${'a'.repeat(300_000)}`;
+  const line = errorLine([huge]);
+  assert.ok(line !== undefined && line.length <= 1000);
+  assert.ok(normaliseError(`x${'b'.repeat(300_000)}`).length <= 300);
+  assert.ok(performance.now() - started < 5000, 'no regex runs for long on it (it took tens of seconds before the cut)');
+  const r = report([pkg('liba', 'failed'), pkg('libb', 'failed')]);
+  const t = triageFailures(r, (p) => {
+    if (p.name === 'liba') throw new Error('EIO');
+    return ['[   0.100] e x.c:1:1: fatal error: y.h: No such file or directory'];
+  });
+  assert.equal(t.packages.find((p) => p.name === 'liba')?.errorLine, undefined);
+  assert.equal(t.packages.find((p) => p.name === 'libb')?.errorLine, 'x.c:1:1: fatal error: y.h: No such file or directory');
+});

@@ -17,6 +17,9 @@ export interface FailureGroup {
   readonly blocks: number;
 }
 
+/** The longest part of a log line looked at (a compiler's error line is far shorter). */
+const MAX_LINE = 1000;
+
 /** The prefix kiln writes before each line of a log: `[  12.345] o ` (time, then o/e for the build's stdout/stderr, k for kiln's own). */
 const LOG_PREFIX = /^\[[ \d.]+\] ([oek]) /;
 
@@ -47,7 +50,8 @@ const ECHO_LINE = /^make(\[\d+\])?: \*\*\*|^kiln: |exited with status|^dh_\S+: e
  * last line on stderr; else make's echo of a failure.
  */
 export function errorLine(tail: readonly string[]): string | undefined {
-  const parsed = tail.map((l) => {
+  // A line is cut to MAX_LINE first: a build may print one of megabytes, and no regex may take long on it.
+  const parsed = tail.map((l) => l.slice(0, MAX_LINE)).map((l) => {
     const m = LOG_PREFIX.exec(l);
     return { kiln: m?.[1] === 'k', stderr: m?.[1] === 'e', text: (m === null ? l : l.slice(m[0].length)).trim() };
   }).filter((l) => l.text !== '');
@@ -69,6 +73,7 @@ export function errorLine(tail: readonly string[]): string | undefined {
  */
 export function normaliseError(line: string): string {
   return line
+    .slice(0, MAX_LINE)
     .replace(/^\S+?:\d+(?::\d+)?:\s*/, '')
     .replace(/^(\S*\bld: )\S+\.o: /, '$1')
     .replace(/(?:[\w.+-]*\/)+([\w.+-]+)/g, '$1')
@@ -103,7 +108,16 @@ export function triageFailures(report: RunReport, tailOf: (pkg: ReportPackage) =
   const blocks = blockedCounts(report.packages);
   const idOf = (p: ReportPackage): string => `${p.name}@${p.arch}`;
   const lines = new Map<string, string | undefined>();
-  for (const p of failed) lines.set(idOf(p), errorLine(tailOf(p)));
+  // A log that cannot be read (gone, unreadable) just gives no error line: a run's report is always written.
+  for (const p of failed) {
+    let tail: readonly string[];
+    try {
+      tail = tailOf(p);
+    } catch {
+      tail = [];
+    }
+    lines.set(idOf(p), errorLine(tail));
+  }
   const packages = report.packages.map((p) => {
     if (p.state !== 'failed') return p;
     const line = lines.get(idOf(p));

@@ -71,4 +71,8 @@ test('a token\'s last use is recorded when it is looked up, at most once a minut
   assert.equal(last(), 160_000);
   assert.equal(r.tokenFor('kiln_nope_nope', 170_000), undefined);
   assert.equal(last(), 160_000);
+  // A database that cannot be written (a full disk, a lock held too long) does not refuse a good token.
+  (r as unknown as { db: { exec(sql: string): void } }).db.exec('PRAGMA query_only = ON');
+  assert.equal(r.tokenFor(token, 300_000)?.id, id);
+  (r as unknown as { db: { exec(sql: string): void } }).db.exec('PRAGMA query_only = OFF');
 });

@@ -45,7 +45,14 @@ export class ServerRecords extends SqlStore {
     const row = this.stmt('SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)').get(sha256(secret), now);
     if (row === undefined) return undefined;
     const token = toToken(row);
-    if (token.lastUsedAt === null || now - token.lastUsedAt >= LAST_USED_STEP_MS) this.stmt('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now, token.id);
+    if (token.lastUsedAt === null || now - token.lastUsedAt >= LAST_USED_STEP_MS) {
+      // Best effort: a full disk or a busy database must not refuse a good token.
+      try {
+        this.stmt('UPDATE tokens SET last_used_at = ? WHERE id = ?').run(now, token.id);
+      } catch {
+        // the next request tries again
+      }
+    }
     return token;
   }
 

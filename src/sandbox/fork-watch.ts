@@ -44,6 +44,8 @@ export function watchForks(
       return;
     }
     timer = setTimeout(() => void sample(), options.intervalMs ?? FORK_WATCH_INTERVAL_MS);
+    // The build's own process keeps kiln alive, not this watch.
+    timer.unref();
   };
   void sample();
   return () => {
