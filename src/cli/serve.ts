@@ -17,7 +17,7 @@ import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
 import { addStateOptions, formatMs, natsUrlOf, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parsePositive, parseRange, parseSizeOption, type StateOptions } from './options.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { readAptSources } from '../config/mirrors.ts';
-import { guardFetches, parseFetchAllow, type FetchPolicy } from '../lib/fetch-guard.ts';
+import { guardFetches, originKey, parseFetchAllow, type FetchPolicy } from '../lib/fetch-guard.ts';
 import { DEFAULT_MAX_QUEUED } from '../server/queue.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
@@ -257,14 +257,14 @@ function collectText(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** The daemon's fetch policy: the hosts of this machine's apt sources are its own mirrors; --fetch-allow adds networks. */
+/** The daemon's fetch policy: the origins (host and port) of this machine's apt sources are its own mirrors; --fetch-allow adds networks. */
 export async function daemonFetchPolicy(allow: readonly string[], aptDir = '/etc/apt'): Promise<FetchPolicy> {
   const allowed = parseFetchAllow(allow);
   const trustedHosts = new Set<string>();
   for (const e of await readAptSources(aptDir)) {
     for (const uri of e.uris) {
-      const host = URL.parse(uri)?.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-      if (host !== undefined && host !== '') trustedHosts.add(host);
+      const origin = originKey(uri);
+      if (origin !== undefined) trustedHosts.add(origin);
     }
   }
   return { trustedHosts, allowed, allowedText: [...allow] };

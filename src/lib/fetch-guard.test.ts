@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KilnError } from '../errors.ts';
-import { isInternalAddress, makeGuardedFetch, parseFetchAllow, refusal, refusedIn, type FetchPolicy } from './fetch-guard.ts';
+import { isInternalAddress, makeGuardedFetch, originKey, parseFetchAllow, refusal, refusedIn, type FetchPolicy } from './fetch-guard.ts';
 
 test('isInternalAddress: loopback, private, link-local, shared, reserved and mapped addresses are internal; public ones are not', () => {
   const rows: [string, boolean][] = [
@@ -27,12 +27,16 @@ test('parseFetchAllow: networks and single addresses; anything else is a usage e
   }
 });
 
-test('refusal: internal addresses refused unless allowed or the host is one of the daemon\'s mirrors', () => {
-  const p: FetchPolicy = { trustedHosts: new Set(['mirror.example']), allowed: parseFetchAllow(['10.5.0.0/16']), allowedText: ['10.5.0.0/16'] };
+test('refusal: internal addresses refused unless allowed; originKey: host and port of a url, the scheme\'s port by default', () => {
+  const p: FetchPolicy = { trustedHosts: new Set(['mirror.example:80']), allowed: parseFetchAllow(['10.5.0.0/16']), allowedText: ['10.5.0.0/16'] };
   assert.match(refusal(p, '127.0.0.1', '127.0.0.1') ?? '', /127\.0\.0\.1 is not a public address/);
   assert.match(refusal(p, 'evil.example', '169.254.169.254') ?? '', /evil\.example resolves to 169\.254\.169\.254/);
-  assert.equal(refusal(p, 'Mirror.Example', '10.9.9.9'), undefined, 'the daemon\'s own mirror, wherever it is');
   assert.equal(refusal(p, '10.5.1.1', '10.5.1.1'), undefined, 'an allowed network');
+  assert.equal(originKey('http://Mirror.Example/debian'), 'mirror.example:80');
+  assert.equal(originKey('https://mirror.example/debian'), 'mirror.example:443');
+  assert.equal(originKey('http://127.0.0.1:3142/debian'), '127.0.0.1:3142');
+  assert.equal(originKey('http://[::1]:8080/x'), '::1:8080');
+  assert.equal(originKey('file:///srv/mirror'), undefined);
   assert.equal(refusal(p, 'pool.example', '93.184.216.34'), undefined, 'a public address');
 });
 
@@ -65,4 +69,10 @@ test('the guarded fetch, for real: refuses 127.0.0.1 by address, by name (localh
   t.after(() => redirector.close());
   const e = await allowedFetch(`http://127.0.0.1:${rport}/`).then(() => undefined, (err: unknown) => err);
   assert.match(refusedIn(e)?.message ?? String(e), /127\.0\.0\.2 is not a public address/);
+  // A trusted mirror origin (an apt-cacher on loopback) is reached, on its port only.
+  const mirror: FetchPolicy = { trustedHosts: new Set([`localhost:${port}`]), allowed: parseFetchAllow([]), allowedText: [] };
+  const viaMirror = await makeGuardedFetch(mirror);
+  assert.equal(await (await viaMirror(`http://localhost:${port}/`)).text(), 'secret');
+  const other = await viaMirror(`http://localhost:${rport}/`).then(() => undefined, (err: unknown) => err);
+  assert.equal(refusedIn(other)?.code, 'fetch-refused', 'another port of that host is not the mirror');
 });

@@ -47,7 +47,11 @@ export function isInternalAddress(address: string): boolean {
 }
 
 export interface FetchPolicy {
-  /** Host names (lower case) connected to whatever they resolve to: the daemon's own mirrors. */
+  /**
+   * `host:port` (host in lower case, the scheme's port when the url has none) connected to
+   * whatever the host resolves to: the daemon's own mirrors, on their port only (an
+   * apt-cacher at 127.0.0.1:3142 must not open all of loopback).
+   */
   readonly trustedHosts: ReadonlySet<string>;
   /** Networks the operator allows besides the public internet (--fetch-allow). */
   readonly allowed: BlockList;
@@ -75,9 +79,15 @@ export function parseFetchAllow(entries: readonly string[], option = '--fetch-al
   return list;
 }
 
-/** Why the policy refuses to connect to `address` for `host`, or undefined when it may (pure). */
+/** The `host:port` of a url's origin, as FetchPolicy.trustedHosts holds it; undefined for a url that is not http(s) (pure). */
+export function originKey(url: string): string | undefined {
+  const u = URL.parse(url);
+  if (u === null || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.hostname === '') return undefined;
+  return `${u.hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase()}:${u.port === '' ? (u.protocol === 'https:' ? '443' : '80') : u.port}`;
+}
+
+/** Why the policy refuses to connect to `address` for `host`, or undefined when it may (pure; trusted origins are let through before this). */
 export function refusal(policy: FetchPolicy, host: string, address: string): string | undefined {
-  if (policy.trustedHosts.has(host.toLowerCase())) return undefined;
   if (!isInternalAddress(address)) return undefined;
   const a = unmapped(address);
   if (policy.allowed.check(a.address, a.family)) return undefined;
@@ -155,10 +165,14 @@ export async function makeGuardedFetch(p: FetchPolicy): Promise<typeof globalThi
     });
   };
   const connector = undici.buildConnector({ lookup } as Parameters<typeof undici.buildConnector>[0]);
+  const trusted = undici.buildConnector({});
   const dispatcher = new undici.Agent({
     connect: (options, callback) => {
-      // An address in the url is connected to without a lookup: checked here.
       const host = options.hostname.replace(/^\[(.*)\]$/, '$1');
+      const port = options.port === '' || options.port === undefined ? (options.protocol === 'https:' ? '443' : '80') : String(options.port);
+      // One of the daemon's own mirrors, on its own port: wherever it is.
+      if (p.trustedHosts.has(`${host.toLowerCase()}:${port}`)) return trusted(options, callback);
+      // An address in the url is connected to without a lookup: checked here.
       if (isIP(host) !== 0) {
         const why = refusal(p, host, host);
         if (why !== undefined) return callback(fetchRefused(p, host, why), null);
