@@ -89,6 +89,15 @@ export function logsSubject(runId: string, jobId: string): string {
 export function cancelSubject(runId: string): string {
   return `kiln.cancel.${runId}`;
 }
+/**
+ * Where the coordinator tells the worker of a job's attempt whether its result was taken
+ * (`taken`) or came after another worker took the job over (`stale`): a stale worker does
+ * not ack, since acking an older delivery removes the job from the queue (nats-server 2.9)
+ * while the newer attempt still runs, and nothing would deliver it again if that one died.
+ */
+export function verdictSubject(runId: string, jobId: string, attempt: number): string {
+  return `kiln.verdict.${runId}.${jobId.replace(/[.*>\s]/g, '_')}.${attempt}`;
+}
 export function consumerName(arch: string, envId: string): string {
   return `kiln-${arch}-${poolToken(envId)}`;
 }

@@ -30,7 +30,7 @@ import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
 import { memo, type Memo } from './memo.ts';
 import { workerEnvId } from '../run/env-id.ts';
-import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, type Cluster } from './cluster.ts';
+import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
 
 export interface RemoteExecutorOptions {
@@ -258,13 +258,17 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           }
         },
         onResult: (e) => {
-          if (done || accepting) return;
+          const verdict = (word: 'taken' | 'stale'): void => o.cluster.nc.publish(verdictSubject(o.runId, job.id, e.attempt), word);
+          if (done || accepting) return verdict('stale');
           // Fencing: the result of an attempt another worker has taken over since (its worker
-          // was stopped past the ack wait, then ran again) is not this job's any more.
+          // was stopped past the ack wait, then ran again) is not this job's any more; its
+          // worker is told so, and leaves the job's delivery to the worker that has it now.
           if (e.attempt < attemptNow) {
+            verdict('stale');
             void note(`late result from worker ${e.worker} (attempt ${e.attempt}): ignored, attempt ${attemptNow} is building on worker ${claimedBy ?? 'another worker'}`);
             return;
           }
+          verdict('taken');
           accepting = true; // the first result counts; a late one from a worker thought dead is ignored
           // (A stop or a lost stream meanwhile settles the job first; accept's outcome is then dropped.)
           void accept(e).then(

@@ -34,7 +34,7 @@ import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
 import { envIdWithProfiles, workerEnvId } from '../run/env-id.ts';
-import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, type Cluster } from './cluster.ts';
+import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, verdictSubject, type Cluster } from './cluster.ts';
 
 /** How often a job's log is sent as it grows, and the most bytes per message (NATS's limit is 1 MiB). */
 const LOG_STREAM_MS = 500;
@@ -175,7 +175,14 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
         await stopping(msg, m, attempt);
         return;
       }
+      // The coordinator says whether it took the result; one that came late (the job went to
+      // another worker meanwhile) is not acked: that delivery is the other worker's now.
+      const verdict = awaitVerdict(o.cluster, verdictSubject(m.runId, m.jobId, attempt));
       await publish(m.runId, { type: 'result', jobId: m.jobId, attempt, worker: name, ...result });
+      if ((await verdict) === 'stale') {
+        o.say(`${m.runId} ${m.jobId}: attempt ${attempt} came late: the job went to another worker meanwhile (this result is not used)`);
+        return;
+      }
       msg.ack();
       if (result.outcome.state === 'built' || result.outcome.state === 'up-to-date') counts.built++;
       else counts.failed++;
@@ -363,5 +370,25 @@ function abortPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+/** How long a worker waits for the coordinator's word on a result before it acks anyway. */
+const VERDICT_WAIT_MS = 30_000;
+
+/** The coordinator's verdict on a result (`taken`, `stale`), or undefined when none comes in time (acked then, as before). */
+function awaitVerdict(cluster: Cluster, subject: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      sub.unsubscribe();
+      resolve(undefined);
+    }, VERDICT_WAIT_MS);
+    const sub = cluster.nc.subscribe(subject, {
+      max: 1,
+      callback: (_err, m) => {
+        clearTimeout(timer);
+        resolve(m === undefined ? undefined : m.string());
+      },
+    });
   });
 }
