@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KilnError } from '../errors.ts';
-import { isInternalAddress, makeGuardedFetch, originKey, parseFetchAllow, refusal, refusedIn, type FetchPolicy } from './fetch-guard.ts';
+import { isInternalAddress, makeGuardedFetch, originKey, parseFetchAllow, refusal, refusedIn, urlRefusal, type FetchPolicy } from './fetch-guard.ts';
 
 test('isInternalAddress: loopback, private, link-local, shared, reserved and mapped addresses are internal; public ones are not', () => {
   const rows: [string, boolean][] = [
@@ -75,4 +75,14 @@ test('the guarded fetch, for real: refuses 127.0.0.1 by address, by name (localh
   assert.equal(await (await viaMirror(`http://localhost:${port}/`)).text(), 'secret');
   const other = await viaMirror(`http://localhost:${rport}/`).then(() => undefined, (err: unknown) => err);
   assert.equal(refusedIn(other)?.code, 'fetch-refused', 'another port of that host is not the mirror');
+});
+
+test('urlRefusal (a url apt will read): refused by address or by what the name resolves to; a trusted origin or an allowed network passes', async () => {
+  const p: FetchPolicy = { trustedHosts: new Set(['127.0.0.1:3142']), allowed: parseFetchAllow(['10.5.0.0/16']), allowedText: ['10.5.0.0/16'] };
+  assert.match(await urlRefusal(p, 'http://127.0.0.1:8080/debian') ?? '', /127\.0\.0\.1 is not a public address/);
+  assert.match(await urlRefusal(p, 'http://localhost/debian') ?? '', /localhost resolves to (127\.0\.0\.1|::1)/);
+  assert.match(await urlRefusal(p, 'http://[::1]/x') ?? '', /::1 is not a public address/);
+  assert.equal(await urlRefusal(p, 'http://127.0.0.1:3142/debian'), undefined, 'the daemon\'s own apt-cacher');
+  assert.equal(await urlRefusal(p, 'http://10.5.2.3/repo'), undefined);
+  assert.equal(await urlRefusal(p, 'http://93.184.216.34/repo'), undefined);
 });

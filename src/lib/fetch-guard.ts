@@ -142,6 +142,29 @@ export function guardFetches(p: FetchPolicy): void {
   guarded = undefined;
 }
 
+/** This process's policy (a daemon's), else undefined. */
+export function fetchPolicy(): FetchPolicy | undefined {
+  return policy;
+}
+
+/**
+ * Why the policy refuses a url that something other than kiln's fetch will read (apt in an
+ * instance layer), or undefined: its origin is trusted, or every address its host resolves
+ * to is allowed. Checked once, before: what it redirects to, or a later answer of its DNS,
+ * is not seen (the docs say so).
+ */
+export async function urlRefusal(p: FetchPolicy, url: string): Promise<string | undefined> {
+  const origin = originKey(url);
+  if (origin === undefined || p.trustedHosts.has(origin)) return undefined;
+  const host = URL.parse(url)!.hostname.replace(/^\[(.*)\]$/, '$1');
+  const addresses = isIP(host) !== 0 ? [host] : await new Promise<string[]>((resolve) => dnsLookup(host, { all: true }, (err, list) => resolve(err === null ? list.map((a) => a.address) : [])));
+  for (const a of addresses) {
+    const why = refusal(p, host, a);
+    if (why !== undefined) return why;
+  }
+  return undefined;
+}
+
 /** The guarded fetch when this process has a policy (a daemon), else undefined. */
 export function guardedFetch(): Promise<typeof globalThis.fetch> | undefined {
   const p = policy;

@@ -123,7 +123,10 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
     req.note?.(`--profiles ${p}: no relation of the tree names it (only the scripts see it, in $KILN_PROFILES)${named.size > 0 ? `; the tree's relations name ${[...named].sort().join(', ')}` : ''}`);
   }
   if (req.onDaemon === true) refuseFileMirrorsOnDaemon(scan.config.mirrors, scan.config.file ?? 'kiln.toml');
-  if (req.onDaemon === true && scan.config.instance !== undefined) refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
+  if (req.onDaemon === true && scan.config.instance !== undefined) {
+    refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
+    await refuseInternalSourcesOnDaemon(scan.config.instance, scan.config.file ?? 'kiln.toml');
+  }
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   noteUnmetDepends(graph, req.note);
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
@@ -256,6 +259,24 @@ export function refuseHostPathsOnDaemon(instance: InstanceSpec, treeDir: string,
       });
     }
   });
+}
+
+/**
+ * A daemon builds a tenant's tree: apt fetches its [instance] sources on the daemon's
+ * machine, outside kiln's guarded fetch, so the daemon's fetch policy is checked here.
+ */
+async function refuseInternalSourcesOnDaemon(instance: InstanceSpec, file: string): Promise<void> {
+  const { fetchPolicy, urlRefusal } = await import('../lib/fetch-guard.ts');
+  const policy = fetchPolicy();
+  if (policy === undefined) return;
+  for (const [i, s] of instance.sources.entries()) {
+    const why = await urlRefusal(policy, s.uri);
+    if (why !== undefined) {
+      throw new KilnError('config-invalid', `${file}: instance.sources[${i}].uri: a daemon fetches only from public addresses and its own mirrors: ${why}`, {
+        hint: 'serve the repository from a public address, or have the operator allow its network (kiln serve --fetch-allow)',
+      });
+    }
+  }
 }
 
 /** A daemon builds a tenant's tree: its [mirrors] may not name the daemon's own folders (file://). */

@@ -455,6 +455,15 @@ test('a tenant\'s source on the daemon\'s own network (127.0.0.1) is refused, na
   const open = await serve(t, s.state, ['--fetch-allow', '127.0.0.1']);
   const built = await build(open);
   assert.equal(built.code, 0, built.stdout + built.stderr);
+  // apt fetches an [instance] source itself, outside kiln's fetch: refused when the tree is planned.
+  const withInstance = join(s.dir, 'instance');
+  mkdirSync(join(withInstance, 'good'), { recursive: true });
+  writeFileSync(join(withInstance, 'good', 'recipe.toml'), recipe('good', 'true'));
+  writeFileSync(join(withInstance, 'kiln.toml'), `env = "bookworm-{arch}"\n\n[instance]\nname = "x"\npackages = ["hello"]\n\n[[instance.sources]]\nuri = "http://127.0.0.1:${port}/debian"\nsuite = "bookworm"\ncomponents = ["main"]\ntrusted = true\n`);
+  const closedAgain = await serve(t, s.state, []);
+  const viaApt = await runKiln(['build', '--tree', withInstance, '--server', closedAgain.url, '--state', join(s.dir, 'local')], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
+  assert.notEqual(viaApt.code, 0, viaApt.stdout + viaApt.stderr);
+  assert.match(viaApt.stdout + viaApt.stderr, /instance\.sources\[0\]\.uri: a daemon fetches only from public addresses and its own mirrors: 127\.0\.0\.1 is not a public address/);
   const bad = await runKiln(['serve', '--state', join(s.dir, 'x'), '--fetch-allow', 'intranet.example']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--fetch-allow intranet\.example: not an IP address or network/);
