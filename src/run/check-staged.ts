@@ -6,7 +6,13 @@
 //
 // Only what this run's builds stage is read (the archives they would unpack anyway), so a
 // no-change run and a cold build read nothing; `kiln cache verify` checks the whole cache.
+// An archive found sound is read again only once it changed: a `.verified` file beside it
+// keeps its inode, size and mtime then (a big tree rebuilt often would otherwise read its
+// staged archives, gigabytes, before every run). A flip that leaves them as they were (bit
+// rot under a file never written) is `kiln cache verify`'s to find.
 
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { ArtifactStore } from '../cache/artifact-types.ts';
 import type { PlanNode } from '../plan/plan.ts';
 
@@ -48,10 +54,25 @@ export async function removeCorruptStaged(
     while (next < staged.length) {
       const s = staged[next++]!;
       options.signal?.throwIfAborted();
+      const archive = store.peek(s.key)?.archive;
+      const marker = join(store.dir(s.key), VERIFIED);
+      const seen = archive === null || archive === undefined ? undefined : await signature(join(store.dir(s.key), archive));
+      if (seen !== undefined && (await readFile(marker, 'utf8').catch(() => '')) === seen) continue;
       const problem = await store.verify(s.key, { fix: true, ...(options.signal === undefined ? {} : { signal: options.signal }) });
       if (problem !== undefined) bad.push({ ...s, problem, path: store.dir(s.key) });
+      // Sound: not read again until it changes (a marker that cannot be written only costs a read next time).
+      else if (seen !== undefined) await writeFile(marker, seen).catch(() => undefined);
     }
   };
   await Promise.all(Array.from({ length: Math.min(AT_ONCE, staged.length) }, worker));
   return bad.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** Beside an archive found sound: its signature() then. */
+const VERIFIED = '.verified';
+
+/** An archive's inode, size and mtime, or undefined when it cannot be read. */
+async function signature(path: string): Promise<string | undefined> {
+  const st = await stat(path).catch(() => undefined);
+  return st === undefined ? undefined : `${st.ino}:${st.size}:${st.mtimeMs}`;
 }
