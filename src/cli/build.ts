@@ -103,9 +103,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     process.on('SIGHUP', onSignal);
     whenOutputCloses(stop);
     try {
-      const callerOptions = debian === undefined && !existsSync(join(opts.tree, DEBIAN_FILE)) ? undefined : callerDebianOptions(process.env);
-      if (callerOptions !== undefined) {
-        const text = `${callerOptions} in your environment ${callerOptions.includes(' and ') ? 'are' : 'is'} not passed to the builds (they get a clean environment, and every option is part of their key): use --nocheck, --profiles LIST, --cpus N`;
+      const text = debian === undefined && !existsSync(join(opts.tree, DEBIAN_FILE)) ? undefined : callerOptionsNote(process.env);
+      if (text !== undefined) {
         if (opts.json) bus.emit({ type: 'note', at: Date.now(), text });
         else ctx.stderr.write(`kiln: ${text}\n`);
       }
@@ -206,6 +205,12 @@ function refuseLocalOnly(command: Command): void {
 export function callerDebianOptions(env: NodeJS.ProcessEnv): string | undefined {
   const set = ['DEB_BUILD_OPTIONS', 'DEB_BUILD_PROFILES'].filter((n) => (env[n] ?? '').trim() !== '').map((n) => `${n}="${env[n]!.trim()}"`);
   return set.length === 0 ? undefined : set.join(' and ');
+}
+
+/** What kiln build and kiln plan say of those settings, or undefined when none is set (pure). */
+export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
+  const set = callerDebianOptions(env);
+  return set === undefined ? undefined : `${set} in your environment ${set.includes(' and ') ? 'are' : 'is'} not passed to the builds (they get a clean environment, and every option is part of their key): use --nocheck, --profiles LIST, --cpus N`;
 }
 
 const LOCAL_ONLY = new Set([

@@ -46,6 +46,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     // Before the state directory is made: an empty tree must leave nothing behind.
     assertTreeHasPackages(opts.tree, debian);
+    // As kiln build says it: DEB_BUILD_OPTIONS in the caller's environment plans nothing.
+    const callerNote = debian === undefined && !hasToml ? undefined : (await import('./build.ts')).callerOptionsNote(process.env);
+    if (callerNote !== undefined) ctx.stderr.write(`kiln: ${callerNote}\n`);
     mkdirSync(state.root, { recursive: true });
     using records = openRecords(state.root);
     const p = await preparePlan(

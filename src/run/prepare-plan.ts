@@ -122,6 +122,14 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   for (const p of profiles.filter((x) => !named.has(x))) {
     req.note?.(`--profiles ${p}: no relation of the tree names it (only the scripts see it, in $KILN_PROFILES)${named.size > 0 ? `; the tree's relations name ${[...named].sort().join(', ')}` : ''}`);
   }
+  // A Debian run: a name Debian does not register is likely a typo.
+  if (scan.debian !== undefined && profiles.length > 0) {
+    const { debianProfileNote } = await import('../debian/build-profiles.ts');
+    for (const p of profiles) {
+      const text = debianProfileNote(p);
+      if (text !== undefined) req.note?.(text);
+    }
+  }
   if (req.onDaemon === true) refuseFileMirrorsOnDaemon(scan.config.mirrors, scan.config.file ?? 'kiln.toml');
   if (req.onDaemon === true && scan.config.instance !== undefined) {
     refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');

@@ -99,8 +99,11 @@ test('a local .dsc whose files do not match it is one broken package, named with
   const bad = await source('kiln-bad');
   // One byte of its tarball changed after the .dsc was made.
   await appendFile(join(dir.path, 'kiln-bad_1.0.tar.xz'), 'x');
-  const r = await runKiln(['plan', '--debian', 'bookworm', '--dsc', good, '--dsc', bad, '--no-install-check', '--json', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], { timeoutMs: 120_000 });
+  // (With a profile Debian does not register, and DEB_BUILD_OPTIONS set: both said, as kiln build says them.)
+  const r = await runKiln(['plan', '--debian', 'bookworm', '--dsc', good, '--dsc', bad, '--no-install-check', '--profiles', 'nochek', '--json', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], { timeoutMs: 120_000, env: { DEB_BUILD_OPTIONS: 'nocheck' } });
   assert.equal(r.code, 1, explain(r));
+  assert.match(r.stderr, /--profiles nochek: not one of Debian's build profiles \(did you mean "nocheck"\?\)/);
+  assert.match(r.stderr, /DEB_BUILD_OPTIONS="nocheck" in your environment is not passed to the builds/);
   const planned = JSON.parse(r.stdout) as { packages: { name: string; version: string; state: string; reason?: string }[] };
   const byName = new Map(planned.packages.map((p) => [p.name, p]));
   assert.equal(byName.get('kiln-good')?.state, 'to-build', r.stdout);
