@@ -8,13 +8,14 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../helpers/tmp.ts';
 import { explain, pkgOf, readReport, runKiln } from '../helpers/run-kiln.ts';
+import { filesContaining } from '../helpers/secret-scan.ts';
 
 const PASSWORD = 'pw-7c1e9a4f-never-written';
 const LOGIN = 'builder';
@@ -29,18 +30,6 @@ async function listen(handler: (req: IncomingMessage, res: ServerResponse) => vo
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-/** Every file under `dir` whose bytes contain one of `needles`. */
-async function filesContaining(dir: string, needles: readonly string[]): Promise<string[]> {
-  const found: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    const path = join(e.parentPath, e.name);
-    const bytes = await readFile(path);
-    if (needles.some((n) => bytes.includes(n))) found.push(path);
-  }
-  return found;
 }
 
 test('a private mirror: 401 names where credentials go; with KILN_NETRC the source is fetched and the password is written nowhere', async () => {
