@@ -109,7 +109,12 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       }
       const e = parsed.value;
       const w = waiters.get(e.jobId);
-      if (w === undefined) continue;
+      if (w === undefined) {
+        // A result for a job this run no longer waits for (settled: built by another attempt,
+        // or cancelled): its worker need not wait for a word, nor ack (the job is off the queue).
+        if (e.type === 'result') o.cluster.nc.publish(verdictSubject(o.runId, e.jobId, e.attempt), 'stale');
+        continue;
+      }
       if (e.type === 'claimed') w.onClaimed(e);
       else if (e.type === 'returned') w.onReturned(e);
       else w.onResult(e);
