@@ -1,8 +1,9 @@
 // --twice for Debian builds (reprotest's way): a second dpkg-buildpackage in the same
 // sandbox with the build path, clock, umask and time zone varied, each .deb compared with
-// the first build's (debian/deb-compare.ts), the result in the log and `<log>.twice.json`.
+// the first build's (debian/deb-compare.ts), the result in the log and `<log>.twice.json`;
+// both builds of a .deb that differs are kept in `<log>.twice/{first,second}/`.
 
-import { readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
@@ -66,13 +67,28 @@ export async function buildTwice(o: {
         continue;
       }
       const summary = summarizeComparison(cmp);
-      const details = cmp.verdict === 'reproducible' ? [] : formatComparison(cmp);
+      let details = cmp.verdict === 'reproducible' ? [] : formatComparison(cmp);
+      // Both builds of a .deb that differs are kept beside the log (the sandbox goes), for diffoscope.
+      if (cmp.verdict === 'differs') {
+        const kept = await keepPair(`${log.path}.twice`, f, join(first, f), other).catch(() => undefined);
+        if (kept !== undefined) details = details.map((l) => l.replace(join(first, f), kept.a).replace(other, kept.b));
+      }
       results.push({ deb: f, status: cmp.verdict, summary, details });
       log.note(`--twice: ${f}: ${summary}`);
       for (const line of details) log.note(`--twice:   ${line}`);
     }
   }
   await writeFile(`${log.path}.twice.json`, `${JSON.stringify(results, null, 2)}\n`);
+}
+
+/** Copies of the two builds of a .deb under `dir`/first and `dir`/second; their paths. */
+async function keepPair(dir: string, name: string, a: string, b: string): Promise<{ a: string; b: string }> {
+  const kept = { a: join(dir, 'first', name), b: join(dir, 'second', name) };
+  await mkdir(join(dir, 'first'), { recursive: true });
+  await mkdir(join(dir, 'second'), { recursive: true });
+  await copyFile(a, kept.a);
+  await copyFile(b, kept.b);
+  return kept;
 }
 
 /** One .deb of a --twice comparison (also the shape of `<log>.twice.json`). */

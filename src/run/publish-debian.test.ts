@@ -2,7 +2,7 @@
 // compares, and one line per .deb of a --twice comparison.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { debsToVerify, olderLines, publishedText, stateAfterPublish, twiceLine } from './publish-debian.ts';
+import { debsToVerify, olderLines, publishedText, stateAfterPublish, twiceLine, withPoolPaths } from './publish-debian.ts';
 
 test('debsToVerify: -dbgsym debs are left out (Debian keeps them in its debug archive) and counted apart', () => {
   const r = debsToVerify(['/t/hello_2.10-3_amd64.deb', '/t/hello-dbgsym_2.10-3_amd64.deb', '/t/libfoo-dbgsym-tools_1_amd64.deb']);
@@ -48,4 +48,10 @@ test('publishedText: nothing new is said so, not "published 0"', () => {
   const base = { repoDir: '/r', suite: 'bookworm', indexed: 8, refused: [] };
   assert.equal(publishedText({ ...base, packages: [{ package: 'a', version: '1', architecture: 'all', filename: 'x', from: 'y', outcome: 'unchanged' }] }), 'nothing new published to /r (suite bookworm, 8 package(s) listed; 1 unchanged)');
   assert.match(publishedText({ ...base, packages: [{ package: 'a', version: '2', architecture: 'all', filename: 'x', from: 'y', outcome: 'added' }] }), /^published 1 \.deb\(s\) to \/r /);
+});
+
+test('withPoolPaths: --verify\'s lines name a .deb where it stays (the pool), not the temporary folder it was compared in', () => {
+  const inPool = new Map([['/s/.publish-x/kiln-app_1.0_amd64.deb', '/s/repo/pool/main/k/kiln-app/kiln-app_1.0_amd64.deb']]);
+  assert.equal(withPoolPaths('  b: /s/.publish-x/kiln-app_1.0_amd64.deb (100 bytes, sha256 ab)', inPool), '  b: /s/repo/pool/main/k/kiln-app/kiln-app_1.0_amd64.deb (100 bytes, sha256 ab)');
+  assert.equal(withPoolPaths('  a: /cache/downloads/cd (90 bytes)', inPool), '  a: /cache/downloads/cd (90 bytes)');
 });

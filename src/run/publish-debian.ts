@@ -153,10 +153,20 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     for (const r of result.refused) {
       o.note(`not published to ${result.suite}: ${r.filename} is already in the pool as suite ${r.suite}'s build of that version, with other bytes (one pool serves every suite; replacing it would break ${r.suite}): publish each suite into its own repository, or give this rebuild another version`);
     }
-    return { published: result, reproducibility, lintian };
+    // --verify compared the .debs in a folder that goes now: name them where they stay, in the pool (for diffoscope).
+    const inPool = new Map(result.packages.filter((p) => p.outcome !== 'older').map((p) => [p.from, join(result.repoDir, p.filename)]));
+    const lasting = reproducibility.map((e) => (e.check !== 'archive' || e.details.length === 0 ? e : { ...e, details: e.details.map((l) => withPoolPaths(l, inPool)) }));
+    return { published: result, reproducibility: lasting, lintian };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/** A line naming a .deb of the run's temporary folder names it in the pool instead, when it went there (pure). */
+export function withPoolPaths(line: string, inPool: ReadonlyMap<string, string>): string {
+  let out = line;
+  for (const [from, to] of inPool) if (out.includes(from)) out = out.replaceAll(from, to);
+  return out;
 }
 
 /**

@@ -218,6 +218,12 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   // --twice builds the binNMU again the same way and compares the +b1 files.
   assert.match(nmu.stderr + nmu.stdout, /twice kiln-app_1\.0\+b1_amd64\.deb \(kiln-app@amd64\): (reproducible|differs)/, explain(nmu));
   const log3 = logOf(nmu, 'kiln-app');
+  // A .deb whose two builds differ is kept, both builds, beside the log (for diffoscope).
+  if (/twice kiln-app_1\.0\+b1_amd64\.deb \(kiln-app@amd64\): differs/.test(nmu.stderr + nmu.stdout)) {
+    const logPath = (nmu.events.find((e) => e.type === 'job-started' && e.name === 'kiln-app') as { log: string }).log;
+    for (const which of ['first', 'second']) assert.ok(existsSync(join(`${logPath}.twice`, which, 'kiln-app_1.0+b1_amd64.deb')), `the ${which} build is kept`);
+    assert.match(readFileSync(`${logPath}.twice.json`, 'utf8'), new RegExp(`a: ${logPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.twice/first/`));
+  }
   assert.match(log3, /kiln: binNMU: kiln-app 1\.0\+b1/);
   assert.match(log3, /dpkg-buildpackage -us -uc -B/);
   const after = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
