@@ -14,7 +14,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, readdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
@@ -308,6 +308,22 @@ export async function sanitizeTree(dir: string): Promise<void> {
 }
 
 /** Remove a stored bundle's tree (after a failed records insert). */
+/**
+ * A removed bundle's folder renamed aside at once (synchronously: no upload of the same id
+ * can come in between); the caller removes what it returns. Undefined when it was not there.
+ */
+export function moveBundleAside(stateRoot: string, tenant: string, id: string): string | undefined {
+  const aside = join(bundlesRoot(stateRoot), '.tmp', `removed-${tenant}-${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    mkdirSync(join(bundlesRoot(stateRoot), '.tmp'), { recursive: true });
+    renameSync(bundleDir(stateRoot, tenant, id), aside);
+    return aside;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
 export async function removeBundleDir(stateRoot: string, tenant: string, id: string): Promise<void> {
   await rm(bundleDir(stateRoot, tenant, id), { recursive: true, force: true });
 }

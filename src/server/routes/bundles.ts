@@ -8,7 +8,8 @@ import type { Context } from 'hono';
 import { KilnError } from '../../errors.ts';
 import type { BundleRecord } from '../../records/server-record-types.ts';
 import type { ServerEnv } from '../auth.ts';
-import { BUNDLE_ID_PATTERN, removeBundleDir, storeBundle, type BundleLimits } from '../bundles.ts';
+import { BUNDLE_ID_PATTERN, moveBundleAside, removeBundleDir, storeBundle, type BundleLimits } from '../bundles.ts';
+import { rm } from 'node:fs/promises';
 import type { ServerContext } from '../context.ts';
 import { ErrorSchema } from '../schemas.ts';
 
@@ -146,7 +147,10 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
           hint: 'remove it once they have run, or cancel them first (POST /api/v1/builds/{id}/cancel)',
         });
       }
-      await removeBundleDir(ctx.state.root, tenant, id);
+      // Out of the way before anything else runs (no await between): a PUT of the same id
+      // right after must not have its new folder removed.
+      const aside = moveBundleAside(ctx.state.root, tenant, id);
+      if (aside !== undefined) await rm(aside, { recursive: true, force: true });
       return c.body(null, 204);
     },
   );
