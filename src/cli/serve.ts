@@ -17,7 +17,7 @@ import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
 import { addStateOptions, formatMs, natsUrlOf, layoutFrom, parseCount, parseDurationOption, parseJobs, parseLogLimit, parsePositive, parseRange, parseSizeOption, type StateOptions } from './options.ts';
 import { credentialsForDaemon } from '../config/credentials.ts';
 import { readAptSources } from '../config/mirrors.ts';
-import { guardFetches, originKey, parseFetchAllow, type FetchPolicy } from '../lib/fetch-guard.ts';
+import { fetchPolicy, guardFetches, originKey, parseFetchAllow, type FetchPolicy } from '../lib/fetch-guard.ts';
 import { DEFAULT_MAX_QUEUED } from '../server/queue.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
@@ -233,6 +233,11 @@ async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly
     text += `kiln serve: no env in ${dir}: every build will be refused until there is one (kiln env create NAME --suite SUITE --arch ARCH, with the same KILN_ENVS or --state)\n`;
   }
   if (live === 0) text += `kiln serve: no live token: nobody can use the API yet (kiln token create TENANT --state ${stateRoot})\n`;
+  // Where tenants' downloads may go (operations.md, "Where a daemon fetches from").
+  const policy = fetchPolicy();
+  if (policy !== undefined) {
+    text += `kiln serve: tenants' downloads go to public addresses${policy.trustedHosts.size === 0 ? '' : `, the daemon's apt sources (${[...policy.trustedHosts].sort().join(', ')})`}${policy.allowedText.length === 0 ? '' : ` and --fetch-allow ${policy.allowedText.join(', ')}`} only\n`;
+  }
   return text;
 }
 

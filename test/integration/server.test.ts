@@ -453,6 +453,8 @@ test('a tenant\'s source on the daemon\'s own network (127.0.0.1) is refused, na
   closed.proc.child.kill('SIGTERM');
   await closed.proc.done;
   const open = await serve(t, s.state, ['--fetch-allow', '127.0.0.1']);
+  // The operator is told where tenants' downloads may go.
+  await until('the daemon to say where downloads may go', () => (/tenants' downloads go to public addresses.* and --fetch-allow 127\.0\.0\.1 only/.test(open.stderr()) ? true : undefined), 10_000);
   const built = await build(open);
   assert.equal(built.code, 0, built.stdout + built.stderr);
   // apt fetches an [instance] source itself, outside kiln's fetch: refused when the tree is planned.
