@@ -42,7 +42,7 @@ const MAX_TTL_MS = 9_000_000_000_000;
 export const BLOB_TTL_MS = 2 * JOBS_MAX_AGE_MS;
 
 /** The permissions a NATS user needs for kiln (coordinator, daemon and worker alike). */
-export const NATS_PERMISSIONS = 'publish on kiln.>, $JS.API.>, $JS.ACK.>, $O.kiln_blobs.> and _INBOX.>, and subscribe on kiln.>, _INBOX.>, $O.kiln_blobs.> and $JS.EVENT.ADVISORY.>';
+export const NATS_PERMISSIONS = 'publish on kiln.>, $JS.API.>, $JS.ACK.>, $JS.FC.>, $O.kiln_blobs.> and _INBOX.>, and subscribe on kiln.>, _INBOX.>, $O.kiln_blobs.> and $JS.EVENT.ADVISORY.>';
 
 /** How long a queue's consumer may go unused before the server removes it. */
 const CONSUMER_IDLE_MS = 7 * 24 * 3600 * 1000;
@@ -114,7 +114,9 @@ export async function openCluster(given: string, pools: readonly Pool[] = [], o:
   const ttlMs = blobTtlMs();
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: serversOf(given), ...credentialsOf(given), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    // tls:// means TLS: the handshake is required (the client would otherwise talk plain text to a plain server).
+    const tls = serversOf(given).some((s) => /^tls:\/\//i.test(s)) ? { tls: {} } : {};
+    nc = await connect({ servers: serversOf(given), ...credentialsOf(given), ...tls, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (e) {
     const message = (e as Error).message;
     // The server answered, and refused who we said we are.
@@ -125,7 +127,9 @@ export async function openCluster(given: string, pools: readonly Pool[] = [], o:
       });
     }
     throw new KilnError('server-unreachable', `cannot reach NATS at ${url}: ${message}`, {
-      hint: 'check the URL (nats://HOST:4222) and that nats-server runs with JetStream (nats-server -js)',
+      hint: /tls/i.test(message)
+        ? 'the URL says tls:// and the server does not speak TLS (or the other way round): give nats:// for a plain server, or set up TLS in nats-server (kiln checks its certificate against the system CAs)'
+        : 'check the URL (nats://HOST:4222) and that nats-server runs with JetStream (nats-server -js)',
       cause: e,
     });
   }

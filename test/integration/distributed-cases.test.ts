@@ -156,3 +156,16 @@ test('a kiln worker given wrong NATS credentials is refused as unauthorized, wit
   const ok = startWorker(t, base.replace('nats://', 'nats://alice:right-pass@'), join(dir.path, 'w-ok'), 'w-ok');
   await until('the worker with the right credentials to wait for jobs', () => (/taking jobs for/.test(ok.output()) ? true : undefined), 30_000);
 });
+
+test('tls:// means TLS: against a plain NATS server a worker is refused, saying so (it connected in plain text)', { skip: noNats, timeout: 60_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const w = startWorker(t, url.replace('nats://', 'tls://'), join(dir.path, 'w'), 'w');
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([w.exited, new Promise<'running'>((r) => (timer = setTimeout(() => r('running'), 30_000)))]);
+  clearTimeout(timer);
+  assert.notEqual(code, 'running', `the worker took jobs over plain text:\n${w.output()}`);
+  assert.match(w.output(), /server-unreachable\]: cannot reach NATS at tls:\/\/127\.0\.0\.1:\d+: server does not support 'tls'/, w.output());
+  assert.match(w.output(), /hint: the URL says tls:\/\/ and the server does not speak TLS/);
+  assert.doesNotMatch(w.output(), /taking jobs for/);
+});

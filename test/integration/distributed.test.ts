@@ -579,7 +579,8 @@ test('a NATS user with the permissions docs/operations.md lists builds through w
     B: { user: 'narrow', password: 'pn', publish: ['kiln.>', '$JS.API.>'], subscribe: ['kiln.>'] },
   });
   const as = (user: string, password: string): string => base.replace('nats://', `nats://${user}:${password}@`);
-  const tree = await writeTree(join(dir.path, 'tree'), { perm: recipeText({ name: 'perm', script: 'mkdir -p "$DESTDIR/usr/share/perm"; echo ok > "$DESTDIR/usr/share/perm/ok"' }) });
+  // 30 MB that do not compress: its transfer needs the object store's flow control ($JS.FC.>; it stalled without).
+  const tree = await writeTree(join(dir.path, 'tree'), { perm: recipeText({ name: 'perm', script: 'mkdir -p "$DESTDIR/usr/share/perm"; head -c 30000000 /dev/urandom > "$DESTDIR/usr/share/perm/big"' }) });
   const narrow = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'n'), '--sandbox', 'host', '--nats', as('narrow', 'pn')], { timeoutMs: 60_000 });
   assert.equal(narrow.code, 2, explain(narrow));
   assert.match(narrow.stderr, /error \[unauthorized\]: NATS at nats:\S+ refused kiln a subject: Permissions Violation/, explain(narrow));
