@@ -39,12 +39,13 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
     what: string,
     signal: AbortSignal | undefined,
     make: (root: string) => Promise<{ madeBy: VersionMeta['madeBy']; meta: Omit<EnvMeta, 'name' | 'createdAt' | 'updatedAt' | 'current'>; versionId?: string }>,
+    existsHint?: string,
   ): Promise<EnvInfo> => {
     const p = paths(name);
     await withLock(p.locks, name, async () => {
       if (await pathExists(p.envJson)) {
         throw new KilnError(ENV_ERRORS.exists, `an environment named "${name}" already exists`, {
-          hint: `use \`kiln env update ${name}\` to upgrade it, or \`kiln env destroy ${name}\` first to make it again`,
+          hint: existsHint ?? `use \`kiln env update ${name}\` to upgrade it, or \`kiln env destroy ${name}\` first to make it again`,
         });
       }
       // A directory without env.json is what a killed create left behind.
@@ -140,7 +141,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
           });
         }
         return { madeBy: { kind: 'import', file: abs, sha256: sha }, meta: { suite, arch, include: [] } };
-      });
+      }, `to import another version of it (a coordinator's newer export): stop the workers and builds that use it, \`kiln env destroy ${name}\`, then import again (\`kiln env update\` would make a version of its own, with other keys)`);
     },
 
     async update(name, o = {}) {

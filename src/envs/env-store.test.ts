@@ -330,6 +330,8 @@ test('export then import on another store: the same version id (so the same keys
   const files = async (root: string): Promise<string[]> => (await readdir(root, { recursive: true })).sort();
   assert.deepEqual(await files(imported.root), await files(made.root));
 
+  // Again over an env of that name: what to do to roll a newer version out (not env update).
+  await assert.rejects(here.importTarball('trixie-riscv64', file), (e: unknown) => e instanceof KilnError && e.code === 'env-exists' && /kiln env destroy trixie-riscv64`, then import again/.test(e.hint ?? '') && /other keys/.test(e.hint ?? ''));
   // Under another name: imported, with a note that its keys will differ.
   const other: string[] = [];
   await here.importTarball('renamed', file, { onOutput: (l) => other.push(l) });
