@@ -155,7 +155,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     if (!isLoopback(where.host)) {
       ctx.stderr.write(`kiln serve: listening on ${where.host} over plain http: bearer tokens cross the network in clear; put kiln behind an https reverse proxy\n`);
     }
-    if (opts.sandbox === 'host') {
+    // With --nats the workers run the scripts, each in its own --sandbox: not this machine.
+    if (opts.sandbox === 'host' && natsUrlOf(opts.nats) === undefined) {
       ctx.stderr.write(`kiln serve: --sandbox host: clients' build scripts run on this machine without isolation, as ${userInfo().username}\n`);
     }
     // Every tenant's builds, logs and uploads are in the state dir: not for other local users.

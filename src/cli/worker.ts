@@ -74,7 +74,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
         ...(opts.name === undefined ? {} : { name: opts.name }),
         say: (line) => ctx.stderr.write(`kiln worker: ${line}\n`),
       });
-      ctx.stderr.write(`kiln worker: stopped: ${counts.built} built, ${counts.failed} failed\n`);
+      ctx.stderr.write(`kiln worker: stopped: ${counts.built} built, ${counts.failed} failed${counts.cancelled === 0 ? '' : `, ${counts.cancelled} cancelled`}\n`);
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

@@ -65,12 +65,12 @@ const STOPPED_RUN_MEMORY_MS = 60 * 60_000;
 const SPACE_RECHECK_MS = 5_000;
 
 /** Takes and builds jobs until `signal` aborts; then gives back what it holds. */
-export async function runWorker(o: WorkerOptions): Promise<{ built: number; failed: number }> {
+export async function runWorker(o: WorkerOptions): Promise<{ built: number; failed: number; cancelled: number }> {
   const name = o.name ?? `${hostname()}:${process.pid}`;
   const artifacts = createArtifactStore({ cacheDir: o.state.cache });
   /** Debian jobs' parsed Packages indexes, by blob (debian-jobs.ts). */
   const universes = new Map<string, Promise<BinaryUniverse>>();
-  const counts = { built: 0, failed: 0 };
+  const counts = { built: 0, failed: 0, cancelled: 0 };
   const running = new Set<Promise<void>>();
   // Cancels from coordinators, by run and job ('*': every job of the run).
   const controllers = new Map<string, AbortController>();
@@ -185,6 +185,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       }
       msg.ack();
       if (result.outcome.state === 'built' || result.outcome.state === 'up-to-date') counts.built++;
+      else if (result.outcome.state === 'cancelled') counts.cancelled++;
       else counts.failed++;
       o.say(`${m.runId} ${m.jobId}: ${result.outcome.state}${result.outcome.failure === undefined ? '' : `: ${result.outcome.failure.message}`}`);
     } catch (e) {

@@ -49,8 +49,10 @@ test('kiln build --nats: workers build the tree, the artifacts come back checked
   startWorker(t, url, join(dir.path, 'w1'), 'w1', join(dir.path, 'workers-cache'));
   startWorker(t, url, join(dir.path, 'w2'), 'w2', join(dir.path, 'workers-cache'));
   const state = join(dir.path, 'coordinator');
-  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--keep-failed', '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
   assert.equal(r.code, 0, explain(r));
+  // --keep-failed does nothing with workers: said, not silently ignored.
+  assert.ok(r.events.some((e) => e.type === 'note' && /^--keep-failed: not with --nats/.test(e.text)), explain(r));
   const report = await readReport(r);
   assert.deepEqual(statesOf(report), { app: 'built', base: 'built', empty: 'built' });
   // The artifact is in this state dir's cache, and holds what the worker built.
