@@ -97,7 +97,7 @@ test('POST /builds with a debian.suite the host mirror lacks is refused at once 
 
 test('a build error naming a CLI flag (--debian, --arch) names the request field instead', async (t) => {
   const cases: Array<[string, string]> = [
-    ['--debian: the mirror http://m/debian has no suite "x" (http://m/debian/dists/x/InRelease: HTTP 404)', 'debian.suite: the mirror http://m/debian has no suite "x" (http://m/debian/dists/x/InRelease: HTTP 404)'],
+    ['--debian: the mirror http://mirror.example/debian has no suite "x" (http://mirror.example/debian/dists/x/InRelease: HTTP 404)', 'debian.suite: the mirror http://mirror.example/debian has no suite "x" (http://mirror.example/debian/dists/x/InRelease: HTTP 404)'],
     ['--arch: unknown architecture "amd46": bookworm has amd64 arm64', 'archs: unknown architecture "amd46": bookworm has amd64 arm64'],
     ['the mirror says --debian: x', 'the mirror says --debian: x'],
   ];
@@ -107,9 +107,9 @@ test('a build error naming a CLI flag (--debian, --arch) names the request field
     state: stateLayout({ state: join(dir, 'state') }),
     trees: new Map([['main', dir]]),
     runBuild: async (): Promise<BuildResult> => {
-      throw new KilnError('usage', '--debian: the mirror http://m/debian has no suite "nosuchsuite"', { hint: 'name a suite the mirror has' });
+      throw new KilnError('usage', '--debian: the mirror http://mirror.example/debian has no suite "nosuchsuite"', { hint: 'name a suite the mirror has' });
     },
   });
   const record = { id: 'b1', tenant: 't', tree: 'main', request: { tree: 'main', debian: { suite: 'nosuchsuite', sources: ['hello'] } }, priority: 0, state: 'running', runId: null, error: null, errorCode: null, errorHint: null, retryOf: null, createdAt: 0, startedAt: 0, endedAt: null, priorRuns: [], cancelledBy: null } as BuildRecord;
-  await assert.rejects(run(record, { bus: new EventBus(), maxJobs: 1, signal: new AbortController().signal }), (e) => isKilnError(e) && e.code === 'usage' && e.message === 'debian.suite: the mirror http://m/debian has no suite "nosuchsuite"' && e.hint === 'name a suite the mirror has');
+  await assert.rejects(run(record, { bus: new EventBus(), maxJobs: 1, signal: new AbortController().signal }), (e) => isKilnError(e) && e.code === 'usage' && e.message === 'debian.suite: the mirror http://mirror.example/debian has no suite "nosuchsuite"' && e.hint === 'name a suite the mirror has');
 });
