@@ -15,6 +15,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactStore } from '../cache/artifact-types.ts';
 import type { PlanNode } from '../plan/plan.ts';
+import type { PreparedPlan } from './prepare-plan.ts';
 
 export interface StagedArtifact {
   readonly id: string;
@@ -75,4 +76,23 @@ const VERIFIED = '.verified';
 async function signature(path: string): Promise<string | undefined> {
   const st = await stat(path).catch(() => undefined);
   return st === undefined ? undefined : `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+/**
+ * The plan `plan()` makes, after the up-to-date artifacts its builds stage were read once:
+ * a damaged one is removed and the plan made again, so that it is built in this run.
+ */
+export async function planWithSoundStaged(plan: () => Promise<PreparedPlan>, o: { signal: AbortSignal; note: (text: string) => void }): Promise<PreparedPlan> {
+  const first = await plan();
+  let corrupt: Awaited<ReturnType<typeof removeCorruptStaged>>;
+  try {
+    corrupt = await removeCorruptStaged(first.artifacts, stagedUpToDate(first.plan.nodes), { signal: o.signal });
+  } catch (e) {
+    await first.envs.release();
+    throw e;
+  }
+  if (corrupt.length === 0) return first;
+  for (const c of corrupt) o.note(`the stored artifact of ${c.id} is corrupt and was removed (${c.path}: ${c.problem}): it is built again in this run`);
+  await first.envs.release();
+  return plan();
 }

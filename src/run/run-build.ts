@@ -25,7 +25,7 @@ import { recordEvents } from '../records/subscriber.ts';
 import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
-import { removeCorruptStaged, stagedUpToDate } from './check-staged.ts';
+import { planWithSoundStaged } from './check-staged.ts';
 import { allArchOf, hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
@@ -86,7 +86,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   // Before planning: what the plan found up to date (and marked used) counts as used since
   // the run started, for a cache gc while the run goes (in-use.ts).
   const plannedFrom = Date.now();
-  const prepared = await planWithSoundStaged(req, records);
+  const prepared = await planWithSoundStaged(() => preparePlan(req, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
   try {
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
     if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats);
@@ -94,25 +94,6 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   } finally {
     await prepared.envs.release();
   }
-}
-
-/**
- * The plan, after the up-to-date artifacts its builds stage were read once: a damaged one
- * is removed and the plan made again, so that it is built in this run (check-staged.ts).
- */
-async function planWithSoundStaged(req: BuildRequest, records: Records): Promise<PreparedPlan> {
-  const first = await preparePlan(req, records);
-  let corrupt: Awaited<ReturnType<typeof removeCorruptStaged>>;
-  try {
-    corrupt = await removeCorruptStaged(first.artifacts, stagedUpToDate(first.plan.nodes), { signal: req.signal });
-  } catch (e) {
-    await first.envs.release();
-    throw e;
-  }
-  if (corrupt.length === 0) return first;
-  for (const c of corrupt) req.bus.emit({ type: 'note', at: Date.now(), text: `the stored artifact of ${c.id} is corrupt and was removed (${c.path}: ${c.problem}): it is built again in this run` });
-  await first.envs.release();
-  return preparePlan(req, records);
 }
 
 /** How often a running build refreshes its sign of life (see buildPlanned). */
