@@ -3,8 +3,8 @@
 
 import type { Execute } from '../plan/job.ts';
 import { hostArch } from '../run/host-env.ts';
-import { workerEnvId } from '../run/env-id.ts';
-import { createRemoteExecutor, workerEnvFlag, type RemoteExecutorOptions } from './remote-executor.ts';
+import { workerCommand, workerEnvId } from '../run/env-id.ts';
+import { createRemoteExecutor, type RemoteExecutorOptions } from './remote-executor.ts';
 
 /**
  * A run's remote execution from connecting on: the cluster
@@ -32,6 +32,6 @@ export function workersNote(toBuild: readonly { readonly arch: string; readonly 
     const envId = workerEnvId(n.envId);
     return [`${arch} ${envId}`, { arch, envId }];
   }));
-  const starts = [...pools.values()].map((p) => `${p.arch} in ${p.envId} (kiln worker --nats ${url}${p.arch === hostArch() ? '' : ` --arch ${p.arch}`}${workerEnvFlag(p.envId)})`);
+  const starts = [...pools.values()].map((p) => `${p.arch} in ${p.envId} (${workerCommand(url, p.arch, p.envId, hostArch())})`);
   return `the jobs go to the workers of ${starts.join(', ')}`;
 }

@@ -12,7 +12,6 @@
 // the workers and takes back the jobs nobody took yet.
 
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliverPolicy } from '@nats-io/jetstream';
@@ -28,8 +27,9 @@ import { whyWhenStarted } from '../plan/decide.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
+import { packTree } from './tree-tar.ts';
 import { memo, type Memo } from './memo.ts';
-import { workerEnvId } from '../run/env-id.ts';
+import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
 
@@ -212,7 +212,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       // Nobody took it for a while: said once, with what to start (a run otherwise just waits).
       const unclaimed = setTimeout(() => {
         if (claimedBy === undefined && !done) {
-          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} in ${pool} (kiln worker --nats ${o.cluster.url}${arch === hostArch() ? '' : ` --arch ${arch}`}${workerEnvFlag(pool)}); the run waits for it`;
+          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} in ${pool} (${workerCommand(o.cluster.url, arch, pool, hostArch())}); the run waits for it`;
           o.bus.emit({ type: 'note', at: Date.now(), text });
           o.warn?.(`run ${o.runId}: ${text}`);
           void note(`no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s; waiting for one`);
@@ -383,13 +383,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       const tmp = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
       try {
         const tar = join(tmp, 'tree.tar');
-        await new Promise<void>((ok, fail) => {
-          const child = spawn('tar', ['--create', `--file=${tar}`, `--directory=${dir}`, '--sort=name', '--mtime=@0', '--owner=0', '--group=0', '--numeric-owner', '--format=gnu', '--exclude-vcs', ...(names === undefined ? ['.'] : names.length === 0 ? ['--files-from=/dev/null'] : ['--dereference', '--', ...names])], { stdio: ['ignore', 'ignore', 'pipe'] });
-          let err = '';
-          child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-          child.on('error', fail);
-          child.on('close', (code) => (code === 0 ? ok() : fail(new Error(`tar of ${dir} exited ${code}: ${err.trim()}`))));
-        });
+        await packTree(dir, names, tar);
         return await putFile(o.cluster.blobs, tar);
       } finally {
         await rm(tmp, { recursive: true, force: true });
@@ -406,13 +400,4 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       await listening.catch(() => undefined);
     },
   };
-}
-
-/**
- * The `--env` a worker needs for jobs planned in `envId` (`NAME@VERSION`): none for the host
- * (a worker of the same release), else the env's name, which it must have in the same version (pure).
- */
-export function workerEnvFlag(envId: string): string {
-  if (envId.startsWith('host:')) return '';
-  return ` --env ${envId.split('@')[0]}`;
 }

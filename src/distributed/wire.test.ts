@@ -4,7 +4,7 @@ import { EventMessage, JobMessage, parseMessage } from './wire.ts';
 import { consumerName, jobsSubject } from './cluster.ts';
 import { workerEnvId } from '../run/env-id.ts';
 import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
-import { workerEnvFlag } from './remote-executor.ts';
+import { workerEnvFlag } from '../run/env-id.ts';
 
 const KEY = 'ab'.repeat(32);
 const job = { id: 'zlib@amd64', runId: 'r1', arch: 'amd64', stage: ['base@amd64'], waitsFor: [], spec: { name: 'zlib', build: { script: ':' } }, ownKey: 'o', cpus: 1, envId: 'host:x', attempt: 1, why: { kind: 'new' } };

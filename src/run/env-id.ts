@@ -18,3 +18,17 @@ export function workerEnvId(envId: string): string {
 export function hasInstanceLayer(envId: string): boolean {
   return /\+(?!profiles:)/.test(envId);
 }
+
+/**
+ * The `--env` a worker needs for jobs planned in `envId` (`NAME@VERSION`): none for the host
+ * (a worker of the same release), else the env's name, which it must have in the same version (pure).
+ */
+export function workerEnvFlag(envId: string): string {
+  if (envId.startsWith('host:')) return '';
+  return ` --env ${envId.split('@')[0]}`;
+}
+
+/** The `kiln worker` command that takes the jobs of `arch` in `envId` from `url` (`hostArch`: this machine's). */
+export function workerCommand(url: string, arch: string, envId: string, hostArch: string): string {
+  return `kiln worker --nats ${url}${arch === hostArch ? '' : ` --arch ${arch}`}${workerEnvFlag(envId)}`;
+}
