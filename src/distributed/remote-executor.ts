@@ -29,6 +29,7 @@ import { getFile, putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
 import { packTree } from './tree-tar.ts';
 import { memo, type Memo } from './memo.ts';
+import { answerAlive } from './liveness.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
@@ -125,6 +126,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     for (const seq of seqs) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
     o.cluster.nc.publish(cancelSubject(o.runId), jobId);
   }
+  // Workers ask whether this run is still here before and while they build its jobs (liveness.ts).
+  const alive = answerAlive(o.cluster.nc, o.runId);
   const advisories: Subscription = o.cluster.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.*`, {
     callback: (_err, m) => {
       const seq = (m.json() as { stream_seq?: number }).stream_seq;
@@ -170,7 +173,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       // A Debian job: its index as a blob, its suite by name, a local .dsc with its files.
       const debian = job.spec.debian === undefined ? undefined : await debianHandOff(job, (path) => memo(indexes, path, () => putFile(o.cluster.blobs, path)));
       const tree = debian === undefined ? await treeBlob(job.spec.dir) : await treeBlob(debian.tree.dir, debian.tree.names);
-      message = { v: 1, runId: o.runId, jobId: job.id, job: debian?.job ?? ({ ...job, spec: { ...job.spec }, previousDepOutputs: undefined } as Job), key, tree, mirrors: { ...o.mirrors }, deps, options: o.options, ...(debian === undefined ? {} : { debian: debian.wire }) };
+      message = { v: 1, runId: o.runId, jobId: job.id, job: debian?.job ?? ({ ...job, spec: { ...job.spec }, previousDepOutputs: undefined } as Job), key, tree, mirrors: { ...o.mirrors }, deps, options: o.options, alive: true, ...(debian === undefined ? {} : { debian: debian.wire }) };
       // Checked as a worker will check it: one it would refuse fails here, saying why.
       const checked = parseMessage(JobMessage, JSON.stringify(message));
       if (!checked.ok) throw new Error(`a worker would refuse its message (${checked.why})`);
@@ -287,7 +290,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           if (done || accepting || e.attempt !== attemptNow || signal.aborted) return;
           claimedBy = undefined;
           for (const seq of seqs) jobOfSeq.delete(seq);
-          void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (it is stopping); queued again`);
+          void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (${e.why === 'coordinator-gone' ? 'this run did not answer it: cut off from the NATS server for a while?' : 'it is stopping'}); queued again`);
           queue(e.attempt);
         },
         onUnreadable: (worker, why) => {
@@ -395,6 +398,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     execute,
     async close() {
       closing = true;
+      alive.unsubscribe();
       advisories.unsubscribe();
       await messages.close().catch(() => undefined);
       await listening.catch(() => undefined);

@@ -64,6 +64,8 @@ export const JobMessage = z.object({
     /** A local .dsc: its name in the tree blob (which holds it and its files); none for the archive's sources. */
     dsc: z.string().regex(/^(?!\.)[^/\\\0]{1,250}\.dsc$/).optional(),
   }).optional(),
+  /** The coordinator answers on kiln.alive.<run> (liveness.ts): a worker finding nobody there gives the job back. */
+  alive: z.literal(true).optional(),
   options: z.object({
     logLimit: z.number().int().nonnegative().optional(),
     retries: z.number().int().nonnegative().max(100).optional(),
@@ -102,7 +104,15 @@ export type WireOutcome = z.infer<typeof WireOutcome>;
 export const EventMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('claimed'), jobId: jobIdText, attempt: z.number().int().positive(), worker: workerName, at: z.number() }),
   /** A worker that is stopping gave the job back (acked, not built): its coordinator queues it again. */
-  z.object({ type: z.literal('returned'), jobId: jobIdText, attempt: z.number().int().positive(), worker: workerName, at: z.number() }),
+  z.object({
+    type: z.literal('returned'),
+    jobId: jobIdText,
+    attempt: z.number().int().positive(),
+    worker: workerName,
+    at: z.number(),
+    /** Why: the worker is stopping (the default), or this run's coordinator did not answer (liveness.ts). */
+    why: z.enum(['stopping', 'coordinator-gone']).optional(),
+  }),
   z.object({
     type: z.literal('result'),
     jobId: jobIdText,

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { StoppedRuns } from './worker.ts';
+import { StoppedRuns } from './coordinator-words.ts';
 
 test('StoppedRuns: a run stopped whole is remembered for a while, then forgotten', () => {
   const s = new StoppedRuns(1000);

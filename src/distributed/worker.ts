@@ -30,6 +30,8 @@ import { humanBytes } from '../lib/human-bytes.ts';
 import { lowOnSpace } from '../run/free-space.ts';
 import { claimRunWorkspace } from '../run/run-workspaces.ts';
 import { getFile, putFile } from './blobs.ts';
+import { askAlive, watchAlive } from './liveness.ts';
+import { awaitVerdict, StoppedRuns } from './coordinator-words.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
@@ -160,17 +162,32 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     }
     // Counted over the messages of the job: one given back by a stopping worker was queued again.
     const attempt = (m.returns ?? 0) + msg.info.deliveryCount;
+    // A run whose coordinator is gone (killed outright): its jobs are not built for nobody.
+    if (m.alive === true && (await askAlive(o.cluster.nc, m.runId)) === 'gone') {
+      await giveBack(msg, m, attempt, 'coordinator-gone');
+      return;
+    }
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
     controllers.set(id, controller);
     if (stoppedRuns.has(m.runId, Date.now())) controller.abort(new Error('cancelled by the coordinator'));
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
+    // Its coordinator going away while it builds stops the build.
+    let gone = false;
+    const watch = m.alive === true ? watchAlive(o.cluster.nc, m.runId, () => {
+      gone = true;
+      controller.abort(new Error('the coordinator of the run is gone'));
+    }) : undefined;
     let work: string | undefined;
     try {
       work = await mkdtemp(join(own, 'job-'));
       await publish(m.runId, { type: 'claimed', jobId: m.jobId, attempt, worker: name, at: Date.now() });
       o.say(`${m.runId} ${m.jobId}: taken (attempt ${attempt})`);
       const result = await build(m, attempt, work!, queueArch, controller.signal);
+      if (gone) {
+        await giveBack(msg, m, attempt, 'coordinator-gone');
+        return;
+      }
       if (result.outcome.state === 'cancelled' && o.signal.aborted && !controller.signal.reason?.message?.includes('coordinator')) {
         await stopping(msg, m, attempt);
         return;
@@ -189,6 +206,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       else counts.failed++;
       o.say(`${m.runId} ${m.jobId}: ${result.outcome.state}${result.outcome.failure === undefined ? '' : `: ${result.outcome.failure.message}`}`);
     } catch (e) {
+      if (gone) {
+        await giveBack(msg, m, attempt, 'coordinator-gone');
+        return;
+      }
       if (o.signal.aborted && !controller.signal.reason?.message?.includes('coordinator')) {
         await stopping(msg, m, attempt);
         return;
@@ -202,6 +223,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       msg.nak(5_000);
     } finally {
       clearInterval(heartbeat);
+      watch?.stop();
       controllers.delete(id);
       if (work !== undefined) await rm(work, { recursive: true, force: true });
       // The run's workspace folder, once its last job here is done (others may still use it).
@@ -215,9 +237,20 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
    * (When that cannot be said, the message goes back to the queue instead, counted.)
    */
   async function stopping(msg: JsMsg, m: JobMessage, attempt: number): Promise<void> {
+    await giveBack(msg, m, attempt, 'stopping');
+  }
+
+  /**
+   * Gives the job back to its coordinator (acked, not built; the coordinator queues it
+   * again): the worker is stopping, or the coordinator did not answer (liveness.ts), which
+   * one that was only cut off from the server sees when it is back.
+   */
+  async function giveBack(msg: JsMsg, m: JobMessage, attempt: number, why: 'stopping' | 'coordinator-gone'): Promise<void> {
     // The ack confirmed by the server: an ack lost would leave the old message to be built again too.
-    await publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now() }).then(() => msg.ackAck(), () => msg.nak());
-    o.say(`${m.runId} ${m.jobId}: given back (the worker is stopping)`);
+    await publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now(), why }).then(() => msg.ackAck(), () => msg.nak());
+    o.say(why === 'stopping'
+      ? `${m.runId} ${m.jobId}: given back (the worker is stopping)`
+      : `${m.runId} ${m.jobId}: not built: nobody answers for run ${m.runId} (its coordinator was killed, or is cut off from NATS): off the queue, and queued again by the coordinator if it comes back`);
   }
 
   async function build(m: JobMessage, attempt: number, work: string, queueArch: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null; twice?: string | null }> {
@@ -346,50 +379,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   }
 }
 
-/** The runs whose coordinator stopped them whole, each remembered `memoryMs`. */
-export class StoppedRuns {
-  readonly #at = new Map<string, number>();
-  readonly memoryMs: number;
-  constructor(memoryMs: number) {
-    this.memoryMs = memoryMs;
-  }
-  stop(runId: string, now: number): void {
-    for (const [r, at] of this.#at) if (now - at > this.memoryMs) this.#at.delete(r);
-    this.#at.set(runId, now);
-  }
-  has(runId: string, now: number): boolean {
-    const at = this.#at.get(runId);
-    return at !== undefined && now - at <= this.memoryMs;
-  }
-  get size(): number {
-    return this.#at.size;
-  }
-}
-
 
 function abortPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
-
-/** How long a worker waits for the coordinator's word on a result before it acks anyway. */
-const VERDICT_WAIT_MS = 30_000;
-
-/** The coordinator's verdict on a result (`taken`, `stale`), or undefined when none comes in time (acked then, as before). */
-function awaitVerdict(cluster: Cluster, subject: string): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      sub.unsubscribe();
-      resolve(undefined);
-    }, VERDICT_WAIT_MS);
-    const sub = cluster.nc.subscribe(subject, {
-      max: 1,
-      callback: (_err, m) => {
-        clearTimeout(timer);
-        resolve(m === undefined ? undefined : m.string());
-      },
-    });
   });
 }

@@ -386,7 +386,8 @@ for (const ending of ['the second attempt ends', 'the second attempt\'s worker d
     const name = runs.length === 0 ? undefined : readdirSync(join(state, 'logs', runs[0]!)).find((f) => f.startsWith('fenced_') && f.endsWith('.log'));
     return name === undefined ? '' : readFileSync(join(state, 'logs', runs[0]!, name), 'utf8');
   };
-  assert.match(log(), /late result from worker w1 \(attempt 1\): ignored, attempt 2 is building on worker w2/);
+  // (The coordinator says its verdict first and writes its note after: waited for, not raced.)
+  await until('the coordinator to note the late result', () => (/late result from worker w1 \(attempt 1\): ignored, attempt 2 is building on worker w2/.test(log()) ? true : undefined), 10_000).catch((e: unknown) => assert.fail(`${String(e)}\n${log()}`));
   let want = '2';
   if (ending === 'the second attempt ends') await writeFile(`${gate}2`, 'go');
   else {
