@@ -13,13 +13,14 @@ import type { CliContext } from './main.ts';
 import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
+import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import { whenOutputCloses } from './output-closed.ts';
 import { triageLines } from '../publish/failure-triage.ts';
 
 // --server / --token (remote.ts), merged into BuildOpts.
 interface BuildOpts extends RemoteOptions {}
 
-interface BuildOpts extends StateOptions, DebianOptionsCli {
+interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   tree: string;
   jobs?: number;
   overcommitCpus?: number;
@@ -60,6 +61,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--json', 'NDJSON events on stdout, the last line the run summary')
     .option('--nats <url>', 'the jobs are built by `kiln worker`s through this NATS server with JetStream (default: $KILN_NATS); planning, records and the report stay here')
     .option('--server-tree <name>', 'with --server: build the tree the daemon knows by this name (kiln serve --tree NAME=DIR) instead of uploading --tree');
+  addNatsAccessOptions(cmd);
   addDebianOptions(cmd, { all: false });
   addStateOptions(cmd);
   addRemoteOptions(cmd);
@@ -77,6 +79,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       return;
     }
     const debian = debianRequest(opts, targets, command);
+    // --nats-creds, --nats-tls-ca…: read and checked before anything is planned.
+    const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
@@ -141,6 +145,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         ...(opts.failOnWarnings === true ? { failOnWarnings: true } : {}),
         ...(opts.retry === undefined ? {} : { retries: opts.retry }),
         ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
+        ...(natsAccess === undefined ? {} : { natsAccess }),
         bus,
         signal: controller.signal,
       });
@@ -216,4 +221,5 @@ export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
   '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats', '--extra-repository', '--extra-repository-key',
+  '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key',
 ]);

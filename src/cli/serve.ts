@@ -9,6 +9,7 @@ import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { createApp } from '../server/app.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
+import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import { DEFAULT_BUNDLE_LIMITS } from '../server/bundles.ts';
 import { DEFAULT_SAMPLE_INTERVAL_MS } from '../server/job-sampler.ts';
 import { listen, parseListen, STOP_MODES, type StopMode } from '../server/listen.ts';
@@ -22,7 +23,7 @@ import { DEFAULT_MAX_QUEUED } from '../server/queue.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
 
-interface ServeOpts extends StateOptions {
+interface ServeOpts extends StateOptions, NatsAccessOptions {
   listen: string;
   tree: string[];
   maxConcurrentBuilds?: number;
@@ -118,12 +119,15 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', parseSizeOption('--min-free', { zero: true }))
     .option('--fetch-allow <cidr>', "a network (10.20.0.0/16) or address the daemon may fetch from for a tenant's build besides the public internet and the hosts of its apt sources (repeatable; docs/operations.md)", collectText, [])
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
+  addNatsAccessOptions(cmd);
   addStateOptions(cmd);
   cmd.action(async (opts: ServeOpts) => {
     const where = parseListen(opts.listen);
     const state = layoutFrom(opts);
     const trees = treesFrom(opts.tree);
     const maxConcurrentBuilds = opts.maxConcurrentBuilds ?? maxConcurrentFromEnv() ?? 2;
+    // The NATS files are read now: a bad one stops the daemon here, not each build later.
+    const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
     // Tenants name the urls a daemon fetches: not with the operator's own ~/.netrc.
     credentialsForDaemon();
     // Nor may they have it fetch from its own network (loopback, private, link-local):
@@ -141,6 +145,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
       ...(opts.maxJobCpus === undefined ? {} : { maxJobCpus: opts.maxJobCpus }),
       ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
+      ...(natsAccess === undefined ? {} : { natsAccess }),
       ...(opts.maxPriority === undefined ? {} : { maxPriority: opts.maxPriority }),
       bundleLimits: {
         ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),

@@ -5,11 +5,12 @@ import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { KilnError } from '../errors.ts';
 import { WORKER_NAME_RE } from '../distributed/nats-url.ts';
+import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseDurationOption, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
 
-interface WorkerOpts extends StateOptions {
+interface WorkerOpts extends StateOptions, NatsAccessOptions {
   nats?: string;
   jobs?: number;
   arch?: string[];
@@ -32,6 +33,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'its name in the coordinator\'s logs (default: HOST:PID)')
     .option('--keep-logs <duration>', 'how long it keeps its own copies of the logs (the coordinator has them), e.g. 30d (default 7d)', parseDurationOption('--keep-logs'))
     .option('--min-free <size>', 'take no job while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit)', parseSizeOption('--min-free', { zero: true }));
+  addNatsAccessOptions(cmd);
   addStateOptions(cmd);
   cmd.action(async (opts: WorkerOpts) => {
     if (opts.name !== undefined && !WORKER_NAME_RE.test(opts.name)) throw new KilnError('usage', `--name: ${JSON.stringify(opts.name)} is not a worker name: 1 to 200 characters, no control characters`, { hint: 'e.g. --name build-3 (default: HOST:PID)' });
@@ -39,6 +41,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     if (url === undefined) {
       throw new KilnError('usage', 'kiln worker needs the NATS server: --nats nats://HOST:4222 (or KILN_NATS)', { hint: 'start one with `nats-server -js` (docs/operations.md, "Many machines")' });
     }
+    const access = natsAccessOf(opts, url);
     const state = layoutFrom(opts);
     const { hostArch } = await import('../run/host-env.ts');
     const archs = opts.arch ?? [hostArch()];
@@ -50,7 +53,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const { resolveRunEnvs } = await import('../run/run-envs.ts');
     const envs = await resolveRunEnvs({ stateDir: state.root, sandbox: opts.sandbox ?? 'auto', envTemplate: opts.env, archs, hostArch: hostArch(), lease: true });
     const { openCluster } = await import('../distributed/cluster.ts');
-    const cluster = await openCluster(url, archs.map((arch) => ({ arch, envId: envs.envIdFor(arch) })), { say: (text) => ctx.stderr.write(`kiln worker: ${text}\n`) });
+    const cluster = await openCluster(url, archs.map((arch) => ({ arch, envId: envs.envIdFor(arch) })), { access, say: (text) => ctx.stderr.write(`kiln worker: ${text}\n`) });
     const controller = new AbortController();
     const stop = (sig: NodeJS.Signals): void => {
       if (controller.signal.aborted) return;

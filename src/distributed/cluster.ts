@@ -15,11 +15,12 @@
 //
 // Everything is created on first use, so a bare `nats-server -js` is enough.
 
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, jwtAuthenticator, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
+import { connectRefusal, type NatsAccess } from './nats-access.ts';
 import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
 
 export const JOBS_STREAM = 'KILN_JOBS';
@@ -108,30 +109,25 @@ export interface Pool {
   readonly envId: string;
 }
 
-/** Connects and makes sure the streams, the consumer of each pool in `pools` and the bucket exist. */
-export async function openCluster(given: string, pools: readonly Pool[] = [], o: { say?: (text: string) => void } = {}): Promise<Cluster> {
+/**
+ * Connects and makes sure the streams, the consumer of each pool in `pools` and the bucket
+ * exist. `access`: what the command was given besides the URL (nats-access.ts: a .creds
+ * file or nkey seed instead of the URL's credentials, TLS files).
+ */
+export async function openCluster(given: string, pools: readonly Pool[] = [], o: { say?: (text: string) => void; access?: NatsAccess | undefined } = {}): Promise<Cluster> {
   const url = displayUrl(given);
   const ttlMs = blobTtlMs();
+  const access = o.access;
+  // tls:// means TLS: the handshake is required (the client would otherwise talk plain text to a plain server); so does any TLS file.
+  const tlsWanted = access?.tls !== undefined || serversOf(given).some((s) => /^tls:\/\//i.test(s));
+  const identity = access?.identity;
+  const auth = identity === undefined ? credentialsOf(given) : { authenticator: identity.kind === 'creds' ? jwtAuthenticator(identity.jwt, identity.seed) : nkeyAuthenticator(identity.seed) };
   let nc: NatsConnection;
   try {
-    // tls:// means TLS: the handshake is required (the client would otherwise talk plain text to a plain server).
-    const tls = serversOf(given).some((s) => /^tls:\/\//i.test(s)) ? { tls: {} } : {};
-    nc = await connect({ servers: serversOf(given), ...credentialsOf(given), ...tls, name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    nc = await connect({ servers: serversOf(given), ...auth, ...(tlsWanted ? { tls: { ...access?.tls } } : {}), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   } catch (e) {
-    const message = (e as Error).message;
-    // The server answered, and refused who we said we are.
-    if (/authorization violation|authentication/i.test(message)) {
-      throw new KilnError('unauthorized', `NATS at ${url} refused kiln's credentials: ${message}`, {
-        hint: 'give the user and password (or token) its accounts know, in the URL: nats://USER:PASSWORD@HOST:4222 (kiln prints the URL without them)',
-        cause: e,
-      });
-    }
-    throw new KilnError('server-unreachable', `cannot reach NATS at ${url}: ${message}`, {
-      hint: /tls/i.test(message)
-        ? 'the URL says tls:// and the server does not speak TLS (or the other way round): give nats:// for a plain server, or set up TLS in nats-server (kiln checks its certificate against the system CAs)'
-        : 'check the URL (nats://HOST:4222) and that nats-server runs with JetStream (nats-server -js)',
-      cause: e,
-    });
+    const why = connectRefusal(e as Error & { code?: unknown }, access, tlsWanted);
+    throw new KilnError(why.code, why.code === 'unauthorized' ? `NATS at ${url} refused kiln's credentials: ${why.message}` : `cannot reach NATS at ${url}: ${why.message}`, { hint: why.hint, cause: e });
   }
   try {
     const jsm = await jetstreamManager(nc);

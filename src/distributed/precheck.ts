@@ -2,6 +2,7 @@
 
 import { KilnError } from '../errors.ts';
 import type { PackageSpec } from '../plan/spec.ts';
+import type { NatsAccess } from './nats-access.ts';
 import { hasInstanceLayer } from '../run/env-id.ts';
 
 /**
@@ -10,7 +11,7 @@ import { hasInstanceLayer } from '../run/env-id.ts';
  * machine (file://: a worker would read its own disk), and a NATS server that is not
  * there (or lacks JetStream) is said.
  */
-export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<PackageSpec, 'debian'> | undefined; readonly envId?: string }[], url: string): Promise<void> {
+export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<PackageSpec, 'debian'> | undefined; readonly envId?: string }[], url: string, access?: NatsAccess): Promise<void> {
   // An [instance] layer (kiln.toml) is made where the run is planned; workers do not make it.
   const layered = toBuild.map((n) => n.envId ?? '').find(hasInstanceLayer);
   if (layered !== undefined) {
@@ -30,5 +31,5 @@ export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<Pa
     });
   }
   const { openCluster } = await import('./cluster.ts');
-  await (await openCluster(url)).close();
+  await (await openCluster(url, [], { access })).close();
 }

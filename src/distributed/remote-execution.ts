@@ -4,16 +4,18 @@
 import type { Execute } from '../plan/job.ts';
 import { hostArch } from '../run/host-env.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
+import type { NatsAccess } from './nats-access.ts';
 import { createRemoteExecutor, type RemoteExecutorOptions } from './remote-executor.ts';
 
 /**
  * A run's remote execution from connecting on: the cluster
- * and the executor over it; close() ends both. `say` hears of the NATS server going away.
+ * and the executor over it; close() ends both. `say` hears of the NATS server going away;
+ * `access`: the command's NATS files besides the URL (nats-access.ts).
  */
-export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluster'> & { readonly url: string; readonly say: (text: string) => void }): Promise<{ execute: Execute; url: string; close(): Promise<void> }> {
+export async function openRemoteExecution(o: Omit<RemoteExecutorOptions, 'cluster'> & { readonly url: string; readonly access?: NatsAccess | undefined; readonly say: (text: string) => void }): Promise<{ execute: Execute; url: string; close(): Promise<void> }> {
   const { openCluster } = await import('./cluster.ts');
   // Each job's queue (arch and env) is made when its first job goes on it.
-  const cluster = await openCluster(o.url, [], { say: o.say });
+  const cluster = await openCluster(o.url, [], { say: o.say, access: o.access });
   const remote = await createRemoteExecutor({ ...o, cluster });
   return {
     execute: remote.execute,

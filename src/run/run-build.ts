@@ -14,6 +14,7 @@ import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
 import type { StagedOutput } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
+import type { NatsAccess } from '../distributed/nats-access.ts';
 import { clampToMachine, mostAtOnce } from '../schedule/pick-next.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
@@ -48,6 +49,8 @@ export interface BuildRequest extends PlanRequest {
   readonly retries?: number;
   /** --nats URL: the jobs are built by `kiln worker`s through this NATS server (src/distributed/). */
   readonly nats?: string;
+  /** With nats: its .creds / nkey / TLS files, read as the command started (distributed/nats-access.ts). */
+  readonly natsAccess?: NatsAccess | undefined;
   /** What an operator must hear even where run notes are not shown (a daemon's stderr). */
   readonly warn?: (text: string) => void;
   readonly bus: EventBus;
@@ -89,7 +92,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const prepared = await planWithSoundStaged(() => preparePlan(req, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
   try {
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
-    if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats);
+    if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats, req.natsAccess);
     return await buildPlanned(req, records, prepared, plannedFrom);
   } finally {
     await prepared.envs.release();
@@ -222,6 +225,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const fetchPolicy = (await import('../lib/fetch-guard.ts')).policyForWorkers();
       remote = await openRemoteExecution({
         url: req.nats,
+        access: req.natsAccess,
         say: (text) => {
           bus.emit({ type: 'note', at: Date.now(), text });
           req.warn?.(`run ${runId}: ${text}`);

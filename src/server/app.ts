@@ -17,6 +17,7 @@ import { openServerRecords } from '../records/server-records.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { stateFreeSpace } from '../run/free-space.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import type { NatsAccess } from '../distributed/nats-access.ts';
 import { bearerAuth, type ServerEnv } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { BuildQueue, type BuildRunner } from './queue.ts';
@@ -64,6 +65,8 @@ export interface AppOptions {
   readonly maxJobCpus?: number;
   /** kiln serve --nats URL: the builds' jobs are built by `kiln worker`s (src/distributed/). */
   readonly nats?: string;
+  /** With nats: its .creds / nkey / TLS files, read as kiln serve started (distributed/nats-access.ts). */
+  readonly natsAccess?: NatsAccess;
   /** The highest `priority` a tenant may ask for (admins: any); default 100, the most there is. */
   readonly maxPriority?: number;
   /** Runs a build; default: runBuild() in this process (tests pass a fake). */
@@ -123,7 +126,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const runs = openRecords(state.root);
   const queue = new BuildQueue({
     records,
-    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, nats: options.nats, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
+    run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, nats: options.nats, natsAccess: options.natsAccess, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
     maxConcurrent: options.maxConcurrentBuilds ?? 2,
     ...(options.maxQueuedPerTenant === undefined ? {} : { maxQueuedPerTenant: options.maxQueuedPerTenant }),
     slots: options.slots ?? (options.nats === undefined ? availableParallelism() : NATS_SLOTS),

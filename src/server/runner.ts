@@ -8,6 +8,7 @@ import type { BuildRecord } from '../records/server-record-types.ts';
 import { runBuild as realRunBuild, type BuildRequest, type BuildResult } from '../run/run-build.ts';
 import type { StateLayout } from '../run/state-layout.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
+import type { NatsAccess } from '../distributed/nats-access.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { bundleDir } from './bundles.ts';
 import { hideTreeRoot } from './tree-root.ts';
@@ -28,6 +29,8 @@ export interface LocalRunnerOptions {
   readonly maxJobCpus?: number | undefined;
   /** kiln serve --nats URL: the jobs go to `kiln worker`s. */
   readonly nats?: string | undefined;
+  /** With nats: its .creds / nkey / TLS files (distributed/nats-access.ts). */
+  readonly natsAccess?: NatsAccess | undefined;
   /** For tests; default runBuild. */
   readonly runBuild?: (req: BuildRequest) => Promise<BuildResult>;
   /** How often running jobs are sampled (default 5 s). */
@@ -98,7 +101,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       logLimit: options.logLimit,
       jobTimeoutMs: options.jobTimeoutMs,
       maxJobCpus: options.maxJobCpus,
-      ...(options.nats === undefined ? {} : { nats: options.nats, warn: (text: string) => options.onError?.(`build ${build.id}: ${text}`) }),
+      ...(options.nats === undefined ? {} : { nats: options.nats, natsAccess: options.natsAccess, warn: (text: string) => options.onError?.(`build ${build.id}: ${text}`) }),
       bus: ctx.bus,
       signal: ctx.signal,
       slotGate: ctx.slotGate,
