@@ -21,6 +21,7 @@ function fakeNc(answers: string[]): NatsConnection {
 test('noResponders: only the server\'s "no responders" answer counts as nobody there', () => {
   assert.equal(noResponders(Object.assign(new Error('x'), { isNoResponders: () => true })), true);
   assert.equal(noResponders(new NoRespondersError('503')), true);
+  assert.equal(noResponders(Object.assign(new Error('503'), { name: 'NoResponders' })), true);
   assert.equal(noResponders(Object.assign(new Error('request failed'), { cause: new NoRespondersError('503') })), true);
   assert.equal(noResponders(Object.assign(new Error('timeout'), { isNoResponders: () => false })), false);
   assert.equal(noResponders(new Error('TIMEOUT')), false);

@@ -41,7 +41,9 @@ export async function askAlive(nc: NatsConnection, runId: string): Promise<Liven
 /** The server said nobody subscribes to the subject (NATS "503 no responders"). */
 export function noResponders(e: unknown): boolean {
   const err = e as { isNoResponders?: () => boolean; name?: string; cause?: { name?: string } } | null;
-  return err?.isNoResponders?.() === true || err?.name === 'NoRespondersError' || err?.cause?.name === 'NoRespondersError';
+  // request() wraps it (isNoResponders); requestMany throws it bare (named NoResponders in nats-core 3).
+  const named = (n: string | undefined): boolean => n === 'NoResponders' || n === 'NoRespondersError';
+  return err?.isNoResponders?.() === true || named(err?.name) || named(err?.cause?.name);
 }
 
 /**

@@ -30,6 +30,7 @@ import { debianHandOff } from './debian-jobs.ts';
 import { packTree } from './tree-tar.ts';
 import { memo, type Memo } from './memo.ts';
 import { answerAlive } from './liveness.ts';
+import { watchStreams } from './stream-watch.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
@@ -88,7 +89,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       if (!closing) throw new Error('the stream ended');
     } catch (e) {
       if (closing) return;
-      lost = (e as Error).message;
+      lost = `the run lost its events from ${o.cluster.url} (${(e as Error).message})`;
       for (const w of [...waiters.values()]) w.onLost(lost);
     }
   })();
@@ -126,6 +127,12 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     for (const seq of seqs) void o.cluster.jsm.streams.deleteMessage(JOBS_STREAM, seq).catch(() => false);
     o.cluster.nc.publish(cancelSubject(o.runId), jobId);
   }
+  // The server may come back without kiln's streams: the jobs in flight then fail, said why, instead of waiting for ever.
+  const streams = watchStreams(o.cluster, (why) => {
+    if (closing || lost !== undefined) return;
+    lost = why;
+    for (const w of [...waiters.values()]) w.onLost(why);
+  });
   // Workers ask whether this run is still here before and while they build its jobs (liveness.ts).
   const alive = answerAlive(o.cluster.nc, o.runId);
   const advisories: Subscription = o.cluster.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.*`, {
@@ -248,7 +255,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       };
       signal.addEventListener('abort', onAbort, { once: true });
       waiters.set(job.id, {
-        onLost: (why) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `the run lost its events from ${o.cluster.url} (${why}): the job's outcome is unknown` }, log, startedAt, endedAt: Date.now() }),
+        onLost: (why) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `${why}: the job's outcome here is unknown` }, log, startedAt, endedAt: Date.now() }),
         onClaimed: (e) => {
           if (done) return;
           if (claimedBy === undefined) {
@@ -399,6 +406,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     async close() {
       closing = true;
       alive.unsubscribe();
+      streams.stop();
       advisories.unsubscribe();
       await messages.close().catch(() => undefined);
       await listening.catch(() => undefined);
