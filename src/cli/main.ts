@@ -27,6 +27,7 @@ const VERBS: Readonly<Record<string, () => Promise<Register>>> = {
   doctor: async () => (await import('./doctor.ts')).registerDoctor,
   serve: async () => (await import('./serve.ts')).registerServe,
   worker: async () => (await import('./worker.ts')).registerWorker,
+  workers: async () => (await import('./workers.ts')).registerWorkers,
   token: async () => (await import('./token.ts')).registerToken,
   cancel: async () => (await import('./cancel.ts')).registerCancel,
   download: async () => (await import('./download.ts')).registerDownload,

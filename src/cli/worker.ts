@@ -3,7 +3,7 @@
 
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
-import { KilnError } from '../errors.ts';
+import { exitCodeFor, KilnError } from '../errors.ts';
 import { WORKER_NAME_RE } from '../distributed/nats-url.ts';
 import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
@@ -52,18 +52,38 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     await (await import('../run/run-workspaces.ts')).reapLeftovers(state);
     const { resolveRunEnvs } = await import('../run/run-envs.ts');
     const envs = await resolveRunEnvs({ stateDir: state.root, sandbox: opts.sandbox ?? 'auto', envTemplate: opts.env, archs, hostArch: hostArch(), lease: true });
-    const { openCluster } = await import('../distributed/cluster.ts');
-    const cluster = await openCluster(url, archs.map((arch) => ({ arch, envId: envs.envIdFor(arch) })), { access, say: (text) => ctx.stderr.write(`kiln worker: ${text}\n`) });
+    // SIGINT or SIGTERM stop it from here on: while it waits for the NATS server, at once (exit 130).
     const controller = new AbortController();
+    let connected = false;
     const stop = (sig: NodeJS.Signals): void => {
       if (controller.signal.aborted) return;
-      ctx.stderr.write(`kiln worker: ${sig}: giving back the jobs it holds, then stopping\n`);
+      ctx.stderr.write(connected ? `kiln worker: ${sig}: giving back the jobs it holds, then stopping\n` : `kiln worker: ${sig}: stopping\n`);
       controller.abort();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     // A closed terminal or ssh session: the jobs go back rather than wait out the ack wait.
     process.on('SIGHUP', stop);
+    const unlisten = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.off('SIGHUP', stop);
+    };
+    const { openCluster } = await import('../distributed/cluster.ts');
+    const say = (text: string): void => void ctx.stderr.write(`kiln worker: ${text}\n`);
+    let cluster: Awaited<ReturnType<typeof openCluster>>;
+    try {
+      // A server it cannot reach yet (booting, started after this worker) is waited for.
+      cluster = await openCluster(url, archs.map((arch) => ({ arch, envId: envs.envIdFor(arch) })), { access, say, wait: { signal: controller.signal, say } });
+      connected = true;
+    } catch (e) {
+      unlisten();
+      await envs.release();
+      if (!(e instanceof KilnError && e.code === 'cancelled')) throw e;
+      say(e.message);
+      ctx.exitCode = exitCodeFor(e);
+      return;
+    }
     const jobs = opts.jobs ?? availableParallelism();
     const { DEFAULT_MIN_FREE, stateFreeSpace } = await import('../run/free-space.ts');
     const minFree = opts.minFree ?? DEFAULT_MIN_FREE;
@@ -79,9 +99,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       });
       ctx.stderr.write(`kiln worker: stopped: ${counts.built} built, ${counts.failed} failed${counts.cancelled === 0 ? '' : `, ${counts.cancelled} cancelled`}\n`);
     } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.off('SIGHUP', stop);
+      unlisten();
       await envs.release();
       await cluster.close();
     }

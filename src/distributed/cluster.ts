@@ -21,6 +21,7 @@ import { Objm, type ObjectStore } from '@nats-io/obj';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import { connectRefusal, type NatsAccess } from './nats-access.ts';
+import { waitForServer, worthWaiting } from './wait-for-server.ts';
 import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
 
 export const JOBS_STREAM = 'KILN_JOBS';
@@ -112,9 +113,10 @@ export interface Pool {
 /**
  * Connects and makes sure the streams, the consumer of each pool in `pools` and the bucket
  * exist. `access`: what the command was given besides the URL (nats-access.ts: a .creds
- * file or nkey seed instead of the URL's credentials, TLS files).
+ * file or nkey seed instead of the URL's credentials, TLS files). `wait`: a server that cannot
+ * be reached yet is waited for until `signal` is aborted (KilnError 'cancelled').
  */
-export async function openCluster(given: string, pools: readonly Pool[] = [], o: { say?: (text: string) => void; access?: NatsAccess | undefined } = {}): Promise<Cluster> {
+export async function openCluster(given: string, pools: readonly Pool[] = [], o: { say?: (text: string) => void; access?: NatsAccess | undefined; wait?: { signal: AbortSignal; say: (text: string) => void } } = {}): Promise<Cluster> {
   const url = displayUrl(given);
   const ttlMs = blobTtlMs();
   const access = o.access;
@@ -122,10 +124,18 @@ export async function openCluster(given: string, pools: readonly Pool[] = [], o:
   const tlsWanted = access?.tls !== undefined || serversOf(given).some((s) => /^tls:\/\//i.test(s));
   const identity = access?.identity;
   const auth = identity === undefined ? credentialsOf(given) : { authenticator: identity.kind === 'creds' ? jwtAuthenticator(identity.jwt, identity.seed) : nkeyAuthenticator(identity.seed) };
+  const dial = (): Promise<NatsConnection> => connect({ servers: serversOf(given), ...auth, ...(tlsWanted ? { tls: { ...access?.tls } } : {}), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
   let nc: NatsConnection;
   try {
-    nc = await connect({ servers: serversOf(given), ...auth, ...(tlsWanted ? { tls: { ...access?.tls } } : {}), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+    // `kiln worker` waits for a server it cannot reach yet (wait-for-server.ts); the others fail at once.
+    nc = o.wait === undefined ? await dial() : await waitForServer(dial, {
+      url, ...o.wait,
+      worth: (e) => worthWaiting(e, tlsWanted),
+      reason: (e) => connectRefusal(e, access, tlsWanted).message,
+      discard: (late) => late.close(),
+    });
   } catch (e) {
+    if (e instanceof KilnError) throw e;
     const why = connectRefusal(e as Error & { code?: unknown }, access, tlsWanted);
     throw new KilnError(why.code, why.code === 'unauthorized' ? `NATS at ${url} refused kiln's credentials: ${why.message}` : `cannot reach NATS at ${url}: ${why.message}`, { hint: why.hint, cause: e });
   }

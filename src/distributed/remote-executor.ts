@@ -31,6 +31,7 @@ import { packTree } from './tree-tar.ts';
 import { memo, type Memo } from './memo.ts';
 import { answerAlive } from './liveness.ts';
 import { watchStreams } from './stream-watch.ts';
+import { unclaimedWhy } from './unclaimed.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
@@ -77,6 +78,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   const uploaded: Memo<WireArtifact> = new Map();
   const indexes: Memo<string> = new Map();
   const pools: Memo<string> = new Map();
+  const whyUnclaimed = unclaimedWhy(o.cluster.nc);
   // The run's events, from the start of the stream (none are missed between publish and listen).
   const consumer = await o.cluster.js.consumers.get(EVENTS_STREAM, { filter_subjects: eventsSubject(o.runId), deliver_policy: DeliverPolicy.All });
   const messages = await consumer.consume();
@@ -221,12 +223,15 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       });
       // Nobody took it for a while: said once, with what to start (a run otherwise just waits).
       const unclaimed = setTimeout(() => {
-        if (claimedBy === undefined && !done) {
-          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s: start one for ${arch} in ${pool} (${workerCommand(o.cluster.url, arch, pool, hostArch())}); the run waits for it`;
+        if (claimedBy !== undefined || done) return;
+        // With what the workers say of themselves (none there, another env, low on disk, busy).
+        void whyUnclaimed(arch, pool).then((why) => {
+          if (claimedBy !== undefined || done) return;
+          const text = `${job.id}: no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s${why === undefined ? '' : ` (${why})`}: start one for ${arch} in ${pool} (${workerCommand(o.cluster.url, arch, pool, hostArch())}); the run waits for it`;
           o.bus.emit({ type: 'note', at: Date.now(), text });
           o.warn?.(`run ${o.runId}: ${text}`);
-          void note(`no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s; waiting for one`);
-        }
+          void note(`no worker has taken it in ${UNCLAIMED_NOTE_MS / 1000} s${why === undefined ? '' : ` (${why})`}; waiting for one`);
+        });
       }, UNCLAIMED_NOTE_MS);
       unclaimed.unref();
       const settle = (outcome: JobOutcome): void => {

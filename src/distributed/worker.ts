@@ -31,6 +31,7 @@ import { lowOnSpace } from '../run/free-space.ts';
 import { claimRunWorkspace } from '../run/run-workspaces.ts';
 import { getFile, putFile } from './blobs.ts';
 import { askAlive, watchAlive } from './liveness.ts';
+import { answerStatus, workerStatusOf } from './worker-status.ts';
 import { awaitVerdict, StoppedRuns } from './coordinator-words.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
@@ -87,6 +88,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       for (const [id, c] of controllers) if (id === `${runId} ${jobId}` || (jobId === '*' && id.startsWith(`${runId} `))) c.abort(new Error('cancelled by the coordinator'));
     },
   });
+  // What it is and builds, for `kiln workers` and the coordinators' notes (worker-status.ts).
+  const startedAt = Date.now();
+  const runningJobs = new Map<string, { runId: string; jobId: string; attempt: number; since: number }>();
+  const statusAnswers = answerStatus(o.cluster.nc, () => workerStatusOf({ name, startedAt, archs: o.archs.map((arch) => ({ arch, envId: o.envs.envIdFor(arch) })), sandbox: o.envs.backend.name, jobs: o.jobs, running: runningJobs.values(), minFree: o.minFree }));
   // The queue of each arch in this worker's env: only jobs it can build come to it.
   const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch, o.envs.envIdFor(arch)))));
   // Says it works on a job every third of the consumers' real ack wait (whoever made them).
@@ -138,6 +143,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
     await Promise.allSettled(running);
     cancels.unsubscribe();
+    statusAnswers.unsubscribe();
     // Empty now, unless a sandbox could not be taken down: that (owner file kept) is for the
     // next start to reap, which unmounts first; never removed blindly here.
     const left = await readdir(own).catch(() => ['?']);
@@ -170,6 +176,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
     controllers.set(id, controller);
+    runningJobs.set(id, { runId: m.runId, jobId: m.jobId, attempt, since: Date.now() });
     if (stoppedRuns.has(m.runId, Date.now())) controller.abort(new Error('cancelled by the coordinator'));
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
     // Its coordinator going away while it builds stops the build.
@@ -225,6 +232,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       clearInterval(heartbeat);
       watch?.stop();
       controllers.delete(id);
+      runningJobs.delete(id);
       if (work !== undefined) await rm(work, { recursive: true, force: true });
       // The run's workspace folder, once its last job here is done (others may still use it).
       await rmdir(join(own, m.runId)).catch(() => undefined);

@@ -143,7 +143,7 @@ test('a job whose every worker dies is given up after its deliveries and fails, 
   // The coordinator makes the consumer when no worker has yet: with the tests' ack wait.
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
   // No worker yet: the run says so, and what to start.
-  await build.waitForEvent((e) => e.type === 'note' && /poison@\S+: no worker has taken it in 0\.5 s: start one for \S+ in host:[0-9a-f]+ \(kiln worker --nats nats:/.test(e.text), 30_000);
+  await build.waitForEvent((e) => e.type === 'note' && /poison@\S+: no worker has taken it in 0\.5 s \(no worker answers at all\): start one for \S+ in host:[0-9a-f]+ \(kiln worker --nats nats:/.test(e.text), 30_000);
   // Each worker dies as soon as it takes the job, three times.
   for (let i = 1; i <= 3; i++) {
     const w = startWorker(t, url, join(dir.path, `w${i}`), `w${i}`);
@@ -259,7 +259,7 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
   const submitted = await call('POST', '/api/v1/builds', { tree: 'main' });
   assert.equal(typeof submitted.id, 'string', JSON.stringify(submitted));
   // No worker yet: the daemon's operator hears it (a daemon keeps no run notes).
-  await until('the daemon to say no worker took it', () => (/no worker has taken it in 0\.5 s: start one for/.test(err) ? true : undefined), 30_000);
+  await until('the daemon to say no worker took it', () => (/no worker has taken it in 0\.5 s \(no worker answers at all\): start one for/.test(err) ? true : undefined), 30_000);
   const w = startWorker(t, url, join(dir.path, 'w1'), 'w1');
   let build: any;
   for (const end = Date.now() + 60_000; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
@@ -423,7 +423,7 @@ test('a worker low on disk (--min-free above what is free) takes no job and says
   await until('the full worker to say it takes nothing', () => (/has [\d.]+ ?\w+ free, less than --min-free [\d.]+ ?\w+: taking no job until there is space/.test(full.output()) ? true : undefined), 30_000);
   const state = join(dir.path, 'coordinator');
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
-  await build.waitForEvent((e) => e.type === 'note' && /small@\S+: no worker has taken it/.test(e.text), 30_000);
+  await build.waitForEvent((e) => e.type === 'note' && /small@\S+: no worker has taken it in 0\.5 s \(worker full serves \S+ in \S+ but is low on disk \([\d.]+ ?\w+ free, --min-free [\d.]+ ?\w+\)\)/.test(e.text), 30_000);
   const other = startWorker(t, url, join(dir.path, 'w2'), 'other');
   const r = await build.done;
   assert.equal(r.code, 0, explain(r));
@@ -485,7 +485,7 @@ test('two tenants, two NATS accounts: a worker of one never sees the other\'s jo
   const bobs = startWorker(t, as('bob', 'pb'), join(dir.path, 'wb'), 'bobs-worker');
   await until('bob\'s worker to wait for jobs', () => (/taking jobs for/.test(bobs.output()) ? true : undefined), 30_000);
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', as('alice', 'pa'), '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
-  await build.waitForEvent((e) => e.type === 'note' && /mine@\S+: no worker has taken it/.test(e.text), 30_000);
+  await build.waitForEvent((e) => e.type === 'note' && /mine@\S+: no worker has taken it in 0\.5 s \(no worker answers at all\)/.test(e.text), 30_000);
   const alices = startWorker(t, as('alice', 'pa'), join(dir.path, 'wa'), 'alices-worker');
   const r = await build.done;
   assert.equal(r.code, 0, explain(r));
