@@ -11,30 +11,31 @@
 // no worker finishes in MAX_DELIVER deliveries fails (a poison job); a cancelled run tells
 // the workers and takes back the jobs nobody took yet.
 
-import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
-import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
-import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
+import type { ArtifactStore } from '../cache/artifact-types.ts';
+import { entryFiles } from '../cache/artifact-transfer.ts';
 import type { EventBus } from '../events/events.ts';
 import { earlyCutoff, jobFinishedEvent } from '../execute/job-finished.ts';
 import type { StagedOutput } from '../execute/executor-options.ts';
 import { hostArch } from '../run/host-env.ts';
-import { EARLY_CUTOFF_CAUSE, type Execute, type Job, type JobOutcome } from '../plan/job.ts';
+import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { whyWhenStarted } from '../plan/decide.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import { getFile, putFile } from './blobs.ts';
+import { putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
 import { packTree } from './tree-tar.ts';
 import { memo, type Memo } from './memo.ts';
 import { answerAlive } from './liveness.ts';
 import { watchStreams } from './stream-watch.ts';
 import { unclaimedWhy } from './unclaimed.ts';
+import { acceptResult } from './accept-result.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
-import { EventMessage, JobMessage, parseMessage, WireTwice, type WireArtifact } from './wire.ts';
+import { EventMessage, JobMessage, parseMessage, type WireArtifact } from './wire.ts';
 
 export interface RemoteExecutorOptions {
   readonly cluster: Cluster;
@@ -291,7 +292,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           verdict('taken');
           accepting = true; // the first result counts; a late one from a worker thought dead is ignored
           // (A stop or a lost stream meanwhile settles the job first; accept's outcome is then dropped.)
-          void accept(e).then(
+          void acceptResult(e, { blobs: o.cluster.blobs, artifacts: o.artifacts, cacheDir: o.cacheDir, key, log, startedAt, streamedOfAttempt: e.attempt === attemptNow ? streamed : 0, write, note }).then(
             (outcome) => settle(outcome),
             (err: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${e.worker} was refused: ${(err as Error).message}` }, log, startedAt, endedAt: Date.now() }),
           );
@@ -338,45 +339,6 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       queue(0);
     });
 
-    /** A result as this run's outcome: its artifact checked and stored here, its log appended here. */
-    async function accept(e: Result): Promise<JobOutcome> {
-      const tmp = await mkdtemp(join(tmpdir(), 'kiln-result-'));
-      try {
-        if (e.log !== null) {
-          // What the stream did not bring yet (all of it for another attempt's result).
-          await getFile(o.cluster.blobs, e.log, join(tmp, 'log'));
-          const whole = await readFile(join(tmp, 'log'));
-          await write(e.attempt === attemptNow && streamed <= whole.length ? whole.subarray(streamed) : whole);
-        }
-        if (e.twice !== undefined && e.twice !== null) {
-          // A Debian build's --twice comparison, beside the log here, where the run's report reads it.
-          await getFile(o.cluster.blobs, e.twice, join(tmp, 'twice.json'));
-          const twice = parseMessage(WireTwice, await readFile(join(tmp, 'twice.json'), 'utf8'));
-          if (!twice.ok) throw new Error(`its --twice comparison is not one kiln reads (${twice.why})`);
-          await writeFile(`${log}.twice.json`, `${JSON.stringify(twice.value, null, 2)}\n`);
-        }
-        await note(`result from worker ${e.worker} (attempt ${e.attempt}): ${e.outcome.state}`);
-        // The job's own key: a result for another key would store under it.
-        if (e.outcome.key !== key) throw new Error(`it is for the key ${e.outcome.key.slice(0, 16)}, not the job's ${key.slice(0, 16)}`);
-        const { outputHash: _claimed, ...rest } = e.outcome;
-        // Up to date there, not here: the worker's cache had it (the plan here did not).
-        const cause = rest.state === 'up-to-date' && (rest.cause === undefined || rest.cause === EARLY_CUTOFF_CAUSE) ? `found up to date in the cache of worker ${e.worker}` : rest.cause;
-        const base: JobOutcome = { ...rest, ...(cause === undefined ? {} : { cause }), key, log, worker: e.worker, startedAt, endedAt: Date.now() };
-        const ok = e.outcome.state === 'built' || e.outcome.state === 'up-to-date';
-        if (!ok) return base;
-        // A success comes with its artifact, stored here under the job's key once checked;
-        // its output hash is the stored meta's, not what the result says.
-        if (e.artifact === null) throw new Error(`it says ${e.outcome.state} but sends no artifact`);
-        const manifest = e.artifact.manifest === null ? null : join(tmp, 'manifest.json');
-        const archive = e.artifact.archive === null ? null : join(tmp, 'archive');
-        if (manifest !== null) await getFile(o.cluster.blobs, e.artifact.manifest!, manifest);
-        if (archive !== null) await getFile(o.cluster.blobs, e.artifact.archive!, archive);
-        const meta = await importEntry(o.artifacts, o.cacheDir, key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`);
-        return { ...base, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive) };
-      } finally {
-        await rm(tmp, { recursive: true, force: true });
-      }
-    }
   };
 
   /** The blobs of a stored artifact (put once per MEMO_MS: a blob put again stays in the store). */
