@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
-import { addNatsAccessOptions, natsAccessOf, type NatsAccess, type NatsAccessOptions } from '../distributed/nats-access.ts';
+import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import type { WorkerStatus } from '../distributed/worker-status.ts';
 import type { CliContext } from './main.ts';
 import { formatMs, humanBytes, natsUrlOf, parseRange } from './options.ts';
@@ -29,7 +29,9 @@ export function registerWorkers(program: Command, ctx: CliContext): void {
     }
     const access = natsAccessOf(opts, url);
     const { askWorkers, DEFAULT_WAIT_MS } = await import('../distributed/worker-status.ts');
-    const nc = await connectPlain(url, access);
+    // A plain connection: the question needs only core NATS (no stream is made, nothing written).
+    const { dialNats } = await import('../distributed/connect.ts');
+    const nc = await dialNats(url, { access, name: `kiln workers ${process.pid}` });
     let answer: Awaited<ReturnType<typeof askWorkers>>;
     try {
       answer = await askWorkers(nc, opts.wait ?? DEFAULT_WAIT_MS);
@@ -70,24 +72,4 @@ export function workersTable(statuses: readonly WorkerStatus[], now: number): st
     for (const r of s.running) out += `    ${r.jobId}  run ${r.runId}, attempt ${r.attempt}, for ${formatMs(Math.max(0, now - r.since))}\n`;
   });
   return out;
-}
-
-/**
- * A plain connection (no streams made, nothing written): the question needs only core
- * NATS. Refusals are said as openCluster says them.
- */
-async function connectPlain(given: string, access: NatsAccess | undefined): Promise<import('@nats-io/transport-node').NatsConnection> {
-  const { connect, jwtAuthenticator, nkeyAuthenticator } = await import('@nats-io/transport-node');
-  const { credentialsOf, displayUrl, serversOf } = await import('../distributed/nats-url.ts');
-  const { connectRefusal } = await import('../distributed/nats-access.ts');
-  const tlsWanted = access?.tls !== undefined || serversOf(given).some((s) => /^tls:\/\//i.test(s));
-  const identity = access?.identity;
-  const auth = identity === undefined ? credentialsOf(given) : { authenticator: identity.kind === 'creds' ? jwtAuthenticator(identity.jwt, identity.seed) : nkeyAuthenticator(identity.seed) };
-  try {
-    return await connect({ servers: serversOf(given), ...auth, ...(tlsWanted ? { tls: { ...access?.tls } } : {}), name: `kiln workers ${process.pid}` });
-  } catch (e) {
-    const url = displayUrl(given);
-    const why = connectRefusal(e as Error & { code?: unknown }, access, tlsWanted);
-    throw new KilnError(why.code, why.code === 'unauthorized' ? `NATS at ${url} refused kiln's credentials: ${why.message}` : `cannot reach NATS at ${url}: ${why.message}`, { hint: why.hint, cause: e });
-  }
 }

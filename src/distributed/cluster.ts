@@ -15,14 +15,14 @@
 //
 // Everything is created on first use, so a bare `nats-server -js` is enough.
 
-import { connect, jwtAuthenticator, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
-import { connectRefusal, type NatsAccess } from './nats-access.ts';
-import { waitForServer, worthWaiting } from './wait-for-server.ts';
-import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
+import type { NatsAccess } from './nats-access.ts';
+import { dialNats } from './connect.ts';
+import { displayUrl } from './nats-url.ts';
 
 export const JOBS_STREAM = 'KILN_JOBS';
 export const EVENTS_STREAM = 'KILN_EVENTS';
@@ -119,26 +119,7 @@ export interface Pool {
 export async function openCluster(given: string, pools: readonly Pool[] = [], o: { say?: (text: string) => void; access?: NatsAccess | undefined; wait?: { signal: AbortSignal; say: (text: string) => void } } = {}): Promise<Cluster> {
   const url = displayUrl(given);
   const ttlMs = blobTtlMs();
-  const access = o.access;
-  // tls:// means TLS: the handshake is required (the client would otherwise talk plain text to a plain server); so does any TLS file.
-  const tlsWanted = access?.tls !== undefined || serversOf(given).some((s) => /^tls:\/\//i.test(s));
-  const identity = access?.identity;
-  const auth = identity === undefined ? credentialsOf(given) : { authenticator: identity.kind === 'creds' ? jwtAuthenticator(identity.jwt, identity.seed) : nkeyAuthenticator(identity.seed) };
-  const dial = (): Promise<NatsConnection> => connect({ servers: serversOf(given), ...auth, ...(tlsWanted ? { tls: { ...access?.tls } } : {}), name: `kiln ${process.pid}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
-  let nc: NatsConnection;
-  try {
-    // `kiln worker` waits for a server it cannot reach yet (wait-for-server.ts); the others fail at once.
-    nc = o.wait === undefined ? await dial() : await waitForServer(dial, {
-      url, ...o.wait,
-      worth: (e) => worthWaiting(e, tlsWanted),
-      reason: (e) => connectRefusal(e, access, tlsWanted).message,
-      discard: (late) => late.close(),
-    });
-  } catch (e) {
-    if (e instanceof KilnError) throw e;
-    const why = connectRefusal(e as Error & { code?: unknown }, access, tlsWanted);
-    throw new KilnError(why.code, why.code === 'unauthorized' ? `NATS at ${url} refused kiln's credentials: ${why.message}` : `cannot reach NATS at ${url}: ${why.message}`, { hint: why.hint, cause: e });
-  }
+  const nc = await dialNats(given, { access: o.access, name: `kiln ${process.pid}`, reconnect: true, wait: o.wait });
   try {
     const jsm = await jetstreamManager(nc);
     // Jobs of a coordinator that died without taking them back expire after two days.
