@@ -18,6 +18,8 @@ import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { stateFreeSpace } from '../run/free-space.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
+import type { WorkerStatus } from '../distributed/worker-status.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { bearerAuth, type ServerEnv } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { BuildQueue, type BuildRunner } from './queue.ts';
@@ -31,6 +33,7 @@ import { registerDocRoutes } from './routes/docs.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerReportRoutes } from './routes/reports.ts';
 import { registerWebRoutes, registerWebSession } from './web/web.ts';
+import { registerWorkerRoutes } from './routes/workers.ts';
 import { localRunner } from './runner.ts';
 import { usageBody } from './schemas.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -141,7 +144,9 @@ export function createApp(options: AppOptions): KilnServerApp {
     options.runner === undefined
       ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined, targets: body.targets, debianSuite: body.debian?.suite, cacheDir: state.cache })
       : undefined;
-  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100, log: options.log ?? report };
+  // --nats: one connection, made when the workers are first asked for, for the daemon's life.
+  const workersAsk = options.nats === undefined ? undefined : workersAsker(options.nats, options.natsAccess);
+  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100, log: options.log ?? report, workers: workersAsk?.ask };
 
   const app = new OpenAPIHono<ServerEnv>({
     defaultHook: (result, c) => {
@@ -183,6 +188,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   registerBuilderRoutes(app, context);
   registerBundleRoutes(app, context, bundleLimits);
   registerEnvRoutes(app, context);
+  registerWorkerRoutes(app, context);
   registerDocRoutes(app, options.version ?? '0.1.0');
   registerWebRoutes(app, context);
 
@@ -218,9 +224,10 @@ export function createApp(options: AppOptions): KilnServerApp {
     requeued,
     failedInterrupted,
     close: () => {
-      closed ??= queue.stop().finally(() => {
+      closed ??= queue.stop().finally(async () => {
         records.close();
         runs.close();
+        await workersAsk?.close();
       });
       return closed;
     },
@@ -234,4 +241,28 @@ export function isDiskFull(e: unknown): boolean {
     if (code === 'ENOSPC' || code === 'EDQUOT' || /database or disk is full|No space left on device|Disk quota exceeded/.test(x.message)) return true;
   }
   return false;
+}
+
+/** Asks the workers on `url` (a connection made on first use, kept, closed with the daemon). */
+function workersAsker(url: string, access: NatsAccess | undefined): { ask: () => Promise<WorkerStatus[]>; close(): Promise<void> } {
+  let nc: Promise<NatsConnection> | undefined;
+  const connection = (): Promise<NatsConnection> => {
+    nc ??= import('../distributed/connect.ts').then((m) => m.dialNats(url, { access, name: `kiln serve ${process.pid} (workers)`, reconnect: true }));
+    // A failed dial is tried again at the next question.
+    nc.catch(() => (nc = undefined));
+    return nc;
+  };
+  return {
+    ask: async () => {
+      const { askWorkers } = await import('../distributed/worker-status.ts');
+      // The daemon's NATS refusing it is the daemon's problem (502), not the caller's token (401).
+      const c = await connection().catch((e: unknown) => {
+        throw new KilnError('server-unreachable', `the daemon cannot ask its workers: ${(e as Error).message}`, { hint: "the daemon's operator checks kiln serve's --nats URL and its --nats-* files", cause: e });
+      });
+      return (await askWorkers(c)).statuses;
+    },
+    close: async () => {
+      await (await nc?.catch(() => undefined))?.close();
+    },
+  };
 }

@@ -10,6 +10,8 @@ import { humanBytes } from '../lib/human-bytes.ts';
 import type { BuildQueue, LowSpace } from './queue.ts';
 import type { BuildBody } from './schemas.ts';
 
+import type { WorkerStatus } from '../distributed/worker-status.ts';
+
 export interface ServerContext {
   readonly records: ServerRecords;
   /** The run records (runs and jobs) written by each build's runBuild. */
@@ -23,6 +25,8 @@ export interface ServerContext {
   readonly maxPriority: number;
   /** Refuse at submit time what the runner would surely fail (precheck.ts); absent for test runners. */
   readonly precheck?: ((treeDir: string, body: BuildBody) => Promise<void>) | undefined;
+  /** kiln serve --nats: asks the `kiln worker`s what they are and build (routes/workers.ts); undefined without --nats. */
+  readonly workers?: (() => Promise<WorkerStatus[]>) | undefined;
   /** The daemon's own log (its stderr): one line per cancel. */
   readonly log?: ((line: string) => void) | undefined;
 }
