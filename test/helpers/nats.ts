@@ -15,7 +15,12 @@ export function natsServer(t: TestContext, dir: string): Promise<string> {
 }
 
 /** nats-server with `args`, stopped after the test; resolves to `nats://127.0.0.1:PORT` once it listens. */
-function spawnNats(t: TestContext, args: readonly string[]): Promise<string> {
+export async function spawnNats(t: TestContext, args: readonly string[]): Promise<string> {
+  return (await startNats(t, args)).url;
+}
+
+/** nats-server with `args`, stopped after the test, once it listens: its URL, port and process (to kill or restart it). */
+export function startNats(t: TestContext, args: readonly string[]): Promise<{ url: string; port: string; child: ChildProcess }> {
   const child = spawn('nats-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => child.kill('SIGKILL'));
   let out = '';
@@ -23,7 +28,7 @@ function spawnNats(t: TestContext, args: readonly string[]): Promise<string> {
     const seen = (d: Buffer): void => {
       out += d.toString();
       const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m !== null) resolve(`nats://127.0.0.1:${m[1]}`);
+      if (m !== null) resolve({ url: `nats://127.0.0.1:${m[1]}`, port: m[1]!, child });
     };
     child.stdout!.on('data', seen);
     child.stderr!.on('data', seen);

@@ -20,7 +20,7 @@ import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
 import { explain, pkgOf, readReport, runKiln, spawnKiln, statesOf } from '../helpers/run-kiln.ts';
 
-import { ACK_WAIT_MS, natsServer, natsServerWithAccounts, noNats, startWorker, until } from '../helpers/nats.ts';
+import { ACK_WAIT_MS, natsServer, natsServerWithAccounts, noNats, startNats, startWorker, until } from '../helpers/nats.ts';
 
 /** A recipe that says it started, then waits for the file `gate` before it installs one file. */
 function gatedRecipe(name: string, gate: string): string {
@@ -283,13 +283,7 @@ test('kiln serve --nats: the daemon\'s builds are built by workers', { skip: noN
 
 test('the NATS server restarted in the middle of a job: both sides say so, the job goes on, the run ends built', { skip: noNats, timeout: 240_000 }, async (t) => {
   await using dir = await tmpDir('kiln-nats-');
-  const first = spawn('nats-server', ['-js', '-sd', join(dir.path, 'nats'), '-a', '127.0.0.1', '-p', '-1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  first.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  first.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  t.after(() => first.kill('SIGKILL'));
-  const port = await until('nats-server to listen', () => /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
-  const url = `nats://127.0.0.1:${port}`;
+  const { url, port, child: first } = await startNats(t, ['-js', '-sd', join(dir.path, 'nats'), '-a', '127.0.0.1', '-p', '-1']);
   const gate = join(dir.path, 'gate');
   const tree = await writeTree(join(dir.path, 'tree'), {
     slow: gatedRecipe('slow', gate),

@@ -6,14 +6,14 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
 import { explain, pkgOf, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
-import { ACK_WAIT_MS, noNats, startWorker, until, type Worker } from '../helpers/nats.ts';
+import { ACK_WAIT_MS, noNats, spawnNats, startWorker, until, type Worker } from '../helpers/nats.ts';
 
 const noOpenssl = spawnSync('openssl', ['version']).status === 0 ? false : 'openssl is not installed';
 /** A developer's own KILN_NATS* never reach these tests. */
@@ -23,19 +23,7 @@ const CLEAN = { KILN_NATS: '', KILN_NATS_CREDS: '', KILN_NATS_NKEY: '', KILN_NAT
 async function natsWith(t: TestContext, dir: string, conf: string): Promise<string> {
   const file = join(dir, `nats-${Date.now()}.conf`);
   await writeFile(file, `host: 127.0.0.1\nport: -1\njetstream { store_dir: ${JSON.stringify(join(dir, 'nats'))} }\n${conf}\n`);
-  const child = spawn('nats-server', ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => child.kill('SIGKILL'));
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const seen = (d: Buffer): void => {
-      out += d.toString();
-      const m = /Listening for client connections on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (m !== null) resolve(`nats://127.0.0.1:${m[1]}`);
-    };
-    child.stdout.on('data', seen);
-    child.stderr.on('data', seen);
-    child.on('exit', (code) => reject(new Error(`nats-server exited ${code}: ${out}`)));
-  });
+  return spawnNats(t, ['-c', file]);
 }
 
 /** A private CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, all signed by it. */
