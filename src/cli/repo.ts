@@ -1,5 +1,5 @@
-// kiln repo publish: add .debs to a signed apt repository (pool + dists, swapped in
-// atomically; see src/publish/apt-repo.ts), signed with kiln's key (`kiln key create`);
+// kiln repo publish: add .debs and source packages (.dsc) to a signed apt repository (pool +
+// dists, swapped in atomically; see src/publish/apt-repo.ts), signed with kiln's key (`kiln key create`);
 // kiln repo list and remove: what a suite holds, and taking packages out of it.
 
 import type { Command } from 'commander';
@@ -30,28 +30,39 @@ export const DEFAULT_SUITE = 'kiln';
 const UDEB_NOT_YET = 'kiln does not publish .udeb (debian-installer) packages yet: they belong in debian-installer/binary-ARCH, not in the suite\'s Packages';
 
 /**
- * The .deb files named: files as given, directories searched (recursively) for *.deb; the
+ * The .deb and .dsc files named: files as given (a name ending in .dsc is a source
+ * package, any other a .deb), directories searched (recursively) for *.deb and *.dsc; the
  * .udeb files a directory holds are counted (left out), one named alone is refused.
  */
-export async function collectDebs(paths: readonly string[]): Promise<{ debs: string[]; udebsLeftOut: number }> {
-  const out: string[] = [];
+export async function collectPackages(paths: readonly string[]): Promise<{ debs: string[]; dscs: string[]; udebsLeftOut: number }> {
+  const debs: string[] = [];
+  const dscs: string[] = [];
   let udebsLeftOut = 0;
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
     if (st === undefined) throw new KilnError('usage', `${p}: no such file or directory`);
     if (st.isDirectory()) {
       const files = (await readdir(p, { withFileTypes: true, recursive: true })).filter((e) => e.isFile());
-      const found = files.filter((e) => e.name.endsWith('.deb')).map((e) => join(e.parentPath, e.name)).sort();
+      const found = (ext: string): string[] => files.filter((e) => e.name.endsWith(ext)).map((e) => join(e.parentPath, e.name)).sort();
       udebsLeftOut += files.filter((e) => e.name.endsWith('.udeb')).length;
-      if (found.length === 0) throw new KilnError('usage', `${p}: has no .deb files${udebsLeftOut > 0 ? ` (only .udeb ones: ${UDEB_NOT_YET})` : ''}`);
-      out.push(...found);
+      const [d, s] = [found('.deb'), found('.dsc')];
+      if (d.length === 0 && s.length === 0) {
+        throw new KilnError('usage', `${p}: has no .deb files${udebsLeftOut > 0 ? ` (only .udeb ones: ${UDEB_NOT_YET})` : ''}`, {
+          hint: 'name .deb files, .dsc files (source packages, their files beside them), or directories holding them',
+        });
+      }
+      debs.push(...d);
+      dscs.push(...s);
     } else if (p.endsWith('.udeb')) {
       throw new KilnError('usage', `${p}: ${UDEB_NOT_YET}`, { hint: 'leave it out of kiln repo publish' });
+    } else if (p.endsWith('.dsc')) {
+      dscs.push(p);
     } else {
-      out.push(p);
+      debs.push(p);
     }
   }
-  return { debs: [...new Set(out.map((p) => resolve(p)))], udebsLeftOut };
+  const unique = (list: string[]): string[] => [...new Set(list.map((p) => resolve(p)))];
+  return { debs: unique(debs), dscs: unique(dscs), udebsLeftOut };
 }
 
 export function registerRepo(program: Command, ctx: CliContext): void {
@@ -59,8 +70,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
 
   const publish = repo
     .command('publish')
-    .description('add .deb files (or directories of them) to an apt repository and sign it with kiln\'s key')
-    .argument('<debs...>', '.deb files, or directories searched for *.deb')
+    .description('add .deb files and source packages (.dsc with its files), or directories of them, to an apt repository and sign it with kiln\'s key')
+    .argument('<packages...>', '.deb and .dsc files, or directories searched for *.deb and *.dsc')
     .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
     .option('--suite <name>', 'the suite (dists/SUITE)', DEFAULT_SUITE)
     .option('--component <name>', 'the component', 'main')
@@ -73,7 +84,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
   publish.action(async (paths: string[], opts: PublishOpts) => {
     const state = layoutFrom(opts);
     // The input first: a missing or empty .deb folder is the mistake to fix, key or no key.
-    const { debs, udebsLeftOut } = await collectDebs(paths);
+    const { debs, dscs, udebsLeftOut } = await collectPackages(paths);
     if (udebsLeftOut > 0) ctx.stderr.write(`kiln: ${udebsLeftOut} .udeb file(s) left out: ${UDEB_NOT_YET}\n`);
     const architectures = opts.arch === undefined ? undefined : parseArchList(opts.arch);
     const key = await loadSigningKey(state.root);
@@ -84,6 +95,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       suite: opts.suite,
       component: opts.component,
       debs,
+      dscs,
       key,
       ...(architectures === undefined ? {} : { architectures }),
       ...(opts.origin === undefined ? {} : { origin: opts.origin }),
@@ -102,6 +114,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
     }
     ctx.stdout.write(`kiln: published ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed\n`);
     ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
+    if (r.packages.some((p) => p.architecture === 'source')) ctx.stdout.write(`  apt source: deb-src [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
   });
 
   const list = repo
@@ -136,7 +149,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
   const remove = repo
     .command('remove')
     .description('take packages out of a suite, sign it again, and delete the pool files no suite lists any more (reprepro remove)')
-    .argument('<packages...>', 'binary package names: NAME, NAME=VERSION or NAME:ARCH')
+    .argument('<packages...>', 'package names: NAME, NAME=VERSION or NAME:ARCH (NAME:source: the source package; a bare NAME: every architecture and the source)')
     .requiredOption('--suite <name>', 'the suite (dists/SUITE)')
     .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
     .option('--json', 'print the result as JSON');

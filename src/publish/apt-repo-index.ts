@@ -6,6 +6,7 @@
 //   pool/COMPONENT/<p>/<source>/<package>_<version>_<arch>.deb   <p>: first letter, or libX
 //   dists/SUITE/Release, InRelease, Release.gpg
 //   dists/SUITE/COMPONENT/binary-ARCH/Packages, Packages.xz (+ by-hash/SHA256/<sha256>)
+//   dists/SUITE/COMPONENT/source/Sources, Sources.xz   (source packages: apt-repo-sources.ts)
 //
 // Architecture: all packages are listed in every binary-ARCH index and also in binary-all;
 // Release lists `all` and says `No-Support-for-Architecture-all: Packages`, which tells

@@ -7,6 +7,7 @@ import { KilnError } from '../errors.ts';
 import { parseControlParagraphs } from '../debian/deb-file.ts';
 import { parseRelease, type Release } from '../debian/inrelease.ts';
 import { entryFromParagraph, type IndexEntry } from './apt-repo-index.ts';
+import { sourceEntryFromParagraph, sourcePoolFiles } from './apt-repo-sources.ts';
 
 export interface LiveSuite {
   /** Host path of the live tree (`REPO/dists.<id>`), if any. */
@@ -14,6 +15,16 @@ export interface LiveSuite {
   readonly release: Release | undefined;
   /** Entries of each component of the suite. */
   readonly entries: ReadonlyMap<string, readonly IndexEntry[]>;
+  /** Source entries (architecture `source`) of each component, from COMPONENT/source/Sources. */
+  readonly sources: ReadonlyMap<string, readonly IndexEntry[]>;
+}
+
+/** Every pool file a suite lists (binaries, and each source's .dsc and files), with its sha256. */
+export function listedPoolFiles(live: LiveSuite): { filename: string; sha256: string }[] {
+  const out: { filename: string; sha256: string }[] = [];
+  for (const list of live.entries.values()) for (const x of list) out.push({ filename: x.filename, sha256: x.sha256 });
+  for (const list of live.sources.values()) for (const x of list) out.push(...sourcePoolFiles(x.fields, x.filename));
+  return out;
 }
 
 /** Pool file → its sha256 and suite, as the other suites of the live tree list them. */
@@ -22,7 +33,7 @@ export async function poolFilesOfOtherSuites(repoDir: string, tree: string, suit
   for (const e of await readdir(tree, { withFileTypes: true })) {
     if (!e.isDirectory() || e.name === suite) continue;
     const other = await readLiveSuite(repoDir, e.name);
-    for (const list of other.entries.values()) for (const x of list) if (!out.has(x.filename)) out.set(x.filename, { sha256: x.sha256, suite: e.name });
+    for (const x of listedPoolFiles(other)) if (!out.has(x.filename)) out.set(x.filename, { sha256: x.sha256, suite: e.name });
   }
   return out;
 }
@@ -31,7 +42,7 @@ export async function poolFilesOfOtherSuites(repoDir: string, tree: string, suit
 export async function readLiveSuite(repoDir: string, suite: string): Promise<LiveSuite> {
   const distsPath = join(repoDir, 'dists');
   const st = await lstat(distsPath).catch(() => undefined);
-  if (st === undefined) return { tree: undefined, release: undefined, entries: new Map() };
+  if (st === undefined) return { tree: undefined, release: undefined, entries: new Map(), sources: new Map() };
   if (!st.isSymbolicLink()) {
     throw new KilnError('conflict', `${distsPath} is not kiln's (a symlink to dists.<id>); kiln publishes by swapping that symlink`, {
       hint: 'publish into a new --repo directory, or move the existing dists away',
@@ -47,11 +58,20 @@ export async function readLiveSuite(repoDir: string, suite: string): Promise<Liv
   try {
     text = await readFile(releasePath, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { tree, release: undefined, entries: new Map() };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { tree, release: undefined, entries: new Map(), sources: new Map() };
     throw e;
   }
   const release = parseRelease(text, releasePath);
   const entries = new Map<string, IndexEntry[]>();
+  const sources = new Map<string, IndexEntry[]>();
+  for (const c of release.components) {
+    const path = join(tree, suite, c, 'source', 'Sources');
+    const text = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return '';
+      throw e;
+    });
+    sources.set(c, parseControlParagraphs(text, path).map((p) => sourceEntryFromParagraph(p, path)));
+  }
   for (const c of release.components) {
     const list: IndexEntry[] = [];
     // An `all` package is listed under every binary-ARCH and binary-all: read once.
@@ -71,5 +91,5 @@ export async function readLiveSuite(repoDir: string, suite: string): Promise<Liv
     }
     entries.set(c, list);
   }
-  return { tree, release, entries };
+  return { tree, release, entries, sources };
 }

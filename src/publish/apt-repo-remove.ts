@@ -1,5 +1,6 @@
-// kiln repo list / kiln repo remove: what a suite of kiln's apt repository lists, and
-// taking packages out of it (reprepro's list and remove). A removal writes a new tree and
+// kiln repo list / kiln repo remove: what a suite of kiln's apt repository lists (binary
+// packages, and source packages as architecture `source`), and taking packages out of it
+// (reprepro's list and remove). A removal writes a new tree and
 // swaps it in as a publish does (apt-repo.ts), under the same lock; then the pool files
 // that no suite lists any more go (reprepro deletes unreferenced files too), including
 // those an earlier publish left behind when a newer version replaced them.
@@ -10,7 +11,7 @@ import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { checkRepoName, type IndexEntry } from './apt-repo-index.ts';
-import { readLiveSuite } from './apt-repo-live.ts';
+import { listedPoolFiles, readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
 import { releaseField, writeSuiteTree } from './apt-repo-tree.ts';
 
 /** One listed package of a suite. */
@@ -22,13 +23,13 @@ export interface ListedPackage extends Pick<IndexEntry, 'package' | 'version' | 
 export async function listRepo(repoDir: string, suite: string): Promise<ListedPackage[]> {
   checkRepoName('suite', suite);
   const live = await readLiveSuite(repoDir, suite);
-  return listedOf(live.entries);
+  return listedOf(live.entries, live.sources);
 }
 
-function listedOf(entries: ReadonlyMap<string, readonly IndexEntry[]>): ListedPackage[] {
+function listedOf(...maps: ReadonlyMap<string, readonly IndexEntry[]>[]): ListedPackage[] {
   const out: ListedPackage[] = [];
   const seen = new Set<string>();
-  for (const [component, list] of entries) {
+  for (const [component, list] of maps.flatMap((m) => [...m])) {
     for (const e of list) {
       // An `all` package is listed under every binary-ARCH: once here.
       const id = `${component} ${e.filename}`;
@@ -40,7 +41,11 @@ function listedOf(entries: ReadonlyMap<string, readonly IndexEntry[]>): ListedPa
   return out.sort((a, b) => a.package.localeCompare(b.package) || a.architecture.localeCompare(b.architecture) || a.component.localeCompare(b.component));
 }
 
-/** `NAME`, `NAME=VERSION` or `NAME:ARCH` (both: `NAME:ARCH=VERSION`): which listed packages a removal names (pure). */
+/**
+ * `NAME`, `NAME=VERSION` or `NAME:ARCH` (both: `NAME:ARCH=VERSION`): which listed packages
+ * a removal names (pure). A source is listed with ARCH `source`: `NAME:source` names it
+ * alone, a bare `NAME` every architecture of NAME and the source named NAME.
+ */
 export function matchesSpec(spec: string, p: Pick<IndexEntry, 'package' | 'version' | 'architecture'>): boolean {
   const eq = spec.indexOf('=');
   const version = eq === -1 ? undefined : spec.slice(eq + 1);
@@ -54,7 +59,7 @@ export function matchesSpec(spec: string, p: Pick<IndexEntry, 'package' | 'versi
 export interface RemoveOptions {
   readonly repoDir: string;
   readonly suite: string;
-  /** Binary package names, each `NAME`, `NAME=VERSION` or `NAME:ARCH`. */
+  /** Package names, each `NAME`, `NAME=VERSION` or `NAME:ARCH` (`NAME:source`: the source package). */
   readonly specs: readonly string[];
   readonly key: openpgp.PrivateKey;
   readonly origin?: string;
@@ -77,13 +82,13 @@ export interface RemoveResult {
  */
 export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
   checkRepoName('suite', o.suite);
-  if (o.specs.length === 0) throw new KilnError('usage', 'no package to remove', { hint: 'name binary packages: NAME, NAME=VERSION or NAME:ARCH (`kiln repo list --suite SUITE` lists them)' });
+  if (o.specs.length === 0) throw new KilnError('usage', 'no package to remove', { hint: 'name packages: NAME, NAME=VERSION or NAME:ARCH, NAME:source for a source package (`kiln repo list --suite SUITE` lists them)' });
   return withLock(join(o.repoDir, '.kiln'), 'publish', async () => {
     const live = await readLiveSuite(o.repoDir, o.suite);
     if (live.tree === undefined || live.release === undefined) {
       throw new KilnError('usage', `${o.repoDir} has no suite ${o.suite}`, { hint: 'name a suite it has (ls REPO/dists), or give --repo' });
     }
-    const listed = listedOf(live.entries);
+    const listed = listedOf(live.entries, live.sources);
     const unknown = o.specs.filter((s) => !listed.some((p) => matchesSpec(s, p)));
     if (unknown.length > 0) {
       const names = [...new Set(listed.map((p) => p.package))];
@@ -92,10 +97,13 @@ export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
       });
     }
     const gone = (e: Pick<IndexEntry, 'package' | 'version' | 'architecture'>): boolean => o.specs.some((s) => matchesSpec(s, e));
-    const kept = new Map([...live.entries].map(([c, list]) => [c, list.filter((e) => !gone(e))]));
+    const keep = (m: LiveSuite['entries']): Map<string, IndexEntry[]> => new Map([...m].map(([c, list]) => [c, list.filter((e) => !gone(e))]));
+    const kept = keep(live.entries);
+    const keptSources = keep(live.sources);
     await writeSuiteTree({
       repoDir: o.repoDir, suite: o.suite, live, components: live.release.components,
       entriesOf: (c) => kept.get(c) ?? [],
+      sourcesOf: (c) => keptSources.get(c) ?? [],
       architectures: live.release.architectures.filter((a) => a !== 'all'),
       // The suite keeps its Origin and Label (apt refuses a Release whose Origin changed).
       key: o.key,
@@ -105,7 +113,7 @@ export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
     const poolDeleted = await deleteUnlisted(o.repoDir);
-    return { removed: listed.filter(gone), indexed: listedOf(kept).length, poolDeleted };
+    return { removed: listed.filter(gone), indexed: listedOf(kept, keptSources).length, poolDeleted };
   }, o.signal === undefined ? {} : { signal: o.signal });
 }
 
@@ -123,7 +131,7 @@ async function deleteUnlisted(repoDir: string): Promise<string[]> {
   const dists = join(repoDir, 'dists');
   for (const e of await readdir(dists, { withFileTypes: true })) {
     if (!e.isDirectory()) continue;
-    for (const list of (await readLiveSuite(repoDir, e.name)).entries.values()) for (const x of list) listed.add(x.filename);
+    for (const x of listedPoolFiles(await readLiveSuite(repoDir, e.name))) listed.add(x.filename);
   }
   const deleted: string[] = [];
   const walk = async (dir: string): Promise<void> => {

@@ -22,6 +22,8 @@ export interface SuiteTreeOptions {
   readonly components: readonly string[];
   /** What each component of the suite lists now. */
   readonly entriesOf: (component: string) => readonly IndexEntry[];
+  /** The sources each component lists now (COMPONENT/source/Sources). */
+  readonly sourcesOf: (component: string) => readonly IndexEntry[];
   /** Architectures to index even without packages of their own. */
   readonly architectures: readonly string[];
   readonly key: openpgp.PrivateKey;
@@ -38,7 +40,7 @@ export interface SuiteTreeOptions {
  * old trees go. Call under the publish lock.
  */
 export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: string; architectures: string[] }> {
-  const { repoDir, suite, live, components, entriesOf, signal, now, acquireByHash } = o;
+  const { repoDir, suite, live, components, entriesOf, sourcesOf, signal, now, acquireByHash } = o;
   const architectures = repoArchitectures(
     [o.architectures, live.release?.architectures ?? [], ...components.map((c) => entriesOf(c).map((e) => e.architecture))],
     debianArchOf(process.arch),
@@ -56,24 +58,32 @@ export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: strin
     }
     const suiteDir = join(tmpTree, suite);
     const files: ReleaseIndexFile[] = [];
-    for (const c of components) {
-      for (const arch of [...architectures, 'all']) {
-        signal?.throwIfAborted();
-        const rel = `${c}/binary-${arch}`;
-        const dir = join(suiteDir, rel);
-        await mkdir(dir, { recursive: true });
-        const text = Buffer.from(renderPackages(entriesForArch(entriesOf(c), arch)), 'utf8');
-        const xz = await xzCompress(text, signal);
-        for (const [name, data] of [['Packages', text], ['Packages.xz', xz]] as const) {
-          await writeSynced(join(dir, name), data);
-          const sha = sha256Of(data);
-          files.push({ path: `${rel}/${name}`, size: data.length, sha256: sha });
-          if (acquireByHash) {
-            await mkdir(join(dir, 'by-hash', 'SHA256'), { recursive: true });
-            await linkOrCopy(join(dir, name), join(dir, 'by-hash', 'SHA256', sha));
-          }
+    /** `rel/NAME` and `rel/NAME.xz`, listed in Release (and by hash). */
+    const writeIndex = async (rel: string, name: string, text: string): Promise<void> => {
+      signal?.throwIfAborted();
+      const dir = join(suiteDir, rel);
+      await mkdir(dir, { recursive: true });
+      const plain = Buffer.from(text, 'utf8');
+      const xz = await xzCompress(plain, signal);
+      for (const [file, data] of [[name, plain], [`${name}.xz`, xz]] as const) {
+        await writeSynced(join(dir, file), data);
+        const sha = sha256Of(data);
+        files.push({ path: `${rel}/${file}`, size: data.length, sha256: sha });
+        if (acquireByHash) {
+          await mkdir(join(dir, 'by-hash', 'SHA256'), { recursive: true });
+          await linkOrCopy(join(dir, file), join(dir, 'by-hash', 'SHA256', sha));
         }
       }
+    };
+    // Once a suite has had sources, each component keeps a Sources (empty after the last
+    // source is removed), so a deb-src line pointing at it never starts to fail.
+    const withSources = components.some((c) => sourcesOf(c).length > 0)
+      || [...(live.release?.files.keys() ?? [])].some((p) => p.endsWith('/source/Sources'));
+    for (const c of components) {
+      for (const arch of [...architectures, 'all']) {
+        await writeIndex(`${c}/binary-${arch}`, 'Packages', renderPackages(entriesForArch(entriesOf(c), arch)));
+      }
+      if (withSources) await writeIndex(`${c}/source`, 'Sources', renderPackages(sourcesOf(c)));
     }
     if (acquireByHash && live.tree !== undefined && live.release?.acquireByHash === true) {
       await carryByHash(join(live.tree, suite), suiteDir, live.release);

@@ -1,10 +1,11 @@
-// Publish .debs into a signed apt repository (`kiln repo publish`, and after each Debian
-// build run): copy them into the pool, then make a complete new `dists` tree and swap it
-// in at once.
+// Publish .debs and source packages (.dsc, apt-repo-sources.ts) into a signed apt
+// repository (`kiln repo publish`, and after each Debian build run): copy them into the
+// pool, then make a complete new `dists` tree and swap it in at once.
 //
 //   REPO/pool/…                  files, added only (an older version's file stays)
 //   REPO/dists -> dists.<id>     a symlink: the live tree
-//   REPO/dists.<id>/SUITE/…      Release, InRelease, Release.gpg, COMPONENT/binary-ARCH/…
+//   REPO/dists.<id>/SUITE/…      Release, InRelease, Release.gpg, COMPONENT/binary-ARCH/…,
+//                                COMPONENT/source/Sources (when the suite has sources)
 //   REPO/.kiln/publish.lock      one publisher at a time
 //
 // Order, so that apt never sees a half-written repository and a crash at any point leaves
@@ -16,8 +17,7 @@
 // With Acquire-By-Hash, the previous tree's indexes are carried into the new one under
 // by-hash/, so an apt that read the old InRelease just before the swap still finds them.
 
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
@@ -27,6 +27,7 @@ import { readDebControl } from '../debian/deb-file.ts';
 import { checkRepoName, entryForDeb, mergeEntries, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
 import { signedBy } from './signing.ts';
 import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
+import { hashFile, readDscForRepo } from './apt-repo-sources.ts';
 import { syncDir, writeSuiteTree } from './apt-repo-tree.ts';
 
 export interface PublishOptions {
@@ -36,6 +37,8 @@ export interface PublishOptions {
   readonly component?: string;
   /** Paths of .deb files. */
   readonly debs: readonly string[];
+  /** Paths of .dsc files (source packages), each with the files it lists beside it. */
+  readonly dscs?: readonly string[];
   /** kiln's signing key (`loadSigningKey(stateRoot)`). */
   readonly key: openpgp.PrivateKey;
   /** Architectures to index even without packages of their own (`all` packages appear in each). */
@@ -55,10 +58,11 @@ export interface PublishOptions {
 export interface PublishedPackage {
   readonly package: string;
   readonly version: string;
+  /** `source` for a source package. */
   readonly architecture: string;
-  /** Pool path relative to the repository. */
+  /** Pool path relative to the repository (a source's: its .dsc). */
   readonly filename: string;
-  /** The .deb it came from. */
+  /** The .deb (or .dsc) it came from. */
   readonly from: string;
   readonly outcome: MergeOutcome;
   /** The version listed before (replaced or newer). */
@@ -73,7 +77,7 @@ export interface PublishResult {
   readonly packages: readonly PublishedPackage[];
   /** The live tree's directory name (`dists.<id>`). */
   readonly tree: string;
-  /** How many packages the suite's component lists now. */
+  /** How many packages (binary and source) the suite's component lists now. */
   readonly indexed: number;
   /**
    * .debs left out (with replaceSameVersion): their pool file is listed by another suite
@@ -82,9 +86,11 @@ export interface PublishResult {
   readonly refused: readonly { readonly from: string; readonly filename: string; readonly suite: string }[];
 }
 
+/** A .deb or .dsc read: its index entry, and the files it puts in the pool. */
 interface ReadDeb {
   readonly path: string;
   readonly entry: IndexEntry;
+  readonly files: readonly { readonly from: string; readonly filename: string; readonly sha256: string }[];
 }
 
 
@@ -92,7 +98,9 @@ export async function publishRepo(options: PublishOptions): Promise<PublishResul
   const component = options.component ?? 'main';
   checkRepoName('suite', options.suite);
   checkRepoName('component', component);
-  if (options.debs.length === 0) throw new KilnError('usage', 'no .deb files to publish', { hint: 'name .deb files or directories holding them' });
+  if (options.debs.length === 0 && (options.dscs ?? []).length === 0) {
+    throw new KilnError('usage', 'no .deb or .dsc files to publish', { hint: 'name .deb or .dsc files, or directories holding them' });
+  }
   const repoDir = options.repoDir;
   await mkdir(repoDir, { recursive: true });
   return withLock(join(repoDir, '.kiln'), 'publish', () => publishLocked(repoDir, component, options), {
@@ -105,13 +113,18 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   const now = options.now ?? new Date();
   const acquireByHash = options.acquireByHash ?? true;
 
-  // 1. Read and decide.
+  // 1. Read and decide (a .dsc whose files are missing or differ stops it all here).
   const debs: ReadDeb[] = [];
   for (const path of options.debs) {
     signal?.throwIfAborted();
     const control = await readDebControl(path, signal === undefined ? {} : { signal });
-    const facts = await hashFile(path, signal);
-    debs.push({ path, entry: entryForDeb(control, facts, component) });
+    const entry = entryForDeb(control, await hashFile(path, signal), component);
+    debs.push({ path, entry, files: [{ from: path, filename: entry.filename, sha256: entry.sha256 }] });
+  }
+  const dscs: ReadDeb[] = [];
+  for (const path of options.dscs ?? []) {
+    signal?.throwIfAborted();
+    dscs.push(await readDscForRepo(path, component, signal));
   }
   const live = await readLiveSuite(repoDir, suite);
   // One pool serves every suite: a rebuild of a version another suite lists with other
@@ -119,58 +132,69 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   const refused: { from: string; filename: string; suite: string }[] = [];
   if (options.replaceSameVersion === true && live.tree !== undefined) {
     const elsewhere = await poolFilesOfOtherSuites(repoDir, live.tree, suite);
-    for (let i = debs.length - 1; i >= 0; i--) {
-      const other = elsewhere.get(debs[i]!.entry.filename);
-      if (other !== undefined && other.sha256 !== debs[i]!.entry.sha256) {
-        refused.unshift({ from: debs[i]!.path, filename: debs[i]!.entry.filename, suite: other.suite });
-        debs.splice(i, 1);
+    for (const list of [dscs, debs]) {
+      for (let i = list.length - 1; i >= 0; i--) {
+        for (const f of list[i]!.files) {
+          const other = elsewhere.get(f.filename);
+          if (other === undefined || other.sha256 === f.sha256) continue;
+          refused.unshift({ from: list[i]!.path, filename: f.filename, suite: other.suite });
+          list.splice(i, 1);
+          break;
+        }
       }
     }
   }
-  const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry), { replaceSameVersion: options.replaceSameVersion === true });
-  const packages: PublishedPackage[] = merged.outcomes.map((o, i) => ({
+  const how = { replaceSameVersion: options.replaceSameVersion === true };
+  const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry), how);
+  const mergedSources = mergeEntries(live.sources.get(component) ?? [], dscs.map((d) => d.entry), how);
+  const read = [...debs, ...dscs];
+  const outcomes = [...merged.outcomes, ...mergedSources.outcomes];
+  const packages: PublishedPackage[] = outcomes.map((o, i) => ({
     package: o.entry.package,
     version: o.entry.version,
     architecture: o.entry.architecture,
     filename: o.entry.filename,
-    from: debs[i]!.path,
+    from: read[i]!.path,
     outcome: o.outcome,
     ...(o.previous === undefined ? {} : { previous: o.previous }),
   }));
 
   // 2. Pool: check every target first (nothing is written if one conflicts), then copy.
-  const toCopy: ReadDeb[] = [];
-  for (const [i, o] of merged.outcomes.entries()) {
+  const toCopy: { from: string; filename: string }[] = [];
+  for (const [i, o] of outcomes.entries()) {
     if (o.outcome === 'older') continue;
-    const d = debs[i]!;
-    const target = join(repoDir, d.entry.filename);
-    const existing = await stat(target).catch(() => undefined);
-    if (existing === undefined) {
-      if (!toCopy.some((c) => c.entry.filename === d.entry.filename)) toCopy.push(d);
-      continue;
-    }
-    const have = (await hashFile(target, signal)).sha256;
-    if (have !== d.entry.sha256 && options.replaceSameVersion === true) {
-      // Replaced by rename: a client mid-download keeps the old file's inode.
-      if (!toCopy.some((c) => c.entry.filename === d.entry.filename)) toCopy.push(d);
-      continue;
-    }
-    if (have !== d.entry.sha256) {
-      throw new KilnError('conflict', `${target} already exists with other content (sha256 ${have.slice(0, 12)}…) than ${d.path} (${d.entry.sha256.slice(0, 12)}…)`, {
-        hint: 'a published file must not change: give the rebuild a new version, or publish into a fresh repository',
-      });
+    for (const f of read[i]!.files) {
+      if (toCopy.some((c) => c.filename === f.filename)) continue;
+      const target = join(repoDir, f.filename);
+      const existing = await stat(target).catch(() => undefined);
+      if (existing === undefined) {
+        toCopy.push(f);
+        continue;
+      }
+      const have = (await hashFile(target, signal)).sha256;
+      if (have !== f.sha256 && options.replaceSameVersion === true) {
+        // Replaced by rename: a client mid-download keeps the old file's inode.
+        toCopy.push(f);
+        continue;
+      }
+      if (have !== f.sha256) {
+        throw new KilnError('conflict', `${target} already exists with other content (sha256 ${have.slice(0, 12)}…) than ${f.from} (${f.sha256.slice(0, 12)}…)`, {
+          hint: 'a published file must not change: give the rebuild a new version, or publish into a fresh repository',
+        });
+      }
     }
   }
-  for (const d of toCopy) {
+  for (const f of toCopy) {
     signal?.throwIfAborted();
-    await copyIntoPool(d.path, join(repoDir, d.entry.filename));
+    await copyIntoPool(f.from, join(repoDir, f.filename));
   }
+  const indexed = merged.entries.length + mergedSources.entries.length;
 
   // Nothing new and nothing else to say: the live tree stays as it is, not signed again
   // (apt then has nothing to fetch, and the Release keeps its Date).
   const origin = options.origin ?? 'kiln';
   const label = options.label ?? 'kiln';
-  const same = live.tree !== undefined && live.release !== undefined && merged.outcomes.every((o) => o.outcome === 'unchanged' || o.outcome === 'older')
+  const same = live.tree !== undefined && live.release !== undefined && outcomes.every((o) => o.outcome === 'unchanged' || o.outcome === 'older')
     && (options.architectures ?? []).every((a) => a === 'all' || live.release!.architectures.includes(a))
     && live.release.components.includes(component) && live.release.acquireByHash === acquireByHash
     && (await releaseSays(join(live.tree, suite, 'Release'), { Origin: origin, Label: label }))
@@ -178,7 +202,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     && (await signedBy(await readFile(join(live.tree, suite, 'InRelease'), 'utf8').catch(() => ''), options.key));
   if (same) {
     const arches = live.release?.architectures ?? [];
-    return { repoDir, suite, component, architectures: arches, packages, tree: basename(live.tree!), indexed: merged.entries.length, refused };
+    return { repoDir, suite, component, architectures: arches, packages, tree: basename(live.tree!), indexed, refused };
   }
 
   // 3.-5. The new tree, swapped in.
@@ -186,35 +210,18 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   const { tree: treeName, architectures } = await writeSuiteTree({
     repoDir, suite, live, components,
     entriesOf: (c) => (c === component ? merged.entries : (live.entries.get(c) ?? [])),
+    sourcesOf: (c) => (c === component ? mergedSources.entries : (live.sources.get(c) ?? [])),
     architectures: options.architectures ?? [],
     key: options.key, origin, label, acquireByHash, now,
     ...(signal === undefined ? {} : { signal }),
   });
-  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed: merged.entries.length, refused };
+  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed, refused };
 }
 
 /** Whether a Release file has these exact field values. */
 async function releaseSays(path: string, fields: Readonly<Record<string, string>>): Promise<boolean> {
   const text = await readFile(path, 'utf8').catch(() => '');
   return Object.entries(fields).every(([name, value]) => text.split('\n').includes(`${name}: ${value}`));
-}
-
-async function hashFile(path: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string; md5: string }> {
-  const sha = createHash('sha256');
-  const md5 = createHash('md5');
-  let size = 0;
-  try {
-    for await (const chunk of createReadStream(path, signal === undefined ? {} : { signal })) {
-      const b = chunk as Buffer;
-      sha.update(b);
-      md5.update(b);
-      size += b.length;
-    }
-  } catch (e) {
-    if ((e as Error).name === 'AbortError') throw new KilnError('cancelled', `publishing was cancelled while reading ${path}`, { cause: e });
-    throw new KilnError('deb-invalid', `cannot read ${path}: ${(e as Error).message}`, { hint: 'check that the file is there and readable, and that nothing changes it while it is published', cause: e });
-  }
-  return { size, sha256: sha.digest('hex'), md5: md5.digest('hex') };
 }
 
 async function copyIntoPool(from: string, to: string): Promise<void> {
