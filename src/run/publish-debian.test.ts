@@ -48,6 +48,7 @@ test('publishedText: nothing new is said so, not "published 0"', () => {
   const base = { repoDir: '/r', suite: 'bookworm', indexed: 8, refused: [] };
   assert.equal(publishedText({ ...base, packages: [{ package: 'a', version: '1', architecture: 'all', filename: 'x', from: 'y', outcome: 'unchanged' }] }), 'nothing new published to /r (suite bookworm, 8 package(s) listed; 1 unchanged)');
   assert.match(publishedText({ ...base, packages: [{ package: 'a', version: '2', architecture: 'all', filename: 'x', from: 'y', outcome: 'added' }] }), /^published 1 \.deb\(s\) to \/r /);
+  assert.match(publishedText({ ...base, packages: [{ package: 'a', version: '2', architecture: 'all', filename: 'x', from: 'y', outcome: 'added' }, { package: 'a', version: '2', architecture: 'source', filename: 'a_2.dsc', from: 'z', outcome: 'replaced' }] }), /^published 1 \.deb\(s\) and 1 source\(s\) to \/r /);
 });
 
 test('withPoolPaths: --verify\'s lines name a .deb where it stays (the pool), not the temporary folder it was compared in', () => {

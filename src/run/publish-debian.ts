@@ -16,6 +16,7 @@ import type { ArtifactStore } from '../cache/artifact-types.ts';
 import { withLock } from '../cache/lock.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, loadSigningKey, signingKeyPaths } from '../publish/signing.ts';
 import { publishRepo, type PublishResult } from '../publish/apt-repo.ts';
+import { stageSources, type SourceFiles } from './publish-sources.ts';
 import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';
 
@@ -34,6 +35,8 @@ export interface PublishDebianOptions {
   readonly lintian?: boolean;
   /** --verify: compare each .deb with the archive's binary of the same version. */
   readonly verify?: { readonly mirror: string; readonly cacheDir: string; readonly downloads: Downloads; readonly allArch: string };
+  /** The downloads cache: the sources of the published binaries are published beside them (publish-sources.ts). */
+  readonly sources?: SourceFiles;
   /** --out DIR: each job's .changes, .buildinfo and .debs are copied there (publish/debian-out.ts). */
   readonly outDir?: string;
   /** Job log path of a job id (its `<log>.twice.json` holds --twice's comparison). */
@@ -98,6 +101,8 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       }
     }
     if (debs.length === 0) return { published: undefined, reproducibility, lintian };
+    // The sources they were built from, beside them (apt-get source; the GPL's offer of source).
+    const dscs = o.sources === undefined ? [] : await stageSources(jobs.map((n) => n.spec!.debian!), join(tmp, '.sources'), o.sources, o.note);
     if (o.lintian === true) {
       const { lintianSummary, runLintian } = await import('../debian/lintian.ts');
       // What this run built (an up-to-date package is not checked here).
@@ -142,6 +147,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       repoDir: o.repoDir ?? repoDirOf(o.stateRoot),
       suite: o.suite,
       debs,
+      dscs,
       key,
       architectures: o.archs.filter((a) => a !== 'all'),
       // A Debian version rebuilt because a build dependency changed has other bytes.
@@ -221,7 +227,9 @@ export function publishedText(r: Pick<PublishResult, 'packages' | 'repoDir' | 's
     n('older') > 0 ? `${n('older')} older than the version listed, left out` : '',
     r.refused.length > 0 ? `${r.refused.length} refused (below)` : '',
   ].filter((s) => s !== '');
-  const into = n('added') + n('replaced');
-  const head = into === 0 ? `nothing new published to ${r.repoDir}` : `published ${into} .deb(s) to ${r.repoDir}`;
+  const into = r.packages.filter((p) => p.outcome === 'added' || p.outcome === 'replaced');
+  const sources = into.filter((p) => p.architecture === 'source').length;
+  const what = [into.length - sources > 0 ? `${into.length - sources} .deb(s)` : '', sources > 0 ? `${sources} source(s)` : ''].filter((s) => s !== '').join(' and ');
+  const head = into.length === 0 ? `nothing new published to ${r.repoDir}` : `published ${what} to ${r.repoDir}`;
   return `${head} (suite ${r.suite}, ${r.indexed} package(s) listed${parts.length === 0 ? '' : `; ${parts.join(', ')}`})`;
 }

@@ -376,6 +376,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan, artifacts, finalState,
         keyOf: (id) => outputs.get(id)?.key, note, signal: req.signal,
         logOf: (id) => logPathOf(join(state.logs, runId), id),
+        sources: downloads,
         ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, cacheDir: state.cache, downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
         ...(req.debian?.lintian === true ? { lintian: true } : {}),
         ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),

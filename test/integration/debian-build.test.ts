@@ -96,14 +96,19 @@ test('hello from bookworm: built offline in the env, installed by apt from kiln\
       'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*',
       'rm -rf /var/lib/apt/lists/*',
       "echo 'deb [signed-by=/srv/keys/kiln.gpg] file:/srv/repo bookworm main' > /etc/apt/sources.list.d/kiln.list",
+      "echo 'deb-src [signed-by=/srv/keys/kiln.gpg] file:/srv/repo bookworm main' >> /etc/apt/sources.list.d/kiln.list",
       'apt-get update -o Acquire::Languages=none',
       'apt-get install -y --no-install-recommends hello',
       'dpkg-query -W hello',
       'hello',
+      // The source it was built from comes with it (a deb-src line on the same repository).
+      'mkdir /tmp/src && cd /tmp/src && apt-get source --download-only hello && ls',
     ].join('\n'));
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /hello\t2\.10-3/);
     assert.match(r.out, /Hello, world!/);
+    assert.match(r.out, /^hello_2\.10-3\.dsc$/m, r.out);
+    assert.match(r.out, /^hello_2\.10\.orig\.tar\.gz$/m, r.out);
   }
 
   // Bit-identical to the archive's binary? Either way, the answer must say what differs.
@@ -162,6 +167,12 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
   assert.match(published, /^Package: libkiln-a-dev$/m);
   assert.match(published, /^Package: kiln-app$/m);
+  // Their sources beside them (local .dsc files): one Sources entry each, the .dsc in the pool.
+  const sources = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'source', 'Sources'), 'utf8');
+  assert.deepEqual([...sources.matchAll(/^Package: (.*)$/gm)].map((m) => m[1]).sort(), ['kiln-app', 'kiln-liba'], sources);
+  assert.match(sources, /^Directory: pool\/main\/k\/kiln-app$/m);
+  assert.ok(existsSync(join(state, 'repo', 'pool', 'main', 'k', 'kiln-app', 'kiln-app_1.0.dsc')), 'the .dsc is in the pool');
+  assert.ok(built.events.some((e) => e.type === 'note' && /^published \d+ \.deb\(s\) and 2 source\(s\) to /.test((e as { text: string }).text)), explain(built));
   assert.match(log, /kept the installed build dependencies as layer [0-9a-f]{16}/);
   // The .changes names the suite built for (as sbuild -d does), not the changelog's unstable.
   assert.match(changesOf(built, 'kiln-app'), /^Distribution: bookworm$/m);
