@@ -8,7 +8,13 @@ import { connect, jwtAuthenticator, nkeyAuthenticator, type NatsConnection } fro
 import { KilnError } from '../errors.ts';
 import { connectRefusal, type NatsAccess } from './nats-access.ts';
 import { credentialsOf, displayUrl, serversOf } from './nats-url.ts';
-import { waitForServer, worthWaiting } from './wait-for-server.ts';
+import { hostPortOf, tcpReachable, waitForServer, worthWaiting } from './wait-for-server.ts';
+
+/** Whether the server's host:port takes a TCP connection (true when it cannot be told). */
+async function reachable(server: string | undefined): Promise<boolean> {
+  const hp = server === undefined ? undefined : hostPortOf(server);
+  return hp === undefined ? true : tcpReachable(hp.host, hp.port);
+}
 
 export interface DialOptions {
   readonly access?: NatsAccess | undefined;
@@ -36,7 +42,8 @@ export async function dialNats(given: string, o: DialOptions): Promise<NatsConne
   try {
     return o.wait === undefined ? await dial() : await waitForServer(dial, {
       url, ...o.wait,
-      worth: (e) => worthWaiting(e, tlsWanted),
+      // Over TLS a timeout is a refusal (no client certificate) only if the host answers TCP at all.
+      worth: async (e) => worthWaiting(e, tlsWanted) || (tlsWanted && /^timeout$/i.test(e.message) && !(await reachable(serversOf(given)[0]))),
       reason: (e) => connectRefusal(e, access, tlsWanted).message,
       discard: (late) => late.close(),
     });

@@ -38,8 +38,10 @@ export function awaitVerdict(cluster: Cluster, subject: string): Promise<string 
     }, VERDICT_WAIT_MS);
     const sub = cluster.nc.subscribe(subject, {
       max: 1,
-      callback: (_err, m) => {
+      callback: (err, m) => {
         clearTimeout(timer);
+        // (A refused subscription: no word will come; acked as when none comes in time.)
+        if (err !== null) return resolve(undefined);
         resolve(m === undefined ? undefined : m.string());
       },
     });

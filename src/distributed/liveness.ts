@@ -10,6 +10,7 @@
 // queues the job again.
 
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { NATS_PERMISSIONS } from './cluster.ts';
 
 /** How often a worker asks again while it builds (KILN_LIVENESS_MS for tests). */
 export const LIVENESS_EVERY_MS = Number(process.env['KILN_LIVENESS_MS'] ?? '') > 0 ? Number(process.env['KILN_LIVENESS_MS']) : 30_000;
@@ -22,7 +23,28 @@ export function aliveSubject(runId: string): string {
 
 /** The coordinator's side: answers for `runId` until unsubscribed. */
 export function answerAlive(nc: NatsConnection, runId: string): Subscription {
-  return nc.subscribe(aliveSubject(runId), { callback: (_e, m) => void m.respond('yes') });
+  // An error (a subscription the server refused) has no message to answer: a callback that
+  // touched it anyway would throw in the client's reader and leave the connection deaf.
+  return nc.subscribe(aliveSubject(runId), { callback: (err, m) => void (err === null && m.respond('yes')) });
+}
+
+/** Give-backs of a job by workers that found its run not answering before it fails, and the pause before each is queued again. */
+export const MAX_GONE_RETURNS = 3;
+export const GONE_REQUEUE_MS = 2_000;
+
+/** Why a job given back MAX_GONE_RETURNS times fails (pure). */
+export function goneTooOften(runId: string, times: number): string {
+  return `workers found nobody answering on ${aliveSubject(runId)} ${times} times while this run was there (may this kiln's NATS user subscribe there? NATS permissions: ${NATS_PERMISSIONS})`;
+}
+
+/**
+ * The coordinator asks itself once: a subscription the server refused (a NATS user with
+ * narrower permissions than kiln's) would have workers give every job of the run back.
+ */
+export function checkAnswering(nc: NatsConnection, runId: string, say: (text: string) => void): void {
+  void nc.flush().then(() => askAlive(nc, runId)).then((l) => {
+    if (l === 'gone') say(`workers cannot tell this run is here: nobody answers on ${aliveSubject(runId)} (may this kiln's NATS user subscribe there? NATS permissions: ${NATS_PERMISSIONS}); they give its jobs back`);
+  }, () => undefined);
 }
 
 /** What a question about a run's coordinator found: `gone` only when nobody listens for it. */

@@ -29,13 +29,13 @@ import { putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
 import { packTree } from './tree-tar.ts';
 import { memo, type Memo } from './memo.ts';
-import { answerAlive } from './liveness.ts';
+import { answerAlive, checkAnswering, GONE_REQUEUE_MS, goneTooOften, MAX_GONE_RETURNS } from './liveness.ts';
 import { watchStreams } from './stream-watch.ts';
 import { unclaimedWhy } from './unclaimed.ts';
 import { acceptResult } from './accept-result.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
-import { EventMessage, JobMessage, parseMessage, type WireArtifact } from './wire.ts';
+import { EventMessage, JobMessage, parseMessage, unreadableResult, type WireArtifact } from './wire.ts';
 
 export interface RemoteExecutorOptions {
   readonly cluster: Cluster;
@@ -102,14 +102,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       if (!parsed.ok) {
         // A result this kiln cannot read (another kiln version's?) fails its job, said why:
         // its worker has acked it, so nothing else would ever come.
-        const raw = (() => {
-          try {
-            return JSON.parse(m.string()) as { type?: unknown; jobId?: unknown; worker?: unknown };
-          } catch {
-            return undefined;
-          }
-        })();
-        if (raw?.type === 'result' && typeof raw.jobId === 'string') waiters.get(raw.jobId)?.onUnreadable(String(raw.worker ?? '?'), parsed.why);
+        const raw = unreadableResult(m.string());
+        if (raw !== undefined) waiters.get(raw.jobId)?.onUnreadable(raw.worker, parsed.why);
         continue;
       }
       const e = parsed.value;
@@ -138,8 +132,13 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   });
   // Workers ask whether this run is still here before and while they build its jobs (liveness.ts).
   const alive = answerAlive(o.cluster.nc, o.runId);
+  checkAnswering(o.cluster.nc, o.runId, (text) => {
+    o.bus.emit({ type: 'note', at: Date.now(), text });
+    o.warn?.(`run ${o.runId}: ${text}`);
+  });
   const advisories: Subscription = o.cluster.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${JOBS_STREAM}.*`, {
-    callback: (_err, m) => {
+    callback: (err, m) => {
+      if (err !== null) return;
       const seq = (m.json() as { stream_seq?: number }).stream_seq;
       const jobId = seq === undefined ? undefined : jobOfSeq.get(seq);
       if (jobId !== undefined) waiters.get(jobId)?.onGivenUp();
@@ -205,11 +204,14 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       /** Its messages on the queue (one more each time a stopping worker gave it back). */
       const seqs = new Set<number>();
       let done = false;
+      /** Give-backs by workers that found this run not answering (liveness.ts). */
+      let goneReturns = 0;
       /** A result is being accepted: other results are ignored (the first counts). */
       let accepting = false;
       // The worker's log as it grows, appended here in order (a gap waits for the result).
       const chunks = o.cluster.nc.subscribe(logsSubject(o.runId, job.id), {
-        callback: (_err, m) => {
+        callback: (err, m) => {
+          if (err !== null) return;
           let c: { attempt?: unknown; offset?: unknown; data?: unknown };
           try {
             c = m.json();
@@ -300,11 +302,29 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         onReturned: (e) => {
           // A stopping worker gave it back: queued again (a new message), this attempt kept in the count.
           // (Not when the run is stopping: onAbort settles it.)
-          if (done || accepting || e.attempt !== attemptNow || signal.aborted) return;
+          // (A delivery given back before anyone claimed it is newer than the last claim.)
+          if (done || accepting || e.attempt < attemptNow || signal.aborted) return;
+          if (e.attempt > attemptNow) {
+            attemptNow = e.attempt;
+            streamed = 0;
+          }
           claimedBy = undefined;
           for (const seq of seqs) jobOfSeq.delete(seq);
-          void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (${e.why === 'coordinator-gone' ? 'this run did not answer it: cut off from the NATS server for a while?' : 'it is stopping'}); queued again`);
-          queue(e.attempt);
+          if (e.why !== 'coordinator-gone') {
+            void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (it is stopping); queued again`);
+            queue(e.attempt);
+            return;
+          }
+          // Workers found nobody answering for this run while it is here: cut off for a moment
+          // (queued again, after a pause), or unable to answer at all (failed, not looped).
+          if (++goneReturns >= MAX_GONE_RETURNS) {
+            settle({ state: 'failed', key, failure: { reason: 'internal', message: goneTooOften(o.runId, goneReturns) }, log, startedAt, endedAt: Date.now() });
+            return;
+          }
+          void note(`attempt ${e.attempt}: worker ${e.worker} gave it back (this run did not answer it: cut off from the NATS server for a while?); queued again`);
+          setTimeout(() => {
+            if (!done && !signal.aborted) queue(e.attempt);
+          }, GONE_REQUEUE_MS).unref();
         },
         onUnreadable: (worker, why) => {
           if (done || accepting) return;

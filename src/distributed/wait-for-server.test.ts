@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KilnError } from '../errors.ts';
-import { retryDelayMs, waitForServer, worthWaiting } from './wait-for-server.ts';
+import { hostPortOf, retryDelayMs, tcpReachable, waitForServer, worthWaiting } from './wait-for-server.ts';
 
 /** An error as the NATS client throws it: its message, a code, a cause with a code. */
 function err(message: string, o: { code?: string; name?: string; cause?: string } = {}): Error {
@@ -86,4 +86,24 @@ test('waitForServer: an abort ends the wait at once (KilnError cancelled), in th
   let tries = 0;
   await assert.rejects(waitForServer(async () => ++tries, { ...base, signal: AbortSignal.abort(), say: () => undefined }), (e) => e instanceof KilnError && e.code === 'cancelled');
   assert.equal(tries, 0);
+});
+
+test('waitForServer: a wait that goes on is said again every 10 tries (a wrong host or port waits for ever)', async () => {
+  const said: string[] = [];
+  let tries = 0;
+  assert.equal(await waitForServer(async () => (++tries < 22 ? Promise.reject(refused()) : 'nc'), { ...base, delayMs: () => 0, signal: new AbortController().signal, say: (t) => said.push(t) }), 'nc');
+  assert.equal(said.filter((t) => /^still cannot reach NATS at nats:\/\/nats\.example:4222 after \d+ s \(connection refused\); check the URL if this lasts$/.test(t)).length, 2, said.join('\n'));
+});
+
+test('tcpReachable and hostPortOf: a listening port answers, a closed one does not; the default port is 4222', async () => {
+  const { createServer } = await import('node:net');
+  const server = createServer((s) => s.destroy());
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  assert.equal(await tcpReachable('127.0.0.1', port), true);
+  await new Promise<void>((r) => server.close(() => r()));
+  assert.equal(await tcpReachable('127.0.0.1', port), false);
+  assert.deepEqual(hostPortOf('tls://nats.example'), { host: 'nats.example', port: 4222 });
+  assert.deepEqual(hostPortOf('nats://[::1]:4333'), { host: '::1', port: 4333 });
+  assert.deepEqual(hostPortOf('nats.example:7422'), { host: 'nats.example', port: 7422 });
 });

@@ -11,6 +11,8 @@ import { KilnError } from '../errors.ts';
 /** The first wait between tries; each next one is twice as long, up to MAX_RETRY_MS. */
 export const FIRST_RETRY_MS = 1_000;
 export const MAX_RETRY_MS = 30_000;
+/** Every how many tries a wait that goes on is said again (about every 5 minutes at MAX_RETRY_MS). */
+const REMIND_EVERY = 10;
 
 /** What the network (not the server) says when nothing answers at the address: worth trying again. */
 const UNREACHABLE_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'ETIMEDOUT']);
@@ -42,7 +44,7 @@ export interface WaitOptions<T> {
   readonly signal: AbortSignal;
   readonly say: (text: string) => void;
   /** Whether a failed try is worth waiting out; a failure that is not is thrown as it is. */
-  readonly worth: (e: Error) => boolean;
+  readonly worth: (e: Error) => boolean | Promise<boolean>;
   /** The reason of a failed try, as the user reads it. */
   readonly reason: (e: Error) => string;
   /** What to do with a connection made after the wait was given up. */
@@ -70,8 +72,10 @@ export async function waitForServer<T>(dial: () => Promise<T>, o: WaitOptions<T>
         dialing.then((late) => o.discard?.(late), () => undefined);
         throw given();
       }
-      if (!o.worth(e as Error)) throw e;
+      if (!(await o.worth(e as Error))) throw e;
       if (n === 1) o.say(`cannot reach NATS at ${o.url} (${o.reason(e as Error)}): trying again every ${FIRST_RETRY_MS / 1000} s, backing off to every ${MAX_RETRY_MS / 1000} s, until it answers (Ctrl-C to stop)`);
+      // A wrong host or port waits for ever too: said again now and then, not only once.
+      else if (n % REMIND_EVERY === 0) o.say(`still cannot reach NATS at ${o.url} after ${Math.round((Date.now() - started) / 1000)} s (${o.reason(e as Error)}); check the URL if this lasts`);
       await sleep(delayMs(n), undefined, { signal: o.signal }).catch(() => undefined);
       continue;
     }
@@ -87,4 +91,32 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener('abort', onAbort, { once: true });
     p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
+}
+
+/**
+ * Whether a TCP connection to `host:port` opens within `timeoutMs`: a TLS connect that
+ * timed out is a server that dropped kiln after the handshake (no client certificate)
+ * when it does, and a host not up yet (worth waiting for) when it does not.
+ */
+export function tcpReachable(host: string, port: number, timeoutMs = 5_000): Promise<boolean> {
+  return import('node:net').then(({ connect }) => new Promise<boolean>((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  }));
+}
+
+/** The host and port of a NATS server URL (default port 4222), or undefined (pure). */
+export function hostPortOf(server: string): { host: string; port: number } | undefined {
+  try {
+    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(server) ? server : `nats://${server}`);
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port === '' ? 4222 : Number(u.port) };
+  } catch {
+    return undefined;
+  }
 }

@@ -147,3 +147,14 @@ export const WireTwice = z.array(z.object({
   summary: z.string().max(100_000),
   details: z.array(z.string().max(100_000)).max(10_000),
 }).strict()).max(10_000);
+
+/** Which job and worker a result names that does not parse as EventMessage (another kiln version's?), if it says that much (pure). */
+export function unreadableResult(text: string): { jobId: string; worker: string } | undefined {
+  let raw: { type?: unknown; jobId?: unknown; worker?: unknown };
+  try {
+    raw = JSON.parse(text) as typeof raw;
+  } catch {
+    return undefined;
+  }
+  return raw?.type === 'result' && typeof raw.jobId === 'string' ? { jobId: raw.jobId, worker: String(raw.worker ?? '?') } : undefined;
+}

@@ -88,7 +88,9 @@ export function workerStatusOf(f: WorkerFacts): WorkerStatus {
 /** A worker's side: answers every question on WORKERS_STATUS_SUBJECT with `status()` until unsubscribed. */
 export function answerStatus(nc: NatsConnection, status: () => WorkerStatus): Subscription {
   return nc.subscribe(WORKERS_STATUS_SUBJECT, {
-    callback: (_e, m) => {
+    callback: (err, m) => {
+      // (A refused subscription: no message to answer.)
+      if (err !== null) return;
       let text: string;
       try {
         text = JSON.stringify(status());

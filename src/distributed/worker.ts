@@ -81,7 +81,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   // that was being taken as the cancel came (not registered yet) is stopped as it starts.
   const stoppedRuns = new StoppedRuns(STOPPED_RUN_MEMORY_MS);
   const cancels = o.cluster.nc.subscribe(cancelSubject('*'), {
-    callback: (_e, m) => {
+    callback: (err, m) => {
+      // (A refused subscription: no message; touching it would leave the connection deaf.)
+      if (err !== null) return;
       const runId = m.subject.slice(cancelSubject('').length);
       const jobId = m.string();
       if (jobId === '*') stoppedRuns.stop(runId, Date.now());
