@@ -37,6 +37,7 @@ import { benchSandbox } from './sandbox.ts';
 import { benchEnvs } from './envs.ts';
 import { benchDebian, debianParts } from './debian.ts';
 import { benchDaemon } from './daemon.ts';
+import { benchCcache } from './ccache.ts';
 import { generateGraph, type BenchGraph } from './graph.ts';
 import { measure, tail, type Measured } from './measure.ts';
 import { summarizeProfile } from './profile-summary.ts';
@@ -93,7 +94,8 @@ function parseOptions(argv: readonly string[]): Options {
   if (values.help) {
     process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs,debian] [--packages N] [--only a|b] [--jobs N] [--runs N] [--seed N] [--keep] [--cpu-prof]\n' +
       '       node bench/run.ts --suite debian [--only a,b,c,d] [--runs N] [--jobs N] [--no-sbuild-set]   (bench/debian.ts)\n' +
-      '       node bench/run.ts --suite daemon [--duration S] [--connections N] [--cpu-prof] [--keep]   (bench/daemon.ts)\n');
+      '       node bench/run.ts --suite daemon [--duration S] [--connections N] [--cpu-prof] [--keep]   (bench/daemon.ts)\n' +
+      '       node bench/run.ts --suite ccache [--keep]   (bench/ccache.ts)\n');
     process.exit(0);
   }
   const positive = (name: string, text: string | undefined, fallback: number): number => {
@@ -387,6 +389,15 @@ async function main(): Promise<void> {
     process.stdout.write('\n');
     const d = o.debian;
     await benchDebian({ parts: d.parts, runs: d.runs, jobs: d.jobs ?? availableParallelism() + 1, sbuildSet: d.sbuildSet, log: (l) => process.stdout.write(`${l}\n`) });
+  }
+  // ccache: the example tree rebuilt with a warm compiler cache against without one.
+  if (o.suites.includes('ccache')) {
+    process.stdout.write('\n');
+    try {
+      await benchCcache({ keep: o.keep, log: (l) => process.stdout.write(`${l}\n`) });
+    } catch (e) {
+      process.stdout.write(`ccache bench failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    }
   }
   // Daemon (issue 5 §6): GET /api/v1/builds/{id} of a real `kiln serve` under autocannon load while two builds run.
   if (o.suites.includes('daemon')) {

@@ -10,6 +10,7 @@ debs=(build-essential tar zstd time xz-utils bzip2 ca-certificates procps python
       mmdebstrap debian-archive-keyring qemu-user-static binfmt-support arch-test uidmap dose-builddebcheck dpkg-dev
       lintian  # lintian: kiln build --debian … --lintian (docs/debian.md)
       nats-server  # nats-server: kiln build --nats and kiln worker, and their tests (docs/operations.md, "Many machines")
+      ccache  # ccache: kiln build --ccache on the host sandbox, its tests and bench (docs/operations.md, "Caches")
       sbuild  # sbuild: the Debian bench's baseline (bench/debian.ts, sbuild --chroot-mode=unshare)
       chromium)  # chromium: the web status page's browser test (test/integration/web-page.test.ts)
 missing=()

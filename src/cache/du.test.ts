@@ -21,6 +21,9 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
   await mkdir(join(cacheDir, 'indexes'));
   await writeFile(join(cacheDir, 'indexes', sha256('Packages')), 'Package: a\n');
   await writeFile(join(cacheDir, 'indexes', sha256('InRelease')), 'signed');
+  await mkdir(join(cacheDir, 'ccache/host-amd64/a/b'), { recursive: true });
+  await writeFile(join(cacheDir, 'ccache/host-amd64/a/b/xR'), 'object');
+  await mkdir(join(cacheDir, 'ccache/bookworm-amd64-amd64'), { recursive: true });
 
   const store = createArtifactStore({ cacheDir });
   await mkdir(join(root, 'dest/bin'), { recursive: true });
@@ -38,12 +41,13 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
     tmp: { count: 1, bytes: 'partial'.length },
     depsLayers: { count: 1, bytes: 'dpkg status'.length },
     indexes: { count: 2, bytes: 'Package: a\n'.length + 'signed'.length },
+    ccache: { count: 2, bytes: 'object'.length },
   });
 });
 
 test('a missing cache dir is empty', async () => {
   assert.deepEqual(await cacheUsage(join(tmpdir(), 'kiln-du-does-not-exist')), {
-    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 }, depsLayers: { count: 0, bytes: 0 }, indexes: { count: 0, bytes: 0 },
+    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 }, depsLayers: { count: 0, bytes: 0 }, indexes: { count: 0, bytes: 0 }, ccache: { count: 0, bytes: 0 },
   });
 });
 

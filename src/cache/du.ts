@@ -19,17 +19,20 @@ export interface CacheUsage {
   readonly depsLayers: UsageBucket;
   /** count = files in indexes/: verified InRelease files and decompressed Sources/Packages (src/debian/indexes.ts). */
   readonly indexes: UsageBucket;
+  /** count = ccache directories (ccache/<env or host>-<arch>: kiln build --ccache), each kept under its size limit by ccache. */
+  readonly ccache: UsageBucket;
 }
 
 export async function cacheUsage(cacheDir: string): Promise<CacheUsage> {
-  const [downloads, artifacts, tmp, depsLayers, indexes] = await Promise.all([
+  const [downloads, artifacts, tmp, depsLayers, indexes, ccache] = await Promise.all([
     bucket(await entries(join(cacheDir, 'downloads'))),
     bucket(await artifactDirs(cacheDir)),
     bucket(await entries(join(cacheDir, 'tmp'))),
     bucket(await entries(join(cacheDir, 'deps-layers'))),
     bucket(await entries(join(cacheDir, 'indexes'))),
+    bucket(await entries(join(cacheDir, 'ccache'))),
   ]);
-  return { downloads, artifacts, tmp, depsLayers, indexes };
+  return { downloads, artifacts, tmp, depsLayers, indexes, ccache };
 }
 
 async function bucket(paths: readonly string[]): Promise<UsageBucket> {

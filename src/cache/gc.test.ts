@@ -293,3 +293,34 @@ test('describeHeld names only the rules that kept something, most bytes first', 
   assert.doesNotMatch(describeHeld([{ reason: 'recent', count: 1, bytes: 1 }], size), /keep-last-runs|running build|indexes/);
   assert.match(describeHeld([], size), /not named as cache entries/);
 });
+
+test('gc evicts ccache entries not used since the cutoff with ccache itself; recent ones and the dry run stay', { skip: spawnSync('ccache', ['--version']).status === 0 ? false : 'no ccache on this host' }, async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-gc-cc-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  const compile = (dir: string, n: number): void => {
+    const src = join(root, `f${n}.c`);
+    spawnSync('sh', ['-c', `printf 'int f${n}(void) { return ${n}; }\\n' > ${src}`]);
+    const r = spawnSync('ccache', ['gcc', '-c', src, '-o', join(root, `f${n}.o`)], { env: { PATH: '/usr/bin:/bin', CCACHE_DIR: dir } });
+    assert.equal(r.status, 0, String(r.stderr));
+  };
+  const oldDir = join(cacheDir, 'ccache', 'host-amd64');
+  const newDir = join(cacheDir, 'ccache', 'bookworm-amd64-amd64');
+  compile(oldDir, 1);
+  compile(newDir, 2);
+  const old = new Date(Date.now() - 40 * 86_400_000);
+  for (const e of await readdir(oldDir, { recursive: true })) await utimes(join(oldDir, e), old, old);
+  const objects = async (dir: string): Promise<string[]> => (await readdir(dir, { recursive: true })).filter((e) => /[RM]$/.test(e));
+  assert.equal((await objects(oldDir)).length > 0, true);
+
+  const dry = await gcCache(cacheDir, { olderThanMs: 30 * 86_400_000, keep: new Set(), dryRun: true });
+  assert.deepEqual(dry.removed.filter((r) => r.kind === 'ccache').map((r) => r.path), [oldDir]);
+  assert.equal((await objects(oldDir)).length > 0, true, 'a dry run removes nothing');
+
+  const r = await gcCache(cacheDir, { olderThanMs: 30 * 86_400_000, keep: new Set() });
+  const cc = r.removed.filter((x) => x.kind === 'ccache');
+  assert.deepEqual(cc.map((x) => x.path), [oldDir]);
+  assert.ok(cc[0]!.bytes > 0);
+  assert.deepEqual(await objects(oldDir), []);
+  assert.equal((await objects(newDir)).length > 0, true, 'used since the cutoff: kept');
+});

@@ -20,6 +20,7 @@ import { pidAlive } from '../lib/pid-alive.ts';
 import { artifactDirs, entries, walkStat } from './du.ts';
 import { liveInUse } from './in-use.ts';
 import { USE_MARK_MS } from './artifact-types.ts';
+import { gcCcache } from '../execute/ccache.ts';
 
 export interface GcOptions {
   /** Remove what was last used longer ago than this; default 0: anything not kept. */
@@ -40,7 +41,7 @@ export interface GcOptions {
   readonly signal?: AbortSignal;
 }
 
-export type GcKind = 'artifact' | 'download' | 'tmp' | 'deps-layer' | 'index';
+export type GcKind = 'artifact' | 'download' | 'tmp' | 'deps-layer' | 'index' | 'ccache';
 
 export interface GcRemoved {
   readonly kind: GcKind;
@@ -205,6 +206,9 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   // An index a running build used since it started may be read again by it.
   const indexCutoff = live.since === undefined ? cutoff : Math.min(cutoff, live.since);
   removed.push(...(await gcIndexes(join(cacheDir, 'indexes'), { now, cutoff: indexCutoff, tmpDir, dryRun, held: heldPaths, ...(options.signal === undefined ? {} : { signal: options.signal }) })));
+
+  // ccache/ (kiln build --ccache): ccache's own size limit, and its eviction of what the cutoff passed.
+  removed.push(...gcCcache(cacheDir, { now, cutoff, dryRun }));
 
   for (const entry of tmpEntries) {
     options.signal?.throwIfAborted();

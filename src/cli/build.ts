@@ -10,7 +10,7 @@ import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../r
 import { runBuild } from '../run/run-build.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
+import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, parseSizeOption, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
@@ -37,6 +37,9 @@ interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   json?: boolean;
   env?: string;
   sandbox?: SandboxChoice;
+  ccache?: boolean;
+  ccacheSize?: number;
+  hook?: string[];
 }
 
 export function registerBuild(program: Command, ctx: CliContext): void {
@@ -58,8 +61,12 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--force <glob>', 'rebuild these packages even when up to date (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
+    .option('--ccache', 'compile through ccache, one cache per env and arch under the cache dir (default: kiln.toml ccache, else off)')
+    .option('--no-ccache', 'no compiler cache, whatever kiln.toml says')
+    .option('--ccache-size <size>', 'size limit of each ccache directory, e.g. 10G (default: kiln.toml ccache-size, else 5G)', parseSizeOption('--ccache-size', { least: 1024 ** 2 }))
     .option('--json', 'NDJSON events on stdout, the last line the run summary')
     .option('--nats <url>', 'the jobs are built by `kiln worker`s through this NATS server with JetStream (default: $KILN_NATS); planning, records and the report stay here')
+    .option('--hook <cmd>', 'run CMD (with /bin/sh -c, in the tree folder) once the run has ended and its report is written: a run-finished hook, after kiln.toml [hooks] ones (repeatable; docs/cli.md)', collectHook)
     .option('--server-tree <name>', 'with --server: build the tree the daemon knows by this name (kiln serve --tree NAME=DIR) instead of uploading --tree');
   addNatsAccessOptions(cmd);
   addDebianOptions(cmd, { all: false });
@@ -90,6 +97,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     // The live view has no room for the output checks' warnings: they are printed after it.
     const warnings: string[] = [];
     if (live !== undefined) bus.on((e) => e.type === 'job-finished' && e.warnings?.forEach((w) => warnings.push(`warning: ${e.jobId}: ${w} (kiln logs ${e.name} says what to do)`)));
+    // Nor for notes: how the hooks ended (run/hooks.ts) is printed after it too.
+    if (live !== undefined) bus.on((e) => e.type === 'note' && /^hooks? /.test(e.text) && warnings.push(`kiln: ${e.text}`));
 
     const controller = new AbortController();
     // A signal, or the output going away (a hangup, `kiln build | head`): the run stops as cancelled.
@@ -146,7 +155,10 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         ...(opts.retry === undefined ? {} : { retries: opts.retry }),
         ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
         ...(natsAccess === undefined ? {} : { natsAccess }),
+        ...(opts.hook === undefined ? {} : { hooks: opts.hook }),
         bus,
+        ...(opts.ccache === undefined ? {} : { ccache: opts.ccache }),
+        ...(opts.ccacheSize === undefined ? {} : { ccacheSize: opts.ccacheSize }),
         signal: controller.signal,
       });
       await live?.finish();
@@ -189,6 +201,12 @@ export function debianRequest(opts: DebianOptionsCli & { tree: string }, targets
   );
 }
 
+/** --hook CMD, repeatable: an empty command is refused (it would do nothing, silently). */
+export function collectHook(v: string, prev: string[] = []): string[] {
+  if (v.trim() === '') throw new KilnError('usage', '--hook: expected a shell command, got an empty one', { hint: 'e.g. --hook ./notify.sh (run with /bin/sh -c in the tree folder once the run has ended)' });
+  return [...prev, v];
+}
+
 /**
  * Options that shape a local run only: a daemon's builds run with its own `kiln serve`
  * settings, so giving them with --server is an error, not silently ignored.
@@ -221,5 +239,5 @@ export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
   '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats', '--extra-repository', '--extra-repository-key',
-  '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key',
+  '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook',
 ]);

@@ -22,6 +22,7 @@ import { fetchPolicy, guardFetches, originKey, parseFetchAllow, type FetchPolicy
 import { DEFAULT_MAX_QUEUED } from '../server/queue.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { DEFAULT_LOG_LIMIT } from '../logs/job-log.ts';
+import { webhooksFrom } from '../server/webhooks.ts';
 
 interface ServeOpts extends StateOptions, NatsAccessOptions {
   listen: string;
@@ -44,6 +45,8 @@ interface ServeOpts extends StateOptions, NatsAccessOptions {
   bundleQuota?: number;
   fetchAllow: string[];
   maxQueued?: number;
+  webhook: string[];
+  webhookSecretFile?: string;
 }
 
 /** A size flag of serve's (options.ts's parseSizeOption). */
@@ -118,6 +121,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', parseSizeOption('--min-free', { zero: true }))
     .option('--fetch-allow <cidr>', "a network (10.20.0.0/16) or address the daemon may fetch from for a tenant's build besides the public internet and the hosts of its apt sources (repeatable; docs/operations.md)", collectText, [])
+    .option('--webhook <url>', 'POST every build that ends (done, failed, cancelled) to this URL as JSON, signed with --webhook-secret-file (repeatable; docs/operations.md)', collectText, [])
+    .option('--webhook-secret-file <file>', "the secret --webhook's X-Kiln-Signature (HMAC-SHA256 of the body) is made with")
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addNatsAccessOptions(cmd);
   addStateOptions(cmd);
@@ -125,6 +130,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     const where = parseListen(opts.listen);
     const state = layoutFrom(opts);
     const trees = treesFrom(opts.tree);
+    // The operator's URLs (never a tenant's): checked, and the secret read, before anything starts.
+    const webhooks = webhooksFrom(opts.webhook, opts.webhookSecretFile);
     const maxConcurrentBuilds = opts.maxConcurrentBuilds ?? maxConcurrentFromEnv() ?? 2;
     // The NATS files are read now: a bad one stops the daemon here, not each build later.
     const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
@@ -155,6 +162,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       },
       ...(opts.sampleInterval === undefined ? {} : { sampleIntervalMs: Math.round(opts.sampleInterval * 1000) }),
       minFreeBytes: opts.minFree ?? DEFAULT_MIN_FREE,
+      ...(webhooks === undefined ? {} : { webhooks }),
       onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
     });
     if (!isLoopback(where.host)) {
@@ -181,6 +189,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
         (kiln.failedInterrupted.length > 0 ? `kiln serve: failed ${kiln.failedInterrupted.length} build(s) the server died under ${MAX_INTERRUPTIONS} times, instead of running them again: ${kiln.failedInterrupted.join(', ')}\n` : ''),
     );
     ctx.stderr.write(await settingsText(state.root, opts, kiln.context.records.listTokens()));
+    if (webhooks !== undefined) ctx.stderr.write(`kiln serve: builds that end are POSTed to ${webhooks.urls.length} webhook(s), ${webhooks.secret === undefined ? 'unsigned (no --webhook-secret-file)' : 'signed (X-Kiln-Signature)'}\n`);
     await new Promise<void>((done) => {
       const onSignal = (sig: NodeJS.Signals): void => {
         process.off('SIGTERM', onSignal);

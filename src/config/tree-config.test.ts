@@ -195,3 +195,40 @@ test('kiln.toml that is a directory, or a dangling symlink, is config-invalid na
   await mkdir(none);
   assert.deepEqual(await loadTreeConfig(none), { config: emptyTreeConfig(undefined), diagnostics: [] });
 });
+
+test('[hooks]: each event a list of shell commands, in order; absent without the table', () => {
+  const { config, diagnostics } = parseTreeConfig('[hooks]\nrun-finished = ["./notify.sh", "echo done"]\njob-failed = ["./page.sh"]\n', FILE);
+  assert.deepEqual(diagnostics, []);
+  assert.deepEqual(config.hooks, { runFinished: ['./notify.sh', 'echo done'], jobFailed: ['./page.sh'] });
+  assert.deepEqual(parseTreeConfig('[hooks]\n', FILE).config.hooks, { runFinished: [], jobFailed: [] });
+  assert.equal('hooks' in parseTreeConfig('env = "bookworm"\n', FILE).config, false);
+});
+
+const hookRows: { name: string; text: string; want: string[] }[] = [
+  { name: 'a command, not a list', text: '[hooks]\nrun-finished = "./notify.sh"\n', want: ['hooks.run-finished: must be a list of shell commands, e.g. ["./notify.sh"] (each run with /bin/sh -c in the tree folder), got "./notify.sh"'] },
+  { name: 'an empty command', text: '[hooks]\njob-failed = ["./a.sh", " "]\n', want: ['hooks.job-failed[1]: each hook is a shell command: a non-empty string such as "./notify.sh", got " "'] },
+  { name: 'a number for a command', text: '[hooks]\njob-failed = [3]\n', want: ['hooks.job-failed[0]: each hook is a shell command: a non-empty string such as "./notify.sh", got 3'] },
+  { name: 'an unknown event, with the nearest', text: '[hooks]\nrun-finshed = ["a"]\n', want: ['hooks: unknown key "run-finshed" (did you mean "run-finished"?): the events are run-finished and job-failed'] },
+  { name: 'hooks not a table', text: 'hooks = "./notify.sh"\n', want: ['hooks: must be a table: a [hooks] section with run-finished = ["CMD", ...] and job-failed = ["CMD", ...], got "./notify.sh"'] },
+];
+for (const row of hookRows) {
+  test(`kiln.toml diagnostic: [hooks] ${row.name}`, () => {
+    assert.deepEqual(problems(row.text), row.want);
+    assert.equal(parseTreeConfig(row.text, FILE).config.hooks, undefined);
+  });
+}
+
+test('ccache and ccache-size: read when given, absent otherwise; a bad size names its key', () => {
+  const on = parseTreeConfig('ccache = true\nccache-size = "10G"\n', FILE);
+  assert.deepEqual(on.diagnostics, []);
+  assert.equal(on.config.ccache, true);
+  assert.equal(on.config.ccacheBytes, 10 * 1024 ** 3);
+  assert.equal(parseTreeConfig('ccache = false\n', FILE).config.ccache, false);
+  const none = parseTreeConfig('', FILE).config;
+  assert.equal(none.ccache, undefined);
+  assert.equal(none.ccacheBytes, undefined);
+  assert.deepEqual(problems('ccache-size = "lots"\n'), ['ccache-size: "lots" is not a size of 1M or more: use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G" (ccache\'s own default is "5G")']);
+  assert.deepEqual(problems('ccache-size = 1000\n'), ['ccache-size: 1000 is not a size of 1M or more: use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G" (ccache\'s own default is "5G")']);
+  assert.equal(problems('ccache = "yes"\n').length, 1);
+  assert.match(problems('ccache = "yes"\n')[0]!, /^ccache: /);
+});

@@ -13,7 +13,8 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/instance-spec.ts';
 import { builtinDefaults, type RecipeDefaults } from '../recipes/recipe-defaults.ts';
 import { emptyTreeConfig } from './load-tree-config.ts';
-import { describeIssue, durationMs, keyPath, memoryBytes, valueAt } from '../recipes/recipe-schema.ts';
+import { describeIssue, durationMs, keyPath, memoryBytes, SIZE_FORMS, valueAt } from '../recipes/recipe-schema.ts';
+import { parseSize } from '../lib/duration.ts';
 import { isEnvName } from '../envs/names.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from './credentials.ts';
 
@@ -27,9 +28,24 @@ export interface TreeConfig {
   readonly archs: readonly string[] | undefined;
   readonly defaults: RecipeDefaults;
   readonly mirrors: Readonly<Record<string, string>>;
+  /** `ccache = true`: builds share a compiler cache (src/execute/ccache.ts); --ccache / --no-ccache override it. */
+  readonly ccache?: boolean | undefined;
+  /** `ccache-size`: the size limit of each ccache directory, in bytes. */
+  readonly ccacheBytes?: number | undefined;
   /** `[instance]`: extra apt sources (and packages) layered over the env's base root. */
   readonly instance?: InstanceSpec | undefined;
+  /** `[hooks]`: shell commands a local `kiln build` runs when the run ends or a job fails (src/run/hooks.ts); absent without the table. */
+  readonly hooks?: TreeHooks | undefined;
 }
+
+/** kiln.toml's `[hooks]`: the commands of each event, in the order written. */
+export interface TreeHooks {
+  readonly runFinished: readonly string[];
+  readonly jobFailed: readonly string[];
+}
+
+/** What a `[hooks]` list must be, said for a value the schema refuses. */
+const HOOKS_PROBLEM = 'must be a list of shell commands, e.g. ["./notify.sh"] (each run with /bin/sh -c in the tree folder)';
 
 const schema = z.strictObject({
   env: z.string().min(1).optional(),
@@ -45,6 +61,14 @@ const schema = z.strictObject({
     .optional(),
   mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./).refine((u) => !hasUserinfo(u), USERINFO_PROBLEM)).optional(),
   instance: instanceSchema.optional(),
+  ccache: z.boolean().optional(),
+  'ccache-size': z.union([z.string(), z.number().int().positive()]).optional(),
+  hooks: z
+    .strictObject({
+      'run-finished': z.array(z.string().trim().min(1)).optional(),
+      'job-failed': z.array(z.string().trim().min(1)).optional(),
+    })
+    .optional(),
 });
 
 /**
@@ -90,7 +114,13 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
           ? 'a mirror is a base URL starting with http://, https:// or file://'
           : issue.code === 'invalid_key' && key.startsWith('mirrors')
             ? `${JSON.stringify(String(issue.path.at(-1)))} is not a mirror name: use letters, digits, _ and -, starting with a letter or digit`
-            : describeIssue(issue, valueAt(doc, issue.path));
+            : key === 'hooks' && issue.code === 'invalid_type'
+              ? `must be a table: a [hooks] section with run-finished = ["CMD", ...] and job-failed = ["CMD", ...], got ${JSON.stringify(valueAt(doc, issue.path))}`
+              : key === 'hooks' && issue.code === 'unrecognized_keys'
+                ? `${describeIssue(issue, valueAt(doc, issue.path), ['run-finished', 'job-failed'])}: the events are run-finished and job-failed`
+                : key.startsWith('hooks.') && issue.code !== 'unrecognized_keys'
+                  ? `${issue.path.length > 2 ? 'each hook is a shell command: a non-empty string such as "./notify.sh"' : HOOKS_PROBLEM}, got ${JSON.stringify(valueAt(doc, issue.path))}`
+                  : describeIssue(issue, valueAt(doc, issue.path));
       diagnostics.push(key === '' ? { file, message } : { file, key, message });
     }
     // Every problem at once: the checks below still run on each top-level key that is
@@ -135,6 +165,10 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     else if (!isDebianArch(a)) diagnostics.push({ file, key: `archs[${i}]`, message: `"${a}" is not a Debian architecture name${didYouMeanArch(a)}: use names of dpkg-architecture -L such as amd64, arm64, riscv64` });
   });
   const archs = d.archs === undefined ? undefined : [...new Set(d.archs)];
+  let ccacheBytes: number | undefined;
+  const size = d['ccache-size'];
+  if (size !== undefined) attempt('ccache-size', () => (ccacheBytes = ccacheSize(size)));
+  const cc = { ...(d.ccache === undefined ? {} : { ccache: d.ccache }), ...(ccacheBytes === undefined ? {} : { ccacheBytes }) };
   const mirrors: Record<string, string> = {};
   for (const [k, v] of Object.entries(d.mirrors ?? {})) mirrors[k] = v.replace(/\/+$/, '');
   let instance: InstanceSpec | undefined;
@@ -156,6 +190,19 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     const envFlagged = !parsed.success && parsed.error.issues.some((i) => i.path[0] === 'env');
     if (d.env === undefined && !envFlagged) diagnostics.push({ file, key: 'instance', message: 'an instance layer is made over an env: set env = "…" too' });
   }
+  const hooks: TreeHooks | undefined = d.hooks === undefined ? undefined : { runFinished: d.hooks['run-finished'] ?? [], jobFailed: d.hooks['job-failed'] ?? [] };
   if (!parsed.success) return { config: empty, diagnostics };
-  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }) }, diagnostics };
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }) }, diagnostics };
+}
+
+/** `ccache-size`: a size with K, M, G or T (powers of 1024), at least 1M. */
+function ccacheSize(v: string | number): number {
+  let n = NaN;
+  try {
+    n = parseSize(v);
+  } catch {
+    // said below
+  }
+  if (!(Number.isSafeInteger(n) && n >= 1024 ** 2)) throw new Error(`${JSON.stringify(v)} is not a size of 1M or more: ${SIZE_FORMS} (ccache's own default is "5G")`);
+  return n;
 }

@@ -36,6 +36,7 @@ import type { JobLog } from '../logs/job-log.ts';
 import type { FailureReason } from '../plan/job.ts';
 import type { PackageSpec } from '../plan/spec.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
+import { withCcachePath } from './ccache.ts';
 
 /** The build path reproducible-builds tooling expects (sbuild uses the same). */
 export const BUILD_PATH = '/build/reproducible-path';
@@ -71,6 +72,8 @@ export interface DebianRunContext {
   readonly signal: AbortSignal;
   /** The cached layer of installed build dependencies (findDepsLayer): used when found, made when not. */
   readonly depsLayer?: FoundDepsLayer;
+  /** --ccache: the variables of the compiler cache (ccache.ts), given the build's base directory. */
+  readonly ccache?: (basedir: string) => Record<string, string>;
 }
 
 export interface FoundDepsLayer {
@@ -267,6 +270,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     // The nocheck profile comes with DEB_BUILD_OPTIONS=nocheck, as Debian's build profile spec asks.
     DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, d.options.nocheck || d.options.profiles.includes('nocheck')),
     ...(d.options.profiles.length > 0 || d.options.nocheck ? { DEB_BUILD_PROFILES: [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])].join(' ') } : {}),
+    // As sbuild's ccache hook: the masquerade directory first, the cache bind-mounted in.
+    ...(c.ccache === undefined ? {} : { ...c.ccache(BUILD_PATH), PATH: withCcachePath(PATH) }),
   };
   const flag = dpkgBuildpackageFlag(mode);
   // Debian binNMUs architecture-dependent packages only: an `all` build keeps its version.

@@ -32,6 +32,7 @@ import { rebuildScript } from './rebuild-script.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
 import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
+import { runCcache, withCcachePath } from './ccache.ts';
 
 
 export function logPathOf(logDir: string, jobId: string): string {
@@ -40,6 +41,9 @@ export function logPathOf(logDir: string, jobId: string): string {
 
 export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal: AbortSignal }) => Promise<JobOutcome> {
   const touched = new Set<string>();
+  // --ccache: the compiler cache of each build root; why one has none is said once a run.
+  const ccache = o.ccache === undefined ? undefined : runCcache(o.ccache, o.backend);
+  const saidNoCcache = new Set<string>();
   let logDirMade: Promise<unknown> | undefined;
   return async (job, { signal }) => {
     await (logDirMade ??= mkdir(o.logDir, { recursive: true }));
@@ -133,6 +137,11 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         // Which build root: the env's version is part of the key, and of what a user compares.
         jl.note(env === undefined ? `built in the ${o.backend.name} sandbox, on the host's own system (no env)` : `built in env ${env.id}, ${o.backend.name} sandbox`);
         const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
+        const cc = await ccache?.forJob(env, job.arch);
+        if (cc?.kind === 'off') {
+          jl.note(cc.why);
+          if (!saidNoCcache.has(cc.why)) o.bus.emit({ type: 'note', at: Date.now(), text: (saidNoCcache.add(cc.why), cc.why) });
+        }
         // Debian: the build dependencies may be installed already, in a cached layer.
         // (chroot only: layers hold root-owned files that a rootless sandbox cannot map.)
         const depsLayer = spec.debian !== undefined && env !== undefined && o.backend.name === 'chroot'
@@ -143,7 +152,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         // in a fresh workspace; the log keeps both attempts (reliability case 2).
         for (attemptNo = 1; ; attemptNo++) {
           await using sandbox = await o.backend.create({
-            ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds }),
+            ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds, ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) }),
             jobId: `${o.runId}-${job.id}`,
             workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
             limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
@@ -231,7 +240,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           let debianResult: RunResult | undefined;
           if (spec.debian !== undefined) {
             if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
-            const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal, ...(depsLayer === undefined ? {} : { depsLayer }) });
+            const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal, ...(depsLayer === undefined ? {} : { depsLayer }), ...(cc?.kind === 'on' ? { ccache: cc.variables } : {}) });
             if (d.kind === 'failed') {
               if (signal.aborted) return cancelled();
               const r = d.result;
@@ -250,6 +259,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             sourceDateEpoch: o.sourceDateEpoch,
             profiles: o.profiles ?? [],
           });
+          // Hits across jobs: the workspace differs per job (host sandbox), the paths under it do not.
+          if (cc?.kind === 'on') Object.assign(env2, cc.variables(dirname(sandbox.inside.src)), { PATH: withCcachePath(env2['PATH']!) });
           if (debianResult === undefined) {
             ran = { env: env2, cwd: sandbox.inside.src };
             // What runs, as it runs: the log alone then tells what a failing build did.

@@ -7,6 +7,7 @@ import type { BuildLocks } from '../cache/build-locks.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import type { EventBus } from '../events/events.ts';
 import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
+import type { CcacheSettings } from './ccache.ts';
 
 /** What this run knows of every package that may be staged: its key and output. */
 export interface StagedOutput {
@@ -43,4 +44,6 @@ export interface ExecutorOptions {
   readonly warningsFail?: boolean;
   /** One build per key among kiln processes sharing the cache (build-locks.ts); none: no coordination. */
   readonly buildLocks?: BuildLocks;
+  /** --ccache: the run's compiler cache (ccache.ts); none: builds without one. */
+  readonly ccache?: CcacheSettings;
 }

@@ -31,6 +31,7 @@ import { allArchOf, hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, type StateLayout } from './state-layout.ts';
+import { hooksForRun } from './hooks.ts';
 
 export interface BuildRequest extends PlanRequest {
   readonly state: StateLayout;
@@ -57,6 +58,12 @@ export interface BuildRequest extends PlanRequest {
   readonly signal: AbortSignal;
   /** The daemon's job slots shared with the other running builds (kiln build alone: none). */
   readonly slotGate?: SlotGate | undefined;
+  /** --ccache (true) / --no-ccache (false); default: kiln.toml's `ccache` (execute/ccache.ts). */
+  readonly ccache?: boolean | undefined;
+  /** --ccache-size, in bytes; default: kiln.toml's `ccache-size`, else 5 GiB. */
+  readonly ccacheSize?: number | undefined;
+  /** kiln build --hook: run-finished hooks after kiln.toml's (hooks.ts; never on a daemon). */
+  readonly hooks?: readonly string[];
 }
 
 export interface BuildResult {
@@ -90,11 +97,16 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   // the run started, for a cache gc while the run goes (in-use.ts).
   const plannedFrom = Date.now();
   const prepared = await planWithSoundStaged(() => preparePlan(req, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
+  const hooks = hooksForRun(req, prepared.config.hooks, prepared.treeDir);
   try {
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
     if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats, req.natsAccess);
-    return await buildPlanned(req, records, prepared, plannedFrom);
+    const result = await buildPlanned(req, records, prepared, plannedFrom);
+    // After the report (and a Debian run's repository): the run's hooks, bounded, whatever they do.
+    await hooks?.runFinished(result);
+    return result;
   } finally {
+    await hooks?.close();
     await prepared.envs.release();
   }
 }
@@ -249,6 +261,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       });
       bus.emit({ type: 'note', at: Date.now(), text: workersNote(toBuild, remote.url, allArch) });
     }
+    // --ccache / kiln.toml ccache: the compiler cache of the builds (execute/ccache.ts).
+    const ccache = req.ccache === undefined && prepared.config.ccache === undefined ? undefined
+      : (await import('../execute/ccache.ts')).ccacheSettingsOf({ ...req, config: prepared.config, twice: req.debian?.twice === true, note: (text) => bus.emit({ type: 'note', at: Date.now(), text }) });
     const execute = remote?.execute ?? executor?.createExecutor({
       runId,
       backend: prepared.envs.backend,
@@ -269,6 +284,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       profiles: prepared.profiles,
       expectedMs: (id) => learned.get(id),
       buildLocks: (buildLocks = createBuildLocks(state.cache, runId)),
+      ...(ccache === undefined ? {} : { ccache }),
     });
     // A sign of life for a kiln killed with -9 while its builds print nothing: the mtime of
     // the run's log folder, refreshed while jobs run (markInterruptedRuns ends a cut-off
@@ -414,3 +430,4 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     recorder.dispose();
   }
 }
+

@@ -40,6 +40,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { Context } from 'hono';
 import { precheckBuild } from './precheck.ts';
 import type { BuildBody } from './schemas.ts';
+import { createWebhooks, webhookBody, type WebhookOptions } from './webhooks.ts';
 
 const JSON_BODY_HINT = 'send one JSON object with Content-Type: application/json, e.g. {"tree": "main"}; the API is described at /api/v1/docs';
 
@@ -88,6 +89,8 @@ export interface AppOptions {
   readonly minFreeBytes?: number;
   /** For tests: how much is free (default: statfs of the state's work and cache dirs, the lesser). */
   readonly freeSpace?: () => { bytes: number; where: string } | undefined;
+  /** kiln serve --webhook URL… and --webhook-secret-file: every build that ends is POSTed there (webhooks.ts). */
+  readonly webhooks?: Omit<WebhookOptions, 'log'> | undefined;
 }
 
 /**
@@ -127,6 +130,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const report = options.onError ?? ((m: string) => process.stderr.write(`kiln serve: ${m}\n`));
   const records = openServerRecords(state.root);
   const runs = openRecords(state.root);
+  const webhooks = options.webhooks === undefined || options.webhooks.urls.length === 0 ? undefined : createWebhooks({ ...options.webhooks, log: report });
   const queue = new BuildQueue({
     records,
     run: options.runner ?? localRunner({ state, trees, sandbox: options.sandbox, logLimit: options.logLimit, jobTimeoutMs: options.jobTimeoutMs, maxJobCpus: options.maxJobCpus, nats: options.nats, natsAccess: options.natsAccess, sampleIntervalMs: options.sampleIntervalMs, onError: report }),
@@ -138,6 +142,7 @@ export function createApp(options: AppOptions): KilnServerApp {
     ...(options.overcommitCpus === undefined ? {} : { overcommitCpus: options.overcommitCpus }),
     ...(options.minFreeBytes === undefined || options.minFreeBytes <= 0 ? {} : { minFree: { bytes: options.minFreeBytes, free: options.freeSpace ?? (() => stateFreeSpace(state)) } }),
     onError: (id, e) => report(`build ${id}: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),
+    ...(webhooks === undefined ? {} : { onEnded: (b) => webhooks.send(webhookBody(b, b.runId === null ? null : ((runs.getRun(b.runId)?.counts as Record<string, number> | null | undefined) ?? null), Date.now())) }),
   });
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };
   const precheck =
@@ -225,6 +230,8 @@ export function createApp(options: AppOptions): KilnServerApp {
     failedInterrupted,
     close: () => {
       closed ??= queue.stop().finally(async () => {
+        // A build that ended as the daemon stopped is still announced.
+        await webhooks?.idle();
         records.close();
         runs.close();
         await workersAsk?.close();

@@ -70,3 +70,34 @@ test('unmatchedTarget: the first target no package matches, with the closest nam
   ];
   for (const [targets, want] of rows) assert.deepEqual(unmatchedTarget(targets, names), want, JSON.stringify(targets));
 });
+
+test('precheckBuild: a tree whose kiln.toml has [hooks] is refused (config-invalid naming [hooks]), in every mode, Debian trees too', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'kiln-precheck-hooks-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const make = (name: string, toml: string, extra: Record<string, string> = {}): string => {
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'kiln.toml'), toml);
+    for (const [f, text] of Object.entries(extra)) writeFileSync(join(dir, f), text);
+    return dir;
+  };
+  const base: PrecheckInput = { stateRoot: join(root, 'state'), sandbox: 'host', treeDir: '', env: undefined, archs: undefined, debian: false };
+  const rows: [string, Partial<PrecheckInput>, boolean][] = [
+    ['run-finished hooks, host mode', { treeDir: make('a', '[hooks]\nrun-finished = ["touch /tmp/x"]\n') }, true],
+    ['an empty [hooks], auto', { treeDir: make('b', '[hooks]\n'), sandbox: 'auto' }, true],
+    ['a Debian request', { treeDir: make('c', '[hooks]\njob-failed = ["x"]\n'), debian: true }, true],
+    ['a Debian tree', { treeDir: make('d', '[hooks]\njob-failed = ["x"]\n', { 'debian.toml': 'suite = "bookworm"\n' }) }, true],
+    ['no [hooks]', { treeDir: make('e', 'archs = ["amd64"]\n') }, false],
+    ['kiln.toml that is not TOML: left to the build', { treeDir: make('f', '[hooks\n') }, false],
+  ];
+  for (const [name, over, refused] of rows) {
+    const got = await precheckBuild({ ...base, ...over }).then(() => undefined, (e: unknown) => e);
+    if (!refused) {
+      assert.equal(got, undefined, name);
+      continue;
+    }
+    assert.ok(isKilnError(got) && got.code === 'config-invalid', name);
+    assert.match(got.message, /^kiln\.toml: \[hooks\]: a daemon runs no hooks/, name);
+    assert.match(got.hint ?? '', /--webhook/, name);
+  }
+});

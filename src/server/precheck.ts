@@ -106,8 +106,33 @@ function checkTargets(treeDir: string, targets: readonly string[]): void {
   });
 }
 
+/**
+ * config-invalid for a tree whose kiln.toml has a [hooks] table: a daemon runs no command
+ * of a tenant's tree outside the sandbox (run/hooks.ts), so a hook there would silently
+ * never run. A kiln.toml that does not parse is left to the build, which says why in full.
+ */
+export async function refuseTreeHooks(treeDir: string): Promise<void> {
+  let text: string;
+  try {
+    text = readFileSync(join(treeDir, 'kiln.toml'), 'utf8');
+  } catch {
+    return; // none, or not a readable file: the build says what is wrong
+  }
+  let doc: unknown;
+  try {
+    doc = (await import('smol-toml')).parse(text);
+  } catch {
+    return;
+  }
+  if (doc === null || typeof doc !== 'object' || !('hooks' in doc)) return;
+  throw new KilnError('config-invalid', "kiln.toml: [hooks]: a daemon runs no hooks of a tree (they would run on the daemon's machine, outside the sandbox)", {
+    hint: "remove the [hooks] table from the tree you submit (hooks are for a local kiln build); to hear of a daemon's builds, its operator starts kiln serve with --webhook URL, or poll GET /api/v1/builds/{id}",
+  });
+}
+
 /** Throws what the build would fail with, when that is certain now. */
 export async function precheckBuild(i: PrecheckInput): Promise<void> {
+  await refuseTreeHooks(i.treeDir);
   if (i.debianSuite !== undefined) await checkSuite(i, i.debianSuite);
   // A Debian request or tree: its targets may be source packages, its envs made on demand.
   if (i.debian || existsSync(join(i.treeDir, DEBIAN_FILE))) return;

@@ -96,6 +96,8 @@ export interface QueueOptions {
   readonly minFree?: { readonly bytes: number; readonly free: () => { bytes: number; where: string } | undefined; readonly recheckMs?: number };
   /** The most builds one tenant may have queued (kiln serve --max-queued; default DEFAULT_MAX_QUEUED). */
   readonly maxQueuedPerTenant?: number;
+  /** Told of every build that ended (done, failed, cancelled; not one put back in the queue), as recorded (kiln serve --webhook). */
+  readonly onEnded?: (build: BuildRecord) => void;
 }
 
 /** How many builds one tenant may have waiting in the queue by default. */
@@ -134,6 +136,7 @@ export class BuildQueue {
   #minFree: QueueOptions['minFree'];
   #lowSpace: LowSpace | undefined;
   #recheck: NodeJS.Timeout | undefined;
+  #onEnded: ((build: BuildRecord) => void) | undefined;
 
   constructor(options: QueueOptions) {
     this.#records = options.records;
@@ -144,6 +147,18 @@ export class BuildQueue {
     this.#onError = options.onError ?? (() => undefined);
     this.#minFree = options.minFree;
     this.maxQueuedPerTenant = Math.max(1, options.maxQueuedPerTenant ?? DEFAULT_MAX_QUEUED);
+    this.#onEnded = options.onEnded;
+  }
+
+  /** onEnded with the build as recorded; what it throws is not the queue's concern. */
+  #ended(id: string): void {
+    if (this.#onEnded === undefined) return;
+    const b = this.#records.getBuild(id);
+    try {
+      if (b !== undefined) this.#onEnded(b);
+    } catch (e) {
+      this.#onError(id, e);
+    }
   }
 
   /** Set while the free-space guard holds builds back (the last check's figures). */
@@ -168,6 +183,7 @@ export class BuildQueue {
    */
   start(): { requeued: string[]; failed: string[]; cancelled: string[] } {
     const r = this.#records.requeueInterrupted();
+    for (const id of [...r.failed, ...r.cancelled]) this.#ended(id);
     this.pump();
     return r;
   }
@@ -205,6 +221,7 @@ export class BuildQueue {
       return 'cancelling';
     }
     if (this.#records.cancelQueued(id, { by })) {
+      this.#ended(id);
       this.#notify(id);
       return 'cancelled';
     }
@@ -376,6 +393,7 @@ export class BuildQueue {
     const cancelled = a.abortedBy === 'cancel' || state === 'cancelled';
     const note = a.cancelledBy === undefined ? 'cancelled' : `cancelled by ${cancellerText(a.cancelledBy)}`;
     this.#records.markEnded(a.id, cancelled ? { state: 'cancelled', error: error?.message ?? note } : { state, error: error?.message, errorCode: error?.code, errorHint: error?.hint });
+    this.#ended(a.id);
   }
 
   #notify(id: string): void {
