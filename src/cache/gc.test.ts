@@ -4,7 +4,8 @@ import { mkdir, mkdtemp, open, readdir, rm, utimes, writeFile } from 'node:fs/pr
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeHeld, gcCache, openFilesUnder } from './gc.ts';
+import { describeHeld, gcCache } from './gc.ts';
+import { openFilesUnder } from './open-files.ts';
 import { registerInUse } from './in-use.ts';
 import { cacheUsage, walkStat } from './du.ts';
 import { createArtifactStore } from './artifacts.ts';

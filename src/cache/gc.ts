@@ -12,7 +12,7 @@
 // touched by src/debian/indexes.ts on every use. A kiln reads an index right after touching
 // it, so one used in the last hour (INDEX_MIN_AGE_MS, whatever --older-than says) or held
 // open by any process (/proc/<pid>/fd) stays; a removed one is simply fetched again.
-import { lstat, mkdir, readdir, readlink, realpath, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { SHA256_RE } from '../lib/hash.ts';
@@ -21,6 +21,7 @@ import { artifactDirs, entries, walkStat } from './du.ts';
 import { liveInUse } from './in-use.ts';
 import { USE_MARK_MS } from './artifact-types.ts';
 import { gcCcache } from '../execute/ccache.ts';
+import { openFilesUnder } from './open-files.ts';
 
 export interface GcOptions {
   /** Remove what was last used longer ago than this; default 0: anything not kept. */
@@ -314,40 +315,6 @@ async function gcIndexes(dir: string, o: { now: number; cutoff: number; tmpDir: 
     else removed.push(r);
   }
   return removed;
-}
-
-/**
- * Names of the files directly in `dir` that some process has open (what /proc/<pid>/fd
- * shows this user: every process for root). Processes that end or deny us are skipped.
- */
-export async function openFilesUnder(dir: string, procDir = '/proc'): Promise<Set<string>> {
-  const out = new Set<string>();
-  let real: string;
-  try {
-    real = await realpath(dir);
-  } catch {
-    return out;
-  }
-  const prefix = `${real}/`;
-  let pids: string[];
-  try {
-    pids = (await readdir(procDir)).filter((n) => /^\d+$/.test(n));
-  } catch {
-    return out;
-  }
-  for (const pid of pids) {
-    let fds: string[];
-    try {
-      fds = await readdir(join(procDir, pid, 'fd'));
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      const target = await readlink(join(procDir, pid, 'fd', fd)).catch(() => undefined);
-      if (target?.startsWith(prefix) === true && !target.slice(prefix.length).includes('/')) out.add(target.slice(prefix.length));
-    }
-  }
-  return out;
 }
 
 async function mtimeOf(path: string): Promise<number | undefined> {

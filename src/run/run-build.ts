@@ -15,8 +15,7 @@ import type { EventBus } from '../events/events.ts';
 import type { StagedOutput } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
-import { clampToMachine, mostAtOnce } from '../schedule/pick-next.ts';
-import { humanBytes } from '../lib/human-bytes.ts';
+import { atOnceNote, clampToMachine } from '../schedule/pick-next.ts';
 import { computePriorities, estimateOf } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
@@ -157,17 +156,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const estimate = estimateOf(learned.values());
     const durationOf = (id: string): number => learned.get(id) ?? estimate;
     // --jobs above what the reservations let run together: say what will run at once.
-    let atOnce: number | undefined;
-    if (req.maxJobs !== undefined && toBuild.length > 0) {
-      const most = mostAtOnce(toBuild.map((n) => ({ cpus: cpusOf(n), memoryBytes: n.spec!.build.memoryBytes })), capacity);
-      if (most.by !== 'slots') {
-        const why = most.by === 'cpus'
-          ? `each reserves its recipe's cpus, at least ${toBuild.reduce((least, n) => Math.min(least, cpusOf(n)), Infinity)}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
-          : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
-        bus.emit({ type: 'note', at: Date.now(), text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` });
-        atOnce = most.jobs;
-      }
-    }
+    const fewer = req.maxJobs === undefined ? undefined : atOnceNote(toBuild.map((n) => ({ cpus: cpusOf(n), memoryBytes: n.spec!.build.memoryBytes })), capacity);
+    if (fewer !== undefined) bus.emit({ type: 'note', at: Date.now(), text: fewer.text });
+    const atOnce = fewer?.jobs;
     bus.emit({
       type: 'run-started',
       runId,
@@ -383,36 +374,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const { updatePackageIndex } = await import('./update-index.ts');
       await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key);
     }
-    const debian = prepared.scan.debian;
-    if (debian !== undefined && !req.signal.aborted) {
-      const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
-      const { publishDebianRun, stateAfterPublish } = await import('./publish-debian.ts');
-      const { logPathOf } = await import('../execute/execute-job.ts');
-      const done = await publishDebianRun({
-        stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan, artifacts, finalState,
-        keyOf: (id) => outputs.get(id)?.key, note, signal: req.signal,
-        logOf: (id) => logPathOf(join(state.logs, runId), id),
-        sources: downloads,
-        ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, cacheDir: state.cache, downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
-        ...(req.debian?.lintian === true ? { lintian: true } : {}),
-        ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),
-      }).catch((e: unknown) => {
-        note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`);
-        return undefined;
-      });
-      // Built but not published (another suite's build of that version holds its pool
-      // name): the suite would list a package whose dependency it lacks. The run fails.
-      const refused = done?.published?.refused.length ?? 0;
-      const endState = stateAfterPublish(runState, refused);
-      if (endState !== runState) {
-        note(`the run fails: ${refused} .deb(s) it built are not in suite ${debian.suite.suite} (above), so what it publishes there may not install`);
-        records.finishRun(runId, { state: endState, endedAt: Date.now(), counts });
-      }
-      if (done !== undefined && (done.reproducibility.length > 0 || done.lintian.length > 0 || endState !== runState)) {
-        const withRepro = { ...report, state: endState, ...(done.reproducibility.length > 0 ? { reproducibility: done.reproducibility } : {}), ...(done.lintian.length > 0 ? { lintian: done.lintian } : {}) };
-        await writeReport(state.root, withRepro);
-        return { runId, state: endState, counts, ignored, report: withRepro, reportDir };
-      }
+    // A Debian run: its repository published, and what that adds to the report (debian-finish.ts).
+    if (prepared.scan.debian !== undefined && !req.signal.aborted) {
+      const finished = await (await import('./debian-finish.ts')).finishDebianRun({ req, prepared, records, runId, finalState, outputs, downloads, counts, runState, report });
+      if (finished !== undefined) return { runId, state: finished.state, counts, ignored, report: finished.report, reportDir };
     }
     return { runId, state: runState, counts, ignored, report, reportDir };
   } finally {

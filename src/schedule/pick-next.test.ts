@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clampToMachine, compareReady, insertReady, mostAtOnce, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
+import { atOnceNote, clampToMachine, compareReady, insertReady, mostAtOnce, pickNext, type Capacity, type ReadyJob } from './pick-next.ts';
 
 const G = 1024 ** 3;
 const machine: Capacity = { slots: 4, cpus: 4, memoryBytes: 8 * G };
@@ -143,4 +143,16 @@ test('mostAtOnce: how many jobs can ever run together, and what limits them', ()
     ['nothing to build', [], { slots: 2, cpus: 2, memoryBytes: G }, { jobs: 0, by: 'slots' }],
   ];
   for (const [name, jobs, total, want] of cases) assert.deepEqual(mostAtOnce(jobs, total), want, name);
+});
+
+test('atOnceNote: said only when the reservations, not the slots, limit what runs at once', () => {
+  const cap = { slots: 4, cpus: 2, memoryBytes: 8 * 1024 ** 3 };
+  assert.equal(atOnceNote([], cap), undefined);
+  assert.equal(atOnceNote([{ cpus: 1, memoryBytes: 1024 ** 3 }, { cpus: 1, memoryBytes: 1024 ** 3 }], { ...cap, cpus: 8 }), undefined);
+  const cpus = atOnceNote([{ cpus: 2, memoryBytes: 1024 ** 3 }, { cpus: 2, memoryBytes: 1024 ** 3 }, { cpus: 2, memoryBytes: 1024 ** 3 }], cap);
+  assert.equal(cpus?.jobs, 1);
+  assert.match(cpus!.text, /^--jobs 4: at most 1 build\(s\) at once here: each reserves its recipe's cpus, at least 2, and there are 2 to reserve/);
+  const mem = atOnceNote([{ cpus: 1, memoryBytes: 6 * 1024 ** 3 }, { cpus: 1, memoryBytes: 6 * 1024 ** 3 }], { ...cap, cpus: 8 });
+  assert.equal(mem?.jobs, 1);
+  assert.match(mem!.text, /each reserves its recipe's memory, and there is 8\.0 GiB to reserve$/);
 });

@@ -11,6 +11,8 @@
 // critical path waited until every 1-cpu job that kept becoming ready had run. Without
 // expected ends (a running job of unknown duration), any job that fits may start.
 
+import { humanBytes } from '../lib/human-bytes.ts';
+
 export interface ReadyJob {
   readonly id: string;
   /** Longest duration-weighted path from this job to the end of the graph. */
@@ -116,4 +118,18 @@ export function insertReady(list: ReadyJob[], job: ReadyJob): void {
     else hi = mid;
   }
   list.splice(lo, 0, job);
+}
+
+/**
+ * When `--jobs` is more than the jobs' reservations let run together: how many will, and
+ * the run's note saying why (pure); undefined when the slots are what limits.
+ */
+export function atOnceNote(jobs: readonly Pick<ReadyJob, 'cpus' | 'memoryBytes'>[], capacity: Capacity): { jobs: number; text: string } | undefined {
+  if (jobs.length === 0) return undefined;
+  const most = mostAtOnce(jobs, capacity);
+  if (most.by === 'slots') return undefined;
+  const why = most.by === 'cpus'
+    ? `each reserves its recipe's cpus, at least ${jobs.reduce((least, j) => Math.min(least, j.cpus), Infinity)}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
+    : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
+  return { jobs: most.jobs, text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` };
 }

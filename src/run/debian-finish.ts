@@ -1,0 +1,61 @@
+// The end of a run with Debian source packages (run-build.ts): its binaries and their
+// sources published into the state dir's signed repository (publish-debian.ts), and what
+// that adds to the run: reproducibility (--twice, --verify) and lintian results in the
+// report, and a failed run when a built .deb could not be published into its suite.
+
+import { join } from 'node:path';
+import type { Downloads } from '../cache/downloads.ts';
+import type { StagedOutput } from '../execute/executor-options.ts';
+import type { JobState } from '../plan/job.ts';
+import { writeReport, type RunReport } from '../publish/report.ts';
+import type { JobCounts, Records, RunState } from '../records/records.ts';
+import { hostArch } from './host-env.ts';
+import type { PreparedPlan } from './prepare-plan.ts';
+import type { BuildRequest } from './run-build.ts';
+
+export interface DebianFinish {
+  readonly req: BuildRequest;
+  readonly prepared: PreparedPlan;
+  readonly records: Records;
+  readonly runId: string;
+  readonly finalState: ReadonlyMap<string, JobState>;
+  readonly outputs: ReadonlyMap<string, StagedOutput>;
+  readonly downloads: Downloads;
+  readonly counts: JobCounts;
+  readonly runState: Exclude<RunState, 'running'>;
+  readonly report: RunReport;
+}
+
+/** The run's state and report once published, when publishing changed them (undefined: as they were). */
+export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude<RunState, 'running'>; report: RunReport } | undefined> {
+  const { req, prepared, runId, runState } = f;
+  const { state, bus } = req;
+  const debian = prepared.scan.debian!;
+  const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
+  const { publishDebianRun, stateAfterPublish } = await import('./publish-debian.ts');
+  const { logPathOf } = await import('../execute/execute-job.ts');
+  const done = await publishDebianRun({
+    stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan: prepared.plan, artifacts: prepared.artifacts, finalState: f.finalState,
+    keyOf: (id) => f.outputs.get(id)?.key, note, signal: req.signal,
+    logOf: (id) => logPathOf(join(state.logs, runId), id),
+    sources: f.downloads,
+    ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, cacheDir: state.cache, downloads: f.downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
+    ...(req.debian?.lintian === true ? { lintian: true } : {}),
+    ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),
+  }).catch((e: unknown) => {
+    note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  });
+  // Built but not published (another suite's build of that version holds its pool
+  // name): the suite would list a package whose dependency it lacks. The run fails.
+  const refused = done?.published?.refused.length ?? 0;
+  const endState = stateAfterPublish(runState, refused);
+  if (endState !== runState) {
+    note(`the run fails: ${refused} .deb(s) it built are not in suite ${debian.suite.suite} (above), so what it publishes there may not install`);
+    f.records.finishRun(runId, { state: endState, endedAt: Date.now(), counts: f.counts });
+  }
+  if (done === undefined || (done.reproducibility.length === 0 && done.lintian.length === 0 && endState === runState)) return undefined;
+  const withRepro = { ...f.report, state: endState, ...(done.reproducibility.length > 0 ? { reproducibility: done.reproducibility } : {}), ...(done.lintian.length > 0 ? { lintian: done.lintian } : {}) };
+  await writeReport(state.root, withRepro);
+  return { state: endState, report: withRepro };
+}
