@@ -3,10 +3,18 @@
 import { Option, type Command } from 'commander';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { existsSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { debianOptionsGiven, debianRequestOf } from '../run/debian-plan.ts';
-import { formatMs } from './options.ts';
+import { formatMs, parseCount, parsePositive } from './options.ts';
+import { KilnError } from '../errors.ts';
+import { mostAtOnce } from '../schedule/pick-next.ts';
+import { estimateOf } from '../schedule/priority.ts';
+import { criticalPath, lowerBound, simulate, type ForecastJob } from '../schedule/forecast.ts';
+import { machineCapacity } from '../run/host-env.ts';
+import type { Plan } from '../plan/plan.ts';
+import type { Records } from '../records/records.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { describeReason } from '../plan/reason.ts';
 import { planCounts } from '../plan/plan.ts';
@@ -22,6 +30,8 @@ interface PlanOpts extends StateOptions, DebianOptionsCli {
   json?: boolean;
   env?: string;
   sandbox?: SandboxChoice;
+  forecast?: true | number[];
+  overcommitCpus?: number;
 }
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -35,7 +45,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option('--force <glob>', 'plan these packages as forced rebuilds (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--env <name>', 'plan for this env (may hold {arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
-    .option('--json', 'print the plan as JSON');
+    .option('--json', 'print the plan as JSON')
+    .option('--forecast [jobs]', 'after the plan: how long building it would take with --jobs N for each N given (comma-separated; default: the cores, 2x and 4x), from the durations learned in --state', parseForecast)
+    .option('--overcommit-cpus <n>', 'for --forecast: as kiln build --overcommit-cpus', parseCount('--overcommit-cpus'));
   addDebianOptions(cmd, { all: true });
   addStateOptions(cmd);
   cmd.action(async (targets: string[], opts: PlanOpts, command: Command) => {
@@ -64,6 +76,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     // What the build would say about where it runs (--sandbox host with an env, a foreign arch).
     for (const text of p.envs.note?.split('\n') ?? []) ctx.stderr.write(`kiln: ${text}\n`);
     const counts = planCounts(p.plan);
+    const forecast = opts.forecast === undefined ? undefined : forecastOf(p.plan, records, opts.forecast === true ? undefined : opts.forecast, opts.overcommitCpus);
     if (opts.json) {
       // An invalid recipe's problems as data (`reason` holds them as text, one per line).
       const problems = new Map(p.invalid.map((b) => [b.name, b.diagnostics.map((d) => ({ file: d.file, key: d.key ?? null, message: d.message }))]));
@@ -89,7 +102,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const cyclesBroken = p.scan.debian?.cyclesBroken ?? [];
       const suite = p.scan.debian?.suite;
       const debian = suite === undefined ? null : { suite: suite.suite, mirror: suite.mirror, extraRepositories: suite.extras ?? [] };
-      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, overlapped, cyclesBroken, debian }, null, 2)}\n`);
+      ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, overlapped, cyclesBroken, debian, ...(forecast === undefined ? {} : { forecast }) }, null, 2)}\n`);
     } else {
       const out: string[] = [];
       out.push(
@@ -120,9 +133,89 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         for (const b of broke.slice(0, 20)) out.push(`  ${b}`);
         if (broke.length > 20) out.push(`  … and ${broke.length - 20} more (kiln plan --json lists them all)`);
       }
+      if (forecast !== undefined) out.push(...forecastLines(forecast, state.root, p.archs.length > 1 ? (id) => id : (id) => p.plan.byId.get(id)?.name ?? id));
       ctx.stdout.write(`${out.join('\n')}\n`);
     }
     // Packages a recipe's `ignore` breaks (and what needs only them) do not fail the plan.
     ctx.exitCode = p.plan.nodes.some((n) => n.state === 'broken' && !n.ignored) ? 1 : 0;
   });
+}
+
+/** --forecast's value: --jobs values, comma-separated. */
+function parseForecast(text: string): number[] {
+  if (!/^[\d,]+$/.test(text)) {
+    throw new KilnError('usage', `--forecast: expected --jobs values such as 4,8,16, got "${text}"`, {
+      hint: 'give whole numbers of at least 1, comma-separated, or no value for the cores, 2x and 4x that; package names go before --forecast (or write --forecast=4,8)',
+    });
+  }
+  return [...new Set(text.split(',').map(parsePositive('--forecast')))];
+}
+
+interface PlanForecast {
+  readonly toBuild: number;
+  /** How many of them were never built here (their duration is the estimate). */
+  readonly estimated: number;
+  readonly estimateMs: number;
+  readonly estimateFrom: 'median' | 'default';
+  readonly runs: { jobs: number; makespanMs: number; atOnce: number; limitedBy?: 'cpus' | 'memory' }[];
+  readonly criticalPath: { ms: number; packages: { id: string; durationMs: number; estimated: boolean }[] };
+  readonly lowerBoundMs: number;
+  readonly lowerBoundBy: 'critical path' | 'cpus';
+}
+
+/** The to-build jobs replayed with the durations the build would use (records of this state dir). */
+function forecastOf(plan: Plan, records: Records, given: number[] | undefined, overcommitCpus: number | undefined): PlanForecast {
+  const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
+  const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
+  const estimate = estimateOf(learned.values());
+  const building = new Set(toBuild.map((n) => n.id));
+  const jobs: ForecastJob[] = toBuild.map((n) => ({
+    id: n.id,
+    waitsFor: n.waitsFor.filter((w) => building.has(w)),
+    cpus: n.spec!.build.cpus,
+    memoryBytes: n.spec!.build.memoryBytes,
+    durationMs: learned.get(n.id) ?? estimate,
+    learned: learned.has(n.id),
+  }));
+  // Default: the cores, 2x and 4x, no more than there are jobs (more slots change nothing).
+  const cores = availableParallelism();
+  const ns = given ?? [...new Set([cores, 2 * cores, 4 * cores].map((n) => Math.max(1, Math.min(n, jobs.length))))];
+  const runs = jobs.length === 0 ? [] : ns.map((n) => {
+    const capacity = machineCapacity(n, overcommitCpus);
+    const most = mostAtOnce(jobs, capacity);
+    return { jobs: n, makespanMs: simulate(jobs, capacity).makespanMs, atOnce: most.jobs, ...(most.by === 'slots' ? {} : { limitedBy: most.by }) };
+  });
+  const path = criticalPath(jobs);
+  const bound = jobs.length === 0 ? { ms: 0, by: 'critical path' as const } : lowerBound(jobs, machineCapacity(1, overcommitCpus), path);
+  return {
+    toBuild: jobs.length,
+    estimated: jobs.filter((j) => !j.learned).length,
+    estimateMs: estimate,
+    estimateFrom: learned.size > 0 ? 'median' : 'default',
+    runs,
+    criticalPath: { ms: path.ms, packages: path.jobs.map((j) => ({ id: j.id, durationMs: j.durationMs, estimated: !j.learned })) },
+    lowerBoundMs: bound.ms,
+    lowerBoundBy: bound.by,
+  };
+}
+
+function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) => string): string[] {
+  if (f.toBuild === 0) return ['kiln plan --forecast: nothing to build'];
+  const out = [`kiln plan --forecast: ${f.toBuild} to build, with the durations learned in ${stateDir}:`];
+  const width = Math.max(...f.runs.map((r) => String(r.jobs).length));
+  for (const r of f.runs) {
+    const why = r.limitedBy === undefined ? '' : `  (at most ${r.atOnce} at once: the ${r.limitedBy === 'cpus' ? 'cpus' : 'memory'} the recipes reserve)`;
+    out.push(`  --jobs ${String(r.jobs).padEnd(width)}  ${formatMs(r.makespanMs)}${why}`);
+  }
+  const step = (p: PlanForecast['criticalPath']['packages'][number]): string => `${label(p.id)} ${formatMs(p.durationMs)}${p.estimated ? ' (estimated)' : ''}`;
+  const path = f.criticalPath.packages;
+  const shown = path.length <= 12 ? path.map(step) : [...path.slice(0, 6).map(step), `… ${path.length - 11} more …`, ...path.slice(-5).map(step)];
+  out.push(`  critical path ${formatMs(f.criticalPath.ms)}: ${shown.join(' → ')}`);
+  out.push(`  no number of builders does it in less than ${formatMs(f.lowerBoundMs)} (${f.lowerBoundBy === 'cpus' ? 'the cpus the recipes reserve, over the cpus here' : 'the critical path'})`);
+  if (f.estimateFrom === 'default') {
+    out.push(`  none of them was ever built here: each is estimated at ${formatMs(f.estimateMs)}, kiln's default, so the forecast is only as good as that estimate (use the --state the builds use)`);
+  } else if (f.estimated > 0) {
+    out.push(`  ${f.estimated} of ${f.toBuild} never built here: estimated at ${formatMs(f.estimateMs)} each (the median of the learned ones)`);
+  }
+  return out;
 }
