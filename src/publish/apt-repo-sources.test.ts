@@ -125,6 +125,9 @@ test('parseDsc: refuses a .dsc without Source, with a bad version or a bad check
     [DSC.replace('Version: 1:2.10-3', 'Version: 2.10 3'), /bad\.dsc: Version "2\.10 3"/],
     [DSC.replace(` ${h('d', 64)} 20`, ` ${h('d', 63)} 20`), /bad\.dsc: bad Checksums-Sha256 line/],
     [DSC.replace('hello_2.10-3.debian.tar.xz\nFiles', '../etc/passwd\nFiles'), /bad\.dsc: bad Checksums-Sha256 line/],
+    // Another .dsc among its files would make the index list two for one source (and unreadable after).
+    [DSC.replace(` ${h('d', 64)} 20 hello_2.10-3.debian.tar.xz`, ` ${h('d', 64)} 20 other_1.dsc`), /bad\.dsc: it lists other_1\.dsc, another \.dsc, among its files/],
+    [DSC.replace(` ${h('d', 64)} 20 hello_2.10-3.debian.tar.xz`, ` ${h('d', 64)} 20 hello_2.10.orig.tar.gz`), /bad\.dsc: it lists hello_2\.10\.orig\.tar\.gz twice/],
   ];
   for (const [text, want] of rows) {
     assert.throws(() => parseDsc(text, 'bad.dsc'), (e: unknown) => e instanceof KilnError && e.code === 'index-invalid' && want.test(e.message), String(want));

@@ -80,6 +80,13 @@ export function parseDsc(text: string, origin: string): ParsedDsc {
   const md5 = checksumLines(fields, 'Files', 'md5', origin);
   const listed = sha256.length > 0 ? sha256 : md5;
   if (listed.length === 0) throw bad(origin, 'it lists no files (no Checksums-Sha256 or Files field)');
+  // As dpkg-source: each file once, and no other .dsc among them (the index names one .dsc per source).
+  const names = new Set<string>();
+  for (const f of listed) {
+    if (f.name.endsWith('.dsc')) throw bad(origin, `it lists ${f.name}, another .dsc, among its files`);
+    if (names.has(f.name)) throw bad(origin, `it lists ${f.name} twice`);
+    names.add(f.name);
+  }
   const files = listed.map((f) => ({
     name: f.name,
     size: f.size,
@@ -127,8 +134,10 @@ export function entryForDsc(dsc: ParsedDsc, dscFacts: FileFacts, sha256Of: Reado
 /** An entry read back from a Sources index this module wrote (pure). */
 export function sourceEntryFromParagraph(fields: readonly ControlField[], where: string): IndexEntry {
   const files = sourcePoolFiles(fields, where);
-  const dscs = files.filter((f) => f.filename.endsWith('.dsc'));
   const get = (name: string): string => fieldValue(fields, name) ?? '';
+  // Its own .dsc by name (an index written before .dsc names among the files were refused may list more).
+  const own = files.filter((f) => f.filename.endsWith(`/${dscFileName(get('Package'), get('Version'))}`));
+  const dscs = own.length > 0 ? own : files.filter((f) => f.filename.endsWith('.dsc'));
   if (dscs.length !== 1 || get('Package') === '' || get('Version') === '') {
     throw new KilnError('index-invalid', `${where}: a paragraph has no Package, Version or exactly one .dsc in Checksums-Sha256`, {
       hint: 'the repository index was edited or damaged; publish into a fresh --repo directory',

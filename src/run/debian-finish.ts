@@ -32,7 +32,7 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
   const { state, bus } = req;
   const debian = prepared.scan.debian!;
   const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
-  const { publishDebianRun, stateAfterPublish } = await import('./publish-debian.ts');
+  const { debsRefused, publishDebianRun, stateAfterPublish } = await import('./publish-debian.ts');
   const { logPathOf } = await import('../execute/execute-job.ts');
   const done = await publishDebianRun({
     stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan: prepared.plan, artifacts: prepared.artifacts, finalState: f.finalState,
@@ -48,7 +48,7 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
   });
   // Built but not published (another suite's build of that version holds its pool
   // name): the suite would list a package whose dependency it lacks. The run fails.
-  const refused = done?.published?.refused.length ?? 0;
+  const refused = debsRefused(done?.published?.refused ?? []);
   const endState = stateAfterPublish(runState, refused);
   if (endState !== runState) {
     note(`the run fails: ${refused} .deb(s) it built are not in suite ${debian.suite.suite} (above), so what it publishes there may not install`);

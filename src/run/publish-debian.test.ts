@@ -2,7 +2,7 @@
 // compares, and one line per .deb of a --twice comparison.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { debsToVerify, olderLines, publishedText, stateAfterPublish, twiceLine, withPoolPaths } from './publish-debian.ts';
+import { debsRefused, debsToVerify, olderLines, publishedText, stateAfterPublish, twiceLine, withPoolPaths } from './publish-debian.ts';
 
 test('debsToVerify: -dbgsym debs are left out (Debian keeps them in its debug archive) and counted apart', () => {
   const r = debsToVerify(['/t/hello_2.10-3_amd64.deb', '/t/hello-dbgsym_2.10-3_amd64.deb', '/t/libfoo-dbgsym-tools_1_amd64.deb']);
@@ -55,4 +55,10 @@ test('withPoolPaths: --verify\'s lines name a .deb where it stays (the pool), no
   const inPool = new Map([['/s/.publish-x/kiln-app_1.0_amd64.deb', '/s/repo/pool/main/k/kiln-app/kiln-app_1.0_amd64.deb']]);
   assert.equal(withPoolPaths('  b: /s/.publish-x/kiln-app_1.0_amd64.deb (100 bytes, sha256 ab)', inPool), '  b: /s/repo/pool/main/k/kiln-app/kiln-app_1.0_amd64.deb (100 bytes, sha256 ab)');
   assert.equal(withPoolPaths('  a: /cache/downloads/cd (90 bytes)', inPool), '  a: /cache/downloads/cd (90 bytes)');
+});
+
+test('debsRefused: the refused .debs fail a run, a refused source does not', () => {
+  assert.equal(debsRefused([]), 0);
+  assert.equal(debsRefused([{ from: '/t/hello_2.10-3_amd64.deb' }, { from: '/t/.sources/hello_2.10-3/hello_2.10-3.dsc' }]), 1);
+  assert.equal(debsRefused([{ from: '/t/.sources/hello_2.10-3/hello_2.10-3.dsc' }]), 0);
 });

@@ -157,6 +157,10 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     o.note(publishedText(result));
     for (const line of olderLines(result)) o.note(line);
     for (const r of result.refused) {
+      if (r.from.endsWith('.dsc')) {
+        o.note(`not published to ${result.suite}: the source ${basename(r.from)}: its ${r.filename} is already in the pool as suite ${r.suite}'s, with other bytes (one pool serves every suite): its binaries are published; publish each suite into its own repository to have both`);
+        continue;
+      }
       o.note(`not published to ${result.suite}: ${r.filename} is already in the pool as suite ${r.suite}'s build of that version, with other bytes (one pool serves every suite; replacing it would break ${r.suite}): publish each suite into its own repository, or give this rebuild another version`);
     }
     // --verify compared the .debs in a folder that goes now: name them where they stay, in the pool (for diffoscope).
@@ -213,6 +217,14 @@ export function olderLines(r: Pick<PublishResult, 'packages' | 'suite'>): string
  * could not publish some of it (refused: another suite's build of that version holds the
  * pool name) fails, since the suite may now list a package without its dependency.
  */
+/**
+ * How many built .debs a publish refused (pure): a source left out (its orig tarball
+ * another suite's, with other bytes) is a note, not a failed run: its binaries install.
+ */
+export function debsRefused(refused: readonly { readonly from: string }[]): number {
+  return refused.filter((r) => !r.from.endsWith('.dsc')).length;
+}
+
 export function stateAfterPublish<S extends string>(runState: S | 'failed', refused: number): S | 'failed' {
   return refused > 0 && runState === 'done' ? 'failed' : runState;
 }

@@ -25,13 +25,17 @@ test('stageSources: a source from the cache laid out by name, once per name and 
       spec('local', '1', [], '/somewhere/local_1.dsc'),
       spec('gone', '1', [{ name: 'gone_1.dsc', sha256: 'c'.repeat(64) }]),
       spec('odd', '1', [{ name: '../odd_1.dsc', sha256: 'a'.repeat(64) }]),
+      // One name twice, with two cache files: never staged (a copy over the first link would write into the cache).
+      spec('twice', '1', [{ name: 'twice_1.dsc', sha256: 'a'.repeat(64) }, { name: 'twice_1.dsc', sha256: 'b'.repeat(64) }]),
     ], join(dir, 'out'), files, (t) => notes.push(t));
     assert.deepEqual(dscs, [join(dir, 'out', 'hello_2.10-3', 'hello_2.10-3.dsc'), '/somewhere/local_1.dsc']);
     assert.equal(await readFile(join(dir, 'out', 'hello_2.10-3', 'hello_2.10.orig.tar.gz'), 'utf8'), 'tarball');
     assert.deepEqual(notes, [
       'the source gone 1 is not published: gone_1.dsc no longer in the downloads cache (kiln cache gc?); the next build of it fetches them again',
       'the source odd 1 is not published: its Sources entry lists the file "../odd_1.dsc", not a plain file name',
+      'the source twice 1 is not published: its Sources entry lists twice_1.dsc twice',
     ]);
+    assert.equal(await readFile(join(dir, 'c1'), 'utf8'), 'dsc text', 'the cache files are as they were');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

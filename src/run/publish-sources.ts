@@ -6,7 +6,8 @@
 // Sources); a local .dsc from beside itself. publishRepo checks every file against the
 // .dsc again before anything goes into the pool.
 
-import { link, copyFile, mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, link, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DebianBuildSpec } from '../debian/debian-spec.ts';
 
@@ -41,6 +42,11 @@ export async function stageSources(specs: readonly DebianBuildSpec[], dir: strin
       note(`the source ${src.package} ${src.version} is not published: its Sources entry lists the file ${JSON.stringify(odd.name)}, not a plain file name`);
       continue;
     }
+    const twice = src.files.find((f, i) => src.files.findIndex((g) => g.name === f.name) !== i);
+    if (twice !== undefined) {
+      note(`the source ${src.package} ${src.version} is not published: its Sources entry lists ${twice.name} twice`);
+      continue;
+    }
     const missing: string[] = [];
     for (const f of src.files) if (!(await files.has(f.sha256))) missing.push(f.name);
     if (dsc === undefined || missing.length > 0) {
@@ -49,8 +55,15 @@ export async function stageSources(specs: readonly DebianBuildSpec[], dir: strin
     }
     const into = join(dir, id.replace(/[:/]/g, '_'));
     await mkdir(into, { recursive: true });
-    // Hard links: the cache's files stay as they are (read-only use); a copy where links cannot be made.
-    for (const f of src.files) await link(files.path(f.sha256), join(into, f.name)).catch(() => copyFile(files.path(f.sha256), join(into, f.name)));
+    // Hard links: the cache's files stay as they are (read-only use); a copy where links
+    // cannot be made (another file system), never over a name already there (which could
+    // be a link to another cache file).
+    for (const f of src.files) {
+      await link(files.path(f.sha256), join(into, f.name)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EXDEV' && e.code !== 'EPERM') throw e;
+        return copyFile(files.path(f.sha256), join(into, f.name), constants.COPYFILE_EXCL);
+      });
+    }
     dscs.push(join(into, dsc.name));
   }
   return dscs;
