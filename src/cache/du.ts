@@ -1,7 +1,7 @@
 // How much space each part of the cache takes (`kiln cache du`). Bytes are apparent sizes
 // (st_size summed over files), counted without following symlinks.
 import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export interface UsageBucket {
   readonly count: number;
@@ -19,7 +19,11 @@ export interface CacheUsage {
   readonly depsLayers: UsageBucket;
   /** count = files in indexes/: verified InRelease files and decompressed Sources/Packages (src/debian/indexes.ts). */
   readonly indexes: UsageBucket;
-  /** count = ccache directories (ccache/<env or host>-<arch>: kiln build --ccache), each kept under its size limit by ccache. */
+  /**
+   * count = ccache directories (ccache/host-<arch>, ccache/<env>-<arch>-<backend>: kiln build
+   * --ccache), each kept under its size limit by ccache; kiln's config files (ccache/.conf) aside.
+   * What the builds made unreadable to kiln's user is not counted.
+   */
   readonly ccache: UsageBucket;
 }
 
@@ -30,14 +34,14 @@ export async function cacheUsage(cacheDir: string): Promise<CacheUsage> {
     bucket(await entries(join(cacheDir, 'tmp'))),
     bucket(await entries(join(cacheDir, 'deps-layers'))),
     bucket(await entries(join(cacheDir, 'indexes'))),
-    bucket(await entries(join(cacheDir, 'ccache'))),
+    bucket((await entries(join(cacheDir, 'ccache'))).filter((p) => basename(p) !== '.conf'), { skipUnreadable: true }),
   ]);
   return { downloads, artifacts, tmp, depsLayers, indexes, ccache };
 }
 
-async function bucket(paths: readonly string[]): Promise<UsageBucket> {
+async function bucket(paths: readonly string[], o: WalkOptions = {}): Promise<UsageBucket> {
   let bytes = 0;
-  for (const p of paths) bytes += await treeBytes(p);
+  for (const p of paths) bytes += (await walkStat(p, o)).bytes;
   return { count: paths.length, bytes };
 }
 
@@ -63,8 +67,13 @@ export async function treeBytes(path: string): Promise<number> {
   return (await walkStat(path)).bytes;
 }
 
+export interface WalkOptions {
+  /** A folder that cannot be read (EACCES: a build's 0700 folder in ccache/) counts as empty instead of failing. */
+  readonly skipUnreadable?: boolean;
+}
+
 /** Total bytes and the newest mtime under `path`; both 0 if it vanished meanwhile. */
-export async function walkStat(path: string): Promise<{ bytes: number; newestMtimeMs: number }> {
+export async function walkStat(path: string, o: WalkOptions = {}): Promise<{ bytes: number; newestMtimeMs: number }> {
   let st;
   try {
     st = await lstat(path);
@@ -75,8 +84,15 @@ export async function walkStat(path: string): Promise<{ bytes: number; newestMti
   let bytes = st.isFile() ? st.size : 0;
   let newestMtimeMs = st.mtimeMs;
   if (st.isDirectory()) {
-    for (const child of await entries(path)) {
-      const sub = await walkStat(child);
+    let children: string[] = [];
+    try {
+      children = await entries(path);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (o.skipUnreadable !== true || (code !== 'EACCES' && code !== 'EPERM')) throw e;
+    }
+    for (const child of children) {
+      const sub = await walkStat(child, o);
       bytes += sub.bytes;
       newestMtimeMs = Math.max(newestMtimeMs, sub.newestMtimeMs);
     }

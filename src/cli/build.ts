@@ -29,6 +29,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   keepFailed?: boolean;
   logLimit?: number;
   jobTimeout?: number;
+  loopTimeout?: number;
   failOnWarnings?: boolean;
   retry?: number;
   nats?: string;
@@ -53,9 +54,10 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
     .option('--keep-failed', "keep a failed job's workspace for inspection")
-    .option('--retry <n>', 'build a package that failed (exit status, signal, silence, timeout, download) again, up to N more times, each in a fresh workspace', parseCount('--retry'))
+    .option('--retry <n>', 'build a package that failed (exit status, signal, silence, a loop, timeout, download) again, up to N more times, each in a fresh workspace', parseCount('--retry'))
     .option('--fail-on-warnings', 'the output checks\' warnings (buildpaths, hierarchy, permissions) fail the build, as their errors do (BitBake\'s ERROR_QA)')
     .option('--job-timeout <duration>', 'no build may run longer than this, whatever its recipe says, e.g. 2h (default: the recipes\' own timeouts)', parseDurationOption('--job-timeout'))
+    .option('--loop-timeout <duration>', 'kill a build whose output has been one line over and over (digits aside) for this long, and more than 10,000 times, whatever its recipe says, e.g. 1h; 0: never (default: the recipes\' loop-timeout, else 30m)', parseDurationOption('--loop-timeout', { zero: true }))
     .option('--log-limit <size>', "most output a job's log holds, e.g. 1G; past it the build goes on and its last lines are kept (default 1G; 0: no limit)", parseLogLimit)
     // One glob per --force (repeat it): a variadic option would swallow the targets after it.
     .option('--force <glob>', 'rebuild these packages even when up to date (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
@@ -88,6 +90,10 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     const debian = debianRequest(opts, targets, command);
     // --nats-creds, --nats-tls-ca…: read and checked before anything is planned.
     const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
+    // The workers build with their jobs' recipes: a run's override would not reach them.
+    if (opts.loopTimeout !== undefined && natsUrlOf(opts.nats) !== undefined) {
+      throw new KilnError('usage', '--loop-timeout: not with --nats (the workers would not see it)', { hint: 'set loop-timeout in the recipes\' [build] or in kiln.toml [defaults]: those travel with the jobs' });
+    }
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
@@ -98,7 +104,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     const warnings: string[] = [];
     if (live !== undefined) bus.on((e) => e.type === 'job-finished' && e.warnings?.forEach((w) => warnings.push(`warning: ${e.jobId}: ${w} (kiln logs ${e.name} says what to do)`)));
     // Nor for notes: how the hooks ended (run/hooks.ts) is printed after it too.
-    if (live !== undefined) bus.on((e) => e.type === 'note' && /^hooks? /.test(e.text) && warnings.push(`kiln: ${e.text}`));
+    if (live !== undefined) bus.on((e) => e.type === 'note' && /^hooks?:? /.test(e.text) && warnings.push(`kiln: ${e.text}`));
 
     const controller = new AbortController();
     // A signal, or the output going away (a hangup, `kiln build | head`): the run stops as cancelled.
@@ -110,7 +116,9 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       ctx.stderr.write(`${live === undefined ? '' : '\n'}kiln: ${why}: stopping, killing running jobs and cleaning up...\n`);
       controller.abort(new Error(why));
     };
-    const onSignal = (sig: NodeJS.Signals): void => stop(sig);
+    // A second signal kills the hooks too: those a cancelled run still runs (run/hooks.ts).
+    const hookStop = new AbortController();
+    const onSignal = (sig: NodeJS.Signals): void => (controller.signal.aborted ? hookStop.abort() : stop(sig));
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     process.on('SIGHUP', onSignal);
@@ -151,6 +159,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         keepFailed: opts.keepFailed === true,
         ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
         ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
+        ...(opts.loopTimeout === undefined ? {} : { loopTimeoutMs: opts.loopTimeout }),
         ...(opts.failOnWarnings === true ? { failOnWarnings: true } : {}),
         ...(opts.retry === undefined ? {} : { retries: opts.retry }),
         ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
@@ -160,6 +169,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         ...(opts.ccache === undefined ? {} : { ccache: opts.ccache }),
         ...(opts.ccacheSize === undefined ? {} : { ccacheSize: opts.ccacheSize }),
         signal: controller.signal,
+        hookStop: hookStop.signal,
       });
       await live?.finish();
       flushProgress();
@@ -176,7 +186,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         for (const line of triageLines(result.report)) ctx.stdout.write(`${line}\n`);
         ctx.stdout.write(`report: ${join(result.reportDir, 'report.html')}\n`);
       }
-      ctx.exitCode = result.state === 'cancelled' ? 130 : result.state === 'failed' ? 1 : 0;
+      // Stopped during its run-finished hooks, a run that was done is still interrupted.
+      ctx.exitCode = result.state === 'cancelled' || controller.signal.aborted ? 130 : result.state === 'failed' ? 1 : 0;
     } finally {
       await live?.finish();
       // A failed run's error is written next (main.ts): the progress lines go first.
@@ -237,7 +248,7 @@ export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 const LOCAL_ONLY = new Set([
-  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
+  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--loop-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
   '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats', '--extra-repository', '--extra-repository-key',
   '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook',
 ]);

@@ -267,16 +267,17 @@ export function profilesOf(text: string | undefined): string[] {
   return [...new Set(names)];
 }
 
-/** A commander parser for a duration option (30d, 12h, 90m): milliseconds, more than 0. */
-export function parseDurationOption(option: string): (text: string) => number {
+/** A commander parser for a duration option (30d, 12h, 90m): milliseconds, more than 0 (with `zero`, "0" too: off). */
+export function parseDurationOption(option: string, o: { zero?: boolean } = {}): (text: string) => number {
   return (text) => {
+    if (o.zero === true && text.trim() === '0') return 0;
     let ms: number;
     try {
       ms = parseDuration(text);
     } catch (e) {
       throw new KilnError('usage', `${option}: ${(e as Error).message}`, { hint: `a number and a unit: ms, s, m, h, d or w, e.g. ${option} 90d or 12h` });
     }
-    if (ms <= 0) throw new KilnError('usage', `${option}: must be more than 0, got "${text}"`, { hint: `e.g. ${option} 90d` });
+    if (ms < 0 || (ms === 0 && o.zero !== true)) throw new KilnError('usage', `${option}: must be more than 0, got "${text}"`, { hint: `e.g. ${option} 90d` });
     return ms;
   };
 }

@@ -13,7 +13,7 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import { instanceSchema, sourceProblems, type InstanceSpec } from '../envs/instance-spec.ts';
 import { builtinDefaults, type RecipeDefaults } from '../recipes/recipe-defaults.ts';
 import { emptyTreeConfig } from './load-tree-config.ts';
-import { describeIssue, durationMs, keyPath, memoryBytes, SIZE_FORMS, valueAt } from '../recipes/recipe-schema.ts';
+import { describeIssue, durationMs, keyPath, loopDurationMs, memoryBytes, SIZE_FORMS, valueAt } from '../recipes/recipe-schema.ts';
 import { parseSize } from '../lib/duration.ts';
 import { isEnvName } from '../envs/names.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from './credentials.ts';
@@ -57,6 +57,7 @@ const schema = z.strictObject({
       memory: z.union([z.string(), z.number().int().positive()]).optional(),
       timeout: z.string().optional(),
       'silent-timeout': z.string().optional(),
+      'loop-timeout': z.string().optional(),
     })
     .optional(),
   mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./).refine((u) => !hasUserinfo(u), USERINFO_PROBLEM)).optional(),
@@ -153,6 +154,10 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
   if (dd['silent-timeout'] !== undefined) {
     const t = dd['silent-timeout'];
     attempt('defaults.silent-timeout', () => (defaults.silentTimeoutMs = durationMs(t)));
+  }
+  if (dd['loop-timeout'] !== undefined) {
+    const t = dd['loop-timeout'];
+    attempt('defaults.loop-timeout', () => (defaults.loopTimeoutMs = loopDurationMs(t)));
   }
   // env names an env, or a template of one with {arch}; another name would fail the run later as a usage error naming neither file nor key.
   if (d.env !== undefined && !isEnvName(d.env.replaceAll('{arch}', 'amd64'))) {

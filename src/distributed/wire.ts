@@ -13,7 +13,7 @@ const jobIdText = z.string().regex(/^[a-z0-9][a-z0-9+.-]*@[a-z0-9][a-z0-9-]*$/);
 const keyText = z.string().regex(/^[0-9A-Za-z][0-9A-Za-z_-]{2,127}$/);
 const hashText = z.string().regex(/^[0-9a-f]{64}$/);
 const workerName = z.string().regex(WORKER_NAME_RE);
-const FAILURE_REASONS = ['exit-status', 'signal', 'timeout', 'silent', 'out-of-memory', 'pids-limit', 'disk-full', 'fetch-failed', 'stage-failed', 'install-failed', 'pack-failed', 'internal', 'cancelled'] as const satisfies readonly FailureReason[];
+const FAILURE_REASONS = ['exit-status', 'signal', 'timeout', 'silent', 'looping', 'out-of-memory', 'pids-limit', 'disk-full', 'fetch-failed', 'stage-failed', 'install-failed', 'pack-failed', 'internal', 'cancelled'] as const satisfies readonly FailureReason[];
 
 /** An artifact as it travels: its meta.json text and the blobs of its manifest and archive (null: none). */
 export const WireArtifact = z.object({

@@ -1,8 +1,17 @@
 // The compiler cache of a run (kiln build --ccache, kiln.toml `ccache = true`): one ccache
-// directory per build root and arch, under the cache dir, that the jobs' compilers share.
+// directory per build root, arch and sandbox backend, under the cache dir, that the jobs'
+// compilers share.
 //
-//   STATE/cache/ccache/host-<arch>/        host sandbox: the host's own compilers
-//   STATE/cache/ccache/<env name>-<arch>/  chroot and rootless: the env's compilers
+//   STATE/cache/ccache/host-<arch>/                  host sandbox: the host's own compilers
+//   STATE/cache/ccache/<env name>-<arch>-<backend>/  chroot, rootless: the env's compilers
+//   STATE/cache/ccache/.conf/<dir name>/ccache.conf  kiln's config of each (CCACHE_CONFIGPATH)
+//
+// One per backend: a chroot build writes as BUILD_UID, a rootless one as kiln's user, and
+// users who do not trust each other must not share a tree. kiln never re-owns a tree: it
+// makes the top directory once (owned by the build user), and a directory that exists with
+// another owner, or is a symlink, is not used (the build goes on without ccache). The
+// config is kiln's, outside the cache directory and read-only to the build, so that a build
+// cannot change how later builds compile (prefix_command and the like).
 //
 // Objects from another compiler are of no use and a risk, hence one per build root (and
 // CCACHE_COMPILERCHECK=content: an env refreshed under the same name has a new compiler
@@ -14,14 +23,17 @@
 // nothing of the cache ever fails a build.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
-import { chown, lstat } from 'node:fs/promises';
+import { existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, renameSync, writeFileSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { BUILD_GID, BUILD_UID } from '../sandbox/chroot/scripts.ts';
 
 /** Where isolated sandboxes see the cache. */
 export const CCACHE_INSIDE = '/var/cache/kiln/ccache';
+/** Where isolated sandboxes see the directory of kiln's ccache.conf (read-only). */
+export const CCACHE_CONF_INSIDE = '/var/cache/kiln/ccache-conf';
+/** The folder, under the ccache root, of kiln's config files: not a cache directory. */
+export const CCACHE_CONF_DIR = '.conf';
 /** Debian's ccache masquerade directory: gcc, cc, g++… that run ccache. */
 export const CCACHE_MASQUERADE = '/usr/lib/ccache';
 /** The default size limit of each ccache directory (ccache's own default too). */
@@ -50,9 +62,12 @@ export function ccacheBytes(o: { readonly flag: number | undefined; readonly con
   return o.flag ?? o.config ?? DEFAULT_CCACHE_BYTES;
 }
 
-/** The directory name of a build root's cache (pure): `host-<arch>` or `<env name>-<arch>`. */
-export function ccacheDirName(env: Pick<SandboxEnv, 'name'> | undefined, arch: string): string {
-  return `${env === undefined ? 'host' : env.name}-${arch}`;
+/**
+ * The directory name of a build root's cache (pure): `host-<arch>`, or `<env name>-<arch>-<backend>`
+ * (a chroot and a rootless build of one env write as different users: never one tree).
+ */
+export function ccacheDirName(env: Pick<SandboxEnv, 'name'> | undefined, arch: string, backend: SandboxBackend['name']): string {
+  return env === undefined ? `host-${arch}` : `${env.name}-${arch}-${backend}`;
 }
 
 /** CCACHE_MAXSIZE for ccache: a bare number is gigabytes to ccache, so it is given in (decimal) k. */
@@ -61,9 +76,11 @@ export function ccacheMaxSize(bytes: number): string {
 }
 
 /** The variables a job's build gets (pure); PATH is withCcachePath's. */
-export function ccacheVariables(o: { readonly dir: string; readonly basedir: string; readonly maxBytes: number }): Record<string, string> {
+export function ccacheVariables(o: { readonly dir: string; readonly configPath: string; readonly basedir: string; readonly maxBytes: number }): Record<string, string> {
   return {
     CCACHE_DIR: o.dir,
+    // kiln's config instead of $CCACHE_DIR/ccache.conf, which every build of the root can write.
+    CCACHE_CONFIGPATH: o.configPath,
     CCACHE_BASEDIR: o.basedir,
     CCACHE_NOHASHDIR: '1',
     CCACHE_COMPILERCHECK: 'content',
@@ -86,7 +103,17 @@ export function rootHasCcache(layers: readonly string[] | undefined): boolean {
 
 /** What a job gets: a bind (isolated sandboxes) and variables, or why it builds without. */
 export type JobCcache =
-  | { readonly kind: 'on'; readonly hostDir: string; readonly bind: { readonly host: string; readonly inside: string } | undefined; readonly variables: (basedir: string) => Record<string, string> }
+  | {
+    readonly kind: 'on';
+    readonly hostDir: string;
+    /** kiln's ccache.conf on the host (CCACHE_CONFIGPATH, as the sandbox sees it, is in variables). */
+    readonly configFile: string;
+    /** The cache, read-write (isolated sandboxes). */
+    readonly bind: { readonly host: string; readonly inside: string } | undefined;
+    /** The config's directory, read-only (isolated sandboxes; [] on the host). */
+    readonly readOnlyBinds: readonly { readonly host: string; readonly inside: string }[];
+    readonly variables: (basedir: string) => Record<string, string>;
+  }
   | { readonly kind: 'off'; readonly why: string };
 
 /**
@@ -97,7 +124,7 @@ export function runCcache(settings: CcacheSettings, backend: Pick<SandboxBackend
   const made = new Map<string, Promise<JobCcache>>();
   return {
     forJob(env, arch) {
-      const name = ccacheDirName(env, arch);
+      const name = ccacheDirName(env, arch, backend.name);
       let p = made.get(name);
       if (p === undefined) made.set(name, (p = prepare(settings, backend.name, env, name)));
       return p;
@@ -114,34 +141,93 @@ async function prepare(settings: CcacheSettings, backend: SandboxBackend['name']
     return { kind: 'off', why: `--ccache: ${where} has no ccache (/usr/lib/ccache/gcc): built without a compiler cache; to use one, ${fix}` };
   }
   const hostDir = join(settings.root, name);
+  // The chroot's build user is BUILD_UID; rootless and host builds are kiln's own user.
+  const uid = backend === 'chroot' ? BUILD_UID : process.getuid?.() ?? 0;
+  const gid = backend === 'chroot' ? BUILD_GID : process.getgid?.() ?? 0;
+  let configFile: string;
   try {
-    mkdirSync(hostDir, { recursive: true, mode: 0o755 });
-    // The chroot's build user is BUILD_UID; rootless and host builds are kiln's own user.
-    const uid = backend === 'chroot' ? BUILD_UID : process.getuid?.() ?? 0;
-    const gid = backend === 'chroot' ? BUILD_GID : process.getgid?.() ?? 0;
-    await ownedBy(hostDir, uid, gid);
+    const refused = ownDir(settings.root, name, uid, gid);
+    if (refused !== undefined) return { kind: 'off', why: `--ccache: built without a compiler cache: ${refused}` };
+    configFile = writeConfig(settings, name);
   } catch (e) {
     return { kind: 'off', why: `--ccache: its directory ${hostDir} cannot be used (${(e as Error).message}): built without a compiler cache` };
   }
-  const inside = backend === 'host' ? hostDir : CCACHE_INSIDE;
+  const host = backend === 'host';
+  const inside = host ? hostDir : CCACHE_INSIDE;
+  const configPath = host ? configFile : `${CCACHE_CONF_INSIDE}/ccache.conf`;
   return {
     kind: 'on',
     hostDir,
-    bind: backend === 'host' ? undefined : { host: hostDir, inside },
-    variables: (basedir) => ccacheVariables({ dir: inside, basedir, maxBytes: settings.maxBytes }),
+    configFile,
+    bind: host ? undefined : { host: hostDir, inside },
+    readOnlyBinds: host ? [] : [{ host: join(settings.root, CCACHE_CONF_DIR, name), inside: CCACHE_CONF_INSIDE }],
+    variables: (basedir) => ccacheVariables({ dir: inside, configPath, basedir, maxBytes: settings.maxBytes }),
   };
 }
 
-/** Makes the tree `dir` owned by uid:gid when it is not (the same env built with chroot, then rootless). */
-async function ownedBy(dir: string, uid: number, gid: number): Promise<void> {
-  const st = await lstat(dir);
-  if (st.uid === uid && st.gid === gid) return;
-  if (process.getuid?.() !== 0) throw new Error(`it is owned by uid ${st.uid}, and the build runs as uid ${uid}: give it to that user or remove it`);
-  const walk = async (p: string): Promise<void> => {
-    await chown(p, uid, gid);
-    if ((await lstat(p)).isDirectory()) for (const n of readdirSync(p)) await walk(join(p, n));
-  };
-  await walk(dir);
+/** A real directory (lstat: not a symlink), made when missing (and whether it was), or why it is not one. */
+function realDir(path: string, mode: number): { st: Stats; made: boolean } | string {
+  let made = false;
+  try {
+    mkdirSync(path, { mode });
+    made = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return `${path} is a symlink: remove it (kiln makes the directory itself)`;
+  if (!st.isDirectory()) return `${path} is not a directory: remove it`;
+  return { st, made };
+}
+
+/**
+ * Makes `<root>/<name>` for the build user uid:gid, or says why it cannot be used. Nothing on
+ * the way may be a symlink (lstat from the ccache root down); only a directory kiln has just
+ * made is given to uid:gid (lchown, that one directory: never a tree, whose links a build may
+ * have planted); one that exists must be the build user's already and writable by it.
+ */
+export function ownDir(root: string, name: string, uid: number, gid: number): string | undefined {
+  mkdirSync(join(root, '..'), { recursive: true, mode: 0o755 });
+  const top = realDir(root, 0o755);
+  if (typeof top === 'string') return top;
+  const dir = join(root, name);
+  const made = realDir(dir, 0o755);
+  if (typeof made === 'string') return made;
+  let st = made.st;
+  if (made.made && (st.uid !== uid || st.gid !== gid)) {
+    lchownSync(dir, uid, gid);
+    st = lstatSync(dir);
+  }
+  if (st.uid !== uid) {
+    return `${dir} belongs to uid ${st.uid}, and this build writes as uid ${uid}; kiln does not re-own a cache: remove it (rm -r ${dir}) or give it to that user by hand (chown -R ${uid}:${gid} ${dir}), with no build running`;
+  }
+  if ((st.mode & 0o200) === 0) return `${dir} is not writable by its owner (mode ${(st.mode & 0o7777).toString(8)}): chmod u+w ${dir}`;
+  return undefined;
+}
+
+/**
+ * Writes kiln's ccache.conf of `<root>/<name>` to `<root>/.conf/<name>/ccache.conf`, owned by
+ * kiln's user, mode 0644 (read-only to a chroot's build user, bound read-only in isolated
+ * sandboxes), whole (a rename); returns its path.
+ */
+function writeConfig(settings: CcacheSettings, name: string): string {
+  const confRoot = realDir(join(settings.root, CCACHE_CONF_DIR), 0o755);
+  if (typeof confRoot === 'string') throw new Error(confRoot);
+  const dir = realDir(join(settings.root, CCACHE_CONF_DIR, name), 0o755);
+  if (typeof dir === 'string') throw new Error(dir);
+  const me = process.getuid?.() ?? 0;
+  for (const d of [confRoot.st, dir.st]) if (d.uid !== me) throw new Error(`${join(settings.root, CCACHE_CONF_DIR)} is not kiln's own (uid ${d.uid}): remove it`);
+  const file = join(settings.root, CCACHE_CONF_DIR, name, 'ccache.conf');
+  const tmp = `${file}.${process.pid}.tmp`;
+  const text = [
+    `# Written by kiln for ${name}: read instead of the cache directory's own ccache.conf (CCACHE_CONFIGPATH).`,
+    `max_size = ${ccacheMaxSize(settings.maxBytes)}`,
+    'compiler_check = content',
+    '',
+  ].join('\n');
+  writeFileSync(tmp, text, { mode: 0o644, flag: 'w' });
+  renameSync(tmp, file);
+  return file;
 }
 
 /**
@@ -156,6 +242,8 @@ export function gcCcache(cacheDir: string, o: { readonly now: number; readonly c
   const out: { kind: 'ccache'; path: string; bytes: number }[] = [];
   for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);
+    // kiln's config files, and anything that is not a real directory, are not caches.
+    if (name === CCACHE_CONF_DIR || lstatSync(dir, { throwIfNoEntry: false })?.isDirectory() !== true) continue;
     const before = filesBytes(dir, o.dryRun ? o.cutoff : Infinity);
     if (before === 0) continue;
     if (o.dryRun) {
@@ -165,7 +253,8 @@ export function gcCcache(cacheDir: string, o: { readonly now: number; readonly c
     const st = lstatSync(dir);
     const age = Math.max(0, Math.floor((o.now - o.cutoff) / 1000));
     const r = spawnSync('ccache', ['--evict-older-than', `${age}s`], {
-      env: { PATH: '/usr/bin:/bin', CCACHE_DIR: dir },
+      // Not the directory's own ccache.conf: a build could have written it.
+      env: { PATH: '/usr/bin:/bin', CCACHE_DIR: dir, CCACHE_CONFIGPATH: '/dev/null' },
       stdio: 'ignore',
       ...(process.getuid?.() === 0 ? { uid: st.uid, gid: st.gid } : {}),
     });
@@ -176,12 +265,24 @@ export function gcCcache(cacheDir: string, o: { readonly now: number; readonly c
   return out;
 }
 
-/** Bytes of the cache files under `dir` last modified before `before` (ccache's stats and config aside). */
+/**
+ * Bytes of the cache files under `dir` last modified before `before` (ccache's stats and config
+ * aside), without following symlinks; a folder kiln's user cannot read (a build made it 0700)
+ * is skipped, not an error.
+ */
 function filesBytes(dir: string, before: number): number {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+  let names: Dirent[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const e of names) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) n += filesBytes(p, before);
     if (!e.isFile() || e.name === 'stats' || e.name === 'ccache.conf') continue;
-    const st = lstatSync(join(e.parentPath, e.name), { throwIfNoEntry: false });
+    const st = lstatSync(p, { throwIfNoEntry: false });
     if (st !== undefined && st.mtimeMs < before) n += st.size;
   }
   return n;

@@ -20,6 +20,7 @@ import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
 import type { JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
+import { DEFAULT_LOOP_TIMEOUT_MS, loopGuard, type LoopGuard } from '../logs/loop-watch.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
@@ -106,7 +107,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         at: startedAt,
         expectedMs: o.expectedMs(job.id),
       });
-      const jl = await openJobLog(log, o.logLimit === undefined ? {} : { maxBytes: o.logLimit });
+      /** The loop watchdog of the attempt running (loop-watch.ts): it sees every line of its output. */
+      let loop: LoopGuard | undefined;
+      const jl = await openJobLog(log, { ...(o.logLimit === undefined ? {} : { maxBytes: o.logLimit }), onLine: (line) => loop?.line(line) });
       let failed = false;
       /** How the build script ran (recipe builds), for rebuild.sh in a kept workspace. */
       let ran: { readonly env: Record<string, string>; readonly cwd: string } | undefined;
@@ -152,7 +155,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         // in a fresh workspace; the log keeps both attempts (reliability case 2).
         for (attemptNo = 1; ; attemptNo++) {
           await using sandbox = await o.backend.create({
-            ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: binds, ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) }),
+            ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: [...binds, ...(cc?.kind === 'on' ? cc.readOnlyBinds : [])], ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) }),
             jobId: `${o.runId}-${job.id}`,
             workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
             limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
@@ -237,14 +240,16 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             if (signal.aborted) return cancelled();
             return fail('stage-failed', messageOf(e));
           }
+          // --loop-timeout, else the recipe's loop-timeout (0: off).
+          loop = loopGuard(o.loopTimeoutMs ?? spec.build.loopTimeoutMs ?? DEFAULT_LOOP_TIMEOUT_MS);
           let debianResult: RunResult | undefined;
           if (spec.debian !== undefined) {
             if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
-            const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal, ...(depsLayer === undefined ? {} : { depsLayer }), ...(cc?.kind === 'on' ? { ccache: cc.variables } : {}) });
+            const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal: loop === undefined ? signal : AbortSignal.any([signal, loop.signal]), ...(depsLayer === undefined ? {} : { depsLayer }), ...(cc?.kind === 'on' ? { ccache: cc.variables } : {}) });
             if (d.kind === 'failed') {
               if (signal.aborted) return cancelled();
               const r = d.result;
-              return fail(d.reason, d.message, r === undefined ? {} : { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) });
+              return fail(loop?.message === undefined ? d.reason : 'looping', loop?.message ?? d.message, r === undefined ? {} : { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) });
             }
             debianResult = d.result;
           }
@@ -278,7 +283,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             onOutput: (stream, chunk) => jl.write(stream, chunk),
             ...(timeoutMs === undefined ? {} : { timeoutMs }),
             ...(spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: spec.build.silentTimeoutMs }),
-            signal,
+            // The run's signal ends it too: every backend's sandbox ends its runs on the signal it was made with.
+            signal: loop?.signal ?? signal,
           });
           const exit = { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) };
           if (r.infraError !== undefined) {
@@ -292,7 +298,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           }
           switch (r.killedFor) {
             case 'cancelled':
-              return cancelled(exit);
+              // The loop watchdog ends a build as a cancellation would.
+              return loop?.message !== undefined && !signal.aborted ? fail('looping', loop.message, exit) : cancelled(exit);
             case 'timeout':
               return fail('timeout', `killed after the wall-clock limit of ${fmtMs(timeoutMs)}${spec !== job.spec ? ' (--job-timeout)' : ''}`, exit);
             case 'silent':
@@ -365,7 +372,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
 }
 
 /** The failures --retry builds again: what a flaky build or a flaky network does, not what a retry cannot change. */
-const RETRYABLE: ReadonlySet<FailureReason> = new Set(['exit-status', 'signal', 'silent', 'timeout', 'fetch-failed']);
+const RETRYABLE: ReadonlySet<FailureReason> = new Set(['exit-status', 'signal', 'silent', 'looping', 'timeout', 'fetch-failed']);
 
 /** How long a helper's death waits for a cancellation that may be on its way (see runPhases). */
 const INFRA_GRACE_MS = 500;

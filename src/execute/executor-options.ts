@@ -34,6 +34,8 @@ export interface ExecutorOptions {
   readonly logLimit?: number;
   /** No build runs longer than this, whatever its recipe says (--job-timeout). */
   readonly maxTimeoutMs?: number;
+  /** kiln build --loop-timeout: every build's loop-timeout, whatever its recipe says (0: off; loop-watch.ts). */
+  readonly loopTimeoutMs?: number;
   readonly sourceDateEpoch: number;
   /** The run's active build profiles ($KILN_PROFILES). */
   readonly profiles?: readonly string[];

@@ -20,6 +20,20 @@ async function lines(path: string): Promise<string[]> {
 }
 
 describe('openJobLog', () => {
+  test('onLine: each complete line of the output, without its \\r, across chunks (of a cut line its last piece); not kiln\'s own lines', async () => {
+    await using dir = await tmpDir();
+    const seen: string[] = [];
+    const log = await openJobLog(join(dir.path, 'job.log'), { maxLineBytes: 8, maxBytes: 1, onLine: (b) => seen.push(b.toString()) });
+    log.note('a note');
+    log.write('stdout', Buffer.from('one\r\ntw'));
+    log.write('stderr', Buffer.from('err\n'));
+    log.write('stdout', Buffer.from('o\nabcdefghijk\n\n'));
+    log.write('stdout', Buffer.from('unterminated'));
+    await log.close();
+    // Past the log limit (1 byte) too: the watchdog sees what is not written.
+    assert.deepEqual(seen, ['one', 'err', 'two', 'ijk', '']);
+  });
+
   test('rawLogFilter: the build\'s output as printed, cut lines joined again, kiln\'s lines and stamps gone', async () => {
     await using dir = await tmpDir();
     const log = await openJobLog(join(dir.path, 'job.log'), { maxLineBytes: 8 });

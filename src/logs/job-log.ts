@@ -68,6 +68,13 @@ export interface JobLogOptions {
    * and its failure still shows its end.
    */
   readonly maxBytes?: number;
+  /**
+   * Called with each complete line of the build's output as it is split (without its
+   * newline or a trailing \r; of a cut line, its last piece; not kiln's own lines), before
+   * it is written: the loop watchdog (loop-watch.ts). The buffer may be a view of the
+   * chunk written, which the caller never reuses.
+   */
+  readonly onLine?: (body: Buffer) => void;
 }
 
 /** The default of JobLogOptions.maxBytes. */
@@ -82,6 +89,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   const now = options.now ?? Date.now;
   const maxLine = Math.max(options.maxLineBytes ?? 64 * 1024, 4);
   const ring = newRing(Math.min(Math.max(options.tailLines ?? 200, 1), 200));
+  const onLine = options.onLine;
 
   await ensureDir(dirname(path));
   // After the directory is made (that can take a while on a busy disk): the header is 0.000.
@@ -219,8 +227,10 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
           }
           break;
         }
-        const body = st.len === 0 ? piece : Buffer.concat([...st.parts, piece]);
-        lines.push({ tag, body: body.at(-1) === 13 ? body.subarray(0, -1) : body });
+        const whole = st.len === 0 ? piece : Buffer.concat([...st.parts, piece]);
+        const body = whole.at(-1) === 13 ? whole.subarray(0, -1) : whole;
+        lines.push({ tag, body });
+        onLine?.(body);
         st.parts = [];
         st.len = 0;
         from = nl + 1;

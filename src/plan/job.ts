@@ -15,6 +15,8 @@ export type FailureReason =
   | 'signal'
   | 'timeout'
   | 'silent'
+  /** Killed for printing the same line over and over past its loop-timeout (logs/loop-watch.ts). */
+  | 'looping'
   | 'out-of-memory'
   /** A fork failed at the sandbox's limit of processes, and the build failed. */
   | 'pids-limit'

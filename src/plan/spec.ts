@@ -21,6 +21,8 @@ export interface BuildSpec {
   readonly memoryBytes: number;
   readonly timeoutMs: number | undefined;
   readonly silentTimeoutMs: number | undefined;
+  /** Kill the build when one line repeats for this long (logs/loop-watch.ts); 0: never; absent: kiln's default (30 min). */
+  readonly loopTimeoutMs?: number | undefined;
   /** Output checks this recipe turns off (`skip-checks`): only "arch" so far. */
   readonly skipChecks?: readonly string[];
 }

@@ -132,6 +132,27 @@ test('defaults come from kiln.toml unless the recipe sets its own (the env alway
   assert.equal(builtinDefaults.cpus, 1);
 });
 
+test('loop-timeout: the recipe\'s, else kiln.toml\'s, else none (kiln\'s default applies); "0" is off; a bad one names the key', () => {
+  const parse = (build: Record<string, string>, loopTimeoutMs?: number) =>
+    parseRecipe(recipe({ build }), { file: FILE, folderName: 'foo', defaults: { ...builtinDefaults, ...(loopTimeoutMs === undefined ? {} : { loopTimeoutMs }) } });
+  const cases: Array<[Record<string, string>, number | undefined, number | undefined]> = [
+    [{}, undefined, undefined],
+    [{ 'loop-timeout': '"90s"' }, undefined, 90_000],
+    [{ 'loop-timeout': '"0"' }, undefined, 0],
+    [{ 'loop-timeout': '"0s"' }, 3_600_000, 0],
+    [{}, 3_600_000, 3_600_000],
+    [{ 'loop-timeout': '"1h"' }, 0, 3_600_000],
+  ];
+  for (const [build, inherited, want] of cases) {
+    const r = parse(build, inherited);
+    assert.ok(r.ok, JSON.stringify(build));
+    assert.equal(r.draft.loopTimeoutMs, want, `${JSON.stringify(build)} with kiln.toml ${inherited}`);
+  }
+  const bad = parse({ 'loop-timeout': '"soon"' });
+  assert.ok(!bad.ok);
+  assert.deepEqual(bad.diagnostics.map((d) => `${d.key}: ${d.message}`), ['build.loop-timeout: invalid duration "soon": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h", or "0" for no limit']);
+});
+
 // One problem per row; each row must produce exactly these diagnostics.
 const oneProblem: { name: string; text: string; want: string[] }[] = [
   {

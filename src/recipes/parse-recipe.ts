@@ -9,7 +9,7 @@ import { relationArchProblems } from '../debian/relation-arch-check.ts';
 import { isDebianArch, didYouMeanArch } from '../debian/arch-names.ts';
 import { versionProblem } from '../debian/version.ts';
 import type { Diagnostic } from '../plan/spec.ts';
-import { NAME_RE, describeIssue, durationMs, keyPath, memoryBytes as memoryOf, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
+import { NAME_RE, describeIssue, durationMs, keyPath, loopDurationMs, memoryBytes as memoryOf, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
 import { tomlProblem } from '../config/toml-problem.ts';
 import { inFileOrder, keyLines, lineOfKey } from './toml-key-lines.ts';
 
@@ -44,6 +44,8 @@ export interface RecipeDraft {
   readonly memoryBytes: number;
   readonly timeoutMs: number | undefined;
   readonly silentTimeoutMs: number | undefined;
+  /** [build] loop-timeout, else kiln.toml's; absent: kiln's default (0: off). */
+  readonly loopTimeoutMs?: number;
   readonly skipChecks: readonly string[];
   readonly env: string | undefined;
   /** Why this package is not built (poudriere's IGNORE), when the recipe says so. */
@@ -296,11 +298,11 @@ export function parseRecipe(
       add('build.memory', (e as Error).message);
     }
   }
-  const duration = (key: string, fallback: number | undefined): number | undefined => {
+  const duration = (key: string, fallback: number | undefined, parse = durationMs): number | undefined => {
     const v = build[key];
     if (typeof v !== 'string') return fallback;
     try {
-      return durationMs(v);
+      return parse(v);
     } catch (e) {
       add(`build.${key}`, (e as Error).message);
       return fallback;
@@ -308,6 +310,7 @@ export function parseRecipe(
   };
   const timeoutMs = duration('timeout', defaults.timeoutMs);
   const silentTimeoutMs = duration('silent-timeout', defaults.silentTimeoutMs);
+  const loopTimeoutMs = duration('loop-timeout', defaults.loopTimeoutMs, loopDurationMs);
 
   if (!parsed.success || diags.length > 0) {
     const ordered = inFileOrder(diags, (d) => lines.get(d));
@@ -339,6 +342,7 @@ export function parseRecipe(
       memoryBytes,
       timeoutMs,
       silentTimeoutMs,
+      ...(loopTimeoutMs === undefined ? {} : { loopTimeoutMs }),
       skipChecks: d.build['skip-checks'] ?? [],
       ...(d.ignore === undefined ? {} : { ignore: d.ignore }),
       env: defaults.env,

@@ -6,6 +6,8 @@ export interface RecipeDefaults {
   readonly memoryBytes: number;
   readonly timeoutMs: number | undefined;
   readonly silentTimeoutMs: number | undefined;
+  /** A build printing one line over and over for this long is killed (0: never); absent: logs/loop-watch.ts DEFAULT_LOOP_TIMEOUT_MS (30 min). */
+  readonly loopTimeoutMs?: number;
   readonly env: string | undefined;
 }
 

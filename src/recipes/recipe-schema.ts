@@ -23,6 +23,7 @@ const buildSchema = z.strictObject({
   memory: z.union([z.string(), z.number().int().positive()]).optional(),
   timeout: z.string().optional(),
   'silent-timeout': z.string().optional(),
+  'loop-timeout': z.string().optional(),
   'skip-checks': z.array(z.enum(OUTPUT_CHECKS, { error: `not a check kiln has: the checks are ${OUTPUT_CHECKS.map((c) => `"${c}"`).join(', ')}` })).optional(),
 });
 
@@ -148,6 +149,19 @@ export function durationMs(text: string): number {
   }
   // "0s" would kill every build at once.
   if (ms <= 0) throw new Error(`must be greater than 0, got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+/** A loop-timeout (loop-watch.ts), in ms: a duration as durationMs, or 0 ("0", "0s"): off. */
+export function loopDurationMs(text: string): number {
+  if (text.trim() === '0') return 0;
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    throw new Error(`invalid duration ${JSON.stringify(text)}: ${DURATION_FORMS}, or "0" for no limit`);
+  }
+  if (ms < 0) throw new Error(`must be 0 (no limit) or more, got ${JSON.stringify(text)}`);
   return ms;
 }
 

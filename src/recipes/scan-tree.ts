@@ -333,6 +333,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
       memoryBytes: draft.memoryBytes,
       timeoutMs: draft.timeoutMs,
       silentTimeoutMs: draft.silentTimeoutMs,
+      ...(draft.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: draft.loopTimeoutMs }),
       ...(draft.skipChecks.length === 0 ? {} : { skipChecks: draft.skipChecks }),
     },
     dir: at.dir,

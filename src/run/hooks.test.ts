@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventBus, type KilnEvent } from '../events/events.ts';
-import { countsText, hookEnv, hookFailure, hookLabel, hookNote, hooksForRun, jobFailedVars, mergeHooks, runFinishedVars, startHooks } from './hooks.ts';
+import { cappedOutput, countsText, hookEnv, hookFailure, hookLabel, hookNote, hooksForRun, jobFailedVars, limitText, mergeHooks, runFinishedVars, startHooks } from './hooks.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 
 const COUNTS = { built: 3, 'up-to-date': 2, failed: 1, skipped: 0, broken: 0, cancelled: 0 };
@@ -70,6 +70,7 @@ const outcomes: { name: string; r: Parameters<typeof hookFailure>[0]; want: stri
   { name: 'exit 3', r: { exitCode: 3, signal: null }, want: 'exited 3' },
   { name: 'a signal', r: { exitCode: null, signal: 'SIGSEGV' }, want: 'was killed by SIGSEGV' },
   { name: 'the time limit', r: { exitCode: null, signal: 'SIGTERM', killedFor: 'timeout' }, want: 'ran past 60 s and was killed' },
+  { name: 'kiln stopped', r: { exitCode: null, signal: 'SIGTERM', killedFor: 'cancelled' }, want: 'was killed: kiln was stopped' },
 ];
 for (const row of outcomes) {
   test(`hookFailure: ${row.name}`, () => assert.equal(hookFailure(row.r, 60_000), row.want));
@@ -114,4 +115,85 @@ test('hooksForRun: none without hooks; on a daemon none, with a note when the tr
   assert.equal(notes.length, 1);
   assert.match(notes[0]!, /not run on a daemon/);
   assert.equal(existsSync('/s/runs'), false);
+});
+
+test('limitText: minutes past one, seconds, milliseconds', () => {
+  assert.deepEqual([300_000, 60_000, 10_000, 1500, 700].map(limitText), ['5 min', '60 s', '10 s', '1.5 s', '700 ms']);
+});
+
+const caps: { name: string; chunks: string[]; want: string }[] = [
+  { name: 'under the cap: all of it', chunks: ['abc', 'def'], want: 'abcdef' },
+  { name: 'exactly the cap: all of it', chunks: ['0123456789', '0123456789'], want: '01234567890123456789' },
+  { name: 'over: the head, a line saying how much was left out, the tail', chunks: ['0123456789', 'abcdefghij', 'ABCDEFGHIJ'], want: "0123456789abcdef\n== 10 bytes of output left out (hooks.log keeps 0.01953125 KiB of a hook's output: its first 0.015625 KiB and its last 0.00390625 KiB) ==\nGHIJ" },
+  { name: 'over, many small chunks', chunks: [...'0123456789abcdefghijklmnopqrstuvwxyz'], want: "0123456789abcdef\n== 16 bytes of output left out (hooks.log keeps 0.01953125 KiB of a hook's output: its first 0.015625 KiB and its last 0.00390625 KiB) ==\nwxyz" },
+];
+for (const row of caps) {
+  test(`cappedOutput: ${row.name}`, async () => {
+    const written: string[] = [];
+    const out = cappedOutput(async (b) => void written.push(b.toString()), 20, 4);
+    for (const c of row.chunks) await out.add(Buffer.from(c));
+    await out.end();
+    assert.equal(written.join(''), row.want);
+  });
+}
+
+test('startHooks: a hook printing 3 MB leaves 1 MiB in hooks.log, its head and its tail, and says how much was left out', async () => {
+  await using dir = await tmpDir();
+  const bus = new EventBus();
+  const runner = startHooks({ hooks: { runFinished: ['echo FIRST; head -c 3000000 /dev/zero | tr "\\0" x; echo; echo LAST'], jobFailed: [] }, cwd: dir.path, stateRoot: dir.path, bus, env: { PATH: process.env['PATH'] } })!;
+  await runner.runFinished({ runId: 'R', state: 'done', counts: COUNTS, reportDir: join(dir.path, 'runs/R') });
+  const log = await readFile(join(dir.path, 'runs/R/hooks.log'), 'utf8');
+  assert.ok(log.length < 1024 * 1024 + 1024, `hooks.log is ${log.length} bytes`);
+  assert.match(log, /^== .* hook \(run-finished\): echo FIRST/);
+  assert.match(log, /\nFIRST\nxxx/);
+  assert.match(log, /\n== \d+ bytes of output left out \(hooks\.log keeps 1024 KiB of a hook's output: its first 960 KiB and its last 64 KiB\) ==\nx+\nLAST\n== exited 0 after /);
+});
+
+test('startHooks: the run cancelled kills the job-failed hook running and drops those waiting; a cancelled run still runs run-finished, briefly, and hookStop kills it', async () => {
+  await using dir = await tmpDir();
+  const bus = new EventBus();
+  const notes: string[] = [];
+  bus.on((e) => e.type === 'note' && notes.push(e.text));
+  const out = join(dir.path, 'out');
+  const run = new AbortController();
+  const hookStop = new AbortController();
+  const runner = startHooks({
+    hooks: { runFinished: [`echo "fin $KILN_RUN_STATE" >> ${out}; sleep 30; echo "fin end" >> ${out}`], jobFailed: [`echo "start $KILN_JOB_ID" >> ${out}; sleep 30; echo "end $KILN_JOB_ID" >> ${out}`] },
+    cwd: dir.path, stateRoot: dir.path, bus, env: { PATH: process.env['PATH'] }, signal: run.signal, hookStop: hookStop.signal,
+  })!;
+  for (const jobId of ['a', 'b', 'c']) bus.emit(failed({ jobId }));
+  const started = performance.now();
+  while (!existsSync(out)) await new Promise((r) => setTimeout(r, 20));
+  run.abort(new Error('SIGINT'));
+  const finishing = runner.runFinished({ runId: 'R', state: 'cancelled', counts: COUNTS, reportDir: join(dir.path, 'runs/R') });
+  while (!(await readFile(out, 'utf8')).includes('fin')) await new Promise((r) => setTimeout(r, 20));
+  hookStop.abort();
+  await finishing;
+  assert.ok(performance.now() - started < 10_000, `the hooks took ${performance.now() - started} ms`);
+  assert.deepEqual((await readFile(out, 'utf8')).trim().split('\n'), ['start a', 'fin cancelled']);
+  const log = join(dir.path, 'runs/R/hooks.log');
+  assert.deepEqual(notes, [
+    `hook \`${`echo "start $KILN_JOB_ID" >> ${out}; sleep 30; echo "end $KILN_JOB_ID" >> ${out}`.slice(0, 57)}...\` (job-failed) was killed: kiln was stopped: see ${log}`,
+    `hook \`${`echo "fin $KILN_RUN_STATE" >> ${out}; sleep 30; echo "fin end" >> ${out}`.slice(0, 57)}...\` (run-finished) was killed: kiln was stopped: see ${log}`,
+    'hooks: 2 job-failed hook(s) not run: kiln was stopped',
+  ]);
+});
+
+test("startHooks: a cancelled run's run-finished hooks get 10 s at most in all (less with a shorter limit); the job-failed hooks of a run share a budget", async () => {
+  await using dir = await tmpDir();
+  const bus = new EventBus();
+  const notes: string[] = [];
+  bus.on((e) => e.type === 'note' && notes.push(e.text));
+  const run = new AbortController();
+  run.abort();
+  const cancelled = startHooks({ hooks: { runFinished: ['sleep 30', 'sleep 31'], jobFailed: [] }, cwd: dir.path, stateRoot: dir.path, bus, env: { PATH: process.env['PATH'] }, signal: run.signal, timeoutMs: 400 })!;
+  await cancelled.runFinished({ runId: 'R', state: 'cancelled', counts: COUNTS, reportDir: join(dir.path, 'runs/R') });
+  assert.deepEqual(notes.splice(0).map((n) => n.replace(/: see .*/, '')), ["hook `sleep 30` (run-finished) was killed: a cancelled run's run-finished hooks get 400 ms in all", "hooks: 1 run-finished hook(s) not run: a cancelled run's run-finished hooks get 400 ms in all"]);
+
+  const budget = startHooks({ hooks: { runFinished: [], jobFailed: ['sleep 30'] }, cwd: dir.path, stateRoot: dir.path, bus, env: { PATH: process.env['PATH'] }, timeoutMs: 5000, budgetMs: 500 })!;
+  const started = performance.now();
+  for (const jobId of ['a', 'b', 'c']) bus.emit(failed({ jobId, runId: 'S' }));
+  await budget.close();
+  assert.ok(performance.now() - started < 4000, `the job-failed hooks took ${performance.now() - started} ms`);
+  assert.deepEqual(notes.map((n) => n.replace(/: see .*/, '')), ['hook `sleep 30` (job-failed) was killed: the job-failed hooks of this run had used their 500 ms', 'hooks: 2 job-failed hook(s) not run: the job-failed hooks of this run had used their 500 ms']);
 });

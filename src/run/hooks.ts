@@ -4,9 +4,15 @@
 // names them per event; `kiln build --hook CMD` adds run-finished ones.
 //
 // A hook never slows or changes the run: job-failed hooks are queued and run one at a time
-// beside the scheduler, each at most HOOK_TIMEOUT_MS (then killed), and whatever a hook
-// does (exits non-zero, hangs, cannot start) is a note on the event stream, never the
-// run's exit status. Their output goes to STATE/runs/RUN/hooks.log, made only when one ran.
+// beside the scheduler, each at most HOOK_TIMEOUT_MS (then killed), all of a run's together
+// at most 5 times that, and whatever a hook does (exits non-zero, hangs, cannot start) is a
+// note on the event stream, never the run's exit status. Their output goes to
+// STATE/runs/RUN/hooks.log (made only when one ran), at most HOOK_LOG_CAP of each.
+//
+// Cancelling the run (Ctrl-C) kills the hook running (its process group) and drops those
+// waiting, with a note; a cancelled run's run-finished hooks still run, with
+// KILN_RUN_STATE=cancelled, 10 s at most in all, and a second Ctrl-C kills them (hookStop).
+// A kiln killed with SIGKILL cannot kill its hook: the hook, in a session of its own, runs on.
 //
 // A daemon runs none of a tree's hooks: a tenant's kiln.toml may not run commands on the
 // daemon's machine outside the sandbox (kiln serve --webhook tells of builds instead).
@@ -98,9 +104,15 @@ export function hookLabel(cmd: string): string {
   return one.length > 60 ? `${one.slice(0, 57)}...` : one;
 }
 
+/** A limit in words: `5 min`, `60 s`, `700 ms`. Pure. */
+export function limitText(ms: number): string {
+  return ms > 60_000 && ms % 60_000 === 0 ? `${ms / 60_000} min` : ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
 /** How a hook ended, in words: undefined when it exited 0. Pure. */
 export function hookFailure(r: { exitCode: number | null; signal: string | null; killedFor?: string | undefined }, timeoutMs: number): string | undefined {
-  if (r.killedFor === 'timeout') return `ran past ${timeoutMs >= 1000 ? `${timeoutMs / 1000} s` : `${timeoutMs} ms`} and was killed`;
+  if (r.killedFor === 'timeout') return `ran past ${limitText(timeoutMs)} and was killed`;
+  if (r.killedFor === 'cancelled') return 'was killed: kiln was stopped';
   if (r.exitCode === 0) return undefined;
   if (r.exitCode !== null) return `exited ${r.exitCode}`;
   return `was killed by ${r.signal ?? 'a signal'}`;
@@ -109,6 +121,12 @@ export function hookFailure(r: { exitCode: number | null; signal: string | null;
 /** The note of a hook that ran. Pure. */
 export function hookNote(cmd: string, event: HookEvent, failure: string | undefined, log: string): string {
   return `hook \`${hookLabel(cmd)}\` (${event}) ${failure ?? 'ran (exit 0)'}: ${failure === undefined ? 'its output is in' : 'see'} ${log}`;
+}
+
+/** What a build request carries for its hooks beside the run's signal (run/run-build.ts's BuildRequest extends it). */
+export interface HookRequest {
+  /** kiln build's second Ctrl-C: kills the hooks, a cancelled run's run-finished ones too. */
+  readonly hookStop?: AbortSignal | undefined;
 }
 
 export interface HookRunner {
@@ -127,6 +145,74 @@ export interface HookOptions {
   /** Kiln's environment (default process.env): only a few of its variables reach a hook. */
   readonly env?: NodeJS.ProcessEnv;
   readonly timeoutMs?: number;
+  /** The run's: once it aborts, the hook running is killed and those waiting are dropped (but a cancelled run's run-finished ones). */
+  readonly signal?: AbortSignal | undefined;
+  /** kiln build's second Ctrl-C: kills every hook, a cancelled run's run-finished ones too. */
+  readonly hookStop?: AbortSignal | undefined;
+  /** All job-failed hooks of a run together (default JOB_FAILED_BUDGET_FACTOR × timeoutMs: 5 min). */
+  readonly budgetMs?: number;
+}
+
+/** The job-failed hooks of a run run at most this many times the per-hook limit in all (5 min): past it the rest are dropped. */
+export const JOB_FAILED_BUDGET_FACTOR = 5;
+/** The run-finished hooks of a cancelled run run this long at most, all together. */
+export const CANCELLED_RUN_HOOKS_MS = 10_000;
+/** Most of one hook's output hooks.log keeps: its first HOOK_LOG_CAP - HOOK_LOG_TAIL bytes and its last HOOK_LOG_TAIL. */
+export const HOOK_LOG_CAP = 1024 * 1024;
+export const HOOK_LOG_TAIL = 64 * 1024;
+
+/**
+ * One hook's output on its way to hooks.log, capped: the head is written as it comes, the
+ * last `tail` bytes are kept in memory past it, and end() writes a line saying how much
+ * was left out, then them. Writes are chained: stdout and stderr chunks keep their order.
+ */
+export function cappedOutput(write: (b: Buffer | string) => Promise<void>, cap = HOOK_LOG_CAP, tail = HOOK_LOG_TAIL): { add(chunk: Buffer): Promise<void>; end(): Promise<void> } {
+  let headLeft = cap - tail;
+  const kept: Buffer[] = [];
+  let keptBytes = 0;
+  let omitted = 0;
+  let chain: Promise<void> = Promise.resolve();
+  return {
+    add(chunk) {
+      if (headLeft > 0) {
+        const head = chunk.subarray(0, headLeft);
+        headLeft -= head.length;
+        chunk = chunk.subarray(head.length);
+        chain = chain.then(() => write(head));
+      }
+      if (chunk.length > 0) {
+        kept.push(chunk);
+        keptBytes += chunk.length;
+        while (keptBytes > tail) {
+          const over = keptBytes - tail;
+          const first = kept[0]!;
+          if (first.length <= over) kept.shift();
+          else kept[0] = first.subarray(over);
+          const cut = Math.min(first.length, over);
+          keptBytes -= cut;
+          omitted += cut;
+        }
+      }
+      return chain;
+    },
+    end() {
+      if (omitted > 0) chain = chain.then(() => write(`\n== ${omitted} bytes of output left out (hooks.log keeps ${cap / 1024} KiB of a hook's output: its first ${(cap - tail) / 1024} KiB and its last ${tail / 1024} KiB) ==\n`));
+      if (kept.length > 0) chain = chain.then(() => write(Buffer.concat(kept)));
+      return chain;
+    },
+  };
+}
+
+interface Queued {
+  readonly cmd: string;
+  readonly event: HookEvent;
+  readonly runId: string;
+  readonly vars: Record<string, string>;
+  /** What kills it, or drops it when aborted before it starts. */
+  readonly signals: readonly AbortSignal[];
+  /** When its time is up (the job-failed budget, a cancelled run's 10 s): its limit is the sooner of this and timeoutMs. */
+  readonly deadline?: (() => number) | undefined;
+  readonly deadlineWhy?: string | undefined;
 }
 
 /** Run a tree's and the command line's hooks for the run on `bus`; undefined when there are none. */
@@ -134,39 +220,61 @@ export function startHooks(o: HookOptions): HookRunner | undefined {
   const { hooks, bus, stateRoot } = o;
   if (hooks.runFinished.length === 0 && hooks.jobFailed.length === 0) return undefined;
   const timeoutMs = o.timeoutMs ?? HOOK_TIMEOUT_MS;
+  const budgetMs = o.budgetMs ?? JOB_FAILED_BUDGET_FACTOR * timeoutMs;
   const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
+  const runSignals = [o.signal, o.hookStop].filter((s) => s !== undefined);
   let queue: Promise<void> = Promise.resolve();
   let waiting = 0;
   let dropped = 0;
-  const enqueue = (cmd: string, event: HookEvent, runId: string, vars: Record<string, string>): void => {
+  // The job-failed hooks' time so far; the hooks a cancel or the budget dropped, per reason.
+  let jobFailedMs = 0;
+  const notRun = new Map<string, number>();
+  const enqueue = (h: Queued): void => {
     waiting++;
     queue = queue.then(async () => {
       waiting--;
-      await runOne(cmd, event, runId, vars);
+      const left = h.deadline === undefined ? timeoutMs : h.deadline();
+      const why = h.signals.some((s) => s.aborted) ? 'kiln was stopped' : left <= 0 ? h.deadlineWhy : undefined;
+      if (why !== undefined) {
+        notRun.set(`${h.event} hook(s) not run: ${why}`, (notRun.get(`${h.event} hook(s) not run: ${why}`) ?? 0) + 1);
+        return;
+      }
+      const started = performance.now();
+      await runOne(h, Math.min(timeoutMs, left));
+      if (h.event === 'job-failed') jobFailedMs += performance.now() - started;
     });
   };
-  const runOne = async (cmd: string, event: HookEvent, runId: string, vars: Record<string, string>): Promise<void> => {
+  const sayNotRun = (): void => {
+    for (const [what, n] of notRun) note(`hooks: ${n} ${what}`);
+    notRun.clear();
+  };
+  const runOne = async (h: Queued, limitMs: number): Promise<void> => {
+    const { cmd, event, runId, vars } = h;
     const log = join(stateRoot, 'runs', runId, 'hooks.log');
     try {
       await mkdir(join(stateRoot, 'runs', runId), { recursive: true });
       await appendFile(log, `== ${new Date().toISOString()} hook (${event}${vars['KILN_JOB_ID'] === undefined ? '' : ` ${vars['KILN_JOB_ID']}`}): ${cmd}\n`);
       const { runGroup } = await import('../lib/spawn-group.ts');
+      const output = cappedOutput((b) => appendFile(log, b));
       const r = await runGroup(['/bin/sh', '-c', cmd], {
         env: hookEnv(o.env ?? process.env, vars),
         cwd: o.cwd,
-        timeoutMs,
-        graceMs: Math.min(2000, timeoutMs),
+        timeoutMs: limitMs,
+        graceMs: Math.min(2000, limitMs),
         prefork: false,
         timePath: null,
-        onOutput: (_stream, chunk) => appendFile(log, chunk),
+        signals: h.signals,
+        onOutput: (_stream, chunk) => output.add(chunk),
       });
-      const failure = hookFailure(r, timeoutMs);
+      await output.end();
+      const failure = r.killedFor === 'timeout' && limitMs < timeoutMs && h.deadlineWhy !== undefined ? `was killed: ${h.deadlineWhy}` : hookFailure(r, timeoutMs);
       await appendFile(log, `== ${failure ?? 'exited 0'} after ${(r.durationMs / 1000).toFixed(1)} s\n`);
       note(hookNote(cmd, event, failure, log));
     } catch (e) {
       note(`hook \`${hookLabel(cmd)}\` (${event}) could not run: ${e instanceof Error ? e.message : String(e)}`);
     }
   };
+  const jobFailedWhy = `the job-failed hooks of this run had used their ${limitText(budgetMs)}`;
   const off = bus.on((e) => {
     if (e.type !== 'job-finished' || e.state !== 'failed') return;
     for (const cmd of hooks.jobFailed) {
@@ -174,7 +282,7 @@ export function startHooks(o: HookOptions): HookRunner | undefined {
         if (dropped++ === 0) note(`hooks: more than ${MAX_WAITING_HOOKS} job-failed hooks waiting: those of the next failures are not run`);
         continue;
       }
-      enqueue(cmd, 'job-failed', e.runId, jobFailedVars(e, stateRoot));
+      enqueue({ cmd, event: 'job-failed', runId: e.runId, vars: jobFailedVars(e, stateRoot), signals: runSignals, deadline: () => budgetMs - jobFailedMs, deadlineWhy: jobFailedWhy });
     }
   });
   let closed = false;
@@ -182,14 +290,26 @@ export function startHooks(o: HookOptions): HookRunner | undefined {
     if (!closed) off();
     closed = true;
     await queue;
+    sayNotRun();
   };
   return {
     runFinished: async (r) => {
       // The job-failed hooks of the last failures go first; later events are not this run's.
       off();
       closed = true;
-      for (const cmd of hooks.runFinished) enqueue(cmd, 'run-finished', r.runId, runFinishedVars(r, stateRoot));
+      // A cancelled run's still tell of its end, but briefly, and only a second Ctrl-C kills them.
+      const cancelled = o.signal?.aborted === true;
+      const until = performance.now() + Math.min(timeoutMs, CANCELLED_RUN_HOOKS_MS);
+      for (const cmd of hooks.runFinished) {
+        enqueue({
+          cmd, event: 'run-finished', runId: r.runId, vars: runFinishedVars(r, stateRoot),
+          ...(cancelled
+            ? { signals: o.hookStop === undefined ? [] : [o.hookStop], deadline: () => until - performance.now(), deadlineWhy: `a cancelled run's run-finished hooks get ${limitText(Math.min(timeoutMs, CANCELLED_RUN_HOOKS_MS))} in all` }
+            : { signals: runSignals }),
+        });
+      }
       await queue;
+      sayNotRun();
     },
     close,
   };
@@ -200,10 +320,10 @@ export function startHooks(o: HookOptions): HookRunner | undefined {
  * tenant's kiln.toml must not run commands outside the sandbox), with a note when the
  * tree has some (the daemon refuses such a tree at submit: server/precheck.ts).
  */
-export function hooksForRun(req: { readonly hooks?: readonly string[] | undefined; readonly onDaemon?: boolean | undefined; readonly bus: EventBus; readonly state: { readonly root: string } }, tree: TreeHooks | undefined, treeDir: string): HookRunner | undefined {
+export function hooksForRun(req: HookRequest & { readonly hooks?: readonly string[] | undefined; readonly onDaemon?: boolean | undefined; readonly bus: EventBus; readonly state: { readonly root: string }; readonly signal?: AbortSignal | undefined }, tree: TreeHooks | undefined, treeDir: string): HookRunner | undefined {
   if (req.onDaemon === true) {
     if (tree !== undefined) req.bus.emit({ type: 'note', at: Date.now(), text: "kiln.toml [hooks]: not run on a daemon (a tree's commands run only in the sandbox); the daemon's operator can have builds announced with kiln serve --webhook" });
     return undefined;
   }
-  return startHooks({ hooks: mergeHooks(tree, req.hooks ?? []), cwd: resolve(treeDir), stateRoot: resolve(req.state.root), bus: req.bus });
+  return startHooks({ hooks: mergeHooks(tree, req.hooks ?? []), cwd: resolve(treeDir), stateRoot: resolve(req.state.root), bus: req.bus, signal: req.signal, hookStop: req.hookStop });
 }

@@ -30,9 +30,9 @@ import { allArchOf, hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, type StateLayout } from './state-layout.ts';
-import { hooksForRun } from './hooks.ts';
+import { hooksForRun, type HookRequest } from './hooks.ts';
 
-export interface BuildRequest extends PlanRequest {
+export interface BuildRequest extends PlanRequest, HookRequest {
   readonly state: StateLayout;
   readonly maxJobs: number | undefined;
   /** Reserved cpus may exceed the cores by this many (kiln build --overcommit-cpus). */
@@ -43,6 +43,8 @@ export interface BuildRequest extends PlanRequest {
   readonly logLimit?: number | undefined;
   /** No build runs longer than this, whatever its recipe says (--job-timeout). */
   readonly jobTimeoutMs?: number | undefined;
+  /** kiln build --loop-timeout: every build's loop-timeout, whatever its recipe says (0: off). */
+  readonly loopTimeoutMs?: number | undefined;
   /** The most cpus one job reserves, whatever its recipe says (kiln serve --max-job-cpus): also its $JOBS. */
   readonly maxJobCpus?: number | undefined;
   /** --retry N: a build that failed as a flaky one does runs again, up to N more times. */
@@ -269,6 +271,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       keepFailed: req.keepFailed,
       ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
       ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
+      ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }),
       ...(req.failOnWarnings === true ? { warningsFail: true } : {}),
       ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,

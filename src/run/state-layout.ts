@@ -7,7 +7,7 @@
 //   cache/tmp/, cache/locks/     in-progress writes and cross-process locks
 //   cache/indexes/<sha256>       Debian InRelease files and decompressed Sources/Packages (debian/indexes.ts)
 //   cache/deps-layers/<key>/     installed Debian build dependencies (cache/deps-layers.ts)
-//   cache/ccache/<env>-<arch>/   the compiler cache of kiln build --ccache (execute/ccache.ts)
+//   cache/ccache/<env>-<arch>-<backend>/, host-<arch>/   the compiler cache of kiln build --ccache (execute/ccache.ts)
 //   logs/<run>/<name>_<arch>.log one log per job
 //   work/<run>/<name>_<arch>/    a job's private workspace while it runs (kept with --keep-failed)
 //   runs/<run>/report.json|html  the report of each run

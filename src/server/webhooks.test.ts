@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isKilnError } from '../errors.ts';
 import type { BuildRecord } from '../records/server-record-types.ts';
-import { createWebhooks, retryable, webhookBody, webhookName, webhookSignature, webhooksFrom } from './webhooks.ts';
+import { createWebhooks, retryable, scrubUrls, webhookBody, webhookName, webhookSignature, webhooksFrom, withoutUserinfo } from './webhooks.ts';
 
 test('webhookSignature: GitHub-style sha256= and the hex HMAC-SHA256 of the body with the secret', () => {
   // RFC 4231 test case 2.
@@ -90,4 +90,48 @@ test('createWebhooks: signed JSON POST; tried again on 5xx and network errors up
     assert.equal(h['x-kiln-signature'], webhookSignature(text, 'k'));
   }
   assert.deepEqual(logs.sort(), ['webhook 2 (http://b.example): build b1 was not delivered: HTTP 502, after 3 tries', 'webhook 3 (http://c.example): build b1 was not delivered: HTTP 404']);
+});
+
+test('webhooksFrom: a URL with user:password@ is refused at start, naming --webhook, without the password', () => {
+  const rows: [string, RegExp][] = [
+    ['https://bot:hunter2@ci.example/h', /^--webhook: a URL with a user name or password in it \(https:\/\/\*\*\*@ci\.example\/…\) cannot be POSTed to/],
+    ['http://hunter2@ci.example/h', /^--webhook: a URL with a user name or password in it \(http:\/\/\*\*\*@ci\.example\/…\)/],
+    ['ftp://bot:hunter2@ci.example/h', /^--webhook: expected an http:\/\/ or https:\/\/ URL, got "ftp:\/\/\*\*\*@ci\.example\/h"/],
+  ];
+  for (const [u, want] of rows) {
+    assert.throws(() => webhooksFrom([u], undefined), (e: unknown) => {
+      assert.ok(isKilnError(e) && e.code === 'usage');
+      assert.match(e.message, want);
+      assert.doesNotMatch(`${e.message} ${e.hint ?? ''}`, /hunter2/);
+      return true;
+    });
+  }
+});
+
+test('scrubUrls and withoutUserinfo: a URL in a message is cut to its origin; credentials never shown', () => {
+  assert.equal(scrubUrls('Request cannot be constructed from a URL that includes credentials: https://bot:hunter2@ci.example/hooks/SECRET?x=1'), 'Request cannot be constructed from a URL that includes credentials: https://ci.example');
+  assert.equal(scrubUrls('connect ECONNREFUSED 127.0.0.1:9'), 'connect ECONNREFUSED 127.0.0.1:9');
+  assert.equal(withoutUserinfo('ftp://bot:hunter2@x.example/p'), 'ftp://***@x.example/p');
+  assert.equal(withoutUserinfo('https://x.example/p@q'), 'https://x.example/p@q');
+});
+
+test('createWebhooks: no delivery error prints the URL (credentials, a secret path), whatever fetch says', async () => {
+  const secretUrl = 'http://bot:hunter2@127.0.0.1:9/hooks/SECRETPATH';
+  const logs: string[] = [];
+  // The real fetch refuses a URL with credentials, quoting it; a fake one quotes it in a cause.
+  const real = createWebhooks({ urls: [secretUrl], log: (l) => logs.push(l), tries: 1 });
+  const quoting = (async (url: string) => {
+    throw new TypeError('fetch failed', { cause: new Error(`getaddrinfo ENOTFOUND for ${url}`) });
+  }) as unknown as typeof fetch;
+  const fake = createWebhooks({ urls: [secretUrl], log: (l) => logs.push(l), tries: 2, backoffMs: 1, fetch: quoting });
+  const crashing = createWebhooks({ urls: [secretUrl], log: (l) => logs.push(l), tries: 1, fetch: (() => { throw new Error(`bad ${secretUrl}`); }) as unknown as typeof fetch });
+  for (const w of [real, fake, crashing]) {
+    w.send(webhookBody(record({}), null, 0));
+    await w.idle();
+  }
+  assert.equal(logs.length, 3, logs.join('\n'));
+  for (const l of logs) {
+    assert.match(l, /^webhook 1 \(http:\/\/127\.0\.0\.1:9\): build b1 was not delivered: /);
+    assert.doesNotMatch(l, /hunter2|SECRETPATH|bot/, l);
+  }
 });

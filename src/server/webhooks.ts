@@ -5,7 +5,8 @@
 // The URLs are the operator's (command-line flags), never a tenant's: they may be internal
 // addresses, so the global fetch is used, not the tenants' fetch guard (lib/fetch-guard.ts).
 // A delivery never holds the queue up: it runs beside it, 10 s per try, up to 3 tries on a
-// network error or a 5xx with a pause between, and what fails is said on the daemon's stderr.
+// network error or a 5xx with a pause between, and what fails is said on the daemon's stderr
+// (a URL only by its origin: never its path, which may hold a secret, nor credentials).
 
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -53,7 +54,23 @@ export function webhookName(url: string, index: number): string {
   return `webhook ${index + 1} (${new URL(url).origin})`;
 }
 
-/** --webhook URLs, checked: http or https. */
+/** A URL as a message may show it: without a user name or password (`//***@host`). Pure. */
+export function withoutUserinfo(u: string): string {
+  return u.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1***@');
+}
+
+/** Text (an error message) with every URL in it cut to its origin: no credentials, no path (a chat webhook's secret). Pure. */
+export function scrubUrls(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi, (m) => {
+    try {
+      return new URL(m).origin;
+    } catch {
+      return '<url>';
+    }
+  });
+}
+
+/** --webhook URLs, checked: http or https, with no user:password@ (fetch refuses those). */
 export function parseWebhookUrls(urls: readonly string[]): string[] {
   return urls.map((u) => {
     let url: URL | undefined;
@@ -63,7 +80,12 @@ export function parseWebhookUrls(urls: readonly string[]): string[] {
       url = undefined;
     }
     if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-      throw new KilnError('usage', `--webhook: expected an http:// or https:// URL, got ${JSON.stringify(u)}`, { hint: 'e.g. --webhook https://ci.example/kiln-hook (repeatable)' });
+      throw new KilnError('usage', `--webhook: expected an http:// or https:// URL, got ${JSON.stringify(withoutUserinfo(u))}`, { hint: 'e.g. --webhook https://ci.example/kiln-hook (repeatable)' });
+    }
+    if (url.username !== '' || url.password !== '') {
+      throw new KilnError('usage', `--webhook: a URL with a user name or password in it (${url.protocol}//***@${url.host}/…) cannot be POSTed to (fetch refuses such URLs)`, {
+        hint: 'drop the user:password@ part; have the receiver check --webhook-secret-file\'s X-Kiln-Signature, or a token in the URL\'s path or query, instead',
+      });
     }
     return u;
   });
@@ -129,7 +151,8 @@ export function createWebhooks(o: WebhookOptions): Webhooks {
         if (status >= 200 && status < 300) return;
         why = `HTTP ${status}`;
       } catch (e) {
-        why = e instanceof Error && e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : `${e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e)}`;
+        // fetch's messages may quote the URL: never more of it than its origin in the log.
+        why = e instanceof Error && e.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : scrubUrls(`${e instanceof Error ? ((e.cause as Error | undefined)?.message ?? e.message) : String(e)}`);
       }
       if (!retryable(status)) break;
       if (attempt < tries) await new Promise((r) => setTimeout(r, backoffMs * 2 ** (attempt - 1)));
@@ -141,7 +164,7 @@ export function createWebhooks(o: WebhookOptions): Webhooks {
     send(body) {
       const text = JSON.stringify(body);
       o.urls.forEach((url, i) => {
-        const p = deliver(url, i, text, body.build.id).catch((e: unknown) => o.log(`${webhookName(url, i)}: build ${body.build.id}: ${String(e)}`));
+        const p = deliver(url, i, text, body.build.id).catch((e: unknown) => o.log(`${webhookName(url, i)}: build ${body.build.id}: ${scrubUrls(String(e))}`));
         pending.add(p);
         void p.finally(() => pending.delete(p));
       });

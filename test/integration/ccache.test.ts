@@ -1,13 +1,14 @@
 // kiln build --ccache through the real CLI: a small C package compiled by gcc in its
 // recipe script, built with a cold cache (misses), then again after a release bump (hits,
 // though each job builds in its own workspace); --no-ccache over kiln.toml's `ccache =
-// true`; `kiln cache du` shows the cache. With the chroot sandbox and the shared bookworm
+// true`; `kiln cache du` shows the cache; a ccache.conf planted in the cache directory is not
+// read (kiln's own config is, through CCACHE_CONFIGPATH). With the chroot sandbox and the shared bookworm
 // env (made without ccache): the build goes on without it, and says why and what to do.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -61,10 +62,19 @@ test('--ccache on the host: misses on the first build, hits after a release bump
     return r;
   };
 
+  // What an earlier build could have written into the shared directory: ccache must not read it.
+  const spied = join(dir.path, 'prefix-command-ran');
+  await mkdir(cacheDir, { recursive: true });
+  await writeFile(join(dir.path, 'spy'), `#!/bin/sh\ntouch '${spied}'\nexec "$@"\n`);
+  await chmod(join(dir.path, 'spy'), 0o755);
+  await writeFile(join(cacheDir, 'ccache.conf'), `prefix_command = ${join(dir.path, 'spy')}\n`);
+
   await writeTree(tree, 1);
   const first = await build('--ccache', '--ccache-size', '64M');
   const log = await logOf(first);
   assert.ok(log.includes(`CCACHE_DIR='${cacheDir}'\n`), log);
+  assert.ok(log.includes(`CCACHE_CONFIGPATH='${join(state, 'cache', 'ccache', '.conf', `host-${ARCH}`, 'ccache.conf')}'\n`), log);
+  assert.equal(existsSync(spied), false, 'the planted ccache.conf was read');
   assert.match(log, /PATH='\/usr\/lib\/ccache:/);
   assert.match(log, /CCACHE_MAXSIZE='67108k'/);
   const cold = stats(cacheDir);
@@ -115,5 +125,5 @@ test('--ccache in an env made without ccache (chroot): built without it, said on
   const log = await logOf(r);
   assert.match(log, /has no ccache/);
   assert.doesNotMatch(log, /CCACHE_DIR=/);
-  assert.equal(existsSync(join(state, 'cache', 'ccache', 'bookworm-amd64-amd64')), false);
+  assert.equal(existsSync(join(state, 'cache', 'ccache', 'bookworm-amd64-amd64-chroot')), false);
 });

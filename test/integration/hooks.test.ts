@@ -5,13 +5,14 @@
 // runs none.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
-import { eventsOf, explain, runKiln } from '../helpers/run-kiln.ts';
+import { eventsOf, explain, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
+import { eventually, marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 
 const install = (n: string): string => `mkdir -p "$DESTDIR/usr/share/${n}"\necho ${n} > "$DESTDIR/usr/share/${n}/${n}.txt"`;
 
@@ -114,6 +115,73 @@ test('a hook that runs past its limit is killed and noted; the run ends with its
   assert.ok(notesOf(r).some((n) => /\(run-finished\) ran past 700 ms and was killed: see /.test(n)), notesOf(r).join('\n'));
   await new Promise((res) => setTimeout(res, 300));
   assert.equal(existsSync(late), false);
+});
+
+/** A shell command sleeping 30 s as a process whose command line holds `m` (for pidsWithCmdline). */
+const sleeper = (m: string): string => `bash -c 'exec -a "sleeping-$0" sleep 30' ${m}`;
+
+test('Ctrl-C during a run-finished hook kills it (its whole group): exit 130 within seconds, no hook process left', async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = await writeTree(join(dir.path, 'tree'), undefined, true);
+    const k = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--json', '--hook', sleeper(m)], { timeoutMs: 60_000 });
+    assert.ok(await eventually(async () => (await pidsWithCmdline(`sleeping-${m}`)).length === 1, 30_000), 'the hook never started');
+    const sent = performance.now();
+    process.kill(k.pid, 'SIGINT');
+    const r = await k.done;
+    assert.ok(performance.now() - sent < 5000, `kiln took ${Math.round(performance.now() - sent)} ms to stop after SIGINT`);
+    assert.equal(r.code, 130, explain(r));
+    assert.deepEqual(await pidsWithCmdline(m), [], 'the hook outlived kiln');
+    assert.ok(notesOf(r).some((n) => /\(run-finished\) was killed: kiln was stopped: see /.test(n)), notesOf(r).join('\n'));
+  } finally {
+    await reap(m);
+  }
+});
+
+test("Ctrl-C during a job-failed hook kills it; the cancelled run's run-finished hook runs with KILN_RUN_STATE=cancelled, and a second Ctrl-C kills it", async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  const out = join(dir.path, 'out');
+  await mkdir(out);
+  try {
+    const tree = await writeTree(join(dir.path, 'tree'), `[hooks]\njob-failed = ["${sleeper(`${m}-failed`).replaceAll('"', '\\"')}"]\n`);
+    await mkdir(join(tree, 'slow'));
+    await writeFile(join(tree, 'slow', 'recipe.toml'), recipeText({ name: 'slow', script: 'sleep 60' }));
+    const k = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--json', '--jobs', '3', '--hook', `echo "$KILN_RUN_STATE" > '${out}/state'; ${sleeper(`${m}-finished`)}`], { timeoutMs: 60_000 });
+    assert.ok(await eventually(async () => (await pidsWithCmdline(`sleeping-${m}-failed`)).length === 1, 30_000), 'the job-failed hook never started');
+    const sent = performance.now();
+    process.kill(k.pid, 'SIGINT');
+    assert.ok(await eventually(async () => (await pidsWithCmdline(`sleeping-${m}-finished`)).length === 1, 8000), 'the run-finished hook of the cancelled run never started');
+    assert.deepEqual(await pidsWithCmdline(`${m}-failed`), [], 'the job-failed hook outlived the cancel');
+    assert.equal((await readFile(join(out, 'state'), 'utf8')).trim(), 'cancelled');
+    process.kill(k.pid, 'SIGINT');
+    const r = await k.done;
+    assert.ok(performance.now() - sent < 8000, `kiln took ${Math.round(performance.now() - sent)} ms to stop after two SIGINTs`);
+    assert.equal(r.code, 130, explain(r));
+    assert.equal(r.summary?.state, 'cancelled');
+    assert.deepEqual(await pidsWithCmdline(m), [], 'a hook outlived kiln');
+    const notes = notesOf(r);
+    assert.ok(notes.some((n) => /\(job-failed\) was killed: kiln was stopped: see /.test(n)), notes.join('\n'));
+    assert.ok(notes.some((n) => /\(run-finished\) was killed: kiln was stopped: see /.test(n)), notes.join('\n'));
+  } finally {
+    await reap(m);
+  }
+});
+
+test("a hook's output is capped in hooks.log: its head, a line saying how much was left out, its tail", async () => {
+  await using dir = await tmpDir();
+  const tree = await writeTree(join(dir.path, 'tree'), undefined, true);
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--json', '--hook', 'yes kiln-hook-output'], { env: { KILN_HOOK_TIMEOUT_MS: '1500' } });
+  assert.equal(r.code, 0, explain(r));
+  const log = join(state, 'runs', r.summary!.runId, 'hooks.log');
+  const size = statSync(log).size;
+  assert.ok(size < 1024 * 1024 + 4096, `hooks.log is ${size} bytes`);
+  const text = await readFile(log, 'utf8');
+  assert.match(text, /^== .* hook \(run-finished\): yes kiln-hook-output\nkiln-hook-output\n/);
+  assert.match(text, /\n== \d+ bytes of output left out \(hooks\.log keeps 1024 KiB of a hook's output: its first 960 KiB and its last 64 KiB\) ==\n/);
+  assert.match(text, /kiln-hook-output\n== ran past 1\.5 s and was killed after \d/);
 });
 
 test('kiln plan runs no hooks; --hook with --server is refused as local-only', async () => {

@@ -96,7 +96,8 @@ test('a build that ends is POSTed once to each --webhook, signed, with its final
   writeFileSync(secretFile, 'it-is-a-secret\n');
   const tree = pkgTree(join(s.dir, 'tree'));
   const srv = await serve(t, s.state, ['--tree', `main=${tree}`, '--webhook', `${hook.url}/ok`, '--webhook', `${hook.url}/flaky`, '--webhook-secret-file', secretFile]);
-  assert.match(srv.stderr(), /builds that end are POSTed to 2 webhook\(s\), signed/);
+  // serve.ts prints this line after "listening" (and an await): wait for it.
+  await until('the webhook line', () => (/builds that end are POSTed to 2 webhook\(s\), signed/.test(srv.stderr()) ? true : undefined), 10_000);
   const b = await post(srv.url, s.token, { tree: 'main' });
   assert.equal(b.status, 201, b.text);
   await until('three tries of /flaky', () => (hook.got.filter((r) => r.path === '/flaky').length >= 3 ? true : undefined), 30_000);
