@@ -91,9 +91,6 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     // --nats-creds, --nats-tls-ca…: read and checked before anything is planned.
     const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
     // The workers build with their jobs' recipes: a run's override would not reach them.
-    if (opts.loopTimeout !== undefined && natsUrlOf(opts.nats) !== undefined) {
-      throw new KilnError('usage', '--loop-timeout: not with --nats (the workers would not see it)', { hint: 'set loop-timeout in the recipes\' [build] or in kiln.toml [defaults]: those travel with the jobs' });
-    }
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;

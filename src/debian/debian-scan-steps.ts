@@ -201,7 +201,7 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     provides,
     sources: [],
     // A hung test suite is ended after the default silence (2 h), as a recipe's build is.
-    build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: builtinDefaults.silentTimeoutMs },
+    build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: builtinDefaults.silentTimeoutMs, ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }) },
     dir: where,
     file: where,
     recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: req.options, chosen: chosenFor })),

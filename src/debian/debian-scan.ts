@@ -52,6 +52,8 @@ export interface DebianRequest {
   readonly cpus: number;
   readonly memoryBytes: number;
   readonly timeoutMs: number | undefined;
+  /** debian.toml loop-timeout (0: off); undefined: the default. */
+  readonly loopTimeoutMs?: number | undefined;
   /** --twice: build each package a second time with variations and compare. */
   readonly twice?: boolean;
   /** Skip the dose-builddebcheck installability check. */

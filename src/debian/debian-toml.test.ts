@@ -22,6 +22,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     'cpus = 4',
     'memory = "2G"',
     'timeout = "90m"',
+    'loop-timeout = "1h"',
   ].join('\n');
   const r = parseDebianToml(text, FILE);
   assert.deepEqual(r.diagnostics, []);
@@ -38,6 +39,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     cpus: 4,
     memoryBytes: 2 * 1024 ** 3,
     timeoutMs: 90 * 60_000,
+    loopTimeoutMs: 3_600_000,
     extraRepositories: [],
     extraKeys: [],
   });
@@ -48,7 +50,7 @@ test('defaults: only suite and one source given', () => {
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
     file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, sources: ['hello'], dscs: [], profiles: [],
-    nocheck: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, extraRepositories: [], extraKeys: [],
+    nocheck: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
   });
   // dscs alone is enough too.
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);
@@ -66,6 +68,7 @@ test('every bad key is reported at once as FILE: KEY: message, and no config is 
     'cpus = 0',
     'memory = "lots"',
     'timeout = "forever"',
+    'loop-timeout = "sometimes"',
     'sourcse = ["typo"]',
   ].join('\n');
   const r = parseDebianToml(text, FILE);
@@ -83,6 +86,7 @@ test('every bad key is reported at once as FILE: KEY: message, and no config is 
     ['cpus', /at least 1, got 0/],
     ['memory', /invalid size "lots"/],
     ['timeout', /invalid duration "forever"/],
+    ['loop-timeout', /invalid duration "sometimes"/],
     [undefined, /unknown key "sourcse" \(did you mean "sources"\?\)/],
   ];
   for (const [key, re] of want) {

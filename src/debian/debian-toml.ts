@@ -12,6 +12,7 @@
 //   cpus = 2                              # optional: parallel=N and the scheduler's reservation
 //   memory = "2G"                         # optional reservation / limit
 //   timeout = "2h"                        # optional
+//   loop-timeout = "1h"                   # optional: the loop watchdog's limit ("0": off; logs/loop-watch.ts)
 //   extra-repositories = ["deb http://…/debian bookworm-updates main"]   # optional, as --extra-repository
 //   extra-repository-keys = ["keys/repo.asc"]                            # optional, relative to the file
 
@@ -43,6 +44,7 @@ const schema = z.strictObject({
   cpus: z.number().int().min(1).max(1024).optional(),
   memory: z.string().optional(),
   timeout: z.string().optional(),
+  'loop-timeout': z.string().optional(),
   'extra-repositories': z.array(z.string()).default([]),
   'extra-repository-keys': z.array(z.string().min(1)).default([]),
 });
@@ -62,6 +64,8 @@ export interface DebianToml {
   readonly cpus: number | undefined;
   readonly memoryBytes: number | undefined;
   readonly timeoutMs: number | undefined;
+  /** loop-timeout (0: off). */
+  readonly loopTimeoutMs: number | undefined;
   /** extra-repositories (signed-by made absolute). */
   readonly extraRepositories: readonly ExtraRepository[];
   /** extra-repository-keys, absolute. */
@@ -103,6 +107,12 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
   const raw = (typeof doc === 'object' && doc !== null ? doc : {}) as Record<string, unknown>;
   let memoryBytes: number | undefined;
   let timeoutMs: number | undefined;
+  let loopTimeoutMs: number | undefined;
+  try {
+    if (typeof raw['loop-timeout'] === 'string') loopTimeoutMs = raw['loop-timeout'].trim() === '0' ? 0 : parseDuration(raw['loop-timeout']);
+  } catch (e) {
+    diagnostics.push({ file, key: 'loop-timeout', message: (e as Error).message });
+  }
   try {
     if (typeof raw['memory'] === 'string') memoryBytes = parseSize(raw['memory']);
   } catch (e) {
@@ -156,6 +166,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       cpus: d.cpus,
       memoryBytes,
       timeoutMs,
+      loopTimeoutMs,
       extraRepositories,
       extraKeys: d['extra-repository-keys'].map((p) => resolve(dirname(file), p)),
     },

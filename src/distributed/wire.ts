@@ -70,6 +70,8 @@ export const JobMessage = z.object({
     logLimit: z.number().int().nonnegative().optional(),
     retries: z.number().int().nonnegative().max(100).optional(),
     maxTimeoutMs: z.number().int().positive().optional(),
+    /** kiln build --loop-timeout (0: off), over the recipes' loop-timeout. */
+    loopTimeoutMs: z.number().int().nonnegative().optional(),
     sourceDateEpoch: z.number().int(),
     profiles: z.array(z.string()),
     warningsFail: z.boolean(),

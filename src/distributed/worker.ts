@@ -323,6 +323,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       keepFailed: false,
       ...(m.options.logLimit === undefined ? {} : { logLimit: m.options.logLimit }),
       ...(m.options.maxTimeoutMs === undefined ? {} : { maxTimeoutMs: m.options.maxTimeoutMs }),
+      ...(m.options.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: m.options.loopTimeoutMs }),
       sourceDateEpoch: m.options.sourceDateEpoch,
       profiles: m.options.profiles,
       expectedMs: () => undefined,

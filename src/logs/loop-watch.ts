@@ -110,7 +110,7 @@ export function loopMessage(trip: LoopTrip, limitMs: number): string {
   const shown = trip.line.length > SHOWN_CHARS ? `${trip.line.slice(0, SHOWN_CHARS)}…` : trip.line;
   return `killed for printing the same line ${trip.repeats} times in a row for ${fmtMs(trip.forMs)} (loop-timeout ${fmtMs(limitMs)}; digits may differ): ${JSON.stringify(shown)}. `
     + 'Fix the loop in the build (a retry without an end, a prompt answered forever); if this output is what the build should print, '
-    + 'raise the limit with loop-timeout in the recipe\'s [build] (or kiln.toml [defaults] loop-timeout, or kiln build --loop-timeout) (0 turns it off)';
+    + 'raise the limit with loop-timeout in the recipe\'s [build] (or kiln.toml [defaults] loop-timeout; for Debian source packages loop-timeout in debian.toml; or kiln build --loop-timeout) (0 turns it off)';
 }
 
 /** The watchdog of one build attempt, as execute-job.ts uses it: it aborts `signal` when the output loops. */

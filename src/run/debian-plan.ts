@@ -211,6 +211,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     cpus: o.debian?.cpus ?? t?.cpus ?? 1,
     memoryBytes: t?.memoryBytes ?? 4 * 1024 ** 3,
     timeoutMs: t?.timeoutMs,
+    ...(t?.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: t.loopTimeoutMs }),
     ...(o.debian?.skipInstallability === true ? { skipInstallability: true } : {}),
     ...(o.debian?.twice === true ? { twice: true } : {}),
     origin: {

@@ -143,16 +143,23 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       o.note(`made kiln's repository signing key ${made.fingerprint} in ${made.paths.secret}; \`kiln key export\` prints the public key for apt`);
     });
     const key = await loadSigningKey(o.stateRoot);
-    const result = await publishRepo({
+    const publish = (withSources: readonly string[]): Promise<PublishResult> => publishRepo({
       repoDir: o.repoDir ?? repoDirOf(o.stateRoot),
       suite: o.suite,
       debs,
-      dscs,
+      dscs: withSources,
       key,
       architectures: o.archs.filter((a) => a !== 'all'),
       // A Debian version rebuilt because a build dependency changed has other bytes.
       replaceSameVersion: true,
       ...(o.signal === undefined ? {} : { signal: o.signal }),
+    });
+    // A source kiln cannot publish (a local .dsc that lists a file twice, or changed since
+    // its build) is a note: the binaries are published all the same.
+    const result = await publish(dscs).catch((e: unknown) => {
+      if (dscs.length === 0 || o.signal?.aborted === true) throw e;
+      o.note(`the sources of this run are not published: ${(e as Error).message}; the binaries are`);
+      return publish([]);
     });
     o.note(publishedText(result));
     for (const line of olderLines(result)) o.note(line);

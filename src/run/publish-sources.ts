@@ -60,7 +60,7 @@ export async function stageSources(specs: readonly DebianBuildSpec[], dir: strin
     // be a link to another cache file).
     for (const f of src.files) {
       await link(files.path(f.sha256), join(into, f.name)).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EXDEV' && e.code !== 'EPERM') throw e;
+        if (!['EXDEV', 'EPERM', 'EMLINK', 'EOPNOTSUPP'].includes(e.code ?? '')) throw e;
         return copyFile(files.path(f.sha256), join(into, f.name), constants.COPYFILE_EXCL);
       });
     }

@@ -242,6 +242,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
         options: {
           ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
           ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
+          ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }),
           sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
           profiles: [...prepared.profiles],
           warningsFail: req.failOnWarnings === true,

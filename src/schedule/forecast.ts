@@ -2,8 +2,10 @@
 // builders, by replaying the plan in simulated time with the real scheduler's decision
 // (pickNext on a ready list ordered by computePriorities, with the same cpu and memory
 // reservations and EASY backfilling) and each job taking its learned duration (or the
-// estimate). Pure; event-driven: the running jobs' ends in a heap, so 10,000 jobs take
-// a fraction of a second. Also the critical path (the longest duration-weighted chain:
+// estimate). Pure; event-driven: the running jobs' ends in a heap. 10,000 jobs take
+// 0.2-0.8 s per --jobs value on a 2-core machine; like the real scheduler's, picking can
+// go quadratic when most jobs are ready and the top one does not fit (30,000 such jobs:
+// 10-14 s). Also the critical path (the longest duration-weighted chain:
 // no number of builders finishes sooner) and a bound from the cpus the jobs reserve.
 
 import { clampToMachine, insertReady, pickNext, type Capacity, type ReadyJob, type Timeline } from './pick-next.ts';

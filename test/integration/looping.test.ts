@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
+import { ACK_WAIT_MS, natsServer, noNats, startWorker } from '../helpers/nats.ts';
 import { eventsOf, explain, instantiateTree, pkgOf, readReport, runKiln } from '../helpers/run-kiln.ts';
 
 const env = { KILN_LOOP_MIN_REPEATS: '50' };
@@ -65,4 +66,20 @@ test('--loop-timeout: a bad value is a usage error naming the flag', async () =>
   const r = await runKiln(['build', '--tree', join(dir.path, 'none'), '--state', join(dir.path, 'state'), '--loop-timeout', 'soon']);
   assert.equal(r.code, 2, explain(r));
   assert.match(r.stderr, /--loop-timeout/);
+});
+
+test('--loop-timeout with --nats goes to the workers with the jobs: 0 there turns off the recipe\'s 2 s (the wall-clock limit ends the loop)', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = await instantiateTree('looping', join(dir.path, 'tree'), { MARKER: m });
+    const url = await natsServer(t, dir.path);
+    startWorker(t, url, join(dir.path, 'w'), 'w', undefined, env);
+    const r = await runKiln(['build', 'looper', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--nats', url, '--json', '--loop-timeout', '0', '--job-timeout', '5s'], { env: { ...env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) }, timeoutMs: 60_000 });
+    assert.equal(r.code, 1, explain(r));
+    const looper = eventsOf(r.events, 'job-finished').find((e) => e.name === 'looper');
+    assert.equal(looper?.failure?.reason, 'timeout', looper?.failure?.message);
+  } finally {
+    await reap(m);
+  }
 });
