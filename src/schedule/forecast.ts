@@ -8,7 +8,7 @@
 // 10-14 s). Also the critical path (the longest duration-weighted chain:
 // no number of builders finishes sooner) and a bound from the cpus the jobs reserve.
 
-import { clampToMachine, insertReady, pickNext, type Capacity, type ReadyJob, type Timeline } from './pick-next.ts';
+import { clampToMachine, insertReady, pickNext, waitGraph, type Capacity, type ReadyJob, type Timeline } from './pick-next.ts';
 import { computePriorities } from './priority.ts';
 
 export interface ForecastJob {
@@ -40,20 +40,8 @@ export function simulate(jobs: readonly ForecastJob[], capacity: Capacity): Simu
   const byId = new Map(jobs.map((j) => [j.id, j]));
   const priorities = computePriorities(waitsWithin(jobs, byId), (id) => byId.get(id)!.durationMs);
   const ready: ReadyJob[] = [];
-  const pending = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const j of jobs) {
-    let n = 0;
-    for (const w of new Set(j.waitsFor)) {
-      if (!byId.has(w) || w === j.id) continue;
-      n++;
-      let list = dependents.get(w);
-      if (list === undefined) dependents.set(w, (list = []));
-      list.push(j.id);
-    }
-    pending.set(j.id, n);
-    if (n === 0) insertReady(ready, readyOf(j));
-  }
+  const { pending, dependents } = waitGraph(jobs, byId);
+  for (const j of jobs) if (pending.get(j.id) === 0) insertReady(ready, readyOf(j));
   function readyOf(j: ForecastJob): ReadyJob {
     return { id: j.id, priority: priorities.get(j.id) ?? 0, cpus: j.cpus, memoryBytes: j.memoryBytes };
   }

@@ -133,3 +133,24 @@ export function atOnceNote(jobs: readonly Pick<ReadyJob, 'cpus' | 'memoryBytes'>
     : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
   return { jobs: most.jobs, text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` };
 }
+
+/**
+ * Of jobs that wait for others (by id): how many each still waits for among `byId` (a wait
+ * on a job not there, or on itself, is none), and who waits for each (pure).
+ */
+export function waitGraph(jobs: readonly { readonly id: string; readonly waitsFor: readonly string[] }[], byId: ReadonlyMap<string, unknown>): { pending: Map<string, number>; dependents: Map<string, string[]> } {
+  const pending = new Map<string, number>();
+  const dependents = new Map<string, string[]>();
+  for (const j of jobs) {
+    let n = 0;
+    for (const w of new Set(j.waitsFor)) {
+      if (!byId.has(w) || w === j.id) continue;
+      n++;
+      let list = dependents.get(w);
+      if (list === undefined) dependents.set(w, (list = []));
+      list.push(j.id);
+    }
+    pending.set(j.id, n);
+  }
+  return { pending, dependents };
+}

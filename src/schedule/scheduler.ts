@@ -13,7 +13,7 @@
 // job also takes a slot of the shared pool, fairly among the builds; `capacity` still
 // bounds this build alone. Without one, it is the only user of `capacity`.
 
-import { clampToMachine, insertReady, pickNext, type Capacity, type ReadyJob, type Timeline } from './pick-next.ts';
+import { clampToMachine, insertReady, pickNext, waitGraph, type Capacity, type ReadyJob, type Timeline } from './pick-next.ts';
 import type { SlotGate, SlotGrant } from './slot-pool.ts';
 
 export interface SchedJob {
@@ -49,19 +49,7 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
   const { capacity } = options;
   const results = new Map<string, SchedResult>();
   const byId = new Map(options.jobs.map((j) => [j.id, j]));
-  const pending = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const j of options.jobs) {
-    let n = 0;
-    for (const w of new Set(j.waitsFor)) {
-      if (!byId.has(w) || w === j.id) continue;
-      n++;
-      let list = dependents.get(w);
-      if (list === undefined) dependents.set(w, (list = []));
-      list.push(j.id);
-    }
-    pending.set(j.id, n);
-  }
+  const { pending, dependents } = waitGraph(options.jobs, byId);
   const ready: ReadyJob[] = [];
   for (const j of options.jobs) if (pending.get(j.id) === 0) insertReady(ready, j);
 
