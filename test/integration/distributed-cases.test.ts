@@ -62,11 +62,16 @@ test('a poison job that kills its worker every time is given up after MAX_DELIVE
   add();
   const env = { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) };
   const runOne = spawnKiln(['build', '--tree', treeOne, '--state', join(dir.path, 'c1'), '--sandbox', 'host', '--nats', url, '--json', '--jobs', '8'], { timeoutMs: 100_000, env });
-  const runTwo = spawnKiln(['build', '--tree', treeTwo, '--state', join(dir.path, 'c2'), '--sandbox', 'host', '--nats', url, '--json', '--jobs', '8'], { timeoutMs: 100_000, env });
+  // The second run comes once the poison job went round once: its jobs are then queued
+  // while the poison job goes round (queued at once, they could all be built before it).
+  let runTwo: ReturnType<typeof spawnKiln> | undefined;
   let finished = 0;
   void runOne.done.then(() => finished++);
-  void runTwo.done.then(() => finished++);
   while (finished < 2) {
+    if (runTwo === undefined && seen.some((x) => /poison@\S+: taken \(attempt 1\)/.test(x.line))) {
+      runTwo = spawnKiln(['build', '--tree', treeTwo, '--state', join(dir.path, 'c2'), '--sandbox', 'host', '--nats', url, '--json', '--jobs', '8'], { timeoutMs: 100_000, env });
+      void runTwo.done.then(() => finished++);
+    }
     for (const [i, p] of [...pool.entries()].reverse()) {
       const out = p.w.output();
       const end = out.lastIndexOf('\n') + 1;
@@ -79,7 +84,7 @@ test('a poison job that kills its worker every time is given up after MAX_DELIVE
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const [r1, r2] = [await runOne.done, await runTwo.done];
+  const [r1, r2] = [await runOne.done, await runTwo!.done];
   const said = seen.map((s) => `${s.at} ${s.worker}: ${s.line}`).join('\n');
   // The poison job: taken MAX_DELIVER times, each time by a worker that then died; never again.
   const takes = seen.filter((s) => /poison@\S+: taken \(attempt \d+\)/.test(s.line));
