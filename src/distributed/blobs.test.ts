@@ -82,6 +82,34 @@ test('putFile: a fresh blob is named as it is; a stale, missing or broken one is
   }
 });
 
+test('putFile: a put that takes nothing for its stall time is given up (its worker would wait for ever), whether it stops reading or never ends after the last chunk', async () => {
+  await using dir = await tmpDir();
+  const file = join(dir.path, 'f');
+  await writeFile(file, 'y'.repeat(200_000));
+  const stuck = (how: 'no-read' | 'no-end'): ObjectStore => ({
+    info: async () => null,
+    status: async () => ({ ttl: 0 }),
+    put: async (_meta: { name: string }, rs: ReadableStream<Uint8Array>) => {
+      if (how === 'no-end') for await (const _ of rs as unknown as AsyncIterable<Uint8Array>);
+      else await (rs as ReadableStream<Uint8Array>).getReader().read();
+      await new Promise(() => undefined);
+    },
+  }) as unknown as ObjectStore;
+  for (const how of ['no-read', 'no-end'] as const) {
+    const started = Date.now();
+    await assert.rejects(putFile(stuck(how), file, { stallMs: 200 }), (e: unknown) => e instanceof KilnError && e.code === 'server-unreachable' && /took nothing of blob sha256-\w+ for 0\.2 s/.test(e.message), how);
+    assert.ok(Date.now() - started < 5_000, how);
+  }
+  // A put that keeps going is not given up, however long it takes in all.
+  const slow = fakeStore(null, 0);
+  const put = slow.store.put.bind(slow.store);
+  (slow.store as unknown as { put: typeof put }).put = async (meta, rs) => {
+    await new Promise((r) => setTimeout(r, 150));
+    return put(meta, rs);
+  };
+  assert.match(await putFile(slow.store, file, { stallMs: 400 }), /^sha256-/);
+});
+
 /** get() answers as `reads` says, one entry per call: the data, or a read that never ends. */
 function readingStore(reads: ('stall' | Uint8Array)[]): { store: ObjectStore; gets: () => number; cancelled: () => number } {
   let gets = 0;

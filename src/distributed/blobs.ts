@@ -46,15 +46,52 @@ export function reusable(have: StoredBlob | null, size: number, nowMs: number, t
 }
 
 /** Stores the file (unless a fresh blob of that content is there already); returns its name. */
-export async function putFile(blobs: ObjectStore, path: string): Promise<string> {
+export async function putFile(blobs: ObjectStore, path: string, o: { stallMs?: number } = {}): Promise<string> {
   const name = `sha256-${await sha256File(path)}`;
   const size = (await stat(path)).size;
   // The bucket's TTL as it is now (the last process that opened it set it); unknown: put again.
   const [have, status] = await Promise.all([blobs.info(name).catch(() => null), blobs.status().catch(() => null)]);
   if (reusable(have, size, Date.now(), status === null ? NaN : status.ttl / 1_000_000)) return name;
   // The same name again: its new chunks are stored, then its meta, then the old chunks purged.
-  await blobs.put({ name }, Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>);
+  await putWatched(blobs, name, path, o.stallMs ?? STALL_MS);
   return name;
+}
+
+/**
+ * blobs.put of a file, given up when it takes nothing for `stallMs` (no chunk read, or
+ * nothing done after the last one): a put that waits for ever (a server that came back
+ * changed under it) would hold its worker's slot for ever.
+ */
+async function putWatched(blobs: ObjectStore, name: string, path: string, stallMs: number): Promise<void> {
+  let last = Date.now();
+  const progress = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      last = Date.now();
+      cb(null, chunk);
+    },
+    flush(cb) {
+      last = Date.now();
+      cb();
+    },
+  });
+  const file = createReadStream(path);
+  file.on('error', (e) => progress.destroy(e));
+  const put = blobs.put({ name }, Readable.toWeb(file.pipe(progress)) as unknown as ReadableStream<Uint8Array>);
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_resolve, reject) => {
+    timer = setInterval(() => {
+      if (Date.now() - last <= stallMs) return;
+      file.destroy();
+      reject(new KilnError('server-unreachable', `the cluster's object store took nothing of blob ${name} for ${stallMs / 1000} s`, { hint: 'is the NATS server up, with its JetStream store? The job is given back, and tried again' }));
+    }, Math.max(10, Math.min(5_000, stallMs / 4)));
+  });
+  try {
+    await Promise.race([put, stalled]);
+  } finally {
+    clearInterval(timer);
+    // A put given up may still settle later: nobody waits for it.
+    void put.catch(() => undefined);
+  }
 }
 
 /** Writes the blob `name` to `dest` (aside, then renamed), after checking its sha256. */

@@ -54,8 +54,10 @@ export async function buildTwice(o: {
   });
   const results: TwiceResult[] = [];
   if (r.exitCode !== 0 || r.signal !== null) {
-    log.note(`--twice: the second build failed (${r.signal ?? `exit ${r.exitCode}`}); no comparison`);
-    results.push({ deb: '', status: 'error', summary: `the second build failed (${r.signal ?? `exit ${r.exitCode}`})`, details: [] });
+    // Ended by kiln (the loop watchdog, a cancel): said why, not only by its signal.
+    const why = `${r.signal ?? `exit ${r.exitCode}`}${c.signal?.aborted === true && c.signal.reason instanceof Error ? `: ${c.signal.reason.message}` : ''}`;
+    log.note(`--twice: the second build failed (${why}); no comparison`);
+    results.push({ deb: '', status: 'error', summary: `the second build failed (${why})`, details: [] });
   } else {
     const first = c.sandbox.host.dest;
     const second = join(c.sandbox.host.tmp, 'twice');
