@@ -63,7 +63,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--force <glob>', 'rebuild these packages even when up to date (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
-    .option('--ccache', 'compile through ccache, one cache per env and arch under the cache dir (default: kiln.toml ccache, else off)')
+    .option('--ccache', 'compile through ccache, one cache per env, arch and sandbox (host: per arch) under the cache dir (default: kiln.toml ccache, else off)')
     .option('--no-ccache', 'no compiler cache, whatever kiln.toml says')
     .option('--ccache-size <size>', 'size limit of each ccache directory, e.g. 10G (default: kiln.toml ccache-size, else 5G)', parseSizeOption('--ccache-size', { least: 1024 ** 2 }))
     .option('--json', 'NDJSON events on stdout, the last line the run summary')

@@ -46,7 +46,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option('--env <name>', 'plan for this env (may hold {arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'print the plan as JSON')
-    .option('--forecast [jobs]', 'after the plan: how long building it would take with --jobs N for each N given (comma-separated; default: the cores, 2x and 4x), from the durations learned in --state', parseForecast)
+    .option('--forecast [jobs]', 'after the plan: how long building it would take with --jobs N for each N given (comma-separated; default: the cores, 2x and 4x, no more than the packages to build), from the durations learned in --state', parseForecast)
     .option('--overcommit-cpus <n>', 'for --forecast: as kiln build --overcommit-cpus', parseCount('--overcommit-cpus'));
   addDebianOptions(cmd, { all: true });
   addStateOptions(cmd);

@@ -121,8 +121,8 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', parseSizeOption('--min-free', { zero: true }))
     .option('--fetch-allow <cidr>', "a network (10.20.0.0/16) or address the daemon may fetch from for a tenant's build besides the public internet and the hosts of its apt sources (repeatable; docs/operations.md)", collectText, [])
-    .option('--webhook <url>', 'POST every build that ends (done, failed, cancelled) to this URL as JSON, signed with --webhook-secret-file (repeatable; docs/operations.md)', collectText, [])
-    .option('--webhook-secret-file <file>', "the secret --webhook's X-Kiln-Signature (HMAC-SHA256 of the body) is made with")
+    .option('--webhook <url>', 'POST every build that ends (done, failed, cancelled) to this URL as JSON, signed when --webhook-secret-file is given (repeatable; docs/operations.md)', collectText, [])
+    .option('--webhook-secret-file <file>', 'optional: a file whose text (less a trailing newline) signs each POST of --webhook (X-Kiln-Signature: HMAC-SHA256 of the body); without it POSTs are unsigned')
     .option('--sample-interval <seconds>', `how often running jobs' cpu, memory and disk are sampled (default ${DEFAULT_SAMPLE_INTERVAL_MS / 1000})`, parseSeconds('--sample-interval'));
   addNatsAccessOptions(cmd);
   addStateOptions(cmd);

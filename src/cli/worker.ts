@@ -25,7 +25,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('worker')
     .description('build the jobs of `kiln build --nats URL` runs on this machine, until stopped (SIGINT/SIGTERM/SIGHUP give back the jobs it holds)')
-    .option('--nats <url>', 'the NATS server with JetStream the builds go through (default: $KILN_NATS)')
+    .option('--nats <url>', 'the NATS server with JetStream the builds go through (default: $KILN_NATS); waited for while unreachable')
     .option('-j, --jobs <n>', 'jobs at once (default: the number of cores)', parseJobs)
     .option('--arch <list>', 'Debian archs whose jobs it takes, comma-separated (default: this machine\'s)', parseArchList)
     .addOption(new Option('--sandbox <kind>', 'how jobs are isolated (default: auto, as kiln build)').choices(SANDBOX_CHOICES))
