@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KilnError } from '../errors.ts';
-import { checkAccessPaths, connectRefusal, credsOf, loadNatsAccess, natsAccessOf, natsAccessPathsOf, seedOf, type AccessFile, type NatsAccess } from './nats-access.ts';
+import { checkAccessPaths, connectRefusal, credsOf, loadNatsAccess, looseSecretFiles, natsAccessOf, natsAccessPathsOf, seedOf, type AccessFile, type NatsAccess } from './nats-access.ts';
 
 // A user's seed and public key (made by nkeys.createUser(); nothing trusts them).
 const SEED = 'SUABJGPRLNJYJ6HIQDB2P2ZCVUISFDGKMUHWYF3BESHPJLJVSYOU3JWY6A';
@@ -115,4 +115,15 @@ test('connectRefusal: the code, and a hint naming the flag that would fix it', (
   }
   // Node's advice to restart it with --use-system-ca is not kiln's to give.
   assert.equal(connectRefusal(untrusted, undefined, false).message, 'unable to verify the first certificate');
+});
+
+test('looseSecretFiles: a .creds file, an nkey seed or a TLS key other users may read is said (the CA and the certificate are public)', () => {
+  const f = (flag: string, path: string) => ({ path, flag, env: undefined });
+  const modes: Record<string, number> = { '/k/creds': 0o100644, '/k/seed': 0o100600, '/k/key': 0o100640, '/k/ca': 0o100644, '/k/cert': 0o100644 };
+  const said = looseSecretFiles({ natsCreds: f('--nats-creds', '/k/creds'), natsNkey: f('--nats-nkey', '/k/seed'), natsTlsKey: f('--nats-tls-key', '/k/key'), natsTlsCa: f('--nats-tls-ca', '/k/ca'), natsTlsCert: f('--nats-tls-cert', '/k/cert') }, (p) => modes[p]);
+  assert.deepEqual(said, [
+    "--nats-creds /k/creds can be read by other users (mode 0644): it holds a secret of kiln's NATS user; chmod 600 it",
+    "--nats-tls-key /k/key can be read by other users (mode 0640): it holds a secret of kiln's NATS user; chmod 600 it",
+  ]);
+  assert.deepEqual(looseSecretFiles({ natsCreds: { path: '/gone', flag: '--nats-creds', env: 'KILN_NATS_CREDS' } }, () => undefined), []);
 });

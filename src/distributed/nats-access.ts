@@ -7,7 +7,7 @@
 
 import type { Command } from 'commander';
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { KilnError } from '../errors.ts';
 import { credentialsOf } from './nats-url.ts';
 
@@ -260,5 +260,22 @@ export function natsAccessOf(opts: NatsAccessOptions, url: string | undefined, e
     refuseAccessWithoutUrl(paths);
     return undefined;
   }
-  return loadNatsAccess(paths, url);
+  const access = loadNatsAccess(paths, url);
+  for (const w of looseSecretFiles(paths, (p) => statSync(p, { throwIfNoEntry: false })?.mode)) process.stderr.write(`kiln: warning: ${w}\n`);
+  return access;
+}
+
+/**
+ * The secret files (a .creds file, an nkey seed, a TLS key) that other users may read, as
+ * ssh says of a private key: said, not refused (pure; `modeOf` gives a file's mode).
+ */
+export function looseSecretFiles(paths: NatsAccessPaths, modeOf: (path: string) => number | undefined): string[] {
+  const out: string[] = [];
+  for (const f of [paths.natsCreds, paths.natsNkey, paths.natsTlsKey]) {
+    if (f === undefined) continue;
+    const mode = modeOf(f.path);
+    if (mode === undefined || (mode & 0o077) === 0) continue;
+    out.push(`${fileLabel(f)} can be read by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): it holds a secret of kiln's NATS user; chmod 600 it`);
+  }
+  return out;
 }
