@@ -22,6 +22,7 @@ import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import type { NatsAccess } from './nats-access.ts';
 import { dialNats } from './connect.ts';
+import { waitForJetStream } from './jetstream-ready.ts';
 import { displayUrl } from './nats-url.ts';
 
 export const JOBS_STREAM = 'KILN_JOBS';
@@ -121,6 +122,9 @@ export async function openCluster(given: string, pools: readonly Pool[] = [], o:
   const ttlMs = blobTtlMs();
   const nc = await dialNats(given, { access: o.access, name: `kiln ${process.pid}`, reconnect: true, wait: o.wait });
   try {
+    // `kiln worker`: a server whose JetStream is not ready yet (a cluster still electing its
+    // leader at boot) is waited for too; one without JetStream is not (jetstream-ready.ts).
+    if (o.wait !== undefined) await waitForJetStream(nc, url, o.wait);
     const jsm = await jetstreamManager(nc);
     // Jobs of a coordinator that died without taking them back expire after two days.
     await ensureStream(jsm, { name: JOBS_STREAM, subjects: ['kiln.jobs.>'], retention: RetentionPolicy.Workqueue, storage: StorageType.File, duplicate_window: 10 * 60 * 1_000_000_000, max_age: JOBS_MAX_AGE_MS * 1_000_000 });
