@@ -102,7 +102,11 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     }
     if (debs.length === 0) return { published: undefined, reproducibility, lintian };
     // The sources they were built from, beside them (apt-get source; the GPL's offer of source).
-    const dscs = o.sources === undefined ? [] : await stageSources(jobs.map((n) => n.spec!.debian!), join(tmp, '.sources'), o.sources, o.note);
+    const dscs = o.sources === undefined ? [] : await stageSources(jobs.map((n) => n.spec!.debian!), join(tmp, '.sources'), o.sources, o.note).catch((e: unknown) => {
+      // (A folder or link kiln cannot make: the binaries go without their sources, said why.)
+      o.note(`the sources of this run are not published: ${(e as Error).message}; the binaries are`);
+      return [];
+    });
     if (o.lintian === true) {
       const { lintianSummary, runLintian } = await import('../debian/lintian.ts');
       // What this run built (an up-to-date package is not checked here).
