@@ -39,6 +39,7 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
     keyOf: (id) => f.outputs.get(id)?.key, note, signal: req.signal,
     logOf: (id) => logPathOf(join(state.logs, runId), id),
     sources: f.downloads,
+    ...(req.repoDir === undefined ? {} : { repoDir: req.repoDir }),
     ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, cacheDir: state.cache, downloads: f.downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
     ...(req.debian?.lintian === true ? { lintian: true } : {}),
     ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),

@@ -63,6 +63,8 @@ export interface BuildRequest extends PlanRequest, HookRequest {
   readonly ccache?: boolean | undefined;
   /** --ccache-size, in bytes; default: kiln.toml's `ccache-size`, else 5 GiB. */
   readonly ccacheSize?: number | undefined;
+  /** Where a Debian run publishes (default STATE/repo); a daemon gives each tenant its own. */
+  readonly repoDir?: string | undefined;
   /** kiln build --hook: run-finished hooks after kiln.toml's (hooks.ts; never on a daemon). */
   readonly hooks?: readonly string[];
 }
@@ -114,7 +116,6 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
 
 /** How often a running build refreshes its sign of life (see buildPlanned). */
 const HEARTBEAT_MS = 5_000;
-
 /** How often the report of a running build is written (KILN_LIVE_REPORT_MS, for tests). */
 const LIVE_REPORT_MS = Number(process.env['KILN_LIVE_REPORT_MS'] ?? '') > 0 ? Number(process.env['KILN_LIVE_REPORT_MS']) : 30_000;
 

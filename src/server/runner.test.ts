@@ -32,6 +32,10 @@ test('POST /builds may name Debian source packages; the runner hands them to run
     assert.equal(seen?.debian?.suite, 'bookworm');
     assert.equal(seen?.debian?.nocheck, true);
     assert.equal(seen?.debian?.withTree, true);
+    // Each tenant publishes into a repository of its own: never over another tenant's packages.
+    assert.equal(seen?.repoDir, join(dir, 'state', 'repos', 't'));
+    await run({ ...record(body), tenant: 'other' }, { bus: new EventBus(), maxJobs: 1, signal: new AbortController().signal });
+    assert.equal(seen?.repoDir, join(dir, 'state', 'repos', 'other'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

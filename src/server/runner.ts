@@ -2,6 +2,7 @@
 // tree the server knows by that name (or the tenant's uploaded bundle), with the state dir
 // the server was started on, and a job sampler on its bus while it runs.
 
+import { join } from 'node:path';
 import type { EventBus } from '../events/events.ts';
 import { isKilnError, KilnError } from '../errors.ts';
 import type { BuildRecord } from '../records/server-record-types.ts';
@@ -83,6 +84,9 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
       // choose to run its scripts on the daemon's host.
       sandbox: options.sandbox ?? 'auto',
       onDaemon: true,
+      // Each tenant's Debian builds publish into a repository of its own: one tenant's
+      // local .dsc of hello 2.10-3 must not replace what another published under that version.
+      repoDir: join(options.state.root, 'repos', build.tenant),
       env: body.env,
       lease: true,
       state: options.state,
