@@ -157,19 +157,30 @@ export function binaryFromParagraph(p: Paragraph, source: string): BinaryPackage
 /** The field kiln adds to an extra repository's stanzas in a merged Packages index (lower case, as fields are read). */
 export const EXTRA_MIRROR_FIELD = 'x-kiln-mirror';
 
+/**
+ * The lines `HASH size name` of a checksum field (Checksums-Sha256, Checksums-Sha1, Files),
+ * each hash `hexLength` lowercase hex digits and each name a plain file name; `bad` makes
+ * the error of a line that is not (pure).
+ */
+export function checksumEntries(value: string | undefined, hexLength: number, bad: (line: string) => Error): { hash: string; size: number; name: string }[] {
+  const out: { hash: string; size: number; name: string }[] = [];
+  for (const line of multilineLines(value)) {
+    const parts = words(line);
+    if (parts.length === 0) continue;
+    const [hash, size, name, ...rest] = parts;
+    if (hash === undefined || size === undefined || name === undefined || rest.length > 0 || hash.length !== hexLength ||
+      !/^[0-9a-f]+$/.test(hash) || !/^\d+$/.test(size) || name.includes('/') || name.startsWith('.')) throw bad(line);
+    out.push({ hash, size: Number(size), name });
+  }
+  return out;
+}
+
 /** Checksums-Sha256 lines: `sha256 size name`. */
 export function checksums(value: string | undefined, where: string): SourceFile[] {
-  const out: SourceFile[] = [];
-  for (const line of multilineLines(value)) {
-    const [sha, size, name, ...rest] = words(line);
-    if (sha === undefined || size === undefined || name === undefined || rest.length > 0 ||
-      !/^[0-9a-f]{64}$/.test(sha) || !/^\d+$/.test(size) || name.includes('/') || name.startsWith('.')) {
-      throw new KilnError(INDEX_INVALID, `${where}: bad Checksums-Sha256 line ${JSON.stringify(line)}`, {
-        hint: 'the index or .dsc is malformed: try another mirror',
-      });
-    }
-    out.push({ name, sha256: sha, size: Number(size) });
-  }
+  const bad = (line: string): KilnError => new KilnError(INDEX_INVALID, `${where}: bad Checksums-Sha256 line ${JSON.stringify(line)}`, {
+    hint: 'the index or .dsc is malformed: try another mirror',
+  });
+  const out = checksumEntries(value, 64, bad).map((e): SourceFile => ({ name: e.name, sha256: e.hash, size: e.size }));
   if (out.length === 0) {
     throw new KilnError(INDEX_INVALID, `${where}: no Checksums-Sha256 field`, { hint: 'the index or .dsc is malformed: try another mirror' });
   }

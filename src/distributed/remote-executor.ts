@@ -11,13 +11,10 @@
 // no worker finishes in MAX_DELIVER deliveries fails (a poison job); a cancelled run tells
 // the workers and takes back the jobs nobody took yet.
 
-import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { DeliverPolicy } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { ArtifactStore } from '../cache/artifact-types.ts';
-import { entryFiles } from '../cache/artifact-transfer.ts';
 import type { EventBus } from '../events/events.ts';
 import { earlyCutoff, jobFinishedEvent } from '../execute/job-finished.ts';
 import type { StagedOutput } from '../execute/executor-options.ts';
@@ -25,17 +22,16 @@ import { hostArch } from '../run/host-env.ts';
 import type { Execute, Job, JobOutcome } from '../plan/job.ts';
 import { whyWhenStarted } from '../plan/decide.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import { putFile } from './blobs.ts';
 import { debianHandOff } from './debian-jobs.ts';
-import { packTree } from './tree-tar.ts';
 import { memo, type Memo } from './memo.ts';
+import { runBlobs } from './run-blobs.ts';
 import { answerAlive, checkAnswering, GONE_REQUEUE_MS, goneTooOften, MAX_GONE_RETURNS } from './liveness.ts';
 import { watchStreams } from './stream-watch.ts';
 import { unclaimedWhy } from './unclaimed.ts';
 import { acceptResult } from './accept-result.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
-import { EventMessage, JobMessage, parseMessage, unreadableResult, type WireArtifact } from './wire.ts';
+import { EventMessage, JobMessage, parseMessage, unreadableResult } from './wire.ts';
 
 export interface RemoteExecutorOptions {
   readonly cluster: Cluster;
@@ -75,9 +71,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
   const waiters = new Map<string, Waiter>();
   /** Stream sequence of each published job: the advisory of a given-up job names it. */
   const jobOfSeq = new Map<number, string>();
-  const trees: Memo<string> = new Map();
-  const uploaded: Memo<WireArtifact> = new Map();
-  const indexes: Memo<string> = new Map();
+  const put = runBlobs(o.cluster.blobs, o.artifacts);
   const pools: Memo<string> = new Map();
   const whyUnclaimed = unclaimedWhy(o.cluster.nc);
   // The run's events, from the start of the stream (none are missed between publish and listen).
@@ -177,11 +171,11 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       const deps = [];
       for (const id of job.stage) {
         const out = o.outputs.get(id)!;
-        deps.push({ id, key: out.key, outputHash: out.outputHash, artifact: await upload(out.key) });
+        deps.push({ id, key: out.key, outputHash: out.outputHash, artifact: await put.artifact(out.key) });
       }
       // A Debian job: its index as a blob, its suite by name, a local .dsc with its files.
-      const debian = job.spec.debian === undefined ? undefined : await debianHandOff(job, (path) => memo(indexes, path, () => putFile(o.cluster.blobs, path)));
-      const tree = debian === undefined ? await treeBlob(job.spec.dir) : await treeBlob(debian.tree.dir, debian.tree.names);
+      const debian = job.spec.debian === undefined ? undefined : await debianHandOff(job, put.file);
+      const tree = debian === undefined ? await put.tree(job.spec.dir) : await put.tree(debian.tree.dir, debian.tree.names);
       message = { v: 1, runId: o.runId, jobId: job.id, job: debian?.job ?? ({ ...job, spec: { ...job.spec }, previousDepOutputs: undefined } as Job), key, tree, mirrors: { ...o.mirrors }, deps, options: o.options, alive: true, ...(debian === undefined ? {} : { debian: debian.wire }) };
       // Checked as a worker will check it: one it would refuse fails here, saying why.
       const checked = parseMessage(JobMessage, JSON.stringify(message));
@@ -360,33 +354,6 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     });
 
   };
-
-  /** The blobs of a stored artifact (put once per MEMO_MS: a blob put again stays in the store). */
-  function upload(key: string): Promise<WireArtifact> {
-    return memo(uploaded, key, async () => {
-      const files = await entryFiles(o.artifacts, key);
-      if (files === undefined) throw new Error(`the artifact ${key.slice(0, 16)} is not in this cache`);
-      return {
-        metaText: files.metaText,
-        manifest: files.manifestText === null ? null : await putFile(o.cluster.blobs, join(o.artifacts.dir(key), 'manifest.json')),
-        archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
-      };
-    });
-  }
-
-  /** A package folder (or `names` in it, links followed: a .dsc's orig tarball is often one) as a tar blob: sorted, fixed times and owners, so the same folder is the same blob. */
-  function treeBlob(dir: string, names?: readonly string[]): Promise<string> {
-    return memo(trees, names === undefined ? dir : `${dir}\0${names.join('\0')}`, async () => {
-      const tmp = await mkdtemp(join(tmpdir(), 'kiln-tree-'));
-      try {
-        const tar = join(tmp, 'tree.tar');
-        await packTree(dir, names, tar);
-        return await putFile(o.cluster.blobs, tar);
-      } finally {
-        await rm(tmp, { recursive: true, force: true });
-      }
-    });
-  }
 
   return {
     execute,

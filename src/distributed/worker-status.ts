@@ -4,7 +4,7 @@
 // answers for a while (scatter-gather). The coordinator uses them to say why nobody took
 // a job (unclaimedHint).
 
-import { readFileSync } from 'node:fs';
+import { KILN_VERSION as KILN_PACKAGE_VERSION } from '../lib/kiln-version.ts';
 import { hostname } from 'node:os';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { z } from 'zod';
@@ -46,15 +46,8 @@ export const WorkerStatus = z.object({
 }).strict();
 export type WorkerStatus = z.infer<typeof WorkerStatus>;
 
-/** kiln's version, from its package.json ("unknown" when that cannot be read). */
-export const KILN_VERSION: string = (() => {
-  try {
-    const v: unknown = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version;
-    return typeof v === 'string' && v.length <= 64 ? v : 'unknown';
-  } catch {
-    return 'unknown';
-  }
-})();
+/** kiln's version as a worker says it ("unknown" when package.json cannot tell). */
+export const KILN_VERSION: string = KILN_PACKAGE_VERSION !== undefined && KILN_PACKAGE_VERSION.length <= 64 ? KILN_PACKAGE_VERSION : 'unknown';
 
 /** What a worker knows of itself; workerStatusOf adds the host, pid and version. */
 export interface WorkerFacts {

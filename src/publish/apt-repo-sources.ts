@@ -17,6 +17,7 @@ import { KilnError, type ErrorCode } from '../errors.ts';
 import { unwrapVerifiedClearsigned } from '../debian/deb822.ts';
 import { fieldValue, parseControlParagraphs, type ControlField } from '../debian/deb-file.ts';
 import { versionProblem } from '../debian/version.ts';
+import { checksumEntries } from '../debian/sources-index.ts';
 import { poolDir, type IndexEntry } from './apt-repo-index.ts';
 
 /** The "architecture" of a source in kiln's lists (`kiln repo list`, `NAME:source`). */
@@ -216,19 +217,8 @@ export async function hashFile(path: string, signal: AbortSignal | undefined, co
 function checksumLines(fields: readonly ControlField[], name: string, kind: keyof typeof HEX, where: string): { hash: string; size: number; name: string }[] {
   const value = fieldValue(fields, name);
   if (value === undefined) return [];
-  const out: { hash: string; size: number; name: string }[] = [];
-  const lines = value.split('\n');
-  if (lines[0]!.trim() !== '') throw bad(where, `${name} must start on the line after "${name}:"`);
-  for (const line of lines.slice(1)) {
-    if (line.trim() === '') continue;
-    const [hash, size, file, ...rest] = line.trim().split(/[ \t]+/);
-    if (hash === undefined || size === undefined || file === undefined || rest.length > 0 || hash.length !== HEX[kind] || !/^[0-9a-f]+$/.test(hash)
-      || !/^\d+$/.test(size) || file.includes('/') || file.startsWith('.')) {
-      throw bad(where, `bad ${name} line ${JSON.stringify(line.trim())} (expected "${kind} size name")`);
-    }
-    out.push({ hash, size: Number(size), name: file });
-  }
-  return out;
+  if (value.split('\n')[0]!.trim() !== '') throw bad(where, `${name} must start on the line after "${name}:"`);
+  return checksumEntries(value, HEX[kind], (line) => bad(where, `bad ${name} line ${JSON.stringify(line.trim())} (expected "${kind} size name")`));
 }
 
 function bad(where: string, what: string): KilnError {

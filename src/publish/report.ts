@@ -2,6 +2,7 @@
 // regenerated for any past run), written as <stateDir>/runs/<runId>/report.json and
 // report.html next to it.
 
+import { KILN_VERSION } from '../lib/kiln-version.ts';
 import { closeSync, openSync, readSync, fstatSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -172,15 +173,6 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
   };
 }
 
-/** kiln's version, from its package.json; undefined when that cannot be read. */
-const KILN_VERSION: string | undefined = (() => {
-  try {
-    const v: unknown = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version;
-    return typeof v === 'string' ? v : undefined;
-  } catch {
-    return undefined;
-  }
-})();
 
 export interface WriteReportOptions {
   /** The last lines of a log, for failures in the HTML; default: read the file (plain or .gz). */

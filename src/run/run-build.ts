@@ -6,7 +6,6 @@
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { registerInUse } from '../cache/in-use.ts';
 import { createBuildLocks, type BuildLocks } from '../cache/build-locks.ts';
 import { createDownloads } from '../cache/downloads.ts';
@@ -29,7 +28,7 @@ import { planWithSoundStaged } from './check-staged.ts';
 import { allArchOf, hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
-import { makeStateDir, type StateLayout } from './state-layout.ts';
+import { makeStateDir, newRunId, type StateLayout } from './state-layout.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
 
 export interface BuildRequest extends PlanRequest, HookRequest {
@@ -77,13 +76,6 @@ export interface BuildResult {
   readonly ignored: number;
   readonly report: RunReport;
   readonly reportDir: string;
-}
-
-export function newRunId(now = new Date()): string {
-  const p = (n: number): string => String(n).padStart(2, '0');
-  const d = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}`;
-  const t = `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
-  return `${d}-${t}-${randomBytes(2).toString('hex')}`;
 }
 
 export async function runBuild(req: BuildRequest): Promise<BuildResult> {

@@ -14,6 +14,7 @@
 //   packages/index.json          the package index of every artifact built so far
 //   scan-cache/<tree>.json       specs of unchanged recipes, keyed by file stats (recipes/scan-cache.ts)
 
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathErrorOf } from '../path-error.ts';
@@ -58,4 +59,12 @@ export async function makeStateDir(state: Pick<StateLayout, 'root'>): Promise<vo
   } catch (e) {
     throw pathErrorOf(e, 'cannot make the state directory (--state or $KILN_STATE)') ?? e;
   }
+}
+
+/** A run's id, which names its folders (logs/<run>, runs/<run>, work/<run>): UTC date, time and a random tail. */
+export function newRunId(now = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  const d = `${now.getUTCFullYear()}${p(now.getUTCMonth() + 1)}${p(now.getUTCDate())}`;
+  const t = `${p(now.getUTCHours())}${p(now.getUTCMinutes())}${p(now.getUTCSeconds())}`;
+  return `${d}-${t}-${randomBytes(2).toString('hex')}`;
 }
