@@ -24,6 +24,7 @@ import type { NatsAccess } from './nats-access.ts';
 import { dialNats } from './connect.ts';
 import { waitForJetStream } from './jetstream-ready.ts';
 import { displayUrl } from './nats-url.ts';
+import { positiveFromEnv } from '../lib/env-number.ts';
 
 export const JOBS_STREAM = 'KILN_JOBS';
 export const EVENTS_STREAM = 'KILN_EVENTS';
@@ -31,7 +32,7 @@ export const BLOBS_BUCKET = 'kiln_blobs';
 /** Deliveries of one job before it is given up (the worker died or crashed each time: a poison job). */
 export const MAX_DELIVER = 3;
 /** How long a worker may go without saying it works on a job before the job goes to another (KILN_ACK_WAIT_MS for tests). */
-export const ACK_WAIT_MS = Number(process.env['KILN_ACK_WAIT_MS'] ?? '') > 0 ? Number(process.env['KILN_ACK_WAIT_MS']) : 30_000;
+export const ACK_WAIT_MS = positiveFromEnv('KILN_ACK_WAIT_MS', 30_000);
 /** How long a job waits on the queue, and (by default) how long a blob is kept after its last put. */
 export const JOBS_MAX_AGE_MS = 2 * 24 * 3600 * 1000;
 /** The server refuses a stream max_age under this (and over an int64 of nanoseconds). */

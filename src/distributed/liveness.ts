@@ -11,9 +11,10 @@
 
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { NATS_PERMISSIONS } from './cluster.ts';
+import { positiveFromEnv } from '../lib/env-number.ts';
 
 /** How often a worker asks again while it builds (KILN_LIVENESS_MS for tests). */
-export const LIVENESS_EVERY_MS = Number(process.env['KILN_LIVENESS_MS'] ?? '') > 0 ? Number(process.env['KILN_LIVENESS_MS']) : 30_000;
+export const LIVENESS_EVERY_MS = positiveFromEnv('KILN_LIVENESS_MS', 30_000);
 /** How long one question may take: past it, the coordinator counts as there (slow, not gone). */
 const ASK_TIMEOUT_MS = 10_000;
 

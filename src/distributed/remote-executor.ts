@@ -32,6 +32,7 @@ import { acceptResult } from './accept-result.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, unreadableResult } from './wire.ts';
+import { positiveFromEnv } from '../lib/env-number.ts';
 
 export interface RemoteExecutorOptions {
   readonly cluster: Cluster;
@@ -54,7 +55,7 @@ export interface RemoteExecutorOptions {
 type Result = Extract<EventMessage, { type: 'result' }>;
 
 /** When a job nobody took is said (KILN_UNCLAIMED_NOTE_MS for tests). */
-const UNCLAIMED_NOTE_MS = Number(process.env['KILN_UNCLAIMED_NOTE_MS'] ?? '') > 0 ? Number(process.env['KILN_UNCLAIMED_NOTE_MS']) : 30_000;
+const UNCLAIMED_NOTE_MS = positiveFromEnv('KILN_UNCLAIMED_NOTE_MS', 30_000);
 
 interface Waiter {
   /** The run's event stream ended: no result can come. */

@@ -16,6 +16,8 @@
 // read when a repetition starts and then only past minRepeats. No regex, no copy: the
 // line is kept by reference (a job log's chunks are never reused, job-log.ts).
 
+import { positiveFromEnv } from '../lib/env-number.ts';
+
 /** The default of a recipe's `loop-timeout`: how long one line may repeat. */
 export const DEFAULT_LOOP_TIMEOUT_MS = 30 * 60 * 1000;
 /** How many times in a row, at least, it must have repeated too. */
@@ -144,10 +146,7 @@ export function loopGuard(limitMs: number, o: { minRepeats?: number; now?: () =>
 }
 
 /** KILN_LOOP_MIN_REPEATS: a smaller count, for tests (read once). */
-const envMinRepeats = ((): number => {
-  const n = Number(process.env['KILN_LOOP_MIN_REPEATS'] ?? '');
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_LOOP_MIN_REPEATS;
-})();
+const envMinRepeats = positiveFromEnv('KILN_LOOP_MIN_REPEATS', DEFAULT_LOOP_MIN_REPEATS, { integer: true });
 
 function fmtMs(ms: number): string {
   if (ms >= 3_600_000) return `${+(ms / 3_600_000).toFixed(1)}h`;

@@ -22,6 +22,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import type { TreeHooks } from '../config/tree-config.ts';
 import type { EventBus, KilnEvent } from '../events/events.ts';
 import type { JobState } from '../plan/job.ts';
+import { positiveFromEnv } from '../lib/env-number.ts';
 
 export type HookEvent = 'run-finished' | 'job-failed';
 
@@ -32,7 +33,7 @@ export interface HookSet {
 }
 
 /** How long a hook may run before it is killed (KILN_HOOK_TIMEOUT_MS, for tests). */
-export const HOOK_TIMEOUT_MS = Number(process.env['KILN_HOOK_TIMEOUT_MS'] ?? '') > 0 ? Number(process.env['KILN_HOOK_TIMEOUT_MS']) : 60_000;
+export const HOOK_TIMEOUT_MS = positiveFromEnv('KILN_HOOK_TIMEOUT_MS', 60_000);
 
 /** job-failed hooks waiting past this many are not run (a run failing hundreds of jobs must not take hours to end). */
 export const MAX_WAITING_HOOKS = 100;

@@ -30,6 +30,7 @@ import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, newRunId, type StateLayout } from './state-layout.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
+import { positiveFromEnv } from '../lib/env-number.ts';
 
 export interface BuildRequest extends PlanRequest, HookRequest {
   readonly state: StateLayout;
@@ -109,7 +110,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
 /** How often a running build refreshes its sign of life (see buildPlanned). */
 const HEARTBEAT_MS = 5_000;
 /** How often the report of a running build is written (KILN_LIVE_REPORT_MS, for tests). */
-const LIVE_REPORT_MS = Number(process.env['KILN_LIVE_REPORT_MS'] ?? '') > 0 ? Number(process.env['KILN_LIVE_REPORT_MS']) : 30_000;
+const LIVE_REPORT_MS = positiveFromEnv('KILN_LIVE_REPORT_MS', 30_000);
 
 async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan, plannedFrom = Date.now()): Promise<BuildResult> {
   const { state, bus } = req;

@@ -23,6 +23,7 @@ import { SlotPool } from '../schedule/slot-pool.ts';
 
 export type { ActiveBuild, BuildRunner, LiveSample, QueueOptions, RunnerContext, RunnerResult, RunningJob } from './queue-types.ts';
 import type { ActiveBuild, BuildRunner, QueueOptions } from './queue-types.ts';
+import { positiveFromEnv } from '../lib/env-number.ts';
 
 /** How many builds one tenant may have waiting in the queue by default. */
 export const DEFAULT_MAX_QUEUED = 100;
@@ -37,7 +38,7 @@ export interface LowSpace {
 export type CancelOutcome = 'cancelled' | 'cancelling' | 'finished';
 
 /** How long a starting build's planning keeps its fair share of the slots from the others (KILN_PLANNING_HOLD_MS for tests). */
-const PLANNING_HOLD_MS = Number(process.env['KILN_PLANNING_HOLD_MS'] ?? '') > 0 ? Number(process.env['KILN_PLANNING_HOLD_MS']) : 30_000;
+const PLANNING_HOLD_MS = positiveFromEnv('KILN_PLANNING_HOLD_MS', 30_000);
 
 /**
  * Why the running builds' jobs are killed when the server stops with --on-stop cancel:

@@ -15,6 +15,7 @@ import { formatMs } from '../options.ts';
 import { causeForTerminal } from '../../publish/report-diagnostics.ts';
 import { readLogTail } from '../../publish/report.ts';
 import { applyEvent, emptyModel } from './progress-model.ts';
+import { positiveFromEnv } from '../../lib/env-number.ts';
 
 const FLUSH_MS = 50;
 const FLUSH_BYTES = 64 * 1024;
@@ -63,7 +64,7 @@ export function batchedWriter(out: NodeJS.WritableStream): { write(text: string)
 export const FAILED_TAIL_LINES = 15;
 
 /** With builds running and nothing else printed for this long, say which (CI runners kill quiet steps). */
-const QUIET_MS = Number(process.env['KILN_QUIET_MS'] ?? '') > 0 ? Number(process.env['KILN_QUIET_MS']) : 5 * 60_000;
+const QUIET_MS = positiveFromEnv('KILN_QUIET_MS', 5 * 60_000);
 
 export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: number } = {}): (e: KilnEvent) => void {
   const quietMs = options.quietMs ?? QUIET_MS;
