@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loopGuard, loopMessage, newLoopWatch, sameLine } from './loop-watch.ts';
+import { lineHash, loopGuard, loopMessage, MAX_PERIOD, newLoopWatch, sameLine } from './loop-watch.ts';
 
 test('sameLine: trailing whitespace and CRs dropped, digit runs alike, anything else differs', () => {
   const cases: Array<[string, string, boolean]> = [
@@ -23,6 +23,8 @@ test('sameLine: trailing whitespace and CRs dropped, digit runs alike, anything 
   for (const [a, b, want] of cases) {
     assert.equal(sameLine(Buffer.from(a), Buffer.from(b)), want, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
     assert.equal(sameLine(Buffer.from(b), Buffer.from(a)), want, `${JSON.stringify(b)} vs ${JSON.stringify(a)}`);
+    // The same lines hash alike (the watchdog compares whole lines only when hashes match).
+    if (want) assert.equal(lineHash(Buffer.from(a)), lineHash(Buffer.from(b)), `hash of ${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
   }
 });
 
@@ -54,13 +56,29 @@ test('newLoopWatch: trips only past both the count and the time, on one line rep
     { name: 'below the time (count passed): no kill', lines: repeat(5000, () => 'waiting'), at: undefined, opts: { stepMs: 0.1 } },
     { name: 'slow repeats: killed once the count is reached too', lines: repeat(60, () => 'waiting'), at: 50, opts: { stepMs: 60_000 } },
     { name: 'time is counted from the first repetition', lines: repeat(200, () => 'waiting'), at: 102, opts: { minRepeats: 2, limitMs: 10_000 } },
+    // Cycles: line i of a cycle of p lines printed k times; the 51st time ends at line 51p - 1.
+    { name: 'two lines over and over', lines: repeat(300, (i) => (i % 2 === 0 ? 'connecting to 10.0.0.1:80' : 'refused, retrying in 5 s')), at: 101 },
+    { name: 'three lines over and over, digits differing', lines: repeat(300, (i) => [`try ${i}`, 'Connecting…', 'failed: Connection refused.'][i % 3]!), at: 152 },
+    { name: `a cycle of ${MAX_PERIOD} lines`, lines: repeat(MAX_PERIOD * 60, (i) => `step ${'abcdefghijklmnop'[i % MAX_PERIOD]}`), at: MAX_PERIOD * 51 - 1 },
+    { name: `a cycle of ${MAX_PERIOD + 1} lines: not seen`, lines: repeat((MAX_PERIOD + 1) * 60, (i) => `step ${'abcdefghijklmnop'[i % (MAX_PERIOD + 1)]}`), at: undefined },
+    { name: 'a cycle broken now and then', lines: repeat(600, (i) => (i % 90 === 89 ? 'progress' : i % 2 === 0 ? 'a' : 'b')), at: undefined },
+    { name: 'a line repeated inside a cycle', lines: repeat(300, (i) => ['wait', 'wait', 'retry'][i % 3]!), at: 152 },
+    { name: 'compile lines, two alternating kinds: never', lines: repeat(600, (i) => (i % 2 === 0 ? `CC src/file${'abcdefghijklmnopqrstuvwxyz'[i % 26]}${Math.floor(i / 26)}.o` : 'In file included from x.h')), at: undefined },
   ];
   for (const c of cases) {
     const got = feed(c.lines, { ...limits, ...c.opts });
     assert.equal(got?.at, c.at, c.name);
   }
   const got = feed(repeat(100, (i) => `retrying (attempt ${i + 1})  \r`), limits)!;
-  assert.deepEqual(got.trip, { line: 'retrying (attempt 51)', repeats: 51, forMs: 4900 });
+  assert.deepEqual(got.trip, { lines: ['retrying (attempt 51)'], repeats: 51, forMs: 4900 });
+  const cycle = feed(repeat(300, (i) => [`try ${i}  `, 'Connecting…', 'failed: Connection refused.\r'][i % 3]!), limits)!;
+  assert.deepEqual(cycle.trip, { lines: ['try 150', 'Connecting…', 'failed: Connection refused.'], repeats: 51, forMs: 14_900 });
+  // Tripped in the middle of a round, it still names the round from its first line.
+  for (const [at, lines] of [[10, ['a', 'b', 'c']], [11, ['a', 'b', 'c']], [12, ['a', 'b', 'c']]] as const) {
+    // Line i at i × 10 ms; the repetitions start at line 5 (50 ms); a limit that line `at` passes.
+    const round = feed(['start', 'x 1', 'a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c'], { limitMs: at * 10 - 55, minRepeats: 2, stepMs: 10 });
+    assert.deepEqual(round && { at: round.at, lines: round.trip.lines }, { at, lines }, `tripped at line ${at}`);
+  }
 });
 
 test('newLoopWatch: trips once', () => {
@@ -71,13 +89,15 @@ test('newLoopWatch: trips once', () => {
 });
 
 test('loopMessage: names the line (cut at 200 characters), how often, how long, and what to do', () => {
-  const m = loopMessage({ line: 'retrying (attempt 10001)', repeats: 10_001, forMs: 31 * 60_000 }, 30 * 60_000);
+  const m = loopMessage({ lines: ['retrying (attempt 10001)'], repeats: 10_001, forMs: 31 * 60_000 }, 30 * 60_000);
   assert.match(m, /"retrying \(attempt 10001\)"/);
   assert.match(m, /10001 times in a row for 31m \(loop-timeout 30m/);
   assert.match(m, /Fix the loop/);
   assert.match(m, /loop-timeout in the recipe's \[build\]/);
   assert.match(m, /kiln build --loop-timeout/);
-  const long = loopMessage({ line: 'y'.repeat(5000), repeats: 3, forMs: 2500 }, 2000);
+  const two = loopMessage({ lines: ['connecting', 'refused'], repeats: 10_001, forMs: 31 * 60_000 }, 30 * 60_000);
+  assert.match(two, /the same 2 lines 10001 times in a row for 31m .*: "connecting" \/ "refused"\. Fix the loop/);
+  const long = loopMessage({ lines: ['y'.repeat(5000)], repeats: 3, forMs: 2500 }, 2000);
   assert.match(long, new RegExp(`"${'y'.repeat(200)}…"`));
   assert.ok(!long.includes('y'.repeat(201)));
 });

@@ -1,20 +1,22 @@
-// The loop watchdog. A build that prints the same line over and over (a retry loop, a
+// The loop watchdog. A build that prints the same output over and over (a retry loop, a
 // `while true; do echo waiting; done`) is never silent, so the silent timeout never ends
 // it, and the log limit only keeps it from filling the disk: an OBS job printed in a
 // tight loop for ten hours. This ends it, with failure reason `looping`, once the last
-// lines of its output were all one line, repeated more than minRepeats times (10,000) for
-// longer than its limit (the recipe's loop-timeout, 30 min by default; 0: off).
+// lines of its output were one line, or one cycle of up to MAX_PERIOD lines (a retry
+// loop's "connecting… / refused / retrying in 5 s"), repeated more than minRepeats times
+// (10,000) for longer than its limit (the recipe's loop-timeout, 30 min by default; 0: off).
 //
 // "The same line": equal once trailing whitespace (spaces, tabs, carriage returns) is
 // dropped and every run of digits counts as one digit (`retrying (attempt 1234)` repeats
 // `retrying (attempt 1233)`). Both conditions must hold, so a real build's progress lines
 // (a counter printed 20,000 times in a minute, a wait printed once a minute for an hour)
-// are left alone; any other line between two repetitions starts the count again.
+// are left alone; any other line in the cycle starts the count again.
 //
-// It runs for every line of every build, so it is cheap: one comparison with the
-// previous line (memcmp; a byte walk only when that differs), a counter, and the clock
-// read when a repetition starts and then only past minRepeats. No regex, no copy: the
-// line is kept by reference (a job log's chunks are never reused, job-log.ts).
+// It runs for every line of every build, so it is cheap: a hash of the line's first bytes
+// (digits and trailing whitespace as sameLine sees them), compared with the hashes of the
+// MAX_PERIOD lines before it; a full comparison only when a hash matches; the clock read
+// when a repetition starts and then only past minRepeats. No regex, no copy: the lines
+// are kept by reference (a job log's chunks are never reused, job-log.ts).
 
 import { positiveFromEnv } from '../lib/env-number.ts';
 
@@ -24,12 +26,16 @@ export const DEFAULT_LOOP_TIMEOUT_MS = 30 * 60 * 1000;
 export const DEFAULT_LOOP_MIN_REPEATS = 10_000;
 /** Most characters of the repeated line a failure message shows. */
 const SHOWN_CHARS = 200;
+/** The longest cycle of lines it sees as one repetition. */
+export const MAX_PERIOD = 8;
+/** How many bytes of a line its hash covers (a match is then compared whole). */
+const HASHED_BYTES = 256;
 
 /** What tripped the watchdog. */
 export interface LoopTrip {
-  /** The last of the repeated lines, as printed (trailing whitespace dropped). */
-  readonly line: string;
-  /** Lines in a row that were "the same", the first included. */
+  /** The repeated cycle's lines (one for a single line), as last printed (trailing whitespace dropped). */
+  readonly lines: readonly string[];
+  /** Times in a row the cycle was printed, the first included. */
   readonly repeats: number;
   /** Time from the first repetition to the last. */
   readonly forMs: number;
@@ -51,27 +57,67 @@ export interface LoopWatch {
 export function newLoopWatch(o: LoopWatchOptions): LoopWatch {
   const now = o.now ?? (() => performance.now());
   const minRepeats = o.minRepeats ?? DEFAULT_LOOP_MIN_REPEATS;
-  let prev: Buffer | undefined;
-  let repeats = 0;
-  let since = 0;
+  // The last MAX_PERIOD lines and their hashes, line n at n % MAX_PERIOD.
+  const ring: Buffer[] = [];
+  const hashes = new Int32Array(MAX_PERIOD);
+  // run[p]: how many lines in a row were the same as the line p before each;
+  // since[p]: when the first of them came.
+  const run = new Array<number>(MAX_PERIOD + 1).fill(0);
+  const since = new Array<number>(MAX_PERIOD + 1).fill(0);
+  let n = 0;
   let tripped = false;
   return {
     line(body) {
       if (tripped) return undefined;
-      if (prev === undefined || !sameLine(prev, body)) {
-        prev = body;
-        repeats = 1;
-        return undefined;
+      const h = lineHash(body);
+      let t: number | undefined;
+      let trip: LoopTrip | undefined;
+      for (let p = 1; p <= MAX_PERIOD; p++) {
+        const back = (n - p) % MAX_PERIOD;
+        if (n < p || hashes[back] !== h || !sameLine(ring[back]!, body)) {
+          run[p] = 0;
+          continue;
+        }
+        if (++run[p]! === 1) since[p] = t ??= now();
+        // A cycle of p lines printed k times in a row: (k - 1) × p lines the same as p before.
+        const repeats = 1 + Math.floor(run[p]! / p);
+        if (trip !== undefined || run[p]! < p || repeats <= minRepeats) continue;
+        const forMs = (t ??= now()) - since[p]!;
+        if (forMs <= o.limitMs) continue;
+        // The cycle's lines in the order the loop prints them, from its first line on.
+        const last = [];
+        for (let i = p - 1; i >= 1; i--) last.push(shown(ring[(n - i) % MAX_PERIOD]!));
+        last.push(shown(body));
+        // (The first of these p lines is line run[p] % p of a round.)
+        const k = (p - (run[p]! % p)) % p;
+        trip = { lines: [...last.slice(k), ...last.slice(0, k)], repeats, forMs };
       }
-      prev = body;
-      if (++repeats === 2) since = now();
-      if (repeats <= minRepeats) return undefined;
-      const forMs = now() - since;
-      if (forMs <= o.limitMs) return undefined;
-      tripped = true;
-      return { line: body.subarray(0, trimmedEnd(body)).toString(), repeats, forMs };
+      ring[n % MAX_PERIOD] = body;
+      hashes[n % MAX_PERIOD] = h;
+      n++;
+      if (trip !== undefined) tripped = true;
+      return trip;
     },
   };
+}
+
+function shown(b: Buffer): string {
+  return b.subarray(0, trimmedEnd(b)).toString();
+}
+
+/** FNV-1a over a line's first HASHED_BYTES bytes as sameLine sees them: a digit run is one '0', trailing whitespace is dropped. */
+export function lineHash(b: Buffer): number {
+  const e = Math.min(trimmedEnd(b), HASHED_BYTES);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < e; i++) {
+    let c = b[i]!;
+    if (isDigit(c)) {
+      while (i + 1 < e && isDigit(b[i + 1]!)) i++;
+      c = 48;
+    }
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return h | 0;
 }
 
 /** Whether two lines are "the same" (see the header): trailing whitespace dropped, digit runs alike. */
@@ -107,10 +153,11 @@ function trimmedEnd(b: Buffer): number {
   return e;
 }
 
-/** What a job's failure says when the watchdog ended it: the line, how often and how long, what to do. */
+/** What a job's failure says when the watchdog ended it: the line(s), how often and how long, what to do. */
 export function loopMessage(trip: LoopTrip, limitMs: number): string {
-  const shown = trip.line.length > SHOWN_CHARS ? `${trip.line.slice(0, SHOWN_CHARS)}…` : trip.line;
-  return `killed for printing the same line ${trip.repeats} times in a row for ${fmtMs(trip.forMs)} (loop-timeout ${fmtMs(limitMs)}; digits may differ): ${JSON.stringify(shown)}. `
+  const quoted = trip.lines.map((l) => JSON.stringify(l.length > SHOWN_CHARS ? `${l.slice(0, SHOWN_CHARS)}…` : l)).join(' / ');
+  const what = trip.lines.length === 1 ? 'the same line' : `the same ${trip.lines.length} lines`;
+  return `killed for printing ${what} ${trip.repeats} times in a row for ${fmtMs(trip.forMs)} (loop-timeout ${fmtMs(limitMs)}; digits may differ): ${quoted}. `
     + 'Fix the loop in the build (a retry without an end, a prompt answered forever); if this output is what the build should print, '
     + 'raise the limit with loop-timeout in the recipe\'s [build] (or kiln.toml [defaults] loop-timeout; for Debian source packages loop-timeout in debian.toml; or kiln build --loop-timeout) (0 turns it off)';
 }
@@ -137,7 +184,7 @@ export function loopGuard(limitMs: number, o: { minRepeats?: number; now?: () =>
       const trip = watch.line(body);
       if (trip === undefined) return;
       message = loopMessage(trip, limitMs);
-      controller.abort(new Error('the build printed the same line in a loop'));
+      controller.abort(new Error('the build printed the same output in a loop'));
     },
     get message() {
       return message;

@@ -1,6 +1,7 @@
 // The loop watchdog through the real CLI (logs/loop-watch.ts): a build printing one line
-// over and over (its digits aside) past its loop-timeout fails with reason `looping` and
-// leaves no process behind; one printing varied lines as fast and as long is built; and
+// (or a retry loop's two) over and over (their digits aside) past its loop-timeout fails
+// with reason `looping` and leaves no process behind; one printing varied lines as fast
+// and as long is built; and
 // --loop-timeout overrides the recipes' limit (0: off).
 // KILN_LOOP_MIN_REPEATS=50 stands in for the 10,000 repetitions a build needs by default.
 
@@ -32,6 +33,9 @@ test('looping: one line printed over and over past loop-timeout fails with reaso
     assert.match(message, /loop-timeout/);
     // Killed soon after its 2 s, not at some other limit.
     assert.ok(looper!.at - looper!.startedAt < 12_000, `looper ran ${looper!.at - looper!.startedAt} ms`);
+    const retrier = finished.find((e) => e.name === 'retrier');
+    assert.equal(retrier?.failure?.reason, 'looping', retrier?.failure?.message);
+    assert.match(retrier?.failure?.message ?? '', /the same 2 lines \d+ times in a row .*: "connecting to 127\.0\.0\.1:9 \(try \d+\)" \/ "refused; retrying"/);
     const varied = finished.find((e) => e.name === 'varied');
     assert.equal(varied?.state, 'built', `varied printed as fast for longer than 2 s: ${varied?.failure?.message}`);
     assert.deepEqual(await pidsWithCmdline(m), [], 'the looping build left processes behind');
