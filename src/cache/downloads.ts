@@ -48,6 +48,11 @@ export interface Downloads {
   has(sha256: string): Promise<boolean>;
   /** What is wrong with the cached file (it hashes to something else), or undefined; `fix` removes a bad one. */
   verify(sha256: string, options?: { fix?: boolean }): Promise<string | undefined>;
+  /**
+   * Fetch a url whose sha256 is not known yet (kiln fetch --makesum): the file is kept
+   * under what it hashes to. Trust on first use: nothing checks it against anything.
+   */
+  learn(url: string, options?: { signal?: AbortSignal }): Promise<{ sha256: string; path: string }>;
 }
 
 /**
@@ -191,6 +196,23 @@ export function createDownloads(options: DownloadsOptions): Downloads {
       }
     },
     fetch,
+    async learn(url, o = {}) {
+      const resolved = resolveUrl(url, mirrors);
+      await Promise.all([mkdir(dir, { recursive: true }), mkdir(tmpDir, { recursive: true })]);
+      const tmp = join(tmpDir, `learn-${process.pid}-${randomBytes(6).toString('hex')}`);
+      try {
+        const signal = o.signal ?? new AbortController().signal;
+        const sha256 = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir });
+        const final = path(sha256);
+        // Another process may have put the same file meanwhile: its copy is as good.
+        await withLock(lockDir, `dl-${sha256}`, async () => {
+          if ((await hit(final, sha256, signal)) !== true) await rename(tmp, final);
+        }, { signal });
+        return { sha256, path: final };
+      } finally {
+        await rm(tmp, { force: true });
+      }
+    },
     async verify(sha256, o = {}) {
       const file = path(sha256);
       const actual = await sha256File(file).catch((e: NodeJS.ErrnoException) => {

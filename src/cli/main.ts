@@ -31,6 +31,7 @@ const VERBS: Readonly<Record<string, () => Promise<Register>>> = {
   token: async () => (await import('./token.ts')).registerToken,
   cancel: async () => (await import('./cancel.ts')).registerCancel,
   download: async () => (await import('./download.ts')).registerDownload,
+  fetch: async () => (await import('./fetch.ts')).registerFetch,
   verify: async () => (await import('./verify.ts')).registerVerify,
   key: async () => (await import('./key.ts')).registerKey,
   repo: async () => (await import('./repo.ts')).registerRepo,

@@ -266,7 +266,7 @@ export function parseRecipe(
         if (url.startsWith('mirror://') && !/^mirror:\/\/[a-z0-9][a-z0-9_-]*\/./i.test(url)) {
           add(`${k}.url`, `"${url}" must look like mirror://NAME/path`);
         }
-        if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}: source needs its sha256`);
+        if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}: source needs its sha256 (\`kiln fetch --makesum ${options.folderName}\` fetches the file and writes its sha256 in)`);
         if (hasUserinfo(url)) add(`${k}.url`, USERINFO_PROBLEM);
       } else {
         add(`${k}.url`, `"${url}" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/`);

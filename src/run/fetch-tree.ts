@@ -1,0 +1,161 @@
+// kiln fetch: every source a build of the targets would download, into the downloads
+// cache, and nothing built (poudriere's `bulk -F`, BitBake's `--runall=fetch`): fetch
+// before going offline, or check a tree's urls and checksums in minutes instead of at the
+// end of a long build. Sources are fetched `jobs` at a time, each once (by sha256), and
+// verified as a build's are.
+//
+// --makesum (poudriere's `make makesum`): a source of a target's recipe that has no sha256
+// yet is fetched first, and its sha256 written into the recipe (recipes/write-sha256.ts).
+// That trusts the server: the user is told to compare it with upstream's own checksum.
+
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { createDownloads, type Downloads } from '../cache/downloads.ts';
+import { resolveMirrors } from '../config/mirrors.ts';
+import { KilnError } from '../errors.ts';
+import { buildGraph } from '../plan/graph.ts';
+import { globToRegExp } from '../plan/glob.ts';
+import { RECIPE_FILE, scanRecipeTree } from '../recipes/scan-tree.ts';
+import { withSha256 } from '../recipes/write-sha256.ts';
+import { hostArch } from './host-env.ts';
+
+export interface FetchTreeRequest {
+  readonly treeDir: string;
+  readonly cacheDir: string;
+  /** Package names or globs; empty: the whole tree. Their build dependencies' sources too. */
+  readonly targets: readonly string[];
+  readonly archs: readonly string[] | undefined;
+  readonly makesum: boolean;
+  /** Downloads at once. */
+  readonly jobs: number;
+  readonly signal: AbortSignal;
+  readonly say: (e: FetchEvent) => void;
+  /** For tests: the downloads store (default: the cache's, with the tree's mirrors). */
+  readonly downloads?: Downloads;
+}
+
+export type FetchEvent =
+  | { readonly type: 'makesum'; readonly file: string; readonly key: string; readonly url: string; readonly sha256: string; readonly bytes: number; readonly written: boolean }
+  | { readonly type: 'makesum-failed'; readonly file: string; readonly key: string; readonly url: string; readonly message: string }
+  | { readonly type: 'source'; readonly url: string; readonly sha256: string; readonly packages: readonly string[]; readonly state: 'fetched' | 'cached'; readonly ms: number }
+  | { readonly type: 'source-failed'; readonly url: string; readonly sha256: string; readonly packages: readonly string[]; readonly message: string; readonly hint: string | undefined }
+  | { readonly type: 'broken'; readonly name: string; readonly why: string };
+
+export interface FetchSummary {
+  readonly sources: number;
+  readonly fetched: number;
+  readonly cached: number;
+  readonly failed: number;
+  /** Packages whose recipe cannot be read: their sources are unknown. */
+  readonly broken: number;
+  /** sha256 lines written by --makesum. */
+  readonly written: number;
+}
+
+export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
+  let scan = await scanRecipeTree(req.treeDir, { signal: req.signal });
+  const mirrors = await resolveMirrors(scan.config.mirrors, {});
+  const downloads = req.downloads ?? createDownloads({ cacheDir: req.cacheDir, mirrors });
+  let written = 0;
+  if (req.makesum) {
+    written = await makesum(req, downloads, [...scan.specs.map((s) => ({ name: s.name, dir: s.dir })), ...scan.invalid]);
+    if (written > 0) scan = await scanRecipeTree(req.treeDir, { signal: req.signal });
+  }
+  const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs: req.archs ?? scan.config.archs ?? [hostArch()], hostArch: hostArch(), targets: req.targets });
+  // One download per sha256, whoever needs it.
+  const wanted = new Map<string, { url: string; packages: Set<string> }>();
+  const broken = new Set<string>();
+  for (const node of graph.nodes) {
+    if (node.spec === undefined) {
+      if (!broken.has(node.name)) req.say({ type: 'broken', name: node.name, why: node.broken ?? 'its recipe cannot be read' });
+      broken.add(node.name);
+      continue;
+    }
+    for (const s of node.spec.sources) {
+      if (s.url.startsWith('file:') || s.sha256 === undefined) continue;
+      const w = wanted.get(s.sha256) ?? { url: s.url, packages: new Set<string>() };
+      w.packages.add(node.name);
+      wanted.set(s.sha256, w);
+    }
+  }
+  let fetched = 0;
+  let cached = 0;
+  let failed = 0;
+  const queue = [...wanted.entries()];
+  const worker = async (): Promise<void> => {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+      if (req.signal.aborted) return;
+      const [sha256, { url, packages }] = next;
+      const names = [...packages].sort();
+      const t0 = performance.now();
+      try {
+        const had = await downloads.has(sha256);
+        await downloads.fetch(url, sha256, { signal: req.signal });
+        if (had) cached++;
+        else fetched++;
+        req.say({ type: 'source', url, sha256, packages: names, state: had ? 'cached' : 'fetched', ms: Math.round(performance.now() - t0) });
+      } catch (e) {
+        if (req.signal.aborted) return;
+        failed++;
+        req.say({ type: 'source-failed', url, sha256, packages: names, message: e instanceof Error ? e.message : String(e), hint: e instanceof KilnError ? e.hint : undefined });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(req.jobs, queue.length)) }, worker));
+  req.signal.throwIfAborted();
+  return { sources: wanted.size, fetched, cached, failed, broken: broken.size, written };
+}
+
+/** --makesum over the targets' own recipes (not their dependencies'): the number of sha256 lines written. */
+async function makesum(req: FetchTreeRequest, downloads: Downloads, packages: readonly { name: string; dir: string }[]): Promise<number> {
+  const patterns = req.targets.map(globToRegExp);
+  const chosen = packages.filter((p) => patterns.length === 0 || patterns.some((re) => re.test(p.name)));
+  if (chosen.length === 0) {
+    throw new KilnError('target-not-found', `--makesum: ${req.targets.join(', ')} names no package of ${req.treeDir}`, { hint: 'name package folders of the tree (or globs such as "lib*"); `kiln plan` lists them' });
+  }
+  const { parse } = await import('smol-toml');
+  let written = 0;
+  for (const p of chosen.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const file = join(p.dir, RECIPE_FILE);
+    const shown = relative(process.cwd(), file) || file;
+    let text: string;
+    let sources: unknown[];
+    try {
+      text = await readFile(file, 'utf8');
+      const doc = parse(text) as { sources?: unknown };
+      sources = Array.isArray(doc.sources) ? doc.sources : [];
+    } catch {
+      // A recipe that does not parse is reported as broken by the plan, with its problems.
+      continue;
+    }
+    let changed = false;
+    for (let i = 0; i < sources.length; i++) {
+      const s = sources[i] as { url?: unknown; sha256?: unknown } | null;
+      if (s === null || typeof s !== 'object' || typeof s.url !== 'string' || s.sha256 !== undefined || s.url.startsWith('file:')) continue;
+      const key = `sources[${i}].sha256`;
+      let got: { sha256: string; path: string };
+      try {
+        got = await downloads.learn(s.url, { signal: req.signal });
+      } catch (e) {
+        req.signal.throwIfAborted();
+        req.say({ type: 'makesum-failed', file: shown, key, url: s.url, message: e instanceof Error ? e.message : String(e) });
+        continue;
+      }
+      const bytes = (await stat(got.path)).size;
+      const next = withSha256(text, i, sources.length, got.sha256);
+      if (next !== undefined) {
+        text = next;
+        changed = true;
+        written++;
+      }
+      req.say({ type: 'makesum', file: shown, key, url: s.url, sha256: got.sha256, bytes, written: next !== undefined });
+    }
+    if (changed) {
+      // Whole or not at all: a recipe is never left half-written.
+      const aside = `${file}.kiln-makesum-${process.pid}`;
+      await writeFile(aside, text);
+      await rename(aside, file);
+    }
+  }
+  return written;
+}
