@@ -574,3 +574,14 @@ test('a rejected recipe still tells its valid version, archs and provides (for i
   assert.ok(!badProvides.ok);
   assert.equal(badProvides.provides, undefined);
 });
+
+test('several unknown keys: one line each, in the order of the file, each with its own "did you mean"', () => {
+  const text = 'name = "foo"\nversion = "1"\nsumary = "x"\nlicense = "MIT"\ncolour = 1\n[build]\nscript = "true"\n';
+  assert.deepEqual(lines(diagnosticsOf(text)).filter((l) => l.includes('unknown key')), [
+    'unknown key "sumary" (did you mean "summary"?)',
+    'unknown key "colour"',
+  ]);
+  // In [build] too, named by its table.
+  const inBuild = 'name = "foo"\nversion = "1"\nsummary = "x"\nlicense = "MIT"\n[build]\nscript = "true"\ncpu = 2\ncolour = 1\n';
+  assert.deepEqual(lines(diagnosticsOf(inBuild)), ['build: unknown key "cpu" (did you mean "cpus"?)', 'build: unknown key "colour"']);
+});

@@ -148,8 +148,12 @@ export function parseRecipe(
       const rest = envKey ? { ...issue, keys: issue.keys.filter((k) => k !== 'env') } : issue;
       if (rest.code === 'unrecognized_keys' && rest.keys.length === 0) continue;
       const key = keyPath(rest.path);
-      const at = rest.code === 'unrecognized_keys' ? keyPath([...rest.path, rest.keys[0]!]) : key;
-      add(key, describeIssue(rest, valueAt(doc, rest.path), rest.code === 'unrecognized_keys' ? recipeKeysAt(rest.path) : [], written()?.get(key)?.written), at);
+      // One line per unknown key, at its own line, with its own "did you mean".
+      if (rest.code === 'unrecognized_keys') {
+        for (const k of rest.keys) add(key, describeIssue({ ...rest, keys: [k] }, valueAt(doc, rest.path), recipeKeysAt(rest.path)), keyPath([...rest.path, k]));
+        continue;
+      }
+      add(key, describeIssue(rest, valueAt(doc, rest.path), [], written()?.get(key)?.written));
     }
   }
   // Keep checking what can be checked even when the shape is off, so the user sees
