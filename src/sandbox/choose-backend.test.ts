@@ -35,6 +35,9 @@ test('chooseBackend: a table of requests, privileges and envs', () => {
 });
 
 test('chooseBackend: auto without an env says it builds on the host', () => {
-  const r = chooseBackend({ ...base, envConfigured: false });
-  assert.ok(r.ok && r.note?.includes('without isolation'));
+  const r = chooseBackend({ ...base, envConfigured: false, isRoot: false });
+  assert.ok(r.ok && r.note?.includes('without isolation ('), r.ok ? r.note : r.message);
+  // As root, it says so: the scripts can then change anything on the machine.
+  const root = chooseBackend({ ...base, envConfigured: false, isRoot: true });
+  assert.ok(root.ok && root.note?.includes('without isolation, as root'), root.ok ? root.note : root.message);
 });

@@ -67,7 +67,7 @@ export function chooseBackend(input: ChooseInput): ChooseResult {
         return { ok: false, ...DAEMON_NEEDS_ENV };
       }
       if (!input.envConfigured) {
-        return { ok: true, backend: 'host', note: 'no env configured: builds run on the host without isolation (set env in kiln.toml or --env for isolated builds)' };
+        return { ok: true, backend: 'host', note: `no env configured: builds run on the host without isolation${input.isRoot ? ', as root' : ''} (set env in kiln.toml or --env for isolated builds)` };
       }
       if (input.isRoot) return { ok: true, backend: 'chroot' };
       if (input.rootlessWorks) return { ok: true, backend: 'rootless' };
