@@ -12,6 +12,7 @@ import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, parsePositive, type StateOptions } from './options.ts';
 import { checkArchOption } from '../debian/arch-names.ts';
+import { closestName } from '../debian/closest-name.ts';
 
 export function registerHistory(program: Command, ctx: CliContext): void {
   const cmd = program
@@ -38,7 +39,11 @@ export function registerHistory(program: Command, ctx: CliContext): void {
         });
       }
     }
-    if (rows.length === 0) throw new KilnError('package-not-found', `no recorded builds of "${name}" in ${state.root}`, { hint: `check the name with \`kiln plan\`${remote}` });
+    if (rows.length === 0) {
+      const names = records.packageNames();
+      const near = names.includes(name) ? undefined : closestName(name, names, name.length <= 5 ? 1 : 2);
+      throw new KilnError('package-not-found', `no recorded builds of "${name}" in ${state.root}${near === undefined ? '' : ` (did you mean "${near}"?)`}`, { hint: `check the name with \`kiln plan\`${remote}` });
+    }
     if (opts.json) {
       ctx.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return;

@@ -10,6 +10,7 @@
 // the job ends, or when the kiln process that owns the run is gone (killed, out of
 // memory): then the run is marked interrupted, a last line says so, and the exit status is 1.
 
+import { closestName } from '../debian/closest-name.ts';
 import type { Command } from 'commander';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -120,6 +121,14 @@ export function registerLogs(program: Command, ctx: CliContext): void {
       const picked = pickJob(records, name, opts);
       let job: JobRecord;
       if (picked.kind === 'none') {
+        // A name no run ever had is likely a typo: say so, rather than that it did not run.
+        const names = records.packageNames();
+        if (!names.includes(name)) {
+          const near = closestName(name, names, name.length <= 5 ? 1 : 2);
+          throw new KilnError('package-not-found', `no package "${name}" in the records of ${state.root}${near === undefined ? '' : ` (did you mean "${near}"?)`}`, {
+            hint: 'give a package of a run of this state directory (`kiln status` lists the last run\'s), or the state directory of the runs with --state',
+          });
+        }
         throw new KilnError('log-not-found', `no log of "${name}"${picked.runId === undefined ? '' : ` in run ${picked.runId}`}${opts.arch === undefined ? '' : ` on ${opts.arch}`} in ${state.root}`, {
           hint: 'only packages that ran have logs (up-to-date, broken and skipped ones do not); see `kiln status`',
         });

@@ -49,6 +49,11 @@ export class RecordQueries extends SqlStore {
     return out;
   }
 
+  /** Every package name the jobs table knows (for "did you mean" when a command names another). */
+  packageNames(): string[] {
+    return (this.stmt('SELECT DISTINCT name FROM jobs ORDER BY name').all() as { name: string }[]).map((r) => r.name);
+  }
+
   /**
    * The output checks' warnings of every build stored with some, by key (--fail-on-warnings).
    * A build's `retry:` warning says how it went, not what it made: not one of them.

@@ -93,6 +93,15 @@ test('history --arch of an arch the package has no builds of names the arches it
   assert.match(r.stderr, /^ {2}hint: .*kiln history hello --arch amd64/m);
   const unknown = await runKiln(['history', 'nosuch', '--arch', 'riscv64', '--state', state]);
   assert.match(unknown.stderr, /no recorded builds of "nosuch" in /);
+  // A typo: the name nearest among the recorded ones.
+  const typo = await runKiln(['history', 'helo', '--state', state]);
+  assert.equal(typo.code, 2, explain(typo));
+  assert.match(typo.stderr, /no recorded builds of "helo" in \S+ \(did you mean "hello"\?\)/);
+  // kiln logs of a name no run had says so (not that the package did not run).
+  const logs = await runKiln(['logs', 'helo', '--state', state]);
+  assert.equal(logs.code, 2, explain(logs));
+  assert.match(logs.stderr, /\[package-not-found\]: no package "helo" in the records of \S+ \(did you mean "hello"\?\)/);
+  assert.doesNotMatch(logs.stderr, /only packages that ran/);
 });
 
 test('env import of a file that is not a tarball, token revoke of no token, repo publish of an empty folder without a key', async () => {
