@@ -128,6 +128,10 @@ test('validation: unknown fields, bad types, malformed JSON, unknown tree, overs
   const missing = await call(kiln, 'POST', '/api/v1/builds', alice, {});
   assert.equal(missing.status, 400);
   assert.match(missing.json.error.message, /tree/);
+  // An enum's values said plainly, not in zod's wording.
+  const badState = await call(kiln, 'GET', '/api/v1/builds?state=bogus', alice);
+  assert.equal(badState.status, 400);
+  assert.equal(badState.json.error.message, 'state: expected one of queued, running, done, failed, cancelled');
   const malformed = await call(kiln, 'POST', '/api/v1/builds', alice, '{"tree": ');
   assert.equal(malformed.status, 400);
   assert.match(malformed.json.error.message, /JSON/i);

@@ -204,6 +204,10 @@ export function describeZodError(e: ZodError): string {
         const prefix = i.path.length === 0 ? '' : `${where}: `;
         return `${prefix}unknown field${keys.length === 1 ? '' : 's'} ${keys.map((k) => `"${k}"`).join(', ')}`;
       }
+      // zod's own wording for an enum ("Invalid option: expected one of "a"|"b"") said plainly.
+      if (i.code === 'invalid_value' && /^Invalid (option|input)/.test(i.message)) {
+        return `${where}: expected one of ${(i as { values: unknown[] }).values.map(String).join(', ')}`;
+      }
       return `${where}: ${i.message}`;
     })
     .join('; ');
