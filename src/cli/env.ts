@@ -6,7 +6,7 @@ import { checkEnvName, isEnvName } from '../envs/names.ts';
 import { createEnvStore } from '../envs/env-store.ts';
 import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, checkMirrorUrl, formatMs, humanBytes, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, checkMirrorUrl, formatMs, humanBytes, keyringFileOf, layoutFrom, type StateOptions } from './options.ts';
 import { registerEnvShell } from './env-shell.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
 import { open, stat } from 'node:fs/promises';
@@ -98,10 +98,11 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     .requiredOption('--suite <suite>', 'Debian suite, e.g. bookworm, trixie, unstable')
     .requiredOption('--arch <arch>', 'Debian architecture, e.g. amd64, arm64, riscv64 (foreign ones run through qemu-user-static)')
     .option('--mirror <url>', "the Debian archive to bootstrap from (default: the host's apt sources)")
+    .option('--keyring <file>', "the keyring the mirror is signed with, binary (.gpg) or ASCII-armoured (.asc), for a Debian derivative or debian-ports; the env's apt keeps trusting it (default: the host's apt keys)")
     .option('--include <pkgs...>', 'extra packages, comma-separated')
     .option('--variant <variant>', `mmdebstrap variant: ${VARIANTS.join(', ')}`, 'buildd');
   addStateOptions(create);
-  create.action(async (name: string, opts: StateOptions & { suite: string; arch: string; mirror?: string; include?: string[]; variant: string }) => {
+  create.action(async (name: string, opts: StateOptions & { suite: string; arch: string; mirror?: string; keyring?: string; include?: string[]; variant: string }) => {
     if (!VARIANTS.includes(opts.variant as Variant)) throw new KilnError('usage', `--variant: "${opts.variant}" is not one of ${VARIANTS.join(', ')}`);
     checkNewEnvName(name, opts.arch);
     refuseWithoutRoot('create');
@@ -118,9 +119,10 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     };
     refuseUserinfo('--mirror', opts.mirror);
     checkMirrorUrl('--mirror', opts.mirror);
+    const keyring = opts.keyring === undefined ? undefined : await checkedKeyring(opts.keyring);
     const e = await withInterrupt(ctx, (signal) =>
       store.create(name, {
-        suite: opts.suite, arch: opts.arch, mirror: opts.mirror, include: parseIncludes(opts.include),
+        suite: opts.suite, arch: opts.arch, mirror: opts.mirror, ...(keyring === undefined ? {} : { keyring }), include: parseIncludes(opts.include),
         variant: opts.variant as Variant, signal, onOutput,
       }),
     );
@@ -213,6 +215,19 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     out(`kiln: destroyed env ${name}\n`);
   });
   registerEnvShell(env, ctx);
+}
+
+/**
+ * --keyring of env create: a file (keyringFileOf) holding OpenPGP keys, read by the reader the
+ * InRelease check uses (loaded only here: it brings OpenPGP); else a usage error naming it.
+ */
+async function checkedKeyring(file: string): Promise<string> {
+  const path = keyringFileOf('--keyring', file);
+  const { readKeyring } = await import('../debian/inrelease.ts');
+  await readKeyring(path).catch((e: unknown) => {
+    throw new KilnError('usage', `--keyring ${file}: ${(e as Error).message}`, { hint: 'name the keyring the mirror is signed with: a binary keyring (.gpg) or an ASCII-armoured key (.asc), as apt\'s signed-by takes', cause: e });
+  });
+  return path;
 }
 
 /**

@@ -129,12 +129,14 @@ export interface DebianOptionsCli {
   readonly out?: string;
   readonly extraRepository?: string[];
   readonly extraRepositoryKey?: string[];
+  readonly keyring?: string;
 }
 
 export function addDebianOptions(cmd: Command, options: { all: boolean }): Command {
   cmd
     .option('--debian <suite>', 'build Debian source packages of SUITE: the arguments are source names (NAME or NAME=VERSION)')
     .option('--mirror <url>', 'Debian mirror base URL (default: the one the host\'s apt sources use)')
+    .option('--keyring <file>', 'the keyring the suite\'s InRelease must be signed with, binary (.gpg) or ASCII-armoured (.asc), for a Debian derivative or debian-ports (default: Debian\'s archive keyring)')
     // One file per --dsc (repeat it): a variadic option would swallow the source names after it.
     .option('--dsc <file>', 'a local .dsc file to build too, its files beside it (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations)')
@@ -181,7 +183,22 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.lintian === true ? { lintian: true } : {}),
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
     ...extraRepositoriesOf(opts),
+    ...(opts.keyring === undefined ? {} : { keyring: keyringFileOf('--keyring', opts.keyring) }),
   };
+}
+
+/**
+ * A keyring file given by a flag (--keyring), made absolute: one that does not exist or is
+ * not a file is a usage error before anything is read (whether it holds keys is checked
+ * where it is read, inrelease.ts readKeyring).
+ */
+export function keyringFileOf(flag: string, file: string): string {
+  const path = resolve(file);
+  const st = statSync(path, { throwIfNoEntry: false });
+  if (st === undefined || !st.isFile()) {
+    throw new KilnError('usage', `${flag} ${file}: ${path} ${st === undefined ? 'does not exist' : 'is not a file'}`, { hint: 'name the keyring the archive is signed with: a binary keyring (.gpg) or an ASCII-armoured key (.asc), as apt\'s signed-by takes' });
+  }
+  return path;
 }
 
 /** --extra-repository lines and --extra-repository-key files, checked before the run (paths relative to the working directory). */

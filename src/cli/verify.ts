@@ -15,13 +15,14 @@ import { KilnError } from '../errors.ts';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, keyringFileOf, layoutFrom, type StateOptions } from './options.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
 
 interface VerifyOpts extends StateOptions {
   suite?: string;
   arch?: string;
   mirror?: string;
+  keyring?: string;
   component: string;
   json?: boolean;
 }
@@ -85,6 +86,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     .option('--arch <arch>', 'the Packages index for Architecture: all packages (default: this machine\'s arch); arch-specific .debs use their own')
     .option('--component <component>', 'archive component', 'main')
     .option('--mirror <url>', "the Debian archive (default: the host's apt sources)")
+    .option('--keyring <file>', "the keyring the suite's InRelease must be signed with, binary (.gpg) or ASCII-armoured (.asc) (default: Debian's archive keyring)")
     .option('--json', 'print the results as one JSON document');
   addStateOptions(cmd);
   cmd.action(async (debs: string[], opts: VerifyOpts) => {
@@ -93,6 +95,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     if (opts.arch !== undefined) checkArchOption('--arch', opts.arch);
     await checkDebPaths(debs);
     refuseUserinfo('--mirror', opts.mirror);
+    const keyring = opts.keyring === undefined ? undefined : keyringFileOf('--keyring', opts.keyring);
     const mirror = opts.mirror ?? (await hostDebianMirror());
     if (mirror === undefined) {
       throw new KilnError('usage', 'kiln verify: no --mirror given and the host\'s apt sources name no Debian mirror', { hint: 'pass --mirror URL (the directory that holds dists/ and pool/)' });
@@ -106,7 +109,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     let results: VerifyResult[];
     try {
       results = await verifyDebs(debs, {
-        cacheDir: state.cache, downloads, mirror, suite, component: opts.component,
+        cacheDir: state.cache, downloads, mirror, suite, component: opts.component, ...(keyring === undefined ? {} : { keyring }),
         allArch: opts.arch ?? hostArch(), signal: controller.signal,
         onResult: (r) => {
           if (opts.json !== true) ctx.stdout.write(`${resultLines(r).join('\n')}\n`);

@@ -59,14 +59,15 @@ export interface DebianRequest {
   /** Skip the dose-builddebcheck installability check. */
   readonly skipInstallability?: boolean;
   /** Where the suite and the archs were given, so a bad one is named there (default: the flags). */
-  readonly origin?: { readonly suite: InputOrigin; readonly archs: InputOrigin };
+  readonly origin?: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin };
   /** Only the sources' names for the env template, e.g. `bookworm-{arch}`. */
   readonly cacheDir: string;
   readonly downloads: Downloads;
+  /** The keyring the suite's InRelease must be signed by (--keyring, debian.toml's keyring); default: Debian's archive keyring. */
   readonly keyring?: string;
   /** Repositories whose binaries join the suite's for the build dependencies (sbuild's --extra-repository). */
   readonly extraRepositories?: readonly ExtraRepository[];
-  /** Keyrings an extra repository without signed-by may be signed by, besides Debian's archive keyring. */
+  /** Keyrings an extra repository without signed-by may be signed by, besides the suite's keyring. */
   readonly extraKeys?: readonly string[];
   readonly signal?: AbortSignal;
 }
@@ -202,6 +203,7 @@ function scanOf(req: DebianRequest, release: SuiteRelease, packagesPaths: Readon
     mirror: release.mirror,
     release,
     extras,
+    ...(req.keyring === undefined ? {} : { keyring: req.keyring }),
     packages(arch) {
       const path = packagesPaths.get(arch);
       const universe = universes.get(arch);

@@ -39,6 +39,11 @@ export interface DebianSuite {
   readonly suite: string;
   readonly mirror: string;
   readonly release: SuiteRelease | undefined;
+  /**
+   * The keyring `release` was verified with (--keyring, debian.toml's keyring), for what else
+   * reads the suite (--verify, a new env's mmdebstrap); undefined: Debian's archive keyring.
+   */
+  readonly keyring?: string;
   /** The extra repositories whose binaries are in `packages` (their stanzas name them: X-Kiln-Mirror). */
   readonly extras?: readonly ExtraRepositoryUsed[];
   /** Host path of the verified, decompressed Packages of `arch`, and its lazy view. */

@@ -14,6 +14,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     'suite = "bookworm"',
     'archs = ["amd64", "riscv64"]',
     'mirror = "http://mirror.example/debian///"',
+    'keyring = "keys/archive.asc"',
     'sources = ["hello", "zlib=1:1.2.13.dfsg-1", "libstdc++6.0=1.0~rc1+b2"]',
     'dscs = ["local/foo_1.0-1.dsc", "/trees/t/abs/bar_2.dsc"]',
     'profiles = ["nocheck", "nodoc", "stage1"]',
@@ -31,6 +32,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     suite: 'bookworm',
     archs: ['amd64', 'riscv64'],
     mirror: 'http://mirror.example/debian',
+    keyring: '/trees/t/keys/archive.asc',
     sources: ['hello', 'zlib=1:1.2.13.dfsg-1', 'libstdc++6.0=1.0~rc1+b2'],
     dscs: ['/trees/t/local/foo_1.0-1.dsc', '/trees/t/abs/bar_2.dsc'],
     profiles: ['nocheck', 'nodoc', 'stage1'],
@@ -49,11 +51,21 @@ test('defaults: only suite and one source given', () => {
   const r = parseDebianToml('suite = "trixie"\nsources = ["hello"]\n', FILE);
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
-    file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, sources: ['hello'], dscs: [], profiles: [],
+    file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, sources: ['hello'], dscs: [], profiles: [],
     nocheck: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
   });
   // dscs alone is enough too.
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);
+});
+
+test('keyring: a file of the tree, relative to the file; one outside the folder is refused naming the key', () => {
+  assert.equal(parseDebianToml('suite = "sid"\nsources = ["hello"]\nkeyring = "/trees/t/keys/ports.gpg"\n', FILE).config?.keyring, '/trees/t/keys/ports.gpg');
+  for (const outside of ['../ports.gpg', '/usr/share/keyrings/debian-ports-archive-keyring.gpg']) {
+    assert.deepEqual(show(parseDebianToml(`suite = "sid"\nsources = ["hello"]\nkeyring = "${outside}"\n`, FILE).diagnostics), [
+      `${FILE}: keyring: ${outside} is outside the folder of ${FILE}: put the archive's keyring into the tree (e.g. keys/archive.gpg) and name it relative to the file`,
+    ]);
+  }
+  assert.match(show(parseDebianToml('suite = "sid"\nsources = ["hello"]\nkeyring = ""\n', FILE).diagnostics).join('\n'), /^\/trees\/t\/debian\.toml: keyring: /);
 });
 
 test('every bad key is reported at once as FILE: KEY: message, and no config is returned', () => {

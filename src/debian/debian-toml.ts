@@ -4,6 +4,7 @@
 //   suite = "bookworm"
 //   archs = ["amd64", "riscv64"]          # optional; default: --arch, kiln.toml, the host's
 //   mirror = "http://…/debian"            # optional; default: the host's apt sources
+//   keyring = "keys/archive.gpg"          # optional, relative to the file: what signs the mirror's InRelease (default: Debian's archive keyring)
 //   sources = ["hello", "zlib=1:1.2.13.dfsg-1"]
 //   dscs = ["local/foo_1.0-1.dsc"]        # relative to the file; files beside each .dsc
 //   profiles = ["nocheck"]                # optional build profiles
@@ -36,6 +37,7 @@ const schema = z.strictObject({
   suite: z.string().regex(/^[A-Za-z0-9._-]+$/, 'a suite name such as bookworm'),
   archs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a Debian arch name such as amd64')).min(1).optional(),
   mirror: z.string().regex(/^https?:\/\//, 'a mirror is a base URL starting with http:// or https://').refine((u) => !hasUserinfo(u), USERINFO_PROBLEM).optional(),
+  keyring: z.string().min(1).optional(),
   sources: z.array(z.string().regex(NAME, 'a source package name, or name=version')).default([]),
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
@@ -54,6 +56,8 @@ export interface DebianToml {
   readonly suite: string;
   readonly archs: readonly string[] | undefined;
   readonly mirror: string | undefined;
+  /** keyring, absolute: what the suite's InRelease must be signed by (undefined: Debian's archive keyring). */
+  readonly keyring: string | undefined;
   readonly sources: readonly string[];
   /** Absolute paths. */
   readonly dscs: readonly string[];
@@ -135,6 +139,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
     const rel = relative(dirname(file), resolve(dirname(file), p));
     return !(rel.startsWith('..') || isAbsolute(rel));
   };
+  if (d.keyring !== undefined && !inTree(d.keyring)) diagnostics.push({ file, key: 'keyring', message: `${d.keyring} is outside the folder of ${file}: put the archive's keyring into the tree (e.g. keys/archive.gpg) and name it relative to the file` });
   d['extra-repository-keys'].forEach((p, i) => {
     if (!inTree(p)) diagnostics.push({ file, key: `extra-repository-keys[${i}]`, message: `${p} is outside the folder of ${file}: put the key into the tree (e.g. keys/repo.asc) and name it relative to the file` });
   });
@@ -158,6 +163,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       suite: d.suite,
       archs: d.archs,
       mirror: d.mirror?.replace(/\/+$/, ''),
+      keyring: d.keyring === undefined ? undefined : resolve(dirname(file), d.keyring),
       sources: d.sources,
       dscs: d.dscs.map((p) => resolve(dirname(file), p)),
       profiles: d.profiles,

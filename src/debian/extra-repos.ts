@@ -4,8 +4,8 @@
 //
 //   deb [signed-by=FILE] URI SUITE [COMPONENT…]        components default to main
 //
-// Its InRelease is verified as the suite's is (against the Debian archive keyring plus
-// every --extra-repository-key, or only the line's signed-by), its Packages checked
+// Its InRelease is verified as the suite's is (against the suite's keyring — --keyring, else
+// the Debian archive keyring — plus every --extra-repository-key, or only the line's signed-by), its Packages checked
 // against it, and each is merged into the run's Packages index of every arch (one file,
 // cached by content): planning, dose, the input keys and apt in the sandbox all see one
 // index, and a binary from an extra repository carries the field X-Kiln-Mirror naming
@@ -98,8 +98,10 @@ export interface ExtraRepositoryUsed {
 
 export interface MergeRequest {
   readonly repos: readonly ExtraRepository[];
-  /** --extra-repository-key files: with the Debian archive keyring, what a repository without signed-by may be signed by. */
+  /** --extra-repository-key files: with the suite's keyring, what a repository without signed-by may be signed by. */
   readonly keys: readonly string[];
+  /** The suite's keyring (--keyring, debian.toml's keyring); default: Debian's archive keyring. */
+  readonly suiteKeyring?: string;
   /** The suite's Packages of each arch. */
   readonly packagesPaths: ReadonlyMap<string, string>;
   readonly cacheDir: string;
@@ -117,7 +119,7 @@ export async function mergeExtraRepositories(req: MergeRequest): Promise<{ packa
   const perArch = new Map<string, { repo: number; index: ExtraIndex }[]>([...req.packagesPaths.keys()].map((a) => [a, []]));
   const notAutomatic: boolean[] = [];
   for (const [r, repo] of req.repos.entries()) {
-    const keyring = repo.signedBy !== undefined ? [repo.signedBy] : [DEBIAN_ARCHIVE_KEYRING, ...req.keys];
+    const keyring = repo.signedBy !== undefined ? [repo.signedBy] : [req.suiteKeyring ?? DEBIAN_ARCHIVE_KEYRING, ...req.keys];
     const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, keyring });
     const release = await indexes.release(repo.uri, repo.suite, sig).catch((e: unknown) => {
       throw named(repo, e);

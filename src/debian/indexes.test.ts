@@ -8,6 +8,9 @@ import { KilnError } from '../errors.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { clearsign, makeKey, releaseText, serveArchive } from '../../test/fixtures/debian/archive.ts';
 import { createIndexes } from './indexes.ts';
+import { fetchIndexes } from './suite-indexes.ts';
+import type { DebianRequest } from './debian-scan.ts';
+import { createDownloads } from '../cache/downloads.ts';
 import { sha256 } from '../lib/hash.ts';
 
 const fixtures = new URL('../../test/fixtures/debian/', import.meta.url);
@@ -118,4 +121,47 @@ test('a bad signature, the wrong suite and an expired Release are refused', asyn
     const fresh = createIndexes({ cacheDir: dir.path, keyring: kr, now: () => new Date('2024-02-12T00:00:00Z') });
     assert.equal((await fresh.release(srv.base, 'testsuite')).release.codename, 'testsuite');
   }
+});
+
+test('--keyring: a suite signed by a key of the keyring (binary or ASCII-armoured) passes; one signed by another key is refused naming the keyring file', async () => {
+  await using dir = await tmpDir();
+  await using srv = await archive();
+  // The archive's key as a derivative would ship it: an ASCII-armoured .asc (and a binary .gpg).
+  const asc = join(dir.path, 'derivative-archive.asc');
+  await writeFile(asc, key.publicKey.armor());
+  const gpg = await keyring(dir.path);
+  for (const k of [asc, gpg]) assert.equal((await createIndexes({ cacheDir: dir.path, keyring: k }).release(srv.base, 'testsuite')).release.codename, 'testsuite');
+  // A keyring without the archive's key: refused, naming that file.
+  const other = join(dir.path, 'other.asc');
+  await writeFile(other, (await makeKey('another archive')).publicKey.armor());
+  await assert.rejects(createIndexes({ cacheDir: dir.path, keyring: other }).release(srv.base, 'testsuite'), (e: unknown) =>
+    e instanceof KilnError && e.code === 'signature-invalid' && /is signed only by keys not in the keyring/.test(e.message) && e.message.endsWith(`(checked against the keyring ${other})`));
+});
+
+test('fetchIndexes: the suite\'s keyring is checked before anything is fetched (named where it was given), and a refused InRelease says which keyring to give', async () => {
+  await using dir = await tmpDir();
+  await using srv = await archive();
+  const req = (over: Partial<DebianRequest>): DebianRequest => ({
+    suite: 'testsuite', mirror: srv.base, archs: ['amd64'], sources: [], dscs: [], all: false,
+    options: { profiles: [], nocheck: false, mode: 'binary' }, cpus: 1, memoryBytes: 1 << 30, timeoutMs: undefined,
+    cacheDir: dir.path, downloads: createDownloads({ cacheDir: dir.path, mirrors: {} }), ...over,
+  });
+  const asc = join(dir.path, 'archive.asc');
+  await writeFile(asc, key.publicKey.armor());
+  assert.equal((await fetchIndexes(req({ keyring: asc }))).release.release.codename, 'testsuite');
+  // Missing, or not a key: a usage error naming --keyring (config-invalid naming the key of debian.toml), nothing fetched.
+  const notKey = join(dir.path, 'notes.txt');
+  await writeFile(notKey, 'not a key\n');
+  const before = srv.requests.length;
+  await assert.rejects(fetchIndexes(req({ keyring: join(dir.path, 'missing.gpg') })), (e: unknown) =>
+    e instanceof KilnError && e.code === 'usage' && e.message.startsWith('--keyring: cannot read the keyring') && e.message.includes('missing.gpg'));
+  await assert.rejects(fetchIndexes(req({ keyring: notKey })), (e: unknown) => e instanceof KilnError && e.code === 'usage' && e.message.startsWith(`--keyring: ${notKey} is not an OpenPGP keyring`));
+  const toml = { suite: { code: 'config-invalid', where: '/t/debian.toml: suite' }, archs: { code: 'config-invalid', where: '/t/debian.toml: archs' }, keyring: { code: 'config-invalid', where: '/t/debian.toml: keyring' } } as const;
+  await assert.rejects(fetchIndexes(req({ keyring: notKey, origin: toml })), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && e.message.startsWith('/t/debian.toml: keyring: '));
+  assert.equal(srv.requests.length, before, 'nothing fetched');
+  // Signed by a key the keyring lacks: the hint names the keyring and says what to do.
+  const other = join(dir.path, 'other.gpg');
+  await writeFile(other, (await makeKey('another archive')).publicKey.write());
+  await assert.rejects(fetchIndexes(req({ keyring: other })), (e: unknown) =>
+    e instanceof KilnError && e.code === 'signature-invalid' && e.message.includes(other) && (e.hint ?? '').startsWith(`--keyring ${other} does not hold a key that signed it`));
 });

@@ -1,5 +1,5 @@
 // A suite's indexes from a Debian mirror: InRelease (signature verified against the
-// archive keyring), then Sources / Packages, each checked against the size and sha256
+// archive keyring, or the keyring the caller names), then Sources / Packages, each checked against the size and sha256
 // that the verified Release lists, decompressed and cached content-addressed:
 //
 //   <cacheDir>/indexes/<sha256>          a decompressed index, named by its own sha256
@@ -85,7 +85,12 @@ export function createIndexes(options: IndexesOptions): Indexes {
     const body = await fetchText(url, fetchImpl, options.timeoutMs ?? 60_000, o.signal, noSuite);
     keys ??= Promise.all(keyringPaths.map(readKeyring)).then((k) => k.flat());
     // Signatures are checked at the real time; `now` only moves the Valid-Until check.
-    const verified = await verifyInRelease(body, await keys, { source: url });
+    const verified = await verifyInRelease(body, await keys, { source: url }).catch((e: unknown) => {
+      // A refused signature names the keyring it was checked against (the user's --keyring, or Debian's).
+      throw isKilnError(e) && e.code === 'signature-invalid'
+        ? new KilnError(e.code, `${e.message} (checked against the keyring ${keyringPaths.join(', ')})`, { ...(e.hint === undefined ? {} : { hint: e.hint }), cause: e })
+        : e;
+    });
     checkReleaseFor(verified.release, suite, { source: url, now: now() });
     await mkdir(dir, { recursive: true });
     const sum = sha256(body);

@@ -1,11 +1,13 @@
 // The indexes a Debian scan starts from: the suite's Release (verified), the Packages of
 // each target arch and, when sources are named or --all, Sources. A suite the mirror lacks
 // or an arch its Release does not list is the user's input, named where it was given (a
-// flag, or a key of debian.toml).
+// flag, or a key of debian.toml); so is a keyring (--keyring, debian.toml's keyring) that
+// is no keyring. The Release is checked against that keyring, else Debian's archive keyring.
 
 import { KilnError, isKilnError } from '../errors.ts';
 import type { DebianRequest } from './debian-scan.ts';
-import { createIndexes, type SuiteRelease } from './indexes.ts';
+import { createIndexes, DEBIAN_ARCHIVE_KEYRING, type SuiteRelease } from './indexes.ts';
+import { readKeyring } from './inrelease.ts';
 import type { ExtraRepositoryUsed } from './extra-repos.ts';
 
 /** Where a value came from: a flag (a usage error) or a key of debian.toml (config-invalid). */
@@ -15,7 +17,28 @@ export interface InputOrigin {
   readonly where: string;
 }
 
-const FLAGS: { readonly suite: InputOrigin; readonly archs: InputOrigin } = { suite: { code: 'usage', where: '--debian' }, archs: { code: 'usage', where: '--arch' } };
+const FLAGS: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin } = { suite: { code: 'usage', where: '--debian' }, archs: { code: 'usage', where: '--arch' } };
+
+/**
+ * The suite's keyring (--keyring, or keyring in debian.toml) read before anything is
+ * fetched: a missing, unreadable or non-key file is the user's input, named where it was
+ * given. Read by the same reader as the InRelease check (inrelease.ts readKeyring).
+ */
+async function checkKeyring(path: string, origin: InputOrigin): Promise<void> {
+  await readKeyring(path).catch((e: unknown) => {
+    throw new KilnError(origin.code, `${origin.where}: ${(e as Error).message}`, {
+      hint: 'name the keyring the archive is signed with: a binary keyring (.gpg) or an ASCII-armoured key (.asc), as apt\'s signed-by takes (a derivative\'s or debian-ports\' keyring package installs it in /usr/share/keyrings)',
+      cause: e,
+    });
+  });
+}
+
+/** The hint of a refused InRelease of the suite: which keyring to give, or that the mirror may be tampered with. */
+function signatureHint(keyring: string | undefined, origin: InputOrigin): string {
+  return keyring === undefined
+    ? `the suite is checked against Debian's archive keyring (${DEBIAN_ARCHIVE_KEYRING}): for a Debian derivative or debian-ports, give the keyring its archive is signed with (--keyring FILE, or keyring = "FILE" in debian.toml); for Debian, update debian-archive-keyring or try another mirror (it may be serving a tampered InRelease)`
+    : `${origin.where} ${keyring} does not hold a key that signed it: give the keyring this archive is signed with; if it is the right one, the mirror may be serving a tampered InRelease (try another mirror)`;
+}
 
 /**
  * Fetches and verifies the suite's Release, the Packages of each arch and (if names or
@@ -26,9 +49,13 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
   const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, ...(req.keyring === undefined ? {} : { keyring: req.keyring }) });
   const sig = req.signal === undefined ? {} : { signal: req.signal };
   const origin = req.origin ?? FLAGS;
+  const keyringOrigin = origin.keyring ?? { code: 'usage', where: '--keyring' };
+  if (req.keyring !== undefined) await checkKeyring(req.keyring, keyringOrigin);
   const release = await indexes.release(req.mirror, req.suite, sig).catch((e: unknown) => {
     // A suite the mirror lacks (or not a suite name): the user's input, named where it was given.
-    throw isKilnError(e) && e.code === 'usage' ? new KilnError(origin.suite.code, `${origin.suite.where}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint }) : e;
+    if (isKilnError(e) && e.code === 'usage') throw new KilnError(origin.suite.code, `${origin.suite.where}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint });
+    if (isKilnError(e) && e.code === 'signature-invalid') throw new KilnError(e.code, e.message, { hint: signatureHint(req.keyring, keyringOrigin), cause: e });
+    throw e;
   });
   const unknown = unknownArchs(req.archs, release.release.architectures);
   if (unknown.length > 0) {
@@ -41,7 +68,7 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
   let extras: ExtraRepositoryUsed[] = [];
   if ((req.extraRepositories ?? []).length > 0) {
     const { mergeExtraRepositories } = await import('./extra-repos.ts');
-    const merged = await mergeExtraRepositories({ repos: req.extraRepositories!, keys: req.extraKeys ?? [], packagesPaths, cacheDir: req.cacheDir, downloads: req.downloads, ...sig });
+    const merged = await mergeExtraRepositories({ repos: req.extraRepositories!, keys: req.extraKeys ?? [], ...(req.keyring === undefined ? {} : { suiteKeyring: req.keyring }), packagesPaths, cacheDir: req.cacheDir, downloads: req.downloads, ...sig });
     packagesPaths = merged.packagesPaths;
     extras = merged.used;
   }

@@ -64,6 +64,8 @@ export interface CreateOptions extends RunOpts {
   readonly suite: string;
   readonly arch: string;
   readonly mirror?: string | undefined;
+  /** The keyring the mirror is signed with (default: the host's apt keys); the root's apt keeps trusting it. */
+  readonly keyring?: string | undefined;
   readonly include?: readonly string[] | undefined;
   readonly variant?: Variant | undefined;
 }

@@ -28,6 +28,19 @@ test('mmdebstrapArgv: variant, arch, includes, then suite target mirror', () => 
   assert.deepEqual(mmdebstrapArgv({ suite: 'sid', arch: 'amd64', mirror: 'http://m.example', include: [], variant: 'minbase' }, '/r').slice(3), ['sid', '/r', 'http://m.example']);
 });
 
+test('mmdebstrapArgv with a keyring: mmdebstrap\'s apt checks the mirror with it, the root\'s trusted.gpg.d gets it, no signed-by guessed from the suite', () => {
+  const spec = { suite: 'unstable', arch: 'riscv64', mirror: 'http://ports.example/debian-ports', include: [], variant: 'buildd', keyring: '/keys/ports.asc' };
+  assert.deepEqual(mmdebstrapArgv(spec, '/r', "/state/envs/e/tmp/v/it's/kiln-archive.asc"), [
+    'mmdebstrap', '--variant=buildd', '--arch=riscv64',
+    "--keyring=/state/envs/e/tmp/v/it's/kiln-archive.asc", '--skip=check/signed-by',
+    '--setup-hook=mkdir -p "$1/etc/apt/trusted.gpg.d"',
+    "--setup-hook=upload '/state/envs/e/tmp/v/it'\\''s/kiln-archive.asc' /etc/apt/trusted.gpg.d/kiln-archive.asc",
+    'unstable', '/r', 'http://ports.example/debian-ports',
+  ]);
+  // Without the staged copy: as before.
+  assert.deepEqual(mmdebstrapArgv(spec, '/r').slice(3), ['unstable', '/r', 'http://ports.example/debian-ports']);
+});
+
 test('the upgrade runs in private mount and pid namespaces with a clean environment that keeps proxies', () => {
   const argv = upgradeArgv('/state/envs/e/tmp/v/root');
   assert.deepEqual(argv.slice(0, PRIVATE_NS.length), [...PRIVATE_NS]);

@@ -78,14 +78,37 @@ export interface BootstrapSpec {
   readonly mirror: string;
   readonly include: readonly string[];
   readonly variant: string;
+  /** The keyring the mirror is signed with (env create --keyring, a Debian run's keyring); default: the host's apt keys. */
+  readonly keyring?: string;
 }
 
-export function mmdebstrapArgv(spec: BootstrapSpec, root: string): string[] {
+/** Where a root made with a keyring keeps it for its own apt (`env update`): apt's trusted.gpg.d. */
+export const ARCHIVE_KEY_DIR = '/etc/apt/trusted.gpg.d';
+
+/**
+ * The mmdebstrap command line. With a keyring (`key`: a copy of spec.keyring named
+ * kiln-archive.gpg or .asc, as apt reads a key by its name), mmdebstrap's apt checks the
+ * mirror with it (--keyring), a setup hook copies it into the root's trusted.gpg.d before
+ * `apt update` so that the root's own apt trusts the mirror too, and mmdebstrap's guess of
+ * a signed-by from the suite's name (Debian's keyring for `unstable`, say) is skipped.
+ */
+export function mmdebstrapArgv(spec: BootstrapSpec, root: string, key?: string): string[] {
+  const keyName = key?.split('/').pop();
   return [
     'mmdebstrap', `--variant=${spec.variant}`, `--arch=${spec.arch}`,
     ...(spec.include.length > 0 ? [`--include=${spec.include.join(',')}`] : []),
+    ...(key === undefined ? [] : [
+      `--keyring=${key}`, '--skip=check/signed-by',
+      `--setup-hook=mkdir -p "$1${ARCHIVE_KEY_DIR}"`,
+      `--setup-hook=upload ${shellWord(key)} ${ARCHIVE_KEY_DIR}/${keyName}`,
+    ]),
     spec.suite, root, spec.mirror,
   ];
+}
+
+/** A word for a shell (and mmdebstrap's shellwords): single-quoted. */
+function shellWord(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
 /**

@@ -1,6 +1,8 @@
 // What really makes and changes env roots: mmdebstrap, apt-get dist-upgrade, and the
 // binfmt registration of a foreign arch (tests replace them through EnvStoreOptions.makers).
 
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { suiteHint } from '../debian/closest-name.ts';
 import { ensureForeignArch } from './binfmt.ts';
@@ -12,8 +14,11 @@ import { kilnFetch } from '../config/credentials.ts';
 export const defaultMakers: RootMakers = {
   async bootstrap(spec, root, o) {
     await checkSuiteOnMirror(spec.mirror, spec.suite, o.signal);
-    const argv = mmdebstrapArgv(spec, root);
-    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine });
+    const key = spec.keyring === undefined ? undefined : await stageKeyring(spec.keyring, root);
+    const argv = mmdebstrapArgv(spec, root, key);
+    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine }).finally(async () => {
+      if (key !== undefined) await rm(dirname(key), { recursive: true, force: true });
+    });
     if (r.code !== 0) {
       throw new KilnError(ENV_ERRORS.failed, `mmdebstrap failed (exit ${r.code}) making ${spec.suite}/${spec.arch} from ${spec.mirror}: ${r.tail.slice(-3).join(' | ')}`, {
         hint: 'check the suite name, the --mirror URL and the network (mmdebstrap\'s output is above); is mmdebstrap installed?',
@@ -35,6 +40,22 @@ export const defaultMakers: RootMakers = {
     await ensureForeignArch(arch, { signal: o.signal, onOutput: o.onOutput });
   },
 };
+
+/**
+ * A copy of the keyring beside the root being made (its version's staging folder), named as
+ * apt reads a key: kiln-archive.asc when ASCII-armoured, else kiln-archive.gpg (the user's
+ * file may be named either way). A missing file is a usage error naming it.
+ */
+async function stageKeyring(keyring: string, root: string): Promise<string> {
+  const bytes = await readFile(keyring).catch((e: NodeJS.ErrnoException) => {
+    throw new KilnError(ENV_ERRORS.usage, `--keyring: cannot read ${keyring} (${e.code ?? e.message})`, { hint: 'name the keyring the mirror is signed with: a binary keyring (.gpg) or an ASCII-armoured key (.asc)', cause: e });
+  });
+  const dir = join(dirname(root), 'keyring');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `kiln-archive.${bytes.subarray(0, 64).toString('latin1').includes('-----BEGIN PGP') ? 'asc' : 'gpg'}`);
+  await writeFile(file, bytes, { mode: 0o644 });
+  return file;
+}
 
 /**
  * A suite the mirror does not have (a typo such as bookwrm) is named before mmdebstrap

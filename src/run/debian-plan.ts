@@ -1,7 +1,7 @@
 // What a run scans: the recipe tree, Debian source packages (--debian SUITE SRC…, or a
 // tree's debian.toml), or both mixed in one run. Debian sources build in the env
 // `<suite>-{arch}` unless --env or kiln.toml names one; such envs are created on demand
-// with mmdebstrap from the same mirror.
+// with mmdebstrap from the same mirror, trusting the same keyring (--keyring, debian.toml's).
 
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -31,6 +31,8 @@ export interface DebianCliRequest {
   readonly dscs: readonly string[];
   readonly all: boolean;
   readonly mirror: string | undefined;
+  /** --keyring (absolute): what the suite's InRelease must be signed by; default debian.toml's, else Debian's archive keyring. */
+  readonly keyring?: string;
   readonly profiles: readonly string[];
   readonly nocheck: boolean;
   readonly mode: DebianBuildMode;
@@ -62,7 +64,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--all',
+  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--all',
   '--extra-repository', '--extra-repository-key',
 ];
 
@@ -184,6 +186,11 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   (t?.extraKeys ?? []).forEach((k, i) => {
     if (!existsSync(k)) throw new KilnError('config-invalid', `${tomlPath}: extra-repository-keys[${i}]: ${k} does not exist`, { hint: 'put the repository\'s keyring into the tree (kiln key export -o keys/repo.asc writes kiln\'s) and name it relative to debian.toml' });
   });
+  // The suite's keyring: the command line's, else debian.toml's (a file of the tree, said here naming its key).
+  const keyring = o.debian?.keyring ?? t?.keyring;
+  if (o.debian?.keyring === undefined && t?.keyring !== undefined && !existsSync(t.keyring)) {
+    throw new KilnError('config-invalid', `${tomlPath}: keyring: ${t.keyring} does not exist`, { hint: 'put the keyring the archive is signed with into the tree (binary .gpg or ASCII-armoured .asc) and name it relative to debian.toml' });
+  }
   for (const r of t?.extraRepositories ?? []) {
     if (r.signedBy !== undefined && !existsSync(r.signedBy)) throw new KilnError('config-invalid', `${r.where} "${r.line}": signed-by ${r.signedBy} does not exist`, { hint: 'put the keyring into the tree and name it relative to debian.toml' });
   }
@@ -217,7 +224,9 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     origin: {
       suite: o.debian?.suite === undefined ? { code: 'config-invalid', where: `${tomlPath}: suite` } : { code: 'usage', where: '--debian' },
       archs: t?.archs !== undefined && fromToml ? { code: 'config-invalid', where: `${tomlPath}: archs` } : { code: 'usage', where: '--arch' },
+      keyring: o.debian?.keyring === undefined && t?.keyring !== undefined ? { code: 'config-invalid', where: `${tomlPath}: keyring` } : { code: 'usage', where: '--keyring' },
     },
+    ...(keyring === undefined ? {} : { keyring }),
     ...(extraRepositories.length === 0 ? {} : { extraRepositories }),
     ...(extraKeys.length === 0 ? {} : { extraKeys }),
     cacheDir: o.cacheDir,
@@ -245,7 +254,7 @@ export function releaseNames(release: { readonly suite?: string | undefined; rea
 }
 
 /** Create the envs a Debian run needs when they do not exist yet (mmdebstrap buildd). */
-export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal; suiteNames?: readonly string[] }): Promise<void> {
+export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; keyring?: string | undefined; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal; suiteNames?: readonly string[] }): Promise<void> {
   const { createEnvStore } = await import('../envs/env-store.ts');
   const store = createEnvStore({ stateDir: o.stateDir });
   for (const arch of o.archs) {
@@ -257,7 +266,7 @@ export async function ensureDebianEnvs(o: { stateDir: string; template: string; 
     } catch (e) {
       if (!isKilnError(e) || e.code !== 'env-not-found') throw e;
       o.note(`creating env ${name} (${o.suite} ${arch}, mmdebstrap buildd) for the Debian build; this takes a minute or two`);
-      await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.signal === undefined ? {} : { signal: o.signal }) });
+      await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.keyring === undefined ? {} : { keyring: o.keyring }), ...(o.signal === undefined ? {} : { signal: o.signal }) });
     }
   }
 }
