@@ -186,6 +186,31 @@ test('fail-fast: after a failure nothing new starts; running jobs finish; the re
   assert.deepEqual(told.sort(), ['c:cancelled', 'd:cancelled', 'e:cancelled']);
 });
 
+test('holdStarts (--min-free): once it gives a reason nothing new starts, running jobs finish, the rest is skipped with that reason', async () => {
+  const f = fakeRunner();
+  const told: string[] = [];
+  let low = false;
+  let asked = 0;
+  const done = runScheduler({
+    jobs: [job('a', [], { priority: 9 }), job('b', [], { priority: 8 }), job('c'), job('d'), job('e', ['b'])],
+    run: f.run,
+    capacity: { ...BIG, slots: 2 },
+    holdStarts: () => (asked++, low ? 'disk full' : undefined),
+    onSettled: (id, r) => told.push(`${id}:${r.state}`),
+  });
+  await f.started('b');
+  low = true;
+  f.finish('a');
+  await flush();
+  assert.deepEqual(f.startedIds, ['a', 'b'], 'a free slot is not used once held');
+  assert.equal(f.signalOf('b').aborted, false, 'running jobs are left to finish');
+  f.finish('b');
+  const results = await done;
+  assert.deepEqual(plain(results), { a: 'succeeded', b: 'succeeded', c: 'skipped (disk full)', d: 'skipped (disk full)', e: 'skipped (disk full)' });
+  assert.deepEqual(told.sort(), ['c:skipped', 'd:skipped', 'e:skipped']);
+  assert.equal(asked, 3, 'asked before each start, and no more once it held');
+});
+
 test('abort: running jobs see their signal aborted, the rest is cancelled, and it returns only after running jobs return', async () => {
   const f = fakeRunner();
   const controller = new AbortController();

@@ -6,7 +6,8 @@
 //                                                       └─► dependents ready, or skipped
 //
 // Keeps going after a failure (bulk-build default); with failFast it stops starting
-// jobs. When `signal` fires it stops starting jobs, aborts every running one and marks
+// jobs, and so when `holdStarts` gives a reason (kiln build --min-free): then the jobs
+// never started are skipped with that reason. When `signal` fires it stops starting jobs, aborts every running one and marks
 // the rest cancelled; it returns once every running job has returned.
 //
 // With a `slotGate` (the daemon's SlotPool, shared by the builds running at once) each
@@ -31,6 +32,7 @@ export type SchedResult =
   | { readonly state: 'succeeded' }
   | { readonly state: 'failed' }
   | { readonly state: 'cancelled' }
+  /** cause: the id of the job that failed, or holdStarts' reason. */
   | { readonly state: 'skipped'; readonly cause: string };
 
 export interface SchedulerOptions {
@@ -38,6 +40,8 @@ export interface SchedulerOptions {
   readonly run: (id: string, options: { signal: AbortSignal }) => Promise<'succeeded' | 'failed' | 'cancelled'>;
   readonly capacity: Capacity;
   readonly failFast?: boolean;
+  /** Asked before a job starts: a reason it may not (run/disk-guard.ts) stops starting jobs, as failFast does; those never started are skipped with it. */
+  readonly holdStarts?: (() => string | undefined) | undefined;
   /** Told of every job that will not run (skipped, or cancelled before it started), as soon as it is known. */
   readonly onSettled?: (id: string, result: SchedResult) => void;
   readonly signal?: AbortSignal;
@@ -63,6 +67,8 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
     durationOf: (j) => byId.get(j.id)?.expectedMs ?? Infinity,
   });
   let stopping = false;
+  /** holdStarts' reason, once it gave one. */
+  let held: string | undefined;
   let wake: () => void = () => {};
   const gate = options.slotGate;
   gate?.onWake(() => wake());
@@ -100,6 +106,11 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
         // in a shared pool, other builds' jobs free cpus too, and this build cannot see them.
         const i = gate === undefined ? pickNext(ready, free, within, timeline) : pickNext(ready, least(free, gate.free()), within);
         if (i < 0) break;
+        held = options.holdStarts?.();
+        if (held !== undefined) {
+          stopping = true;
+          break;
+        }
         let grant: SlotGrant | undefined;
         if (gate !== undefined) {
           grant = gate.tryAcquire(clampToMachine(ready[i]!, within));
@@ -118,8 +129,9 @@ export async function runScheduler(options: SchedulerOptions): Promise<Map<strin
     gate?.onWake(() => undefined);
     options.signal?.removeEventListener('abort', onAbort);
   }
-  // Whatever never started: cancelled if we were stopped, else (fail-fast) cancelled too.
-  for (const j of options.jobs) if (!results.has(j.id)) settle(j.id, { state: 'cancelled' });
+  // Whatever never started: cancelled if we were stopped or by fail-fast; skipped, saying why, if held.
+  const never: SchedResult = held !== undefined && options.signal?.aborted !== true ? { state: 'skipped', cause: held } : { state: 'cancelled' };
+  for (const j of options.jobs) if (!results.has(j.id)) settle(j.id, never);
   return results;
 
   function start(job: ReadyJob, grant?: SlotGrant): void {

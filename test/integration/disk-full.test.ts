@@ -32,7 +32,7 @@ for (const sandbox of ['host', 'chroot'] as const) {
     await mkdir(work, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'kiln-test-full', work]);
     try {
-      const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '1', '--json', ...(sandbox === 'host' ? ['--sandbox', 'host'] : [])], { env, timeoutMs: 4 * 60_000 });
+      const r = await runKiln(['build', '--tree', tree, '--state', state, '--jobs', '1', '--json', '--min-free', '0', ...(sandbox === 'host' ? ['--sandbox', 'host'] : [])], { env, timeoutMs: 4 * 60_000 });
       assert.equal(r.code, 1, explain(r));
       const report = await readReport(r);
       const big = pkgOf(report, 'big');

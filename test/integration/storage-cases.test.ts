@@ -12,7 +12,7 @@
 //   in the same run (saying why), and the package built on it gets the right content.
 // Builds run on the host sandbox. The tmpfs cases need root (mount).
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -91,7 +91,7 @@ test('case 9: a build that fills its build disk stores nothing under its key; th
   const cache = join(state, 'cache');
   await mkdir(join(state, 'work'), { recursive: true });
   using _mount = mountTmpfs(join(state, 'work'), '64m');
-  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--jobs', '1', '--json'], { timeoutMs: 50_000 });
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--jobs', '1', '--json', '--min-free', '0'], { timeoutMs: 50_000 });
   assert.equal(r.code, 1, explain(r));
   const report = await readReport(r);
   assert.equal(pkgOf(report, 'big').reason, 'disk-full', explain(r));
@@ -177,7 +177,7 @@ test('case 10: the artifact cache on a full disk: the job fails with disk-full n
   const cache = join(dir.path, 'cache');
   await mkdir(cache, { recursive: true });
   using _mount = mountTmpfs(cache, '1m');
-  const r = await runKiln(['build', '--tree', tree, '--state', state, '--cache', cache, '--sandbox', 'host', '--jobs', '1', '--json'], { timeoutMs: 50_000 });
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--cache', cache, '--sandbox', 'host', '--jobs', '1', '--json', '--min-free', '0'], { timeoutMs: 50_000 });
   assert.equal(r.code, 1, explain(r));
   const report = await readReport(r);
   const big = pkgOf(report, 'big');
