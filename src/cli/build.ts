@@ -8,6 +8,8 @@ import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
 import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../run/debian-plan.ts';
 import { runBuild } from '../run/run-build.ts';
+import { collectBoost } from '../schedule/priority.ts';
+import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
 import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, parseSizeOption, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
@@ -26,6 +28,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   overcommitCpus?: number;
   arch?: string[];
   failFast?: boolean;
+  minFree?: number;
   keepFailed?: boolean;
   logLimit?: number;
   jobTimeout?: number;
@@ -35,6 +38,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   nats?: string;
   serverTree?: string;
   force?: string[];
+  boost?: string[];
   json?: boolean;
   env?: string;
   sandbox?: SandboxChoice;
@@ -53,6 +57,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (fills cores that serial or I/O phases leave idle; default 0)', parseCount('--overcommit-cpus'))
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
+    .option('--min-free <size>', 'start no more jobs once the disk of the state dir (workspaces, cache) has less free; those not started are skipped and the run fails (default 1G; 0: no limit)', parseSizeOption('--min-free', { zero: true }))
     .option('--keep-failed', "keep a failed job's workspace for inspection")
     .option('--retry <n>', 'build a package that failed (exit status, signal, silence, a loop, timeout, download) again, up to N more times, each in a fresh workspace', parseCount('--retry'))
     .option('--fail-on-warnings', 'the output checks\' warnings (buildpaths, hierarchy, permissions) fail the build, as their errors do (BitBake\'s ERROR_QA)')
@@ -61,6 +66,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--log-limit <size>', "most output a job's log holds, e.g. 1G; past it the build goes on and its last lines are kept (default 1G; 0: no limit)", parseLogLimit)
     // One glob per --force (repeat it): a variadic option would swallow the targets after it.
     .option('--force <glob>', 'rebuild these packages even when up to date (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--boost <globs>', 'start these packages (names or globs, comma-separated; repeatable), and what they wait for, before the others that are ready, whatever the learned durations say: added to kiln.toml priority-boost', collectBoost)
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--ccache', 'compile through ccache, one cache per env, arch and sandbox (host: per arch) under the cache dir (default: kiln.toml ccache, else off)')
@@ -100,8 +106,9 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     // The live view has no room for the output checks' warnings: they are printed after it.
     const warnings: string[] = [];
     if (live !== undefined) bus.on((e) => e.type === 'job-finished' && e.warnings?.forEach((w) => warnings.push(`warning: ${e.jobId}: ${w} (kiln logs ${e.name} says what to do)`)));
-    // Nor for notes: how the hooks ended (run/hooks.ts) is printed after it too.
-    if (live !== undefined) bus.on((e) => e.type === 'note' && /^hooks?:? /.test(e.text) && warnings.push(`kiln: ${e.text}`));
+    // Nor for notes: how the hooks ended (run/hooks.ts) and the --min-free stop (run/disk-guard.ts) are printed after it too.
+    if (live !== undefined) bus.on((e) => e.type === 'note' && /^(hooks?:? |--min-free: )/.test(e.text) && warnings.push(`kiln: ${e.text}`));
+    if (live !== undefined) bus.on((e) => e.type === 'note' && e.text.startsWith('--min-free: ') && live.stopping('--min-free'));
 
     const controller = new AbortController();
     // A signal, or the output going away (a hangup, `kiln build | head`): the run stops as cancelled.
@@ -148,11 +155,13 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         },
         archs: opts.arch,
         force: debian?.twice === true ? ['*'] : (opts.force ?? []),
+        ...(opts.boost === undefined ? {} : { boost: opts.boost }),
         profiles: profilesOf(opts.profiles),
         forcedBy: debian?.twice === true ? 'twice' : undefined,
         maxJobs: opts.jobs,
         overcommitCpus: opts.overcommitCpus,
         failFast: opts.failFast === true,
+        minFreeBytes: opts.minFree ?? DEFAULT_MIN_FREE,
         keepFailed: opts.keepFailed === true,
         ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
         ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
@@ -245,7 +254,7 @@ export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 const LOCAL_ONLY = new Set([
-  '--jobs', '--overcommit-cpus', '--fail-fast', '--keep-failed', '--log-limit', '--job-timeout', '--loop-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
-  '--debian', '--mirror', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats', '--extra-repository', '--extra-repository-key',
-  '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook',
+  '--jobs', '--overcommit-cpus', '--fail-fast', '--min-free', '--keep-failed', '--log-limit', '--job-timeout', '--loop-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
+  '--debian', '--mirror', '--keyring', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats', '--extra-repository', '--extra-repository-key',
+  '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook', '--boost',
 ]);

@@ -10,7 +10,7 @@ import { debianOptionsGiven, debianRequestOf } from '../run/debian-plan.ts';
 import { formatMs, parseCount, parsePositive } from './options.ts';
 import { KilnError } from '../errors.ts';
 import { mostAtOnce } from '../schedule/pick-next.ts';
-import { estimateOf } from '../schedule/priority.ts';
+import { boostedIds, checkBoostFlag, collectBoost, estimateOf } from '../schedule/priority.ts';
 import { criticalPath, lowerBound, simulate, type ForecastJob } from '../schedule/forecast.ts';
 import { machineCapacity } from '../run/host-env.ts';
 import type { Plan } from '../plan/plan.ts';
@@ -32,6 +32,7 @@ interface PlanOpts extends StateOptions, DebianOptionsCli {
   sandbox?: SandboxChoice;
   forecast?: true | number[];
   overcommitCpus?: number;
+  boost?: string[];
 }
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -47,7 +48,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .addOption(new Option('--sandbox <kind>', 'auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'print the plan as JSON')
     .option('--forecast [jobs]', 'after the plan: how long building it would take with --jobs N for each N given (comma-separated; default: the cores, 2x and 4x, no more than the packages to build), from the durations learned in --state', parseForecast)
-    .option('--overcommit-cpus <n>', 'for --forecast: as kiln build --overcommit-cpus', parseCount('--overcommit-cpus'));
+    .option('--overcommit-cpus <n>', 'for --forecast: as kiln build --overcommit-cpus', parseCount('--overcommit-cpus'))
+    .option('--boost <globs>', 'for --forecast: as kiln build --boost (added to kiln.toml priority-boost)', collectBoost);
   addDebianOptions(cmd, { all: true });
   addStateOptions(cmd);
   cmd.action(async (targets: string[], opts: PlanOpts, command: Command) => {
@@ -76,7 +78,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     // What the build would say about where it runs (--sandbox host with an env, a foreign arch).
     for (const text of p.envs.note?.split('\n') ?? []) ctx.stderr.write(`kiln: ${text}\n`);
     const counts = planCounts(p.plan);
-    const forecast = opts.forecast === undefined ? undefined : forecastOf(p.plan, records, opts.forecast === true ? undefined : opts.forecast, opts.overcommitCpus);
+    if (opts.forecast !== undefined) checkBoostFlag(opts.boost, p.plan.nodes);
+    const boost = [...(p.config.priorityBoost ?? []), ...(opts.boost ?? [])];
+    const forecast = opts.forecast === undefined ? undefined : forecastOf(p.plan, records, opts.forecast === true ? undefined : opts.forecast, opts.overcommitCpus, boost);
     if (opts.json) {
       // An invalid recipe's problems as data (`reason` holds them as text, one per line).
       const problems = new Map(p.invalid.map((b) => [b.name, b.diagnostics.map((d) => ({ file: d.file, key: d.key ?? null, message: d.message }))]));
@@ -164,8 +168,9 @@ interface PlanForecast {
 }
 
 /** The to-build jobs replayed with the durations the build would use (records of this state dir). */
-function forecastOf(plan: Plan, records: Records, given: number[] | undefined, overcommitCpus: number | undefined): PlanForecast {
+function forecastOf(plan: Plan, records: Records, given: number[] | undefined, overcommitCpus: number | undefined, boost: readonly string[]): PlanForecast {
   const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
+  const boosted = boostedIds(toBuild, boost);
   const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
   const estimate = estimateOf(learned.values());
   const building = new Set(toBuild.map((n) => n.id));
@@ -183,7 +188,7 @@ function forecastOf(plan: Plan, records: Records, given: number[] | undefined, o
   const runs = jobs.length === 0 ? [] : ns.map((n) => {
     const capacity = machineCapacity(n, overcommitCpus);
     const most = mostAtOnce(jobs, capacity);
-    return { jobs: n, makespanMs: simulate(jobs, capacity).makespanMs, atOnce: most.jobs, ...(most.by === 'slots' ? {} : { limitedBy: most.by }) };
+    return { jobs: n, makespanMs: simulate(jobs, capacity, boosted).makespanMs, atOnce: most.jobs, ...(most.by === 'slots' ? {} : { limitedBy: most.by }) };
   });
   const path = criticalPath(jobs);
   const bound = jobs.length === 0 ? { ms: 0, by: 'critical path' as const } : lowerBound(jobs, machineCapacity(1, overcommitCpus), path);

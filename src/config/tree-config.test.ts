@@ -232,3 +232,24 @@ test('ccache and ccache-size: read when given, absent otherwise; a bad size name
   assert.equal(problems('ccache = "yes"\n').length, 1);
   assert.match(problems('ccache = "yes"\n')[0]!, /^ccache: /);
 });
+
+test('priority-boost: a list of names or globs, as written; absent without the key', () => {
+  const { config, diagnostics } = parseTreeConfig('priority-boost = ["llvm*", "rust"]\n', FILE);
+  assert.deepEqual(diagnostics, []);
+  assert.deepEqual(config.priorityBoost, ['llvm*', 'rust']);
+  assert.deepEqual(parseTreeConfig('priority-boost = []\n', FILE).config.priorityBoost, []);
+  assert.equal('priorityBoost' in parseTreeConfig('env = "bookworm"\n', FILE).config, false);
+});
+
+const boostRows: { name: string; text: string; want: string[] }[] = [
+  { name: 'a name, not a list', text: 'priority-boost = "llvm"\n', want: ['priority-boost: must be a list of package names or globs, e.g. priority-boost = ["llvm*", "rust"], got "llvm"'] },
+  { name: 'a table', text: '[priority-boost]\nllvm = 1\n', want: ['priority-boost: must be a list of package names or globs, e.g. priority-boost = ["llvm*", "rust"], got {"llvm":1}'] },
+  { name: 'an empty name', text: 'priority-boost = ["llvm", ""]\n', want: ['priority-boost[1]: each is a package name or glob: a non-empty string such as "llvm*", got ""'] },
+  { name: 'a number', text: 'priority-boost = [3]\n', want: ['priority-boost[0]: each is a package name or glob: a non-empty string such as "llvm*", got 3'] },
+  { name: 'a glob with a reversed range', text: 'priority-boost = ["lib[z-a]*"]\n', want: ['priority-boost[0]: the glob "lib[z-a]*" has a reversed range z-a: write the range low to high: a-z'] },
+];
+for (const row of boostRows) {
+  test(`kiln.toml diagnostic: priority-boost ${row.name}`, () => {
+    assert.deepEqual(problems(row.text), row.want);
+  });
+}

@@ -17,6 +17,8 @@ import { describeIssue, durationMs, keyPath, loopDurationMs, memoryBytes, SIZE_F
 import { parseSize } from '../lib/duration.ts';
 import { isEnvName } from '../envs/names.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from './credentials.ts';
+import { globToRegExp } from '../plan/glob.ts';
+import type { KilnError } from '../errors.ts';
 
 // Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
 // imports this parser only when the file exists.
@@ -36,6 +38,8 @@ export interface TreeConfig {
   readonly instance?: InstanceSpec | undefined;
   /** `[hooks]`: shell commands a local `kiln build` runs when the run ends or a job fails (src/run/hooks.ts); absent without the table. */
   readonly hooks?: TreeHooks | undefined;
+  /** `priority-boost`: names or globs of packages started as early as their dependencies allow (schedule/priority.ts); absent without the key. */
+  readonly priorityBoost?: readonly string[] | undefined;
 }
 
 /** kiln.toml's `[hooks]`: the commands of each event, in the order written. */
@@ -46,6 +50,8 @@ export interface TreeHooks {
 
 /** What a `[hooks]` list must be, said for a value the schema refuses. */
 const HOOKS_PROBLEM = 'must be a list of shell commands, e.g. ["./notify.sh"] (each run with /bin/sh -c in the tree folder)';
+/** What `priority-boost` must be, said for a value the schema refuses. */
+const BOOST_PROBLEM = 'must be a list of package names or globs, e.g. priority-boost = ["llvm*", "rust"]';
 
 const schema = z.strictObject({
   env: z.string().min(1).optional(),
@@ -70,6 +76,7 @@ const schema = z.strictObject({
       'job-failed': z.array(z.string().trim().min(1)).optional(),
     })
     .optional(),
+  'priority-boost': z.array(z.string().trim().min(1)).optional(),
 });
 
 /**
@@ -121,7 +128,9 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
                 ? `${describeIssue(issue, valueAt(doc, issue.path), ['run-finished', 'job-failed'])}: the events are run-finished and job-failed`
                 : key.startsWith('hooks.') && issue.code !== 'unrecognized_keys'
                   ? `${issue.path.length > 2 ? 'each hook is a shell command: a non-empty string such as "./notify.sh"' : HOOKS_PROBLEM}, got ${JSON.stringify(valueAt(doc, issue.path))}`
-                  : describeIssue(issue, valueAt(doc, issue.path));
+                  : key.startsWith('priority-boost') && issue.code !== 'unrecognized_keys'
+                    ? `${issue.path.length > 1 ? 'each is a package name or glob: a non-empty string such as "llvm*"' : BOOST_PROBLEM}, got ${JSON.stringify(valueAt(doc, issue.path))}`
+                    : describeIssue(issue, valueAt(doc, issue.path));
       diagnostics.push(key === '' ? { file, message } : { file, key, message });
     }
     // Every problem at once: the checks below still run on each top-level key that is
@@ -196,8 +205,17 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     if (d.env === undefined && !envFlagged) diagnostics.push({ file, key: 'instance', message: 'an instance layer is made over an env: set env = "…" too' });
   }
   const hooks: TreeHooks | undefined = d.hooks === undefined ? undefined : { runFinished: d.hooks['run-finished'] ?? [], jobFailed: d.hooks['job-failed'] ?? [] };
+  // A glob that cannot match (a reversed range) is said here, not when a run starts.
+  d['priority-boost']?.forEach((g, i) => {
+    try {
+      globToRegExp(g);
+    } catch (e) {
+      diagnostics.push({ file, key: `priority-boost[${i}]`, message: `${(e as Error).message}: ${(e as KilnError).hint}` });
+    }
+  });
+  const boost = d['priority-boost'] === undefined ? {} : { priorityBoost: d['priority-boost'] };
   if (!parsed.success) return { config: empty, diagnostics };
-  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }) }, diagnostics };
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }), ...boost }, diagnostics };
 }
 
 /** `ccache-size`: a size with K, M, G or T (powers of 1024), at least 1M. */

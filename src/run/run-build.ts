@@ -15,7 +15,7 @@ import type { StagedOutput } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
 import { atOnceNote, clampToMachine } from '../schedule/pick-next.ts';
-import { computePriorities, estimateOf } from '../schedule/priority.ts';
+import { boostedIds, checkBoostFlag, computePriorities, estimateOf, type BoostRequest } from '../schedule/priority.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
@@ -30,9 +30,10 @@ import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, newRunId, type StateLayout } from './state-layout.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
+import { diskGuardOf, type DiskGuardRequest } from './disk-guard.ts';
 import { positiveFromEnv } from '../lib/env-number.ts';
 
-export interface BuildRequest extends PlanRequest, HookRequest {
+export interface BuildRequest extends PlanRequest, HookRequest, DiskGuardRequest, BoostRequest {
   readonly state: StateLayout;
   readonly maxJobs: number | undefined;
   /** Reserved cpus may exceed the cores by this many (kiln build --overcommit-cpus). */
@@ -95,6 +96,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const prepared = await planWithSoundStaged(() => preparePlan(req, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
   const hooks = hooksForRun(req, prepared.config.hooks, prepared.treeDir);
   try {
+    checkBoostFlag(req.boost, prepared.plan.nodes);
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
     if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats, req.natsAccess);
     const result = await buildPlanned(req, records, prepared, plannedFrom);
@@ -190,7 +192,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     else for (const n of toBuild) for (const w of n.waitsFor) if (!building.has(w)) staged.add(outputs.get(w)?.key ?? '');
     staged.delete('');
     inUse = toBuild.length === 0 && !publishes ? undefined : await registerInUse(state.cache, runId, [...staged], plannedFrom);
-    const priorities = computePriorities(toBuild, durationOf);
+    const priorities = computePriorities(toBuild, durationOf, boostedIds(toBuild, [...(prepared.config.priorityBoost ?? []), ...(req.boost ?? [])]));
     const jobs = new Map<string, Job>();
     const schedJobs: SchedJob[] = [];
     const capped: string[] = [];
@@ -317,6 +319,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       jobs: schedJobs,
       capacity,
       failFast: req.failFast,
+      holdStarts: diskGuardOf(req)?.holdStart,
       signal: req.signal,
       slotGate: req.slotGate,
       run: async (id, { signal }) => {
@@ -348,7 +351,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           version: n.version,
           arch: n.arch,
           state: r.state,
-          cause: failedNode !== undefined ? skippedCause(failedNode.name, failedNode.arch) : notStartedCause(),
+          cause: failedNode !== undefined ? skippedCause(failedNode.name, failedNode.arch) : r.state === 'skipped' ? r.cause : notStartedCause(),
           at: Date.now(),
         });
       },
@@ -357,7 +360,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     for (const s of finalState.values()) counts[s]++;
     // Broken packages a recipe's `ignore` accounts for do not fail the run (poudriere's IGNORE).
     const ignored = plan.nodes.filter((n) => n.state === 'broken' && n.ignored).length;
-    const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken - ignored > 0 ? 'failed' : 'done';
+    const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken - ignored > 0 || counts.skipped > 0 ? 'failed' : 'done';
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
     recorder.flush();
 

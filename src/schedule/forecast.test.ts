@@ -128,3 +128,12 @@ test('10,000 jobs in a random DAG: the forecast finishes, and respects every wai
   assert.ok(s.makespanMs >= lowerBound(js, capacity).ms);
   assert.ok(s.peak <= 8);
 });
+
+test('boosted jobs (priority-boost, --boost): they and what they wait for start first, as kiln build orders them', () => {
+  const js = jobs({ long: '', long2: 'long', dep: '', leaf: 'dep' }, { long: 100, long2: 100, dep: 1, leaf: 2 });
+  const starts = (boosted?: ReadonlySet<string>): string[] => [...simulate(js, cap(1), boosted).times.entries()].sort((x, y) => x[1].startMs - y[1].startMs).map(([id]) => id);
+  assert.deepEqual(starts(), ['long', 'long2', 'dep', 'leaf']);
+  assert.deepEqual(starts(new Set(['leaf'])), ['dep', 'leaf', 'long', 'long2']);
+  // The critical path is the graph's, boost or not.
+  assert.deepEqual(criticalPath(js).jobs.map((j) => j.id), ['long', 'long2']);
+});

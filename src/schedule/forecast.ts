@@ -33,12 +33,13 @@ export interface Simulation {
 
 /**
  * Replays `jobs` (in dependency order, as computePriorities wants: each after what it
- * waits for) on `capacity`, as runScheduler would if every job took its duration.
+ * waits for) on `capacity`, as runScheduler would if every job took its duration;
+ * `boosted` as kiln build's (priority-boost, --boost).
  */
-export function simulate(jobs: readonly ForecastJob[], capacity: Capacity): Simulation {
+export function simulate(jobs: readonly ForecastJob[], capacity: Capacity, boosted?: ReadonlySet<string>): Simulation {
   if (!(capacity.slots >= 1)) throw new Error(`forecast: capacity.slots must be at least 1, got ${capacity.slots}`);
   const byId = new Map(jobs.map((j) => [j.id, j]));
-  const priorities = computePriorities(waitsWithin(jobs, byId), (id) => byId.get(id)!.durationMs);
+  const priorities = computePriorities(waitsWithin(jobs, byId), (id) => byId.get(id)!.durationMs, boosted);
   const ready: ReadyJob[] = [];
   const { pending, dependents } = waitGraph(jobs, byId);
   for (const j of jobs) if (pending.get(j.id) === 0) insertReady(ready, readyOf(j));
