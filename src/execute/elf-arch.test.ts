@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { foreignElfFiles } from './elf-arch.ts';
 import { elfHeader, type ElfHeader } from '../lib/elf-header.ts';
-import { isKilnError } from '../errors.ts';
 
 /** The first 20 bytes of an ELF file of this class, byte order and machine. */
 function head(bits: 32 | 64, little: boolean, machine: number): Buffer {

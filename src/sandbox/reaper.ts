@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { holderAlive, parseLockContent } from '../cache/lock.ts';
 import { removeTree } from './host.ts';
-import { ownerAlive, pidAlive, readEntries, type JournalEntry } from './journal.ts';
+import { ownerAlive, readEntries, type JournalEntry } from './journal.ts';
 
 export interface ReapReport {
   /** Journal entries of dead kilns that were cleaned up (their ids, or file for garbled ones). */

@@ -269,7 +269,7 @@ test('the stream of a queued build waits for it, then sends a snapshot of its ru
 });
 
 test("a job's phase before the stream opened is in the snapshot and the page; GET /jobs says why each job ran", async (t) => {
-  const { kiln, alice, id, run, base } = await withRunningJob(t);
+  const { kiln, alice, id, run } = await withRunningJob(t);
   run.emit({ type: 'job-phase', runId: run.runId, jobId: 'a@amd64', phase: 'build', at: Date.now() });
   const auth = { Authorization: `Bearer ${alice}` };
 
