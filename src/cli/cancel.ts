@@ -25,7 +25,8 @@ export function registerCancel(program: Command, ctx: CliContext): void {
     });
     if (b.state === 'running' && opts.wait) {
       ctx.stderr.write(`kiln: build ${id} is stopping...\n`);
-      const final = await followBuild(remote, id, { ...ctx, stdout: { write: () => true } as unknown as CliContext['stdout'] }, { pollMs: 250 });
+      // Only how it ended, once: not its jobs, nor that it was still running.
+      const final = await followBuild(remote, id, { ...ctx, stdout: { write: () => true } as unknown as CliContext['stdout'] }, { pollMs: 250, states: false });
       ctx.stdout.write(`kiln: build ${id} ${final.state}\n`);
       return;
     }

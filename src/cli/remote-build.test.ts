@@ -74,6 +74,26 @@ test('followBuild prints the last jobs of a build before saying how it ended', a
   assert.deepEqual(String(out.read()).trimEnd().split('\n'), ['kiln: build b1 running', '  running    slow@amd64', '  built      slow@amd64 20.0s', 'kiln: build b1 failed']);
 });
 
+test('followBuild: end false leaves how it ended to the caller\'s summary; states false says neither start nor end (kiln cancel)', async (t) => {
+  const job = (state: string) => ({ jobs: [{ jobId: 'slow@amd64', state, durationMs: state === 'running' ? null : 20_000, cause: null, failureReason: null }] });
+  const lines = async (o: { end?: boolean; states?: boolean }): Promise<string[]> => {
+    const answers: unknown[] = [build('running'), job('running'), build('cancelled'), job('cancelled')];
+    const server = createServer((_req, res) => {
+      const a = answers.shift();
+      res.writeHead(a === undefined ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(a ?? { error: { code: 'usage', message: 'asked too often' } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    const out = new PassThrough();
+    const err = new PassThrough();
+    await followBuild({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: err }, { pollMs: 10, ...o });
+    return String(err.read() ?? '').trimEnd().split('\n').filter((l) => l !== '');
+  };
+  assert.deepEqual(await lines({}), ['kiln: build b1 running', 'kiln: build b1 cancelled']);
+  assert.deepEqual(await lines({ end: false }), ['kiln: build b1 running']);
+  assert.deepEqual(await lines({ states: false }), []);
+});
+
 test('a build that failed with a kiln error ends as the local run would: code, hint, exit status, the user\'s paths', () => {
   // The daemon names the uploaded tree's files {tree}/… (server/tree-root.ts).
   const failed: RemoteBuild = {

@@ -130,7 +130,8 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
     },
   });
   say(`kiln: build ${created.id} queued on ${remote.url}\n`);
-  const final = await followBuild(remote, created.id, ctx, req);
+  // Its end is said by the summary line (or the error) below, not twice.
+  const final = await followBuild(remote, created.id, ctx, { ...req, end: false });
   // A build that failed with a KilnError (kiln.toml invalid, no such target) ends like the
   // local run: the error printed as kiln prints errors, and its exit status.
   const failure = buildFailure(final, { treeDir: req.treeDir });
@@ -207,7 +208,14 @@ export function jobChanges(seen: Map<string, string>, jobs: readonly RemoteJob[]
 }
 
 /** Poll a build until it ends, printing job state changes; SIGINT/SIGTERM cancel it on the server. */
-export async function followBuild(remote: Remote, id: string, ctx: CliContext, o: { json?: boolean | undefined; pollMs?: number; treeDir?: string } = {}): Promise<RemoteBuild> {
+export async function followBuild(
+  remote: Remote,
+  id: string,
+  ctx: CliContext,
+  /** states: say on stderr when the build starts and ends (default); end: say how it ended too (a caller printing its own summary need not). */
+  o: { json?: boolean | undefined; pollMs?: number; treeDir?: string; states?: boolean; end?: boolean } = {},
+): Promise<RemoteBuild> {
+  const sayStates = o.json !== true && o.states !== false;
   // A cause naming the uploaded tree's files ({tree}/…) names them in the user's folder, one problem per line.
   const local = (text: string): string => causeForTerminal(o.treeDir === undefined ? text : inUserTree(text, o.treeDir), '      ');
   const seen = new Map<string, string>();
@@ -254,7 +262,7 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
       // job's line must not come after "failed").
       const over = b.state !== 'queued' && b.state !== 'running';
       if (b.state !== lastState && !over) {
-        if (!o.json) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
+        if (sayStates) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
         lastState = b.state;
       }
       for (const j of jobChanges(seen, jobs)) {
@@ -268,7 +276,7 @@ export async function followBuild(remote: Remote, id: string, ctx: CliContext, o
         }
       }
       if (over) {
-        if (!o.json && b.state !== lastState) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
+        if (sayStates && o.end !== false && b.state !== lastState) ctx.stderr.write(`kiln: build ${id} ${b.state}\n`);
         return b;
       }
       await delay(o.pollMs ?? 500);

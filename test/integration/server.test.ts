@@ -292,6 +292,9 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   const cancel = await runKiln(['cancel', b.json.id, '--server', srv.url, '--token', s.tokens.alice]);
   assert.equal(cancel.code, 0, cancel.stderr);
   assert.match(cancel.stdout, /cancelled/);
+  // Said once each: that it stops, then how it ended (not "running" between them, nor the end twice).
+  assert.equal(cancel.stderr.trim(), `kiln: build ${b.json.id} is stopping...`);
+  assert.equal(cancel.stdout.trim(), `kiln: build ${b.json.id} cancelled`);
   assert.equal((await alice('GET', `/api/v1/builds/${b.json.id}`)).json.state, 'cancelled');
   const again = await runKiln(['cancel', b.json.id, '--server', srv.url, '--token', s.tokens.alice]);
   assert.equal(again.code, 1, 'cancelling an ended build');
