@@ -109,22 +109,22 @@ for (const row of rows) {
   });
 }
 
-test('every problem of kiln.toml is reported at once', () => {
+test('every problem of kiln.toml is reported at once, in the order of the file', () => {
   assert.deepEqual(
     problems(['colour = 1', 'archs = []', '[defaults]', 'cpus = "two"', '[mirrors]', 'gnu = "ftp://x.example"'].join('\n')),
     [
+      'unknown key "colour"',
       'archs: must have at least 1 item(s)',
       'defaults.cpus: expected a whole number, got "two"',
       'mirrors.gnu: a mirror is a base URL starting with http://, https:// or file://',
-      'unknown key "colour"',
     ],
   );
   // A key the schema refuses does not hide the checks of the others.
   assert.deepEqual(problems(['archs = ["any", "x86_64"]', '[defaults]', 'memory = "lots"', '[mirrors]', 'debian = "ftp://x"'].join('\n')), [
-    'mirrors.debian: a mirror is a base URL starting with http://, https:// or file://',
-    'defaults.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"',
     'archs[0]: "any" is for a recipe\'s archs: here name the arches a run builds for, e.g. ["amd64", "arm64"]',
     'archs[1]: "x86_64" is not a Debian architecture name (did you mean "amd64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+    'defaults.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"',
+    'mirrors.debian: a mirror is a base URL starting with http://, https:// or file://',
   ]);
   // Values that parse but are wrong are reported together too.
   assert.deepEqual(problems('[defaults]\nmemory = "lots"\ntimeout = "x"\nsilent-timeout = "y"\n'), [
@@ -140,8 +140,8 @@ test('a type error in [defaults] does not hide the other keys of [defaults]', ()
   assert.deepEqual(problems('[defaults]\ncpus = "2"\nmemory = "lots"\n'), ['defaults.cpus: expected a whole number, got "2"', badMemory]);
   assert.deepEqual(problems('[defaults]\nsilent-timeout = 3\ntimeout = "x"\njobs = 1\n'), [
     'defaults.silent-timeout: expected a string, got 3 (write it in quotes: TOML reads it unquoted as a number)',
-    'defaults: unknown key "jobs"',
     'defaults.timeout: invalid duration "x": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
+    'defaults: unknown key "jobs"',
   ]);
   // Not a table: said once, nothing salvaged; the config is the empty one.
   assert.deepEqual(problems('defaults = 3\n'), ['defaults: expected a table, got 3']);

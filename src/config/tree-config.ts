@@ -18,6 +18,7 @@ import { parseSize } from '../lib/duration.ts';
 import { isEnvName } from '../envs/names.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from './credentials.ts';
 import { globToRegExp } from '../plan/glob.ts';
+import { inFileOrder, keyLines, lineOfKey } from '../recipes/toml-key-lines.ts';
 import type { KilnError } from '../errors.ts';
 
 // Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
@@ -110,6 +111,8 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     return { config: empty, diagnostics };
   }
   const parsed = schema.safeParse(doc);
+  /** Where a diagnostic belongs in the file, when not at its own key (see inFile below). */
+  const placedAt = new Map<Diagnostic, string>();
   let d: z.infer<typeof schema>;
   if (parsed.success) d = parsed.data;
   else {
@@ -131,7 +134,10 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
                   : key.startsWith('priority-boost') && issue.code !== 'unrecognized_keys'
                     ? `${issue.path.length > 1 ? 'each is a package name or glob: a non-empty string such as "llvm*"' : BOOST_PROBLEM}, got ${JSON.stringify(valueAt(doc, issue.path))}`
                     : describeIssue(issue, valueAt(doc, issue.path));
-      diagnostics.push(key === '' ? { file, message } : { file, key, message });
+      const diagnostic: Diagnostic = key === '' ? { file, message } : { file, key, message };
+      diagnostics.push(diagnostic);
+      // An unknown key is said where it is written, not where its table is.
+      if (issue.code === 'unrecognized_keys' && issue.keys.length > 0) placedAt.set(diagnostic, keyPath([...issue.path, issue.keys[0]!]));
     }
     // Every problem at once: the checks below still run on each top-level key that is
     // well-formed on its own (a bad mirror does not hide a bad arch name or size).
@@ -214,8 +220,18 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     }
   });
   const boost = d['priority-boost'] === undefined ? {} : { priorityBoost: d['priority-boost'] };
-  if (!parsed.success) return { config: empty, diagnostics };
-  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }), ...boost }, diagnostics };
+  if (!parsed.success) return { config: empty, diagnostics: inFile(diagnostics) };
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }), ...boost }, diagnostics: inFile(diagnostics) };
+
+  /** The problems in the order of the file's lines (as a recipe's are), those of no line last. */
+  function inFile(found: Diagnostic[]): Diagnostic[] {
+    if (found.length < 2) return found;
+    const lines = keyLines(text);
+    return inFileOrder(found, (x) => {
+      const key = placedAt.get(x) ?? x.key;
+      return key === undefined ? undefined : lineOfKey(lines, key);
+    });
+  }
 }
 
 /** `ccache-size`: a size with K, M, G or T (powers of 1024), at least 1M. */
