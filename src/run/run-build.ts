@@ -153,8 +153,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
     const estimate = estimateOf(learned.values());
     const durationOf = (id: string): number => learned.get(id) ?? estimate;
-    // --jobs above what the reservations let run together: say what will run at once.
-    const fewer = req.maxJobs === undefined ? undefined : atOnceNote(toBuild.map((n) => ({ cpus: cpusOf(n), memoryBytes: n.spec!.build.memoryBytes })), capacity);
+    // --jobs (or one per core, on a local run) above what the reservations let run together: say what will run at once.
+    const fewer = req.maxJobs === undefined && (req.slotGate !== undefined || req.nats !== undefined) ? undefined : atOnceNote(toBuild.map((n) => ({ cpus: cpusOf(n), memoryBytes: n.spec!.build.memoryBytes })), capacity, { jobsGiven: req.maxJobs !== undefined });
     if (fewer !== undefined) bus.emit({ type: 'note', at: Date.now(), text: fewer.text });
     const atOnce = fewer?.jobs;
     bus.emit({

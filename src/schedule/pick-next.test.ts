@@ -155,4 +155,7 @@ test('atOnceNote: said only when the reservations, not the slots, limit what run
   const mem = atOnceNote([{ cpus: 1, memoryBytes: 6 * 1024 ** 3 }, { cpus: 1, memoryBytes: 6 * 1024 ** 3 }], { ...cap, cpus: 8 });
   assert.equal(mem?.jobs, 1);
   assert.match(mem!.text, /each reserves its recipe's memory, and there is 8\.0 GiB to reserve$/);
+  // No --jobs given: the slots are one per core, and it says so rather than name a flag not given.
+  const byDefault = atOnceNote([{ cpus: 2, memoryBytes: 1024 ** 3 }, { cpus: 2, memoryBytes: 1024 ** 3 }], cap, { jobsGiven: false });
+  assert.match(byDefault!.text, /^4 jobs at once \(one per core, as no --jobs was given\): at most 1 build\(s\) at once here/);
 });

@@ -121,17 +121,19 @@ export function insertReady(list: ReadyJob[], job: ReadyJob): void {
 }
 
 /**
- * When `--jobs` is more than the jobs' reservations let run together: how many will, and
- * the run's note saying why (pure); undefined when the slots are what limits.
+ * When `--jobs` (given, or one per core) is more than the jobs' reservations let run
+ * together: how many will, and the run's note saying why (pure); undefined when the slots
+ * are what limits.
  */
-export function atOnceNote(jobs: readonly Pick<ReadyJob, 'cpus' | 'memoryBytes'>[], capacity: Capacity): { jobs: number; text: string } | undefined {
+export function atOnceNote(jobs: readonly Pick<ReadyJob, 'cpus' | 'memoryBytes'>[], capacity: Capacity, o: { jobsGiven?: boolean } = {}): { jobs: number; text: string } | undefined {
   if (jobs.length === 0) return undefined;
   const most = mostAtOnce(jobs, capacity);
   if (most.by === 'slots') return undefined;
   const why = most.by === 'cpus'
     ? `each reserves its recipe's cpus, at least ${jobs.reduce((least, j) => Math.min(least, j.cpus), Infinity)}, and there are ${capacity.cpus} to reserve (--overcommit-cpus N lets builds reserve N more)`
     : `each reserves its recipe's memory, and there is ${humanBytes(capacity.memoryBytes)} to reserve`;
-  return { jobs: most.jobs, text: `--jobs ${capacity.slots}: at most ${most.jobs} build(s) at once here: ${why}` };
+  const slots = o.jobsGiven === false ? `${capacity.slots} jobs at once (one per core, as no --jobs was given)` : `--jobs ${capacity.slots}`;
+  return { jobs: most.jobs, text: `${slots}: at most ${most.jobs} build(s) at once here: ${why}` };
 }
 
 /**
