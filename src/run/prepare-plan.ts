@@ -137,6 +137,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   }
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   noteUnmetDepends(graph, req.note);
+  noteCycles(graph, req.note);
   const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
   const envs = await resolveRunEnvs({
     stateDir: req.stateDir,
@@ -210,6 +211,22 @@ export function noteUnmetDepends(graph: Graph, note: ((text: string) => void) | 
     if (node.unmetDepends === undefined || said.has(node.name)) continue;
     said.add(node.name);
     note(`${node.name}: depends: ${node.unmetDepends.join('; ')}: it builds, but a package that build-depends on it is broken (fix its recipe's depends)`);
+  }
+}
+
+/**
+ * A recipe tree's dependency cycles, each said once at the start with how to break it
+ * (the packages on it are broken, and say the cycle; not how to fix it). A Debian run
+ * breaks its cycles itself (the archive's binaries), and says so in kiln plan.
+ */
+export function noteCycles(graph: Graph, note: ((text: string) => void) | undefined): void {
+  if (note === undefined) return;
+  const said = new Set<string>();
+  for (const node of graph.nodes) {
+    const cycle = node.broken;
+    if (cycle === undefined || !cycle.startsWith('dependency cycle: ') || node.spec?.debian !== undefined || said.has(cycle)) continue;
+    said.add(cycle);
+    note(`${cycle}: each arrow is a build-depends (or, marked -(depends)->, a depends) of the package before it; none of them can be built before the others: break the cycle by dropping one of them from its recipe (one the build can do without, or that a runtime depends would do)`);
   }
 }
 

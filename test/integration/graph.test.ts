@@ -138,6 +138,10 @@ test('cycle: plan --json prints the cycle in order; its members and what needs t
   const report = await readReport(r);
   assert.deepEqual(statesOf(report), { behind: 'broken', free: 'built', x: 'broken', y: 'broken', z: 'broken' });
   assert.equal(eventsOf(r.events, 'job-started').length, 1, 'only free may run');
+  // Said once at the start, with how to break it (not once per package on it).
+  const notes = eventsOf(r.events, 'note').filter((e) => e.text.startsWith('dependency cycle: '));
+  assert.equal(notes.length, 1, notes.map((e) => e.text).join('\n'));
+  assert.match(notes[0]!.text, /^dependency cycle: x -> y -> z -> x: each arrow is a build-depends .*break the cycle by dropping one of them from its recipe/);
 });
 
 test('missing dependency: broken naming the missing name, the chain shown for what needs it, the rest builds', async () => {
