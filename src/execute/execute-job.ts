@@ -23,6 +23,7 @@ import { openJobLog } from '../logs/job-log.ts';
 import { DEFAULT_LOOP_TIMEOUT_MS, loopGuard, type LoopGuard } from '../logs/loop-watch.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
+import { recipeHashOf } from '../plan/spec.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 import { buildEnvironment } from './build-env.ts';
 import { noSpaceLeft, workspaceDiskFull } from './disk-full.ts';
@@ -330,6 +331,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
                 arch: job.arch,
                 depends: spec.depends.map(formatGroup),
                 provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
+                // Provenance: what the key was made of, kept with the artifact (a CI state dir's records do not outlive it).
+                inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs, sources: spec.sources.map((s) => ({ url: s.url, sha256: s.sha256 ?? null })) },
               },
               sourceDateEpoch: o.sourceDateEpoch,
               // The early cutoff above just found no artifact for this key.

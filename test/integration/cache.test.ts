@@ -2,10 +2,11 @@
 // keeps dependents of an identically rebuilt dependency up to date, and each why-rebuild
 // reason shows up in the plan and in the build when its cause happens.
 
+import { fullKeyOf, ownKeyOf } from '../../src/plan/keys.ts';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import type { Reason } from '../../src/plan/reason.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -52,6 +53,13 @@ test('cache hit: a second run builds nothing; a fresh state dir sharing the cach
   assert.ok(files.length > 0);
   assert.deepEqual(files, index.packages.filter((p) => p.path.endsWith('.tar.zst')).map((p) => `All/${p.name}_${p.version}-1_${p.arch}.tar.zst`));
   assert.deepEqual((await readdir(join(state, 'packages', 'All'))).sort(), files.map((f) => f!.slice(4)).sort());
+  // Provenance: each artifact's meta.json says what its key was made of, enough to make the key again.
+  for (const p of firstReport.packages) {
+    const meta = JSON.parse(await readFile(join(dirname(p.artifact!), 'meta.json'), 'utf8')) as { key: string; arch: string; inputs: { recipeHash: string; sourcesHash: string; envId: string; depOutputs: Record<string, string>; sources: { url: string; sha256: string | null }[] } };
+    const i = meta.inputs;
+    assert.equal(fullKeyOf(ownKeyOf({ recipeHash: i.recipeHash, sourcesHash: i.sourcesHash, envId: i.envId, arch: meta.arch }), i.depOutputs), meta.key, `${p.name}: the key from its meta's inputs`);
+    assert.deepEqual(Object.keys(i.depOutputs).map((id) => id.split('@')[0]).sort(), p.name === 'app' ? ['lib', 'tool'] : [], p.name);
+  }
 
   const second = await build(tree, state);
   assert.deepEqual(second.summary?.counts, { built: 0, 'up-to-date': 3, failed: 0, skipped: 0, broken: 0, cancelled: 0 });
