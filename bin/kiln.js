@@ -3,10 +3,13 @@
 // message before any TypeScript is loaded (type stripping needs Node >= 24).
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
+  // The checkout this file is in: scripts/kiln there runs its pinned Node from any folder.
+  const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
   process.stderr.write(
     `kiln: needs Node.js 24 or newer, but this is ${process.version} (${process.execPath}).\n` +
-      `Run it through npm so that the pinned Node from node_modules is used: \`npx kiln ...\` ` +
-      `or \`npm run kiln -- ...\` after \`npm ci\`, or scripts/kiln (which can be linked into PATH).\n`,
+      `Run it with the Node 24 that \`npm ci\` pinned in ${root}/node_modules: ${root}/scripts/kiln ... ` +
+      `(from any folder; link it into PATH), or \`npx kiln ...\` inside ${root} ` +
+      `(npx from another folder, even with --prefix, may start the system's node).\n`,
   );
   process.exit(2);
 }

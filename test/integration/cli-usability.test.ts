@@ -5,9 +5,10 @@
 // --runs, history --help, packages/index.json, the --keep-failed note).
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { eventually } from '../helpers/proc.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -214,4 +215,17 @@ test('kiln plan says what the build would about where it runs: --sandbox host wi
   const r = await runKiln(['plan', '--tree', fixtureTree('diamond'), '--state', join(dir.path, 'state'), '--sandbox', 'host', '--env', 'nosuch']);
   assert.equal(r.code, 0, explain(r));
   assert.match(r.stderr, /^kiln: --sandbox host: builds run on this machine, not in the env "nosuch"$/m);
+});
+
+// The guard of bin/kiln.js: an older Node (the system's, reached by npx from another
+// folder) is refused before any TypeScript loads, naming the way to the pinned Node.
+const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((p) => existsSync(p));
+const oldNode = systemNode === undefined ? undefined : Number(spawnSync(systemNode, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).stdout.trim());
+test('an older Node is refused with exit 2, naming this checkout\'s scripts/kiln', { skip: oldNode === undefined || oldNode >= 24 ? 'no Node older than 24 on this machine' : undefined }, () => {
+  const r = spawnSync(systemNode!, [KILN_BIN, '--help'], { encoding: 'utf8', cwd: '/' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^kiln: needs Node\.js 24 or newer, but this is v\d+/);
+  const root = resolve(dirname(KILN_BIN), '..');
+  assert.ok(r.stderr.includes(`${root}/scripts/kiln ...`), r.stderr);
+  assert.equal(r.stdout, '');
 });
