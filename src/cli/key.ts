@@ -2,6 +2,8 @@
 // publishes. The key lives in STATE/keys/ (see src/publish/signing.ts).
 
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
@@ -51,6 +53,13 @@ export function registerKey(program: Command, ctx: CliContext): void {
     });
     ctx.stdout.write(`kiln: made signing key ${k.fingerprint}\n  user id ${k.userId}\n  secret  ${k.paths.secret} (mode 0600, keep it private and backed up)\n  public  ${k.paths.public}\n`);
     ctx.stdout.write('  give apt the public key: kiln key export --binary -o /usr/share/keyrings/kiln.gpg\n');
+    // The package index of the recipe builds, signed with it from now on (now too, when there is one).
+    if (existsSync(state.index)) {
+      const { withLock } = await import('../cache/lock.ts');
+      const { signPackageIndex } = await import('../publish/package-index-sign.ts');
+      await withLock(dirname(state.index), 'index', () => signPackageIndex(state.index, state.root));
+      ctx.stdout.write(`  signed the package index: ${state.index}.asc (and every later write of it)\n`);
+    }
   });
 
   const exp = key

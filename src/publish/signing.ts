@@ -12,21 +12,14 @@
 
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 
-export interface SigningKeyPaths {
-  readonly dir: string;
-  readonly secret: string;
-  readonly public: string;
-}
+import { signingKeyPaths, type SigningKeyPaths } from './signing-paths.ts';
 
-export function signingKeyPaths(stateRoot: string): SigningKeyPaths {
-  const dir = join(stateRoot, 'keys');
-  return { dir, secret: join(dir, 'repo-signing.key'), public: join(dir, 'repo-signing.pub.asc') };
-}
+export { signingKeyPaths, type SigningKeyPaths } from './signing-paths.ts';
 
 export interface KeyIdentity {
   readonly name: string;

@@ -373,7 +373,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
     if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || !existsSync(state.index)) {
       const { updatePackageIndex } = await import('./update-index.ts');
-      await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key);
+      await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
     }
     // A Debian run: its repository published, and what that adds to the report (debian-finish.ts).
     if (prepared.scan.debian !== undefined && !req.signal.aborted) {

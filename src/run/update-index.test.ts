@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import type { ArtifactStore } from '../cache/artifact-types.ts';
 import type { Plan } from '../plan/plan.ts';
 import { pruneIndex, updatePackageIndex } from './update-index.ts';
+import { createSigningKey } from '../publish/signing.ts';
 
 test('an index written when release was a string is rewritten with integers, even when no package changed', async () => {
   await using tmp = await tmpDir();
@@ -15,13 +16,13 @@ test('an index written when release was a string is rewritten with integers, eve
   const old = { name: 'zlib', version: '1.3', release: '2', arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'a'.repeat(64), path: artifact };
   writeFileSync(file, JSON.stringify({ packages: [old] }));
   const nothing = { nodes: [] } as unknown as Plan;
-  await updatePackageIndex(file, nothing, {} as ArtifactStore, new Map(), () => undefined);
+  await updatePackageIndex(file, nothing, {} as ArtifactStore, new Map(), () => undefined, tmp.path);
   const written = JSON.parse(readFileSync(file, 'utf8')) as { packages: Array<{ release: unknown }> };
   assert.equal(written.packages[0]!.release, 2);
   // Already integers and nothing new: the file is left alone.
   writeFileSync(file, `${JSON.stringify({ packages: [{ ...old, release: 2 }] })}`);
   const before = readFileSync(file, 'utf8');
-  await updatePackageIndex(file, nothing, {} as ArtifactStore, new Map(), () => undefined);
+  await updatePackageIndex(file, nothing, {} as ArtifactStore, new Map(), () => undefined, tmp.path);
   assert.equal(readFileSync(file, 'utf8'), before);
 });
 
@@ -38,15 +39,15 @@ test('two runs updating one index at once both land (the merge holds the index l
     const meta = { name, version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: `${name}.tar.zst` };
     const store = { get: async () => meta, remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
     artifact(name);
-    return updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => `key-${name}`);
+    return updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => `key-${name}`, tmp.path);
   };
   await Promise.all(['a', 'b', 'c', 'd'].map(run));
   const names = (): string[] => (JSON.parse(readFileSync(file, 'utf8')) as { packages: Array<{ name: string }> }).packages.map((p) => p.name).sort();
   assert.deepEqual(names(), ['a', 'b', 'c', 'd']);
   rmSync(join(tmp.path, 'b.tar.zst'));
-  assert.equal(await pruneIndex(file), 1);
+  assert.equal(await pruneIndex(file, tmp.path), 1);
   assert.deepEqual(names(), ['a', 'c', 'd']);
-  assert.equal(await pruneIndex(file), 0);
+  assert.equal(await pruneIndex(file, tmp.path), 0);
 });
 
 test('an entry whose artifact is gone from the cache (gc from another state dir) is dropped when the index is next written', async () => {
@@ -54,6 +55,40 @@ test('an entry whose artifact is gone from the cache (gc from another state dir)
   const file = join(tmp.path, 'index.json');
   const gone = { name: 'gone', version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), path: join(tmp.path, 'gone.tar.zst') };
   writeFileSync(file, JSON.stringify({ packages: [gone] }));
-  await updatePackageIndex(file, { nodes: [] } as unknown as Plan, {} as ArtifactStore, new Map(), () => undefined);
+  await updatePackageIndex(file, { nodes: [] } as unknown as Plan, {} as ArtifactStore, new Map(), () => undefined, tmp.path);
   assert.deepEqual((JSON.parse(readFileSync(file, 'utf8')) as { packages: unknown[] }).packages, []);
+});
+
+test('with the state dir\'s signing key, each write of the index is clearsigned beside it (index.json.asc, the same JSON); without one none is left', async () => {
+  await using tmp = await tmpDir();
+  const file = join(tmp.path, 'packages', 'index.json');
+  const path = join(tmp.path, 'a.tar.zst');
+  writeFileSync(path, 'a');
+  const node = { id: 'a@amd64' };
+  const meta = { name: 'a', version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: 'a.tar.zst' };
+  const store = { get: async () => meta, remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
+  const update = (): Promise<void> => updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => 'key-a', tmp.path);
+  await update();
+  assert.ok(!existsSync(`${file}.asc`), 'no key: no signature');
+  await createSigningKey(tmp.path, { name: 'test', email: 'test@kiln.example' });
+  // Nothing changed, but a key was made since: the index is signed now.
+  await update();
+  const signed = readFileSync(`${file}.asc`, 'utf8');
+  const { loadSigningKey } = await import('../publish/signing.ts');
+  const key = await loadSigningKey(tmp.path);
+  const openpgp = await import('openpgp');
+  const message = await openpgp.readCleartextMessage({ cleartextMessage: signed });
+  const verified = await openpgp.verify({ message, verificationKeys: key.toPublic() });
+  await verified.signatures[0]!.verified;
+  assert.deepEqual(JSON.parse(message.getText()), JSON.parse(readFileSync(file, 'utf8')), 'the signed text is the index');
+  // An index pruned (cache gc) is signed again; with the key gone, the old signature goes too.
+  rmSync(path);
+  assert.equal(await pruneIndex(file, tmp.path), 1);
+  const resigned = await openpgp.readCleartextMessage({ cleartextMessage: readFileSync(`${file}.asc`, 'utf8') });
+  assert.deepEqual(JSON.parse(resigned.getText()), JSON.parse(readFileSync(file, 'utf8')));
+  rmSync(join(tmp.path, 'keys'), { recursive: true });
+  writeFileSync(path, 'a');
+  writeFileSync(file, JSON.stringify({ packages: [] }));
+  await update();
+  assert.ok(!existsSync(`${file}.asc`), 'a signature of an older index is not left without a key');
 });

@@ -1,9 +1,10 @@
 // Keep the package index current: every artifact this run built or found up to date
 // replaces its package's entry; entries of packages not in this run stay. Several kiln
 // processes may share a state directory, so each read-merge-write holds the index's lock;
-// `kiln cache gc` drops the entries whose artifact it removed (pruneIndex).
+// `kiln cache gc` drops the entries whose artifact it removed (pruneIndex). With the state
+// dir's signing key, each write is signed too (index.json.asc, package-index-sign.ts).
 
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
@@ -12,6 +13,8 @@ import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';
 import { writePackageIndex, type PackageIndexEntry } from '../publish/package-index.ts';
 import { FILES_DIR, syncPackageFiles } from '../publish/package-files.ts';
+import { signedIndexPath, signPackageIndex } from '../publish/package-index-sign.ts';
+import { signingKeyPaths } from '../publish/signing-paths.ts';
 
 export async function updatePackageIndex(
   indexPath: string,
@@ -19,8 +22,20 @@ export async function updatePackageIndex(
   artifacts: ArtifactStore,
   finalState: ReadonlyMap<string, JobState>,
   keyOf: (jobId: string) => string | undefined,
+  /** The state dir: with its signing key, the index is signed too (package-index-sign.ts). */
+  stateRoot: string,
 ): Promise<void> {
-  await withLock(dirname(indexPath), 'index', () => mergeInto(indexPath, plan, artifacts, finalState, keyOf));
+  await withLock(dirname(indexPath), 'index', async () => {
+    // Signed when written, and when a key was made since the last signature.
+    if ((await mergeInto(indexPath, plan, artifacts, finalState, keyOf)) || needsSignature(indexPath, stateRoot)) await signPackageIndex(indexPath, stateRoot);
+  });
+}
+
+/** A key, an index, and no signature of it yet (or one older than it). */
+function needsSignature(indexPath: string, stateRoot: string): boolean {
+  if (!existsSync(indexPath) || !existsSync(signingKeyPaths(stateRoot).secret)) return false;
+  const signed = statSync(signedIndexPath(indexPath), { throwIfNoEntry: false });
+  return signed === undefined || signed.mtimeMs < statSync(indexPath).mtimeMs;
 }
 
 async function mergeInto(
@@ -29,7 +44,7 @@ async function mergeInto(
   artifacts: ArtifactStore,
   finalState: ReadonlyMap<string, JobState>,
   keyOf: (jobId: string) => string | undefined,
-): Promise<void> {
+): Promise<boolean> {
   const entries = new Map<string, PackageIndexEntry>();
   let changed = false;
   try {
@@ -73,9 +88,10 @@ async function mergeInto(
     entries.set(id, entry);
   }
   // An index written before packages/All existed gets its files once.
-  if (!changed && (existsSync(join(dirname(indexPath), FILES_DIR)) || ![...entries.values()].some((e) => e.path.endsWith('.tar.zst')))) return;
+  if (!changed && (existsSync(join(dirname(indexPath), FILES_DIR)) || ![...entries.values()].some((e) => e.path.endsWith('.tar.zst')))) return false;
   await mkdir(dirname(indexPath), { recursive: true });
   await writePackageIndex(indexPath, withFiles(indexPath, [...entries.values()]));
+  return true;
 }
 
 /** The entries with `file` set as syncPackageFiles made packages/All match them. */
@@ -88,7 +104,7 @@ function withFiles(indexPath: string, entries: readonly PackageIndexEntry[]): Pa
 }
 
 /** Drop the entries whose artifact is gone (after cache gc); returns how many. */
-export async function pruneIndex(indexPath: string): Promise<number> {
+export async function pruneIndex(indexPath: string, stateRoot: string): Promise<number> {
   if (!existsSync(indexPath)) return 0;
   return withLock(dirname(indexPath), 'index', async () => {
     let packages: PackageIndexEntry[];
@@ -98,7 +114,10 @@ export async function pruneIndex(indexPath: string): Promise<number> {
       return 0; // unreadable: the next build rewrites it
     }
     const kept = packages.filter((p) => typeof p.path === 'string' && existsSync(p.path));
-    if (kept.length < packages.length) await writePackageIndex(indexPath, withFiles(indexPath, kept));
+    if (kept.length < packages.length) {
+      await writePackageIndex(indexPath, withFiles(indexPath, kept));
+      await signPackageIndex(indexPath, stateRoot);
+    }
     return packages.length - kept.length;
   });
 }

@@ -1,0 +1,32 @@
+// The package index signed: when the state directory has kiln's signing key (`kiln key
+// create`, the one that signs its apt repositories), every write of packages/index.json
+// also writes packages/index.json.asc, the same JSON clearsigned (as a Debian InRelease is
+// its Release): one file, written atomically, so a reader never pairs an index with the
+// signature of another. Each entry holds its archive's sha256, so the signature vouches
+// for every package the index lists. Without a key, no signature (and none left over).
+
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { atomicWrite } from '../lib/atomic-write.ts';
+import { signingKeyPaths } from './signing-paths.ts';
+
+/** The clearsigned index beside `indexPath`. */
+export function signedIndexPath(indexPath: string): string {
+  return `${indexPath}.asc`;
+}
+
+/** Sign the index as written now, or remove a signature of an older one when there is no key; whether it signed. */
+export async function signPackageIndex(indexPath: string, stateRoot: string): Promise<boolean> {
+  const signed = signedIndexPath(indexPath);
+  if (!existsSync(signingKeyPaths(stateRoot).secret)) {
+    await rm(signed, { force: true });
+    return false;
+  }
+  // openpgp is loaded only when there is a key to sign with.
+  const { loadSigningKey, signRelease } = await import('./signing.ts');
+  const key = await loadSigningKey(stateRoot);
+  const text = await readFile(indexPath, 'utf8');
+  // Without its last newline: the clearsigned form adds one back (gpgv --output gives the file as it is).
+  await atomicWrite(signed, (await signRelease(text.replace(/\n$/, ''), key)).inRelease);
+  return true;
+}
