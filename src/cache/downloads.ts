@@ -2,6 +2,7 @@
 // process on the machine. Layout of the cache root (`cacheDir`):
 //
 //   downloads/<sha256>           a verified source file, named by its content hash
+//   git/<sha256 of url>.git      a bare mirror of a git source's repository (git-mirror.ts)
 //   artifacts/<key[0..2]>/<key>/ one built package per input key:
 //                                  meta.json (ArtifactMeta; its mtime = last use, for gc)
 //                                  manifest.json (every file: path, type, mode, size, sha256/target)
@@ -53,6 +54,12 @@ export interface Downloads {
    * under what it hashes to. Trust on first use: nothing checks it against anything.
    */
   learn(url: string, options?: { signal?: AbortSignal }): Promise<{ sha256: string; path: string }>;
+  /**
+   * A git source (`git+https://…`, `git+file:///…`, `git+mirror://NAME/…`): the cache's
+   * bare mirror of the repository, holding commit `rev` (git-mirror.ts); `fetched`: git
+   * had to go to the repository for it.
+   */
+  git(url: string, rev: string, options?: { signal?: AbortSignal }): Promise<{ mirror: string; fetched: boolean }>;
 }
 
 /**
@@ -196,6 +203,11 @@ export function createDownloads(options: DownloadsOptions): Downloads {
       }
     },
     fetch,
+    async git(url, rev, o = {}) {
+      const resolved = resolveUrl(url.replace(/^git\+/, ''), mirrors);
+      const { ensureGitMirror } = await import('./git-mirror.ts');
+      return ensureGitMirror({ cacheDir, url, resolved, rev, signal: o.signal ?? new AbortController().signal });
+    },
     async learn(url, o = {}) {
       const resolved = resolveUrl(url, mirrors);
       await Promise.all([mkdir(dir, { recursive: true }), mkdir(tmpDir, { recursive: true })]);

@@ -78,11 +78,13 @@ export function registerFetch(program: Command, ctx: CliContext): void {
 
 function eventLine(e: FetchEvent): string {
   const forWhom = (p: readonly string[]): string => (p.length <= 3 ? p.join(', ') : `${p.slice(0, 3).join(', ')} and ${p.length - 3} more`);
+  // A git source by its url and commit.
+  const source = (s: { url: string; rev?: string }): string => (s.rev === undefined ? s.url : `${s.url}@${s.rev}`);
   switch (e.type) {
     case 'source':
-      return e.state === 'cached' ? `in the cache: ${e.url} (${forWhom(e.packages)})\n` : `fetched: ${e.url} in ${formatMs(e.ms)} (${forWhom(e.packages)})\n`;
+      return e.state === 'cached' ? `in the cache: ${source(e)} (${forWhom(e.packages)})\n` : `fetched: ${source(e)} in ${formatMs(e.ms)} (${forWhom(e.packages)})\n`;
     case 'source-failed':
-      return `FAILED: ${e.url} (${forWhom(e.packages)}): ${e.message}${e.hint === undefined ? '' : `\n  hint: ${e.hint}`}\n`;
+      return `FAILED: ${source(e)} (${forWhom(e.packages)}): ${e.message}${e.hint === undefined ? '' : `\n  hint: ${e.hint}`}\n`;
     case 'broken':
       return `broken: ${e.name}: ${e.why.split('\n')[0]}\n`;
     case 'makesum':

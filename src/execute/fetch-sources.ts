@@ -1,7 +1,8 @@
 // The fetch phase: every source of a recipe through the downloads cache (file: sources
 // straight from the recipe folder), then extracted (archives) or copied (plain files)
 // into $SRCDIR/dest. A file: source is copied from its real path, and only when that
-// path is inside the package folder (see recipes/local-file.ts).
+// path is inside the package folder (see recipes/local-file.ts). A git source's commit is
+// exported from the cache's mirror of its repository (cache/git-mirror.ts).
 
 import { constants as fsConstants } from 'node:fs';
 import { copyFile, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import type { Downloads } from '../cache/downloads.ts';
 import { KilnError } from '../errors.ts';
 import { isArchiveUrl } from '../recipes/parse-recipe.ts';
 import { resolveLocalFile } from '../recipes/local-file.ts';
-import type { PackageSpec } from '../plan/spec.ts';
+import type { PackageSpec, SourceSpec } from '../plan/spec.ts';
 import { assertPlainTree, mergeInto, realDirUnder } from './safe-place.ts';
 
 export async function fetchSources(
@@ -20,6 +21,10 @@ export async function fetchSources(
 ): Promise<void> {
   for (const s of spec.sources) {
     options.signal.throwIfAborted();
+    if (s.rev !== undefined) {
+      await exportGitSource(spec, s, s.rev, options);
+      continue;
+    }
     let file: string;
     if (s.url.startsWith('file:')) {
       // Checked again, not only at scan time: the tree may have changed since the plan,
@@ -61,5 +66,35 @@ export async function fetchSources(
       await rm(to, { force: true });
       await copyFile(file, to, fsConstants.COPYFILE_EXCL);
     }
+  }
+}
+
+/**
+ * A git source: the commit's tree from the cache's mirror of the repository (fetched
+ * first when it lacks the commit), exported with `git archive` and extracted like an
+ * archive (strip applies; no .git folder). Submodules are not fetched.
+ */
+async function exportGitSource(
+  spec: PackageSpec,
+  s: SourceSpec,
+  rev: string,
+  options: { srcDir: string; downloads: Downloads; note: (text: string) => void; signal: AbortSignal },
+): Promise<void> {
+  const { mirror } = await options.downloads.git(s.url, rev, { signal: options.signal });
+  const { archiveCommit } = await import('../cache/git-mirror.ts');
+  const what = `${spec.file}: source ${s.url}`;
+  await mkdir(options.srcDir, { recursive: true });
+  const into = await realDirUnder(options.srcDir, s.dest, what);
+  options.note(`export ${s.url} at ${rev} into $SRCDIR/${s.dest} (strip ${s.strip})`);
+  const fresh = await mkdtemp(join(options.srcDir, '.kiln-unpack-'));
+  const aside = await mkdtemp(join(options.srcDir, '.kiln-git-'));
+  try {
+    const tarFile = join(aside, 'tree.tar');
+    await archiveCommit({ mirror, url: s.url, rev, tarFile, signal: options.signal, tmpDir: aside });
+    await unpackArchive(tarFile, fresh, { strip: s.strip, signal: options.signal });
+    await assertPlainTree(fresh, options.srcDir, s.dest, what);
+    await mergeInto(fresh, into, options.srcDir, what);
+  } finally {
+    await Promise.all([rm(fresh, { recursive: true, force: true }), rm(aside, { recursive: true, force: true })]);
   }
 }

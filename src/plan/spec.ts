@@ -5,10 +5,12 @@ import type { AltGroup, Provide } from '../debian/relation-types.ts';
 import type { DebianBuildSpec } from '../debian/debian-spec.ts';
 
 export interface SourceSpec {
-  /** As written: `file:x.tar.gz`, `https://…`, `http://…`, `mirror://NAME/path`. */
+  /** As written: `file:x.tar.gz`, `https://…`, `http://…`, `mirror://NAME/path`, `git+https://…`. */
   readonly url: string;
-  /** Required for every non-file: url; for file: urls it is computed at scan time. */
+  /** Required for every non-file:, non-git url; for file: urls it is computed at scan time. */
   readonly sha256: string | undefined;
+  /** A git source's commit id (40 hex digits), which stands in for its sha256. */
+  readonly rev?: string;
   /** Sub-directory of $SRCDIR to extract or copy into (validated: relative, no `..`). */
   readonly dest: string;
   /** Leading path components to strip when extracting an archive. */

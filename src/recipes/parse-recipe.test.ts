@@ -230,7 +230,7 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   {
     name: 'unsupported scheme',
     text: recipe({ sources: [{ url: '"ftp://dl.example/x.tar.gz"', sha256: `"${SHA}"` }] }),
-    want: ['sources[0].url: "ftp://dl.example/x.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
+    want: ['sources[0].url: "ftp://dl.example/x.tar.gz" has an unsupported scheme: use file:, https://, http://, mirror://NAME/ or git+https://'],
   },
   {
     name: 'ignore says why in one line',
@@ -423,6 +423,44 @@ test('arch restrictions and qualifiers dpkg knows are accepted: names, wildcards
 for (const row of oneProblem) {
   test(`diagnostic: ${row.name}`, () => {
     assert.deepEqual(lines(diagnosticsOf(row.text)), row.want);
+  });
+}
+
+const REV = '0123456789abcdef0123456789abcdef01234567';
+
+test('a git source: its url and rev kept, no sha256, strip 0 by default, dest and strip as for archives', () => {
+  const rows: Array<[Record<string, string>, { url: string; rev: string; dest: string; strip: number }]> = [
+    [{ url: '"git+https://git.example.org/repo.git"', rev: `"${REV}"` }, { url: 'git+https://git.example.org/repo.git', rev: REV, dest: '', strip: 0 }],
+    [{ url: '"git+http://git.example.org/r"', rev: `"${REV}"`, dest: '"vendor/r"', strip: '1' }, { url: 'git+http://git.example.org/r', rev: REV, dest: 'vendor/r', strip: 1 }],
+    [{ url: '"git+file:///srv/git/repo.git"', rev: `"${REV}"` }, { url: 'git+file:///srv/git/repo.git', rev: REV, dest: '', strip: 0 }],
+    [{ url: '"git+mirror://gits/repo.tar.gz"', rev: `"${REV}"` }, { url: 'git+mirror://gits/repo.tar.gz', rev: REV, dest: '', strip: 0 }],
+  ];
+  for (const [source, want] of rows) {
+    const r = parseRecipe(recipe({ sources: [source] }), { file: FILE, folderName: 'foo' });
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.deepEqual(r.draft.sources, [{ ...want, sha256: undefined, localPath: undefined }], source['url']);
+  }
+});
+
+const gitProblems: Array<[string, Record<string, string>, string[]]> = [
+  ['no rev', { url: '"git+https://git.example.org/repo.git"' }, ['sources[0].rev: missing: a git source needs rev = "<commit id>" (40 hex digits; `git ls-remote https://git.example.org/repo.git HEAD` prints the commit of the default branch)']],
+  ['a branch name', { url: '"git+https://git.example.org/repo.git"', rev: '"main"' }, ['sources[0].rev: "main" is not a commit id: pin the commit (40 hex digits), not a branch or tag, so the source cannot change under the recipe; `git ls-remote https://git.example.org/repo.git REF` prints the commit a branch or tag names']],
+  ['a tag name', { url: '"git+https://git.example.org/repo.git"', rev: '"v1.0"' }, ['sources[0].rev: "v1.0" is not a commit id: pin the commit (40 hex digits), not a branch or tag, so the source cannot change under the recipe; `git ls-remote https://git.example.org/repo.git REF` prints the commit a branch or tag names']],
+  ['an abbreviated commit', { url: '"git+https://git.example.org/repo.git"', rev: '"0123456"' }, ['sources[0].rev: "0123456" is an abbreviated commit id: write all 40 hex digits (`git ls-remote https://git.example.org/repo.git REF` prints the commit a branch or tag names)']],
+  ['an uppercase commit', { url: '"git+https://git.example.org/repo.git"', rev: `"${REV.toUpperCase()}"` }, [`sources[0].rev: "${REV.toUpperCase()}" must be written in lowercase`]],
+  ['a sha256 on a git source', { url: '"git+https://git.example.org/repo.git"', rev: `"${REV}"`, sha256: `"${SHA}"` }, ['sources[0].sha256: a git source takes no sha256: its rev (the commit id) pins the content; remove sha256']],
+  ['a rev on a tarball', { url: '"https://example.org/a.tar.gz"', sha256: `"${SHA}"`, rev: `"${REV}"` }, ['sources[0].rev: only a git source (url = "git+https://HOST/REPO.git") takes a rev: remove it']],
+  ['git+ssh', { url: '"git+ssh://git.example.org/repo.git"', rev: `"${REV}"` }, ['sources[0].url: "git+ssh://git.example.org/repo.git" has an unsupported scheme: use git+https://, git+http://, git+file:/// or git+mirror://NAME/']],
+  ['a relative git+file: path', { url: '"git+file:repo"', rev: `"${REV}"` }, ['sources[0].url: "git+file:repo" must name a repository by its absolute path: git+file:///PATH (three slashes, no "..", spaces as %20)']],
+  ['git+file: with ..', { url: '"git+file:///srv/../etc"', rev: `"${REV}"` }, ['sources[0].url: "git+file:///srv/../etc" must name a repository by its absolute path: git+file:///PATH (three slashes, no "..", spaces as %20)']],
+  ['git+https without a host', { url: '"git+https://"', rev: `"${REV}"` }, ['sources[0].url: "https://" is not a valid URL: write it as https://HOST/path']],
+  ['git+https with credentials', { url: '"git+https://me:pw@git.example.org/r.git"', rev: `"${REV}"` }, [`sources[0].url: ${USERINFO_PROBLEM}`]],
+  ['git+mirror without a path', { url: '"git+mirror://gits"', rev: `"${REV}"` }, ['sources[0].url: "git+mirror://gits" must look like git+mirror://NAME/path']],
+];
+
+for (const [name, source, want] of gitProblems) {
+  test(`git source diagnostic: ${name}`, () => {
+    assert.deepEqual(lines(diagnosticsOf(recipe({ sources: [source] }))), want);
   });
 }
 

@@ -12,6 +12,7 @@ export const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
 const sourceSchema = z.strictObject({
   url: z.string().min(1),
   sha256: z.string().optional(),
+  rev: z.string().optional(),
   dest: z.string().optional(),
   strip: z.number().int().min(0).optional(),
 });

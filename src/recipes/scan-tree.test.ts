@@ -156,12 +156,28 @@ test('unknownMirror: debian and the tree\'s mirrors resolve; any other name is t
     ['https://dl.example/x.tar.gz', true],
     ['mirror://nope/x.tar.gz', false],
     ['mirror://GNU/x.tar.gz', false],
+    ['git+mirror://gnu/hello.git', true],
+    ['git+mirror://nope/hello.git', false],
   ];
   for (const [url, ok] of table) assert.equal(unknownMirror(url, mirrors) === undefined, ok, url);
   assert.equal(
     unknownMirror('mirror://nope/x.tar.gz', mirrors),
     'unknown mirror "nope" in "mirror://nope/x.tar.gz": add it under [mirrors] in the tree\'s kiln.toml (nope = "https://…"); known: debian, gnu',
   );
+});
+
+test('a git source: its rev is in the spec and stands in for the sha256 in the sources hash', async () => {
+  await using tmp = await tmpDir();
+  const root = tmp.path;
+  const src = (rev: string): string => `[[sources]]\nurl = "git+https://git.example.org/r.git"\nrev = "${rev}"\n`;
+  await put(root, 'a/recipe.toml', recipeText('a', src('1'.repeat(40))));
+  await put(root, 'b/recipe.toml', recipeText('b', src('2'.repeat(40))));
+  const scan = await scanRecipeTree(root);
+  assert.deepEqual(scan.invalid, []);
+  const [a, b] = [...scan.specs].sort((x, y) => (x.name < y.name ? -1 : 1));
+  assert.deepEqual(a!.sources, [{ url: 'git+https://git.example.org/r.git', sha256: undefined, rev: '1'.repeat(40), dest: '', strip: 0 }]);
+  assert.equal(a!.sourcesHash, sha256(`${'1'.repeat(40)}\n`));
+  assert.notEqual(a!.sourcesHash, b!.sourcesHash);
 });
 
 test('a source from a mirror kiln.toml does not name makes its package broken at plan time, also when the scan cache had it valid', async () => {
@@ -204,7 +220,7 @@ test('every problem of a recipe at once: parser, script-file, mirror and file: s
     ['sources[0].url', 'unknown mirror "gnu" in "mirror://gnu/x.tar.gz": add it under [mirrors] in the tree\'s kiln.toml (gnu = "https://…"); known: debian, debian2'],
     ['sources[1].url', `"file:missing.patch": missing.patch not found in ${join(root, 'many')}`],
     ['sources[2].sha256', `a.patch has sha256 ${sha256('a\n')}, the recipe says ${SHA}`],
-    ['sources[3].url', '"ftp://x.example/y.tar.gz" has an unsupported scheme: use file:, https://, http:// or mirror://NAME/'],
+    ['sources[3].url', '"ftp://x.example/y.tar.gz" has an unsupported scheme: use file:, https://, http://, mirror://NAME/ or git+https://'],
     ['build.script-file', `"nope.sh" not found in ${join(root, 'many')}`],
     ['build.cpus', 'must be greater than 0, got 0'],
   ];

@@ -314,8 +314,9 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
   const hashed: [string, string][] = [[RECIPE_FILE, sha256(at.recipeBytes)], ...checked.hashed];
   hashed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const recipeHash = sha256(hashed.map(([p, h]) => `${p}\0${h}\n`).join(''));
-  const sources = draft.sources.map((s, i) => ({ url: s.url, sha256: s.localPath === undefined ? s.sha256 : checked.sums.get(i), dest: s.dest, strip: s.strip }));
-  const sourcesHash = sha256(sources.map((s) => `${s.sha256 ?? ''}\n`).join(''));
+  const sources = draft.sources.map((s, i) => ({ url: s.url, sha256: s.localPath === undefined ? s.sha256 : checked.sums.get(i), ...(s.rev === undefined ? {} : { rev: s.rev }), dest: s.dest, strip: s.strip }));
+  // A git source's commit id is its content hash.
+  const sourcesHash = sha256(sources.map((s) => `${s.sha256 ?? s.rev ?? ''}\n`).join(''));
   return {
     name: draft.name,
     version: draft.version,
@@ -351,7 +352,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
  * without one is told at fetch time, with what to configure).
  */
 export function unknownMirror(url: string, mirrors: Readonly<Record<string, string>>): string | undefined {
-  const name = /^mirror:\/\/([^/]+)\//.exec(url)?.[1];
+  const name = /^(?:git\+)?mirror:\/\/([^/]+)\//.exec(url)?.[1];
   if (name === undefined || name === 'debian' || Object.hasOwn(mirrors, name)) return undefined;
   const known = ['debian', ...Object.keys(mirrors).filter((m) => m !== 'debian')];
   return `unknown mirror "${name}" in "${url}": add it under [mirrors] in the tree's kiln.toml (${name} = "https://…"); known: ${known.join(', ')}`;

@@ -2,7 +2,8 @@
 // cache, and nothing built (poudriere's `bulk -F`, BitBake's `--runall=fetch`): fetch
 // before going offline, or check a tree's urls and checksums in minutes instead of at the
 // end of a long build. Sources are fetched `jobs` at a time, each once (by sha256), and
-// verified as a build's are.
+// verified as a build's are. A git source goes into the cache's mirror of its repository,
+// fetched only when the mirror lacks its commit (cache/git-mirror.ts).
 //
 // --makesum (poudriere's `make makesum`): a source of a target's recipe that has no sha256
 // yet is fetched first, and its sha256 written into the recipe (recipes/write-sha256.ts).
@@ -37,8 +38,9 @@ export interface FetchTreeRequest {
 export type FetchEvent =
   | { readonly type: 'makesum'; readonly file: string; readonly key: string; readonly url: string; readonly sha256: string; readonly bytes: number; readonly written: boolean }
   | { readonly type: 'makesum-failed'; readonly file: string; readonly key: string; readonly url: string; readonly message: string }
-  | { readonly type: 'source'; readonly url: string; readonly sha256: string; readonly packages: readonly string[]; readonly state: 'fetched' | 'cached'; readonly ms: number }
-  | { readonly type: 'source-failed'; readonly url: string; readonly sha256: string; readonly packages: readonly string[]; readonly message: string; readonly hint: string | undefined }
+  // A git source has its commit id (rev) where another has its sha256.
+  | { readonly type: 'source'; readonly url: string; readonly sha256?: string; readonly rev?: string; readonly packages: readonly string[]; readonly state: 'fetched' | 'cached'; readonly ms: number }
+  | { readonly type: 'source-failed'; readonly url: string; readonly sha256?: string; readonly rev?: string; readonly packages: readonly string[]; readonly message: string; readonly hint: string | undefined }
   | { readonly type: 'broken'; readonly name: string; readonly why: string };
 
 export interface FetchSummary {
@@ -62,8 +64,8 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
     if (written > 0) scan = await scanRecipeTree(req.treeDir, { signal: req.signal });
   }
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs: req.archs ?? scan.config.archs ?? [hostArch()], hostArch: hostArch(), targets: req.targets });
-  // One download per sha256, whoever needs it.
-  const wanted = new Map<string, { url: string; packages: Set<string> }>();
+  // One download per sha256 (per url and commit for a git source), whoever needs it.
+  const wanted = new Map<string, { url: string; rev: string | undefined; packages: Set<string> }>();
   const broken = new Set<string>();
   for (const node of graph.nodes) {
     if (node.spec === undefined) {
@@ -72,10 +74,11 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
       continue;
     }
     for (const s of node.spec.sources) {
-      if (s.url.startsWith('file:') || s.sha256 === undefined) continue;
-      const w = wanted.get(s.sha256) ?? { url: s.url, packages: new Set<string>() };
+      const id = s.rev !== undefined ? `git\0${s.url}\0${s.rev}` : s.url.startsWith('file:') ? undefined : s.sha256;
+      if (id === undefined) continue;
+      const w = wanted.get(id) ?? { url: s.url, rev: s.rev, packages: new Set<string>() };
       w.packages.add(node.name);
-      wanted.set(s.sha256, w);
+      wanted.set(id, w);
     }
   }
   let fetched = 0;
@@ -85,19 +88,24 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
   const worker = async (): Promise<void> => {
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
       if (req.signal.aborted) return;
-      const [sha256, { url, packages }] = next;
+      const [id, { url, rev, packages }] = next;
       const names = [...packages].sort();
+      const pin = rev === undefined ? { sha256: id } : { rev };
       const t0 = performance.now();
       try {
-        const had = await downloads.has(sha256);
-        await downloads.fetch(url, sha256, { signal: req.signal });
+        let had: boolean;
+        if (rev !== undefined) had = !(await downloads.git(url, rev, { signal: req.signal })).fetched;
+        else {
+          had = await downloads.has(id);
+          await downloads.fetch(url, id, { signal: req.signal });
+        }
         if (had) cached++;
         else fetched++;
-        req.say({ type: 'source', url, sha256, packages: names, state: had ? 'cached' : 'fetched', ms: Math.round(performance.now() - t0) });
+        req.say({ type: 'source', url, ...pin, packages: names, state: had ? 'cached' : 'fetched', ms: Math.round(performance.now() - t0) });
       } catch (e) {
         if (req.signal.aborted) return;
         failed++;
-        req.say({ type: 'source-failed', url, sha256, packages: names, message: e instanceof Error ? e.message : String(e), hint: e instanceof KilnError ? e.hint : undefined });
+        req.say({ type: 'source-failed', url, ...pin, packages: names, message: e instanceof Error ? e.message : String(e), hint: e instanceof KilnError ? e.hint : undefined });
       }
     }
   };
@@ -131,7 +139,8 @@ async function makesum(req: FetchTreeRequest, downloads: Downloads, packages: re
     let changed = false;
     for (let i = 0; i < sources.length; i++) {
       const s = sources[i] as { url?: unknown; sha256?: unknown } | null;
-      if (s === null || typeof s !== 'object' || typeof s.url !== 'string' || s.sha256 !== undefined || s.url.startsWith('file:')) continue;
+      // A git source is pinned by its rev, not a sha256: --makesum leaves it alone.
+      if (s === null || typeof s !== 'object' || typeof s.url !== 'string' || s.sha256 !== undefined || s.url.startsWith('file:') || s.url.startsWith('git+')) continue;
       const key = `sources[${i}].sha256`;
       let got: { sha256: string; path: string };
       try {
