@@ -11,6 +11,7 @@ debs=(build-essential tar zstd time xz-utils bzip2 ca-certificates procps python
       lintian  # lintian: kiln build --debian … --lintian (docs/debian.md)
       nats-server  # nats-server: kiln build --nats and kiln worker, and their tests (docs/operations.md, "Many machines")
       ccache  # ccache: kiln build --ccache on the host sandbox, its tests and bench (docs/operations.md, "Caches")
+      git  # git: recipes' git+ sources (docs/recipes.md, URL schemes) and their tests
       sbuild  # sbuild: the Debian bench's baseline (bench/debian.ts, sbuild --chroot-mode=unshare)
       chromium)  # chromium: the web status page's browser test (test/integration/web-page.test.ts)
 missing=()
