@@ -90,7 +90,7 @@ function eventLine(e: FetchEvent): string {
     case 'makesum':
       return e.written
         ? `${e.file}: ${e.key} = "${e.sha256}" written (${e.url}, ${humanBytes(e.bytes)}: compare it with the checksum upstream publishes)\n`
-        : `${e.file}: ${e.key} = "${e.sha256}" (${e.url}, ${humanBytes(e.bytes)}): not written, the recipe does not give this source its own [[sources]] table with a one-line url: add the line by hand\n`;
+        : `${e.file}: ${e.key} = "${e.sha256}" (${e.url}, ${humanBytes(e.bytes)}): not written (the recipe does not give this source its own [[sources]] table with a one-line url, or the source changed meanwhile): add the line by hand\n`;
     case 'makesum-failed':
       return `FAILED: ${e.file}: ${e.key}: ${e.url}: ${e.message}\n`;
   }

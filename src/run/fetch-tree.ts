@@ -9,7 +9,8 @@
 // yet is fetched first, and its sha256 written into the recipe (recipes/write-sha256.ts).
 // That trusts the server: the user is told to compare it with upstream's own checksum.
 
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createDownloads, type Downloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
@@ -18,6 +19,7 @@ import { buildGraph } from '../plan/graph.ts';
 import { globToRegExp } from '../plan/glob.ts';
 import { RECIPE_FILE, scanRecipeTree } from '../recipes/scan-tree.ts';
 import { withSha256 } from '../recipes/write-sha256.ts';
+import { readRegularFile } from '../recipes/local-file.ts';
 import { hostArch } from './host-env.ts';
 
 export interface FetchTreeRequest {
@@ -117,54 +119,72 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
 /** --makesum over the targets' own recipes (not their dependencies'): the number of sha256 lines written. */
 async function makesum(req: FetchTreeRequest, downloads: Downloads, packages: readonly { name: string; dir: string }[]): Promise<number> {
   const patterns = req.targets.map(globToRegExp);
+  // Every target names a package, before anything is fetched or written (a typo edits nothing).
+  req.targets.forEach((t, i) => {
+    if (packages.some((p) => patterns[i]!.test(p.name))) return;
+    throw new KilnError('target-not-found', `--makesum: "${t}" names no package of ${req.treeDir}`, { hint: 'name package folders of the tree (or globs such as "lib*"); `kiln plan` lists them' });
+  });
   const chosen = packages.filter((p) => patterns.length === 0 || patterns.some((re) => re.test(p.name)));
-  if (chosen.length === 0) {
-    throw new KilnError('target-not-found', `--makesum: ${req.targets.join(', ')} names no package of ${req.treeDir}`, { hint: 'name package folders of the tree (or globs such as "lib*"); `kiln plan` lists them' });
-  }
   const { parse } = await import('smol-toml');
+  /** The recipe's real file (a recipe.toml may be a link), its text and sources; undefined when it is no readable TOML file (the plan says why). */
+  const read = (file: string): { real: string; text: string; mode: number; sources: unknown[] } | undefined => {
+    try {
+      const real = realpathSync(file);
+      // Not a plain read: a FIFO or device must not block kiln (local-file.ts).
+      const r = readRegularFile(real);
+      if (!r.ok) return undefined;
+      const text = r.bytes.toString('utf8');
+      const doc = parse(text) as { sources?: unknown };
+      return { real, text, mode: r.stats.mode & 0o7777, sources: Array.isArray(doc.sources) ? doc.sources : [] };
+    } catch {
+      return undefined;
+    }
+  };
   let written = 0;
   for (const p of chosen.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const file = join(p.dir, RECIPE_FILE);
     const shown = relative(process.cwd(), file) || file;
-    let text: string;
-    let sources: unknown[];
-    try {
-      text = await readFile(file, 'utf8');
-      const doc = parse(text) as { sources?: unknown };
-      sources = Array.isArray(doc.sources) ? doc.sources : [];
-    } catch {
-      // A recipe that does not parse is reported as broken by the plan, with its problems.
-      continue;
-    }
-    let changed = false;
-    for (let i = 0; i < sources.length; i++) {
-      const s = sources[i] as { url?: unknown; sha256?: unknown } | null;
+    const before = read(file);
+    if (before === undefined) continue;
+    const learned: { i: number; url: string; sha256: string; bytes: number }[] = [];
+    for (let i = 0; i < before.sources.length; i++) {
+      const s = before.sources[i] as { url?: unknown; sha256?: unknown } | null;
       // A git source is pinned by its rev, not a sha256: --makesum leaves it alone.
       if (s === null || typeof s !== 'object' || typeof s.url !== 'string' || s.sha256 !== undefined || s.url.startsWith('file:') || s.url.startsWith('git+')) continue;
-      const key = `sources[${i}].sha256`;
-      let got: { sha256: string; path: string };
       try {
-        got = await downloads.learn(s.url, { signal: req.signal });
+        const got = await downloads.learn(s.url, { signal: req.signal });
+        learned.push({ i, url: s.url, sha256: got.sha256, bytes: (await stat(got.path)).size });
       } catch (e) {
         req.signal.throwIfAborted();
-        req.say({ type: 'makesum-failed', file: shown, key, url: s.url, message: e instanceof Error ? e.message : String(e) });
-        continue;
+        req.say({ type: 'makesum-failed', file: shown, key: `sources[${i}].sha256`, url: s.url, message: e instanceof Error ? e.message : String(e) });
       }
-      const bytes = (await stat(got.path)).size;
-      const next = withSha256(text, i, sources.length, got.sha256);
-      if (next !== undefined) {
-        text = next;
-        changed = true;
-        written++;
+    }
+    if (learned.length === 0) continue;
+    // Read again: the downloads took a while, and an edit made meanwhile must not be lost.
+    const now = read(file);
+    let text = now?.text;
+    const done = new Set<number>();
+    for (const l of learned) {
+      const s = now?.sources[l.i] as { url?: unknown; sha256?: unknown } | undefined;
+      if (text === undefined || s?.url !== l.url || s.sha256 !== undefined) continue;
+      const next = withSha256(text, l.i, now!.sources.length, l.sha256);
+      if (next === undefined) continue;
+      text = next;
+      done.add(l.i);
+    }
+    if (done.size > 0) {
+      // Whole or not at all, onto the real file (a link stays a link), with its mode; nothing left aside.
+      const aside = `${now!.real}.kiln-makesum-${process.pid}`;
+      try {
+        await writeFile(aside, text!, { mode: now!.mode });
+        await chmod(aside, now!.mode);
+        await rename(aside, now!.real);
+      } finally {
+        await rm(aside, { force: true });
       }
-      req.say({ type: 'makesum', file: shown, key, url: s.url, sha256: got.sha256, bytes, written: next !== undefined });
+      written += done.size;
     }
-    if (changed) {
-      // Whole or not at all: a recipe is never left half-written.
-      const aside = `${file}.kiln-makesum-${process.pid}`;
-      await writeFile(aside, text);
-      await rename(aside, file);
-    }
+    for (const l of learned) req.say({ type: 'makesum', file: shown, key: `sources[${l.i}].sha256`, url: l.url, sha256: l.sha256, bytes: l.bytes, written: done.has(l.i) });
   }
   return written;
 }

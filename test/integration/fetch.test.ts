@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -102,4 +102,37 @@ test('kiln fetch: a tree without packages and a target that names none are error
   const none = await runKiln(['fetch', 'nosuch', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'state')]);
   assert.notEqual(none.code, 0, explain(none));
   assert.match(none.stderr, /nosuch/);
+});
+
+test('kiln fetch --makesum: a recipe.toml that is a link gets the line in the file it points to and stays a link; a target naming nothing edits nothing', async () => {
+  await using dir = await tmpDir();
+  const server = createServer((req, res) => {
+    const body = FILES[req.url ?? ''];
+    if (body === undefined) res.writeHead(404).end();
+    else res.writeHead(200, { 'content-length': Buffer.byteLength(body) }).end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const tree = join(dir.path, 'tree');
+    const shared = join(dir.path, 'shared-recipe.toml');
+    await writeFile(shared, recipe('a', `\n[[sources]]\nurl = "${base}/a.txt"\n`), { mode: 0o640 });
+    await mkdir(join(tree, 'a'), { recursive: true });
+    await symlink(shared, join(tree, 'a', 'recipe.toml'));
+    const original = await readFile(shared, 'utf8');
+    // "b" names no package: refused before anything is fetched or written.
+    const typo = await runKiln(['fetch', '--makesum', 'a', 'b', '--tree', tree, '--state', join(dir.path, 'state')]);
+    assert.notEqual(typo.code, 0, explain(typo));
+    assert.match(typo.stderr, /"b" names no package/);
+    assert.equal(await readFile(shared, 'utf8'), original);
+    const sum = await runKiln(['fetch', '--makesum', 'a', '--tree', tree, '--state', join(dir.path, 'state')]);
+    assert.equal(sum.code, 0, explain(sum));
+    assert.ok((await lstat(join(tree, 'a', 'recipe.toml'))).isSymbolicLink(), 'the link stays a link');
+    assert.match(await readFile(shared, 'utf8'), new RegExp(`sha256 = "${sha256(FILES['/a.txt']!)}"`));
+    assert.equal((await lstat(shared)).mode & 0o777, 0o640, 'the recipe keeps its mode');
+    assert.deepEqual((await readdir(dir.path)).filter((n) => n.includes('kiln-makesum')), [], 'nothing left aside');
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
 });
