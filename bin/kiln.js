@@ -4,11 +4,13 @@
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   // The checkout this file is in: scripts/kiln there runs its pinned Node from any folder.
-  const root = new URL('..', import.meta.url).pathname.replace(/\/$/, '');
+  const { fileURLToPath } = await import('node:url');
+  const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+  const q = (p) => (/^[\w./+-]+$/.test(p) ? p : `'${p.replaceAll("'", `'\\''`)}'`);
   process.stderr.write(
     `kiln: needs Node.js 24 or newer, but this is ${process.version} (${process.execPath}).\n` +
-      `Run it with the Node 24 that \`npm ci\` pinned in ${root}/node_modules: ${root}/scripts/kiln ... ` +
-      `(from any folder; link it into PATH), or \`npx kiln ...\` inside ${root} ` +
+      `Run it with the Node 24 that \`npm ci\` pinned in ${root}/node_modules: ${q(`${root}/scripts/kiln`)} ... ` +
+      `(from any folder; link it into PATH), or \`npx kiln ...\` inside ${q(root)} ` +
       `(npx from another folder, even with --prefix, may start the system's node).\n`,
   );
   process.exit(2);

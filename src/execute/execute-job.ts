@@ -154,16 +154,18 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         const envHere = env === undefined || depsLayer?.root === undefined ? env : { ...env, layers: [...env.layers, depsLayer.root] };
         // A build whose run kiln's own side broke (its process helper died) is run once more,
         // in a fresh workspace; the log keeps both attempts (reliability case 2).
+        // `suffix`: --twice's second build (recipe-twice.ts), in a workspace of its own.
+        const newSandbox = (suffix: string, keep?: () => boolean): Promise<Sandbox> => o.backend.create({
+          ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: [...binds, ...(cc?.kind === 'on' ? cc.readOnlyBinds : [])], ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) }),
+          jobId: `${o.runId}-${job.id}${suffix}`,
+          workDir: join(o.workRoot, o.runId, `${job.id.replace('@', '_')}${suffix}`),
+          limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
+          // Only a run that may keep workspaces says so: a host sandbox then builds at workDir.
+          ...(keep === undefined ? {} : { keep }),
+          signal,
+        });
         for (attemptNo = 1; ; attemptNo++) {
-          await using sandbox = await o.backend.create({
-            ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: [...binds, ...(cc?.kind === 'on' ? cc.readOnlyBinds : [])], ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) }),
-            jobId: `${o.runId}-${job.id}`,
-            workDir: join(o.workRoot, o.runId, job.id.replace('@', '_')),
-            limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
-            // Only a run that may keep workspaces says so: a host sandbox then builds at workDir.
-            ...(o.keepFailed ? { keep: () => failed } : {}),
-            signal,
-          });
+          await using sandbox = await newSandbox('', o.keepFailed ? () => failed : undefined);
           infraError = undefined;
           outcome = await runPhases(sandbox);
           if (infraError !== undefined && attemptNo === 1 && !signal.aborted) {
@@ -256,15 +258,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           }
           if (spec.debian === undefined) phase('build');
           const timeoutMs = spec.build.timeoutMs;
-          const env2 = buildEnvironment({
-            inside: sandbox.inside,
-            jobs: job.cpus,
-            arch: job.arch,
-            name: spec.name,
-            version: spec.version,
-            sourceDateEpoch: o.sourceDateEpoch,
-            profiles: o.profiles ?? [],
-          });
+          const envOf = (inside: Sandbox['inside']): Record<string, string> => buildEnvironment({ inside, jobs: job.cpus, arch: job.arch, name: spec.name, version: spec.version, sourceDateEpoch: o.sourceDateEpoch, profiles: o.profiles ?? [] });
+          const env2 = envOf(sandbox.inside);
           // Hits across jobs: the workspace differs per job (host sandbox), the paths under it do not.
           if (cc?.kind === 'on') Object.assign(env2, cc.variables(dirname(sandbox.inside.src)), { PATH: withCcachePath(env2['PATH']!) });
           if (debianResult === undefined) {
@@ -320,6 +315,16 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             if (full !== undefined) return fail('disk-full', `${what} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
             return r.signal !== null ? fail('signal', what, exit) : fail('exit-status', what, exit);
           }
+          // --twice: built again, varied, and compared before the first build's output is packed.
+          const twice = o.twice === true && spec.debian === undefined ? await (await import('./recipe-twice.ts')).buildRecipeTwice({
+            spec, first: sandbox, create: () => newSandbox('.twice'), envOf, log: jl, signal: loop?.signal ?? signal,
+            prepare: async (sb, srcDir) => {
+              await fetchSources(spec, { srcDir, downloads: o.downloads, note: (t) => jl.note(t), signal });
+              for (const id of job.stage) await o.artifacts.stageInto(o.outputs.get(id)!.key, sb.host.sysroot, { signal, touch: false });
+            },
+          }).catch((e: unknown) => (signal.aborted ? null : `not compared (--twice): ${messageOf(e)}`)) : undefined;
+          if (twice === null) return cancelled(exit);
+          if (twice !== undefined && o.warningsFail === true) return fail('pack-failed', `${twice} (warnings fail the build: --fail-on-warnings)`, exit);
           phase('pack');
           try {
             const meta = await o.artifacts.put(key, {
@@ -332,7 +337,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
                 depends: spec.depends.map(formatGroup),
                 provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
                 // Provenance: what the key was made of, kept with the artifact (a CI state dir's records do not outlive it).
-                inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs, sources: spec.sources.map((s) => ({ url: s.url, sha256: s.sha256 ?? null })) },
+                inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs, sources: spec.sources.map((s) => ({ url: s.url, sha256: s.sha256 ?? null, ...(s.rev === undefined ? {} : { rev: s.rev }) })) },
               },
               sourceDateEpoch: o.sourceDateEpoch,
               // The early cutoff above just found no artifact for this key.
@@ -344,7 +349,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             });
             for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
             jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
-            return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 ? {} : { warnings: warnings.map((w) => `${w.check}: ${w.message}`) }) };
+            return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 && twice === undefined ? {} : { warnings: [...warnings.map((w) => `${w.check}: ${w.message}`), ...(twice === undefined ? [] : [twice])] }) };
           } catch (e) {
             if (signal.aborted) return cancelled(exit);
             // A full cache disk: nothing was stored (put() writes under tmp/ and renames), and

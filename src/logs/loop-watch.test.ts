@@ -63,6 +63,8 @@ test('newLoopWatch: trips only past both the count and the time, on one line rep
     { name: `a cycle of ${MAX_PERIOD + 1} lines: not seen`, lines: repeat((MAX_PERIOD + 1) * 60, (i) => `step ${'abcdefghijklmnop'[i % (MAX_PERIOD + 1)]}`), at: undefined },
     { name: 'a cycle broken now and then', lines: repeat(600, (i) => (i % 90 === 89 ? 'progress' : i % 2 === 0 ? 'a' : 'b')), at: undefined },
     { name: 'a line repeated inside a cycle', lines: repeat(300, (i) => ['wait', 'wait', 'retry'][i % 3]!), at: 152 },
+    // A number of varying length where the hash stops (its first 256 characters, digit runs as one).
+    { name: 'a long line whose number crosses the hashed part', lines: repeat(100, (i) => `${'x'.repeat(254)}${(i * 7919) % 2000} ms`), at: 50 },
     { name: 'compile lines, two alternating kinds: never', lines: repeat(600, (i) => (i % 2 === 0 ? `CC src/file${'abcdefghijklmnopqrstuvwxyz'[i % 26]}${Math.floor(i / 26)}.o` : 'In file included from x.h')), at: undefined },
   ];
   for (const c of cases) {

@@ -105,11 +105,15 @@ function shown(b: Buffer): string {
   return b.subarray(0, trimmedEnd(b)).toString();
 }
 
-/** FNV-1a over a line's first HASHED_BYTES bytes as sameLine sees them: a digit run is one '0', trailing whitespace is dropped. */
+/**
+ * FNV-1a over a line's first HASHED_BYTES characters as sameLine sees them: a digit run is
+ * one '0', trailing whitespace is dropped. Counted after that (not in raw bytes), so that a
+ * number of varying length near the limit does not make lines sameLine calls equal differ.
+ */
 export function lineHash(b: Buffer): number {
-  const e = Math.min(trimmedEnd(b), HASHED_BYTES);
+  const e = trimmedEnd(b);
   let h = 0x811c9dc5;
-  for (let i = 0; i < e; i++) {
+  for (let i = 0, n = 0; i < e && n < HASHED_BYTES; i++, n++) {
     let c = b[i]!;
     if (isDigit(c)) {
       while (i + 1 < e && isDigit(b[i + 1]!)) i++;
