@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import '../../test/helpers/hermetic-env.ts'; // a developer's KILN_ENVS must not receive this file's envs
@@ -100,6 +101,18 @@ test('create lays out env.json, versions/<vid>/{root,version.json} and leases/',
   assert.equal(e.sizeBytes, version.sizeBytes);
   assert.deepEqual((await store.list()).map((x) => x.name), ['bookworm-amd64']);
   assert.deepEqual(await store.get('bookworm-amd64'), e);
+});
+
+test('create --keyring: env.json records the keyring the mirror was checked with, its path and sha256', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({ stateDir: state, makers: fake.makers });
+  const keyring = join(state, 'archive.asc');
+  await writeFile(keyring, 'a key\n');
+  await store.create('ports-riscv64', { suite: 'unstable', arch: 'riscv64', mirror: MIRROR, keyring });
+  const meta = JSON.parse(await readFile(join(state, 'envs', 'ports-riscv64', 'env.json'), 'utf8'));
+  assert.deepEqual(meta.keyring, { path: keyring, sha256: createHash('sha256').update('a key\n').digest('hex') });
+  assert.equal(fake.specs[0]?.keyring, keyring);
 });
 
 test('create refuses bad names, an existing name, and missing mirrors, naming what to do', async (t) => {

@@ -73,6 +73,8 @@ export const envMetaSchema = z.object({
   mirror: z.string().optional(),
   include: z.array(z.string()),
   variant: z.string().optional(),
+  /** The keyring the mirror was checked with (kiln env create --keyring): its path and sha256 then. */
+  keyring: z.object({ path: z.string(), sha256: z.string() }).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   current: z.string(),
