@@ -8,11 +8,12 @@ import { WORKER_NAME_RE } from '../distributed/nats-url.ts';
 import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseDurationOption, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseDurationOption, parseCount, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
 
 interface WorkerOpts extends StateOptions, NatsAccessOptions {
   nats?: string;
   jobs?: number;
+  overcommitCpus?: number;
   arch?: string[];
   sandbox?: SandboxChoice;
   env?: string;
@@ -26,7 +27,8 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     .command('worker')
     .description('build the jobs of `kiln build --nats URL` runs on this machine, until stopped (SIGINT/SIGTERM/SIGHUP give back the jobs it holds)')
     .option('--nats <url>', 'the NATS server with JetStream the builds go through (default: $KILN_NATS); waited for while unreachable')
-    .option('-j, --jobs <n>', 'jobs at once (default: the number of cores)', parseJobs)
+    .option('-j, --jobs <n>', 'jobs at once (default: the number of cores); each also reserves its recipe\'s cpus and memory, as in kiln build', parseJobs)
+    .option('--overcommit-cpus <n>', 'let jobs reserve N cpus more than the machine has cores (default 0), as kiln build --overcommit-cpus', parseCount('--overcommit-cpus'))
     .option('--arch <list>', 'Debian archs whose jobs it takes, comma-separated (default: this machine\'s)', parseArchList)
     .addOption(new Option('--sandbox <kind>', 'how jobs are isolated (default: auto, as kiln build)').choices(SANDBOX_CHOICES))
     .option('--env <name>', 'the env jobs build in (may hold {arch}); the jobs must have been planned for the same env')
@@ -87,11 +89,15 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const jobs = opts.jobs ?? availableParallelism();
     const { DEFAULT_MIN_FREE, stateFreeSpace } = await import('../run/free-space.ts');
     const minFree = opts.minFree ?? DEFAULT_MIN_FREE;
-    ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${cluster.url}, ${jobs} at once, in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}; the jobs planned in ${[...new Set(archs.map((a) => envs.envIdFor(a)))].join(', ')}\n`);
+    const { machineCapacity } = await import('../run/host-env.ts');
+    const { humanBytes } = await import('../lib/human-bytes.ts');
+    const capacity = machineCapacity(jobs, opts.overcommitCpus);
+    ctx.stderr.write(`kiln worker: taking jobs for ${archs.join(', ')} from ${cluster.url}, ${jobs} at once within ${capacity.cpus} cpus and ${humanBytes(capacity.memoryBytes)} of memory (their recipes' cpus and memory), in ${envs.backend.name === 'host' ? 'the host sandbox' : `the ${envs.backend.name} sandbox`}${envs.note === undefined ? '' : ` (${envs.note})`}; the jobs planned in ${[...new Set(archs.map((a) => envs.envIdFor(a)))].join(', ')}\n`);
     try {
       const { runWorker } = await import('../distributed/worker.ts');
       const counts = await runWorker({
         cluster, state, envs, archs, jobs, signal: controller.signal,
+        ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
         ...(minFree > 0 ? { minFree: { bytes: minFree, free: () => stateFreeSpace(state) } } : {}),
         ...(opts.keepLogs === undefined ? {} : { keepLogsMs: opts.keepLogs }),
         ...(opts.name === undefined ? {} : { name: opts.name }),

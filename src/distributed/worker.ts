@@ -5,12 +5,14 @@
 // it works on it (so the job is not handed to another worker while it builds); unpack the
 // package's folder; import the artifacts it stages (checked against their metas); run it
 // with the same executor as a local build; put the artifact and the log in the object
-// store; publish the result; ack. A Debian source package's job also brings its Packages
-// index (and a local .dsc): debian-jobs.ts. A worker that dies loses the job to the next
-// worker after the ack wait; one stopped with SIGTERM gives its jobs back at once (nak).
+// store; publish the result; ack. Each job reserves its recipe's cpus and memory here, as
+// in a local build (worker-capacity.ts; one that does not fit is held: roomFor). A Debian
+// source package's job also brings its Packages index (and a local .dsc): debian-jobs.ts.
+// A worker that dies loses the job to the next worker after the ack wait; one stopped
+// with SIGTERM gives its jobs back at once (nak).
 
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import type { JsMsg } from '@nats-io/jetstream';
@@ -37,11 +39,10 @@ import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
 import { envIdWithProfiles, workerEnvId } from '../run/env-id.ts';
-import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, logsSubject, verdictSubject, type Cluster } from './cluster.ts';
-
-/** How often a job's log is sent as it grows, and the most bytes per message (NATS's limit is 1 MiB). */
-const LOG_STREAM_MS = 500;
-const LOG_CHUNK = 256 * 1024;
+import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, verdictSubject, type Cluster } from './cluster.ts';
+import { machineCapacity } from '../run/host-env.ts';
+import { streamLog } from './log-stream.ts';
+import { fitsNow, mayTake, reservationOf, type Reservation } from './worker-capacity.ts';
 import { parseMessage, JobMessage, type EventMessage, type WireArtifact, type WireOutcome } from './wire.ts';
 
 export interface WorkerOptions {
@@ -52,6 +53,8 @@ export interface WorkerOptions {
   readonly archs: readonly string[];
   /** Jobs at once. */
   readonly jobs: number;
+  /** Reserved cpus may exceed the cores by this many (--overcommit-cpus; default 0). */
+  readonly overcommitCpus?: number;
   /** Its name in results and logs (default host:pid). */
   readonly name?: string;
   readonly say: (line: string) => void;
@@ -74,7 +77,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   /** Debian jobs' parsed Packages indexes, by blob (debian-jobs.ts). */
   const universes = new Map<string, Promise<BinaryUniverse>>();
   const counts = { built: 0, failed: 0, cancelled: 0 };
-  const running = new Set<Promise<void>>();
+  // The jobs it builds, with what each reserves of this machine (cores, memory, slots).
+  const running = new Map<Promise<void>, Reservation>();
+  const total = machineCapacity(o.jobs, o.overcommitCpus);
   // Cancels from coordinators, by run and job ('*': every job of the run).
   const controllers = new Map<string, AbortController>();
   // Runs stopped whole (Ctrl-C of their coordinator), remembered for a while: a job of one
@@ -118,8 +123,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   let low = false;
   try {
     while (!o.signal.aborted) {
-      if (running.size >= o.jobs) {
-        await Promise.race([...running, abortPromise(o.signal)]);
+      // A free slot and a free cpu (the least a job reserves); else wait for a job to end.
+      if (!mayTake([...running.values()], total)) {
+        await Promise.race([...running.keys(), abortPromise(o.signal)]);
         continue;
       }
       // Low on disk: take nothing (the job goes to another worker, or waits), say so once.
@@ -136,14 +142,18 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       const which = turn++ % consumers.length;
       const msg = await consumers[which]!.next({ expires: 1_000 }).catch(() => null);
       if (msg === null) continue;
+      const parsed = parseMessage(JobMessage, msg.string());
+      // (A message it cannot read is refused by handle(), at once: it reserves the least.)
+      const need = parsed.ok ? reservationOf(parsed.value.job) : { cpus: 1, memoryBytes: 0 };
+      if (parsed.ok && !(await roomFor(msg, parsed.value, need))) continue;
       // handle() says what goes wrong and gives the job back; it never throws.
-      const p = handle(msg, o.archs[which]!).catch((e: unknown) => o.say(`internal error: ${(e as Error).stack ?? String(e)}`)).finally(() => running.delete(p));
-      running.add(p);
+      const p = handle(msg, parsed, o.archs[which]!).catch((e: unknown) => o.say(`internal error: ${(e as Error).stack ?? String(e)}`)).finally(() => running.delete(p));
+      running.set(p, need);
     }
   } finally {
     clearInterval(pruning);
     for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
-    await Promise.allSettled(running);
+    await Promise.allSettled(running.keys());
     cancels.unsubscribe();
     statusAnswers.unsubscribe();
     // Empty now, unless a sandbox could not be taken down: that (owner file kept) is for the
@@ -153,9 +163,34 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   }
   return counts;
 
+  /**
+   * Waits until a job taken needs no more than is free here; false: the worker stops
+   * meanwhile (the job given back). It only learns what a job reserves once it has the
+   * message: one that does not fit now is held (kept in progress with msg.working(), the
+   * heartbeat of a running job) and is the next to start here, while this worker takes no
+   * other. Not nak'ed for another worker: each nak is one of the job's MAX_DELIVER (3)
+   * deliveries, so a busy fleet would fail a big job for no fault of its own, and with
+   * every worker full it would go round the queue (a big job passed over by every small
+   * one that fits, starved). Held, it waits at most until the running jobs end (clamped to
+   * the machine, it fits an idle one), and other workers go on taking the rest.
+   */
+  async function roomFor(msg: JsMsg, m: JobMessage, need: Reservation): Promise<boolean> {
+    if (fitsNow(need, [...running.values()], total)) return true;
+    o.say(`${m.runId} ${m.jobId}: waits for room here: it reserves ${need.cpus} cpu(s)${need.memoryBytes > 0 ? ` and ${humanBytes(need.memoryBytes)} of memory` : ''}, more than the running jobs leave free`);
+    const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
+    try {
+      // (Never a busy wait: each turn waits for a running job to end, or the stop.)
+      while (!o.signal.aborted && !fitsNow(need, [...running.values()], total)) await Promise.race([...running.keys(), abortPromise(o.signal)]);
+    } finally {
+      clearInterval(heartbeat);
+    }
+    if (!o.signal.aborted) return true;
+    await stopping(msg, m, (m.returns ?? 0) + msg.info.deliveryCount);
+    return false;
+  }
+
   /** A job from the queue of `queueArch` (an `all` job builds in that arch's env). */
-  async function handle(msg: JsMsg, queueArch: string): Promise<void> {
-    const parsed = parseMessage(JobMessage, msg.string());
+  async function handle(msg: JsMsg, parsed: ReturnType<typeof parseMessage<JobMessage>>, queueArch: string): Promise<void> {
     if (!parsed.ok) {
       o.say(`refused a message on ${msg.subject}: ${parsed.why}`);
       // +TERM without a reason: a server before 2.10 ignores one with a reason (and delivers it again).
@@ -332,7 +367,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     });
     // The log as it grows goes to the coordinator (kiln logs -f there follows it).
     const logFile = logPathOf(logDir, job.id);
-    const stream = streamLog(logFile, m.runId, m.jobId, attempt);
+    const stream = streamLog(o.cluster.nc, logFile, m.runId, m.jobId, attempt);
     // A forced job is built again here too; any other finds a stored artifact first.
     // A job's cpus ($JOBS) as this machine can give them.
     const cpus = Math.min(job.cpus, availableParallelism());
@@ -352,44 +387,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     return { outcome: wire, artifact, log, twice };
   }
 
-  /**
-   * Publishes what `file` gains, every LOG_STREAM_MS, as chunks with their offset (core
-   * NATS: a chunk lost is filled in by the whole log the result brings).
-   */
-  function streamLog(file: string, runId: string, jobId: string, attempt: number): { stop(): Promise<void> } {
-    let offset = 0;
-    let busy: Promise<void> = Promise.resolve();
-    const send = async (): Promise<void> => {
-      const fh = await open(file, 'r').catch(() => undefined);
-      if (fh === undefined) return;
-      try {
-        for (;;) {
-          const buf = Buffer.alloc(LOG_CHUNK);
-          const { bytesRead } = await fh.read(buf, 0, LOG_CHUNK, offset);
-          if (bytesRead === 0) return;
-          o.cluster.nc.publish(logsSubject(runId, jobId), JSON.stringify({ attempt, offset, data: buf.subarray(0, bytesRead).toString('base64') }));
-          offset += bytesRead;
-        }
-      } finally {
-        await fh.close();
-      }
-    };
-    const timer = setInterval(() => {
-      busy = busy.then(send, send);
-    }, LOG_STREAM_MS);
-    return {
-      async stop() {
-        clearInterval(timer);
-        await busy.catch(() => undefined);
-      },
-    };
-  }
-
   async function publish(runId: string, e: EventMessage): Promise<void> {
     await o.cluster.js.publish(eventsSubject(runId), JSON.stringify(e));
   }
 }
-
 
 function abortPromise(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
