@@ -94,6 +94,12 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       return;
     }
     const debian = debianRequest(opts, targets, command);
+    // --twice: a Debian part's packages and the recipes alike (execute/recipe-twice.ts), the
+    // recipes on this machine only: a worker builds each job once.
+    const twice = opts.twice === true;
+    if (twice && debian === undefined && natsUrlOf(opts.nats) !== undefined) {
+      throw new KilnError('usage', `--twice with --nats${opts.nats === undefined ? ' ($KILN_NATS)' : ''}: the workers build each recipe once, so its output cannot be compared there`, { hint: 'check the recipes here: kiln build --twice without --nats (unset KILN_NATS), or drop --twice' });
+    }
     // --nats-creds, --nats-tls-ca…: read and checked before anything is planned.
     const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
     // The workers build with their jobs' recipes: a run's override would not reach them.
@@ -129,9 +135,11 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     whenOutputCloses(stop);
     try {
       const text = debian === undefined && !existsSync(join(opts.tree, DEBIAN_FILE)) ? undefined : callerOptionsNote(process.env);
-      if (text !== undefined) {
-        if (opts.json) bus.emit({ type: 'note', at: Date.now(), text });
-        else ctx.stderr.write(`kiln: ${text}\n`);
+      const natsTwice = twice && natsUrlOf(opts.nats) !== undefined ? '--twice with --nats: the Debian packages are compared on the workers; a recipe of the tree is built once there, not compared' : undefined;
+      for (const t of [text, natsTwice]) {
+        if (t === undefined) continue;
+        if (opts.json) bus.emit({ type: 'note', at: Date.now(), text: t });
+        else ctx.stderr.write(`kiln: ${t}\n`);
       }
       const result = await runBuild({
         treeDir: opts.tree,
@@ -142,7 +150,6 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         lease: true,
         state,
         targets: debian === undefined || debian.optionsOnly === true ? targets : [],
-        // --twice compares two fresh builds: it rebuilds what is up to date too.
         ...(debian === undefined ? {} : { debian }),
         // With --json, a note of the planning is an event like the run's own notes.
         note: (t) => {
@@ -154,10 +161,11 @@ export function registerBuild(program: Command, ctx: CliContext): void {
           ctx.stderr.write(`kiln: ${t}\n`);
         },
         archs: opts.arch,
-        force: debian?.twice === true ? ['*'] : (opts.force ?? []),
+        // --twice compares two fresh builds: it rebuilds what is up to date too.
+        force: twice ? ['*'] : (opts.force ?? []),
         ...(opts.boost === undefined ? {} : { boost: opts.boost }),
         profiles: profilesOf(opts.profiles),
-        forcedBy: debian?.twice === true ? 'twice' : undefined,
+        forcedBy: twice ? 'twice' : undefined,
         maxJobs: opts.jobs,
         overcommitCpus: opts.overcommitCpus,
         failFast: opts.failFast === true,

@@ -188,7 +188,8 @@ function changedLines(c: EntryDiff, label: string, indent: string): string[] {
   return out;
 }
 
-function treeLines(t: TreeDiff, label: string, indent: string, max: number): string[] {
+/** One line per entry that differs (with its content lines); a recipe's --twice lists its output so too (execute/recipe-twice.ts). */
+export function treeLines(t: TreeDiff, label: string, indent: string, max: number): string[] {
   const out: string[] = [];
   const capped = <T>(list: readonly T[], render: (x: T) => string[], what: string): void => {
     for (const x of list.slice(0, max)) out.push(...render(x));
@@ -201,7 +202,8 @@ function treeLines(t: TreeDiff, label: string, indent: string, max: number): str
   return out;
 }
 
-function describeFile(c: EntryDiff): string {
+/** One entry that differs, in a few words: its path and the gist (a changed token, `ELF build-id only`, the fields). */
+export function describeFile(c: EntryDiff): string {
   const d = c.content?.diff;
   const bits: string[] = [];
   if (d?.kind === 'elf' && d.elf !== undefined) {

@@ -48,4 +48,6 @@ export interface ExecutorOptions {
   readonly buildLocks?: BuildLocks;
   /** --ccache: the run's compiler cache (ccache.ts); none: builds without one. */
   readonly ccache?: CcacheSettings;
+  /** kiln build --twice: each recipe is built a second time, varied, and the outputs compared (recipe-twice.ts). */
+  readonly twice?: boolean;
 }

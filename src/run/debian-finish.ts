@@ -2,12 +2,17 @@
 // sources published into the state dir's signed repository (publish-debian.ts), and what
 // that adds to the run: reproducibility (--twice, --verify) and lintian results in the
 // report, and a failed run when a built .deb could not be published into its suite.
+// A run with --twice ends here too, Debian or not: the recipes' comparisons
+// (execute/recipe-twice.ts, in `<log>.twice.json` as a Debian build's) join the report's
+// reproducibility as theirs do.
 
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import type { StagedOutput } from '../execute/executor-options.ts';
 import type { JobState } from '../plan/job.ts';
-import { writeReport, type RunReport } from '../publish/report.ts';
+import type { TwiceResult } from '../execute/debian-twice.ts';
+import { writeReport, type ReproducibilityEntry, type RunReport } from '../publish/report.ts';
 import type { JobCounts, Records, RunState } from '../records/records.ts';
 import { hostArch } from './host-env.ts';
 import type { PreparedPlan } from './prepare-plan.ts';
@@ -30,10 +35,26 @@ export interface DebianFinish {
 export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude<RunState, 'running'>; report: RunReport } | undefined> {
   const { req, prepared, runId, runState } = f;
   const { state, bus } = req;
-  const debian = prepared.scan.debian!;
   const note = (text: string): void => bus.emit({ type: 'note', at: Date.now(), text });
-  const { debsRefused, publishDebianRun, stateAfterPublish } = await import('./publish-debian.ts');
+  const { debsRefused, publishDebianRun, stateAfterPublish, twiceLine } = await import('./publish-debian.ts');
   const { logPathOf } = await import('../execute/execute-job.ts');
+  // --twice: the recipes' comparisons, read as publishDebianRun reads the Debian builds'.
+  const recipes: ReproducibilityEntry[] = [];
+  for (const n of req.forcedBy === 'twice' ? prepared.plan.nodes : []) {
+    if (n.spec === undefined || n.spec.debian !== undefined || f.finalState.get(n.id) !== 'built') continue;
+    const text = await readFile(`${logPathOf(join(state.logs, runId), n.id)}.twice.json`, 'utf8').catch(() => undefined);
+    for (const t of text === undefined ? [] : JSON.parse(text) as TwiceResult[]) {
+      recipes.push({ check: 'twice', job: n.id, deb: t.deb, status: t.status, summary: t.summary, details: t.details });
+      note(twiceLine(n.id, t));
+    }
+  }
+  const debian = prepared.scan.debian;
+  if (debian === undefined) {
+    if (recipes.length === 0) return undefined;
+    const withRepro = { ...f.report, reproducibility: recipes };
+    await writeReport(state.root, withRepro);
+    return { state: runState, report: withRepro };
+  }
   const done = await publishDebianRun({
     stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan: prepared.plan, artifacts: prepared.artifacts, finalState: f.finalState,
     keyOf: (id) => f.outputs.get(id)?.key, note, signal: req.signal,
@@ -55,8 +76,9 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
     note(`the run fails: ${refused} .deb(s) it built are not in suite ${debian.suite.suite} (above), so what it publishes there may not install`);
     f.records.finishRun(runId, { state: endState, endedAt: Date.now(), counts: f.counts });
   }
-  if (done === undefined || (done.reproducibility.length === 0 && done.lintian.length === 0 && endState === runState)) return undefined;
-  const withRepro = { ...f.report, state: endState, ...(done.reproducibility.length > 0 ? { reproducibility: done.reproducibility } : {}), ...(done.lintian.length > 0 ? { lintian: done.lintian } : {}) };
+  const reproducibility = [...recipes, ...(done?.reproducibility ?? [])];
+  if (reproducibility.length === 0 && (done?.lintian ?? []).length === 0 && endState === runState) return undefined;
+  const withRepro = { ...f.report, state: endState, ...(reproducibility.length > 0 ? { reproducibility } : {}), ...((done?.lintian ?? []).length > 0 ? { lintian: done!.lintian } : {}) };
   await writeReport(state.root, withRepro);
   return { state: endState, report: withRepro };
 }

@@ -13,12 +13,14 @@ const options: DebianCliRequest = {
 };
 const named: DebianCliRequest = { ...options, suite: 'bookworm', sources: ['hello'] };
 
-test('debianRequestOf: --debian wins; Debian-only options need --debian, --dsc or a debian.toml', () => {
+test('debianRequestOf: --debian wins; Debian-only options need --debian, --dsc or a debian.toml (--twice is for recipes too)', () => {
   assert.equal(debianRequestOf(named, ['--twice'], false, () => options), named);
   assert.equal(debianRequestOf(undefined, [], false, () => options), undefined, 'no Debian options: no Debian request');
+  // --twice is for recipe trees too: alone, no Debian request; with others, they alone are named.
+  assert.equal(debianRequestOf(undefined, ['--twice'], false, () => options), undefined);
   assert.throws(
-    () => debianRequestOf(undefined, ['--twice'], false, () => options),
-    (e: unknown) => isKilnError(e) && e.code === 'usage' && /^--twice applies to Debian builds only/.test(e.message) && /--debian SUITE/.test(e.message) && /debian\.toml/.test(e.message),
+    () => debianRequestOf(undefined, ['--twice', '--verify'], false, () => options),
+    (e: unknown) => isKilnError(e) && e.code === 'usage' && /^--verify applies to Debian builds only/.test(e.message) && /--debian SUITE/.test(e.message) && /debian\.toml/.test(e.message),
   );
   assert.throws(() => debianRequestOf(undefined, ['--nocheck', '--cpus'], false, () => options), /--nocheck, --cpus apply to Debian builds only/);
   // With a debian.toml: the options ride along, the suite and sources stay the file's.

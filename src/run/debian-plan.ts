@@ -82,9 +82,11 @@ export function debianOptionsGiven(command: Command, treeHasToml = false): strin
  * The Debian request of a `build`/`plan` command line: `named` (from --debian/--dsc) if
  * given; else, when Debian-only options were given (`given`, their long names), the
  * request carrying them for the tree's debian.toml, or a usage error when the tree has
- * none (the options would be silently ignored).
+ * none (the options would be silently ignored). --twice is for a recipe tree too: alone,
+ * with no Debian part, it makes no Debian request (kiln build reads it itself).
  */
 export function debianRequestOf(named: DebianCliRequest | undefined, given: readonly string[], treeHasToml: boolean, asOptions: () => DebianCliRequest): DebianCliRequest | undefined {
+  if (!treeHasToml) given = given.filter((g) => g !== '--twice');
   if (named !== undefined || given.length === 0) return named;
   if (!treeHasToml) {
     throw new KilnError('usage', `${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to Debian builds only, and this run has none: no --debian SUITE, no --dsc, no ${DEBIAN_FILE} in the tree`, {

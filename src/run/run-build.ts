@@ -253,7 +253,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     }
     // --ccache / kiln.toml ccache: the compiler cache of the builds (execute/ccache.ts).
     const ccache = req.ccache === undefined && prepared.config.ccache === undefined ? undefined
-      : (await import('../execute/ccache.ts')).ccacheSettingsOf({ ...req, config: prepared.config, twice: req.debian?.twice === true, note: (text) => bus.emit({ type: 'note', at: Date.now(), text }) });
+      : (await import('../execute/ccache.ts')).ccacheSettingsOf({ ...req, config: prepared.config, twice: req.forcedBy === 'twice', note: (text) => bus.emit({ type: 'note', at: Date.now(), text }) });
     const execute = remote?.execute ?? executor?.createExecutor({
       runId,
       backend: prepared.envs.backend,
@@ -269,7 +269,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
       ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
       ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }),
-      ...(req.failOnWarnings === true ? { warningsFail: true } : {}),
+      ...(req.failOnWarnings === true ? { warningsFail: true } : {}), ...(req.forcedBy === 'twice' ? { twice: true } : {}),
       ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,
@@ -375,8 +375,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const { updatePackageIndex } = await import('./update-index.ts');
       await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
     }
-    // A Debian run: its repository published, and what that adds to the report (debian-finish.ts).
-    if (prepared.scan.debian !== undefined && !req.signal.aborted) {
+    // A Debian run: its repository published, and what that and --twice add to the report (debian-finish.ts).
+    if ((prepared.scan.debian !== undefined || req.forcedBy === 'twice') && !req.signal.aborted) {
       const finished = await (await import('./debian-finish.ts')).finishDebianRun({ req, prepared, records, runId, finalState, outputs, downloads, counts, runState, report });
       if (finished !== undefined) return { runId, state: finished.state, counts, ignored, report: finished.report, reportDir };
     }

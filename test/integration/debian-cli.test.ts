@@ -27,7 +27,8 @@ test('Debian-only options with no --debian, --dsc or debian.toml are a usage err
   await using dir = await tmpDir('kiln-debian-cli-');
   const state = join(dir.path, 'state');
   const cases: [string[], RegExp][] = [
-    [['build', '--tree', join(REPO_ROOT, 'examples'), '--twice'], /error \[usage\]: --twice applies to Debian builds only.*no --debian SUITE, no --dsc, no debian\.toml/],
+    // (--twice is for recipe trees too: not named.)
+    [['build', '--tree', join(REPO_ROOT, 'examples'), '--twice', '--lintian'], /error \[usage\]: --lintian applies to Debian builds only.*no --debian SUITE, no --dsc, no debian\.toml/],
     [['build', '--tree', join(REPO_ROOT, 'examples'), '--verify', '--no-install-check'], /error \[usage\]: --no-install-check, --verify apply to Debian builds only/],
     [['plan', '--tree', join(REPO_ROOT, 'examples'), '--nocheck', '--cpus', '2'], /error \[usage\]: --nocheck, --cpus apply to Debian builds only/],
   ];
