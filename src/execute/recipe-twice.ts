@@ -1,7 +1,8 @@
 // kiln build --twice for a recipe (debian-twice.ts is the Debian source packages' own): the
 // build script runs a second time, in a fresh workspace, with what a reproducible build
 // must not depend on varied (the build path, $HOME and $TMPDIR, the clock through faketime
-// when the sandbox has it, umask 002, TZ), and the two $DESTDIRs are compared by their
+// when the sandbox has it, TZ; not the umask: every build runs with 022, lib/launcher-source.ts),
+// and the two $DESTDIRs are compared by their
 // manifests (cache/archive.ts: path, type, mode, size, sha256, link target), the way the
 // output hash sees them. The differ and its wording are deb-compare's (diffTrees,
 // explainContents, treeLines). The result goes to the job's log and to `<log>.twice.json`
@@ -79,7 +80,7 @@ async function secondBuild(o: RecipeTwiceOptions): Promise<TwiceResult & { warni
   const env = { ...o.envOf(inside), TZ: VARIANT_TZ };
   const faketime = await sb.run({ argv: ['/bin/sh', '-c', 'command -v faketime'], cwd: inside.src, env, onOutput: () => {}, signal });
   const clock = faketime.exitCode === 0;
-  log.note(`--twice: second build in ${inside.src} (the first: ${o.first.inside.src}), $HOME and $TMPDIR moved too, umask 002, TZ=${VARIANT_TZ}, ${clock ? `the clock ${VARIANT_CLOCK.slice(1)} ahead (faketime)` : 'the clock not moved: faketime is not in the sandbox (install it in the build root to vary the clock too)'}`);
+  log.note(`--twice: second build in ${inside.src} (the first: ${o.first.inside.src}), $HOME and $TMPDIR moved too, TZ=${VARIANT_TZ}, ${clock ? `the clock ${VARIANT_CLOCK.slice(1)} ahead (faketime)` : 'the clock not moved: faketime is not in the sandbox (install it in the build root to vary the clock too)'}`);
   const r = await sb.run({
     argv: twiceArgv(spec.build.script, `${spec.name}/twice`, clock),
     cwd: inside.src,
@@ -108,9 +109,9 @@ export function variedLayout(l: SandboxLayout): SandboxLayout {
   return { ...l, src: join(l.src, VARIANT_DIR), home: join(l.home, VARIANT_DIR), tmp: join(l.tmp, VARIANT_DIR) };
 }
 
-/** The second build's command: umask 002, then (with faketime) the clock moved, then the script as the first build ran it (pure). */
+/** The second build's command: (with faketime) the clock moved, then the script as the first build ran it (pure). */
 export function twiceArgv(script: string, name: string, faketime: boolean): string[] {
-  return ['/bin/bash', '-c', 'umask 002 && exec "$@"', name, ...(faketime ? ['faketime', VARIANT_CLOCK] : []), 'bash', '-e', '-c', script, name];
+  return [...(faketime ? ['faketime', VARIANT_CLOCK] : []), 'bash', '-e', '-c', script, name];
 }
 
 /** A manifest entry as deb-compare's differ takes a tar member: an artifact has no owner, mtime or device of its own (pure). */
@@ -143,12 +144,9 @@ export function twiceSummary(t: TreeDiff, outputHash?: string): string {
 
 /** Every difference, one line each (a = the first build, b = the varied one), as deb-compare lists a .deb's data (pure). */
 export function twiceDetails(t: TreeDiff): string[] {
-  // Group-writable in b alone: the modes follow the umask the build inherits (002 in b).
-  const umask = t.changed.some((c) => c.meta.some((m) => m.field === 'mode' && (parseInt(m.a, 8) | 0o020) === parseInt(m.b, 8)));
   return [
     `output: ${t.total.a} entries in a (the first build), ${t.total.b} in b (the varied one): ${t.identical} identical, ${t.changed.length} differ, ${t.added.length} only in b, ${t.removed.length} only in a`,
     ...treeLines({ ...t, orderDiffers: false }, 'output', '', 50),
-    ...(umask ? ['output: modes that follow the umask (b ran with umask 002): set them in the script (umask 022 at its top, or install -m / install -d -m)'] : []),
   ];
 }
 

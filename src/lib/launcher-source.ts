@@ -18,6 +18,7 @@ export const LAUNCHER_C = String.raw`
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -245,6 +246,9 @@ int main(int argc, char **argv) {
       signal(SIGPIPE, SIG_DFL); signal(SIGCHLD, SIG_DFL);
       sigprocmask(SIG_SETMASK, &none, NULL);
       setsid();
+      /* Every command starts with umask 022, whatever kiln's own is (as dpkg-buildpackage and
+         BitBake do): a build's output modes must not depend on who ran kiln. */
+      umask(022);
       dup2(nullfd, 0); dup2(o[1], 1); dup2(e[1], 2);
       if (chdir(cwd) != 0) { report(s[1], errno, "chdir: "); _exit(127); }
       int err = 0;

@@ -97,13 +97,14 @@ while (defined(my $job = command())) {
   if (!defined $pid) { put(fr('E', ($! + 0) . "\0fork: $!") . fr('C', '')); next }
   if ($pid == 0) {
     if ($RAW) {
-      syscall($SETSID); syscall($DUP3, $nfd, 0, 0); syscall($DUP3, $ofd, 1, 0); syscall($DUP3, $efd, 2, 0);
+      syscall($SETSID); umask 022; syscall($DUP3, $nfd, 0, 0); syscall($DUP3, $ofd, 1, 0); syscall($DUP3, $efd, 2, 0);
       if (syscall($CHDIR, $cwd) != 0) { syswrite($sw, ($! + 0) . "\0chdir: $!"); xexit(127) }
       my ($e, $m) = execute(\@cands, \$av, $ev, \@argv);
       syswrite($sw, "$e\0$m"); xexit(127);
     }
     $SIG{CHLD} = 'DEFAULT';
     POSIX::setsid();
+    umask 022;
     open(STDIN, '<&', $null); open(STDOUT, '>&', $ow); open(STDERR, '>&', $ew);
     if (!chdir $cwd) { syswrite($sw, ($! + 0) . "\0chdir: $!"); xexit(127) }
     %ENV = (); for (@f) { my ($k, $v) = split /=/, $_, 2; $ENV{$k} = $v }

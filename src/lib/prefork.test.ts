@@ -49,6 +49,18 @@ describe(`pre-forked helper (${label})`, () => {
     assert.deepEqual(await l.exited, { code: 0, signal: null });
   });
 
+  test('every command starts with umask 022, whatever kiln\'s own (a build\'s output modes do not depend on who ran kiln)', async () => {
+    const old = process.umask(0o077);
+    try {
+      const c = collect();
+      const r = await runGroup(['/bin/sh', '-c', 'umask'], { env: { PATH }, cwd: '/', timePath: null, onOutput: c.onOutput });
+      assert.equal(r.exitCode, 0);
+      assert.equal(c.out().trim(), '0022');
+    } finally {
+      process.umask(old);
+    }
+  });
+
   test("argv[0] is searched in the command's own PATH, not kiln's", async () => {
     await using tmp = await tmpDir();
     const dir = tmp.path;

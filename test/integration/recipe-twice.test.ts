@@ -1,6 +1,6 @@
 // kiln build --twice on a recipe tree (execute/recipe-twice.ts), through the real CLI on the
 // host sandbox: every package built, then built again in another workspace with the build
-// path, $HOME, $TMPDIR, umask, time zone (and the clock, with faketime) varied, the two
+// path, $HOME, $TMPDIR, time zone (and the clock, with faketime) varied, the two
 // outputs compared by their manifests. One package is reproducible; one installs the
 // clock (`date +%s%N`), one its build path ($PWD, with the buildpaths check off so that
 // only --twice sees it). A difference is a warning in the log and the report, the artifact
@@ -10,10 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.ts';
-import { explain, pkgOf, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
+import { explain, KILN_BIN, pkgOf, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
 
 const RECIPES: Record<string, { script: string; extra?: string }> = {
   same: { script: 'mkdir -p "$DESTDIR/usr/share/same"\necho "the same every time" > "$DESTDIR/usr/share/same/data"' },
@@ -24,8 +25,7 @@ const RECIPES: Record<string, { script: string; extra?: string }> = {
 async function writeTree(tree: string): Promise<void> {
   for (const [name, r] of Object.entries(RECIPES)) {
     await mkdir(join(tree, name), { recursive: true });
-    // umask 022: the modes of what mkdir makes are the script's own, not the umask it inherits (--twice varies it).
-    await writeFile(join(tree, name, 'recipe.toml'), `name = "${name}"\nversion = "1"\nsummary = "${name}"\nlicense = "MIT"\n[build]\n${r.extra ?? ''}script = '''\numask 022\n${r.script}\n'''\n`);
+    await writeFile(join(tree, name, 'recipe.toml'), `name = "${name}"\nversion = "1"\nsummary = "${name}"\nlicense = "MIT"\n[build]\n${r.extra ?? ''}script = '''\n${r.script}\n'''\n`);
   }
 }
 
@@ -54,7 +54,7 @@ test('kiln build --twice on a recipe tree: the unreproducible outputs are warned
   assert.match(first.stdout + first.stderr, /twice same@\w+: reproducible/, explain(first));
   // The log says how the second build ran and what differs; the two files are kept beside it.
   const log = readFileSync(pkgOf(report, 'where').log!, 'utf8');
-  assert.match(log, /--twice: second build in \S+\/kiln-twice \(the first: \S+\), \$HOME and \$TMPDIR moved too, umask 002, TZ=Etc\/GMT-14, (the clock 373 days ahead \(faketime\)|the clock not moved: faketime is not in the sandbox)/, log);
+  assert.match(log, /--twice: second build in \S+\/kiln-twice \(the first: \S+\), \$HOME and \$TMPDIR moved too, TZ=Etc\/GMT-14, (the clock 373 days ahead \(faketime\)|the clock not moved: faketime is not in the sandbox)/, log);
   assert.match(log, /--twice:   output: usr\/share\/where\/path: contents differ/, log);
   const firstPath = readFileSync(`${pkgOf(report, 'where').log!}.twice/first/usr/share/where/path`, 'utf8');
   const secondPath = readFileSync(`${pkgOf(report, 'where').log!}.twice/second/usr/share/where/path`, 'utf8');
@@ -71,4 +71,23 @@ test('kiln build --twice on a recipe tree: the unreproducible outputs are warned
   const r3 = await readReport(strict);
   assert.deepEqual(statesOf(r3), { clock: 'failed', same: 'built', where: 'failed' }, explain(strict));
   assert.match(pkgOf(r3, 'clock').cause ?? '', /not reproducible: 1 file differs: usr\/share\/clock\/stamp \(warnings fail the build: --fail-on-warnings\)/, explain(strict));
+});
+
+test('every build runs with umask 022, whatever the umask kiln was started with (its output modes do not depend on who ran it)', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'modes'), { recursive: true });
+  await writeFile(join(tree, 'modes', 'recipe.toml'), `name = "modes"\nversion = "1"\nsummary = "modes"\nlicense = "MIT"\n[build]\nscript = '''\nmkdir -p "$DESTDIR/usr/share/modes"\necho x > "$DESTDIR/usr/share/modes/f"\numask\n'''\n`);
+  const state = join(dir.path, 'state');
+  const r = spawnSync('/bin/sh', ['-c', 'umask 077; exec "$0" "$@"', process.execPath, KILN_BIN, 'build', '--tree', tree, '--state', state, '--sandbox', 'host', '--json'], { encoding: 'utf8', env: { ...process.env, KILN_STATE: '' } });
+  assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+  const logs = spawnSync(process.execPath, [KILN_BIN, 'logs', 'modes', '--state', state], { encoding: 'utf8' });
+  assert.match(logs.stdout, /\] o 0022$/m, logs.stdout);
+  const manifests = (await readdir(join(state, 'cache', 'artifacts'), { recursive: true })).filter((p) => p.endsWith('manifest.json'));
+  assert.equal(manifests.length, 1);
+  const manifest = JSON.parse(await readFile(join(state, 'cache', 'artifacts', manifests[0]!), 'utf8')) as { entries?: { path: string; mode: number }[] } | { path: string; mode: number }[];
+  const entries = Array.isArray(manifest) ? manifest : (manifest.entries ?? []);
+  const mode = (p: string): string | undefined => entries.find((e) => e.path === p)?.mode.toString(8);
+  assert.equal(mode('usr/share/modes'), '755', JSON.stringify(entries));
+  assert.equal(mode('usr/share/modes/f'), '644', JSON.stringify(entries));
 });
