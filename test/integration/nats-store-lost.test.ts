@@ -48,8 +48,31 @@ test('the NATS server restarted without its store mid-job: the run fails its job
   const ticks = cpu() - before;
   assert.ok(ticks < 100, `the worker, its queue gone, used ${ticks} ticks of CPU in 3 s: it spins`);
   // The next run makes the streams again, and the worker that stayed up builds it.
-  const again = await spawnKiln(['build', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } }).done;
-  assert.equal(again.code, 0, `${explain(again)}\nworker:\n${w.output()}`);
+  const second = spawnKiln(['build', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  // What the queue looked like, should the run hang (it did, rarely, under load: a job
+  // neither taken nor pending anywhere visible); taken at 60 s, while the run still waits.
+  let queue = '';
+  const look = setTimeout(() => void queueState(url).then((text) => (queue = text)), 60_000);
+  const again = await second.done;
+  clearTimeout(look);
+  assert.equal(again.code, 0, `${explain(again)}\nworker:\n${w.output()}\nqueue at 60 s:\n${queue}`);
   // (Built again, or found in the worker's cache if its build of the lost job ended there.)
   assert.match(pkgOf(await readReport(again), 'slow').state, /^(built|up-to-date)$/);
 });
+
+/** The jobs stream and its consumers, as the server sees them (for a failure's message). */
+async function queueState(url: string): Promise<string> {
+  const cluster = await openCluster(url);
+  try {
+    const stream = await cluster.jsm.streams.info('KILN_JOBS');
+    const lines = [`KILN_JOBS: ${stream.state.messages} message(s), first seq ${stream.state.first_seq}, last seq ${stream.state.last_seq}`];
+    for await (const c of cluster.jsm.consumers.list('KILN_JOBS')) {
+      lines.push(`consumer ${c.name}: pending ${c.num_pending}, ack pending ${c.num_ack_pending}, redelivered ${c.num_redelivered}, waiting pulls ${c.num_waiting}, delivered seq ${c.delivered.stream_seq}, ack floor ${c.ack_floor.stream_seq}, ack wait ${(c.config.ack_wait ?? 0) / 1e6} ms, max deliver ${c.config.max_deliver}`);
+    }
+    return lines.join('\n');
+  } catch (e) {
+    return `(could not read the queue: ${(e as Error).message})`;
+  } finally {
+    await cluster.close();
+  }
+}
