@@ -43,6 +43,10 @@ export const errorCodes = {
   'signature-invalid': { exit: 1, http: 502 },
   'index-invalid': { exit: 1, http: 502 },
   'conflict': { exit: 1, http: 409 },
+  /** `kiln rootfs`: a runtime depends of a package to install that nothing in the package index satisfies. */
+  'depends-unmet': { exit: 1, http: 422 },
+  /** `kiln rootfs`: two packages to install ship the same file path. */
+  'file-conflict': { exit: 1, http: 409 },
   'deb-invalid': { exit: 1, http: 422 },
   'key-not-found': { exit: 2, http: 404 },
   /** `kiln token revoke` of an id or tenant no live token has. */

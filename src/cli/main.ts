@@ -35,6 +35,7 @@ const VERBS: Readonly<Record<string, () => Promise<Register>>> = {
   verify: async () => (await import('./verify.ts')).registerVerify,
   key: async () => (await import('./key.ts')).registerKey,
   repo: async () => (await import('./repo.ts')).registerRepo,
+  rootfs: async () => (await import('./rootfs.ts')).registerRootfs,
 };
 
 export interface CliContext {

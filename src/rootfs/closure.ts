@@ -1,0 +1,147 @@
+// kiln rootfs, step one: which packages of the package index go into the root. The named
+// packages (names or globs, as kiln build's targets) for one arch (`all` packages count
+// for every arch), and the closure of their runtime `depends`, resolved through names and
+// provides with versions and alternatives by the planner's resolver (plan/resolve.ts),
+// in dependency order (what a package needs comes before it; a cycle is fine). Pure.
+
+import { KilnError } from '../errors.ts';
+import { globToRegExp } from '../plan/glob.ts';
+import { buildIndex, groupOptions, type Candidate } from '../plan/resolve.ts';
+import { parseProvides, parseRelations, reduceGroups } from '../debian/relation.ts';
+import { closestName } from '../debian/closest-name.ts';
+
+/** One entry of STATE/packages/index.json, as far as a root needs it. */
+export interface IndexPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly release: number;
+  readonly arch: string;
+  /** Runtime depends, one alternatives group each (`a (>= 1) | b`). */
+  readonly depends: readonly string[];
+  /** `name` or `name (= version)`. */
+  readonly provides: readonly string[];
+  readonly size: number;
+  /** "" for a package that installs nothing. */
+  readonly sha256: string;
+  readonly path: string;
+}
+
+/** Why a package is in the root: named on the command line, or needed by other packages of it. */
+export type Why = { readonly kind: 'named' } | { readonly kind: 'needed'; readonly by: readonly string[] };
+
+export interface Selected {
+  readonly pkg: IndexPackage;
+  readonly why: Why;
+}
+
+/** `named` or `needed by a, b`. */
+export function whyText(why: Why): string {
+  return why.kind === 'named' ? 'named' : `needed by ${why.by.join(', ')}`;
+}
+
+/**
+ * The packages to install for `targets` at `arch`, in dependency order. Throws
+ * package-not-found for a target that matches no package of the arch, depends-unmet for
+ * a runtime depends nothing in the index satisfies (naming the package and relation).
+ */
+export function selectClosure(packages: readonly IndexPackage[], targets: readonly string[], arch: string, indexFile = 'packages/index.json'): Selected[] {
+  const usable = packages.filter((p) => p.arch === arch || p.arch === 'all');
+  const byId = new Map<string, IndexPackage>();
+  const candidates: (Candidate & { arch: string })[] = [];
+  // Every arch's packages: the resolver looks up one arch (and `all`), and says so when a
+  // name is built only for another.
+  for (const p of packages) {
+    const id = `${p.name}@${p.arch}`;
+    byId.set(id, p);
+    // A provides entry that does not parse cannot satisfy anything; the build that stored it parsed it once.
+    candidates.push({ nodeId: id, name: p.name, version: p.version, arch: p.arch, provides: parseProvides(p.provides.join(', ')).provides });
+  }
+  const index = buildIndex(candidates);
+
+  // The named packages: each target's matches, by name only (as kiln build's targets).
+  const named: string[] = [];
+  for (const t of targets) {
+    const re = globToRegExp(t);
+    const ids = [...new Set(usable.filter((p) => re.test(p.name)).map((p) => p.name))].sort()
+      .map((name) => index.candidates(name, arch).find((c) => c.name === name)!.nodeId);
+    if (ids.length === 0) throw notFound(t, arch, packages, indexFile);
+    for (const id of ids) if (!named.includes(id)) named.push(id);
+  }
+
+  // Breadth first from the named packages: each group's first candidate, unless one
+  // already chosen satisfies it (one provider of a name, not two).
+  const edges = new Map<string, string[]>();
+  const neededBy = new Map<string, string[]>();
+  const chosen = new Set<string>(named);
+  const queue = [...named];
+  for (let i = 0; i < queue.length; i++) {
+    const id = queue[i]!;
+    const p = byId.get(id)!;
+    const deps: string[] = [];
+    edges.set(id, deps);
+    const parsed = parseRelations(p.depends.join(', '));
+    if (parsed.errors.length > 0) {
+      throw new KilnError('depends-unmet', `${p.name} (${p.arch}) in ${indexFile} has depends that do not parse: ${parsed.errors.join('; ')}`, {
+        hint: `fix depends in ${p.name}'s recipe and build it again (kiln build ${p.name})`,
+      });
+    }
+    for (const g of reduceGroups(parsed.groups, { hostArch: arch, profiles: [] })) {
+      const r = groupOptions(g, { arch, hostArch: arch, index, self: p.name });
+      if (r.problem !== undefined) {
+        throw new KilnError('depends-unmet', `${p.name} ${p.version}-${p.release} (${p.arch}) ${inIndexWords(r.problem, arch)}`, {
+          hint: `build what it needs for ${arch} first (kiln build --arch ${arch}), or fix ${p.name}'s depends; ${indexFile} lists what was built`,
+        });
+      }
+      const pick = r.candidates.find((c) => chosen.has(c.nodeId)) ?? r.candidates[0]!;
+      if (pick.nodeId === id) continue; // a package that provides what it depends on
+      if (!deps.includes(pick.nodeId)) deps.push(pick.nodeId);
+      const by = neededBy.get(pick.nodeId);
+      if (by === undefined) neededBy.set(pick.nodeId, [p.name]);
+      else if (!by.includes(p.name)) by.push(p.name);
+      if (!chosen.has(pick.nodeId)) {
+        chosen.add(pick.nodeId);
+        queue.push(pick.nodeId);
+      }
+    }
+  }
+
+  // Dependency order: depth first, each package after what it needs; in a cycle, the one
+  // reached first comes last.
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (id: string): void => {
+    if (state.has(id)) return;
+    state.set(id, 'visiting');
+    for (const d of edges.get(id) ?? []) visit(d);
+    state.set(id, 'done');
+    order.push(id);
+  };
+  for (const id of [...chosen].sort()) visit(id);
+  const namedSet = new Set(named);
+  return order.map((id) => ({
+    pkg: byId.get(id)!,
+    why: namedSet.has(id) ? { kind: 'named' } : { kind: 'needed', by: [...(neededBy.get(id) ?? [])].sort() },
+  }));
+}
+
+/** The resolver speaks of "the tree" (the planner's input); here it is the package index. */
+function inIndexWords(problem: string, arch: string): string {
+  return problem
+    .replaceAll('which is not in the tree', 'which is not in the package index')
+    .replaceAll(`which is not built for ${arch}`, `which is not built for ${arch} (the index has it for other arches only)`)
+    .replace(/, tree has /, ', the index has ');
+}
+
+function notFound(target: string, arch: string, packages: readonly IndexPackage[], indexFile: string): KilnError {
+  const re = globToRegExp(target);
+  const elsewhere = [...new Set(packages.filter((p) => re.test(p.name)).map((p) => p.arch))].sort();
+  if (elsewhere.length > 0) {
+    return new KilnError('package-not-found', `"${target}" matches no package built for ${arch} in ${indexFile} (only for ${elsewhere.join(', ')})`, {
+      hint: `give --arch ${elsewhere[0]}, or build it for ${arch} first (kiln build --arch ${arch} ${target})`,
+    });
+  }
+  const near = closestName(target, [...new Set(packages.map((p) => p.name))].sort(), target.length <= 5 ? 1 : 2);
+  return new KilnError('package-not-found', `"${target}" matches no package in ${indexFile}${near === undefined ? '' : ` (did you mean "${near}"?)`}`, {
+    hint: `build it first (kiln build ${target}) with the same --state; ${indexFile} lists what was built`,
+  });
+}

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { MemberType } from '../envs/tar-scan.ts';
+import { findConflicts } from './conflicts.ts';
+
+const pkg = (name: string, members: Record<string, MemberType>) => ({ name, members: Object.entries(members).map(([n, type]) => ({ name: n, type })) });
+
+const cases: readonly { name: string; packages: ReturnType<typeof pkg>[]; want: string[] }[] = [
+  {
+    name: 'shared directories are fine',
+    packages: [pkg('a', { 'usr/': 'dir', 'usr/bin/': 'dir', 'usr/bin/a': 'file' }), pkg('b', { 'usr/': 'dir', 'usr/bin/': 'dir', 'usr/bin/b': 'file' })],
+    want: [],
+  },
+  {
+    name: 'the same file in two packages',
+    packages: [pkg('a', { 'etc/': 'dir', 'etc/app.conf': 'file' }), pkg('b', { 'etc/': 'dir', './etc/app.conf': 'file' })],
+    want: ['etc/app.conf: a, b'],
+  },
+  {
+    name: 'a link and a file, a directory and a link',
+    packages: [pkg('a', { 'lib': 'symlink', 'bin/sh': 'file' }), pkg('b', { 'lib/': 'dir', 'bin/sh': 'symlink' })],
+    want: ['bin/sh: a, b', 'lib: a, b'],
+  },
+  {
+    name: 'three packages: the first two are named',
+    packages: [pkg('a', { x: 'file' }), pkg('b', { x: 'hardlink' }), pkg('c', { x: 'file' })],
+    want: ['x: a, b'],
+  },
+  {
+    name: 'the root member itself is no conflict',
+    packages: [pkg('a', { './': 'dir' }), pkg('b', { '.': 'dir' })],
+    want: [],
+  },
+];
+
+for (const c of cases) {
+  test(`findConflicts: ${c.name}`, () => {
+    assert.deepEqual(findConflicts(c.packages).map((x) => `${x.path}: ${x.first}, ${x.second}`), c.want);
+  });
+}

@@ -1,0 +1,38 @@
+// kiln rootfs: two packages that would write the same path. A directory both ship is
+// shared (as dpkg shares it); a file, link or hard link at a path another package also
+// ships (as anything) is a conflict: the one unpacked later would silently win. Pure.
+
+import { normalizeMemberPath, type MemberType } from '../envs/tar-scan.ts';
+
+export interface PackageMembers {
+  /** The package, as messages name it. */
+  readonly name: string;
+  readonly members: readonly { readonly name: string; readonly type: MemberType }[];
+}
+
+export interface Conflict {
+  readonly path: string;
+  /** The package that ships it first (in install order), and the next one that does. */
+  readonly first: string;
+  readonly second: string;
+}
+
+/** Every path two packages both ship that is not a directory in both (one conflict per path), sorted by path. */
+export function findConflicts(packages: readonly PackageMembers[]): Conflict[] {
+  const owner = new Map<string, { pkg: string; dir: boolean }>();
+  const found = new Map<string, Conflict>();
+  for (const p of packages) {
+    // A package's own archive lists a path once; a repeat within it is tar's business.
+    const seen = new Set<string>();
+    for (const m of p.members) {
+      const path = normalizeMemberPath(m.name);
+      if (path === '' || seen.has(path)) continue;
+      seen.add(path);
+      const dir = m.type === 'dir';
+      const had = owner.get(path);
+      if (had === undefined) owner.set(path, { pkg: p.name, dir });
+      else if (!(had.dir && dir) && !found.has(path)) found.set(path, { path, first: had.pkg, second: p.name });
+    }
+  }
+  return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}

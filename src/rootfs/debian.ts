@@ -1,0 +1,95 @@
+// kiln rootfs --debian SUITE: a Debian root of the named packages, made by mmdebstrap (as
+// `kiln env create` makes envs: envs/root-commands.ts) from the host's mirror plus this
+// state dir's own signed apt repository (STATE/repo, where Debian builds publish), trusted
+// through signed-by with kiln's exported key. Foreign arches run through qemu-user-static
+// (binfmt_misc, as env create). The root is made beside OUT and renamed into place.
+
+import { existsSync } from 'node:fs';
+import { chmod, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hostDebianMirror } from '../config/mirrors.ts';
+import { ensureForeignArch, runsNatively } from '../envs/binfmt.ts';
+import { checkSuiteOnMirror } from '../envs/root-makers.ts';
+import { mmdebstrapArgv, PRIVATE_NS, runStreaming } from '../envs/root-commands.ts';
+import { KilnError } from '../errors.ts';
+import { shellQuote } from '../lib/shell-quote.ts';
+import { checkOut, placeOut, tmpBeside } from './place.ts';
+
+export interface DebianRootOptions {
+  readonly out: string;
+  readonly packages: readonly string[];
+  readonly suite: string;
+  readonly arch: string;
+  /** mmdebstrap's variant: minbase (the default) or apt. */
+  readonly variant: string;
+  /** Default: the host's apt sources' Debian mirror. */
+  readonly mirror?: string;
+  readonly stateRoot: string;
+  readonly force: boolean;
+  /** OUT is a .tar.zst (mmdebstrap writes it: owners, modes and SOURCE_DATE_EPOCH as mmdebstrap keeps them). */
+  readonly tar: boolean;
+  readonly signal?: AbortSignal;
+  readonly onLine?: (line: string) => void;
+}
+
+/** kiln's repository of the state dir as an extra apt source for the suite: the file: url and the key that signs it. */
+export interface KilnRepoSource {
+  readonly dir: string;
+  readonly keyFile: string;
+}
+
+/**
+ * The mmdebstrap command (pure): the suite from the mirror, the named packages included,
+ * kiln's repository as a second source; a customize hook takes that source out of the
+ * finished root's sources.list, where its file: path (on this machine) would only break apt.
+ */
+export function debianRootArgv(o: { suite: string; arch: string; variant: string; mirror: string; include: readonly string[]; target: string; repo?: KilnRepoSource }): string[] {
+  const argv = mmdebstrapArgv({ suite: o.suite, arch: o.arch, mirror: o.mirror, include: o.include, variant: o.variant }, o.target);
+  if (o.repo === undefined) return argv;
+  const line = repoLine(o.repo, o.suite);
+  const drop = `grep -vxF ${shellQuote(line)} "$1/etc/apt/sources.list" > "$1/etc/apt/sources.list.kiln" || true; mv "$1/etc/apt/sources.list.kiln" "$1/etc/apt/sources.list"`;
+  // Options before the suite, sources after the mirror (mmdebstrap takes several).
+  const at = argv.indexOf(o.suite);
+  return [...argv.slice(0, at), `--customize-hook=${drop}`, ...argv.slice(at), line];
+}
+
+export function repoLine(repo: KilnRepoSource, suite: string): string {
+  return `deb [signed-by=${repo.keyFile}] copy:${repo.dir} ${suite} main`;
+}
+
+export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: string; repo: string | undefined; mirror: string }> {
+  const exists = await checkOut(o.out, o.force);
+  const mirror = o.mirror ?? (await hostDebianMirror());
+  if (mirror === undefined) {
+    throw new KilnError('mirror-unknown', 'no Debian mirror: the host\'s apt sources name none', { hint: 'pass --mirror URL (e.g. http://deb.example/debian)' });
+  }
+  const repoDir = join(o.stateRoot, 'repo');
+  const hasRepo = existsSync(join(repoDir, 'dists', o.suite));
+  if (!runsNatively(o.arch)) await ensureForeignArch(o.arch, { ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.onLine === undefined ? {} : { onOutput: o.onLine }) });
+  await checkSuiteOnMirror(mirror, o.suite, o.signal);
+  const tmp = await tmpBeside(o.out);
+  try {
+    // apt reads the key and the repository as _apt where it can: the folder must be readable.
+    await chmod(tmp, 0o755);
+    let repo: KilnRepoSource | undefined;
+    if (hasRepo) {
+      // openpgp only when there is a repository to trust.
+      const { loadSigningKey, exportPublicKey } = await import('../publish/signing.ts');
+      const keyFile = join(tmp, 'kiln-repo.gpg');
+      await writeFile(keyFile, exportPublicKey(await loadSigningKey(o.stateRoot), { armor: false }), { mode: 0o644 });
+      repo = { dir: repoDir, keyFile };
+    }
+    const target = join(tmp, o.tar ? 'root.tar.zst' : 'root');
+    const argv = debianRootArgv({ suite: o.suite, arch: o.arch, variant: o.variant, mirror, include: o.packages, target, ...(repo === undefined ? {} : { repo }) });
+    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine });
+    if (r.code !== 0) {
+      throw new KilnError('env-failed', `mmdebstrap failed (exit ${r.code}) making ${o.suite}/${o.arch} with ${o.packages.join(', ')}: ${r.tail.slice(-3).join(' | ')}`, {
+        hint: `check the package names (built ones must be published to ${repoDir}, suite ${o.suite}), the suite and the mirror; mmdebstrap's output is above; nothing was left at the output path`,
+      });
+    }
+    await placeOut(target, o.out, join(tmp, 'old'), exists);
+    return { out: o.out, repo: repo === undefined ? undefined : repoDir, mirror };
+  } finally {
+    await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

@@ -1,0 +1,124 @@
+// kiln rootfs, step two: install the selected packages into a fresh root. Each archive is
+// checked against the index's sha256 and listed first, so that a corrupt archive or two
+// packages shipping one file stop kiln before anything is unpacked; then the archives are
+// unpacked in dependency order into a temporary folder beside OUT, installed.json is
+// written, and the whole root (or, with tar, its reproducible tar.zst) is renamed into
+// place. On any error the temporary folder goes: no half root is ever left at OUT.
+
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { packDir, unpackArchive } from '../cache/archive.ts';
+import { listTarball } from '../envs/root-tarball.ts';
+import { KilnError } from '../errors.ts';
+import { sha256File } from '../lib/hash.ts';
+import { whyText, type Selected } from './closure.ts';
+import { findConflicts } from './conflicts.ts';
+import { checkOut, placeOut, tmpBeside } from './place.ts';
+
+/** Where in the root the list of what was installed goes. */
+export const INSTALLED_JSON = 'var/lib/kiln/installed.json';
+
+export interface InstallOptions {
+  /** The root directory to make, or with `tar` the .tar.zst file. */
+  readonly out: string;
+  readonly selected: readonly Selected[];
+  readonly arch: string;
+  /** Replace an existing OUT. */
+  readonly force: boolean;
+  readonly tar: boolean;
+  /** Every member's mtime in the tar (SOURCE_DATE_EPOCH). */
+  readonly sourceDateEpoch: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface InstalledPackage {
+  readonly name: string;
+  readonly version: string;
+  readonly release: number;
+  readonly arch: string;
+  readonly sha256: string;
+  /** `named` or `needed by a, b`. */
+  readonly why: string;
+  /** The packages of the root that need it (empty for a named one). */
+  readonly neededBy: readonly string[];
+  /** Bytes of its files. */
+  readonly installedSize: number;
+}
+
+export interface InstallResult {
+  readonly out: string;
+  readonly packages: readonly InstalledPackage[];
+  /** Bytes of every file installed. */
+  readonly installedSize: number;
+  /** Bytes of the archives unpacked. */
+  readonly archiveSize: number;
+  /** With tar: bytes of OUT. */
+  readonly tarSize?: number;
+}
+
+export async function installRoot(o: InstallOptions): Promise<InstallResult> {
+  const exists = await checkOut(o.out, o.force);
+
+  // Check and list every archive before anything is written.
+  const sizes = new Map<string, number>();
+  const listed: { name: string; members: Awaited<ReturnType<typeof listTarball>> }[] = [];
+  for (const s of o.selected) {
+    const p = s.pkg;
+    if (p.sha256 === '') continue; // it installed nothing
+    const label = `${p.name} ${p.version}-${p.release} (${p.arch})`;
+    if (!existsSync(p.path)) {
+      throw new KilnError('artifact-missing', `the archive of ${label} is gone: ${p.path}`, {
+        hint: `build it again (kiln build ${p.name}) with the same --state; a cache gc may have removed it`,
+      });
+    }
+    const sum = await sha256File(p.path, o.signal === undefined ? {} : { signal: o.signal });
+    if (sum !== p.sha256) {
+      throw new KilnError('artifact-corrupt', `the archive of ${label} does not match the package index: ${p.path} has sha256 ${sum}, the index says ${p.sha256}`, {
+        hint: `run \`kiln cache verify --fix\` and build ${p.name} again (kiln build ${p.name})`,
+      });
+    }
+    const members = await listTarball(p.path, o.signal === undefined ? {} : { signal: o.signal });
+    sizes.set(`${p.name}@${p.arch}`, members.reduce((n, m) => n + (m.type === 'file' ? m.size : 0), 0));
+    listed.push({ name: p.name, members });
+  }
+  const conflicts = findConflicts(listed);
+  if (conflicts.length > 0) {
+    const c = conflicts[0]!;
+    const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more path(s): ${conflicts.slice(1, 4).map((x) => `${x.path} of ${x.first} and ${x.second}`).join(', ')}${conflicts.length > 4 ? ', …' : ''})` : '';
+    throw new KilnError('file-conflict', `${c.first} and ${c.second} both ship ${c.path}${more}; nothing was installed`, {
+      hint: `leave one of them out of the root, or change one of the recipes so that only one installs ${c.path}`,
+    });
+  }
+
+  const packages: InstalledPackage[] = o.selected.map((s) => ({
+    name: s.pkg.name, version: s.pkg.version, release: s.pkg.release, arch: s.pkg.arch, sha256: s.pkg.sha256,
+    why: whyText(s.why), neededBy: s.why.kind === 'named' ? [] : s.why.by, installedSize: sizes.get(`${s.pkg.name}@${s.pkg.arch}`) ?? 0,
+  }));
+
+  const tmp = await tmpBeside(o.out);
+  try {
+    const root = join(tmp, 'root');
+    await mkdir(root, { mode: 0o755 });
+    for (const s of o.selected) {
+      o.signal?.throwIfAborted();
+      if (s.pkg.sha256 !== '') await unpackArchive(s.pkg.path, root, o.signal === undefined ? {} : { signal: o.signal });
+    }
+    await mkdir(join(root, dirname(INSTALLED_JSON)), { recursive: true, mode: 0o755 });
+    // No time in it: the same packages make the same root, and the same tarball.
+    await writeFile(join(root, INSTALLED_JSON), `${JSON.stringify({ arch: o.arch, packages }, null, 2)}\n`, { mode: 0o644 });
+    let made = root;
+    let tarSize: number | undefined;
+    if (o.tar) {
+      made = join(tmp, 'root.tar.zst');
+      await packDir(root, made, { sourceDateEpoch: o.sourceDateEpoch, ...(o.signal === undefined ? {} : { signal: o.signal }) });
+      tarSize = (await lstat(made)).size;
+    }
+    await placeOut(made, o.out, join(tmp, 'old'), exists);
+    const installedSize = packages.reduce((n, p) => n + p.installedSize, 0);
+    const archiveSize = o.selected.reduce((n, s) => n + (s.pkg.sha256 === '' ? 0 : s.pkg.size), 0);
+    return { out: o.out, packages, installedSize, archiveSize, ...(tarSize === undefined ? {} : { tarSize }) };
+  } finally {
+    await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
+  }
+}

@@ -1,0 +1,187 @@
+// kiln rootfs with the real CLI: a tree of a library, a program that depends on it, a
+// package nothing needs and one that ships the library's file too, built on the host
+// sandbox; then roots made of them: the program's root holds it and its library (not the
+// rest) with installed.json saying why, --tar makes a tarball of the same files, and a
+// file conflict or a package the index lacks fails without leaving anything at OUT.
+// And (slow, as root with mmdebstrap and the host's mirror) a --debian root holding a .deb
+// published to the state dir's signed repository.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { hostDebianMirror } from '../../src/config/mirrors.ts';
+import { tmpDir, type TmpDir } from '../helpers/tmp.ts';
+import { explain, runKiln } from '../helpers/run-kiln.ts';
+
+const RECIPES: Readonly<Record<string, string>> = {
+  libfoo: `version = "1.2"
+script = '''
+mkdir -p "$DESTDIR/usr/lib"
+echo libfoo-1.2 > "$DESTDIR/usr/lib/libfoo.so.1"
+'''`,
+  app: `version = "0.5"
+depends = ["libmissing | libfoo (>= 1.1)"]
+script = '''
+mkdir -p "$DESTDIR/usr/bin"
+printf '#!/bin/sh\\necho app\\n' > "$DESTDIR/usr/bin/app"
+chmod 755 "$DESTDIR/usr/bin/app"
+'''`,
+  extra: `version = "1"
+script = '''
+mkdir -p "$DESTDIR/usr/share/extra"
+echo extra > "$DESTDIR/usr/share/extra/data"
+'''`,
+  clash: `version = "1"
+script = '''
+mkdir -p "$DESTDIR/usr/lib"
+echo not-libfoo > "$DESTDIR/usr/lib/libfoo.so.1"
+'''`,
+  broken: `version = "1"
+depends = ["nosuch (>= 2)"]
+script = '''
+mkdir -p "$DESTDIR/etc"
+echo broken > "$DESTDIR/etc/broken"
+'''`,
+};
+
+let dir: TmpDir;
+let state: string;
+
+before(async () => {
+  dir = await tmpDir('kiln-rootfs-');
+  const tree = join(dir.path, 'tree');
+  for (const [name, body] of Object.entries(RECIPES)) {
+    await mkdir(join(tree, name), { recursive: true });
+    const [version, ...rest] = body.split('\n');
+    await writeFile(join(tree, name, 'recipe.toml'), `name = "${name}"\n${version}\nsummary = "test ${name}"\nlicense = "MIT"\n${rest.filter((l) => l.startsWith('depends')).join('\n')}\n[build]\n${rest.filter((l) => !l.startsWith('depends')).join('\n')}\n`);
+  }
+  state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host'], { timeoutMs: 5 * 60_000 });
+  assert.equal(r.code, 0, explain(r));
+});
+
+after(async () => dir?.[Symbol.asyncDispose]());
+
+/** Every path under root, files as `path` and directories as `path/`, sorted. */
+function tree(root: string): string[] {
+  return readdirSync(root, { recursive: true, withFileTypes: true })
+    .map((e) => `${join(e.parentPath, e.name).slice(root.length + 1)}${e.isDirectory() ? '/' : ''}`)
+    .sort();
+}
+
+test('kiln rootfs installs the named program and its runtime depends, in order, with installed.json', { timeout: 60_000 }, async () => {
+  const out = join(dir.path, 'root');
+  const r = await runKiln(['rootfs', out, 'app', '--state', state]);
+  assert.equal(r.code, 0, explain(r));
+  assert.deepEqual(tree(out), [
+    'usr/', 'usr/bin/', 'usr/bin/app', 'usr/lib/', 'usr/lib/libfoo.so.1',
+    'var/', 'var/lib/', 'var/lib/kiln/', 'var/lib/kiln/installed.json',
+  ]);
+  assert.equal(readFileSync(join(out, 'usr/lib/libfoo.so.1'), 'utf8'), 'libfoo-1.2\n');
+  assert.equal(statSync(join(out, 'usr/bin/app')).mode & 0o111, 0o111, 'the program stays executable');
+  const installed = JSON.parse(readFileSync(join(out, 'var/lib/kiln/installed.json'), 'utf8')) as { packages: { name: string; version: string; release: number; sha256: string; why: string }[] };
+  assert.deepEqual(installed.packages.map((p) => `${p.name} ${p.version}-${p.release} ${p.why}`), ['libfoo 1.2-1 needed by app', 'app 0.5-1 named']);
+  const index = JSON.parse(readFileSync(join(state, 'packages/index.json'), 'utf8')) as { packages: { name: string; sha256: string }[] };
+  for (const p of installed.packages) assert.equal(p.sha256, index.packages.find((x) => x.name === p.name)?.sha256);
+  assert.match(r.stdout, /^ {2}libfoo +1\.2-1 .* needed by app$/m);
+  assert.match(r.stdout, /^ {2}app +0\.5-1 .* named$/m);
+  assert.match(r.stdout, /^kiln: 2 package\(s\) for \S+ in .*: \d+ B installed/m);
+  // Nothing is left beside it.
+  assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('kiln-tmp')), []);
+
+  // OUT exists now: refused without --force, replaced with it.
+  const again = await runKiln(['rootfs', out, 'extra', '--state', state]);
+  assert.equal(again.code, 2, explain(again));
+  assert.match(again.stderr, /\[path-unusable\].*already exists/);
+  assert.match(again.stderr, /--force/);
+  const forced = await runKiln(['rootfs', out, 'extra', '--state', state, '--force']);
+  assert.equal(forced.code, 0, explain(forced));
+  assert.ok(existsSync(join(out, 'usr/share/extra/data')));
+  assert.ok(!existsSync(join(out, 'usr/bin/app')), 'the old root was replaced, not added to');
+});
+
+test('kiln rootfs --tar makes a reproducible tarball of the root', { timeout: 60_000 }, async () => {
+  const out = join(dir.path, 'root.tar.zst');
+  const r = await runKiln(['rootfs', out, 'app', '--state', state, '--tar']);
+  assert.equal(r.code, 0, explain(r));
+  const list = spawnSync('tar', ['--zstd', '-tvf', out], { encoding: 'utf8' });
+  assert.equal(list.status, 0, list.stderr);
+  const names = list.stdout.trim().split('\n').map((l) => l.split(/\s+/).slice(5).join(' '));
+  assert.deepEqual(names, [
+    'usr/', 'usr/bin/', 'usr/bin/app', 'usr/lib/', 'usr/lib/libfoo.so.1',
+    'var/', 'var/lib/', 'var/lib/kiln/', 'var/lib/kiln/installed.json',
+  ]);
+  for (const line of list.stdout.trim().split('\n')) assert.match(line, /^\S+ 0\/0 .* 1980-01-01 00:00 /, line);
+  const first = readFileSync(out);
+  const again = await runKiln(['rootfs', out, 'app', '--state', state, '--tar', '--force']);
+  assert.equal(again.code, 0, explain(again));
+  assert.ok(readFileSync(out).equals(first), 'the same packages make the same tarball');
+});
+
+test('kiln rootfs refuses two packages shipping one file, and leaves nothing behind', { timeout: 60_000 }, async () => {
+  const out = join(dir.path, 'clashing');
+  const r = await runKiln(['rootfs', out, 'app', 'clash', '--state', state]);
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.stderr, /\[file-conflict\]: (libfoo and clash|clash and libfoo) both ship usr\/lib\/libfoo\.so\.1/);
+  assert.ok(!existsSync(out));
+  assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('kiln-tmp')), []);
+});
+
+test('kiln rootfs refuses a package the index lacks and an unmet depends, leaving nothing behind', { timeout: 60_000 }, async () => {
+  const out = join(dir.path, 'missing');
+  const r = await runKiln(['rootfs', out, 'app', 'nosuchpkg', '--state', state]);
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /\[package-not-found\]: "nosuchpkg" matches no package/);
+  assert.ok(!existsSync(out));
+  const unmet = await runKiln(['rootfs', out, 'broken', '--state', state]);
+  assert.equal(unmet.code, 1, explain(unmet));
+  assert.match(unmet.stderr, /\[depends-unmet\]: broken 1-1 \(\S+\) needs nosuch \(>= 2\), which is not in the package index/);
+  assert.ok(!existsSync(out));
+  assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('kiln-tmp')), []);
+});
+
+const skipDebian =
+  process.env['KILN_SKIP_SLOW'] === '1'
+    ? 'KILN_SKIP_SLOW=1'
+    : process.getuid?.() !== 0
+      ? 'needs root (mmdebstrap)'
+      : !existsSync('/usr/bin/mmdebstrap') || !existsSync('/usr/bin/dpkg-deb')
+        ? 'mmdebstrap or dpkg-deb is not installed (scripts/setup.sh installs them)'
+        : undefined;
+
+test('kiln rootfs --debian: mmdebstrap of the suite with a package from kiln\'s own signed repository', { skip: skipDebian ?? false, timeout: 10 * 60_000 }, async (t) => {
+  const mirror = await hostDebianMirror();
+  if (mirror === undefined || !/\/debian$/.test(mirror)) return t.skip('the host\'s apt sources name no Debian mirror');
+  const suite = readFileSync('/etc/os-release', 'utf8').match(/^VERSION_CODENAME=(\w+)$/m)?.[1];
+  if (suite === undefined) return t.skip('no VERSION_CODENAME in /etc/os-release');
+  await using d = await tmpDir('kiln-rootfs-debian-');
+  const pkg = join(d.path, 'kilnhello');
+  await mkdir(join(pkg, 'DEBIAN'), { recursive: true });
+  await mkdir(join(pkg, 'usr/share/kilnhello'), { recursive: true });
+  await writeFile(join(pkg, 'DEBIAN/control'), 'Package: kilnhello\nVersion: 1.0\nArchitecture: all\nMaintainer: kiln test <test@example.org>\nDescription: kiln rootfs test\n');
+  await writeFile(join(pkg, 'usr/share/kilnhello/hello'), 'hello from kiln\n');
+  const deb = join(d.path, 'kilnhello_1.0_all.deb');
+  const built = spawnSync('dpkg-deb', ['--root-owner-group', '-b', pkg, deb], { encoding: 'utf8' });
+  assert.equal(built.status, 0, built.stderr);
+  const st = join(d.path, 'state');
+  for (const args of [['key', 'create'], ['repo', 'publish', '--suite', suite, '--arch', 'amd64', deb]]) {
+    const r = await runKiln([...args, '--state', st]);
+    assert.equal(r.code, 0, explain(r));
+  }
+  const out = join(d.path, 'root');
+  const r = await runKiln(['rootfs', out, 'kilnhello', '--state', st, '--debian', suite, '--variant', 'apt', '--arch', 'amd64'], { timeoutMs: 9 * 60_000 });
+  assert.equal(r.code, 0, explain(r));
+  assert.equal(readFileSync(join(out, 'usr/share/kilnhello/hello'), 'utf8'), 'hello from kiln\n');
+  assert.match(readFileSync(join(out, 'var/lib/dpkg/status'), 'utf8'), /^Package: kilnhello\nStatus: install ok installed$/m);
+  assert.doesNotMatch(readFileSync(join(out, 'etc/apt/sources.list'), 'utf8'), /copy:|kiln-tmp/, 'the finished root lists only the mirror');
+  assert.deepEqual(readdirSync(d.path).filter((n) => n.includes('kiln-tmp')), []);
+  // A package neither the mirror nor kiln's repository has: mmdebstrap fails, nothing is left.
+  const bad = await runKiln(['rootfs', join(d.path, 'bad'), 'kiln-no-such-package', '--state', st, '--debian', suite, '--variant', 'apt', '--arch', 'amd64'], { timeoutMs: 9 * 60_000 });
+  assert.equal(bad.code, 1, explain(bad));
+  assert.match(bad.stderr, /\[env-failed\]: mmdebstrap failed/);
+  assert.ok(!existsSync(join(d.path, 'bad')));
+  assert.deepEqual(readdirSync(d.path).filter((n) => n.includes('kiln-tmp')), []);
+});
