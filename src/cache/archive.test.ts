@@ -92,6 +92,20 @@ test('packDir → unpackArchive round trip keeps the tree; archives are reproduc
   assert.equal((await lstat(join(root, 'out/usr/bin/tool'))).mtimeMs, epoch * 1000);
 });
 
+test('unpackArchive gives the same modes whatever kiln\'s umask (it extracts under 022, as builds run)', async (t) => {
+  const root = await tempDir(t);
+  await makeTree(join(root, 'a'));
+  await packDir(join(root, 'a'), join(root, 'a.tar.zst'), { sourceDateEpoch: 1_700_000_000 });
+  await mkdir(join(root, 'out'));
+  const old = process.umask(0o077);
+  try {
+    await unpackArchive(join(root, 'a.tar.zst'), join(root, 'out'));
+  } finally {
+    process.umask(old);
+  }
+  assert.deepEqual(await buildManifest(join(root, 'out')), await buildManifest(join(root, 'a')));
+});
+
 test('the in-process packer writes the same tar as GNU tar, byte for byte, and the same tree', async (t) => {
   const root = await tempDir(t);
   const tree = join(root, 'tree');

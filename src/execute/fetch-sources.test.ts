@@ -174,3 +174,22 @@ test('sources merge as tar would: a second archive adds to the first\'s director
   assert.equal(await readFile(join(srcDir, 'pkg/doc/extra.txt'), 'utf8'), 'extra');
   assert.deepEqual(await readdir(srcDir), ['pkg'], 'no extraction folder left');
 });
+
+test('fetchSources makes a source\'s dest folders 0755 whatever kiln\'s umask (the build\'s output must not depend on who ran it)', async () => {
+  await using dir = await tmpDir();
+  await mkdir(join(dir.path, 'tree/p'), { recursive: true });
+  await writeFile(join(dir.path, 'tree/p/recipe.toml'), RECIPE.replace('url = "file:fix.patch"', 'url = "file:fix.patch"\ndest = "sub/deeper"'));
+  await writeFile(join(dir.path, 'tree/p/fix.patch'), 'the patch\n');
+  const scan = await scanRecipeTree(join(dir.path, 'tree'));
+  assert.deepEqual(scan.invalid, []);
+  const srcDir = join(dir.path, 'src');
+  await mkdir(srcDir);
+  const old = process.umask(0o077);
+  try {
+    await fetchInto(scan.specs[0]!, dir.path, srcDir);
+  } finally {
+    process.umask(old);
+  }
+  assert.equal((await stat(join(srcDir, 'sub'))).mode & 0o777, 0o755);
+  assert.equal((await stat(join(srcDir, 'sub/deeper'))).mode & 0o777, 0o755);
+});

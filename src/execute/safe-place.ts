@@ -11,7 +11,7 @@
 // whose text leaves $SRCDIR (absolute, or climbing above it) nor a device node, fifo or
 // socket (tar made them as root); set-user-ID bits are dropped by tar itself (archive.ts).
 
-import { lstat, mkdir, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readlink, rename, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, relative, sep } from 'node:path';
 import { KilnError } from '../errors.ts';
 
@@ -28,7 +28,8 @@ export async function realDirUnder(srcDir: string, rel: string, what: string): P
     if (part === '..') throw unsafe(`${what}: "${rel}" leaves $SRCDIR`);
     at = join(at, part);
     const st = await lstat(at).catch(() => undefined);
-    if (st === undefined) await mkdir(at);
+    // 0755 whatever kiln's umask (chmod: mkdir's mode is masked by it), as what the build makes.
+    if (st === undefined) await mkdir(at).then(() => chmod(at, 0o755));
     else if (st.isSymbolicLink()) throw unsafe(`${what}: $SRCDIR/${relative(srcDir, at)} is a link an earlier source made: nothing is written through it`);
     else if (!st.isDirectory()) throw unsafe(`${what}: $SRCDIR/${relative(srcDir, at)} is a file, not a directory`);
   }
