@@ -80,7 +80,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     // directories sharing the cache prune theirs at their next gc or rewrite at their next build).
     if (opts.dryRun !== true && r.removed.some((x) => x.kind === 'artifact')) {
       const { pruneIndex } = await import('../run/update-index.ts');
-      const dropped = await pruneIndex(state.index, state.root);
+      const dropped = await pruneIndex(state.index, state.root, (problem) => ctx.stderr.write(`kiln: ${problem}\n`));
       if (dropped > 0) ctx.stdout.write(`dropped ${dropped} package${dropped === 1 ? '' : 's'} whose artifact was removed from ${state.index}\n`);
     }
   });
@@ -105,7 +105,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
     // Removed artifacts leave this state directory's package index, as with gc.
     if (r.fixed && r.damaged.some((d) => d.kind === 'artifact')) {
       const { pruneIndex } = await import('../run/update-index.ts');
-      const dropped = await pruneIndex(state.index, state.root);
+      const dropped = await pruneIndex(state.index, state.root, (problem) => ctx.stderr.write(`kiln: ${problem}\n`));
       if (dropped > 0 && opts.json !== true) ctx.stdout.write(`dropped ${dropped} package${dropped === 1 ? '' : 's'} whose artifact was removed from ${state.index}\n`);
     }
     if (r.damaged.length > 0 && !r.fixed) ctx.exitCode = 1;

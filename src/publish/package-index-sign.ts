@@ -22,11 +22,28 @@ export async function signPackageIndex(indexPath: string, stateRoot: string): Pr
     await rm(signed, { force: true });
     return false;
   }
-  // openpgp is loaded only when there is a key to sign with.
-  const { loadSigningKey, signRelease } = await import('./signing.ts');
-  const key = await loadSigningKey(stateRoot);
-  const text = await readFile(indexPath, 'utf8');
-  // Without its last newline: the clearsigned form adds one back (gpgv --output gives the file as it is).
-  await atomicWrite(signed, (await signRelease(text.replace(/\n$/, ''), key)).inRelease);
-  return true;
+  try {
+    // openpgp is loaded only when there is a key to sign with.
+    const { loadSigningKey, signRelease } = await import('./signing.ts');
+    const key = await loadSigningKey(stateRoot);
+    const text = await readFile(indexPath, 'utf8');
+    // Without its last newline: the clearsigned form adds one back (gpgv --output gives the file as it is).
+    await atomicWrite(signed, (await signRelease(text.replace(/\n$/, ''), key)).inRelease);
+    return true;
+  } catch (e) {
+    // Never the signature of an older index beside a new one: a reader checking it would take old packages.
+    await rm(signed, { force: true });
+    throw e;
+  }
+}
+
+/** signPackageIndex for a step that must not fail for it (a build that is done, cache gc): what went wrong, said, or undefined. */
+export async function trySignPackageIndex(indexPath: string, stateRoot: string): Promise<string | undefined> {
+  try {
+    await signPackageIndex(indexPath, stateRoot);
+    return undefined;
+  } catch (e) {
+    const hint = e instanceof Error && 'hint' in e && typeof e.hint === 'string' ? ` (${e.hint})` : '';
+    return `the package index ${indexPath} is not signed: ${(e as Error).message}${hint}; its old signature is removed, and the index is signed again at its next write (or now: kiln key create --force)`;
+  }
 }

@@ -373,7 +373,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
     if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || !existsSync(state.index)) {
       const { updatePackageIndex } = await import('./update-index.ts');
-      await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
+      const unsigned = await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
+      if (unsigned !== undefined) bus.emit({ type: 'note', at: Date.now(), text: unsigned });
     }
     // A Debian run: its repository published, and what that and --twice add to the report (debian-finish.ts).
     if ((prepared.scan.debian !== undefined || req.forcedBy === 'twice') && !req.signal.aborted) {

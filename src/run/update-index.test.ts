@@ -34,7 +34,7 @@ test('two runs updating one index at once both land (the merge holds the index l
     writeFileSync(path, name);
     return path;
   };
-  const run = (name: string): Promise<void> => {
+  const run = (name: string): Promise<string | undefined> => {
     const node = { id: `${name}@amd64` };
     const meta = { name, version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: `${name}.tar.zst` };
     const store = { get: async () => meta, remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
@@ -67,7 +67,7 @@ test('with the state dir\'s signing key, each write of the index is clearsigned 
   const node = { id: 'a@amd64' };
   const meta = { name: 'a', version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: 'a.tar.zst' };
   const store = { get: async () => meta, remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
-  const update = (): Promise<void> => updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => 'key-a', tmp.path);
+  const update = (): Promise<string | undefined> => updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => 'key-a', tmp.path);
   await update();
   assert.ok(!existsSync(`${file}.asc`), 'no key: no signature');
   await createSigningKey(tmp.path, { name: 'test', email: 'test@kiln.example' });
@@ -91,4 +91,25 @@ test('with the state dir\'s signing key, each write of the index is clearsigned 
   writeFileSync(file, JSON.stringify({ packages: [] }));
   await update();
   assert.ok(!existsSync(`${file}.asc`), 'a signature of an older index is not left without a key');
+});
+
+test('a key that cannot sign leaves no signature of an older index beside the new one, and is said, not thrown (the build is done)', async () => {
+  await using tmp = await tmpDir();
+  const file = join(tmp.path, 'packages', 'index.json');
+  const path = join(tmp.path, 'a.tar.zst');
+  writeFileSync(path, 'a');
+  const meta = (v: string) => ({ name: 'a', version: v, release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: 'a.tar.zst' });
+  const update = (v: string): Promise<string | undefined> => {
+    const store = { get: async () => meta(v), remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
+    return updatePackageIndex(file, { nodes: [{ id: 'a@amd64' }] } as unknown as Plan, store, new Map([['a@amd64', 'built']]), () => `key-${v}`, tmp.path);
+  };
+  await createSigningKey(tmp.path, { name: 'test' });
+  assert.equal(await update('1'), undefined);
+  assert.ok(existsSync(`${file}.asc`));
+  // The key file damaged: the new index is written, unsigned, and the old signature goes.
+  writeFileSync(join(tmp.path, 'keys', 'repo-signing.key'), 'not a key');
+  const problem = await update('2');
+  assert.match(problem ?? '', /^the package index .*index\.json is not signed: .*repo-signing\.key is not an OpenPGP secret key.*its old signature is removed/);
+  assert.match(readFileSync(file, 'utf8'), /"version": "2"/);
+  assert.ok(!existsSync(`${file}.asc`), 'no signature of the older index is left');
 });

@@ -13,7 +13,7 @@ import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';
 import { writePackageIndex, type PackageIndexEntry } from '../publish/package-index.ts';
 import { FILES_DIR, syncPackageFiles } from '../publish/package-files.ts';
-import { signedIndexPath, signPackageIndex } from '../publish/package-index-sign.ts';
+import { signedIndexPath, trySignPackageIndex } from '../publish/package-index-sign.ts';
 import { signingKeyPaths } from '../publish/signing-paths.ts';
 
 export async function updatePackageIndex(
@@ -24,10 +24,12 @@ export async function updatePackageIndex(
   keyOf: (jobId: string) => string | undefined,
   /** The state dir: with its signing key, the index is signed too (package-index-sign.ts). */
   stateRoot: string,
-): Promise<void> {
-  await withLock(dirname(indexPath), 'index', async () => {
+): Promise<string | undefined> {
+  // What went wrong signing it, if anything (the build is done: said, not thrown).
+  return withLock(dirname(indexPath), 'index', async () => {
     // Signed when written, and when a key was made since the last signature.
-    if ((await mergeInto(indexPath, plan, artifacts, finalState, keyOf)) || needsSignature(indexPath, stateRoot)) await signPackageIndex(indexPath, stateRoot);
+    if ((await mergeInto(indexPath, plan, artifacts, finalState, keyOf)) || needsSignature(indexPath, stateRoot)) return trySignPackageIndex(indexPath, stateRoot);
+    return undefined;
   });
 }
 
@@ -103,8 +105,8 @@ function withFiles(indexPath: string, entries: readonly PackageIndexEntry[]): Pa
   });
 }
 
-/** Drop the entries whose artifact is gone (after cache gc); returns how many. */
-export async function pruneIndex(indexPath: string, stateRoot: string): Promise<number> {
+/** Drop the entries whose artifact is gone (after cache gc); returns how many (and what went wrong signing it, to say). */
+export async function pruneIndex(indexPath: string, stateRoot: string, unsigned: (problem: string) => void = () => {}): Promise<number> {
   if (!existsSync(indexPath)) return 0;
   return withLock(dirname(indexPath), 'index', async () => {
     let packages: PackageIndexEntry[];
@@ -116,7 +118,8 @@ export async function pruneIndex(indexPath: string, stateRoot: string): Promise<
     const kept = packages.filter((p) => typeof p.path === 'string' && existsSync(p.path));
     if (kept.length < packages.length) {
       await writePackageIndex(indexPath, withFiles(indexPath, kept));
-      await signPackageIndex(indexPath, stateRoot);
+      const problem = await trySignPackageIndex(indexPath, stateRoot);
+      if (problem !== undefined) unsigned(problem);
     }
     return packages.length - kept.length;
   });
