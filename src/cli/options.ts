@@ -151,7 +151,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
   if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
   else {
     cmd
-      .option('--twice', 'rebuild each package, recipe or Debian (up to date or not), a second time with varied clock, build path, umask and time zone, and compare the outputs (as reprotest does); a difference is a warning')
+      .option('--twice', 'rebuild each package, recipe or Debian (up to date or not), a second time with varied clock, build path and time zone (and umask, for Debian packages), and compare the outputs (as reprotest does); a difference is a warning')
       .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)')
       .option('--lintian', 'run lintian over each built package (as sbuild --run-lintian): its tags are reported with the run, never fatal')
       .option('--out <dir>', "copy each Debian package's .changes, .buildinfo and .debs (built or up to date) into DIR, for debsign and dput, as sbuild leaves them beside the source");

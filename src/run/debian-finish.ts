@@ -41,7 +41,8 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
   // --twice: the recipes' comparisons, read as publishDebianRun reads the Debian builds'.
   const recipes: ReproducibilityEntry[] = [];
   for (const n of req.forcedBy === 'twice' ? prepared.plan.nodes : []) {
-    if (n.spec === undefined || n.spec.debian !== undefined || f.finalState.get(n.id) !== 'built') continue;
+    // Failed too: with --fail-on-warnings, one that is not reproducible fails, and is what matters most here.
+    if (n.spec === undefined || n.spec.debian !== undefined || (f.finalState.get(n.id) !== 'built' && f.finalState.get(n.id) !== 'failed')) continue;
     const text = await readFile(`${logPathOf(join(state.logs, runId), n.id)}.twice.json`, 'utf8').catch(() => undefined);
     for (const t of text === undefined ? [] : JSON.parse(text) as TwiceResult[]) {
       recipes.push({ check: 'twice', job: n.id, deb: t.deb, status: t.status, summary: t.summary, details: t.details });

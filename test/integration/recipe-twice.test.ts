@@ -71,6 +71,9 @@ test('kiln build --twice on a recipe tree: the unreproducible outputs are warned
   const r3 = await readReport(strict);
   assert.deepEqual(statesOf(r3), { clock: 'failed', same: 'built', where: 'failed' }, explain(strict));
   assert.match(pkgOf(r3, 'clock').cause ?? '', /not reproducible: 1 file differs: usr\/share\/clock\/stamp \(warnings fail the build: --fail-on-warnings\)/, explain(strict));
+  // The failed ones are in the report's reproducibility section too (they are what it is for).
+  const strictRepro = Object.fromEntries((r3.reproducibility ?? []).map((r) => [r.job.split('@')[0], r.status]));
+  assert.deepEqual(strictRepro, { clock: 'differs', same: 'reproducible', where: 'differs' }, JSON.stringify(r3.reproducibility));
 });
 
 test('every build runs with umask 022, whatever the umask kiln was started with (its output modes do not depend on who ran it)', async () => {
