@@ -12,6 +12,7 @@
 // headers, order, padding; archive.test.ts compares the two byte for byte), compressed
 // with node:zlib's zstd (a valid zstd frame with a checksum, like the CLI's; the
 // compressed bytes may differ, the tar inside does not). Anything else goes to GNU tar.
+import { spawn } from 'node:child_process';
 import { spawnWithUmask022 } from '../lib/spawn-umask.ts';
 import { lstatSync, readlinkSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
@@ -330,8 +331,9 @@ function runTar(args: readonly string[], o: RunOptions): Promise<void> {
     // setpriv's parent-death signal: a kiln killed while packing or unpacking takes its tar
     // along (tar is in a group of its own, so nothing else would end it).
     const [cmd, argv] = SETPRIV === undefined ? ['tar', args] : [SETPRIV, ['--pdeathsig', 'KILL', '--', 'tar', ...args]];
-    // umask 022: what is unpacked for a build has the same modes whoever runs kiln.
-    const child = spawnWithUmask022(cmd, argv, {
+    // Unpacking under umask 022: what is unpacked for a build has the same modes whoever runs
+    // kiln. (Packing keeps kiln's own umask for the archive file it writes.)
+    const child = (o.into !== undefined ? spawnWithUmask022 : spawn)(cmd, argv, {
       stdio: [o.input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
       detached: true,
       env: { ...process.env, LC_ALL: 'C' },

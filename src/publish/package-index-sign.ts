@@ -44,6 +44,6 @@ export async function trySignPackageIndex(indexPath: string, stateRoot: string):
     return undefined;
   } catch (e) {
     const hint = e instanceof Error && 'hint' in e && typeof e.hint === 'string' ? ` (${e.hint})` : '';
-    return `the package index ${indexPath} is not signed: ${(e as Error).message}${hint}; its old signature is removed, and the index is signed again at its next write (or now: kiln key create --force)`;
+    return `the package index ${indexPath} is not signed: ${(e as Error).message}${hint}; its old signature is removed; once the key is readable again, the index is signed at its next write (a build that changes it, cache gc) — do not make a new key for this: clients trust the one they have`;
   }
 }
