@@ -21,6 +21,8 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
   await mkdir(join(cacheDir, 'indexes'));
   await writeFile(join(cacheDir, 'indexes', sha256('Packages')), 'Package: a\n');
   await writeFile(join(cacheDir, 'indexes', sha256('InRelease')), 'signed');
+  await mkdir(join(cacheDir, 'git', `${sha256('git+file:///r')}.git`, 'objects'), { recursive: true });
+  await writeFile(join(cacheDir, 'git', `${sha256('git+file:///r')}.git`, 'objects', 'pack'), 'pack');
   await mkdir(join(cacheDir, 'ccache/host-amd64/a/b'), { recursive: true });
   await writeFile(join(cacheDir, 'ccache/host-amd64/a/b/xR'), 'object');
   await mkdir(join(cacheDir, 'ccache/bookworm-amd64-amd64'), { recursive: true });
@@ -40,6 +42,7 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
     artifacts: { count: 2, bytes: 2 * one },
     tmp: { count: 1, bytes: 'partial'.length },
     depsLayers: { count: 1, bytes: 'dpkg status'.length },
+    git: { count: 1, bytes: 'pack'.length },
     indexes: { count: 2, bytes: 'Package: a\n'.length + 'signed'.length },
     ccache: { count: 2, bytes: 'object'.length },
   });
@@ -47,7 +50,7 @@ test('cacheUsage counts entries and bytes per part of the cache', async (t) => {
 
 test('a missing cache dir is empty', async () => {
   assert.deepEqual(await cacheUsage(join(tmpdir(), 'kiln-du-does-not-exist')), {
-    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 }, depsLayers: { count: 0, bytes: 0 }, indexes: { count: 0, bytes: 0 }, ccache: { count: 0, bytes: 0 },
+    downloads: { count: 0, bytes: 0 }, artifacts: { count: 0, bytes: 0 }, tmp: { count: 0, bytes: 0 }, depsLayers: { count: 0, bytes: 0 }, git: { count: 0, bytes: 0 }, indexes: { count: 0, bytes: 0 }, ccache: { count: 0, bytes: 0 },
   });
 });
 

@@ -17,6 +17,8 @@ export interface CacheUsage {
   readonly tmp: UsageBucket;
   /** count = layers of installed Debian build dependencies (deps-layers/). */
   readonly depsLayers: UsageBucket;
+  /** count = bare mirrors of git sources' repositories (git/<sha256 of the url>.git). */
+  readonly git: UsageBucket;
   /** count = files in indexes/: verified InRelease files and decompressed Sources/Packages (src/debian/indexes.ts). */
   readonly indexes: UsageBucket;
   /**
@@ -28,15 +30,16 @@ export interface CacheUsage {
 }
 
 export async function cacheUsage(cacheDir: string): Promise<CacheUsage> {
-  const [downloads, artifacts, tmp, depsLayers, indexes, ccache] = await Promise.all([
+  const [downloads, artifacts, tmp, depsLayers, git, indexes, ccache] = await Promise.all([
     bucket(await entries(join(cacheDir, 'downloads'))),
     bucket(await artifactDirs(cacheDir)),
     bucket(await entries(join(cacheDir, 'tmp'))),
     bucket(await entries(join(cacheDir, 'deps-layers'))),
+    bucket(await entries(join(cacheDir, 'git'))),
     bucket(await entries(join(cacheDir, 'indexes'))),
     bucket((await entries(join(cacheDir, 'ccache'))).filter((p) => basename(p) !== '.conf'), { skipUnreadable: true }),
   ]);
-  return { downloads, artifacts, tmp, depsLayers, indexes, ccache };
+  return { downloads, artifacts, tmp, depsLayers, git, indexes, ccache };
 }
 
 async function bucket(paths: readonly string[], o: WalkOptions = {}): Promise<UsageBucket> {

@@ -1,6 +1,6 @@
 // Garbage-collect the cache (`kiln cache gc`): artifacts, downloads, Debian build-dependency
-// layers and Debian indexes not used since the cutoff and not kept, plus abandoned entries
-// in tmp/. Nothing a running build relies on is removed (in-use.ts), whatever the cutoff.
+// layers, git mirrors and Debian indexes not used since the cutoff and not kept, plus
+// abandoned entries in tmp/. Nothing a running build relies on is removed (in-use.ts), whatever the cutoff.
 //
 // "Used" is the mtime of an artifact's meta.json and of a download file: the stores touch
 // them on every hit (an up-to-date artifact at most once an hour: artifacts.ts markUsed). Entries are first renamed into tmp/ (so other processes see them
@@ -22,6 +22,8 @@ import { liveInUse } from './in-use.ts';
 import { USE_MARK_MS } from './artifact-types.ts';
 import { gcCcache } from '../execute/ccache.ts';
 import { openFilesUnder } from './open-files.ts';
+import { tryLock } from './lock.ts';
+import { GIT_MIRROR_RE, GIT_USED_STAMP, gitLockName } from './git-mirror.ts';
 
 export interface GcOptions {
   /** Remove what was last used longer ago than this; default 0: anything not kept. */
@@ -42,7 +44,7 @@ export interface GcOptions {
   readonly signal?: AbortSignal;
 }
 
-export type GcKind = 'artifact' | 'download' | 'tmp' | 'deps-layer' | 'index' | 'ccache';
+export type GcKind = 'artifact' | 'download' | 'tmp' | 'deps-layer' | 'git' | 'index' | 'ccache';
 
 export interface GcRemoved {
   readonly kind: GcKind;
@@ -84,7 +86,11 @@ interface SizeCandidate {
   readonly used: number;
   readonly probe: string | undefined;
   readonly wanted?: () => Promise<boolean>;
+  readonly lock?: Lock;
 }
+
+/** Taken around a removal; undefined: busy (the entry stays). */
+type Lock = () => Promise<{ release(): Promise<void> } | undefined>;
 
 /** tmp/ entries younger than this may still be written to. */
 export const TMP_MIN_AGE_MS = 3_600_000;
@@ -204,6 +210,27 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
     if (r !== undefined) removed.push(r);
   }
 
+  // Git mirrors (git/<sha256>.git, git-mirror.ts): used = the mtime of their kiln-used stamp,
+  // touched by every build that exports from one. Removed under the lock their fetches take.
+  for (const dir of await entries(join(cacheDir, 'git'))) {
+    options.signal?.throwIfAborted();
+    if (!GIT_MIRROR_RE.test(basename(dir))) continue;
+    const used = await lastUse(join(dir, GIT_USED_STAMP), dir);
+    if (used === undefined) continue;
+    if (inUse(used)) {
+      heldPaths['in-use'].push(dir);
+      continue;
+    }
+    const lock: Lock = () => tryLock(join(cacheDir, 'locks'), gitLockName(dir));
+    if (used >= cutoff) {
+      sizeCandidates.push({ kind: 'git', path: dir, used, probe: GIT_USED_STAMP, lock });
+      continue;
+    }
+    const r = await remove({ kind: 'git', path: dir, probe: GIT_USED_STAMP, cutoff, tmpDir, dryRun, lock });
+    if (r === undefined) heldPaths['in-use'].push(dir);
+    else removed.push(r);
+  }
+
   // An index a running build used since it started may be read again by it.
   const indexCutoff = live.since === undefined ? cutoff : Math.min(cutoff, live.since);
   removed.push(...(await gcIndexes(join(cacheDir, 'indexes'), { now, cutoff: indexCutoff, tmpDir, dryRun, held: heldPaths, ...(options.signal === undefined ? {} : { signal: options.signal }) })));
@@ -226,7 +253,7 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   if (options.maxBytes !== undefined) {
     // What is left besides tmp/: every kind, kept or not (only candidates can go).
     let total = 0;
-    for (const sub of ['artifacts', 'downloads', 'deps-layers', 'indexes']) total += (await walkStat(join(cacheDir, sub))).bytes;
+    for (const sub of ['artifacts', 'downloads', 'deps-layers', 'git', 'indexes']) total += (await walkStat(join(cacheDir, sub))).bytes;
     // A dry run removed nothing: count out what it would have, outside tmp/ (not measured).
     if (dryRun) total -= removed.filter((r) => !r.path.startsWith(`${tmpDir}/`)).reduce((n, r) => n + r.bytes, 0);
     sizeCandidates.sort((a, b) => a.used - b.used);
@@ -240,7 +267,7 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
       }
       options.signal?.throwIfAborted();
       // Used since it was looked at: put back (the cutoff is just after that look).
-      const r = await remove({ kind: c.kind, path: c.path, probe: c.probe, cutoff: c.used + 1, tmpDir, dryRun, ...(c.wanted === undefined ? {} : { wanted: c.wanted }) });
+      const r = await remove({ kind: c.kind, path: c.path, probe: c.probe, cutoff: c.used + 1, tmpDir, dryRun, ...(c.wanted === undefined ? {} : { wanted: c.wanted }), ...(c.lock === undefined ? {} : { lock: c.lock }) });
       if (r === undefined) {
         heldPaths['in-use'].push(c.path);
         continue;
@@ -338,6 +365,8 @@ interface RemoveOptions {
   readonly probe: string | undefined;
   /** Asked once the entry is moved aside: true puts it back (a running build registered it meanwhile). */
   readonly wanted?: () => Promise<boolean>;
+  /** Held while the entry is moved aside and checked (a git mirror's: never during a fetch). */
+  readonly lock?: Lock;
   readonly cutoff: number;
   readonly tmpDir: string;
   readonly dryRun: boolean;
@@ -346,24 +375,30 @@ interface RemoveOptions {
 async function remove(o: RemoveOptions): Promise<GcRemoved | undefined> {
   const { bytes } = await walkStat(o.path);
   if (o.dryRun) return { kind: o.kind, path: o.path, bytes };
-  await mkdir(o.tmpDir, { recursive: true });
-  const moved = join(o.tmpDir, `gc-${basename(o.path).slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const held = o.lock === undefined ? { release: async () => {} } : await o.lock();
+  if (held === undefined) return undefined;
   try {
-    await rename(o.path, moved);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // someone else removed it
-    throw e;
-  }
-  // A process may have used it between our check and the rename: put it back.
-  const used = await mtimeOf(o.probe === undefined ? moved : join(moved, o.probe));
-  if ((used !== undefined && used >= o.cutoff) || (await o.wanted?.()) === true) {
+    await mkdir(o.tmpDir, { recursive: true });
+    const moved = join(o.tmpDir, `gc-${basename(o.path).slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`);
     try {
-      await rename(moved, o.path);
-      return undefined;
-    } catch {
-      // Its place was taken (e.g. the artifact was stored again): drop our copy.
+      await rename(o.path, moved);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // someone else removed it
+      throw e;
     }
+    // A process may have used it between our check and the rename: put it back.
+    const used = await mtimeOf(o.probe === undefined ? moved : join(moved, o.probe));
+    if ((used !== undefined && used >= o.cutoff) || (await o.wanted?.()) === true) {
+      try {
+        await rename(moved, o.path);
+        return undefined;
+      } catch {
+        // Its place was taken (e.g. the artifact was stored again): drop our copy.
+      }
+    }
+    await rm(moved, { recursive: true, force: true });
+    return { kind: o.kind, path: o.path, bytes };
+  } finally {
+    await held.release();
   }
-  await rm(moved, { recursive: true, force: true });
-  return { kind: o.kind, path: o.path, bytes };
 }

@@ -2,9 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { BlockList } from 'node:net';
 import { join } from 'node:path';
 import { tmpDir } from '../../test/helpers/tmp.ts';
+import { guardFetches } from '../lib/fetch-guard.ts';
 import { createDownloads } from './downloads.ts';
 import { gitMirrorPath } from './git-mirror.ts';
 import { fetchSources } from '../execute/fetch-sources.ts';
@@ -106,4 +108,125 @@ test('git mirror: a git+mirror://NAME/path url is fetched below the mirror\'s ba
   const dl = createDownloads({ cacheDir: join(dir.path, 'cache'), mirrors: { here: `file://${dir.path}/repos/` } });
   assert.deepEqual(await dl.git('git+mirror://here/lib', rev), { mirror: gitMirrorPath(join(dir.path, 'cache'), 'git+mirror://here/lib'), fetched: true });
   await assert.rejects(dl.git('git+mirror://elsewhere/lib', rev), { code: 'mirror-unknown' });
+});
+
+/** The text of $SRCDIR/dest/FILE after fetchSources exported `rev` of `url`. */
+async function exported(dir: string, cacheDir: string, url: string, rev: string, file: string): Promise<string | undefined> {
+  const spec = { name: 'p', file: join(dir, 'tree/p/recipe.toml'), dir: join(dir, 'tree/p'), sources: [{ url, sha256: undefined, rev, dest: 'd', strip: 0 }] } as unknown as PackageSpec;
+  const srcDir = join(dir, 'src');
+  await rm(srcDir, { recursive: true, force: true });
+  await fetchSources(spec, { srcDir, downloads: createDownloads({ cacheDir, mirrors: {} }), note: () => {}, signal: new AbortController().signal });
+  return readFile(join(srcDir, 'd', file), 'utf8').catch(() => undefined);
+}
+
+test('git export: export-subst placeholders stay as committed (they would name the refs the mirror holds that day), in new and in older mirrors; export-ignore applies', async () => {
+  await using dir = await tmpDir();
+  const repo = join(dir.path, 'repo');
+  await mkdir(repo);
+  git(repo, 'init', '--quiet', '-b', 'main');
+  await writeFile(join(repo, 'version.txt'), '$Format:%D$\n');
+  await writeFile(join(repo, 'secret.txt'), 'x\n');
+  await writeFile(join(repo, '.gitattributes'), 'version.txt export-subst\nsecret.txt export-ignore\n');
+  git(repo, 'add', '.');
+  git(repo, 'commit', '--quiet', '-m', 'one');
+  const rev = git(repo, 'rev-parse', 'HEAD');
+  const cacheDir = join(dir.path, 'cache');
+  const url = `git+file://${repo}`;
+  assert.equal(await exported(dir.path, cacheDir, url, rev, 'version.txt'), '$Format:%D$\n');
+  assert.equal(await exported(dir.path, cacheDir, url, rev, 'secret.txt'), undefined, 'export-ignore still applies');
+  // A mirror an older kiln made has no info/attributes: it gets it before the export.
+  await rm(join(gitMirrorPath(cacheDir, url), 'info'), { recursive: true });
+  git(repo, 'tag', 'v1');
+  await writeFile(join(repo, 'more.txt'), 'more\n');
+  git(repo, 'add', '.');
+  git(repo, 'commit', '--quiet', '-m', 'two');
+  await createDownloads({ cacheDir, mirrors: {} }).git(url, git(repo, 'rev-parse', 'HEAD'));
+  assert.equal(await exported(dir.path, cacheDir, url, rev, 'version.txt'), '$Format:%D$\n');
+});
+
+test('git mirror: a git+file repository of another user is refused naming the owner problem (git\'s own line kept); a cache mirror another user made is used', { skip: process.getuid?.() !== 0 && 'needs root (chown)' }, async () => {
+  await using dir = await tmpDir();
+  const repo = join(dir.path, 'repo');
+  const rev = await makeRepo(repo, 'one\n');
+  const cacheDir = join(dir.path, 'cache');
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const url = `git+file://${repo}`;
+  await dl.git(url, rev);
+  // A mirror of a cache shared between users: made by another one.
+  execFileSync('chown', ['-R', '65534', gitMirrorPath(cacheDir, url)]);
+  assert.equal((await dl.git(url, rev)).fetched, false);
+  assert.equal(await exported(dir.path, cacheDir, url, rev, 'top/a.txt'), 'one\n');
+  execFileSync('chown', ['-R', '65534', repo]);
+  await assert.rejects(dl.git(url, 'e'.repeat(40)), (e: unknown) => {
+    const err = e as Error & { code?: string; hint?: string };
+    assert.equal(err.code, 'download-failed');
+    assert.match(err.message, /fatal: detected dubious ownership in repository at/);
+    assert.match(err.hint ?? '', new RegExp(`${repo}/\\.git belongs to another user \\(uid 65534; kiln runs as uid 0\\)`));
+    return true;
+  });
+});
+
+test('git mirror: a fetch that fails on a lock file left in the mirror says to remove it', async () => {
+  await using dir = await tmpDir();
+  const repo = join(dir.path, 'repo');
+  const first = await makeRepo(repo, 'one\n');
+  const cacheDir = join(dir.path, 'cache');
+  const url = `git+file://${repo}`;
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  await dl.git(url, first);
+  const lock = join(gitMirrorPath(cacheDir, url), 'refs', 'heads', 'main.lock');
+  await writeFile(lock, '');
+  await writeFile(join(repo, 'top', 'a.txt'), 'two\n');
+  git(repo, 'commit', '--quiet', '-am', 'two');
+  await assert.rejects(dl.git(url, git(repo, 'rev-parse', 'HEAD')), (e: unknown) => {
+    assert.match((e as { hint?: string }).hint ?? '', new RegExp(`^${lock} was left by a git stopped .*: remove that lock file, or the whole mirror ${gitMirrorPath(cacheDir, url)}`));
+    return true;
+  });
+});
+
+test('git mirror: an abort stops git with SIGTERM (so that it removes its lock files), then SIGKILL when it does not end', async () => {
+  await using dir = await tmpDir();
+  const bin = join(dir.path, 'bin');
+  await mkdir(bin);
+  const mark = join(dir.path, 'mark');
+  const saved = process.env['PATH'];
+  process.env['PATH'] = `${bin}:${saved ?? ''}`;
+  try {
+    for (const ignoreTerm of [false, true]) {
+      await rm(mark, { force: true });
+      const trap = ignoreTerm ? "trap '' TERM" : `trap 'echo term > ${mark}; exit 143' TERM`;
+      await writeFile(join(bin, 'git'), `#!/bin/sh\n${trap}\necho started > ${mark}.started\nsleep 20 &\nwait\nwait\n`);
+      await chmod(join(bin, 'git'), 0o755);
+      const ac = new AbortController();
+      const p = createDownloads({ cacheDir: join(dir.path, 'cache'), mirrors: {} }).git(`git+file://${dir.path}/repo`, 'e'.repeat(40), { signal: ac.signal });
+      while (!existsSync(`${mark}.started`)) await new Promise((r) => setTimeout(r, 20));
+      await rm(`${mark}.started`);
+      const t0 = Date.now();
+      ac.abort(new Error('stop'));
+      await assert.rejects(p, /stop/);
+      if (ignoreTerm) assert.ok(Date.now() - t0 >= 1900 && Date.now() - t0 < 10_000, 'SIGKILL came after the grace, before git\'s sleep ended');
+      else assert.equal(await readFile(mark, 'utf8'), 'term\n', 'git got SIGTERM');
+    }
+  } finally {
+    process.env['PATH'] = saved;
+  }
+});
+
+test('git mirror: on a daemon, a git+file url, or a git+https one its policy refuses, is refused even when the cache\'s mirror has the commit', async () => {
+  await using dir = await tmpDir();
+  const repo = join(dir.path, 'repo');
+  const rev = await makeRepo(repo, 'one\n');
+  const cacheDir = join(dir.path, 'cache');
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  await dl.git(`git+file://${repo}`, rev);
+  const internal = 'git+https://10.1.2.3/repo.git';
+  await cp(gitMirrorPath(cacheDir, `git+file://${repo}`), gitMirrorPath(cacheDir, internal), { recursive: true });
+  assert.equal((await dl.git(internal, rev)).fetched, false, 'without a policy, the mirror serves it');
+  guardFetches({ trustedHosts: new Set(), allowed: new BlockList(), allowedText: [] });
+  try {
+    await assert.rejects(dl.git(`git+file://${repo}`, rev), { code: 'fetch-refused' });
+    await assert.rejects(dl.git(internal, rev), { code: 'fetch-refused' });
+  } finally {
+    guardFetches(undefined as never);
+  }
 });

@@ -13,7 +13,7 @@ import type { CliContext } from './main.ts';
 import { addStateOptions, humanBytes, layoutFrom, parseCount, parseSizeOption, refuseRepeats, type StateOptions } from './options.ts';
 
 export function registerCache(program: Command, ctx: CliContext): void {
-  const cache = program.command('cache').description('inspect and clean the caches: downloads, artifacts, Debian build-dependency layers and indexes, compiler caches (ccache)');
+  const cache = program.command('cache').description('inspect and clean the caches: downloads, artifacts, git mirrors, Debian build-dependency layers and indexes, compiler caches (ccache)');
   const du = cache.command('du').description('sizes of the caches by kind').option('--json', 'print as JSON');
   addStateOptions(du);
   du.action(async (opts: StateOptions & { json?: boolean }) => {
@@ -31,7 +31,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
 
   const gc = cache
     .command('gc')
-    .description('remove cached downloads, artifacts, Debian layers and indexes not used recently (and not used by the last N runs); ccache: ccache --evict-older-than')
+    .description('remove cached downloads, artifacts, git mirrors, Debian layers and indexes not used recently (and not used by the last N runs); ccache: ccache --evict-older-than')
     .option('--older-than <duration>', 'remove what was last used longer ago than this, e.g. 30d, 12h', '30d')
     .option('--keep-last-runs <n>', 'always keep the artifacts of the last N runs', parseCount('--keep-last-runs'))
     .option('--max-size <size>', 'then remove the least recently used entries until the cache holds at most this, e.g. 50G', parseSizeOption('--max-size'))
