@@ -43,6 +43,7 @@ import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, v
 import { machineCapacity } from '../run/host-env.ts';
 import { streamLog } from './log-stream.ts';
 import { fitsNow, mayTake, reservationOf, type Reservation } from './worker-capacity.ts';
+import { holdForRoom, raceAbort, sleepUnlessAborted } from './worker-hold.ts';
 import { parseMessage, JobMessage, type EventMessage, type WireArtifact, type WireOutcome } from './wire.ts';
 
 export interface WorkerOptions {
@@ -125,7 +126,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     while (!o.signal.aborted) {
       // A free slot and a free cpu (the least a job reserves); else wait for a job to end.
       if (!mayTake([...running.values()], total)) {
-        await Promise.race([...running.keys(), abortPromise(o.signal)]);
+        await raceAbort(running.keys(), [o.signal]);
         continue;
       }
       // Low on disk: take nothing (the job goes to another worker, or waits), say so once.
@@ -133,7 +134,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       if (o.minFree !== undefined && lowOnSpace(free, o.minFree.bytes)) {
         if (!low) o.say(`the disk of ${free!.where} has ${humanBytes(free!.bytes)} free, less than --min-free ${humanBytes(o.minFree.bytes)}: taking no job until there is space`);
         low = true;
-        await Promise.race([new Promise((r) => setTimeout(r, SPACE_RECHECK_MS)), abortPromise(o.signal)]);
+        await sleepUnlessAborted(SPACE_RECHECK_MS, [o.signal]);
         continue;
       }
       if (low) o.say(`the disk has space again (${humanBytes(free?.bytes ?? 0)} free): taking jobs`);
@@ -164,28 +165,31 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   return counts;
 
   /**
-   * Waits until a job taken needs no more than is free here; false: the worker stops
-   * meanwhile (the job given back). It only learns what a job reserves once it has the
-   * message: one that does not fit now is held (kept in progress with msg.working(), the
-   * heartbeat of a running job) and is the next to start here, while this worker takes no
-   * other. Not nak'ed for another worker: each nak is one of the job's MAX_DELIVER (3)
-   * deliveries, so a busy fleet would fail a big job for no fault of its own, and with
-   * every worker full it would go round the queue (a big job passed over by every small
-   * one that fits, starved). Held, it waits at most until the running jobs end (clamped to
-   * the machine, it fits an idle one), and other workers go on taking the rest.
+   * Waits until a job taken fits beside the running ones (held meanwhile: worker-hold.ts);
+   * false: it is not to be built here (cancelled by its coordinator, the coordinator gone,
+   * or the worker stopping), and is off the queue or given back. While held it can be
+   * cancelled as a running job is: its entry in `controllers`, and the runs stopped whole.
    */
   async function roomFor(msg: JsMsg, m: JobMessage, need: Reservation): Promise<boolean> {
-    if (fitsNow(need, [...running.values()], total)) return true;
-    o.say(`${m.runId} ${m.jobId}: waits for room here: it reserves ${need.cpus} cpu(s)${need.memoryBytes > 0 ? ` and ${humanBytes(need.memoryBytes)} of memory` : ''}, more than the running jobs leave free`);
-    const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
-    try {
-      // (Never a busy wait: each turn waits for a running job to end, or the stop.)
-      while (!o.signal.aborted && !fitsNow(need, [...running.values()], total)) await Promise.race([...running.keys(), abortPromise(o.signal)]);
-    } finally {
-      clearInterval(heartbeat);
+    const fits = (): boolean => fitsNow(need, [...running.values()], total);
+    if (fits()) return true;
+    const id = `${m.runId} ${m.jobId}`;
+    const cancel = new AbortController();
+    controllers.set(id, cancel);
+    if (stoppedRuns.has(m.runId, Date.now())) cancel.abort(new Error('cancelled by the coordinator'));
+    const waiting = (): void => o.say(`${id}: waits for room here: it reserves ${need.cpus} cpu(s)${need.memoryBytes > 0 ? ` and ${humanBytes(need.memoryBytes)} of memory` : ''}, more than the running jobs leave free`);
+    const end = await holdForRoom({ msg, runId: m.runId, alive: m.alive === true, nc: o.cluster.nc, fits, running: () => running.keys(), stop: o.signal, cancel: cancel.signal, heartbeatMs: Math.max(200, Math.floor(ackWaitMs / 3)), waiting })
+      .finally(() => controllers.get(id) === cancel && controllers.delete(id));
+    if (end === 'room') return true;
+    const attempt = (m.returns ?? 0) + msg.info.deliveryCount;
+    if (end === 'gone') await giveBack(msg, m, attempt, 'coordinator-gone');
+    else if (end === 'stopping') await stopping(msg, m, attempt);
+    else {
+      // Never started, as the coordinator counts it (it took the job off the queue): dropped.
+      msg.term();
+      counts.cancelled++;
+      o.say(`${id}: not built: cancelled by the coordinator while it waited for room`);
     }
-    if (!o.signal.aborted) return true;
-    await stopping(msg, m, (m.returns ?? 0) + msg.info.deliveryCount);
     return false;
   }
 
@@ -390,11 +394,4 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   async function publish(runId: string, e: EventMessage): Promise<void> {
     await o.cluster.js.publish(eventsSubject(runId), JSON.stringify(e));
   }
-}
-
-function abortPromise(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
 }
