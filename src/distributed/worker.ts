@@ -15,7 +15,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { availableParallelism, hostname } from 'node:os';
 import { basename, join } from 'node:path';
-import type { JsMsg } from '@nats-io/jetstream';
 import { createArtifactStore } from '../cache/artifacts.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
 import { createDownloads } from '../cache/downloads.ts';
@@ -44,6 +43,7 @@ import { machineCapacity } from '../run/host-env.ts';
 import { streamLog } from './log-stream.ts';
 import { fitsNow, mayTake, reservationOf, type Reservation } from './worker-capacity.ts';
 import { holdForRoom, raceAbort, sleepUnlessAborted } from './worker-hold.ts';
+import { guardedMsg, streamEpochs, type JobMsg } from './stale-ack.ts';
 import { parseMessage, JobMessage, type EventMessage, type WireArtifact, type WireOutcome } from './wire.ts';
 
 export interface WorkerOptions {
@@ -102,6 +102,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const statusAnswers = answerStatus(o.cluster.nc, () => workerStatusOf({ name, startedAt, archs: o.archs.map((arch) => ({ arch, envId: o.envs.envIdFor(arch) })), sandbox: o.envs.backend.name, jobs: o.jobs, running: runningJobs.values(), minFree: o.minFree }));
   // The queue of each arch in this worker's env: only jobs it can build come to it.
   const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch, o.envs.envIdFor(arch)))));
+  // The jobs stream as this worker knows it, for each message's acks (a server back without its store numbers jobs from 1 again).
+  const epochs = streamEpochs(o.cluster.nc, async () => String((await o.cluster.jsm.streams.info(JOBS_STREAM)).created));
+  await epochs.ready;
   // Says it works on a job every third of the consumers' real ack wait (whoever made them).
   const ackWaitMs = Math.min(...(await Promise.all(consumers.map(async (c) => ((await c.info()).config.ack_wait ?? 0) / 1_000_000))).filter((n) => n > 0), ACK_WAIT_MS);
   // Its workspaces under a folder of its own (work/worker-PID, owner file inside): what a
@@ -141,8 +144,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       low = false;
       // Round robin over the archs; a short wait each, so a stop is seen quickly.
       const which = turn++ % consumers.length;
-      const msg = await consumers[which]!.next({ expires: 1_000 }).catch(() => null);
-      if (msg === null) continue;
+      const pulled = await consumers[which]!.next({ expires: 1_000 }).catch(() => null);
+      if (pulled === null) continue;
+      // Its acks go out only while the jobs stream is the one it came from (stale-ack.ts).
+      const msg = guardedMsg(pulled, epochs);
       const parsed = parseMessage(JobMessage, msg.string());
       // (A message it cannot read is refused by handle(), at once: it reserves the least.)
       const need = parsed.ok ? reservationOf(parsed.value.job) : { cpus: 1, memoryBytes: 0 };
@@ -155,6 +160,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     clearInterval(pruning);
     for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
     await Promise.allSettled(running.keys());
+    epochs.stop();
     cancels.unsubscribe();
     statusAnswers.unsubscribe();
     // Empty now, unless a sandbox could not be taken down: that (owner file kept) is for the
@@ -170,7 +176,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
    * or the worker stopping), and is off the queue or given back. While held it can be
    * cancelled as a running job is: its entry in `controllers`, and the runs stopped whole.
    */
-  async function roomFor(msg: JsMsg, m: JobMessage, need: Reservation): Promise<boolean> {
+  async function roomFor(msg: JobMsg, m: JobMessage, need: Reservation): Promise<boolean> {
     const fits = (): boolean => fitsNow(need, [...running.values()], total);
     if (fits()) return true;
     const id = `${m.runId} ${m.jobId}`;
@@ -194,7 +200,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   }
 
   /** A job from the queue of `queueArch` (an `all` job builds in that arch's env). */
-  async function handle(msg: JsMsg, parsed: ReturnType<typeof parseMessage<JobMessage>>, queueArch: string): Promise<void> {
+  async function handle(msg: JobMsg, parsed: ReturnType<typeof parseMessage<JobMessage>>, queueArch: string): Promise<void> {
     if (!parsed.ok) {
       o.say(`refused a message on ${msg.subject}: ${parsed.why}`);
       // +TERM without a reason: a server before 2.10 ignores one with a reason (and delivers it again).
@@ -285,7 +291,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
    * Said to the coordinator, which queues it again: a stop is not one of its deliveries.
    * (When that cannot be said, the message goes back to the queue instead, counted.)
    */
-  async function stopping(msg: JsMsg, m: JobMessage, attempt: number): Promise<void> {
+  async function stopping(msg: JobMsg, m: JobMessage, attempt: number): Promise<void> {
     await giveBack(msg, m, attempt, 'stopping');
   }
 
@@ -294,7 +300,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
    * again): the worker is stopping, or the coordinator did not answer (liveness.ts), which
    * one that was only cut off from the server sees when it is back.
    */
-  async function giveBack(msg: JsMsg, m: JobMessage, attempt: number, why: 'stopping' | 'coordinator-gone'): Promise<void> {
+  async function giveBack(msg: JobMsg, m: JobMessage, attempt: number, why: 'stopping' | 'coordinator-gone'): Promise<void> {
     // The ack confirmed by the server: an ack lost would leave the old message to be built again too.
     await publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now(), why }).then(() => msg.ackAck(), () => msg.nak());
     o.say(why === 'stopping'
