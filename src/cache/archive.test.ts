@@ -106,6 +106,28 @@ test('unpackArchive gives the same modes whatever kiln\'s umask (it extracts und
   assert.deepEqual(await buildManifest(join(root, 'out')), await buildManifest(join(root, 'a')));
 });
 
+test('unpackArchive keepModes (kiln rootfs) keeps set-user-ID bits and, as root, numeric owners; the default drops them', async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, 'a/usr/bin'), { recursive: true });
+  await writeFile(join(root, 'a/usr/bin/su'), '#!/bin/sh\n');
+  await chmod(join(root, 'a/usr/bin/su'), 0o4755);
+  await mkdir(join(root, 'a/var/mail'), { recursive: true });
+  await chmod(join(root, 'a/var/mail'), 0o2775);
+  execFileSync('tar', ['--create', '--zstd', '--numeric-owner', '--owner=1234', '--group=4321', `--file=${join(root, 'a.tar.zst')}`, '-C', join(root, 'a'), 'usr', 'var']);
+  for (const keepModes of [false, true]) {
+    const into = join(root, `out-${keepModes}`);
+    await mkdir(into);
+    await unpackArchive(join(root, 'a.tar.zst'), into, keepModes ? { keepModes } : {});
+    const su = await lstat(join(into, 'usr/bin/su'));
+    const mail = await lstat(join(into, 'var/mail'));
+    assert.equal(su.mode & 0o7777, keepModes ? 0o4755 : 0o755, `keepModes ${keepModes}`);
+    assert.equal(mail.mode & 0o7777, keepModes ? 0o2775 : 0o755, `keepModes ${keepModes}`);
+    const asRoot = process.getuid?.() === 0;
+    assert.equal(su.uid, keepModes && asRoot ? 1234 : process.getuid?.());
+    assert.equal(su.gid, keepModes && asRoot ? 4321 : process.getgid?.());
+  }
+});
+
 test('the in-process packer writes the same tar as GNU tar, byte for byte, and the same tree', async (t) => {
   const root = await tempDir(t);
   const tree = join(root, 'tree');

@@ -251,6 +251,12 @@ export interface UnpackOptions {
   readonly signal?: AbortSignal;
   /** Leading path components to drop (tar --strip-components). */
   readonly strip?: number;
+  /**
+   * Keep the archive's modes, set-user-ID and set-group-ID bits included, and (as root) its
+   * numeric owners: for a root filesystem (kiln rootfs), made in a 0700 folder. Builds never
+   * ask for it (see below).
+   */
+  readonly keepModes?: boolean;
 }
 
 /**
@@ -265,7 +271,10 @@ export async function unpackArchive(file: string, intoDir: string, options: Unpa
   if (!Number.isInteger(strip) || strip < 0) throw new Error(`unpackArchive: invalid strip ${strip}`);
   await runTar(
     [
-      '--extract', `--file=${file}`, `--directory=${intoDir}`, '--no-same-owner', '--no-same-permissions',
+      '--extract', `--file=${file}`, `--directory=${intoDir}`,
+      ...(options.keepModes !== true
+        ? ['--no-same-owner', '--no-same-permissions']
+        : ['--same-permissions', ...(process.getuid?.() === 0 ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner'])]),
       ...(strip > 0 ? [`--strip-components=${strip}`] : []),
     ],
     { what: `extracting ${file} into ${intoDir}`, signal: options.signal, file, into: intoDir },

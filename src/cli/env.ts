@@ -6,30 +6,13 @@ import { checkEnvName, isEnvName } from '../envs/names.ts';
 import { createEnvStore } from '../envs/env-store.ts';
 import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
+import { withInterrupt } from './interrupt.ts';
 import { addStateOptions, checkMirrorUrl, formatMs, humanBytes, keyringFileOf, layoutFrom, type StateOptions } from './options.ts';
 import { registerEnvShell } from './env-shell.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
 import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { compressionOf } from '../lib/decompress.ts';
-
-/** Run `fn` with a signal that fires on SIGINT/SIGTERM, so a half-made root is removed before exit. */
-async function withInterrupt<T>(ctx: CliContext, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (controller.signal.aborted) return;
-    ctx.stderr.write(`\nkiln: ${sig}: stopping and removing what was half made...\n`);
-    controller.abort(new KilnError('cancelled', `interrupted by ${sig}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await fn(controller.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-}
 
 const MAX_LINE = 400;
 

@@ -14,6 +14,7 @@ import { selectClosure } from '../rootfs/closure.ts';
 import { installRoot, INSTALLED_JSON } from '../rootfs/install.ts';
 import { readIndexPackages } from '../rootfs/read-index.ts';
 import type { CliContext } from './main.ts';
+import { withInterrupt } from './interrupt.ts';
 import { checkMirrorUrl, layoutFrom, parseArchList } from './options.ts';
 
 interface RootfsOpts {
@@ -30,6 +31,14 @@ interface RootfsOpts {
 /** A Debian package name for apt (`name`, `name=version`, `name:arch`): nothing mmdebstrap's --include would split or read otherwise. */
 const DEB_PACKAGE_RE = /^[a-z0-9][a-z0-9+.:=~-]*$/;
 const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
+
+/** What an interrupted rootfs says it left. */
+const NOTHING_LEFT = 'nothing was left at the output path';
+
+/** The state dir and the cache: OUT must be none of them, nor in or around them (--force would remove them). */
+function keptDirs(state: { root: string; cache: string }): { path: string; what: string }[] {
+  return [{ path: state.root, what: 'the state directory' }, { path: state.cache, what: 'the cache' }];
+}
 
 /** SOURCE_DATE_EPOCH from the environment (whole seconds), else kiln's default. */
 export function sourceDateEpochOf(env: NodeJS.ProcessEnv = process.env): number {
@@ -66,13 +75,14 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
       if (opts.tar === true && !tarName) throw new KilnError('usage', `--tar: ${out} does not end in .tar.zst`, { hint: `name the file ${out}.tar.zst` });
       if (opts.tar !== true && tarName) throw new KilnError('usage', `${out} ends in .tar.zst but --tar is not given`, { hint: 'add --tar for a tarball of the root, or name a directory' });
       const sourceDateEpoch = sourceDateEpochOf();
-      if (opts.debian !== undefined) return debianRoot(ctx, resolve(out), targets, arch, state.root, opts);
+      if (opts.debian !== undefined) return debianRoot(ctx, resolve(out), targets, arch, state, opts);
       if (opts.variant !== 'minbase' || opts.mirror !== undefined) {
         throw new KilnError('usage', `${opts.mirror !== undefined ? '--mirror' : '--variant'} is for --debian roots only`, { hint: 'add --debian SUITE, or leave the option out' });
       }
       const packages = await readIndexPackages(state.index);
       const selected = selectClosure(packages, targets, arch, state.index);
-      const r = await installRoot({ out: resolve(out), selected, arch, force: opts.force === true, tar: opts.tar === true, sourceDateEpoch });
+      const r = await withInterrupt(ctx, (signal) =>
+        installRoot({ out: resolve(out), selected, arch, force: opts.force === true, tar: opts.tar === true, sourceDateEpoch, keep: keptDirs(state), signal }), { what: NOTHING_LEFT });
       if (opts.json === true) {
         ctx.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         return;
@@ -90,7 +100,7 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
     });
 }
 
-async function debianRoot(ctx: CliContext, out: string, packages: readonly string[], arch: string, stateRoot: string, opts: RootfsOpts): Promise<void> {
+async function debianRoot(ctx: CliContext, out: string, packages: readonly string[], arch: string, state: { root: string; cache: string }, opts: RootfsOpts): Promise<void> {
   const suite = opts.debian!;
   if (!SUITE_RE.test(suite)) throw new KilnError('usage', `--debian: "${suite}" is not a suite name`, { hint: 'e.g. --debian bookworm or --debian trixie' });
   if (opts.variant !== 'minbase' && opts.variant !== 'apt') throw new KilnError('usage', `--variant: "${opts.variant}" is not minbase or apt`, { hint: 'minbase (Essential packages and apt, the default) or apt (apt alone)' });
@@ -99,11 +109,11 @@ async function debianRoot(ctx: CliContext, out: string, packages: readonly strin
   }
   if (opts.mirror !== undefined) checkMirrorUrl('--mirror', opts.mirror);
   const { makeDebianRoot } = await import('../rootfs/debian.ts');
-  const r = await makeDebianRoot({
-    out, packages, suite, arch, variant: opts.variant, stateRoot, force: opts.force === true, tar: opts.tar === true,
+  const r = await withInterrupt(ctx, (signal) => makeDebianRoot({
+    out, packages, suite, arch, variant: opts.variant, stateRoot: state.root, force: opts.force === true, tar: opts.tar === true,
     ...(opts.mirror === undefined ? {} : { mirror: opts.mirror }),
-    onLine: (line) => ctx.stderr.write(`  ${line}\n`),
-  });
+    onLine: (line) => ctx.stderr.write(`  ${line}\n`), keep: keptDirs(state), signal,
+  }), { what: NOTHING_LEFT });
   const size = (await stat(r.out)).isDirectory() ? '' : ` (${humanBytes((await stat(r.out)).size)})`;
   if (opts.json === true) {
     ctx.stdout.write(`${JSON.stringify({ ...r, suite, arch, packages }, null, 2)}\n`);

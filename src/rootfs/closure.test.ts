@@ -92,6 +92,36 @@ const cases: readonly { name: string; packages: IndexPackage[]; targets: string[
     targets: ['app'],
     want: ['libx86@amd64 (needed by app)', 'app@amd64 (named)'],
   },
+  {
+    name: 'alternatives: one another package needs anyway is taken, not the first (one MTA, not two)',
+    packages: [pkg('app', { depends: ['mta-a | mta-b'] }), pkg('other', { depends: ['mta-b'] }), pkg('mta-a'), pkg('mta-b')],
+    targets: ['app', 'other'],
+    want: ['mta-b@amd64 (needed by app, other)', 'app@amd64 (named)', 'other@amd64 (named)'],
+  },
+  {
+    name: 'alternatives: also when what needs it anyway is reached later, through a depends',
+    packages: [pkg('app', { depends: ['mta-a | mta-b', 'lib'] }), pkg('lib', { depends: ['helper'] }), pkg('helper', { depends: ['mta-b'] }), pkg('mta-a'), pkg('mta-b')],
+    targets: ['app'],
+    want: ['mta-b@amd64 (needed by app, helper)', 'helper@amd64 (needed by lib)', 'lib@amd64 (needed by app)', 'app@amd64 (named)'],
+  },
+  {
+    name: 'alternatives: a virtual name with two providers, one already needed',
+    packages: [pkg('app', { depends: ['mail-transport-agent'] }), pkg('other', { depends: ['tiny'] }), pkg('big', { provides: ['mail-transport-agent'] }), pkg('tiny', { provides: ['mail-transport-agent'] })],
+    targets: ['app', 'other'],
+    want: ['tiny@amd64 (needed by app, other)', 'app@amd64 (named)', 'other@amd64 (named)'],
+  },
+  {
+    name: 'alternatives waiting: the first still open takes its first candidate, and what that needs satisfies the next',
+    packages: [pkg('app', { depends: ['x | y', 'w | z'] }), pkg('x', { depends: ['z'] }), pkg('y'), pkg('w'), pkg('z')],
+    targets: ['app'],
+    want: ['z@amd64 (needed by app, x)', 'x@amd64 (needed by app)', 'app@amd64 (named)'],
+  },
+  {
+    name: 'arch qualifiers :any, :native and the root\'s own arch are the root\'s arch; a foreign alternative is passed over',
+    packages: [pkg('app', { depends: ['a:any', 'b:native', 'c:amd64', 'd:i386 | e'] }), pkg('a'), pkg('b'), pkg('c'), pkg('d'), pkg('e')],
+    targets: ['app'],
+    want: ['a@amd64 (needed by app)', 'b@amd64 (needed by app)', 'c@amd64 (needed by app)', 'e@amd64 (needed by app)', 'app@amd64 (named)'],
+  },
 ];
 
 for (const c of cases) {
@@ -156,6 +186,13 @@ const errors: readonly { name: string; packages: IndexPackage[]; targets: string
     targets: ['mta'],
     code: 'package-not-found',
     message: /"mta" matches no package/,
+  },
+  {
+    name: 'an explicit foreign arch (libfoo:i386): a root holds one arch',
+    packages: [pkg('app', { depends: ['libfoo:i386'] }), pkg('libfoo'), pkg('libfoo', { arch: 'i386' })],
+    targets: ['app'],
+    code: 'depends-unmet',
+    message: /^app 1\.0-1 \(amd64\) needs libfoo:i386, a package of another architecture: a root holds amd64 \(and all\) packages only$/,
   },
 ];
 

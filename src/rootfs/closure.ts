@@ -68,40 +68,69 @@ export function selectClosure(packages: readonly IndexPackage[], targets: readon
     for (const id of ids) if (!named.includes(id)) named.push(id);
   }
 
-  // Breadth first from the named packages: each group's first candidate, unless one
-  // already chosen satisfies it (one provider of a name, not two).
+  // Breadth first from the named packages. A group with one candidate takes it; a group
+  // with several takes one already chosen, else waits until nothing else is left to add,
+  // so that an alternative another package needs anyway is taken (one MTA, not two). When
+  // only such groups are left, the first one waiting takes its first candidate.
   const edges = new Map<string, string[]>();
   const neededBy = new Map<string, string[]>();
   const chosen = new Set<string>(named);
   const queue = [...named];
-  for (let i = 0; i < queue.length; i++) {
+  const waiting: { id: string; name: string; candidates: readonly Candidate[] }[] = [];
+  const take = (id: string, name: string, pick: string): void => {
+    if (pick === id) return; // a package that provides what it depends on
+    const deps = edges.get(id)!;
+    if (!deps.includes(pick)) deps.push(pick);
+    const by = neededBy.get(pick);
+    if (by === undefined) neededBy.set(pick, [name]);
+    else if (!by.includes(name)) by.push(name);
+    if (!chosen.has(pick)) {
+      chosen.add(pick);
+      queue.push(pick);
+    }
+  };
+  for (let i = 0; ; i++) {
+    if (i === queue.length) {
+      // Nothing left to add: the groups waiting that a chosen package satisfies take it; the
+      // first of the rest takes its first candidate (and what that needs is added first).
+      const open = waiting.splice(0).filter((w) => {
+        const have = w.candidates.find((c) => chosen.has(c.nodeId));
+        if (have !== undefined) take(w.id, w.name, have.nodeId);
+        return have === undefined;
+      });
+      const first = open.shift();
+      if (first === undefined) break;
+      waiting.push(...open);
+      take(first.id, first.name, first.candidates[0]!.nodeId);
+      if (i === queue.length) continue;
+    }
     const id = queue[i]!;
     const p = byId.get(id)!;
-    const deps: string[] = [];
-    edges.set(id, deps);
+    edges.set(id, []);
     const parsed = parseRelations(p.depends.join(', '));
     if (parsed.errors.length > 0) {
       throw new KilnError('depends-unmet', `${p.name} (${p.arch}) in ${indexFile} has depends that do not parse: ${parsed.errors.join('; ')}`, {
         hint: `fix depends in ${p.name}'s recipe and build it again (kiln build ${p.name})`,
       });
     }
-    for (const g of reduceGroups(parsed.groups, { hostArch: arch, profiles: [] })) {
+    for (const all of reduceGroups(parsed.groups, { hostArch: arch, profiles: [] })) {
+      // One arch per root: `name:any`, `name:native` and `name:ARCH` are the root's arch; another arch cannot be.
+      const g = all.filter((r) => !foreignQualifier(r.archQualifier, arch));
+      if (g.length === 0) {
+        const q = all.map((r) => `${r.name}:${r.archQualifier}`).join(' | ');
+        throw new KilnError('depends-unmet', `${p.name} ${p.version}-${p.release} (${p.arch}) needs ${q}, a package of another architecture: a root holds ${arch} (and all) packages only`, {
+          hint: `drop the architecture qualifier from ${p.name}'s depends, or make a root of that architecture (--arch)`,
+        });
+      }
       const r = groupOptions(g, { arch, hostArch: arch, index, self: p.name });
       if (r.problem !== undefined) {
         throw new KilnError('depends-unmet', `${p.name} ${p.version}-${p.release} (${p.arch}) ${inIndexWords(r.problem, arch)}`, {
           hint: `build what it needs for ${arch} first (kiln build --arch ${arch}), or fix ${p.name}'s depends; ${indexFile} lists what was built`,
         });
       }
-      const pick = r.candidates.find((c) => chosen.has(c.nodeId)) ?? r.candidates[0]!;
-      if (pick.nodeId === id) continue; // a package that provides what it depends on
-      if (!deps.includes(pick.nodeId)) deps.push(pick.nodeId);
-      const by = neededBy.get(pick.nodeId);
-      if (by === undefined) neededBy.set(pick.nodeId, [p.name]);
-      else if (!by.includes(p.name)) by.push(p.name);
-      if (!chosen.has(pick.nodeId)) {
-        chosen.add(pick.nodeId);
-        queue.push(pick.nodeId);
-      }
+      const have = r.candidates.find((c) => chosen.has(c.nodeId));
+      if (have !== undefined || r.candidates.length === 1) take(id, p.name, (have ?? r.candidates[0]!).nodeId);
+      else waiting.push({ id, name: p.name, candidates: r.candidates });
     }
   }
 
@@ -122,6 +151,11 @@ export function selectClosure(packages: readonly IndexPackage[], targets: readon
     pkg: byId.get(id)!,
     why: namedSet.has(id) ? { kind: 'named' } : { kind: 'needed', by: [...(neededBy.get(id) ?? [])].sort() },
   }));
+}
+
+/** Whether an arch qualifier names an arch other than the root's (`any` and `native` do not). */
+function foreignQualifier(q: string | undefined, arch: string): boolean {
+  return q !== undefined && q !== 'any' && q !== 'native' && q !== arch;
 }
 
 /** The resolver speaks of "the tree" (the planner's input); here it is the package index. */

@@ -38,3 +38,9 @@ for (const c of cases) {
     assert.deepEqual(findConflicts(c.packages).map((x) => `${x.path}: ${x.first}, ${x.second}`), c.want);
   });
 }
+
+test('findConflicts: a reserved path (kiln\'s own installed.json) conflicts with the package that ships it, as anything', () => {
+  const packages = [pkg('a', { 'var/': 'dir', 'var/lib/': 'dir' }), pkg('b', { './var/lib/kiln/installed.json': 'file' }), pkg('c', { 'var/lib/kiln/installed.json/': 'dir' })];
+  assert.deepEqual(findConflicts(packages, ['var/lib/kiln/installed.json'], 'kiln rootfs').map((x) => `${x.path}: ${x.first}, ${x.second}`), ['var/lib/kiln/installed.json: kiln rootfs, b']);
+  assert.deepEqual(findConflicts(packages.slice(0, 2)), [], 'without it reserved, one package shipping it is no conflict');
+});

@@ -17,9 +17,13 @@ export interface Conflict {
   readonly second: string;
 }
 
-/** Every path two packages both ship that is not a directory in both (one conflict per path), sorted by path. */
-export function findConflicts(packages: readonly PackageMembers[]): Conflict[] {
-  const owner = new Map<string, { pkg: string; dir: boolean }>();
+/**
+ * Every path two packages both ship that is not a directory in both (one conflict per path),
+ * sorted by path. `reserved` paths (relative, no leading `./`) are files kiln itself writes
+ * (owned by `reservedBy`): a package shipping one conflicts with them, as `first`.
+ */
+export function findConflicts(packages: readonly PackageMembers[], reserved: readonly string[] = [], reservedBy = 'kiln'): Conflict[] {
+  const owner = new Map<string, { pkg: string; dir: boolean }>(reserved.map((path) => [path, { pkg: reservedBy, dir: false }]));
   const found = new Map<string, Conflict>();
   for (const p of packages) {
     // A package's own archive lists a path once; a repeat within it is tar's business.

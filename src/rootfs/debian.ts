@@ -5,7 +5,8 @@
 // (binfmt_misc, as env create). The root is made beside OUT and renamed into place.
 
 import { existsSync } from 'node:fs';
-import { chmod, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostDebianMirror } from '../config/mirrors.ts';
 import { ensureForeignArch, runsNatively } from '../envs/binfmt.ts';
@@ -13,7 +14,7 @@ import { checkSuiteOnMirror } from '../envs/root-makers.ts';
 import { mmdebstrapArgv, PRIVATE_NS, runStreaming } from '../envs/root-commands.ts';
 import { KilnError } from '../errors.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
-import { checkOut, placeOut, tmpBeside } from './place.ts';
+import { checkOut, placeOut, tmpBeside, type KeptDir } from './place.ts';
 
 export interface DebianRootOptions {
   readonly out: string;
@@ -30,12 +31,18 @@ export interface DebianRootOptions {
   readonly tar: boolean;
   readonly signal?: AbortSignal;
   readonly onLine?: (line: string) => void;
+  /** Folders OUT must keep clear of (the state dir, the cache). */
+  readonly keep?: readonly KeptDir[];
+  /** Default: whether kiln runs as root. */
+  readonly root?: boolean;
 }
 
 /** kiln's repository of the state dir as an extra apt source for the suite: the file: url and the key that signs it. */
 export interface KilnRepoSource {
   readonly dir: string;
   readonly keyFile: string;
+  /** The suite's components in the repository's Release (kiln repo publish --component). */
+  readonly components: readonly string[];
 }
 
 /**
@@ -53,12 +60,30 @@ export function debianRootArgv(o: { suite: string; arch: string; variant: string
   return [...argv.slice(0, at), `--customize-hook=${drop}`, ...argv.slice(at), line];
 }
 
+/**
+ * The one-line apt source of kiln's repository. apt splits the line at whitespace: the
+ * copy: URI's path is percent-encoded (apt decodes it), and the key file must be at a path
+ * without whitespace (a folder of its own under the temporary directory).
+ */
 export function repoLine(repo: KilnRepoSource, suite: string): string {
-  return `deb [signed-by=${repo.keyFile}] copy:${repo.dir} ${suite} main`;
+  if (/\s/.test(repo.keyFile)) throw new Error(`repoLine: the key file ${repo.keyFile} has whitespace in its path`);
+  const path = repo.dir.split('/').map((part) => encodeURIComponent(part)).join('/');
+  return `deb [signed-by=${repo.keyFile}] copy:${path} ${suite} ${repo.components.join(' ')}`;
+}
+
+/** The Components of a Release file (pure); ["main"] when it names none. */
+export function releaseComponents(release: string): string[] {
+  const line = /^Components:[ \t]*(.*)$/m.exec(release)?.[1]?.trim() ?? '';
+  return line === '' ? ['main'] : line.split(/\s+/);
 }
 
 export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: string; repo: string | undefined; mirror: string }> {
-  const exists = await checkOut(o.out, o.force);
+  if (!(o.root ?? process.getuid?.() === 0)) {
+    throw new KilnError('usage', 'kiln rootfs --debian needs root: mmdebstrap runs in a private mount and PID namespace, and the root\'s files keep their owners (root, _apt, man…), which a user without root cannot give', {
+      hint: 'run it as root (sudo kiln rootfs --debian …), or make a root of kiln\'s own packages without --debian',
+    });
+  }
+  const exists = await checkOut(o.out, o.force, o.keep ?? []);
   const mirror = o.mirror ?? (await hostDebianMirror());
   if (mirror === undefined) {
     throw new KilnError('mirror-unknown', 'no Debian mirror: the host\'s apt sources name none', { hint: 'pass --mirror URL (e.g. http://deb.example/debian)' });
@@ -68,16 +93,25 @@ export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: strin
   if (!runsNatively(o.arch)) await ensureForeignArch(o.arch, { ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.onLine === undefined ? {} : { onOutput: o.onLine }) });
   await checkSuiteOnMirror(mirror, o.suite, o.signal);
   const tmp = await tmpBeside(o.out);
+  let keyDir: string | undefined;
   try {
-    // apt reads the key and the repository as _apt where it can: the folder must be readable.
+    // mmdebstrap's apt works in the root as _apt where it can: the folder must be readable.
     await chmod(tmp, 0o755);
     let repo: KilnRepoSource | undefined;
     if (hasRepo) {
       // openpgp only when there is a repository to trust.
       const { loadSigningKey, exportPublicKey } = await import('../publish/signing.ts');
-      const keyFile = join(tmp, 'kiln-repo.gpg');
+      // Not beside OUT: signed-by takes no whitespace, and OUT's path may have some.
+      keyDir = await mkdtemp(join(tmpdir(), 'kiln-rootfs-key-'));
+      // apt reads the key as _apt where it can: the folder must be readable.
+      await chmod(keyDir, 0o755);
+      const keyFile = join(keyDir, 'kiln-repo.gpg');
+      if (/\s/.test(keyFile)) {
+        throw new KilnError('usage', `the temporary directory ${tmpdir()} has whitespace in its path, which apt's signed-by cannot take`, { hint: 'set TMPDIR to a path without spaces' });
+      }
       await writeFile(keyFile, exportPublicKey(await loadSigningKey(o.stateRoot), { armor: false }), { mode: 0o644 });
-      repo = { dir: repoDir, keyFile };
+      const release = await readFile(join(repoDir, 'dists', o.suite, 'Release'), 'utf8').catch(() => '');
+      repo = { dir: repoDir, keyFile, components: releaseComponents(release) };
     }
     const target = join(tmp, o.tar ? 'root.tar.zst' : 'root');
     const argv = debianRootArgv({ suite: o.suite, arch: o.arch, variant: o.variant, mirror, include: o.packages, target, ...(repo === undefined ? {} : { repo }) });
@@ -91,5 +125,6 @@ export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: strin
     return { out: o.out, repo: repo === undefined ? undefined : repoDir, mirror };
   } finally {
     await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
+    if (keyDir !== undefined) await rm(keyDir, { recursive: true, force: true });
   }
 }

@@ -6,15 +6,16 @@
 // place. On any error the temporary folder goes: no half root is ever left at OUT.
 
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, lstat, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { packDir, unpackArchive } from '../cache/archive.ts';
 import { listTarball } from '../envs/root-tarball.ts';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
 import { whyText, type Selected } from './closure.ts';
 import { findConflicts } from './conflicts.ts';
-import { checkOut, placeOut, tmpBeside } from './place.ts';
+import { checkOut, placeOut, tmpBeside, type KeptDir } from './place.ts';
+import { normalizeMemberPath } from '../envs/tar-scan.ts';
 
 /** Where in the root the list of what was installed goes. */
 export const INSTALLED_JSON = 'var/lib/kiln/installed.json';
@@ -30,6 +31,8 @@ export interface InstallOptions {
   /** Every member's mtime in the tar (SOURCE_DATE_EPOCH). */
   readonly sourceDateEpoch: number;
   readonly signal?: AbortSignal;
+  /** Folders OUT must keep clear of (the state dir, the cache): --force would remove them. */
+  readonly keep?: readonly KeptDir[];
 }
 
 export interface InstalledPackage {
@@ -58,7 +61,7 @@ export interface InstallResult {
 }
 
 export async function installRoot(o: InstallOptions): Promise<InstallResult> {
-  const exists = await checkOut(o.out, o.force);
+  const exists = await checkOut(o.out, o.force, o.keep ?? []);
 
   // Check and list every archive before anything is written.
   const sizes = new Map<string, number>();
@@ -82,7 +85,13 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
     sizes.set(`${p.name}@${p.arch}`, members.reduce((n, m) => n + (m.type === 'file' ? m.size : 0), 0));
     listed.push({ name: p.name, members });
   }
-  const conflicts = findConflicts(listed);
+  const conflicts = findConflicts(listed, [INSTALLED_JSON], KILN_OWNER);
+  const own = conflicts.find((c) => c.first === KILN_OWNER);
+  if (own !== undefined) {
+    throw new KilnError('file-conflict', `${own.second} ships ${INSTALLED_JSON}, which kiln rootfs writes (the list of what the root holds); nothing was installed`, {
+      hint: `change ${own.second}'s recipe so that it does not install ${INSTALLED_JSON}, or leave it out of the root`,
+    });
+  }
   if (conflicts.length > 0) {
     const c = conflicts[0]!;
     const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more path(s): ${conflicts.slice(1, 4).map((x) => `${x.path} of ${x.first} and ${x.second}`).join(', ')}${conflicts.length > 4 ? ', …' : ''})` : '';
@@ -99,14 +108,16 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
   const tmp = await tmpBeside(o.out);
   try {
     const root = join(tmp, 'root');
-    await mkdir(root, { mode: 0o755 });
+    await mkdir(root);
     for (const s of o.selected) {
       o.signal?.throwIfAborted();
-      if (s.pkg.sha256 !== '') await unpackArchive(s.pkg.path, root, o.signal === undefined ? {} : { signal: o.signal });
+      // Modes (set-user-ID bits too) and, as root, owners as packed: su, passwd, ping work.
+      if (s.pkg.sha256 !== '') await unpackArchive(s.pkg.path, root, { keepModes: true, ...(o.signal === undefined ? {} : { signal: o.signal }) });
     }
-    await mkdir(join(root, dirname(INSTALLED_JSON)), { recursive: true, mode: 0o755 });
+    // 0755 whatever kiln's umask (or a package's `./`): the same root for every user.
+    await chmod(root, 0o755);
     // No time in it: the same packages make the same root, and the same tarball.
-    await writeFile(join(root, INSTALLED_JSON), `${JSON.stringify({ arch: o.arch, packages }, null, 2)}\n`, { mode: 0o644 });
+    await writeInstalled(root, `${JSON.stringify({ arch: o.arch, packages }, null, 2)}\n`, listed);
     let made = root;
     let tarSize: number | undefined;
     if (o.tar) {
@@ -121,4 +132,44 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
   } finally {
     await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
   }
+}
+
+/** The owner of kiln's own installed.json in conflict messages. */
+const KILN_OWNER = 'kiln rootfs';
+
+/**
+ * Write installed.json into `root` without following anything a package shipped: var,
+ * var/lib and var/lib/kiln must be real directories (made 0755 when missing, whatever the
+ * umask), never links (`var -> /var` would have kiln write on the host) nor files; the
+ * file itself is new (0644). Anything else is unsafe-path naming the package that ships it.
+ */
+export async function writeInstalled(root: string, text: string, listed: readonly { name: string; members: readonly { name: string }[] }[]): Promise<void> {
+  const shipper = (path: string): string => listed.find((p) => p.members.some((m) => normalizeMemberPath(m.name) === path))?.name ?? 'a package';
+  const parts = INSTALLED_JSON.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const rel = parts.slice(0, i).join('/');
+    const at = join(root, rel);
+    const st = await lstat(at).catch(() => undefined);
+    if (st === undefined) {
+      await mkdir(at);
+      await chmod(at, 0o755);
+    } else if (st.isSymbolicLink()) {
+      throw new KilnError('unsafe-path', `${shipper(rel)} ships ${rel} as a link (-> ${await readlink(at)}): kiln rootfs writes ${INSTALLED_JSON} and writes through no link a package ships; nothing was installed`, {
+        hint: `change the recipe so that ${rel} is a directory (a link there would have kiln write outside the root), or leave the package out`,
+      });
+    } else if (!st.isDirectory()) {
+      throw new KilnError('file-conflict', `${shipper(rel)} ships ${rel} as a file, where kiln rootfs makes the directory of ${INSTALLED_JSON}; nothing was installed`, {
+        hint: `change the recipe so that it does not install ${rel} as a file, or leave the package out`,
+      });
+    }
+  }
+  const file = join(root, INSTALLED_JSON);
+  if ((await lstat(file).catch(() => undefined)) !== undefined) {
+    throw new KilnError('file-conflict', `${shipper(INSTALLED_JSON)} ships ${INSTALLED_JSON}, which kiln rootfs writes; nothing was installed`, {
+      hint: `change the recipe so that it does not install ${INSTALLED_JSON}, or leave the package out`,
+    });
+  }
+  // wx: a new file, never through a link.
+  await writeFile(file, text, { flag: 'wx' });
+  await chmod(file, 0o644);
 }

@@ -9,12 +9,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { tmpDir, type TmpDir } from '../helpers/tmp.ts';
-import { explain, runKiln } from '../helpers/run-kiln.ts';
+import { explain, runKiln, spawnKiln } from '../helpers/run-kiln.ts';
 
 const RECIPES: Readonly<Record<string, string>> = {
   libfoo: `version = "1.2"
@@ -143,6 +144,44 @@ test('kiln rootfs refuses a package the index lacks and an unmet depends, leavin
   assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('kiln-tmp')), []);
 });
 
+test('kiln rootfs refuses an OUT that is, holds or is inside the state dir (even with --force), and /', { timeout: 60_000 }, async () => {
+  for (const [out, why] of [[dir.path, 'holds'], [state, 'is'], [join(state, 'root'), 'is inside'], ['/', '']] as const) {
+    const r = await runKiln(['rootfs', '--force', out, 'app', '--state', state]);
+    assert.equal(r.code, 2, explain(r));
+    assert.match(r.stderr, why === '' ? /\[usage\]: \/: the output path is \/ / : new RegExp(`\\[usage\\]: .*the output path ${why} the state directory`));
+  }
+  assert.ok(existsSync(join(state, 'packages/index.json')), 'the state dir is still there');
+});
+
+test('kiln rootfs: Ctrl-C while unpacking stops tar, removes the half-made root and exits 130', { timeout: 60_000 }, async () => {
+  // A tar that takes its time to extract (and says when it started, and its pid).
+  const bin = join(dir.path, 'slow-bin');
+  await mkdir(bin, { recursive: true });
+  const realTar = spawnSync('sh', ['-c', 'command -v tar'], { encoding: 'utf8' }).stdout.trim();
+  const mark = join(dir.path, 'slow-tar-started');
+  await writeFile(join(bin, 'tar'), `#!/bin/sh\nfor a in "$@"; do case "$a" in --extract) echo $$ > "$KILN_TEST_MARK"; sleep 30;; esac; done\nexec ${realTar} "$@"\n`);
+  await chmod(join(bin, 'tar'), 0o755);
+  const out = join(dir.path, 'interrupted');
+  const k = spawnKiln(['rootfs', out, 'app', '--state', state], { env: { PATH: `${bin}:${process.env['PATH'] ?? ''}`, KILN_TEST_MARK: mark } });
+  for (let i = 0; i < 300 && !existsSync(mark); i++) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(existsSync(mark), 'tar started extracting');
+  assert.equal(readdirSync(dir.path).filter((n) => n.startsWith('.interrupted.kiln-tmp-')).length, 1, 'the root is being made beside OUT');
+  process.kill(k.pid, 'SIGINT');
+  const r = await k.done;
+  assert.equal(r.code, 130, explain(r));
+  assert.match(r.stderr, /\[cancelled\]: interrupted by SIGINT/);
+  assert.ok(!existsSync(out));
+  assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('kiln-tmp')), [], 'nothing is left beside OUT');
+  const tarPid = Number(readFileSync(mark, 'utf8'));
+  assert.throws(() => process.kill(tarPid, 0), /ESRCH/, 'tar was stopped');
+});
+
+/** Whether an mmdebstrap making a root beside `out` runs (its command line names the temporary folder). */
+function mmdebstrapIn(out: string): boolean {
+  const ps = spawnSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).stdout;
+  return ps.split('\n').some((l) => /mmdebstrap/.test(l) && l.includes(join(dirname(out), `.${basename(out)}.kiln-tmp-`)));
+}
+
 const skipDebian =
   process.env['KILN_SKIP_SLOW'] === '1'
     ? 'KILN_SKIP_SLOW=1'
@@ -166,18 +205,33 @@ test('kiln rootfs --debian: mmdebstrap of the suite with a package from kiln\'s 
   const deb = join(d.path, 'kilnhello_1.0_all.deb');
   const built = spawnSync('dpkg-deb', ['--root-owner-group', '-b', pkg, deb], { encoding: 'utf8' });
   assert.equal(built.status, 0, built.stderr);
-  const st = join(d.path, 'state');
-  for (const args of [['key', 'create'], ['repo', 'publish', '--suite', suite, '--arch', 'amd64', deb]]) {
+  // Paths with spaces (apt's one-line source splits at whitespace), a component other than main.
+  const st = join(d.path, 'my state');
+  for (const args of [['key', 'create'], ['repo', 'publish', '--suite', suite, '--component', 'extra', '--arch', 'amd64', deb]]) {
     const r = await runKiln([...args, '--state', st]);
     assert.equal(r.code, 0, explain(r));
   }
-  const out = join(d.path, 'root');
+  const out = join(d.path, 'the root');
   const r = await runKiln(['rootfs', out, 'kilnhello', '--state', st, '--debian', suite, '--variant', 'apt', '--arch', 'amd64'], { timeoutMs: 9 * 60_000 });
   assert.equal(r.code, 0, explain(r));
   assert.equal(readFileSync(join(out, 'usr/share/kilnhello/hello'), 'utf8'), 'hello from kiln\n');
   assert.match(readFileSync(join(out, 'var/lib/dpkg/status'), 'utf8'), /^Package: kilnhello\nStatus: install ok installed$/m);
-  assert.doesNotMatch(readFileSync(join(out, 'etc/apt/sources.list'), 'utf8'), /copy:|kiln-tmp/, 'the finished root lists only the mirror');
+  const sources = [join(out, 'etc/apt/sources.list'), ...readdirSync(join(out, 'etc/apt/sources.list.d')).map((n) => join(out, 'etc/apt/sources.list.d', n))].filter((f) => existsSync(f));
+  for (const f of sources) assert.doesNotMatch(readFileSync(f, 'utf8'), /copy:|kiln-tmp|kiln-rootfs-key/, `${f} lists only the mirror`);
   assert.deepEqual(readdirSync(d.path).filter((n) => n.includes('kiln-tmp')), []);
+  assert.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith('kiln-rootfs-key-')), [], 'the key\'s folder is removed');
+  // Ctrl-C while mmdebstrap works: it is stopped (not left running on its own), nothing is left, exit 130.
+  const stopped = join(d.path, 'stopped');
+  const k = spawnKiln(['rootfs', stopped, 'kilnhello', '--state', st, '--debian', suite, '--variant', 'apt', '--arch', 'amd64'], { timeoutMs: 5 * 60_000 });
+  for (let i = 0; i < 600 && !mmdebstrapIn(stopped); i++) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(mmdebstrapIn(stopped), 'mmdebstrap started');
+  await new Promise((res) => setTimeout(res, 2000));
+  process.kill(k.pid, 'SIGINT');
+  const c = await k.done;
+  assert.equal(c.code, 130, explain(c));
+  assert.ok(!existsSync(stopped));
+  assert.deepEqual(readdirSync(d.path).filter((n) => n.includes('kiln-tmp')), []);
+  assert.ok(!mmdebstrapIn(stopped), 'mmdebstrap is not left running');
   // A package neither the mirror nor kiln's repository has: mmdebstrap fails, nothing is left.
   const bad = await runKiln(['rootfs', join(d.path, 'bad'), 'kiln-no-such-package', '--state', st, '--debian', suite, '--variant', 'apt', '--arch', 'amd64'], { timeoutMs: 9 * 60_000 });
   assert.equal(bad.code, 1, explain(bad));
