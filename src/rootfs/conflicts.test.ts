@@ -22,6 +22,16 @@ const cases: readonly { name: string; packages: ReturnType<typeof pkg>[]; want: 
     want: ['bin/sh: a, b', 'lib: a, b'],
   },
   {
+    name: 'a file under what another package ships as a link, without a directory entry of its own (tar would write through the link)',
+    packages: [pkg('a', { 'usr/': 'dir', 'usr/lib': 'symlink' }), pkg('b', { 'usr/lib/libx.so': 'file' })],
+    want: ['usr/lib/libx.so: a, b'],
+  },
+  {
+    name: 'a file under another package\'s file; a package\'s own link with files under it is its own business',
+    packages: [pkg('a', { 'opt': 'file', 'own': 'symlink', 'own/x': 'file' }), pkg('b', { 'opt/tool': 'file' })],
+    want: ['opt/tool: a, b'],
+  },
+  {
     name: 'three packages: the first two are named',
     packages: [pkg('a', { x: 'file' }), pkg('b', { x: 'hardlink' }), pkg('c', { x: 'file' })],
     want: ['x: a, b'],

@@ -1,6 +1,8 @@
 // kiln rootfs: two packages that would write the same path. A directory both ship is
 // shared (as dpkg shares it); a file, link or hard link at a path another package also
-// ships (as anything) is a conflict: the one unpacked later would silently win. Pure.
+// ships (as anything) is a conflict: the one unpacked later would silently win; so is a
+// path under what another package ships as a link or file (tar would write through the
+// link, onto the host for an absolute one). Pure.
 
 import { normalizeMemberPath, type MemberType } from '../envs/tar-scan.ts';
 
@@ -36,6 +38,16 @@ export function findConflicts(packages: readonly PackageMembers[], reserved: rea
       const had = owner.get(path);
       if (had === undefined) owner.set(path, { pkg: p.name, dir });
       else if (!(had.dir && dir) && !found.has(path)) found.set(path, { path, first: had.pkg, second: p.name });
+    }
+  }
+  // A path below what a package ships as a link or file: unpacked later, tar would write
+  // through the link (one to /usr/lib writes the host's), or fail on the file.
+  for (const [path, o] of owner) {
+    for (let at = path.indexOf('/'); at > 0; at = path.indexOf('/', at + 1)) {
+      const above = owner.get(path.slice(0, at));
+      if (above === undefined || above.dir || above.pkg === o.pkg || found.has(path)) continue;
+      found.set(path, { path, first: above.pkg, second: o.pkg });
+      break;
     }
   }
   return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
