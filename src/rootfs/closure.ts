@@ -9,22 +9,10 @@ import { globToRegExp } from '../plan/glob.ts';
 import { buildIndex, groupOptions, type Candidate } from '../plan/resolve.ts';
 import { parseProvides, parseRelations, reduceGroups } from '../debian/relation.ts';
 import { closestName } from '../debian/closest-name.ts';
+import type { PackageIndexEntry } from '../publish/package-index.ts';
 
-/** One entry of STATE/packages/index.json, as far as a root needs it. */
-export interface IndexPackage {
-  readonly name: string;
-  readonly version: string;
-  readonly release: number;
-  readonly arch: string;
-  /** Runtime depends, one alternatives group each (`a (>= 1) | b`). */
-  readonly depends: readonly string[];
-  /** `name` or `name (= version)`. */
-  readonly provides: readonly string[];
-  readonly size: number;
-  /** "" for a package that installs nothing. */
-  readonly sha256: string;
-  readonly path: string;
-}
+/** One entry of STATE/packages/index.json, as far as a root needs it (publish/package-index.ts writes them). */
+export type IndexPackage = Omit<PackageIndexEntry, 'file'>;
 
 /** Why a package is in the root: named on the command line, or needed by other packages of it. */
 export type Why = { readonly kind: 'named' } | { readonly kind: 'needed'; readonly by: readonly string[] };
