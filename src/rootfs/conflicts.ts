@@ -17,6 +17,8 @@ export interface Conflict {
   /** The package that ships it first (in install order), and the next one that does. */
   readonly first: string;
   readonly second: string;
+  /** Set when `path` (the second's) lies under this path, which the first ships as a link or a file. */
+  readonly under?: string;
 }
 
 /**
@@ -46,7 +48,7 @@ export function findConflicts(packages: readonly PackageMembers[], reserved: rea
     for (let at = path.indexOf('/'); at > 0; at = path.indexOf('/', at + 1)) {
       const above = owner.get(path.slice(0, at));
       if (above === undefined || above.dir || above.pkg === o.pkg || found.has(path)) continue;
-      found.set(path, { path, first: above.pkg, second: o.pkg });
+      found.set(path, { path, first: above.pkg, second: o.pkg, under: path.slice(0, at) });
       break;
     }
   }

@@ -85,7 +85,8 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
     sizes.set(`${p.name}@${p.arch}`, members.reduce((n, m) => n + (m.type === 'file' ? m.size : 0), 0));
     listed.push({ name: p.name, members });
   }
-  const conflicts = findConflicts(listed, [INSTALLED_JSON], KILN_OWNER);
+  // (kiln's own file under what a package ships as a link or file: writeInstalled says which, precisely.)
+  const conflicts = findConflicts(listed, [INSTALLED_JSON], KILN_OWNER).filter((c) => !(c.under !== undefined && c.second === KILN_OWNER));
   const own = conflicts.find((c) => c.first === KILN_OWNER);
   if (own !== undefined) {
     throw new KilnError('file-conflict', `${own.second} ships ${INSTALLED_JSON}, which kiln rootfs writes (the list of what the root holds); nothing was installed`, {
@@ -95,7 +96,8 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
   if (conflicts.length > 0) {
     const c = conflicts[0]!;
     const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more path(s): ${conflicts.slice(1, 4).map((x) => `${x.path} of ${x.first} and ${x.second}`).join(', ')}${conflicts.length > 4 ? ', …' : ''})` : '';
-    throw new KilnError('file-conflict', `${c.first} and ${c.second} both ship ${c.path}${more}; nothing was installed`, {
+    const what = c.under === undefined ? `${c.first} and ${c.second} both ship ${c.path}` : `${c.second} ships ${c.path}, under ${c.under}, which ${c.first} ships as a link or a file (unpacked after it, tar would write through it: a link out of the root writes on the host)`;
+    throw new KilnError('file-conflict', `${what}${more}; nothing was installed`, {
       hint: `leave one of them out of the root, or change one of the recipes so that only one installs ${c.path}`,
     });
   }
