@@ -18,6 +18,8 @@ import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import { whenOutputCloses } from './output-closed.ts';
 import { triageLines } from '../publish/failure-triage.ts';
+import { collectSubstitute } from '../execute/substitute-urls.ts';
+import type { SubstituteSettings } from '../execute/executor-options.ts';
 
 // --server / --token (remote.ts), merged into BuildOpts.
 interface BuildOpts extends RemoteOptions {}
@@ -45,6 +47,9 @@ interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   ccache?: boolean;
   ccacheSize?: number;
   hook?: string[];
+  substitute?: string[];
+  substituteToken?: string;
+  substituteKey?: string;
 }
 
 export function registerBuild(program: Command, ctx: CliContext): void {
@@ -75,6 +80,9 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--json', 'NDJSON events on stdout, the last line the run summary')
     .option('--nats <url>', 'the jobs are built by `kiln worker`s through this NATS server with JetStream (default: $KILN_NATS); planning, records and the report stay here')
     .option('--hook <cmd>', 'run CMD (with /bin/sh -c, in the tree folder) once the run has ended and its report is written: a run-finished hook, after kiln.toml [hooks] ones (repeatable; docs/cli.md)', collectHook)
+    .option('--substitute <url>', 'before building a package, ask this kiln serve for its artifact by input key, and use it when found (repeatable: asked in order)', collectSubstitute)
+    .option('--substitute-token <token>', 'the bearer token for --substitute (default: $KILN_SUBSTITUTE_TOKEN)')
+    .option('--substitute-key <file>', 'with --substitute: use only artifacts whose meta.json is signed with this public key (kiln key export on the serving machine; armoured or binary)')
     .option('--server-tree <name>', 'with --server: build the tree the daemon knows by this name (kiln serve --tree NAME=DIR) instead of uploading --tree');
   addNatsAccessOptions(cmd);
   addDebianOptions(cmd, { all: false });
@@ -100,6 +108,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     if (twice && debian === undefined && natsUrlOf(opts.nats) !== undefined) {
       throw new KilnError('usage', `--twice with --nats${opts.nats === undefined ? ' ($KILN_NATS)' : ''}: the workers build each recipe once, so its output cannot be compared there`, { hint: 'check the recipes here: kiln build --twice without --nats (unset KILN_NATS), or drop --twice' });
     }
+    const substitute = await substituteOf(opts, natsUrlOf(opts.nats));
     // --nats-creds, --nats-tls-ca…: read and checked before anything is planned.
     const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
     // The workers build with their jobs' recipes: a run's override would not reach them.
@@ -179,6 +188,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
         ...(natsAccess === undefined ? {} : { natsAccess }),
         ...(opts.hook === undefined ? {} : { hooks: opts.hook }),
+        ...(substitute === undefined ? {} : { substitute }),
         bus,
         ...(opts.ccache === undefined ? {} : { ccache: opts.ccache }),
         ...(opts.ccacheSize === undefined ? {} : { ccacheSize: opts.ccacheSize }),
@@ -226,6 +236,24 @@ export function debianRequest(opts: DebianOptionsCli & { tree: string }, targets
   );
 }
 
+/** --substitute, --substitute-token ($KILN_SUBSTITUTE_TOKEN) and --substitute-key, checked before anything is planned; undefined without --substitute. */
+async function substituteOf(opts: BuildOpts, nats: string | undefined): Promise<SubstituteSettings | undefined> {
+  const urls = opts.substitute ?? [];
+  if (urls.length === 0) {
+    const stray = opts.substituteKey !== undefined ? '--substitute-key' : opts.substituteToken !== undefined ? '--substitute-token' : undefined;
+    if (stray !== undefined) throw new KilnError('usage', `${stray} is for --substitute URL, which was not given`, { hint: 'add --substitute URL (a kiln serve whose cache to use), or drop it' });
+    return undefined;
+  }
+  if (nats !== undefined) {
+    throw new KilnError('usage', `--substitute with --nats${opts.nats === undefined ? ' ($KILN_NATS)' : ''}: not supported yet (the workers build, and would not ask the substituters)`, { hint: 'build with --substitute here (unset KILN_NATS), or without it through the workers' });
+  }
+  const envToken = process.env['KILN_SUBSTITUTE_TOKEN'];
+  const token = opts.substituteToken ?? (envToken === undefined || envToken === '' ? undefined : envToken);
+  const tokenFrom = opts.substituteToken !== undefined ? '--substitute-token' : token !== undefined ? '$KILN_SUBSTITUTE_TOKEN' : undefined;
+  const verify = opts.substituteKey === undefined ? undefined : { file: opts.substituteKey, keys: await (await import('../publish/artifact-signature.ts')).readPublicKeys(opts.substituteKey, '--substitute-key') };
+  return { urls, ...(token === undefined ? {} : { token, tokenFrom: tokenFrom! }), ...(verify === undefined ? {} : { verify }) };
+}
+
 /** --hook CMD, repeatable: an empty command is refused (it would do nothing, silently). */
 export function collectHook(v: string, prev: string[] = []): string[] {
   if (v.trim() === '') throw new KilnError('usage', '--hook: expected a shell command, got an empty one', { hint: 'e.g. --hook ./notify.sh (run with /bin/sh -c in the tree folder once the run has ended)' });
@@ -265,4 +293,5 @@ const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--min-free', '--keep-failed', '--log-limit', '--job-timeout', '--loop-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
   '--debian', '--mirror', '--keyring', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--nats', '--extra-repository', '--extra-repository-key',
   '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook', '--boost',
+  '--substitute', '--substitute-token', '--substitute-key',
 ]);

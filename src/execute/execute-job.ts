@@ -35,7 +35,7 @@ import { shellQuote } from '../lib/shell-quote.ts';
 import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
 import { runCcache, withCcachePath } from './ccache.ts';
-
+import { createSubstituter } from './substitute.ts';
 
 export function logPathOf(logDir: string, jobId: string): string {
   return join(logDir, `${jobId.replace('@', '_')}.log`);
@@ -46,6 +46,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
   // --ccache: the compiler cache of each build root; why one has none is said once a run.
   const ccache = o.ccache === undefined ? undefined : runCcache(o.ccache, o.backend);
   const saidNoCcache = new Set<string>();
+  const substitute = o.substitute === undefined ? undefined : createSubstituter(o.substitute, o, dirname(o.downloadsDir));
   let logDirMade: Promise<unknown> | undefined;
   return async (job, { signal }) => {
     await (logDirMade ??= mkdir(o.logDir, { recursive: true }));
@@ -74,8 +75,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     };
 
     // Early cutoff: every dependency's output is now known; if they came out the same
-    // as last time, this key already has an artifact.
-    const cutoff = await earlyCutoff(o.artifacts, job, key, startedAt);
+    // as last time, this key already has an artifact (here, else at a --substitute).
+    const cutoff = await earlyCutoff(o.artifacts, job, key, startedAt) ?? (substitute === undefined ? undefined : await substitute(job, key, { startedAt, log, signal }));
     if (cutoff !== undefined) return emitFinished(cutoff);
 
     // Another kiln process sharing the cache may be building this very key: wait for it.

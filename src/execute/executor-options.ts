@@ -50,4 +50,22 @@ export interface ExecutorOptions {
   readonly ccache?: CcacheSettings;
   /** kiln build --twice: each recipe is built a second time, varied, and the outputs compared (recipe-twice.ts). */
   readonly twice?: boolean;
+  /** kiln build --substitute: remote caches asked for a job's artifact before it builds (substitute.ts); none: never asked. */
+  readonly substitute?: SubstituteSettings;
+}
+
+/** kiln build --substitute URL…, --substitute-token, --substitute-key (cli/build.ts; the run passes it on). */
+export interface SubstituteSettings {
+  /** kiln serve base URLs (no trailing slash), asked in this order. */
+  readonly urls: readonly string[];
+  readonly token?: string;
+  /** Where the token came from, named when it is refused: `--substitute-token` or `$KILN_SUBSTITUTE_TOKEN`. */
+  readonly tokenFrom?: string;
+  /** --substitute-key: meta.json must carry a good signature by one of these (openpgp.Key; artifact-signature.ts). */
+  readonly verify?: { readonly file: string; readonly keys: readonly unknown[] };
+}
+
+/** The part of a build request that kiln build --substitute fills. */
+export interface SubstituteRequest {
+  readonly substitute?: SubstituteSettings | undefined;
 }

@@ -11,7 +11,7 @@ import { createBuildLocks, type BuildLocks } from '../cache/build-locks.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
-import type { StagedOutput } from '../execute/executor-options.ts';
+import type { StagedOutput, SubstituteRequest } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
 import { atOnceNote, clampToMachine } from '../schedule/pick-next.ts';
@@ -33,7 +33,7 @@ import { hooksForRun, type HookRequest } from './hooks.ts';
 import { diskGuardOf, type DiskGuardRequest } from './disk-guard.ts';
 import { positiveFromEnv } from '../lib/env-number.ts';
 
-export interface BuildRequest extends PlanRequest, HookRequest, DiskGuardRequest, BoostRequest {
+export interface BuildRequest extends PlanRequest, HookRequest, DiskGuardRequest, BoostRequest, SubstituteRequest {
   readonly state: StateLayout;
   readonly maxJobs: number | undefined;
   /** Reserved cpus may exceed the cores by this many (kiln build --overcommit-cpus). */
@@ -269,7 +269,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
       ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
       ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }),
-      ...(req.failOnWarnings === true ? { warningsFail: true } : {}), ...(req.forcedBy === 'twice' ? { twice: true } : {}),
+      ...(req.failOnWarnings === true ? { warningsFail: true } : {}), ...(req.forcedBy === 'twice' ? { twice: true } : {}), ...(req.substitute === undefined ? {} : { substitute: req.substitute }),
       ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,

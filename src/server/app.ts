@@ -34,6 +34,7 @@ import { registerJobRoutes } from './routes/jobs.ts';
 import { registerReportRoutes } from './routes/reports.ts';
 import { registerWebRoutes, registerWebSession } from './web/web.ts';
 import { registerWorkerRoutes } from './routes/workers.ts';
+import { registerArtifactRoutes } from './routes/artifacts.ts';
 import { localRunner } from './runner.ts';
 import { usageBody } from './schemas.ts';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -194,6 +195,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   registerBundleRoutes(app, context, bundleLimits);
   registerEnvRoutes(app, context);
   registerWorkerRoutes(app, context);
+  registerArtifactRoutes(app, context);
   registerDocRoutes(app, options.version ?? '0.1.0');
   registerWebRoutes(app, context);
 

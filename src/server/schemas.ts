@@ -189,6 +189,11 @@ export const BuilderSchema = z
 
 export const IdParam = z.object({ id: z.string().min(1).max(100).openapi({ param: { name: 'id', in: 'path' } }) });
 
+/** An artifact's input key (GET /api/v1/artifacts/{key}/…): 64 lower-case hex digits, a content address. */
+export const ArtifactKeyParam = z.object({
+  key: z.string().regex(/^[0-9a-f]{64}$/, 'an artifact key is 64 lower-case hex digits (the input key kiln prints, e.g. in meta.json\'s "key")').openapi({ param: { name: 'key', in: 'path' }, example: 'a3f1…(64 hex digits)' }),
+});
+
 export const ListQuery = z.object({
   state: z.enum(BUILD_STATES as ['queued', 'running', 'done', 'failed', 'cancelled']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).optional(),
