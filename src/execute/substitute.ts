@@ -21,10 +21,12 @@ import type { Job, JobOutcome } from '../plan/job.ts';
 import type { ExecutorOptions, SubstituteSettings } from './executor-options.ts';
 import { answerOf, entryUrl, metaProblem, unauthorizedText, type EntryFile } from './substitute-urls.ts';
 
-/** meta.json, its signature and manifest.json are read into memory: no more than this. */
-const TEXT_LIMIT = 256 * 1024 ** 2;
-/** How long a substituter may take to answer a request's headers (and a small file's body). */
-const ANSWER_MS = 30_000;
+/** meta.json and its signature are read into memory: no more than this. */
+const SMALL_LIMIT = 1024 ** 2;
+/** Nor manifest.json (a line per file the package installs) more than this. */
+const MANIFEST_LIMIT = 64 * 1024 ** 2;
+/** How long a substituter may go without sending anything (headers, or the next part of a body). */
+const STALL_MS = 30_000;
 
 export type Substitute = (job: Job, key: string, at: { readonly startedAt: number; readonly log: string; readonly signal: AbortSignal }) => Promise<JobOutcome | undefined>;
 
@@ -37,7 +39,7 @@ class Miss extends Error {
   }
 }
 
-export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions, 'artifacts' | 'bus'>, cacheDir: string): Substitute {
+export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions, 'artifacts' | 'bus' | 'warningsFail'>, cacheDir: string): Substitute {
   /** Substituters not asked again this run (a refused token, an unreachable host). */
   const off = new Set<string>();
   /** Each thing said once a run, not once a job. */
@@ -50,34 +52,58 @@ export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions
   const headers: Record<string, string> = s.token === undefined ? {} : { authorization: `Bearer ${s.token}` };
   const keys = s.verify === undefined ? undefined : import('../publish/artifact-signature.ts');
 
-  async function get(base: string, key: string, file: EntryFile, signal: AbortSignal): Promise<Response | undefined> {
+  /** A file of an entry; its body times out only when nothing comes for STALL_MS (a big archive may take long). */
+  async function get(base: string, key: string, file: EntryFile, signal: AbortSignal): Promise<{ res: Response; alive: () => void } | undefined> {
+    const stall = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const alive = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => stall.abort(new Error(`nothing came for ${STALL_MS / 1000} s`)), STALL_MS);
+      timer.unref();
+    };
+    alive();
     let res: Response;
     try {
-      res = await fetch(entryUrl(base, key, file), { headers, signal: AbortSignal.any([signal, AbortSignal.timeout(ANSWER_MS)]) });
+      // No redirect (content from another host), no compression (sizes are checked as they come).
+      res = await fetch(entryUrl(base, key, file), { headers: { ...headers, 'accept-encoding': 'identity' }, redirect: 'error', signal: AbortSignal.any([signal, stall.signal]) });
     } catch (e) {
+      clearTimeout(timer);
       if (signal.aborted) throw e;
       throw new Miss(`--substitute ${base} cannot be reached (${causeOf(e)}): not asked again this run (its packages are built here)`, true);
     }
     const answer = answerOf(res.status);
-    if (answer === 'found') return res;
+    if (answer === 'found') {
+      alive();
+      return { res, alive };
+    }
+    clearTimeout(timer);
     await res.body?.cancel();
     if (answer === 'absent') return undefined;
     if (answer === 'unauthorized') throw new Miss(unauthorizedText(base, res.status, s.tokenFrom), true);
     throw new Miss(`--substitute ${base} answered HTTP ${res.status} for ${file}: built here`);
   }
 
-  async function text(res: Response, what: string): Promise<string> {
-    const declared = Number(res.headers.get('content-length') ?? '0');
-    if (declared > TEXT_LIMIT) throw new Miss(`its ${what} is ${declared} bytes, over ${TEXT_LIMIT}`);
-    return await res.text();
+  /** A small file's text, read with a running count: no more than `limit` bytes, whatever the headers say. */
+  async function text(got: { res: Response; alive: () => void }, what: string, limit = SMALL_LIMIT): Promise<string> {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for await (const chunk of Readable.fromWeb(got.res.body! as import('node:stream/web').ReadableStream) as AsyncIterable<Buffer>) {
+      got.alive();
+      n += chunk.length;
+      if (n > limit) throw new Miss(`its ${what} is over ${limit} bytes`);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks).toString('utf8');
   }
 
   /** Streams the archive to `file`, refusing it as soon as it is longer than the meta says; its sha256. */
-  async function download(res: Response, file: string, size: number, signal: AbortSignal): Promise<string> {
+  async function download(from: { res: Response; alive: () => void }, file: string, size: number, signal: AbortSignal): Promise<string> {
+    const { res } = from;
     const hash = createHash('sha256');
     let got = 0;
     const count = new Transform({
       transform(chunk: Buffer, _enc, done) {
+        from.alive();
         got += chunk.length;
         if (got > size) return done(new Miss(`its archive is longer than the ${size} bytes its meta.json says`));
         hash.update(chunk);
@@ -102,11 +128,13 @@ export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions
       const problem = await (await keys).detachedProblem(Buffer.from(metaText, 'utf8'), await text(sigRes, 'meta.json.asc'), s.verify!.keys as never);
       if (problem !== undefined) throw new Miss(`its meta.json is refused: ${problem} (--substitute-key ${s.verify!.file})`);
     }
-    const meta = JSON.parse(metaText) as { archive: string | null; size: number; sha256: string | null };
+    const meta = JSON.parse(metaText) as { archive: string | null; size: number; sha256: string | null; warnings?: unknown };
+    // --fail-on-warnings: an artifact stored with warnings would fail here; built instead (as a local one is).
+    if (o.warningsFail === true && Array.isArray(meta.warnings) && meta.warnings.length > 0) throw new Miss(`its build had warnings (${meta.warnings.map(String).join('; ')}), and --fail-on-warnings fails them: built here`);
     if (meta.archive === null) return await importEntry(o.artifacts, cacheDir, key, { metaText, manifestText: null, archivePath: null }, base);
     const manifestRes = await get(base, key, 'manifest.json', signal);
     if (manifestRes === undefined) throw new Miss('it has no manifest.json for an entry with an archive');
-    const manifestText = await text(manifestRes, 'manifest.json');
+    const manifestText = await text(manifestRes, 'manifest.json', MANIFEST_LIMIT);
     const tmp = join(cacheDir, 'tmp');
     await mkdir(tmp, { recursive: true });
     const file = join(tmp, `substitute-${key.slice(0, 16)}-${process.pid}-${randomBytes(3).toString('hex')}.tar.zst`);
@@ -134,7 +162,8 @@ export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions
         jl.note(`${job.spec.name} for ${job.arch}, key ${key.slice(0, 16)}: ${cause} (not built here), output ${stored.outputHash.slice(0, 16)}`);
         await jl.close();
         o.bus.emit({ type: 'note', at: Date.now(), text: `${job.id}: ${cause}` });
-        return { state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), cause, log, startedAt, endedAt: Date.now() };
+        const warnings = Array.isArray(stored.warnings) && stored.warnings.length > 0 ? { warnings: stored.warnings.map(String) } : {};
+        return { state: 'up-to-date', key, outputHash: stored.outputHash, artifact: artifactPath(o.artifacts, key, stored.archive), cause, log, startedAt, endedAt: Date.now(), ...warnings };
       } catch (e) {
         if (signal.aborted) return undefined;
         if (e instanceof Miss && e.off) {
