@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { guardedMsg, type JobMsg, type StreamEpochs } from './stale-ack.ts';
+import { guardedMsg, streamEpochs, type JobMsg, type StreamEpochs } from './stale-ack.ts';
 
 /** A message that records what was sent for it. */
 function fakeMsg(): { msg: JobMsg; sent: string[] } {
@@ -80,15 +80,74 @@ test('the stream was made anew (a server back without its store): nothing goes o
   assert.deepEqual(sent, []);
 });
 
-test('a message that came while the stream was unknown (just after a reconnect) is answered only in that same connection', async () => {
+test('a message that came while the stream was unknown (just after a reconnect) is stamped by asking the server then', async () => {
   const e = fakeEpochs('t1');
   e.reconnect();
   const { msg, sent } = fakeMsg();
   const g = guardedMsg(msg, e);
   g.ack();
-  assert.deepEqual(sent, ['ack'], 'same epoch: sent');
+  assert.deepEqual(sent, ['ack'], 'same connection: sent');
   e.reconnect();
   g.ack();
   await tick();
-  assert.deepEqual(sent, ['ack'], 'another reconnect, and what its stream was cannot be told: not sent');
+  assert.deepEqual(sent, ['ack', 'ack'], 'back with the same stream: sent');
+  e.reconnect('t2');
+  g.ack();
+  await tick();
+  assert.deepEqual(sent, ['ack', 'ack'], 'back with a stream made anew: not sent');
+});
+
+test('while the server cannot say (an error, a cluster electing its leader), nothing is sent and it is asked again: a normal reconnect does not block the acks for good', async () => {
+  const e = fakeEpochs('t1');
+  const { msg, sent } = fakeMsg();
+  const g = guardedMsg(msg, e);
+  e.reconnect();
+  const real = e.createdNow;
+  e.createdNow = async () => {
+    e.asked++;
+    return undefined;
+  };
+  g.working();
+  await tick();
+  assert.deepEqual(sent, []);
+  e.createdNow = real;
+  g.working();
+  await tick();
+  assert.deepEqual(sent, ['working'], 'asked again, and the stream is the same');
+});
+
+test('streamEpochs: a drop and a reconnect each start a new epoch; after a reconnect the stream is asked until the server says', async () => {
+  const events: { type: string }[] = [];
+  let push: (() => void) | undefined;
+  const status = {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        while (events.length > 0) yield events.shift()!;
+        await new Promise<void>((r) => (push = r));
+      }
+    },
+  };
+  const answers: (string | undefined)[] = ['t1', undefined, 't1'];
+  const epochs = streamEpochs({ status: () => status as never }, async () => {
+    const a = answers.shift();
+    if (a === undefined) throw new Error('not now');
+    return a;
+  }, { retryMs: 5 });
+  await epochs.ready;
+  assert.equal(epochs.known(), 't1');
+  const emit = (type: string): void => {
+    events.push({ type });
+    push?.();
+  };
+  emit('disconnect');
+  await tick();
+  assert.equal(epochs.epoch(), 1);
+  assert.equal(epochs.known(), undefined);
+  emit('reconnect');
+  await tick();
+  assert.equal(epochs.epoch(), 2);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(epochs.known(), 't1', 'asked again after the first answer failed');
+  epochs.stop();
+  push?.();
 });

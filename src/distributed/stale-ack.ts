@@ -1,16 +1,16 @@
 // A worker's acks must reach the message they answer. JetStream names a message in an ack
-// by stream and sequence number only; a NATS server that came back without its store (or a
-// stream deleted and made anew by another kiln) numbers from 1 again, so the ack of a job
+// by stream and sequence number only; a NATS server that came back without its store
+// numbers from 1 again, so the ack of a job
 // taken before that lands on whichever new job has the same number: acked (removed from
 // the work queue) or terminated, never built, and its run waits for ever. It happened: a
 // worker finished a job of a lost run and its ack removed the next run's second job.
 //
 // So each message is stamped with what the worker knew of the jobs stream when it came
-// (reconnects so far, and the stream's `created`), and its ack, nak, term and heartbeat go
-// out only while that is still the stream: at once when nothing reconnected since, else
-// after asking the server once. Unknown means no: a message not acked is delivered again
-// after the ack wait (a build twice, which the coordinator's fencing handles), where an
-// ack sent astray loses a job.
+// (disconnects and reconnects so far, and the stream's `created`), and its ack, nak, term
+// and heartbeat go out only while that is still the stream: at once when the connection
+// did not drop since, else once the server has said the stream is the same (asked again
+// while it cannot say: a cluster electing its leader). A stream deleted and made anew
+// while the connection stays up is not seen here (the coordinator's stream watch is).
 
 import type { JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -28,24 +28,33 @@ export interface StreamEpochs {
   createdNow(): Promise<string | undefined>;
 }
 
-/** Follows the connection's reconnects and the stream's `created` after each; stop() ends it. */
-export function streamEpochs(nc: Pick<NatsConnection, 'status'>, created: () => Promise<string | undefined>): StreamEpochs & { stop(): void; ready: Promise<void> } {
+/** Follows the connection's drops and the stream's `created` after each reconnect; stop() ends it. */
+export function streamEpochs(nc: Pick<NatsConnection, 'status'>, created: () => Promise<string | undefined>, o: { retryMs?: number } = {}): StreamEpochs & { stop(): void; ready: Promise<void> } {
   let epoch = 0;
   let known: string | undefined;
   let stopped = false;
+  // Until the server says (it may not, for a while, just after it is back), with a growing wait.
   const look = async (at: number): Promise<void> => {
-    const c = await created().catch(() => undefined);
-    if (at === epoch) known = c;
+    for (let wait = o.retryMs ?? 1_000; !stopped && at === epoch; wait = Math.min(wait * 2, 30_000)) {
+      const c = await created().catch(() => undefined);
+      if (at !== epoch) return;
+      if (c !== undefined) {
+        known = c;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, wait).unref());
+    }
   };
   const ready = look(0);
   const status = nc.status();
   void (async () => {
     for await (const s of status) {
       if (stopped) break;
-      if (s.type !== 'reconnect') continue;
+      // A drop too: an ack written while the client reconnects goes to whichever server answers.
+      if (s.type !== 'reconnect' && s.type !== 'disconnect' && s.type !== 'staleConnection') continue;
       epoch++;
       known = undefined;
-      void look(epoch);
+      if (s.type === 'reconnect') void look(epoch);
     }
   })().catch(() => undefined);
   return {
@@ -65,18 +74,28 @@ export function streamEpochs(nc: Pick<NatsConnection, 'status'>, created: () => 
  * the header). Call it as the message arrives: the stamp is what is known then.
  */
 export function guardedMsg(msg: JobMsg, epochs: StreamEpochs): JobMsg {
-  const stamp = { epoch: epochs.epoch(), created: epochs.known() };
-  /** The last answer, and the epoch it was for: asked once per reconnect at most. */
-  let checked: { epoch: number; same: Promise<boolean> } | undefined;
-  const same = (): Promise<boolean> => {
+  const epoch = epochs.epoch();
+  // The stream it came from: as known, else (just after a reconnect) asked now.
+  const from = epochs.known() !== undefined ? Promise.resolve(epochs.known()) : epochs.createdNow();
+  /** The answer for an epoch: asked once per drop at most, and again while the server cannot say. */
+  let checked: { epoch: number; answer: Promise<boolean | undefined> } | undefined;
+  const same = async (): Promise<boolean> => {
     const now = epochs.epoch();
-    if (now === stamp.epoch) return Promise.resolve(true);
-    if (checked?.epoch !== now) checked = { epoch: now, same: stamp.created === undefined ? Promise.resolve(false) : epochs.createdNow().then((c) => c === stamp.created) };
-    return checked.same;
+    if (now === epoch) return true;
+    if (checked?.epoch !== now) {
+      // Unknown (the server cannot say now, or could not when the message came): not sent, and asked again next time.
+      const answer = Promise.all([from, epochs.createdNow()]).then(([was, is]) => (was === undefined || is === undefined ? undefined : was === is));
+      const mine = { epoch: now, answer };
+      checked = mine;
+      void answer.then((a) => {
+        if (a === undefined && checked === mine) checked = undefined;
+      });
+    }
+    return (await checked!.answer) === true;
   };
   /** Synchronous when nothing reconnected (the usual case); else once the server has said. */
   const when = (send: () => void): void => {
-    if (epochs.epoch() === stamp.epoch) send();
+    if (epochs.epoch() === epoch) send();
     else void same().then((ok) => ok && send(), () => undefined);
   };
   return {
