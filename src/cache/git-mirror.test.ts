@@ -230,3 +230,24 @@ test('git mirror: on a daemon, a git+file url, or a git+https one its policy ref
     guardFetches(undefined as never);
   }
 });
+
+test('git mirror removed by cache gc while a build wanted it: the export says so and leaves no empty folder; a folder that is no repository is made anew', async () => {
+  await using dir = await tmpDir();
+  const repo = join(dir.path, 'repo');
+  const rev = await makeRepo(repo, 'one\n');
+  const cacheDir = join(dir.path, 'cache');
+  const url = `git+file://${repo}`;
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const { mirror } = await dl.git(url, rev);
+  const { archiveCommit } = await import('./git-mirror.ts');
+  await rm(mirror, { recursive: true, force: true });
+  await mkdir(join(cacheDir, 'tmp'), { recursive: true });
+  await assert.rejects(archiveCommit({ mirror, url, rev, tarFile: join(dir.path, 'x.tar'), signal: new AbortController().signal, tmpDir: join(cacheDir, 'tmp') }), /is gone/);
+  assert.ok(!existsSync(mirror), 'no folder made where the mirror was');
+  // What an older export left (info/attributes alone): fetched anew, and it works.
+  await mkdir(join(mirror, 'info'), { recursive: true });
+  await writeFile(join(mirror, 'info', 'attributes'), '* -export-subst\n');
+  assert.equal((await dl.git(url, rev)).fetched, true);
+  await archiveCommit({ mirror, url, rev, tarFile: join(dir.path, 'y.tar'), signal: new AbortController().signal, tmpDir: join(cacheDir, 'tmp') });
+  assert.ok(existsSync(join(dir.path, 'y.tar')));
+});

@@ -180,8 +180,16 @@ export async function markMirrorUsed(mirror: string): Promise<boolean> {
 async function writeAttributes(gitDir: string): Promise<void> {
   const file = join(gitDir, 'info', 'attributes');
   if ((await readFile(file, 'utf8').catch(() => undefined)) === MIRROR_ATTRIBUTES) return;
-  await mkdir(join(gitDir, 'info'), { recursive: true });
+  // Not recursive: a mirror cache gc removed meanwhile must not come back as an empty folder.
+  await mkdir(join(gitDir, 'info')).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EEXIST') throw e;
+  });
   await atomicWrite(file, MIRROR_ATTRIBUTES);
+}
+
+/** A mirror folder that is a repository (its HEAD there): one without is a leftover, made again. */
+async function isRepository(gitDir: string): Promise<boolean> {
+  return exists(join(gitDir, 'HEAD'));
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -221,8 +229,13 @@ export async function ensureGitMirror(o: EnsureOptions): Promise<{ mirror: strin
     await mkdir(join(o.cacheDir, 'git'), { recursive: true });
     const name = gitLockName(mirror);
     await withLock(join(o.cacheDir, 'locks'), name, async () => {
-      // Another process may have fetched it while we waited.
-      const there = await exists(mirror);
+      // Another process may have fetched it while we waited. A folder that is no repository
+      // (what an older kiln's export left of a mirror gc removed) is moved away and made anew.
+      let there = await exists(mirror);
+      if (there && !(await isRepository(mirror))) {
+        await rm(mirror, { recursive: true, force: true });
+        there = false;
+      }
       if (there && (await hasCommit(mirror, o.rev, home, o.signal))) return;
       if (there) {
         await fetchInto(mirror, remote, protocol, o, home);
@@ -288,6 +301,7 @@ async function refuseOnDaemon(url: string, remote: string, protocol: string): Pr
 export async function archiveCommit(o: { mirror: string; url: string; rev: string; tarFile: string; signal: AbortSignal; tmpDir: string }): Promise<void> {
   const home = await mkdtemp(join(o.tmpDir, '.kiln-git-home-'));
   try {
+    if (!(await isRepository(o.mirror))) throw new KilnError('archive-failed', `the mirror of ${o.url} (${o.mirror}) is gone (cache gc removed it meanwhile?)`, { hint: 'run the build again: it fetches the repository anew' });
     await markMirrorUsed(o.mirror);
     // Mirrors made before kiln wrote it get it now.
     await writeAttributes(o.mirror).catch((e: Error) => {
