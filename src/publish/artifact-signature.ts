@@ -4,9 +4,9 @@
 // meta.json holds the archive's sha256 and the output hash the manifest must hash to, so
 // the signature vouches for the whole entry. Loaded only when there is a key to use.
 
-import { readFile } from 'node:fs/promises';
 import * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
+import { readKeyring } from '../debian/inrelease.ts';
 
 /** A detached, armoured signature of `data` (meta.json's bytes). */
 export async function signDetached(data: Uint8Array, key: openpgp.PrivateKey): Promise<string> {
@@ -19,26 +19,17 @@ export async function signDetached(data: Uint8Array, key: openpgp.PrivateKey): P
  * a file that cannot be read or is no key is a usage error naming `flag`.
  */
 export async function readPublicKeys(path: string, flag: string): Promise<openpgp.Key[]> {
-  let data: Buffer;
-  try {
-    data = await readFile(path);
-  } catch (e) {
-    throw new KilnError('usage', `${flag} ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, {
-      hint: 'name the public key of the kiln that serves the cache: `kiln key export -o kiln.asc` (or --binary) on that machine',
+  // The keyring reader the Debian suites use (armoured or binary), its errors said for the flag.
+  return readKeyring(path).catch((e: unknown) => {
+    const code = ((e as { cause?: NodeJS.ErrnoException }).cause as NodeJS.ErrnoException | undefined)?.code;
+    const unread = e instanceof KilnError && e.message.startsWith('cannot read the keyring');
+    throw new KilnError('usage', unread ? `${flag} ${path}: cannot read it (${code ?? (e as Error).message})` : `${flag} ${path}: not an OpenPGP public key (${String((e as Error).message).replace(`${path} is not an OpenPGP keyring: `, '')})`, {
+      hint: unread
+        ? 'name the public key of the kiln that serves the cache: `kiln key export -o kiln.asc` (or --binary) on that machine'
+        : 'give the file `kiln key export` writes (armoured, or --binary) on the machine whose kiln serves the cache',
       cause: e,
     });
-  }
-  try {
-    const armored = data.subarray(0, 64).toString('latin1').includes('-----BEGIN PGP');
-    return armored
-      ? await openpgp.readKeys({ armoredKeys: data.toString('utf8') })
-      : await openpgp.readKeys({ binaryKeys: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-  } catch (e) {
-    throw new KilnError('usage', `${flag} ${path}: not an OpenPGP public key (${(e as Error).message})`, {
-      hint: 'give the file `kiln key export` writes (armoured, or --binary) on the machine whose kiln serves the cache',
-      cause: e,
-    });
-  }
+  });
 }
 
 /**
