@@ -19,7 +19,7 @@ export async function fetchSources(
   spec: PackageSpec,
   options: { srcDir: string; downloads: Downloads; note: (text: string) => void; signal: AbortSignal },
 ): Promise<void> {
-  for (const s of spec.sources) {
+  for (const [i, s] of spec.sources.entries()) {
     options.signal.throwIfAborted();
     if (s.rev !== undefined) {
       await exportGitSource(spec, s, s.rev, options);
@@ -41,7 +41,15 @@ export async function fetchSources(
       if (s.sha256 === undefined) {
         throw new KilnError('recipe-invalid', `${spec.file}: ${s.url} has no sha256`, { hint: 'add the sha256 of the file at that url to the source in the recipe (`sha256sum FILE` prints it)' });
       }
-      file = await options.downloads.fetch(s.url, s.sha256, { signal: options.signal });
+      file = await options.downloads.fetch(s.url, s.sha256, { signal: options.signal }).catch((e: unknown) => {
+        // The recipe's key to change, named: the cache only knows the url.
+        if (!(e instanceof KilnError) || e.code !== 'checksum-mismatch') throw e;
+        const got = /, got ([0-9a-f]{64})/.exec(e.message)?.[1];
+        throw new KilnError(e.code, `${spec.file}: sources[${i}].sha256: ${e.message}`, {
+          hint: `if the new file is the right one, set sources[${i}].sha256 in ${spec.file}${got === undefined ? '' : ` to "${got}"`} (compare it with the checksum upstream publishes); otherwise the server or mirror is serving a different file`,
+          cause: e,
+        });
+      });
     }
     // Never through a link an earlier source left (safe-place.ts): dest is made one real
     // directory at a time, an archive goes to a fresh folder first, a file replaces.

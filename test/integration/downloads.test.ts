@@ -84,6 +84,9 @@ test('bad checksum: the download is refused naming url, expected and actual sha2
   assert.deepEqual(statesOf(report), { fetchme: 'failed', independent: 'built', 'needs-fetchme': 'skipped' });
   const fetchme = pkgOf(report, 'fetchme');
   for (const part of [url, wrong, sha256(content)]) assert.ok(fetchme.cause?.includes(part), `the failure must name ${part}: ${fetchme.cause}`);
+  // And the recipe's key to change, with the value to give it if the new file is the right one.
+  assert.match(fetchme.cause ?? '', /fetchme\/recipe\.toml: sources\[0\]\.sha256: checksum mismatch/);
+  assert.ok(fetchme.cause?.includes(`set sources[0].sha256 in `) && fetchme.cause.includes(`to "${sha256(content)}"`), `the failure must say what to set: ${fetchme.cause}`);
   const finished = eventsOf(r.events, 'job-finished').find((e) => e.name === 'fetchme');
   assert.equal(finished?.failure?.reason, 'fetch-failed');
 
