@@ -33,19 +33,27 @@ export function streamEpochs(nc: Pick<NatsConnection, 'status'>, created: () => 
   let epoch = 0;
   let known: string | undefined;
   let stopped = false;
-  // Until the server says (it may not, for a while, just after it is back), with a growing wait.
+  // Until the server says (it may not, for a while, just after it is back), with a growing
+  // wait; `ready` once it was asked the first time (a start is not held up for longer).
+  let asked: () => void = () => {};
+  const ready = new Promise<void>((r) => (asked = r));
   const look = async (at: number): Promise<void> => {
-    for (let wait = o.retryMs ?? 1_000; !stopped && at === epoch; wait = Math.min(wait * 2, 30_000)) {
-      const c = await created().catch(() => undefined);
-      if (at !== epoch) return;
-      if (c !== undefined) {
-        known = c;
-        return;
+    try {
+      for (let wait = o.retryMs ?? 1_000; !stopped && at === epoch; wait = Math.min(wait * 2, 30_000)) {
+        const c = await created().catch(() => undefined);
+        asked();
+        if (at !== epoch) return;
+        if (c !== undefined) {
+          known = c;
+          return;
+        }
+        await new Promise((r) => setTimeout(r, wait).unref());
       }
-      await new Promise((r) => setTimeout(r, wait).unref());
+    } finally {
+      asked();
     }
   };
-  const ready = look(0);
+  void look(0);
   const status = nc.status();
   void (async () => {
     for await (const s of status) {

@@ -102,7 +102,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const statusAnswers = answerStatus(o.cluster.nc, () => workerStatusOf({ name, startedAt, archs: o.archs.map((arch) => ({ arch, envId: o.envs.envIdFor(arch) })), sandbox: o.envs.backend.name, jobs: o.jobs, running: runningJobs.values(), minFree: o.minFree }));
   // The queue of each arch in this worker's env: only jobs it can build come to it.
   const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch, o.envs.envIdFor(arch)))));
-  // The jobs stream as this worker knows it, for each message's acks (a server back without its store numbers jobs from 1 again).
+  // The jobs stream as this worker knows it: acks of a stream made anew are not sent (stale-ack.ts).
   const epochs = streamEpochs(o.cluster.nc, async () => String((await o.cluster.jsm.streams.info(JOBS_STREAM)).created));
   await epochs.ready;
   // Says it works on a job every third of the consumers' real ack wait (whoever made them).
@@ -146,7 +146,6 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       const which = turn++ % consumers.length;
       const pulled = await consumers[which]!.next({ expires: 1_000 }).catch(() => null);
       if (pulled === null) continue;
-      // Its acks go out only while the jobs stream is the one it came from (stale-ack.ts).
       const msg = guardedMsg(pulled, epochs);
       const parsed = parseMessage(JobMessage, msg.string());
       // (A message it cannot read is refused by handle(), at once: it reserves the least.)
@@ -215,14 +214,16 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     }
     // Counted over the messages of the job: one given back by a stopping worker was queued again.
     const attempt = (m.returns ?? 0) + msg.info.deliveryCount;
-    // A run whose coordinator is gone (killed outright): its jobs are not built for nobody.
-    if (m.alive === true && (await askAlive(o.cluster.nc, m.runId)) === 'gone') {
-      await giveBack(msg, m, attempt, 'coordinator-gone');
-      return;
-    }
+    // Cancellable from here on (a cancel while the coordinator is asked below is not missed).
     const controller = new AbortController();
     const id = `${m.runId} ${m.jobId}`;
     controllers.set(id, controller);
+    // A run whose coordinator is gone (killed outright): its jobs are not built for nobody.
+    if (m.alive === true && (await askAlive(o.cluster.nc, m.runId)) === 'gone') {
+      if (controllers.get(id) === controller) controllers.delete(id);
+      await giveBack(msg, m, attempt, 'coordinator-gone');
+      return;
+    }
     runningJobs.set(id, { runId: m.runId, jobId: m.jobId, attempt, since: Date.now() });
     if (stoppedRuns.has(m.runId, Date.now())) controller.abort(new Error('cancelled by the coordinator'));
     const heartbeat = setInterval(() => msg.working(), Math.max(200, Math.floor(ackWaitMs / 3)));
