@@ -21,6 +21,7 @@ const VERBS: Readonly<Record<string, () => Promise<Register>>> = {
   plan: async () => (await import('./plan.ts')).registerPlan,
   status: async () => (await import('./status.ts')).registerStatus,
   logs: async () => (await import('./logs.ts')).registerLogs,
+  shell: async () => (await import('./shell.ts')).registerShell,
   history: async () => (await import('./history.ts')).registerHistory,
   cache: async () => (await import('./cache.ts')).registerCache,
   env: async () => (await import('./env.ts')).registerEnv,

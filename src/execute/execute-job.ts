@@ -12,7 +12,6 @@
 import { describeReason } from '../plan/reason.ts';
 import { whyWhenStarted } from '../plan/decide.ts';
 import { dirname, join } from 'node:path';
-import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { artifactPath, type PutOptions } from '../cache/artifact-types.ts';
 import { BUILT_ELSEWHERE, waitForBuildLock } from './build-lock-wait.ts';
@@ -30,7 +29,7 @@ import { noSpaceLeft, workspaceDiskFull } from './disk-full.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
 import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
-import { rebuildScript } from './rebuild-script.ts';
+import { keepFailedFiles } from './keep-failed.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
 import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
@@ -156,8 +155,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         // A build whose run kiln's own side broke (its process helper died) is run once more,
         // in a fresh workspace; the log keeps both attempts (reliability case 2).
         // `suffix`: --twice's second build (recipe-twice.ts), in a workspace of its own.
+        const inRoot = envHere === undefined ? {} : { env: envHere, readOnlyBinds: [...binds, ...(cc?.kind === 'on' ? cc.readOnlyBinds : [])], ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) };
         const newSandbox = (suffix: string, keep?: () => boolean): Promise<Sandbox> => o.backend.create({
-          ...(envHere === undefined ? {} : { env: envHere, readOnlyBinds: [...binds, ...(cc?.kind === 'on' ? cc.readOnlyBinds : [])], ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) }),
+          ...inRoot,
           jobId: `${o.runId}-${job.id}${suffix}`,
           workDir: join(o.workRoot, o.runId, `${job.id.replace('@', '_')}${suffix}`),
           limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
@@ -192,14 +192,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           }
           if (outcome.state === 'failed' && o.keepFailed) {
             const kept = dirname(sandbox.host.src);
-            jl.note(`workspace kept at ${kept}`);
             outcome = { ...outcome, keptWorkspace: kept };
-            // On the host sandbox the paths the script saw are the host's: it can be re-run there.
-            if (ran !== undefined && o.backend.name === 'host') {
-              const file = join(kept, 'rebuild.sh');
-              writeFileSync(file, rebuildScript({ name: spec.name, version: spec.version, arch: job.arch, runId: o.runId, cwd: ran.cwd, env: ran.env, script: spec.build.script }), { mode: 0o755 });
-              jl.note(`to re-run the build there as it ran: bash ${file} (--shell: a shell with its environment)`);
-            }
+            // rebuild.sh (host sandbox), or shell.json for `kiln shell` (isolated: the root stays too).
+            keepFailedFiles({ backend: o.backend.name, kept, runId: o.runId, jobId: job.id, name: spec.name, version: spec.version, arch: job.arch, script: spec.build.script, ran, sandbox: inRoot, insideSrc: sandbox.inside.src, note: (t) => jl.note(t) });
           }
           break;
         }
