@@ -14,11 +14,12 @@
 // runs a journal entry names its run dir, so `kiln doctor` leaves the kept work dir alone;
 // a SIGKILLed shell's entry is reaped later with just that run dir.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { tryLock } from '../../cache/lock.ts';
+import { writeFreshSync } from '../../lib/write-fresh.ts';
 import { KilnError } from '../../errors.ts';
 import { runInteractive } from '../interactive.ts';
 import { commonPaths, layoutAt, sandboxId, writeSetupFiles, type Bind } from '../init-sandbox.ts';
@@ -74,7 +75,8 @@ export function writeKeptRoot(kept: string, i: KeptRootInput): string {
     environment: i.environment === undefined ? null : { ...i.environment },
   };
   const file = join(kept, KEPT_ROOT_FILE);
-  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
+  // The workspace was the build's: never written through a link it may have left there.
+  writeFreshSync(file, `${JSON.stringify(value, null, 2)}\n`, 0o644);
   return file;
 }
 
