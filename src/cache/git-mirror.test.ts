@@ -25,13 +25,17 @@ async function makeRepo(repo: string, content: string): Promise<string> {
   return git(repo, 'rev-parse', 'HEAD');
 }
 
+/** A repository under `root` with one commit (top/a.txt = "one"), and a downloads store over `root`/cache. */
+async function repoAndCache(root: string): Promise<{ repo: string; rev: string; cacheDir: string; url: string; dl: ReturnType<typeof createDownloads> }> {
+  const repo = join(root, 'repo');
+  const rev = await makeRepo(repo, 'one\n');
+  const cacheDir = join(root, 'cache');
+  return { repo, rev, cacheDir, url: `git+file://${repo}`, dl: createDownloads({ cacheDir, mirrors: {} }) };
+}
+
 test('git mirror: fetched once into the cache, then served from it without the repository; a later commit is fetched into it', async () => {
   await using dir = await tmpDir();
-  const repo = join(dir.path, 'repo');
-  const first = await makeRepo(repo, 'one\n');
-  const cacheDir = join(dir.path, 'cache');
-  const url = `git+file://${repo}`;
-  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const { repo, rev: first, cacheDir, url, dl } = await repoAndCache(dir.path);
   const a = await dl.git(url, first);
   assert.deepEqual(a, { mirror: gitMirrorPath(cacheDir, url), fetched: true });
   await writeFile(join(repo, 'top', 'a.txt'), 'two\n');
@@ -63,10 +67,7 @@ test('git mirror: a user\'s git config does not apply (an insteadOf that would s
 
 test('git mirror: a rev the repository lacks, or a repository that is not there, is download-failed naming url and rev; no mirror is left half-made', async () => {
   await using dir = await tmpDir();
-  const repo = join(dir.path, 'repo');
-  await makeRepo(repo, 'one\n');
-  const cacheDir = join(dir.path, 'cache');
-  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const { repo, cacheDir, dl } = await repoAndCache(dir.path);
   const missing = 'e'.repeat(40);
   await assert.rejects(dl.git(`git+file://${repo}`, missing), (e: unknown) => {
     assert.equal((e as { code?: string }).code, 'download-failed');
@@ -146,11 +147,7 @@ test('git export: export-subst placeholders stay as committed (they would name t
 
 test('git mirror: a git+file repository of another user is refused naming the owner problem (git\'s own line kept); a cache mirror another user made is used', { skip: process.getuid?.() !== 0 && 'needs root (chown)' }, async () => {
   await using dir = await tmpDir();
-  const repo = join(dir.path, 'repo');
-  const rev = await makeRepo(repo, 'one\n');
-  const cacheDir = join(dir.path, 'cache');
-  const dl = createDownloads({ cacheDir, mirrors: {} });
-  const url = `git+file://${repo}`;
+  const { repo, rev, cacheDir, url, dl } = await repoAndCache(dir.path);
   await dl.git(url, rev);
   // A mirror of a cache shared between users: made by another one.
   execFileSync('chown', ['-R', '65534', gitMirrorPath(cacheDir, url)]);
@@ -168,11 +165,7 @@ test('git mirror: a git+file repository of another user is refused naming the ow
 
 test('git mirror: a fetch that fails on a lock file left in the mirror says to remove it', async () => {
   await using dir = await tmpDir();
-  const repo = join(dir.path, 'repo');
-  const first = await makeRepo(repo, 'one\n');
-  const cacheDir = join(dir.path, 'cache');
-  const url = `git+file://${repo}`;
-  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const { repo, rev: first, cacheDir, url, dl } = await repoAndCache(dir.path);
   await dl.git(url, first);
   const lock = join(gitMirrorPath(cacheDir, url), 'refs', 'heads', 'main.lock');
   await writeFile(lock, '');
@@ -214,10 +207,7 @@ test('git mirror: an abort stops git with SIGTERM (so that it removes its lock f
 
 test('git mirror: on a daemon, a git+file url, or a git+https one its policy refuses, is refused even when the cache\'s mirror has the commit', async () => {
   await using dir = await tmpDir();
-  const repo = join(dir.path, 'repo');
-  const rev = await makeRepo(repo, 'one\n');
-  const cacheDir = join(dir.path, 'cache');
-  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const { repo, rev, cacheDir, dl } = await repoAndCache(dir.path);
   await dl.git(`git+file://${repo}`, rev);
   const internal = 'git+https://10.1.2.3/repo.git';
   await cp(gitMirrorPath(cacheDir, `git+file://${repo}`), gitMirrorPath(cacheDir, internal), { recursive: true });
@@ -233,11 +223,7 @@ test('git mirror: on a daemon, a git+file url, or a git+https one its policy ref
 
 test('git mirror removed by cache gc while a build wanted it: the export says so and leaves no empty folder; a folder that is no repository is made anew', async () => {
   await using dir = await tmpDir();
-  const repo = join(dir.path, 'repo');
-  const rev = await makeRepo(repo, 'one\n');
-  const cacheDir = join(dir.path, 'cache');
-  const url = `git+file://${repo}`;
-  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const { rev, cacheDir, url, dl } = await repoAndCache(dir.path);
   const { mirror } = await dl.git(url, rev);
   const { archiveCommit } = await import('./git-mirror.ts');
   await rm(mirror, { recursive: true, force: true });

@@ -6,11 +6,11 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
-import { KilnError } from '../errors.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { assertTreeHasPackages } from '../run/prepare-plan.ts';
 import type { FetchEvent } from '../run/fetch-tree.ts';
 import type { CliContext } from './main.ts';
+import { withInterrupt } from './interrupt.ts';
 import { addStateOptions, formatMs, layoutFrom, parseArchList, parsePositive, type StateOptions } from './options.ts';
 
 interface FetchOpts extends StateOptions {
@@ -38,41 +38,26 @@ export function registerFetch(program: Command, ctx: CliContext): void {
       ctx.stderr.write(`kiln fetch: ${join(opts.tree, DEBIAN_FILE)}'s source packages are not fetched (a build fetches them, with their suite's indexes); the tree's recipes are\n`);
     }
     const state = layoutFrom(opts);
-    const controller = new AbortController();
-    const stop = (): void => controller.abort(new KilnError('cancelled', 'kiln fetch was interrupted'));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
     const { fetchTree } = await import('../run/fetch-tree.ts');
-    try {
-      const summary = await fetchTree({
-        treeDir: opts.tree,
-        cacheDir: state.cache,
-        targets,
-        archs: opts.arch,
-        makesum: opts.makesum === true,
-        jobs: opts.jobs,
-        signal: controller.signal,
-        say: (e) => ctx.stdout.write(opts.json === true ? `${JSON.stringify(e)}\n` : eventLine(e)),
-      });
-      if (opts.json === true) ctx.stdout.write(`${JSON.stringify({ type: 'summary', ...summary })}\n`);
-      else {
-        const parts = [`${summary.fetched} fetched`, `${summary.cached} already in the cache`, `${summary.failed} failed`];
-        if (summary.broken > 0) parts.push(`${summary.broken} package(s) broken, their sources unknown (kiln plan says why)`);
-        if (summary.written > 0) parts.push(`${summary.written} sha256 written by --makesum`);
-        ctx.stdout.write(`kiln fetch: ${summary.sources} source(s): ${parts.join(', ')}; cache ${state.cache}\n`);
-      }
-      ctx.exitCode = summary.failed > 0 || summary.broken > 0 ? 1 : 0;
-    } catch (e) {
-      if (controller.signal.aborted) {
-        ctx.stderr.write('kiln fetch: interrupted; what was fetched whole is kept, nothing half-written\n');
-        ctx.exitCode = 130;
-        return;
-      }
-      throw e;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+    // Ctrl-C: exit 130, the error saying what is kept (cli/interrupt.ts).
+    const summary = await withInterrupt(ctx, (signal) => fetchTree({
+      treeDir: opts.tree,
+      cacheDir: state.cache,
+      targets,
+      archs: opts.arch,
+      makesum: opts.makesum === true,
+      jobs: opts.jobs,
+      signal,
+      say: (e) => ctx.stdout.write(opts.json === true ? `${JSON.stringify(e)}\n` : eventLine(e)),
+    }), { what: 'what was fetched whole is kept, nothing half-written' });
+    if (opts.json === true) ctx.stdout.write(`${JSON.stringify({ type: 'summary', ...summary })}\n`);
+    else {
+      const parts = [`${summary.fetched} fetched`, `${summary.cached} already in the cache`, `${summary.failed} failed`];
+      if (summary.broken > 0) parts.push(`${summary.broken} package(s) broken, their sources unknown (kiln plan says why)`);
+      if (summary.written > 0) parts.push(`${summary.written} sha256 written by --makesum`);
+      ctx.stdout.write(`kiln fetch: ${summary.sources} source(s): ${parts.join(', ')}; cache ${state.cache}\n`);
     }
+    ctx.exitCode = summary.failed > 0 || summary.broken > 0 ? 1 : 0;
   });
 }
 

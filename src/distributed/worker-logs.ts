@@ -28,3 +28,16 @@ export async function pruneWorkerLogs(dir: string, keepMs: number, now = Date.no
   for (const name of old) await rm(join(dir, name), { recursive: true, force: true });
   return old.length;
 }
+
+/** Prunes `dir` now and every PRUNE_EVERY_MS, never the runs `active` names (being built); stop() ends it. */
+export function pruneWorkerLogsEvery(dir: string, keepMs: number, active: () => ReadonlySet<string>, say: (text: string) => void): { stop(): void } {
+  const prune = (): void => {
+    void pruneWorkerLogs(dir, keepMs, Date.now(), active()).then((n) => {
+      if (n > 0) say(`removed its copies of the logs of ${n} run(s) older than --keep-logs`);
+    }, () => undefined);
+  };
+  prune();
+  const timer = setInterval(prune, PRUNE_EVERY_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -35,7 +35,7 @@ import { askAlive, watchAlive } from './liveness.ts';
 import { answerStatus, workerStatusOf } from './worker-status.ts';
 import { awaitVerdict, StoppedRuns } from './coordinator-words.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
-import { DEFAULT_KEEP_LOGS_MS, PRUNE_EVERY_MS, pruneWorkerLogs } from './worker-logs.ts';
+import { DEFAULT_KEEP_LOGS_MS, pruneWorkerLogsEvery } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
 import { envIdWithProfiles, workerEnvId } from '../run/env-id.ts';
 import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, verdictSubject, type Cluster } from './cluster.ts';
@@ -112,17 +112,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const own = await claimRunWorkspace(o.state.work, `worker-${process.pid}`);
   // Its own copies of the logs: the old ones go, now and every hour.
   const workerLogs = join(o.state.logs, 'worker');
-  const keepLogsMs = o.keepLogsMs ?? DEFAULT_KEEP_LOGS_MS;
-  const prune = (): void => {
-    // Not the runs it builds for now (a build longer than --keep-logs writes there still).
-    const active = new Set([...controllers.keys()].map((id) => id.slice(0, id.indexOf(' '))));
-    void pruneWorkerLogs(workerLogs, keepLogsMs, Date.now(), active).then((n) => {
-      if (n > 0) o.say(`removed its copies of the logs of ${n} run(s) older than --keep-logs`);
-    }, () => undefined);
-  };
-  prune();
-  const pruning = setInterval(prune, PRUNE_EVERY_MS);
-  pruning.unref();
+  // Not the runs it builds for now (a build longer than --keep-logs writes there still).
+  const pruning = pruneWorkerLogsEvery(workerLogs, o.keepLogsMs ?? DEFAULT_KEEP_LOGS_MS, () => new Set([...controllers.keys()].map((id) => id.slice(0, id.indexOf(' ')))), o.say);
   let turn = 0;
   let low = false;
   try {
@@ -156,7 +147,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       running.set(p, need);
     }
   } finally {
-    clearInterval(pruning);
+    pruning.stop();
     for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
     await Promise.allSettled(running.keys());
     epochs.stop();

@@ -194,7 +194,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             const kept = dirname(sandbox.host.src);
             outcome = { ...outcome, keptWorkspace: kept };
             // rebuild.sh (host sandbox), or shell.json for `kiln shell` (isolated: the root stays too).
-            keepFailedFiles({ backend: o.backend.name, kept, runId: o.runId, jobId: job.id, name: spec.name, version: spec.version, arch: job.arch, script: spec.build.script, ran, sandbox: inRoot, insideSrc: sandbox.inside.src, note: (t) => jl.note(t) });
+            await keepFailedFiles({ backend: o.backend.name, kept, runId: o.runId, jobId: job.id, name: spec.name, version: spec.version, arch: job.arch, script: spec.build.script, ran, sandbox: inRoot, insideSrc: sandbox.inside.src, note: (t) => jl.note(t) });
           }
           break;
         }

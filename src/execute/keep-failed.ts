@@ -4,7 +4,7 @@
 // root (the overlay's upper and work dirs) stays with the workspace, shell.json naming what
 // `kiln shell` needs to mount that root again (sandbox/chroot/kept-root.ts).
 
-import { writeFreshSync } from '../lib/write-fresh.ts';
+import { atomicWrite } from '../lib/atomic-write.ts';
 import { join } from 'node:path';
 import type { Bind } from '../sandbox/init-sandbox.ts';
 import { writeKeptRoot } from '../sandbox/chroot/kept-root.ts';
@@ -30,18 +30,18 @@ export interface KeepFailedInput {
   readonly note: (text: string) => void;
 }
 
-export function keepFailedFiles(i: KeepFailedInput): void {
+export async function keepFailedFiles(i: KeepFailedInput): Promise<void> {
   i.note(`workspace kept at ${i.kept}`);
   if (i.backend === 'host') {
     if (i.ran === undefined) return;
     const file = join(i.kept, 'rebuild.sh');
-    // The workspace was the build's: never written through a link it may have left there.
-    writeFreshSync(file, rebuildScript({ name: i.name, version: i.version, arch: i.arch, runId: i.runId, cwd: i.ran.cwd, env: i.ran.env, script: i.script }), 0o755);
+    // The workspace was the build's: never written through a link it may have left there (a fresh file, renamed).
+    await atomicWrite(file, rebuildScript({ name: i.name, version: i.version, arch: i.arch, runId: i.runId, cwd: i.ran.cwd, env: i.ran.env, script: i.script }), { mode: 0o755 });
     i.note(`to re-run the build there as it ran: bash ${file} (--shell: a shell with its environment)`);
     return;
   }
   if (i.sandbox.env === undefined) return;
-  writeKeptRoot(i.kept, {
+  await writeKeptRoot(i.kept, {
     sandbox: i.backend, jobId: i.jobId, runId: i.runId, env: i.sandbox.env,
     ...(i.sandbox.readOnlyBinds === undefined ? {} : { readOnlyBinds: i.sandbox.readOnlyBinds }),
     ...(i.sandbox.readWriteBinds === undefined ? {} : { readWriteBinds: i.sandbox.readWriteBinds }),

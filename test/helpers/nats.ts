@@ -43,8 +43,9 @@ export interface Worker {
 }
 
 /** `kiln worker` on `url` (its sandbox: `sandbox`, by default --sandbox host; any other flags too). */
-export function startWorker(t: TestContext, url: string, state: string, name: string, cache?: string, env: Readonly<Record<string, string>> = {}, sandbox: readonly string[] = ['--sandbox', 'host']): Worker {
-  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, ...(cache === undefined ? [] : ['--cache', cache]), ...sandbox, '--jobs', '1', '--name', name], {
+/** A kiln worker; `args` (default `--sandbox host`) go to it as they are, and --jobs 1 unless they name --jobs. */
+export function startWorker(t: TestContext, url: string, state: string, name: string, cache?: string, env: Readonly<Record<string, string>> = {}, args: readonly string[] = ['--sandbox', 'host']): Worker {
+  const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', state, ...(cache === undefined ? [] : ['--cache', cache]), ...args, ...(args.includes('--jobs') ? [] : ['--jobs', '1']), '--name', name], {
     env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -5,7 +5,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
@@ -13,19 +12,12 @@ import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
 import { explain, readReport, spawnKiln, statesOf } from '../helpers/run-kiln.ts';
-import { ACK_WAIT_MS, natsServer, noNats, until } from '../helpers/nats.ts';
+import { ACK_WAIT_MS, natsServer, noNats, until, startWorker } from '../helpers/nats.ts';
 
 test('Ctrl-C of the coordinator of a job held on a worker: the job is not built there, and the worker takes the next run\'s jobs', { skip: noNats, timeout: 150_000 }, async (t) => {
   await using dir = await tmpDir('kiln-nats-');
   const url = await natsServer(t, dir.path);
-  const worker = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', join(dir.path, 'w1'), '--sandbox', 'host', '--jobs', '4', '--overcommit-cpus', '2', '--name', 'w1'], {
-    env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => worker.kill('SIGKILL'));
-  let out = '';
-  worker.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  worker.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1', undefined, {}, ['--sandbox', 'host', '--jobs', '4', '--overcommit-cpus', '2']);
   const release = join(dir.path, 'release');
   const marker = join(dir.path, 'held-was-built');
   const build = async (tree: string, name: string, script: string, extra: string, timeoutMs: number): Promise<ReturnType<typeof spawnKiln>> => {
@@ -39,10 +31,10 @@ test('Ctrl-C of the coordinator of a job held on a worker: the job is not built 
   // (Bounded: a test that fails leaves nothing running for long; released when it fails too.)
   const run1 = await build('one', 'runner', `for i in $(seq 900); do [ -e '${release}' ] && break; sleep 0.1; done`, memory, 120_000);
   try {
-    await until('the worker to take runner', () => (/runner@\S+: taken/.test(out) ? true : undefined), 60_000);
+    await until('the worker to take runner', () => (/runner@\S+: taken/.test(w.output()) ? true : undefined), 60_000);
     // Run 2: its job is taken and held beside it; then the run is stopped.
     const run2 = await build('two', 'held', `touch '${marker}'`, memory, 60_000);
-    await until('the worker to hold held', () => (/held@\S+: waits for room here/.test(out) ? true : undefined), 60_000);
+    await until('the worker to hold held', () => (/held@\S+: waits for room here/.test(w.output()) ? true : undefined), 60_000);
     run2.child.kill('SIGINT');
     const r2 = await run2.done;
     assert.equal(r2.code, 130, explain(r2));
@@ -51,17 +43,17 @@ test('Ctrl-C of the coordinator of a job held on a worker: the job is not built 
     // cancelled job would take nothing until runner ends, which it does not here).
     const run3 = await build('three', 'small', 'true', 'cpus = 1', 40_000);
     const r3 = await run3.done;
-    assert.equal(r3.code, 0, `${explain(r3)}\nworker:\n${out}`);
+    assert.equal(r3.code, 0, `${explain(r3)}\nworker:\n${w.output()}`);
     assert.deepEqual(statesOf(await readReport(r3)), { small: 'built' });
     assert.ok(!existsSync(release), 'runner was still building');
     await writeFile(release, '');
     const r1 = await run1.done;
-    assert.equal(r1.code, 0, `${explain(r1)}\nworker:\n${out}`);
-    await until('the worker to say runner built', () => (/runner@\S+: built/.test(out) ? true : undefined), 30_000);
+    assert.equal(r1.code, 0, `${explain(r1)}\nworker:\n${w.output()}`);
+    await until('the worker to say runner built', () => (/runner@\S+: built/.test(w.output()) ? true : undefined), 30_000);
     // Room now: the cancelled job still is not built.
     await new Promise((r) => setTimeout(r, 3_000));
-    assert.match(out, /held@\S+: not built: cancelled by the coordinator while it waited for room/, out);
-    assert.doesNotMatch(out, /held@\S+: (taken|built)/, out);
+    assert.match(w.output(), /held@\S+: not built: cancelled by the coordinator while it waited for room/, w.output());
+    assert.doesNotMatch(w.output(), /held@\S+: (taken|built)/, w.output());
     assert.equal(existsSync(marker), false, 'the held job was built after its run was cancelled');
   } finally {
     await writeFile(release, '');

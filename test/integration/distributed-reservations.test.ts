@@ -5,29 +5,21 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
 import { explain, readReport, runKiln, statesOf } from '../helpers/run-kiln.ts';
-import { ACK_WAIT_MS, natsServer, noNats } from '../helpers/nats.ts';
+import { ACK_WAIT_MS, natsServer, noNats, startWorker } from '../helpers/nats.ts';
 
 test('a worker with --jobs 4 builds jobs that reserve every core, or most of the memory, one at a time; one that waits is held, not given back', { skip: noNats, timeout: 90_000 }, async (t) => {
   await using dir = await tmpDir('kiln-nats-');
   const url = await natsServer(t, dir.path);
   const times = join(dir.path, 'times');
   await mkdir(times);
-  // (startWorker runs --jobs 1: this one takes up to 4.)
-  const worker = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kiln.js'), 'worker', '--nats', url, '--state', join(dir.path, 'w1'), '--sandbox', 'host', '--jobs', '4', '--name', 'w1'], {
-    env: { ...process.env, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_STATE: '', KILN_CACHE: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  t.after(() => worker.kill('SIGKILL'));
-  let out = '';
-  worker.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  worker.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  // (--jobs 4: this one takes up to 4.)
+  const w = startWorker(t, url, join(dir.path, 'w1'), 'w1', undefined, {}, ['--sandbox', 'host', '--jobs', '4']);
 
   /** Builds a tree of `recipes` (name → extra [build] lines) whose jobs each say when they start and end; asserts none overlapped. */
   const buildApart = async (tree: string, recipes: Readonly<Record<string, string>>, seconds: number): Promise<void> => {
@@ -37,7 +29,7 @@ test('a worker with --jobs 4 builds jobs that reserve every core, or most of the
       await writeFile(join(dir.path, tree, name, 'recipe.toml'), `${recipeText({ name, script })}${extra}\n`);
     }
     const r = await runKiln(['build', '--tree', join(dir.path, tree), '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 60_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
-    assert.equal(r.code, 0, `${explain(r)}\nworker:\n${out}`);
+    assert.equal(r.code, 0, `${explain(r)}\nworker:\n${w.output()}`);
     assert.deepEqual(statesOf(await readReport(r)), Object.fromEntries(Object.keys(recipes).map((n) => [n, 'built'])));
     const spans: { name: string; start: number; end: number }[] = [];
     for (const name of Object.keys(recipes)) {
@@ -47,10 +39,10 @@ test('a worker with --jobs 4 builds jobs that reserve every core, or most of the
     spans.sort((a, b) => a.start - b.start);
     for (let i = 1; i < spans.length; i++) {
       const [a, b] = [spans[i - 1]!, spans[i]!];
-      assert.ok(b.start >= a.end, `${b.name} started ${a.end - b.start} ms before ${a.name} ended: they overlapped on one worker\nworker:\n${out}`);
+      assert.ok(b.start >= a.end, `${b.name} started ${a.end - b.start} ms before ${a.name} ended: they overlapped on one worker\nworker:\n${w.output()}`);
     }
     // Each built at its first attempt: not given back, nor lost to the ack wait while held.
-    for (const name of Object.keys(recipes)) assert.match(out, new RegExp(`${name}@\\S+: taken \\(attempt 1\\)`), out);
+    for (const name of Object.keys(recipes)) assert.match(w.output(), new RegExp(`${name}@\\S+: taken \\(attempt 1\\)`), w.output());
   };
 
   // Each reserves every core: the worker takes the next only once the one before has ended.
@@ -60,6 +52,6 @@ test('a worker with --jobs 4 builds jobs that reserve every core, or most of the
   // is free) and held; 2.5 s each, so it is held past the ack wait (2 s), kept in progress.
   const memory = `cpus = 1\nmemory = ${Math.ceil(totalmem() * 0.6)}`;
   await buildApart('memory', { 'mem-a': memory, 'mem-b': memory }, 2.5);
-  assert.match(out, /mem-\w@\S+: waits for room here: it reserves 1 cpu\(s\) and [\d.]+ GiB of memory/, out);
-  assert.doesNotMatch(out, /attempt 2/, out);
+  assert.match(w.output(), /mem-\w@\S+: waits for room here: it reserves 1 cpu\(s\) and [\d.]+ GiB of memory/, w.output());
+  assert.doesNotMatch(w.output(), /attempt 2/, w.output());
 });

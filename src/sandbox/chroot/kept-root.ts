@@ -19,7 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { tryLock } from '../../cache/lock.ts';
-import { writeFreshSync } from '../../lib/write-fresh.ts';
+import { atomicWrite } from '../../lib/atomic-write.ts';
 import { KilnError } from '../../errors.ts';
 import { runInteractive } from '../interactive.ts';
 import { commonPaths, layoutAt, sandboxId, writeSetupFiles, type Bind } from '../init-sandbox.ts';
@@ -62,7 +62,7 @@ export interface KeptRootInput {
 }
 
 /** Writes shell.json into the kept workspace `kept` (`<workDir>/kiln`); returns its path. */
-export function writeKeptRoot(kept: string, i: KeptRootInput): string {
+export async function writeKeptRoot(kept: string, i: KeptRootInput): Promise<string> {
   const value: KeptRoot = {
     kind: 'kiln-kept-root',
     sandbox: i.sandbox,
@@ -75,8 +75,8 @@ export function writeKeptRoot(kept: string, i: KeptRootInput): string {
     environment: i.environment === undefined ? null : { ...i.environment },
   };
   const file = join(kept, KEPT_ROOT_FILE);
-  // The workspace was the build's: never written through a link it may have left there.
-  writeFreshSync(file, `${JSON.stringify(value, null, 2)}\n`, 0o644);
+  // The workspace was the build's: never written through a link it may have left there (a fresh file, renamed).
+  await atomicWrite(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o644 });
   return file;
 }
 

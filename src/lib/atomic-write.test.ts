@@ -3,15 +3,15 @@ import { lstatSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { writeFreshSync } from './write-fresh.ts';
+import { atomicWrite } from './atomic-write.ts';
 
-test('writeFreshSync replaces a link planted at the name instead of writing through it; nothing is left aside', async () => {
+test('atomicWrite replaces a link planted at the name instead of writing through it (a kept workspace was a build\'s); nothing is left aside', async () => {
   await using dir = await tmpDir();
   const victim = join(dir.path, 'victim');
   writeFileSync(victim, 'precious\n');
   const kept = join(dir.path, 'shell.json');
   symlinkSync(victim, kept);
-  writeFreshSync(kept, '{}\n', 0o644);
+  await atomicWrite(kept, '{}\n', { mode: 0o644 });
   assert.equal(readFileSync(victim, 'utf8'), 'precious\n', 'the link\'s target is untouched');
   assert.ok(!lstatSync(kept).isSymbolicLink());
   assert.equal(readFileSync(kept, 'utf8'), '{}\n');
