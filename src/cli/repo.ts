@@ -1,4 +1,4 @@
-// kiln repo publish: add .debs and source packages (.dsc) to a signed apt repository (pool +
+// kiln repo publish: add .debs, .udebs and source packages (.dsc) to a signed apt repository (pool +
 // dists, swapped in atomically; see src/publish/apt-repo.ts), signed with kiln's key (`kiln key create`);
 // kiln repo list and remove: what a suite holds, and taking packages out of it.
 
@@ -26,35 +26,28 @@ interface PublishOpts extends StateOptions {
 
 export const DEFAULT_SUITE = 'kiln';
 
-/** Why a .udeb is not published (debian.md says so too). */
-const UDEB_NOT_YET = 'kiln does not publish .udeb (debian-installer) packages yet: they belong in debian-installer/binary-ARCH, not in the suite\'s Packages';
-
 /**
- * The .deb and .dsc files named: files as given (a name ending in .dsc is a source
- * package, any other a .deb), directories searched (recursively) for *.deb and *.dsc; the
- * .udeb files a directory holds are counted (left out), one named alone is refused.
+ * The .deb, .udeb and .dsc files named: files as given (a name ending in .dsc is a source
+ * package, any other a .deb or .udeb), directories searched (recursively) for *.deb,
+ * *.udeb and *.dsc. (.udebs go with the .debs: publishRepo tells them apart.)
  */
-export async function collectPackages(paths: readonly string[]): Promise<{ debs: string[]; dscs: string[]; udebsLeftOut: number }> {
+export async function collectPackages(paths: readonly string[]): Promise<{ debs: string[]; dscs: string[] }> {
   const debs: string[] = [];
   const dscs: string[] = [];
-  let udebsLeftOut = 0;
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
     if (st === undefined) throw new KilnError('usage', `${p}: no such file or directory`);
     if (st.isDirectory()) {
       const files = (await readdir(p, { withFileTypes: true, recursive: true })).filter((e) => e.isFile());
       const found = (ext: string): string[] => files.filter((e) => e.name.endsWith(ext)).map((e) => join(e.parentPath, e.name)).sort();
-      udebsLeftOut += files.filter((e) => e.name.endsWith('.udeb')).length;
-      const [d, s] = [found('.deb'), found('.dsc')];
+      const [d, s] = [[...found('.deb'), ...found('.udeb')], found('.dsc')];
       if (d.length === 0 && s.length === 0) {
-        throw new KilnError('usage', `${p}: has no .deb files${udebsLeftOut > 0 ? ` (only .udeb ones: ${UDEB_NOT_YET})` : ''}`, {
-          hint: 'name .deb files, .dsc files (source packages, their files beside them), or directories holding them',
+        throw new KilnError('usage', `${p}: has no .deb files`, {
+          hint: 'name .deb or .udeb files, .dsc files (source packages, their files beside them), or directories holding them',
         });
       }
       debs.push(...d);
       dscs.push(...s);
-    } else if (p.endsWith('.udeb')) {
-      throw new KilnError('usage', `${p}: ${UDEB_NOT_YET}`, { hint: 'leave it out of kiln repo publish' });
     } else if (p.endsWith('.dsc')) {
       dscs.push(p);
     } else {
@@ -62,7 +55,7 @@ export async function collectPackages(paths: readonly string[]): Promise<{ debs:
     }
   }
   const unique = (list: string[]): string[] => [...new Set(list.map((p) => resolve(p)))];
-  return { debs: unique(debs), dscs: unique(dscs), udebsLeftOut };
+  return { debs: unique(debs), dscs: unique(dscs) };
 }
 
 export function registerRepo(program: Command, ctx: CliContext): void {
@@ -70,8 +63,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
 
   const publish = repo
     .command('publish')
-    .description('add .deb files and source packages (.dsc with its files), or directories of them, to an apt repository and sign it with kiln\'s key')
-    .argument('<packages...>', '.deb and .dsc files, or directories searched for *.deb and *.dsc')
+    .description('add .deb and .udeb files and source packages (.dsc with its files), or directories of them, to an apt repository and sign it with kiln\'s key')
+    .argument('<packages...>', '.deb, .udeb and .dsc files, or directories searched for *.deb, *.udeb and *.dsc')
     .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
     .option('--suite <name>', 'the suite (dists/SUITE)', DEFAULT_SUITE)
     .option('--component <name>', 'the component', 'main')
@@ -84,8 +77,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
   publish.action(async (paths: string[], opts: PublishOpts) => {
     const state = layoutFrom(opts);
     // The input first: a missing or empty .deb folder is the mistake to fix, key or no key.
-    const { debs, dscs, udebsLeftOut } = await collectPackages(paths);
-    if (udebsLeftOut > 0) ctx.stderr.write(`kiln: ${udebsLeftOut} .udeb file(s) left out: ${UDEB_NOT_YET}\n`);
+    const { debs, dscs } = await collectPackages(paths);
     const architectures = opts.arch === undefined ? undefined : parseArchList(opts.arch);
     const key = await loadSigningKey(state.root);
     const repoDir = resolve(opts.repo ?? join(state.root, 'repo'));
@@ -114,6 +106,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
     }
     ctx.stdout.write(`kiln: published ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed\n`);
     ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
+    if (r.packages.some((p) => p.filename.endsWith('.udeb'))) ctx.stdout.write(`  apt source (debian-installer): deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}/debian-installer\n`);
     if (r.packages.some((p) => p.architecture === 'source')) ctx.stdout.write(`  apt source: deb-src [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
   });
 

@@ -138,7 +138,7 @@ export async function readDebControl(path: string, options: { signal?: AbortSign
     }
     if (err.name === 'AbortError') throw new KilnError('cancelled', `reading ${path} was cancelled`, { cause: e });
     const why = (err.stderr ?? err.message).trim().split('\n').slice(-2).join('; ');
-    throw new KilnError('deb-invalid', `${path} is not a readable .deb: ${why}`, { hint: 'check that the file is a complete binary package (dpkg-deb --info FILE)', cause: e });
+    throw new KilnError('deb-invalid', `${path} is not a readable ${path.endsWith('.udeb') ? '.udeb' : '.deb'}: ${why}`, { hint: 'check that the file is a complete binary package (dpkg-deb --info FILE)', cause: e });
   }
   const paragraphs = parseControlParagraphs(stdout, path);
   const only = paragraphs[0];

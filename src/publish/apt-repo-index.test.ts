@@ -4,15 +4,15 @@ import { KilnError } from '../errors.ts';
 import { parseRelease } from '../debian/inrelease.ts';
 import { debControlFrom, parseControlParagraphs } from '../debian/deb-file.ts';
 import {
-  checkRepoName, debFileName, debianArchOf, entriesForArch, entryForDeb, entryFromParagraph, mergeEntries, poolDir, releaseDate,
-  renderPackages, renderRelease, repoArchitectures, type IndexEntry,
+  checkRepoName, debFileName, debianArchOf, entriesForArch, entryForDeb, entryFromParagraph, kindOfEntry, mergeEntries, packageKindOf, poolDir, releaseDate,
+  renderPackages, renderRelease, repoArchitectures, type IndexEntry, type PackageKind,
 } from './apt-repo-index.ts';
 
 const sha = (c: string): string => c.repeat(64);
 
-function entry(pkg: string, version: string, arch: string, shaChar = 'a'): IndexEntry {
+function entry(pkg: string, version: string, arch: string, shaChar = 'a', kind: PackageKind = 'deb'): IndexEntry {
   const control = debControlFrom(parseControlParagraphs(`Package: ${pkg}\nVersion: ${version}\nArchitecture: ${arch}\nDescription: x\n`, 'T')[0]!, 'T');
-  return entryForDeb(control, { size: 10, sha256: sha(shaChar), md5: 'f'.repeat(32) }, 'main');
+  return entryForDeb(control, { size: 10, sha256: sha(shaChar), md5: 'f'.repeat(32) }, 'main', kind);
 }
 
 test('poolDir: first letter, or libX for lib* sources', () => {
@@ -88,6 +88,38 @@ test('entriesForArch: binary-ARCH lists its arch and all; binary-all only all', 
   assert.deepEqual(names('arm64'), ['pb']);
   assert.equal(renderPackages([]), '');
   assert.equal(renderPackages(es).split('\n\n').length, 3);
+});
+
+test('udebs: told by name or Package-Type, named .udeb, indexed apart from the .debs (one name may be both)', () => {
+  const fields = (text: string): ReturnType<typeof parseControlParagraphs>[number] => parseControlParagraphs(text, 'T')[0]!;
+  const kinds: [string, string, PackageKind][] = [
+    ['x_1_amd64.deb', 'Package: x\n', 'deb'],
+    ['x_1_amd64.udeb', 'Package: x\n', 'udeb'],
+    ['x_1_amd64.deb', 'Package: x\nPackage-Type: udeb\n', 'udeb'],
+    ['x_1_amd64.deb', 'Package: x\npackage-type: deb\n', 'deb'],
+  ];
+  for (const [path, text, want] of kinds) assert.equal(packageKindOf(path, fields(text)), want, `${path} ${text}`);
+  assert.equal(debFileName({ package: 'zlib1g-udeb', version: '1:1.2.13.dfsg-1', architecture: 'amd64' }, 'udeb'), 'zlib1g-udeb_1.2.13.dfsg-1_amd64.udeb');
+  const u = entry('zlib1g-udeb', '1', 'amd64', 'u', 'udeb');
+  assert.equal(u.filename, 'pool/main/z/zlib1g-udeb/zlib1g-udeb_1_amd64.udeb');
+  assert.equal(kindOfEntry(u), 'udeb');
+  assert.equal(kindOfEntry(entryFromParagraph(parseControlParagraphs(renderPackages([u]), 'P')[0]!, 'P')), 'udeb', 'read back as a udeb');
+
+  const es = [entry('pa', '1', 'amd64'), entry('pa', '1', 'amd64', 'b', 'udeb'), entry('pb', '1', 'all', 'c', 'udeb'), entry('pc', '1', 'riscv64', 'd', 'udeb')];
+  const names = (arch: string, kind?: PackageKind): string[] => entriesForArch(es, arch, kind).map((e) => e.filename.replace(/^.*\//, ''));
+  assert.deepEqual(names('amd64'), ['pa_1_amd64.deb'], 'binary-ARCH: no udeb');
+  assert.deepEqual(names('amd64', 'udeb'), ['pa_1_amd64.udeb', 'pb_1_all.udeb']);
+  assert.deepEqual(names('riscv64', 'udeb'), ['pb_1_all.udeb', 'pc_1_riscv64.udeb']);
+  assert.deepEqual(names('all', 'udeb'), ['pb_1_all.udeb']);
+  assert.deepEqual(names('all'), []);
+
+  // A .deb and a .udeb of one name, version and arch: two packages, no conflict; a udeb's own rules as a deb's.
+  const m = mergeEntries([entry('pa', '1', 'amd64')], [entry('pa', '1', 'amd64', 'b', 'udeb'), entry('pa', '1', 'amd64')]);
+  assert.deepEqual(m.outcomes.map((o) => o.outcome), ['added', 'unchanged']);
+  assert.deepEqual(m.entries.map((e) => kindOfEntry(e)), ['deb', 'udeb']);
+  assert.deepEqual(mergeEntries(m.entries, [entry('pa', '2', 'amd64', 'e', 'udeb')]).outcomes.map((o) => [o.outcome, o.previous]), [['replaced', '1']]);
+  assert.throws(() => mergeEntries(m.entries, [entry('pa', '1', 'amd64', 'z', 'udeb')]),
+    (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /pa 1 \(amd64, \.udeb\) is already published/.test(e.message));
 });
 
 test('repoArchitectures: union without all, sorted; the fallback only when nothing else', () => {

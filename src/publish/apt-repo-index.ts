@@ -1,16 +1,20 @@
-// The pure half of an apt repository: where a .deb goes in the pool, its Packages
+// The pure half of an apt repository: where a .deb or .udeb goes in the pool, its Packages
 // paragraph, which entries an index keeps when a repository is published again, which
 // entries each binary-ARCH index lists, and the Release text. No I/O; apt-repo.ts does it.
 //
-// Layout (as Debian's archive and apt-ftparchive have it):
+// Layout (as Debian's archive, dak and reprepro have it):
 //   pool/COMPONENT/<p>/<source>/<package>_<version>_<arch>.deb   <p>: first letter, or libX
+//   pool/COMPONENT/<p>/<source>/<package>_<version>_<arch>.udeb  (debian-installer packages)
 //   dists/SUITE/Release, InRelease, Release.gpg
 //   dists/SUITE/COMPONENT/binary-ARCH/Packages, Packages.xz (+ by-hash/SHA256/<sha256>)
+//   dists/SUITE/COMPONENT/debian-installer/binary-ARCH/Packages, …   (the .udebs only)
 //   dists/SUITE/COMPONENT/source/Sources, Sources.xz   (source packages: apt-repo-sources.ts)
 //
 // Architecture: all packages are listed in every binary-ARCH index and also in binary-all;
 // Release lists `all` and says `No-Support-for-Architecture-all: Packages`, which tells
-// apt (≥ 1.2) that binary-ARCH already holds them, as Debian's own Release does.
+// apt (≥ 1.2) that binary-ARCH already holds them, as Debian's own Release does. The same
+// for .udebs under debian-installer/. A .udeb is told by its pool file name (`.udeb`), as
+// dak tells it: .debs and .udebs are two indexes, so one name may be in both.
 
 import { KilnError } from '../errors.ts';
 import { compareVersions } from '../debian/version.ts';
@@ -42,16 +46,32 @@ export function poolDir(component: string, source: string): string {
   return `pool/${component}/${prefix}/${source}`;
 }
 
-/** `hello_2.10-3_amd64.deb`: the canonical file name (dpkg-name's), epoch dropped. */
-export function debFileName(control: Pick<DebControl, 'package' | 'version' | 'architecture'>): string {
-  const colon = control.version.indexOf(':');
-  const version = colon >= 0 ? control.version.slice(colon + 1) : control.version;
-  return `${control.package}_${version}_${control.architecture}.deb`;
+/** A binary package for the system (`deb`), or for debian-installer (`udeb`). */
+export type PackageKind = 'deb' | 'udeb';
+
+/**
+ * A file's kind: `udeb` when its name ends in `.udeb` or its control says
+ * `Package-Type: udeb` (dpkg-gencontrol's field), else `deb`.
+ */
+export function packageKindOf(path: string, fields: readonly ControlField[]): PackageKind {
+  return path.endsWith('.udeb') || fieldValue(fields, 'Package-Type')?.trim() === 'udeb' ? 'udeb' : 'deb';
 }
 
-/** The index entry of a .deb: its control fields, then Filename, Size, MD5sum, SHA256. */
-export function entryForDeb(control: DebControl, file: DebFileFacts, component: string): IndexEntry {
-  const filename = `${poolDir(component, control.source)}/${debFileName(control)}`;
+/** The kind of an index entry, by its pool file name. */
+export function kindOfEntry(e: Pick<IndexEntry, 'filename'>): PackageKind {
+  return e.filename.endsWith('.udeb') ? 'udeb' : 'deb';
+}
+
+/** `hello_2.10-3_amd64.deb` (`.udeb` for a udeb): the canonical file name (dpkg-name's), epoch dropped. */
+export function debFileName(control: Pick<DebControl, 'package' | 'version' | 'architecture'>, kind: PackageKind = 'deb'): string {
+  const colon = control.version.indexOf(':');
+  const version = colon >= 0 ? control.version.slice(colon + 1) : control.version;
+  return `${control.package}_${version}_${control.architecture}.${kind}`;
+}
+
+/** The index entry of a .deb (or .udeb): its control fields, then Filename, Size, MD5sum, SHA256. */
+export function entryForDeb(control: DebControl, file: DebFileFacts, component: string, kind: PackageKind = 'deb'): IndexEntry {
+  const filename = `${poolDir(component, control.source)}/${debFileName(control, kind)}`;
   const fields: ControlField[] = control.fields.filter((f) => !FILE_FIELDS.has(f.name.toLowerCase()));
   fields.push(
     { name: 'Filename', value: filename },
@@ -141,7 +161,7 @@ export function mergeEntries(existing: readonly IndexEntry[], added: readonly In
       byKey.set(k, e);
       outcomes.push({ entry: e, outcome: 'replaced', previous: had.version });
     } else {
-      throw new KilnError('conflict', `${e.package} ${e.version} (${e.architecture}) is already published with other content (${had.filename}, sha256 ${had.sha256.slice(0, 12)}…, new ${e.sha256.slice(0, 12)}…)`, {
+      throw new KilnError('conflict', `${e.package} ${e.version} (${e.architecture}${kindOfEntry(e) === 'udeb' ? ', .udeb' : ''}) is already published with other content (${had.filename}, sha256 ${had.sha256.slice(0, 12)}…, new ${e.sha256.slice(0, 12)}…)`, {
         hint: 'a published version must not change: give the rebuild a new version (e.g. a +kiln1 suffix), or publish into a fresh repository',
       });
     }
@@ -149,17 +169,22 @@ export function mergeEntries(existing: readonly IndexEntry[], added: readonly In
   return { entries: [...byKey.values()].sort(entryOrder), outcomes };
 }
 
+// A .deb and a .udeb of one name are two packages (two indexes), as in Debian's archive.
 function keyOf(e: IndexEntry): string {
-  return `${e.package}\0${e.architecture}`;
+  return `${e.package}\0${e.architecture}\0${kindOfEntry(e)}`;
 }
 
 function entryOrder(a: IndexEntry, b: IndexEntry): number {
-  return cmp(a.package, b.package) || cmp(a.architecture, b.architecture) || compareVersions(a.version, b.version);
+  return cmp(a.package, b.package) || cmp(a.architecture, b.architecture) || cmp(kindOfEntry(a), kindOfEntry(b)) || compareVersions(a.version, b.version);
 }
 
-/** Entries listed in `binary-<arch>/Packages`: that arch's and the `all` ones (for `all`: only those). */
-export function entriesForArch(entries: readonly IndexEntry[], arch: string): IndexEntry[] {
-  return entries.filter((e) => e.architecture === arch || e.architecture === 'all');
+/**
+ * Entries listed in `binary-<arch>/Packages` (kind `deb`) or in
+ * `debian-installer/binary-<arch>/Packages` (kind `udeb`): that arch's and the `all` ones
+ * of that kind (for `all`: only those).
+ */
+export function entriesForArch(entries: readonly IndexEntry[], arch: string, kind: PackageKind = 'deb'): IndexEntry[] {
+  return entries.filter((e) => (e.architecture === arch || e.architecture === 'all') && kindOfEntry(e) === kind);
 }
 
 /** A Packages index: one paragraph per entry, separated by blank lines. */

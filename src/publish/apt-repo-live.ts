@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { parseControlParagraphs } from '../debian/deb-file.ts';
 import { parseRelease, type Release } from '../debian/inrelease.ts';
-import { entryFromParagraph, type IndexEntry } from './apt-repo-index.ts';
+import { entryFromParagraph, kindOfEntry, type IndexEntry } from './apt-repo-index.ts';
 import { sourceEntryFromParagraph, sourcePoolFiles } from './apt-repo-sources.ts';
 
 export interface LiveSuite {
   /** Host path of the live tree (`REPO/dists.<id>`), if any. */
   readonly tree: string | undefined;
   readonly release: Release | undefined;
-  /** Entries of each component of the suite. */
+  /** Entries of each component of the suite: .debs and .udebs (told apart by their Filename). */
   readonly entries: ReadonlyMap<string, readonly IndexEntry[]>;
   /** Source entries (architecture `source`) of each component, from COMPONENT/source/Sources. */
   readonly sources: ReadonlyMap<string, readonly IndexEntry[]>;
@@ -75,15 +75,23 @@ export async function readLiveSuite(repoDir: string, suite: string): Promise<Liv
   for (const c of release.components) {
     const list: IndexEntry[] = [];
     // An `all` package is listed under every binary-ARCH and binary-all: read once.
+    // The .udebs (debian-installer/binary-ARCH) join the same list: their pool file names
+    // (.udeb) keep them apart (apt-repo-index.ts).
     const seen = new Set<string>();
-    for (const arch of new Set([...release.architectures, 'all'])) {
-      const path = join(tree, suite, c, `binary-${arch}`, 'Packages');
+    const dirs = [...new Set([...release.architectures, 'all'])].flatMap((arch) => [`binary-${arch}`, `debian-installer/binary-${arch}`]);
+    for (const dir of dirs) {
+      const path = join(tree, suite, c, dir, 'Packages');
       const packagesText = await readFile(path, 'utf8').catch((e: NodeJS.ErrnoException) => {
         if (e.code === 'ENOENT') return '';
         throw e;
       });
       for (const p of parseControlParagraphs(packagesText, path)) {
         const e = entryFromParagraph(p, path);
+        if ((kindOfEntry(e) === 'udeb') !== dir.startsWith('debian-installer/')) {
+          throw new KilnError('index-invalid', `${path}: lists ${e.filename}, a .${kindOfEntry(e)}, which belongs in ${kindOfEntry(e) === 'udeb' ? 'debian-installer/binary-ARCH' : 'binary-ARCH'}`, {
+            hint: 'the repository index was edited or damaged; publish into a fresh --repo directory',
+          });
+        }
         if (seen.has(e.filename)) continue;
         seen.add(e.filename);
         list.push(e);

@@ -1,6 +1,7 @@
 // For tests: real .deb files made with the host's `dpkg-deb --build`, each holding one
-// shell script /usr/bin/<package> that prints a line naming the package and version; and
-// small real source packages made with `dpkg-source -b`.
+// shell script /usr/bin/<package> that prints a line naming the package and version (and
+// .udebs, as debhelper makes them: `Package-Type: udeb`, `Section: debian-installer`, a
+// .udeb name); and small real source packages made with `dpkg-source -b`.
 
 import { execFile } from 'node:child_process';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -18,6 +19,8 @@ export interface TestDebSpec {
   readonly depends?: string;
   /** Extra text in the script, to make two builds of one version differ. */
   readonly salt?: string;
+  /** A debian-installer package: `<package>_<version>_<arch>.udeb`. */
+  readonly udeb?: boolean;
 }
 
 /** The line /usr/bin/<package> prints. */
@@ -25,7 +28,7 @@ export function testDebOutput(spec: Pick<TestDebSpec, 'package' | 'version'>): s
   return `hello from ${spec.package} ${spec.version}`;
 }
 
-/** Build `<dir>/<package>_<version>_<arch>.deb` and return its path. */
+/** Build `<dir>/<package>_<version>_<arch>.deb` (`.udeb` with `udeb`) and return its path. */
 export async function buildTestDeb(dir: string, spec: TestDebSpec): Promise<string> {
   const arch = spec.architecture ?? 'all';
   const root = join(dir, `.root-${spec.package}-${spec.version.replace(/:/g, '_')}-${arch}`);
@@ -39,8 +42,7 @@ export async function buildTestDeb(dir: string, spec: TestDebSpec): Promise<stri
     `Architecture: ${arch}`,
     'Maintainer: kiln tests <kiln@example.org>',
     ...(spec.depends === undefined ? [] : [`Depends: ${spec.depends}`]),
-    'Section: misc',
-    'Priority: optional',
+    ...(spec.udeb === true ? ['Section: debian-installer', 'Priority: optional', 'Package-Type: udeb'] : ['Section: misc', 'Priority: optional']),
     `Description: kiln test package ${spec.package}`,
     ' A shell script that prints which package and version it is.',
     ' .',
@@ -51,7 +53,7 @@ export async function buildTestDeb(dir: string, spec: TestDebSpec): Promise<stri
   const script = join(root, 'usr/bin', spec.package);
   await writeFile(script, `#!/bin/sh\n# ${spec.salt ?? ''}\necho "${testDebOutput(spec)}"\n`);
   await chmod(script, 0o755);
-  const out = join(dir, `${spec.package}_${spec.version.replace(/^\d+:/, '')}_${arch}.deb`);
+  const out = join(dir, `${spec.package}_${spec.version.replace(/^\d+:/, '')}_${arch}.${spec.udeb === true ? 'udeb' : 'deb'}`);
   await execFileP('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, out]);
   await rm(root, { recursive: true, force: true });
   return out;

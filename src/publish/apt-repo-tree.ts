@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
 import type { Release } from '../debian/inrelease.ts';
-import { debianArchOf, entriesForArch, renderPackages, renderRelease, repoArchitectures, type IndexEntry, type ReleaseIndexFile } from './apt-repo-index.ts';
+import { debianArchOf, entriesForArch, kindOfEntry, renderPackages, renderRelease, repoArchitectures, type IndexEntry, type ReleaseIndexFile } from './apt-repo-index.ts';
 import type { LiveSuite } from './apt-repo-live.ts';
 import { signRelease } from './signing.ts';
 
@@ -20,7 +20,7 @@ export interface SuiteTreeOptions {
   /** The live tree as read under the publish lock: its other suites are carried over. */
   readonly live: LiveSuite;
   readonly components: readonly string[];
-  /** What each component of the suite lists now. */
+  /** What each component of the suite lists now (.debs and .udebs). */
   readonly entriesOf: (component: string) => readonly IndexEntry[];
   /** The sources each component lists now (COMPONENT/source/Sources). */
   readonly sourcesOf: (component: string) => readonly IndexEntry[];
@@ -79,9 +79,14 @@ export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: strin
     // source is removed), so a deb-src line pointing at it never starts to fail.
     const withSources = components.some((c) => sourcesOf(c).length > 0)
       || [...(live.release?.files.keys() ?? [])].some((p) => p.endsWith('/source/Sources'));
+    // The same for .udebs: once a suite has had one, each component keeps its
+    // debian-installer/binary-ARCH indexes (a `main/debian-installer` line never fails).
+    const withUdebs = components.some((c) => entriesOf(c).some((e) => kindOfEntry(e) === 'udeb'))
+      || [...(live.release?.files.keys() ?? [])].some((p) => p.includes('/debian-installer/'));
     for (const c of components) {
       for (const arch of [...architectures, 'all']) {
-        await writeIndex(`${c}/binary-${arch}`, 'Packages', renderPackages(entriesForArch(entriesOf(c), arch)));
+        await writeIndex(`${c}/binary-${arch}`, 'Packages', renderPackages(entriesForArch(entriesOf(c), arch, 'deb')));
+        if (withUdebs) await writeIndex(`${c}/debian-installer/binary-${arch}`, 'Packages', renderPackages(entriesForArch(entriesOf(c), arch, 'udeb')));
       }
       if (withSources) await writeIndex(`${c}/source`, 'Sources', renderPackages(sourcesOf(c)));
     }

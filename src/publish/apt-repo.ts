@@ -1,10 +1,11 @@
-// Publish .debs and source packages (.dsc, apt-repo-sources.ts) into a signed apt
+// Publish .debs, .udebs and source packages (.dsc, apt-repo-sources.ts) into a signed apt
 // repository (`kiln repo publish`, and after each Debian build run): copy them into the
 // pool, then make a complete new `dists` tree and swap it in at once.
 //
 //   REPO/pool/…                  files, added only (an older version's file stays)
 //   REPO/dists -> dists.<id>     a symlink: the live tree
 //   REPO/dists.<id>/SUITE/…      Release, InRelease, Release.gpg, COMPONENT/binary-ARCH/…,
+//                                COMPONENT/debian-installer/binary-ARCH/… (when it has .udebs),
 //                                COMPONENT/source/Sources (when the suite has sources)
 //   REPO/.kiln/publish.lock      one publisher at a time
 //
@@ -24,7 +25,7 @@ import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { readDebControl } from '../debian/deb-file.ts';
-import { checkRepoName, entryForDeb, mergeEntries, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
+import { checkRepoName, entryForDeb, mergeEntries, packageKindOf, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
 import { signedBy } from './signing.ts';
 import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
 import { hashFile, readDscForRepo } from './apt-repo-sources.ts';
@@ -35,7 +36,10 @@ export interface PublishOptions {
   readonly suite: string;
   /** Default `main`. */
   readonly component?: string;
-  /** Paths of .deb files. */
+  /**
+   * Paths of .deb and .udeb files. A .udeb (its name, or `Package-Type: udeb`) goes into
+   * the pool as NAME_VERSION_ARCH.udeb and is listed in debian-installer/binary-ARCH only.
+   */
   readonly debs: readonly string[];
   /** Paths of .dsc files (source packages), each with the files it lists beside it. */
   readonly dscs?: readonly string[];
@@ -99,7 +103,7 @@ export async function publishRepo(options: PublishOptions): Promise<PublishResul
   checkRepoName('suite', options.suite);
   checkRepoName('component', component);
   if (options.debs.length === 0 && (options.dscs ?? []).length === 0) {
-    throw new KilnError('usage', 'no .deb or .dsc files to publish', { hint: 'name .deb or .dsc files, or directories holding them' });
+    throw new KilnError('usage', 'no .deb, .udeb or .dsc files to publish', { hint: 'name .deb, .udeb or .dsc files, or directories holding them' });
   }
   const repoDir = options.repoDir;
   await mkdir(repoDir, { recursive: true });
@@ -118,7 +122,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   for (const path of options.debs) {
     signal?.throwIfAborted();
     const control = await readDebControl(path, signal === undefined ? {} : { signal });
-    const entry = entryForDeb(control, await hashFile(path, signal), component);
+    const entry = entryForDeb(control, await hashFile(path, signal), component, packageKindOf(path, control.fields));
     debs.push({ path, entry, files: [{ from: path, filename: entry.filename, sha256: entry.sha256 }] });
   }
   const dscs: ReadDeb[] = [];

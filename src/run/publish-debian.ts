@@ -1,5 +1,6 @@
-// After a run with Debian source packages: publish every .deb they produced (built now or
-// up to date) into the state dir's signed apt repository, suite = the Debian suite.
+// After a run with Debian source packages: publish every .deb and .udeb they produced (built
+// now or up to date) into the state dir's signed apt repository, suite = the Debian suite
+// (.udebs in debian-installer/binary-ARCH, as Debian's archive has them).
 // kiln's signing key is made on first use (`kiln key export` prints the public half).
 // The repository is swapped in atomically (publish/apt-repo.ts); a failure here is a
 // note, not a failed run: the packages are built and stay in the artifact cache.
@@ -72,6 +73,8 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
   const tmp = await mkdtemp(join(o.stateRoot, '.publish-'));
   try {
     const debs: string[] = [];
+    // Published beside the .debs, not compared by --verify (which reads the archive's .deb indexes).
+    const udebs: string[] = [];
     const jobOfDeb = new Map<string, string>();
     for (const n of jobs) {
       const key = o.keyOf(n.id) ?? n.key;
@@ -89,18 +92,17 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
         if (copied !== undefined) o.note(`--out: ${n.id}: ${copied.length === 0 ? 'nothing to copy' : copied.join(' ')} → ${o.outDir}`);
       }
       for (const f of await readdir(dir)) {
-        if (f.endsWith('.udeb')) o.note(`not published: ${f} of ${n.id}: kiln does not publish .udeb (debian-installer) packages yet (--out DIR copies them)`);
-        if (!f.endsWith('.deb')) continue;
+        if (!f.endsWith('.deb') && !f.endsWith('.udeb')) continue;
         // A regular file only: a symlink a build left in its output is never followed (as root).
         if (!(await lstat(join(dir, f))).isFile()) {
           o.note(`not published: ${f} of ${n.id} is not a regular file`);
           continue;
         }
-        debs.push(join(dir, f));
+        (f.endsWith('.udeb') ? udebs : debs).push(join(dir, f));
         jobOfDeb.set(join(dir, f), n.id);
       }
     }
-    if (debs.length === 0) return { published: undefined, reproducibility, lintian };
+    if (debs.length === 0 && udebs.length === 0) return { published: undefined, reproducibility, lintian };
     // The sources they were built from, beside them (apt-get source; the GPL's offer of source).
     const dscs = o.sources === undefined ? [] : await stageSources(jobs.map((n) => n.spec!.debian!), join(tmp, '.sources'), o.sources, o.note).catch((e: unknown) => {
       // (A folder or link kiln cannot make: the binaries go without their sources, said why.)
@@ -150,7 +152,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     const publish = (withSources: readonly string[]): Promise<PublishResult> => publishRepo({
       repoDir: o.repoDir ?? repoDirOf(o.stateRoot),
       suite: o.suite,
-      debs,
+      debs: [...debs, ...udebs],
       dscs: withSources,
       key,
       architectures: o.archs.filter((a) => a !== 'all'),
@@ -252,7 +254,10 @@ export function publishedText(r: Pick<PublishResult, 'packages' | 'repoDir' | 's
   ].filter((s) => s !== '');
   const into = r.packages.filter((p) => p.outcome === 'added' || p.outcome === 'replaced');
   const sources = into.filter((p) => p.architecture === 'source').length;
-  const what = [into.length - sources > 0 ? `${into.length - sources} .deb(s)` : '', sources > 0 ? `${sources} source(s)` : ''].filter((s) => s !== '').join(' and ');
+  const udebs = into.filter((p) => p.filename.endsWith('.udeb')).length;
+  const debs = into.length - sources - udebs;
+  const kinds = [debs > 0 ? `${debs} .deb(s)` : '', udebs > 0 ? `${udebs} .udeb(s)` : '', sources > 0 ? `${sources} source(s)` : ''].filter((s) => s !== '');
+  const what = kinds.length <= 1 ? kinds.join('') : `${kinds.slice(0, -1).join(', ')} and ${kinds.at(-1)!}`;
   const head = into.length === 0 ? `nothing new published to ${r.repoDir}` : `published ${what} to ${r.repoDir}`;
   return `${head} (suite ${r.suite}, ${r.indexed} package(s) listed${parts.length === 0 ? '' : `; ${parts.join(', ')}`})`;
 }

@@ -124,20 +124,25 @@ test('env import of a file that is not a tarball, token revoke of no token, repo
   }
 });
 
-test('kiln repo: a .udeb is not published as a .deb (refused alone, left out of a folder, said so); a --repo that is no repository, or a suite it lacks, is named', async () => {
+test('kiln repo: a broken .udeb is named as one (alone or in a folder); a --repo that is no repository, or a suite it lacks, is named', async () => {
   await using dir = await tmpDir();
   const state = join(dir.path, 'state');
   const udeb = join(dir.path, 'd-i_1_amd64.udeb');
-  await writeFile(udeb, 'not read: refused by its name\n');
+  await writeFile(udeb, 'not a package\n');
+  const noKey = await runKiln(['repo', 'publish', udeb, '--state', state]);
+  assert.equal(noKey.code, 2, explain(noKey));
+  assert.match(noKey.stderr, /^kiln: error \[key-not-found\]: kiln has no signing key in /m);
+  const key = await runKiln(['key', 'create', '--state', state]);
+  assert.equal(key.code, 0, explain(key));
   const alone = await runKiln(['repo', 'publish', udeb, '--state', state]);
-  assert.equal(alone.code, 2, explain(alone));
-  assert.match(alone.stderr, /^kiln: error \[usage\]: \S+d-i_1_amd64\.udeb: kiln does not publish \.udeb \(debian-installer\) packages yet/m);
+  assert.equal(alone.code, 1, explain(alone));
+  assert.match(alone.stderr, /^kiln: error \[deb-invalid\]: \S+d-i_1_amd64\.udeb is not a readable \.udeb: /m);
   const folder = join(dir.path, 'out');
   await mkdir(folder);
   await writeFile(join(folder, 'x_1_amd64.udeb'), 'x\n');
-  const onlyUdebs = await runKiln(['repo', 'publish', folder, '--state', state]);
-  assert.equal(onlyUdebs.code, 2, explain(onlyUdebs));
-  assert.match(onlyUdebs.stderr, /has no \.deb files \(only \.udeb ones: kiln does not publish \.udeb/);
+  const inFolder = await runKiln(['repo', 'publish', folder, '--state', state]);
+  assert.equal(inFolder.code, 1, explain(inFolder));
+  assert.match(inFolder.stderr, /^kiln: error \[deb-invalid\]: \S+out\/x_1_amd64\.udeb is not a readable \.udeb: /m);
   const missing = await runKiln(['repo', 'list', '--repo', join(dir.path, 'nonexist'), '--state', state]);
   assert.equal(missing.code, 2, explain(missing));
   assert.match(missing.stderr, /^kiln: error \[usage\]: \S+nonexist: no apt repository there \(no dists\/\)$/m);
