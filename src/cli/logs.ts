@@ -12,13 +12,14 @@
 
 import { closestName } from '../debian/closest-name.ts';
 import type { Command } from 'commander';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
 import { rawLogFilter, writeRawLog } from '../logs/read-log.ts';
+import { logExists, openLogText } from '../logs/log-compress.ts';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
@@ -170,11 +171,13 @@ export function registerLogs(program: Command, ctx: CliContext): void {
         }
         return;
       }
-      if (!existsSync(logPath)) throw new KilnError('log-not-found', `the log ${logPath} is gone`, { hint: 'logs are removed by `kiln cache gc` with old runs' });
+      if (!logExists(logPath)) throw new KilnError('log-not-found', `the log ${logPath} is gone`, { hint: 'logs are removed by `kiln cache gc` with old runs' });
+      // A large finished log is kept compressed (logs/log-compress.ts): all of it, decompressed.
+      const text = await openLogText(logPath);
       if (opts.raw === true) {
-        await writeRawLog(createReadStream(logPath), (text) => ctx.stdout.write(text));
+        await writeRawLog(text, (line) => ctx.stdout.write(line));
       } else {
-        for await (const chunk of createReadStream(logPath)) ctx.stdout.write(chunk as Buffer);
+        for await (const chunk of text) ctx.stdout.write(chunk as Buffer);
       }
       // Following a job whose kiln had already died (found out just now): say so, as above.
       if (opts.follow && interrupted.has(job.runId) && job.state === 'cancelled') interruptedLine(ctx, job, records);

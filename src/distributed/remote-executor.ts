@@ -30,6 +30,7 @@ import { watchStreams } from './stream-watch.ts';
 import { unclaimedWhy } from './unclaimed.ts';
 import { acceptResult } from './accept-result.ts';
 import { workerCommand, workerEnvId } from '../run/env-id.ts';
+import { compressFinishedLog } from '../logs/log-compress.ts';
 import { cancelSubject, ensureConsumer, EVENTS_STREAM, eventsSubject, JOBS_STREAM, jobsSubject, logsSubject, MAX_DELIVER, verdictSubject, type Cluster } from './cluster.ts';
 import { EventMessage, JobMessage, parseMessage, unreadableResult } from './wire.ts';
 import { positiveFromEnv } from '../lib/env-number.ts';
@@ -242,7 +243,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         // its ack would have it delivered again), and any other worker on it stops.
         forget(job.id, seqs);
         signal.removeEventListener('abort', onAbort);
-        void writes.then(() => resolve(finished(outcome)));
+        // A large log is kept compressed (logs/log-compress.ts) before the job is said finished.
+        void writes.then(() => compressFinishedLog(log)).then(() => resolve(finished(outcome)));
       };
       const onAbort = (): void => {
         void (async () => {

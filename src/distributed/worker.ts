@@ -358,6 +358,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       workRoot: own,
       logDir,
       keepFailed: false,
+      // The log goes to the coordinator whole (putFile below), which keeps it compressed; this copy after.
+      compressLogsAbove: 0,
       ...(m.options.logLimit === undefined ? {} : { logLimit: m.options.logLimit }),
       ...(m.options.maxTimeoutMs === undefined ? {} : { maxTimeoutMs: m.options.maxTimeoutMs }),
       ...(m.options.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: m.options.loopTimeoutMs }),
@@ -377,6 +379,8 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const log = await putFile(o.cluster.blobs, logFile).catch(() => null);
     // A Debian build's --twice comparison goes back beside the log (the coordinator's report reads it).
     const twice = existsSync(`${logFile}.twice.json`) ? await putFile(o.cluster.blobs, `${logFile}.twice.json`) : null;
+    // This machine's own copy (kept for --keep-logs), once sent, as a local run keeps a large log.
+    if (log !== null) await (await import('../logs/log-compress.ts')).compressFinishedLog(logFile);
     const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
     if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log, twice };
     const files = await entryFiles(artifacts, outcome.key);

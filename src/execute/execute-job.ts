@@ -19,6 +19,7 @@ import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
 import type { JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
+import { COMPRESS_LOGS_ABOVE, compressFinishedLog } from '../logs/log-compress.ts';
 import { DEFAULT_LOOP_TIMEOUT_MS, loopGuard, type LoopGuard } from '../logs/loop-watch.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
@@ -362,6 +363,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       } finally {
         await jl.close();
       }
+      // Before the job is said finished: what reads its log then finds it as it stays.
+      const above = o.compressLogsAbove ?? COMPRESS_LOGS_ABOVE;
+      if (above > 0 && jl.bytes >= above) await compressFinishedLog(log, above);
       return emitFinished(outcome);
 
       function cancelled(extra?: Partial<JobOutcome>): JobOutcome {

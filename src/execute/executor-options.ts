@@ -32,6 +32,8 @@ export interface ExecutorOptions {
   readonly keepFailed: boolean;
   /** Most bytes of a build's output a log holds (job-log.ts maxBytes). */
   readonly logLimit?: number;
+  /** Logs at least this large are kept compressed once their job ends (logs/log-compress.ts; default 1 MiB; 0: never). */
+  readonly compressLogsAbove?: number;
   /** No build runs longer than this, whatever its recipe says (--job-timeout). */
   readonly maxTimeoutMs?: number;
   /** kiln build --loop-timeout: every build's loop-timeout, whatever its recipe says (0: off; loop-watch.ts). */

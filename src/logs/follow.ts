@@ -7,12 +7,15 @@
 // as well; either one just triggers a read to the current end of the file. isDone() is
 // checked *before* that read, so a last write that lands just before the job is marked
 // done is still read. A file that does not exist yet is waited for; a file that shrinks
-// (truncated or replaced) is followed again from its start.
+// (truncated or replaced) is followed again from its start, unless it was replaced by the
+// excerpt of its compressed self (log-compress.ts): then it was whole and is done.
 
-import { statSync, watch } from 'node:fs';
+import { existsSync, statSync, watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { compressedLogPath, openLogText } from './log-compress.ts';
+import { linesOf } from './read-log.ts';
 
 export interface FollowOptions {
   /** True once nothing more will be written; then the rest of the file is read and iteration ends. */
@@ -58,6 +61,18 @@ async function* follow(path: string, startAt: number, options: FollowOptions): A
           if (e.code === 'ENOENT') return undefined;
           throw e;
         });
+        // Opened first, then looked for: a job that ended and had its log compressed
+        // (log-compress.ts) is read whole from the .zst, the file open being its excerpt.
+        if (existsSync(compressedLogPath(path))) {
+          await fh?.close();
+          fh = undefined;
+          if (first && startAt > 0) return;
+          for await (const line of linesOf(await openLogText(path))) {
+            yield line.endsWith('\r') ? line.slice(0, -1) : line;
+            if (signal?.aborted) return;
+          }
+          return;
+        }
         if (fh !== undefined) {
           // A file first seen later (or a replacement) is new content from its start.
           pos = first ? startAt : 0;
@@ -95,6 +110,11 @@ async function* follow(path: string, startAt: number, options: FollowOptions): A
         // Replaced by a new file (log rotation, a retried job): follow the new one from its start.
         const now = await stat(path).catch(() => undefined);
         if (now !== undefined && now.ino !== (await fh.stat()).ino) {
+          // Replaced by the excerpt of its compressed whole: what was read is the whole log.
+          if (existsSync(compressedLogPath(path))) {
+            if (partial.length > 0) yield decodeLine(Buffer.concat(partial));
+            return;
+          }
           watcher?.close();
           watcher = undefined;
           await fh.close();

@@ -44,6 +44,8 @@ export interface JobLog {
   phase(name: JobPhase): void;
   /** A message from kiln itself. */
   note(text: string): void;
+  /** Bytes this log put in its file so far (what compression of a finished log looks at). */
+  readonly bytes: number;
   /** The last n lines written (n ≤ the ring's size), as they appear in the file. */
   tail(n?: number): string[];
   /** Flush unterminated lines and close the file. */
@@ -172,6 +174,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
     remember(lines, prefix);
     pending.push(buf);
     pendingBytes += buf.length;
+    fileBytes += buf.length;
     if (pendingBytes >= flushBytes) return flush();
     flushTimer ??= setTimeout(flush, FLUSH_MS).unref();
     return true;
@@ -183,6 +186,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
   const flushBytes = Math.min(64 * 1024, options.highWaterMark ?? 1024 * 1024);
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  let fileBytes = 0;
   let flushTimer: NodeJS.Timeout | undefined;
   function flush(): boolean {
     if (flushTimer !== undefined) clearTimeout(flushTimer);
@@ -201,6 +205,9 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
 
   const log: JobLog = {
     path,
+    get bytes() {
+      return fileBytes;
+    },
     write(stream, chunk) {
       if (failure) throw failure;
       if (closed) throw new Error(`job log ${path} is closed`);
@@ -267,6 +274,7 @@ export async function openJobLog(path: string, options: JobLogOptions = {}): Pro
           const raw = Buffer.from(last.map((l) => `${l}\n`).join(''));
           pending.push(raw);
           pendingBytes += raw.length;
+          fileBytes += raw.length;
         }
         if (out === undefined) {
           // Everything fitted in one batch: one synchronous write, no stream.

@@ -85,7 +85,8 @@ test('gcRuns: an old run whose logs partly stay lists each removed log file as a
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const state = stateLayout({ state: root });
   // r1 built hello and world; world's log there is its last one (r2 did not build it).
-  for (const [run, files] of [['r1', ['hello_amd64.log', 'world_amd64.log']], ['r2', ['hello_amd64.log']]] as const) {
+  // A compressed log's whole is beside its excerpt (logs/log-compress.ts): it goes and stays with it.
+  for (const [run, files] of [['r1', ['hello_amd64.log', 'hello_amd64.log.zst', 'world_amd64.log', 'world_amd64.log.zst']], ['r2', ['hello_amd64.log']]] as const) {
     mkdirSync(join(state.logs, run), { recursive: true });
     for (const f of files) writeFileSync(join(state.logs, run, f), 'log\n');
     mkdirSync(join(root, 'runs', run), { recursive: true });
@@ -97,8 +98,9 @@ test('gcRuns: an old run whose logs partly stay lists each removed log file as a
     latestLogs: () => new Set([join(state.logs, 'r2', 'hello_amd64.log'), join(state.logs, 'r1', 'world_amd64.log')]),
   } as unknown as Parameters<typeof gcRuns>[1];
   const dry = await gcRuns(state, records, { cutoff: 1000, keepLastRuns: 1, dryRun: true });
-  assert.deepEqual(dry.map((r) => [r.kind, r.path]), [
+  assert.deepEqual(dry.map((r) => [r.kind, r.path]).sort(), [
     ['log', join(state.logs, 'r1', 'hello_amd64.log')],
+    ['log', join(state.logs, 'r1', 'hello_amd64.log.zst')],
     ['run', join(root, 'runs', 'r1')],
   ]);
   assert.ok(existsSync(join(state.logs, 'r1', 'hello_amd64.log')), 'a dry run removes nothing');

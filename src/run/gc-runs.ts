@@ -36,7 +36,8 @@ export async function gcRuns(state: StateLayout, records: Records, o: { cutoff: 
   const kept = new Set(ids.length === 0 ? [] : [...records.latestLogs()].map((log) => `${basename(dirname(log))}/${basename(log)}`));
   for (const id of ids) {
     const logs = join(state.logs, id);
-    const keep = new Set(existsSync(logs) ? readdirSync(logs).filter((f) => kept.has(`${id}/${f}`)) : []);
+    // With the files beside a kept log: its compressed whole (X.log.zst), --twice's X.log.twice.json.
+    const keep = new Set(existsSync(logs) ? readdirSync(logs).filter((f) => kept.has(`${id}/${f}`) || kept.has(`${id}/${logOfSibling(f)}`)) : []);
     if (keep.size > 0) {
       for (const f of readdirSync(logs)) {
         if (keep.has(f)) continue;
@@ -80,4 +81,10 @@ export async function gcBundles(state: StateLayout, o: { cutoff: number; dryRun:
     removed.push({ kind: 'bundle', path: dir, bytes });
   }
   return removed;
+}
+
+/** The log a file beside it belongs to (`x_amd64.log.zst` → `x_amd64.log`), or the name itself. */
+function logOfSibling(file: string): string {
+  const at = file.indexOf('.log.');
+  return at === -1 ? file : file.slice(0, at + 4);
 }

@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { streamSSE } from 'hono/streaming';
 import { KilnError } from '../../errors.ts';
 import { followLog } from '../../logs/follow.ts';
+import { logExists, openLogText } from '../../logs/log-compress.ts';
 import { describeReason } from '../../plan/reason.ts';
 import type { ServerEnv } from '../auth.ts';
 import { iso, type ServerContext } from '../context.ts';
@@ -110,7 +111,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       },
     }),
   );
-  app.get('/api/v1/builds/:id/jobs/:job/log', (c) => {
+  app.get('/api/v1/builds/:id/jobs/:job/log', async (c) => {
     const b = visibleBuild(ctx, c, c.req.param('id'));
     const asked = c.req.param('job');
     const priorRun = c.req.query('run');
@@ -118,10 +119,10 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       // An earlier attempt: a run of this build that was interrupted; its log is complete as it is.
       const old = b.priorRuns.includes(priorRun) ? jobNamed(ctx.runs.jobsOfRun(priorRun), asked, `run "${priorRun}" of build ${b.id}`) : undefined;
       const jobId = old?.jobId ?? asked;
-      if (old === undefined || old.log === null || !existsSync(old.log)) {
+      if (old === undefined || old.log === null || !logExists(old.log)) {
         throw new KilnError('log-not-found', `build ${b.id} has no log of job "${jobId}" in run "${priorRun}"`, { hint: `see earlierAttempts in GET /api/v1/builds/${b.id}/jobs` });
       }
-      return c.body(Readable.toWeb(createReadStream(old.log)) as ReadableStream<Uint8Array>, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
+      return c.body(Readable.toWeb(await openLogText(old.log)) as ReadableStream<Uint8Array>, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
     }
     const job = b.runId === null ? undefined : jobNamed(ctx.runs.jobsOfRun(b.runId), asked, `build ${b.id}`);
     const jobId = job?.jobId ?? asked;
@@ -152,10 +153,11 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
         }
       });
     }
-    if (!existsSync(logPath)) {
+    if (!logExists(logPath)) {
       throw new KilnError('log-not-found', `the log of job "${jobId}" of build ${b.id} is gone`, { hint: 'logs are removed with old runs by `kiln cache gc`' });
     }
-    const body = Readable.toWeb(createReadStream(logPath)) as ReadableStream<Uint8Array>;
+    // A large finished log is kept compressed (logs/log-compress.ts): all of it, decompressed.
+    const body = Readable.toWeb(await openLogText(logPath)) as ReadableStream<Uint8Array>;
     return c.body(body, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
   });
 
