@@ -1,7 +1,8 @@
 // kiln shell PKG [-- CMD…]: a shell in the root of PKG's failed build as the build left it
 // (poudriere's `bulk -i`, mock --shell, BitBake's devshell). Needs a workspace kept by
-// `kiln build --keep-failed` in the chroot sandbox: the overlay's upper layer is mounted
-// again over the env's layers (sandbox/chroot/kept-root.ts), in new namespaces with no
+// `kiln build --keep-failed` in the chroot or rootless sandbox: the overlay's upper layer is
+// mounted again over the env's layers as that sandbox does (sandbox/chroot/kept-root.ts;
+// rootless: in a user namespace, as the user who ran the build), in new namespaces with no
 // network, the workspace at /kiln, as the build user, with the build script's environment,
 // in its src dir. What the shell changes stays in the kept workspace; everything mounted
 // goes with the shell's namespace when it ends.
@@ -30,7 +31,7 @@ interface ShellOpts extends StateOptions {
 export function registerShell(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('shell')
-    .description("a shell in the root of a package's failed build as it failed (kept by `kiln build --keep-failed`, chroot sandbox), offline, with the build's environment")
+    .description("a shell in the root of a package's failed build as it failed (kept by `kiln build --keep-failed`, chroot or rootless sandbox), offline, with the build's environment")
     .argument('<package>', 'package name')
     .argument('[command...]', 'after --: run this command instead of an interactive shell')
     .option('--run <id>', 'the run (default: the latest run that has this package)')
@@ -42,10 +43,11 @@ export function registerShell(program: Command, ctx: CliContext): void {
     if (!existsSync(join(state.root, 'kiln.db'))) {
       throw new KilnError(opts.run === undefined ? 'package-not-found' : 'run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build --keep-failed` first, or point --state at the state directory' });
     }
-    const { jobId, runId, workDir, root } = pickKept(state, name, opts);
+    const { jobId, runId, workDir, root, again } = pickKept(state, name, opts);
     ctx.stderr.write(`kiln: shell in the root of ${jobId} as run ${runId} left it (env ${root.env.id}, offline, in ${root.cwd}); changes stay in ${workDir}\n`);
     ctx.exitCode = await enterKeptRoot(workDir, root, {
       stateDir: state.root,
+      again,
       ...(command.length === 0 ? {} : { argv: command }),
       note: (t) => ctx.stderr.write(`${t}\n`),
     });
@@ -53,7 +55,7 @@ export function registerShell(program: Command, ctx: CliContext): void {
 }
 
 /** The failed job's kept work dir and shell.json; the records are closed again before the shell. */
-function pickKept(state: StateLayout, name: string, opts: ShellOpts): { jobId: string; runId: string; workDir: string; root: KeptRoot } {
+function pickKept(state: StateLayout, name: string, opts: ShellOpts): { jobId: string; runId: string; workDir: string; root: KeptRoot; again: string } {
   using records = openRecords(state.root);
   if (opts.run !== undefined && records.getRun(opts.run) === undefined) {
     throw new KilnError('run-not-found', `no run "${opts.run}" in ${state.root}`, { hint: 'list runs with `kiln status --runs`' });
@@ -67,7 +69,7 @@ function pickKept(state: StateLayout, name: string, opts: ShellOpts): { jobId: s
       hint: 'give a package that was built (and failed) in a run of this state directory, or --run/--arch/--state',
     });
   }
-  const again = `build it again with \`kiln build ${name} --keep-failed\` (chroot sandbox), then run kiln shell`;
+  const again = `build it again with \`kiln build ${name} --keep-failed\` (chroot or rootless sandbox), then run kiln shell`;
   if (job.state !== 'failed') {
     throw new KilnError('usage', `${job.jobId} did not fail in run ${runId} (it is ${job.state}): there is no failed build root to enter`, { hint: `a failed build's root is kept by --keep-failed: ${again}` });
   }
@@ -81,5 +83,5 @@ function pickKept(state: StateLayout, name: string, opts: ShellOpts): { jobId: s
   if (root === undefined) {
     throw new KilnError('not-found', `the workspace of failed job ${job.jobId} in run ${runId} was not kept (no ${join(workDir, 'kiln', 'shell.json')})`, { hint: again });
   }
-  return { jobId: job.jobId, runId, workDir, root };
+  return { jobId: job.jobId, runId, workDir, root, again };
 }

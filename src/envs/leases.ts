@@ -62,6 +62,14 @@ export function leaseAlive(lease: Lease, probe: LivenessProbe): boolean {
   return lease.startTime === undefined || lease.startTime === now;
 }
 
+/**
+ * The lock an env's leases are taken and judged under (`<envsDir>/.locks/<name>.leases.lock`):
+ * the same name as env-store.ts's leasesLock, for holders outside the store (kiln shell).
+ */
+export function leasesLockName(envName: string): string {
+  return `${envName}.leases`;
+}
+
 /** Create a lease file for this process on `versionId`; returns its path. */
 export async function writeLease(leasesDir: string, versionId: string): Promise<string> {
   const file = join(leasesDir, `${versionId}.${process.pid}.${randomBytes(6).toString('hex')}`);

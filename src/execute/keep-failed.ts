@@ -47,5 +47,5 @@ export async function keepFailedFiles(i: KeepFailedInput): Promise<void> {
     ...(i.sandbox.readWriteBinds === undefined ? {} : { readWriteBinds: i.sandbox.readWriteBinds }),
     cwd: i.ran?.cwd ?? i.insideSrc, environment: i.ran?.env,
   });
-  if (i.backend === 'chroot') i.note(`to open a shell in its root as the build left it: kiln shell ${i.name} --run ${i.runId} --arch ${i.arch}`);
+  i.note(`to open a shell in its root as the build left it: kiln shell ${i.name} --run ${i.runId} --arch ${i.arch}`);
 }

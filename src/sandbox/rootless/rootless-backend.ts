@@ -125,7 +125,7 @@ class RootlessSandbox extends InitSandbox {
 }
 
 /** kiln's /etc/passwd of a sandbox: the host file, the env's own text, and the build user's ids. */
-interface PasswdFile {
+export interface PasswdFile {
   readonly file: string;
   readonly env: string | undefined;
   readonly ids: { uid: number; gid: number };
@@ -137,7 +137,7 @@ interface PasswdFile {
  * not the user's), or put in the upper layer when the env has none. The passwd file is
  * returned when it is kiln's (its home then follows the runs' HOME).
  */
-async function userFiles(layers: readonly string[], upper: string, runDir: string, ids: { uid: number; gid: number }): Promise<{ binds: { host: string; inside: string }[]; passwd?: PasswdFile }> {
+export async function userFiles(layers: readonly string[], upper: string, runDir: string, ids: { uid: number; gid: number }): Promise<{ binds: { host: string; inside: string }[]; passwd?: PasswdFile }> {
   const binds: { host: string; inside: string }[] = [];
   let passwd: PasswdFile | undefined;
   const files = [
@@ -183,7 +183,7 @@ async function aptConfig(layers: readonly string[], upper: string): Promise<void
 }
 
 /** A kept workspace must stay removable with a plain rm -rf by its (non-root) owner. */
-async function openTops(workDir: string): Promise<void> {
+export async function openTops(workDir: string): Promise<void> {
   await chmod(join(workDir, 'root', 'work', 'work'), 0o700).catch(() => undefined);
   await chmod(join(workDir, 'root', 'upper'), 0o755).catch(() => undefined);
 }

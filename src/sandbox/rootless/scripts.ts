@@ -99,7 +99,8 @@ export function fstabs(p: RootlessPaths): [string, string] {
   return [`${first.join('\n')}\n`, `${second.join('\n')}\n`];
 }
 
-export function setupScript(tools: RootlessTools, p: RootlessPaths, build: { uid: number; gid: number; limits: SandboxLimits }): string {
+/** `limits` undefined: none (a `kiln shell` in a kept root has no build limits). */
+export function setupScript(tools: RootlessTools, p: RootlessPaths, build: { uid: number; gid: number; limits: SandboxLimits | undefined }): string {
   const m = (inside: string) => `"$M"${q(inside)}`;
   const inside = [...p.readOnlyBinds, ...p.readWriteBinds].map((b) => b.inside);
   return [
@@ -115,15 +116,16 @@ export function setupScript(tools: RootlessTools, p: RootlessPaths, build: { uid
   ].join('\n');
 }
 
-/** The rlimit options of prlimit(1) for the build; cpus cannot be expressed as an rlimit. */
-export function rlimitArgs(limits: SandboxLimits): string[] {
+/** The rlimit options of prlimit(1) for the build; cpus cannot be expressed as an rlimit. None without limits. */
+export function rlimitArgs(limits: SandboxLimits | undefined): string[] {
+  if (limits === undefined) return [];
   const out = [`--data=${limits.memoryBytes}`];
   if (limits.pids !== undefined) out.push(`--nproc=${limits.pids}`);
   return out;
 }
 
 /** The rootless backend's init: the child enters the overlay root in a user namespace (mapped to the build user or root) under prlimit. */
-export function initProgram(tools: RootlessTools, merged: string, build: { uid: number; gid: number; limits: SandboxLimits }): string {
+export function initProgram(tools: RootlessTools, merged: string, build: { uid: number; gid: number; limits: SandboxLimits | undefined }): string {
   const prefix = (user: string[]) => [
     tools.prlimit, ...rlimitArgs(build.limits), '--',
     tools.unshare, '--user', '--mount', ...user, `--root=${merged}`,
