@@ -12,7 +12,9 @@ import { KilnError } from '../errors.ts';
 import { mostAtOnce } from '../schedule/pick-next.ts';
 import { boostedIds, checkBoostFlag, collectBoost, estimateOf } from '../schedule/priority.ts';
 import { criticalPath, lowerBound, simulate, type ForecastJob } from '../schedule/forecast.ts';
-import { machineCapacity } from '../run/host-env.ts';
+import { hostArch, machineCapacity } from '../run/host-env.ts';
+import { durationModel } from '../schedule/arch-estimate.ts';
+import { emulatedBy } from '../run/run-envs.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { Records } from '../records/records.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
@@ -80,7 +82,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     const counts = planCounts(p.plan);
     if (opts.forecast !== undefined) checkBoostFlag(opts.boost, p.plan.nodes);
     const boost = [...(p.config.priorityBoost ?? []), ...(opts.boost ?? [])];
-    const forecast = opts.forecast === undefined ? undefined : forecastOf(p.plan, records, opts.forecast === true ? undefined : opts.forecast, opts.overcommitCpus, boost);
+    const emulated = emulatedBy(p.envs, new Set(p.plan.nodes.filter((n) => n.spec?.debian !== undefined).map((n) => n.arch)), hostArch());
+    const forecast = opts.forecast === undefined ? undefined : forecastOf(p.plan, records, opts.forecast === true ? undefined : opts.forecast, opts.overcommitCpus, boost, emulated);
     if (opts.json) {
       // An invalid recipe's problems as data (`reason` holds them as text, one per line).
       const problems = new Map(p.invalid.map((b) => [b.name, b.diagnostics.map((d) => ({ file: d.file, key: d.key ?? null, message: d.message }))]));
@@ -161,27 +164,43 @@ interface PlanForecast {
   readonly estimated: number;
   readonly estimateMs: number;
   readonly estimateFrom: 'median' | 'default';
+  /** Of `estimated`, those told from their build on another arch (arch-estimate.ts), with each arch pair's factor. */
+  readonly fromOtherArch: number;
+  readonly archFactors: { from: string; to: string; factor: number; pairs: number }[];
   readonly runs: { jobs: number; makespanMs: number; atOnce: number; limitedBy?: 'cpus' | 'memory' }[];
-  readonly criticalPath: { ms: number; packages: { id: string; durationMs: number; estimated: boolean }[] };
+  readonly criticalPath: { ms: number; packages: { id: string; durationMs: number; estimated: boolean; from?: string }[] };
   readonly lowerBoundMs: number;
   readonly lowerBoundBy: 'critical path' | 'cpus';
 }
 
 /** The to-build jobs replayed with the durations the build would use (records of this state dir). */
-function forecastOf(plan: Plan, records: Records, given: number[] | undefined, overcommitCpus: number | undefined, boost: readonly string[]): PlanForecast {
+function forecastOf(plan: Plan, records: Records, given: number[] | undefined, overcommitCpus: number | undefined, boost: readonly string[], emulated: (arch: string) => boolean): PlanForecast {
   const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
   const boosted = boostedIds(toBuild, boost);
   const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
   const estimate = estimateOf(learned.values());
+  // Never built on its arch: its build on another arch, scaled (QEMU's slowdown; arch-estimate.ts).
+  const model = durationModel(learned, emulated);
   const building = new Set(toBuild.map((n) => n.id));
   const jobs: ForecastJob[] = toBuild.map((n) => ({
     id: n.id,
     waitsFor: n.waitsFor.filter((w) => building.has(w)),
     cpus: n.spec!.build.cpus,
     memoryBytes: n.spec!.build.memoryBytes,
-    durationMs: learned.get(n.id) ?? estimate,
+    durationMs: model.durationOf(n.id),
     learned: learned.has(n.id),
   }));
+  const sources = new Map(jobs.filter((j) => !j.learned).map((j) => [j.id, model.sourceOf(j.id)]));
+  const archFactors = new Map<string, { from: string; to: string; factor: number; pairs: number }>();
+  for (const [id, src] of sources) {
+    if (src.kind !== 'other-arch') continue;
+    const to = id.slice(id.lastIndexOf('@') + 1);
+    archFactors.set(`${src.from} ${to}`, { from: src.from, to, factor: src.factor, pairs: src.pairs });
+  }
+  const fromOf = (id: string): string | undefined => {
+    const src = sources.get(id);
+    return src?.kind === 'other-arch' ? src.from : undefined;
+  };
   // Default: the cores, 2x and 4x, no more than there are jobs (more slots change nothing).
   const cores = availableParallelism();
   const ns = given ?? [...new Set([cores, 2 * cores, 4 * cores].map((n) => Math.max(1, Math.min(n, jobs.length))))];
@@ -195,10 +214,13 @@ function forecastOf(plan: Plan, records: Records, given: number[] | undefined, o
   return {
     toBuild: jobs.length,
     estimated: jobs.filter((j) => !j.learned).length,
-    estimateMs: estimate,
+    // What a package never built on any arch is estimated at (the median of its arch's; one arch's when they differ).
+    estimateMs: jobs.find((j) => sources.get(j.id)?.kind === 'estimate')?.durationMs ?? estimate,
     estimateFrom: learned.size > 0 ? 'median' : 'default',
+    fromOtherArch: [...sources.values()].filter((src) => src.kind === 'other-arch').length,
+    archFactors: [...archFactors.values()],
     runs,
-    criticalPath: { ms: path.ms, packages: path.jobs.map((j) => ({ id: j.id, durationMs: j.durationMs, estimated: !j.learned })) },
+    criticalPath: { ms: path.ms, packages: path.jobs.map((j) => ({ id: j.id, durationMs: j.durationMs, estimated: !j.learned, ...(fromOf(j.id) === undefined ? {} : { from: fromOf(j.id) }) })) },
     lowerBoundMs: bound.ms,
     lowerBoundBy: bound.by,
   };
@@ -212,7 +234,7 @@ function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) =>
     const why = r.limitedBy === undefined ? '' : `  (at most ${r.atOnce} at once: the ${r.limitedBy === 'cpus' ? 'cpus' : 'memory'} the recipes reserve)`;
     out.push(`  --jobs ${String(r.jobs).padEnd(width)}  ${formatMs(r.makespanMs)}${why}`);
   }
-  const step = (p: PlanForecast['criticalPath']['packages'][number]): string => `${label(p.id)} ${formatMs(p.durationMs)}${p.estimated ? ' (estimated)' : ''}`;
+  const step = (p: PlanForecast['criticalPath']['packages'][number]): string => `${label(p.id)} ${formatMs(p.durationMs)}${p.estimated ? (p.from === undefined ? ' (estimated)' : ` (estimated from ${p.from})`) : ''}`;
   const path = f.criticalPath.packages;
   const shown = path.length <= 12 ? path.map(step) : [...path.slice(0, 6).map(step), `… ${path.length - 11} more …`, ...path.slice(-5).map(step)];
   out.push(`  critical path ${formatMs(f.criticalPath.ms)}: ${shown.join(' → ')}`);
@@ -220,7 +242,12 @@ function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) =>
   if (f.estimateFrom === 'default') {
     out.push(`  none of them was ever built here: each is estimated at ${formatMs(f.estimateMs)}, kiln's default, so the forecast is only as good as that estimate (use the --state the builds use)`);
   } else if (f.estimated > 0) {
-    out.push(`  ${f.estimated} of ${f.toBuild} never built here: estimated at ${formatMs(f.estimateMs)} each (the median of the learned ones)`);
+    const median = f.estimated - f.fromOtherArch;
+    if (median > 0) out.push(`  ${median} of ${f.toBuild} never built here: estimated at ${formatMs(f.estimateMs)} each (the median of the learned ones)`);
+    if (f.fromOtherArch > 0) {
+      const factors = f.archFactors.map((a) => `${a.to} = ${a.from} × ${Number(a.factor.toPrecision(3))} (${a.pairs > 0 ? `the median of ${a.pairs} package${a.pairs === 1 ? '' : 's'} built on both` : `no package was built on both yet: ${a.factor === 1 ? 'neither is emulated here' : "kiln's default for QEMU emulation"}`})`);
+      out.push(`  ${f.fromOtherArch} of ${f.toBuild} never built on their arch: estimated from their build on another: ${factors.join('; ')}`);
+    }
   }
   return out;
 }

@@ -15,7 +15,9 @@ import type { StagedOutput, SubstituteRequest } from '../execute/executor-option
 import type { Job, JobState } from '../plan/job.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
 import { atOnceNote, clampToMachine } from '../schedule/pick-next.ts';
-import { boostedIds, checkBoostFlag, computePriorities, estimateOf, type BoostRequest } from '../schedule/priority.ts';
+import { boostedIds, checkBoostFlag, computePriorities, type BoostRequest } from '../schedule/priority.ts';
+import { durationModel } from '../schedule/arch-estimate.ts';
+import { emulatedBy } from './run-envs.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
@@ -151,8 +153,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // Learned durations only matter when something is to be built (a no-change run of a
     // large tree skips the query). run-started carries them, for the progress view's ETA.
     const learned = toBuild.length > 0 ? records.learnedDurations() : new Map<string, number>();
-    const estimate = estimateOf(learned.values());
-    const durationOf = (id: string): number => learned.get(id) ?? estimate;
+    // Never built on this arch: another arch's duration scaled (QEMU's slowdown, learned; arch-estimate.ts).
+    const model = durationModel(learned, emulatedBy(prepared.envs, new Set(plan.nodes.filter((n) => n.spec?.debian !== undefined).map((n) => n.arch)), hostArch()));
+    const durationOf = (id: string): number => model.durationOf(id);
+    const expectedOf = (id: string): number | undefined => (model.sourceOf(id).kind === 'estimate' ? undefined : model.durationOf(id));
     // --jobs (or one per core, on a local run) above what the reservations let run together: say what will run at once.
     const fewer = req.maxJobs === undefined && (req.slotGate !== undefined || req.nats !== undefined) ? undefined : atOnceNote(toBuild.map((n) => ({ cpus: cpusOf(n), memoryBytes: n.spec!.build.memoryBytes })), capacity, { jobsGiven: req.maxJobs !== undefined });
     if (fewer !== undefined) bus.emit({ type: 'note', at: Date.now(), text: fewer.text });
@@ -246,7 +250,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           // A daemon's tenants may not reach the workers' network either.
           ...(fetchPolicy === undefined ? {} : { fetchPolicy }),
         },
-        expectedMs: (id) => learned.get(id),
+        expectedMs: expectedOf,
         ...(req.warn === undefined ? {} : { warn: req.warn }),
       });
       bus.emit({ type: 'note', at: Date.now(), text: workersNote(toBuild, remote.url, allArch) });
@@ -273,7 +277,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
       sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
       profiles: prepared.profiles,
-      expectedMs: (id) => learned.get(id),
+      expectedMs: expectedOf,
       buildLocks: (buildLocks = createBuildLocks(state.cache, runId)),
       ...(ccache === undefined ? {} : { ccache }),
     });

@@ -14,6 +14,7 @@ import { hostBackend } from '../sandbox/host.ts';
 import type { SandboxBackend, SandboxEnv } from '../sandbox/sandbox.ts';
 import { allArchOf, hostEnvId } from './host-env.ts';
 import { daemonEnvNotFound } from '../envs/env-errors.ts';
+import { runsNatively } from '../envs/binfmt.ts';
 
 // The chroot and rootless backends and the env store are imported only when the chosen
 // backend needs them: a host-sandbox run (no env configured) loads none of them.
@@ -140,4 +141,14 @@ export async function resolveRunEnvs(options: {
       : chroot.createChrootBackend({ stateDir: options.stateDir });
   const pick = (arch: string): SandboxEnv => envs.get(arch === 'all' ? allArch : arch)!;
   return { backend, note: choice.note, envFor: pick, envIdFor: (arch) => pick(arch).id, release };
+}
+
+/**
+ * Whether this run builds `arch` under emulation (QEMU user mode; the duration estimates of
+ * schedule/arch-estimate.ts): an arch this machine does not run natively, built in an env
+ * of it (any sandbox but the host) or as a Debian package. On the host backend a recipe
+ * cross-compiles for a foreign arch instead, at native speed.
+ */
+export function emulatedBy(envs: Pick<RunEnvs, 'backend'>, debianArchs: ReadonlySet<string>, host: string): (arch: string) => boolean {
+  return (arch) => arch !== 'all' && !runsNatively(arch, host) && (envs.backend.name !== 'host' || debianArchs.has(arch));
 }

@@ -103,6 +103,22 @@ test('kiln plan --forecast: learned durations replayed with 1 and 2 jobs, the cr
   const newText = await plan('--forecast', '1');
   assert.match(newText.stdout, /1 of 1 never built here: estimated at \S+ each \(the median of the learned ones\)/);
 
+  // Another arch never built: each package's duration on amd64, times the arch's factor. On
+  // the host backend a foreign arch is cross-compiled, not emulated: 1, until learned.
+  const other = await plan('--arch', 'amd64,riscv64', '--forecast', '1', '--json');
+  assert.equal(other.code, 0, explain(other));
+  const o = (JSON.parse(other.stdout) as { forecast: ForecastJson & { fromOtherArch: number; archFactors: unknown[] } }).forecast;
+  assert.equal(o.fromOtherArch, 4);
+  assert.deepEqual(o.archFactors, [{ from: 'amd64', to: 'riscv64', factor: 1, pairs: 0 }]);
+  const told = o.criticalPath.packages.filter((x) => x.id.endsWith('@riscv64') && byName.has(x.id.replace(/@.*$/, '')));
+  assert.ok(told.length >= 3, JSON.stringify(o.criticalPath));
+  for (const p of told) {
+    assert.equal(p.durationMs, byName.get(p.id.replace(/@.*$/, '')), p.id);
+    assert.equal((p as { from?: string }).from, 'amd64');
+  }
+  const otherText = await plan('--arch', 'amd64,riscv64', '--forecast', '1');
+  assert.match(otherText.stdout, /4 of 6 never built on their arch: estimated from their build on another: riscv64 = amd64 × 1 \(no package was built on both yet: neither is emulated here\)/);
+
   // A value that is not a list of --jobs values is refused, naming the flag.
   const bad = await plan('--forecast', 'zlib');
   assert.equal(bad.code, 2, explain(bad));
