@@ -100,3 +100,23 @@ test('a huge log line is cut before any pattern looks at it, and a log that cann
   assert.equal(t.packages.find((p) => p.name === 'liba')?.errorLine, undefined);
   assert.equal(t.packages.find((p) => p.name === 'libb')?.errorLine, 'x.c:1:1: fatal error: y.h: No such file or directory');
 });
+
+test('QEMU user emulation failing is the error line before the package\'s own errors, and the run\'s end says so', () => {
+  const rows: [string[], string | undefined][] = [
+    [['[  10.000] e make: *** [Makefile:3: test] Error 139', '[   9.000] e qemu: uncaught target signal 11 (Segmentation fault) - core dumped', '[   9.100] e test.c:1: error: test failed'], 'qemu: uncaught target signal 11 (Segmentation fault) - core dumped'],
+    [['[   1.000] e qemu-riscv64-static: Unsupported syscall: 441', '[   1.100] e error: cannot open file'], 'qemu-riscv64-static: Unsupported syscall: 441'],
+    [['[   1.000] e qemu: unhandled CPU exception 0x10 - aborting'], 'qemu: unhandled CPU exception 0x10 - aborting'],
+    // A package's own mention of qemu is not the emulator failing.
+    [['[   1.000] o checking for qemu: no', '[   1.100] e configure: error: qemu not found'], 'configure: error: qemu not found'],
+  ];
+  for (const [tail, want] of rows) assert.equal(errorLine(tail), want, tail.join(' | '));
+  const r = report([pkg('gawk', 'failed', { arch: 'riscv64' }), pkg('sed', 'failed', { arch: 'riscv64' }), pkg('own', 'failed')]);
+  const tails: Record<string, string[]> = {
+    '/logs/gawk.log': ['[   3.000] e qemu: uncaught target signal 4 (Illegal instruction) - core dumped', '[   3.100] e FAIL: test-float'],
+    '/logs/sed.log': ['[   2.000] e qemu-riscv64-static: Unsupported syscall: 441'],
+    '/logs/own.log': ['[   1.000] e a.c:1:1: error: expected \';\''],
+  };
+  const t = triageFailures(r, (p) => tails[p.log ?? ''] ?? []);
+  assert.deepEqual(t.packages.map((p) => [p.name, p.underEmulation ?? false]), [['gawk', true], ['sed', true], ['own', false]]);
+  assert.ok(triageLines(t).includes("2 failed where QEMU's user emulation itself failed (their logs say qemu: …): gawk@riscv64, sed@riscv64; the emulator may be at fault, not the package: build them on a native machine of their arch (a kiln worker there) to tell"), triageLines(t).join('\n'));
+});

@@ -23,8 +23,17 @@ const MAX_LINE = 1000;
 /** The prefix kiln writes before each line of a log: `[  12.345] o ` (time, then o/e for the build's stdout/stderr, k for kiln's own). */
 const LOG_PREFIX = /^\[[ \d.]+\] ([oek]) /;
 
+/**
+ * What QEMU user emulation says when it, not the package, fails a build (an arch built
+ * under qemu-user-static): a signal or CPU exception it did not handle, a system call it
+ * does not implement. Such a failure wants a build on a native machine to tell.
+ */
+export const QEMU_ERROR = /\bqemu(?:-[\w.-]+)?: (?:uncaught target signal|unhandled CPU exception|Unsupported syscall|unsupported syscall|fatal:)/;
+
 /** Lines that say what went wrong, most telling first. */
 const ERROR_PATTERNS: readonly RegExp[] = [
+  // The emulator's own failure explains the package's errors after it.
+  QEMU_ERROR,
   // patch (dpkg-source -x applying a quilt series): which hunk of which file did not apply.
   /\bhunks? FAILED\b/,
   /\bfatal error\b/i,
@@ -121,7 +130,7 @@ export function triageFailures(report: RunReport, tailOf: (pkg: ReportPackage) =
   const packages = report.packages.map((p) => {
     if (p.state !== 'failed') return p;
     const line = lines.get(idOf(p));
-    return { ...p, blocks: blocks.get(idOf(p)) ?? 0, ...(line === undefined ? {} : { errorLine: line }) };
+    return { ...p, blocks: blocks.get(idOf(p)) ?? 0, ...(line === undefined ? {} : { errorLine: line }), ...(line !== undefined && QEMU_ERROR.test(line) ? { underEmulation: true } : {}) };
   });
   const groups = new Map<string, string[]>();
   for (const p of failed) {
@@ -156,6 +165,10 @@ export function triageLines(report: RunReport): string[] {
   if (first.length > 0) out.push(`fix first: ${first.map((f) => `${f.job} (holds back ${f.blocks})`).join(', ')}`);
   for (const g of (report.failureGroups ?? []).filter((x) => x.jobs.length > 1).slice(0, 3)) {
     out.push(`${g.jobs.length} failed alike: ${g.signature} (${g.jobs.slice(0, 4).join(', ')}${g.jobs.length > 4 ? ', …' : ''})`);
+  }
+  const emulated = report.packages.filter((p) => p.underEmulation === true).map((p) => `${p.name}@${p.arch}`);
+  if (emulated.length > 0) {
+    out.push(`${emulated.length} failed where QEMU's user emulation itself failed (their logs say qemu: …): ${emulated.slice(0, 4).join(', ')}${emulated.length > 4 ? ', …' : ''}; the emulator may be at fault, not the package: build them on a native machine of their arch (a kiln worker there) to tell`);
   }
   return out;
 }

@@ -172,3 +172,10 @@ test('the package count of a live report counts the running and waiting ones too
   assert.equal(packageCount(report), '8 packages', 'a finished run: the settled ones are all');
   assert.equal(packageCount({ ...report, packages: [pkg('b', 'built')] }), '1 package');
 });
+
+test('a failure where QEMU\'s user emulation failed says so by its error line', () => {
+  const failed = report.packages.find((p) => p.name === 'zzz-fail')!;
+  const emulated = { ...report, packages: [{ ...failed, arch: 'riscv64', errorLine: 'qemu: uncaught target signal 4 (Illegal instruction) - core dumped', underEmulation: true }] };
+  assert.match(renderReportHtml(emulated, { logTail }), /the log's error: <code>qemu: uncaught target signal 4 \(Illegal instruction\) - core dumped<\/code> — QEMU's user emulation itself failed/);
+  assert.doesNotMatch(renderReportHtml({ ...report, packages: [{ ...failed, errorLine: 'a.c:1: error: x' }] }, { logTail }), /user emulation/);
+});

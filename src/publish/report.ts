@@ -48,6 +48,8 @@ export interface ReportPackage {
   readonly blocks?: number;
   /** failed: the line of its log that says why, when one does (failure-triage.ts; present only then). */
   readonly errorLine?: string;
+  /** Failed: its error line is QEMU user emulation's own failure (failure-triage.ts QEMU_ERROR). */
+  readonly underEmulation?: boolean;
 }
 
 export interface RunReport {
