@@ -20,6 +20,8 @@ import { whenOutputCloses } from './output-closed.ts';
 import { triageLines } from '../publish/failure-triage.ts';
 import { collectSubstitute } from '../execute/substitute-urls.ts';
 import type { SubstituteSettings } from '../execute/executor-options.ts';
+import type { TreeSubstitutes } from '../config/tree-config.ts';
+import { readFile } from 'node:fs/promises';
 
 // --server / --token (remote.ts), merged into BuildOpts.
 interface BuildOpts extends RemoteOptions {}
@@ -47,7 +49,7 @@ interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   ccache?: boolean;
   ccacheSize?: number;
   hook?: string[];
-  substitute?: string[];
+  substitute?: string[] | false;
   substituteToken?: string;
   substituteKey?: string;
 }
@@ -80,9 +82,10 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--json', 'NDJSON events on stdout, the last line the run summary')
     .option('--nats <url>', 'the jobs are built by `kiln worker`s through this NATS server with JetStream (default: $KILN_NATS); planning, records and the report stay here')
     .option('--hook <cmd>', 'run CMD (with /bin/sh -c, in the tree folder) once the run has ended and its report is written: a run-finished hook, after kiln.toml [hooks] ones (repeatable; docs/cli.md)', collectHook)
-    .option('--substitute <url>', 'before building a package, ask this kiln serve for its artifact by input key, and use it when found (repeatable: asked in order)', collectSubstitute)
-    .option('--substitute-token <token>', 'the bearer token for --substitute (default: $KILN_SUBSTITUTE_TOKEN)')
-    .option('--substitute-key <file>', 'with --substitute: use only artifacts whose meta.json is signed with this public key (kiln key export on the serving machine; armoured or binary)')
+    .option('--substitute <url>', 'before building a package, ask this kiln serve for its artifact by input key, and use it when found (repeatable: asked in order; replaces kiln.toml [substitutes])', (v: string, prev: string[] | false = []) => collectSubstitute(v, prev === false ? [] : prev))
+    .option('--no-substitute', 'ask no substituter, whatever kiln.toml [substitutes] says')
+    .option('--substitute-token <token>', 'the bearer token for --substitute (default: $KILN_SUBSTITUTE_TOKEN, else kiln.toml [substitutes] token-file)')
+    .option('--substitute-key <file>', 'use only substituted artifacts whose meta.json is signed with this public key (kiln key export on the serving machine; armoured or binary; default: kiln.toml [substitutes] key)')
     .option('--server-tree <name>', 'with --server: build the tree the daemon knows by this name (kiln serve --tree NAME=DIR) instead of uploading --tree');
   addNatsAccessOptions(cmd);
   addDebianOptions(cmd, { all: false });
@@ -108,7 +111,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     if (twice && debian === undefined && natsUrlOf(opts.nats) !== undefined) {
       throw new KilnError('usage', `--twice with --nats${opts.nats === undefined ? ' ($KILN_NATS)' : ''}: the workers build each recipe once, so its output cannot be compared there`, { hint: 'check the recipes here: kiln build --twice without --nats (unset KILN_NATS), or drop --twice' });
     }
-    const substitute = await substituteOf(opts, natsUrlOf(opts.nats));
+    const substitute = await substituteOf(opts, natsUrlOf(opts.nats), (t) => ctx.stderr.write(`kiln: ${t}\n`));
     // --nats-creds, --nats-tls-ca…: read and checked before anything is planned.
     const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
     // The workers build with their jobs' recipes: a run's override would not reach them.
@@ -236,22 +239,85 @@ export function debianRequest(opts: DebianOptionsCli & { tree: string }, targets
   );
 }
 
-/** --substitute, --substitute-token ($KILN_SUBSTITUTE_TOKEN) and --substitute-key, checked before anything is planned; undefined without --substitute. */
-async function substituteOf(opts: BuildOpts, nats: string | undefined): Promise<SubstituteSettings | undefined> {
-  const urls = opts.substitute ?? [];
+/** Which substituters a local build asks, and with what token and key (substituteChoice). */
+export interface SubstituteChoice {
+  readonly urls: readonly string[];
+  /** The token, or the file that holds it (kiln.toml's token-file, read as the build starts); `from` names it when refused. */
+  readonly token?: { readonly value: string; readonly from: string } | { readonly file: string; readonly from: string };
+  /** The public key file, and what names it in a problem (the flag, or kiln.toml's key). */
+  readonly key?: { readonly file: string; readonly label: string };
+}
+
+/**
+ * Where a local build's substituters come from (pure): --substitute URL (repeatable) with
+ * --substitute-token ($KILN_SUBSTITUTE_TOKEN) and --substitute-key; else kiln.toml's
+ * [substitutes], each flag (then the variable) winning over its key; --no-substitute
+ * (`urls` false) none. A URL on the command line replaces kiln.toml's whole: its
+ * token-file is never sent to another server, nor its key used for another's artifacts.
+ * `note`: what is said when kiln.toml's are not used (with --nats).
+ */
+export function substituteChoice(cli: { readonly urls?: readonly string[] | false; readonly token?: string; readonly key?: string; readonly nats?: string; readonly natsFlag: boolean }, envToken: string | undefined, tree: { readonly file: string; readonly substitutes?: TreeSubstitutes | undefined }): { choice?: SubstituteChoice; note?: string } {
+  const stray = cli.key !== undefined ? '--substitute-key' : cli.token !== undefined ? '--substitute-token' : undefined;
+  if (cli.urls === false) {
+    if (stray !== undefined) throw new KilnError('usage', `${stray} is for a substituter, and --no-substitute turns them off`, { hint: `drop ${stray}, or --no-substitute` });
+    return {};
+  }
+  const fromCli = cli.urls !== undefined && cli.urls.length > 0;
+  const toml = fromCli ? undefined : tree.substitutes;
+  const urls = fromCli ? cli.urls as readonly string[] : toml === undefined ? [] : [toml.url];
   if (urls.length === 0) {
-    const stray = opts.substituteKey !== undefined ? '--substitute-key' : opts.substituteToken !== undefined ? '--substitute-token' : undefined;
-    if (stray !== undefined) throw new KilnError('usage', `${stray} is for --substitute URL, which was not given`, { hint: 'add --substitute URL (a kiln serve whose cache to use), or drop it' });
-    return undefined;
+    if (stray !== undefined) throw new KilnError('usage', `${stray} is for --substitute URL, which was not given`, { hint: 'add --substitute URL (a kiln serve whose cache to use) or a [substitutes] url to kiln.toml, or drop it' });
+    return {};
   }
-  if (nats !== undefined) {
-    throw new KilnError('usage', `--substitute with --nats${opts.nats === undefined ? ' ($KILN_NATS)' : ''}: not supported yet (the workers build, and would not ask the substituters)`, { hint: 'build with --substitute here (unset KILN_NATS), or without it through the workers' });
+  if (cli.nats !== undefined) {
+    const nats = `--nats${cli.natsFlag ? '' : ' ($KILN_NATS)'}`;
+    if (toml !== undefined) return { note: `${tree.file}: [substitutes] is not used with ${nats}: the workers build, and do not ask substituters` };
+    throw new KilnError('usage', `--substitute with ${nats}: not supported yet (the workers build, and would not ask the substituters)`, { hint: 'build with --substitute here (unset KILN_NATS), or without it through the workers' });
   }
-  const envToken = process.env['KILN_SUBSTITUTE_TOKEN'];
-  const token = opts.substituteToken ?? (envToken === undefined || envToken === '' ? undefined : envToken);
-  const tokenFrom = opts.substituteToken !== undefined ? '--substitute-token' : token !== undefined ? '$KILN_SUBSTITUTE_TOKEN' : undefined;
-  const verify = opts.substituteKey === undefined ? undefined : { file: opts.substituteKey, keys: await (await import('../publish/artifact-signature.ts')).readPublicKeys(opts.substituteKey, '--substitute-key') };
-  return { urls, ...(token === undefined ? {} : { token, tokenFrom: tokenFrom! }), ...(verify === undefined ? {} : { verify }) };
+  const env = envToken === undefined || envToken === '' ? undefined : envToken;
+  const token = cli.token !== undefined ? { value: cli.token, from: '--substitute-token' }
+    : env !== undefined ? { value: env, from: '$KILN_SUBSTITUTE_TOKEN' }
+    : toml?.tokenFile !== undefined ? { file: toml.tokenFile, from: `${tree.file} [substitutes] token-file (${toml.tokenFile})` } : undefined;
+  const key = cli.key !== undefined ? { file: cli.key, label: '--substitute-key' } : toml?.key !== undefined ? { file: toml.key, label: `${tree.file} [substitutes] key` } : undefined;
+  return { choice: { urls, ...(token === undefined ? {} : { token }), ...(key === undefined ? {} : { key }) } };
+}
+
+/** The substituters of a local build (substituteChoice), their token file and key read: checked before anything is planned. */
+async function substituteOf(opts: BuildOpts, nats: string | undefined, say: (text: string) => void): Promise<SubstituteSettings | undefined> {
+  // kiln.toml is read only when it may matter (a --substitute on the command line replaces it); its own problems are said by the run.
+  const cliUrls = opts.substitute === false ? false : opts.substitute;
+  const tree = cliUrls === false || (cliUrls?.length ?? 0) > 0 ? { file: 'kiln.toml' } : await treeSubstitutes(opts.tree);
+  const { choice, note } = substituteChoice({ urls: cliUrls, token: opts.substituteToken, key: opts.substituteKey, nats, natsFlag: opts.nats !== undefined }, process.env['KILN_SUBSTITUTE_TOKEN'], tree);
+  if (note !== undefined) say(note);
+  if (choice === undefined) return undefined;
+  const t = choice.token;
+  const token = t === undefined ? undefined : 'value' in t ? t.value : await readTokenFile(t.file, tree.file);
+  const verify = choice.key === undefined ? undefined : { file: choice.key.file, keys: await (await import('../publish/artifact-signature.ts')).readPublicKeys(choice.key.file, choice.key.label) };
+  return { urls: choice.urls, ...(token === undefined ? {} : { token, tokenFrom: t!.from }), ...(verify === undefined ? {} : { verify }) };
+}
+
+/** kiln.toml's [substitutes] of the tree, if it has one and kiln.toml has no problem. */
+async function treeSubstitutes(treeDir: string): Promise<{ file: string; substitutes?: TreeSubstitutes | undefined }> {
+  const { loadTreeConfig } = await import('../config/load-tree-config.ts');
+  const { config, diagnostics } = await loadTreeConfig(treeDir);
+  return { file: config.file ?? join(treeDir, 'kiln.toml'), ...(diagnostics.length === 0 && config.substitutes !== undefined ? { substitutes: config.substitutes } : {}) };
+}
+
+/** The token in kiln.toml's token-file: its one line, checked. */
+export async function readTokenFile(path: string, toml: string): Promise<string> {
+  const where = `${toml} [substitutes] token-file ${path}`;
+  const hint = 'write the token of that kiln serve (kiln token create NAME there) alone into the file, or give it with --substitute-token or $KILN_SUBSTITUTE_TOKEN';
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new KilnError('config-invalid', `${where}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { hint, cause: e });
+  }
+  const token = text.trim();
+  if (token === '') throw new KilnError('config-invalid', `${where}: the file is empty`, { hint });
+  // (Not echoed: it may be the token, or a secret of something else.)
+  if (token.length > 4096 || /[\s\p{Cc}]/u.test(token)) throw new KilnError('config-invalid', `${where}: the file holds more than a token (one line, no spaces)`, { hint });
+  return token;
 }
 
 /** --hook CMD, repeatable: an empty command is refused (it would do nothing, silently). */

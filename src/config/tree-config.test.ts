@@ -253,3 +253,54 @@ for (const row of boostRows) {
     assert.deepEqual(problems(row.text), row.want);
   });
 }
+
+test('[substitutes]: the URL as --substitute takes it, key and token-file relative to kiln.toml', () => {
+  const cases: { what: string; text: string; want: unknown }[] = [
+    { what: 'all three', text: '[substitutes]\nurl = "https://cache.example/kiln/"\nkey = "keys/cache.asc"\ntoken-file = "secrets/token"\n', want: { url: 'https://cache.example/kiln', key: '/tree/keys/cache.asc', tokenFile: '/tree/secrets/token' } },
+    { what: 'the URL alone', text: '[substitutes]\nurl = "http://127.0.0.1:8080"\n', want: { url: 'http://127.0.0.1:8080' } },
+    { what: 'absolute paths kept', text: '[substitutes]\nurl = "https://cache.example"\nkey = "/etc/kiln/cache.asc"\ntoken-file = "../token"\n', want: { url: 'https://cache.example', key: '/etc/kiln/cache.asc', tokenFile: '/token' } },
+    { what: 'no table', text: 'env = "bookworm"\n', want: undefined },
+  ];
+  for (const c of cases) {
+    const { config, diagnostics } = parseTreeConfig(c.text, FILE);
+    assert.deepEqual(diagnostics, [], c.what);
+    assert.deepEqual(config.substitutes, c.want, c.what);
+  }
+});
+
+const EXAMPLE = 'give the base URL of the kiln serve whose cache to use, e.g. url = "https://cache.example/kiln"';
+const substituteRows: { name: string; text: string; want: string[] }[] = [
+  { name: 'not a URL', text: '[substitutes]\nurl = "cache.example/kiln"\n', want: [`substitutes.url: "cache.example/kiln" is not a URL: ${EXAMPLE}`] },
+  { name: 'another scheme', text: '[substitutes]\nurl = "ftp://cache.example"\n', want: [`substitutes.url: "ftp://cache.example": only http:// and https:// URLs are served by kiln serve: ${EXAMPLE}`] },
+  { name: 'a password in the URL, not repeated', text: '[substitutes]\nurl = "https://me:s3cret@cache.example"\n', want: ['substitutes.url: the URL holds a user name or password, which kiln would print in its notes and which would go wherever the tree goes: put the token in a file named by token-file = "FILE" instead'] },
+  { name: 'a query', text: '[substitutes]\nurl = "https://cache.example/?x=1"\n', want: [`substitutes.url: "https://cache.example/?x=1": a query or fragment has no place in a substituter's URL: ${EXAMPLE}`] },
+  { name: 'no url', text: '[substitutes]\nkey = "k.asc"\n', want: ['substitutes.url: missing: the base URL of the kiln serve whose cache to use, e.g. url = "https://cache.example/kiln"'] },
+  { name: 'url not a string', text: '[substitutes]\nurl = 8080\n', want: ['substitutes.url: expected a string, got 8080: the base URL of the kiln serve whose cache to use, e.g. url = "https://cache.example/kiln"'] },
+  {
+    name: 'the token itself, refused (not echoed)',
+    text: '[substitutes]\nurl = "https://cache.example"\ntoken = "kiln_s3cret"\n',
+    want: ['substitutes: the token is not written in kiln.toml (it goes wherever the tree goes): put it in a file outside version control and name it with token-file = "FILE" (relative to kiln.toml), or give it with --substitute-token or $KILN_SUBSTITUTE_TOKEN'],
+  },
+  { name: 'an unknown key, the nearest named', text: '[substitutes]\nurl = "https://cache.example"\ntoken_file = "t"\n', want: ['substitutes: unknown key "token_file" (did you mean "token-file"?): [substitutes] holds url, key and token-file'] },
+  {
+    name: 'empty and wrong-typed paths',
+    text: '[substitutes]\nurl = "https://cache.example"\nkey = ""\ntoken-file = 5\n',
+    want: ['substitutes.key: must be the path of a file, relative to kiln.toml (e.g. key = "keys/cache.asc"), got ""', 'substitutes.token-file: must be the path of a file, relative to kiln.toml (e.g. token-file = "secrets/token"), got 5'],
+  },
+  {
+    name: 'a string, not a table; the other keys still checked',
+    text: 'substitutes = "https://cache.example"\narchs = ["amd65"]\n',
+    want: [
+      'substitutes: must be a table: a [substitutes] section with url = "https://cache.example/kiln", and optionally key = "FILE" and token-file = "FILE" (relative to kiln.toml), got "https://cache.example"',
+      'archs[0]: "amd65" is not a Debian architecture name (did you mean "amd64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+    ],
+  },
+];
+
+for (const row of substituteRows) {
+  test(`kiln.toml diagnostic: [substitutes]: ${row.name}`, () => {
+    assert.deepEqual(problems(row.text), row.want);
+    assert.equal(parseTreeConfig(row.text, FILE).config.substitutes, undefined);
+    assert.ok(!problems(row.text).join('\n').includes('s3cret'), 'a secret is not repeated');
+  });
+}

@@ -1,6 +1,7 @@
 // kiln.toml at a tree's root: defaults for every recipe, target archs, the env, its
-// instance layer (extra apt sources, src/envs/instance-spec.ts), and named mirrors for
-// mirror://NAME/ urls. Parsed once into a readonly TreeConfig, or
+// instance layer (extra apt sources, src/envs/instance-spec.ts), named mirrors for
+// mirror://NAME/ urls, and the remote binary cache a local build asks ([substitutes]:
+// cli/build.ts, execute/substitute.ts). Parsed once into a readonly TreeConfig, or
 // every problem at once as diagnostics.
 
 import { dirname, resolve } from 'node:path';
@@ -20,6 +21,7 @@ import { hasUserinfo, USERINFO_PROBLEM } from './credentials.ts';
 import { globToRegExp } from '../plan/glob.ts';
 import { inFileOrder, keyLines, lineOfKey } from '../recipes/toml-key-lines.ts';
 import type { KilnError } from '../errors.ts';
+import { parseSubstituteUrl } from '../execute/substitute-urls.ts';
 
 // Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
 // imports this parser only when the file exists.
@@ -41,6 +43,18 @@ export interface TreeConfig {
   readonly hooks?: TreeHooks | undefined;
   /** `priority-boost`: names or globs of packages started as early as their dependencies allow (schedule/priority.ts); absent without the key. */
   readonly priorityBoost?: readonly string[] | undefined;
+  /** `[substitutes]`: the kiln serve a local `kiln build` asks for artifacts before building (its flags override it); absent without the table. */
+  readonly substitutes?: TreeSubstitutes | undefined;
+}
+
+/** kiln.toml's `[substitutes]`: its paths made absolute (they are relative to kiln.toml). */
+export interface TreeSubstitutes {
+  /** The base URL of a kiln serve (no trailing slash), as --substitute takes it. */
+  readonly url: string;
+  /** The public key its meta.json must be signed with, as --substitute-key. */
+  readonly key?: string | undefined;
+  /** A file holding its token (read when a build starts, never the token itself here). */
+  readonly tokenFile?: string | undefined;
 }
 
 /** kiln.toml's `[hooks]`: the commands of each event, in the order written. */
@@ -53,6 +67,10 @@ export interface TreeHooks {
 const HOOKS_PROBLEM = 'must be a list of shell commands, e.g. ["./notify.sh"] (each run with /bin/sh -c in the tree folder)';
 /** What `priority-boost` must be, said for a value the schema refuses. */
 const BOOST_PROBLEM = 'must be a list of package names or globs, e.g. priority-boost = ["llvm*", "rust"]';
+/** What `[substitutes]` holds, said for a value the schema refuses. */
+const SUBSTITUTES_KEYS = ['url', 'key', 'token-file'] as const;
+const SUBSTITUTES_EXAMPLE = 'a [substitutes] section with url = "https://cache.example/kiln", and optionally key = "FILE" and token-file = "FILE" (relative to kiln.toml)';
+const TOKEN_IN_FILE = 'the token is not written in kiln.toml (it goes wherever the tree goes): put it in a file outside version control and name it with token-file = "FILE" (relative to kiln.toml), or give it with --substitute-token or $KILN_SUBSTITUTE_TOKEN';
 
 const schema = z.strictObject({
   env: z.string().min(1).optional(),
@@ -78,6 +96,13 @@ const schema = z.strictObject({
     })
     .optional(),
   'priority-boost': z.array(z.string().trim().min(1)).optional(),
+  substitutes: z
+    .strictObject({
+      url: z.string(),
+      key: z.string().trim().min(1).optional(),
+      'token-file': z.string().trim().min(1).optional(),
+    })
+    .optional(),
 });
 
 /**
@@ -133,7 +158,15 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
                   ? `${issue.path.length > 2 ? 'each hook is a shell command: a non-empty string such as "./notify.sh"' : HOOKS_PROBLEM}, got ${JSON.stringify(valueAt(doc, issue.path))}`
                   : key.startsWith('priority-boost') && issue.code !== 'unrecognized_keys'
                     ? `${issue.path.length > 1 ? 'each is a package name or glob: a non-empty string such as "llvm*"' : BOOST_PROBLEM}, got ${JSON.stringify(valueAt(doc, issue.path))}`
-                    : describeIssue(issue, valueAt(doc, issue.path));
+                    : key === 'substitutes' && issue.code === 'invalid_type'
+                      ? `must be a table: ${SUBSTITUTES_EXAMPLE}, got ${JSON.stringify(valueAt(doc, issue.path))}`
+                      : key === 'substitutes' && issue.code === 'unrecognized_keys'
+                        ? (issue.keys.includes('token') ? TOKEN_IN_FILE : `${describeIssue(issue, valueAt(doc, issue.path), SUBSTITUTES_KEYS)}: [substitutes] holds url, key and token-file`)
+                        : key === 'substitutes.url' && issue.code === 'invalid_type'
+                          ? `${valueAt(doc, issue.path) === undefined ? 'missing' : `expected a string, got ${JSON.stringify(valueAt(doc, issue.path))}`}: the base URL of the kiln serve whose cache to use, e.g. url = "https://cache.example/kiln"`
+                          : key.startsWith('substitutes.') && issue.code !== 'unrecognized_keys'
+                            ? `must be the path of a file, relative to kiln.toml (e.g. ${key.slice('substitutes.'.length)} = "${key.endsWith('key') ? 'keys/cache.asc' : 'secrets/token'}"), got ${JSON.stringify(valueAt(doc, issue.path))}`
+                            : describeIssue(issue, valueAt(doc, issue.path));
       const diagnostic: Diagnostic = key === '' ? { file, message } : { file, key, message };
       diagnostics.push(diagnostic);
       // An unknown key is said where it is written, not where its table is.
@@ -220,8 +253,15 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     }
   });
   const boost = d['priority-boost'] === undefined ? {} : { priorityBoost: d['priority-boost'] };
+  let substitutes: TreeSubstitutes | undefined;
+  if (d.substitutes !== undefined) {
+    const sub = d.substitutes;
+    const url = substituteUrlOf(sub.url);
+    if (typeof url !== 'string') diagnostics.push({ file, key: 'substitutes.url', message: url.problem });
+    else substitutes = { url, ...(sub.key === undefined ? {} : { key: resolve(dirname(file), sub.key) }), ...(sub['token-file'] === undefined ? {} : { tokenFile: resolve(dirname(file), sub['token-file']) }) };
+  }
   if (!parsed.success) return { config: empty, diagnostics: inFile(diagnostics) };
-  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }), ...boost }, diagnostics: inFile(diagnostics) };
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }), ...boost, ...(substitutes === undefined ? {} : { substitutes }) }, diagnostics: inFile(diagnostics) };
 
   /** The problems in the order of the file's lines (as a recipe's are), those of no line last. */
   function inFile(found: Diagnostic[]): Diagnostic[] {
@@ -232,6 +272,22 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
       return key === undefined ? undefined : lineOfKey(lines, key);
     });
   }
+}
+
+/** `[substitutes]` url: as --substitute takes it (parseSubstituteUrl), or what is wrong with it, said for kiln.toml. */
+function substituteUrlOf(text: string): string | { problem: string } {
+  const example = 'give the base URL of the kiln serve whose cache to use, e.g. url = "https://cache.example/kiln"';
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { problem: `${JSON.stringify(text)} is not a URL: ${example}` };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return { problem: `${JSON.stringify(text)}: only http:// and https:// URLs are served by kiln serve: ${example}` };
+  // (The URL is not repeated: it holds a password.)
+  if (url.username !== '' || url.password !== '') return { problem: 'the URL holds a user name or password, which kiln would print in its notes and which would go wherever the tree goes: put the token in a file named by token-file = "FILE" instead' };
+  if (url.search !== '' || url.hash !== '') return { problem: `${JSON.stringify(text)}: a query or fragment has no place in a substituter's URL: ${example}` };
+  return parseSubstituteUrl(text);
 }
 
 /** `ccache-size`: a size with K, M, G or T (powers of 1024), at least 1M. */

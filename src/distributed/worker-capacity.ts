@@ -7,6 +7,8 @@
 import { clampToMachine, type Capacity } from '../schedule/pick-next.ts';
 import type { Job } from '../plan/job.ts';
 
+export { clampToMachine };
+
 export interface Reservation {
   readonly cpus: number;
   readonly memoryBytes: number;
@@ -55,4 +57,19 @@ export function fitsNow(need: Reservation, running: readonly Reservation[], tota
  */
 export function mayTake(running: readonly Reservation[], total: Capacity): boolean {
   return fitsNow({ cpus: 1, memoryBytes: 0 }, running, total);
+}
+
+/** What a worker has reserved of what it can reserve (for `kiln workers`: worker-status.ts). */
+export interface Reserved {
+  readonly cpus: { readonly reserved: number; readonly total: number };
+  readonly memory: { readonly reserved: number; readonly total: number };
+}
+
+/** The running jobs' reservations (clamped, as fitsNow counts them) against `total` (pure). */
+export function reservedOf(running: Iterable<Reservation>, total: Capacity): Reserved {
+  const free = freeOf(running, total);
+  return {
+    cpus: { reserved: total.cpus - free.cpus, total: total.cpus },
+    memory: { reserved: total.memoryBytes - free.memoryBytes, total: total.memoryBytes },
+  };
 }

@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Msg, NatsConnection } from '@nats-io/transport-node';
-import { askWorkers, KILN_VERSION, unclaimedHint, WorkerStatus, workerStatusOf, WORKERS_STATUS_SUBJECT } from './worker-status.ts';
+import { answerFor, askWorkers, extrasWanted, KILN_VERSION, STATUS_QUESTION, unclaimedHint, WorkerStatus, workerStatusOf, WORKERS_STATUS_SUBJECT } from './worker-status.ts';
+import { reservedOf } from './worker-capacity.ts';
 import { workersTable } from '../cli/workers.ts';
+import { workerView } from '../server/routes/workers.ts';
 
 const GiB = 1024 ** 3;
 const ENV = 'debian-12@1';
@@ -13,6 +15,9 @@ function worker(name: string, archs: [string, string][], more: Partial<WorkerSta
     sandbox: 'rootless', jobs: 4, running: [], disk: null, ...more,
   };
 }
+/** What a 8-cpu, 16 GiB worker's jobs reserve, and the jobs it holds. */
+const capacity = (cpus: number, memory: number, held: NonNullable<WorkerStatus['capacity']>['held'] = []): NonNullable<WorkerStatus['capacity']> => ({ cpus: { reserved: cpus, total: 8 }, memory: { reserved: memory, total: 16 * GiB }, held });
+const holding = (jobId: string, cpus: number, memoryBytes = 0, runId = 'r9', since = 2_000): NonNullable<WorkerStatus['capacity']>['held'][number] => ({ runId, jobId, cpus, memoryBytes, since });
 const busy = (n: number): WorkerStatus['running'] => Array.from({ length: n }, (_, i) => ({ runId: `r${i}`, jobId: `p${i}@amd64`, attempt: 1, since: 2_000 }));
 
 test('WorkerStatus: a full answer parses; strings are capped and unknown fields refused', () => {
@@ -95,9 +100,90 @@ test('workersTable: a line per worker (LOW marked), a line per running job', () 
     worker('w2', [['arm64', 'X']]),
   ], now);
   const lines = text.trimEnd().split('\n');
-  assert.match(lines[0]!, /^NAME\s+SERVES\s+SANDBOX\s+JOBS\s+FREE DISK\s+UP\s+VERSION$/);
-  assert.match(lines[1]!, new RegExp(`^w1\\s+amd64 in ${ENV}\\s+rootless\\s+1/2\\s+1\\.0 GiB LOW \\(--min-free 5\\.0 GiB\\)\\s+1h00m\\s+0\\.1\\.0$`));
+  assert.match(lines[0]!, /^NAME\s+SERVES\s+SANDBOX\s+JOBS\s+CPUS\s+MEMORY\s+FREE DISK\s+UP\s+VERSION$/);
+  assert.match(lines[1]!, new RegExp(`^w1\\s+amd64 in ${ENV}\\s+rootless\\s+1/2\\s+-\\s+-\\s+1\\.0 GiB LOW \\(--min-free 5\\.0 GiB\\)\\s+1h00m\\s+0\\.1\\.0$`));
   assert.equal(lines[2], '    zlib@amd64  run run-1, attempt 2, for 1m30s');
-  assert.match(lines[3]!, /^w2\s+arm64 in X\s+rootless\s+0\/4\s+-\s+1h00m\s+0\.1\.0$/);
+  assert.match(lines[3]!, /^w2\s+arm64 in X\s+rootless\s+0\/4\s+-\s+-\s+-\s+1h00m\s+0\.1\.0$/);
   assert.equal(lines.length, 4);
+});
+
+test('workersTable: what the running jobs reserve of the cpus and memory, and a line per job held for room', () => {
+  const now = 10_000;
+  const text = workersTable([
+    worker('w1', [['amd64', ENV]], { jobs: 4, running: busy(1), capacity: capacity(6, 12 * GiB, [holding('llvm@amd64', 8, 4 * GiB, 'run-2', now - 65_000)]) }),
+    worker('w2', [['amd64', ENV]], { capacity: capacity(0, 0) }),
+  ], now);
+  const lines = text.trimEnd().split('\n');
+  assert.match(lines[0]!, /^NAME\s+SERVES\s+SANDBOX\s+JOBS\s+CPUS\s+MEMORY\s+FREE DISK\s+UP\s+VERSION$/);
+  assert.match(lines[1]!, new RegExp(`^w1\\s+amd64 in ${ENV}\\s+rootless\\s+1/4\\s+6/8\\s+12\\.0 GiB/16\\.0 GiB\\s+-\\s+9\\.0s\\s+0\\.1\\.0$`), text);
+  assert.equal(lines[2], '    p0@amd64  run r0, attempt 1, for 8.0s');
+  assert.equal(lines[3], '    llvm@amd64  held until there is room for 8 cpus and 4.0 GiB of memory (it takes no other job meanwhile), run run-2, for 1m05s');
+  assert.match(lines[4]!, /^w2\s+amd64 in \S+\s+rootless\s+0\/4\s+0\/8\s+0 B\/16\.0 GiB\s+-\s+/, text);
+  assert.equal(lines.length, 5);
+});
+
+test('WorkerStatus: capacity is optional (an older worker has none) and checked when there', () => {
+  const s = worker('w1', [['amd64', ENV]], { capacity: capacity(2, GiB, [holding('big@amd64', 8)]) });
+  assert.deepEqual(WorkerStatus.parse(JSON.parse(JSON.stringify(s))), s);
+  assert.equal(WorkerStatus.safeParse(worker('w0', [])).success, true, 'an older worker\'s answer');
+  const bad: [string, unknown][] = [
+    ['negative cpus', { ...s.capacity, cpus: { reserved: -1, total: 8 } }],
+    ['fractional cpus', { ...s.capacity, cpus: { reserved: 0.5, total: 8 } }],
+    ['an unknown field', { ...s.capacity, spare: 1 }],
+    ['a held job id that is a path', { ...s.capacity, held: [holding('../x', 1)] }],
+    ['a held job with no reservation', { ...s.capacity, held: [{ runId: 'r', jobId: 'a@amd64', since: 1 }] }],
+  ];
+  for (const [what, c] of bad) assert.equal(WorkerStatus.safeParse({ ...s, capacity: c }).success, false, what);
+});
+
+test('answerFor: the capacity only to an asker that asks for it; an older asker\'s empty question gets what its strict schema reads', () => {
+  const s = worker('w1', [['amd64', ENV]], { capacity: capacity(1, 0) });
+  /** WorkerStatus as a kiln before the capacity reads it: strict, without it. */
+  const older = WorkerStatus.omit({ capacity: true }).strict();
+  assert.equal(older.safeParse(s).success, false, 'an older reader would drop a worker that says its capacity unasked');
+  for (const question of ['', 'not json', 'null', '{}', '{"want":"capacity"}', '{"want":["disk"]}']) {
+    const a = answerFor(s, question);
+    assert.equal('capacity' in a, false, question);
+    assert.equal(older.safeParse(JSON.parse(JSON.stringify(a))).success, true, question);
+  }
+  assert.deepEqual(answerFor(s, STATUS_QUESTION), s);
+  assert.deepEqual([...extrasWanted(STATUS_QUESTION)], ['capacity']);
+  assert.deepEqual([...extrasWanted('{"want":["capacity","later"]}')], ['capacity'], 'an extra this kiln does not know is not an error');
+});
+
+test('workerStatusOf: the capacity as the worker counts it', () => {
+  const total = { slots: 4, cpus: 8, memoryBytes: 16 * GiB };
+  const reserved = reservedOf([{ cpus: 2, memoryBytes: GiB }, { cpus: 16, memoryBytes: 0 }], total);
+  assert.deepEqual(reserved, { cpus: { reserved: 10, total: 8 }, memory: { reserved: GiB, total: 16 * GiB } }, 'a job larger than the machine counts as all of it, not more (clamped, as fitsNow counts it)');
+  const s = workerStatusOf({ name: 'w', startedAt: 5, archs: [], sandbox: 'host', jobs: 2, running: [], capacity: { reserved: reservedOf([{ cpus: 3, memoryBytes: GiB }], total), held: new Map([['k', holding('big@amd64', 8, 2 * GiB)]]).values() } });
+  assert.deepEqual(s.capacity, { cpus: { reserved: 3, total: 8 }, memory: { reserved: GiB, total: 16 * GiB }, held: [holding('big@amd64', 8, 2 * GiB)] });
+  assert.equal(WorkerStatus.safeParse(s).success, true);
+  assert.equal('capacity' in workerStatusOf({ name: 'w', startedAt: 5, archs: [], sandbox: 'host', jobs: 2, running: [] }), false);
+});
+
+test('unclaimedHint: a worker with free slots that holds a job, or whose cpus are all reserved, says so', () => {
+  const cases: [string, WorkerStatus, string][] = [
+    ['holds a job', worker('w1', [['amd64', ENV]], { running: busy(1), capacity: capacity(6, 0, [holding('llvm@amd64', 8, 4 * GiB)]) }),
+      `worker w1 serves amd64 in ${ENV} and is holding llvm@amd64 until its running jobs leave room for it (8 cpus and 4.0 GiB of memory): it takes no other job meanwhile`],
+    ['cpus all reserved', worker('w1', [['amd64', ENV]], { running: busy(2), capacity: capacity(8, 0) }), `worker w1 serves amd64 in ${ENV} and is busy: its 2 running jobs reserve all 8 cpus`],
+    ['room', worker('w1', [['amd64', ENV]], { running: busy(1), capacity: capacity(4, 0) }), `worker w1 serves amd64 in ${ENV} and has room (1 of 4 jobs running): it should take it soon`],
+  ];
+  for (const [what, s, want] of cases) assert.equal(unclaimedHint([s], 'amd64', ENV), want, what);
+});
+
+test('askWorkers asks for the extras it reads', async () => {
+  const sent: string[] = [];
+  await askWorkers({ requestMany: async (_s: string, data: string) => (sent.push(data), (async function* () {})()) } as unknown as NatsConnection, 10);
+  assert.deepEqual(sent, [STATUS_QUESTION]);
+  assert.deepEqual(JSON.parse(STATUS_QUESTION), { want: ['capacity'] });
+});
+
+test('workerView: the capacity for the API; a tenant sees how many jobs are held, but only its own builds\' of them', () => {
+  const s = worker('w1', [['amd64', ENV]], { capacity: capacity(2, GiB, [holding('a@amd64', 8, 0, 'run-a'), holding('b@amd64', 4, GiB, 'run-b')]) });
+  const runs = new Map([['run-a', { buildId: 'b-1', tenant: 'alice' }], ['run-b', { buildId: 'b-2', tenant: 'bob' }]]);
+  const alice = workerView(s, 'alice', runs).capacity!;
+  assert.deepEqual({ ...alice, heldJobs: undefined }, { cpus: { reserved: 2, total: 8 }, memory: { reservedBytes: GiB, totalBytes: 16 * GiB }, held: 2, heldJobs: undefined });
+  assert.deepEqual(alice.heldJobs, [{ buildId: 'b-1', runId: 'run-a', jobId: 'a@amd64', cpus: 8, memoryBytes: 0, since: new Date(2_000).toISOString() }]);
+  assert.deepEqual(workerView(s, undefined, runs).capacity!.heldJobs.map((h) => h.buildId), ['b-1', 'b-2']);
+  assert.equal(workerView(worker('w0', []), undefined, runs).capacity, null, 'an older worker');
 });

@@ -32,7 +32,7 @@ import { lowOnSpace } from '../run/free-space.ts';
 import { claimRunWorkspace } from '../run/run-workspaces.ts';
 import { getFile, putFile } from './blobs.ts';
 import { askAlive, watchAlive } from './liveness.ts';
-import { answerStatus, workerStatusOf } from './worker-status.ts';
+import { answerStatus, workerStatusOf, type HeldJob } from './worker-status.ts';
 import { awaitVerdict, StoppedRuns } from './coordinator-words.ts';
 import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, pruneWorkerLogsEvery } from './worker-logs.ts';
@@ -41,7 +41,7 @@ import { envIdWithProfiles, workerEnvId } from '../run/env-id.ts';
 import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, verdictSubject, type Cluster } from './cluster.ts';
 import { machineCapacity } from '../run/host-env.ts';
 import { streamLog } from './log-stream.ts';
-import { fitsNow, mayTake, reservationOf, type Reservation } from './worker-capacity.ts';
+import { clampToMachine, fitsNow, mayTake, reservationOf, reservedOf, type Reservation } from './worker-capacity.ts';
 import { holdForRoom, raceAbort, sleepUnlessAborted } from './worker-hold.ts';
 import { guardedMsg, streamEpochs, type JobMsg } from './stale-ack.ts';
 import { parseMessage, JobMessage, type EventMessage, type WireArtifact, type WireOutcome } from './wire.ts';
@@ -96,10 +96,11 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       for (const [id, c] of controllers) if (id === `${runId} ${jobId}` || (jobId === '*' && id.startsWith(`${runId} `))) c.abort(new Error('cancelled by the coordinator'));
     },
   });
-  // What it is and builds, for `kiln workers` and the coordinators' notes (worker-status.ts).
+  // What it is, builds and holds for room (roomFor), for `kiln workers` and the coordinators' notes (worker-status.ts).
   const startedAt = Date.now();
   const runningJobs = new Map<string, { runId: string; jobId: string; attempt: number; since: number }>();
-  const statusAnswers = answerStatus(o.cluster.nc, () => workerStatusOf({ name, startedAt, archs: o.archs.map((arch) => ({ arch, envId: o.envs.envIdFor(arch) })), sandbox: o.envs.backend.name, jobs: o.jobs, running: runningJobs.values(), minFree: o.minFree }));
+  const heldJobs = new Map<string, HeldJob>();
+  const statusAnswers = answerStatus(o.cluster.nc, () => workerStatusOf({ name, startedAt, archs: o.archs.map((arch) => ({ arch, envId: o.envs.envIdFor(arch) })), sandbox: o.envs.backend.name, jobs: o.jobs, running: runningJobs.values(), minFree: o.minFree, capacity: { reserved: reservedOf(running.values(), total), held: heldJobs.values() } }));
   // The queue of each arch in this worker's env: only jobs it can build come to it.
   const consumers = await Promise.all(o.archs.map((arch) => o.cluster.js.consumers.get(JOBS_STREAM, consumerName(arch, o.envs.envIdFor(arch)))));
   // The jobs stream as this worker knows it: acks of a stream made anew are not sent (stale-ack.ts).
@@ -173,9 +174,12 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     const cancel = new AbortController();
     controllers.set(id, cancel);
     if (stoppedRuns.has(m.runId, Date.now())) cancel.abort(new Error('cancelled by the coordinator'));
-    const waiting = (): void => o.say(`${id}: waits for room here: it reserves ${need.cpus} cpu(s)${need.memoryBytes > 0 ? ` and ${humanBytes(need.memoryBytes)} of memory` : ''}, more than the running jobs leave free`);
+    const waiting = (): void => {
+      heldJobs.set(id, { runId: m.runId, jobId: m.jobId, ...clampToMachine(need, total), since: Date.now() });
+      o.say(`${id}: waits for room here: it reserves ${need.cpus} cpu(s)${need.memoryBytes > 0 ? ` and ${humanBytes(need.memoryBytes)} of memory` : ''}, more than the running jobs leave free`);
+    };
     const end = await holdForRoom({ msg, runId: m.runId, alive: m.alive === true, nc: o.cluster.nc, fits, running: () => running.keys(), stop: o.signal, cancel: cancel.signal, heartbeatMs: Math.max(200, Math.floor(ackWaitMs / 3)), waiting })
-      .finally(() => controllers.get(id) === cancel && controllers.delete(id));
+      .finally(() => (heldJobs.delete(id), controllers.get(id) === cancel && controllers.delete(id)));
     if (end === 'room') return true;
     const attempt = (m.returns ?? 0) + msg.info.deliveryCount;
     if (end === 'gone') await giveBack(msg, m, attempt, 'coordinator-gone');

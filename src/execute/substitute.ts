@@ -1,11 +1,12 @@
-// kiln build --substitute URL: before a job builds, the remote caches (other kilns' `kiln
-// serve`, routes/artifacts.ts) are asked in order for its key's artifact, as BitBake's
-// SSTATE_MIRRORS or Nix's substituters are. Found: meta.json (its signature checked with
-// --substitute-key), manifest.json and pkg.tar.zst are downloaded (the archive streamed to
-// a temp file, its size and sha256 checked as it comes), imported with importEntry (the
-// same checks as a worker's result), and the job is up to date, its output hash as the
-// meta says. Anything else (absent, a network error, a refused token, a bad or unsigned
-// entry) is not the job's failure: it is built. Made only when --substitute was given.
+// kiln build --substitute URL, or kiln.toml's [substitutes] (cli/build.ts): before a job
+// builds, the remote caches (other kilns' `kiln serve`, routes/artifacts.ts) are asked in
+// order for its key's artifact, as BitBake's SSTATE_MIRRORS or Nix's substituters are.
+// Found: meta.json (its signature checked with --substitute-key or kiln.toml's key),
+// manifest.json and pkg.tar.zst are downloaded (the archive streamed to a temp file, its
+// size and sha256 checked as it comes), imported with importEntry (the same checks as a
+// worker's result), and the job is up to date, its output hash as the meta says. Anything
+// else (absent, a network error, a refused token, a bad or unsigned entry) is not the
+// job's failure: it is built. Made only when there is a substituter.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -124,9 +125,9 @@ export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions
     if (bad !== undefined) throw new Miss(bad);
     if (keys !== undefined) {
       const sigRes = await get(base, key, 'meta.json.asc', signal);
-      if (sigRes === undefined) throw new Miss(`its meta.json is not signed (--substitute-key ${s.verify!.file}: that kiln serve has no signing key, or not this one)`);
+      if (sigRes === undefined) throw new Miss(`its meta.json is not signed (checked against ${s.verify!.file}: that kiln serve has no signing key, or not this one)`);
       const problem = await (await keys).detachedProblem(Buffer.from(metaText, 'utf8'), await text(sigRes, 'meta.json.asc'), s.verify!.keys as never);
-      if (problem !== undefined) throw new Miss(`its meta.json is refused: ${problem} (--substitute-key ${s.verify!.file})`);
+      if (problem !== undefined) throw new Miss(`its meta.json is refused: ${problem} (checked against ${s.verify!.file})`);
     }
     const meta = JSON.parse(metaText) as { archive: string | null; size: number; sha256: string | null; warnings?: unknown };
     // --fail-on-warnings: an artifact stored with warnings would fail here; built instead (as a local one is).

@@ -3,11 +3,12 @@
 // package from it instead of building it (no job started; the artifacts in its own cache).
 // With --substitute-key, a meta.json that is unsigned, signed by another key or altered on
 // the way is refused and the package built; a wrong token, and a server that is gone,
-// leave the packages built as usual.
+// leave the packages built as usual. The same from a tree's kiln.toml [substitutes] (url,
+// key, token-file), its flags winning over it and --no-substitute turning it off.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -131,6 +132,28 @@ test('kiln serve serves its cache by key; kiln build --substitute takes it, refu
   const signed = await build(join(dir.path, 'signed'), '--substitute', server.url, '--substitute-token', token, '--substitute-key', rightKey);
   assert.equal(signed.summary?.counts['up-to-date'], 3, explain(signed));
   assert.deepEqual(started(signed), []);
+  // The same from the tree's kiln.toml: url, key and token-file (paths relative to it).
+  await mkdir(join(tree, 'secrets'));
+  await writeFile(join(tree, 'secrets', 'token'), `${token}\n`);
+  await writeFile(join(tree, 'kiln.toml'), `[substitutes]\nurl = "${server.url}"\nkey = "../keys/right.asc"\ntoken-file = "secrets/token"\n`);
+  const fromToml = await build(join(dir.path, 'toml'));
+  assert.equal(fromToml.summary?.counts['up-to-date'], 3, explain(fromToml));
+  assert.deepEqual(started(fromToml), []);
+  // --substitute-key wins over kiln.toml's key (another key: refused, built); --no-substitute asks nobody.
+  const flagKey = await build(join(dir.path, 'toml-flag-key'), '--substitute-key', wrongKey);
+  assert.equal(flagKey.summary?.counts.built, 3, explain(flagKey));
+  assert.ok(notes(flagKey).some((n) => /its meta\.json is refused: it is signed only by keys other than the one given/.test(n)), notes(flagKey).join('\n'));
+  const off = await build(join(dir.path, 'toml-off'), '--no-substitute');
+  assert.equal(off.summary?.counts.built, 3, explain(off));
+  assert.ok(!notes(off).some((n) => /substituted|--substitute /.test(n)), notes(off).join('\n'));
+  // A token-file that is not there: a config error naming kiln.toml, before anything is built.
+  await writeFile(join(tree, 'kiln.toml'), `[substitutes]\nurl = "${server.url}"\ntoken-file = "secrets/gone"\n`);
+  const noFile = await build(join(dir.path, 'toml-gone'));
+  assert.equal(noFile.code, 2, explain(noFile));
+  assert.match(noFile.stderr, /kiln\.toml \[substitutes\] token-file \S+secrets\/gone: cannot read it \(ENOENT\)/, noFile.stderr);
+  assert.deepEqual(started(noFile), []);
+  await rm(join(tree, 'kiln.toml'));
+
   const wrong = await build(join(dir.path, 'wrong'), '--substitute', server.url, '--substitute-token', token, '--substitute-key', wrongKey);
   assert.equal(wrong.summary?.counts.built, 3, explain(wrong));
   assert.ok(notes(wrong).some((n) => /its meta\.json is refused: it is signed only by keys other than the one given/.test(n)), notes(wrong).join('\n'));

@@ -1,7 +1,8 @@
 // GET /api/v1/workers: the `kiln worker`s that answer on the NATS server of a daemon started
 // with --nats (distributed/worker-status.ts, as `kiln workers` asks them). An admin sees
 // everything; a tenant sees which queues are served and how busy the workers are, but of
-// the jobs they build only its own builds', and neither their hosts nor their paths.
+// the jobs they build (and hold for room) only its own builds', and neither their hosts
+// nor their paths.
 
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
 import { errorBody, KilnError } from '../../errors.ts';
@@ -20,6 +21,12 @@ const WorkerView = z.object({
   busy: z.number().openapi({ description: 'jobs it builds now, of every tenant' }),
   running: z.array(z.object({ buildId: z.string().nullable(), runId: z.string(), jobId: z.string(), attempt: z.number(), since: z.string() })).openapi({ description: "the jobs it builds now that the caller may see (a tenant: its own builds')" }),
   disk: z.object({ freeBytes: z.number(), minFreeBytes: z.number(), low: z.boolean(), path: z.string().nullable() }).nullable(),
+  capacity: z.object({
+    cpus: z.object({ reserved: z.number(), total: z.number() }),
+    memory: z.object({ reservedBytes: z.number(), totalBytes: z.number() }),
+    held: z.number().openapi({ description: 'jobs it took that wait until its running jobs leave room for them, of every tenant (it takes no other job meanwhile)' }),
+    heldJobs: z.array(z.object({ buildId: z.string().nullable(), runId: z.string(), jobId: z.string(), cpus: z.number(), memoryBytes: z.number(), since: z.string() })).openapi({ description: "those jobs that the caller may see (a tenant: its own builds'), with what each reserves" }),
+  }).nullable().openapi({ description: 'what its running jobs reserve of its cpus (cores plus --overcommit-cpus) and memory; null from a worker of a kiln that does not say' }),
 });
 export const WorkersSchema = z.object({ workers: z.array(WorkerView) }).openapi('Workers');
 
@@ -64,5 +71,13 @@ export function workerView(s: WorkerStatus, scope: string | undefined, runs: Rea
       .filter((r) => admin || runs.get(r.runId)?.tenant === scope)
       .map((r) => ({ buildId: runs.get(r.runId)?.buildId ?? null, runId: r.runId, jobId: r.jobId, attempt: r.attempt, since: new Date(r.since).toISOString() })),
     disk: s.disk === null ? null : { freeBytes: s.disk.free, minFreeBytes: s.disk.minFree, low: s.disk.low, path: admin ? s.disk.where : null },
+    capacity: s.capacity === undefined ? null : {
+      cpus: { reserved: s.capacity.cpus.reserved, total: s.capacity.cpus.total },
+      memory: { reservedBytes: s.capacity.memory.reserved, totalBytes: s.capacity.memory.total },
+      held: s.capacity.held.length,
+      heldJobs: s.capacity.held
+        .filter((h) => admin || runs.get(h.runId)?.tenant === scope)
+        .map((h) => ({ buildId: runs.get(h.runId)?.buildId ?? null, runId: h.runId, jobId: h.jobId, cpus: h.cpus, memoryBytes: h.memoryBytes, since: new Date(h.since).toISOString() })),
+    },
   };
 }
