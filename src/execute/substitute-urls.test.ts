@@ -24,7 +24,7 @@ test('--substitute is repeatable: asked in the order given, each URL once', () =
 test('what an answer means: 200 found, 404 absent, 401/403 stop asking that substituter, the rest an error for this key only', () => {
   const table: Array<[number, ReturnType<typeof answerOf>]> = [[200, 'found'], [404, 'absent'], [401, 'unauthorized'], [403, 'unauthorized'], [500, 'error'], [502, 'error'], [400, 'error'], [301, 'error']];
   for (const [status, want] of table) assert.equal(answerOf(status), want, String(status));
-  assert.match(unauthorizedText('https://a.example', 401, undefined), /401 unauthorized: give a token .*--substitute-token TOKEN or \$KILN_SUBSTITUTE_TOKEN/);
+  assert.match(unauthorizedText('https://a.example', 401, undefined), /401 unauthorized: give a token .*--substitute-token TOKEN, \$KILN_SUBSTITUTE_TOKEN or kiln.toml's \[substitutes\] token-file/);
   assert.match(unauthorizedText('https://a.example', 401, '$KILN_SUBSTITUTE_TOKEN'), /the token of \$KILN_SUBSTITUTE_TOKEN was refused/);
 });
 

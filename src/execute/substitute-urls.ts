@@ -51,9 +51,9 @@ export function answerOf(status: number): 'found' | 'absent' | 'unauthorized' | 
 /** What is said once a run when a substituter refuses the token (naming the flag or variable to fix). */
 export function unauthorizedText(url: string, status: number, tokenFrom: string | undefined): string {
   const fix = tokenFrom === undefined
-    ? 'give a token of that kiln serve (kiln token create NAME there) with --substitute-token TOKEN or $KILN_SUBSTITUTE_TOKEN'
-    : `the token of ${tokenFrom} was refused (unknown there, revoked or expired): give another with --substitute-token TOKEN or $KILN_SUBSTITUTE_TOKEN`;
-  return `--substitute ${url} answered ${status === 401 ? '401 unauthorized' : `${status} forbidden`}: ${fix}; not asked again this run (its packages are built here)`;
+    ? "give a token of that kiln serve (kiln token create NAME there) with --substitute-token TOKEN, $KILN_SUBSTITUTE_TOKEN or kiln.toml's [substitutes] token-file"
+    : `the token of ${tokenFrom} was refused (unknown there, revoked or expired): give another with --substitute-token TOKEN, $KILN_SUBSTITUTE_TOKEN or kiln.toml's [substitutes] token-file`;
+  return `substituter ${url} answered ${status === 401 ? '401 unauthorized' : `${status} forbidden`}: ${fix}; not asked again this run (its packages are built here)`;
 }
 
 /**

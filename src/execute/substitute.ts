@@ -70,7 +70,7 @@ export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions
     } catch (e) {
       clearTimeout(timer);
       if (signal.aborted) throw e;
-      throw new Miss(`--substitute ${base} cannot be reached (${causeOf(e)}): not asked again this run (its packages are built here)`, true);
+      throw new Miss(`substituter ${base} cannot be reached (${causeOf(e)}): not asked again this run (its packages are built here)`, true);
     }
     const answer = answerOf(res.status);
     if (answer === 'found') {
@@ -81,7 +81,7 @@ export function createSubstituter(s: SubstituteSettings, o: Pick<ExecutorOptions
     await res.body?.cancel();
     if (answer === 'absent') return undefined;
     if (answer === 'unauthorized') throw new Miss(unauthorizedText(base, res.status, s.tokenFrom), true);
-    throw new Miss(`--substitute ${base} answered HTTP ${res.status} for ${file}: built here`);
+    throw new Miss(`substituter ${base} answered HTTP ${res.status} for ${file}: built here`);
   }
 
   /** A small file's text, read with a running count: no more than `limit` bytes, whatever the headers say. */
