@@ -162,7 +162,9 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
     if (cutoff !== undefined) return finished(cutoff);
     // Every write of the log in one chain: notes, the streamed chunks, the final log.
     let writes: Promise<void> = Promise.resolve();
-    const write = (data: string | Buffer): Promise<void> => (writes = writes.then(() => appendFile(log, data)).catch(() => undefined));
+    /** The log was compressed once the job settled (logs/log-compress.ts): a later note would land in its excerpt. */
+    let sealed = false;
+    const write = (data: string | Buffer): Promise<void> => (writes = writes.then(() => (sealed ? undefined : appendFile(log, data))).catch(() => undefined));
     const note = (text: string): Promise<void> => write(`[kiln ${new Date().toISOString()}] ${text}\n`);
     /** The worker's log of the current attempt, as streamed so far (bytes appended here). */
     let attemptNow = 1;
@@ -204,6 +206,8 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
       let goneReturns = 0;
       /** A result is being accepted: other results are ignored (the first counts). */
       let accepting = false;
+      /** acceptResult has ended (what it appends to the log is in). */
+      let accepted = false;
       // The worker's log as it grows, appended here in order (a gap waits for the result).
       const chunks = o.cluster.nc.subscribe(logsSubject(o.runId, job.id), {
         callback: (err, m) => {
@@ -243,8 +247,14 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
         // its ack would have it delivered again), and any other worker on it stops.
         forget(job.id, seqs);
         signal.removeEventListener('abort', onAbort);
-        // A large log is kept compressed (logs/log-compress.ts) before the job is said finished.
-        void writes.then(() => compressFinishedLog(log)).then(() => resolve(finished(outcome)));
+        // A large log is kept compressed (logs/log-compress.ts) before the job is said finished,
+        // in the chain of writes; not while a result's log is still being appended (a stop or a
+        // lost stream settled the job meanwhile): that log stays whole and plain.
+        const appending = accepting && !accepted;
+        writes = writes.then(async () => {
+          if (!appending) sealed = (await compressFinishedLog(log)) !== undefined;
+        }).catch(() => undefined);
+        void writes.then(() => resolve(finished(outcome)));
       };
       const onAbort = (): void => {
         void (async () => {
@@ -291,7 +301,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           verdict('taken');
           accepting = true; // the first result counts; a late one from a worker thought dead is ignored
           // (A stop or a lost stream meanwhile settles the job first; accept's outcome is then dropped.)
-          void acceptResult(e, { blobs: o.cluster.blobs, artifacts: o.artifacts, cacheDir: o.cacheDir, key, log, startedAt, streamedOfAttempt: e.attempt === attemptNow ? streamed : 0, write, note }).then(
+          void acceptResult(e, { blobs: o.cluster.blobs, artifacts: o.artifacts, cacheDir: o.cacheDir, key, log, startedAt, streamedOfAttempt: e.attempt === attemptNow ? streamed : 0, write, note }).finally(() => (accepted = true)).then(
             (outcome) => settle(outcome),
             (err: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${e.worker} was refused: ${(err as Error).message}` }, log, startedAt, endedAt: Date.now() }),
           );

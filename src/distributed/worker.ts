@@ -375,6 +375,9 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     });
     // The log as it grows goes to the coordinator (kiln logs -f there follows it).
     const logFile = logPathOf(logDir, job.id);
+    // The same job again here (another attempt): its earlier log's compressed whole would shadow this one.
+    const { compressedLogPath, compressFinishedLog } = await import('../logs/log-compress.ts');
+    await rm(compressedLogPath(logFile), { force: true });
     const stream = streamLog(o.cluster.nc, logFile, m.runId, m.jobId, attempt);
     // A forced job is built again here too; any other finds a stored artifact first.
     // A job's cpus ($JOBS) as this machine can give them.
@@ -384,7 +387,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     // A Debian build's --twice comparison goes back beside the log (the coordinator's report reads it).
     const twice = existsSync(`${logFile}.twice.json`) ? await putFile(o.cluster.blobs, `${logFile}.twice.json`) : null;
     // This machine's own copy (kept for --keep-logs), once sent, as a local run keeps a large log.
-    if (log !== null) await (await import('../logs/log-compress.ts')).compressFinishedLog(logFile);
+    if (log !== null) await compressFinishedLog(logFile);
     const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
     if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log, twice };
     const files = await entryFiles(artifacts, outcome.key);

@@ -113,3 +113,35 @@ test('following a log already compressed yields the whole log, not its excerpt',
   for await (const line of linesOf(await openLogText(log))) fromLines.push(line);
   assert.deepEqual(fromLines, seen);
 });
+
+test('the excerpt keeps the log\'s bytes (any bytes), counts what it left out exactly, and its end is the log\'s end even with long lines', async (t) => {
+  const dir = scratch(t);
+  const log = join(dir, 'long_amd64.log');
+  // 8 KiB lines: 256 KiB of tail holds fewer than 50 of them; a byte that is no UTF-8 in each.
+  const lines: Buffer[] = [Buffer.from('[   0.000] k ==> log opened at 2026-11-23T09:00:00.000Z (times are seconds since then)\n')];
+  // Short lines first (the excerpt's head takes 100 of them), one saying "error" near its end.
+  for (let i = 0; i < 150; i++) lines.push(Buffer.from(i === 97 ? '[   0.001] e ./configure: line 99: error: optional libfoo not found\n' : `[   0.001] o checking for feature ${i}... yes\n`));
+  for (let i = 0; i < 600; i++) lines.push(Buffer.concat([Buffer.from(`[${(i / 100).toFixed(3).padStart(8)}] o cc -c f${i}.c `), Buffer.from([0xff, 0xfe]), Buffer.from(`${'-DX '.repeat(2000)}\n`)]));
+  lines.push(Buffer.from('[   9.000] e f599.c:10:5: error: the real cause\n'));
+  lines.push(Buffer.from('[   9.001] k failed: the build script exited with status 2\n'));
+  const whole = Buffer.concat(lines);
+  writeFileSync(log, whole);
+  assert.ok(await compressFinishedLog(log, 1024 * 1024));
+  const excerpt = readFileSync(log);
+  const note = excerpt.indexOf(' bytes of this log left out here');
+  const noteStart = excerpt.lastIndexOf(10, note) + 1;
+  const noteEnd = excerpt.indexOf(10, note) + 1;
+  const head = excerpt.subarray(0, noteStart);
+  const tail = excerpt.subarray(noteEnd);
+  // Byte for byte the log's start and end (0xff survives), and the count is what is between.
+  assert.ok(whole.subarray(0, head.length).equals(head));
+  assert.ok(whole.subarray(whole.length - tail.length).equals(tail));
+  const left = Number(/ k ==> (\d+) bytes of this log left out here/.exec(excerpt.subarray(noteStart, noteEnd).toString())![1]);
+  assert.equal(head.length + left + tail.length, whole.length);
+  assert.ok(tail.length <= EXCERPT.tailBytes);
+  // The end as the report and the console read it: the tail's lines, never the head's.
+  const end = readLogTail(log, 50);
+  assert.equal(end.at(-1), '[   9.001] k failed: the build script exited with status 2');
+  assert.ok(!end.some((l) => l.includes('optional libfoo')), 'a head line read as the log\'s end');
+  assert.ok(end.length < 50 && end.length > 10, `${end.length} lines`);
+});

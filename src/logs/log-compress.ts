@@ -27,7 +27,7 @@ const execFileAsync = promisify(execFile);
 export const COMPRESS_LOGS_ABOVE = 1024 * 1024;
 
 /** What the excerpt keeps of the log's start and end: lines, and bytes at most. */
-export const EXCERPT = { headLines: 100, headBytes: 32 * 1024, tailLines: 200, tailBytes: 96 * 1024 } as const;
+export const EXCERPT = { headLines: 100, headBytes: 32 * 1024, tailLines: 200, tailBytes: 256 * 1024 } as const;
 
 export function compressedLogPath(log: string): string {
   return `${log}.zst`;
@@ -71,8 +71,8 @@ export async function compressFinishedLog(log: string, above = COMPRESS_LOGS_ABO
   }
 }
 
-/** The excerpt that replaces a compressed log: its head, a line naming the .zst, its tail. */
-async function excerptOf(log: string, size: number, zstName: string): Promise<string> {
+/** The excerpt that replaces a compressed log: its head, a line naming the .zst, its tail; bytes as in the log. */
+async function excerptOf(log: string, size: number, zstName: string): Promise<Buffer> {
   const fh = await open(log, 'r');
   try {
     const headBuf = Buffer.alloc(Math.min(size, EXCERPT.headBytes));
@@ -80,22 +80,39 @@ async function excerptOf(log: string, size: number, zstName: string): Promise<st
     const tailLength = Math.min(size, EXCERPT.tailBytes);
     const tailBuf = Buffer.alloc(tailLength);
     await fh.read(tailBuf, 0, tailLength, size - tailLength);
-    // Whole lines only: the head up to its last newline, the tail from its first.
-    const head = headBuf.subarray(0, headBuf.lastIndexOf(10) + 1).toString('utf8').split('\n').slice(0, -1).slice(0, EXCERPT.headLines);
-    const tailText = tailBuf.subarray(tailBuf.indexOf(10) + 1).toString('utf8');
-    const tail = tailText.split('\n');
-    if (tail.at(-1) === '') tail.pop();
-    const kept = tail.slice(-EXCERPT.tailLines);
-    const headBytes = Buffer.byteLength(head.join('\n')) + head.length;
-    const tailBytes = Buffer.byteLength(kept.join('\n')) + kept.length;
+    // Whole lines only, cut at newline bytes (a line may hold any bytes): the head's first
+    // lines, the tail's last ones (from a line start: the file's, or after a newline).
+    let headEnd = 0;
+    for (let n = 0; n < EXCERPT.headLines; n++) {
+      const nl = headBuf.indexOf(10, headEnd);
+      if (nl === -1) break;
+      headEnd = nl + 1;
+    }
+    const tailFloor = tailLength === size ? 0 : tailBuf.indexOf(10) + 1;
+    let tailStart = tailLength;
+    // The last line may lack its newline: it counts as a line all the same.
+    let at = tailBuf[tailLength - 1] === 10 ? tailLength - 1 : tailLength;
+    for (let n = 0; n < EXCERPT.tailLines && at > tailFloor; n++) {
+      const nl = tailBuf.lastIndexOf(10, at - 1);
+      tailStart = nl < tailFloor ? tailFloor : nl + 1;
+      at = nl;
+    }
+    // Never the same bytes twice (only a log shorter than head and tail together could).
+    tailStart = Math.max(tailStart, headEnd - (size - tailLength), 0);
+    const tail = tailBuf.subarray(tailStart);
+    const head = headBuf.subarray(0, headEnd);
+    const left = size - head.length - tail.length;
     // In the log's own line format (a kiln line), so that `kiln logs --raw` leaves it out.
-    const stamp = /^\[[ \d.]+\]/.exec(kept[0] ?? '')?.[0] ?? `[${'0.000'.padStart(8)}]`;
-    const note = `${stamp} k ==> ${size - headBytes - tailBytes} bytes of this log left out here: the whole log is ${zstName} beside it (kiln logs, or zstdless ${zstName})`;
-    return `${[...head, note, ...kept].join('\n')}\n`;
+    const stamp = /^\[[ \d.]+\]/.exec(tail.subarray(0, 16).toString('latin1'))?.[0] ?? `[${'0.000'.padStart(8)}]`;
+    const note = `${stamp} k ==> ${left} bytes of this log left out here: the whole log is ${zstName} beside it (kiln logs, or zstdless ${zstName})\n`;
+    return Buffer.concat([head, Buffer.from(note), tail]);
   } finally {
     await fh.close();
   }
 }
+
+/** The line an excerpt has in place of what it left out: what reads a log's end stops there. */
+export const EXCERPT_NOTE = /^\[[ \d.]+\] k ==> \d+ bytes of this log left out here: /;
 
 /**
  * A job's whole log as a stream of its text: the .zst decompressed when the log was

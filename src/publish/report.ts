@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { KilnError } from '../errors.ts';
+import { EXCERPT_NOTE } from '../logs/log-compress.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import type { FailureReason, JobState } from '../plan/job.ts';
 import type { ReasonKind } from '../plan/reason.ts';
@@ -233,8 +234,11 @@ export function readLogTail(path: string, lines: number): string[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  const all = text.split(/\r?\n/).filter((l) => !DUMP_LINE.test(l));
+  let all = text.split(/\r?\n/).filter((l) => !DUMP_LINE.test(l));
   if (all.at(-1) === '') all.pop();
+  // A compressed log's excerpt (logs/log-compress.ts): its end is what follows the note, not the head before it.
+  const note = all.findLastIndex((l) => EXCERPT_NOTE.test(l));
+  if (note !== -1) all = all.slice(note + 1);
   return all.slice(-lines);
 }
 

@@ -86,7 +86,8 @@ test('gcRuns: an old run whose logs partly stay lists each removed log file as a
   const state = stateLayout({ state: root });
   // r1 built hello and world; world's log there is its last one (r2 did not build it).
   // A compressed log's whole is beside its excerpt (logs/log-compress.ts): it goes and stays with it.
-  for (const [run, files] of [['r1', ['hello_amd64.log', 'hello_amd64.log.zst', 'world_amd64.log', 'world_amd64.log.zst']], ['r2', ['hello_amd64.log']]] as const) {
+  // (A job whose name holds ".log." too: its compressed log is known by its end.)
+  for (const [run, files] of [['r1', ['hello_amd64.log', 'hello_amd64.log.zst', 'world_amd64.log', 'world_amd64.log.zst', 'a.log.b_amd64.log', 'a.log.b_amd64.log.zst']], ['r2', ['hello_amd64.log']]] as const) {
     mkdirSync(join(state.logs, run), { recursive: true });
     for (const f of files) writeFileSync(join(state.logs, run, f), 'log\n');
     mkdirSync(join(root, 'runs', run), { recursive: true });
@@ -95,7 +96,7 @@ test('gcRuns: an old run whose logs partly stay lists each removed log file as a
   // Our own double of the two queries gcRuns makes.
   const records = {
     listRuns: () => [{ id: 'r2', startedAt: 200, endedAt: 210 }, { id: 'r1', startedAt: 100, endedAt: 110 }],
-    latestLogs: () => new Set([join(state.logs, 'r2', 'hello_amd64.log'), join(state.logs, 'r1', 'world_amd64.log')]),
+    latestLogs: () => new Set([join(state.logs, 'r2', 'hello_amd64.log'), join(state.logs, 'r1', 'world_amd64.log'), join(state.logs, 'r1', 'a.log.b_amd64.log')]),
   } as unknown as Parameters<typeof gcRuns>[1];
   const dry = await gcRuns(state, records, { cutoff: 1000, keepLastRuns: 1, dryRun: true });
   assert.deepEqual(dry.map((r) => [r.kind, r.path]).sort(), [

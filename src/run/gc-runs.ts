@@ -85,6 +85,8 @@ export async function gcBundles(state: StateLayout, o: { cutoff: number; dryRun:
 
 /** The log a file beside it belongs to (`x_amd64.log.zst` → `x_amd64.log`), or the name itself. */
 function logOfSibling(file: string): string {
-  const at = file.indexOf('.log.');
-  return at === -1 ? file : file.slice(0, at + 4);
+  for (const suffix of ['.zst', '.twice.json', '.twice']) {
+    if (file.endsWith(`.log${suffix}`)) return file.slice(0, -suffix.length);
+  }
+  return file;
 }
