@@ -262,7 +262,6 @@ export function startHooks(o: HookOptions): HookRunner | undefined {
         cwd: o.cwd,
         timeoutMs: limitMs,
         graceMs: Math.min(2000, limitMs),
-        prefork: false,
         timePath: null,
         signals: h.signals,
         onOutput: (_stream, chunk) => output.add(chunk),

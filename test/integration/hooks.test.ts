@@ -139,6 +139,21 @@ test('Ctrl-C during a run-finished hook kills it (its whole group): exit 130 wit
   }
 });
 
+test('kiln killed with SIGKILL during a run-finished hook: the hook (its whole group) goes too', async () => {
+  await using dir = await tmpDir();
+  const m = marker();
+  try {
+    const tree = await writeTree(join(dir.path, 'tree'), undefined, true);
+    const k = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--json', '--hook', sleeper(m)], { timeoutMs: 60_000 });
+    assert.ok(await eventually(async () => (await pidsWithCmdline(`sleeping-${m}`)).length === 1, 30_000), 'the hook never started');
+    process.kill(k.pid, 'SIGKILL');
+    await k.done;
+    assert.ok(await eventually(async () => (await pidsWithCmdline(m)).length === 0, 10_000), 'the hook outlived the SIGKILLed kiln');
+  } finally {
+    await reap(m);
+  }
+});
+
 test("Ctrl-C during a job-failed hook kills it; the cancelled run's run-finished hook runs with KILN_RUN_STATE=cancelled, and a second Ctrl-C kills it", async () => {
   await using dir = await tmpDir();
   const m = marker();
