@@ -126,6 +126,7 @@ export interface DebianOptionsCli {
   readonly twice?: boolean;
   readonly verify?: boolean;
   readonly lintian?: boolean;
+  readonly tryInstall?: boolean;
   readonly out?: string;
   readonly extraRepository?: string[];
   readonly extraRepositoryKey?: string[];
@@ -154,6 +155,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
       .option('--twice', 'rebuild each package, recipe or Debian (up to date or not), a second time with varied clock, build path and time zone (and umask, for Debian packages), and compare the outputs (as reprotest does); a difference is a warning')
       .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)')
       .option('--lintian', 'run lintian over each built package (as sbuild --run-lintian): its tags are reported with the run, never fatal')
+      .option('--try-install', 'install each built .deb into a fresh root of the env, purge it and what it pulled in, and check that nothing is left behind (what sbuild --run-piuparts checks); a problem is a warning')
       .option('--out <dir>', "copy each Debian package's .changes, .buildinfo and .debs (built or up to date) into DIR, for debsign and dput, as sbuild leaves them beside the source");
   }
   return cmd;
@@ -181,6 +183,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.twice === true ? { twice: true } : {}),
     ...(opts.verify === true ? { verify: true } : {}),
     ...(opts.lintian === true ? { lintian: true } : {}),
+    ...(opts.tryInstall === true ? { tryInstall: true } : {}),
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
     ...extraRepositoriesOf(opts),
     ...(opts.keyring === undefined ? {} : { keyring: keyringFileOf('--keyring', opts.keyring) }),

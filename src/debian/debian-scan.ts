@@ -56,6 +56,8 @@ export interface DebianRequest {
   readonly loopTimeoutMs?: number | undefined;
   /** --twice: build each package a second time with variations and compare. */
   readonly twice?: boolean;
+  /** --try-install: each built .deb installed into a fresh root, then purged. */
+  readonly tryInstall?: boolean;
   /** Skip the dose-builddebcheck installability check. */
   readonly skipInstallability?: boolean;
   /** Where the suite and the archs were given, so a bad one is named there (default: the flags). */

@@ -63,6 +63,8 @@ export interface DebianBuildSpec {
   readonly modeFor: Readonly<Record<string, DebianBuildMode>>;
   /** Build a second time with varied clock, build path and umask and compare (not part of the key). */
   readonly twice: boolean;
+  /** --try-install: each built .deb installed into a fresh root, then purged (execute/debian-try-install.ts); not part of the key. */
+  readonly tryInstall?: boolean;
   /** Per arch: the build dependencies a greedy resolver installs (`name=version`), part of the key. */
   readonly chosen: Readonly<Record<string, readonly string[]>>;
 }

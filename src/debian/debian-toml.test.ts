@@ -19,6 +19,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     'dscs = ["local/foo_1.0-1.dsc", "/trees/t/abs/bar_2.dsc"]',
     'profiles = ["nocheck", "nodoc", "stage1"]',
     'nocheck = true',
+    'try-install = true',
     'binnmu = 2',
     'cpus = 4',
     'memory = "2G"',
@@ -37,6 +38,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     dscs: ['/trees/t/local/foo_1.0-1.dsc', '/trees/t/abs/bar_2.dsc'],
     profiles: ['nocheck', 'nodoc', 'stage1'],
     nocheck: true,
+    tryInstall: true,
     binnmu: 2,
     cpus: 4,
     memoryBytes: 2 * 1024 ** 3,
@@ -52,7 +54,7 @@ test('defaults: only suite and one source given', () => {
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
     file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, sources: ['hello'], dscs: [], profiles: [],
-    nocheck: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
+    nocheck: false, tryInstall: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
   });
   // dscs alone is enough too.
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);

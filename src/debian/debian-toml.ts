@@ -9,6 +9,7 @@
 //   dscs = ["local/foo_1.0-1.dsc"]        # relative to the file; files beside each .dsc
 //   profiles = ["nocheck"]                # optional build profiles
 //   nocheck = false                       # optional: DEB_BUILD_OPTIONS=nocheck
+//   try-install = false                   # optional: each built .deb installed into a fresh root, then purged
 //   binnmu = 1                            # optional: binary packages versioned VERSION+b1
 //   cpus = 2                              # optional: parallel=N and the scheduler's reservation
 //   memory = "2G"                         # optional reservation / limit
@@ -42,6 +43,7 @@ const schema = z.strictObject({
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
   nocheck: z.boolean().default(false),
+  'try-install': z.boolean().default(false),
   binnmu: z.number().int().min(1).max(999).optional(),
   cpus: z.number().int().min(1).max(1024).optional(),
   memory: z.string().optional(),
@@ -63,6 +65,8 @@ export interface DebianToml {
   readonly dscs: readonly string[];
   readonly profiles: readonly string[];
   readonly nocheck: boolean;
+  /** try-install: each built .deb installed into a fresh root, then purged. */
+  readonly tryInstall: boolean;
   /** binnmu = N: binary packages versioned VERSION+bN. */
   readonly binnmu: number | undefined;
   readonly cpus: number | undefined;
@@ -168,6 +172,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       dscs: d.dscs.map((p) => resolve(dirname(file), p)),
       profiles: d.profiles,
       nocheck: d.nocheck,
+      tryInstall: d['try-install'],
       binnmu: d.binnmu,
       cpus: d.cpus,
       memoryBytes,

@@ -17,19 +17,17 @@
 //            that does not exist and cannot be made (NONEXISTENT_HOME), as on Debian's buildds
 //   collect  .deb, .udeb, .buildinfo, .changes into $DESTDIR (packed as the artifact)
 
-import { constants as fsConstants } from 'node:fs';
-import { mkdir, readdir, readFile, copyFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { listedButMissing, type Downloads } from '../cache/downloads.ts';
+import type { Downloads } from '../cache/downloads.ts';
 import { debianExtras } from '../debian/debian-spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
-import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation, runRepoScript, safePoolPath } from './debian-build-steps.ts';
+import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation } from './debian-build-steps.ts';
+import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, writeCutArchive } from './debian-offline-apt.ts';
 import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
-import type { BinaryPackage } from '../debian/sources-index.ts';
 import { closure } from '../debian/binary-closure.ts';
 import { depsLayerKey, depsLayers } from '../cache/deps-layers.ts';
-import { rawField } from '../debian/lazy-index.ts';
 import { buildDependsFor } from '../debian/source-relations.ts';
 import type { JobPhase } from '../events/events.ts';
 import type { JobLog } from '../logs/job-log.ts';
@@ -72,6 +70,8 @@ export interface DebianRunContext {
   readonly signal: AbortSignal;
   /** The cached layer of installed build dependencies (findDepsLayer): used when found, made when not. */
   readonly depsLayer?: FoundDepsLayer;
+  /** --try-install: a fresh sandbox over the env alone (no build dependencies). */
+  readonly freshSandbox?: () => Promise<Sandbox>;
   /** --ccache: the variables of the compiler cache (ccache.ts), given the build's base directory. */
   readonly ccache?: (basedir: string) => Record<string, string>;
 }
@@ -104,7 +104,8 @@ export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; ar
 
 export type DebianRunOutcome =
   | { readonly kind: 'failed'; readonly reason: FailureReason; readonly message: string; readonly result?: RunResult }
-  | { readonly kind: 'ran'; readonly result: RunResult };
+  /** `warnings`: what --try-install found (debian-try-install.ts). */
+  | { readonly kind: 'ran'; readonly result: RunResult; readonly warnings?: readonly string[] };
 
 const sh = shellQuote;
 
@@ -163,28 +164,15 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     const roots = buildDependsFor(d.source, buildArch, mode, d.options);
     const extras = debianExtras(d.twice);
     const names = closure(roots, [...universe.essential(), 'build-essential', ...extras], universe, buildArch);
-    // A rebuild of an archive source stages .debs with the archive's own name and version but
-    // other bytes: apt refuses two files for one version ("Hash Sum mismatch"), so the archive's
-    // stanza of each staged name=version is left out and the fresh .deb is the only candidate.
-    const staged = await stagedDebs(sandbox.host.sysroot);
-    const archiveStanzas = [...names].flatMap((n) => universe.raw(n).filter((st) => !staged.has(`${n}=${(rawField(st, 'Version') ?? '').replace(/^\d+:/, '')}`)));
-    await writeFile(join(archiveHost, 'Packages'), `${archiveStanzas.join('\n\n')}\n`);
+    // Without the archive's stanza of a name=version this run staged (debian-offline-apt.ts).
+    await writeCutArchive(archiveHost, names, universe, await stagedDebs(sandbox.host.sysroot));
     log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
     for (const x of d.suite.extras ?? []) {
       log.note(`with the extra repository ${x.uri} ${x.suite} ${x.components.join(' ')}${x.notAutomatic ? ' (NotAutomatic: only for what the suite lacks)' : ''}: ${x.added[buildArch] ?? 0} of its binaries for ${buildArch} are in the index`);
     }
     const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
     const setup = [
-      'rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* /etc/apt/preferences.d/kiln-run',
-      'rm -rf /var/lib/apt/lists/*',
-      `echo ${sh(`deb [trusted=yes] file:${archiveInside} ./`)} > /etc/apt/sources.list.d/kiln-archive.list`,
-      `if compgen -G ${sh(sandbox.inside.sysroot)}'/*.deb' > /dev/null; then`,
-      ...runRepoScript(sandbox.inside.sysroot).map((line) => `  ${line}`),
-      `  echo ${sh(`deb [trusted=yes] file:${sandbox.inside.sysroot} ./`)} > /etc/apt/sources.list.d/kiln-run.list`,
-      `  printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: 1001\\n' > /etc/apt/preferences.d/kiln-run`,
-      '  echo "kiln: this run\'s own packages:"; sed -n "s/^Package: //p;s/^Version: /  /p" Packages | paste - - >&2',
-      'fi',
-      'apt-get update -qq -o Acquire::Languages=none >&2',
+      ...offlineSourcesScript(archiveInside, sandbox.inside.sysroot),
       `apt-get build-dep -s ${depArgs} ${sh(dsc)}`,
       `apt-get install -s --no-install-recommends ${extras.join(' ')}`,
     ].join('\n');
@@ -198,41 +186,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     // Two simulations (build-dep, then the extras) may name a package twice.
     const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
     const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
-    const fetchList: { pkg: BinaryPackage; dest: string }[] = [];
-    const problems: string[] = [];
-    for (const w of wanted) {
-      if (local.has(`${w.name}=${w.version}`)) {
-        // Staged from this run's outputs: built by it, or found up to date in the cache.
-        log.note(`install ${w.name} ${w.version} [${w.arch}] (from this run's packages)`);
-        continue;
-      }
-      const pkg = universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
-      if (pkg !== undefined && !safePoolPath(pkg.filename)) {
-        problems.push(`${w.name} ${w.version}: the index gives it the file name ${JSON.stringify(pkg.filename)}, which is not a plain relative path inside the repository`);
-        continue;
-      }
-      if (pkg === undefined) {
-        problems.push(`${w.name} ${w.version} (${w.arch}) is not in the verified Packages index`);
-        continue;
-      }
-      if (pkg.mirror !== undefined) log.note(`install ${w.name} ${w.version} [${w.arch}] (from the extra repository ${pkg.mirror})`);
-      fetchList.push({ pkg, dest: join(archiveHost, pkg.filename) });
-    }
-    log.note(`fetching ${fetchList.length} build dependencies through the downloads cache`);
-    const settled = await Promise.allSettled(fetchList.map(async ({ pkg, dest }) => {
-      const url = `${pkg.mirror ?? d.suite.mirror}/${pkg.filename}`;
-      const path = await c.downloads.fetch(url, pkg.sha256, { signal }).catch((e: unknown) => {
-        throw listedButMissing(e);
-      });
-      await mkdir(dirname(dest), { recursive: true });
-      // A copy, not a hard link: maintainer scripts run as root next to this directory and
-      // must not be able to change the shared cache entry.
-      await copyFile(path, dest, fsConstants.COPYFILE_FICLONE);
-      return `${pkg.package} ${pkg.version}`;
-    }));
-    settled.forEach((s, i) => {
-      if (s.status === 'rejected') problems.push(`${fetchList[i]!.pkg.filename}: ${s.reason instanceof Error ? s.reason.message : String(s.reason)}`);
-    });
+    const problems = await fetchWanted({ wanted, local, universe, archiveHost, mirror: d.suite.mirror, downloads: c.downloads, note: (t) => log.note(t), what: 'build dependencies', signal });
     if (problems.length > 0) {
       if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
       return { kind: 'failed', reason: 'fetch-failed', message: `cannot fetch ${problems.length} build dependencies:\n  ${problems.join('\n  ')}` };
@@ -328,31 +282,11 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   if (d.twice) await buildTwice({ c, env, flag, dsc, log, prepare: binnmuLines });
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
-  return { kind: 'ran', result: built };
-}
-
-/** `name=version` of the staged packages of this run (the Packages written in $SYSROOT). */
-async function localPackages(path: string): Promise<Set<string>> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  const out = new Set<string>();
-  let name: string | undefined;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('Package: ')) name = line.slice(9).trim();
-    else if (line.startsWith('Version: ') && name !== undefined) out.add(`${name}=${line.slice(9).trim()}`);
-  }
-  return out;
-}
-
-/** `name=version` (epoch dropped, as in .deb file names) of the .debs staged in $SYSROOT. */
-async function stagedDebs(sysroot: string): Promise<Set<string>> {
-  const files = await readdir(sysroot).catch(() => [] as string[]);
-  return new Set(files.filter((f) => f.endsWith('.deb')).map((f) => f.split('_')).filter((p) => p.length === 3).map(([n, v]) => `${n}=${safeDecode(v!)}`));
-}
-
-function safeDecode(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
+  if (d.tryInstall !== true || c.freshSandbox === undefined) return { kind: 'ran', result: built };
+  // --try-install: each .deb into a fresh root of the env, then purged (debian-try-install.ts).
+  const tried = await (await import('./debian-try-install.ts')).tryInstall({
+    create: c.freshSandbox, builtDir: sandbox.host.dest, runDebsDir: sandbox.host.sysroot, universe, arch: buildArch,
+    mirror: d.suite.mirror, downloads: c.downloads, log, signal,
+  }).catch((e: unknown) => ({ tried: [], problems: [`try-install: not done: ${(e as Error).message}`] }));
+  return { kind: 'ran', result: built, ...(tried.problems.length === 0 ? {} : { warnings: tried.problems }) };
 }

@@ -243,15 +243,26 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           // --loop-timeout, else the recipe's loop-timeout (0: off).
           loop = loopGuard(o.loopTimeoutMs ?? spec.build.loopTimeoutMs ?? DEFAULT_LOOP_TIMEOUT_MS);
           let debianResult: RunResult | undefined;
+          /** What --try-install found (debian-try-install.ts): warnings of the job. */
+          let debianWarnings: readonly string[] = [];
           if (spec.debian !== undefined) {
             if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
-            const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal: loop === undefined ? signal : AbortSignal.any([signal, loop.signal]), ...(depsLayer === undefined ? {} : { depsLayer }), ...(cc?.kind === 'on' ? { ccache: cc.variables } : {}) });
+            // --try-install: a root of the env alone, without the build's dependencies.
+            const freshSandbox = spec.debian.tryInstall !== true ? undefined : () => o.backend.create({
+              env, readOnlyBinds: binds, jobId: `${o.runId}-${job.id}.try`, workDir: join(o.workRoot, o.runId, `${job.id.replace('@', '_')}.try`),
+              limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes }, signal,
+            });
+            const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal: loop === undefined ? signal : AbortSignal.any([signal, loop.signal]), ...(depsLayer === undefined ? {} : { depsLayer }), ...(cc?.kind === 'on' ? { ccache: cc.variables } : {}), ...(freshSandbox === undefined ? {} : { freshSandbox }) });
             if (d.kind === 'failed') {
               if (signal.aborted) return cancelled();
               const r = d.result;
               return fail(loop?.message === undefined ? d.reason : 'looping', loop?.message ?? d.message, r === undefined ? {} : { exitCode: r.exitCode, signal: r.signal, ...(r.rusage === undefined ? {} : { rusage: r.rusage }) });
             }
             debianResult = d.result;
+            debianWarnings = d.kind === 'ran' ? d.warnings ?? [] : [];
+            if (debianWarnings.length > 0 && o.warningsFail === true && d.result.exitCode === 0 && d.result.signal === null) {
+              return fail('pack-failed', `${debianWarnings.join('; ')} (warnings fail the build: --fail-on-warnings)`, { exitCode: 0, signal: null });
+            }
           }
           if (spec.debian === undefined) phase('build');
           const timeoutMs = spec.build.timeoutMs;
@@ -346,7 +357,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             });
             for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
             jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
-            return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 && twice === undefined ? {} : { warnings: [...warnings.map((w) => `${w.check}: ${w.message}`), ...(twice === undefined ? [] : [twice])] }) };
+            return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 && twice === undefined && debianWarnings.length === 0 ? {} : { warnings: [...warnings.map((w) => `${w.check}: ${w.message}`), ...(twice === undefined ? [] : [twice]), ...debianWarnings] }) };
           } catch (e) {
             if (signal.aborted) return cancelled(exit);
             // A full cache disk: nothing was stored (put() writes under tmp/ and renames), and

@@ -48,6 +48,8 @@ export interface DebianCliRequest {
   readonly verify?: boolean;
   /** --lintian: run lintian over each built package's .changes (sbuild --run-lintian). */
   readonly lintian?: boolean;
+  /** --try-install: each built .deb installed into a fresh root of the env, then purged (execute/debian-try-install.ts). */
+  readonly tryInstall?: boolean;
   /** --out DIR: each Debian package's .changes, .buildinfo and .debs are copied there after the run. */
   readonly out?: string;
   /** --extra-repository lines: their binaries join the suite's for the build dependencies. */
@@ -64,7 +66,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--out', '--all',
+  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--out', '--all',
   '--extra-repository', '--extra-repository-key',
 ];
 
@@ -223,6 +225,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     ...(t?.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: t.loopTimeoutMs }),
     ...(o.debian?.skipInstallability === true ? { skipInstallability: true } : {}),
     ...(o.debian?.twice === true ? { twice: true } : {}),
+    ...(o.debian?.tryInstall === true || t?.tryInstall === true ? { tryInstall: true } : {}),
     origin: {
       suite: o.debian?.suite === undefined ? { code: 'config-invalid', where: `${tomlPath}: suite` } : { code: 'usage', where: '--debian' },
       archs: t?.archs !== undefined && fromToml ? { code: 'config-invalid', where: `${tomlPath}: archs` } : { code: 'usage', where: '--arch' },

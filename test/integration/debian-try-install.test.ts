@@ -1,0 +1,89 @@
+// kiln build --debian … --try-install, for real, in the shared bookworm amd64 env (chroot
+// sandbox): each built .deb is installed into a fresh root of the env (with what it depends
+// on, from the archive and from the run), purged with what it pulled in, and the root
+// compared with what it was. Five local sources: one clean, one depending on it (and
+// build-depending on it, so that it is there) and on an archive package, one depending on
+// it without (not tried), one whose postinst leaves files that its purge does not remove,
+// one whose postinst fails. Slow (minutes): skipped as the other Debian tests are.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hostDebianMirror } from '../../src/config/mirrors.ts';
+import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { makeSource, RULES_HEAD } from '../helpers/debian-source.ts';
+import { saveCache, seededCache } from '../helpers/shared-cache.ts';
+import { runKiln, type KilnResult } from '../helpers/run-kiln.ts';
+
+const skip = sharedEnvSkip();
+
+function explain(r: KilnResult): string {
+  return `exit ${r.code}\n--- stderr ---\n${r.stderr.slice(-4000)}\n--- stdout ---\n${r.stdout.slice(-4000)}`;
+}
+
+function logOf(r: KilnResult, name: string): string {
+  for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
+  throw new Error(`no job-started event for ${name}`);
+}
+
+/** An arch-all package holding one file, with `depends` and a postinst when given. */
+async function source(src: string, name: string, o: { depends?: string; buildDepends?: string; postinst?: string }): Promise<string> {
+  const scripts = o.postinst === undefined ? '' : '\tinstall -m755 debian/postinst debian/tmp/DEBIAN/postinst\n';
+  return makeSource(src, name, {
+    arch: 'all',
+    buildDepends: o.buildDepends ?? 'make',
+    control: `Package: ${name}\nArchitecture: all\n${o.depends === undefined ? '' : `Depends: ${o.depends}\n`}Description: kiln try-install test\n kiln test.\n`,
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/${name}\n\techo ${name} > debian/tmp/usr/share/${name}/data\n${scripts}\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: o.postinst === undefined ? {} : { 'debian/postinst': `#!/bin/sh\nset -e\n${o.postinst}\n` },
+  });
+}
+
+test('--try-install: a clean package passes, one leaving files after its purge or failing its postinst is a warning (a failure with --fail-on-warnings)', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-debian-try-');
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  const clean = await source(src, 'kiln-try-clean', {});
+  // A package of the run is there for the check when the source build-depends on it.
+  const dep = await source(src, 'kiln-try-dep', { depends: 'kiln-try-clean, hello', buildDepends: 'make, kiln-try-clean' });
+  const orphan = await source(src, 'kiln-try-orphan', { depends: 'kiln-try-clean' });
+  const leaves = await source(src, 'kiln-try-leaves', { postinst: 'mkdir -p /var/lib/kiln-try-leaves\necho x > /var/lib/kiln-try-leaves/state' });
+  const broken = await source(src, 'kiln-try-broken', { postinst: 'echo "kiln-try-broken: refusing to configure" >&2\nexit 1' });
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  const dscs = [clean, dep, orphan, leaves, broken].flatMap((d) => ['--dsc', d]);
+  const built = await runKiln(['build', '--debian', 'bookworm', ...dscs, '--try-install', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.code, 0, explain(built));
+  assert.equal(built.summary?.counts.built, 5, explain(built));
+  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
+  const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
+  assert.deepEqual(warningsOf('kiln-try-clean'), []);
+  assert.match(logOf(built, 'kiln-try-clean'), /try-install: 1 package\(s\) installed into a fresh root and purged, nothing left behind/);
+  // Its dependencies come from the run (kiln-try-clean) and from the archive (hello), offline.
+  assert.deepEqual(warningsOf('kiln-try-dep'), []);
+  const depLog = logOf(built, 'kiln-try-dep');
+  assert.match(depLog, /install kiln-try-clean 1\.0 \[all\] \(from this run's packages\)/);
+  assert.match(depLog, /Unpacking hello /);
+  assert.deepEqual(warningsOf('kiln-try-orphan'), ['try-install: kiln-try-orphan not tried: apt cannot resolve what it depends on from the suite and this build\'s packages (see the log; a package of this run is there only when the source build-depends on it)']);
+  assert.deepEqual(warningsOf('kiln-try-leaves'), ['try-install: kiln-try-leaves leaves 2 path(s) behind after its purge: /var/lib/kiln-try-leaves, /var/lib/kiln-try-leaves/state']);
+  assert.match(logOf(built, 'kiln-try-leaves'), /kiln: left after purge: \/var\/lib\/kiln-try-leaves\/state/);
+  assert.deepEqual(warningsOf('kiln-try-broken'), ['try-install: kiln-try-broken does not install into a fresh root (apt-get install failed: see the log)']);
+  assert.match(logOf(built, 'kiln-try-broken'), /kiln-try-broken: refusing to configure/);
+  // The console says them as warnings.
+  assert.ok(built.events.some((e) => e.type === 'job-finished' && e.name === 'kiln-try-leaves' && (e.warnings ?? []).length === 1), explain(built));
+
+  // With --fail-on-warnings the package fails, and nothing is stored for it.
+  const strict = await runKiln(['build', '--debian', 'bookworm', '--dsc', leaves, '--try-install', '--fail-on-warnings', '--force', 'kiln-try-leaves', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  assert.equal(strict.code, 1, explain(strict));
+  assert.equal(strict.summary?.counts.failed, 1, explain(strict));
+  const failed = JSON.parse(readFileSync(strict.summary!.report, 'utf8')) as { packages: { name: string; state: string; cause: string | null }[] };
+  assert.match(failed.packages.find((p) => p.name === 'kiln-try-leaves')?.cause ?? '', /leaves 2 path\(s\) behind after its purge.*warnings fail the build: --fail-on-warnings/);
+});
