@@ -290,3 +290,9 @@ async function recipesUnder(dir: string): Promise<string[]> {
   }
   return found;
 }
+
+/** The log of the job of package `name` a run started (its job-started event's path). */
+export function jobLogOf(r: KilnResult, name: string): string {
+  for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
+  throw new Error(`no job-started event for ${name}`);
+}

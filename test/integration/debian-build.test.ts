@@ -25,17 +25,14 @@ import { tmpDir } from '../helpers/tmp.ts';
 import { makeChainSources, makeSource, RULES_HEAD } from '../helpers/debian-source.ts';
 import { saveCache, seededCache } from '../helpers/shared-cache.ts';
 import { rootSh as sh } from '../helpers/root-sh.ts';
-import { runKiln, type KilnResult } from '../helpers/run-kiln.ts';
+import { jobLogOf, runKiln, type KilnResult } from '../helpers/run-kiln.ts';
 
 const skip = sharedEnvSkip();
 function explain(r: KilnResult): string {
   return `exit ${r.code}\n--- stderr ---\n${r.stderr.slice(-4000)}\n--- stdout ---\n${r.stdout.slice(-4000)}`;
 }
 
-function logOf(r: KilnResult, name: string): string {
-  for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
-  throw new Error(`no job-started event for ${name}`);
-}
+const logOf = jobLogOf;
 
 test('hello from bookworm: built offline in the env, installed by apt from kiln\'s signed repository, compared with the archive, then up to date', { skip, timeout: 30 * 60_000 }, async (t) => {
   if ((await hostDebianMirror({})) === undefined) {

@@ -16,18 +16,11 @@ import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { makeSource, RULES_HEAD } from '../helpers/debian-source.ts';
 import { saveCache, seededCache } from '../helpers/shared-cache.ts';
-import { runKiln, type KilnResult } from '../helpers/run-kiln.ts';
+import { explain, jobLogOf, runKiln } from '../helpers/run-kiln.ts';
 
 const skip = sharedEnvSkip();
 
-function explain(r: KilnResult): string {
-  return `exit ${r.code}\n--- stderr ---\n${r.stderr.slice(-4000)}\n--- stdout ---\n${r.stdout.slice(-4000)}`;
-}
-
-function logOf(r: KilnResult, name: string): string {
-  for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
-  throw new Error(`no job-started event for ${name}`);
-}
+const logOf = jobLogOf;
 
 /** An arch-all package holding one file, with `depends` and a postinst when given. */
 async function source(src: string, name: string, o: { depends?: string; buildDepends?: string; postinst?: string }): Promise<string> {

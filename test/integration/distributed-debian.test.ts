@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { makeChainSources } from '../helpers/debian-source.ts';
 import { natsServer, noNats, startWorker } from '../helpers/nats.ts';
-import { explain, runKiln, type KilnResult } from '../helpers/run-kiln.ts';
+import { explain, jobLogOf, runKiln } from '../helpers/run-kiln.ts';
 import { saveCache, seededCache } from '../helpers/shared-cache.ts';
 import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -23,10 +23,7 @@ import { tmpDir } from '../helpers/tmp.ts';
 const noMirror = (await hostDebianMirror({})) === undefined ? 'the host has no Debian mirror in its apt sources' : false;
 const skip = sharedEnvSkip() ?? (noNats || noMirror);
 
-function logOf(r: KilnResult, name: string): string {
-  for (const e of r.events) if (e.type === 'job-started' && e.name === name) return readFileSync(e.log, 'utf8');
-  throw new Error(`no job-started event for ${name}`);
-}
+const logOf = jobLogOf;
 
 test('kiln build --debian --nats --twice: a worker builds both local sources in its env (a host worker is handed none), the second against the first\'s fresh .deb; the comparison and the packages come back and are published; a second run is up to date', { skip, timeout: 20 * 60_000 }, async (t) => {
   const envs = await sharedEnv();
