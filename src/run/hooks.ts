@@ -17,6 +17,7 @@
 // A daemon runs none of a tree's hooks: a tenant's kiln.toml may not run commands on the
 // daemon's machine outside the sandbox (kiln serve --webhook tells of builds instead).
 
+import { readFileSync } from 'node:fs';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { TreeHooks } from '../config/tree-config.ts';
@@ -257,7 +258,8 @@ export function startHooks(o: HookOptions): HookRunner | undefined {
       await appendFile(log, `== ${new Date().toISOString()} hook (${event}${vars['KILN_JOB_ID'] === undefined ? '' : ` ${vars['KILN_JOB_ID']}`}): ${cmd}\n`);
       const { runGroup } = await import('../lib/spawn-group.ts');
       const output = cappedOutput((b) => appendFile(log, b));
-      const r = await runGroup(['/bin/sh', '-c', cmd], {
+      // kiln's launcher starts builds with umask 022: a hook gets kiln's own umask back (hookArgv).
+      const r = await runGroup(hookArgv(cmd, ownUmask()), {
         env: hookEnv(o.env ?? process.env, vars),
         cwd: o.cwd,
         timeoutMs: limitMs,
@@ -326,4 +328,19 @@ export function hooksForRun(req: HookRequest & { readonly hooks?: readonly strin
     return undefined;
   }
   return startHooks({ hooks: mergeHooks(tree, req.hooks ?? []), cwd: resolve(treeDir), stateRoot: resolve(req.state.root), bus: req.bus, signal: req.signal, hookStop: req.hookStop });
+}
+
+/**
+ * The argv of a hook: `/bin/sh -c CMD`, with the umask kiln itself runs with set first
+ * (the launcher that starts hooks, as it starts builds, sets 022), so that what a hook
+ * writes is as private, or as shared, as the user asked.
+ */
+export function hookArgv(cmd: string, umask: number): string[] {
+  return ['/bin/sh', '-c', 'umask "$1" && exec /bin/sh -c "$2"', 'kiln-hook', umask.toString(8).padStart(4, '0'), cmd];
+}
+
+/** This process's umask, read without changing it (process.umask() with no argument is deprecated). */
+export function ownUmask(): number {
+  const m = /^Umask:\s+([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m === null ? 0o022 : parseInt(m[1]!, 8);
 }

@@ -139,6 +139,22 @@ test('Ctrl-C during a run-finished hook kills it (its whole group): exit 130 wit
   }
 });
 
+test('a hook runs with the umask kiln was started with (not the 022 builds get)', async () => {
+  await using dir = await tmpDir();
+  const tree = await writeTree(join(dir.path, 'tree'), undefined, true);
+  const out = join(dir.path, 'hook-made');
+  const old = process.umask(0o077);
+  let r: Awaited<ReturnType<typeof runKiln>>;
+  try {
+    r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--json', '--hook', `umask > ${out}.umask; echo x > ${out}`]);
+  } finally {
+    process.umask(old);
+  }
+  assert.equal(r.code, 0, explain(r));
+  assert.equal((await readFile(`${out}.umask`, 'utf8')).trim(), '0077');
+  assert.equal(statSync(out).mode & 0o777, 0o600);
+});
+
 test('kiln killed with SIGKILL during a run-finished hook: the hook (its whole group) goes too', async () => {
   await using dir = await tmpDir();
   const m = marker();
