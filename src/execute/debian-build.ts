@@ -283,10 +283,19 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   if (d.tryInstall !== true || c.freshSandbox === undefined) return { kind: 'ran', result: built };
+  // A -B or -A build of a source that has both halves lacks the other half's packages, which
+  // its own often depend on (foo → foo-common (= ${source:Version})): the full build tries them.
+  const otherHalf = mode === 'binary' ? false : mode === 'binary-indep' ? d.source.architecture.some((w) => w !== 'all') : d.source.architecture.includes('all');
+  if (otherHalf) {
+    log.note(`try-install: not tried: a ${mode} build (${flag}) lacks the packages of its other half, which its own may depend on (the full build, on the run's first arch, is tried)`);
+    return { kind: 'ran', result: built };
+  }
   // --try-install: each .deb into a fresh root of the env, then purged (debian-try-install.ts).
   const tried = await (await import('./debian-try-install.ts')).tryInstall({
     create: c.freshSandbox, builtDir: sandbox.host.dest, runDebsDir: sandbox.host.sysroot, universe, arch: buildArch,
-    mirror: d.suite.mirror, downloads: c.downloads, log, signal,
+    mirror: d.suite.mirror, downloads: c.downloads, log, signal, timeoutMs: c.spec.build.timeoutMs,
   }).catch((e: unknown) => ({ tried: [], problems: [`try-install: not done: ${(e as Error).message}`] }));
+  // Cancelled meanwhile: what the check says then is not the package's.
+  if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
   return { kind: 'ran', result: built, ...(tried.problems.length === 0 ? {} : { warnings: tried.problems }) };
 }

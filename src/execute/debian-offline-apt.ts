@@ -1,6 +1,6 @@
 // apt inside a sandbox with no network, as a Debian build installs its build dependencies
 // (debian-build.ts) and the install check installs what a build made
-// (debian-install-check.ts): the suite's verified Packages cut to a closure, as a flat
+// (debian-try-install.ts): the suite's verified Packages cut to a closure, as a flat
 // local repository; this run's own .debs in a second one, pinned above it; the .debs apt
 // asks for fetched on the host through the downloads cache into the first one's pool.
 

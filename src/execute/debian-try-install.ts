@@ -41,15 +41,17 @@ export interface TryInstallResult {
 }
 
 /** The marker lines of the check's output as problems (pure). */
-export function problemsOf(output: string): { tried: string[]; problems: string[]; unresolvable: string[] } {
+export function problemsOf(output: string): { tried: string[]; problems: string[]; unresolvable: string[]; skipped: string[] } {
   const tried: string[] = [];
   const problems: string[] = [];
   const unresolvable: string[] = [];
+  const skipped: string[] = [];
   for (const line of output.split('\n')) {
     if (!line.startsWith(MARK)) continue;
     const [what, pkg, ...rest] = line.slice(MARK.length).trim().split(' ');
     if (what === 'tried') tried.push(`${pkg} ${rest.join(' ')}`);
     else if (what === 'unresolvable') unresolvable.push(pkg!);
+    else if (what === 'installed') skipped.push(pkg!);
     else if (what === 'install-failed') problems.push(`try-install: ${pkg} does not install into a fresh root (apt-get install failed: see the log)`);
     else if (what === 'purge-failed') problems.push(`try-install: ${pkg} installs, but its purge fails (apt-get purge: see the log)`);
     else if (what === 'left') {
@@ -57,7 +59,7 @@ export function problemsOf(output: string): { tried: string[]; problems: string[
       problems.push(`try-install: ${pkg} leaves ${rest[0]} path(s) behind after its purge: ${paths.join(', ')}${Number(rest[0]) > paths.length ? ', … (the log lists them all)' : ''}`);
     }
   }
-  return { tried, problems, unresolvable };
+  return { tried, problems, unresolvable, skipped };
 }
 
 /** The shell script (as root in the fresh root) that tries each package (`name=version`, its arguments) in turn (pure). */
@@ -70,6 +72,8 @@ export function tryScript(wsInside: string): string {
     `snapshot() { { find / -xdev \\( ${prune} \\) -prune -o -print 2> /dev/null || true; } | LC_ALL=C sort; }`,
     'snapshot > /kiln/tmp/before',
     'for p in "$@"; do',
+    // A rebuild of a package the base has (dash, libc6…): installing it again tries nothing, purging it breaks the root.
+    `  if dpkg-query -W -f='\${Status}' "\${p%%=*}" 2> /dev/null | grep -q ' installed$'; then echo "${MARK} installed \${p%%=*}"; continue; fi`,
     `  echo "${MARK} tried \${p%%=*} \${p#*=}"`,
     `  echo "kiln: ==> try-install: apt-get install \${p}" >&2`,
     `  if ! apt-get install -y --no-install-recommends ${fast} "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; break; fi`,
@@ -99,6 +103,8 @@ export async function tryInstall(o: {
   downloads: Downloads;
   log: JobLog;
   signal: AbortSignal;
+  /** Each of its runs' wall-clock limit (the build's). */
+  timeoutMs?: number | undefined;
 }): Promise<TryInstallResult> {
   const { log } = o;
   await using sb = await o.create();
@@ -130,9 +136,10 @@ export async function tryInstall(o: {
       env,
       user: 'root',
       onOutput: (stream, chunk) => (stream === 'stdout' ? void capture.push(chunk) : log.write(stream, chunk)),
+      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
       signal: o.signal,
     });
-    return r.exitCode === 0 && r.signal === null;
+    return r.exitCode === 0 && r.signal === null && r.killedFor === undefined;
   };
   // What apt would install for each, all of it fetched on the host, as for a build.
   const plan: Buffer[] = [];
@@ -151,11 +158,12 @@ export async function tryInstall(o: {
   const fetchProblems = await fetchWanted({ wanted, local, universe: o.universe, archiveHost, mirror: o.mirror, downloads: o.downloads, note: (t) => log.note(t), what: 'packages to try the install with', signal: o.signal });
   if (fetchProblems.length > 0) return { tried: [], problems: [`try-install: cannot fetch what the packages need: ${fetchProblems.join('; ')}`] };
   const output: Buffer[] = [];
-  await run(tryScript(wsInside), args, output);
+  const ran = await run(tryScript(wsInside), args, output);
   const text = Buffer.concat(output).toString();
-  const { tried, problems: found } = problemsOf(text);
-  const problems = [...unresolved, ...found];
-  const notTried = args.length - tried.length;
+  const { tried, problems: found, skipped } = problemsOf(text);
+  for (const name of skipped) log.note(`try-install: ${name} not tried: the env's base has it installed already (a rebuild of a base package)`);
+  const problems = [...unresolved, ...found, ...(ran ? [] : ['try-install: the check itself did not finish (killed, timed out, or kiln\'s side failed): see the log'])];
+  const notTried = args.length - tried.length - skipped.length;
   if (notTried > 0 && problems.length > 0) problems.push(`try-install: ${notTried} package(s) not tried after that`);
   log.note(problems.length === 0 ? `try-install: ${tried.length} package(s) installed into a fresh root and purged, nothing left behind` : problems.join('\n'));
   return { tried, problems };

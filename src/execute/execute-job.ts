@@ -260,6 +260,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             }
             debianResult = d.result;
             debianWarnings = d.kind === 'ran' ? d.warnings ?? [] : [];
+            if (signal.aborted) return cancelled();
             if (debianWarnings.length > 0 && o.warningsFail === true && d.result.exitCode === 0 && d.result.signal === null) {
               return fail('pack-failed', `${debianWarnings.join('; ')} (warnings fail the build: --fail-on-warnings)`, { exitCode: 0, signal: null });
             }

@@ -4,7 +4,7 @@
 // compared with what it was. Five local sources: one clean, one depending on it (and
 // build-depending on it, so that it is there) and on an archive package, one depending on
 // it without (not tried), one whose postinst leaves files that its purge does not remove,
-// one whose postinst fails. Slow (minutes): skipped as the other Debian tests are.
+// one whose postinst fails, and a rebuild of a package the base has (not tried). Slow (minutes): skipped as the other Debian tests are.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,13 +49,16 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   const orphan = await source(src, 'kiln-try-orphan', { depends: 'kiln-try-clean' });
   const leaves = await source(src, 'kiln-try-leaves', { postinst: 'mkdir -p /var/lib/kiln-try-leaves\necho x > /var/lib/kiln-try-leaves/state' });
   const broken = await source(src, 'kiln-try-broken', { postinst: 'echo "kiln-try-broken: refusing to configure" >&2\nexit 1' });
+  // A rebuild of a package the env's base has installed is not tried (installing it again
+  // would try nothing, purging it would break the root).
+  const base = await source(src, 'hostname', {});
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
-  const dscs = [clean, dep, orphan, leaves, broken].flatMap((d) => ['--dsc', d]);
+  const dscs = [clean, dep, orphan, leaves, broken, base].flatMap((d) => ['--dsc', d]);
   const built = await runKiln(['build', '--debian', 'bookworm', ...dscs, '--try-install', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
-  assert.equal(built.summary?.counts.built, 5, explain(built));
+  assert.equal(built.summary?.counts.built, 6, explain(built));
   const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
   const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
   assert.deepEqual(warningsOf('kiln-try-clean'), []);
@@ -70,6 +73,8 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   assert.match(logOf(built, 'kiln-try-leaves'), /kiln: left after purge: \/var\/lib\/kiln-try-leaves\/state/);
   assert.deepEqual(warningsOf('kiln-try-broken'), ['try-install: kiln-try-broken does not install into a fresh root (apt-get install failed: see the log)']);
   assert.match(logOf(built, 'kiln-try-broken'), /kiln-try-broken: refusing to configure/);
+  assert.deepEqual(warningsOf('hostname'), []);
+  assert.match(logOf(built, 'hostname'), /try-install: hostname not tried: the env's base has it installed already/);
   // The console says them as warnings.
   assert.ok(built.events.some((e) => e.type === 'job-finished' && e.name === 'kiln-try-leaves' && (e.warnings ?? []).length === 1), explain(built));
 
