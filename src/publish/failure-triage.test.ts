@@ -103,7 +103,9 @@ test('a huge log line is cut before any pattern looks at it, and a log that cann
 
 test('QEMU user emulation failing is the error line before the package\'s own errors, and the run\'s end says so', () => {
   const rows: [string[], string | undefined][] = [
-    [['[  10.000] e make: *** [Makefile:3: test] Error 139', '[   9.000] e qemu: uncaught target signal 11 (Segmentation fault) - core dumped', '[   9.100] e test.c:1: error: test failed'], 'qemu: uncaught target signal 11 (Segmentation fault) - core dumped'],
+    [['[  10.000] e make: *** [Makefile:3: test] Error 132', '[   9.000] e qemu: uncaught target signal 4 (Illegal instruction) - core dumped', '[   9.100] e test.c:1: error: test failed'], 'qemu: uncaught target signal 4 (Illegal instruction) - core dumped'],
+    // A program of the build dying of a signal is reported so by qemu too: the package's own error stays the cause.
+    [['[   9.000] e qemu: uncaught target signal 6 (Aborted) - core dumped', '[   9.001] o PASS: test-assert-death', '[   9.100] e test-float.c:42: error: precision lost', '[   9.200] o FAIL: test-float'], 'test-float.c:42: error: precision lost'],
     [['[   1.000] e qemu-riscv64-static: Unsupported syscall: 441', '[   1.100] e error: cannot open file'], 'qemu-riscv64-static: Unsupported syscall: 441'],
     [['[   1.000] e qemu: unhandled CPU exception 0x10 - aborting'], 'qemu: unhandled CPU exception 0x10 - aborting'],
     // A package's own mention of qemu is not the emulator failing.
