@@ -84,7 +84,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--hook <cmd>', 'run CMD (with /bin/sh -c, in the tree folder) once the run has ended and its report is written: a run-finished hook, after kiln.toml [hooks] ones (repeatable; docs/cli.md)', collectHook)
     .option('--substitute <url>', 'before building a package, ask this kiln serve for its artifact by input key, and use it when found (repeatable: asked in order; replaces kiln.toml [substitutes])', (v: string, prev: string[] | false = []) => collectSubstitute(v, prev === false ? [] : prev))
     .option('--no-substitute', 'ask no substituter, whatever kiln.toml [substitutes] says')
-    .option('--substitute-token <token>', 'the bearer token for --substitute (default: $KILN_SUBSTITUTE_TOKEN, else kiln.toml [substitutes] token-file)')
+    .option('--substitute-token <token>', 'the bearer token for --substitute (default: kiln.toml [substitutes] token-file, else $KILN_SUBSTITUTE_TOKEN)')
     .option('--substitute-key <file>', 'use only substituted artifacts whose meta.json is signed with this public key (kiln key export on the serving machine; armoured or binary; default: kiln.toml [substitutes] key)')
     .option('--server-tree <name>', 'with --server: build the tree the daemon knows by this name (kiln serve --tree NAME=DIR) instead of uploading --tree');
   addNatsAccessOptions(cmd);
@@ -251,7 +251,8 @@ export interface SubstituteChoice {
 /**
  * Where a local build's substituters come from (pure): --substitute URL (repeatable) with
  * --substitute-token ($KILN_SUBSTITUTE_TOKEN) and --substitute-key; else kiln.toml's
- * [substitutes], each flag (then the variable) winning over its key; --no-substitute
+ * [substitutes], each flag winning over its key, and token-file over the variable (used
+ * when kiln.toml names no token file); --no-substitute
  * (`urls` false) none. A URL on the command line replaces kiln.toml's whole: its
  * token-file is never sent to another server, nor its key used for another's artifacts.
  * `note`: what is said when kiln.toml's are not used (with --nats).
@@ -275,9 +276,10 @@ export function substituteChoice(cli: { readonly urls?: readonly string[] | fals
     throw new KilnError('usage', `--substitute with ${nats}: not supported yet (the workers build, and would not ask the substituters)`, { hint: 'build with --substitute here (unset KILN_NATS), or without it through the workers' });
   }
   const env = envToken === undefined || envToken === '' ? undefined : envToken;
+  // kiln.toml's token-file before the variable: the variable may be meant for another server.
   const token = cli.token !== undefined ? { value: cli.token, from: '--substitute-token' }
-    : env !== undefined ? { value: env, from: '$KILN_SUBSTITUTE_TOKEN' }
-    : toml?.tokenFile !== undefined ? { file: toml.tokenFile, from: `${tree.file} [substitutes] token-file (${toml.tokenFile})` } : undefined;
+    : toml?.tokenFile !== undefined ? { file: toml.tokenFile, from: `${tree.file} [substitutes] token-file (${toml.tokenFile})` }
+    : env !== undefined ? { value: env, from: '$KILN_SUBSTITUTE_TOKEN' } : undefined;
   const key = cli.key !== undefined ? { file: cli.key, label: '--substitute-key' } : toml?.key !== undefined ? { file: toml.key, label: `${tree.file} [substitutes] key` } : undefined;
   return { choice: { urls, ...(token === undefined ? {} : { token }), ...(key === undefined ? {} : { key }) } };
 }
