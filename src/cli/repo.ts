@@ -158,7 +158,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       ctx.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       return;
     }
-    for (const p of r.removed) ctx.stdout.write(`  removed ${p.package} ${p.version} ${p.architecture} (${opts.suite}/${p.component})\n`);
+    for (const p of r.removed) ctx.stdout.write(`  removed ${p.package} ${p.version} ${p.architecture}${p.filename.endsWith('.udeb') ? ' (.udeb)' : ''} (${opts.suite}/${p.component})\n`);
     ctx.stdout.write(`kiln: ${opts.suite} of ${repoDir} lists ${r.indexed} package(s) now; ${r.poolDeleted.length} pool file(s) no suite lists were deleted\n`);
   });
 }
