@@ -308,7 +308,7 @@ async function treeSubstitutes(treeDir: string): Promise<{ file: string; substit
 /** The token in kiln.toml's token-file: its one line, checked. */
 export async function readTokenFile(path: string, toml: string): Promise<string> {
   const where = `${toml} [substitutes] token-file ${path}`;
-  const hint = 'write the token of that kiln serve (kiln token create NAME there) alone into the file, or give it with --substitute-token or $KILN_SUBSTITUTE_TOKEN';
+  const hint = 'write the token of that kiln serve (kiln token create NAME there) alone into the file, or give it with --substitute-token (the file wins over $KILN_SUBSTITUTE_TOKEN)';
   let text: string;
   try {
     text = await readFile(path, 'utf8');

@@ -287,7 +287,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // its own often depend on (foo → foo-common (= ${source:Version})): the full build tries them.
   const otherHalf = mode === 'binary' ? false : mode === 'binary-indep' ? d.source.architecture.some((w) => w !== 'all') : d.source.architecture.includes('all');
   if (otherHalf) {
-    log.note(`try-install: not tried: a ${mode} build (${flag}) lacks the packages of its other half, which its own may depend on (the full build, on the run's first arch, is tried)`);
+    const full = Object.values(d.modeFor).includes('binary');
+    log.note(`try-install: not tried: a ${mode} build (${flag}) lacks the packages of its other half, which its own may depend on (${full ? "the full build, on the run's first arch, is tried" : 'and no build of this run builds both halves (--binary-arch, --binary-indep, --binnmu), so none of its packages is tried'})`);
     return { kind: 'ran', result: built };
   }
   // --try-install: each .deb into a fresh root of the env, then purged (debian-try-install.ts).

@@ -26,6 +26,10 @@ test('what an answer means: 200 found, 404 absent, 401/403 stop asking that subs
   for (const [status, want] of table) assert.equal(answerOf(status), want, String(status));
   assert.match(unauthorizedText('https://a.example', 401, undefined), /401 unauthorized: give a token .*--substitute-token TOKEN, \$KILN_SUBSTITUTE_TOKEN or kiln.toml's \[substitutes\] token-file/);
   assert.match(unauthorizedText('https://a.example', 401, '$KILN_SUBSTITUTE_TOKEN'), /the token of \$KILN_SUBSTITUTE_TOKEN was refused/);
+  // A refused token-file's: the variable would not help (the file wins over it).
+  const fromFile = unauthorizedText('https://a.example', 403, '/t/kiln.toml [substitutes] token-file (/t/token)');
+  assert.match(fromFile, /403 forbidden: the token of \/t\/kiln\.toml \[substitutes\] token-file \(\/t\/token\) was refused .*: put a valid one in that file, or give one with --substitute-token TOKEN;/);
+  assert.doesNotMatch(fromFile, /KILN_SUBSTITUTE_TOKEN/);
 });
 
 test('a meta.json refused before anything else is fetched: not JSON, another key, no output hash, no archive size', () => {

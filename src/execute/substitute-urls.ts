@@ -52,7 +52,7 @@ export function answerOf(status: number): 'found' | 'absent' | 'unauthorized' | 
 export function unauthorizedText(url: string, status: number, tokenFrom: string | undefined): string {
   const fix = tokenFrom === undefined
     ? "give a token of that kiln serve (kiln token create NAME there) with --substitute-token TOKEN, $KILN_SUBSTITUTE_TOKEN or kiln.toml's [substitutes] token-file"
-    : `the token of ${tokenFrom} was refused (unknown there, revoked or expired): give another with --substitute-token TOKEN, $KILN_SUBSTITUTE_TOKEN or kiln.toml's [substitutes] token-file`;
+    : `the token of ${tokenFrom} was refused (unknown there, revoked or expired): ${tokenFrom.includes('token-file') ? 'put a valid one in that file, or give one with --substitute-token TOKEN' : "give another with --substitute-token TOKEN, $KILN_SUBSTITUTE_TOKEN or kiln.toml's [substitutes] token-file"}`;
   return `substituter ${url} answered ${status === 401 ? '401 unauthorized' : `${status} forbidden`}: ${fix}; not asked again this run (its packages are built here)`;
 }
 

@@ -145,3 +145,16 @@ test('the excerpt keeps the log\'s bytes (any bytes), counts what it left out ex
   assert.ok(!end.some((l) => l.includes('optional libfoo')), 'a head line read as the log\'s end');
   assert.ok(end.length < 50 && end.length > 10, `${end.length} lines`);
 });
+
+test('a last line longer than the tail kept (no newline in it): the excerpt keeps no piece of it as the log\'s end', async (t) => {
+  const dir = scratch(t);
+  const log = join(dir, 'oneline_amd64.log');
+  const whole = Buffer.concat([Buffer.from('[   0.000] k ==> log opened at 2026-11-23T09:00:00.000Z (times are seconds since then)\n'), Buffer.from(`[   1.000] o ${'y'.repeat(1_500_000)}`)]);
+  writeFileSync(log, whole);
+  assert.ok(await compressFinishedLog(log, 1024 * 1024));
+  const excerpt = readFileSync(log, 'utf8');
+  assert.ok(excerpt.endsWith('zstdless oneline_amd64.log.zst)\n'), excerpt.slice(-200));
+  const left = Number(/ k ==> (\d+) bytes of this log left out here/.exec(excerpt)![1]);
+  assert.equal(left, whole.length - whole.indexOf(10) - 1);
+  assert.equal(await textOf(log), whole.toString('utf8'));
+});

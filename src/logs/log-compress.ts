@@ -88,7 +88,8 @@ async function excerptOf(log: string, size: number, zstName: string): Promise<Bu
       if (nl === -1) break;
       headEnd = nl + 1;
     }
-    const tailFloor = tailLength === size ? 0 : tailBuf.indexOf(10) + 1;
+    // (No newline in the window: the log's last line is longer than it, and no tail is kept.)
+    const tailFloor = tailLength === size ? 0 : tailBuf.includes(10) ? tailBuf.indexOf(10) + 1 : tailLength;
     let tailStart = tailLength;
     // The last line may lack its newline: it counts as a line all the same.
     let at = tailBuf[tailLength - 1] === 10 ? tailLength - 1 : tailLength;

@@ -108,6 +108,7 @@ test('QEMU user emulation failing is the error line before the package\'s own er
     [['[   9.000] e qemu: uncaught target signal 6 (Aborted) - core dumped', '[   9.001] o PASS: test-assert-death', '[   9.100] e test-float.c:42: error: precision lost', '[   9.200] o FAIL: test-float'], 'test-float.c:42: error: precision lost'],
     [['[   1.000] e qemu-riscv64-static: Unsupported syscall: 441', '[   1.100] e error: cannot open file'], 'qemu-riscv64-static: Unsupported syscall: 441'],
     [['[   1.000] e qemu: unhandled CPU exception 0x10 - aborting'], 'qemu: unhandled CPU exception 0x10 - aborting'],
+    [['[   1.000] e error: something', '[   1.001] e QEMU internal SIGSEGV {code=MAPERR, addr=0x20}'], 'QEMU internal SIGSEGV {code=MAPERR, addr=0x20}'],
     // A package's own mention of qemu is not the emulator failing.
     [['[   1.000] o checking for qemu: no', '[   1.100] e configure: error: qemu not found'], 'configure: error: qemu not found'],
   ];

@@ -27,10 +27,10 @@ const LOG_PREFIX = /^\[[ \d.]+\] ([oek]) /;
  * What QEMU user emulation says when it may be the emulator, not the package, that failed
  * (an arch built under qemu-user-static): a system call it does not implement, a CPU
  * exception it does not handle, an instruction it does not know (SIGILL), its own fatal
- * error. Not any `uncaught target signal`: that is how it reports a program of the build
+ * error or crash (`QEMU internal SIGSEGV {code=…}` in newer versions). Not any `uncaught target signal`: that is how it reports a program of the build
  * dying of a signal (an abort, a segfault), which would die natively too.
  */
-export const QEMU_ERROR = /\bqemu(?:-[\w.-]+)?: (?:uncaught target signal 4 \(Illegal instruction\)|unhandled CPU exception|[Uu]nsupported syscall|fatal:)/;
+export const QEMU_ERROR = /\bqemu(?:-[\w.-]+)?: (?:uncaught target signal 4 \(Illegal instruction\)|unhandled CPU exception|[Uu]nsupported syscall|fatal:)|\bQEMU internal SIG[A-Z]+/;
 
 /** Lines that say what went wrong, most telling first. */
 const ERROR_PATTERNS: readonly RegExp[] = [
