@@ -157,8 +157,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         // in a fresh workspace; the log keeps both attempts (reliability case 2).
         // `suffix`: --twice's second build (recipe-twice.ts), in a workspace of its own.
         const inRoot = envHere === undefined ? {} : { env: envHere, readOnlyBinds: [...binds, ...(cc?.kind === 'on' ? cc.readOnlyBinds : [])], ...(cc?.kind === 'on' && cc.bind !== undefined ? { readWriteBinds: [cc.bind] } : {}) };
-        const newSandbox = (suffix: string, keep?: () => boolean): Promise<Sandbox> => o.backend.create({
-          ...inRoot,
+        // `root`: what it builds over (the env alone for --try-install's fresh root).
+        const sandboxOver = (root: typeof inRoot, suffix: string, keep?: () => boolean): Promise<Sandbox> => o.backend.create({
+          ...root,
           jobId: `${o.runId}-${job.id}${suffix}`,
           workDir: join(o.workRoot, o.runId, `${job.id.replace('@', '_')}${suffix}`),
           limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes },
@@ -166,6 +167,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           ...(keep === undefined ? {} : { keep }),
           signal,
         });
+        const newSandbox = (suffix: string, keep?: () => boolean): Promise<Sandbox> => sandboxOver(inRoot, suffix, keep);
         for (attemptNo = 1; ; attemptNo++) {
           await using sandbox = await newSandbox('', o.keepFailed ? () => failed : undefined);
           infraError = undefined;
@@ -248,10 +250,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           if (spec.debian !== undefined) {
             if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
             // --try-install: a root of the env alone, without the build's dependencies.
-            const freshSandbox = spec.debian.tryInstall !== true ? undefined : () => o.backend.create({
-              env, readOnlyBinds: binds, jobId: `${o.runId}-${job.id}.try`, workDir: join(o.workRoot, o.runId, `${job.id.replace('@', '_')}.try`),
-              limits: { cpus: job.cpus, memoryBytes: spec.build.memoryBytes }, signal,
-            });
+            const freshSandbox = spec.debian.tryInstall !== true ? undefined : () => sandboxOver({ env, readOnlyBinds: binds }, '.try');
             const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal: loop === undefined ? signal : AbortSignal.any([signal, loop.signal]), ...(depsLayer === undefined ? {} : { depsLayer }), ...(cc?.kind === 'on' ? { ccache: cc.variables } : {}), ...(freshSandbox === undefined ? {} : { freshSandbox }) });
             if (d.kind === 'failed') {
               if (signal.aborted) return cancelled();

@@ -72,20 +72,25 @@ export interface SandboxDirs {
   readonly run: string;
 }
 
+/** Where a sandbox of `workDir` keeps its workspace, overlay dirs and run dir (`run`: another run dir, e.g. a shell's). */
+export function sandboxDirsOf(workDir: string, run = join(workDir, 'run')): SandboxDirs {
+  return {
+    workspace: join(workDir, 'kiln'),
+    upper: join(workDir, 'root', 'upper'),
+    work: join(workDir, 'root', 'work'),
+    merged: join(workDir, 'root', 'merged'),
+    dev: join(workDir, 'root', 'dev'),
+    run,
+  };
+}
+
 /**
  * Makes `<workDir>/kiln/{src,dest,…}`, `root/{upper,work,merged,dev}` and `run/`, the /dev
  * template's directories and symlinks, and the mount points in the upper layer (the env's
  * own directories may not be writable by who mounts them).
  */
 export async function makeSandboxDirs(workDir: string): Promise<SandboxDirs> {
-  const dirs: SandboxDirs = {
-    workspace: join(workDir, 'kiln'),
-    upper: join(workDir, 'root', 'upper'),
-    work: join(workDir, 'root', 'work'),
-    merged: join(workDir, 'root', 'merged'),
-    dev: join(workDir, 'root', 'dev'),
-    run: join(workDir, 'run'),
-  };
+  const dirs = sandboxDirsOf(workDir);
   for (const d of Object.values(dirs)) await mkdir(d, { recursive: true, mode: 0o755 });
   for (const d of LAYOUT_DIRS) await mkdir(join(dirs.workspace, d));
   for (const d of DEV_DIRS) await mkdir(join(dirs.dev, d));

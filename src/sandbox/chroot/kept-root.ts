@@ -25,7 +25,7 @@ import { tryLock } from '../../cache/lock.ts';
 import { atomicWrite } from '../../lib/atomic-write.ts';
 import { KilnError } from '../../errors.ts';
 import { runInteractive } from '../interactive.ts';
-import { commonPaths, layoutAt, sandboxId, writeSetupFiles, type Bind, type SandboxDirs } from '../init-sandbox.ts';
+import { commonPaths, layoutAt, sandboxDirsOf, sandboxId, writeSetupFiles, type Bind, type SandboxDirs } from '../init-sandbox.ts';
 import { ownEntry, removeEntry, writeEntry } from '../journal.ts';
 import { removeTree } from '../host.ts';
 import type { SandboxEnv } from '../sandbox.ts';
@@ -134,14 +134,7 @@ function chrootEntry(root: KeptRoot): KeptEntry {
 /** Mounts the kept root of `workDir` again in new namespaces, as its backend ran the build, and runs the shell there; its exit status. */
 export async function enterKeptRoot(workDir: string, root: KeptRoot, o: EnterOptions): Promise<number> {
   const entry = root.sandbox === 'chroot' ? chrootEntry(root) : await (await import('../rootless/kept-rootless.ts')).rootlessEntry(workDir, root);
-  const dirs: SandboxDirs = {
-    workspace: join(workDir, 'kiln'),
-    upper: join(workDir, 'root', 'upper'),
-    work: join(workDir, 'root', 'work'),
-    merged: join(workDir, 'root', 'merged'),
-    dev: join(workDir, 'root', 'dev'),
-    run: join(workDir, 'run', `shell-${process.pid}`),
-  };
+  const dirs = sandboxDirsOf(workDir, join(workDir, 'run', `shell-${process.pid}`));
   for (const d of [dirs.workspace, dirs.upper, dirs.work, dirs.merged, dirs.dev]) {
     if (!existsSync(d)) throw new KilnError('not-found', `the kept build root of job ${root.jobId} is incomplete: ${d} is missing`, { hint: 'build the package again with --keep-failed' });
   }
