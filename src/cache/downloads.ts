@@ -32,6 +32,7 @@ import { SHA256_RE, sha256File } from '../lib/hash.ts';
 import { withLock } from './lock.ts';
 import { credentialsHint, kilnFetch } from '../config/credentials.ts';
 import { refusedIn } from '../lib/fetch-guard.ts';
+import { perKeyLimit, PER_SERVER, serverOf, withRetries } from './fetch-politely.ts';
 
 export interface DownloadsOptions {
   readonly cacheDir: string;
@@ -40,6 +41,8 @@ export interface DownloadsOptions {
   readonly fetchImpl?: typeof globalThis.fetch;
   /** Give up when no data arrives for this long (connect, headers, or between chunks). Default 60 s. */
   readonly idleTimeoutMs?: number;
+  /** Pauses before another try of a download whose connection failed (default fetch-politely.ts's RETRY_PAUSES_MS). */
+  readonly retryPausesMs?: readonly number[];
 }
 
 export interface Downloads {
@@ -104,6 +107,10 @@ export function createDownloads(options: DownloadsOptions): Downloads {
   const { cacheDir, mirrors } = options;
   const fetchImpl = options.fetchImpl ?? kilnFetch;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  // A few connections per server at once, and another try after a failed connection (fetch-politely.ts).
+  const perServer = perKeyLimit(PER_SERVER);
+  const politely = (file: string, o: StreamOptions): Promise<string> =>
+    withRetries(() => perServer(serverOf(o.resolved), () => streamTo(file, o)), { signal: o.signal, ...(options.retryPausesMs === undefined ? {} : { pauses: options.retryPausesMs }) });
   const dir = join(cacheDir, 'downloads');
   const tmpDir = join(cacheDir, 'tmp');
   const lockDir = join(cacheDir, 'locks');
@@ -171,7 +178,7 @@ export function createDownloads(options: DownloadsOptions): Downloads {
       try {
         // A damaged copy stays in place until the good one replaces it (rename): a reader
         // that already has its path sees a whole file either way.
-        const actual = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir }).catch((e: unknown) => {
+        const actual = await politely(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir }).catch((e: unknown) => {
           if (found === false || !(e instanceof KilnError)) throw e;
           throw new KilnError(e.code, `the cached copy of ${url} is damaged (${final} has sha256 ${found.damaged}, not ${sha256}), and fetching it again failed: ${e.message}`, {
             ...(e.hint === undefined ? {} : { hint: e.hint }),
@@ -214,7 +221,7 @@ export function createDownloads(options: DownloadsOptions): Downloads {
       const tmp = join(tmpDir, `learn-${process.pid}-${randomBytes(6).toString('hex')}`);
       try {
         const signal = o.signal ?? new AbortController().signal;
-        const sha256 = await streamTo(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir });
+        const sha256 = await politely(tmp, { url, resolved, fetchImpl, idleTimeoutMs, signal, cacheDir });
         const final = path(sha256);
         // Another process may have put the same file meanwhile: its copy is as good.
         await withLock(lockDir, `dl-${sha256}`, async () => {
