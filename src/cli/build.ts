@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { KilnError } from '../errors.ts';
 import { EventBus } from '../events/events.ts';
-import { debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../run/debian-plan.ts';
+import { crossWithNats, debianOptionsGiven, debianRequestOf, type DebianCliRequest } from '../run/debian-plan.ts';
 import { runBuild } from '../run/run-build.ts';
 import { collectBoost } from '../schedule/priority.ts';
 import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
@@ -111,6 +111,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     if (twice && debian === undefined && natsUrlOf(opts.nats) !== undefined) {
       throw new KilnError('usage', `--twice with --nats${opts.nats === undefined ? ' ($KILN_NATS)' : ''}: the workers build each recipe once, so its output cannot be compared there`, { hint: 'check the recipes here: kiln build --twice without --nats (unset KILN_NATS), or drop --twice' });
     }
+    if (debian?.cross === true && natsUrlOf(opts.nats) !== undefined) throw crossWithNats(opts.nats === undefined);
     const substitute = await substituteOf(opts, natsUrlOf(opts.nats), (t) => ctx.stderr.write(`kiln: ${t}\n`));
     // --nats-creds, --nats-tls-ca…: read and checked before anything is planned.
     const natsAccess = natsAccessOf(opts, natsUrlOf(opts.nats));
@@ -359,7 +360,7 @@ export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
 
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--min-free', '--keep-failed', '--log-limit', '--job-timeout', '--loop-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
-  '--debian', '--mirror', '--keyring', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--out', '--nats', '--extra-repository', '--extra-repository-key',
+  '--debian', '--mirror', '--keyring', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--cross', '--out', '--nats', '--extra-repository', '--extra-repository-key',
   '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook', '--boost',
   '--substitute', '--substitute-token', '--substitute-key',
 ]);

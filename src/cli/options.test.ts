@@ -94,6 +94,16 @@ test('--mirror: an http, https or file URL with a host, checked up front', () =>
   assert.equal(usageMessage(() => debianFrom({ debian: 'bookworm', mirror: 'notaurl' }, ['hello'], false)), '--mirror: "notaurl" is not an http://, https:// or file:// URL');
 });
 
+test('--cross: on plan and build, carried into the Debian request', async () => {
+  const { Command } = await import('commander');
+  const { addDebianOptions } = await import('./options.ts');
+  for (const all of [true, false]) {
+    const opts = addDebianOptions(new Command('x').exitOverride(), { all }).parse(['--debian', 'bookworm', '--cross'], { from: 'user' }).opts();
+    assert.equal(debianFrom(opts, ['hello'], false)?.cross, true);
+  }
+  assert.equal(debianFrom({ debian: 'bookworm' }, ['hello'], false)?.cross, undefined);
+});
+
 test('refuseRepeats: a flag that takes one value, given twice, is a usage error', async () => {
   const { Command } = await import('commander');
   const make = () => refuseRepeats(new Command('gc').exitOverride().option('--older-than <d>', 'x', '30d').option('--keep <n>'), '--older-than');

@@ -127,6 +127,7 @@ export interface DebianOptionsCli {
   readonly verify?: boolean;
   readonly lintian?: boolean;
   readonly tryInstall?: boolean;
+  readonly cross?: boolean;
   readonly out?: string;
   readonly extraRepository?: string[];
   readonly extraRepositoryKey?: string[];
@@ -147,6 +148,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--binary-indep', 'dpkg-buildpackage -A: architecture-independent packages only')
     .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parsePositive('--cpus'))
     .option('--no-install-check', 'skip the dose-builddebcheck installability check')
+    .option('--cross', "cross-build each arch other than this machine's in this machine's env, with its cross compilers (dpkg-buildpackage -a ARCH -B, the cross profile), instead of natively under QEMU")
     .option('--extra-repository <line>', 'also take build dependencies from this repository: "deb [signed-by=FILE] URI SUITE [COMPONENT…]" (as sbuild\'s; repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--extra-repository-key <file>', 'a keyring an extra repository may be signed by, besides Debian\'s archive keyring (repeat for more)', (v: string, prev: string[] = []) => [...prev, v]);
   if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
@@ -184,6 +186,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.verify === true ? { verify: true } : {}),
     ...(opts.lintian === true ? { lintian: true } : {}),
     ...(opts.tryInstall === true ? { tryInstall: true } : {}),
+    ...(opts.cross === true ? { cross: true } : {}),
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
     ...extraRepositoriesOf(opts),
     ...(opts.keyring === undefined ? {} : { keyring: keyringFileOf('--keyring', opts.keyring) }),

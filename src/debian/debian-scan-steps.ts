@@ -17,6 +17,7 @@ import type { SourcePackage } from './sources-index.ts';
 import { breakWaitCycles, type BrokenCycles, type Wait } from './wait-cycles.ts';
 import { buildConflictsFor, buildDependsFor, modeOf, targetArchs, waitFor } from './source-relations.ts';
 import { builtinDefaults } from '../recipes/recipe-defaults.ts';
+import { crossChosen, crossClosure, crossStanzas, crossToolchain, isCrossJob, jobOptions } from './cross.ts';
 
 /** The build-essential set every Debian build has (sbuild installs it too). */
 const BUILD_ESSENTIAL = ['build-essential', 'fakeroot'];
@@ -88,8 +89,21 @@ export function prepare(req: DebianRequest, release: SuiteRelease, picked: reado
 export function relations(x: Prepared, req: DebianRequest, primary: string): void {
   for (const a of x.archs) {
     const arch = a === 'all' ? primary : a;
-    x.perArch.set(arch, buildDependsFor(x.p.src, arch, modeOf(x.p.src, a, req), req.options));
+    x.perArch.set(arch, buildDependsFor(x.p.src, arch, modeOf(x.p.src, a, req), jobOptions(req.options, isCrossJob(req.cross, a))));
   }
+}
+
+/** --cross: refuses an arch the build arch has no cross toolchain for (no crossbuild-essential-ARCH in its index). */
+export function checkCrossToolchains(req: Pick<DebianRequest, 'suite' | 'archs' | 'cross' | 'origin'>, universes: ReadonlyMap<string, BinaryUniverse>): void {
+  const cross = req.cross;
+  if (cross === undefined) return;
+  const u = universes.get(cross)!;
+  const lacking = req.archs.filter((a) => isCrossJob(cross, a) && u.versions(crossToolchain(a)).length === 0);
+  if (lacking.length === 0) return;
+  const where = req.origin?.cross ?? { code: 'usage' as const, where: '--cross' };
+  throw new KilnError(where.code, `${where.where}: ${req.suite} has no cross toolchain from ${cross} for ${lacking.join(', ')} (no ${lacking.map(crossToolchain).join(', ')} in its ${cross} Packages)`, {
+    hint: `build ${lacking.length === 1 ? 'that arch' : 'those archs'} natively, under QEMU, in a run without --cross`,
+  });
 }
 
 /** Breaks the cycles among the waits of the sources not `broken` and fills each spec's buildDepends with the waits kept. */
@@ -123,15 +137,22 @@ export function keepInstallable(prepared: ReadonlyMap<string, Prepared>, broken:
  * What dose gets as the Packages of `arch` for a handful of sources: the binaries that can
  * take part in installing their build dependencies, plus this run's own binaries.
  */
-export function closureFor(prepared: readonly Prepared[], universes: ReadonlyMap<string, BinaryUniverse>, runBinaries: ReadonlyMap<string, { source: string; version: string }>, primary: string): (arch: string) => { text: string } {
+export function closureFor(prepared: readonly Prepared[], universes: ReadonlyMap<string, BinaryUniverse>, runBinaries: ReadonlyMap<string, { source: string; version: string }>, primary: string, cross?: string): (arch: string) => { text: string } {
   const memo = new Map<string, { text: string }>();
   return (arch) => {
     let m = memo.get(arch);
     if (m !== undefined) return m;
     const u = universes.get(arch)!;
     const roots = prepared.filter((x) => x.archs.some((a) => (a === 'all' ? primary : a) === arch)).flatMap((x) => x.perArch.get(arch)!);
-    const names = closure(roots, [...u.essential(), ...BUILD_ESSENTIAL], u, arch);
-    let text = [...names].flatMap((n) => u.raw(n)).join('\n\n') + '\n';
+    let text: string;
+    if (isCrossJob(cross, arch)) {
+      // Both archs' binaries: dose resolves the host arch's build dependencies and the build arch's tools (cross.ts).
+      const both = crossClosure({ roots, extras: BUILD_ESSENTIAL, build: { arch: cross, universe: universes.get(cross)! }, host: { arch, universe: u } });
+      text = crossStanzas(both, universes.get(cross)!, u).join('\n\n') + '\n';
+    } else {
+      const names = closure(roots, [...u.essential(), ...BUILD_ESSENTIAL], u, arch);
+      text = [...names].flatMap((n) => u.raw(n)).join('\n\n') + '\n';
+    }
     // This run's own binaries are installable once built (their fresh .debs are offered
     // to apt); the checker learns of them as bare stanzas, dependencies unknown (not for
     // --all: the archive itself is the run there, and a bare stanza for a binary built only
@@ -174,12 +195,13 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
   for (const a of x.archs) {
     const arch = a === 'all' ? primary : a;
     modeFor[a] = modeOf(p.src, a, req);
+    const crossJob = isCrossJob(req.cross, a);
     // What apt installs (the build dependencies and the extras every build gets) and
     // what it must remove (Build-Conflicts): all of it goes into the key.
-    chosenFor[a] = [
-      ...chosenKeys([...x.perArch.get(arch)!, ...o.extras], o.universes.get(arch)!, arch, formatGroup),
-      ...buildConflictsFor(p.src, arch, modeFor[a]!, req.options).map((g) => `conflicts:${formatGroup(g)}`),
-    ];
+    const installs = crossJob
+      ? crossChosen({ roots: x.perArch.get(arch)!, extras: o.extras.map((g) => g[0]!.name), build: { arch: req.cross!, universe: o.universes.get(req.cross!)! }, host: { arch, universe: o.universes.get(arch)! }, format: formatGroup })
+      : chosenKeys([...x.perArch.get(arch)!, ...o.extras], o.universes.get(arch)!, arch, formatGroup);
+    chosenFor[a] = [...installs, ...buildConflictsFor(p.src, arch, modeFor[a]!, jobOptions(req.options, crossJob)).map((g) => `conflicts:${formatGroup(g)}`)];
   }
   const provides: Provide[] = [];
   const u0 = o.universes.get(primary)!;
@@ -188,7 +210,7 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     for (const pr of u0.versions(b)[0]?.provides ?? []) provides.push(pr);
   }
   const files = p.src.files.map((f) => `${f.name}\0${f.sha256}\n`).sort().join('');
-  const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true, ...(req.tryInstall === true ? { tryInstall: true } : {}) };
+  const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true, ...(req.tryInstall === true ? { tryInstall: true } : {}), ...(req.cross === undefined ? {} : { cross: req.cross }) };
   return {
     name: p.src.package,
     version: p.src.version,

@@ -34,7 +34,8 @@ import { forgetParsedRelations } from './relation.ts';
 import type { AltGroup } from './relation-types.ts';
 import type { SourcePackage } from './sources-index.ts';
 import { localSource, selectSource } from './debian-select.ts';
-import { breakCycles, checkOnce, closureFor, keepInstallable, prepare, relations, runBinariesOf, specOf, waitsOf, type Picked, type Prepared } from './debian-scan-steps.ts';
+import { indepArchOf } from './cross.ts';
+import { breakCycles, checkCrossToolchains, checkOnce, closureFor, keepInstallable, prepare, relations, runBinariesOf, specOf, waitsOf, type Picked, type Prepared } from './debian-scan-steps.ts';
 
 export interface DebianRequest {
   readonly suite: string;
@@ -58,10 +59,12 @@ export interface DebianRequest {
   readonly twice?: boolean;
   /** --try-install: each built .deb installed into a fresh root, then purged. */
   readonly tryInstall?: boolean;
+  /** --cross: the build arch (this machine's) the other archs are cross-built from (cross.ts). */
+  readonly cross?: string;
   /** Skip the dose-builddebcheck installability check. */
   readonly skipInstallability?: boolean;
   /** Where the suite and the archs were given, so a bad one is named there (default: the flags). */
-  readonly origin?: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin };
+  readonly origin?: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin; readonly cross?: InputOrigin };
   /** Only the sources' names for the env template, e.g. `bookworm-{arch}`. */
   readonly cacheDir: string;
   readonly downloads: Downloads;
@@ -216,7 +219,7 @@ function scanOf(req: DebianRequest, release: SuiteRelease, packagesPaths: Readon
   // dose-builddebcheck is an external process: while it runs, kiln works out everything
   // that does not depend on its answer (which then only drops the broken sources). An
   // error in kiln's own part stops it.
-  return { req, release, primary: req.archs[0]!, packagesPaths, universes, suite, laps, dose: req.skipInstallability !== true, early: undefined, checking: undefined, from: undefined };
+  return { req, release, primary: indepArchOf(req), packagesPaths, universes, suite, laps, dose: req.skipInstallability !== true, early: undefined, checking: undefined, from: undefined };
 }
 
 /** Parses the Packages index of each arch into `s.universes`. */
@@ -224,9 +227,9 @@ async function readPackages(s: Scan): Promise<void> {
   for (const [arch, path] of s.packagesPaths) s.universes.set(arch, lazyPackages(await readFile(path, 'utf8'), `${s.release.url} (${arch} Packages)`));
 }
 
-/** For --all dose reads the Packages files as they are. */
-function wholeIndex(s: Scan): (arch: string) => { path: string } {
-  return (arch) => ({ path: s.packagesPaths.get(arch)! });
+/** For --all dose reads the Packages files as they are (a cross run's: the build arch's too). */
+function wholeIndex(s: Scan): (run: DoseRun) => { paths: string[] } {
+  return (run) => ({ paths: [...(run.cross === undefined ? [] : [s.packagesPaths.get(run.cross)!]), s.packagesPaths.get(run.arch)!] });
 }
 
 /** Reads Sources (if fetched), starts dose early for --all, and decodes it. */
@@ -317,10 +320,10 @@ async function startInstallability(s: Scan, prepared: ReadonlyMap<string, Prepar
       // The closure handed to dose (a handful of sources) needs the relations first.
       for (const x of prepared.values()) relations(x, req, s.primary);
       laps.lap('relations');
-      const packagesFor = closureFor([...prepared.values()], s.universes, runBinaries, s.primary);
+      const packagesFor = closureFor([...prepared.values()], s.universes, runBinaries, s.primary, req.cross);
       for (const run of runs) packagesFor(run.arch);
       laps.lap('closure');
-      s.checking = check(req, runs, packagesFor);
+      s.checking = check(req, runs, (run) => packagesFor(run.arch));
     }
     await s.checking.running;
     laps.lap('start-installability');
@@ -355,6 +358,7 @@ async function findWaits(s: Scan, prepared: ReadonlyMap<string, Prepared>, runBi
 async function makeSpecs(s: Scan, prepared: ReadonlyMap<string, Prepared>): Promise<void> {
   const { req, suite, release, primary, universes } = s;
   const extras: AltGroup[] = debianExtras(req.twice === true).map((name) => [{ name }]);
+  checkCrossToolchains(req, universes);
   let i = 0;
   for (const x of prepared.values()) {
     x.spec = specOf(x, { req, suite, release, primary, universes, extras });

@@ -6,6 +6,7 @@ import type { DebianRequest } from './debian-scan.ts';
 import { runSources, type DoseRun } from './dose-runs.ts';
 import { checkInstallable, type Uninstallable } from './installability.ts';
 import { profilesOf } from './source-relations.ts';
+import { jobOptions } from './cross.ts';
 
 /** dose-builddebcheck runs under way: their answers, and how long they took (wall). */
 export interface Checking {
@@ -19,8 +20,8 @@ export interface Checking {
   readonly stop: () => void;
 }
 
-/** Starts dose-builddebcheck on `runs` (one after another), `packagesFor` giving each arch's Packages. */
-export function check(req: DebianRequest, runs: readonly DoseRun[], packagesFor: (arch: string) => { text: string } | { path: string }): Checking {
+/** Starts dose-builddebcheck on `runs` (one after another), `packagesFor` giving each run's Packages. */
+export function check(req: DebianRequest, runs: readonly DoseRun[], packagesFor: (run: DoseRun) => { text: string } | { paths: readonly string[] }): Checking {
   const stop = new AbortController();
   const signal = req.signal === undefined ? stop.signal : AbortSignal.any([req.signal, stop.signal]);
   let running = (): void => undefined;
@@ -33,12 +34,13 @@ export function check(req: DebianRequest, runs: readonly DoseRun[], packagesFor:
   c.answers = (async () => {
     const out: Uninstallable[][] = [];
     for (const run of runs) {
-      const packages = packagesFor(run.arch);
+      const packages = packagesFor(run);
       out.push(await checkInstallable({
-        ...('path' in packages ? { packagesPath: packages.path } : { packages: packages.text }),
+        ...('paths' in packages ? { packagesPaths: packages.paths } : { packages: packages.text }),
         sources: runSources(run),
-        arch: run.arch,
-        profiles: profilesOf(req.options),
+        // --cross: dose's native arch is the build arch, its host arch the run's.
+        ...(run.cross === undefined ? { arch: run.arch } : { arch: run.cross, hostArch: run.arch }),
+        profiles: profilesOf(jobOptions(req.options, run.cross !== undefined)),
         ...(run.mode === 'binary-arch' ? { drop: 'indep' as const } : run.mode === 'binary-indep' ? { drop: 'arch' as const } : {}),
         signal,
         onStart: started,

@@ -22,6 +22,21 @@ test('doseRuns: one run per arch and mode, in the order given; empty groups left
   ]);
 });
 
+test('doseRuns with --cross: the other archs are checked cross from the build arch (-B), arch-independent sources on the build arch', () => {
+  const cross = doseRuns([item('a', 'any'), item('b', 'all'), item('c', 'any all')], { ...REQ, archs: ['arm64'], cross: 'amd64' });
+  assert.deepEqual(cross.map((r) => [r.arch, r.mode, r.cross, [...r.sources.keys()]]), [
+    ['arm64', 'binary-arch', 'amd64', ['a', 'c']],
+    ['amd64', 'binary-indep', undefined, ['b']],
+  ]);
+  // The build arch in the run too: built natively there (-b), cross for the other.
+  const both = doseRuns([item('a', 'any'), item('c', 'any all')], { ...REQ, archs: ['arm64', 'amd64'], cross: 'amd64' });
+  assert.deepEqual(both.map((r) => [r.arch, r.mode, r.cross, [...r.sources.keys()]]), [
+    ['arm64', 'binary-arch', 'amd64', ['a', 'c']],
+    ['amd64', 'binary', undefined, ['c']],
+    ['amd64', 'binary-arch', undefined, ['a']],
+  ]);
+});
+
 test('quickPick: the highest version not Extra-Source-Only, from raw fields; unsure without a Version', () => {
   const idx = lazySources([
     'Package: p\nVersion: 1.0-1\nArchitecture: any',

@@ -15,6 +15,7 @@ import { words } from './deb822.ts';
 import { rawField, type LazyIndex } from './lazy-index.ts';
 import { archMatches } from './relation.ts';
 import type { Uninstallable } from './installability.ts';
+import { crossMode, indepArchOf, indexArchsOf, isCrossJob } from './cross.ts';
 import { compareVersions } from './version.ts';
 
 /** A source as far as the runs care: its name, its stanza and its Architecture words. */
@@ -27,6 +28,8 @@ export interface Checkable {
 export interface DoseRun {
   readonly arch: string;
   readonly mode: DebianBuildMode;
+  /** --cross: the build arch this run's arch is cross-built from (dose's native arch; `arch` is its host arch). */
+  readonly cross?: string;
   /** Source name → the stanza checked, in the order handed to dose. */
   readonly sources: ReadonlyMap<string, string>;
   /**
@@ -49,17 +52,29 @@ export function targetArchsOf(words: readonly string[], archs: readonly string[]
 }
 
 /** -b on the primary arch (arch and indep packages), -B elsewhere; -A for arch-all-only sources. */
-export function modeOfWords(words: readonly string[], arch: string, req: { readonly archs: readonly string[]; readonly options: { readonly mode: DebianBuildMode } }): DebianBuildMode {
+export function modeOfWords(words: readonly string[], arch: string, req: RunShape): DebianBuildMode {
   if (arch === 'all') return 'binary-indep';
+  // --cross: a cross job builds the architecture-dependent half only (cross.ts).
+  if (isCrossJob(req.cross, arch)) return crossMode(req.options.mode);
   if (req.options.mode !== 'binary') return req.options.mode;
   const hasIndep = words.includes('all');
-  // -b on the first arch of the run that builds the source (not always the run's first).
-  return hasIndep && arch === targetArchsOf(words, req.archs)[0] ? 'binary' : 'binary-arch';
+  // -b on the first arch of the run that builds the source natively (not always the run's first).
+  const native = targetArchsOf(words, req.archs).filter((a) => !isCrossJob(req.cross, a));
+  return hasIndep && arch === native[0] ? 'binary' : 'binary-arch';
+}
+
+/** What of a run shapes its modes: its archs, the mode asked for, and --cross's build arch. */
+export interface RunShape {
+  readonly archs: readonly string[];
+  readonly options: { readonly mode: DebianBuildMode };
+  readonly cross?: string | undefined;
 }
 
 /** The runs for `list` (in its order), per arch of the run and mode; none for an empty group. */
-export function doseRuns(list: readonly Checkable[], req: { readonly archs: readonly string[]; readonly options: { readonly mode: DebianBuildMode } }, latin1 = false): DoseRun[] {
-  const primary = req.archs[0]!;
+export function doseRuns(list: readonly Checkable[], req: RunShape, latin1 = false): DoseRun[] {
+  const primary = indepArchOf(req);
+  // With --cross, arch-independent sources are checked on the build arch even when the run does not build for it.
+  const runArchs = indexArchsOf(req);
   const groups = new Map<string, Map<string, string>>();
   const group = (arch: string, mode: DebianBuildMode): Map<string, string> => {
     const k = `${arch} ${mode}`;
@@ -74,17 +89,17 @@ export function doseRuns(list: readonly Checkable[], req: { readonly archs: read
     let mine = groupsOf.get(key);
     if (mine === undefined) {
       const targets = targetArchsOf(c.architecture, req.archs);
-      mine = req.archs.filter((arch) => targets.some((a) => (a === 'all' ? primary : a) === arch))
+      mine = runArchs.filter((arch) => targets.some((a) => (a === 'all' ? primary : a) === arch))
         .map((arch) => group(arch, modeOfWords(c.architecture, targets.includes(arch) ? arch : 'all', req)));
       groupsOf.set(key, mine);
     }
     for (const g of mine) g.set(c.name, c.stanza);
   }
   const runs: DoseRun[] = [];
-  for (const arch of req.archs) {
+  for (const arch of runArchs) {
     for (const mode of MODES) {
       const g = groups.get(`${arch} ${mode}`);
-      if (g !== undefined) runs.push({ arch, mode, sources: g, ...(latin1 ? { latin1 } : {}) });
+      if (g !== undefined) runs.push({ arch, mode, sources: g, ...(isCrossJob(req.cross, arch) ? { cross: req.cross } : {}), ...(latin1 ? { latin1 } : {}) });
     }
   }
   return runs;

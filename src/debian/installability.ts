@@ -57,14 +57,17 @@ export function parseDoseReport(text: string): Uninstallable[] {
 export type CheckOptions = CheckInput & (
   /** Packages text (reduced to the closure), written to a temporary file. */
   | { readonly packages: string; readonly packagesPath?: undefined }
-  /** A Packages file as it is (the whole suite's verified index). */
-  | { readonly packagesPath: string; readonly packages?: undefined }
+  /** Packages files as they are (the whole suite's verified index; with --cross, the build arch's and the host arch's). */
+  | { readonly packagesPaths: readonly string[]; readonly packages?: undefined }
 );
 
 interface CheckInput {
   /** Sources stanzas to check (text, or the bytes as they are). */
   readonly sources: string | Uint8Array;
+  /** dose's native arch (the build arch). */
   readonly arch: string;
+  /** A cross build's host arch (--deb-host-arch); undefined: a native build. */
+  readonly hostArch?: string;
   readonly profiles?: readonly string[];
   /** Leave out Build-Depends-Indep (a -B build) or Build-Depends-Arch (a -A build), as buildds do. */
   readonly drop?: 'indep' | 'arch';
@@ -82,19 +85,28 @@ export async function checkInstallable(o: CheckOptions): Promise<Uninstallable[]
   if (missing !== undefined) throw new KilnError('tool-missing', missing, { hint: 'run `bash scripts/setup.sh`, or apt-get install dose-builddebcheck' });
   const dir = await mkdtemp(join(tmpdir(), 'kiln-dose-'));
   try {
-    let pk = join(dir, 'Packages');
+    const pks: string[] = [];
     const src = join(dir, 'Sources');
     // dose rejects a file whose last line has no newline ("RFC 822 parse error").
-    if (o.packages !== undefined) await writeFile(pk, o.packages.endsWith('\n') ? o.packages : `${o.packages}\n`);
-    else if (await endsWithNewline(o.packagesPath)) pk = o.packagesPath;
-    else await writeFile(pk, `${await readFile(o.packagesPath, 'utf8')}\n`);
+    if (o.packages !== undefined) {
+      pks.push(join(dir, 'Packages'));
+      await writeFile(pks[0]!, o.packages.endsWith('\n') ? o.packages : `${o.packages}\n`);
+    } else {
+      for (const [i, path] of o.packagesPaths.entries()) {
+        if (await endsWithNewline(path)) pks.push(path);
+        else {
+          pks.push(join(dir, `Packages.${i}`));
+          await writeFile(pks[i]!, `${await readFile(path, 'utf8')}\n`);
+        }
+      }
+    }
     if (typeof o.sources === 'string') await writeFile(src, o.sources.endsWith('\n') ? o.sources : `${o.sources}\n`);
     else await writeFile(src, o.sources.at(-1) === 10 ? o.sources : Buffer.concat([o.sources, Buffer.from('\n')]));
-    const args = [`--deb-native-arch=${o.arch}`, '-e', '-f'];
+    const args = [`--deb-native-arch=${o.arch}`, ...(o.hostArch === undefined ? [] : [`--deb-host-arch=${o.hostArch}`]), '-e', '-f'];
     if (o.profiles !== undefined && o.profiles.length > 0) args.push(`--deb-profiles=${o.profiles.join(',')}`);
     if (o.drop === 'indep') args.push('--deb-drop-b-d-indep');
     if (o.drop === 'arch') args.push('--deb-drop-b-d-arch');
-    args.push(pk, src);
+    args.push(...pks, src);
     const { code, stdout, stderr } = await run(DOSE, args, o.signal, o.onStart);
     // dose exits 1 when something is broken; anything else non-zero is its own failure.
     if (code !== 0 && code !== 1) {

@@ -22,7 +22,7 @@ export function targetArchs(src: Pick<SourcePackage, 'architecture'>, archs: rea
 }
 
 /** -b on the primary arch (arch and indep packages), -B elsewhere; -A for arch-all-only sources. */
-export function modeOf(src: Pick<SourcePackage, 'architecture'>, arch: string, req: { archs: readonly string[]; options: DebianOptions }): DebianBuildMode {
+export function modeOf(src: Pick<SourcePackage, 'architecture'>, arch: string, req: { archs: readonly string[]; options: DebianOptions; cross?: string | undefined }): DebianBuildMode {
   return modeOfWords(src.architecture, arch, req);
 }
 

@@ -4,6 +4,7 @@
 // flag, or a key of debian.toml); so is a keyring (--keyring, debian.toml's keyring) that
 // is no keyring. The Release is checked against that keyring, else Debian's archive keyring.
 
+import { indexArchsOf } from './cross.ts';
 import { KilnError, isKilnError } from '../errors.ts';
 import type { DebianRequest } from './debian-scan.ts';
 import { createIndexes, DEBIAN_ARCHIVE_KEYRING, type SuiteRelease } from './indexes.ts';
@@ -57,14 +58,15 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
     if (isKilnError(e) && e.code === 'signature-invalid') throw new KilnError(e.code, e.message, { hint: signatureHint(req.keyring, keyringOrigin), cause: e });
     throw e;
   });
-  const unknown = unknownArchs(req.archs, release.release.architectures);
+  const unknown = unknownArchs(indexArchsOf(req), release.release.architectures);
   if (unknown.length > 0) {
     throw new KilnError(origin.archs.code, `${origin.archs.where}: unknown architecture ${unknown.map((a) => `"${a}"`).join(', ')}: ${req.suite} has ${release.release.architectures.filter((a) => a !== 'all').join(' ')}`, {
       hint: 'name architectures the suite has (Debian names: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x…)',
     });
   }
   let packagesPaths = new Map<string, string>();
-  for (const arch of req.archs) packagesPaths.set(arch, await indexes.packages(release, arch, sig));
+  // --cross: the build arch's too (its tools, and where arch-independent packages build).
+  for (const arch of indexArchsOf(req)) packagesPaths.set(arch, await indexes.packages(release, arch, sig));
   let extras: ExtraRepositoryUsed[] = [];
   if ((req.extraRepositories ?? []).length > 0) {
     const { mergeExtraRepositories } = await import('./extra-repos.ts');

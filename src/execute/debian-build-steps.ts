@@ -1,7 +1,7 @@
 // The pure pieces of a Debian build (debian-build.ts runs them): the shell lines of its
 // steps, the flags and options dpkg-buildpackage and apt-get get, and what apt-get -s says.
 
-import type { DebianBuildMode, DebianBuildSpec } from '../debian/debian-spec.ts';
+import type { DebianBuildMode, DebianOptions } from '../debian/debian-spec.ts';
 import { shellQuote as sh } from '../lib/shell-quote.ts';
 
 /** Parsed `Inst name (version origin [arch])` lines of apt-get -s. */
@@ -56,9 +56,11 @@ export function binnmuScript(n: number, arch: string, suite: string): string[] {
   ];
 }
 
-export function aptBuildDepArgs(d: DebianBuildSpec, mode: DebianBuildMode): string[] {
-  const profiles = [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])];
+/** apt-get build-dep's flags for a build in `mode` with `options`; `hostArch` for a cross build (-a). */
+export function aptBuildDepArgs(options: DebianOptions, mode: DebianBuildMode, hostArch?: string): string[] {
+  const profiles = [...new Set([...options.profiles, ...(options.nocheck ? ['nocheck'] : [])])];
   return [
+    ...(hostArch === undefined ? [] : ['-a', hostArch]),
     '--no-install-recommends',
     ...(mode === 'binary-arch' ? ['--arch-only'] : mode === 'binary-indep' ? ['--indep-only'] : []),
     ...(profiles.length > 0 ? ['-P', profiles.join(',')] : []),

@@ -23,7 +23,8 @@ import type { Downloads } from '../cache/downloads.ts';
 import { debianExtras } from '../debian/debian-spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
 import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation } from './debian-build-steps.ts';
-import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, writeCutArchive } from './debian-offline-apt.ts';
+import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
+import { crossClosure, crossExtras, crossStanzas, isCrossJob, jobOptions } from '../debian/cross.ts';
 import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
 import { closure } from '../debian/binary-closure.ts';
@@ -91,7 +92,7 @@ export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; ar
     envId: o.envId,
     arch: o.arch,
     mode: d.modeFor[o.arch] ?? 'binary',
-    profiles: d.options.profiles,
+    profiles: jobOptions(d.options, isCrossJob(d.cross, o.arch)).profiles,
     nocheck: d.options.nocheck,
     extras: debianExtras(d.twice),
     chosen: d.chosen[o.arch] ?? [],
@@ -113,8 +114,13 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   const d = c.spec.debian!;
   const { sandbox, log, signal } = c;
   const mode = d.modeFor[c.arch] ?? 'binary';
+  // The Debian arch the packages are built for (dpkg's host arch).
   const buildArch = c.arch === 'all' ? d.primaryArch : c.arch;
+  // --cross: built in the env of d.cross, with its cross toolchain (debian/cross.ts).
+  const crossFrom = isCrossJob(d.cross, c.arch) ? d.cross : undefined;
+  const options = jobOptions(d.options, crossFrom !== undefined);
   const { path: packagesPath, universe } = d.suite.packages(buildArch);
+  const native = crossFrom === undefined ? undefined : d.suite.packages(crossFrom).universe;
   const ws = dirname(sandbox.host.src);
   const wsInside = dirname(sandbox.inside.src);
   const archiveHost = join(ws, 'apt', 'archive');
@@ -161,20 +167,33 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     await mkdir(archiveHost, { recursive: true });
     // apt gets only the binaries that can take part (binary-closure.ts): the same answer
     // as the whole index, without parsing 60,000 stanzas per build.
-    const roots = buildDependsFor(d.source, buildArch, mode, d.options);
+    const roots = buildDependsFor(d.source, buildArch, mode, options);
     const extras = debianExtras(d.twice);
-    const names = closure(roots, [...universe.essential(), 'build-essential', ...extras], universe, buildArch);
-    // Without the archive's stanza of a name=version this run staged (debian-offline-apt.ts).
-    await writeCutArchive(archiveHost, names, universe, await stagedDebs(sandbox.host.sysroot));
-    log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
+    let stanzas: string[];
+    if (native === undefined) {
+      const names = closure(roots, [...universe.essential(), 'build-essential', ...extras], universe, buildArch);
+      stanzas = stanzasOfNames(names, universe);
+      log.note(`apt sees ${names.size} of the suite's binary packages (the closure of the build dependencies; index ${basename(packagesPath).slice(0, 16)})`);
+    } else {
+      const both = crossClosure({ roots, extras, build: { arch: crossFrom!, universe: native }, host: { arch: buildArch, universe } });
+      stanzas = crossStanzas(both, native, universe);
+      log.note(`cross-building for ${buildArch} in the ${crossFrom} env: apt sees ${both.host.size} of the suite's ${buildArch} binary packages and ${both.build.size} of its ${crossFrom} ones (the closures of the build dependencies and the cross toolchain)`);
+    }
+    // Without the archive's stanza of a name=version:arch this run staged (debian-offline-apt.ts).
+    await writeCutArchive(archiveHost, stanzas, await stagedDebs(sandbox.host.sysroot));
     for (const x of d.suite.extras ?? []) {
       log.note(`with the extra repository ${x.uri} ${x.suite} ${x.components.join(' ')}${x.notAutomatic ? ' (NotAutomatic: only for what the suite lacks)' : ''}: ${x.added[buildArch] ?? 0} of its binaries for ${buildArch} are in the index`);
     }
-    const depArgs = aptBuildDepArgs(d, mode).map(sh).join(' ');
+    const depArgs = aptBuildDepArgs(options, mode, crossFrom === undefined ? undefined : buildArch).map(sh).join(' ');
+    // A cross build: the host arch known to dpkg, and the extras as relations (the cross toolchain, the host libc).
+    const extrasCmd = (flags: string) => crossFrom === undefined
+      ? `apt-get install ${flags} --no-install-recommends ${extras.join(' ')}`
+      : `apt-get satisfy ${flags} -a ${sh(buildArch)} --no-install-recommends ${sh(crossExtras(buildArch, extras).join(', '))}`;
     const setup = [
+      ...(crossFrom === undefined ? [] : [`dpkg --add-architecture ${sh(buildArch)}`]),
       ...offlineSourcesScript(archiveInside, sandbox.inside.sysroot),
       `apt-get build-dep -s ${depArgs} ${sh(dsc)}`,
-      `apt-get install -s --no-install-recommends ${extras.join(' ')}`,
+      extrasCmd('-s'),
     ].join('\n');
     const plan: Buffer[] = [];
     log.note('resolving build dependencies (apt-get build-dep -s, offline)');
@@ -186,7 +205,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     // Two simulations (build-dep, then the extras) may name a package twice.
     const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
     const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
-    const problems = await fetchWanted({ wanted, local, universe, archiveHost, mirror: d.suite.mirror, downloads: c.downloads, note: (t) => log.note(t), what: 'build dependencies', signal });
+    const problems = await fetchWanted({ wanted, local, universes: native === undefined ? [universe] : [universe, native], archiveHost, mirror: d.suite.mirror, downloads: c.downloads, note: (t) => log.note(t), what: 'build dependencies', signal });
     if (problems.length > 0) {
       if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
       return { kind: 'failed', reason: 'fetch-failed', message: `cannot fetch ${problems.length} build dependencies:\n  ${problems.join('\n  ')}` };
@@ -198,7 +217,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     const install = [
       'rm -f /var/lib/man-db/auto-update',
       `apt-get build-dep -y ${fast} ${depArgs} ${sh(dsc)}`,
-      `apt-get install -y ${fast} --no-install-recommends ${extras.join(' ')}`,
+      extrasCmd(`-y ${fast}`),
       `mkdir -p ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
       `chown 64000:64000 ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,
       // What got installed, for the log (as sbuild prints it).
@@ -222,12 +241,13 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     LOGNAME: 'kiln',
     SHELL: '/bin/sh',
     // The nocheck profile comes with DEB_BUILD_OPTIONS=nocheck, as Debian's build profile spec asks.
-    DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, d.options.nocheck || d.options.profiles.includes('nocheck')),
-    ...(d.options.profiles.length > 0 || d.options.nocheck ? { DEB_BUILD_PROFILES: [...new Set([...d.options.profiles, ...(d.options.nocheck ? ['nocheck'] : [])])].join(' ') } : {}),
+    DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, options.nocheck || options.profiles.includes('nocheck')),
+    ...(options.profiles.length > 0 || options.nocheck ? { DEB_BUILD_PROFILES: [...new Set([...options.profiles, ...(options.nocheck ? ['nocheck'] : [])])].join(' ') } : {}),
     // As sbuild's ccache hook: the masquerade directory first, the cache bind-mounted in.
     ...(c.ccache === undefined ? {} : { ...c.ccache(BUILD_PATH), PATH: withCcachePath(PATH) }),
   };
-  const flag = dpkgBuildpackageFlag(mode);
+  // A cross build names its host arch (dpkg-buildpackage -a).
+  const flag = `${dpkgBuildpackageFlag(mode)}${crossFrom === undefined ? '' : ` --host-arch=${buildArch}`}`;
   // Debian binNMUs architecture-dependent packages only: an `all` build keeps its version.
   const binnmuLines = d.options.binnmu === undefined || mode === 'binary-indep' ? [] : binnmuScript(d.options.binnmu, buildArch, d.suite.suite);
   const unpack = [
@@ -283,6 +303,10 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   if (d.tryInstall !== true || c.freshSandbox === undefined) return { kind: 'ran', result: built };
+  if (crossFrom !== undefined) {
+    log.note(`try-install: not tried: a cross build's ${buildArch} packages cannot be installed and run in the ${crossFrom} env`);
+    return { kind: 'ran', result: built };
+  }
   // A -B or -A build of a source that has both halves lacks the other half's packages, which
   // its own often depend on (foo → foo-common (= ${source:Version})): the full build tries them.
   const otherHalf = mode === 'binary' ? false : mode === 'binary-indep' ? d.source.architecture.some((w) => w !== 'all') : d.source.architecture.includes('all');

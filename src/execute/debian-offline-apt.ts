@@ -14,15 +14,26 @@ import { shellQuote as sh } from '../lib/shell-quote.ts';
 import { runRepoScript, safePoolPath } from './debian-build-steps.ts';
 
 /**
- * Writes `<archiveHost>/Packages`: the stanzas of `names`. A rebuild of an archive package
- * stages a .deb with the archive's own name and version but other bytes: apt refuses two
- * files for one version ("Hash Sum mismatch"), so the archive's stanza of each staged
- * name=version is left out and the fresh .deb is the only candidate.
+ * Writes `<archiveHost>/Packages`: the given stanzas (the stanzas of a closure of one
+ * universe, or of two for a cross build). A rebuild of an archive package stages a .deb
+ * with the archive's own name, version and arch but other bytes: apt refuses two files for
+ * one version ("Hash Sum mismatch"), so the archive's stanza of each staged
+ * name=version:arch is left out and the fresh .deb is the only candidate.
  */
-export async function writeCutArchive(archiveHost: string, names: Iterable<string>, universe: BinaryUniverse, staged: ReadonlySet<string>): Promise<void> {
+export async function writeCutArchive(archiveHost: string, stanzas: readonly string[], staged: ReadonlySet<string>): Promise<void> {
   await mkdir(archiveHost, { recursive: true });
-  const stanzas = [...names].flatMap((n) => universe.raw(n).filter((st) => !staged.has(`${n}=${(rawField(st, 'Version') ?? '').replace(/^\d+:/, '')}`)));
-  await writeFile(join(archiveHost, 'Packages'), `${stanzas.join('\n\n')}\n`);
+  const kept = stanzas.filter((st) => !staged.has(stagedKey(rawField(st, 'Package') ?? '', rawField(st, 'Version') ?? '', rawField(st, 'Architecture') ?? '')));
+  await writeFile(join(archiveHost, 'Packages'), `${kept.join('\n\n')}\n`);
+}
+
+/** The stanzas of `names` in one universe. */
+export function stanzasOfNames(names: Iterable<string>, universe: BinaryUniverse): string[] {
+  return [...names].flatMap((n) => universe.raw(n));
+}
+
+/** How staged packages are told apart: `name=version:arch`, the epoch dropped (as in .deb file names). */
+export function stagedKey(name: string, version: string, arch: string): string {
+  return `${name}=${version.replace(/^\d+:/, '')}:${arch}`;
 }
 
 /** Shell lines (as root in the sandbox) that point apt at the cut archive and this run's own .debs, then update. */
@@ -47,8 +58,10 @@ export function offlineSourcesScript(archiveInside: string, runDebsInside: strin
  */
 export async function fetchWanted(o: {
   wanted: readonly { name: string; version: string; arch: string }[];
+  /** This run's staged packages, by stagedKey. */
   local: ReadonlySet<string>;
-  universe: BinaryUniverse;
+  /** Where a wanted package's stanza is looked up (a cross build's: the host arch's and the build arch's). */
+  universes: readonly BinaryUniverse[];
   archiveHost: string;
   mirror: string;
   downloads: Downloads;
@@ -60,12 +73,12 @@ export async function fetchWanted(o: {
   const fetchList: { pkg: BinaryPackage; dest: string }[] = [];
   const problems: string[] = [];
   for (const w of o.wanted) {
-    if (o.local.has(`${w.name}=${w.version}`)) {
+    if (o.local.has(stagedKey(w.name, w.version, w.arch))) {
       // Staged from this run's outputs: built by it, or found up to date in the cache.
       o.note(`install ${w.name} ${w.version} [${w.arch}] (from this run's packages)`);
       continue;
     }
-    const pkg = o.universe.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'));
+    const pkg = o.universes.map((u) => u.versions(w.name).find((p) => p.version === w.version && (p.architecture === w.arch || p.architecture === 'all'))).find((p) => p !== undefined);
     if (pkg !== undefined && !safePoolPath(pkg.filename)) {
       problems.push(`${w.name} ${w.version}: the index gives it the file name ${JSON.stringify(pkg.filename)}, which is not a plain relative path inside the repository`);
       continue;
@@ -94,22 +107,22 @@ export async function fetchWanted(o: {
   return problems;
 }
 
-/** `name=version` of the staged packages of this run (the Packages written in $SYSROOT). */
+/** stagedKey of the staged packages of this run (the Packages written in $SYSROOT). */
 export async function localPackages(path: string): Promise<Set<string>> {
   const text = await readFile(path, 'utf8').catch(() => '');
   const out = new Set<string>();
-  let name: string | undefined;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('Package: ')) name = line.slice(9).trim();
-    else if (line.startsWith('Version: ') && name !== undefined) out.add(`${name}=${line.slice(9).trim()}`);
+  for (const stanza of text.split(/\n\s*\n/)) {
+    const name = rawField(stanza, 'Package');
+    const version = rawField(stanza, 'Version');
+    if (name !== undefined && version !== undefined) out.add(stagedKey(name, version, rawField(stanza, 'Architecture') ?? ''));
   }
   return out;
 }
 
-/** `name=version` (epoch dropped, as in .deb file names) of the .debs staged in a folder. */
+/** stagedKey of the .debs staged in a folder (`name_version_arch.deb`, the epoch already dropped). */
 export async function stagedDebs(dir: string): Promise<Set<string>> {
   const files = await readdir(dir).catch(() => [] as string[]);
-  return new Set(files.filter((f) => f.endsWith('.deb')).map((f) => f.split('_')).filter((p) => p.length === 3).map(([n, v]) => `${n}=${safeDecode(v!)}`));
+  return new Set(files.filter((f) => f.endsWith('.deb')).map((f) => f.slice(0, -4).split('_')).filter((p) => p.length === 3).map(([n, v, a]) => stagedKey(n!, safeDecode(v!), a!)));
 }
 
 function safeDecode(s: string): string {

@@ -22,7 +22,7 @@ import { shellQuote as sh } from '../lib/shell-quote.ts';
 import type { JobLog } from '../logs/job-log.ts';
 import type { Sandbox } from '../sandbox/sandbox.ts';
 import { parseAptSimulation } from './debian-build-steps.ts';
-import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, writeCutArchive } from './debian-offline-apt.ts';
+import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -126,7 +126,7 @@ export async function tryInstall(o: {
   const archiveInside = `${wsInside}/apt/archive`;
   await mkdir(archiveHost, { recursive: true });
   const names = closure(roots, [...o.universe.essential()], o.universe, o.arch);
-  await writeCutArchive(archiveHost, names, o.universe, await stagedDebs(sb.host.sysroot));
+  await writeCutArchive(archiveHost, stanzasOfNames(names, o.universe), await stagedDebs(sb.host.sysroot));
   log.note(`try-install: ${packages.map((p) => `${p.name} ${p.version}`).join(', ')}, each into a fresh root of the env, then purged (apt sees ${names.size} of the suite's binary packages)`);
   const env = { PATH, DEBIAN_FRONTEND: 'noninteractive', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: '/root' };
   const run = async (script: string, args: readonly string[], capture: Buffer[]): Promise<boolean> => {
@@ -155,7 +155,7 @@ export async function tryInstall(o: {
   if (args.length === 0) return { tried: [], problems: unresolved };
   const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
   const local = await localPackages(join(sb.host.sysroot, 'Packages'));
-  const fetchProblems = await fetchWanted({ wanted, local, universe: o.universe, archiveHost, mirror: o.mirror, downloads: o.downloads, note: (t) => log.note(t), what: 'packages to try the install with', signal: o.signal });
+  const fetchProblems = await fetchWanted({ wanted, local, universes: [o.universe], archiveHost, mirror: o.mirror, downloads: o.downloads, note: (t) => log.note(t), what: 'packages to try the install with', signal: o.signal });
   if (fetchProblems.length > 0) return { tried: [], problems: [`try-install: cannot fetch what the packages need: ${fetchProblems.join('; ')}`] };
   const output: Buffer[] = [];
   const ran = await run(tryScript(wsInside), args, output);

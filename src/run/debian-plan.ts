@@ -18,6 +18,7 @@ import { scanRecipeTree, type TreeScan } from '../recipes/scan-tree.ts';
 import { scanCacheFileFor } from '../recipes/scan-cache.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { formatDiagnostic } from '../plan/spec.ts';
+import { hostArch } from './host-env.ts';
 
 // debian.toml's reader (zod) and the env store are imported where
 // they are used: a run with no Debian part loads none of them.
@@ -50,6 +51,8 @@ export interface DebianCliRequest {
   readonly lintian?: boolean;
   /** --try-install: each built .deb installed into a fresh root of the env, then purged (execute/debian-try-install.ts). */
   readonly tryInstall?: boolean;
+  /** --cross: the archs other than this machine's are cross-built from it (debian/cross.ts). */
+  readonly cross?: boolean;
   /** --out DIR: each Debian package's .changes, .buildinfo and .debs are copied there after the run. */
   readonly out?: string;
   /** --extra-repository lines: their binaries join the suite's for the build dependencies. */
@@ -66,7 +69,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--out', '--all',
+  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--cross', '--out', '--all',
   '--extra-repository', '--extra-repository-key',
 ];
 
@@ -135,6 +138,8 @@ export interface RunScan extends TreeScan {
   /** The env template the Debian part wants (`<suite>-{arch}`), if any. */
   readonly debianEnv: string | undefined;
   readonly debian: DebianScan | undefined;
+  /** --cross: every job of the run builds in the env of this arch (this machine's). */
+  readonly crossFrom?: string;
 }
 
 export interface ScanForRunOptions {
@@ -205,6 +210,8 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   if (binnmu !== undefined && o.debian?.mode === 'binary-indep') {
     throw new KilnError('usage', '--binnmu and --binary-indep exclude each other: a binNMU rebuilds the architecture-dependent packages only', { hint: 'drop one of them' });
   }
+  // --cross: the build arch is this machine's (a job for it, and arch-independent ones, build natively).
+  const cross = o.debian?.cross === true || t?.cross === true ? hostArch() : undefined;
   const debian = await scanDebian({
     suite,
     mirror,
@@ -226,10 +233,12 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     ...(o.debian?.skipInstallability === true ? { skipInstallability: true } : {}),
     ...(o.debian?.twice === true ? { twice: true } : {}),
     ...(o.debian?.tryInstall === true || t?.tryInstall === true ? { tryInstall: true } : {}),
+    ...(cross === undefined ? {} : { cross }),
     origin: {
       suite: o.debian?.suite === undefined ? { code: 'config-invalid', where: `${tomlPath}: suite` } : { code: 'usage', where: '--debian' },
       archs: t?.archs !== undefined && fromToml ? { code: 'config-invalid', where: `${tomlPath}: archs` } : { code: 'usage', where: '--arch' },
       keyring: o.debian?.keyring === undefined && t?.keyring !== undefined ? { code: 'config-invalid', where: `${tomlPath}: keyring` } : { code: 'usage', where: '--keyring' },
+      cross: o.debian?.cross === true ? { code: 'usage', where: '--cross' } : { code: 'config-invalid', where: `${tomlPath}: cross` },
     },
     ...(keyring === undefined ? {} : { keyring }),
     ...(extraRepositories.length === 0 ? {} : { extraRepositories }),
@@ -250,7 +259,15 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     config: { ...tree.config, archs: tree.config.archs ?? archs },
     debianEnv: `${suite}-{arch}`,
     debian,
+    ...(cross === undefined ? {} : { crossFrom: cross }),
   };
+}
+
+/** --cross with --nats: a worker builds each job in an env of the job's own arch, so it would not cross-build. */
+export function crossWithNats(fromEnv: boolean, what = '--cross'): KilnError {
+  return new KilnError('usage', `${what} with --nats${fromEnv ? ' ($KILN_NATS)' : ''}: not supported yet (the workers build each job in an env of its own arch)`, {
+    hint: 'cross-build here without --nats (unset KILN_NATS), or through the workers without --cross (natively, under QEMU where needed)',
+  });
 }
 
 /** The names a Release answers to (its Suite and Codename), for matching an env's suite. */

@@ -112,7 +112,8 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   const archs = req.archs ?? scan.config.archs ?? [hostArch()];
   const envTemplate = req.env ?? scan.config.env ?? scan.debianEnv;
   if (scan.debian !== undefined && envTemplate !== undefined && (req.sandbox ?? scan.config.sandbox) !== 'host') {
-    await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, keyring: scan.debian.suite.keyring, archs, note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
+    // --cross: one env, of the build arch, for every job.
+    await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, keyring: scan.debian.suite.keyring, archs: scan.crossFrom === undefined ? archs : [scan.crossFrom], note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
   }
   const profiles = [...new Set(req.profiles ?? [])].sort();
   // A profile no relation names only reaches the scripts ($KILN_PROFILES): likely a typo,
@@ -148,6 +149,7 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
     lease: req.lease,
     instance: scan.config.instance,
     onDaemon: req.onDaemon,
+    ...(scan.crossFrom === undefined ? {} : { crossFrom: scan.crossFrom }),
   });
   try {
     return finishPlan();

@@ -14,6 +14,7 @@ import type { EventBus } from '../events/events.ts';
 import type { StagedOutput, SubstituteRequest } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
+import { crossWithNats } from './debian-plan.ts';
 import { atOnceNote, clampToMachine } from '../schedule/pick-next.ts';
 import { boostedIds, checkBoostFlag, computePriorities, type BoostRequest } from '../schedule/priority.ts';
 import { durationModel } from '../schedule/arch-estimate.ts';
@@ -100,6 +101,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   try {
     checkBoostFlag(req.boost, prepared.plan.nodes);
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
+    // debian.toml's cross = true (the flag is refused before planning, cli/build.ts).
+    if (req.nats !== undefined && prepared.envs.crossFrom !== undefined) throw crossWithNats(false, 'debian.toml\'s cross = true');
     if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats, req.natsAccess);
     const result = await buildPlanned(req, records, prepared, plannedFrom);
     // After the report (and a Debian run's repository): the run's hooks, bounded, whatever they do.

@@ -33,4 +33,6 @@ test('emulatedBy: a foreign arch this machine does not run, in an env or as a De
     const f = emulatedBy({ backend: { name: backend } as never }, new Set(debian), 'amd64');
     assert.equal(f(arch), expected, `${backend} ${debian.join(',')} ${arch}`);
   }
+  // --cross: every job builds in an env of this machine's arch.
+  assert.equal(emulatedBy({ backend: { name: 'chroot' } as never, crossFrom: 'amd64' }, new Set(['riscv64']), 'amd64')('riscv64'), false);
 });

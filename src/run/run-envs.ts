@@ -27,6 +27,8 @@ export interface RunEnvs {
   envFor(arch: string): SandboxEnv | undefined;
   /** The environment id that goes into input keys. */
   envIdFor(arch: string): string;
+  /** --cross: the arch whose env every job builds in (nothing is emulated). */
+  readonly crossFrom?: string;
   release(): Promise<void>;
 }
 
@@ -69,6 +71,8 @@ export async function resolveRunEnvs(options: {
   readonly onOutput?: ((line: string) => void) | undefined;
   /** A daemon's build: `auto` does not fall back to the host (choose-backend.ts). */
   readonly onDaemon?: boolean | undefined;
+  /** --cross (Debian): every job builds in the env of this arch, cross-compiling for its own. */
+  readonly crossFrom?: string | undefined;
 }): Promise<RunEnvs> {
   const isRoot = process.getuid?.() === 0;
   // The rootless probe mounts an overlay in a user namespace (~10 ms): only when it may be picked.
@@ -100,8 +104,10 @@ export async function resolveRunEnvs(options: {
   const { createEnvStore } = await import('../envs/env-store.ts');
   const store = createEnvStore({ stateDir: options.stateDir });
   const template = options.envTemplate!;
-  const allArch = allArchOf(options.archs, options.hostArch);
-  const archs = [...new Set(options.archs.map((a) => (a === 'all' ? allArch : a)).concat(options.archs.includes('all') ? [allArch] : []))];
+  const allArch = options.crossFrom ?? allArchOf(options.archs, options.hostArch);
+  // The arch of the env a job for `arch` builds in.
+  const envArch = (arch: string): string => options.crossFrom ?? (arch === 'all' ? allArch : arch);
+  const archs = [...new Set(options.archs.map(envArch).concat(options.archs.includes('all') ? [allArch] : []))];
   const envs = new Map<string, SandboxEnv>();
   const leases: EnvLease[] = [];
   const release = async (): Promise<void> => {
@@ -120,7 +126,7 @@ export async function resolveRunEnvs(options: {
         env = peeked;
       }
       if (env.arch !== arch) {
-        throw new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but this run builds for ${arch}`, {
+        throw new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but this run builds for ${arch}${options.crossFrom === undefined ? '' : ' (--cross builds every job in an env of this machine\'s arch)'}`, {
           hint: 'name one env per arch with a placeholder, e.g. env = "bookworm-{arch}" in kiln.toml or --env "bookworm-{arch}"',
         });
       }
@@ -139,8 +145,8 @@ export async function resolveRunEnvs(options: {
     chroot === undefined
       ? (await import('../sandbox/rootless/rootless-backend.ts')).createRootlessBackend({ stateDir: options.stateDir })
       : chroot.createChrootBackend({ stateDir: options.stateDir });
-  const pick = (arch: string): SandboxEnv => envs.get(arch === 'all' ? allArch : arch)!;
-  return { backend, note: choice.note, envFor: pick, envIdFor: (arch) => pick(arch).id, release };
+  const pick = (arch: string): SandboxEnv => envs.get(envArch(arch))!;
+  return { backend, note: choice.note, envFor: pick, envIdFor: (arch) => pick(arch).id, release, ...(options.crossFrom === undefined ? {} : { crossFrom: options.crossFrom }) };
 }
 
 /**
@@ -149,6 +155,7 @@ export async function resolveRunEnvs(options: {
  * of it (any sandbox but the host) or as a Debian package. On the host backend a recipe
  * cross-compiles for a foreign arch instead, at native speed.
  */
-export function emulatedBy(envs: Pick<RunEnvs, 'backend'>, debianArchs: ReadonlySet<string>, host: string): (arch: string) => boolean {
-  return (arch) => arch !== 'all' && !runsNatively(arch, host) && (envs.backend.name !== 'host' || debianArchs.has(arch));
+export function emulatedBy(envs: Pick<RunEnvs, 'backend' | 'crossFrom'>, debianArchs: ReadonlySet<string>, host: string): (arch: string) => boolean {
+  // --cross: every job builds in an env of this machine's arch.
+  return (arch) => envs.crossFrom === undefined && arch !== 'all' && !runsNatively(arch, host) && (envs.backend.name !== 'host' || debianArchs.has(arch));
 }

@@ -95,6 +95,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
         debian: {
           suite: body.debian.suite, sources: body.debian.sources, dscs: [], all: false, mirror: undefined,
           profiles: body.debian.profiles ?? [], nocheck: body.debian.nocheck === true, mode: 'binary' as const, cpus: undefined, withTree: true,
+          ...(body.debian.cross === true ? { cross: true } : {}),
         },
       }),
       archs: body.archs,

@@ -36,6 +36,7 @@ export const BuildBodySchema = z
         sources: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*(=[A-Za-z0-9.+~:-]+)?$/, 'a source package name, or name=version')).min(1).max(1000),
         profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).max(32).optional(),
         nocheck: z.boolean().optional(),
+        cross: z.boolean().optional().openapi({ description: "cross-build each arch other than the daemon machine's in its env, as kiln build --cross" }),
       })
       .optional()
       .openapi({ description: 'Debian source packages of a suite to build in this run (beside the tree\'s recipes), like kiln build --debian SUITE SRC…', example: { suite: 'bookworm', sources: ['hello'] } }),

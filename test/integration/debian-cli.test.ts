@@ -49,6 +49,14 @@ test('a Debian build with --sandbox host is refused at plan time (before any ind
   }
 });
 
+test('--cross with --nats is refused before anything is planned: the workers build each job in an env of its own arch', async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const r = await runKiln(['build', '--debian', 'bookworm', 'hello', '--arch', 'arm64', '--cross', '--nats', 'nats://127.0.0.1:9', '--mirror', 'http://127.0.0.1:9/debian', '--state', join(dir.path, 'state')]);
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /error \[usage\]: --cross with --nats: not supported yet \(the workers build each job in an env of its own arch\)/, explain(r));
+  assert.equal(existsSync(join(dir.path, 'state')), false, 'nothing planned, no state directory');
+});
+
 test('an unknown suite or arch is a clear error naming debian.toml or the flag; Debian options reach debian.toml', { skip: noMirror, timeout: 5 * 60_000 }, async () => {
   await using dir = await tmpDir('kiln-debian-cli-');
   const common = ['--state', join(dir.path, 'state'), '--cache', SHARED_CACHE];

@@ -1,0 +1,105 @@
+// Cross-building Debian source packages (--cross, debian.toml's `cross = true`): a job for
+// an arch other than the machine's own builds in the env of the machine's arch (the build
+// arch), with its compilers, as sbuild --host=ARCH does:
+//
+//   apt      dpkg --add-architecture HOST; the build dependencies for the host arch
+//            (`apt-get build-dep -a HOST --arch-only -P cross,nocheck`; Multi-Arch: foreign tools
+//            come from the build arch), plus crossbuild-essential-HOST (build arch), the
+//            host arch's libc and libstdc++ headers, and fakeroot
+//   build    dpkg-buildpackage -a HOST -B with the `cross` and `nocheck` profiles: the
+//            architecture-dependent packages only (the arch-independent ones come from a
+//            native build: add the build arch to the run's archs to build them too)
+//
+// Pure: which jobs cross, the profiles and mode they get, the binaries apt may need from
+// either arch, and what of them goes into the input key.
+
+import type { AltGroup } from './relation-types.ts';
+import type { BinaryUniverse } from './lazy-index.ts';
+import { chosenKeys, closure } from './binary-closure.ts';
+import type { DebianBuildMode, DebianOptions } from './debian-spec.ts';
+
+/** Whether a job for `arch` cross-builds from `cross` (the build arch; undefined: no --cross). */
+export function isCrossJob(cross: string | undefined, arch: string): cross is string {
+  return cross !== undefined && arch !== 'all' && arch !== cross;
+}
+
+/** The arch a run builds arch-independent (`all`) packages on: the build arch with --cross, else the first arch. */
+export function indepArchOf(req: { readonly archs: readonly string[]; readonly cross?: string | undefined }): string {
+  return req.cross ?? req.archs[0]!;
+}
+
+/** The archs a run needs Packages indexes of: its own, and the build arch with --cross. */
+export function indexArchsOf(req: { readonly archs: readonly string[]; readonly cross?: string | undefined }): string[] {
+  return req.cross === undefined || req.archs.includes(req.cross) ? [...req.archs] : [...req.archs, req.cross];
+}
+
+/** A cross job's mode: -B where a native one would be -b (the arch-independent half is native work). */
+export function crossMode(mode: DebianBuildMode): DebianBuildMode {
+  return mode === 'binary' ? 'binary-arch' : mode;
+}
+
+/**
+ * The options of a job: the run's, and for a cross job the `cross` and `nocheck` profiles
+ * with DEB_BUILD_OPTIONS=nocheck, as sbuild cross-builds (the test suite's programs are
+ * the host arch's: they do not run on the build machine).
+ */
+export function jobOptions(o: DebianOptions, crossJob: boolean): DebianOptions {
+  if (!crossJob) return o;
+  return { ...o, nocheck: true, profiles: [...new Set([...o.profiles, 'cross', 'nocheck'])] };
+}
+
+/** The package that brings a cross toolchain for `host` (gcc, g++, dpkg-cross), of the build arch. */
+export function crossToolchain(host: string): string {
+  return `crossbuild-essential-${host}`;
+}
+
+/** What a cross build installs besides its build dependencies, as relations apt-get satisfy reads (-a HOST). */
+export function crossExtras(host: string, extras: readonly string[]): string[] {
+  return [`${crossToolchain(host)}:native`, 'libc-dev', 'libstdc++-dev', ...extras.map((e) => `${e}:native`)];
+}
+
+interface ArchUniverse {
+  readonly arch: string;
+  readonly universe: BinaryUniverse;
+}
+
+/**
+ * The binaries a cross build's apt may need, per arch: the host arch's closure of the
+ * build dependencies and the host libc/libstdc++; the build arch's closure of its
+ * essential set, build-essential, the cross toolchain, the extras, and every name of the
+ * host closure (a Multi-Arch: foreign dependency is satisfied by the build arch's package).
+ */
+export function crossClosure(o: { roots: readonly AltGroup[]; extras: readonly string[]; build: ArchUniverse; host: ArchUniverse }): { build: Set<string>; host: Set<string> } {
+  const hostExtras = ['libc-dev', 'libstdc++-dev'].flatMap((n) => namesFor(n, o.host.universe));
+  const host = closure(o.roots, hostExtras, o.host.universe, o.host.arch);
+  const build = closure(o.roots, [...o.build.universe.essential(), 'build-essential', crossToolchain(o.host.arch), ...o.extras, ...host], o.build.universe, o.build.arch);
+  return { build, host };
+}
+
+/**
+ * The stanzas of a cross closure: the build arch's, then the host arch's that are not
+ * `Architecture: all` (those are in both indexes, and once is enough).
+ */
+export function crossStanzas(both: { build: ReadonlySet<string>; host: ReadonlySet<string> }, build: BinaryUniverse, host: BinaryUniverse): string[] {
+  return [
+    ...[...both.build].flatMap((n) => build.raw(n)),
+    ...[...both.host].flatMap((n) => host.raw(n).filter((st) => !/^Architecture: all$/m.test(st))),
+  ];
+}
+
+/** A name, or the real packages that provide it (closure follows names, not virtual ones). */
+function namesFor(name: string, u: BinaryUniverse): string[] {
+  if (u.versions(name).length > 0) return [name];
+  return [...new Set(u.providers(name).map((p) => p.pkg.package))];
+}
+
+/**
+ * The input key's part of what a cross build installs: the build dependencies as the host
+ * arch resolves them, the host libc/libstdc++, and the cross toolchain and extras as the
+ * build arch resolves them (tagged), and the build arch itself.
+ */
+export function crossChosen(o: { roots: readonly AltGroup[]; extras: readonly string[]; build: ArchUniverse; host: ArchUniverse; format: (g: AltGroup) => string }): string[] {
+  const hostPart = chosenKeys([...o.roots, [{ name: 'libc-dev' }], [{ name: 'libstdc++-dev' }]], o.host.universe, o.host.arch, o.format);
+  const buildPart = chosenKeys([[{ name: crossToolchain(o.host.arch) }], ...o.extras.map((name) => [{ name }])], o.build.universe, o.build.arch, o.format).map((k) => `build:${k}`);
+  return [`cross-from:${o.build.arch}`, ...hostPart, ...buildPart];
+}
