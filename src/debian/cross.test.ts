@@ -106,6 +106,10 @@ test('crossChosen: marked with the build arch; the build dependencies as the hos
   assert.ok(keys.some((k) => k.startsWith('libc6-dev=2.36#')), keys.join(' '));
   assert.ok(keys.some((k) => k.startsWith('build:crossbuild-essential-arm64=12.9#')), keys.join(' '));
   assert.ok(keys.some((k) => k.startsWith('build:fakeroot=1.31#')), keys.join(' '));
+  // pkgconf (Multi-Arch: foreign) and a `:native` relation are tools: the build arch's versions are in the key.
+  const tools = crossChosen({ roots: parseRelations('libz-dev, pkgconf, make:native').groups, extras: [], build: { arch: 'amd64', universe: BUILD }, host: { arch: 'arm64', universe: HOST }, format: formatGroup });
+  assert.ok(tools.some((k) => k.startsWith('build:pkgconf=1.8#')) && !tools.some((k) => k.startsWith('pkgconf=')), tools.join(' '));
+  assert.ok(tools.some((k) => k.startsWith('build:make=4.3#')), tools.join(' '));
   // A new toolchain in the build arch's index changes the key.
   const newer = universe(['crossbuild-essential-arm64 12.10 all; Depends: gcc-aarch64-linux-gnu', 'gcc-aarch64-linux-gnu 12 amd64', 'fakeroot 1.31 amd64']);
   assert.notDeepEqual(crossChosen({ roots, extras: ['fakeroot'], build: { arch: 'amd64', universe: newer }, host: { arch: 'arm64', universe: HOST }, format: formatGroup }), keys);

@@ -15,7 +15,7 @@
 
 import type { AltGroup } from './relation-types.ts';
 import type { BinaryUniverse } from './lazy-index.ts';
-import { chosenKeys, closure } from './binary-closure.ts';
+import { bestCandidate, chosenKeys, closure } from './binary-closure.ts';
 import type { DebianBuildMode, DebianOptions } from './debian-spec.ts';
 
 /** Whether a job for `arch` cross-builds from `cross` (the build arch; undefined: no --cross). */
@@ -94,12 +94,27 @@ function namesFor(name: string, u: BinaryUniverse): string[] {
 }
 
 /**
- * The input key's part of what a cross build installs: the build dependencies as the host
- * arch resolves them, the host libc/libstdc++, and the cross toolchain and extras as the
- * build arch resolves them (tagged), and the build arch itself.
+ * The input key's part of what a cross build installs, each as the arch apt installs it
+ * from resolves it: the build dependencies and the host libc/libstdc++ for the host arch;
+ * the tools (a `:native` relation, or one whose package is Multi-Arch: foreign, as
+ * pkgconf or cmake), the cross toolchain and the extras for the build arch (tagged
+ * `build:`); and the build arch itself.
  */
 export function crossChosen(o: { roots: readonly AltGroup[]; extras: readonly string[]; build: ArchUniverse; host: ArchUniverse; format: (g: AltGroup) => string }): string[] {
-  const hostPart = chosenKeys([...o.roots, [{ name: 'libc-dev' }], [{ name: 'libstdc++-dev' }]], o.host.universe, o.host.arch, o.format);
-  const buildPart = chosenKeys([[{ name: crossToolchain(o.host.arch) }], ...o.extras.map((name) => [{ name }])], o.build.universe, o.build.arch, o.format).map((k) => `build:${k}`);
+  const hostRoots: AltGroup[] = [[{ name: 'libc-dev' }], [{ name: 'libstdc++-dev' }]];
+  const buildRoots: AltGroup[] = [[{ name: crossToolchain(o.host.arch) }], ...o.extras.map((name) => [{ name }])];
+  for (const g of o.roots) (isTool(g, o.host) ? buildRoots : hostRoots).push(g);
+  const hostPart = chosenKeys(hostRoots, o.host.universe, o.host.arch, o.format);
+  const buildPart = chosenKeys(buildRoots, o.build.universe, o.build.arch, o.format).map((k) => `build:${k}`);
   return [`cross-from:${o.build.arch}`, ...hostPart, ...buildPart];
+}
+
+/** Whether apt installs a build dependency from the build arch: `:native`, or the host arch's candidate is Multi-Arch: foreign. */
+function isTool(g: AltGroup, host: ArchUniverse): boolean {
+  if (g.some((r) => r.archQualifier === 'native')) return true;
+  for (const r of g) {
+    const best = bestCandidate(r, host.universe, host.arch);
+    if (best !== undefined) return best.multiArch === 'foreign';
+  }
+  return false;
 }

@@ -56,7 +56,7 @@ export function parseDoseReport(text: string): Uninstallable[] {
 
 export type CheckOptions = CheckInput & (
   /** Packages text (reduced to the closure), written to a temporary file. */
-  | { readonly packages: string; readonly packagesPath?: undefined }
+  | { readonly packages: string; readonly packagesPaths?: undefined }
   /** Packages files as they are (the whole suite's verified index; with --cross, the build arch's and the host arch's). */
   | { readonly packagesPaths: readonly string[]; readonly packages?: undefined }
 );

@@ -312,7 +312,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   const otherHalf = mode === 'binary' ? false : mode === 'binary-indep' ? d.source.architecture.some((w) => w !== 'all') : d.source.architecture.includes('all');
   if (otherHalf) {
     const full = Object.values(d.modeFor).includes('binary');
-    log.note(`try-install: not tried: a ${mode} build (${flag}) lacks the packages of its other half, which its own may depend on (${full ? "the full build, on the run's first arch, is tried" : 'and no build of this run builds both halves (--binary-arch, --binary-indep, --binnmu), so none of its packages is tried'})`);
+    log.note(`try-install: not tried: a ${mode} build (${flag}) lacks the packages of its other half, which its own may depend on (${full ? 'the full build, on the run\'s first arch (the build arch with --cross), is tried' : 'and no build of this run builds both halves (--binary-arch, --binary-indep, --binnmu), so none of its packages is tried'})`);
     return { kind: 'ran', result: built };
   }
   // --try-install: each .deb into a fresh root of the env, then purged (debian-try-install.ts).

@@ -101,8 +101,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   try {
     checkBoostFlag(req.boost, prepared.plan.nodes);
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
-    // debian.toml's cross = true (the flag is refused before planning, cli/build.ts).
-    if (req.nats !== undefined && prepared.envs.crossFrom !== undefined) throw crossWithNats(false, 'debian.toml\'s cross = true');
+    // debian.toml's cross = true, or a daemon's request (the flag is refused before planning, cli/build.ts).
+    if (req.nats !== undefined && prepared.envs.crossFrom !== undefined) throw crossWithNats(false, 'cross-building (debian.toml\'s cross = true, or "cross": true)');
     if (req.nats !== undefined && toBuild.length > 0) await (await import('../distributed/precheck.ts')).precheckRemote(toBuild, req.nats, req.natsAccess);
     const result = await buildPlanned(req, records, prepared, plannedFrom);
     // After the report (and a Debian run's repository): the run's hooks, bounded, whatever they do.
