@@ -48,6 +48,9 @@ export function jobOptions(o: DebianOptions, crossJob: boolean): DebianOptions {
   return { ...o, nocheck: true, profiles: [...new Set([...o.profiles, 'cross', 'nocheck'])] };
 }
 
+/** What a cross build installs for the host arch besides its build dependencies (virtual names: libc6-dev, libstdc++-12-dev provide them). */
+const HOST_HEADERS = ['libc-dev', 'libstdc++-dev'];
+
 /** The package that brings a cross toolchain for `host` (gcc, g++, dpkg-cross), of the build arch. */
 export function crossToolchain(host: string): string {
   return `crossbuild-essential-${host}`;
@@ -55,7 +58,7 @@ export function crossToolchain(host: string): string {
 
 /** What a cross build installs besides its build dependencies, as relations apt-get satisfy reads (-a HOST). */
 export function crossExtras(host: string, extras: readonly string[]): string[] {
-  return [`${crossToolchain(host)}:native`, 'libc-dev', 'libstdc++-dev', ...extras.map((e) => `${e}:native`)];
+  return [`${crossToolchain(host)}:native`, ...HOST_HEADERS, ...extras.map((e) => `${e}:native`)];
 }
 
 interface ArchUniverse {
@@ -70,8 +73,8 @@ interface ArchUniverse {
  * host closure (a Multi-Arch: foreign dependency is satisfied by the build arch's package).
  */
 export function crossClosure(o: { roots: readonly AltGroup[]; extras: readonly string[]; build: ArchUniverse; host: ArchUniverse }): { build: Set<string>; host: Set<string> } {
-  const hostExtras = ['libc-dev', 'libstdc++-dev'].flatMap((n) => namesFor(n, o.host.universe));
-  const host = closure(o.roots, hostExtras, o.host.universe, o.host.arch);
+  // As relations: closure follows a virtual name (libc-dev) to its providers.
+  const host = closure([...o.roots, ...HOST_HEADERS.map((name) => [{ name }])], [], o.host.universe, o.host.arch);
   const build = closure(o.roots, [...o.build.universe.essential(), 'build-essential', crossToolchain(o.host.arch), ...o.extras, ...host], o.build.universe, o.build.arch);
   return { build, host };
 }
@@ -87,12 +90,6 @@ export function crossStanzas(both: { build: ReadonlySet<string>; host: ReadonlyS
   ];
 }
 
-/** A name, or the real packages that provide it (closure follows names, not virtual ones). */
-function namesFor(name: string, u: BinaryUniverse): string[] {
-  if (u.versions(name).length > 0) return [name];
-  return [...new Set(u.providers(name).map((p) => p.pkg.package))];
-}
-
 /**
  * The input key's part of what a cross build installs, each as the arch apt installs it
  * from resolves it: the build dependencies and the host libc/libstdc++ for the host arch;
@@ -101,7 +98,7 @@ function namesFor(name: string, u: BinaryUniverse): string[] {
  * `build:`); and the build arch itself.
  */
 export function crossChosen(o: { roots: readonly AltGroup[]; extras: readonly string[]; build: ArchUniverse; host: ArchUniverse; format: (g: AltGroup) => string }): string[] {
-  const hostRoots: AltGroup[] = [[{ name: 'libc-dev' }], [{ name: 'libstdc++-dev' }]];
+  const hostRoots: AltGroup[] = HOST_HEADERS.map((name) => [{ name }]);
   const buildRoots: AltGroup[] = [[{ name: crossToolchain(o.host.arch) }], ...o.extras.map((name) => [{ name }])];
   for (const g of o.roots) (isTool(g, o.host) ? buildRoots : hostRoots).push(g);
   const hostPart = chosenKeys(hostRoots, o.host.universe, o.host.arch, o.format);
