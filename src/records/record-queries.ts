@@ -49,6 +49,13 @@ export class RecordQueries extends SqlStore {
     return out;
   }
 
+  /** The key and artifact path of each package's last good build that has one (at most `limit`, oldest packages first). */
+  lastArtifacts(limit = -1): { key: string; artifact: string }[] {
+    const stmt = this.stmt('SELECT success_key, success_artifact FROM package_state WHERE success_artifact IS NOT NULL AND success_key IS NOT NULL ORDER BY rowid LIMIT ?');
+    stmt.setReturnArrays(true);
+    return (stmt.all(limit) as unknown as [string, string][]).map(([key, artifact]) => ({ key, artifact }));
+  }
+
   /** Every package name the jobs table knows (for "did you mean" when a command names another). */
   packageNames(): string[] {
     return (this.stmt('SELECT DISTINCT name FROM jobs ORDER BY name').all() as { name: string }[]).map((r) => r.name);

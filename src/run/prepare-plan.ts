@@ -13,6 +13,7 @@ import { makePlan, type Plan } from '../plan/plan.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
+import { statAhead } from './stat-ahead.ts';
 import type { StoredArtifact } from '../plan/decide.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
@@ -98,6 +99,17 @@ export function assertTreeHasPackages(treeDir: string, debian: DebianCliRequest 
 
 
 export async function preparePlan(given: PlanRequest, records: Records): Promise<PreparedPlan> {
+  const artifacts = createArtifactStore({ cacheDir: given.cacheDir });
+  // The artifacts the records know are stat'ed ahead while the tree is scanned, when they are not cached.
+  const ahead = statAhead(artifacts, records);
+  try {
+    return await planWith(given, records, artifacts);
+  } finally {
+    ahead?.stop();
+  }
+}
+
+async function planWith(given: PlanRequest, records: Records, artifacts: ArtifactStore): Promise<PreparedPlan> {
   const req: PlanRequest = given.onDaemon === true ? { ...given, sandbox: given.sandbox ?? 'auto' } : given;
   const treeDir = resolve(req.treeDir);
   const scan = await scanForRun(
@@ -139,7 +151,6 @@ export async function preparePlan(given: PlanRequest, records: Records): Promise
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   noteUnmetDepends(graph, req.note);
   noteCycles(graph, req.note);
-  const artifacts = createArtifactStore({ cacheDir: req.cacheDir });
   const envs = await resolveRunEnvs({
     stateDir: req.stateDir,
     sandbox: req.sandbox ?? scan.config.sandbox ?? 'auto',
