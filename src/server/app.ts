@@ -148,7 +148,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const bundleLimits: BundleLimits = { ...DEFAULT_BUNDLE_LIMITS, ...options.bundleLimits };
   const precheck =
     options.runner === undefined
-      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined, targets: body.targets, debianSuite: body.debian?.suite, cacheDir: state.cache })
+      ? (treeDir: string, body: BuildBody): Promise<void> => precheckBuild({ stateRoot: state.root, sandbox: options.sandbox ?? 'auto', treeDir, env: body.env, archs: body.archs, debian: body.debian !== undefined, targets: body.targets, debianSuite: body.debian?.suite, cacheDir: state.cache, cross: body.debian?.cross === true, nats: options.nats !== undefined })
       : undefined;
   // --nats: one connection, made when the workers are first asked for, for the daemon's life.
   const workersAsk = options.nats === undefined ? undefined : workersAsker(options.nats, options.natsAccess);

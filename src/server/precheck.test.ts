@@ -25,6 +25,7 @@ test('precheckBuild: refuses only what would surely fail; Debian requests and tr
   const plain = tree('plain', {});
   const withEnv = tree('with-env', { 'kiln.toml': 'env = "bookworm-{arch}"\n' });
   const debianTree = tree('debian', { 'debian.toml': 'suite = "bookworm"\nsources = ["hello"]\n' });
+  const crossTree = tree('debian-cross', { 'debian.toml': 'suite = "bookworm"\nsources = ["hello"]\ncross = true\n' });
   const dirToml = tree('dir-toml', { 'kiln.toml': null });
   const pkgs = tree('pkgs', { zlib: null, 'zlib/recipe.toml': '', libpng: null, 'libpng/recipe.toml': '', notes: null });
   const base: PrecheckInput = { stateRoot: state, sandbox: 'auto', treeDir: plain, env: undefined, archs: undefined, debian: false };
@@ -50,6 +51,13 @@ test('precheckBuild: refuses only what would surely fail; Debian requests and tr
     [{ treeDir: pkgs, sandbox: 'host', debian: true, targets: ['hello'] }, undefined],
     [{ treeDir: debianTree, sandbox: 'host', targets: ['hello'] }, undefined],
     [{ treeDir: plain, sandbox: 'host', targets: ['hello'] }, undefined],
+    // Cross-building on a daemon whose workers build the jobs (--nats): refused, whoever asked for it.
+    [{ treeDir: debianTree, debian: true, cross: true, nats: true }, 'usage'],
+    [{ treeDir: crossTree, nats: true }, 'usage'],
+    [{ treeDir: crossTree, debian: true, nats: true }, 'usage'],
+    [{ treeDir: crossTree }, undefined],
+    [{ treeDir: debianTree, debian: true, cross: true }, undefined],
+    [{ treeDir: debianTree, nats: true }, undefined],
   ];
   for (const [over, want] of rows) {
     const got = await precheckBuild({ ...base, ...over }).then(() => undefined, (e: unknown) => (isKilnError(e) ? e.code : String(e)));

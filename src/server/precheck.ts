@@ -13,6 +13,7 @@ import { envPaths } from '../envs/layout.ts';
 import { isEnvName } from '../envs/names.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { hostArch } from '../run/host-env.ts';
+import { crossWithNats } from '../run/debian-plan.ts';
 import { DAEMON_NEEDS_ENV, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { daemonEnvNotFound } from '../envs/env-errors.ts';
 import { globToRegExp } from '../plan/glob.ts';
@@ -37,6 +38,10 @@ export interface PrecheckInput {
   readonly cacheDir?: string | undefined;
   /** The Debian mirror (tests); default: the tree's debian.toml `mirror`, else the host's apt sources, as the build. */
   readonly mirror?: string | undefined;
+  /** The request's `debian.cross`. */
+  readonly cross?: boolean | undefined;
+  /** The daemon hands its jobs to workers (kiln serve --nats), which do not cross-build. */
+  readonly nats?: boolean | undefined;
 }
 
 /** `mirror suite` → when its InRelease was last found: one request per suite and 10 minutes, not one per build. */
@@ -130,9 +135,25 @@ export async function refuseTreeHooks(treeDir: string): Promise<void> {
   });
 }
 
+/**
+ * Cross-building (`"cross": true`, or debian.toml's `cross = true`) on a daemon with
+ * --nats: refused now rather than after the build's plan (indexes fetched, installability
+ * checked), as run-build.ts would. An unreadable debian.toml is the build's to report.
+ */
+async function refuseCrossWithNats(i: PrecheckInput): Promise<void> {
+  if (i.nats !== true) return;
+  if (i.cross === true) throw crossWithNats(false, 'cross-building ("cross": true in the request\'s "debian")');
+  const tomlPath = join(i.treeDir, DEBIAN_FILE);
+  if (!existsSync(tomlPath)) return;
+  const { readDebianToml } = await import('../debian/debian-toml.ts');
+  const toml = await readDebianToml(tomlPath).catch(() => undefined);
+  if (toml?.config?.cross === true) throw crossWithNats(false, `cross-building (${DEBIAN_FILE}: cross = true)`);
+}
+
 /** Throws what the build would fail with, when that is certain now. */
 export async function precheckBuild(i: PrecheckInput): Promise<void> {
   await refuseTreeHooks(i.treeDir);
+  await refuseCrossWithNats(i);
   if (i.debianSuite !== undefined) await checkSuite(i, i.debianSuite);
   // A Debian request or tree: its targets may be source packages, its envs made on demand.
   if (i.debian || existsSync(join(i.treeDir, DEBIAN_FILE))) return;

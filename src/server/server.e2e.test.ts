@@ -223,6 +223,25 @@ test("a client's tree cannot choose the host sandbox: a daemon without --sandbox
   assert.ok(!noEnv.text.includes(state), noEnv.text);
 });
 
+test('cross-building on a daemon whose workers build the jobs (--nats) is refused when submitted (400 usage), asked for in the request or in debian.toml', async (t) => {
+  const { tree, state, token } = setup(t);
+  // Never reached: the refusal comes before any plan, worker or NATS connection.
+  const kiln = createApp({ stateDir: state, trees: { main: tree }, slots: 2, maxConcurrentBuilds: 1, nats: 'nats://127.0.0.1:9', onError: () => undefined });
+  const server = await listen(kiln, parseListen('127.0.0.1:0'));
+  t.after(() => server.stop());
+  const call = api(server, token);
+  const asked = await call('POST', '/api/v1/builds', { tree: 'main', targets: ['hello'], debian: { suite: 'bookworm', sources: ['hello'], cross: true } });
+  assert.equal(asked.status, 400, asked.text);
+  assert.equal(asked.json.error.code, 'usage');
+  assert.match(asked.json.error.message, /^cross-building \("cross": true in the request's "debian"\) with --nats: not supported yet/);
+  writeFileSync(join(tree, 'debian.toml'), 'suite = "bookworm"\nsources = ["hello"]\ncross = true\n');
+  const inToml = await call('POST', '/api/v1/builds', { tree: 'main' });
+  assert.equal(inToml.status, 400, inToml.text);
+  assert.match(inToml.json.error.message, /^cross-building \(debian\.toml: cross = true\) with --nats/);
+  assert.match(inToml.json.error.hint, /without --cross/);
+  assert.deepEqual((await call('GET', '/api/v1/builds')).json.builds, [], 'nothing was queued');
+});
+
 test('a target that matches no package folder is refused when submitted (400 target-not-found, naming the nearest name), for a named tree and an uploaded bundle; Debian requests are left to the build', async (t) => {
   const { dir, tree, state, token } = setup(t);
   const server = await start(t, state, tree);
