@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crossChosen, crossClosure, crossExtras, crossMode, crossStanzas, indepArchOf, indexArchsOf, isCrossJob, jobOptions } from './cross.ts';
+import { crossChosen, crossClosure, crossExtras, crossIndepNote, crossMode, crossStanzas, indepArchOf, indepNotBuilt, indexArchsOf, isCrossJob, jobOptions } from './cross.ts';
 import { lazyPackages, type BinaryUniverse } from './lazy-index.ts';
 import { formatGroup, parseRelations } from './relation.ts';
 import { modeOf } from './source-relations.ts';
@@ -124,4 +124,26 @@ test('checkCrossToolchains: an arch the build arch has no crossbuild-essential f
   const origin = { suite: { code: 'config-invalid' as const, where: 'x' }, archs: { code: 'config-invalid' as const, where: 'x' }, cross: { code: 'config-invalid' as const, where: '/t/debian.toml: cross' } };
   assert.throws(() => checkCrossToolchains({ suite: 'bookworm', archs: ['riscv64'], cross: 'amd64', origin }, universes), (e: unknown) =>
     e instanceof KilnError && e.code === 'config-invalid' && e.message.startsWith('/t/debian.toml: cross: bookworm has no cross toolchain'));
+});
+
+test('indepNotBuilt: the sources of a cross run whose every job cross-builds (-B) though they have Architecture: all packages', () => {
+  const sources = [
+    { name: 'hello', words: ['any'], archs: ['arm64'] },
+    { name: 'with-doc', words: ['any', 'all'], archs: ['arm64'] },
+    { name: 'arm-only', words: ['arm64', 'all'], archs: ['arm64'] },
+    { name: 'both', words: ['any', 'all'], archs: ['amd64', 'arm64'] },
+    { name: 'data', words: ['all'], archs: ['all'] },
+    { name: 'a-doc', words: ['linux-any', 'all'], archs: ['arm64', 'riscv64'] },
+  ];
+  assert.deepEqual(indepNotBuilt(sources, 'amd64'), ['a-doc', 'arm-only', 'with-doc']);
+  assert.deepEqual(indepNotBuilt(sources, undefined), [], 'without --cross every source has a native job');
+  // Said once, with what to do: the build arch is in the run (a run without --cross), or is not (add it).
+  assert.equal(crossIndepNote([], { cross: 'amd64', runArchs: ['arm64'] }), undefined);
+  assert.equal(
+    crossIndepNote(['arm-only'], { cross: 'amd64', runArchs: ['amd64', 'arm64'] }),
+    '--cross: the Architecture: all packages of arm-only are not built in this run (a cross build makes the architecture-dependent ones only, -B); they build nothing for amd64, whose native build would make them: build them in a run without --cross',
+  );
+  const many = crossIndepNote(['a', 'b', 'c', 'd', 'e', 'f', 'g'], { cross: 'amd64', runArchs: ['arm64'] })!;
+  assert.match(many, /packages of a, b, c, d, e and 2 more are not built/);
+  assert.match(many, /add amd64 to the run's archs \(--arch amd64,arm64, or debian\.toml's archs\): its native build makes them$/);
 });

@@ -28,6 +28,27 @@ export function indepArchOf(req: { readonly archs: readonly string[]; readonly c
   return req.cross ?? req.archs[0]!;
 }
 
+/**
+ * The sources of a --cross run whose Architecture: all packages no job builds: each of their
+ * jobs cross-builds (-B), and none is for the build arch, where a native build (-b) would
+ * make them. `archs` are each source's jobs' archs (`all`: an arch-all-only source, built
+ * natively anyway). Sorted names; the note that says so is crossIndepNote.
+ */
+export function indepNotBuilt(sources: readonly { readonly name: string; readonly words: readonly string[]; readonly archs: readonly string[] }[], cross: string | undefined): string[] {
+  if (cross === undefined) return [];
+  return sources.filter((x) => x.words.includes('all') && x.archs.length > 0 && x.archs.every((a) => isCrossJob(cross, a))).map((x) => x.name).sort();
+}
+
+/** What a run says of indepNotBuilt's sources, with how to build their arch-independent packages too. */
+export function crossIndepNote(names: readonly string[], o: { readonly cross: string; readonly runArchs: readonly string[] }): string | undefined {
+  if (names.length === 0) return undefined;
+  const shown = names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
+  const how = o.runArchs.includes(o.cross)
+    ? `they build nothing for ${o.cross}, whose native build would make them: build them in a run without --cross`
+    : `add ${o.cross} to the run's archs (--arch ${[o.cross, ...o.runArchs].join(',')}, or debian.toml's archs): its native build makes them`;
+  return `--cross: the Architecture: all packages of ${shown} are not built in this run (a cross build makes the architecture-dependent ones only, -B); ${how}`;
+}
+
 /** The archs a run needs Packages indexes of: its own, and the build arch with --cross. */
 export function indexArchsOf(req: { readonly archs: readonly string[]; readonly cross?: string | undefined }): string[] {
   return req.cross === undefined || req.archs.includes(req.cross) ? [...req.archs] : [...req.archs, req.cross];

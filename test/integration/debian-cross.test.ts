@@ -65,6 +65,20 @@ test('--cross: arm64 packages built in the amd64 env with its cross compilers, o
   assert.deepEqual(planned.packages.map((p) => [p.id, p.state]).sort(), [['hello@arm64', 'to-build'], ['kiln-xapp@arm64', 'to-build'], ['kiln-xlib@arm64', 'to-build']]);
   assert.deepEqual(planned.packages.find((p) => p.id === 'kiln-xapp@arm64')?.waitsFor, ['kiln-xlib@arm64']);
 
+  // A source with Architecture: all packages too: a cross build makes its arm64 ones only (-B),
+  // and the run says so at the start, with how to have the others (planned only).
+  const withDoc = await makeSource(src, 'kiln-xdoc', {
+    arch: 'any all',
+    buildDepends: 'make:native',
+    control: 'Package: kiln-xtool\nArchitecture: any\nDescription: kiln cross test tool\n kiln test.\n\nPackage: kiln-xdoc\nArchitecture: all\nDescription: kiln cross test documentation\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep binary binary-arch binary-indep clean:\n\t@true\n`,
+    files: {},
+  });
+  const docPlan = await runKiln(['plan', ...args, '--dsc', withDoc], { env: envs, timeoutMs: 10 * 60_000 });
+  assert.equal(docPlan.code, 0, explain(docPlan));
+  assert.match(docPlan.stderr, /--cross: the Architecture: all packages of kiln-xdoc are not built in this run \(a cross build makes the architecture-dependent ones only, -B\); add amd64 to the run's archs \(--arch amd64,arm64, or debian\.toml's archs\): its native build makes them/, explain(docPlan));
+  assert.doesNotMatch(docPlan.stderr, /packages of [^\n]*(hello|kiln-xapp)/, 'sources without Architecture: all packages are not named');
+
   const built = await runKiln(['build', ...args, '--out', out, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
