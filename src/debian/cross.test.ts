@@ -4,6 +4,8 @@ import { crossChosen, crossClosure, crossExtras, crossIndepNote, crossMode, cros
 import { lazyPackages, type BinaryUniverse } from './lazy-index.ts';
 import { formatGroup, parseRelations } from './relation.ts';
 import { modeOf } from './source-relations.ts';
+import { modeOfWords, targetArchsOf } from './dose-runs.ts';
+import type { DebianBuildMode } from './debian-spec.ts';
 import { checkCrossToolchains } from './debian-scan-steps.ts';
 import { KilnError } from '../errors.ts';
 
@@ -126,24 +128,29 @@ test('checkCrossToolchains: an arch the build arch has no crossbuild-essential f
     e instanceof KilnError && e.code === 'config-invalid' && e.message.startsWith('/t/debian.toml: cross: bookworm has no cross toolchain'));
 });
 
-test('indepNotBuilt: the sources of a cross run whose every job cross-builds (-B) though they have Architecture: all packages', () => {
-  const sources = [
-    { name: 'hello', words: ['any'], archs: ['arm64'] },
-    { name: 'with-doc', words: ['any', 'all'], archs: ['arm64'] },
-    { name: 'arm-only', words: ['arm64', 'all'], archs: ['arm64'] },
-    { name: 'both', words: ['any', 'all'], archs: ['amd64', 'arm64'] },
-    { name: 'data', words: ['all'], archs: ['all'] },
-    { name: 'a-doc', words: ['linux-any', 'all'], archs: ['arm64', 'riscv64'] },
-  ];
-  assert.deepEqual(indepNotBuilt(sources, 'amd64'), ['a-doc', 'arm-only', 'with-doc']);
-  assert.deepEqual(indepNotBuilt(sources, undefined), [], 'without --cross every source has a native job');
-  // Said once, with what to do: the build arch is in the run (a run without --cross), or is not (add it).
-  assert.equal(crossIndepNote([], { cross: 'amd64', runArchs: ['arm64'] }), undefined);
-  assert.equal(
-    crossIndepNote(['arm-only'], { cross: 'amd64', runArchs: ['amd64', 'arm64'] }),
-    '--cross: the Architecture: all packages of arm-only are not built in this run (a cross build makes the architecture-dependent ones only, -B); they build nothing for amd64, whose native build would make them: build them in a run without --cross',
-  );
-  const many = crossIndepNote(['a', 'b', 'c', 'd', 'e', 'f', 'g'], { cross: 'amd64', runArchs: ['arm64'] })!;
-  assert.match(many, /packages of a, b, c, d, e and 2 more are not built/);
-  assert.match(many, /add amd64 to the run's archs \(--arch amd64,arm64, or debian\.toml's archs\): its native build makes them$/);
+test('indepNotBuilt: the sources of a cross run none of whose jobs builds its Architecture: all packages, told what would', () => {
+  // Each source's jobs and their modes, as the run works them out (dose-runs.ts).
+  const run = (archs: readonly string[], mode: DebianBuildMode = 'binary') => {
+    const sources = ['any', 'any all', 'arm64 all', 'amd64 arm64 all', 'all', 'linux-any all'].map((a) => {
+      const words = a.split(' ');
+      return { name: `src-${a.replaceAll(' ', '-')}`, words, modes: targetArchsOf(words, archs).map((t) => modeOfWords(words, t, { archs, options: { mode }, cross: 'amd64' })) };
+    });
+    return indepNotBuilt(sources, { cross: 'amd64', mode });
+  };
+  // Only arm64, cross: whatever builds for amd64 too gets its native build by adding amd64.
+  assert.deepEqual(run(['arm64']), { addBuildArch: ['src-amd64-arm64-all', 'src-any-all', 'src-linux-any-all'], withoutCross: ['src-arm64-all'] });
+  // amd64 in the run: its native -b builds them, except for a source not for amd64.
+  assert.deepEqual(run(['amd64', 'arm64']), { addBuildArch: [], withoutCross: ['src-arm64-all'] });
+  // -A, -B and binNMUs (-B) ask for no whole build: nothing to say.
+  assert.deepEqual(run(['arm64'], 'binary-indep'), { addBuildArch: [], withoutCross: [] });
+  assert.deepEqual(run(['arm64'], 'binary-arch'), { addBuildArch: [], withoutCross: [] });
+
+  assert.deepEqual(crossIndepNote({ addBuildArch: [], withoutCross: [] }, { cross: 'amd64', runArchs: ['arm64'] }), []);
+  assert.deepEqual(crossIndepNote({ addBuildArch: [], withoutCross: ['arm-only'] }, { cross: 'amd64', runArchs: ['amd64', 'arm64'] }), [
+    '--cross: the Architecture: all packages of arm-only are not built in this run (a cross build makes the architecture-dependent ones only, -B); they build nothing for amd64, where a native build would make them: build them in a run without --cross',
+  ]);
+  const [many, other] = crossIndepNote({ addBuildArch: ['a', 'b', 'c', 'd', 'e', 'f', 'g'], withoutCross: ['z'] }, { cross: 'amd64', runArchs: ['arm64', 'riscv64'] });
+  assert.match(many!, /packages of a, b, c, d, e and 2 more are not built/);
+  assert.match(many!, /add amd64 to the run's archs \(--arch amd64,arm64,riscv64, or debian\.toml's archs\): its native build makes them$/);
+  assert.match(other!, /packages of z are not built .* build them in a run without --cross$/);
 });

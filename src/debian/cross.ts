@@ -17,6 +17,7 @@ import type { AltGroup } from './relation-types.ts';
 import type { BinaryUniverse } from './lazy-index.ts';
 import { bestCandidate, chosenKeys, closure } from './binary-closure.ts';
 import type { DebianBuildMode, DebianOptions } from './debian-spec.ts';
+import { archMatches } from './relation.ts';
 
 /** Whether a job for `arch` cross-builds from `cross` (the build arch; undefined: no --cross). */
 export function isCrossJob(cross: string | undefined, arch: string): cross is string {
@@ -29,24 +30,38 @@ export function indepArchOf(req: { readonly archs: readonly string[]; readonly c
 }
 
 /**
- * The sources of a --cross run whose Architecture: all packages no job builds: each of their
- * jobs cross-builds (-B), and none is for the build arch, where a native build (-b) would
- * make them. `archs` are each source's jobs' archs (`all`: an arch-all-only source, built
- * natively anyway). Sorted names; the note that says so is crossIndepNote.
+ * The sources of a --cross run whose Architecture: all packages no job builds: the run asks
+ * for whole builds (-b), but every job of theirs builds with -B (a cross job; a native
+ * one only where another native job has -b). `modes` are the source's jobs' modes, `words`
+ * its Architecture field. Each is told what would build them (crossIndepNote): adding the
+ * build arch to the run when the source builds for it, else a run without --cross.
  */
-export function indepNotBuilt(sources: readonly { readonly name: string; readonly words: readonly string[]; readonly archs: readonly string[] }[], cross: string | undefined): string[] {
-  if (cross === undefined) return [];
-  return sources.filter((x) => x.words.includes('all') && x.archs.length > 0 && x.archs.every((a) => isCrossJob(cross, a))).map((x) => x.name).sort();
+export function indepNotBuilt(
+  sources: readonly { readonly name: string; readonly words: readonly string[]; readonly modes: readonly DebianBuildMode[] }[],
+  o: { readonly cross: string; readonly mode: DebianBuildMode },
+): { readonly addBuildArch: string[]; readonly withoutCross: string[] } {
+  const addBuildArch: string[] = [];
+  const withoutCross: string[] = [];
+  if (o.mode !== 'binary') return { addBuildArch, withoutCross };
+  for (const x of sources) {
+    if (!x.words.includes('all') || x.modes.length === 0 || x.modes.some((m) => m !== 'binary-arch')) continue;
+    (x.words.some((w) => w !== 'all' && archMatches(o.cross, w)) ? addBuildArch : withoutCross).push(x.name);
+  }
+  return { addBuildArch: addBuildArch.sort(), withoutCross: withoutCross.sort() };
 }
 
-/** What a run says of indepNotBuilt's sources, with how to build their arch-independent packages too. */
-export function crossIndepNote(names: readonly string[], o: { readonly cross: string; readonly runArchs: readonly string[] }): string | undefined {
-  if (names.length === 0) return undefined;
-  const shown = names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`;
-  const how = o.runArchs.includes(o.cross)
-    ? `they build nothing for ${o.cross}, whose native build would make them: build them in a run without --cross`
-    : `add ${o.cross} to the run's archs (--arch ${[o.cross, ...o.runArchs].join(',')}, or debian.toml's archs): its native build makes them`;
-  return `--cross: the Architecture: all packages of ${shown} are not built in this run (a cross build makes the architecture-dependent ones only, -B); ${how}`;
+/** What a run says of indepNotBuilt's sources, with how to build their arch-independent packages too (one line per kind). */
+export function crossIndepNote(left: ReturnType<typeof indepNotBuilt>, o: { readonly cross: string; readonly runArchs: readonly string[] }): string[] {
+  const shown = (names: readonly string[]): string => (names.length <= 5 ? names.join(', ') : `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`);
+  const what = (names: readonly string[]): string => `--cross: the Architecture: all packages of ${shown(names)} are not built in this run (a cross build makes the architecture-dependent ones only, -B)`;
+  const notes: string[] = [];
+  if (left.addBuildArch.length > 0) {
+    notes.push(`${what(left.addBuildArch)}; add ${o.cross} to the run's archs (--arch ${[o.cross, ...o.runArchs.filter((a) => a !== o.cross)].join(',')}, or debian.toml's archs): its native build makes them`);
+  }
+  if (left.withoutCross.length > 0) {
+    notes.push(`${what(left.withoutCross)}; they build nothing for ${o.cross}, where a native build would make them: build them in a run without --cross`);
+  }
+  return notes;
 }
 
 /** The archs a run needs Packages indexes of: its own, and the build arch with --cross. */

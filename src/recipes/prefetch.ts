@@ -65,7 +65,7 @@ export function prefetchFiles(
   paths: readonly string[],
   options: {
     stat?: boolean;
-    /** Tests: treat the probe's files as not cached, whatever their read times. */
+    /** Treat the probe's files as not cached, whatever their read times: the caller knows (run/stat-ahead.ts), or a test. */
     assumeCold?: boolean;
   } = {},
 ): Prefetch {

@@ -151,12 +151,12 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
   noteUnmetDepends(graph, req.note);
   noteCycles(graph, req.note);
-  if (scan.crossFrom !== undefined && req.note !== undefined) {
+  if (scan.crossFrom !== undefined && req.note !== undefined && scan.debian !== undefined) {
     // Said, not refused: a cross run is usually for the arch-dependent packages.
     const { crossIndepNote, indepNotBuilt } = await import('../debian/cross.ts');
-    const sources = scan.specs.flatMap((s) => (s.debian === undefined ? [] : [{ name: s.name, words: s.debian.source.architecture, archs: s.archs }]));
-    const text = crossIndepNote(indepNotBuilt(sources, scan.crossFrom), { cross: scan.crossFrom, runArchs: archs });
-    if (text !== undefined) req.note(text);
+    const sources = scan.specs.flatMap((s) => (s.debian === undefined ? [] : [{ name: s.name, words: s.debian.source.architecture, modes: Object.values(s.debian.modeFor) }]));
+    const mode = scan.specs.find((s) => s.debian !== undefined)?.debian?.options.mode ?? 'binary';
+    for (const text of crossIndepNote(indepNotBuilt(sources, { cross: scan.crossFrom, mode }), { cross: scan.crossFrom, runArchs: archs })) req.note(text);
   }
   const envs = await resolveRunEnvs({
     stateDir: req.stateDir,

@@ -30,9 +30,10 @@ test('statAhead: the records\' artifacts are stat\'ed ahead only when most of th
   known(0, PROBE_STATS - 1);
   assert.equal(statAhead(store, records, { timeStat: timing([500, 500, 500, 500, 500, 500, 500]) }), undefined);
 
-  known(PROBE_STATS - 1, 300);
-  // An artifact of another cache (its path is not this store's) is not stat'ed.
+  // An artifact of another cache (--cache changed since: its path is not this store's) is
+  // not stat'ed, nor does it hide the others, even among the oldest.
   records.recordPackageState('elsewhere@amd64', { state: 'built', key: key(999), inputs, outputHash: 'o', artifact: '/other/cache/x' });
+  known(PROBE_STATS - 1, 300);
   timed.length = 0;
   // Cached: the first stat is slow anyway, the rest are not.
   assert.equal(statAhead(store, records, { timeStat: timing([COLD_STAT_US * 3, 5, 5, 6, 4, 5, 5, 5]) }), undefined);
@@ -45,4 +46,6 @@ test('statAhead: the records\' artifacts are stat\'ed ahead only when most of th
   const ahead = statAhead(store, records, { timeStat: timing([300, 250, 5, 400, 180, 220, 300, 260]) });
   assert.notEqual(ahead, undefined);
   ahead!.stop();
+  // A record that is not a key (it would throw in the store) only means nothing is started.
+  assert.equal(statAhead(store, { lastArtifacts: () => [{ key: '../x', artifact: '/x' }] }), undefined);
 });

@@ -25,17 +25,25 @@ const timeStat: TimeStat = (path) => {
   return (performance.now() - t0) * 1000;
 };
 
-/** Start stat'ing the records' artifacts ahead when they are not cached; undefined when nothing was started. */
+/** Start stat'ing the records' artifacts ahead when they are not cached; undefined when nothing was started. Never throws: it only saves time. */
 export function statAhead(store: ArtifactStore, records: Pick<Records, 'lastArtifacts'>, o: { timeStat?: TimeStat } = {}): Prefetch | undefined {
-  // Entries of this cache only: a record of another cache dir is read, not stat'ed, by the planner.
-  const metaOf = (known: readonly { key: string; artifact: string }[]): string[] => known.flatMap(({ key, artifact }) => {
-    const dir = store.dir(key);
-    return artifact === dir || artifact.startsWith(`${dir}/`) ? [`${dir}/meta.json`] : [];
-  });
-  const probe = metaOf(records.lastArtifacts(PROBE_STATS));
-  if (probe.length < PROBE_STATS) return undefined;
-  // Cold when most of them are: a first call is slower anyway, and a few may be cached.
-  const slow = probe.filter((path) => (o.timeStat ?? timeStat)(path) > COLD_STAT_US).length;
-  if (slow * 2 <= probe.length) return undefined;
-  return prefetchFiles(metaOf(records.lastArtifacts()), { stat: true });
+  try {
+    // Entries of this cache only: a record of another cache dir (--cache changed since) is read, not stat'ed, by the planner.
+    const metaOf = (known: readonly { key: string; artifact: string }[]): string[] => known.flatMap(({ key, artifact }) => {
+      const dir = store.dir(key);
+      return artifact === dir || artifact.startsWith(`${dir}/`) ? [`${dir}/meta.json`] : [];
+    });
+    const probe = metaOf(records.lastArtifacts(PROBE_ROWS)).slice(0, PROBE_STATS);
+    if (probe.length < PROBE_STATS) return undefined;
+    // Cold when most of them are: a first call is slower anyway, and a few may be cached.
+    const slow = probe.filter((path) => (o.timeStat ?? timeStat)(path) > COLD_STAT_US).length;
+    if (slow * 2 <= probe.length) return undefined;
+    // Known cold: the workers need not probe again.
+    return prefetchFiles(metaOf(records.lastArtifacts()), { stat: true, assumeCold: true });
+  } catch {
+    return undefined; // an odd record (a key of another format): the planner reports what matters
+  }
 }
+
+/** Rows read for the probe: records of another cache dir among the oldest are passed over. */
+const PROBE_ROWS = 64;
