@@ -26,10 +26,13 @@
 // re-run, --only b skips make (the cold kiln build still runs, untimed, to set up (b));
 // --cpu-prof writes V8 CPU profiles of every kiln run into the kept temp dir (they slow
 // kiln down: the figures are then not comparable) and prints their hotspots.
+// --cold (dag, as root) adds a third run of the no-change case with the kernel's caches
+// dropped first (sync; echo 3 > /proc/sys/vm/drop_caches): a re-run after a reboot or
+// memory pressure. It drops them for the whole machine; it has no target.
 
 import { mkdir, mkdtemp, rm, readdir } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -63,6 +66,8 @@ interface Options {
   readonly seed: number;
   readonly keep: boolean;
   readonly cpuProf: boolean;
+  /** dag: also the no-change re-run with the kernel's caches dropped (root only). */
+  readonly cold: boolean;
   /** dag: rounds of (a), the median one reported (--runs; default 1). */
   readonly dagRuns: number;
   /** Which benchmarks: dag (the 10k graph vs make), sandbox (setup+teardown vs tarball), envs (env create vs mmdebstrap). */
@@ -84,6 +89,7 @@ function parseOptions(argv: readonly string[]): Options {
       seed: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'cpu-prof': { type: 'boolean', default: false },
+      cold: { type: 'boolean', default: false },
       runs: { type: 'string' },
       'no-sbuild-set': { type: 'boolean', default: false },
       duration: { type: 'string' },
@@ -92,7 +98,7 @@ function parseOptions(argv: readonly string[]): Options {
     },
   });
   if (values.help) {
-    process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs,debian] [--packages N] [--only a|b] [--jobs N] [--runs N] [--seed N] [--keep] [--cpu-prof]\n' +
+    process.stdout.write('usage: node bench/run.ts [--suite dag,sandbox,envs,debian] [--packages N] [--only a|b] [--jobs N] [--runs N] [--seed N] [--keep] [--cpu-prof] [--cold]\n' +
       '       node bench/run.ts --suite debian [--only a,b,c,d] [--runs N] [--jobs N] [--no-sbuild-set]   (bench/debian.ts)\n' +
       '       node bench/run.ts --suite daemon [--duration S] [--connections N] [--cpu-prof] [--keep]   (bench/daemon.ts)\n' +
       '       node bench/run.ts --suite ccache [--keep]   (bench/ccache.ts)\n');
@@ -123,6 +129,7 @@ function parseOptions(argv: readonly string[]): Options {
     seed: positive('seed', values.seed, 20240601),
     keep: values.keep || cpuProf,
     cpuProf,
+    cold: values.cold,
     dagRuns: positive('runs', suites.includes('debian') ? undefined : values.runs, 1),
   };
 }
@@ -319,6 +326,29 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       rssKb: again.peakRssKb,
       otherLoad: again.foreignCpu,
     });
+  }
+  if (o.only !== 'a' && o.cold) {
+    if (process.getuid?.() !== 0) notes.push('--cold: skipped: dropping the kernel\'s caches needs root');
+    else {
+      spawnSync('sync');
+      writeFileSync('/proc/sys/vm/drop_caches', '3\n');
+      say(`n=${n}: kiln build (no change, caches dropped)...`);
+      const cold = await kiln('kiln-rerun-cold', chosen.state);
+      const problem = coldProblem === undefined ? kilnProblem(cold, { count: n, state: 'up-to-date' }) : 'the cold build failed';
+      if (problem !== undefined && coldProblem === undefined) notes.push(`kiln no-change re-run with caches dropped (n=${n}): ${problem}`);
+      rows.push({
+        figure: `(${n === 10_000 ? 'b' : 'c'}) same, caches dropped`,
+        packages: n,
+        kiln: problem === undefined ? cold.wallMs : undefined,
+        baseline: undefined,
+        baselineName: undefined,
+        ratio: undefined,
+        target: '-',
+        pass: undefined,
+        rssKb: cold.peakRssKb,
+        otherLoad: cold.foreignCpu,
+      });
+    }
   }
   if (o.cpuProf) {
     const files = (await readdir(profDir).catch(() => [])).filter((f) => f.endsWith('.cpuprofile')).sort();
