@@ -309,23 +309,25 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       );
     }
   }
+  // A row of a no-change re-run; `targetMs` undefined: a figure without a target.
+  const rerunRow = (what: string, m: Measured, problem: string | undefined, targetMs: number | undefined): Row => ({
+    figure: `(${n === 10_000 ? 'b' : 'c'}) ${what}`,
+    packages: n,
+    kiln: problem === undefined ? m.wallMs : undefined,
+    baseline: undefined,
+    baselineName: undefined,
+    ratio: undefined,
+    target: targetMs === undefined ? '-' : `<= ${targetMs / 1000} s`,
+    pass: problem === undefined && targetMs !== undefined ? m.wallMs <= targetMs : undefined,
+    rssKb: m.peakRssKb,
+    otherLoad: m.foreignCpu,
+  });
   if (o.only !== 'a') {
     say(`n=${n}: kiln build (no change)...`);
     const again = await kiln('kiln-rerun', chosen.state);
     const problem = coldProblem === undefined ? kilnProblem(again, { count: n, state: 'up-to-date' }) : 'the cold build failed';
     if (problem !== undefined && coldProblem === undefined) notes.push(`kiln no-change re-run (n=${n}): ${problem}`);
-    rows.push({
-      figure: `(${n === 10_000 ? 'b' : 'c'}) no-change re-run`,
-      packages: n,
-      kiln: problem === undefined ? again.wallMs : undefined,
-      baseline: undefined,
-      baselineName: undefined,
-      ratio: undefined,
-      target: `<= ${RERUN_TARGET_MS / 1000} s`,
-      pass: problem === undefined ? again.wallMs <= RERUN_TARGET_MS : undefined,
-      rssKb: again.peakRssKb,
-      otherLoad: again.foreignCpu,
-    });
+    rows.push(rerunRow('no-change re-run', again, problem, RERUN_TARGET_MS));
   }
   if (o.only !== 'a' && o.cold) {
     let dropped: string | undefined = process.getuid?.() === 0 ? undefined : 'dropping the kernel\'s caches needs root';
@@ -343,18 +345,7 @@ async function benchSize(graph: BenchGraph, o: Options, root: string): Promise<{
       const cold = await kiln('kiln-rerun-cold', chosen.state);
       const problem = coldProblem === undefined ? kilnProblem(cold, { count: n, state: 'up-to-date' }) : 'the cold build failed';
       if (problem !== undefined && coldProblem === undefined) notes.push(`kiln no-change re-run with caches dropped (n=${n}): ${problem}`);
-      rows.push({
-        figure: `(${n === 10_000 ? 'b' : 'c'}) same, caches dropped`,
-        packages: n,
-        kiln: problem === undefined ? cold.wallMs : undefined,
-        baseline: undefined,
-        baselineName: undefined,
-        ratio: undefined,
-        target: '-',
-        pass: undefined,
-        rssKb: cold.peakRssKb,
-        otherLoad: cold.foreignCpu,
-      });
+      rows.push(rerunRow('same, caches dropped', cold, problem, undefined));
     }
   }
   if (o.cpuProf) {

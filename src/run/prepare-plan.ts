@@ -13,7 +13,7 @@ import { makePlan, type Plan } from '../plan/plan.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
-import { statAhead } from './stat-ahead.ts';
+import { recordedMeta, statAhead } from './stat-ahead.ts';
 import type { StoredArtifact } from '../plan/decide.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
@@ -261,11 +261,10 @@ function findArtifactSync(
   known: { outputHash: string; path: string } | undefined,
   warned: ReadonlyMap<string, readonly string[]> | undefined,
 ): StoredArtifact | undefined {
-  const dir = store.dir(key);
   // --fail-on-warnings: an entry the records know no warnings of is read, to be sure.
-  if (known !== undefined && (known.path === dir || known.path.startsWith(`${dir}/`)) && (warned === undefined || warned.has(key))) {
-    // dir is already normalized (store.dir joins it): append, no second join.
-    const st = statSync(`${dir}/meta.json`, { throwIfNoEntry: false });
+  const metaFile = known === undefined || (warned !== undefined && !warned.has(key)) ? undefined : recordedMeta(store, key, known.path);
+  if (known !== undefined && metaFile !== undefined) {
+    const st = statSync(metaFile, { throwIfNoEntry: false });
     if (st === undefined) return undefined;
     if (st.isFile() && st.size > 0) {
       store.markUsed(key, st.mtimeMs);

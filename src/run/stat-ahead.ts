@@ -25,14 +25,22 @@ const timeStat: TimeStat = (path) => {
   return (performance.now() - t0) * 1000;
 };
 
+/**
+ * The meta.json of the entry a record names, when the record is of this cache (its path is
+ * the entry's folder or a file in it); undefined for another cache's. What the planner
+ * stats (prepare-plan.ts findArtifactSync) and statAhead stats ahead.
+ */
+export function recordedMeta(store: ArtifactStore, key: string, artifact: string): string | undefined {
+  const dir = store.dir(key);
+  // dir is already normalized (store.dir joins it): append, no second join.
+  return artifact === dir || artifact.startsWith(`${dir}/`) ? `${dir}/meta.json` : undefined;
+}
+
 /** Start stat'ing the records' artifacts ahead when they are not cached; undefined when nothing was started. Never throws: it only saves time. */
 export function statAhead(store: ArtifactStore, records: Pick<Records, 'lastArtifacts'>, o: { timeStat?: TimeStat } = {}): Prefetch | undefined {
   try {
     // Entries of this cache only: a record of another cache dir (--cache changed since) is read, not stat'ed, by the planner.
-    const metaOf = (known: readonly { key: string; artifact: string }[]): string[] => known.flatMap(({ key, artifact }) => {
-      const dir = store.dir(key);
-      return artifact === dir || artifact.startsWith(`${dir}/`) ? [`${dir}/meta.json`] : [];
-    });
+    const metaOf = (known: readonly { key: string; artifact: string }[]): string[] => known.flatMap(({ key, artifact }) => recordedMeta(store, key, artifact) ?? []);
     const probe = metaOf(records.lastArtifacts(PROBE_ROWS)).slice(0, PROBE_STATS);
     if (probe.length < PROBE_STATS) return undefined;
     // Cold when most of them are: a first call is slower anyway, and a few may be cached.

@@ -54,13 +54,11 @@ const SUITE_FOUND_MS = 10 * 60_000;
  * the mirror unreachable or slow, a bad signature) is left to the build.
  */
 async function checkSuite(i: PrecheckInput, suite: string): Promise<void> {
-  const tomlPath = join(i.treeDir, DEBIAN_FILE);
   let mirror = i.mirror;
-  if (mirror === undefined && existsSync(tomlPath)) {
-    const { readDebianToml } = await import('../debian/debian-toml.ts');
-    const toml = await readDebianToml(tomlPath).catch(() => undefined);
-    if (toml?.config === undefined) return; // the build says what is wrong with it
-    mirror = toml.config.mirror;
+  if (mirror === undefined) {
+    const toml = await treeDebianToml(i.treeDir);
+    if (toml === null) return; // the build says what is wrong with it
+    mirror = toml?.mirror;
   }
   mirror ??= await hostDebianMirror({}).catch(() => undefined);
   if (mirror === undefined || i.cacheDir === undefined) return;
@@ -143,11 +141,15 @@ export async function refuseTreeHooks(treeDir: string): Promise<void> {
 async function refuseCrossWithNats(i: PrecheckInput): Promise<void> {
   if (i.nats !== true) return;
   if (i.cross === true) throw crossWithNats(false, 'cross-building ("cross": true in the request\'s "debian")');
-  const tomlPath = join(i.treeDir, DEBIAN_FILE);
-  if (!existsSync(tomlPath)) return;
+  if ((await treeDebianToml(i.treeDir))?.cross === true) throw crossWithNats(false, `cross-building (${DEBIAN_FILE}: cross = true)`);
+}
+
+/** The tree's debian.toml: undefined when it has none, null when it cannot be read or is invalid (the build reports it). */
+async function treeDebianToml(treeDir: string): Promise<import('../debian/debian-toml.ts').DebianToml | undefined | null> {
+  const tomlPath = join(treeDir, DEBIAN_FILE);
+  if (!existsSync(tomlPath)) return undefined;
   const { readDebianToml } = await import('../debian/debian-toml.ts');
-  const toml = await readDebianToml(tomlPath).catch(() => undefined);
-  if (toml?.config?.cross === true) throw crossWithNats(false, `cross-building (${DEBIAN_FILE}: cross = true)`);
+  return (await readDebianToml(tomlPath).catch(() => undefined))?.config ?? null;
 }
 
 /** Throws what the build would fail with, when that is certain now. */
