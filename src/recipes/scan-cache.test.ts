@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanRecipeTree } from './scan-tree.ts';
 import { RACY_MS, scanCacheFileFor } from './scan-cache.ts';
@@ -88,4 +88,29 @@ test('scan cache: other recipe defaults (kiln.toml) do not reuse the cache', asy
   assert.equal((await scanRecipeTree(tree, { cacheFile, now: later })).specs[0]?.build.cpus, 1);
   await writeFile(join(tree, 'kiln.toml'), '[defaults]\ncpus = 3\n');
   assert.equal((await scanRecipeTree(tree, { cacheFile, now: later })).specs[0]?.build.cpus, 3);
+});
+
+test('scan cache: the generation it reports holds exactly the scan\'s specs, and changes with them', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await makeTree(tree);
+  const cacheFile = scanCacheFileFor(join(dir.path, 'state'), tree);
+  const later = (): number => Date.now() + 10 * RACY_MS;
+  // Files too new to trust are left out of the file: it does not hold this scan's specs.
+  assert.equal((await scanRecipeTree(tree, { cacheFile })).cacheGeneration, undefined);
+  const first = (await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration;
+  assert.match(first ?? '', /^[0-9a-f]{16}$/);
+  // Nothing changed: the same generation, the file untouched.
+  assert.equal((await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration, first);
+  // An edit: a new one.
+  await writeFile(join(tree, 'zlib/build.sh'), 'make check\n');
+  const second = (await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration;
+  assert.ok(second !== undefined && second !== first);
+  // A removed package: a new one too (the file no longer holds it).
+  await rm(join(tree, 'zlib'), { recursive: true });
+  const third = (await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration;
+  assert.ok(third !== undefined && third !== second);
+  assert.equal((await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration, third);
+  // Without a cache file, none.
+  assert.equal((await scanRecipeTree(tree)).cacheGeneration, undefined);
 });

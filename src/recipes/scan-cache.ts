@@ -17,6 +17,10 @@
 // diagnostics must stay fresh). The file is JSON (parsing 10,000 specs takes ~20 ms,
 // less than v8.deserialize), written atomically and only when something changed; a
 // missing, torn or foreign file is simply an empty cache.
+//
+// Each write gives the file a new random generation. A scan that found every spec in the
+// cache and changed nothing (or wrote every spec it made) says which generation holds
+// exactly its specs (`settled`): the plan memo (run/plan-memo.ts) is valid only for it.
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
@@ -58,6 +62,8 @@ interface Entry {
 interface CacheFile {
   readonly format: string;
   readonly fingerprint: string;
+  /** Random, new at every write. */
+  readonly generation?: string;
   readonly entries: Record<string, Entry>;
 }
 
@@ -68,6 +74,12 @@ export interface ScanCache {
   store(folder: string, files: readonly FileStamp[], spec: PackageSpec): void;
   /** Write the cache if it changed, keeping only the folders seen in this scan. */
   save(): void;
+  /**
+   * After save(): the generation of the cache file when it now holds exactly the specs of
+   * every folder this scan looked up or stored, none left out (a racy file) and none
+   * extra; undefined otherwise, or when the file could not be read or written.
+   */
+  settled(): string | undefined;
   /** How many folders the cache file held for this tree and settings. */
   readonly size: number;
 }
@@ -92,9 +104,13 @@ export function settledStamp(s: FileStamp, since: number): boolean {
 export function openScanCache(file: string, context: { root: string; settings: unknown; now?: number }): ScanCache {
   const since = context.now ?? Date.now();
   const fingerprint = fingerprintOf(context.root, context.settings);
-  const old = fingerprint === undefined ? {} : readEntries(file, fingerprint);
+  const read = fingerprint === undefined ? undefined : readCacheFile(file, fingerprint);
+  const old = read?.entries ?? {};
   const fresh: Record<string, Entry> = {};
   let changed = false;
+  /** A spec was made and not kept (a racy file): the file cannot hold this scan's specs. */
+  let dropped = false;
+  let generation: string | undefined;
 
   return {
     size: Object.keys(old).length,
@@ -113,32 +129,39 @@ export function openScanCache(file: string, context: { root: string; settings: u
     store(folder, files, spec) {
       changed = true;
       if (files.every((f) => settledStamp(f, since))) fresh[folder] = { files, spec };
+      else dropped = true;
     },
     save() {
       if (fingerprint === undefined) return;
       // Folders gone from the tree also count as a change.
-      if (!changed && Object.keys(old).length === Object.keys(fresh).length) return;
-      const data: CacheFile = { format: FORMAT, fingerprint, entries: fresh };
+      if (!changed && Object.keys(old).length === Object.keys(fresh).length) {
+        generation = read?.generation;
+        return;
+      }
+      const written = randomBytes(8).toString('hex');
+      const data: CacheFile = { format: FORMAT, fingerprint, generation: written, entries: fresh };
       const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
       try {
         mkdirSync(dirname(file), { recursive: true });
         writeFileSync(tmp, JSON.stringify(data));
         renameSync(tmp, file);
+        generation = written;
       } catch {
         // A cache that cannot be written only costs the next scan its speed.
         rmSync(tmp, { force: true });
       }
     },
+    settled: () => (dropped ? undefined : generation),
   };
 }
 
-function readEntries(file: string, fingerprint: string): Record<string, Entry> {
+function readCacheFile(file: string, fingerprint: string): { entries: Record<string, Entry>; generation: string | undefined } | undefined {
   try {
     const data = JSON.parse(readFileSync(file, 'utf8')) as Partial<CacheFile>;
-    if (data.format !== FORMAT || data.fingerprint !== fingerprint || data.entries === null || typeof data.entries !== 'object') return {};
-    return data.entries;
+    if (data.format !== FORMAT || data.fingerprint !== fingerprint || data.entries === null || typeof data.entries !== 'object') return undefined;
+    return { entries: data.entries, generation: typeof data.generation === 'string' ? data.generation : undefined };
   } catch {
-    return {};
+    return undefined;
   }
 }
 

@@ -32,6 +32,11 @@ const loadParser = (): Promise<typeof import('./parse-recipe.ts')> => (parser ??
 
 export interface TreeScan extends ScanResult {
   readonly config: TreeConfig;
+  /**
+   * The scan cache's generation when it holds exactly this scan's specs (scan-cache.ts
+   * settled()): the same generation next time means the same specs.
+   */
+  readonly cacheGeneration?: string | undefined;
 }
 
 /** The recipe tree as a PackageSource. */
@@ -84,6 +89,7 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
     prefetch.stop();
   }
   cache?.save();
+  const cacheGeneration = cache?.settled();
   const specs: PackageSpec[] = [];
   const invalid: InvalidPackage[] = [];
   for (const r of results) {
@@ -91,7 +97,7 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
     if ('diagnostics' in r) invalid.push(r);
     else specs.push(r);
   }
-  return { specs, invalid, diagnostics, config };
+  return { specs, invalid, diagnostics, config, ...(cacheGeneration === undefined ? {} : { cacheGeneration }) };
 }
 
 /** A folder of the tree that may be a package; `problem` when it cannot be one. */

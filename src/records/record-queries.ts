@@ -119,6 +119,17 @@ export class RecordQueries extends SqlStore {
     return this.listRuns({ limit: 1 })[0];
   }
 
+  /**
+   * Whether run `id` has ended and every other run ended before it started: nothing ran
+   * beside it or since (the plan memo's test, run/plan-memo.ts).
+   */
+  nothingRanSince(id: string): boolean {
+    const run = this.stmt('SELECT started_at, ended_at FROM runs WHERE id = ?').get(id);
+    if (run === undefined || run['ended_at'] === null) return false;
+    // Going (never ended), or ended after this run started.
+    return this.stmt('SELECT 1 AS x FROM runs WHERE id != ? AND (ended_at IS NULL OR ended_at >= ?) LIMIT 1').get(id, run['started_at'] as number) === undefined;
+  }
+
   /** Newest first. */
   listRuns(options: { limit?: number } = {}): RunRecord[] {
     return this.stmt('SELECT * FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?')

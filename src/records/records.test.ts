@@ -360,3 +360,30 @@ test('outputWarnings: the newest build of each key says; retry: warnings are not
   later('a', 'ka', 3100, undefined);
   assert.deepEqual([...r.outputWarnings()], [['kc', ['permissions: y']]]);
 });
+
+test('nothingRanSince: a run that ended, with every other run ended before it started', (t) => {
+  const r = open(t);
+  const counts = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
+  assert.equal(r.nothingRanSince('a'), false, 'no such run');
+  run(r, 'a', 100);
+  assert.equal(r.nothingRanSince('a'), false, 'a is still going');
+  r.finishRun('a', { state: 'done', endedAt: 200, counts });
+  assert.equal(r.nothingRanSince('a'), true);
+  // b started after a ended: a is no longer the last, however b ends.
+  run(r, 'b', 300);
+  assert.equal(r.nothingRanSince('a'), false);
+  r.finishRun('b', { state: 'failed', endedAt: 400, counts });
+  assert.equal(r.nothingRanSince('a'), false);
+  assert.equal(r.nothingRanSince('b'), true, 'a ended before b started');
+  // c and d ran side by side: neither may trust what it saw.
+  run(r, 'c', 500);
+  run(r, 'd', 600);
+  r.finishRun('d', { state: 'done', endedAt: 700, counts });
+  assert.equal(r.nothingRanSince('d'), false, 'c is still going');
+  r.finishRun('c', { state: 'done', endedAt: 800, counts });
+  assert.equal(r.nothingRanSince('d'), false, 'c ended after d started');
+  assert.equal(r.nothingRanSince('c'), false, 'd ran beside c');
+  run(r, 'e', 900);
+  r.finishRun('e', { state: 'done', endedAt: 950, counts });
+  assert.equal(r.nothingRanSince('e'), true);
+});

@@ -23,6 +23,7 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
 import { closestName } from '../debian/closest-name.ts';
 import { envIdWithProfiles } from './env-id.ts';
+import { memoSlot, readPlanMemo, usePlanMemo, type MemoSlot } from './plan-memo.ts';
 
 export interface PlanRequest {
   readonly treeDir: string;
@@ -59,6 +60,8 @@ export interface PlanRequest {
   /** Progress notes before the run starts (e.g. an env being created). */
   readonly note?: (text: string) => void;
   readonly signal?: AbortSignal;
+  /** kiln build: take the plan from the last run's memo when it is valid, and say where to leave one (plan-memo.ts). */
+  readonly memo?: boolean;
 }
 
 export interface PreparedPlan {
@@ -67,8 +70,9 @@ export interface PreparedPlan {
   readonly profiles: readonly string[];
   readonly config: TreeConfig;
   readonly archs: readonly string[];
-  readonly graph: Graph;
   readonly plan: Plan;
+  /** Where the run leaves its plan memo, when it may (a PlanRequest with memo); with the notes the graph made. */
+  readonly memo?: { readonly slot: MemoSlot; readonly envIds: readonly string[]; readonly notes: readonly string[]; readonly fromMemo: string | undefined } | undefined;
   readonly invalid: readonly InvalidPackage[];
   readonly artifacts: ArtifactStore;
   /** The backend and envs of the run; the caller releases them. */
@@ -148,9 +152,15 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
     await refuseInternalSourcesOnDaemon(scan.config.instance, scan.config.file ?? 'kiln.toml');
   }
-  const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
-  noteUnmetDepends(graph, req.note);
-  noteCycles(graph, req.note);
+  // kiln build may take its plan from the last run's memo (plan-memo.ts): read before the
+  // graph would be built, used once the envs' ids are known. Only runs whose plan reads
+  // nothing but the specs, the settings, the records and the artifacts.
+  const slot = req.memo === true && scan.debian === undefined && scan.crossFrom === undefined && req.force.length === 0 && req.forcedBy === undefined && req.failOnWarnings !== true
+    ? memoSlot(req.stateDir, { treeDir, cacheDir: req.cacheDir, hostArch: hostArch(), archs, targets: req.targets, profiles, onDaemon: req.onDaemon === true, scan })
+    : undefined;
+  const candidate = slot === undefined ? undefined : readPlanMemo(slot, records);
+  // Without a memo, the graph (and what it says) comes before the envs are leased, as always.
+  let built = candidate === undefined ? graphWithNotes() : undefined;
   if (scan.crossFrom !== undefined && req.note !== undefined && scan.debian !== undefined) {
     // Said, not refused: a cross run is usually for the arch-dependent packages.
     const { crossIndepNote, indepNotBuilt } = await import('../debian/cross.ts');
@@ -176,7 +186,25 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     throw e;
   }
 
+  /** The graph, and what it says at the start of the run (unmet depends, cycles), said now. */
+  function graphWithNotes(): { graph: Graph; notes: string[] } {
+    const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
+    const notes: string[] = [];
+    noteUnmetDepends(graph, (text) => notes.push(text));
+    noteCycles(graph, (text) => notes.push(text));
+    for (const text of notes) req.note?.(text);
+    return { graph, notes };
+  }
+
   function finishPlan(): PreparedPlan {
+    const envIdOf = profiles.length === 0 ? (arch: string) => envs.envIdFor(arch) : (arch: string) => envIdWithProfiles(envs.envIdFor(arch), profiles);
+    const envIds = archs.map(envIdOf);
+    const memo = candidate === undefined ? undefined : usePlanMemo(candidate, { envIds, store: artifacts, specs: scan.specs, envIdOf });
+    if (slot !== undefined && memo !== undefined) {
+      for (const text of memo.notes) req.note?.(text);
+      return { treeDir, profiles, config: scan.config, archs, plan: memo.plan, memo: { slot, envIds, notes: memo.notes, fromMemo: memo.id }, invalid: scan.invalid, artifacts, envs, scan };
+    }
+    const { graph, notes } = (built ??= graphWithNotes());
     const forced = req.force.map(globToRegExp);
     // A --force pattern that names nothing is a typo, as a target that names nothing is.
     req.force.forEach((pattern, i) => {
@@ -201,7 +229,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     // an artifact another state dir stored says it in its meta (findArtifactSync).
     const warned = req.failOnWarnings === true ? records.outputWarnings() : undefined;
     const plan = makePlan(graph, {
-      envIdOf: profiles.length === 0 ? (node) => envs.envIdFor(node.arch) : (node) => envIdWithProfiles(envs.envIdFor(node.arch), profiles),
+      envIdOf: (node) => envIdOf(node.arch),
       artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key), warned),
       lastSuccess: (id) => {
         const ok = states.get(id)?.success;
@@ -215,7 +243,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
       forcedBy: req.forcedBy,
       failOnWarnings: warned !== undefined,
     });
-    return { treeDir, profiles, config: scan.config, archs, graph, plan, invalid: scan.invalid, artifacts, envs, scan };
+    return { treeDir, profiles, config: scan.config, archs, plan, ...(slot === undefined ? {} : { memo: { slot, envIds, notes, fromMemo: undefined } }), invalid: scan.invalid, artifacts, envs, scan };
   }
 }
 

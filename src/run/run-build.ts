@@ -33,6 +33,7 @@ import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, newRunId, type StateLayout } from './state-layout.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
+import { leaveMemo, type FinalOutput } from './plan-memo.ts';
 import { diskGuardOf, type DiskGuardRequest } from './disk-guard.ts';
 import { positiveFromEnv } from '../lib/env-number.ts';
 
@@ -96,7 +97,8 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   // Before planning: what the plan found up to date (and marked used) counts as used since
   // the run started, for a cache gc while the run goes (in-use.ts).
   const plannedFrom = Date.now();
-  const prepared = await planWithSoundStaged(() => preparePlan(req, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
+  // With --nats the workers' outputs come back as they are: no plan memo (plan-memo.ts).
+  const prepared = await planWithSoundStaged(() => preparePlan({ ...req, memo: req.nats === undefined }, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
   const hooks = hooksForRun(req, prepared.config.hooks, prepared.treeDir);
   try {
     checkBoostFlag(req.boost, prepared.plan.nodes);
@@ -147,8 +149,12 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const capacity = req.nats !== undefined ? { slots: req.maxJobs ?? 256, cpus: Number.MAX_SAFE_INTEGER, memoryBytes: Number.MAX_SAFE_INTEGER } : machineCapacity(req.maxJobs, req.overcommitCpus);
     const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
     const finalState = new Map<string, JobState>();
+    /** What each node with an artifact ended as: the plan memo this run may leave (plan-memo.ts). */
+    const finalOutputs = new Map<string, FinalOutput>();
     const unsubscribe = bus.on((e) => {
-      if (e.type === 'job-finished' || e.type === 'job-settled') finalState.set(e.jobId, e.state);
+      if (e.type !== 'job-finished' && e.type !== 'job-settled') return;
+      finalState.set(e.jobId, e.state);
+      if ((e.state === 'built' || e.state === 'up-to-date') && e.key !== undefined && e.outputHash !== undefined && e.artifact !== undefined) finalOutputs.set(e.jobId, { key: e.key, outputHash: e.outputHash, artifact: e.artifact });
     });
     const toBuild = plan.nodes.filter((n) => n.state === 'to-build');
     // A daemon's --max-job-cpus: a recipe asking more reserves (and gets as $JOBS) that many.
@@ -383,6 +389,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const unsigned = await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
       if (unsigned !== undefined) bus.emit({ type: 'note', at: Date.now(), text: unsigned });
     }
+    // Every node built, up to date or broken (a broken one is so again next time, for the same reason).
+    if (prepared.memo !== undefined && !req.signal.aborted && counts.failed + counts.skipped + counts.cancelled === 0) leaveMemo(prepared.memo.slot, { ...prepared.memo, runId, plan, store: artifacts, final: finalOutputs });
     // A Debian run: its repository published, and what that and --twice add to the report (debian-finish.ts).
     if ((prepared.scan.debian !== undefined || req.forcedBy === 'twice') && !req.signal.aborted) {
       const finished = await (await import('./debian-finish.ts')).finishDebianRun({ req, prepared, records, runId, finalState, outputs, downloads, counts, runState, report });
