@@ -4,7 +4,7 @@
 // run with work to do needs (the executor, the package index writer) is imported then.
 
 import { mkdir, rm, rmdir } from 'node:fs/promises';
-import { existsSync, utimesSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerInUse } from '../cache/in-use.ts';
 import { createBuildLocks, type BuildLocks } from '../cache/build-locks.ts';
@@ -34,8 +34,8 @@ import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, newRunId, type StateLayout } from './state-layout.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
 import { leaveMemo, type FinalOutput } from './plan-memo.ts';
+import { startLiveSigns, type LiveSigns } from './live-signs.ts';
 import { diskGuardOf, type DiskGuardRequest } from './disk-guard.ts';
-import { positiveFromEnv } from '../lib/env-number.ts';
 
 export interface BuildRequest extends PlanRequest, HookRequest, DiskGuardRequest, BoostRequest, SubstituteRequest {
   readonly state: StateLayout;
@@ -116,10 +116,6 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   }
 }
 
-/** How often a running build refreshes its sign of life (see buildPlanned). */
-const HEARTBEAT_MS = 5_000;
-/** How often the report of a running build is written (KILN_LIVE_REPORT_MS, for tests). */
-const LIVE_REPORT_MS = positiveFromEnv('KILN_LIVE_REPORT_MS', 30_000);
 
 async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan, plannedFrom = Date.now()): Promise<BuildResult> {
   const { state, bus } = req;
@@ -135,13 +131,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const runId = newRunId();
   const recorder = recordEvents(bus, records);
   let inUse: { release(): Promise<void> } | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
-  let liveReport: NodeJS.Timeout | undefined;
+  let signs: LiveSigns | undefined;
   let buildLocks: BuildLocks | undefined;
   /** --nats: the remote executor and its connection, closed at the end. */
   let remote: { execute: import('../plan/job.ts').Execute; url: string; close(): Promise<void> } | undefined;
-  /** The live report being written, if it is: the final one waits for it (never overwritten by it). */
-  let liveWriting: Promise<unknown> = Promise.resolve();
   try {
     await claimRunWorkspace(state.work, runId);
     // --nats: the workers' machines build; what runs at once is --jobs (the workers limit
@@ -290,33 +283,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       buildLocks: (buildLocks = createBuildLocks(state.cache, runId)),
       ...(ccache === undefined ? {} : { ccache }),
     });
-    // A sign of life for a kiln killed with -9 while its builds print nothing: the mtime of
-    // the run's log folder, refreshed while jobs run (markInterruptedRuns ends a cut-off
-    // job no earlier than it).
-    if (toBuild.length > 0) {
-      const logDir = join(state.logs, runId);
-      heartbeat = setInterval(() => {
-        const now = new Date();
-        try {
-          utimesSync(logDir, now, now);
-        } catch {
-          // not made yet (no job has opened its log), or removed: nothing to refresh
-        }
-      }, HEARTBEAT_MS);
-      heartbeat.unref();
-      // The report while the run goes (poudriere's live build page): report.html is written
-      // every LIVE_REPORT_MS from the records, and reloads itself until the run ends.
-      const dir = join(state.runs, runId);
-      // (A daemon's tenants see the build's page instead: the path is the daemon's.)
-      if (req.onDaemon !== true) bus.emit({ type: 'note', at: Date.now(), text: `report: ${join(dir, 'report.html')} (written every ${LIVE_REPORT_MS / 1000} s while the run goes: open it in a browser)` });
-      liveReport = setInterval(() => {
-        liveWriting = liveWriting.then(async () => {
-          recorder.flush();
-          await writeReport(state.root, buildReport(records, runId));
-        }).catch(() => undefined);
-      }, LIVE_REPORT_MS);
-      liveReport.unref();
-    }
+    // While jobs run: the run's sign of life and its live report (live-signs.ts).
+    if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, recorder, bus, onDaemon: req.onDaemon === true });
     // Why a job never started (cancelled before its turn): the run was stopped, or
     // --fail-fast stopped starting jobs after the first failure.
     let firstFailed: string | undefined;
@@ -377,8 +345,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
     recorder.flush();
 
-    clearInterval(liveReport);
-    await liveWriting;
+    await signs?.stop();
     const reportDir = join(state.runs, runId);
     // As written: with its failures triaged (which block most, which failed alike).
     const { report } = await writeReport(state.root, buildReport(records, runId));
@@ -400,9 +367,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   } finally {
     buildLocks?.close();
     await remote?.close();
-    clearInterval(heartbeat);
-    clearInterval(liveReport);
-    await liveWriting;
+    await signs?.stop();
     // The run's workspace folder is empty unless --keep-failed kept something in it. Its
     // owner file goes whatever ended the run: in a long-lived process (kiln serve) it
     // would make `kiln doctor` take the folder for a live run's.
