@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { scanRecipeTree } from './scan-tree.ts';
@@ -101,7 +101,10 @@ test('scan cache: the generation it reports holds exactly the scan\'s specs, and
   const first = (await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration;
   assert.match(first ?? '', /^[0-9a-f]{16}$/);
   // Nothing changed: the same generation, the file untouched.
+  const written = statSync(cacheFile);
   assert.equal((await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration, first);
+  assert.equal(statSync(cacheFile).ino, written.ino);
+  assert.equal(statSync(cacheFile).mtimeMs, written.mtimeMs);
   // An edit: a new one.
   await writeFile(join(tree, 'zlib/build.sh'), 'make check\n');
   const second = (await scanRecipeTree(tree, { cacheFile, now: later() })).cacheGeneration;

@@ -165,19 +165,21 @@ function readCacheFile(file: string, fingerprint: string): { entries: Record<str
   }
 }
 
-let codeHash: string | null | undefined;
+/** The parser's code, hashed as this process loads it (a daemon upgraded on disk keeps running its old code). */
+const codeHash = parserCodeHash();
+
+function parserCodeHash(): string | undefined {
+  try {
+    const src = join(import.meta.dirname, '..');
+    return sha256(PARSER_MODULES.map((m) => `${m}\0${sha256(readFileSync(join(src, m)))}\n`).join(''));
+  } catch {
+    return undefined;
+  }
+}
 
 /** undefined when the parser's sources cannot be read (then nothing is cached). */
 function fingerprintOf(root: string, settings: unknown): string | undefined {
-  if (codeHash === undefined) {
-    try {
-      const src = join(import.meta.dirname, '..');
-      codeHash = sha256(PARSER_MODULES.map((m) => `${m}\0${sha256(readFileSync(join(src, m)))}\n`).join(''));
-    } catch {
-      codeHash = null;
-    }
-  }
-  if (codeHash === null) return undefined;
+  if (codeHash === undefined) return undefined;
   return sha256(`${FORMAT}\0${codeHash}\0${root}\0${JSON.stringify(settings)}`);
 }
 

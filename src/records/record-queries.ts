@@ -120,14 +120,15 @@ export class RecordQueries extends SqlStore {
   }
 
   /**
-   * Whether run `id` has ended and every other run ended before it started: nothing ran
-   * beside it or since (the plan memo's test, run/plan-memo.ts).
+   * Whether run `id` has ended and every other run ended before `since` (when run `id`
+   * began to plan, before its run-started): nothing ran beside it or since (the plan
+   * memo's test, run/plan-memo.ts).
    */
-  nothingRanSince(id: string): boolean {
-    const run = this.stmt('SELECT started_at, ended_at FROM runs WHERE id = ?').get(id);
+  nothingRanSince(id: string, since: number): boolean {
+    const run = this.stmt('SELECT ended_at FROM runs WHERE id = ?').get(id);
     if (run === undefined || run['ended_at'] === null) return false;
-    // Going (never ended), or ended after this run started.
-    return this.stmt('SELECT 1 AS x FROM runs WHERE id != ? AND (ended_at IS NULL OR ended_at >= ?) LIMIT 1').get(id, run['started_at'] as number) === undefined;
+    // Going (never ended), or ended after it began.
+    return this.stmt('SELECT 1 AS x FROM runs WHERE id != ? AND (ended_at IS NULL OR ended_at >= ?) LIMIT 1').get(id, since) === undefined;
   }
 
   /** Newest first. */

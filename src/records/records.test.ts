@@ -361,29 +361,35 @@ test('outputWarnings: the newest build of each key says; retry: warnings are not
   assert.deepEqual([...r.outputWarnings()], [['kc', ['permissions: y']]]);
 });
 
-test('nothingRanSince: a run that ended, with every other run ended before it started', (t) => {
+test('nothingRanSince: a run that ended, with every other run ended before it began to plan', (t) => {
   const r = open(t);
   const counts = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
-  assert.equal(r.nothingRanSince('a'), false, 'no such run');
+  assert.equal(r.nothingRanSince('a', 90), false, 'no such run');
   run(r, 'a', 100);
-  assert.equal(r.nothingRanSince('a'), false, 'a is still going');
+  assert.equal(r.nothingRanSince('a', 90), false, 'a is still going');
   r.finishRun('a', { state: 'done', endedAt: 200, counts });
-  assert.equal(r.nothingRanSince('a'), true);
+  assert.equal(r.nothingRanSince('a', 90), true);
   // b started after a ended: a is no longer the last, however b ends.
   run(r, 'b', 300);
-  assert.equal(r.nothingRanSince('a'), false);
+  assert.equal(r.nothingRanSince('a', 90), false);
   r.finishRun('b', { state: 'failed', endedAt: 400, counts });
-  assert.equal(r.nothingRanSince('a'), false);
-  assert.equal(r.nothingRanSince('b'), true, 'a ended before b started');
-  // c and d ran side by side: neither may trust what it saw.
+  assert.equal(r.nothingRanSince('a', 90), false);
+  assert.equal(r.nothingRanSince('b', 290), true, 'a ended before b began');
+  // c began to plan at 450 and started at 500; d ran beside it, from 420 to 470: it ended
+  // after c began, though before c's run started.
+  run(r, 'd', 420);
+  r.finishRun('d', { state: 'done', endedAt: 470, counts });
   run(r, 'c', 500);
-  run(r, 'd', 600);
-  r.finishRun('d', { state: 'done', endedAt: 700, counts });
-  assert.equal(r.nothingRanSince('d'), false, 'c is still going');
-  r.finishRun('c', { state: 'done', endedAt: 800, counts });
-  assert.equal(r.nothingRanSince('d'), false, 'c ended after d started');
-  assert.equal(r.nothingRanSince('c'), false, 'd ran beside c');
-  run(r, 'e', 900);
-  r.finishRun('e', { state: 'done', endedAt: 950, counts });
-  assert.equal(r.nothingRanSince('e'), true);
+  r.finishRun('c', { state: 'done', endedAt: 600, counts });
+  assert.equal(r.nothingRanSince('c', 450), false, 'd ended while c planned');
+  assert.equal(r.nothingRanSince('c', 480), true, 'd ended before c began');
+  assert.equal(r.nothingRanSince('d', 410), false, 'c ran after d');
+  // Two at once: neither may trust what it saw.
+  run(r, 'e', 700);
+  run(r, 'f', 710);
+  r.finishRun('f', { state: 'done', endedAt: 800, counts });
+  assert.equal(r.nothingRanSince('f', 705), false, 'e is still going');
+  r.finishRun('e', { state: 'done', endedAt: 900, counts });
+  assert.equal(r.nothingRanSince('f', 705), false, 'e ended after f began');
+  assert.equal(r.nothingRanSince('e', 695), false, 'f ran beside e');
 });

@@ -9,10 +9,13 @@
 // - the run's settings: tree, cache, archs, host arch, targets, profiles, kiln.toml, and
 //   the source of the modules that turn specs into a plan; and every arch's env id (the
 //   envs are leased after the memo is read: it holds the ids it was made with);
-// - the records: the memo's run has ended and every other run ended before it started
-//   (records nothingRanSince): no other run can have stored another output under one of
-//   its keys (--fail-on-warnings replaces a warned one, say, in a run that then failed);
-// - the artifacts: each up-to-date node's meta.json is stat'ed, as the planner does.
+// - the records: the memo's run has ended and every other run of this state directory
+//   ended before it began to plan (records nothingRanSince): no other run can have stored
+//   another output under one of its keys (--fail-on-warnings replaces a warned one, say,
+//   in a run that then failed), nor changed what the records say;
+// - the artifacts: each up-to-date node's meta.json is stat'ed, as the planner does for
+//   an output the records know; one they did not know (another state directory sharing
+//   the cache stored it) is read, as the planner does, and must still say the same output.
 //
 // Anything else, or anything odd in the files, and the plan is made as always. Only runs
 // whose plan reads nothing else are memoised: recipe trees, without --force, --twice,
@@ -42,7 +45,9 @@ const PLAN_MODULES = [
   'plan/choose.ts',
   'plan/cycles.ts',
   'plan/decide.ts',
+  'plan/glob.ts',
   'plan/graph.ts',
+  'plan/job.ts',
   'plan/keys.ts',
   'plan/plan.ts',
   'plan/resolve.ts',
@@ -50,6 +55,7 @@ const PLAN_MODULES = [
   'debian/relation.ts',
   'debian/version.ts',
   'debian/arch-names.ts',
+  'debian/closest-name.ts',
   'run/env-id.ts',
   'run/plan-memo.ts',
   'run/prepare-plan.ts',
@@ -74,8 +80,12 @@ export interface MemoSlot {
   readonly fingerprint: string;
 }
 
-/** [id, name, version, arch, ownKey, key, outputHash, archive, broken, ignored, buildDeps, waitsFor, unmetDepends]; deps by index. */
-type MemoNode = [string, string, string, string, string, string | null, string | null, string | null, string | null, 0 | 1, number[], number[], string[] | null];
+/**
+ * [id, name, version, arch, ownKey, key, outputHash, archive, broken, ignored, buildDeps,
+ * waitsFor, unmetDepends, known]; deps by index; known: 1 when the records knew this output
+ * as the package's last good build (the planner then only stats its meta.json).
+ */
+type MemoNode = [string, string, string, string, string, string | null, string | null, string | null, string | null, 0 | 1, number[], number[], string[] | null, 0 | 1];
 
 interface MemoFile {
   readonly format: string;
@@ -91,22 +101,25 @@ interface MemoFile {
 interface RunStamp {
   readonly memo: string;
   readonly run: string;
+  /** When that run began to plan (epoch ms): runs that ended since could have changed what it saw. */
+  readonly since: number;
 }
 
-let codeHash: string | null | undefined;
+/** The code that makes plans, hashed as this process loads it (a daemon upgraded on disk keeps running its old code). */
+const codeHash = planCodeHash();
+
+function planCodeHash(): string | undefined {
+  try {
+    const src = join(import.meta.dirname, '..');
+    return sha256(PLAN_MODULES.map((m) => `${m}\0${sha256(readFileSync(join(src, m)))}\n`).join(''));
+  } catch {
+    return undefined;
+  }
+}
 
 /** The slot of a run with these inputs; undefined when the scan cannot vouch for its specs. */
 export function memoSlot(stateDir: string, i: MemoInputs): MemoSlot | undefined {
-  if (i.scan.cacheGeneration === undefined) return undefined;
-  if (codeHash === undefined) {
-    try {
-      const src = join(import.meta.dirname, '..');
-      codeHash = sha256(PLAN_MODULES.map((m) => `${m}\0${sha256(readFileSync(join(src, m)))}\n`).join(''));
-    } catch {
-      codeHash = null;
-    }
-  }
-  if (codeHash === null) return undefined;
+  if (i.scan.cacheGeneration === undefined || codeHash === undefined) return undefined;
   const { scan, ...settings } = i;
   const fingerprint = sha256(JSON.stringify([FORMAT, codeHash, settings, scan.cacheGeneration, scan.invalid, scan.config]));
   return { file: join(stateDir, 'plan-memo', `${sha256(i.treeDir).slice(0, 16)}.json`), fingerprint };
@@ -121,7 +134,7 @@ export interface MemoCandidate {
 export function readPlanMemo(slot: MemoSlot, records: Pick<Records, 'nothingRanSince'>): MemoCandidate | undefined {
   try {
     const stamp = JSON.parse(readFileSync(stampFile(slot), 'utf8')) as Partial<RunStamp>;
-    if (typeof stamp.run !== 'string' || !records.nothingRanSince(stamp.run)) return undefined;
+    if (typeof stamp.run !== 'string' || typeof stamp.since !== 'number' || !records.nothingRanSince(stamp.run, stamp.since)) return undefined;
     const memo = JSON.parse(readFileSync(slot.file, 'utf8')) as Partial<MemoFile>;
     if (memo.format !== FORMAT || memo.fingerprint !== slot.fingerprint || typeof memo.id !== 'string' || memo.id !== stamp.memo) return undefined;
     if (!Array.isArray(memo.nodes) || !Array.isArray(memo.notes) || !Array.isArray(memo.envIds)) return undefined;
@@ -152,20 +165,26 @@ export function usePlanMemo({ memo }: MemoCandidate, use: MemoUse): { plan: Plan
     const byId = new Map<string, PlanNode>();
     const ids = memo.nodes.map((m) => m[0]);
     const idsAt = (at: readonly number[]): string[] => at.map((i) => ids[i]!);
-    const marks: { key: string; mtimeMs: number }[] = [];
+    const marks: { key: string; mtimeMs: number | undefined }[] = [];
     const now = Date.now();
-    for (const [id, name, version, arch, ownKey, key, outputHash, archive, broken, ignored, buildDeps, waitsFor, unmetDepends] of memo.nodes) {
+    for (const [id, name, version, arch, ownKey, key, outputHash, archive, broken, ignored, buildDeps, waitsFor, unmetDepends, known] of memo.nodes) {
       const spec = specs.get(name);
       let artifact: string | undefined;
       if (broken === null) {
         if (spec === undefined || key === null || outputHash === null) return undefined;
         artifact = artifactPath(use.store, key, archive);
-        const meta = recordedMeta(use.store, key, artifact);
-        const st = meta === undefined ? undefined : statSync(meta, { throwIfNoEntry: false });
-        // Gone, or torn (an empty meta.json): the planner looks at it.
-        if (st === undefined || !st.isFile() || st.size === 0) return undefined;
-        // Marked used at most once an hour (artifacts.ts markUsed): most need no call.
-        if (now - st.mtimeMs >= USE_MARK_MS) marks.push({ key, mtimeMs: st.mtimeMs });
+        if (known === 1) {
+          // As the planner checks an output the records know: its meta.json is still there, not torn (empty).
+          const st = statSync(`${use.store.dir(key)}/meta.json`, { throwIfNoEntry: false });
+          if (st === undefined || !st.isFile() || st.size === 0) return undefined;
+          // Marked used at most once an hour (artifacts.ts markUsed): most need no call.
+          if (now - st.mtimeMs >= USE_MARK_MS) marks.push({ key, mtimeMs: st.mtimeMs });
+        } else {
+          // As the planner checks one they do not know: read, and still this output.
+          const meta = use.store.peek(key);
+          if (meta === undefined || meta.outputHash !== outputHash || artifactPath(use.store, key, meta.archive) !== artifact) return undefined;
+          marks.push({ key, mtimeMs: undefined });
+        }
       }
       const node: PlanNode = {
         id,
@@ -207,16 +226,33 @@ export interface FinalOutput {
 /**
  * After a run whose every node ended built, up to date or broken: the memo of its plan
  * with every node as it ended, or, when the plan came from a memo, only the stamp saying
- * this run ended with it. Nothing is written when a node has no artifact of this cache
- * (the stamp left names an earlier run: that memo is not used either). Never throws.
+ * this run ended with it. Nothing is written when a node has no artifact of this cache.
+ * Never throws.
  */
-export function leaveMemo(slot: MemoSlot, o: { runId: string; plan: Plan; envIds: readonly string[]; notes: readonly string[]; fromMemo: string | undefined; store: ArtifactStore; final: ReadonlyMap<string, FinalOutput> }): void {
+export function leaveMemo(
+  slot: MemoSlot,
+  o: {
+    runId: string;
+    /** When the run began to plan. */
+    plannedFrom: number;
+    plan: Plan;
+    envIds: readonly string[];
+    notes: readonly string[];
+    fromMemo: string | undefined;
+    store: ArtifactStore;
+    records: Pick<Records, 'packageStates'>;
+    final: ReadonlyMap<string, FinalOutput>;
+  },
+): void {
   try {
+    // Some node failed, was skipped or cancelled: no memo (the stamp left names an earlier run: not used either).
+    if (o.plan.nodes.some((n) => n.broken === undefined && !o.final.has(n.id))) return;
     mkdirSync(dirname(slot.file), { recursive: true });
     if (o.fromMemo !== undefined) {
-      writeAtomically(stampFile(slot), JSON.stringify({ memo: o.fromMemo, run: o.runId } satisfies RunStamp));
+      writeAtomically(stampFile(slot), JSON.stringify({ memo: o.fromMemo, run: o.runId, since: o.plannedFrom } satisfies RunStamp));
       return;
     }
+    const states = o.records.packageStates();
     const index = new Map(o.plan.nodes.map((n, i) => [n.id, i]));
     const nodes: MemoNode[] = [];
     for (const n of o.plan.nodes) {
@@ -224,19 +260,21 @@ export function leaveMemo(slot: MemoSlot, o: { runId: string; plan: Plan; envIds
       let archive: string | null = null;
       if (n.broken === undefined) {
         out = o.final.get(n.id);
-        // Not stored, or stored in another cache: no memo.
+        // Stored in another cache (an earlier --cache): no memo.
         if (out === undefined || recordedMeta(o.store, out.key, out.artifact) === undefined) return;
         const dir = o.store.dir(out.key);
         archive = out.artifact === dir ? null : out.artifact.slice(dir.length + 1);
       }
       const at = (ids: readonly string[]): number[] => ids.map((id) => index.get(id)!);
-      nodes.push([n.id, n.name, n.version, n.arch, n.ownKey, out?.key ?? null, out?.outputHash ?? null, archive, n.broken ?? null, n.ignored ? 1 : 0, at(n.buildDeps), at(n.waitsFor), n.unmetDepends === undefined ? null : [...n.unmetDepends]]);
+      const last = states.get(n.id)?.success;
+      const known = out !== undefined && last?.key === out.key && last.outputHash === out.outputHash && last.artifact === out.artifact ? 1 : 0;
+      nodes.push([n.id, n.name, n.version, n.arch, n.ownKey, out?.key ?? null, out?.outputHash ?? null, archive, n.broken ?? null, n.ignored ? 1 : 0, at(n.buildDeps), at(n.waitsFor), n.unmetDepends === undefined ? null : [...n.unmetDepends], known]);
     }
     const id = randomBytes(8).toString('hex');
     // The stamp goes first: a memo without its stamp is never used.
     rmSync(stampFile(slot), { force: true });
     writeAtomically(slot.file, JSON.stringify({ format: FORMAT, id, fingerprint: slot.fingerprint, envIds: o.envIds, notes: o.notes, nodes } satisfies MemoFile));
-    writeAtomically(stampFile(slot), JSON.stringify({ memo: id, run: o.runId } satisfies RunStamp));
+    writeAtomically(stampFile(slot), JSON.stringify({ memo: id, run: o.runId, since: o.plannedFrom } satisfies RunStamp));
   } catch {
     // Not written: the next run plans as always.
   }

@@ -356,8 +356,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const unsigned = await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
       if (unsigned !== undefined) bus.emit({ type: 'note', at: Date.now(), text: unsigned });
     }
-    // Every node built, up to date or broken (a broken one is so again next time, for the same reason).
-    if (prepared.memo !== undefined && !req.signal.aborted && counts.failed + counts.skipped + counts.cancelled === 0) leaveMemo(prepared.memo.slot, { ...prepared.memo, runId, plan, store: artifacts, final: finalOutputs });
+    // When every node ended built, up to date or broken (a broken one is so again next time, for the same reason).
+    if (prepared.memo !== undefined) leaveMemo(prepared.memo.slot, { ...prepared.memo, runId, plannedFrom, plan, store: artifacts, records, final: finalOutputs });
     // A Debian run: its repository published, and what that and --twice add to the report (debian-finish.ts).
     if ((prepared.scan.debian !== undefined || req.forcedBy === 'twice') && !req.signal.aborted) {
       const finished = await (await import('./debian-finish.ts')).finishDebianRun({ req, prepared, records, runId, finalState, outputs, downloads, counts, runState, report });

@@ -1,7 +1,7 @@
 // The plan memo (src/run/plan-memo.ts) end to end through the real CLI: a no-change run
 // takes its plan from the last run's memo, says and records exactly what a full plan says,
-// and anything the plan is made from that changed (a recipe, an artifact, the targets,
-// another run in between) makes kiln plan again.
+// and anything the plan is made from that changed (a recipe, an artifact, the targets, a
+// run in between that replaced a stored output) makes kiln plan again.
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -54,19 +54,19 @@ for (const trait of ['diamond', 'provides-and-alternatives', 'version-constraint
     // The same run with the memo gone: the planner's own plan.
     await rm(join(dir.path, 'plan-memo'), { recursive: true });
     const third = await build(tree, dir.path);
-    assert.notEqual(memoOf(dir.path), memo);
+    assert.ok(memoOf(dir.path) !== undefined && memoOf(dir.path) !== memo, 'the third run left no memo of its own');
     assert.deepEqual(said(second), said(third));
   });
 }
 
-test('plan memo: a run with a failed build leaves none, and the next run plans again', async () => {
+test('plan memo: a run with a failed build leaves none', async () => {
   await using dir = await tmpDir();
   const first = await build(fixtureTree('failing-middle'), dir.path);
   assert.equal(first.summary?.state, 'failed', explain(first));
   assert.equal(memoOf(dir.path), undefined);
 });
 
-test('plan memo: an edited recipe, a removed artifact, other targets or another run in between make kiln plan again', async () => {
+test('plan memo: an edited recipe, a removed artifact or other targets make kiln plan again', async () => {
   await using dir = await tmpDir();
   const tree = await instantiateTree('diamond', join(dir.path, 'tree'));
   const state = join(dir.path, 'state');
