@@ -26,6 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { sha256 } from '../lib/hash.ts';
+import { codeHashOf } from '../lib/code-hash.ts';
 import type { PackageSpec } from '../plan/spec.ts';
 
 /** Bump when the entry layout changes. */
@@ -166,16 +167,7 @@ function readCacheFile(file: string, fingerprint: string): { entries: Record<str
 }
 
 /** The parser's code, hashed as this process loads it (a daemon upgraded on disk keeps running its old code). */
-const codeHash = parserCodeHash();
-
-function parserCodeHash(): string | undefined {
-  try {
-    const src = join(import.meta.dirname, '..');
-    return sha256(PARSER_MODULES.map((m) => `${m}\0${sha256(readFileSync(join(src, m)))}\n`).join(''));
-  } catch {
-    return undefined;
-  }
-}
+const codeHash = codeHashOf(PARSER_MODULES);
 
 /** undefined when the parser's sources cannot be read (then nothing is cached). */
 function fingerprintOf(root: string, settings: unknown): string | undefined {

@@ -30,6 +30,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } 
 import { dirname, join } from 'node:path';
 import { artifactPath, USE_MARK_MS, type ArtifactStore } from '../cache/artifact-types.ts';
 import { sha256 } from '../lib/hash.ts';
+import { codeHashOf } from '../lib/code-hash.ts';
 import type { Plan, PlanNode } from '../plan/plan.ts';
 import type { InvalidPackage, PackageSpec } from '../plan/spec.ts';
 import type { Records } from '../records/records.ts';
@@ -106,16 +107,7 @@ interface RunStamp {
 }
 
 /** The code that makes plans, hashed as this process loads it (a daemon upgraded on disk keeps running its old code). */
-const codeHash = planCodeHash();
-
-function planCodeHash(): string | undefined {
-  try {
-    const src = join(import.meta.dirname, '..');
-    return sha256(PLAN_MODULES.map((m) => `${m}\0${sha256(readFileSync(join(src, m)))}\n`).join(''));
-  } catch {
-    return undefined;
-  }
-}
+const codeHash = codeHashOf(PLAN_MODULES);
 
 /** The slot of a run with these inputs; undefined when the scan cannot vouch for its specs. */
 export function memoSlot(stateDir: string, i: MemoInputs): MemoSlot | undefined {
