@@ -116,7 +116,6 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   }
 }
 
-
 async function buildPlanned(req: BuildRequest, records: Records, prepared: PreparedPlan, plannedFrom = Date.now()): Promise<BuildResult> {
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
