@@ -17,7 +17,9 @@ const HEARTBEAT_MS = 5_000;
 const LIVE_REPORT_MS = positiveFromEnv('KILN_LIVE_REPORT_MS', 30_000);
 
 export interface LiveSigns {
-  /** No more of either; resolves once a live report being written is (the final one must come after it). Idempotent. */
+  /** No more live reports; resolves once one being written is (the final report must come after it). Idempotent. */
+  stopReports(): Promise<void>;
+  /** No more of either (the run is over, its last steps done); as stopReports. Idempotent. */
   stop(): Promise<void>;
 }
 
@@ -51,11 +53,15 @@ export function startLiveSigns(o: {
     }).catch(() => undefined);
   }, LIVE_REPORT_MS);
   live.unref();
+  const stopReports = async (): Promise<void> => {
+    clearInterval(live);
+    await writing;
+  };
   return {
+    stopReports,
     async stop() {
       clearInterval(heartbeat);
-      clearInterval(live);
-      await writing;
+      await stopReports();
     },
   };
 }

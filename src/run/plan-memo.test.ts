@@ -92,7 +92,7 @@ test('plan memo: left after a run, read back as the plan; refused on another env
   const slot = memoSlot(stateDir, base)!;
   const use = (envIds: readonly string[] = ['host:1']) => {
     const candidate = readPlanMemo(slot, w.records);
-    return candidate === undefined ? undefined : usePlanMemo(candidate, { envIds, store: w.store, specs: w.specs, envIdOf: () => envIds[0]! });
+    return candidate === undefined ? undefined : usePlanMemo(candidate, { records: w.records, envIds, store: w.store, specs: w.specs, envIdOf: () => envIds[0]! });
   };
 
   // A node without an output (failed, skipped): nothing is left.
@@ -124,7 +124,7 @@ test('plan memo: an artifact gone or torn, or an output the records did not know
   const stateDir = mkdtempSync(join(tmpdir(), 'kiln-plan-memo-state-'));
   t.after(() => rmSync(stateDir, { recursive: true, force: true }));
   const slot = memoSlot(stateDir, base)!;
-  const use = () => usePlanMemo(readPlanMemo(slot, w.records)!, { envIds: ['host:1'], store: w.store, specs: w.specs, envIdOf: () => 'host:1' });
+  const use = () => usePlanMemo(readPlanMemo(slot, w.records)!, { records: w.records, envIds: ['host:1'], store: w.store, specs: w.specs, envIdOf: () => 'host:1' });
 
   // b's output is one the records do not know (another state dir stored it): read, not stat'ed.
   w.records.recordPackageState('b@amd64', { state: 'built', key: key('f'), inputs, outputHash: 'other', artifact: w.store.dir(key('f')) });
@@ -147,4 +147,18 @@ test('plan memo: an artifact gone or torn, or an output the records did not know
   assert.ok(use() !== undefined);
   rmSync(w.store.dir(key('a')), { recursive: true });
   assert.equal(use(), undefined, 'gone');
+});
+
+test('plan memo: a run that ended after the memo was read, while the envs were leased, is seen too', async (t) => {
+  const w = await world(t);
+  const stateDir = mkdtempSync(join(tmpdir(), 'kiln-plan-memo-state-'));
+  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+  const slot = memoSlot(stateDir, base)!;
+  leave(w, slot);
+  const use = { records: w.records, envIds: ['host:1'], store: w.store, specs: w.specs, envIdOf: () => 'host:1' };
+  const candidate = readPlanMemo(slot, w.records);
+  assert.ok(candidate !== undefined && usePlanMemo(candidate, use) !== undefined);
+  w.records.createRun({ id: 'r0', tree: '/trees/t', targets: [], archs: ['amd64'], maxJobs: 2, startedAt: 2500 });
+  w.records.finishRun('r0', { state: 'done', endedAt: 2600, counts });
+  assert.equal(usePlanMemo(candidate, use), undefined);
 });

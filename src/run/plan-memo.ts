@@ -120,6 +120,7 @@ export function memoSlot(stateDir: string, i: MemoInputs): MemoSlot | undefined 
 /** A memo valid for this run's specs, settings and records, before its envs and artifacts are checked. */
 export interface MemoCandidate {
   readonly memo: MemoFile;
+  readonly stamp: RunStamp;
 }
 
 /** The memo of this slot when its stamp names the last run of these records and its fingerprint is this run's. Never throws. */
@@ -130,13 +131,15 @@ export function readPlanMemo(slot: MemoSlot, records: Pick<Records, 'nothingRanS
     const memo = JSON.parse(readFileSync(slot.file, 'utf8')) as Partial<MemoFile>;
     if (memo.format !== FORMAT || memo.fingerprint !== slot.fingerprint || typeof memo.id !== 'string' || memo.id !== stamp.memo) return undefined;
     if (!Array.isArray(memo.nodes) || !Array.isArray(memo.notes) || !Array.isArray(memo.envIds)) return undefined;
-    return { memo: memo as MemoFile };
+    return { memo: memo as MemoFile, stamp: stamp as RunStamp };
   } catch {
     return undefined;
   }
 }
 
 export interface MemoUse {
+  /** Asked again: a run may have ended while the envs were leased (an instance layer made), as the planner reads the records only now. */
+  readonly records: Pick<Records, 'nothingRanSince'>;
   /** The run's env id of each of its archs (in their order), as the planner keys them. */
   readonly envIds: readonly string[];
   readonly store: ArtifactStore;
@@ -149,8 +152,9 @@ export interface MemoUse {
  * node's artifact is still stored (each is then marked used, as the planner does);
  * undefined otherwise. Never throws: a memo only saves time.
  */
-export function usePlanMemo({ memo }: MemoCandidate, use: MemoUse): { plan: Plan; notes: readonly string[]; id: string } | undefined {
+export function usePlanMemo({ memo, stamp }: MemoCandidate, use: MemoUse): { plan: Plan; notes: readonly string[]; id: string } | undefined {
   try {
+    if (!use.records.nothingRanSince(stamp.run, stamp.since)) return undefined;
     if (memo.envIds.length !== use.envIds.length || memo.envIds.some((id, i) => id !== use.envIds[i])) return undefined;
     const specs = new Map(use.specs.map((s) => [s.name, s]));
     const nodes: PlanNode[] = [];

@@ -199,7 +199,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   function finishPlan(): PreparedPlan {
     const envIdOf = profiles.length === 0 ? (arch: string) => envs.envIdFor(arch) : (arch: string) => envIdWithProfiles(envs.envIdFor(arch), profiles);
     const envIds = archs.map(envIdOf);
-    const memo = candidate === undefined ? undefined : usePlanMemo(candidate, { envIds, store: artifacts, specs: scan.specs, envIdOf });
+    const memo = candidate === undefined ? undefined : usePlanMemo(candidate, { records, envIds, store: artifacts, specs: scan.specs, envIdOf });
     if (slot !== undefined && memo !== undefined) {
       for (const text of memo.notes) req.note?.(text);
       return { treeDir, profiles, config: scan.config, archs, plan: memo.plan, memo: { slot, envIds, notes: memo.notes, fromMemo: memo.id }, invalid: scan.invalid, artifacts, envs, scan };

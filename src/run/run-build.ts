@@ -344,7 +344,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
     recorder.flush();
 
-    await signs?.stop();
+    await signs?.stopReports();
     const reportDir = join(state.runs, runId);
     // As written: with its failures triaged (which block most, which failed alike).
     const { report } = await writeReport(state.root, buildReport(records, runId));
