@@ -103,6 +103,8 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
    * mtime of its meta.json when the caller has just stat'ed it.
    */
   function markUsed(key: string, mtimeMs?: number): void {
+    // Marked within the hour (the caller's stat says): nothing to do, not even the path.
+    if (mtimeMs !== undefined && Date.now() - mtimeMs < USE_MARK_MS) return;
     const file = join(dir(key), 'meta.json');
     try {
       const last = mtimeMs ?? statSync(file).mtimeMs;

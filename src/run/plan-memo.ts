@@ -26,16 +26,16 @@
 // the last run that ended with it valid (rewritten by every such run: a few bytes).
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { artifactPath, USE_MARK_MS, type ArtifactStore } from '../cache/artifact-types.ts';
+import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import { sha256 } from '../lib/hash.ts';
 import { codeHashOf } from '../lib/code-hash.ts';
 import type { Plan, PlanNode } from '../plan/plan.ts';
 import type { InvalidPackage, PackageSpec } from '../plan/spec.ts';
 import type { Records } from '../records/records.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
-import { recordedMeta } from './stat-ahead.ts';
+import { findArtifactSync, recordedMeta } from './find-artifact.ts';
 
 /** Bump when the layout changes. */
 const FORMAT = 'kiln-plan-memo-1';
@@ -148,9 +148,9 @@ export interface MemoUse {
 }
 
 /**
- * The plan the memo holds, when it was made with these env ids and every up-to-date
- * node's artifact is still stored (each is then marked used, as the planner does);
- * undefined otherwise. Never throws: a memo only saves time.
+ * The plan the memo holds, when it was made with these env ids and the planner's lookup
+ * still finds every up-to-date node's output (and marks it used); undefined otherwise.
+ * Never throws: a memo only saves time.
  */
 export function usePlanMemo({ memo, stamp }: MemoCandidate, use: MemoUse): { plan: Plan; notes: readonly string[]; id: string } | undefined {
   try {
@@ -161,26 +161,15 @@ export function usePlanMemo({ memo, stamp }: MemoCandidate, use: MemoUse): { pla
     const byId = new Map<string, PlanNode>();
     const ids = memo.nodes.map((m) => m[0]);
     const idsAt = (at: readonly number[]): string[] => at.map((i) => ids[i]!);
-    const marks: { key: string; mtimeMs: number | undefined }[] = [];
-    const now = Date.now();
     for (const [id, name, version, arch, ownKey, key, outputHash, archive, broken, ignored, buildDeps, waitsFor, unmetDepends, known] of memo.nodes) {
       const spec = specs.get(name);
       let artifact: string | undefined;
       if (broken === null) {
         if (spec === undefined || key === null || outputHash === null) return undefined;
         artifact = artifactPath(use.store, key, archive);
-        if (known === 1) {
-          // As the planner checks an output the records know: its meta.json is still there, not torn (empty).
-          const st = statSync(`${use.store.dir(key)}/meta.json`, { throwIfNoEntry: false });
-          if (st === undefined || !st.isFile() || st.size === 0) return undefined;
-          // Marked used at most once an hour (artifacts.ts markUsed): most need no call.
-          if (now - st.mtimeMs >= USE_MARK_MS) marks.push({ key, mtimeMs: st.mtimeMs });
-        } else {
-          // As the planner checks one they do not know: read, and still this output.
-          const meta = use.store.peek(key);
-          if (meta === undefined || meta.outputHash !== outputHash || artifactPath(use.store, key, meta.archive) !== artifact) return undefined;
-          marks.push({ key, mtimeMs: undefined });
-        }
+        // The planner's own lookup: a stat when the records knew this output, else a read.
+        const found = findArtifactSync(use.store, key, known === 1 ? { outputHash, path: artifact } : undefined, undefined);
+        if (found === undefined || found.outputHash !== outputHash || found.path !== artifact) return undefined;
       }
       const node: PlanNode = {
         id,
@@ -205,7 +194,6 @@ export function usePlanMemo({ memo, stamp }: MemoCandidate, use: MemoUse): { pla
       nodes.push(node);
       byId.set(id, node);
     }
-    for (const m of marks) use.store.markUsed(m.key, m.mtimeMs);
     return { plan: { nodes, byId }, notes: memo.notes, id: memo.id };
   } catch {
     return undefined;

@@ -1,10 +1,10 @@
 // scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
 // it, and decide every node against the artifact cache and the records.
 
-import { existsSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createArtifactStore } from '../cache/artifacts.ts';
-import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
+import type { ArtifactStore } from '../cache/artifact-types.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import { KilnError } from '../errors.ts';
 import { buildGraph, type Graph } from '../plan/graph.ts';
@@ -13,8 +13,8 @@ import { makePlan, type Plan } from '../plan/plan.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
-import { recordedMeta, statAhead } from './stat-ahead.ts';
-import type { StoredArtifact } from '../plan/decide.ts';
+import { statAhead } from './stat-ahead.ts';
+import { findArtifactSync } from './find-artifact.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
 import { hostArch } from './host-env.ts';
@@ -276,34 +276,6 @@ export function noteCycles(graph: Graph, note: ((text: string) => void) | undefi
     said.add(cycle);
     note(`${cycle}: each arrow is a build-depends (or, marked -(depends)->, a depends) of the package before it; none of them can be built before the others: break the cycle by dropping one of them from its recipe (one the build can do without, or that a runtime depends would do)`);
   }
-}
-
-/**
- * Synchronous: the planner looks up thousands of keys in a tight loop. With the output the
- * records know for this key (in this same cache), a stat of meta.json proves the entry is
- * still there (an empty meta.json is a torn entry, see artifacts.ts: read it to be sure).
- */
-function findArtifactSync(
-  store: ArtifactStore,
-  key: string,
-  known: { outputHash: string; path: string } | undefined,
-  warned: ReadonlyMap<string, readonly string[]> | undefined,
-): StoredArtifact | undefined {
-  // --fail-on-warnings: an entry the records know no warnings of is read, to be sure.
-  const metaFile = known === undefined || (warned !== undefined && !warned.has(key)) ? undefined : recordedMeta(store, key, known.path);
-  if (known !== undefined && metaFile !== undefined) {
-    const st = statSync(metaFile, { throwIfNoEntry: false });
-    if (st === undefined) return undefined;
-    if (st.isFile() && st.size > 0) {
-      store.markUsed(key, st.mtimeMs);
-      return warned === undefined ? known : { ...known, warnings: warned.get(key) };
-    }
-  }
-  const meta = store.peek(key);
-  if (meta === undefined) return undefined;
-  store.markUsed(key);
-  const warnings = meta.warnings ?? warned?.get(key);
-  return { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive), ...(warnings === undefined ? {} : { warnings }) };
 }
 
 /**

@@ -1,5 +1,5 @@
 // A plan checks every artifact the records know with a stat of its meta.json, one after
-// another (prepare-plan.ts findArtifactSync). When their inodes are not cached (memory
+// another (find-artifact.ts findArtifactSync). When their inodes are not cached (memory
 // reclaimed, caches dropped, a reboot), each of those stats waits on the disk: 2.0 s of a
 // 4.1-4.9 s no-change run of the 10,000-package benchmark tree. statAhead stats the first
 // few; when most of them went to the disk it has worker threads stat them all ahead
@@ -9,6 +9,7 @@
 import { statSync } from 'node:fs';
 import type { ArtifactStore } from '../cache/artifact-types.ts';
 import { prefetchFiles, type Prefetch } from '../recipes/prefetch.ts';
+import { recordedMeta } from './find-artifact.ts';
 import type { Records } from '../records/records.ts';
 
 /** How many of the records' artifacts are stat'ed to tell whether their inodes are cached. */
@@ -24,17 +25,6 @@ const timeStat: TimeStat = (path) => {
   statSync(path, { throwIfNoEntry: false });
   return (performance.now() - t0) * 1000;
 };
-
-/**
- * The meta.json of the entry a record names, when the record is of this cache (its path is
- * the entry's folder or a file in it); undefined for another cache's. What the planner
- * stats (prepare-plan.ts findArtifactSync) and statAhead stats ahead.
- */
-export function recordedMeta(store: ArtifactStore, key: string, artifact: string): string | undefined {
-  const dir = store.dir(key);
-  // dir is already normalized (store.dir joins it): append, no second join.
-  return artifact === dir || artifact.startsWith(`${dir}/`) ? `${dir}/meta.json` : undefined;
-}
 
 /** Start stat'ing the records' artifacts ahead when they are not cached; undefined when nothing was started. Never throws: it only saves time. */
 export function statAhead(store: ArtifactStore, records: Pick<Records, 'lastArtifacts'>, o: { timeStat?: TimeStat } = {}): Prefetch | undefined {
