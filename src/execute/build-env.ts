@@ -1,6 +1,7 @@
 // The clean environment a build script runs with: nothing inherited from kiln's own
 // environment, search paths pointed into $SYSROOT where build dependencies are staged.
 
+import { shellQuote } from '../lib/shell-quote.ts';
 import type { SandboxLayout } from '../sandbox/sandbox.ts';
 
 /** 1980-01-01T00:00:00Z: the zip epoch, a fixed default so outputs are reproducible. */
@@ -44,4 +45,16 @@ export function buildEnvironment(options: {
     TZ: 'UTC',
     SHELL: '/bin/bash',
   };
+}
+
+/**
+ * What a recipe build runs, for its log: the environment, sorted and quoted, and the
+ * script, in one note of many lines (one write into the log, however long the environment).
+ */
+export function describeBuild(env: Readonly<Record<string, string>>, script: string, cwd: string): string {
+  let what = 'environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build\'s processes):';
+  for (const k of Object.keys(env).sort()) what += `\n  ${k}=${shellQuote(env[k]!)}`;
+  what += `\nscript (bash -e, in ${cwd}):`;
+  for (const line of script.replace(/\n$/, '').split('\n')) what += `\n| ${line}`;
+  return what;
 }

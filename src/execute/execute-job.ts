@@ -25,15 +25,14 @@ import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { recipeHashOf } from '../plan/spec.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
-import { buildEnvironment } from './build-env.ts';
+import { buildEnvironment, describeBuild } from './build-env.ts';
 import { noSpaceLeft, workspaceDiskFull } from './disk-full.ts';
 import { fetchSources } from './fetch-sources.ts';
-import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
 import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
 import { keepFailedFiles } from './keep-failed.ts';
-import { shellQuote } from '../lib/shell-quote.ts';
 import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
+import { runVerdict } from './run-verdict.ts';
 import { runCcache, withCcachePath } from './ccache.ts';
 import { createSubstituter } from './substitute.ts';
 
@@ -273,12 +272,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           if (debianResult === undefined) {
             ran = { env: env2, cwd: sandbox.inside.src };
             // What runs, as it runs: the log alone then tells what a failing build did.
-            // One note of many lines: one write into the log, however long the environment.
-            let what = 'environment (nothing else is inherited; kiln adds KILN_JOB_COOKIE, to find the build\'s processes):';
-            for (const k of Object.keys(env2).sort()) what += `\n  ${k}=${shellQuote(env2[k]!)}`;
-            what += `\nscript (bash -e, in ${sandbox.inside.src}):`;
-            for (const line of spec.build.script.replace(/\n$/, '').split('\n')) what += `\n| ${line}`;
-            jl.note(what);
+            jl.note(describeBuild(env2, spec.build.script, sandbox.inside.src));
           }
           const r = debianResult ?? await sandbox.run({
             argv: ['bash', '-e', '-c', spec.build.script, `${spec.name}/build`],
@@ -300,28 +294,13 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             infraError = r.infraError;
             return fail('internal', `kiln's side failed while the build ran${attemptNo > 1 ? ' (again, on attempt 2)' : ''}: ${r.infraError}`, exit);
           }
-          switch (r.killedFor) {
-            case 'cancelled':
-              // The loop watchdog ends a build as a cancellation would.
-              return loop?.message !== undefined && !signal.aborted ? fail('looping', loop.message, exit) : cancelled(exit);
-            case 'timeout':
-              return fail('timeout', `killed after the wall-clock limit of ${fmtMs(timeoutMs)}${spec !== job.spec ? ' (--job-timeout)' : ''}`, exit);
-            case 'silent':
-              return fail('silent', `killed after printing nothing for ${fmtMs(spec.build.silentTimeoutMs)}`, exit);
-            case 'out-of-memory':
-              return fail('out-of-memory', `killed for using more than its memory limit`, exit);
-            case 'pids-limit':
-              return fail('pids-limit', `failed after a fork was refused at the sandbox's limit of processes (${DEFAULT_PIDS}): a runaway fork loop, or more parallel processes than a build may have`, exit);
-            case undefined:
-              break;
-          }
-          if (r.signal !== null || r.exitCode !== 0) {
-            // A Debian build's result here is its dpkg-buildpackage run's (debian-build.ts).
-            const what = `${spec.debian !== undefined ? 'dpkg-buildpackage' : 'the build script'} ${r.signal !== null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`}`;
+          const verdict = runVerdict(r, { timeoutMs, fromJobTimeout: spec !== job.spec, silentTimeoutMs: spec.build.silentTimeoutMs, loopMessage: loop?.message, aborted: signal.aborted, debian: spec.debian !== undefined });
+          if (verdict.kind === 'cancelled') return cancelled(exit);
+          if (verdict.kind === 'failed') {
             // A full workspace disk fails builds for the machine's sake, not the package's.
-            const full = workspaceDiskFull(sandbox.host.src);
-            if (full !== undefined) return fail('disk-full', `${what} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
-            return r.signal !== null ? fail('signal', what, exit) : fail('exit-status', what, exit);
+            const full = verdict.maybeDiskFull === true ? workspaceDiskFull(sandbox.host.src) : undefined;
+            if (full !== undefined) return fail('disk-full', `${verdict.message} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
+            return fail(verdict.reason, verdict.message, exit);
           }
           // --twice: built again, varied, and compared before the first build's output is packed.
           const twice = o.twice === true && spec.debian === undefined ? await (await import('./recipe-twice.ts')).buildRecipeTwice({
@@ -400,11 +379,4 @@ function messageOf(e: unknown): string {
   // The hint says what to do (run the build again, free space…): it belongs in the job's failure too.
   if (isKilnError(e)) return e.hint === undefined ? e.message : `${e.message} (${e.hint})`;
   return e instanceof Error ? e.message : String(e);
-}
-
-function fmtMs(ms: number | undefined): string {
-  if (ms === undefined) return '?';
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return `${ms / 1000}s`;
 }
