@@ -13,9 +13,8 @@ import { describeReason } from '../plan/reason.ts';
 import { whyWhenStarted } from '../plan/decide.ts';
 import { dirname, join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
-import { artifactPath, type PutOptions } from '../cache/artifact-types.ts';
+import { artifactPath } from '../cache/artifact-types.ts';
 import { BUILT_ELSEWHERE, waitForBuildLock } from './build-lock-wait.ts';
-import { formatGroup } from '../debian/relation.ts';
 import { isKilnError } from '../errors.ts';
 import type { JobPhase } from '../events/events.ts';
 import { openJobLog } from '../logs/job-log.ts';
@@ -23,16 +22,15 @@ import { COMPRESS_LOGS_ABOVE, compressFinishedLog } from '../logs/log-compress.t
 import { DEFAULT_LOOP_TIMEOUT_MS, loopGuard, type LoopGuard } from '../logs/loop-watch.ts';
 import type { FailureReason, Job, JobOutcome } from '../plan/job.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import { recipeHashOf } from '../plan/spec.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 import { buildEnvironment, describeBuild } from './build-env.ts';
 import { noSpaceLeft, workspaceDiskFull } from './disk-full.ts';
 import { fetchSources } from './fetch-sources.ts';
-import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
 import { keepFailedFiles } from './keep-failed.ts';
 import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
 import { runVerdict } from './run-verdict.ts';
+import { packOutput } from './pack-output.ts';
 import { runCcache, withCcachePath } from './ccache.ts';
 import { createSubstituter } from './substitute.ts';
 
@@ -121,8 +119,6 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
     /** --retry: the builds run again after a failure, and what each failed with. */
     let retried = 0;
     const earlier: string[] = [];
-      /** What the output checks found that does not refuse the output (output-checks.ts). */
-      let warnings: OutputFinding[] = [];
       const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
         failed = true;
         jl.note(`failed: ${message}`);
@@ -201,23 +197,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           break;
         }
 
-        function outputCheck(sandbox: Sandbox): NonNullable<PutOptions['check']> {
-          const skip = spec.build.skipChecks ?? [];
-          const buildPaths = [sandbox.inside.src, sandbox.inside.dest, sandbox.inside.sysroot, sandbox.inside.home, sandbox.inside.tmp];
-          return {
-            readElf: job.arch !== 'all' && !skip.includes('arch'),
-            needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
-            run: ({ entries, elf, holding }) => {
-              const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, dest: sandbox.inside.dest, skip });
-              warnings = found.filter((f) => f.severity === 'warning');
-              assertNoOutputErrors(found, o.warningsFail === true);
-              return warnings.map((w) => `${w.check}: ${w.message}`);
-            },
-          };
-        }
-
         async function runPhases(sandbox: Sandbox): Promise<JobOutcome> {
-          warnings = [];
           phase('fetch');
           let dscName = '';
           try {
@@ -314,26 +294,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           if (twice !== undefined && o.warningsFail === true) return fail('pack-failed', `${twice} (warnings fail the build: --fail-on-warnings)`, exit);
           phase('pack');
           try {
-            const meta = await o.artifacts.put(key, {
-              destDir: sandbox.host.dest,
-              meta: {
-                name: spec.name,
-                version: spec.version,
-                release: spec.release,
-                arch: job.arch,
-                depends: spec.depends.map(formatGroup),
-                provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
-                // Provenance: what the key was made of, kept with the artifact (a CI state dir's records do not outlive it).
-                inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs, sources: spec.sources.map((s) => ({ url: s.url, sha256: s.sha256 ?? null, ...(s.rev === undefined ? {} : { rev: s.rev }) })) },
-              },
-              sourceDateEpoch: o.sourceDateEpoch,
-              // The early cutoff above just found no artifact for this key.
-              knownAbsent: job.why.kind !== 'forced',
-              destEmpty: sandbox.destUntouched?.() === true,
-              // The output checks (a recipe's; a Debian build's output is .debs): errors refuse it.
-              ...(spec.debian !== undefined ? { check: { readElf: false, needles: [], run: ({ entries }) => { assertDebianOutput(entries); return []; } } } : { check: outputCheck(sandbox) }),
-              signal,
-            });
+            const { meta, warnings } = await packOutput({ artifacts: o.artifacts, job, spec, key, depOutputs, sandbox, sourceDateEpoch: o.sourceDateEpoch, warningsFail: o.warningsFail === true, signal });
             for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
             jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
             return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 && twice === undefined && debianWarnings.length === 0 ? {} : { warnings: [...warnings.map((w) => `${w.check}: ${w.message}`), ...(twice === undefined ? [] : [twice]), ...debianWarnings] }) };

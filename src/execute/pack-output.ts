@@ -1,0 +1,94 @@
+// The pack step of a job: what a build installed under $DESTDIR goes into the artifact
+// cache under the job's key, with its meta (name, version, depends, provides, and the
+// provenance of the key), once the output checks let it through (output-checks.ts:
+// errors refuse it, warnings are returned for the log and the job's result). A Debian
+// build's output is its .debs, checked as such.
+
+import type { ArtifactInfo, ArtifactMeta, ArtifactStore, PutOptions } from '../cache/artifact-types.ts';
+import { formatGroup } from '../debian/relation.ts';
+import type { Job } from '../plan/job.ts';
+import { recipeHashOf, type PackageSpec } from '../plan/spec.ts';
+import type { Sandbox } from '../sandbox/sandbox.ts';
+import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
+
+export interface PackRequest {
+  readonly artifacts: ArtifactStore;
+  readonly job: Job;
+  /** The spec the job builds (its limits may be lowered from job.spec's). */
+  readonly spec: PackageSpec;
+  readonly key: string;
+  /** Every staged dependency's output hash, by job id: part of the key's provenance. */
+  readonly depOutputs: Readonly<Record<string, string>>;
+  readonly sandbox: Sandbox;
+  readonly sourceDateEpoch: number;
+  /** --fail-on-warnings: a warning of the output checks refuses the output too. */
+  readonly warningsFail: boolean;
+  readonly signal: AbortSignal;
+}
+
+export interface Packed {
+  readonly meta: ArtifactMeta;
+  /** What the output checks warned of, letting it through. */
+  readonly warnings: readonly OutputFinding[];
+}
+
+/** Packs and stores the output; throws (nothing stored) when a check refuses it or storing fails. */
+export async function packOutput(r: PackRequest): Promise<Packed> {
+  const { job, spec, sandbox } = r;
+  let warnings: OutputFinding[] = [];
+  const check: NonNullable<PutOptions['check']> = spec.debian !== undefined
+    ? {
+        readElf: false,
+        needles: [],
+        run: ({ entries }) => {
+          assertDebianOutput(entries);
+          return [];
+        },
+      }
+    : recipeCheck();
+  const meta = await r.artifacts.put(r.key, {
+    destDir: sandbox.host.dest,
+    meta: artifactInfoOf(spec, job, r.depOutputs),
+    sourceDateEpoch: r.sourceDateEpoch,
+    // The job's early cutoff just found no artifact for this key.
+    knownAbsent: job.why.kind !== 'forced',
+    destEmpty: sandbox.destUntouched?.() === true,
+    check,
+    signal: r.signal,
+  });
+  return { meta, warnings };
+
+  function recipeCheck(): NonNullable<PutOptions['check']> {
+    const skip = spec.build.skipChecks ?? [];
+    const buildPaths = [sandbox.inside.src, sandbox.inside.dest, sandbox.inside.sysroot, sandbox.inside.home, sandbox.inside.tmp];
+    return {
+      readElf: job.arch !== 'all' && !skip.includes('arch'),
+      needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
+      run: ({ entries, elf, holding }) => {
+        const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, dest: sandbox.inside.dest, skip });
+        warnings = found.filter((f) => f.severity === 'warning');
+        assertNoOutputErrors(found, r.warningsFail);
+        return warnings.map((w) => `${w.check}: ${w.message}`);
+      },
+    };
+  }
+}
+
+/** What an artifact's meta.json says of the package, and what its key was made of (a CI state dir's records do not outlive it). */
+export function artifactInfoOf(spec: PackageSpec, job: Pick<Job, 'arch' | 'envId'>, depOutputs: Readonly<Record<string, string>>): ArtifactInfo {
+  return {
+    name: spec.name,
+    version: spec.version,
+    release: spec.release,
+    arch: job.arch,
+    depends: spec.depends.map(formatGroup),
+    provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
+    inputs: {
+      recipeHash: recipeHashOf(spec, job.arch),
+      sourcesHash: spec.sourcesHash,
+      envId: job.envId,
+      depOutputs,
+      sources: spec.sources.map((s) => ({ url: s.url, sha256: s.sha256 ?? null, ...(s.rev === undefined ? {} : { rev: s.rev }) })),
+    },
+  };
+}
