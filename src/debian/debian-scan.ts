@@ -36,6 +36,7 @@ import type { SourcePackage } from './sources-index.ts';
 import { localSource, selectSource } from './debian-select.ts';
 import { indepArchOf } from './cross.ts';
 import { breakCycles, checkCrossToolchains, checkOnce, closureFor, keepInstallable, prepare, relations, runBinariesOf, specOf, waitsOf, type Picked, type Prepared } from './debian-scan-steps.ts';
+import { startLaps, type Laps } from '../lib/laps.ts';
 
 export interface DebianRequest {
   readonly suite: string;
@@ -97,18 +98,6 @@ export interface DebianScan {
 /** Sources between two turns of the event loop in the long loops (dose's output and exit are read meanwhile). */
 const CHUNK = 512;
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/** The clock of a scan's steps: `timings` and `overlapped` of the DebianScan. */
-interface Laps {
-  readonly timings: Record<string, number>;
-  readonly overlapped: string[];
-  /** Adds the time since the last lap (or restart) to step `what`. */
-  lap(what: string): void;
-  /** Restarts the clock without a lap. */
-  restart(): void;
-  /** Milliseconds since the last lap (or restart). */
-  since(): number;
-}
 
 /** One scan under way: the request, the suite's indexes, the clock and the dose runs. */
 interface Scan {
@@ -173,25 +162,6 @@ export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
     await stopDose(s);
     throw e;
   }
-}
-
-/** A clock started now, with no laps yet. */
-function startLaps(): Laps {
-  const timings: Record<string, number> = {};
-  let t = performance.now();
-  return {
-    timings,
-    overlapped: [],
-    lap(what) {
-      const now = performance.now();
-      timings[what] = Math.round((timings[what] ?? 0) + now - t);
-      t = now;
-    },
-    restart() {
-      t = performance.now();
-    },
-    since: () => performance.now() - t,
-  };
 }
 
 /** A lap of a step that does not use dose's answer: overlapped if dose runs meanwhile. */
