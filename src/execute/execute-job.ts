@@ -7,7 +7,8 @@
 //
 // Where the job runs is the Sandbox backend's business; this file does not care.
 // Its options are executor-options.ts; the job-finished event and early cutoff, which
-// the remote executor shares, are job-finished.ts.
+// the remote executor shares, are job-finished.ts; what a build's run ended as (exit
+// status, signal, a limit) is run-verdict.ts; the pack step is pack-output.ts.
 
 import { describeReason } from '../plan/reason.ts';
 import { whyWhenStarted } from '../plan/decide.ts';
