@@ -2,49 +2,36 @@
 // (cluster.ts), with this machine's sandbox, envs and caches, up to --jobs at once.
 //
 // Per job: say it is taken (claimed, with its delivery count as the attempt); keep saying
-// it works on it (so the job is not handed to another worker while it builds); unpack the
-// package's folder; import the artifacts it stages (checked against their metas); run it
-// with the same executor as a local build; put the artifact and the log in the object
-// store; publish the result; ack. Each job reserves its recipe's cpus and memory here, as
+// it works on it (so the job is not handed to another worker while it builds); build it
+// (worker-build.ts: unpack the package's folder, import the artifacts it stages, run it
+// with the same executor as a local build, put the artifact and the log in the object
+// store); publish the result; ack. Each job reserves its recipe's cpus and memory here, as
 // in a local build (worker-capacity.ts; one that does not fit is held: roomFor). A Debian
 // source package's job also brings its Packages index (and a local .dsc): debian-jobs.ts.
 // A worker that dies loses the job to the next worker after the ack wait; one stopped
 // with SIGTERM gives its jobs back at once (nak).
 
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir } from 'node:fs/promises';
-import { availableParallelism, hostname } from 'node:os';
-import { basename, join } from 'node:path';
+import { mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { createArtifactStore } from '../cache/artifacts.ts';
-import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
-import { createDownloads } from '../cache/downloads.ts';
-import { processCredentials, withCredentials } from '../config/credentials.ts';
-import { guardedFetchFor } from '../lib/fetch-guard.ts';
-import { unpackArchive } from '../cache/archive.ts';
-import { EventBus } from '../events/events.ts';
-import { fullKeyOf } from '../plan/keys.ts';
 import type { RunEnvs } from '../run/run-envs.ts';
 import type { StateLayout } from '../run/state-layout.ts';
-import { checkBundleMembers, DEFAULT_BUNDLE_LIMITS, listBundle, sanitizeTree } from '../server/bundles.ts';
-import { isKilnError } from '../errors.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { lowOnSpace } from '../run/free-space.ts';
 import { claimRunWorkspace } from '../run/run-workspaces.ts';
-import { getFile, putFile } from './blobs.ts';
 import { askAlive, watchAlive } from './liveness.ts';
 import { answerStatus, workerStatusOf, type HeldJob } from './worker-status.ts';
 import { awaitVerdict, StoppedRuns } from './coordinator-words.ts';
-import { debianSpecOnWorker } from './debian-jobs.ts';
 import { DEFAULT_KEEP_LOGS_MS, pruneWorkerLogsEvery } from './worker-logs.ts';
 import type { BinaryUniverse } from '../debian/lazy-index.ts';
-import { envIdWithProfiles, workerEnvId } from '../run/env-id.ts';
 import { ACK_WAIT_MS, cancelSubject, consumerName, eventsSubject, JOBS_STREAM, verdictSubject, type Cluster } from './cluster.ts';
 import { machineCapacity } from '../run/host-env.ts';
-import { streamLog } from './log-stream.ts';
 import { clampToMachine, fitsNow, mayTake, reservationOf, reservedOf, type Reservation } from './worker-capacity.ts';
 import { holdForRoom, raceAbort, sleepUnlessAborted } from './worker-hold.ts';
 import { guardedMsg, streamEpochs, type JobMsg } from './stale-ack.ts';
-import { parseMessage, JobMessage, type EventMessage, type WireArtifact, type WireOutcome } from './wire.ts';
+import { parseMessage, JobMessage, type EventMessage } from './wire.ts';
+import { buildJob, type WorkerPlace } from './worker-build.ts';
 
 export interface WorkerOptions {
   readonly cluster: Cluster;
@@ -113,6 +100,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const own = await claimRunWorkspace(o.state.work, `worker-${process.pid}`);
   // Its own copies of the logs: the old ones go, now and every hour.
   const workerLogs = join(o.state.logs, 'worker');
+  const here: WorkerPlace = { cluster: o.cluster, envs: o.envs, state: o.state, artifacts, name, universes, workerLogs, own };
   // Not the runs it builds for now (a build longer than --keep-logs writes there still).
   const pruning = pruneWorkerLogsEvery(workerLogs, o.keepLogsMs ?? DEFAULT_KEEP_LOGS_MS, () => new Set([...controllers.keys()].map((id) => id.slice(0, id.indexOf(' ')))), o.say);
   let turn = 0;
@@ -233,7 +221,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       work = await mkdtemp(join(own, 'job-'));
       await publish(m.runId, { type: 'claimed', jobId: m.jobId, attempt, worker: name, at: Date.now() });
       o.say(`${m.runId} ${m.jobId}: taken (attempt ${attempt})`);
-      const result = await build(m, attempt, work!, queueArch, controller.signal);
+      const result = await buildJob(here, m, attempt, work!, queueArch, controller.signal);
       if (gone) {
         await giveBack(msg, m, attempt, 'coordinator-gone');
         return;
@@ -302,102 +290,6 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
     o.say(why === 'stopping'
       ? `${m.runId} ${m.jobId}: given back (the worker is stopping)`
       : `${m.runId} ${m.jobId}: not built: nobody answers for run ${m.runId} (its coordinator was killed, or is cut off from NATS): off the queue, and queued again by the coordinator if it comes back`);
-  }
-
-  async function build(m: JobMessage, attempt: number, work: string, queueArch: string, signal: AbortSignal): Promise<{ outcome: WireOutcome; artifact: WireArtifact | null; log: string | null; twice?: string | null }> {
-    const fail = (message: string): { outcome: WireOutcome; artifact: null; log: null } => ({
-      outcome: { state: 'failed', key: m.key, failure: { reason: 'internal', message: `worker ${name}: ${message}` }, startedAt: Date.now(), endedAt: Date.now() },
-      artifact: null,
-      log: null,
-    });
-    const job = m.job;
-    // The env as the coordinator keyed it: this worker's, with the run's profiles (as prepare-plan adds them).
-    const arch = (a: string): string => (a === 'all' ? queueArch : a);
-    const profiles = [...new Set(m.options.profiles)].sort();
-    const envId = envIdWithProfiles(o.envs.envIdFor(arch(job.arch)), profiles);
-    if (envId !== job.envId) return fail(`it builds in ${envId}, but the job was planned for ${job.envId}${workerEnvId(job.envId) === workerEnvId(envId) ? ' (a layer of kiln.toml\'s [instance], which workers do not make: build it without --nats)' : ': run workers whose env (or host release) is the coordinator\'s'}`);
-    // The package's folder, checked as an upload is.
-    const tar = join(work, 'tree.tar');
-    await getFile(o.cluster.blobs, m.tree, tar);
-    const label = `the folder of ${job.spec.name}`;
-    // A folder past the limits (or with a link out of it) is the job's own problem: failed, said why, not given back.
-    const refused = await listBundle(tar, label, DEFAULT_BUNDLE_LIMITS.maxExtractedBytes)
-      .then((members) => checkBundleMembers(members, label, DEFAULT_BUNDLE_LIMITS))
-      .then(() => undefined, (e: unknown) => (isKilnError(e) ? e : Promise.reject(e)));
-    if (refused !== undefined) return fail(`${refused.message}: a worker takes no folder past ${DEFAULT_BUNDLE_LIMITS.maxEntries} files or ${DEFAULT_BUNDLE_LIMITS.maxExtractedBytes / 1024 ** 2} MiB (or with a link out of it); build this package without --nats`);
-    const dir = join(work, 'tree', basename(job.spec.dir));
-    await mkdir(dir, { recursive: true });
-    await unpackArchive(tar, dir, { signal });
-    await sanitizeTree(dir);
-    // The artifacts it stages, each checked against its meta before it is stored.
-    const outputs = new Map<string, { key: string; outputHash: string }>();
-    for (const d of m.deps) {
-      outputs.set(d.id, { key: d.key, outputHash: d.outputHash });
-      if ((await artifacts.get(d.key)) !== undefined) continue;
-      const manifest = d.artifact.manifest === null ? null : join(work, `${d.key}.manifest.json`);
-      const archive = d.artifact.archive === null ? null : join(work, `${d.key}.archive`);
-      if (manifest !== null) await getFile(o.cluster.blobs, d.artifact.manifest!, manifest);
-      if (archive !== null) await getFile(o.cluster.blobs, d.artifact.archive!, archive);
-      await importEntry(artifacts, o.state.cache, d.key, { metaText: d.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `the coordinator of ${m.runId}`);
-    }
-    const depOutputs = Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? '']));
-    const key = fullKeyOf(job.ownKey, depOutputs);
-    if (key !== m.key) return fail(`its key for the job (${key.slice(0, 16)}) is not the coordinator's (${m.key.slice(0, 16)}): the two run different kiln versions?`);
-    const spec = { ...job.spec, dir, file: join(dir, basename(job.spec.file)) };
-    // A Debian job's suite, rebuilt around its index (a failure to get it gives the job back).
-    if (job.spec.debian !== undefined) spec.debian = await debianSpecOnWorker(job.spec.debian, m.debian, { treeDir: dir, cacheDir: o.state.cache, blobs: o.cluster.blobs, universes });
-    const { createExecutor, logPathOf } = await import('../execute/execute-job.ts');
-    const logDir = join(workerLogs, m.runId);
-    const execute = createExecutor({
-      runId: m.runId,
-      backend: o.envs.backend,
-      envFor: (a) => o.envs.envFor(arch(a)),
-      downloadsDir: join(o.state.cache, 'downloads'),
-      // A daemon's job: its files only from where the daemon's policy allows (its tenants'
-      // urls may not reach this machine's network either).
-      downloads: createDownloads({ cacheDir: o.state.cache, mirrors: m.mirrors, ...(m.options.fetchPolicy === undefined ? {} : { fetchImpl: withCredentials(await guardedFetchFor(m.options.fetchPolicy), processCredentials) }) }),
-      artifacts,
-      bus: new EventBus(),
-      outputs,
-      workRoot: own,
-      logDir,
-      keepFailed: false,
-      // The log goes to the coordinator whole (putFile below), which keeps it compressed; this copy after.
-      compressLogsAbove: 0,
-      ...(m.options.logLimit === undefined ? {} : { logLimit: m.options.logLimit }),
-      ...(m.options.maxTimeoutMs === undefined ? {} : { maxTimeoutMs: m.options.maxTimeoutMs }),
-      ...(m.options.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: m.options.loopTimeoutMs }),
-      sourceDateEpoch: m.options.sourceDateEpoch,
-      profiles: m.options.profiles,
-      expectedMs: () => undefined,
-      ...(m.options.warningsFail ? { warningsFail: true } : {}),
-      ...(m.options.retries === undefined ? {} : { retries: m.options.retries }),
-    });
-    // The log as it grows goes to the coordinator (kiln logs -f there follows it).
-    const logFile = logPathOf(logDir, job.id);
-    // The same job again here (another attempt): its earlier log's compressed whole would shadow this one.
-    const { compressedLogPath, compressFinishedLog } = await import('../logs/log-compress.ts');
-    await rm(compressedLogPath(logFile), { force: true });
-    const stream = streamLog(o.cluster.nc, logFile, m.runId, m.jobId, attempt);
-    // A forced job is built again here too; any other finds a stored artifact first.
-    // A job's cpus ($JOBS) as this machine can give them.
-    const cpus = Math.min(job.cpus, availableParallelism());
-    const outcome = await execute({ ...job, spec, runId: m.runId, cpus }, { signal }).finally(() => stream.stop());
-    const log = await putFile(o.cluster.blobs, logFile).catch(() => null);
-    // A Debian build's --twice comparison goes back beside the log (the coordinator's report reads it).
-    const twice = existsSync(`${logFile}.twice.json`) ? await putFile(o.cluster.blobs, `${logFile}.twice.json`) : null;
-    // This machine's own copy (kept for --keep-logs), once sent, as a local run keeps a large log.
-    if (log !== null) await compressFinishedLog(logFile);
-    const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
-    if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log, twice };
-    const files = await entryFiles(artifacts, outcome.key);
-    if (files === undefined) return fail(`its artifact ${outcome.key.slice(0, 16)} is gone from its cache (cache gc?)`);
-    const artifact = {
-      metaText: files.metaText,
-      manifest: files.manifestText === null ? null : await putFile(o.cluster.blobs, join(artifacts.dir(outcome.key), 'manifest.json')),
-      archive: files.archivePath === null ? null : await putFile(o.cluster.blobs, files.archivePath),
-    };
-    return { outcome: wire, artifact, log, twice };
   }
 
   async function publish(runId: string, e: EventMessage): Promise<void> {
