@@ -1,9 +1,12 @@
-// What a worker does with one job it took (worker.ts): unpack the package's folder (checked
-// as an upload is), import the artifacts it stages (each checked against its meta), check
-// that its env and key are the coordinator's, run it with the same executor as a local
-// build while its log streams to the coordinator, and put its artifact and log in the
-// object store. Failures of the job's own are a failed outcome; anything else throws, and
-// the job is given back.
+// What a worker does with one job it took (worker.ts): check that it builds in the env the
+// coordinator keyed the job for; unpack the package's folder (checked as an upload is);
+// import the artifacts it stages (each checked against its meta) and check that its key is
+// the coordinator's; for a Debian job, rebuild its suite around the index it brought; run
+// it with the same executor as a local build while its log streams to the coordinator; put
+// its artifact, its log and a --twice comparison in the object store. What stops the job
+// here (another env or key, a folder past the limits, an artifact gone) is a failed
+// outcome that names this worker, as is the build's own failure; a log that cannot be put
+// is sent as none. Anything else throws, and worker.ts gives the job back.
 
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
