@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
-import type { createArtifactStore } from '../cache/artifacts.ts';
+import type { ArtifactStore } from '../cache/artifact-types.ts';
 import { entryFiles, importEntry } from '../cache/artifact-transfer.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { unpackArchive } from '../cache/archive.ts';
@@ -37,7 +37,7 @@ export interface WorkerPlace {
   readonly cluster: Cluster;
   readonly envs: RunEnvs;
   readonly state: StateLayout;
-  readonly artifacts: ReturnType<typeof createArtifactStore>;
+  readonly artifacts: ArtifactStore;
   /** Its name in results and logs. */
   readonly name: string;
   /** The Debian suites' binary indexes it has read, by where they came from (debian-jobs.ts). */

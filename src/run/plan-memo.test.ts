@@ -53,6 +53,8 @@ interface World {
   readonly plan: Plan;
   readonly final: Map<string, FinalOutput>;
   readonly specs: PackageSpec[];
+  /** The memo's files, in the records' state directory (as in a real one). */
+  readonly slot: NonNullable<ReturnType<typeof memoSlot>>;
 }
 
 /** a (stored), b on a (stored), x broken; a and b built by run r1, which ended. */
@@ -78,7 +80,12 @@ async function world(t: TestContext): Promise<World> {
   });
   const nodes = [node('a', {}), node('b', { buildDeps: ['a@amd64'], waitsFor: ['a@amd64'] }), node('x', { state: 'broken', why: undefined, broken: 'needs zzz: no package provides it', ignored: true })];
   const specs = ['a', 'b'].map((name) => ({ name }) as PackageSpec);
-  return { store, records, plan: { nodes, byId: new Map(nodes.map((n) => [n.id, n])) }, final, specs };
+  return { store, records, plan: { nodes, byId: new Map(nodes.map((n) => [n.id, n])) }, final, specs, slot: memoSlot(join(dir, 'state'), base)! };
+}
+
+/** What usePlanMemo is given in this world, with these env ids. */
+function useOptions(w: World, envIds: readonly string[] = ['host:1']): Parameters<typeof usePlanMemo>[1] {
+  return { records: w.records, envIds, store: w.store, specs: w.specs, envIdOf: () => envIds[0]! };
 }
 
 function leave(w: World, slot: ReturnType<typeof memoSlot> & object, final = w.final): void {
@@ -87,12 +94,10 @@ function leave(w: World, slot: ReturnType<typeof memoSlot> & object, final = w.f
 
 test('plan memo: left after a run, read back as the plan; refused on another env id, a missing or torn artifact, another run', async (t) => {
   const w = await world(t);
-  const stateDir = mkdtempSync(join(tmpdir(), 'kiln-plan-memo-state-'));
-  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
-  const slot = memoSlot(stateDir, base)!;
+  const { slot } = w;
   const use = (envIds: readonly string[] = ['host:1']) => {
     const candidate = readPlanMemo(slot, w.records);
-    return candidate === undefined ? undefined : usePlanMemo(candidate, { records: w.records, envIds, store: w.store, specs: w.specs, envIdOf: () => envIds[0]! });
+    return candidate === undefined ? undefined : usePlanMemo(candidate, useOptions(w, envIds));
   };
 
   // A node without an output (failed, skipped): nothing is left.
@@ -121,10 +126,8 @@ test('plan memo: left after a run, read back as the plan; refused on another env
 
 test('plan memo: an artifact gone or torn, or an output the records did not know that changed, is planned again', async (t) => {
   const w = await world(t);
-  const stateDir = mkdtempSync(join(tmpdir(), 'kiln-plan-memo-state-'));
-  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
-  const slot = memoSlot(stateDir, base)!;
-  const use = () => usePlanMemo(readPlanMemo(slot, w.records)!, { records: w.records, envIds: ['host:1'], store: w.store, specs: w.specs, envIdOf: () => 'host:1' });
+  const { slot } = w;
+  const use = () => usePlanMemo(readPlanMemo(slot, w.records)!, useOptions(w));
 
   // b's output is one the records do not know (another state dir stored it): read, not stat'ed.
   w.records.recordPackageState('b@amd64', { state: 'built', key: key('f'), inputs, outputHash: 'other', artifact: w.store.dir(key('f')) });
@@ -151,11 +154,9 @@ test('plan memo: an artifact gone or torn, or an output the records did not know
 
 test('plan memo: a run that ended after the memo was read, while the envs were leased, is seen too', async (t) => {
   const w = await world(t);
-  const stateDir = mkdtempSync(join(tmpdir(), 'kiln-plan-memo-state-'));
-  t.after(() => rmSync(stateDir, { recursive: true, force: true }));
-  const slot = memoSlot(stateDir, base)!;
+  const { slot } = w;
   leave(w, slot);
-  const use = { records: w.records, envIds: ['host:1'], store: w.store, specs: w.specs, envIdOf: () => 'host:1' };
+  const use = useOptions(w);
   const candidate = readPlanMemo(slot, w.records);
   assert.ok(candidate !== undefined && usePlanMemo(candidate, use) !== undefined);
   w.records.createRun({ id: 'r0', tree: '/trees/t', targets: [], archs: ['amd64'], maxJobs: 2, startedAt: 2500 });
