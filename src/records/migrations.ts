@@ -269,6 +269,17 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
     `,
   },
+  {
+    version: 14,
+    name: 'package_state: when the last good build was recorded',
+    sql: `
+      -- Epoch ms when success_output_hash and success_artifact were recorded. The planner
+      -- trusts a stat of that artifact's meta.json only when the file is older: a newer one
+      -- is another entry stored under the same key since (another state directory sharing
+      -- the cache rebuilt it after a gc or a corrupt archive), and is read. NULL: not known.
+      ALTER TABLE package_state ADD COLUMN success_at INTEGER;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -24,10 +24,11 @@ export class RecordQueries extends SqlStore {
     // only when asked for: only packages to be built need it.
     const stmt = this.stmt(
       `SELECT job_id, success_key, recipe_hash, sources_hash, env_id, dep_outputs, success_output_hash, success_artifact,
-         attempt_state, attempt_key FROM package_state`,
+         attempt_state, attempt_key, success_at FROM package_state`,
     );
     stmt.setReturnArrays(true);
     for (const r of stmt.all() as unknown as (string | null)[][]) {
+      const at = r[10] as unknown as number | null;
       let deps: Record<string, string> | undefined;
       const success =
         r[1] === null
@@ -42,6 +43,7 @@ export class RecordQueries extends SqlStore {
               },
               outputHash: r[6] ?? null,
               artifact: r[7] ?? null,
+              at,
             };
       const attempt = r[8] === null ? undefined : { state: r[8]!, key: r[9] ?? '' };
       out.set(r[0]!, { success, attempt });

@@ -144,6 +144,8 @@ export interface PackageState {
         /** The output and artifact path of that build (null in records older than schema 5). */
         readonly outputHash: string | null;
         readonly artifact: string | null;
+        /** When that output was recorded (epoch ms; null in records older than schema 14). */
+        readonly at?: number | null;
       }
     | undefined;
   readonly attempt: { readonly state: string; readonly key: string } | undefined;

@@ -126,7 +126,8 @@ export class Records extends RecordQueries {
   /**
    * Keep package_state current: the latest attempt (state and key), and with `inputs` on
    * success, the inputs of the last good build (why-rebuild compares against them) and its
-   * output (the planner checks that artifact instead of reading it).
+   * output (the planner checks that artifact instead of reading it) and when this was
+   * recorded (an artifact stored under the key after that is read instead: find-artifact.ts).
    */
   recordPackageState(
     jobId: string,
@@ -136,15 +137,16 @@ export class Records extends RecordQueries {
     if (success) {
       this.stmt(
         `INSERT INTO package_state (job_id, success_key, recipe_hash, sources_hash, env_id, dep_outputs, attempt_state, attempt_key,
-           success_output_hash, success_artifact)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           success_output_hash, success_artifact, success_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (job_id) DO UPDATE SET success_key = excluded.success_key, recipe_hash = excluded.recipe_hash,
            sources_hash = excluded.sources_hash, env_id = excluded.env_id, dep_outputs = excluded.dep_outputs,
            attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key,
-           success_output_hash = excluded.success_output_hash, success_artifact = excluded.success_artifact`,
+           success_output_hash = excluded.success_output_hash, success_artifact = excluded.success_artifact,
+           success_at = excluded.success_at`,
       ).run(
         jobId, s.key!, s.inputs!.recipeHash, s.inputs!.sourcesHash, s.inputs!.envId, JSON.stringify(s.inputs!.depOutputs), s.state, s.key!,
-        s.outputHash ?? null, s.artifact ?? null,
+        s.outputHash ?? null, s.artifact ?? null, s.artifact === undefined ? null : Date.now(),
       );
     } else {
       this.stmt(

@@ -16,16 +16,29 @@ export function recordedMeta(store: ArtifactStore, key: string, artifact: string
   return artifact === dir || artifact.startsWith(`${dir}/`) ? `${dir}/meta.json` : undefined;
 }
 
+/** An output the records know for a key: the entry's path and, when known, when they recorded it (epoch ms). */
+export interface KnownOutput {
+  readonly outputHash: string;
+  readonly path: string;
+  readonly at?: number | null | undefined;
+}
+
 /**
  * Synchronous: the planner looks up thousands of keys in a tight loop. With the output the
  * records know for this key (in this same cache), a stat of meta.json proves the entry is
  * still there (an empty meta.json is a torn entry, see artifacts.ts: read it to be sure).
  * Otherwise meta.json is read. The entry found is marked used (cache gc).
+ *
+ * The stat proves it is the same entry only when meta.json is older than the record: an
+ * entry is never changed in place, but a state directory sharing the cache may have stored
+ * another under the same key since (after a gc, or in place of a corrupt one), with another
+ * output when the build is not reproducible. A meta.json born after the record is read.
+ * (A file system without birth times keeps the plain stat.)
  */
 export function findArtifactSync(
   store: ArtifactStore,
   key: string,
-  known: { outputHash: string; path: string } | undefined,
+  known: KnownOutput | undefined,
   warned: ReadonlyMap<string, readonly string[]> | undefined,
 ): StoredArtifact | undefined {
   // --fail-on-warnings: an entry the records know no warnings of is read, to be sure.
@@ -33,7 +46,7 @@ export function findArtifactSync(
   if (known !== undefined && metaFile !== undefined) {
     const st = statSync(metaFile, { throwIfNoEntry: false });
     if (st === undefined) return undefined;
-    if (st.isFile() && st.size > 0) {
+    if (st.isFile() && st.size > 0 && !bornAfter(st.birthtimeMs, known.at)) {
       store.markUsed(key, st.mtimeMs);
       return warned === undefined ? known : { ...known, warnings: warned.get(key) };
     }
@@ -43,4 +56,9 @@ export function findArtifactSync(
   store.markUsed(key);
   const warnings = meta.warnings ?? warned?.get(key);
   return { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive), ...(warnings === undefined ? {} : { warnings }) };
+}
+
+/** Whether a file born at `birthMs` (0: the file system does not say) came after a record made at `at`. */
+export function bornAfter(birthMs: number, at: number | null | undefined): boolean {
+  return at != null && birthMs > 0 && birthMs > at;
 }

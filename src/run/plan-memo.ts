@@ -38,7 +38,7 @@ import type { TreeConfig } from '../config/tree-config.ts';
 import { findArtifactSync, recordedMeta } from './find-artifact.ts';
 
 /** Bump when the layout changes. */
-const FORMAT = 'kiln-plan-memo-1';
+const FORMAT = 'kiln-plan-memo-2';
 
 /** The modules whose code turns specs into a plan (relative to src/); the scan cache covers the parser's. */
 const PLAN_MODULES = [
@@ -83,10 +83,11 @@ export interface MemoSlot {
 
 /**
  * [id, name, version, arch, ownKey, key, outputHash, archive, broken, ignored, buildDeps,
- * waitsFor, unmetDepends, known]; deps by index; known: 1 when the records knew this output
- * as the package's last good build (the planner then only stats its meta.json).
+ * waitsFor, unmetDepends, known]; deps by index; known: when the records knew this output
+ * as the package's last good build, when they recorded it (epoch ms; 1 for records that do
+ * not say), else 0. The planner then only stats its meta.json (find-artifact.ts).
  */
-type MemoNode = [string, string, string, string, string, string | null, string | null, string | null, string | null, 0 | 1, number[], number[], string[] | null, 0 | 1];
+type MemoNode = [string, string, string, string, string, string | null, string | null, string | null, string | null, 0 | 1, number[], number[], string[] | null, number];
 
 interface MemoFile {
   readonly format: string;
@@ -168,7 +169,7 @@ export function usePlanMemo({ memo, stamp }: MemoCandidate, use: MemoUse): { pla
         if (spec === undefined || key === null || outputHash === null) return undefined;
         artifact = artifactPath(use.store, key, archive);
         // The planner's own lookup: a stat when the records knew this output, else a read.
-        const found = findArtifactSync(use.store, key, known === 1 ? { outputHash, path: artifact } : undefined, undefined);
+        const found = findArtifactSync(use.store, key, known > 0 ? { outputHash, path: artifact, at: known > 1 ? known : undefined } : undefined, undefined);
         if (found === undefined || found.outputHash !== outputHash || found.path !== artifact) return undefined;
       }
       const node: PlanNode = {
@@ -251,7 +252,7 @@ export function leaveMemo(
       }
       const at = (ids: readonly string[]): number[] => ids.map((id) => index.get(id)!);
       const last = states.get(n.id)?.success;
-      const known = out !== undefined && last?.key === out.key && last.outputHash === out.outputHash && last.artifact === out.artifact ? 1 : 0;
+      const known = out !== undefined && last?.key === out.key && last.outputHash === out.outputHash && last.artifact === out.artifact ? (last.at ?? 1) : 0;
       nodes.push([n.id, n.name, n.version, n.arch, n.ownKey, out?.key ?? null, out?.outputHash ?? null, archive, n.broken ?? null, n.ignored ? 1 : 0, at(n.buildDeps), at(n.waitsFor), n.unmetDepends === undefined ? null : [...n.unmetDepends], known]);
     }
     const id = randomBytes(8).toString('hex');

@@ -14,7 +14,7 @@ import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
 import { statAhead } from './stat-ahead.ts';
-import { findArtifactSync } from './find-artifact.ts';
+import { findArtifactSync, type KnownOutput } from './find-artifact.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
 import { hostArch } from './host-env.ts';
@@ -219,10 +219,10 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     const states = records.packageStates();
     // The output of each package's last good build, by its key: an unchanged package's
     // artifact is then checked with one stat instead of reading its meta.json.
-    const lastOutputs = new Map<string, { readonly outputHash: string; readonly path: string }>();
+    const lastOutputs = new Map<string, KnownOutput>();
     for (const s of states.values()) {
       const ok = s.success;
-      if (ok?.outputHash != null && ok.artifact != null) lastOutputs.set(ok.key, { outputHash: ok.outputHash, path: ok.artifact });
+      if (ok?.outputHash != null && ok.artifact != null) lastOutputs.set(ok.key, { outputHash: ok.outputHash, path: ok.artifact, at: ok.at });
     }
     // --fail-on-warnings: the output checks' warnings of each stored build, by key. The
     // records know this state dir's builds (those from before artifacts kept them too);

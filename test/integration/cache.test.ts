@@ -4,6 +4,7 @@
 
 import { fullKeyOf, ownKeyOf } from '../../src/plan/keys.ts';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -367,4 +368,47 @@ test('a package planned dependency-changed naming a dependency that comes out th
   assert.match(pkgOf(report, 'user').whyDependency ?? '', /^beta@/);
   const history = await runKiln(['history', 'user', '--state', state]);
   assert.match(history.stdout, /dependency-changed: beta@\S+/, explain(history));
+});
+
+test('an entry another state dir stored again under the same key (a corrupt one removed, a build that is not reproducible) is read, not trusted on a stat: its dependents rebuild', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const cache = join(dir.path, 'cache');
+  // a's output differs at every build; b copies it.
+  for (const [name, script, deps] of [
+    ['a', 'mkdir -p "$DESTDIR/usr/share" && head -c 16 /dev/urandom | od -x > "$DESTDIR/usr/share/a.txt"', []],
+    ['b', 'mkdir -p "$DESTDIR/usr/share" && cp "$SYSROOT/usr/share/a.txt" "$DESTDIR/usr/share/b.txt"', ['a']],
+  ] as const) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), recipeText({ name, script, deps: [...deps] }));
+  }
+  // Recipes older than the scan cache's racy window, so that the first build leaves a plan memo.
+  await new Promise((r) => setTimeout(r, 1100));
+  const one = join(dir.path, 'one');
+  const first = await build(tree, one, '--cache', cache);
+  assert.ok(existsSync(join(one, 'plan-memo')), 'no plan memo left');
+  assert.equal(first.summary?.counts.built, 2, explain(first));
+  const aDone = eventsOf(first.events, 'job-finished').find((e) => e.name === 'a')!;
+  // Another state dir finds a's archive corrupt, removes it and builds a again: same key, other output.
+  await writeFile(aDone.artifact!, 'not an archive');
+  const verify = await runKiln(['cache', 'verify', '--fix', '--state', join(dir.path, 'two'), '--cache', cache]);
+  assert.equal(verify.code, 0, explain(verify));
+  assert.match(verify.stdout, /1 damaged\n.*: removed$/m);
+  const again = await build(tree, join(dir.path, 'two'), '--cache', cache, 'a');
+  const aAgain = eventsOf(again.events, 'job-finished').find((e) => e.name === 'a')!;
+  assert.equal(aAgain.state, 'built', explain(again));
+  assert.equal(aAgain.key, aDone.key);
+  assert.notEqual(aAgain.outputHash, aDone.outputHash);
+
+  // The first state dir's records still name a's first output: the plan reads the new entry.
+  assert.deepEqual(await plan(tree, one, '--cache', cache), { a: 'up-to-date', b: 'to-build dependency-changed: a' });
+  // So does a build, whose plan memo (left by the first build) names the first output too.
+  const third = await build(tree, one, '--cache', cache);
+  assert.deepEqual(ran(third), { b: 'dependency-changed: a' }, explain(third));
+  const b = eventsOf(third.events, 'job-finished').find((e) => e.name === 'b')!;
+  const member = (file: string, path: string): string => execFileSync('tar', ['--zstd', '-xOf', file, path], { encoding: 'utf8' });
+  assert.equal(member(b.artifact!, 'usr/share/b.txt'), member(aAgain.artifact!, 'usr/share/a.txt'));
+  // And the next run trusts its records again (b, a: up to date without a build).
+  const fourth = await build(tree, one, '--cache', cache);
+  assert.equal(fourth.summary?.counts['up-to-date'], 2, explain(fourth));
 });
