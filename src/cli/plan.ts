@@ -87,9 +87,12 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     if (opts.json) {
       // An invalid recipe's problems as data (`reason` holds them as text, one per line).
       const problems = new Map(p.invalid.map((b) => [b.name, b.diagnostics.map((d) => ({ file: d.file, key: d.key ?? null, message: d.message }))]));
+      const invalidCategory = new Map(p.invalid.map((b) => [b.name, b.category]));
       const packages = p.plan.nodes.map((n) => ({
         id: n.id,
         name: n.name,
+        // The category folder of the tree the package is in (docs/recipes.md), when it is in one.
+        ...withCategory(n.spec?.category ?? invalidCategory.get(n.name)),
         version: n.version,
         arch: n.arch,
         state: n.state,
@@ -250,4 +253,8 @@ function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) =>
     }
   }
   return out;
+}
+
+function withCategory(category: string | undefined): { category?: string } {
+  return category === undefined ? {} : { category };
 }

@@ -6,7 +6,7 @@
 import type { PackageSpec } from './spec.ts';
 import type { AltGroup } from '../debian/relation-types.ts';
 import { findCyclesIndexed } from './cycles.ts';
-import { globToRegExp } from './glob.ts';
+import { packagePattern } from './glob.ts';
 import { KilnError } from '../errors.ts';
 import { closestName } from '../debian/closest-name.ts';
 
@@ -17,6 +17,8 @@ export interface Draft {
   version: string;
   arch: string;
   spec: PackageSpec | undefined;
+  /** The category folder of the package (targets may name `category/name`). */
+  category: string | undefined;
   buildDeps: string[];
   /** Numbers (see buildGraph) of buildDeps and of the resolved runtime deps. */
   buildIdx: number[];
@@ -172,10 +174,10 @@ export function chooseAndLink(drafts: Draft[], out: Uint8Array, groupOf: Int32Ar
   else {
     const todo: number[] = [];
     for (const t of targets) {
-      const re = globToRegExp(t);
+      const matches = packagePattern(t);
       let hits = 0;
       for (let i = 0; i < n; i++) {
-        if (re.test(drafts[i]!.name)) {
+        if (matches(drafts[i]!)) {
           todo.push(i);
           hits++;
         }

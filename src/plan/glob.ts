@@ -32,3 +32,18 @@ export function globToRegExp(glob: string): RegExp {
   }
   return new RegExp(`^${out}$`);
 }
+
+/** What a target or --force pattern is tested against: a package's name and its category folder. */
+export interface NamedPackage {
+  readonly name: string;
+  readonly category?: string | undefined;
+}
+
+/**
+ * A target or --force pattern as a test of a package: with a slash it matches
+ * `category/name` (`devel/*`: every package of the category folder devel), else the name.
+ */
+export function packagePattern(glob: string): (p: NamedPackage) => boolean {
+  const re = globToRegExp(glob);
+  return glob.includes('/') ? (p) => p.category !== undefined && re.test(`${p.category}/${p.name}`) : (p) => re.test(p.name);
+}

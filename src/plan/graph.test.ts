@@ -187,6 +187,26 @@ test('targets: names and globs select them plus what they wait for', () => {
   assert.deepEqual(ids(['runtime-only']), ['runtime-only@amd64']);
 });
 
+test('targets with a slash name category/name: a category folder\'s packages, broken ones too; a plain glob names only names', () => {
+  const specs = [
+    spec('zlib'),
+    { ...spec('libpng', { bdeps: ['zlib'] }), category: 'graphics' },
+    { ...spec('pngcrush', { bdeps: ['libpng'] }), category: 'graphics' },
+    { ...spec('curl'), category: 'net' },
+  ];
+  const bad = { ...invalid('gimp'), category: 'graphics' };
+  const ids = (targets: string[]): string[] => graph(specs, { targets, invalid: [bad] }).nodes.map((n) => n.id).sort();
+  assert.deepEqual(ids(['graphics/*']), ['gimp@amd64', 'libpng@amd64', 'pngcrush@amd64', 'zlib@amd64']);
+  assert.deepEqual(ids(['net/curl', 'graphics/png*']), ['curl@amd64', 'libpng@amd64', 'pngcrush@amd64', 'zlib@amd64']);
+  assert.deepEqual(ids(['*/curl']), ['curl@amd64']);
+  assert.deepEqual(ids(['curl']), ['curl@amd64']);
+  // A plain glob does not reach into category paths (g* is not "graphics/…").
+  assert.deepEqual(ids(['g*']), ['gimp@amd64']);
+  // A package outside any category has no category path.
+  assert.throws(() => graph(specs, { targets: ['*/zlib'] }), (e: unknown) => isKilnError(e) && e.code === 'target-not-found');
+  assert.throws(() => graph(specs, { targets: ['net/zlib'] }), (e: unknown) => isKilnError(e) && e.code === 'target-not-found');
+});
+
 test('an unknown target is a KilnError target-not-found', () => {
   assert.throws(
     () => graph([spec('zlib')], { targets: ['zlib', 'nope*'] }),

@@ -67,13 +67,13 @@ export function buildGraph(input: GraphInput): Graph {
   const draftsById = new Map<string, Draft>();
   // num: the node's number (below), so that a resolution needs no lookup by id.
   const candidates: (Candidate & { arch: string; num: number })[] = [];
-  const draft = (id: string, name: string, version: string, arch: string, spec: PackageSpec | undefined, problems: string[]): Draft => ({
-    id, name, version, arch, spec, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE, buildOptions: [], buildGroups: [], runtimeOptions: NONE,
+  const draft = (id: string, name: string, version: string, arch: string, spec: PackageSpec | undefined, problems: string[], category: string | undefined): Draft => ({
+    id, name, version, arch, spec, category, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE, buildOptions: [], buildGroups: [], runtimeOptions: NONE,
   });
   for (const spec of input.specs) {
     for (const arch of archsOf(spec, input.archs)) {
       const id = jobIdOf(spec.name, arch);
-      draftsById.set(id, draft(id, spec.name, spec.version, arch, spec, spec.ignore === undefined ? NONE : [`${IGNORED}${spec.ignore}`]));
+      draftsById.set(id, draft(id, spec.name, spec.version, arch, spec, spec.ignore === undefined ? NONE : [`${IGNORED}${spec.ignore}`], spec.category));
       candidates.push({ nodeId: id, name: spec.name, version: spec.version, provides: spec.provides, arch, num: -1 });
     }
   }
@@ -91,7 +91,7 @@ export function buildGraph(input: GraphInput): Graph {
     const own = bad.archs === undefined ? [] : archsOf({ archs: bad.archs }, input.archs);
     for (const arch of own.length > 0 ? own : input.archs) {
       const id = jobIdOf(bad.name, arch);
-      draftsById.set(id, draft(id, bad.name, bad.version ?? '?', arch, undefined, [cause]));
+      draftsById.set(id, draft(id, bad.name, bad.version ?? '?', arch, undefined, [cause], bad.category));
       candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: bad.provides ?? unreadProvides(bad), arch, num: -1 });
     }
   }

@@ -49,6 +49,8 @@ export interface PackageSpec {
   readonly build: BuildSpec;
   /** Absolute path of the package's folder. */
   readonly dir: string;
+  /** The category folder of the tree the package's folder is in (recipes/tree-folders.ts), if any. */
+  readonly category?: string;
   /** Absolute path of the recipe file (for diagnostics). */
   readonly file: string;
   /**
@@ -97,6 +99,8 @@ export interface InvalidPackage {
   /** The recipe's provides when they parsed and are valid: what needs one hears "which is broken". */
   readonly provides?: readonly Provide[];
   readonly dir: string;
+  /** The category folder of the tree the package's folder is in, if any. */
+  readonly category?: string;
   readonly diagnostics: readonly Diagnostic[];
   /** A Debian source package (its problems are headed "not buildable", not "invalid recipe"). */
   readonly debian?: true;

@@ -38,6 +38,7 @@ export const RACY_MS = 1000;
 const PARSER_MODULES = [
   'recipes/scan-tree.ts',
   'recipes/scan-cache.ts',
+  'recipes/tree-folders.ts',
   'recipes/local-file.ts',
   'recipes/parse-recipe.ts',
   'recipes/recipe-defaults.ts',

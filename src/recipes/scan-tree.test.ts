@@ -398,3 +398,42 @@ test('a recipe that is not UTF-8 is a broken package saying so, not a parse with
   assert.equal(r.invalid[0]!.name, 'latin');
   assert.match(r.invalid[0]!.diagnostics[0]!.message, /is not valid UTF-8/);
 });
+
+test('category folders: a folder of the tree without recipe.toml holds packages one level down; names stay unique across categories (with and without the cache)', async () => {
+  await using dir = await tmpDir();
+  const root = dir.path;
+  await put(root, 'zlib/recipe.toml', recipeText('zlib'));
+  await put(root, 'graphics/libpng/recipe.toml', recipeText('libpng', 'build-depends = ["zlib"]'));
+  await put(root, 'graphics/pngcrush/recipe.toml', recipeText('pngcrush', 'build-depends = ["libpng"]'));
+  await put(root, 'graphics/README.md', 'not a package\n');
+  await put(root, 'graphics/notes/old/recipe.toml', recipeText('old')); // two levels down: not looked at
+  await put(root, 'net/curl/recipe.toml', recipeText('curl', '', 'script = "make"\ncpus = "two"'));
+  await put(root, 'net/zlib/recipe.toml', recipeText('zlib'));
+  await put(root, 'misc/zlib/recipe.toml', recipeText('nope'));
+  await put(root, 'empty/.keep', '');
+  const cacheFile = join(root, '.scan-cache.json');
+  for (const options of [{}, { cacheFile, now: Date.now() + 60_000 }, { cacheFile, now: Date.now() + 60_000 }]) {
+    const scan = await scanRecipeTree(root, options);
+    assert.deepEqual(scan.specs.map((s) => [s.name, s.category, s.dir]), [
+      ['libpng', 'graphics', join(root, 'graphics/libpng')],
+      ['pngcrush', 'graphics', join(root, 'graphics/pngcrush')],
+    ]);
+    const zlibs = ['misc/zlib', 'net/zlib', 'zlib'];
+    const dup = (rel: string): string =>
+      `${join(root, rel)}: the package name "zlib" is also the folder ${zlibs.filter((z) => z !== rel).join(', ')}: a name must be unique in the tree, across categories; rename or remove all but one`;
+    assert.deepEqual(
+      scan.invalid.map((p) => [p.name, p.category, p.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`)]),
+      [
+        ['zlib', 'misc', [dup('misc/zlib'), `${join(root, 'misc/zlib/recipe.toml')}: name: "nope" does not match its folder "zlib": rename one so they are equal`]],
+        ['curl', 'net', [`${join(root, 'net/curl/recipe.toml')}: build.cpus: expected a whole number, got "two"`]],
+        ['zlib', 'net', [dup('net/zlib')]],
+        ['zlib', undefined, [dup('zlib')]],
+      ],
+      JSON.stringify(options),
+    );
+  }
+  // The cache served the last scan: its packages keep their category.
+  const again = await scanRecipeTree(root, { cacheFile, now: Date.now() + 120_000 });
+  assert.ok(again.cacheGeneration !== undefined, 'a settled cache');
+  assert.deepEqual(again.specs.map((s) => s.category), ['graphics', 'graphics']);
+});

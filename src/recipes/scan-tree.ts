@@ -22,8 +22,9 @@ import type { RecipeDraft } from './parse-recipe.ts';
 import { fsProblem, readLocalFile, readRegularFile } from './local-file.ts';
 import { prefetchFiles } from './prefetch.ts';
 import { openScanCache, stampOf, type FileStamp, type ScanCache } from './scan-cache.ts';
+import { categoryFolders, duplicateNames, packageFolders, RECIPE_FILE, type Folder } from './tree-folders.ts';
 
-export const RECIPE_FILE = 'recipe.toml';
+export { RECIPE_FILE } from './tree-folders.ts';
 
 // The recipe parser (smol-toml, zod, the schema) is loaded on the first scan-cache miss
 // only: a no-change scan of a big tree takes every spec from the cache.
@@ -75,14 +76,25 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   const folders = packageFolders(root, entries);
   const cache = options?.cacheFile === undefined ? undefined : openScanCache(options.cacheFile, { root, settings: { defaults: config.defaults, mirrors: Object.keys(config.mirrors).sort() }, ...(options.now === undefined ? {} : { now: options.now }) });
   // A scan served from its cache stats the recipes; otherwise it reads them.
-  const prefetch = prefetchFiles(folders.filter((f) => f.problem === undefined).map((f) => join(root, f.name, RECIPE_FILE)), { stat: (cache?.size ?? 0) > folders.length / 2 });
-  let results;
+  const prefetch = prefetchFiles(folders.filter((f) => f.problem === undefined).map((f) => join(root, f.rel, RECIPE_FILE)), { stat: (cache?.size ?? 0) > folders.length / 2 });
+  type Scanned = PackageSpec | InvalidPackage | undefined;
+  const scanOne = (f: Folder): Scanned | Promise<Scanned> => {
+    const dir = join(root, f.rel);
+    if (f.problem !== undefined) return { name: f.name, dir, ...(f.category === undefined ? {} : { category: f.category }), diagnostics: [{ file: dir, message: f.problem }] };
+    const scanned = scanPackage(dir, f, config, { signal: options?.signal, cache });
+    return f.category === undefined ? scanned : scanned.then((r) => (r === undefined ? r : { ...r, category: f.category }));
+  };
+  let categorized = false;
+  let results: (Scanned | Scanned[])[];
   try {
     results = await Promise.all(
-      folders.map((f) => {
-        const dir = join(root, f.name);
-        if (f.problem !== undefined) return { name: f.name, dir, diagnostics: [{ file: dir, message: f.problem }] } satisfies InvalidPackage;
-        return scanPackage(dir, f.name, config, { signal: options?.signal, cache });
+      folders.map(async (f) => {
+        const r = await scanOne(f);
+        if (r !== undefined || f.problem !== undefined) return r;
+        // No recipe.toml: a category folder, whose own folders are packages.
+        const inner = categoryFolders(root, f.name);
+        if (inner.length > 0) categorized = true;
+        return Promise.all(inner.map(scanOne));
       }),
     );
   } finally {
@@ -90,69 +102,23 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   }
   cache?.save();
   const cacheGeneration = cache?.settled();
+  const found = results.flat().filter((r): r is PackageSpec | InvalidPackage => r !== undefined);
+  // Names are unique in one folder: only categories can repeat one.
+  const duplicates = categorized ? duplicateNames(found.map((r) => ({ name: r.name, dir: r.dir, rel: r.dir.slice(root.length + 1) }))) : undefined;
   const specs: PackageSpec[] = [];
   const invalid: InvalidPackage[] = [];
-  for (const r of results) {
-    if (r === undefined) continue;
-    if ('diagnostics' in r) invalid.push(r);
+  found.forEach((r, i) => {
+    const dup = duplicates?.get(i);
+    if (dup !== undefined) invalid.push({ name: r.name, dir: r.dir, ...(r.category === undefined ? {} : { category: r.category }), diagnostics: [dup, ...('diagnostics' in r ? r.diagnostics : [])] });
+    else if ('diagnostics' in r) invalid.push(r);
     else specs.push(r);
-  }
+  });
   return { specs, invalid, diagnostics, config, ...(cacheGeneration === undefined ? {} : { cacheGeneration }) };
-}
-
-/** A folder of the tree that may be a package; `problem` when it cannot be one. */
-interface Folder {
-  readonly name: string;
-  readonly problem?: string;
-}
-
-// recipe-schema.ts's NAME_RE, not imported: that module loads zod, which a scan served
-// from the cache never needs.
-const PACKAGE_NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
-
-/**
- * The package folders among the tree's entries, sorted: directories and symlinks to
- * directories (hidden ones excepted). A symlink that is dangling or leads to a file is
- * reported when its name could be a package's (a README.md or kiln.toml link is not).
- */
-export function packageFolders(root: string, entries: readonly Dirent[]): Folder[] {
-  const out: Folder[] = [];
-  for (const e of entries) {
-    if (e.name.startsWith('.')) continue;
-    if (e.isDirectory()) out.push({ name: e.name });
-    else if (e.isSymbolicLink()) {
-      const f = linkedFolder(join(root, e.name), e.name);
-      if (f !== undefined) out.push(f);
-    }
-  }
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-function linkedFolder(path: string, name: string): Folder | undefined {
-  let st: Stats | undefined;
-  let error: unknown;
-  try {
-    st = statSync(path, { throwIfNoEntry: false });
-  } catch (e) {
-    error = e;
-  }
-  if (st?.isDirectory() === true) return { name };
-  if (!PACKAGE_NAME_RE.test(name) || name === 'kiln.toml') return undefined;
-  let target = '?';
-  try {
-    target = readlinkSync(path);
-  } catch {
-    // Gone since the listing: the message still says what it was.
-  }
-  const fix = 'a package folder must be a directory, or a symlink to one, holding recipe.toml';
-  if (error !== undefined) return { name, problem: `is a symlink to "${target}" that ${fsProblem(error, path).problem}: ${fix}` };
-  if (st === undefined) return { name, problem: `is a symlink to "${target}", which does not exist: ${fix}` };
-  return { name, problem: `is a symlink to "${target}", which is not a directory: ${fix}` };
 }
 
 async function scanPackage(
   dir: string,
-  folder: string,
+  { name: folder, rel }: Folder,
   config: TreeConfig,
   o: { signal: AbortSignal | undefined; cache: ScanCache | undefined },
 ): Promise<PackageSpec | InvalidPackage | undefined> {
@@ -166,7 +132,7 @@ async function scanPackage(
       // Reported by the read below.
     }
     if (st === undefined && readlinkOrUndefined(file) === undefined) return undefined; // not a package folder
-    const hit = st?.isFile() === true ? o.cache.lookup(folder, st) : undefined;
+    const hit = st?.isFile() === true ? o.cache.lookup(rel, st) : undefined;
     if (hit !== undefined) return hit;
   }
   // Synchronous: 10,000 small reads take ~80 ms this way against ~480 ms through the
@@ -197,7 +163,7 @@ async function scanPackage(
     return { name: folder, dir, diagnostics, ...(version === undefined ? {} : { version }), ...(archs === undefined ? {} : { archs }), ...(provides === undefined || provides.length === 0 ? {} : { provides }) };
   }
   const spec = makeSpec(outcome.draft, checked, { dir, file, recipeBytes: read.bytes });
-  if (stamps !== undefined) o.cache!.store(folder, stamps, spec);
+  if (stamps !== undefined) o.cache!.store(rel, stamps, spec);
   return spec;
 }
 

@@ -1,14 +1,14 @@
 // scan → graph → plan, shared by `kiln plan` and `kiln build`: read the tree, resolve
 // it, and decide every node against the artifact cache and the records.
 
-import { existsSync, realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { createArtifactStore } from '../cache/artifacts.ts';
 import type { ArtifactStore } from '../cache/artifact-types.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import { KilnError } from '../errors.ts';
 import { buildGraph, type Graph } from '../plan/graph.ts';
-import { globToRegExp } from '../plan/glob.ts';
+import { packagePattern, type NamedPackage } from '../plan/glob.ts';
 import { makePlan, type Plan } from '../plan/plan.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
@@ -16,7 +16,8 @@ import type { Records } from '../records/records.ts';
 import { statAhead } from './stat-ahead.ts';
 import { findArtifactSync, type KnownOutput } from './find-artifact.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
-import { readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
+import { readTreeDir } from '../recipes/scan-tree.ts';
+import { RECIPE_FILE, treePackageFolders } from '../recipes/tree-folders.ts';
 import { hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
@@ -92,11 +93,9 @@ export function assertTreeHasPackages(treeDir: string, debian: DebianCliRequest 
   const root = resolve(treeDir);
   const entries = readTreeDir(root);
   if (entries.some((e) => e.name === DEBIAN_FILE && !e.isDirectory())) return;
-  // The same folders scan-tree.ts reads: not hidden, a recipe.toml inside.
-  for (const e of entries) {
-    if (e.isDirectory() && !e.name.startsWith('.') && existsSync(join(root, e.name, RECIPE_FILE))) return;
-  }
-  throw new KilnError('tree-empty', `${root} holds no packages: no sub-folder with a ${RECIPE_FILE}, and no ${DEBIAN_FILE}`, {
+  // The same folders scan-tree.ts reads: not hidden, a recipe.toml inside, or in a category folder.
+  if (!treePackageFolders(root, entries).next().done) return;
+  throw new KilnError('tree-empty', `${root} holds no packages: no sub-folder with a ${RECIPE_FILE} (nor one in a category folder), and no ${DEBIAN_FILE}`, {
     hint: 'give the tree with --tree DIR (e.g. kiln build --tree examples), or add one folder per package holding recipe.toml (docs/recipes.md)',
   });
 }
@@ -205,10 +204,11 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
       return { treeDir, profiles, config: scan.config, archs, plan: memo.plan, memo: { slot, envIds, notes: memo.notes, fromMemo: memo.id }, invalid: scan.invalid, artifacts, envs, scan };
     }
     const { graph, notes } = (built ??= graphWithNotes());
-    const forced = req.force.map(globToRegExp);
+    const forced = req.force.map(packagePattern);
+    const named = (node: { readonly name: string; readonly spec: PackageSpec | undefined }): NamedPackage => ({ name: node.name, category: node.spec?.category });
     // A --force pattern that names nothing is a typo, as a target that names nothing is.
     req.force.forEach((pattern, i) => {
-      if (req.forcedBy === undefined && !graph.nodes.some((node) => forced[i]!.test(node.name))) {
+      if (req.forcedBy === undefined && !graph.nodes.some((node) => forced[i]!(named(node)))) {
         const near = /[*?[]/.test(pattern) ? undefined : closestName(pattern, [...new Set(graph.nodes.map((n) => n.name))], pattern.length <= 5 ? 1 : 2);
         throw new KilnError('target-not-found', `--force "${pattern}" matches no package of this run${near === undefined ? '' : ` (did you mean "${near}"?)`}`, {
           hint: 'name a package folder of the tree (or a glob such as "lib*") that the run builds; `kiln plan` lists them all',
@@ -239,7 +239,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
         return { key, recipeHash, sourcesHash, envId, arch: id.slice(id.lastIndexOf('@') + 1), get depOutputs() { return ok.depOutputs; } };
       },
       lastAttempt: (id) => states.get(id)?.attempt,
-      forced: (node) => forced.some((re) => re.test(node.name)),
+      forced: (node) => forced.some((matches) => matches(named(node))),
       forcedBy: req.forcedBy,
       failOnWarnings: warned !== undefined,
     });

@@ -90,12 +90,14 @@ test('boostedIds: globs match names as targets do, for every arch of a name', ()
     { id: 'llvm@amd64', name: 'llvm' },
     { id: 'llvm@arm64', name: 'llvm' },
     { id: 'llvm-libs@amd64', name: 'llvm-libs' },
-    { id: 'rust@amd64', name: 'rust' },
-    { id: 'rustc-demo@amd64', name: 'rustc-demo' },
+    { id: 'rust@amd64', name: 'rust', spec: { category: 'lang' } },
+    { id: 'rustc-demo@amd64', name: 'rustc-demo', spec: { category: 'lang' } },
     { id: 'zlib@amd64', name: 'zlib' },
   ];
   const rows: [string[], string[]][] = [
     [[], []],
+    [['lang/*'], ['rust@amd64', 'rustc-demo@amd64']],
+    [['*/rust', 'lang/zlib', 'l*'], ['llvm@amd64', 'llvm@arm64', 'llvm-libs@amd64', 'rust@amd64']],
     [['llvm*'], ['llvm@amd64', 'llvm@arm64', 'llvm-libs@amd64']],
     [['rust'], ['rust@amd64']],
     [['llvm*', 'rust', 'rust'], ['llvm@amd64', 'llvm@arm64', 'llvm-libs@amd64', 'rust@amd64']],

@@ -5,7 +5,7 @@
 // and what they wait for go before every other job, whatever the durations say.
 
 import { KilnError } from '../errors.ts';
-import { globToRegExp } from '../plan/glob.ts';
+import { globToRegExp, packagePattern } from '../plan/glob.ts';
 
 export interface PriorityNode {
   readonly id: string;
@@ -64,18 +64,28 @@ export function computePriorities(nodes: readonly PriorityNode[], durationOf: (i
   return prio;
 }
 
+/** A node as boosting sees it: its name, and its category folder (a glob with a slash names category/name). */
+export interface BoostNode {
+  readonly id: string;
+  readonly name: string;
+  readonly spec?: { readonly category?: string | undefined } | undefined;
+}
+
 /**
  * The ids of `nodes` whose name matches one of `globs` (as targets match: plan/glob.ts),
  * for computePriorities' `boosted`: each glob compiled once, each name tested once.
  */
-export function boostedIds(nodes: readonly { readonly id: string; readonly name: string }[], globs: readonly string[]): Set<string> {
+export function boostedIds(nodes: readonly BoostNode[], globs: readonly string[]): Set<string> {
   const ids = new Set<string>();
   if (globs.length === 0) return ids;
-  const res = [...new Set(globs)].map(globToRegExp);
+  const patterns = [...new Set(globs)].map(packagePattern);
   const hit = new Map<string, boolean>();
   for (const n of nodes) {
     let h = hit.get(n.name);
-    if (h === undefined) hit.set(n.name, (h = res.some((re) => re.test(n.name))));
+    if (h === undefined) {
+      const p = { name: n.name, category: n.spec?.category };
+      hit.set(n.name, (h = patterns.some((matches) => matches(p))));
+    }
     if (h) ids.add(n.id);
   }
   return ids;
@@ -103,7 +113,7 @@ export function collectBoost(v: string, prev: string[] = []): string[] {
 }
 
 /** --boost GLOB that matches no package of the run (up to date ones too) is a typo: refused, as --force's is. */
-export function checkBoostFlag(globs: readonly string[] | undefined, nodes: readonly { readonly id: string; readonly name: string }[]): void {
+export function checkBoostFlag(globs: readonly string[] | undefined, nodes: readonly BoostNode[]): void {
   for (const g of globs ?? []) {
     if (boostedIds(nodes, [g]).size > 0) continue;
     throw new KilnError('target-not-found', `--boost "${g}" matches no package of this run`, {

@@ -66,17 +66,21 @@ test('precheckBuild: refuses only what would surely fail; Debian requests and tr
 });
 
 test('unmatchedTarget: the first target no package matches, with the closest name when it is a typo', () => {
-  const names = ['zlib', 'libpng', 'libjpeg-turbo', 'pngcrush'];
+  // pngcrush in a category folder: a target with a slash names category/name.
+  const packages = [{ name: 'zlib' }, { name: 'libpng' }, { name: 'libjpeg-turbo' }, { name: 'pngcrush', category: 'graphics' }];
   const rows: [string[], ReturnType<typeof unmatchedTarget>][] = [
     [[], undefined],
     [['zlib', 'lib*', 'png?rush', '[lz]*'], undefined],
+    [['graphics/*', 'graphics/pngcrush', '*/png*'], undefined],
+    [['graphics/zlib'], { target: 'graphics/zlib', near: undefined }],
+    [['*/zlib'], { target: '*/zlib', near: undefined }],
     [['zlib', 'zlibb'], { target: 'zlibb', near: 'zlib' }],
     [['libjpeg-trubo'], { target: 'libjpeg-trubo', near: 'libjpeg-turbo' }],
     [['gcc'], { target: 'gcc', near: undefined }],
     [['xyz*'], { target: 'xyz*', near: undefined }],
     [['LIBPNG'], { target: 'LIBPNG', near: 'libpng' }],
   ];
-  for (const [targets, want] of rows) assert.deepEqual(unmatchedTarget(targets, names), want, JSON.stringify(targets));
+  for (const [targets, want] of rows) assert.deepEqual(unmatchedTarget(targets, packages), want, JSON.stringify(targets));
 });
 
 test('precheckBuild: a tree whose kiln.toml has [hooks] is refused (config-invalid naming [hooks]), in every mode, Debian trees too', async (t) => {

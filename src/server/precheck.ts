@@ -16,9 +16,10 @@ import { hostArch } from '../run/host-env.ts';
 import { crossWithNats } from '../run/debian-plan.ts';
 import { DAEMON_NEEDS_ENV, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { daemonEnvNotFound } from '../envs/env-errors.ts';
-import { globToRegExp } from '../plan/glob.ts';
+import { packagePattern, type NamedPackage } from '../plan/glob.ts';
 import { closestName, suiteHint } from '../debian/closest-name.ts';
-import { packageFolders, readTreeDir, RECIPE_FILE } from '../recipes/scan-tree.ts';
+import { readTreeDir } from '../recipes/scan-tree.ts';
+import { treePackageFolders } from '../recipes/tree-folders.ts';
 
 export interface PrecheckInput {
   readonly stateRoot: string;
@@ -77,20 +78,21 @@ async function checkSuite(i: PrecheckInput, suite: string): Promise<void> {
 }
 
 /** The first target no package name matches (a glob must match one), with the closest name; undefined when all match. Pure. */
-export function unmatchedTarget(targets: readonly string[], names: readonly string[]): { target: string; near: string | undefined } | undefined {
+export function unmatchedTarget(targets: readonly string[], packages: readonly NamedPackage[]): { target: string; near: string | undefined } | undefined {
+  const names = packages.map((p) => p.name);
   for (const t of targets) {
-    const re = globToRegExp(t);
-    if (names.some((n) => re.test(n))) continue;
+    const matches = packagePattern(t);
+    if (packages.some(matches)) continue;
     // The same closeness as the plan's own target-not-found (plan/choose.ts).
     return { target: t, near: /[*?[]/.test(t) ? undefined : closestName(t, names, t.length <= 5 ? 1 : 2) };
   }
   return undefined;
 }
 
-/** The package names of a recipe tree: its folders holding a recipe.toml; undefined when the tree cannot be read. */
-function packageNames(treeDir: string): string[] | undefined {
+/** The packages of a recipe tree: its folders holding a recipe.toml (categories' too); undefined when the tree cannot be read. */
+function packagesOf(treeDir: string): NamedPackage[] | undefined {
   try {
-    return packageFolders(treeDir, readTreeDir(treeDir)).map((f) => f.name).filter((n) => existsSync(join(treeDir, n, RECIPE_FILE)));
+    return [...treePackageFolders(treeDir, readTreeDir(treeDir))].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
   } catch {
     return undefined; // the build says what is wrong with the tree
   }
@@ -99,9 +101,10 @@ function packageNames(treeDir: string): string[] | undefined {
 /** target-not-found for a request's targets that match no package folder of a recipe tree. */
 function checkTargets(treeDir: string, targets: readonly string[]): void {
   if (targets.length === 0) return;
-  const names = packageNames(treeDir);
-  if (names === undefined || names.length === 0) return; // tree-empty: the build says so in full
-  const miss = unmatchedTarget(targets, names);
+  const packages = packagesOf(treeDir);
+  if (packages === undefined || packages.length === 0) return; // tree-empty: the build says so in full
+  const miss = unmatchedTarget(targets, packages);
+  const names = packages.map((p) => p.name);
   if (miss === undefined) return;
   const some = names.length > 12 ? `${names.slice(0, 12).join(', ')} … (${names.length} in all)` : names.join(', ');
   throw new KilnError('target-not-found', `target "${miss.target}" matches no package of the tree${miss.near === undefined ? '' : ` (did you mean "${miss.near}"?)`}`, {

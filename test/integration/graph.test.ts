@@ -312,3 +312,23 @@ test('ignore: an ignored package and what needs only it are broken, said why, an
   assert.equal(again.code, 1, explain(again));
   assert.equal(again.summary?.state, 'failed');
 });
+
+test('categories: packages in category folders build like the others; a target category/* selects a category, plan --json says each one\'s', async () => {
+  await using dir = await tmpDir();
+  const { plan } = await planJson('categories', join(dir.path, 'plan'));
+  assert.deepEqual(
+    plan.packages.map((p) => [p.name, (p as { category?: string }).category, p.state]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+    [['base', undefined, 'to-build'], ['hello', 'apps', 'to-build'], ['libfoo', 'libs', 'to-build'], ['other', 'apps', 'to-build']],
+  );
+  const r = await build('categories', join(dir.path, 'state'), 'apps/h*');
+  assert.equal(r.code, 0, explain(r));
+  assert.deepEqual(statesOf(await readReport(r)), { base: 'built', hello: 'built', libfoo: 'built' });
+  // The whole tree next: only what the first run left out is built.
+  const all = await build('categories', join(dir.path, 'state'));
+  assert.equal(all.code, 0, explain(all));
+  assert.deepEqual(statesOf(await readReport(all)), { base: 'up-to-date', hello: 'up-to-date', libfoo: 'up-to-date', other: 'built' });
+  // A category that has no such package is a typo, said as for any target.
+  const typo = await build('categories', join(dir.path, 'state'), 'libs/hello');
+  assert.equal(typo.code, 2, explain(typo));
+  assert.match(typo.stderr, /target "libs\/hello" matches no package of the tree/);
+});
