@@ -411,6 +411,10 @@ test('category folders: a folder of the tree without recipe.toml holds packages 
   await put(root, 'net/zlib/recipe.toml', recipeText('zlib'));
   await put(root, 'misc/zlib/recipe.toml', recipeText('nope'));
   await put(root, 'empty/.keep', '');
+  // A folder of shared files: links to a file or to nothing in it are not broken packages.
+  await put(root, 'shared/patch.diff', 'diff\n');
+  await symlink('/etc/hostname', join(root, 'shared/config.sub'));
+  await symlink('/nonexistent', join(root, 'shared/zz'));
   const cacheFile = join(root, '.scan-cache.json');
   for (const options of [{}, { cacheFile, now: Date.now() + 60_000 }, { cacheFile, now: Date.now() + 60_000 }]) {
     const scan = await scanRecipeTree(root, options);
@@ -418,16 +422,18 @@ test('category folders: a folder of the tree without recipe.toml holds packages 
       ['libpng', 'graphics', join(root, 'graphics/libpng')],
       ['pngcrush', 'graphics', join(root, 'graphics/pngcrush')],
     ]);
-    const zlibs = ['misc/zlib', 'net/zlib', 'zlib'];
-    const dup = (rel: string): string =>
-      `${join(root, rel)}: the package name "zlib" is also the folder ${zlibs.filter((z) => z !== rel).join(', ')}: a name must be unique in the tree, across categories; rename or remove all but one`;
+    // zlib in three folders: one broken package naming them all, with each folder's own problems.
     assert.deepEqual(
-      scan.invalid.map((p) => [p.name, p.category, p.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`)]),
+      scan.invalid.map((p) => [p.name, p.category, p.dir, p.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`)]),
       [
-        ['zlib', 'misc', [dup('misc/zlib'), `${join(root, 'misc/zlib/recipe.toml')}: name: "nope" does not match its folder "zlib": rename one so they are equal`]],
-        ['curl', 'net', [`${join(root, 'net/curl/recipe.toml')}: build.cpus: expected a whole number, got "two"`]],
-        ['zlib', 'net', [dup('net/zlib')]],
-        ['zlib', undefined, [dup('zlib')]],
+        [
+          'zlib', undefined, join(root, 'misc/zlib'),
+          [
+            `${join(root, 'misc/zlib')}: the package name "zlib" is in 3 folders: misc/zlib, net/zlib, zlib: a name must be unique in the tree, across categories; rename or remove all but one`,
+            `${join(root, 'misc/zlib/recipe.toml')}: name: "nope" does not match its folder "zlib": rename one so they are equal`,
+          ],
+        ],
+        ['curl', 'net', join(root, 'net/curl'), [`${join(root, 'net/curl/recipe.toml')}: build.cpus: expected a whole number, got "two"`]],
       ],
       JSON.stringify(options),
     );

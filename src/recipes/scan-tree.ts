@@ -22,7 +22,7 @@ import type { RecipeDraft } from './parse-recipe.ts';
 import { fsProblem, readLocalFile, readRegularFile } from './local-file.ts';
 import { prefetchFiles } from './prefetch.ts';
 import { openScanCache, stampOf, type FileStamp, type ScanCache } from './scan-cache.ts';
-import { categoryFolders, duplicateNames, packageFolders, RECIPE_FILE, type Folder } from './tree-folders.ts';
+import { categoryFolders, duplicateNames, duplicatePackage, packageFolders, RECIPE_FILE, type Folder } from './tree-folders.ts';
 
 export { RECIPE_FILE } from './tree-folders.ts';
 
@@ -104,15 +104,16 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   const cacheGeneration = cache?.settled();
   const found = results.flat().filter((r): r is PackageSpec | InvalidPackage => r !== undefined);
   // Names are unique in one folder: only categories can repeat one.
-  const duplicates = categorized ? duplicateNames(found.map((r) => ({ name: r.name, dir: r.dir, rel: r.dir.slice(root.length + 1) }))) : undefined;
+  const duplicates = categorized ? duplicateNames(found) : undefined;
   const specs: PackageSpec[] = [];
   const invalid: InvalidPackage[] = [];
-  found.forEach((r, i) => {
-    const dup = duplicates?.get(i);
-    if (dup !== undefined) invalid.push({ name: r.name, dir: r.dir, ...(r.category === undefined ? {} : { category: r.category }), diagnostics: [dup, ...('diagnostics' in r ? r.diagnostics : [])] });
-    else if ('diagnostics' in r) invalid.push(r);
+  for (const r of found) {
+    const dup = duplicates?.get(r.name);
+    if (dup !== undefined) {
+      if (found[dup[0]!] === r) invalid.push(duplicatePackage(r.name, dup.map((i) => ({ ...found[i]!, rel: found[i]!.dir.slice(root.length + 1) }))));
+    } else if ('diagnostics' in r) invalid.push(r);
     else specs.push(r);
-  });
+  }
   return { specs, invalid, diagnostics, config, ...(cacheGeneration === undefined ? {} : { cacheGeneration }) };
 }
 

@@ -3,22 +3,36 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { duplicateNames, treePackageFolders } from './tree-folders.ts';
+import { duplicateNames, duplicatePackage, treePackageFolders } from './tree-folders.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 
-test('duplicateNames: each folder of a name found more than once names the others; unique names say nothing', () => {
-  const f = (rel: string): { name: string; dir: string; rel: string } => ({ name: rel.slice(rel.lastIndexOf('/') + 1), dir: `/t/${rel}`, rel });
-  const rows: [string[], Record<number, string>][] = [
+test('duplicateNames: each name found in more than one folder, with the positions of its folders; unique names are left out', () => {
+  const rows: [string[], Record<string, number[]>][] = [
     [[], {}],
-    [['zlib', 'graphics/libpng', 'net/curl'], {}],
-    [['zlib', 'net/zlib'], { 0: 'net/zlib', 1: 'zlib' }],
-    [['a/x', 'b/x', 'c/y', 'x'], { 0: 'b/x, x', 1: 'a/x, x', 3: 'a/x, b/x' }],
+    [['zlib', 'libpng', 'curl'], {}],
+    [['zlib', 'zlib'], { zlib: [0, 1] }],
+    [['x', 'x', 'y', 'x', 'y', 'z'], { x: [0, 1, 3], y: [2, 4] }],
   ];
-  for (const [rels, want] of rows) {
-    const got = duplicateNames(rels.map(f));
-    assert.deepEqual(Object.fromEntries([...got].map(([i, d]) => [i, /is also the folder (.*): a name must be unique/.exec(d.message)?.[1]])), want, rels.join(' '));
-    for (const [i, d] of got) assert.equal(d.file, `/t/${rels[i]}`);
-  }
+  for (const [names, want] of rows) assert.deepEqual(Object.fromEntries(duplicateNames(names.map((name) => ({ name })))), want, names.join(' '));
+});
+
+test('duplicatePackage: one broken package naming every folder of the name, then each folder\'s own problems', () => {
+  const own = { file: '/t/net/zlib/recipe.toml', key: 'build.cpus', message: 'expected a whole number, got "two"' };
+  assert.deepEqual(
+    duplicatePackage('zlib', [
+      { dir: '/t/misc/zlib', rel: 'misc/zlib' },
+      { dir: '/t/net/zlib', rel: 'net/zlib', diagnostics: [own] },
+      { dir: '/t/zlib', rel: 'zlib' },
+    ]),
+    {
+      name: 'zlib',
+      dir: '/t/misc/zlib',
+      diagnostics: [
+        { file: '/t/misc/zlib', message: 'the package name "zlib" is in 3 folders: misc/zlib, net/zlib, zlib: a name must be unique in the tree, across categories; rename or remove all but one' },
+        own,
+      ],
+    },
+  );
 });
 
 test('treePackageFolders: packages in the tree and one level down in category folders, hidden folders, deeper ones and folders without recipe.toml are not', async () => {
@@ -37,6 +51,10 @@ test('treePackageFolders: packages in the tree and one level down in category fo
   await mkdir(join(root, 'outside/curl'), { recursive: true });
   await writeFile(join(root, 'outside/curl/recipe.toml'), '');
   await symlink(join(root, 'outside/curl'), join(root, 'graphics/curl-link'));
+  // In a folder without recipe.toml, links that lead to a file or nowhere are that folder's files.
+  await mkdir(join(root, 'shared'));
+  await symlink('/etc/hostname', join(root, 'shared/config.sub'));
+  await symlink('/nonexistent', join(root, 'shared/zz'));
   const got = [...treePackageFolders(root, readdirSync(root, { withFileTypes: true }))].map((f) => [f.rel, f.name, f.category]).sort((a, b) => String(a[0]).localeCompare(String(b[0])));
   assert.deepEqual(got, [
     ['graphics/curl-link', 'curl-link', 'graphics'],

@@ -2,8 +2,8 @@
 // right in the tree or one level down in a category folder (`devel/libfoo/recipe.toml`,
 // as ports trees, pkgsrc and BitBake layers group them). A folder of the tree without a
 // recipe.toml is a category; deeper folders are never looked at. A package's name is its
-// folder's name wherever it is, so names are unique across categories: two folders of one
-// name are each broken, naming the other (pickDuplicates).
+// folder's name wherever it is, so names are unique across categories: a name in two
+// folders is one broken package naming both (duplicateNames, duplicatePackage).
 
 import { existsSync, readdirSync, readlinkSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
@@ -48,7 +48,9 @@ function folderOf(dir: string, e: Dirent, category: string | undefined): Folder 
   let problem: string | undefined;
   if (e.isSymbolicLink()) {
     const p = linkProblem(join(dir, e.name), e.name);
-    if (p === null) return undefined;
+    // In a category folder (or a folder that only might be one: one without recipe.toml),
+    // a link that leads to no directory is a file of that folder, not a package.
+    if (p === null || (p !== undefined && category !== undefined)) return undefined;
     problem = p;
   } else if (!e.isDirectory()) return undefined;
   const at = category === undefined ? { name: e.name, rel: e.name } : { name: e.name, rel: `${category}/${e.name}`, category };
@@ -107,27 +109,26 @@ function linkProblem(path: string, name: string): string | undefined | null {
 }
 
 /**
- * Packages of one name found in several folders (categories make it possible): each is
- * broken with a diagnostic naming the others, whatever its recipe says. Returns, by the
- * position in `found`, the diagnostic of each duplicate. Pure.
+ * Package names found in several folders (categories make it possible), each with the
+ * positions in `found` of its folders, in order. Pure.
  */
-export function duplicateNames(found: readonly { readonly name: string; readonly dir: string; readonly rel: string }[]): Map<number, Diagnostic> {
+export function duplicateNames(found: readonly { readonly name: string }[]): Map<string, number[]> {
   const byName = new Map<string, number[]>();
   found.forEach((f, i) => {
     const list = byName.get(f.name);
     if (list === undefined) byName.set(f.name, [i]);
     else list.push(i);
   });
-  const out = new Map<number, Diagnostic>();
-  for (const [name, at] of byName) {
-    if (at.length < 2) continue;
-    for (const i of at) {
-      const others = at.filter((j) => j !== i).map((j) => found[j]!.rel);
-      out.set(i, {
-        file: found[i]!.dir,
-        message: `the package name "${name}" is also the folder ${others.join(', ')}: a name must be unique in the tree, across categories; rename or remove all but one`,
-      });
-    }
-  }
-  return out;
+  for (const [name, at] of byName) if (at.length < 2) byName.delete(name);
+  return byName;
+}
+
+/**
+ * The one broken package a repeated name becomes, whatever its recipes say: a diagnostic
+ * naming every folder, then each folder's own problems. Its category: none (it has several).
+ */
+export function duplicatePackage(name: string, folders: readonly { readonly dir: string; readonly rel: string; readonly diagnostics?: readonly Diagnostic[] }[]): { name: string; dir: string; diagnostics: Diagnostic[] } {
+  const first = folders[0]!;
+  const message = `the package name "${name}" is in ${folders.length} folders: ${folders.map((f) => f.rel).join(', ')}: a name must be unique in the tree, across categories; rename or remove all but one`;
+  return { name, dir: first.dir, diagnostics: [{ file: first.dir, message }, ...folders.flatMap((f) => f.diagnostics ?? [])] };
 }

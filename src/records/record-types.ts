@@ -133,6 +133,14 @@ export interface JobSettledInput {
   readonly at: number;
 }
 
+/** A package's last good output as its records keep it: the key, the output hash and the artifact's path. */
+export interface SuccessOutput {
+  readonly jobId: string;
+  readonly key: string;
+  readonly outputHash: string;
+  readonly artifact: string;
+}
+
 export interface PackageState {
   readonly success:
     | {

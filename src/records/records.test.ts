@@ -346,6 +346,24 @@ test('package_state keeps the output and artifact of the last good build', (t) =
   assert.equal(s.get('b@amd64')!.success!.outputHash, null);
 });
 
+test('refreshSuccessOutputs: a package\'s last good output is recorded anew for its last good key only', (t) => {
+  const r = open(t);
+  const inputs = { recipeHash: 'rh', sourcesHash: 'sh', envId: 'env', depOutputs: {} };
+  r.recordPackageState('a@amd64', { state: 'built', key: 'ka', inputs, outputHash: 'o1', artifact: '/art/ka' });
+  r.recordPackageState('b@amd64', { state: 'built', key: 'kb', inputs, outputHash: 'o2', artifact: '/art/kb' });
+  const before = r.packageStates();
+  const start = Date.now();
+  r.refreshSuccessOutputs([
+    { jobId: 'a@amd64', key: 'ka', outputHash: 'o1-new', artifact: '/art/ka/pkg.tar.zst' },
+    { jobId: 'b@amd64', key: 'another-key', outputHash: 'o2-new', artifact: '/art/x' },
+  ]);
+  const s = r.packageStates();
+  const a = s.get('a@amd64')!.success!;
+  assert.deepEqual([a.outputHash, a.artifact], ['o1-new', '/art/ka/pkg.tar.zst']);
+  assert.ok(a.at! >= start, 'recorded now');
+  assert.deepEqual(s.get('b@amd64')!.success, before.get('b@amd64')!.success, 'another key: left alone');
+});
+
 test('outputWarnings: the newest build of each key says; retry: warnings are not output warnings', (t) => {
   const r = open(t);
   run(r, 'r1', 1000);

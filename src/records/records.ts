@@ -18,7 +18,7 @@ import { RecordQueries } from './record-queries.ts';
 
 export { runProcessGone } from './interrupted.ts';
 export type { RunState, JobRecordState, JobCounts, RunRecord, JobRecord, JobInputs, JobRecordWithInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput, PackageState } from './record-types.ts';
-import type { RunState, JobCounts, JobInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput } from './record-types.ts';
+import type { RunState, JobCounts, JobInputs, CreateRunInput, JobStartInput, JobEndInput, JobSettledInput, SuccessOutput } from './record-types.ts';
 
 import { EARLY_CUTOFF_CAUSE } from '../plan/job.ts';
 export { EARLY_CUTOFF_CAUSE };
@@ -154,6 +154,20 @@ export class Records extends RecordQueries {
          ON CONFLICT (job_id) DO UPDATE SET attempt_state = excluded.attempt_state, attempt_key = excluded.attempt_key`,
       ).run(jobId, s.state, s.key ?? null);
     }
+  }
+
+  /**
+   * The output found for a package's last good key where its record had another entry's
+   * (another state directory stored one under that key since): recorded as its last good
+   * output, with this moment as when. A row whose last good key is another is left alone.
+   */
+  refreshSuccessOutputs(rows: readonly SuccessOutput[]): void {
+    if (rows.length === 0) return;
+    const now = Date.now();
+    const stmt = this.stmt('UPDATE package_state SET success_output_hash = ?, success_artifact = ?, success_at = ? WHERE job_id = ? AND success_key = ?');
+    this.transaction(() => {
+      for (const r of rows) stmt.run(r.outputHash, r.artifact, now, r.jobId, r.key);
+    });
   }
 
   recordJobInputs(runId: string, jobId: string, inputs: JobInputs): void {

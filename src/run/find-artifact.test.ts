@@ -12,6 +12,8 @@ test('bornAfter: only a birth time the file system gives, later than a known rec
     [2000, 1000, true],
     [1000, 2000, false],
     [1000, 1000, false],
+    [1000.7, 1000, false], // born within the record's millisecond (the record keeps whole ms)
+    [1001.2, 1000, true],
     [0, 1000, false], // no birth time (some file systems): the stat is trusted as before
     [2000, null, false], // a record older than schema 14
     [2000, undefined, false],
@@ -33,9 +35,13 @@ test('findArtifactSync: a stat proves a recorded output only while meta.json is 
   if (born === 0) return t.skip('this file system gives no birth times');
   // What the records say: another output hash, so that the answer shows whether meta.json was read.
   const recorded = { outputHash: 'recorded', path };
-  assert.equal(findArtifactSync(store, key, { ...recorded, at: born + 1 }, undefined)?.outputHash, 'recorded', 'recorded after: a stat is enough');
-  assert.equal(findArtifactSync(store, key, { ...recorded, at: null }, undefined)?.outputHash, 'recorded', 'no record time: a stat is enough');
-  assert.equal(findArtifactSync(store, key, { ...recorded, at: born - 1 }, undefined)?.outputHash, meta.outputHash, 'born after the record: read');
+  const reread: string[] = [];
+  const told = (found: { outputHash: string }): void => void reread.push(found.outputHash);
+  assert.equal(findArtifactSync(store, key, { ...recorded, at: born + 1 }, undefined, told)?.outputHash, 'recorded', 'recorded after: a stat is enough');
+  assert.equal(findArtifactSync(store, key, { ...recorded, at: null }, undefined, told)?.outputHash, 'recorded', 'no record time: a stat is enough');
+  assert.deepEqual(reread, []);
+  assert.equal(findArtifactSync(store, key, { ...recorded, at: Math.floor(born) - 1 }, undefined, told)?.outputHash, meta.outputHash, 'born after the record: read');
+  assert.deepEqual(reread, [meta.outputHash], 'the record is due a refresh');
   assert.equal(findArtifactSync(store, key, undefined, undefined)?.outputHash, meta.outputHash);
   assert.equal(findArtifactSync(store, 'ef'.repeat(32), { ...recorded, at: born + 1 }, undefined), undefined, 'no entry');
 });

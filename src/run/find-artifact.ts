@@ -40,6 +40,8 @@ export function findArtifactSync(
   key: string,
   known: KnownOutput | undefined,
   warned: ReadonlyMap<string, readonly string[]> | undefined,
+  /** Told of an entry the records knew but that was read all the same (born after their record, or torn): their record is then due a refresh. */
+  reread?: (found: StoredArtifact) => void,
 ): StoredArtifact | undefined {
   // --fail-on-warnings: an entry the records know no warnings of is read, to be sure.
   const metaFile = known === undefined || (warned !== undefined && !warned.has(key)) ? undefined : recordedMeta(store, key, known.path);
@@ -55,10 +57,13 @@ export function findArtifactSync(
   if (meta === undefined) return undefined;
   store.markUsed(key);
   const warnings = meta.warnings ?? warned?.get(key);
-  return { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive), ...(warnings === undefined ? {} : { warnings }) };
+  const found = { outputHash: meta.outputHash, path: artifactPath(store, key, meta.archive), ...(warnings === undefined ? {} : { warnings }) };
+  if (known !== undefined && metaFile !== undefined) reread?.(found);
+  return found;
 }
 
 /** Whether a file born at `birthMs` (0: the file system does not say) came after a record made at `at`. */
 export function bornAfter(birthMs: number, at: number | null | undefined): boolean {
-  return at != null && birthMs > 0 && birthMs > at;
+  // Whole milliseconds, as the record's time: a file born in the record's own millisecond came before it.
+  return at != null && birthMs > 0 && Math.floor(birthMs) > at;
 }

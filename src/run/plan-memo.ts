@@ -169,8 +169,10 @@ export function usePlanMemo({ memo, stamp }: MemoCandidate, use: MemoUse): { pla
         if (spec === undefined || key === null || outputHash === null) return undefined;
         artifact = artifactPath(use.store, key, archive);
         // The planner's own lookup: a stat when the records knew this output, else a read.
-        const found = findArtifactSync(use.store, key, known > 0 ? { outputHash, path: artifact, at: known > 1 ? known : undefined } : undefined, undefined);
-        if (found === undefined || found.outputHash !== outputHash || found.path !== artifact) return undefined;
+        // An entry stored again since (read, not stat'ed): the plan is made as always, which refreshes the records and the memo.
+        let reread = false;
+        const found = findArtifactSync(use.store, key, known > 0 ? { outputHash, path: artifact, at: known > 1 ? known : undefined } : undefined, undefined, () => (reread = true));
+        if (reread || found === undefined || found.outputHash !== outputHash || found.path !== artifact) return undefined;
       }
       const node: PlanNode = {
         id,

@@ -13,6 +13,8 @@ import { makePlan, type Plan } from '../plan/plan.ts';
 import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
+import type { SuccessOutput } from '../records/record-types.ts';
+import type { StoredArtifact } from '../plan/decide.ts';
 import { statAhead } from './stat-ahead.ts';
 import { findArtifactSync, type KnownOutput } from './find-artifact.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
@@ -75,6 +77,12 @@ export interface PreparedPlan {
   /** Where the run leaves its plan memo, when it may (a PlanRequest with memo); with the notes the graph made. */
   readonly memo?: { readonly slot: MemoSlot; readonly envIds: readonly string[]; readonly notes: readonly string[]; readonly fromMemo: string | undefined } | undefined;
   readonly invalid: readonly InvalidPackage[];
+  /**
+   * Up-to-date packages whose stored entry the records knew but that had to be read (another
+   * state directory stored it again since): what a build records as their last good output
+   * (Records.refreshSuccessOutputs), so that the next plan stats it again.
+   */
+  readonly refresh?: readonly SuccessOutput[];
   readonly artifacts: ArtifactStore;
   /** The backend and envs of the run; the caller releases them. */
   readonly envs: RunEnvs;
@@ -228,9 +236,11 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     // records know this state dir's builds (those from before artifacts kept them too);
     // an artifact another state dir stored says it in its meta (findArtifactSync).
     const warned = req.failOnWarnings === true ? records.outputWarnings() : undefined;
+    // Entries the records knew but had to read (stored again since): their records are refreshed (refreshOf).
+    const reread = new Map<string, StoredArtifact>();
     const plan = makePlan(graph, {
       envIdOf: (node) => envIdOf(node.arch),
-      artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key), warned),
+      artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key), warned, (found) => reread.set(key, found)),
       lastSuccess: (id) => {
         const ok = states.get(id)?.success;
         if (ok === undefined) return undefined;
@@ -243,8 +253,15 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
       forcedBy: req.forcedBy,
       failOnWarnings: warned !== undefined,
     });
-    return { treeDir, profiles, config: scan.config, archs, plan, ...(slot === undefined ? {} : { memo: { slot, envIds, notes, fromMemo: undefined } }), invalid: scan.invalid, artifacts, envs, scan };
+    const refresh = refreshOf(plan, reread);
+    return { treeDir, profiles, config: scan.config, archs, plan, ...(slot === undefined ? {} : { memo: { slot, envIds, notes, fromMemo: undefined } }), invalid: scan.invalid, artifacts, envs, scan, ...(refresh.length === 0 ? {} : { refresh }) };
   }
+}
+
+/** The up-to-date nodes of `plan` whose key's entry was read instead of stat'ed, as their records' refresh. */
+function refreshOf(plan: Plan, reread: ReadonlyMap<string, StoredArtifact>): SuccessOutput[] {
+  if (reread.size === 0) return [];
+  return plan.nodes.flatMap((n) => (n.state === 'up-to-date' && n.key !== undefined && n.outputHash !== undefined && n.artifact !== undefined && reread.has(n.key) ? [{ jobId: n.id, key: n.key, outputHash: n.outputHash, artifact: n.artifact }] : []));
 }
 
 /**

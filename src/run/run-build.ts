@@ -99,6 +99,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const plannedFrom = Date.now();
   // With --nats the workers' outputs come back as they are: no plan memo (plan-memo.ts).
   const prepared = await planWithSoundStaged(() => preparePlan({ ...req, memo: req.nats === undefined }, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
+  if (prepared.refresh !== undefined) records.refreshSuccessOutputs(prepared.refresh);
   const hooks = hooksForRun(req, prepared.config.hooks, prepared.treeDir);
   try {
     checkBoostFlag(req.boost, prepared.plan.nodes);

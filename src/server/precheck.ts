@@ -92,7 +92,7 @@ export function unmatchedTarget(targets: readonly string[], packages: readonly N
 /** The packages of a recipe tree: its folders holding a recipe.toml (categories' too); undefined when the tree cannot be read. */
 function packagesOf(treeDir: string): NamedPackage[] | undefined {
   try {
-    return [...treePackageFolders(treeDir, readTreeDir(treeDir))].sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    return [...treePackageFolders(treeDir, readTreeDir(treeDir))].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch {
     return undefined; // the build says what is wrong with the tree
   }

@@ -5,7 +5,7 @@
 import { fullKeyOf, ownKeyOf } from '../../src/plan/keys.ts';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -408,6 +408,13 @@ test('an entry another state dir stored again under the same key (a corrupt one 
   const b = eventsOf(third.events, 'job-finished').find((e) => e.name === 'b')!;
   const member = (file: string, path: string): string => execFileSync('tar', ['--zstd', '-xOf', file, path], { encoding: 'utf8' });
   assert.equal(member(b.artifact!, 'usr/share/b.txt'), member(aAgain.artifact!, 'usr/share/a.txt'));
+  // The records now name the new entry, recorded after it was stored: the next plans stat it again.
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(join(one, 'kiln.db'), { readOnly: true });
+  const row = db.prepare("SELECT success_output_hash AS hash, success_at AS at FROM package_state WHERE job_id = 'a@amd64'").get() as { hash: string; at: number };
+  db.close();
+  assert.equal(row.hash, aAgain.outputHash);
+  assert.ok(Math.floor(statSync(join(dirname(aAgain.artifact!), 'meta.json')).birthtimeMs) <= row.at, 'recorded before the entry was born');
   // And the next run trusts its records again (b, a: up to date without a build).
   const fourth = await build(tree, one, '--cache', cache);
   assert.equal(fourth.summary?.counts['up-to-date'], 2, explain(fourth));
