@@ -411,7 +411,10 @@ test('category folders: a folder of the tree without recipe.toml holds packages 
   await put(root, 'net/zlib/recipe.toml', recipeText('zlib'));
   await put(root, 'misc/zlib/recipe.toml', recipeText('nope'));
   await put(root, 'empty/.keep', '');
-  // A folder of shared files: links to a file or to nothing in it are not broken packages.
+  // In a category, a link that leads nowhere is a broken package, as in the tree itself.
+  await symlink('/nonexistent', join(root, 'graphics/gone'));
+  // A folder of shared files (no package in it): links to a file or to nothing are not packages.
+  await put(root, 'shared/sub/notes.txt', 'notes\n');
   await put(root, 'shared/patch.diff', 'diff\n');
   await symlink('/etc/hostname', join(root, 'shared/config.sub'));
   await symlink('/nonexistent', join(root, 'shared/zz'));
@@ -424,8 +427,9 @@ test('category folders: a folder of the tree without recipe.toml holds packages 
     ]);
     // zlib in three folders: one broken package naming them all, with each folder's own problems.
     assert.deepEqual(
-      scan.invalid.map((p) => [p.name, p.category, p.dir, p.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`)]),
+      scan.invalid.map((p) => [p.name, p.category, p.dir, p.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`)]).sort((a, b) => String(a[2]).localeCompare(String(b[2]))),
       [
+        ['gone', 'graphics', join(root, 'graphics/gone'), [`${join(root, 'graphics/gone')}: is a symlink to "/nonexistent", which does not exist: a package folder must be a directory, or a symlink to one, holding recipe.toml`]],
         [
           'zlib', undefined, join(root, 'misc/zlib'),
           [

@@ -91,10 +91,14 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
       folders.map(async (f) => {
         const r = await scanOne(f);
         if (r !== undefined || f.problem !== undefined) return r;
-        // No recipe.toml: a category folder, whose own folders are packages.
+        // No recipe.toml: a category folder, whose own folders are packages. One with no
+        // package in it holds files (shared patches): its links that lead nowhere or to a
+        // file are files of it, not broken packages.
         const inner = categoryFolders(root, f.name);
-        if (inner.length > 0) categorized = true;
-        return Promise.all(inner.map(scanOne));
+        const scanned = await Promise.all(inner.filter((c) => c.problem === undefined).map(scanOne));
+        if (scanned.every((s) => s === undefined)) return scanned;
+        categorized = true;
+        return [...scanned, ...inner.filter((c) => c.problem !== undefined).map((c) => scanOne(c) as Scanned)];
       }),
     );
   } finally {

@@ -48,9 +48,7 @@ function folderOf(dir: string, e: Dirent, category: string | undefined): Folder 
   let problem: string | undefined;
   if (e.isSymbolicLink()) {
     const p = linkProblem(join(dir, e.name), e.name);
-    // In a category folder (or a folder that only might be one: one without recipe.toml),
-    // a link that leads to no directory is a file of that folder, not a package.
-    if (p === null || (p !== undefined && category !== undefined)) return undefined;
+    if (p === null) return undefined;
     problem = p;
   } else if (!e.isDirectory()) return undefined;
   const at = category === undefined ? { name: e.name, rel: e.name } : { name: e.name, rel: `${category}/${e.name}`, category };

@@ -139,6 +139,8 @@ export interface SuccessOutput {
   readonly key: string;
   readonly outputHash: string;
   readonly artifact: string;
+  /** What the records said when the planner read them: the row is refreshed only if it still says so. */
+  readonly seen: { readonly outputHash: string; readonly artifact: string; readonly at: number | null };
 }
 
 export interface PackageState {

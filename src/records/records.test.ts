@@ -346,22 +346,29 @@ test('package_state keeps the output and artifact of the last good build', (t) =
   assert.equal(s.get('b@amd64')!.success!.outputHash, null);
 });
 
-test('refreshSuccessOutputs: a package\'s last good output is recorded anew for its last good key only', (t) => {
+test('refreshSuccessOutputs: a package\'s last good output is recorded anew, as of the time given, only where the row still says what the planner saw', (t) => {
   const r = open(t);
   const inputs = { recipeHash: 'rh', sourcesHash: 'sh', envId: 'env', depOutputs: {} };
   r.recordPackageState('a@amd64', { state: 'built', key: 'ka', inputs, outputHash: 'o1', artifact: '/art/ka' });
   r.recordPackageState('b@amd64', { state: 'built', key: 'kb', inputs, outputHash: 'o2', artifact: '/art/kb' });
+  r.recordPackageState('c@amd64', { state: 'built', key: 'kc', inputs, outputHash: 'o3', artifact: '/art/kc' });
   const before = r.packageStates();
-  const start = Date.now();
+  const seen = (id: string): { outputHash: string; artifact: string; at: number | null } => {
+    const ok = before.get(id)!.success!;
+    return { outputHash: ok.outputHash!, artifact: ok.artifact!, at: ok.at ?? null };
+  };
+  // c was recorded again since the planner read it (another run of this state dir): its row stays.
+  r.recordPackageState('c@amd64', { state: 'built', key: 'kc', inputs, outputHash: 'o3-forced', artifact: '/art/kc' });
   r.refreshSuccessOutputs([
-    { jobId: 'a@amd64', key: 'ka', outputHash: 'o1-new', artifact: '/art/ka/pkg.tar.zst' },
-    { jobId: 'b@amd64', key: 'another-key', outputHash: 'o2-new', artifact: '/art/x' },
-  ]);
+    { jobId: 'a@amd64', key: 'ka', outputHash: 'o1-new', artifact: '/art/ka/pkg.tar.zst', seen: seen('a@amd64') },
+    { jobId: 'b@amd64', key: 'another-key', outputHash: 'o2-new', artifact: '/art/x', seen: seen('b@amd64') },
+    { jobId: 'c@amd64', key: 'kc', outputHash: 'o3-read', artifact: '/art/kc', seen: seen('c@amd64') },
+  ], 1234);
   const s = r.packageStates();
   const a = s.get('a@amd64')!.success!;
-  assert.deepEqual([a.outputHash, a.artifact], ['o1-new', '/art/ka/pkg.tar.zst']);
-  assert.ok(a.at! >= start, 'recorded now');
+  assert.deepEqual([a.outputHash, a.artifact, a.at], ['o1-new', '/art/ka/pkg.tar.zst', 1234], 'as of the time given');
   assert.deepEqual(s.get('b@amd64')!.success, before.get('b@amd64')!.success, 'another key: left alone');
+  assert.equal(s.get('c@amd64')!.success!.outputHash, 'o3-forced', 'recorded since: left alone');
 });
 
 test('outputWarnings: the newest build of each key says; retry: warnings are not output warnings', (t) => {

@@ -159,14 +159,18 @@ export class Records extends RecordQueries {
   /**
    * The output found for a package's last good key where its record had another entry's
    * (another state directory stored one under that key since): recorded as its last good
-   * output, with this moment as when. A row whose last good key is another is left alone.
+   * output, as of `at`, a moment before the planner read the entry (an entry stored after
+   * it is then read again). A row that no longer says what the planner saw (another run
+   * recorded since) is left alone.
    */
-  refreshSuccessOutputs(rows: readonly SuccessOutput[]): void {
+  refreshSuccessOutputs(rows: readonly SuccessOutput[], at: number): void {
     if (rows.length === 0) return;
-    const now = Date.now();
-    const stmt = this.stmt('UPDATE package_state SET success_output_hash = ?, success_artifact = ?, success_at = ? WHERE job_id = ? AND success_key = ?');
+    const stmt = this.stmt(
+      `UPDATE package_state SET success_output_hash = ?, success_artifact = ?, success_at = ?
+       WHERE job_id = ? AND success_key = ? AND success_output_hash IS ? AND success_artifact IS ? AND success_at IS ?`,
+    );
     this.transaction(() => {
-      for (const r of rows) stmt.run(r.outputHash, r.artifact, now, r.jobId, r.key);
+      for (const r of rows) stmt.run(r.outputHash, r.artifact, at, r.jobId, r.key, r.seen.outputHash, r.seen.artifact, r.seen.at);
     });
   }
 

@@ -64,6 +64,10 @@ export function findArtifactSync(
 
 /** Whether a file born at `birthMs` (0: the file system does not say) came after a record made at `at`. */
 export function bornAfter(birthMs: number, at: number | null | undefined): boolean {
-  // Whole milliseconds, as the record's time: a file born in the record's own millisecond came before it.
+  // Whole milliseconds, as the record keeps them. A file born within the record's own
+  // millisecond counts as before it: a build's own entry is born just before its record,
+  // and the kernel's file clock may even lag Date.now() by a tick, so this is the rule
+  // that never re-reads a build's own output; an entry stored again within that same
+  // millisecond by another state directory would go unseen (not a practical case).
   return at != null && birthMs > 0 && Math.floor(birthMs) > at;
 }

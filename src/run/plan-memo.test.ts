@@ -1,6 +1,6 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createArtifactStore } from '../cache/artifacts.ts';
@@ -150,6 +150,22 @@ test('plan memo: an artifact gone or torn, or an output the records did not know
   assert.ok(use() !== undefined);
   rmSync(w.store.dir(key('a')), { recursive: true });
   assert.equal(use(), undefined, 'gone');
+});
+
+test('plan memo: a known output whose entry was stored again since its record (the same output) is planned again, so its record is refreshed', async (t) => {
+  const w = await world(t);
+  const { slot } = w;
+  const use = () => usePlanMemo(readPlanMemo(slot, w.records)!, useOptions(w));
+  leave(w, slot);
+  assert.ok(use() !== undefined);
+  // Another state dir stores a's entry again, the same output: a new meta.json (a new file, born now).
+  await new Promise((r) => setTimeout(r, 5));
+  const meta = join(w.store.dir(key('a')), 'meta.json');
+  const text = readFileSync(meta, 'utf8');
+  writeFileSync(`${meta}.new`, text);
+  renameSync(`${meta}.new`, meta);
+  if (statSync(meta).birthtimeMs === 0) return t.skip('this file system gives no birth times');
+  assert.equal(use(), undefined, 'stored again since its record');
 });
 
 test('plan memo: a run that ended after the memo was read, while the envs were leased, is seen too', async (t) => {

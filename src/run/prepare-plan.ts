@@ -253,15 +253,21 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
       forcedBy: req.forcedBy,
       failOnWarnings: warned !== undefined,
     });
-    const refresh = refreshOf(plan, reread);
+    const refresh = refreshOf(plan, reread, lastOutputs);
     return { treeDir, profiles, config: scan.config, archs, plan, ...(slot === undefined ? {} : { memo: { slot, envIds, notes, fromMemo: undefined } }), invalid: scan.invalid, artifacts, envs, scan, ...(refresh.length === 0 ? {} : { refresh }) };
   }
 }
 
 /** The up-to-date nodes of `plan` whose key's entry was read instead of stat'ed, as their records' refresh. */
-function refreshOf(plan: Plan, reread: ReadonlyMap<string, StoredArtifact>): SuccessOutput[] {
+function refreshOf(plan: Plan, reread: ReadonlyMap<string, StoredArtifact>, seen: ReadonlyMap<string, KnownOutput>): SuccessOutput[] {
   if (reread.size === 0) return [];
-  return plan.nodes.flatMap((n) => (n.state === 'up-to-date' && n.key !== undefined && n.outputHash !== undefined && n.artifact !== undefined && reread.has(n.key) ? [{ jobId: n.id, key: n.key, outputHash: n.outputHash, artifact: n.artifact }] : []));
+  const out: SuccessOutput[] = [];
+  for (const n of plan.nodes) {
+    if (n.state !== 'up-to-date' || n.key === undefined || n.outputHash === undefined || n.artifact === undefined || !reread.has(n.key)) continue;
+    const was = seen.get(n.key);
+    if (was !== undefined) out.push({ jobId: n.id, key: n.key, outputHash: n.outputHash, artifact: n.artifact, seen: { outputHash: was.outputHash, artifact: was.path, at: was.at ?? null } });
+  }
+  return out;
 }
 
 /**

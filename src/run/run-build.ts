@@ -99,9 +99,9 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const plannedFrom = Date.now();
   // With --nats the workers' outputs come back as they are: no plan memo (plan-memo.ts).
   const prepared = await planWithSoundStaged(() => preparePlan({ ...req, memo: req.nats === undefined }, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
-  if (prepared.refresh !== undefined) records.refreshSuccessOutputs(prepared.refresh);
   const hooks = hooksForRun(req, prepared.config.hooks, prepared.treeDir);
   try {
+    refreshRecords(records, prepared, plannedFrom);
     checkBoostFlag(req.boost, prepared.plan.nodes);
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
     // debian.toml's cross = true, or a daemon's request (the flag is refused before planning, cli/build.ts).
@@ -378,3 +378,17 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   }
 }
 
+
+/**
+ * Record the entries the planner had to read as their packages' last good outputs
+ * (PreparedPlan.refresh), as of when the run began to plan. Only saves the next plans a
+ * read: a records error here is not the build's.
+ */
+function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: number): void {
+  if (prepared.refresh === undefined) return;
+  try {
+    records.refreshSuccessOutputs(prepared.refresh, plannedFrom);
+  } catch {
+    // The next plan reads those entries again, and tries again.
+  }
+}

@@ -411,7 +411,7 @@ test('an entry another state dir stored again under the same key (a corrupt one 
   // The records now name the new entry, recorded after it was stored: the next plans stat it again.
   const { DatabaseSync } = await import('node:sqlite');
   const db = new DatabaseSync(join(one, 'kiln.db'), { readOnly: true });
-  const row = db.prepare("SELECT success_output_hash AS hash, success_at AS at FROM package_state WHERE job_id = 'a@amd64'").get() as { hash: string; at: number };
+  const row = db.prepare("SELECT success_output_hash AS hash, success_at AS at FROM package_state WHERE job_id = ?").get(`a@${aAgain.arch}`) as { hash: string; at: number };
   db.close();
   assert.equal(row.hash, aAgain.outputHash);
   assert.ok(Math.floor(statSync(join(dirname(aAgain.artifact!), 'meta.json')).birthtimeMs) <= row.at, 'recorded before the entry was born');
