@@ -117,3 +117,23 @@ test('scan cache: the generation it reports holds exactly the scan\'s specs, and
   // Without a cache file, none.
   assert.equal((await scanRecipeTree(tree)).cacheGeneration, undefined);
 });
+
+test('scan cache: folders() names where the last scan found packages, category folders\' included (what a scan fetches ahead)', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await makeTree(tree);
+  await mkdir(join(tree, 'graphics/pngcrush'), { recursive: true });
+  await writeFile(join(tree, 'graphics/pngcrush/recipe.toml'), 'name = "pngcrush"\nversion = "1.0"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = "make"\n');
+  await writeFile(join(tree, 'graphics/pngcrush/fix.patch'), 'unused\n');
+  const cacheFile = join(dir.path, 'scan-cache.json');
+  const now = Date.now() + 60_000;
+  assert.equal((await scanRecipeTree(tree, { cacheFile, now })).specs.length, 3);
+  const { openScanCache } = await import('./scan-cache.ts');
+  const { loadTreeConfig } = await import('../config/load-tree-config.ts');
+  // What scanRecipeTree opens the cache with.
+  const { config } = await loadTreeConfig(tree);
+  const settings = { defaults: config.defaults, mirrors: Object.keys(config.mirrors).sort() };
+  const cache = openScanCache(cacheFile, { root: tree, settings, now });
+  assert.deepEqual(cache.folders().sort(), ['graphics/pngcrush', 'libpng', 'zlib']);
+  assert.deepEqual(openScanCache(join(dir.path, 'none.json'), { root: tree, settings, now }).folders(), []);
+});

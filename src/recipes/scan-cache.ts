@@ -84,6 +84,8 @@ export interface ScanCache {
   settled(): string | undefined;
   /** How many folders the cache file held for this tree and settings. */
   readonly size: number;
+  /** The folders (paths in the tree) the cache file held: where the last scan found packages. */
+  folders(): string[];
 }
 
 export function stampOf(rel: string, st: Stats): FileStamp {
@@ -116,6 +118,7 @@ export function openScanCache(file: string, context: { root: string; settings: u
 
   return {
     size: Object.keys(old).length,
+    folders: () => Object.keys(old),
     lookup(folder, recipeStat) {
       const e = old[folder];
       if (e === undefined) return undefined;

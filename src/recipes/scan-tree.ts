@@ -75,8 +75,10 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   const { config, diagnostics } = await loadTreeConfig(root);
   const folders = packageFolders(root, entries);
   const cache = options?.cacheFile === undefined ? undefined : openScanCache(options.cacheFile, { root, settings: { defaults: config.defaults, mirrors: Object.keys(config.mirrors).sort() }, ...(options.now === undefined ? {} : { now: options.now }) });
-  // A scan served from its cache stats the recipes; otherwise it reads them.
-  const prefetch = prefetchFiles(folders.filter((f) => f.problem === undefined).map((f) => join(root, f.rel, RECIPE_FILE)), { stat: (cache?.size ?? 0) > folders.length / 2 });
+  // A scan served from its cache stats the recipes; otherwise it reads them. The packages in
+  // category folders are found while the scan goes: those the cache knows are fetched too.
+  const inCategories = cache?.folders().filter((rel) => rel.includes('/')) ?? [];
+  const prefetch = prefetchFiles([...folders.filter((f) => f.problem === undefined).map((f) => f.rel), ...inCategories].map((rel) => join(root, rel, RECIPE_FILE)), { stat: (cache?.size ?? 0) > (folders.length + inCategories.length) / 2 });
   type Scanned = PackageSpec | InvalidPackage | undefined;
   const scanOne = (f: Folder): Scanned | Promise<Scanned> => {
     const dir = join(root, f.rel);
