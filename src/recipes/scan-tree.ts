@@ -1,4 +1,5 @@
-// Scan a recipe tree: one folder per package, each with recipe.toml. Folders are read
+// Scan a recipe tree: one folder per package, each with recipe.toml, in the tree or one
+// level down in a category folder (tree-folders.ts says which folders). Folders are read
 // in parallel; each recipe is parsed and the files it references are hashed into its
 // recipeHash. A bad recipe becomes an InvalidPackage with every diagnostic; the rest of
 // the tree still scans. With a cache file (scan-cache.ts), recipes whose files have not
