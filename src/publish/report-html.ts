@@ -227,7 +227,7 @@ function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): stri
 }
 
 function row(p: ReportPackage, i: number, rank: number): string {
-  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${esc(p.name)}</td><td>${esc(p.version)}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
 }
 
 /** A path, escaped, that may wrap after each `/` (a full artifact path is wider than the page). */
@@ -236,7 +236,7 @@ function pathHtml(path: string): string {
 }
 
 function pkgName(p: ReportPackage): string {
-  return `<b>${esc(p.name)}</b> ${esc(p.version)} <span class="arch">${esc(p.arch)}</span>`;
+  return `${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}<b>${esc(p.name)}</b> ${esc(p.version)} <span class="arch">${esc(p.arch)}</span>`;
 }
 
 const ESCAPED = /[&<>"']/;
@@ -290,7 +290,7 @@ th button[data-dir=desc]::after{content:" \\25BC"}
 .failure h3{margin:.3em 0}
 .cause{color:${COLOURS.failed};white-space:pre-wrap}
 .errline code{white-space:pre-wrap}
-.arch{color:#616161}
+.arch,.cat{color:#616161}
 .cause-text{white-space:pre-wrap}
 .diags{margin:.2em 0;padding-left:1.2em}
 pre{background:#263238;color:#eceff1;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.35}

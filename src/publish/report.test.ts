@@ -8,7 +8,7 @@ import { KilnError } from '../errors.ts';
 import { EventBus, type KilnEvent } from '../events/events.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
-import { buildReport, readLogTail, relativeHref, writeReport } from './report.ts';
+import { buildReport, categoriesOf, readLogTail, relativeHref, writeReport } from './report.ts';
 import { skippedCause } from './report-diagnostics.ts';
 import { renderReportHtml } from './report-html.ts';
 
@@ -112,6 +112,22 @@ test('buildReport: a failure’s reason code; a skip’s failed dependency as a 
   const json = JSON.parse(JSON.stringify(report)) as { packages: Record<string, unknown>[] };
   assert.equal(json.packages.find((p) => p['name'] === 'openssl')?.['reason'], 'exit-status');
   assert.equal('reason' in json.packages.find((p) => p['name'] === 'zlib')!, false, 'present only for failures');
+});
+
+test('buildReport: the categories it is given (from the plan) on their packages, in the JSON and in the HTML as category/name', (t) => {
+  const { dir, records, bus } = setup(t);
+  const rec = recordEvents(bus, records);
+  syntheticRun(bus, dir);
+  rec.dispose();
+  const categories = categoriesOf({ nodes: [{ name: 'openssl', spec: { category: 'security' } }, { name: 'curl', spec: { category: 'net' } }, { name: 'zlib', spec: {} }, { name: 'rust', spec: undefined }] });
+  assert.deepEqual([...categories], [['openssl', 'security'], ['curl', 'net']]);
+  const report = buildReport(records, 'run-1', categories);
+  assert.deepEqual(report.packages.filter((p) => p.category !== undefined).map((p) => [p.name, p.category]), [['curl', 'net'], ['openssl', 'security']]);
+  assert.equal('category' in report.packages.find((p) => p.name === 'zlib')!, false, 'present only for a package in a category');
+  const html = renderReportHtml(report, { logTail: () => [] });
+  assert.match(html, /<td><span class="cat">net\/<\/span>curl<\/td>/);
+  assert.match(html, /<span class="cat">security\/<\/span><b>openssl<\/b>/, 'the failure section names it so too');
+  assert.doesNotMatch(renderReportHtml(buildReport(records, 'run-1'), { logTail: () => [] }), /class="cat"/);
 });
 
 test('relativeHref: from the report’s folder to a log, percent-encoded per segment', () => {

@@ -20,6 +20,8 @@ import { triageFailures, type FailureGroup } from './failure-triage.ts';
 
 export interface ReportPackage {
   readonly name: string;
+  /** The category folder of the tree the package is in (docs/recipes.md; present only then). */
+  readonly category?: string;
   readonly version: string;
   readonly arch: string;
   readonly state: JobState;
@@ -110,7 +112,11 @@ export interface LintianEntry {
 /** Lines of log shown per failure in report.html. */
 export const LOG_TAIL_LINES = 50;
 
-export function buildReport(records: Records, runId: string): RunReport {
+/**
+ * The report of a run from its records. `categories`: the category folder of each package
+ * in one, by name (the plan knows them; the records do not keep them).
+ */
+export function buildReport(records: Records, runId: string, categories?: ReadonlyMap<string, string>): RunReport {
   const run = records.getRun(runId);
   if (run === undefined) {
     throw new KilnError('run-not-found', `no run ${runId} in the records at ${records.path}`, {
@@ -129,7 +135,7 @@ export function buildReport(records: Records, runId: string): RunReport {
       running.push({ job: j.jobId, startedAt: new Date(j.startedAt ?? run.startedAt).toISOString(), log: j.log });
       continue;
     }
-    packages.push(toPackage(j, j.state === 'running' ? 'cancelled' : j.state, failedIds));
+    packages.push(toPackage(j, j.state === 'running' ? 'cancelled' : j.state, failedIds, categories?.get(j.name)));
   }
   packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch));
   const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
@@ -149,7 +155,7 @@ export function buildReport(records: Records, runId: string): RunReport {
   };
 }
 
-function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string, string>): ReportPackage {
+function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string, string>, category: string | undefined): ReportPackage {
   const diagnostics = state === 'broken' ? diagnosticsOf(j.cause) : [];
   const reason = state === 'failed' ? j.failureReason : null;
   // The scheduler names the failed job in the cause; kept as data only when that job
@@ -158,6 +164,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
   const because = dep === undefined ? undefined : failedIds.get(`${dep.name} ${dep.arch}`);
   return {
     name: j.name,
+    ...(category === undefined ? {} : { category }),
     version: j.version,
     arch: j.arch,
     state,
@@ -267,4 +274,11 @@ function readEnd(path: string, bytes: number): string {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The category of each package of `plan` in one, by name: what buildReport adds to the records. */
+export function categoriesOf(plan: { readonly nodes: readonly { readonly name: string; readonly spec?: { readonly category?: string | undefined } | undefined }[] }): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const n of plan.nodes) if (n.spec?.category !== undefined) out.set(n.name, n.spec.category);
+  return out;
 }

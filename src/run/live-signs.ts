@@ -29,6 +29,8 @@ export function startLiveSigns(o: {
   readonly reportDir: string;
   readonly runId: string;
   readonly records: Records;
+  /** The category folder of each package in one (buildReport). */
+  readonly categories: ReadonlyMap<string, string>;
   /** The run's records subscriber: flushed before each live report. */
   readonly recorder: { flush(): void };
   readonly bus: EventBus;
@@ -49,7 +51,7 @@ export function startLiveSigns(o: {
   const live = setInterval(() => {
     writing = writing.then(async () => {
       o.recorder.flush();
-      await writeReport(o.stateRoot, buildReport(o.records, o.runId));
+      await writeReport(o.stateRoot, buildReport(o.records, o.runId, o.categories));
     }).catch(() => undefined);
   }, LIVE_REPORT_MS);
   live.unref();

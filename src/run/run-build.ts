@@ -24,7 +24,7 @@ import type { SlotGate } from '../schedule/slot-pool.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
-import { buildReport, writeReport, type RunReport } from '../publish/report.ts';
+import { buildReport, categoriesOf, writeReport, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { planWithSoundStaged } from './check-staged.ts';
@@ -284,7 +284,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       ...(ccache === undefined ? {} : { ccache }),
     });
     // While jobs run: the run's sign of life and its live report (live-signs.ts).
-    if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, recorder, bus, onDaemon: req.onDaemon === true });
+    const categories = categoriesOf(plan);
+    if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, categories, recorder, bus, onDaemon: req.onDaemon === true });
     // Why a job never started (cancelled before its turn): the run was stopped, or
     // --fail-fast stopped starting jobs after the first failure.
     let firstFailed: string | undefined;
@@ -348,7 +349,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     await signs?.stopReports();
     const reportDir = join(state.runs, runId);
     // As written: with its failures triaged (which block most, which failed alike).
-    const { report } = await writeReport(state.root, buildReport(records, runId));
+    const { report } = await writeReport(state.root, buildReport(records, runId, categories));
     // A no-change run leaves the index alone (nothing in it could differ).
     // (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
     if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || !existsSync(state.index)) {

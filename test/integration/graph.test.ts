@@ -322,7 +322,10 @@ test('categories: packages in category folders build like the others; a target c
   );
   const r = await build('categories', join(dir.path, 'state'), 'apps/h*');
   assert.equal(r.code, 0, explain(r));
-  assert.deepEqual(statesOf(await readReport(r)), { base: 'built', hello: 'built', libfoo: 'built' });
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { base: 'built', hello: 'built', libfoo: 'built' });
+  // The report says each one's category too (from the plan: the records do not keep it).
+  assert.deepEqual(report.packages.map((p) => [p.name, p.category]), [['base', undefined], ['hello', 'apps'], ['libfoo', 'libs']]);
   // The whole tree next: only what the first run left out is built.
   const all = await build('categories', join(dir.path, 'state'));
   assert.equal(all.code, 0, explain(all));
