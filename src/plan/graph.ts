@@ -84,7 +84,7 @@ export function buildGraph(input: GraphInput): Graph {
     const lines = bad.diagnostics.map(formatDiagnostic);
     // Several problems: one `FILE: KEY: MESSAGE` per line under a heading (the CLI indents
     // them, the report shows them as lines); what needs the package quotes the heading.
-    const heading = bad.debian === true ? 'not buildable' : 'invalid recipe';
+    const heading = bad.debian === true ? 'not buildable' : bad.duplicate === true ? 'name in several folders' : 'invalid recipe';
     const cause = lines.length === 1 ? `${heading}: ${lines[0]}` : `${heading} (${lines.length} problems):\n${lines.join('\n')}`;
     // Its own archs when they parsed; when none of them is a target (or they did not
     // parse), under every target arch: an invalid recipe is always reported.

@@ -104,6 +104,8 @@ export interface InvalidPackage {
   readonly diagnostics: readonly Diagnostic[];
   /** A Debian source package (its problems are headed "not buildable", not "invalid recipe"). */
   readonly debian?: true;
+  /** A name found in several package folders (recipes/tree-folders.ts duplicatePackage): headed "name in several folders". */
+  readonly duplicate?: true;
 }
 
 export interface ScanResult {

@@ -15,6 +15,9 @@ test('diagnosticsOf: the FILE: KEY: MESSAGE lines of an invalid recipe cause, []
     // A Debian source package's problems are headed "not buildable".
     ['not buildable: /s/kt.dsc: Build-Depends: kt-dep (>= 2) is not installable', ['/s/kt.dsc: Build-Depends: kt-dep (>= 2) is not installable']],
     ['not buildable (2 problems):\n/s/a.dsc: x\n/s/a.dsc: y', ['/s/a.dsc: x', '/s/a.dsc: y']],
+    // A name in several package folders (categories).
+    ['name in several folders: /t/net/zlib: the package name "zlib" is in 2 folders: net/zlib, zlib', ['/t/net/zlib: the package name "zlib" is in 2 folders: net/zlib, zlib']],
+    ['name in several folders (2 problems):\n/t/net/zlib: x\n/t/net/zlib/recipe.toml: y', ['/t/net/zlib: x', '/t/net/zlib/recipe.toml: y']],
   ];
   for (const [cause, want] of cases) assert.deepEqual(diagnosticsOf(cause), want, String(cause));
 });

@@ -4,10 +4,10 @@
 // report (a list beside the cause) and the CLI (one line each, indented) need the lines.
 // A leaf module: the CLI's progress view loads it without the report code.
 
-/** The headings graph.ts gives a package's problems: a recipe's, a Debian source package's. */
-export const PROBLEM_HEADINGS = ['invalid recipe', 'not buildable'] as const;
+/** The headings graph.ts gives a package's problems: a recipe's, a Debian source package's, a name's found in several folders. */
+export const PROBLEM_HEADINGS = ['invalid recipe', 'not buildable', 'name in several folders'] as const;
 export type ProblemHeading = (typeof PROBLEM_HEADINGS)[number];
-const SEVERAL = /^(invalid recipe|not buildable) \(\d+ problems\):$/;
+const SEVERAL = new RegExp(`^(${PROBLEM_HEADINGS.join('|')}) \\(\\d+ problems\\):$`);
 
 /** The `FILE: KEY: MESSAGE` lines of an invalid recipe's cause; [] for any other cause. */
 export function diagnosticsOf(cause: string | null | undefined): string[] {

@@ -31,6 +31,7 @@ test('duplicatePackage: one broken package naming every folder of the name, then
         { file: '/t/misc/zlib', message: 'the package name "zlib" is in 3 folders: misc/zlib, net/zlib, zlib: a name must be unique in the tree, across categories; rename or remove all but one' },
         own,
       ],
+      duplicate: true,
     },
   );
 });

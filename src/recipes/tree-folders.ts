@@ -125,8 +125,8 @@ export function duplicateNames(found: readonly { readonly name: string }[]): Map
  * The one broken package a repeated name becomes, whatever its recipes say: a diagnostic
  * naming every folder, then each folder's own problems. Its category: none (it has several).
  */
-export function duplicatePackage(name: string, folders: readonly { readonly dir: string; readonly rel: string; readonly diagnostics?: readonly Diagnostic[] }[]): { name: string; dir: string; diagnostics: Diagnostic[] } {
+export function duplicatePackage(name: string, folders: readonly { readonly dir: string; readonly rel: string; readonly diagnostics?: readonly Diagnostic[] }[]): { name: string; dir: string; diagnostics: Diagnostic[]; duplicate: true } {
   const first = folders[0]!;
   const message = `the package name "${name}" is in ${folders.length} folders: ${folders.map((f) => f.rel).join(', ')}: a name must be unique in the tree, across categories; rename or remove all but one`;
-  return { name, dir: first.dir, diagnostics: [{ file: first.dir, message }, ...folders.flatMap((f) => f.diagnostics ?? [])] };
+  return { name, dir: first.dir, diagnostics: [{ file: first.dir, message }, ...folders.flatMap((f) => f.diagnostics ?? [])], duplicate: true };
 }

@@ -3,7 +3,7 @@
 // alternatives, version constraints, cycles, missing and invalid packages.
 
 import assert from 'node:assert/strict';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -334,4 +334,16 @@ test('categories: packages in category folders build like the others; a target c
   const typo = await build('categories', join(dir.path, 'state'), 'libs/hello');
   assert.equal(typo.code, 2, explain(typo));
   assert.match(typo.stderr, /target "libs\/hello" matches no package of the tree/);
+
+  // hello in a second category: one broken package naming both folders, in the report too.
+  const tree = join(dir.path, 'dup');
+  await cp(fixtureTree('categories'), tree, { recursive: true });
+  await cp(join(tree, 'apps/hello'), join(tree, 'libs/hello'), { recursive: true });
+  const dup = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'dup-state'), '--json']);
+  assert.equal(dup.code, 1, explain(dup));
+  const hello = pkgOf(await readReport(dup), 'hello');
+  assert.equal(hello.state, 'broken');
+  assert.match(hello.cause ?? '', /^name in several folders: /);
+  assert.deepEqual(hello.diagnostics, [`${join(tree, 'apps/hello')}: the package name "hello" is in 2 folders: apps/hello, libs/hello: a name must be unique in the tree, across categories; rename or remove all but one`]);
+  assert.deepEqual(statesOf(await readReport(dup)), { base: 'built', hello: 'broken', libfoo: 'built', other: 'built' });
 });
