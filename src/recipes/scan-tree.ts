@@ -81,9 +81,14 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   const inCategories = cache?.folders().filter((rel) => rel.includes('/')) ?? [];
   const prefetch = prefetchFiles([...folders.filter((f) => f.problem === undefined).map((f) => f.rel), ...inCategories].map((rel) => join(root, rel, RECIPE_FILE)), { stat: (cache?.size ?? 0) > (folders.length + inCategories.length) / 2 });
   type Scanned = PackageSpec | InvalidPackage | undefined;
-  const scanOne = (f: Folder): Scanned | Promise<Scanned> => {
+  /** A folder that cannot be a package (a link that leads nowhere): broken, saying why. */
+  const brokenFolder = (f: Folder, problem: string): InvalidPackage => {
     const dir = join(root, f.rel);
-    if (f.problem !== undefined) return { name: f.name, dir, ...(f.category === undefined ? {} : { category: f.category }), diagnostics: [{ file: dir, message: f.problem }] };
+    return { name: f.name, dir, ...(f.category === undefined ? {} : { category: f.category }), diagnostics: [{ file: dir, message: problem }] };
+  };
+  const scanOne = (f: Folder): Scanned | Promise<Scanned> => {
+    if (f.problem !== undefined) return brokenFolder(f, f.problem);
+    const dir = join(root, f.rel);
     const scanned = scanPackage(dir, f, config, { signal: options?.signal, cache });
     return f.category === undefined ? scanned : scanned.then((r) => (r === undefined ? r : { ...r, category: f.category }));
   };
@@ -101,7 +106,7 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
         const scanned = await Promise.all(inner.filter((c) => c.problem === undefined).map(scanOne));
         if (scanned.every((s) => s === undefined)) return scanned;
         categorized = true;
-        return [...scanned, ...inner.filter((c) => c.problem !== undefined).map((c) => scanOne(c) as Scanned)];
+        return [...scanned, ...inner.flatMap((c) => (c.problem === undefined ? [] : [brokenFolder(c, c.problem)]))];
       }),
     );
   } finally {
