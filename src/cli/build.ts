@@ -12,7 +12,8 @@ import { collectBoost } from '../schedule/priority.ts';
 import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
-import { natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, parseSizeOption, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
+import type { OptionSetting } from '../plan/options.ts';
+import { collectOption, natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, parseSizeOption, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
@@ -28,6 +29,7 @@ interface BuildOpts extends RemoteOptions {}
 
 interface BuildOpts extends StateOptions, DebianOptionsCli, NatsAccessOptions {
   tree: string;
+  option?: OptionSetting[];
   jobs?: number;
   overcommitCpus?: number;
   arch?: string[];
@@ -73,6 +75,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--log-limit <size>', "most output a job's log holds, e.g. 1G; past it the build goes on and its last lines are kept (default 1G; 0: no limit)", parseLogLimit)
     // One glob per --force (repeat it): a variadic option would swallow the targets after it.
     .option('--force <glob>', 'rebuild these packages even when up to date (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--option <setting>', 'turn a recipe option on or off for this run: NAME=on|off for every package that has it, PKG:NAME=on|off for one (repeatable; over kiln.toml [options])', collectOption)
     .option('--boost <globs>', 'start these packages (names or globs, comma-separated; repeatable), and what they wait for, before the others that are ready, whatever the learned durations say: added to kiln.toml priority-boost', collectBoost)
     .option('--env <name>', 'build inside this env (may hold {arch}, e.g. bookworm-{arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'where builds run: auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
@@ -178,6 +181,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
         force: twice ? ['*'] : (opts.force ?? []),
         ...(opts.boost === undefined ? {} : { boost: opts.boost }),
         profiles: profilesOf(opts.profiles),
+        ...(opts.option === undefined ? {} : { options: opts.option }),
         forcedBy: twice ? 'twice' : undefined,
         maxJobs: opts.jobs,
         overcommitCpus: opts.overcommitCpus,
@@ -361,6 +365,6 @@ export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--min-free', '--keep-failed', '--log-limit', '--job-timeout', '--loop-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
   '--debian', '--mirror', '--keyring', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--cross', '--out', '--nats', '--extra-repository', '--extra-repository-key',
-  '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook', '--boost',
+  '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook', '--boost', '--option',
   '--substitute', '--substitute-token', '--substitute-key',
 ]);

@@ -1,5 +1,6 @@
 // Options shared by several verbs, parsed once at the edge with clear errors.
 
+import { parseOptionArg, type OptionSetting } from '../plan/options.ts';
 import type { Command } from 'commander';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -43,6 +44,15 @@ export function parseRange(option: string, least: number, most: number): (text: 
 /** A parser of a whole number >= 0 for the option named. */
 export function parseCount(option: string): (text: string) => number {
   return parseWhole(option, 0, 2);
+}
+
+/** `--option [PKG:]NAME=on|off`, repeatable: the settings in the order given (a later one wins). */
+export function collectOption(text: string, prev: OptionSetting[] = []): OptionSetting[] {
+  try {
+    return [...prev, parseOptionArg(text)];
+  } catch (e) {
+    throw new KilnError('usage', (e as Error).message, { hint: 'the options a package has are its recipe\'s [options] (`kiln plan --json` lists them with their values)' });
+  }
 }
 
 /** The largest count any option takes: far above any real use, and safe in SQLite and in JS. */

@@ -23,7 +23,9 @@ import { planCounts } from '../plan/plan.ts';
 import { openRecords } from '../records/records.ts';
 import { assertTreeHasPackages, preparePlan } from '../run/prepare-plan.ts';
 import type { CliContext } from './main.ts';
-import { profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
+import type { OptionSetting } from '../plan/options.ts';
+import type { PackageSpec } from '../plan/spec.ts';
+import { collectOption, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
 
 interface PlanOpts extends StateOptions, DebianOptionsCli {
   tree: string;
@@ -35,6 +37,7 @@ interface PlanOpts extends StateOptions, DebianOptionsCli {
   forecast?: true | number[];
   overcommitCpus?: number;
   boost?: string[];
+  option?: OptionSetting[];
 }
 
 export function registerPlan(program: Command, ctx: CliContext): void {
@@ -46,6 +49,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .option('--arch <list>', 'target architectures, comma-separated', parseArchList)
     // One glob per --force (repeat it): a variadic option would swallow the targets after it.
     .option('--force <glob>', 'plan these packages as forced rebuilds (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--option <setting>', 'turn a recipe option on or off: NAME=on|off for every package that has it, PKG:NAME=on|off for one (repeatable; over kiln.toml [options])', collectOption)
     .option('--env <name>', 'plan for this env (may hold {arch}); default: kiln.toml env')
     .addOption(new Option('--sandbox <kind>', 'auto, host, chroot, rootless (default: kiln.toml sandbox, else auto)').choices(SANDBOX_CHOICES))
     .option('--json', 'print the plan as JSON')
@@ -71,6 +75,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       {
         treeDir: opts.tree, stateDir: state.root, cacheDir: state.cache, sandbox: opts.sandbox, env: opts.env, lease: false,
         targets: debian === undefined || debian.optionsOnly === true ? targets : [], archs: opts.arch, force: opts.force ?? [], profiles: profilesOf(opts.profiles),
+        ...(opts.option === undefined ? {} : { options: opts.option }),
         ...(debian === undefined ? {} : { debian }),
         note: (t) => ctx.stderr.write(`kiln: ${t}\n`),
       },
@@ -101,6 +106,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         ...(n.ignored ? { ignored: true } : {}),
         // Own depends that do not resolve (it builds; what build-depends on it is broken).
         ...(n.unmetDepends === undefined ? {} : { unmetDepends: n.unmetDepends }),
+        // The recipe's options (docs/recipes.md), each on or off in this plan.
+        ...(n.spec?.optionValues === undefined ? {} : { options: optionsJson(n.spec) }),
         waitsFor: n.waitsFor,
         key: n.key ?? null,
         ...(n.spec === undefined && problems.has(n.name) ? { diagnostics: problems.get(n.name) } : {}),
@@ -135,6 +142,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           const waits = n.waitsFor.filter((w) => p.plan.byId.get(w)?.state === 'to-build');
           detail = `${describeReason(n.why!)}${waits.length > 0 ? `; after ${waits.join(', ')}` : ''}`;
         } else if (n.state === 'broken') detail = causeForTerminal(n.broken ?? '', '      ');
+        const values = n.spec?.optionValues;
+        if (values !== undefined && n.state !== 'broken') detail += `${detail === '' ? '' : '; '}options: ${Object.keys(values).map((k) => `${k} ${values[k] ? 'on' : 'off'}`).join(', ')}`;
         out.push(`  ${n.state.padEnd(10)}  ${n.id.padEnd(width)}  ${n.version.padEnd(10)}  ${detail}`.trimEnd());
       }
       const broke = p.scan.debian?.cyclesBroken ?? [];
@@ -253,6 +262,11 @@ function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) =>
     }
   }
   return out;
+}
+
+/** A package's options for plan --json: each with its value in this plan and its recipe's default. */
+function optionsJson(spec: PackageSpec): { name: string; on: boolean; default: boolean; summary: string | null }[] {
+  return (spec.options ?? []).map((o) => ({ name: o.name, on: spec.optionValues?.[o.name] === true, default: o.default, summary: o.summary ?? null }));
 }
 
 function withCategory(category: string | undefined): { category?: string } {

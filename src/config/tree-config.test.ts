@@ -304,3 +304,20 @@ for (const row of substituteRows) {
     assert.ok(!problems(row.text).join('\n').includes('s3cret'), 'a secret is not repeated');
   });
 }
+
+test('[options]: NAME = true|false for every package, [options.PKG] for one, in that order; what is wrong is said by key', () => {
+  const { config, diagnostics } = parseTreeConfig('[options.curl]\nssl = false\n\n[options]\ndocs = true\n', FILE);
+  assert.deepEqual(diagnostics, []);
+  assert.deepEqual(config.options, [
+    { name: 'docs', on: true, from: `${FILE}: options.docs` },
+    { pkg: 'curl', name: 'ssl', on: false, from: `${FILE}: options.curl.ssl` },
+  ]);
+  assert.equal(parseTreeConfig('env = "x"\n', FILE).config.options, undefined);
+  assert.deepEqual(problems('[options]\nDocs = true\nlist = ["a"]\n\n[options.curl]\nssl = "no"\nWith_Gui = true\n\n[options.Curl]\nssl = true\n'), [
+    'options.Docs: "Docs" is not an option name: use lowercase letters, digits and -, starting with a letter',
+    'options.list: expected true or false (the option on or off for every package that has it) or a table ([options.PKG] with NAME = true|false), got ["a"]',
+    'options.curl.ssl: expected true or false (the option on or off for curl), got "no"',
+    'options.curl.With_Gui: "With_Gui" is not an option name: use lowercase letters, digits and -, starting with a letter',
+    'options.Curl: "Curl" is not a package name: an [options.PKG] table names a package of the tree',
+  ]);
+});

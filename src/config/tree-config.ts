@@ -22,6 +22,9 @@ import { globToRegExp } from '../plan/glob.ts';
 import { inFileOrder, keyLines, lineOfKey } from '../recipes/toml-key-lines.ts';
 import type { KilnError } from '../errors.ts';
 import { parseSubstituteUrl } from '../execute/substitute-urls.ts';
+import { NAME_RE } from '../recipes/recipe-schema.ts';
+import { OPTION_NAME_RE } from '../plan/spec.ts';
+import type { OptionSetting } from '../plan/options.ts';
 
 // Reading kiln.toml (and the defaults without one) is in load-tree-config.ts, which
 // imports this parser only when the file exists.
@@ -45,6 +48,8 @@ export interface TreeConfig {
   readonly priorityBoost?: readonly string[] | undefined;
   /** `[substitutes]`: the kiln serve a local `kiln build` asks for artifacts before building (its flags override it); absent without the table. */
   readonly substitutes?: TreeSubstitutes | undefined;
+  /** `[options]`: recipes' options turned on or off for every run of the tree (plan/options.ts), those for every package first; absent without the table. */
+  readonly options?: readonly OptionSetting[] | undefined;
 }
 
 /** kiln.toml's `[substitutes]`: its paths made absolute (they are relative to kiln.toml). */
@@ -96,6 +101,8 @@ const schema = z.strictObject({
     })
     .optional(),
   'priority-boost': z.array(z.string().trim().min(1)).optional(),
+  // Checked below (treeOptions), each setting with its own message.
+  options: z.record(z.string(), z.unknown()).optional(),
   substitutes: z
     .strictObject({
       url: z.string(),
@@ -260,8 +267,9 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
     if (typeof url !== 'string') diagnostics.push({ file, key: 'substitutes.url', message: url.problem });
     else substitutes = { url, ...(sub.key === undefined ? {} : { key: resolve(dirname(file), sub.key) }), ...(sub['token-file'] === undefined ? {} : { tokenFile: resolve(dirname(file), sub['token-file']) }) };
   }
+  const options = d.options === undefined ? undefined : treeOptions(d.options, file, diagnostics);
   if (!parsed.success) return { config: empty, diagnostics: inFile(diagnostics) };
-  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }), ...boost, ...(substitutes === undefined ? {} : { substitutes }) }, diagnostics: inFile(diagnostics) };
+  return { config: { file, env: d.env, sandbox: d.sandbox, archs, defaults, mirrors, ...(instance === undefined ? {} : { instance }), ...cc, ...(hooks === undefined ? {} : { hooks }), ...boost, ...(substitutes === undefined ? {} : { substitutes }), ...(options === undefined ? {} : { options }) }, diagnostics: inFile(diagnostics) };
 
   /** The problems in the order of the file's lines (as a recipe's are), those of no line last. */
   function inFile(found: Diagnostic[]): Diagnostic[] {
@@ -272,6 +280,34 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
       return key === undefined ? undefined : lineOfKey(lines, key);
     });
   }
+}
+
+/**
+ * kiln.toml's `[options]`: `NAME = true|false` for every package that declares the option,
+ * `[options.PKG]` tables of `NAME = true|false` for one package. Settings for every package
+ * come first, so that one package's own wins (applyOptions: a later setting wins).
+ */
+function treeOptions(table: Record<string, unknown>, file: string, diagnostics: Diagnostic[]): OptionSetting[] {
+  const all: OptionSetting[] = [];
+  const one: OptionSetting[] = [];
+  const nameProblem = (name: string): string => `${JSON.stringify(name)} is not an option name: use lowercase letters, digits and -, starting with a letter`;
+  for (const [k, v] of Object.entries(table)) {
+    if (typeof v === 'boolean') {
+      if (OPTION_NAME_RE.test(k)) all.push({ name: k, on: v, from: `${file}: options.${k}` });
+      else diagnostics.push({ file, key: `options.${k}`, message: nameProblem(k) });
+    } else if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      if (!NAME_RE.test(k)) diagnostics.push({ file, key: `options.${k}`, message: `${JSON.stringify(k)} is not a package name: an [options.PKG] table names a package of the tree` });
+      for (const [name, on] of Object.entries(v as Record<string, unknown>)) {
+        const key = `options.${k}.${name}`;
+        if (!OPTION_NAME_RE.test(name)) diagnostics.push({ file, key, message: nameProblem(name) });
+        else if (typeof on !== 'boolean') diagnostics.push({ file, key, message: `expected true or false (the option on or off for ${k}), got ${JSON.stringify(on)}` });
+        else if (NAME_RE.test(k)) one.push({ pkg: k, name, on, from: `${file}: ${key}` });
+      }
+    } else {
+      diagnostics.push({ file, key: `options.${k}`, message: `expected true or false (the option on or off for every package that has it) or a table ([options.PKG] with NAME = true|false), got ${JSON.stringify(v)}` });
+    }
+  }
+  return [...all, ...one];
 }
 
 /** `[substitutes]` url: as --substitute takes it (parseSubstituteUrl), or what is wrong with it, said for kiln.toml. */

@@ -3,6 +3,7 @@
 
 import { shellQuote } from '../lib/shell-quote.ts';
 import type { SandboxLayout } from '../sandbox/sandbox.ts';
+import { optionEnvironment } from '../plan/options.ts';
 
 /** 1980-01-01T00:00:00Z: the zip epoch, a fixed default so outputs are reproducible. */
 export const DEFAULT_SOURCE_DATE_EPOCH = 315532800;
@@ -16,6 +17,8 @@ export function buildEnvironment(options: {
   readonly sourceDateEpoch: number;
   /** Active build profiles: $KILN_PROFILES, space-separated as in DEB_BUILD_PROFILES ('' for none). */
   readonly profiles?: readonly string[];
+  /** The recipe's options as the run set them (PackageSpec.optionValues): $KILN_OPTIONS and $KILN_OPTION_NAME. */
+  readonly options?: Readonly<Record<string, boolean>> | undefined;
 }): Record<string, string> {
   const { inside: p } = options;
   const lib = `${p.sysroot}/usr/lib`;
@@ -29,6 +32,7 @@ export function buildEnvironment(options: {
     KILN_PACKAGE: options.name,
     KILN_VERSION: options.version,
     KILN_PROFILES: (options.profiles ?? []).join(' '),
+    ...optionEnvironment(options.options),
     SOURCE_DATE_EPOCH: String(options.sourceDateEpoch),
     HOME: p.home,
     TMPDIR: p.tmp,

@@ -89,6 +89,8 @@ export function artifactInfoOf(spec: PackageSpec, job: Pick<Job, 'arch' | 'envId
       envId: job.envId,
       depOutputs,
       sources: spec.sources.map((s) => ({ url: s.url, sha256: s.sha256 ?? null, ...(s.rev === undefined ? {} : { rev: s.rev }) })),
+      // The recipe's options as this build had them (in recipeHash too).
+      ...(spec.optionValues === undefined ? {} : { options: spec.optionValues }),
     },
   };
 }

@@ -114,7 +114,7 @@ test('every reason kind has its printed form', () => {
     ],
     [
       'new: never built before',
-      'recipe-changed: the recipe or a file it references changed',
+      'recipe-changed: the recipe, a file it references, or its options changed',
       'source-changed: a source checksum changed',
       'dependency-changed: zlib@amd64 changed',
       'environment-changed: the build environment or arch changed',

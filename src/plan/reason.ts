@@ -28,7 +28,7 @@ export function describeReason(r: Reason): string {
     case 'recipe-changed':
       return r.debian === true
         ? 'recipe-changed: the source package or its build options (--profiles, --nocheck, --cpus, --binnmu, the build mode) changed'
-        : 'recipe-changed: the recipe or a file it references changed';
+        : 'recipe-changed: the recipe, a file it references, or its options changed';
     case 'source-changed':
       return 'source-changed: a source checksum changed';
     case 'dependency-changed':

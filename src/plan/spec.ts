@@ -29,6 +29,24 @@ export interface BuildSpec {
   readonly skipChecks?: readonly string[];
 }
 
+/**
+ * One of a recipe's options (`[options.NAME]`, poudriere's OPTIONS, BitBake's
+ * PACKAGECONFIG): on or off for a run (plan/options.ts), its relations added when on.
+ */
+/** An option's name: it becomes part of an environment variable's name ($KILN_OPTION_NAME). */
+export const OPTION_NAME_RE = /^[a-z][a-z0-9-]*$/;
+
+export interface OptionSpec {
+  readonly name: string;
+  /** On unless the run turns it off (kiln.toml [options], --option). */
+  readonly default: boolean;
+  readonly summary?: string;
+  /** Added to the package's build-depends when the option is on. */
+  readonly buildDepends: readonly AltGroup[];
+  /** Added to the package's depends when the option is on. */
+  readonly depends: readonly AltGroup[];
+}
+
 /** The recipe hash of a package's node for `arch`: its own when the inputs differ by arch, else the one of the spec. */
 export function recipeHashOf(spec: Pick<PackageSpec, 'recipeHash' | 'recipeHashByArch'>, arch: string): string {
   return spec.recipeHashByArch?.[arch] ?? spec.recipeHash;
@@ -71,6 +89,14 @@ export interface PackageSpec {
    * with this reason, and so is what needs it, but neither fails the run.
    */
   readonly ignore?: string;
+  /** The options the recipe declares, by name (absent: none). */
+  readonly options?: readonly OptionSpec[];
+  /**
+   * Each declared option on or off in this run, by name: set when the plan applies the
+   * run's settings (plan/options.ts applyOptions), which also adds the relations of the
+   * options that are on and makes the values part of recipeHash.
+   */
+  readonly optionValues?: Readonly<Record<string, boolean>>;
 }
 
 /** A problem found while reading input, located by file and key. */

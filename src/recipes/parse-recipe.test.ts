@@ -623,3 +623,34 @@ test('several unknown keys: one line each, in the order of the file, each with i
   const inBuild = 'name = "foo"\nversion = "1"\nsummary = "x"\nlicense = "MIT"\n[build]\nscript = "true"\ncpu = 2\ncolour = 1\n';
   assert.deepEqual(lines(diagnosticsOf(inBuild)), ['build: unknown key "cpu" (did you mean "cpus"?)', 'build: unknown key "colour"']);
 });
+
+test('[options]: a table per option or NAME = true|false, sorted by name, relations parsed', () => {
+  const text = `${recipe({})}\n[options.ssl]\ndefault = true\nsummary = "TLS"\nbuild-depends = ["tls (>= 1.0)"]\ndepends = ["tls"]\n\n[options]\ndocs = false\nwith-gui = true\n`;
+  const r = parseRecipe(text, { file: FILE, folderName: 'foo' });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(r.draft.options?.map((o) => [o.name, o.default, o.summary, o.buildDepends.flat().map((x) => x.name), o.depends.flat().map((x) => x.name)]), [
+    ['docs', false, undefined, [], []],
+    ['ssl', true, 'TLS', ['tls'], ['tls']],
+    ['with-gui', true, undefined, [], []],
+  ]);
+  // A table without default: off.
+  const off = parseRecipe(`${recipe({})}\n[options.x11]\nsummary = "X11"\n`, { file: FILE, folderName: 'foo' });
+  assert.ok(off.ok);
+  assert.equal(off.draft.options?.[0]?.default, false);
+  // None declared: no options key at all.
+  const none = parseRecipe(recipe({}), { file: FILE, folderName: 'foo' });
+  assert.ok(none.ok);
+  assert.equal(none.draft.options, undefined);
+});
+
+test('[options]: every problem of an option is said with its key', () => {
+  const text = `${recipe({})}\n[options.ssl]\ndefualt = true\nbuild-depends = ["tls (>= )"]\nsummary = ""\n\n[options.docs]\ndefault = "yes"\n\n[options]\nSSL = true\nlist = ["a"]\n`;
+  assert.deepEqual(lines(diagnosticsOf(text)), [
+    'options.ssl: unknown key "defualt" (did you mean "default"?)',
+    'options.ssl.build-depends[0]: ' + lines(diagnosticsOf(`${recipe({ top: { 'build-depends': '["tls (>= )"]' } })}`))[0]!.replace(/^build-depends\[0\]: /, ''),
+    'options.ssl.summary: must say in one line what the option does (e.g. "TLS support through OpenSSL"), or be removed',
+    'options.docs.default: expected true or false, got "yes"',
+    'options.SSL: "SSL" is not an option name: use lowercase letters, digits and -, starting with a letter (e.g. ssl, docs, with-gui)',
+    'options.list: expected true, false or a table ([options.list] with default, summary, build-depends, depends), got an array',
+  ]);
+});

@@ -8,8 +8,8 @@ import { parseProvides, parseRelations } from '../debian/relation.ts';
 import { relationArchProblems } from '../debian/relation-arch-check.ts';
 import { isDebianArch, didYouMeanArch } from '../debian/arch-names.ts';
 import { versionProblem } from '../debian/version.ts';
-import type { Diagnostic } from '../plan/spec.ts';
-import { NAME_RE, describeIssue, durationMs, keyPath, loopDurationMs, memoryBytes as memoryOf, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
+import { OPTION_NAME_RE, type Diagnostic, type OptionSpec } from '../plan/spec.ts';
+import { NAME_RE, describeIssue, durationMs, keyPath, loopDurationMs, memoryBytes as memoryOf, optionTableSchema, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
 import { tomlProblem } from '../config/toml-problem.ts';
 import { inFileOrder, keyLines, lineOfKey } from './toml-key-lines.ts';
 
@@ -52,6 +52,8 @@ export interface RecipeDraft {
   readonly env: string | undefined;
   /** Why this package is not built (poudriere's IGNORE), when the recipe says so. */
   readonly ignore?: string;
+  /** `[options.NAME]`, sorted by name; absent when the recipe declares none. */
+  readonly options?: readonly OptionSpec[];
 }
 
 export type ParseOutcome =
@@ -216,8 +218,7 @@ export function parseRecipe(
   const license = str(raw['license']);
   if (license !== undefined && license.trim() === '') add('license', 'must not be empty: name the license, e.g. "MIT" or an SPDX expression such as "GPL-2.0-or-later"');
 
-  const relField = (key: string): AltGroup[] => {
-    const v = raw[key];
+  const relField = (key: string, v: unknown = raw[key]): AltGroup[] => {
     if (!Array.isArray(v)) return [];
     const groups: AltGroup[] = [];
     v.forEach((item, i) => {
@@ -243,6 +244,7 @@ export function parseRecipe(
   };
   const buildDepends = relField('build-depends');
   const depends = relField('depends');
+  const declared = optionsOf(raw['options'], add, relField);
   const provides: Provide[] = [];
   if (Array.isArray(raw['provides'])) {
     raw['provides'].forEach((item, i) => {
@@ -390,7 +392,54 @@ export function parseRecipe(
       ...(loopTimeoutMs === undefined ? {} : { loopTimeoutMs }),
       skipChecks: d.build['skip-checks'] ?? [],
       ...(d.ignore === undefined ? {} : { ignore: d.ignore }),
+      ...(declared.length === 0 ? {} : { options: declared }),
       env: defaults.env,
     },
   };
+}
+
+/**
+ * A recipe's `[options]`: each `NAME = true|false` or `[options.NAME]` table checked (its
+ * name, its keys, its relations), every problem said through `add`. Sorted by name.
+ */
+function optionsOf(
+  value: unknown,
+  add: (key: string, message: string, at?: string) => void,
+  relField: (key: string, v: unknown) => AltGroup[],
+): OptionSpec[] {
+  // Not a table: the recipe schema has said so.
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  const out: OptionSpec[] = [];
+  for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+    const key = `options.${name}`;
+    if (!OPTION_NAME_RE.test(name)) add(key, `${JSON.stringify(name)} is not an option name: use lowercase letters, digits and -, starting with a letter (e.g. ssl, docs, with-gui)`);
+    if (typeof v === 'boolean') {
+      out.push({ name, default: v, buildDepends: [], depends: [] });
+      continue;
+    }
+    const table = optionTableSchema.safeParse(v);
+    if (!table.success) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+        add(key, `expected true, false or a table ([${key}] with default, summary, build-depends, depends), got ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`);
+        continue;
+      }
+      for (const issue of table.error.issues) {
+        const path = ['options', name, ...issue.path];
+        if (issue.code === 'unrecognized_keys') {
+          for (const k of issue.keys) add(keyPath(path), describeIssue({ ...issue, keys: [k] }, v, recipeKeysAt(['options', name])), keyPath([...path, k]));
+        } else add(keyPath(path), describeIssue(issue, valueAt(v, issue.path)));
+      }
+    }
+    const t = v as Record<string, unknown>;
+    const summary = typeof t['summary'] === 'string' ? t['summary'] : undefined;
+    if (summary !== undefined && (summary.trim() === '' || /[\r\n]/.test(summary))) add(`${key}.summary`, 'must say in one line what the option does (e.g. "TLS support through OpenSSL"), or be removed');
+    out.push({
+      name,
+      default: t['default'] === true,
+      ...(summary === undefined ? {} : { summary }),
+      buildDepends: relField(`${key}.build-depends`, t['build-depends']),
+      depends: relField(`${key}.depends`, t['depends']),
+    });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

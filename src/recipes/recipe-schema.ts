@@ -28,6 +28,18 @@ const buildSchema = z.strictObject({
   'skip-checks': z.array(z.enum(OUTPUT_CHECKS, { error: `not a check kiln has: the checks are ${OUTPUT_CHECKS.map((c) => `"${c}"`).join(', ')}` })).optional(),
 });
 
+/**
+ * An option's table (`[options.NAME]`); `NAME = true|false` is short for its default
+ * alone. The recipe schema takes any value under `options` and parse-recipe.ts checks
+ * each against this, so that a typo in a table is an unknown key, not "not a boolean".
+ */
+export const optionTableSchema = z.strictObject({
+  default: z.boolean().optional(),
+  summary: z.string().optional(),
+  'build-depends': z.array(z.string()).optional(),
+  depends: z.array(z.string()).optional(),
+});
+
 export const recipeSchema = z.strictObject({
   name: z.string(),
   version: z.string().min(1),
@@ -41,6 +53,7 @@ export const recipeSchema = z.strictObject({
   sources: z.array(sourceSchema).optional(),
   build: buildSchema,
   ignore: z.string().optional(),
+  options: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type RawRecipe = z.infer<typeof recipeSchema>;
@@ -50,6 +63,7 @@ export function recipeKeysAt(path: readonly PropertyKey[]): readonly string[] {
   if (path.length === 0) return Object.keys(recipeSchema.shape);
   if (path[0] === 'build') return Object.keys(buildSchema.shape);
   if (path[0] === 'sources') return Object.keys(sourceSchema.shape);
+  if (path[0] === 'options' && path.length === 2) return Object.keys(optionTableSchema.shape);
   return [];
 }
 
@@ -70,6 +84,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
   array: 'an array',
   object: 'a table',
   record: 'a table',
+  boolean: 'true or false',
 };
 
 /**

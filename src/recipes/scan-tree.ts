@@ -328,6 +328,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
     sourcesHash,
     env: draft.env,
     ...(draft.ignore === undefined ? {} : { ignore: draft.ignore }),
+    ...(draft.options === undefined ? {} : { options: draft.options }),
   };
 }
 

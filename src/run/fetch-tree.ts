@@ -9,6 +9,7 @@
 // yet is fetched first, and its sha256 written into the recipe (recipes/write-sha256.ts).
 // That trusts the server: the user is told to compare it with upstream's own checksum.
 
+import { applyOptions } from '../plan/options.ts';
 import { realpathSync } from 'node:fs';
 import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -65,7 +66,9 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
     written = await makesum(req, downloads, [...scan.specs.map((s) => ({ name: s.name, dir: s.dir })), ...scan.invalid]);
     if (written > 0) scan = await scanRecipeTree(req.treeDir, { signal: req.signal });
   }
-  const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs: req.archs ?? scan.config.archs ?? [hostArch()], hostArch: hostArch(), targets: req.targets });
+  // What the tree's kiln.toml [options] turn on needs its sources too (its relations are added).
+  const specs = applyOptions(scan.specs, scan.config.options ?? [], scan.invalid.map((x) => x.name)).specs;
+  const graph = buildGraph({ specs, invalid: scan.invalid, archs: req.archs ?? scan.config.archs ?? [hostArch()], hostArch: hostArch(), targets: req.targets });
   // One download per sha256 (per url and commit for a git source), whoever needs it.
   const wanted = new Map<string, { url: string; rev: string | undefined; packages: Set<string> }>();
   const broken = new Set<string>();

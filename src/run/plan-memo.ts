@@ -71,6 +71,8 @@ export interface MemoInputs {
   readonly archs: readonly string[];
   readonly targets: readonly string[];
   readonly profiles: readonly string[];
+  /** --option settings as [package or '', option, on], in the order given. */
+  readonly options: readonly (readonly [string, string, boolean])[];
   readonly onDaemon: boolean;
   readonly scan: { readonly cacheGeneration?: string | undefined; readonly invalid: readonly InvalidPackage[]; readonly config: TreeConfig };
 }

@@ -27,6 +27,7 @@ import type { InstanceSpec } from '../envs/instance-spec.ts';
 import { closestName } from '../debian/closest-name.ts';
 import { envIdWithProfiles } from './env-id.ts';
 import { memoSlot, readPlanMemo, usePlanMemo, type MemoSlot } from './plan-memo.ts';
+import { applyOptions, type OptionSetting } from '../plan/options.ts';
 
 export interface PlanRequest {
   readonly treeDir: string;
@@ -54,6 +55,8 @@ export interface PlanRequest {
    * input key (a package built under other profiles is another build).
    */
   readonly profiles?: readonly string[];
+  /** --option settings, in the order given: over kiln.toml's [options] (plan/options.ts). */
+  readonly options?: readonly OptionSetting[];
   /** What asked for `force` when not the user's --force (kiln build --twice): shown as the reason. */
   readonly forcedBy?: 'twice' | undefined;
   /** --fail-on-warnings: a package whose stored artifact was built with warnings is not up to date. */
@@ -154,6 +157,17 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
       if (text !== undefined) req.note?.(text);
     }
   }
+  // The recipes' options as this run sets them (kiln.toml's [options], then --option):
+  // each spec gets its values, and the relations of those that are on.
+  const settings = [...(scan.config.options ?? []), ...orderedSettings(req.options ?? [])];
+  const applied = applyOptions(scan.specs, settings, scan.invalid.map((x) => x.name));
+  if (applied.problems.length > 0) {
+    throw new KilnError('usage', applied.problems.length === 1 ? applied.problems[0]! : `${applied.problems.length} option settings name nothing:\n${applied.problems.map((p) => `  ${p}`).join('\n')}`, {
+      hint: 'name a package of the tree and an option its recipe declares ([options] in recipe.toml); `kiln plan --json` lists each package\'s options',
+    });
+  }
+  for (const text of applied.notes) req.note?.(text);
+  const specs = applied.specs;
   if (req.onDaemon === true) refuseFileMirrorsOnDaemon(scan.config.mirrors, scan.config.file ?? 'kiln.toml');
   if (req.onDaemon === true && scan.config.instance !== undefined) {
     refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
@@ -163,7 +177,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   // graph would be built, used once the envs' ids are known. Only runs whose plan reads
   // nothing but the specs, the settings, the records and the artifacts.
   const slot = req.memo === true && scan.debian === undefined && scan.crossFrom === undefined && req.force.length === 0 && req.forcedBy === undefined && req.failOnWarnings !== true
-    ? memoSlot(req.stateDir, { treeDir, cacheDir: req.cacheDir, hostArch: hostArch(), archs, targets: req.targets, profiles, onDaemon: req.onDaemon === true, scan })
+    ? memoSlot(req.stateDir, { treeDir, cacheDir: req.cacheDir, hostArch: hostArch(), archs, targets: req.targets, profiles, options: (req.options ?? []).map((o) => [o.pkg ?? '', o.name, o.on]), onDaemon: req.onDaemon === true, scan })
     : undefined;
   const candidate = slot === undefined ? undefined : readPlanMemo(slot, records);
   // Without a memo, the graph (and what it says) comes before the envs are leased, as always.
@@ -195,7 +209,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
 
   /** The graph, and what it says at the start of the run (unmet depends, cycles), said now. */
   function graphWithNotes(): { graph: Graph; notes: string[] } {
-    const graph = buildGraph({ specs: scan.specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
+    const graph = buildGraph({ specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
     const notes: string[] = [];
     noteUnmetDepends(graph, (text) => notes.push(text));
     noteCycles(graph, (text) => notes.push(text));
@@ -206,7 +220,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   function finishPlan(): PreparedPlan {
     const envIdOf = profiles.length === 0 ? (arch: string) => envs.envIdFor(arch) : (arch: string) => envIdWithProfiles(envs.envIdFor(arch), profiles);
     const envIds = archs.map(envIdOf);
-    const memo = candidate === undefined ? undefined : usePlanMemo(candidate, { records, envIds, store: artifacts, specs: scan.specs, envIdOf });
+    const memo = candidate === undefined ? undefined : usePlanMemo(candidate, { records, envIds, store: artifacts, specs, envIdOf });
     if (slot !== undefined && memo !== undefined) {
       for (const text of memo.notes) req.note?.(text);
       return { treeDir, profiles, config: scan.config, archs, plan: memo.plan, memo: { slot, envIds, notes: memo.notes, fromMemo: memo.id }, invalid: scan.invalid, artifacts, envs, scan };
@@ -357,6 +371,11 @@ export function refuseFileMirrorsOnDaemon(mirrors: Readonly<Record<string, strin
 }
 
 /** Every build profile named by a relation (build-depends or depends) of the specs. */
+/** --option settings with those for every package first, so that one package's own wins (in the order given otherwise). */
+export function orderedSettings(settings: readonly OptionSetting[]): OptionSetting[] {
+  return [...settings.filter((s) => s.pkg === undefined), ...settings.filter((s) => s.pkg !== undefined)];
+}
+
 export function profilesNamed(specs: readonly Pick<PackageSpec, 'buildDepends' | 'depends'>[]): Set<string> {
   const out = new Set<string>();
   for (const s of specs) {

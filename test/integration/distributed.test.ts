@@ -554,16 +554,19 @@ test('a worker SIGKILLed mid-job and started again on the same state takes the j
   assert.equal(pkgOf(await readReport(r), 'again').state, 'built');
 });
 
-test('kiln build --nats --profiles: the job goes to the workers of its env and builds with the profiles (it hung: its queue named the profiles, no worker\'s did)', { skip: noNats, timeout: 120_000 }, async (t) => {
+test('kiln build --nats --profiles --option: the job goes to the workers of its env and builds with the profiles and options (it hung: its queue named the profiles, no worker\'s did)', { skip: noNats, timeout: 120_000 }, async (t) => {
   await using dir = await tmpDir('kiln-nats-');
   const url = await natsServer(t, dir.path);
   const tree = await writeTree(join(dir.path, 'tree'), {
     prof: recipeText({ name: 'prof', script: 'test "$KILN_PROFILES" = nocheck; mkdir -p "$DESTDIR/usr/share/prof"; echo ok > "$DESTDIR/usr/share/prof/ok"' }),
+    // The worker gets the option values the coordinator planned with, and keys the job alike.
+    opt: `${recipeText({ name: 'opt', script: 'test "$KILN_OPTIONS" = docs; test "$KILN_OPTION_SSL" = 0; mkdir -p "$DESTDIR/usr/share/opt"; echo ok > "$DESTDIR/usr/share/opt/ok"' })}\n[options]\nssl = true\ndocs = false\n`,
   });
   startWorker(t, url, join(dir.path, 'w1'), 'w1');
-  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--profiles', 'nocheck', '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '5000' } });
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--sandbox', 'host', '--nats', url, '--profiles', 'nocheck', '--option', 'ssl=off', '--option', 'opt:docs=on', '--json'], { timeoutMs: 90_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '5000' } });
   assert.equal(r.code, 0, explain(r));
   assert.equal(pkgOf(await readReport(r), 'prof').state, 'built');
+  assert.equal(pkgOf(await readReport(r), 'opt').state, 'built');
 });
 
 test('a NATS user with the permissions docs/operations.md lists builds through workers; one without them is refused as unauthorized, naming them', { skip: noNats, timeout: 120_000 }, async (t) => {
