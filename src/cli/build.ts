@@ -343,7 +343,7 @@ function refuseLocalOnly(command: Command): void {
     .map((o) => o.long!);
   if (given.length === 0) return;
   throw new KilnError('usage', `--server: ${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a local build only`, {
-    hint: "the daemon's builds use its own settings (kiln serve --jobs, --overcommit-cpus, --sandbox); a Debian build goes through the tree's debian.toml",
+    hint: `the daemon's builds use its own settings (kiln serve --jobs, --overcommit-cpus, --sandbox); a Debian build goes through the tree's debian.toml${given.includes('--option') ? "; recipe options go through the tree's kiln.toml [options], which is sent with it" : ''}`,
   });
 }
 

@@ -11,7 +11,8 @@ import { assertTreeHasPackages } from '../run/prepare-plan.ts';
 import type { FetchEvent } from '../run/fetch-tree.ts';
 import type { CliContext } from './main.ts';
 import { withInterrupt } from './interrupt.ts';
-import { addStateOptions, formatMs, layoutFrom, parseArchList, parsePositive, type StateOptions } from './options.ts';
+import type { OptionSetting } from '../plan/options.ts';
+import { addStateOptions, collectOption, formatMs, layoutFrom, parseArchList, parsePositive, type StateOptions } from './options.ts';
 
 interface FetchOpts extends StateOptions {
   tree: string;
@@ -19,6 +20,7 @@ interface FetchOpts extends StateOptions {
   makesum?: boolean;
   jobs: number;
   json?: boolean;
+  option?: OptionSetting[];
 }
 
 export function registerFetch(program: Command, ctx: CliContext): void {
@@ -29,6 +31,7 @@ export function registerFetch(program: Command, ctx: CliContext): void {
     .option('--tree <dir>', 'the recipe tree', '.')
     .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine\'s)', parseArchList)
     .option('--makesum', 'first fetch each source of the targets\' own recipes that has no sha256 yet, and write its sha256 into the recipe (check it against the checksum upstream publishes)')
+    .option('--option <setting>', 'as kiln build --option: the sources of what a recipe option that is on needs are fetched too (repeatable)', collectOption)
     .option('-j, --jobs <n>', 'downloads at once', parsePositive('--jobs'), 4)
     .option('--json', 'one JSON line per source, the summary last');
   addStateOptions(cmd);
@@ -46,6 +49,8 @@ export function registerFetch(program: Command, ctx: CliContext): void {
       targets,
       archs: opts.arch,
       makesum: opts.makesum === true,
+      ...(opts.option === undefined ? {} : { options: opts.option }),
+      note: (t) => ctx.stderr.write(`kiln fetch: ${t}\n`),
       jobs: opts.jobs,
       signal,
       say: (e) => ctx.stdout.write(opts.json === true ? `${JSON.stringify(e)}\n` : eventLine(e)),

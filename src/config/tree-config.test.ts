@@ -321,3 +321,11 @@ test('[options]: NAME = true|false for every package, [options.PKG] for one, in 
     'options.Curl: "Curl" is not a package name: an [options.PKG] table names a package of the tree',
   ]);
 });
+
+test('an unknown key says which known one it is close to, at the top and in a table', () => {
+  assert.deepEqual(problems('envv = "x"\n[defaults]\nmemry = "1G"\n[hooks]\nrun-finshed = ["x"]\n'), [
+    'unknown key "envv" (did you mean "env"?)',
+    'defaults: unknown key "memry" (did you mean "memory"?)',
+    'hooks: unknown key "run-finshed" (did you mean "run-finished"?): the events are run-finished and job-failed',
+  ]);
+});

@@ -112,6 +112,20 @@ const schema = z.strictObject({
     .optional(),
 });
 
+/** The keys kiln.toml allows in the table at a zod issue path (for an unknown key's "did you mean"). */
+function keysAt(path: readonly PropertyKey[]): string[] {
+  let at: z.ZodType = schema;
+  for (const p of path) {
+    const inner = at instanceof z.ZodOptional ? (at.unwrap() as z.ZodType) : at;
+    if (!(inner instanceof z.ZodObject)) return [];
+    const next = (inner.shape as Record<string, z.ZodType | undefined>)[String(p)];
+    if (next === undefined) return [];
+    at = next;
+  }
+  const inner = at instanceof z.ZodOptional ? (at.unwrap() as z.ZodType) : at;
+  return inner instanceof z.ZodObject ? Object.keys(inner.shape as object) : [];
+}
+
 /**
  * The well-formed part of a value its schema refuses, or undefined. A table (such as
  * [defaults]) keeps each of its keys that is well-formed on its own, so `cpus = 0`
@@ -173,7 +187,7 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
                           ? `${valueAt(doc, issue.path) === undefined ? 'missing' : `expected a string, got ${JSON.stringify(valueAt(doc, issue.path))}`}: the base URL of the kiln serve whose cache to use, e.g. url = "https://cache.example/kiln"`
                           : key.startsWith('substitutes.') && issue.code !== 'unrecognized_keys'
                             ? `must be the path of a file, relative to kiln.toml (e.g. ${key.slice('substitutes.'.length)} = "${key.endsWith('key') ? 'keys/cache.asc' : 'secrets/token'}"), got ${JSON.stringify(valueAt(doc, issue.path))}`
-                            : describeIssue(issue, valueAt(doc, issue.path));
+                            : describeIssue(issue, valueAt(doc, issue.path), issue.code === 'unrecognized_keys' ? keysAt(issue.path) : []);
       const diagnostic: Diagnostic = key === '' ? { file, message } : { file, key, message };
       diagnostics.push(diagnostic);
       // An unknown key is said where it is written, not where its table is.

@@ -120,6 +120,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       let attemptNo = 1;
     /** --retry: the builds run again after a failure, and what each failed with. */
     let retried = 0;
+    /** The last fetch failure was a download's (the network, the server), which --retry tries again. */
+    let fetchMayPass = false;
     const earlier: string[] = [];
       const fail = (reason: FailureReason, message: string, extra?: Partial<JobOutcome>): JobOutcome => {
         failed = true;
@@ -176,7 +178,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             continue;
           }
           // --retry N: a build that failed in a way a flaky one does is built again, afresh.
-          if (outcome.state === 'failed' && retried < (o.retries ?? 0) && RETRYABLE.has(outcome.failure?.reason ?? 'internal') && !signal.aborted) {
+          const reason = outcome.failure?.reason ?? 'internal';
+          if (outcome.state === 'failed' && retried < (o.retries ?? 0) && RETRYABLE.has(reason) && (reason !== 'fetch-failed' || fetchMayPass) && !signal.aborted) {
             retried++;
             earlier.push(outcome.failure?.message ?? 'failed');
             jl.note(`attempt ${attemptNo} failed (${outcome.failure?.message ?? 'failed'}): building it again in a fresh workspace (--retry ${o.retries}, ${retried} of ${o.retries})`);
@@ -207,6 +210,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             else await fetchSources(spec, { srcDir: sandbox.host.src, downloads: o.downloads, note: (t) => jl.note(t), signal });
           } catch (e) {
             if (signal.aborted) return cancelled();
+            // Only a download that failed (the network, the server) may go better again: a
+            // checksum mismatch or an archive kiln refuses fails the same way every time.
+            fetchMayPass = isKilnError(e) && e.code === 'download-failed';
             return fail('fetch-failed', messageOf(e));
           }
           phase('stage');
@@ -332,7 +338,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
   };
 }
 
-/** The failures --retry builds again: what a flaky build or a flaky network does, not what a retry cannot change. */
+/** The failures --retry builds again: what a flaky build or a flaky network does, not what a retry cannot change (a fetch failure only when a download failed: runPhases). */
 const RETRYABLE: ReadonlySet<FailureReason> = new Set(['exit-status', 'signal', 'silent', 'looping', 'timeout', 'fetch-failed']);
 
 /** How long a helper's death waits for a cancellation that may be on its way (see runPhases). */

@@ -89,7 +89,9 @@ export function brokenText(t: BrokenTextContext, k: number, bad: readonly number
     // Another alternative that cannot be used either: what it is, without its chain.
     const w = t.posOf[c]!;
     const cause = w >= 0 ? t.broken[w] : drafts[c]!.problems.join('; ');
-    parts.push(`${rel}${provider} (${cause !== undefined && cause !== '' && isOwnIgnore(cause) ? 'ignored' : 'broken'})`);
+    // Not broken itself but not to be staged: its own depends do not resolve.
+    const unstaged = (cause === undefined || cause === '') && drafts[c]!.runtimeProblems.length > 0 ? `cannot be staged: its depends: ${drafts[c]!.runtimeProblems[0]}` : undefined;
+    parts.push(`${rel}${provider} (${unstaged ?? (cause !== undefined && cause !== '' && isOwnIgnore(cause) ? 'ignored' : 'broken')})`);
   }
   if (chosen === '') return `needs ${first}, ${chain.word}${also}: ${chain.reason}`;
   // The chain runs to the end of the line: the chosen alternative comes last.

@@ -489,3 +489,11 @@ test('ignore: each link of a chain says what its package is, and isIgnoredCause 
   assert.deepEqual(ignored, ['alt3', 'altuser', 'gpu', 'meta', 'viewer', 'wide', 'zfake']);
   for (const n of g.nodes) assert.equal(isIgnoredCause(n.broken), n.ignored, `${n.name}: ${n.broken ?? ''}`);
 });
+
+test('an alternative that builds but cannot be staged (its own depends do not resolve) says so, not "broken"', () => {
+  const ig = (name: string): PackageSpec => ({ ...spec(name), ignore: 'needs a GPU' });
+  const g = graph([spec('zlib', { deps: ['gone'] }), ig('gpu'), spec('alt', { bdeps: ['gpu | zlib'] })]);
+  const s = states(g);
+  assert.equal(s['zlib@amd64'], '');
+  assert.equal(s['alt@amd64'], 'needs one of gpu | zlib: zlib (cannot be staged: its depends: needs gone, which is not in the tree); gpu, which is ignored: needs a GPU');
+});

@@ -29,13 +29,13 @@ export interface BuildSpec {
   readonly skipChecks?: readonly string[];
 }
 
+/** An option's name: it becomes part of an environment variable's name ($KILN_OPTION_NAME). */
+export const OPTION_NAME_RE = /^[a-z][a-z0-9-]*$/;
+
 /**
  * One of a recipe's options (`[options.NAME]`, poudriere's OPTIONS, BitBake's
  * PACKAGECONFIG): on or off for a run (plan/options.ts), its relations added when on.
  */
-/** An option's name: it becomes part of an environment variable's name ($KILN_OPTION_NAME). */
-export const OPTION_NAME_RE = /^[a-z][a-z0-9-]*$/;
-
 export interface OptionSpec {
   readonly name: string;
   /** On unless the run turns it off (kiln.toml [options], --option). */

@@ -72,6 +72,22 @@ test('triageFailures: blocks per failure, its error line, groups by normalised e
   assert.deepEqual(triageLines(clean), []);
 });
 
+test('triageFailures: a failure whose log says nothing telling has its cause as error line; different causes are different groups', () => {
+  const r = report([
+    pkg('zlib', 'failed', { reason: 'fetch-failed', cause: 'sha256 mismatch for https://h.example/zlib.tar.gz: expected aaaa, got bbbb\nnothing was stored' }),
+    pkg('evil', 'failed', { reason: 'fetch-failed', cause: 'archive evil.tar: member evil is a link to /etc/passwd, outside $SRCDIR' }),
+    pkg('png', 'failed', { reason: 'fetch-failed', cause: 'sha256 mismatch for https://h.example/png.tar.gz: expected cccc, got dddd' }),
+  ]);
+  const tail = ['[   0.000] k ==> phase fetch at 2026-11-23T01:57:55.572Z', '[   0.100] k failed: whatever it says'];
+  const t = triageFailures(r, () => tail);
+  assert.equal(t.packages.find((p) => p.name === 'zlib')!.errorLine, 'sha256 mismatch for https://h.example/zlib.tar.gz: expected aaaa, got bbbb');
+  assert.deepEqual(t.failureGroups?.map((g) => [g.signature, g.jobs]), [
+    ['shaN mismatch for https:zlib.tar.gz: expected aaaa, got bbbb', ['zlib@amd64']],
+    ['shaN mismatch for https:png.tar.gz: expected cccc, got dddd', ['png@amd64']],
+    ['archive evil.tar: member evil is a link to passwd, outside $SRCDIR', ['evil@amd64']],
+  ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+});
+
 test('triageLines: the failures holding back most, and an error several failed with', () => {
   const r = report([
     pkg('liba', 'failed'), pkg('libb', 'failed'), pkg('libc', 'failed'),

@@ -97,6 +97,12 @@ export function normaliseError(line: string): string {
     .slice(0, 300);
 }
 
+/** The first line of a failed package's cause, when it has one. */
+function causeLine(p: ReportPackage): string | undefined {
+  const first = p.cause?.split('\n', 1)[0]?.trim();
+  return first === undefined || first === '' ? undefined : first;
+}
+
 /** How many packages each failed job holds back: the skipped ones that name it. */
 export function blockedCounts(packages: readonly ReportPackage[]): Map<string, number> {
   const out = new Map<string, number>();
@@ -127,7 +133,9 @@ export function triageFailures(report: RunReport, tailOf: (pkg: ReportPackage) =
     } catch {
       tail = [];
     }
-    lines.set(idOf(p), errorLine(tail));
+    // A failure of kiln's own steps (a download, a checksum, an unsafe archive member) is
+    // said by its cause, not by the build's output: that is its error line.
+    lines.set(idOf(p), errorLine(tail) ?? causeLine(p));
   }
   const packages = report.packages.map((p) => {
     if (p.state !== 'failed') return p;
@@ -137,7 +145,7 @@ export function triageFailures(report: RunReport, tailOf: (pkg: ReportPackage) =
   const groups = new Map<string, string[]>();
   for (const p of failed) {
     const line = lines.get(idOf(p));
-    // A failure whose log says nothing telling is grouped by its reason code (timeout, out-of-memory…).
+    // A failure with neither a telling line nor a cause is grouped by its reason code (timeout, out-of-memory…).
     const signature = line === undefined ? `(${p.reason ?? 'failed'}: no error line in its log)` : normaliseError(line);
     groups.set(signature, [...(groups.get(signature) ?? []), idOf(p)]);
   }

@@ -9,7 +9,8 @@
 // yet is fetched first, and its sha256 written into the recipe (recipes/write-sha256.ts).
 // That trusts the server: the user is told to compare it with upstream's own checksum.
 
-import { applyOptions } from '../plan/options.ts';
+import { specsWithOptions } from './run-options.ts';
+import type { OptionSetting } from '../plan/options.ts';
 import { realpathSync } from 'node:fs';
 import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -30,6 +31,10 @@ export interface FetchTreeRequest {
   readonly targets: readonly string[];
   readonly archs: readonly string[] | undefined;
   readonly makesum: boolean;
+  /** --option: the recipes' options, over kiln.toml's [options], as kiln build takes them. */
+  readonly options?: readonly OptionSetting[];
+  /** What to say before fetching (an option no package has). */
+  readonly note?: (text: string) => void;
   /** Downloads at once. */
   readonly jobs: number;
   readonly signal: AbortSignal;
@@ -66,8 +71,8 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
     written = await makesum(req, downloads, [...scan.specs.map((s) => ({ name: s.name, dir: s.dir })), ...scan.invalid]);
     if (written > 0) scan = await scanRecipeTree(req.treeDir, { signal: req.signal });
   }
-  // What the tree's kiln.toml [options] turn on needs its sources too (its relations are added).
-  const specs = applyOptions(scan.specs, scan.config.options ?? [], scan.invalid.map((x) => x.name)).specs;
+  // As a build with these options would: what an option that is on needs is fetched too.
+  const specs = specsWithOptions(scan, req.options, req.note);
   const graph = buildGraph({ specs, invalid: scan.invalid, archs: req.archs ?? scan.config.archs ?? [hostArch()], hostArch: hostArch(), targets: req.targets });
   // One download per sha256 (per url and commit for a git source), whoever needs it.
   const wanted = new Map<string, { url: string; rev: string | undefined; packages: Set<string> }>();

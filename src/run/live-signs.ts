@@ -46,7 +46,7 @@ export function startLiveSigns(o: {
     }
   }, HEARTBEAT_MS);
   heartbeat.unref();
-  if (!o.onDaemon) o.bus.emit({ type: 'note', at: Date.now(), text: `report: ${join(o.reportDir, 'report.html')} (written every ${LIVE_REPORT_MS / 1000} s while the run goes: open it in a browser)` });
+  if (!o.onDaemon) o.bus.emit({ type: 'note', at: Date.now(), text: `report: ${join(o.reportDir, 'report.html')} (written ${LIVE_REPORT_MS / 1000} s into the run, then every ${LIVE_REPORT_MS / 1000} s, and when it ends: open it in a browser)` });
   let writing: Promise<unknown> = Promise.resolve();
   const live = setInterval(() => {
     writing = writing.then(async () => {

@@ -50,6 +50,7 @@ const PLAN_MODULES = [
   'plan/graph.ts',
   'plan/job.ts',
   'plan/keys.ts',
+  'plan/options.ts',
   'plan/plan.ts',
   'plan/resolve.ts',
   'plan/spec.ts',

@@ -27,7 +27,8 @@ import type { InstanceSpec } from '../envs/instance-spec.ts';
 import { closestName } from '../debian/closest-name.ts';
 import { envIdWithProfiles } from './env-id.ts';
 import { memoSlot, readPlanMemo, usePlanMemo, type MemoSlot } from './plan-memo.ts';
-import { applyOptions, type OptionSetting } from '../plan/options.ts';
+import type { OptionSetting } from '../plan/options.ts';
+import { specsWithOptions } from './run-options.ts';
 
 export interface PlanRequest {
   readonly treeDir: string;
@@ -157,17 +158,8 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
       if (text !== undefined) req.note?.(text);
     }
   }
-  // The recipes' options as this run sets them (kiln.toml's [options], then --option):
-  // each spec gets its values, and the relations of those that are on.
-  const settings = [...(scan.config.options ?? []), ...orderedSettings(req.options ?? [])];
-  const applied = applyOptions(scan.specs, settings, scan.invalid.map((x) => x.name));
-  if (applied.problems.length > 0) {
-    throw new KilnError('usage', applied.problems.length === 1 ? applied.problems[0]! : `${applied.problems.length} option settings name nothing:\n${applied.problems.map((p) => `  ${p}`).join('\n')}`, {
-      hint: 'name a package of the tree and an option its recipe declares ([options] in recipe.toml); `kiln plan --json` lists each package\'s options',
-    });
-  }
-  for (const text of applied.notes) req.note?.(text);
-  const specs = applied.specs;
+  // The recipes' options as this run sets them: each spec gets its values, and the relations of those that are on.
+  const specs = specsWithOptions(scan, req.options, req.note);
   if (req.onDaemon === true) refuseFileMirrorsOnDaemon(scan.config.mirrors, scan.config.file ?? 'kiln.toml');
   if (req.onDaemon === true && scan.config.instance !== undefined) {
     refuseHostPathsOnDaemon(scan.config.instance, treeDir, scan.config.file ?? 'kiln.toml');
@@ -370,16 +362,12 @@ export function refuseFileMirrorsOnDaemon(mirrors: Readonly<Record<string, strin
   }
 }
 
-/** Every build profile named by a relation (build-depends or depends) of the specs. */
-/** --option settings with those for every package first, so that one package's own wins (in the order given otherwise). */
-export function orderedSettings(settings: readonly OptionSetting[]): OptionSetting[] {
-  return [...settings.filter((s) => s.pkg === undefined), ...settings.filter((s) => s.pkg !== undefined)];
-}
-
-export function profilesNamed(specs: readonly Pick<PackageSpec, 'buildDepends' | 'depends'>[]): Set<string> {
+/** Every build profile named by a relation (build-depends or depends) of the specs, their options' included (on or off). */
+export function profilesNamed(specs: readonly Pick<PackageSpec, 'buildDepends' | 'depends' | 'options'>[]): Set<string> {
   const out = new Set<string>();
   for (const s of specs) {
-    for (const group of [...s.buildDepends, ...s.depends]) {
+    const groups = [...s.buildDepends, ...s.depends, ...(s.options ?? []).flatMap((o) => [...o.buildDepends, ...o.depends])];
+    for (const group of groups) {
       for (const r of group) for (const conj of r.profiles ?? []) for (const term of conj) out.add(term.name);
     }
   }

@@ -112,4 +112,11 @@ test('precheckBuild: a tree whose kiln.toml has [hooks] is refused (config-inval
     assert.match(got.message, /^kiln\.toml: \[hooks\]: a daemon runs no hooks/, name);
     assert.match(got.hint ?? '', /--webhook/, name);
   }
+  // The file's other problems come with it: all fixed in one go.
+  const more = await precheckBuild({ ...base, treeDir: make('g', 'archs = ["x86_64"]\n[hooks]\nrun-finished = ["x"]\n[defaults]\nmemry = "1G"\n') }).then(() => undefined, (e: unknown) => e);
+  assert.ok(isKilnError(more));
+  assert.deepEqual(more.message.split('\n').slice(1), [
+    '  kiln.toml: archs[0]: "x86_64" is not a Debian architecture name (did you mean "amd64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+    '  kiln.toml: defaults: unknown key "memry" (did you mean "memory"?)',
+  ]);
 });

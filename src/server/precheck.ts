@@ -5,6 +5,7 @@
 // retry loops take for "try again"). Only sure failures are refused here; anything unclear
 // (an invalid kiln.toml, a Debian tree whose envs are made on demand) is left to the build,
 // which reports it in full.
+import { formatDiagnostic } from '../plan/spec.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKilnError, KilnError } from '../errors.ts';
@@ -131,7 +132,10 @@ export async function refuseTreeHooks(treeDir: string): Promise<void> {
     return;
   }
   if (doc === null || typeof doc !== 'object' || !('hooks' in doc)) return;
-  throw new KilnError('config-invalid', "kiln.toml: [hooks]: a daemon runs no hooks of a tree (they would run on the daemon's machine, outside the sandbox)", {
+  // Every other problem of the file too, as the build would say them: one round trip to fix them all.
+  const { parseTreeConfig } = await import('../config/tree-config.ts');
+  const others = parseTreeConfig(text, 'kiln.toml').diagnostics.filter((d) => d.key === undefined || !d.key.startsWith('hooks')).map((d) => `\n  ${formatDiagnostic(d)}`).join('');
+  throw new KilnError('config-invalid', `kiln.toml: [hooks]: a daemon runs no hooks of a tree (they would run on the daemon's machine, outside the sandbox)${others}`, {
     hint: "remove the [hooks] table from the tree you submit (hooks are for a local kiln build); to hear of a daemon's builds, its operator starts kiln serve with --webhook URL, or poll GET /api/v1/builds/{id}",
   });
 }

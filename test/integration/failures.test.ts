@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { marker, pidsWithCmdline, reap } from '../helpers/proc.ts';
@@ -293,6 +296,34 @@ test('--retry N: a flaky build is built again in a fresh workspace and said flak
   // A failure a retry cannot change is not retried (an invalid recipe is broken, not built).
   const without = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state2'), '--sandbox', 'host', '--json', '--force', 'broken', 'broken']);
   assert.equal((await readFile(pkgOf(await readReport(without), 'broken').log!, 'utf8')).match(/o always fails/g)?.length, 1, 'retried without --retry');
+});
+
+test('--retry N: a download that failed is fetched again; an archive kiln refuses (or a checksum that does not match) is not', async () => {
+  await using dir = await tmpDir();
+  const body = 'hello\n';
+  let hits = 0;
+  // Not found the first time (a mirror still syncing), there the second.
+  const server = createServer((_req, res) => (++hits === 1 ? res.writeHead(404).end('not found\n') : res.writeHead(200).end(body)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await using _close = { [Symbol.asyncDispose]: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  const port = (server.address() as AddressInfo).port;
+  const sha = createHash('sha256').update(body).digest('hex');
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    late: `${recipeText({ name: 'late', script: 'mkdir -p "$DESTDIR/usr/share/late"; cp hello.txt "$DESTDIR/usr/share/late/"' })}\n[[sources]]\nurl = "http://127.0.0.1:${port}/hello.txt"\nsha256 = "${sha}"\n`,
+    evil: `${recipeText({ name: 'evil', script: 'true' })}\n[[sources]]\nurl = "file:evil.tar"\nstrip = 0\n`,
+  });
+  await symlink('/etc/passwd', join(tree, 'evil', 'evil'));
+  assert.equal(spawnSync('tar', ['-C', join(tree, 'evil'), '-cf', join(tree, 'evil', 'evil.tar'), 'evil']).status, 0);
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--retry', '2', '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { evil: 'failed', late: 'built' });
+  assert.match(pkgOf(report, 'late').warnings?.[0] ?? '', /^retry: built on attempt 2, after attempt 1: download of \S+ failed: HTTP 404/);
+  assert.equal(pkgOf(report, 'evil').reason, 'fetch-failed');
+  const evilLog = await readFile(pkgOf(report, 'evil').log!, 'utf8');
+  assert.doesNotMatch(evilLog, /attempt 1 failed/, evilLog);
+  // Its cause is its error line, and it is not grouped with other failures.
+  assert.match(pkgOf(report, 'evil').errorLine ?? '', /evil/);
 });
 
 test('--keep-failed on the host sandbox: rebuild.sh in the kept workspace re-runs the build as it ran', async () => {

@@ -146,7 +146,7 @@ test('the report while the run goes: report.json and report.html name the runnin
   await writeFile(gate, '');
   const done = await run.done;
   assert.equal(done.code, 0, done.stderr);
-  assert.match(done.stderr + done.stdout, /kiln: report: \S+report\.html \(written every 0\.2 s while the run goes/);
+  assert.match(done.stderr + done.stdout, /kiln: report: \S+report\.html \(written 0\.2 s into the run, then every 0\.2 s, and when it ends/);
   assert.equal(live?.end, null);
   assert.deepEqual(live?.running?.map((r) => r.job.replace(/@.*/, '')), ['slow']);
   assert.equal(live?.waiting, 1);

@@ -95,6 +95,18 @@ test('options: a setting that names no package or option is refused (exit 2) wit
   const global = await runKiln(['plan', '--tree', tree, '--state', state, '--option', 'gui=on']);
   assert.equal(global.code, 0, explain(global));
   assert.match(global.stderr, /--option gui=on: no package of the tree has an option "gui"; the tree's options: docs, ssl/);
+  // A relation of an option names a build profile as much as the package's own do (no "names nothing" note).
+  const recipe = join(tree, 'app', 'recipe.toml');
+  await writeFile(recipe, (await readFile(recipe, 'utf8')).replace('build-depends = ["tls"]', 'build-depends = ["tls <!nocheck>"]'));
+  const profiled = await runKiln(['plan', '--tree', tree, '--state', state, '--profiles', 'nocheck', '--json']);
+  assert.equal(profiled.code, 0, explain(profiled));
+  assert.doesNotMatch(profiled.stderr, /no relation of the tree names it/);
+  assert.deepEqual((JSON.parse(profiled.stdout) as { packages: PlanPackage[] }).packages.find((p) => p.name === 'app')?.waitsFor, []);
+  // kiln fetch takes the settings as a build does: a kiln.toml setting that names nothing stops it too.
+  await writeFile(join(tree, 'kiln.toml'), '[options.app]\nsssl = true\n');
+  const fetch = await runKiln(['fetch', '--tree', tree, '--state', state]);
+  assert.equal(fetch.code, 2, explain(fetch));
+  assert.match(fetch.stderr, /error \[config-invalid\]: \S+kiln\.toml: options\.app\.sssl: app has no option "sssl" \(did you mean "ssl"\?\)/);
   // kiln.toml: the file and key named.
   await writeFile(join(tree, 'kiln.toml'), '[options]\nSSL = false\n[options.app]\ndocs = "yes"\n');
   const bad = await runKiln(['plan', '--tree', tree, '--state', state]);
