@@ -108,6 +108,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         ...(n.unmetDepends === undefined ? {} : { unmetDepends: n.unmetDepends }),
         // The recipe's options (docs/recipes.md), each on or off in this plan.
         ...(n.spec?.optionValues === undefined ? {} : { options: optionsJson(n.spec) }),
+        // A flavour's package: which flavour of which recipe's package (docs/recipes.md).
+        ...(n.spec?.flavour === undefined ? {} : { flavour: { id: n.spec.flavour.id, of: n.spec.flavour.of } }),
         waitsFor: n.waitsFor,
         key: n.key ?? null,
         ...(n.spec === undefined && problems.has(n.name) ? { diagnostics: problems.get(n.name) } : {}),

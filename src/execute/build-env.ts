@@ -19,6 +19,8 @@ export function buildEnvironment(options: {
   readonly profiles?: readonly string[];
   /** The recipe's options as the run set them (PackageSpec.optionValues): $KILN_OPTIONS and $KILN_OPTION_NAME. */
   readonly options?: Readonly<Record<string, boolean>> | undefined;
+  /** The flavour of the recipe this package is ($KILN_FLAVOUR; '' for the recipe's own package). */
+  readonly flavour?: string | undefined;
 }): Record<string, string> {
   const { inside: p } = options;
   const lib = `${p.sysroot}/usr/lib`;
@@ -33,6 +35,7 @@ export function buildEnvironment(options: {
     KILN_VERSION: options.version,
     KILN_PROFILES: (options.profiles ?? []).join(' '),
     ...optionEnvironment(options.options),
+    KILN_FLAVOUR: options.flavour ?? '',
     SOURCE_DATE_EPOCH: String(options.sourceDateEpoch),
     HOME: p.home,
     TMPDIR: p.tmp,

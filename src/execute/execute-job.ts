@@ -136,7 +136,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
       let outcome: JobOutcome;
       try {
         // A Debian version carries its own revision: kiln's release is for recipes only.
-        jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, key ${key.slice(0, 16)}, why: ${describeReason(job.why)}${spec.optionValues === undefined ? '' : `, options: ${optionWords(spec.optionValues)}`}`);
+        jl.note(`${spec.name} ${spec.debian === undefined ? `${spec.version}-${spec.release}` : spec.version} for ${job.arch}, key ${key.slice(0, 16)}, why: ${describeReason(job.why)}${spec.flavour === undefined ? '' : `, flavour ${spec.flavour.id} of ${spec.flavour.of}`}${spec.optionValues === undefined ? '' : `, options: ${optionWords(spec.optionValues)}`}`);
         const env = o.envFor(job.arch);
         // Which build root: the env's version is part of the key, and of what a user compares.
         jl.note(env === undefined ? `built in the ${o.backend.name} sandbox, on the host's own system (no env)` : `built in env ${env.id}, ${o.backend.name} sandbox`);
@@ -253,7 +253,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           }
           if (spec.debian === undefined) phase('build');
           const timeoutMs = spec.build.timeoutMs;
-          const envOf = (inside: Sandbox['inside']): Record<string, string> => buildEnvironment({ inside, jobs: job.cpus, arch: job.arch, name: spec.name, version: spec.version, sourceDateEpoch: o.sourceDateEpoch, profiles: o.profiles ?? [], options: spec.optionValues });
+          const envOf = (inside: Sandbox['inside']): Record<string, string> => buildEnvironment({ inside, jobs: job.cpus, arch: job.arch, name: spec.name, version: spec.version, sourceDateEpoch: o.sourceDateEpoch, profiles: o.profiles ?? [], options: spec.optionValues, flavour: spec.flavour?.id });
           const env2 = envOf(sandbox.inside);
           // Hits across jobs: the workspace differs per job (host sandbox), the paths under it do not.
           if (cc?.kind === 'on') Object.assign(env2, cc.variables(dirname(sandbox.inside.src)), { PATH: withCcachePath(env2['PATH']!) });

@@ -1,6 +1,7 @@
 // Per-package options (poudriere's OPTIONS, BitBake's PACKAGECONFIG, pkgsrc's
 // PKG_OPTIONS): a recipe declares them (`[options.NAME]`, each on or off by default),
-// kiln.toml's [options] and `--option` turn them on or off for a run, and applyOptions
+// kiln.toml's [options] and `--option` turn them on or off for a run (a flavour's own
+// values over both: recipes/flavours.ts), and applyOptions
 // makes each spec what the run builds: the relations of its options that are on added,
 // the values part of its recipe hash (another set of values is another build), and the
 // values kept for its build environment ($KILN_OPTIONS, $KILN_OPTION_NAME). Pure.
@@ -75,6 +76,10 @@ export function applyOptions(specs: readonly PackageSpec[], settings: readonly O
       continue;
     }
     const own = (spec.options ?? []).map((o) => o.name);
+    const pinned = spec.flavour?.options[setting.name];
+    if (pinned !== undefined && pinned !== setting.on) {
+      notes.push(`${setting.from}: ${setting.pkg} is flavour ${spec.flavour!.id} of ${spec.flavour!.of}, which has ${setting.name} ${pinned ? 'on' : 'off'} whatever the run says`);
+    }
     if (!own.includes(setting.name)) {
       const near = closestName(setting.name, own);
       problems.push(`${setting.from}: ${setting.pkg} has no option "${setting.name}"${near === undefined ? '' : ` (did you mean "${near}"?)`}: ${own.length === 0 ? `its recipe declares none (${spec.file})` : `its options are ${own.join(', ')}`}`);
@@ -89,6 +94,8 @@ export function applyOptions(specs: readonly PackageSpec[], settings: readonly O
     for (const s of settings) {
       if ((s.pkg === undefined || s.pkg === spec.name) && Object.hasOwn(values, s.name)) values[s.name] = s.on;
     }
+    // A flavour's own values win: they are what makes it the flavour.
+    for (const [name, on] of Object.entries(spec.flavour?.options ?? {})) if (Object.hasOwn(values, name)) values[name] = on;
     return withOptionValues(spec, values);
   });
   return { specs: out, problems, notes };

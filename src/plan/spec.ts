@@ -47,6 +47,18 @@ export interface OptionSpec {
   readonly depends: readonly AltGroup[];
 }
 
+/**
+ * One of a recipe's flavours (`[flavours.ID]`, poudriere's FLAVORS): another package built
+ * from the same recipe, under its own name, with some of the recipe's options pinned.
+ */
+export interface FlavourSpec {
+  readonly id: string;
+  /** Its package name: `name` in its table, else `<recipe name>-<id>`. */
+  readonly name: string;
+  /** The options it pins, over the recipe's defaults and the run's settings. */
+  readonly options: Readonly<Record<string, boolean>>;
+}
+
 /** The recipe hash of a package's node for `arch`: its own when the inputs differ by arch, else the one of the spec. */
 export function recipeHashOf(spec: Pick<PackageSpec, 'recipeHash' | 'recipeHashByArch'>, arch: string): string {
   return spec.recipeHashByArch?.[arch] ?? spec.recipeHash;
@@ -97,6 +109,10 @@ export interface PackageSpec {
    * options that are on and makes the values part of recipeHash.
    */
   readonly optionValues?: Readonly<Record<string, boolean>>;
+  /** The flavours the recipe declares (on the recipe's own package; absent: none). */
+  readonly flavours?: readonly FlavourSpec[];
+  /** Set on the package of a flavour (recipes/flavours.ts): which flavour of which recipe's package it is, and what it pins. */
+  readonly flavour?: { readonly id: string; readonly of: string; readonly options: Readonly<Record<string, boolean>> };
 }
 
 /** A problem found while reading input, located by file and key. */

@@ -654,3 +654,24 @@ test('[options]: every problem of an option is said with its key', () => {
     'options.list: expected true, false or a table ([options.list] with default, summary, build-depends, depends), got an array',
   ]);
 });
+
+test('[flavours]: each [flavours.ID] a package named NAME-ID (or its name), with the options it pins; every problem said with its key', () => {
+  const ok = parseRecipe(`${recipe({})}\n[options]\nssl = true\ndocs = false\n\n[flavours.nossl]\noptions = { ssl = false }\n\n[flavours.full]\nname = "foo-everything"\noptions = { docs = true }\n`, { file: FILE, folderName: 'foo' });
+  assert.ok(ok.ok, JSON.stringify(ok));
+  assert.deepEqual(ok.draft.flavours, [
+    { id: 'full', name: 'foo-everything', options: { docs: true } },
+    { id: 'nossl', name: 'foo-nossl', options: { ssl: false } },
+  ]);
+  const bad = `${recipe({})}\n[options]\nssl = true\n\n[flavours.Big]\n\n[flavours.x]\nname = "foo"\n\n[flavours.y]\nname = "two"\noption = {}\n\n[flavours.z]\nname = "foo-q"\noptions = { ssll = false }\n\n[flavours.q]\n\n[flavours.v]\noptions = { ssl = "no" }\n\n[flavours.w]\nname = "Bad Name"\n`;
+  assert.deepEqual(lines(diagnosticsOf(bad)), [
+    'flavours.Big: "Big" is not a flavour name: use lowercase letters, digits and -, starting with a letter (e.g. py312, nossl)',
+    'flavours.Big: "foo-Big" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit): give the flavour a name = "…"',
+    'flavours.x.name: "foo" is the recipe\'s own package: a flavour is another package, with a name of its own',
+    'flavours.y: unknown key "option" (did you mean "options"?)',
+    'flavours.z.options.ssll: the recipe declares no option "ssll" (its options: ssl)',
+    'flavours.q: "foo-q" is the package of flavour z too: give each flavour a name of its own',
+    'flavours.v.options.ssl: expected true or false, got "no"',
+    'flavours.w.name: "Bad Name" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)',
+  ]);
+  assert.deepEqual(lines(diagnosticsOf(`${recipe({})}\n[flavours.q]\noptions = { ssl = true }\n`)), ['flavours.q.options.ssl: the recipe declares no option "ssl": declare it under [options] first']);
+});

@@ -1,6 +1,7 @@
 // Parse one recipe.toml into a validated draft, or every problem at once. Pure: the
 // caller (scan-tree.ts) reads the files and hashes what the recipe references.
 
+import type { z } from 'zod';
 import { parse as parseToml } from 'smol-toml';
 import { posix } from 'node:path';
 import type { AltGroup, Provide } from '../debian/relation-types.ts';
@@ -8,8 +9,8 @@ import { parseProvides, parseRelations } from '../debian/relation.ts';
 import { relationArchProblems } from '../debian/relation-arch-check.ts';
 import { isDebianArch, didYouMeanArch } from '../debian/arch-names.ts';
 import { versionProblem } from '../debian/version.ts';
-import { OPTION_NAME_RE, type Diagnostic, type OptionSpec } from '../plan/spec.ts';
-import { NAME_RE, describeIssue, durationMs, keyPath, loopDurationMs, memoryBytes as memoryOf, optionTableSchema, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
+import { OPTION_NAME_RE, type Diagnostic, type FlavourSpec, type OptionSpec } from '../plan/spec.ts';
+import { NAME_RE, describeIssue, durationMs, flavourTableSchema, keyPath, loopDurationMs, memoryBytes as memoryOf, optionTableSchema, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
 import { tomlProblem } from '../config/toml-problem.ts';
 import { inFileOrder, keyLines, lineOfKey } from './toml-key-lines.ts';
 
@@ -54,6 +55,8 @@ export interface RecipeDraft {
   readonly ignore?: string;
   /** `[options.NAME]`, sorted by name; absent when the recipe declares none. */
   readonly options?: readonly OptionSpec[];
+  /** `[flavours.ID]`, sorted by id; absent when the recipe declares none. */
+  readonly flavours?: readonly FlavourSpec[];
 }
 
 export type ParseOutcome =
@@ -245,6 +248,7 @@ export function parseRecipe(
   const buildDepends = relField('build-depends');
   const depends = relField('depends');
   const declared = optionsOf(raw['options'], add, relField);
+  const flavours = flavoursOf(raw['flavours'], { name: typeof raw['name'] === 'string' ? raw['name'] : undefined, options: declared.map((o) => o.name) }, add);
   const provides: Provide[] = [];
   if (Array.isArray(raw['provides'])) {
     raw['provides'].forEach((item, i) => {
@@ -393,9 +397,20 @@ export function parseRecipe(
       skipChecks: d.build['skip-checks'] ?? [],
       ...(d.ignore === undefined ? {} : { ignore: d.ignore }),
       ...(declared.length === 0 ? {} : { options: declared }),
+      ...(flavours.length === 0 ? {} : { flavours }),
       env: defaults.env,
     },
   };
+}
+
+/** What zod found wrong in the table `v` at `at` (an option's, a flavour's), each problem by its key, an unknown key at its own line. */
+function sayTableIssues(at: readonly string[], issues: readonly z.core.$ZodIssue[], v: unknown, add: (key: string, message: string, at?: string) => void): void {
+  for (const issue of issues) {
+    const path = [...at, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const k of issue.keys) add(keyPath(path), describeIssue({ ...issue, keys: [k] }, v, recipeKeysAt(at)), keyPath([...path, k]));
+    } else add(keyPath(path), describeIssue(issue, valueAt(v, issue.path)));
+  }
 }
 
 /**
@@ -423,12 +438,7 @@ function optionsOf(
         add(key, `expected true, false or a table ([${key}] with default, summary, build-depends, depends), got ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`);
         continue;
       }
-      for (const issue of table.error.issues) {
-        const path = ['options', name, ...issue.path];
-        if (issue.code === 'unrecognized_keys') {
-          for (const k of issue.keys) add(keyPath(path), describeIssue({ ...issue, keys: [k] }, v, recipeKeysAt(['options', name])), keyPath([...path, k]));
-        } else add(keyPath(path), describeIssue(issue, valueAt(v, issue.path)));
-      }
+      sayTableIssues(['options', name], table.error.issues, v, add);
     }
     const t = v as Record<string, unknown>;
     const summary = typeof t['summary'] === 'string' ? t['summary'] : undefined;
@@ -442,4 +452,47 @@ function optionsOf(
     });
   }
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/**
+ * A recipe's `[flavours]`: each `[flavours.ID]` table checked (its id, its keys, its package
+ * name, that it pins only options the recipe declares), every problem said through `add`.
+ * Sorted by id.
+ */
+function flavoursOf(
+  value: unknown,
+  recipe: { readonly name: string | undefined; readonly options: readonly string[] },
+  add: (key: string, message: string, at?: string) => void,
+): FlavourSpec[] {
+  // Not a table: the recipe schema has said so.
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  const out: FlavourSpec[] = [];
+  const names = new Map<string, string>();
+  for (const [id, v] of Object.entries(value as Record<string, unknown>)) {
+    const key = `flavours.${id}`;
+    if (!OPTION_NAME_RE.test(id)) add(key, `${JSON.stringify(id)} is not a flavour name: use lowercase letters, digits and -, starting with a letter (e.g. py312, nossl)`);
+    const table = flavourTableSchema.safeParse(v);
+    if (!table.success) {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+        add(key, `expected a table ([${key}] with name and options = { NAME = true|false }), got ${Array.isArray(v) ? 'an array' : JSON.stringify(v)}`);
+        continue;
+      }
+      sayTableIssues(['flavours', id], table.error.issues, v, add);
+      continue;
+    }
+    const name = table.data.name ?? (recipe.name === undefined ? undefined : `${recipe.name}-${id}`);
+    if (name === undefined) continue;
+    // The key written, or the flavour's table when its name is the default one.
+    const nameKey = table.data.name === undefined ? key : `${key}.name`;
+    if (!NAME_RE.test(name)) add(nameKey, `"${name}" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)${table.data.name === undefined ? `: give the flavour a name = "…"` : ''}`);
+    else if (name === recipe.name) add(nameKey, `"${name}" is the recipe's own package: a flavour is another package, with a name of its own`);
+    else if (names.has(name)) add(nameKey, `"${name}" is the package of flavour ${names.get(name)} too: give each flavour a name of its own`);
+    names.set(name, id);
+    const options = table.data.options ?? {};
+    for (const o of Object.keys(options)) {
+      if (!recipe.options.includes(o)) add(`${key}.options.${o}`, `the recipe declares no option "${o}"${recipe.options.length === 0 ? ': declare it under [options] first' : ` (its options: ${recipe.options.join(', ')})`}`);
+    }
+    out.push({ id, name, options });
+  }
+  return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }

@@ -40,6 +40,12 @@ export const optionTableSchema = z.strictObject({
   depends: z.array(z.string()).optional(),
 });
 
+/** A flavour's table (`[flavours.ID]`), checked by parse-recipe.ts as the option tables are. */
+export const flavourTableSchema = z.strictObject({
+  name: z.string().optional(),
+  options: z.record(z.string(), z.boolean()).optional(),
+});
+
 export const recipeSchema = z.strictObject({
   name: z.string(),
   version: z.string().min(1),
@@ -54,6 +60,7 @@ export const recipeSchema = z.strictObject({
   build: buildSchema,
   ignore: z.string().optional(),
   options: z.record(z.string(), z.unknown()).optional(),
+  flavours: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type RawRecipe = z.infer<typeof recipeSchema>;
@@ -64,6 +71,7 @@ export function recipeKeysAt(path: readonly PropertyKey[]): readonly string[] {
   if (path[0] === 'build') return Object.keys(buildSchema.shape);
   if (path[0] === 'sources') return Object.keys(sourceSchema.shape);
   if (path[0] === 'options' && path.length === 2) return Object.keys(optionTableSchema.shape);
+  if (path[0] === 'flavours' && path.length === 2) return Object.keys(flavourTableSchema.shape);
   return [];
 }
 

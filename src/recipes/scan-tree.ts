@@ -12,6 +12,7 @@
 // that leads nowhere, is one broken package, never the end of the scan. Files a recipe
 // names must stay inside its folder after symlinks are followed (local-file.ts).
 
+import { expandFlavours } from './flavours.ts';
 import { readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
@@ -126,7 +127,9 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
     } else if ('diagnostics' in r) invalid.push(r);
     else specs.push(r);
   }
-  return { specs, invalid, diagnostics, config, ...(cacheGeneration === undefined ? {} : { cacheGeneration }) };
+  // Each flavour of a recipe is a package of its own (after the cache: it keeps a spec per folder).
+  const flavoured = expandFlavours(specs, invalid);
+  return { specs: flavoured.specs, invalid: flavoured.invalid, diagnostics, config, ...(cacheGeneration === undefined ? {} : { cacheGeneration }) };
 }
 
 async function scanPackage(
@@ -329,6 +332,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
     env: draft.env,
     ...(draft.ignore === undefined ? {} : { ignore: draft.ignore }),
     ...(draft.options === undefined ? {} : { options: draft.options }),
+    ...(draft.flavours === undefined ? {} : { flavours: draft.flavours }),
   };
 }
 

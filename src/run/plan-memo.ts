@@ -54,6 +54,7 @@ const PLAN_MODULES = [
   'plan/plan.ts',
   'plan/resolve.ts',
   'plan/spec.ts',
+  'recipes/flavours.ts',
   'debian/relation.ts',
   'debian/version.ts',
   'debian/arch-names.ts',

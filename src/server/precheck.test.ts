@@ -28,6 +28,7 @@ test('precheckBuild: refuses only what would surely fail; Debian requests and tr
   const crossTree = tree('debian-cross', { 'debian.toml': 'suite = "bookworm"\nsources = ["hello"]\ncross = true\n' });
   const dirToml = tree('dir-toml', { 'kiln.toml': null });
   const pkgs = tree('pkgs', { zlib: null, 'zlib/recipe.toml': '', libpng: null, 'libpng/recipe.toml': '', notes: null });
+  const flavoured = tree('flavoured', { app: null, 'app/recipe.toml': 'name = "app"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[options]\nssl = true\n[flavours.nossl]\noptions = { ssl = false }\n[build]\nscript = "true"\n' });
   const base: PrecheckInput = { stateRoot: state, sandbox: 'auto', treeDir: plain, env: undefined, archs: undefined, debian: false };
   const rows: [Partial<PrecheckInput>, string | undefined][] = [
     [{}, 'env-required'],
@@ -47,6 +48,9 @@ test('precheckBuild: refuses only what would surely fail; Debian requests and tr
     [{ treeDir: pkgs, sandbox: 'host', targets: ['notes'] }, 'target-not-found'],
     [{ treeDir: pkgs, targets: ['zlbi'] }, 'target-not-found'],
     [{ treeDir: pkgs, env: 'bookworm-{arch}', targets: ['libpng'] }, undefined],
+    // A flavour's package has no folder: the recipes name it.
+    [{ treeDir: flavoured, sandbox: 'host', targets: ['app-nossl'] }, undefined],
+    [{ treeDir: flavoured, sandbox: 'host', targets: ['app-nosl'] }, 'target-not-found'],
     // A Debian request's targets may be source packages; an empty tree is the build's to report.
     [{ treeDir: pkgs, sandbox: 'host', debian: true, targets: ['hello'] }, undefined],
     [{ treeDir: debianTree, sandbox: 'host', targets: ['hello'] }, undefined],

@@ -99,12 +99,19 @@ function packagesOf(treeDir: string): NamedPackage[] | undefined {
   }
 }
 
-/** target-not-found for a request's targets that match no package folder of a recipe tree. */
-function checkTargets(treeDir: string, targets: readonly string[]): void {
+/** target-not-found for a request's targets that match no package of a recipe tree (its folders, then its recipes' flavours). */
+async function checkTargets(treeDir: string, targets: readonly string[]): Promise<void> {
   if (targets.length === 0) return;
-  const packages = packagesOf(treeDir);
+  let packages = packagesOf(treeDir);
   if (packages === undefined || packages.length === 0) return; // tree-empty: the build says so in full
-  const miss = unmatchedTarget(targets, packages);
+  let miss = unmatchedTarget(targets, packages);
+  if (miss === undefined) return;
+  // A flavour's package has no folder of its own: only the recipes name it.
+  const { scanRecipeTree } = await import('../recipes/scan-tree.ts');
+  const scan = await scanRecipeTree(treeDir).catch(() => undefined);
+  if (scan === undefined) return; // the build says what is wrong with the tree
+  packages = [...scan.specs, ...scan.invalid].map((x) => ({ name: x.name, category: x.category })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  miss = unmatchedTarget(targets, packages);
   const names = packages.map((p) => p.name);
   if (miss === undefined) return;
   const some = names.length > 12 ? `${names.slice(0, 12).join(', ')} … (${names.length} in all)` : names.join(', ');
@@ -166,7 +173,7 @@ export async function precheckBuild(i: PrecheckInput): Promise<void> {
   if (i.debianSuite !== undefined) await checkSuite(i, i.debianSuite);
   // A Debian request or tree: its targets may be source packages, its envs made on demand.
   if (i.debian || existsSync(join(i.treeDir, DEBIAN_FILE))) return;
-  checkTargets(i.treeDir, i.targets ?? []);
+  await checkTargets(i.treeDir, i.targets ?? []);
   if (i.sandbox === 'host') return;
   let config: { env: string | undefined; archs: readonly string[] | undefined } = { env: undefined, archs: undefined };
   const toml = join(i.treeDir, 'kiln.toml');
