@@ -32,6 +32,8 @@ export const errorCodes = {
   /** A daemon build's report.json/html or junit.xml: no run of it has started, its run is gone (gc), or junit.xml of a run still going. */
   'report-not-found': { exit: 2, http: 404 },
   'records-schema-newer': { exit: 2, http: 500 },
+  /** The state directory's kiln.db is not (or no longer) a SQLite database: moved aside, kiln starts new records. */
+  'records-damaged': { exit: 2, http: 500 },
   'sandbox-unavailable': { exit: 2, http: 503 },
   /** A daemon build that names no env where the daemon builds only in envs: the client's to fix (422), not the daemon's trouble (503). */
   'env-required': { exit: 2, http: 422 },

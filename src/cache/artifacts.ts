@@ -22,11 +22,11 @@
 // The store's shapes (meta, put options, the interface) are in artifact-types.ts, and the
 // reading of one entry on disk (its meta.json, its archive's check) in artifact-entry.ts.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import { sha256File } from '../lib/hash.ts';
+import { sha256, sha256File } from '../lib/hash.ts';
 import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { readEntryMeta, entryArchiveProblem } from './artifact-entry.ts';
@@ -341,11 +341,23 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     async verify(key, o = {}) {
       const m = readMeta(key);
       if (m === 'absent') return undefined;
-      const problem = m === 'torn' ? 'has an unreadable meta.json' : await archiveProblem(m, o.signal);
+      const problem = m === 'torn' ? 'has an unreadable meta.json' : (await archiveProblem(m, o.signal)) ?? manifestFileProblem(dir(key), m.outputHash);
       if (problem !== undefined && o.fix === true) await discard(key, m === 'torn' ? 'torn' : 'corrupt');
       return problem;
     },
   };
+}
+
+/** What is wrong with the manifest.json of the entry at `dir` (its output hash is the canonical manifest's sha256), or undefined. */
+function manifestFileProblem(dir: string, outputHash: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'manifest.json'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    return outputHash === EMPTY_OUTPUT ? undefined : 'has no manifest.json (its files are not listed)';
+  }
+  return sha256(text) === outputHash ? undefined : 'has a manifest.json that does not match its output hash';
 }
 
 async function fsyncFile(path: string): Promise<void> {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { lutimes, mkdir, mkdtemp, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheUsage, walkStat } from './du.ts';
+import { artifactDirs, cacheUsage, walkStat } from './du.ts';
+import { tmpDir } from '../../test/helpers/tmp.ts';
 import { createArtifactStore } from './artifacts.ts';
 import { sha256 } from '../lib/hash.ts';
 
@@ -66,4 +67,15 @@ test('walkStat sums file sizes and finds the newest mtime, without following sym
   await utimes(join(root, 'd/e/f'), 5000, 5000);
   assert.deepEqual(await walkStat(join(root, 'd')), { bytes: 5, newestMtimeMs: 5_000_000 });
   assert.deepEqual(await walkStat(join(root, 'gone')), { bytes: 0, newestMtimeMs: 0 });
+});
+
+test('artifactDirs: a key\'s folders only; a stray file or a folder that is not a key\'s is passed over, not an error', async () => {
+  await using dir = await tmpDir();
+  const { mkdir: mk, writeFile: wf } = await import('node:fs/promises');
+  const key = 'ab' + 'c'.repeat(62);
+  await mk(join(dir.path, 'artifacts', 'ab', key), { recursive: true });
+  await mk(join(dir.path, 'artifacts', 'zz', 'notakey'), { recursive: true });
+  await wf(join(dir.path, 'artifacts', '.DS_Store'), '');
+  await wf(join(dir.path, 'artifacts', 'ab', 'junk'), '');
+  assert.deepEqual(await artifactDirs(dir.path), [join(dir.path, 'artifacts', 'ab', key)]);
 });

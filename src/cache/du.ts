@@ -58,11 +58,26 @@ export async function entries(dir: string): Promise<string[]> {
   }
 }
 
-/** Every `<cacheDir>/artifacts/<shard>/<key>` directory. */
+/**
+ * Every `<cacheDir>/artifacts/<shard>/<key>` directory. Anything else there (a file a
+ * desktop left, a folder that is not a key's) is not an entry: passed over, not an error.
+ */
 export async function artifactDirs(cacheDir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const shard of await entries(join(cacheDir, 'artifacts'))) out.push(...(await entries(shard)));
+  for (const shard of await dirEntries(join(cacheDir, 'artifacts'))) {
+    for (const key of await dirEntries(join(cacheDir, 'artifacts', shard))) if (key.startsWith(shard)) out.push(join(cacheDir, 'artifacts', shard, key));
+  }
   return out;
+}
+
+/** The names of the folders in `dir`, sorted; [] when it does not exist. */
+async function dirEntries(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw e;
+  }
 }
 
 /** Total bytes of the files under `path` (or of `path` itself); 0 if it vanished meanwhile. */

@@ -21,7 +21,7 @@ test('verifyCache: whole entries pass; a damaged download and a truncated archiv
   await writeFile(join(cacheDir, 'downloads', sha256(bad)), bad.replace('damaged', 'DAMAGED'));
   await writeFile(join(cacheDir, 'downloads', 'not-a-hash'), 'ignored');
   const store = createArtifactStore({ cacheDir });
-  const keys = ['aa'.repeat(32), 'bb'.repeat(32), 'cc'.repeat(32)];
+  const keys = ['aa'.repeat(32), 'bb'.repeat(32), 'cc'.repeat(32), 'dd'.repeat(32), 'ee'.repeat(32)];
   for (const key of keys) {
     const dest = join(root, `dest-${key.slice(0, 2)}`);
     await mkdir(join(dest, 'usr/share'), { recursive: true });
@@ -30,22 +30,28 @@ test('verifyCache: whole entries pass; a damaged download and a truncated archiv
   }
   await truncate(join(store.dir(keys[1]!), 'pkg.tar.zst'), 10);
   await writeFile(join(store.dir(keys[2]!), 'meta.json'), '{ torn');
+  await rm(join(store.dir(keys[3]!), 'manifest.json'));
+  await writeFile(join(store.dir(keys[4]!), 'manifest.json'), '[]\n');
 
   const found = await verifyCache(cacheDir);
   assert.equal(found.downloads, 2);
-  assert.equal(found.artifacts, 3);
+  assert.equal(found.artifacts, 5);
   assert.deepEqual(found.damaged.map((d) => [d.kind, d.path]), [
     ['download', join(cacheDir, 'downloads', sha256(bad))],
     ['artifact', store.dir(keys[1]!)],
     ['artifact', store.dir(keys[2]!)],
+    ['artifact', store.dir(keys[3]!)],
+    ['artifact', store.dir(keys[4]!)],
   ]);
+  assert.equal(found.damaged[3]!.problem, 'has no manifest.json (its files are not listed)');
+  assert.equal(found.damaged[4]!.problem, 'has a manifest.json that does not match its output hash');
   assert.match(found.damaged[0]!.problem, /^has sha256 [0-9a-f]{64}, not the [0-9a-f]{16}… its name says$/);
   assert.match(found.damaged[1]!.problem, /has 10 bytes where meta\.json says \d+/);
   assert.equal(found.damaged[2]!.problem, 'has an unreadable meta.json');
   assert.ok(existsSync(store.dir(keys[1]!)), 'without --fix nothing is removed');
 
   const fixed = await verifyCache(cacheDir, { fix: true });
-  assert.equal(fixed.damaged.length, 3);
+  assert.equal(fixed.damaged.length, 5);
   assert.equal(existsSync(join(cacheDir, 'downloads', sha256(bad))), false);
   assert.equal(existsSync(store.dir(keys[1]!)), false);
   assert.equal(existsSync(store.dir(keys[2]!)), false);

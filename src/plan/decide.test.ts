@@ -150,6 +150,6 @@ test('whyWhenStarted: a dependency-changed plan names the dependency whose outpu
   assert.equal(whyWhenStarted(planned, undefined, { 'app@amd64': 'h1' }), planned);
   const forced: Reason = { kind: 'forced' };
   assert.equal(whyWhenStarted(forced, before, { 'app@amd64': 'h1', 'lib@amd64': 'hX' }), forced);
-  // Every output as before (its artifact gone): the plan's reason.
-  assert.equal(whyWhenStarted(planned, before, { 'app@amd64': 'h1', 'lib@amd64': 'h2' }), planned);
+  // Every output as before: the key is the last good build's, and its artifact is gone.
+  assert.deepEqual(whyWhenStarted(planned, before, { 'app@amd64': 'h1', 'lib@amd64': 'h2' }), { kind: 'new', artifactGone: true });
 });

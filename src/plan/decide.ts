@@ -91,10 +91,13 @@ export function changedDependency(now: ReadonlyMap<string, string | undefined>, 
 /**
  * A job planned `dependency-changed` while some of its dependencies were still to be built
  * names the first of those; once they are built, the one whose output really changed is
- * known (a rebuilt one may have come out the same). The plan's reason when it cannot tell.
+ * known (a rebuilt one may have come out the same); when every one came out as before, its
+ * artifact is gone (`new`, artifactGone). The plan's reason when it cannot tell.
  */
 export function whyWhenStarted(why: Reason, before: Readonly<Record<string, string>> | undefined, now: Readonly<Record<string, string>>): Reason {
   if (why.kind !== 'dependency-changed' || before === undefined) return why;
   const changed = changedDependency(new Map(Object.entries(now)), before);
-  return changed === undefined || changed === why.dependency ? why : { kind: 'dependency-changed', dependency: changed };
+  // Every dependency came out as it was: the key is the last good build's, whose artifact is gone (cache gc, cache verify --fix).
+  if (changed === undefined) return { kind: 'new', artifactGone: true };
+  return changed === why.dependency ? why : { kind: 'dependency-changed', dependency: changed };
 }

@@ -31,3 +31,22 @@ test('another user on a state dir it may not write gets exit 2 and the hint', { 
   assert.match(r.stderr, /\[path-unusable\].*cannot write kiln's records there/);
   assert.doesNotMatch(r.stderr, /internal error|at openDatabase/);
 });
+
+test('a kiln.db that is not a database (overwritten, cut short) is records-damaged, with how to start afresh', async () => {
+  await using dir = await tmpDir();
+  const { writeFile, truncate } = await import('node:fs/promises');
+  const garbage = join(dir.path, 'garbage', 'kiln.db');
+  openDatabaseIn(join(dir.path, 'garbage')).close();
+  await writeFile(garbage, 'not a database at all, but long enough to be read as a header '.repeat(10));
+  const cut = join(dir.path, 'cut', 'kiln.db');
+  openDatabaseIn(join(dir.path, 'cut')).close();
+  await truncate(cut, 100);
+  for (const path of [garbage, cut]) {
+    assert.throws(() => openDatabase(path), (e: unknown) => {
+      assert.ok(isKilnError(e) && e.code === 'records-damaged', String(e));
+      assert.match(e.message, /kiln\.db: kiln's records are damaged \((file is not a database|database disk image is malformed)\)/);
+      assert.match(e.hint ?? '', /move the file aside \(mv \S+kiln\.db \S+kiln\.db\.damaged/);
+      return true;
+    }, path);
+  }
+});

@@ -1,7 +1,7 @@
 // Open the records SQLite file with the settings every connection needs, then migrate;
 // and decode its rows into the typed records of records.ts.
 
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
@@ -43,17 +43,51 @@ export function openDatabase(path: string): DatabaseSync {
 }
 
 /**
- * A records file (or its folder) this user may not write: every command writes there,
- * reading ones too (WAL keeps its index in a file beside it, and a run's end is recorded).
+ * What keeps kiln from its records, said with what to do, or undefined (then the error is
+ * kiln's own): a file (or folder) this user may not write (every command writes there,
+ * reading ones too: WAL keeps its index in a file beside it, and a run's end is recorded),
+ * a read-only or full file system, or a file that is not (or no longer) a SQLite database.
  */
 function unwritable(path: string, e: unknown): KilnError | undefined {
   const message = e instanceof Error ? e.message : String(e);
+  const dir = dirname(path);
+  if (/database disk image is malformed|file is not a database/i.test(message)) {
+    return new KilnError('records-damaged', `${path}: kiln's records are damaged (${message})`, {
+      hint: `move the file aside (mv ${path} ${path}.damaged, and ${path}-wal and ${path}-shm if there) and run kiln again: it starts new records, and finds the artifacts in the cache again (the old runs' history is in the moved file; sqlite3 ${path}.damaged .recover may save it)`,
+      cause: e,
+    });
+  }
+  if (!/readonly database|unable to open database file|disk I\/O error|database or disk is full/i.test(message)) return undefined;
+  const fs = fileSystemTrouble(dir);
+  if (fs !== undefined) {
+    return new KilnError('path-unusable', `${path}: cannot write kiln's records: ${fs} (${message})`, {
+      hint: fs.startsWith('the file system') ? `remount it read-write, or give --state (or KILN_STATE) a directory on a writable disk` : `free space there (kiln cache gc, old runs' logs), or give --state (or KILN_STATE) a directory on a larger disk`,
+      cause: e,
+    });
+  }
   if (!/readonly database|unable to open database file/i.test(message)) return undefined;
   const uid = process.getuid?.();
   return new KilnError('path-unusable', `${path}: this user${uid === undefined ? '' : ` (uid ${uid})`} cannot write kiln's records there (${message})`, {
-    hint: `kiln writes its state directory (${dirname(path)}) even to read it: run kiln as the user that owns it (ls -ln ${dirname(path)}), or give --state (or KILN_STATE) a directory of this user's`,
+    hint: `kiln writes its state directory (${dir}) even to read it: run kiln as the user that owns it (ls -ln ${dir}), or give --state (or KILN_STATE) a directory of this user's`,
     cause: e,
   });
+}
+
+/** Why nothing can be written in `dir` whoever writes: its file system is read-only, or full; undefined when neither. */
+function fileSystemTrouble(dir: string): string | undefined {
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EROFS') return `the file system of ${dir} is mounted read-only`;
+  }
+  try {
+    const st = statfsSync(dir);
+    // Less than a page or two: SQLite cannot grow its files.
+    if (st.bavail * st.bsize < 64 * 1024) return `the disk of ${dir} is full (${st.bavail * st.bsize} bytes free)`;
+  } catch {
+    // cannot tell
+  }
+  return undefined;
 }
 
 export function openDatabaseIn(stateDir: string): DatabaseSync {

@@ -19,6 +19,8 @@ export interface RecordEventsOptions {
 export interface EventRecorder {
   /** Write everything queued now. */
   flush(): void;
+  /** Events not on record yet (their writes failed and wait for the next flush). */
+  pending(): number;
   /** Unsubscribe, then flush what is queued. */
   dispose(): void;
 }
@@ -96,6 +98,7 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
 
   return {
     flush,
+    pending: () => queue.length,
     dispose() {
       off();
       flush();

@@ -3,6 +3,9 @@
 // Everything observable goes out on the event bus; records subscribe to it. What only a
 // run with work to do needs (the executor, the package index writer) is imported then.
 
+import { KilnError } from '../errors.ts';
+import { recordsPath } from '../records/db.ts';
+import { noSpaceLeft } from '../execute/disk-full.ts';
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -129,7 +132,18 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   // Bind-mounted read-only into isolated sandboxes: it must exist even when nothing was downloaded yet.
   await mkdir(join(state.cache, 'downloads'), { recursive: true });
   const runId = newRunId();
-  const recorder = recordEvents(bus, records);
+  // A write that fails (a full disk, another kiln holding the file too long) is kept and
+  // tried again at the next flush: said once per kind of error, as a note of the run.
+  const said = new Set<string>();
+  let recordsError: string | undefined;
+  const recorder = recordEvents(bus, records, {
+    onError: (e) => {
+      recordsError = e instanceof Error ? e.message : String(e);
+      if (said.has(recordsError)) return;
+      said.add(recordsError);
+      bus.emit({ type: 'note', at: Date.now(), text: `kiln's records (${recordsPath(state.root)}) cannot be written now (${recordsError}): what the run records is kept and written as soon as it can be${/full|disk I\/O/i.test(recordsError) ? '; free space on that disk (kiln cache gc, old runs\' logs)' : ''}` });
+    },
+  });
   let inUse: { release(): Promise<void> } | undefined;
   let signs: LiveSigns | undefined;
   let buildLocks: BuildLocks | undefined;
@@ -345,14 +359,27 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken - ignored > 0 || counts.skipped > 0 ? 'failed' : 'done';
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
     recorder.flush();
+    // The run is over and its records could not be written: said as kiln's trouble, not left for a crash.
+    if (recorder.pending() > 0) {
+      throw new KilnError('path-unusable', `${recordsPath(state.root)}: ${recorder.pending()} records of run ${runId} could not be written (${recordsError ?? 'unknown error'}): kiln status will show its unfinished jobs as interrupted`, {
+        hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs) and build again: what was built is in the cache and found up to date`,
+      });
+    }
 
     await signs?.stopReports();
     const reportDir = join(state.runs, runId);
-    // As written: with its failures triaged (which block most, which failed alike).
-    const { report } = await writeReport(state.root, buildReport(records, runId, categories));
-    // A no-change run leaves the index alone (nothing in it could differ).
-    // (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
-    if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || !existsSync(state.index)) {
+    // As written: with its failures triaged (which block most, which failed alike). A full disk is said as such.
+    const { report } = await writeReport(state.root, buildReport(records, runId, categories)).catch((e: unknown) => {
+      if (!noSpaceLeft(e)) throw e;
+      throw new KilnError('path-unusable', `${join(state.runs, runId)}: the report of run ${runId} could not be written: the disk is full (${e instanceof Error ? e.message : String(e)})`, {
+        hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs); the run is on record (kiln status ${runId})`,
+        cause: e,
+      });
+    });
+    // A no-change run leaves the index alone (nothing in it could differ), unless the planner
+    // found entries another state dir had stored again (after a cache gc here dropped them
+    // from this index). (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
+    if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || (prepared.refresh?.length ?? 0) > 0 || !existsSync(state.index)) {
       const { updatePackageIndex } = await import('./update-index.ts');
       const unsigned = await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
       if (unsigned !== undefined) bus.emit({ type: 'note', at: Date.now(), text: unsigned });

@@ -419,3 +419,27 @@ test('an entry another state dir stored again under the same key (a corrupt one 
   const fourth = await build(tree, one, '--cache', cache);
   assert.equal(fourth.summary?.counts['up-to-date'], 2, explain(fourth));
 });
+
+test('a state dir whose cache gc dropped its packages, stored again by another state dir, lists them in its index again on a run that builds nothing', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const cache = join(dir.path, 'cache');
+  for (const [name, deps] of [['a', []], ['b', ['a']]] as const) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), recipeText({ name, script: `mkdir -p "$DESTDIR/usr/share" && echo ${name} > "$DESTDIR/usr/share/${name}.txt"`, deps: [...deps] }));
+  }
+  const one = join(dir.path, 'one');
+  const indexed = async (state: string): Promise<string[]> => {
+    const index = JSON.parse(await readFile(join(state, 'packages', 'index.json'), 'utf8')) as { packages: { name: string }[] };
+    return index.packages.map((p) => p.name).sort();
+  };
+  assert.equal((await build(tree, one, '--cache', cache)).summary?.counts.built, 2);
+  assert.deepEqual(await indexed(one), ['a', 'b']);
+  const gc = await runKiln(['cache', 'gc', '--older-than', '0s', '--state', one, '--cache', cache]);
+  assert.equal(gc.code, 0, explain(gc));
+  assert.deepEqual(await indexed(one), []);
+  assert.equal((await build(tree, join(dir.path, 'two'), '--cache', cache)).summary?.counts.built, 2);
+  const back = await build(tree, one, '--cache', cache);
+  assert.equal(back.summary?.counts['up-to-date'], 2, explain(back));
+  assert.deepEqual(await indexed(one), ['a', 'b']);
+});

@@ -167,6 +167,25 @@ test('case 9 through kiln serve: the build fails with disk-full, nothing is stor
   assert.equal(ended.code, 0, err);
 });
 
+test('the state dir\'s disk full while a run goes: kiln says its records (and report) could not be written and what to do, exits 2, no crash; a later kiln reads the records', { skip: notRoot, timeout: 60_000 }, async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  await mkdir(state, { recursive: true });
+  using _mount = mountTmpfs(state, '8m');
+  // The first build fills the state dir's disk (outside its workspace: the host sandbox lets it) and fails.
+  const tree = await writeTree(join(dir.path, 'tree'), { fill: `dd if=/dev/zero of=${join(state, 'fill')} bs=1M count=20 || true; sleep 0.5; exit 1`, b: { script: install('b'), deps: ['fill'] } });
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--min-free', '0']);
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stdout, /kiln's records \(\S+kiln\.db\) cannot be written now \(database or disk is full\): what the run records is kept/, explain(r));
+  assert.match(r.stderr, /error \[path-unusable\]: \S+kiln\.db: \d+ records of run \S+ could not be written \(database or disk is full\)/, explain(r));
+  assert.doesNotMatch(r.stdout + r.stderr, /internal error|this is a bug in kiln|Warning: kiln records/, explain(r));
+  // With space again, the records open and say what became of the run.
+  execFileSync('rm', [join(state, 'fill')]);
+  const status = await runKiln(['status', '--state', state]);
+  assert.equal(status.code, 0, explain(status));
+  assert.match(status.stdout, /cancelled/);
+});
+
 test('case 10: the artifact cache on a full disk: the job fails with disk-full naming the cache, nothing truncated is stored, cache verify is clean', { skip: notRoot, timeout: 60_000 }, async () => {
   await using dir = await tmpDir();
   const tree = await writeTree(join(dir.path, 'tree'), {
