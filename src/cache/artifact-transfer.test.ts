@@ -50,3 +50,20 @@ test('an entry travels as files and is stored whole elsewhere; a tampered archiv
   // Again: the stored one is kept.
   assert.deepEqual(await importEntry(there, join(root, 'b'), KEY, files, 'worker w2'), stored);
 });
+
+test('an entry whose manifest came re-formatted (same entries) is stored with the canonical text: cache verify finds it whole', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-transfer-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const dest = join(root, 'dest');
+  await mkdir(join(dest, 'usr/bin'), { recursive: true });
+  await writeFile(join(dest, 'usr/bin/hello'), 'echo hello\n');
+  const here = createArtifactStore({ cacheDir: join(root, 'a') });
+  await here.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 });
+  const files = (await entryFiles(here, KEY))!;
+  const pretty = JSON.stringify(JSON.parse(files.manifestText!), null, 4);
+  assert.notEqual(pretty, files.manifestText);
+  const there = createArtifactStore({ cacheDir: join(root, 'b') });
+  await importEntry(there, join(root, 'b'), KEY, { ...files, manifestText: pretty }, 'a substituter');
+  assert.equal(await there.verify(KEY), undefined);
+  assert.equal(await readFile(join(there.dir(KEY), 'manifest.json'), 'utf8'), files.manifestText);
+});

@@ -10,7 +10,7 @@ import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
-import { manifestHash, type ManifestEntry } from './archive.ts';
+import { manifestHash, type ManifestEntry, canonicalManifest } from './archive.ts';
 import { ARCHIVE, KEY_RE, type ArtifactMeta, type ArtifactStore } from './artifact-types.ts';
 
 export interface EntryFiles {
@@ -69,7 +69,8 @@ export async function importEntry(store: ArtifactStore, cacheDir: string, key: s
   await mkdir(work);
   try {
     if (files.archivePath !== null && meta.archive !== null) await copyFile(files.archivePath, join(work, meta.archive));
-    if (files.manifestText !== null) await writeFile(join(work, 'manifest.json'), files.manifestText, { flag: 'wx' });
+    // As put() writes it: the canonical text, whose sha256 is the output hash (cache verify checks it).
+    if (files.manifestText !== null) await writeFile(join(work, 'manifest.json'), canonicalManifest(entries), { flag: 'wx' });
     await writeFile(join(work, 'meta.json'), files.metaText, { flag: 'wx' });
     const target = store.dir(key);
     await mkdir(join(target, '..'), { recursive: true });

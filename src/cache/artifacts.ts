@@ -354,7 +354,8 @@ function manifestFileProblem(dir: string, outputHash: string): string | undefine
   try {
     text = readFileSync(join(dir, 'manifest.json'), 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') return `has an unreadable manifest.json (${code ?? (e as Error).message})`;
     return outputHash === EMPTY_OUTPUT ? undefined : 'has no manifest.json (its files are not listed)';
   }
   return sha256(text) === outputHash ? undefined : 'has a manifest.json that does not match its output hash';

@@ -59,3 +59,18 @@ test('verifyCache: whole entries pass; a damaged download and a truncated archiv
   const after = await verifyCache(cacheDir);
   assert.deepEqual([after.downloads, after.artifacts, after.damaged.length], [1, 1, 0]);
 });
+
+test('verifyCache: a manifest.json that cannot be read (a folder in its place) is the entry\'s damage, not a crash', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-cache-verify-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  const key = 'ab'.repeat(32);
+  await mkdir(join(root, 'dest', 'usr'), { recursive: true });
+  await writeFile(join(root, 'dest', 'usr', 'f'), 'f\n');
+  await store.put(key, { destDir: join(root, 'dest'), meta: info, sourceDateEpoch: 0 });
+  await rm(join(store.dir(key), 'manifest.json'));
+  await mkdir(join(store.dir(key), 'manifest.json'));
+  const found = await verifyCache(cacheDir);
+  assert.deepEqual(found.damaged.map((d) => d.problem), ['has an unreadable manifest.json (EISDIR)']);
+});

@@ -168,7 +168,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         });
         const newSandbox = (suffix: string, keep?: () => boolean): Promise<Sandbox> => sandboxOver(inRoot, suffix, keep);
         for (attemptNo = 1; ; attemptNo++) {
-          await using sandbox = await newSandbox('', o.keepFailed ? () => failed : undefined);
+          await using sandbox = await newSandbox('', o.keepFailed ? () => failed : o.workspaceAtWorkDir === true ? () => false : undefined);
           infraError = undefined;
           outcome = await runPhases(sandbox);
           if (infraError !== undefined && attemptNo === 1 && !signal.aborted) {

@@ -30,6 +30,12 @@ export interface ExecutorOptions {
   readonly workRoot: string;
   readonly logDir: string;
   readonly keepFailed: boolean;
+  /**
+   * Each job builds at its own workDir (`<work>/<run>/<name>_<arch>`), not in a recycled
+   * host workspace wherever it is: for a daemon, whose job sampler finds a host build's
+   * processes by that folder (server/job-sampler.ts).
+   */
+  readonly workspaceAtWorkDir?: boolean;
   /** Most bytes of a build's output a log holds (job-log.ts maxBytes). */
   readonly logLimit?: number;
   /** Logs at least this large are kept compressed once their job ends (logs/log-compress.ts; default 1 MiB; 0: never). */

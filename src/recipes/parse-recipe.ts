@@ -370,8 +370,10 @@ export function parseRecipe(
     // And its valid archs: an `all` package is one broken node, not one per target arch.
     const goodArchs = Array.isArray(raw['archs']) && !diags.some((d) => d.key === 'archs' || d.key?.startsWith('archs[') === true);
     // And its valid provides: what needs one of them hears that its provider is broken.
-    const goodProvides = provides.length > 0 && !diags.some((d) => d.key?.startsWith('provides') === true);
-    return { ok: false, diagnostics: ordered, ...(goodVersion ? { version } : {}), ...(goodArchs ? { archs } : {}), ...(goodProvides ? { provides } : {}) };
+    const goodProvides = !diags.some((d) => d.key?.startsWith('provides') === true);
+    // And the package names of its flavours: what needs one hears that it is broken, not that it is not in the tree.
+    const named = [...(goodProvides ? provides : []), ...flavours.filter((f) => NAME_RE.test(f.name) && f.name !== name).map((f) => ({ name: f.name }))];
+    return { ok: false, diagnostics: ordered, ...(goodVersion ? { version } : {}), ...(goodArchs ? { archs } : {}), ...(named.length > 0 ? { provides: named } : {}) };
   }
   const d = parsed.data;
   return {

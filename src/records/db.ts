@@ -61,12 +61,14 @@ function unwritable(path: string, e: unknown): KilnError | undefined {
   const fs = fileSystemTrouble(dir);
   if (fs !== undefined) {
     return new KilnError('path-unusable', `${path}: cannot write kiln's records: ${fs} (${message})`, {
-      hint: fs.startsWith('the file system') ? `remount it read-write, or give --state (or KILN_STATE) a directory on a writable disk` : `free space there (kiln cache gc, old runs' logs), or give --state (or KILN_STATE) a directory on a larger disk`,
+      hint: fs.endsWith('read-only') ? `remount it read-write, or give --state (or KILN_STATE) a directory on a writable disk` : `free space there (kiln cache gc, old runs' logs), or give --state (or KILN_STATE) a directory on a larger disk`,
       cause: e,
     });
   }
   if (!/readonly database|unable to open database file/i.test(message)) return undefined;
   const uid = process.getuid?.();
+  // Root may write anywhere: then it is not a matter of owners.
+  if (uid === 0) return new KilnError('path-unusable', `${path}: cannot open kiln's records (${message})`, { hint: `check ${dir}: that it is a directory on a writable, not full, file system (df -h ${dir}; df -i ${dir})`, cause: e });
   return new KilnError('path-unusable', `${path}: this user${uid === undefined ? '' : ` (uid ${uid})`} cannot write kiln's records there (${message})`, {
     hint: `kiln writes its state directory (${dir}) even to read it: run kiln as the user that owns it (ls -ln ${dir}), or give --state (or KILN_STATE) a directory of this user's`,
     cause: e,
@@ -84,6 +86,8 @@ function fileSystemTrouble(dir: string): string | undefined {
     const st = statfsSync(dir);
     // Less than a page or two: SQLite cannot grow its files.
     if (st.bavail * st.bsize < 64 * 1024) return `the disk of ${dir} is full (${st.bavail * st.bsize} bytes free)`;
+    // No inode left: no file (the WAL, its index) can be made.
+    if (st.files > 0 && st.ffree === 0) return `the file system of ${dir} has no free inodes left (too many files)`;
   } catch {
     // cannot tell
   }

@@ -87,6 +87,8 @@ export interface PreparedPlan {
    * (Records.refreshSuccessOutputs), so that the next plan stats it again.
    */
   readonly refresh?: readonly SuccessOutput[];
+  /** How many up-to-date packages' entries the records do not know (another state dir stored them): the package index is brought up to date. */
+  readonly unrecorded?: number;
   readonly artifacts: ArtifactStore;
   /** The backend and envs of the run; the caller releases them. */
   readonly envs: RunEnvs;
@@ -244,9 +246,16 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     const warned = req.failOnWarnings === true ? records.outputWarnings() : undefined;
     // Entries the records knew but had to read (stored again since): their records are refreshed (refreshOf).
     const reread = new Map<string, StoredArtifact>();
+    // Entries found that the records do not know at all (another state dir stored them): this state dir's package index may not list them.
+    let unrecorded = 0;
     const plan = makePlan(graph, {
       envIdOf: (node) => envIdOf(node.arch),
-      artifact: (key) => findArtifactSync(artifacts, key, lastOutputs.get(key), warned, (found) => reread.set(key, found)),
+      artifact: (key) => {
+        const known = lastOutputs.get(key);
+        const found = findArtifactSync(artifacts, key, known, warned, (f) => reread.set(key, f));
+        if (found !== undefined && known === undefined) unrecorded++;
+        return found;
+      },
       lastSuccess: (id) => {
         const ok = states.get(id)?.success;
         if (ok === undefined) return undefined;
@@ -260,7 +269,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
       failOnWarnings: warned !== undefined,
     });
     const refresh = refreshOf(plan, reread, lastOutputs);
-    return { treeDir, profiles, config: scan.config, archs, plan, ...(slot === undefined ? {} : { memo: { slot, envIds, notes, fromMemo: undefined } }), invalid: scan.invalid, artifacts, envs, scan, ...(refresh.length === 0 ? {} : { refresh }) };
+    return { treeDir, profiles, config: scan.config, archs, plan, ...(slot === undefined ? {} : { memo: { slot, envIds, notes, fromMemo: undefined } }), invalid: scan.invalid, artifacts, envs, scan, ...(refresh.length === 0 ? {} : { refresh }), ...(unrecorded === 0 ? {} : { unrecorded }) };
   }
 }
 

@@ -141,7 +141,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       recordsError = e instanceof Error ? e.message : String(e);
       if (said.has(recordsError)) return;
       said.add(recordsError);
-      bus.emit({ type: 'note', at: Date.now(), text: `kiln's records (${recordsPath(state.root)}) cannot be written now (${recordsError}): what the run records is kept and written as soon as it can be${/full|disk I\/O/i.test(recordsError) ? '; free space on that disk (kiln cache gc, old runs\' logs)' : ''}` });
+      bus.emit({ type: 'note', at: Date.now(), text: `kiln's records (${recordsPath(state.root)}): a write failed (${recordsError}); a batch that could not be written is tried again at the next one${recordsHint(recordsError)}` });
     },
   });
   let inUse: { release(): Promise<void> } | undefined;
@@ -286,6 +286,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       workRoot: state.work,
       logDir: join(state.logs, runId),
       keepFailed: req.keepFailed,
+      // A daemon samples each host build's processes by its workspace folder.
+      ...(req.onDaemon === true ? { workspaceAtWorkDir: true } : {}),
       ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
       ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
       ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }),
@@ -362,7 +364,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // The run is over and its records could not be written: said as kiln's trouble, not left for a crash.
     if (recorder.pending() > 0) {
       throw new KilnError('path-unusable', `${recordsPath(state.root)}: ${recorder.pending()} records of run ${runId} could not be written (${recordsError ?? 'unknown error'}): kiln status will show its unfinished jobs as interrupted`, {
-        hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs) and build again: what was built is in the cache and found up to date`,
+        hint: `${recordsHint(recordsError ?? '').replace(/^; /, '') || 'see the error above'}, and build again: what was built is in the cache and found up to date`,
       });
     }
 
@@ -377,9 +379,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       });
     });
     // A no-change run leaves the index alone (nothing in it could differ), unless the planner
-    // found entries another state dir had stored again (after a cache gc here dropped them
-    // from this index). (Also when a job to build ended up to date: early cutoff, or another kiln built it.)
-    if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || (prepared.refresh?.length ?? 0) > 0 || !existsSync(state.index)) {
+    // found entries another state dir stored (again, after a cache gc here dropped them from
+    // this index; or under keys this state dir never built). (Also when a job to build ended
+    // up to date: early cutoff, or another kiln built it.)
+    if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || (prepared.refresh?.length ?? 0) > 0 || (prepared.unrecorded ?? 0) > 0 || !existsSync(state.index)) {
       const { updatePackageIndex } = await import('./update-index.ts');
       const unsigned = await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
       if (unsigned !== undefined) bus.emit({ type: 'note', at: Date.now(), text: unsigned });
@@ -419,4 +422,11 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
   } catch {
     // The next plan reads those entries again, and tries again.
   }
+}
+
+/** What to do about a records write that failed, by its error ('' when nothing to say): a full disk, or another process holding the file. */
+function recordsHint(message: string): string {
+  if (/full|disk I\/O|no space/i.test(message)) return "; free space on that disk (kiln cache gc, old runs' logs)";
+  if (/locked|busy/i.test(message)) return '; another kiln process (or a tool reading kiln.db) holds the records: let it finish';
+  return '';
 }

@@ -443,3 +443,21 @@ test('a state dir whose cache gc dropped its packages, stored again by another s
   assert.equal(back.summary?.counts['up-to-date'], 2, explain(back));
   assert.deepEqual(await indexed(one), ['a', 'b']);
 });
+
+test('a package another state dir built under a key this one never had is listed in this one\'s index, as found, on a run that builds nothing', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const cache = join(dir.path, 'cache');
+  const write = (version: string) => writeFile(join(tree, 'x', 'recipe.toml'), recipeText({ name: 'x', version, script: 'mkdir -p "$DESTDIR/usr/share" && echo x > "$DESTDIR/usr/share/x.txt"' }));
+  await mkdir(join(tree, 'x'), { recursive: true });
+  await write('1');
+  const one = join(dir.path, 'one');
+  const versions = async (): Promise<string[]> => (JSON.parse(await readFile(join(one, 'packages', 'index.json'), 'utf8')) as { packages: { version: string }[] }).packages.map((p) => p.version);
+  assert.equal((await build(tree, one, '--cache', cache)).summary?.counts.built, 1);
+  assert.deepEqual(await versions(), ['1']);
+  await write('2');
+  assert.equal((await build(tree, join(dir.path, 'two'), '--cache', cache)).summary?.counts.built, 1);
+  const found = await build(tree, one, '--cache', cache);
+  assert.equal(found.summary?.counts['up-to-date'], 1, explain(found));
+  assert.deepEqual(await versions(), ['2']);
+});

@@ -4,7 +4,7 @@
 // needs it by name; a flavour whose name another package has makes its recipe invalid.
 
 import assert from 'node:assert/strict';
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -74,4 +74,16 @@ test('flavours: a flavour named like another package makes its recipe invalid, n
   // What needs its other flavour hears that its recipe is broken, not that the name is unknown.
   assert.match(pkgOf(report, 'user').cause ?? '', /^needs app, which is broken: invalid recipe: /);
   assert.match(pkgOf(report, 'app').cause ?? '', /recipe\.toml: flavours\.full: its package name "app-full" is taken by the package in \S+app-full: give the flavour another name/);
+});
+
+test('flavours: a recipe that is invalid for another reason still names its flavours: what needs one hears it is broken', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await cp(fixtureTree('flavours'), tree, { recursive: true });
+  const recipe = join(tree, 'app', 'recipe.toml');
+  await writeFile(recipe, `bogus = 1\n${await readFile(recipe, 'utf8')}`);
+  const r = await runKiln(['plan', '--tree', tree, '--state', join(dir.path, 'state'), '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const user = (JSON.parse(r.stdout) as { packages: { name: string; reason: string | null }[] }).packages.find((p) => p.name === 'user');
+  assert.match(user?.reason ?? '', /^needs app, which is broken: invalid recipe: \S+recipe\.toml: unknown key "bogus"/);
 });

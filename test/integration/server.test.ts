@@ -473,3 +473,28 @@ test('a tenant\'s source on the daemon\'s own network (127.0.0.1) is refused, na
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--fetch-allow intranet\.example: not an IP address or network/);
 });
+
+test('a host build that follows an untouched one (whose workspace the host sandbox would recycle) is sampled: its processes and disk are found', async (t) => {
+  const s = setup(t);
+  const gate = join(s.dir, 'gate');
+  const tree = join(s.dir, 'tree-r');
+  for (const [name, script, deps] of [
+    ['first', 'exit 3', []],
+    ['noop', 'true', []],
+    ['slowr', `head -c 3000000 /dev/zero > blob\nfor i in $(seq 1 1200); do test -f '${gate}' && break; sleep 0.05; done`, ['noop']],
+  ] as const) {
+    mkdirSync(join(tree, name), { recursive: true });
+    writeFileSync(join(tree, name, 'recipe.toml'), recipe(name, script, [...deps]));
+  }
+  const served = await serve(t, s.state, ['--tree', `r=${tree}`, '-j', '1']);
+  const admin = client(served.url, s.tokens.admin);
+  const b = await admin('POST', '/api/v1/builds', { tree: 'r' });
+  assert.equal(b.status, 201, b.text);
+  const sampled = await until('slowr sampled with its disk', async () => {
+    const r = await admin('GET', '/api/v1/builder');
+    const job = ((r.json?.runningJobs ?? []) as Array<{ jobId: string; sample: { memoryBytes: number; diskBytes: number } | null }>).find((j) => j.jobId.includes('slowr@'));
+    return job?.sample !== null && job?.sample !== undefined && job.sample.diskBytes >= 3_000_000 && job.sample.memoryBytes > 0 ? job : undefined;
+  });
+  assert.ok(sampled.sample!.memoryBytes > 0);
+  writeFileSync(gate, 'go');
+});

@@ -176,7 +176,7 @@ test('the state dir\'s disk full while a run goes: kiln says its records (and re
   const tree = await writeTree(join(dir.path, 'tree'), { fill: `dd if=/dev/zero of=${join(state, 'fill')} bs=1M count=20 || true; sleep 0.5; exit 1`, b: { script: install('b'), deps: ['fill'] } });
   const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--min-free', '0']);
   assert.equal(r.code, 2, explain(r));
-  assert.match(r.stdout, /kiln's records \(\S+kiln\.db\) cannot be written now \(database or disk is full\): what the run records is kept/, explain(r));
+  assert.match(r.stdout, /kiln's records \(\S+kiln\.db\): a write failed \(database or disk is full\); a batch that could not be written is tried again at the next one; free space on that disk/, explain(r));
   assert.match(r.stderr, /error \[path-unusable\]: \S+kiln\.db: \d+ records of run \S+ could not be written \(database or disk is full\)/, explain(r));
   assert.doesNotMatch(r.stdout + r.stderr, /internal error|this is a bug in kiln|Warning: kiln records/, explain(r));
   // With space again, the records open and say what became of the run.
