@@ -98,11 +98,19 @@ export function buildsText(builds: readonly Pick<BuildView, 'id' | 'state' | 'te
   return rows.map((c) => `${c.slice(0, 5).map((cell, i) => cell.padEnd(w[i]!)).join('  ')}  ${c[5]!.padStart(w[5]!)}  ${c[6]}`.trimEnd() + '\n').join('');
 }
 
+/** Job states of a build's jobs list in which a job will not start any more. */
+const ENDED_JOB_STATES: ReadonlySet<string> = new Set(['built', 'up-to-date', 'failed', 'skipped', 'broken', 'cancelled']);
+/** How often kiln logs -f --server asks whether a job waiting to start has. */
+const START_POLL_MS = 1000;
+
 /** kiln logs PKG --server: the job's log in a build (--run BUILD, default the newest build that ran it). */
 export async function remoteLogs(remote: Remote, name: string, opts: { run?: string; arch?: string; follow?: boolean; raw?: boolean }, ctx: CliContext): Promise<void> {
-  const matches = (j: JobView): boolean => (j.name === name || j.jobId === name) && (opts.arch === undefined || j.arch === opts.arch) && j.log !== null;
+  const named = (j: JobView): boolean => (j.name === name || j.jobId === name) && (opts.arch === undefined || j.arch === opts.arch);
+  const matches = (j: JobView): boolean => named(j) && j.log !== null;
   let buildId: string | undefined;
   let job: JobView | undefined;
+  /** With -f: a build that has the job still to start (waiting for its dependencies, or queued), to wait for. */
+  let toStart: string | undefined;
   const candidates = opts.run !== undefined ? [opts.run] : (await callJson<{ builds: BuildView[] }>(remote, 'GET', '/api/v1/builds?limit=20')).builds.map((b) => b.id);
   for (const id of candidates) {
     const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(id)}/jobs`);
@@ -110,6 +118,26 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
     if (job !== undefined) {
       buildId = id;
       break;
+    }
+    if (opts.follow === true && toStart === undefined && jobs.some((j) => named(j) && !ENDED_JOB_STATES.has(j.state))) toStart = id;
+  }
+  // -f on a job that has not started: wait for it, as a local kiln logs -f does.
+  if (job === undefined && toStart !== undefined) {
+    ctx.stderr.write(`kiln: waiting for ${name} to start (build ${toStart})\n`);
+    for (;;) {
+      await delay(START_POLL_MS);
+      const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(toStart)}/jobs`);
+      job = jobs.find(matches);
+      if (job !== undefined) {
+        buildId = toStart;
+        break;
+      }
+      const now = jobs.find(named);
+      if (now === undefined || ENDED_JOB_STATES.has(now.state)) {
+        throw new KilnError('log-not-found', `${name} did not run in build ${toStart}${now === undefined ? '' : ` (${now.state}${now.cause === null ? '' : `: ${now.cause}`})`}, so it has no log`, {
+          hint: 'only packages that ran have logs; see `kiln status --server URL`',
+        });
+      }
     }
   }
   if (job === undefined || buildId === undefined || job.log === null) {

@@ -125,6 +125,10 @@ test('validation: unknown fields, bad types, malformed JSON, unknown tree, overs
   const badType = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', targets: [1] });
   assert.equal(badType.status, 400);
   assert.match(badType.json.error.message, /targets\.0/);
+  // An arch name dpkg does not know, refused as the CLI refuses it (it was built on the host as m68kk).
+  const badArch = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', archs: ['amd64', 'm68kk'] });
+  assert.equal(badArch.status, 400);
+  assert.match(badArch.json.error.message, /archs\.1: not a Debian architecture name \(did you mean "m68k"\?\)/);
   const missing = await call(kiln, 'POST', '/api/v1/builds', alice, {});
   assert.equal(missing.status, 400);
   assert.match(missing.json.error.message, /tree/);

@@ -165,7 +165,7 @@ export function createApp(options: AppOptions): KilnServerApp {
   const limit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const jsonBodyLimit = bodyLimit({
     maxSize: limit,
-    onError: (c) => c.json(errorBody(new KilnError('too-large', `the request body is over the limit of ${limit} bytes`, { hint: 'a build request is a few hundred bytes: send fewer or shorter targets' })), 413),
+    onError: (c) => c.json(errorBody(new KilnError('too-large', `the request body is over the limit of ${limit} bytes`, { hint: 'an API request is a few hundred bytes (a build request: send fewer or shorter targets); a tree goes up as a bundle: PUT /api/v1/bundles/{id}' })), 413),
   });
   // Bundle uploads have their own, larger limit, counted as they stream to disk (bundles.ts).
   const isBundleUpload = (c: Context): boolean => c.req.method === 'PUT' && c.req.path.startsWith('/api/v1/bundles/');

@@ -269,6 +269,11 @@ test("--bundle-quota: a tenant's bundles together stay under it; the upload past
   assert.equal((await q.call('PUT', '/api/v1/bundles/b1', q.bob, packTree(q.dir, 'gzip'))).status, 201);
   // Re-sending a stored bundle is the 409 the CLI expects, even at the quota.
   assert.equal((await q.call('PUT', '/api/v1/bundles/a1', q.alice, packTree(q.dir, 'gzip'))).status, 409);
+  // Another limit than the quota says itself, not the quota (every refusal ends "nothing was extracted").
+  const few = setup(t, { tenantQuotaBytes: size * 100, maxEntries: 1 });
+  const many = await few.call('PUT', '/api/v1/bundles/m1', few.alice, packTree(few.dir, 'gzip'));
+  assert.equal(many.status, 413, many.text);
+  assert.match(many.json.error.message, /is number \d+, over the limit of 1 members; nothing was extracted/);
   // Uploads side by side do not each pass on the same old total.
   const carol = setup(t, { tenantQuotaBytes: Math.floor(size * 1.5) });
   const results = await Promise.all([1, 2, 3, 4, 5].map((i) => carol.call('PUT', `/api/v1/bundles/c${i}`, carol.alice, packTree(carol.dir, 'gzip'))));

@@ -2,6 +2,7 @@
 // describe them in the OpenAPI document. Request bodies are strict: an unknown field is a
 // 400 that names it.
 
+import { closestArch, isDebianArch } from '../debian/arch-names.ts';
 import { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
 import { BUILD_STATES } from '../records/server-record-types.ts';
@@ -18,7 +19,12 @@ export const BuildBodySchema = z
       .openapi({ description: 'a bundle of this tenant uploaded with PUT /bundles/{id}, instead of `tree`' }),
     targets: z.array(name).max(1000).optional().openapi({ description: 'package names or globs; default: the whole tree' }),
     archs: z
-      .array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an architecture name, e.g. amd64'))
+      .array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'an architecture name, e.g. amd64').refine(isDebianArch, {
+        error: (i) => {
+          const near = typeof i.input === 'string' ? closestArch(i.input) : undefined;
+          return `not a Debian architecture name${near === undefined ? '' : ` (did you mean "${near}"?)`}: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x…`;
+        },
+      }))
       .min(1)
       .max(16)
       .optional()

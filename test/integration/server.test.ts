@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { openRecords } from '../../src/records/records.ts';
 import { openServerRecords } from '../../src/records/server-records.ts';
 import { tinyRoot, writeTarball } from '../../src/envs/test-tarballs.ts';
-import { runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
+import { explain, runKiln, spawnKiln, type KilnProcess } from '../helpers/run-kiln.ts';
 import { recipeText } from '../helpers/recipe-text.ts';
 import { readResponse } from '../helpers/read-response.ts';
 
@@ -497,4 +497,30 @@ test('a host build that follows an untouched one (whose workspace the host sandb
   });
   assert.ok(sampled.sample!.memoryBytes > 0);
   writeFileSync(gate, 'go');
+});
+
+test('kiln logs -f --server on a job still waiting for its dependencies waits for it to start, then follows it to its end', async (t) => {
+  const s = setup(t);
+  const gate = join(s.dir, 'gate');
+  const tree = join(s.dir, 'tree-w');
+  for (const [name, script, deps] of [
+    ['w1', `for i in $(seq 1 1200); do test -f '${gate}' && break; sleep 0.05; done`, []],
+    ['w2', 'echo "w2""-says-hello"', ['w1']],
+  ] as const) {
+    mkdirSync(join(tree, name), { recursive: true });
+    writeFileSync(join(tree, name, 'recipe.toml'), recipe(name, script, [...deps]));
+  }
+  const served = await serve(t, s.state, ['--tree', `w=${tree}`]);
+  const alice = client(served.url, s.tokens.alice);
+  const b = await alice('POST', '/api/v1/builds', { tree: 'w' });
+  assert.equal(b.status, 201, b.text);
+  await until('w1 running', async () => ((await alice('GET', `/api/v1/builds/${b.json.id}/jobs`)).json?.jobs ?? []).some((j: any) => j.name === 'w1' && j.state === 'running') || undefined);
+  const follow = spawnKiln(['logs', 'w2', '-f', '--server', served.url, '--run', b.json.id], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
+  let err = '';
+  follow.child.stderr!.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  await until('the follower waiting', () => (/waiting for w2 to start/.test(err) ? true : undefined));
+  writeFileSync(gate, 'go');
+  const r = await follow.done;
+  assert.equal(r.code, 0, explain(r));
+  assert.match(r.stdout, /w2-says-hello/);
 });

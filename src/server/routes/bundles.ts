@@ -88,7 +88,7 @@ export function registerBundleRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCon
     const room = quota > 0 ? { ...limits, maxExtractedBytes: Math.min(limits.maxExtractedBytes, quota - used) } : limits;
     const stored = await storeBundle(body as unknown as AsyncIterable<Uint8Array>, { stateRoot: ctx.state.root, tenant, id, limits: room, signal: c.req.raw.signal }).catch((e: unknown) => {
       // Refused for the room the quota left, not for --bundle-max-extracted: say so.
-      if (room !== limits && room.maxExtractedBytes < limits.maxExtractedBytes && e instanceof KilnError && e.code === 'too-large' && /extracted|decompresses/.test(e.message)) {
+      if (room !== limits && room.maxExtractedBytes < limits.maxExtractedBytes && e instanceof KilnError && e.code === 'too-large' && /takes the extracted size over|decompresses to more than/.test(e.message)) {
         throw new KilnError('too-large', `tenant ${tenant}'s bundles take ${used} bytes, and this one would take them over this daemon's quota of ${quota} bytes per tenant`, { hint: overQuota(0).hint ?? '', cause: e });
       }
       throw e;
