@@ -2,6 +2,7 @@
 // header row; a cause spanning lines (an invalid recipe's problems) continues indented.
 // Runs that found the package up to date when planning record no row of it: not listed.
 
+import { recordsGoneNote } from '../records/db.ts';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,7 +28,7 @@ export function registerHistory(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     // history reads this machine's records; a daemon's builds are in the daemon's.
     const remote = process.env['KILN_SERVER'] !== undefined && process.env['KILN_SERVER'] !== '' ? ` (kiln history reads the local records only, not the daemon's at KILN_SERVER: use \`kiln status --runs --server URL\` there)` : '';
-    if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('package-not-found', `no records in ${state.root}`, { hint: `run \`kiln build\` first${remote}` });
+    if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('package-not-found', `no records in ${state.root}${recordsGoneNote(state.root)}`, { hint: `run \`kiln build\` first${remote}` });
     using records = openRecords(state.root);
     const rows = records.history(name, { limit: opts.limit, ...(opts.arch === undefined ? {} : { arch: opts.arch }) });
     if (rows.length === 0 && opts.arch !== undefined) {

@@ -10,6 +10,7 @@
 // the job ends, or when the kiln process that owns the run is gone (killed, out of
 // memory): then the run is marked interrupted, a last line says so, and the exit status is 1.
 
+import { recordsGoneNote } from '../records/db.ts';
 import { closestName } from '../debian/closest-name.ts';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
@@ -101,7 +102,7 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     if (remote !== undefined) return remoteLogs(remote, name, opts, ctx);
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) {
-      throw new KilnError(opts.run === undefined ? 'log-not-found' : 'run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first, or point --state at the state directory' });
+      throw new KilnError(opts.run === undefined ? 'log-not-found' : 'run-not-found', `no records in ${state.root}${recordsGoneNote(state.root)}`, { hint: 'run `kiln build` first, or point --state at the state directory' });
     }
     const records = openRecords(state.root);
     const controller = new AbortController();

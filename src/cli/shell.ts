@@ -10,6 +10,7 @@
 // Which job: as `kiln logs` picks it (the newest run with a log of PKG, or --run; --arch,
 // else the only one or the host's). A host-sandbox build has no root: rebuild.sh it is.
 
+import { recordsGoneNote } from '../records/db.ts';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,7 +42,7 @@ export function registerShell(program: Command, ctx: CliContext): void {
     if (opts.arch !== undefined && opts.arch !== 'all') checkArchOption('--arch', opts.arch);
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) {
-      throw new KilnError(opts.run === undefined ? 'package-not-found' : 'run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build --keep-failed` first, or point --state at the state directory' });
+      throw new KilnError(opts.run === undefined ? 'package-not-found' : 'run-not-found', `no records in ${state.root}${recordsGoneNote(state.root)}`, { hint: 'run `kiln build --keep-failed` first, or point --state at the state directory' });
     }
     const { jobId, runId, workDir, root, again } = pickKept(state, name, opts);
     ctx.stderr.write(`kiln: shell in the root of ${jobId} as run ${runId} left it (env ${root.env.id}, offline, in ${root.cwd}); changes stay in ${workDir}\n`);

@@ -1,5 +1,6 @@
 // kiln status [RUN]: a run's state and its packages (default: the latest run).
 
+import { recordsGoneNote } from '../records/db.ts';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ export function registerStatus(program: Command, ctx: CliContext): void {
     if (remote !== undefined) return remoteStatus(remote, runArg, { ...opts, runs: typeof opts.runs === 'number' ? String(opts.runs) : opts.runs }, ctx);
     const state = layoutFrom(opts);
     if (!existsSync(join(state.root, 'kiln.db'))) {
-      throw new KilnError('run-not-found', `no records in ${state.root}`, { hint: 'run `kiln build` first, or point --state at the state directory' });
+      throw new KilnError('run-not-found', `no records in ${state.root}${recordsGoneNote(state.root)}`, { hint: 'run `kiln build` first, or point --state at the state directory' });
     }
     using records = openRecords(state.root);
     records.markInterruptedRuns();

@@ -56,3 +56,12 @@ test('a kiln.db that is not a database (overwritten, cut short) is records-damag
     }, path);
   }
 });
+
+test('recordsGoneNote: a state dir with runs but no kiln.db says so, with what to do; one without runs says nothing', async () => {
+  await using dir = await tmpDir();
+  const { mkdir } = await import('node:fs/promises');
+  const { recordsGoneNote } = await import('./db.ts');
+  assert.equal(recordsGoneNote(dir.path), '');
+  await mkdir(join(dir.path, 'runs', '20261124-000000-abcd'), { recursive: true });
+  assert.match(recordsGoneNote(dir.path), /^: its kiln\.db is gone, though runs\/ holds 1 run\(s\) .*remove \S+runs and \S+logs by hand\)$/);
+});

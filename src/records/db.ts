@@ -1,7 +1,7 @@
 // Open the records SQLite file with the settings every connection needs, then migrate;
 // and decode its rows into the typed records of records.ts.
 
-import { accessSync, constants, mkdirSync, statfsSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readdirSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
@@ -92,6 +92,20 @@ function fileSystemTrouble(dir: string): string | undefined {
     // cannot tell
   }
   return undefined;
+}
+
+/**
+ * What to add to "no records in STATE" when the state dir has runs but no kiln.db (it was
+ * deleted or moved): its runs' reports and logs stay, and no command removes them now.
+ */
+export function recordsGoneNote(stateDir: string): string {
+  let runs = 0;
+  try {
+    runs = readdirSync(join(stateDir, 'runs')).length;
+  } catch {
+    return '';
+  }
+  return runs === 0 ? '' : `: its ${RECORDS_FILE} is gone, though runs/ holds ${runs} run(s) (their reports and logs stay; with no records, kiln cache gc cannot tell them apart: restore ${RECORDS_FILE}, or remove ${join(stateDir, 'runs')} and ${join(stateDir, 'logs')} by hand)`;
 }
 
 export function openDatabaseIn(stateDir: string): DatabaseSync {
