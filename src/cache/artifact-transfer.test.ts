@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,8 @@ import { KilnError } from '../errors.ts';
 const info = { name: 'hello', version: '1.0', release: 1, arch: 'amd64', depends: [], provides: [] };
 const KEY = 'cd'.repeat(32);
 
-test('an entry travels as files and is stored whole elsewhere; a tampered archive, manifest or meta is refused and nothing is stored', async (t) => {
+/** A temp folder with an entry for KEY stored in its cache `a` (usr/bin/hello), and that entry's files. */
+async function storedEntry(t: TestContext) {
   const root = await mkdtemp(join(tmpdir(), 'kiln-transfer-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const dest = join(root, 'dest');
@@ -18,7 +19,11 @@ test('an entry travels as files and is stored whole elsewhere; a tampered archiv
   await writeFile(join(dest, 'usr/bin/hello'), 'echo hello\n');
   const here = createArtifactStore({ cacheDir: join(root, 'a') });
   const put = await here.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 });
-  const files = (await entryFiles(here, KEY))!;
+  return { root, put, files: (await entryFiles(here, KEY))! };
+}
+
+test('an entry travels as files and is stored whole elsewhere; a tampered archive, manifest or meta is refused and nothing is stored', async (t) => {
+  const { root, put, files } = await storedEntry(t);
   assert.equal(files.meta.outputHash, put.outputHash);
   assert.notEqual(files.archivePath, null);
 
@@ -52,14 +57,7 @@ test('an entry travels as files and is stored whole elsewhere; a tampered archiv
 });
 
 test('an entry whose manifest came re-formatted (same entries) is stored with the canonical text: cache verify finds it whole', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'kiln-transfer-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
-  const dest = join(root, 'dest');
-  await mkdir(join(dest, 'usr/bin'), { recursive: true });
-  await writeFile(join(dest, 'usr/bin/hello'), 'echo hello\n');
-  const here = createArtifactStore({ cacheDir: join(root, 'a') });
-  await here.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 });
-  const files = (await entryFiles(here, KEY))!;
+  const { root, files } = await storedEntry(t);
   const pretty = JSON.stringify(JSON.parse(files.manifestText!), null, 4);
   assert.notEqual(pretty, files.manifestText);
   const there = createArtifactStore({ cacheDir: join(root, 'b') });
