@@ -229,3 +229,21 @@ test('publishRepo with sources: pool, source/Sources in Release (not an architec
   assert.deepEqual(rm2.removed.map((p) => `${p.package} ${p.architecture}`), ['kiln-src all', 'kiln-src source']);
   assert.deepEqual((await listRepo(repo, 'bookworm')).map((p) => p.package), ['kiln-bin']);
 });
+
+test('publishRepo: a source whose binaries are left out (older than a binNMU listed) is left out too: it would replace the source the listed binaries come from', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-src-');
+  const repo = join(dir.path, 'repo');
+  const [src1, srcLocal, debs] = ['src1', 'srclocal', 'debs'].map((d) => join(dir.path, d)) as [string, string, string];
+  for (const d of [src1, srcLocal, debs]) await mkdir(d);
+  const base = { repoDir: repo, suite: 'bookworm', key };
+  // A binNMU of 1.0-1: binary 1.0-1+b1, whose source is 1.0-1.
+  const dsc1 = await buildTestSource(src1, { source: 'kiln-nmu', upstream: '1.0' });
+  const nmu = await buildTestDeb(debs, { package: 'kiln-nmu', version: '1.0-1+b1', architecture: 'amd64', source: 'kiln-nmu (1.0-1)' });
+  await publishRepo({ ...base, debs: [nmu], dscs: [dsc1], now: later(1) });
+  // A local 1.0-1local1: its source is newer than 1.0-1, its binary older than 1.0-1+b1.
+  const dscLocal = await buildTestSource(srcLocal, { source: 'kiln-nmu', upstream: '1.0', revision: '1local1' });
+  const local = await buildTestDeb(debs, { package: 'kiln-nmu', version: '1.0-1local1', architecture: 'amd64' });
+  const r = await publishRepo({ ...base, debs: [local], dscs: [dscLocal], now: later(2) });
+  assert.deepEqual(r.packages.map((p) => [p.architecture, p.outcome, p.previous]), [['amd64', 'older', '1.0-1+b1'], ['source', 'older', '1.0-1+b1']]);
+  assert.deepEqual((await listRepo(repo, 'bookworm')).map((p) => `${p.package} ${p.version} ${p.architecture}`), ['kiln-nmu 1.0-1+b1 amd64', 'kiln-nmu 1.0-1 source']);
+});

@@ -150,7 +150,19 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   }
   const how = { replaceSameVersion: options.replaceSameVersion === true };
   const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry), how);
-  const mergedSources = mergeEntries(live.sources.get(component) ?? [], dscs.map((d) => d.entry), how);
+  // A source whose binaries were left out (older than those listed) is left out too: it
+  // would replace the source the listed binaries come from (apt-get source then finds none).
+  const heldBack = sourcesOfOlder(merged.outcomes);
+  const keptDscs = dscs.filter((d) => !heldBack.has(sourceKey(d.entry.package, d.entry.version)));
+  const mergedKept = mergeEntries(live.sources.get(component) ?? [], keptDscs.map((d) => d.entry), how);
+  let kept = 0;
+  const mergedSources = {
+    entries: mergedKept.entries,
+    outcomes: dscs.map((d) => {
+      const listed = heldBack.get(sourceKey(d.entry.package, d.entry.version));
+      return listed === undefined ? mergedKept.outcomes[kept++]! : { entry: d.entry, outcome: 'older' as const, previous: listed };
+    }),
+  };
   const read = [...debs, ...dscs];
   const outcomes = [...merged.outcomes, ...mergedSources.outcomes];
   const packages: PublishedPackage[] = outcomes.map((o, i) => ({
@@ -246,4 +258,24 @@ async function copyIntoPool(from: string, to: string): Promise<void> {
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+const sourceKey = (name: string, version: string): string => `${name}\0${version}`;
+
+/**
+ * The sources (name and version) of binaries a merge left out as older, each with the
+ * version listed instead: a binary's source is its Source field (`name` or `name (version)`),
+ * else its own name and version.
+ */
+function sourcesOfOlder(outcomes: readonly { readonly entry: IndexEntry; readonly outcome: MergeOutcome; readonly previous?: string }[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const o of outcomes) {
+    if (o.outcome !== 'older') continue;
+    const field = o.entry.fields.find((f) => f.name === 'Source')?.value.trim();
+    const m = field === undefined ? undefined : /^(\S+)(?:\s+\(([^)]+)\))?$/.exec(field);
+    const name = m?.[1] ?? o.entry.package;
+    const version = m?.[2] ?? o.entry.version;
+    out.set(sourceKey(name, version), o.previous ?? version);
+  }
+  return out;
 }

@@ -129,8 +129,12 @@ export function refuseSandboxForDebian(sandbox: string | undefined, from: string
 export function envSuiteProblem(env: { name: string; suite: string }, suites: readonly string[]): KilnError | undefined {
   if (suites.includes(env.suite)) return undefined;
   const suite = suites[0] ?? '?';
+  // An env under the very name kiln would make for this suite, holding another one (made by hand, or by an older kiln).
+  const ownName = env.name.startsWith(`${suite}-`);
   return new KilnError('config-invalid', `env "${env.name}" is of suite ${env.suite}, but this run builds Debian sources of ${suite}`, {
-    hint: `build in an env of ${suite}: drop --env (kiln makes ${suite}-{arch} on demand), or name one, e.g. --env "${suite}-{arch}"`,
+    hint: ownName
+      ? `its name is the one kiln gives the ${suite} env: remove it (kiln env destroy ${env.name}) and kiln makes it afresh, or build in another with --env NAME`
+      : `build in an env of ${suite}: drop --env (kiln makes ${suite}-{arch} on demand), or name one, e.g. --env "${suite}-{arch}"`,
   });
 }
 
@@ -287,6 +291,13 @@ export async function ensureDebianEnvs(o: { stateDir: string; template: string; 
       if (problem !== undefined) throw problem;
     } catch (e) {
       if (!isKilnError(e) || e.code !== 'env-not-found') throw e;
+      // Made on demand only under the name kiln gives it: another name (--env, kiln.toml's
+      // env) that does not exist is a typo or an env still to make, as a missing sbuild chroot is.
+      if (name !== `${o.suite}-${arch}`) {
+        throw new KilnError('env-not-found', `env "${name}" does not exist (this run builds Debian sources of ${o.suite} for ${arch})`, {
+          hint: `create it: kiln env create ${name} --suite ${o.suite} --arch ${arch}; or leave out --env (and kiln.toml's env), and kiln makes ${o.suite}-{arch} itself; kiln env list shows the envs there are`,
+        });
+      }
       o.note(`creating env ${name} (${o.suite} ${arch}, mmdebstrap buildd) for the Debian build; this takes a minute or two`);
       await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.keyring === undefined ? {} : { keyring: o.keyring }), ...(o.signal === undefined ? {} : { signal: o.signal }) });
     }

@@ -100,6 +100,17 @@ test('a Debian build in an env of another suite is refused at plan time with a h
   assert.match(r.stderr, /hint: .*--env "bookworm-\{arch\}"/, explain(r));
 });
 
+test('an env --env names that does not exist is refused (env-not-found, exit 2), not made under that name', { skip: noMirror, timeout: 5 * 60_000 }, async () => {
+  await using dir = await tmpDir('kiln-debian-cli-');
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['plan', '--debian', 'bookworm', 'hello', '--env', 'bookworm-amd46', '--no-install-check', '--state', state, '--cache', SHARED_CACHE], { timeoutMs: 120_000 });
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /error \[env-not-found\]: env "bookworm-amd46" does not exist \(this run builds Debian sources of bookworm for \S+\)/, explain(r));
+  assert.match(r.stderr, /hint: create it: kiln env create bookworm-amd46 --suite bookworm --arch \S+; or leave out --env/, explain(r));
+  assert.doesNotMatch(r.stderr + r.stdout, /creating env/);
+  assert.equal(existsSync(join(state, 'envs', 'bookworm-amd46')), false);
+});
+
 test('a local .dsc whose files do not match it is one broken package, named with why; the other sources still plan', { skip: noMirror, timeout: 5 * 60_000 }, async () => {
   await using dir = await tmpDir('kiln-debian-cli-');
   const rules = '#!/usr/bin/make -f\nbuild build-arch build-indep binary binary-arch binary-indep clean:\n\t@true\n';
