@@ -4,7 +4,7 @@
 
 import type { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { publishRepo } from '../publish/apt-repo.ts';
@@ -50,6 +50,11 @@ export async function collectPackages(paths: readonly string[]): Promise<{ debs:
       dscs.push(...s);
     } else if (p.endsWith('.dsc')) {
       dscs.push(p);
+    } else if (!/\.u?deb$/.test(p)) {
+      // A .changes, a .buildinfo, a tarball: not a package itself.
+      throw new KilnError('usage', `${p}: not a package: kiln repo publish takes .deb, .udeb and .dsc files (or folders holding them)`, {
+        hint: p.endsWith('.changes') ? `name the .debs and .dsc the .changes lists, or the folder holding them (e.g. ${dirname(p)})` : 'name .deb or .udeb files, .dsc files (source packages, their files beside them), or directories holding them',
+      });
     } else {
       debs.push(p);
     }

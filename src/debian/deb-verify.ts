@@ -80,7 +80,8 @@ async function verifyOne(deb: string, archive: Archive, allArch: string, o: { si
   } catch (e) {
     if (o.signal?.aborted === true) throw o.signal.reason;
     // Suite-wide trouble (the Release or the index itself) is not one package's outcome.
-    if (isKilnError(e) && (e.code === 'signature-invalid' || e.code === 'index-invalid')) throw e;
+    // (A suite the mirror does not have is the command line's: usage, exit 2.)
+    if (isKilnError(e) && (e.code === 'signature-invalid' || e.code === 'index-invalid' || e.code === 'usage')) throw e;
     const error = isKilnError(e)
       ? { code: e.code, message: e.message, ...(e.hint === undefined ? {} : { hint: e.hint }) }
       : { code: 'internal' as const, message: e instanceof Error ? (e.stack ?? e.message) : String(e) };

@@ -29,6 +29,8 @@ const PACKAGES = [
   bin('fakeroot', '1.31-1', 'amd64'),
   bin('debhelper', '13.11', 'all', 'Provides: debhelper-compat (= 13)'),
   bin('liba1', '1.0-1', 'amd64', 'Source: liba', 'Depends: libc6 (>= 2.36)'),
+  // A binNMU of liba the archive has (appb has none).
+  bin('liba1', '1.0-1+b1', 'amd64', 'Source: liba (1.0-1)', 'Depends: libc6 (>= 2.36)'),
   bin('liba-dev', '1.0-1', 'amd64', 'Source: liba', 'Depends: liba1 (= 1.0-1)'),
   bin('cyc1-dev', '1', 'amd64', 'Source: cyc1'),
   bin('cyc2-dev', '1', 'amd64', 'Source: cyc2'),
@@ -130,6 +132,16 @@ test('without the check (--all or named): no dose, nothing overlapped, nothing b
   const named = await scan(SOURCES, { sources: NAMES, skipInstallability: true });
   assert.deepEqual(digest(named), digest(all));
   assert.deepEqual(digest(named).specs.find((x) => x[0] === 'appb')?.[3], 'liba-dev (>= 1.0)');
+});
+
+test('--binnmu N: a source whose VERSION+bN the archive already has is not buildable, saying so and the next number; the others build', { skip }, async () => {
+  const r = await scan(SOURCES, { sources: ['liba', 'appb'], skipInstallability: true, options: { profiles: [], nocheck: false, mode: 'binary-arch', binnmu: 1 } });
+  assert.deepEqual(r.specs.map((x) => x.name), ['appb']);
+  assert.deepEqual(r.invalid.map((x) => [x.name, x.diagnostics.map((d) => `${d.key}: ${d.message}`)]), [
+    ['liba', ["binnmu: the binNMU 1.0-1+b1 is already in testsuite's archive (liba1 on amd64): a rebuild under that version would be a second file under one version (apt: hash sum mismatch); give the next number, --binnmu 2 (or binnmu = 2 in debian.toml)"]],
+  ]);
+  const next = await scan(SOURCES, { sources: ['liba', 'appb'], skipInstallability: true, options: { profiles: [], nocheck: false, mode: 'binary-arch', binnmu: 2 } });
+  assert.deepEqual(next.specs.map((x) => x.name).sort(), ['appb', 'liba']);
 });
 
 test('--all: a malformed stanza found while dose runs fails the scan with its own error', { skip }, async () => {

@@ -122,6 +122,13 @@ test('env import of a file that is not a tarball, token revoke of no token, repo
     assert.equal(pub.code, 2, explain(pub));
     assert.match(pub.stderr, /^kiln: error \[usage\]: \S+: (has no \.deb files|no such file or directory)$/m, 'the input is checked before the key');
   }
+  // A .changes is not a package: said so, with what to give instead.
+  const changes = join(empty, 'hello_2.10-3_amd64.changes');
+  await writeFile(changes, 'Format: 1.8\n');
+  const ch = await runKiln(['repo', 'publish', changes, '--state', state]);
+  assert.equal(ch.code, 2, explain(ch));
+  assert.match(ch.stderr, /^kiln: error \[usage\]: \S+hello_2\.10-3_amd64\.changes: not a package: kiln repo publish takes \.deb, \.udeb and \.dsc files/m);
+  assert.match(ch.stderr, /hint: name the \.debs and \.dsc the \.changes lists, or the folder holding them/);
 });
 
 test('kiln repo: a broken .udeb is named as one (alone or in a folder); a --repo that is no repository, or a suite it lacks, is named', async () => {

@@ -102,4 +102,8 @@ test('kiln verify: bookworm hello 2.10-3 against itself, against a rebuilt-like 
   assert.equal(missing.code, 1, explain(missing));
   assert.match(missing.stdout, /not in the archive \[not-in-archive\]: bookworm main\/binary-amd64 has no hello 2\.10-99 \(amd64\): it has hello 2\.10-3 \(amd64\)/);
   assert.match(missing.stdout, /kiln verify: 1 of 2 reproducible, 0 differ, 1 not in the archive, 0 errors/);
+  // A suite the mirror does not have is the command line's mistake: usage, exit 2.
+  const typo = await runKiln(['verify', '--suite', 'bookwrm', original], { state, timeoutMs: 240_000 });
+  assert.equal(typo.code, 2, explain(typo));
+  assert.match(typo.stderr, /error \[usage\]: .*has no suite "bookwrm"/);
 });
