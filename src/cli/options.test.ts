@@ -111,3 +111,11 @@ test('refuseRepeats: a flag that takes one value, given twice, is a usage error'
   assert.equal(make().parse([], { from: 'user' }).opts()['olderThan'], '30d');
   assert.throws(() => make().parse(['--older-than', '1d', '--older-than=2d'], { from: 'user' }), (e: unknown) => e instanceof KilnError && e.message === '--older-than is given more than once');
 });
+
+test('natsUrlOf: nats://, tls:// or bare HOST:PORT servers; another scheme is a usage error naming where it came from', async () => {
+  const { natsUrlOf } = await import('./options.ts');
+  assert.equal(natsUrlOf('nats://127.0.0.1:4222,tls://b:4222, c:4222', {}), 'nats://127.0.0.1:4222,tls://b:4222, c:4222');
+  assert.equal(natsUrlOf(undefined, { KILN_NATS: ' ' }), undefined);
+  assert.throws(() => natsUrlOf('http://127.0.0.1:8222', {}), /^KilnError: --nats: http:\/\/ is not a NATS URL \(http:\/\/127\.0\.0\.1:8222\)$/);
+  assert.throws(() => natsUrlOf(undefined, { KILN_NATS: 'nats://a:1,ftp://u:secret@b:2' }), (e: unknown) => e instanceof Error && /^\$KILN_NATS: ftp:\/\/ is not a NATS URL \(ftp:\/\/…@b:2\)$/.test(e.message));
+});

@@ -243,7 +243,17 @@ function outDirOf(dir: string): string {
 /** --nats URL, else $KILN_NATS; undefined when neither names one. */
 export function natsUrlOf(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const url = (given ?? env['KILN_NATS'] ?? '').trim();
-  return url === '' ? undefined : url;
+  if (url === '') return undefined;
+  // Each server nats://HOST:PORT, tls://HOST:PORT or a bare HOST:PORT (the client's nats://);
+  // another scheme (an http:// monitoring port, say) would be dialled as NATS all the same.
+  for (const server of url.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(server)?.[1]?.toLowerCase();
+    if (scheme !== undefined && scheme !== 'nats' && scheme !== 'tls') {
+      const from = given === undefined ? '$KILN_NATS' : '--nats';
+      throw new KilnError('usage', `${from}: ${scheme}:// is not a NATS URL (${server.replace(/\/\/[^/@]*@/, '//…@')})`, { hint: 'give the NATS server\'s client port: nats://HOST:4222 (tls://HOST:4222 for TLS); its http monitoring port (8222) does not take clients' });
+    }
+  }
+  return url;
 }
 
 const COUNT_WORDS: readonly (readonly [string, string])[] = [

@@ -49,6 +49,12 @@ export async function dialNats(given: string, o: DialOptions): Promise<NatsConne
     });
   } catch (e) {
     if (e instanceof KilnError) throw e;
+    // A port that takes TCP but says nothing NATS says (an http or monitoring port): not a server that is down.
+    if (!tlsWanted && /^timeout$/i.test((e as Error).message) && (await reachable(serversOf(given)[0]))) {
+      throw new KilnError('server-unreachable', `NATS at ${url} did not answer: something takes TCP connections there, but does not speak NATS to kiln`, {
+        hint: 'give the NATS server\'s client port (nats://HOST:4222, unless nats-server -p set another); 8222 is its http monitoring port', cause: e,
+      });
+    }
     const why = connectRefusal(e as Error & { code?: unknown }, access, tlsWanted);
     throw new KilnError(why.code, why.code === 'unauthorized' ? `NATS at ${url} refused kiln's credentials: ${why.message}` : `cannot reach NATS at ${url}: ${why.message}`, { hint: why.hint, cause: e });
   }

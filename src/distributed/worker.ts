@@ -257,7 +257,15 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       // kiln's own errors say what happened; anything else is a bug: its stack too.
       // (A programming error's stack helps; a NATS outage's or a refusal's message is enough.)
       const bug = e instanceof TypeError || e instanceof ReferenceError || e instanceof RangeError || e instanceof SyntaxError;
-      o.say(`${m.runId} ${m.jobId}: ${bug ? ((e as Error).stack ?? (e as Error).message) : e instanceof Error ? e.message : String(e)}: given back`);
+      const text = bug ? ((e as Error).stack ?? (e as Error).message) : e instanceof Error ? e.message : String(e);
+      // NATS itself did not answer (down, restarting): this delivery may be another worker's
+      // by now (its ack wait ran out meanwhile), and a nak of it would queue the job once
+      // more. Left to the ack wait instead, which redelivers it if nobody took it.
+      if (!bug && natsTrouble(e)) {
+        o.say(`${m.runId} ${m.jobId}: NATS did not answer (${text}): left for the queue to deliver again once its ack wait runs out`);
+        return;
+      }
+      o.say(`${m.runId} ${m.jobId}: ${text}: given back`);
       msg.nak(5_000);
     } finally {
       clearInterval(heartbeat);
@@ -295,4 +303,11 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   async function publish(runId: string, e: EventMessage): Promise<void> {
     await o.cluster.js.publish(eventsSubject(runId), JSON.stringify(e));
   }
+}
+
+/** Whether an error is NATS not answering (a request or publish that timed out, a connection lost), not kiln's own trouble. */
+function natsTrouble(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  const message = e instanceof Error ? e.message : String(e);
+  return code === 'TIMEOUT' || code === 'CONNECTION_CLOSED' || code === 'DISCONNECT' || /^timeout$|connection closed|disconnect/i.test(message);
 }

@@ -5,11 +5,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import { writeFile } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpDir } from '../helpers/tmp.ts';
 import { noNats, startNats, startWorker, until } from '../helpers/nats.ts';
+import { recipeText } from '../helpers/recipe-text.ts';
+import { explain, runKiln } from '../helpers/run-kiln.ts';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -40,4 +42,21 @@ test('a kiln worker whose NATS cluster has no JetStream leader yet waits for it,
   await startNats(t, ['-c', await conf('b', clientB, routeB)]);
   await until('the worker to take jobs', () => (/taking jobs for/.test(w.output()) ? true : undefined), 90_000);
   assert.match(w.output(), /the JetStream of NATS at nats:\/\/127\.0\.0\.1:\d+ is ready after \d+ s/);
+});
+
+test('kiln build --nats to a port that takes TCP but never speaks NATS (an http port): says so and exits, not left hanging on the socket', { timeout: 90_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const conns: Socket[] = [];
+  const silent = createServer((c) => void conns.push(c));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => {
+    for (const c of conns) c.destroy();
+    silent.close(() => r());
+  }));
+  const port = (silent.address() as { port: number }).port;
+  await mkdir(join(dir.path, 'tree', 'a'), { recursive: true });
+  await writeFile(join(dir.path, 'tree', 'a', 'recipe.toml'), recipeText({ name: 'a', script: 'true' }));
+  const r = await runKiln(['build', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'state'), '--nats', `nats://127.0.0.1:${port}`], { timeoutMs: 60_000 });
+  assert.equal(r.code, 1, explain(r));
+  assert.match(r.stderr, /error \[server-unreachable\]: NATS at nats:\/\/127\.0\.0\.1:\d+ did not answer: something takes TCP connections there, but does not speak NATS to kiln/);
 });
