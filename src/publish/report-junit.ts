@@ -29,8 +29,12 @@ function testCase(p: ReportPackage, logTail: (log: string) => string[], seconds:
       const body = [p.cause ?? 'failed', ...(p.log === null ? [] : ['', `log: ${p.log}`, ...tail])].join('\n');
       return `${head}>\n<failure type="${xml(p.reason ?? 'failed')}" message="${xml(firstLine(p.cause ?? 'failed'))}">${xml(body)}</failure>\n</testcase>`;
     }
-    default:
-      return `${head}>\n<skipped message="${xml(p.cause === null || p.cause === '' ? p.state : `${p.state}: ${firstLine(p.cause)}`)}"/>\n</testcase>`;
+    default: {
+      const message = p.cause === null || p.cause === '' ? p.state : `${p.state}: ${firstLine(p.cause)}`;
+      // A cause of several lines (an invalid recipe's problems, one per line) in full, as the element's text.
+      const more = p.cause !== null && p.cause.includes('\n') ? `${xml(`${p.state}: ${p.cause}`)}</skipped>` : undefined;
+      return `${head}>\n<skipped message="${xml(message)}"${more === undefined ? '/>' : `>${more}`}\n</testcase>`;
+    }
   }
 }
 
