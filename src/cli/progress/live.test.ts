@@ -46,6 +46,8 @@ test('headerLine: the full header when it fits, shorter forms in narrower termin
     assert.ok([...h].length <= width, `width ${width}: ${h.length} characters: ${h}`);
     if (width >= 40) assert.match(h, /^11358\/12345 done\b.* 2 running\b/, `width ${width}: ${h}`);
   }
+  // Narrow: the failed and broken counts are kept longest, the others go first.
+  assert.match(headerLine(m, now, 70), /^11358\/12345 done: 11 failed, 12 broken · 2 running · ETA \S+$/);
   // Zero counts are left out before anything else is.
   const idle = emptyModel();
   applyEvent(idle, { type: 'run-started', runId: 'r', at: T0, tree: '/t', targets: [], archs: ['amd64'], total: 3, maxJobs: 2 });

@@ -46,6 +46,7 @@ export function headerLine(m: ProgressModel, now: number, width: number): string
     [c.built, 'built'], [c['up-to-date'], 'up to date'], [c.failed, 'failed'], [c.skipped, 'skipped'], [c.broken, 'broken'], [c.cancelled, 'cancelled'],
   ];
   const nonZero = all.filter(([n]) => n > 0);
+  const bad = nonZero.filter(([, w]) => w === 'failed' || w === 'broken');
   const counts = (parts: [number, string][]): string => parts.map(([n, w]) => `${n} ${w}`).join(', ');
   const fit = (forms: string[]): string => forms.find((f) => [...f].length <= width) ?? fitLine(forms.at(-1)!, width);
   if (m.ended !== undefined) {
@@ -65,6 +66,8 @@ export function headerLine(m: ProgressModel, now: number, width: number): string
     `${done}: ${counts(all)} · ${m.running.size} running, ${waiting} waiting · ${elapsed} elapsed${tail}`,
     `${done}: ${counts(nonZero)}${nonZero.length === 0 ? '' : ' · '}${jobs} · ${elapsed} elapsed${tail}`,
     `${done}${nonZero.length === 0 ? '' : `: ${counts(nonZero)}`} · ${jobs} · ${elapsed}${tail}`,
+    // Narrower: what went wrong is kept longest (a failure is what the user must not miss).
+    `${done}${bad.length === 0 ? '' : `: ${counts(bad)}`} · ${m.running.size} running${tail}`,
     `${done} · ${m.running.size} running${tail}`,
   ]);
 }
