@@ -9,7 +9,7 @@
 // root, and keeps that version id; a tarball without it gets a new id, as before.
 
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -54,6 +54,11 @@ export function exportCompression(file: string): string[] {
 export async function exportEnv(ctx: StoreContext, name: string, file: string, o: RunOpts = {}): Promise<EnvInfo & { readonly file: string }> {
   const compression = exportCompression(file);
   const out = resolve(file);
+  // Said before the root is packed for minutes: tar would only say it cannot open its file.
+  const folder = await stat(dirname(out)).catch(() => undefined);
+  if (folder === undefined || !folder.isDirectory()) {
+    throw new KilnError('path-unusable', `${dirname(out)}: ${folder === undefined ? 'no such directory' : 'not a directory'}, so ${out} cannot be written`, { hint: `create the folder first (mkdir -p ${dirname(out)}), or name a file in an existing one` });
+  }
   const p = ctx.paths(name);
   // Under the env's lock: no update switches `current` (nor removes this version) meanwhile.
   return withLock(p.locks, name, async () => {

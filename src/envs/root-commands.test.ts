@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,4 +95,18 @@ test('prepareRootForApt makes resolv.conf a regular file and adds policy-rc.d, t
   assert.equal(await readlink(join(root, 'etc/resolv.conf')), '../run/systemd/resolve/stub-resolv.conf');
   await assert.rejects(lstat(join(root, 'usr/sbin/policy-rc.d')));
   await assert.rejects(lstat(join(root, 'etc/resolv.conf.kiln-saved')));
+});
+
+test('a command runStreaming started dies with the kiln process that started it, killed with SIGKILL (no orphan goes on filling an env)', { skip: existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv') ? false : 'no setpriv' }, async () => {
+  const marker = `kiln-orphan-probe-${process.pid}-${Date.now()}`;
+  const script = `import('${join(import.meta.dirname, 'root-commands.ts')}').then((m) => m.runStreaming(['sh', '-c', 'sleep 300; : ${marker}']));`;
+  const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+  // The shell itself (its command line starts with sh), not the parent whose script names it too.
+  const alive = (): boolean => spawnSync('pgrep', ['-f', `^sh -c sleep 300; : ${marker}`]).status === 0;
+  for (let i = 0; i < 100 && !alive(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(alive(), 'the command started');
+  parent.kill('SIGKILL');
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(alive(), false, 'the command outlived the kiln process');
+  assert.deepEqual(await runStreaming(['no-such-command-for-kiln']).then(() => 'ran', (e: unknown) => (e as { code?: string }).code), 'sandbox-unavailable');
 });

@@ -5,6 +5,7 @@
 // killing the namespace's first process ends every process started inside.
 
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { KilnError } from '../errors.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 
@@ -23,7 +24,8 @@ export function runStreaming(argv: readonly string[], options: StreamOptions = {
   const [cmd, ...args] = argv;
   return new Promise((resolve, reject) => {
     if (options.signal?.aborted) return reject(options.signal.reason);
-    const child = spawn(cmd ?? 'false', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: options.env ?? process.env });
+    const [bin, ...rest] = dieWithKiln([cmd ?? 'false', ...args]);
+    const child = spawn(bin!, rest, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: options.env ?? process.env });
     const tail: string[] = [];
     const lineReader = (): ((b: Buffer) => void) => {
       let partial = '';
@@ -64,10 +66,26 @@ export function runStreaming(argv: readonly string[], options: StreamOptions = {
       // Whatever the leader left in its group goes too.
       signalGroup('SIGKILL');
       if (options.signal?.aborted) return reject(options.signal.reason);
+      // Through setpriv, a command that is not there is its exit status 127 and one line.
+      const missing = code === 127 && bin !== cmd ? tail.find((l) => /^setpriv: failed to execute /.test(l)) : undefined;
+      if (missing !== undefined) return reject(new KilnError(ENV_ERRORS.unavailable, `cannot run ${cmd}: ${missing.replace(/^setpriv: failed to execute \S+: /, '')}`, { hint: `install ${cmd === 'unshare' ? 'util-linux' : cmd}` }));
       resolve({ code, tail });
     });
   });
 }
+
+/**
+ * argv, started so that it is killed when kiln dies (SIGKILL, out of memory): through
+ * util-linux's `setpriv --pdeathsig KILL` when there is one. Its own group is killed when it
+ * ends normally (runStreaming); this covers a kiln that cannot do that any more (an
+ * orphaned mmdebstrap went on filling envs/NAME/tmp for half a minute after a kill -9).
+ * A namespace made with PRIVATE_NS (--kill-child) goes with it.
+ */
+export function dieWithKiln(argv: readonly string[]): string[] {
+  return SETPRIV === undefined ? [...argv] : [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv];
+}
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
 /** Prefix that gives argv a private mount and pid namespace; `--kill-child` ends it with unshare. */
 export const PRIVATE_NS = ['unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--kill-child', '--'] as const;

@@ -5,6 +5,7 @@
 // load-baseos unpacks a base OS. GNU tar's own guards (no `..`, leading `/` stripped, no
 // writing through a symlink it extracted) stay on as a second line.
 
+import { dieWithKiln } from './root-commands.ts';
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';
@@ -64,7 +65,8 @@ export async function extractRootTarball(file: string, intoDir: string, options:
 export function runTar(args: readonly string[], signal: AbortSignal | undefined, failed: (code: number | null, stderr: string) => KilnError): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     signal?.throwIfAborted();
-    const child = spawn('tar', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, LC_ALL: 'C' } });
+    const [bin, ...rest] = dieWithKiln(['tar', ...args]);
+    const child = spawn(bin!, rest, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: { ...process.env, LC_ALL: 'C' } });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-8000)));
     const kill = (): void => {

@@ -122,6 +122,10 @@ test('env import of a file that is not a tarball, token revoke of no token, repo
     assert.equal(pub.code, 2, explain(pub));
     assert.match(pub.stderr, /^kiln: error \[usage\]: \S+: (has no \.deb files|no such file or directory)$/m, 'the input is checked before the key');
   }
+  // env export into a folder that does not exist: said before anything is packed.
+  const exp = await runKiln(['env', 'export', 'bookworm-amd64', join(dir.path, 'no-such-dir', 'x.tar.zst'), '--state', state]);
+  assert.equal(exp.code, 2, explain(exp));
+  assert.match(exp.stderr, /^kiln: error \[path-unusable\]: \S+no-such-dir: no such directory, so \S+x\.tar\.zst cannot be written$/m);
   // A .changes is not a package: said so, with what to give instead.
   const changes = join(empty, 'hello_2.10-3_amd64.changes');
   await writeFile(changes, 'Format: 1.8\n');
