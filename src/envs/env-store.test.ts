@@ -224,6 +224,10 @@ test('a failed update keeps the current version and leaves no temporary copy', a
     assert.match(e.hint ?? '', /kiln env create nope --suite SUITE --arch ARCH.*KILN_ENVS/);
     return true;
   });
+  // A typo of an env there is: the env it likely meant.
+  const v2 = await store.create('bookworm-amd64', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  assert.ok(v2.versionId !== undefined);
+  await assert.rejects(store.update('bookworm-amd46'), /^KilnError: no environment named "bookworm-amd46" in \/.*\/envs \(did you mean "bookworm-amd64"\?\)$/);
 });
 
 test('destroy is refused while a live lease exists (naming the pid); stale leases do not count', async (t) => {

@@ -20,6 +20,8 @@
 //   with instancesOnly over the current one, without touching the base). Builds lease the
 //   layer they use the same way as the base version; its content hash is in the env id.
 
+import { existsSync, readdirSync } from 'node:fs';
+import { closestName } from '../debian/closest-name.ts';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
@@ -54,10 +56,19 @@ export interface StoreContext {
 function notFoundIn(envsDir: string): (name: string) => KilnError {
   const shared = process.env['KILN_ENVS'] !== undefined && process.env['KILN_ENVS'] !== '';
   const elsewhere = shared ? 'KILN_ENVS names this directory' : 'envs kept elsewhere are found with --state or KILN_ENVS=DIR';
-  return (name) =>
-    new KilnError(ENV_ERRORS.notFound, `no environment named "${name}" in ${envsDir}`, {
+  return (name) => {
+    // A typo of an env there is (bookworm-amd46): named, as a typo of a suite or arch is.
+    let there: string[] = [];
+    try {
+      there = readdirSync(envsDir).filter((n) => isEnvName(n) && existsSync(join(envsDir, n, 'env.json')));
+    } catch {
+      // no envs folder yet
+    }
+    const near = closestName(name, there);
+    return new KilnError(ENV_ERRORS.notFound, `no environment named "${name}" in ${envsDir}${near === undefined ? '' : ` (did you mean "${near}"?)`}`, {
       hint: `see \`kiln env list\`; make one with \`kiln env create ${name} --suite SUITE --arch ARCH\` (${elsewhere})`,
     });
+  };
 }
 
 async function pathExists(path: string): Promise<boolean> {

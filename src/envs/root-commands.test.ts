@@ -97,8 +97,10 @@ test('prepareRootForApt makes resolv.conf a regular file and adds policy-rc.d, t
   await assert.rejects(lstat(join(root, 'etc/resolv.conf.kiln-saved')));
 });
 
-test('a command runStreaming started dies with the kiln process that started it, killed with SIGKILL (no orphan goes on filling an env)', { skip: existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv') ? false : 'no setpriv' }, async () => {
+test('a command runStreaming started dies with the kiln process that started it, killed with SIGKILL (no orphan goes on filling an env)', { skip: existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv') ? false : 'no setpriv' }, async (t) => {
   const marker = `kiln-orphan-probe-${process.pid}-${Date.now()}`;
+  // An orphan the test found is not left for 300 s.
+  t.after(() => void spawnSync('pkill', ['-f', marker]));
   const script = `import('${join(import.meta.dirname, 'root-commands.ts')}').then((m) => m.runStreaming(['sh', '-c', 'sleep 300; : ${marker}']));`;
   const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
   // The shell itself (its command line starts with sh), not the parent whose script names it too.
