@@ -59,6 +59,13 @@ describe('kiln doctor', () => {
     const locks = join(state.path, 'cache', 'locks');
     await mkdir(locks, { recursive: true });
     await writeFile(join(locks, 'x.lock'), `${dead} ${hostname()} ${Date.now()} abc\n`);
+    // A root a killed env create left (its env's lock held by a dead pid), and one an env
+    // update of another env is making now (its lock held by this live process): only the first.
+    await mkdir(join(state.path, 'envs', 'e1', 'tmp', 'v1', 'usr'), { recursive: true });
+    await mkdir(join(state.path, 'envs', 'e2', 'tmp', 'v2', 'usr'), { recursive: true });
+    await mkdir(join(state.path, 'envs', '.locks'), { recursive: true });
+    await writeFile(join(state.path, 'envs', '.locks', 'e1.lock'), `${dead} ${hostname()} ${Date.now()} abc\n`);
+    await writeFile(join(state.path, 'envs', '.locks', 'e2.lock'), `${process.pid} ${hostname()} ${Date.now()} abc\n`);
     // A mount in kiln's own namespace (what a leaky backend would leave).
     if (asRoot) {
       await mkdir(leak);
@@ -70,6 +77,7 @@ describe('kiln doctor', () => {
     const expected = [
       'journal STATE/sandboxes/zlib.' + dead + '.aa.json',
       'lock STATE/cache/locks/x.lock',
+      'env-temp STATE/envs/e1/tmp/v1',
       'workspace STATE/work/run-dead',
       'workspace STATE/work/run-old',
       ...(asRoot ? ['mount STATE/leak'] : []),
@@ -84,6 +92,7 @@ describe('kiln doctor', () => {
     assert.deepEqual(fixed.findings.filter((f) => f.fixed !== true), []);
     assert.equal(fixed.remaining, 0);
     for (const p of [...(journaled?.paths ?? []), ...(stray?.paths ?? []), workDir, join(locks, 'x.lock')]) await assert.rejects(stat(p), { code: 'ENOENT' }, p);
+    await stat(join(state.path, 'envs', 'e2', 'tmp', 'v2'));
     await stat(join(state.path, 'work', 'run-live', 'a_amd64'));
     for (const p of foreign?.paths ?? []) await stat(p);
     assert.deepEqual(await liveMountsUnder(state.path), []);

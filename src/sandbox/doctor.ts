@@ -5,6 +5,8 @@
 //   cgroup     a build group (`<parent>/<job>.<pid>.<rand>`) whose kiln is dead
 //   workspace  `work/<run>/` of a run that is not running (crashed, or kept by --keep-failed)
 //   lock       a cache lock held by a dead pid of this host
+//   env-temp   `envs/NAME/tmp/…` of an env create, update or import that was killed (no
+//              live process holds the env's lock)
 // Checks (facts, not problems): root, chroot backend usable (and why not), rootless backend
 // usable (and why not: sysctls, missing programs, no overlayfs in a user namespace), cgroup
 // version, which launcher helper starts builds (compiled, or perl and why).
@@ -24,7 +26,7 @@ import { liveMountsUnder, unmountLazily } from './mounts.ts';
 import { breakLock, reapEntry, staleLocks } from './reaper.ts';
 import { rootlessUnavailable } from './rootless/probe.ts';
 
-export type FindingKind = 'journal' | 'mount' | 'cgroup' | 'workspace' | 'lock';
+export type FindingKind = 'journal' | 'mount' | 'cgroup' | 'workspace' | 'lock' | 'env-temp';
 
 export interface Finding {
   readonly kind: FindingKind;
@@ -127,9 +129,26 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     });
   }
 
+  // An env's tmp/ holds a root being made only while its create, update or import runs,
+  // under the env's lock: with that lock free or held by a dead pid, what is there is left over.
+  const envsDir = join(stateDir, 'envs');
+  const staleEnvLocks = new Set(await staleLocks(join(envsDir, '.locks')));
+  for (const name of await readdir(envsDir).catch(() => [] as string[])) {
+    if (name.startsWith('.')) continue;
+    const lock = join(envsDir, '.locks', `${name}.lock`);
+    if (existsSync(lock) && !staleEnvLocks.has(lock)) continue;
+    const tmp = join(envsDir, name, 'tmp');
+    for (const left of await readdir(tmp).catch(() => [] as string[])) {
+      add({ kind: 'env-temp', path: join(tmp, left), detail: `a root being made for env ${name} by a kiln env create, update or import that was killed` }, async () => {
+        if ((await liveMountsUnder(join(tmp, left))).length > 0) throw new Error(`something is still mounted under ${join(tmp, left)}`);
+        await removeTree(join(tmp, left));
+      });
+    }
+  }
+
   if (options.fix === true) {
     // Mounts first: nothing may be deleted through a live mount.
-    const order: FindingKind[] = ['mount', 'journal', 'cgroup', 'workspace', 'lock'];
+    const order: FindingKind[] = ['mount', 'journal', 'cgroup', 'workspace', 'lock', 'env-temp'];
     for (const f of [...findings].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))) {
       try {
         await fixes.get(f)!();
