@@ -35,7 +35,7 @@ import type { AltGroup } from './relation-types.ts';
 import type { SourcePackage } from './sources-index.ts';
 import { localSource, selectSource } from './debian-select.ts';
 import { indepArchOf } from './cross.ts';
-import { breakCycles, checkCrossToolchains, checkOnce, closureFor, keepInstallable, prepare, relations, runBinariesOf, specOf, waitsOf, type Picked, type Prepared } from './debian-scan-steps.ts';
+import { binnmuClashes, breakCycles, checkCrossToolchains, checkOnce, closureFor, keepInstallable, prepare, relations, runBinariesOf, specOf, waitsOf, type Picked, type Prepared } from './debian-scan-steps.ts';
 import { startLaps, type Laps } from '../lib/laps.ts';
 
 export interface DebianRequest {
@@ -342,27 +342,6 @@ async function makeSpecs(s: Scan, prepared: ReadonlyMap<string, Prepared>): Prom
     x.spec = specOf(x, { req, suite, release, primary, universes, extras });
     if (++i % CHUNK === 0) await breathe();
   }
-}
-
-/**
- * Sources whose binNMU version (VERSION+bN) a binary of theirs already has in the suite's
- * index, for an arch the run builds it for, with what to say; empty without --binnmu.
- */
-function binnmuClashes(req: DebianRequest, prepared: ReadonlyMap<string, Prepared>, universes: ReadonlyMap<string, BinaryUniverse>, suite: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const n = req.options.binnmu;
-  if (n === undefined) return out;
-  for (const [name, x] of prepared) {
-    const version = `${x.p.src.version}+b${n}`;
-    for (const arch of x.archs) {
-      const u = arch === 'all' ? undefined : universes.get(arch);
-      const hit = u === undefined ? undefined : x.p.src.binaries.find((b) => u.versions(b).some((v) => v.version === version && v.source === name));
-      if (hit === undefined) continue;
-      out.set(name, `the binNMU ${version} is already in ${suite}'s archive (${hit} on ${arch}): a rebuild under that version would be a second file under one version (apt: hash sum mismatch); give the next number, --binnmu ${n + 1} (or binnmu = ${n + 1} in debian.toml)`);
-      break;
-    }
-  }
-  return out;
 }
 
 /** Waits for dose's answer (running it again if the early run failed): the broken sources and why. */

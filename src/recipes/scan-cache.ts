@@ -41,6 +41,7 @@ const PARSER_MODULES = [
   'recipes/tree-folders.ts',
   'recipes/local-file.ts',
   'recipes/parse-recipe.ts',
+  'recipes/recipe-options.ts',
   'recipes/recipe-defaults.ts',
   'recipes/recipe-schema.ts',
   'plan/spec.ts',

@@ -4,7 +4,6 @@
 // run with work to do needs (the executor, the package index writer) is imported then.
 
 import { KilnError } from '../errors.ts';
-import { recordsPath } from '../records/db.ts';
 import { noSpaceLeft } from '../execute/disk-full.ts';
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -26,7 +25,7 @@ import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
-import { recordEvents } from '../records/subscriber.ts';
+import { runRecorder } from './run-recorder.ts';
 import { buildReport, categoriesOf, writeReport, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
@@ -132,18 +131,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   // Bind-mounted read-only into isolated sandboxes: it must exist even when nothing was downloaded yet.
   await mkdir(join(state.cache, 'downloads'), { recursive: true });
   const runId = newRunId();
-  // A write that fails (a full disk, another kiln holding the file too long) is kept and
-  // tried again at the next flush: said once per kind of error, as a note of the run.
-  const said = new Set<string>();
-  let recordsError: string | undefined;
-  const recorder = recordEvents(bus, records, {
-    onError: (e) => {
-      recordsError = e instanceof Error ? e.message : String(e);
-      if (said.has(recordsError)) return;
-      said.add(recordsError);
-      bus.emit({ type: 'note', at: Date.now(), text: `kiln's records (${recordsPath(state.root)}): a write failed (${recordsError}); a batch that could not be written is tried again at the next one${recordsHint(recordsError)}` });
-    },
-  });
+  // Records, with their write failures said (run-recorder.ts).
+  const recorder = runRecorder(bus, records, state.root);
   let inUse: { release(): Promise<void> } | undefined;
   let signs: LiveSigns | undefined;
   let buildLocks: BuildLocks | undefined;
@@ -362,11 +351,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
     recorder.flush();
     // The run is over and its records could not be written: said as kiln's trouble, not left for a crash.
-    if (recorder.pending() > 0) {
-      throw new KilnError('path-unusable', `${recordsPath(state.root)}: ${recorder.pending()} records of run ${runId} could not be written (${recordsError ?? 'unknown error'}): kiln status will show its unfinished jobs as interrupted`, {
-        hint: `${recordsHint(recordsError ?? '').replace(/^; /, '') || 'see the error above'}, and build again: what was built is in the cache and found up to date`,
-      });
-    }
+    recorder.assertWritten(runId);
 
     await signs?.stopReports();
     const reportDir = join(state.runs, runId);
@@ -422,11 +407,4 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
   } catch {
     // The next plan reads those entries again, and tries again.
   }
-}
-
-/** What to do about a records write that failed, by its error ('' when nothing to say): a full disk, or another process holding the file. */
-function recordsHint(message: string): string {
-  if (/full|disk I\/O|no space/i.test(message)) return "; free space on that disk (kiln cache gc, old runs' logs)";
-  if (/locked|busy/i.test(message)) return '; another kiln process (or a tool reading kiln.db) holds the records: let it finish';
-  return '';
 }
