@@ -137,6 +137,7 @@ export interface DebianOptionsCli {
   readonly verify?: boolean;
   readonly lintian?: boolean;
   readonly tryInstall?: boolean;
+  readonly autopkgtest?: boolean;
   readonly cross?: boolean;
   readonly out?: string;
   readonly extraRepository?: string[];
@@ -168,6 +169,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
       .option('--verify', 'compare each built .deb with the archive\'s binary of the same version (as kiln verify does)')
       .option('--lintian', 'run lintian over each built package (as sbuild --run-lintian): its tags are reported with the run, never fatal')
       .option('--try-install', 'install each built .deb into a fresh root of the env, purge it and what it pulled in, and check that nothing is left behind (what sbuild --run-piuparts checks); a problem is a warning')
+      .option('--autopkgtest', "run the source's own tests (debian/tests/control) with autopkgtest in a fresh root of the env after each build, on the built .debs (as sbuild --run-autopkgtest); a failed test is a warning")
       .option('--out <dir>', "copy each Debian package's .changes, .buildinfo and .debs (built or up to date) into DIR, for debsign and dput, as sbuild leaves them beside the source");
   }
   return cmd;
@@ -196,6 +198,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.verify === true ? { verify: true } : {}),
     ...(opts.lintian === true ? { lintian: true } : {}),
     ...(opts.tryInstall === true ? { tryInstall: true } : {}),
+    ...(opts.autopkgtest === true ? { autopkgtest: true } : {}),
     ...(opts.cross === true ? { cross: true } : {}),
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
     ...extraRepositoriesOf(opts),

@@ -210,7 +210,7 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     for (const pr of u0.versions(b)[0]?.provides ?? []) provides.push(pr);
   }
   const files = p.src.files.map((f) => `${f.name}\0${f.sha256}\n`).sort().join('');
-  const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true, ...(req.tryInstall === true ? { tryInstall: true } : {}), ...(req.cross === undefined ? {} : { cross: req.cross }) };
+  const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true, ...(req.tryInstall === true ? { tryInstall: true } : {}), ...(req.autopkgtest === true ? { autopkgtest: true } : {}), ...(req.cross === undefined ? {} : { cross: req.cross }) };
   return {
     name: p.src.package,
     version: p.src.version,

@@ -60,6 +60,8 @@ export interface DebianRequest {
   readonly twice?: boolean;
   /** --try-install: each built .deb installed into a fresh root, then purged. */
   readonly tryInstall?: boolean;
+  /** --autopkgtest: the source's tests run by autopkgtest in a fresh root after the build. */
+  readonly autopkgtest?: boolean;
   /** --cross: the build arch (this machine's) the other archs are cross-built from (cross.ts). */
   readonly cross?: string;
   /** Skip the dose-builddebcheck installability check. */

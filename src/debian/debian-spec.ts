@@ -65,6 +65,8 @@ export interface DebianBuildSpec {
   readonly twice: boolean;
   /** --try-install: each built .deb installed into a fresh root, then purged (execute/debian-try-install.ts); not part of the key. */
   readonly tryInstall?: boolean;
+  /** --autopkgtest: the source's tests run by autopkgtest in a fresh root (execute/debian-autopkgtest.ts); not part of the key. */
+  readonly autopkgtest?: boolean;
   /** --cross: the build arch (this machine's) every other arch's job is cross-built from (cross.ts); not otherwise. */
   readonly cross?: string;
   /** Per arch: the build dependencies a greedy resolver installs (`name=version`), part of the key. */

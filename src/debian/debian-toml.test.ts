@@ -20,6 +20,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     'profiles = ["nocheck", "nodoc", "stage1"]',
     'nocheck = true',
     'try-install = true',
+    'autopkgtest = true',
     'cross = true',
     'binnmu = 2',
     'cpus = 4',
@@ -40,6 +41,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     profiles: ['nocheck', 'nodoc', 'stage1'],
     nocheck: true,
     tryInstall: true,
+    autopkgtest: true,
     cross: true,
     binnmu: 2,
     cpus: 4,
@@ -56,7 +58,7 @@ test('defaults: only suite and one source given', () => {
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
     file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, sources: ['hello'], dscs: [], profiles: [],
-    nocheck: false, tryInstall: false, cross: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
+    nocheck: false, tryInstall: false, autopkgtest: false, cross: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
   });
   // dscs alone is enough too.
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);

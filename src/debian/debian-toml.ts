@@ -10,6 +10,7 @@
 //   profiles = ["nocheck"]                # optional build profiles
 //   nocheck = false                       # optional: DEB_BUILD_OPTIONS=nocheck
 //   try-install = false                   # optional: each built .deb installed into a fresh root, then purged
+//   autopkgtest = false                   # optional: the source's tests (debian/tests/control) run by autopkgtest in a fresh root
 //   cross = false                         # optional: cross-build the archs other than this machine's (cross.ts)
 //   binnmu = 1                            # optional: binary packages versioned VERSION+b1
 //   cpus = 2                              # optional: parallel=N and the scheduler's reservation
@@ -45,6 +46,7 @@ const schema = z.strictObject({
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
   nocheck: z.boolean().default(false),
   'try-install': z.boolean().default(false),
+  autopkgtest: z.boolean().default(false),
   cross: z.boolean().default(false),
   binnmu: z.number().int().min(1).max(999).optional(),
   cpus: z.number().int().min(1).max(1024).optional(),
@@ -69,6 +71,8 @@ export interface DebianToml {
   readonly nocheck: boolean;
   /** try-install: each built .deb installed into a fresh root, then purged. */
   readonly tryInstall: boolean;
+  /** autopkgtest: the source's tests run by autopkgtest in a fresh root after the build. */
+  readonly autopkgtest: boolean;
   /** cross: the archs other than this machine's are cross-built from it (debian/cross.ts). */
   readonly cross: boolean;
   /** binnmu = N: binary packages versioned VERSION+bN. */
@@ -177,6 +181,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       profiles: d.profiles,
       nocheck: d.nocheck,
       tryInstall: d['try-install'],
+      autopkgtest: d.autopkgtest,
       cross: d.cross,
       binnmu: d.binnmu,
       cpus: d.cpus,

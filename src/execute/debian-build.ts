@@ -71,8 +71,8 @@ export interface DebianRunContext {
   readonly signal: AbortSignal;
   /** The cached layer of installed build dependencies (findDepsLayer): used when found, made when not. */
   readonly depsLayer?: FoundDepsLayer;
-  /** --try-install: a fresh sandbox over the env alone (no build dependencies). */
-  readonly freshSandbox?: () => Promise<Sandbox>;
+  /** --try-install, --autopkgtest: a fresh sandbox over the env alone (no build dependencies), its name's suffix given. */
+  readonly freshSandbox?: (suffix: string) => Promise<Sandbox>;
   /** --ccache: the variables of the compiler cache (ccache.ts), given the build's base directory. */
   readonly ccache?: (basedir: string) => Record<string, string>;
 }
@@ -105,7 +105,7 @@ export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; ar
 
 export type DebianRunOutcome =
   | { readonly kind: 'failed'; readonly reason: FailureReason; readonly message: string; readonly result?: RunResult }
-  /** `warnings`: what --try-install found (debian-try-install.ts). */
+  /** `warnings`: what --try-install and --autopkgtest found (debian-checks.ts). */
   | { readonly kind: 'ran'; readonly result: RunResult; readonly warnings?: readonly string[] };
 
 const sh = shellQuote;
@@ -302,25 +302,20 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   if (d.twice) await buildTwice({ c, env, flag, dsc, log, prepare: binnmuLines });
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
-  if (d.tryInstall !== true || c.freshSandbox === undefined) return { kind: 'ran', result: built };
-  if (crossFrom !== undefined) {
-    log.note(`try-install: not tried: a cross build's ${buildArch} packages cannot be installed and run in the ${crossFrom} env`);
-    return { kind: 'ran', result: built };
+  if ((d.tryInstall !== true && d.autopkgtest !== true) || c.freshSandbox === undefined) return { kind: 'ran', result: built };
+  // --autopkgtest reads the tests of the tree just built.
+  let testsControl: string | undefined;
+  if (d.autopkgtest === true) {
+    const read: Buffer[] = [];
+    const r = await runAs('build', [`cd ${sh(BUILD_PATH)}`, 'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"', '[ -f debian/tests/control ] || exit 3', 'cat debian/tests/control'].join('\n'), { env: { PATH, LANG: 'C.UTF-8' }, capture: read });
+    if (r.exitCode === 0 && r.signal === null) testsControl = Buffer.concat(read).toString();
   }
-  // A -B or -A build of a source that has both halves lacks the other half's packages, which
-  // its own often depend on (foo → foo-common (= ${source:Version})): the full build tries them.
-  const otherHalf = mode === 'binary' ? false : mode === 'binary-indep' ? d.source.architecture.some((w) => w !== 'all') : d.source.architecture.includes('all');
-  if (otherHalf) {
-    const full = Object.values(d.modeFor).includes('binary');
-    log.note(`try-install: not tried: a ${mode} build (${flag}) lacks the packages of its other half, which its own may depend on (${full ? 'the full build, on the run\'s first arch (the build arch with --cross), is tried' : 'and no build of this run builds both halves (--binary-arch, --binary-indep, --binnmu), so none of its packages is tried'})`);
-    return { kind: 'ran', result: built };
-  }
-  // --try-install: each .deb into a fresh root of the env, then purged (debian-try-install.ts).
-  const tried = await (await import('./debian-try-install.ts')).tryInstall({
-    create: c.freshSandbox, builtDir: sandbox.host.dest, runDebsDir: sandbox.host.sysroot, universe, arch: buildArch,
-    mirror: d.suite.mirror, downloads: c.downloads, log, signal, timeoutMs: c.spec.build.timeoutMs,
-  }).catch((e: unknown) => ({ tried: [], problems: [`try-install: not done: ${(e as Error).message}`] }));
-  // Cancelled meanwhile: what the check says then is not the package's.
+  const warnings = await (await import('./debian-checks.ts')).afterBuildChecks({
+    d, mode, flag, buildArch, crossFrom, universe, log, signal, testsControl,
+    freshSandbox: c.freshSandbox, builtDir: sandbox.host.dest, runDebsDir: sandbox.host.sysroot, sourceDir: sandbox.host.src, dscName: c.dscName,
+    buildDepends: buildDependsFor(d.source, buildArch, mode, options), downloads: c.downloads, timeoutMs: c.spec.build.timeoutMs,
+  });
+  // Cancelled meanwhile: what the checks say then is not the package's.
   if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
-  return { kind: 'ran', result: built, ...(tried.problems.length === 0 ? {} : { warnings: tried.problems }) };
+  return { kind: 'ran', result: built, ...(warnings.length === 0 ? {} : { warnings }) };
 }

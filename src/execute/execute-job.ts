@@ -236,8 +236,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           let debianWarnings: readonly string[] = [];
           if (spec.debian !== undefined) {
             if (env === undefined) return fail('internal', 'Debian source packages build only in an isolated sandbox with an env (chroot or rootless)');
-            // --try-install: a root of the env alone, without the build's dependencies.
-            const freshSandbox = spec.debian.tryInstall !== true ? undefined : () => sandboxOver({ env, readOnlyBinds: binds }, '.try');
+            // --try-install, --autopkgtest: a root of the env alone, without the build's dependencies.
+            const freshSandbox = spec.debian.tryInstall !== true && spec.debian.autopkgtest !== true ? undefined : (suffix: string) => sandboxOver({ env, readOnlyBinds: binds }, suffix);
             const d = await (await import('./debian-build.ts')).runDebianBuild({ sandbox, spec, arch: job.arch, dscName, downloads: o.downloads, log: jl, phase, signal: loop === undefined ? signal : AbortSignal.any([signal, loop.signal]), ...(depsLayer === undefined ? {} : { depsLayer }), ...(cc?.kind === 'on' ? { ccache: cc.variables } : {}), ...(freshSandbox === undefined ? {} : { freshSandbox }) });
             if (d.kind === 'failed') {
               if (signal.aborted) return cancelled();

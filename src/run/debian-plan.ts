@@ -51,6 +51,8 @@ export interface DebianCliRequest {
   readonly lintian?: boolean;
   /** --try-install: each built .deb installed into a fresh root of the env, then purged (execute/debian-try-install.ts). */
   readonly tryInstall?: boolean;
+  /** --autopkgtest: the source's tests run by autopkgtest in a fresh root (execute/debian-autopkgtest.ts). */
+  readonly autopkgtest?: boolean;
   /** --cross: the archs other than this machine's are cross-built from it (debian/cross.ts). */
   readonly cross?: boolean;
   /** --out DIR: each Debian package's .changes, .buildinfo and .debs are copied there after the run. */
@@ -69,7 +71,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--cross', '--out', '--all',
+  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--autopkgtest', '--cross', '--out', '--all',
   '--extra-repository', '--extra-repository-key',
 ];
 
@@ -237,6 +239,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     ...(o.debian?.skipInstallability === true ? { skipInstallability: true } : {}),
     ...(o.debian?.twice === true ? { twice: true } : {}),
     ...(o.debian?.tryInstall === true || t?.tryInstall === true ? { tryInstall: true } : {}),
+    ...(o.debian?.autopkgtest === true || t?.autopkgtest === true ? { autopkgtest: true } : {}),
     ...(cross === undefined ? {} : { cross }),
     origin: {
       suite: o.debian?.suite === undefined ? { code: 'config-invalid', where: `${tomlPath}: suite` } : { code: 'usage', where: '--debian' },

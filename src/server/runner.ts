@@ -96,6 +96,8 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
           suite: body.debian.suite, sources: body.debian.sources, dscs: [], all: false, mirror: undefined,
           profiles: body.debian.profiles ?? [], nocheck: body.debian.nocheck === true, mode: 'binary' as const, cpus: undefined, withTree: true,
           ...(body.debian.cross === true ? { cross: true } : {}),
+          ...(body.debian.tryInstall === true ? { tryInstall: true } : {}),
+          ...(body.debian.autopkgtest === true ? { autopkgtest: true } : {}),
         },
       }),
       archs: body.archs,

@@ -43,6 +43,8 @@ export const BuildBodySchema = z
         profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).max(32).optional(),
         nocheck: z.boolean().optional(),
         cross: z.boolean().optional().openapi({ description: "cross-build each arch other than the daemon machine's in its env, as kiln build --cross" }),
+        tryInstall: z.boolean().optional().openapi({ description: 'install each built .deb into a fresh root, purge it and check nothing is left, as kiln build --try-install' }),
+        autopkgtest: z.boolean().optional().openapi({ description: "run the source's debian/tests with autopkgtest in a fresh root after each build, as kiln build --autopkgtest" }),
       })
       .optional()
       .openapi({ description: 'Debian source packages of a suite to build in this run (beside the tree\'s recipes), like kiln build --debian SUITE SRC…', example: { suite: 'bookworm', sources: ['hello'] } }),

@@ -2,11 +2,11 @@
 // of the run (a Debian build's nonexistent one), an env's own entry for the uid left alone.
 
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_BUILD_HOME, ensureBuildUser, passwdHome, setBuildUserHome, withBuildUser } from './build-user.ts';
+import { DEFAULT_BUILD_HOME, ensureBuildUser, passwdHome, setBuildUserHome, withBuildUser, withShadowEntry } from './build-user.ts';
 
 const ids = { uid: 64000, gid: 64000 };
 const ROOT = 'root:x:0:0:root:/root:/bin/bash';
@@ -58,4 +58,28 @@ test('ensureBuildUser then setBuildUserHome: the upper layer\'s passwd follows t
   await ensureBuildUser([lower], upper2);
   await setBuildUserHome(upper2, '/kiln-nonexistent');
   await assert.rejects(readFile(join(upper2, 'etc/passwd')), { code: 'ENOENT' });
+});
+
+test('ensureBuildUser: the build user gets a locked /etc/shadow entry (su refuses a user shadow lacks), with the env file\'s owner and mode; an env without shadow gets none', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-build-user-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const lower = join(dir, 'lower');
+  await mkdir(join(lower, 'etc'), { recursive: true });
+  await writeFile(join(lower, 'etc/passwd'), `${ROOT}\n`);
+  await writeFile(join(lower, 'etc/shadow'), 'root:*:20000:0:99999:7:::\n', { mode: 0o640 });
+  await chown(join(lower, 'etc/shadow'), 0, 42);
+  const upper = join(dir, 'upper');
+  await mkdir(upper);
+  await ensureBuildUser([lower], upper);
+  assert.equal(await readFile(join(upper, 'etc/shadow'), 'utf8'), 'root:*:20000:0:99999:7:::\nkiln:!::0:99999:7:::\n');
+  const st = await stat(join(upper, 'etc/shadow'));
+  assert.equal(st.mode & 0o777, 0o640);
+  assert.equal(st.gid, 42);
+  assert.equal(withShadowEntry('root:*:1::::::\nkiln:*:1::::::\n'), undefined);
+  const bare = join(dir, 'bare');
+  await mkdir(join(bare, 'etc'), { recursive: true });
+  const upper2 = join(dir, 'upper2');
+  await mkdir(upper2);
+  await ensureBuildUser([bare], upper2);
+  await assert.rejects(readFile(join(upper2, 'etc/shadow')), { code: 'ENOENT' });
 });

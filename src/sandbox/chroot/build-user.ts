@@ -9,7 +9,7 @@
 // (getpwuid, `~user`, Python's expanduser without HOME) gets the same answer as $HOME.
 // withBuildUser() is the pure decision, shared by the rootless backend.
 
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BUILD_GID, BUILD_UID, INSIDE_ROOT } from './scripts.ts';
 
@@ -49,6 +49,21 @@ export async function ensureBuildUser(lowers: readonly string[], upper: string):
     const lines = (group === '' ? 'root:x:0:\n' : group).split('\n').filter((l) => l !== '');
     await writeEtc(upper, 'etc/group', `${[...lines, `${BUILD_USER}:x:${BUILD_GID}:`].join('\n')}\n`);
   }
+  // A locked password, as useradd leaves one: su and PAM's account check refuse a user
+  // that /etc/shadow lacks (autopkgtest runs a test as the build user with su).
+  const shadow = await topmostWithOwner(lowers, 'etc/shadow');
+  const added = shadow === undefined ? undefined : withShadowEntry(shadow.text);
+  if (shadow !== undefined && added !== undefined) {
+    await writeEtc(upper, 'etc/shadow', added, 0o640);
+    await chown(join(upper, 'etc/shadow'), shadow.uid, shadow.gid);
+  }
+}
+
+/** shadow text with the build user's locked entry added, or undefined when it has one (pure). */
+export function withShadowEntry(text: string): string | undefined {
+  const lines = text.split('\n').filter((l) => l !== '');
+  if (lines.some((l) => l.split(':')[0] === BUILD_USER)) return undefined;
+  return `${[...lines, `${BUILD_USER}:!::0:99999:7:::`].join('\n')}\n`;
 }
 
 /**
@@ -74,7 +89,17 @@ async function topmost(lowers: readonly string[], rel: string): Promise<string> 
   return '';
 }
 
-async function writeEtc(upper: string, rel: string, text: string): Promise<void> {
+/** As topmost(), with the file's owner; undefined when no layer has it. */
+async function topmostWithOwner(lowers: readonly string[], rel: string): Promise<{ text: string; uid: number; gid: number } | undefined> {
+  for (const layer of [...lowers].reverse()) {
+    const file = join(layer, rel);
+    const [text, st] = await Promise.all([readFile(file, 'utf8').catch(() => undefined), stat(file).catch(() => undefined)]);
+    if (text !== undefined && st !== undefined) return { text, uid: st.uid, gid: st.gid };
+  }
+  return undefined;
+}
+
+async function writeEtc(upper: string, rel: string, text: string, mode = 0o644): Promise<void> {
   await mkdir(join(upper, 'etc'), { recursive: true, mode: 0o755 });
-  await writeFile(join(upper, rel), text, { mode: 0o644 });
+  await writeFile(join(upper, rel), text, { mode });
 }

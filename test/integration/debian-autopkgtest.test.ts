@@ -1,0 +1,94 @@
+// kiln build --debian … --autopkgtest, for real, in the shared bookworm amd64 env (chroot
+// sandbox): after the build, autopkgtest itself runs the source's debian/tests/control in a
+// fresh root of the env (the null virtualisation server), on the built .deb, offline: a test
+// that passes as the build user, one that needs root, a Test-Command depending on an
+// archive package (hello), one that fails (the job's warning; a failure with
+// --fail-on-warnings) and one autopkgtest skips (breaks-testbed). A source without tests is
+// said so and not tested. Slow (a minute): skipped as the other Debian tests are.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { hostDebianMirror } from '../../src/config/mirrors.ts';
+import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
+import { tmpDir } from '../helpers/tmp.ts';
+import { makeSource, RULES_HEAD } from '../helpers/debian-source.ts';
+import { saveCache, seededCache } from '../helpers/shared-cache.ts';
+import { explain, jobLogOf, runKiln } from '../helpers/run-kiln.ts';
+
+const skip = sharedEnvSkip();
+
+/** An arch-all package installing /usr/bin/NAME, which prints "NAME works"; `tests` are debian/tests files. */
+function source(src: string, name: string, tests: Record<string, string>): Promise<string> {
+  return makeSource(src, name, {
+    arch: 'all',
+    buildDepends: 'make',
+    control: `Package: ${name}\nArchitecture: all\nDescription: kiln autopkgtest test\n kiln test.\n`,
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin\n\tinstall -m755 ${name}.sh debian/tmp/usr/bin/${name}\n\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: { [`${name}.sh`]: `#!/bin/sh\necho "${name} works"\n`, ...tests },
+  });
+}
+
+const CONTROL = [
+  'Tests: works',
+  '',
+  'Tests: as-root',
+  'Restrictions: needs-root',
+  '',
+  "Test-Command: hello | grep -q 'Hello, world'",
+  'Depends: hello',
+  '',
+  'Tests: fails',
+  '',
+  'Tests: breaks',
+  'Restrictions: breaks-testbed',
+  '',
+].join('\n');
+
+test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a failed test is a warning (a failure with --fail-on-warnings)', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-debian-autopkgtest-');
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  const tested = await source(src, 'kiln-tested', {
+    'debian/tests/control': CONTROL,
+    // Run as the build user, not root: autopkgtest's --user.
+    'debian/tests/works': '#!/bin/sh\nset -e\nkiln-tested | grep -q "kiln-tested works"\necho "works: running as $(id -un)"\n[ "$(id -u)" != 0 ]\n',
+    'debian/tests/as-root': '#!/bin/sh\nset -e\n[ "$(id -u)" = 0 ]\n',
+    'debian/tests/fails': '#!/bin/sh\necho "kiln-tested: this test fails on purpose"\nexit 1\n',
+    'debian/tests/breaks': '#!/bin/sh\nexit 0\n',
+  });
+  const untested = await source(src, 'kiln-untested', {});
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--dsc', untested, '--autopkgtest', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.code, 0, explain(built));
+  assert.equal(built.summary?.counts.built, 2, explain(built));
+  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
+  const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
+  assert.deepEqual(warningsOf('kiln-tested'), ['autopkgtest: test fails failed: non-zero exit status 1 (see the log)']);
+  const log = jobLogOf(built, 'kiln-tested');
+  assert.match(log, /autopkgtest: 5 test\(s\) \(works, as-root, command1, fails, breaks\) of kiln-tested_1\.0\.dsc, on kiln-tested/);
+  assert.match(log, /works: running as kiln/);
+  assert.match(log, /kiln-tested: this test fails on purpose/);
+  // hello comes from the archive, through the downloads cache, offline.
+  assert.match(log, /Unpacking hello /);
+  assert.match(log, /autopkgtest: breaks SKIP \(Test restriction "breaks-testbed"/);
+  assert.match(log, /autopkgtest: 3 passed, 1 failed, 1 skipped/);
+  assert.deepEqual(warningsOf('kiln-untested'), []);
+  assert.match(jobLogOf(built, 'kiln-untested'), /autopkgtest: not run: the source declares no tests/);
+  assert.ok(built.events.some((e) => e.type === 'job-finished' && e.name === 'kiln-tested' && (e.warnings ?? []).length === 1), explain(built));
+
+  // With --fail-on-warnings the package fails, and nothing is stored for it.
+  const strict = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--autopkgtest', '--fail-on-warnings', '--force', 'kiln-tested', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  assert.equal(strict.code, 1, explain(strict));
+  const failed = JSON.parse(readFileSync(strict.summary!.report, 'utf8')) as { packages: { name: string; state: string; cause: string | null }[] };
+  assert.match(failed.packages.find((p) => p.name === 'kiln-tested')?.cause ?? '', /test fails failed.*warnings fail the build: --fail-on-warnings/);
+});
