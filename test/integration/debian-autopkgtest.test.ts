@@ -65,12 +65,18 @@ test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a f
     'debian/tests/breaks': '#!/bin/sh\nexit 0\n',
   });
   const untested = await source(src, 'kiln-untested', {});
+  // A rebuild of a package the env's base has at a higher version (hostname 3.23 there, 1.0
+  // here, as a binNMU of the archive is above its source's rebuild): the build's is tested.
+  const base = await source(src, 'hostname', {
+    'debian/tests/control': 'Tests: version\n',
+    'debian/tests/version': '#!/bin/sh\nset -e\necho "version: $(dpkg-query -W -f=\'${Version}\' hostname)"\n[ "$(dpkg-query -W -f=\'${Version}\' hostname)" = 1.0 ]\n',
+  });
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
-  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--dsc', untested, '--autopkgtest', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--dsc', untested, '--dsc', base, '--autopkgtest', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
-  assert.equal(built.summary?.counts.built, 2, explain(built));
+  assert.equal(built.summary?.counts.built, 3, explain(built));
   const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
   const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
   assert.deepEqual(warningsOf('kiln-tested'), ['autopkgtest: test fails failed: non-zero exit status 1 (see the log)']);
@@ -83,6 +89,8 @@ test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a f
   assert.match(log, /autopkgtest: breaks SKIP \(Test restriction "breaks-testbed"/);
   assert.match(log, /autopkgtest: 3 passed, 1 failed, 1 skipped/);
   assert.deepEqual(warningsOf('kiln-untested'), []);
+  assert.deepEqual(warningsOf('hostname'), []);
+  assert.match(jobLogOf(built, 'hostname'), /version: 1\.0\n[^]*autopkgtest: 1 passed/);
   assert.match(jobLogOf(built, 'kiln-untested'), /autopkgtest: not run: the source declares no tests/);
   assert.ok(built.events.some((e) => e.type === 'job-finished' && e.name === 'kiln-tested' && (e.warnings ?? []).length === 1), explain(built));
 
