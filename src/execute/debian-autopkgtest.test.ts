@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseRelations } from '../debian/relation.ts';
-import { countsOf, expandDepends, outcomeOf, testScript, testStanzas, verdictOf } from './debian-autopkgtest.ts';
+import { countsOf, expandDepends, generatedControl, outcomeOf, testScript, testStanzas, testsuiteOf, toolsScript, verdictOf } from './debian-autopkgtest.ts';
 
 const CONTROL = [
   'Tests: smoke, upgrade',
@@ -15,17 +18,21 @@ const CONTROL = [
   'Depends: @builddeps@',
   'Restrictions: build-needed, needs-recommends',
   '',
+  'Test-Command: /usr/share/pkg-perl-autopkgtest/runner build-deps',
+  'Features: test-name=autodep8-perl-build-deps',
+  '',
   'Test-Command: true',
   '',
 ].join('\n');
 
-test('testStanzas: test names (Test-Command stanzas numbered as autopkgtest names them), Depends (default @), Restrictions', () => {
+test('testStanzas: test names (a Test-Command by its test-name feature, else numbered, as autopkgtest names them), Depends (default @), Restrictions', () => {
   const { tests, problems } = testStanzas(CONTROL);
   assert.deepEqual(problems, []);
   assert.deepEqual(tests, [
     { names: ['smoke', 'upgrade'], depends: '@', restrictions: ['allow-stderr', 'needs-root'] },
     { names: ['command1'], depends: '@, python3 (>= 3.9) | python3-minimal, hello', restrictions: [] },
     { names: ['build'], depends: '@builddeps@', restrictions: ['build-needed', 'needs-recommends'] },
+    { names: ['autodep8-perl-build-deps'], depends: '@', restrictions: [] },
     { names: ['command2'], depends: '@', restrictions: [] },
   ]);
   assert.equal(testStanzas('Tests: a\n not a continuation of anything\n:bad\n').tests.length, 0);
@@ -90,4 +97,31 @@ test('testScript: autopkgtest with the null server, internet tests skipped, the 
   assert.match(s, /autopkgtest --summary=\S+ --needs-internet=skip \$user "\$@" -- null/);
   assert.match(s, /set \+e/);
   assert.match(s, /echo "kiln-autopkgtest: exit \$rc"/);
+});
+
+test('toolsScript: installs the tools offline; with autodep8, prints its control for the unpacked .dsc between marks that generatedControl reads', () => {
+  const plain = toolsScript('autopkgtest, dpkg-dev', false);
+  assert.match(plain, /apt-get install -y --no-install-recommends \S+ autopkgtest dpkg-dev >&2/);
+  assert.doesNotMatch(plain, /autodep8/);
+  const with8 = toolsScript('autopkgtest, dpkg-dev, autodep8', true);
+  assert.match(with8, /autopkgtest dpkg-dev autodep8 >&2/);
+  assert.match(with8, /dpkg-source --no-check -x "\$1" \/kiln\/tmp\/autodep8/);
+  const out = 'noise\nkiln-autopkgtest: control-begin\nTest-Command: true\nFeatures: test-name=x\n\nkiln-autopkgtest: control-end\nmore noise\n';
+  assert.equal(generatedControl(out), 'Test-Command: true\nFeatures: test-name=x\n\n');
+  assert.equal(generatedControl('kiln-autopkgtest: control-begin\nkiln-autopkgtest: control-end\n'), undefined);
+  assert.equal(generatedControl('nothing'), undefined);
+});
+
+test('testsuiteOf: a debian/tests/control, autodep8 when the .dsc\'s Testsuite names one of its kinds (or tests are declared without a control), else why there are none', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-testsuite-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dsc = async (testsuite: string | undefined) => {
+    const f = join(dir, 'x.dsc');
+    await writeFile(f, `Format: 3.0 (quilt)\nSource: x\n${testsuite === undefined ? '' : `Testsuite: ${testsuite}\n`}Version: 1.0-1\n`);
+    return f;
+  };
+  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest'), 'Tests: a\n'), { control: 'Tests: a\n', autodep8: false });
+  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest, autopkgtest-pkg-python'), 'Tests: a\n'), { control: 'Tests: a\n', autodep8: true });
+  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest-pkg-perl'), undefined), { control: undefined, autodep8: true });
+  assert.deepEqual(await testsuiteOf(await dsc(undefined), undefined), { none: 'the source declares no tests (no debian/tests/control, no Testsuite field in its .dsc)' });
 });

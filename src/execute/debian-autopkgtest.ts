@@ -39,7 +39,7 @@ const TOOLS = 'autopkgtest, dpkg-dev';
 const TEST_USER = 'kiln';
 
 export interface TestStanza {
-  /** The test names (Tests:), or `command1`, `command2`… for Test-Command stanzas, as autopkgtest names them. */
+  /** The test names (Tests:), or for a Test-Command its `Features: test-name=NAME`, else `command1`, `command2`…, as autopkgtest names them. */
   readonly names: readonly string[];
   /** The Depends field as written (`@` when absent, autopkgtest's default). */
   readonly depends: string;
@@ -58,7 +58,9 @@ export function testStanzas(text: string): { tests: TestStanza[]; problems: stri
   let commands = 0;
   for (const p of paragraphs) {
     const list = (name: string) => words(p.fields.get(name)?.replace(/,/g, ' '));
-    const names = p.fields.has('test-command') ? [`command${++commands}`] : list('tests');
+    // `Features: test-name=NAME` names a Test-Command; the others are numbered, as autopkgtest does.
+    const named = list('features').find((f) => f.startsWith('test-name='))?.slice('test-name='.length);
+    const names = p.fields.has('test-command') ? [named ?? `command${++commands}`] : list('tests');
     tests.push({ names, depends: (p.fields.get('depends') ?? '@').replace(/\s*\n\s*/g, ' ').trim() || '@', restrictions: list('restrictions') });
   }
   return { tests, problems: [] };
@@ -125,7 +127,7 @@ export function verdictOf(o: ReturnType<typeof outcomeOf>): { warnings: string[]
   const notes: string[] = [];
   if (o.setupFailed) return { warnings: ['autopkgtest: could not install autopkgtest into the fresh root (apt-get install failed: see the log)'], notes };
   for (const r of o.results) {
-    const line = `autopkgtest: ${r.name === '*' ? '' : `${r.name} `}${r.result}${r.detail === '' ? '' : ` (${r.detail})`}`;
+    const line = `autopkgtest: ${r.name === '*' ? '' : `${r.name} `}${r.result}${r.detail === '' ? '' : r.detail.startsWith('(') ? ` ${r.detail}` : ` (${r.detail})`}`;
     if (r.result === 'FAIL') warnings.push(`autopkgtest: test ${r.name} failed${r.detail === '' ? '' : `: ${r.detail}`} (see the log)`);
     else notes.push(line);
   }
@@ -148,14 +150,35 @@ export function countsOf(results: readonly TestResult[]): string {
   return said.length === 0 ? 'no test ran' : said.join(', ');
 }
 
-/** The script (as root in the fresh root) that installs autopkgtest and runs it on the .debs and the .dsc, its arguments (pure). */
-export function testScript(): string {
+/** The script (as root in the fresh root) that installs the tools, then prints autodep8's control for the .dsc (its argument) when asked to (pure). */
+export function toolsScript(tools: string, autodep8: boolean): string {
   const fast = "'-oDpkg::Options::=--force-unsafe-io'";
+  const names = parseRelations(tools).groups.map((g) => g[0]!.name).join(' ');
   return [
     'export DEBIAN_FRONTEND=noninteractive',
     'rm -f /var/lib/man-db/auto-update',
-    `echo "kiln: ==> autopkgtest: apt-get install ${TOOLS}" >&2`,
-    `if ! apt-get install -y --no-install-recommends ${fast} autopkgtest dpkg-dev >&2; then echo "${MARK} setup-failed"; exit 0; fi`,
+    `echo "kiln: ==> autopkgtest: apt-get install ${names}" >&2`,
+    `if ! apt-get install -y --no-install-recommends ${fast} ${names} >&2; then echo "${MARK} setup-failed"; exit 0; fi`,
+    ...(autodep8 ? [
+      'rm -rf /kiln/tmp/autodep8 && dpkg-source --no-check -x "$1" /kiln/tmp/autodep8 >&2',
+      'echo "kiln: ==> autopkgtest: autodep8 (the tests its Testsuite field asks for)" >&2',
+      `echo "${MARK} control-begin"`,
+      '(cd /kiln/tmp/autodep8 && autodep8) || echo "kiln: autodep8 generated no tests (exit $?)" >&2',
+      `echo "${MARK} control-end"`,
+    ] : []),
+  ].join('\n');
+}
+
+/** The control text the tools script printed between its marks (pure); undefined when it printed none. */
+export function generatedControl(output: string): string | undefined {
+  const m = new RegExp(`^${MARK} control-begin\\n([^]*?)^${MARK} control-end$`, 'm').exec(output);
+  return m === null || m[1]!.trim() === '' ? undefined : m[1]!;
+}
+
+/** The script (as root in the fresh root) that runs autopkgtest on the .debs and the .dsc, its arguments (pure). */
+export function testScript(): string {
+  return [
+    'export DEBIAN_FRONTEND=noninteractive',
     // autopkgtest switches to the user with su: where su cannot (a rootless sandbox), the tests run as root.
     `user=; if su -s /bin/sh ${TEST_USER} -c true > /dev/null 2>&1; then user=--user=${TEST_USER}; else echo "${MARK} as-root"; fi`,
     'echo "kiln: ==> autopkgtest --summary=/kiln/tmp/autopkgtest.summary --needs-internet=skip $user $* -- null" >&2',
@@ -178,7 +201,9 @@ export async function runAutopkgtest(o: {
   /** A fresh sandbox over the env alone (no build dependencies). */
   create: () => Promise<Sandbox>;
   /** debian/tests/control of the built source (undefined: it has none). */
-  control: string;
+  control: string | undefined;
+  /** The .dsc's Testsuite asks autodep8 for tests (autopkgtest-pkg-perl…). */
+  autodep8: boolean;
   /** Host folder holding the placed source (the .dsc and its files). */
   sourceDir: string;
   dscName: string;
@@ -198,7 +223,7 @@ export async function runAutopkgtest(o: {
   timeoutMs?: number | undefined;
 }): Promise<AutopkgtestResult> {
   const { log } = o;
-  const { tests, problems: controlProblems } = testStanzas(o.control);
+  const tools = o.autodep8 ? `${TOOLS}, autodep8` : TOOLS;
   await using sb = await o.create();
   const debsOf = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.deb'));
   const builtFiles = (await debsOf(o.builtDir)).filter((f) => !f.split('_')[0]!.endsWith('-dbgsym'));
@@ -207,31 +232,30 @@ export async function runAutopkgtest(o: {
   for (const f of builtFiles) await copyFile(join(o.builtDir, f), join(sb.host.sysroot, f));
   // The .dsc and its files, for autopkgtest to unpack.
   for (const f of await readdir(o.sourceDir)) await copyFile(join(o.sourceDir, f), join(sb.host.src, f));
+  const dscInside = `${sb.inside.src}/${o.dscName}`;
   const built: string[] = [];
-  const roots: AltGroup[] = [...parseRelations(TOOLS).groups];
+  const builtRoots: AltGroup[] = [...parseRelations(tools).groups];
   const recommends: AltGroup[] = [];
   for (const f of builtFiles) {
     const control = await readDebControl(join(o.builtDir, f), { signal: o.signal });
     built.push(control.package);
-    for (const field of ['Pre-Depends', 'Depends']) roots.push(...parseRelations(fieldValue(control.fields, field) ?? '').groups);
+    for (const field of ['Pre-Depends', 'Depends']) builtRoots.push(...parseRelations(fieldValue(control.fields, field) ?? '').groups);
     recommends.push(...parseRelations(fieldValue(control.fields, 'Recommends') ?? '').groups);
   }
-  const needs = tests.map((t) => expandDepends(t, { built, buildDepends: o.buildDepends, recommends }));
-  for (const n of needs) roots.push(...parseRelations(n).groups);
-  // A build-needed test builds the source again in the root: its build dependencies too.
-  if (tests.some((t) => t.restrictions.includes('build-needed'))) roots.push(...o.buildDepends, ...parseRelations('build-essential, fakeroot').groups);
   const wsInside = dirname(sb.inside.src);
   const archiveHost = join(dirname(sb.host.src), 'apt', 'archive');
   const archiveInside = `${wsInside}/apt/archive`;
   await mkdir(archiveHost, { recursive: true });
-  const names = closure(roots, [...o.universe.essential()], o.universe, o.arch);
-  // The archive's own versions of what the build made are left out: autopkgtest pins every
-  // local repository alike, and would reinstall a higher archive version (a binNMU the env's
-  // base has, bzip2 1.0.8-5+b1 over the built 1.0.8-5) instead of testing the build's.
-  await writeCutArchive(archiveHost, stanzasOfNames([...names].filter((n) => !built.includes(n)), o.universe), await stagedDebs(sb.host.sysroot));
-  const testNames = tests.flatMap((t) => t.names);
-  log.note(`autopkgtest: ${testNames.length} test(s) (${testNames.join(', ')}) of ${o.dscName}, on ${built.join(', ')}, in a fresh root of the env (autopkgtest's null virtualisation server; apt sees ${names.size} of the suite's binary packages)`);
-  if (controlProblems.length > 0) log.note(`autopkgtest: kiln could not read debian/tests/control (${controlProblems.join('; ')}): autopkgtest says more below`);
+  const staged = await stagedDebs(sb.host.sysroot);
+  /** apt's view of the suite: the closure of the tools, the built packages' dependencies and `more`. Returns its size. */
+  const cut = async (more: readonly AltGroup[]): Promise<number> => {
+    const names = closure([...builtRoots, ...more], [...o.universe.essential()], o.universe, o.arch);
+    // The archive's own versions of what the build made are left out: autopkgtest pins every
+    // local repository alike, and would reinstall a higher archive version (a binNMU the env's
+    // base has, bzip2 1.0.8-5+b1 over the built 1.0.8-5) instead of testing the build's.
+    await writeCutArchive(archiveHost, stanzasOfNames([...names].filter((n) => !built.includes(n)), o.universe), staged);
+    return names.size;
+  };
   const env = { PATH, DEBIAN_FRONTEND: 'noninteractive', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: '/root' };
   const run = async (script: string, args: readonly string[], capture: Buffer[]): Promise<boolean> => {
     const r = await sb.run({
@@ -245,24 +269,56 @@ export async function runAutopkgtest(o: {
     });
     return r.exitCode === 0 && r.signal === null && r.killedFor === undefined;
   };
-  // What apt would install for autopkgtest and for each test, all of it fetched on the host, as for a build.
-  const plan: Buffer[] = [];
-  const simulate = [
-    ...offlineSourcesScript(archiveInside, sb.inside.sysroot),
-    'i=0',
-    `for d in "$@"; do apt-get satisfy -s --no-install-recommends "$d" || echo "${MARK} unresolvable $i"; i=$((i + 1)); done`,
-  ].join('\n');
-  if (!(await run(simulate, [TOOLS, ...needs], plan))) return { problems: ['autopkgtest: could not set up apt in the fresh root (see the log)'] };
-  const simulated = Buffer.concat(plan).toString();
-  const unresolvable = outcomeOf(simulated).unresolvable;
-  if (unresolvable.includes(0)) return { problems: [`autopkgtest: not run: apt cannot install ${TOOLS} from the suite (see the log)`] };
-  for (const i of unresolvable) log.note(`autopkgtest: apt cannot resolve the dependencies of test(s) ${tests[i - 1]?.names.join(', ')} (${needs[i - 1]}) from the suite and this build's packages: autopkgtest will say so`);
-  const wanted = [...new Map(parseAptSimulation(simulated).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
-  const local = await localPackages(join(sb.host.sysroot, 'Packages'));
-  const fetchProblems = await fetchWanted({ wanted, local, universes: [o.universe], archiveHost, mirror: o.mirror, downloads: o.downloads, note: (t) => log.note(t), what: 'packages for autopkgtest and the tests', signal: o.signal });
-  if (fetchProblems.length > 0) return { problems: [`autopkgtest: cannot fetch what the tests need: ${fetchProblems.join('; ')}`] };
+  /** What apt would install for each relation string, fetched on the host into the cut archive, as for a build; the indexes of those it cannot resolve. */
+  const fetchFor = async (relations: readonly string[], what: string): Promise<{ unresolvable: number[] } | { problem: string }> => {
+    const plan: Buffer[] = [];
+    const simulate = [
+      ...offlineSourcesScript(archiveInside, sb.inside.sysroot),
+      'i=0',
+      `for d in "$@"; do apt-get satisfy -s --no-install-recommends "$d" || echo "${MARK} unresolvable $i"; i=$((i + 1)); done`,
+    ].join('\n');
+    if (!(await run(simulate, relations, plan))) return { problem: 'autopkgtest: could not set up apt in the fresh root (see the log)' };
+    const simulated = Buffer.concat(plan).toString();
+    const wanted = [...new Map(parseAptSimulation(simulated).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
+    const local = await localPackages(join(sb.host.sysroot, 'Packages'));
+    const problems = await fetchWanted({ wanted, local, universes: [o.universe], archiveHost, mirror: o.mirror, downloads: o.downloads, note: (t) => log.note(t), what, signal: o.signal });
+    if (problems.length > 0) return { problem: `autopkgtest: cannot fetch ${what}: ${problems.join('; ')}` };
+    return { unresolvable: outcomeOf(simulated).unresolvable };
+  };
+
+  // 1. autopkgtest (and autodep8) in the root, from the suite.
+  await cut([]);
+  const forTools = await fetchFor([tools], 'packages for autopkgtest');
+  if ('problem' in forTools) return { problems: [forTools.problem] };
+  if (forTools.unresolvable.length > 0) return { problems: [`autopkgtest: not run: apt cannot install ${tools} from the suite (see the log)`] };
+  const setup: Buffer[] = [];
+  const setUp = await run(toolsScript(tools, o.autodep8), [dscInside], setup);
+  if (!setUp || outcomeOf(Buffer.concat(setup).toString()).setupFailed) return { problems: verdictOf({ ...outcomeOf(''), setupFailed: true }).warnings };
+  const generated = o.autodep8 ? generatedControl(Buffer.concat(setup).toString()) : undefined;
+
+  // 2. the tests and what they depend on.
+  const read = [o.control, generated].filter((c) => c !== undefined).map((c) => testStanzas(c));
+  const tests = read.flatMap((r) => r.tests);
+  const controlProblems = read.flatMap((r) => r.problems);
+  const testNames = [...new Set(tests.flatMap((t) => t.names))];
+  if (controlProblems.length > 0) log.note(`autopkgtest: kiln could not read the tests' control (${controlProblems.join('; ')}): autopkgtest says more below`);
+  if (tests.length === 0 && controlProblems.length === 0) {
+    log.note('autopkgtest: not run: autodep8 generated no tests for this source (its log lines above say why)');
+    return { problems: [] };
+  }
+  const needs = tests.map((t) => expandDepends(t, { built, buildDepends: o.buildDepends, recommends }));
+  const needRoots = needs.flatMap((n) => parseRelations(n).groups);
+  // A build-needed test builds the source again in the root: its build dependencies too.
+  if (tests.some((t) => t.restrictions.includes('build-needed'))) needRoots.push(...o.buildDepends, ...parseRelations('build-essential, fakeroot').groups);
+  const seen = await cut(needRoots);
+  log.note(`autopkgtest: ${testNames.length} test(s) (${testNames.join(', ')}${generated === undefined ? '' : o.control === undefined ? '; generated by autodep8' : '; some generated by autodep8'}) of ${o.dscName}, on ${built.join(', ')}, in a fresh root of the env (autopkgtest's null virtualisation server; apt sees ${seen} of the suite's binary packages)`);
+  const forTests = await fetchFor(needs, 'packages for the tests');
+  if ('problem' in forTests) return { problems: [forTests.problem] };
+  for (const i of forTests.unresolvable) log.note(`autopkgtest: apt cannot resolve the dependencies of test(s) ${tests[i]?.names.join(', ')} (${needs[i]}) from the suite and this build's packages: autopkgtest will say so`);
+
+  // 3. autopkgtest itself.
   const output: Buffer[] = [];
-  const args = [...builtFiles.map((f) => `${sb.inside.sysroot}/${f}`), `${sb.inside.src}/${o.dscName}`];
+  const args = [...builtFiles.map((f) => `${sb.inside.sysroot}/${f}`), dscInside];
   const ran = await run(testScript(), args, output);
   const outcome = outcomeOf(Buffer.concat(output).toString());
   const { warnings, notes } = verdictOf(ran ? outcome : { ...outcome, exit: undefined });
@@ -271,11 +327,15 @@ export async function runAutopkgtest(o: {
   return { problems: warnings };
 }
 
-/** debian/tests/control of a source, or why it has no tests kiln can run (reads the .dsc's Testsuite field). */
-export async function testsuiteOf(dscPath: string, control: string | undefined): Promise<{ control: string } | { none: string }> {
-  if (control !== undefined) return { control };
+/**
+ * What autopkgtest will run for a source: its debian/tests/control and whether its .dsc's
+ * Testsuite asks autodep8 for tests (autopkgtest-pkg-perl…); or why it has no tests.
+ */
+export async function testsuiteOf(dscPath: string, control: string | undefined): Promise<{ control: string | undefined; autodep8: boolean } | { none: string }> {
   const dsc = await readFile(dscPath, 'utf8').catch(() => '');
-  const testsuite = /^Testsuite:[ \t]*(.*)$/im.exec(dsc)?.[1]?.trim();
-  if (testsuite === undefined || testsuite === '') return { none: 'the source declares no tests (no debian/tests/control, no Testsuite field in its .dsc)' };
-  return { none: `the source's tests are generated by autodep8 (Testsuite: ${testsuite}), which kiln does not run: only a debian/tests/control of the source's own is` };
+  const testsuite = words(/^Testsuite:[ \t]*(.*)$/im.exec(dsc)?.[1]?.replace(/,/g, ' '));
+  // As autopkgtest decides: autodep8 when there is no debian/tests/control, or when Testsuite names one of its kinds.
+  const autodep8 = testsuite.some((t) => t.startsWith('autopkgtest-pkg-')) || (control === undefined && testsuite.length > 0);
+  if (control === undefined && !autodep8) return { none: 'the source declares no tests (no debian/tests/control, no Testsuite field in its .dsc)' };
+  return { control, autodep8 };
 }

@@ -313,7 +313,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   const warnings = await (await import('./debian-checks.ts')).afterBuildChecks({
     d, mode, flag, buildArch, crossFrom, universe, log, signal, testsControl,
     freshSandbox: c.freshSandbox, builtDir: sandbox.host.dest, runDebsDir: sandbox.host.sysroot, sourceDir: sandbox.host.src, dscName: c.dscName,
-    buildDepends: buildDependsFor(d.source, buildArch, mode, options), downloads: c.downloads, timeoutMs: c.spec.build.timeoutMs,
+    // autopkgtest's @builddeps@: every Build-Depends field, no build profile active (as in the testbed).
+    buildDepends: buildDependsFor(d.source, buildArch, 'binary', { profiles: [], nocheck: false, mode: 'binary' }), downloads: c.downloads, timeoutMs: c.spec.build.timeoutMs,
   });
   // Cancelled meanwhile: what the checks say then is not the package's.
   if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };

@@ -63,7 +63,7 @@ export async function afterBuildChecks(o: {
     const suite = await testsuiteOf(`${o.sourceDir}/${o.dscName}`, o.testsControl);
     if ('none' in suite) log.note(`autopkgtest: not run: ${suite.none}`);
     else {
-      const tested = await runAutopkgtest({ ...common, create: () => o.freshSandbox('.test'), control: suite.control, sourceDir: o.sourceDir, dscName: o.dscName, builtDir: o.builtDir, runDebsDir: o.runDebsDir, buildDepends: o.buildDepends })
+      const tested = await runAutopkgtest({ ...common, create: () => o.freshSandbox('.test'), control: suite.control, autodep8: suite.autodep8, sourceDir: o.sourceDir, dscName: o.dscName, builtDir: o.builtDir, runDebsDir: o.runDebsDir, buildDepends: o.buildDepends })
         .catch((e: unknown) => ({ problems: [`autopkgtest: not done: ${(e as Error).message}`] }));
       warnings.push(...tested.problems);
     }
