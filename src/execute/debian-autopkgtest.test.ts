@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseRelations } from '../debian/relation.ts';
-import { countsOf, expandDepends, generatedControl, outcomeOf, testScript, testStanzas, testsuiteOf, toolsScript, verdictOf } from './debian-autopkgtest.ts';
+import { countsOf, expandDepends, shownText, binaryNames, testRunsOn, outcomeOf, testScript, testStanzas, testsuiteOf, toolsScript, verdictOf } from './debian-autopkgtest.ts';
 
 const CONTROL = [
   'Tests: smoke, upgrade',
@@ -22,6 +22,7 @@ const CONTROL = [
   'Features: test-name=autodep8-perl-build-deps',
   '',
   'Test-Command: true',
+  'Architecture: !s390x',
   '',
 ].join('\n');
 
@@ -29,11 +30,11 @@ test('testStanzas: test names (a Test-Command by its test-name feature, else num
   const { tests, problems } = testStanzas(CONTROL);
   assert.deepEqual(problems, []);
   assert.deepEqual(tests, [
-    { names: ['smoke', 'upgrade'], depends: '@', restrictions: ['allow-stderr', 'needs-root'] },
-    { names: ['command1'], depends: '@, python3 (>= 3.9) | python3-minimal, hello', restrictions: [] },
-    { names: ['build'], depends: '@builddeps@', restrictions: ['build-needed', 'needs-recommends'] },
-    { names: ['autodep8-perl-build-deps'], depends: '@', restrictions: [] },
-    { names: ['command2'], depends: '@', restrictions: [] },
+    { names: ['smoke', 'upgrade'], depends: '@', restrictions: ['allow-stderr', 'needs-root'], architecture: [] },
+    { names: ['command1'], depends: '@, python3 (>= 3.9) | python3-minimal, hello', restrictions: [], architecture: [] },
+    { names: ['build'], depends: '@builddeps@', restrictions: ['build-needed', 'needs-recommends'], architecture: [] },
+    { names: ['autodep8-perl-build-deps'], depends: '@', restrictions: [], architecture: [] },
+    { names: ['command2'], depends: '@', restrictions: [], architecture: ['!s390x'] },
   ]);
   assert.equal(testStanzas('Tests: a\n not a continuation of anything\n:bad\n').tests.length, 0);
   assert.equal(testStanzas('Tests: a\n not a continuation of anything\n:bad\n').problems.length, 1);
@@ -81,14 +82,15 @@ test('verdictOf: a failed test, an erroneous package, a testbed failure, an unex
     [{ exit: 4, results: [{ name: 'fails', result: 'FAIL', detail: 'non-zero exit status 1' }] }, ['autopkgtest: test fails failed: non-zero exit status 1 (see the log)']],
     [{ exit: 4 }, ['autopkgtest: at least one test failed (exit 4): see the log']],
     [{ exit: 8, results: [{ name: '*', result: 'SKIP', detail: 'no tests in this package' }] }, []],
-    [{ exit: 12, messages: ['badpkg: Test dependencies are unsatisfiable'] }, ['autopkgtest: the package\'s tests cannot be run (erroneous package, exit 12): badpkg: Test dependencies are unsatisfiable']],
+    [{ exit: 12, messages: ['blame: arg:x.deb', 'badpkg: Test dependencies are unsatisfiable. A common reason is that your testbed is out of date with respect to the archive, and you need to use a current testbed or run apt-get update or use -U.'] }, ['autopkgtest: the package\'s tests cannot be run (erroneous package, exit 12): Test dependencies are unsatisfiable']],
+    [{ exit: 12, results: [{ name: 'a', result: 'PASS', detail: '' }], messages: ['badpkg: rules extract failed', 'erroneous package: rules extract failed'] }, ['autopkgtest: some of the package\'s tests cannot be run (erroneous package, exit 12): rules extract failed']],
     [{ exit: 16 }, ['autopkgtest: testbed failure (exit 16)']],
     [{ exit: 20, messages: ['quitting: unexpected error, see log'] }, ['autopkgtest: failed unexpectedly (exit 20): quitting: unexpected error, see log: see the log']],
     [{ exit: undefined }, ['autopkgtest: did not finish (killed, timed out, or kiln\'s side failed): see the log']],
     [{ exit: undefined, setupFailed: true }, ['autopkgtest: could not install autopkgtest into the fresh root (apt-get install failed: see the log)']],
   ];
   for (const [o, warnings] of table) assert.deepEqual(verdictOf({ ...base, exit: undefined, ...o }).warnings, warnings, JSON.stringify(o));
-  assert.deepEqual(verdictOf({ ...base, exit: 8 }).notes, ['autopkgtest: no test ran (no tests, or every one skipped)']);
+  assert.deepEqual(verdictOf({ ...base, exit: 8 }).notes, ['autopkgtest: no test ran but superficial ones (or none at all: every test skipped)']);
   assert.match(verdictOf({ ...base, exit: 0, asRoot: true }).notes.join('\n'), /ran as root: su cannot switch/);
 });
 
@@ -99,20 +101,38 @@ test('testScript: autopkgtest with the null server, internet tests skipped, the 
   assert.match(s, /echo "kiln-autopkgtest: exit \$rc"/);
 });
 
-test('toolsScript: installs the tools offline; with autodep8, prints its control for the unpacked .dsc between marks that generatedControl reads', () => {
+test('toolsScript: installs the tools offline, unpacks the .dsc and shows its controls (and autodep8\'s, when asked) between marks that shownText reads', () => {
   const plain = toolsScript('autopkgtest, dpkg-dev', false);
   assert.match(plain, /apt-get install -y --no-install-recommends \S+ autopkgtest dpkg-dev >&2/);
+  assert.match(plain, /dpkg-source --no-check -x "\$1" \/kiln\/tmp\/unpacked/);
   assert.doesNotMatch(plain, /autodep8/);
   const with8 = toolsScript('autopkgtest, dpkg-dev, autodep8', true);
   assert.match(with8, /autopkgtest dpkg-dev autodep8 >&2/);
-  assert.match(with8, /dpkg-source --no-check -x "\$1" \/kiln\/tmp\/autodep8/);
-  const out = 'noise\nkiln-autopkgtest: control-begin\nTest-Command: true\nFeatures: test-name=x\n\nkiln-autopkgtest: control-end\nmore noise\n';
-  assert.equal(generatedControl(out), 'Test-Command: true\nFeatures: test-name=x\n\n');
-  assert.equal(generatedControl('kiln-autopkgtest: control-begin\nkiln-autopkgtest: control-end\n'), undefined);
-  assert.equal(generatedControl('nothing'), undefined);
+  const out = 'noise\nkiln-autopkgtest: control-begin\nSource: x\n\nPackage: x\nArchitecture: any\nkiln-autopkgtest: control-end\nkiln-autopkgtest: tests-begin\nkiln-autopkgtest: tests-end\nkiln-autopkgtest: autodep8-begin\nTest-Command: true\nFeatures: test-name=x\n\nkiln-autopkgtest: autodep8-end\nmore noise\n';
+  assert.equal(shownText(out, 'autodep8'), 'Test-Command: true\nFeatures: test-name=x\n\n');
+  assert.equal(shownText(out, 'control'), 'Source: x\n\nPackage: x\nArchitecture: any\n');
+  assert.equal(shownText(out, 'tests'), undefined);
+  assert.equal(shownText('nothing', 'tests'), undefined);
 });
 
-test('testsuiteOf: a debian/tests/control, autodep8 when the .dsc\'s Testsuite names one of its kinds (or tests are declared without a control), else why there are none', async (t) => {
+test('binaryNames: @ is every deb package of debian/control built for the arch, whatever this build made (a <!nodoc> package too)', () => {
+  const control = 'Source: foo\nBuild-Depends: debhelper-compat (= 13)\n\nPackage: foo\nArchitecture: any\n\nPackage: foo-doc\nArchitecture: all\nBuild-Profiles: <!nodoc>\n\nPackage: foo-udeb\nPackage-Type: udeb\nArchitecture: any\n\nPackage: foo-arm\nArchitecture: arm64 armhf\n\nPackage: foo-linux\nArchitecture: linux-any\n';
+  assert.deepEqual(binaryNames(control, 'amd64'), ['foo', 'foo-doc', 'foo-linux']);
+  assert.deepEqual(binaryNames(control, 'arm64'), ['foo', 'foo-doc', 'foo-arm', 'foo-linux']);
+  assert.deepEqual(binaryNames(':not deb822', 'amd64'), []);
+});
+
+test('testRunsOn: a test\'s Architecture field, with negation, as autopkgtest reads it', () => {
+  const t = (architecture: string[]) => ({ architecture });
+  assert.equal(testRunsOn(t([]), 'amd64'), true);
+  assert.equal(testRunsOn(t(['arm64']), 'amd64'), false);
+  assert.equal(testRunsOn(t(['amd64', 'arm64']), 'amd64'), true);
+  assert.equal(testRunsOn(t(['!amd64']), 'amd64'), false);
+  assert.equal(testRunsOn(t(['!amd64']), 'riscv64'), true);
+  assert.equal(testRunsOn(t(['linux-any']), 'riscv64'), true);
+});
+
+test('testsuiteOf: tests when the .dsc has a Testsuite field (as Debian\'s CI decides), autodep8 when it names one of its kinds', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-testsuite-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const dsc = async (testsuite: string | undefined) => {
@@ -120,8 +140,8 @@ test('testsuiteOf: a debian/tests/control, autodep8 when the .dsc\'s Testsuite n
     await writeFile(f, `Format: 3.0 (quilt)\nSource: x\n${testsuite === undefined ? '' : `Testsuite: ${testsuite}\n`}Version: 1.0-1\n`);
     return f;
   };
-  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest'), 'Tests: a\n'), { control: 'Tests: a\n', autodep8: false });
-  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest, autopkgtest-pkg-python'), 'Tests: a\n'), { control: 'Tests: a\n', autodep8: true });
-  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest-pkg-perl'), undefined), { control: undefined, autodep8: true });
-  assert.deepEqual(await testsuiteOf(await dsc(undefined), undefined), { none: 'the source declares no tests (no debian/tests/control, no Testsuite field in its .dsc)' });
+  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest')), { autodep8: false });
+  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest, autopkgtest-pkg-python')), { autodep8: true });
+  assert.deepEqual(await testsuiteOf(await dsc('autopkgtest-pkg-perl')), { autodep8: true });
+  assert.match((await testsuiteOf(await dsc(undefined)) as { none: string }).none, /^the source declares no tests \(no Testsuite field/);
 });

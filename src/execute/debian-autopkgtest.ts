@@ -13,21 +13,13 @@
 // pinned above them; what apt's simulation of each test's dependencies asks for is
 // fetched on the host through the downloads cache first.
 
-import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import type { Downloads } from '../cache/downloads.ts';
-import { closure } from '../debian/binary-closure.ts';
+import { copyFile, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseDeb822, words } from '../debian/deb822.ts';
 import { fieldValue, readDebControl } from '../debian/deb-file.ts';
-import type { BinaryUniverse } from '../debian/lazy-index.ts';
-import { formatRelations, parseRelations } from '../debian/relation.ts';
+import { archMatches, formatRelations, parseRelations } from '../debian/relation.ts';
 import type { AltGroup } from '../debian/relation-types.ts';
-import type { JobLog } from '../logs/job-log.ts';
-import type { Sandbox } from '../sandbox/sandbox.ts';
-import { parseAptSimulation } from './debian-build-steps.ts';
-import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
-
-const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+import { openFreshRoot, runPackageNames, type CheckOptions } from './debian-fresh-root.ts';
 
 /** What kiln's scripts print for kiln to read (one line each, on stdout). */
 const MARK = 'kiln-autopkgtest:';
@@ -44,6 +36,8 @@ export interface TestStanza {
   /** The Depends field as written (`@` when absent, autopkgtest's default). */
   readonly depends: string;
   readonly restrictions: readonly string[];
+  /** The Architecture field's words (empty: every arch). */
+  readonly architecture: readonly string[];
 }
 
 /** The stanzas of a debian/tests/control (pure); `problems` when it does not parse (autopkgtest then says more). */
@@ -61,7 +55,7 @@ export function testStanzas(text: string): { tests: TestStanza[]; problems: stri
     // `Features: test-name=NAME` names a Test-Command; the others are numbered, as autopkgtest does.
     const named = list('features').find((f) => f.startsWith('test-name='))?.slice('test-name='.length);
     const names = p.fields.has('test-command') ? [named ?? `command${++commands}`] : list('tests');
-    tests.push({ names, depends: (p.fields.get('depends') ?? '@').replace(/\s*\n\s*/g, ' ').trim() || '@', restrictions: list('restrictions') });
+    tests.push({ names, depends: (p.fields.get('depends') ?? '@').replace(/\s*\n\s*/g, ' ').trim() || '@', restrictions: list('restrictions'), architecture: list('architecture') });
   }
   return { tests, problems: [] };
 }
@@ -131,14 +125,17 @@ export function verdictOf(o: ReturnType<typeof outcomeOf>): { warnings: string[]
     if (r.result === 'FAIL') warnings.push(`autopkgtest: test ${r.name} failed${r.detail === '' ? '' : `: ${r.detail}`} (see the log)`);
     else notes.push(line);
   }
-  const said = o.messages.length === 0 ? '' : `: ${o.messages.join('; ')}`;
+  // autopkgtest's own words, without its blame lines, the same message said twice, nor its
+  // advice to update the testbed (`apt-get update` or -U: nothing to update offline).
+  const kept = [...new Set(o.messages.filter((m) => !m.startsWith('blame:')).map((m) => m.replace(/^(?:badpkg|erroneous package): /, '').replace(/\. A common reason is .*$/, '')))];
+  const said = kept.length === 0 ? '' : `: ${kept.join('; ')}`;
   if (o.exit === undefined) warnings.push('autopkgtest: did not finish (killed, timed out, or kiln\'s side failed): see the log');
-  else if (o.exit === 12 || o.exit === 14) warnings.push(`autopkgtest: the package's tests cannot be run (erroneous package, exit ${o.exit})${said}`);
+  else if (o.exit === 12 || o.exit === 14) warnings.push(`autopkgtest: ${o.results.some((r) => r.result === 'PASS') ? 'some of the package\'s tests' : 'the package\'s tests'} cannot be run (erroneous package, exit ${o.exit})${said}`);
   else if (o.exit === 16) warnings.push(`autopkgtest: testbed failure (exit 16)${said}`);
   else if (o.exit >= 20 || ![0, 2, 4, 6, 8].includes(o.exit)) warnings.push(`autopkgtest: failed unexpectedly (exit ${o.exit})${said}: see the log`);
   else if ((o.exit === 4 || o.exit === 6) && !o.results.some((r) => r.result === 'FAIL')) warnings.push(`autopkgtest: at least one test failed (exit ${o.exit}): see the log`);
   if (o.asRoot) notes.push(`autopkgtest: the tests ran as root: su cannot switch to the build user ${TEST_USER} in this sandbox`);
-  if (o.exit === 8) notes.push('autopkgtest: no test ran (no tests, or every one skipped)');
+  if (o.exit === 8) notes.push('autopkgtest: no test ran but superficial ones (or none at all: every test skipped)');
   return { warnings, notes };
 }
 
@@ -150,28 +147,57 @@ export function countsOf(results: readonly TestResult[]): string {
   return said.length === 0 ? 'no test ran' : said.join(', ');
 }
 
-/** The script (as root in the fresh root) that installs the tools, then prints autodep8's control for the .dsc (its argument) when asked to (pure). */
+/** Does a test run on `arch` (its Architecture field, `!` negating, as autopkgtest reads it)? Pure. */
+export function testRunsOn(t: Pick<TestStanza, 'architecture'>, arch: string): boolean {
+  if (t.architecture.length === 0) return true;
+  const negated = t.architecture.filter((w) => w.startsWith('!')).map((w) => w.slice(1));
+  const wanted = t.architecture.filter((w) => !w.startsWith('!'));
+  if (negated.some((w) => archMatches(arch, w))) return false;
+  return wanted.length === 0 || wanted.some((w) => w === 'all' || archMatches(arch, w));
+}
+
+/** What `@` stands for, as autopkgtest reads it: the deb packages of debian/control built for `arch` (pure). */
+export function binaryNames(debianControl: string, arch: string): string[] {
+  let paragraphs;
+  try {
+    paragraphs = parseDeb822(debianControl, { source: 'debian/control' });
+  } catch {
+    return [];
+  }
+  return paragraphs.slice(1)
+    .filter((p) => p.fields.has('package') && (p.fields.get('package-type') ?? 'deb') === 'deb')
+    .filter((p) => words(p.fields.get('architecture')).some((w) => w === 'all' || archMatches(arch, w)))
+    .map((p) => p.fields.get('package')!.trim());
+}
+
+/**
+ * The script (as root in the fresh root) that installs the tools, unpacks the .dsc (its
+ * argument) and prints, between marks, its debian/control, its debian/tests/control and,
+ * when asked, what autodep8 makes of it (pure).
+ */
 export function toolsScript(tools: string, autodep8: boolean): string {
   const fast = "'-oDpkg::Options::=--force-unsafe-io'";
   const names = parseRelations(tools).groups.map((g) => g[0]!.name).join(' ');
+  const show = (what: string, command: string) => [`echo "${MARK} ${what}-begin"`, command, `echo "${MARK} ${what}-end"`];
   return [
     'export DEBIAN_FRONTEND=noninteractive',
     'rm -f /var/lib/man-db/auto-update',
     `echo "kiln: ==> autopkgtest: apt-get install ${names}" >&2`,
     `if ! apt-get install -y --no-install-recommends ${fast} ${names} >&2; then echo "${MARK} setup-failed"; exit 0; fi`,
+    'rm -rf /kiln/tmp/unpacked && dpkg-source --no-check -x "$1" /kiln/tmp/unpacked >&2',
+    'cd /kiln/tmp/unpacked',
+    ...show('control', 'cat debian/control'),
+    ...show('tests', 'if [ -f debian/tests/control ]; then cat debian/tests/control; fi'),
     ...(autodep8 ? [
-      'rm -rf /kiln/tmp/autodep8 && dpkg-source --no-check -x "$1" /kiln/tmp/autodep8 >&2',
       'echo "kiln: ==> autopkgtest: autodep8 (the tests its Testsuite field asks for)" >&2',
-      `echo "${MARK} control-begin"`,
-      '(cd /kiln/tmp/autodep8 && autodep8) || echo "kiln: autodep8 generated no tests (exit $?)" >&2',
-      `echo "${MARK} control-end"`,
+      ...show('autodep8', 'autodep8 || echo "kiln: autodep8 generated no tests (exit $?)" >&2'),
     ] : []),
   ].join('\n');
 }
 
-/** The control text the tools script printed between its marks (pure); undefined when it printed none. */
-export function generatedControl(output: string): string | undefined {
-  const m = new RegExp(`^${MARK} control-begin\\n([^]*?)^${MARK} control-end$`, 'm').exec(output);
+/** The text the tools script printed between its marks for `what` (pure); undefined when it printed none. */
+export function shownText(output: string, what: 'control' | 'tests' | 'autodep8'): string | undefined {
+  const m = new RegExp(`^${MARK} ${what}-begin\\n([^]*?)^${MARK} ${what}-end$`, 'm').exec(output);
   return m === null || m[1]!.trim() === '' ? undefined : m[1]!;
 }
 
@@ -197,145 +223,96 @@ export interface AutopkgtestResult {
   readonly problems: readonly string[];
 }
 
-export async function runAutopkgtest(o: {
-  /** A fresh sandbox over the env alone (no build dependencies). */
-  create: () => Promise<Sandbox>;
-  /** debian/tests/control of the built source (undefined: it has none). */
-  control: string | undefined;
+export async function runAutopkgtest(o: CheckOptions & {
   /** The .dsc's Testsuite asks autodep8 for tests (autopkgtest-pkg-perl…). */
   autodep8: boolean;
   /** Host folder holding the placed source (the .dsc and its files). */
   sourceDir: string;
   dscName: string;
-  /** Host folder holding the build's .debs. */
-  builtDir: string;
-  /** Host folder holding the .debs the build was staged with (this run's other packages). */
-  runDebsDir: string;
-  /** The source's build dependencies for this build (for `@builddeps@`). */
+  /** The source's build dependencies, no build profile active (for `@builddeps@` and build-needed tests). */
   buildDepends: readonly AltGroup[];
-  universe: BinaryUniverse;
-  arch: string;
-  mirror: string;
-  downloads: Downloads;
-  log: JobLog;
-  signal: AbortSignal;
-  /** Each of its runs' wall-clock limit (the build's). */
-  timeoutMs?: number | undefined;
 }): Promise<AutopkgtestResult> {
   const { log } = o;
   const tools = o.autodep8 ? `${TOOLS}, autodep8` : TOOLS;
-  await using sb = await o.create();
-  const debsOf = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.deb'));
-  const builtFiles = (await debsOf(o.builtDir)).filter((f) => !f.split('_')[0]!.endsWith('-dbgsym'));
-  // Every .deb this run has here, the build's last (a rebuilt name=version wins).
-  for (const f of await debsOf(o.runDebsDir)) await copyFile(join(o.runDebsDir, f), join(sb.host.sysroot, f));
-  for (const f of builtFiles) await copyFile(join(o.builtDir, f), join(sb.host.sysroot, f));
-  // The .dsc and its files, for autopkgtest to unpack.
+  await using root = await openFreshRoot({ ...o, name: 'autopkgtest' });
+  const { sb } = root;
+  // The .dsc and its files, for autopkgtest (and kiln) to unpack.
   for (const f of await readdir(o.sourceDir)) await copyFile(join(o.sourceDir, f), join(sb.host.src, f));
   const dscInside = `${sb.inside.src}/${o.dscName}`;
   const built: string[] = [];
   const builtRoots: AltGroup[] = [...parseRelations(tools).groups];
   const recommends: AltGroup[] = [];
-  for (const f of builtFiles) {
-    const control = await readDebControl(join(o.builtDir, f), { signal: o.signal });
+  for (const f of root.builtFiles) {
+    const control = await readDebControl(join(sb.host.sysroot, f), { signal: o.signal });
     built.push(control.package);
     for (const field of ['Pre-Depends', 'Depends']) builtRoots.push(...parseRelations(fieldValue(control.fields, field) ?? '').groups);
     recommends.push(...parseRelations(fieldValue(control.fields, 'Recommends') ?? '').groups);
   }
-  const wsInside = dirname(sb.inside.src);
-  const archiveHost = join(dirname(sb.host.src), 'apt', 'archive');
-  const archiveInside = `${wsInside}/apt/archive`;
-  await mkdir(archiveHost, { recursive: true });
-  const staged = await stagedDebs(sb.host.sysroot);
-  /** apt's view of the suite: the closure of the tools, the built packages' dependencies and `more`. Returns its size. */
-  const cut = async (more: readonly AltGroup[]): Promise<number> => {
-    const names = closure([...builtRoots, ...more], [...o.universe.essential()], o.universe, o.arch);
-    // The archive's own versions of what the build made are left out: autopkgtest pins every
-    // local repository alike, and would reinstall a higher archive version (a binNMU the env's
-    // base has, bzip2 1.0.8-5+b1 over the built 1.0.8-5) instead of testing the build's.
-    await writeCutArchive(archiveHost, stanzasOfNames([...names].filter((n) => !built.includes(n)), o.universe), staged);
-    return names.size;
-  };
-  const env = { PATH, DEBIAN_FRONTEND: 'noninteractive', LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8', HOME: '/root' };
-  const run = async (script: string, args: readonly string[], capture: Buffer[]): Promise<boolean> => {
-    const r = await sb.run({
-      argv: ['/bin/bash', '-e', '-c', script, 'autopkgtest', ...args],
-      cwd: '/',
-      env,
-      user: 'root',
-      onOutput: (stream, chunk) => (stream === 'stdout' ? void capture.push(chunk) : log.write(stream, chunk)),
-      ...(o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs }),
-      signal: o.signal,
-    });
-    return r.exitCode === 0 && r.signal === null && r.killedFor === undefined;
-  };
-  /** What apt would install for each relation string, fetched on the host into the cut archive, as for a build; the indexes of those it cannot resolve. */
-  const fetchFor = async (relations: readonly string[], what: string): Promise<{ unresolvable: number[] } | { problem: string }> => {
-    const plan: Buffer[] = [];
-    const simulate = [
-      ...offlineSourcesScript(archiveInside, sb.inside.sysroot),
-      'i=0',
-      `for d in "$@"; do apt-get satisfy -s --no-install-recommends "$d" || echo "${MARK} unresolvable $i"; i=$((i + 1)); done`,
-    ].join('\n');
-    if (!(await run(simulate, relations, plan))) return { problem: 'autopkgtest: could not set up apt in the fresh root (see the log)' };
-    const simulated = Buffer.concat(plan).toString();
-    const wanted = [...new Map(parseAptSimulation(simulated).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
-    const local = await localPackages(join(sb.host.sysroot, 'Packages'));
-    const problems = await fetchWanted({ wanted, local, universes: [o.universe], archiveHost, mirror: o.mirror, downloads: o.downloads, note: (t) => log.note(t), what, signal: o.signal });
-    if (problems.length > 0) return { problem: `autopkgtest: cannot fetch ${what}: ${problems.join('; ')}` };
-    return { unresolvable: outcomeOf(simulated).unresolvable };
-  };
+  // The archive's own versions of this run's packages are left out: autopkgtest pins every
+  // local repository alike (Pin: origin ""), and would take a higher archive version (a
+  // binNMU the env's base has, bzip2 1.0.8-5+b1 over the built 1.0.8-5) over the run's.
+  const leaveOut = new Set([...built, ...(await runPackageNames(sb))]);
 
-  // 1. autopkgtest (and autodep8) in the root, from the suite.
-  await cut([]);
-  const forTools = await fetchFor([tools], 'packages for autopkgtest');
-  if ('problem' in forTools) return { problems: [forTools.problem] };
+  // 1. autopkgtest (and autodep8) in the root, from the suite; the source's tests.
+  await root.cut(builtRoots, leaveOut);
+  const forTools = await root.resolve('apt-get satisfy -s --no-install-recommends', [tools], 'packages for autopkgtest');
+  if ('problem' in forTools) return { problems: [`autopkgtest: ${forTools.problem}`] };
   if (forTools.unresolvable.length > 0) return { problems: [`autopkgtest: not run: apt cannot install ${tools} from the suite (see the log)`] };
   const setup: Buffer[] = [];
-  const setUp = await run(toolsScript(tools, o.autodep8), [dscInside], setup);
-  if (!setUp || outcomeOf(Buffer.concat(setup).toString()).setupFailed) return { problems: verdictOf({ ...outcomeOf(''), setupFailed: true }).warnings };
-  const generated = o.autodep8 ? generatedControl(Buffer.concat(setup).toString()) : undefined;
-
-  // 2. the tests and what they depend on.
-  const read = [o.control, generated].filter((c) => c !== undefined).map((c) => testStanzas(c));
-  const tests = read.flatMap((r) => r.tests);
+  const setUp = await root.run(toolsScript(tools, o.autodep8), [dscInside], setup);
+  const shown = Buffer.concat(setup).toString();
+  if (!setUp || outcomeOf(shown).setupFailed) return { problems: verdictOf({ ...outcomeOf(''), setupFailed: true }).warnings };
+  // autodep8 prints the source's own tests before those it makes.
+  const read = [shownText(shown, 'tests'), shownText(shown, 'autodep8')].filter((c) => c !== undefined).map((c) => testStanzas(c));
+  const byNames = new Map(read.flatMap((r) => r.tests).map((t) => [t.names.join(' '), t]));
+  const tests = [...byNames.values()];
   const controlProblems = read.flatMap((r) => r.problems);
-  const testNames = [...new Set(tests.flatMap((t) => t.names))];
   if (controlProblems.length > 0) log.note(`autopkgtest: kiln could not read the tests' control (${controlProblems.join('; ')}): autopkgtest says more below`);
   if (tests.length === 0 && controlProblems.length === 0) {
-    log.note('autopkgtest: not run: autodep8 generated no tests for this source (its log lines above say why)');
+    log.note(`autopkgtest: not run: the source has no tests${o.autodep8 ? ' (autodep8 generated none: its lines above say why)' : ' (no debian/tests/control)'}`);
     return { problems: [] };
   }
-  const needs = tests.map((t) => expandDepends(t, { built, buildDepends: o.buildDepends, recommends }));
-  const needRoots = needs.flatMap((n) => parseRelations(n).groups);
-  // A build-needed test builds the source again in the root: its build dependencies too.
-  if (tests.some((t) => t.restrictions.includes('build-needed'))) needRoots.push(...o.buildDepends, ...parseRelations('build-essential, fakeroot').groups);
-  const seen = await cut(needRoots);
-  log.note(`autopkgtest: ${testNames.length} test(s) (${testNames.join(', ')}${generated === undefined ? '' : o.control === undefined ? '; generated by autodep8' : '; some generated by autodep8'}) of ${o.dscName}, on ${built.join(', ')}, in a fresh root of the env (autopkgtest's null virtualisation server; apt sees ${seen} of the suite's binary packages)`);
-  const forTests = await fetchFor(needs, 'packages for the tests');
-  if ('problem' in forTests) return { problems: [forTests.problem] };
-  for (const i of forTests.unresolvable) log.note(`autopkgtest: apt cannot resolve the dependencies of test(s) ${tests[i]?.names.join(', ')} (${needs[i]}) from the suite and this build's packages: autopkgtest will say so`);
+
+  // 2. what the tests that run here depend on.
+  const binaries = binaryNames(shownText(shown, 'control') ?? '', o.arch);
+  const here = tests.filter((t) => testRunsOn(t, o.arch));
+  const needs = here.map((t) => expandDepends(t, { built: binaries.length > 0 ? binaries : built, buildDepends: o.buildDepends, recommends }));
+  // A build-needed test builds the source again in the root: its build dependencies too (and fakeroot, for --user).
+  const rebuild = here.some((t) => t.restrictions.includes('build-needed')) ? [[...(o.buildDepends.length > 0 ? [formatRelations(o.buildDepends)] : []), 'build-essential', 'fakeroot'].join(', ')] : [];
+  // (A test whose Depends expand to nothing, @recommends@ without Recommends, asks for nothing.)
+  const asks = [...here.map((t, i) => ({ relation: needs[i]!, what: `the dependencies of test(s) ${t.names.join(', ')}` })), ...rebuild.map((relation) => ({ relation, what: 'the build dependencies of the build-needed tests' }))].filter((a) => a.relation !== '');
+  const relations = asks.map((a) => a.relation);
+  const seen = await root.cut([...builtRoots, ...relations.flatMap((r) => parseRelations(r).groups)], leaveOut);
+  const testNames = tests.flatMap((t) => t.names);
+  const generated = shownText(shown, 'autodep8') !== undefined;
+  log.note(`autopkgtest: ${testNames.length} test(s) (${testNames.join(', ')}${!generated ? '' : shownText(shown, 'tests') === undefined ? '; generated by autodep8' : '; some generated by autodep8'}) of ${o.dscName}, on ${built.join(', ')}, in a fresh root of the env (autopkgtest's null virtualisation server; apt sees ${seen} of the suite's binary packages)`);
+  const forTests = await root.resolve('apt-get satisfy -s --no-install-recommends', relations, 'packages for the tests');
+  if ('problem' in forTests) return { problems: [`autopkgtest: ${forTests.problem}`] };
+  for (const i of forTests.unresolvable) log.note(`autopkgtest: apt cannot resolve ${asks[i]!.what} (${asks[i]!.relation}) from the suite and this build's packages: autopkgtest will say so`);
 
   // 3. autopkgtest itself.
   const output: Buffer[] = [];
-  const args = [...builtFiles.map((f) => `${sb.inside.sysroot}/${f}`), dscInside];
-  const ran = await run(testScript(), args, output);
+  const args = [...root.builtFiles.map((f) => `${sb.inside.sysroot}/${f}`), dscInside];
+  let unfetched: string | undefined;
+  const ran = await root.run(testScript(), args, output, (chunk) => {
+    // apt in the root wanting a .deb kiln did not fetch: kiln's fault, not the package's.
+    unfetched ??= /File not found - (\/kiln\/\S+\.deb)/.exec(chunk.toString())?.[1];
+  });
   const outcome = outcomeOf(Buffer.concat(output).toString());
   const { warnings, notes } = verdictOf(ran ? outcome : { ...outcome, exit: undefined });
+  if (unfetched !== undefined) warnings.push(`autopkgtest: apt in the fresh root asked for ${unfetched.split('/').pop()}, which kiln had not fetched: kiln's mistake, not the package's (please report it with the log)`);
   for (const n of notes) log.note(n);
   log.note(`autopkgtest: ${countsOf(outcome.results)}${warnings.length === 0 ? '' : `\n${warnings.join('\n')}`}`);
   return { problems: warnings };
 }
 
 /**
- * What autopkgtest will run for a source: its debian/tests/control and whether its .dsc's
- * Testsuite asks autodep8 for tests (autopkgtest-pkg-perl…); or why it has no tests.
+ * Whether autopkgtest has tests to run for a source, by its .dsc's Testsuite field (as
+ * Debian's CI decides): and whether that field asks autodep8 for tests (autopkgtest-pkg-perl…).
  */
-export async function testsuiteOf(dscPath: string, control: string | undefined): Promise<{ control: string | undefined; autodep8: boolean } | { none: string }> {
+export async function testsuiteOf(dscPath: string): Promise<{ autodep8: boolean } | { none: string }> {
   const dsc = await readFile(dscPath, 'utf8').catch(() => '');
   const testsuite = words(/^Testsuite:[ \t]*(.*)$/im.exec(dsc)?.[1]?.replace(/,/g, ' '));
-  // As autopkgtest decides: autodep8 when there is no debian/tests/control, or when Testsuite names one of its kinds.
-  const autodep8 = testsuite.some((t) => t.startsWith('autopkgtest-pkg-')) || (control === undefined && testsuite.length > 0);
-  if (control === undefined && !autodep8) return { none: 'the source declares no tests (no debian/tests/control, no Testsuite field in its .dsc)' };
-  return { control, autodep8 };
+  if (testsuite.length === 0) return { none: 'the source declares no tests (no Testsuite field in its .dsc, which dpkg-source writes when debian/tests/control exists)' };
+  return { autodep8: testsuite.some((t) => t.startsWith('autopkgtest-pkg-')) };
 }

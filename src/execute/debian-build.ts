@@ -303,15 +303,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   if ((d.tryInstall !== true && d.autopkgtest !== true) || c.freshSandbox === undefined) return { kind: 'ran', result: built };
-  // --autopkgtest reads the tests of the tree just built.
-  let testsControl: string | undefined;
-  if (d.autopkgtest === true) {
-    const read: Buffer[] = [];
-    const r = await runAs('build', [`cd ${sh(BUILD_PATH)}`, 'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"', '[ -f debian/tests/control ] || exit 3', 'cat debian/tests/control'].join('\n'), { env: { PATH, LANG: 'C.UTF-8' }, capture: read });
-    if (r.exitCode === 0 && r.signal === null) testsControl = Buffer.concat(read).toString();
-  }
   const warnings = await (await import('./debian-checks.ts')).afterBuildChecks({
-    d, mode, flag, buildArch, crossFrom, universe, log, signal, testsControl,
+    d, mode, flag, buildArch, crossFrom, universe, log, signal,
     freshSandbox: c.freshSandbox, builtDir: sandbox.host.dest, runDebsDir: sandbox.host.sysroot, sourceDir: sandbox.host.src, dscName: c.dscName,
     // autopkgtest's @builddeps@: every Build-Depends field, no build profile active (as in the testbed).
     buildDepends: buildDependsFor(d.source, buildArch, 'binary', { profiles: [], nocheck: false, mode: 'binary' }), downloads: c.downloads, timeoutMs: c.spec.build.timeoutMs,

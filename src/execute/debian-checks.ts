@@ -32,8 +32,6 @@ export async function afterBuildChecks(o: {
   universe: BinaryUniverse;
   log: JobLog;
   signal: AbortSignal;
-  /** debian/tests/control of the built tree (undefined: it has none). */
-  testsControl: string | undefined;
   freshSandbox: (suffix: string) => Promise<Sandbox>;
   builtDir: string;
   runDebsDir: string;
@@ -60,10 +58,10 @@ export async function afterBuildChecks(o: {
   }
   if (d.autopkgtest === true && !o.signal.aborted) {
     const { runAutopkgtest, testsuiteOf } = await import('./debian-autopkgtest.ts');
-    const suite = await testsuiteOf(`${o.sourceDir}/${o.dscName}`, o.testsControl);
+    const suite = await testsuiteOf(`${o.sourceDir}/${o.dscName}`);
     if ('none' in suite) log.note(`autopkgtest: not run: ${suite.none}`);
     else {
-      const tested = await runAutopkgtest({ ...common, create: () => o.freshSandbox('.test'), control: suite.control, autodep8: suite.autodep8, sourceDir: o.sourceDir, dscName: o.dscName, builtDir: o.builtDir, runDebsDir: o.runDebsDir, buildDepends: o.buildDepends })
+      const tested = await runAutopkgtest({ ...common, create: () => o.freshSandbox('.test'), autodep8: suite.autodep8, sourceDir: o.sourceDir, dscName: o.dscName, builtDir: o.builtDir, runDebsDir: o.runDebsDir, buildDepends: o.buildDepends })
         .catch((e: unknown) => ({ problems: [`autopkgtest: not done: ${(e as Error).message}`] }));
       warnings.push(...tested.problems);
     }

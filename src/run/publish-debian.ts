@@ -69,6 +69,11 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       o.note(twiceLine(n.id, t));
     }
   }
+  // --try-install and --autopkgtest check what a run builds: say so of what it found up to date.
+  for (const n of jobs.filter((j) => o.finalState.get(j.id) === 'up-to-date')) {
+    const asked = [...(n.spec!.debian!.tryInstall === true ? ['--try-install'] : []), ...(n.spec!.debian!.autopkgtest === true ? ['--autopkgtest'] : [])];
+    if (asked.length > 0) o.note(`${asked.join(', ')}: ${n.id} was found up to date, not checked again: \`--force ${n.name} ${asked.join(' ')}\` rebuilds and checks it`);
+  }
   if (jobs.length === 0) return { published: undefined, reproducibility, lintian };
   const tmp = await mkdtemp(join(o.stateRoot, '.publish-'));
   try {

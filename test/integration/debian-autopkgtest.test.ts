@@ -21,10 +21,10 @@ import { explain, jobLogOf, runKiln } from '../helpers/run-kiln.ts';
 const skip = sharedEnvSkip();
 
 /** An arch-all package installing /usr/bin/NAME, which prints "NAME works"; `tests` are debian/tests files. */
-function source(src: string, name: string, tests: Record<string, string>): Promise<string> {
+function source(src: string, name: string, tests: Record<string, string>, buildDepends = 'make'): Promise<string> {
   return makeSource(src, name, {
     arch: 'all',
-    buildDepends: 'make',
+    buildDepends,
     control: `Package: ${name}\nArchitecture: all\nDescription: kiln autopkgtest test\n kiln test.\n`,
     rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin\n\tinstall -m755 ${name}.sh debian/tmp/usr/bin/${name}\n\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
     files: { [`${name}.sh`]: `#!/bin/sh\necho "${name} works"\n`, ...tests },
@@ -71,12 +71,25 @@ test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a f
     'debian/tests/control': 'Tests: version\n',
     'debian/tests/version': '#!/bin/sh\nset -e\necho "version: $(dpkg-query -W -f=\'${Version}\' hostname)"\n[ "$(dpkg-query -W -f=\'${Version}\' hostname)" = 1.0 ]\n',
   });
+  // A build-needed test: autopkgtest builds the source again in the root, with its build
+  // dependencies (libbz2-dev), which kiln fetches too.
+  const rebuilt = await source(src, 'kiln-rebuilt', {
+    'debian/tests/control': 'Tests: header\nRestrictions: build-needed\n',
+    'debian/tests/header': '#!/bin/sh\nset -e\ntest -f /usr/include/bzlib.h\necho "header: bzlib.h is there"\n',
+  }, 'make, libbz2-dev');
+  // A package of this run (hello 1.0, here) that the archive has at a higher version
+  // (2.10-3): a test of a source built against it gets the run's, as the build did.
+  const hello = await source(src, 'hello', {});
+  const user = await source(src, 'kiln-hello-user', {
+    'debian/tests/control': 'Tests: which-hello\nDepends: @, hello\n',
+    'debian/tests/which-hello': '#!/bin/sh\nset -e\necho "which-hello: $(dpkg-query -W -f=\'${Version}\' hello)"\n[ "$(dpkg-query -W -f=\'${Version}\' hello)" = 1.0 ]\n',
+  }, 'make, hello');
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
-  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--dsc', untested, '--dsc', base, '--autopkgtest', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--dsc', untested, '--dsc', base, '--dsc', rebuilt, '--dsc', hello, '--dsc', user, '--autopkgtest', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
-  assert.equal(built.summary?.counts.built, 3, explain(built));
+  assert.equal(built.summary?.counts.built, 6, explain(built));
   const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
   const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
   assert.deepEqual(warningsOf('kiln-tested'), ['autopkgtest: test fails failed: non-zero exit status 1 (see the log)']);
@@ -91,8 +104,17 @@ test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a f
   assert.deepEqual(warningsOf('kiln-untested'), []);
   assert.deepEqual(warningsOf('hostname'), []);
   assert.match(jobLogOf(built, 'hostname'), /version: 1\.0\n[^]*autopkgtest: 1 passed/);
+  assert.deepEqual(warningsOf('kiln-rebuilt'), []);
+  assert.match(jobLogOf(built, 'kiln-rebuilt'), /header: bzlib\.h is there\n[^]*autopkgtest: 1 passed/);
+  assert.deepEqual(warningsOf('kiln-hello-user'), []);
+  assert.match(jobLogOf(built, 'kiln-hello-user'), /which-hello: 1\.0\n[^]*autopkgtest: 1 passed/);
   assert.match(jobLogOf(built, 'kiln-untested'), /autopkgtest: not run: the source declares no tests/);
   assert.ok(built.events.some((e) => e.type === 'job-finished' && e.name === 'kiln-tested' && (e.warnings ?? []).length === 1), explain(built));
+
+  // A package found up to date is not tested again, and the run says so.
+  const again = await runKiln(['build', '--debian', 'bookworm', '--dsc', base, '--autopkgtest', '--state', state, '--cache', cache], { env: envs, timeoutMs: 5 * 60_000 });
+  assert.equal(again.code, 0, explain(again));
+  assert.match(again.stdout + again.stderr, /--autopkgtest: hostname@all was found up to date, not checked again: `--force hostname --autopkgtest` rebuilds and checks it/);
 
   // With --fail-on-warnings the package fails, and nothing is stored for it.
   const strict = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--autopkgtest', '--fail-on-warnings', '--force', 'kiln-tested', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
