@@ -2,7 +2,8 @@
 // `kiln worker` with the chroot sandbox and the shared bookworm env, and two local
 // sources where one build-depends on the other's binary. The coordinator sends each job's
 // Packages index and local .dsc as blobs; the worker builds in its env; the artifacts come
-// back checked, and the coordinator publishes them into its signed repository.
+// back checked, and the coordinator publishes them into its signed repository; with
+// --autopkgtest, the worker runs a source's tests after its build.
 //
 // Slow (a minute or two): skipped with KILN_SKIP_SLOW=1, when not root, without mmdebstrap,
 // nats-server or a Debian mirror in the host's apt sources.
@@ -13,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rename, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
-import { makeChainSources } from '../helpers/debian-source.ts';
+import { makeChainSources, makeSource, RULES_HEAD } from '../helpers/debian-source.ts';
 import { natsServer, noNats, startWorker } from '../helpers/nats.ts';
 import { explain, jobLogOf, runKiln } from '../helpers/run-kiln.ts';
 import { saveCache, seededCache } from '../helpers/shared-cache.ts';
@@ -72,4 +73,18 @@ test('kiln build --debian --nats --twice: a worker builds both local sources in 
   assert.match(twice.stderr + twice.stdout, /twice kiln-app_1\.0_amd64\.deb \(kiln-app@amd64\): (reproducible|differs)/, explain(twice));
   const report = JSON.parse(readFileSync(twice.summary!.report, 'utf8')) as { reproducibility?: { check: string; job: string }[] };
   assert.ok(report.reproducibility?.some((r) => r.check === 'twice' && r.job === 'kiln-app@amd64'), 'the report has the comparison');
+
+  // --autopkgtest: the worker runs the source's tests after its build, in a fresh root of its env.
+  const tested = await makeSource(src, 'kiln-nats-tested', {
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: kiln-nats-tested\nArchitecture: all\nDescription: kiln test\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/kiln-nats-tested\n\techo tested > debian/tmp/usr/share/kiln-nats-tested/data\n\tdpkg-gencontrol -pkiln-nats-tested -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: { 'debian/tests/control': 'Test-Command: grep -q tested /usr/share/kiln-nats-tested/data\nFeatures: test-name=data\n' },
+  });
+  const checked = await runKiln(['build', '--debian', 'bookworm', '--dsc', tested, '--autopkgtest', '--nats', url, '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 15 * 60_000 });
+  assert.equal(checked.code, 0, `${explain(checked)}\n--- worker ---\n${worker.output().slice(-4000)}`);
+  const testedLog = logOf(checked, 'kiln-nats-tested');
+  assert.match(testedLog, /taken by worker debian-worker/);
+  assert.match(testedLog, /autopkgtest: data PASS\n[^]*autopkgtest: 1 passed/);
 });
