@@ -90,6 +90,9 @@ test('verdictOf: a failed test, an erroneous package, a testbed failure, an unex
     [{ exit: undefined, setupFailed: true }, ['autopkgtest: could not install autopkgtest into the fresh root (apt-get install failed: see the log)']],
   ];
   for (const [o, warnings] of table) assert.deepEqual(verdictOf({ ...base, exit: undefined, ...o }).warnings, warnings, JSON.stringify(o));
+  assert.deepEqual(verdictOf({ ...base, exit: 4, results: [{ name: 'mounts', result: 'FAIL', detail: 'non-zero exit status 32' }] }, new Set(['mounts'])).warnings, [
+    'autopkgtest: test mounts failed: non-zero exit status 32 (see the log; it needs root, and root in kiln\'s sandbox may not mount, chroot or gain privileges, as it may on Debian\'s CI)',
+  ]);
   assert.deepEqual(verdictOf({ ...base, exit: 8 }).notes, ['autopkgtest: no test ran but superficial ones (or none at all: every test skipped)']);
   assert.match(verdictOf({ ...base, exit: 0, asRoot: true }).notes.join('\n'), /ran as root: su cannot switch/);
 });
