@@ -76,6 +76,12 @@ test('ensureBuildUser: the build user gets a locked /etc/shadow entry (su refuse
   assert.equal(st.mode & 0o777, 0o640);
   assert.equal(st.gid, 42);
   assert.equal(withShadowEntry('root:*:1::::::\nkiln:*:1::::::\n'), undefined);
+  // An env with its own user for the uid (another name): no kiln entry in its shadow.
+  await writeFile(join(lower, 'etc/passwd'), `${ROOT}\nbuilder:x:64000:64000::/home/builder:/bin/sh\n`);
+  const upper3 = join(dir, 'upper3');
+  await mkdir(upper3);
+  await ensureBuildUser([lower], upper3);
+  await assert.rejects(readFile(join(upper3, 'etc/shadow')), { code: 'ENOENT' });
   const bare = join(dir, 'bare');
   await mkdir(join(bare, 'etc'), { recursive: true });
   const upper2 = join(dir, 'upper2');

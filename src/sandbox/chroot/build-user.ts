@@ -50,8 +50,10 @@ export async function ensureBuildUser(lowers: readonly string[], upper: string):
     await writeEtc(upper, 'etc/group', `${[...lines, `${BUILD_USER}:x:${BUILD_GID}:`].join('\n')}\n`);
   }
   // A locked password, as useradd leaves one: su and PAM's account check refuse a user
-  // that /etc/shadow lacks (autopkgtest runs a test as the build user with su).
-  const shadow = await topmostWithOwner(lowers, 'etc/shadow');
+  // that /etc/shadow lacks (autopkgtest runs a test as the build user with su). Not when
+  // the uid is the env's own user's, under another name.
+  const envOwn = passwd.split('\n').some((l) => l.split(':')[2] === String(BUILD_UID) && l.split(':')[0] !== BUILD_USER);
+  const shadow = envOwn ? undefined : await topmostWithOwner(lowers, 'etc/shadow');
   const added = shadow === undefined ? undefined : withShadowEntry(shadow.text);
   if (shadow !== undefined && added !== undefined) {
     await writeEtc(upper, 'etc/shadow', added, 0o640);
