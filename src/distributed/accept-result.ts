@@ -12,7 +12,7 @@ import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import { importEntry } from '../cache/artifact-transfer.ts';
 import { EARLY_CUTOFF_CAUSE, type JobOutcome } from '../plan/job.ts';
 import { getFile } from './blobs.ts';
-import { parseMessage, WireTwice, type EventMessage } from './wire.ts';
+import { parseMessage, WireAutopkgtest, WireTwice, type EventMessage } from './wire.ts';
 
 type Result = Extract<EventMessage, { type: 'result' }>;
 
@@ -47,6 +47,13 @@ export async function acceptResult(e: Result, c: AcceptContext): Promise<JobOutc
       const twice = parseMessage(WireTwice, await readFile(join(tmp, 'twice.json'), 'utf8'));
       if (!twice.ok) throw new Error(`its --twice comparison is not one kiln reads (${twice.why})`);
       await writeFile(`${c.log}.twice.json`, `${JSON.stringify(twice.value, null, 2)}\n`);
+    }
+    if (e.autopkgtest !== undefined && e.autopkgtest !== null) {
+      // --autopkgtest's results, beside the log here too.
+      await getFile(c.blobs, e.autopkgtest, join(tmp, 'autopkgtest.json'));
+      const tested = parseMessage(WireAutopkgtest, await readFile(join(tmp, 'autopkgtest.json'), 'utf8'));
+      if (!tested.ok) throw new Error(`its autopkgtest results are not ones kiln reads (${tested.why})`);
+      await writeFile(`${c.log}.autopkgtest.json`, `${JSON.stringify(tested.value, null, 2)}\n`);
     }
     await c.note(`result from worker ${e.worker} (attempt ${e.attempt}): ${e.outcome.state}`);
     // The job's own key: a result for another key would store under it.

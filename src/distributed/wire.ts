@@ -126,6 +126,8 @@ export const EventMessage = z.discriminatedUnion('type', [
     log: blobName.nullable(),
     /** A Debian build's --twice comparison (`<log>.twice.json` there), if it made one. */
     twice: blobName.nullable().optional(),
+    /** A Debian build's --autopkgtest results (`<log>.autopkgtest.json` there), if it ran the tests. */
+    autopkgtest: blobName.nullable().optional(),
   }),
 ]);
 export type EventMessage = z.infer<typeof EventMessage>;
@@ -149,6 +151,16 @@ export const WireTwice = z.array(z.object({
   summary: z.string().max(100_000),
   details: z.array(z.string().max(100_000)).max(10_000),
 }).strict()).max(10_000);
+
+/** --autopkgtest's results as they travel (debian-autopkgtest.ts's AutopkgtestFile), checked before they are written. */
+export const WireAutopkgtest = z.object({
+  exit: z.number().int().nullable(),
+  results: z.array(z.object({
+    name: z.string().min(1).max(1000),
+    result: z.string().max(100),
+    detail: z.string().max(100_000),
+  }).strict()).max(10_000),
+}).strict();
 
 /** Which job and worker a result names that does not parse as EventMessage (another kiln version's?), if it says that much (pure). */
 export function unreadableResult(text: string): { jobId: string; worker: string } | undefined {

@@ -54,6 +54,7 @@ export interface BuiltHere {
   readonly artifact: WireArtifact | null;
   readonly log: string | null;
   readonly twice?: string | null;
+  readonly autopkgtest?: string | null;
 }
 
 export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, work: string, queueArch: string, signal: AbortSignal): Promise<BuiltHere> {
@@ -139,10 +140,12 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
   const log = await putFile(w.cluster.blobs, logFile).catch(() => null);
   // A Debian build's --twice comparison goes back beside the log (the coordinator's report reads it).
   const twice = existsSync(`${logFile}.twice.json`) ? await putFile(w.cluster.blobs, `${logFile}.twice.json`) : null;
+  // And --autopkgtest's results.
+  const autopkgtest = existsSync(`${logFile}.autopkgtest.json`) ? await putFile(w.cluster.blobs, `${logFile}.autopkgtest.json`) : null;
   // This machine's own copy (kept for --keep-logs), once sent, as a local run keeps a large log.
   if (log !== null) await compressFinishedLog(logFile);
   const { artifact: _a, log: _l, keptWorkspace: _k, ...wire } = outcome;
-  if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log, twice };
+  if (outcome.state !== 'built' && outcome.state !== 'up-to-date') return { outcome: wire, artifact: null, log, twice, autopkgtest };
   const files = await entryFiles(artifacts, outcome.key);
   if (files === undefined) return fail(`its artifact ${outcome.key.slice(0, 16)} is gone from its cache (cache gc?)`);
   const artifact = {
@@ -150,5 +153,5 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
     manifest: files.manifestText === null ? null : await putFile(w.cluster.blobs, join(artifacts.dir(outcome.key), 'manifest.json')),
     archive: files.archivePath === null ? null : await putFile(w.cluster.blobs, files.archivePath),
   };
-  return { outcome: wire, artifact, log, twice };
+  return { outcome: wire, artifact, log, twice, autopkgtest };
 }

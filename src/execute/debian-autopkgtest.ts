@@ -13,7 +13,7 @@
 // pinned above them; what apt's simulation of each test's dependencies asks for is
 // fetched on the host through the downloads cache first.
 
-import { copyFile, readdir, readFile } from 'node:fs/promises';
+import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseDeb822, words } from '../debian/deb822.ts';
 import { fieldValue, readDebControl } from '../debian/deb-file.ts';
@@ -221,6 +221,12 @@ export function testScript(): string {
   ].join('\n');
 }
 
+/** `<log>.autopkgtest.json`: autopkgtest's exit status (null: it did not finish) and each test's result. */
+export interface AutopkgtestFile {
+  readonly exit: number | null;
+  readonly results: readonly TestResult[];
+}
+
 export interface AutopkgtestResult {
   /** One line per problem (the warnings of the job). */
   readonly problems: readonly string[];
@@ -307,6 +313,9 @@ export async function runAutopkgtest(o: CheckOptions & {
   if (unfetched !== undefined) warnings.push(`autopkgtest: apt in the fresh root asked for ${unfetched.split('/').pop()}, which kiln had not fetched: kiln's mistake, not the package's (please report it with the log)`);
   for (const n of notes) log.note(n);
   log.note(`autopkgtest: ${countsOf(outcome.results)}${warnings.length === 0 ? '' : `\n${warnings.join('\n')}`}`);
+  // Each test's result for the run's report and junit.xml (run/publish-debian.ts reads it).
+  const file: AutopkgtestFile = { exit: ran ? (outcome.exit ?? null) : null, results: outcome.results.filter((r) => r.name !== '*') };
+  await writeFile(`${log.path}.autopkgtest.json`, `${JSON.stringify(file, null, 2)}\n`);
   return { problems: warnings };
 }
 

@@ -3,7 +3,7 @@
 // recipes or logs is escaped; the page embeds no data in script, only in escaped attributes.
 
 import { jobIdOf, type JobState } from '../plan/job.ts';
-import type { LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
+import type { AutopkgtestEntry, LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 import { problemsOf } from './report-diagnostics.ts';
 import type { FailureGroup } from './failure-triage.ts';
 
@@ -62,6 +62,7 @@ ${section('warnings', `Output warnings (${ordered.filter((p) => (p.warnings ?? [
 ${section('skipped', `Skipped (${of('skipped').length})`, causeTable(of('skipped'), 'Cause', anchors))}
 ${section('cancelled', `Cancelled (${of('cancelled').length})`, causeTable(of('cancelled'), 'Cause'))}
 ${section('lintian', `Lintian (${counted((report.lintian ?? []).reduce((n, l) => n + (l.errors ?? 0), 0), 'error')}, ${counted((report.lintian ?? []).reduce((n, l) => n + (l.warnings ?? 0), 0), 'warning')})`, lintianTable(report.lintian ?? []))}
+${section('autopkgtest', `autopkgtest (${counted((report.autopkgtest ?? []).filter((t) => t.result === 'FAIL').length, 'failed test')} of ${(report.autopkgtest ?? []).length})`, autopkgtestTable(report.autopkgtest ?? []))}
 ${section('reproducibility', `Reproducibility (${(report.reproducibility ?? []).filter((r) => r.status === 'reproducible').length} of ${(report.reproducibility ?? []).length} bit-identical)`, reproTable(report.reproducibility ?? []))}
 <section id="packages">
 <h2>All packages</h2>
@@ -191,6 +192,18 @@ ${list.map((p) => `<tr><td>${pkgName(p)}</td><td>${causeCell(p, anchors)}</td></
 /** `1 error`, `2 errors`. */
 function counted(n: number, what: string): string {
   return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
+/** Each test --autopkgtest ran, the failed ones first. */
+function autopkgtestTable(list: readonly AutopkgtestEntry[]): string {
+  if (list.length === 0) return '';
+  const rows = [...list.filter((t) => t.result === 'FAIL'), ...list.filter((t) => t.result !== 'FAIL')];
+  return `<table>
+<thead><tr><th>Package</th><th>Test</th><th>Result</th><th>Detail</th></tr></thead>
+<tbody>
+${rows.map((t) => `<tr><td>${esc(t.job)}</td><td><code>${esc(t.test)}</code></td><td>${t.result === 'FAIL' ? '<b>FAIL</b>' : esc(t.result)}</td><td>${esc(t.detail)}</td></tr>`).join('\n')}
+</tbody>
+</table>`;
 }
 
 /** lintian's tags per .changes, one line each; a lintian that could not run says why. */

@@ -33,6 +33,24 @@ test('renderJunit: a test case per package; failures with reason, cause and log 
   assert.match(out, /<\/testsuite>\n<\/testsuites>\n$/);
 });
 
+test('renderJunit: each test --autopkgtest ran is a test case of its own, a FAIL a failure and a SKIP a skip, counted in the suite', () => {
+  const out = renderJunit({
+    ...report,
+    autopkgtest: [
+      { job: 'zlib@amd64', test: 'build', result: 'PASS', detail: '' },
+      { job: 'zlib@amd64', test: 'fails', result: 'FAIL', detail: 'non-zero exit status 1' },
+      { job: 'zlib@amd64', test: 'breaks', result: 'SKIP', detail: 'Test restriction "breaks-testbed" requires testbed capability "revert-full-system"' },
+      { job: 'zlib@amd64', test: 'smoke', result: 'PASS', detail: '(superficial)' },
+    ],
+  }, () => []);
+  assert.match(out, /<testsuites name="kiln run r1" tests="10" failures="2" errors="0" skipped="3" /);
+  assert.match(out, /<testcase classname="autopkgtest\.zlib@amd64" name="build"\/>/);
+  assert.match(out, /<testcase classname="autopkgtest\.zlib@amd64" name="fails">\n<failure type="autopkgtest" message="non-zero exit status 1">autopkgtest: fails FAIL non-zero exit status 1<\/failure>\n<\/testcase>/);
+  assert.match(out, /<testcase classname="autopkgtest\.zlib@amd64" name="breaks">\n<skipped message="Test restriction &quot;breaks-testbed&quot; requires testbed capability &quot;revert-full-system&quot;"\/>\n<\/testcase>/);
+  assert.match(out, /<testcase classname="autopkgtest\.zlib@amd64" name="smoke">\n<system-out>PASS \(superficial\)<\/system-out>/);
+  assert.equal(out.match(/<testcase /g)?.length, 10);
+});
+
 test('xml: entities and the control characters XML 1.0 forbids', () => {
   assert.equal(xml('a<b>&"\'\u0001\tc'), 'a&lt;b&gt;&amp;&quot;&apos;\ufffd\tc');
 });

@@ -3,17 +3,20 @@
 // (classname the arch, name the package). built and up-to-date pass (with their warnings
 // as system-out); failed is a
 // <failure> with the reason code, the cause and the log's last lines; skipped, broken and
-// cancelled are <skipped> with their cause. Pure: the log tail comes from the caller.
+// cancelled are <skipped> with their cause. Each test --autopkgtest ran is a test case too
+// (classname `autopkgtest.JOB`, name the test): FAIL a <failure>, SKIP a <skipped>. Pure:
+// the log tail comes from the caller.
 
-import type { ReportPackage, RunReport } from './report.ts';
+import type { AutopkgtestEntry, ReportPackage, RunReport } from './report.ts';
 
 export function renderJunit(report: RunReport, logTail: (log: string) => string[]): string {
   const seconds = (ms: number | null): string => ((ms ?? 0) / 1000).toFixed(3);
-  const cases = report.packages.map((p) => testCase(p, logTail, seconds));
-  const failures = report.packages.filter((p) => p.state === 'failed').length;
-  const skipped = report.packages.filter((p) => p.state === 'skipped' || p.state === 'broken' || p.state === 'cancelled').length;
+  const tests = report.autopkgtest ?? [];
+  const cases = [...report.packages.map((p) => testCase(p, logTail, seconds)), ...tests.map(autopkgtestCase)];
+  const failures = report.packages.filter((p) => p.state === 'failed').length + tests.filter((t) => t.result === 'FAIL').length;
+  const skipped = report.packages.filter((p) => p.state === 'skipped' || p.state === 'broken' || p.state === 'cancelled').length + tests.filter((t) => t.result === 'SKIP').length;
   const total = report.end === null ? 0 : Date.parse(report.end) - Date.parse(report.start);
-  const attrs = `name="kiln run ${xml(report.runId)}" tests="${report.packages.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}" timestamp="${xml(report.start)}"`;
+  const attrs = `name="kiln run ${xml(report.runId)}" tests="${report.packages.length + tests.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}" timestamp="${xml(report.start)}"`;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites ${attrs}>\n<testsuite ${attrs}>\n${cases.join('\n')}\n</testsuite>\n</testsuites>\n`;
 }
 
@@ -36,6 +39,14 @@ function testCase(p: ReportPackage, logTail: (log: string) => string[], seconds:
       return `${head}>\n<skipped message="${xml(message)}"${more === undefined ? '/>' : `>${more}`}\n</testcase>`;
     }
   }
+}
+
+function autopkgtestCase(t: AutopkgtestEntry): string {
+  const head = `<testcase classname="autopkgtest.${xml(t.job)}" name="${xml(t.test)}"`;
+  if (t.result === 'FAIL') return `${head}>\n<failure type="autopkgtest" message="${xml(t.detail === '' ? 'FAIL' : t.detail)}">${xml(`autopkgtest: ${t.test} FAIL ${t.detail}`.trim())}</failure>\n</testcase>`;
+  if (t.result === 'SKIP') return `${head}>\n<skipped message="${xml(t.detail === '' ? 'SKIP' : t.detail)}"/>\n</testcase>`;
+  // PASS, and FLAKY (a flaky test's failure does not count): its word where a CI shows output.
+  return t.result === 'PASS' && t.detail === '' ? `${head}/>` : `${head}>\n<system-out>${xml(`${t.result} ${t.detail}`.trim())}</system-out>\n</testcase>`;
 }
 
 function firstLine(s: string): string {

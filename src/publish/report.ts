@@ -79,6 +79,8 @@ export interface RunReport {
   readonly reproducibility?: readonly ReproducibilityEntry[];
   /** `--lintian`: lintian's tags for each .changes the run built (absent otherwise). */
   readonly lintian?: readonly LintianEntry[];
+  /** `--autopkgtest`: each test autopkgtest ran for a package the run built (absent otherwise). */
+  readonly autopkgtest?: readonly AutopkgtestEntry[];
   /** The failures grouped by their error line, biggest group first (present when some failed). */
   readonly failureGroups?: readonly FailureGroup[];
 }
@@ -94,6 +96,17 @@ export interface ReproducibilityEntry {
   readonly summary: string;
   /** The full comparison, as `kiln verify` prints it. */
   readonly details: readonly string[];
+}
+
+/** One test autopkgtest ran after a Debian build (`--autopkgtest`; execute/debian-autopkgtest.ts). */
+export interface AutopkgtestEntry {
+  /** The job (`name@arch`) that built the packages tested. */
+  readonly job: string;
+  readonly test: string;
+  /** As autopkgtest says it: PASS, FAIL, SKIP, FLAKY… */
+  readonly result: string;
+  /** Its reason (`non-zero exit status 1`, a skip's restriction), '' when none. */
+  readonly detail: string;
 }
 
 /** What lintian said of one .changes a run built (`--lintian`; debian/lintian.ts). */

@@ -1,6 +1,6 @@
 // The end of a run with Debian source packages (run-build.ts): its binaries and their
 // sources published into the state dir's signed repository (publish-debian.ts), and what
-// that adds to the run: reproducibility (--twice, --verify) and lintian results in the
+// that adds to the run: reproducibility (--twice, --verify), lintian and autopkgtest results in the
 // report, and a failed run when a built .deb could not be published into its suite.
 // A run with --twice ends here too, Debian or not: the recipes' comparisons
 // (execute/recipe-twice.ts, in `<log>.twice.json` as a Debian build's) join the report's
@@ -78,8 +78,9 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
     f.records.finishRun(runId, { state: endState, endedAt: Date.now(), counts: f.counts });
   }
   const reproducibility = [...recipes, ...(done?.reproducibility ?? [])];
-  if (reproducibility.length === 0 && (done?.lintian ?? []).length === 0 && endState === runState) return undefined;
-  const withRepro = { ...f.report, state: endState, ...(reproducibility.length > 0 ? { reproducibility } : {}), ...((done?.lintian ?? []).length > 0 ? { lintian: done!.lintian } : {}) };
+  const autopkgtest = done?.autopkgtest ?? [];
+  if (reproducibility.length === 0 && (done?.lintian ?? []).length === 0 && autopkgtest.length === 0 && endState === runState) return undefined;
+  const withRepro = { ...f.report, state: endState, ...(reproducibility.length > 0 ? { reproducibility } : {}), ...((done?.lintian ?? []).length > 0 ? { lintian: done!.lintian } : {}), ...(autopkgtest.length > 0 ? { autopkgtest } : {}) };
   await writeReport(state.root, withRepro);
   return { state: endState, report: withRepro };
 }

@@ -12,7 +12,8 @@ import type { Downloads } from '../cache/downloads.ts';
 import { formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { verifyDebs } from '../debian/deb-verify.ts';
 import type { TwiceResult } from '../execute/debian-twice.ts';
-import type { LintianEntry, ReproducibilityEntry } from '../publish/report.ts';
+import type { AutopkgtestEntry, LintianEntry, ReproducibilityEntry } from '../publish/report.ts';
+import { countsOf, type AutopkgtestFile } from '../execute/debian-autopkgtest.ts';
 import type { ArtifactStore } from '../cache/artifact-types.ts';
 import { withLock } from '../cache/lock.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, loadSigningKey, signingKeyPaths } from '../publish/signing.ts';
@@ -49,6 +50,23 @@ export interface DebianRunResult {
   readonly published: PublishResult | undefined;
   readonly reproducibility: ReproducibilityEntry[];
   readonly lintian: LintianEntry[];
+  /** --autopkgtest: each test of each job that ran them (built, or failed for their warnings). */
+  readonly autopkgtest: AutopkgtestEntry[];
+}
+
+/** The tests --autopkgtest ran for the run's Debian jobs (`<log>.autopkgtest.json`), a line each job for the console. */
+async function autopkgtestEntries(o: PublishDebianOptions): Promise<AutopkgtestEntry[]> {
+  const out: AutopkgtestEntry[] = [];
+  // Failed too: with --fail-on-warnings a failed test fails the job, and is what matters most here.
+  for (const n of o.plan.nodes.filter((x) => x.spec?.debian?.autopkgtest === true && (o.finalState.get(x.id) === 'built' || o.finalState.get(x.id) === 'failed'))) {
+    const log = o.logOf?.(n.id);
+    const text = log === undefined ? undefined : await readFile(`${log}.autopkgtest.json`, 'utf8').catch(() => undefined);
+    if (text === undefined) continue;
+    const file = JSON.parse(text) as AutopkgtestFile;
+    for (const r of file.results) out.push({ job: n.id, test: r.name, result: r.result, detail: r.detail });
+    o.note(`autopkgtest ${n.id}: ${countsOf(file.results)}${file.exit === null ? ' (autopkgtest did not finish)' : ''}`);
+  }
+  return out;
 }
 
 export function repoDirOf(stateRoot: string): string {
@@ -69,12 +87,13 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       o.note(twiceLine(n.id, t));
     }
   }
+  const autopkgtest = await autopkgtestEntries(o);
   // --try-install and --autopkgtest check what a run builds: say so of what it found up to date.
   for (const n of jobs.filter((j) => o.finalState.get(j.id) === 'up-to-date')) {
     const asked = [...(n.spec!.debian!.tryInstall === true ? ['--try-install'] : []), ...(n.spec!.debian!.autopkgtest === true ? ['--autopkgtest'] : [])];
     if (asked.length > 0) o.note(`${asked.join(', ')}: ${n.id} was found up to date, not checked again: \`--force ${n.name} ${asked.join(' ')}\` rebuilds and checks it`);
   }
-  if (jobs.length === 0) return { published: undefined, reproducibility, lintian };
+  if (jobs.length === 0) return { published: undefined, reproducibility, lintian, autopkgtest };
   const tmp = await mkdtemp(join(o.stateRoot, '.publish-'));
   try {
     const debs: string[] = [];
@@ -107,7 +126,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
         jobOfDeb.set(join(dir, f), n.id);
       }
     }
-    if (debs.length === 0 && udebs.length === 0) return { published: undefined, reproducibility, lintian };
+    if (debs.length === 0 && udebs.length === 0) return { published: undefined, reproducibility, lintian, autopkgtest };
     // The sources they were built from, beside them (apt-get source; the GPL's offer of source).
     const dscs = o.sources === undefined ? [] : await stageSources(jobs.map((n) => n.spec!.debian!), join(tmp, '.sources'), o.sources, o.note).catch((e: unknown) => {
       // (A folder or link kiln cannot make: the binaries go without their sources, said why.)
@@ -184,7 +203,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     // --verify compared the .debs in a folder that goes now: name them where they stay, in the pool (for diffoscope).
     const inPool = new Map(result.packages.filter((p) => p.outcome !== 'older').map((p) => [p.from, join(result.repoDir, p.filename)]));
     const lasting = reproducibility.map((e) => (e.check !== 'archive' || e.details.length === 0 ? e : { ...e, details: e.details.map((l) => withPoolPaths(l, inPool)) }));
-    return { published: result, reproducibility: lasting, lintian };
+    return { published: result, reproducibility: lasting, lintian, autopkgtest };
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
@@ -90,9 +90,14 @@ test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a f
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
   assert.equal(built.summary?.counts.built, 6, explain(built));
-  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
+  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[]; autopkgtest?: { job: string; test: string; result: string; detail: string }[] };
   const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
   assert.deepEqual(warningsOf('kiln-tested'), ['autopkgtest: test fails failed: non-zero exit status 1 (see the log)']);
+  // Each test in the report, in junit.xml for a CI's test view, and a line on the console.
+  assert.deepEqual(report.autopkgtest?.filter((e) => e.job === 'kiln-tested@all').map((e) => `${e.test} ${e.result}`), ['breaks SKIP', 'works PASS', 'as-root PASS', 'command1 PASS', 'fails FAIL']);
+  const junit = readFileSync(join(dirname(built.summary!.report), 'junit.xml'), 'utf8');
+  assert.match(junit, /<testcase classname="autopkgtest\.kiln-tested@all" name="fails">\n<failure type="autopkgtest" message="non-zero exit status 1">/);
+  assert.match(built.stdout + built.stderr, /autopkgtest kiln-tested@all: 3 passed, 1 failed, 1 skipped/);
   const log = jobLogOf(built, 'kiln-tested');
   assert.match(log, /autopkgtest: 5 test\(s\) \(works, as-root, command1, fails, breaks\) of kiln-tested_1\.0\.dsc, on kiln-tested/);
   assert.match(log, /works: running as kiln/);

@@ -87,4 +87,7 @@ test('kiln build --debian --nats --twice: a worker builds both local sources in 
   const testedLog = logOf(checked, 'kiln-nats-tested');
   assert.match(testedLog, /taken by worker debian-worker/);
   assert.match(testedLog, /autopkgtest: data PASS\n[^]*autopkgtest: 1 passed/);
+  // The results came back with the worker's result, into this run's report.
+  const testedReport = JSON.parse(readFileSync(checked.summary!.report, 'utf8')) as { autopkgtest?: { job: string; test: string; result: string }[] };
+  assert.deepEqual(testedReport.autopkgtest, [{ job: 'kiln-nats-tested@all', test: 'data', result: 'PASS', detail: '' }]);
 });
