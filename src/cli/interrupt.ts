@@ -16,6 +16,10 @@ export async function withInterrupt<T>(ctx: CliContext, fn: (signal: AbortSignal
   process.on('SIGTERM', onSignal);
   try {
     return await fn(controller.signal);
+  } catch (e) {
+    // Interrupted: whatever broke off (a stream's own AbortError) is the cancel.
+    if (controller.signal.aborted) throw controller.signal.reason;
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -54,6 +54,8 @@ export async function readDecompressed<T>(
     child.on('error', rej);
     child.on('close', (code) => res(code));
   });
+  // An abort kills the child while `read` still runs: that rejection is judged below, not unhandled.
+  exited.catch(() => undefined);
   let value: T;
   try {
     value = await read(child.stdout as AsyncIterable<Buffer>);
@@ -64,7 +66,7 @@ export async function readDecompressed<T>(
   }
   child.stdout.resume();
   const code = await exited.catch((e: Error) => {
-    throw o.cannotRun(cmd!, e);
+    throw o.signal?.aborted === true ? o.signal.reason : o.cannotRun(cmd!, e);
   });
   if (code !== 0 && code !== null) throw o.failed(cmd!, code, stderr);
   return value;
