@@ -75,7 +75,7 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
       if (opts.tar === true && !tarName) throw new KilnError('usage', `--tar: ${out} does not end in .tar.zst`, { hint: `name the file ${out}.tar.zst` });
       if (opts.tar !== true && tarName) throw new KilnError('usage', `${out} ends in .tar.zst but --tar is not given`, { hint: 'add --tar for a tarball of the root, or name a directory' });
       const sourceDateEpoch = sourceDateEpochOf();
-      if (opts.debian !== undefined) return debianRoot(ctx, resolve(out), targets, arch, state, opts);
+      if (opts.debian !== undefined) return debianRoot(ctx, resolve(out), targets, arch, state, opts, sourceDateEpoch);
       if (opts.variant !== 'minbase' || opts.mirror !== undefined) {
         throw new KilnError('usage', `${opts.mirror !== undefined ? '--mirror' : '--variant'} is for --debian roots only`, { hint: 'add --debian SUITE, or leave the option out' });
       }
@@ -100,7 +100,7 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
     });
 }
 
-async function debianRoot(ctx: CliContext, out: string, packages: readonly string[], arch: string, state: { root: string; cache: string }, opts: RootfsOpts): Promise<void> {
+async function debianRoot(ctx: CliContext, out: string, packages: readonly string[], arch: string, state: { root: string; cache: string }, opts: RootfsOpts, sourceDateEpoch: number): Promise<void> {
   const suite = opts.debian!;
   if (!SUITE_RE.test(suite)) throw new KilnError('usage', `--debian: "${suite}" is not a suite name`, { hint: 'e.g. --debian bookworm or --debian trixie' });
   if (opts.variant !== 'minbase' && opts.variant !== 'apt') throw new KilnError('usage', `--variant: "${opts.variant}" is not minbase or apt`, { hint: 'minbase (Essential packages and apt, the default) or apt (apt alone)' });
@@ -111,6 +111,7 @@ async function debianRoot(ctx: CliContext, out: string, packages: readonly strin
   const { makeDebianRoot } = await import('../rootfs/debian.ts');
   const r = await withInterrupt(ctx, (signal) => makeDebianRoot({
     out, packages, suite, arch, variant: opts.variant, stateRoot: state.root, force: opts.force === true, tar: opts.tar === true,
+    ...(opts.tar === true ? { sourceDateEpoch } : {}),
     ...(opts.mirror === undefined ? {} : { mirror: opts.mirror }),
     onLine: (line) => ctx.stderr.write(`  ${line}\n`), keep: keptDirs(state), signal,
   }), { what: NOTHING_LEFT });

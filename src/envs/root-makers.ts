@@ -62,7 +62,7 @@ async function stageKeyring(keyring: string, root: string): Promise<string> {
  * runs: its own error comes after a minute and deep in its output. Only a 404 of both the
  * suite's InRelease and Release files counts; a network problem or a non-HTTP mirror is left to mmdebstrap.
  */
-export async function checkSuiteOnMirror(mirror: string, suite: string, signal?: AbortSignal, fetchImpl: typeof fetch = kilnFetch): Promise<void> {
+export async function checkSuiteOnMirror(mirror: string, suite: string, signal?: AbortSignal, fetchImpl: typeof fetch = kilnFetch, flag = '--suite'): Promise<void> {
   if (!/^https?:\/\//.test(mirror)) return;
   const dists = `${mirror.replace(/\/+$/, '')}/dists/${suite}`;
   const timeout = AbortSignal.timeout(15_000);
@@ -72,7 +72,7 @@ export async function checkSuiteOnMirror(mirror: string, suite: string, signal?:
   };
   // Either file makes a suite (apt reads InRelease first; some repositories have only one).
   if (!(await missing('InRelease')) || !(await missing('Release'))) return;
-  throw new KilnError(ENV_ERRORS.usage, `--suite: the mirror ${mirror} has no suite "${suite}" (${dists}/InRelease and Release: HTTP 404)`, {
+  throw new KilnError(ENV_ERRORS.usage, `${flag}: the mirror ${mirror} has no suite "${suite}" (${dists}/InRelease and Release: HTTP 404)`, {
     hint: `${suiteHint(suite)} (or pass --mirror with one that has it)`,
   });
 }

@@ -5,9 +5,11 @@ import { KilnError } from '../errors.ts';
 
 const base = { suite: 'trixie', arch: 'riscv64', variant: 'minbase', mirror: 'http://deb.example/debian', include: ['hello', 'kilnpkg'], target: '/out/.root.kiln-tmp-x/root' };
 
-test('debianRootArgv: the suite from the mirror with the packages, no extra source without a repository', () => {
+test('debianRootArgv: the suite from the mirror with the packages, no extra source without a repository; not this machine\'s hostname and resolv.conf', () => {
   assert.deepEqual(debianRootArgv(base), [
-    'mmdebstrap', '--variant=minbase', '--arch=riscv64', '--include=hello,kilnpkg', 'trixie', '/out/.root.kiln-tmp-x/root', 'http://deb.example/debian',
+    'mmdebstrap', '--variant=minbase', '--arch=riscv64', '--include=hello,kilnpkg',
+    '--customize-hook=echo localhost > "$1/etc/hostname"', '--customize-hook=rm -f "$1/etc/resolv.conf"',
+    'trixie', '/out/.root.kiln-tmp-x/root', 'http://deb.example/debian',
   ]);
 });
 
@@ -15,7 +17,7 @@ test('debianRootArgv: kiln\'s repository as a second source (copy:, signed-by th
   const argv = debianRootArgv({ ...base, repo: { dir: '/st/repo', keyFile: '/out/.root.kiln-tmp-x/kiln-repo.gpg', components: ['main'] } });
   const line = 'deb [signed-by=/out/.root.kiln-tmp-x/kiln-repo.gpg] copy:/st/repo trixie main';
   assert.deepEqual(argv.slice(-4), ['trixie', '/out/.root.kiln-tmp-x/root', 'http://deb.example/debian', line]);
-  const hook = argv.find((a) => a.startsWith('--customize-hook='));
+  const hook = argv.find((a) => a.startsWith('--customize-hook=grep'));
   assert.ok(hook !== undefined && argv.indexOf(hook) < argv.indexOf('trixie'), 'the hook is an option, before the suite');
   assert.ok(hook.includes(`grep -vxF '${line}' "$1/etc/apt/sources.list"`), hook);
 });

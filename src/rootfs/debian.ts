@@ -35,6 +35,8 @@ export interface DebianRootOptions {
   readonly keep?: readonly KeptDir[];
   /** Default: whether kiln runs as root. */
   readonly root?: boolean;
+  /** --tar: what mmdebstrap is given as SOURCE_DATE_EPOCH. */
+  readonly sourceDateEpoch?: number;
 }
 
 /** kiln's repository of the state dir as an extra apt source for the suite: the file: url and the key that signs it. */
@@ -52,12 +54,14 @@ export interface KilnRepoSource {
  */
 export function debianRootArgv(o: { suite: string; arch: string; variant: string; mirror: string; include: readonly string[]; target: string; repo?: KilnRepoSource }): string[] {
   const argv = mmdebstrapArgv({ suite: o.suite, arch: o.arch, mirror: o.mirror, include: o.include, variant: o.variant }, o.target);
-  if (o.repo === undefined) return argv;
-  const line = repoLine(o.repo, o.suite);
-  const drop = `grep -vxF ${shellQuote(line)} "$1/etc/apt/sources.list" > "$1/etc/apt/sources.list.kiln" || true; mv "$1/etc/apt/sources.list.kiln" "$1/etc/apt/sources.list"`;
   // Options before the suite, sources after the mirror (mmdebstrap takes several).
   const at = argv.indexOf(o.suite);
-  return [...argv.slice(0, at), `--customize-hook=${drop}`, ...argv.slice(at), line];
+  // mmdebstrap copies in this machine's /etc/hostname and /etc/resolv.conf: not the image's.
+  const host = [`--customize-hook=echo localhost > "$1/etc/hostname"`, '--customize-hook=rm -f "$1/etc/resolv.conf"'];
+  if (o.repo === undefined) return [...argv.slice(0, at), ...host, ...argv.slice(at)];
+  const line = repoLine(o.repo, o.suite);
+  const drop = `grep -vxF ${shellQuote(line)} "$1/etc/apt/sources.list" > "$1/etc/apt/sources.list.kiln" || true; mv "$1/etc/apt/sources.list.kiln" "$1/etc/apt/sources.list"`;
+  return [...argv.slice(0, at), ...host, `--customize-hook=${drop}`, ...argv.slice(at), line];
 }
 
 /**
@@ -91,7 +95,7 @@ export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: strin
   const repoDir = join(o.stateRoot, 'repo');
   const hasRepo = existsSync(join(repoDir, 'dists', o.suite));
   if (!runsNatively(o.arch)) await ensureForeignArch(o.arch, { ...(o.signal === undefined ? {} : { signal: o.signal }), ...(o.onLine === undefined ? {} : { onOutput: o.onLine }) });
-  await checkSuiteOnMirror(mirror, o.suite, o.signal);
+  await checkSuiteOnMirror(mirror, o.suite, o.signal, undefined, '--debian');
   const tmp = await tmpBeside(o.out);
   let keyDir: string | undefined;
   try {
@@ -115,9 +119,13 @@ export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: strin
     }
     const target = join(tmp, o.tar ? 'root.tar.zst' : 'root');
     const argv = debianRootArgv({ suite: o.suite, arch: o.arch, variant: o.variant, mirror, include: o.packages, target, ...(repo === undefined ? {} : { repo }) });
-    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine });
+    // With --tar, SOURCE_DATE_EPOCH makes mmdebstrap's tarball the same bytes each time.
+    const env = o.sourceDateEpoch === undefined ? process.env : { ...process.env, SOURCE_DATE_EPOCH: String(o.sourceDateEpoch) };
+    const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine, env });
     if (r.code !== 0) {
-      throw new KilnError('env-failed', `mmdebstrap failed (exit ${r.code}) making ${o.suite}/${o.arch} with ${o.packages.join(', ')}: ${r.tail.slice(-3).join(' | ')}`, {
+      // apt's own error lines (`E: Unable to locate package x`) say why; mmdebstrap's last lines only that it failed.
+      const said = r.tail.filter((l) => /^E: /.test(l.trim()) && !/mmdebstrap failed|apt-get .* failed/.test(l));
+      throw new KilnError('env-failed', `mmdebstrap failed (exit ${r.code}) making ${o.suite}/${o.arch} with ${o.packages.join(', ')}: ${(said.length > 0 ? said.slice(0, 3) : r.tail.slice(-3)).join(' | ')}`, {
         hint: `check the package names (built ones must be published to ${repoDir}, suite ${o.suite}), the suite and the mirror; mmdebstrap's output is above; nothing was left at the output path`,
       });
     }
