@@ -3,8 +3,8 @@
 
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { readdir, writeFile } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, exportPublicKey, loadSigningKey } from '../publish/signing.ts';
@@ -59,6 +59,11 @@ export function registerKey(program: Command, ctx: CliContext): void {
       const { signPackageIndex } = await import('../publish/package-index-sign.ts');
       await withLock(dirname(state.index), 'index', () => signPackageIndex(state.index, state.root));
       ctx.stdout.write(`  signed the package index: ${state.index}.asc (and every later write of it)\n`);
+    }
+    // A replaced key: the state's repository stays signed with the old one until each suite is published again.
+    const suites = await readdir(join(state.root, 'repo', 'dists')).catch(() => [] as string[]);
+    if (opts.force === true && suites.length > 0) {
+      ctx.stdout.write(`  ${join(state.root, 'repo')} is still signed with the old key (suites ${suites.join(', ')}): each suite is signed with the new one at its next publish (kiln repo publish --suite SUITE FILE…, a file it already lists will do); until then apt with the new key refuses it\n`);
     }
   });
 

@@ -74,8 +74,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
     .option('--suite <name>', 'the suite (dists/SUITE)', DEFAULT_SUITE)
     .option('--component <name>', 'the component', 'main')
     .option('--arch <list>', 'architectures to index even without packages of their own, e.g. amd64,riscv64')
-    .option('--origin <text>', 'Release Origin', 'kiln')
-    .option('--label <text>', 'Release Label', 'kiln')
+    .option('--origin <text>', 'Release Origin (default: the suite\'s own, else kiln)')
+    .option('--label <text>', 'Release Label (default: the suite\'s own, else kiln)')
     .option('--no-by-hash', 'do not serve indexes by hash (Acquire-By-Hash)')
     .option('--json', 'print the result as JSON');
   addStateOptions(publish);

@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, cp, link, mkdir, open, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, cp, link, mkdir, open, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
@@ -187,11 +187,31 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /** fsync every directory of a freshly written tree (files were synced as written). */
+/**
+ * Every folder synced, and the tree readable by all (folders 0755, files 0644) whatever
+ * kiln's umask: apt reads the repository as its unprivileged _apt user, and a web server
+ * as its own (a hardened root's umask 077 would leave them all 0600 and 0700).
+ */
 async function syncTree(root: string): Promise<void> {
   for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
-    if (e.isDirectory()) await syncDir(join(e.parentPath, e.name));
+    const path = join(e.parentPath, e.name);
+    if (e.isDirectory()) {
+      await chmod(path, 0o755);
+      await syncDir(path);
+    } else if (e.isFile()) await chmod(path, 0o644);
   }
+  await chmod(root, 0o755);
   await syncDir(root);
+}
+
+/** mkdir -p, the folders it made readable by all (0755) whatever the umask (see syncTree). */
+export async function mkdirReadable(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true });
+  if (first === undefined) return;
+  for (let d = dir; ; d = dirname(d)) {
+    await chmod(d, 0o755);
+    if (d === first || d === dirname(d)) break;
+  }
 }
 
 /** xz -6, single-threaded (deterministic output), through the host's xz. */

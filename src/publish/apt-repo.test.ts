@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rename, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, readlink, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
@@ -163,4 +163,42 @@ test('one pool for every suite: a rebuild of a version another suite lists with 
   const again = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [other], key, architectures: ['amd64'], replaceSameVersion: true });
   assert.deepEqual(again.refused, []);
   assert.equal(again.packages[0]!.outcome, 'replaced');
+});
+
+test('publishRepo: a suite keeps its Origin and Label when a later publish names none (apt refuses a repository whose Origin changes)', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-');
+  const repo = join(dir.path, 'repo');
+  const debs = join(dir.path, 'debs');
+  await mkdir(debs);
+  const a = await buildTestDeb(debs, { package: 'kiln-a', version: '1.0-1', architecture: 'all' });
+  const b = await buildTestDeb(debs, { package: 'kiln-b', version: '1.0-1', architecture: 'all' });
+  await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [a], key, origin: 'Acme', label: 'Acme tools' });
+  await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [b], key });
+  const release = await readFile(join(repo, 'dists/bookworm/Release'), 'utf8');
+  assert.match(release, /^Origin: Acme$/m);
+  assert.match(release, /^Label: Acme tools$/m);
+  // A new suite, named nothing: kiln.
+  await publishRepo({ repoDir: repo, suite: 'trixie', debs: [b], key });
+  assert.match(await readFile(join(repo, 'dists/trixie/Release'), 'utf8'), /^Origin: kiln$/m);
+});
+
+test('publishRepo: under umask 077 the repository is still readable by all (apt reads it as _apt)', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-');
+  const repo = join(dir.path, 'new', 'repo');
+  const debs = join(dir.path, 'debs');
+  await mkdir(debs);
+  const a = await buildTestDeb(debs, { package: 'kiln-a', version: '1.0-1', architecture: 'all' });
+  const old = process.umask(0o077);
+  try {
+    await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [a], key, architectures: ['amd64'] });
+  } finally {
+    process.umask(old);
+  }
+  const modeOf = async (p: string) => (await stat(p)).mode & 0o777;
+  assert.equal(await modeOf(repo), 0o755);
+  assert.equal(await modeOf(join(dir.path, 'new')), 0o755);
+  assert.equal(await modeOf(join(repo, 'pool/main/k/kiln-a')), 0o755);
+  assert.equal(await modeOf(join(repo, 'pool/main/k/kiln-a/kiln-a_1.0-1_all.deb')), 0o644);
+  for (const f of ['dists/bookworm', 'dists/bookworm/main/binary-amd64']) assert.equal(await modeOf(join(repo, f)), 0o755, f);
+  for (const f of ['dists/bookworm/InRelease', 'dists/bookworm/Release', 'dists/bookworm/Release.gpg', 'dists/bookworm/main/binary-amd64/Packages']) assert.equal(await modeOf(join(repo, f)), 0o644, f);
 });

@@ -19,7 +19,7 @@
 // by-hash/, so an apt that read the old InRelease just before the swap still finds them.
 
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
@@ -29,7 +29,7 @@ import { checkRepoName, entryForDeb, mergeEntries, packageKindOf, type IndexEntr
 import { signedBy } from './signing.ts';
 import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
 import { hashFile, readDscForRepo } from './apt-repo-sources.ts';
-import { syncDir, writeSuiteTree } from './apt-repo-tree.ts';
+import { mkdirReadable, releaseField, syncDir, writeSuiteTree } from './apt-repo-tree.ts';
 
 export interface PublishOptions {
   readonly repoDir: string;
@@ -106,7 +106,7 @@ export async function publishRepo(options: PublishOptions): Promise<PublishResul
     throw new KilnError('usage', 'no .deb, .udeb or .dsc files to publish', { hint: 'name .deb, .udeb or .dsc files, or directories holding them' });
   }
   const repoDir = options.repoDir;
-  await mkdir(repoDir, { recursive: true });
+  await mkdirReadable(repoDir);
   return withLock(join(repoDir, '.kiln'), 'publish', () => publishLocked(repoDir, component, options), {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   });
@@ -208,8 +208,10 @@ async function publishLocked(repoDir: string, component: string, options: Publis
 
   // Nothing new and nothing else to say: the live tree stays as it is, not signed again
   // (apt then has nothing to fetch, and the Release keeps its Date).
-  const origin = options.origin ?? 'kiln';
-  const label = options.label ?? 'kiln';
+  // Not given: the suite's own (apt refuses a repository whose Origin or Label changes), else kiln.
+  const liveRelease = live.tree === undefined ? undefined : join(live.tree, suite, 'Release');
+  const origin = options.origin ?? (liveRelease === undefined ? undefined : await releaseField(liveRelease, 'Origin')) ?? 'kiln';
+  const label = options.label ?? (liveRelease === undefined ? undefined : await releaseField(liveRelease, 'Label')) ?? 'kiln';
   const same = live.tree !== undefined && live.release !== undefined && outcomes.every((o) => o.outcome === 'unchanged' || o.outcome === 'older')
     && (options.architectures ?? []).every((a) => a === 'all' || live.release!.architectures.includes(a))
     && live.release.components.includes(component) && live.release.acquireByHash === acquireByHash
@@ -241,7 +243,7 @@ async function releaseSays(path: string, fields: Readonly<Record<string, string>
 }
 
 async function copyIntoPool(from: string, to: string): Promise<void> {
-  await mkdir(dirname(to), { recursive: true });
+  await mkdirReadable(dirname(to));
   const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await copyFile(from, tmp);
