@@ -109,7 +109,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       const what = p.outcome === 'replaced' ? `replaced ${p.previous ?? ''}` : p.outcome === 'older' ? `skipped: ${p.previous ?? ''} is newer` : p.outcome;
       ctx.stdout.write(`  ${p.package} ${p.version} ${p.architecture}: ${what}\n`);
     }
-    ctx.stdout.write(`kiln: published ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed\n`);
+    ctx.stdout.write(`kiln: ${r.unchanged === true ? 'nothing new to publish to' : 'published'} ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed${r.unchanged === true ? ', the repository left as it was' : ''}\n`);
     ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
     if (r.packages.some((p) => p.filename.endsWith('.udeb'))) ctx.stdout.write(`  apt source (debian-installer): deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}/debian-installer\n`);
     if (r.packages.some((p) => p.architecture === 'source')) ctx.stdout.write(`  apt source: deb-src [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);

@@ -177,6 +177,11 @@ test('publishRepo: a suite keeps its Origin and Label when a later publish names
   const release = await readFile(join(repo, 'dists/bookworm/Release'), 'utf8');
   assert.match(release, /^Origin: Acme$/m);
   assert.match(release, /^Label: Acme tools$/m);
+  // The same file again: nothing changes, and the result says so (its arches as a new tree's, without `all`).
+  const same = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [b], key });
+  assert.equal(same.unchanged, true);
+  assert.ok(!same.architectures.includes('all'), same.architectures.join(' '));
+  assert.deepEqual(same.packages.map((p) => p.outcome), ['unchanged']);
   // A new suite, named nothing: kiln.
   await publishRepo({ repoDir: repo, suite: 'trixie', debs: [b], key });
   assert.match(await readFile(join(repo, 'dists/trixie/Release'), 'utf8'), /^Origin: kiln$/m);

@@ -88,6 +88,8 @@ export interface PublishResult {
    * with other bytes, and replacing it would break that suite (one pool serves them all).
    */
   readonly refused: readonly { readonly from: string; readonly filename: string; readonly suite: string }[];
+  /** Nothing changed: the live tree was left as it was, not signed again. */
+  readonly unchanged?: boolean;
 }
 
 /** A .deb or .dsc read: its index entry, and the files it puts in the pool. */
@@ -219,8 +221,9 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     // A new key (kiln key create --force) signs the repository again, changes or not.
     && (await signedBy(await readFile(join(live.tree, suite, 'InRelease'), 'utf8').catch(() => ''), options.key));
   if (same) {
-    const arches = live.release?.architectures ?? [];
-    return { repoDir, suite, component, architectures: arches, packages, tree: basename(live.tree!), indexed, refused };
+    // As a new tree says them: without `all` (Release lists it for the binary-all indexes).
+    const arches = (live.release?.architectures ?? []).filter((a) => a !== 'all');
+    return { repoDir, suite, component, architectures: arches, packages, tree: basename(live.tree!), indexed, refused, unchanged: true };
   }
 
   // 3.-5. The new tree, swapped in.
