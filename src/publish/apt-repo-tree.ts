@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, copyFile, cp, link, mkdir, open, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
 import type { Release } from '../debian/inrelease.ts';
@@ -186,9 +186,8 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-/** fsync every directory of a freshly written tree (files were synced as written). */
 /**
- * Every folder synced, and the tree readable by all (folders 0755, files 0644) whatever
+ * Every folder of a freshly written tree synced (its files were synced as written), and the tree readable by all (folders 0755, files 0644) whatever
  * kiln's umask: apt reads the repository as its unprivileged _apt user, and a web server
  * as its own (a hardened root's umask 077 would leave them all 0600 and 0700).
  */
@@ -208,9 +207,14 @@ async function syncTree(root: string): Promise<void> {
 export async function mkdirReadable(dir: string): Promise<void> {
   const first = await mkdir(dir, { recursive: true });
   if (first === undefined) return;
-  for (let d = dir; ; d = dirname(d)) {
+  // From the first folder it made down to `dir`, never above it.
+  const rel = relative(first, dir);
+  if (rel.startsWith('..') || isAbsolute(rel)) return chmod(dir, 0o755);
+  let d = first;
+  await chmod(d, 0o755);
+  for (const part of rel.split(sep).filter((x) => x !== '')) {
+    d = join(d, part);
     await chmod(d, 0o755);
-    if (d === first || d === dirname(d)) break;
   }
 }
 
