@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
-import { KilnError } from '../errors.ts';
+import { isKilnError, KilnError } from '../errors.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { hostArch } from '../run/host-env.ts';
 import { selectClosure } from '../rootfs/closure.ts';
@@ -40,6 +40,17 @@ function keptDirs(state: { root: string; cache: string }): { path: string; what:
   return [{ path: state.root, what: 'the state directory' }, { path: state.cache, what: 'the cache' }];
 }
 
+/** --arch of a root: parseArchList's checks, with a hint for one arch (a root is for one machine). */
+function rootArch(text: string): string[] {
+  try {
+    return parseArchList(text);
+  } catch (e) {
+    if (!isKilnError(e)) throw e;
+    const near = /did you mean "([^"]+)"\?/.exec(e.hint ?? '')?.[1];
+    throw new KilnError('usage', e.message.replace(' (e.g. amd64,riscv64)', ''), { hint: `${near === undefined ? '' : `did you mean "${near}"? `}give the root's one Debian architecture name, lowercase: amd64, arm64, armhf, i386, riscv64… (e.g. --arch riscv64)` });
+  }
+}
+
 /** SOURCE_DATE_EPOCH from the environment (whole seconds), else kiln's default. */
 export function sourceDateEpochOf(env: NodeJS.ProcessEnv = process.env): number {
   const text = env['SOURCE_DATE_EPOCH'];
@@ -66,7 +77,7 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
     .option('--mirror <url>', 'with --debian: the Debian mirror (default: the host\'s apt sources\' one)')
     .action(async (out: string, targets: string[], opts: RootfsOpts) => {
       const state = layoutFrom(opts.state === undefined ? {} : { state: opts.state });
-      const archs = opts.arch === undefined ? [hostArch()] : parseArchList(opts.arch);
+      const archs = opts.arch === undefined ? [hostArch()] : rootArch(opts.arch);
       if (archs.length !== 1 || archs[0] === 'all') {
         throw new KilnError('usage', `--arch: give one architecture, not "${opts.arch}"`, { hint: 'a root is for one machine: e.g. --arch riscv64 ("all" packages come with any)' });
       }

@@ -57,6 +57,19 @@ test('checkOut refuses to --force a mount point (the rename would fail after all
   }
 });
 
+test('checkOut refuses OUT in a folder kiln cannot write to at once, before any archive is read (a read-only file system here)', { skip: process.getuid?.() !== 0 ? 'needs root (mount)' : false }, async (t) => {
+  await using d = await tmpDir('kiln-rootfs-place-');
+  const mnt = join(d.path, 'ro');
+  await mkdir(mnt);
+  const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro', 'kiln-test', mnt], { encoding: 'utf8' });
+  if (m.status !== 0) return t.skip(`cannot mount a tmpfs here: ${m.stderr.trim()}`);
+  try {
+    await assert.rejects(checkOut(join(mnt, 'rootfs'), false), isKiln('path-unusable', /rootfs: kiln cannot write in its directory .*ro \(a read-only file system\)/));
+  } finally {
+    spawnSync('umount', [mnt]);
+  }
+});
+
 test('placeOut: a rename that fails is a path-unusable error naming OUT, and the old OUT stays', async () => {
   await using d = await tmpDir('kiln-rootfs-place-');
   const made = join(d.path, 'made');

@@ -5,8 +5,8 @@
 // never `/`, a mount point, nor the state dir or cache (or in or around them): --force
 // would remove what kiln itself keeps there.
 
-import { existsSync, realpathSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, rename, stat } from 'node:fs/promises';
+import { constants, existsSync, realpathSync } from 'node:fs';
+import { access, lstat, mkdtemp, readFile, rename, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, isAbsolute, sep } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
@@ -71,6 +71,13 @@ export async function checkOut(out: string, force: boolean, keep: readonly KeptD
   const parent = dirname(out);
   if (!existsSync(parent)) {
     throw new KilnError('path-unusable', `${out}: its directory ${parent} does not exist`, { hint: `make it first (mkdir -p ${parent}) or name another path` });
+  }
+  // Said now, not after every archive has been checked and listed.
+  const unwritable = await access(parent, constants.W_OK).then(() => undefined, (e: NodeJS.ErrnoException) => e.code ?? 'error');
+  if (unwritable !== undefined) {
+    throw new KilnError('path-unusable', `${out}: kiln cannot write in its directory ${parent} (${unwritable === 'EROFS' ? 'a read-only file system' : unwritable === 'EACCES' || unwritable === 'EPERM' ? 'permission denied' : unwritable})`, {
+      hint: 'name a path in a folder you may write to, or run kiln as a user who may',
+    });
   }
   if (existing !== undefined && existing.isDirectory()) {
     // --force renames OUT aside: a mount point cannot be renamed (EBUSY, after all the work).

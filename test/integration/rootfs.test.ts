@@ -142,6 +142,10 @@ test('kiln rootfs refuses a package the index lacks and an unmet depends, leavin
   assert.match(unmet.stderr, /\[depends-unmet\]: broken 1-1 \(\S+\) needs nosuch \(>= 2\), which is not in the package index/);
   assert.ok(!existsSync(out));
   assert.deepEqual(readdirSync(dir.path).filter((n) => n.includes('kiln-tmp')), []);
+  // A mistyped arch: the nearest name, and a hint for the root's one arch (not a list).
+  const typo = await runKiln(['rootfs', out, 'app', '--arch', 'amd46', '--state', state]);
+  assert.equal(typo.code, 2, explain(typo));
+  assert.match(typo.stderr, /\[usage\]: --arch: "amd46" is not a Debian architecture name\n  hint: did you mean "amd64"\? give the root's one Debian architecture name/);
 });
 
 test('kiln rootfs refuses an OUT that is, holds or is inside the state dir (even with --force), and /', { timeout: 60_000 }, async () => {
