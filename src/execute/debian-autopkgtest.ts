@@ -1,14 +1,16 @@
 // `kiln build --debian … --autopkgtest` (sbuild's --run-autopkgtest): once a Debian build
-// has made its .debs, the source's own tests (debian/tests/control) are run by autopkgtest
-// itself, in a fresh root of the same env (an overlay over its base, without the build's
-// dependencies), with the null virtualisation server: the root is the testbed, thrown away
-// afterwards. autopkgtest gets the built .debs and the .dsc, installs each test's
-// dependencies and runs the tests as the build user (as root for `needs-root`). A test
-// that fails, or a package whose tests autopkgtest cannot run (unsatisfiable test
-// dependencies, a broken test control file), is a warning of the job (failing it with
-// --fail-on-warnings); passed and skipped tests are notes of its log.
+// has made its .debs, the source's tests (its debian/tests/control, and those autodep8
+// makes for a `Testsuite: autopkgtest-pkg-*` source) are run by autopkgtest itself, in a
+// fresh root of the same env (an overlay over its base, without the build's dependencies),
+// with the null virtualisation server: the root is the testbed, thrown away afterwards.
+// autopkgtest gets the built .debs and the .dsc, installs each test's dependencies and
+// runs the tests as the build user (as root for `needs-root`). A test that fails, or a
+// package whose tests autopkgtest cannot run (unsatisfiable test dependencies, a broken
+// test control file), is a warning of the job (failing it with --fail-on-warnings);
+// passed and skipped tests are notes of its log, and every result goes to
+// `<log>.autopkgtest.json` for the run's report and junit.xml.
 //
-// Offline as the build is (debian-offline-apt.ts): apt in the root sees the suite's
+// Offline as the build is (debian-fresh-root.ts): apt in the root sees the suite's
 // packages cut to the closure of what autopkgtest and the tests need, and this run's .debs
 // pinned above them; what apt's simulation of each test's dependencies asks for is
 // fetched on the host through the downloads cache first.
