@@ -16,6 +16,12 @@ test('withInterrupt: once interrupted, whatever the work throws (a stream\'s own
   }, { what: 'nothing was left' });
   await assert.rejects(run, (e) => isKilnError(e) && e.code === 'cancelled' && /interrupted by SIGINT; nothing was left/.test(e.message));
   assert.match(said, /SIGINT: stopping/);
+  // Interrupted, but the work failed for a reason of its own: that reason, not the cancel.
+  const own = withInterrupt(ctx, async () => {
+    process.emit('SIGINT', 'SIGINT');
+    throw new Error('E: Unable to locate package foo');
+  });
+  await assert.rejects(own, /Unable to locate package foo/);
   // Not interrupted: the error is the work's own.
   await assert.rejects(withInterrupt(ctx, async () => { throw new Error('its own'); }), /its own/);
 });

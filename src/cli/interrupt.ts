@@ -17,8 +17,9 @@ export async function withInterrupt<T>(ctx: CliContext, fn: (signal: AbortSignal
   try {
     return await fn(controller.signal);
   } catch (e) {
-    // Interrupted: whatever broke off (a stream's own AbortError) is the cancel.
-    if (controller.signal.aborted) throw controller.signal.reason;
+    // Interrupted: what broke off for it (a stream's own AbortError) is the cancel; any other error is its own.
+    const aborted = e === controller.signal.reason || (e as Error | undefined)?.name === 'AbortError' || (e as NodeJS.ErrnoException | undefined)?.code === 'ABORT_ERR';
+    if (controller.signal.aborted && aborted) throw controller.signal.reason;
     throw e;
   } finally {
     process.off('SIGINT', onSignal);

@@ -35,6 +35,22 @@ test('readDecompressed: an abort while the reader still reads ends with the sign
   assert.deepEqual(unhandled, []);
 });
 
+test('readDecompressed: a decompressor that is not installed is said so (cannotRun), not as the reader\'s empty stream', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-decompress-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'x.zst'), Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+  const path = process.env['PATH'];
+  process.env['PATH'] = join(dir, 'nothing-here');
+  try {
+    await assert.rejects(readDecompressed(join(dir, 'x.zst'), 'zstd', async (out) => {
+      for await (const _ of out) { /* nothing */ }
+      throw new Error('reader: empty archive');
+    }, opts), /cannot run zstd: spawn zstd ENOENT/);
+  } finally {
+    process.env['PATH'] = path;
+  }
+});
+
 test('readDecompressed: the content of a plain and of a compressed file, the compression told by its first bytes', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-decompress-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

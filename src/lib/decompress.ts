@@ -50,8 +50,12 @@ export async function readDecompressed<T>(
   const child = spawn(cmd!, [...args, '--', file], { stdio: ['ignore', 'pipe', 'pipe'], ...(o.signal === undefined ? {} : { signal: o.signal }) });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-o.stderrChars)));
+  let spawnError: Error | undefined;
   const exited = new Promise<number | null>((res, rej) => {
-    child.on('error', rej);
+    child.on('error', (e) => {
+      spawnError = e;
+      rej(e);
+    });
     child.on('close', (code) => res(code));
   });
   // An abort kills the child while `read` still runs: that rejection is judged below, not unhandled.
@@ -62,6 +66,9 @@ export async function readDecompressed<T>(
   } catch (e) {
     child.kill('SIGKILL');
     await exited.catch(() => undefined);
+    if (o.signal?.aborted === true) throw o.signal.reason;
+    // The decompressor never ran (not installed): that, not the reader's empty stream, is why.
+    if (spawnError !== undefined) throw o.cannotRun(cmd!, spawnError);
     throw e;
   }
   child.stdout.resume();

@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, copyFile, cp, link, mkdir, open, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
+import { chmod, copyFile, cp, link, lstat, mkdir, open, readdir, readFile, rename, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, sep } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { KilnError } from '../errors.ts';
@@ -187,34 +187,42 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 /**
- * Every folder of a freshly written tree synced (its files were synced as written), and the tree readable by all (folders 0755, files 0644) whatever
- * kiln's umask: apt reads the repository as its unprivileged _apt user, and a web server
- * as its own (a hardened root's umask 077 would leave them all 0600 and 0700).
+ * Every folder of a freshly written tree synced (its files were synced as written), and
+ * the tree readable by all (folders at least 0755, files at least 0644) whatever kiln's
+ * umask: apt reads the repository as its unprivileged _apt user, and a web server as its
+ * own (a hardened root's umask 077 would leave them 0600 and 0700). Bits are added, never
+ * taken: a repository a group shares (2775, umask 002) keeps its group write and setgid.
  */
 async function syncTree(root: string): Promise<void> {
   for (const e of await readdir(root, { withFileTypes: true, recursive: true })) {
     const path = join(e.parentPath, e.name);
     if (e.isDirectory()) {
-      await chmod(path, 0o755);
+      await readableByAll(path, 0o755);
       await syncDir(path);
-    } else if (e.isFile()) await chmod(path, 0o644);
+    } else if (e.isFile()) await readableByAll(path, 0o644);
   }
-  await chmod(root, 0o755);
+  await readableByAll(root, 0o755);
   await syncDir(root);
 }
 
-/** mkdir -p, the folders it made readable by all (0755) whatever the umask (see syncTree). */
+/** Adds `bits` to the mode of `path` (a folder or a file, not a link) when it lacks some. */
+async function readableByAll(path: string, bits: number): Promise<void> {
+  const mode = (await lstat(path)).mode & 0o7777;
+  if ((mode & bits) !== bits) await chmod(path, mode | bits);
+}
+
+/** mkdir -p, the folders it made readable by all (0755 added) whatever the umask (see syncTree). */
 export async function mkdirReadable(dir: string): Promise<void> {
   const first = await mkdir(dir, { recursive: true });
   if (first === undefined) return;
   // From the first folder it made down to `dir`, never above it.
   const rel = relative(first, dir);
-  if (rel.startsWith('..') || isAbsolute(rel)) return chmod(dir, 0o755);
+  if (rel.startsWith('..') || isAbsolute(rel)) return readableByAll(dir, 0o755);
   let d = first;
-  await chmod(d, 0o755);
+  await readableByAll(d, 0o755);
   for (const part of rel.split(sep).filter((x) => x !== '')) {
     d = join(d, part);
-    await chmod(d, 0o755);
+    await readableByAll(d, 0o755);
   }
 }
 

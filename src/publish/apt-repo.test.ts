@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
@@ -206,4 +206,19 @@ test('publishRepo: under umask 077 the repository is still readable by all (apt 
   assert.equal(await modeOf(join(repo, 'pool/main/k/kiln-a/kiln-a_1.0-1_all.deb')), 0o644);
   for (const f of ['dists/bookworm', 'dists/bookworm/main/binary-amd64']) assert.equal(await modeOf(join(repo, f)), 0o755, f);
   for (const f of ['dists/bookworm/InRelease', 'dists/bookworm/Release', 'dists/bookworm/Release.gpg', 'dists/bookworm/main/binary-amd64/Packages']) assert.equal(await modeOf(join(repo, f)), 0o644, f);
+  // Bits are added, never taken: a repository a group shares (setgid, group-writable, umask 002) stays so.
+  const shared = join(dir.path, 'shared');
+  await mkdir(shared);
+  await chmod(shared, 0o2775);
+  const before = process.umask(0o002);
+  try {
+    await publishRepo({ repoDir: shared, suite: 'bookworm', debs: [a], key });
+  } finally {
+    process.umask(before);
+  }
+  const fullMode = async (p: string) => (await stat(p)).mode & 0o7777;
+  assert.equal(await fullMode(shared), 0o2775);
+  assert.equal(await fullMode(join(shared, 'pool/main/k/kiln-a')), 0o2775);
+  assert.equal(await fullMode(join(shared, 'dists/bookworm')), 0o2775);
+  assert.equal(await fullMode(join(shared, 'dists/bookworm/Release')), 0o644);
 });

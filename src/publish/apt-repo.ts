@@ -47,7 +47,7 @@ export interface PublishOptions {
   readonly key: openpgp.PrivateKey;
   /** Architectures to index even without packages of their own (`all` packages appear in each). */
   readonly architectures?: readonly string[];
-  /** Release Origin and Label (default `kiln`). */
+  /** Release Origin and Label (default: the suite's own, else `kiln`). */
   readonly origin?: string;
   readonly label?: string;
   /** Default true. */

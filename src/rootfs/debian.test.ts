@@ -8,7 +8,7 @@ const base = { suite: 'trixie', arch: 'riscv64', variant: 'minbase', mirror: 'ht
 test('debianRootArgv: the suite from the mirror with the packages, no extra source without a repository; not this machine\'s hostname and resolv.conf', () => {
   assert.deepEqual(debianRootArgv(base), [
     'mmdebstrap', '--variant=minbase', '--arch=riscv64', '--include=hello,kilnpkg',
-    '--customize-hook=echo localhost > "$1/etc/hostname"', '--customize-hook=rm -f "$1/etc/resolv.conf"',
+    '--customize-hook=echo localhost > "$1/etc/hostname"', '--customize-hook=if [ ! -L "$1/etc/resolv.conf" ] && cmp -s /etc/resolv.conf "$1/etc/resolv.conf"; then rm -f "$1/etc/resolv.conf"; fi',
     'trixie', '/out/.root.kiln-tmp-x/root', 'http://deb.example/debian',
   ]);
 });

@@ -56,8 +56,9 @@ export function debianRootArgv(o: { suite: string; arch: string; variant: string
   const argv = mmdebstrapArgv({ suite: o.suite, arch: o.arch, mirror: o.mirror, include: o.include, variant: o.variant }, o.target);
   // Options before the suite, sources after the mirror (mmdebstrap takes several).
   const at = argv.indexOf(o.suite);
-  // mmdebstrap copies in this machine's /etc/hostname and /etc/resolv.conf: not the image's.
-  const host = [`--customize-hook=echo localhost > "$1/etc/hostname"`, '--customize-hook=rm -f "$1/etc/resolv.conf"'];
+  // mmdebstrap copies in this machine's /etc/hostname and /etc/resolv.conf: not the
+  // image's. A resolv.conf a package made (a link of systemd-resolved's) stays.
+  const host = [`--customize-hook=echo localhost > "$1/etc/hostname"`, '--customize-hook=if [ ! -L "$1/etc/resolv.conf" ] && cmp -s /etc/resolv.conf "$1/etc/resolv.conf"; then rm -f "$1/etc/resolv.conf"; fi'];
   if (o.repo === undefined) return [...argv.slice(0, at), ...host, ...argv.slice(at)];
   const line = repoLine(o.repo, o.suite);
   const drop = `grep -vxF ${shellQuote(line)} "$1/etc/apt/sources.list" > "$1/etc/apt/sources.list.kiln" || true; mv "$1/etc/apt/sources.list.kiln" "$1/etc/apt/sources.list"`;
