@@ -305,9 +305,13 @@ export async function runAutopkgtest(o: CheckOptions & {
   const output: Buffer[] = [];
   const args = [...root.builtFiles.map((f) => `${sb.inside.sysroot}/${f}`), dscInside];
   let unfetched: string | undefined;
+  let carry = '';
   const ran = await root.run(testScript(), args, output, (chunk) => {
-    // apt in the root wanting a .deb kiln did not fetch: kiln's fault, not the package's.
-    unfetched ??= /File not found - (\/kiln\/\S+\.deb)/.exec(chunk.toString())?.[1];
+    // apt in the root wanting a .deb kiln did not fetch: kiln's fault, not the package's
+    // (the end of the last chunk kept, for a line cut in two).
+    const text = carry + chunk.toString();
+    unfetched ??= /File not found - (\/kiln\/\S+\.deb)\s/.exec(text)?.[1];
+    carry = text.slice(-300);
   });
   const outcome = outcomeOf(Buffer.concat(output).toString());
   const rootTests = new Set(tests.filter((t) => t.restrictions.includes('needs-root')).flatMap((t) => t.names));
