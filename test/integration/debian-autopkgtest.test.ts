@@ -18,7 +18,8 @@ import { makeSource, RULES_HEAD } from '../helpers/debian-source.ts';
 import { saveCache, seededCache } from '../helpers/shared-cache.ts';
 import { explain, jobLogOf, runKiln } from '../helpers/run-kiln.ts';
 
-const skip = sharedEnvSkip();
+const noMirror = (await hostDebianMirror({})) === undefined ? 'the host has no Debian mirror in its apt sources' : false;
+const skip = sharedEnvSkip() ?? noMirror;
 
 /** An arch-all package installing /usr/bin/NAME, which prints "NAME works"; `tests` are debian/tests files. */
 function source(src: string, name: string, tests: Record<string, string>, buildDepends = 'make'): Promise<string> {
@@ -47,11 +48,7 @@ const CONTROL = [
   '',
 ].join('\n');
 
-test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a failed test is a warning (a failure with --fail-on-warnings)', { skip, timeout: 30 * 60_000 }, async (t) => {
-  if ((await hostDebianMirror({})) === undefined) {
-    t.skip('the host has no Debian mirror in its apt sources');
-    return;
-  }
+test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a failed test is a warning (a failure with --fail-on-warnings)', { skip, timeout: 30 * 60_000 }, async () => {
   const envs = await sharedEnv();
   await using dir = await tmpDir('kiln-debian-autopkgtest-');
   const src = join(dir.path, 'src');
@@ -128,11 +125,7 @@ test('--autopkgtest: the source\'s tests run by autopkgtest in a fresh root; a f
   assert.match(failed.packages.find((p) => p.name === 'kiln-tested')?.cause ?? '', /test fails failed.*warnings fail the build: --fail-on-warnings/);
 });
 
-test('--autopkgtest: a real source whose tests autodep8 generates (Testsuite: autopkgtest-pkg-perl), from the suite', { skip, timeout: 30 * 60_000 }, async (t) => {
-  if ((await hostDebianMirror({})) === undefined) {
-    t.skip('the host has no Debian mirror in its apt sources');
-    return;
-  }
+test('--autopkgtest: a real source whose tests autodep8 generates (Testsuite: autopkgtest-pkg-perl), from the suite', { skip, timeout: 30 * 60_000 }, async () => {
   const envs = await sharedEnv();
   await using dir = await tmpDir('kiln-debian-autodep8-');
   const state = join(dir.path, 'state');
