@@ -57,7 +57,7 @@ export function registerHistory(program: Command, ctx: CliContext): void {
 const COLUMNS: readonly (readonly [string, (r: JobRecord) => string, boolean?])[] = [
   ['RUN', (r) => r.runId],
   ['PACKAGE', (r) => `${r.name}@${r.arch}`],
-  ['VERSION', (r) => r.version],
+  ['VERSION', (r) => (r.binaryVersion === undefined ? r.version : `${r.version} (${r.binaryVersion})`)],
   ['STATE', (r) => r.state],
   ['STARTED', (r) => (r.startedAt === null ? '' : new Date(r.startedAt).toISOString())],
   ['TOOK', (r) => (r.durationMs === null ? '' : formatMs(r.durationMs)), true],

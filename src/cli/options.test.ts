@@ -77,6 +77,14 @@ test('number parsers name their own flag; --max-priority stops at 100', async ()
   assert.throws(() => cmd.parse(['--cpus', '0'], { from: 'user' }), (e: unknown) => e instanceof KilnError && e.message === '--cpus: expected a whole number of at least 1, got "0"');
 });
 
+test('--binnmu: a number from 1 to 999, or auto', async () => {
+  const { parseBinnmu } = await import('./options.ts');
+  assert.equal(parseBinnmu('3'), 3);
+  assert.equal(parseBinnmu('auto'), 'auto');
+  assert.equal(usageMessage(() => parseBinnmu('0')), '--binnmu: expected a number from 1 to 999 or auto, got "0"');
+  assert.equal(usageMessage(() => parseBinnmu('Auto')), '--binnmu: expected a number from 1 to 999 or auto, got "Auto"');
+});
+
 test('--log-limit: 0 (no limit) or at least 1M', () => {
   assert.equal(parseLogLimit('0'), 0);
   assert.equal(parseLogLimit('1M'), 1024 ** 2);

@@ -127,7 +127,7 @@ export interface DebianOptionsCli {
   readonly dsc?: string[];
   readonly profiles?: string;
   readonly nocheck?: boolean;
-  readonly binnmu?: number;
+  readonly binnmu?: number | 'auto';
   readonly binaryArch?: boolean;
   readonly binaryIndep?: boolean;
   readonly cpus?: number;
@@ -154,7 +154,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--dsc <file>', 'a local .dsc file to build too, its files beside it (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations)')
     .option('--nocheck', 'DEB_BUILD_OPTIONS=nocheck and the nocheck profile')
-    .option('--binnmu <n>', 'a binary-only rebuild: the packages are versioned VERSION+bN (as sbuild --binNMU N --make-binNMU)', parseBinnmu)
+    .option('--binnmu <n|auto>', 'a binary-only rebuild: the packages are versioned VERSION+bN (as sbuild --binNMU N --make-binNMU); auto: each rebuild of a version built before (here or in the archive) gets the next N, a first build none', parseBinnmu)
     .option('--binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')
     .option('--binary-indep', 'dpkg-buildpackage -A: architecture-independent packages only')
     .option('--cpus <n>', 'CPUs per Debian build (DEB_BUILD_OPTIONS=parallel=N; default 1)', parsePositive('--cpus'))
@@ -356,9 +356,10 @@ export const MIN_LOG_LIMIT = 1024 ** 2;
 /** `--log-limit SIZE`: bytes (K, M, G, T), at least 1M, 0 for no limit. */
 export const parseLogLimit = parseSizeOption('--log-limit', { zero: true, least: MIN_LOG_LIMIT });
 
-/** `--binnmu N`: a binNMU number, 1 to 999. */
-export function parseBinnmu(text: string): number {
+/** `--binnmu N`: a binNMU number, 1 to 999; or `auto` (debian/auto-binnmu.ts). */
+export function parseBinnmu(text: string): number | 'auto' {
+  if (text.trim() === 'auto') return 'auto';
   const n = /^\d{1,3}$/.test(text.trim()) ? Number(text.trim()) : NaN;
-  if (!(n >= 1)) throw new KilnError('usage', `--binnmu: expected a number from 1 to 999, got "${text}"`, { hint: 'e.g. --binnmu 1 makes VERSION+b1; raise it for each later rebuild of one version' });
+  if (!(n >= 1)) throw new KilnError('usage', `--binnmu: expected a number from 1 to 999 or auto, got "${text}"`, { hint: 'e.g. --binnmu 1 makes VERSION+b1; raise it for each later rebuild of one version, or let --binnmu auto count' });
   return n;
 }

@@ -32,6 +32,12 @@ export interface DebianOptions {
    * name with other bytes, and sorts after it. Undefined: the source's version.
    */
   readonly binnmu?: number;
+  /**
+   * --binnmu auto: `binnmu` is not given but chosen when the job starts (auto-binnmu.ts):
+   * none for a first build of the version, else the next number. Part of the key; the
+   * number chosen is not.
+   */
+  readonly autoBinnmu?: true;
 }
 
 /** One suite's verified indexes for the run, shared by all its packages. */
@@ -61,6 +67,8 @@ export interface DebianBuildSpec {
   readonly primaryArch: string;
   /** dpkg-buildpackage mode for each arch this source is built for. */
   readonly modeFor: Readonly<Record<string, DebianBuildMode>>;
+  /** --binnmu auto chose a number for this build (auto-binnmu.ts): why, for its log. */
+  readonly binnmuWhy?: string;
   /** Build a second time with varied clock, build path and umask and compare (not part of the key). */
   readonly twice: boolean;
   /** --try-install: each built .deb installed into a fresh root, then purged (execute/debian-try-install.ts); not part of the key. */

@@ -64,6 +64,15 @@ test('defaults: only suite and one source given', () => {
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);
 });
 
+test('binnmu: a number, or "auto"; anything else is said naming the key', () => {
+  assert.equal(parseDebianToml('suite = "trixie"\nsources = ["hello"]\nbinnmu = "auto"\n', FILE).config?.binnmu, 'auto');
+  assert.equal(parseDebianToml('suite = "trixie"\nsources = ["hello"]\nbinnmu = 4\n', FILE).config?.binnmu, 4);
+  const said = (v: string) => show(parseDebianToml(`suite = "trixie"\nsources = ["hello"]\nbinnmu = ${v}\n`, FILE).diagnostics);
+  assert.deepEqual(said('"next"'), [`${FILE}: binnmu: expected a binNMU number from 1 to 999, or "auto", got "next"`]);
+  assert.deepEqual(said('0'), [`${FILE}: binnmu: must be at least 1, got 0`]);
+  assert.equal(said('1000').length, 1);
+});
+
 test('keyring: a file of the tree, relative to the file; one outside the folder is refused naming the key', () => {
   assert.equal(parseDebianToml('suite = "sid"\nsources = ["hello"]\nkeyring = "/trees/t/keys/ports.gpg"\n', FILE).config?.keyring, '/trees/t/keys/ports.gpg');
   for (const outside of ['../ports.gpg', '/usr/share/keyrings/debian-ports-archive-keyring.gpg']) {

@@ -12,7 +12,7 @@
 //   try-install = false                   # optional: each built .deb installed into a fresh root, then purged
 //   autopkgtest = false                   # optional: the source's tests (debian/tests/control) run by autopkgtest in a fresh root
 //   cross = false                         # optional: cross-build the archs other than this machine's (cross.ts)
-//   binnmu = 1                            # optional: binary packages versioned VERSION+b1
+//   binnmu = 1                            # optional: binary packages versioned VERSION+b1 ("auto": the next N for each rebuild)
 //   cpus = 2                              # optional: parallel=N and the scheduler's reservation
 //   memory = "2G"                         # optional reservation / limit
 //   timeout = "2h"                        # optional
@@ -48,7 +48,7 @@ const schema = z.strictObject({
   'try-install': z.boolean().default(false),
   autopkgtest: z.boolean().default(false),
   cross: z.boolean().default(false),
-  binnmu: z.number().int().min(1).max(999).optional(),
+  binnmu: z.union([z.number().int().min(1).max(999), z.literal('auto')], { error: 'a binNMU number from 1 to 999, or "auto"' }).optional(),
   cpus: z.number().int().min(1).max(1024).optional(),
   memory: z.string().optional(),
   timeout: z.string().optional(),
@@ -75,8 +75,8 @@ export interface DebianToml {
   readonly autopkgtest: boolean;
   /** cross: the archs other than this machine's are cross-built from it (debian/cross.ts). */
   readonly cross: boolean;
-  /** binnmu = N: binary packages versioned VERSION+bN. */
-  readonly binnmu: number | undefined;
+  /** binnmu = N: binary packages versioned VERSION+bN; "auto": numbered per rebuild (auto-binnmu.ts). */
+  readonly binnmu: number | 'auto' | undefined;
   readonly cpus: number | undefined;
   readonly memoryBytes: number | undefined;
   readonly timeoutMs: number | undefined;

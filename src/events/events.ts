@@ -116,6 +116,8 @@ export type KilnEvent =
       readonly keptWorkspace?: string;
       /** With --nats: the kiln worker whose result it is. */
       readonly worker?: string;
+      /** A Debian binNMU that was built: its binary packages' version (VERSION+bN). */
+      readonly binaryVersion?: string;
       readonly startedAt: number;
       readonly at: number;
     }

@@ -231,6 +231,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
 
   // ---- build ----------------------------------------------------------------------------
   c.phase('build');
+  if (d.binnmuWhy !== undefined) log.note(d.binnmuWhy);
   const env: Record<string, string> = {
     PATH,
     HOME: NONEXISTENT_HOME,
@@ -246,10 +247,16 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     // As sbuild's ccache hook: the masquerade directory first, the cache bind-mounted in.
     ...(c.ccache === undefined ? {} : { ...c.ccache(BUILD_PATH), PATH: withCcachePath(PATH) }),
   };
-  // A cross build names its host arch (dpkg-buildpackage -a).
-  const flag = `${dpkgBuildpackageFlag(mode)}${crossFrom === undefined ? '' : ` --host-arch=${buildArch}`}`;
   // Debian binNMUs architecture-dependent packages only: an `all` build keeps its version.
   const binnmuLines = d.options.binnmu === undefined || mode === 'binary-indep' ? [] : binnmuScript(d.options.binnmu, buildArch, d.suite.suite);
+  // A binNMU of a whole build (--binnmu auto on the first arch): -B with the binNMU entry,
+  // then -A without it, so the architecture-independent packages keep the source's version.
+  const split = binnmuLines.length > 0 && mode === 'binary';
+  // In the unpacked source, before dpkg-buildpackage: the binNMU entry (and for a split
+  // build, the changelog without it kept aside, for the -A half).
+  const prepare = [...(split ? ['cp debian/changelog ../.kiln-changelog'] : []), ...binnmuLines];
+  // A cross build names its host arch (dpkg-buildpackage -a).
+  const flag = `${dpkgBuildpackageFlag(split ? 'binary-arch' : mode)}${crossFrom === undefined ? '' : ` --host-arch=${buildArch}`}`;
   const unpack = [
     'umask 022',
     // Said in the log when it does not hold (a root whose / the build user may write).
@@ -257,7 +264,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     `cd ${sh(BUILD_PATH)}`,
     `dpkg-source --no-check -x ${sh(dsc)}`,
     'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
-    ...binnmuLines,
+    ...prepare,
   ].join('\n');
   // The unpack and the build share the wall-clock limit.
   const unpackStart = Date.now();
@@ -284,6 +291,28 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     signal,
   });
   if (built.killedFor !== undefined || built.exitCode !== 0 || built.signal !== null) return { kind: 'ran', result: built };
+  let result = built;
+  if (split) {
+    log.note(`binNMU of a whole build: the architecture-independent packages are built apart (dpkg-buildpackage -A), without the binNMU entry, so they keep the version ${c.spec.version}`);
+    const indep = [
+      'umask 022',
+      `cd ${sh(BUILD_PATH)}`,
+      'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
+      'cp ../.kiln-changelog debian/changelog',
+      `echo "kiln: dpkg-buildpackage -us -uc -A (arch ${buildArch}) in $PWD, without the binNMU entry" >&2`,
+      `dpkg-buildpackage -us -uc -A ${sh(`--changes-option=-DDistribution=${d.suite.suite}`)}`,
+    ].join('\n');
+    result = await sandbox.run({
+      argv: ['/bin/bash', '-e', '-c', indep, `${c.spec.name}/build`],
+      cwd: '/',
+      env,
+      onOutput: out,
+      ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, c.spec.build.timeoutMs - (Date.now() - unpackStart)) }),
+      ...(c.spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: c.spec.build.silentTimeoutMs }),
+      signal,
+    });
+    if (result.killedFor !== undefined || result.exitCode !== 0 || result.signal !== null) return { kind: 'ran', result };
+  }
 
   // ---- collect --------------------------------------------------------------------------
   c.phase('collect');
@@ -299,7 +328,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   ].join('\n');
   const collected = await runAs('build', collect, { env: { PATH, LANG: 'C.UTF-8' } });
   if (collected.exitCode !== 0 || collected.signal !== null) return failedRun('collecting the outputs', collected, 'pack-failed');
-  if (d.twice) await buildTwice({ c, env, flag, dsc, log, prepare: binnmuLines });
+  if (d.twice) await buildTwice({ c, env, flag, dsc, log, prepare, indepApart: split });
   // Mark the layer used at the end too: `kiln cache gc --older-than` keeps what long builds mount.
   if (c.depsLayer?.root !== undefined) await utimes(dirname(c.depsLayer.root), new Date(), new Date()).catch(() => undefined);
   if ((d.tryInstall !== true && d.autopkgtest !== true) || c.freshSandbox === undefined) return { kind: 'ran', result: built };

@@ -27,6 +27,8 @@ export async function buildTwice(o: {
   log: JobLog;
   /** Lines run in the unpacked source before dpkg-buildpackage, as in the first build (a binNMU's changelog entry). */
   prepare?: readonly string[];
+  /** A split binNMU (debian-build.ts): then -A with the changelog kept aside, as the first build did. */
+  indepApart?: boolean;
 }): Promise<void> {
   const { c, log } = o;
   const sh = shellQuote;
@@ -41,6 +43,7 @@ export async function buildTwice(o: {
     // (otherwise every file copied with its mtime, a copyright or a doc, would differ by
     // 373 days because of faketime, not of the package).
     `NO_FAKE_STAT=1 faketime '+373 days' dpkg-buildpackage -us -uc ${o.flag}`,
+    ...(o.indepApart === true ? ['cp ../.kiln-changelog debian/changelog', "NO_FAKE_STAT=1 faketime '+373 days' dpkg-buildpackage -us -uc -A"] : []),
     `mkdir -p ${sh(`${c.sandbox.inside.tmp}/twice`)}`,
     `cd ${sh(VARIANT_PATH)} && cp -p *.deb ${sh(`${c.sandbox.inside.tmp}/twice`)}/`,
   ].join('\n');

@@ -6,10 +6,12 @@ import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import type { KilnEvent } from '../events/events.ts';
 import { EARLY_CUTOFF_CAUSE, type Job, type JobOutcome } from '../plan/job.ts';
 import { recipeHashOf } from '../plan/spec.ts';
+import { binnmuVersionOf } from '../debian/auto-binnmu.ts';
 
 /** The job-finished event of a job's outcome (the local executor's, and the workers' through remote-executor.ts). */
 export function jobFinishedEvent(runId: string, job: Job, key: string, depOutputs: Record<string, string>, outcome: JobOutcome): Extract<KilnEvent, { type: 'job-finished' }> {
   const spec = job.spec;
+  const binary = binnmuVersionOf(spec, job.arch);
   return {
     type: 'job-finished',
     runId,
@@ -30,6 +32,7 @@ export function jobFinishedEvent(runId: string, job: Job, key: string, depOutput
     ...(outcome.cause === undefined ? {} : { cause: outcome.cause }),
     ...(outcome.log === undefined ? {} : { log: outcome.log }),
     ...(outcome.worker === undefined ? {} : { worker: outcome.worker }),
+    ...(outcome.state === 'built' && binary !== undefined ? { binaryVersion: binary } : {}),
     // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
     inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
     startedAt: outcome.startedAt,

@@ -240,7 +240,7 @@ function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): stri
 }
 
 function row(p: ReportPackage, i: number, rank: number): string {
-  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
 }
 
 /** A path, escaped, that may wrap after each `/` (a full artifact path is wider than the page). */

@@ -47,6 +47,8 @@ export interface ReportPackage {
   readonly warnings?: readonly string[];
   /** With --nats: the kiln worker whose result it is (present only then). */
   readonly worker?: string;
+  /** A Debian binNMU that was built: its binary packages' version, VERSION+bN (present only then). */
+  readonly binaryVersion?: string;
   /** failed: how many packages are skipped because of it (fix the most blocking first; present only then). */
   readonly blocks?: number;
   /** failed: the line of its log that says why, when one does (failure-triage.ts; present only then). */
@@ -193,6 +195,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     ...(state === 'broken' && isIgnoredCause(j.cause) ? { ignored: true as const } : {}),
     ...(j.warnings === undefined || j.warnings.length === 0 ? {} : { warnings: j.warnings }),
     ...(j.worker === undefined ? {} : { worker: j.worker }),
+    ...(j.binaryVersion === undefined ? {} : { binaryVersion: j.binaryVersion }),
   };
 }
 

@@ -126,6 +126,8 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: re
       if (issue.origin === 'array') return `must have at least ${String(issue.minimum)} item(s)`;
       return `must be ${issue.inclusive ? 'at least' : 'greater than'} ${String(issue.minimum)}, got ${describeValue(value)}`;
     case 'invalid_union':
+      // A union's own message (debian.toml's binnmu) is kept; the recipes' unions are sizes.
+      if (!/^Invalid input/.test(issue.message)) return `expected ${issue.message}, got ${describeValue(value)}`;
       return `expected a size such as "512M" or "2G", got ${describeValue(value)}`;
     case 'invalid_value':
       // zod's own wording ("Invalid option: expected one of "a"|"b"") says neither plainly

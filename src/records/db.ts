@@ -141,6 +141,7 @@ export function toJob(r: Row): JobRecord {
   // Absent from rows read with a column list that leaves it out.
   const warnings = r['warnings'] === undefined ? null : jsonOrNull<string[]>(r, 'warnings');
   const worker = r['worker'] === undefined ? null : strOrNull(r, 'worker');
+  const binaryVersion = r['binary_version'] === undefined ? null : strOrNull(r, 'binary_version');
   return {
     runId: str(r, 'run_id'),
     jobId: str(r, 'job_id'),
@@ -167,6 +168,7 @@ export function toJob(r: Row): JobRecord {
     outputHash: strOrNull(r, 'output_hash'),
     ...(warnings === null ? {} : { warnings }),
     ...(worker === null ? {} : { worker }),
+    ...(binaryVersion === null ? {} : { binaryVersion }),
   };
 }
 

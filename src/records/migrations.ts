@@ -280,6 +280,15 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE package_state ADD COLUMN success_at INTEGER;
     `,
   },
+  {
+    version: 15,
+    name: 'jobs: the binary packages\' version of a Debian binNMU',
+    sql: `
+      -- A Debian build's binary version when it is not the source's (VERSION+bN, a binNMU);
+      -- NULL otherwise. --binnmu auto reads it to number the next rebuild of a version.
+      ALTER TABLE jobs ADD COLUMN binary_version TEXT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -12,11 +12,20 @@ export const DURATION_WINDOW = 5;
 
 const JOB_COLUMNS = `j.run_id, j.job_id, j.attempt, j.name, j.version, j.arch, j.state, j.key, j.why, j.cause,
   j.failure_reason, j.started_at, j.ended_at, j.duration_ms, j.exit_code, j.signal, j.user_ms, j.system_ms,
-  j.max_rss_kb, j.log, j.artifact, j.output_hash, j.warnings, j.worker`;
+  j.max_rss_kb, j.log, j.artifact, j.output_hash, j.warnings, j.worker, j.binary_version`;
 const INPUT_COLUMNS = `i.recipe_hash, i.sources_hash, i.env_id, i.dep_outputs`;
 const LATEST_ATTEMPT = `j.attempt = (SELECT max(attempt) FROM jobs WHERE run_id = j.run_id AND job_id = j.job_id)`;
 
 export class RecordQueries extends SqlStore {
+  /**
+   * Every build of `name` `version` on `arch` that succeeded here: its key and binary
+   * version (null: the source's version; VERSION+bN: a binNMU), for --binnmu auto.
+   */
+  binaryVersionsBuilt(name: string, arch: string, version: string): { key: string | null; binaryVersion: string | null }[] {
+    const rows = this.stmt(`SELECT key, binary_version FROM jobs WHERE name = ? AND arch = ? AND version = ? AND state = 'built'`).all(name, arch, version);
+    return rows.map((r) => ({ key: (r['key'] ?? null) as string | null, binaryVersion: (r['binary_version'] ?? null) as string | null }));
+  }
+
   /** Every package's state in one scan: job id (name@arch) → last success inputs and latest attempt. */
   packageStates(): Map<string, PackageState> {
     const out = new Map<string, PackageState>();

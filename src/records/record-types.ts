@@ -50,6 +50,8 @@ export interface JobRecord {
   readonly outputHash: string | null;
   /** With --nats: the worker whose result it took; absent for a job built here. */
   readonly worker?: string;
+  /** A Debian binNMU: its binary packages' version (VERSION+bN); absent otherwise. */
+  readonly binaryVersion?: string;
 }
 
 /** The input-key components of a job, so the planner can say which one changed. */
@@ -115,6 +117,8 @@ export interface JobEndInput {
   readonly log?: string;
   /** With --nats: the worker whose result it took. */
   readonly worker?: string;
+  /** A Debian binNMU: its binary packages' version (VERSION+bN). */
+  readonly binaryVersion?: string;
   readonly startedAt: number;
   readonly endedAt: number;
 }

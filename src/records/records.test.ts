@@ -424,3 +424,24 @@ test('nothingRanSince: a run that ended, with every other run ended before it be
   assert.equal(r.nothingRanSince('f', 705), false, 'e ended after f began');
   assert.equal(r.nothingRanSince('e', 695), false, 'f ran beside e');
 });
+
+test('binaryVersionsBuilt: the key and binary version of each good build of a version on an arch (a binNMU\'s VERSION+bN)', (t) => {
+  const r = open(t);
+  run(r, 'r1', 0);
+  const base = { runId: 'r1', name: 'hello', version: '2.10-3', arch: 'amd64' };
+  const end = (jobId: string, key: string, extra: { binaryVersion?: string; state?: 'built' | 'failed'; version?: string; arch?: string } = {}) => {
+    const at = r.jobsOfRun('r1', { allAttempts: true }).length * 10;
+    r.recordJobStart({ ...base, jobId, attempt: 1, why: { kind: 'new' }, log: '/l', startedAt: at, ...(extra.version === undefined ? {} : { version: extra.version }), ...(extra.arch === undefined ? {} : { arch: extra.arch }) });
+    r.recordJobEnd({ ...base, jobId, state: extra.state ?? 'built', key, startedAt: at, endedAt: at + 1, ...(extra.binaryVersion === undefined ? {} : { binaryVersion: extra.binaryVersion }), ...(extra.version === undefined ? {} : { version: extra.version }), ...(extra.arch === undefined ? {} : { arch: extra.arch }) });
+  };
+  end('hello@amd64#1', 'k1');
+  end('hello@amd64#2', 'k2', { binaryVersion: '2.10-3+b1' });
+  end('hello@amd64#3', 'k3', { state: 'failed' });
+  end('hello@arm64', 'k4', { arch: 'arm64', binaryVersion: '2.10-3+b5' });
+  end('hello@amd64#4', 'k5', { version: '2.10-4' });
+  assert.deepEqual(r.binaryVersionsBuilt('hello', 'amd64', '2.10-3').sort((a, b) => a.key!.localeCompare(b.key!)), [{ key: 'k1', binaryVersion: null }, { key: 'k2', binaryVersion: '2.10-3+b1' }]);
+  assert.deepEqual(r.binaryVersionsBuilt('hello', 'riscv64', '2.10-3'), []);
+  // The job rows carry it too (history, reports).
+  assert.equal(r.jobsOfRun('r1').find((j) => j.key === 'k2')?.binaryVersion, '2.10-3+b1');
+  assert.equal(r.jobsOfRun('r1').find((j) => j.key === 'k1')?.binaryVersion, undefined);
+});

@@ -83,7 +83,7 @@ export class Records extends RecordQueries {
     this.stmt(
       `UPDATE jobs SET state = ?, key = ?, output_hash = ?, artifact = ?, failure_reason = ?, cause = ?,
          exit_code = ?, signal = ?, user_ms = ?, system_ms = ?, max_rss_kb = ?, warnings = ?,
-         started_at = coalesce(started_at, ?), ended_at = ?, duration_ms = ? - coalesce(started_at, ?), log = coalesce(log, ?), worker = ?
+         started_at = coalesce(started_at, ?), ended_at = ?, duration_ms = ? - coalesce(started_at, ?), log = coalesce(log, ?), worker = ?, binary_version = ?
        WHERE run_id = ? AND job_id = ? AND attempt = ?`,
     ).run(
       e.state, e.key, e.outputHash ?? null, e.artifact ?? null, e.failure?.reason ?? null,
@@ -91,7 +91,7 @@ export class Records extends RecordQueries {
       e.failure?.message ?? (e.state === 'up-to-date' ? (e.cause ?? EARLY_CUTOFF_CAUSE) : null),
       e.exitCode ?? null, e.signal ?? null, e.rusage?.userMs ?? null, e.rusage?.systemMs ?? null,
       e.rusage?.maxRssKb ?? null, e.warnings === undefined || e.warnings.length === 0 ? null : JSON.stringify(e.warnings),
-      e.startedAt, e.endedAt, e.endedAt, e.startedAt, e.log ?? null, e.worker ?? null, e.runId, e.jobId, attempt,
+      e.startedAt, e.endedAt, e.endedAt, e.startedAt, e.log ?? null, e.worker ?? null, e.binaryVersion ?? null, e.runId, e.jobId, attempt,
     );
   }
 

@@ -135,6 +135,7 @@ function write(records: Records, e: RecordedEvent): void {
         exitCode: e.exitCode, signal: e.signal, rusage: e.rusage, warnings: e.warnings, cause: e.cause, startedAt: e.startedAt, endedAt: e.at,
         ...(e.log === undefined ? {} : { log: e.log }),
         ...(e.worker === undefined ? {} : { worker: e.worker }),
+        ...(e.binaryVersion === undefined ? {} : { binaryVersion: e.binaryVersion }),
       });
       if (e.inputs !== undefined) records.recordJobInputs(e.runId, e.jobId, e.inputs);
       if (e.state !== 'cancelled') records.recordPackageState(e.jobId, { state: e.state, key: e.key, inputs: e.inputs, outputHash: e.outputHash, artifact: e.artifact });

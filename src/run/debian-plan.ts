@@ -38,8 +38,8 @@ export interface DebianCliRequest {
   readonly nocheck: boolean;
   readonly mode: DebianBuildMode;
   readonly cpus: number | undefined;
-  /** --binnmu N: binary packages versioned VERSION+bN. */
-  readonly binnmu?: number | undefined;
+  /** --binnmu N: binary packages versioned VERSION+bN; auto: the next N for each rebuild (debian/auto-binnmu.ts). */
+  readonly binnmu?: number | 'auto' | undefined;
   /** Whether --tree was given (else no recipe tree is scanned). */
   readonly withTree: boolean;
   readonly skipInstallability?: boolean;
@@ -228,9 +228,10 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     options: {
       profiles: [...new Set([...(t?.profiles ?? []), ...(o.debian?.profiles ?? [])])],
       nocheck: o.debian?.nocheck === true || t?.nocheck === true,
-      // A binNMU rebuilds the architecture-dependent packages only (-B), as Debian's do.
-      mode: binnmu !== undefined ? 'binary-arch' : (o.debian?.mode ?? 'binary'),
-      ...(binnmu === undefined ? {} : { binnmu }),
+      // A binNMU rebuilds the architecture-dependent packages only (-B), as Debian's do;
+      // an automatic one builds the rest too, under the source's version (auto-binnmu.ts).
+      mode: typeof binnmu === 'number' ? 'binary-arch' : (o.debian?.mode ?? 'binary'),
+      ...(binnmu === undefined ? {} : binnmu === 'auto' ? { autoBinnmu: true as const } : { binnmu }),
     },
     cpus: o.debian?.cpus ?? t?.cpus ?? 1,
     memoryBytes: t?.memoryBytes ?? 4 * 1024 ** 3,

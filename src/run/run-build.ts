@@ -25,6 +25,7 @@ import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
+import { fullKeyOf } from '../plan/keys.ts';
 import { runRecorder } from './run-recorder.ts';
 import { buildReport, categoriesOf, writeReport, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
@@ -310,7 +311,13 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       signal: req.signal,
       slotGate: req.slotGate,
       run: async (id, { signal }) => {
-        const job = jobs.get(id)!;
+        let job = jobs.get(id)!;
+        // --binnmu auto: the number of this build of the version, from the records (auto-binnmu.ts).
+        if (job.spec.debian?.options.autoBinnmu === true) {
+          // Its final key, as the executor works it out (every staged output is known by now).
+          const key = fullKeyOf(job.ownKey, Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? ''])));
+          job = (await import('../debian/auto-binnmu.ts')).withAutoBinnmu(job, key, (name, arch, version) => records.binaryVersionsBuilt(name, arch, version));
+        }
         let outcome: Awaited<ReturnType<NonNullable<typeof execute>>>;
         try {
           outcome = await execute!(job, { signal });

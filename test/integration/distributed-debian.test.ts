@@ -74,6 +74,16 @@ test('kiln build --debian --nats --twice: a worker builds both local sources in 
   const report = JSON.parse(readFileSync(twice.summary!.report, 'utf8')) as { reproducibility?: { check: string; job: string }[] };
   assert.ok(report.reproducibility?.some((r) => r.check === 'twice' && r.job === 'kiln-app@amd64'), 'the report has the comparison');
 
+  // --binnmu auto: the coordinator numbers the rebuild from its records, the worker builds it
+  // (kiln-app was built here as 1.0; kiln-liba is arch-all only, never a binNMU).
+  const binnmu = await runKiln([...args, '--binnmu', 'auto'], { env: envs, timeoutMs: 15 * 60_000 });
+  assert.equal(binnmu.code, 0, `${explain(binnmu)}\n--- worker ---\n${worker.output().slice(-4000)}`);
+  assert.match(logOf(binnmu, 'kiln-app'), /taken by worker debian-worker[^]*--binnmu auto: kiln-app 1\.0 on amd64 was built here twice \(1\.0\): this build is the binNMU 1\.0\+b1/);
+  assert.doesNotMatch(logOf(binnmu, 'kiln-liba'), /binNMU/);
+  const rebuilt = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
+  assert.match(rebuilt, /^Package: kiln-app\n(?:.+\n)*?Version: 1\.0\+b1$/m);
+  assert.match(rebuilt, /^Package: libkiln-a-dev\n(?:.+\n)*?Version: 1\.0$/m);
+
   // --autopkgtest: the worker runs the source's tests after its build, in a fresh root of its env.
   const tested = await makeSource(src, 'kiln-nats-tested', {
     arch: 'all',
