@@ -96,3 +96,14 @@ test('plain: a failure message names files as kiln status does, relative to the 
   flushProgress();
   assert.match(text(), /failed {5}esc@amd64 after 5ms: esc\/recipe\.toml: "file:x": x leaves the recipe folder\n/);
 });
+
+test('plain: a built Debian binNMU says its binary version', () => {
+  const { out, text } = sink();
+  const onEvent = plainRenderer(out);
+  const job = { runId: 'r', jobId: 'hello@amd64', name: 'hello', version: '2.10-3', arch: 'amd64' };
+  onEvent({ type: 'job-finished', ...job, state: 'built', key: 'k', binaryVersion: '2.10-3+b1', startedAt: 0, at: 26_300 });
+  onEvent({ type: 'job-finished', ...job, jobId: 'zlib@amd64', name: 'zlib', state: 'built', key: 'k2', startedAt: 0, at: 1000 });
+  flushProgress();
+  assert.match(text(), /built +hello@amd64 in 26\.3s as the binNMU 2\.10-3\+b1\n/);
+  assert.match(text(), /built +zlib@amd64 in 1\.0s\n/);
+});

@@ -118,7 +118,7 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
         } else if (e.state === 'up-to-date') {
           line(e.at, 'unchanged', `${e.jobId}: ${e.cause ?? "its dependencies' outputs are unchanged (early cutoff)"}`);
         } else {
-          line(e.at, e.state, `${e.jobId} in ${took}`);
+          line(e.at, e.state, `${e.jobId} in ${took}${e.binaryVersion === undefined ? '' : ` as the binNMU ${e.binaryVersion}`}`);
           for (const warning of e.warnings ?? []) w.write(`           warning: ${warning} (kiln logs ${e.name} says what to do)\n`);
         }
         return;
