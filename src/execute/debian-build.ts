@@ -232,6 +232,9 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   // ---- build ----------------------------------------------------------------------------
   c.phase('build');
   if (d.binnmuWhy !== undefined) log.note(d.binnmuWhy);
+  else if ((d.options.binnmu !== undefined || d.options.autoBinnmu === true) && mode === 'binary-indep') {
+    log.note(`binNMU: not for this build: it makes the architecture-independent packages only (-A), which Debian never binNMUs; they keep the version ${c.spec.version}`);
+  }
   const env: Record<string, string> = {
     PATH,
     HOME: NONEXISTENT_HOME,
