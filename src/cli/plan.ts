@@ -1,5 +1,6 @@
 // kiln plan [TARGET...]: what a build would do, and why, without building.
 
+import { autoBinnmuApplies, binnmuVersionOf, chooseBinnmu, withBinnmu } from '../debian/auto-binnmu.ts';
 import { Option, type Command } from 'commander';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -88,6 +89,17 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     if (opts.forecast !== undefined) checkBoostFlag(opts.boost, p.plan.nodes);
     const boost = [...(p.config.priorityBoost ?? []), ...(opts.boost ?? [])];
     const emulated = emulatedBy(p.envs, new Set(p.plan.nodes.filter((n) => n.spec?.debian !== undefined).map((n) => n.arch)), hostArch());
+    // --binnmu auto: the version each package to build would get (auto-binnmu.ts); a package
+    // whose dependencies rebuild gets its final key then, so its number is told as of now.
+    const suiteName = p.scan.debian?.suite.suite;
+    const published = suiteName === undefined || !p.plan.nodes.some((n) => n.spec?.debian?.options.autoBinnmu === true) ? undefined
+      : await (await import('../run/binnmu-numbers.ts')).publishedBinaries(join(state.root, 'repo'), suiteName);
+    const binnmuOf = (n: (typeof p.plan.nodes)[number]): string | undefined => {
+      if (n.state !== 'to-build' || n.spec === undefined || published === undefined || !autoBinnmuApplies({ arch: n.arch, spec: n.spec })) return undefined;
+      const job = { arch: n.arch, spec: n.spec };
+      const chosen = chooseBinnmu(job, n.key ?? '', { reserved: records.binnmusOf(n.spec.name, n.spec.version), published: published.get(n.spec.debian!.source.package) ?? [] });
+      return binnmuVersionOf(withBinnmu(job, chosen).spec, n.arch);
+    };
     const forecast = opts.forecast === undefined ? undefined : forecastOf(p.plan, records, opts.forecast === true ? undefined : opts.forecast, opts.overcommitCpus, boost, emulated);
     if (opts.json) {
       // An invalid recipe's problems as data (`reason` holds them as text, one per line).
@@ -110,6 +122,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         ...(n.spec?.optionValues === undefined ? {} : { options: optionsJson(n.spec) }),
         // A flavour's package: which flavour of which recipe's package (docs/recipes.md).
         ...(n.spec?.flavour === undefined ? {} : { flavour: { id: n.spec.flavour.id, of: n.spec.flavour.of } }),
+        ...binaryVersionField(binnmuOf(n)),
         waitsFor: n.waitsFor,
         key: n.key ?? null,
         ...(n.spec === undefined && problems.has(n.name) ? { diagnostics: problems.get(n.name) } : {}),
@@ -142,7 +155,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         let detail = '';
         if (n.state === 'to-build') {
           const waits = n.waitsFor.filter((w) => p.plan.byId.get(w)?.state === 'to-build');
-          detail = `${describeReason(n.why!)}${waits.length > 0 ? `; after ${waits.join(', ')}` : ''}`;
+          const binnmu = binnmuOf(n);
+          detail = `${describeReason(n.why!)}${waits.length > 0 ? `; after ${waits.join(', ')}` : ''}${binnmu === undefined ? '' : `; as the binNMU ${binnmu}`}`;
         } else if (n.state === 'broken') detail = causeForTerminal(n.broken ?? '', '      ');
         const values = n.spec?.optionValues;
         if (values !== undefined && n.state !== 'broken') detail += `${detail === '' ? '' : '; '}options: ${Object.keys(values).map((k) => `${k} ${values[k] ? 'on' : 'off'}`).join(', ')}`;
@@ -160,6 +174,11 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     // Packages a recipe's `ignore` breaks (and what needs only them) do not fail the plan.
     ctx.exitCode = p.plan.nodes.some((n) => n.state === 'broken' && !n.ignored) ? 1 : 0;
   });
+}
+
+/** `binaryVersion` of a plan's package under --binnmu auto, when it would be a binNMU. */
+function binaryVersionField(binaryVersion: string | undefined): { binaryVersion?: string } {
+  return binaryVersion === undefined ? {} : { binaryVersion };
 }
 
 /** --forecast's value: --jobs values, comma-separated. */

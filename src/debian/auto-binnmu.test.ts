@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { archiveBinnmus, binnmuNumberOf, binnmuVersionOf, nextBinnmu, withAutoBinnmu, type EarlierBuild } from './auto-binnmu.ts';
+import { archiveBinnmus, autoBinnmuApplies, binnmuNumberOf, binnmuVersionOf, chooseBinnmu, nextBinnmu, withBinnmu, type BinnmusSeen, type ReservedBinnmu } from './auto-binnmu.ts';
 import { lazyPackages } from './lazy-index.ts';
 import type { Job } from '../plan/job.ts';
 import type { DebianBuildSpec } from './debian-spec.ts';
@@ -36,67 +36,77 @@ const PACKAGES = [
   stanza('Package: hello-tools\nSource: other (2.10-3)\nVersion: 2.10-3+b5\nArchitecture: amd64\n'),
 ].join('\n');
 
-test('archiveBinnmus: the numbers of the source\'s binaries at the version, from the index', () => {
+test('archiveBinnmus: the numbers of the source\'s architecture-dependent binaries at the version, from the index', () => {
   const u = lazyPackages(PACKAGES, 'test Packages');
+  // hello-data (all) is listed on every arch, built there or not: not counted.
   assert.deepEqual(archiveBinnmus(u, 'hello', '2.10-3', ['hello', 'hello-data', 'hello-tools']).sort(), [0, 2]);
+  assert.deepEqual(archiveBinnmus(u, 'hello', '2.10-2', ['hello-data']), []);
   assert.deepEqual(archiveBinnmus(u, 'hello', '2.10-4', ['hello']), []);
   assert.deepEqual(archiveBinnmus(u, 'other', '2.10-3', ['hello-tools']), [5]);
 });
 
-function job(o: { version?: string; arch?: string; architecture?: string[]; mode?: 'binary' | 'binary-arch' | 'binary-indep'; auto?: boolean; packages?: string } = {}): Job {
+function job(o: { version?: string; arch?: string; archs?: Record<string, 'binary' | 'binary-arch' | 'binary-indep'>; architecture?: string[]; mode?: 'binary' | 'binary-arch' | 'binary-indep'; auto?: boolean; packages?: Record<string, string> } = {}): Job {
   const arch = o.arch ?? 'amd64';
-  const universe = lazyPackages(o.packages ?? '', 'test Packages');
+  const universes = new Map(Object.entries(o.packages ?? {}).map(([a, text]) => [a, lazyPackages(text, `test ${a} Packages`)]));
+  const empty = lazyPackages('', 'test Packages');
   const debian = {
-    suite: { suite: 'bookworm', mirror: 'http://mirror.invalid/debian', release: undefined, packages: () => ({ path: '/nonexistent', universe }) },
-    source: { package: 'hello', version: o.version ?? '2.10-3', binaries: ['hello'], architecture: o.architecture ?? ['any'] },
+    suite: { suite: 'bookworm', mirror: 'http://mirror.invalid/debian', release: undefined, packages: (a: string) => ({ path: '/nonexistent', universe: universes.get(a) ?? empty }) },
+    source: { package: 'hello', version: o.version ?? '2.10-3', binaries: ['hello', 'hello-data'], architecture: o.architecture ?? ['any'] },
     options: { profiles: [], nocheck: false, mode: 'binary', ...(o.auto === false ? {} : { autoBinnmu: true }) },
-    modeFor: { [arch]: o.mode ?? 'binary-arch' },
+    modeFor: o.archs ?? { [arch]: o.mode ?? 'binary-arch' },
   } as unknown as DebianBuildSpec;
   return { id: `hello@${arch}`, arch, spec: { name: 'hello', version: o.version ?? '2.10-3', debian } } as unknown as Job;
 }
 
-const none = (): EarlierBuild[] => [];
+const seen = (reserved: ReservedBinnmu[] = [], published: BinnmusSeen['published'] = []): BinnmusSeen => ({ reserved, published });
+const r = (key: string, binaryVersion: string | null, arch = 'amd64'): ReservedBinnmu => ({ arch, key, binaryVersion });
 
-test('withAutoBinnmu: a first build stays as it is; a rebuild of the version is the next binNMU, with why', () => {
-  assert.equal(withAutoBinnmu(job(), 'k1', none).spec.debian?.options.binnmu, undefined);
-  const built = (...bs: EarlierBuild[]) => (name: string, arch: string, version: string) => {
-    assert.deepEqual([name, arch, version], ['hello', 'amd64', '2.10-3']);
-    return bs;
-  };
-  const second = withAutoBinnmu(job(), 'k2', built({ key: 'k1', binaryVersion: null }));
-  assert.equal(second.spec.debian?.options.binnmu, 1);
-  assert.equal(second.spec.debian?.binnmuWhy, '--binnmu auto: hello 2.10-3 on amd64 was built here once (2.10-3): this build is the binNMU 2.10-3+b1');
-  const third = withAutoBinnmu(job(), 'k3', built({ key: 'k1', binaryVersion: null }, { key: 'k2', binaryVersion: '2.10-3+b1' }, { key: 'kx', binaryVersion: '2.10-3+b7' }));
-  assert.equal(third.spec.debian?.options.binnmu, 8);
-  // A row of another version's number (a record of another kiln) is not counted.
-  assert.equal(withAutoBinnmu(job(), 'k3', built({ key: 'k1', binaryVersion: '2.10-4+b3' })).spec.debian?.options.binnmu, undefined);
-  assert.equal(binnmuVersionOf(third.spec, 'amd64'), '2.10-3+b8');
+test('chooseBinnmu: a first build is none; a rebuild of the version is one past the highest number seen, with why', () => {
+  assert.deepEqual(chooseBinnmu(job(), 'k1', seen()), { n: 0 });
+  assert.deepEqual(chooseBinnmu(job(), 'k2', seen([r('k1', null)])), { n: 1, why: '--binnmu auto: hello 2.10-3 on amd64 was built here once (2.10-3): this build is the binNMU 2.10-3+b1' });
+  assert.equal(chooseBinnmu(job(), 'k3', seen([r('k1', null), r('k2', '2.10-3+b1'), r('kx', '2.10-3+b7')])).n, 8);
+  // Another version's number is not counted.
+  assert.equal(chooseBinnmu(job(), 'k3', seen([r('k1', '2.10-4+b3')])).n, 0);
+  const third = withBinnmu(job(), chooseBinnmu(job(), 'k3', seen([r('k1', null), r('k2', '2.10-3+b1')])));
+  assert.equal(third.spec.debian?.options.binnmu, 2);
+  assert.match(third.spec.debian?.binnmuWhy ?? '', /was built here twice \(2\.10-3, \+b1\)/);
+  assert.equal(binnmuVersionOf(third.spec, 'amd64'), '2.10-3+b2');
   assert.equal(binnmuVersionOf(job().spec, 'amd64'), undefined);
+  assert.equal(withBinnmu(job(), { n: 0 }).spec.debian?.options.binnmu, undefined);
 });
 
-test('withAutoBinnmu: the same key built before keeps that build\'s number (a --force rebuild)', () => {
-  const rows = () => [{ key: 'k1', binaryVersion: null }, { key: 'k2', binaryVersion: '2.10-3+b1' }];
-  const again = withAutoBinnmu(job(), 'k2', rows);
-  assert.equal(again.spec.debian?.options.binnmu, 1);
-  assert.match(again.spec.debian?.binnmuWhy ?? '', /built here from these very inputs as the binNMU 2\.10-3\+b1: built again as that/);
-  // The first build's key: no binNMU, as then.
-  assert.equal(withAutoBinnmu(job(), 'k1', rows).spec.debian?.options.binnmu, undefined);
+test('chooseBinnmu: the same key reserved before on the arch keeps its number (a --force rebuild)', () => {
+  const rows = [r('k1', null), r('k2', '2.10-3+b1')];
+  const again = chooseBinnmu(job(), 'k2', seen(rows));
+  assert.equal(again.n, 1);
+  assert.match(again.why ?? '', /built here from these very inputs as the binNMU 2\.10-3\+b1: built again as that/);
+  assert.deepEqual(chooseBinnmu(job(), 'k1', seen(rows)), { n: 0 });
+  // The same key on another arch of the run is another build.
+  assert.equal(chooseBinnmu(job({ archs: { amd64: 'binary-arch', arm64: 'binary-arch' } }), 'k1', seen([r('k1', null, 'arm64')])).n, 1);
 });
 
-test('withAutoBinnmu: a version the archive has (plain or binNMUed) gets one past the archive\'s number too', () => {
-  const j = withAutoBinnmu(job({ packages: PACKAGES }), 'k1', none);
-  assert.equal(j.spec.debian?.options.binnmu, 3);
-  assert.equal(j.spec.debian?.binnmuWhy, "--binnmu auto: hello 2.10-3 on amd64 was in bookworm's archive (2.10-3, +b2): this build is the binNMU 2.10-3+b3");
-  const both = withAutoBinnmu(job({ packages: PACKAGES }), 'k9', () => [{ key: 'k1', binaryVersion: '2.10-3+b3' }]);
-  assert.equal(both.spec.debian?.options.binnmu, 4);
-  assert.match(both.spec.debian?.binnmuWhy ?? '', /was built here once \(\+b3\) and in bookworm's archive \(2\.10-3, \+b2\)/);
+test('chooseBinnmu: the repository\'s listing and the archive count too', () => {
+  assert.deepEqual(chooseBinnmu(job(), 'k1', seen([], [{ arch: 'amd64', version: '2.10-3+b4' }, { arch: 'amd64', version: '9.9' }])), { n: 5, why: '--binnmu auto: hello 2.10-3 on amd64 was published in the repository (+b4): this build is the binNMU 2.10-3+b5' });
+  const archive = chooseBinnmu(job({ packages: { amd64: PACKAGES } }), 'k1', seen());
+  assert.deepEqual(archive, { n: 3, why: "--binnmu auto: hello 2.10-3 on amd64 was in bookworm's archive (2.10-3, +b2): this build is the binNMU 2.10-3+b3" });
+  assert.match(chooseBinnmu(job({ packages: { amd64: PACKAGES } }), 'k9', seen([r('k1', '2.10-3+b3')])).why ?? '', /was built here once \(\+b3\), in bookworm's archive \(2\.10-3, \+b2\): this build is the binNMU 2\.10-3\+b4/);
 });
 
-test('withAutoBinnmu: not for arch-independent builds, sources of `all` packages only, or without auto', () => {
-  const rows = () => [{ key: 'k1', binaryVersion: null }];
+test('chooseBinnmu: numbered over every arch the run builds the source for, so archs rebuilt together share the number', () => {
+  const archs = { amd64: 'binary' as const, arm64: 'binary-arch' as const, all: 'binary-indep' as const };
+  // arm64 is new to the run; amd64 was built here as +b1: arm64 gets +b2, as amd64's rebuild does.
+  const arm = chooseBinnmu(job({ arch: 'arm64', archs }), 'ka', seen([r('k1', null), r('k2', '2.10-3+b1')]));
+  assert.equal(arm.n, 2);
+  assert.match(arm.why ?? '', /hello 2\.10-3 on amd64, arm64 was built here twice/);
+  assert.equal(chooseBinnmu(job({ arch: 'amd64', archs }), 'k3', seen([r('k1', null), r('k2', '2.10-3+b1')])).n, 2);
+  // An arch the run does not build the source for is not counted.
+  assert.equal(chooseBinnmu(job(), 'k1', seen([r('k1', '2.10-3+b6', 'riscv64')], [{ arch: 'riscv64', version: '2.10-3+b6' }])).n, 0);
+});
+
+test('autoBinnmuApplies: not for arch-independent builds, sources of `all` packages only, or without auto', () => {
   for (const j of [job({ arch: 'all', mode: 'binary-indep' }), job({ mode: 'binary-indep' }), job({ architecture: ['all'], mode: 'binary' }), job({ auto: false })]) {
-    assert.equal(withAutoBinnmu(j, 'k2', rows), j);
+    assert.equal(autoBinnmuApplies(j), false);
   }
   // A source of both: a binNMU, built in two halves (execute/debian-build.ts).
-  assert.equal(withAutoBinnmu(job({ architecture: ['any', 'all'], mode: 'binary' }), 'k2', rows).spec.debian?.options.binnmu, 1);
+  assert.equal(autoBinnmuApplies(job({ architecture: ['any', 'all'], mode: 'binary' })), true);
 });

@@ -3,23 +3,28 @@
 //
 // A Debian package is rebuilt without a new version when something under it changed (a
 // build dependency of this run, or one in the archive, the env). Published again under the
-// same version it would be a second file under one name: kiln's repository refuses it
-// (`conflict`), and apt would see two hashes for one version. Debian's answer is a binNMU
-// (VERSION+bN); with `auto`, kiln picks N when the job starts:
+// same version it replaces the file apt already has under that version, and apt does not
+// see it as an upgrade. Debian's answer is a binNMU (VERSION+bN); with `auto`, kiln picks N
+// when the job starts, one past the highest number seen, the version itself counting as 0:
 //
-//   - no N for the version's first build (neither this state directory's records nor the
-//     suite's index have a binary of the source at that version, on that arch);
-//   - else one more than the highest N seen, the plain version counting as 0: records
-//     (every build of the version that succeeded here, on that arch: kiln build --binnmu N,
-//     auto or none) and the archive's binaries of the source (VERSION, VERSION+bN).
+//   - the numbers this state directory gave builds of the version (records: a table of
+//     reservations, each made in one write transaction with the reading, and dropped
+//     again when its build did not succeed, so two runs at once never share a number);
+//   - what the repository the run publishes to lists of the source's binaries at that
+//     version (builds taken up to date from a shared cache are there, not in the records);
+//   - the archive's architecture-dependent binaries of the source (VERSION, VERSION+bN);
+//
+// each over every arch the run builds the source for, so that archs rebuilt together share
+// their number (a Multi-Arch: same library must have one version on every arch). None of
+// them: no binNMU (a version's first build).
 //
 // The number is not part of the key: the key says what was built from what (the option
 // `auto` is part of it), the number only which build of the version it was. A job found up
-// to date keeps the version its artifact has. On the first arch (dpkg-buildpackage -b) the
-// build is split as Debian's binNMUs are (execute/debian-build.ts): the architecture-
-// dependent packages are built with the binNMU changelog entry (-B), the
-// architecture-independent ones without it (-A), keeping the source's version: a
-// `Depends: foo-data (= ${source:Version})` still holds.
+// to date keeps the version its artifact has; a key built before (--force) keeps its
+// number. On the first arch (dpkg-buildpackage -b) the build is split as Debian's binNMUs
+// are (execute/debian-build.ts): the architecture-dependent packages are built with the
+// binNMU changelog entry (-B), the architecture-independent ones without it (-A), keeping
+// the source's version: a `Depends: foo-data (= ${source:Version})` still holds.
 
 import type { BinaryUniverse } from './lazy-index.ts';
 import type { Job } from '../plan/job.ts';
@@ -38,12 +43,13 @@ export function nextBinnmu(earlier: readonly number[]): number | undefined {
   return earlier.length === 0 ? undefined : Math.max(...earlier) + 1;
 }
 
-/** The binNMU numbers the suite's index has of `source` at `version` among its binaries (0: the version itself). */
+/** The binNMU numbers the suite's index has of `source` at `version` among its architecture-dependent binaries (0: the version itself). */
 export function archiveBinnmus(universe: BinaryUniverse, source: string, version: string, binaries: readonly string[]): number[] {
   const out: number[] = [];
   for (const b of binaries) {
     for (const v of universe.versions(b)) {
-      if (v.source !== source) continue;
+      // An `all` binary is listed for every arch, built or not there.
+      if (v.source !== source || v.architecture === 'all') continue;
       const n = binnmuNumberOf(v.version, version);
       if (n !== undefined) out.push(n);
     }
@@ -61,39 +67,65 @@ export function binnmuVersionOf(spec: PackageSpec, arch: string): string | undef
   return `${spec.version}+b${d.options.binnmu}`;
 }
 
-/** An earlier good build of the version here: its key and binary version (null: the source's version). */
-export interface EarlierBuild {
-  readonly key: string | null;
+/** A number this state directory gave a build of the version: its arch, key and binary version (null: the version itself). */
+export interface ReservedBinnmu {
+  readonly arch: string;
+  readonly key: string;
   readonly binaryVersion: string | null;
 }
 
-/**
- * The job as it starts under --binnmu auto, its final key `key`: with the number chosen
- * (`binnmu`, and `binnmuWhy` for its log), or as it is. `recorded` gives the earlier good
- * builds of the source's version on the arch in this state directory. A build of a key
- * built before (--force) keeps that build's number: one key, one output, one version.
- */
-export function withAutoBinnmu(job: Job, key: string, recorded: (name: string, arch: string, version: string) => readonly EarlierBuild[]): Job {
+/** What the numbering sees of a version besides the archive (auto-binnmu.ts's header). */
+export interface BinnmusSeen {
+  readonly reserved: readonly ReservedBinnmu[];
+  /** The repository's binaries of the source: arch and version. */
+  readonly published: readonly { readonly arch: string; readonly version: string }[];
+}
+
+/** The archs a source's binNMU is numbered over: those the run builds its architecture-dependent packages for. */
+function numberedArchs(d: NonNullable<PackageSpec['debian']>): Set<string> {
+  return new Set(Object.entries(d.modeFor).filter(([a, m]) => a !== 'all' && m !== 'binary-indep').map(([a]) => a));
+}
+
+/** Whether --binnmu auto numbers this job at all (not an `all` build, nor a source of `all` packages only). */
+export function autoBinnmuApplies(job: Pick<Job, 'arch' | 'spec'>): boolean {
   const d = job.spec.debian;
-  // Debian binNMUs architecture-dependent packages only: a source of `all` packages alone keeps its version.
-  if (d?.options.autoBinnmu !== true || job.arch === 'all' || (d.modeFor[job.arch] ?? 'binary') === 'binary-indep' || d.source.architecture.every((w) => w === 'all')) return job;
-  const version = job.spec.version;
-  const earlier = recorded(job.spec.name, job.arch, version);
-  const numberOf = (b: EarlierBuild) => (b.binaryVersion === null ? 0 : binnmuNumberOf(b.binaryVersion, version));
-  const same = earlier.find((b) => b.key === key && numberOf(b) !== undefined);
-  const withNumber = (n: number, why: string): Job => ({ ...job, spec: { ...job.spec, debian: { ...d, options: { ...d.options, binnmu: n }, binnmuWhy: why } } });
+  return d?.options.autoBinnmu === true && job.arch !== 'all' && (d.modeFor[job.arch] ?? 'binary') !== 'binary-indep' && !d.source.architecture.every((w) => w === 'all');
+}
+
+/**
+ * The number of a build under --binnmu auto, its final key `key`: 0 for none (the version
+ * itself), with why for the log. A key reserved before on the arch keeps its number: one
+ * key, one output, one version.
+ */
+export function chooseBinnmu(job: Pick<Job, 'arch' | 'spec'>, key: string, seen: BinnmusSeen): { n: number; why?: string } {
+  const d = job.spec.debian!;
+  const { name, version } = job.spec;
+  const same = seen.reserved.find((r) => r.arch === job.arch && r.key === key && (r.binaryVersion === null || binnmuNumberOf(r.binaryVersion, version) !== undefined));
   if (same !== undefined) {
-    const n = numberOf(same)!;
-    return n === 0 ? job : withNumber(n, `--binnmu auto: ${job.spec.name} ${version} on ${job.arch} was built here from these very inputs as the binNMU ${version}+b${n}: built again as that`);
+    const n = same.binaryVersion === null ? 0 : binnmuNumberOf(same.binaryVersion, version)!;
+    return n === 0 ? { n } : { n, why: `--binnmu auto: ${name} ${version} on ${job.arch} was built here from these very inputs as the binNMU ${version}+b${n}: built again as that` };
   }
-  const here = earlier.map(numberOf).filter((n): n is number => n !== undefined);
-  const archive = archiveBinnmus(d.suite.packages(job.arch).universe, d.source.package, version, d.source.binaries);
-  const n = nextBinnmu([...here, ...archive]);
-  if (n === undefined) return job;
+  const archs = numberedArchs(d);
+  archs.add(job.arch);
+  const numbersOf = (versions: readonly string[]) => versions.map((v) => binnmuNumberOf(v, version)).filter((n): n is number => n !== undefined);
+  const here = numbersOf(seen.reserved.filter((r) => archs.has(r.arch)).map((r) => r.binaryVersion ?? version));
+  const published = numbersOf(seen.published.filter((p) => archs.has(p.arch)).map((p) => p.version));
+  const archive = [...archs].flatMap((a) => archiveBinnmus(d.suite.packages(a).universe, d.source.package, version, d.source.binaries));
+  const n = nextBinnmu([...here, ...published, ...archive]);
+  if (n === undefined) return { n: 0 };
   const list = (ns: readonly number[]) => [...new Set(ns)].sort((a, b) => a - b).map((x) => (x === 0 ? version : `+b${x}`)).join(', ');
-  const seen = [
+  const on = archs.size === 1 ? `on ${job.arch}` : `on ${[...archs].sort().join(', ')}`;
+  const seenAt = [
     ...(here.length === 0 ? [] : [`built here ${here.length === 1 ? 'once' : here.length === 2 ? 'twice' : `${here.length} times`} (${list(here)})`]),
+    ...(published.length === 0 ? [] : [`published in the repository (${list(published)})`]),
     ...(archive.length === 0 ? [] : [`in ${d.suite.suite}'s archive (${list(archive)})`]),
   ];
-  return withNumber(n, `--binnmu auto: ${job.spec.name} ${version} on ${job.arch} was ${seen.join(' and ')}: this build is the binNMU ${version}+b${n}`);
+  return { n, why: `--binnmu auto: ${name} ${version} ${on} was ${seenAt.join(', ')}: this build is the binNMU ${version}+b${n}` };
+}
+
+/** The job with the number chosen (`binnmu`, and `binnmuWhy` for its log); as it is for 0. */
+export function withBinnmu<J extends Pick<Job, 'arch' | 'spec'>>(job: J, chosen: { n: number; why?: string }): J {
+  const d = job.spec.debian;
+  if (chosen.n === 0 || d === undefined) return job;
+  return { ...job, spec: { ...job.spec, debian: { ...d, options: { ...d.options, binnmu: chosen.n }, ...(chosen.why === undefined ? {} : { binnmuWhy: chosen.why }) } } };
 }

@@ -85,3 +85,20 @@ export function safePoolPath(p: string): boolean {
     return s !== '.' && s !== '..' && plain !== '.' && plain !== '..' && !plain.includes('/') && !plain.includes('\\');
   });
 }
+
+/**
+ * A shell test, run in the unpacked source: true when debian/control has an
+ * `Architecture: all` package that the active build profiles (DEB_BUILD_PROFILES) keep, so
+ * that `dpkg-buildpackage -A` has something to build. dpkg's own modules decide, as
+ * dpkg-buildpackage does.
+ */
+export const HAS_INDEP_PACKAGES = `perl -MDpkg::Control::Info -MDpkg::BuildProfiles=get_build_profiles,parse_build_profiles,evaluate_restriction_formula -e ${sh([
+  'my @p = get_build_profiles();',
+  "for my $pkg (Dpkg::Control::Info->new('debian/control')->get_packages()) {",
+  "  next unless ($pkg->{Architecture} // '') eq 'all';",
+  "  my $bp = $pkg->{'Build-Profiles'};",
+  '  next if defined $bp && !evaluate_restriction_formula([parse_build_profiles($bp)], \\@p);',
+  '  exit 0;',
+  '}',
+  'exit 1;',
+].join(' '))}`;

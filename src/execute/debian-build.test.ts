@@ -157,3 +157,24 @@ test('safePoolPath: a relative path inside the repository, not one a URL resolve
   ];
   for (const [p, ok] of table) assert.equal(safePoolPath(p), ok, p);
 });
+
+test('HAS_INDEP_PACKAGES: true when debian/control has an `all` package the active build profiles keep (dpkg\'s own modules decide)', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { HAS_INDEP_PACKAGES } = await import('./debian-build-steps.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-indep-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'debian'));
+  const has = (control: string, profiles: string): boolean => {
+    writeFileSync(join(dir, 'debian', 'control'), control);
+    return execFileSync('bash', ['-c', `if ${HAS_INDEP_PACKAGES}; then echo yes; else echo no; fi`], { cwd: dir, env: { ...process.env, DEB_BUILD_PROFILES: profiles }, encoding: 'utf8' }).trim() === 'yes';
+  };
+  const docOnly = 'Source: x\n\nPackage: x\nArchitecture: any\n\nPackage: x-doc\nArchitecture: all\nBuild-Profiles: <!nodoc>\n';
+  assert.equal(has(docOnly, ''), true);
+  assert.equal(has(docOnly, 'nodoc'), false);
+  assert.equal(has(docOnly, 'nocheck nodoc'), false);
+  assert.equal(has(`${docOnly}\nPackage: x-data\nArchitecture: all\n`, 'nodoc'), true);
+  assert.equal(has('Source: x\n\nPackage: x\nArchitecture: any\n', ''), false);
+});

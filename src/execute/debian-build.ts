@@ -22,7 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import { debianExtras } from '../debian/debian-spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
-import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, parseAptSimulation } from './debian-build-steps.ts';
+import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, HAS_INDEP_PACKAGES, parseAptSimulation } from './debian-build-steps.ts';
 import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
 import { crossClosure, crossExtras, crossStanzas, isCrossJob, jobOptions } from '../debian/cross.ts';
 import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
@@ -302,6 +302,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       `cd ${sh(BUILD_PATH)}`,
       'cd "$(find . -mindepth 1 -maxdepth 1 -type d | head -n1)"',
       'cp ../.kiln-changelog debian/changelog',
+      // The build profiles may leave no `all` package (foo-doc <!nodoc>): then no -A half.
+      `if ! ${HAS_INDEP_PACKAGES}; then echo "kiln: no architecture-independent package to build with these build profiles: no -A half" >&2; exit 0; fi`,
       `echo "kiln: dpkg-buildpackage -us -uc -A (arch ${buildArch}) in $PWD, without the binNMU entry" >&2`,
       `dpkg-buildpackage -us -uc -A ${sh(`--changes-option=-DDistribution=${d.suite.suite}`)}`,
     ].join('\n');

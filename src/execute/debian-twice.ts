@@ -7,6 +7,7 @@ import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
+import { HAS_INDEP_PACKAGES } from './debian-build-steps.ts';
 import type { JobLog } from '../logs/job-log.ts';
 import type { DebianRunContext } from './debian-build.ts';
 
@@ -43,7 +44,7 @@ export async function buildTwice(o: {
     // (otherwise every file copied with its mtime, a copyright or a doc, would differ by
     // 373 days because of faketime, not of the package).
     `NO_FAKE_STAT=1 faketime '+373 days' dpkg-buildpackage -us -uc ${o.flag}`,
-    ...(o.indepApart === true ? ['cp ../.kiln-changelog debian/changelog', "NO_FAKE_STAT=1 faketime '+373 days' dpkg-buildpackage -us -uc -A"] : []),
+    ...(o.indepApart === true ? ['cp ../.kiln-changelog debian/changelog', `if ${HAS_INDEP_PACKAGES}; then NO_FAKE_STAT=1 faketime '+373 days' dpkg-buildpackage -us -uc -A; fi`] : []),
     `mkdir -p ${sh(`${c.sandbox.inside.tmp}/twice`)}`,
     `cd ${sh(VARIANT_PATH)} && cp -p *.deb ${sh(`${c.sandbox.inside.tmp}/twice`)}/`,
   ].join('\n');

@@ -289,6 +289,24 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE jobs ADD COLUMN binary_version TEXT;
     `,
   },
+  {
+    version: 16,
+    name: 'binNMU numbers given by --binnmu auto',
+    sql: `
+      -- One row per build --binnmu auto numbered (debian/auto-binnmu.ts): reserved when the
+      -- job starts, in one write transaction with reading the others, and deleted when the
+      -- build did not succeed. binary_version NULL: the source's version itself.
+      CREATE TABLE binnmus (
+        name            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        arch            TEXT NOT NULL,
+        key             TEXT NOT NULL,
+        binary_version  TEXT,
+        at              INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX binnmus_by_version ON binnmus (name, version);
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

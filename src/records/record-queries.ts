@@ -6,6 +6,7 @@
 import type { SQLInputValue } from 'node:sqlite';
 import { toJob, toJobWithInputs, toRun, SqlStore } from './db.ts';
 import type { JobRecord, JobRecordWithInputs, PackageState, RunRecord } from './record-types.ts';
+import type { ReservedBinnmu } from '../debian/auto-binnmu.ts';
 
 /** How many recent successful builds learnedDurations looks at. */
 export const DURATION_WINDOW = 5;
@@ -17,13 +18,10 @@ const INPUT_COLUMNS = `i.recipe_hash, i.sources_hash, i.env_id, i.dep_outputs`;
 const LATEST_ATTEMPT = `j.attempt = (SELECT max(attempt) FROM jobs WHERE run_id = j.run_id AND job_id = j.job_id)`;
 
 export class RecordQueries extends SqlStore {
-  /**
-   * Every build of `name` `version` on `arch` that succeeded here: its key and binary
-   * version (null: the source's version; VERSION+bN: a binNMU), for --binnmu auto.
-   */
-  binaryVersionsBuilt(name: string, arch: string, version: string): { key: string | null; binaryVersion: string | null }[] {
-    const rows = this.stmt(`SELECT key, binary_version FROM jobs WHERE name = ? AND arch = ? AND version = ? AND state = 'built'`).all(name, arch, version);
-    return rows.map((r) => ({ key: (r['key'] ?? null) as string | null, binaryVersion: (r['binary_version'] ?? null) as string | null }));
+  /** The binNMU numbers --binnmu auto gave builds of `name` `version` here (debian/auto-binnmu.ts), on every arch. */
+  binnmusOf(name: string, version: string): ReservedBinnmu[] {
+    return this.stmt('SELECT arch, key, binary_version FROM binnmus WHERE name = ? AND version = ? ORDER BY rowid').all(name, version)
+      .map((r) => ({ arch: String(r['arch']), key: String(r['key']), binaryVersion: (r['binary_version'] ?? null) as string | null }));
   }
 
   /** Every package's state in one scan: job id (name@arch) → last success inputs and latest attempt. */

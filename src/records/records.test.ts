@@ -51,7 +51,7 @@ test('migrates an empty state dir to the latest schema', (t) => {
   assert.equal(latestSchemaVersion, migrations.length);
   assert.equal(db.prepare('PRAGMA journal_mode').get()?.['journal_mode'], 'wal');
   const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).all().map((r) => r['name']);
-  assert.deepEqual(tables, ['builds', 'bundles', 'job_inputs', 'job_samples', 'jobs', 'package_state', 'runs', 'sessions', 'tokens', 'up_to_date']);
+  assert.deepEqual(tables, ['binnmus', 'builds', 'bundles', 'job_inputs', 'job_samples', 'jobs', 'package_state', 'runs', 'sessions', 'tokens', 'up_to_date']);
 });
 
 test('reopening is idempotent and keeps the data', (t) => {
@@ -425,23 +425,31 @@ test('nothingRanSince: a run that ended, with every other run ended before it be
   assert.equal(r.nothingRanSince('e', 695), false, 'f ran beside e');
 });
 
-test('binaryVersionsBuilt: the key and binary version of each good build of a version on an arch (a binNMU\'s VERSION+bN)', (t) => {
-  const r = open(t);
+test('reserveBinnmu: the numbers given to a version are read and this one reserved in one transaction; releaseBinnmu frees it; the job rows carry the binary version', (t) => {
+  const dir = stateDir(t);
+  const r = open(t, dir);
+  const o = { name: 'hello', version: '2.10-3', arch: 'amd64' };
+  const first = r.reserveBinnmu({ ...o, key: 'k1' }, (seen) => ({ n: seen.length }));
+  assert.equal(first.chosen.n, 0);
+  const second = r.reserveBinnmu({ ...o, key: 'k2' }, (seen) => {
+    assert.deepEqual(seen, [{ arch: 'amd64', key: 'k1', binaryVersion: null }]);
+    return { n: 1 };
+  });
+  r.reserveBinnmu({ ...o, arch: 'arm64', key: 'k3' }, () => ({ n: 1 }));
+  r.reserveBinnmu({ ...o, version: '2.10-4', key: 'k4' }, () => ({ n: 0 }));
+  assert.deepEqual(r.binnmusOf('hello', '2.10-3'), [
+    { arch: 'amd64', key: 'k1', binaryVersion: null }, { arch: 'amd64', key: 'k2', binaryVersion: '2.10-3+b1' }, { arch: 'arm64', key: 'k3', binaryVersion: '2.10-3+b1' },
+  ]);
+  r.releaseBinnmu(second.id);
+  assert.deepEqual(r.binnmusOf('hello', '2.10-3').map((b) => b.key), ['k1', 'k3']);
+  // Another process sees a reservation at once (it is committed, not batched).
+  const other = openRecords(dir);
+  t.after(() => other.close());
+  assert.deepEqual(other.binnmusOf('hello', '2.10-4'), [{ arch: 'amd64', key: 'k4', binaryVersion: null }]);
+  // The job rows keep a binNMU's binary version (history, reports).
   run(r, 'r1', 0);
-  const base = { runId: 'r1', name: 'hello', version: '2.10-3', arch: 'amd64' };
-  const end = (jobId: string, key: string, extra: { binaryVersion?: string; state?: 'built' | 'failed'; version?: string; arch?: string } = {}) => {
-    const at = r.jobsOfRun('r1', { allAttempts: true }).length * 10;
-    r.recordJobStart({ ...base, jobId, attempt: 1, why: { kind: 'new' }, log: '/l', startedAt: at, ...(extra.version === undefined ? {} : { version: extra.version }), ...(extra.arch === undefined ? {} : { arch: extra.arch }) });
-    r.recordJobEnd({ ...base, jobId, state: extra.state ?? 'built', key, startedAt: at, endedAt: at + 1, ...(extra.binaryVersion === undefined ? {} : { binaryVersion: extra.binaryVersion }), ...(extra.version === undefined ? {} : { version: extra.version }), ...(extra.arch === undefined ? {} : { arch: extra.arch }) });
-  };
-  end('hello@amd64#1', 'k1');
-  end('hello@amd64#2', 'k2', { binaryVersion: '2.10-3+b1' });
-  end('hello@amd64#3', 'k3', { state: 'failed' });
-  end('hello@arm64', 'k4', { arch: 'arm64', binaryVersion: '2.10-3+b5' });
-  end('hello@amd64#4', 'k5', { version: '2.10-4' });
-  assert.deepEqual(r.binaryVersionsBuilt('hello', 'amd64', '2.10-3').sort((a, b) => a.key!.localeCompare(b.key!)), [{ key: 'k1', binaryVersion: null }, { key: 'k2', binaryVersion: '2.10-3+b1' }]);
-  assert.deepEqual(r.binaryVersionsBuilt('hello', 'riscv64', '2.10-3'), []);
-  // The job rows carry it too (history, reports).
-  assert.equal(r.jobsOfRun('r1').find((j) => j.key === 'k2')?.binaryVersion, '2.10-3+b1');
-  assert.equal(r.jobsOfRun('r1').find((j) => j.key === 'k1')?.binaryVersion, undefined);
+  const base = { runId: 'r1', jobId: 'hello@amd64', name: 'hello', version: '2.10-3', arch: 'amd64' };
+  r.recordJobStart({ ...base, attempt: 1, why: { kind: 'new' }, log: '/l', startedAt: 1 });
+  r.recordJobEnd({ ...base, state: 'built', key: 'k2', binaryVersion: '2.10-3+b1', startedAt: 1, endedAt: 2 });
+  assert.equal(r.jobsOfRun('r1')[0]?.binaryVersion, '2.10-3+b1');
 });

@@ -10,6 +10,7 @@
 // rebuilt from the database alone. Several kiln processes may share one state dir: WAL and
 // a 10 s busy timeout (db.ts) make their short write transactions take turns.
 
+import type { ReservedBinnmu } from '../debian/auto-binnmu.ts';
 import { hostname } from 'node:os';
 import type { JobState } from '../plan/job.ts';
 import { openDatabaseIn, recordsPath, type Row } from './db.ts';
@@ -76,6 +77,26 @@ export class Records extends RecordQueries {
        ON CONFLICT (run_id, job_id, attempt) DO UPDATE SET
          state = 'running', why = excluded.why, started_at = excluded.started_at, log = excluded.log`,
     ).run(s.runId, s.jobId, s.attempt, s.name, s.version, s.arch, JSON.stringify(s.why), s.startedAt, s.log);
+  }
+
+  /**
+   * --binnmu auto: read the numbers given to builds of `name` `version`, choose this
+   * build's (`choose`, debian/auto-binnmu.ts) and reserve it, in one write transaction,
+   * so that another run choosing at the same time sees it. Returns the choice and the
+   * reservation's id, for releaseBinnmu when the build does not succeed.
+   */
+  reserveBinnmu<C extends { readonly n: number }>(o: { name: string; version: string; arch: string; key: string }, choose: (reserved: readonly ReservedBinnmu[]) => C): { chosen: C; id: number } {
+    return this.transaction(() => {
+      const chosen = choose(this.binnmusOf(o.name, o.version));
+      const r = this.stmt('INSERT INTO binnmus (name, version, arch, key, binary_version, at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(o.name, o.version, o.arch, o.key, chosen.n === 0 ? null : `${o.version}+b${chosen.n}`, Date.now());
+      return { chosen, id: Number(r.lastInsertRowid) };
+    });
+  }
+
+  /** A reservation of reserveBinnmu whose build did not succeed: its number is free again. */
+  releaseBinnmu(id: number): void {
+    this.stmt('DELETE FROM binnmus WHERE rowid = ?').run(id);
   }
 
   recordJobEnd(e: JobEndInput): void {

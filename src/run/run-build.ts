@@ -303,6 +303,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const f = firstFailed === undefined ? undefined : plan.byId.get(firstFailed);
       return f === undefined ? 'not started: the run stopped' : `not started: --fail-fast stopped the run after ${f.name} (${f.arch}) failed`;
     };
+    let numbering: import('./binnmu-numbers.ts').BinnmuNumbering | undefined;
     await runScheduler({
       jobs: schedJobs,
       capacity,
@@ -312,16 +313,19 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       slotGate: req.slotGate,
       run: async (id, { signal }) => {
         let job = jobs.get(id)!;
-        // --binnmu auto: the number of this build of the version, from the records (auto-binnmu.ts).
-        if (job.spec.debian?.options.autoBinnmu === true) {
-          // Its final key, as the executor works it out (every staged output is known by now).
-          const key = fullKeyOf(job.ownKey, Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? ''])));
-          job = (await import('../debian/auto-binnmu.ts')).withAutoBinnmu(job, key, (name, arch, version) => records.binaryVersionsBuilt(name, arch, version));
-        }
+        /** --binnmu auto: the job's number is reserved (binnmu-numbers.ts) until its outcome says whether it built. */
+        let settle: ((built: boolean) => void) | undefined;
         let outcome: Awaited<ReturnType<NonNullable<typeof execute>>>;
         try {
+          if (job.spec.debian?.options.autoBinnmu === true) {
+            // Its final key, as the executor works it out (every staged output is known by now).
+            const key = fullKeyOf(job.ownKey, Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? ''])));
+            numbering ??= (await import('./binnmu-numbers.ts')).binnmuNumbering({ records, repoDir: req.repoDir, stateRoot: state.root });
+            ({ job, settle } = await numbering.number(job, key));
+          }
           outcome = await execute!(job, { signal });
         } catch (e) {
+          settle?.(false);
           // The executor turns every expected failure into an outcome; anything else is
           // recorded as this job's failure, never lost from the run (no job-finished).
           const message = `kiln failed while it handled this job: ${e instanceof Error ? e.message : String(e)}`;
@@ -330,6 +334,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           firstFailed ??= id;
           return 'failed';
         }
+        settle?.(outcome.state === 'built');
         if (outcome.state === 'failed') firstFailed ??= id;
         return outcome.state === 'built' || outcome.state === 'up-to-date' ? 'succeeded' : outcome.state;
       },

@@ -48,6 +48,20 @@ function app(src: string): Promise<string> {
   });
 }
 
+/** A tool built against the library, with a documentation package only built without the nodoc profile. */
+function tool(src: string): Promise<string> {
+  const arch = `\trm -rf debian/tool && mkdir -p debian/tool/DEBIAN debian/tool/usr/bin\n\tinstall -m755 kiln-abi-tool debian/tool/usr/bin/\n\tdpkg-gencontrol -pkiln-abi-tool -Pdebian/tool\n\tdpkg-deb --root-owner-group --build debian/tool ..\n`;
+  const indep = `\tcase " $$DEB_BUILD_PROFILES " in *" nodoc "*) ;; *) rm -rf debian/doc && mkdir -p debian/doc/DEBIAN debian/doc/usr/share/doc/kiln-abi-tool-doc && echo doc > debian/doc/usr/share/doc/kiln-abi-tool-doc/README && dpkg-gencontrol -pkiln-abi-tool-doc -Pdebian/doc && dpkg-deb --root-owner-group --build debian/doc .. ;; esac\n`;
+  return makeSource(src, 'kiln-abi-tool', {
+    arch: 'any all',
+    buildDepends: 'libkiln-abi-dev, make',
+    control: 'Package: kiln-abi-tool\nArchitecture: any\nDescription: kiln test tool\n kiln test.\n\n'
+      + 'Package: kiln-abi-tool-doc\nArchitecture: all\nBuild-Profiles: <!nodoc>\nDescription: kiln test documentation\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch:\n\tcc -o kiln-abi-tool tool.c\nbuild-indep:\n\t@true\nclean:\n\trm -rf debian/tool debian/doc debian/files kiln-abi-tool\nbinary-arch: build-arch\n${arch}binary-indep:\n${indep}binary: binary-arch binary-indep\n`,
+    files: { 'tool.c': '#include <stdio.h>\n#include <kiln-abi.h>\nint main(void) { printf("abi %d\\n", KILN_ABI); return 0; }\n' },
+  });
+}
+
 /** `name version arch` of every binary package the repository's amd64 Packages lists. */
 function listed(repo: string): string[] {
   const text = readFileSync(join(repo, 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
@@ -86,7 +100,7 @@ test('--binnmu auto: a rebuild of an unchanged version is VERSION+bN (its arch-a
   assert.equal(second.code, 0, explain(second));
   assert.equal(second.summary?.counts.built, 2, explain(second));
   const appLog = jobLogOf(second, 'kiln-abi-app');
-  assert.match(appLog, /--binnmu auto: kiln-abi-app 1\.0 on amd64 was built here once \(1\.0\): this build is the binNMU 1\.0\+b1/);
+  assert.match(appLog, /--binnmu auto: kiln-abi-app 1\.0 on amd64 was built here once \(1\.0\), published in the repository \(1\.0\): this build is the binNMU 1\.0\+b1/);
   assert.match(appLog, /dpkg-buildpackage -us -uc -A \(arch amd64\) in .*, without the binNMU entry/);
   assert.doesNotMatch(jobLogOf(second, 'kiln-abi-lib'), /--binnmu auto/);
   assert.deepEqual(listed(repo), ['kiln-abi-app 1.0+b1 amd64', 'kiln-abi-data 1.0 all', 'libkiln-abi-dev 1.1 amd64']);
@@ -125,13 +139,46 @@ test('--binnmu auto: a rebuild of an unchanged version is VERSION+bN (its arch-a
   assert.equal(p2.summary?.counts.built, 2, explain(p2));
   assert.deepEqual(listed(join(plainState, 'repo')), ['kiln-abi-app 1.0 amd64', 'kiln-abi-data 1.0 all', 'libkiln-abi-dev 1.1 amd64']);
 
+  // Another state directory sharing the cache takes those builds up to date (its records
+  // hold no number) and publishes them; its own next rebuild counts past what its
+  // repository lists.
+  const otherState = join(dir.path, 'other');
+  const other = (args: string[]) => runKiln(['build', '--debian', 'bookworm', ...args, '--binnmu', 'auto', '--state', otherState, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  for (const l of [lib1, lib2]) {
+    const o = await other(['--dsc', l, '--dsc', prog]);
+    assert.equal(o.code, 0, explain(o));
+    assert.equal(o.summary?.counts['up-to-date'], 2, explain(o));
+  }
+  assert.deepEqual(listed(join(otherState, 'repo')), ['kiln-abi-app 1.0+b1 amd64', 'kiln-abi-data 1.0 all', 'libkiln-abi-dev 1.1 amd64']);
+  const lib4 = await lib(src, '1.3', 4);
+  const o3 = await other(['--dsc', lib4, '--dsc', prog]);
+  assert.equal(o3.code, 0, explain(o3));
+  assert.match(jobLogOf(o3, 'kiln-abi-app'), /kiln-abi-app 1\.0 on amd64 was published in the repository \(\+b1\): this build is the binNMU 1\.0\+b2/);
+  assert.deepEqual(listed(join(otherState, 'repo')), ['kiln-abi-app 1.0+b2 amd64', 'kiln-abi-data 1.0 all', 'libkiln-abi-dev 1.3 amd64']);
+
+  // With the nodoc profile the tool has no arch-all package left: its binNMU has no -A half.
+  const nodocState = join(dir.path, 'nodoc');
+  const nodoc = (args: string[]) => runKiln(['build', '--debian', 'bookworm', ...args, '--profiles', 'nodoc', '--binnmu', 'auto', '--state', nodocState, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  const kit = await tool(src);
+  const n1 = await nodoc(['--dsc', lib1, '--dsc', kit]);
+  assert.equal(n1.code, 0, explain(n1));
+  const n2 = await nodoc(['--dsc', lib2, '--dsc', kit]);
+  assert.equal(n2.code, 0, explain(n2));
+  assert.match(jobLogOf(n2, 'kiln-abi-tool'), /this build is the binNMU 1\.0\+b1[^]*kiln: no architecture-independent package to build with these build profiles: no -A half/);
+  assert.deepEqual(listed(join(nodocState, 'repo')), ['kiln-abi-tool 1.0+b1 amd64', 'libkiln-abi-dev 1.1 amd64']);
+
   // Another new library: the next number; with --twice, both halves are built a second
   // time and compared.
   const lib3 = await lib(src, '1.2', 3);
+  // kiln plan says what the build would be.
+  const planned = await runKiln(['plan', '--debian', 'bookworm', '--dsc', lib3, '--dsc', prog, '--binnmu', 'auto', '--state', state, '--cache', cache], { env: envs });
+  assert.equal(planned.code, 0, explain(planned));
+  assert.match(planned.stdout, /to-build +kiln-abi-app@amd64 +1\.0 +dependency-changed[^\n]*; as the binNMU 1\.0\+b2\n/);
+  assert.match(planned.stdout, /to-build +kiln-abi-lib@amd64 +1\.2 +(?!.*binNMU).*\n/);
   const third2 = await build(['--dsc', lib3, '--dsc', prog, '--twice']);
   assert.equal(third2.code, 0, explain(third2));
   const thirdLog = jobLogOf(third2, 'kiln-abi-app');
-  assert.match(thirdLog, /was built here 3 times \(1\.0, \+b1\): this build is the binNMU 1\.0\+b2/);
+  assert.match(thirdLog, /was built here 3 times \(1\.0, \+b1\), published in the repository \(\+b1\): this build is the binNMU 1\.0\+b2/);
   // (Compared, not missing: these hand-written rules leave modes to the umask, which --twice varies.)
   assert.match(thirdLog, /--twice: kiln-abi-app_1\.0\+b2_amd64\.deb: (reproducible|differs: data: 3 of 4 entries differ \(\.: mode)/);
   assert.match(thirdLog, /--twice: kiln-abi-data_1\.0_all\.deb: (reproducible|differs: data: 5 of 5 entries differ \(\.: mode)/);

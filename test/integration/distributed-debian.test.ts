@@ -74,11 +74,11 @@ test('kiln build --debian --nats --twice: a worker builds both local sources in 
   const report = JSON.parse(readFileSync(twice.summary!.report, 'utf8')) as { reproducibility?: { check: string; job: string }[] };
   assert.ok(report.reproducibility?.some((r) => r.check === 'twice' && r.job === 'kiln-app@amd64'), 'the report has the comparison');
 
-  // --binnmu auto: the coordinator numbers the rebuild from its records, the worker builds it
-  // (kiln-app was built here as 1.0; kiln-liba is arch-all only, never a binNMU).
+  // --binnmu auto: the coordinator numbers the rebuild (kiln-app 1.0 is published: its
+  // repository lists it), the worker builds it; kiln-liba is arch-all only, never a binNMU.
   const binnmu = await runKiln([...args, '--binnmu', 'auto'], { env: envs, timeoutMs: 15 * 60_000 });
   assert.equal(binnmu.code, 0, `${explain(binnmu)}\n--- worker ---\n${worker.output().slice(-4000)}`);
-  assert.match(logOf(binnmu, 'kiln-app'), /taken by worker debian-worker[^]*--binnmu auto: kiln-app 1\.0 on amd64 was built here twice \(1\.0\): this build is the binNMU 1\.0\+b1/);
+  assert.match(logOf(binnmu, 'kiln-app'), /taken by worker debian-worker[^]*--binnmu auto: kiln-app 1\.0 on amd64 was published in the repository \(1\.0\): this build is the binNMU 1\.0\+b1/);
   assert.match(logOf(binnmu, 'kiln-liba'), /binNMU: not for this build: it makes the architecture-independent packages only \(-A\), which Debian never binNMUs; they keep the version 1\.0/);
   const rebuilt = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
   assert.match(rebuilt, /^Package: kiln-app\n(?:.+\n)*?Version: 1\.0\+b1$/m);

@@ -1,0 +1,55 @@
+// --binnmu auto in a run (debian/auto-binnmu.ts decides): each Debian job's number is
+// chosen and reserved in the records just before it runs, from the records, the
+// repository the run publishes to (read once per suite and run) and the archive; a
+// reservation whose build did not succeed is released. `kiln plan` reads the same
+// without reserving.
+
+import { fieldValue } from '../debian/deb-file.ts';
+import { autoBinnmuApplies, chooseBinnmu, withBinnmu, type BinnmusSeen } from '../debian/auto-binnmu.ts';
+import { readLiveSuite } from '../publish/apt-repo-live.ts';
+import type { Job } from '../plan/job.ts';
+import type { Records } from '../records/records.ts';
+import { repoDirOf } from './publish-debian.ts';
+
+/** What a repository's suite lists of each source's binaries (not `all` ones): source name → arch and version; empty without one. */
+export async function publishedBinaries(repoDir: string, suite: string): Promise<Map<string, BinnmusSeen['published']>> {
+  const out = new Map<string, { arch: string; version: string }[]>();
+  const live = await readLiveSuite(repoDir, suite).catch(() => undefined);
+  for (const list of live?.entries.values() ?? []) {
+    for (const e of list) {
+      if (e.architecture === 'all') continue;
+      const source = fieldValue(e.fields, 'Source')?.split(' ')[0] ?? e.package;
+      let l = out.get(source);
+      if (l === undefined) out.set(source, (l = []));
+      l.push({ arch: e.architecture, version: e.version });
+    }
+  }
+  return out;
+}
+
+export interface BinnmuNumbering {
+  /** The job as it runs with key `key`: numbered, and what to call once its outcome is known. */
+  number(job: Job, key: string): Promise<{ job: Job; settle: (built: boolean) => void }>;
+}
+
+/** `repoDir`: where the run publishes (a daemon tenant's repository), else the state directory's. */
+export function binnmuNumbering(o: { records: Records; repoDir: string | undefined; stateRoot: string }): BinnmuNumbering {
+  const repoDir = o.repoDir ?? repoDirOf(o.stateRoot);
+  const repos = new Map<string, Promise<Map<string, BinnmusSeen['published']>>>();
+  return {
+    async number(job, key) {
+      if (!autoBinnmuApplies(job)) return { job, settle: () => undefined };
+      const d = job.spec.debian!;
+      let listed = repos.get(d.suite.suite);
+      if (listed === undefined) repos.set(d.suite.suite, (listed = publishedBinaries(repoDir, d.suite.suite)));
+      const published = (await listed).get(d.source.package) ?? [];
+      const { chosen, id } = o.records.reserveBinnmu({ name: job.spec.name, version: job.spec.version, arch: job.arch, key }, (reserved) => chooseBinnmu(job, key, { reserved, published }));
+      return {
+        job: withBinnmu(job, chosen),
+        settle: (built) => {
+          if (!built) o.records.releaseBinnmu(id);
+        },
+      };
+    },
+  };
+}
