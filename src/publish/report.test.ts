@@ -121,6 +121,8 @@ test('buildReport: the categories it is given (from the plan) on their packages,
   rec.dispose();
   const categories = categoriesOf({ nodes: [{ name: 'openssl', spec: { category: 'security' } }, { name: 'curl', spec: { category: 'net' } }, { name: 'zlib', spec: {} }, { name: 'rust', spec: undefined }] });
   assert.deepEqual([...categories], [['openssl', 'security'], ['curl', 'net']]);
+  // An invalid recipe has no spec: its category comes from the scan's invalid list.
+  assert.deepEqual([...categoriesOf({ nodes: [{ name: 'rust', spec: undefined }] }, [{ name: 'rust', category: 'lang' }, { name: 'go' }])], [['rust', 'lang']]);
   const report = buildReport(records, 'run-1', categories);
   assert.deepEqual(report.packages.filter((p) => p.category !== undefined).map((p) => [p.name, p.category]), [['curl', 'net'], ['openssl', 'security']]);
   assert.equal('category' in report.packages.find((p) => p.name === 'zlib')!, false, 'present only for a package in a category');

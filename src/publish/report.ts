@@ -292,9 +292,16 @@ function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** The category of each package of `plan` in one, by name: what buildReport adds to the records. */
-export function categoriesOf(plan: { readonly nodes: readonly { readonly name: string; readonly spec?: { readonly category?: string | undefined } | undefined }[] }): Map<string, string> {
+/**
+ * The category of each package of `plan` in one, by name: what buildReport adds to the
+ * records. An invalid recipe has no spec: its category is the scan's (`invalid`).
+ */
+export function categoriesOf(
+  plan: { readonly nodes: readonly { readonly name: string; readonly spec?: { readonly category?: string | undefined } | undefined }[] },
+  invalid: readonly { readonly name: string; readonly category?: string | undefined }[] = [],
+): Map<string, string> {
   const out = new Map<string, string>();
+  for (const b of invalid) if (b.category !== undefined) out.set(b.name, b.category);
   for (const n of plan.nodes) if (n.spec?.category !== undefined) out.set(n.name, n.spec.category);
   return out;
 }

@@ -290,7 +290,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       ...(ccache === undefined ? {} : { ccache }),
     });
     // While jobs run: the run's sign of life and its live report (live-signs.ts).
-    const categories = categoriesOf(plan);
+    const categories = categoriesOf(plan, prepared.invalid);
     if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, categories, recorder, bus, onDaemon: req.onDaemon === true });
     // Why a job never started (cancelled before its turn): the run was stopped, or
     // --fail-fast stopped starting jobs after the first failure.

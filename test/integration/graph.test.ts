@@ -339,11 +339,15 @@ test('categories: packages in category folders build like the others; a target c
   const tree = join(dir.path, 'dup');
   await cp(fixtureTree('categories'), tree, { recursive: true });
   await cp(join(tree, 'apps/hello'), join(tree, 'libs/hello'), { recursive: true });
+  // And an invalid recipe in a category: the report keeps its category though it has no spec.
+  await mkdir(join(tree, 'libs/broken'));
+  await writeFile(join(tree, 'libs/broken/recipe.toml'), 'name = "broken"\nversion = "1.0"\nbogus = 1\n[build]\nscript = "true"\n');
   const dup = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'dup-state'), '--json']);
   assert.equal(dup.code, 1, explain(dup));
   const hello = pkgOf(await readReport(dup), 'hello');
   assert.equal(hello.state, 'broken');
   assert.match(hello.cause ?? '', /^name in several folders: /);
   assert.deepEqual(hello.diagnostics, [`${join(tree, 'apps/hello')}: the package name "hello" is in 2 folders: apps/hello, libs/hello: a name must be unique in the tree, across categories; rename or remove all but one`]);
-  assert.deepEqual(statesOf(await readReport(dup)), { base: 'built', hello: 'broken', libfoo: 'built', other: 'built' });
+  assert.deepEqual(statesOf(await readReport(dup)), { base: 'built', broken: 'broken', hello: 'broken', libfoo: 'built', other: 'built' });
+  assert.equal(pkgOf(await readReport(dup), 'broken').category, 'libs');
 });
