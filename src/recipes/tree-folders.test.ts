@@ -36,6 +36,17 @@ test('duplicatePackage: one broken package naming every folder of the name, then
   );
 });
 
+test('duplicatePackage: what the folders that parsed provide stays known, and the first version is shown', () => {
+  const dev = { name: 'libfoo-dev', version: '2.1' };
+  const dup = duplicatePackage('libfoo', [
+    { dir: '/t/base/libfoo', rel: 'base/libfoo', version: '2.1', provides: [dev] },
+    { dir: '/t/more/libfoo', rel: 'more/libfoo', version: '2.2', provides: [{ name: 'libfoo-bin' }] },
+  ]);
+  assert.equal(dup.version, '2.1');
+  assert.deepEqual(dup.provides, [dev, { name: 'libfoo-bin' }]);
+  assert.equal('provides' in duplicatePackage('x', [{ dir: '/a/x', rel: 'a/x' }, { dir: '/b/x', rel: 'b/x' }]), false);
+});
+
 test('treePackageFolders: packages in the tree and one level down in category folders, hidden folders, deeper ones and folders without recipe.toml are not', async () => {
   await using dir = await tmpDir();
   const root = dir.path;

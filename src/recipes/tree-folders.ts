@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readlinkSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Diagnostic } from '../plan/spec.ts';
+import type { Provide } from '../debian/relation-types.ts';
 import { fsProblem } from './local-file.ts';
 
 export const RECIPE_FILE = 'recipe.toml';
@@ -124,9 +125,20 @@ export function duplicateNames(found: readonly { readonly name: string }[]): Map
 /**
  * The one broken package a repeated name becomes, whatever its recipes say: a diagnostic
  * naming every folder, then each folder's own problems. Its category: none (it has several).
+ * What the recipes that parsed provide stays known (what needs it then hears "which is
+ * broken", not "not in the tree"), and the first one's version is shown.
  */
-export function duplicatePackage(name: string, folders: readonly { readonly dir: string; readonly rel: string; readonly diagnostics?: readonly Diagnostic[] }[]): { name: string; dir: string; diagnostics: Diagnostic[]; duplicate: true } {
+export function duplicatePackage(
+  name: string,
+  folders: readonly { readonly dir: string; readonly rel: string; readonly diagnostics?: readonly Diagnostic[]; readonly version?: string; readonly provides?: readonly Provide[] }[],
+): { name: string; dir: string; diagnostics: Diagnostic[]; duplicate: true; version?: string; provides?: Provide[] } {
   const first = folders[0]!;
   const message = `the package name "${name}" is in ${folders.length} folders: ${folders.map((f) => f.rel).join(', ')}: a name must be unique in the tree, across categories; rename or remove all but one`;
-  return { name, dir: first.dir, diagnostics: [{ file: first.dir, message }, ...folders.flatMap((f) => f.diagnostics ?? [])], duplicate: true };
+  const version = folders.find((f) => f.version !== undefined)?.version;
+  const provides = folders.flatMap((f) => f.provides ?? []);
+  return {
+    name, dir: first.dir, diagnostics: [{ file: first.dir, message }, ...folders.flatMap((f) => f.diagnostics ?? [])], duplicate: true,
+    ...(version === undefined ? {} : { version }),
+    ...(provides.length === 0 ? {} : { provides }),
+  };
 }
