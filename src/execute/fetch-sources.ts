@@ -22,7 +22,10 @@ export async function fetchSources(
   for (const [i, s] of spec.sources.entries()) {
     options.signal.throwIfAborted();
     if (s.rev !== undefined) {
-      await exportGitSource(spec, s, s.rev, options);
+      await exportGitSource(spec, s, s.rev, options).catch((e: unknown) => {
+        // The recipe's key to fix, named: the cache only knows the url and the commit.
+        throw namedIn(e, `${spec.file}: sources[${i}].${e instanceof KilnError && / has no commit /.test(e.message) ? 'rev' : 'url'}`);
+      });
       continue;
     }
     let file: string;
@@ -43,7 +46,7 @@ export async function fetchSources(
       }
       file = await options.downloads.fetch(s.url, s.sha256, { signal: options.signal }).catch((e: unknown) => {
         // The recipe's key to change, named: the cache only knows the url.
-        if (!(e instanceof KilnError) || e.code !== 'checksum-mismatch') throw e;
+        if (!(e instanceof KilnError) || e.code !== 'checksum-mismatch') throw namedIn(e, `${spec.file}: sources[${i}].url`);
         const got = /, got ([0-9a-f]{64})/.exec(e.message)?.[1];
         throw new KilnError(e.code, `${spec.file}: sources[${i}].sha256: ${e.message}`, {
           hint: `if the new file is the right one, set sources[${i}].sha256 in ${spec.file}${got === undefined ? '' : ` to "${got}"`} (compare it with the checksum upstream publishes); otherwise the server or mirror is serving a different file`,
@@ -105,4 +108,10 @@ async function exportGitSource(
   } finally {
     await Promise.all([rm(fresh, { recursive: true, force: true }), rm(aside, { recursive: true, force: true })]);
   }
+}
+
+/** A fetch's KilnError said with the recipe file and key it comes from (`where`); anything else as it is. */
+function namedIn(e: unknown, where: string): unknown {
+  if (!(e instanceof KilnError) || !['download-failed', 'fetch-refused', 'mirror-unknown'].includes(e.code)) return e;
+  return new KilnError(e.code, `${where}: ${e.message}`, { ...(e.hint === undefined ? {} : { hint: e.hint }), cause: e });
 }

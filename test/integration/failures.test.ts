@@ -318,7 +318,7 @@ test('--retry N: a download that failed is fetched again; an archive kiln refuse
   assert.equal(r.code, 1, explain(r));
   const report = await readReport(r);
   assert.deepEqual(statesOf(report), { evil: 'failed', late: 'built' });
-  assert.match(pkgOf(report, 'late').warnings?.[0] ?? '', /^retry: built on attempt 2, after attempt 1: download of \S+ failed: HTTP 404/);
+  assert.match(pkgOf(report, 'late').warnings?.[0] ?? '', /^retry: built on attempt 2, after attempt 1: \S+\/late\/recipe\.toml: sources\[0\]\.url: download of \S+ failed: HTTP 404/);
   assert.equal(pkgOf(report, 'evil').reason, 'fetch-failed');
   const evilLog = await readFile(pkgOf(report, 'evil').log!, 'utf8');
   assert.doesNotMatch(evilLog, /attempt 1 failed/, evilLog);

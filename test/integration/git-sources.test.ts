@@ -79,6 +79,8 @@ test('git sources: a commit of a git+file:/// repository is built; a new rev reb
   const report = await readReport(bad);
   assert.deepEqual(statesOf(report), { p: 'failed' });
   assert.match(pkgOf(report, 'p').cause ?? '', new RegExp(`${url.replace(/[.+]/g, '\\$&')} has no commit ${missing}`), explain(bad));
+  // The recipe's key to fix is named.
+  assert.match(pkgOf(report, 'p').cause ?? '', /\/p\/recipe\.toml: sources\[0\]\.rev: git repository /, explain(bad));
 
   // The repository gone: kiln fetch finds the pinned commit in the cache's mirror.
   await pin(first);
