@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -66,6 +66,17 @@ describe('kiln doctor', () => {
     await mkdir(join(state.path, 'envs', '.locks'), { recursive: true });
     await writeFile(join(state.path, 'envs', '.locks', 'e1.lock'), `${dead} ${hostname()} ${Date.now()} abc\n`);
     await writeFile(join(state.path, 'envs', '.locks', 'e2.lock'), `${process.pid} ${hostname()} ${Date.now()} abc\n`);
+    // Cache tmp/ entries: one a dead kiln was writing 20 minutes ago (left over), one it
+    // wrote to a minute ago (maybe another host's live writer: left alone), and one of this
+    // live process.
+    const cacheTmp = join(state.path, 'cache', 'tmp');
+    await mkdir(join(cacheTmp, `art-0123456789abcdef-${dead}-1`, 'x'), { recursive: true });
+    await mkdir(join(cacheTmp, `art-0123456789abcdef-${dead}-2`), { recursive: true });
+    await mkdir(join(cacheTmp, `art-0123456789abcdef-${process.pid}-3`), { recursive: true });
+    const old = new Date(Date.now() - 20 * 60_000);
+    await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-1`), old, old);
+    const recent = new Date(Date.now() - 60_000);
+    await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-2`), recent, recent);
     // A mount in kiln's own namespace (what a leaky backend would leave).
     if (asRoot) {
       await mkdir(leak);
@@ -78,6 +89,7 @@ describe('kiln doctor', () => {
       'journal STATE/sandboxes/zlib.' + dead + '.aa.json',
       'lock STATE/cache/locks/x.lock',
       'env-temp STATE/envs/e1/tmp/v1',
+      `cache-temp STATE/cache/tmp/art-0123456789abcdef-${dead}-1`,
       'workspace STATE/work/run-dead',
       'workspace STATE/work/run-old',
       ...(asRoot ? ['mount STATE/leak'] : []),
@@ -93,6 +105,9 @@ describe('kiln doctor', () => {
     assert.equal(fixed.remaining, 0);
     for (const p of [...(journaled?.paths ?? []), ...(stray?.paths ?? []), workDir, join(locks, 'x.lock')]) await assert.rejects(stat(p), { code: 'ENOENT' }, p);
     await stat(join(state.path, 'envs', 'e2', 'tmp', 'v2'));
+    await assert.rejects(stat(join(cacheTmp, `art-0123456789abcdef-${dead}-1`)), { code: 'ENOENT' });
+    await stat(join(cacheTmp, `art-0123456789abcdef-${dead}-2`));
+    await stat(join(cacheTmp, `art-0123456789abcdef-${process.pid}-3`));
     await stat(join(state.path, 'work', 'run-live', 'a_amd64'));
     for (const p of foreign?.paths ?? []) await stat(p);
     assert.deepEqual(await liveMountsUnder(state.path), []);

@@ -7,14 +7,17 @@
 //   lock       a cache lock held by a dead pid of this host
 //   env-temp   `envs/NAME/tmp/…` of an env create, update or import that was killed (no
 //              live process holds the env's lock)
+//   cache-temp `CACHE/tmp/…` a kiln of this host was writing when it was killed (its pid
+//              gone, untouched for DEAD_OWNER_TMP_AGE_MS: as kiln cache gc decides)
 // Checks (facts, not problems): root, chroot backend usable (and why not), rootless backend
 // usable (and why not: sysctls, missing programs, no overlayfs in a user namespace), cgroup
 // version, which launcher helper starts builds (compiled, or perl and why).
 
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { lstat, readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { DEAD_OWNER_TMP_AGE_MS, tmpOwnerPid } from '../cache/gc.ts';
 import { launcherChoice } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
 import { folderOwnerAlive } from '../run/run-workspaces.ts';
@@ -26,7 +29,7 @@ import { liveMountsUnder, unmountLazily } from './mounts.ts';
 import { breakLock, reapEntry, staleLocks } from './reaper.ts';
 import { rootlessUnavailable } from './rootless/probe.ts';
 
-export type FindingKind = 'journal' | 'mount' | 'cgroup' | 'workspace' | 'lock' | 'env-temp';
+export type FindingKind = 'journal' | 'mount' | 'cgroup' | 'workspace' | 'lock' | 'env-temp' | 'cache-temp';
 
 export interface Finding {
   readonly kind: FindingKind;
@@ -146,9 +149,22 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
   }
 
+  // A cache tmp/ entry of a dead kiln of this host (a kill while it packed or downloaded):
+  // left over once nothing wrote to it for a while (a cache shared with another host may
+  // hold a live writer's entry, whose pid means nothing here).
+  const cacheTmp = join(options.cacheDir ?? join(stateDir, 'cache'), 'tmp');
+  const now = Date.now();
+  for (const left of await readdir(cacheTmp).catch(() => [] as string[])) {
+    const owner = tmpOwnerPid(left);
+    if (owner === undefined || owner === process.pid || pidAlive(owner)) continue;
+    const st = await lstat(join(cacheTmp, left)).catch(() => undefined);
+    if (st === undefined || now - st.mtimeMs < DEAD_OWNER_TMP_AGE_MS) continue;
+    add({ kind: 'cache-temp', path: join(cacheTmp, left), detail: `a cache entry kiln pid ${owner} was writing when it was killed (kiln cache gc removes it too)` }, () => removeTree(join(cacheTmp, left)));
+  }
+
   if (options.fix === true) {
     // Mounts first: nothing may be deleted through a live mount.
-    const order: FindingKind[] = ['mount', 'journal', 'cgroup', 'workspace', 'lock', 'env-temp'];
+    const order: FindingKind[] = ['mount', 'journal', 'cgroup', 'workspace', 'lock', 'env-temp', 'cache-temp'];
     for (const f of [...findings].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))) {
       try {
         await fixes.get(f)!();
