@@ -284,8 +284,9 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     // The .changes names the suite built for, as sbuild -d does, not the changelog's (often unstable).
     `dpkg-buildpackage -us -uc ${flag} ${sh(`--changes-option=-DDistribution=${d.suite.suite}`)}`,
   ].join('\n');
-  const built = await sandbox.run({
-    argv: ['/bin/bash', '-e', '-c', build, `${c.spec.name}/build`],
+  // A dpkg-buildpackage run as the build user, within what is left of the wall-clock limit.
+  const buildStep = (script: string) => sandbox.run({
+    argv: ['/bin/bash', '-e', '-c', script, `${c.spec.name}/build`],
     cwd: '/',
     env,
     onOutput: out,
@@ -293,8 +294,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     ...(c.spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: c.spec.build.silentTimeoutMs }),
     signal,
   });
+  const built = await buildStep(build);
   if (built.killedFor !== undefined || built.exitCode !== 0 || built.signal !== null) return { kind: 'ran', result: built };
-  let result = built;
   if (split) {
     log.note(`binNMU of a whole build: the architecture-independent packages are built apart (dpkg-buildpackage -A), without the binNMU entry, so they keep the version ${c.spec.version}`);
     const indep = [
@@ -307,15 +308,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       `echo "kiln: dpkg-buildpackage -us -uc -A (arch ${buildArch}) in $PWD, without the binNMU entry" >&2`,
       `dpkg-buildpackage -us -uc -A ${sh(`--changes-option=-DDistribution=${d.suite.suite}`)}`,
     ].join('\n');
-    result = await sandbox.run({
-      argv: ['/bin/bash', '-e', '-c', indep, `${c.spec.name}/build`],
-      cwd: '/',
-      env,
-      onOutput: out,
-      ...(c.spec.build.timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, c.spec.build.timeoutMs - (Date.now() - unpackStart)) }),
-      ...(c.spec.build.silentTimeoutMs === undefined ? {} : { silentTimeoutMs: c.spec.build.silentTimeoutMs }),
-      signal,
-    });
+    const result = await buildStep(indep);
     if (result.killedFor !== undefined || result.exitCode !== 0 || result.signal !== null) return { kind: 'ran', result };
   }
 

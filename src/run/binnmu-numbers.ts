@@ -36,6 +36,8 @@ export interface BinnmuNumbering {
 export function binnmuNumbering(o: { records: Records; repoDir: string | undefined; stateRoot: string }): BinnmuNumbering {
   const repoDir = o.repoDir ?? repoDirOf(o.stateRoot);
   const repos = new Map<string, Promise<Map<string, BinnmusSeen['published']>>>();
+  /** The number this run chose for a source version: its other archs take the same (Multi-Arch: same). */
+  const chosenInRun = new Map<string, { n: number; why?: string }>();
   return {
     async number(job, key) {
       if (!autoBinnmuApplies(job)) return { job, settle: () => undefined };
@@ -43,7 +45,15 @@ export function binnmuNumbering(o: { records: Records; repoDir: string | undefin
       let listed = repos.get(d.suite.suite);
       if (listed === undefined) repos.set(d.suite.suite, (listed = publishedBinaries(repoDir, d.suite.suite)));
       const published = (await listed).get(d.source.package) ?? [];
-      const { chosen, id } = o.records.reserveBinnmu({ name: job.spec.name, version: job.spec.version, arch: job.arch, key }, (reserved) => chooseBinnmu(job, key, { reserved, published }));
+      const version = `${d.suite.suite}\0${job.spec.name}\0${job.spec.version}`;
+      // Synchronous from here to the reservation: the archs of one source take turns.
+      const { chosen, id } = o.records.reserveBinnmu({ name: job.spec.name, version: job.spec.version, arch: job.arch, key }, (reserved) => {
+        const own = chooseBinnmu(job, key, { reserved, published });
+        // A key built before keeps its number; else the number another arch of this run took.
+        const sameKey = reserved.some((r) => r.arch === job.arch && r.key === key);
+        return sameKey ? own : (chosenInRun.get(version) ?? own);
+      });
+      if (!chosenInRun.has(version)) chosenInRun.set(version, chosen);
       return {
         job: withBinnmu(job, chosen),
         settle: (built) => {

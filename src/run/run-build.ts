@@ -303,7 +303,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       const f = firstFailed === undefined ? undefined : plan.byId.get(firstFailed);
       return f === undefined ? 'not started: the run stopped' : `not started: --fail-fast stopped the run after ${f.name} (${f.arch}) failed`;
     };
-    let numbering: import('./binnmu-numbers.ts').BinnmuNumbering | undefined;
+    let numbering: Promise<import('./binnmu-numbers.ts').BinnmuNumbering> | undefined;
     await runScheduler({
       jobs: schedJobs,
       capacity,
@@ -320,8 +320,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           if (job.spec.debian?.options.autoBinnmu === true) {
             // Its final key, as the executor works it out (every staged output is known by now).
             const key = fullKeyOf(job.ownKey, Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? ''])));
-            numbering ??= (await import('./binnmu-numbers.ts')).binnmuNumbering({ records, repoDir: req.repoDir, stateRoot: state.root });
-            ({ job, settle } = await numbering.number(job, key));
+            // One numbering per run, made once however many jobs start at the same moment.
+            numbering ??= import('./binnmu-numbers.ts').then((m) => m.binnmuNumbering({ records, repoDir: req.repoDir, stateRoot: state.root }));
+            ({ job, settle } = await (await numbering).number(job, key));
           }
           outcome = await execute!(job, { signal });
         } catch (e) {
