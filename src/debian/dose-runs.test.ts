@@ -84,4 +84,7 @@ test('brokenFrom: per source, one message per run that found it broken; answers 
     ['a', ['amd64: build dependencies not installable: unsat-dependency: x']],
     ['b', ['amd64: build dependencies not installable: unsat-conflict: y']],
   ]);
+  // A cross build's says so, and what a cross-buildable source does.
+  const cross = brokenFrom([{ arch: 'arm64', mode: 'binary-arch', cross: 'amd64', sources: new Map([['c', '']]) }], [[{ source: 'c', version: '1', reason: 'unsat-conflict: make:amd64' }]]);
+  assert.deepEqual([...cross], [['c', ['arm64: build dependencies not installable for a cross build from amd64: unsat-conflict: make:amd64 (a source that cross-builds names its build tools :native, or the tools are Multi-Arch: foreign; build this one natively, without --cross)']]]);
 });

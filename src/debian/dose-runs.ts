@@ -174,7 +174,10 @@ export function brokenFrom(runs: readonly DoseRun[], answers: readonly (readonly
     for (const f of answers[i] ?? []) {
       if (!run.sources.has(f.source)) continue;
       const list = broken.get(f.source) ?? [];
-      list.push(`${run.arch}: build dependencies not installable: ${f.reason}`);
+      // A cross build says so: a plain `make` (not `make:native`) is a host-arch tool there.
+      list.push(run.cross === undefined
+        ? `${run.arch}: build dependencies not installable: ${f.reason}`
+        : `${run.arch}: build dependencies not installable for a cross build from ${run.cross}: ${f.reason} (a source that cross-builds names its build tools :native, or the tools are Multi-Arch: foreign; build this one natively, without --cross)`);
       broken.set(f.source, list);
     }
   });

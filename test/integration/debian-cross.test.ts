@@ -41,7 +41,7 @@ test('--cross: arm64 packages built in the amd64 env with its cross compilers, o
   // A static library for the host arch, and a program linked with it.
   const lib = await makeSource(src, 'kiln-xlib', {
     arch: 'any',
-    // make:native, as a cross-aware source names it (plain `make` is make:arm64 in a cross build).
+    // make:native, as a cross-aware source names it (plain `make` is the host arch's make in a cross build, which dose finds conflicting).
     buildDepends: 'make:native',
     control: 'Package: libkiln-x-dev\nArchitecture: any\nMulti-Arch: same\nDescription: kiln cross test library\n kiln test.\n',
     rules: `${RULES_HEAD}${CC}build build-arch build-indep:\n\t$(CC) -c x.c -o x.o && ar rcs libkiln-x.a x.o\nclean:\n\trm -rf debian/tmp debian/files x.o libkiln-x.a\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/include debian/tmp/usr/lib/$(MA)\n\tinstall -m644 kiln-x.h debian/tmp/usr/include/\n\tinstall -m644 libkiln-x.a debian/tmp/usr/lib/$(MA)/\n\tdpkg-gencontrol -plibkiln-x-dev -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
