@@ -2,7 +2,7 @@
 // compares, and one line per .deb of a --twice comparison.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { debsRefused, debsToVerify, olderLines, publishedText, stateAfterPublish, twiceLine, withPoolPaths } from './publish-debian.ts';
+import { debsRefused, debsToVerify, olderLines, sameVersionLines, publishedText, stateAfterPublish, twiceLine, withPoolPaths } from './publish-debian.ts';
 
 test('debsToVerify: -dbgsym debs are left out (Debian keeps them in its debug archive) and counted apart', () => {
   const r = debsToVerify(['/t/hello_2.10-3_amd64.deb', '/t/hello-dbgsym_2.10-3_amd64.deb', '/t/libfoo-dbgsym-tools_1_amd64.deb']);
@@ -32,6 +32,18 @@ test('olderLines: a version going backwards is a warning naming both versions an
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^warning: kt 0\.9 \(amd64\) is older than the 1\.0 suite bookworm lists: not published, and apt keeps installing 1\.0 .*kiln repo remove --suite bookworm kt/);
   assert.deepEqual(olderLines({ suite: 'bookworm', packages: [pkg('a', '1', 'added')] }), []);
+});
+
+test('sameVersionLines: a source replaced under its version is a warning; rebuilt binaries under theirs one note, with what to do', () => {
+  const pkg = (name: string, architecture: string, outcome: 'replaced' | 'added', previous?: string) =>
+    ({ package: name, version: '1.0', architecture, filename: `pool/${name}`, from: `/x/${name}`, outcome, ...(previous === undefined ? {} : { previous }) });
+  const r = { suite: 'bookworm', packages: [pkg('kx', 'source', 'replaced', '1.0'), pkg('kx-bin', 'amd64', 'replaced', '1.0'), pkg('kx-new', 'amd64', 'replaced', '0.9'), pkg('kx-other', 'amd64', 'added')] };
+  const lines = sameVersionLines(r, false);
+  assert.equal(lines.length, 2);
+  assert.match(lines[0]!, /^warning: the source kx 1\.0 is published again with other content, under the same version: an `apt-get source` with the index apt already has fails its hash check/);
+  assert.equal(lines[1], '1 package(s) rebuilt and published again under the version they had (kx-bin 1.0 (amd64)): apt does not see them as upgrades; --binnmu auto gives each rebuild a version of its own');
+  assert.match(sameVersionLines(r, true)[1]!, /\(arch-independent packages, never binNMUed, that did not build the same bytes again\)$/);
+  assert.deepEqual(sameVersionLines({ suite: 'bookworm', packages: [pkg('a', 'amd64', 'added')] }, false), []);
 });
 
 test('stateAfterPublish: a run that built all but could not publish some of it fails; others keep their state', () => {

@@ -143,6 +143,8 @@ test('--binnmu auto: a rebuild of an unchanged version is VERSION+bN (its arch-a
   assert.equal(p2.code, 0, explain(p2));
   assert.equal(p2.summary?.counts.built, 2, explain(p2));
   assert.deepEqual(listed(join(plainState, 'repo')), ['kiln-abi-app 1.0 amd64', 'kiln-abi-data 1.0 all', 'libkiln-abi-dev 1.1 amd64']);
+  // The run says so, and what to do.
+  assert.ok(p2.events.some((e) => e.type === 'note' && /^1 package\(s\) rebuilt and published again under the version they had \(kiln-abi-app 1\.0 \(amd64\)\): apt does not see them as upgrades; --binnmu auto gives each rebuild a version of its own$/.test((e as { text: string }).text)), explain(p2));
 
   // Another state directory sharing the cache takes those builds up to date (its records
   // hold no number) and publishes them; its own next rebuild counts past what its
