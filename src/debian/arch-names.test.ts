@@ -35,7 +35,7 @@ test('isDebianArch: real names yes; wildcards, other systems\' names, case and t
 test('closestArch: lowercase, another system\'s name, else the nearest typo; nothing for far or short words', () => {
   const cases: [string, string | undefined][] = [
     ['AMD64', 'amd64'], ['Hurd-AMD64', 'hurd-amd64'], ['x86_64', 'amd64'], ['x86-64', 'amd64'], ['i686', 'i386'], ['aarch64', 'arm64'], ['ppc64le', 'ppc64el'],
-    ['amd65', 'amd64'], ['riscv46', 'riscv64'], ['hurd-amd65', 'hurd-amd64'],
+    ['amd65', 'amd64'], ['riscv46', 'riscv64'], ['hurd-amd65', 'hurd-amd64'], ['arm46', 'arm64'], ['armfh', 'armhf'],
     ['any', undefined], ['all', undefined], ['zzzz', undefined], ['windows', undefined],
   ];
   for (const [word, want] of cases) assert.equal(closestArch(word), want, word);

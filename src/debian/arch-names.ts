@@ -24,6 +24,9 @@ const OS_PREFIXES = [
 /** Names of the tupletable outside the product of OS_PREFIXES and CPUS. */
 const OTHER_OS_ARCHS = ['kfreebsd-armhf', 'mint-m68k', 'musl-linux-armhf', 'uclibc-linux-armel', 'uclinux-armel'] as const;
 
+/** The architectures Debian releases (and i386): what a typo most likely meant. */
+const RELEASE_ARCHS = ['amd64', 'arm64', 'armhf', 'armel', 'i386', 'ppc64el', 'riscv64', 's390x', 'mips64el', 'loong64'] as const;
+
 /** The Debian architectures without an OS part: amd64, arm64, armhf, riscv64… */
 export const DEBIAN_CPUS: ReadonlySet<string> = new Set<string>([...CPUS, ...LINUX_ABIS]);
 
@@ -57,8 +60,9 @@ export function closestArch(name: string): string | undefined {
   if (alias !== undefined) return alias;
   // Two edits turn most short words into some arch ("any" → arc): one for those.
   const edits = lower.length <= 4 ? 1 : 2;
-  // The common arches first, so that "amd65" meets amd64 before kfreebsd-amd64 is weighed.
-  return closestName(lower, [...DEBIAN_CPUS], edits) ?? closestName(lower, [...DEBIAN_ARCHS], edits);
+  // Debian's release arches first, then the other CPUs, then the rest: at one distance the
+  // first found wins, so "arm46" meets arm64 before arm, "amd65" amd64 before kfreebsd-amd64.
+  return closestName(lower, [...RELEASE_ARCHS, ...DEBIAN_CPUS], edits) ?? closestName(lower, [...DEBIAN_ARCHS], edits);
 }
 
 /** ` (did you mean "amd64"?)`, or '' when no arch is near: for the end of a message. */

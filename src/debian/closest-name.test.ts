@@ -3,8 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closestName, editDistance, suiteHint } from './closest-name.ts';
 
-test('edit distance: insert, delete, substitute', () => {
-  const cases: [string, string, number][] = [['', '', 0], ['bookwrm', 'bookworm', 1], ['nochek', 'nocheck', 1], ['trixy', 'trixie', 2], ['abc', 'xyz', 3]];
+test('edit distance: insert, delete, substitute, swap two neighbours', () => {
+  const cases: [string, string, number][] = [
+    ['', '', 0], ['bookwrm', 'bookworm', 1], ['nochek', 'nocheck', 1], ['trixy', 'trixie', 2], ['abc', 'xyz', 3],
+    ['arm46', 'arm64', 1], ['armfh', 'armhf', 1], ['ab', 'ba', 1], ['abc', 'ca', 3], ['souces', 'sources', 1], ['soruces', 'sources', 1], ['srouces', 'sources', 2],
+  ];
   for (const [a, b, d] of cases) assert.equal(editDistance(a, b), d, `${a} → ${b}`);
 });
 

@@ -23,12 +23,22 @@ export function suiteHint(suite: string): string {
   return near === undefined ? 'name a suite the mirror has, e.g. bookworm, trixie or sid' : `did you mean "${near}"?`;
 }
 
-/** Levenshtein distance (insert, delete, substitute). */
+/**
+ * Edit distance with adjacent transpositions (insert, delete, substitute, swap two
+ * neighbours: the optimal string alignment distance), so that "arm46" is one edit from
+ * arm64 and "nochek" stays two from nocheck.
+ */
 export function editDistance(a: string, b: string): number {
+  let before: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    for (let j = 1; j <= b.length; j++) {
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, before[j - 2]! + 1);
+      row.push(d);
+    }
+    before = prev;
     prev = row;
   }
   return prev[b.length]!;

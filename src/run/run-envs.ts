@@ -126,9 +126,13 @@ export async function resolveRunEnvs(options: {
         env = peeked;
       }
       if (env.arch !== arch) {
-        throw new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but this run builds for ${arch}${options.crossFrom === undefined ? '' : ' (--cross builds every job in an env of this machine\'s arch)'}`, {
-          hint: 'name one env per arch with a placeholder, e.g. env = "bookworm-{arch}" in kiln.toml or --env "bookworm-{arch}"',
-        });
+        throw options.crossFrom === undefined
+          ? new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but this run builds for ${arch}`, {
+            hint: 'name one env per arch with a placeholder, e.g. env = "bookworm-{arch}" in kiln.toml or --env "bookworm-{arch}"',
+          })
+          : new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but --cross builds every job in an env of this machine's arch, ${arch}`, {
+            hint: `name an env of ${arch} (e.g. --env "bookworm-${arch}"), or leave --env out: a Debian run takes SUITE-${arch}`,
+          });
       }
       envs.set(arch, env);
     }
