@@ -103,6 +103,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     refuseUserinfo('--mirror', opts.mirror);
     checkMirrorUrl('--mirror', opts.mirror);
     const keyring = opts.keyring === undefined ? undefined : await checkedKeyring(opts.keyring);
+    await checkSuiteHasArch({ suite: opts.suite, arch: opts.arch, mirror: opts.mirror, keyring, cacheDir: layoutFrom(opts).cache });
     const e = await withInterrupt(ctx, (signal) =>
       store.create(name, {
         suite: opts.suite, arch: opts.arch, mirror: opts.mirror, ...(keyring === undefined ? {} : { keyring }), include: parseIncludes(opts.include),
@@ -198,6 +199,24 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     out(`kiln: destroyed env ${name}\n`);
   });
   registerEnvShell(env, ctx);
+}
+
+/**
+ * Before mmdebstrap runs for minutes: an arch the suite's Release does not list (bookworm
+ * has no riscv64) is a usage error naming the suite's archs, as kiln plan says it. Anything
+ * else that goes wrong reading the Release (the network, a derivative's keyring) is left to
+ * mmdebstrap to say.
+ */
+async function checkSuiteHasArch(o: { suite: string; arch: string; mirror: string | undefined; keyring: string | undefined; cacheDir: string }): Promise<void> {
+  const mirror = o.mirror ?? (await (await import('../config/mirrors.ts')).hostDebianMirror());
+  if (mirror === undefined) return;
+  const { createIndexes } = await import('../debian/indexes.ts');
+  const release = await createIndexes({ cacheDir: o.cacheDir, ...(o.keyring === undefined ? {} : { keyring: o.keyring }) }).release(mirror.replace(/\/+$/, ''), o.suite).catch(() => undefined);
+  const archs = release?.release.architectures.filter((a) => a !== 'all') ?? [];
+  if (archs.length === 0 || archs.includes(o.arch)) return;
+  throw new KilnError('usage', `--arch: ${o.suite} has no ${o.arch}: it has ${archs.join(' ')}`, {
+    hint: o.arch === 'riscv64' && ['bullseye', 'bookworm'].includes(o.suite) ? 'riscv64 is a Debian release arch from trixie on: --suite trixie (or unstable)' : 'give an arch the suite has, or another suite',
+  });
 }
 
 /**

@@ -135,3 +135,13 @@ test('env create, list, update under a lease, destroy: bookworm amd64 with the r
   const empty = await kilnEnv(['list', '--json', '--state', state]);
   assert.deepEqual(JSON.parse(empty.stdout), []);
 });
+
+test('env create: an arch the suite does not have is refused before mmdebstrap runs, naming the suite\'s archs', { skip }, async () => {
+  await using dir = await tmpDir('kiln-envs-arch-');
+  const state = join(dir.path, 'state');
+  const r = await kilnEnv(['create', 'bookworm-riscv64', '--suite', 'bookworm', '--arch', 'riscv64', '--state', state], 60_000);
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /\[usage\]: --arch: bookworm has no riscv64: it has amd64 arm64 .*\n  hint: riscv64 is a Debian release arch from trixie on: --suite trixie/, explain(r));
+  assert.doesNotMatch(r.stderr + r.stdout, /mmdebstrap/);
+  assert.equal(existsSync(join(state, 'envs', 'bookworm-riscv64')), false);
+});
