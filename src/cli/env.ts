@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { KilnError, isKilnError } from '../errors.ts';
 import { checkEnvName, isEnvName } from '../envs/names.ts';
+import { checkArchOption } from '../debian/arch-names.ts';
 import { createEnvStore } from '../envs/env-store.ts';
 import type { EnvInfo, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
@@ -103,6 +104,8 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     refuseUserinfo('--mirror', opts.mirror);
     checkMirrorUrl('--mirror', opts.mirror);
     const keyring = opts.keyring === undefined ? undefined : await checkedKeyring(opts.keyring);
+    // A name that is no Debian arch at all gets its did-you-mean first, with no fetch.
+    checkArchOption('--arch', opts.arch);
     await checkSuiteHasArch({ suite: opts.suite, arch: opts.arch, mirror: opts.mirror, keyring, cacheDir: layoutFrom(opts).cache });
     const e = await withInterrupt(ctx, (signal) =>
       store.create(name, {

@@ -26,7 +26,7 @@ export function suiteHint(suite: string): string {
 /**
  * Edit distance with adjacent transpositions (insert, delete, substitute, swap two
  * neighbours: the optimal string alignment distance), so that "arm46" is one edit from
- * arm64 and "nochek" stays two from nocheck.
+ * arm64, as "nochek" is from nocheck.
  */
 export function editDistance(a: string, b: string): number {
   let before: number[] = [];

@@ -43,9 +43,29 @@ test('binnmuNumbering: the archs of a source in one run take one number (a first
   assert.deepEqual(await run({ amd64: 'a3', arm64: 'r3' }, ['amd64', 'arm64'], ['arm64']), { amd64: '1.0+b2', arm64: '1.0+b2' });
   assert.deepEqual(records.binnmusOf('kx', '1.0').filter((r) => r.arch === 'arm64').map((r) => r.binaryVersion), [null, '1.0+b1']);
   assert.deepEqual(await run({ amd64: 'a4', arm64: 'r4' }, ['arm64', 'amd64']), { amd64: '1.0+b3', arm64: '1.0+b3' });
-  // Runs at once (two numberings, their jobs interleaved): never one number for two keys.
-  const one = binnmuNumbering({ records, repoDir: join(dir, 'no-repo'), stateRoot: dir });
-  const two = binnmuNumbering({ records, repoDir: join(dir, 'no-repo'), stateRoot: dir });
-  const [x, y] = await Promise.all([one.number(job('amd64'), 'a5'), two.number(job('amd64'), 'a6')]);
-  assert.notEqual(binnmuVersionOf(x.job.spec, 'amd64'), binnmuVersionOf(y.job.spec, 'amd64'));
+  // A kept number (amd64's key built before, --force) is not handed to an arch that gave it
+  // to another key: arm64 takes the next.
+  assert.deepEqual(await run({ amd64: 'a4', arm64: 'r5' }, ['amd64', 'arm64']), { amd64: '1.0+b3', arm64: '1.0+b4' });
+  // Two runs at once: B's amd64 takes +b5 and fails (freed); C takes +b5 on both archs;
+  // B's arm64 then cannot take the +b5 of its run: arm64 gave it to C's key.
+  const b = binnmuNumbering({ records, repoDir: join(dir, 'no-repo'), stateRoot: dir });
+  const c = binnmuNumbering({ records, repoDir: join(dir, 'no-repo'), stateRoot: dir });
+  const bAmd = await b.number(job('amd64'), 'b-a');
+  assert.equal(binnmuVersionOf(bAmd.job.spec, 'amd64'), '1.0+b5');
+  bAmd.settle(false);
+  for (const [arch, key] of [['amd64', 'c-a'], ['arm64', 'c-r']] as const) {
+    const n = await c.number(job(arch), key);
+    assert.equal(binnmuVersionOf(n.job.spec, arch), '1.0+b5');
+    n.settle(true);
+  }
+  const bArm = await b.number(job('arm64'), 'b-r');
+  assert.equal(binnmuVersionOf(bArm.job.spec, 'arm64'), '1.0+b6');
+  // No arch gave one number to two keys.
+  const byArch = new Map<string, Map<string | null, string>>();
+  for (const r of records.binnmusOf('kx', '1.0')) {
+    const seen = byArch.get(r.arch) ?? new Map<string | null, string>();
+    byArch.set(r.arch, seen);
+    assert.ok(seen.get(r.binaryVersion) === undefined || seen.get(r.binaryVersion) === r.key, `${r.arch} ${r.binaryVersion}: ${seen.get(r.binaryVersion)} and ${r.key}`);
+    seen.set(r.binaryVersion, r.key);
+  }
 });

@@ -5,7 +5,7 @@
 // without reserving.
 
 import { fieldValue } from '../debian/deb-file.ts';
-import { autoBinnmuApplies, chooseBinnmu, withBinnmu, type BinnmusSeen } from '../debian/auto-binnmu.ts';
+import { autoBinnmuApplies, binnmuNumberOf, chooseBinnmu, withBinnmu, type BinnmusSeen } from '../debian/auto-binnmu.ts';
 import { readLiveSuite } from '../publish/apt-repo-live.ts';
 import type { Job } from '../plan/job.ts';
 import type { Records } from '../records/records.ts';
@@ -49,11 +49,16 @@ export function binnmuNumbering(o: { records: Records; repoDir: string | undefin
       // Synchronous from here to the reservation: the archs of one source take turns.
       const { chosen, id } = o.records.reserveBinnmu({ name: job.spec.name, version: job.spec.version, arch: job.arch, key }, (reserved) => {
         const own = chooseBinnmu(job, key, { reserved, published });
-        // A key built before keeps its number; else the number another arch of this run took.
-        const sameKey = reserved.some((r) => r.arch === job.arch && r.key === key);
-        return sameKey ? own : (chosenInRun.get(version) ?? own);
+        // A key built before keeps its number (and does not set the run's).
+        if (reserved.some((r) => r.arch === job.arch && r.key === key)) return own;
+        // The number another arch of this run took, unless this arch gave it to another
+        // key already (a run at the same time took it, or a kept number was handed on).
+        const taken = chosenInRun.get(version);
+        const usedHere = (n: number) => reserved.some((r) => r.arch === job.arch && r.key !== key && (r.binaryVersion === null ? 0 : binnmuNumberOf(r.binaryVersion, job.spec.version)) === n);
+        const pick = taken !== undefined && !usedHere(taken.n) ? taken : own;
+        if (taken === undefined) chosenInRun.set(version, pick);
+        return pick;
       });
-      if (!chosenInRun.has(version)) chosenInRun.set(version, chosen);
       return {
         job: withBinnmu(job, chosen),
         settle: (built) => {

@@ -253,8 +253,8 @@ export function olderLines(r: Pick<PublishResult, 'packages' | 'suite'>): string
 /**
  * What a publish replaced under the very version it had (pure): a source is a warning
  * (`apt-get source` with the index apt has fails its hash check); rebuilt binaries are one
- * note, as apt does not see them as upgrades (with --binnmu auto only arch-all packages
- * rebuilt with other bytes are left to say).
+ * note, as apt does not see them as upgrades (with --binnmu auto only arch-all packages,
+ * and forced rebuilds of one key, rebuilt with other bytes are left to say).
  */
 export function sameVersionLines(r: Pick<PublishResult, 'packages' | 'suite'>, autoBinnmu: boolean): string[] {
   const same = r.packages.filter((p) => p.outcome === 'replaced' && p.previous === p.version);
@@ -263,7 +263,7 @@ export function sameVersionLines(r: Pick<PublishResult, 'packages' | 'suite'>, a
   const out = sources.map((p) => `warning: the source ${p.package} ${p.version} is published again with other content, under the same version: an \`apt-get source\` with the index apt already has fails its hash check (give a changed source a new version: dch -v)`);
   if (binaries.length > 0) {
     const names = binaries.slice(0, 5).map((p) => `${p.package} ${p.version} (${p.architecture})`).join(', ');
-    out.push(`${binaries.length} package(s) rebuilt and published again under the version they had (${names}${binaries.length > 5 ? ', …' : ''}): apt does not see them as upgrades${autoBinnmu ? ' (arch-independent packages, never binNMUed, that did not build the same bytes again)' : '; --binnmu auto gives each rebuild a version of its own'}`);
+    out.push(`${binaries.length} package(s) rebuilt and published again under the version they had (${names}${binaries.length > 5 ? ', …' : ''}): apt does not see them as upgrades${autoBinnmu ? ' (--binnmu auto: arch-independent packages, never binNMUed, or a forced rebuild of the same inputs, keeping its number, that did not build the same bytes again)' : '; --binnmu auto gives each rebuild a version of its own'}`);
   }
   return out;
 }

@@ -131,7 +131,7 @@ export async function resolveRunEnvs(options: {
             hint: 'name one env per arch with a placeholder, e.g. env = "bookworm-{arch}" in kiln.toml or --env "bookworm-{arch}"',
           })
           : new KilnError('config-invalid', `env "${name}" is for ${env.arch}, but --cross builds every job in an env of this machine's arch, ${arch}`, {
-            hint: `name an env of ${arch} (e.g. --env "bookworm-${arch}"), or leave --env out: a Debian run takes SUITE-${arch}`,
+            hint: `name an env of ${arch} (e.g. --env "${name.endsWith(`-${env.arch}`) ? name.slice(0, -env.arch.length - 1) : 'SUITE'}-${arch}"), or leave --env out: a Debian run takes SUITE-${arch}`,
           });
       }
       envs.set(arch, env);

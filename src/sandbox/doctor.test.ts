@@ -74,9 +74,14 @@ describe('kiln doctor', () => {
     await mkdir(join(cacheTmp, `art-0123456789abcdef-${dead}-2`), { recursive: true });
     await mkdir(join(cacheTmp, `art-0123456789abcdef-${process.pid}-3`), { recursive: true });
     const old = new Date(Date.now() - 20 * 60_000);
+    await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-1`, 'x'), old, old);
     await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-1`), old, old);
     const recent = new Date(Date.now() - 60_000);
     await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-2`), recent, recent);
+    // An old folder with a file written inside it just now (a pack on another host): left alone, as gc does.
+    await mkdir(join(cacheTmp, `art-0123456789abcdef-${dead}-4`));
+    await writeFile(join(cacheTmp, `art-0123456789abcdef-${dead}-4`, 'archive.tar.zst'), 'x');
+    await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-4`), old, old);
     // A mount in kiln's own namespace (what a leaky backend would leave).
     if (asRoot) {
       await mkdir(leak);
@@ -107,6 +112,7 @@ describe('kiln doctor', () => {
     await stat(join(state.path, 'envs', 'e2', 'tmp', 'v2'));
     await assert.rejects(stat(join(cacheTmp, `art-0123456789abcdef-${dead}-1`)), { code: 'ENOENT' });
     await stat(join(cacheTmp, `art-0123456789abcdef-${dead}-2`));
+    await stat(join(cacheTmp, `art-0123456789abcdef-${dead}-4`, 'archive.tar.zst'));
     await stat(join(cacheTmp, `art-0123456789abcdef-${process.pid}-3`));
     await stat(join(state.path, 'work', 'run-live', 'a_amd64'));
     for (const p of foreign?.paths ?? []) await stat(p);

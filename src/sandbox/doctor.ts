@@ -14,10 +14,11 @@
 // version, which launcher helper starts builds (compiled, or perl and why).
 
 import { existsSync } from 'node:fs';
-import { lstat, readdir, rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DEAD_OWNER_TMP_AGE_MS, tmpOwnerPid } from '../cache/gc.ts';
+import { walkStat } from '../cache/du.ts';
 import { launcherChoice } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
 import { folderOwnerAlive } from '../run/run-workspaces.ts';
@@ -157,8 +158,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   for (const left of await readdir(cacheTmp).catch(() => [] as string[])) {
     const owner = tmpOwnerPid(left);
     if (owner === undefined || owner === process.pid || pidAlive(owner)) continue;
-    const st = await lstat(join(cacheTmp, left)).catch(() => undefined);
-    if (st === undefined || now - st.mtimeMs < DEAD_OWNER_TMP_AGE_MS) continue;
+    // The newest write anywhere in it, as gc reads it (a pack writes inside its folder).
+    const st = await walkStat(join(cacheTmp, left)).catch(() => undefined);
+    if (st === undefined || now - st.newestMtimeMs < DEAD_OWNER_TMP_AGE_MS) continue;
     add({ kind: 'cache-temp', path: join(cacheTmp, left), detail: `a cache entry kiln pid ${owner} was writing when it was killed (kiln cache gc removes it too)` }, () => removeTree(join(cacheTmp, left)));
   }
 
