@@ -22,9 +22,12 @@ const realCgroups = asRoot && system !== undefined && cgroupProblem(system) === 
 describe('kiln doctor', () => {
   test('finds every kind of leftover, --fix removes them, and then it is clean', async (t) => {
     const state = { path: await mkdtemp(join(tmpdir(), 'kiln-doctor-')) };
-    const leak = join(state.path, 'leak');
+    const leak = join(state.path, 'work', 'run-dead', 'leak');
+    // The user's own file system for the logs: never kiln's to unmount.
+    const own = join(state.path, 'logs');
     t.after(async () => {
       if (asRoot) spawnSync('umount', ['-l', leak]);
+      if (asRoot) spawnSync('umount', ['-l', own]);
       await rm(state.path, { recursive: true, force: true });
     });
     const parent = `kiln-doctor-test-${process.pid}`;
@@ -86,6 +89,8 @@ describe('kiln doctor', () => {
     if (asRoot) {
       await mkdir(leak);
       assert.equal(spawnSync('mount', ['-t', 'tmpfs', 'kiln-doctor-test', leak]).status, 0);
+      await mkdir(own);
+      assert.equal(spawnSync('mount', ['-t', 'tmpfs', 'kiln-doctor-own', own]).status, 0);
     }
 
     const found = await runDoctor({ stateDir: state.path, cgroupParent: parent });
@@ -97,7 +102,7 @@ describe('kiln doctor', () => {
       `cache-temp STATE/cache/tmp/art-0123456789abcdef-${dead}-1`,
       'workspace STATE/work/run-dead',
       'workspace STATE/work/run-old',
-      ...(asRoot ? ['mount STATE/leak'] : []),
+      ...(asRoot ? ['mount STATE/work/run-dead/leak'] : []),
     ];
     assert.deepEqual(kinds.filter((k) => !k.startsWith('cgroup')), expected.sort());
     // The journaled group is reported under its entry; the stray one on its own.
@@ -116,7 +121,7 @@ describe('kiln doctor', () => {
     await stat(join(cacheTmp, `art-0123456789abcdef-${process.pid}-3`));
     await stat(join(state.path, 'work', 'run-live', 'a_amd64'));
     for (const p of foreign?.paths ?? []) await stat(p);
-    assert.deepEqual(await liveMountsUnder(state.path), []);
+    assert.deepEqual(await liveMountsUnder(state.path), asRoot ? [own] : []);
 
     const again = await runDoctor({ stateDir: state.path, cgroupParent: parent });
     assert.deepEqual(again.findings, []);

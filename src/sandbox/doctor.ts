@@ -1,7 +1,9 @@
 // `kiln doctor`: what kiln left on this host that nothing owns any more, and whether the
 // isolated sandboxes can run here. Findings (problems, removed with fix):
 //   journal    a sandbox journal entry whose kiln is dead (its cgroup and workspace go too)
-//   mount      a mount under the state dir in kiln's namespace (umount -l)
+//   mount      a mount in kiln's namespace where kiln assembles roots (STATE/work/…,
+//              STATE/envs/NAME/tmp/…; umount -l): never the user's own file system for the
+//              state dir, its cache or logs
 //   cgroup     a build group (`<parent>/<job>.<pid>.<rand>`) whose kiln is dead
 //   workspace  `work/<run>/` of a run that is not running (crashed, or kept by --keep-failed)
 //   lock       a cache lock held by a dead pid of this host
@@ -16,7 +18,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { DEAD_OWNER_TMP_AGE_MS, tmpOwnerPid } from '../cache/gc.ts';
 import { walkStat } from '../cache/du.ts';
 import { launcherChoice } from '../lib/launcher-binary.ts';
@@ -96,7 +98,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
   }
 
+  // Only where kiln assembles roots (a job's workspace, an env being made): a file system
+  // the user mounted for the state directory, its cache or logs is theirs, never undone.
+  const whereKilnMounts = (m: string): boolean => /^(work\/|envs\/[^/]+\/tmp\/)/.test(relative(stateDir, m));
   for (const m of await liveMountsUnder(stateDir)) {
+    if (!whereKilnMounts(m)) continue;
     add({ kind: 'mount', path: m, detail: 'mounted in kiln\'s own namespace (sandbox mounts live only in their build\'s namespace)' }, () => unmountLazily(m));
   }
 
