@@ -74,6 +74,25 @@ test('followBuild prints the last jobs of a build before saying how it ended', a
   assert.deepEqual(String(out.read()).trimEnd().split('\n'), ['kiln: build b1 running', '  running    slow@amd64', '  built      slow@amd64 20.0s', 'kiln: build b1 failed']);
 });
 
+test('followBuild says what holds a queued build back, once while it holds', async (t) => {
+  const queued = { ...build('queued'), runId: null, waitingFor: 'disk space: only 64.9 GiB free on the state directory\'s disk, under --min-free 1.0 TiB; it starts by itself once there is space' };
+  const answers: unknown[] = [queued, queued, build('running'), { jobs: [] }, build('done'), { jobs: [] }];
+  const server = createServer((_req, res) => {
+    const a = answers.shift();
+    res.writeHead(a === undefined ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(a ?? { error: { code: 'usage', message: 'asked too often' } }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const out = new PassThrough();
+  await followBuild({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: out }, { pollMs: 10 });
+  assert.deepEqual(String(out.read()).trimEnd().split('\n'), [
+    'kiln: build b1 is waiting: disk space: only 64.9 GiB free on the state directory\'s disk, under --min-free 1.0 TiB; it starts by itself once there is space',
+    'kiln: build b1 queued', 'kiln: build b1 running', 'kiln: build b1 done',
+  ]);
+  // A build cancelled before it started has no time of its own.
+  assert.equal(summaryLine({ ...build('cancelled'), runId: null, error: 'cancelled before it started', counts: {} }), 'kiln: build b1 cancelled: 0 built (cancelled before it started)\n');
+});
+
 test('followBuild: end false leaves how it ended to the caller\'s summary; states false says neither start nor end (kiln cancel)', async (t) => {
   const job = (state: string) => ({ jobs: [{ jobId: 'slow@amd64', state, durationMs: state === 'running' ? null : 20_000, cause: null, failureReason: null }] });
   const lines = async (o: { end?: boolean; states?: boolean }): Promise<string[]> => {

@@ -47,6 +47,8 @@ export interface RemoteBuild {
   readonly counts: Record<string, number> | null;
   /** Runs of this build a stop or crash of the daemon interrupted (older servers: absent). */
   readonly priorRuns?: readonly string[];
+  /** A queued build: what holds it back (the daemon's free-space guard), or null. */
+  readonly waitingFor?: string | null;
 }
 
 export interface RemoteJob {
@@ -155,10 +157,11 @@ export function reportLine(serverUrl: string, final: Pick<RemoteBuild, 'id' | 'r
 /** `kiln: build ID STATE in TIME: counts`, and the build's note unless it only repeats the state. */
 export function summaryLine(final: RemoteBuild): string {
   const c = final.counts ?? {};
-  const took = final.startedAt !== null && final.endedAt !== null ? formatMs(Date.parse(final.endedAt) - Date.parse(final.startedAt)) : '?';
+  // A build cancelled (or failed) before it started has no time of its own.
+  const took = final.startedAt !== null && final.endedAt !== null ? ` in ${formatMs(Date.parse(final.endedAt) - Date.parse(final.startedAt))}` : '';
   const note = final.error !== null && final.state !== 'done' && final.error !== final.state ? ` (${final.error})` : '';
   return (
-    `kiln: build ${final.id} ${final.state} in ${took}: ${summaryCounts(c)}${note}\n`
+    `kiln: build ${final.id} ${final.state}${took}: ${summaryCounts(c)}${note}\n`
   );
 }
 
@@ -230,6 +233,7 @@ export async function followBuild(
   process.on('SIGTERM', onSignal);
   try {
     let lastState = '';
+    let lastWaitingFor: string | null = null;
     let unreachableSince: number | undefined;
     let priorRuns = 0;
     for (;;) {
@@ -258,6 +262,10 @@ export async function followBuild(
         if (!o.json) ctx.stderr.write(`kiln: build ${id} was interrupted (the server stopped) and resumes as run ${b.runId ?? '(queued)'}: jobs done before are up to date, the others run again\n`);
         priorRuns = interrupted;
       }
+      // What holds a queued build back, said when it changes (a tenant would wait in silence).
+      const waitingFor = b.state === 'queued' ? (b.waitingFor ?? null) : null;
+      if (waitingFor !== lastWaitingFor && waitingFor !== null && !o.json) ctx.stderr.write(`kiln: build ${id} is waiting: ${waitingFor}\n`);
+      lastWaitingFor = waitingFor;
       // A build that starts says so before its jobs; one that ends, after them (its last
       // job's line must not come after "failed").
       const over = b.state !== 'queued' && b.state !== 'running';

@@ -65,11 +65,16 @@ test('kiln status --server: a build still planning or queued says so, not "0 pac
     '/api/v1/builds/b2/jobs': { buildId: 'b2', runId: null, jobs: [] },
     '/api/v1/builds/b3': build({ id: 'b3', state: 'queued', startedAt: null, endedAt: null, runId: null, counts: null }),
     '/api/v1/builds/b3/jobs': { buildId: 'b3', runId: null, jobs: [] },
+    '/api/v1/builds/b4': build({ id: 'b4', state: 'queued', startedAt: null, endedAt: null, runId: null, counts: null, waitingFor: 'disk space: only 1.0 GiB free, under --min-free 2.0 GiB' }),
+    '/api/v1/builds/b4/jobs': { buildId: 'b4', runId: null, jobs: [] },
   });
   const running = await runMain(['status', 'b2', '--server', url, '--token', 't']);
   assert.match(running.out, /^ {2}planning: no package has finished yet$/m, running.out);
   const queued = await runMain(['status', 'b3', '--server', url, '--token', 't']);
   assert.match(queued.out, /^ {2}waiting for its turn$/m, queued.out);
+  // What holds it back, when the daemon says.
+  const held = await runMain(['status', 'b4', '--server', url, '--token', 't']);
+  assert.match(held.out, /^ {2}waiting: disk space: only 1\.0 GiB free, under --min-free 2\.0 GiB$/m, held.out);
 });
 
 test('kiln status --runs --server: a running build shows its jobs so far, running ones included', () => {

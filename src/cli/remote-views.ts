@@ -66,6 +66,7 @@ export async function remoteStatus(remote: Remote, build: string | undefined, op
   ctx.stdout.write(
     `build ${b.id}: ${b.state} (tenant ${b.tenant}, ${b.bundle === null ? `tree ${b.tree}` : `bundle ${b.bundle}`}${b.runId === null ? '' : `, run ${b.runId}`})${took}\n` +
       `  ${(b.state === 'running' || b.state === 'queued') && !Object.values(c).some((n) => (n ?? 0) > 0) ? (b.state === 'queued' ? 'waiting for its turn' : 'planning: no package has finished yet') : summaryCounts(c)}\n` +
+      (b.state === 'queued' && b.waitingFor !== undefined && b.waitingFor !== null ? `  waiting: ${b.waitingFor}\n` : '') +
       (b.error !== null ? `  note: ${b.error}\n` : ''),
   );
   const order = ['running', 'failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
