@@ -258,13 +258,16 @@ async function settingsText(stateRoot: string, opts: ServeOpts, tokens: readonly
 
 /**
  * What a daemon keeps of its tenants, readable by its own user only: the records (builds,
- * token and session hashes), the logs, the reports, the uploads. The repository published
- * under the state dir and the envs stay as they are (apt and the sandboxes read them).
+ * token and session hashes), the logs, the reports, the uploads, and what holds their
+ * recipes and builds (the scan cache and plan memos quote every recipe; the workspaces).
+ * The repository published under the state dir and the envs stay as they are (apt and the
+ * sandboxes read them).
  */
 export function restrictStatePermissions(root: string): void {
+  const private_ = ['logs', 'runs', 'bundles', 'scan-cache', 'plan-memo', 'work'] as const;
   // Made now if missing: a folder made later by a build would get the default 0755.
-  for (const dir of ['logs', 'runs', 'bundles']) mkdirSync(join(root, dir), { recursive: true, mode: 0o700 });
-  for (const [name, mode] of [['kiln.db', 0o600], ['kiln.db-wal', 0o600], ['kiln.db-shm', 0o600], ['logs', 0o700], ['runs', 0o700], ['bundles', 0o700]] as const) {
+  for (const dir of private_) mkdirSync(join(root, dir), { recursive: true, mode: 0o700 });
+  for (const [name, mode] of [['kiln.db', 0o600], ['kiln.db-wal', 0o600], ['kiln.db-shm', 0o600], ...private_.map((d) => [d, 0o700] as const)] as const) {
     try {
       chmodSync(join(root, name), mode);
     } catch (e) {

@@ -250,7 +250,7 @@ test('through the socket: revoked token, upload limit flag, hostile bundle, kiln
   // What it keeps of its tenants is its own user's only.
   const { statSync } = await import('node:fs');
   assert.equal(statSync(join(s.state, 'kiln.db')).mode & 0o777, 0o600);
-  for (const d of ['logs', 'runs', 'bundles']) assert.equal(statSync(join(s.state, d)).mode & 0o777, 0o700, d);
+  for (const d of ['logs', 'runs', 'bundles', 'scan-cache', 'plan-memo', 'work']) assert.equal(statSync(join(s.state, d)).mode & 0o777, 0o700, d);
 
   const big = await alice('PUT', '/api/v1/bundles/big', new Uint8Array(100 * 1024));
   assert.equal(big.status, 413, big.text);
