@@ -3,6 +3,8 @@
 
 import type { Command } from 'commander';
 import { KilnError } from '../errors.ts';
+import { existsSync } from 'node:fs';
+import { recordsPath } from '../records/db.ts';
 import { openServerRecords } from '../records/server-records.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, parseDurationOption, type StateOptions } from './options.ts';
@@ -23,7 +25,10 @@ export function registerToken(program: Command, ctx: CliContext): void {
     .option('--expires <duration>', 'the token stops working after this long, e.g. 90d or 12h (default: never)', parseDurationOption('--expires'));
   addStateOptions(create);
   create.action((tenant: string, opts: CreateOpts) => {
-    using records = openServerRecords(layoutFrom(opts).root);
+    const root = layoutFrom(opts).root;
+    // Before a first `kiln serve` this makes the state; a mistyped --state is then said.
+    if (!existsSync(recordsPath(root))) ctx.stderr.write(`kiln: ${root} holds no kiln state yet: made it; start kiln serve with --state ${root} for this token to work\n`);
+    using records = openServerRecords(root);
     const now = Date.now();
     const expiresAt = opts.expires === undefined ? undefined : now + opts.expires;
     const t = records.createToken(tenant, { admin: opts.admin === true, now, ...(expiresAt === undefined ? {} : { expiresAt }) });
@@ -38,7 +43,7 @@ export function registerToken(program: Command, ctx: CliContext): void {
     .argument('<id-or-tenant>', 'a token id (from `kiln token list`) or a tenant name');
   addStateOptions(revoke);
   revoke.action((what: string, opts: StateOptions) => {
-    using records = openServerRecords(layoutFrom(opts).root);
+    using records = openServerRecords(existingState(opts));
     const ids = records.revokeTokens(what);
     if (ids.length === 0) {
       throw new KilnError('token-not-found', `no live token has the id or tenant "${what}"`, { hint: 'see `kiln token list`' });
@@ -49,7 +54,7 @@ export function registerToken(program: Command, ctx: CliContext): void {
   const list = token.command('list').description('list tokens (ids, tenants, admin, last used, expiry, revoked), never the secrets');
   addStateOptions(list);
   list.action((opts: StateOptions) => {
-    using records = openServerRecords(layoutFrom(opts).root);
+    using records = openServerRecords(existingState(opts));
     for (const t of records.listTokens()) {
       const revoked = t.revokedAt === null ? '' : `  revoked ${new Date(t.revokedAt).toISOString()}`;
       const expires = t.expiresAt === null ? '' : `  ${t.expiresAt <= Date.now() ? 'expired' : 'expires'} ${new Date(t.expiresAt).toISOString()}`;
@@ -57,4 +62,13 @@ export function registerToken(program: Command, ctx: CliContext): void {
       ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}  created ${new Date(t.createdAt).toISOString()}${used}${expires}${revoked}\n`);
     }
   });
+}
+
+/** The state directory of `opts`, refused when it holds no records (a mistyped --state must not make a new one). */
+function existingState(opts: StateOptions): string {
+  const root = layoutFrom(opts).root;
+  if (!existsSync(recordsPath(root))) {
+    throw new KilnError('usage', `${root} holds no kiln state (no ${recordsPath(root)}): no tokens there`, { hint: 'give the --state (or KILN_STATE) kiln serve runs with' });
+  }
+  return root;
 }

@@ -4,6 +4,7 @@
 // bootstrap failure, another flag's name, or silence.
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -112,6 +113,16 @@ test('env import of a file that is not a tarball, token revoke of no token, repo
   const imp = await runKiln(['env', 'import', 'z', notTar, '--state', state]);
   assert.equal(imp.code, 2, explain(imp));
   assert.match(imp.stderr, /^kiln: error \[usage\]: \S+afile: not a root tarball: neither a tar archive nor a zstd, xz, gzip or bzip2 compressed one$/m);
+  // A state without records (a mistyped --state) is said, and not made.
+  const nowhere = join(dir.path, 'nowhere');
+  for (const args of [['revoke', 'nosuch'], ['list']]) {
+    const r = await runKiln(['token', ...args, '--state', nowhere]);
+    assert.equal(r.code, 2, explain(r));
+    assert.match(r.stderr, /^kiln: error \[usage\]: \S+nowhere holds no kiln state \(no \S+kiln\.db\): no tokens there$/m, explain(r));
+  }
+  assert.equal(existsSync(nowhere), false);
+  const made = await runKiln(['token', 'create', 'alice', '--state', state]);
+  assert.equal(made.code, 0, explain(made));
   const revoke = await runKiln(['token', 'revoke', 'nosuch', '--state', state]);
   assert.equal(revoke.code, 2, explain(revoke));
   assert.match(revoke.stderr, /^kiln: error \[token-not-found\]: no live token has the id or tenant "nosuch"$/m);
