@@ -117,7 +117,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     .option('--bundle-quota <size>', "all of one tenant's stored bundles together, as extracted (default: no limit); kiln cache gc removes those older than its --older-than that no build waits for", parseSize('--bundle-quota'))
     .option('--bundle-max-entries <n>', `most members in a bundle (default ${DEFAULT_BUNDLE_LIMITS.maxEntries})`, parsePositive('--bundle-max-entries'))
     .option('--max-priority <n>', "the highest build priority a tenant's token may ask for, 0 to 100 (default 100; admin tokens any)", parseRange('--max-priority', 0, 100))
-    .option('--job-timeout <duration>', "no tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
+    .option('--job-timeout <duration>', "no job of any tenant's build may run longer than this, whatever its recipe says, e.g. 6h (default: none)", parseDurationOption('--job-timeout'))
     .option('--log-limit <size>', "most output a job's log holds (default 1G; 0: no limit); past it the build goes on and its last lines are kept", parseLogLimit)
     .option('--min-free <size>', 'start no build while the disk of the state dir (workspaces, cache) has less free (default 1G; 0: no limit); /healthz then answers 503', parseSizeOption('--min-free', { zero: true }))
     .option('--fetch-allow <cidr>', "a network (10.20.0.0/16) or address the daemon may fetch from for a tenant's build besides the public internet and the hosts of its apt sources (repeatable; docs/operations.md)", collectText, [])
