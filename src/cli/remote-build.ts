@@ -259,7 +259,9 @@ export async function followBuild(
       // A daemon that stopped or crashed mid-build resumes it as a new run: said, once per run.
       const interrupted = b.priorRuns?.length ?? 0;
       if (interrupted > priorRuns) {
-        if (!o.json) ctx.stderr.write(`kiln: build ${id} was interrupted (the server stopped) and resumes as run ${b.runId ?? '(queued)'}: jobs done before are up to date, the others run again\n`);
+        // One the daemon gave up on (it died under it too often) ends now: its end says why.
+        const resumes = b.state === 'queued' || b.state === 'running';
+        if (!o.json && resumes) ctx.stderr.write(`kiln: build ${id} was interrupted (the server stopped) and resumes${b.runId === null ? ' once it starts again' : ` as run ${b.runId}`}: jobs done before are up to date, the others run again\n`);
         priorRuns = interrupted;
       }
       // What holds a queued build back, said when it changes (a tenant would wait in silence).
