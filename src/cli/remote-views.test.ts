@@ -128,3 +128,18 @@ test('kiln status --server: a running build shows its jobs still waiting to star
   assert.match(none.out, /^ {2}0 built, 3 waiting$/m, none.out);
   assert.match(buildsText([build({ state: 'running', endedAt: null, counts: { built: 1 }, waiting: 2 }) as never]), /running .* 1 built, 2 waiting$/m);
 });
+
+test('kiln logs --server: a build whose last run never reached the job shows its newest earlier attempt\'s log, saying so', async (t) => {
+  const log = '/api/v1/builds/b9/jobs/slow%40amd64/log?run=r3';
+  const url = await daemon(t, {
+    '/api/v1/builds?limit=20': { builds: [build({ id: 'b9', state: 'failed' })] },
+    '/api/v1/builds/b9/jobs': { buildId: 'b9', runId: 'r4', jobs: [job('slow@amd64', 'failed', { log: null, earlierAttempts: [
+      { attempt: 2, runId: 'r2', log: '/api/v1/builds/b9/jobs/slow%40amd64/log?run=r2' }, { attempt: 3, runId: 'r3', log },
+    ] })] },
+    [log]: 'the third attempt, cut off',
+  });
+  const r = await runMain(['logs', 'slow', '--server', url, '--token', 't']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /the third attempt, cut off/);
+  assert.match(r.err, /^kiln: slow@amd64 of build b9 has no log of its own; this is attempt 3's, of run r3 \(cut off when the daemon stopped\)$/m);
+});

@@ -35,6 +35,8 @@ interface JobView extends RemoteJob {
   readonly log: string | null;
   readonly attempt: number;
   readonly sample: { cpuCores: number; memoryBytes: number; diskBytes: number } | null;
+  /** Attempts of earlier runs of the build (a daemon that stopped or died under it), oldest first. */
+  readonly earlierAttempts?: readonly { readonly attempt: number; readonly runId: string; readonly log: string | null }[];
 }
 
 const mib = (n: number): string => `${(n / 1024 / 1024).toFixed(1)}MiB`;
@@ -117,6 +119,15 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
     const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(id)}/jobs`);
     job = jobs.find(matches);
     if (job !== undefined) {
+      buildId = id;
+      break;
+    }
+    // A build whose last run never reached the job (the daemon gave up after it died under
+    // it): the log of its newest earlier attempt, said so (not with -f: nothing grows).
+    const earlier = opts.follow === true ? undefined : jobs.filter(named).flatMap((j) => (j.earlierAttempts ?? []).filter((a) => a.log !== null).map((a) => ({ j, a }))).at(-1);
+    if (earlier !== undefined) {
+      ctx.stderr.write(`kiln: ${earlier.j.jobId} of build ${id} has no log of its own; this is attempt ${earlier.a.attempt}'s, of run ${earlier.a.runId} (cut off when the daemon stopped)\n`);
+      job = { ...earlier.j, log: earlier.a.log };
       buildId = id;
       break;
     }
