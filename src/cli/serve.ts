@@ -5,6 +5,8 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { MAX_INTERRUPTIONS } from '../records/server-records.ts';
+import { openRecords } from '../records/records.ts';
+import { reapLeftovers } from '../run/run-workspaces.ts';
 import { KilnError } from '../errors.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { createApp } from '../server/app.ts';
@@ -140,6 +142,15 @@ export function registerServe(program: Command, ctx: CliContext): void {
     // Nor may they have it fetch from its own network (loopback, private, link-local):
     // only its apt sources' hosts and the networks allowed here.
     guardFetches(await daemonFetchPolicy(opts.fetchAllow));
+    // What a daemon that died left (its runs, their sandboxes and workspaces) is cleaned
+    // now, as each build does as it starts: not left until the next build (a build given
+    // up after the daemon died under it again and again has none).
+    mkdirSync(state.root, { recursive: true });
+    {
+      using records = openRecords(state.root);
+      records.markInterruptedRuns();
+    }
+    await reapLeftovers(state);
     const kiln = createApp({
       state,
       trees,

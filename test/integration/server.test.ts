@@ -524,3 +524,24 @@ test('kiln logs -f --server on a job still waiting for its dependencies waits fo
   assert.equal(r.code, 0, explain(r));
   assert.match(r.stdout, /w2-says-hello/);
 });
+
+test('kiln serve cleans up at start what a dead kiln left (its run marked, its workspace gone), not only when the next build starts', async (t) => {
+  const state = mkdtempSync(join(tmpdir(), 'kiln-serve-reap-'));
+  t.after(() => rmSync(state, { recursive: true, force: true }));
+  const dead = execFileSync('/bin/sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim();
+  {
+    using records = openRecords(state);
+    records.createRun({ id: 'run-dead', tree: '.', targets: [], archs: ['amd64'], maxJobs: 1, startedAt: Date.now(), pid: Number(dead), host: (await import('node:os')).hostname() });
+  }
+  mkdirSync(join(state, 'work', 'run-dead', 'a_amd64'), { recursive: true });
+  // Its owner file, as a run writes it: a kiln that is gone.
+  writeFileSync(join(state, 'work', 'run-dead', '.owner'), JSON.stringify({ pid: Number(dead), start: null }));
+  const s = await serve(t, state, []);
+  assert.equal(existsSync(join(state, 'work', 'run-dead')), false, s.stderr());
+  {
+    using records = openRecords(state);
+    assert.notEqual(records.getRun('run-dead')?.state, 'running');
+  }
+  s.proc.child.kill('SIGTERM');
+  await s.proc.done;
+});
