@@ -62,7 +62,12 @@ export function binnmuNumbering(o: { records: Records; repoDir: string | undefin
       return {
         job: withBinnmu(job, chosen),
         settle: (built) => {
-          if (!built) o.records.releaseBinnmu(id);
+          if (built) return;
+          try {
+            o.records.releaseBinnmu(id);
+          } catch {
+            // The records busy past their timeout: a reservation left only skips a number.
+          }
         },
       };
     },
