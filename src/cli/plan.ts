@@ -94,7 +94,15 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     const suiteName = p.scan.debian?.suite.suite;
     const published = suiteName === undefined || !p.plan.nodes.some((n) => n.spec?.debian?.options.autoBinnmu === true) ? undefined
       : await (await import('../run/binnmu-numbers.ts')).publishedBinaries(join(state.root, 'repo'), suiteName);
+    // A binNMU up to date: its artifact says which one it is.
+    const upToDate = new Map<string, string>();
+    for (const n of p.plan.nodes) {
+      if (n.state !== 'up-to-date' || n.spec?.debian === undefined || n.key === undefined) continue;
+      const meta = await p.artifacts.get(n.key).catch(() => undefined);
+      if (typeof meta?.['binaryVersion'] === 'string') upToDate.set(n.id, meta['binaryVersion']);
+    }
     const binnmuOf = (n: (typeof p.plan.nodes)[number]): string | undefined => {
+      if (n.state === 'up-to-date') return upToDate.get(n.id);
       if (n.state !== 'to-build' || n.spec === undefined || published === undefined || !autoBinnmuApplies({ arch: n.arch, spec: n.spec })) return undefined;
       const job = { arch: n.arch, spec: n.spec };
       const chosen = chooseBinnmu(job, n.key ?? '', { reserved: records.binnmusOf(n.spec.name, n.spec.version), published: published.get(n.spec.debian!.source.package) ?? [] });
@@ -158,6 +166,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           const binnmu = binnmuOf(n);
           detail = `${describeReason(n.why!)}${waits.length > 0 ? `; after ${waits.join(', ')}` : ''}${binnmu === undefined ? '' : `; as the binNMU ${binnmu}`}`;
         } else if (n.state === 'broken') detail = causeForTerminal(n.broken ?? '', '      ');
+        else if (binnmuOf(n) !== undefined) detail = `the binNMU ${binnmuOf(n)!}`;
         const values = n.spec?.optionValues;
         if (values !== undefined && n.state !== 'broken') detail += `${detail === '' ? '' : '; '}options: ${Object.keys(values).map((k) => `${k} ${values[k] ? 'on' : 'off'}`).join(', ')}`;
         out.push(`  ${n.state.padEnd(10)}  ${n.id.padEnd(width)}  ${n.version.padEnd(10)}  ${detail}`.trimEnd());

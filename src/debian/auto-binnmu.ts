@@ -63,7 +63,7 @@ export function archiveBinnmus(universe: BinaryUniverse, source: string, version
  */
 export function binnmuVersionOf(spec: PackageSpec, arch: string): string | undefined {
   const d = spec.debian;
-  if (d?.options.binnmu === undefined || (d.modeFor[arch] ?? 'binary') === 'binary-indep') return undefined;
+  if (d?.options?.binnmu === undefined || (d.modeFor?.[arch] ?? 'binary') === 'binary-indep') return undefined;
   return `${spec.version}+b${d.options.binnmu}`;
 }
 

@@ -4,6 +4,7 @@
 // errors refuse it, warnings are returned for the log and the job's result). A Debian
 // build's output is its .debs, checked as such.
 
+import { binnmuVersionOf } from '../debian/auto-binnmu.ts';
 import type { ArtifactInfo, ArtifactMeta, ArtifactStore, PutOptions } from '../cache/artifact-types.ts';
 import { formatGroup } from '../debian/relation.ts';
 import type { Job } from '../plan/job.ts';
@@ -76,9 +77,12 @@ export async function packOutput(r: PackRequest): Promise<Packed> {
 
 /** What an artifact's meta.json says of the package, and what its key was made of (a CI state dir's records do not outlive it). */
 export function artifactInfoOf(spec: PackageSpec, job: Pick<Job, 'arch' | 'envId'>, depOutputs: Readonly<Record<string, string>>): ArtifactInfo {
+  // A Debian binNMU: its binary packages' version, for a report of it found up to date later.
+  const binaryVersion = binnmuVersionOf(spec, job.arch);
   return {
     name: spec.name,
     version: spec.version,
+    ...(binaryVersion === undefined ? {} : { binaryVersion }),
     release: spec.release,
     arch: job.arch,
     depends: spec.depends.map(formatGroup),

@@ -131,7 +131,11 @@ export const LOG_TAIL_LINES = 50;
  * The report of a run from its records. `categories`: the category folder of each package
  * in one, by name (the plan knows them; the records do not keep them).
  */
-export function buildReport(records: Records, runId: string, categories?: ReadonlyMap<string, string>): RunReport {
+/**
+ * The report of run `runId` from the records; `categories` by package name, and
+ * `binaryVersions` by job id (Debian binNMUs found up to date: their artifacts say it).
+ */
+export function buildReport(records: Records, runId: string, categories?: ReadonlyMap<string, string>, binaryVersions?: ReadonlyMap<string, string>): RunReport {
   const run = records.getRun(runId);
   if (run === undefined) {
     throw new KilnError('run-not-found', `no run ${runId} in the records at ${records.path}`, {
@@ -150,7 +154,8 @@ export function buildReport(records: Records, runId: string, categories?: Readon
       running.push({ job: j.jobId, startedAt: new Date(j.startedAt ?? run.startedAt).toISOString(), log: j.log });
       continue;
     }
-    packages.push(toPackage(j, j.state === 'running' ? 'cancelled' : j.state, failedIds, categories?.get(j.name)));
+    const binaryVersion = j.binaryVersion ?? binaryVersions?.get(j.jobId);
+    packages.push(toPackage(binaryVersion === undefined ? j : { ...j, binaryVersion }, j.state === 'running' ? 'cancelled' : j.state, failedIds, categories?.get(j.name)));
   }
   packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch));
   const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };

@@ -369,7 +369,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     await signs?.stopReports();
     const reportDir = join(state.runs, runId);
     // As written: with its failures triaged (which block most, which failed alike). A full disk is said as such.
-    const { report } = await writeReport(state.root, buildReport(records, runId, categories)).catch((e: unknown) => {
+    const { report } = await writeReport(state.root, buildReport(records, runId, categories, await upToDateBinnmus(plan.nodes, finalState, outputs, artifacts))).catch((e: unknown) => {
       if (!noSpaceLeft(e)) throw e;
       throw new KilnError('path-unusable', `${join(state.runs, runId)}: the report of run ${runId} could not be written: the disk is full (${e instanceof Error ? e.message : String(e)})`, {
         hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs); the run is on record (kiln status ${runId})`,
@@ -420,4 +420,24 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
   } catch {
     // The next plan reads those entries again, and tries again.
   }
+}
+
+/**
+ * The binary version of each Debian binNMU the run found up to date, by job id, as its
+ * artifact's meta says it (a build records its own): none for a run without Debian jobs.
+ */
+async function upToDateBinnmus(
+  nodes: readonly { readonly id: string; readonly spec?: { readonly debian?: unknown } | undefined }[],
+  finalState: ReadonlyMap<string, string>,
+  outputs: ReadonlyMap<string, { readonly key: string }>,
+  artifacts: import('../cache/artifact-types.ts').ArtifactStore,
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const n of nodes) {
+    if (n.spec?.debian === undefined || finalState.get(n.id) !== 'up-to-date') continue;
+    const key = outputs.get(n.id)?.key;
+    const meta = key === undefined ? undefined : await artifacts.get(key).catch(() => undefined);
+    if (typeof meta?.['binaryVersion'] === 'string') out.set(n.id, meta['binaryVersion']);
+  }
+  return out;
 }

@@ -126,6 +126,11 @@ test('--binnmu auto: a rebuild of an unchanged version is VERSION+bN (its arch-a
   const third = await build(['--dsc', lib2, '--dsc', prog]);
   assert.equal(third.code, 0, explain(third));
   assert.equal(third.summary?.counts['up-to-date'], 2, explain(third));
+  // The report and the plan still say which binNMU each is (its artifact does).
+  const still = JSON.parse(readFileSync(third.summary!.report, 'utf8')) as { packages: { name: string; binaryVersion?: string }[] };
+  assert.deepEqual(still.packages.map((p) => [p.name, p.binaryVersion]).sort(), [['kiln-abi-app', '1.0+b1'], ['kiln-abi-lib', undefined]]);
+  const unchanged = await runKiln(['plan', '--debian', 'bookworm', '--dsc', lib2, '--dsc', prog, '--binnmu', 'auto', '--state', state, '--cache', cache], { env: envs });
+  assert.match(unchanged.stdout, /up-to-date +kiln-abi-app@amd64 +1\.0 +the binNMU 1\.0\+b1\n/, explain(unchanged));
 
   // A forced rebuild of the same inputs: the same binNMU again (one key, one version).
   const forced = await build(['--dsc', lib2, '--dsc', prog, '--force', 'kiln-abi-app']);
