@@ -97,7 +97,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     // A binNMU up to date: its artifact says which one it is.
     const upToDate = new Map<string, string>();
     for (const n of p.plan.nodes) {
-      if (n.state !== 'up-to-date' || n.spec?.debian === undefined || n.key === undefined) continue;
+      // Only where a binNMU can be (with --binnmu): a whole suite's plan reads no meta for it.
+      const o = n.spec?.debian?.options;
+      if (n.state !== 'up-to-date' || o === undefined || (o.autoBinnmu !== true && o.binnmu === undefined) || n.key === undefined) continue;
       const meta = await p.artifacts.get(n.key).catch(() => undefined);
       if (typeof meta?.['binaryVersion'] === 'string') upToDate.set(n.id, meta['binaryVersion']);
     }

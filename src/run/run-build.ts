@@ -427,14 +427,16 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
  * artifact's meta says it (a build records its own): none for a run without Debian jobs.
  */
 async function upToDateBinnmus(
-  nodes: readonly { readonly id: string; readonly spec?: { readonly debian?: unknown } | undefined }[],
+  nodes: readonly { readonly id: string; readonly spec?: { readonly debian?: { readonly options: { readonly autoBinnmu?: true; readonly binnmu?: number } } | undefined } | undefined }[],
   finalState: ReadonlyMap<string, string>,
   outputs: ReadonlyMap<string, { readonly key: string }>,
   artifacts: import('../cache/artifact-types.ts').ArtifactStore,
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const n of nodes) {
-    if (n.spec?.debian === undefined || finalState.get(n.id) !== 'up-to-date') continue;
+    // Only where a binNMU can be (with --binnmu): a no-change run of a whole suite reads no meta for it.
+    const o = n.spec?.debian?.options;
+    if (o === undefined || (o.autoBinnmu !== true && o.binnmu === undefined) || finalState.get(n.id) !== 'up-to-date') continue;
     const key = outputs.get(n.id)?.key;
     const meta = key === undefined ? undefined : await artifacts.get(key).catch(() => undefined);
     if (typeof meta?.['binaryVersion'] === 'string') out.set(n.id, meta['binaryVersion']);
