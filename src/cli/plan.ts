@@ -1,6 +1,6 @@
 // kiln plan [TARGET...]: what a build would do, and why, without building.
 
-import { autoBinnmuApplies, binnmuVersionOf, chooseBinnmu, withBinnmu } from '../debian/auto-binnmu.ts';
+import { autoBinnmuApplies, binnmusUpToDate, binnmuVersionOf, chooseBinnmu, withBinnmu } from '../debian/auto-binnmu.ts';
 import { Option, type Command } from 'commander';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -93,16 +93,9 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     // whose dependencies rebuild gets its final key then, so its number is told as of now.
     const suiteName = p.scan.debian?.suite.suite;
     const published = suiteName === undefined || !p.plan.nodes.some((n) => n.spec?.debian?.options.autoBinnmu === true) ? undefined
-      : await (await import('../run/binnmu-numbers.ts')).publishedBinaries(join(state.root, 'repo'), suiteName);
+      : await (await import('../run/binnmu-numbers.ts')).publishedBinaries({ repoDir: undefined, stateRoot: state.root }, suiteName);
     // A binNMU up to date: its artifact says which one it is.
-    const upToDate = new Map<string, string>();
-    for (const n of p.plan.nodes) {
-      // Only where a binNMU can be (with --binnmu): a whole suite's plan reads no meta for it.
-      const o = n.spec?.debian?.options;
-      if (n.state !== 'up-to-date' || o === undefined || (o.autoBinnmu !== true && o.binnmu === undefined) || n.key === undefined) continue;
-      const meta = await p.artifacts.get(n.key).catch(() => undefined);
-      if (typeof meta?.['binaryVersion'] === 'string') upToDate.set(n.id, meta['binaryVersion']);
-    }
+    const upToDate = await binnmusUpToDate(p.plan.nodes.flatMap((n) => (n.state !== 'up-to-date' || n.spec?.debian === undefined ? [] : [{ id: n.id, options: n.spec.debian.options, key: n.key }])), p.artifacts);
     const binnmuOf = (n: (typeof p.plan.nodes)[number]): string | undefined => {
       if (n.state === 'up-to-date') return upToDate.get(n.id);
       if (n.state !== 'to-build' || n.spec === undefined || published === undefined || !autoBinnmuApplies({ arch: n.arch, spec: n.spec })) return undefined;

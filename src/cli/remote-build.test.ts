@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { exitCodeFor, KilnError } from '../errors.ts';
 import { forTheCli } from './remote.ts';
 import { buildFailure, followBuild, jobChanges, summaryLine, type RemoteBuild, type RemoteJob } from './remote-build.ts';
@@ -17,6 +17,17 @@ const build = (state: RemoteBuild['state']): RemoteBuild => ({
   endedAt: null,
   counts: null,
 });
+
+/** A daemon answering each request with the next of `answers` (a 500 once they run out); its URL. */
+async function answering(t: TestContext, answers: unknown[]): Promise<string> {
+  const server = createServer((_req, res) => {
+    const a = answers.shift();
+    res.writeHead(a === undefined ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(a ?? { error: { code: 'usage', message: 'asked too often' } }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
 
 test('followBuild waits for a daemon that dies between its two calls or in the middle of an answer', async (t) => {
   // The daemon's answers in order; a function answers by itself (here: by dropping the connection).
@@ -60,14 +71,7 @@ test('followBuild waits for a daemon that dies between its two calls or in the m
 
 test('followBuild prints the last jobs of a build before saying how it ended', async (t) => {
   const job = (state: string) => ({ jobs: [{ jobId: 'slow@amd64', state, durationMs: state === 'running' ? null : 20_000, cause: null, failureReason: null }] });
-  const answers: unknown[] = [build('running'), job('running'), build('failed'), job('built')];
-  const server = createServer((_req, res) => {
-    const a = answers.shift();
-    res.writeHead(a === undefined ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(a ?? { error: { code: 'usage', message: 'asked too often' } }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = await answering(t, [build('running'), job('running'), build('failed'), job('built')]);
   // One stream for both, as on a terminal: the order is what a user reads.
   const out = new PassThrough();
   await followBuild({ url, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: out }, { pollMs: 10 });
@@ -76,15 +80,9 @@ test('followBuild prints the last jobs of a build before saying how it ended', a
 
 test('followBuild says what holds a queued build back, once while it holds', async (t) => {
   const queued = { ...build('queued'), runId: null, waitingFor: 'disk space: only 64.9 GiB free on the state directory\'s disk, under --min-free 1.0 TiB; it starts by itself once there is space' };
-  const answers: unknown[] = [queued, queued, build('running'), { jobs: [] }, build('done'), { jobs: [] }];
-  const server = createServer((_req, res) => {
-    const a = answers.shift();
-    res.writeHead(a === undefined ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(a ?? { error: { code: 'usage', message: 'asked too often' } }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
+  const url = await answering(t, [queued, queued, build('running'), { jobs: [] }, build('done'), { jobs: [] }]);
   const out = new PassThrough();
-  await followBuild({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: out }, { pollMs: 10 });
+  await followBuild({ url, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: out }, { pollMs: 10 });
   assert.deepEqual(String(out.read()).trimEnd().split('\n'), [
     'kiln: build b1 is waiting: disk space: only 64.9 GiB free on the state directory\'s disk, under --min-free 1.0 TiB; it starts by itself once there is space',
     'kiln: build b1 queued', 'kiln: build b1 running', 'kiln: build b1 done',
@@ -96,16 +94,10 @@ test('followBuild says what holds a queued build back, once while it holds', asy
 test('followBuild: end false leaves how it ended to the caller\'s summary; states false says neither start nor end (kiln cancel)', async (t) => {
   const job = (state: string) => ({ jobs: [{ jobId: 'slow@amd64', state, durationMs: state === 'running' ? null : 20_000, cause: null, failureReason: null }] });
   const lines = async (o: { end?: boolean; states?: boolean }): Promise<string[]> => {
-    const answers: unknown[] = [build('running'), job('running'), build('cancelled'), job('cancelled')];
-    const server = createServer((_req, res) => {
-      const a = answers.shift();
-      res.writeHead(a === undefined ? 500 : 200, { 'content-type': 'application/json' }).end(JSON.stringify(a ?? { error: { code: 'usage', message: 'asked too often' } }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    t.after(() => server.close());
+    const url = await answering(t, [build('running'), job('running'), build('cancelled'), job('cancelled')]);
     const out = new PassThrough();
     const err = new PassThrough();
-    await followBuild({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: err }, { pollMs: 10, ...o });
+    await followBuild({ url, token: 't' }, 'b1', { exitCode: 0, stdout: out, stderr: err }, { pollMs: 10, ...o });
     return String(err.read() ?? '').trimEnd().split('\n').filter((l) => l !== '');
   };
   assert.deepEqual(await lines({}), ['kiln: build b1 running', 'kiln: build b1 cancelled']);

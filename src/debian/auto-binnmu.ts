@@ -63,7 +63,7 @@ export function archiveBinnmus(universe: BinaryUniverse, source: string, version
  */
 export function binnmuVersionOf(spec: PackageSpec, arch: string): string | undefined {
   const d = spec.debian;
-  if (d?.options?.binnmu === undefined || (d.modeFor?.[arch] ?? 'binary') === 'binary-indep') return undefined;
+  if (d?.options.binnmu === undefined || (d.modeFor[arch] ?? 'binary') === 'binary-indep') return undefined;
   return `${spec.version}+b${d.options.binnmu}`;
 }
 
@@ -72,6 +72,29 @@ export interface ReservedBinnmu {
   readonly arch: string;
   readonly key: string;
   readonly binaryVersion: string | null;
+}
+
+/** The number a reservation holds for source `version` (0: the version itself), or undefined for another version's. */
+export function reservedNumber(r: Pick<ReservedBinnmu, 'binaryVersion'>, version: string): number | undefined {
+  return r.binaryVersion === null ? 0 : binnmuNumberOf(r.binaryVersion, version);
+}
+
+/**
+ * The binary version of each Debian binNMU found up to date (`key`: its artifact's), by id,
+ * as its artifact's meta says it (a binNMU's build records it). Only where a binNMU can be
+ * (with --binnmu): a whole suite's plan or no-change run reads no meta for it.
+ */
+export async function binnmusUpToDate(
+  found: readonly { readonly id: string; readonly options: { readonly autoBinnmu?: true; readonly binnmu?: number }; readonly key: string | undefined }[],
+  artifacts: { get(key: string): Promise<Readonly<Record<string, unknown>> | undefined> },
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const f of found) {
+    if ((f.options.autoBinnmu !== true && f.options.binnmu === undefined) || f.key === undefined) continue;
+    const meta = await artifacts.get(f.key).catch(() => undefined);
+    if (typeof meta?.['binaryVersion'] === 'string') out.set(f.id, meta['binaryVersion']);
+  }
+  return out;
 }
 
 /** What the numbering sees of a version besides the archive (auto-binnmu.ts's header). */
@@ -100,9 +123,9 @@ export function autoBinnmuApplies(job: Pick<Job, 'arch' | 'spec'>): boolean {
 export function chooseBinnmu(job: Pick<Job, 'arch' | 'spec'>, key: string, seen: BinnmusSeen): { n: number; why?: string } {
   const d = job.spec.debian!;
   const { name, version } = job.spec;
-  const same = seen.reserved.find((r) => r.arch === job.arch && r.key === key && (r.binaryVersion === null || binnmuNumberOf(r.binaryVersion, version) !== undefined));
+  const same = seen.reserved.find((r) => r.arch === job.arch && r.key === key && reservedNumber(r, version) !== undefined);
   if (same !== undefined) {
-    const n = same.binaryVersion === null ? 0 : binnmuNumberOf(same.binaryVersion, version)!;
+    const n = reservedNumber(same, version)!;
     return n === 0 ? { n } : { n, why: `--binnmu auto: ${name} ${version} on ${job.arch} was built here from these very inputs as the binNMU ${version}+b${n}: built again as that` };
   }
   const archs = numberedArchs(d);

@@ -71,7 +71,7 @@ test('packOutput: the output checks warn and the output is stored with its warni
 test("packOutput: a recipe's skip-checks skips the check; a Debian build's output is checked as .debs (no symlinks)", async () => {
   const p = await packing({ 'work/data': 'x', 'usr/lib/libx.so': { link: 'libx.so.1' } });
   try {
-    await assert.rejects(p.pack({ spec: { ...spec('tool'), debian: {} as NonNullable<PackageSpec['debian']> } }), /Debian build's output holds symlinks/);
+    await assert.rejects(p.pack({ spec: { ...spec('tool'), debian: { options: { profiles: [], nocheck: false, mode: 'binary' }, modeFor: {} } as unknown as NonNullable<PackageSpec['debian']> } }), /Debian build's output holds symlinks/);
     const s = spec('tool');
     const { warnings } = await p.pack({ spec: { ...s, build: { ...s.build, skipChecks: ['hierarchy'] } } });
     assert.deepEqual(warnings, []);

@@ -5,16 +5,20 @@
 // without reserving.
 
 import { fieldValue } from '../debian/deb-file.ts';
-import { autoBinnmuApplies, binnmuNumberOf, chooseBinnmu, withBinnmu, type BinnmusSeen } from '../debian/auto-binnmu.ts';
+import { autoBinnmuApplies, chooseBinnmu, reservedNumber, withBinnmu, type BinnmusSeen } from '../debian/auto-binnmu.ts';
 import { readLiveSuite } from '../publish/apt-repo-live.ts';
 import type { Job } from '../plan/job.ts';
 import type { Records } from '../records/records.ts';
 import { repoDirOf } from './publish-debian.ts';
 
-/** What a repository's suite lists of each source's binaries (not `all` ones): source name → arch and version; empty without one. */
-export async function publishedBinaries(repoDir: string, suite: string): Promise<Map<string, BinnmusSeen['published']>> {
+/**
+ * What the repository a run publishes to (`repoDir`, a daemon tenant's; else the state
+ * directory's) lists of each source's binaries in `suite` (not `all` ones): source name →
+ * arch and version; empty without one.
+ */
+export async function publishedBinaries(o: { readonly repoDir: string | undefined; readonly stateRoot: string }, suite: string): Promise<Map<string, BinnmusSeen['published']>> {
   const out = new Map<string, { arch: string; version: string }[]>();
-  const live = await readLiveSuite(repoDir, suite).catch(() => undefined);
+  const live = await readLiveSuite(o.repoDir ?? repoDirOf(o.stateRoot), suite).catch(() => undefined);
   for (const list of live?.entries.values() ?? []) {
     for (const e of list) {
       if (e.architecture === 'all') continue;
@@ -34,7 +38,6 @@ export interface BinnmuNumbering {
 
 /** `repoDir`: where the run publishes (a daemon tenant's repository), else the state directory's. */
 export function binnmuNumbering(o: { records: Records; repoDir: string | undefined; stateRoot: string }): BinnmuNumbering {
-  const repoDir = o.repoDir ?? repoDirOf(o.stateRoot);
   const repos = new Map<string, Promise<Map<string, BinnmusSeen['published']>>>();
   /** The number this run chose for a source version: its other archs take the same (Multi-Arch: same). */
   const chosenInRun = new Map<string, { n: number; why?: string }>();
@@ -43,7 +46,7 @@ export function binnmuNumbering(o: { records: Records; repoDir: string | undefin
       if (!autoBinnmuApplies(job)) return { job, settle: () => undefined };
       const d = job.spec.debian!;
       let listed = repos.get(d.suite.suite);
-      if (listed === undefined) repos.set(d.suite.suite, (listed = publishedBinaries(repoDir, d.suite.suite)));
+      if (listed === undefined) repos.set(d.suite.suite, (listed = publishedBinaries(o, d.suite.suite)));
       const published = (await listed).get(d.source.package) ?? [];
       const version = `${d.suite.suite}\0${job.spec.name}\0${job.spec.version}`;
       // Synchronous from here to the reservation: the archs of one source take turns.
@@ -54,7 +57,7 @@ export function binnmuNumbering(o: { records: Records; repoDir: string | undefin
         // The number another arch of this run took, unless this arch gave it to another
         // key already (a run at the same time took it, or a kept number was handed on).
         const taken = chosenInRun.get(version);
-        const usedHere = (n: number) => reserved.some((r) => r.arch === job.arch && r.key !== key && (r.binaryVersion === null ? 0 : binnmuNumberOf(r.binaryVersion, job.spec.version)) === n);
+        const usedHere = (n: number) => reserved.some((r) => r.arch === job.arch && r.key !== key && reservedNumber(r, job.spec.version) === n);
         const pick = taken !== undefined && !usedHere(taken.n) ? taken : own;
         if (taken === undefined) chosenInRun.set(version, pick);
         return pick;

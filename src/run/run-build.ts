@@ -15,6 +15,7 @@ import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
 import type { StagedOutput, SubstituteRequest } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
+import type { PlanNode } from '../plan/plan.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
 import { crossWithNats } from './debian-plan.ts';
 import { atOnceNote, clampToMachine } from '../schedule/pick-next.ts';
@@ -26,6 +27,7 @@ import type { SlotGate } from '../schedule/slot-pool.ts';
 import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { fullKeyOf } from '../plan/keys.ts';
+import { binnmusUpToDate } from '../debian/auto-binnmu.ts';
 import { runRecorder } from './run-recorder.ts';
 import { buildReport, categoriesOf, writeReport, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
@@ -369,7 +371,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     await signs?.stopReports();
     const reportDir = join(state.runs, runId);
     // As written: with its failures triaged (which block most, which failed alike). A full disk is said as such.
-    const { report } = await writeReport(state.root, buildReport(records, runId, categories, await upToDateBinnmus(plan.nodes, finalState, outputs, artifacts))).catch((e: unknown) => {
+    const { report } = await writeReport(state.root, buildReport(records, runId, categories, await binnmusUpToDate(debianUpToDate(plan.nodes, finalState, outputs), artifacts))).catch((e: unknown) => {
       if (!noSpaceLeft(e)) throw e;
       throw new KilnError('path-unusable', `${join(state.runs, runId)}: the report of run ${runId} could not be written: the disk is full (${e instanceof Error ? e.message : String(e)})`, {
         hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs); the run is on record (kiln status ${runId})`,
@@ -422,24 +424,7 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
   }
 }
 
-/**
- * The binary version of each Debian binNMU the run found up to date, by job id, as its
- * artifact's meta says it (a build records its own): none for a run without Debian jobs.
- */
-async function upToDateBinnmus(
-  nodes: readonly { readonly id: string; readonly spec?: { readonly debian?: { readonly options: { readonly autoBinnmu?: true; readonly binnmu?: number } } | undefined } | undefined }[],
-  finalState: ReadonlyMap<string, string>,
-  outputs: ReadonlyMap<string, { readonly key: string }>,
-  artifacts: import('../cache/artifact-types.ts').ArtifactStore,
-): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const n of nodes) {
-    // Only where a binNMU can be (with --binnmu): a no-change run of a whole suite reads no meta for it.
-    const o = n.spec?.debian?.options;
-    if (o === undefined || (o.autoBinnmu !== true && o.binnmu === undefined) || finalState.get(n.id) !== 'up-to-date') continue;
-    const key = outputs.get(n.id)?.key;
-    const meta = key === undefined ? undefined : await artifacts.get(key).catch(() => undefined);
-    if (typeof meta?.['binaryVersion'] === 'string') out.set(n.id, meta['binaryVersion']);
-  }
-  return out;
+/** The Debian jobs the run found up to date, with their options and artifact key (binnmusUpToDate). */
+function debianUpToDate(nodes: readonly PlanNode[], finalState: ReadonlyMap<string, string>, outputs: ReadonlyMap<string, { readonly key: string }>) {
+  return nodes.flatMap((n) => (n.spec?.debian === undefined || finalState.get(n.id) !== 'up-to-date' ? [] : [{ id: n.id, options: n.spec.debian.options, key: outputs.get(n.id)?.key }]));
 }
