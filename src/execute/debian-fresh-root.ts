@@ -12,7 +12,7 @@ import type { AltGroup } from '../debian/relation-types.ts';
 import type { JobLog } from '../logs/job-log.ts';
 import type { Sandbox } from '../sandbox/sandbox.ts';
 import { parseAptSimulation } from './debian-build-steps.ts';
-import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
+import { fetchWanted, localPackages, offlineSourcesScript, runRepoSwitchScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
 
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -30,9 +30,11 @@ export interface FreshRoot extends AsyncDisposable {
   /**
    * Points apt at the cut and this run's .debs, simulates `command "$arg"` (apt-get install
    * -s, apt-get satisfy -s) for each argument, and fetches what it would install. The
-   * indexes of the arguments apt cannot resolve; or the problem that stopped it.
+   * indexes of the arguments apt cannot resolve; or the problem that stopped it. With
+   * `suiteOnly`, apt sees the suite's cut alone, and is left so (`kiln_run_repo on` of
+   * runRepoSwitchScript brings the run's .debs back).
    */
-  resolve(command: string, args: readonly string[], what: string): Promise<{ unresolvable: number[]; simulated: string } | { problem: string }>;
+  resolve(command: string, args: readonly string[], what: string, o?: { suiteOnly?: boolean }): Promise<{ unresolvable: number[]; simulated: string } | { problem: string }>;
 }
 
 /** What a check after a Debian build is given (openFreshRoot's options, its name aside). */
@@ -94,10 +96,11 @@ export async function openFreshRoot(o: CheckOptions & {
         await writeCutArchive(archiveHost, stanzasOfNames([...names].filter((n) => !leaveOut.has(n)), o.universe), staged);
         return names.size;
       },
-      async resolve(command, args, what) {
+      async resolve(command, args, what, ro = {}) {
         const plan: Buffer[] = [];
         const simulate = [
           ...offlineSourcesScript(archiveInside, sb.inside.sysroot),
+          ...(ro.suiteOnly === true ? [...runRepoSwitchScript(), 'kiln_run_repo off'] : []),
           'i=0',
           `for a in "$@"; do ${command} "$a" || echo "${UNRESOLVABLE} $i"; i=$((i + 1)); done`,
         ].join('\n');

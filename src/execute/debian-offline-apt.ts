@@ -53,6 +53,26 @@ export function offlineSourcesScript(archiveInside: string, runDebsInside: strin
 }
 
 /**
+ * Shell lines defining `kiln_run_repo on|off`: apt with this run's own .debs (as
+ * offlineSourcesScript leaves it), or with the suite's cut alone (the run's list and pin
+ * put aside in /kiln/tmp), for the upgrade test's first half (the suite's versions).
+ */
+export function runRepoSwitchScript(): string[] {
+  const stash = '/kiln/tmp/kiln-run-off';
+  return [
+    'kiln_run_repo() {',
+    `  mkdir -p ${stash}`,
+    '  local f moved=',
+    '  for f in /etc/apt/sources.list.d/kiln-run.list /etc/apt/preferences.d/kiln-run; do',
+    `    if [ "$1" = off ] && [ -e "$f" ]; then mv "$f" ${stash}/; moved=1; fi`,
+    `    if [ "$1" = on ] && [ -e ${stash}/"\${f##*/}" ]; then mv ${stash}/"\${f##*/}" "$f"; moved=1; fi`,
+    '  done',
+    '  if [ -n "$moved" ]; then apt-get update -qq -o Acquire::Languages=none >&2; fi',
+    '}',
+  ];
+}
+
+/**
  * Fetches the .debs apt's simulation asked for (`wanted`) into the cut archive's pool,
  * except this run's own (`local`, name=version). Returns the problems (empty: all there).
  */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { problemsOf, tryScript } from './debian-try-install.ts';
+import { problemsOf, tryScript, upgradesOf } from './debian-try-install.ts';
 
 test('problemsOf: the check\'s marker lines as the job\'s warnings; other lines are not read', () => {
   const out = [
@@ -22,12 +22,67 @@ test('problemsOf: the check\'s marker lines as the job\'s warnings; other lines 
     'try-install: c does not install into a fresh root (apt-get install failed: see the log)',
     'try-install: e installs, but its purge fails (apt-get purge: see the log)',
   ]);
-  assert.deepEqual(problemsOf('nothing\n'), { tried: [], problems: [], skipped: [] });
+  assert.deepEqual(problemsOf('nothing\n'), { tried: [], upgraded: [], problems: [], skipped: [], notes: [] });
 });
 
 test('tryScript: the root is compared without what apt, dpkg and the sandbox change by themselves, and without the workspace', () => {
   const s = tryScript('/kiln/ws');
   for (const p of ['/proc', '/var/lib/dpkg', '/var/lib/apt', '/var/cache', '/kiln/ws']) assert.ok(s.includes(`-path ${p} `) || s.includes(`-path '${p}'`), p);
   assert.ok(!s.includes('-path /etc'), '/etc is compared');
-  assert.match(s, /apt-get purge -y --autoremove/);
+  assert.match(s, /apt-get -y --no-install-recommends '-oDpkg::Options::=--force-unsafe-io' purge --autoremove/);
+  // The upgrade's first half sees the suite alone; its second, this run's .debs again.
+  assert.ok(s.indexOf('kiln_run_repo off') < s.indexOf('(the suite\'s versions)') && s.indexOf('(the suite\'s versions)') < s.lastIndexOf('kiln_run_repo on'));
+});
+
+test('upgradesOf: a package the suite has at a lower version (for the arch, or all) is upgraded from it; same or higher: a note, no upgrade', () => {
+  const suite: Record<string, { version: string; architecture: string }[]> = {
+    hello: [{ version: '2.10-3', architecture: 'amd64' }],
+    'hello-data': [{ version: '2.10-3', architecture: 'all' }],
+    figlet: [{ version: '2.2.5-3+b1', architecture: 'amd64' }],
+    newer: [{ version: '3.0-1', architecture: 'amd64' }],
+    armonly: [{ version: '1.0-1', architecture: 'arm64' }],
+    epoch: [{ version: '1:0.9-1', architecture: 'amd64' }],
+  };
+  const universe = { versions: (n: string) => (suite[n] ?? []).map((b) => ({ package: n, ...b })) } as unknown as Parameters<typeof upgradesOf>[1];
+  const r = upgradesOf([
+    { name: 'hello', version: '2.10-3+b1' },
+    { name: 'hello-data', version: '2.10-4' },
+    { name: 'figlet', version: '2.2.5-3+b1' },
+    { name: 'newer', version: '2.0-1' },
+    { name: 'armonly', version: '2.0-1' },
+    { name: 'epoch', version: '1.0-1' },
+    { name: 'fresh', version: '1.0' },
+  ], universe, 'amd64');
+  assert.deepEqual(r.upgrades, [
+    { name: 'hello', from: '2.10-3', to: '2.10-3+b1' },
+    { name: 'hello-data', from: '2.10-3', to: '2.10-4' },
+  ]);
+  assert.deepEqual(r.notes, [
+    'try-install: figlet not upgraded from the suite\'s version: it is 2.2.5-3+b1, this build\'s own version',
+    'try-install: newer not upgraded from the suite\'s version: it is 3.0-1, higher than this build\'s 2.0-1',
+    'try-install: epoch not upgraded from the suite\'s version: it is 1:0.9-1, higher than this build\'s 1.0-1',
+  ]);
+});
+
+test('problemsOf: the upgrade test\'s markers, named with the versions upgraded from and to', () => {
+  const upgrades = [{ name: 'a', from: '1.0-1', to: '1.0-2' }, { name: 'b', from: '2', to: '3' }];
+  const out = [
+    'kiln-try-install: tried a 1.0-2',
+    'kiln-try-install: upgraded a',
+    'kiln-try-install: upgraded b',
+    'kiln-try-install: upgrade-left 2 a b 3 /etc/a /etc/a/x /var/lib/b ',
+  ].join('\n');
+  const r = problemsOf(out, upgrades);
+  assert.deepEqual(r.tried, ['a 1.0-2']);
+  assert.deepEqual(r.upgraded, ['a 1.0-1 → 1.0-2', 'b 2 → 3']);
+  assert.deepEqual(r.problems, ['try-install: upgraded from the suite\'s versions (a 1.0-1 → 1.0-2, b 2 → 3) and purged, they leave 3 path(s) behind after their purge: /etc/a, /etc/a/x, /var/lib/b']);
+  assert.deepEqual(problemsOf('kiln-try-install: upgrade-failed a b', upgrades).problems, ['try-install: upgrading from the suite\'s versions fails (a 1.0-1 → 1.0-2, b 2 → 3: apt-get install failed: see the log)']);
+  assert.deepEqual(problemsOf('kiln-try-install: upgrade-purge-failed b', upgrades).problems, ['try-install: upgraded from the suite\'s versions (b 2 → 3), but their purge fails (apt-get purge: see the log)']);
+  // Not the build's problems: notes for the log.
+  const notes = problemsOf('kiln-try-install: old-failed a\nkiln-try-install: upgrade-not-tried a b', upgrades);
+  assert.deepEqual(notes.problems, []);
+  assert.deepEqual(notes.notes, [
+    'try-install: the upgrade from the suite\'s versions not tried (a 1.0-1 → 1.0-2): the suite\'s versions do not install into a fresh root (see the log)',
+    'try-install: the upgrade from the suite\'s versions not tried (a 1.0-1 → 1.0-2, b 2 → 3): the install test above failed',
+  ]);
 });

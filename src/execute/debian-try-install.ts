@@ -6,6 +6,11 @@
 // files behind after its purge, is a warning of the job (failing it with
 // --fail-on-warnings), and its log says what apt and dpkg printed.
 //
+// Then, as piuparts' upgrade test does, the packages whose name the suite has at a lower
+// version are installed at the suite's version (apt seeing the suite alone), upgraded to
+// this build's, purged, and the root compared again: a maintainer script that fails on
+// upgrade, or leaves behind what only an upgrade makes, is a warning too.
+//
 // Offline as the build is (debian-offline-apt.ts): the suite's packages cut to the closure
 // of what the .debs depend on, this run's .debs (the build's and those it was staged with)
 // pinned above them. -dbgsym packages are left out (they only add debug files).
@@ -14,9 +19,12 @@ import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fieldValue, readDebControl } from '../debian/deb-file.ts';
 import { parseRelations } from '../debian/relation.ts';
+import type { BinaryUniverse } from '../debian/lazy-index.ts';
 import type { AltGroup } from '../debian/relation-types.ts';
+import { compareVersions } from '../debian/version.ts';
 import { shellQuote as sh } from '../lib/shell-quote.ts';
-import { openFreshRoot, type CheckOptions } from './debian-fresh-root.ts';
+import { openFreshRoot, type CheckOptions, type FreshRoot } from './debian-fresh-root.ts';
+import { runRepoSwitchScript } from './debian-offline-apt.ts';
 
 /** What the check prints for kiln to read (one line each, on stdout). */
 const MARK = 'kiln-try-install:';
@@ -32,51 +40,133 @@ export interface TryInstallResult {
   readonly problems: readonly string[];
 }
 
-/** The marker lines of the check's output as problems (pure). */
-export function problemsOf(output: string): { tried: string[]; problems: string[]; skipped: string[] } {
+/** A package of the build whose name the suite has at a lower version: the upgrade test's. */
+export interface Upgrade {
+  readonly name: string;
+  /** The suite's version (the highest for the arch). */
+  readonly from: string;
+  /** This build's. */
+  readonly to: string;
+}
+
+/**
+ * Which of the build's packages the upgrade test takes, and a note for each it leaves out
+ * because the suite's version is not lower (pure).
+ */
+export function upgradesOf(packages: readonly { name: string; version: string }[], universe: Pick<BinaryUniverse, 'versions'>, arch: string): { upgrades: Upgrade[]; notes: string[] } {
+  const upgrades: Upgrade[] = [];
+  const notes: string[] = [];
+  for (const p of packages) {
+    const suite = universe.versions(p.name).find((b) => b.architecture === arch || b.architecture === 'all');
+    if (suite === undefined) continue;
+    const order = compareVersions(suite.version, p.version);
+    if (order < 0) upgrades.push({ name: p.name, from: suite.version, to: p.version });
+    else notes.push(`try-install: ${p.name} not upgraded from the suite's version: it is ${suite.version}, ${order === 0 ? 'this build\'s own version' : `higher than this build's ${p.version}`}`);
+  }
+  return { upgrades, notes };
+}
+
+/** The marker lines of the check's output as problems, and as notes for the log (pure). */
+export function problemsOf(output: string, upgrades: readonly Upgrade[] = []): { tried: string[]; upgraded: string[]; problems: string[]; skipped: string[]; notes: string[] } {
   const tried: string[] = [];
+  const upgraded: string[] = [];
   const problems: string[] = [];
   const skipped: string[] = [];
+  const notes: string[] = [];
+  const fromTo = (names: readonly string[]): string => names.map((n) => {
+    const u = upgrades.find((x) => x.name === n);
+    return u === undefined ? n : `${n} ${u.from} → ${u.to}`;
+  }).join(', ');
   for (const line of output.split('\n')) {
     if (!line.startsWith(MARK)) continue;
     const [what, pkg, ...rest] = line.slice(MARK.length).trim().split(' ');
+    const names = [pkg!, ...rest].filter((x) => x !== '');
     if (what === 'tried') tried.push(`${pkg} ${rest.join(' ')}`);
     else if (what === 'installed') skipped.push(pkg!);
     else if (what === 'install-failed') problems.push(`try-install: ${pkg} does not install into a fresh root (apt-get install failed: see the log)`);
     else if (what === 'purge-failed') problems.push(`try-install: ${pkg} installs, but its purge fails (apt-get purge: see the log)`);
-    else if (what === 'left') {
-      const paths = rest.slice(1).filter((x) => x !== '');
-      problems.push(`try-install: ${pkg} leaves ${rest[0]} path(s) behind after its purge: ${paths.join(', ')}${Number(rest[0]) > paths.length ? ', … (the log lists them all)' : ''}`);
-    }
+    else if (what === 'left') problems.push(`try-install: ${pkg} leaves ${leftPaths(rest, 'its')}`);
+    else if (what === 'upgrade-not-tried') notes.push(`try-install: the upgrade from the suite's versions not tried (${fromTo(names)}): the install test above failed`);
+    else if (what === 'old-failed') notes.push(`try-install: the upgrade from the suite's versions not tried (${fromTo(names)}): the suite's versions do not install into a fresh root (see the log)`);
+    else if (what === 'upgraded') upgraded.push(fromTo([pkg!]));
+    else if (what === 'upgrade-failed') problems.push(`try-install: upgrading from the suite's versions fails (${fromTo(names)}: apt-get install failed: see the log)`);
+    else if (what === 'upgrade-purge-failed') problems.push(`try-install: upgraded from the suite's versions (${fromTo(names)}), but their purge fails (apt-get purge: see the log)`);
+    else if (what === 'upgrade-left') problems.push(`try-install: upgraded from the suite's versions (${fromTo(rest.slice(0, Number(pkg)))}) and purged, they leave ${leftPaths(rest.slice(Number(pkg)), 'their')}`);
   }
-  return { tried, problems, skipped };
+  return { tried, upgraded, problems, skipped, notes };
 }
 
-/** The shell script (as root in the fresh root) that tries each package (`name=version`, its arguments) in turn (pure). */
+/** `N path(s) behind after its purge: A, B, …` from a `left` marker's `N A B …` (its first five paths). */
+function leftPaths(rest: readonly string[], whose: 'its' | 'their'): string {
+  const paths = rest.slice(1).filter((x) => x !== '');
+  return `${rest[0]} path(s) behind after ${whose} purge: ${paths.join(', ')}${Number(rest[0]) > paths.length ? ', … (the log lists them all)' : ''}`;
+}
+
+/**
+ * The shell script (as root in the fresh root) that tries each package (`name=version`, its
+ * arguments) in turn; then, after a `--` argument, upgrades the names that follow from the
+ * suite's versions to those (pure).
+ */
 export function tryScript(wsInside: string): string {
   const prune = [...NOT_COMPARED, wsInside].map((p) => `-path ${sh(p)}`).join(' -o ');
   const fast = sh('-oDpkg::Options::=--force-unsafe-io');
+  const apt = `apt-get -y --no-install-recommends ${fast}`;
+  // The paths in the root that `before` lacks: a marker line (MARKER WORDS… N first-five) and every one in the log.
+  const compare = (marker: string): string[] => [
+    'snapshot > /kiln/tmp/after',
+    'LC_ALL=C comm -13 /kiln/tmp/before /kiln/tmp/after > /kiln/tmp/left',
+    'if [ -s /kiln/tmp/left ]; then',
+    `  echo "${MARK} ${marker} $(wc -l < /kiln/tmp/left) $(head -n 5 /kiln/tmp/left | tr '\\n' ' ')"`,
+    '  sed "s/^/kiln: left after purge: /" /kiln/tmp/left >&2',
+    '  cp /kiln/tmp/after /kiln/tmp/before',
+    'fi',
+  ];
+  const indent = (lines: string[], by: string): string[] => lines.map((l) => by + l);
   return [
     'export DEBIAN_FRONTEND=noninteractive',
+    ...runRepoSwitchScript(),
+    'kiln_run_repo on',
     // A path that goes away while find looks is no failure of the package's.
     `snapshot() { { find / -xdev \\( ${prune} \\) -prune -o -print 2> /dev/null || true; } | LC_ALL=C sort; }`,
+    'installed() { dpkg-query -W -f=\'${Status}\' "$1" 2> /dev/null | grep -q \' installed$\'; }',
     'snapshot > /kiln/tmp/before',
-    'for p in "$@"; do',
+    'tries=(); upgrades=(); declare -A target=(); after=',
+    'for a in "$@"; do',
+    '  if [ "$a" = -- ]; then after=1; elif [ -n "$after" ]; then upgrades+=("$a"); else tries+=("$a"); target[${a%%=*}]=$a; fi',
+    'done',
+    'broke=',
+    'for p in "${tries[@]}"; do',
     // A rebuild of a package the base has (dash, libc6…): installing it again tries nothing, purging it breaks the root.
-    `  if dpkg-query -W -f='\${Status}' "\${p%%=*}" 2> /dev/null | grep -q ' installed$'; then echo "${MARK} installed \${p%%=*}"; continue; fi`,
+    `  if installed "\${p%%=*}"; then echo "${MARK} installed \${p%%=*}"; continue; fi`,
     `  echo "${MARK} tried \${p%%=*} \${p#*=}"`,
     `  echo "kiln: ==> try-install: apt-get install \${p}" >&2`,
-    `  if ! apt-get install -y --no-install-recommends ${fast} "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; break; fi`,
+    `  if ! ${apt} install "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; broke=1; break; fi`,
     `  echo "kiln: ==> try-install: apt-get purge --autoremove \${p%%=*}" >&2`,
-    `  if ! apt-get purge -y --autoremove ${fast} "\${p%%=*}" >&2; then echo "${MARK} purge-failed \${p%%=*}"; break; fi`,
-    '  snapshot > /kiln/tmp/after',
-    '  LC_ALL=C comm -13 /kiln/tmp/before /kiln/tmp/after > /kiln/tmp/left',
-    '  if [ -s /kiln/tmp/left ]; then',
-    `    echo "${MARK} left \${p%%=*} $(wc -l < /kiln/tmp/left) $(head -n 5 /kiln/tmp/left | tr '\\n' ' ')"`,
-    '    sed "s/^/kiln: left after purge: /" /kiln/tmp/left >&2',
-    '    cp /kiln/tmp/after /kiln/tmp/before',
-    '  fi',
+    `  if ! ${apt} purge --autoremove "\${p%%=*}" >&2; then echo "${MARK} purge-failed \${p%%=*}"; broke=1; break; fi`,
+    ...indent(compare('left ${p%%=*}'), '  '),
     'done',
+    // The upgrade test: the suite's versions (apt seeing the suite alone), then this build's, then the purge.
+    'names=(); for n in "${upgrades[@]}"; do if ! installed "$n"; then names+=("$n"); fi; done',
+    `if [ \${#names[@]} -gt 0 ] && [ -n "$broke" ]; then echo "${MARK} upgrade-not-tried \${names[*]}"; names=(); fi`,
+    'if [ ${#names[@]} -gt 0 ]; then',
+    '  kiln_run_repo off',
+    '  echo "kiln: ==> try-install: apt-get install ${names[*]} (the suite\'s versions)" >&2',
+    `  if ! ${apt} install "\${names[@]}" >&2; then echo "${MARK} old-failed \${names[*]}"`,
+    '  else',
+    '    kiln_run_repo on',
+    '    want=(); for n in "${names[@]}"; do want+=("${target[$n]}"); done',
+    '    echo "kiln: ==> try-install: apt-get install ${want[*]} (an upgrade to this build\'s)" >&2',
+    `    for n in "\${names[@]}"; do echo "${MARK} upgraded $n"; done`,
+    `    if ! ${apt} install "\${want[@]}" >&2; then echo "${MARK} upgrade-failed \${names[*]}"`,
+    '    else',
+    '      echo "kiln: ==> try-install: apt-get purge --autoremove ${names[*]}" >&2',
+    `      if ! ${apt} purge --autoremove "\${names[@]}" >&2; then echo "${MARK} upgrade-purge-failed \${names[*]}"`,
+    '      else',
+    ...indent(compare('upgrade-left ${#names[@]} ${names[*]}'), '        '),
+    '      fi',
+    '    fi',
+    '  fi',
+    'fi',
   ].join('\n');
 }
 
@@ -92,7 +182,10 @@ export async function tryInstall(o: CheckOptions): Promise<TryInstallResult> {
     if (root.builtFiles.includes(f)) packages.push({ name: control.package, version: control.version });
   }
   if (packages.length === 0) return { tried: [], problems: [] };
-  const seen = await root.cut(roots, new Set());
+  const chosen = upgradesOf(packages, o.universe, o.arch);
+  for (const n of chosen.notes) log.note(n);
+  // The suite's versions of the upgrade test's packages are in apt's cut too.
+  const seen = await root.cut([...roots, ...chosen.upgrades.map((u) => [{ name: u.name }])], new Set());
   log.note(`try-install: ${packages.map((p) => `${p.name} ${p.version}`).join(', ')}, each into a fresh root of the env, then purged (apt sees ${seen} of the suite's binary packages)`);
   // What apt would install for each, all of it fetched on the host, as for a build.
   const resolved = await root.resolve('apt-get install -s --no-install-recommends', packages.map((p) => `${p.name}=${p.version}`), 'packages to try the install with');
@@ -102,14 +195,35 @@ export async function tryInstall(o: CheckOptions): Promise<TryInstallResult> {
   const unresolved = [...unresolvable].map((name) => `try-install: ${name} not tried: apt cannot resolve what it depends on from the suite and this build's packages (see the log; a package of this run is there only when the source build-depends on it)`);
   const args = packages.filter((p) => !unresolvable.has(p.name)).map((p) => `${p.name}=${p.version}`);
   if (args.length === 0) return { tried: [], problems: unresolved };
+  const upgrades = await suiteVersionsFetched(root, chosen.upgrades.filter((u) => !unresolvable.has(u.name)), log);
+  if (upgrades.length > 0) log.note(`try-install: then the upgrade from the suite's versions: ${upgrades.map((u) => `${u.name} ${u.from} → ${u.to}`).join(', ')}, then purged`);
   const output: Buffer[] = [];
-  const ran = await root.run(tryScript(dirname(sb.inside.src)), args, output);
+  const ran = await root.run(tryScript(dirname(sb.inside.src)), [...args, ...(upgrades.length === 0 ? [] : ['--', ...upgrades.map((u) => u.name)])], output);
   const text = Buffer.concat(output).toString();
-  const { tried, problems: found, skipped } = problemsOf(text);
+  const { tried, upgraded, problems: found, skipped, notes } = problemsOf(text, upgrades);
   for (const name of skipped) log.note(`try-install: ${name} not tried: the env's base has it installed already (a rebuild of a base package)`);
+  for (const n of notes) log.note(n);
   const problems = [...unresolved, ...found, ...(ran ? [] : ['try-install: the check itself did not finish (killed, timed out, or kiln\'s side failed): see the log'])];
   const notTried = args.length - tried.length - skipped.length;
   if (notTried > 0 && problems.length > 0) problems.push(`try-install: ${notTried} package(s) not tried after that`);
-  log.note(problems.length === 0 ? `try-install: ${tried.length} package(s) installed into a fresh root and purged, nothing left behind` : problems.join('\n'));
-  return { tried, problems };
+  const upgradeSaid = upgraded.length === 0 ? '' : `; ${upgraded.length} upgraded from the suite's version and purged`;
+  log.note(problems.length === 0 ? `try-install: ${tried.length} package(s) installed into a fresh root and purged${upgradeSaid}, nothing left behind` : problems.join('\n'));
+  return { tried: [...tried, ...upgraded.map((u) => `${u} (upgrade)`)], problems };
+}
+
+/**
+ * The upgrade test's packages whose suite's versions apt can install (the suite alone, what
+ * they need fetched on the host); a note for the others, which are left out: the suite's
+ * own problem, not the build's.
+ */
+async function suiteVersionsFetched(root: FreshRoot, upgrades: readonly Upgrade[], log: CheckOptions['log']): Promise<Upgrade[]> {
+  if (upgrades.length === 0) return [];
+  const resolved = await root.resolve('apt-get install -s --no-install-recommends', upgrades.map((u) => u.name), 'packages of the suite to try the upgrade from', { suiteOnly: true });
+  if ('problem' in resolved) {
+    log.note(`try-install: the upgrade from the suite's versions not tried: ${resolved.problem}`);
+    return [];
+  }
+  const left = new Set(resolved.unresolvable);
+  for (const i of left) log.note(`try-install: ${upgrades[i]!.name} not upgraded from the suite's ${upgrades[i]!.from}: apt cannot resolve what that version depends on from the suite (see the log)`);
+  return upgrades.filter((_, i) => !left.has(i));
 }

@@ -22,15 +22,17 @@ const skip = sharedEnvSkip();
 
 const logOf = jobLogOf;
 
-/** An arch-all package holding one file, with `depends` and a postinst when given. */
-async function source(src: string, name: string, o: { depends?: string; buildDepends?: string; postinst?: string }): Promise<string> {
-  const scripts = o.postinst === undefined ? '' : '\tinstall -m755 debian/postinst debian/tmp/DEBIAN/postinst\n';
+/** An arch-all package holding one file, with `depends` and maintainer scripts when given. */
+async function source(src: string, name: string, o: { depends?: string; buildDepends?: string; postinst?: string; preinst?: string; version?: string }): Promise<string> {
+  const given = (['postinst', 'preinst'] as const).filter((k) => o[k] !== undefined);
+  const scripts = given.map((k) => `\tinstall -m755 debian/${k} debian/tmp/DEBIAN/${k}\n`).join('');
   return makeSource(src, name, {
+    ...(o.version === undefined ? {} : { version: o.version }),
     arch: 'all',
     buildDepends: o.buildDepends ?? 'make',
     control: `Package: ${name}\nArchitecture: all\n${o.depends === undefined ? '' : `Depends: ${o.depends}\n`}Description: kiln try-install test\n kiln test.\n`,
     rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/${name}\n\techo ${name} > debian/tmp/usr/share/${name}/data\n${scripts}\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
-    files: o.postinst === undefined ? {} : { 'debian/postinst': `#!/bin/sh\nset -e\n${o.postinst}\n` },
+    files: Object.fromEntries(given.map((k) => [`debian/${k}`, `#!/bin/sh\nset -e\n${o[k]}\n`])),
   });
 }
 
@@ -84,4 +86,42 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   assert.equal(strict.summary?.counts.failed, 1, explain(strict));
   const failed = JSON.parse(readFileSync(strict.summary!.report, 'utf8')) as { packages: { name: string; state: string; cause: string | null }[] };
   assert.match(failed.packages.find((p) => p.name === 'kiln-try-leaves')?.cause ?? '', /leaves 2 path\(s\) behind after its purge.*warnings fail the build: --fail-on-warnings/);
+});
+
+test('--try-install: a package the suite has at a lower version is upgraded from it, then purged; failing or leaving files on upgrade alone is a warning', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-debian-upgrade-');
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  // Three names bookworm has (each depending on libc6 alone there), at a version above the suite's.
+  const clean = await source(src, 'hello', { version: '99' });
+  // Fine on a fresh install; its preinst refuses an upgrade.
+  const refuses = await source(src, 'figlet', { version: '99', preinst: 'if [ "$1" = upgrade ]; then echo "figlet: refusing to upgrade from $2" >&2; exit 1; fi' });
+  // Fine on a fresh install; on an upgrade its postinst makes files its purge does not remove.
+  const leaves = await source(src, 'tree', { version: '99', postinst: 'if [ "$1" = configure ] && [ -n "$2" ]; then mkdir -p /var/lib/kiln-upgraded; echo "$2" > /var/lib/kiln-upgraded/from; fi' });
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', clean, '--dsc', refuses, '--dsc', leaves, '--try-install', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.code, 0, explain(built));
+  assert.equal(built.summary?.counts.built, 3, explain(built));
+  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
+  const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
+  assert.deepEqual(warningsOf('hello'), []);
+  const helloLog = logOf(built, 'hello');
+  assert.match(helloLog, /try-install: then the upgrade from the suite's versions: hello 2\.10-[^ ]+ → 99, then purged/);
+  assert.match(helloLog, /Unpacking hello \(99\) over \(2\.10-[^)]+\)/);
+  assert.match(helloLog, /try-install: 1 package\(s\) installed into a fresh root and purged; 1 upgraded from the suite's version and purged, nothing left behind/);
+  const figlet = warningsOf('figlet');
+  assert.equal(figlet.length, 1, figlet.join('\n'));
+  assert.match(figlet[0]!, /^try-install: upgrading from the suite's versions fails \(figlet 2\.2\.5-[^ ]+ → 99: apt-get install failed: see the log\)$/);
+  assert.match(logOf(built, 'figlet'), /figlet: refusing to upgrade from 2\.2\.5-/);
+  const tree = warningsOf('tree');
+  assert.equal(tree.length, 1, tree.join('\n'));
+  assert.match(tree[0]!, /^try-install: upgraded from the suite's versions \(tree [^ ]+ → 99\) and purged, they leave 2 path\(s\) behind after their purge: \/var\/lib\/kiln-upgraded, \/var\/lib\/kiln-upgraded\/from$/);
+  assert.match(logOf(built, 'tree'), /kiln: left after purge: \/var\/lib\/kiln-upgraded\/from/);
 });
