@@ -1,21 +1,17 @@
 // One build run, end to end: plan, settle what needs no work (up-to-date, broken),
-// schedule the rest through execute(), then write the report and the package index.
-// Everything observable goes out on the event bus; records subscribe to it. What only a
-// run with work to do needs (the executor, the package index writer) is imported then.
+// schedule the rest through execute() (run-execution.ts), then write the report and the
+// package index (finish-run.ts). Everything observable goes out on the event bus; records
+// subscribe to it. What only a run with work to do needs (the executor, the package index
+// writer) is imported then.
 
-import { KilnError } from '../errors.ts';
-import { noSpaceLeft } from '../execute/disk-full.ts';
 import { mkdir, rm, rmdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerInUse } from '../cache/in-use.ts';
-import { createBuildLocks, type BuildLocks } from '../cache/build-locks.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import type { EventBus } from '../events/events.ts';
 import type { StagedOutput, SubstituteRequest } from '../execute/executor-options.ts';
 import type { Job, JobState } from '../plan/job.ts';
-import type { PlanNode } from '../plan/plan.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
 import { crossWithNats } from './debian-plan.ts';
 import { atOnceNote, clampToMachine } from '../schedule/pick-next.ts';
@@ -24,21 +20,20 @@ import { durationModel } from '../schedule/arch-estimate.ts';
 import { emulatedBy } from './run-envs.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
-import { DEFAULT_SOURCE_DATE_EPOCH } from '../execute/build-env.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { fullKeyOf } from '../plan/keys.ts';
-import { binnmusUpToDate } from '../debian/auto-binnmu.ts';
 import { runRecorder } from './run-recorder.ts';
-import { buildReport, categoriesOf, writeReport, type RunReport } from '../publish/report.ts';
+import { finishRun } from './finish-run.ts';
+import { categoriesOf, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { planWithSoundStaged } from './check-staged.ts';
-import { allArchOf, hostArch, machineCapacity } from './host-env.ts';
+import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, newRunId, type StateLayout } from './state-layout.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
-import { leaveMemo, type FinalOutput } from './plan-memo.ts';
+import type { FinalOutput } from './plan-memo.ts';
 import { startLiveSigns, type LiveSigns } from './live-signs.ts';
 import { diskGuardOf, type DiskGuardRequest } from './disk-guard.ts';
 
@@ -138,9 +133,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const recorder = runRecorder(bus, records, state.root);
   let inUse: { release(): Promise<void> } | undefined;
   let signs: LiveSigns | undefined;
-  let buildLocks: BuildLocks | undefined;
-  /** --nats: the remote executor and its connection, closed at the end. */
-  let remote: { execute: import('../plan/job.ts').Execute; url: string; close(): Promise<void> } | undefined;
+  /** The executor, local or remote (--nats), closed at the end. */
+  let execution: import('./run-execution.ts').RunExecution | undefined;
   try {
     await claimRunWorkspace(state.work, runId);
     // --nats: the workers' machines build; what runs at once is --jobs (the workers limit
@@ -228,69 +222,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       bus.emit({ type: 'note', at: Date.now(), text: `--max-job-cpus ${req.maxJobCpus}: a job reserves at most ${req.maxJobCpus} cpu(s) on this daemon and builds with JOBS=${req.maxJobCpus}, whatever its recipe asks: capped ${some}` });
     }
 
-    // A no-change run has nothing to execute: the executor (and the fetch, sandbox and log
-    // code it brings) is loaded only when something is to be built.
-    const executor = toBuild.length > 0 ? await import('../execute/execute-job.ts') : undefined;
-    // --nats: the workers build; this process plans, records and reports.
-    if (req.nats !== undefined && toBuild.length > 0) {
-      const { openRemoteExecution, workersNote } = await import('../distributed/remote-execution.ts');
-      const allArch = allArchOf(prepared.archs, hostArch());
-      const fetchPolicy = (await import('../lib/fetch-guard.ts')).policyForWorkers();
-      remote = await openRemoteExecution({
-        url: req.nats,
-        access: req.natsAccess,
-        say: (text) => {
-          bus.emit({ type: 'note', at: Date.now(), text });
-          req.warn?.(`run ${runId}: ${text}`);
-        },
-        runId, artifacts, cacheDir: state.cache, bus, outputs, allArch,
-        logDir: join(state.logs, runId),
-        logPathOf: (id) => executor!.logPathOf(join(state.logs, runId), id),
-        mirrors,
-        options: {
-          ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
-          ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
-          ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }),
-          sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
-          profiles: [...prepared.profiles],
-          warningsFail: req.failOnWarnings === true,
-          ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
-          // A daemon's tenants may not reach the workers' network either.
-          ...(fetchPolicy === undefined ? {} : { fetchPolicy }),
-        },
-        expectedMs: expectedOf,
-        ...(req.warn === undefined ? {} : { warn: req.warn }),
-      });
-      bus.emit({ type: 'note', at: Date.now(), text: workersNote(toBuild, remote.url, allArch) });
-    }
-    // --ccache / kiln.toml ccache: the compiler cache of the builds (execute/ccache.ts).
-    const ccache = req.ccache === undefined && prepared.config.ccache === undefined ? undefined
-      : (await import('../execute/ccache.ts')).ccacheSettingsOf({ ...req, config: prepared.config, twice: req.forcedBy === 'twice', note: (text) => bus.emit({ type: 'note', at: Date.now(), text }) });
-    const execute = remote?.execute ?? executor?.createExecutor({
-      runId,
-      backend: prepared.envs.backend,
-      envFor: (arch) => prepared.envs.envFor(arch),
-      downloadsDir: join(state.cache, 'downloads'),
-      downloads,
-      artifacts,
-      bus,
-      outputs,
-      workRoot: state.work,
-      logDir: join(state.logs, runId),
-      keepFailed: req.keepFailed,
-      // A daemon samples each host build's processes by its workspace folder.
-      ...(req.onDaemon === true ? { workspaceAtWorkDir: true } : {}),
-      ...(req.logLimit === undefined ? {} : { logLimit: req.logLimit }),
-      ...(req.jobTimeoutMs === undefined ? {} : { maxTimeoutMs: req.jobTimeoutMs }),
-      ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }),
-      ...(req.failOnWarnings === true ? { warningsFail: true } : {}), ...(req.forcedBy === 'twice' ? { twice: true } : {}), ...(req.substitute === undefined ? {} : { substitute: req.substitute }),
-      ...(req.retries === undefined || req.retries === 0 ? {} : { retries: req.retries }),
-      sourceDateEpoch: DEFAULT_SOURCE_DATE_EPOCH,
-      profiles: prepared.profiles,
-      expectedMs: expectedOf,
-      buildLocks: (buildLocks = createBuildLocks(state.cache, runId)),
-      ...(ccache === undefined ? {} : { ccache }),
-    });
+    // A no-change run has nothing to execute: nothing of the executor is loaded (run-execution.ts).
+    execution = toBuild.length > 0 ? await (await import('./run-execution.ts')).openExecution({ req, prepared, runId, toBuild, outputs, artifacts, mirrors, downloads, expectedOf }) : undefined;
+    const execute = execution?.execute;
     // While jobs run: the run's sign of life and its live report (live-signs.ts).
     const categories = categoriesOf(plan, prepared.invalid);
     if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, categories, recorder, bus, onDaemon: req.onDaemon === true });
@@ -359,45 +293,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       },
     });
     unsubscribe();
-    for (const s of finalState.values()) counts[s]++;
-    // Broken packages a recipe's `ignore` accounts for do not fail the run (poudriere's IGNORE).
-    const ignored = plan.nodes.filter((n) => n.state === 'broken' && n.ignored).length;
-    const runState = req.signal.aborted ? 'cancelled' : counts.failed + counts.broken - ignored > 0 || counts.skipped > 0 ? 'failed' : 'done';
-    bus.emit({ type: 'run-finished', runId, at: Date.now(), state: runState, counts, ...(ignored === 0 ? {} : { ignored }) });
-    recorder.flush();
-    // The run is over and its records could not be written: said as kiln's trouble, not left for a crash.
-    recorder.assertWritten(runId);
-
-    await signs?.stopReports();
-    const reportDir = join(state.runs, runId);
-    // As written: with its failures triaged (which block most, which failed alike). A full disk is said as such.
-    const { report } = await writeReport(state.root, buildReport(records, runId, categories, await binnmusUpToDate(debianUpToDate(plan.nodes, finalState, outputs), artifacts))).catch((e: unknown) => {
-      if (!noSpaceLeft(e)) throw e;
-      throw new KilnError('path-unusable', `${join(state.runs, runId)}: the report of run ${runId} could not be written: the disk is full (${e instanceof Error ? e.message : String(e)})`, {
-        hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs); the run is on record (kiln status ${runId})`,
-        cause: e,
-      });
-    });
-    // A no-change run leaves the index alone (nothing in it could differ), unless the planner
-    // found entries another state dir stored (again, after a cache gc here dropped them from
-    // this index; or under keys this state dir never built). (Also when a job to build ended
-    // up to date: early cutoff, or another kiln built it.)
-    if (counts.built > 0 || toBuild.some((n) => finalState.get(n.id) === 'up-to-date') || (prepared.refresh?.length ?? 0) > 0 || (prepared.unrecorded ?? 0) > 0 || !existsSync(state.index)) {
-      const { updatePackageIndex } = await import('./update-index.ts');
-      const unsigned = await updatePackageIndex(state.index, plan, artifacts, finalState, (id) => outputs.get(id)?.key, state.root);
-      if (unsigned !== undefined) bus.emit({ type: 'note', at: Date.now(), text: unsigned });
-    }
-    // When every node ended built, up to date or broken (a broken one is so again next time, for the same reason).
-    if (prepared.memo !== undefined) leaveMemo(prepared.memo.slot, { ...prepared.memo, runId, plannedFrom, plan, store: artifacts, records, final: finalOutputs });
-    // A Debian run: its repository published, and what that and --twice add to the report (debian-finish.ts).
-    if ((prepared.scan.debian !== undefined || req.forcedBy === 'twice') && !req.signal.aborted) {
-      const finished = await (await import('./debian-finish.ts')).finishDebianRun({ req, prepared, records, runId, finalState, outputs, downloads, counts, runState, report });
-      if (finished !== undefined) return { runId, state: finished.state, counts, ignored, report: finished.report, reportDir };
-    }
-    return { runId, state: runState, counts, ignored, report, reportDir };
+    // The run's end said and written: its report, the package index, the plan memo, a Debian run's repository (finish-run.ts).
+    return await finishRun({ req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, recorder, signs, downloads, plannedFrom, toBuild });
   } finally {
-    buildLocks?.close();
-    await remote?.close();
+    await execution?.close();
     await signs?.stop();
     // The run's workspace folder is empty unless --keep-failed kept something in it. Its
     // owner file goes whatever ended the run: in a long-lived process (kiln serve) it
@@ -422,9 +321,4 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
   } catch {
     // The next plan reads those entries again, and tries again.
   }
-}
-
-/** The Debian jobs the run found up to date, with their options and artifact key (binnmusUpToDate). */
-function debianUpToDate(nodes: readonly PlanNode[], finalState: ReadonlyMap<string, string>, outputs: ReadonlyMap<string, { readonly key: string }>) {
-  return nodes.flatMap((n) => (n.spec?.debian === undefined || finalState.get(n.id) !== 'up-to-date' ? [] : [{ id: n.id, options: n.spec.debian.options, key: outputs.get(n.id)?.key }]));
 }
