@@ -31,7 +31,8 @@ const MARK = 'kiln-try-install:';
 
 /** Where the root is compared: everything but what apt, dpkg and the sandbox change by themselves. */
 // (piuparts leaves out much the same: its ignored_files.)
-const NOT_COMPARED = ['/proc', '/sys', '/dev', '/run', '/tmp', '/kiln', '/root', '/build', '/var/cache', '/var/lib/apt', '/var/lib/dpkg', '/var/lib/ucf', '/var/lib/systemd', '/var/log', '/var/tmp', '/usr/share/info/dir', '/usr/share/info/dir.old'];
+// And kiln's own apt sources of this run's .debs, which the upgrade test puts aside and back.
+const NOT_COMPARED = ['/proc', '/sys', '/dev', '/run', '/tmp', '/kiln', '/root', '/build', '/var/cache', '/var/lib/apt', '/var/lib/dpkg', '/var/lib/ucf', '/var/lib/systemd', '/var/log', '/var/tmp', '/usr/share/info/dir', '/usr/share/info/dir.old', '/etc/apt/sources.list.d/kiln-run.list', '/etc/apt/preferences.d/kiln-run'];
 
 export interface TryInstallResult {
   /** `name version` of each package tried. */
@@ -86,7 +87,6 @@ export function problemsOf(output: string, upgrades: readonly Upgrade[] = []): {
     else if (what === 'install-failed') problems.push(`try-install: ${pkg} does not install into a fresh root (apt-get install failed: see the log)`);
     else if (what === 'purge-failed') problems.push(`try-install: ${pkg} installs, but its purge fails (apt-get purge: see the log)`);
     else if (what === 'left') problems.push(`try-install: ${pkg} leaves ${leftPaths(rest, 'its')}`);
-    else if (what === 'upgrade-not-tried') notes.push(`try-install: the upgrade from the suite's versions not tried (${fromTo(names)}): the install test above failed`);
     else if (what === 'old-failed') notes.push(`try-install: the upgrade from the suite's versions not tried (${fromTo(names)}): the suite's versions do not install into a fresh root (see the log)`);
     else if (what === 'upgraded') upgraded.push(fromTo([pkg!]));
     else if (what === 'upgrade-failed') problems.push(`try-install: upgrading from the suite's versions fails (${fromTo(names)}: apt-get install failed: see the log)`);
@@ -102,75 +102,117 @@ function leftPaths(rest: readonly string[], whose: 'its' | 'their'): string {
   return `${rest[0]} path(s) behind after ${whose} purge: ${paths.join(', ')}${Number(rest[0]) > paths.length ? ', … (the log lists them all)' : ''}`;
 }
 
-/**
- * The shell script (as root in the fresh root) that tries each package (`name=version`, its
- * arguments) in turn; then, after a `--` argument, upgrades the names that follow from the
- * suite's versions to those (pure).
- */
-export function tryScript(wsInside: string): string {
+const FAST = sh('-oDpkg::Options::=--force-unsafe-io');
+const APT = `apt-get -y --no-install-recommends ${FAST}`;
+
+/** The shell lines both checks start with (pure): apt's switch, the root's snapshot, and what it has installed. */
+function prelude(wsInside: string): string[] {
   const prune = [...NOT_COMPARED, wsInside].map((p) => `-path ${sh(p)}`).join(' -o ');
-  const fast = sh('-oDpkg::Options::=--force-unsafe-io');
-  const apt = `apt-get -y --no-install-recommends ${fast}`;
-  // The paths in the root that `before` lacks: a marker line (MARKER WORDS… N first-five) and every one in the log.
-  const compare = (marker: string): string[] => [
-    'snapshot > /kiln/tmp/after',
-    'LC_ALL=C comm -13 /kiln/tmp/before /kiln/tmp/after > /kiln/tmp/left',
-    'if [ -s /kiln/tmp/left ]; then',
-    `  echo "${MARK} ${marker} $(wc -l < /kiln/tmp/left) $(head -n 5 /kiln/tmp/left | tr '\\n' ' ')"`,
-    '  sed "s/^/kiln: left after purge: /" /kiln/tmp/left >&2',
-    '  cp /kiln/tmp/after /kiln/tmp/before',
-    'fi',
-  ];
-  const indent = (lines: string[], by: string): string[] => lines.map((l) => by + l);
   return [
     'export DEBIAN_FRONTEND=noninteractive',
     ...runRepoSwitchScript(),
-    'kiln_run_repo on',
     // A path that goes away while find looks is no failure of the package's.
     `snapshot() { { find / -xdev \\( ${prune} \\) -prune -o -print 2> /dev/null || true; } | LC_ALL=C sort; }`,
     'installed() { dpkg-query -W -f=\'${Status}\' "$1" 2> /dev/null | grep -q \' installed$\'; }',
+    "packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' | awk '$1 ~ /^.i/ { print $2 }' | LC_ALL=C sort -u; }",
+    // What the purge left installed that the root did not have: apt's autoremove keeps a
+    // package that one of the base's suggests (gcc suggests flex), and it is no leftover of
+    // the package's. Purged as well, as piuparts removes what the test installed.
+    'purge_extras() {',
+    '  packages > /kiln/tmp/pkgs-now',
+    '  LC_ALL=C comm -13 /kiln/tmp/pkgs-before /kiln/tmp/pkgs-now > /kiln/tmp/extras',
+    '  if [ -s /kiln/tmp/extras ]; then',
+    '    echo "kiln: ==> try-install: apt-get purge $(tr \'\\n\' \' \' < /kiln/tmp/extras)(installed along, kept by apt\'s autoremove)" >&2',
+    `    xargs ${APT} purge < /kiln/tmp/extras >&2`,
+    '  fi',
+    '}',
     'snapshot > /kiln/tmp/before',
-    'tries=(); upgrades=(); declare -A target=(); after=',
-    'for a in "$@"; do',
-    '  if [ "$a" = -- ]; then after=1; elif [ -n "$after" ]; then upgrades+=("$a"); else tries+=("$a"); target[${a%%=*}]=$a; fi',
-    'done',
-    'broke=',
-    'for p in "${tries[@]}"; do',
+    'packages > /kiln/tmp/pkgs-before',
+  ];
+}
+
+/**
+ * The shell lines that compare the root with `before` (pure): the new paths no installed
+ * package owns (a base package the check upgraded may own new ones) are a marker line
+ * (`MARKER WORDS… N first-five`), and every one a line of the log.
+ */
+function compare(marker: string): string[] {
+  return [
+    'snapshot > /kiln/tmp/after',
+    'cat /var/lib/dpkg/info/*.list 2> /dev/null | LC_ALL=C sort -u > /kiln/tmp/owned',
+    'LC_ALL=C comm -13 /kiln/tmp/before /kiln/tmp/after | LC_ALL=C comm -23 - /kiln/tmp/owned > /kiln/tmp/left',
+    'if [ -s /kiln/tmp/left ]; then',
+    `  echo "${MARK} ${marker} $(wc -l < /kiln/tmp/left) $(head -n 5 /kiln/tmp/left | tr '\\n' ' ')"`,
+    '  sed "s/^/kiln: left after purge: /" /kiln/tmp/left >&2',
+    'fi',
+    'cp /kiln/tmp/after /kiln/tmp/before',
+  ];
+}
+
+const indent = (lines: string[], by: string): string[] => lines.map((l) => by + l);
+
+/** The shell script (as root in the fresh root) that tries each package (`name=version`, its arguments) in turn (pure). */
+export function tryScript(wsInside: string): string {
+  return [
+    ...prelude(wsInside),
+    'kiln_run_repo on',
+    'for p in "$@"; do',
     // A rebuild of a package the base has (dash, libc6…): installing it again tries nothing, purging it breaks the root.
     `  if installed "\${p%%=*}"; then echo "${MARK} installed \${p%%=*}"; continue; fi`,
     `  echo "${MARK} tried \${p%%=*} \${p#*=}"`,
     `  echo "kiln: ==> try-install: apt-get install \${p}" >&2`,
-    `  if ! ${apt} install "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; broke=1; break; fi`,
+    `  if ! ${APT} install "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; break; fi`,
     `  echo "kiln: ==> try-install: apt-get purge --autoremove \${p%%=*}" >&2`,
-    `  if ! ${apt} purge --autoremove "\${p%%=*}" >&2; then echo "${MARK} purge-failed \${p%%=*}"; broke=1; break; fi`,
+    `  if ! ${APT} purge --autoremove "\${p%%=*}" >&2 || ! purge_extras; then echo "${MARK} purge-failed \${p%%=*}"; break; fi`,
     ...indent(compare('left ${p%%=*}'), '  '),
     'done',
-    // The upgrade test: the suite's versions (apt seeing the suite alone), then this build's, then the purge.
-    'names=(); for n in "${upgrades[@]}"; do if ! installed "$n"; then names+=("$n"); fi; done',
-    `if [ \${#names[@]} -gt 0 ] && [ -n "$broke" ]; then echo "${MARK} upgrade-not-tried \${names[*]}"; names=(); fi`,
-    'if [ ${#names[@]} -gt 0 ]; then',
-    '  kiln_run_repo off',
-    '  echo "kiln: ==> try-install: apt-get install ${names[*]} (the suite\'s versions)" >&2',
-    `  if ! ${apt} install "\${names[@]}" >&2; then echo "${MARK} old-failed \${names[*]}"`,
-    '  else',
-    '    kiln_run_repo on',
-    '    want=(); for n in "${names[@]}"; do want+=("${target[$n]}"); done',
-    '    echo "kiln: ==> try-install: apt-get install ${want[*]} (an upgrade to this build\'s)" >&2',
-    `    for n in "\${names[@]}"; do echo "${MARK} upgraded $n"; done`,
-    `    if ! ${apt} install "\${want[@]}" >&2; then echo "${MARK} upgrade-failed \${names[*]}"`,
-    '    else',
-    '      echo "kiln: ==> try-install: apt-get purge --autoremove ${names[*]}" >&2',
-    `      if ! ${apt} purge --autoremove "\${names[@]}" >&2; then echo "${MARK} upgrade-purge-failed \${names[*]}"`,
-    '      else',
-    ...indent(compare('upgrade-left ${#names[@]} ${names[*]}'), '        '),
-    '      fi',
-    '    fi',
-    '  fi',
+  ].join('\n');
+}
+
+/**
+ * The shell script (as root in a fresh root of its own) of the upgrade test (pure): the
+ * names of its arguments (`name=version`) installed with apt seeing the suite alone, then
+ * upgraded to those versions with this run's .debs, then purged, and the root compared. A
+ * name the base has installed (libattr1 of an attr build) is upgraded too, not purged.
+ */
+export function upgradeScript(wsInside: string): string {
+  return [
+    ...prelude(wsInside),
+    'names=(); purged=()',
+    'for a in "$@"; do',
+    '  names+=("${a%%=*}")',
+    '  if installed "${a%%=*}"; then echo "kiln: ${a%%=*} is the base\'s: upgraded, not purged" >&2; else purged+=("${a%%=*}"); fi',
+    'done',
+    'kiln_run_repo off',
+    'echo "kiln: ==> try-install: apt-get install ${names[*]} (the suite\'s versions)" >&2',
+    `if ! ${APT} install "\${names[@]}" >&2; then echo "${MARK} old-failed \${names[*]}"; exit 0; fi`,
+    'kiln_run_repo on',
+    'echo "kiln: ==> try-install: apt-get install $* (an upgrade to this build\'s)" >&2',
+    `for n in "\${names[@]}"; do echo "${MARK} upgraded $n"; done`,
+    `if ! ${APT} install "$@" >&2; then echo "${MARK} upgrade-failed \${names[*]}"; exit 0; fi`,
+    'if [ ${#purged[@]} -gt 0 ]; then',
+    '  echo "kiln: ==> try-install: apt-get purge --autoremove ${purged[*]}" >&2',
+    `  if ! ${APT} purge --autoremove "\${purged[@]}" >&2 || ! purge_extras; then echo "${MARK} upgrade-purge-failed \${names[*]}"; exit 0; fi`,
     'fi',
+    ...compare('upgrade-left ${#names[@]} ${names[*]}'),
   ].join('\n');
 }
 
 export async function tryInstall(o: CheckOptions): Promise<TryInstallResult> {
+  const { log } = o;
+  const installs = await tryInstalls(o);
+  const result = { tried: installs.tried, problems: installs.problems };
+  if (installs.upgrades.length === 0) return result;
+  if (installs.broke) {
+    log.note(`try-install: the upgrade from the suite's versions not tried (${installs.upgrades.map((u) => `${u.name} ${u.from} → ${u.to}`).join(', ')}): the install test above failed`);
+    return result;
+  }
+  const upgrade = await tryUpgrade(o, installs.upgrades, installs.roots);
+  return { tried: [...installs.tried, ...upgrade.tried], problems: [...installs.problems, ...upgrade.problems] };
+}
+
+/** The install test: each of the build's packages installed into a fresh root, purged, and the root compared; the upgrades to try after it. */
+async function tryInstalls(o: CheckOptions): Promise<TryInstallResult & { upgrades: Upgrade[]; roots: AltGroup[]; broke: boolean }> {
   const { log } = o;
   await using root = await openFreshRoot({ ...o, name: 'try-install' });
   const { sb } = root;
@@ -181,34 +223,52 @@ export async function tryInstall(o: CheckOptions): Promise<TryInstallResult> {
     for (const field of ['Pre-Depends', 'Depends']) roots.push(...parseRelations(fieldValue(control.fields, field) ?? '').groups);
     if (root.builtFiles.includes(f)) packages.push({ name: control.package, version: control.version });
   }
-  if (packages.length === 0) return { tried: [], problems: [] };
-  const chosen = upgradesOf(packages, o.universe, o.arch);
-  for (const n of chosen.notes) log.note(n);
-  // The suite's versions of the upgrade test's packages are in apt's cut too.
-  const seen = await root.cut([...roots, ...chosen.upgrades.map((u) => [{ name: u.name }])], new Set());
+  const none = { tried: [], problems: [], upgrades: [], roots, broke: false };
+  if (packages.length === 0) return none;
+  const seen = await root.cut(roots, new Set());
   log.note(`try-install: ${packages.map((p) => `${p.name} ${p.version}`).join(', ')}, each into a fresh root of the env, then purged (apt sees ${seen} of the suite's binary packages)`);
   // What apt would install for each, all of it fetched on the host, as for a build.
   const resolved = await root.resolve('apt-get install -s --no-install-recommends', packages.map((p) => `${p.name}=${p.version}`), 'packages to try the install with');
-  if ('problem' in resolved) return { tried: [], problems: [`try-install: ${resolved.problem}`] };
+  if ('problem' in resolved) return { ...none, problems: [`try-install: ${resolved.problem}`] };
   // What apt cannot install from the suite and this build's packages is not tried (it would fail for that alone).
   const unresolvable = new Set(resolved.unresolvable.map((i) => packages[i]!.name));
   const unresolved = [...unresolvable].map((name) => `try-install: ${name} not tried: apt cannot resolve what it depends on from the suite and this build's packages (see the log; a package of this run is there only when the source build-depends on it)`);
-  const args = packages.filter((p) => !unresolvable.has(p.name)).map((p) => `${p.name}=${p.version}`);
-  if (args.length === 0) return { tried: [], problems: unresolved };
-  const upgrades = await suiteVersionsFetched(root, chosen.upgrades.filter((u) => !unresolvable.has(u.name)), log);
-  if (upgrades.length > 0) log.note(`try-install: then the upgrade from the suite's versions: ${upgrades.map((u) => `${u.name} ${u.from} → ${u.to}`).join(', ')}, then purged`);
+  const resolvable = packages.filter((p) => !unresolvable.has(p.name));
+  const chosen = upgradesOf(resolvable, o.universe, o.arch);
+  for (const n of chosen.notes) log.note(n);
+  const args = resolvable.map((p) => `${p.name}=${p.version}`);
+  if (args.length === 0) return { ...none, problems: unresolved };
   const output: Buffer[] = [];
-  const ran = await root.run(tryScript(dirname(sb.inside.src)), [...args, ...(upgrades.length === 0 ? [] : ['--', ...upgrades.map((u) => u.name)])], output);
-  const text = Buffer.concat(output).toString();
-  const { tried, upgraded, problems: found, skipped, notes } = problemsOf(text, upgrades);
+  const ran = await root.run(tryScript(dirname(sb.inside.src)), args, output);
+  const { tried, problems: found, skipped } = problemsOf(Buffer.concat(output).toString());
   for (const name of skipped) log.note(`try-install: ${name} not tried: the env's base has it installed already (a rebuild of a base package)`);
-  for (const n of notes) log.note(n);
   const problems = [...unresolved, ...found, ...(ran ? [] : ['try-install: the check itself did not finish (killed, timed out, or kiln\'s side failed): see the log'])];
   const notTried = args.length - tried.length - skipped.length;
   if (notTried > 0 && problems.length > 0) problems.push(`try-install: ${notTried} package(s) not tried after that`);
-  const upgradeSaid = upgraded.length === 0 ? '' : `; ${upgraded.length} upgraded from the suite's version and purged`;
-  log.note(problems.length === 0 ? `try-install: ${tried.length} package(s) installed into a fresh root and purged${upgradeSaid}, nothing left behind` : problems.join('\n'));
-  return { tried: [...tried, ...upgraded.map((u) => `${u} (upgrade)`)], problems };
+  log.note(problems.length === 0 ? `try-install: ${tried.length} package(s) installed into a fresh root and purged, nothing left behind` : problems.join('\n'));
+  return { tried, problems, upgrades: chosen.upgrades, roots, broke: !ran || notTried > 0 || found.some((p) => / does not install | its purge fails /.test(p)) };
+}
+
+/** The upgrade test, in a fresh root of its own: the suite's versions, then this build's, then the purge. */
+async function tryUpgrade(o: CheckOptions, chosen: readonly Upgrade[], roots: readonly AltGroup[]): Promise<TryInstallResult> {
+  const { log } = o;
+  await using root = await openFreshRoot({ ...o, name: 'try-upgrade' });
+  // The suite's versions of the upgrade test's packages are in apt's cut too.
+  await root.cut([...roots, ...chosen.map((u) => [{ name: u.name }])], new Set());
+  // This build's versions and what they need (fetched for the install test's root, fetched again for this one).
+  const resolved = await root.resolve('apt-get install -s --no-install-recommends', chosen.map((u) => `${u.name}=${u.to}`), 'packages to try the upgrade to');
+  if ('problem' in resolved) return { tried: [], problems: [`try-install: ${resolved.problem}`] };
+  const upgrades = await suiteVersionsFetched(root, chosen.filter((_, i) => !resolved.unresolvable.includes(i)), log);
+  if (upgrades.length === 0) return { tried: [], problems: [] };
+  log.note(`try-install: the upgrade from the suite's versions: ${upgrades.map((u) => `${u.name} ${u.from} → ${u.to}`).join(', ')}, into a fresh root, then purged`);
+  const output: Buffer[] = [];
+  const ran = await root.run(upgradeScript(dirname(root.sb.inside.src)), upgrades.map((u) => `${u.name}=${u.to}`), output);
+  const { upgraded, problems: found, notes } = problemsOf(Buffer.concat(output).toString(), upgrades);
+  for (const n of notes) log.note(n);
+  const problems = [...found, ...(ran ? [] : ['try-install: the upgrade check itself did not finish (killed, timed out, or kiln\'s side failed): see the log'])];
+  if (problems.length > 0) log.note(problems.join('\n'));
+  else if (upgraded.length > 0) log.note(`try-install: ${upgraded.length} package(s) upgraded from the suite's version and purged, nothing left behind`);
+  return { tried: upgraded.map((u) => `${u} (upgrade)`), problems };
 }
 
 /**

@@ -103,19 +103,53 @@ test('--try-install: a package the suite has at a lower version is upgraded from
   const refuses = await source(src, 'figlet', { version: '99', preinst: 'if [ "$1" = upgrade ]; then echo "figlet: refusing to upgrade from $2" >&2; exit 1; fi' });
   // Fine on a fresh install; on an upgrade its postinst makes files its purge does not remove.
   const leaves = await source(src, 'tree', { version: '99', postinst: 'if [ "$1" = configure ] && [ -n "$2" ]; then mkdir -p /var/lib/kiln-upgraded; echo "$2" > /var/lib/kiln-upgraded/from; fi' });
+  // Two binaries, the -dev pinning the library (= ${binary:Version}) as bookworm's do; the
+  // suite's libfl-dev depends on flex, which the purge's autoremove keeps (gcc in the base
+  // suggests it): no leftover of the package's.
+  const flex = await makeSource(src, 'flex', {
+    version: '99',
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: libfl2\nArchitecture: all\nDescription: kiln upgrade test\n kiln test.\n\nPackage: libfl-dev\nArchitecture: all\nDepends: libfl2 (= ${binary:Version})\nDescription: kiln upgrade test\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\tfor p in libfl2 libfl-dev; do rm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/$$p && echo $$p > debian/tmp/usr/share/$$p/data && dpkg-gencontrol -p$$p -Pdebian/tmp && dpkg-deb --root-owner-group --build debian/tmp .. || exit 1; done\n`,
+    files: {},
+  });
+  // A library the base has (libacl1, a copy of its own files) and its -dev pinning it: the
+  // install test upgrades the base's libacl1 along; the upgrade test, in a root of its own,
+  // still starts from the suite's versions, upgrades libacl1 along and does not purge it.
+  const acl = await makeSource(src, 'acl', {
+    version: '99',
+    arch: 'any',
+    buildDepends: 'make',
+    control: 'Package: libacl1\nArchitecture: any\nDescription: kiln upgrade test\n kiln test.\n\nPackage: libacl1-dev\nArchitecture: any\nDepends: libacl1 (= ${binary:Version})\nDescription: kiln upgrade test\n kiln test.\n',
+    rules: `${RULES_HEAD}M := $(shell dpkg-architecture -qDEB_HOST_MULTIARCH)\nbuild build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/lib/$(M)\n\tcp -a /usr/lib/$(M)/libacl.so.1* debian/tmp/usr/lib/$(M)/\n\tdpkg-gencontrol -plibacl1 -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/libacl1-dev\n\techo dev > debian/tmp/usr/share/libacl1-dev/data\n\tdpkg-gencontrol -plibacl1-dev -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: {},
+  });
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
-  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', clean, '--dsc', refuses, '--dsc', leaves, '--try-install', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  const built = await runKiln(['build', '--debian', 'bookworm', ...[clean, refuses, leaves, flex, acl].flatMap((d) => ['--dsc', d]), '--try-install', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
-  assert.equal(built.summary?.counts.built, 3, explain(built));
+  assert.equal(built.summary?.counts.built, 5, explain(built));
   const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
   const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
   assert.deepEqual(warningsOf('hello'), []);
   const helloLog = logOf(built, 'hello');
-  assert.match(helloLog, /try-install: then the upgrade from the suite's versions: hello 2\.10-[^ ]+ → 99, then purged/);
+  assert.match(helloLog, /try-install: the upgrade from the suite's versions: hello 2\.10-[^ ]+ → 99, into a fresh root, then purged/);
   assert.match(helloLog, /Unpacking hello \(99\) over \(2\.10-[^)]+\)/);
-  assert.match(helloLog, /try-install: 1 package\(s\) installed into a fresh root and purged; 1 upgraded from the suite's version and purged, nothing left behind/);
+  assert.match(helloLog, /try-install: 1 package\(s\) installed into a fresh root and purged, nothing left behind/);
+  assert.match(helloLog, /try-install: 1 package\(s\) upgraded from the suite's version and purged, nothing left behind/);
+  const flexLog = logOf(built, 'flex');
+  assert.deepEqual(warningsOf('flex'), [], flexLog);
+  assert.match(flexLog, /Unpacking libfl-dev \(99\) over \(2\.6\.4-[^)]+\)/);
+  assert.match(flexLog, /try-install: apt-get purge .*flex .*\(installed along, kept by apt's autoremove\)/);
+  assert.match(flexLog, /try-install: 2 package\(s\) upgraded from the suite's version and purged, nothing left behind/);
+  const aclLog = logOf(built, 'acl');
+  assert.deepEqual(warningsOf('acl'), [], aclLog);
+  assert.match(aclLog, /try-install: libacl1 not tried: the env's base has it installed already/);
+  assert.match(aclLog, /kiln: libacl1 is the base's: upgraded, not purged/);
+  assert.match(aclLog, /Unpacking libacl1-dev \(99\) over \(2\.3\.[^)]+\)/);
+  assert.match(aclLog, /try-install: 2 package\(s\) upgraded from the suite's version and purged, nothing left behind/);
   const figlet = warningsOf('figlet');
   assert.equal(figlet.length, 1, figlet.join('\n'));
   assert.match(figlet[0]!, /^try-install: upgrading from the suite's versions fails \(figlet 2\.2\.5-[^ ]+ → 99: apt-get install failed: see the log\)$/);
