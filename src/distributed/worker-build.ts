@@ -101,7 +101,7 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
   // A Debian job's suite, rebuilt around its index (a failure to get it gives the job back).
   if (job.spec.debian !== undefined) spec.debian = await debianSpecOnWorker(job.spec.debian, m.debian, { treeDir: dir, cacheDir: w.state.cache, blobs: w.cluster.blobs, universes });
   const { createExecutor, logPathOf } = await import('../execute/execute-job.ts');
-  const logDir = join(workerLogs, m.runId);
+  const logDir = workerLogDir(workerLogs, m.runId, attempt);
   const execute = createExecutor({
     runId: m.runId,
     backend: w.envs.backend,
@@ -154,4 +154,13 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
     archive: files.archivePath === null ? null : await putFile(w.cluster.blobs, files.archivePath),
   };
   return { outcome: wire, artifact, log, twice, autopkgtest };
+}
+
+/**
+ * Where this machine keeps its copy of a job's log (pure): STATE/logs/worker/RUN/, a later
+ * attempt's in RUN/attempt-N/ (a worker that crashed on a job and was restarted may take
+ * it again: its copy of the crashed attempt is kept beside the new one's).
+ */
+export function workerLogDir(workerLogs: string, runId: string, attempt: number): string {
+  return attempt > 1 ? join(workerLogs, runId, `attempt-${attempt}`) : join(workerLogs, runId);
 }
