@@ -84,3 +84,21 @@ test('problemsOf: the upgrade test\'s markers, named with the versions upgraded 
   assert.deepEqual(notes.problems, []);
   assert.deepEqual(notes.notes, ['try-install: the upgrade from the suite\'s versions not tried (a 1.0-1 → 1.0-2, b 2 → 3): the suite\'s versions do not install into a fresh root (see the log)']);
 });
+
+test('problemsOf: broken symlinks after the install and processes left after the purge, as piuparts reports them', () => {
+  const upgrades = [{ name: 'a', from: '1', to: '2' }];
+  const r = problemsOf([
+    'kiln-try-install: links x 1 /usr/share/x/link ',
+    'kiln-try-install: procs y 2 41:sleep 57:my_daemon',
+    'kiln-try-install: links z 7 /a /b /c /d /e ',
+    'kiln-try-install: upgrade-links 1 a 1 /usr/lib/a.so ',
+    'kiln-try-install: upgrade-procs 1 a 1 99:a-daemon',
+  ].join('\n'), upgrades);
+  assert.deepEqual(r.problems, [
+    'try-install: x installs 1 broken symlink(s): /usr/share/x/link',
+    'try-install: y leaves 2 process(es) running after its purge: 41 (sleep), 57 (my_daemon)',
+    'try-install: z installs 7 broken symlink(s): /a, /b, /c, /d, /e, … (the log says where they point)',
+    'try-install: upgraded from the suite\'s versions (a 1 → 2), they have 1 broken symlink(s): /usr/lib/a.so',
+    'try-install: upgraded from the suite\'s versions (a 1 → 2) and purged, they leave 1 process(es) running: 99 (a-daemon)',
+  ]);
+});

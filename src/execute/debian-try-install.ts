@@ -92,8 +92,18 @@ export function problemsOf(output: string, upgrades: readonly Upgrade[] = []): {
     else if (what === 'upgrade-failed') problems.push(`try-install: upgrading from the suite's versions fails (${fromTo(names)}: apt-get install failed: see the log)`);
     else if (what === 'upgrade-purge-failed') problems.push(`try-install: upgraded from the suite's versions (${fromTo(names)}), but their purge fails (apt-get purge: see the log)`);
     else if (what === 'upgrade-left') problems.push(`try-install: upgraded from the suite's versions (${fromTo(rest.slice(0, Number(pkg)))}) and purged, they leave ${leftPaths(rest.slice(Number(pkg)), 'their')}`);
+    else if (what === 'links') problems.push(`try-install: ${pkg} installs ${counted(rest, 'broken symlink(s)', 'the log says where they point')}`);
+    else if (what === 'procs') problems.push(`try-install: ${pkg} leaves ${counted(rest, 'process(es) running after its purge', 'the log has their command lines')}`);
+    else if (what === 'upgrade-links') problems.push(`try-install: upgraded from the suite's versions (${fromTo(rest.slice(0, Number(pkg)))}), they have ${counted(rest.slice(Number(pkg)), 'broken symlink(s)', 'the log says where they point')}`);
+    else if (what === 'upgrade-procs') problems.push(`try-install: upgraded from the suite's versions (${fromTo(rest.slice(0, Number(pkg)))}) and purged, they leave ${counted(rest.slice(Number(pkg)), 'process(es) running', 'the log has their command lines')}`);
   }
   return { tried, upgraded, problems, skipped, notes };
+}
+
+/** `N WHAT: A, B` from a marker's `N A B …` (`, … (MORE)` when it gives fewer than N). */
+function counted(rest: readonly string[], what: string, more: string): string {
+  const items = rest.slice(1).filter((x) => x !== '').map((x) => x.replace(/^(\d+):(.*)$/, '$1 ($2)'));
+  return `${rest[0]} ${what}: ${items.join(', ')}${Number(rest[0]) > items.length ? `, … (${more})` : ''}`;
 }
 
 /** `N path(s) behind after its purge: A, B, …` from a `left` marker's `N A B …` (its first five paths). */
@@ -126,8 +136,53 @@ function prelude(wsInside: string): string[] {
     `    xargs ${APT} purge < /kiln/tmp/extras >&2`,
     '  fi',
     '}',
+    // Broken symlinks (`PATH -> TARGET`), as piuparts looks for them after an install.
+    `links() { { find / -xdev \\( ${prune} \\) -prune -o -xtype l -printf '%p -> %l\\n' 2> /dev/null || true; } | LC_ALL=C sort; }`,
+    // The processes of the root (its own PID namespace): the glob in this shell, no fork.
+    'procs() { local d; for d in /proc/[0-9]*; do echo "${d#/proc/}"; done > /kiln/tmp/procs-unsorted; LC_ALL=C sort /kiln/tmp/procs-unsorted; }',
+    // As piuparts: no service starts (invoke-rc.d asks policy-rc.d first). Made before the snapshot: not compared.
+    "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d",
     'snapshot > /kiln/tmp/before',
     'packages > /kiln/tmp/pkgs-before',
+    'links > /kiln/tmp/links-before',
+    'procs > /kiln/tmp/procs-before',
+  ];
+}
+
+/**
+ * The shell lines that look for broken symlinks the install made (pure): a marker line
+ * (`MARKER WORDS… N first-five-paths`), and each with its target a line of the log.
+ */
+function brokenLinks(marker: string): string[] {
+  return [
+    'links > /kiln/tmp/links-now',
+    'LC_ALL=C comm -13 /kiln/tmp/links-before /kiln/tmp/links-now > /kiln/tmp/links-new',
+    'if [ -s /kiln/tmp/links-new ]; then',
+    `  echo "${MARK} ${marker} $(wc -l < /kiln/tmp/links-new) $(head -n 5 /kiln/tmp/links-new | sed 's/ -> .*//' | tr '\\n' ' ')"`,
+    '  sed "s/^/kiln: broken symlink: /" /kiln/tmp/links-new >&2',
+    'fi',
+  ];
+}
+
+/**
+ * The shell lines that look for processes left running after the purge (pure): a marker
+ * line (`MARKER WORDS… N PID:COMM…`), each a line of the log with its command line; then
+ * they are killed, so that the next check starts clean.
+ */
+function leftRunning(marker: string): string[] {
+  return [
+    'procs > /kiln/tmp/procs-now',
+    'LC_ALL=C comm -13 /kiln/tmp/procs-before /kiln/tmp/procs-now | grep -vx "$$" > /kiln/tmp/procs-new || true',
+    'running=()',
+    'while read -r pid; do',
+    '  c=; read -r c 2> /dev/null < "/proc/$pid/comm" || continue',
+    '  running+=("$pid:${c// /_}")',
+    '  echo "kiln: still running after the purge: $pid $(tr \'\\0\' \' \' < "/proc/$pid/cmdline" 2> /dev/null)" >&2',
+    'done < /kiln/tmp/procs-new',
+    'if [ ${#running[@]} -gt 0 ]; then',
+    `  echo "${MARK} ${marker} \${#running[@]} \${running[*]}"`,
+    '  kill -KILL "${running[@]%%:*}" 2> /dev/null || true',
+    'fi',
   ];
 }
 
@@ -162,8 +217,10 @@ export function tryScript(wsInside: string): string {
     `  echo "${MARK} tried \${p%%=*} \${p#*=}"`,
     `  echo "kiln: ==> try-install: apt-get install \${p}" >&2`,
     `  if ! ${APT} install "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; break; fi`,
+    ...indent(brokenLinks('links ${p%%=*}'), '  '),
     `  echo "kiln: ==> try-install: apt-get purge --autoremove \${p%%=*}" >&2`,
     `  if ! ${APT} purge --autoremove "\${p%%=*}" >&2 || ! purge_extras; then echo "${MARK} purge-failed \${p%%=*}"; break; fi`,
+    ...indent(leftRunning('procs ${p%%=*}'), '  '),
     ...indent(compare('left ${p%%=*}'), '  '),
     'done',
   ].join('\n');
@@ -190,10 +247,12 @@ export function upgradeScript(wsInside: string): string {
     'echo "kiln: ==> try-install: apt-get install $* (an upgrade to this build\'s)" >&2',
     `for n in "\${names[@]}"; do echo "${MARK} upgraded $n"; done`,
     `if ! ${APT} install "$@" >&2; then echo "${MARK} upgrade-failed \${names[*]}"; exit 0; fi`,
+    ...brokenLinks('upgrade-links ${#names[@]} ${names[*]}'),
     'if [ ${#purged[@]} -gt 0 ]; then',
     '  echo "kiln: ==> try-install: apt-get purge --autoremove ${purged[*]}" >&2',
     `  if ! ${APT} purge --autoremove "\${purged[@]}" >&2 || ! purge_extras; then echo "${MARK} upgrade-purge-failed \${names[*]}"; exit 0; fi`,
     'fi',
+    ...leftRunning('upgrade-procs ${#names[@]} ${names[*]}'),
     ...compare('upgrade-left ${#names[@]} ${names[*]}'),
   ].join('\n');
 }

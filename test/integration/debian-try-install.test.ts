@@ -4,7 +4,8 @@
 // compared with what it was. Five local sources: one clean, one depending on it (and
 // build-depending on it, so that it is there) and on an archive package, one depending on
 // it without (not tried), one whose postinst leaves files that its purge does not remove,
-// one whose postinst fails, and a rebuild of a package the base has (not tried). Slow (minutes): skipped as the other Debian tests are.
+// one whose postinst fails, a rebuild of a package the base has (not tried), one whose
+// postinst makes a broken symlink, and one whose postinst leaves a process running. Slow (minutes): skipped as the other Debian tests are.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +24,7 @@ const skip = sharedEnvSkip();
 const logOf = jobLogOf;
 
 /** An arch-all package holding one file, with `depends` and maintainer scripts when given. */
-async function source(src: string, name: string, o: { depends?: string; buildDepends?: string; postinst?: string; preinst?: string; version?: string }): Promise<string> {
+async function source(src: string, name: string, o: { depends?: string; buildDepends?: string; postinst?: string; preinst?: string; version?: string; link?: string }): Promise<string> {
   const given = (['postinst', 'preinst'] as const).filter((k) => o[k] !== undefined);
   const scripts = given.map((k) => `\tinstall -m755 debian/${k} debian/tmp/DEBIAN/${k}\n`).join('');
   return makeSource(src, name, {
@@ -31,7 +32,7 @@ async function source(src: string, name: string, o: { depends?: string; buildDep
     arch: 'all',
     buildDepends: o.buildDepends ?? 'make',
     control: `Package: ${name}\nArchitecture: all\n${o.depends === undefined ? '' : `Depends: ${o.depends}\n`}Description: kiln try-install test\n kiln test.\n`,
-    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/${name}\n\techo ${name} > debian/tmp/usr/share/${name}/data\n${scripts}\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/${name}\n\techo ${name} > debian/tmp/usr/share/${name}/data\n${o.link === undefined ? '' : `\tln -s ${o.link} debian/tmp/usr/share/${name}/link\n`}${scripts}\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
     files: Object.fromEntries(given.map((k) => [`debian/${k}`, `#!/bin/sh\nset -e\n${o[k]}\n`])),
   });
 }
@@ -54,13 +55,16 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   // A rebuild of a package the env's base has installed is not tried (installing it again
   // would try nothing, purging it would break the root).
   const base = await source(src, 'hostname', {});
+  // As piuparts checks: a broken symlink the install makes, a process left running after the purge.
+  const links = await source(src, 'kiln-try-links', { link: '/nonexistent/kiln-target' });
+  const daemon = await source(src, 'kiln-try-daemon', { postinst: 'setsid sleep 600 < /dev/null > /dev/null 2>&1 &' });
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
-  const dscs = [clean, dep, orphan, leaves, broken, base].flatMap((d) => ['--dsc', d]);
+  const dscs = [clean, dep, orphan, leaves, broken, base, links, daemon].flatMap((d) => ['--dsc', d]);
   const built = await runKiln(['build', '--debian', 'bookworm', ...dscs, '--try-install', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
-  assert.equal(built.summary?.counts.built, 6, explain(built));
+  assert.equal(built.summary?.counts.built, 8, explain(built));
   const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
   const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
   assert.deepEqual(warningsOf('kiln-try-clean'), []);
@@ -75,6 +79,12 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   assert.match(logOf(built, 'kiln-try-leaves'), /kiln: left after purge: \/var\/lib\/kiln-try-leaves\/state/);
   assert.deepEqual(warningsOf('kiln-try-broken'), ['try-install: kiln-try-broken does not install into a fresh root (apt-get install failed: see the log)']);
   assert.match(logOf(built, 'kiln-try-broken'), /kiln-try-broken: refusing to configure/);
+  assert.deepEqual(warningsOf('kiln-try-links'), ['try-install: kiln-try-links installs 1 broken symlink(s): /usr/share/kiln-try-links/link']);
+  assert.match(logOf(built, 'kiln-try-links'), /kiln: broken symlink: \/usr\/share\/kiln-try-links\/link -> \/nonexistent\/kiln-target/);
+  const daemonWarnings = warningsOf('kiln-try-daemon');
+  assert.equal(daemonWarnings.length, 1, daemonWarnings.join('\n'));
+  assert.match(daemonWarnings[0]!, /^try-install: kiln-try-daemon leaves 1 process\(es\) running after its purge: \d+ \(sleep\)$/);
+  assert.match(logOf(built, 'kiln-try-daemon'), /kiln: still running after the purge: \d+ sleep 600/);
   assert.deepEqual(warningsOf('hostname'), []);
   assert.match(logOf(built, 'hostname'), /try-install: hostname not tried: the env's base has it installed already/);
   // The console says them as warnings.
