@@ -15,8 +15,8 @@ import { chmod, mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256 } from '../lib/hash.ts';
 
-/** Bump when what a layer holds changes meaning. */
-const LAYER_FORMAT = 'kiln-deps-layer-1';
+/** Bump when what a layer holds changes meaning (2: it has the build's policy-rc.d). */
+const LAYER_FORMAT = 'kiln-deps-layer-2';
 
 export interface DepsLayerInputs {
   readonly envId: string;

@@ -29,7 +29,7 @@ export const RULES_HEAD = '#!/usr/bin/make -f\n.PHONY: build build-arch build-in
 /**
  * Two local sources where one build-depends on the other's binary: kiln-liba (arch all,
  * libkiln-a-dev, a header) and kiln-app (arch any, compiles against the header and prints
- * "hello from a fresh libkiln-a-dev" while it builds).
+ * "hello from a fresh libkiln-a-dev" while it builds, and what policy-rc.d answers).
  */
 export async function makeChainSources(src: string): Promise<{ liba: string; app: string }> {
   const liba = await makeSource(src, 'kiln-liba', {
@@ -43,7 +43,8 @@ export async function makeChainSources(src: string): Promise<{ liba: string; app
     arch: 'any',
     buildDepends: 'libkiln-a-dev (>= 1.0), make',
     control: 'Package: kiln-app\nArchitecture: any\nDepends: ${shlibs:Depends}\nDescription: kiln test program\n kiln test.\n',
-    rules: `${RULES_HEAD}build build-arch build-indep:\n\tcc -o kiln-app app.c\n\t./kiln-app\nclean:\n\trm -rf debian/tmp debian/files kiln-app\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin\n\tinstall -m755 kiln-app debian/tmp/usr/bin/\n\tdpkg-gencontrol -pkiln-app -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    // (And says what the root's policy-rc.d answers: 101, no service may start, as in sbuild's chroots.)
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\tcc -o kiln-app app.c\n\t./kiln-app\n\t/usr/sbin/policy-rc.d kiln-app start; echo "policy-rc.d: $$?"\nclean:\n\trm -rf debian/tmp debian/files kiln-app\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/bin\n\tinstall -m755 kiln-app debian/tmp/usr/bin/\n\tdpkg-gencontrol -pkiln-app -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
     files: { 'app.c': '#include <stdio.h>\n#include <kiln-a.h>\nint main(void) { puts(KILN_A_GREETING); return 0; }\n' },
   });
   return { liba, app };

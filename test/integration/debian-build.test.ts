@@ -159,6 +159,8 @@ test('two local sources, one build-depending on the other\'s binary: the second 
   assert.match(log, /Get:\d+ file:\/kiln\/sysroot \.\/ libkiln-a-dev 1\.0/, 'apt read the run\'s repository');
   assert.doesNotMatch(log, /^\[[ \d.]+\] [eo] W: /m, 'apt printed no warning');
   assert.match(log, /hello from a fresh libkiln-a-dev/, 'and compiled against it');
+  // No service starts in the build's root (its build dependencies' postinsts ask invoke-rc.d).
+  assert.match(log, /policy-rc\.d: 101/, 'a policy-rc.d that says no');
   // What the .deb holds, as sbuild's log shows it.
   assert.match(log, /kiln: ==> kiln-app_1\.0_amd64\.deb\n(.*\n)*.* Package: kiln-app\n(.*\n)*.*-rwxr-xr-x root\/root .* \.\/usr\/bin\/kiln-app\n/);
   const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
