@@ -83,10 +83,11 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     .requiredOption('--arch <arch>', 'Debian architecture, e.g. amd64, arm64, riscv64 (foreign ones run through qemu-user-static)')
     .option('--mirror <url>', "the Debian archive to bootstrap from (default: the host's apt sources)")
     .option('--keyring <file>', "the keyring the mirror is signed with, binary (.gpg) or ASCII-armoured (.asc), for a Debian derivative or debian-ports; the env's apt keeps trusting it (default: the host's apt keys)")
+    .option('--no-check-valid-until', "take the mirror's Release even past its Valid-Until: a snapshot of the archive frozen on purpose (apt's check-valid-until=no, kept in the env's apt.conf.d for env update)")
     .option('--include <pkgs...>', 'extra packages, comma-separated')
     .option('--variant <variant>', `mmdebstrap variant: ${VARIANTS.join(', ')}`, 'buildd');
   addStateOptions(create);
-  create.action(async (name: string, opts: StateOptions & { suite: string; arch: string; mirror?: string; keyring?: string; include?: string[]; variant: string }) => {
+  create.action(async (name: string, opts: StateOptions & { suite: string; arch: string; mirror?: string; keyring?: string; checkValidUntil: boolean; include?: string[]; variant: string }) => {
     if (!VARIANTS.includes(opts.variant as Variant)) throw new KilnError('usage', `--variant: "${opts.variant}" is not one of ${VARIANTS.join(', ')}`);
     checkNewEnvName(name, opts.arch);
     refuseWithoutRoot('create');
@@ -106,10 +107,11 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     const keyring = opts.keyring === undefined ? undefined : await checkedKeyring(opts.keyring);
     // A name that is no Debian arch at all gets its did-you-mean first, with no fetch.
     checkArchOption('--arch', opts.arch);
-    await checkSuiteHasArch({ suite: opts.suite, arch: opts.arch, mirror: opts.mirror, keyring, cacheDir: layoutFrom(opts).cache });
+    const checkValidUntil = opts.checkValidUntil ? {} : { checkValidUntil: false as const };
+    await checkSuiteHasArch({ suite: opts.suite, arch: opts.arch, mirror: opts.mirror, keyring, cacheDir: layoutFrom(opts).cache, ...checkValidUntil });
     const e = await withInterrupt(ctx, (signal) =>
       store.create(name, {
-        suite: opts.suite, arch: opts.arch, mirror: opts.mirror, ...(keyring === undefined ? {} : { keyring }), include: parseIncludes(opts.include),
+        suite: opts.suite, arch: opts.arch, mirror: opts.mirror, ...(keyring === undefined ? {} : { keyring }), ...checkValidUntil, include: parseIncludes(opts.include),
         variant: opts.variant as Variant, signal, onOutput,
       }),
     );
@@ -210,11 +212,11 @@ export function registerEnv(program: Command, ctx: CliContext): void {
  * else that goes wrong reading the Release (the network, a derivative's keyring) is left to
  * mmdebstrap to say.
  */
-async function checkSuiteHasArch(o: { suite: string; arch: string; mirror: string | undefined; keyring: string | undefined; cacheDir: string }): Promise<void> {
+async function checkSuiteHasArch(o: { suite: string; arch: string; mirror: string | undefined; keyring: string | undefined; checkValidUntil?: false; cacheDir: string }): Promise<void> {
   const mirror = o.mirror ?? (await (await import('../config/mirrors.ts')).hostDebianMirror());
   if (mirror === undefined) return;
   const { createIndexes } = await import('../debian/indexes.ts');
-  const release = await createIndexes({ cacheDir: o.cacheDir, ...(o.keyring === undefined ? {} : { keyring: o.keyring }) }).release(mirror.replace(/\/+$/, ''), o.suite).catch(() => undefined);
+  const release = await createIndexes({ cacheDir: o.cacheDir, ...(o.keyring === undefined ? {} : { keyring: o.keyring }), ...(o.checkValidUntil === false ? { checkValidUntil: false } : {}) }).release(mirror.replace(/\/+$/, ''), o.suite).catch(() => undefined);
   const archs = release?.release.architectures.filter((a) => a !== 'all') ?? [];
   if (archs.length === 0 || archs.includes(o.arch)) return;
   throw new KilnError('usage', `--arch: ${o.suite} has no ${o.arch}: it has ${archs.join(' ')}`, {

@@ -143,6 +143,8 @@ export interface DebianOptionsCli {
   readonly extraRepository?: string[];
   readonly extraRepositoryKey?: string[];
   readonly keyring?: string;
+  /** --no-check-valid-until: false. */
+  readonly checkValidUntil?: boolean;
 }
 
 export function addDebianOptions(cmd: Command, options: { all: boolean }): Command {
@@ -150,6 +152,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--debian <suite>', 'build Debian source packages of SUITE: the arguments are source names (NAME or NAME=VERSION)')
     .option('--mirror <url>', 'Debian mirror base URL (default: the one the host\'s apt sources use)')
     .option('--keyring <file>', 'the keyring the suite\'s InRelease must be signed with, binary (.gpg) or ASCII-armoured (.asc), for a Debian derivative or debian-ports (default: Debian\'s archive keyring)')
+    .option('--no-check-valid-until', 'take the suite\'s Release even past its Valid-Until: for a snapshot of the archive frozen on purpose (apt\'s check-valid-until=no); its new envs too')
     // One file per --dsc (repeat it): a variadic option would swallow the source names after it.
     .option('--dsc <file>', 'a local .dsc file to build too, its files beside it (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations)')
@@ -203,6 +206,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
     ...extraRepositoriesOf(opts),
     ...(opts.keyring === undefined ? {} : { keyring: keyringFileOf('--keyring', opts.keyring) }),
+    ...(opts.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
   };
 }
 

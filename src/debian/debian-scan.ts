@@ -73,6 +73,8 @@ export interface DebianRequest {
   readonly downloads: Downloads;
   /** The keyring the suite's InRelease must be signed by (--keyring, debian.toml's keyring); default: Debian's archive keyring. */
   readonly keyring?: string;
+  /** false: a Release past its Valid-Until is taken (--no-check-valid-until, debian.toml's check-valid-until = false): a snapshot mirror. */
+  readonly checkValidUntil?: false;
   /** Repositories whose binaries join the suite's for the build dependencies (sbuild's --extra-repository). */
   readonly extraRepositories?: readonly ExtraRepository[];
   /** Keyrings an extra repository without signed-by may be signed by, besides the suite's keyring. */
@@ -189,6 +191,7 @@ function scanOf(req: DebianRequest, release: SuiteRelease, packagesPaths: Readon
     release,
     extras,
     ...(req.keyring === undefined ? {} : { keyring: req.keyring }),
+    ...(req.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
     packages(arch) {
       const path = packagesPaths.get(arch);
       const universe = universes.get(arch);

@@ -50,6 +50,8 @@ export interface DebianSuite {
    * reads the suite (--verify, a new env's mmdebstrap); undefined: Debian's archive keyring.
    */
   readonly keyring?: string;
+  /** false: its Release was taken past its Valid-Until (--no-check-valid-until), as what else reads the suite must. */
+  readonly checkValidUntil?: false;
   /** The extra repositories whose binaries are in `packages` (their stanzas name them: X-Kiln-Mirror). */
   readonly extras?: readonly ExtraRepositoryUsed[];
   /** Host path of the verified, decompressed Packages of `arch`, and its lazy view. */

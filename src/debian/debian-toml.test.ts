@@ -15,6 +15,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     'archs = ["amd64", "riscv64"]',
     'mirror = "http://mirror.example/debian///"',
     'keyring = "keys/archive.asc"',
+    'check-valid-until = false',
     'sources = ["hello", "zlib=1:1.2.13.dfsg-1", "libstdc++6.0=1.0~rc1+b2"]',
     'dscs = ["local/foo_1.0-1.dsc", "/trees/t/abs/bar_2.dsc"]',
     'profiles = ["nocheck", "nodoc", "stage1"]',
@@ -36,6 +37,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     archs: ['amd64', 'riscv64'],
     mirror: 'http://mirror.example/debian',
     keyring: '/trees/t/keys/archive.asc',
+    checkValidUntil: false,
     sources: ['hello', 'zlib=1:1.2.13.dfsg-1', 'libstdc++6.0=1.0~rc1+b2'],
     dscs: ['/trees/t/local/foo_1.0-1.dsc', '/trees/t/abs/bar_2.dsc'],
     profiles: ['nocheck', 'nodoc', 'stage1'],
@@ -57,7 +59,7 @@ test('defaults: only suite and one source given', () => {
   const r = parseDebianToml('suite = "trixie"\nsources = ["hello"]\n', FILE);
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
-    file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, sources: ['hello'], dscs: [], profiles: [],
+    file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, checkValidUntil: true, sources: ['hello'], dscs: [], profiles: [],
     nocheck: false, tryInstall: false, autopkgtest: false, cross: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
   });
   // dscs alone is enough too.

@@ -5,6 +5,7 @@
 //   archs = ["amd64", "riscv64"]          # optional; default: --arch, kiln.toml, the host's
 //   mirror = "http://…/debian"            # optional; default: the host's apt sources
 //   keyring = "keys/archive.gpg"          # optional, relative to the file: what signs the mirror's InRelease (default: Debian's archive keyring)
+//   check-valid-until = true              # optional: false takes a Release past its Valid-Until (a snapshot mirror)
 //   sources = ["hello", "zlib=1:1.2.13.dfsg-1"]
 //   dscs = ["local/foo_1.0-1.dsc"]        # relative to the file; files beside each .dsc
 //   profiles = ["nocheck"]                # optional build profiles
@@ -41,6 +42,7 @@ const schema = z.strictObject({
   archs: z.array(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'a Debian arch name such as amd64')).min(1).optional(),
   mirror: z.string().regex(/^https?:\/\//, 'a mirror is a base URL starting with http:// or https://').refine((u) => !hasUserinfo(u), USERINFO_PROBLEM).optional(),
   keyring: z.string().min(1).optional(),
+  'check-valid-until': z.boolean().default(true),
   sources: z.array(z.string().regex(NAME, 'a source package name, or name=version')).default([]),
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
@@ -64,6 +66,8 @@ export interface DebianToml {
   readonly mirror: string | undefined;
   /** keyring, absolute: what the suite's InRelease must be signed by (undefined: Debian's archive keyring). */
   readonly keyring: string | undefined;
+  /** check-valid-until = false: a Release past its Valid-Until is taken (a snapshot mirror frozen on purpose). */
+  readonly checkValidUntil: boolean;
   readonly sources: readonly string[];
   /** Absolute paths. */
   readonly dscs: readonly string[];
@@ -176,6 +180,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       archs: d.archs,
       mirror: d.mirror?.replace(/\/+$/, ''),
       keyring: d.keyring === undefined ? undefined : resolve(dirname(file), d.keyring),
+      checkValidUntil: d['check-valid-until'],
       sources: d.sources,
       dscs: d.dscs.map((p) => resolve(dirname(file), p)),
       profiles: d.profiles,

@@ -102,6 +102,8 @@ export interface MergeRequest {
   readonly keys: readonly string[];
   /** The suite's keyring (--keyring, debian.toml's keyring); default: Debian's archive keyring. */
   readonly suiteKeyring?: string;
+  /** false: as the suite's (--no-check-valid-until), a Release past its Valid-Until is taken. */
+  readonly checkValidUntil?: false;
   /** The suite's Packages of each arch. */
   readonly packagesPaths: ReadonlyMap<string, string>;
   readonly cacheDir: string;
@@ -120,7 +122,7 @@ export async function mergeExtraRepositories(req: MergeRequest): Promise<{ packa
   const notAutomatic: boolean[] = [];
   for (const [r, repo] of req.repos.entries()) {
     const keyring = repo.signedBy !== undefined ? [repo.signedBy] : [req.suiteKeyring ?? DEBIAN_ARCHIVE_KEYRING, ...req.keys];
-    const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, keyring });
+    const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, keyring, ...(req.checkValidUntil === false ? { checkValidUntil: false } : {}) });
     const release = await indexes.release(repo.uri, repo.suite, sig).catch((e: unknown) => {
       throw named(repo, e);
     });

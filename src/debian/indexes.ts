@@ -43,6 +43,8 @@ export interface IndexesOptions {
   readonly fetchImpl?: typeof globalThis.fetch;
   /** Clock for the Valid-Until check (tests). */
   readonly now?: () => Date;
+  /** false: an expired Release (Valid-Until passed) is taken, for a snapshot mirror frozen on purpose (--no-check-valid-until). */
+  readonly checkValidUntil?: boolean;
   /** Give up on the InRelease request after this long. Default 60 s. */
   readonly timeoutMs?: number;
 }
@@ -91,7 +93,7 @@ export function createIndexes(options: IndexesOptions): Indexes {
         ? new KilnError(e.code, `${e.message} (checked against the keyring ${keyringPaths.join(', ')})`, { ...(e.hint === undefined ? {} : { hint: e.hint }), cause: e })
         : e;
     });
-    checkReleaseFor(verified.release, suite, { source: url, now: now() });
+    checkReleaseFor(verified.release, suite, { source: url, now: now(), ...(options.checkValidUntil === false ? { checkValidUntil: false } : {}) });
     await mkdir(dir, { recursive: true });
     const sum = sha256(body);
     const file = join(dir, sum);

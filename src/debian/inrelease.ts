@@ -176,16 +176,16 @@ export function parseRelease(text: string, source: string): Release {
  * Suite or Codename, so an old Release of another suite cannot be replayed), and it has
  * not expired (Valid-Until).
  */
-export function checkReleaseFor(release: Release, suite: string, options: { source: string; now?: Date }): void {
+export function checkReleaseFor(release: Release, suite: string, options: { source: string; now?: Date; checkValidUntil?: boolean }): void {
   if (release.suite !== suite && release.codename !== suite) {
     throw new KilnError(SIGNATURE_INVALID, `${options.source}: is the Release of "${release.codename ?? release.suite ?? '?'}", not of "${suite}"`, {
       hint: 'the mirror is serving the wrong suite: check the mirror url and the suite name',
     });
   }
   const now = options.now ?? new Date();
-  if (release.validUntil !== undefined && release.validUntil.getTime() < now.getTime()) {
+  if (options.checkValidUntil !== false && release.validUntil !== undefined && release.validUntil.getTime() < now.getTime()) {
     throw new KilnError(SIGNATURE_INVALID, `${options.source}: expired on ${release.validUntil.toISOString()} (Valid-Until)`, {
-      hint: 'the mirror is out of date (or replaying an old Release): try another mirror',
+      hint: 'the mirror is out of date (or replaying an old Release): try another mirror; for a snapshot of the archive frozen on purpose (a dated snapshot mirror), --no-check-valid-until (check-valid-until = false in debian.toml), as apt\'s check-valid-until=no',
     });
   }
 }

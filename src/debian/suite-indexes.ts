@@ -47,7 +47,7 @@ function signatureHint(keyring: string | undefined, origin: InputOrigin): string
  * merged with theirs (extra-repos.ts).
  */
 export async function fetchIndexes(req: DebianRequest): Promise<{ release: SuiteRelease; packagesPaths: Map<string, string>; sourcesPath: string | undefined; extras: ExtraRepositoryUsed[] }> {
-  const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, ...(req.keyring === undefined ? {} : { keyring: req.keyring }) });
+  const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, ...(req.keyring === undefined ? {} : { keyring: req.keyring }), ...(req.checkValidUntil === false ? { checkValidUntil: false } : {}) });
   const sig = req.signal === undefined ? {} : { signal: req.signal };
   const origin = req.origin ?? FLAGS;
   const keyringOrigin = origin.keyring ?? { code: 'usage', where: '--keyring' };
@@ -55,7 +55,9 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
   const release = await indexes.release(req.mirror, req.suite, sig).catch((e: unknown) => {
     // A suite the mirror lacks (or not a suite name): the user's input, named where it was given.
     if (isKilnError(e) && e.code === 'usage') throw new KilnError(origin.suite.code, `${origin.suite.where}: ${e.message}`, e.hint === undefined ? {} : { hint: e.hint });
-    if (isKilnError(e) && e.code === 'signature-invalid') throw new KilnError(e.code, e.message, { hint: signatureHint(req.keyring, keyringOrigin), cause: e });
+    // A refused signature (indexes.ts names the keyring it was checked against): which keyring to give.
+    // An expired or another suite's Release keeps its own hint.
+    if (isKilnError(e) && e.code === 'signature-invalid' && e.message.includes('(checked against the keyring ')) throw new KilnError(e.code, e.message, { hint: signatureHint(req.keyring, keyringOrigin), cause: e });
     throw e;
   });
   const unknown = unknownArchs(indexArchsOf(req), release.release.architectures);
@@ -70,7 +72,7 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
   let extras: ExtraRepositoryUsed[] = [];
   if ((req.extraRepositories ?? []).length > 0) {
     const { mergeExtraRepositories } = await import('./extra-repos.ts');
-    const merged = await mergeExtraRepositories({ repos: req.extraRepositories!, keys: req.extraKeys ?? [], ...(req.keyring === undefined ? {} : { suiteKeyring: req.keyring }), packagesPaths, cacheDir: req.cacheDir, downloads: req.downloads, ...sig });
+    const merged = await mergeExtraRepositories({ repos: req.extraRepositories!, keys: req.extraKeys ?? [], ...(req.keyring === undefined ? {} : { suiteKeyring: req.keyring }), ...(req.checkValidUntil === false ? { checkValidUntil: false as const } : {}), packagesPaths, cacheDir: req.cacheDir, downloads: req.downloads, ...sig });
     packagesPaths = merged.packagesPaths;
     extras = merged.used;
   }

@@ -93,12 +93,12 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
         });
       }
       await makers.ensureArch(o.arch, o);
-      const spec: BootstrapSpec = { suite: o.suite, arch: o.arch, mirror, include, variant: o.variant ?? 'buildd', ...(o.keyring === undefined ? {} : { keyring: resolve(o.keyring) }) };
+      const spec: BootstrapSpec = { suite: o.suite, arch: o.arch, mirror, include, variant: o.variant ?? 'buildd', ...(o.keyring === undefined ? {} : { keyring: resolve(o.keyring) }), ...(o.checkValidUntil === false ? { checkValidUntil: false as const } : {}) };
       // The keyring the mirror was checked with, in env.json as the mirror is: its path and what it held then.
       const keyring = spec.keyring === undefined ? {} : { keyring: { path: spec.keyring, sha256: await sha256File(spec.keyring) } };
       return makeNew(name, JSON.stringify(spec), o.signal, async (root) => ({
         madeBy: { kind: 'mmdebstrap', argv: await makers.bootstrap(spec, root, { signal: o.signal, onLine: o.onOutput }) },
-        meta: { suite: spec.suite, arch: spec.arch, mirror, include, variant: spec.variant, ...keyring },
+        meta: { suite: spec.suite, arch: spec.arch, mirror, include, variant: spec.variant, ...keyring, ...(spec.checkValidUntil === false ? { checkValidUntil: false } : {}) },
       }));
     },
 

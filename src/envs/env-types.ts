@@ -66,6 +66,8 @@ export interface CreateOptions extends RunOpts {
   readonly mirror?: string | undefined;
   /** The keyring the mirror is signed with (default: the host's apt keys); the root's apt keeps trusting it. */
   readonly keyring?: string | undefined;
+  /** false: the mirror's Release is taken past its Valid-Until (a snapshot mirror), by mmdebstrap and the root's own apt. */
+  readonly checkValidUntil?: false | undefined;
   readonly include?: readonly string[] | undefined;
   readonly variant?: Variant | undefined;
 }

@@ -75,6 +75,8 @@ export const envMetaSchema = z.object({
   variant: z.string().optional(),
   /** The keyring the mirror was checked with (kiln env create --keyring): its path and sha256 then. */
   keyring: z.object({ path: z.string(), sha256: z.string() }).optional(),
+  /** false: made with --no-check-valid-until (a snapshot mirror; its apt takes the expired Release too). */
+  checkValidUntil: z.literal(false).optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   current: z.string(),

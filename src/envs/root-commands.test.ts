@@ -28,6 +28,10 @@ test('mmdebstrapArgv: variant, arch, includes, then suite target mirror', () => 
     'mmdebstrap', '--variant=buildd', '--arch=arm64', '--include=ccache,git', 'bookworm', '/r', 'http://deb.example/debian',
   ]);
   assert.deepEqual(mmdebstrapArgv({ suite: 'sid', arch: 'amd64', mirror: 'http://m.example', include: [], variant: 'minbase' }, '/r').slice(3), ['sid', '/r', 'http://m.example']);
+  // --no-check-valid-until (a snapshot mirror): mmdebstrap's apt, and the root's own after (apt.conf.d).
+  assert.deepEqual(mmdebstrapArgv({ suite: 'sid', arch: 'riscv64', mirror: 'http://m.example', include: [], variant: 'buildd', checkValidUntil: false }, '/r'), [
+    'mmdebstrap', '--variant=buildd', '--arch=riscv64', '--aptopt=Acquire::Check-Valid-Until "false"', 'sid', '/r', 'http://m.example',
+  ]);
 });
 
 test('mmdebstrapArgv with a keyring: mmdebstrap\'s apt checks the mirror with it, the root\'s trusted.gpg.d gets it, no signed-by guessed from the suite', () => {

@@ -98,6 +98,8 @@ export interface BootstrapSpec {
   readonly variant: string;
   /** The keyring the mirror is signed with (env create --keyring, a Debian run's keyring); default: the host's apt keys. */
   readonly keyring?: string;
+  /** false: a Release past its Valid-Until is taken (a snapshot mirror), by mmdebstrap and by the root's own apt after. */
+  readonly checkValidUntil?: false;
 }
 
 /** Where a root made with a keyring keeps it for its own apt (`env update`): apt's trusted.gpg.d. */
@@ -115,6 +117,8 @@ export function mmdebstrapArgv(spec: BootstrapSpec, root: string, key?: string):
   return [
     'mmdebstrap', `--variant=${spec.variant}`, `--arch=${spec.arch}`,
     ...(spec.include.length > 0 ? [`--include=${spec.include.join(',')}`] : []),
+    // mmdebstrap writes it into the root's apt.conf.d too: env update's apt takes the same Release.
+    ...(spec.checkValidUntil === false ? ['--aptopt=Acquire::Check-Valid-Until "false"'] : []),
     ...(key === undefined ? [] : [
       `--keyring=${key}`, '--skip=check/signed-by',
       `--setup-hook=mkdir -p "$1${ARCHIVE_KEY_DIR}"`,

@@ -20,8 +20,12 @@ export const defaultMakers: RootMakers = {
       if (key !== undefined) await rm(dirname(key), { recursive: true, force: true });
     });
     if (r.code !== 0) {
+      // apt's "Release file for … is expired": a snapshot mirror, or one out of date.
+      const expired = r.tail.some((l) => /Release file for .* is expired/.test(l));
       throw new KilnError(ENV_ERRORS.failed, `mmdebstrap failed (exit ${r.code}) making ${spec.suite}/${spec.arch} from ${spec.mirror}: ${r.tail.slice(-3).join(' | ')}`, {
-        hint: 'check the suite name, the --mirror URL and the network (mmdebstrap\'s output is above); is mmdebstrap installed?',
+        hint: expired
+          ? 'the mirror\'s Release is past its Valid-Until (apt: "is expired"): the mirror is out of date (try another), or a snapshot of the archive frozen on purpose: then --no-check-valid-until'
+          : 'check the suite name, the --mirror URL and the network (mmdebstrap\'s output is above); is mmdebstrap installed?',
       });
     }
     return argv;

@@ -34,6 +34,8 @@ export interface DebianCliRequest {
   readonly mirror: string | undefined;
   /** --keyring (absolute): what the suite's InRelease must be signed by; default debian.toml's, else Debian's archive keyring. */
   readonly keyring?: string;
+  /** --no-check-valid-until: a Release past its Valid-Until is taken (a snapshot mirror). */
+  readonly checkValidUntil?: false;
   readonly profiles: readonly string[];
   readonly nocheck: boolean;
   readonly mode: DebianBuildMode;
@@ -71,7 +73,7 @@ export interface DebianCliRequest {
 
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
-  '--mirror', '--keyring', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--autopkgtest', '--cross', '--out', '--all',
+  '--mirror', '--keyring', '--no-check-valid-until', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--autopkgtest', '--cross', '--out', '--all',
   '--extra-repository', '--extra-repository-key',
 ];
 
@@ -249,6 +251,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
       cross: o.debian?.cross === true ? { code: 'usage', where: '--cross' } : { code: 'config-invalid', where: `${tomlPath}: cross` },
     },
     ...(keyring === undefined ? {} : { keyring }),
+    ...(o.debian?.checkValidUntil === false || t?.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
     ...(extraRepositories.length === 0 ? {} : { extraRepositories }),
     ...(extraKeys.length === 0 ? {} : { extraKeys }),
     cacheDir: o.cacheDir,
@@ -284,7 +287,7 @@ export function releaseNames(release: { readonly suite?: string | undefined; rea
 }
 
 /** Create the envs a Debian run needs when they do not exist yet (mmdebstrap buildd). */
-export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; keyring?: string | undefined; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal; suiteNames?: readonly string[] }): Promise<void> {
+export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; keyring?: string | undefined; checkValidUntil?: false | undefined; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal; suiteNames?: readonly string[] }): Promise<void> {
   const { createEnvStore } = await import('../envs/env-store.ts');
   const store = createEnvStore({ stateDir: o.stateDir });
   for (const arch of o.archs) {
@@ -303,7 +306,7 @@ export async function ensureDebianEnvs(o: { stateDir: string; template: string; 
         });
       }
       o.note(`creating env ${name} (${o.suite} ${arch}, mmdebstrap buildd) for the Debian build; this takes a minute or two`);
-      await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.keyring === undefined ? {} : { keyring: o.keyring }), ...(o.signal === undefined ? {} : { signal: o.signal }) });
+      await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.keyring === undefined ? {} : { keyring: o.keyring }), ...(o.checkValidUntil === false ? { checkValidUntil: false as const } : {}), ...(o.signal === undefined ? {} : { signal: o.signal }) });
     }
   }
 }

@@ -161,7 +161,8 @@ test('plan memo: a known output whose entry was stored again since its record (t
   leave(w, slot);
   assert.ok(use() !== undefined);
   // Another state dir stores a's entry again, the same output: a new meta.json (a new file, born now).
-  await new Promise((r) => setTimeout(r, 5));
+  // (Past a tick of the kernel's coarse file clock, up to 10 ms behind the real one.)
+  await new Promise((r) => setTimeout(r, 25));
   const meta = join(w.store.dir(key('a')), 'meta.json');
   const text = readFileSync(meta, 'utf8');
   writeFileSync(`${meta}.new`, text);

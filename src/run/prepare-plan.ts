@@ -142,7 +142,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   const envTemplate = req.env ?? scan.config.env ?? scan.debianEnv;
   if (scan.debian !== undefined && envTemplate !== undefined && (req.sandbox ?? scan.config.sandbox) !== 'host') {
     // --cross: one env, of the build arch, for every job.
-    await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, keyring: scan.debian.suite.keyring, archs: scan.crossFrom === undefined ? archs : [scan.crossFrom], note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
+    await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, keyring: scan.debian.suite.keyring, checkValidUntil: scan.debian.suite.checkValidUntil, archs: scan.crossFrom === undefined ? archs : [scan.crossFrom], note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
   }
   const profiles = [...new Set(req.profiles ?? [])].sort();
   // A profile no relation names only reaches the scripts ($KILN_PROFILES): likely a typo,
