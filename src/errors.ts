@@ -24,7 +24,7 @@ export const errorCodes = {
   'archive-failed': { exit: 1, http: 500 },
   /** An arch-specific package's output holds ELF files for another machine (the `arch` output check). */
   'wrong-arch': { exit: 1, http: 422 },
-  /** An output check other than arch refused what a build installed (a symlink into its workspace: execute/output-checks.ts). */
+  /** An output check other than arch (symlinks, buildpaths, hierarchy, permissions) refused what a build installed (execute/output-checks.ts). */
   'bad-output': { exit: 1, http: 422 },
   'run-not-found': { exit: 2, http: 404 },
   'package-not-found': { exit: 2, http: 404 },

@@ -75,7 +75,7 @@ export function registerKey(program: Command, ctx: CliContext): void {
     .option('-o, --output <file>', 'write to FILE instead of stdout');
   addStateOptions(exp);
   exp.action(async (opts: ExportOpts) => {
-    if (opts.armor === true && opts.binary === true) throw new KilnError('usage', '--armor and --binary exclude each other');
+    if (opts.armor === true && opts.binary === true) throw new KilnError('usage', '--armor and --binary exclude each other', { hint: 'give one of them: --armor (the default, for signed-by) or --binary (a .gpg keyring)' });
     const data = exportPublicKey(await loadSigningKey(layoutFrom(opts).root), { armor: opts.binary !== true });
     if (opts.output !== undefined) {
       try {

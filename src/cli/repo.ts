@@ -36,13 +36,13 @@ export async function collectPackages(paths: readonly string[]): Promise<{ debs:
   const dscs: string[] = [];
   for (const p of paths) {
     const st = await stat(p).catch(() => undefined);
-    if (st === undefined) throw new KilnError('usage', `${p}: no such file or directory`);
+    if (st === undefined) throw new KilnError('usage', `${p}: no such file or directory`, { hint: 'check the path: name .deb, .udeb or .dsc files, or directories holding them' });
     if (st.isDirectory()) {
       const files = (await readdir(p, { withFileTypes: true, recursive: true })).filter((e) => e.isFile());
       const found = (ext: string): string[] => files.filter((e) => e.name.endsWith(ext)).map((e) => join(e.parentPath, e.name)).sort();
       const [d, s] = [[...found('.deb'), ...found('.udeb')], found('.dsc')];
       if (d.length === 0 && s.length === 0) {
-        throw new KilnError('usage', `${p}: has no .deb files`, {
+        throw new KilnError('usage', `${p}: has no .deb, .udeb or .dsc files`, {
           hint: 'name .deb or .udeb files, .dsc files (source packages, their files beside them), or directories holding them',
         });
       }

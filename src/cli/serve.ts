@@ -78,7 +78,7 @@ export function treesFrom(flags: readonly string[], cwd = process.cwd()): Map<st
         hint: 'give --tree NAME=DIR with the directory of a tree (recipe folders or a debian.toml) on this machine',
       });
     }
-    if (trees.has(name)) throw new KilnError('usage', `--tree: the name "${name}" is given twice`);
+    if (trees.has(name)) throw new KilnError('usage', `--tree: the name "${name}" is given twice`, { hint: 'give each tree a name of its own: --tree NAME=DIR once per name' });
     trees.set(name, dir);
   }
   return trees;

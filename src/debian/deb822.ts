@@ -63,9 +63,8 @@ export function firstParagraph(text: string, options: ParseOptions): Paragraph |
 
 function refuseSigned(text: string, options: ParseOptions): void {
   if (text.startsWith(BEGIN_SIGNED) || text.trimStart().startsWith(BEGIN_SIGNED)) {
-    throw new KilnError(INDEX_INVALID, `${options.source}: is PGP-signed; it must be verified and unwrapped before it is parsed`, {
-      hint: 'this is a bug in kiln: verify the signature or its hash, then call unwrapVerifiedClearsigned',
-    });
+    // kiln's own mistake, not the file's: an internal error (exit 70), not index-invalid.
+    throw new Error(`internal: ${options.source} is PGP-signed; it must be verified and unwrapped (unwrapVerifiedClearsigned) before it is parsed: this is a bug in kiln`);
   }
 }
 

@@ -49,7 +49,7 @@ export function parseVerifiedDsc(text: string, origin: string): Dsc {
   const paragraphs = parseDeb822(unwrapVerifiedClearsigned(text, origin), { source: origin });
   const p = paragraphs[0];
   if (p === undefined || paragraphs.length !== 1) {
-    throw new KilnError(INDEX_INVALID, `${origin}: a .dsc has one paragraph, found ${paragraphs.length}`, { hint: 'the .dsc is malformed' });
+    throw new KilnError(INDEX_INVALID, `${origin}: a .dsc has one paragraph, found ${paragraphs.length}`, { hint: 'give the .dsc that dpkg-source -b wrote (one paragraph, PGP-signed or not); for a mirror\'s .dsc, try another mirror' });
   }
   return {
     source: required(p, 'Source', origin),

@@ -110,7 +110,7 @@ export async function checkInstallable(o: CheckOptions): Promise<Uninstallable[]
     const { code, stdout, stderr } = await run(DOSE, args, o.signal, o.onStart);
     // dose exits 1 when something is broken; anything else non-zero is its own failure.
     if (code !== 0 && code !== 1) {
-      throw new KilnError('tool-failed', `dose-builddebcheck failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' / ')}`, { hint: 'run it by hand on the same indexes to see why' });
+      throw new KilnError('tool-failed', `dose-builddebcheck failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' / ')}`, { hint: 'check that `dose-builddebcheck --version` runs (reinstall it: apt-get install dose-builddebcheck); if it does, report its stderr above; --no-install-check builds without the check' });
     }
     return parseDoseReport(stdout);
   } finally {

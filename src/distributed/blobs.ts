@@ -96,7 +96,7 @@ async function putWatched(blobs: ObjectStore, name: string, path: string, stallM
 
 /** Writes the blob `name` to `dest` (aside, then renamed), after checking its sha256. */
 export async function getFile(blobs: ObjectStore, name: string, dest: string, o: { stallMs?: number } = {}): Promise<void> {
-  if (!NAME_RE.test(name)) throw new KilnError('checksum-mismatch', `blob name ${JSON.stringify(name)} is not sha256-<hex>`, { hint: 'a broken or foreign message: kiln names blobs by their content' });
+  if (!NAME_RE.test(name)) throw new KilnError('index-invalid', `blob name ${JSON.stringify(name)} is not sha256-<hex>`, { hint: 'a broken or foreign message: kiln names blobs by their content' });
   const stallMs = o.stallMs ?? STALL_MS;
   try {
     return await getOnce(blobs, name, dest, stallMs);

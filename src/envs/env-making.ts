@@ -106,7 +106,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
       checkEnvName(name);
       const abs = resolve(file);
       if (o.arch !== undefined) checkArchOption('--arch', o.arch);
-      if (o.suite !== undefined && !SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name`);
+      if (o.suite !== undefined && !SUITE_RE.test(o.suite)) throw new KilnError(ENV_ERRORS.usage, `--suite: "${o.suite}" is not a suite name`, { hint: 'name a Debian suite, e.g. bookworm, trixie, unstable' });
       const sha = await sha256File(abs, o.signal === undefined ? {} : { signal: o.signal }).catch((e: NodeJS.ErrnoException) => {
         if (o.signal?.aborted) throw e;
         // The file, not an env, is what is missing: path-unusable (env-not-found means no env of that name).

@@ -5,7 +5,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import { compressionOf, extractRootTarball, listTarball } from './root-tarball.ts';
+import { compressionOf, detectCompression, extractRootTarball, listTarball } from './root-tarball.ts';
 import { checkMembers, normalizeMemberPath, resolveInside, type TarMember } from './tar-scan.ts';
 import { tinyRoot, writeTarball, type FakeMember } from './test-tarballs.ts';
 
@@ -134,3 +134,8 @@ for (const compression of ['none', 'gz', 'xz', 'zst'] as const) {
     assert.ok((await lstat(join(into, 'dev/null'))).isCharacterDevice());
   });
 }
+
+test('detectCompression: a tarball that cannot be read is about the path (path-unusable), not a missing env', async () => {
+  const missing = join(tmpdir(), `kiln-no-such-root-${process.pid}.tar`);
+  await assert.rejects(detectCompression(missing), (e: unknown) => e instanceof KilnError && e.code === 'path-unusable' && e.message === `cannot read ${missing}: ENOENT`);
+});

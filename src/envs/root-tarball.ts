@@ -17,7 +17,8 @@ export { compressionOf, type Compression } from '../lib/decompress.ts';
 
 export async function detectCompression(file: string): Promise<Compression> {
   const fh = await open(file, 'r').catch((e: NodeJS.ErrnoException) => {
-    throw new KilnError(ENV_ERRORS.notFound, `cannot read ${file}: ${e.code ?? e.message}`, { hint: 'give the path of a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)' });
+    // The file is what is missing, not an env (env-not-found means no env of that name), as env-making.ts says it.
+    throw new KilnError('path-unusable', `cannot read ${file}: ${e.code ?? e.message}`, { hint: 'give the path of a root tarball (.tar, .tar.zst, .tar.xz, .tar.gz)' });
   });
   try {
     const magic = Buffer.alloc(8);
