@@ -24,13 +24,13 @@ export function sharedEnvSkip(): string | undefined {
  * Make sure env NAME (default bookworm-amd64) exists in SHARED_ENVS; returns the
  * environment to give kiln (`KILN_ENVS`).
  */
-export async function sharedEnv(name = 'bookworm-amd64', suite = 'bookworm', arch = 'amd64'): Promise<{ KILN_ENVS: string }> {
+export async function sharedEnv(name = 'bookworm-amd64', suite = 'bookworm', arch = 'amd64', createArgs: readonly string[] = []): Promise<{ KILN_ENVS: string }> {
   await mkdir(SHARED_ENVS, { recursive: true });
   const env = { KILN_ENVS: SHARED_ENVS };
   await withLock(join(SHARED_ENVS, '.test-locks'), name, async () => {
     if (existsSync(join(SHARED_ENVS, name, 'env.json'))) return;
     const state = join(SHARED_ENVS, '.state');
-    const r = await runKiln(['env', 'create', name, '--suite', suite, '--arch', arch, '--state', state], { env, timeoutMs: 15 * 60_000 });
+    const r = await runKiln(['env', 'create', name, '--suite', suite, '--arch', arch, ...createArgs, '--state', state], { env, timeoutMs: 15 * 60_000 });
     if (r.code !== 0) throw new Error(`kiln env create ${name} failed (${r.code}):\n${r.stderr.slice(-3000)}`);
   });
   return env;

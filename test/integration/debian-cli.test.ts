@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hostDebianMirror, readAptSources } from '../../src/config/mirrors.ts';
-import { SHARED_ENVS } from '../helpers/shared-env.ts';
+import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { makeSource } from '../helpers/debian-source.ts';
 import { REPO_ROOT, runKiln, type KilnResult } from '../helpers/run-kiln.ts';
@@ -90,13 +90,15 @@ test('an unknown suite or arch is a clear error naming debian.toml or the flag; 
   assert.notEqual(keyOf(r4), keyOf(plain), '--nocheck changes the input key of the debian.toml build');
 });
 
-test('a Debian build in an env of another suite is refused at plan time with a hint', { skip: noMirror || (existsSync(join(SHARED_ENVS, 'trixie-amd64', 'env.json')) ? false : `no shared trixie-amd64 env in ${SHARED_ENVS}`), timeout: 5 * 60_000 }, async () => {
+test('a Debian build in an env of another suite is refused at plan time with a hint', { skip: noMirror || sharedEnvSkip(), timeout: 10 * 60_000 }, async () => {
   await using dir = await tmpDir('kiln-debian-cli-');
-  const r = await runKiln(['plan', '--debian', 'bookworm', 'hello', '--env', 'trixie-amd64', '--no-install-check', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], {
-    env: { KILN_ENVS: SHARED_ENVS }, timeoutMs: 120_000,
+  // The shared sid riscv64 env (debian-riscv64.test.ts) for a bookworm run: another suite.
+  const env = await sharedEnv('sid-riscv64', 'sid', 'riscv64', ['--no-check-valid-until']);
+  const r = await runKiln(['plan', '--debian', 'bookworm', 'hello', '--env', 'sid-riscv64', '--no-install-check', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], {
+    env, timeoutMs: 120_000,
   });
   assert.equal(r.code, 2, explain(r));
-  assert.match(r.stderr, /error \[config-invalid\]: env "trixie-amd64" is of suite trixie, but this run builds Debian sources of bookworm/, explain(r));
+  assert.match(r.stderr, /error \[config-invalid\]: env "sid-riscv64" is of suite sid, but this run builds Debian sources of bookworm/, explain(r));
   assert.match(r.stderr, /hint: .*--env "bookworm-\{arch\}"/, explain(r));
 });
 
@@ -194,11 +196,13 @@ test('--extra-repository: a bad line or key is a usage error before anything is 
   assert.match(none.stderr, /has no component non-existent/, explain(none));
 });
 
-test('an arch-independent source planned for a foreign arch alone (riscv64) plans in that arch\'s env (it was an internal error: no env of the host\'s arch in the run)', { skip: noMirror || (existsSync(join(SHARED_ENVS, 'trixie-riscv64', 'env.json')) ? false : `no shared trixie-riscv64 env in ${SHARED_ENVS}`), timeout: 5 * 60_000 }, async () => {
+test('an arch-independent source planned for a foreign arch alone (riscv64) plans in that arch\'s env (it was an internal error: no env of the host\'s arch in the run)', { skip: noMirror || sharedEnvSkip(), timeout: 10 * 60_000 }, async () => {
   await using dir = await tmpDir('kiln-debian-cli-');
+  const env = await sharedEnv('sid-riscv64', 'sid', 'riscv64', ['--no-check-valid-until']);
   const rules = '#!/usr/bin/make -f\nbuild build-arch build-indep binary binary-arch binary-indep clean:\n\t@true\n';
   const dsc = await makeSource(dir.path, 'kiln-indep', { arch: 'all', buildDepends: 'make', control: 'Package: kiln-indep\nArchitecture: all\nDescription: kiln test\n kiln test.\n', rules, files: {} });
-  const r = await runKiln(['plan', '--debian', 'trixie', '--arch', 'riscv64', '--dsc', dsc, '--no-install-check', '--json', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], { env: { KILN_ENVS: SHARED_ENVS }, timeoutMs: 120_000 });
+  // sid, as the riscv64 env the tests make (debian-riscv64.test.ts: --no-check-valid-until for a snapshot mirror).
+  const r = await runKiln(['plan', '--debian', 'sid', '--arch', 'riscv64', '--no-check-valid-until', '--dsc', dsc, '--no-install-check', '--json', '--state', join(dir.path, 'state'), '--cache', SHARED_CACHE], { env, timeoutMs: 120_000 });
   assert.equal(r.code, 0, explain(r));
   const planned = JSON.parse(r.stdout) as { packages: { id: string; state: string }[] };
   assert.deepEqual(planned.packages.map((p) => [p.id, p.state]), [['kiln-indep@all', 'to-build']]);
