@@ -32,12 +32,17 @@ async function archive(release: Record<string, string> = {}) {
   return serveArchive(files);
 }
 
+/** The env a plan of testsuite wants, in DIR/state: an empty root of the suite, imported. */
+async function importTestsuiteEnv(dir: string): Promise<void> {
+  await mkdir(join(dir, 'root', 'etc'), { recursive: true });
+  execFileSync('tar', ['-C', join(dir, 'root'), '-cf', join(dir, 'root.tar'), '.']);
+  const imported = await runKiln(['env', 'import', 'testsuite-amd64', join(dir, 'root.tar'), '--suite', 'testsuite', '--arch', 'amd64', '--state', join(dir, 'state')]);
+  assert.equal(imported.code, 0, explain(imported));
+}
+
 test('--keyring / debian.toml keyring: the suite of an archive signed by another key than Debian\'s plans with its keyring, and is refused without it', { skip, timeout: 120_000 }, async () => {
   await using dir = await tmpDir('kiln-keyring-it-');
-  await mkdir(join(dir.path, 'root', 'etc'), { recursive: true });
-  execFileSync('tar', ['-C', join(dir.path, 'root'), '-cf', join(dir.path, 'root.tar'), '.']);
-  const imported = await runKiln(['env', 'import', 'testsuite-amd64', join(dir.path, 'root.tar'), '--suite', 'testsuite', '--arch', 'amd64', '--state', join(dir.path, 'state')]);
-  assert.equal(imported.code, 0, explain(imported));
+  await importTestsuiteEnv(dir.path);
   await using srv = await archive();
   const asc = join(dir.path, 'derivative.asc');
   await writeFile(asc, key.publicKey.armor());
@@ -87,10 +92,7 @@ test('--keyring / debian.toml keyring: the suite of an archive signed by another
 
 test('--no-check-valid-until / debian.toml check-valid-until = false: a snapshot mirror\'s expired Release is taken (still signed); without, refused with a hint naming the flag', { skip, timeout: 120_000 }, async () => {
   await using dir = await tmpDir('kiln-valid-until-it-');
-  await mkdir(join(dir.path, 'root', 'etc'), { recursive: true });
-  execFileSync('tar', ['-C', join(dir.path, 'root'), '-cf', join(dir.path, 'root.tar'), '.']);
-  const imported = await runKiln(['env', 'import', 'testsuite-amd64', join(dir.path, 'root.tar'), '--suite', 'testsuite', '--arch', 'amd64', '--state', join(dir.path, 'state')]);
-  assert.equal(imported.code, 0, explain(imported));
+  await importTestsuiteEnv(dir.path);
   await using srv = await archive({ 'Valid-Until': 'Sat, 17 Feb 2024 10:00:00 UTC' });
   const asc = join(dir.path, 'derivative.asc');
   await writeFile(asc, key.publicKey.armor());
