@@ -23,6 +23,8 @@ interface VerifyOpts extends StateOptions {
   arch?: string;
   mirror?: string;
   keyring?: string;
+  /** --no-check-valid-until: false. */
+  checkValidUntil: boolean;
   component: string;
   json?: boolean;
 }
@@ -87,6 +89,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     .option('--component <component>', 'archive component', 'main')
     .option('--mirror <url>', "the Debian archive (default: the host's apt sources)")
     .option('--keyring <file>', "the keyring the suite's InRelease must be signed with, binary (.gpg) or ASCII-armoured (.asc) (default: Debian's archive keyring)")
+    .option('--no-check-valid-until', "take the suite's Release even past its Valid-Until: a snapshot of the archive frozen on purpose (apt's check-valid-until=no)")
     .option('--json', 'print the results as one JSON document');
   addStateOptions(cmd);
   cmd.action(async (debs: string[], opts: VerifyOpts) => {
@@ -109,7 +112,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     let results: VerifyResult[];
     try {
       results = await verifyDebs(debs, {
-        cacheDir: state.cache, downloads, mirror, suite, component: opts.component, ...(keyring === undefined ? {} : { keyring }),
+        cacheDir: state.cache, downloads, mirror, suite, component: opts.component, ...(keyring === undefined ? {} : { keyring }), ...(opts.checkValidUntil ? {} : { checkValidUntil: false as const }),
         allArch: opts.arch ?? hostArch(), signal: controller.signal,
         onResult: (r) => {
           if (opts.json !== true) ctx.stdout.write(`${resultLines(r).join('\n')}\n`);

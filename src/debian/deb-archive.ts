@@ -67,6 +67,8 @@ export interface ArchiveOptions {
   readonly suite: string;
   readonly component?: string;
   readonly keyring?: string;
+  /** false: the Release is taken past its Valid-Until (a snapshot mirror). */
+  readonly checkValidUntil?: false;
   readonly indexes?: Indexes;
 }
 
@@ -83,6 +85,7 @@ export function createArchive(options: ArchiveOptions): Archive {
     cacheDir: options.cacheDir,
     downloads: options.downloads,
     ...(options.keyring === undefined ? {} : { keyring: options.keyring }),
+    ...(options.checkValidUntil === false ? { checkValidUntil: false } : {}),
   });
   const mirror = options.mirror.replace(/\/+$/, '');
   let release: Promise<SuiteRelease> | undefined;

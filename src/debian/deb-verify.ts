@@ -41,6 +41,8 @@ export interface VerifyOptions {
   /** The Packages index to look `Architecture: all` packages up in. */
   readonly allArch: string;
   readonly keyring?: string;
+  /** false: the suite's Release is taken past its Valid-Until (--no-check-valid-until: a snapshot mirror). */
+  readonly checkValidUntil?: false;
   /** Reuse an archive (tests, or several calls in one run). */
   readonly archive?: Archive;
   /** Called as each result is ready (for progress output). */
@@ -56,6 +58,7 @@ export async function verifyDebs(debs: readonly string[], options: VerifyOptions
     suite: options.suite,
     ...(options.component === undefined ? {} : { component: options.component }),
     ...(options.keyring === undefined ? {} : { keyring: options.keyring }),
+    ...(options.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
   });
   const o = options.signal === undefined ? {} : { signal: options.signal };
   const results: VerifyResult[] = [];

@@ -35,7 +35,9 @@ export const defaultMakers: RootMakers = {
     const r = await runStreaming(argv, { signal: o.signal, onLine: o.onLine, env: upgradeEnv() });
     if (r.code !== 0) {
       throw new KilnError(ENV_ERRORS.failed, `apt-get update/dist-upgrade failed (exit ${r.code}) in ${root}: ${r.tail.slice(-3).join(' | ')}`, {
-        hint: 'check the network and the mirror in the env\'s /etc/apt/sources.list; the current version is unchanged',
+        hint: r.tail.some((l) => /Release file for .* is expired/.test(l))
+          ? 'the mirror\'s Release is past its Valid-Until (apt: "is expired"): the mirror is out of date, or a snapshot frozen on purpose; an env made with kiln env create --no-check-valid-until takes it (an env keeps how it was made: destroy and create it again); the current version is unchanged'
+          : 'check the network and the mirror in the env\'s /etc/apt/sources.list; the current version is unchanged',
       });
     }
     return ['apt-get update', 'apt-get -y dist-upgrade', 'apt-get clean'];

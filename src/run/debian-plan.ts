@@ -301,8 +301,10 @@ export async function ensureDebianEnvs(o: { stateDir: string; template: string; 
       // Made on demand only under the name kiln gives it: another name (--env, kiln.toml's
       // env) that does not exist is a typo or an env still to make, as a missing sbuild chroot is.
       if (name !== `${o.suite}-${arch}`) {
+        // The run's own reading of the suite, for the env to read it alike.
+        const alike = `${o.keyring === undefined ? '' : ` --keyring ${o.keyring}`}${o.checkValidUntil === false ? ' --no-check-valid-until' : ''}`;
         throw new KilnError('env-not-found', `env "${name}" does not exist (this run builds Debian sources of ${o.suite} for ${arch})`, {
-          hint: `create it: kiln env create ${name} --suite ${o.suite} --arch ${arch}; or leave out --env (and kiln.toml's env), and kiln makes ${o.suite}-{arch} itself; kiln env list shows the envs there are`,
+          hint: `create it: kiln env create ${name} --suite ${o.suite} --arch ${arch}${alike}; or leave out --env (and kiln.toml's env), and kiln makes ${o.suite}-{arch} itself; kiln env list shows the envs there are`,
         });
       }
       o.note(`creating env ${name} (${o.suite} ${arch}, mmdebstrap buildd) for the Debian build; this takes a minute or two`);

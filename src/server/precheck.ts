@@ -68,7 +68,9 @@ async function checkSuite(i: PrecheckInput, suite: string): Promise<void> {
   if (Date.now() - (suitesFound.get(key) ?? -Infinity) < SUITE_FOUND_MS) return;
   const { createIndexes } = await import('../debian/indexes.ts');
   try {
-    await createIndexes({ cacheDir: i.cacheDir, timeoutMs: 10_000 }).release(mirror, suite);
+    // Whether the suite is there, not whether it is current: a snapshot mirror's expired
+    // Release (debian.toml's check-valid-until) is the build's to judge, as its keyring is.
+    await createIndexes({ cacheDir: i.cacheDir, timeoutMs: 10_000, checkValidUntil: false }).release(mirror, suite);
     suitesFound.set(key, Date.now());
   } catch (e) {
     // indexes.ts says `usage` for a suite name that is none, or a mirror without its InRelease (404).

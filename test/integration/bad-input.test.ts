@@ -131,7 +131,7 @@ test('env import of a file that is not a tarball, token revoke of no token, repo
   for (const what of [empty, join(dir.path, 'missing')]) {
     const pub = await runKiln(['repo', 'publish', what, '--state', state]);
     assert.equal(pub.code, 2, explain(pub));
-    assert.match(pub.stderr, /^kiln: error \[usage\]: \S+: (has no \.deb files|no such file or directory)$/m, 'the input is checked before the key');
+    assert.match(pub.stderr, /^kiln: error \[usage\]: \S+: (has no \.deb, \.udeb or \.dsc files|no such file or directory)$/m, 'the input is checked before the key');
   }
   // env export into a folder that does not exist: said before anything is packed.
   const exp = await runKiln(['env', 'export', 'bookworm-amd64', join(dir.path, 'no-such-dir', 'x.tar.zst'), '--state', state]);

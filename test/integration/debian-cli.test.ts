@@ -90,7 +90,7 @@ test('an unknown suite or arch is a clear error naming debian.toml or the flag; 
   assert.notEqual(keyOf(r4), keyOf(plain), '--nocheck changes the input key of the debian.toml build');
 });
 
-test('a Debian build in an env of another suite is refused at plan time with a hint', { skip: noMirror || sharedEnvSkip(), timeout: 10 * 60_000 }, async () => {
+test('a Debian build in an env of another suite is refused at plan time with a hint', { skip: noMirror || sharedEnvSkip(), timeout: 20 * 60_000 }, async () => {
   await using dir = await tmpDir('kiln-debian-cli-');
   // The shared sid riscv64 env (debian-riscv64.test.ts) for a bookworm run: another suite.
   const env = await sharedEnv('sid-riscv64', 'sid', 'riscv64', ['--no-check-valid-until']);
@@ -196,7 +196,7 @@ test('--extra-repository: a bad line or key is a usage error before anything is 
   assert.match(none.stderr, /has no component non-existent/, explain(none));
 });
 
-test('an arch-independent source planned for a foreign arch alone (riscv64) plans in that arch\'s env (it was an internal error: no env of the host\'s arch in the run)', { skip: noMirror || sharedEnvSkip(), timeout: 10 * 60_000 }, async () => {
+test('an arch-independent source planned for a foreign arch alone (riscv64) plans in that arch\'s env (it was an internal error: no env of the host\'s arch in the run)', { skip: noMirror || sharedEnvSkip(), timeout: 20 * 60_000 }, async () => {
   await using dir = await tmpDir('kiln-debian-cli-');
   const env = await sharedEnv('sid-riscv64', 'sid', 'riscv64', ['--no-check-valid-until']);
   const rules = '#!/usr/bin/make -f\nbuild build-arch build-indep binary binary-arch binary-indep clean:\n\t@true\n';

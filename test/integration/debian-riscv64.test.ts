@@ -39,7 +39,8 @@ test('riscv64 under QEMU: a C source built in a sid riscv64 env runs as riscv64 
     files: { 'rv.c': '#include <stdio.h>\n#include <sys/utsname.h>\nint main(void) { struct utsname u; uname(&u); printf("kiln-rv runs on %s\\n", u.machine); return 0; }\n' },
   });
   const state = join(dir.path, 'state');
-  const built = await runKiln(['build', '--debian', 'sid', '--arch', 'riscv64', '--dsc', dsc, '--no-check-valid-until', '--state', state, '--cache', join(dir.path, 'cache'), '--json'], { env: envs, timeoutMs: 25 * 60_000 });
+  // --verify too: it reads the suite as the run does (a snapshot's expired Release taken), and the repository is published.
+  const built = await runKiln(['build', '--debian', 'sid', '--arch', 'riscv64', '--dsc', dsc, '--no-check-valid-until', '--verify', '--state', state, '--cache', join(dir.path, 'cache'), '--json'], { env: envs, timeoutMs: 25 * 60_000 });
   assert.equal(built.code, 0, explain(built));
   assert.equal(built.summary?.counts.built, 1, explain(built));
   const log = jobLogOf(built, 'kiln-rv');

@@ -15,7 +15,7 @@ import { tmpDir } from '../helpers/tmp.ts';
 import { explain, runKiln } from '../helpers/run-kiln.ts';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { createDownloads } from '../../src/cache/downloads.ts';
-import { DEBIAN_ARCHIVE_KEYRING } from '../../src/debian/indexes.ts';
+import { createIndexes, DEBIAN_ARCHIVE_KEYRING } from '../../src/debian/indexes.ts';
 import { createArchive } from '../../src/debian/deb-archive.ts';
 import type { VerifyResult } from '../../src/debian/deb-verify.ts';
 
@@ -106,4 +106,26 @@ test('kiln verify: bookworm hello 2.10-3 against itself, against a rebuilt-like 
   const typo = await runKiln(['verify', '--suite', 'bookwrm', original], { state, timeoutMs: 240_000 });
   assert.equal(typo.code, 2, explain(typo));
   assert.match(typo.stderr, /error \[usage\]: .*has no suite "bookwrm"/);
+});
+
+test('kiln verify --no-check-valid-until: sid hello against itself, from a mirror whose sid Release may be past its Valid-Until (a snapshot); without the flag such a Release is refused naming it', { skip, timeout: 300_000 }, async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const cache = join(state, 'cache');
+  const downloads = createDownloads({ cacheDir: cache, mirrors: {} });
+  const archive = createArchive({ cacheDir: cache, downloads, mirror: mirror ?? '', suite: 'sid', checkValidUntil: false });
+  // sid's hello, whatever its version today (the refusal of a version it lacks names it).
+  const version = await archive.find({ ...HELLO, version: '0' }, 'amd64').then(() => undefined, (e: Error) => /it has hello (\S+) \(amd64\)/.exec(e.message)?.[1]);
+  assert.ok(version !== undefined, 'sid has hello for amd64');
+  const deb = join(dir.path, `hello_${version}_amd64.deb`);
+  await copyFile(await archive.fetch(await archive.find({ ...HELLO, version }, 'amd64')), deb);
+  const same = await runKiln(['verify', '--suite', 'sid', '--no-check-valid-until', deb], { state, timeoutMs: 240_000 });
+  assert.equal(same.code, 0, explain(same));
+  assert.match(same.stdout, /reproducible: identical bytes/, explain(same));
+  const release = await createIndexes({ cacheDir: cache, downloads, checkValidUntil: false }).release(mirror ?? '', 'sid');
+  if (release.release.validUntil === undefined || release.release.validUntil.getTime() > Date.now()) return;
+  const refused = await runKiln(['verify', '--suite', 'sid', deb], { state, timeoutMs: 240_000 });
+  assert.equal(refused.code, 1, explain(refused));
+  assert.match(refused.stdout + refused.stderr, /expired on .*\(Valid-Until\)/, explain(refused));
+  assert.match(refused.stdout + refused.stderr, /--no-check-valid-until/, explain(refused));
 });
