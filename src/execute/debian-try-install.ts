@@ -6,10 +6,16 @@
 // files behind after its purge, is a warning of the job (failing it with
 // --fail-on-warnings), and its log says what apt and dpkg printed.
 //
-// Then, as piuparts' upgrade test does, the packages whose name the suite has at a lower
-// version are installed at the suite's version (apt seeing the suite alone), upgraded to
-// this build's, purged, and the root compared again: a maintainer script that fails on
-// upgrade, or leaves behind what only an upgrade makes, is a warning too.
+// As piuparts also does: a broken symlink the install makes, or a process the maintainer
+// scripts leave running after the purge, is a warning; a policy-rc.d says no to every
+// service start. What the purge's autoremove keeps of what the install pulled in is purged
+// too, and paths an installed package owns are no leftovers.
+//
+// Then, as piuparts' upgrade test does, in a fresh root of their own, the packages whose
+// name the suite has at a lower version are installed at the suite's version (apt seeing
+// the suite alone), upgraded to this build's, purged, and the root compared again: a
+// maintainer script that fails on upgrade, or leaves behind what only an upgrade makes, is
+// a warning too.
 //
 // Offline as the build is (debian-offline-apt.ts): the suite's packages cut to the closure
 // of what the .debs depend on, this run's .debs (the build's and those it was staged with)
@@ -210,7 +216,6 @@ const indent = (lines: string[], by: string): string[] => lines.map((l) => by + 
 export function tryScript(wsInside: string): string {
   return [
     ...prelude(wsInside),
-    'kiln_run_repo on',
     'for p in "$@"; do',
     // A rebuild of a package the base has (dash, libc6…): installing it again tries nothing, purging it breaks the root.
     `  if installed "\${p%%=*}"; then echo "${MARK} installed \${p%%=*}"; continue; fi`,
