@@ -35,6 +35,9 @@ export const exportMetaSchema = z.object({
   mirror: z.string().optional(),
   include: z.array(z.string()),
   variant: z.string().optional(),
+  /** As env.json's: the keyring the mirror was checked with, and a snapshot mirror's --no-check-valid-until. */
+  keyring: z.object({ path: z.string(), sha256: z.string() }).optional(),
+  checkValidUntil: z.literal(false).optional(),
   exportedAt: z.string(),
 });
 export type ExportMeta = z.infer<typeof exportMetaSchema>;
@@ -70,7 +73,9 @@ export async function exportEnv(ctx: StoreContext, name: string, file: string, o
       const exported: ExportMeta = {
         kind: 'kiln-env-export', v: 1, name, versionId: meta.current, suite: meta.suite, arch: meta.arch,
         ...(meta.mirror === undefined ? {} : { mirror: meta.mirror }), include: meta.include,
-        ...(meta.variant === undefined ? {} : { variant: meta.variant }), exportedAt: new Date().toISOString(),
+        ...(meta.variant === undefined ? {} : { variant: meta.variant }),
+        ...(meta.keyring === undefined ? {} : { keyring: meta.keyring }), ...(meta.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
+        exportedAt: new Date().toISOString(),
       };
       await writeFile(join(stage, EXPORT_META), `${JSON.stringify(exported, null, 2)}\n`);
       o.onOutput?.(`packing ${versionRoot(p, meta.current)}`);

@@ -131,7 +131,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
           o.onOutput?.(`kiln export of ${exported.name}@${exported.versionId} (${exported.suite} ${exported.arch}): its version id is kept`);
           return {
             madeBy: { kind: 'import', file: abs, sha256: sha },
-            meta: { suite: exported.suite, arch: exported.arch, include: exported.include, ...(exported.mirror === undefined ? {} : { mirror: exported.mirror }), ...(exported.variant === undefined ? {} : { variant: exported.variant }) },
+            meta: { suite: exported.suite, arch: exported.arch, include: exported.include, ...(exported.mirror === undefined ? {} : { mirror: exported.mirror }), ...(exported.variant === undefined ? {} : { variant: exported.variant }), ...(exported.keyring === undefined ? {} : { keyring: exported.keyring }), ...(exported.checkValidUntil === false ? { checkValidUntil: false as const } : {}) },
             versionId: exported.versionId,
           };
         }

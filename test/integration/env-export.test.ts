@@ -5,6 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tinyRoot, writeTarball } from '../../src/envs/test-tarballs.ts';
 import { explain, runKiln } from '../helpers/run-kiln.ts';
@@ -21,6 +22,10 @@ test('kiln env export, then kiln env import elsewhere: the same env id; list say
   const env = { KILN_ENVS: '' };
   const imported = await runKiln(['env', 'import', 'bookworm-amd64', root, '--state', a], { env });
   assert.equal(imported.code, 0, explain(imported));
+  // What env.json says of how the env reads its mirror travels with it (a snapshot mirror's flag, the keyring).
+  const metaA = join(a, 'envs', 'bookworm-amd64', 'env.json');
+  const keyring = { path: '/keys/archive.asc', sha256: 'a'.repeat(64) };
+  writeFileSync(metaA, JSON.stringify({ ...JSON.parse(readFileSync(metaA, 'utf8')), keyring, checkValidUntil: false }));
   const file = join(dir.path, 'bookworm-amd64.tar.zst');
   const exported = await runKiln(['env', 'export', 'bookworm-amd64', file, '--state', a], { env });
   assert.equal(exported.code, 0, explain(exported));
@@ -34,6 +39,8 @@ test('kiln env export, then kiln env import elsewhere: the same env id; list say
     return (JSON.parse(r.stdout) as { id: string }[]).map((e) => e.id);
   };
   assert.deepEqual(await ids(b), await ids(a));
+  const metaB = JSON.parse(readFileSync(join(b, 'envs', 'bookworm-amd64', 'env.json'), 'utf8')) as { keyring?: unknown; checkValidUntil?: unknown };
+  assert.deepEqual([metaB.keyring, metaB.checkValidUntil], [keyring, false]);
   const bad = await runKiln(['env', 'export', 'bookworm-amd64', join(dir.path, 'x.zip'), '--state', a], { env });
   assert.equal(bad.code, 2, explain(bad));
   assert.match(bad.stderr, /x\.zip: the export's name says how it is packed: end it in \.tar\.zst/);
