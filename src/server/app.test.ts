@@ -179,7 +179,7 @@ test('usage errors carry a hint: the accepted fields for an unknown one; bad JSO
     hint: 'the accepted fields are "tree", "bundle", "targets", "archs", "env", "priority", "debian"; the API, its request fields and their values, is described at /api/v1/docs',
   });
   const nested = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', debian: { suite: 'bookworm', sources: ['hello'], nochek: true } });
-  assert.match(nested.json.error.hint, /^the accepted fields in "debian" are "suite", "sources", "profiles", "nocheck", "cross", "tryInstall", "autopkgtest", "binnmu";/);
+  assert.match(nested.json.error.hint, /^the accepted fields in "debian" are "suite", "sources", "profiles", "nocheck", "cross", "tryInstall", "autopkgtest", "checkValidUntil", "binnmu";/);
   const badType = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', targets: [1] });
   assert.match(badType.json.error.hint, /\/api\/v1\/docs/);
   const badQuery = await call(kiln, 'GET', '/api/v1/builds?limit=0', alice);

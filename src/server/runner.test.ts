@@ -17,7 +17,7 @@ function record(request: unknown): BuildRecord {
 test('POST /builds may name Debian source packages; the runner hands them to runBuild like kiln build --debian', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-runner-'));
   try {
-    const body = BuildBodySchema.parse({ tree: 'main', debian: { suite: 'bookworm', sources: ['hello', 'zlib=1:1.2.13.dfsg-1'], nocheck: true, autopkgtest: true, tryInstall: true, binnmu: 'auto' } });
+    const body = BuildBodySchema.parse({ tree: 'main', debian: { suite: 'bookworm', sources: ['hello', 'zlib=1:1.2.13.dfsg-1'], nocheck: true, autopkgtest: true, tryInstall: true, checkValidUntil: false, binnmu: 'auto' } });
     let seen: BuildRequest | undefined;
     const run = localRunner({
       state: stateLayout({ state: join(dir, 'state') }),
@@ -34,6 +34,7 @@ test('POST /builds may name Debian source packages; the runner hands them to run
     assert.equal(seen?.debian?.autopkgtest, true);
     assert.equal(seen?.debian?.tryInstall, true);
     assert.equal(seen?.debian?.binnmu, 'auto');
+    assert.equal(seen?.debian?.checkValidUntil, false);
     assert.equal(seen?.debian?.withTree, true);
     // Each tenant publishes into a repository of its own: never over another tenant's packages.
     assert.equal(seen?.repoDir, join(dir, 'state', 'repos', 't'));

@@ -98,6 +98,7 @@ export function localRunner(options: LocalRunnerOptions): BuildRunner {
           ...(body.debian.cross === true ? { cross: true } : {}),
           ...(body.debian.tryInstall === true ? { tryInstall: true } : {}),
           ...(body.debian.autopkgtest === true ? { autopkgtest: true } : {}),
+          ...(body.debian.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
           ...(body.debian.binnmu === undefined ? {} : { binnmu: body.debian.binnmu }),
         },
       }),

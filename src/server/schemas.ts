@@ -45,6 +45,7 @@ export const BuildBodySchema = z
         cross: z.boolean().optional().openapi({ description: "cross-build each arch other than the daemon machine's in its env, as kiln build --cross" }),
         tryInstall: z.boolean().optional().openapi({ description: 'install each built .deb into a fresh root, purge it and check nothing is left, as kiln build --try-install' }),
         autopkgtest: z.boolean().optional().openapi({ description: "run the source's debian/tests with autopkgtest in a fresh root after each build, as kiln build --autopkgtest" }),
+        checkValidUntil: z.boolean().optional().openapi({ description: "false: take the suite's Release even past its Valid-Until (the daemon's mirror is a snapshot of the archive frozen on purpose), as kiln build --no-check-valid-until" }),
         binnmu: z.union([z.number().int().min(1).max(999), z.literal('auto')]).optional().openapi({ description: 'a binNMU: the binary packages are versioned VERSION+bN; "auto": each rebuild of a version built before (by this daemon, or in the archive) gets the next N, as kiln build --binnmu auto' }),
       })
       .optional()
