@@ -12,6 +12,7 @@ import { humanBytes } from '../lib/human-bytes.ts';
 import { hostArch } from '../run/host-env.ts';
 import { selectClosure } from '../rootfs/closure.ts';
 import { installRoot, INSTALLED_JSON } from '../rootfs/install.ts';
+import { missingText } from '../rootfs/libraries.ts';
 import { readIndexPackages } from '../rootfs/read-index.ts';
 import type { CliContext } from './main.ts';
 import { withInterrupt } from './interrupt.ts';
@@ -94,7 +95,12 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
       const selected = selectClosure(packages, targets, arch, state.index);
       const r = await withInterrupt(ctx, (signal) =>
         installRoot({ out: resolve(out), selected, arch, force: opts.force === true, tar: opts.tar === true, sourceDateEpoch, keep: keptDirs(state), signal }), { what: NOTHING_LEFT });
+      // What the root's ELF files need and it lacks: warnings on stderr, JSON or not (the JSON has them too: `missing`).
+      const warn = (): void => {
+        for (const m of r.missing) ctx.stderr.write(`kiln: warning: ${missingText(m)}\n`);
+      };
       if (opts.json === true) {
+        warn();
         ctx.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
         return;
       }
@@ -108,6 +114,7 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
       }
       const size = `${humanBytes(r.installedSize)} installed${r.tarSize === undefined ? '' : `, ${humanBytes(r.tarSize)} compressed`}`;
       ctx.stdout.write(`kiln: ${r.packages.length} package(s) for ${arch} in ${r.out}: ${size} (the list is in ${INSTALLED_JSON})\n`);
+      warn();
     });
 }
 

@@ -15,6 +15,7 @@ import { sha256File } from '../lib/hash.ts';
 import { whyText, type Selected } from './closure.ts';
 import { findConflicts } from './conflicts.ts';
 import { checkOut, placeOut, tmpBeside, type KeptDir } from './place.ts';
+import { missingLibraries, type MissingLibrary } from './libraries.ts';
 import { normalizeMemberPath } from '../envs/tar-scan.ts';
 
 /** Where in the root the list of what was installed goes. */
@@ -58,6 +59,8 @@ export interface InstallResult {
   readonly archiveSize: number;
   /** With tar: bytes of OUT. */
   readonly tarSize?: number;
+  /** Libraries and program loaders the root's ELF files need and it lacks (libraries.ts): warnings, the root is made. */
+  readonly missing: readonly MissingLibrary[];
 }
 
 export async function installRoot(o: InstallOptions): Promise<InstallResult> {
@@ -118,6 +121,8 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
     }
     // 0755 whatever kiln's umask (or a package's `./`): the same root for every user.
     await chmod(root, 0o755);
+    // What its programs and libraries need and it lacks (BitBake's file-rdeps).
+    const missing = await missingLibraries(root, listed.map((l) => ({ pkg: l.name, members: l.members.map((m) => ({ path: normalizeMemberPath(m.name).replace(/^\//, ''), type: m.type })) })), o.signal);
     // No time in it: the same packages make the same root, and the same tarball.
     await writeInstalled(root, `${JSON.stringify({ arch: o.arch, packages }, null, 2)}\n`, listed);
     let made = root;
@@ -130,7 +135,7 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
     await placeOut(made, o.out, join(tmp, 'old'), exists);
     const installedSize = packages.reduce((n, p) => n + p.installedSize, 0);
     const archiveSize = o.selected.reduce((n, s) => n + (s.pkg.sha256 === '' ? 0 : s.pkg.size), 0);
-    return { out: o.out, packages, installedSize, archiveSize, ...(tarSize === undefined ? {} : { tarSize }) };
+    return { out: o.out, packages, installedSize, archiveSize, ...(tarSize === undefined ? {} : { tarSize }), missing };
   } finally {
     await rm(tmp, { recursive: true, force: true, maxRetries: 3 });
   }

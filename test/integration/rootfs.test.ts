@@ -40,6 +40,29 @@ script = '''
 mkdir -p "$DESTDIR/usr/lib"
 echo not-libfoo > "$DESTDIR/usr/lib/libfoo.so.1"
 '''`,
+  // A real shared library and two programs linked against it: one lists it in depends, one forgets to.
+  libgreet: `version = "1"
+script = '''
+printf 'const char *greet(void) { return "hi"; }\\n' > greet.c
+cc -shared -fPIC -Wl,-soname,libgreet.so.1 -o libgreet.so.1 greet.c
+mkdir -p "$DESTDIR/usr/lib"
+cp libgreet.so.1 "$DESTDIR/usr/lib/" && ln -s libgreet.so.1 "$DESTDIR/usr/lib/libgreet.so"
+'''`,
+  greet: `version = "1"
+build-depends = ["libgreet"]
+script = '''
+printf '#include <stdio.h>\\nconst char *greet(void);\\nint main(void) { puts(greet()); return 0; }\\n' > main.c
+cc -o greet main.c -lgreet
+mkdir -p "$DESTDIR/usr/bin" && cp greet "$DESTDIR/usr/bin/"
+'''`,
+  greet2: `version = "1"
+build-depends = ["libgreet"]
+depends = ["libgreet"]
+script = '''
+printf '#include <stdio.h>\\nconst char *greet(void);\\nint main(void) { puts(greet()); return 0; }\\n' > main.c
+cc -o greet2 main.c -lgreet
+mkdir -p "$DESTDIR/usr/bin" && cp greet2 "$DESTDIR/usr/bin/"
+'''`,
   broken: `version = "1"
 depends = ["nosuch (>= 2)"]
 script = '''
@@ -47,6 +70,9 @@ mkdir -p "$DESTDIR/etc"
 echo broken > "$DESTDIR/etc/broken"
 '''`,
 };
+
+/** The recipe lines above [build]. */
+const topLevel = (l: string): boolean => l.startsWith('depends') || l.startsWith('build-depends');
 
 let dir: TmpDir;
 let state: string;
@@ -57,7 +83,7 @@ before(async () => {
   for (const [name, body] of Object.entries(RECIPES)) {
     await mkdir(join(tree, name), { recursive: true });
     const [version, ...rest] = body.split('\n');
-    await writeFile(join(tree, name, 'recipe.toml'), `name = "${name}"\n${version}\nsummary = "test ${name}"\nlicense = "MIT"\n${rest.filter((l) => l.startsWith('depends')).join('\n')}\n[build]\n${rest.filter((l) => !l.startsWith('depends')).join('\n')}\n`);
+    await writeFile(join(tree, name, 'recipe.toml'), `name = "${name}"\n${version}\nsummary = "test ${name}"\nlicense = "MIT"\n${rest.filter(topLevel).join('\n')}\n[build]\n${rest.filter((l) => !topLevel(l)).join('\n')}\n`);
   }
   state = join(dir.path, 'state');
   const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host'], { timeoutMs: 5 * 60_000 });
@@ -102,6 +128,24 @@ test('kiln rootfs installs the named program and its runtime depends, in order, 
   assert.equal(forced.code, 0, explain(forced));
   assert.ok(existsSync(join(out, 'usr/share/extra/data')));
   assert.ok(!existsSync(join(out, 'usr/bin/app')), 'the old root was replaced, not added to');
+});
+
+test('kiln rootfs says what the root\'s programs need and it lacks: a library a recipe links without listing it in depends, the C library, the program loader', { timeout: 60_000 }, async () => {
+  const forgot = await runKiln(['rootfs', join(dir.path, 'greet-root'), 'greet', '--state', state, '--json']);
+  assert.equal(forgot.code, 0, `a warning, the root is made\n${explain(forgot)}`);
+  assert.match(forgot.stderr, /^kiln: warning: libgreet\.so\.1, needed by 1 file\(s\) of greet \(usr\/bin\/greet\), is in no library folder of the root: add the package that ships it to the root, or to the depends of its recipe$/m, explain(forgot));
+  assert.match(forgot.stderr, /^kiln: warning: libc\.so\.6, needed by 1 file\(s\) of greet/m, 'no C library in a tree of these recipes');
+  assert.match(forgot.stderr, /^kiln: warning: the program loader \/\S+ld\S+, which 1 file\(s\) of greet \(usr\/bin\/greet\) start with, is in no package of the root/m);
+  const missing = (JSON.parse(forgot.stdout) as { missing: { name: string; kind: string; neededBy: { file: string; pkg: string }[] }[] }).missing;
+  assert.deepEqual(missing.find((m) => m.name === 'libgreet.so.1'), { name: 'libgreet.so.1', kind: 'library', neededBy: [{ file: 'usr/bin/greet', pkg: 'greet' }] });
+  // Listed in depends: in the root, found (by its file name, the soname the program was linked with).
+  const listed = await runKiln(['rootfs', join(dir.path, 'greet2-root'), 'greet2', '--state', state]);
+  assert.equal(listed.code, 0, explain(listed));
+  assert.doesNotMatch(listed.stderr, /libgreet/, explain(listed));
+  assert.match(listed.stderr, /^kiln: warning: libc\.so\.6, needed by \d+ file\(s\) of (libgreet, )?greet2 /m, explain(listed));
+  // A script is no ELF file: nothing to say of app's root.
+  const app = await runKiln(['rootfs', join(dir.path, 'app-root'), 'app', '--state', state]);
+  assert.equal(app.stderr, '', explain(app));
 });
 
 test('kiln rootfs --tar makes a reproducible tarball of the root', { timeout: 60_000 }, async () => {
