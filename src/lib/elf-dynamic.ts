@@ -23,6 +23,11 @@ const PT_INTERP = 3;
 const DT = { NULL: 0, NEEDED: 1, STRTAB: 5, STRSZ: 10, SONAME: 14, RPATH: 15, RUNPATH: 29 } as const;
 /** More than any real file has: a corrupt header must not make kiln read gigabytes. */
 const MAX_TABLE = 4 * 1024 * 1024;
+/** A string of the string table is read this much at a time, up to MAX_STRING. */
+const STRING_CHUNK = 256;
+const MAX_STRING = 4096;
+/** More DT_NEEDED entries than any real file has. */
+const MAX_NEEDED = 1024;
 
 /**
  * The interpreter and dynamic entries of an ELF file, read through `read`; undefined for
@@ -68,16 +73,33 @@ export async function readElfDynamic(read: ReadAt): Promise<ElfDynamic | undefin
   const strsz = entries.find((e) => e.tag === DT.STRSZ)?.val;
   // DT_STRTAB is an address: the file offset is that of the loaded segment holding it.
   const load = strtab === undefined ? undefined : segments.find((s) => s.type === PT_LOAD && strtab >= s.vaddr && strtab < s.vaddr + s.filesz);
-  if (strtab === undefined || strsz === undefined || load === undefined || strsz > MAX_TABLE) return { ...base, needed: [], runpath: [] };
-  const strings = await read(load.offset + (strtab - load.vaddr), strsz);
-  const str = (at: number): string => cString(strings, at);
+  if (strtab === undefined || strsz === undefined || load === undefined) return { ...base, needed: [], runpath: [] };
+  // Each string where it is, not the whole table (a big program's is megabytes: node's 5 MB).
+  const tableAt = load.offset + (strtab - load.vaddr);
+  const str = async (at: number): Promise<string> => {
+    if (at >= strsz) return '';
+    let text = '';
+    for (let from = at; from < strsz && text.length < MAX_STRING; from += STRING_CHUNK) {
+      const chunk = await read(tableAt + from, Math.min(STRING_CHUNK, strsz - from));
+      if (chunk.length === 0) break;
+      const end = chunk.indexOf(0);
+      text += chunk.subarray(0, end === -1 ? chunk.length : end).toString('latin1');
+      if (end !== -1) break;
+    }
+    return text;
+  };
   const runpath = entries.find((e) => e.tag === DT.RUNPATH) ?? entries.find((e) => e.tag === DT.RPATH);
   const soname = entries.find((e) => e.tag === DT.SONAME);
+  const needed: string[] = [];
+  for (const e of entries.filter((x) => x.tag === DT.NEEDED).slice(0, MAX_NEEDED)) {
+    const n = await str(e.val);
+    if (n !== '') needed.push(n);
+  }
   return {
     ...base,
-    needed: entries.filter((e) => e.tag === DT.NEEDED).map((e) => str(e.val)).filter((n) => n !== ''),
-    runpath: runpath === undefined ? [] : str(runpath.val).split(':').filter((p) => p !== ''),
-    ...(soname === undefined ? {} : { soname: str(soname.val) }),
+    needed,
+    runpath: runpath === undefined ? [] : (await str(runpath.val)).split(':').filter((p) => p !== ''),
+    ...(soname === undefined ? {} : { soname: await str(soname.val) }),
   };
 }
 

@@ -122,7 +122,7 @@ export async function installRoot(o: InstallOptions): Promise<InstallResult> {
     // 0755 whatever kiln's umask (or a package's `./`): the same root for every user.
     await chmod(root, 0o755);
     // What its programs and libraries need and it lacks (BitBake's file-rdeps).
-    const missing = await missingLibraries(root, listed.map((l) => ({ pkg: l.name, members: l.members.map((m) => ({ path: normalizeMemberPath(m.name).replace(/^\//, ''), type: m.type })) })), o.signal);
+    const missing = await missingLibraries(root, listed.map((l) => ({ pkg: l.name, members: l.members.map((m) => ({ path: normalizeMemberPath(m.name).replace(/^\//, ''), type: m.type, size: m.size })) })), o.signal);
     // No time in it: the same packages make the same root, and the same tarball.
     await writeInstalled(root, `${JSON.stringify({ arch: o.arch, packages }, null, 2)}\n`, listed);
     let made = root;

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { existsInRoot, ldSoConfDirs, libraryDirs, missingText } from './libraries.ts';
+import { elf32be } from '../../test/helpers/elf.ts';
+import { existsInRoot, ldSoConfDirs, libraryDirs, missingLibraries, missingText } from './libraries.ts';
 
 test('libraryDirs: the usual folders, the multiarch ones the root has files in, and ld.so.conf\'s', () => {
   const dirs = libraryDirs(['usr/lib/riscv64-linux-gnu/libz.so.1', 'lib/x86_64-linux-gnu/libc.so.6', 'usr/lib/app/x.so', 'usr/share/doc/x'], ['/opt/app/lib/', '/usr/local/lib64']);
@@ -38,4 +39,38 @@ test('existsInRoot: links are followed inside the root (an absolute target from 
   await symlink('loop', join(root, 'loop'));
   assert.equal(await existsInRoot(root, '/loop'), false);
   assert.equal(await existsInRoot(root, '/nope/x'), false);
+});
+
+test('missingLibraries: a root\'s programs against its library folders, RUNPATH ($ORIGIN), a NEEDED path, and a library elsewhere in the root', async () => {
+  await using dir = await tmpDir();
+  const root = join(dir.path, 'root');
+  const files: Record<string, Buffer | string> = {
+    // Needs a library the root has in usr/lib, one in a multiarch folder, one nowhere.
+    'usr/bin/app': elf32be({ needed: ['libz.so.1', 'libc.so.6', 'libnope.so.3'] }),
+    // Finds its private library through its RUNPATH; a NEEDED path with $ORIGIN.
+    'opt/tool/bin/tool': elf32be({ needed: ['libtool-private.so', '$ORIGIN/../lib/libpath.so'], runpath: '$ORIGIN/../lib' }),
+    'opt/tool/lib/libtool-private.so': 'x'.repeat(64),
+    'opt/tool/lib/libpath.so': 'x'.repeat(64),
+    // Needs one that only another program's RUNPATH brings in (as systemd's): not said.
+    'usr/lib/sd/libcore.so': elf32be({ needed: ['libshared.so'], soname: 'libcore.so' }),
+    'usr/lib/sd-private/libshared.so': 'x'.repeat(64),
+    'usr/lib/libz.so.1': 'x'.repeat(64),
+    'lib/powerpc-linux-gnu/libc.so.6': 'x'.repeat(64),
+    'lib/ld.so.1': 'x'.repeat(64),
+    // A script, and a file too small to be ELF.
+    'usr/bin/script': '#!/bin/sh\necho hi\n',
+    'etc/tiny': 'x',
+  };
+  const members: { path: string; type: string; size: number }[] = [];
+  for (const [path, data] of Object.entries(files)) {
+    await mkdir(join(root, path, '..'), { recursive: true });
+    await writeFile(join(root, path), data);
+    members.push({ path, type: 'file', size: Buffer.byteLength(data) });
+  }
+  const missing = await missingLibraries(root, [{ pkg: 'all', members: members.filter((m) => !m.path.startsWith('usr/bin/app')) }, { pkg: 'app', members: members.filter((m) => m.path === 'usr/bin/app') }]);
+  assert.deepEqual(missing, [{ name: 'libnope.so.3', kind: 'library', neededBy: [{ file: 'usr/bin/app', pkg: 'app' }] }]);
+  // Without the loader, every program says so.
+  await rm(join(root, 'lib/ld.so.1'));
+  const noLoader = await missingLibraries(root, [{ pkg: 'all', members }]);
+  assert.deepEqual(noLoader[0], { name: '/lib/ld.so.1', kind: 'interpreter', neededBy: [{ file: 'usr/bin/app', pkg: 'all' }, { file: 'opt/tool/bin/tool', pkg: 'all' }, { file: 'usr/lib/sd/libcore.so', pkg: 'all' }] });
 });

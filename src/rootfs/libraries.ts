@@ -21,8 +21,13 @@ export interface MissingLibrary {
 /** A package's members as its archive lists them (normalized, relative paths). */
 export interface RootMembers {
   readonly pkg: string;
-  readonly members: readonly { readonly path: string; readonly type: string }[];
+  readonly members: readonly { readonly path: string; readonly type: string; readonly size: number }[];
 }
+
+/** Files read at once. */
+const AT_ONCE = 16;
+/** Smaller than an ELF header: not read. */
+const ELF_MIN = 52;
 
 const LIB_DIRS = ['lib', 'lib32', 'lib64', 'libx32', 'usr/lib', 'usr/lib32', 'usr/lib64', 'usr/libx32', 'usr/local/lib'];
 /** `lib/x86_64-linux-gnu`, `usr/lib/riscv64-linux-gnu`: multiarch folders, whatever the triplet. */
@@ -47,34 +52,59 @@ export function ldSoConfDirs(text: string): string[] {
 /** What the root's files need and it lacks, from the unpacked root and the members each package shipped. */
 export async function missingLibraries(root: string, packages: readonly RootMembers[], signal?: AbortSignal): Promise<MissingLibrary[]> {
   const all = packages.flatMap((p) => p.members.filter((m) => m.type !== 'dir').map((m) => m.path));
-  const conf = [await readFile(join(root, 'etc/ld.so.conf'), 'utf8').catch(() => '')];
-  for (const f of (await readdir(join(root, 'etc/ld.so.conf.d')).catch(() => [] as string[])).filter((n) => n.endsWith('.conf'))) {
-    conf.push(await readFile(join(root, 'etc/ld.so.conf.d', f), 'utf8').catch(() => ''));
+  const conf: string[] = [];
+  for (const f of ['etc/ld.so.conf', ...(await readdir(join(root, 'etc/ld.so.conf.d')).catch(() => [] as string[])).filter((n) => n.endsWith('.conf')).map((n) => `etc/ld.so.conf.d/${n}`)]) {
+    // A file of the root, not a link a package ships (it could point at this machine's).
+    if ((await lstat(join(root, f)).catch(() => undefined))?.isFile() === true) conf.push(await readFile(join(root, f), 'utf8').catch(() => ''));
   }
   const dirs = libraryDirs(all, conf.flatMap(ldSoConfDirs));
   const provided = new Set(all.filter((p) => dirs.has(posix.dirname(p))).map((p) => posix.basename(p)));
+  // Anywhere else in the root, a library may still be found: glibc takes a name already
+  // loaded under that soname (systemd's libsystemd-core needs libsystemd-shared, which the
+  // systemd program's RUNPATH brings in; OpenJDK's libraries need libjvm). Not said then.
+  const elsewhere = new Set(all.map((p) => posix.basename(p)));
+  const seen = new Map<string, Promise<boolean>>();
+  const exists = (abs: string): Promise<boolean> => {
+    let p = seen.get(abs);
+    if (p === undefined) seen.set(abs, (p = existsInRoot(root, abs)));
+    return p;
+  };
   const missing = new Map<string, { kind: MissingLibrary['kind']; neededBy: { file: string; pkg: string }[] }>();
   const need = (name: string, kind: MissingLibrary['kind'], file: string, pkg: string): void => {
     const m = missing.get(name) ?? { kind, neededBy: [] };
     m.neededBy.push({ file, pkg });
     missing.set(name, m);
   };
-  for (const p of packages) {
-    for (const m of p.members) {
-      if (m.type !== 'file') continue;
-      signal?.throwIfAborted();
-      const dyn = await elfOf(join(root, m.path));
-      if (dyn === undefined) continue;
-      if (dyn.interpreter !== undefined && !(await existsInRoot(root, dyn.interpreter))) need(dyn.interpreter, 'interpreter', m.path, p.pkg);
-      for (const lib of dyn.needed) {
-        if (lib.includes('/') ? await existsInRoot(root, lib) : provided.has(lib)) continue;
-        const origin = `/${posix.dirname(m.path)}`;
-        const inRunpath = await someAsync(dyn.runpath, (r) => existsInRoot(root, posix.join(r.replaceAll('${ORIGIN}', origin).replaceAll('$ORIGIN', origin), lib)));
-        if (!inRunpath) need(lib, 'library', m.path, p.pkg);
-      }
+  const files = packages.flatMap((p) => p.members.filter((m) => m.type === 'file' && m.size >= ELF_MIN).map((m) => ({ pkg: p.pkg, path: m.path })));
+  const found = await mapAtOnce(files, AT_ONCE, async (f) => {
+    signal?.throwIfAborted();
+    return elfOf(join(root, f.path));
+  });
+  for (const [i, f] of files.entries()) {
+    const dyn = found[i];
+    if (dyn === undefined) continue;
+    if (dyn.interpreter !== undefined && !(await exists(dyn.interpreter))) need(dyn.interpreter, 'interpreter', f.path, f.pkg);
+    const origin = `/${posix.dirname(f.path)}`;
+    const expand = (s: string): string => s.replaceAll('${ORIGIN}', origin).replaceAll('$ORIGIN', origin);
+    for (const lib of dyn.needed) {
+      if (lib.includes('/') ? await exists(posix.resolve('/', expand(lib))) : provided.has(lib) || elsewhere.has(lib)) continue;
+      if (!(await someAsync(dyn.runpath, (r) => exists(posix.join(expand(r), lib))))) need(lib, 'library', f.path, f.pkg);
     }
   }
   return [...missing].map(([name, m]) => ({ name, ...m })).sort((a, b) => (a.kind === b.kind ? (a.name < b.name ? -1 : 1) : a.kind === 'interpreter' ? -1 : 1));
+}
+
+/** f over xs, at most `n` at a time, results in order. */
+async function mapAtOnce<T, R>(xs: readonly T[], n: number, f: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(xs.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, xs.length) }, async () => {
+    while (next < xs.length) {
+      const i = next++;
+      out[i] = await f(xs[i]!);
+    }
+  }));
+  return out;
 }
 
 /** The warning line of a missing library or interpreter (pure). */
@@ -90,12 +120,15 @@ export function missingText(m: MissingLibrary): string {
 async function elfOf(path: string): ReturnType<typeof readElfDynamic> {
   const fh = await open(path, 'r').catch(() => undefined);
   if (fh === undefined) return undefined;
+  const at = async (offset: number, length: number): Promise<Buffer> => {
+    const b = Buffer.alloc(length);
+    const { bytesRead } = await fh.read(b, 0, length, offset);
+    return b.subarray(0, bytesRead);
+  };
   try {
-    return await readElfDynamic(async (offset, length) => {
-      const b = Buffer.alloc(length);
-      const { bytesRead } = await fh.read(b, 0, length, offset);
-      return b.subarray(0, bytesRead);
-    });
+    // The header and program headers are near the start: one read for them, mostly.
+    const head = await at(0, 4096);
+    return await readElfDynamic(async (offset, length) => (offset + length <= head.length ? head.subarray(offset, offset + length) : at(offset, length)));
   } catch {
     return undefined; // a file too damaged to read is not this check's to judge
   } finally {
