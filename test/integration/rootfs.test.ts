@@ -133,7 +133,7 @@ test('kiln rootfs installs the named program and its runtime depends, in order, 
 test('kiln rootfs says what the root\'s programs need and it lacks: a library a recipe links without listing it in depends, the C library, the program loader', { timeout: 60_000 }, async () => {
   const forgot = await runKiln(['rootfs', join(dir.path, 'greet-root'), 'greet', '--state', state, '--json']);
   assert.equal(forgot.code, 0, `a warning, the root is made\n${explain(forgot)}`);
-  assert.match(forgot.stderr, /^kiln: warning: libgreet\.so\.1, needed by 1 file\(s\) of greet \(usr\/bin\/greet\), is in no library folder of the root: add the package that ships it to the root, or to the depends of its recipe$/m, explain(forgot));
+  assert.match(forgot.stderr, /^kiln: warning: libgreet\.so\.1, needed by 1 file\(s\) of greet \(usr\/bin\/greet\), is in no package of the root: add the package that ships it to the root, or to the depends of its recipe$/m, explain(forgot));
   assert.match(forgot.stderr, /^kiln: warning: libc\.so\.6, needed by 1 file\(s\) of greet/m, 'no C library in a tree of these recipes');
   assert.match(forgot.stderr, /^kiln: warning: the program loader \/\S+ld\S+, which 1 file\(s\) of greet \(usr\/bin\/greet\) start with, is in no package of the root/m);
   const missing = (JSON.parse(forgot.stdout) as { missing: { name: string; kind: string; neededBy: { file: string; pkg: string }[] }[] }).missing;
