@@ -37,8 +37,14 @@ const MARK = 'kiln-try-install:';
 
 /** Where the root is compared: everything but what apt, dpkg and the sandbox change by themselves. */
 // (piuparts leaves out much the same: its ignored_files.)
-// And kiln's own apt sources of this run's .debs, which the upgrade test puts aside and back.
-const NOT_COMPARED = ['/proc', '/sys', '/dev', '/run', '/tmp', '/kiln', '/root', '/build', '/var/cache', '/var/lib/apt', '/var/lib/dpkg', '/var/lib/ucf', '/var/lib/systemd', '/var/log', '/var/tmp', '/usr/share/info/dir', '/usr/share/info/dir.old', '/etc/apt/sources.list.d/kiln-run.list', '/etc/apt/preferences.d/kiln-run'];
+// The shadow tools' backups (/etc/group- …), made when a maintainer script adds a system
+// user or group, which Debian keeps after a purge. And kiln's own apt sources of this run's
+// .debs, which the upgrade test puts aside and back.
+const NOT_COMPARED = [
+  '/proc', '/sys', '/dev', '/run', '/tmp', '/kiln', '/root', '/build', '/var/cache', '/var/lib/apt', '/var/lib/dpkg', '/var/lib/ucf', '/var/lib/systemd', '/var/log', '/var/tmp', '/usr/share/info/dir', '/usr/share/info/dir.old',
+  '/etc/passwd-', '/etc/group-', '/etc/shadow-', '/etc/gshadow-', '/etc/subuid-', '/etc/subgid-',
+  '/etc/apt/sources.list.d/kiln-run.list', '/etc/apt/preferences.d/kiln-run',
+];
 
 export interface TryInstallResult {
   /** `name version` of each package tried. */

@@ -58,13 +58,15 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   // As piuparts checks: a broken symlink the install makes, a process left running after the purge.
   const links = await source(src, 'kiln-try-links', { link: '/nonexistent/kiln-target' });
   const daemon = await source(src, 'kiln-try-daemon', { postinst: 'setsid sleep 600 < /dev/null > /dev/null 2>&1 &' });
+  // A system group added (kept after the purge, as Debian does): the shadow tools' backups (/etc/group-) are no leftovers.
+  const group = await source(src, 'kiln-try-group', { postinst: 'getent group kiln-try-group > /dev/null || groupadd --system kiln-try-group' });
   const state = join(dir.path, 'state');
   const cache = await seededCache(dir.path);
-  const dscs = [clean, dep, orphan, leaves, broken, base, links, daemon].flatMap((d) => ['--dsc', d]);
+  const dscs = [clean, dep, orphan, leaves, broken, base, links, daemon, group].flatMap((d) => ['--dsc', d]);
   const built = await runKiln(['build', '--debian', 'bookworm', ...dscs, '--try-install', '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
   saveCache(cache);
   assert.equal(built.code, 0, explain(built));
-  assert.equal(built.summary?.counts.built, 8, explain(built));
+  assert.equal(built.summary?.counts.built, 9, explain(built));
   const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
   const warningsOf = (name: string): string[] => report.packages.find((p) => p.name === name)?.warnings ?? [];
   assert.deepEqual(warningsOf('kiln-try-clean'), []);
@@ -86,6 +88,7 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   assert.match(daemonWarnings[0]!, /^try-install: kiln-try-daemon leaves 1 process\(es\) running after its purge: \d+ \(sleep\)$/);
   assert.match(logOf(built, 'kiln-try-daemon'), /kiln: still running after the purge: \d+ sleep 600/);
   assert.deepEqual(warningsOf('hostname'), []);
+  assert.deepEqual(warningsOf('kiln-try-group'), [], logOf(built, 'kiln-try-group'));
   assert.match(logOf(built, 'hostname'), /try-install: hostname not tried: the env's base has it installed already/);
   // The console says them as warnings.
   assert.ok(built.events.some((e) => e.type === 'job-finished' && e.name === 'kiln-try-leaves' && (e.warnings ?? []).length === 1), explain(built));
