@@ -31,7 +31,7 @@ export interface FreshRoot extends AsyncDisposable {
    * Points apt at the cut and this run's .debs, simulates `command "$arg"` (apt-get install
    * -s, apt-get satisfy -s) for each argument, and fetches what it would install. The
    * indexes of the arguments apt cannot resolve; or the problem that stopped it. With
-   * `suiteOnly`, apt sees the suite's cut alone, and is left so (`kiln_run_repo on` of
+   * `suiteOnly`, apt prefers the suite's cut to this run's .debs, and is left so (`kiln_run_repo on` of
    * runRepoSwitchScript brings the run's .debs back).
    */
   resolve(command: string, args: readonly string[], what: string, o?: { suiteOnly?: boolean }): Promise<{ unresolvable: number[]; simulated: string } | { problem: string }>;

@@ -53,21 +53,19 @@ export function offlineSourcesScript(archiveInside: string, runDebsInside: strin
 }
 
 /**
- * Shell lines defining `kiln_run_repo on|off`: apt with this run's own .debs (as
- * offlineSourcesScript leaves it), or with the suite's cut alone (the run's list and pin
- * put aside in /kiln/tmp), for the upgrade test's first half (the suite's versions).
+ * Shell lines defining `kiln_run_repo on|off`: apt preferring this run's own .debs (as
+ * offlineSourcesScript leaves it, pinned at 1001), or preferring the suite (the run's
+ * pinned at 100, below the suite's 500: taken only for what the suite lacks, such as the
+ * arch-all packages of a binNMU, which keep the suite's version and so replace its stanza
+ * in the cut), for the upgrade test's first half (the suite's versions). apt reads the
+ * pin as it runs: no update.
  */
 export function runRepoSwitchScript(): string[] {
-  const stash = '/kiln/tmp/kiln-run-off';
   return [
     'kiln_run_repo() {',
-    `  mkdir -p ${stash}`,
-    '  local f moved=',
-    '  for f in /etc/apt/sources.list.d/kiln-run.list /etc/apt/preferences.d/kiln-run; do',
-    `    if [ "$1" = off ] && [ -e "$f" ]; then mv "$f" ${stash}/; moved=1; fi`,
-    `    if [ "$1" = on ] && [ -e ${stash}/"\${f##*/}" ]; then mv ${stash}/"\${f##*/}" "$f"; moved=1; fi`,
-    '  done',
-    '  if [ -n "$moved" ]; then apt-get update -qq -o Acquire::Languages=none >&2; fi',
+    '  if [ -e /etc/apt/sources.list.d/kiln-run.list ]; then',
+    `    printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: %s\\n' "$(if [ "$1" = off ]; then echo 100; else echo 1001; fi)" > /etc/apt/preferences.d/kiln-run`,
+    '  fi',
     '}',
   ];
 }

@@ -30,7 +30,7 @@ test('tryScript: the root is compared without what apt, dpkg and the sandbox cha
   for (const p of ['/proc', '/var/lib/dpkg', '/var/lib/apt', '/var/cache', '/kiln/ws']) assert.ok(s.includes(`-path ${p} `) || s.includes(`-path '${p}'`), p);
   assert.ok(!s.includes('-path /etc'), '/etc is compared');
   assert.match(s, /apt-get -y --no-install-recommends '-oDpkg::Options::=--force-unsafe-io' purge --autoremove/);
-  // The upgrade's first half sees the suite alone; its second, this run's .debs again.
+  // The upgrade's first half prefers the suite; its second, this run's .debs again.
   const u = upgradeScript('/kiln/ws');
   assert.ok(u.indexOf('kiln_run_repo off') < u.indexOf('(the suite\'s versions)') && u.indexOf('(the suite\'s versions)') < u.lastIndexOf('kiln_run_repo on'));
 });

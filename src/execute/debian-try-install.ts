@@ -12,8 +12,8 @@
 // too, and paths an installed package owns are no leftovers.
 //
 // Then, as piuparts' upgrade test does, in a fresh root of their own, the packages whose
-// name the suite has at a lower version are installed at the suite's version (apt seeing
-// the suite alone), upgraded to this build's, purged, and the root compared again: a
+// name the suite has at a lower version are installed at the suite's version (apt
+// preferring the suite to this run's .debs), upgraded to this build's, purged, and the root compared again: a
 // maintainer script that fails on upgrade, or leaves behind what only an upgrade makes, is
 // a warning too.
 //
@@ -239,7 +239,7 @@ export function tryScript(wsInside: string): string {
 
 /**
  * The shell script (as root in a fresh root of its own) of the upgrade test (pure): the
- * names of its arguments (`name=version`) installed with apt seeing the suite alone, then
+ * names of its arguments (`name=version`) installed with apt preferring the suite, then
  * upgraded to those versions with this run's .debs, then purged, and the root compared. A
  * name the base has installed (libattr1 of an attr build) is upgraded too, not purged.
  */
@@ -342,7 +342,7 @@ async function tryUpgrade(o: CheckOptions, chosen: readonly Upgrade[], roots: re
 }
 
 /**
- * The upgrade test's packages whose suite's versions apt can install (the suite alone, what
+ * The upgrade test's packages whose suite's versions apt can install (the suite preferred, what
  * they need fetched on the host); a note for the others, which are left out: the suite's
  * own problem, not the build's.
  */

@@ -172,3 +172,23 @@ test('--try-install: a package the suite has at a lower version is upgraded from
   assert.match(tree[0]!, /^try-install: upgraded from the suite's versions \(tree [^ ]+ → 99\) and purged, they leave 2 path\(s\) behind after their purge: \/var\/lib\/kiln-upgraded, \/var\/lib\/kiln-upgraded\/from$/);
   assert.match(logOf(built, 'tree'), /kiln: left after purge: \/var\/lib\/kiln-upgraded\/from/);
 });
+
+test('--try-install of a binNMU of an archive source (bookworm\'s cron): its arch-all package keeps the suite\'s version, and the suite\'s cron, which depends on it exactly, is still upgraded from', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-debian-upgrade-binnmu-');
+  const cache = await seededCache(dir.path);
+  const built = await runKiln(['build', '--debian', 'bookworm', 'cron', '--binnmu', 'auto', '--try-install', '--state', join(dir.path, 'state'), '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.code, 0, explain(built));
+  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { packages: { name: string; warnings?: string[] }[] };
+  const log = logOf(built, 'cron');
+  assert.deepEqual(report.packages.find((p) => p.name === 'cron')?.warnings ?? [], [], log);
+  // cron-daemon-common (arch all) is not binNMUed: the suite's stanza of its version gives way to this run's .deb.
+  assert.match(log, /try-install: cron-daemon-common not upgraded from the suite's version: it is 3\.0pl1-\S+, this build's own version/);
+  assert.match(log, /Unpacking cron \(3\.0pl1-\S+\+b\d+\) over \(3\.0pl1-[^)+]+\)/);
+  assert.match(log, /try-install: 1 package\(s\) upgraded from the suite's version and purged, nothing left behind/);
+});
