@@ -23,7 +23,7 @@ import type { Downloads } from '../cache/downloads.ts';
 import { debianExtras } from '../debian/debian-spec.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
 import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, HAS_INDEP_PACKAGES, parseAptSimulation } from './debian-build-steps.ts';
-import { fetchWanted, localPackages, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
+import { fetchWanted, localPackages, NO_SERVICE_STARTS, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
 import { crossClosure, crossExtras, crossStanzas, isCrossJob, jobOptions } from '../debian/cross.ts';
 import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
@@ -217,7 +217,7 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     const install = [
       'rm -f /var/lib/man-db/auto-update',
       // As sbuild's chroots: a build dependency's postinst starts no service (invoke-rc.d asks policy-rc.d).
-      "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d",
+      NO_SERVICE_STARTS,
       `apt-get build-dep -y ${fast} ${depArgs} ${sh(dsc)}`,
       extrasCmd(`-y ${fast}`),
       `mkdir -p ${sh(BUILD_PATH)} ${sh(VARIANT_PATH)}`,

@@ -36,6 +36,14 @@ export function stagedKey(name: string, version: string, arch: string): string {
   return `${name}=${version.replace(/^\d+:/, '')}:${arch}`;
 }
 
+/** The shell line (as root in a root) that has invoke-rc.d start no service, as sbuild's chroots and piuparts do. */
+export const NO_SERVICE_STARTS = "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d";
+
+/** The shell line that pins this run's own .debs at `priority` (a number, or a shell word giving one). */
+function runPinLine(priority: string): string {
+  return `printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: %s\\n' ${priority} > /etc/apt/preferences.d/kiln-run`;
+}
+
 /** Shell lines (as root in the sandbox) that point apt at the cut archive and this run's own .debs, then update. */
 export function offlineSourcesScript(archiveInside: string, runDebsInside: string): string[] {
   return [
@@ -45,7 +53,7 @@ export function offlineSourcesScript(archiveInside: string, runDebsInside: strin
     `if compgen -G ${sh(runDebsInside)}'/*.deb' > /dev/null; then`,
     ...runRepoScript(runDebsInside).map((line) => `  ${line}`),
     `  echo ${sh(`deb [trusted=yes] file:${runDebsInside} ./`)} > /etc/apt/sources.list.d/kiln-run.list`,
-    `  printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: 1001\\n' > /etc/apt/preferences.d/kiln-run`,
+    `  ${runPinLine('1001')}`,
     '  echo "kiln: this run\'s own packages:"; sed -n "s/^Package: //p;s/^Version: /  /p" Packages | paste - - >&2',
     'fi',
     'apt-get update -qq -o Acquire::Languages=none >&2',
@@ -64,7 +72,7 @@ export function runRepoSwitchScript(): string[] {
   return [
     'kiln_run_repo() {',
     '  if [ -e /etc/apt/sources.list.d/kiln-run.list ]; then',
-    `    printf 'Package: *\\nPin: release o=kiln-run\\nPin-Priority: %s\\n' "$(if [ "$1" = off ]; then echo 100; else echo 1001; fi)" > /etc/apt/preferences.d/kiln-run`,
+    `    ${runPinLine('"$(if [ "$1" = off ]; then echo 100; else echo 1001; fi)"')}`,
     '  fi',
     '}',
   ];

@@ -30,7 +30,7 @@ import type { AltGroup } from '../debian/relation-types.ts';
 import { compareVersions } from '../debian/version.ts';
 import { shellQuote as sh } from '../lib/shell-quote.ts';
 import { openFreshRoot, type CheckOptions, type FreshRoot } from './debian-fresh-root.ts';
-import { runRepoSwitchScript } from './debian-offline-apt.ts';
+import { NO_SERVICE_STARTS, runRepoSwitchScript } from './debian-offline-apt.ts';
 
 /** What the check prints for kiln to read (one line each, on stdout). */
 const MARK = 'kiln-try-install:';
@@ -153,7 +153,7 @@ function prelude(wsInside: string): string[] {
     // The processes of the root (its own PID namespace): the glob in this shell, no fork.
     'procs() { local d; for d in /proc/[0-9]*; do echo "${d#/proc/}"; done > /kiln/tmp/procs-unsorted; LC_ALL=C sort /kiln/tmp/procs-unsorted; }',
     // As piuparts: no service starts (invoke-rc.d asks policy-rc.d first). Made before the snapshot: not compared.
-    "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d",
+    NO_SERVICE_STARTS,
     'snapshot > /kiln/tmp/before',
     'packages > /kiln/tmp/pkgs-before',
     'links > /kiln/tmp/links-before',

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { elf32be } from '../../test/helpers/elf.ts';
-import { existsInRoot, missingLibraries, missingText } from './libraries.ts';
+import { resolveInRoot } from '../envs/root-info.ts';
+import { missingLibraries, missingText } from './libraries.ts';
+
+const existsInRoot = async (root: string, abs: string): Promise<boolean> => (await resolveInRoot(root, abs)) !== undefined;
 
 test('missingText: a library names the files and packages that need it; a loader says the programs cannot start', () => {
   const by = [{ file: 'usr/bin/a', pkg: 'a' }, { file: 'usr/bin/b', pkg: 'b' }, { file: 'usr/bin/c', pkg: 'b' }, { file: 'usr/bin/d', pkg: 'b' }];
@@ -13,7 +16,7 @@ test('missingText: a library names the files and packages that need it; a loader
   assert.match(missingText({ name: '/lib/ld-linux-riscv64-lp64d.so.1', kind: 'interpreter', neededBy: by.slice(0, 1) }), /^the program loader \/lib\/ld-linux-riscv64-lp64d\.so\.1, which 1 file\(s\) of a \(usr\/bin\/a\) start with, is in no package of the root: those programs cannot start there/);
 });
 
-test('existsInRoot: links are followed inside the root (an absolute target from its top), never out of it', async () => {
+test('resolveInRoot, as the library check uses it: links are followed inside the root (an absolute target from its top), never out of it', async () => {
   await using dir = await tmpDir();
   const root = join(dir.path, 'root');
   await mkdir(join(root, 'usr/lib/x86_64-linux-gnu'), { recursive: true });

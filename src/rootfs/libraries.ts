@@ -5,7 +5,8 @@
 // that links a library without listing its package in `depends`, or a root without its C
 // library, is found before it boots.
 
-import { lstat, open, readlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { resolveInRoot } from '../envs/root-info.ts';
 import { join, posix } from 'node:path';
 import { readElfDynamic } from '../lib/elf-dynamic.ts';
 
@@ -39,7 +40,8 @@ export async function missingLibraries(root: string, packages: readonly RootMemb
   const seen = new Map<string, Promise<boolean>>();
   const exists = (abs: string): Promise<boolean> => {
     let p = seen.get(abs);
-    if (p === undefined) seen.set(abs, (p = existsInRoot(root, abs)));
+    // Links followed as the root itself sees them (envs/root-info.ts), never out of it.
+    if (p === undefined) seen.set(abs, (p = resolveInRoot(root, abs).then((host) => host !== undefined)));
     return p;
   };
   const missing = new Map<string, { kind: MissingLibrary['kind']; neededBy: { file: string; pkg: string }[] }>();
@@ -107,32 +109,4 @@ async function elfOf(path: string): ReturnType<typeof readElfDynamic> {
   } finally {
     await fh.close();
   }
-}
-
-/**
- * Whether `abs` (a path as seen inside the root) exists there: links are followed inside
- * the root (an absolute target from its top), never out of it, at most 40 of them.
- */
-export async function existsInRoot(root: string, abs: string): Promise<boolean> {
-  let todo = abs.split('/').filter((p) => p !== '' && p !== '.');
-  let at: string[] = [];
-  for (let links = 0; todo.length > 0;) {
-    const part = todo.shift()!;
-    if (part === '..') {
-      at.pop();
-      continue;
-    }
-    const st = await lstat(join(root, ...at, part)).catch(() => undefined);
-    if (st === undefined) return false;
-    if (!st.isSymbolicLink()) {
-      at.push(part);
-      continue;
-    }
-    if (++links > 40) return false;
-    const target = await readlink(join(root, ...at, part));
-    const parts = target.split('/').filter((p) => p !== '' && p !== '.');
-    if (target.startsWith('/')) at = [];
-    todo = [...parts, ...todo];
-  }
-  return true;
 }

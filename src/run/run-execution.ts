@@ -17,8 +17,6 @@ import type { BuildRequest } from './run-build.ts';
 
 export interface RunExecution {
   readonly execute: Execute;
-  /** Where a job's log is (the same for a remote job: its log comes back here). */
-  readonly logPathOf: (id: string) => string;
   close(): Promise<void>;
 }
 
@@ -71,7 +69,7 @@ export async function openExecution(o: {
       ...(req.warn === undefined ? {} : { warn: req.warn }),
     });
     note(workersNote(o.toBuild, remote.url, allArch));
-    return { execute: remote.execute, logPathOf, close: () => remote.close() };
+    return { execute: remote.execute, close: () => remote.close() };
   }
   // --ccache / kiln.toml ccache: the compiler cache of the builds (execute/ccache.ts).
   const ccache = req.ccache === undefined && prepared.config.ccache === undefined ? undefined
@@ -104,7 +102,6 @@ export async function openExecution(o: {
   });
   return {
     execute,
-    logPathOf,
     async close() {
       buildLocks.close();
     },
