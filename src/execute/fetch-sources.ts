@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { KilnError } from '../errors.ts';
-import { isArchiveUrl } from '../recipes/parse-recipe.ts';
+import { isArchiveUrl } from '../recipes/recipe-sources.ts';
 import { resolveLocalFile } from '../recipes/local-file.ts';
 import type { PackageSpec, SourceSpec } from '../plan/spec.ts';
 import { assertPlainTree, mergeInto, realDirUnder } from './safe-place.ts';

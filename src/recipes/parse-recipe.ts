@@ -2,7 +2,6 @@
 // caller (scan-tree.ts) reads the files and hashes what the recipe references.
 
 import { parse as parseToml } from 'smol-toml';
-import { posix } from 'node:path';
 import type { AltGroup, Provide } from '../debian/relation-types.ts';
 import { parseProvides, parseRelations } from '../debian/relation.ts';
 import { relationArchProblems } from '../debian/relation-arch-check.ts';
@@ -15,20 +14,10 @@ import { flavoursOf, optionsOf } from './recipe-options.ts';
 import { inFileOrder, keyLines, lineOfKey } from './toml-key-lines.ts';
 
 import { builtinDefaults, type RecipeDefaults } from './recipe-defaults.ts';
-import { hasUserinfo, USERINFO_PROBLEM } from '../config/credentials.ts';
+import { isSafeRelativePath, sourcesOf, type DraftSource } from './recipe-sources.ts';
 
 export { builtinDefaults, type RecipeDefaults };
-
-export interface DraftSource {
-  readonly url: string;
-  readonly sha256: string | undefined;
-  readonly dest: string;
-  readonly strip: number;
-  /** For file: urls, the path relative to the recipe folder. */
-  readonly localPath: string | undefined;
-  /** For git+ urls, the commit (40 hex digits). */
-  readonly rev?: string;
-}
+export { isArchiveUrl, isSafeRelativePath, type DraftSource } from './recipe-sources.ts';
 
 export interface RecipeDraft {
   readonly name: string;
@@ -63,47 +52,6 @@ export type ParseOutcome =
   | { readonly ok: true; readonly draft: RecipeDraft }
   | { readonly ok: false; readonly diagnostics: readonly Diagnostic[]; readonly version?: string; readonly archs?: readonly string[]; readonly provides?: readonly Provide[] };
 
-const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst|tar\.lz|tar\.lzma)$/;
-const SHA256_RE = /^[0-9a-f]{64}$/;
-const COMMIT_RE = /^[0-9a-f]{40}$/;
-
-/** A git source: `git+https://`, `git+http://`, `git+file:///`, `git+mirror://`. */
-export function isGitUrl(url: string): boolean {
-  return url.startsWith('git+');
-}
-
-/** What is wrong with a git source's url, or undefined (pure). */
-export function gitUrlProblem(url: string): string | undefined {
-  const rest = url.slice('git+'.length);
-  if (/^https?:\/\//.test(rest)) return urlProblem(rest) ?? (hasUserinfo(rest) ? USERINFO_PROBLEM : undefined);
-  if (rest.startsWith('mirror://')) return /^mirror:\/\/[a-z0-9][a-z0-9_-]*\/./i.test(rest) && !/\s/.test(rest) ? undefined : `"${url}" must look like git+mirror://NAME/path`;
-  if (rest.startsWith('file:')) {
-    return /^file:\/\/\/[^\s]/.test(rest) && !rest.split('/').includes('..') ? undefined : `"${url}" must name a repository by its absolute path: git+file:///PATH (three slashes, no "..", spaces as %20)`;
-  }
-  return `"${url}" has an unsupported scheme: use git+https://, git+http://, git+file:/// or git+mirror://NAME/`;
-}
-
-/** What is wrong with a git source's rev (pure); `url` for the hint. */
-export function gitRevProblem(rev: string, url: string): string | undefined {
-  if (COMMIT_RE.test(rev)) return undefined;
-  const remote = url.slice('git+'.length);
-  const how = `\`git ls-remote ${remote} REF\` prints the commit a branch or tag names`;
-  if (/^[0-9a-fA-F]{40}$/.test(rev)) return `"${rev}" must be written in lowercase`;
-  if (/^[0-9a-f]{4,39}$/.test(rev)) return `"${rev}" is an abbreviated commit id: write all 40 hex digits (${how})`;
-  return `"${rev}" is not a commit id: pin the commit (40 hex digits), not a branch or tag, so the source cannot change under the recipe; ${how}`;
-}
-
-export function isArchiveUrl(url: string): boolean {
-  return ARCHIVE_RE.test(url.replace(/[?#].*$/, ''));
-}
-
-/** A relative path that stays inside its base: no absolute path, no `..`, no NUL. */
-export function isSafeRelativePath(p: string): boolean {
-  if (p.includes('\0') || p.startsWith('/') || p.startsWith('\\')) return false;
-  const norm = posix.normalize(p);
-  return norm !== '..' && !norm.startsWith('../') && !norm.split('/').includes('..');
-}
-
 /**
  * What a recipe's version breaks beyond dpkg's hard errors (versionProblem): dpkg only
  * warns that an upstream version should start with a digit, but dpkg-deb refuses to build
@@ -115,19 +63,6 @@ export function recipeVersionProblem(v: string): string | undefined {
   const upstream = /^\d+:/.test(v) ? v.slice(v.indexOf(':') + 1) : v;
   if (upstream.includes(':')) return '":" may appear only once, after the epoch (N:)';
   if (!/^[0-9]/.test(upstream)) return 'the upstream version must start with a digit (deb-version(7)), e.g. 1.0';
-  return undefined;
-}
-
-/** What is wrong with an http(s):// or mirror:// source url, or undefined: it must parse, with a host (or mirror name), and hold no space. */
-export function urlProblem(url: string): string | undefined {
-  if (/\s/.test(url)) return `${JSON.stringify(url)} holds a space or other blank: write it as %20`;
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return `${JSON.stringify(url)} is not a valid URL: write it as https://HOST/path`;
-  }
-  if (u.hostname === '') return `${JSON.stringify(url)} has no host: write it as https://HOST/path`;
   return undefined;
 }
 
@@ -280,52 +215,7 @@ export function parseRecipe(
     add('archs', `"any" and "all" stand alone: use ["any"], ["all"] or a list of arch names`);
   }
 
-  const sources: DraftSource[] = [];
-  if (Array.isArray(raw['sources'])) {
-    raw['sources'].forEach((s, i) => {
-      if (s === null || typeof s !== 'object') return;
-      const src = s as Record<string, unknown>;
-      const url = str(src['url']);
-      const sha = str(src['sha256']);
-      const rev = str(src['rev']);
-      const dest = str(src['dest']) ?? '';
-      const k = `sources[${i}]`;
-      if (dest !== '' && !isSafeRelativePath(dest)) add(`${k}.dest`, `"${dest}" leaves $SRCDIR: use a relative path without ".."`);
-      const git = url !== undefined && isGitUrl(url);
-      if (git && sha !== undefined) add(`${k}.sha256`, 'a git source takes no sha256: its rev (the commit id) pins the content; remove sha256');
-      else if (sha !== undefined && !SHA256_RE.test(sha)) add(`${k}.sha256`, `"${sha}" is not a sha256 (64 lowercase hex digits)`);
-      if (url === undefined) return;
-      if (!git && rev !== undefined) add(`${k}.rev`, 'only a git source (url = "git+https://HOST/REPO.git") takes a rev: remove it');
-      let localPath: string | undefined;
-      if (git) {
-        const problem = gitUrlProblem(url);
-        if (problem !== undefined) add(`${k}.url`, problem);
-        if (rev === undefined) add(`${k}.rev`, `missing: a git source needs rev = "<commit id>" (40 hex digits; \`git ls-remote ${url.slice('git+'.length)} HEAD\` prints the commit of the default branch)`);
-        else {
-          const bad = gitRevProblem(rev, url);
-          if (bad !== undefined) add(`${k}.rev`, bad);
-        }
-      } else if (url.startsWith('file:')) {
-        localPath = url.slice('file:'.length);
-        if (localPath === '' || !isSafeRelativePath(localPath)) {
-          add(`${k}.url`, `"${url}" must name a file inside the recipe folder (file:NAME, relative, without "..")`);
-          localPath = undefined;
-        }
-      } else if (/^(https?|mirror):\/\//.test(url)) {
-        const problem = urlProblem(url);
-        if (problem !== undefined) add(`${k}.url`, problem);
-        if (url.startsWith('mirror://') && !/^mirror:\/\/[a-z0-9][a-z0-9_-]*\/./i.test(url)) {
-          add(`${k}.url`, `"${url}" must look like mirror://NAME/path`);
-        }
-        if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}: source needs its sha256 (\`kiln fetch --makesum ${options.folderName}\` fetches the file and writes its sha256 in)`);
-        if (hasUserinfo(url)) add(`${k}.url`, USERINFO_PROBLEM);
-      } else {
-        add(`${k}.url`, `"${url}" has an unsupported scheme: use file:, https://, http://, mirror://NAME/ or git+https://`);
-      }
-      const strip = typeof src['strip'] === 'number' ? src['strip'] : !git && isArchiveUrl(url) ? 1 : 0;
-      sources.push({ url, sha256: git ? undefined : sha, dest, strip, localPath, ...(git && rev !== undefined ? { rev } : {}) });
-    });
-  }
+  const sources = sourcesOf(raw['sources'], folderName, add);
 
   const build = (raw['build'] ?? {}) as Record<string, unknown>;
   const script = str(build['script']);
