@@ -5,7 +5,7 @@ import { KilnError, isKilnError } from '../errors.ts';
 import { checkEnvName, isEnvName } from '../envs/names.ts';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { createEnvStore } from '../envs/env-store.ts';
-import type { EnvInfo, Variant } from '../envs/env-types.ts';
+import type { EnvInfo, EnvStore, Variant } from '../envs/env-types.ts';
 import type { CliContext } from './main.ts';
 import { withInterrupt } from './interrupt.ts';
 import { addStateOptions, checkMirrorUrl, formatMs, humanBytes, keyringFileOf, layoutFrom, type StateOptions } from './options.ts';
@@ -70,6 +70,8 @@ function summary(e: EnvInfo): string {
 export function registerEnv(program: Command, ctx: CliContext): void {
   const env = program.command('env').description('base environments: the clean Debian roots builds run in');
   const out = (s: string): void => void ctx.stdout.write(s);
+  // Another kiln making, updating, … the same env holds its lock, maybe for minutes: say so.
+  const storeOf = (opts: StateOptions): EnvStore => createEnvStore({ stateDir: layoutFrom(opts).root, onLockWait: (m) => void ctx.stderr.write(`kiln: ${m}\n`) });
   // mmdebstrap prints whole dpkg command lines on failure: keep each progress line readable.
   const progress = (tag: string) => (line: string): void => {
     if (line.trim() === '') return;
@@ -91,7 +93,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     if (!VARIANTS.includes(opts.variant as Variant)) throw new KilnError('usage', `--variant: "${opts.variant}" is not one of ${VARIANTS.join(', ')}`);
     checkNewEnvName(name, opts.arch);
     refuseWithoutRoot('create');
-    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const store = storeOf(opts);
     const started = performance.now();
     // Said once the store has checked everything (name, suite, arch, a free name) and
     // mmdebstrap speaks: a refused create prints only its error.
@@ -128,7 +130,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     checkNewEnvName(name, opts.arch);
     refuseWithoutRoot('import');
     await checkRootTarball(file);
-    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const store = storeOf(opts);
     const started = performance.now();
     const e = await withInterrupt(ctx, (signal) =>
       store.importTarball(name, file, { suite: opts.suite, arch: opts.arch, signal, onOutput: progress('import') }),
@@ -141,7 +143,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     .description("the env's current version as a root tarball (.tar.zst, .tar.xz, .tar.gz, .tar) that kiln env import makes the same version of on another machine (workers, a shared cache)");
   addStateOptions(exp);
   exp.action(async (name: string, file: string, opts: StateOptions) => {
-    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const store = storeOf(opts);
     const started = performance.now();
     const e = await withInterrupt(ctx, (signal) => store.exportTarball(name, file, { signal, onOutput: progress('export') }));
     const size = (await stat(e.file)).size;
@@ -155,7 +157,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
     .option('--instances-only', 'only refresh the instance layers (extra apt sources of kiln.toml [instance]) over the current version');
   addStateOptions(update);
   update.action(async (name: string, opts: StateOptions & { instancesOnly?: boolean }) => {
-    const store = createEnvStore({ stateDir: layoutFrom(opts).root });
+    const store = storeOf(opts);
     const started = performance.now();
     const e = await withInterrupt(ctx, (signal) => store.update(name, { signal, onOutput: progress('apt'), instancesOnly: opts.instancesOnly === true }));
     for (const r of e.refreshed) {
@@ -176,7 +178,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
   const list = env.command('list').description('the environments, their current versions and sizes').option('--json', 'print as JSON');
   addStateOptions(list);
   list.action(async (opts: StateOptions & { json?: boolean }) => {
-    const envs = await createEnvStore({ stateDir: layoutFrom(opts).root }).list();
+    const envs = await storeOf(opts).list();
     if (opts.json) {
       out(`${JSON.stringify(envs, null, 2)}\n`);
       return;
@@ -200,7 +202,7 @@ export function registerEnv(program: Command, ctx: CliContext): void {
   const destroy = env.command('destroy <name>').description('remove an environment and all its versions (refused while builds use it)');
   addStateOptions(destroy);
   destroy.action(async (name: string, opts: StateOptions) => {
-    await createEnvStore({ stateDir: layoutFrom(opts).root }).destroy(name);
+    await storeOf(opts).destroy(name);
     out(`kiln: destroyed env ${name}\n`);
   });
   registerEnvShell(env, ctx);

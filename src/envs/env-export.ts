@@ -13,7 +13,6 @@ import { lstat, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import type { StoreContext } from './env-store.ts';
 import type { EnvInfo, RunOpts } from './env-types.ts';
@@ -64,7 +63,7 @@ export async function exportEnv(ctx: StoreContext, name: string, file: string, o
   }
   const p = ctx.paths(name);
   // Under the env's lock: no update switches `current` (nor removes this version) meanwhile.
-  return withLock(p.locks, name, async () => {
+  return ctx.nameLock(name, async () => {
     const meta = await ctx.readMeta(p, name);
     const info = await ctx.info(name);
     const stage = await mkdtemp(join(tmpdir(), 'kiln-env-export-'));
@@ -93,7 +92,7 @@ export async function exportEnv(ctx: StoreContext, name: string, file: string, o
       await rm(aside, { force: true });
       await rm(stage, { recursive: true, force: true });
     }
-  }, o.signal === undefined ? {} : { signal: o.signal });
+  }, o.signal);
 }
 
 /**

@@ -81,7 +81,7 @@ export function envLeasing(ctx: StoreContext): EnvLeasing {
     async destroy(name) {
       const p = paths(name);
       const trash = join(p.envsDir, `.trash-${name}-${randomBytes(4).toString('hex')}`);
-      await withLock(p.locks, name, () =>
+      await ctx.nameLock(name, () =>
         withLock(p.locks, leasesLock(name), async () => {
           if (!(await pathExists(p.envJson)) && !(await pathExists(p.dir))) throw notFound(name);
           const live = await liveLeases(p.leases, probe);

@@ -42,7 +42,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
     existsHint?: string,
   ): Promise<EnvInfo> => {
     const p = paths(name);
-    await withLock(p.locks, name, async () => {
+    await ctx.nameLock(name, async () => {
       if (await pathExists(p.envJson)) {
         throw new KilnError(ENV_ERRORS.exists, `an environment named "${name}" already exists`, {
           hint: existsHint ?? `use \`kiln env update ${name}\` to upgrade it, or \`kiln env destroy ${name}\` first to make it again`,
@@ -73,7 +73,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
         await removeTree(p.dir);
         throw e;
       }
-    }, { signal });
+    }, signal);
     return info(name);
   };
 
@@ -173,7 +173,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
         await gcLayers(name, meta.current);
         return { ...(await info(name)), previous: meta.current, removed: [], refreshed };
       }
-      await withLock(p.locks, name, async () => {
+      await ctx.nameLock(name, async () => {
         const meta = await readMeta(p, name);
         previous = meta.current;
         await makers.ensureArch(meta.arch, o);
@@ -203,7 +203,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
           await removeTree(stage);
           throw e;
         }
-      }, o.signal === undefined ? {} : { signal: o.signal });
+      }, o.signal);
       const removed = await leasing.gcVersions(name);
       return { ...(await info(name)), previous, removed, refreshed };
     },

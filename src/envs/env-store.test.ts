@@ -7,7 +7,7 @@ import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'n
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import { createEnvStore } from './env-store.ts';
+import { createEnvStore, lockWaitMessage } from './env-store.ts';
 import type { RootMakers } from './env-types.ts';
 import type { BootstrapSpec } from './root-commands.ts';
 import { tinyRoot, writeTarball } from './test-tarballs.ts';
@@ -369,4 +369,37 @@ test('export then import on another store: the same version id (so the same keys
   const linked = join(work, 'linked.tar');
   writeTarball(linked, [...tinyRoot(), { name: '.kiln-env.json', type: 'symlink', target: '/etc/passwd' }]);
   await assert.rejects(here.importTarball('linked', linked), (e: unknown) => e instanceof KilnError && e.code === 'usage' && /is not a small regular file/.test(e.message));
+});
+
+test('lockWaitMessage: names the holder, its host and how long it has held the lock', () => {
+  const now = 1_700_000_000_000;
+  const rows: [string, RegExp][] = [
+    [`4242 buildhost ${now - 5_000} abcdef 123\n`, /^environment "a" is being made, updated, imported, exported or destroyed by another kiln process \(pid 4242 on buildhost, for 5s\): waiting for it to finish \(Ctrl-C stops waiting\)$/],
+    [`7 h ${now - 135_000} t -\n`, /pid 7 on h, for 2m15s\)/],
+    [`7 h ${now + 3_000} t -\n`, /for 0s\)/],
+    ['garbage', /^environment "a" is locked by another kiln process: waiting for it to finish$/],
+  ];
+  for (const [holder, want] of rows) assert.match(lockWaitMessage('a', holder, now), want, holder);
+});
+
+test('a create, update or destroy waiting for another one on the same env says so once, then goes on', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const said: string[] = [];
+  const store = createEnvStore({ stateDir: state, makers: fake.makers, onLockWait: (m) => said.push(m) });
+  fake.hold = true;
+  const creating = store.create('a', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  const deadline = Date.now() + 5000;
+  while (fake.waiting === undefined && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  assert.ok(fake.waiting !== undefined, 'the create is under way');
+  const destroying = store.destroy('a');
+  while (said.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(said.length, 1);
+  assert.match(said[0]!, new RegExp(`^environment "a" is being made, .* \\(pid ${process.pid} on ${hostname()}, for \\d+s\\): waiting for it to finish`));
+  fake.hold = false;
+  fake.waiting();
+  await creating;
+  await destroying;
+  assert.equal(said.length, 1, 'told once per wait');
+  assert.deepEqual(await store.list(), []);
 });

@@ -36,6 +36,7 @@ import { currentLayer, instanceIdSuffix, instancePaths, layerRoot, resolveInstan
 import { envLeasing } from './env-leasing.ts';
 import { envMaking } from './env-making.ts';
 import { exportEnv } from './env-export.ts';
+import { parseLockContent, withLock } from '../cache/lock.ts';
 
 /** What the parts of one store share: where it is, what makes roots, and reading an env. */
 export interface StoreContext {
@@ -50,6 +51,17 @@ export interface StoreContext {
   info(name: string): Promise<EnvInfo>;
   notFound(name: string): KilnError;
   pathExists(path: string): Promise<boolean>;
+  /** `fn` under the env's own lock (create, import, update, export, destroy), telling onLockWait when another process holds it. */
+  nameLock<T>(name: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T>;
+}
+
+/** What a kiln waiting for an env's own lock says: who holds it, since when, and that it waits (pure). */
+export function lockWaitMessage(name: string, holder: string, now: number): string {
+  const h = parseLockContent(holder);
+  if (h === undefined) return `environment "${name}" is locked by another kiln process: waiting for it to finish`;
+  const s = Math.max(0, Math.round((now - h.started) / 1000));
+  const held = s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `environment "${name}" is being made, updated, imported, exported or destroyed by another kiln process (pid ${h.pid} on ${h.host}, for ${held}): waiting for it to finish (Ctrl-C stops waiting)`;
 }
 
 /** No env of that name where this store looks: says where, and how to look elsewhere. */
@@ -112,7 +124,14 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
     };
   };
 
-  const ctx: StoreContext = { makers, probe, aptDir: options.aptDir, paths, leasesLock, readMeta, info, notFound, pathExists };
+  const nameLock = <T>(name: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> => {
+    const onWait = options.onLockWait;
+    return withLock(paths(name).locks, name, fn, {
+      ...(signal === undefined ? {} : { signal }),
+      ...(onWait === undefined ? {} : { onWait: (holder: string) => onWait(lockWaitMessage(name, holder, Date.now())) }),
+    });
+  };
+  const ctx: StoreContext = { makers, probe, aptDir: options.aptDir, paths, leasesLock, readMeta, info, notFound, pathExists, nameLock };
   const leasing = envLeasing(ctx);
   const making = envMaking(ctx, leasing);
 

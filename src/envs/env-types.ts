@@ -90,6 +90,8 @@ export interface EnvStoreOptions {
   readonly probe?: LivenessProbe;
   /** Where the host's apt sources are (default /etc/apt), for the default mirror. */
   readonly aptDir?: string;
+  /** Told once per wait when another process holds an env's own lock (a create, update, … of it): a line to show the user. */
+  readonly onLockWait?: (message: string) => void;
 }
 
 export interface EnvStore {
