@@ -77,6 +77,8 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
     .option('--variant <name>', 'with --debian: mmdebstrap\'s variant, minbase or apt', 'minbase')
     .option('--mirror <url>', 'with --debian: the Debian mirror (default: the host\'s apt sources\' one)')
     .action(async (out: string, targets: string[], opts: RootfsOpts) => {
+      // An unset shell variable (`kiln rootfs "$OUT" …`) must not mean the current folder.
+      if (out.trim() === '') throw new KilnError('usage', 'OUT is empty: name the root folder to make (or the .tar.zst file with --tar)', { hint: 'e.g. kiln rootfs ./rootfs PACKAGE…' });
       const state = layoutFrom(opts.state === undefined ? {} : { state: opts.state });
       const archs = opts.arch === undefined ? [hostArch()] : rootArch(opts.arch);
       if (archs.length !== 1 || archs[0] === 'all') {

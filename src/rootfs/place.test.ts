@@ -43,6 +43,22 @@ test('checkOut refuses OUT that is, holds or is inside the state dir or the cach
   assert.equal(await checkOut(join(project, 'rootfs'), true, keep), true, 'beside the state dir is fine');
 });
 
+test('checkOut refuses OUT that is or holds the current folder (--force would remove it from under the user), not one inside it', async () => {
+  await using d = await tmpDir('kiln-rootfs-place-');
+  const here = join(d.path, 'work', 'here');
+  await mkdir(here, { recursive: true });
+  const before = process.cwd();
+  process.chdir(here);
+  try {
+    await assert.rejects(checkOut(here, true, []), isKiln('usage', /the output path is the current folder .*, which --force would remove/));
+    await assert.rejects(checkOut('.', true, []), isKiln('usage', /the output path is the current folder/));
+    await assert.rejects(checkOut(join(d.path, 'work'), true, []), isKiln('usage', /the output path holds the current folder/));
+    assert.equal(await checkOut(join(here, 'rootfs'), true, []), false, 'a new folder inside it is the usual case');
+  } finally {
+    process.chdir(before);
+  }
+});
+
 test('checkOut refuses to --force a mount point (the rename would fail after all the work)', { skip: process.getuid?.() !== 0 ? 'needs root (mount)' : false }, async (t) => {
   await using d = await tmpDir('kiln-rootfs-place-');
   const mnt = join(d.path, 'mnt');

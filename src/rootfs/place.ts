@@ -43,6 +43,11 @@ function within(inner: string, outer: string): boolean {
 export function refuseKeptOut(out: string, keep: readonly KeptDir[]): void {
   const real = realPathOf(out);
   if (real === '/') throw new KilnError('usage', `${out}: the output path is / (the machine's own root)`, { hint: 'name a new folder for the root, e.g. ./rootfs' });
+  // The folder kiln runs in, or one above it: --force would remove it from under the user.
+  const here = realPathOf(process.cwd());
+  if (within(here, real)) {
+    throw new KilnError('usage', `${out}: the output path ${real === here ? 'is' : 'holds'} the current folder ${here}, which --force would remove`, { hint: 'name a new folder for the root, e.g. ./rootfs' });
+  }
   for (const k of keep) {
     const dir = realPathOf(k.path);
     const how = real === dir ? 'is' : within(dir, real) ? 'holds' : within(real, dir) ? 'is inside' : undefined;
