@@ -65,7 +65,22 @@ export async function buildProgram(ctx: CliContext, argv?: readonly string[]): P
   const names = versionOnly ? [] : verb !== undefined && Object.hasOwn(VERBS, verb) ? [verb] : Object.keys(VERBS);
   const registers = await Promise.all(names.map((n) => VERBS[n]!()));
   for (const register of registers) register(program, ctx);
+  program.hook('preAction', (_, action) => refuseEmptyPaths(action));
   return program;
+}
+
+/**
+ * An empty path option (`--tree "$TREE"` with TREE unset) would mean the current folder:
+ * refused, as a usage error naming the option, before any verb acts on it.
+ */
+export function refuseEmptyPaths(command: CommandType): void {
+  for (const o of command.options) {
+    if (!/<(dir|file|path)>/.test(o.flags)) continue;
+    const v: unknown = command.getOptionValue(o.attributeName());
+    if (typeof v === 'string' && v.trim() === '') {
+      throw new KilnError('usage', `${o.long ?? o.short}: the path is empty`, { hint: `give a ${o.flags.includes('<dir>') ? 'directory' : 'file'}, or leave ${o.long ?? o.short} out${o.defaultValue === undefined ? '' : ' for its default'}` });
+    }
+  }
 }
 
 export async function main(argv: readonly string[], io?: Partial<Pick<CliContext, 'stdout' | 'stderr'>>): Promise<number> {

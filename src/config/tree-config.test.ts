@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { USERINFO_PROBLEM } from './credentials.ts';
 import assert from 'node:assert/strict';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
@@ -180,16 +181,26 @@ test('env may be a template with {arch}', () => {
   assert.equal(parseTreeConfig('env = "bookworm-{arch}"\n', FILE).config.env, 'bookworm-{arch}');
 });
 
-test('kiln.toml that is a directory, or a dangling symlink, is config-invalid naming it (not an internal error, not "no kiln.toml")', async () => {
+test('kiln.toml that is a directory, a dangling symlink, a named pipe or not UTF-8 is config-invalid naming it (not an internal error, not a hang, not "no kiln.toml"); a tree that is a file is tree-not-found', async () => {
   await using dir = await tmpDir();
   const asDir = join(dir.path, 'd');
   await mkdir(join(asDir, 'kiln.toml'), { recursive: true });
-  await assert.rejects(loadTreeConfig(asDir), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(asDir, 'kiln.toml')} is a directory: kiln.toml must be a file`);
+  await assert.rejects(loadTreeConfig(asDir), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(asDir, 'kiln.toml')} is a directory, not a file`);
   const dangling = join(dir.path, 'l');
   await mkdir(dangling);
   await symlink(join(dir.path, 'nowhere.toml'), join(dangling, 'kiln.toml'));
   await assert.rejects(loadTreeConfig(dangling), (e: unknown) =>
-    e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(dangling, 'kiln.toml')} is a dangling symlink (to ${join(dir.path, 'nowhere.toml')}, which does not exist)` && /remove it/.test(e.hint ?? ''));
+    e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(dangling, 'kiln.toml')} is a symlink to "${join(dir.path, 'nowhere.toml')}", which does not exist` && /remove it/.test(e.hint ?? ''));
+  const fifo = join(dir.path, 'f');
+  await mkdir(fifo);
+  assert.equal(spawnSync('mkfifo', [join(fifo, 'kiln.toml')]).status, 0);
+  await assert.rejects(loadTreeConfig(fifo), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(fifo, 'kiln.toml')} is a named pipe (FIFO), not a regular file`);
+  const latin1 = join(dir.path, 'u');
+  await mkdir(latin1);
+  await writeFile(join(latin1, 'kiln.toml'), Buffer.from('env = "caf\xe9"\n', 'latin1'));
+  await assert.rejects(loadTreeConfig(latin1), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && e.message === `${join(latin1, 'kiln.toml')} is not valid UTF-8`);
+  await writeFile(join(dir.path, 'file'), '');
+  await assert.rejects(loadTreeConfig(join(dir.path, 'file')), (e: unknown) => e instanceof KilnError && e.code === 'tree-not-found');
   // No kiln.toml at all is still no kiln.toml.
   const none = join(dir.path, 'n');
   await mkdir(none);

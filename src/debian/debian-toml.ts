@@ -21,7 +21,8 @@
 //   extra-repositories = ["deb http://…/debian bookworm-updates main"]   # optional, as --extra-repository
 //   extra-repository-keys = ["keys/repo.asc"]                            # optional, relative to the file
 
-import { readFile } from 'node:fs/promises';
+import { KilnError } from '../errors.ts';
+import { readTomlFile } from '../config/read-toml-file.ts';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { tomlErrorText } from '../lib/toml-error.ts';
@@ -102,7 +103,8 @@ function keySuggestions(keys: readonly string[]): string {
 }
 
 export async function readDebianToml(file: string): Promise<{ config?: DebianToml; diagnostics: Diagnostic[] }> {
-  const text = await readFile(file, 'utf8');
+  const text = readTomlFile(file, 'replace it with a debian.toml file (docs/debian.md describes its keys), or remove it');
+  if (text === undefined) throw new KilnError('config-invalid', `${file} is gone`, { hint: 'it was removed while kiln read the tree: run again' });
   return parseDebianToml(text, file);
 }
 

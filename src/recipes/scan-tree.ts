@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import type { Diagnostic, InvalidPackage, PackageSource, PackageSpec, ScanResult } from '../plan/spec.ts';
-import { loadTreeConfig } from '../config/load-tree-config.ts';
+import { loadTreeConfig, treeNotFound } from '../config/load-tree-config.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import type { RecipeDraft } from './parse-recipe.ts';
 import { fsProblem, readLocalFile, readRegularFile } from './local-file.ts';
@@ -62,11 +62,7 @@ export function readTreeDir(root: string): Dirent[] {
     return readdirSync(root, { withFileTypes: true });
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') {
-      throw new KilnError('tree-not-found', `${root} is not a directory`, {
-        hint: 'give the tree with --tree DIR, or run kiln inside a tree (a folder with one folder per package, each holding recipe.toml)',
-      });
-    }
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw treeNotFound(root);
     throw e;
   }
 }

@@ -6,9 +6,10 @@
 // (an invalid kiln.toml, a Debian tree whose envs are made on demand) is left to the build,
 // which reports it in full.
 import { formatDiagnostic } from '../plan/spec.ts';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { isKilnError, KilnError } from '../errors.ts';
+import { readTomlFile } from '../config/read-toml-file.ts';
 import { hostDebianMirror } from '../config/mirrors.ts';
 import { envPaths } from '../envs/layout.ts';
 import { isEnvName } from '../envs/names.ts';
@@ -128,12 +129,14 @@ async function checkTargets(treeDir: string, targets: readonly string[]): Promis
  * never run. A kiln.toml that does not parse is left to the build, which says why in full.
  */
 export async function refuseTreeHooks(treeDir: string): Promise<void> {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(join(treeDir, 'kiln.toml'), 'utf8');
+    // Not a plain read: a named pipe there would hang the request.
+    text = readTomlFile(join(treeDir, 'kiln.toml'), '');
   } catch {
-    return; // none, or not a readable file: the build says what is wrong
+    return; // not a readable file: the build says what is wrong
   }
+  if (text === undefined) return;
   let doc: unknown;
   try {
     doc = (await import('smol-toml')).parse(text);
@@ -180,12 +183,13 @@ export async function precheckBuild(i: PrecheckInput): Promise<void> {
   let config: { env: string | undefined; archs: readonly string[] | undefined } = { env: undefined, archs: undefined };
   const toml = join(i.treeDir, 'kiln.toml');
   if (existsSync(toml)) {
-    let text: string;
+    let text: string | undefined;
     try {
-      text = readFileSync(toml, 'utf8');
+      text = readTomlFile(toml, '');
     } catch {
-      return; // not a readable file (a directory in a bundle): the build says what is wrong
+      return; // not a readable file (a directory or a pipe in a tree): the build says what is wrong
     }
+    if (text === undefined) return;
     const { parseTreeConfig } = await import('../config/tree-config.ts');
     const parsed = parseTreeConfig(text, toml);
     if (parsed.diagnostics.length > 0) return;

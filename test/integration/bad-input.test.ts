@@ -63,11 +63,11 @@ test('kiln.toml that is a directory or a dangling symlink, or names a bad env: c
   const asDir = await tree(join(dir.path, 'a'), (d) => mkdir(join(d, 'kiln.toml')));
   const r1 = await runKiln(['plan', '--tree', asDir, '--state', state]);
   assert.equal(r1.code, 2, explain(r1));
-  assert.match(r1.stderr, new RegExp(`^kiln: error \\[config-invalid\\]: ${join(asDir, 'kiln.toml')} is a directory: kiln.toml must be a file$`, 'm'));
+  assert.match(r1.stderr, new RegExp(`^kiln: error \\[config-invalid\\]: ${join(asDir, 'kiln.toml')} is a directory, not a file$`, 'm'));
   const dangling = await tree(join(dir.path, 'b'), (d) => symlink(join(d, 'gone.toml'), join(d, 'kiln.toml')));
   const r2 = await runKiln(['plan', '--tree', dangling, '--state', state]);
   assert.equal(r2.code, 2, explain(r2));
-  assert.match(r2.stderr, /\[config-invalid\]: \S+\/kiln\.toml is a dangling symlink \(to \S+\/gone\.toml, which does not exist\)$/m);
+  assert.match(r2.stderr, /\[config-invalid\]: \S+\/kiln\.toml is a symlink to "\S+\/gone\.toml", which does not exist$/m);
   const badEnv = await tree(join(dir.path, 'c'), (d) => writeFile(join(d, 'kiln.toml'), 'env = "Bad Env!"\n'));
   const r3 = await runKiln(['plan', '--tree', badEnv, '--state', state]);
   assert.equal(r3.code, 2, explain(r3));
