@@ -15,7 +15,7 @@
 //   scan-cache/<tree>.json       specs of unchanged recipes, keyed by file stats (recipes/scan-cache.ts)
 
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathErrorOf } from '../path-error.ts';
 import { KilnError } from '../errors.ts';
@@ -53,7 +53,14 @@ export function stateLayout(options: { state?: string; cache?: string; cwd?: str
 }
 
 /** Makes the state directory (and its parents); a path that cannot be one is a `path-unusable` error naming it. */
-export async function makeStateDir(state: Pick<StateLayout, 'root'>): Promise<void> {
+export async function makeStateDir(state: Pick<StateLayout, 'root'> & Partial<Pick<StateLayout, 'cache'>>): Promise<void> {
+  // A cache path that cannot be a folder is said first, naming it, and leaves no new state directory behind.
+  if (state.cache !== undefined) {
+    const st = await stat(state.cache).catch(() => undefined);
+    if (st !== undefined && !st.isDirectory()) {
+      throw new KilnError('path-unusable', `the cache directory (--cache or $KILN_CACHE) ${state.cache} is not a directory`, { hint: 'name a directory (it is made when missing), or move the file away' });
+    }
+  }
   try {
     await mkdir(state.root, { recursive: true });
   } catch (e) {

@@ -36,6 +36,12 @@ test('flag values: each message names its own flag, exit 2', async () => {
     [['key', 'create', '--name', ''], /^kiln: error \[usage\]: --name: "" is empty$/m],
     [['cache', 'gc', '--older-than', '1d', '--older-than', '2d', '--dry-run'], /^kiln: error \[usage\]: --older-than is given more than once$/m],
     [['history', 'hello', '--arch', 'nonsense'], /^kiln: error \[usage\]: --arch: "nonsense" is not a Debian architecture name$/m],
+    // An unset shell variable must not mean the current folder.
+    [['build', '--tree', ''], /^kiln: error \[usage\]: --tree: the path is empty$/m],
+    [['fetch', '--tree', ' '], /^kiln: error \[usage\]: --tree: the path is empty$/m],
+    [['repo', 'list', '--repo', ''], /^kiln: error \[usage\]: --repo: the path is empty$/m],
+    [['build', '--tree', t, '--cache', ''], /^kiln: error \[usage\]: --cache: the path is empty$/m],
+    [['rootfs', '', 'hello'], /^kiln: error \[usage\]: OUT is empty: name the root folder to make/m],
   ];
   for (const [args, message] of cases) {
     const r = await runKiln([...args, '--state', state], { timeoutMs: 30_000 });
@@ -43,6 +49,13 @@ test('flag values: each message names its own flag, exit 2', async () => {
     assert.match(r.stderr, message, args.join(' '));
     assert.match(r.stderr, /^ {2}hint: /m, args.join(' '));
   }
+  // A cache that is a file is named, and the new state directory is not made.
+  await writeFile(join(dir.path, 'a-file'), '');
+  const fresh = join(dir.path, 'fresh-state');
+  const r = await runKiln(['build', '--tree', t, '--state', fresh, '--cache', join(dir.path, 'a-file')]);
+  assert.equal(r.code, 2, explain(r));
+  assert.match(r.stderr, /^kiln: error \[path-unusable\]: the cache directory \(--cache or \$KILN_CACHE\) \S+\/a-file is not a directory$/m);
+  assert.equal(existsSync(fresh), false);
 });
 
 test('--json: an error that stops kiln is a JSON line on stdout too (code, message, hint, exit status)', async () => {
