@@ -2,6 +2,8 @@
 
 import { Option, type Command } from 'commander';
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { parseLockContent, tryLock } from '../cache/lock.ts';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { MAX_INTERRUPTIONS } from '../records/server-records.ts';
@@ -146,92 +148,110 @@ export function registerServe(program: Command, ctx: CliContext): void {
     // now, as each build does as it starts: not left until the next build (a build given
     // up after the daemon died under it again and again has none).
     mkdirSync(state.root, { recursive: true });
-    {
-      using records = openRecords(state.root);
-      records.markInterruptedRuns();
-    }
-    await reapLeftovers(state);
-    const kiln = createApp({
-      state,
-      trees,
-      maxConcurrentBuilds,
-      ...(opts.maxQueued === undefined ? {} : { maxQueuedPerTenant: opts.maxQueued }),
-      ...(opts.jobs === undefined ? {} : { slots: opts.jobs }),
-      ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
-      ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
-      ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
-      ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
-      ...(opts.maxJobCpus === undefined ? {} : { maxJobCpus: opts.maxJobCpus }),
-      ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
-      ...(natsAccess === undefined ? {} : { natsAccess }),
-      ...(opts.maxPriority === undefined ? {} : { maxPriority: opts.maxPriority }),
-      bundleLimits: {
-        ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
-        ...(opts.bundleMaxExtracted === undefined ? {} : { maxExtractedBytes: opts.bundleMaxExtracted }),
-        ...(opts.bundleMaxEntries === undefined ? {} : { maxEntries: opts.bundleMaxEntries }),
-        ...(opts.bundleQuota === undefined ? {} : { tenantQuotaBytes: opts.bundleQuota }),
-      },
-      ...(opts.sampleInterval === undefined ? {} : { sampleIntervalMs: Math.round(opts.sampleInterval * 1000) }),
-      minFreeBytes: opts.minFree ?? DEFAULT_MIN_FREE,
-      ...(webhooks === undefined ? {} : { webhooks }),
-      onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
-    });
-    if (!isLoopback(where.host)) {
-      ctx.stderr.write(`kiln serve: listening on ${where.host} over plain http: bearer tokens cross the network in clear; put kiln behind an https reverse proxy\n`);
-    }
-    // With --nats the workers run the scripts, each in its own --sandbox: not this machine.
-    if (opts.sandbox === 'host' && natsUrlOf(opts.nats) === undefined) {
-      ctx.stderr.write(`kiln serve: --sandbox host: clients' build scripts run on this machine without isolation, as ${userInfo().username}\n`);
-    }
-    // Every tenant's builds, logs and uploads are in the state dir: not for other local users.
-    restrictStatePermissions(state.root);
-    let server;
+    // One daemon per state directory: a second would re-queue the first's running builds
+    // as interrupted and run them again beside it.
+    const daemonLock = await holdDaemonLock(state.root);
     try {
-      server = await listen(kiln, where);
-    } catch (e) {
-      await kiln.close();
-      throw e;
+      {
+        using records = openRecords(state.root);
+        records.markInterruptedRuns();
+      }
+      await reapLeftovers(state);
+      const kiln = createApp({
+        state,
+        trees,
+        maxConcurrentBuilds,
+        ...(opts.maxQueued === undefined ? {} : { maxQueuedPerTenant: opts.maxQueued }),
+        ...(opts.jobs === undefined ? {} : { slots: opts.jobs }),
+        ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
+        ...(opts.sandbox === undefined ? {} : { sandbox: opts.sandbox }),
+        ...(opts.logLimit === undefined ? {} : { logLimit: opts.logLimit }),
+        ...(opts.jobTimeout === undefined ? {} : { jobTimeoutMs: opts.jobTimeout }),
+        ...(opts.maxJobCpus === undefined ? {} : { maxJobCpus: opts.maxJobCpus }),
+        ...(natsUrlOf(opts.nats) === undefined ? {} : { nats: natsUrlOf(opts.nats)! }),
+        ...(natsAccess === undefined ? {} : { natsAccess }),
+        ...(opts.maxPriority === undefined ? {} : { maxPriority: opts.maxPriority }),
+        bundleLimits: {
+          ...(opts.bundleMaxBytes === undefined ? {} : { maxUploadBytes: opts.bundleMaxBytes }),
+          ...(opts.bundleMaxExtracted === undefined ? {} : { maxExtractedBytes: opts.bundleMaxExtracted }),
+          ...(opts.bundleMaxEntries === undefined ? {} : { maxEntries: opts.bundleMaxEntries }),
+          ...(opts.bundleQuota === undefined ? {} : { tenantQuotaBytes: opts.bundleQuota }),
+        },
+        ...(opts.sampleInterval === undefined ? {} : { sampleIntervalMs: Math.round(opts.sampleInterval * 1000) }),
+        minFreeBytes: opts.minFree ?? DEFAULT_MIN_FREE,
+        ...(webhooks === undefined ? {} : { webhooks }),
+        onError: (m) => ctx.stderr.write(`kiln serve: ${m}\n`),
+      });
+      if (!isLoopback(where.host)) {
+        ctx.stderr.write(`kiln serve: listening on ${where.host} over plain http: bearer tokens cross the network in clear; put kiln behind an https reverse proxy\n`);
+      }
+      // With --nats the workers run the scripts, each in its own --sandbox: not this machine.
+      if (opts.sandbox === 'host' && natsUrlOf(opts.nats) === undefined) {
+        ctx.stderr.write(`kiln serve: --sandbox host: clients' build scripts run on this machine without isolation, as ${userInfo().username}\n`);
+      }
+      // Every tenant's builds, logs and uploads are in the state dir: not for other local users.
+      restrictStatePermissions(state.root);
+      let server;
+      try {
+        server = await listen(kiln, where);
+      } catch (e) {
+        await kiln.close();
+        throw e;
+      }
+      ctx.stderr.write(
+        `kiln serve: listening on ${server.url} (state ${state.root}; trees: ${[...trees.keys()].join(', ') || 'none'}; ` +
+          `${maxConcurrentBuilds} concurrent builds)\n` +
+          (kiln.queue.lowSpace() === undefined ? '' : `kiln serve: the disk of ${kiln.queue.lowSpace()!.where} has less free than --min-free: builds wait until there is space (GET /healthz says how much)\n`) +
+          (kiln.requeued.length > 0 ? `kiln serve: re-queued ${kiln.requeued.length} build(s) interrupted by the last server: ${kiln.requeued.join(', ')}\n` : '') +
+          (kiln.failedInterrupted.length > 0 ? `kiln serve: failed ${kiln.failedInterrupted.length} build(s) the server died under ${MAX_INTERRUPTIONS} times, instead of running them again: ${kiln.failedInterrupted.join(', ')}\n` : ''),
+      );
+      ctx.stderr.write(await settingsText(state.root, opts, kiln.context.records.listTokens()));
+      if (webhooks !== undefined) ctx.stderr.write(`kiln serve: builds that end are POSTed to ${webhooks.urls.length} webhook(s), ${webhooks.secret === undefined ? 'unsigned (no --webhook-secret-file)' : 'signed (X-Kiln-Signature)'}\n`);
+      await new Promise<void>((done) => {
+        const onSignal = (sig: NodeJS.Signals): void => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          process.off('SIGHUP', onSignal);
+          if (opts.onStop === 'drain') {
+            // A second signal while draining: stop waiting, cancel and re-queue what runs.
+            const again = (sig2: NodeJS.Signals): void => {
+              ctx.stderr.write(`kiln serve: ${sig2} while draining: stopping running builds (they will resume at the next start)\n`);
+              void kiln.close();
+            };
+            process.once('SIGTERM', again);
+            process.once('SIGINT', again);
+          }
+          ctx.stderr.write(
+            opts.onStop === 'drain'
+              ? `kiln serve: ${sig}: taking no new builds (503); letting ${kiln.queue.active().length} running build(s) finish (queued ones wait for the next start)\n`
+              : `kiln serve: ${sig}: no longer accepting; stopping running builds (they will resume at the next start)\n`,
+          );
+          void server.stop(opts.onStop).then(done, (e: unknown) => {
+            ctx.stderr.write(`kiln serve: error while stopping: ${String(e)}\n`);
+            ctx.exitCode = 1;
+            done();
+          });
+        };
+        process.on('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+        // A daemon started from a terminal or ssh session that closes: stopped as on SIGTERM, not killed.
+        process.on('SIGHUP', onSignal);
+      });
+      ctx.stderr.write('kiln serve: stopped\n');
+    } finally {
+      await daemonLock.release();
     }
-    ctx.stderr.write(
-      `kiln serve: listening on ${server.url} (state ${state.root}; trees: ${[...trees.keys()].join(', ') || 'none'}; ` +
-        `${maxConcurrentBuilds} concurrent builds)\n` +
-        (kiln.queue.lowSpace() === undefined ? '' : `kiln serve: the disk of ${kiln.queue.lowSpace()!.where} has less free than --min-free: builds wait until there is space (GET /healthz says how much)\n`) +
-        (kiln.requeued.length > 0 ? `kiln serve: re-queued ${kiln.requeued.length} build(s) interrupted by the last server: ${kiln.requeued.join(', ')}\n` : '') +
-        (kiln.failedInterrupted.length > 0 ? `kiln serve: failed ${kiln.failedInterrupted.length} build(s) the server died under ${MAX_INTERRUPTIONS} times, instead of running them again: ${kiln.failedInterrupted.join(', ')}\n` : ''),
-    );
-    ctx.stderr.write(await settingsText(state.root, opts, kiln.context.records.listTokens()));
-    if (webhooks !== undefined) ctx.stderr.write(`kiln serve: builds that end are POSTed to ${webhooks.urls.length} webhook(s), ${webhooks.secret === undefined ? 'unsigned (no --webhook-secret-file)' : 'signed (X-Kiln-Signature)'}\n`);
-    await new Promise<void>((done) => {
-      const onSignal = (sig: NodeJS.Signals): void => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        process.off('SIGHUP', onSignal);
-        if (opts.onStop === 'drain') {
-          // A second signal while draining: stop waiting, cancel and re-queue what runs.
-          const again = (sig2: NodeJS.Signals): void => {
-            ctx.stderr.write(`kiln serve: ${sig2} while draining: stopping running builds (they will resume at the next start)\n`);
-            void kiln.close();
-          };
-          process.once('SIGTERM', again);
-          process.once('SIGINT', again);
-        }
-        ctx.stderr.write(
-          opts.onStop === 'drain'
-            ? `kiln serve: ${sig}: taking no new builds (503); letting ${kiln.queue.active().length} running build(s) finish (queued ones wait for the next start)\n`
-            : `kiln serve: ${sig}: no longer accepting; stopping running builds (they will resume at the next start)\n`,
-        );
-        void server.stop(opts.onStop).then(done, (e: unknown) => {
-          ctx.stderr.write(`kiln serve: error while stopping: ${String(e)}\n`);
-          ctx.exitCode = 1;
-          done();
-        });
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-      // A daemon started from a terminal or ssh session that closes: stopped as on SIGTERM, not killed.
-      process.on('SIGHUP', onSignal);
-    });
-    ctx.stderr.write('kiln serve: stopped\n');
+  });
+}
+
+/** `<state>/serve.lock`, held while the daemon runs (a dead daemon's is taken over); conflict naming the live holder. */
+export async function holdDaemonLock(stateRoot: string): Promise<{ release(): Promise<void> }> {
+  const lock = await tryLock(stateRoot, 'serve');
+  if (lock !== undefined) return lock;
+  const holder = parseLockContent(await readFile(join(stateRoot, 'serve.lock'), 'utf8').catch(() => ''));
+  const who = holder === undefined ? 'another kiln serve' : `another kiln serve (pid ${holder.pid} on ${holder.host}, since ${new Date(holder.started).toISOString()})`;
+  throw new KilnError('conflict', `${who} uses the state directory ${stateRoot}`, {
+    hint: 'one daemon per state directory: stop that one first, or give this one its own --state',
   });
 }
 

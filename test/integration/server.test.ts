@@ -158,6 +158,14 @@ test('SIGKILL mid-job, then restart: interrupted jobs re-queued with their parti
   followEarly.child.stdout!.on('data', (chunk: Buffer) => (earlyOut += chunk.toString('utf8')));
   await until('the follower printing the log', async () => (/first-line/.test(earlyOut) ? true : undefined));
 
+  // A second daemon on the same state directory is refused: it would take the first's
+  // running builds for interrupted ones and run them again beside it.
+  const twin = await runKiln(['serve', '--listen', '127.0.0.1:0', '--state', s.state, '--sandbox', 'host'], { env: { KILN_ENVS: '' } });
+  assert.equal(twin.code, 1, explain(twin));
+  assert.match(twin.stderr, new RegExp(`^kiln: error \\[conflict\\]: another kiln serve \\(pid ${first.proc.child.pid} on \\S+, since \\S+\\) uses the state directory ${s.state}$`, 'm'));
+  assert.doesNotMatch(twin.stderr, /re-queued/);
+  assert.equal((await alice('GET', `/api/v1/builds/${a.json.id}`)).json.state, 'running', 'the first daemon\'s build is untouched');
+
   // Kill the server outright.
   first.proc.child.kill('SIGKILL');
   await first.proc.done;
