@@ -98,6 +98,15 @@ const rows: { name: string; text: string; want: string[] }[] = [
     want: ['mirrors.debian: a mirror is a base URL starting with http://, https:// or file://'],
   },
   {
+    name: 'mirror URLs that start right but would fail only at the first download',
+    text: '[mirrors]\nc = "file://relative/dir"\ne = "http://exa mple/"\nf = "https://[::1"\ng = "file:///srv/m"\nh = "file://localhost/srv/m"\n',
+    want: [
+      'mirrors.c: "file://relative/dir" names the host "relative": a file mirror is an absolute folder, file:///PATH (three slashes)',
+      'mirrors.e: "http://exa mple/" holds a space or other blank: write it as %20',
+      'mirrors.f: "https://[::1" is not a valid URL: write it as https://HOST/path or file:///PATH',
+    ],
+  },
+  {
     name: 'mirror with a bad name',
     text: '[mirrors]\n"my mirror" = "http://m.example/"\n',
     want: ['mirrors.my mirror: "my mirror" is not a mirror name: use letters, digits, _ and -, starting with a letter or digit'],

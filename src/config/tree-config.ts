@@ -77,6 +77,25 @@ const SUBSTITUTES_KEYS = ['url', 'key', 'token-file'] as const;
 const SUBSTITUTES_EXAMPLE = 'a [substitutes] section with url = "https://cache.example/kiln", and optionally key = "FILE" and token-file = "FILE" (relative to kiln.toml)';
 const TOKEN_IN_FILE = 'the token is not written in kiln.toml (it goes wherever the tree goes): put it in a file outside version control and name it with token-file = "FILE" (relative to kiln.toml), or give it with --substitute-token or $KILN_SUBSTITUTE_TOKEN';
 
+/**
+ * What is wrong with a [mirrors] base URL that starts with http://, https:// or file://,
+ * or undefined (pure): it must parse, an http(s) one with a host, a file one with none
+ * (file:///PATH); a blank must be written %20. Said here, not at the first download.
+ */
+export function mirrorUrlProblem(u: string): string | undefined {
+  if (/\s/.test(u)) return `${JSON.stringify(u)} holds a space or other blank: write it as %20`;
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    return `${JSON.stringify(u)} is not a valid URL: write it as https://HOST/path or file:///PATH`;
+  }
+  if (url.protocol === 'file:') {
+    return url.host === '' || url.host === 'localhost' ? undefined : `${JSON.stringify(u)} names the host "${url.host}": a file mirror is an absolute folder, file:///PATH (three slashes)`;
+  }
+  return url.hostname === '' ? `${JSON.stringify(u)} has no host: write it as https://HOST/path` : undefined;
+}
+
 const schema = z.strictObject({
   env: z.string().min(1).optional(),
   sandbox: z.enum(['auto', 'host', 'chroot', 'rootless']).optional(),
@@ -90,7 +109,19 @@ const schema = z.strictObject({
       'loop-timeout': z.string().optional(),
     })
     .optional(),
-  mirrors: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i), z.string().regex(/^(https?|file):\/\/./).refine((u) => !hasUserinfo(u), USERINFO_PROBLEM)).optional(),
+  mirrors: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i),
+      z
+        .string()
+        .regex(/^(https?|file):\/\/./)
+        .refine((u) => !hasUserinfo(u), USERINFO_PROBLEM)
+        .superRefine((u, ctx) => {
+          const problem = /^(https?|file):\/\/./.test(u) ? mirrorUrlProblem(u) : undefined;
+          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+    )
+    .optional(),
   instance: instanceSchema.optional(),
   ccache: z.boolean().optional(),
   'ccache-size': z.union([z.string(), z.number().int().positive()]).optional(),
