@@ -170,6 +170,7 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   { name: 'missing summary', text: recipe({ top: { summary: null } }), want: ['summary: missing required key (expected a string)'] },
   { name: 'missing [build]', text: recipe({ build: null }), want: ['build: missing required key (expected a table)'] },
   { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got the number 3 (write it in quotes: license = "3")'] },
+  { name: 'a duration written as a bare number: quoted with a unit', text: recipe({ build: { timeout: '30' } }), want: ['build.timeout: expected a string, got the number 30 (a duration is written in quotes with its unit: timeout = "30m" for minutes, "30s" for seconds)'] },
   { name: 'wrong type: cpus', text: recipe({ build: { cpus: '"two"' } }), want: ['build.cpus: expected a whole number, got "two"'] },
   { name: 'wrong type: archs', text: recipe({ top: { archs: '"amd64"' } }), want: ['archs: expected an array, got "amd64" (write it as a list: ["amd64"])'] },
   { name: 'a version written as a number: quote it, and no word of whole numbers', text: recipe({ top: { version: '1.2' } }), want: ['version: expected a string, got the number 1.2 (write it in quotes: version = "1.2")'] },

@@ -117,7 +117,13 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: re
       if (typeof value === 'number' && written !== undefined && issue.expected === 'string') {
         const name = issue.path.at(-1);
         const key = typeof name === 'string' && /^[A-Za-z0-9_-]+$/.test(name) ? `${name} = ` : '';
+        // A bare number is no duration: quoted, it would still need its unit.
+        if (typeof name === 'string' && DURATION_KEYS.has(name)) return `expected ${expected}, got the number ${written} (a duration is written in quotes with its unit: ${key}"${written}m" for minutes, "${written}s" for seconds)`;
         return `expected ${expected}, got the number ${written} (write it in quotes: ${key}${JSON.stringify(written)})`;
+      }
+      const name = issue.path.at(-1);
+      if (typeof value === 'number' && issue.expected === 'string' && typeof name === 'string' && DURATION_KEYS.has(name)) {
+        return `expected ${expected}, got ${describeValue(value, issue.expected)} (a duration is written in quotes with its unit: ${name} = "${value}m" for minutes, "${value}s" for seconds)`;
       }
       return `expected ${expected}, got ${describeValue(value, issue.expected)}${fixFor(issue.expected, value)}`;
     }
@@ -157,6 +163,9 @@ function fixFor(expected: string, v: unknown): string {
   if (expected === 'array' && typeof v === 'string') return ` (write it as a list: [${JSON.stringify(v)}])`;
   return '';
 }
+
+/** The keys (recipes, kiln.toml, debian.toml) whose value is a duration such as "30m". */
+const DURATION_KEYS: ReadonlySet<string> = new Set(['timeout', 'silent-timeout', 'loop-timeout']);
 
 /** What a duration may look like, for messages. */
 export const DURATION_FORMS = 'use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"';
