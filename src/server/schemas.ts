@@ -210,23 +210,70 @@ export const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).optional(),
 });
 
-/** One line per problem, naming the field: `targets.0: expected string`, `unknown field "foo"`. */
+/** zod's own wordings, which a schema's own message (a regex's, a refine's) is preferred to. */
+const ZOD_WORDING = /^(Invalid input|Invalid string|Invalid option|Too big|Too small)\b/;
+
+const EXPECTED_WORDS: Readonly<Record<string, string>> = { string: 'a string', number: 'a number', int: 'a whole number', boolean: 'true or false', array: 'a list', object: 'an object' };
+
+type Issue = ZodError['issues'][number];
+
+/** One issue in plain words (the field is named by the caller). */
+function plainIssue(i: Issue): string {
+  if (i.code === 'invalid_type') {
+    const expected = EXPECTED_WORDS[i.expected] ?? i.expected;
+    const received = /received (\w+)$/.exec(i.message)?.[1];
+    if (received === 'undefined') return `missing (expected ${expected})`;
+    if (received === 'NaN') return `expected ${expected}, got something that is not a number`;
+    if (i.expected === 'int' && received === 'number') return 'expected a whole number, got a number with a fraction';
+    return `expected ${expected}${received === undefined ? '' : `, got ${EXPECTED_WORDS[received] ?? received}`}`;
+  }
+  if (i.code === 'too_big' && ZOD_WORDING.test(i.message)) {
+    if (i.origin === 'string') return `must be at most ${String(i.maximum)} characters long`;
+    if (i.origin === 'array') return `must have at most ${String(i.maximum)} item(s)`;
+    return `must be ${i.inclusive ? 'at most' : 'less than'} ${String(i.maximum)}`;
+  }
+  if (i.code === 'too_small' && ZOD_WORDING.test(i.message)) {
+    if (i.origin === 'string') return Number(i.minimum) === 1 ? 'must not be empty' : `must be at least ${String(i.minimum)} characters long`;
+    if (i.origin === 'array') return `must have at least ${String(i.minimum)} item(s)`;
+    return `must be ${i.inclusive ? 'at least' : 'greater than'} ${String(i.minimum)}`;
+  }
+  // zod's own wording for an enum ("Invalid option: expected one of "a"|"b"") said plainly.
+  if (i.code === 'invalid_value' && ZOD_WORDING.test(i.message)) return `expected one of ${(i as { values: unknown[] }).values.map(String).join(', ')}`;
+  return i.message;
+}
+
+/**
+ * The issue to tell of one field: the schema's own message before zod's (a bad arch name
+ * fails a pattern and the arch check: the check says why), the tightest bound of several
+ * (1e308 is past both Number.MAX_SAFE_INTEGER and the field's own maximum).
+ */
+function chosenIssue(issues: readonly Issue[]): Issue {
+  const own = issues.filter((i) => !ZOD_WORDING.test(i.message));
+  // A refine's (which may say "did you mean") before a pattern's.
+  if (own.length > 0) return own.find((i) => i.code === 'custom') ?? own[0]!;
+  const bound = (i: Issue): number | undefined => (i.code === 'too_big' ? Number(i.maximum) : undefined);
+  const bigs = issues.filter((i) => bound(i) !== undefined);
+  if (bigs.length > 1) return bigs.reduce((a, b) => (bound(b)! < bound(a)! ? b : a));
+  return issues[0]!;
+}
+
+/** One line per problem and field, naming the field: `targets.0: expected a string`, `unknown field "foo"`. */
 export function describeZodError(e: ZodError): string {
-  return e.issues
-    .map((i) => {
-      const where = i.path.length === 0 ? 'body' : i.path.map(String).join('.');
-      if (i.code === 'unrecognized_keys') {
-        const keys = (i as { keys?: string[] }).keys ?? [];
-        const prefix = i.path.length === 0 ? '' : `${where}: `;
-        return `${prefix}unknown field${keys.length === 1 ? '' : 's'} ${keys.map((k) => `"${k}"`).join(', ')}`;
-      }
-      // zod's own wording for an enum ("Invalid option: expected one of "a"|"b"") said plainly.
-      if (i.code === 'invalid_value' && /^Invalid (option|input)/.test(i.message)) {
-        return `${where}: expected one of ${(i as { values: unknown[] }).values.map(String).join(', ')}`;
-      }
-      return `${where}: ${i.message}`;
-    })
-    .join('; ');
+  const byField = new Map<string, Issue[]>();
+  const lines: string[] = [];
+  for (const i of e.issues) {
+    const where = i.path.length === 0 ? 'body' : i.path.map(String).join('.');
+    if (i.code === 'unrecognized_keys') {
+      const keys = (i as { keys?: string[] }).keys ?? [];
+      const prefix = i.path.length === 0 ? '' : `${where}: `;
+      lines.push(`${prefix}unknown field${keys.length === 1 ? '' : 's'} ${keys.map((k) => `"${k}"`).join(', ')}`);
+      continue;
+    }
+    if (!byField.has(where)) byField.set(where, []);
+    byField.get(where)!.push(i);
+  }
+  for (const [where, issues] of byField) lines.push(`${where}: ${plainIssue(chosenIssue(issues))}`);
+  return lines.join('; ');
 }
 
 /** The fields the object at `path` of a request schema accepts (through optional, nullable and array wrappers); undefined when that is no object. */
