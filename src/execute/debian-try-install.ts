@@ -227,7 +227,10 @@ export function tryScript(wsInside: string): string {
     `  if installed "\${p%%=*}"; then echo "${MARK} installed \${p%%=*}"; continue; fi`,
     `  echo "${MARK} tried \${p%%=*} \${p#*=}"`,
     `  echo "kiln: ==> try-install: apt-get install \${p}" >&2`,
-    `  if ! ${APT} install "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; break; fi`,
+    // This run's packages are pinned over the suite's (1001, as for a build): a base package
+    // the suite has a binNMU of (libbz2-1.0 1.0.8-5+b1 of a bzip2 1.0.8-5 build) is taken
+    // back to this build's version along, a downgrade apt does only when allowed.
+    `  if ! ${APT} --allow-downgrades install "$p" >&2; then echo "${MARK} install-failed \${p%%=*}"; break; fi`,
     ...indent(brokenLinks('links ${p%%=*}'), '  '),
     `  echo "kiln: ==> try-install: apt-get purge --autoremove \${p%%=*}" >&2`,
     `  if ! ${APT} purge --autoremove "\${p%%=*}" >&2 || ! purge_extras; then echo "${MARK} purge-failed \${p%%=*}"; break; fi`,

@@ -54,7 +54,16 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   const broken = await source(src, 'kiln-try-broken', { postinst: 'echo "kiln-try-broken: refusing to configure" >&2\nexit 1' });
   // A rebuild of a package the env's base has installed is not tried (installing it again
   // would try nothing, purging it would break the root).
-  const base = await source(src, 'hostname', {});
+  // Its second binary is tried: with this run's packages pinned over the suite's, apt
+  // takes the base's hostname back to this build's lower version along (as a bzip2 build's
+  // bzip2-doc takes the suite's binNMU libbz2-1.0 1.0.8-5+b1 back to 1.0.8-5): allowed.
+  const base = await makeSource(src, 'hostname', {
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: hostname\nArchitecture: all\nDescription: kiln try-install test\n kiln test.\n\nPackage: kiln-try-hostname-doc\nArchitecture: all\nDescription: kiln try-install test\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\n\t@true\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep:\n\tfor p in hostname kiln-try-hostname-doc; do rm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN debian/tmp/usr/share/$$p && echo $$p > debian/tmp/usr/share/$$p/data && dpkg-gencontrol -p$$p -Pdebian/tmp && dpkg-deb --root-owner-group --build debian/tmp .. || exit 1; done\n`,
+    files: {},
+  });
   // As piuparts checks: a broken symlink the install makes, a process left running after the purge.
   const links = await source(src, 'kiln-try-links', { link: '/nonexistent/kiln-target' });
   const daemon = await source(src, 'kiln-try-daemon', { postinst: 'setsid sleep 600 < /dev/null > /dev/null 2>&1 &' });
@@ -90,6 +99,8 @@ test('--try-install: a clean package passes, one leaving files after its purge o
   assert.deepEqual(warningsOf('hostname'), []);
   assert.deepEqual(warningsOf('kiln-try-group'), [], logOf(built, 'kiln-try-group'));
   assert.match(logOf(built, 'hostname'), /try-install: hostname not tried: the env's base has it installed already/);
+  assert.match(logOf(built, 'hostname'), /try-install: 1 package\(s\) installed into a fresh root and purged, nothing left behind/);
+  assert.match(logOf(built, 'hostname'), /The following packages will be DOWNGRADED:\n\[[^\]]*\] e\s+hostname/);
   // The console says them as warnings.
   assert.ok(built.events.some((e) => e.type === 'job-finished' && e.name === 'kiln-try-leaves' && (e.warnings ?? []).length === 1), explain(built));
 
