@@ -46,9 +46,11 @@ export function parseExtraRepository(line: string, where: string, code: 'usage' 
       else throw bad(`unknown option "${o}"`, 'the only option read is [signed-by=FILE] (the keyring the repository is signed with)');
     }
   }
-  const [uri, suite, ...components] = rest.split(/\s+/).filter((x) => x !== '');
-  if (uri === undefined || suite === undefined) throw bad('it names no URI and suite', form);
-  if (!/^(https?:\/\/[^/]|file:\/\/\/)/i.test(uri) || URL.parse(uri) === null) throw bad(`"${uri}" is not an http://, https:// or file:/// URL`, form);
+  const [given, suite, ...components] = rest.split(/\s+/).filter((x) => x !== '');
+  if (given === undefined || suite === undefined) throw bad('it names no URI and suite', form);
+  // apt's sources.list writes a local folder file:/srv/repo as well as file:///srv/repo.
+  const uri = given.replace(/^file:\/(?!\/)/i, 'file:///');
+  if (!/^(https?:\/\/[^/]|file:\/\/\/)/i.test(uri) || URL.parse(uri) === null) throw bad(`"${given}" is not an http://, https:// or file:/// URL (file:/PATH as apt writes it is one too)`, form);
   if (hasUserinfo(uri)) throw bad(`the URI ${USERINFO_PROBLEM}`, 'write the URI without credentials');
   if (suite.endsWith('/')) throw bad(`"${suite}" is a flat repository (no dists/), which kiln does not read`, 'publish it with dists/SUITE/InRelease (kiln repo publish does), and name that suite');
   if (!SUITE.test(suite)) throw bad(`"${suite}" is not a suite name`, form);

@@ -11,6 +11,8 @@ test('parseExtraRepository: the forms apt and sbuild take', () => {
     ['deb http://mirror.example/debian bookworm-updates main', { uri: 'http://mirror.example/debian', suite: 'bookworm-updates', components: ['main'] }],
     ['http://mirror.example/debian/ bookworm-backports', { uri: 'http://mirror.example/debian', suite: 'bookworm-backports', components: ['main'] }],
     ['deb [signed-by=keys/repo.asc] file:///srv/repo bookworm main contrib', { uri: 'file:///srv/repo', suite: 'bookworm', components: ['main', 'contrib'], signedBy: '/cwd/keys/repo.asc' }],
+    // apt's one-slash form of a local folder.
+    ['deb [signed-by=keys/repo.asc] file:/srv/repo bookworm main', { uri: 'file:///srv/repo', suite: 'bookworm', components: ['main'], signedBy: '/cwd/keys/repo.asc' }],
     ['  deb  [ signed-by=/k.gpg ]  https://repo.example/x  s  ', { uri: 'https://repo.example/x', suite: 's', components: ['main'], signedBy: '/k.gpg' }],
   ];
   for (const [line, want] of table) {
