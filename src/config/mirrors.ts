@@ -25,6 +25,11 @@ const RELEASE_SUITES = new Set([
   'stretch', 'buster', 'bullseye', 'bookworm', 'trixie', 'forky', 'duke',
 ]);
 
+/** A Debian release's codename or class (bookworm, sid, stable…), as env names start with. */
+export function isDebianSuiteName(name: string): boolean {
+  return RELEASE_SUITES.has(name);
+}
+
 export async function hostDebianMirror(options: { aptDir?: string } = {}): Promise<string | undefined> {
   const all = await readAptSources(options.aptDir ?? '/etc/apt');
   const usable = all.filter((e) => e.types.includes('deb'));

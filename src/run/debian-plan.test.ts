@@ -37,7 +37,9 @@ test('refuseSandboxForDebian: a Debian part never builds on the host sandbox', (
   refuseSandboxForDebian(undefined, 'x');
   refuseSandboxForDebian('auto', 'x');
   refuseSandboxForDebian('chroot', 'x');
-  assert.throws(() => refuseSandboxForDebian('host', '--sandbox host'), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /--sandbox host chooses the host sandbox/.test(e.message));
+  assert.throws(() => refuseSandboxForDebian('host', '--sandbox host', 0), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /--sandbox host chooses the host sandbox/.test(e.message) && /--sandbox chroot/.test(e.hint ?? '') && !/rootless/.test(e.hint ?? ''));
+  // Never a hint to a sandbox that is refused in turn.
+  assert.throws(() => refuseSandboxForDebian('host', '--sandbox host', 1000), (e: unknown) => isKilnError(e) && /as root/.test(e.hint ?? '') && !/--sandbox rootless/.test(e.hint ?? ''));
   // The rootless sandbox maps one uid: Debian builds need more, as root or not.
   assert.throws(() => refuseSandboxForDebian('rootless', '--sandbox rootless', 1000), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /maps your uid alone/.test(e.message));
   assert.throws(() => refuseSandboxForDebian('rootless', '--sandbox rootless', 0), (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /not build in the rootless sandbox yet \(--sandbox rootless chooses it\): its user namespace maps root alone/.test(e.message) && /chroot/.test(e.hint ?? ''));

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDownloads } from '../cache/downloads.ts';
-import { hostDebianMirror } from '../config/mirrors.ts';
+import { hostDebianMirror, isDebianSuiteName } from '../config/mirrors.ts';
 import { emptyTreeConfig } from '../config/load-tree-config.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import type { DebianScan } from '../debian/debian-scan.ts';
@@ -121,7 +121,7 @@ export function refuseSandboxForDebian(sandbox: string | undefined, from: string
   }
   if (sandbox !== 'host') return;
   throw new KilnError('sandbox-unavailable', `Debian source packages build only in an isolated sandbox with an env, but ${from} chooses the host sandbox`, {
-    hint: 'drop --sandbox host (auto picks chroot as root, else rootless), or give --sandbox chroot or --sandbox rootless (docs/debian.md)',
+    hint: uid === 0 ? 'drop --sandbox host (auto picks chroot as root), or give --sandbox chroot (docs/debian.md)' : 'build Debian source packages as root, with the chroot sandbox (drop --sandbox host: auto picks it as root); docs/debian.md says what fails without root',
   });
 }
 
@@ -301,6 +301,13 @@ export async function ensureDebianEnvs(o: { stateDir: string; template: string; 
       // Made on demand only under the name kiln gives it: another name (--env, kiln.toml's
       // env) that does not exist is a typo or an env still to make, as a missing sbuild chroot is.
       if (name !== `${o.suite}-${arch}`) {
+        // A name of kiln's form for another suite (trixie-amd64 for a bookworm run): creating it for this suite would mislabel it.
+        const named = name.endsWith(`-${arch}`) ? name.slice(0, -arch.length - 1) : undefined;
+        if (named !== undefined && named !== o.suite && isDebianSuiteName(named)) {
+          throw new KilnError('env-not-found', `env "${name}" does not exist, and its name says ${named}, but this run builds Debian sources of ${o.suite} for ${arch}`, {
+            hint: `leave out --env (and kiln.toml's env), and kiln makes ${o.suite}-${arch} itself, or give --env "${o.suite}-{arch}"; to build ${named}, use --debian ${named}`,
+          });
+        }
         // The run's own reading of the suite, for the env to read it alike.
         const alike = `${o.keyring === undefined ? '' : ` --keyring ${o.keyring}`}${o.checkValidUntil === false ? ' --no-check-valid-until' : ''}`;
         throw new KilnError('env-not-found', `env "${name}" does not exist (this run builds Debian sources of ${o.suite} for ${arch})`, {

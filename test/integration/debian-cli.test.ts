@@ -111,6 +111,12 @@ test('an env --env names that does not exist is refused (env-not-found, exit 2),
   assert.match(r.stderr, /hint: create it: kiln env create bookworm-amd46 --suite bookworm --arch \S+; or leave out --env/, explain(r));
   assert.doesNotMatch(r.stderr + r.stdout, /creating env/);
   assert.equal(existsSync(join(state, 'envs', 'bookworm-amd46')), false);
+  // A name of kiln's form for another suite: not "create it" under a name that says another suite.
+  const other = await runKiln(['plan', '--debian', 'bookworm', 'hello', '--arch', 'amd64', '--env', 'trixie-amd64', '--no-install-check', '--state', state, '--cache', SHARED_CACHE], { timeoutMs: 120_000 });
+  assert.equal(other.code, 2, explain(other));
+  assert.match(other.stderr, /error \[env-not-found\]: env "trixie-amd64" does not exist, and its name says trixie, but this run builds Debian sources of bookworm for amd64/, explain(other));
+  assert.match(other.stderr, /hint: leave out --env .*--env "bookworm-\{arch\}"; to build trixie, use --debian trixie/, explain(other));
+  assert.doesNotMatch(other.stderr, /kiln env create trixie-amd64 --suite bookworm/);
 });
 
 test('a local .dsc whose files do not match it is one broken package, named with why; the other sources still plan', { skip: noMirror, timeout: 5 * 60_000 }, async () => {
