@@ -71,6 +71,8 @@ export interface PublishedPackage {
   readonly outcome: MergeOutcome;
   /** The version listed before (replaced or newer). */
   readonly previous?: string;
+  /** A source left out because its binaries were (older than those listed): not a version going backwards of its own. */
+  readonly heldBack?: true;
 }
 
 export interface PublishResult {
@@ -162,7 +164,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     entries: mergedKept.entries,
     outcomes: dscs.map((d) => {
       const listed = heldBack.get(sourceKey(d.entry.package, d.entry.version));
-      return listed === undefined ? mergedKept.outcomes[kept++]! : { entry: d.entry, outcome: 'older' as const, previous: listed };
+      return listed === undefined ? mergedKept.outcomes[kept++]! : { entry: d.entry, outcome: 'older' as const, previous: listed, heldBack: true as const };
     }),
   };
   const read = [...debs, ...dscs];
@@ -175,6 +177,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     from: read[i]!.path,
     outcome: o.outcome,
     ...(o.previous === undefined ? {} : { previous: o.previous }),
+    ...('heldBack' in o ? { heldBack: true as const } : {}),
   }));
 
   // 2. Pool: check every target first (nothing is written if one conflicts), then copy.

@@ -32,6 +32,11 @@ test('olderLines: a version going backwards is a warning naming both versions an
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^warning: kt 0\.9 \(amd64\) is older than the 1\.0 suite bookworm lists: not published, and apt keeps installing 1\.0 .*kiln repo remove --suite bookworm kt/);
   assert.deepEqual(olderLines({ suite: 'bookworm', packages: [pkg('a', '1', 'added')] }), []);
+  // The source of binaries left out (hello 2.10-3 built again after a published 2.10-3+b1) is held back with them, not warned of.
+  const heldSource = { ...pkg('hello', '2.10-3', 'older', '2.10-3+b1'), architecture: 'source', heldBack: true as const };
+  const held = olderLines({ suite: 'bookworm', packages: [pkg('hello', '2.10-3', 'older', '2.10-3+b1'), heldSource] });
+  assert.equal(held.length, 1, held.join('\n'));
+  assert.match(held[0]!, /^warning: hello 2\.10-3 \(amd64\) is older than the 2\.10-3\+b1 suite bookworm lists/);
 });
 
 test('sameVersionLines: a source replaced under its version is a warning; rebuilt binaries under theirs one note, with what to do', () => {

@@ -246,7 +246,8 @@ export function twiceLine(jobId: string, t: TwiceResult): string {
  */
 export function olderLines(r: Pick<PublishResult, 'packages' | 'suite'>): string[] {
   return r.packages
-    .filter((p) => p.outcome === 'older')
+    // A source held back with its binaries is counted, not warned of: its binaries' warnings say why.
+    .filter((p) => p.outcome === 'older' && p.heldBack !== true)
     .map((p) => `warning: ${p.package} ${p.version} (${p.architecture}) is older than the ${p.previous ?? 'newer'} suite ${r.suite} lists: not published, and apt keeps installing ${p.previous ?? 'that'} (a version going backwards: raise it, or add an epoch, or \`kiln repo remove --suite ${r.suite} ${p.package}\` first)`);
 }
 
