@@ -18,8 +18,13 @@ export function dpkgBuildpackageFlag(mode: DebianBuildMode): string {
   return mode === 'binary' ? '-b' : mode === 'binary-arch' ? '-B' : '-A';
 }
 
-export function debBuildOptions(cpus: number, nocheck: boolean): string {
-  return [`parallel=${cpus}`, ...(nocheck ? ['nocheck'] : [])].join(' ');
+/**
+ * DEB_BUILD_OPTIONS of a build (pure): parallel=N, and nocheck and nodoc when asked for
+ * or when their build profile is active, as Debian's build profile specification asks of
+ * the two (else debhelper copies nodoc over itself, with a warning).
+ */
+export function debBuildOptions(cpus: number, nocheck: boolean, profiles: readonly string[] = []): string {
+  return [`parallel=${cpus}`, ...(nocheck || profiles.includes('nocheck') ? ['nocheck'] : []), ...(profiles.includes('nodoc') ? ['nodoc'] : [])].join(' ');
 }
 
 /**

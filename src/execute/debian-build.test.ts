@@ -93,6 +93,8 @@ test('dpkgBuildpackageFlag and debBuildOptions', () => {
   assert.equal(dpkgBuildpackageFlag('binary-indep'), '-A');
   assert.equal(debBuildOptions(1, false), 'parallel=1');
   assert.equal(debBuildOptions(8, true), 'parallel=8 nocheck');
+  assert.equal(debBuildOptions(2, false, ['nocheck', 'nodoc', 'cross']), 'parallel=2 nocheck nodoc');
+  assert.equal(debBuildOptions(1, false, ['nodoc']), 'parallel=1 nodoc');
 });
 
 const hasScan = hasApt && spawnSync('dpkg-scanpackages', ['--version'], { stdio: 'ignore' }).status === 0;

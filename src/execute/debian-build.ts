@@ -246,8 +246,8 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     USER: 'kiln',
     LOGNAME: 'kiln',
     SHELL: '/bin/sh',
-    // The nocheck profile comes with DEB_BUILD_OPTIONS=nocheck, as Debian's build profile spec asks.
-    DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, options.nocheck || options.profiles.includes('nocheck')),
+    // The nocheck and nodoc profiles come with their DEB_BUILD_OPTIONS, as Debian's build profile spec asks.
+    DEB_BUILD_OPTIONS: debBuildOptions(c.spec.build.cpus, options.nocheck, options.profiles),
     ...(options.profiles.length > 0 || options.nocheck ? { DEB_BUILD_PROFILES: [...new Set([...options.profiles, ...(options.nocheck ? ['nocheck'] : [])])].join(' ') } : {}),
     // As sbuild's ccache hook: the masquerade directory first, the cache bind-mounted in.
     ...(c.ccache === undefined ? {} : { ...c.ccache(BUILD_PATH), PATH: withCcachePath(PATH) }),

@@ -122,7 +122,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
   const { plan, artifacts } = prepared;
   // With --nats the builds run on the workers, in their sandboxes: this machine's is not said.
   if (req.nats === undefined) for (const text of prepared.envs.note?.split('\n') ?? []) bus.emit({ type: 'note', at: Date.now(), text });
-  if (prepared.profiles.length > 0) bus.emit({ type: 'note', at: Date.now(), text: `build profiles: ${prepared.profiles.join(' ')} (in $KILN_PROFILES, and part of every key)` });
+  if (prepared.profiles.length > 0) bus.emit({ type: 'note', at: Date.now(), text: `build profiles: ${prepared.profiles.join(' ')} (recipes see $KILN_PROFILES, Debian sources DEB_BUILD_PROFILES; part of every key)` });
   if (req.nats !== undefined && req.keepFailed) bus.emit({ type: 'note', at: Date.now(), text: "--keep-failed: not with --nats (the workers keep no workspace): a failed job's log is what there is" });
   const mirrors = await resolveMirrors(prepared.config.mirrors, {});
   const downloads = createDownloads({ cacheDir: state.cache, mirrors });

@@ -256,7 +256,7 @@ test('build profiles: --profiles nocheck drops <!nocheck> relations, reaches the
 
   const nocheck = await run('--profiles', 'nocheck');
   assert.equal(nocheck.code, 0, explain(nocheck));
-  assert.ok(eventsOf(nocheck.events, 'note').some((e) => e.text === 'build profiles: nocheck (in $KILN_PROFILES, and part of every key)'), explain(nocheck));
+  assert.ok(eventsOf(nocheck.events, 'note').some((e) => e.text === 'build profiles: nocheck (recipes see $KILN_PROFILES, Debian sources DEB_BUILD_PROFILES; part of every key)'), explain(nocheck));
   // Every script sees $KILN_PROFILES: checker is another build under nocheck too.
   assert.deepEqual(statesOf(await readReport(nocheck)), { app: 'built', checker: 'built' });
   assert.match(await logOf(nocheck), /profiles=\[nocheck\]/);
