@@ -93,6 +93,15 @@ const rows: { name: string; text: string; want: string[] }[] = [
   { name: 'a table given twice is named', text: '[defaults]\ncpus = 1\n[defaults]\n', want: ['invalid TOML: trying to redefine an already defined table or value at line 3, column 2 ("defaults" is given twice: keep one)'] },
   { name: 'zero silent-timeout', text: '[defaults]\nsilent-timeout = "0m"\n', want: ['defaults.silent-timeout: must be greater than 0, got "0m"'] },
   {
+    name: 'archs: an empty item does not hide the other items\' problems',
+    text: 'archs = ["any", "amd64", "AMD64", ""]\n',
+    want: [
+      'archs[3]: must not be empty',
+      'archs[0]: "any" is for a recipe\'s archs: here name the arches a run builds for, e.g. ["amd64", "arm64"]',
+      'archs[2]: "AMD64" is not a Debian architecture name (did you mean "amd64"?): use names of dpkg-architecture -L such as amd64, arm64, riscv64',
+    ],
+  },
+  {
     name: 'mirror that is not a URL',
     text: '[mirrors]\ndebian = "apt-cache.example/debian"\n',
     want: ['mirrors.debian: a mirror is a base URL starting with http://, https:// or file://'],

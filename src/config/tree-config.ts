@@ -265,7 +265,11 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
   }
   defaults.env = d.env;
   // A run's target archs: a name dpkg does not know would plan nothing and exit 0.
-  d.archs?.forEach((a, i) => {
+  // The items of a list that failed as a whole (an empty item) are checked too: every problem at once.
+  const rawArchs = (doc as { archs?: unknown } | null)?.archs;
+  const archItems: readonly unknown[] | undefined = d.archs ?? (Array.isArray(rawArchs) ? rawArchs : undefined);
+  archItems?.forEach((a, i) => {
+    if (typeof a !== 'string' || a === '') return;
     if (a === 'any' || a === 'all') diagnostics.push({ file, key: `archs[${i}]`, message: `"${a}" is for a recipe's archs: here name the arches a run builds for, e.g. ["amd64", "arm64"]` });
     else if (!isDebianArch(a)) diagnostics.push({ file, key: `archs[${i}]`, message: `"${a}" is not a Debian architecture name${didYouMeanArch(a)}: use names of dpkg-architecture -L such as amd64, arm64, riscv64` });
   });
