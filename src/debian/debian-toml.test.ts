@@ -190,3 +190,15 @@ test('extra-repositories and extra-repository-keys: read beside the file; a file
   assert.match(lines.join('\n'), /extra-repositories\[1\]: .*signed-by \/etc\/k\.gpg is outside the folder/);
   assert.match(lines.join('\n'), /extra-repositories\[2\]: "deb \[trusted=yes\] http:\/\/mirror\.example\/d bookworm": trusted= is not accepted/);
 });
+
+test('the file lists are checked even when another key is wrong: every problem at once', () => {
+  const text = ['suite = "bookworm"', 'sources = ["hello"]', 'nochek = true', 'dscs = ["../x_1.dsc"]', 'extra-repositories = ["deb http://repo.example/x"]', 'keyring = "/etc/k.gpg"'].join('\n');
+  const r = parseDebianToml(text, FILE);
+  assert.equal(r.config, undefined);
+  assert.deepEqual(r.diagnostics.map((d) => `${d.key ?? ''}: ${d.message.slice(0, 40)}`), [
+    ': unknown key "nochek" (did you mean "noch',
+    'dscs[0]: ../x_1.dsc is outside the folder of /tre',
+    'keyring: /etc/k.gpg is outside the folder of /tre',
+    'extra-repositories[0]: "deb http://repo.example/x": it names no',
+  ]);
+});

@@ -145,9 +145,10 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
   } catch (e) {
     diagnostics.push({ file, key: 'timeout', message: (e as Error).message });
   }
-  if (!parsed.success) return { diagnostics };
-  const d = parsed.data;
-  d.dscs.forEach((p, i) => {
+  // The file lists, from the raw document when its shape is off (each string item at its own index).
+  const strings = (k: string): (string | undefined)[] => (Array.isArray(raw[k]) ? (raw[k] as unknown[]).map((v) => (typeof v === 'string' ? v : undefined)) : []);
+  strings('dscs').forEach((p, i) => {
+    if (p === undefined) return;
     const rel = relative(dirname(file), resolve(dirname(file), p));
     if (rel.startsWith('..') || isAbsolute(rel)) diagnostics.push({ file, key: `dscs[${i}]`, message: `${p} is outside the folder of ${file}: list .dsc files inside the tree` });
   });
@@ -157,12 +158,14 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
     const rel = relative(dirname(file), resolve(dirname(file), p));
     return !(rel.startsWith('..') || isAbsolute(rel));
   };
-  if (d.keyring !== undefined && !inTree(d.keyring)) diagnostics.push({ file, key: 'keyring', message: `${d.keyring} is outside the folder of ${file}: put the archive's keyring into the tree (e.g. keys/archive.gpg) and name it relative to the file` });
-  d['extra-repository-keys'].forEach((p, i) => {
-    if (!inTree(p)) diagnostics.push({ file, key: `extra-repository-keys[${i}]`, message: `${p} is outside the folder of ${file}: put the key into the tree (e.g. keys/repo.asc) and name it relative to the file` });
+  const keyring = typeof raw['keyring'] === 'string' ? raw['keyring'] : undefined;
+  if (keyring !== undefined && !inTree(keyring)) diagnostics.push({ file, key: 'keyring', message: `${keyring} is outside the folder of ${file}: put the archive's keyring into the tree (e.g. keys/archive.gpg) and name it relative to the file` });
+  strings('extra-repository-keys').forEach((p, i) => {
+    if (p !== undefined && !inTree(p)) diagnostics.push({ file, key: `extra-repository-keys[${i}]`, message: `${p} is outside the folder of ${file}: put the key into the tree (e.g. keys/repo.asc) and name it relative to the file` });
   });
   const extraRepositories: ExtraRepository[] = [];
-  d['extra-repositories'].forEach((line, i) => {
+  strings('extra-repositories').forEach((line, i) => {
+    if (line === undefined) return;
     const key = `extra-repositories[${i}]`;
     try {
       const r = parseExtraRepository(line, `${file}: ${key}`, 'config-invalid', (p) => resolve(dirname(file), p));
@@ -173,6 +176,8 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       diagnostics.push({ file, key, message: (e as Error).message.slice(`${file}: ${key} `.length) });
     }
   });
+  if (!parsed.success) return { diagnostics };
+  const d = parsed.data;
   if (d.sources.length === 0 && d.dscs.length === 0) diagnostics.push({ file, key: 'sources', message: 'list at least one source package (sources = ["hello"]) or local .dsc (dscs = [...])' });
   if (diagnostics.length > 0) return { diagnostics };
   return {
