@@ -126,4 +126,7 @@ test('natsUrlOf: nats://, tls:// or bare HOST:PORT servers; another scheme is a 
   assert.equal(natsUrlOf(undefined, { KILN_NATS: ' ' }), undefined);
   assert.throws(() => natsUrlOf('http://127.0.0.1:8222', {}), /^KilnError: --nats: http:\/\/ is not a NATS URL \(http:\/\/127\.0\.0\.1:8222\)$/);
   assert.throws(() => natsUrlOf(undefined, { KILN_NATS: 'nats://a:1,ftp://u:secret@b:2' }), (e: unknown) => e instanceof Error && /^\$KILN_NATS: ftp:\/\/ is not a NATS URL \(ftp:\/\/…@b:2\)$/.test(e.message));
+  // What no server address is: a usage error now, not "cannot reach" later.
+  for (const bad of ['not a url', 'nats://', 'h:99999']) assert.throws(() => natsUrlOf(bad, {}), (e: unknown) => e instanceof Error && e.message === `--nats: ${JSON.stringify(bad)} is not a NATS server address`, bad);
+  assert.throws(() => natsUrlOf(undefined, { KILN_NATS: 'nats://u:secret@' }), (e: unknown) => e instanceof Error && e.message === '$KILN_NATS: "nats://…@" is not a NATS server address');
 });

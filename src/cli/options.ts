@@ -259,6 +259,12 @@ export function natsUrlOf(given: string | undefined, env: NodeJS.ProcessEnv = pr
       const from = given === undefined ? '$KILN_NATS' : '--nats';
       throw new KilnError('usage', `${from}: ${scheme}:// is not a NATS URL (${server.replace(/\/\/[^/@]*@/, '//…@')})`, { hint: 'give the NATS server\'s client port: nats://HOST:4222 (tls://HOST:4222 for TLS); its http monitoring port (8222) does not take clients' });
     }
+    // Said now as the flag's mistake, not later as a server that cannot be reached.
+    const parsed = /\s/.test(server) ? null : URL.parse(scheme === undefined ? `nats://${server}` : server);
+    if (parsed === null || parsed.hostname === '') {
+      const from = given === undefined ? '$KILN_NATS' : '--nats';
+      throw new KilnError('usage', `${from}: ${JSON.stringify(server.replace(/\/\/[^/@]*@/, '//…@'))} is not a NATS server address`, { hint: 'give the NATS server\'s client port: nats://HOST:4222 (tls://HOST:4222 for TLS), several comma-separated' });
+    }
   }
   return url;
 }
