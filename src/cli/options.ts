@@ -356,6 +356,7 @@ export function parseSizeOption(flag: string, o: { zero?: boolean; least?: numbe
       throw new KilnError('usage', `${flag}: "${text}" is ${n} byte${n === 1 ? '' : 's'}, less than the least ${flag} takes, ${least}`, { hint: `give ${least} or more, e.g. ${flag} 100M${o.zero === true ? ' (or 0 for no limit)' : ''}; K, M, G and T are powers of 1024` });
     }
     if (Number.isSafeInteger(n) && n > 0) return n;
+    if (Number.isFinite(n) && n > Number.MAX_SAFE_INTEGER) throw new KilnError('usage', `${flag}: "${text}" is too large (at most ${Math.floor(Number.MAX_SAFE_INTEGER / 1024 ** 4)}T)`, { hint: 'give a size this machine can have, e.g. 100G' });
     throw new KilnError('usage', `${flag}: expected a size such as 100M or 1G${o.zero === true ? ' (or 0 for no limit)' : ''}, got "${text}"`, { hint: 'K, M, G and T are powers of 1024' });
   };
 }

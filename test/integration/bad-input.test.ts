@@ -36,6 +36,8 @@ test('flag values: each message names its own flag, exit 2', async () => {
     [['key', 'create', '--name', ''], /^kiln: error \[usage\]: --name: "" is empty$/m],
     [['cache', 'gc', '--older-than', '1d', '--older-than', '2d', '--dry-run'], /^kiln: error \[usage\]: --older-than is given more than once$/m],
     [['history', 'hello', '--arch', 'nonsense'], /^kiln: error \[usage\]: --arch: "nonsense" is not a Debian architecture name$/m],
+    [['build', '--tree', t, '--min-free', '99999T'], /^kiln: error \[usage\]: --min-free: "99999T" is too large \(at most 8191T\)$/m],
+    [['build', '--tree', t, '--nats', 'not a url'], /^kiln: error \[usage\]: --nats: "not a url" is not a NATS server address$/m],
     // An unset shell variable must not mean the current folder.
     [['build', '--tree', ''], /^kiln: error \[usage\]: --tree: the path is empty$/m],
     [['fetch', '--tree', ' '], /^kiln: error \[usage\]: --tree: the path is empty$/m],
