@@ -251,7 +251,16 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   {
     name: 'mirror url without a path',
     text: recipe({ sources: [{ url: '"mirror://debian"', sha256: `"${SHA}"` }] }),
-    want: ['sources[0].url: "mirror://debian" must look like mirror://NAME/path'],
+    want: ['sources[0].url: "mirror://debian" must look like mirror://NAME/path (NAME a mirror of kiln.toml\'s [mirrors], or debian; blanks written %20)'],
+  },
+  {
+    name: 'a known scheme written in capitals, or with one slash, is said so, not "unsupported"',
+    text: recipe({ sources: [{ url: '"HTTPS://dl.example/x.tar.gz"', sha256: `"${SHA}"` }, { url: '"https:/dl.example/y.tar.gz"', sha256: `"${SHA}"` }, { url: '"mirror:///x.tar.gz"', sha256: `"${SHA}"` }] }),
+    want: [
+      'sources[0].url: "HTTPS://dl.example/x.tar.gz": write the scheme in lowercase (https:)',
+      'sources[1].url: "https:/dl.example/y.tar.gz" must start with https:// (two slashes)',
+      'sources[2].url: "mirror:///x.tar.gz" must look like mirror://NAME/path (NAME a mirror of kiln.toml\'s [mirrors], or debian; blanks written %20)',
+    ],
   },
   {
     name: 'bad relation text',

@@ -108,15 +108,22 @@ if (Array.isArray(value)) {
         localPath = undefined;
       }
     } else if (/^(https?|mirror):\/\//.test(url)) {
-      const problem = urlProblem(url);
-      if (problem !== undefined) add(`${k}.url`, problem);
-      if (url.startsWith('mirror://') && !/^mirror:\/\/[a-z0-9][a-z0-9_-]*\/./i.test(url)) {
-        add(`${k}.url`, `"${url}" must look like mirror://NAME/path`);
+      if (url.startsWith('mirror://')) {
+        if (!/^mirror:\/\/[a-z0-9][a-z0-9_-]*\/./i.test(url) || /\s/.test(url)) add(`${k}.url`, `"${url}" must look like mirror://NAME/path (NAME a mirror of kiln.toml's [mirrors], or debian; blanks written %20)`);
+      } else {
+        const problem = urlProblem(url);
+        if (problem !== undefined) add(`${k}.url`, problem);
       }
       if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}: source needs its sha256 (\`kiln fetch --makesum ${folderName}\` fetches the file and writes its sha256 in)`);
       if (hasUserinfo(url)) add(`${k}.url`, USERINFO_PROBLEM);
     } else {
-      add(`${k}.url`, `"${url}" has an unsupported scheme: use file:, https://, http://, mirror://NAME/ or git+https://`);
+      const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];
+      const known = scheme !== undefined && ['http', 'https', 'mirror', 'file'].includes(scheme.toLowerCase());
+      add(`${k}.url`, known && scheme !== scheme.toLowerCase()
+        ? `"${url}": write the scheme in lowercase (${scheme.toLowerCase()}:)`
+        : known
+          ? `"${url}" must start with ${scheme!.toLowerCase()}:// (two slashes)`
+          : `"${url}" has an unsupported scheme: use file:, https://, http://, mirror://NAME/ or git+https://`);
     }
     const strip = typeof src['strip'] === 'number' ? src['strip'] : !git && isArchiveUrl(url) ? 1 : 0;
     sources.push({ url, sha256: git ? undefined : sha, dest, strip, localPath, ...(git && rev !== undefined ? { rev } : {}) });
