@@ -254,6 +254,11 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     want: ['sources[0].url: "mirror://debian" must look like mirror://NAME/path (NAME a mirror of kiln.toml\'s [mirrors], or debian; blanks written %20)'],
   },
   {
+    name: 'a value pasted by mistake is not repeated whole',
+    text: recipe({ build: { cpus: `"${'x'.repeat(5000)}"` } }),
+    want: [`build.cpus: expected a whole number, got "${'x'.repeat(60)}"… (5000 characters)`],
+  },
+  {
     name: 'a known scheme written in capitals, or with one slash, is said so, not "unsupported"',
     text: recipe({ sources: [{ url: '"HTTPS://dl.example/x.tar.gz"', sha256: `"${SHA}"` }, { url: '"https:/dl.example/y.tar.gz"', sha256: `"${SHA}"` }, { url: '"mirror:///x.tar.gz"', sha256: `"${SHA}"` }] }),
     want: [

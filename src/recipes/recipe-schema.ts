@@ -146,7 +146,8 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: re
 }
 
 function describeValue(v: unknown, expected?: string): string {
-  if (typeof v === 'string') return JSON.stringify(v);
+  // A value pasted by mistake (a whole file) is not repeated whole on one line.
+  if (typeof v === 'string') return v.length > 80 ? `${JSON.stringify(v.slice(0, 60))}… (${v.length} characters)` : JSON.stringify(v);
   if (typeof v === 'number') return Number.isInteger(v) || (expected !== 'int' && expected !== 'number') ? `${v}` : `${v} (not a whole number)`;
   if (Array.isArray(v)) return 'an array';
   if (v === null) return 'null';
@@ -160,7 +161,7 @@ function fixFor(expected: string, v: unknown): string {
   // Not the value back in quotes: TOML has made a number of it already (1.0 is 1, 1.10 is 1.1).
   if (expected === 'string' && typeof v === 'number') return ' (write it in quotes: TOML reads it unquoted as a number)';
   if (expected === 'string' && typeof v === 'boolean') return ` (write it in quotes: "${String(v)}")`;
-  if (expected === 'array' && typeof v === 'string') return ` (write it as a list: [${JSON.stringify(v)}])`;
+  if (expected === 'array' && typeof v === 'string') return v.length > 80 ? ' (write it as a list: ["…"])' : ` (write it as a list: [${JSON.stringify(v)}])`;
   return '';
 }
 
