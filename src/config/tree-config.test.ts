@@ -112,7 +112,7 @@ const rows: { name: string; text: string; want: string[] }[] = [
     want: [
       'mirrors.c: "file://relative/dir" names the host "relative": a file mirror is an absolute folder, file:///PATH (three slashes)',
       'mirrors.e: "http://exa mple/" holds a space or other blank: write it as %20',
-      'mirrors.f: "https://[::1" is not a valid URL: write it as https://HOST/path or file:///PATH',
+      'mirrors.f: "https://[::1" is not a valid URL: write it as https://HOST/path',
     ],
   },
   {

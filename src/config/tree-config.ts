@@ -23,6 +23,7 @@ import { inFileOrder, keyLines, lineOfKey } from '../recipes/toml-key-lines.ts';
 import type { KilnError } from '../errors.ts';
 import { parseSubstituteUrl } from '../execute/substitute-urls.ts';
 import { NAME_RE } from '../recipes/recipe-schema.ts';
+import { urlProblem } from '../recipes/recipe-sources.ts';
 import { OPTION_NAME_RE } from '../plan/spec.ts';
 import type { OptionSetting } from '../plan/options.ts';
 
@@ -83,17 +84,11 @@ const TOKEN_IN_FILE = 'the token is not written in kiln.toml (it goes wherever t
  * (file:///PATH); a blank must be written %20. Said here, not at the first download.
  */
 export function mirrorUrlProblem(u: string): string | undefined {
+  if (!/^file:/i.test(u)) return urlProblem(u);
   if (/\s/.test(u)) return `${JSON.stringify(u)} holds a space or other blank: write it as %20`;
-  let url: URL;
-  try {
-    url = new URL(u);
-  } catch {
-    return `${JSON.stringify(u)} is not a valid URL: write it as https://HOST/path or file:///PATH`;
-  }
-  if (url.protocol === 'file:') {
-    return url.host === '' || url.host === 'localhost' ? undefined : `${JSON.stringify(u)} names the host "${url.host}": a file mirror is an absolute folder, file:///PATH (three slashes)`;
-  }
-  return url.hostname === '' ? `${JSON.stringify(u)} has no host: write it as https://HOST/path` : undefined;
+  const url = URL.parse(u);
+  if (url === null) return `${JSON.stringify(u)} is not a valid URL: write it as file:///PATH`;
+  return url.host === '' || url.host === 'localhost' ? undefined : `${JSON.stringify(u)} names the host "${url.host}": a file mirror is an absolute folder, file:///PATH (three slashes)`;
 }
 
 const schema = z.strictObject({
