@@ -473,6 +473,9 @@ test('a tenant\'s source on the daemon\'s own network (127.0.0.1) is refused, na
   mkdirSync(join(withInstance, 'good'), { recursive: true });
   writeFileSync(join(withInstance, 'good', 'recipe.toml'), recipe('good', 'true'));
   writeFileSync(join(withInstance, 'kiln.toml'), `env = "bookworm-{arch}"\n\n[instance]\nname = "x"\npackages = ["hello"]\n\n[[instance.sources]]\nuri = "http://127.0.0.1:${port}/debian"\nsuite = "bookworm"\ncomponents = ["main"]\ntrusted = true\n`);
+  // One daemon per state directory: the open one stops first.
+  open.proc.child.kill('SIGTERM');
+  await open.proc.done;
   const closedAgain = await serve(t, s.state, []);
   const viaApt = await runKiln(['build', '--tree', withInstance, '--server', closedAgain.url, '--state', join(s.dir, 'local')], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
   assert.notEqual(viaApt.code, 0, viaApt.stdout + viaApt.stderr);
