@@ -129,4 +129,7 @@ test('natsUrlOf: nats://, tls:// or bare HOST:PORT servers; another scheme is a 
   // What no server address is: a usage error now, not "cannot reach" later.
   for (const bad of ['not a url', 'nats://', 'h:99999']) assert.throws(() => natsUrlOf(bad, {}), (e: unknown) => e instanceof Error && e.message === `--nats: ${JSON.stringify(bad)} is not a NATS server address`, bad);
   assert.throws(() => natsUrlOf(undefined, { KILN_NATS: 'nats://u:secret@' }), (e: unknown) => e instanceof Error && e.message === '$KILN_NATS: "nats://…@" is not a NATS server address');
+  // No password in a message, with or without a scheme, an @ in it or not.
+  assert.throws(() => natsUrlOf('alice:s3cret@nats.example:99999', {}), (e: unknown) => e instanceof Error && e.message === '--nats: "…@nats.example:99999" is not a NATS server address');
+  assert.throws(() => natsUrlOf('nats://alice:p@ss@h:99999', {}), (e: unknown) => e instanceof Error && !/p@ss|alice/.test(e.message));
 });

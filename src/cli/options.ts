@@ -247,6 +247,11 @@ function outDirOf(dir: string): string {
   return path;
 }
 
+/** A NATS server address with its user and password (or token) left out, with or without a scheme (pure). */
+export function hideUserinfo(server: string): string {
+  return server.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, '$1…@');
+}
+
 /** --nats URL, else $KILN_NATS; undefined when neither names one. */
 export function natsUrlOf(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string | undefined {
   const url = (given ?? env['KILN_NATS'] ?? '').trim();
@@ -257,13 +262,13 @@ export function natsUrlOf(given: string | undefined, env: NodeJS.ProcessEnv = pr
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(server)?.[1]?.toLowerCase();
     if (scheme !== undefined && scheme !== 'nats' && scheme !== 'tls') {
       const from = given === undefined ? '$KILN_NATS' : '--nats';
-      throw new KilnError('usage', `${from}: ${scheme}:// is not a NATS URL (${server.replace(/\/\/[^/@]*@/, '//…@')})`, { hint: 'give the NATS server\'s client port: nats://HOST:4222 (tls://HOST:4222 for TLS); its http monitoring port (8222) does not take clients' });
+      throw new KilnError('usage', `${from}: ${scheme}:// is not a NATS URL (${hideUserinfo(server)})`, { hint: 'give the NATS server\'s client port: nats://HOST:4222 (tls://HOST:4222 for TLS); its http monitoring port (8222) does not take clients' });
     }
     // Said now as the flag's mistake, not later as a server that cannot be reached.
     const parsed = /\s/.test(server) ? null : URL.parse(scheme === undefined ? `nats://${server}` : server);
     if (parsed === null || parsed.hostname === '') {
       const from = given === undefined ? '$KILN_NATS' : '--nats';
-      throw new KilnError('usage', `${from}: ${JSON.stringify(server.replace(/\/\/[^/@]*@/, '//…@'))} is not a NATS server address`, { hint: 'give the NATS server\'s client port: nats://HOST:4222 (tls://HOST:4222 for TLS), several comma-separated' });
+      throw new KilnError('usage', `${from}: ${JSON.stringify(hideUserinfo(server))} is not a NATS server address`, { hint: 'give the NATS server\'s client port: nats://HOST:4222 (tls://HOST:4222 for TLS), several comma-separated' });
     }
   }
   return url;

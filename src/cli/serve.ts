@@ -1,11 +1,10 @@
 // kiln serve: run the build daemon (REST API, tenant queues) until SIGTERM or SIGINT.
 
 import { Option, type Command } from 'commander';
-import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { parseLockContent, tryLock } from '../cache/lock.ts';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { join, resolve } from 'node:path';
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { MAX_INTERRUPTIONS } from '../records/server-records.ts';
 import { openRecords } from '../records/records.ts';
 import { reapLeftovers } from '../run/run-workspaces.ts';
@@ -150,7 +149,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
     mkdirSync(state.root, { recursive: true });
     // One daemon per state directory: a second would re-queue the first's running builds
     // as interrupted and run them again beside it.
-    const daemonLock = await holdDaemonLock(state.root);
+    const daemonLock = holdDaemonLock(state.root);
     try {
       {
         using records = openRecords(state.root);
@@ -239,20 +238,48 @@ export function registerServe(program: Command, ctx: CliContext): void {
       });
       ctx.stderr.write('kiln serve: stopped\n');
     } finally {
-      await daemonLock.release();
+      daemonLock.release();
     }
   });
 }
 
-/** `<state>/serve.lock`, held while the daemon runs (a dead daemon's is taken over); conflict naming the live holder. */
-export async function holdDaemonLock(stateRoot: string): Promise<{ release(): Promise<void> }> {
-  const lock = await tryLock(stateRoot, 'serve');
-  if (lock !== undefined) return lock;
-  const holder = parseLockContent(await readFile(join(stateRoot, 'serve.lock'), 'utf8').catch(() => ''));
-  const who = holder === undefined ? 'another kiln serve' : `another kiln serve (pid ${holder.pid} on ${holder.host}, since ${new Date(holder.started).toISOString()})`;
-  throw new KilnError('conflict', `${who} uses the state directory ${stateRoot}`, {
-    hint: 'one daemon per state directory: stop that one first, or give this one its own --state',
-  });
+/**
+ * One daemon per state directory: an exclusive SQLite lock on `<state>/daemon.lock`, held
+ * while the daemon runs. The kernel drops it when the process ends, however it ends, so a
+ * daemon that died (even in a container whose host name changed) leaves nothing to break.
+ * `<state>/daemon.pid` says who holds it (pid, host, since), for the message of the next.
+ */
+export function holdDaemonLock(stateRoot: string): { release(): void } {
+  const db = new DatabaseSync(join(stateRoot, 'daemon.lock'), { timeout: 0 });
+  try {
+    db.exec('PRAGMA locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
+  } catch (e) {
+    db.close();
+    if (!/locked|busy/i.test((e as Error).message)) throw e;
+    const [pid, host, since] = readFileSafe(join(stateRoot, 'daemon.pid')).trim().split(' ');
+    const when = Number(since);
+    const who = pid === undefined || pid === '' ? 'another kiln serve' : `another kiln serve (pid ${pid}${host === undefined ? '' : ` on ${host}`}${Number.isFinite(when) && when > 0 ? `, since ${new Date(when).toISOString()}` : ''})`;
+    throw new KilnError('conflict', `${who} uses the state directory ${stateRoot}`, {
+      hint: 'one daemon per state directory: stop that one first, or give this one its own --state',
+    });
+  }
+  const pidFile = join(stateRoot, 'daemon.pid');
+  writeFileSync(pidFile, `${process.pid} ${hostname()} ${Date.now()}\n`);
+  return {
+    release() {
+      rmSync(pidFile, { force: true });
+      db.close();
+    },
+  };
+}
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** 127.0.0.0/8, ::1 and localhost: what only this machine reaches. */

@@ -137,3 +137,20 @@ test('scan cache: folders() names where the last scan found packages, category f
   assert.deepEqual(cache.folders().sort(), ['graphics/pngcrush', 'libpng', 'zlib']);
   assert.deepEqual(openScanCache(join(dir.path, 'none.json'), { root: tree, settings, now }).folders(), []);
 });
+
+test('PARSER_MODULES holds every module the recipe parser imports directly, so that a change to one of them drops the scan cache', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { dirname, relative, resolve } = await import('node:path');
+  const { PARSER_MODULES } = await import('./scan-cache.ts');
+  const src = resolve(import.meta.dirname, '..');
+  const missing: string[] = [];
+  for (const from of ['recipes/parse-recipe.ts', 'recipes/recipe-sources.ts', 'recipes/recipe-schema.ts', 'recipes/recipe-options.ts']) {
+    const text = readFileSync(resolve(src, from), 'utf8');
+    // Value imports only: a type import changes no behaviour.
+    for (const m of text.matchAll(/^import (?!type )[^;]*? from '(\.[^']+\.ts)';$/gm)) {
+      const rel = relative(src, resolve(dirname(resolve(src, from)), m[1]!));
+      if (!PARSER_MODULES.includes(rel)) missing.push(`${from} imports ${rel}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});

@@ -35,12 +35,14 @@ const FORMAT = 'kiln-scan-cache-1';
 export const RACY_MS = 1000;
 
 /** The modules whose code decides what a recipe becomes (relative to src/). */
-const PARSER_MODULES = [
+export const PARSER_MODULES = [
   'recipes/scan-tree.ts',
   'recipes/scan-cache.ts',
   'recipes/tree-folders.ts',
   'recipes/local-file.ts',
   'recipes/parse-recipe.ts',
+  'recipes/recipe-sources.ts',
+  'recipes/toml-key-lines.ts',
   'recipes/recipe-options.ts',
   'recipes/recipe-defaults.ts',
   'recipes/recipe-schema.ts',
@@ -50,6 +52,11 @@ const PARSER_MODULES = [
   'debian/version.ts',
   'debian/arch-names.ts',
   'debian/closest-name.ts',
+  'debian/relation-arch-check.ts',
+  'config/credentials.ts',
+  'config/toml-problem.ts',
+  'lib/toml-error.ts',
+  'execute/output-checks.ts',
   'lib/duration.ts',
   'lib/hash.ts',
 ];

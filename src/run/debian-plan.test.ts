@@ -6,7 +6,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isKilnError } from '../errors.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { debianRequestOf, envSuiteProblem, refuseSandboxForDebian, releaseNames, scanForRun, type DebianCliRequest } from './debian-plan.ts';
+import { debianRequestOf, ensureDebianEnvs, envSuiteProblem, refuseSandboxForDebian, releaseNames, scanForRun, type DebianCliRequest } from './debian-plan.ts';
+import { createEnvStore } from '../envs/env-store.ts';
+import type { RootMakers } from '../envs/env-types.ts';
 
 const options: DebianCliRequest = {
   suite: '', sources: [], dscs: [], all: false, mirror: undefined, profiles: [], nocheck: true, mode: 'binary', cpus: 2, withTree: false, twice: true,
@@ -69,4 +71,39 @@ test('scanForRun: --sandbox host or kiln.toml sandbox = "host" is refused before
     (e: unknown) => isKilnError(e) && e.code === 'sandbox-unavailable' && /kiln\.toml's sandbox = "host"/.test(e.message),
   );
   await assert.rejects(scanForRun({ ...base, debian: req, sandbox: 'chroot' }, () => ['amd64']), (e: unknown) => isKilnError(e) && e.code === 'download-failed');
+});
+
+test('ensureDebianEnvs: a build that finds another kiln making its env waits, says so, and then uses that env', async () => {
+  await using dir = await tmpDir();
+  let open: () => void = () => {};
+  const gate = new Promise<void>((r) => (open = r));
+  let started: () => void = () => {};
+  const making = new Promise<void>((r) => (started = r));
+  const makers = (wait: boolean): Partial<RootMakers> => ({
+    async bootstrap(_spec, root) {
+      await mkdir(join(root, 'etc'), { recursive: true });
+      await writeFile(join(root, 'etc', 'made'), 'x');
+      if (wait) {
+        started();
+        await gate;
+      }
+      return ['mmdebstrap'];
+    },
+    async ensureArch() {},
+  });
+  // The other kiln: its create holds the env's lock until the gate opens.
+  const other = createEnvStore({ stateDir: dir.path, makers: makers(true) }).create('bookworm-amd64', { suite: 'bookworm', arch: 'amd64', mirror: 'http://deb.example/debian' });
+  await making;
+  const notes: string[] = [];
+  const ensuring = ensureDebianEnvs({ stateDir: dir.path, template: 'bookworm-{arch}', suite: 'bookworm', mirror: 'http://deb.example/debian', archs: ['amd64'], note: (t) => notes.push(t), makers: makers(false) });
+  const deadline = Date.now() + 10_000;
+  while (!notes.some((n) => /is being made, updated/.test(n)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  open();
+  await other;
+  await ensuring;
+  assert.deepEqual(notes.map((n) => n.replace(/pid \d+ on \S+, for \d+s/, 'pid P on H, for Ns')), [
+    'creating env bookworm-amd64 (bookworm amd64, mmdebstrap buildd) for the Debian build; this takes a minute or two',
+    'environment "bookworm-amd64" is being made, updated, imported, exported or destroyed by another kiln process (pid P on H, for Ns): waiting for it to finish (Ctrl-C stops waiting)',
+    'env bookworm-amd64 was made meanwhile by another kiln: the build uses it',
+  ]);
 });

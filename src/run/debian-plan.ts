@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createDownloads } from '../cache/downloads.ts';
 import { hostDebianMirror, isDebianSuiteName } from '../config/mirrors.ts';
+import type { RootMakers } from '../envs/env-types.ts';
 import { emptyTreeConfig } from '../config/load-tree-config.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import type { DebianScan } from '../debian/debian-scan.ts';
@@ -287,14 +288,16 @@ export function releaseNames(release: { readonly suite?: string | undefined; rea
 }
 
 /** Create the envs a Debian run needs when they do not exist yet (mmdebstrap buildd). */
-export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; keyring?: string | undefined; checkValidUntil?: false | undefined; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal; suiteNames?: readonly string[] }): Promise<void> {
+export async function ensureDebianEnvs(o: { stateDir: string; template: string; suite: string; mirror: string; keyring?: string | undefined; checkValidUntil?: false | undefined; archs: readonly string[]; note: (t: string) => void; signal?: AbortSignal; suiteNames?: readonly string[]; makers?: Partial<RootMakers> }): Promise<void> {
   const { createEnvStore } = await import('../envs/env-store.ts');
-  const store = createEnvStore({ stateDir: o.stateDir });
+  // Another kiln making the same env (two builds started at once) is waited for, and said.
+  const store = createEnvStore({ stateDir: o.stateDir, onLockWait: (m) => o.note(m), ...(o.makers === undefined ? {} : { makers: o.makers }) });
+  const suites = [o.suite, ...(o.suiteNames ?? [])];
   for (const arch of o.archs) {
     const name = o.template.replaceAll('{arch}', arch);
     try {
       const env = await store.get(name);
-      const problem = envSuiteProblem(env, [o.suite, ...(o.suiteNames ?? [])]);
+      const problem = envSuiteProblem(env, suites);
       if (problem !== undefined) throw problem;
     } catch (e) {
       if (!isKilnError(e) || e.code !== 'env-not-found') throw e;
@@ -303,7 +306,7 @@ export async function ensureDebianEnvs(o: { stateDir: string; template: string; 
       if (name !== `${o.suite}-${arch}`) {
         // A name of kiln's form for another suite (trixie-amd64 for a bookworm run): creating it for this suite would mislabel it.
         const named = name.endsWith(`-${arch}`) ? name.slice(0, -arch.length - 1) : undefined;
-        if (named !== undefined && named !== o.suite && isDebianSuiteName(named)) {
+        if (named !== undefined && !suites.includes(named) && isDebianSuiteName(named)) {
           throw new KilnError('env-not-found', `env "${name}" does not exist, and its name says ${named}, but this run builds Debian sources of ${o.suite} for ${arch}`, {
             hint: `leave out --env (and kiln.toml's env), and kiln makes ${o.suite}-${arch} itself, or give --env "${o.suite}-{arch}"; to build ${named}, use --debian ${named}`,
           });
@@ -315,7 +318,15 @@ export async function ensureDebianEnvs(o: { stateDir: string; template: string; 
         });
       }
       o.note(`creating env ${name} (${o.suite} ${arch}, mmdebstrap buildd) for the Debian build; this takes a minute or two`);
-      await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.keyring === undefined ? {} : { keyring: o.keyring }), ...(o.checkValidUntil === false ? { checkValidUntil: false as const } : {}), ...(o.signal === undefined ? {} : { signal: o.signal }) });
+      try {
+        await store.create(name, { suite: o.suite, arch, mirror: o.mirror, ...(o.keyring === undefined ? {} : { keyring: o.keyring }), ...(o.checkValidUntil === false ? { checkValidUntil: false as const } : {}), ...(o.signal === undefined ? {} : { signal: o.signal }) });
+      } catch (made) {
+        // Made meanwhile by the other kiln this one waited for: used, once it is of this suite.
+        if (!isKilnError(made) || made.code !== 'env-exists') throw made;
+        const problem = envSuiteProblem(await store.get(name), suites);
+        if (problem !== undefined) throw problem;
+        o.note(`env ${name} was made meanwhile by another kiln: the build uses it`);
+      }
     }
   }
 }
