@@ -67,9 +67,11 @@ async function mergeInto(
   } catch {
     // no index yet, or unreadable: rebuilt from this run
   }
+  let built = false;
   for (const n of plan.nodes) {
     const st = finalState.get(n.id);
     if (st !== 'built' && st !== 'up-to-date') continue;
+    if (st === 'built') built = true;
     const key = keyOf(n.id);
     if (key === undefined) continue;
     const meta = artifacts.remembered(key) ?? (await artifacts.get(key));
@@ -90,7 +92,13 @@ async function mergeInto(
     entries.set(id, entry);
   }
   // An index written before packages/All existed gets its files once.
-  if (!changed && (existsSync(join(dirname(indexPath), FILES_DIR)) || ![...entries.values()].some((e) => e.path.endsWith('.tar.zst')))) return false;
+  if (!changed && (existsSync(join(dirname(indexPath), FILES_DIR)) || ![...entries.values()].some((e) => e.path.endsWith('.tar.zst')))) {
+    // A build of the very same bytes (a damaged artifact removed and built again) is a new
+    // file in the cache under an unchanged entry: packages/All is linked to it again, not
+    // left on the damaged one. Only after a run that built something: a no-change run stats nothing.
+    if (built) syncPackageFiles(dirname(indexPath), [...entries.values()]);
+    return false;
+  }
   await mkdir(dirname(indexPath), { recursive: true });
   await writePackageIndex(indexPath, withFiles(indexPath, [...entries.values()]));
   return true;

@@ -302,6 +302,16 @@ test('case 13: a flipped byte in a stored archive: the next build that stages it
   // The published copy of a is the good one too.
   const published = readdirSync(join(state, 'packages', 'All')).find((f) => f.startsWith('a_'));
   assert.equal(sha256(join(state, 'packages', 'All', published!)), sha256(archive));
+  // Rot again, and b forced (same inputs, same output): every index entry stays as it was,
+  // and the published copy (a hard link to the rotten file) is linked to the rebuilt one.
+  const again = readFileSync(archive);
+  again[again.length >> 2]! ^= 0x01;
+  await writeFile(archive, again);
+  const third = await runKiln([...args, '--force', 'b']);
+  assert.equal(third.code, 0, explain(third));
+  assert.ok(eventsOf(third.events, 'note').some((n) => /the stored artifact of a@amd64 is corrupt and was removed/.test(n.text)), explain(third));
+  assert.equal(sha256(join(state, 'packages', 'All', published!)), sha256(archive), 'packages/All holds the rebuilt archive, not the rotten one');
+  assert.equal(sha256(archive), good);
   // a, and b before and after its recipe changed.
   await verifyClean(state, cache, 3);
 });
