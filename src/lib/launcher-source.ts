@@ -84,12 +84,12 @@ static int others(void) {
   }
 }
 
-/* kiln is gone: kill the command's group and, as a subreaper, every process left under
-   this helper (a daemon that left the group with setsid is re-parented here), until none
-   is left; then exit. Without the subreaper only the group can be reached. */
-static void kill_all_and_exit(pid_t pid) {
-  if (pid > 0) kill(-pid, SIGKILL);
-  if (reaper) {
+/* As a subreaper: kill every process left under this helper (a daemon that left the
+   command's group with setsid, or cleared its environment, is re-parented here), until
+   none is left; how many were killed. */
+static int kill_orphans(void) {
+  int killed = 0;
+  {
     char self[24]; snprintf(self, sizeof self, "%d", (int)getpid());
     for (int round = 0; round < 1000; round++) {
       int found = 0;
@@ -109,7 +109,7 @@ static void kill_all_and_exit(pid_t pid) {
         if (!r || r[1] != ' ' || !r[2] || r[3] != ' ') continue;
         char *pp = r + 4, *end = strchr(pp, ' ');
         if (!end || (size_t)(end - pp) != strlen(self) || strncmp(pp, self, strlen(self)) != 0) continue;
-        kill((pid_t)atoi(e->d_name), SIGKILL);
+        if (kill((pid_t)atoi(e->d_name), SIGKILL) == 0) killed++;
         found = 1;
       }
       if (d) closedir(d);
@@ -118,6 +118,14 @@ static void kill_all_and_exit(pid_t pid) {
       struct timespec ts = { 0, 1000000 }; nanosleep(&ts, NULL);
     }
   }
+  return killed;
+}
+
+/* kiln is gone: kill the command's group and, as a subreaper, every process left under
+   this helper, until none is left; then exit. Without the subreaper only the group can be reached. */
+static void kill_all_and_exit(pid_t pid) {
+  if (pid > 0) kill(-pid, SIGKILL);
+  if (reaper) kill_orphans();
   _exit(0);
 }
 
@@ -128,12 +136,17 @@ static long long now_ms(void) {
 
 static void on_chld(int s) { (void)s; }
 
+/* The "left" line: - (no subreaper), 0 (nothing left), 1 (left, kiln sweeps), or kN (N
+   left, killed here before kiln hears the command ended: nothing runs on into packing). */
 static void status_frame(int st, struct rusage *ru, const char *tf) {
-  char head[160];
+  char head[160], left[24];
+  if (!reaper) snprintf(left, sizeof left, "-");
+  else if (!others()) snprintf(left, sizeof left, "0");
+  else { int k = kill_orphans(); if (others()) snprintf(left, sizeof left, "1"); else snprintf(left, sizeof left, "k%d", k); }
   int n = WIFSIGNALED(st) ? snprintf(head, sizeof head, "-1 %d\n", WTERMSIG(st)) : snprintf(head, sizeof head, "%d 0\n", WEXITSTATUS(st));
   n += snprintf(head + n, sizeof head - n, "%lld %lld %ld\n%s\n",
     (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec,
-    (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec, ru->ru_maxrss, reaper ? (others() ? "1" : "0") : "-");
+    (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec, ru->ru_maxrss, left);
   char *t = NULL; size_t tn = 0;
   if (tf[0]) {
     int fd = open(tf, O_RDONLY | O_CLOEXEC);

@@ -40,7 +40,8 @@
 // P pid (before any o/e/X) | E "errno\0message" (could not start; P may or may not have
 // come first) | o/e output | X "code signal\n" +
 // "userUs systemUs maxRssKb\n" (or "-\n") + "left\n" (1 = descendants alive, 0 = none,
-// - = unknown) + GNU time's output file | C closed.
+// kN = N were alive and the compiled helper killed them before this frame, - = unknown) +
+// GNU time's output file | C closed.
 // Without perl, runGroup falls back to spawning directly.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -68,6 +69,8 @@ export interface Launched {
    * process it started is still alive, so no sweep is needed; true or undefined otherwise.
    */
   readonly descendantsLeft: (() => boolean | undefined) | undefined;
+  /** Once the command has exited: how many processes it left the helper killed (as a subreaper) before saying so. */
+  readonly killedLeft?: (() => number) | undefined;
   /** Stop waiting for EOF on the command's pipes (a survivor holds them). */
   abandon(): void;
 }
@@ -161,6 +164,7 @@ interface Current {
   timeOutput: string | undefined;
   rusage: Rusage | undefined;
   descendantsLeft: boolean | undefined;
+  killedLeft: number;
   abandoned: boolean;
 }
 
@@ -215,6 +219,7 @@ class Helper {
         timeOutput: undefined,
         rusage: undefined,
         descendantsLeft: undefined,
+        killedLeft: 0,
         onPid: (pid) =>
           resolvePid({
             pid,
@@ -224,6 +229,7 @@ class Helper {
             timeOutput: () => cur.timeOutput,
             rusage: () => cur.rusage,
             descendantsLeft: () => cur.descendantsLeft,
+            killedLeft: () => cur.killedLeft,
             abandon: () => {
               if (cur.abandoned || this.#current !== cur) return;
               cur.abandoned = true;
@@ -353,7 +359,9 @@ class Helper {
           const [userUs, systemUs, maxRssKb] = usage.split(' ').map(Number) as [number, number, number];
           cur!.rusage = { userMs: Math.round(userUs / 1000), systemMs: Math.round(systemUs / 1000), maxRssKb };
         }
-        cur!.descendantsLeft = left === '0' ? false : left === '1' ? true : undefined;
+        // kN: N were left, and the helper killed them before it said the command ended.
+        cur!.descendantsLeft = left === '0' || /^k\d+$/.test(left) ? false : left === '1' ? true : undefined;
+        cur!.killedLeft = /^k\d+$/.test(left) ? Number(left.slice(1)) : 0;
         cur?.onExit(code < 0 ? { code: null, signal: signalName(sig) } : { code, signal: null });
         return;
       }

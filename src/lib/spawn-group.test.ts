@@ -8,10 +8,12 @@ import { eventually, pidsWithCmdline, pidsWithEnv } from '../../test/helpers/pro
 import { heldBufferBytes } from '../../test/helpers/held-memory.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { COOKIE_VAR, DEFAULT_TIME_PATH, decodeExit, killByCookie, runGroup } from './spawn-group.ts';
+import { launcherBinary } from './launcher-binary.ts';
 import { collect } from '../../test/helpers/collect-output.ts';
 
 const PATH = '/usr/local/bin:/usr/bin:/bin';
 const hasTime = existsSync(DEFAULT_TIME_PATH);
+const compiledLauncher = await launcherBinary();
 
 
 /** A unique `sleep 300.<digits>` argument that /proc/<pid>/cmdline can be searched for. */
@@ -166,6 +168,25 @@ describe('runGroup', () => {
       await noneLeft(r.cookie, marker);
     });
   }
+
+  // The hole the cookie sweep has: setsid and a cleared environment carry neither the group
+  // nor the cookie. The compiled helper, their subreaper, kills it before it says the
+  // command ended, so nothing of the job runs on (into packing, with a host build).
+  test('a daemon that leaves the group and clears its environment dies with the job, before the exit is told (compiled helper)', { skip: compiledLauncher === undefined ? 'no compiled launcher here (no C compiler)' : false }, async () => {
+    await using dir = await tmpDir();
+    const marker = sleepMarker();
+    const ready = `${dir.path}/ready`;
+    const ticks = `${dir.path}/ticks`;
+    const daemon = `(env -i /usr/bin/setsid /bin/sh -c 'touch ${ready}; while :; do echo x >> ${ticks}; sleep 0.01; done & exec sleep ${marker}' >/dev/null 2>&1 &)`;
+    const r = await runGroup(['sh', '-c', `${daemon}\nwhile [ ! -e ${ready} ]; do sleep 0.01; done; echo up`], { ...base, prefork: true, timeoutMs: 10_000 });
+    assert.equal(r.exitCode, 0);
+    assert.ok(r.reaped >= 2, `reaped ${r.reaped}`);
+    assert.deepEqual(await pidsWithCmdline(marker), [], 'the daemon survived');
+    // Nothing writes any more: the loop was killed before runGroup returned.
+    const size = (await readFile(ticks, 'utf8')).length;
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal((await readFile(ticks, 'utf8')).length, size, 'the daemon\'s loop still writes');
+  });
 
   test('a daemonized grandchild dies when the job is killed for a timeout', async () => {
     const marker = sleepMarker();

@@ -7,8 +7,11 @@
 // - A descendant that double-forks and calls setsid() leaves that group. Like Jenkins'
 //   ProcessTreeKiller, we tag the child's environment with a unique cookie
 //   (KILN_JOB_COOKIE=<random>) that descendants inherit, and once the leader has exited we
-//   SIGKILL every process whose /proc/<pid>/environ carries it. Known hole: a process that
-//   exec()s with a scrubbed environment (`env -i`) escapes; only cgroups close that.
+//   SIGKILL every process whose /proc/<pid>/environ carries it. A process that exec()s
+//   with a scrubbed environment (`env -i`) and leaves the group (setsid) carries neither:
+//   the compiled helper, their subreaper, kills every process left under it before it says
+//   the command ended (reported as `kN`); with the perl helper or without one, only cgroups
+//   close that hole.
 // - "Exited" is checked in /proc, never through child.killed. Zombies count as gone: PID 1
 //   in a container often never reaps them, and a zombie holds no resources but its pid.
 // - Output goes to a callback chunk by chunk and is never accumulated; the callback may
@@ -175,7 +178,8 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
 
     let survivors = 0;
     if (killing !== undefined) survivors = await killing;
-    let reaped = 0;
+    // What the compiled helper killed itself, as their subreaper, before it said the command ended.
+    let reaped = child.killedLeft?.() ?? 0;
     // No descendant alive (the helper, their subreaper, proved it): nothing to sweep.
     if (pgid !== undefined && child.descendantsLeft?.() !== false) {
       // The job is over: whatever is left in its group or carries its cookie gets no grace.
@@ -185,7 +189,7 @@ export async function runGroup(argv: readonly string[], options: RunGroupOptions
         await waitGroupGone(pgid, 5000);
       }
       // Pids are handed out in increasing order: the leader's descendants come after it.
-      reaped = leftovers.length + (await killByCookie(cookie, { since: startedAt, afterPid: pgid > 1 ? pgid - 1 : undefined }));
+      reaped += leftovers.length + (await killByCookie(cookie, { since: startedAt, afterPid: pgid > 1 ? pgid - 1 : undefined }));
       survivors = Math.max(survivors, (await groupMembers(pgid)).length);
     }
     // A survivor stuck in the kernel may hold the pipes open: wait briefly, then cut them.
