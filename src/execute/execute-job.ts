@@ -227,6 +227,10 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             }
           } catch (e) {
             if (signal.aborted) return cancelled();
+            // The machine's problem, not the package's: said as such (reliability case 9). tar
+            // says a short write ("Wrote only 6144 of 10240 bytes"), so the disk is asked too.
+            const full = noSpaceLeft(e) ? 'no space left' : workspaceDiskFull(sandbox.host.sysroot);
+            if (full !== undefined) return fail('disk-full', `staging its build dependencies failed with the disk of its workspace full (${full}, ${sandbox.host.sysroot}): free space there (kiln cache gc, old runs), then build it again`);
             return fail('stage-failed', messageOf(e));
           }
           // --loop-timeout, else the recipe's loop-timeout (0: off).
@@ -318,7 +322,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           }
         }
       } catch (e) {
-        outcome = signal.aborted ? cancelled() : fail('internal', messageOf(e));
+        // A full disk under kiln's own files (the job's log) is the machine's problem too.
+        outcome = signal.aborted ? cancelled() : noSpaceLeft(e) ? fail('disk-full', `kiln could not write this job's files with the disk full: ${messageOf(e)}; free space there (kiln cache gc, old runs), then build it again`) : fail('internal', messageOf(e));
       } finally {
         await jl.close();
       }

@@ -106,6 +106,25 @@ test('case 9: a build that fills its build disk stores nothing under its key; th
   await verifyClean(state, cache, 1);
 });
 
+test('case 9, staging: a dependency that does not fit the build disk fails the job as disk-full, not as a stage failure', { skip: notRoot, timeout: 60_000 }, async () => {
+  await using dir = await tmpDir();
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    lib: 'mkdir -p "$DESTDIR/usr/share/lib" && head -c 48M /dev/urandom > "$DESTDIR/usr/share/lib/blob"',
+    app: { script: 'true', deps: ['lib'] },
+  });
+  const state = join(dir.path, 'state');
+  const args = ['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--jobs', '1', '--json', '--min-free', '0'];
+  const first = await runKiln(args, { timeoutMs: 50_000 });
+  assert.equal(first.code, 0, explain(first));
+  await mkdir(join(state, 'work'), { recursive: true });
+  using _mount = mountTmpfs(join(state, 'work'), '32m');
+  const r = await runKiln([...args, '--force', 'app'], { timeoutMs: 50_000 });
+  assert.equal(r.code, 1, explain(r));
+  const app = pkgOf(await readReport(r), 'app');
+  assert.equal(app.reason, 'disk-full', explain(r));
+  assert.match(app.cause ?? '', /staging its build dependencies failed with the disk of its workspace full/);
+});
+
 test('case 9 through kiln serve: the build fails with disk-full, nothing is stored for it, the daemon lives on and /healthz answers', { skip: notRoot, timeout: 60_000 }, async (t) => {
   await using dir = await tmpDir();
   const tree = await writeTree(join(dir.path, 'tree'), DISK_FULL_TREE);
