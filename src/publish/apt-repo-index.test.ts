@@ -4,7 +4,7 @@ import { KilnError } from '../errors.ts';
 import { parseRelease } from '../debian/inrelease.ts';
 import { debControlFrom, parseControlParagraphs } from '../debian/deb-file.ts';
 import {
-  checkRepoName, debFileName, debianArchOf, entriesForArch, entryForDeb, entryFromParagraph, kindOfEntry, mergeEntries, packageKindOf, poolDir, releaseDate,
+  checkReleaseText, checkRepoName, debFileName, debianArchOf, entriesForArch, entryForDeb, entryFromParagraph, kindOfEntry, mergeEntries, packageKindOf, poolDir, releaseDate,
   renderPackages, renderRelease, repoArchitectures, type IndexEntry, type PackageKind,
 } from './apt-repo-index.ts';
 
@@ -172,4 +172,11 @@ test('mergeEntries: with replaceSameVersion a rebuild of a published version rep
   const m = merge(existing, [rebuilt], { replaceSameVersion: true });
   assert.equal(m.outcomes[0]?.outcome, 'replaced');
   assert.equal(m.entries[0]?.sha256, 'f'.repeat(64));
+});
+
+test('checkReleaseText: Origin and Label are one line without control characters (a line break would add a field to the signed Release)', () => {
+  for (const ok of ['kiln', 'Example Corp', 'Acme builds 2.0']) checkReleaseText('origin', ok);
+  for (const bad of ['a\nb', 'L\nSuite: evil', '', '  ', 'tab\there']) {
+    assert.throws(() => checkReleaseText('label', bad), (e: unknown) => e instanceof KilnError && e.code === 'usage' && e.message.startsWith('--label: ') && /single line/.test(e.message), JSON.stringify(bad));
+  }
 });

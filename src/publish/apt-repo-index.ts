@@ -265,8 +265,20 @@ const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 /** Suite and component names become directory names: one path component, no dots only. */
 export function checkRepoName(what: 'suite' | 'component', name: string): void {
   if (!NAME_RE.test(name)) {
-    throw new KilnError('usage', `${what} "${name}" is not a valid ${what} name (letters, digits, . _ + -, not starting with a dot)`, {
+    throw new KilnError('usage', `${what} "${name}" is not a valid ${what} name (letters, digits, . _ + -, starting with a letter or digit)`, {
       hint: what === 'suite' ? 'use a name such as bookworm or kiln-unstable' : 'use main (or contrib, non-free)',
+    });
+  }
+}
+
+/**
+ * A Release field's value given by the user (Origin, Label): one line of printable text, as
+ * a line break would start a field of its own in the signed Release (and make it unreadable).
+ */
+export function checkReleaseText(what: 'origin' | 'label', text: string): void {
+  if (text.trim() === '' || /[\x00-\x1f\x7f]/.test(text)) {
+    throw new KilnError('usage', `--${what}: ${JSON.stringify(text)} is not one line of text: a Release ${what === 'origin' ? 'Origin' : 'Label'} is a single line without control characters`, {
+      hint: `give e.g. --${what} "${what === 'origin' ? 'Example Corp' : 'Example Corp builds'}"`,
     });
   }
 }

@@ -25,7 +25,7 @@ import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { readDebControl } from '../debian/deb-file.ts';
-import { checkRepoName, entryForDeb, mergeEntries, packageKindOf, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
+import { checkReleaseText, checkRepoName, entryForDeb, mergeEntries, packageKindOf, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
 import { signedBy } from './signing.ts';
 import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
 import { hashFile, readDscForRepo } from './apt-repo-sources.ts';
@@ -106,6 +106,8 @@ export async function publishRepo(options: PublishOptions): Promise<PublishResul
   const component = options.component ?? 'main';
   checkRepoName('suite', options.suite);
   checkRepoName('component', component);
+  if (options.origin !== undefined) checkReleaseText('origin', options.origin);
+  if (options.label !== undefined) checkReleaseText('label', options.label);
   if (options.debs.length === 0 && (options.dscs ?? []).length === 0) {
     throw new KilnError('usage', 'no .deb, .udeb or .dsc files to publish', { hint: 'name .deb, .udeb or .dsc files, or directories holding them' });
   }
