@@ -17,6 +17,7 @@ const PATH_ERRNOS: Readonly<Record<string, { what: string; hint: string }>> = {
   EISDIR: { what: 'is a directory (a file is needed there)', hint: 'check the path: name a file, e.g. DIR/NAME' },
   EROFS: { what: 'read-only file system', hint: 'check the path: name one on a writable file system' },
   ENOSPC: { what: 'no space left on the device', hint: 'free some space (e.g. `kiln cache gc`) or name a path on another disk' },
+  EDQUOT: { what: 'disk quota exceeded', hint: 'free some space under your quota (e.g. `kiln cache gc`) or name a path on another disk' },
 };
 
 /**
@@ -24,11 +25,18 @@ const PATH_ERRNOS: Readonly<Record<string, { what: string; hint: string }>> = {
  * naming the path and what to do; undefined for anything else. `doing` says what kiln
  * was doing, e.g. "cannot write the public key to /x/k.gpg".
  */
-export function pathErrorOf(e: unknown, doing?: string): KilnError | undefined {
+export function pathErrorOf(e: unknown, doing?: string, at?: string): KilnError | undefined {
   if (isKilnError(e) || !(e instanceof Error)) return undefined;
-  const { path } = e as NodeJS.ErrnoException;
+  // The path the user gave when the caller knows it (a write through an open file, or to a
+  // temporary file beside it, names no path or another), else the error's own.
+  const path = at ?? (e as NodeJS.ErrnoException).path;
   let code = (e as NodeJS.ErrnoException).code;
-  if (code === undefined || PATH_ERRNOS[code] === undefined || typeof path !== 'string') return undefined;
+  if (code === undefined || PATH_ERRNOS[code] === undefined) return undefined;
+  // A full disk is the machine's state, wherever it was met: never an internal error.
+  if (typeof path !== 'string') {
+    if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
+    return new KilnError('path-unusable', `${doing ?? 'a write failed'}: ${PATH_ERRNOS[code]!.what} (${code})`, { hint: PATH_ERRNOS[code]!.hint, cause: e });
+  }
   // A recursive mkdir reports ENOENT when the parent exists but cannot be written to
   // (read-only file system, no permission): say which.
   if (code === 'ENOENT' && existsSync(dirname(path))) code = writeProblem(dirname(path)) ?? code;

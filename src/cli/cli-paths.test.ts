@@ -95,6 +95,9 @@ test('pathErrorOf: fs errors with a path become path-unusable; other errors stay
     [fsError('ENOSPC', '/full/x'), /no space left/],
     [fsError('EROFS', '/ro/x'), /read-only/],
     [fsError('ENOENT'), undefined], // no path: not a path the user gave
+    // A write through an open file carries no path: a full disk is still no internal error.
+    [fsError('ENOSPC'), /^a write failed: no space left on the device \(ENOSPC\)$/],
+    [fsError('EDQUOT'), /disk quota exceeded \(EDQUOT\)/],
     [fsError('ECONNRESET', '/x'), undefined],
     [new Error('a bug'), undefined],
     [new KilnError('usage', 'already coded'), undefined],
@@ -110,6 +113,7 @@ test('pathErrorOf: fs errors with a path become path-unusable; other errors stay
     }
   }
   assert.match(pathErrorOf(fsError('EISDIR', '/tmp'), 'cannot write the public key (-o)')?.message ?? '', /^cannot write the public key \(-o\): \/tmp: is a directory/);
+  assert.match(pathErrorOf(fsError('ENOSPC'), 'cannot write the public key (-o)', '/full/k.asc')?.message ?? '', /^cannot write the public key \(-o\): \/full\/k\.asc: no space left on the device \(ENOSPC\)$/);
 });
 
 test('env create prints nothing before refusing a bad name or a taken one; a braced name hints at {arch}', async (t) => {

@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { atomicWrite } from '../lib/atomic-write.ts';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { createSigningKey, DEFAULT_KEY_NAME, exportPublicKey, loadSigningKey } from '../publish/signing.ts';
@@ -79,9 +80,13 @@ export function registerKey(program: Command, ctx: CliContext): void {
     const data = exportPublicKey(await loadSigningKey(layoutFrom(opts).root), { armor: opts.binary !== true });
     if (opts.output !== undefined) {
       try {
-        await writeFile(opts.output, data, { mode: 0o644 });
+        // Whole or not at all: a full disk must not leave a truncated keyring (one apt
+        // already trusts, say) behind. A device or pipe (/dev/stdout) is written as it is.
+        const st = await stat(opts.output).catch(() => undefined);
+        if (st !== undefined && !st.isFile()) await writeFile(opts.output, data);
+        else await atomicWrite(opts.output, data, { mode: 0o644 });
       } catch (e) {
-        throw pathErrorOf(e, 'cannot write the public key (-o)') ?? e;
+        throw pathErrorOf(e, 'cannot write the public key (-o)', opts.output) ?? e;
       }
       return;
     }
