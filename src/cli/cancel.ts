@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { CliContext } from './main.ts';
 import { followBuild } from './remote-build.ts';
+import { KilnError } from '../errors.ts';
 import { addRemoteOptions, callJson, forTheCli, requireRemote, type RemoteOptions } from './remote.ts';
 
 interface CancelOpts extends RemoteOptions {
@@ -20,6 +21,7 @@ export function registerCancel(program: Command, ctx: CliContext): void {
   addRemoteOptions(cmd);
   cmd.action(async (id: string, opts: CancelOpts) => {
     const remote = requireRemote(opts, 'cancel');
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(id)) throw new KilnError('usage', `"${id}" is not a build id`, { hint: 'see `kiln status --runs --server URL`' });
     const b = await callJson<{ id: string; state: string }>(remote, 'POST', `/api/v1/builds/${encodeURIComponent(id)}/cancel`).catch((e: unknown) => {
       throw forTheCli(e, id);
     });

@@ -116,7 +116,9 @@ export async function remoteLogs(remote: Remote, name: string, opts: { run?: str
   let toStart: string | undefined;
   const candidates = opts.run !== undefined ? [opts.run] : (await callJson<{ builds: BuildView[] }>(remote, 'GET', '/api/v1/builds?limit=20')).builds.map((b) => b.id);
   for (const id of candidates) {
-    const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(id)}/jobs`);
+    const { jobs } = await callJson<{ jobs: JobView[] }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(id)}/jobs`).catch((e: unknown) => {
+      throw forTheCli(e, id);
+    });
     job = jobs.find(matches);
     if (job !== undefined) {
       buildId = id;

@@ -15,7 +15,7 @@ import { KilnError } from '../errors.ts';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, keyringFileOf, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, checkMirrorUrl, keyringFileOf, layoutFrom, type StateOptions } from './options.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
 
 interface VerifyOpts extends StateOptions {
@@ -98,6 +98,7 @@ export function registerVerify(program: Command, ctx: CliContext): void {
     if (opts.arch !== undefined) checkArchOption('--arch', opts.arch);
     await checkDebPaths(debs);
     refuseUserinfo('--mirror', opts.mirror);
+    checkMirrorUrl('--mirror', opts.mirror);
     const keyring = opts.keyring === undefined ? undefined : keyringFileOf('--keyring', opts.keyring);
     const mirror = opts.mirror ?? (await hostDebianMirror());
     if (mirror === undefined) {

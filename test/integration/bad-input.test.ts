@@ -38,6 +38,7 @@ test('flag values: each message names its own flag, exit 2', async () => {
     [['history', 'hello', '--arch', 'nonsense'], /^kiln: error \[usage\]: --arch: "nonsense" is not a Debian architecture name$/m],
     [['build', '--tree', t, '--min-free', '99999T'], /^kiln: error \[usage\]: --min-free: "99999T" is too large \(at most 8191T\)$/m],
     [['build', '--tree', t, '--nats', 'not a url'], /^kiln: error \[usage\]: --nats: "not a url" is not a NATS server address$/m],
+    [['verify', '/etc/hostname', '--suite', 'bookworm', '--mirror', 'notaurl'], /^kiln: error \[usage\]: --mirror: "notaurl" is not an http:\/\/, https:\/\/ or file:\/\/ URL$/m],
     // An unset shell variable must not mean the current folder.
     [['build', '--tree', ''], /^kiln: error \[usage\]: --tree: the path is empty$/m],
     [['fetch', '--tree', ' '], /^kiln: error \[usage\]: --tree: the path is empty$/m],
@@ -51,6 +52,10 @@ test('flag values: each message names its own flag, exit 2', async () => {
     assert.match(r.stderr, message, args.join(' '));
     assert.match(r.stderr, /^ {2}hint: /m, args.join(' '));
   }
+  // An empty build id is refused before anything is asked of the server.
+  const cancel = await runKiln(['cancel', '', '--server', 'http://127.0.0.1:9', '--token', 'x']);
+  assert.equal(cancel.code, 2, explain(cancel));
+  assert.match(cancel.stderr, /^kiln: error \[usage\]: "" is not a build id$/m);
   // A cache that is a file is named, and the new state directory is not made.
   await writeFile(join(dir.path, 'a-file'), '');
   const fresh = join(dir.path, 'fresh-state');
