@@ -81,9 +81,12 @@ export function registerDownload(program: Command, ctx: CliContext): void {
     if (missing.length > 0) ctx.exitCode = 1;
     const none = jobs.filter((j) => j.artifact === null && (j.state === 'built' || j.state === 'up-to-date')).length;
     const others = jobs.length - wanted.length - none;
+    // A build still going has more to come: said, so that an empty folder is not taken for its result.
+    const going = jobs.filter((j) => j.state === 'running' || j.state === 'waiting').length;
     ctx.stderr.write(
       `kiln: ${wanted.length - missing.length} artifact(s) of build ${build} in ${dir}${bytes > 0 ? ` (${humanBytes(bytes)})` : ''}${missing.length > 0 ? `; ${missing.length} no longer on the server` : ''}` +
-        `${none > 0 ? `; ${none} package(s) installed nothing` : ''}${others > 0 ? `; ${others} job(s) not built (kiln status ${build} --server URL)` : ''}\n`,
+        `${none > 0 ? `; ${none} package(s) installed nothing` : ''}${others > 0 ? `; ${others} job(s) not built (kiln status ${build} --server URL)` : ''}` +
+        `${going > 0 ? `; the build is still running (${going} job(s) running or waiting): download again once it has ended` : ''}\n`,
     );
   });
 }

@@ -37,8 +37,8 @@ export function parsePositive(option: string): (text: string) => number {
 }
 
 /** A parser of a whole number from `least` to `most` for the option named (e.g. a priority, 0 to 100). */
-export function parseRange(option: string, least: number, most: number): (text: string) => number {
-  return parseWhole(option, least, least, most);
+export function parseRange(option: string, least: number, most: number, example = least): (text: string) => number {
+  return parseWhole(option, least, example, most);
 }
 
 /** A parser of a whole number >= 0 for the option named. */

@@ -21,7 +21,7 @@ export function registerWorkers(program: Command, ctx: CliContext): void {
     .description('list the `kiln worker`s that answer on the NATS server: what they serve (arch in env), what they build now, the cpus and memory their jobs reserve, the jobs they hold until there is room, their free disk')
     .option('--nats <url>', 'the NATS server the workers use (default: $KILN_NATS)')
     .option('--json', 'print the answers as a JSON array')
-    .option('--wait <ms>', 'how long to gather answers, in milliseconds (default 1000)', parseRange('--wait', 1, 60_000));
+    .option('--wait <ms>', 'how long to gather answers, in milliseconds (default 1000)', parseRange('--wait', 1, 60_000, 1000));
   addNatsAccessOptions(cmd);
   cmd.action(async (opts: WorkersOpts) => {
     const url = natsUrlOf(opts.nats);

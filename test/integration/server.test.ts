@@ -150,6 +150,10 @@ test('SIGKILL mid-job, then restart: interrupted jobs re-queued with their parti
   const st = await runKiln(['status', a.json.id, '--server', first.url, '--token', s.tokens.alice]);
   assert.equal(st.code, 0, st.stderr);
   assert.match(st.stdout, /running\s+a-slow@\S+.*cpu [\d.]+ mem [\d.]+MiB disk [\d.]+MiB/);
+  // A download while it runs says so, not only what it got so far.
+  const midway = await runKiln(['download', a.json.id, '--into', join(s.dir, 'midway'), '--server', first.url, '--token', s.tokens.alice]);
+  assert.equal(midway.code, 0, midway.stderr);
+  assert.match(midway.stderr, /the build is still running \(\d+ job\(s\) running or waiting\): download again once it has ended/);
 
   // A follower of the running job's log rides through the kill below: it waits for the
   // daemon, then follows the job's second attempt to its end.
