@@ -372,8 +372,9 @@ function runTar(args: readonly string[], o: RunOptions): Promise<void> {
     child.on('close', (code, sig) => {
       o.signal?.removeEventListener('abort', kill);
       if (o.signal?.aborted) return reject(o.signal.reason);
-      // `/' of a member name, or `../../' of a hard link's target.
-      const unsafe = /Member name contains '\.\.'|Removing leading `[./]*'/.exec(stderr);
+      // `/' of a member name, or `../../' (or `top/../../') of a hard link's target: any
+      // prefix tar strips is a name aimed outside.
+      const unsafe = /Member name contains '\.\.'|Removing leading `[^']*'/.exec(stderr);
       if (unsafe !== null && o.file !== undefined) {
         return reject(new KilnError('unsafe-path', `${o.file} has members outside the extraction directory (${unsafe[0]})`, {
           hint: 'the archive is malformed or malicious; check where it came from',

@@ -52,6 +52,8 @@ test('a recipe\'s file: tarball with a hard link out, an absolute or `..` member
     'hardlink-abs': [{ name: 'ok.txt', type: 'file', data: 'fine\n' }, { name: 'hl', type: 'hardlink', target: join(victim, 'secret') }, { name: 'hl', type: 'file', data: 'pwned\n' }],
     'hardlink-passwd': [{ name: 'ok.txt', type: 'file', data: 'fine\n' }, { name: 'passwd', type: 'hardlink', target: '/etc/passwd' }],
     'hardlink-dotdot': [{ name: 'ok.txt', type: 'file', data: 'fine\n' }, { name: 'hl', type: 'hardlink', target: '../secret.txt' }, { name: 'hl2', type: 'hardlink', target: `${climb}/secret` }, { name: 'hl3', type: 'hardlink', target: '../../../../../../../../../../../../../../etc/passwd' }],
+    // A `..` inside the target, not at its start: tar strips `top/../../` and says so.
+    'hardlink-inner-dotdot': [{ name: 'ok.txt', type: 'file', data: 'fine\n' }, { name: 'top/x', type: 'file', data: 'x\n' }, { name: 'hl', type: 'hardlink', target: 'top/../../secret.txt' }],
     'absolute': [{ name: 'ok.txt', type: 'file', data: 'fine\n' }, { name: join(victim, 'abs-pwned'), type: 'file', data: 'pwned\n' }, { name: join(victim, 'secret'), type: 'file', data: 'pwned\n' }],
     'dotdot': [{ name: 'ok.txt', type: 'file', data: 'fine\n' }, { name: '../secret.txt', type: 'file', data: 'pwned\n' }, { name: `${climb}/dotdot-pwned`, type: 'file', data: 'pwned\n' }],
     'symlink-then-file': [{ name: 'ok.txt', type: 'file', data: 'fine\n' }, { name: 'up', type: 'symlink', target: '..' }, { name: 'up/secret.txt', type: 'file', data: 'pwned\n' }, { name: 'out', type: 'symlink', target: victim }, { name: 'out/secret', type: 'file', data: 'pwned\n' }, { name: 'out/link-pwned', type: 'file', data: 'pwned\n' }],
