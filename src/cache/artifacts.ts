@@ -340,9 +340,10 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     markUsed,
     async verify(key, o = {}) {
       const m = readMeta(key);
-      if (m === 'absent') return undefined;
-      const problem = m === 'torn' ? 'has an unreadable meta.json' : (await archiveProblem(m, o.signal)) ?? manifestFileProblem(dir(key), m.outputHash);
-      if (problem !== undefined && o.fix === true) await discard(key, m === 'torn' ? 'torn' : 'corrupt');
+      // A folder left without its meta.json (by hand: put() renames whole entries into place) is damaged too; one gone meanwhile is not.
+      if (m === 'absent' && !existsSync(dir(key))) return undefined;
+      const problem = m === 'absent' ? 'has no meta.json' : m === 'torn' ? 'has an unreadable meta.json' : (await archiveProblem(m, o.signal)) ?? manifestFileProblem(dir(key), m.outputHash);
+      if (problem !== undefined && o.fix === true) await discard(key, typeof m === 'string' ? 'torn' : 'corrupt');
       return problem;
     },
   };

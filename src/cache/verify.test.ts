@@ -74,3 +74,22 @@ test('verifyCache: a manifest.json that cannot be read (a folder in its place) i
   const found = await verifyCache(cacheDir);
   assert.deepEqual(found.damaged.map((d) => d.problem), ['has an unreadable manifest.json (EISDIR)']);
 });
+
+test('verifyCache: an artifact folder without its meta.json is damage, counted and named; --fix removes it', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'kiln-cache-verify-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'cache');
+  const store = createArtifactStore({ cacheDir });
+  const key = 'cd'.repeat(32);
+  await mkdir(join(root, 'dest', 'usr'), { recursive: true });
+  await writeFile(join(root, 'dest', 'usr', 'f'), 'f\n');
+  await store.put(key, { destDir: join(root, 'dest'), meta: info, sourceDateEpoch: 0 });
+  await rm(join(store.dir(key), 'meta.json'));
+  const found = await verifyCache(cacheDir);
+  assert.equal(found.artifacts, 1);
+  assert.deepEqual(found.damaged.map((d) => d.problem), ['has no meta.json']);
+  const fixed = await verifyCache(cacheDir, { fix: true });
+  assert.deepEqual(fixed.damaged.map((d) => d.problem), ['has no meta.json']);
+  assert.equal(existsSync(store.dir(key)), false);
+  assert.deepEqual((await verifyCache(cacheDir)).damaged, []);
+});
