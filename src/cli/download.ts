@@ -81,12 +81,15 @@ export function registerDownload(program: Command, ctx: CliContext): void {
     if (missing.length > 0) ctx.exitCode = 1;
     const none = jobs.filter((j) => j.artifact === null && (j.state === 'built' || j.state === 'up-to-date')).length;
     const others = jobs.length - wanted.length - none;
-    // A build still going has more to come: said, so that an empty folder is not taken for its result.
-    const going = jobs.filter((j) => j.state === 'running' || j.state === 'waiting').length;
+    // A build still going has more to come: said, so that an empty folder is not taken for its
+    // result. A queued or planning build has no jobs yet: its own state tells.
+    const going = jobs.filter((j) => j.state === 'running' || j.state === 'waiting' || j.state === 'not-started').length;
+    const buildState = going > 0 || jobs.length === 0 ? (await callJson<{ state: string }>(remote, 'GET', `/api/v1/builds/${encodeURIComponent(build)}`).catch(() => undefined))?.state : undefined;
+    const stillGoing = buildState === 'queued' || buildState === 'running';
     ctx.stderr.write(
       `kiln: ${wanted.length - missing.length} artifact(s) of build ${build} in ${dir}${bytes > 0 ? ` (${humanBytes(bytes)})` : ''}${missing.length > 0 ? `; ${missing.length} no longer on the server` : ''}` +
         `${none > 0 ? `; ${none} package(s) installed nothing` : ''}${others > 0 ? `; ${others} job(s) not built (kiln status ${build} --server URL)` : ''}` +
-        `${going > 0 ? `; the build is still running (${going} job(s) running or waiting): download again once it has ended` : ''}\n`,
+        `${stillGoing ? `; the build is still ${buildState}${going > 0 ? ` (${going} job(s) running or waiting)` : ''}: download again once it has ended` : ''}\n`,
     );
   });
 }

@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, readdir, writeFile } from 'node:fs/promises';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
@@ -82,9 +82,16 @@ export function registerKey(program: Command, ctx: CliContext): void {
       try {
         // Whole or not at all: a full disk must not leave a truncated keyring (one apt
         // already trusts, say) behind. A device or pipe (/dev/stdout) is written as it is.
-        const st = await stat(opts.output).catch(() => undefined);
+        // A link (updated where it points), a bind-mounted file (which a rename cannot
+        // replace) or a special file keeps being written in place.
+        const st = await lstat(opts.output).catch(() => undefined);
         if (st !== undefined && !st.isFile()) await writeFile(opts.output, data);
-        else await atomicWrite(opts.output, data, { mode: 0o644 });
+        else {
+          await atomicWrite(opts.output, data, { mode: st === undefined ? 0o644 : st.mode & 0o7777 }).catch(async (e: unknown) => {
+            if ((e as NodeJS.ErrnoException).code !== 'EBUSY') throw e;
+            await writeFile(opts.output!, data);
+          });
+        }
       } catch (e) {
         throw pathErrorOf(e, 'cannot write the public key (-o)', opts.output) ?? e;
       }

@@ -229,7 +229,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             if (signal.aborted) return cancelled();
             // The machine's problem, not the package's: said as such (reliability case 9). tar
             // says a short write ("Wrote only 6144 of 10240 bytes"), so the disk is asked too.
-            const full = noSpaceLeft(e) ? 'no space left' : workspaceDiskFull(sandbox.host.sysroot);
+            const full = noSpaceLeft(e) ? 'no space left' : /Wrote only \d+ of \d+ bytes|Cannot write/.test(messageOf(e)) ? workspaceDiskFull(sandbox.host.sysroot) : undefined;
             if (full !== undefined) return fail('disk-full', `staging its build dependencies failed with the disk of its workspace full (${full}, ${sandbox.host.sysroot}): free space there (kiln cache gc, old runs), then build it again`);
             return fail('stage-failed', messageOf(e));
           }

@@ -86,12 +86,14 @@ static int others(void) {
 
 /* As a subreaper: kill every process left under this helper (a daemon that left the
    command's group with setsid, or cleared its environment, is re-parented here), until
-   none is left; how many were killed. */
-static int kill_orphans(void) {
+   none is left or max_rounds scans of /proc (1 ms apart) have passed; how many distinct
+   processes it killed (zombies are only reaped, not counted). */
+static int kill_orphans(int max_rounds) {
   int killed = 0;
+  pid_t seen[256]; int nseen = 0;
   {
     char self[24]; snprintf(self, sizeof self, "%d", (int)getpid());
-    for (int round = 0; round < 1000; round++) {
+    for (int round = 0; round < max_rounds; round++) {
       int found = 0;
       DIR *d = opendir("/proc");
       struct dirent *e;
@@ -109,8 +111,13 @@ static int kill_orphans(void) {
         if (!r || r[1] != ' ' || !r[2] || r[3] != ' ') continue;
         char *pp = r + 4, *end = strchr(pp, ' ');
         if (!end || (size_t)(end - pp) != strlen(self) || strncmp(pp, self, strlen(self)) != 0) continue;
-        if (kill((pid_t)atoi(e->d_name), SIGKILL) == 0) killed++;
         found = 1;
+        if (r[2] == 'Z') continue;
+        pid_t victim = (pid_t)atoi(e->d_name);
+        if (kill(victim, SIGKILL) != 0) continue;
+        int again = 0;
+        for (int i = 0; i < nseen; i++) if (seen[i] == victim) again = 1;
+        if (!again) { killed++; if (nseen < 256) seen[nseen++] = victim; }
       }
       if (d) closedir(d);
       while (waitpid(-1, NULL, WNOHANG) > 0) {}
@@ -125,7 +132,7 @@ static int kill_orphans(void) {
    this helper, until none is left; then exit. Without the subreaper only the group can be reached. */
 static void kill_all_and_exit(pid_t pid) {
   if (pid > 0) kill(-pid, SIGKILL);
-  if (reaper) kill_orphans();
+  if (reaper) kill_orphans(1000);
   _exit(0);
 }
 
@@ -137,12 +144,16 @@ static long long now_ms(void) {
 static void on_chld(int s) { (void)s; }
 
 /* The "left" line: - (no subreaper), 0 (nothing left), 1 (left, kiln sweeps), or kN (N
-   left, killed here before kiln hears the command ended: nothing runs on into packing). */
+   left, killed here before kiln hears the command ended: nothing runs on into packing).
+   Only after a command that ended by itself: one killed by a signal (kiln's SIGTERM of a
+   timeout or cancel) leaves kiln to give its descendants their grace. A process that will
+   not die within about 100 ms (stuck in the kernel) is left to kiln's sweep too: "1". */
 static void status_frame(int st, struct rusage *ru, const char *tf) {
   char head[160], left[24];
   if (!reaper) snprintf(left, sizeof left, "-");
   else if (!others()) snprintf(left, sizeof left, "0");
-  else { int k = kill_orphans(); if (others()) snprintf(left, sizeof left, "1"); else snprintf(left, sizeof left, "k%d", k); }
+  else if (WIFSIGNALED(st)) snprintf(left, sizeof left, "1");
+  else { int k = kill_orphans(100); if (others()) snprintf(left, sizeof left, "1"); else snprintf(left, sizeof left, "k%d", k); }
   int n = WIFSIGNALED(st) ? snprintf(head, sizeof head, "-1 %d\n", WTERMSIG(st)) : snprintf(head, sizeof head, "%d 0\n", WEXITSTATUS(st));
   n += snprintf(head + n, sizeof head - n, "%lld %lld %ld\n%s\n",
     (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec,

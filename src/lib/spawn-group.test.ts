@@ -188,6 +188,19 @@ describe('runGroup', () => {
     assert.equal((await readFile(ticks, 'utf8')).length, size, 'the daemon\'s loop still writes');
   });
 
+  // On a timeout kiln sends SIGTERM to the group and gives it graceMs: a descendant that
+  // cleans up on SIGTERM gets that time, even once the leader has died of the signal
+  // (the helper does not kill what a signalled command left: kiln's grace comes first).
+  test('on a timeout, a descendant that cleans up on SIGTERM gets its grace after the leader has died', async () => {
+    await using dir = await tmpDir();
+    const clean = `${dir.path}/cleaned`;
+    const ready = `${dir.path}/ready`;
+    const inner = `trap 'sleep 0.3; touch ${clean}; exit 0' TERM; touch ${ready}; while :; do sleep 0.05; done`;
+    const r = await runGroup(['sh', '-c', `sh -c "${inner}" & while [ ! -e ${ready} ]; do sleep 0.01; done; wait`], { ...base, prefork: true, timeoutMs: 500, graceMs: 3000 });
+    assert.equal(r.killedFor, 'timeout');
+    assert.ok(existsSync(clean), 'the descendant was killed before its cleanup');
+  });
+
   test('a daemonized grandchild dies when the job is killed for a timeout', async () => {
     const marker = sleepMarker();
     const r = await runGroup(['sh', '-c', `(setsid sleep ${marker} &); exec sleep ${marker}`], { ...base, timeoutMs: 300 });

@@ -10,8 +10,9 @@
 //   SIGKILL every process whose /proc/<pid>/environ carries it. A process that exec()s
 //   with a scrubbed environment (`env -i`) and leaves the group (setsid) carries neither:
 //   the compiled helper, their subreaper, kills every process left under it before it says
-//   the command ended (reported as `kN`); with the perl helper or without one, only cgroups
-//   close that hole.
+//   a command that ended by itself ended (reported as `kN`; after a command killed by a
+//   signal, kiln's SIGTERM grace comes first); with the perl helper or without one, only
+//   cgroups close that hole.
 // - "Exited" is checked in /proc, never through child.killed. Zombies count as gone: PID 1
 //   in a container often never reaps them, and a zombie holds no resources but its pid.
 // - Output goes to a callback chunk by chunk and is never accumulated; the callback may
