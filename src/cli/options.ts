@@ -11,6 +11,7 @@ import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
 import { parseExtraRepository, type ExtraRepository } from '../debian/extra-repo-line.ts';
+import { hideUserinfo } from '../distributed/nats-url.ts';
 
 export interface StateOptions {
   readonly state?: string;
@@ -245,11 +246,6 @@ function outDirOf(dir: string): string {
   const st = statSync(path, { throwIfNoEntry: false });
   if (st !== undefined && !st.isDirectory()) throw new KilnError('usage', `--out ${dir}: ${path} exists and is not a folder`, { hint: 'give a folder (kiln makes it when it does not exist)' });
   return path;
-}
-
-/** A NATS server address with its user and password (or token) left out, with or without a scheme (pure). */
-export function hideUserinfo(server: string): string {
-  return server.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, '$1…@');
 }
 
 /** --nats URL, else $KILN_NATS; undefined when neither names one. */

@@ -9,6 +9,15 @@ import { readRegularFile } from '../recipes/local-file.ts';
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
+/** The text, or undefined when the bytes are not UTF-8 (a Latin-1 file would parse with U+FFFD in it). */
+export function utf8OrUndefined(bytes: Uint8Array): string | undefined {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The file's text, or undefined when there is no such file (a dangling symlink is an error). */
 export function readTomlFile(file: string, replaceHint: string): string | undefined {
   const r = readRegularFile(file);
@@ -19,9 +28,7 @@ export function readTomlFile(file: string, replaceHint: string): string | undefi
     }
     throw new KilnError('config-invalid', `${file} ${r.problem}`, { hint: replaceHint });
   }
-  try {
-    return UTF8.decode(r.bytes);
-  } catch {
-    throw new KilnError('config-invalid', `${file} is not valid UTF-8`, { hint: 'save it as UTF-8 (TOML files are UTF-8 text)' });
-  }
+  const text = utf8OrUndefined(r.bytes);
+  if (text === undefined) throw new KilnError('config-invalid', `${file} is not valid UTF-8`, { hint: 'save it as UTF-8 (TOML files are UTF-8 text)' });
+  return text;
 }

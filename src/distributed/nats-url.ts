@@ -10,6 +10,11 @@ export function displayUrl(url: string): string {
   return url.split(',').map((u) => u.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1')).join(',');
 }
 
+/** One server address as an error may show it, with or without a scheme: its user and password (or token) as `…@` (pure). */
+export function hideUserinfo(server: string): string {
+  return server.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, '$1…@');
+}
+
 /** The servers of a URL (or of a comma-separated list of them), without credentials, for the client. */
 export function serversOf(url: string): string[] {
   return displayUrl(url).split(',').filter((u) => u !== '');

@@ -22,6 +22,9 @@ export function workspaceDiskFull(dir: string): string | undefined {
   return `${humanBytes(free)} free of ${humanBytes(size)}`;
 }
 
+/** What a job that failed for a full disk tells its user to do. */
+export const FREE_SPACE_ADVICE = 'free space there (kiln cache gc, old runs), then build it again';
+
 /**
  * Whether `e` (or an error in its cause chain) is a write refused for want of space: ENOSPC,
  * EDQUOT, or a tool's "No space left on device" (tar, zstd). Storing an artifact into a

@@ -26,7 +26,7 @@ import { fullKeyOf } from '../plan/keys.ts';
 import { optionWords } from '../plan/options.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 import { buildEnvironment, describeBuild } from './build-env.ts';
-import { noSpaceLeft, workspaceDiskFull } from './disk-full.ts';
+import { FREE_SPACE_ADVICE, noSpaceLeft, workspaceDiskFull } from './disk-full.ts';
 import { fetchSources } from './fetch-sources.ts';
 import { keepFailedFiles } from './keep-failed.ts';
 import type { ExecutorOptions } from './executor-options.ts';
@@ -230,7 +230,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             // The machine's problem, not the package's: said as such (reliability case 9). tar
             // says a short write ("Wrote only 6144 of 10240 bytes"), so the disk is asked too.
             const full = noSpaceLeft(e) ? 'no space left' : /Wrote only \d+ of \d+ bytes|Cannot write/.test(messageOf(e)) ? workspaceDiskFull(sandbox.host.sysroot) : undefined;
-            if (full !== undefined) return fail('disk-full', `staging its build dependencies failed with the disk of its workspace full (${full}, ${sandbox.host.sysroot}): free space there (kiln cache gc, old runs), then build it again`);
+            if (full !== undefined) return fail('disk-full', `staging its build dependencies failed with the disk of its workspace full (${full}, ${sandbox.host.sysroot}): ${FREE_SPACE_ADVICE}`);
             return fail('stage-failed', messageOf(e));
           }
           // --loop-timeout, else the recipe's loop-timeout (0: off).
@@ -291,7 +291,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           if (verdict.kind === 'failed') {
             // A full workspace disk fails builds for the machine's sake, not the package's.
             const full = verdict.maybeDiskFull === true ? workspaceDiskFull(sandbox.host.src) : undefined;
-            if (full !== undefined) return fail('disk-full', `${verdict.message} with the disk of its workspace full (${full}): free space there (kiln cache gc, old runs), then build it again`, exit);
+            if (full !== undefined) return fail('disk-full', `${verdict.message} with the disk of its workspace full (${full}): ${FREE_SPACE_ADVICE}`, exit);
             return fail(verdict.reason, verdict.message, exit);
           }
           // --twice: built again, varied, and compared before the first build's output is packed.
@@ -323,7 +323,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         }
       } catch (e) {
         // A full disk under kiln's own files (the job's log) is the machine's problem too.
-        outcome = signal.aborted ? cancelled() : noSpaceLeft(e) ? fail('disk-full', `kiln could not write this job's files with the disk full: ${messageOf(e)}; free space there (kiln cache gc, old runs), then build it again`) : fail('internal', messageOf(e));
+        outcome = signal.aborted ? cancelled() : noSpaceLeft(e) ? fail('disk-full', `kiln could not write this job's files with the disk full: ${messageOf(e)}; ${FREE_SPACE_ADVICE}`) : fail('internal', messageOf(e));
       } finally {
         await jl.close();
       }

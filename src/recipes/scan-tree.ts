@@ -19,6 +19,7 @@ import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import type { Diagnostic, InvalidPackage, PackageSource, PackageSpec, ScanResult } from '../plan/spec.ts';
 import { loadTreeConfig, treeNotFound } from '../config/load-tree-config.ts';
+import { utf8OrUndefined } from '../config/read-toml-file.ts';
 import type { TreeConfig } from '../config/tree-config.ts';
 import type { RecipeDraft } from './parse-recipe.ts';
 import { fsProblem, readLocalFile, readRegularFile } from './local-file.ts';
@@ -177,17 +178,6 @@ async function scanPackage(
   const spec = makeSpec(outcome.draft, checked, { dir, file, recipeBytes: read.bytes });
   if (stamps !== undefined) o.cache!.store(rel, stamps, spec);
   return spec;
-}
-
-const UTF8 = new TextDecoder('utf-8', { fatal: true });
-
-/** The text, or undefined when the bytes are not UTF-8 (a Latin-1 file would parse with U+FFFD in it). */
-function utf8OrUndefined(bytes: Buffer): string | undefined {
-  try {
-    return UTF8.decode(bytes);
-  } catch {
-    return undefined;
-  }
 }
 
 function readlinkOrUndefined(path: string): string | undefined {

@@ -21,7 +21,7 @@ import { emulatedBy } from './run-envs.ts';
 import { runScheduler, type SchedJob } from '../schedule/scheduler.ts';
 import type { SlotGate } from '../schedule/slot-pool.ts';
 import { openRecords, type Records } from '../records/records.ts';
-import { noSpaceLeft } from '../execute/disk-full.ts';
+import { FREE_SPACE_ADVICE, noSpaceLeft } from '../execute/disk-full.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { runRecorder } from './run-recorder.ts';
 import { finishRun } from './finish-run.ts';
@@ -269,7 +269,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
           // A full disk under the job's own files (its log, opened first) is the machine's problem, not a bug.
           const full = noSpaceLeft(e);
           const message = full
-            ? `kiln could not write this job's files (its log under ${state.logs}) with the disk full: ${e instanceof Error ? e.message : String(e)}; free space there (kiln cache gc, old runs), then build it again`
+            ? `kiln could not write this job's files (its log under ${state.logs}) with the disk full: ${e instanceof Error ? e.message : String(e)}; ${FREE_SPACE_ADVICE}`
             : `kiln failed while it handled this job: ${e instanceof Error ? e.message : String(e)}`;
           const at = Date.now();
           bus.emit({ type: 'job-finished', runId, jobId: id, name: job.spec.name, version: job.spec.version, arch: job.arch, state: 'failed', key: job.ownKey, failure: { reason: full ? 'disk-full' : 'internal', message }, startedAt: at, at });
