@@ -76,6 +76,8 @@ export const errorCodes = {
   'path-unusable': { exit: 2, http: 500 },
   /** The daemon has no such endpoint (or docs file): a client of another kiln version, or a typo in a URL. */
   'not-found': { exit: 2, http: 404 },
+  /** The daemon has that endpoint, but not for the request's method (the answer's `Allow` lists the ones it has). */
+  'method-not-allowed': { exit: 2, http: 405 },
   /** The daemon's answer to an unexpected error (a bug, logged by the daemon); exit 70 like a local bug. */
   'internal': { exit: 70, http: 500 },
   /** `--server` answered, but not as a kiln daemon does (another web server, a proxy's error page). */

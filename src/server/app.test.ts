@@ -419,7 +419,17 @@ test('builder, metrics (admin only) and the API description', async (t) => {
   const nothing = await call(kiln, 'GET', '/api/v1/nothing', alice);
   assert.equal(nothing.status, 404);
   assert.deepEqual(nothing.json.error, { code: 'not-found', message: 'no such endpoint: GET /api/v1/nothing', hint: 'see /api/v1/docs' });
-  for (const r of [traversal, nothing]) assert.ok(r.json.error.code in errorCodes, `${r.json.error.code} is a code of errors.ts`);
+  // An endpoint asked with a method it does not take: 405 with Allow, not "no such endpoint".
+  const wrongMethod = await call(kiln, 'DELETE', `/api/v1/builds/${a1}`, alice);
+  assert.equal(wrongMethod.status, 405);
+  assert.equal(wrongMethod.headers.get('allow'), 'GET, HEAD');
+  assert.deepEqual(wrongMethod.json.error, { code: 'method-not-allowed', message: `/api/v1/builds/${a1} does not take DELETE: it takes GET`, hint: 'see /api/v1/docs' });
+  const getCancel = await call(kiln, 'GET', `/api/v1/builds/${a1}/cancel`, alice);
+  assert.equal(getCancel.status, 405);
+  assert.equal(getCancel.headers.get('allow'), 'POST');
+  const builds = await call(kiln, 'PUT', '/api/v1/builds', alice);
+  assert.equal(builds.headers.get('allow'), 'GET, HEAD, POST');
+  for (const r of [traversal, nothing, wrongMethod]) assert.ok(r.json.error.code in errorCodes, `${r.json.error.code} is a code of errors.ts`);
 });
 
 test('an unexpected error is a 500 `internal` (a code of errors.ts) with a hint; the details go to the log, not the client', async (t) => {

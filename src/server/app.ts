@@ -20,6 +20,7 @@ import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { NatsAccess } from '../distributed/nats-access.ts';
 import type { WorkerStatus } from '../distributed/worker-status.ts';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { allowedMethods } from './allowed-methods.ts';
 import { bearerAuth, type ServerEnv } from './auth.ts';
 import type { ServerContext } from './context.ts';
 import { BuildQueue, type BuildRunner } from './queue.ts';
@@ -199,7 +200,14 @@ export function createApp(options: AppOptions): KilnServerApp {
   registerDocRoutes(app, options.version ?? '0.1.0');
   registerWebRoutes(app, context);
 
-  app.notFound((c) => c.json(errorBody(new KilnError('not-found', `no such endpoint: ${c.req.method} ${c.req.path}`, { hint: 'see /api/v1/docs' })), 404));
+  app.notFound((c) => {
+    const allow = allowedMethods(app.routes, c.req.path);
+    if (allow.length > 0) {
+      c.header('Allow', allow.join(', '));
+      return c.json(errorBody(new KilnError('method-not-allowed', `${c.req.path} does not take ${c.req.method}: it takes ${allow.filter((m) => m !== 'HEAD').join(' or ')}`, { hint: 'see /api/v1/docs' })), 405);
+    }
+    return c.json(errorBody(new KilnError('not-found', `no such endpoint: ${c.req.method} ${c.req.path}`, { hint: 'see /api/v1/docs' })), 404);
+  });
   app.onError((e, c) => {
     // A full disk (SQLite's SQLITE_FULL, ENOSPC writing or unpacking an upload): nothing was
     // stored, and the client should hear why rather than of a bug.
