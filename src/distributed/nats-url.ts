@@ -5,9 +5,9 @@
 /** A worker's name (kiln worker --name): printed in logs, notes and `kiln status`, so no control characters. */
 export const WORKER_NAME_RE = /^[^\u0000-\u001f\u007f]{1,200}$/;
 
-/** The URL as it may be shown (in logs, notes, errors): without a user or password in it (each of a comma-separated list). */
+/** The URL as it may be shown (in logs, notes, errors): without a user or password in it (each of a comma-separated list, with or without its scheme). */
 export function displayUrl(url: string): string {
-  return url.split(',').map((u) => u.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1')).join(',');
+  return url.split(',').map((u) => u.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, '$1')).join(',');
 }
 
 /** One server address as an error may show it, with or without a scheme: its user and password (or token) as `…@` (pure). */
@@ -27,7 +27,7 @@ export function serversOf(url: string): string[] {
  */
 export function credentialsOf(url: string): { user: string; pass: string } | { token: string } | Record<string, never> {
   // The first server's (a list gives all its servers one user); up to the last @ before the path, as a URL parser does.
-  const m = /^[a-z][a-z0-9+.-]*:\/\/([^/]*)@/i.exec(url.split(',')[0]!.trim());
+  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?([^/]*)@/i.exec(url.split(',')[0]!.trim());
   if (m === null || m[1] === '') return {};
   const decode = (x: string): string => {
     try {

@@ -62,6 +62,8 @@ test('displayUrl: a NATS URL as it may be shown, without its user and password',
   assert.equal(displayUrl('nats://alice:s3cret@nats.example:4222'), 'nats://nats.example:4222');
   assert.equal(displayUrl('nats://token@nats.example:4222'), 'nats://nats.example:4222');
   assert.equal(displayUrl('nats://127.0.0.1:4222'), 'nats://127.0.0.1:4222');
+  assert.equal(displayUrl('alice:s3cret@nats.example:4222'), 'nats.example:4222', 'a server without its scheme (the client\'s nats://)');
+  assert.equal(displayUrl('127.0.0.1:4222'), '127.0.0.1:4222');
 });
 
 test('credentialsOf: what the NATS client is given of a URL\'s credentials', () => {
@@ -74,6 +76,8 @@ test('credentialsOf: what the NATS client is given of a URL\'s credentials', () 
   assert.equal(displayUrl('nats://u:p@a.example:4222,nats://u:p@b.example:4222'), 'nats://a.example:4222,nats://b.example:4222', 'every server of a list');
   assert.deepEqual(serversOf('nats://u:p@a.example:4222, nats://b.example:4222'), ['nats://a.example:4222', 'nats://b.example:4222']);
   assert.deepEqual(credentialsOf('nats://u:p@a.example:4222,nats://u:p@b.example:4222'), { user: 'u', pass: 'p' });
+  assert.deepEqual(credentialsOf('alice:s3cret@nats.example:4222'), { user: 'alice', pass: 's3cret' }, 'a server without its scheme');
+  assert.deepEqual(credentialsOf('nats.example:4222'), {});
 });
 
 test('jobs go to the queue of their arch and env; the note says which --env a worker needs', () => {

@@ -476,7 +476,8 @@ test('two tenants, two NATS accounts: a worker of one never sees the other\'s jo
   assert.equal(wrong.code, 2, explain(wrong));
   assert.match(wrong.stderr, /error \[unauthorized\]: NATS at nats:\/\/127\.0\.0\.1:\d+ refused kiln's credentials/, explain(wrong));
   assert.doesNotMatch(wrong.stderr + wrong.stdout, /nope/, 'the password is not printed');
-  const bobs = startWorker(t, as('bob', 'pb'), join(dir.path, 'wb'), 'bobs-worker');
+  // Bob's worker is given its server without the scheme (the client's nats://): its user and password still count, and are not printed.
+  const bobs = startWorker(t, as('bob', 'pb').replace('nats://', ''), join(dir.path, 'wb'), 'bobs-worker');
   await until('bob\'s worker to wait for jobs', () => (/taking jobs for/.test(bobs.output()) ? true : undefined), 30_000);
   const build = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--nats', as('alice', 'pa'), '--json'], { timeoutMs: 100_000, env: { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS), KILN_UNCLAIMED_NOTE_MS: '500' } });
   await build.waitForEvent((e) => e.type === 'note' && /mine@\S+: no worker has taken it in 0\.5 s \(no worker answers at all\)/.test(e.text), 30_000);
