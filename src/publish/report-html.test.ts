@@ -179,3 +179,10 @@ test('a failure where QEMU\'s user emulation failed says so by its error line', 
   assert.match(renderReportHtml(emulated, { logTail }), /the log's error: <code>qemu: uncaught target signal 4 \(Illegal instruction\) - core dumped<\/code> — QEMU's user emulation itself failed/);
   assert.doesNotMatch(renderReportHtml({ ...report, packages: [{ ...failed, errorLine: 'a.c:1: error: x' }] }, { logTail }), /user emulation/);
 });
+
+test('a Debian run whose apt repository could not be published says so near the top, escaped; others show nothing of it', () => {
+  const html = renderReportHtml({ ...report, publishError: "EROFS: read-only file system, open '/repo/<x>/.kiln/publish.lock'" }, { logTail });
+  assert.match(html, /<section id="publish">\n<h2>Not published<\/h2>\n<p>The apt repository could not be published, so the run failed: <code>EROFS: read-only file system, open &#39;\/repo\/&#60;x&#62;\/.kiln\/publish.lock&#39;<\/code>/);
+  assert.ok(html.indexOf('id="publish"') < html.indexOf('id="failures"'), 'before the failures');
+  assert.doesNotMatch(renderReportHtml(report, { logTail }), /id="publish"/);
+});

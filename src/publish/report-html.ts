@@ -37,7 +37,7 @@ export function renderReportHtml(report: RunReport, options: RenderReportOptions
   const skippedBy = new Map<string, ReportPackage[]>(failed.map((p) => [jobIdOf(p.name, p.arch), []]));
   for (const p of of('skipped')) for (const id of p.skippedBecause ?? []) skippedBy.get(id)?.push(p);
   const anchors = new Map(failed.map((p, i) => [jobIdOf(p.name, p.arch), `failure-${i + 1}`]));
-  const title = `kiln run ${report.runId}: ${failed.length > 0 ? `${failed.length} failed` : 'no failures'}`;
+  const title = `kiln run ${report.runId}: ${failed.length > 0 ? `${failed.length} failed` : report.publishError !== undefined ? 'not published' : 'no failures'}`;
 
   return `<!doctype html>
 <html lang="en">
@@ -54,7 +54,8 @@ ${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === n
 <ul class="counts">
 ${STATE_ORDER.map((s) => `<li class="state s-${s}${report.counts[s] === 0 ? ' zero' : ''}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
 </ul>
-${live(report, options)}${blame(failed, skippedBy, anchors)}
+${live(report, options)}${section('publish', 'Not published', report.publishError === undefined ? '' : `<p>The apt repository could not be published, so the run failed: <code>${esc(report.publishError)}</code>. The next run publishes what this one built once the cause is mended.</p>`)}
+${blame(failed, skippedBy, anchors)}
 ${section('failure-groups', `Failures by error (${(report.failureGroups ?? []).length})`, groupTable(report.failureGroups ?? [], anchors))}
 ${section('failures', `Failures (${failed.length})`, failed.map((p) => failure(p, options, anchors, skippedBy)).join('\n'))}
 ${section('broken', `Broken (${of('broken').length})`, causeTable(of('broken'), 'Reason'))}

@@ -54,3 +54,10 @@ test('renderJunit: each test --autopkgtest ran is a test case of its own, a FAIL
 test('xml: entities and the control characters XML 1.0 forbids', () => {
   assert.equal(xml('a<b>&"\'\u0001\tc'), 'a&lt;b&gt;&amp;&quot;&apos;\ufffd\tc');
 });
+
+test('renderJunit: a Debian run whose apt repository could not be published has a failed test case for it, counted', () => {
+  const out = renderJunit({ ...report, publishError: 'EROFS: read-only file system\nmore' }, () => []);
+  assert.match(out, /<testsuites name="kiln run r1" tests="7" failures="2" /);
+  assert.match(out, /<testcase classname="publish" name="apt repository" time="0\.000">\n<failure type="publish" message="EROFS: read-only file system">the apt repository could not be published: EROFS: read-only file system\nmore<\/failure>\n<\/testcase>/);
+  assert.doesNotMatch(renderJunit(report, () => []), /classname="publish"/);
+});

@@ -12,11 +12,13 @@ import type { AutopkgtestEntry, ReportPackage, RunReport } from './report.ts';
 export function renderJunit(report: RunReport, logTail: (log: string) => string[]): string {
   const seconds = (ms: number | null): string => ((ms ?? 0) / 1000).toFixed(3);
   const tests = report.autopkgtest ?? [];
-  const cases = [...report.packages.map((p) => testCase(p, logTail, seconds)), ...tests.map(autopkgtestCase)];
-  const failures = report.packages.filter((p) => p.state === 'failed').length + tests.filter((t) => t.result === 'FAIL').length;
+  // A Debian run whose apt repository could not be published: a failed case of its own.
+  const publish = report.publishError === undefined ? [] : [`<testcase classname="publish" name="apt repository" time="0.000">\n<failure type="publish" message="${xml(firstLine(report.publishError))}">${xml(`the apt repository could not be published: ${report.publishError}`)}</failure>\n</testcase>`];
+  const cases = [...report.packages.map((p) => testCase(p, logTail, seconds)), ...tests.map(autopkgtestCase), ...publish];
+  const failures = report.packages.filter((p) => p.state === 'failed').length + tests.filter((t) => t.result === 'FAIL').length + publish.length;
   const skipped = report.packages.filter((p) => p.state === 'skipped' || p.state === 'broken' || p.state === 'cancelled').length + tests.filter((t) => t.result === 'SKIP').length;
   const total = report.end === null ? 0 : Date.parse(report.end) - Date.parse(report.start);
-  const attrs = `name="kiln run ${xml(report.runId)}" tests="${report.packages.length + tests.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}" timestamp="${xml(report.start)}"`;
+  const attrs = `name="kiln run ${xml(report.runId)}" tests="${report.packages.length + tests.length + publish.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}" timestamp="${xml(report.start)}"`;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites ${attrs}>\n<testsuite ${attrs}>\n${cases.join('\n')}\n</testsuite>\n</testsuites>\n`;
 }
 

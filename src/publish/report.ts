@@ -85,6 +85,8 @@ export interface RunReport {
   readonly autopkgtest?: readonly AutopkgtestEntry[];
   /** The failures grouped by their error line, biggest group first (present when some failed). */
   readonly failureGroups?: readonly FailureGroup[];
+  /** A Debian run: why its apt repository could not be published (the run failed for it; absent otherwise). */
+  readonly publishError?: string;
 }
 
 /** One .deb compared with the archive's binary (--verify) or with a varied rebuild (--twice). */

@@ -56,6 +56,7 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
     await writeReport(state.root, withRepro);
     return { state: runState, report: withRepro };
   }
+  let publishError: string | undefined;
   const done = await publishDebianRun({
     stateRoot: state.root, suite: debian.suite.suite, archs: prepared.archs, plan: prepared.plan, artifacts: prepared.artifacts, finalState: f.finalState,
     keyOf: (id) => f.outputs.get(id)?.key, note, signal: req.signal,
@@ -66,21 +67,25 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
     ...(req.debian?.lintian === true ? { lintian: true } : {}),
     ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),
   }).catch((e: unknown) => {
-    note(`publishing the apt repository failed: ${e instanceof Error ? e.message : String(e)}`);
+    publishError = e instanceof Error ? e.message : String(e);
+    note(`publishing the apt repository failed: ${publishError}`);
     return undefined;
   });
   // Built but not published (another suite's build of that version holds its pool
-  // name): the suite would list a package whose dependency it lacks. The run fails.
+  // name): the suite would list a package whose dependency it lacks. The run fails, as
+  // it does when the repository could not be published at all (a read-only or full disk).
   const refused = debsRefused(done?.published?.refused ?? []);
-  const endState = stateAfterPublish(runState, refused);
+  const endState = stateAfterPublish(runState, refused, publishError !== undefined);
   if (endState !== runState) {
-    note(`the run fails: ${refused} .deb(s) it built are not in suite ${debian.suite.suite} (above), so what it publishes there may not install`);
+    note(publishError !== undefined
+      ? `the run fails: what it built is not in the apt repository of suite ${debian.suite.suite} (above); the next run publishes it once the cause is mended`
+      : `the run fails: ${refused} .deb(s) it built are not in suite ${debian.suite.suite} (above), so what it publishes there may not install`);
     f.records.finishRun(runId, { state: endState, endedAt: Date.now(), counts: f.counts });
   }
   const reproducibility = [...recipes, ...(done?.reproducibility ?? [])];
   const autopkgtest = done?.autopkgtest ?? [];
   if (reproducibility.length === 0 && (done?.lintian ?? []).length === 0 && autopkgtest.length === 0 && endState === runState) return undefined;
-  const withRepro = { ...f.report, state: endState, ...(reproducibility.length > 0 ? { reproducibility } : {}), ...((done?.lintian ?? []).length > 0 ? { lintian: done!.lintian } : {}), ...(autopkgtest.length > 0 ? { autopkgtest } : {}) };
+  const withRepro = { ...f.report, state: endState, ...(publishError === undefined ? {} : { publishError }), ...(reproducibility.length > 0 ? { reproducibility } : {}), ...((done?.lintian ?? []).length > 0 ? { lintian: done!.lintian } : {}), ...(autopkgtest.length > 0 ? { autopkgtest } : {}) };
   await writeReport(state.root, withRepro);
   return { state: endState, report: withRepro };
 }

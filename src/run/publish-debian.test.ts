@@ -59,6 +59,9 @@ test('stateAfterPublish: a run that built all but could not publish some of it f
     ['cancelled', 1, 'cancelled'],
   ];
   for (const [state, refused, want] of rows) assert.equal(stateAfterPublish(state, refused), want, `${state} ${refused}`);
+  // The repository could not be published at all (a read-only or full disk, a key kiln cannot use).
+  const failedRows: [string, string][] = [['done', 'failed'], ['failed', 'failed'], ['cancelled', 'cancelled']];
+  for (const [state, want] of failedRows) assert.equal(stateAfterPublish(state, 0, true), want, `${state}, publish failed`);
 });
 
 test('publishedText: nothing new is said so, not "published 0"', () => {

@@ -130,7 +130,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     // The sources they were built from, beside them (apt-get source; the GPL's offer of source).
     const dscs = o.sources === undefined ? [] : await stageSources(jobs.map((n) => n.spec!.debian!), join(tmp, '.sources'), o.sources, o.note).catch((e: unknown) => {
       // (A folder or link kiln cannot make: the binaries go without their sources, said why.)
-      o.note(`the sources of this run are not published: ${(e as Error).message}; the binaries are`);
+      o.note(`the sources of this run are not published: ${(e as Error).message}; publishing the binaries without them`);
       return [];
     });
     if (o.lintian === true) {
@@ -188,7 +188,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     // its build) is a note: the binaries are published all the same.
     const result = await publish(dscs).catch((e: unknown) => {
       if (dscs.length === 0 || o.signal?.aborted === true) throw e;
-      o.note(`the sources of this run are not published: ${(e as Error).message}; the binaries are`);
+      o.note(`the sources of this run are not published: ${(e as Error).message}; publishing the binaries without them`);
       return publish([]);
     });
     o.note(publishedText(result));
@@ -282,8 +282,8 @@ export function debsRefused(refused: readonly { readonly from: string }[]): numb
   return refused.filter((r) => !r.from.endsWith('.dsc')).length;
 }
 
-export function stateAfterPublish<S extends string>(runState: S | 'failed', refused: number): S | 'failed' {
-  return refused > 0 && runState === 'done' ? 'failed' : runState;
+export function stateAfterPublish<S extends string>(runState: S | 'failed', refused: number, publishFailed = false): S | 'failed' {
+  return (refused > 0 || publishFailed) && runState === 'done' ? 'failed' : runState;
 }
 
 /** What a publish did, counted by outcome: `published 2 .deb(s) to … (1 added, 1 unchanged, 1 older than listed, not published)`. */

@@ -15,8 +15,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { hostDebianMirror } from '../../src/config/mirrors.ts';
 import { createEnvStore } from '../../src/envs/env-store.ts';
 import { createChrootBackend } from '../../src/sandbox/chroot/chroot-backend.ts';
@@ -294,4 +294,44 @@ test('a Debian build has HOME a path that does not exist and cannot be made (as 
   const failed = report.packages.find((p) => p.name === 'kiln-home-writes');
   assert.equal(failed?.state, 'failed');
   assert.equal(failed?.cause, 'dpkg-buildpackage exited with status 2', JSON.stringify(failed));
+});
+
+test('a Debian run whose apt repository cannot be published fails (exit 1), and its report and junit.xml say why; the next run publishes it', { skip, timeout: 30 * 60_000 }, async (t) => {
+  if ((await hostDebianMirror({})) === undefined) {
+    t.skip('the host has no Debian mirror in its apt sources');
+    return;
+  }
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-debian-unpublished-');
+  const src = join(dir.path, 'src');
+  await mkdir(src);
+  const dsc = await makeSource(src, 'kiln-unpublished', {
+    arch: 'all',
+    buildDepends: 'make',
+    control: 'Package: kiln-unpublished\nArchitecture: all\nDescription: kiln test\n kiln test.\n',
+    rules: `${RULES_HEAD}build build-arch build-indep:\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN\n\tdpkg-gencontrol -pkiln-unpublished -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    files: {},
+  });
+  const state = join(dir.path, 'state');
+  const cache = await seededCache(dir.path);
+  // The repository's folder is a file: publishing cannot make it (as a read-only or full disk would not let it).
+  await mkdir(state, { recursive: true });
+  await writeFile(join(state, 'repo'), 'not a folder\n');
+  const built = await runKiln(['build', '--debian', 'bookworm', '--dsc', dsc, '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  saveCache(cache);
+  assert.equal(built.code, 1, explain(built));
+  assert.equal(built.summary?.state, 'failed', explain(built));
+  assert.equal(built.summary?.counts.built, 1, explain(built));
+  assert.match(built.stdout + built.stderr, /publishing the apt repository failed: .*repo/, explain(built));
+  assert.match(built.stdout + built.stderr, /the run fails: what it built is not in the apt repository of suite bookworm/, explain(built));
+  const report = JSON.parse(readFileSync(built.summary!.report, 'utf8')) as { state: string; publishError?: string };
+  assert.equal(report.state, 'failed');
+  assert.match(report.publishError ?? '', /repo/);
+  assert.match(readFileSync(join(dirname(built.summary!.report), 'junit.xml'), 'utf8'), /<testcase classname="publish" name="apt repository" time="0\.000">\n<failure type="publish"/);
+  // Mended: the next run finds the package up to date and publishes it.
+  await rm(join(state, 'repo'));
+  const again = await runKiln(['build', '--debian', 'bookworm', '--dsc', dsc, '--state', state, '--cache', cache, '--json'], { env: envs, timeoutMs: 20 * 60_000 });
+  assert.equal(again.code, 0, explain(again));
+  assert.equal(again.summary?.counts['up-to-date'], 1, explain(again));
+  assert.ok(existsSync(join(state, 'repo', 'pool', 'main', 'k', 'kiln-unpublished', 'kiln-unpublished_1.0_all.deb')), explain(again));
 });
