@@ -222,3 +222,18 @@ test('publishRepo: under umask 077 the repository is still readable by all (apt 
   assert.equal(await fullMode(join(shared, 'dists/bookworm')), 0o2775);
   assert.equal(await fullMode(join(shared, 'dists/bookworm/Release')), 0o644);
 });
+
+test('publishRepo: pool files are copied through REPO/.kiln/incoming, never under a temporary name in the pool; a killed publish\'s half copies there go with the next publish', async () => {
+  await using dir = await tmpDir('kiln-repo-');
+  const repo = join(dir.path, 'repo');
+  const a = join(dir.path, 'a');
+  await mkdir(a);
+  // What a publisher killed in the middle of a copy left behind.
+  await mkdir(join(repo, '.kiln', 'incoming'), { recursive: true });
+  await writeFile(join(repo, '.kiln', 'incoming', 'kiln-big_1_amd64.deb.0123abcd.tmp'), 'half a copy');
+  await publishRepo({ repoDir: repo, suite: 's', debs: [await buildTestDeb(a, { package: 'kiln-x', version: '1', architecture: 'amd64' })], key });
+  assert.deepEqual(await readdir(join(repo, '.kiln', 'incoming')), [], 'the half copy is gone, and nothing of this publish is left there');
+  const pool = await readdir(join(repo, 'pool'), { recursive: true });
+  assert.deepEqual(pool.filter((f) => f.endsWith('.tmp') || f.split('/').some((part) => part.startsWith('.'))), [], 'no temporary or hidden file in the pool');
+  assert.ok(pool.includes(join('main', 'k', 'kiln-x', 'kiln-x_1_amd64.deb')));
+});

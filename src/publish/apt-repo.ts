@@ -8,10 +8,12 @@
 //                                COMPONENT/debian-installer/binary-ARCH/… (when it has .udebs),
 //                                COMPONENT/source/Sources (when the suite has sources)
 //   REPO/.kiln/publish.lock      one publisher at a time
+//   REPO/.kiln/incoming/         pool files being copied (emptied by each publish: a killed
+//                                one's half copies go there, not into the pool)
 //
 // Order, so that apt never sees a half-written repository and a crash at any point leaves
 // the old one intact: (1) read the .debs and the live tree's indexes, decide (pure, in
-// apt-repo-index.ts); (2) pool files written under temp names, synced, renamed; (3) the new
+// apt-repo-index.ts); (2) pool files written in .kiln/incoming, synced, renamed into the pool; (3) the new
 // tree written in `.dists.<id>.tmp` (other suites copied over, every file synced), renamed
 // to `dists.<id>`; (4) a new symlink renamed over `dists` — rename(2) is atomic, so a
 // reader resolves either the whole old tree or the whole new one; (5) old trees removed.
@@ -122,6 +124,9 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   const { suite, signal } = options;
   const now = options.now ?? new Date();
   const acquireByHash = options.acquireByHash ?? true;
+  // What a publisher killed while copying left (it held the lock, so none copies now).
+  const incoming = join(repoDir, '.kiln', 'incoming');
+  await rm(incoming, { recursive: true, force: true });
 
   // 1. Read and decide (a .dsc whose files are missing or differ stops it all here).
   const debs: ReadDeb[] = [];
@@ -209,7 +214,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   }
   for (const f of toCopy) {
     signal?.throwIfAborted();
-    await copyIntoPool(f.from, join(repoDir, f.filename));
+    await copyIntoPool(f.from, join(repoDir, f.filename), incoming);
   }
   const indexed = merged.entries.length + mergedSources.entries.length;
 
@@ -250,9 +255,11 @@ async function releaseSays(path: string, fields: Readonly<Record<string, string>
   return Object.entries(fields).every(([name, value]) => text.split('\n').includes(`${name}: ${value}`));
 }
 
-async function copyIntoPool(from: string, to: string): Promise<void> {
+/** Copy FROM to the pool file TO through the folder INCOMING (on the repository's file system, out of the pool that clients read). */
+async function copyIntoPool(from: string, to: string, incoming: string): Promise<void> {
   await mkdirReadable(dirname(to));
-  const tmp = join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
+  await mkdirReadable(incoming);
+  const tmp = join(incoming, `${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await copyFile(from, tmp);
     const fh = await open(tmp, 'r+');
