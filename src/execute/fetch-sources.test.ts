@@ -193,3 +193,21 @@ test('fetchSources makes a source\'s dest folders 0755 whatever kiln\'s umask (t
   assert.equal((await stat(join(srcDir, 'sub'))).mode & 0o777, 0o755);
   assert.equal((await stat(join(srcDir, 'sub/deeper'))).mode & 0o777, 0o755);
 });
+
+test('fetchSources refuses a file: source whose content changed since the plan (the key holds the old content\'s sha256), and leaves no copy of it', async () => {
+  await using dir = await tmpDir();
+  const spec = await plannedTree(dir.path);
+  await writeFile(join(dir.path, 'tree/p/real/fix.patch'), 'the patch, edited while the run went\n');
+  const srcDir = join(dir.path, 'src');
+  await assert.rejects(fetchInto(spec, dir.path, srcDir), (e: unknown) => {
+    assert.equal((e as { code?: string }).code, 'checksum-mismatch');
+    assert.match((e as Error).message, /"file:fix\.patch": fix\.patch changed after this run planned the package \(sha256 [0-9a-f]{12}… then, [0-9a-f]{12}… now\)$/);
+    assert.ok((e as Error).message.startsWith(spec.file), 'names the recipe');
+    return true;
+  });
+  assert.deepEqual(await readdir(srcDir), [], 'nothing of it in $SRCDIR');
+  // As planned: copied, and the private copy it was checked on is gone.
+  await writeFile(join(dir.path, 'tree/p/real/fix.patch'), 'the patch\n');
+  await fetchInto(spec, dir.path, srcDir);
+  assert.deepEqual(await readdir(srcDir), ['fix.patch']);
+});

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { KilnError } from '../errors.ts';
+import { sha256File } from '../lib/hash.ts';
 import { isArchiveUrl } from '../recipes/recipe-sources.ts';
 import { resolveLocalFile } from '../recipes/local-file.ts';
 import type { PackageSpec, SourceSpec } from '../plan/spec.ts';
@@ -29,6 +30,7 @@ export async function fetchSources(
       continue;
     }
     let file: string;
+    let staged: string | undefined;
     if (s.url.startsWith('file:')) {
       // Checked again, not only at scan time: the tree may have changed since the plan,
       // and a symlink must not lead the copy out of the package folder.
@@ -40,6 +42,22 @@ export async function fetchSources(
         throw new KilnError(local.kind === 'outside' ? 'unsafe-path' : 'source-not-found', `${spec.file}: "${s.url}": ${rel} ${where}`, { hint });
       }
       file = local.real;
+      if (s.sha256 !== undefined) {
+        // Built from a private copy whose content is the one the plan keyed: a file edited
+        // since (while an earlier job ran) must not be stored under the old content's key.
+        await mkdir(options.srcDir, { recursive: true });
+        staged = join(options.srcDir, `.kiln-file-${i}`);
+        await rm(staged, { force: true });
+        await copyFile(local.real, staged, fsConstants.COPYFILE_EXCL);
+        const now = await sha256File(staged, { signal: options.signal });
+        if (now !== s.sha256) {
+          await rm(staged, { force: true });
+          throw new KilnError('checksum-mismatch', `${spec.file}: "${s.url}": ${rel} changed after this run planned the package (sha256 ${s.sha256.slice(0, 12)}… then, ${now.slice(0, 12)}… now)`, {
+            hint: 'a file the recipe names was edited while the run went; nothing was built from it or stored: run the build again, which plans with the file as it is then',
+          });
+        }
+        file = staged;
+      }
     } else {
       if (s.sha256 === undefined) {
         throw new KilnError('recipe-invalid', `${spec.file}: ${s.url} has no sha256`, { hint: 'add the sha256 of the file at that url to the source in the recipe (`sha256sum FILE` prints it)' });
@@ -54,29 +72,38 @@ export async function fetchSources(
         });
       });
     }
-    // Never through a link an earlier source left (safe-place.ts): dest is made one real
-    // directory at a time, an archive goes to a fresh folder first, a file replaces.
-    const what = `${spec.file}: source ${s.url}`;
-    await mkdir(options.srcDir, { recursive: true });
-    const into = await realDirUnder(options.srcDir, s.dest, what);
-    if (isArchiveUrl(s.url)) {
-      options.note(`extract ${s.url} into $SRCDIR/${s.dest} (strip ${s.strip})`);
-      const fresh = await mkdtemp(join(options.srcDir, '.kiln-unpack-'));
-      try {
-        await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal });
-        await assertPlainTree(fresh, options.srcDir, s.dest, what);
-        await mergeInto(fresh, into, options.srcDir, what);
-      } finally {
-        await rm(fresh, { recursive: true, force: true });
-      }
-    } else {
-      const name = basename(s.url.replace(/[?#].*$/, '').replace(/^file:/, ''));
-      options.note(`copy ${s.url} to $SRCDIR/${join(s.dest, name)}`);
-      const to = join(into, name);
-      if ((await lstat(to).catch(() => undefined))?.isDirectory() === true) throw new KilnError('unsafe-path', `${what}: $SRCDIR/${join(s.dest, name)} is a directory an earlier source made`, { hint: 'give the file another dest' });
-      await rm(to, { force: true });
-      await copyFile(file, to, fsConstants.COPYFILE_EXCL);
+    try {
+      await placeSource(s, file, spec, options);
+    } finally {
+      if (staged !== undefined) await rm(staged, { force: true });
     }
+  }
+}
+
+/** Extract or copy one source's FILE into $SRCDIR/dest. */
+async function placeSource(s: SourceSpec, file: string, spec: PackageSpec, options: { srcDir: string; note: (text: string) => void; signal: AbortSignal }): Promise<void> {
+  // Never through a link an earlier source left (safe-place.ts): dest is made one real
+  // directory at a time, an archive goes to a fresh folder first, a file replaces.
+  const what = `${spec.file}: source ${s.url}`;
+  await mkdir(options.srcDir, { recursive: true });
+  const into = await realDirUnder(options.srcDir, s.dest, what);
+  if (isArchiveUrl(s.url)) {
+    options.note(`extract ${s.url} into $SRCDIR/${s.dest} (strip ${s.strip})`);
+    const fresh = await mkdtemp(join(options.srcDir, '.kiln-unpack-'));
+    try {
+      await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal });
+      await assertPlainTree(fresh, options.srcDir, s.dest, what);
+      await mergeInto(fresh, into, options.srcDir, what);
+    } finally {
+      await rm(fresh, { recursive: true, force: true });
+    }
+  } else {
+    const name = basename(s.url.replace(/[?#].*$/, '').replace(/^file:/, ''));
+    options.note(`copy ${s.url} to $SRCDIR/${join(s.dest, name)}`);
+    const to = join(into, name);
+    if ((await lstat(to).catch(() => undefined))?.isDirectory() === true) throw new KilnError('unsafe-path', `${what}: $SRCDIR/${join(s.dest, name)} is a directory an earlier source made`, { hint: 'give the file another dest' });
+    await rm(to, { force: true });
+    await copyFile(file, to, fsConstants.COPYFILE_EXCL);
   }
 }
 
