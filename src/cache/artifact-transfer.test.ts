@@ -65,3 +65,20 @@ test('an entry whose manifest came re-formatted (same entries) is stored with th
   assert.equal(await there.verify(KEY), undefined);
   assert.equal(await readFile(join(there.dir(KEY), 'manifest.json'), 'utf8'), files.manifestText);
 });
+
+test('an import for a --force\'d job (replace): another output replaces the stored entry, the same output keeps it; without replace the stored one is kept', async (t) => {
+  const { root, files } = await storedEntry(t);
+  // The same key here, stored with another output (an earlier build of a job whose output is not reproducible).
+  const dest = join(root, 'other');
+  await mkdir(join(dest, 'usr/bin'), { recursive: true });
+  await writeFile(join(dest, 'usr/bin/hello'), 'echo hello, again\n');
+  const here = createArtifactStore({ cacheDir: join(root, 'b') });
+  const old = await here.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 });
+  assert.notEqual(old.outputHash, files.meta.outputHash);
+  assert.equal((await importEntry(here, join(root, 'b'), KEY, files, 'worker w1')).outputHash, old.outputHash, 'kept');
+  const replaced = await importEntry(here, join(root, 'b'), KEY, files, 'worker w1', { replace: true });
+  assert.equal(replaced.outputHash, files.meta.outputHash);
+  assert.equal(createArtifactStore({ cacheDir: join(root, 'b') }).peek(KEY)?.outputHash, files.meta.outputHash, 'on disk');
+  assert.equal(await here.verify(KEY), undefined, 'whole');
+  assert.equal((await importEntry(here, join(root, 'b'), KEY, files, 'worker w2', { replace: true })).outputHash, files.meta.outputHash);
+});

@@ -38,7 +38,7 @@ export async function entryFiles(store: ArtifactStore, key: string): Promise<(En
  * Stores an entry received as files under `key`, after checking them against its meta.
  * Another process storing the key first is fine (theirs is kept). Returns the meta.
  */
-export async function importEntry(store: ArtifactStore, cacheDir: string, key: string, files: EntryFiles, from: string): Promise<ArtifactMeta> {
+export async function importEntry(store: ArtifactStore, cacheDir: string, key: string, files: EntryFiles, from: string, options: { replace?: boolean } = {}): Promise<ArtifactMeta> {
   const refuse = (why: string): KilnError =>
     new KilnError('checksum-mismatch', `the artifact ${key.slice(0, 16)} from ${from} was refused: ${why}; nothing was stored`, {
       hint: 'a worker or its transfer is broken (or not trustworthy): the package is built again when asked',
@@ -62,7 +62,9 @@ export async function importEntry(store: ArtifactStore, cacheDir: string, key: s
     if (size !== meta.size || sha !== meta.sha256) throw refuse(`its archive is ${size} bytes with sha256 ${sha}, its meta says ${meta.size} bytes, ${meta.sha256}`);
   }
   const existing = await store.get(key);
-  if (existing !== undefined) return existing;
+  // One output per key, except a `--force`d rebuild's other output, which replaces the entry (as put() does).
+  if (existing !== undefined && (options.replace !== true || existing.outputHash === meta.outputHash)) return existing;
+  if (existing !== undefined) await store.replaceWith(key);
   const tmpRoot = join(cacheDir, 'tmp');
   await mkdir(tmpRoot, { recursive: true });
   const work = join(tmpRoot, `import-${key.slice(0, 16)}-${process.pid}-${randomBytes(3).toString('hex')}`);

@@ -320,4 +320,13 @@ test('a forced rebuild: its warnings replace the stored ones for the same output
   assert.notEqual(replaced.outputHash, first.outputHash);
   assert.equal(replaced.warnings, undefined);
   assert.equal(createArtifactStore({ cacheDir }).peek(KEY)?.outputHash, replaced.outputHash);
+  // `--force` (replace): another output replaces the entry, warned or not; the same output keeps it.
+  const third = await makeDest(join(root, 'c'), 2);
+  const forced = await store.put(KEY, { destDir: third, meta: info, sourceDateEpoch: 0, check: check(['permissions: y']), replace: true });
+  assert.notEqual(forced.outputHash, replaced.outputHash);
+  assert.deepEqual(forced.warnings, ['permissions: y']);
+  assert.equal(createArtifactStore({ cacheDir }).peek(KEY)?.outputHash, forced.outputHash, 'on disk');
+  assert.equal(await store.verify(KEY), undefined, 'whole');
+  const again = await store.put(KEY, { destDir: third, meta: info, sourceDateEpoch: 0, check: check(['permissions: y']), replace: true });
+  assert.equal(again.outputHash, forced.outputHash);
 });

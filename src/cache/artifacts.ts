@@ -167,16 +167,19 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       // entry is replaced by the new one instead of being handed back.
       if (existing !== undefined) {
         if ((await archiveProblem(existing, o.signal)) === undefined) {
-          // A forced rebuild keeps the stored entry (one output per key), but its own output
-          // is checked all the same. The same output with other warnings (a newer kiln's
-          // checks): the entry carries this build's. Another output, clean where the stored
-          // one was warned of (--fail-on-warnings rebuilt it for that): it replaces it.
+          // A forced rebuild's own output is checked all the same. The same output with
+          // other warnings (a newer kiln's checks): the entry carries this build's. Another
+          // output replaces the stored one for `--force` (what a user forces a rebuild for:
+          // a host that changed in a way the key cannot see, a damaged entry), and when it
+          // is clean where the stored one was warned of (--fail-on-warnings rebuilt it for
+          // that); a `--twice` rebuild keeps it (one output per key: it compares, not stores).
           if (o.check === undefined) return existing;
           const empty = o.destEmpty === true || readdirSync(o.destDir).length === 0;
           const checked = empty ? { entries: [], warnings: [] } : await manifestChecked(o, o.check);
           const before = existing.warnings ?? [];
-          if (sameWarnings(before, checked.warnings)) return existing;
-          if (manifestHash(checked.entries) === existing.outputHash) {
+          const sameOutput = manifestHash(checked.entries) === existing.outputHash;
+          if (sameOutput && sameWarnings(before, checked.warnings)) return existing;
+          if (sameOutput) {
             const { warnings: _old, ...rest } = existing;
             const updated: ArtifactMeta = { ...rest, ...(checked.warnings.length === 0 ? {} : { warnings: checked.warnings }) };
             const file = join(target, 'meta.json');
@@ -186,7 +189,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
             known.set(key, updated);
             return updated;
           }
-          if (!(before.length > 0 && checked.warnings.length === 0)) return existing;
+          if (o.replace !== true && !(before.length > 0 && checked.warnings.length === 0)) return existing;
           await discard(key, 'replaced');
         }
         else await discard(key, 'corrupt');
@@ -335,6 +338,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     remembered: (key) => (putHere.has(key) ? known.get(key) : undefined),
     manifest,
     put,
+    replaceWith: (key) => discard(key, 'replaced'),
     stageInto,
     touch,
     markUsed,

@@ -22,6 +22,8 @@ export interface AcceptContext {
   readonly cacheDir: string;
   /** The job's key here: the result must be for it. */
   readonly key: string;
+  /** A `--force`d job: another output replaces the entry stored here (as a local build's does). */
+  readonly replace?: boolean;
   /** The job's log here. */
   readonly log: string;
   readonly startedAt: number;
@@ -71,7 +73,7 @@ export async function acceptResult(e: Result, c: AcceptContext): Promise<JobOutc
     const archive = e.artifact.archive === null ? null : join(tmp, 'archive');
     if (manifest !== null) await getFile(c.blobs, e.artifact.manifest!, manifest);
     if (archive !== null) await getFile(c.blobs, e.artifact.archive!, archive);
-    const meta = await importEntry(c.artifacts, c.cacheDir, c.key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`);
+    const meta = await importEntry(c.artifacts, c.cacheDir, c.key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`, { replace: c.replace === true });
     return { ...base, outputHash: meta.outputHash, artifact: artifactPath(c.artifacts, c.key, meta.archive) };
   } finally {
     await rm(tmp, { recursive: true, force: true });

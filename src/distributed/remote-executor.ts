@@ -301,7 +301,7 @@ export async function createRemoteExecutor(o: RemoteExecutorOptions): Promise<{ 
           verdict('taken');
           accepting = true; // the first result counts; a late one from a worker thought dead is ignored
           // (A stop or a lost stream meanwhile settles the job first; accept's outcome is then dropped.)
-          void acceptResult(e, { blobs: o.cluster.blobs, artifacts: o.artifacts, cacheDir: o.cacheDir, key, log, startedAt, streamedOfAttempt: e.attempt === attemptNow ? streamed : 0, write, note }).finally(() => (accepted = true)).then(
+          void acceptResult(e, { blobs: o.cluster.blobs, artifacts: o.artifacts, cacheDir: o.cacheDir, key, replace: job.why.kind === 'forced' && job.why.by === undefined, log, startedAt, streamedOfAttempt: e.attempt === attemptNow ? streamed : 0, write, note }).finally(() => (accepted = true)).then(
             (outcome) => settle(outcome),
             (err: unknown) => settle({ state: 'failed', key, failure: { reason: 'internal', message: `the result of worker ${e.worker} was refused: ${(err as Error).message}` }, log, startedAt, endedAt: Date.now() }),
           );

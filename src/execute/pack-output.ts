@@ -53,6 +53,8 @@ export async function packOutput(r: PackRequest): Promise<Packed> {
     sourceDateEpoch: r.sourceDateEpoch,
     // The job's early cutoff just found no artifact for this key.
     knownAbsent: job.why.kind !== 'forced',
+    // `--force` (not `--twice`, which compares two builds): this output is the package's from now on.
+    replace: job.why.kind === 'forced' && job.why.by === undefined,
     destEmpty: sandbox.destUntouched?.() === true,
     check,
     signal: r.signal,

@@ -461,3 +461,29 @@ test('a package another state dir built under a key this one never had is listed
   assert.equal(found.summary?.counts['up-to-date'], 1, explain(found));
   assert.deepEqual(await versions(), ['2']);
 });
+
+test('--force of a package whose build gives another output: the new output is stored (packages/All too) and its dependent rebuilds against it in the same run', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  // stamp's output differs at every build (what a host that changed in a way the key cannot see gives).
+  await mkdir(join(tree, 'stamp'), { recursive: true });
+  await writeFile(join(tree, 'stamp', 'recipe.toml'), recipeText({ name: 'stamp', script: 'mkdir -p "$DESTDIR/usr/share/stamp"; cat /proc/sys/kernel/random/uuid > "$DESTDIR/usr/share/stamp/id"' }));
+  await mkdir(join(tree, 'user'), { recursive: true });
+  await writeFile(join(tree, 'user', 'recipe.toml'), recipeText({ name: 'user', deps: ['stamp'], script: 'mkdir -p "$DESTDIR/usr/share/user"; cp "$SYSROOT/usr/share/stamp/id" "$DESTDIR/usr/share/user/id"' }));
+  const first = await build(tree, state);
+  const idOf = async (r: KilnResult, name: string): Promise<string> => execFileSync('tar', ['--zstd', '-xOf', pkgOf(await readReport(r), name).artifact!], { encoding: 'utf8' });
+  const before = await idOf(first, 'stamp');
+  assert.equal(await idOf(first, 'user'), before);
+  const forced = await build(tree, state, '--force', 'stamp');
+  assert.deepEqual(ran(forced), { stamp: 'forced', user: 'dependency-changed: stamp' });
+  const after = await idOf(forced, 'stamp');
+  assert.notEqual(after, before, 'the forced build\'s output, not the stored one');
+  assert.equal(await idOf(forced, 'user'), after, 'the dependent built against it');
+  const all = (await readdir(join(state, 'packages', 'All'))).find((f) => f.startsWith('stamp_'))!;
+  assert.equal(execFileSync('tar', ['--zstd', '-xOf', join(state, 'packages', 'All', all)], { encoding: 'utf8' }), after, 'packages/All holds the new output');
+  // It is what later runs find up to date.
+  const again = await build(tree, state);
+  assert.deepEqual(ran(again), {});
+  assert.equal(await idOf(again, 'stamp'), after);
+});

@@ -247,7 +247,7 @@ test('output checks: a symlink into the workspace fails the build; build paths, 
   assert.equal(pkg('clean').warnings, undefined);
   assert.match(r.stdout, /built +leaky@\S+ in .*\n +warning: buildpaths: /);
   assert.match(await readFile(pkg('leaky').log!, 'utf8'), /warning \(buildpaths\): .*\n.*-ffile-prefix-map=\$SRCDIR=\./);
-  // A forced rebuild keeps the stored artifact, and its output is checked all the same.
+  // A forced rebuild of the same output keeps the stored artifact, and its output is checked all the same.
   const forced = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--force', 'leaky', '--json']);
   assert.deepEqual(eventsOf(forced.events, 'job-finished').find((e) => e.name === 'leaky')?.warnings?.map((w) => w.slice(0, w.indexOf(':'))), ['buildpaths', 'hierarchy', 'permissions']);
   // --fail-on-warnings: a warning fails its build as an error does; the others still build.
