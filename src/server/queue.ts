@@ -1,7 +1,9 @@
 // The daemon's build queue: builds persist in the records (table builds) and run in this
 // process. One tenant's builds run one after another in submission order (FIFO); builds
 // of different tenants run at once up to maxConcurrent. Among the tenants waiting, the
-// head build with the highest priority goes first, then the oldest.
+// head build with the highest priority goes first, then the tenant whose last turn is
+// oldest (one that has not had one yet first), then the oldest build (startOrder): the
+// tenants take turns, so one tenant's backlog does not hold another's build back.
 //
 // The machine's job slots (and its cpu/memory budget) are one SlotPool shared by the
 // running builds: a build alone may use every slot; builds running together share them
@@ -46,6 +48,30 @@ const PLANNING_HOLD_MS = positiveFromEnv('KILN_PLANNING_HOLD_MS', 30_000);
  */
 export const SHUTDOWN_REASON = 'the server is stopping: the build goes back to the queue and runs again at the next start';
 
+/**
+ * The order in which the queued builds that may start now should start: the head build
+ * (first submitted) of each tenant not in `busy`, highest priority first, then the tenant
+ * whose last start (`lastStart`, a positive count: larger is later) is oldest, a tenant
+ * not in it (no start since this server started) before any, then submission order.
+ * `queued` is in submission order. Round-robin among the tenants of equal priority: once
+ * it started, a tenant waits behind every other tenant waiting, so none starves.
+ */
+export function startOrder<B extends { readonly tenant: string; readonly priority: number }>(
+  queued: readonly B[],
+  busy: ReadonlySet<string>,
+  lastStart: ReadonlyMap<string, number>,
+): B[] {
+  const heads: Array<{ b: B; order: number; turn: number }> = [];
+  const seen = new Set<string>();
+  queued.forEach((b, order) => {
+    if (seen.has(b.tenant)) return;
+    seen.add(b.tenant);
+    if (!busy.has(b.tenant)) heads.push({ b, order, turn: lastStart.get(b.tenant) ?? 0 });
+  });
+  heads.sort((x, y) => y.b.priority - x.b.priority || x.turn - y.turn || x.order - y.order);
+  return heads.map((h) => h.b);
+}
+
 export class BuildQueue {
   readonly maxConcurrent: number;
   readonly slots: number;
@@ -62,6 +88,9 @@ export class BuildQueue {
   #lowSpace: LowSpace | undefined;
   #recheck: NodeJS.Timeout | undefined;
   #onEnded: ((build: BuildRecord) => void) | undefined;
+  /** When each tenant's latest build started (a counter: later is larger), for startOrder's turns. */
+  #lastStart = new Map<string, number>();
+  #starts = 0;
 
   constructor(options: QueueOptions) {
     this.#records = options.records;
@@ -208,17 +237,7 @@ export class BuildQueue {
       return;
     }
     const busy = new Set([...this.#active.values()].map((a) => a.tenant));
-    const heads: Array<{ b: BuildRecord; order: number }> = [];
-    const seen = new Set<string>();
-    let order = 0;
-    for (const b of this.#records.queuedBuilds()) {
-      order++;
-      if (seen.has(b.tenant)) continue;
-      seen.add(b.tenant);
-      if (!busy.has(b.tenant)) heads.push({ b, order });
-    }
-    heads.sort((x, y) => y.b.priority - x.b.priority || x.order - y.order);
-    for (const { b } of heads) {
+    for (const b of startOrder(this.#records.queuedBuilds(), busy, this.#lastStart)) {
       if (this.#active.size >= this.maxConcurrent) break;
       this.#launch(b);
     }
@@ -241,6 +260,7 @@ export class BuildQueue {
 
   #launch(b: BuildRecord): void {
     if (!this.#records.markStarted(b.id)) return;
+    this.#lastStart.set(b.tenant, ++this.#starts);
     const bus = new EventBus();
     const controller = new AbortController();
     let finish!: () => void;
