@@ -249,7 +249,9 @@ async function followRemoteLog(
         }
         const over = build.state !== 'queued' && build.state !== 'running';
         if (over && (now === undefined || now.log === null)) {
-          ctx.stderr.write(`kiln: build ${o.buildId} ended (${build.state}) before ${o.name} ran again\n`);
+          // Its log stops where that attempt was cut off: not a job that ended, as for a local run whose kiln is gone.
+          ctx.stderr.write(`kiln: build ${o.buildId} ended (${build.state}) before ${o.name} ran again: the log above stops where its attempt ${attempt} was cut off\n`);
+          ctx.exitCode = 1;
           return;
         }
         // Its log is the same and the job went on or ended (not cut off, waiting to run
