@@ -46,6 +46,8 @@ export interface WorkerPlace {
   readonly workerLogs: string;
   /** Its workspaces' folder. */
   readonly own: string;
+  /** A line on the worker's stderr. */
+  readonly say?: (text: string) => void;
 }
 
 /** What goes back to the coordinator: the outcome, and the artifact's and log's objects. */
@@ -83,6 +85,15 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
   await mkdir(dir, { recursive: true });
   await unpackArchive(tar, dir, { signal });
   await sanitizeTree(dir);
+  // This machine's copies of what the job stages, and of the job's own artifact (a hit here
+  // is what goes back): read once against their meta.json, as a local run reads what it
+  // stages (check-staged.ts). A damaged one is removed: a dependency is then taken again
+  // from the coordinator's copy below, the job's own is built again.
+  const { removeCorruptStaged } = await import('../run/check-staged.ts');
+  const mine = [...m.deps.map((d) => ({ id: d.id, key: d.key })), ...(job.why.kind === 'forced' ? [] : [{ id: job.id, key: m.key }])].filter((s) => artifacts.peek(s.key) !== undefined);
+  for (const c of await removeCorruptStaged(artifacts, mine, { signal })) {
+    w.say?.(`${m.runId} ${m.jobId}: the stored artifact of ${c.id} here is corrupt and was removed (${c.path}: ${c.problem}): ${c.key === m.key ? 'the job is built again' : 'the coordinator\'s copy is used'}`);
+  }
   // The artifacts it stages, each checked against its meta before it is stored.
   const outputs = new Map<string, { key: string; outputHash: string }>();
   for (const d of m.deps) {

@@ -100,7 +100,7 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
   const own = await claimRunWorkspace(o.state.work, `worker-${process.pid}`);
   // Its own copies of the logs: the old ones go, now and every hour.
   const workerLogs = join(o.state.logs, 'worker');
-  const here: WorkerPlace = { cluster: o.cluster, envs: o.envs, state: o.state, artifacts, name, universes, workerLogs, own };
+  const here: WorkerPlace = { cluster: o.cluster, envs: o.envs, state: o.state, artifacts, name, universes, workerLogs, own, say: o.say };
   // Not the runs it builds for now (a build longer than --keep-logs writes there still).
   const pruning = pruneWorkerLogsEvery(workerLogs, o.keepLogsMs ?? DEFAULT_KEEP_LOGS_MS, () => new Set([...controllers.keys()].map((id) => id.slice(0, id.indexOf(' ')))), o.say);
   let turn = 0;

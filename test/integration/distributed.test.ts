@@ -606,3 +606,39 @@ test('a package folder past the workers\' limits fails at once, saying why and w
   assert.match(many.cause ?? '', /worker w1: the folder of many: member .* over the limit of 20000 members.*: a worker takes no folder past 20000 files or 256 MiB .*build this package without --nats/, many.cause ?? '');
   assert.doesNotMatch(many.cause ?? '', /deliveries/);
 });
+
+test('a worker whose own copy of an artifact is damaged removes it: a hit it would send back is built again, a dependency is taken again from the coordinator (both failed the job on every run)', { skip: noNats, timeout: 120_000 }, async (t) => {
+  await using dir = await tmpDir('kiln-nats-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    base: recipeText({ name: 'base', script: 'mkdir -p "$DESTDIR/usr/include"\necho "#define BASE 42" > "$DESTDIR/usr/include/base.h"' }),
+    app: recipeText({ name: 'app', deps: ['base'], script: 'grep -q "BASE 42" "$SYSROOT/usr/include/base.h"\nmkdir -p "$DESTDIR/usr/bin"\necho "echo app" > "$DESTDIR/usr/bin/app"' }),
+  });
+  const cache = join(dir.path, 'worker-cache');
+  const w1 = startWorker(t, url, join(dir.path, 'w1'), 'w1', cache);
+  const env = { KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) };
+  const build = (state: string) => runKiln(['build', '--tree', tree, '--state', join(dir.path, state), '--sandbox', 'host', '--nats', url, '--json'], { timeoutMs: 60_000, env });
+  const first = await build('a');
+  assert.deepEqual(statesOf(await readReport(first)), { app: 'built', base: 'built' }, explain(first));
+  // Damage the worker's archives: same size, one byte changed (a bit flip, a bad disk).
+  const damage = async (name: string): Promise<void> => {
+    const archive = pkgOf(await readReport(first), name).artifact!.replace(join(dir.path, 'a', 'cache'), cache);
+    const bytes = await readFile(archive);
+    bytes[bytes.length - 2] = (bytes[bytes.length - 2] ?? 0) ^ 0xff;
+    await writeFile(archive, bytes);
+  };
+  await damage('base');
+  await damage('app');
+  // A coordinator with an empty cache: the worker's hits are damaged, so it builds them again.
+  const fresh = await build('b');
+  assert.equal(fresh.code, 0, explain(fresh) + w1.output());
+  assert.deepEqual(statesOf(await readReport(fresh)), { app: 'built', base: 'built' }, explain(fresh));
+  assert.match(w1.output(), /base@\S+: the stored artifact of base@\S+ here is corrupt and was removed \(.*\): the job is built again/);
+  // A dependency damaged here, its dependent changed: staged from the coordinator's copy.
+  await damage('base');
+  await writeFile(join(tree, 'app', 'recipe.toml'), recipeText({ name: 'app', deps: ['base'], script: 'grep -q "BASE 42" "$SYSROOT/usr/include/base.h"\nmkdir -p "$DESTDIR/usr/bin"\necho "echo app 2" > "$DESTDIR/usr/bin/app"' }));
+  const changed = await build('a');
+  assert.equal(changed.code, 0, explain(changed) + w1.output());
+  assert.deepEqual(statesOf(await readReport(changed)), { app: 'built', base: 'up-to-date' }, explain(changed));
+  assert.match(w1.output(), /app@\S+: the stored artifact of base@\S+ here is corrupt and was removed \(.*\): the coordinator's copy is used/);
+});
