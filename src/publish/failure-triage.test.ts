@@ -14,6 +14,9 @@ test('errorLine: the first line of the most telling kind, kiln\'s log prefix tak
     [['[   0.000] k ==> phase build at 2026-11-23T01:57:55.572Z', '[   0.100] o nothing telling here', '[   0.101] k note: the download failed once'], undefined],
     [['[   0.100] e tool: no config found', '[   0.100] o bye', '[   0.101] k failed: the build script exited with status 3'], 'tool: no config found'],
     [[], undefined],
+    // make's (or set -x's) echo of a command that prints an error: the output, not the command.
+    [['[   0.100] o echo "error: deliberate failure"; false', '[   0.100] o error: deliberate failure', '[   0.101] e make: *** [debian/rules:4: build] Error 1'], 'error: deliberate failure'],
+    [['[   0.100] e + printf \'ERROR: no config\\n\'', '[   0.100] o ERROR: no config'], 'ERROR: no config'],
   ];
   for (const [tail, want] of rows) assert.equal(errorLine(tail), want, tail.join(' | '));
 });

@@ -54,6 +54,9 @@ const ERROR_PATTERNS: readonly RegExp[] = [
 /** Lines that only report that something before them failed: used only when nothing else is found. */
 const ECHO_LINE = /^make(\[\d+\])?: \*\*\*|^kiln: |exited with status|^dh_\S+: error: .* returned exit code/;
 
+/** A command make (or `set -x`) printed before running it: `echo "error: …"` is not the error, its output is. */
+const COMMAND_ECHO = /^(?:\++ )?(?:echo|printf)\s/;
+
 /**
  * The line of a failed build's log tail that says why it failed, or undefined: among the
  * lines matching the first pattern that any line matches, the first one (a compiler's
@@ -67,7 +70,7 @@ export function errorLine(tail: readonly string[]): string | undefined {
     return { kiln: m?.[1] === 'k', stderr: m?.[1] === 'e', text: (m === null ? l : l.slice(m[0].length)).trim() };
   }).filter((l) => l.text !== '');
   // kiln's own lines (phases, notes, its failure line) say what happened, not why.
-  const telling = parsed.filter((l) => !l.kiln && !ECHO_LINE.test(l.text)).map((l) => l.text);
+  const telling = parsed.filter((l) => !l.kiln && !ECHO_LINE.test(l.text) && !COMMAND_ECHO.test(l.text)).map((l) => l.text);
   for (const pattern of ERROR_PATTERNS) {
     const hit = telling.find((l) => pattern.test(l));
     if (hit !== undefined) return hit;
