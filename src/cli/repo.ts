@@ -63,6 +63,21 @@ export async function collectPackages(paths: readonly string[]): Promise<{ debs:
   return { debs: unique(debs), dscs: unique(dscs) };
 }
 
+/**
+ * The `file:` URI of a repository directory as a one-line apt source takes it (pure). apt
+ * splits the line at blanks, ends it at `#`, reads `[` … `]` and `"` … `"` as one word, and
+ * decodes every %XX in it: those bytes (and control characters, `%` itself and non-ASCII
+ * ones, as UTF-8) are percent-encoded; `/` and the rest are kept as written.
+ */
+export function aptFileUri(dir: string): string {
+  let out = '';
+  for (const byte of Buffer.from(dir, 'utf8')) {
+    const c = String.fromCharCode(byte);
+    out += byte <= 0x20 || byte >= 0x7f || '%#"[]'.includes(c) ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : c;
+  }
+  return `file:${out}`;
+}
+
 export function registerRepo(program: Command, ctx: CliContext): void {
   const repo = program.command('repo').description('signed apt repositories of built packages');
 
@@ -110,9 +125,10 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       ctx.stdout.write(`  ${p.package} ${p.version} ${p.architecture}: ${what}\n`);
     }
     ctx.stdout.write(`kiln: ${r.unchanged === true ? 'nothing new to publish to' : 'published'} ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed${r.unchanged === true ? ', the repository left as it was' : ''}\n`);
-    ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
-    if (r.packages.some((p) => p.filename.endsWith('.udeb'))) ctx.stdout.write(`  apt source (debian-installer): deb [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}/debian-installer\n`);
-    if (r.packages.some((p) => p.architecture === 'source')) ctx.stdout.write(`  apt source: deb-src [signed-by=KEYFILE] file:${r.repoDir} ${r.suite} ${r.component}\n`);
+    const uri = aptFileUri(r.repoDir);
+    ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] ${uri} ${r.suite} ${r.component}\n`);
+    if (r.packages.some((p) => p.filename.endsWith('.udeb'))) ctx.stdout.write(`  apt source (debian-installer): deb [signed-by=KEYFILE] ${uri} ${r.suite} ${r.component}/debian-installer\n`);
+    if (r.packages.some((p) => p.architecture === 'source')) ctx.stdout.write(`  apt source: deb-src [signed-by=KEYFILE] ${uri} ${r.suite} ${r.component}\n`);
   });
 
   const list = repo

@@ -1,11 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { buildTestDeb } from '../publish/apt-repo-test-debs.ts';
-import { debControlFrom, fieldValue, parseControlParagraphs, readDebControl, renderFields } from './deb-file.ts';
+import { checkDebContents, debControlFrom, fieldValue, parseControlParagraphs, readDebControl, renderFields } from './deb-file.ts';
 
 const invalid = (re: RegExp) => (e: unknown): boolean => e instanceof KilnError && e.code === 'deb-invalid' && re.test(e.message);
 
@@ -61,4 +62,35 @@ test('readDebControl reads a real .deb (dpkg-deb) and refuses a file that is not
   await writeFile(junk, 'not an ar archive');
   await assert.rejects(readDebControl(junk), invalid(/junk\.deb is not a readable \.deb/));
   await assert.rejects(readDebControl(join(dir.path, 'missing.deb')), invalid(/missing\.deb/));
+});
+
+test('checkDebContents passes a whole .deb and refuses a truncated one whose control still reads', async () => {
+  await using dir = await tmpDir();
+  // Random text in the script, so that the data member is a few KB even compressed.
+  const deb = await buildTestDeb(dir.path, { package: 'kiln-t', version: '1.0', salt: randomBytes(3000).toString('hex') });
+  await checkDebContents(deb);
+  const bytes = await readFile(deb);
+  assert.ok(bytes.length > 3000, `${bytes.length} bytes`);
+  // As the audit's `head -c 1200`: inside the data member (the control member ends before),
+  // and a few bytes short of the end.
+  for (const size of [1200, bytes.length - 40]) {
+    const cut = join(dir.path, `cut${size}_9_all.deb`);
+    await writeFile(cut, bytes.subarray(0, size));
+    // What the audit found: dpkg-deb --field reads the control member of the cut file.
+    assert.equal((await readDebControl(cut)).package, 'kiln-t', `size ${size}`);
+    await assert.rejects(checkDebContents(cut), (e: unknown) => {
+      assert.ok(e instanceof KilnError && e.code === 'deb-invalid', String(e));
+      assert.match(e.message, new RegExp(`^${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not a complete \\.deb: dpkg-deb --contents fails: \\S`));
+      assert.match(e.message, /end of file|unexpected|tar/i);
+      assert.doesNotMatch(e.message, /exit status/);
+      assert.match(e.hint ?? '', /truncated or damaged/);
+      return true;
+    }, `size ${size}`);
+  }
+  const junk = join(dir.path, 'junk.udeb');
+  await writeFile(junk, 'not an ar archive');
+  await assert.rejects(checkDebContents(junk), invalid(/junk\.udeb is not a complete \.udeb: dpkg-deb --contents fails: /));
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(checkDebContents(deb, { signal: ac.signal }), (e: unknown) => e instanceof KilnError && e.code === 'cancelled');
 });

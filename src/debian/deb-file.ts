@@ -1,13 +1,14 @@
 // A binary package (.deb): its control paragraph, read with the host's `dpkg-deb --field`
 // (control.tar is xz- or zstd-compressed in current .debs, which node cannot unpack by
 // itself), and checked enough to be indexed: Package, Version, Architecture present and
-// well-formed, the source package named.
+// well-formed, the source package named. checkDebContents reads the rest (the data member),
+// for a .deb about to be published: a truncated file's control fields still read.
 //
 // Unlike deb822.ts, which lower-cases field names for lookups, the control fields are kept
 // in their original order, spelling and line layout (`ControlField`), because a Packages
 // index repeats them as they are: Description keeps its " ." lines, Conffiles its columns.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.ts';
 import { versionProblem } from './version.ts';
@@ -144,6 +145,52 @@ export async function readDebControl(path: string, options: { signal?: AbortSign
   const only = paragraphs[0];
   if (only === undefined || paragraphs.length !== 1) throw bad(path, `the control file has ${paragraphs.length} paragraphs, expected 1`);
   return debControlFrom(only, path);
+}
+
+/**
+ * Check that the whole .deb at `path` unpacks: `dpkg-deb --contents` decompresses its
+ * data member and lists it (the list thrown away), so a truncated or damaged data.tar
+ * is found, which `dpkg-deb --field` (the control member only) does not read. It reads
+ * the whole file: call it where a .deb is taken in to be published, not where many
+ * .debs are read for their control fields.
+ */
+export async function checkDebContents(path: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+  const kind = path.endsWith('.udeb') ? '.udeb' : '.deb';
+  const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolvePromise, reject) => {
+    const child = spawn('dpkg-deb', ['--contents', path], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C.UTF-8' },
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      // The first lines say what is wrong; a flood of them is not kept.
+      if (stderr.length < 16384) stderr += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolvePromise({ code, signal, stderr }));
+  }).catch((e: unknown) => {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') {
+      throw new KilnError('tool-missing', `cannot read ${path}: dpkg-deb is not installed`, { hint: 'install dpkg (apt-get install dpkg)', cause: e });
+    }
+    if (err.name === 'AbortError') throw new KilnError('cancelled', `reading ${path} was cancelled`, { cause: e });
+    throw e;
+  });
+  if (result.code === 0) return;
+  throw new KilnError('deb-invalid', `${path} is not a complete ${kind}: dpkg-deb --contents fails: ${contentsProblem(result.stderr, result.signal)}`, {
+    hint: 'the file is truncated or damaged (its control fields may still read): copy it again, or rebuild it',
+  });
+}
+
+/** What dpkg-deb said, shortly: its distinct lines, without the generic "exit status" ones. */
+function contentsProblem(stderr: string, signal: NodeJS.Signals | null): string {
+  const lines = [...new Set(stderr.split('\n').map((l) => l.trim()).filter((l) => l !== ''))];
+  const telling = lines.filter((l) => !/subprocess returned error exit status|Exiting with failure status|Error is not recoverable/.test(l));
+  const chosen = (telling.length > 0 ? telling : lines).slice(0, 2);
+  if (chosen.length > 0) return chosen.join('; ');
+  return signal === null ? 'it exited with an error and said nothing' : `it was killed by ${signal}`;
 }
 
 function bad(source: string, what: string): KilnError {

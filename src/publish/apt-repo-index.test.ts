@@ -74,7 +74,12 @@ test('mergeEntries: newer replaces, older is skipped, same file unchanged, same 
   assert.equal(mergeEntries(existing, [entry('pa', '1.0-1', 'amd64'), entry('pa', '1.0-2', 'amd64', 'f')]).outcomes[0]?.previous, '1.0-2', 'the lower names the version that supersedes it');
   assert.equal(mergeEntries(existing, [entry('pa', '0.9', 'amd64'), entry('pa', '0.8', 'amd64', 'f')]).outcomes[1]?.previous, '1.0-1', 'or the listed one, when higher');
   assert.throws(() => mergeEntries(existing, [entry('pb', '2', 'all', 'z')]),
-    (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /pb 2 \(all\) is already published with other content/.test(e.message));
+    (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /pb 2 \(all\) is already published with other content/.test(e.message)
+      && (e.hint ?? '').includes('`kiln repo remove --suite SUITE pb:all=2`'));
+  // The way out names the suite, and the one architecture (a bare NAME=VERSION takes them all).
+  assert.throws(() => mergeEntries(existing, [entry('pa', '1.0-1', 'riscv64', 'z')], { suite: 'bookworm' }),
+    (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /pa 1\.0-1 \(riscv64\)/.test(e.message)
+      && /give the rebuild a new version .*`kiln repo remove --suite bookworm pa:riscv64=1\.0-1` \(with the same --repo or --state\), or publish into a fresh repository$/.test(e.hint ?? ''));
   // Duplicates in what was read (an all package in every binary-ARCH): the highest wins.
   assert.deepEqual(mergeEntries([entry('px', '1', 'all'), entry('px', '3', 'all'), entry('px', '2', 'all')], []).entries.map((e) => e.version), ['3']);
 });

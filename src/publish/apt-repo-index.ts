@@ -118,9 +118,10 @@ export interface MergeResult {
  * another added in the same merge, is left out as `older` (its pool file stays). The same
  * version with other content is a conflict, as in Debian's archive (a version, once
  * published, means one file), unless `replaceSameVersion` (kiln's own rebuilds of a Debian
- * version after a build dependency changed): then the new build replaces it.
+ * version after a build dependency changed): then the new build replaces it. `suite`
+ * names the suite in the conflict's hint (its `kiln repo remove` command).
  */
-export function mergeEntries(existing: readonly IndexEntry[], added: readonly IndexEntry[], options: { replaceSameVersion?: boolean } = {}): MergeResult {
+export function mergeEntries(existing: readonly IndexEntry[], added: readonly IndexEntry[], options: { replaceSameVersion?: boolean; suite?: string } = {}): MergeResult {
   const byKey = new Map<string, IndexEntry>();
   for (const e of existing) {
     const k = keyOf(e);
@@ -162,7 +163,7 @@ export function mergeEntries(existing: readonly IndexEntry[], added: readonly In
       outcomes.push({ entry: e, outcome: 'replaced', previous: had.version });
     } else {
       throw new KilnError('conflict', `${e.package} ${e.version} (${e.architecture}${kindOfEntry(e) === 'udeb' ? ', .udeb' : ''}) is already published with other content (${had.filename}, sha256 ${had.sha256.slice(0, 12)}…, new ${e.sha256.slice(0, 12)}…)`, {
-        hint: 'a published version must not change: give the rebuild a new version (e.g. a +kiln1 suffix), or publish into a fresh repository',
+        hint: `a published version must not change: give the rebuild a new version (e.g. a +kiln1 suffix), take the published one out first with \`kiln repo remove --suite ${options.suite ?? 'SUITE'} ${e.package}:${e.architecture}=${e.version}\` (with the same --repo or --state), or publish into a fresh repository`,
       });
     }
   }

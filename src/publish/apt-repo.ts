@@ -26,7 +26,7 @@ import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
-import { readDebControl } from '../debian/deb-file.ts';
+import { checkDebContents, readDebControl } from '../debian/deb-file.ts';
 import { checkReleaseText, checkRepoName, entryForDeb, mergeEntries, packageKindOf, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
 import { signedBy } from './signing.ts';
 import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
@@ -133,6 +133,8 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   for (const path of options.debs) {
     signal?.throwIfAborted();
     const control = await readDebControl(path, signal === undefined ? {} : { signal });
+    // Its data member too: a truncated .deb still has readable control fields.
+    await checkDebContents(path, signal === undefined ? {} : { signal });
     const entry = entryForDeb(control, await hashFile(path, signal), component, packageKindOf(path, control.fields));
     debs.push({ path, entry, files: [{ from: path, filename: entry.filename, sha256: entry.sha256 }] });
   }
@@ -159,7 +161,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
       }
     }
   }
-  const how = { replaceSameVersion: options.replaceSameVersion === true };
+  const how = { replaceSameVersion: options.replaceSameVersion === true, suite };
   const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry), how);
   // A source whose binaries were left out (older than those listed) is left out too: it
   // would replace the source the listed binaries come from (apt-get source then finds none).
@@ -207,7 +209,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
       }
       if (have !== f.sha256) {
         throw new KilnError('conflict', `${target} already exists with other content (sha256 ${have.slice(0, 12)}…) than ${f.from} (${f.sha256.slice(0, 12)}…)`, {
-          hint: 'a published file must not change: give the rebuild a new version, or publish into a fresh repository',
+          hint: `a published file must not change: give the rebuild a new version, take the package out first with \`kiln repo remove --suite ${suite} NAME=VERSION\` (with the same --repo or --state), or publish into a fresh repository`,
         });
       }
     }

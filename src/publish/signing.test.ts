@@ -60,10 +60,13 @@ test('createSigningKey stores the secret 0600 in STATE/keys, refuses to overwrit
   assert.equal((await stat(paths.secret)).mode & 0o777, 0o600);
 
   await writeFile(paths.secret, 'garbage');
-  await assert.rejects(loadSigningKey(dir.path), (e: unknown) => e instanceof KilnError && e.code === 'key-invalid');
+  // The way out names this state directory, as the other key hints do.
+  await assert.rejects(loadSigningKey(dir.path), (e: unknown) => e instanceof KilnError && e.code === 'key-invalid'
+    && /not an OpenPGP secret key/.test(e.message) && e.hint === `restore it from a backup, or make a new one with \`kiln key create --state ${dir.path} --force\``);
   const locked = await openpgp.encryptKey({ privateKey: await openpgp.readPrivateKey({ armoredKey: again.secretArmored }), passphrase: 'pw' });
   await writeFile(paths.secret, locked.armor());
-  await assert.rejects(loadSigningKey(dir.path), (e: unknown) => e instanceof KilnError && e.code === 'key-invalid' && /passphrase/.test(e.message));
+  await assert.rejects(loadSigningKey(dir.path), (e: unknown) => e instanceof KilnError && e.code === 'key-invalid' && /passphrase/.test(e.message)
+    && (e.hint ?? '').endsWith(`\`kiln key create --state ${dir.path} --force\``));
 });
 
 test('signRelease: InRelease and Release.gpg verify with openpgp.js; a changed byte does not', async () => {

@@ -122,13 +122,13 @@ export async function loadSigningKey(stateRoot: string): Promise<openpgp.Private
     key = await openpgp.readPrivateKey({ armoredKey: text });
   } catch (e) {
     throw new KilnError('key-invalid', `${paths.secret} is not an OpenPGP secret key: ${(e as Error).message}`, {
-      hint: 'restore it from a backup, or make a new one with `kiln key create --force`',
+      hint: `restore it from a backup, or make a new one with \`kiln key create --state ${stateRoot} --force\``,
       cause: e,
     });
   }
   if (!key.isDecrypted()) {
     throw new KilnError('key-invalid', `${paths.secret} is passphrase-protected; kiln signs unattended and needs it unprotected`, {
-      hint: 'export it without a passphrase (gpg --export-secret-keys after removing it with gpg --passwd), or make a new one with `kiln key create --force`',
+      hint: `export it without a passphrase (gpg --export-secret-keys after removing it with gpg --passwd), or make a new one with \`kiln key create --state ${stateRoot} --force\``,
     });
   }
   return key;
