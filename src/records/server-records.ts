@@ -201,11 +201,12 @@ export class ServerRecords extends SqlStore {
            error = 'cancelled by ' || cancelled_by || CASE WHEN cancelled_by_admin = 1 THEN ' (admin)' ELSE '' END || ' (the server stopped before the build did)'
          WHERE state = 'running' AND cancelled_by IS NOT NULL RETURNING id`,
       ).all(now);
+      // Its last run stays its run (its report and jobs, as far as they got); the ones before are its priorRuns.
       const failed = this.stmt(
-        `UPDATE builds SET state = 'failed', ${KEEP_PRIOR_RUN}, run_id = NULL, interrupted = interrupted + 1, ended_at = ?,
+        `UPDATE builds SET state = 'failed', interrupted = interrupted + 1, ended_at = ?,
            error = 'interrupted ${MAX_INTERRUPTIONS} times: the server died while this build ran, each time; not queued again (a build that brings the server down?)',
            error_code = 'build-interrupted',
-           error_hint = 'its earlier attempts'' logs are at GET /api/v1/builds/ID/jobs/PKG/log?run=RUN (the runs are in priorRuns); fix the tree and submit it again'
+           error_hint = 'GET /api/v1/builds/' || id || '/jobs lists its jobs as its last run left them, with each attempt of the runs before and its log; fix the tree and submit it again'
          WHERE state = 'running' AND interrupted + 1 >= ${MAX_INTERRUPTIONS} RETURNING id`,
       ).all(now);
       const requeued = this.stmt(

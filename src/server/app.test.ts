@@ -363,7 +363,10 @@ test('a build the server died under three times in a row is failed at the next s
   const failed = records.getBuild(b.id)!;
   assert.equal(failed.state, 'failed');
   assert.match(failed.error ?? '', /^interrupted 3 times: the server died while this build ran/);
-  assert.deepEqual(failed.priorRuns, ['run-1', 'run-2', 'run-3']);
+  // Its last run stays its run (report.json, the web page and its jobs show how far it got).
+  assert.equal(failed.runId, 'run-3');
+  assert.deepEqual(failed.priorRuns, ['run-1', 'run-2']);
+  assert.equal(failed.errorHint, `GET /api/v1/builds/${b.id}/jobs lists its jobs as its last run left them, with each attempt of the runs before and its log; fix the tree and submit it again`);
   records.close();
   const { kiln, fake } = setup(t, { dir });
   assert.deepEqual(kiln.requeued, []);
