@@ -123,7 +123,7 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
     say(`kiln: bundle ${bundle.id} (${bundle.bytes.length} bytes) ${how === 'uploaded' ? 'uploaded' : 'already on the server'}\n`);
     source = { bundle: bundle.id };
   }
-  const created = await callJson<{ id: string }>(remote, 'POST', '/api/v1/builds', {
+  const created = await callJson<{ id: string; notes?: string[] }>(remote, 'POST', '/api/v1/builds', {
     json: {
       ...source,
       ...(req.targets.length === 0 ? {} : { targets: req.targets }),
@@ -132,6 +132,7 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
     },
   });
   say(`kiln: build ${created.id} queued on ${remote.url}\n`);
+  for (const note of created.notes ?? []) say(`kiln: note: ${note}\n`);
   // Its end is said by the summary line (or the error) below, not twice.
   const final = await followBuild(remote, created.id, ctx, { ...req, end: false });
   // A build that failed with a KilnError (kiln.toml invalid, no such target) ends like the

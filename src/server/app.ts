@@ -153,7 +153,7 @@ export function createApp(options: AppOptions): KilnServerApp {
       : undefined;
   // --nats: one connection, made when the workers are first asked for, for the daemon's life.
   const workersAsk = options.nats === undefined ? undefined : workersAsker(options.nats, options.natsAccess);
-  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100, log: options.log ?? report, workers: workersAsk?.ask };
+  const context: ServerContext = { records, runs, queue, trees, state, bundleLimits, precheck, maxPriority: options.maxPriority ?? 100, log: options.log ?? report, workers: workersAsk?.ask, hostSandbox: options.sandbox === 'host' };
 
   const app = new OpenAPIHono<ServerEnv>({
     defaultHook: (result, c) => {

@@ -27,6 +27,8 @@ export interface ServerContext {
   readonly precheck?: ((treeDir: string, body: BuildBody) => Promise<void>) | undefined;
   /** kiln serve --nats: asks the `kiln worker`s what they are and build (routes/workers.ts); undefined without --nats. */
   readonly workers?: (() => Promise<WorkerStatus[]>) | undefined;
+  /** kiln serve --sandbox host: builds run on the daemon's machine as it is, never in an env. */
+  readonly hostSandbox?: boolean;
   /** The daemon's own log (its stderr): one line per cancel. */
   readonly log?: ((line: string) => void) | undefined;
 }

@@ -101,7 +101,13 @@ export const BuildSchema = z
 
 export const BuildListSchema = z.object({ builds: z.array(BuildSchema) }).openapi('BuildList');
 
-export const CreatedSchema = z.object({ id: z.string(), state: z.string() }).openapi('BuildCreated');
+export const CreatedSchema = z
+  .object({
+    id: z.string(),
+    state: z.string(),
+    notes: z.array(z.string()).optional().openapi({ description: 'what the client should know of how the daemon takes the request (e.g. an env a --sandbox host daemon does not use)' }),
+  })
+  .openapi('BuildCreated');
 
 export const SampleSchema = z
   .object({

@@ -440,8 +440,10 @@ test('kiln build --server: a broken package names the files of the user\'s own t
   mkdirSync(join(tree, 'bad'), { recursive: true });
   writeFileSync(join(tree, 'bad', 'recipe.toml'), 'name = "bad"\nversion = "v1"\nsummary = "s"\nlicense = "MIT"\ncolour = "red"\n[build]\nscript = "true"\n');
   const srv = await serve(t, s.state, []);
-  const r = await runKiln(['build', '--tree', tree, '--server', srv.url, '--state', join(s.dir, 'local')], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
+  // An env asked of a --sandbox host daemon: it builds on its own machine, and the client is told so.
+  const r = await runKiln(['build', '--tree', tree, '--server', srv.url, '--state', join(s.dir, 'local'), '--env', 'bookworm-amd64'], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
   assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^kiln: note: this daemon builds with --sandbox host: on its own machine as it is, not in the env "bookworm-amd64"$/m);
   assert.doesNotMatch(r.stdout, /bundles/, 'the server\'s copy of the tree is named');
   assert.match(r.stdout, /^ {2}broken {5}bad@\w+ {2}invalid recipe \(2 problems\):$/m);
   assert.match(r.stdout, /^ {6}(\S*\/)?mine\/bad\/recipe\.toml: version: /m);

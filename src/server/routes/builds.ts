@@ -69,7 +69,9 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
       if (body.bundle !== undefined && ctx.records.getBundle(tenant, body.bundle) === undefined) throw bundleNotFound(body.bundle);
       const b = ctx.queue.enqueue({ tenant, tree, request: body, priority: body.priority ?? 0 });
       c.header('Location', `/api/v1/builds/${b.id}`);
-      return c.json({ id: b.id, state: b.state }, 201);
+      // Said to the client, not only in the run's log: it asked for an env it does not get.
+      const notes = ctx.hostSandbox === true && body.env !== undefined ? [`this daemon builds with --sandbox host: on its own machine as it is, not in the env "${body.env}"`] : [];
+      return c.json({ id: b.id, state: b.state, ...(notes.length === 0 ? {} : { notes }) }, 201);
     },
     // An invalid body: the hint lists the fields a build request accepts.
     (result, c) => (result.success ? undefined : c.json(usageBody(result.error, BuildBodySchema), 400)),
