@@ -34,7 +34,8 @@ export interface PlanFacts {
   envIdOf(node: GraphNode): string;
   /** The stored artifact for a full key, looked up synchronously (this loop runs per node). */
   artifact(key: string): StoredArtifact | undefined;
-  lastSuccess(nodeId: string): PreviousInputs | undefined;
+  /** The last successful build of the node to compare with, the one of this env and recipe hash if there is one (a variant: profiles, options). */
+  lastSuccess(nodeId: string, want: { readonly envId: string; readonly recipeHash: string }): PreviousInputs | undefined;
   lastAttempt(nodeId: string): { readonly state: string; readonly key: string } | undefined;
   /** Names or globs to rebuild regardless. */
   forced(node: GraphNode): boolean;
@@ -79,7 +80,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
     // say why a node is to be built: gather them for those nodes alone.
     const why = node.broken === undefined && !forced && (key === undefined || artifact === undefined);
     const last = why ? facts.lastAttempt(node.id) : undefined;
-    const lastSuccess = why ? facts.lastSuccess(node.id) : undefined;
+    const lastSuccess = why ? facts.lastSuccess(node.id, { envId, recipeHash }) : undefined;
     const d = decide({
       broken: node.broken,
       recipeHash,

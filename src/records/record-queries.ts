@@ -194,6 +194,22 @@ export class RecordQueries extends SqlStore {
     return row === undefined ? undefined : toJobWithInputs(row);
   }
 
+  /**
+   * The successful build of a package on an arch whose inputs are nearest these: the same
+   * env (which a run's profiles are part of) first, then the same recipe hash (which its
+   * options are part of), then the newest. Why-rebuild compares against it, so that a
+   * change is named against the build of this variant, not the newest of any variant.
+   */
+  nearestSuccess(name: string, arch: string, want: { readonly envId: string; readonly recipeHash: string }): JobRecordWithInputs | undefined {
+    const row = this.stmt(
+      `SELECT ${JOB_COLUMNS}, ${INPUT_COLUMNS} FROM jobs j
+       JOIN job_inputs i ON i.run_id = j.run_id AND i.job_id = j.job_id
+       WHERE j.name = ? AND j.arch = ? AND j.state IN ('built', 'up-to-date')
+       ORDER BY i.env_id = ? DESC, i.recipe_hash = ? DESC, coalesce(j.ended_at, j.started_at) DESC, j.rowid DESC LIMIT 1`,
+    ).get(name, arch, want.envId, want.recipeHash);
+    return row === undefined ? undefined : toJobWithInputs(row);
+  }
+
   /** The newest row of a package on an arch in any state (to detect previous-failure). */
   lastAttempt(name: string, arch: string): JobRecordWithInputs | undefined {
     const row = this.stmt(

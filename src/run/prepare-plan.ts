@@ -256,9 +256,15 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
         if (found !== undefined && known === undefined) unrecorded++;
         return found;
       },
-      lastSuccess: (id) => {
+      lastSuccess: (id, want) => {
         const ok = states.get(id)?.success;
         if (ok === undefined) return undefined;
+        // The newest success is of another variant (other profiles or options): compare with this variant's, when there is one.
+        if (ok.envId !== want.envId || ok.recipeHash !== want.recipeHash) {
+          const at = id.lastIndexOf('@');
+          const near = records.nearestSuccess(id.slice(0, at), id.slice(at + 1), want);
+          if (near?.inputs != null && near.key !== null) return { key: near.key, ...near.inputs, arch: id.slice(at + 1) };
+        }
         // depOutputs stays lazy (a getter): only a package to be built asks for it.
         const { key, recipeHash, sourcesHash, envId } = ok;
         return { key, recipeHash, sourcesHash, envId, arch: id.slice(id.lastIndexOf('@') + 1), get depOutputs() { return ok.depOutputs; } };

@@ -487,3 +487,21 @@ test('--force of a package whose build gives another output: the new output is s
   assert.deepEqual(ran(again), {});
   assert.equal(await idOf(again, 'stamp'), after);
 });
+
+test('why a package rebuilds is said against the last build of the same variant (profiles, options), not the newest of any', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  for (const [name, deps] of [['liba', []], ['libb', ['liba']]] as const) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), recipeText({ name, deps, script: `mkdir -p "$DESTDIR/usr/share/${name}"; echo ${name} v1 > "$DESTDIR/usr/share/${name}/v"` }));
+  }
+  await build(tree, state);
+  await build(tree, state, '--profiles', 'nocheck');
+  // liba changes: libb rebuilds because liba did, in either variant; the newest build (nocheck) is another env.
+  await writeFile(join(tree, 'liba', 'recipe.toml'), recipeText({ name: 'liba', script: 'mkdir -p "$DESTDIR/usr/share/liba"; echo liba v2 > "$DESTDIR/usr/share/liba/v"' }));
+  assert.deepEqual(await plan(tree, state), { liba: 'to-build recipe-changed', libb: 'to-build dependency-changed: liba' });
+  assert.deepEqual(await plan(tree, state, '--profiles', 'nocheck'), { liba: 'to-build recipe-changed', libb: 'to-build dependency-changed: liba' });
+  // A variant never built: libb's recipe is as built before, in another env; liba's recipe changed since any build.
+  assert.deepEqual(await plan(tree, state, '--profiles', 'nodoc'), { liba: 'to-build recipe-changed', libb: 'to-build environment-changed' });
+});
