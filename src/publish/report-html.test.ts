@@ -186,3 +186,13 @@ test('a Debian run whose apt repository could not be published says so near the 
   assert.ok(html.indexOf('id="publish"') < html.indexOf('id="failures"'), 'before the failures');
   assert.doesNotMatch(renderReportHtml(report, { logTail }), /id="publish"/);
 });
+
+test('the table of all packages links every package\'s log (a built one\'s too) where the page can make links', () => {
+  const withLogs: RunReport = { ...report, packages: [pkg('aaa-built', 'built', { log: '/logs/r/aaa.log', durationMs: 5 }), pkg('bbb-uptodate', 'up-to-date')] };
+  const html = renderReportHtml(withLogs, { logTail: () => [], logHref: (l) => `../..${l}?x=<1>` });
+  const table = html.slice(html.indexOf('<table id="pkgs">'));
+  assert.match(table, /<th>Log<\/th><th>Artifact<\/th>/);
+  assert.match(table, /aaa-built<\/td>.*<td><a href="\.\.\/\.\.\/logs\/r\/aaa\.log\?x=&#60;1&#62;">log<\/a><\/td>/);
+  assert.match(table, /bbb-uptodate<\/td>.*<td><\/td><td><\/td><\/tr>/, 'none for a package without a log');
+  assert.doesNotMatch(renderReportHtml(withLogs, { logTail: () => [] }).slice(html.indexOf('<table id="pkgs">')), /<a href/, 'no link without logHref');
+});

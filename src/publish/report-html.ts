@@ -69,9 +69,9 @@ ${section('reproducibility', `Reproducibility (${(report.reproducibility ?? []).
 <h2>All packages</h2>
 <table id="pkgs">
 <thead><tr><th><button type="button" data-key="rank" data-first="asc" title="sort by state">State</button></th><th>Package</th><th>Version</th><th>Arch</th><th>Why</th>
-<th class="num"><button type="button" data-key="ms" title="sort by duration">Duration</button></th><th>Artifact</th></tr></thead>
+<th class="num"><button type="button" data-key="ms" title="sort by duration">Duration</button></th><th>Log</th><th>Artifact</th></tr></thead>
 <tbody>
-${ordered.map((p, i) => row(p, i, rank(p.state))).join('\n')}
+${ordered.map((p, i) => row(p, i, rank(p.state), options)).join('\n')}
 </tbody>
 </table>
 </section>
@@ -240,8 +240,10 @@ function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): stri
   return `${head}:<ul class="diags">${diags.map((d) => `<li><code>${esc(d)}</code></li>`).join('')}</ul>`;
 }
 
-function row(p: ReportPackage, i: number, rank: number): string {
-  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
+function row(p: ReportPackage, i: number, rank: number, options: RenderReportOptions): string {
+  // Every package's log (a built one's too, as poudriere's logs/ pages have), a link where the page can make one.
+  const log = p.log === null || options.logHref === undefined ? '' : `<a href="${esc(options.logHref(p.log))}">log</a>`;
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${log}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
 }
 
 /** A path, escaped, that may wrap after each `/` (a full artifact path is wider than the page). */
