@@ -28,6 +28,8 @@ test('normaliseError: paths keep their last part, numbers and temporary names go
     ['/usr/bin/ld: /tmp/ccAbC123.o: undefined reference to `png_read\'', 'ld: undefined reference to `png_read\''],
     ['CMake Error at /build/x/CMakeLists.txt:12 (find_package):', 'CMake Error at CMakeLists.txt:N (find_package):'],
     ['segfault at 0x7ffd1234 ip 0000deadbeef0000', 'segfault at HEX ip HASH'],
+    ['the NATS server at nats://127.0.0.1:14222 no longer has kiln\'s streams', 'the NATS server at nats://… no longer has kiln\'s streams'],
+    ['curl: (22) The requested URL returned error: 404 for https://example.invalid/a/b-1.2.tar.gz', 'curl: (N) The requested URL returned error: N for https:b-N.N.tar.gz'],
   ];
   for (const [line, want] of rows) assert.equal(normaliseError(line), want, line);
   assert.equal(normaliseError('x'.repeat(400)).length, 300);

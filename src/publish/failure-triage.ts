@@ -88,6 +88,9 @@ export function errorLine(tail: readonly string[]): string | undefined {
 export function normaliseError(line: string): string {
   return line
     .slice(0, MAX_LINE)
+    // A URL with no path (a server's address) keeps only its scheme: its host and port differ
+    // between machines, not the failure (one with a path keeps its last part, as a path does, below).
+    .replace(/\b([a-z][a-z0-9+.-]*):\/\/[^\s/'"`)\]]*?([:.,;]*)(?=$|[\s'"`)\]])/gi, '$1://…$2')
     .replace(/^\S+?:\d+(?::\d+)?:\s*/, '')
     .replace(/^(\S*\bld: )\S+\.o: /, '$1')
     .replace(/(?:[\w.+-]*\/)+([\w.+-]+)/g, '$1')
