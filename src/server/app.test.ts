@@ -186,6 +186,11 @@ test('usage errors carry a hint: the accepted fields for an unknown one; bad JSO
   assert.equal(badQuery.status, 400);
   assert.match(badQuery.json.error.message, /^limit: /);
   assert.match(badQuery.json.error.hint, /\/api\/v1\/docs/);
+  // A misspelt filter is refused, not ignored (it listed every build).
+  const typo = await call(kiln, 'GET', '/api/v1/builds?sate=queued', alice);
+  assert.equal(typo.status, 400);
+  assert.equal(typo.json.error.message, 'unknown field "sate"');
+  assert.match(typo.json.error.hint, /^the accepted fields are "state", "limit";/);
   for (const [body, said] of [['{"tree": ', /^the request body is not valid JSON: .*JSON/], ["{'tree': 'main'}", /^the request body is not valid JSON: .*position 1/], ['', /^the request body is empty$/]] as const) {
     const r = await call(kiln, 'POST', '/api/v1/builds', alice, body, { 'Content-Type': 'application/json' });
     assert.equal(r.status, 400, r.text);

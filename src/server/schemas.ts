@@ -211,10 +211,13 @@ export const ArtifactKeyParam = z.object({
   key: z.string().regex(/^[0-9a-f]{64}$/, 'an artifact key is 64 lower-case hex digits (the input key kiln prints, e.g. in meta.json\'s "key")').openapi({ param: { name: 'key', in: 'path' }, example: 'a3f1…(64 hex digits)' }),
 });
 
-export const ListQuery = z.object({
-  state: z.enum(BUILD_STATES as ['queued', 'running', 'done', 'failed', 'cancelled']).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-});
+// Strict as the bodies are: a misspelt filter (`?sate=queued`) would otherwise list everything.
+export const ListQuery = z
+  .object({
+    state: z.enum(BUILD_STATES as ['queued', 'running', 'done', 'failed', 'cancelled']).optional(),
+    limit: z.coerce.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
 
 /** zod's own wordings, which a schema's own message (a regex's, a refine's) is preferred to. */
 const ZOD_WORDING = /^(Invalid input|Invalid string|Invalid option|Too big|Too small)\b/;

@@ -91,6 +91,8 @@ export function registerBuildRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerCont
       const builds = ctx.records.listBuilds({ tenant: tenantScope(c), state: q.state, limit: q.limit ?? 100 });
       return c.json({ builds: builds.map((b) => buildView(ctx, b)) }, 200);
     },
+    // An unknown query parameter: the hint lists the accepted ones.
+    (result, c) => (result.success ? undefined : c.json(usageBody(result.error, ListQuery), 400)),
   );
 
   app.openapi(
