@@ -81,4 +81,15 @@ test('an import for a --force\'d job (replace): another output replaces the stor
   assert.equal(createArtifactStore({ cacheDir: join(root, 'b') }).peek(KEY)?.outputHash, files.meta.outputHash, 'on disk');
   assert.equal(await here.verify(KEY), undefined, 'whole');
   assert.equal((await importEntry(here, join(root, 'b'), KEY, files, 'worker w2', { replace: true })).outputHash, files.meta.outputHash);
+  // Put back the other output: with a live run staging the entry, an import keeps it and says why.
+  const { registerInUse } = await import('./in-use.ts');
+  const other = await importEntry(createArtifactStore({ cacheDir: join(root, 'c') }), join(root, 'c'), KEY, files, 'x');
+  assert.equal(other.outputHash, files.meta.outputHash);
+  const inUse = await registerInUse(join(root, 'b'), 'a-live-run', [KEY]);
+  await rm(here.dir(KEY), { recursive: true });
+  const again = await here.put(KEY, { destDir: dest, meta: info, sourceDateEpoch: 0 });
+  const notes: string[] = [];
+  assert.equal((await importEntry(here, join(root, 'b'), KEY, files, 'worker w3', { replace: true, onKept: (t) => notes.push(t) })).outputHash, again.outputHash, 'kept');
+  assert.match(notes.join(''), /which is kept: a run still going stages it/);
+  await inUse.release();
 });

@@ -12,6 +12,7 @@ import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
 import { manifestHash, type ManifestEntry, canonicalManifest } from './archive.ts';
 import { ARCHIVE, KEY_RE, type ArtifactMeta, type ArtifactStore } from './artifact-types.ts';
+import { liveInUse } from './in-use.ts';
 
 export interface EntryFiles {
   readonly metaText: string;
@@ -38,7 +39,7 @@ export async function entryFiles(store: ArtifactStore, key: string): Promise<(En
  * Stores an entry received as files under `key`, after checking them against its meta.
  * Another process storing the key first is fine (theirs is kept). Returns the meta.
  */
-export async function importEntry(store: ArtifactStore, cacheDir: string, key: string, files: EntryFiles, from: string, options: { replace?: boolean } = {}): Promise<ArtifactMeta> {
+export async function importEntry(store: ArtifactStore, cacheDir: string, key: string, files: EntryFiles, from: string, options: { replace?: boolean; onKept?: (text: string) => void } = {}): Promise<ArtifactMeta> {
   const refuse = (why: string): KilnError =>
     new KilnError('checksum-mismatch', `the artifact ${key.slice(0, 16)} from ${from} was refused: ${why}; nothing was stored`, {
       hint: 'a worker or its transfer is broken (or not trustworthy): the package is built again when asked',
@@ -62,9 +63,14 @@ export async function importEntry(store: ArtifactStore, cacheDir: string, key: s
     if (size !== meta.size || sha !== meta.sha256) throw refuse(`its archive is ${size} bytes with sha256 ${sha}, its meta says ${meta.size} bytes, ${meta.sha256}`);
   }
   const existing = await store.get(key);
-  // One output per key, except a `--force`d rebuild's other output, which replaces the entry (as put() does).
+  // One output per key, except a `--force`d rebuild's other output, which replaces the entry
+  // as put() does: unless a live run stages it (its dependents' keys name the stored output).
   if (existing !== undefined && (options.replace !== true || existing.outputHash === meta.outputHash)) return existing;
-  if (existing !== undefined) await store.replaceWith(key);
+  if (existing !== undefined && (await liveInUse(cacheDir, { dryRun: true })).keys.has(key)) {
+    options.onKept?.(`its output differs from the one stored here (${existing.outputHash.slice(0, 16)}), which is kept: a run still going stages it; force it again once that run has ended`);
+    return existing;
+  }
+  const replacing = existing !== undefined;
   const tmpRoot = join(cacheDir, 'tmp');
   await mkdir(tmpRoot, { recursive: true });
   const work = join(tmpRoot, `import-${key.slice(0, 16)}-${process.pid}-${randomBytes(3).toString('hex')}`);
@@ -76,11 +82,19 @@ export async function importEntry(store: ArtifactStore, cacheDir: string, key: s
     await writeFile(join(work, 'meta.json'), files.metaText, { flag: 'wx' });
     const target = store.dir(key);
     await mkdir(join(target, '..'), { recursive: true });
+    // The entry it replaces goes aside only now, the new one renamed in right after.
+    const aside = replacing ? `${work}.replaced` : undefined;
+    if (aside !== undefined) {
+      store.forget(key);
+      await rename(target, aside).catch(() => undefined);
+    }
     try {
       await rename(work, target);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+    } finally {
+      if (aside !== undefined) await rm(aside, { recursive: true, force: true });
     }
     const stored = await store.get(key);
     if (stored === undefined) throw new Error(`internal: the imported artifact ${key} is not there after its rename`);

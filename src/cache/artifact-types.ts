@@ -47,8 +47,13 @@ export interface PutOptions {
    * safe when another process stores the key meanwhile (the rename fails; theirs is used).
    */
   readonly knownAbsent?: boolean;
-  /** A `--force`d rebuild: an output other than the stored entry's replaces it (else the stored entry is kept). */
+  /**
+   * A `--force`d rebuild: an output other than the stored entry's replaces it (else the
+   * stored entry is kept), unless a live run stages that entry (cache/in-use.ts): then it
+   * is kept and `onKept` says why.
+   */
   readonly replace?: boolean;
+  readonly onKept?: (text: string) => void;
   /** The caller knows destDir is empty (the sandbox told it without listing it). */
   readonly destEmpty?: boolean;
   /**
@@ -84,8 +89,8 @@ export interface ArtifactStore {
   remembered(key: string): ArtifactMeta | undefined;
   manifest(key: string): Promise<ManifestEntry[] | undefined>;
   put(key: string, options: PutOptions): Promise<ArtifactMeta>;
-  /** Take the entry out, for another output of a `--force`d rebuild to be stored under its key (an import: artifact-transfer.ts). */
-  replaceWith(key: string): Promise<void>;
+  /** Drop what this store remembers of the entry: another output of a `--force`d rebuild is being renamed over it (an import: artifact-transfer.ts). */
+  forget(key: string): void;
   /** Extract the artifact into `sysrootDir` (which must exist). */
   stageInto(key: string, sysrootDir: string, options?: { signal?: AbortSignal; touch?: boolean }): Promise<ArtifactMeta>;
   /** Record a use now, so gc keeps it. */

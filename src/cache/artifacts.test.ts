@@ -12,6 +12,7 @@ import type { ArtifactMeta } from './artifact-types.ts';
 import { buildManifest } from './archive.ts';
 import { sha256, sha256File } from '../lib/hash.ts';
 import { KilnError } from '../errors.ts';
+import { registerInUse } from './in-use.ts';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-art-'));
@@ -329,4 +330,15 @@ test('a forced rebuild: its warnings replace the stored ones for the same output
   assert.equal(await store.verify(KEY), undefined, 'whole');
   const again = await store.put(KEY, { destDir: third, meta: info, sourceDateEpoch: 0, check: check(['permissions: y']), replace: true });
   assert.equal(again.outputHash, forced.outputHash);
+  // A live run stages the entry (its dependents' keys name its output): kept, and said why.
+  const inUse = await registerInUse(cacheDir, 'other-run', [KEY]);
+  const keptNotes: string[] = [];
+  const fourth = await makeDest(join(root, 'd'), 3);
+  const notReplaced = await store.put(KEY, { destDir: fourth, meta: info, sourceDateEpoch: 0, check: check([]), replace: true, onKept: (t) => keptNotes.push(t) });
+  assert.equal(notReplaced.outputHash, forced.outputHash);
+  assert.match(keptNotes.join('\n'), /^its output differs from the stored one \([0-9a-f]{16}\), which is kept: a run still going stages it; force it again once that run has ended$/);
+  await inUse.release();
+  // Once that run has ended, replaced; nothing left aside in the cache's tmp.
+  assert.notEqual((await store.put(KEY, { destDir: fourth, meta: info, sourceDateEpoch: 0, check: check([]), replace: true })).outputHash, forced.outputHash);
+  assert.deepEqual((await readdir(join(cacheDir, 'tmp'))).filter((n) => !n.startsWith('.')), []);
 });

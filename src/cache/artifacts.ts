@@ -10,14 +10,16 @@
 // The small metadata steps (meta.json reads, the entry's directory, its JSON files and
 // the rename) are synchronous: each is one quick syscall, where the thread pool would add
 // a round trip per step to every job (a no-op job's whole cost is a few of them). Entries
-// never change once stored, so a store remembers the metas it has read or written and
+// never change once stored (but for a `--force`d rebuild's other output, which replaces an
+// entry no live run stages: see put()), so a store remembers the metas it has read or written and
 // staging a package that thousands of others need reads its meta.json once per run.
 //
 // An archive can still rot on disk (a full disk, a crash mid-copy, a hand edit). Staging
 // does not hash it first (a package staged by thousands of jobs would be read thousands of
 // times): when unpacking fails, the archive is compared with meta.json and, if it differs,
 // the entry is removed so that the next plan builds the package again (artifact-corrupt).
-// put() over an existing entry (a forced rebuild) checks it too and replaces a bad one.
+// put() over an existing entry (a forced rebuild) checks it too and replaces a bad one;
+// with `replace` (--force) another output replaces a sound one, unless a live run stages it.
 //
 // The store's shapes (meta, put options, the interface) are in artifact-types.ts, and the
 // reading of one entry on disk (its meta.json, its archive's check) in artifact-entry.ts.
@@ -30,6 +32,7 @@ import { sha256, sha256File } from '../lib/hash.ts';
 import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { readEntryMeta, entryArchiveProblem } from './artifact-entry.ts';
+import { liveInUse } from './in-use.ts';
 import { ARCHIVE, KEY_RE, USE_MARK_MS, type ArtifactMeta, type ArtifactStore, type PutOptions } from './artifact-types.ts';
 
 
@@ -49,7 +52,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     return join(cacheDir, 'artifacts', key.slice(0, 2), key);
   };
 
-  /** Metas read or written by this store: an entry never changes once stored. */
+  /** Metas read or written by this store: an entry never changes once stored (a --force replacement goes through forget()/put(), which update this). */
   const known = new Map<string, ArtifactMeta>();
 
   /** The entry's meta.json as it is on disk now: absent, torn (or foreign), or its meta. */
@@ -160,6 +163,10 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
 
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
     const target = dir(key);
+    // A sound entry another output replaces: moved aside only at the very moment the new one
+    // is renamed into place (no gap in which the key has no entry), with the output checked once.
+    let replacing = false;
+    let checkedOnce: { entries: ManifestEntry[]; warnings: readonly string[] } | undefined;
     if (o.knownAbsent !== true) {
       const existing = await get(key);
       // Only a forced rebuild puts over an existing entry (a normal build has just seen
@@ -173,9 +180,9 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
           // a host that changed in a way the key cannot see, a damaged entry), and when it
           // is clean where the stored one was warned of (--fail-on-warnings rebuilt it for
           // that); a `--twice` rebuild keeps it (one output per key: it compares, not stores).
-          if (o.check === undefined) return existing;
+          if (o.check === undefined && o.replace !== true) return existing;
           const empty = o.destEmpty === true || readdirSync(o.destDir).length === 0;
-          const checked = empty ? { entries: [], warnings: [] } : await manifestChecked(o, o.check);
+          const checked = empty ? { entries: [], warnings: [] } : o.check === undefined ? { entries: await buildManifest(o.destDir, { signal: o.signal }), warnings: [] } : await manifestChecked(o, o.check);
           const before = existing.warnings ?? [];
           const sameOutput = manifestHash(checked.entries) === existing.outputHash;
           if (sameOutput && sameWarnings(before, checked.warnings)) return existing;
@@ -190,7 +197,14 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
             return updated;
           }
           if (o.replace !== true && !(before.length > 0 && checked.warnings.length === 0)) return existing;
-          await discard(key, 'replaced');
+          // A live run stages this entry (another state directory on this cache, a kept
+          // root): its dependents' keys name the stored output. Kept, and said.
+          if ((await liveInUse(cacheDir, { dryRun: true })).keys.has(key)) {
+            o.onKept?.(`its output differs from the stored one (${existing.outputHash.slice(0, 16)}), which is kept: a run still going stages it; force it again once that run has ended`);
+            return existing;
+          }
+          replacing = true;
+          checkedOnce = checked;
         }
         else await discard(key, 'corrupt');
       }
@@ -203,7 +217,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     mkdirSync(work);
     let stored = false;
     try {
-      const { entries, warnings } = empty ? { entries: [], warnings: [] } : o.check === undefined ? { entries: await buildManifest(o.destDir, { signal: o.signal }), warnings: [] } : await manifestChecked(o, o.check);
+      const { entries, warnings } = checkedOnce ?? (empty ? { entries: [], warnings: [] } : o.check === undefined ? { entries: await buildManifest(o.destDir, { signal: o.signal }), warnings: [] } : await manifestChecked(o, o.check));
       const archivePath = join(work, ARCHIVE);
       const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
       let size = 0;
@@ -232,6 +246,17 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       ensureDir(join(target, '..'));
 
       o.signal?.throwIfAborted();
+      let aside: string | undefined;
+      if (replacing) {
+        aside = join(tmpRoot, `replaced-${key.slice(0, 16)}-${workTag}-${++workSeq}`);
+        known.delete(key);
+        putHere.delete(key);
+        try {
+          renameSync(target, aside);
+        } catch {
+          aside = undefined; // another process moved it first
+        }
+      }
       try {
         try {
           renameSync(work, target);
@@ -253,6 +278,8 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
         const theirs = await get(key);
         if (theirs === undefined) throw e;
         return theirs;
+      } finally {
+        if (aside !== undefined) await rm(aside, { recursive: true, force: true });
       }
     } finally {
       if (!stored) await rm(work, { recursive: true, force: true });
@@ -338,7 +365,10 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     remembered: (key) => (putHere.has(key) ? known.get(key) : undefined),
     manifest,
     put,
-    replaceWith: (key) => discard(key, 'replaced'),
+    forget: (key) => {
+      known.delete(key);
+      putHere.delete(key);
+    },
     stageInto,
     touch,
     markUsed,

@@ -73,7 +73,7 @@ export async function acceptResult(e: Result, c: AcceptContext): Promise<JobOutc
     const archive = e.artifact.archive === null ? null : join(tmp, 'archive');
     if (manifest !== null) await getFile(c.blobs, e.artifact.manifest!, manifest);
     if (archive !== null) await getFile(c.blobs, e.artifact.archive!, archive);
-    const meta = await importEntry(c.artifacts, c.cacheDir, c.key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`, { replace: c.replace === true });
+    const meta = await importEntry(c.artifacts, c.cacheDir, c.key, { metaText: e.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `worker ${e.worker}`, { replace: c.replace === true, onKept: (t) => void c.note(t) });
     return { ...base, outputHash: meta.outputHash, artifact: artifactPath(c.artifacts, c.key, meta.archive) };
   } finally {
     await rm(tmp, { recursive: true, force: true });

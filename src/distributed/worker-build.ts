@@ -98,12 +98,16 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
   const outputs = new Map<string, { key: string; outputHash: string }>();
   for (const d of m.deps) {
     outputs.set(d.id, { key: d.key, outputHash: d.outputHash });
-    if ((await artifacts.get(d.key)) !== undefined) continue;
+    // This machine's copy, when it is the output the coordinator keyed the job with (a
+    // `--force`d rebuild on another worker may have given the key another output since).
+    const here = await artifacts.get(d.key);
+    if (here !== undefined && here.outputHash === d.outputHash) continue;
     const manifest = d.artifact.manifest === null ? null : join(work, `${d.key}.manifest.json`);
     const archive = d.artifact.archive === null ? null : join(work, `${d.key}.archive`);
     if (manifest !== null) await getFile(w.cluster.blobs, d.artifact.manifest!, manifest);
     if (archive !== null) await getFile(w.cluster.blobs, d.artifact.archive!, archive);
-    await importEntry(artifacts, w.state.cache, d.key, { metaText: d.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `the coordinator of ${m.runId}`);
+    const got = await importEntry(artifacts, w.state.cache, d.key, { metaText: d.artifact.metaText, manifestText: manifest === null ? null : await readFile(manifest, 'utf8'), archivePath: archive }, `the coordinator of ${m.runId}`, { replace: here !== undefined });
+    if (got.outputHash !== d.outputHash) return fail(`its cache keeps another output of ${d.id} (${got.outputHash.slice(0, 16)}, the job's is ${d.outputHash.slice(0, 16)}), which a run sharing that cache stages: build it again once that run has ended`);
   }
   const depOutputs = Object.fromEntries(job.stage.map((s) => [s, outputs.get(s)?.outputHash ?? '']));
   const key = fullKeyOf(job.ownKey, depOutputs);

@@ -24,6 +24,8 @@ export interface PackRequest {
   readonly sourceDateEpoch: number;
   /** --fail-on-warnings: a warning of the output checks refuses the output too. */
   readonly warningsFail: boolean;
+  /** A line for the job's log (a forced rebuild's output kept out of the cache, and why). */
+  readonly note?: (text: string) => void;
   readonly signal: AbortSignal;
 }
 
@@ -55,6 +57,7 @@ export async function packOutput(r: PackRequest): Promise<Packed> {
     knownAbsent: job.why.kind !== 'forced',
     // `--force` (not `--twice`, which compares two builds): this output is the package's from now on.
     replace: job.why.kind === 'forced' && job.why.by === undefined,
+    ...(r.note === undefined ? {} : { onKept: r.note }),
     destEmpty: sandbox.destUntouched?.() === true,
     check,
     signal: r.signal,

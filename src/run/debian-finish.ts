@@ -67,8 +67,10 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
     ...(req.debian?.lintian === true ? { lintian: true } : {}),
     ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),
   }).catch((e: unknown) => {
-    publishError = e instanceof Error ? e.message : String(e);
-    note(`publishing the apt repository failed: ${publishError}`);
+    const message = e instanceof Error ? e.message : String(e);
+    note(`publishing the apt repository failed: ${message}`);
+    // Cancelled meanwhile: the run is cancelled, not unpublished.
+    if (req.signal.aborted !== true) publishError = message;
     return undefined;
   });
   // Built but not published (another suite's build of that version holds its pool
@@ -84,7 +86,7 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
   }
   const reproducibility = [...recipes, ...(done?.reproducibility ?? [])];
   const autopkgtest = done?.autopkgtest ?? [];
-  if (reproducibility.length === 0 && (done?.lintian ?? []).length === 0 && autopkgtest.length === 0 && endState === runState) return undefined;
+  if (reproducibility.length === 0 && (done?.lintian ?? []).length === 0 && autopkgtest.length === 0 && endState === runState && publishError === undefined) return undefined;
   const withRepro = { ...f.report, state: endState, ...(publishError === undefined ? {} : { publishError }), ...(reproducibility.length > 0 ? { reproducibility } : {}), ...((done?.lintian ?? []).length > 0 ? { lintian: done!.lintian } : {}), ...(autopkgtest.length > 0 ? { autopkgtest } : {}) };
   await writeReport(state.root, withRepro);
   return { state: endState, report: withRepro };

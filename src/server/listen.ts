@@ -7,7 +7,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { KilnError } from '../errors.ts';
+import { errorBody, KilnError } from '../errors.ts';
 import type { KilnServerApp } from './app.ts';
 
 export interface Listening {
@@ -40,6 +40,20 @@ export async function listen(kiln: KilnServerApp, options: { host: string; port:
     );
   });
   const http = server as Server;
+  // Node answers a request whose line or headers are over its limit (16 KiB) itself, with an
+  // empty 431: a JSON error as kiln's other answers, saying what to do.
+  // (With a listener Node answers nothing itself: any other malformed request gets a 400 as it would.)
+  http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+    if (e.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, error] = e.code === 'HPE_HEADER_OVERFLOW'
+      ? ['431 Request Header Fields Too Large', new KilnError('too-large', 'the request\'s URL and headers are over the limit of 16 KiB', { hint: 'an id or a name in a URL is at most a few hundred characters: check what the client put there' })]
+      : ['400 Bad Request', new KilnError('usage', `the request is not valid HTTP (${e.code ?? e.message})`, { hint: 'use an HTTP/1.1 client (curl, kiln build --server)' })];
+    const body = JSON.stringify(errorBody(error));
+    socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
   const addr = http.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   let stopping: Promise<void> | undefined;
