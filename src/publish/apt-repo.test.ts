@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as openpgp from 'openpgp';
@@ -236,4 +236,37 @@ test('publishRepo: pool files are copied through REPO/.kiln/incoming, never unde
   const pool = await readdir(join(repo, 'pool'), { recursive: true });
   assert.deepEqual(pool.filter((f) => f.endsWith('.tmp') || f.split('/').some((part) => part.startsWith('.'))), [], 'no temporary or hidden file in the pool');
   assert.ok(pool.includes(join('main', 'k', 'kiln-x', 'kiln-x_1_amd64.deb')));
+});
+
+test('publishRepo: a truncated .deb whose control fields still read is refused before anything is written (deb-invalid)', async () => {
+  await using dir = await tmpDir('kiln-repo-');
+  const repo = join(dir.path, 'repo');
+  const a = join(dir.path, 'a');
+  await mkdir(a);
+  const good = await buildTestDeb(a, { package: 'kiln-x', version: '1', architecture: 'amd64' });
+  const whole = await readFile(good);
+  const cut = join(dir.path, 'kiln-x_1_amd64.deb');
+  await writeFile(cut, whole.subarray(0, whole.length - 40));
+  await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [cut], key }), (e: unknown) => e instanceof KilnError && e.code === 'deb-invalid' && /is not a complete \.deb/.test(e.message));
+  assert.ok(!existsSync(join(repo, 'pool')), 'no pool file');
+  assert.ok(!existsSync(join(repo, 'dists')), 'no index');
+  // The whole one publishes; published again unchanged, it is not read whole a second time (nothing to copy).
+  await publishRepo({ repoDir: repo, suite: 's', debs: [good], key });
+  assert.ok(existsSync(join(repo, 'pool/main/k/kiln-x/kiln-x_1_amd64.deb')));
+});
+
+test('publishRepo: a pool folder on another disk than the repository (a link to one) still gets its files, copied beside them', { skip: existsSync('/dev/shm') ? false : 'no /dev/shm here' }, async () => {
+  await using dir = await tmpDir('kiln-repo-');
+  const elsewhere = await mkdtemp('/dev/shm/kiln-pool-');
+  try {
+    const repo = join(dir.path, 'repo');
+    await mkdir(join(repo, 'pool', 'main', 'k'), { recursive: true });
+    await symlink(elsewhere, join(repo, 'pool', 'main', 'k', 'kiln-x'));
+    const a = join(dir.path, 'a');
+    await mkdir(a);
+    await publishRepo({ repoDir: repo, suite: 's', debs: [await buildTestDeb(a, { package: 'kiln-x', version: '1', architecture: 'amd64' })], key });
+    assert.deepEqual(await readdir(elsewhere), ['kiln-x_1_amd64.deb']);
+  } finally {
+    await rm(elsewhere, { recursive: true, force: true });
+  }
 });

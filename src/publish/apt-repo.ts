@@ -133,8 +133,6 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   for (const path of options.debs) {
     signal?.throwIfAborted();
     const control = await readDebControl(path, signal === undefined ? {} : { signal });
-    // Its data member too: a truncated .deb still has readable control fields.
-    await checkDebContents(path, signal === undefined ? {} : { signal });
     const entry = entryForDeb(control, await hashFile(path, signal), component, packageKindOf(path, control.fields));
     debs.push({ path, entry, files: [{ from: path, filename: entry.filename, sha256: entry.sha256 }] });
   }
@@ -214,6 +212,13 @@ async function publishLocked(repoDir: string, component: string, options: Publis
       }
     }
   }
+  // What goes into the pool now is read whole first (a truncated .deb still has readable
+  // control fields); one already there with the same sha256 was read when it came.
+  for (const f of toCopy) {
+    if (!/\.u?deb$/.test(f.filename)) continue;
+    signal?.throwIfAborted();
+    await checkDebContents(f.from, signal === undefined ? {} : { signal });
+  }
   for (const f of toCopy) {
     signal?.throwIfAborted();
     await copyIntoPool(f.from, join(repoDir, f.filename), incoming);
@@ -261,7 +266,17 @@ async function releaseSays(path: string, fields: Readonly<Record<string, string>
 async function copyIntoPool(from: string, to: string, incoming: string): Promise<void> {
   await mkdirReadable(dirname(to));
   await mkdirReadable(incoming);
-  const tmp = join(incoming, `${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await copyThrough(from, to, join(incoming, `${basename(to)}.${randomBytes(4).toString('hex')}.tmp`));
+  } catch (e) {
+    // A pool folder on another disk than the repository (a link, a mount): beside the file then.
+    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
+    await copyThrough(from, to, join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`));
+  }
+}
+
+/** Copy FROM to TMP, sync it, rename it to TO (TMP removed on any failure). */
+async function copyThrough(from: string, to: string, tmp: string): Promise<void> {
   try {
     await copyFile(from, tmp);
     const fh = await open(tmp, 'r+');
