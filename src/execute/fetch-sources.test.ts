@@ -205,9 +205,11 @@ test('fetchSources refuses a file: source whose content changed since the plan (
     assert.ok((e as Error).message.startsWith(spec.file), 'names the recipe');
     return true;
   });
-  assert.deepEqual(await readdir(srcDir), [], 'nothing of it in $SRCDIR');
+  assert.deepEqual(await readdir(srcDir).catch(() => []), [], 'nothing of it in $SRCDIR');
+  assert.deepEqual((await readdir(dir.path)).filter((n) => n.startsWith('.kiln-file-')), [], 'its private copy is gone');
   // As planned: copied, and the private copy it was checked on is gone.
   await writeFile(join(dir.path, 'tree/p/real/fix.patch'), 'the patch\n');
   await fetchInto(spec, dir.path, srcDir);
   assert.deepEqual(await readdir(srcDir), ['fix.patch']);
+  assert.deepEqual((await readdir(dir.path)).filter((n) => n.startsWith('.kiln-file-')), []);
 });

@@ -6,7 +6,7 @@
 
 import { constants as fsConstants } from 'node:fs';
 import { copyFile, lstat, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
 import type { Downloads } from '../cache/downloads.ts';
 import { KilnError } from '../errors.ts';
@@ -30,52 +30,52 @@ export async function fetchSources(
       continue;
     }
     let file: string;
-    let staged: string | undefined;
-    if (s.url.startsWith('file:')) {
-      // Checked again, not only at scan time: the tree may have changed since the plan,
-      // and a symlink must not lead the copy out of the package folder.
-      const rel = s.url.slice('file:'.length);
-      const local = await resolveLocalFile(spec.dir, rel);
-      if (!local.ok) {
-        const hint = 'fix the recipe folder (files a recipe names must be regular files inside it, symlinks included), then run the build again';
-        const where = local.kind === 'missing' ? `not found in ${spec.dir}` : local.problem;
-        throw new KilnError(local.kind === 'outside' ? 'unsafe-path' : 'source-not-found', `${spec.file}: "${s.url}": ${rel} ${where}`, { hint });
-      }
-      file = local.real;
-      if (s.sha256 !== undefined) {
-        // Built from a private copy whose content is the one the plan keyed: a file edited
-        // since (while an earlier job ran) must not be stored under the old content's key.
-        await mkdir(options.srcDir, { recursive: true });
-        staged = join(options.srcDir, `.kiln-file-${i}`);
-        await rm(staged, { force: true });
-        await copyFile(local.real, staged, fsConstants.COPYFILE_EXCL);
-        const now = await sha256File(staged, { signal: options.signal });
-        if (now !== s.sha256) {
-          await rm(staged, { force: true });
-          throw new KilnError('checksum-mismatch', `${spec.file}: "${s.url}": ${rel} changed after this run planned the package (sha256 ${s.sha256.slice(0, 12)}… then, ${now.slice(0, 12)}… now)`, {
-            hint: 'a file the recipe names was edited while the run went; nothing was built from it or stored: run the build again, which plans with the file as it is then',
-          });
-        }
-        file = staged;
-      }
-    } else {
-      if (s.sha256 === undefined) {
-        throw new KilnError('recipe-invalid', `${spec.file}: ${s.url} has no sha256`, { hint: 'add the sha256 of the file at that url to the source in the recipe (`sha256sum FILE` prints it)' });
-      }
-      file = await options.downloads.fetch(s.url, s.sha256, { signal: options.signal }).catch((e: unknown) => {
-        // The recipe's key to change, named: the cache only knows the url.
-        if (!(e instanceof KilnError) || e.code !== 'checksum-mismatch') throw namedIn(e, `${spec.file}: sources[${i}].url`);
-        const got = /, got ([0-9a-f]{64})/.exec(e.message)?.[1];
-        throw new KilnError(e.code, `${spec.file}: sources[${i}].sha256: ${e.message}`, {
-          hint: `if the new file is the right one, set sources[${i}].sha256 in ${spec.file}${got === undefined ? '' : ` to "${got}"`} (compare it with the checksum upstream publishes); otherwise the server or mirror is serving a different file`,
-          cause: e,
-        });
-      });
-    }
+    // A file: source's private copy: beside $SRCDIR, never in it (a source's own files are there).
+    let privateDir: string | undefined;
     try {
+      if (s.url.startsWith('file:')) {
+        // Checked again, not only at scan time: the tree may have changed since the plan,
+        // and a symlink must not lead the copy out of the package folder.
+        const rel = s.url.slice('file:'.length);
+        const local = await resolveLocalFile(spec.dir, rel);
+        if (!local.ok) {
+          const hint = 'fix the recipe folder (files a recipe names must be regular files inside it, symlinks included), then run the build again';
+          const where = local.kind === 'missing' ? `not found in ${spec.dir}` : local.problem;
+          throw new KilnError(local.kind === 'outside' ? 'unsafe-path' : 'source-not-found', `${spec.file}: "${s.url}": ${rel} ${where}`, { hint });
+        }
+        file = local.real;
+        if (s.sha256 !== undefined) {
+          // Built from a private copy whose content is the one the plan keyed: a file edited
+          // since (while an earlier job ran) must not be stored under the old content's key.
+          await mkdir(dirname(options.srcDir), { recursive: true });
+          privateDir = await mkdtemp(join(dirname(options.srcDir), '.kiln-file-'));
+          const copy = join(privateDir, basename(local.real));
+          await copyFile(local.real, copy, fsConstants.COPYFILE_EXCL);
+          const now = await sha256File(copy, { signal: options.signal });
+          if (now !== s.sha256) {
+            throw new KilnError('checksum-mismatch', `${spec.file}: "${s.url}": ${rel} changed after this run planned the package (sha256 ${s.sha256.slice(0, 12)}… then, ${now.slice(0, 12)}… now)`, {
+              hint: 'a file the recipe names was edited while the run went; nothing was built from it or stored: run the build again, which plans with the file as it is then',
+            });
+          }
+          file = copy;
+        }
+      } else {
+        if (s.sha256 === undefined) {
+          throw new KilnError('recipe-invalid', `${spec.file}: ${s.url} has no sha256`, { hint: 'add the sha256 of the file at that url to the source in the recipe (`sha256sum FILE` prints it)' });
+        }
+        file = await options.downloads.fetch(s.url, s.sha256, { signal: options.signal }).catch((e: unknown) => {
+          // The recipe's key to change, named: the cache only knows the url.
+          if (!(e instanceof KilnError) || e.code !== 'checksum-mismatch') throw namedIn(e, `${spec.file}: sources[${i}].url`);
+          const got = /, got ([0-9a-f]{64})/.exec(e.message)?.[1];
+          throw new KilnError(e.code, `${spec.file}: sources[${i}].sha256: ${e.message}`, {
+            hint: `if the new file is the right one, set sources[${i}].sha256 in ${spec.file}${got === undefined ? '' : ` to "${got}"`} (compare it with the checksum upstream publishes); otherwise the server or mirror is serving a different file`,
+            cause: e,
+          });
+        });
+      }
       await placeSource(s, file, spec, options);
     } finally {
-      if (staged !== undefined) await rm(staged, { force: true });
+      if (privateDir !== undefined) await rm(privateDir, { recursive: true, force: true });
     }
   }
 }
