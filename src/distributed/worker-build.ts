@@ -91,7 +91,8 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
   // from the coordinator's copy below, the job's own is built again.
   const { removeCorruptStaged } = await import('../run/check-staged.ts');
   const mine = [...m.deps.map((d) => ({ id: d.id, key: d.key })), ...(job.why.kind === 'forced' ? [] : [{ id: job.id, key: m.key }])].filter((s) => artifacts.peek(s.key) !== undefined);
-  for (const c of await removeCorruptStaged(artifacts, mine, { signal })) {
+  // The job's own entry is read whatever its marker says: a hit goes back whole, and the coordinator refuses a damaged one.
+  for (const c of await removeCorruptStaged(artifacts, mine, { signal, always: new Set([m.key]) })) {
     w.say?.(`${m.runId} ${m.jobId}: the stored artifact of ${c.id} here is corrupt and was removed (${c.path}: ${c.problem}): ${c.key === m.key ? 'the job is built again' : 'the coordinator\'s copy is used'}`);
   }
   // The artifacts it stages, each checked against its meta before it is stored.

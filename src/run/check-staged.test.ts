@@ -41,9 +41,11 @@ test('removeCorruptStaged: an archive found sound is not read again until it cha
   assert.deepEqual(await removeCorruptStaged(counting, staged), []);
   assert.deepEqual(await removeCorruptStaged(counting, staged), []);
   assert.equal(reads, 1, 'read once, then known sound');
+  assert.deepEqual(await removeCorruptStaged(counting, staged, { always: new Set([key]) }), []);
+  assert.equal(reads, 2, 'a key in `always` is read whatever its marker says');
   await appendFile(join(store.dir(key), meta.archive!), 'x');
   const bad = await removeCorruptStaged(counting, staged);
-  assert.equal(reads, 2, 'read again once it changed');
+  assert.equal(reads, 3, 'read again once it changed');
   assert.equal(bad.length, 1);
   assert.equal(await store.get(key), undefined, 'and removed');
 });

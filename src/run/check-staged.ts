@@ -42,12 +42,13 @@ const AT_ONCE = 4;
 
 /**
  * Check every artifact of `staged` against its meta.json; remove the damaged ones. Returns
- * them with what was wrong (empty when all are sound).
+ * them with what was wrong (empty when all are sound). An archive found sound before and not
+ * changed since is not read again, unless its key is in `always` (one about to be sent whole).
  */
 export async function removeCorruptStaged(
   store: ArtifactStore,
   staged: readonly StagedArtifact[],
-  options: { signal?: AbortSignal } = {},
+  options: { signal?: AbortSignal; readonly always?: ReadonlySet<string> } = {},
 ): Promise<(StagedArtifact & { readonly problem: string; readonly path: string })[]> {
   const bad: (StagedArtifact & { problem: string; path: string })[] = [];
   let next = 0;
@@ -58,7 +59,7 @@ export async function removeCorruptStaged(
       const archive = store.peek(s.key)?.archive;
       const marker = join(store.dir(s.key), VERIFIED);
       const seen = archive === null || archive === undefined ? undefined : await signature(join(store.dir(s.key), archive));
-      if (seen !== undefined && (await readFile(marker, 'utf8').catch(() => '')) === seen) continue;
+      if (seen !== undefined && options.always?.has(s.key) !== true && (await readFile(marker, 'utf8').catch(() => '')) === seen) continue;
       const problem = await store.verify(s.key, { fix: true, ...(options.signal === undefined ? {} : { signal: options.signal }) });
       if (problem !== undefined) bad.push({ ...s, problem, path: store.dir(s.key) });
       // Sound: not read again until it changes (a marker that cannot be written only costs a read next time).
