@@ -249,6 +249,11 @@ async function followRemoteLog(
         }
         const over = build.state !== 'queued' && build.state !== 'running';
         if (over && (now === undefined || now.log === null)) {
+          // Settled in the later run without running (found up to date): that is its end.
+          if (build.state === 'done' && now !== undefined && (now.state === 'built' || now.state === 'up-to-date')) {
+            ctx.stderr.write(`kiln: build ${o.buildId} ended (done) with ${o.name} ${now.state} in its later run, which did not build it again\n`);
+            return;
+          }
           // Its log stops where that attempt was cut off: not a job that ended, as for a local run whose kiln is gone.
           ctx.stderr.write(`kiln: build ${o.buildId} ended (${build.state}) before ${o.name} ran again: the log above stops where its attempt ${attempt} was cut off\n`);
           ctx.exitCode = 1;
