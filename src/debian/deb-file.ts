@@ -134,10 +134,7 @@ export async function readDebControl(path: string, options: { signal?: AbortSign
     }));
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
-    if (err.code === 'ENOENT') {
-      throw new KilnError('tool-missing', `cannot read ${path}: dpkg-deb is not installed`, { hint: 'install dpkg (apt-get install dpkg)', cause: e });
-    }
-    if (err.name === 'AbortError') throw new KilnError('cancelled', `reading ${path} was cancelled`, { cause: e });
+    dpkgDebNotRun(path, e);
     const why = (err.stderr ?? err.message).trim().split('\n').slice(-2).join('; ');
     throw new KilnError('deb-invalid', `${path} is not a readable ${path.endsWith('.udeb') ? '.udeb' : '.deb'}: ${why}`, { hint: 'check that the file is a complete binary package (dpkg-deb --info FILE)', cause: e });
   }
@@ -171,17 +168,20 @@ export async function checkDebContents(path: string, options: { signal?: AbortSi
     child.on('error', reject);
     child.on('close', (code, signal) => resolvePromise({ code, signal, stderr }));
   }).catch((e: unknown) => {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'ENOENT') {
-      throw new KilnError('tool-missing', `cannot read ${path}: dpkg-deb is not installed`, { hint: 'install dpkg (apt-get install dpkg)', cause: e });
-    }
-    if (err.name === 'AbortError') throw new KilnError('cancelled', `reading ${path} was cancelled`, { cause: e });
+    dpkgDebNotRun(path, e);
     throw e;
   });
   if (result.code === 0) return;
   throw new KilnError('deb-invalid', `${path} is not a complete ${kind}: dpkg-deb --contents fails: ${contentsProblem(result.stderr, result.signal)}`, {
     hint: 'the file is truncated or damaged (its control fields may still read): copy it again, or rebuild it',
   });
+}
+
+/** dpkg-deb could not be run on PATH (not installed) or was stopped (cancelled): thrown as such; else returns. */
+function dpkgDebNotRun(path: string, e: unknown): void {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'ENOENT') throw new KilnError('tool-missing', `cannot read ${path}: dpkg-deb is not installed`, { hint: 'install dpkg (apt-get install dpkg)', cause: e });
+  if (err.name === 'AbortError') throw new KilnError('cancelled', `reading ${path} was cancelled`, { cause: e });
 }
 
 /** What dpkg-deb said, shortly: its distinct lines, without the generic "exit status" ones. */

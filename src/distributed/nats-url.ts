@@ -5,14 +5,17 @@
 /** A worker's name (kiln worker --name): printed in logs, notes and `kiln status`, so no control characters. */
 export const WORKER_NAME_RE = /^[^\u0000-\u001f\u007f]{1,200}$/;
 
+/** A server address's scheme (optional) and its user and password or token: up to the last @ before the path, as a URL parser reads it. */
+const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)?([^/]*)@/i;
+
 /** The URL as it may be shown (in logs, notes, errors): without a user or password in it (each of a comma-separated list, with or without its scheme). */
 export function displayUrl(url: string): string {
-  return url.split(',').map((u) => u.trim().replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, '$1')).join(',');
+  return url.split(',').map((u) => u.trim().replace(USERINFO, '$1')).join(',');
 }
 
 /** One server address as an error may show it, with or without a scheme: its user and password (or token) as `…@` (pure). */
 export function hideUserinfo(server: string): string {
-  return server.replace(/^([a-z][a-z0-9+.-]*:\/\/)?[^/]*@/i, '$1…@');
+  return server.replace(USERINFO, '$1…@');
 }
 
 /** The servers of a URL (or of a comma-separated list of them), without credentials, for the client. */
@@ -27,8 +30,8 @@ export function serversOf(url: string): string[] {
  */
 export function credentialsOf(url: string): { user: string; pass: string } | { token: string } | Record<string, never> {
   // The first server's (a list gives all its servers one user); up to the last @ before the path, as a URL parser does.
-  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?([^/]*)@/i.exec(url.split(',')[0]!.trim());
-  if (m === null || m[1] === '') return {};
+  const info = USERINFO.exec(url.split(',')[0]!.trim())?.[2];
+  if (info === undefined || info === '') return {};
   const decode = (x: string): string => {
     try {
       return decodeURIComponent(x);
@@ -36,6 +39,6 @@ export function credentialsOf(url: string): { user: string; pass: string } | { t
       return x;
     }
   };
-  const colon = m[1]!.indexOf(':');
-  return colon === -1 ? { token: decode(m[1]!) } : { user: decode(m[1]!.slice(0, colon)), pass: decode(m[1]!.slice(colon + 1)) };
+  const colon = info.indexOf(':');
+  return colon === -1 ? { token: decode(info) } : { user: decode(info.slice(0, colon)), pass: decode(info.slice(colon + 1)) };
 }
