@@ -265,7 +265,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
         o.say(`${m.runId} ${m.jobId}: NATS did not answer (${text}): left for the queue to deliver again once its ack wait runs out`);
         return;
       }
-      o.say(`${m.runId} ${m.jobId}: ${text}: given back`);
+      // The client's words when the server answers without kiln's streams or store (a server
+      // restarted without its JetStream store directory), though JetStream itself runs.
+      const said = /jetstream is not enabled/i.test(text) ? `${text} (the NATS server answered without kiln's streams or object store: restarted without its JetStream store?)` : text;
+      o.say(`${m.runId} ${m.jobId}: ${said}: given back`);
       msg.nak(5_000);
     } finally {
       clearInterval(heartbeat);
