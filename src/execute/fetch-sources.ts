@@ -30,6 +30,8 @@ export async function fetchSources(
       continue;
     }
     let file: string;
+    // The file as the recipe's folder has it (a file: source's), to name in errors.
+    let original = '';
     // A file: source's private copy: beside $SRCDIR, never in it (a source's own files are there).
     let privateDir: string | undefined;
     try {
@@ -44,6 +46,7 @@ export async function fetchSources(
           throw new KilnError(local.kind === 'outside' ? 'unsafe-path' : 'source-not-found', `${spec.file}: "${s.url}": ${rel} ${where}`, { hint });
         }
         file = local.real;
+        original = local.real;
         if (s.sha256 !== undefined) {
           // Built from a private copy whose content is the one the plan keyed: a file edited
           // since (while an earlier job ran) must not be stored under the old content's key.
@@ -73,7 +76,11 @@ export async function fetchSources(
           });
         });
       }
-      await placeSource(s, file, spec, options);
+      await placeSource(s, file, spec, options).catch((e: unknown) => {
+        // Said of the recipe's own file, not of its private copy.
+        if (privateDir === undefined || !(e instanceof KilnError) || !e.message.includes(file)) throw e;
+        throw new KilnError(e.code, e.message.replaceAll(file, original), { ...(e.hint === undefined ? {} : { hint: e.hint }), cause: e });
+      });
     } finally {
       if (privateDir !== undefined) await rm(privateDir, { recursive: true, force: true });
     }
