@@ -270,3 +270,22 @@ test('publishRepo: a pool folder on another disk than the repository (a link to 
     await rm(elsewhere, { recursive: true, force: true });
   }
 });
+
+test('publishRepo: a refused first publish leaves the place as it found it: no new folder, no .kiln in a foreign repository', async () => {
+  await using dir = await tmpDir('kiln-repo-');
+  const a = join(dir.path, 'a');
+  await mkdir(a);
+  const good = await buildTestDeb(a, { package: 'kiln-x', version: '1', architecture: 'amd64' });
+  const whole = await readFile(good);
+  const cut = join(dir.path, 'kiln-x_1_amd64.deb');
+  await writeFile(cut, whole.subarray(0, whole.length - 40));
+  // A new folder: not made.
+  const fresh = join(dir.path, 'new-repo');
+  await assert.rejects(publishRepo({ repoDir: fresh, suite: 's', debs: [cut], key }), (e: unknown) => e instanceof KilnError && e.code === 'deb-invalid');
+  assert.ok(!existsSync(fresh), 'the new folder is not left behind');
+  // Another tool's repository (a dists folder): refused, and no .kiln added to it.
+  const foreign = join(dir.path, 'foreign');
+  await mkdir(join(foreign, 'dists'), { recursive: true });
+  await assert.rejects(publishRepo({ repoDir: foreign, suite: 's', debs: [good], key }), (e: unknown) => e instanceof KilnError && e.code === 'conflict');
+  assert.deepEqual(await readdir(foreign), ['dists']);
+});

@@ -21,6 +21,7 @@
 // by-hash/, so an apt that read the old InRelease just before the swap still finds them.
 
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { copyFile, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
@@ -114,10 +115,19 @@ export async function publishRepo(options: PublishOptions): Promise<PublishResul
     throw new KilnError('usage', 'no .deb, .udeb or .dsc files to publish', { hint: 'name .deb, .udeb or .dsc files, or directories holding them' });
   }
   const repoDir = options.repoDir;
+  // What a refused first publish made (the folder, or kiln's .kiln in a folder that was
+  // there) goes again: an error leaves the place as it found it.
+  const made = !existsSync(repoDir) ? repoDir : !existsSync(join(repoDir, '.kiln')) ? join(repoDir, '.kiln') : undefined;
   await mkdirReadable(repoDir);
-  return withLock(join(repoDir, '.kiln'), 'publish', () => publishLocked(repoDir, component, options), {
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-  });
+  try {
+    return await withLock(join(repoDir, '.kiln'), 'publish', () => publishLocked(repoDir, component, options), {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  } catch (e) {
+    // (.kiln holds only the lock and the incoming copies; a new folder goes only if no tree was swapped in.)
+    if (made !== undefined && (made !== repoDir || !existsSync(join(repoDir, 'dists')))) await rm(made, { recursive: true, force: true }).catch(() => undefined);
+    throw e;
+  }
 }
 
 async function publishLocked(repoDir: string, component: string, options: PublishOptions): Promise<PublishResult> {
