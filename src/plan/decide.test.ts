@@ -82,12 +82,12 @@ const rows: { name: string; input: Partial<DecideInput>; want: Decision }[] = [
   {
     name: 'a staged package was added',
     input: { depOutputs: new Map([['zlib@amd64', 'oz'], ['libpng@amd64', 'op'], ['libjpeg@amd64', 'oj']]) },
-    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'libjpeg@amd64' } },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'libjpeg@amd64', staged: 'added' } },
   },
   {
     name: 'a staged package was removed',
     input: { depOutputs: new Map([['libpng@amd64', 'op']]) },
-    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'zlib@amd64' } },
+    want: { state: 'to-build', key: 'k1', why: { kind: 'dependency-changed', dependency: 'zlib@amd64', staged: 'removed' } },
   },
   { name: 'same inputs, artifact gone from the cache', input: {}, want: { state: 'to-build', key: 'k1', why: { kind: 'new', artifactGone: true } } },
 ];
@@ -129,14 +129,15 @@ test('every reason kind has its printed form', () => {
 
 test('changedDependency: the first staged id (sorted) whose output is not the last good build\'s', () => {
   const before = { 'a@amd64': 'h1', 'b@amd64': 'h2' };
-  const rows: { now: [string, string | undefined][]; want: string | undefined }[] = [
+  const rows: { now: [string, string | undefined][]; want: ReturnType<typeof changedDependency> }[] = [
     { now: [['a@amd64', 'h1'], ['b@amd64', 'h2']], want: undefined },
-    { now: [['b@amd64', 'hX'], ['a@amd64', 'h1']], want: 'b@amd64' },
-    { now: [['b@amd64', undefined], ['a@amd64', undefined]], want: 'a@amd64' },
-    { now: [['a@amd64', 'h1']], want: 'b@amd64' },
-    { now: [['a@amd64', 'h1'], ['b@amd64', 'h2'], ['c@amd64', 'h3']], want: 'c@amd64' },
+    { now: [['b@amd64', 'hX'], ['a@amd64', 'h1']], want: { id: 'b@amd64' } },
+    { now: [['b@amd64', undefined], ['a@amd64', undefined]], want: { id: 'a@amd64' } },
+    { now: [['a@amd64', 'h1']], want: { id: 'b@amd64', staged: 'removed' } },
+    { now: [['a@amd64', 'h1'], ['b@amd64', 'h2'], ['c@amd64', 'h3']], want: { id: 'c@amd64', staged: 'added' } },
+    { now: [['a@amd64', 'h1'], ['b@amd64', 'h2'], ['c@amd64', undefined]], want: { id: 'c@amd64', staged: 'added' } },
   ];
-  for (const r of rows) assert.equal(changedDependency(new Map(r.now), before), r.want, JSON.stringify(r.now));
+  for (const r of rows) assert.deepEqual(changedDependency(new Map(r.now), before), r.want, JSON.stringify(r.now));
 });
 
 test('whyWhenStarted: a dependency-changed plan names the dependency whose output really changed once all are built', () => {

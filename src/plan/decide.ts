@@ -68,24 +68,29 @@ export function whyBuild(input: DecideInput): Reason {
   if (prev.recipeHash !== input.recipeHash) return input.debian === true ? { kind: 'recipe-changed', debian: true } : { kind: 'recipe-changed' };
   if (prev.envId !== input.envId || prev.arch !== input.arch) return { kind: 'environment-changed' };
   const changed = changedDependency(input.depOutputs, prev.depOutputs);
-  if (changed !== undefined) return { kind: 'dependency-changed', dependency: changed };
+  if (changed !== undefined) return dependencyChanged(changed);
   // Same inputs as the last good build, but its artifact is gone (cache gc'd or moved).
   return { kind: 'new', artifactGone: true };
 }
 
 /**
  * The first staged node (by id) whose output is not the one the last good build staged:
- * changed, still to be built (undefined), staged now and not then, or then and not now.
+ * changed or still to be built, staged now and not then ('added'), or then and not now ('removed').
  */
-export function changedDependency(now: ReadonlyMap<string, string | undefined>, before: Readonly<Record<string, string>>): string | undefined {
+export function changedDependency(now: ReadonlyMap<string, string | undefined>, before: Readonly<Record<string, string>>): { readonly id: string; readonly staged?: 'added' | 'removed' } | undefined {
   for (const id of [...now.keys()].sort()) {
     const out = now.get(id);
-    if (out === undefined || before[id] !== out) return id;
+    if (!Object.hasOwn(before, id)) return { id, staged: 'added' };
+    if (out === undefined || before[id] !== out) return { id };
   }
   for (const id of Object.keys(before).sort()) {
-    if (!now.has(id)) return id;
+    if (!now.has(id)) return { id, staged: 'removed' };
   }
   return undefined;
+}
+
+function dependencyChanged(c: { readonly id: string; readonly staged?: 'added' | 'removed' }): Reason {
+  return c.staged === undefined ? { kind: 'dependency-changed', dependency: c.id } : { kind: 'dependency-changed', dependency: c.id, staged: c.staged };
 }
 
 /**
@@ -99,5 +104,5 @@ export function whyWhenStarted(why: Reason, before: Readonly<Record<string, stri
   const changed = changedDependency(new Map(Object.entries(now)), before);
   // Every dependency came out as it was: the key is the last good build's, whose artifact is gone (cache gc, cache verify --fix).
   if (changed === undefined) return { kind: 'new', artifactGone: true };
-  return changed === why.dependency ? why : { kind: 'dependency-changed', dependency: changed };
+  return changed.id === why.dependency && changed.staged === why.staged ? why : dependencyChanged(changed);
 }

@@ -6,7 +6,8 @@ export type Reason =
   /** `debian`: a Debian source package, whose "recipe" is its .dsc and kiln's build options for it. */
   | { readonly kind: 'recipe-changed'; readonly debian?: true }
   | { readonly kind: 'source-changed' }
-  | { readonly kind: 'dependency-changed'; readonly dependency: string }
+  /** `staged`: the dependency is staged now and was not before ('added'), or no longer is ('removed'); absent: its output changed (or is being rebuilt). */
+  | { readonly kind: 'dependency-changed'; readonly dependency: string; readonly staged?: 'added' | 'removed' }
   | { readonly kind: 'environment-changed' }
   | { readonly kind: 'previous-failure' }
   /**
@@ -32,7 +33,9 @@ export function describeReason(r: Reason): string {
     case 'source-changed':
       return 'source-changed: a source checksum changed';
     case 'dependency-changed':
-      return `dependency-changed: ${r.dependency} changed`;
+      return r.staged === 'added' ? `dependency-changed: ${r.dependency} is staged now, and was not in the last build`
+        : r.staged === 'removed' ? `dependency-changed: ${r.dependency} is no longer staged`
+        : `dependency-changed: ${r.dependency} changed`;
     case 'environment-changed':
       return 'environment-changed: the build environment or arch changed';
     case 'previous-failure':
