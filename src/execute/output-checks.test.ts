@@ -25,12 +25,15 @@ test('checkOutput: what each check finds, and what it lets through', () => {
     ['a relative symlink with a .. too many still works once installed', input([link('usr/lib/x', '../../../etc/x')], { dest: `${W}/dest` }), []],
     ['files holding the build paths', input([file('usr/lib/libx.la'), file('usr/bin/x')], { holding: ['usr/lib/libx.la'] }), ['buildpaths warning']],
     ['a relative symlink whose text holds one', input([link('usr/lib/x', `..${W}/dest/x`)]), ['buildpaths warning']],
+    ['installed under a path naming the build\'s folders (a Makefile variable from the environment)', input([dir('usr'), file(`usr${W}/sysroot/usr/lib/libx.so`)]), ['buildpaths error']],
+    ['a path that merely holds a like name is fine', input([file('usr/share/doc/w/run/p_amd64/sysrootx')]), []],
     ['outside the usual folders', input([file('home/me/.bashrc'), dir('build')]), ['hierarchy warning']],
     ['under /usr/local', input([file('usr/local/bin/x')]), ['hierarchy warning']],
     ['a world-writable file and directory', input([file('etc/x', 0o666), dir('var/x', 0o777)]), ['permissions warning']],
     ['setuid', input([file('usr/bin/su', 0o4755)]), ['permissions warning']],
     ['a sticky world-writable directory is fine', input([dir('var/tmp', 0o1777)]), []],
     ['skipped checks find nothing', input([link('usr/lib/x', `${W}/dest/x`), file('home/x', 0o4777)], { skip: ['symlinks', 'hierarchy', 'permissions'] }), []],
+    ['buildpaths skipped: the path is let through too', input([file(`usr${W}/sysroot/usr/lib/libx.so`)], { skip: ['buildpaths'] }), []],
   ];
   for (const [name, i, want] of rows) assert.deepEqual(kinds(i), want, name);
 });

@@ -6,6 +6,7 @@
 //   symlinks     an absolute symlink into the build's workspace: it points nowhere once
 //                installed                                                             error
 //   buildpaths   files that hold the paths the build ran at ($SRCDIR, $DESTDIR,
+//                (an error for files installed under a path that names them)
 //                $SYSROOT): the output then differs from one build to the next on the
 //                host sandbox, so early cutoff cannot keep dependents up to date; and a
 //                libtool .la or pkg-config .pc file with them misleads what builds on it  warning
@@ -98,6 +99,17 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
   }
 
   if (on('buildpaths')) {
+    // Installed under a path that names the build's own folders ($DESTDIR/usr/$SYSROOT/usr/lib/…):
+    // a Makefile variable such as LIBRARY_PATH took its value from the environment kiln gives.
+    const under = input.entries.filter((e) => e.type !== 'dir' && input.buildPaths.some((p) => p.length > 1 && `/${e.path}/`.includes(`${p}/`))).map((e) => e.path);
+    if (under.length > 0) {
+      out.push({
+        check: 'buildpaths',
+        severity: 'error',
+        message: `installed under a path that names the build's own folders (under ${posix.dirname(input.buildPaths[0] ?? '/')}), where nothing is once installed: ${some(under)}`,
+        hint: `a Makefile variable took its value from the build's environment: kiln exports LIBRARY_PATH, CPATH, PKG_CONFIG_PATH and the like for the staged dependencies, and a Makefile of its own with a variable of that name (INSTALL_LIBRARY_PATH = $(DESTDIR)$(PREFIX)/$(LIBRARY_PATH)) takes it; give the variable on make's command line (make install LIBRARY_PATH=lib …) or unset it for that make (env -u LIBRARY_PATH make install …); ${skipHint('buildpaths')}`,
+      });
+    }
     const links = input.entries.filter((e) => e.type === 'symlink' && e.target !== undefined && !e.target.startsWith('/') && input.buildPaths.some((p) => e.target!.includes(p)));
     const paths = [...input.holding, ...links.map((e) => e.path)].sort();
     if (paths.length > 0) {

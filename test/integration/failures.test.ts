@@ -402,3 +402,19 @@ test('failure triage: failures that fail alike are grouped by their log\'s error
   assert.match(html, /Failures by error \(2\)/);
   assert.match(html, /the log's error: <code>[^<]*kiln-missing\.h/);
 });
+
+test('a package installed under a path naming the build\'s own folders (a Makefile variable taken from the environment) is refused, saying which variable kind and how to pass it', async () => {
+  await using dir = await tmpDir();
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    // As cJSON's Makefile does: INSTALL_LIBRARY_PATH = $(DESTDIR)$(PREFIX)/$(LIBRARY_PATH), with kiln's LIBRARY_PATH.
+    stray: recipeText({ name: 'stray', script: 'mkdir -p "$DESTDIR/usr/$LIBRARY_PATH" && echo hi > "$DESTDIR/usr/$LIBRARY_PATH/libx.so"' }),
+    fine: recipeText({ name: 'fine', script: 'mkdir -p "$DESTDIR/usr/lib" && echo hi > "$DESTDIR/usr/lib/libx.so"' }),
+  });
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--json']);
+  assert.equal(r.code, 1, explain(r));
+  const report = await readReport(r);
+  assert.deepEqual(statesOf(report), { fine: 'built', stray: 'failed' });
+  assert.equal(pkgOf(report, 'stray').reason, 'pack-failed');
+  assert.match(pkgOf(report, 'stray').cause ?? '', /^installed under a path that names the build's own folders .*: usr\/\S+\/sysroot\/usr\/lib\/libx\.so/);
+  assert.match(await readFile(pkgOf(report, 'stray').log!, 'utf8'), /make install LIBRARY_PATH=lib/);
+});
