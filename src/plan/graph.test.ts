@@ -166,7 +166,19 @@ test('runtime closure: an unresolvable or broken runtime dependency breaks the p
   });
   // Each one that builds all the same says which of its own depends did not resolve.
   const unmet = Object.fromEntries(g.nodes.filter((x) => x.unmetDepends !== undefined).map((x) => [x.id, x.unmetDepends]));
-  assert.deepEqual(unmet, { 'libpng@amd64': ['needs zlib, which is not in the tree'], 'liby@amd64': ['needs nosuch, which is not in the tree'] });
+  assert.deepEqual(unmet, {
+    'libpng@amd64': ['needs zlib, which is not in the tree'],
+    'liby@amd64': ['needs nosuch, which is not in the tree'],
+    // One the tree has but cannot build is unmet too (its root filesystem would lack it).
+    'libz@amd64': ['needs bad, which is broken (invalid recipe: /tree/bad/recipe.toml: unknown key "colour")'],
+  });
+});
+
+test('a run-time dependency ignored by its recipe is unmet, said as ignored; the package itself builds', () => {
+  const g = graph([{ ...spec('ign'), ignore: 'upstream is dead' }, spec('allpkg', { deps: ['ign'] })]);
+  const all = g.byId.get('allpkg@amd64')!;
+  assert.equal(all.broken, undefined);
+  assert.deepEqual(all.unmetDepends, ['needs ign, which is ignored by its recipe (ignored: upstream is dead)']);
 });
 
 test('targets: names and globs select them plus what they wait for', () => {

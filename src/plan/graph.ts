@@ -233,10 +233,25 @@ export function buildGraph(input: GraphInput): Graph {
   }
 
   const idOf = (k: number): string => drafts[sel[k]!]!.id;
+  // A run-time dependency the tree has but that cannot be built (broken, or ignored by its
+  // recipe) is unmet too: the package builds, and its root filesystem would lack it.
+  const runtimeUnbuildable = (d: Draft): string[] => {
+    const found: string[] = [];
+    for (const r of d.runtimeIdx) {
+      const dep = drafts[r]!;
+      const pk = posOf[r]!;
+      const why = pk !== -1 ? broken[pk] : dep.problems.length > 0 ? dep.problems.join('; ') : undefined;
+      if (why === undefined) continue;
+      const isIgnored = pk !== -1 ? ignored[pk] === 1 : dep.spec?.ignore !== undefined && dep.problems.length === 1;
+      found.push(`needs ${dep.name}, which ${isIgnored ? 'is ignored by its recipe' : 'is broken'} (${why.split('\n', 1)[0]})`);
+    }
+    return found;
+  };
   const nodes: GraphNode[] = order.map((k) => {
     const d = drafts[sel[k]!]!;
     const w = adj[k]!;
-    const unmetDepends = broken[k] === undefined && d.runtimeProblems.length > 0 ? d.runtimeProblems : undefined;
+    const unmet = broken[k] === undefined ? [...d.runtimeProblems, ...runtimeUnbuildable(d)] : NO_STRINGS;
+    const unmetDepends = unmet.length > 0 ? unmet : undefined;
     return { id: d.id, name: d.name, version: d.version, arch: d.arch, spec: d.spec, buildDeps: d.buildDeps, waitsFor: w.length === 0 ? NO_STRINGS : w.map(idOf), broken: broken[k], ignored: ignored[k] === 1, unmetDepends };
   });
   const byId = new Map<string, GraphNode>();

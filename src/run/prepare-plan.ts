@@ -302,7 +302,7 @@ export function noteUnmetDepends(graph: Graph, note: ((text: string) => void) | 
   for (const node of graph.nodes) {
     if (node.unmetDepends === undefined || said.has(node.name)) continue;
     said.add(node.name);
-    note(`${node.name}: depends: ${node.unmetDepends.join('; ')}: it builds, but a package that build-depends on it is broken (fix its recipe's depends)`);
+    note(`${node.name}: depends: ${node.unmetDepends.join('; ')}: it builds, but a package that build-depends on it is broken (fix its recipe's depends, or the package they name)`);
   }
 }
 

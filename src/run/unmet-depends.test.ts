@@ -15,7 +15,7 @@ test('a package whose own depends do not resolve is said once, whatever the numb
   const notes: string[] = [];
   noteUnmetDepends(graph, (t) => notes.push(t));
   assert.deepEqual(notes, [
-    'libpng: depends: needs zlb, which is not in the tree (did you mean "zlib"?): it builds, but a package that build-depends on it is broken (fix its recipe\'s depends)',
+    'libpng: depends: needs zlb, which is not in the tree (did you mean "zlib"?): it builds, but a package that build-depends on it is broken (fix its recipe\'s depends, or the package they name)',
   ]);
   // What stages it is broken by the same words.
   assert.match(graph.byId.get('pngcrush@arm64')!.broken ?? '', /its runtime dependency: needs zlb/);
