@@ -20,6 +20,8 @@ export interface PackageIndexEntry {
   readonly path: string;
   /** The same archive under packages/, relative to the index (`All/zlib_1.2.13-1_amd64.tar.zst`); absent for a package that installs nothing. */
   readonly file?: string;
+  /** The category folder of the tree its recipe is in (`libs` for libs/zlib), when it has one: `kiln rootfs 'libs/*'`. */
+  readonly category?: string;
 }
 
 export interface PackageIndex {

@@ -19,6 +19,12 @@ const cases: readonly { name: string; packages: IndexPackage[]; targets: string[
     want: ['libfoo@amd64 (needed by app)', 'app@amd64 (named)'],
   },
   {
+    name: 'a category folder\'s packages, as build\'s targets name them (libs/*)',
+    packages: [pkg('zlib', { category: 'libs' }), pkg('libpng', { category: 'libs', depends: ['zlib'] }), pkg('app', { depends: ['libpng'] })],
+    targets: ['libs/*'],
+    want: ['zlib@amd64 (named)', 'libpng@amd64 (named)'],
+  },
+  {
     name: 'transitive depends, in dependency order',
     packages: [pkg('a', { depends: ['b'] }), pkg('b', { depends: ['c'] }), pkg('c')],
     targets: ['a'],

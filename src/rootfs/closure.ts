@@ -5,7 +5,7 @@
 // in dependency order (what a package needs comes before it; a cycle is fine). Pure.
 
 import { KilnError } from '../errors.ts';
-import { globToRegExp } from '../plan/glob.ts';
+import { packagePattern } from '../plan/glob.ts';
 import { buildIndex, groupOptions, type Candidate } from '../plan/resolve.ts';
 import { parseProvides, parseRelations, reduceGroups } from '../debian/relation.ts';
 import { closestName } from '../debian/closest-name.ts';
@@ -46,11 +46,11 @@ export function selectClosure(packages: readonly IndexPackage[], targets: readon
   }
   const index = buildIndex(candidates);
 
-  // The named packages: each target's matches, by name only (as kiln build's targets).
+  // The named packages: each target's matches, as kiln build's targets (a name or glob, or `category/glob`).
   const named: string[] = [];
   for (const t of targets) {
-    const re = globToRegExp(t);
-    const ids = [...new Set(usable.filter((p) => re.test(p.name)).map((p) => p.name))].sort()
+    const matches = packagePattern(t);
+    const ids = [...new Set(usable.filter(matches).map((p) => p.name))].sort()
       .map((name) => index.candidates(name, arch).find((c) => c.name === name)!.nodeId);
     if (ids.length === 0) throw notFound(t, arch, packages, indexFile);
     for (const id of ids) if (!named.includes(id)) named.push(id);
@@ -155,8 +155,8 @@ function inIndexWords(problem: string, arch: string): string {
 }
 
 function notFound(target: string, arch: string, packages: readonly IndexPackage[], indexFile: string): KilnError {
-  const re = globToRegExp(target);
-  const elsewhere = [...new Set(packages.filter((p) => re.test(p.name)).map((p) => p.arch))].sort();
+  const matches = packagePattern(target);
+  const elsewhere = [...new Set(packages.filter(matches).map((p) => p.arch))].sort();
   if (elsewhere.length > 0) {
     return new KilnError('package-not-found', `"${target}" matches no package built for ${arch} in ${indexFile} (only for ${elsewhere.join(', ')})`, {
       hint: `give --arch ${elsewhere[0]}, or build it for ${arch} first (kiln build --arch ${arch} ${target})`,

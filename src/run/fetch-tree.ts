@@ -18,7 +18,7 @@ import { createDownloads, type Downloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
 import { KilnError } from '../errors.ts';
 import { buildGraph } from '../plan/graph.ts';
-import { globToRegExp } from '../plan/glob.ts';
+import { packagePattern } from '../plan/glob.ts';
 import { RECIPE_FILE, scanRecipeTree } from '../recipes/scan-tree.ts';
 import { withSha256 } from '../recipes/write-sha256.ts';
 import { readRegularFile } from '../recipes/local-file.ts';
@@ -68,7 +68,7 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
   const downloads = req.downloads ?? createDownloads({ cacheDir: req.cacheDir, mirrors });
   let written = 0;
   if (req.makesum) {
-    written = await makesum(req, downloads, [...scan.specs.map((s) => ({ name: s.name, dir: s.dir })), ...scan.invalid]);
+    written = await makesum(req, downloads, [...scan.specs.map((s) => ({ name: s.name, dir: s.dir, category: s.category })), ...scan.invalid]);
     if (written > 0) scan = await scanRecipeTree(req.treeDir, { signal: req.signal });
   }
   // As a build with these options would: what an option that is on needs is fetched too.
@@ -125,14 +125,15 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
 }
 
 /** --makesum over the targets' own recipes (not their dependencies'): the number of sha256 lines written. */
-async function makesum(req: FetchTreeRequest, downloads: Downloads, packages: readonly { name: string; dir: string }[]): Promise<number> {
-  const patterns = req.targets.map(globToRegExp);
+async function makesum(req: FetchTreeRequest, downloads: Downloads, packages: readonly { name: string; dir: string; category?: string | undefined }[]): Promise<number> {
+  // As build's targets: a name or glob, or `category/glob` for a category folder's packages.
+  const patterns = req.targets.map(packagePattern);
   // Every target names a package, before anything is fetched or written (a typo edits nothing).
   req.targets.forEach((t, i) => {
-    if (packages.some((p) => patterns[i]!.test(p.name))) return;
+    if (packages.some((p) => patterns[i]!(p))) return;
     throw new KilnError('target-not-found', `--makesum: "${t}" names no package of ${req.treeDir}`, { hint: 'name package folders of the tree (or globs such as "lib*"); `kiln plan` lists them' });
   });
-  const chosen = packages.filter((p) => patterns.length === 0 || patterns.some((re) => re.test(p.name)));
+  const chosen = packages.filter((p) => patterns.length === 0 || patterns.some((matches) => matches(p)));
   const { parse } = await import('smol-toml');
   /** The recipe's real file (a recipe.toml may be a link), its text and sources; undefined when it is no readable TOML file (the plan says why). */
   const read = (file: string): { real: string; text: string; mode: number; sources: unknown[] } | undefined => {

@@ -86,6 +86,7 @@ async function mergeInto(
       size: meta.size,
       sha256: meta.sha256 ?? '',
       path: artifactPath(artifacts, key, meta.archive),
+      ...(n.spec?.category === undefined ? {} : { category: n.spec.category }),
     };
     const id = `${entry.name}@${entry.arch}`;
     if (JSON.stringify(entries.get(id)) !== JSON.stringify(entry)) changed = true;

@@ -131,6 +131,12 @@ test('kiln fetch --makesum: a recipe.toml that is a link gets the line in the fi
     assert.match(await readFile(shared, 'utf8'), new RegExp(`sha256 = "${sha256(FILES['/a.txt']!)}"`));
     assert.equal((await lstat(shared)).mode & 0o777, 0o640, 'the recipe keeps its mode');
     assert.deepEqual((await readdir(dir.path)).filter((n) => n.includes('kiln-makesum')), [], 'nothing left aside');
+    // A category folder's packages, as build's targets name them (`libs/*`).
+    await mkdir(join(tree, 'libs', 'c'), { recursive: true });
+    await writeFile(join(tree, 'libs', 'c', 'recipe.toml'), recipe('c', `\n[[sources]]\nurl = "${base}/b.txt"\n`));
+    const byCategory = await runKiln(['fetch', '--makesum', 'libs/*', '--tree', tree, '--state', join(dir.path, 'state')]);
+    assert.equal(byCategory.code, 0, explain(byCategory));
+    assert.match(await readFile(join(tree, 'libs', 'c', 'recipe.toml'), 'utf8'), new RegExp(`sha256 = "${sha256(FILES['/b.txt']!)}"`));
   } finally {
     server.closeAllConnections();
     server.close();
