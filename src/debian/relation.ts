@@ -10,6 +10,7 @@
 
 import type { AltGroup, Provide, Relation, VersionOp } from './relation-types.ts';
 import { versionProblem } from './version.ts';
+import { didYouMeanArch } from './arch-names.ts';
 
 export interface RelationContext {
   readonly hostArch: string;
@@ -233,7 +234,7 @@ function scanRelation(s: string): Relation | string {
     for (const t of tokens) {
       if (t.startsWith('!') !== negated) return `architecture list [${tokens.join(' ')}] mixes negated and plain names`;
       const a = negated ? t.slice(1) : t;
-      if (!ARCH_RE.test(a)) return `invalid architecture name "${a}" in [${tokens.join(' ')}]`;
+      if (!ARCH_RE.test(a)) return `invalid architecture name "${a}" in [${tokens.join(' ')}]${didYouMeanArch(a)}`;
       arches.push(a);
     }
     archRestriction = { negated, arches };

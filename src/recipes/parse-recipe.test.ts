@@ -239,9 +239,17 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     want: ['ignore: must say in one line why the package is not built (e.g. "needs a GPU to build"), or be removed'],
   },
   {
+    name: '[sources] written where [[sources]] was meant',
+    text: 'name = "foo"\nversion = "1.0"\nsummary = "s"\nlicense = "MIT"\n\n[sources]\nurl = "file:a.tar.gz"\n\n[build]\nscript = "true"\n',
+    want: ['sources: expected an array, got a table (an array of tables is written [[sources]], once per item: [sources] makes one table)'],
+  },
+  {
     name: 'skip-checks names only checks there are',
-    text: recipe({ build: { 'skip-checks': '["arch", "lint"]' } }),
-    want: ['build.skip-checks[1]: not a check kiln has: the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions"'],
+    text: recipe({ build: { 'skip-checks': '["arch", "lint", "hierachy"]' } }),
+    want: [
+      'build.skip-checks[1]: "lint" is not a check kiln has: the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions"',
+      'build.skip-checks[2]: "hierachy" is not a check kiln has (did you mean "hierarchy"?): the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions"',
+    ],
   },
   {
     name: 'a password in a source url: refused without repeating it',

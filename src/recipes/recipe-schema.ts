@@ -25,7 +25,10 @@ const buildSchema = z.strictObject({
   timeout: z.string().optional(),
   'silent-timeout': z.string().optional(),
   'loop-timeout': z.string().optional(),
-  'skip-checks': z.array(z.enum(OUTPUT_CHECKS, { error: `not a check kiln has: the checks are ${OUTPUT_CHECKS.map((c) => `"${c}"`).join(', ')}` })).optional(),
+  'skip-checks': z.array(z.enum(OUTPUT_CHECKS, { error: (iss) => {
+    const near = typeof iss.input === 'string' ? closestName(iss.input, OUTPUT_CHECKS) : undefined;
+    return `${typeof iss.input === 'string' ? `"${iss.input}" is ` : ''}not a check kiln has${near === undefined ? '' : ` (did you mean "${near}"?)`}: the checks are ${OUTPUT_CHECKS.map((c) => `"${c}"`).join(', ')}`;
+  } })).optional(),
 });
 
 /**
@@ -124,6 +127,10 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: re
       const name = issue.path.at(-1);
       if (typeof value === 'number' && issue.expected === 'string' && typeof name === 'string' && DURATION_KEYS.has(name)) {
         return `expected ${expected}, got ${describeValue(value, issue.expected)} (a duration is written in quotes with its unit: ${name} = "${value}m" for minutes, "${value}s" for seconds)`;
+      }
+      // `[sources]` (one table) where `[[sources]]` (an array of tables) was meant.
+      if (issue.expected === 'array' && typeof value === 'object' && value !== null && !Array.isArray(value) && typeof name === 'string' && /^[A-Za-z0-9_-]+$/.test(name)) {
+        return `expected ${expected}, got a table (an array of tables is written [[${name}]], once per item: [${name}] makes one table)`;
       }
       return `expected ${expected}, got ${describeValue(value, issue.expected)}${fixFor(issue.expected, value)}`;
     }
