@@ -61,9 +61,16 @@ export function debianRootArgv(o: { suite: string; arch: string; variant: string
   const host = [`--customize-hook=echo localhost > "$1/etc/hostname"`, '--customize-hook=if [ ! -L "$1/etc/resolv.conf" ] && cmp -s /etc/resolv.conf "$1/etc/resolv.conf"; then rm -f "$1/etc/resolv.conf"; fi'];
   if (o.repo === undefined) return [...argv.slice(0, at), ...host, ...argv.slice(at)];
   const line = repoLine(o.repo, o.suite);
-  const drop = `grep -vxF ${shellQuote(line)} "$1/etc/apt/sources.list" > "$1/etc/apt/sources.list.kiln" || true; mv "$1/etc/apt/sources.list.kiln" "$1/etc/apt/sources.list"`;
-  return [...argv.slice(0, at), ...host, `--customize-hook=${drop}`, ...argv.slice(at), line];
+  // kiln's builds win over the archive's of the same version (a rebuild without --binnmu
+  // has the archive's version and other bytes): kiln's repository, the only local source,
+  // is pinned above the mirror; a newer version in the archive still wins.
+  const pin = `mkdir -p "$1/etc/apt/preferences.d" && printf '%s\\n' 'Package: *' 'Pin: origin ""' 'Pin-Priority: ${REPO_PIN}' > "$1/etc/apt/preferences.d/kiln-repo"`;
+  const drop = `grep -vxF ${shellQuote(line)} "$1/etc/apt/sources.list" > "$1/etc/apt/sources.list.kiln" || true; mv "$1/etc/apt/sources.list.kiln" "$1/etc/apt/sources.list"; rm -f "$1/etc/apt/preferences.d/kiln-repo"`;
+  return [...argv.slice(0, at), ...host, `--setup-hook=${pin}`, `--customize-hook=${drop}`, ...argv.slice(at), line];
 }
+
+/** apt's pin priority of kiln's repository in a --debian root: above the mirror's 500, below 1000 (never a downgrade). */
+const REPO_PIN = 990;
 
 /**
  * The one-line apt source of kiln's repository. apt splits the line at whitespace: the

@@ -253,16 +253,35 @@ test('kiln rootfs --debian: mmdebstrap of the suite with a package from kiln\'s 
   const deb = join(d.path, 'kilnhello_1.0_all.deb');
   const built = spawnSync('dpkg-deb', ['--root-owner-group', '-b', pkg, deb], { encoding: 'utf8' });
   assert.equal(built.status, 0, built.stderr);
+  // A rebuild of a package the suite has, with the suite's version and other bytes (a Debian
+  // build without --binnmu): the root gets kiln's, not the archive's.
+  const suiteHello = spawnSync('apt-cache', ['show', '--no-all-versions', 'hello'], { encoding: 'utf8' }).stdout.match(/^Version: (\S+)$/m)?.[1];
+  const ours = join(d.path, 'hello');
+  let oursDeb: string | undefined;
+  if (suiteHello !== undefined) {
+    await mkdir(join(ours, 'DEBIAN'), { recursive: true });
+    await mkdir(join(ours, 'usr/share/doc/hello'), { recursive: true });
+    await writeFile(join(ours, 'DEBIAN/control'), `Package: hello\nVersion: ${suiteHello}\nArchitecture: amd64\nMaintainer: kiln test <test@example.org>\nDescription: kiln's rebuild of hello\n`);
+    await writeFile(join(ours, 'usr/share/doc/hello/built-by-kiln'), 'yes\n');
+    oursDeb = join(d.path, `hello_${suiteHello}_amd64.deb`);
+    const b = spawnSync('dpkg-deb', ['--root-owner-group', '-b', ours, oursDeb], { encoding: 'utf8' });
+    assert.equal(b.status, 0, b.stderr);
+  }
   // Paths with spaces (apt's one-line source splits at whitespace), a component other than main.
   const st = join(d.path, 'my state');
-  for (const args of [['key', 'create'], ['repo', 'publish', '--suite', suite, '--component', 'extra', '--arch', 'amd64', deb]]) {
+  for (const args of [['key', 'create'], ['repo', 'publish', '--suite', suite, '--component', 'extra', '--arch', 'amd64', deb, ...(oursDeb === undefined ? [] : [oursDeb])]]) {
     const r = await runKiln([...args, '--state', st]);
     assert.equal(r.code, 0, explain(r));
   }
   const out = join(d.path, 'the root');
-  const r = await runKiln(['rootfs', out, 'kilnhello', '--state', st, '--debian', suite, '--variant', 'apt', '--arch', 'amd64'], { timeoutMs: 9 * 60_000 });
+  const r = await runKiln(['rootfs', out, 'kilnhello', ...(oursDeb === undefined ? [] : ['hello']), '--state', st, '--debian', suite, '--variant', 'apt', '--arch', 'amd64'], { timeoutMs: 9 * 60_000 });
   assert.equal(r.code, 0, explain(r));
   assert.equal(readFileSync(join(out, 'usr/share/kilnhello/hello'), 'utf8'), 'hello from kiln\n');
+  if (oursDeb !== undefined) {
+    assert.ok(existsSync(join(out, 'usr/share/doc/hello/built-by-kiln')), 'kiln\'s build of hello, not the archive\'s of the same version');
+    assert.ok(!existsSync(join(out, 'usr/bin/hello')), 'not the archive\'s hello');
+    assert.ok(!existsSync(join(out, 'etc/apt/preferences.d/kiln-repo')), 'the pin goes with kiln\'s source');
+  }
   assert.match(readFileSync(join(out, 'var/lib/dpkg/status'), 'utf8'), /^Package: kilnhello\nStatus: install ok installed$/m);
   // Not this machine's name and name servers (mmdebstrap copies them in).
   assert.equal(readFileSync(join(out, 'etc/hostname'), 'utf8'), 'localhost\n');
