@@ -153,6 +153,14 @@ if (unavailable === undefined) {
       assert.deepEqual([ok.out, ok.result.killedFor], ['allocated 64 MiB\n', undefined]);
     });
 
+    test('filling the tmpfs /tmp past the memory limit: the OOM killer ends the build, not the sandbox\'s init (which reports its status)', async (t) => {
+      await using sb = await make(t);
+      const { result } = await sh(sb, 'exec dd if=/dev/zero of=/tmp/big bs=1M count=900 2>/dev/null', { timeoutMs: 60_000 });
+      assert.equal(result.killedFor, 'out-of-memory', JSON.stringify(result));
+      // init's status file says how the build ended: killed by SIGKILL (init itself killed would leave none).
+      assert.equal(result.signal, 'SIGKILL', JSON.stringify(result));
+    });
+
     test('rusage comes from the cgroup: cpu time of the whole tree', async (t) => {
       await using sb = await make(t);
       const { result } = await sh(sb, '(i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done) & wait');

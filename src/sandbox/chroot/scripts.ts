@@ -125,8 +125,9 @@ export function setupScript(tools: HostTools, p: ScriptPaths): string {
     'set -eu',
     ...p.procsFiles.map((f) => `echo 0 > ${q(f)}`),
     `M=${q(p.merged)}`,
-    // PID 1 must not be the one the OOM killer picks; the build gets 0 back in init.
-    // Best effort: some kernels (VMs, gVisor) refuse negative values.
+    // PID 1 must not be the one the OOM killer picks: it is lowered here and the build raised
+    // to 1000 in init, its first victim. Lowering is best effort (a kernel may refuse a negative
+    // value, as in a user namespace); raising always works, so the build goes first either way.
     '{ echo -1000 > /proc/self/oom_score_adj; } 2>/dev/null || true',
     `${q(tools.mount)} -a -T ${q(p.fstabFiles[0])}`,
     // Device nodes from the host's /dev, links and mount points from the template.
@@ -200,7 +201,7 @@ exit($sig ? 128 + $sig : $status >> 8);
 
 /** The chroot backend's init: the child enters the overlay root with unshare, as the build user or root. */
 export function initProgram(tools: HostTools, merged: string): string {
-  return initPerl(`  if (open(my $adj, '>', '/proc/self/oom_score_adj')) { print $adj "0"; close $adj; }
+  return initPerl(`  if (open(my $adj, '>', '/proc/self/oom_score_adj')) { print $adj "1000"; close $adj; }
   %ENV = %env;
   my @as = $user eq 'root' ? ('--', ${rootRunPrefix().map(perlLit).join(', ')}) : ('-S', '${BUILD_UID}', '-G', '${BUILD_GID}', '--');
   exec { ${perlLit(tools.unshare)} } ${perlLit(tools.unshare)}, '--root=' . ${perlLit(merged)}, "--wd=$cwd", @as, @cmd;
