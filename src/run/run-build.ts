@@ -6,6 +6,7 @@
 
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { registerInUse } from '../cache/in-use.ts';
 import { createDownloads } from '../cache/downloads.ts';
 import { resolveMirrors } from '../config/mirrors.ts';
@@ -207,7 +208,9 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       // Capped: the spec the job sees says so too (a Debian build's parallel= is its build.cpus).
       const spec = cpusOf(n) < n.spec!.build.cpus ? { ...n.spec!, build: { ...n.spec!.build, cpus: cpusOf(n) } } : n.spec!;
       if (spec !== n.spec) capped.push(`${n.id} (cpus = ${n.spec!.build.cpus})`);
-      const { cpus } = clampToMachine({ cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes }, capacity);
+      // $JOBS and the cpu quota: never more than the machine's cores (--overcommit-cpus lets
+      // builds reserve more together, not one build use more than there is).
+      const cpus = Math.min(clampToMachine({ cpus: spec.build.cpus, memoryBytes: spec.build.memoryBytes }, capacity).cpus, req.nats === undefined ? availableParallelism() : Infinity);
       jobs.set(n.id, { id: n.id, runId, spec, arch: n.arch, ownKey: n.ownKey, stage: n.waitsFor, waitsFor: n.waitsFor, why: n.why!, previousDepOutputs: n.previousDepOutputs, envId: n.envId, attempt: 1, cpus });
       schedJobs.push({
         id: n.id,

@@ -206,6 +206,11 @@ test('a recipe asking for more cpus than the machine has runs, alone, with JOBS 
   assert.equal(wide.state, 'built');
   const listed = execFileSync('tar', ['--zstd', '--wildcards', '-xOf', wide.artifact!, '*usr/share/jobs'], { encoding: 'utf8' });
   assert.equal(listed.trim(), String(availableParallelism()));
+  // --overcommit-cpus lets builds reserve more together, not one build use more cores than there are.
+  const over = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state'), '--sandbox', 'host', '--json', '--force', 'wide', '--overcommit-cpus', '6']);
+  assert.equal(over.code, 0, explain(over));
+  const again = pkgOf(await readReport(over), 'wide');
+  assert.equal(execFileSync('tar', ['--zstd', '--wildcards', '-xOf', again.artifact!, '*usr/share/jobs'], { encoding: 'utf8' }).trim(), String(availableParallelism()));
 });
 
 // npm does not pass SIGTERM on to what it runs: kiln run through npx must notice that its
