@@ -286,7 +286,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             infraError = r.infraError;
             return fail('internal', `kiln's side failed while the build ran${attemptNo > 1 ? ' (again, on attempt 2)' : ''}: ${r.infraError}`, exit);
           }
-          const verdict = runVerdict(r, { timeoutMs, fromJobTimeout: spec !== job.spec, silentTimeoutMs: spec.build.silentTimeoutMs, loopMessage: loop?.message, aborted: signal.aborted, debian: spec.debian !== undefined });
+          const verdict = runVerdict(r, { timeoutMs, fromJobTimeout: spec !== job.spec, silentTimeoutMs: spec.build.silentTimeoutMs, memoryBytes: spec.build.memoryBytes, loopMessage: loop?.message, aborted: signal.aborted, debian: spec.debian !== undefined });
           if (verdict.kind === 'cancelled') return cancelled(exit);
           if (verdict.kind === 'failed') {
             // A full workspace disk fails builds for the machine's sake, not the package's.

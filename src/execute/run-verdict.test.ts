@@ -24,7 +24,8 @@ test('runVerdict: how a build run ended, as the job sees it', () => {
     ["the recipe's timeout", { exitCode: null, signal: 'SIGKILL', killedFor: 'timeout' }, { timeoutMs: 1_800_000 }, { kind: 'failed', reason: 'timeout', message: 'killed after the wall-clock limit of 30m' }],
     ['--job-timeout', { exitCode: null, signal: 'SIGKILL', killedFor: 'timeout' }, { timeoutMs: 7_200_000, fromJobTimeout: true }, { kind: 'failed', reason: 'timeout', message: 'killed after the wall-clock limit of 2h (--job-timeout)' }],
     ['silent', { exitCode: null, signal: 'SIGKILL', killedFor: 'silent' }, { silentTimeoutMs: 1500 }, { kind: 'failed', reason: 'silent', message: 'killed after printing nothing for 1.5s' }],
-    ['out of memory', { exitCode: null, signal: 'SIGKILL', killedFor: 'out-of-memory' }, {}, { kind: 'failed', reason: 'out-of-memory', message: 'killed for using more than its memory limit' }],
+    ['out of memory', { exitCode: null, signal: 'SIGKILL', killedFor: 'out-of-memory' }, {}, { kind: 'failed', reason: 'out-of-memory', message: 'killed for using more than its memory limit (what it writes to /tmp counts too)' }],
+    ['out of memory, its limit known', { exitCode: null, signal: 'SIGKILL', killedFor: 'out-of-memory' }, { memoryBytes: 256 * 1024 * 1024 }, { kind: 'failed', reason: 'out-of-memory', message: 'killed for using more than its memory limit of 256.0 MiB (what it writes to /tmp counts too)' }],
     ['the pids limit, even with exit 0 seen', { exitCode: 0, signal: null, killedFor: 'pids-limit' }, {}, { kind: 'failed', reason: 'pids-limit', message: `failed after a fork was refused at the sandbox's limit of processes (${DEFAULT_PIDS}): a runaway fork loop, or more parallel processes than a build may have` }],
   ];
   for (const [name, r, c, want] of rows) assert.deepEqual(runVerdict(r, { ...base, ...c }), want, name);

@@ -6,6 +6,7 @@
 import type { FailureReason } from '../plan/job.ts';
 import type { RunResult } from '../sandbox/sandbox.ts';
 import { DEFAULT_PIDS } from '../sandbox/cgroups/values.ts';
+import { humanBytes } from '../lib/human-bytes.ts';
 
 export type RunVerdict =
   | { readonly kind: 'ran' }
@@ -17,6 +18,8 @@ export interface VerdictContext {
   readonly timeoutMs?: number | undefined;
   readonly fromJobTimeout?: boolean;
   readonly silentTimeoutMs?: number | undefined;
+  /** The memory limit the run had (the recipe's `memory`). */
+  readonly memoryBytes?: number | undefined;
   /** What the loop watchdog said when it ended the run (logs/loop-watch.ts). */
   readonly loopMessage?: string | undefined;
   /** The run itself was cancelled (Ctrl-C, kiln cancel, --fail-fast elsewhere). */
@@ -35,7 +38,7 @@ export function runVerdict(r: Pick<RunResult, 'exitCode' | 'signal' | 'killedFor
     case 'silent':
       return { kind: 'failed', reason: 'silent', message: `killed after printing nothing for ${fmtMs(c.silentTimeoutMs)}` };
     case 'out-of-memory':
-      return { kind: 'failed', reason: 'out-of-memory', message: 'killed for using more than its memory limit' };
+      return { kind: 'failed', reason: 'out-of-memory', message: `killed for using more than its memory limit${c.memoryBytes === undefined ? '' : ` of ${humanBytes(c.memoryBytes)}`} (what it writes to /tmp counts too)` };
     case 'pids-limit':
       return { kind: 'failed', reason: 'pids-limit', message: `failed after a fork was refused at the sandbox's limit of processes (${DEFAULT_PIDS}): a runaway fork loop, or more parallel processes than a build may have` };
     case undefined:
