@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KilnError } from '../errors.ts';
-import { checkMirrorUrl, debianFrom, refuseRepeats, parseArchList, parseLogLimit, parsePositive, parseRange, profilesOf } from './options.ts';
+import { checkMirrorUrl, debianFrom, formatMs, refuseRepeats, parseArchList, parseLogLimit, parsePositive, parseRange, profilesOf } from './options.ts';
 
 test('parseArchList: Debian arch names, each once, in the order given', () => {
   assert.deepEqual(parseArchList('amd64'), ['amd64']);
@@ -132,4 +132,12 @@ test('natsUrlOf: nats://, tls:// or bare HOST:PORT servers; another scheme is a 
   // No password in a message, with or without a scheme, an @ in it or not.
   assert.throws(() => natsUrlOf('alice:s3cret@nats.example:99999', {}), (e: unknown) => e instanceof Error && e.message === '--nats: "…@nats.example:99999" is not a NATS server address');
   assert.throws(() => natsUrlOf('nats://alice:p@ss@h:99999', {}), (e: unknown) => e instanceof Error && !/p@ss|alice/.test(e.message));
+});
+
+test('formatMs: rounded to the unit shown (never 60.0s, 5m60s or 59m60s)', () => {
+  const rows: [number, string][] = [
+    [0, '0ms'], [999.4, '999ms'], [999.6, '1.0s'], [12_340, '12.3s'], [59_949, '59.9s'], [59_999, '1m00s'],
+    [119_999, '2m00s'], [359_999, '6m00s'], [185_000, '3m05s'], [3_599_999, '1h00m'], [5_400_000, '1h30m'],
+  ];
+  for (const [ms, want] of rows) assert.equal(formatMs(ms), want, String(ms));
 });

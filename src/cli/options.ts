@@ -113,11 +113,12 @@ const ARCH_HINT = 'Debian architecture names, lowercase, comma-separated: amd64,
 export { humanBytes } from '../lib/human-bytes.ts';
 
 export function formatMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)}ms`;
-  const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  // Rounded to the unit shown first, so that 59.96 s is 1m00s, not 60.0s, and 5m59.6s 6m00s, not 5m60s.
+  if (ms < 999.5) return `${Math.round(ms)}ms`;
+  if (ms < 59_950) return `${(ms / 1000).toFixed(1)}s`;
+  const total = Math.round(ms / 1000);
+  const m = Math.floor(total / 60);
+  if (m < 60) return `${m}m${String(total % 60).padStart(2, '0')}s`;
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 

@@ -91,6 +91,7 @@ test('esc and formatMs', () => {
   assert.equal(formatMs(450), '450 ms');
   assert.equal(formatMs(12_340), '12.3 s');
   assert.equal(formatMs(185_000), '3 m 05 s');
+  assert.equal(formatMs(59_960), '1 m 00 s', 'rounded to the unit shown, not 60.0 s');
   assert.equal(formatMs(3_725_000), '1 h 02 m');
 });
 

@@ -97,6 +97,13 @@ test('headerLine: cancelled and waiting jobs are counted; once the run is stoppi
   assert.match(headerLine(m, T0 + 12_000, 200), /^4\/6 done: .*\b1 cancelled · 2 running, 0 waiting · /);
 });
 
+test('headerLine: builds running past their expected time say so, not "ETA 0ms"', () => {
+  const m = midRun();
+  applyEvent(m, { type: 'job-settled', runId: 'r', jobId: 'f@amd64', name: 'f', version: '1', arch: 'amd64', state: 'cancelled', at: T0 + 12_000 });
+  // d and e were expected to take 10 s; at 60 s they still run.
+  assert.match(headerLine(m, T0 + 60_000, 200), / · 1m00s elapsed · running past the ETA$/);
+});
+
 test('headerLine: the last frame says how the run ended, with every count that is not 0, and no ETA', () => {
   const cases = [
     ['failed', { built: 4, 'up-to-date': 0, failed: 1, skipped: 1, broken: 0, cancelled: 0 }, 'run failed after 12.0s: 4 built, 1 failed, 1 skipped (6 packages)'],

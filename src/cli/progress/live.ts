@@ -57,7 +57,8 @@ export function headerLine(m: ProgressModel, now: number, width: number): string
     return fit([`${how}: ${what} (${m.total} package${m.total === 1 ? '' : 's'})`, `${how}: ${what}`]);
   }
   const eta = etaMs(m, now);
-  const tail = m.stopping !== undefined ? ` · stopping (${m.stopping})` : eta === undefined ? '' : ` · ETA ${formatMs(eta)}`;
+  // Under a second left while builds still run: they run past what was expected, not "ETA 0ms".
+  const tail = m.stopping !== undefined ? ` · stopping (${m.stopping})` : eta === undefined ? '' : eta < 1000 && m.running.size > 0 ? ' · running past the ETA' : ` · ETA ${formatMs(eta)}`;
   const done = `${doneCount(m)}/${m.total} done`;
   const elapsed = formatMs(now - m.startedAt);
   const waiting = waitingCount(m);
