@@ -27,6 +27,8 @@ interface RootfsOpts {
   debian?: string;
   variant: string;
   mirror?: string;
+  /** false with --no-check-valid-until (commander's negated option). */
+  checkValidUntil: boolean;
 }
 
 /** A Debian package name for apt (`name`, `name=version`, `name:arch`): nothing mmdebstrap's --include would split or read otherwise. */
@@ -76,6 +78,7 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
     .option('--debian <suite>', 'a Debian root instead: mmdebstrap of SUITE from the host\'s mirror plus STATE/repo (kiln\'s signed repository), with the named packages')
     .option('--variant <name>', 'with --debian: mmdebstrap\'s variant, minbase or apt', 'minbase')
     .option('--mirror <url>', 'with --debian: the Debian mirror (default: the host\'s apt sources\' one)')
+    .option('--no-check-valid-until', 'with --debian: take the suite\'s Release past its Valid-Until (a snapshot mirror frozen on purpose)')
     .action(async (out: string, targets: string[], opts: RootfsOpts) => {
       // An unset shell variable (`kiln rootfs "$OUT" …`) must not mean the current folder.
       if (out.trim() === '') throw new KilnError('usage', 'OUT is empty: name the root folder to make (or the .tar.zst file with --tar)', { hint: 'e.g. kiln rootfs ./rootfs PACKAGE…' });
@@ -90,8 +93,8 @@ export function registerRootfs(program: Command, ctx: CliContext): void {
       if (opts.tar !== true && tarName) throw new KilnError('usage', `${out} ends in .tar.zst but --tar is not given`, { hint: 'add --tar for a tarball of the root, or name a directory' });
       const sourceDateEpoch = sourceDateEpochOf();
       if (opts.debian !== undefined) return debianRoot(ctx, resolve(out), targets, arch, state, opts, sourceDateEpoch);
-      if (opts.variant !== 'minbase' || opts.mirror !== undefined) {
-        throw new KilnError('usage', `${opts.mirror !== undefined ? '--mirror' : '--variant'} is for --debian roots only`, { hint: 'add --debian SUITE, or leave the option out' });
+      if (opts.variant !== 'minbase' || opts.mirror !== undefined || opts.checkValidUntil === false) {
+        throw new KilnError('usage', `${opts.mirror !== undefined ? '--mirror' : opts.checkValidUntil === false ? '--no-check-valid-until' : '--variant'} is for --debian roots only`, { hint: 'add --debian SUITE, or leave the option out' });
       }
       const packages = await readIndexPackages(state.index);
       const selected = selectClosure(packages, targets, arch, state.index);
@@ -133,6 +136,7 @@ async function debianRoot(ctx: CliContext, out: string, packages: readonly strin
     out, packages, suite, arch, variant: opts.variant, stateRoot: state.root, force: opts.force === true, tar: opts.tar === true,
     ...(opts.tar === true ? { sourceDateEpoch } : {}),
     ...(opts.mirror === undefined ? {} : { mirror: opts.mirror }),
+    ...(opts.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
     onLine: (line) => ctx.stderr.write(`  ${line}\n`), keep: keptDirs(state), signal,
   }), { what: NOTHING_LEFT });
   const size = (await stat(r.out)).isDirectory() ? '' : ` (${humanBytes((await stat(r.out)).size)})`;

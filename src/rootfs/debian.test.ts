@@ -42,3 +42,8 @@ test('makeDebianRoot without root says it needs root, before anything else', asy
     return true;
   });
 });
+
+test('debianRootArgv: --no-check-valid-until reaches mmdebstrap\'s apt (a snapshot mirror past its Valid-Until)', () => {
+  assert.ok(debianRootArgv({ ...base, checkValidUntil: false }).includes('--aptopt=Acquire::Check-Valid-Until "false"'));
+  assert.ok(!debianRootArgv(base).some((a) => a.includes('Check-Valid-Until')));
+});

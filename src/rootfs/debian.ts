@@ -25,6 +25,8 @@ export interface DebianRootOptions {
   readonly variant: string;
   /** Default: the host's apt sources' Debian mirror. */
   readonly mirror?: string;
+  /** --no-check-valid-until: take the suite's Release past its Valid-Until (a snapshot mirror frozen on purpose). */
+  readonly checkValidUntil?: false;
   readonly stateRoot: string;
   readonly force: boolean;
   /** OUT is a .tar.zst (mmdebstrap writes it: owners, modes and SOURCE_DATE_EPOCH as mmdebstrap keeps them). */
@@ -52,8 +54,8 @@ export interface KilnRepoSource {
  * kiln's repository as a second source; a customize hook takes that source out of the
  * finished root's sources.list, where its file: path (on this machine) would only break apt.
  */
-export function debianRootArgv(o: { suite: string; arch: string; variant: string; mirror: string; include: readonly string[]; target: string; repo?: KilnRepoSource }): string[] {
-  const argv = mmdebstrapArgv({ suite: o.suite, arch: o.arch, mirror: o.mirror, include: o.include, variant: o.variant }, o.target);
+export function debianRootArgv(o: { suite: string; arch: string; variant: string; mirror: string; include: readonly string[]; target: string; repo?: KilnRepoSource; checkValidUntil?: false }): string[] {
+  const argv = mmdebstrapArgv({ suite: o.suite, arch: o.arch, mirror: o.mirror, include: o.include, variant: o.variant, ...(o.checkValidUntil === false ? { checkValidUntil: false } : {}) }, o.target);
   // Options before the suite, sources after the mirror (mmdebstrap takes several).
   const at = argv.indexOf(o.suite);
   // mmdebstrap copies in this machine's /etc/hostname and /etc/resolv.conf: not the
@@ -126,7 +128,7 @@ export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: strin
       repo = { dir: repoDir, keyFile, components: releaseComponents(release) };
     }
     const target = join(tmp, o.tar ? 'root.tar.zst' : 'root');
-    const argv = debianRootArgv({ suite: o.suite, arch: o.arch, variant: o.variant, mirror, include: o.packages, target, ...(repo === undefined ? {} : { repo }) });
+    const argv = debianRootArgv({ suite: o.suite, arch: o.arch, variant: o.variant, mirror, include: o.packages, target, ...(repo === undefined ? {} : { repo }), ...(o.checkValidUntil === false ? { checkValidUntil: false as const } : {}) });
     // With --tar, SOURCE_DATE_EPOCH makes mmdebstrap's tarball the same bytes each time.
     const env = o.sourceDateEpoch === undefined ? process.env : { ...process.env, SOURCE_DATE_EPOCH: String(o.sourceDateEpoch) };
     const r = await runStreaming([...PRIVATE_NS, ...argv], { signal: o.signal, onLine: o.onLine, env });
@@ -134,7 +136,9 @@ export async function makeDebianRoot(o: DebianRootOptions): Promise<{ out: strin
       // apt's own error lines (`E: Unable to locate package x`) say why; mmdebstrap's last lines only that it failed.
       const said = r.tail.filter((l) => /^E: /.test(l.trim()) && !/mmdebstrap failed|apt-get .* failed/.test(l));
       throw new KilnError('env-failed', `mmdebstrap failed (exit ${r.code}) making ${o.suite}/${o.arch} with ${o.packages.join(', ')}: ${(said.length > 0 ? said.slice(0, 3) : r.tail.slice(-3)).join(' | ')}`, {
-        hint: `check the package names (built ones must be published to ${repoDir}, suite ${o.suite}), the suite and the mirror; mmdebstrap's output is above; nothing was left at the output path`,
+        hint: r.tail.some((l) => /Release file .* is expired/.test(l)) && o.checkValidUntil !== false
+          ? `the mirror's ${o.suite} is past its Valid-Until (a snapshot mirror): add --no-check-valid-until if that is meant; nothing was left at the output path`
+          : `check the package names (built ones must be published to ${repoDir}, suite ${o.suite}), the suite and the mirror; mmdebstrap's output is above; nothing was left at the output path`,
       });
     }
     await placeOut(target, o.out, join(tmp, 'old'), exists);
