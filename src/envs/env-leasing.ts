@@ -104,8 +104,9 @@ export function envLeasing(ctx: StoreContext): EnvLeasing {
         return { meta: m, file: await writeLease(p.leases, m.current) };
       });
       try {
-        // A foreign env's programs run through qemu: fail before the build, not inside it.
-        await makers.ensureArch(meta.arch, {});
+        // A foreign env's programs run through qemu: fail before the build, not inside it
+        // (and a binfmt handler registered for it on the way is said, not done silently).
+        await makers.ensureArch(meta.arch, o.onNote === undefined ? {} : { onOutput: o.onNote });
       } catch (e) {
         await rm(file, { force: true });
         throw e;

@@ -319,6 +319,22 @@ test('acquire checks the env can run on this machine and drops its lease when it
   assert.deepEqual(await readdir(join(state, 'envs/rv/leases')), []);
 });
 
+test('acquire passes kiln\'s notes of making a foreign env runnable (a binfmt handler registered) to the caller, not into the void', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({
+    stateDir: state,
+    makers: { ...fake.makers, ensureArch: async (_arch, o) => o.onOutput?.('registering binfmt qemu-riscv64 with the fix-binary flag') },
+  });
+  const f = join(state, 'rv.tar');
+  writeTarball(f, tinyRoot({ arch: 'riscv64' }));
+  await store.importTarball('rv', f);
+  const notes: string[] = [];
+  const lease = await store.acquire('rv', { onNote: (n) => notes.push(n) });
+  await lease.release();
+  assert.deepEqual(notes, ['registering binfmt qemu-riscv64 with the fix-binary flag']);
+});
+
 test('export then import on another store: the same version id (so the same keys), suite, arch and files; the metadata member is not left in the root', async (t) => {
   const a = await tempDir(t);
   const b = await tempDir(t);

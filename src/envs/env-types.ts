@@ -44,6 +44,8 @@ export interface InstanceInfo {
 export interface AcquireOptions extends RunOpts {
   /** The tree's `[instance]`: made over the base on demand, then leased as a second layer. */
   readonly instance?: InstanceSpec | undefined;
+  /** kiln's own one-line notes while leasing (a binfmt handler it registers for a foreign env). */
+  readonly onNote?: ((text: string) => void) | undefined;
 }
 
 export interface EnvLease extends AsyncDisposable {

@@ -192,6 +192,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     lease: req.lease,
     instance: scan.config.instance,
     onDaemon: req.onDaemon,
+    onNote: req.note,
     ...(scan.crossFrom === undefined ? {} : { crossFrom: scan.crossFrom }),
   });
   try {

@@ -69,6 +69,8 @@ export async function resolveRunEnvs(options: {
   readonly instance?: InstanceSpec | undefined;
   /** Progress of making an instance layer on demand. */
   readonly onOutput?: ((line: string) => void) | undefined;
+  /** kiln's own notes while the envs are leased (a binfmt handler registered for a foreign env). */
+  readonly onNote?: ((text: string) => void) | undefined;
   /** A daemon's build: `auto` does not fall back to the host (choose-backend.ts). */
   readonly onDaemon?: boolean | undefined;
   /** --cross (Debian): every job builds in the env of this arch, cross-compiling for its own. */
@@ -118,7 +120,7 @@ export async function resolveRunEnvs(options: {
       const name = envNameFor(template, arch);
       let env: SandboxEnv;
       if (options.lease) {
-        const lease = await store.acquire(name, { instance: options.instance, onOutput: options.onOutput });
+        const lease = await store.acquire(name, { instance: options.instance, onOutput: options.onOutput, onNote: options.onNote });
         leases.push(lease);
         env = lease.env;
       } else {
