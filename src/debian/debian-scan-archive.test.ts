@@ -156,6 +156,8 @@ test('a suite the mirror lacks, or an arch its Release does not list, is named w
     [{ suite: 'nosuch', origin: toml }, 'config-invalid', /^\/t\/debian\.toml: suite: the mirror \S+ has no suite "nosuch"/],
     [{ archs: ['amd65'] }, 'usage', /^--arch: unknown architecture "amd65": testsuite has amd64$/],
     [{ archs: ['amd64', 'amd65'], origin: toml }, 'config-invalid', /^\/t\/debian\.toml: archs: unknown architecture "amd65"/],
+    // A real Debian arch the suite lacks is not "unknown".
+    [{ archs: ['riscv64'] }, 'usage', /^--arch: testsuite has no riscv64: testsuite has amd64$/],
   ];
   for (const [over, code, re] of cases) {
     await assert.rejects(scan(SOURCES, { sources: ['liba'], ...over }), (e: unknown) => isKilnError(e) && e.code === code && re.test(e.message), JSON.stringify(over));
