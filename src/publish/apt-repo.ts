@@ -22,7 +22,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
@@ -120,12 +120,21 @@ export async function publishRepo(options: PublishOptions): Promise<PublishResul
   const made = !existsSync(repoDir) ? repoDir : !existsSync(join(repoDir, '.kiln')) ? join(repoDir, '.kiln') : undefined;
   await mkdirReadable(repoDir);
   try {
-    return await withLock(join(repoDir, '.kiln'), 'publish', () => publishLocked(repoDir, component, options), {
+    return await withLock(join(repoDir, '.kiln'), 'publish', async () => {
+      try {
+        return await publishLocked(repoDir, component, options);
+      } catch (e) {
+        // Under the lock: a new repository no tree was swapped into holds nothing but what
+        // this publish copied into its pool.
+        if (made === repoDir && !existsSync(join(repoDir, 'dists'))) await rm(join(repoDir, 'pool'), { recursive: true, force: true });
+        throw e;
+      }
+    }, {
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
   } catch (e) {
-    // (.kiln holds only the lock and the incoming copies; a new folder goes only if no tree was swapped in.)
-    if (made !== undefined && (made !== repoDir || !existsSync(join(repoDir, 'dists')))) await rm(made, { recursive: true, force: true }).catch(() => undefined);
+    // Emptied folders only (rmdir): another publisher's lock or copies keep theirs.
+    for (const d of made === undefined ? [] : [join(repoDir, '.kiln', 'incoming'), join(repoDir, '.kiln'), ...(made === repoDir ? [repoDir] : [])]) await rmdir(d).catch(() => undefined);
     throw e;
   }
 }

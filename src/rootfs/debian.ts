@@ -63,15 +63,16 @@ export function debianRootArgv(o: { suite: string; arch: string; variant: string
   const host = [`--customize-hook=echo localhost > "$1/etc/hostname"`, '--customize-hook=if [ ! -L "$1/etc/resolv.conf" ] && cmp -s /etc/resolv.conf "$1/etc/resolv.conf"; then rm -f "$1/etc/resolv.conf"; fi'];
   if (o.repo === undefined) return [...argv.slice(0, at), ...host, ...argv.slice(at)];
   const line = repoLine(o.repo, o.suite);
-  // kiln's builds win over the archive's of the same version (a rebuild without --binnmu
-  // has the archive's version and other bytes): kiln's repository, the only local source,
-  // is pinned above the mirror; a newer version in the archive still wins.
+  // kiln's builds win over the archive's (a rebuild without --binnmu has the archive's
+  // version and other bytes): kiln's repository, the only local source, is pinned above
+  // the mirror. apt weighs a pin before a version, so kiln's build wins even where the
+  // archive has a newer one (`name=version` in the package list takes another).
   const pin = `mkdir -p "$1/etc/apt/preferences.d" && printf '%s\\n' 'Package: *' 'Pin: origin ""' 'Pin-Priority: ${REPO_PIN}' > "$1/etc/apt/preferences.d/kiln-repo"`;
   const drop = `grep -vxF ${shellQuote(line)} "$1/etc/apt/sources.list" > "$1/etc/apt/sources.list.kiln" || true; mv "$1/etc/apt/sources.list.kiln" "$1/etc/apt/sources.list"; rm -f "$1/etc/apt/preferences.d/kiln-repo"`;
   return [...argv.slice(0, at), ...host, `--setup-hook=${pin}`, `--customize-hook=${drop}`, ...argv.slice(at), line];
 }
 
-/** apt's pin priority of kiln's repository in a --debian root: above the mirror's 500, below 1000 (never a downgrade). */
+/** apt's pin priority of kiln's repository in a --debian root: above the mirror's 500, below 1000 (no downgrade of what is installed already). */
 const REPO_PIN = 990;
 
 /**
