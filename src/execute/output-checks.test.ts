@@ -27,6 +27,8 @@ test('checkOutput: what each check finds, and what it lets through', () => {
     ['a relative symlink whose text holds one', input([link('usr/lib/x', `..${W}/dest/x`)]), ['buildpaths warning']],
     ['installed under a path naming the build\'s folders (a Makefile variable from the environment)', input([dir('usr'), file(`usr${W}/sysroot/usr/lib/libx.so`)]), ['buildpaths error']],
     ['a path that merely holds a like name is fine', input([file('usr/share/doc/w/run/p_amd64/sysrootx')]), []],
+    ['an install tree holding a kiln/src (the chroot sandbox\'s $SRCDIR is /kiln/src) is fine', input([file('usr/lib/node_modules/kiln/src/cli/main.ts')], { buildPaths: ['/kiln/src', '/kiln/dest', '/kiln/sysroot'], exportedPaths: ['/kiln/sysroot', '/kiln/dest'] }), []],
+    ['under the chroot sandbox\'s $SYSROOT (LIBRARY_PATH taken by a Makefile)', input([file('usr/kiln/sysroot/usr/lib/libx.so')], { buildPaths: ['/kiln/src', '/kiln/dest', '/kiln/sysroot'], exportedPaths: ['/kiln/sysroot', '/kiln/dest'] }), ['buildpaths error']],
     ['outside the usual folders', input([file('home/me/.bashrc'), dir('build')]), ['hierarchy warning']],
     ['under /usr/local', input([file('usr/local/bin/x')]), ['hierarchy warning']],
     ['a world-writable file and directory', input([file('etc/x', 0o666), dir('var/x', 0o777)]), ['permissions warning']],

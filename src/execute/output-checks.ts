@@ -46,6 +46,12 @@ export interface OutputCheckInput {
   readonly buildPaths: readonly string[];
   /** $DESTDIR as the build saw it: where relative symlinks are resolved from. */
   readonly dest?: string;
+  /**
+   * The paths kiln's environment hands a build's tools ($SYSROOT in LIBRARY_PATH, CPATH,
+   * PKG_CONFIG_PATH; $DESTDIR): a file installed under a path naming one took it from there.
+   * Default `buildPaths`. (Not $SRCDIR's /kiln/src: an install tree may well hold a kiln/src.)
+   */
+  readonly exportedPaths?: readonly string[];
   readonly skip: readonly string[];
 }
 
@@ -101,7 +107,8 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
   if (on('buildpaths')) {
     // Installed under a path that names the build's own folders ($DESTDIR/usr/$SYSROOT/usr/lib/…):
     // a Makefile variable such as LIBRARY_PATH took its value from the environment kiln gives.
-    const under = input.entries.filter((e) => e.type !== 'dir' && input.buildPaths.some((p) => p.length > 1 && `/${e.path}/`.includes(`${p}/`))).map((e) => e.path);
+    const exported = input.exportedPaths ?? input.buildPaths;
+    const under = input.entries.filter((e) => e.type !== 'dir' && exported.some((p) => p.length > 1 && `/${e.path}/`.includes(`${p}/`))).map((e) => e.path);
     if (under.length > 0) {
       out.push({
         check: 'buildpaths',

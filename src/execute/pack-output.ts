@@ -71,7 +71,7 @@ export async function packOutput(r: PackRequest): Promise<Packed> {
       readElf: job.arch !== 'all' && !skip.includes('arch'),
       needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
       run: ({ entries, elf, holding }) => {
-        const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, dest: sandbox.inside.dest, skip });
+        const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, exportedPaths: [sandbox.inside.sysroot, sandbox.inside.dest], dest: sandbox.inside.dest, skip });
         warnings = found.filter((f) => f.severity === 'warning');
         assertNoOutputErrors(found, r.warningsFail);
         return warnings.map((w) => `${w.check}: ${w.message}`);
