@@ -6,7 +6,7 @@
 
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { maxHeaderSize, type Server } from 'node:http';
 import { errorBody, KilnError } from '../errors.ts';
 import type { KilnServerApp } from './app.ts';
 
@@ -44,13 +44,20 @@ export async function listen(kiln: KilnServerApp, options: { host: string; port:
   // empty 431: a JSON error as kiln's other answers, saying what to do.
   // (With a listener Node answers nothing itself: any other malformed request gets a 400 as it would.)
   http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
-    if (e.code === 'ECONNRESET' || !socket.writable) {
+    // As Node's own handler: nothing is written once a response has begun on this connection
+    // (a request pipelined behind a live log stream), or to a socket that is gone.
+    const answering = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+    if (e.code === 'ECONNRESET' || !socket.writable || answering) {
       socket.destroy();
       return;
     }
     const [status, error] = e.code === 'HPE_HEADER_OVERFLOW'
-      ? ['431 Request Header Fields Too Large', new KilnError('too-large', 'the request\'s URL and headers are over the limit of 16 KiB', { hint: 'an id or a name in a URL is at most a few hundred characters: check what the client put there' })]
-      : ['400 Bad Request', new KilnError('usage', `the request is not valid HTTP (${e.code ?? e.message})`, { hint: 'use an HTTP/1.1 client (curl, kiln build --server)' })];
+      ? ['431 Request Header Fields Too Large', new KilnError('too-large', `the request's URL and headers are over the limit of ${Math.round(maxHeaderSize / 1024)} KiB`, { hint: 'an id or a name in a URL is at most a few hundred characters: check what the client put there' })]
+      : e.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ['408 Request Timeout', new KilnError('usage', 'the request did not arrive whole in time', { hint: 'send it again (a large bundle over a slow link: send it from closer to the daemon)' })]
+        : e.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+          ? ['413 Payload Too Large', new KilnError('too-large', 'the request\'s chunk extensions are over the limit', { hint: 'use an HTTP/1.1 client (curl, kiln build --server)' })]
+          : ['400 Bad Request', new KilnError('usage', `the request is not valid HTTP (${e.code ?? e.message})`, { hint: 'use an HTTP/1.1 client (curl, kiln build --server)' })];
     const body = JSON.stringify(errorBody(error));
     socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   });

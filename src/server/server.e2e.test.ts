@@ -306,3 +306,25 @@ test('GET /builds/{id} counts the jobs still waiting to start while a build runs
   assert.equal(done.waiting, 0);
   assert.equal(done.counts.built, 4);
 });
+
+test('a request Node cannot parse gets a JSON error as every other answer: an over-long URL 431 too-large, garbage 400 usage', async (t) => {
+  const { tree, state } = setup(t);
+  const kiln = createApp({ stateDir: state, trees: { main: tree }, slots: 1, onError: () => undefined });
+  const server = await listen(kiln, parseListen('127.0.0.1:0'));
+  t.after(() => server.stop());
+  const { connect } = await import('node:net');
+  const raw = (text: string): Promise<string> => new Promise((resolve, reject) => {
+    const s = connect(server.port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => (got += d.toString()));
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+    s.write(text);
+  });
+  const long = await raw(`GET /api/v1/builds/${'x'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  assert.match(long, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\nContent-Type: application\/json/);
+  assert.equal(JSON.parse(long.slice(long.indexOf('\r\n\r\n') + 4)).error.code, 'too-large');
+  const garbage = await raw('NOT HTTP AT ALL\r\n\r\n');
+  assert.match(garbage, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.equal(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4)).error.code, 'usage');
+});
