@@ -38,7 +38,8 @@ export function runVerdict(r: Pick<RunResult, 'exitCode' | 'signal' | 'killedFor
     case 'silent':
       return { kind: 'failed', reason: 'silent', message: `killed after printing nothing for ${fmtMs(c.silentTimeoutMs)}` };
     case 'out-of-memory':
-      return { kind: 'failed', reason: 'out-of-memory', message: `killed for using more than its memory limit${c.memoryBytes === undefined ? '' : ` of ${humanBytes(c.memoryBytes)}`} (what it writes to /tmp counts too)` };
+      // The cgroup's count of OOM kills does not tell its own limit from the machine running out.
+      return { kind: 'failed', reason: 'out-of-memory', message: `killed when memory ran out: over its memory limit${c.memoryBytes === undefined ? '' : ` of ${humanBytes(c.memoryBytes)}`} (what it writes to /tmp counts too), or the machine's memory was used up` };
     case 'pids-limit':
       return { kind: 'failed', reason: 'pids-limit', message: `failed after a fork was refused at the sandbox's limit of processes (${DEFAULT_PIDS}): a runaway fork loop, or more parallel processes than a build may have` };
     case undefined:
