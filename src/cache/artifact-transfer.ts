@@ -12,7 +12,7 @@ import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
 import { manifestHash, type ManifestEntry, canonicalManifest } from './archive.ts';
 import { ARCHIVE, KEY_RE, type ArtifactMeta, type ArtifactStore } from './artifact-types.ts';
-import { liveInUse } from './in-use.ts';
+import { keepForLiveRun } from './in-use.ts';
 
 export interface EntryFiles {
   readonly metaText: string;
@@ -66,10 +66,7 @@ export async function importEntry(store: ArtifactStore, cacheDir: string, key: s
   // One output per key, except a `--force`d rebuild's other output, which replaces the entry
   // as put() does: unless a live run stages it (its dependents' keys name the stored output).
   if (existing !== undefined && (options.replace !== true || existing.outputHash === meta.outputHash)) return existing;
-  if (existing !== undefined && (await liveInUse(cacheDir, { dryRun: true })).keys.has(key)) {
-    options.onKept?.(`its output differs from the one stored here (${existing.outputHash.slice(0, 16)}), which is kept: a run still going stages it; force it again once that run has ended`);
-    return existing;
-  }
+  if (existing !== undefined && (await keepForLiveRun(cacheDir, key, existing.outputHash, options.onKept))) return existing;
   const replacing = existing !== undefined;
   const tmpRoot = join(cacheDir, 'tmp');
   await mkdir(tmpRoot, { recursive: true });

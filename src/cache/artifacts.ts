@@ -32,7 +32,7 @@ import { sha256, sha256File } from '../lib/hash.ts';
 import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { readEntryMeta, entryArchiveProblem } from './artifact-entry.ts';
-import { liveInUse } from './in-use.ts';
+import { keepForLiveRun } from './in-use.ts';
 import { ARCHIVE, KEY_RE, USE_MARK_MS, type ArtifactMeta, type ArtifactStore, type PutOptions } from './artifact-types.ts';
 
 
@@ -165,7 +165,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     const target = dir(key);
     // A sound entry another output replaces: moved aside only at the very moment the new one
     // is renamed into place (no gap in which the key has no entry), with the output checked once.
-    let replacing = false;
+    let replacing: ArtifactMeta | undefined;
     let checkedOnce: { entries: ManifestEntry[]; warnings: readonly string[] } | undefined;
     if (o.knownAbsent !== true) {
       const existing = await get(key);
@@ -197,13 +197,9 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
             return updated;
           }
           if (o.replace !== true && !(before.length > 0 && checked.warnings.length === 0)) return existing;
-          // A live run stages this entry (another state directory on this cache, a kept
-          // root): its dependents' keys name the stored output. Kept, and said.
-          if ((await liveInUse(cacheDir, { dryRun: true })).keys.has(key)) {
-            o.onKept?.(`its output differs from the stored one (${existing.outputHash.slice(0, 16)}), which is kept: a run still going stages it; force it again once that run has ended`);
-            return existing;
-          }
-          replacing = true;
+          // A live run stages this entry: kept, and said (asked again right before the swap).
+          if (await keepForLiveRun(cacheDir, key, existing.outputHash, o.onKept)) return existing;
+          replacing = existing;
           checkedOnce = checked;
         }
         else await discard(key, 'corrupt');
@@ -247,7 +243,9 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
 
       o.signal?.throwIfAborted();
       let aside: string | undefined;
-      if (replacing) {
+      // A run that began staging the entry while this one was packed keeps it after all.
+      if (replacing !== undefined && (await keepForLiveRun(cacheDir, key, replacing.outputHash, o.onKept))) return replacing;
+      if (replacing !== undefined) {
         aside = join(tmpRoot, `replaced-${key.slice(0, 16)}-${workTag}-${++workSeq}`);
         known.delete(key);
         putHere.delete(key);

@@ -79,3 +79,14 @@ export async function liveInUse(cacheDir: string, options: { dryRun?: boolean } 
   }
   return { keys, since };
 }
+
+/**
+ * Whether a --force'd rebuild's other output must leave the entry of `key` as it is: a live
+ * run stages it (another state directory on this cache, a kept root), and its dependents'
+ * keys name the stored output. Says so through `onKept`.
+ */
+export async function keepForLiveRun(cacheDir: string, key: string, storedOutput: string, onKept?: (text: string) => void): Promise<boolean> {
+  if (!(await liveInUse(cacheDir, { dryRun: true })).keys.has(key)) return false;
+  onKept?.(`its output differs from the stored one (${storedOutput.slice(0, 16)}), which is kept: a run still going stages it; force it again once that run has ended`);
+  return true;
+}

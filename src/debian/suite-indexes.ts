@@ -66,7 +66,7 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
     // A real Debian arch this suite lacks (riscv64 before trixie) is not "unknown": another suite has it.
     const real = unknown.filter(isDebianArch);
     throw new KilnError(origin.archs.code, `${origin.archs.where}: ${real.length === unknown.length ? `${req.suite} has no ${unknown.join(', ')}` : `unknown architecture ${unknown.map((a) => `"${a}"`).join(', ')}`}: ${req.suite} has ${release.release.architectures.filter((a) => a !== 'all').join(' ')}`, {
-      hint: real.includes('riscv64') && ['bullseye', 'bookworm'].includes(req.suite)
+      hint: real.includes('riscv64')
         ? 'riscv64 is a Debian release arch from trixie on: build it from trixie or sid (--debian trixie), or leave riscv64 out of --arch'
         : real.length === unknown.length ? 'leave it out of --arch, or build from a suite that has it' : 'name architectures the suite has (Debian names: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x…)',
     });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PROC_READ_ONLY, badPathChars, fstabs, parseStatus, q, type ScriptPaths } from './scripts.ts';
+import { PROC_READ_ONLY, badPathChars, fstabs, initProgram, parseStatus, q, type ScriptPaths } from './scripts.ts';
 
 const paths: ScriptPaths = {
   merged: '/s/my work/root/merged',
@@ -40,4 +40,9 @@ test('status file, quoting and path checks', () => {
   assert.equal(q("it's"), `'it'\\''s'`);
   assert.equal(badPathChars('/a b/c'), false);
   for (const bad of ['/a,b', '/a:b', '/a\\b', '/a\nb']) assert.equal(badPathChars(bad), true, bad);
+});
+
+test('init gives the build an oom_score_adj of 1000: the OOM killer takes the build before the sandbox\'s init, whatever init itself could get', () => {
+  const init = initProgram({ unshare: '/usr/bin/unshare' } as Parameters<typeof initProgram>[0], '/m');
+  assert.match(init, /open\(my \$adj, '>', '\/proc\/self\/oom_score_adj'\)\) \{ print \$adj "1000"/);
 });
