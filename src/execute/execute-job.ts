@@ -219,11 +219,16 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           try {
             for (const id of job.stage) {
               jl.note(`stage ${id}`);
-              const k = o.outputs.get(id)!.key;
+              const { key: k, outputHash: expected } = o.outputs.get(id)!;
               // Marking an artifact used (for gc) once per run is enough: libc-like roots
               // are staged by thousands of jobs.
-              await o.artifacts.stageInto(k, sandbox.host.sysroot, { signal, touch: !touched.has(k) });
+              const staged = await o.artifacts.stageInto(k, sandbox.host.sysroot, { signal, touch: !touched.has(k) });
               touched.add(k);
+              // This job's key names the output it was planned with: another one (a --force'd
+              // rebuild that replaced the entry meanwhile) would be built on under the wrong key.
+              if (staged.outputHash !== expected) {
+                throw new Error(`the stored artifact of ${id} is another output (${staged.outputHash.slice(0, 16)}) than the one this job was planned with (${expected.slice(0, 16)}): a forced rebuild replaced it meanwhile; build again`);
+              }
             }
           } catch (e) {
             if (signal.aborted) return cancelled();
