@@ -238,19 +238,25 @@ test('publishRepo: pool files are copied through REPO/.kiln/incoming, never unde
   assert.ok(pool.includes(join('main', 'k', 'kiln-x', 'kiln-x_1_amd64.deb')));
 });
 
-test('publishRepo: a truncated .deb whose control fields still read is refused before anything is written (deb-invalid)', async () => {
-  await using dir = await tmpDir('kiln-repo-');
-  const repo = join(dir.path, 'repo');
-  const a = join(dir.path, 'a');
+/** A .deb and a copy of it cut 40 bytes short (its control fields still read, its data does not). */
+async function goodAndTruncated(root: string): Promise<{ good: string; cut: string }> {
+  const a = join(root, 'a');
   await mkdir(a);
   const good = await buildTestDeb(a, { package: 'kiln-x', version: '1', architecture: 'amd64' });
   const whole = await readFile(good);
-  const cut = join(dir.path, 'kiln-x_1_amd64.deb');
+  const cut = join(root, 'kiln-x_1_amd64.deb');
   await writeFile(cut, whole.subarray(0, whole.length - 40));
+  return { good, cut };
+}
+
+test('publishRepo: a truncated .deb whose control fields still read is refused before anything is written (deb-invalid)', async () => {
+  await using dir = await tmpDir('kiln-repo-');
+  const repo = join(dir.path, 'repo');
+  const { good, cut } = await goodAndTruncated(dir.path);
   await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [cut], key }), (e: unknown) => e instanceof KilnError && e.code === 'deb-invalid' && /is not a complete \.deb/.test(e.message));
   assert.ok(!existsSync(join(repo, 'pool')), 'no pool file');
   assert.ok(!existsSync(join(repo, 'dists')), 'no index');
-  // The whole one publishes; published again unchanged, it is not read whole a second time (nothing to copy).
+  // The whole one publishes.
   await publishRepo({ repoDir: repo, suite: 's', debs: [good], key });
   assert.ok(existsSync(join(repo, 'pool/main/k/kiln-x/kiln-x_1_amd64.deb')));
 });
@@ -273,12 +279,7 @@ test('publishRepo: a pool folder on another disk than the repository (a link to 
 
 test('publishRepo: a refused first publish leaves the place as it found it: no new folder, no .kiln in a foreign repository', async () => {
   await using dir = await tmpDir('kiln-repo-');
-  const a = join(dir.path, 'a');
-  await mkdir(a);
-  const good = await buildTestDeb(a, { package: 'kiln-x', version: '1', architecture: 'amd64' });
-  const whole = await readFile(good);
-  const cut = join(dir.path, 'kiln-x_1_amd64.deb');
-  await writeFile(cut, whole.subarray(0, whole.length - 40));
+  const { good, cut } = await goodAndTruncated(dir.path);
   // A new folder: not made.
   const fresh = join(dir.path, 'new-repo');
   await assert.rejects(publishRepo({ repoDir: fresh, suite: 's', debs: [cut], key }), (e: unknown) => e instanceof KilnError && e.code === 'deb-invalid');
