@@ -24,24 +24,19 @@
 // The store's shapes (meta, put options, the interface) are in artifact-types.ts, and the
 // reading of one entry on disk (its meta.json, its archive's check) in artifact-entry.ts.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import { sha256, sha256File } from '../lib/hash.ts';
+import { sha256File } from '../lib/hash.ts';
 import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
-import { readEntryMeta, entryArchiveProblem } from './artifact-entry.ts';
+import { EMPTY_OUTPUT, entryArchiveProblem, manifestFileProblem, readEntryMeta } from './artifact-entry.ts';
 import { keepForLiveRun } from './in-use.ts';
+import { overExisting } from './forced-put.ts';
 import { ARCHIVE, KEY_RE, USE_MARK_MS, type ArtifactMeta, type ArtifactStore, type PutOptions } from './artifact-types.ts';
 
 
-/** The output hash of a package that installed nothing (no manifest.json is written for it). */
-const EMPTY_OUTPUT = manifestHash([]);
-
-function sameWarnings(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((w, i) => w === b[i]);
-}
 
 export function createArtifactStore(options: { cacheDir: string }): ArtifactStore {
   const { cacheDir } = options;
@@ -76,7 +71,7 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
   }
 
   /** Move a bad entry aside (readers then see it absent) and delete it. */
-  async function discard(key: string, why: 'torn' | 'corrupt' | 'replaced'): Promise<void> {
+  async function discard(key: string, why: 'torn' | 'corrupt'): Promise<void> {
     known.delete(key);
     putHere.delete(key);
     await mkdir(tmpRoot, { recursive: true });
@@ -161,6 +156,17 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
     return { entries, warnings };
   }
 
+  /** Whether the build installed nothing (told by the sandbox, else listed). */
+  function isEmpty(o: PutOptions): boolean {
+    return o.destEmpty === true || readdirSync(o.destDir).length === 0;
+  }
+
+  /** The output's manifest, checked when the caller has checks, and their warnings. */
+  async function outputOf(o: PutOptions, empty = isEmpty(o)): Promise<{ entries: ManifestEntry[]; warnings: readonly string[] }> {
+    if (empty) return { entries: [], warnings: [] };
+    return o.check === undefined ? { entries: await buildManifest(o.destDir, { signal: o.signal }), warnings: [] } : manifestChecked(o, o.check);
+  }
+
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
     const target = dir(key);
     // A sound entry another output replaces: moved aside only at the very moment the new one
@@ -172,21 +178,15 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       // Only a forced rebuild puts over an existing entry (a normal build has just seen
       // none), so reading its archive once here is cheap next to the build: a corrupt
       // entry is replaced by the new one instead of being handed back.
-      if (existing !== undefined) {
-        if ((await archiveProblem(existing, o.signal)) === undefined) {
-          // A forced rebuild's own output is checked all the same. The same output with
-          // other warnings (a newer kiln's checks): the entry carries this build's. Another
-          // output replaces the stored one for `--force` (what a user forces a rebuild for:
-          // a host that changed in a way the key cannot see, a damaged entry), and when it
-          // is clean where the stored one was warned of (--fail-on-warnings rebuilt it for
-          // that); a `--twice` rebuild keeps it (one output per key: it compares, not stores).
-          if (o.check === undefined && o.replace !== true) return existing;
-          const empty = o.destEmpty === true || readdirSync(o.destDir).length === 0;
-          const checked = empty ? { entries: [], warnings: [] } : o.check === undefined ? { entries: await buildManifest(o.destDir, { signal: o.signal }), warnings: [] } : await manifestChecked(o, o.check);
-          const before = existing.warnings ?? [];
-          const sameOutput = manifestHash(checked.entries) === existing.outputHash;
-          if (sameOutput && sameWarnings(before, checked.warnings)) return existing;
-          if (sameOutput) {
+      if (existing !== undefined && (await archiveProblem(existing, o.signal)) !== undefined) await discard(key, 'corrupt');
+      else if (existing !== undefined) {
+        // A forced rebuild's own output is checked all the same (forced-put.ts decides).
+        if (o.check === undefined && o.replace !== true) return existing;
+        const checked = await outputOf(o);
+        switch (overExisting(existing, { outputHash: manifestHash(checked.entries), warnings: checked.warnings }, o.replace === true)) {
+          case 'keep':
+            return existing;
+          case 'rewrite-warnings': {
             const { warnings: _old, ...rest } = existing;
             const updated: ArtifactMeta = { ...rest, ...(checked.warnings.length === 0 ? {} : { warnings: checked.warnings }) };
             const file = join(target, 'meta.json');
@@ -196,24 +196,23 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
             known.set(key, updated);
             return updated;
           }
-          if (o.replace !== true && !(before.length > 0 && checked.warnings.length === 0)) return existing;
-          // A live run stages this entry: kept, and said (asked again right before the swap).
-          if (await keepForLiveRun(cacheDir, key, existing.outputHash, o.onKept)) return existing;
-          replacing = existing;
-          checkedOnce = checked;
+          case 'replace':
+            // A live run stages this entry: kept, and said (asked again right before the swap).
+            if (await keepForLiveRun(cacheDir, key, existing.outputHash, o.onKept)) return existing;
+            replacing = existing;
+            checkedOnce = checked;
         }
-        else await discard(key, 'corrupt');
       }
     }
 
     // Fast path: most no-op or metadata-only packages install nothing.
-    const empty = o.destEmpty === true || readdirSync(o.destDir).length === 0;
+    const empty = checkedOnce !== undefined ? checkedOnce.entries.length === 0 : isEmpty(o);
     ensureDir(tmpRoot);
     const work = join(tmpRoot, `art-${key.slice(0, 16)}-${workTag}-${++workSeq}`);
     mkdirSync(work);
     let stored = false;
     try {
-      const { entries, warnings } = checkedOnce ?? (empty ? { entries: [], warnings: [] } : o.check === undefined ? { entries: await buildManifest(o.destDir, { signal: o.signal }), warnings: [] } : await manifestChecked(o, o.check));
+      const { entries, warnings } = checkedOnce ?? (await outputOf(o, empty));
       const archivePath = join(work, ARCHIVE);
       const packed = empty ? false : await packDir(o.destDir, archivePath, { sourceDateEpoch: o.sourceDateEpoch, signal: o.signal });
       let size = 0;
@@ -379,19 +378,6 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
       return problem;
     },
   };
-}
-
-/** What is wrong with the manifest.json of the entry at `dir` (its output hash is the canonical manifest's sha256), or undefined. */
-function manifestFileProblem(dir: string, outputHash: string): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, 'manifest.json'), 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') return `has an unreadable manifest.json (${code ?? (e as Error).message})`;
-    return outputHash === EMPTY_OUTPUT ? undefined : 'has no manifest.json (its files are not listed)';
-  }
-  return sha256(text) === outputHash ? undefined : 'has a manifest.json that does not match its output hash';
 }
 
 async function fsyncFile(path: string): Promise<void> {

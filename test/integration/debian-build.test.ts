@@ -253,6 +253,9 @@ function changesOf(r: KilnResult, name: string): string {
   return execFileSync('tar', ['--zstd', '-xOf', done.artifact, '--wildcards', '*.changes'], { encoding: 'utf8' });
 }
 
+/** debian/rules' binary targets of a one-binary source whose build installs nothing (no debhelper). */
+const binary = (name: string): string => `binary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN\n\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`;
+
 test('a Debian build has HOME a path that does not exist and cannot be made (as on the buildds); a failing one names dpkg-buildpackage', { skip, timeout: 30 * 60_000 }, async (t) => {
   if ((await hostDebianMirror({})) === undefined) {
     t.skip('the host has no Debian mirror in its apt sources');
@@ -262,7 +265,6 @@ test('a Debian build has HOME a path that does not exist and cannot be made (as 
   await using dir = await tmpDir('kiln-debian-home-');
   const src = join(dir.path, 'src');
   await mkdir(src);
-  const binary = (name: string) => `binary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN\n\tdpkg-gencontrol -p${name} -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`;
   // Reads HOME only (as most builds): builds, with kiln's own steps (dpkg-source, the binNMU entry, collect).
   const reads = await makeSource(src, 'kiln-home-reads', {
     arch: 'all',
@@ -309,7 +311,7 @@ test('a Debian run whose apt repository cannot be published fails (exit 1), and 
     arch: 'all',
     buildDepends: 'make',
     control: 'Package: kiln-unpublished\nArchitecture: all\nDescription: kiln test\n kiln test.\n',
-    rules: `${RULES_HEAD}build build-arch build-indep:\nclean:\n\trm -rf debian/tmp debian/files\nbinary binary-arch binary-indep: build\n\trm -rf debian/tmp && mkdir -p debian/tmp/DEBIAN\n\tdpkg-gencontrol -pkiln-unpublished -Pdebian/tmp\n\tdpkg-deb --root-owner-group --build debian/tmp ..\n`,
+    rules: `${RULES_HEAD}build build-arch build-indep:\nclean:\n\trm -rf debian/tmp debian/files\n${binary('kiln-unpublished')}`,
     files: {},
   });
   // And one that fails to build: the run has failed already, and still says why nothing was published.
