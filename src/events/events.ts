@@ -3,6 +3,7 @@
 
 import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
+import type { InputParts } from '../plan/input-parts.ts';
 
 export type JobPhase = 'fetch' | 'stage' | 'install' | 'build' | 'collect' | 'pack';
 
@@ -13,6 +14,8 @@ export interface KeyInputs {
   readonly envId: string;
   /** Staged job id → its output hash. */
   readonly depOutputs: Readonly<Record<string, string>>;
+  /** What recipeHash and sourcesHash are made of (plan/input-parts.ts): the next plan names the part that changed. */
+  readonly parts?: InputParts;
 }
 
 export type KilnEvent =

@@ -6,6 +6,7 @@ import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import type { KilnEvent } from '../events/events.ts';
 import { EARLY_CUTOFF_CAUSE, type Job, type JobOutcome } from '../plan/job.ts';
 import { recipeHashOf } from '../plan/spec.ts';
+import { inputPartsOf } from '../plan/input-parts.ts';
 import { binnmuVersionOf } from '../debian/auto-binnmu.ts';
 
 /** The job-finished event of a job's outcome (the local executor's, and the workers' through remote-executor.ts). */
@@ -34,7 +35,7 @@ export function jobFinishedEvent(runId: string, job: Job, key: string, depOutput
     ...(outcome.worker === undefined ? {} : { worker: outcome.worker }),
     ...(outcome.state === 'built' && binary !== undefined ? { binaryVersion: binary } : {}),
     // As the plan keyed it (a Debian source's per-arch hash), so that the next plan's why compares like with like.
-    inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs },
+    inputs: { recipeHash: recipeHashOf(spec, job.arch), sourcesHash: spec.sourcesHash, envId: job.envId, depOutputs, parts: inputPartsOf(spec, job.arch) },
     startedAt: outcome.startedAt,
     at: outcome.endedAt,
   };

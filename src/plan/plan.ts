@@ -9,6 +9,7 @@ import { decide, type PreviousInputs, type StoredArtifact } from './decide.ts';
 import { fullKeyOf, fullKeyOfSorted, ownKeyOf } from './keys.ts';
 import type { Reason } from './reason.ts';
 import { recipeHashOf } from './spec.ts';
+import { inputPartsOf, withChanges, type InputParts } from './input-parts.ts';
 
 export type PlanState = 'to-build' | 'up-to-date' | 'broken';
 
@@ -37,6 +38,8 @@ export interface PlanFacts {
   /** The last successful build of the node to compare with, the one of this env and recipe hash if there is one (a variant: profiles, options). */
   lastSuccess(nodeId: string, want: { readonly envId: string; readonly recipeHash: string }): PreviousInputs | undefined;
   lastAttempt(nodeId: string): { readonly state: string; readonly key: string } | undefined;
+  /** What that last successful build's hashes were made of, when it recorded it: a recipe-changed or source-changed reason names the part that changed. */
+  inputParts?(nodeId: string, prev: PreviousInputs): InputParts | undefined;
   /** Names or globs to rebuild regardless. */
   forced(node: GraphNode): boolean;
   /** What forces them when it is not --force (kiln build --twice). */
@@ -99,6 +102,10 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       failOnWarnings: facts.failOnWarnings === true,
       debian: spec?.debian !== undefined,
     });
+    const reason = d.state !== 'to-build' ? undefined
+      : (d.why.kind === 'recipe-changed' || d.why.kind === 'source-changed') && lastSuccess !== undefined && spec !== undefined && facts.inputParts !== undefined
+        ? withChanges(d.why, facts.inputParts(node.id, lastSuccess), inputPartsOf(spec, node.arch))
+        : d.why;
     // Written out field by field (not a spread): one object shape for every node.
     const p: PlanNode = {
       id: node.id,
@@ -112,7 +119,7 @@ export function makePlan(graph: Graph, facts: PlanFacts): Plan {
       ignored: node.ignored,
       unmetDepends: node.unmetDepends,
       state: d.state,
-      why: d.state === 'to-build' ? d.why : undefined,
+      why: reason,
       envId,
       ownKey,
       key: d.state === 'broken' ? undefined : d.key,

@@ -1,11 +1,17 @@
 // Why a package is (re)built: a typed reason, like cargo's DirtyReason.
 
+import { describeChanges, type PartChange } from './input-parts.ts';
+
 export type Reason =
   /** `artifactGone`: built before with these very inputs, but its artifact is no longer in the cache (cache gc). */
   | { readonly kind: 'new'; readonly artifactGone?: true; readonly failedBefore?: true }
-  /** `debian`: a Debian source package, whose "recipe" is its .dsc and kiln's build options for it. */
-  | { readonly kind: 'recipe-changed'; readonly debian?: true }
-  | { readonly kind: 'source-changed' }
+  /**
+   * `debian`: a Debian source package, whose "recipe" is its .dsc and kiln's build options
+   * for it. `changes`: the parts that differ from the last successful build's, when both
+   * recorded theirs (input-parts.ts).
+   */
+  | { readonly kind: 'recipe-changed'; readonly debian?: true; readonly changes?: readonly PartChange[] }
+  | { readonly kind: 'source-changed'; readonly changes?: readonly PartChange[] }
   /** `staged`: the dependency is staged now and was not before ('added'), or no longer is ('removed'); absent: its output changed (or is being rebuilt). */
   | { readonly kind: 'dependency-changed'; readonly dependency: string; readonly staged?: 'added' | 'removed' }
   | { readonly kind: 'environment-changed' }
@@ -27,10 +33,12 @@ export function describeReason(r: Reason): string {
         : r.failedBefore === true ? 'new: never built successfully (its last attempt failed)'
         : 'new: never built before';
     case 'recipe-changed':
+      if (r.changes !== undefined && r.changes.length > 0) return `recipe-changed: ${describeChanges(r.changes)}`;
       return r.debian === true
         ? 'recipe-changed: the source package or its build options (--profiles, --nocheck, --cpus, --binnmu, the build mode) changed'
         : 'recipe-changed: the recipe, a file it references, or its options changed';
     case 'source-changed':
+      if (r.changes !== undefined && r.changes.length > 0) return `source-changed: ${describeChanges(r.changes)}`;
       return 'source-changed: a source checksum changed';
     case 'dependency-changed':
       return r.staged === 'added' ? `dependency-changed: ${r.dependency} is staged now, and was not in the last build`

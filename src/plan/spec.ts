@@ -88,6 +88,8 @@ export interface PackageSpec {
    * as `path\0sha256\n` lines sorted by path. Part of the input key.
    */
   readonly recipeHash: string;
+  /** The files recipeHash covers, path → the start of its sha256 (why a rebuild is due names the one that changed: input-parts.ts). */
+  readonly recipeFiles?: Readonly<Record<string, string>>;
   /** Per arch, when the inputs differ by arch (a Debian source: each arch's mode and resolution); else recipeHash. */
   readonly recipeHashByArch?: Readonly<Record<string, string>>;
   /** sha256 over the sorted checksums of every source. Part of the input key. */

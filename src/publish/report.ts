@@ -12,6 +12,7 @@ import { EXCERPT_NOTE } from '../logs/log-compress.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import type { FailureReason, JobState } from '../plan/job.ts';
 import type { ReasonKind } from '../plan/reason.ts';
+import type { PartChange } from '../plan/input-parts.ts';
 import type { JobRecord, Records } from '../records/records.ts';
 import { renderReportHtml } from './report-html.ts';
 import { renderJunit } from './report-junit.ts';
@@ -29,6 +30,8 @@ export interface ReportPackage {
   readonly why: ReasonKind | null;
   /** why is dependency-changed: the job id (`name@arch`) of the dependency whose output changed (present only then). */
   readonly whyDependency?: string;
+  /** why is recipe-changed or source-changed: what changed since its last good build, when both recorded it (plan/input-parts.ts; present only then). */
+  readonly whyChanges?: readonly PartChange[];
   /** failed: the failure message; skipped: which dependency; broken: the reason chain (several lines for an invalid recipe). */
   readonly cause: string | null;
   /** null when the package did not run. */
@@ -192,6 +195,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     state,
     why: j.why?.kind ?? null,
     ...(j.why?.kind === 'dependency-changed' ? { whyDependency: j.why.dependency } : {}),
+    ...((j.why?.kind === 'recipe-changed' || j.why?.kind === 'source-changed') && j.why.changes !== undefined ? { whyChanges: j.why.changes } : {}),
     cause: j.cause,
     durationMs: j.durationMs,
     log: j.log,

@@ -314,6 +314,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
     dir: at.dir,
     file: at.file,
     recipeHash,
+    recipeFiles: Object.fromEntries(hashed.map(([p, h]) => [p, h.slice(0, 16)])),
     sourcesHash,
     env: draft.env,
     ...(draft.ignore === undefined ? {} : { ignore: draft.ignore }),

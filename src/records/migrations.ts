@@ -307,6 +307,16 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX binnmus_by_version ON binnmus (name, version);
     `,
   },
+  {
+    version: 17,
+    name: 'job_inputs: what the recipe and sources hashes are made of',
+    sql: `
+      -- JSON {recipe, sources}: part label → value (plan/input-parts.ts), so that the next
+      -- plan names the file, source, option or build dependency that changed. NULL in rows
+      -- from before.
+      ALTER TABLE job_inputs ADD COLUMN parts TEXT;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -7,6 +7,7 @@ import type { SQLInputValue } from 'node:sqlite';
 import { toJob, toJobWithInputs, toRun, SqlStore } from './db.ts';
 import type { JobRecord, JobRecordWithInputs, PackageState, RunRecord } from './record-types.ts';
 import type { ReservedBinnmu } from '../debian/auto-binnmu.ts';
+import type { InputParts } from '../plan/input-parts.ts';
 
 /** How many recent successful builds learnedDurations looks at. */
 export const DURATION_WINDOW = 5;
@@ -208,6 +209,27 @@ export class RecordQueries extends SqlStore {
        ORDER BY i.env_id = ? DESC, i.recipe_hash = ? DESC, coalesce(j.ended_at, j.started_at) DESC, j.rowid DESC LIMIT 1`,
     ).get(name, arch, want.envId, want.recipeHash);
     return row === undefined ? undefined : toJobWithInputs(row);
+  }
+
+  /**
+   * What the recipe and sources hashes of the newest successful build of a package on an
+   * arch with these hashes were made of (plan/input-parts.ts), or undefined when no such
+   * build recorded them (built by a kiln from before it did).
+   */
+  inputPartsOf(name: string, arch: string, hashes: { readonly recipeHash: string; readonly sourcesHash: string }): InputParts | undefined {
+    const row = this.stmt(
+      `SELECT i.parts FROM jobs j
+       JOIN job_inputs i ON i.run_id = j.run_id AND i.job_id = j.job_id
+       WHERE j.name = ? AND j.arch = ? AND j.state IN ('built', 'up-to-date')
+         AND i.recipe_hash = ? AND i.sources_hash = ? AND i.parts IS NOT NULL
+       ORDER BY coalesce(j.ended_at, j.started_at) DESC, j.rowid DESC LIMIT 1`,
+    ).get(name, arch, hashes.recipeHash, hashes.sourcesHash);
+    if (row === undefined) return undefined;
+    try {
+      return JSON.parse(String(row['parts'])) as InputParts;
+    } catch {
+      return undefined; // only explains a rebuild: a damaged row says less, and nothing else
+    }
   }
 
   /** The newest row of a package on an arch in any state (to detect previous-failure). */

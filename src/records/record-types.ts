@@ -3,6 +3,7 @@
 
 import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
+import type { InputParts } from '../plan/input-parts.ts';
 
 export type RunState = 'running' | 'done' | 'failed' | 'cancelled';
 /** A job row's state: a final JobState, or 'running' while its attempt is under way. */
@@ -61,6 +62,8 @@ export interface JobInputs {
   readonly envId: string;
   /** depJobId → outputHash of the dependency artifact the job was built against. */
   readonly depOutputs: Readonly<Record<string, string>>;
+  /** What the two hashes are made of (plan/input-parts.ts); absent in rows from before kiln recorded it. */
+  readonly parts?: InputParts;
 }
 
 export interface JobRecordWithInputs extends JobRecord {

@@ -197,11 +197,12 @@ export class Records extends RecordQueries {
 
   recordJobInputs(runId: string, jobId: string, inputs: JobInputs): void {
     this.stmt(
-      `INSERT INTO job_inputs (run_id, job_id, recipe_hash, sources_hash, env_id, dep_outputs)
-       VALUES (?, ?, ?, ?, ?, ?)
+      `INSERT INTO job_inputs (run_id, job_id, recipe_hash, sources_hash, env_id, dep_outputs, parts)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (run_id, job_id) DO UPDATE SET recipe_hash = excluded.recipe_hash,
-         sources_hash = excluded.sources_hash, env_id = excluded.env_id, dep_outputs = excluded.dep_outputs`,
-    ).run(runId, jobId, inputs.recipeHash, inputs.sourcesHash, inputs.envId, JSON.stringify(inputs.depOutputs));
+         sources_hash = excluded.sources_hash, env_id = excluded.env_id, dep_outputs = excluded.dep_outputs,
+         parts = excluded.parts`,
+    ).run(runId, jobId, inputs.recipeHash, inputs.sourcesHash, inputs.envId, JSON.stringify(inputs.depOutputs), inputs.parts === undefined ? null : JSON.stringify(inputs.parts));
   }
 
   /**

@@ -271,6 +271,10 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
         return { key, recipeHash, sourcesHash, envId, arch: id.slice(id.lastIndexOf('@') + 1), get depOutputs() { return ok.depOutputs; } };
       },
       lastAttempt: (id) => states.get(id)?.attempt,
+      inputParts: (id, prev) => {
+        const at = id.lastIndexOf('@');
+        return records.inputPartsOf(id.slice(0, at), id.slice(at + 1), prev);
+      },
       forced: (node) => forced.some((matches) => matches(named(node))),
       forcedBy: req.forcedBy,
       failOnWarnings: warned !== undefined,

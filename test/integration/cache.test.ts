@@ -32,6 +32,14 @@ async function plan(tree: string, state: string, ...extra: string[]): Promise<Re
   return Object.fromEntries(p.packages.map((n) => [n.name, n.why === null ? n.state : `${n.state} ${describe(n.why)}`]));
 }
 
+/** What `kiln plan --json` says changed in `name`'s recipe or sources since its last good build. */
+async function changesOf(tree: string, state: string, name: string): Promise<unknown> {
+  const r = await runKiln(['plan', '--tree', tree, '--state', state, '--json']);
+  assert.equal(r.code, 0, explain(r));
+  const why = (JSON.parse(r.stdout) as PlanJson).packages.find((p) => p.name === name)?.why;
+  return why?.kind === 'recipe-changed' || why?.kind === 'source-changed' ? why.changes : undefined;
+}
+
 /** name → why of every build that really ran (job-started), e.g. "dependency-changed: base". */
 function ran(r: KilnResult): Record<string, string> {
   return Object.fromEntries(eventsOf(r.events, 'job-started').map((e) => [e.name, describe(e.why)]));
@@ -184,7 +192,13 @@ test('why reasons: new, recipe-changed, source-changed, dependency-changed, forc
   const topRecipe = join(tree, 'top', 'recipe.toml');
   await writeFile(topRecipe, (await readFile(topRecipe, 'utf8')).replace('top v1', 'top v2'));
   assert.deepEqual(await plan(tree, state), { base: 'up-to-date', mid: 'up-to-date', top: 'to-build recipe-changed' });
-  assert.deepEqual(ran(await build(tree, state)), { top: 'recipe-changed' });
+  // The reason names the file that changed, in the JSON and in words.
+  assert.deepEqual(await changesOf(tree, state, 'top'), [{ part: 'file:recipe.toml', change: 'changed' }]);
+  assert.match((await runKiln(['plan', '--tree', tree, '--state', state])).stdout, /top@\S+ +1\.0 +recipe-changed: recipe\.toml changed\n/);
+  const edited = await build(tree, state);
+  assert.deepEqual(ran(edited), { top: 'recipe-changed' });
+  assert.deepEqual(pkgOf(await readReport(edited), 'top').whyChanges, [{ part: 'file:recipe.toml', change: 'changed' }]);
+  assert.match(await readFile(join(dirname(edited.summary!.report), 'report.html'), 'utf8'), /<td>recipe-changed: recipe\.toml changed<\/td>/);
 
   // Change base's file: source: base's sources hash changes; mid installs a copy of it,
   // so its output changes too and top rebuilds after it.
@@ -195,6 +209,8 @@ test('why reasons: new, recipe-changed, source-changed, dependency-changed, forc
     mid: `to-build ${expected.mid}`,
     top: `to-build ${expected.top}`,
   });
+  assert.deepEqual(await changesOf(tree, state, 'base'), [{ part: 'source:file:data.txt', change: 'changed' }]);
+  assert.match((await runKiln(['plan', '--tree', tree, '--state', state])).stdout, /base@\S+ +1\.0 +source-changed: source file:data\.txt has another checksum\n/);
   const changed = await build(tree, state);
   assert.deepEqual(ran(changed), expected);
   assert.deepEqual(statesOf(await readReport(changed)), { base: 'built', mid: 'built', top: 'built' });

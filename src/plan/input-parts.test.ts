@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { describeChanges, diffParts, inputPartsOf, withChanges, type PartChange } from './input-parts.ts';
+import { describeReason } from './reason.ts';
+import type { PackageSpec } from './spec.ts';
+
+const diffs: [string, Record<string, string>, Record<string, string>, PartChange[]][] = [
+  ['same parts: nothing', { 'file:recipe.toml': 'a' }, { 'file:recipe.toml': 'a' }, []],
+  ['a file changed: no values shown', { 'file:build.sh': 'a' }, { 'file:build.sh': 'b' }, [{ part: 'file:build.sh', change: 'changed' }]],
+  ['a file added and one removed, in label order', { 'file:b.patch': 'x' }, { 'file:a.patch': 'y' }, [{ part: 'file:a.patch', change: 'added' }, { part: 'file:b.patch', change: 'removed' }]],
+  ['a source added', {}, { 'source:https://h/x.tar.gz': 'c' }, [{ part: 'source:https://h/x.tar.gz', change: 'added' }]],
+  ['an option: values shown', { 'option:docs': 'off' }, { 'option:docs': 'on' }, [{ part: 'option:docs', change: 'changed', was: 'off', now: 'on' }]],
+  ['a build dependency added: its value', {}, { 'dep:libc6-dev': '2.36-9#aa' }, [{ part: 'dep:libc6-dev', change: 'added', now: '2.36-9#aa' }]],
+  ['a valueless part removed', { 'conflicts:foo': '' }, {}, [{ part: 'conflicts:foo', change: 'removed' }]],
+];
+for (const [name, before, now, want] of diffs) test(`diffParts: ${name}`, () => assert.deepEqual(diffParts(before, now), want));
+
+const words: [PartChange[], string][] = [
+  [[{ part: 'file:build.sh', change: 'changed' }], 'build.sh changed'],
+  [[{ part: 'file:patches/a.patch', change: 'added' }, { part: 'file:recipe.toml', change: 'changed' }], 'patches/a.patch added, recipe.toml changed'],
+  [[{ part: 'source:https://h/x-1.2.tar.gz', change: 'changed' }], 'source https://h/x-1.2.tar.gz has another checksum'],
+  [[{ part: 'source:https://h/x-1.3.tar.gz', change: 'added' }, { part: 'source:https://h/x-1.2.tar.gz', change: 'removed' }], 'source https://h/x-1.3.tar.gz added, source https://h/x-1.2.tar.gz removed'],
+  [[{ part: 'option:docs', change: 'changed', was: 'on', now: 'off' }], 'option docs on → off'],
+  [[{ part: 'option:gui', change: 'added', now: 'on' }], 'option gui added'],
+  [[{ part: 'mode', change: 'changed', was: 'any', now: 'full' }], 'build mode any → full'],
+  [[{ part: 'options', change: 'changed', was: '{"nocheck":false}', now: '{"nocheck":true}' }], 'build options {"nocheck":false} → {"nocheck":true}'],
+  [[{ part: 'dep:libc6-dev', change: 'changed', was: '2.36-9#aaaa', now: '2.36-10#bbbb' }], 'build dependency libc6-dev 2.36-9 → 2.36-10'],
+  [[{ part: 'dep:libc6-dev', change: 'changed', was: '2.36-9#aaaa', now: '2.36-9#bbbb' }], 'build dependency libc6-dev 2.36-9: what it installs with it changed'],
+  [[{ part: 'dep:zlib1g-dev', change: 'added', now: '1:1.2.13#cc' }], 'build dependency zlib1g-dev 1:1.2.13 added'],
+  [[{ part: 'dep:zlib1g-dev', change: 'removed', was: '1:1.2.13#cc' }], 'build dependency zlib1g-dev 1:1.2.13 removed'],
+  [[{ part: 'conflicts:foo (<< 2)', change: 'added' }], 'build conflict foo (<< 2) added'],
+  [[{ part: '!libnothere-dev', change: 'removed' }], 'uninstallable build dependency libnothere-dev removed'],
+  [[1, 2, 3, 4, 5].map((i) => ({ part: `file:f${i}`, change: 'changed' as const })), 'f1 changed, f2 changed, f3 changed, and 2 more'],
+];
+for (const [changes, want] of words) test(`describeChanges: ${want}`, () => assert.equal(describeChanges(changes), want));
+
+const recipeSpec = {
+  name: 'a', recipeFiles: { 'recipe.toml': '0123456789abcdef', 'build.sh': 'fedcba9876543210' },
+  optionValues: { docs: false, ssl: true },
+  sources: [{ url: 'https://h/a.tar.gz', sha256: 'ab'.repeat(32), dest: '', strip: 0 }, { url: 'git+https://h/a.git', rev: 'cd'.repeat(20), dest: 'a', strip: 0 }],
+} as unknown as PackageSpec;
+
+test('inputPartsOf: a recipe: its files, its options, its sources', () => {
+  assert.deepEqual(inputPartsOf(recipeSpec, 'amd64'), {
+    recipe: { 'file:recipe.toml': '0123456789abcdef', 'file:build.sh': 'fedcba9876543210', 'option:docs': 'off', 'option:ssl': 'on' },
+    sources: { 'source:https://h/a.tar.gz': 'ab'.repeat(8), 'source:git+https://h/a.git': 'cd'.repeat(8) },
+  });
+});
+
+test('inputPartsOf: a Debian source: its files, then per arch its mode, options and chosen build dependencies', () => {
+  const spec = {
+    name: 'hello', sources: [],
+    debian: {
+      source: { files: [{ name: 'hello_2.10-3.dsc', sha256: '11'.repeat(32) }, { name: 'hello_2.10.orig.tar.gz', sha256: '22'.repeat(32) }] },
+      options: { nocheck: false },
+      modeFor: { amd64: 'full', arm64: 'any' },
+      chosen: { amd64: ['debhelper=13.11#aaaa', '!libnothere-dev', 'conflicts:foo (<< 2)'], arm64: ['debhelper=13.11#bbbb'] },
+    },
+  } as unknown as PackageSpec;
+  const files = { 'file:hello_2.10-3.dsc': '11'.repeat(8), 'file:hello_2.10.orig.tar.gz': '22'.repeat(8) };
+  assert.deepEqual(inputPartsOf(spec, 'amd64'), {
+    recipe: { ...files, mode: 'full', options: '{"nocheck":false}', 'dep:debhelper': '13.11#aaaa', '!libnothere-dev': '', 'conflicts:foo (<< 2)': '' },
+    sources: files,
+  });
+  assert.equal(inputPartsOf(spec, 'arm64').recipe['mode'], 'any');
+});
+
+test('withChanges: names the parts of its own kind; unchanged without the earlier parts or when none differ', () => {
+  const before = inputPartsOf(recipeSpec, 'amd64');
+  const now = { ...before, recipe: { ...before.recipe, 'option:docs': 'on' } };
+  assert.deepEqual(withChanges({ kind: 'recipe-changed' }, before, now), { kind: 'recipe-changed', changes: [{ part: 'option:docs', change: 'changed', was: 'off', now: 'on' }] });
+  assert.equal(describeReason(withChanges({ kind: 'recipe-changed' }, before, now)), 'recipe-changed: option docs off → on');
+  // A source-changed reason compares the sources, which did not change here.
+  assert.deepEqual(withChanges({ kind: 'source-changed' }, before, now), { kind: 'source-changed' });
+  assert.deepEqual(withChanges({ kind: 'recipe-changed', debian: true }, undefined, now), { kind: 'recipe-changed', debian: true });
+  assert.equal(describeReason({ kind: 'source-changed' }), 'source-changed: a source checksum changed');
+});

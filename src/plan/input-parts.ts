@@ -1,0 +1,123 @@
+// What a package's recipe hash and sources hash are made of, part by part, so that a
+// rebuild can say which part changed (`recipe-changed: build.sh changed`) instead of only
+// that the hash did. Pure. A build records its parts (records: job_inputs.parts); the next
+// plan compares the last good build's with its own for a package whose reason is
+// recipe-changed or source-changed. The hashes themselves stay the key's: parts only explain.
+
+import type { Reason } from './reason.ts';
+import type { PackageSpec } from './spec.ts';
+
+/**
+ * Part label → value. Labels: `file:PATH` (a file of the recipe, a short digest),
+ * `source:URL` (a source's checksum or git commit), `option:NAME` (on or off), and for a
+ * Debian source `mode` (dpkg-buildpackage's), `options` (kiln's build options for it) and
+ * `dep:NAME` (a build dependency apt installs: `VERSION#DIGEST` of what it pulls in).
+ */
+export type Parts = Readonly<Record<string, string>>;
+
+export interface InputParts {
+  readonly recipe: Parts;
+  readonly sources: Parts;
+}
+
+export interface PartChange {
+  readonly part: string;
+  readonly change: 'added' | 'removed' | 'changed';
+  /** The value before and now, for the parts whose value means something to a reader (options, mode, build dependencies). */
+  readonly was?: string;
+  readonly now?: string;
+}
+
+const SHORT = 16;
+
+/** The parts of `spec` as built for `arch` (recipeHashOf's and sourcesHash's inputs). */
+export function inputPartsOf(spec: PackageSpec, arch: string): InputParts {
+  const d = spec.debian;
+  if (d !== undefined) {
+    const files: Record<string, string> = {};
+    for (const f of d.source.files) files[`file:${f.name}`] = f.sha256.slice(0, SHORT);
+    const recipe: Record<string, string> = { ...files };
+    const mode = d.modeFor[arch];
+    if (mode !== undefined) recipe['mode'] = mode;
+    recipe['options'] = JSON.stringify(d.options);
+    for (const c of d.chosen[arch] ?? []) {
+      const eq = c.indexOf('=');
+      if (eq > 0 && !c.startsWith('!') && !c.startsWith('conflicts:')) recipe[`dep:${c.slice(0, eq)}`] = c.slice(eq + 1);
+      else recipe[c] = '';
+    }
+    return { recipe, sources: files };
+  }
+  const recipe: Record<string, string> = {};
+  for (const [path, digest] of Object.entries(spec.recipeFiles ?? {})) recipe[`file:${path}`] = digest;
+  for (const [name, on] of Object.entries(spec.optionValues ?? {})) recipe[`option:${name}`] = on ? 'on' : 'off';
+  const sources: Record<string, string> = {};
+  for (const s of spec.sources) sources[`source:${s.url}`] = (s.sha256 ?? s.rev ?? '').slice(0, SHORT);
+  return { recipe, sources };
+}
+
+/** A recipe-changed or source-changed reason with the parts that changed since `before` (unchanged without it). */
+export function withChanges(why: Extract<Reason, { kind: 'recipe-changed' | 'source-changed' }>, before: InputParts | undefined, now: InputParts): Reason {
+  if (before === undefined) return why;
+  const changes = why.kind === 'recipe-changed' ? diffParts(before.recipe, now.recipe) : diffParts(before.sources, now.sources);
+  return changes.length === 0 ? why : { ...why, changes };
+}
+
+/** The parts that differ between `before` and `now`, in label order. */
+export function diffParts(before: Parts, now: Parts): PartChange[] {
+  const out: PartChange[] = [];
+  for (const part of [...new Set([...Object.keys(before), ...Object.keys(now)])].sort()) {
+    const was = Object.hasOwn(before, part) ? before[part] : undefined;
+    const is = Object.hasOwn(now, part) ? now[part] : undefined;
+    if (was === is) continue;
+    const change = was === undefined ? 'added' : is === undefined ? 'removed' : 'changed';
+    const shown = !part.startsWith('file:') && !part.startsWith('source:');
+    out.push({ part, change, ...(shown && was !== undefined && was !== '' ? { was } : {}), ...(shown && is !== undefined && is !== '' ? { now: is } : {}) });
+  }
+  return out;
+}
+
+/** How many changes a reason names before it says "and N more". */
+const NAMED = 3;
+
+/** `build.sh changed, option docs on → off` (the first few, then how many more). */
+export function describeChanges(changes: readonly PartChange[]): string {
+  const named = changes.slice(0, NAMED).map(describeChange);
+  const more = changes.length - named.length;
+  return more > 0 ? `${named.join(', ')}, and ${more} more` : named.join(', ');
+}
+
+function describeChange(c: PartChange): string {
+  const colon = c.part.indexOf(':');
+  const kind = colon < 0 ? c.part : c.part.slice(0, colon);
+  const name = colon < 0 ? c.part : c.part.slice(colon + 1);
+  switch (kind) {
+    case 'file':
+      return `${name} ${c.change}`;
+    case 'source':
+      return c.change === 'changed' ? `source ${name} has another checksum` : `source ${name} ${c.change}`;
+    case 'option':
+    case 'mode':
+    case 'options': {
+      const what = kind === 'option' ? `option ${name}` : kind === 'mode' ? 'build mode' : 'build options';
+      return c.change === 'changed' ? `${what} ${c.was} → ${c.now}` : `${what} ${c.change}`;
+    }
+    case 'conflicts':
+      return `build conflict ${name} ${c.change}`;
+    case 'dep': {
+      const was = c.was === undefined ? undefined : versionOf(c.was);
+      const now = c.now === undefined ? undefined : versionOf(c.now);
+      if (c.change === 'added') return `build dependency ${name} ${now} added`;
+      if (c.change === 'removed') return `build dependency ${name} ${was} removed`;
+      return was === now ? `build dependency ${name} ${now}: what it installs with it changed` : `build dependency ${name} ${was} → ${now}`;
+    }
+    default:
+      // `!GROUP`: a build dependency none of whose alternatives could be installed.
+      return c.part.startsWith('!') ? `uninstallable build dependency ${c.part.slice(1)} ${c.change}` : `${c.part} ${c.change}`;
+  }
+}
+
+/** `2.36-9` of `2.36-9#0123456789abcdef`. */
+function versionOf(v: string): string {
+  const hash = v.lastIndexOf('#');
+  return hash < 0 ? v : v.slice(0, hash);
+}
