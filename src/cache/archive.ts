@@ -134,6 +134,21 @@ export interface PackOptions {
 }
 
 /**
+ * Refuses (`bad-output`) an output folder that is not a real directory: a build that
+ * replaced its $DESTDIR with a symlink would otherwise have kiln, on the host and with its
+ * rights, walk and pack whatever the link names (the host's /etc, kiln's state), which a
+ * build in a sandbox cannot read itself.
+ */
+export function assertOutputFolder(dir: string): void {
+  const st = lstatSync(dir, { throwIfNoEntry: false });
+  if (st?.isDirectory() === true) return;
+  const what = st === undefined ? 'is gone' : st.isSymbolicLink() ? `is a symlink to ${readlinkSync(dir)}` : 'is not a directory';
+  throw new KilnError('bad-output', `the build's output folder ($DESTDIR) ${what}: the build replaced it, and kiln packs only the folder it made (nothing was stored)`, {
+    hint: 'install into $DESTDIR (mkdir -p "$DESTDIR/usr/bin"; cp … "$DESTDIR/usr/bin/"); never remove, move or replace $DESTDIR itself',
+  });
+}
+
+/**
  * Pack the contents of `dir` (members relative to it) into `outFile` as tar.zst:
  * sorted, fixed mtime, owner 0:0. Returns false and writes nothing when `dir` is empty,
  * so no-op packages cost no tar process and no archive.

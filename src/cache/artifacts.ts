@@ -29,7 +29,7 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256File } from '../lib/hash.ts';
-import { buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
+import { assertOutputFolder, buildManifest, canonicalManifest, manifestHash, packDir, unpackArchive, type ManifestEntry } from './archive.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { EMPTY_OUTPUT, entryArchiveProblem, manifestFileProblem, readEntryMeta } from './artifact-entry.ts';
 import { keepForLiveRun } from './in-use.ts';
@@ -169,6 +169,8 @@ export function createArtifactStore(options: { cacheDir: string }): ArtifactStor
 
   async function put(key: string, o: PutOptions): Promise<ArtifactMeta> {
     const target = dir(key);
+    // destEmpty is only ever said of a real directory (lstat'ed); anything else is looked at.
+    if (o.destEmpty !== true) assertOutputFolder(o.destDir);
     // A sound entry another output replaces: moved aside only at the very moment the new one
     // is renamed into place (no gap in which the key has no entry), with the output checked once.
     let replacing: ArtifactMeta | undefined;

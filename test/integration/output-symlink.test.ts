@@ -15,6 +15,7 @@ import { test } from 'node:test';
 import type { ManifestEntry } from '../../src/cache/archive.ts';
 import { sha256 } from '../../src/lib/hash.ts';
 import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
+import { rootlessUnavailable } from '../../src/sandbox/rootless/probe.ts';
 import { tmpDir } from '../helpers/tmp.ts';
 import { eventsOf, explain, runKiln } from '../helpers/run-kiln.ts';
 
@@ -110,4 +111,45 @@ const skipChroot = sharedEnvSkip();
 test('an output symlink to /etc/shadow is stored as a link and never followed (chroot sandbox)', { skip: skipChroot ?? false, timeout: 20 * 60_000 }, async () => {
   const env = await sharedEnv();
   await checkBuild('chroot', env, ['--env', 'bookworm-{arch}']);
+});
+
+/**
+ * A build that replaces $DESTDIR itself with a symlink to a folder of the host (in the
+ * rootless sandbox the build owns /kiln, so it can): kiln, packing on the host with its
+ * own rights, must not walk or pack what the link names. The job fails `bad-output`,
+ * nothing is stored, and the folder's file is in no archive. So for a $DESTDIR removed.
+ */
+async function checkDestReplaced(sandbox: 'host' | 'rootless', env: Readonly<Record<string, string>>, extra: readonly string[]): Promise<void> {
+  await using dir = await tmpDir(`kiln-dest-link-${sandbox}-`);
+  const secret = join(dir.path, 'secret');
+  await mkdir(secret, { mode: 0o755 });
+  await writeFile(join(secret, 'token'), 'kiln-test-secret-bytes\n', { mode: 0o644 });
+  const tree = join(dir.path, 'tree');
+  for (const [name, script] of [['linked', `rm -rf "$DESTDIR"; ln -s ${secret} "$DESTDIR"`], ['removed', 'rm -rf "$DESTDIR"']] as const) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), `name = "${name}"\nversion = "1"\nsummary = "replaces its DESTDIR"\nlicense = "MIT"\n[build]\nscript = '''\n${script}\n'''\n`);
+  }
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', sandbox, '--json', ...extra], { env, timeoutMs: 5 * 60_000 });
+  assert.equal(r.code, 1, explain(r));
+  const finished = eventsOf(r.events, 'job-finished');
+  const linked = finished.find((e) => e.name === 'linked');
+  assert.equal(linked?.state, 'failed', explain(r));
+  assert.equal(linked.artifact, undefined);
+  assert.match(linked.failure?.message ?? '', /output folder \(\$DESTDIR\) is a symlink to .*secret: the build replaced it/, explain(r));
+  const removed = finished.find((e) => e.name === 'removed');
+  assert.equal(removed?.state, 'failed', explain(r));
+  assert.match(removed.failure?.message ?? '', /output folder \(\$DESTDIR\) is gone/, explain(r));
+  // Nothing stored at all: no archive anywhere in the cache can hold the secret.
+  const archives = spawnSync('find', [join(state, 'cache'), '-name', '*.tar.zst'], { encoding: 'utf8' });
+  assert.equal(archives.stdout.trim(), '', 'no archive stored');
+}
+
+test('a build that replaces $DESTDIR with a symlink fails and stores nothing of what it names (host sandbox)', { timeout: 120_000 }, async () => {
+  await checkDestReplaced('host', {}, []);
+});
+
+test('a build that replaces $DESTDIR with a symlink fails and stores nothing of what it names (rootless sandbox)', { skip: sharedEnvSkip() ?? rootlessUnavailable(), timeout: 20 * 60_000 }, async () => {
+  const env = await sharedEnv();
+  await checkDestReplaced('rootless', env, ['--env', 'bookworm-{arch}']);
 });
