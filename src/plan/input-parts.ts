@@ -95,10 +95,11 @@ function describeChange(c: PartChange): string {
       return `${name} ${c.change}`;
     case 'source':
       return c.change === 'changed' ? `source ${name} has another checksum` : `source ${name} ${c.change}`;
+    case 'options':
+      return c.change === 'changed' ? optionsChange(c.was!, c.now!) : `build options ${c.change}`;
     case 'option':
-    case 'mode':
-    case 'options': {
-      const what = kind === 'option' ? `option ${name}` : kind === 'mode' ? 'build mode' : 'build options';
+    case 'mode': {
+      const what = kind === 'option' ? `option ${name}` : 'build mode';
       return c.change === 'changed' ? `${what} ${c.was} → ${c.now}` : `${what} ${c.change}`;
     }
     case 'conflicts':
@@ -114,6 +115,21 @@ function describeChange(c: PartChange): string {
       // `!GROUP`: a build dependency none of whose alternatives could be installed.
       return c.part.startsWith('!') ? `uninstallable build dependency ${c.part.slice(1)} ${c.change}` : `${c.part} ${c.change}`;
   }
+}
+
+/** `build option nocheck false → true` for each of kiln's build options (a JSON object) that differs. */
+function optionsChange(was: string, now: string): string {
+  let a: Record<string, unknown>;
+  let b: Record<string, unknown>;
+  try {
+    a = JSON.parse(was) as Record<string, unknown>;
+    b = JSON.parse(now) as Record<string, unknown>;
+  } catch {
+    return `build options ${was} → ${now}`;
+  }
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort().filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  if (keys.length === 0) return `build options ${was} → ${now}`;
+  return keys.map((k) => `build option ${k} ${JSON.stringify(a[k]) ?? 'unset'} → ${JSON.stringify(b[k]) ?? 'unset'}`).join(', ');
 }
 
 /** `2.36-9` of `2.36-9#0123456789abcdef`. */
