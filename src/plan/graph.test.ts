@@ -269,6 +269,25 @@ test(':native resolves for the build machine', () => {
   assert.match(cross.byId.get('app@riscv64')!.broken!, /^needs gcc:native, which is not built for amd64 \(a :native tool builds for the build machine's arch, amd64, .*add amd64 to --arch/);
 });
 
+test(':ARCH takes the package built for that arch, whatever arch needs it; :any the same arch', () => {
+  const specs = [spec('data'), spec('onlyarm', { archs: ['arm64'] }), spec('app', { bdeps: ['data:arm64', 'onlyarm:arm64', 'data:any'] })];
+  const g = graph(specs, { archs: ['amd64', 'arm64'], hostArch: 'amd64' });
+  assert.deepEqual(g.byId.get('app@amd64')!.waitsFor, ['data@amd64', 'data@arm64', 'onlyarm@arm64']);
+  assert.deepEqual(g.byId.get('app@arm64')!.waitsFor, ['data@arm64', 'onlyarm@arm64']);
+  // A run without arm64: broken, and the message says what to add.
+  const one = graph(specs, { archs: ['amd64'], hostArch: 'amd64' });
+  assert.match(one.byId.get('app@amd64')!.broken!, /^needs data:arm64, which is not built for arm64 \(a :arm64 relation takes the package built for arm64, which this run does not target: add arm64 to --arch\)/);
+  // An arch the run does build but the package does not: no hint to add it.
+  const i386 = graph([spec('onlyarm', { archs: ['arm64'] }), spec('b', { bdeps: ['onlyarm:amd64'] })], { archs: ['amd64', 'arm64'], hostArch: 'amd64' });
+  assert.equal(i386.byId.get('b@amd64')!.broken, 'needs onlyarm:amd64, which is not built for amd64');
+});
+
+test('a package of the tree built for none of the run\'s archs is "not built for" it, not "not in the tree"', () => {
+  const g = graph([spec('onlyarm', { archs: ['arm64'] }), spec('app', { bdeps: ['onlyarm'] }), spec('typo', { bdeps: ['onlyarn'] })], { archs: ['amd64'], hostArch: 'amd64' });
+  assert.equal(g.byId.get('app@amd64')!.broken, 'needs onlyarm, which is not built for amd64');
+  assert.equal(g.byId.get('typo@amd64')!.broken, 'needs onlyarn, which is not in the tree (did you mean "onlyarm"?)');
+});
+
 test('archsOf', () => {
   const rows: [string[], string[], string[]][] = [
     [['any'], ['amd64', 'arm64'], ['amd64', 'arm64']],

@@ -63,6 +63,13 @@ export function archsOf(spec: Pick<PackageSpec, 'archs'>, runArchs: readonly str
 
 const NO_STRINGS: readonly string[] = [];
 
+/** ` (…: add arm64 to --arch)` for a problem with a `pkg:arm64` relation not built for arm64 because the run does not target it. */
+function qualifiedHint(problem: string, runArchs: readonly string[]): string {
+  const m = /:([a-z0-9-]+)(?: \([^)]*\))?, which is not built for ([a-z0-9-]+)$/.exec(problem);
+  if (m === null || m[1] !== m[2] || runArchs.includes(m[1]!)) return '';
+  return ` (a :${m[1]} relation takes the package built for ${m[1]}, which this run does not target: add ${m[1]} to --arch)`;
+}
+
 export function buildGraph(input: GraphInput): Graph {
   const draftsById = new Map<string, Draft>();
   // num: the node's number (below), so that a resolution needs no lookup by id.
@@ -70,8 +77,12 @@ export function buildGraph(input: GraphInput): Graph {
   const draft = (id: string, name: string, version: string, arch: string, spec: PackageSpec | undefined, problems: string[], category: string | undefined): Draft => ({
     id, name, version, arch, spec, category, buildDeps: [], buildIdx: [], runtimeIdx: NONE, problems, runtimeProblems: NONE, buildOptions: [], buildGroups: [], runtimeOptions: NONE,
   });
+  // Packages built for none of the run's archs: a relation cannot take them, but says they exist.
+  const elsewhere: { name: string; version: string }[] = [];
   for (const spec of input.specs) {
-    for (const arch of archsOf(spec, input.archs)) {
+    const archs = archsOf(spec, input.archs);
+    if (archs.length === 0) elsewhere.push({ name: spec.name, version: spec.version });
+    for (const arch of archs) {
       const id = jobIdOf(spec.name, arch);
       draftsById.set(id, draft(id, spec.name, spec.version, arch, spec, spec.ignore === undefined ? NONE : [`${IGNORED}${spec.ignore}`], spec.category));
       candidates.push({ nodeId: id, name: spec.name, version: spec.version, provides: spec.provides, arch, num: -1 });
@@ -95,7 +106,7 @@ export function buildGraph(input: GraphInput): Graph {
       candidates.push({ nodeId: id, name: bad.name, version: undefined, provides: bad.provides ?? unreadProvides(bad), arch, num: -1 });
     }
   }
-  const index = buildIndex(candidates, unreadable);
+  const index = buildIndex(candidates, unreadable, elsewhere);
 
   // Number the nodes in id order: sorting numbers is then sorting ids, and the rest of the
   // graph work runs on arrays instead of maps and sets of strings.
@@ -130,7 +141,7 @@ export function buildGraph(input: GraphInput): Graph {
         d.problems.push(
           allWithoutHost && r.problem.endsWith(`which is not built for ${arch}`) ? `${r.problem}${allHint}`
           : !input.archs.includes(input.hostArch) && r.problem.includes(':native') && r.problem.endsWith(`which is not built for ${input.hostArch}`) ? `${r.problem}${nativeHint}`
-          : r.problem,
+          : `${r.problem}${qualifiedHint(r.problem, input.archs)}`,
         );
       } else {
         if (d.runtimeProblems === NONE) d.runtimeProblems = [];

@@ -27,8 +27,12 @@ export interface ResolverIndex {
   unreadable(): readonly string[];
 }
 
-/** `unreadable`: names of packages whose recipe could not be read, so what they provide is unknown. */
-export function buildIndex(all: readonly (Candidate & { readonly arch: string })[], unreadable: readonly string[] = NONE_VERSIONS): ResolverIndex {
+/**
+ * `unreadable`: names of packages whose recipe could not be read, so what they provide is
+ * unknown. `elsewhere`: packages of the tree built for none of the run's archs, which no
+ * relation can take but a message names ("not built for amd64", not "not in the tree").
+ */
+export function buildIndex(all: readonly (Candidate & { readonly arch: string })[], unreadable: readonly string[] = NONE_VERSIONS, elsewhere: readonly { readonly name: string; readonly version: string }[] = []): ResolverIndex {
   // arch → name (own or provided) → candidates. Nested maps: no key string per lookup.
   const byArch = new Map<string, Map<string, Candidate[]>>();
   const versions = new Map<string, string[]>();
@@ -47,6 +51,11 @@ export function buildIndex(all: readonly (Candidate & { readonly arch: string })
       if (v === undefined) versions.set(c.name, [c.version]);
       else if (!v.includes(c.version)) v.push(c.version);
     }
+  }
+  for (const e of elsewhere) {
+    const v = versions.get(e.name);
+    if (v === undefined) versions.set(e.name, [e.version]);
+    else if (!v.includes(e.version)) v.push(e.version);
   }
   // Real packages before providers; then by name for a stable choice.
   for (const names of byArch.values()) {
@@ -93,6 +102,7 @@ export function buildIndex(all: readonly (Candidate & { readonly arch: string })
       if (allNames === undefined) {
         const out = new Set<string>();
         for (const names of byArch.values()) for (const name of names.keys()) out.add(name);
+        for (const e of elsewhere) out.add(e.name);
         allNames = [...out].sort();
       }
       return allNames;
@@ -171,10 +181,20 @@ export interface Alternative {
 /** Each alternative of a group and what satisfies it, for saying why none of them can be used. */
 export function alternativesOf(group: AltGroup, options: { arch: string; hostArch: string; index: ResolverIndex; self?: string }): Alternative[] {
   return group.map((r) => {
-    const arch = r.archQualifier === 'native' ? options.hostArch : options.arch;
+    const arch = relationArch(r, options.arch, options.hostArch);
     const candidates = options.index.candidates(r.name, arch).filter((c) => satisfies(c, r));
     return { relation: r, candidates, problem: candidates.length > 0 ? undefined : relationProblem(r, arch, options.index, options.self) };
   });
+}
+
+/**
+ * The arch a relation of a node built for `arch` is satisfied at: the build machine's for
+ * `:native`, the one it names for `:amd64` (Debian's multiarch `pkg:ARCH`: that arch's
+ * package, staged as it is), else the node's own (`:any` included).
+ */
+export function relationArch(r: Relation, arch: string, hostArch: string): string {
+  const q = r.archQualifier;
+  return q === undefined || q === 'any' ? arch : q === 'native' ? hostArch : q;
 }
 
 /** Every candidate that satisfies the group, and the problem to report when none does. */
@@ -194,7 +214,7 @@ export function groupOptions(group: AltGroup, options: { arch: string; hostArch:
   let found: Candidate[] | undefined;
   let problems: string[] | undefined;
   for (const r of group) {
-    const arch = r.archQualifier === 'native' ? options.hostArch : options.arch;
+    const arch = relationArch(r, options.arch, options.hostArch);
     let any = false;
     for (const c of options.index.candidates(r.name, arch)) {
       if (!satisfies(c, r)) continue;
