@@ -19,6 +19,7 @@ import { formatMs, summaryCounts } from './options.ts';
 import { call, callJson, type Remote } from './remote.ts';
 import { TREE_ROOT } from '../server/tree-root.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
+import { FAILED_TAIL_LINES } from './progress/plain.ts';
 
 export interface RemoteBuildRequest {
   readonly treeDir: string;
@@ -177,6 +178,29 @@ export function jobNote(j: Pick<RemoteJob, 'state' | 'cause' | 'failureReason'>)
   return j.cause ?? j.failureReason ?? '';
 }
 
+/**
+ * `the last N lines of its log:` and those lines, indented as a local run prints them
+ * under a failure (GET …/log?tail=N); nothing when the job has no log or the daemon is
+ * too old to cut one (the whole log stays a `kiln logs` away).
+ */
+async function failedTail(remote: Remote, buildId: string, jobId: string): Promise<string> {
+  let text: string;
+  try {
+    const res = await call(remote, 'GET', `/api/v1/builds/${encodeURIComponent(buildId)}/jobs/${encodeURIComponent(jobId)}/log?tail=${FAILED_TAIL_LINES}`, { allow: [400, 404] });
+    if (!res.ok) return '';
+    text = await res.text();
+  } catch (e) {
+    if (isKilnError(e) && e.code === 'server-unreachable') return '';
+    throw e;
+  }
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  if (lines.length === 0) return '';
+  const at = jobId.lastIndexOf('@');
+  const all = `kiln logs ${jobId.slice(0, at)} --arch ${jobId.slice(at + 1)} --run ${buildId} --server ${remote.url}`;
+  return `             the last ${lines.length} lines of its log (all of it: ${all}):\n${lines.map((l) => `             | ${l}\n`).join('')}`;
+}
+
 /** A daemon's text with the uploaded tree's files (`{tree}/…`, server/tree-root.ts) named in the user's --tree folder. */
 function inUserTree(text: string, treeDir: string): string {
   return text.replaceAll(TREE_ROOT, resolve(treeDir));
@@ -284,6 +308,8 @@ export async function followBuild(
           const dur = j.durationMs === null || j.state === 'running' ? '' : ` ${formatMs(j.durationMs)}`;
           const why = jobNote(j);
           ctx.stdout.write(`  ${j.state.padEnd(10)} ${j.jobId}${dur}${why === '' ? '' : `  ${local(why)}`}\n`);
+          // The end of its log, as a local run prints it: all a CI log shows of a failure.
+          if (j.state === 'failed') ctx.stdout.write(await failedTail(remote, id, j.jobId));
         }
       }
       if (over) {

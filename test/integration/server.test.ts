@@ -439,6 +439,8 @@ test('kiln build --server: a broken package names the files of the user\'s own t
   writeFileSync(join(tree, 'good', 'recipe.toml'), recipe('good', 'true'));
   mkdirSync(join(tree, 'bad'), { recursive: true });
   writeFileSync(join(tree, 'bad', 'recipe.toml'), 'name = "bad"\nversion = "v1"\nsummary = "s"\nlicense = "MIT"\ncolour = "red"\n[build]\nscript = "true"\n');
+  mkdirSync(join(tree, 'fails'), { recursive: true });
+  writeFileSync(join(tree, 'fails', 'recipe.toml'), recipe('fails', 'seq 1 40 | sed "s/^/line /"; echo "ld: cannot find -lnosuchlib" >&2; exit 1'));
   const srv = await serve(t, s.state, []);
   // An env asked of a --sandbox host daemon: it builds on its own machine, and the client is told so.
   const r = await runKiln(['build', '--tree', tree, '--server', srv.url, '--state', join(s.dir, 'local'), '--env', 'bookworm-amd64'], { env: { KILN_TOKEN: s.tokens.alice }, timeoutMs: 60_000 });
@@ -448,6 +450,19 @@ test('kiln build --server: a broken package names the files of the user\'s own t
   assert.match(r.stdout, /^ {2}broken {5}bad@\w+ {2}invalid recipe \(2 problems\):$/m);
   assert.match(r.stdout, /^ {6}(\S*\/)?mine\/bad\/recipe\.toml: version: /m);
   assert.match(r.stdout, /^ {6}(\S*\/)?mine\/bad\/recipe\.toml: unknown key "colour"/m);
+  // A failed job: the end of its log under its line (GET …/log?tail=15), as a local run prints it.
+  const id = /kiln: build (\S+) queued/.exec(r.stderr)![1]!;
+  assert.match(r.stdout, new RegExp(`^ {2}failed {5}fails@(\\w+) .*\\n {13}the last 15 lines of its log \\(all of it: kiln logs fails --arch \\1 --run ${id} --server ${srv.url.replace(/[.]/g, '\\.')}\\):\\n`, 'm'), r.stdout);
+  assert.match(r.stdout, /^ {13}\| .*line 40$/m);
+  assert.match(r.stdout, /^ {13}\| .*ld: cannot find -lnosuchlib$/m);
+  assert.doesNotMatch(r.stdout, /\| .*line 20$/m, 'only the last 15 lines');
+  const alice = client(srv.url, s.tokens.alice);
+  const tail = await alice('GET', `/api/v1/builds/${id}/jobs/fails/log?tail=2`);
+  assert.equal(tail.status, 200);
+  assert.equal(tail.text.split('\n').filter((l) => l !== '').length, 2, tail.text);
+  const badTail = await alice('GET', `/api/v1/builds/${id}/jobs/fails/log?tail=0`);
+  assert.equal(badTail.status, 400);
+  assert.match(badTail.json.error.message, /\?tail=0: expected a whole number of lines from 1 to 1000/);
 });
 
 test('a tenant\'s source on the daemon\'s own network (127.0.0.1) is refused, naming --fetch-allow; once the operator allows it, it builds (SSRF)', async (t) => {

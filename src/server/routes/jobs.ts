@@ -9,6 +9,7 @@ import { streamSSE } from 'hono/streaming';
 import { KilnError } from '../../errors.ts';
 import { followLog } from '../../logs/follow.ts';
 import { logExists, openLogText } from '../../logs/log-compress.ts';
+import { readLogTail } from '../../publish/report.ts';
 import { describeReason } from '../../plan/reason.ts';
 import type { ServerEnv } from '../auth.ts';
 import { iso, type ServerContext } from '../context.ts';
@@ -100,7 +101,10 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
             description: "the job's id NAME@ARCH (the @ may be sent as %40), or a bare package name when the build has one job of it",
           }),
         }),
-        query: z.object({ run: z.string().optional().openapi({ description: "one of the build's priorRuns: that attempt's (partial) log" }) }),
+        query: z.object({
+          run: z.string().optional().openapi({ description: "one of the build's priorRuns: that attempt's (partial) log" }),
+          tail: z.string().optional().openapi({ description: 'only the last N lines (1 to 1000) of the log, as `kiln build` prints under a failure (plain text only)', example: '15' }),
+        }),
       },
       responses: {
         200: {
@@ -115,6 +119,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
     const b = visibleBuild(ctx, c, c.req.param('id'));
     const asked = c.req.param('job');
     const priorRun = c.req.query('run');
+    const tail = tailOf(c.req.query('tail'));
     if (priorRun !== undefined && priorRun !== b.runId) {
       // An earlier attempt: a run of this build that was interrupted; its log is complete as it is.
       const old = b.priorRuns.includes(priorRun) ? jobNamed(ctx.runs.jobsOfRun(priorRun), asked, `run "${priorRun}" of build ${b.id}`) : undefined;
@@ -155,6 +160,10 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
     }
     if (!logExists(logPath)) {
       throw new KilnError('log-not-found', `the log of job "${jobId}" of build ${b.id} is gone`, { hint: 'logs are removed with old runs by `kiln cache gc`' });
+    }
+    if (tail !== undefined) {
+      const lines = readLogTail(logPath, tail);
+      return c.body(lines.map((l) => `${l}\n`).join(''), 200, { 'Content-Type': 'text/plain; charset=utf-8' });
     }
     // A large finished log is kept compressed (logs/log-compress.ts): all of it, decompressed.
     const body = Readable.toWeb(await openLogText(logPath)) as ReadableStream<Uint8Array>;
@@ -247,4 +256,12 @@ function earlierAttempts(ctx: ServerContext, b: BuildRecord): { attempts: Map<st
     }
   }
   return { attempts: out, versions };
+}
+
+/** The log route's `?tail=N`: a whole number from 1 to 1000, or absent. */
+function tailOf(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = /^[0-9]{1,4}$/.test(v) ? Number(v) : NaN;
+  if (!(n >= 1 && n <= 1000)) throw new KilnError('usage', `?tail=${v}: expected a whole number of lines from 1 to 1000`, { hint: 'ask ?tail=15 for the end of the log, or leave tail out for all of it' });
+  return n;
 }
