@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { chmod, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { BlockList } from 'node:net';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpDir } from '../../test/helpers/tmp.ts';
 import { guardFetches } from '../lib/fetch-guard.ts';
 import { createDownloads } from './downloads.ts';
-import { gitMirrorPath } from './git-mirror.ts';
+import { gitHint, gitMirrorPath } from './git-mirror.ts';
 import { fetchSources } from '../execute/fetch-sources.ts';
 import type { PackageSpec } from '../plan/spec.ts';
 
@@ -163,18 +163,51 @@ test('git mirror: a git+file repository of another user is refused naming the ow
   });
 });
 
-test('git mirror: a fetch that fails on a lock file left in the mirror says to remove it', async () => {
+test('git mirror: lock files a killed git left in the mirror are removed before the next fetch, which then works', async () => {
   await using dir = await tmpDir();
   const { repo, rev: first, cacheDir, url, dl } = await repoAndCache(dir.path);
   await dl.git(url, first);
-  const lock = join(gitMirrorPath(cacheDir, url), 'refs', 'heads', 'main.lock');
-  await writeFile(lock, '');
+  const mirror = gitMirrorPath(cacheDir, url);
+  const locks = [join(mirror, 'refs', 'heads', 'main.lock'), join(mirror, 'packed-refs.lock'), join(mirror, 'shallow.lock')];
+  for (const l of locks) await writeFile(l, '');
   await writeFile(join(repo, 'top', 'a.txt'), 'two\n');
   git(repo, 'commit', '--quiet', '-am', 'two');
-  await assert.rejects(dl.git(url, git(repo, 'rev-parse', 'HEAD')), (e: unknown) => {
-    assert.match((e as { hint?: string }).hint ?? '', new RegExp(`^${lock} was left by a git stopped .*: remove that lock file, or the whole mirror ${gitMirrorPath(cacheDir, url)}`));
-    return true;
-  });
+  const second = git(repo, 'rev-parse', 'HEAD');
+  assert.equal((await dl.git(url, second)).fetched, true);
+  for (const l of locks) assert.equal(existsSync(l), false, `${l} removed`);
+  // Without that, the fetch fails; what git then says gets a hint naming the file.
+  const hint = await gitHint(`error: cannot lock ref 'refs/heads/main': Unable to create '${locks[0]}': File exists.`, mirror, 'fallback');
+  assert.match(hint, new RegExp(`^${locks[0]} was left by a git stopped .*: remove that lock file, or the whole mirror ${mirror}`));
+  assert.match(await gitHint('fatal: unable to write loose object file: No space left on device', mirror, 'fallback'), new RegExp(`^the disk of ${mirror} is full: free space there`));
+});
+
+test('git mirror: git dies with the kiln that runs it (SIGKILL): no orphan goes on writing into the mirror', async () => {
+  await using dir = await tmpDir();
+  const bin = join(dir.path, 'bin');
+  await mkdir(bin);
+  const pidFile = join(dir.path, 'git.pid');
+  await writeFile(join(bin, 'git'), `#!/bin/sh\necho $$ > ${pidFile}.tmp && mv ${pidFile}.tmp ${pidFile}\nexec sleep 60\n`);
+  await chmod(join(bin, 'git'), 0o755);
+  const script = `import { createDownloads } from ${JSON.stringify(join(import.meta.dirname, 'downloads.ts'))};
+await createDownloads({ cacheDir: ${JSON.stringify(join(dir.path, 'cache'))}, mirrors: {} }).git('git+file://${dir.path}/repo', '${'e'.repeat(40)}');`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? ''}` }, stdio: 'ignore' });
+  try {
+    while (!existsSync(pidFile)) await new Promise((r) => setTimeout(r, 20));
+    const pid = Number(await readFile(pidFile, 'utf8'));
+    child.kill('SIGKILL');
+    const gone = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    };
+    for (let i = 0; i < 100 && !gone(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(gone(), `git (pid ${pid}) ended with the kiln that ran it`);
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
 
 test('git mirror: an abort stops git with SIGTERM (so that it removes its lock files), then SIGKILL when it does not end', async () => {

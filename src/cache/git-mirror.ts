@@ -22,13 +22,14 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import { fetchPolicy, urlRefusal } from '../lib/fetch-guard.ts';
 import { withLock } from './lock.ts';
+import { dieWithKiln } from '../envs/root-commands.ts';
 
 /** What git prints on stderr, kept for messages. */
 const STDERR_LIMIT = 8192;
@@ -95,7 +96,12 @@ function runGit(o: GitRun): Promise<{ code: number; stderr: string }> {
       if (v !== undefined) env[k] = v;
     }
     const trust = o.trusted === undefined ? [] : ['-c', `safe.directory=${o.trusted}`];
-    const child = spawn('git', [...trust, '-c', 'gc.auto=0', '-c', 'maintenance.auto=false', '-c', `http.followRedirects=${fetchPolicy() === undefined ? 'initial' : 'false'}`, ...o.args], {
+    const argv = ['git', ...trust, '-c', 'gc.auto=0', '-c', 'maintenance.auto=false', '-c', `http.followRedirects=${fetchPolicy() === undefined ? 'initial' : 'false'}`, ...o.args];
+    // Killed with kiln (SIGKILL, out of memory): an orphaned fetch would go on writing into
+    // a mirror whose lock the next kiln takes as a dead process's (its lock files are then
+    // stale: removeStaleLocks).
+    const [cmd, ...args] = dieWithKiln(argv);
+    const child = spawn(cmd!, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       detached: true,
       env,
@@ -127,6 +133,10 @@ function runGit(o: GitRun): Promise<{ code: number; stderr: string }> {
       clearTimeout(hard);
       o.signal.removeEventListener('abort', kill);
       if (o.signal.aborted) return reject(o.signal.reason);
+      // Started through setpriv: a missing git is its exit 127, not a spawn error.
+      if (code === 127 && /^setpriv: failed to execute git/m.test(stderr)) {
+        return reject(new KilnError('tool-missing', `cannot run git: ${stderr.trim().replace(/^setpriv: failed to execute git: /, '')}`, { hint: 'install git (a recipe with a git+ source needs it)' }));
+      }
       resolve({ code: code ?? (sig === null ? 1 : 128), stderr: stderr.trim() });
     });
   });
@@ -145,6 +155,9 @@ export async function gitHint(stderr: string, mirror: string, fallback: string):
   if (dubious !== null) {
     const uid = await stat(dubious[1]!).then((s) => String(s.uid), () => '?');
     return `${dubious[1]} belongs to another user (uid ${uid}; kiln runs as uid ${process.getuid?.() ?? '?'}), and git refuses to read a repository another user owns (its configuration could run that user's commands as you; kiln ignores safe.directory settings). Clone it into a repository of your own (\`git clone --mirror ${dubious[1]} ~/repo.git\`) and point the url at that, or have its owner serve it as git+https://`;
+  }
+  if (/No space left on device|ENOSPC|Disk quota exceeded/.test(stderr)) {
+    return `the disk of ${mirror} is full: free space there (\`kiln cache gc\` removes what was not used lately), then run again`;
   }
   const lock = /Unable to create '([^']+\.lock)': File exists/.exec(stderr);
   if (lock !== null) {
@@ -238,6 +251,7 @@ export async function ensureGitMirror(o: EnsureOptions): Promise<{ mirror: strin
       }
       if (there && (await hasCommit(mirror, o.rev, home, o.signal))) return;
       if (there) {
+        await removeStaleLocks(mirror);
         await fetchInto(mirror, remote, protocol, o, home);
         return;
       }
@@ -280,6 +294,33 @@ async function fetchInto(gitDir: string, remote: string, protocol: string, o: En
   // A commit no branch or tag reaches (a pull request's): many servers hand it out by id.
   // Whether it came is the caller's check: the mirror is whole either way.
   await runGit({ args: [`--git-dir=${gitDir}`, 'fetch', '--quiet', '--no-tags', '--', remote, `+${o.rev}:refs/kiln/${o.rev}`], home, protocol, signal: o.signal, trusted: gitDir });
+}
+
+/**
+ * Git's lock files in a mirror (`refs/…/NAME.lock`, `packed-refs.lock`, `shallow.lock`, …),
+ * removed before a fetch: kiln holds the mirror's own lock, and git dies with the kiln that
+ * ran it, so any there now was left by a git killed in the middle of a write, and would
+ * fail every later fetch (`Unable to create '….lock': File exists`).
+ */
+export async function removeStaleLocks(gitDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const walk = async (dir: string, deep: boolean): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return [];
+      throw e;
+    });
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory() && deep) await walk(path, true);
+      else if (e.isFile() && e.name.endsWith('.lock')) {
+        await rm(path, { force: true });
+        removed.push(path);
+      }
+    }
+  };
+  await walk(gitDir, false);
+  await walk(join(gitDir, 'refs'), true);
+  return removed;
 }
 
 /** On a daemon (kiln serve), a tenant's git source may not read the daemon's disk or its internal network. */
