@@ -9,12 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDownloads, listedButMissing, resolveUrl } from './downloads.ts';
 import { sha256 } from '../lib/hash.ts';
+import { gzipSync } from 'node:zlib';
+import { utimes } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';
 
 const files: Record<string, string> = {
   'a.tar.gz': 'contents of a\n'.repeat(1000),
   'b.tar.gz': 'contents of b\n',
   'c.tar.gz': 'contents of c\n',
+  'e.tar.gz': 'contents of e\n',
   'damaged.txt': 'contents of d\n',
   'shared.tar.gz': 'fetched by two processes\n'.repeat(5000),
   'held.tar.gz': 'held until released\n',
@@ -26,6 +29,8 @@ const files: Record<string, string> = {
   'big.bin': 'x'.repeat(2 * 1024 * 1024),
 };
 const requests = new Map<string, number>();
+/** The Accept-Encoding of each request to /gz-if-asked/. */
+const acceptEncoding: string[] = [];
 /** Responses the test releases by hand (path → release functions). */
 const held = new Map<string, (() => void)[]>();
 let server: Server;
@@ -57,6 +62,12 @@ before(async () => {
       // Answer the first request only after a while, so the second process is waiting
       // for the lock meanwhile; a second request (no lock) is answered at once.
       setTimeout(() => send(res, 'shared.tar.gz'), 500);
+    } else if (path.startsWith('/gz-if-asked/')) {
+      // As a server that compresses whatever a client says it takes: a .tar.gz stays as stored only when asked for as it is.
+      acceptEncoding.push(String(req.headers['accept-encoding']));
+      const body = Buffer.from(files['a.tar.gz']!);
+      if (/gzip/.test(String(req.headers['accept-encoding']))) res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync(body));
+      else res.writeHead(200).end(body);
     } else if (path.startsWith('/files/held.tar.gz')) {
       held.set(path, [...(held.get(path) ?? []), () => send(res, 'held.tar.gz')]);
     } else if (path.startsWith('/files/')) {
@@ -106,6 +117,32 @@ test('a miss downloads and verifies; a hit does not touch the network', async (t
   assert.equal(await again.fetch(url, sum('a.tar.gz')), path);
   assert.equal(count('/files/a.tar.gz'), 1);
   assert.deepEqual(await tmpEntries(cacheDir), []);
+});
+
+test('the bytes are stored as the server stores them: asked for without a Content-Encoding, which fetch would undo', async (t) => {
+  const cacheDir = await tempCache(t);
+  const path = await createDownloads({ cacheDir, mirrors: {} }).fetch(`${base}/gz-if-asked/a.tar.gz`, sum('a.tar.gz'));
+  assert.equal(await readFile(path, 'utf8'), files['a.tar.gz']);
+  assert.deepEqual(acceptEncoding, ['identity']);
+});
+
+test('a cached file is hashed at its first use by a store, not at every use (its use mark moves its mtime)', async (t) => {
+  const cacheDir = await tempCache(t);
+  const url = `${base}/files/e.tar.gz`;
+  const dl = createDownloads({ cacheDir, mirrors: {} });
+  const path = await dl.fetch(url, sum('e.tar.gz'));
+  await dl.fetch(url, sum('e.tar.gz'));
+  // A change of the same size with the mtime the last use left: only hashing would see it.
+  const { mtime } = await import('node:fs').then((fs) => fs.statSync(path));
+  await writeFile(path, 'contents of E\n');
+  await utimes(path, mtime, mtime);
+  assert.equal(await dl.fetch(url, sum('e.tar.gz')), path, 'the same store does not hash it again');
+  assert.equal(await readFile(path, 'utf8'), 'contents of E\n');
+  // Another store (run) does, and fetches it again.
+  const before = count('/files/e.tar.gz');
+  await createDownloads({ cacheDir, mirrors: {} }).fetch(url, sum('e.tar.gz'));
+  assert.equal(await readFile(path, 'utf8'), files['e.tar.gz']);
+  assert.equal(count('/files/e.tar.gz'), before + 1);
 });
 
 test('a cached file damaged on disk is never handed out: it is fetched again and replaced, or the error says it was damaged', async (t) => {

@@ -29,6 +29,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { KilnError } from '../errors.ts';
 import { SHA256_RE, sha256File } from '../lib/hash.ts';
+import { KILN_VERSION } from '../lib/kiln-version.ts';
 import { withLock } from './lock.ts';
 import { credentialsHint, kilnFetch } from '../config/credentials.ts';
 import { refusedIn } from '../lib/fetch-guard.ts';
@@ -103,14 +104,18 @@ export function resolveUrl(url: string, mirrors: Readonly<Record<string, string>
   });
 }
 
+/** A file as a verified hash remembers it: another inode, size or mtime is hashed again. */
+const idOf = (st: Stats): string => `${st.ino}:${st.size}:${st.mtimeMs}`;
+
 export function createDownloads(options: DownloadsOptions): Downloads {
   const { cacheDir, mirrors } = options;
   const fetchImpl = options.fetchImpl ?? kilnFetch;
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   // A few connections per server at once, and another try after a failed connection (fetch-politely.ts).
   const perServer = perKeyLimit(PER_SERVER);
+  // Each try starts from an empty file: what a connection cut off midway wrote goes first.
   const politely = (file: string, o: StreamOptions): Promise<string> =>
-    withRetries(() => perServer(serverOf(o.resolved), () => streamTo(file, o)), { signal: o.signal, ...(options.retryPausesMs === undefined ? {} : { pauses: options.retryPausesMs }) });
+    withRetries(() => perServer(serverOf(o.resolved), () => rm(file, { force: true }).then(() => streamTo(file, o))), { signal: o.signal, ...(options.retryPausesMs === undefined ? {} : { pauses: options.retryPausesMs }) });
   const dir = join(cacheDir, 'downloads');
   const tmpDir = join(cacheDir, 'tmp');
   const lockDir = join(cacheDir, 'locks');
@@ -138,15 +143,16 @@ export function createDownloads(options: DownloadsOptions): Downloads {
       throw e;
     }
     // Hashed once per store (one run): the .debs of a Debian build are used by many jobs.
-    const id = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    if (verified.get(sha256) !== id) {
+    if (verified.get(sha256) !== idOf(st)) {
       const actual = await sha256File(file, signal === undefined ? {} : { signal });
       if (actual !== sha256) return { damaged: actual };
-      verified.set(sha256, id);
     }
-    // Mark it used for gc (atime is unreliable under relatime/noatime).
+    // Mark it used for gc (atime is unreliable under relatime/noatime); what it looks like
+    // after that is what the next use compares with (the mark moves its mtime).
     const now = new Date();
     await utimes(file, now, now).catch(() => {});
+    const after = await stat(file).catch(() => undefined);
+    verified.set(sha256, after === undefined ? idOf(st) : idOf(after));
     return true;
   }
 
@@ -359,7 +365,9 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
   };
   arm();
   try {
-    const res = await o.fetchImpl(o.resolved, { signal, redirect: 'follow' }).catch(failed);
+    // The bytes as the server stores them: a .tar.gz is not to be decompressed on the way
+    // (fetch would undo a Content-Encoding it asked for).
+    const res = await o.fetchImpl(o.resolved, { signal, redirect: 'follow', headers: { 'accept-encoding': 'identity', 'user-agent': `kiln/${KILN_VERSION}` } }).catch(failed);
     if (!res.ok || res.body === null) {
       await res.body?.cancel().catch(() => {});
       // Redirected elsewhere: the answer is that server's, and credentials stay behind on

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isTransient, perKeyLimit, PER_SERVER, serverOf, withRetries } from './fetch-politely.ts';
@@ -127,4 +127,34 @@ test(`downloads: twenty files asked for at once open at most ${PER_SERVER} conne
   assert.ok(most <= PER_SERVER, `at most ${PER_SERVER} at once, saw ${most}`);
   assert.ok(most >= 2, 'they do run side by side');
   assert.equal(seen.get('/f/7'), 2, 'the dropped one was asked for again');
+});
+
+test('downloads: a connection cut off midway (some bytes written) is tried again from the start, for fetch and for learn (makesum)', async (t) => {
+  const body = 'midway '.repeat(20_000);
+  const seen = new Map<string, number>();
+  const { server, base } = await serve((req, res) => {
+    const path = req.url ?? '/';
+    seen.set(path, (seen.get(path) ?? 0) + 1);
+    if (seen.get(path) === 1) {
+      // Headers and a first part, then the connection drops.
+      res.writeHead(200, { 'content-length': String(body.length) });
+      res.write(body.slice(0, 5000), () => setTimeout(() => req.socket.destroy(), 20));
+      return;
+    }
+    res.writeHead(200).end(body);
+  });
+  const cacheDir = await mkdtemp(join(tmpdir(), 'kiln-politely-'));
+  t.after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+  const downloads = createDownloads({ cacheDir, mirrors: {}, retryPausesMs: [10, 10] });
+  const path = await downloads.fetch(`${base}/a`, sha256(body));
+  assert.equal(await readFile(path, 'utf8'), body);
+  assert.equal(seen.get('/a'), 2);
+  const learned = await downloads.learn(`${base}/b`);
+  assert.equal(learned.sha256, sha256(body));
+  assert.equal(seen.get('/b'), 2);
+  assert.deepEqual(await readdir(join(cacheDir, 'tmp')), [], 'no partial file left');
 });

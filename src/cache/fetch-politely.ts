@@ -1,8 +1,9 @@
 // How the downloads cache talks to servers: at most a few connections per server at once
 // (a Debian build may ask for a hundred .debs at the same moment; a mirror, or the network
 // in between, drops connections opened faster than that, as apt's few connections per
-// host never see), and a download whose connection failed before any data came is tried
-// again after a pause, as apt does (Acquire::Retries).
+// host never see), and a download whose connection failed (before any data came, or
+// midway: it starts again from the beginning) is tried again after a pause, as apt does
+// (Acquire::Retries).
 
 /** Downloads at once per server (scheme, host and port). */
 export const PER_SERVER = 6;
@@ -10,7 +11,7 @@ export const PER_SERVER = 6;
 /** Pauses before the second and third tries of a download whose connection failed. */
 export const RETRY_PAUSES_MS: readonly number[] = [1000, 3000];
 
-/** Connection failures worth another try: nothing was received, the server may be fine a moment later. */
+/** Connection failures worth another try: the server, or the network to it, may be fine a moment later. */
 const TRANSIENT = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'ENETUNREACH', 'EHOSTUNREACH']);
 
 /** Whether `e` (or an error it was caused by) is a transient connection failure (pure). */
