@@ -74,8 +74,10 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
   // As a build with these options would: what an option that is on needs is fetched too.
   const specs = specsWithOptions(scan, req.options, req.note);
   const graph = buildGraph({ specs, invalid: scan.invalid, archs: req.archs ?? scan.config.archs ?? [hostArch()], hostArch: hostArch(), targets: req.targets });
-  // One download per sha256 (per url and commit for a git source), whoever needs it.
-  const wanted = new Map<string, { url: string; rev: string | undefined; packages: Set<string> }>();
+  // One download per sha256 (per url and commit for a git source), whoever needs it; each
+  // url of it is tried and reported for its own packages, one after another (the first
+  // that gets the file leaves the others a cached copy, as their builds would find it).
+  const wanted = new Map<string, Map<string, { rev: string | undefined; packages: Set<string> }>>();
   const broken = new Set<string>();
   for (const node of graph.nodes) {
     if (node.spec === undefined) {
@@ -86,42 +88,50 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
     for (const s of node.spec.sources) {
       const id = s.rev !== undefined ? `git\0${s.url}\0${s.rev}` : s.url.startsWith('file:') ? undefined : s.sha256;
       if (id === undefined) continue;
-      const w = wanted.get(id) ?? { url: s.url, rev: s.rev, packages: new Set<string>() };
+      let urls = wanted.get(id);
+      if (urls === undefined) wanted.set(id, (urls = new Map()));
+      let w = urls.get(s.url);
+      if (w === undefined) urls.set(s.url, (w = { rev: s.rev, packages: new Set<string>() }));
       w.packages.add(node.name);
-      wanted.set(id, w);
     }
   }
   let fetched = 0;
   let cached = 0;
   let failed = 0;
   const queue = [...wanted.entries()];
+  /** One url of a source: fetched (or found cached) for its packages, or failed for them. */
+  const one = async (id: string, url: string, rev: string | undefined, packages: ReadonlySet<string>): Promise<void> => {
+    const names = [...packages].sort();
+    const pin = rev === undefined ? { sha256: id } : { rev };
+    const t0 = performance.now();
+    try {
+      let had: boolean;
+      if (rev !== undefined) had = !(await downloads.git(url, rev, { signal: req.signal })).fetched;
+      else {
+        had = await downloads.has(id);
+        await downloads.fetch(url, id, { signal: req.signal });
+      }
+      if (had) cached++;
+      else fetched++;
+      req.say({ type: 'source', url, ...pin, packages: names, state: had ? 'cached' : 'fetched', ms: Math.round(performance.now() - t0) });
+    } catch (e) {
+      if (req.signal.aborted) return;
+      failed++;
+      req.say({ type: 'source-failed', url, ...pin, packages: names, message: e instanceof Error ? e.message : String(e), hint: e instanceof KilnError ? e.hint : undefined });
+    }
+  };
   const worker = async (): Promise<void> => {
     for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-      if (req.signal.aborted) return;
-      const [id, { url, rev, packages }] = next;
-      const names = [...packages].sort();
-      const pin = rev === undefined ? { sha256: id } : { rev };
-      const t0 = performance.now();
-      try {
-        let had: boolean;
-        if (rev !== undefined) had = !(await downloads.git(url, rev, { signal: req.signal })).fetched;
-        else {
-          had = await downloads.has(id);
-          await downloads.fetch(url, id, { signal: req.signal });
-        }
-        if (had) cached++;
-        else fetched++;
-        req.say({ type: 'source', url, ...pin, packages: names, state: had ? 'cached' : 'fetched', ms: Math.round(performance.now() - t0) });
-      } catch (e) {
+      const [id, urls] = next;
+      for (const [url, { rev, packages }] of urls) {
         if (req.signal.aborted) return;
-        failed++;
-        req.say({ type: 'source-failed', url, ...pin, packages: names, message: e instanceof Error ? e.message : String(e), hint: e instanceof KilnError ? e.hint : undefined });
+        await one(id, url, rev, packages);
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(req.jobs, queue.length)) }, worker));
   req.signal.throwIfAborted();
-  return { sources: wanted.size, fetched, cached, failed, broken: broken.size, written };
+  return { sources: [...wanted.values()].reduce((n, urls) => n + urls.size, 0), fetched, cached, failed, broken: broken.size, written };
 }
 
 /** --makesum over the targets' own recipes (not their dependencies'): the number of sha256 lines written. */

@@ -142,3 +142,38 @@ test('kiln fetch --makesum: a recipe.toml that is a link gets the line in the fi
     server.close();
   }
 });
+
+test('kiln fetch: two urls of one file are each tried and reported for their own packages (a dead one is not hidden, a good one not blamed)', async () => {
+  await using dir = await tmpDir();
+  const hits = new Map<string, number>();
+  const server = createServer((req, res) => {
+    hits.set(req.url ?? '', (hits.get(req.url ?? '') ?? 0) + 1);
+    if (req.url === '/ok/a.txt') res.writeHead(200).end(FILES['/a.txt']);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const tree = join(dir.path, 'tree');
+  const state = join(dir.path, 'state');
+  const sum = sha256(FILES['/a.txt']!);
+  for (const [name, path] of [['aaa-old', '/gone/a.txt'], ['app', '/ok/a.txt']] as const) {
+    await mkdir(join(tree, name), { recursive: true });
+    await writeFile(join(tree, name, 'recipe.toml'), recipe(name, `\n[[sources]]\nurl = "${base}${path}"\nsha256 = "${sum}"\n`));
+  }
+  try {
+    const r = await runKiln(['fetch', '--tree', tree, '--state', state]);
+    assert.equal(r.code, 1, explain(r));
+    assert.match(r.stdout, new RegExp(`FAILED: ${base}/gone/a\\.txt \\(aaa-old\\): .*HTTP 404`));
+    assert.match(r.stdout, new RegExp(`fetched: ${base}/ok/a\\.txt in \\S+ \\(app\\)`));
+    assert.doesNotMatch(r.stdout, /FAILED: .*\(aaa-old, app\)/);
+    assert.match(r.stdout, /kiln fetch: 2 source\(s\): 1 fetched, 0 already in the cache, 1 failed/);
+    // Again: the file is cached now, for both (as their builds find it); nothing fetched.
+    const again = await runKiln(['fetch', '--tree', tree, '--state', state]);
+    assert.equal(again.code, 0, explain(again));
+    assert.match(again.stdout, new RegExp(`in the cache: ${base}/ok/a\\.txt \\(app\\)`));
+    assert.equal(hits.get('/ok/a.txt'), 1);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+});
