@@ -29,7 +29,9 @@ test('normaliseError: paths keep their last part, numbers and temporary names go
     ['CMake Error at /build/x/CMakeLists.txt:12 (find_package):', 'CMake Error at CMakeLists.txt:N (find_package):'],
     ['segfault at 0x7ffd1234 ip 0000deadbeef0000', 'segfault at HEX ip HASH'],
     ['the NATS server at nats://127.0.0.1:14222 no longer has kiln\'s streams', 'the NATS server at nats://… no longer has kiln\'s streams'],
-    ['curl: (22) The requested URL returned error: 404 for https://example.invalid/a/b-1.2.tar.gz', 'curl: (N) The requested URL returned error: N for https:b-N.N.tar.gz'],
+    ['curl: (22) The requested URL returned error: 404 for https://example.invalid/a/b-1.2.tar.gz', 'curl: (N) The requested URL returned error: N for https://…/b-N.N.tar.gz'],
+    ['recipe.toml: sources[0].sha256: checksum mismatch for mirror://debian/pool/main/z/zlib/zlib_1.3.dfsg.orig.tar.bz2: expected aa', 'recipe.toml: sources[N].sha256: checksum mismatch for mirror://…/zlib_N.N.dfsg.orig.tar.bz2: expected aa'],
+    ['gcc: error: unrecognized option -m64 on x86_64 (in lib64/foo2.c)', 'gcc: error: unrecognized option -m64 on x86_N (in foo2.c)'],
   ];
   for (const [line, want] of rows) assert.equal(normaliseError(line), want, line);
   assert.equal(normaliseError('x'.repeat(400)).length, 300);
@@ -87,8 +89,8 @@ test('triageFailures: a failure whose log says nothing telling has its cause as 
   const t = triageFailures(r, () => tail);
   assert.equal(t.packages.find((p) => p.name === 'zlib')!.errorLine, 'sha256 mismatch for https://h.example/zlib.tar.gz: expected aaaa, got bbbb');
   assert.deepEqual(t.failureGroups?.map((g) => [g.signature, g.jobs]), [
-    ['shaN mismatch for https:zlib.tar.gz: expected aaaa, got bbbb', ['zlib@amd64']],
-    ['shaN mismatch for https:png.tar.gz: expected cccc, got dddd', ['png@amd64']],
+    ['sha256 mismatch for https://…/zlib.tar.gz: expected aaaa, got bbbb', ['zlib@amd64']],
+    ['sha256 mismatch for https://…/png.tar.gz: expected cccc, got dddd', ['png@amd64']],
     ['archive evil.tar: member evil is a link to passwd, outside $SRCDIR', ['evil@amd64']],
   ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
 });

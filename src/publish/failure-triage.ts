@@ -82,7 +82,7 @@ export function errorLine(tail: readonly string[]): string | undefined {
 /**
  * An error line with what differs between packages that fail alike taken out (pure): a
  * compiler's `FILE:LINE:COL:` and a linker's object file go (two packages missing one
- * header fail in files of their own), other paths keep their last part, numbers become N,
+ * header fail in files of their own), other paths and urls keep their last part, numbers become N,
  * hex and temporary names go. What stays (the message, the names in quotes) is the group.
  */
 export function normaliseError(line: string): string {
@@ -91,13 +91,16 @@ export function normaliseError(line: string): string {
     // A URL with no path (a server's address) keeps only its scheme: its host and port differ
     // between machines, not the failure (one with a path keeps its last part, as a path does, below).
     .replace(/\b([a-z][a-z0-9+.-]*):\/\/[^\s/'"`)\]]*?([:.,;]*)(?=$|[\s'"`)\]])/gi, '$1://…$2')
+    // One with a path: its scheme and the path's last part, `https://…/zlib-N.N.tar.gz`.
+    .replace(/\b([a-z][a-z0-9+.-]*):\/\/[^\s'"`)\]]*\/([\w.+~%-]+)/gi, '$1://…/$2')
     .replace(/^\S+?:\d+(?::\d+)?:\s*/, '')
     .replace(/^(\S*\bld: )\S+\.o: /, '$1')
-    .replace(/(?:[\w.+-]*\/)+([\w.+-]+)/g, '$1')
+    .replace(/(?<!…)(?:[\w.+-]*\/)+([\w.+-]+)/g, '$1')
     .replace(/\b0x[0-9a-f]+\b/gi, 'HEX')
     .replace(/\b[0-9a-f]{12,}\b/gi, 'HASH')
     .replace(/\b(tmp|cc)[A-Za-z0-9]{6,}\b/g, '$1XXXXXX')
-    .replace(/\d+/g, 'N')
+    // Numbers, not the digits of a word (sha256, bz2, -m64).
+    .replace(/(?<![A-Za-z0-9])\d+(?![A-Za-z])/g, 'N')
     .replace(/\s+/g, ' ')
     .trim()
     .slice(0, 300);
