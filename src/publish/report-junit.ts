@@ -2,8 +2,9 @@
 // test reporters) show as a list of test cases: one test case per package of the run
 // (classname the arch, name the package). built and up-to-date pass (with their warnings
 // as system-out); failed is a
-// <failure> with the reason code, the cause and the log's last lines; skipped, broken and
-// cancelled are <skipped> with their cause. Each test --autopkgtest ran is a test case too
+// <failure> with the reason code, the cause and the log's last lines; broken (an invalid
+// recipe, a dependency the tree cannot give: the run fails for it) is an <error> with its
+// cause; skipped, cancelled and broken by an `ignore` are <skipped> with their cause. Each test --autopkgtest ran is a test case too
 // (classname `autopkgtest.JOB`, name the test): FAIL a <failure>, SKIP a <skipped>. Pure:
 // the log tail comes from the caller.
 
@@ -16,9 +17,10 @@ export function renderJunit(report: RunReport, logTail: (log: string) => string[
   const publish = report.publishError === undefined ? [] : [`<testcase classname="publish" name="apt repository" time="0.000">\n<failure type="publish" message="${xml(firstLine(report.publishError))}">${xml(`the apt repository could not be published: ${report.publishError}`)}</failure>\n</testcase>`];
   const cases = [...report.packages.map((p) => testCase(p, logTail, seconds)), ...tests.map(autopkgtestCase), ...publish];
   const failures = report.packages.filter((p) => p.state === 'failed').length + tests.filter((t) => t.result === 'FAIL').length + publish.length;
-  const skipped = report.packages.filter((p) => p.state === 'skipped' || p.state === 'broken' || p.state === 'cancelled').length + tests.filter((t) => t.result === 'SKIP').length;
+  const errors = report.packages.filter(brokenForReal).length;
+  const skipped = report.packages.filter((p) => p.state === 'skipped' || p.state === 'cancelled' || (p.state === 'broken' && !brokenForReal(p))).length + tests.filter((t) => t.result === 'SKIP').length;
   const total = report.end === null ? 0 : Date.parse(report.end) - Date.parse(report.start);
-  const attrs = `name="kiln run ${xml(report.runId)}" tests="${report.packages.length + tests.length + publish.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${seconds(total)}" timestamp="${xml(report.start)}"`;
+  const attrs = `name="kiln run ${xml(report.runId)}" tests="${report.packages.length + tests.length + publish.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${seconds(total)}" timestamp="${xml(report.start)}"`;
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites ${attrs}>\n<testsuite ${attrs}>\n${cases.join('\n')}\n</testsuite>\n</testsuites>\n`;
 }
 
@@ -36,6 +38,8 @@ function testCase(p: ReportPackage, logTail: (log: string) => string[], seconds:
     }
     default: {
       const message = p.cause === null || p.cause === '' ? p.state : `${p.state}: ${firstLine(p.cause)}`;
+      // Broken, and not by choice: what a CI must show red (the run fails for it), with every problem.
+      if (brokenForReal(p)) return `${head}>\n<error type="broken" message="${xml(message)}">${xml(`${p.state}: ${p.cause ?? ''}`)}</error>\n</testcase>`;
       // A cause of several lines (an invalid recipe's problems, one per line) in full, as the element's text.
       const more = p.cause !== null && p.cause.includes('\n') ? `${xml(`${p.state}: ${p.cause}`)}</skipped>` : undefined;
       return `${head}>\n<skipped message="${xml(message)}"${more === undefined ? '/>' : `>${more}`}\n</testcase>`;
@@ -49,6 +53,11 @@ function autopkgtestCase(t: AutopkgtestEntry): string {
   if (t.result === 'SKIP') return `${head}>\n<skipped message="${xml(t.detail === '' ? 'SKIP' : t.detail)}"/>\n</testcase>`;
   // PASS, and FLAKY (a flaky test's failure does not count): its word where a CI shows output.
   return t.result === 'PASS' && t.detail === '' ? `${head}/>` : `${head}>\n<system-out>${xml(`${t.result} ${t.detail}`.trim())}</system-out>\n</testcase>`;
+}
+
+/** A broken package that fails the run: not one an `ignore` keeps out of it. */
+function brokenForReal(p: ReportPackage): boolean {
+  return p.state === 'broken' && p.ignored !== true;
 }
 
 function firstLine(s: string): string {
