@@ -126,12 +126,28 @@ const HELP_CODES: ReadonlySet<string> = new Set(['commander.help', 'commander.he
 /** A commander parse error as kiln's `usage` error: its message without the `error: ` prefix, a hint naming the verb's help. */
 export function usageErrorOf(e: CommanderError, program: CommandType, argv: readonly string[]): KilnError {
   // commander puts its suggestion on a line of its own: `unknown option '--jbos'\n(Did you mean --jobs?)`.
-  const message = e.message.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\)$/, ' (did you mean $1)');
+  let message = e.message.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\)$/, ' (did you mean $1)');
   const path = commandPath(program, argv);
+  // A word another build tool uses for what kiln does under another name: say which.
+  const word = /^unknown command '([^']+)'/.exec(message)?.[1];
+  const instead = word !== undefined && path === program.name() ? OTHER_TOOLS_WORDS[word] : undefined;
+  if (instead !== undefined) message = `unknown command '${word}': ${instead}`;
   // An unknown verb (or sub-verb, as in `kiln cache nosuch`): the list is in the parent's --help.
   const hint = e.code === 'commander.unknownCommand' ? `see \`${path} --help\` for the commands` : `see \`${path} --help\``;
   return new KilnError('usage', message, { hint });
 }
+
+/** Verbs of poudriere, sbuild, BitBake and make that kiln has under another name, and what to run instead. */
+const OTHER_TOOLS_WORDS: Readonly<Record<string, string>> = {
+  clean: '`kiln cache gc` removes old runs\' artifacts and logs; `kiln doctor --fix` removes what a killed run left; a package is built again with `kiln build --force NAME`',
+  distclean: '`kiln cache gc` removes downloads and artifacts not used lately (see its --help)',
+  why: '`kiln plan` says why each package would be built (`kiln plan NAME` for one), and `kiln history NAME` why it was',
+  bulk: 'that is `kiln build` (a whole tree, or the packages named)',
+  testport: 'that is `kiln build NAME` (`--keep-failed` keeps a failed build\'s workspace, `kiln shell NAME` enters it)',
+  jail: 'kiln\'s build roots are envs: `kiln env create|list|update`',
+  sbuild: 'that is `kiln build --debian SUITE SOURCE` (or `--dsc FILE`)',
+  list: '`kiln plan` lists the packages of a tree and what would be built',
+};
 
 /** The (sub)command the arguments name, e.g. `kiln cache gc` for `cache gc --older-than 3x`. */
 export function commandPath(program: CommandType, argv: readonly string[]): string {
