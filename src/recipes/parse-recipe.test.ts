@@ -172,6 +172,7 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got the number 3 (write it in quotes: license = "3")'] },
   { name: 'a duration written as a bare number: quoted with a unit', text: recipe({ build: { timeout: '30' } }), want: ['build.timeout: expected a string, got the number 30 (a duration is written in quotes with its unit: timeout = "30m" for minutes, "30s" for seconds)'] },
   { name: 'wrong type: cpus', text: recipe({ build: { cpus: '"two"' } }), want: ['build.cpus: expected a whole number, got "two"'] },
+  { name: 'a whole number in quotes: written without them', text: recipe({ build: { cpus: '"2"' } }), want: ['build.cpus: expected a whole number, got "2" (write it without quotes: 2)'] },
   { name: 'wrong type: archs', text: recipe({ top: { archs: '"amd64"' } }), want: ['archs: expected an array, got "amd64" (write it as a list: ["amd64"])'] },
   { name: 'a version written as a number: quote it, and no word of whole numbers', text: recipe({ top: { version: '1.2' } }), want: ['version: expected a string, got the number 1.2 (write it in quotes: version = "1.2")'] },
   { name: 'a version written as a float TOML reads as a whole number: said as written', text: recipe({ top: { version: '3.0  # the third' } }), want: ['version: expected a string, got the number 3.0 (write it in quotes: version = "3.0")'] },

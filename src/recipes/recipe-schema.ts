@@ -169,6 +169,9 @@ function fixFor(expected: string, v: unknown): string {
   if (expected === 'string' && typeof v === 'number') return ' (write it in quotes: TOML reads it unquoted as a number)';
   if (expected === 'string' && typeof v === 'boolean') return ` (write it in quotes: "${String(v)}")`;
   if (expected === 'array' && typeof v === 'string') return v.length > 80 ? ' (write it as a list: ["…"])' : ` (write it as a list: [${JSON.stringify(v)}])`;
+  // A number in quotes: `release = "2"`.
+  if ((expected === 'int' || expected === 'number') && typeof v === 'string' && /^\s*\d+\s*$/.test(v)) return ` (write it without quotes: ${v.trim()})`;
+  if (expected === 'boolean' && (v === 'true' || v === 'false')) return ` (write it without quotes: ${v})`;
   return '';
 }
 

@@ -63,7 +63,7 @@ test('scanning a tree: valid specs, invalid packages with every diagnostic, the 
       {
         name: 'wrongsum',
         dir: join(dir.path, 'wrongsum'),
-        lines: [`${join(dir.path, 'wrongsum/recipe.toml')}: sources[0].sha256: a.patch has sha256 ${sha256('a\n')}, the recipe says ${SHA}`],
+        lines: [`${join(dir.path, 'wrongsum/recipe.toml')}: sources[0].sha256: a.patch has sha256 ${sha256('a\n')}, the recipe says ${SHA} (set sha256 = "${sha256('a\n')}", or leave the line out: a file: source needs none)`],
       },
     ],
   );
@@ -219,7 +219,7 @@ test('every problem of a recipe at once: parser, script-file, mirror and file: s
   const expected = [
     ['sources[0].url', 'unknown mirror "gnu" in "mirror://gnu/x.tar.gz": add it under [mirrors] in the tree\'s kiln.toml (gnu = "https://…"); known: debian, debian2'],
     ['sources[1].url', `"file:missing.patch": missing.patch not found in ${join(root, 'many')}`],
-    ['sources[2].sha256', `a.patch has sha256 ${sha256('a\n')}, the recipe says ${SHA}`],
+    ['sources[2].sha256', `a.patch has sha256 ${sha256('a\n')}, the recipe says ${SHA} (set sha256 = "${sha256('a\n')}", or leave the line out: a file: source needs none)`],
     ['sources[3].url', '"ftp://x.example/y.tar.gz" has an unsupported scheme: use file:, https://, http://, mirror://NAME/ or git+https://'],
     ['build.script-file', `"nope.sh" not found in ${join(root, 'many')}`],
     ['build.cpus', 'must be greater than 0, got 0'],

@@ -277,7 +277,7 @@ function checkRefs(refs: Refs, at: { dir: string; file: string; stamps: FileStam
     const sum = out.hashed[out.hashed.length - 1]![1];
     out.sums.set(s.index, sum);
     if (s.sha256 !== undefined && s.sha256 !== sum) {
-      out.diagnostics.push({ file, key: `${k}.sha256`, message: `${s.localPath} has sha256 ${sum}, the recipe says ${s.sha256}` });
+      out.diagnostics.push({ file, key: `${k}.sha256`, message: `${s.localPath} has sha256 ${sum}, the recipe says ${s.sha256} (set sha256 = "${sum}", or leave the line out: a file: source needs none)` });
     }
   }
   return out;

@@ -32,7 +32,7 @@ export const SANDBOX_CHOICES: readonly SandboxChoice[] = ['auto', 'host', 'chroo
 /** A daemon's build (auto) that names no env: refused at submit time (server/precheck.ts) and, should one get through, here. */
 export const DAEMON_NEEDS_ENV = {
   message: 'this kiln daemon builds only in isolation, and the build names no env',
-  hint: 'name one of the daemon\'s envs: kiln build --env NAME, or env = "NAME" in kiln.toml (GET /api/v1/envs lists them)',
+  hint: 'name one of the daemon\'s envs: "env": "NAME" in the request (kiln build --server --env NAME), or env = "NAME" in the tree\'s kiln.toml (GET /api/v1/envs lists them)',
 } as const;
 
 export function chooseBackend(input: ChooseInput): ChooseResult {
