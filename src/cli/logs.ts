@@ -24,7 +24,7 @@ import { logExists, openLogText } from '../logs/log-compress.ts';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
 import { hostArch } from '../run/host-env.ts';
 import type { CliContext } from './main.ts';
-import { addStateOptions, layoutFrom, type StateOptions } from './options.ts';
+import { addStateOptions, layoutFrom, stateFlags, type StateOptions } from './options.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { remoteLogs } from './remote-views.ts';
 
@@ -132,7 +132,7 @@ export function registerLogs(program: Command, ctx: CliContext): void {
           });
         }
         throw new KilnError('log-not-found', `no log of "${name}"${picked.runId === undefined ? '' : ` in run ${picked.runId}`}${opts.arch === undefined ? '' : ` on ${opts.arch}`} in ${state.root}`, {
-          hint: 'only packages that ran have logs (up-to-date, broken and skipped ones do not); see `kiln status`',
+          hint: `only packages that ran have logs (up-to-date, broken and skipped ones do not); see \`kiln status${stateFlags(opts)}\``,
         });
       } else if (picked.kind === 'queued') {
         if (!opts.follow) {

@@ -18,6 +18,12 @@ export interface StateOptions {
   readonly cache?: string;
 }
 
+/** ` --state DIR --cache DIR` as given on the command line (nothing for the defaults): for a command a hint tells the user to run. */
+export function stateFlags(opts: StateOptions): string {
+  const q = (p: string): string => (/^[\w./@%+,:=-]+$/.test(p) ? p : `'${p.replaceAll("'", "'\\''")}'`);
+  return `${opts.state === undefined ? '' : ` --state ${q(opts.state)}`}${opts.cache === undefined ? '' : ` --cache ${q(opts.cache)}`}`;
+}
+
 export function addStateOptions(cmd: Command): Command {
   return cmd
     .option('--state <dir>', 'state directory: records, logs, reports, caches (default: $KILN_STATE, else .kiln)')

@@ -131,6 +131,10 @@ test('an invalid recipe: one problem per indented line in plan, build, status an
   assert.equal(runs.code, 0, explain(runs));
   assert.match(runs.stdout, new RegExp(`^${runId}\\s+failed\\s+\\S+\\s+\\S+\\s+1 built, 8 broken$`, 'm'));
   assert.doesNotMatch(runs.stdout, /[{}"]/);
+  // A hint naming a command to run keeps the --state it was given.
+  const noLog = await runKiln(['logs', 'bad-cpus', '--state', state]);
+  assert.equal(noLog.code, 2, explain(noLog));
+  assert.match(noLog.stderr, new RegExp(`hint: only packages that ran have logs .*; see \`kiln status --state ${state.replace(/[.]/g, '\\.')}\``));
 });
 
 test('kiln status during a run: the running job with its start, what settled so far, the report path only once written', async () => {
