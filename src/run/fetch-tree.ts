@@ -12,6 +12,7 @@
 import { specsWithOptions } from './run-options.ts';
 import type { OptionSetting } from '../plan/options.ts';
 import { realpathSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { chmod, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { createDownloads, type Downloads } from '../cache/downloads.ts';
@@ -134,6 +135,20 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
   return { sources: [...wanted.values()].reduce((n, urls) => n + urls.size, 0), fetched, cached, failed, broken: broken.size, written };
 }
 
+/** `after` is `before` with `sources[i].sha256 = sha256` added and nothing else changed, as TOML reads them. */
+function onlySha256Added(parse: (text: string) => Record<string, unknown>, before: string, after: string, i: number, sha256: string): boolean {
+  try {
+    const was = parse(before);
+    const now = parse(after) as { sources?: Array<Record<string, unknown>> };
+    const source = now.sources?.[i];
+    if (source === undefined || source['sha256'] !== sha256) return false;
+    delete source['sha256'];
+    return isDeepStrictEqual(was, now);
+  } catch {
+    return false;
+  }
+}
+
 /** --makesum over the targets' own recipes (not their dependencies'): the number of sha256 lines written. */
 async function makesum(req: FetchTreeRequest, downloads: Downloads, packages: readonly { name: string; dir: string; category?: string | undefined }[]): Promise<number> {
   // As build's targets: a name or glob, or `category/glob` for a category folder's packages.
@@ -187,7 +202,9 @@ async function makesum(req: FetchTreeRequest, downloads: Downloads, packages: re
       const s = now?.sources[l.i] as { url?: unknown; sha256?: unknown } | undefined;
       if (text === undefined || s?.url !== l.url || s.sha256 !== undefined) continue;
       const next = withSha256(text, l.i, now!.sources.length, l.sha256);
-      if (next === undefined) continue;
+      // The line went where the recipe reads it, and nowhere else (a script holding
+      // `[[sources]]` lines of its own would take it): else printed, not written.
+      if (next === undefined || !onlySha256Added(parse, text, next, l.i, l.sha256)) continue;
       text = next;
       done.add(l.i);
     }

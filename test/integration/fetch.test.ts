@@ -52,8 +52,9 @@ test('kiln fetch: sources into the cache, checked, nothing built; a bad checksum
   await put('b', recipe('b', `\n[[sources]]  # upstream\nurl = "${base}/b.txt"\n`, ['a']));
   // c: a wrong sha256.
   await put('c', recipe('c', `\n[[sources]]\nurl = "${base}/c.txt"\nsha256 = "${sha256('not gamma')}"\n`));
-  // d: no sha256, its source in an inline array: --makesum says what to add, edits nothing.
-  await put('d', recipe('d', `sources = [{ url = "${base}/d.txt" }]\n`));
+  // d: no sha256, its source in an inline array, and a script whose text holds a
+  // [[sources]] table of its own: --makesum says what to add, edits nothing.
+  await put('d', recipe('d', `sources = [{ url = "${base}/d.txt" }]\n`).replace('[build]\nscript = ' + '"""\n', `[build]\nscript = ` + '"""' + `\ncat > /dev/null <<'EOF'\n[[sources]]\nurl = "${base}/d.txt"\nEOF\n`));
   const dText = await readFile(join(tree, 'd', 'recipe.toml'), 'utf8');
   try {
     // One target and its closure: a's source, fetched once, and nothing built.
