@@ -391,7 +391,10 @@ function runTar(args: readonly string[], o: RunOptions): Promise<void> {
       // prefix tar strips is a name aimed outside.
       const unsafe = /Member name contains '\.\.'|Removing leading `[^']*'/.exec(stderr);
       if (unsafe !== null && o.file !== undefined) {
-        return reject(new KilnError('unsafe-path', `${o.file} has members outside the extraction directory (${unsafe[0]})`, {
+        // Said as a member: `x/../../y` climbs out; a name tar strips a leading `/` of is absolute.
+        const climbing = /^tar: (.+): Member name contains '\.\.'$/m.exec(stderr)?.[1];
+        const which = climbing !== undefined ? `member ${climbing} climbs out with ..` : unsafe[0].startsWith('Removing') ? `a member's name or link target is absolute (tar: ${unsafe[0]})` : unsafe[0];
+        return reject(new KilnError('unsafe-path', `${o.file} has members outside the extraction directory (${which})`, {
           hint: 'the archive is malformed or malicious; check where it came from',
         }));
       }

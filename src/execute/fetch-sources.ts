@@ -87,6 +87,12 @@ export async function fetchSources(
   }
 }
 
+/** tar's refusal of an archive's member, said of the recipe's source (`FILE: source URL: the archive …`), not of the cache's file. */
+function unsafeIn(e: unknown, file: string, what: string): unknown {
+  if (!(e instanceof KilnError) || e.code !== 'unsafe-path') return e;
+  return new KilnError(e.code, `${what}: ${e.message.replaceAll(file, 'the archive')}`, { ...(e.hint === undefined ? {} : { hint: e.hint }), cause: e });
+}
+
 /** Extract or copy one source's FILE into $SRCDIR/dest. */
 async function placeSource(s: SourceSpec, file: string, spec: PackageSpec, options: { srcDir: string; note: (text: string) => void; signal: AbortSignal }): Promise<void> {
   // Never through a link an earlier source left (safe-place.ts): dest is made one real
@@ -98,7 +104,9 @@ async function placeSource(s: SourceSpec, file: string, spec: PackageSpec, optio
     options.note(`extract ${s.url} into $SRCDIR/${s.dest} (strip ${s.strip})`);
     const fresh = await mkdtemp(join(options.srcDir, '.kiln-unpack-'));
     try {
-      await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal });
+      await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal }).catch((e: unknown) => {
+        throw unsafeIn(e, file, what);
+      });
       await assertPlainTree(fresh, options.srcDir, s.dest, what);
       await mergeInto(fresh, into, options.srcDir, what);
     } finally {
@@ -136,7 +144,9 @@ async function exportGitSource(
   try {
     const tarFile = join(aside, 'tree.tar');
     await archiveCommit({ mirror, url: s.url, rev, tarFile, signal: options.signal, tmpDir: aside });
-    await unpackArchive(tarFile, fresh, { strip: s.strip, signal: options.signal });
+    await unpackArchive(tarFile, fresh, { strip: s.strip, signal: options.signal }).catch((e: unknown) => {
+      throw unsafeIn(e, tarFile, what);
+    });
     await assertPlainTree(fresh, options.srcDir, s.dest, what);
     await mergeInto(fresh, into, options.srcDir, what);
   } finally {
