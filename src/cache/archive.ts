@@ -149,6 +149,18 @@ export function assertOutputFolder(dir: string): void {
 }
 
 /**
+ * The regular files directly in `dir`, a folder a build could write (its workspace): `dir`
+ * must be the real folder (assertOutputFolder; absent: none), and a symlink or anything
+ * else in it is passed over, so that kiln never reads, with its own rights, a file a link
+ * names. (The build's processes are gone when kiln reads: nothing can change them after.)
+ */
+export async function regularFilesIn(dir: string): Promise<string[]> {
+  if (lstatSync(dir, { throwIfNoEntry: false }) === undefined) return [];
+  assertOutputFolder(dir);
+  return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+}
+
+/**
  * Pack the contents of `dir` (members relative to it) into `outFile` as tar.zst:
  * sorted, fixed mtime, owner 0:0. Returns false and writes nothing when `dir` is empty,
  * so no-op packages cost no tar process and no archive.

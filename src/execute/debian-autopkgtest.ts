@@ -15,7 +15,8 @@
 // pinned above them; what apt's simulation of each test's dependencies asks for is
 // fetched on the host through the downloads cache first.
 
-import { copyFile, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { regularFilesIn } from '../cache/archive.ts';
 import { join } from 'node:path';
 import { parseDeb822, words } from '../debian/deb822.ts';
 import { fieldValue, readDebControl } from '../debian/deb-file.ts';
@@ -246,7 +247,8 @@ export async function runAutopkgtest(o: CheckOptions & {
   await using root = await openFreshRoot({ ...o, name: 'autopkgtest' });
   const { sb } = root;
   // The .dsc and its files, for autopkgtest (and kiln) to unpack.
-  for (const f of await readdir(o.sourceDir)) await copyFile(join(o.sourceDir, f), join(sb.host.src, f));
+  // The build's workspace: its regular files only, never through a link the build left there.
+  for (const f of await regularFilesIn(o.sourceDir)) await copyFile(join(o.sourceDir, f), join(sb.host.src, f));
   const dscInside = `${sb.inside.src}/${o.dscName}`;
   const built: string[] = [];
   const builtRoots: AltGroup[] = [...parseRelations(tools).groups];

@@ -3,7 +3,8 @@
 // in its $SYSROOT, apt pointed at a cut of the suite and at those .debs, offline; what apt
 // would install fetched on the host through the downloads cache first, as for a build.
 
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { regularFilesIn } from '../cache/archive.ts';
 import { dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import { closure } from '../debian/binary-closure.ts';
@@ -61,7 +62,8 @@ export async function openFreshRoot(o: CheckOptions & {
 }): Promise<FreshRoot> {
   const sb = await o.create();
   try {
-    const debsOf = async (dir: string): Promise<string[]> => (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.deb'));
+    // Folders the build could write: their regular files only, never through a link it left.
+    const debsOf = async (dir: string): Promise<string[]> => (await regularFilesIn(dir)).filter((f) => f.endsWith('.deb'));
     const builtFiles = (await debsOf(o.builtDir)).filter((f) => !f.split('_')[0]!.endsWith('-dbgsym'));
     // Every .deb this run has here, the build's last (a rebuilt name=version wins).
     for (const f of await debsOf(o.runDebsDir)) await copyFile(join(o.runDebsDir, f), join(sb.host.sysroot, f));

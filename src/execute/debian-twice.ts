@@ -3,7 +3,8 @@
 // the first build's (debian/deb-compare.ts), the result in the log and `<log>.twice.json`;
 // both builds of a .deb that differs are kept in `<log>.twice/{first,second}/`.
 
-import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { regularFilesIn } from '../cache/archive.ts';
 import { join } from 'node:path';
 import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
@@ -65,8 +66,14 @@ export async function buildTwice(o: {
   } else {
     const first = c.sandbox.host.dest;
     const second = join(c.sandbox.host.tmp, 'twice');
-    for (const f of (await readdir(first)).filter((n) => n.endsWith('.deb')).sort()) {
+    // Both folders are the build's: their regular files only, never through a link it left.
+    const seconds = new Set(await regularFilesIn(second));
+    for (const f of (await regularFilesIn(first)).filter((n) => n.endsWith('.deb')).sort()) {
       const other = join(second, f);
+      if (!seconds.has(f)) {
+        results.push({ deb: f, status: 'error', summary: `the second build made no ${f} (or not as a plain file)`, details: [] });
+        continue;
+      }
       const cmp = await compareDebs(join(first, f), other, { signal: c.signal }).catch((e: unknown) => e as Error);
       if (cmp instanceof Error) {
         results.push({ deb: f, status: 'error', summary: cmp.message, details: [] });

@@ -12,7 +12,7 @@
 
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { buildManifest, manifestHash, type ManifestEntry } from '../cache/archive.ts';
+import { assertOutputFolder, buildManifest, manifestHash, type ManifestEntry } from '../cache/archive.ts';
 import { diffTrees, explainContents, type TreeDiff } from '../debian/deb-compare.ts';
 import { describeFile, treeLines } from '../debian/deb-compare-format.ts';
 import type { TarEntry } from '../debian/deb-tar.ts';
@@ -93,6 +93,9 @@ async function secondBuild(o: RecipeTwiceOptions): Promise<TwiceResult & { warni
   });
   signal.throwIfAborted();
   if (r.exitCode !== 0 || r.signal !== null) return { deb: '', status: 'error', summary: `the second build failed (${howEnded(r)})`, details: [] };
+  // Both output folders as the builds left them, before kiln reads either with its own rights.
+  assertOutputFolder(o.first.host.dest);
+  assertOutputFolder(sb.host.dest);
   const [a, b] = await Promise.all([buildManifest(o.first.host.dest, { signal }), buildManifest(sb.host.dest, { signal })]);
   let tree = compareOutputs(a, b);
   if (isSame(tree)) return { deb: '', status: 'reproducible', summary: twiceSummary(tree, manifestHash(a)), details: [] };

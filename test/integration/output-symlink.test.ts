@@ -142,8 +142,29 @@ async function checkDestReplaced(sandbox: 'host' | 'rootless', env: Readonly<Rec
   assert.match(removed.failure?.message ?? '', /output folder \(\$DESTDIR\) is gone/, explain(r));
   // Nothing stored at all: no archive anywhere in the cache can hold the secret.
   const archives = spawnSync('find', [join(state, 'cache'), '-name', '*.tar.zst'], { encoding: 'utf8' });
+  assert.equal(archives.status, 0, archives.stderr);
   assert.equal(archives.stdout.trim(), '', 'no archive stored');
+  assert.equal(spawnSync('grep', ['-rl', 'kiln-test-secret-bytes', state]).status, 1, 'the secret is nowhere in the state directory');
 }
+
+test('--twice: a second build that replaces $DESTDIR with a symlink is not compared; kiln reads nothing the link names (host sandbox)', { timeout: 120_000 }, async () => {
+  await using dir = await tmpDir('kiln-dest-link-twice-');
+  const secret = join(dir.path, 'secret');
+  await mkdir(secret, { mode: 0o755 });
+  await writeFile(join(secret, 'token'), 'kiln-test-secret-bytes\n', { mode: 0o644 });
+  const tree = join(dir.path, 'tree');
+  await mkdir(join(tree, 'twicey'), { recursive: true });
+  // The first build installs a file; the second (its sources one folder down) swaps $DESTDIR for a link.
+  await writeFile(join(tree, 'twicey', 'recipe.toml'), `name = "twicey"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = '''\ncase "$PWD" in */kiln-twice) rm -rf "$DESTDIR"; ln -s ${secret} "$DESTDIR";; *) mkdir -p "$DESTDIR"; echo placeholder > "$DESTDIR/token";; esac\n'''\n`);
+  const state = join(dir.path, 'state');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--twice', '--json'], { timeoutMs: 60_000 });
+  // The first build's own output is sound and kept; the comparison is refused, and says why.
+  assert.equal(r.code, 0, explain(r));
+  const job = eventsOf(r.events, 'job-finished').find((e) => e.name === 'twicey');
+  assert.equal(job?.state, 'built', explain(r));
+  assert.ok(job.warnings?.some((w) => /^not compared \(--twice\): .*output folder \(\$DESTDIR\) is a symlink to .*secret/.test(w)), explain(r));
+  assert.equal(spawnSync('grep', ['-rl', 'kiln-test-secret-bytes', state]).status, 1, 'the secret is nowhere in the state directory (log, kept copies)');
+});
 
 test('a build that replaces $DESTDIR with a symlink fails and stores nothing of what it names (host sandbox)', { timeout: 120_000 }, async () => {
   await checkDestReplaced('host', {}, []);
