@@ -29,7 +29,7 @@ import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import { fetchPolicy, urlRefusal } from '../lib/fetch-guard.ts';
 import { withLock } from './lock.ts';
-import { dieWithKiln } from '../envs/root-commands.ts';
+import { CAN_DIE_WITH_KILN, dieWithKiln } from '../envs/root-commands.ts';
 
 /** What git prints on stderr, kept for messages. */
 const STDERR_LIMIT = 8192;
@@ -251,7 +251,8 @@ export async function ensureGitMirror(o: EnsureOptions): Promise<{ mirror: strin
       }
       if (there && (await hasCommit(mirror, o.rev, home, o.signal))) return;
       if (there) {
-        await removeStaleLocks(mirror);
+        // Stale only when no orphaned git can still hold them (git dies with its kiln).
+        if (CAN_DIE_WITH_KILN) await removeStaleLocks(mirror);
         await fetchInto(mirror, remote, protocol, o, home);
         return;
       }

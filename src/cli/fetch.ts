@@ -72,6 +72,7 @@ function eventLine(e: FetchEvent): string {
   const source = (s: { url: string; rev?: string }): string => (s.rev === undefined ? s.url : `${s.url}@${s.rev}`);
   switch (e.type) {
     case 'source':
+      if (e.via !== undefined) return `in the cache: ${source(e)} (${forWhom(e.packages)}): the same file, fetched from ${e.via} in this run; this url was not asked\n`;
       return e.state === 'cached' ? `in the cache: ${source(e)} (${forWhom(e.packages)})\n` : `fetched: ${source(e)} in ${formatMs(e.ms)} (${forWhom(e.packages)})\n`;
     case 'source-failed':
       return `FAILED: ${source(e)} (${forWhom(e.packages)}): ${e.message}${e.hint === undefined ? '' : `\n  hint: ${e.hint}`}\n`;

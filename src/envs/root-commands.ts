@@ -87,6 +87,9 @@ export function dieWithKiln(argv: readonly string[]): string[] {
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
+/** Whether dieWithKiln can do what it says on this host (util-linux's setpriv is there). */
+export const CAN_DIE_WITH_KILN: boolean = SETPRIV !== undefined;
+
 /** Prefix that gives argv a private mount and pid namespace; `--kill-child` ends it with unshare. */
 export const PRIVATE_NS = ['unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--kill-child', '--'] as const;
 

@@ -32,6 +32,7 @@ test('normaliseError: paths keep their last part, numbers and temporary names go
     ['curl: (22) The requested URL returned error: 404 for https://example.invalid/a/b-1.2.tar.gz', 'curl: (N) The requested URL returned error: N for https://…/b-N.N.tar.gz'],
     ['recipe.toml: sources[0].sha256: checksum mismatch for mirror://debian/pool/main/z/zlib/zlib_1.3.dfsg.orig.tar.bz2: expected aa', 'recipe.toml: sources[N].sha256: checksum mismatch for mirror://…/zlib_N.N.dfsg.orig.tar.bz2: expected aa'],
     ['gcc: error: unrecognized option -m64 on x86_64 (in lib64/foo2.c)', 'gcc: error: unrecognized option -m64 on x86_N (in foo2.c)'],
+    ['test timed out after 150s using 512MB', 'test timed out after Ns using NMB'],
   ];
   for (const [line, want] of rows) assert.equal(normaliseError(line), want, line);
   assert.equal(normaliseError('x'.repeat(400)).length, 300);

@@ -99,8 +99,8 @@ export function normaliseError(line: string): string {
     .replace(/\b0x[0-9a-f]+\b/gi, 'HEX')
     .replace(/\b[0-9a-f]{12,}\b/gi, 'HASH')
     .replace(/\b(tmp|cc)[A-Za-z0-9]{6,}\b/g, '$1XXXXXX')
-    // Numbers, not the digits of a word (sha256, bz2, -m64).
-    .replace(/(?<![A-Za-z0-9])\d+(?![A-Za-z])/g, 'N')
+    // Numbers (150s, 512MB too), not the digits of a word (sha256, bz2, -m64).
+    .replace(/(?<![A-Za-z0-9])\d+/g, 'N')
     .replace(/\s+/g, ' ')
     .trim()
     .slice(0, 300);

@@ -48,7 +48,8 @@ export type FetchEvent =
   | { readonly type: 'makesum'; readonly file: string; readonly key: string; readonly url: string; readonly sha256: string; readonly bytes: number; readonly written: boolean }
   | { readonly type: 'makesum-failed'; readonly file: string; readonly key: string; readonly url: string; readonly message: string }
   // A git source has its commit id (rev) where another has its sha256.
-  | { readonly type: 'source'; readonly url: string; readonly sha256?: string; readonly rev?: string; readonly packages: readonly string[]; readonly state: 'fetched' | 'cached'; readonly ms: number }
+  /** `via`: this url was not asked: another url of the same file fetched it in this run. */
+  | { readonly type: 'source'; readonly url: string; readonly sha256?: string; readonly rev?: string; readonly packages: readonly string[]; readonly state: 'fetched' | 'cached'; readonly ms: number; readonly via?: string }
   | { readonly type: 'source-failed'; readonly url: string; readonly sha256?: string; readonly rev?: string; readonly packages: readonly string[]; readonly message: string; readonly hint: string | undefined }
   | { readonly type: 'broken'; readonly name: string; readonly why: string };
 
@@ -100,6 +101,8 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
   let cached = 0;
   let failed = 0;
   const queue = [...wanted.entries()];
+  /** sha256 → the url that fetched it in this run. */
+  const fetchedBy = new Map<string, string>();
   /** One url of a source: fetched (or found cached) for its packages, or failed for them. */
   const one = async (id: string, url: string, rev: string | undefined, packages: ReadonlySet<string>): Promise<void> => {
     const names = [...packages].sort();
@@ -114,7 +117,9 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
       }
       if (had) cached++;
       else fetched++;
-      req.say({ type: 'source', url, ...pin, packages: names, state: had ? 'cached' : 'fetched', ms: Math.round(performance.now() - t0) });
+      if (!had && rev === undefined) fetchedBy.set(id, url);
+      const via = had ? fetchedBy.get(id) : undefined;
+      req.say({ type: 'source', url, ...pin, packages: names, state: had ? 'cached' : 'fetched', ms: Math.round(performance.now() - t0), ...(via === undefined ? {} : { via }) });
     } catch (e) {
       if (req.signal.aborted) return;
       failed++;

@@ -157,7 +157,7 @@ test('kiln fetch: two urls of one file are each tried and reported for their own
   const tree = join(dir.path, 'tree');
   const state = join(dir.path, 'state');
   const sum = sha256(FILES['/a.txt']!);
-  for (const [name, path] of [['aaa-old', '/gone/a.txt'], ['app', '/ok/a.txt']] as const) {
+  for (const [name, path] of [['aaa-old', '/gone/a.txt'], ['app', '/ok/a.txt'], ['zzz-dead', '/gone2/a.txt']] as const) {
     await mkdir(join(tree, name), { recursive: true });
     await writeFile(join(tree, name, 'recipe.toml'), recipe(name, `\n[[sources]]\nurl = "${base}${path}"\nsha256 = "${sum}"\n`));
   }
@@ -167,7 +167,10 @@ test('kiln fetch: two urls of one file are each tried and reported for their own
     assert.match(r.stdout, new RegExp(`FAILED: ${base}/gone/a\\.txt \\(aaa-old\\): .*HTTP 404`));
     assert.match(r.stdout, new RegExp(`fetched: ${base}/ok/a\\.txt in \\S+ \\(app\\)`));
     assert.doesNotMatch(r.stdout, /FAILED: .*\(aaa-old, app\)/);
-    assert.match(r.stdout, /kiln fetch: 2 source\(s\): 1 fetched, 0 already in the cache, 1 failed/);
+    // One after a url that got the file is not asked, and is said so, not as if it had been.
+    assert.match(r.stdout, new RegExp(`in the cache: ${base}/gone2/a\\.txt \\(zzz-dead\\): the same file, fetched from ${base}/ok/a\\.txt in this run; this url was not asked`));
+    assert.equal(hits.get('/gone2/a.txt'), undefined);
+    assert.match(r.stdout, /kiln fetch: 3 source\(s\): 1 fetched, 1 already in the cache, 1 failed/);
     // Again: the file is cached now, for both (as their builds find it); nothing fetched.
     const again = await runKiln(['fetch', '--tree', tree, '--state', state]);
     assert.equal(again.code, 0, explain(again));

@@ -463,6 +463,8 @@ test('kiln build --server: a broken package names the files of the user\'s own t
   const badTail = await alice('GET', `/api/v1/builds/${id}/jobs/fails/log?tail=0`);
   assert.equal(badTail.status, 400);
   assert.match(badTail.json.error.message, /\?tail=0: expected a whole number of lines from 1 to 1000/);
+  const sseTail = await alice('GET', `/api/v1/builds/${id}/jobs/fails/log?tail=2`, undefined, { accept: 'text/event-stream' });
+  assert.equal(sseTail.status, 400);
 });
 
 test('a tenant\'s source on the daemon\'s own network (127.0.0.1) is refused, naming --fetch-allow; once the operator allows it, it builds (SSRF)', async (t) => {

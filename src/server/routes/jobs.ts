@@ -103,7 +103,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
         }),
         query: z.object({
           run: z.string().optional().openapi({ description: "one of the build's priorRuns: that attempt's (partial) log" }),
-          tail: z.string().optional().openapi({ description: 'only the last N lines (1 to 1000) of the log, as `kiln build` prints under a failure (plain text only)', example: '15' }),
+          tail: z.string().optional().openapi({ description: 'only the last N lines (1 to 1000) of the log, as `kiln build` prints under a failure (plain text only; of a log kept compressed, the last of its excerpt\'s 200 lines)', example: '15' }),
         }),
       },
       responses: {
@@ -120,6 +120,9 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
     const asked = c.req.param('job');
     const priorRun = c.req.query('run');
     const tail = tailOf(c.req.query('tail'));
+    if (tail !== undefined && (c.req.header('accept') ?? '').includes('text/event-stream')) {
+      throw new KilnError('usage', '?tail= is for the log as text, not followed as server-sent events', { hint: 'leave out ?tail to follow the log, or ask for text/plain' });
+    }
     if (priorRun !== undefined && priorRun !== b.runId) {
       // An earlier attempt: a run of this build that was interrupted; its log is complete as it is.
       const old = b.priorRuns.includes(priorRun) ? jobNamed(ctx.runs.jobsOfRun(priorRun), asked, `run "${priorRun}" of build ${b.id}`) : undefined;
@@ -127,6 +130,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       if (old === undefined || old.log === null || !logExists(old.log)) {
         throw new KilnError('log-not-found', `build ${b.id} has no log of job "${jobId}" in run "${priorRun}"`, { hint: `see earlierAttempts in GET /api/v1/builds/${b.id}/jobs` });
       }
+      if (tail !== undefined) return c.body(readLogTail(old.log, tail).map((l) => `${l}\n`).join(''), 200, { 'Content-Type': 'text/plain; charset=utf-8' });
       return c.body(Readable.toWeb(await openLogText(old.log)) as ReadableStream<Uint8Array>, 200, { 'Content-Type': 'text/plain; charset=utf-8' });
     }
     const job = b.runId === null ? undefined : jobNamed(ctx.runs.jobsOfRun(b.runId), asked, `build ${b.id}`);
