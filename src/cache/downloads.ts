@@ -379,6 +379,8 @@ async function streamTo(file: string, o: StreamOptions): Promise<string> {
           res.status === 404 ? 'the file is not at that url; fix the url in the recipe'
           : res.status === 401 || res.status === 403 ? credentialsHint(moved ? res.url : o.resolved)
           : 'check the url or the mirror, then run again',
+        // The status, for withRetries: a busy or restarting server (429, 502, 503, 504) is asked again.
+        cause: Object.assign(new Error(`HTTP ${res.status}`), { code: `HTTP_${res.status}` }),
       });
     }
     const hash = createHash('sha256');

@@ -11,13 +11,17 @@ import { sha256 } from '../lib/hash.ts';
 
 const coded = (code: string): Error => Object.assign(new Error(code), { code });
 
-test('isTransient: a connection failure anywhere in the cause chain, not an HTTP answer or a checksum', () => {
+test('isTransient: a connection failure anywhere in the cause chain, or a busy server\'s answer; not another HTTP answer or a checksum', () => {
   const cases: [unknown, boolean][] = [
     [coded('ECONNRESET'), true],
     [new Error('fetch failed', { cause: coded('UND_ERR_CONNECT_TIMEOUT') }), true],
     [new Error('download failed', { cause: new Error('fetch failed', { cause: coded('ECONNREFUSED') }) }), true],
     [coded('ENOENT'), false],
     [new Error('HTTP 404 Not Found'), false],
+    // A busy server's answer, as downloads.ts gives it: tried again; another status is not.
+    [new Error('download failed: HTTP 503', { cause: coded('HTTP_503') }), true],
+    [new Error('download failed: HTTP 429', { cause: coded('HTTP_429') }), true],
+    [new Error('download failed: HTTP 500', { cause: coded('HTTP_500') }), false],
     ['a string', false],
   ];
   for (const [e, want] of cases) assert.equal(isTransient(e), want, String(e instanceof Error ? e.message : e));
@@ -157,4 +161,26 @@ test('downloads: a connection cut off midway (some bytes written) is tried again
   assert.equal(learned.sha256, sha256(body));
   assert.equal(seen.get('/b'), 2);
   assert.deepEqual(await readdir(join(cacheDir, 'tmp')), [], 'no partial file left');
+});
+
+test('downloads: a server answering 503 for a moment is asked again; a 404 is not', async (t) => {
+  const seen = new Map<string, number>();
+  const { server, base } = await serve((req, res) => {
+    const path = req.url ?? '/';
+    seen.set(path, (seen.get(path) ?? 0) + 1);
+    if (path === '/busy' && seen.get(path) === 1) return void res.writeHead(503, { 'retry-after': '1' }).end('busy');
+    if (path === '/busy') return void res.writeHead(200).end('at last\n');
+    res.writeHead(404).end();
+  });
+  const cacheDir = await mkdtemp(join(tmpdir(), 'kiln-politely-'));
+  t.after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+  const downloads = createDownloads({ cacheDir, mirrors: {}, retryPausesMs: [10, 10] });
+  assert.equal(await readFile(await downloads.fetch(`${base}/busy`, sha256('at last\n')), 'utf8'), 'at last\n');
+  assert.equal(seen.get('/busy'), 2);
+  await assert.rejects(downloads.fetch(`${base}/gone`, sha256('x')), /HTTP 404/);
+  assert.equal(seen.get('/gone'), 1);
 });

@@ -2,8 +2,8 @@
 // (a Debian build may ask for a hundred .debs at the same moment; a mirror, or the network
 // in between, drops connections opened faster than that, as apt's few connections per
 // host never see), and a download whose connection failed (before any data came, or
-// midway: it starts again from the beginning) is tried again after a pause, as apt does
-// (Acquire::Retries).
+// midway: it starts again from the beginning), or that a busy server answered 429, 502, 503
+// or 504, is tried again after a pause, as apt does (Acquire::Retries).
 
 /** Downloads at once per server (scheme, host and port). */
 export const PER_SERVER = 6;
@@ -12,7 +12,11 @@ export const PER_SERVER = 6;
 export const RETRY_PAUSES_MS: readonly number[] = [1000, 3000];
 
 /** Connection failures worth another try: the server, or the network to it, may be fine a moment later. */
-const TRANSIENT = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'ENETUNREACH', 'EHOSTUNREACH']);
+const TRANSIENT = new Set([
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'ENETUNREACH', 'EHOSTUNREACH',
+  // A server busy, restarting or behind a gateway that lost it for a moment (downloads.ts gives the status as a code).
+  'HTTP_429', 'HTTP_502', 'HTTP_503', 'HTTP_504',
+]);
 
 /** Whether `e` (or an error it was caused by) is a transient connection failure (pure). */
 export function isTransient(e: unknown): boolean {
