@@ -167,6 +167,17 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     text: recipe({ sources: [{ url: '"file:a.patch"', sha: '"x"' }] }),
     want: ['sources[0]: unknown key "sha"'],
   },
+  {
+    name: 'two plain files copied to one $SRCDIR path (archives and another dest are fine)',
+    text: recipe({ sources: [
+      { url: `"https://h/p1/fix.patch"`, sha256: `"${'a'.repeat(64)}"` },
+      { url: `"https://h/p2/fix.patch?x=1"`, sha256: `"${'b'.repeat(64)}"` },
+      { url: `"file:fix.patch"`, dest: '"other"' },
+      { url: `"https://h/a/src.tar.gz"`, sha256: `"${'c'.repeat(64)}"` },
+      { url: `"https://h/b/src.tar.gz"`, sha256: `"${'d'.repeat(64)}"` },
+    ] }),
+    want: ['sources[1].dest: "https://h/p2/fix.patch?x=1" is copied to $SRCDIR/fix.patch, as sources[0] ("https://h/p1/fix.patch") is: the later would replace the earlier; give one of them a dest of its own'],
+  },
   { name: 'missing summary', text: recipe({ top: { summary: null } }), want: ['summary: missing required key (expected a string)'] },
   { name: 'missing [build]', text: recipe({ build: null }), want: ['build: missing required key (expected a table)'] },
   { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got the number 3 (write it in quotes: license = "3")'] },

@@ -76,8 +76,10 @@ export type AddProblem = (key: string, message: string) => void;
 /** The recipe's `sources` array as drafts, every problem of each source reported through `add`. */
 export function sourcesOf(value: unknown, folderName: string, add: AddProblem): DraftSource[] {
   const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const sources: DraftSource[] = [];
-if (Array.isArray(value)) {
+  const sources: DraftSource[] = [];
+  /** $SRCDIR/DEST/NAME → the plain-file source copied there first. */
+  const copiedTo = new Map<string, { i: number; url: string }>();
+  if (Array.isArray(value)) {
   value.forEach((s, i) => {
     if (s === null || typeof s !== 'object') return;
     const src = s as Record<string, unknown>;
@@ -127,6 +129,13 @@ if (Array.isArray(value)) {
     }
     const strip = typeof src['strip'] === 'number' ? src['strip'] : !git && isArchiveUrl(url) ? 1 : 0;
     sources.push({ url, sha256: git ? undefined : sha, dest, strip, localPath, ...(git && rev !== undefined ? { rev } : {}) });
+    // A plain file is copied to $SRCDIR/DEST/NAME: two of them there, and the later replaces the earlier unseen.
+    if (!git && !isArchiveUrl(url)) {
+      const target = posix.join(dest, posix.basename(url.replace(/[?#].*$/, '').replace(/^file:/, '')));
+      const earlier = copiedTo.get(target);
+      if (earlier !== undefined) add(`${k}.dest`, `"${url}" is copied to $SRCDIR/${target}, as sources[${earlier.i}] ("${earlier.url}") is: the later would replace the earlier; give one of them a dest of its own`);
+      else copiedTo.set(target, { i, url });
+    }
   });
   }
   return sources;
