@@ -213,6 +213,8 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             // Only a download that failed (the network, the server) may go better again: a
             // checksum mismatch or an archive kiln refuses fails the same way every time.
             fetchMayPass = isKilnError(e) && e.code === 'download-failed';
+            // A cache or workspace disk full is the machine's problem, not the package's (as for its output).
+            if (noSpaceLeft(e)) return fail('disk-full', messageOf(e));
             return fail('fetch-failed', messageOf(e));
           }
           phase('stage');

@@ -125,6 +125,21 @@ test('case 9, staging: a dependency that does not fit the build disk fails the j
   assert.match(app.cause ?? '', /staging its build dependencies failed with the disk of its workspace full/);
 });
 
+test('case 9, fetch: a source that does not fit the build disk fails the job as disk-full, not as fetch-failed', { skip: notRoot, timeout: 60_000 }, async () => {
+  await using dir = await tmpDir();
+  const tree = await writeTree(join(dir.path, 'tree'), { big: 'true' });
+  await writeFile(join(tree, 'big', 'data.bin'), Buffer.alloc(4 << 20, 7));
+  await writeFile(join(tree, 'big', 'recipe.toml'), `${await readFile(join(tree, 'big', 'recipe.toml'), 'utf8')}\n[[sources]]\nurl = "file:data.bin"\n`);
+  const state = join(dir.path, 'state');
+  await mkdir(join(state, 'work'), { recursive: true });
+  using _mount = mountTmpfs(join(state, 'work'), '2m');
+  const r = await runKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host', '--json', '--min-free', '0'], { timeoutMs: 50_000 });
+  assert.equal(r.code, 1, explain(r));
+  const big = pkgOf(await readReport(r), 'big');
+  assert.equal(big.reason, 'disk-full', explain(r));
+  assert.match(big.cause ?? '', /no space left on device|ENOSPC/i, explain(r));
+});
+
 test('case 9 through kiln serve: the build fails with disk-full, nothing is stored for it, the daemon lives on and /healthz answers', { skip: notRoot, timeout: 60_000 }, async (t) => {
   await using dir = await tmpDir();
   const tree = await writeTree(join(dir.path, 'tree'), DISK_FULL_TREE);
