@@ -8,6 +8,10 @@ import { tomlErrorText } from '../lib/toml-error.ts';
 export function tomlProblem(e: unknown, text: string): string {
   const base = tomlErrorText(e);
   const err = e as { message?: string; line?: number; column?: number };
+  if (err.line !== undefined && /expected comma or end of structure|invalid value/.test(String(err.message))) {
+    const open = unclosedBefore(text, err.line);
+    if (open !== undefined) return `${base} (is the ${open.kind} of line ${open.line}, ${JSON.stringify(open.key)}, missing its closing ${open.kind === 'array' ? ']' : '}'}?)`;
+  }
   if (!/redefine an already defined/.test(String(err.message)) || err.line === undefined) return base;
   const key = keyAt(text, err.line, err.column ?? 1);
   return key === undefined ? base : `${base} (${JSON.stringify(key)} is given twice: keep one)`;
@@ -23,4 +27,34 @@ export function keyAt(text: string, line: number, column: number): string | unde
   if (table !== null) return table[1];
   const key = /^([^=]+?)\s*=/.exec(rest);
   return key?.[1];
+}
+
+/**
+ * The array or inline table that is still open at 1-based `line`: the nearest key line
+ * before it (`archs = ["amd64"`), when what it opens is not closed by then. What an error
+ * at that line's start is most likely about. Quotes are skipped over; `#` ends a line.
+ */
+export function unclosedBefore(text: string, line: number): { line: number; key: string; kind: 'array' | 'inline table' } | undefined {
+  const rows = text.split(/\r?\n/);
+  for (let i = Math.min(line, rows.length) - 2; i >= 0; i--) {
+    const row = rows[i]!;
+    if (/^\s*\[/.test(row)) return undefined; // a table header: nothing open above it counts
+    const m = /^\s*([A-Za-z0-9_."'-]+)\s*=\s*/.exec(row);
+    if (m === null) continue; // a value line of a multi-line array
+    if (!/[[{]/.test(row[m[0].length] ?? '')) return undefined;
+    const stack: string[] = [];
+    for (const r of rows.slice(i, line - 1)) {
+      let quote: string | undefined;
+      for (const ch of r === row ? r.slice(m[0].length) : r) {
+        if (quote !== undefined) {
+          if (ch === quote) quote = undefined;
+        } else if (ch === '"' || ch === "'") quote = ch;
+        else if (ch === '#') break;
+        else if (ch === '[' || ch === '{') stack.push(ch);
+        else if (ch === ']' || ch === '}') stack.pop();
+      }
+    }
+    return stack.length === 0 ? undefined : { line: i + 1, key: m[1]!, kind: stack[0] === '[' ? 'array' : 'inline table' };
+  }
+  return undefined;
 }
