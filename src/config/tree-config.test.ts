@@ -156,7 +156,7 @@ test('every problem of kiln.toml is reported at once, in the order of the file',
 test('a type error in [defaults] does not hide the other keys of [defaults]', () => {
   const badMemory = 'defaults.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"';
   assert.deepEqual(problems('[defaults]\ncpus = 0\nmemory = "lots"\n'), ['defaults.cpus: must be greater than 0, got 0', badMemory]);
-  assert.deepEqual(problems('[defaults]\ncpus = "2"\nmemory = "lots"\n'), ['defaults.cpus: expected a whole number, got "2"', badMemory]);
+  assert.deepEqual(problems('[defaults]\ncpus = "2"\nmemory = "lots"\n'), ['defaults.cpus: expected a whole number, got "2" (write it without quotes: 2)', badMemory]);
   assert.deepEqual(problems('[defaults]\nsilent-timeout = 3\ntimeout = "x"\njobs = 1\n'), [
     'defaults.silent-timeout: expected a string, got 3 (a duration is written in quotes with its unit: silent-timeout = "3m" for minutes, "3s" for seconds)',
     'defaults.timeout: invalid duration "x": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
