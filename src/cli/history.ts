@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import type { JobRecord } from '../records/record-types.ts';
+import { describeReason } from '../plan/reason.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, formatMs, layoutFrom, parsePositive, type StateOptions } from './options.ts';
@@ -61,7 +62,7 @@ const COLUMNS: readonly (readonly [string, (r: JobRecord) => string, boolean?])[
   ['STATE', (r) => r.state],
   ['STARTED', (r) => (r.startedAt === null ? '' : new Date(r.startedAt).toISOString())],
   ['TOOK', (r) => (r.durationMs === null ? '' : formatMs(r.durationMs)), true],
-  ['WHY', (r) => (r.why?.kind === 'dependency-changed' ? `dependency-changed: ${r.why.dependency}` : r.why?.kind ?? '')],
+  ['WHY', (r) => (r.why === null ? '' : describeReason(r.why))],
 ];
 
 /** The history table (see the header): one line per row, columns padded to their widest cell. */

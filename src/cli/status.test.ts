@@ -47,6 +47,7 @@ test('packageNote: the cause; else a built package\'s why, labelled; a cancelled
     [{ state: 'built', cause: null, why: 'new' }, 'why: new'],
     [{ state: 'up-to-date', cause: null, why: null }, ''],
     [{ state: 'built', cause: null, why: 'new', worker: 'w1' }, 'why: new, worker w1'],
+    [{ state: 'built', cause: null, why: 'recipe-changed', whyText: 'recipe-changed: build.sh changed' }, 'why: recipe-changed: build.sh changed'],
     [{ state: 'failed', cause: 'the build script exited with status 2', why: 'new', worker: 'w2' }, 'the build script exited with status 2 (worker w2)'],
     [{ state: 'broken', cause: 'invalid recipe (2 problems):\n/t/a/recipe.toml: x: bad\n/t/a/recipe.toml: y: bad', why: null }, 'invalid recipe (2 problems):\n      a/recipe.toml: x: bad\n      a/recipe.toml: y: bad'],
   ] as const) {
@@ -78,15 +79,15 @@ test('historyText: a header row, aligned columns, the why and the cause apart, a
   const text = historyText([
     job({ runId: 'run-2', state: 'failed', cause: 'the build script exited with status 2', durationMs: 12_300 }),
     job({ runId: 'run-1', version: '1.0-10', startedAt: null, durationMs: null, why: null, state: 'broken', cause: 'invalid recipe (2 problems):\n/t/p/recipe.toml: a: bad\n/t/p/recipe.toml: b: bad' }),
-    job({ runId: 'run-0' }),
+    job({ runId: 'run-0', why: { kind: 'recipe-changed', changes: [{ part: 'file:build.sh', change: 'changed' }] } }),
   ], '/t');
   assert.equal(text, [
-    'RUN    PACKAGE  VERSION  STATE   STARTED                    TOOK  WHY  CAUSE',
-    'run-2  p@amd64  1.0      failed  1970-01-01T00:00:00.000Z  12.3s  new  the build script exited with status 2',
-    'run-1  p@amd64  1.0-10   broken                                        invalid recipe (2 problems):',
+    'RUN    PACKAGE  VERSION  STATE   STARTED                    TOOK  WHY                               CAUSE',
+    'run-2  p@amd64  1.0      failed  1970-01-01T00:00:00.000Z  12.3s  new: never built before           the build script exited with status 2',
+    'run-1  p@amd64  1.0-10   broken                                                                     invalid recipe (2 problems):',
     '      p/recipe.toml: a: bad',
     '      p/recipe.toml: b: bad',
-    'run-0  p@amd64  1.0      built   1970-01-01T00:00:00.000Z   1.0s  new',
+    'run-0  p@amd64  1.0      built   1970-01-01T00:00:00.000Z   1.0s  recipe-changed: build.sh changed',
     '',
   ].join('\n'));
 });

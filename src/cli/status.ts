@@ -86,9 +86,9 @@ export function registerStatus(program: Command, ctx: CliContext): void {
  * cancelled); a built package's reason to build, labelled (a bare `forced` beside a
  * cancelled package would read as why it was cancelled); else nothing.
  */
-export function packageNote(p: Pick<ReportPackage, 'state' | 'cause' | 'why' | 'worker'>, cwd = process.cwd()): string {
+export function packageNote(p: Pick<ReportPackage, 'state' | 'cause' | 'why' | 'whyText' | 'worker'>, cwd = process.cwd()): string {
   if (p.cause !== null) return `${causeForTerminal(p.cause, '      ', cwd)}${p.worker === undefined ? '' : ` (worker ${p.worker})`}`;
-  return p.state === 'built' && p.why !== null ? `why: ${p.why}${p.worker === undefined ? '' : `, worker ${p.worker}`}` : '';
+  return p.state === 'built' && p.why !== null ? `why: ${p.whyText ?? p.why}${p.worker === undefined ? '' : `, worker ${p.worker}`}` : '';
 }
 
 /** `status --runs`: one line per run, each column padded to its widest cell (durations right-aligned). */

@@ -5,7 +5,6 @@
 import { jobIdOf, type JobState } from '../plan/job.ts';
 import type { AutopkgtestEntry, LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 import { problemsOf } from './report-diagnostics.ts';
-import { describeChanges } from '../plan/input-parts.ts';
 import type { FailureGroup } from './failure-triage.ts';
 
 /** States in the order the page shows them: what needs attention first. */
@@ -244,7 +243,7 @@ function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): stri
 function row(p: ReportPackage, i: number, rank: number, options: RenderReportOptions): string {
   // Every package's log (a built one's too, as poudriere's logs/ pages have), a link where the page can make one.
   const log = p.log === null || options.logHref === undefined ? '' : `<a href="${esc(options.logHref(p.log))}">log</a>`;
-  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.why ?? '')}${p.whyChanges === undefined ? '' : `: ${esc(describeChanges(p.whyChanges))}`}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${log}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.whyText ?? p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${log}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
 }
 
 /** A path, escaped, that may wrap after each `/` (a full artifact path is wider than the page). */

@@ -11,7 +11,7 @@ import { KilnError } from '../errors.ts';
 import { EXCERPT_NOTE } from '../logs/log-compress.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import type { FailureReason, JobState } from '../plan/job.ts';
-import type { ReasonKind } from '../plan/reason.ts';
+import { describeReason, type ReasonKind } from '../plan/reason.ts';
 import type { PartChange } from '../plan/input-parts.ts';
 import type { JobRecord, Records } from '../records/records.ts';
 import { renderReportHtml } from './report-html.ts';
@@ -32,6 +32,8 @@ export interface ReportPackage {
   readonly whyDependency?: string;
   /** why is recipe-changed or source-changed: what changed since its last good build, when both recorded it (plan/input-parts.ts; present only then). */
   readonly whyChanges?: readonly PartChange[];
+  /** The reason in words, as the build printed it (`recipe-changed: build.sh changed`); present when why is. */
+  readonly whyText?: string;
   /** failed: the failure message; skipped: which dependency; broken: the reason chain (several lines for an invalid recipe). */
   readonly cause: string | null;
   /** null when the package did not run. */
@@ -196,6 +198,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     why: j.why?.kind ?? null,
     ...(j.why?.kind === 'dependency-changed' ? { whyDependency: j.why.dependency } : {}),
     ...((j.why?.kind === 'recipe-changed' || j.why?.kind === 'source-changed') && j.why.changes !== undefined ? { whyChanges: j.why.changes } : {}),
+    ...(j.why === null ? {} : { whyText: describeReason(j.why) }),
     cause: j.cause,
     durationMs: j.durationMs,
     log: j.log,
