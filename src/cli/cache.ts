@@ -63,6 +63,8 @@ export function registerCache(program: Command, ctx: CliContext): void {
       const { gcRuns, gcBundles } = await import('../run/gc-runs.ts');
       {
         using records = openRecords(state.root);
+        // A run whose kiln is gone is over: its logs and report are old runs' like any other.
+        records.markInterruptedRuns();
         stateRemoved.push(...(await gcRuns(state, records, { cutoff, keepLastRuns: opts.keepLastRuns ?? 0, dryRun: opts.dryRun === true })));
       }
       stateRemoved.push(...(await gcBundles(state, { cutoff, dryRun: opts.dryRun === true })));
@@ -76,9 +78,9 @@ export function registerCache(program: Command, ctx: CliContext): void {
         ? `the cache ${opts.dryRun ? 'would hold' : 'holds'} ${humanBytes(r.sizeAfter)} (--max-size ${humanBytes(opts.maxSize)})\n`
         : `the cache ${opts.dryRun ? 'would still hold' : 'still holds'} ${humanBytes(r.sizeAfter)}, over --max-size ${humanBytes(opts.maxSize)}: what is left: ${describeHeld(r.held ?? [], humanBytes)}\n`);
     }
-    // This state directory's package index must not list what is gone (other state
-    // directories sharing the cache prune theirs at their next gc or rewrite at their next build).
-    if (opts.dryRun !== true && r.removed.some((x) => x.kind === 'artifact')) {
+    // This state directory's package index must not list what is gone: what this gc removed,
+    // what another state directory's gc sharing the cache did, or a gc killed before this step.
+    if (opts.dryRun !== true) {
       const { pruneIndex } = await import('../run/update-index.ts');
       const dropped = await pruneIndex(state.index, state.root, (problem) => ctx.stderr.write(`kiln: ${problem}\n`));
       if (dropped > 0) ctx.stdout.write(`dropped ${dropped} package${dropped === 1 ? '' : 's'} whose artifact was removed from ${state.index}\n`);

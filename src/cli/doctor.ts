@@ -35,7 +35,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
       const mark = f.fixed === undefined ? 'found' : f.fixed ? 'fixed' : 'FAILED';
       out.write(`${mark.padEnd(6)} ${f.kind.padEnd(9)} ${f.path}\n         ${f.detail}${f.error === undefined ? '' : `\n         error: ${f.error}`}\n`);
     }
-    out.write(report.remaining === 0 ? 'all removed\n' : `${report.remaining} left over${opts.fix ? '' : `; run \`kiln doctor --fix${stateFlags(opts)}\` to remove them`}\n`);
+    out.write(report.remaining === 0 ? 'all removed\n' : `${report.remaining} left over${opts.fix ? '' : `; run \`kiln doctor --fix${stateFlags(opts)}${opts.cgroupParent === 'kiln' ? '' : ` --cgroup-parent ${opts.cgroupParent}`}\` to remove them`}\n`);
   });
 }
 

@@ -31,6 +31,8 @@ export function registerHistory(program: Command, ctx: CliContext): void {
     const remote = process.env['KILN_SERVER'] !== undefined && process.env['KILN_SERVER'] !== '' ? ` (kiln history reads the local records only, not the daemon's at KILN_SERVER: use \`kiln status --runs --server URL\` there)` : '';
     if (!existsSync(join(state.root, 'kiln.db'))) throw new KilnError('package-not-found', `no records in ${state.root}${recordsGoneNote(state.root)}`, { hint: `run \`kiln build\` first${remote}` });
     using records = openRecords(state.root);
+    // A run whose kiln is gone is not running: its jobs show as interrupted (as kiln status says).
+    records.markInterruptedRuns();
     const rows = records.history(name, { limit: opts.limit, ...(opts.arch === undefined ? {} : { arch: opts.arch }) });
     if (rows.length === 0 && opts.arch !== undefined) {
       // Builds of other arches: say which, rather than that the package is unknown.

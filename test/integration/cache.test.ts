@@ -454,7 +454,17 @@ test('a state dir whose cache gc dropped its packages, stored again by another s
   const gc = await runKiln(['cache', 'gc', '--older-than', '0s', '--state', one, '--cache', cache]);
   assert.equal(gc.code, 0, explain(gc));
   assert.deepEqual(await indexed(one), []);
-  assert.equal((await build(tree, join(dir.path, 'two'), '--cache', cache)).summary?.counts.built, 2);
+  const two = join(dir.path, 'two');
+  assert.equal((await build(tree, two, '--cache', cache)).summary?.counts.built, 2);
+  // Another state dir's gc removes them; this one's next gc drops them from its index (and
+  // from packages/All), though it removes nothing itself.
+  assert.equal((await runKiln(['cache', 'gc', '--older-than', '0s', '--state', one, '--cache', cache])).code, 0);
+  const gcTwo = await runKiln(['cache', 'gc', '--older-than', '0s', '--state', two, '--cache', cache]);
+  assert.equal(gcTwo.code, 0, explain(gcTwo));
+  assert.match(gcTwo.stdout, /dropped 2 packages whose artifact was removed/);
+  assert.deepEqual(await indexed(two), []);
+  assert.deepEqual(await readdir(join(two, 'packages', 'All')).catch(() => []), []);
+  assert.equal((await build(tree, two, '--cache', cache)).summary?.counts.built, 2);
   const back = await build(tree, one, '--cache', cache);
   assert.equal(back.summary?.counts['up-to-date'], 2, explain(back));
   assert.deepEqual(await indexed(one), ['a', 'b']);
