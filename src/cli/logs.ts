@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkArchOption } from '../debian/arch-names.ts';
 import { KilnError } from '../errors.ts';
 import { followLog } from '../logs/follow.ts';
+import { whenOutputCloses } from './output-closed.ts';
 import { rawLogFilter, writeRawLog } from '../logs/read-log.ts';
 import { logExists, openLogText } from '../logs/log-compress.ts';
 import { openRecords, runProcessGone, type JobRecord, type Records } from '../records/records.ts';
@@ -106,11 +107,19 @@ export function registerLogs(program: Command, ctx: CliContext): void {
     }
     const records = openRecords(state.root);
     const controller = new AbortController();
-    const stop = (): void => controller.abort();
-    // Ctrl-C ends following or waiting quietly; printing a finished log it just interrupts.
+    let interruptedByUser = false;
+    const stop = (): void => {
+      interruptedByUser = true;
+      controller.abort();
+    };
+    // Ctrl-C ends following or waiting quietly (exit 130); printing a finished log it just
+    // interrupts. A reader that went away (`| head`) ends following too.
     let catching = false;
     const catchSigint = (): void => {
-      if (!catching) process.once('SIGINT', stop);
+      if (!catching) {
+        process.once('SIGINT', stop);
+        whenOutputCloses(() => controller.abort());
+      }
       catching = true;
     };
     try {
@@ -183,7 +192,10 @@ export function registerLogs(program: Command, ctx: CliContext): void {
       // Following a job whose kiln had already died (found out just now): say so, as above.
       if (opts.follow && interrupted.has(job.runId) && job.state === 'cancelled') interruptedLine(ctx, job, records);
     } finally {
+      // Ctrl-C while following: exit 130, as the exit statuses table says of SIGINT.
+      if (interruptedByUser) ctx.exitCode = 130;
       process.off('SIGINT', stop);
+      if (catching) whenOutputCloses(undefined);
       records.close();
     }
   });

@@ -167,14 +167,15 @@ export function commandPath(program: CommandType, argv: readonly string[]): stri
  * When the reader of kiln's output goes away (`kiln status | head -1`), writing fails with
  * EPIPE (EIO on a terminal that is gone); unhandled, that crashed kiln with a stack trace.
  * kiln ends as a writer to a closed pipe does: a running build stops its jobs, cleans up
- * and records them cancelled (exit 130), saying why (output-closed.ts); anything else ends
- * as on SIGTERM.
+ * and records them cancelled (exit 130), saying why (output-closed.ts); `logs -f` stops
+ * following; anything else finishes what it does, printing nothing more.
  */
 function endOnClosedPipe(stream: NodeJS.WriteStream): void {
   let ended = false;
   stream.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
+    // Once closed, what is still written goes nowhere (a write to the destroyed stream errs too).
     if (ended) return;
+    if (e.code !== 'EPIPE' && e.code !== 'EIO') throw e;
     ended = true;
     outputClosed(e.code);
   });

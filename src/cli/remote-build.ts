@@ -20,6 +20,7 @@ import { call, callJson, type Remote } from './remote.ts';
 import { TREE_ROOT } from '../server/tree-root.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { FAILED_TAIL_LINES } from './progress/plain.ts';
+import { whenOutputCloses } from './output-closed.ts';
 
 export interface RemoteBuildRequest {
   readonly treeDir: string;
@@ -257,6 +258,8 @@ export async function followBuild(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Its reader gone (`| head`): cancelled as a local build is.
+  whenOutputCloses(() => onSignal('SIGTERM'));
   try {
     let lastState = '';
     let lastWaitingFor: string | null = null;
@@ -322,5 +325,6 @@ export async function followBuild(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    whenOutputCloses(undefined);
   }
 }

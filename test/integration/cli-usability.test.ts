@@ -209,13 +209,18 @@ test('output piped into `head -1`: kiln ends without a stack trace; a build canc
   };
   const plan = await piped(`plan --tree "${tree}" --state "${state}"`);
   assert.doesNotMatch(plan.stderr, /EPIPE|Unhandled|at .*\.ts:\d+/, plan.stderr);
-  assert.equal(plan.status, '143', 'plan ends as a writer to a closed pipe does (SIGTERM)');
+  assert.equal(plan.status, '0', 'plan finishes, printing nothing more (a command that changes state is never cut off midway)');
   const build = await piped(`build --tree "${tree}" --state "${state}" --jobs 2`);
   assert.doesNotMatch(build.stderr, /EPIPE|Unhandled|at .*\.ts:\d+/, build.stderr);
   assert.equal(build.status, '130', build.stderr);
   const report = JSON.parse(readFileSync(join(state, 'runs', (await readdir(join(state, 'runs')))[0]!, 'report.json'), 'utf8')) as { counts: Record<string, number> };
   assert.ok((report.counts['cancelled'] ?? 0) > 0, JSON.stringify(report.counts));
   assert.deepEqual(await readdir(join(state, 'work')).catch(() => []), [], 'no workspace left');
+  // A command that changes state finishes what it does: a new key, the index signed with it.
+  const key = await piped(`key create --force --state "${state}"`);
+  assert.equal(key.status, '0', key.stderr);
+  const signed = spawnSync('bash', ['-c', `"${process.execPath}" "${KILN_BIN}" key export --state "${state}" --binary -o "${dir.path}/k.gpg" && gpgv --keyring "${dir.path}/k.gpg" --output /dev/null - < "${state}/packages/index.json.asc"`], { encoding: 'utf8' });
+  assert.equal(signed.status, 0, signed.stderr);
 });
 
 test('kiln plan says what the build would about where it runs: --sandbox host with an env', async () => {

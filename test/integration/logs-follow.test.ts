@@ -89,6 +89,14 @@ test('kiln logs of a queued package: without -f the error says queued in run R; 
     second.child.stderr!.on('data', (c: Buffer) => (errs += c.toString('utf8')));
     assert.ok(await eventually(() => /waiting for it to start/.test(errs), 10_000), `logs -f said: ${errs}`);
     assert.match(errs, new RegExp(`^kiln: second@\\S+ is queued in run ${runId}; waiting for it to start\\n$`));
+    // Ctrl-C while following a running job: it stops, exit 130 (not a success a script would go on after).
+    const following = spawnKiln(['logs', 'first', '-f', '--state', state], { timeoutMs: 60_000 });
+    let outs = '';
+    following.child.stdout!.on('data', (c: Buffer) => (outs += c.toString('utf8')));
+    assert.ok(await eventually(() => /log opened at/.test(outs), 10_000), `logs -f printed: ${outs}`);
+    following.child.kill('SIGINT');
+    const f = await following.done;
+    assert.equal(f.code, 130, explain(f));
     await writeFile(gate, '');
 
     const s = await second.done;
