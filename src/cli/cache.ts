@@ -18,6 +18,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
   addStateOptions(du);
   du.action(async (opts: StateOptions & { json?: boolean }) => {
     const state = layoutFrom(opts);
+    assertCacheGiven(opts, state.cache);
     const u = await cacheUsage(state.cache);
     if (opts.json) {
       ctx.stdout.write(`${JSON.stringify({ cache: state.cache, ...u }, null, 2)}\n`);
@@ -95,6 +96,7 @@ export function registerCache(program: Command, ctx: CliContext): void {
   addStateOptions(verify);
   verify.action(async (opts: StateOptions & { fix?: boolean; json?: boolean }) => {
     const state = layoutFrom(opts);
+    assertCacheGiven(opts, state.cache);
     const { verifyCache } = await import('../cache/verify.ts');
     const r = await verifyCache(state.cache, { fix: opts.fix === true });
     if (opts.json) {
@@ -113,4 +115,12 @@ export function registerCache(program: Command, ctx: CliContext): void {
     if (r.damaged.length > 0 && !r.fixed) ctx.exitCode = 1;
   });
 
+}
+
+/** A --cache (or --state) that names no folder: said, rather than reported as an empty, sound cache (a typo). */
+function assertCacheGiven(opts: StateOptions, cacheDir: string): void {
+  if ((opts.cache === undefined && opts.state === undefined) || existsSync(cacheDir)) return;
+  throw new KilnError('path-unusable', `no cache at ${cacheDir}: the folder does not exist`, {
+    hint: `check --cache${opts.cache === undefined ? ' and --state' : ''} (kiln makes the cache at the first build that uses it)`,
+  });
 }

@@ -57,6 +57,8 @@ test("usage errors, commander's and kiln's own, print kiln's format with a hint 
     [['cache', 'gc', '--keep-last-runs', '1.5'], /^kiln: error \[usage\]: --keep-last-runs: expected a whole number of at least 0, got "1\.5"$/m, /^ {2}hint: give digits/m],
     [['plan', '--tree', 'examples', '--cache', ''], /^kiln: error \[usage\]: --cache: the path is empty$/m, /^ {2}hint: give a directory/m],
     [['cache', 'frobnicate'], /^kiln: error \[usage\]: unknown command 'frobnicate'$/m, /^ {2}hint: see `kiln cache --help` for the commands$/m],
+    // A mistyped cache is said, not reported as an empty, sound one.
+    [['cache', 'verify', '--cache', '/nonexistent/kiln-cache'], /^kiln: error \[path-unusable\]: no cache at \/nonexistent\/kiln-cache: the folder does not exist$/m, /^ {2}hint: check --cache /m],
     // Another tool's verb: what kiln calls it.
     [['clean'], /^kiln: error \[usage\]: unknown command 'clean': `kiln cache gc` removes old runs' artifacts and logs; `kiln doctor --fix` removes what a killed run left/m, /^ {2}hint: see `kiln --help` for the commands$/m],
     [['why'], /^kiln: error \[usage\]: unknown command 'why': `kiln plan` says why each package would be built/m, /hint: see `kiln --help`/m],
