@@ -178,6 +178,11 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     ] }),
     want: ['sources[1].dest: "https://h/p2/fix.patch?x=1" is copied to $SRCDIR/fix.patch, as sources[0] ("https://h/p1/fix.patch") is: the later would replace the earlier; give one of them a dest of its own'],
   },
+  {
+    name: 'a missing key of a table is said after the table\'s own lines (a misspelt script)',
+    text: recipe({ build: { script: null, scirpt: '"make"' } }),
+    want: ['build: unknown key "scirpt" (did you mean "script"?)', 'build: needs "script" or "script-file"'],
+  },
   { name: 'missing summary', text: recipe({ top: { summary: null } }), want: ['summary: missing required key (expected a string)'] },
   { name: 'missing [build]', text: recipe({ build: null }), want: ['build: missing required key (expected a table)'] },
   { name: 'wrong type: license', text: recipe({ top: { license: '3' } }), want: ['license: expected a string, got the number 3 (write it in quotes: license = "3")'] },

@@ -221,7 +221,7 @@ export function parseRecipe(
   const script = str(build['script']);
   const scriptFile = str(build['script-file']);
   if (script === undefined && scriptFile === undefined && raw['build'] !== undefined) {
-    add('build', 'needs "script" or "script-file"');
+    add('build', 'needs "script" or "script-file"', 'build.script'); // said after the table's last line: the key is missing
   }
   if (script !== undefined && scriptFile !== undefined) add('build', 'has both "script" and "script-file": keep one');
   if (script !== undefined && script.trim() === '') add('build.script', 'is empty: write the build commands (e.g. "make install DESTDIR=$DESTDIR"), or use "true" for a package with no files');
