@@ -162,6 +162,7 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   },
   { name: 'unknown top-level key', text: recipe({ top: { colour: '"red"' } }), want: ['unknown key "colour"'] },
   { name: 'unknown key in [build]', text: recipe({ build: { jobs: '4' } }), want: ['build: unknown key "jobs"'] },
+  { name: 'another tool\'s key at the top (BitBake, RPM)', text: recipe({ top: { description: '"x"', summary: null, BuildRequires: '["zlib"]' } }), want: ['unknown key "description" (did you mean "summary"?)', 'unknown key "BuildRequires" (did you mean "build-depends"?)', 'summary: missing required key (expected a string)'] },
   {
     name: 'unknown key in [[sources]]',
     text: recipe({ sources: [{ url: '"file:a.patch"', sha: '"x"' }] }),

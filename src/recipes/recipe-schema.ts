@@ -108,7 +108,8 @@ export function describeIssue(issue: z.core.$ZodIssue, value: unknown, known: re
   switch (issue.code) {
     case 'unrecognized_keys': {
       const near = issue.keys.flatMap((k) => {
-        const c = closestName(k, known);
+        const synonym = KEY_SYNONYMS[k.toLowerCase()];
+        const c = synonym !== undefined && known.includes(synonym) ? synonym : closestName(k, known);
         return c === undefined ? [] : [`"${c}"`];
       });
       const suggest = near.length === 0 ? '' : ` (did you mean ${near.join(', ')}?)`;
@@ -174,6 +175,27 @@ function fixFor(expected: string, v: unknown): string {
   if (expected === 'boolean' && (v === 'true' || v === 'false')) return ` (write it without quotes: ${v})`;
   return '';
 }
+
+/** Keys other tools' recipes use (BitBake, RPM, pkgsrc, Arch) for one kiln names otherwise: suggested where that key is allowed. */
+const KEY_SYNONYMS: Readonly<Record<string, string>> = {
+  description: 'summary',
+  desc: 'summary',
+  comment: 'summary',
+  pkgdesc: 'summary',
+  deps: 'depends',
+  requires: 'depends',
+  rdepends: 'depends',
+  'build-deps': 'build-depends',
+  builddepends: 'build-depends',
+  build_depends: 'build-depends',
+  buildrequires: 'build-depends',
+  makedepends: 'build-depends',
+  arch: 'archs',
+  architecture: 'archs',
+  pkgver: 'version',
+  pkgrel: 'release',
+  pkgname: 'name',
+};
 
 /** The keys (recipes, kiln.toml, debian.toml) whose value is a duration such as "30m". */
 const DURATION_KEYS: ReadonlySet<string> = new Set(['timeout', 'silent-timeout', 'loop-timeout']);
