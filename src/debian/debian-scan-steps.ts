@@ -68,12 +68,18 @@ export function prepare(req: DebianRequest, release: SuiteRelease, picked: reado
   const invalid: InvalidPackage[] = [];
   const prepared = new Map<string, Prepared>();
   for (const p of picked) {
-    const archs = targetArchs(p.src, req.archs);
+    const archs = targetArchs(p.src, req.archs, req.options.mode);
     if (archs.length === 0) {
       // --all: a source for other architectures is simply not for this run (wanna-build's
       // "not-for-us"); one asked for by name is reported.
       if (req.all) continue;
-      invalid.push({ name: p.src.package, version: p.src.version, debian: true, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: [{ file: p.dscPath ?? `${release.url} Sources`, key: 'Architecture', message: `${p.src.package} ${p.src.version} builds for ${p.src.architecture.join(' ')}, none of ${req.archs.join(', ')}` }] });
+      const words = p.src.architecture.join(' ');
+      const message = req.options.mode === 'binary-indep' && targetArchs(p.src, req.archs).length > 0
+        ? `${p.src.package} ${p.src.version} builds no arch-independent package (Architecture: ${words}): --binary-indep leaves nothing of it to build`
+        : req.options.mode === 'binary-arch' && targetArchs(p.src, req.archs).length > 0
+          ? `${p.src.package} ${p.src.version} builds no package for ${req.archs.join(', ')} (Architecture: ${words}): --binary-arch leaves nothing of it to build`
+          : `${p.src.package} ${p.src.version} builds for ${words}, none of ${req.archs.join(', ')}`;
+      invalid.push({ name: p.src.package, version: p.src.version, debian: true, dir: p.dscPath ?? `${release.mirror}/${p.src.directory}`, diagnostics: [{ file: p.dscPath ?? `${release.url} Sources`, key: 'Architecture', message }] });
       continue;
     }
     if (p.src.problems.length > 0) {

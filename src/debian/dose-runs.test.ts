@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, runSources, type Checkable } from './dose-runs.ts';
+import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, runSources, targetArchsOf, type Checkable } from './dose-runs.ts';
 import { lazySources } from './lazy-index.ts';
 
 const REQ = { archs: ['amd64'], options: { mode: 'binary' as const } };
@@ -87,4 +87,18 @@ test('brokenFrom: per source, one message per run that found it broken; answers 
   // A cross build's says so, and what a cross-buildable source does.
   const cross = brokenFrom([{ arch: 'arm64', mode: 'binary-arch', cross: 'amd64', sources: new Map([['c', '']]) }], [[{ source: 'c', version: '1', reason: 'unsat-conflict: make:amd64' }]]);
   assert.deepEqual([...cross], [['c', ['arm64: build dependencies not installable for a cross build from amd64: unsat-conflict: make:amd64 (a source that cross-builds names its build tools :native, or the tools are Multi-Arch: foreign; build this one natively, without --cross)']]]);
+});
+
+test('targetArchsOf: the jobs of a source for the mode asked; -A builds the arch-independent part once, -B no all job; nothing when the mode leaves nothing', () => {
+  const rows: [string[], string[], 'binary' | 'binary-arch' | 'binary-indep', string[]][] = [
+    [['any', 'all'], ['amd64', 'arm64'], 'binary', ['amd64', 'arm64']],
+    [['all'], ['amd64', 'arm64'], 'binary', ['all']],
+    [['any', 'all'], ['amd64', 'arm64'], 'binary-indep', ['all']],
+    [['any'], ['amd64', 'arm64'], 'binary-indep', []],
+    [['any', 'all'], ['amd64', 'arm64'], 'binary-arch', ['amd64', 'arm64']],
+    [['all'], ['amd64'], 'binary-arch', []],
+    [['i386', 'all'], ['amd64'], 'binary', ['all']],
+    [['i386', 'all'], ['amd64'], 'binary-arch', []],
+  ];
+  for (const [words, archs, mode, want] of rows) assert.deepEqual(targetArchsOf(words, archs, mode), want, `${words.join(' ')} on ${archs.join(',')} ${mode}`);
 });

@@ -42,7 +42,11 @@ export interface DoseRun {
 const MODES: readonly DebianBuildMode[] = ['binary', 'binary-arch', 'binary-indep'];
 
 /** The archs of this run a source builds for: `all` when it builds only arch-independent packages. */
-export function targetArchsOf(words: readonly string[], archs: readonly string[]): string[] {
+export function targetArchsOf(words: readonly string[], archs: readonly string[], mode: DebianBuildMode = 'binary'): string[] {
+  // -A: the arch-independent packages, built once (the `all` job, on the run's first arch).
+  if (mode === 'binary-indep') return words.includes('all') ? ['all'] : [];
+  // -B: the arch-dependent ones, on each arch of the run that has them; no `all` job.
+  if (mode === 'binary-arch') return archs.filter((a) => words.some((w) => w !== 'all' && archMatches(a, w)));
   const indepOnly = words.length > 0 && words.every((w) => w === 'all');
   if (indepOnly) return ['all'];
   const matching = archs.filter((a) => words.some((w) => w !== 'all' && archMatches(a, w)));
@@ -88,7 +92,7 @@ export function doseRuns(list: readonly Checkable[], req: RunShape, latin1 = fal
     const key = c.architecture.length === 1 ? c.architecture[0]! : c.architecture.join(' ');
     let mine = groupsOf.get(key);
     if (mine === undefined) {
-      const targets = targetArchsOf(c.architecture, req.archs);
+      const targets = targetArchsOf(c.architecture, req.archs, req.options.mode);
       mine = runArchs.filter((arch) => targets.some((a) => (a === 'all' ? primary : a) === arch))
         .map((arch) => group(arch, modeOfWords(c.architecture, targets.includes(arch) ? arch : 'all', req)));
       groupsOf.set(key, mine);

@@ -16,9 +16,9 @@ export function profilesOf(o: DebianOptions): string[] {
   return [...new Set([...o.profiles, ...(o.nocheck ? ['nocheck'] : [])])];
 }
 
-/** The archs of this run a source builds for: `all` when it builds only arch-independent packages. */
-export function targetArchs(src: Pick<SourcePackage, 'architecture'>, archs: readonly string[]): string[] {
-  return targetArchsOf(src.architecture, archs);
+/** The archs of this run a source builds for: `all` when it builds only arch-independent packages (or -A asks for those only). */
+export function targetArchs(src: Pick<SourcePackage, 'architecture'>, archs: readonly string[], mode: DebianBuildMode = 'binary'): string[] {
+  return targetArchsOf(src.architecture, archs, mode);
 }
 
 /** -b on the primary arch (arch and indep packages), -B elsewhere; -A for arch-all-only sources. */
