@@ -16,6 +16,7 @@ import type { AltGroup, Provide, Relation } from './relation-types.ts';
 import type { SourcePackage } from './sources-index.ts';
 import { breakWaitCycles, type BrokenCycles, type Wait } from './wait-cycles.ts';
 import { buildConflictsFor, buildDependsFor, modeOf, targetArchs, waitFor } from './source-relations.ts';
+import { keyOptions } from './key-options.ts';
 import { builtinDefaults } from '../recipes/recipe-defaults.ts';
 import { crossChosen, crossClosure, crossStanzas, crossToolchain, isCrossJob, jobOptions } from './cross.ts';
 
@@ -232,10 +233,10 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: builtinDefaults.silentTimeoutMs, ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }) },
     dir: where,
     file: where,
-    recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: req.options, chosen: chosenFor })),
+    recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: keyOptions(req.options), chosen: chosenFor })),
     // Each arch's node is keyed by its own mode and resolution: adding riscv64 to a run
     // leaves what was built for amd64 up to date.
-    recipeHashByArch: Object.fromEntries(Object.keys(modeFor).map((a) => [a, sha256(JSON.stringify({ kind: 'debian', files, mode: modeFor[a], options: req.options, chosen: chosenFor[a] }))])),
+    recipeHashByArch: Object.fromEntries(Object.keys(modeFor).map((a) => [a, sha256(JSON.stringify({ kind: 'debian', files, mode: modeFor[a], options: keyOptions(req.options), chosen: chosenFor[a] }))])),
     sourcesHash: sha256(files),
     env: undefined,
     debian,

@@ -12,9 +12,8 @@ import type { AltGroup, Relation } from './relation-types.ts';
 import type { SourcePackage } from './sources-index.ts';
 import { satisfiesConstraint } from './version.ts';
 
-export function profilesOf(o: DebianOptions): string[] {
-  return [...new Set([...o.profiles, ...(o.nocheck ? ['nocheck'] : [])])];
-}
+import { profilesOf } from './key-options.ts';
+export { keyOptions, profilesOf } from './key-options.ts';
 
 /** The archs of this run a source builds for: `all` when it builds only arch-independent packages (or -A asks for those only). */
 export function targetArchs(src: Pick<SourcePackage, 'architecture'>, archs: readonly string[], mode: DebianBuildMode = 'binary'): string[] {

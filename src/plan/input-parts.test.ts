@@ -54,14 +54,14 @@ test('inputPartsOf: a Debian source: its files, then per arch its mode, options 
     name: 'hello', sources: [],
     debian: {
       source: { files: [{ name: 'hello_2.10-3.dsc', sha256: '11'.repeat(32) }, { name: 'hello_2.10.orig.tar.gz', sha256: '22'.repeat(32) }] },
-      options: { nocheck: false },
+      options: { profiles: [], nocheck: false, mode: 'binary' },
       modeFor: { amd64: 'full', arm64: 'any' },
       chosen: { amd64: ['debhelper=13.11#aaaa', '!libnothere-dev', 'conflicts:foo (<< 2)'], arm64: ['debhelper=13.11#bbbb'] },
     },
   } as unknown as PackageSpec;
   const files = { 'file:hello_2.10-3.dsc': '11'.repeat(8), 'file:hello_2.10.orig.tar.gz': '22'.repeat(8) };
   assert.deepEqual(inputPartsOf(spec, 'amd64'), {
-    recipe: { ...files, mode: 'full', options: '{"nocheck":false}', 'dep:debhelper': '13.11#aaaa', '!libnothere-dev': '', 'conflicts:foo (<< 2)': '' },
+    recipe: { ...files, mode: 'full', options: '{"profiles":[],"nocheck":false}', 'dep:debhelper': '13.11#aaaa', '!libnothere-dev': '', 'conflicts:foo (<< 2)': '' },
     sources: files,
   });
   assert.equal(inputPartsOf(spec, 'arm64').recipe['mode'], 'any');
@@ -76,4 +76,14 @@ test('withChanges: names the parts of its own kind; unchanged without the earlie
   assert.deepEqual(withChanges({ kind: 'source-changed' }, before, now), { kind: 'source-changed' });
   assert.deepEqual(withChanges({ kind: 'recipe-changed', debian: true }, undefined, now), { kind: 'recipe-changed', debian: true });
   assert.equal(describeReason({ kind: 'source-changed' }), 'source-changed: a source checksum changed');
+});
+
+test('a Debian source\'s options part is the key\'s: profiles in any order, --nocheck or the nocheck profile, the run-wide mode: all one', async () => {
+  const { keyOptions } = await import('../debian/key-options.ts');
+  const a = keyOptions({ profiles: ['nodoc', 'nocheck'], nocheck: false, mode: 'binary' });
+  assert.deepEqual(a, keyOptions({ profiles: ['nocheck', 'nodoc'], nocheck: false, mode: 'binary-arch' }));
+  assert.deepEqual(a, keyOptions({ profiles: ['nodoc'], nocheck: true, mode: 'binary' }));
+  assert.deepEqual(a, { profiles: ['nocheck', 'nodoc'], nocheck: true });
+  assert.notDeepEqual(a, keyOptions({ profiles: ['nodoc'], nocheck: false, mode: 'binary' }));
+  assert.deepEqual(keyOptions({ profiles: [], nocheck: false, mode: 'binary', binnmu: 2 }), { profiles: [], nocheck: false, binnmu: 2 });
 });

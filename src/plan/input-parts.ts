@@ -6,6 +6,7 @@
 
 import type { Reason } from './reason.ts';
 import type { PackageSpec } from './spec.ts';
+import { keyOptions } from '../debian/key-options.ts';
 
 /**
  * Part label → value. Labels: `file:PATH` (a file of the recipe, a short digest),
@@ -39,7 +40,7 @@ export function inputPartsOf(spec: PackageSpec, arch: string): InputParts {
     const recipe: Record<string, string> = { ...files };
     const mode = d.modeFor[arch];
     if (mode !== undefined) recipe['mode'] = mode;
-    recipe['options'] = JSON.stringify(d.options);
+    recipe['options'] = JSON.stringify(keyOptions(d.options));
     for (const c of d.chosen[arch] ?? []) {
       const eq = c.indexOf('=');
       if (eq > 0 && !c.startsWith('!') && !c.startsWith('conflicts:')) recipe[`dep:${c.slice(0, eq)}`] = c.slice(eq + 1);
