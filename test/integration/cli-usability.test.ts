@@ -219,6 +219,8 @@ test('output piped into `head -1`: kiln ends without a stack trace; a build canc
   assert.ok((report.counts['cancelled'] ?? 0) > 0, JSON.stringify(report.counts));
   assert.deepEqual(await readdir(join(state, 'work')).catch(() => []), [], 'no workspace left');
   // A command that changes state finishes what it does: a new key, the index signed with it.
+  const one = await runKiln(['build', 'p0000', '--tree', tree, '--state', state]);
+  assert.equal(one.code, 0, explain(one));
   const key = await piped(`key create --force --state "${state}"`);
   assert.equal(key.status, '0', key.stderr);
   const signed = spawnSync('bash', ['-c', `"${process.execPath}" "${KILN_BIN}" key export --state "${state}" --binary -o "${dir.path}/k.gpg" && gpgv --keyring "${dir.path}/k.gpg" --output /dev/null - < "${state}/packages/index.json.asc"`], { encoding: 'utf8' });
