@@ -162,6 +162,11 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
       else log.note(`kept the installed build dependencies as layer ${c.depsLayer.key.slice(0, 16)} in ${Date.now() - t0} ms, for later builds with the same resolution`);
     }
   }
+  // What the build ran with, whichever way it was installed (sbuild's "Package versions"):
+  // what a bug report of a failed build needs, which writes no .buildinfo.
+  log.note('package versions in the build root:');
+  const versions = await runAs('root', "dpkg-query -W -f='${binary:Package} ${Version}\\n' | sort");
+  if (versions.exitCode !== 0) log.note(`(dpkg-query exited with status ${versions.exitCode}: no list)`);
 
   async function installBuildDeps(): Promise<DebianRunOutcome | undefined> {
     await mkdir(archiveHost, { recursive: true });

@@ -193,6 +193,10 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             jl.note(`warning (${flaky})`);
             outcome = { ...outcome, warnings: [...(outcome.warnings ?? []), flaky] };
           }
+          if (outcome.state === 'failed' && earlier.length > 0 && outcome.failure !== undefined) {
+            // Failed every time --retry let it try: said in its message (console, report, records).
+            outcome = { ...outcome, failure: { ...outcome.failure, message: `${outcome.failure.message} (attempt ${attemptNo}; the ${earlier.length === 1 ? 'earlier one' : `${earlier.length} earlier ones`} failed too: ${earlier.join('; ')})` } };
+          }
           if (outcome.state === 'failed' && o.keepFailed) {
             const kept = dirname(sandbox.host.src);
             outcome = { ...outcome, keptWorkspace: kept };

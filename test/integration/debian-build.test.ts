@@ -67,6 +67,10 @@ test('hello from bookworm: built offline in the env, installed by apt from kiln\
   for (const phase of ['fetch', 'install', 'build', 'collect']) assert.match(log, new RegExp(`==> phase ${phase} `), `log has phase ${phase}`);
   assert.match(log, /dpkg-buildpackage -us -uc -B/);
   assert.match(log, /collected hello_2\.10-3_amd64\.deb/);
+  // What it was built with, as sbuild's "Package versions" lists it.
+  const versionsAt = log.indexOf('k package versions in the build root:');
+  assert.ok(versionsAt > 0, 'the log lists the package versions');
+  assert.match(log.slice(versionsAt), /^\[ *[\d.]+\] o debhelper \d\S*$/m);
   assert.ok(existsSync(join(state, 'repo', 'dists', 'bookworm', 'InRelease')), 'the run published a signed repository');
   const published = readFileSync(join(state, 'repo', 'dists', 'bookworm', 'main', 'binary-amd64', 'Packages'), 'utf8');
   assert.match(published, /^Package: hello$/m);

@@ -293,6 +293,8 @@ test('--retry N: a flaky build is built again in a fresh workspace and said flak
   assert.match(flakyLog, /o flaky test failed\n.*k failed: .*\n.*k attempt 1 failed \(the build script exited with status 1\): building it again in a fresh workspace \(--retry 2, 1 of 2\)/);
   const brokenLog = await readFile(pkgOf(report, 'broken').log!, 'utf8');
   assert.equal(brokenLog.match(/o always fails/g)?.length, 3, brokenLog);
+  // Its cause says it was tried three times, and how each ended.
+  assert.equal(pkgOf(report, 'broken').cause, 'the build script exited with status 2 (attempt 3; the 2 earlier ones failed too: the build script exited with status 2; the build script exited with status 2)');
   // A failure a retry cannot change is not retried (an invalid recipe is broken, not built).
   const without = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'state2'), '--sandbox', 'host', '--json', '--force', 'broken', 'broken']);
   assert.equal((await readFile(pkgOf(await readReport(without), 'broken').log!, 'utf8')).match(/o always fails/g)?.length, 1, 'retried without --retry');
