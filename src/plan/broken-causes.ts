@@ -68,7 +68,7 @@ export function brokenText(t: BrokenTextContext, k: number, bad: readonly number
   const chain = whatItIs(t.broken[bad[0]!]!);
   // The group of alternatives the first broken dependency was chosen for, if any.
   const j = d.buildIdx.findIndex((b, i) => b === firstNum && d.buildGroups[i]!.length > 1);
-  if (j < 0) return `needs ${first}, ${chain.word}${also}: ${chain.reason}`;
+  if (j < 0) return `needs ${asWritten(d, firstNum, first)}, ${chain.word}${also}: ${chain.reason}`;
   const group = d.buildGroups[j]!;
   const arch = d.arch === 'all' ? t.hostArch : d.arch;
   const parts: string[] = [];
@@ -97,6 +97,20 @@ export function brokenText(t: BrokenTextContext, k: number, bad: readonly number
   // The chain runs to the end of the line: the chosen alternative comes last.
   parts.push(chosen);
   return `needs one of ${group.map(formatRelation).join(' | ')}: ${parts.join('; ')}`;
+}
+
+/**
+ * The one relation of `d` that took draft `num`, as the recipe writes it (`zlib (>= 5)`,
+ * `pa, provided by a`); `label` (the package's name) when it came another way (a runtime
+ * dependency staged with one) or the relation names it plainly.
+ */
+function asWritten(d: Draft, num: number, label: string): string {
+  const i = d.buildIdx.indexOf(num);
+  const group = i < 0 ? undefined : d.buildGroups[i];
+  const r = group?.length === 1 ? group[0] : undefined;
+  if (r === undefined || r.archQualifier !== undefined) return label;
+  if (r.name !== label) return `${formatRelation(r)}, provided by ${label}`;
+  return r.constraint === undefined ? label : formatRelation(r);
 }
 
 /** A package's own `ignore` (`ignored: …`) is what its cause says first. */

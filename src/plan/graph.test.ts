@@ -431,9 +431,9 @@ test('a broken package still provides what its recipe says: what needs that hear
     invalid: [{ ...invalid('libgreet'), provides: [{ name: 'greet-api', version: '1.0' }, { name: 'greet-cli', version: undefined }] }],
   });
   const s = states(g);
-  // The provider is named: it is the package that is broken.
-  assert.match(s['app@amd64']!, /^needs libgreet, which is broken: invalid recipe/);
-  assert.match(s['plain@amd64']!, /^needs libgreet, which is broken: invalid recipe/);
+  // The relation as written, and the provider: it is the package that is broken.
+  assert.match(s['app@amd64']!, /^needs greet-api \(>= 1\.0\), provided by libgreet, which is broken: invalid recipe/);
+  assert.match(s['plain@amd64']!, /^needs greet-cli, provided by libgreet, which is broken: invalid recipe/);
 });
 
 test('a misspelt dependency or target gets a did-you-mean, a merely short one does not', () => {
@@ -488,7 +488,7 @@ test('a provider whose provides item does not parse is broken, not missing; an u
   };
   const g = graph([spec('user', { bdeps: ['libz-dev (>= 1.2)'] }), spec('typo', { bdeps: ['libgret'] }), spec('libgreet')], { invalid: [zfake] });
   const s = states(g);
-  assert.equal(s['user@amd64'], 'needs zfake, which is broken: invalid recipe: /tree/zfake/recipe.toml: provides[0]: "libz-dev (>= 1.2)": only "=" is allowed in Provides, not ">="');
+  assert.equal(s['user@amd64'], 'needs libz-dev (>= 1.2), provided by zfake, which is broken: invalid recipe: /tree/zfake/recipe.toml: provides[0]: "libz-dev (>= 1.2)": only "=" is allowed in Provides, not ">="');
   assert.equal(s['typo@amd64'], 'needs libgret, which is not in the tree (did you mean "libgreet"?)', 'no unreadable recipe: no note');
 });
 

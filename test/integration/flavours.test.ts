@@ -72,7 +72,7 @@ test('flavours: a flavour named like another package makes its recipe invalid, n
   const report = await readReport(r);
   assert.deepEqual(statesOf(report), { app: 'broken', 'app-full': 'built', tls: 'built', user: 'broken' });
   // What needs its other flavour hears that its recipe is broken, not that the name is unknown.
-  assert.match(pkgOf(report, 'user').cause ?? '', /^needs app, which is broken: invalid recipe: /);
+  assert.match(pkgOf(report, 'user').cause ?? '', /^needs app-nossl, provided by app, which is broken: invalid recipe: /);
   assert.match(pkgOf(report, 'app').cause ?? '', /recipe\.toml: flavours\.full: its package name "app-full" is taken by the package in \S+app-full: give the flavour another name/);
 });
 
@@ -85,5 +85,5 @@ test('flavours: a recipe that is invalid for another reason still names its flav
   const r = await runKiln(['plan', '--tree', tree, '--state', join(dir.path, 'state'), '--json']);
   assert.equal(r.code, 1, explain(r));
   const user = (JSON.parse(r.stdout) as { packages: { name: string; reason: string | null }[] }).packages.find((p) => p.name === 'user');
-  assert.match(user?.reason ?? '', /^needs app, which is broken: invalid recipe: \S+recipe\.toml: unknown key "bogus"/);
+  assert.match(user?.reason ?? '', /^needs app-nossl, provided by app, which is broken: invalid recipe: \S+recipe\.toml: unknown key "bogus"/);
 });
