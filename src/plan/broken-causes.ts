@@ -132,7 +132,12 @@ function whatItIs(cause: string): { word: string; reason: string } {
 export function hopText(drafts: readonly Draft[], u: number, v: number): string {
   const name = (i: number): string => drafts[i]!.name;
   const d = drafts[u]!;
-  if (d.buildIdx.includes(v)) return ` -> ${name(v)}`;
+  if (d.buildIdx.includes(v)) {
+    // Needed by another name (a provide, an alternative): said, or the step makes no sense.
+    const group = d.buildGroups[d.buildIdx.indexOf(v)];
+    const r = group?.find((x) => x.name === name(v)) === undefined ? group?.[0] : undefined;
+    return r === undefined ? ` -> ${name(v)}` : ` -> ${name(v)} (for ${group!.map(formatRelation).join(' | ')})`;
+  }
   for (const b of d.buildIdx) {
     // Breadth-first along runtime dependencies from b to v.
     const prev = new Map<number, number>([[b, -1]]);

@@ -288,6 +288,11 @@ test('a package of the tree built for none of the run\'s archs is "not built for
   assert.equal(g.byId.get('typo@amd64')!.broken, 'needs onlyarn, which is not in the tree (did you mean "onlyarm"?)');
 });
 
+test('a cycle through a provided name says the name each step was needed for', () => {
+  const g = graph([spec('a', { bdeps: ['b'], provides: ['pa'] }), spec('b', { bdeps: ['pa'] })]);
+  assert.equal(g.byId.get('b@amd64')!.broken, 'dependency cycle: a -> b -> a (for pa)');
+});
+
 test('archsOf', () => {
   const rows: [string[], string[], string[]][] = [
     [['any'], ['amd64', 'arm64'], ['amd64', 'arm64']],
