@@ -99,12 +99,24 @@ async function serve(handler: Parameters<typeof createServer>[1]): Promise<{ ser
   return { server, base: `http://127.0.0.1:${addr.port}` };
 }
 
+/** A server answering with `handler`, and a downloads store in a cache of its own (short retry pauses), both gone after the test. */
+async function servedDownloads(t: { after: (fn: () => Promise<void>) => void }, handler: Parameters<typeof createServer>[1]): Promise<{ base: string; downloads: ReturnType<typeof createDownloads>; cacheDir: string }> {
+  const { server, base } = await serve(handler);
+  const cacheDir = await mkdtemp(join(tmpdir(), 'kiln-politely-'));
+  t.after(async () => {
+    server.closeAllConnections();
+    server.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+  return { base, cacheDir, downloads: createDownloads({ cacheDir, mirrors: {}, retryPausesMs: [10, 10] }) };
+}
+
 test(`downloads: twenty files asked for at once open at most ${PER_SERVER} connections to the server, and a dropped connection is tried again`, async (t) => {
   const body = (i: number): string => `file ${i}\n`.repeat(100);
   let open = 0;
   let most = 0;
   const seen = new Map<string, number>();
-  const { server, base } = await serve((req, res) => {
+  const { base, downloads } = await servedDownloads(t, (req, res) => {
     const path = req.url ?? '/';
     seen.set(path, (seen.get(path) ?? 0) + 1);
     // The first request for /f/7 loses its connection before any answer.
@@ -119,13 +131,6 @@ test(`downloads: twenty files asked for at once open at most ${PER_SERVER} conne
       res.writeHead(200).end(body(Number(path.slice(3))));
     }, 30);
   });
-  const cacheDir = await mkdtemp(join(tmpdir(), 'kiln-politely-'));
-  t.after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await rm(cacheDir, { recursive: true, force: true });
-  });
-  const downloads = createDownloads({ cacheDir, mirrors: {}, retryPausesMs: [10, 10] });
   const got = await Promise.all(Array.from({ length: 20 }, (_, i) => downloads.fetch(`${base}/f/${i}`, sha256(body(i)))));
   assert.equal(got.length, 20);
   assert.ok(most <= PER_SERVER, `at most ${PER_SERVER} at once, saw ${most}`);
@@ -136,7 +141,7 @@ test(`downloads: twenty files asked for at once open at most ${PER_SERVER} conne
 test('downloads: a connection cut off midway (some bytes written) is tried again from the start, for fetch and for learn (makesum)', async (t) => {
   const body = 'midway '.repeat(20_000);
   const seen = new Map<string, number>();
-  const { server, base } = await serve((req, res) => {
+  const { base, downloads, cacheDir } = await servedDownloads(t, (req, res) => {
     const path = req.url ?? '/';
     seen.set(path, (seen.get(path) ?? 0) + 1);
     if (seen.get(path) === 1) {
@@ -147,13 +152,6 @@ test('downloads: a connection cut off midway (some bytes written) is tried again
     }
     res.writeHead(200).end(body);
   });
-  const cacheDir = await mkdtemp(join(tmpdir(), 'kiln-politely-'));
-  t.after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await rm(cacheDir, { recursive: true, force: true });
-  });
-  const downloads = createDownloads({ cacheDir, mirrors: {}, retryPausesMs: [10, 10] });
   const path = await downloads.fetch(`${base}/a`, sha256(body));
   assert.equal(await readFile(path, 'utf8'), body);
   assert.equal(seen.get('/a'), 2);
@@ -165,20 +163,13 @@ test('downloads: a connection cut off midway (some bytes written) is tried again
 
 test('downloads: a server answering 503 for a moment is asked again; a 404 is not', async (t) => {
   const seen = new Map<string, number>();
-  const { server, base } = await serve((req, res) => {
+  const { base, downloads } = await servedDownloads(t, (req, res) => {
     const path = req.url ?? '/';
     seen.set(path, (seen.get(path) ?? 0) + 1);
     if (path === '/busy' && seen.get(path) === 1) return void res.writeHead(503, { 'retry-after': '1' }).end('busy');
     if (path === '/busy') return void res.writeHead(200).end('at last\n');
     res.writeHead(404).end();
   });
-  const cacheDir = await mkdtemp(join(tmpdir(), 'kiln-politely-'));
-  t.after(async () => {
-    server.closeAllConnections();
-    server.close();
-    await rm(cacheDir, { recursive: true, force: true });
-  });
-  const downloads = createDownloads({ cacheDir, mirrors: {}, retryPausesMs: [10, 10] });
   assert.equal(await readFile(await downloads.fetch(`${base}/busy`, sha256('at last\n')), 'utf8'), 'at last\n');
   assert.equal(seen.get('/busy'), 2);
   await assert.rejects(downloads.fetch(`${base}/gone`, sha256('x')), /HTTP 404/);
