@@ -66,7 +66,8 @@ export function whyBuild(input: DecideInput): Reason {
   if (prev === undefined) return input.lastAttemptFailed === true ? { kind: 'new', failedBefore: true } : { kind: 'new' };
   if (prev.sourcesHash !== input.sourcesHash) return { kind: 'source-changed' };
   if (prev.recipeHash !== input.recipeHash) return input.debian === true ? { kind: 'recipe-changed', debian: true } : { kind: 'recipe-changed' };
-  if (prev.envId !== input.envId || prev.arch !== input.arch) return { kind: 'environment-changed' };
+  if (prev.envId !== input.envId) return { kind: 'environment-changed', was: prev.envId, now: input.envId };
+  if (prev.arch !== input.arch) return { kind: 'environment-changed' };
   const changed = changedDependency(input.depOutputs, prev.depOutputs);
   if (changed !== undefined) return dependencyChanged(changed);
   // Same inputs as the last good build, but its artifact is gone (cache gc'd or moved).

@@ -14,7 +14,8 @@ export type Reason =
   | { readonly kind: 'source-changed'; readonly changes?: readonly PartChange[] }
   /** `staged`: the dependency is staged now and was not before ('added'), or no longer is ('removed'); absent: its output changed (or is being rebuilt). */
   | { readonly kind: 'dependency-changed'; readonly dependency: string; readonly staged?: 'added' | 'removed' }
-  | { readonly kind: 'environment-changed' }
+  /** `was`, `now`: the env ids (`debian-12@3`, `host:…`) of the last good build and of this one. */
+  | { readonly kind: 'environment-changed'; readonly was?: string; readonly now?: string }
   | { readonly kind: 'previous-failure' }
   /**
    * `by: 'twice'`: kiln build --twice builds everything again to compare; `by:
@@ -45,7 +46,7 @@ export function describeReason(r: Reason): string {
         : r.staged === 'removed' ? `dependency-changed: ${r.dependency} is no longer staged`
         : `dependency-changed: ${r.dependency} changed`;
     case 'environment-changed':
-      return 'environment-changed: the build environment or arch changed';
+      return r.was !== undefined && r.now !== undefined ? `environment-changed: the build environment changed (${r.was} → ${r.now})` : 'environment-changed: the build environment or arch changed';
     case 'previous-failure':
       return 'previous-failure: the last build with these inputs failed';
     case 'forced':
