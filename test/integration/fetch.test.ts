@@ -103,6 +103,11 @@ test('kiln fetch: a tree without packages and a target that names none are error
   const none = await runKiln(['fetch', 'nosuch', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'state')]);
   assert.notEqual(none.code, 0, explain(none));
   assert.match(none.stderr, /nosuch/);
+  // An invalid kiln.toml stops it, as it stops plan and build: every problem said, exit 2.
+  await writeFile(join(dir.path, 'tree', 'kiln.toml'), 'archs = ["amd46"]\n[mirror]\ngnu = "https://h/"\n');
+  const bad = await runKiln(['fetch', '--tree', join(dir.path, 'tree'), '--state', join(dir.path, 'state')]);
+  assert.equal(bad.code, 2, explain(bad));
+  assert.match(bad.stderr, /error \[config-invalid\]: the tree's configuration is invalid:\n.*kiln\.toml: archs\[0\]: .*\n.*kiln\.toml: unknown key "mirror" \(did you mean "mirrors"\?\)/);
 });
 
 test('kiln fetch --makesum: a recipe.toml that is a link gets the line in the file it points to and stays a link; a target naming nothing edits nothing', async () => {
