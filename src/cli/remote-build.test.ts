@@ -167,3 +167,29 @@ test("the server's API hints become CLI hints for kiln cancel and kiln status", 
   const other = new KilnError('unauthorized', 'no');
   assert.equal(forTheCli(other, 'b1'), other);
 });
+
+test('packBundle: the tree without its VCS data, the local state dir, or the substitute token file kiln.toml names (a secret)', async () => {
+  const { mkdtempSync, mkdirSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { execFileSync } = await import('node:child_process');
+  const { packBundle } = await import('./remote-build.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-bundle-test-'));
+  try {
+    for (const d of ['.git', 'secrets', 'pkg', 'state', 'odd[1]']) mkdirSync(join(dir, d));
+    writeFileSync(join(dir, '.git', 'HEAD'), 'ref\n');
+    writeFileSync(join(dir, 'secrets', 'token'), 'TOP-SECRET\n');
+    writeFileSync(join(dir, 'secrets', 'readme'), 'kept\n');
+    writeFileSync(join(dir, 'pkg', 'recipe.toml'), 'x\n');
+    writeFileSync(join(dir, 'state', 'kiln.db'), '');
+    writeFileSync(join(dir, 'odd[1]', 'f'), 'kept\n');
+    writeFileSync(join(dir, 'kiln.toml'), '[substitutes]\nurl = "https://cache.example/kiln"\ntoken-file = "secrets/token"\n');
+    const { bytes } = await packBundle(dir, join(dir, 'state'));
+    writeFileSync(join(dir, '..', `${dir.split('/').pop()}.tar.zst`), bytes);
+    const listed = execFileSync('tar', ['--zstd', '-tf', join(dir, '..', `${dir.split('/').pop()}.tar.zst`)], { encoding: 'utf8' }).split('\n').filter((l) => l !== '').sort();
+    assert.deepEqual(listed, ['./', './kiln.toml', './odd[1]/', './odd[1]/f', './pkg/', './pkg/recipe.toml', './secrets/', './secrets/readme']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.tar.zst`, { force: true });
+  }
+});

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorCodes, isKilnError, KilnError, type ErrorCode } from '../errors.ts';
 import type { CliContext } from './main.ts';
@@ -68,8 +68,15 @@ export async function packBundle(treeDir: string, stateDir: string): Promise<{ b
   const tmp = mkdtempSync(join(tmpdir(), 'kiln-bundle-'));
   try {
     const out = join(tmp, 'bundle.tar.zst');
-    const rel = relative(resolve(treeDir), resolve(stateDir));
-    const excludes = ['--exclude-vcs', '--exclude=./.kiln', ...(rel !== '' && !rel.startsWith('..') ? [`--exclude=./${rel}`] : [])];
+    const inTree = (path: string): string | undefined => {
+      const rel = relative(resolve(treeDir), resolve(path));
+      return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? `--exclude=./${rel}` : undefined;
+    };
+    // Never sent: the local state dir, and the substitute token's file (a secret kept beside
+    // the tree; the daemon has no use for it and would keep it with the bundle).
+    const { loadTreeConfig } = await import('../config/load-tree-config.ts');
+    const tokenFile = (await loadTreeConfig(treeDir)).config.substitutes?.tokenFile;
+    const excludes = ['--no-wildcards', '--exclude-vcs', '--exclude=./.kiln', ...[inTree(stateDir), tokenFile === undefined ? undefined : inTree(tokenFile)].filter((x): x is string => x !== undefined)];
     await new Promise<void>((ok, fail) => {
       const child = spawn(
         'tar',
