@@ -102,7 +102,10 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       throw new KilnError('usage', '--server-tree names a tree of a daemon: give --server URL too (or $KILN_SERVER)', { hint: 'to build a tree of this machine, use --tree DIR' });
     }
     if (remote !== undefined) {
-      refuseLocalOnly(command);
+      // Sent to a daemon by the environment, not by a flag: said, with how to build here instead.
+      const fromEnv = opts.server === undefined;
+      refuseLocalOnly(command, fromEnv);
+      if (fromEnv && opts.json !== true) ctx.stderr.write(`kiln: building on the kiln daemon at ${remote.url} ($KILN_SERVER is set; \`KILN_SERVER= kiln build …\` builds on this machine)\n`);
       const { remoteBuild } = await import('./remote-build.ts');
       ctx.exitCode = await remoteBuild(remote, { treeDir: opts.tree, stateDir: layoutFrom(opts).root, targets, archs: opts.arch, env: opts.env, json: opts.json, serverTree: opts.serverTree }, ctx);
       return;
@@ -337,13 +340,13 @@ export function collectHook(v: string, prev: string[] = []): string[] {
  * Options that shape a local run only: a daemon's builds run with its own `kiln serve`
  * settings, so giving them with --server is an error, not silently ignored.
  */
-function refuseLocalOnly(command: Command): void {
+function refuseLocalOnly(command: Command, fromEnv: boolean): void {
   const given = command.options
     .filter((o) => LOCAL_ONLY.has(o.long ?? '') && command.getOptionValueSource(o.attributeName()) === 'cli')
     .map((o) => o.long!);
   if (given.length === 0) return;
-  throw new KilnError('usage', `--server: ${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a local build only`, {
-    hint: `the daemon's builds use its own settings (kiln serve --jobs, --overcommit-cpus, --sandbox); a Debian build goes through the tree's debian.toml${given.includes('--option') ? "; recipe options go through the tree's kiln.toml [options], which is sent with it" : ''}`,
+  throw new KilnError('usage', `--server${fromEnv ? ' ($KILN_SERVER)' : ''}: ${given.join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to a local build only`, {
+    hint: `the daemon's builds use its own settings (kiln serve --jobs, --overcommit-cpus, --sandbox); a Debian build goes through the tree's debian.toml${given.includes('--option') ? "; recipe options go through the tree's kiln.toml [options], which is sent with it" : ''}${fromEnv ? '; to build on this machine, unset KILN_SERVER (`KILN_SERVER= kiln build …`)' : ''}`,
   });
 }
 
