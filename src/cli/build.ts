@@ -13,7 +13,7 @@ import { DEFAULT_MIN_FREE } from '../run/free-space.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
 import type { OptionSetting } from '../plan/options.ts';
-import { collectOption, natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, parseSizeOption, layoutFrom, parseArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
+import { collectOption, natsUrlOf, parseDurationOption, parseLogLimit, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, formatMs, parseSizeOption, layoutFrom, collectArchList, parseCount, parseJobs, summaryCounts, type StateOptions } from './options.ts';
 import { flushProgress, jsonRenderer, plainRenderer } from './progress/plain.ts';
 import { addRemoteOptions, remoteFrom, type RemoteOptions } from './remote.ts';
 import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
@@ -64,7 +64,7 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     .option('--tree <dir>', 'the recipe tree (may hold a debian.toml)', '.')
     .option('-j, --jobs <n>', 'at most N builds at once (default: number of cores)', parseJobs)
     .option('--overcommit-cpus <n>', 'let builds reserve N cpus more than the machine has cores (fills cores that serial or I/O phases leave idle; default 0)', parseCount('--overcommit-cpus'))
-    .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine)', parseArchList)
+    .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine); repeated, they add up', collectArchList)
     .option('--fail-fast', 'stop starting new jobs after the first failure')
     .option('--min-free <size>', 'start no more jobs once the disk of the state dir (workspaces, cache) has less free; those not started are skipped and the run fails (default 1G; 0: no limit)', parseSizeOption('--min-free', { zero: true }))
     .option('--keep-failed', "keep a failed job's workspace for inspection")

@@ -12,7 +12,7 @@ import type { FetchEvent } from '../run/fetch-tree.ts';
 import type { CliContext } from './main.ts';
 import { withInterrupt } from './interrupt.ts';
 import type { OptionSetting } from '../plan/options.ts';
-import { addStateOptions, collectOption, formatMs, layoutFrom, parseArchList, parsePositive, type StateOptions } from './options.ts';
+import { addStateOptions, collectOption, formatMs, layoutFrom, collectArchList, parsePositive, type StateOptions } from './options.ts';
 
 interface FetchOpts extends StateOptions {
   tree: string;
@@ -29,7 +29,7 @@ export function registerFetch(program: Command, ctx: CliContext): void {
     .description('download every source the targets (and their build dependencies) need into the downloads cache, checking each sha256; nothing is built')
     .argument('[targets...]', 'package names or globs; default: every package of the tree')
     .option('--tree <dir>', 'the recipe tree', '.')
-    .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine\'s)', parseArchList)
+    .option('--arch <list>', 'target architectures, comma-separated (default: kiln.toml archs, else this machine\'s); repeated, they add up', collectArchList)
     .option('--makesum', 'first fetch each source of the targets\' own recipes that has no sha256 yet, and write its sha256 into the recipe (check it against the checksum upstream publishes)')
     .option('--option <setting>', 'as kiln build --option: the sources of what a recipe option that is on needs are fetched too (repeatable)', collectOption)
     .option('-j, --jobs <n>', 'downloads at once', parsePositive('--jobs'), 4)

@@ -141,3 +141,10 @@ test('formatMs: rounded to the unit shown (never 60.0s, 5m60s or 59m60s)', () =>
   ];
   for (const [ms, want] of rows) assert.equal(formatMs(ms), want, String(ms));
 });
+
+test('collectArchList: --arch given twice adds up, each list checked, no arch twice', async () => {
+  const { collectArchList } = await import('./options.ts');
+  assert.deepEqual(collectArchList('arm64', collectArchList('amd64')), ['amd64', 'arm64']);
+  assert.deepEqual(collectArchList('amd64,riscv64', ['amd64']), ['amd64', 'riscv64']);
+  assert.throws(() => collectArchList('x86_64', ['amd64']), /not a Debian architecture name/);
+});

@@ -96,6 +96,11 @@ export function refuseRepeats(cmd: Command, ...flags: string[]): Command {
 }
 
 /** `--arch a,b`: Debian arch names (dpkg-architecture -L), each once, in the order given. */
+/** --arch given more than once: the lists add up, as --option and --force do (commander passes the earlier value). */
+export function collectArchList(text: string, prev?: string[]): string[] {
+  return [...new Set([...(prev ?? []), ...parseArchList(text)])];
+}
+
 export function parseArchList(text: string): string[] {
   // A trailing comma is fine (a list made by a loop); `amd64,,arm64` or `,amd64` lost a
   // name on the way (a shell variable that was empty?).
@@ -163,7 +168,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--no-check-valid-until', 'take the suite\'s Release even past its Valid-Until: for a snapshot of the archive frozen on purpose (apt\'s check-valid-until=no); its new envs too')
     // One file per --dsc (repeat it): a variadic option would swallow the source names after it.
     .option('--dsc <file>', 'a local .dsc file to build too, its files beside it (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations)')
+    .option('--profiles <list>', 'active build profiles, comma-separated (e.g. nocheck,nodoc): for Debian builds, and for recipes ($KILN_PROFILES, <!nocheck> in relations); repeated, they add up', (v: string, prev?: string) => (prev === undefined ? v : `${prev},${v}`))
     .option('--nocheck', 'DEB_BUILD_OPTIONS=nocheck and the nocheck profile')
     .option('--binnmu <n|auto>', 'a binary-only rebuild: the packages are versioned VERSION+bN (as sbuild --binNMU N --make-binNMU); auto: each rebuild of a version built before (here or in the archive) gets the next N, a first build none', parseBinnmu)
     .option('-B, --binary-arch', 'dpkg-buildpackage -B: architecture-dependent packages only')

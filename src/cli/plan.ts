@@ -26,7 +26,7 @@ import { assertTreeHasPackages, preparePlan } from '../run/prepare-plan.ts';
 import type { CliContext } from './main.ts';
 import type { OptionSetting } from '../plan/options.ts';
 import type { PackageSpec } from '../plan/spec.ts';
-import { collectOption, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
+import { collectOption, profilesOf, addDebianOptions, debianFrom, type DebianOptionsCli, addStateOptions, layoutFrom, collectArchList, type StateOptions } from './options.ts';
 
 interface PlanOpts extends StateOptions, DebianOptionsCli {
   tree: string;
@@ -47,7 +47,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     .description('print the plan: every package, its state (to-build, up-to-date, broken) and why')
     .argument('[targets...]', 'package names or globs; default: every package of the tree')
     .option('--tree <dir>', 'the recipe tree (may hold a debian.toml)', '.')
-    .option('--arch <list>', 'target architectures, comma-separated', parseArchList)
+    .option('--arch <list>', 'target architectures, comma-separated; repeated, they add up', collectArchList)
     // One glob per --force (repeat it): a variadic option would swallow the targets after it.
     .option('--force <glob>', 'plan these packages as forced rebuilds (one name or glob each; repeat it)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--option <setting>', 'turn a recipe option on or off: NAME=on|off for every package that has it, PKG:NAME=on|off for one (repeatable; over kiln.toml [options])', collectOption)

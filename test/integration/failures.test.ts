@@ -194,7 +194,7 @@ test('exit statuses: usage and configuration errors exit 2 with a message, a bro
     assert.match(r.stderr, re, `kiln ${args.join(' ')}`);
   }
   // Sent to a daemon by $KILN_SERVER: the refusal says so, and how to build here instead.
-  const byEnv = await runKiln(['build', '--tree', fixtureTree('diamond'), '-j', '3'], { ...opts, env: { ...opts.env, KILN_SERVER: 'http://127.0.0.1:9', KILN_TOKEN: 't' } });
+  const byEnv = await runKiln(['build', '--tree', fixtureTree('diamond'), '-j', '3'], { ...opts, env: { KILN_SERVER: 'http://127.0.0.1:9', KILN_TOKEN: 't' } });
   assert.equal(byEnv.code, 2, explain(byEnv));
   assert.match(byEnv.stderr, /error \[usage\]: --server \(\$KILN_SERVER\): --jobs applies to a local build only\n.*hint: .*unset KILN_SERVER/);
   const broken = await runKiln(['build', '--tree', fixtureTree('missing-dep'), '--state', state, '--jobs', '2'], opts);
