@@ -256,7 +256,8 @@ test('files a recipe names must stay inside its folder after symlinks; links wit
   await symlink('real', join(pkg('inside'), 'd'));
   await symlink(join(pkg('inside'), 'real/build.sh'), join(pkg('inside'), 'run.sh')); // absolute, still inside
   // Outside: through a folder link, a relative file link, an absolute one, /etc itself.
-  await put(root, 'escape/recipe.toml', recipeText('escape', ['file:sub/passwd', 'file:rel.txt', 'file:link.txt', 'file:etc/passwd'].map((u) => `[[sources]]\nurl = "${u}"\n`).join(''), 'script-file = "run.sh"'));
+  // (The two passwd files get dests of their own: copied to one $SRCDIR path they would be an error of their own.)
+  await put(root, 'escape/recipe.toml', recipeText('escape', ['file:sub/passwd', 'file:rel.txt', 'file:link.txt', 'file:etc/passwd'].map((u, i) => `[[sources]]\nurl = "${u}"\ndest = "d${i}"\n`).join(''), 'script-file = "run.sh"'));
   await symlink(join(outside, 'sub'), join(pkg('escape'), 'sub'));
   await symlink('../../outside/outside.txt', join(pkg('escape'), 'rel.txt'));
   await symlink(join(outside, 'outside.txt'), join(pkg('escape'), 'link.txt'));
