@@ -169,6 +169,10 @@ export function registerEnv(program: Command, ctx: CliContext): void {
       if (e.refreshed.some((r) => r.error !== undefined)) ctx.exitCode = 1;
       return;
     }
+    if (e.unchanged === true) {
+      out(`kiln: ${name} is up to date: apt upgraded no package, so ${e.previous} stays its version (nothing built in it is built again) (${formatMs(performance.now() - started)})\n`);
+      return;
+    }
     out(`kiln: updated ${summary(e)} in ${formatMs(performance.now() - started)}; was ${e.previous}\n`);
     if (e.removed.length > 0) out(`kiln: removed unused versions ${e.removed.join(', ')}\n`);
     const kept = e.versions.filter((v) => v !== e.versionId);

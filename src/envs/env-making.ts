@@ -5,7 +5,7 @@
 // the env's lock and moved into place; env.json is written last. env-store.ts gives the
 // shared context and the overview; env-leasing.ts makes the layers and removes old versions.
 
-import { mkdir, rename, rmdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rmdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hostDebianMirror } from '../config/mirrors.ts';
 import { KilnError } from '../errors.ts';
@@ -173,6 +173,7 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
         await gcLayers(name, meta.current);
         return { ...(await info(name)), previous: meta.current, removed: [], refreshed };
       }
+      let unchanged = false;
       await ctx.nameLock(name, async () => {
         const meta = await readMeta(p, name);
         previous = meta.current;
@@ -188,6 +189,14 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
           const restore = await prepareRootForApt(join(stage, 'root'));
           const argv = await makers.upgrade(join(stage, 'root'), { signal: o.signal, onLine: o.onOutput });
           await restore();
+          // apt changed no package: the current version stays (a new one would rebuild every
+          // package built in it for nothing); its instance layers are refreshed all the same.
+          if ((await installedPackages(versionRoot(p, meta.current))) === (await installedPackages(join(stage, 'root')))) {
+            await removeTree(stage);
+            unchanged = true;
+            await refresh(meta.current, versionDir(p, meta.current), false);
+            return;
+          }
           // The instances are made over the new base before it becomes current, so builds find them ready.
           await refresh(vid, stage, false);
           const version: VersionMeta = {
@@ -205,7 +214,23 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
         }
       }, o.signal);
       const removed = await leasing.gcVersions(name);
-      return { ...(await info(name)), previous, removed, refreshed };
+      if (unchanged) await gcLayers(name, previous);
+      return { ...(await info(name)), previous, removed, refreshed, unchanged };
     },
   };
+}
+
+/**
+ * The packages dpkg has installed in `root` (name:arch=version, sorted, one string): what
+ * an update compares to tell whether apt changed anything.
+ */
+export async function installedPackages(root: string): Promise<string> {
+  const status = await readFile(join(root, 'var', 'lib', 'dpkg', 'status'), 'utf8');
+  const out: string[] = [];
+  for (const stanza of status.split(/\n\n+/)) {
+    const field = (f: string): string | undefined => new RegExp(`^${f}: (.*)$`, 'm').exec(stanza)?.[1];
+    if (!/^Status: install ok installed$/m.test(stanza)) continue;
+    out.push(`${field('Package')}:${field('Architecture')}=${field('Version')}`);
+  }
+  return out.sort().join('\n');
 }

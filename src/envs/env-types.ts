@@ -101,7 +101,8 @@ export interface EnvStore {
   importTarball(name: string, file: string, options?: ImportOptions): Promise<EnvInfo>;
   /** The current version as a root tarball `importTarball` makes the same version of, elsewhere (env-export.ts). */
   exportTarball(name: string, file: string, options?: RunOpts): Promise<EnvInfo & { readonly file: string }>;
-  update(name: string, options?: RunOpts & { readonly instancesOnly?: boolean }): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[]; readonly refreshed: readonly InstanceRefresh[] }>;
+  /** `unchanged`: apt changed no package, so the current version stays (its instance layers refreshed). */
+  update(name: string, options?: RunOpts & { readonly instancesOnly?: boolean }): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[]; readonly refreshed: readonly InstanceRefresh[]; readonly unchanged?: boolean }>;
   list(): Promise<EnvInfo[]>;
   get(name: string): Promise<EnvInfo>;
   destroy(name: string): Promise<void>;

@@ -180,3 +180,22 @@ describe('kiln doctor', () => {
     assert.equal(check.ok, check.detail.startsWith('usable'), check.detail);
   });
 });
+
+test('doctor looks for what a killed env create or update left where the envs are: $KILN_ENVS, shared between state dirs', async () => {
+  await using state = await tmpDir();
+  await using envs = await tmpDir();
+  const dead = 2 ** 22 + 12345;
+  await mkdir(join(envs.path, 'bw', 'tmp', '20261124T223429-853c0822', 'usr'), { recursive: true });
+  await mkdir(join(envs.path, '.locks'), { recursive: true });
+  await writeFile(join(envs.path, '.locks', 'bw.lock'), `${dead} ${hostname()} ${Date.now()} abc\n`);
+  const saved = process.env['KILN_ENVS'];
+  process.env['KILN_ENVS'] = envs.path;
+  try {
+    const found = await runDoctor({ stateDir: state.path, fix: true });
+    assert.deepEqual(found.findings.filter((f) => f.kind === 'env-temp').map((f) => f.path), [join(envs.path, 'bw', 'tmp', '20261124T223429-853c0822')]);
+    assert.equal(found.remaining, 0);
+  } finally {
+    if (saved === undefined) delete process.env['KILN_ENVS'];
+    else process.env['KILN_ENVS'] = saved;
+  }
+});

@@ -31,6 +31,7 @@ import { ownerAlive, pidAlive, readEntries } from './journal.ts';
 import { liveMountsUnder, unmountLazily } from './mounts.ts';
 import { breakLock, reapEntry, staleLocks } from './reaper.ts';
 import { rootlessUnavailable } from './rootless/probe.ts';
+import { envsDirOf } from '../envs/layout.ts';
 
 export type FindingKind = 'journal' | 'mount' | 'cgroup' | 'workspace' | 'lock' | 'env-temp' | 'cache-temp';
 
@@ -100,8 +101,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
   // Only where kiln assembles roots (a job's workspace, an env being made): a file system
   // the user mounted for the state directory, its cache or logs is theirs, never undone.
-  const whereKilnMounts = (m: string): boolean => /^(work\/|envs\/[^/]+\/tmp\/)/.test(relative(stateDir, m));
-  for (const m of await liveMountsUnder(stateDir)) {
+  const envsDir = envsDirOf(stateDir);
+  const whereKilnMounts = (m: string): boolean => /^work\//.test(relative(stateDir, m)) || /^[^/]+\/tmp\//.test(relative(envsDir, m));
+  for (const m of [...new Set([...(await liveMountsUnder(stateDir)), ...(await liveMountsUnder(envsDir))])]) {
     if (!whereKilnMounts(m)) continue;
     add({ kind: 'mount', path: m, detail: 'mounted in kiln\'s own namespace (sandbox mounts live only in their build\'s namespace)' }, () => unmountLazily(m));
   }
@@ -140,8 +142,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
 
   // An env's tmp/ holds a root being made only while its create, update or import runs,
-  // under the env's lock: with that lock free or held by a dead pid, what is there is left over.
-  const envsDir = join(stateDir, 'envs');
+  // under the env's lock: with that lock free or held by a dead pid, what is there is left
+  // over. The envs are where kiln keeps them ($KILN_ENVS, shared between state dirs, or STATE/envs).
   const staleEnvLocks = new Set(await staleLocks(join(envsDir, '.locks')));
   for (const name of await readdir(envsDir).catch(() => [] as string[])) {
     if (name.startsWith('.')) continue;

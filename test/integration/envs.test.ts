@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
@@ -104,8 +104,19 @@ test('env create, list, update under a lease, destroy: bookworm amd64 with the r
   const table = await kilnEnv(['list', '--state', state]);
   assert.match(table.stdout, new RegExp(`^bookworm-amd64\\s+bookworm\\s+amd64\\s+${v1.versionId}\\s+\\d+\\.\\d MiB`, 'm'));
 
-  // A build in progress holds the first version.
+  // An update that upgrades nothing keeps the version: nothing built in it is built again.
   const store = createEnvStore({ stateDir: state });
+  const nothing = await kilnEnv(['update', 'bookworm-amd64', '--state', state]);
+  assert.equal(nothing.code, 0, explain(nothing));
+  assert.match(nothing.stdout, new RegExp(`kiln: bookworm-amd64 is up to date: apt upgraded no package, so ${v1.versionId} stays its version`));
+  assert.equal((await store.get('bookworm-amd64')).id, v1.id);
+  assert.deepEqual(await readdir(join(state, 'envs/bookworm-amd64/tmp')), []);
+  // An older version of one package in the root (as the archive moving on leaves it): the
+  // next update upgrades it, and that makes a new version.
+  const status = join(v1.root, 'var/lib/dpkg/status');
+  await writeFile(status, (await readFile(status, 'utf8')).replace(/^(Package: hostname\n(?:.+\n)*?Version: ).+$/m, '$10.1'));
+
+  // A build in progress holds the first version.
   const lease = await store.acquire('bookworm-amd64');
   assert.equal(lease.env.id, v1.id);
 
