@@ -191,7 +191,8 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
           await restore();
           // apt changed no package: the current version stays (a new one would rebuild every
           // package built in it for nothing); its instance layers are refreshed all the same.
-          if ((await installedPackages(versionRoot(p, meta.current))) === (await installedPackages(join(stage, 'root')))) {
+          const before = await installedPackages(versionRoot(p, meta.current));
+          if (before !== undefined && before === (await installedPackages(join(stage, 'root')))) {
             await removeTree(stage);
             unchanged = true;
             await refresh(meta.current, versionDir(p, meta.current), false);
@@ -222,10 +223,12 @@ export function envMaking(ctx: StoreContext, leasing: EnvLeasing): Pick<EnvStore
 
 /**
  * The packages dpkg has installed in `root` (name:arch=version, sorted, one string): what
- * an update compares to tell whether apt changed anything.
+ * an update compares to tell whether apt changed anything; undefined without a dpkg database.
  */
-export async function installedPackages(root: string): Promise<string> {
-  const status = await readFile(join(root, 'var', 'lib', 'dpkg', 'status'), 'utf8');
+export async function installedPackages(root: string): Promise<string | undefined> {
+  // No dpkg database (a root not made by dpkg): what changed cannot be told, so it did.
+  const status = await readFile(join(root, 'var', 'lib', 'dpkg', 'status'), 'utf8').catch(() => undefined);
+  if (status === undefined) return undefined;
   const out: string[] = [];
   for (const stanza of status.split(/\n\n+/)) {
     const field = (f: string): string | undefined => new RegExp(`^${f}: (.*)$`, 'm').exec(stanza)?.[1];

@@ -131,6 +131,13 @@ test('create refuses bad names, an existing name, and missing mirrors, naming wh
   await assert.rejects(store.create('x', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR }), (e: unknown) =>
     e instanceof KilnError && /already exists/.test(e.message) && /env update x/.test(e.hint ?? '') && /env destroy x/.test(e.hint ?? ''));
   await assert.rejects(store.get('nope'), (e: unknown) => e instanceof KilnError && e.code === 'env-not-found');
+  // NAME-ARCH missing beside the env of another arch: no did-you-mean of that one; the arch and its suite to make it with.
+  await store.create('bw-amd64', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  await assert.rejects(store.get('bw-arm64'), (e: unknown) => e instanceof KilnError && e.code === 'env-not-found'
+    && e.message.endsWith('(there is bw-amd64, for another arch)') && !/did you mean/.test(e.message)
+    && /make one with `kiln env create bw-arm64 --suite bookworm --arch arm64`/.test(e.hint ?? ''));
+  // A typo is still one.
+  await assert.rejects(store.get('bw-amd46'), (e: unknown) => e instanceof KilnError && /did you mean "bw-amd64"/.test(e.message));
 });
 
 test('a failed or aborted create leaves nothing; a leftover of a killed create is cleaned by the next', async (t) => {
@@ -158,6 +165,31 @@ test('a failed or aborted create leaves nothing; a leftover of a killed create i
   const e = await store.create('a', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
   assert.deepEqual((await readdir(join(state, 'envs', 'a'))).sort(), ['env.json', 'leases', 'versions']);
   assert.deepEqual(await readdir(join(state, 'envs', 'a', 'versions')), [e.versionId]);
+});
+
+test('an update whose apt upgraded no package keeps the current version; one that changed a package makes a new one', async (t) => {
+  const state = await tempDir(t);
+  const fake = fakeMakers();
+  const store = createEnvStore({ stateDir: state, makers: fake.makers });
+  const v1 = await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  const status = (version: string): string => `Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n\nPackage: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n`;
+  await mkdir(join(v1.root, 'var/lib/dpkg'), { recursive: true });
+  await writeFile(join(v1.root, 'var/lib/dpkg/status'), status('2.10-3'));
+  const same = await store.update('e');
+  assert.equal(same.unchanged, true);
+  assert.equal(same.versionId, v1.versionId);
+  assert.deepEqual(same.versions, [v1.versionId]);
+  assert.deepEqual(await readdir(join(state, 'envs/e/tmp')), [], 'the copy is gone');
+  // The next upgrade changes hello's version.
+  const makers: RootMakers = { ...fake.makers, upgrade: async (root, o) => {
+    const argv = await fake.makers.upgrade(root, o);
+    await writeFile(join(root, 'var/lib/dpkg/status'), status('2.10-4'));
+    return argv;
+  } };
+  const store2 = createEnvStore({ stateDir: state, makers });
+  const moved = await store2.update('e');
+  assert.equal(moved.unchanged, false);
+  assert.notEqual(moved.versionId, v1.versionId);
 });
 
 test('update makes a new current version from a copy; a leased old version stays until release', async (t) => {

@@ -20,7 +20,8 @@
 //   with instancesOnly over the current one, without touching the base). Builds lease the
 //   layer they use the same way as the base version; its content hash is in the env id.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { isDebianArch } from '../debian/arch-names.ts';
 import { closestName } from '../debian/closest-name.ts';
 import { lstat, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -76,11 +77,27 @@ function notFoundIn(envsDir: string): (name: string) => KilnError {
     } catch {
       // no envs folder yet
     }
-    const near = closestName(name, there);
-    return new KilnError(ENV_ERRORS.notFound, `no environment named "${name}" in ${envsDir}${near === undefined ? '' : ` (did you mean "${near}"?)`}`, {
-      hint: `see \`kiln env list\`; make one with \`kiln env create ${name} --suite SUITE --arch ARCH\` (${elsewhere})`,
+    // NAME-ARCH (what an {arch} template makes): the env of another arch is no typo of it,
+    // and the arch and suite to make it with are known (the suite from that sibling).
+    const m = /^(.+)-([a-z0-9]+)$/.exec(name);
+    const arch = m !== null && isDebianArch(m[2]!) ? m[2]! : undefined;
+    const siblings = arch === undefined ? [] : there.filter((n) => n.startsWith(`${m![1]}-`) && isDebianArch(n.slice(m![1]!.length + 1)));
+    const near = closestName(name, there.filter((n) => !siblings.includes(n)));
+    const suite = siblings.map((n) => readSuite(join(envsDir, n, 'env.json'))).find((x) => x !== undefined);
+    return new KilnError(ENV_ERRORS.notFound, `no environment named "${name}" in ${envsDir}${near === undefined ? '' : ` (did you mean "${near}"?)`}${siblings.length === 0 ? '' : ` (there is ${siblings.join(', ')}, for another arch)`}`, {
+      hint: `see \`kiln env list\`; make one with \`kiln env create ${name} --suite ${suite ?? 'SUITE'} --arch ${arch ?? 'ARCH'}\` (${elsewhere})`,
     });
   };
+}
+
+/** The suite an env.json names, or undefined when it cannot be read. */
+function readSuite(file: string): string | undefined {
+  try {
+    const suite = (JSON.parse(readFileSync(file, 'utf8')) as { suite?: unknown }).suite;
+    return typeof suite === 'string' && /^[a-z0-9.-]+$/.test(suite) ? suite : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function pathExists(path: string): Promise<boolean> {
