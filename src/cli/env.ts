@@ -182,7 +182,14 @@ export function registerEnv(program: Command, ctx: CliContext): void {
   const list = env.command('list').description('the environments, their current versions and sizes').option('--json', 'print as JSON');
   addStateOptions(list);
   list.action(async (opts: StateOptions & { json?: boolean }) => {
-    const envs = await storeOf(opts).list();
+    const damaged: string[] = [];
+    const envs = await storeOf(opts).list({
+      onDamaged: (name, e) => {
+        damaged.push(name);
+        ctx.stderr.write(`kiln: env ${name} cannot be read: ${e.message}\n  hint: ${e.hint ?? ''}\n`);
+      },
+    });
+    if (damaged.length > 0) ctx.exitCode = 1;
     if (opts.json) {
       out(`${JSON.stringify(envs, null, 2)}\n`);
       return;

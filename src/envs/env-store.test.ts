@@ -326,10 +326,16 @@ test('a damaged env.json is reported with its path and what to do; destroy still
   const state = await tempDir(t);
   const store = createEnvStore({ stateDir: state, makers: fakeMakers().makers });
   await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
+  await store.create('f', { suite: 'bookworm', arch: 'amd64', mirror: MIRROR });
   await writeFile(join(state, 'envs/e/env.json'), '{"name": "e"');
   await assert.rejects(store.list(), (e: unknown) =>
-    e instanceof KilnError && e.code === 'config-invalid' && e.message.includes(join(state, 'envs/e/env.json')) && /env destroy/.test(e.hint ?? ''));
+    e instanceof KilnError && e.code === 'config-invalid' && e.message.includes(join(state, 'envs/e/env.json')) && /kiln env destroy e`/.test(e.hint ?? ''));
+  // Asked to, the list goes on without it, and tells it.
+  const damaged: string[] = [];
+  assert.deepEqual((await store.list({ onDamaged: (name) => damaged.push(name) })).map((x) => x.name), ['f']);
+  assert.deepEqual(damaged, ['e']);
   await store.destroy('e');
+  await store.destroy('f');
   assert.deepEqual(await store.list(), []);
 });
 

@@ -158,7 +158,7 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
     exportTarball: (name, file, o) => exportEnv(ctx, name, file, o),
     update: making.update,
 
-    async list() {
+    async list(o = {}) {
       const envsDir = envsDirOf(stateDir);
       const names = (await readdir(envsDir).catch(() => [] as string[])).filter(isEnvName).sort();
       const out: EnvInfo[] = [];
@@ -166,6 +166,11 @@ export function createEnvStore(options: EnvStoreOptions): EnvStore {
         // Envs being created have no env.json yet; one destroyed meanwhile is simply gone.
         const e = await info(n).catch((err: unknown) => {
           if (err instanceof KilnError && err.code === ENV_ERRORS.notFound) return undefined;
+          // One damaged env does not hide the others: told to the caller when it asks, else thrown.
+          if (err instanceof KilnError && err.code === ENV_ERRORS.corrupt && o.onDamaged !== undefined) {
+            o.onDamaged(n, err);
+            return undefined;
+          }
           throw err;
         });
         if (e !== undefined) out.push(e);

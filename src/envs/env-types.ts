@@ -2,6 +2,7 @@
 // lease look like to callers, the options of each operation, and the RootMakers seam that
 // tests replace to run without a mirror.
 
+import type { KilnError } from '../errors.ts';
 import type { SandboxEnv } from '../sandbox/sandbox.ts';
 import type { LivenessProbe } from './leases.ts';
 import type { BootstrapSpec, LineSink } from './root-commands.ts';
@@ -103,7 +104,8 @@ export interface EnvStore {
   exportTarball(name: string, file: string, options?: RunOpts): Promise<EnvInfo & { readonly file: string }>;
   /** `unchanged`: apt changed no package, so the current version stays (its instance layers refreshed). */
   update(name: string, options?: RunOpts & { readonly instancesOnly?: boolean }): Promise<EnvInfo & { readonly previous: string; readonly removed: readonly string[]; readonly refreshed: readonly InstanceRefresh[]; readonly unchanged?: boolean }>;
-  list(): Promise<EnvInfo[]>;
+  /** `onDamaged`: an env whose files cannot be read is told here and left out, instead of failing the list. */
+  list(options?: { readonly onDamaged?: (name: string, e: KilnError) => void }): Promise<EnvInfo[]>;
   get(name: string): Promise<EnvInfo>;
   destroy(name: string): Promise<void>;
   acquire(name: string, options?: AcquireOptions): Promise<EnvLease>;

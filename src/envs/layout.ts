@@ -120,7 +120,7 @@ export async function readJson<T>(path: string, schema: z.ZodType<T>, invalid?: 
   if (!parsed.success) {
     const detail = value === undefined ? ' (not JSON)' : `: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
     throw invalid?.(detail) ?? new KilnError(ENV_ERRORS.corrupt, `${path} is not a valid kiln env file${detail}`, {
-      hint: 'it was changed by hand or the disk failed; remove that env with `kiln env destroy NAME` and make it again',
+      hint: `it was changed by hand or the disk failed; remove that env with \`kiln env destroy ${/\/([^/]+)\/(?:env\.json$|versions\/|instances\/)/.exec(path)?.[1] ?? 'NAME'}\` and make it again`,
     });
   }
   return parsed.data;
