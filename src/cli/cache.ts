@@ -2,7 +2,7 @@
 // checking that what they hold is whole.
 
 import type { Command } from 'commander';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheUsage } from '../cache/du.ts';
 import { describeHeld, gcCache } from '../cache/gc.ts';
@@ -69,6 +69,24 @@ export function registerCache(program: Command, ctx: CliContext): void {
         stateRemoved.push(...(await gcRuns(state, records, { cutoff, keepLastRuns: opts.keepLastRuns ?? 0, dryRun: opts.dryRun === true })));
       }
       stateRemoved.push(...(await gcBundles(state, { cutoff, dryRun: opts.dryRun === true })));
+    }
+    // Env versions no build uses any more (one a killed build held when an update came),
+    // whatever their age: what the env's next build or update would remove.
+    if (opts.dryRun !== true) {
+      const { createEnvStore } = await import('../envs/env-store.ts');
+      const envs = createEnvStore({ stateDir: state.root });
+      const { envsDirOf } = await import('../envs/layout.ts');
+      const sizeOf = (name: string, v: string): number => {
+        try {
+          return Number((JSON.parse(readFileSync(join(envsDirOf(state.root), name, 'versions', v, 'version.json'), 'utf8')) as { sizeBytes?: unknown }).sizeBytes) || 0;
+        } catch {
+          return 0;
+        }
+      };
+      for (const e of await envs.list({ onDamaged: () => undefined })) {
+        const sizes = new Map(e.versions.map((v) => [v, sizeOf(e.name, v)]));
+        for (const v of await envs.gcVersions(e.name)) stateRemoved.push({ kind: 'env version', path: `${e.name} ${v}`, bytes: sizes.get(v) ?? 0 });
+      }
     }
     const all = [...r.removed, ...stateRemoved];
     for (const x of all) ctx.stdout.write(`${opts.dryRun ? 'would remove' : 'removed'} ${x.kind} ${x.path} (${humanBytes(x.bytes)})\n`);

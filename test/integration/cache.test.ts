@@ -531,3 +531,41 @@ test('why a package rebuilds is said against the last build of the same variant 
   // A variant never built: libb's recipe is as built before, in another env; liba's recipe changed since any build.
   assert.deepEqual(await plan(tree, state, '--profiles', 'nodoc'), { liba: 'to-build recipe-changed', libb: 'to-build environment-changed' });
 });
+
+test('cache gc removes an env version no build uses any more (one a killed build held when the env was updated)', async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const { createEnvStore } = await import('../../src/envs/env-store.ts');
+  const { mkdir: mk } = await import('node:fs/promises');
+  // Roots made in a moment, without a mirror (the env store's seam for tests).
+  const makers = {
+    async bootstrap(_spec: unknown, root: string) {
+      await mk(join(root, 'etc'), { recursive: true });
+      await mk(join(root, 'usr', 'sbin'), { recursive: true });
+      await writeFile(join(root, 'etc', 'made'), 'x\n');
+      return ['fake'];
+    },
+    async upgrade(root: string) {
+      await writeFile(join(root, 'etc', 'upgraded'), 'x\n');
+      return ['fake upgrade'];
+    },
+    async ensureArch() {},
+  };
+  const store = createEnvStore({ stateDir: state, makers: makers as never });
+  const v1 = await store.create('e', { suite: 'bookworm', arch: 'amd64', mirror: 'http://mirror.example/debian' });
+  // A build held v1 when the update came, and was killed after: its lease names a pid that is gone.
+  await store.acquire('e');
+  const v2 = await store.update('e');
+  assert.ok(existsSync(join(state, 'envs', 'e', 'versions', v1.versionId)), 'kept for the running build');
+  const leases = join(state, 'envs', 'e', 'leases');
+  const dead = 2 ** 22 + 4321;
+  for (const f of await readdir(leases)) {
+    await rm(join(leases, f));
+    await writeFile(join(leases, `${v1.versionId}.${dead}.abcdef`), `${dead} ${(await import('node:os')).hostname()} \n`);
+  }
+  const gc = await runKiln(['cache', 'gc', '--state', state]);
+  assert.equal(gc.code, 0, explain(gc));
+  assert.match(gc.stdout, new RegExp(`removed env version e ${v1.versionId} `));
+  assert.equal(existsSync(join(state, 'envs', 'e', 'versions', v1.versionId)), false);
+  assert.ok(existsSync(join(state, 'envs', 'e', 'versions', v2.versionId)));
+});
