@@ -7,7 +7,7 @@ test('hostNote: says when a host run ignores an env or builds for another archit
   assert.equal(hostNote(base), undefined);
   assert.equal(hostNote({ ...base, archs: ['amd64', 'all'] }), undefined, '"all" builds on the host arch');
   assert.match(hostNote({ ...base, archs: ['amd64', 'riscv64'] })!, /^building for riscv64 on the host \(amd64\) without an env: each recipe must cross-compile for \$KILN_ARCH itself/);
-  assert.equal(hostNote({ ...base, sandbox: 'host', envTemplate: 'bookworm-{arch}' }), '--sandbox host: builds run on this machine, not in the env "bookworm-{arch}"');
+  assert.equal(hostNote({ ...base, sandbox: 'host', envTemplate: 'bookworm-{arch}' }), 'sandbox host (--sandbox, or sandbox = "host" in kiln.toml): builds run on this machine, not in the env "bookworm-{arch}"');
   assert.equal(hostNote({ ...base, sandbox: 'host', envTemplate: 'e', archs: ['arm64'] })!.split('\n').length, 2);
 });
 

@@ -44,14 +44,17 @@ export function envNameFor(template: string, arch: string): string {
  */
 export function hostNote(o: { readonly sandbox: SandboxChoice; readonly envTemplate: string | undefined; readonly archs: readonly string[]; readonly hostArch: string }): string | undefined {
   const notes: string[] = [];
+  // The sandbox may come from --sandbox or kiln.toml's sandbox: both are named.
   if (o.sandbox === 'host' && o.envTemplate !== undefined) {
-    notes.push(`--sandbox host: builds run on this machine, not in the env "${o.envTemplate}"`);
+    notes.push(`sandbox host (--sandbox, or sandbox = "host" in kiln.toml): builds run on this machine, not in the env "${o.envTemplate}"`);
   }
   const foreign = o.archs.filter((a) => a !== 'all' && a !== o.hostArch);
   if (foreign.length > 0) {
     notes.push(
       `building for ${foreign.join(', ')} on the host (${o.hostArch}) without an env: each recipe must cross-compile for $KILN_ARCH itself; ` +
-        `for native builds of another architecture (under QEMU), build in an env of it (--env "bookworm-{arch}", docs/operations.md)`,
+        (o.envTemplate === undefined
+          ? 'for native builds of another architecture (under QEMU), build in an env of it (--env "bookworm-{arch}", docs/operations.md)'
+          : `for native builds of another architecture (under QEMU), let the builds run in "${o.envTemplate}": drop the host sandbox`),
     );
   }
   return notes.length === 0 ? undefined : notes.join('\n');

@@ -231,7 +231,7 @@ test('kiln plan says what the build would about where it runs: --sandbox host wi
   await using dir = await tmpDir();
   const r = await runKiln(['plan', '--tree', fixtureTree('diamond'), '--state', join(dir.path, 'state'), '--sandbox', 'host', '--env', 'nosuch']);
   assert.equal(r.code, 0, explain(r));
-  assert.match(r.stderr, /^kiln: --sandbox host: builds run on this machine, not in the env "nosuch"$/m);
+  assert.match(r.stderr, /^kiln: sandbox host \(--sandbox, or sandbox = "host" in kiln\.toml\): builds run on this machine, not in the env "nosuch"$/m);
 });
 
 // The guard of bin/kiln.js: an older Node (the system's, reached by npx from another
