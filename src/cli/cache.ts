@@ -83,9 +83,14 @@ export function registerCache(program: Command, ctx: CliContext): void {
           return 0;
         }
       };
-      for (const e of await envs.list({ onDamaged: () => undefined })) {
+      for (const e of await envs.list({ onDamaged: () => undefined }).catch(() => [])) {
         const sizes = new Map(e.versions.map((v) => [v, sizeOf(e.name, v)]));
-        for (const v of await envs.gcVersions(e.name)) stateRemoved.push({ kind: 'env version', path: `${e.name} ${v}`, bytes: sizes.get(v) ?? 0 });
+        // Envs this user may not change (a shared $KILN_ENVS): said, and the rest of gc goes on.
+        const removed = await envs.gcVersions(e.name).catch((err: unknown) => {
+          ctx.stderr.write(`kiln: env ${e.name}: its unused versions were not looked at: ${err instanceof Error ? err.message : String(err)}\n`);
+          return [] as string[];
+        });
+        for (const v of removed) stateRemoved.push({ kind: 'env version', path: `${e.name} ${v}`, bytes: sizes.get(v) ?? 0 });
       }
     }
     const all = [...r.removed, ...stateRemoved];
@@ -98,8 +103,9 @@ export function registerCache(program: Command, ctx: CliContext): void {
         : `the cache ${opts.dryRun ? 'would still hold' : 'still holds'} ${humanBytes(r.sizeAfter)}, over --max-size ${humanBytes(opts.maxSize)}: what is left: ${describeHeld(r.held ?? [], humanBytes)}\n`);
     }
     // This state directory's package index must not list what is gone: what this gc removed,
-    // what another state directory's gc sharing the cache did, or a gc killed before this step.
-    if (opts.dryRun !== true) {
+    // what another state directory's gc sharing the cache did, or a gc killed before this step
+    // (not when the cache's artifacts folder is not there at all: a cache not mounted).
+    if (opts.dryRun !== true && existsSync(join(state.cache, 'artifacts'))) {
       const { pruneIndex } = await import('../run/update-index.ts');
       const dropped = await pruneIndex(state.index, state.root, (problem) => ctx.stderr.write(`kiln: ${problem}\n`));
       if (dropped > 0) ctx.stdout.write(`dropped ${dropped} package${dropped === 1 ? '' : 's'} whose artifact was removed from ${state.index}\n`);

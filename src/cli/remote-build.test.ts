@@ -188,6 +188,9 @@ test('packBundle: the tree without its VCS data, the local state dir, or the sub
     writeFileSync(join(dir, '..', `${dir.split('/').pop()}.tar.zst`), bytes);
     const listed = execFileSync('tar', ['--zstd', '-tf', join(dir, '..', `${dir.split('/').pop()}.tar.zst`)], { encoding: 'utf8' }).split('\n').filter((l) => l !== '').sort();
     assert.deepEqual(listed, ['./', './kiln.toml', './odd[1]/', './odd[1]/f', './pkg/', './pkg/recipe.toml', './secrets/', './secrets/readme']);
+    // A kiln.toml that does not read whole is not packed: its token file could not be known.
+    writeFileSync(join(dir, 'kiln.toml'), 'archs = 5\n[substitutes]\nurl = "https://cache.example/kiln"\ntoken-file = "secrets/token"\n');
+    await assert.rejects(packBundle(dir, join(dir, 'state')), (e: unknown) => e instanceof KilnError && e.code === 'config-invalid' && /not packed/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(`${dir}.tar.zst`, { force: true });

@@ -19,6 +19,7 @@ import { formatMs, summaryCounts } from './options.ts';
 import { call, callJson, type Remote } from './remote.ts';
 import { TREE_ROOT } from '../server/tree-root.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
+import { formatDiagnostic } from '../plan/spec.ts';
 import { FAILED_TAIL_LINES } from './progress/plain.ts';
 import { whenOutputCloses } from './output-closed.ts';
 
@@ -75,7 +76,10 @@ export async function packBundle(treeDir: string, stateDir: string): Promise<{ b
     // Never sent: the local state dir, and the substitute token's file (a secret kept beside
     // the tree; the daemon has no use for it and would keep it with the bundle).
     const { loadTreeConfig } = await import('../config/load-tree-config.ts');
-    const tokenFile = (await loadTreeConfig(treeDir)).config.substitutes?.tokenFile;
+    const config = await loadTreeConfig(treeDir);
+    // Packed only from a kiln.toml that reads whole: else its token file cannot be known for sure.
+    if (config.diagnostics.length > 0) throw new KilnError('config-invalid', `${join(treeDir, 'kiln.toml')} is invalid: not packed (its [substitutes] token file, a secret, could not be left out)`, { hint: 'fix kiln.toml first (`kiln plan` lists its problems)' });
+    const tokenFile = config.config.substitutes?.tokenFile;
     const excludes = ['--no-wildcards', '--exclude-vcs', '--exclude=./.kiln', ...[inTree(stateDir), tokenFile === undefined ? undefined : inTree(tokenFile)].filter((x): x is string => x !== undefined)];
     await new Promise<void>((ok, fail) => {
       const child = spawn(
@@ -125,6 +129,15 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
     if (!existsSync(req.treeDir) || !statSync(req.treeDir).isDirectory()) {
       throw new KilnError('tree-not-found', `--tree ${req.treeDir}: no such directory here to upload`, {
         hint: 'give the tree on this machine with --tree DIR; for a tree the daemon knows by name (kiln serve --tree NAME=DIR), use --server-tree NAME',
+      });
+    }
+    // An invalid kiln.toml is said here, as a local build says it, before anything goes up
+    // (packBundle must read it to leave out its [substitutes] token file, a secret).
+    const { loadTreeConfig } = await import('../config/load-tree-config.ts');
+    const { diagnostics } = await loadTreeConfig(req.treeDir);
+    if (diagnostics.length > 0) {
+      throw new KilnError('config-invalid', `the tree's configuration is invalid:\n${diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, {
+        hint: 'fix kiln.toml (docs/recipes.md describes its keys); nothing was uploaded',
       });
     }
     const bundle = await packBundle(req.treeDir, req.stateDir);

@@ -1,6 +1,7 @@
 // `kiln status` and `kiln logs` against a daemon (--server): a build's state and jobs, or
 // the tenant's recent builds; a job's log, followed live over server-sent events with -f.
 
+import { whenOutputCloses } from './output-closed.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { isKilnError, KilnError } from '../errors.ts';
 import type { CliContext } from './main.ts';
@@ -185,6 +186,8 @@ async function followRemoteLog(
   const controller = new AbortController();
   const stop = (): void => controller.abort();
   process.once('SIGINT', stop);
+  // A reader that went away (`| head`) ends following, as for a local log.
+  whenOutputCloses(stop);
   const raw = o.raw ? rawLogFilter() : undefined;
   let log = o.job.log!;
   let attempt = o.job.attempt;
@@ -266,5 +269,6 @@ async function followRemoteLog(
     }
   } finally {
     process.off('SIGINT', stop);
+    whenOutputCloses(undefined);
   }
 }

@@ -1,5 +1,6 @@
 // kiln serve: run the build daemon (REST API, tenant queues) until SIGTERM or SIGINT.
 
+import { whenOutputCloses } from './output-closed.ts';
 import { Option, type Command } from 'commander';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
@@ -235,7 +236,10 @@ export function registerServe(program: Command, ctx: CliContext): void {
         process.on('SIGINT', onSignal);
         // A daemon started from a terminal or ssh session that closes: stopped as on SIGTERM, not killed.
         process.on('SIGHUP', onSignal);
+        // Its output gone (a terminal closed, a pipe's reader gone): stopped the same way.
+        whenOutputCloses(() => onSignal('SIGTERM'));
       });
+      whenOutputCloses(undefined);
       ctx.stderr.write('kiln serve: stopped\n');
     } finally {
       daemonLock.release();

@@ -1,6 +1,7 @@
 // kiln worker --nats URL: build the jobs of `kiln build --nats URL` runs on this machine
 // (src/distributed/worker.ts), until SIGINT or SIGTERM, which give back the jobs it holds.
 
+import { whenOutputCloses } from './output-closed.ts';
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { exitCodeFor, KilnError } from '../errors.ts';
@@ -66,10 +67,13 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     process.on('SIGTERM', stop);
     // A closed terminal or ssh session: the jobs go back rather than wait out the ack wait.
     process.on('SIGHUP', stop);
+    // Its output gone (a terminal closed, a pipe's reader gone): stopped the same way.
+    whenOutputCloses(() => stop('SIGTERM'));
     const unlisten = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       process.off('SIGHUP', stop);
+      whenOutputCloses(undefined);
     };
     const { openCluster } = await import('../distributed/cluster.ts');
     const say = (text: string): void => void ctx.stderr.write(`kiln worker: ${text}\n`);

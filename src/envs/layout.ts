@@ -120,7 +120,7 @@ export async function readJson<T>(path: string, schema: z.ZodType<T>, invalid?: 
   if (!parsed.success) {
     const detail = value === undefined ? ' (not JSON)' : `: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
     throw invalid?.(detail) ?? new KilnError(ENV_ERRORS.corrupt, `${path} is not a valid kiln env file${detail}`, {
-      hint: `it was changed by hand or the disk failed; remove that env with \`kiln env destroy ${/\/([^/]+)\/(?:env\.json$|versions\/|instances\/)/.exec(path)?.[1] ?? 'NAME'}\` and make it again`,
+      hint: `it was changed by hand or the disk failed; remove that env with \`kiln env destroy ${envNameOf(path)}\` and make it again`,
     });
   }
   return parsed.data;
@@ -128,4 +128,13 @@ export async function readJson<T>(path: string, schema: z.ZodType<T>, invalid?: 
 
 export async function writeJson(path: string, value: unknown): Promise<void> {
   await atomicWrite(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The env an env file belongs to: ENVS/NAME/env.json, ENVS/NAME/versions/VERSION/version.json ('NAME' for another file). */
+function envNameOf(path: string): string {
+  const parts = path.split('/');
+  const file = parts.at(-1);
+  if (file === 'env.json') return parts.at(-2) ?? 'NAME';
+  if (file === 'version.json' && parts.at(-3) === 'versions') return parts.at(-4) ?? 'NAME';
+  return 'NAME';
 }

@@ -250,7 +250,9 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     // Entries found that the records do not know at all (another state dir stored them): this state dir's package index may not list them.
     let unrecorded = 0;
     const plan = makePlan(graph, {
-      envIdOf: (node) => envIdOf(node.arch),
+      // A Debian source's profiles are in its key already, written one way with --nocheck
+      // (debian/key-options.ts): in its env id too, --profiles nocheck and --nocheck would differ.
+      envIdOf: (node) => (node.spec?.debian === undefined ? envIdOf(node.arch) : envs.envIdFor(node.arch)),
       artifact: (key) => {
         const known = lastOutputs.get(key);
         const found = findArtifactSync(artifacts, key, known, warned, (f) => reread.set(key, f));

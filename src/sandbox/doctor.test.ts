@@ -188,14 +188,22 @@ test('doctor looks for what a killed env create or update left where the envs ar
   await mkdir(join(envs.path, 'bw', 'tmp', '20261124T223429-853c0822', 'usr'), { recursive: true });
   await mkdir(join(envs.path, '.locks'), { recursive: true });
   await writeFile(join(envs.path, '.locks', 'bw.lock'), `${dead} ${hostname()} ${Date.now()} abc\n`);
+  // A mount of the user's under STATE/tmp/ (beside the default envs folder): none of kiln's.
+  const mine = join(state.path, 'tmp', 'm');
+  await mkdir(mine, { recursive: true });
+  const mounted = process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', 'kiln-doctor-user', mine]).status === 0;
   const saved = process.env['KILN_ENVS'];
-  process.env['KILN_ENVS'] = envs.path;
   try {
+    process.env['KILN_ENVS'] = ''; // the envs in STATE/envs, beside STATE/tmp
+    const withDefault = await runDoctor({ stateDir: state.path });
+    assert.deepEqual(withDefault.findings.filter((f) => f.kind === 'mount'), [], 'a mount of the user\'s is never kiln\'s');
+    process.env['KILN_ENVS'] = envs.path;
     const found = await runDoctor({ stateDir: state.path, fix: true });
     assert.deepEqual(found.findings.filter((f) => f.kind === 'env-temp').map((f) => f.path), [join(envs.path, 'bw', 'tmp', '20261124T223429-853c0822')]);
     assert.equal(found.remaining, 0);
   } finally {
     if (saved === undefined) delete process.env['KILN_ENVS'];
     else process.env['KILN_ENVS'] = saved;
+    if (mounted) spawnSync('umount', ['-l', mine]);
   }
 });

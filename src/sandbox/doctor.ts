@@ -18,7 +18,7 @@
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join, relative } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { DEAD_OWNER_TMP_AGE_MS, tmpOwnerPid } from '../cache/gc.ts';
 import { walkStat } from '../cache/du.ts';
 import { launcherChoice } from '../lib/launcher-binary.ts';
@@ -102,7 +102,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   // Only where kiln assembles roots (a job's workspace, an env being made): a file system
   // the user mounted for the state directory, its cache or logs is theirs, never undone.
   const envsDir = envsDirOf(stateDir);
-  const whereKilnMounts = (m: string): boolean => /^work\//.test(relative(stateDir, m)) || /^[^/]+\/tmp\//.test(relative(envsDir, m));
+  const whereKilnMounts = (m: string): boolean => {
+    const inEnvs = relative(envsDir, m);
+    return /^work\//.test(relative(stateDir, m)) || (!inEnvs.startsWith('..') && !isAbsolute(inEnvs) && /^[^/]+\/tmp\//.test(inEnvs));
+  };
   for (const m of [...new Set([...(await liveMountsUnder(stateDir)), ...(await liveMountsUnder(envsDir))])]) {
     if (!whereKilnMounts(m)) continue;
     add({ kind: 'mount', path: m, detail: 'mounted in kiln\'s own namespace (sandbox mounts live only in their build\'s namespace)' }, () => unmountLazily(m));
