@@ -17,6 +17,7 @@ import type { SourcePackage } from './sources-index.ts';
 import { breakWaitCycles, type BrokenCycles, type Wait } from './wait-cycles.ts';
 import { buildConflictsFor, buildDependsFor, modeOf, targetArchs, waitFor } from './source-relations.ts';
 import { keyOptions } from './key-options.ts';
+import { jobsMode } from './dose-runs.ts';
 import { builtinDefaults } from '../recipes/recipe-defaults.ts';
 import { crossChosen, crossClosure, crossStanzas, crossToolchain, isCrossJob, jobOptions } from './cross.ts';
 
@@ -69,7 +70,7 @@ export function prepare(req: DebianRequest, release: SuiteRelease, picked: reado
   const invalid: InvalidPackage[] = [];
   const prepared = new Map<string, Prepared>();
   for (const p of picked) {
-    const archs = targetArchs(p.src, req.archs, req.options.mode);
+    const archs = targetArchs(p.src, req.archs, jobsMode(req.options));
     if (archs.length === 0) {
       // --all: a source for other architectures is simply not for this run (wanna-build's
       // "not-for-us"); one asked for by name is reported.

@@ -102,3 +102,11 @@ test('targetArchsOf: the jobs of a source for the mode asked; -A builds the arch
   ];
   for (const [words, archs, mode, want] of rows) assert.deepEqual(targetArchsOf(words, archs, mode), want, `${words.join(' ')} on ${archs.join(',')} ${mode}`);
 });
+
+test('jobsMode: a binNMU\'s own -B does not take the jobs of arch-independent-only sources away; -A and -B asked for do', async () => {
+  const { jobsMode } = await import('./dose-runs.ts');
+  assert.equal(jobsMode({ mode: 'binary-arch', binnmu: 1 }), 'binary');
+  assert.deepEqual(targetArchsOf(['all'], ['amd64'], jobsMode({ mode: 'binary-arch', binnmu: 1 })), ['all']);
+  assert.equal(jobsMode({ mode: 'binary-arch' }), 'binary-arch');
+  assert.equal(jobsMode({ mode: 'binary-indep' }), 'binary-indep');
+});

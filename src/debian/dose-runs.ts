@@ -67,10 +67,19 @@ export function modeOfWords(words: readonly string[], arch: string, req: RunShap
   return hasIndep && arch === native[0] ? 'binary' : 'binary-arch';
 }
 
+/**
+ * The mode that decides a source's jobs (targetArchsOf): the one asked for, but for a binNMU,
+ * whose -B is its own (debian-plan.ts) and whose arch-independent-only sources are still
+ * built, under the source's version, as they were before -A and -B chose jobs.
+ */
+export function jobsMode(o: { readonly mode: DebianBuildMode; readonly binnmu?: number }): DebianBuildMode {
+  return typeof o.binnmu === 'number' ? 'binary' : o.mode;
+}
+
 /** What of a run shapes its modes: its archs, the mode asked for, and --cross's build arch. */
 export interface RunShape {
   readonly archs: readonly string[];
-  readonly options: { readonly mode: DebianBuildMode };
+  readonly options: { readonly mode: DebianBuildMode; readonly binnmu?: number };
   readonly cross?: string | undefined;
 }
 
@@ -92,7 +101,7 @@ export function doseRuns(list: readonly Checkable[], req: RunShape, latin1 = fal
     const key = c.architecture.length === 1 ? c.architecture[0]! : c.architecture.join(' ');
     let mine = groupsOf.get(key);
     if (mine === undefined) {
-      const targets = targetArchsOf(c.architecture, req.archs, req.options.mode);
+      const targets = targetArchsOf(c.architecture, req.archs, jobsMode(req.options));
       mine = runArchs.filter((arch) => targets.some((a) => (a === 'all' ? primary : a) === arch))
         .map((arch) => group(arch, modeOfWords(c.architecture, targets.includes(arch) ? arch : 'all', req)));
       groupsOf.set(key, mine);
