@@ -62,6 +62,7 @@ test('a number of bytes is a memory size too', () => {
 const rows: { name: string; text: string; want: string[] }[] = [
   { name: 'bad TOML, with line and column', text: 'env = = "x"\n', want: ['invalid TOML: invalid value at line 1, column 7'] },
   { name: 'unknown key', text: 'colour = "red"\n', want: ['unknown key "colour"'] },
+  { name: 'a flag of kiln build written as a key', text: 'jobs = 4\nmin-free = "1G"\n', want: ['unknown keys "jobs", "min-free": --jobs, --min-free are flags of kiln build, not kiln.toml keys (a CI script or an alias gives them every run)'] },
   { name: 'unknown key in [defaults]', text: '[defaults]\njobs = 3\n', want: ['defaults: unknown key "jobs"'] },
   { name: 'wrong type of archs', text: 'archs = "amd64"\n', want: ['archs: expected an array, got "amd64" (write it as a list: ["amd64"])'] },
   { name: 'empty archs', text: 'archs = []\n', want: ['archs: must have at least 1 item(s)'] },

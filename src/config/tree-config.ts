@@ -75,6 +75,8 @@ const HOOKS_PROBLEM = 'must be a list of shell commands, e.g. ["./notify.sh"] (e
 const BOOST_PROBLEM = 'must be a list of package names or globs, e.g. priority-boost = ["llvm*", "rust"]';
 /** What `[substitutes]` holds, said for a value the schema refuses. */
 const SUBSTITUTES_KEYS = ['url', 'key', 'token-file'] as const;
+/** Flags of kiln build that a kiln.toml may be given by mistake: said to be flags. */
+const RUN_FLAGS: ReadonlySet<string> = new Set(['jobs', 'log-limit', 'min-free', 'job-timeout', 'loop-timeout', 'retry', 'keep-failed', 'fail-fast', 'fail-on-warnings', 'overcommit-cpus', 'profiles', 'force']);
 const SUBSTITUTES_EXAMPLE = 'a [substitutes] section with url = "https://cache.example/kiln", and optionally key = "FILE" and token-file = "FILE" (relative to kiln.toml)';
 const TOKEN_IN_FILE = 'the token is not written in kiln.toml (it goes wherever the tree goes): put it in a file outside version control and name it with token-file = "FILE" (relative to kiln.toml), or give it with --substitute-token or $KILN_SUBSTITUTE_TOKEN';
 
@@ -213,7 +215,9 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
                           ? `${valueAt(doc, issue.path) === undefined ? 'missing' : `expected a string, got ${JSON.stringify(valueAt(doc, issue.path))}`}: the base URL of the kiln serve whose cache to use, e.g. url = "https://cache.example/kiln"`
                           : key.startsWith('substitutes.') && issue.code !== 'unrecognized_keys'
                             ? `must be the path of a file, relative to kiln.toml (e.g. ${key.slice('substitutes.'.length)} = "${key.endsWith('key') ? 'keys/cache.asc' : 'secrets/token'}"), got ${JSON.stringify(valueAt(doc, issue.path))}`
-                            : describeIssue(issue, valueAt(doc, issue.path), issue.code === 'unrecognized_keys' ? keysAt(issue.path) : []);
+                            : key === '' && issue.code === 'unrecognized_keys' && issue.keys.some((k) => RUN_FLAGS.has(k))
+                              ? `${describeIssue(issue, valueAt(doc, issue.path), keysAt(issue.path))}: ${issue.keys.filter((k) => RUN_FLAGS.has(k)).map((k) => `--${k}`).join(', ')} ${issue.keys.filter((k) => RUN_FLAGS.has(k)).length === 1 ? 'is a flag' : 'are flags'} of kiln build, not kiln.toml keys (a CI script or an alias gives them every run)`
+                              : describeIssue(issue, valueAt(doc, issue.path), issue.code === 'unrecognized_keys' ? keysAt(issue.path) : []);
       const diagnostic: Diagnostic = key === '' ? { file, message } : { file, key, message };
       diagnostics.push(diagnostic);
       // An unknown key is said where it is written, not where its table is.
