@@ -168,7 +168,8 @@ export function commandPath(program: CommandType, argv: readonly string[]): stri
  * EPIPE (EIO on a terminal that is gone); unhandled, that crashed kiln with a stack trace.
  * kiln ends as a writer to a closed pipe does: a running build stops its jobs, cleans up
  * and records them cancelled (exit 130), saying why (output-closed.ts); `logs -f` stops
- * following; anything else finishes what it does, printing nothing more.
+ * following, `build --server` cancels, `serve` and `worker` stop as on SIGTERM; anything
+ * else finishes what it does, printing nothing more.
  */
 function endOnClosedPipe(stream: NodeJS.WriteStream): void {
   let ended = false;
