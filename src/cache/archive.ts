@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { constants as zlibConstants, zstdCompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.ts';
-import { which } from '../sandbox/chroot/host-tools.ts';
+import { dieWithKiln } from '../lib/die-with-kiln.ts';
 import { sha256, sha256File, sha256FileHead } from '../lib/hash.ts';
 import { elfHeader, type ElfHeader } from '../lib/elf-header.ts';
 
@@ -357,8 +357,6 @@ export function archiveFailedHint(stderr: string): string {
   return 'check that the file is a tar archive and the disk has space';
 }
 
-/** util-linux's setpriv (essential on Debian), when this host has it. */
-const SETPRIV = which('setpriv');
 
 /** Run GNU tar in its own process group (so zstd dies with it) and map failures to KilnErrors. */
 function runTar(args: readonly string[], o: RunOptions): Promise<void> {
@@ -366,10 +364,10 @@ function runTar(args: readonly string[], o: RunOptions): Promise<void> {
     o.signal?.throwIfAborted();
     // setpriv's parent-death signal: a kiln killed while packing or unpacking takes its tar
     // along (tar is in a group of its own, so nothing else would end it).
-    const [cmd, argv] = SETPRIV === undefined ? ['tar', args] : [SETPRIV, ['--pdeathsig', 'KILL', '--', 'tar', ...args]];
+    const [cmd, ...argv] = dieWithKiln(['tar', ...args]);
     // Unpacking under umask 022: what is unpacked for a build has the same modes whoever runs
     // kiln. (Packing keeps kiln's own umask for the archive file it writes.)
-    const child = (o.into !== undefined ? spawnWithUmask022 : spawn)(cmd, argv, {
+    const child = (o.into !== undefined ? spawnWithUmask022 : spawn)(cmd!, argv, {
       stdio: [o.input === undefined ? 'ignore' : 'pipe', 'ignore', 'pipe'],
       detached: true,
       env: { ...process.env, LC_ALL: 'C' },

@@ -29,7 +29,7 @@ import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
 import { fetchPolicy, urlRefusal } from '../lib/fetch-guard.ts';
 import { withLock } from './lock.ts';
-import { CAN_DIE_WITH_KILN, dieWithKiln } from '../envs/root-commands.ts';
+import { CAN_DIE_WITH_KILN, dieWithKiln } from '../lib/die-with-kiln.ts';
 
 /** What git prints on stderr, kept for messages. */
 const STDERR_LIMIT = 8192;

@@ -19,7 +19,6 @@ import { formatMs, summaryCounts } from './options.ts';
 import { call, callJson, type Remote } from './remote.ts';
 import { TREE_ROOT } from '../server/tree-root.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
-import { formatDiagnostic } from '../plan/spec.ts';
 import { FAILED_TAIL_LINES } from './progress/plain.ts';
 import { whenOutputCloses } from './output-closed.ts';
 
@@ -75,10 +74,10 @@ export async function packBundle(treeDir: string, stateDir: string): Promise<{ b
     };
     // Never sent: the local state dir, and the substitute token's file (a secret kept beside
     // the tree; the daemon has no use for it and would keep it with the bundle).
-    const { loadTreeConfig } = await import('../config/load-tree-config.ts');
+    const { configInvalid, loadTreeConfig } = await import('../config/load-tree-config.ts');
     const config = await loadTreeConfig(treeDir);
     // Packed only from a kiln.toml that reads whole: else its token file cannot be known for sure.
-    if (config.diagnostics.length > 0) throw new KilnError('config-invalid', `${join(treeDir, 'kiln.toml')} is invalid: not packed (its [substitutes] token file, a secret, could not be left out)`, { hint: 'fix kiln.toml first (`kiln plan` lists its problems)' });
+    if (config.diagnostics.length > 0) throw configInvalid(config.diagnostics, ' (the tree was not packed, nothing was uploaded: its [substitutes] token file, a secret, could not be left out)');
     const tokenFile = config.config.substitutes?.tokenFile;
     const excludes = ['--no-wildcards', '--exclude-vcs', '--exclude=./.kiln', ...[inTree(stateDir), tokenFile === undefined ? undefined : inTree(tokenFile)].filter((x): x is string => x !== undefined)];
     await new Promise<void>((ok, fail) => {
@@ -131,15 +130,7 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
         hint: 'give the tree on this machine with --tree DIR; for a tree the daemon knows by name (kiln serve --tree NAME=DIR), use --server-tree NAME',
       });
     }
-    // An invalid kiln.toml is said here, as a local build says it, before anything goes up
-    // (packBundle must read it to leave out its [substitutes] token file, a secret).
-    const { loadTreeConfig } = await import('../config/load-tree-config.ts');
-    const { diagnostics } = await loadTreeConfig(req.treeDir);
-    if (diagnostics.length > 0) {
-      throw new KilnError('config-invalid', `the tree's configuration is invalid:\n${diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, {
-        hint: 'fix kiln.toml (docs/recipes.md describes its keys); nothing was uploaded',
-      });
-    }
+    // An invalid kiln.toml is said by packBundle, as a local build says it, before anything goes up.
     const bundle = await packBundle(req.treeDir, req.stateDir);
     const how = await uploadBundle(remote, bundle);
     say(`kiln: bundle ${bundle.id} (${bundle.bytes.length} bytes) ${how === 'uploaded' ? 'uploaded' : 'already on the server'}\n`);

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
-import type { Diagnostic } from '../plan/spec.ts';
+import { formatDiagnostic, type Diagnostic } from '../plan/spec.ts';
 import { builtinDefaults } from '../recipes/recipe-defaults.ts';
 import { readTomlFile } from './read-toml-file.ts';
 import type { TreeConfig } from './tree-config.ts';
@@ -19,6 +19,13 @@ export function emptyTreeConfig(file: string | undefined): TreeConfig {
 export function treeNotFound(root: string): KilnError {
   return new KilnError('tree-not-found', `${root} is not a directory`, {
     hint: 'give the tree with --tree DIR, or run kiln inside a tree (a folder with one folder per package, each holding recipe.toml)',
+  });
+}
+
+/** kiln.toml's problems, every one, as the error that stops a run (`what`: said after "invalid", e.g. what was not done). */
+export function configInvalid(diagnostics: readonly Diagnostic[], what = ''): KilnError {
+  return new KilnError('config-invalid', `the tree's configuration is invalid${what}:\n${diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, {
+    hint: 'fix kiln.toml (docs/recipes.md describes its keys)',
   });
 }
 

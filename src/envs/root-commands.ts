@@ -5,7 +5,6 @@
 // killing the namespace's first process ends every process started inside.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { KilnError } from '../errors.ts';
 import { ENV_ERRORS } from './env-errors.ts';
 
@@ -74,21 +73,7 @@ export function runStreaming(argv: readonly string[], options: StreamOptions = {
   });
 }
 
-/**
- * argv, started so that it is killed when kiln dies (SIGKILL, out of memory): through
- * util-linux's `setpriv --pdeathsig KILL` when there is one. Its own group is killed when it
- * ends normally (runStreaming); this covers a kiln that cannot do that any more (an
- * orphaned mmdebstrap went on filling envs/NAME/tmp for half a minute after a kill -9).
- * A namespace made with PRIVATE_NS (--kill-child) goes with it.
- */
-export function dieWithKiln(argv: readonly string[]): string[] {
-  return SETPRIV === undefined ? [...argv] : [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv];
-}
-
-const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
-
-/** Whether dieWithKiln can do what it says on this host (util-linux's setpriv is there). */
-export const CAN_DIE_WITH_KILN: boolean = SETPRIV !== undefined;
+import { dieWithKiln } from '../lib/die-with-kiln.ts';
 
 /** Prefix that gives argv a private mount and pid namespace; `--kill-child` ends it with unshare. */
 export const PRIVATE_NS = ['unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--mount-proc', '--kill-child', '--'] as const;

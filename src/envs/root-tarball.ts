@@ -5,7 +5,7 @@
 // load-baseos unpacks a base OS. GNU tar's own guards (no `..`, leading `/` stripped, no
 // writing through a symlink it extracted) stay on as a second line.
 
-import { dieWithKiln } from './root-commands.ts';
+import { dieWithKiln } from '../lib/die-with-kiln.ts';
 import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';

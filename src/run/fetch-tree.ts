@@ -21,7 +21,7 @@ import { KilnError } from '../errors.ts';
 import { buildGraph } from '../plan/graph.ts';
 import { packagePattern } from '../plan/glob.ts';
 import { RECIPE_FILE, scanRecipeTree } from '../recipes/scan-tree.ts';
-import { formatDiagnostic } from '../plan/spec.ts';
+import { configInvalid } from '../config/load-tree-config.ts';
 import { withSha256 } from '../recipes/write-sha256.ts';
 import { readRegularFile } from '../recipes/local-file.ts';
 import { hostArch } from './host-env.ts';
@@ -70,9 +70,7 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
   // As plan and build: an invalid kiln.toml stops it, every problem said (its mirrors, archs
   // and options would be missing, and the recipes blamed for it).
   if (scan.diagnostics.length > 0) {
-    throw new KilnError('config-invalid', `the tree's configuration is invalid:\n${scan.diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, {
-      hint: 'fix kiln.toml (docs/recipes.md describes its keys)',
-    });
+    throw configInvalid(scan.diagnostics);
   }
   const mirrors = await resolveMirrors(scan.config.mirrors, {});
   const downloads = req.downloads ?? createDownloads({ cacheDir: req.cacheDir, mirrors });

@@ -10,7 +10,8 @@ import { KilnError } from '../errors.ts';
 import { buildGraph, type Graph } from '../plan/graph.ts';
 import { packagePattern, type NamedPackage } from '../plan/glob.ts';
 import { makePlan, type Plan } from '../plan/plan.ts';
-import { formatDiagnostic, type InvalidPackage, type PackageSpec } from '../plan/spec.ts';
+import type { InvalidPackage, PackageSpec } from '../plan/spec.ts';
+import { configInvalid } from '../config/load-tree-config.ts';
 import { ensureDebianEnvs, releaseNames, scanForRun, type DebianCliRequest, type RunScan } from './debian-plan.ts';
 import type { Records } from '../records/records.ts';
 import type { SuccessOutput } from '../records/record-types.ts';
@@ -134,9 +135,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
     (config) => req.archs ?? config.archs ?? [hostArch()],
   );
   if (scan.diagnostics.length > 0) {
-    throw new KilnError('config-invalid', `the tree's configuration is invalid:\n${scan.diagnostics.map((d) => `  ${formatDiagnostic(d)}`).join('\n')}`, {
-      hint: 'fix kiln.toml (docs/recipes.md describes its keys)',
-    });
+    throw configInvalid(scan.diagnostics);
   }
   const archs = req.archs ?? scan.config.archs ?? [hostArch()];
   const envTemplate = req.env ?? scan.config.env ?? scan.debianEnv;
