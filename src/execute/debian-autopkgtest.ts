@@ -16,7 +16,7 @@
 // fetched on the host through the downloads cache first.
 
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { regularFilesIn } from '../cache/archive.ts';
+import { regularFilesIn } from '../cache/output-folder.ts';
 import { join } from 'node:path';
 import { parseDeb822, words } from '../debian/deb822.ts';
 import { fieldValue, readDebControl } from '../debian/deb-file.ts';

@@ -4,7 +4,7 @@
 // would install fetched on the host through the downloads cache first, as for a build.
 
 import { copyFile, mkdir } from 'node:fs/promises';
-import { regularFilesIn } from '../cache/archive.ts';
+import { regularFilesIn } from '../cache/output-folder.ts';
 import { dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import { closure } from '../debian/binary-closure.ts';

@@ -4,7 +4,7 @@
 // both builds of a .deb that differs are kept in `<log>.twice/{first,second}/`.
 
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { regularFilesIn } from '../cache/archive.ts';
+import { regularFilesIn } from '../cache/output-folder.ts';
 import { join } from 'node:path';
 import { compareDebs, formatComparison, summarizeComparison } from '../debian/deb-compare.ts';
 import { shellQuote } from '../lib/shell-quote.ts';

@@ -12,7 +12,8 @@
 
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { assertOutputFolder, buildManifest, manifestHash, type ManifestEntry } from '../cache/archive.ts';
+import { buildManifest, manifestHash, type ManifestEntry } from '../cache/archive.ts';
+import { assertOutputFolder } from '../cache/output-folder.ts';
 import { diffTrees, explainContents, type TreeDiff } from '../debian/deb-compare.ts';
 import { describeFile, treeLines } from '../debian/deb-compare-format.ts';
 import type { TarEntry } from '../debian/deb-tar.ts';
