@@ -187,10 +187,29 @@ static void report(int fd, int e, const char *what) {
   ssize_t w = write(fd, b, (size_t)n); (void)w;
 }
 
+/* Descriptors kiln inherited from whatever started it (a CI runner's pipes, a shell's
+   redirections, a make jobserver) must reach no command: only 0, 1 and 2 do. Node passes
+   every inherited descriptor on to its children, so they are marked close-on-exec here,
+   once, before any command starts. */
+static void cloexec_inherited(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d == NULL) return;
+  int own = dirfd(d);
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    char *end; long fd = strtol(de->d_name, &end, 10);
+    if (end == de->d_name || *end != 0 || fd < 3 || fd == own) continue;
+    int fl = fcntl((int)fd, F_GETFD);
+    if (fl >= 0 && !(fl & FD_CLOEXEC)) fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+  }
+  closedir(d);
+}
+
 static int skippable(int e) { return e == ENOENT || e == ENOTDIR || e == ESTALE || e == ENODEV || e == ETIMEDOUT; }
 
 int main(int argc, char **argv) {
   long pdelay = argc > 1 ? atol(argv[1]) : 20;
+  cloexec_inherited();
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa; memset(&sa, 0, sizeof sa); sa.sa_handler = on_chld; sigemptyset(&sa.sa_mask);
   sigaction(SIGCHLD, &sa, NULL);

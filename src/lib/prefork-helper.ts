@@ -6,6 +6,10 @@ export const HELPER = String.raw`
 # No module is loaded (strict, warnings and Errno too): every page of perl's own memory
 # is one more to copy-on-write after each fork. Errno numbers come from kiln (os.constants).
 binmode STDIN; binmode STDOUT;
+# Descriptors kiln inherited from whatever started it (a CI runner's pipes, a shell's
+# redirections) must reach no command: Node passes them on, so they are closed here.
+if (opendir(my $fdd, '/proc/self/fd')) { my @fds = grep { /^\d+$/ && $_ > 2 } readdir $fdd; closedir $fdd;
+  for my $fd (@fds) { if (open(my $h, '<&=', $fd)) { close $h } } }
 $SIG{CHLD} = sub {};
 # A write to a gone kiln fails with EPIPE instead of killing the helper before it can take
 # the builds down (a handler, not IGNORE: exec resets it, so commands get the default).

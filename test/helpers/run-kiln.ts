@@ -56,6 +56,8 @@ export interface KilnOptions {
   readonly measureRss?: boolean;
   /** Start kiln as the leader of its own process group, as a shell does (Ctrl-C signals the whole group). */
   readonly ownGroup?: boolean;
+  /** Descriptors of the test process kiln inherits as its fds 3, 4, … (as from a CI runner or `3</`). */
+  readonly inheritFds?: readonly number[];
 }
 
 export interface KilnProcess {
@@ -91,9 +93,10 @@ export function spawnKiln(args: readonly string[], options: KilnOptions = {}): K
   const useTime = options.measureRss === true && existsSync(GNU_TIME);
   const rssFile = useTime ? join(tmpdir(), `kiln-rss-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`) : undefined;
   const argv = [KILN_BIN, ...args];
+  const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe', ...(options.inheritFds ?? [])];
   const child = useTime
-    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile!, NODE_BIN, ...argv], { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownGroup === true })
-    : spawn(NODE_BIN, argv, { cwd: options.cwd ?? REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: options.ownGroup === true });
+    ? spawn(GNU_TIME, ['-f', '%M', '-o', rssFile!, NODE_BIN, ...argv], { cwd: options.cwd ?? REPO_ROOT, env, stdio, detached: options.ownGroup === true })
+    : spawn(NODE_BIN, argv, { cwd: options.cwd ?? REPO_ROOT, env, stdio, detached: options.ownGroup === true });
   const started = performance.now();
 
   const out: Buffer[] = [];

@@ -7,12 +7,14 @@
 //      and a fork bomb fails pids-limit (long before its timeout), while a sibling builds;
 //   19 writes outside the sandbox (chroot sandbox): the host's $HOME, /tmp, the cache dir
 //      and the state's kiln.db, named by their host paths, are out of the build's reach;
+//   19 also through descriptors: kiln started with extra open descriptors (a CI runner's
+//      pipes, a shell's `3</`) hands none of them to a build, in any sandbox or launcher;
 //   23 untrusted names: `name = "../../etc"`, a source `dest` of "../../x" or "/abs", and a
 //      target `../../etc` are refused with a clear error, nothing written outside.
 
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -209,6 +211,53 @@ test('case 19: a build cannot write the host $HOME, /tmp, the cache dir or kiln.
   const status = await runKiln(['status', '--state', state]);
   assert.equal(status.code, 0, explain(status));
   assert.match(status.stdout, /escape/, explain(status));
+});
+
+// What a build's bash has open, and whether it could read the host's / or append to a host
+// file through what kiln inherited as fds 3 and 4.
+const FD_PROBE = `[build]
+script = \'\'\'
+ls -l /proc/$$/fd/ | sed -n "s/.* \\([0-9][0-9]*\\) -> \\(.*\\)/FD \\1 \\2/p"
+if ls /proc/$$/fd/3/ >/dev/null 2>&1; then echo "READ 3"; fi
+if echo escaped >> /proc/$$/fd/4 2>/dev/null; then echo "WROTE 4"; fi
+mkdir -p "$DESTDIR/usr/share/fds" && echo ok > "$DESTDIR/usr/share/fds/ok"
+\'\'\'`;
+
+async function fdsOfBuild(o: { sandbox: 'host' | 'chroot'; launcher?: 'perl' }): Promise<{ fds: string[]; lines: string[]; hostFile: string }> {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  await writeTree(tree, { fds: recipe('fds', FD_PROBE) }, o.sandbox === 'chroot' ? 'env = "bookworm-{arch}"\nsandbox = "chroot"\n' : undefined);
+  const hostFile = join(dir.path, 'host-file');
+  await writeFile(hostFile, '');
+  const root = openSync('/', 'r');
+  const file = openSync(hostFile, 'a');
+  try {
+    const env = { ...(o.sandbox === 'chroot' ? await sharedEnv() : {}), ...(o.launcher === 'perl' ? { KILN_LAUNCHER: 'perl' } : {}) };
+    const args = ['build', '--tree', tree, '--state', join(dir.path, 'state'), '--cache', join(dir.path, 'cache'), '--json', ...(o.sandbox === 'host' ? ['--sandbox', 'host'] : [])];
+    const r = await runKiln(args, { env, inheritFds: [root, file], timeoutMs: 4 * 60_000 });
+    assert.equal(r.code, 0, explain(r));
+    const pkg = pkgOf(await readReport(r), 'fds');
+    const log = await readFile(pkg.log!, 'utf8');
+    const lines = [...log.matchAll(/^\[[^\]]*\] o ((?:FD|READ|WROTE) .*)$/gm)].map((m) => m[1]!);
+    return { fds: lines.filter((l) => l.startsWith('FD ')).map((l) => l.split(' ')[1]!), lines, hostFile: await readFile(hostFile, 'utf8') };
+  } finally {
+    closeSync(root);
+    closeSync(file);
+  }
+}
+
+for (const o of [{ sandbox: 'host' }, { sandbox: 'host', launcher: 'perl' }] as const) {
+  test(`case 19: descriptors kiln inherited reach no build (${o.sandbox} sandbox${'launcher' in o ? ', perl launcher' : ''})`, async () => {
+    const got = await fdsOfBuild(o);
+    assert.deepEqual(got.fds, ['0', '1', '2'], got.lines.join('\n'));
+    assert.equal(got.hostFile, '');
+  });
+}
+
+test('case 19: descriptors kiln inherited reach no build, so none leads out of its root (chroot)', { skip: sharedEnvSkip(), timeout: 5 * 60_000 }, async () => {
+  const got = await fdsOfBuild({ sandbox: 'chroot' });
+  assert.deepEqual(got.fds, ['0', '1', '2'], got.lines.join('\n'));
+  assert.equal(got.hostFile, '', 'the build appended to a host file through an inherited descriptor');
 });
 
 test('case 23: a recipe name "../../etc", a source dest "../../x" or "/abs", and a target "../../etc" are refused; nothing is written outside', async () => {

@@ -180,6 +180,10 @@ export function initPerl(child: string): string {
   // SIOCSIFFLAGS (0x8914) with IFF_UP|IFF_LOOPBACK on a struct ifreq (40 bytes); AF_INET
   // and SOCK_DGRAM are 2 on every Linux architecture kiln runs on.
   return `use strict; use warnings; no warnings 'exec';
+# Only 0, 1 and 2 reach the build: a descriptor kiln inherited (a CI runner's pipe, a shell's
+# \`300</\`) would be a way out of its root.
+if (opendir(my $fdd, '/proc/self/fd')) { my @fds = grep { /^\\d+$/ && $_ > 2 } readdir $fdd; closedir $fdd;
+  for my $fd (@fds) { if (open(my $h, '<&=', $fd)) { close $h; } } }
 if (socket(my $s, 2, 2, 0)) { my $ifr = pack('a16 s x22', 'lo', 0x9); ioctl($s, 0x8914, $ifr) or print STDERR "kiln: loopback: $!\\n"; close $s; }
 my ($envFile, $statusFile, $cwd, $user, @cmd) = @ARGV;
 open(my $fh, '<', $envFile) or die "kiln: cannot read $envFile: $!\\n";
