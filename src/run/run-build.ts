@@ -34,6 +34,7 @@ import { hostArch, machineCapacity } from './host-env.ts';
 import { claimRunWorkspace, reapLeftovers } from './run-workspaces.ts';
 import { displayUrl } from '../distributed/nats-url.ts';
 import { makeStateDir, newRunId, type StateLayout } from './state-layout.ts';
+import { KilnError } from '../errors.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
 import type { FinalOutput } from './plan-memo.ts';
 import { startLiveSigns, type LiveSigns } from './live-signs.ts';
@@ -100,9 +101,13 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   // the run started, for a cache gc while the run goes (in-use.ts).
   const plannedFrom = Date.now();
   // With --nats the workers' outputs come back as they are: no plan memo (plan-memo.ts).
-  const prepared = await planWithSoundStaged(() => preparePlan({ ...req, memo: req.nats === undefined }, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) });
+  const prepared = await planWithSoundStaged(() => preparePlan({ ...req, memo: req.nats === undefined }, records), { signal: req.signal, note: (text) => req.bus.emit({ type: 'note', at: Date.now(), text }) }).catch((e: unknown) => {
+    throw req.signal.aborted ? stoppedBeforeRun(req.signal) : e;
+  });
   const hooks = hooksForRun(req, prepared.config.hooks, prepared.treeDir);
   try {
+    // Stopped while it planned: nothing was built, so no run is recorded (not one of N cancelled jobs).
+    if (req.signal.aborted) throw stoppedBeforeRun(req.signal);
     refreshRecords(records, prepared, plannedFrom);
     checkBoostFlag(req.boost, prepared.plan.nodes);
     const toBuild = prepared.plan.nodes.filter((n) => n.state === 'to-build');
@@ -329,4 +334,9 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
   } catch {
     // The next plan reads those entries again, and tries again.
   }
+}
+
+function stoppedBeforeRun(signal: AbortSignal): KilnError {
+  const why = signal.reason instanceof Error ? signal.reason.message : 'stopped';
+  return new KilnError('cancelled', `${why}: stopped while planning, before any package started; no run was recorded`);
 }

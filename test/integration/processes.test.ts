@@ -112,6 +112,28 @@ for (const to of ['kiln', 'its process group', 'every process of its tree'] as c
   }
 });
 
+test('cancel while planning: SIGINT before any package started stops at once, exit 130, and records no run', async () => {
+  await using dir = await tmpDir();
+  // Enough recipes that planning takes a while: kiln opens its records (kiln.db) before it plans.
+  const tree = join(dir.path, 'tree');
+  for (let i = 0; i < 3000; i++) {
+    await mkdir(join(tree, `p${i}`), { recursive: true });
+    await writeFile(join(tree, `p${i}`, 'recipe.toml'), recipeText({ name: `p${i}`, script: 'true' }));
+  }
+  const state = join(dir.path, 'state');
+  const k = spawnKiln(['build', '--tree', tree, '--state', state, '--sandbox', 'host'], { timeoutMs: 60_000 });
+  const planning = await eventually(async () => existsSync(join(state, 'kiln.db')), 20_000);
+  assert.ok(planning, 'kiln never opened its records');
+  process.kill(k.pid, 'SIGINT');
+  const r = await k.done;
+  assert.equal(r.code, 130, explain(r));
+  assert.match(r.stderr, /SIGINT: stopped while planning, before any package started; no run was recorded/, explain(r));
+  assert.doesNotMatch(r.stdout, /cancelled +p\d/, 'no package is listed cancelled');
+  assert.deepEqual(existsSync(join(state, 'runs')) ? await readdir(join(state, 'runs')) : [], [], 'no run report');
+  const status = await runKiln(['status', '--state', state]);
+  assert.match(status.stderr, /no runs recorded/, explain(status));
+});
+
 test('huge log: 50 MiB of build output reaches the log file while kiln stays under 200 MB of memory', async () => {
   await using dir = await tmpDir();
   const state = join(dir.path, 'state');
