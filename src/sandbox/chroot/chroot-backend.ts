@@ -16,13 +16,13 @@
 // down with it. What survives kiln's death is its cgroup and workspace directories, and
 // the journal entry naming them (journal.ts), which the reaper removes at the next start.
 
-import { readFileSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../../errors.ts';
 import { runGroup, type GroupResult } from '../../lib/spawn-group.ts';
 import { cgroupPaths, cgroupProblem, createCgroup, detectCgroups, type Cgroup, type CgroupSystem } from '../cgroups/cgroups.ts';
 import { watchForks } from '../fork-watch.ts';
+import { hostOverlayProblem } from './overlay-support.ts';
 import { removeTree } from '../host.ts';
 import {
   acceptRequest, checkedBinds, commonPaths, InitSandbox, layoutAt, makeSandboxDirs, sandboxId, unavailableError, writeSetupFiles,
@@ -58,16 +58,9 @@ export function chrootUnavailable(system: CgroupSystem | undefined = detectCgrou
   if (process.getuid?.() !== 0) return 'the chroot sandbox needs root (run kiln as root, or use the rootless sandbox)';
   const tools = findHostTools();
   if ('missing' in tools) return `host programs missing: ${tools.missing.join(', ')}`;
-  if (!readProcFilesystems().includes('overlay')) return 'the kernel has no overlayfs (modprobe overlay)';
+  const overlay = hostOverlayProblem();
+  if (overlay !== undefined) return overlay;
   return cgroupProblem(system);
-}
-
-function readProcFilesystems(): string {
-  try {
-    return readFileSync('/proc/filesystems', 'utf8');
-  } catch {
-    return '';
-  }
 }
 
 async function createChrootSandbox(options: SandboxOptions, backend: ChrootBackendOptions): Promise<Sandbox> {
