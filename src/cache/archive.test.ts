@@ -4,7 +4,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, w
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { archiveFailedHint, buildManifest, canonicalManifest, manifestHash, notADirectoryMembers, packDir, smallTar, unpackArchive } from './archive.ts';
+import { archiveFailedHint, buildManifest, compressionFlagFor, canonicalManifest, manifestHash, notADirectoryMembers, packDir, smallTar, unpackArchive } from './archive.ts';
 import { sha256 } from '../lib/hash.ts';
 import { KilnError } from '../errors.ts';
 
@@ -256,6 +256,35 @@ test('notADirectoryMembers: the members tar could not write for a non-directory 
   const stderr = 'tar: up/secret.txt: Cannot open: Not a directory\ntar: a/b/c: Cannot mkdir: Not a directory\ntar: x: Cannot open: Permission denied\ntar: Exiting with failure status due to previous errors\n';
   assert.deepEqual(notADirectoryMembers(stderr), ['up/secret.txt', 'a/b/c']);
   assert.deepEqual(notADirectoryMembers(''), []);
+});
+
+test('unpackArchive: a raw LZMA stream (no magic tar knows) is read as LZMA when its name ends in .tar.lzma, as a cache file named by its checksum is', async (t) => {
+  const root = await tempDir(t);
+  await mkdir(join(root, 'hello-1.0'), { recursive: true });
+  await writeFile(join(root, 'hello-1.0/README'), 'hi\n');
+  // `lzma -9` (a 64 MiB dictionary): its header is not the one GNU tar recognises.
+  const tar = execFileSync('tar', ['-c', '-f', '-', '-C', root, 'hello-1.0']);
+  const cached = join(root, 'a'.repeat(64));
+  await writeFile(cached, execFileSync('xz', ['--format=lzma', '-9', '-c'], { input: tar }));
+  const into = join(root, 'out');
+  await mkdir(into);
+  await unpackArchive(cached, into, { strip: 1, name: 'https://dl.example/hello-1.0.tar.lzma?download=1' });
+  assert.equal(await readFile(join(into, 'README'), 'utf8'), 'hi\n');
+  assert.deepEqual(compressionFlagFor('https://dl.example/hello-1.0.tar.lzma'), ['--lzma']);
+  assert.deepEqual(compressionFlagFor('https://dl.example/hello-1.0.tar.xz'), []);
+});
+
+test('a corrupt archive given its name (a source\'s url) is archive-failed naming it, not the cache\'s file', async (t) => {
+  const root = await tempDir(t);
+  const cached = join(root, 'b'.repeat(64));
+  await writeFile(cached, 'this is not a tarball');
+  await assert.rejects(unpackArchive(cached, root, { name: 'https://dl.example/junk-1.0.tar.gz' }), (e: unknown) => {
+    assert(e instanceof KilnError);
+    assert.equal(e.code, 'archive-failed');
+    assert.match(e.message, /^extracting https:\/\/dl\.example\/junk-1\.0\.tar\.gz failed \(exit 2\): tar: This does not look like a tar archive/);
+    assert(!e.message.includes(cached), e.message);
+    return true;
+  });
 });
 
 test('a corrupt archive is archive-failed naming the file; an aborted signal stops tar', async (t) => {

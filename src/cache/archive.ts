@@ -257,11 +257,25 @@ export interface UnpackOptions {
    * ask for it (see below).
    */
   readonly keepModes?: boolean;
+  /**
+   * The archive as its user knows it (a recipe source's url), when `file` is a cache's copy
+   * named by its checksum: its suffix picks what tar cannot tell from the content (a raw
+   * LZMA stream has no magic number: `.tar.lzma` gets --lzma), and a failure to extract
+   * names it instead of the cache's file.
+   */
+  readonly name?: string;
+}
+
+/** The decompression flag GNU tar needs for an archive named `name`, when its content does not say (pure). */
+export function compressionFlagFor(name: string): string[] {
+  // tar knows LZMA by its magic only for the default settings (`]\0\0\x80\0`: an 8 MiB
+  // dictionary); `lzma -9` and others have none it recognises.
+  return /\.tar\.lzma$/.test(name.replace(/[?#].*$/, '')) ? ['--lzma'] : [];
 }
 
 /**
  * Extract `file` into the existing directory `intoDir`. The compression (gzip, bzip2, xz,
- * zstd, lzip, none) is detected from the content. Files get the extracting user as owner,
+ * zstd, lzip, none) is detected from the content, LZMA from `options.name` (see there). Files get the extracting user as owner,
  * and modes under its umask without set-user-ID or set-group-ID bits: kiln extracts as
  * root on the host, where a root-owned setuid file from a source tarball, a bundle or a
  * build's output would be anyone's way to root while it lies in a workspace.
@@ -276,8 +290,10 @@ export async function unpackArchive(file: string, intoDir: string, options: Unpa
         ? ['--no-same-owner', '--no-same-permissions']
         : ['--same-permissions', ...(process.getuid?.() === 0 ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner'])]),
       ...(strip > 0 ? [`--strip-components=${strip}`] : []),
+      ...compressionFlagFor(options.name ?? file),
     ],
-    { what: `extracting ${file} into ${intoDir}`, signal: options.signal, file, into: intoDir },
+    // A named archive goes to a folder the caller chose (a workspace's temporary one): the name says enough.
+    { what: options.name === undefined ? `extracting ${file} into ${intoDir}` : `extracting ${options.name}`, signal: options.signal, file, into: intoDir },
   );
 }
 

@@ -104,7 +104,7 @@ async function placeSource(s: SourceSpec, file: string, spec: PackageSpec, optio
     options.note(`extract ${s.url} into $SRCDIR/${s.dest} (strip ${s.strip})`);
     const fresh = await mkdtemp(join(options.srcDir, '.kiln-unpack-'));
     try {
-      await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal }).catch((e: unknown) => {
+      await unpackArchive(file, fresh, { strip: s.strip, signal: options.signal, name: s.url }).catch((e: unknown) => {
         throw unsafeIn(e, file, what);
       });
       await assertPlainTree(fresh, options.srcDir, s.dest, what);
@@ -144,7 +144,7 @@ async function exportGitSource(
   try {
     const tarFile = join(aside, 'tree.tar');
     await archiveCommit({ mirror, url: s.url, rev, tarFile, signal: options.signal, tmpDir: aside });
-    await unpackArchive(tarFile, fresh, { strip: s.strip, signal: options.signal }).catch((e: unknown) => {
+    await unpackArchive(tarFile, fresh, { strip: s.strip, signal: options.signal, name: s.url }).catch((e: unknown) => {
       throw unsafeIn(e, tarFile, what);
     });
     await assertPlainTree(fresh, options.srcDir, s.dest, what);

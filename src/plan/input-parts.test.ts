@@ -87,3 +87,43 @@ test('a Debian source\'s options part is the key\'s: profiles in any order, --no
   assert.notDeepEqual(a, keyOptions({ profiles: ['nodoc'], nocheck: false, mode: 'binary' }));
   assert.deepEqual(keyOptions({ profiles: [], nocheck: false, mode: 'binary', binnmu: 2 }), { profiles: [], nocheck: false, binnmu: 2 });
 });
+
+test('inputPartsOf: one url named twice (a git repository exported to two dests): a part each, told apart by position and dest', () => {
+  const REV_A = '1a'.repeat(20);
+  const REV_B = '2b'.repeat(20);
+  const spec = (revB: string): PackageSpec => ({
+    name: 'a', recipeFiles: {},
+    sources: [
+      { url: 'git+https://h/r.git', rev: REV_A, dest: 'vendor/a', strip: 0 },
+      { url: 'git+https://h/r.git', rev: revB, dest: 'vendor/b', strip: 0 },
+      { url: 'https://h/x.tar.gz', sha256: 'ab'.repeat(32), dest: '', strip: 1 },
+      { url: 'https://h/x.tar.gz', sha256: 'ab'.repeat(32), dest: '', strip: 0 },
+    ],
+  }) as unknown as PackageSpec;
+  const before = inputPartsOf(spec(REV_B), 'amd64');
+  assert.deepEqual(before.sources, {
+    'source:git+https://h/r.git (sources[0], dest vendor/a)': REV_A.slice(0, 16),
+    'source:git+https://h/r.git (sources[1], dest vendor/b)': REV_B.slice(0, 16),
+    'source:https://h/x.tar.gz (sources[2])': 'ab'.repeat(8),
+    'source:https://h/x.tar.gz (sources[3])': 'ab'.repeat(8),
+  });
+  const now = inputPartsOf(spec(REV_A), 'amd64');
+  const why = withChanges({ kind: 'source-changed' }, before, now);
+  assert.equal(describeReason(why), 'source-changed: source git+https://h/r.git (sources[1], dest vendor/b) has another checksum');
+});
+
+test('withChanges: a record from before repeated urls had labels (one source:URL, the last one\'s value) still compares sanely', () => {
+  const now = {
+    recipe: {},
+    sources: { 'source:git+https://h/r.git (sources[0], dest a)': 'aaaa', 'source:git+https://h/r.git (sources[1], dest b)': 'cccc', 'source:https://h/y.tar.gz': 'dddd' },
+  };
+  // The last source with the url changed (bbbb → cccc): said of it, nothing of the first.
+  const old = { recipe: {}, sources: { 'source:git+https://h/r.git': 'bbbb', 'source:https://h/y.tar.gz': 'dddd' } };
+  assert.equal(describeReason(withChanges({ kind: 'source-changed' }, old, now)), 'source-changed: source git+https://h/r.git (sources[1], dest b) has another checksum');
+  // The last one is as it was: what changed is not known, so no part is named (not "removed" and "added").
+  const same = { recipe: {}, sources: { 'source:git+https://h/r.git': 'cccc', 'source:https://h/y.tar.gz': 'dddd' } };
+  assert.deepEqual(withChanges({ kind: 'source-changed' }, same, now), { kind: 'source-changed' });
+  // A url named once keeps its plain label: old records compare as they always did.
+  const moved = { recipe: {}, sources: { ...now.sources, 'source:https://h/y.tar.gz': 'eeee' } };
+  assert.equal(describeReason(withChanges({ kind: 'source-changed' }, moved, now)), 'source-changed: source https://h/y.tar.gz has another checksum');
+});

@@ -10,7 +10,8 @@ import { keyOptions } from '../debian/key-options.ts';
 
 /**
  * Part label → value. Labels: `file:PATH` (a file of the recipe, a short digest),
- * `source:URL` (a source's checksum or git commit), `option:NAME` (on or off), and for a
+ * `source:URL` (a source's checksum or git commit; `source:URL (sources[I], dest D)` for
+ * a url the recipe names more than once), `option:NAME` (on or off), and for a
  * Debian source `mode` (dpkg-buildpackage's), `options` (kiln's build options for it) and
  * `dep:NAME` (a build dependency apt installs: `VERSION#DIGEST` of what it pulls in).
  */
@@ -52,14 +53,64 @@ export function inputPartsOf(spec: PackageSpec, arch: string): InputParts {
   for (const [path, digest] of Object.entries(spec.recipeFiles ?? {})) recipe[`file:${path}`] = digest;
   for (const [name, on] of Object.entries(spec.optionValues ?? {})) recipe[`option:${name}`] = on ? 'on' : 'off';
   const sources: Record<string, string> = {};
-  for (const s of spec.sources) sources[`source:${s.url}`] = (s.sha256 ?? s.rev ?? '').slice(0, SHORT);
+  const labels = sourceLabels(spec.sources);
+  spec.sources.forEach((s, i) => {
+    sources[labels[i]!] = (s.sha256 ?? s.rev ?? '').slice(0, SHORT);
+  });
   return { recipe, sources };
+}
+
+/**
+ * Each source's part label: `source:URL`, unique by itself for a url the recipe names
+ * once; a url named more than once (one git repository exported twice, to two dests) is
+ * told apart by its position and dest: `source:URL (sources[1], dest vendor/b)`.
+ */
+function sourceLabels(sources: readonly { readonly url: string; readonly dest: string }[]): string[] {
+  const count = new Map<string, number>();
+  for (const s of sources) count.set(s.url, (count.get(s.url) ?? 0) + 1);
+  return sources.map((s, i) => (count.get(s.url) === 1 ? `source:${s.url}` : `source:${s.url} (sources[${i}]${s.dest === '' ? '' : `, dest ${s.dest}`})`));
+}
+
+/** The url of a source part label made by sourceLabels, or undefined for a label of another kind. */
+function urlOfSourceLabel(label: string): string | undefined {
+  if (!label.startsWith('source:')) return undefined;
+  return label.slice('source:'.length).replace(/ \(sources\[\d+\](?:, dest .*)?\)$/, '');
+}
+
+/**
+ * `before`'s source parts as sourceLabels would label them now. A build recorded before a
+ * repeated url had labels of its own kept one `source:URL` for it, holding the last such
+ * source's value (each overwrote the one before): that value is compared with the last
+ * source with that url now, the others are not known and not said to have changed.
+ */
+function relabelOld(before: Parts, now: Parts): Parts {
+  const out: Record<string, string> = {};
+  const nowByUrl = new Map<string, string[]>();
+  for (const label of Object.keys(now)) {
+    const url = urlOfSourceLabel(label);
+    if (url !== undefined && label !== `source:${url}`) nowByUrl.set(url, [...(nowByUrl.get(url) ?? []), label]);
+  }
+  for (const [label, value] of Object.entries(before)) {
+    const url = urlOfSourceLabel(label);
+    const repeated = url === undefined || label !== `source:${url}` || Object.hasOwn(now, label) ? undefined : nowByUrl.get(url);
+    if (repeated === undefined) {
+      out[label] = value;
+      continue;
+    }
+    const last = repeated.reduce((a, b) => (positionOf(b) > positionOf(a) ? b : a));
+    for (const l of repeated) out[l] = l === last ? value : now[l]!;
+  }
+  return out;
+}
+
+function positionOf(label: string): number {
+  return Number(/ \(sources\[(\d+)\]/.exec(label)?.[1] ?? -1);
 }
 
 /** A recipe-changed or source-changed reason with the parts that changed since `before` (unchanged without it). */
 export function withChanges(why: Extract<Reason, { kind: 'recipe-changed' | 'source-changed' }>, before: InputParts | undefined, now: InputParts): Reason {
   if (before === undefined) return why;
-  const changes = why.kind === 'recipe-changed' ? diffParts(before.recipe, now.recipe) : diffParts(before.sources, now.sources);
+  const changes = why.kind === 'recipe-changed' ? diffParts(before.recipe, now.recipe) : diffParts(relabelOld(before.sources, now.sources), now.sources);
   return changes.length === 0 ? why : { ...why, changes };
 }
 

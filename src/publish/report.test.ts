@@ -226,3 +226,13 @@ test('readLogTail: plain, gzip, large, missing', (t) => {
   assert.deepEqual(readLogTail(big, 2), ['row 99998', 'row 99999']);
   assert.deepEqual(readLogTail(join(dir, 'gone.log'), 5), []);
 });
+
+test('readLogTail: a log it cannot read for any reason is no tail, not a crash of the report', (t) => {
+  const { dir } = setup(t);
+  // A name too long for the file system (the log was never written), a folder, a corrupt .gz.
+  assert.deepEqual(readLogTail(join(dir, `${'a'.repeat(300)}_amd64.log`), 5), []);
+  assert.deepEqual(readLogTail(dir, 5), []);
+  const gz = join(dir, 'bad.log.gz');
+  writeFileSync(gz, 'not gzip');
+  assert.deepEqual(readLogTail(gz, 5), []);
+});

@@ -262,14 +262,18 @@ export function relativeHref(fromDir: string, target: string): string {
   return relative(fromDir, target).split(sep).map(encodeURIComponent).join('/');
 }
 
-/** The last `lines` lines of a log file, without the environment and script kiln wrote in it; [] when it is missing (a report must not fail on a pruned log). */
+/**
+ * The last `lines` lines of a log file, without the environment and script kiln wrote in
+ * it; [] when it cannot be read, whatever the reason (pruned, never written because its
+ * name was too long, unreadable, a corrupt .gz): a report shows the failure without its
+ * tail rather than fail.
+ */
 export function readLogTail(path: string, lines: number): string[] {
   let text: string;
   try {
     text = path.endsWith('.gz') ? gunzipSync(readFileSync(path)).toString('utf8') : readEnd(path, 256 * 1024);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
+  } catch {
+    return [];
   }
   let all = text.split(/\r?\n/).filter((l) => !DUMP_LINE.test(l));
   if (all.at(-1) === '') all.pop();

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { builtinDefaults, isArchiveUrl, isSafeRelativePath, parseRecipe, type RecipeDefaults } from './parse-recipe.ts';
 import type { Diagnostic } from '../plan/spec.ts';
 import { keyLines, lineOfKey } from './toml-key-lines.ts';
+import { MAX_PACKAGE_NAME_LENGTH } from './package-name.ts';
 
 const FILE = '/tree/foo/recipe.toml';
 const SHA = 'a'.repeat(64);
@@ -230,6 +231,21 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     name: 'dest going up through a sub-folder',
     text: recipe({ sources: [{ url: '"file:a.patch"', dest: '"a/../../x"' }] }),
     want: ['sources[0].dest: "a/../../x" leaves $SRCDIR: use a relative path without ".."'],
+  },
+  {
+    name: 'dest with a ".." that comes back down: still refused, as the docs say',
+    text: recipe({ sources: [{ url: '"file:a.patch"', dest: '"a/./x/../y"' }] }),
+    want: ['sources[0].dest: "a/./x/../y" holds a ".." segment: use a relative path without ".."'],
+  },
+  {
+    name: 'file: source through a sub-folder and back: refused',
+    text: recipe({ sources: [{ url: '"file:sub/../a.txt"' }] }),
+    want: ['sources[0].url: "file:sub/../a.txt" must name a file inside the recipe folder (file:NAME, relative, without "..")'],
+  },
+  {
+    name: 'strip on a plain file: an error naming the source (a file is copied, never extracted)',
+    text: recipe({ sources: [{ url: '"file:fix.patch"', strip: '1' }] }),
+    want: ['sources[0].strip: "file:fix.patch" is not an archive (its name does not end in .tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tbz2, .tbz, .tar.zst, .tzst, .tar.lz or .tar.lzma), so it is copied as it is and strip does nothing: remove strip, or name the archive with its suffix'],
   },
   {
     name: 'https source without sha256',
@@ -614,7 +630,10 @@ test('isSafeRelativePath', () => {
     ['a', true],
     ['a/b.patch', true],
     ['./a', true],
-    ['a/../b', true],
+    ['a/./b', true],
+    ['a..b/c..', true],
+    ['a/../b', false],
+    ['a/./x/../y', false],
     ['..', false],
     ['../x', false],
     ['a/../../x', false],
@@ -715,4 +734,36 @@ test('[flavours]: each [flavours.ID] a package named NAME-ID (or its name), with
     'flavours.w.name: "Bad Name" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)',
   ]);
   assert.deepEqual(lines(diagnosticsOf(`${recipe({})}\n[flavours.q]\noptions = { ssl = true }\n`)), ['flavours.q.options.ssl: the recipe declares no option "ssl": declare it under [options] first']);
+});
+
+test('a package name longer than MAX_PACKAGE_NAME_LENGTH is a recipe error naming the limit; one at the limit is fine', () => {
+  const at = 'a'.repeat(MAX_PACKAGE_NAME_LENGTH);
+  const ok = parseRecipe(recipe({ top: { name: `"${at}"` } }), { file: FILE, folderName: at });
+  assert.ok(ok.ok, JSON.stringify(ok));
+  const long = 'a'.repeat(246);
+  const bad = parseRecipe(recipe({ top: { name: `"${long}"` } }), { file: FILE, folderName: long });
+  assert.ok(!bad.ok);
+  assert.deepEqual(lines(bad.diagnostics), [
+    `name: the package name (its folder's name) is 246 characters long: a package name may have at most ${MAX_PACKAGE_NAME_LENGTH} (its log and artifact file names are made from it and must fit the file system's 255 bytes): rename the folder and the name`,
+  ]);
+  // A flavour's package is named after the recipe: NAME-ID past the limit is the flavour's error.
+  const flavoured = parseRecipe(`${recipe({ top: { name: `"${at}"` } })}\n[flavours.nossl]\n`, { file: FILE, folderName: at });
+  assert.ok(!flavoured.ok);
+  assert.deepEqual(lines(flavoured.diagnostics), [
+    `flavours.nossl: the flavour's package name "${at}-nossl" is ${MAX_PACKAGE_NAME_LENGTH + 6} characters long: a package name may have at most ${MAX_PACKAGE_NAME_LENGTH} (its log and artifact file names are made from it and must fit the file system's 255 bytes): give the flavour a shorter name = "…"`,
+  ]);
+});
+
+test('[flavours]: an undeclared option is told with the recipe\'s valid options: every declared name, not an invalid one', () => {
+  const text = `${recipe({})}\n[options]\nBad_Name = true\ngui = true\nssl = true\nlevel = 3\n\n[flavours.a]\noptions = { zz = true, level = false }\n`;
+  assert.deepEqual(lines(diagnosticsOf(text)).filter((l) => l.startsWith('flavours.')), [
+    'flavours.a.options.zz: the recipe declares no option "zz" (its options: gui, level, ssl)',
+  ]);
+});
+
+test('a recipe.toml with CRLF line ends: its multi-line script is read with LF line ends (bash would see each \\r)', () => {
+  const text = 'name = "foo"\r\nversion = "1.0"\r\nsummary = "s"\r\nlicense = "MIT"\r\n[build]\r\nscript = """\r\nmkdir -p "$DESTDIR/x"\r\nmake\r\n"""\r\n';
+  const r = parseRecipe(text, { file: FILE, folderName: 'foo' });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(r.draft.script, 'mkdir -p "$DESTDIR/x"\nmake\n');
 });

@@ -11,6 +11,7 @@ import type { Diagnostic, FlavourSpec, OptionSpec } from '../plan/spec.ts';
 import { NAME_RE, describeIssue, durationMs, keyPath, loopDurationMs, memoryBytes as memoryOf, recipeKeysAt, recipeSchema, valueAt } from './recipe-schema.ts';
 import { tomlProblem } from '../config/toml-problem.ts';
 import { flavoursOf, optionsOf } from './recipe-options.ts';
+import { nameLengthProblem } from './package-name.ts';
 import { inFileOrder, keyLines, lineOfKey } from './toml-key-lines.ts';
 
 import { builtinDefaults, type RecipeDefaults } from './recipe-defaults.ts';
@@ -133,9 +134,12 @@ export function parseRecipe(
   const name = str(raw['name']);
   if (name !== undefined) {
     if (!NAME_RE.test(name)) {
-      add('name', `"${name}" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)`);
+      add('name', `${JSON.stringify(name)} is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)`);
     } else if (name !== folderName) {
-      add('name', `"${name}" does not match its folder "${folderName}": rename one so they are equal`);
+      add('name', `"${name}" does not match its folder ${JSON.stringify(folderName)}: rename one so they are equal`);
+    } else {
+      const long = nameLengthProblem(name);
+      if (long !== undefined) add('name', `the package name (its folder's name) ${long}: rename the folder and the name`);
     }
   }
 
@@ -183,7 +187,10 @@ export function parseRecipe(
   const buildDepends = relField('build-depends');
   const depends = relField('depends');
   const declared = optionsOf(raw['options'], add, relField);
-  const flavours = flavoursOf(raw['flavours'], { name: typeof raw['name'] === 'string' ? raw['name'] : undefined, options: declared.map((o) => o.name) }, add);
+  // Every option the recipe declares, even one whose value is wrong (said once, at the option).
+  const optionTable = raw['options'];
+  const optionNames = optionTable !== null && typeof optionTable === 'object' && !Array.isArray(optionTable) ? Object.keys(optionTable).sort() : [];
+  const flavours = flavoursOf(raw['flavours'], { name: typeof raw['name'] === 'string' ? raw['name'] : undefined, options: optionNames }, add);
   const provides: Provide[] = [];
   if (Array.isArray(raw['provides'])) {
     raw['provides'].forEach((item, i) => {
@@ -218,7 +225,9 @@ export function parseRecipe(
   const sources = sourcesOf(raw['sources'], folderName, add);
 
   const build = (raw['build'] ?? {}) as Record<string, unknown>;
-  const script = str(build['script']);
+  // A recipe.toml saved with CRLF line ends keeps them in a multi-line string (TOML lets a
+  // parser normalise them): bash would read each \r as part of a command (`mkdir x\r`).
+  const script = str(build['script'])?.replace(/\r\n/g, '\n');
   const scriptFile = str(build['script-file']);
   if (script === undefined && scriptFile === undefined && raw['build'] !== undefined) {
     add('build', 'needs "script" or "script-file"', 'build.script'); // said after the table's last line: the key is missing

@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { AltGroup } from '../debian/relation-types.ts';
 import { OPTION_NAME_RE, type FlavourSpec, type OptionSpec } from '../plan/spec.ts';
+import { nameLengthProblem } from './package-name.ts';
 import { NAME_RE, describeIssue, flavourTableSchema, keyPath, optionTableSchema, recipeKeysAt, valueAt } from './recipe-schema.ts';
 
 /** How parse-recipe.ts says a problem: its key, the message, and the key to place it at. */
@@ -68,6 +69,7 @@ export function optionsOf(
  */
 export function flavoursOf(
   value: unknown,
+  /** `options`: the names of the recipe's [options] table, each declared one even when its value is wrong. */
   recipe: { readonly name: string | undefined; readonly options: readonly string[] },
   add: Add,
 ): FlavourSpec[] {
@@ -91,13 +93,17 @@ export function flavoursOf(
     if (name === undefined) continue;
     // The key written, or the flavour's table when its name is the default one.
     const nameKey = table.data.name === undefined ? key : `${key}.name`;
+    const long = NAME_RE.test(name) ? nameLengthProblem(name) : undefined;
     if (!NAME_RE.test(name)) add(nameKey, `"${name}" is not a valid package name (lowercase letters, digits and + . -, starting with a letter or digit)${table.data.name === undefined ? `: give the flavour a name = "…"` : ''}`);
+    else if (long !== undefined) add(nameKey, `the flavour's package name "${name}" ${long}${table.data.name === undefined ? `: give the flavour a shorter name = "…"` : ''}`);
     else if (name === recipe.name) add(nameKey, `"${name}" is the recipe's own package: a flavour is another package, with a name of its own`);
     else if (names.has(name)) add(nameKey, `"${name}" is the package of flavour ${names.get(name)} too: give each flavour a name of its own`);
     names.set(name, id);
     const options = table.data.options ?? {};
+    // The options a flavour may pin, as a user should write them: not the names said to be invalid.
+    const valid = recipe.options.filter((o) => OPTION_NAME_RE.test(o));
     for (const o of Object.keys(options)) {
-      if (!recipe.options.includes(o)) add(`${key}.options.${o}`, `the recipe declares no option "${o}"${recipe.options.length === 0 ? ': declare it under [options] first' : ` (its options: ${recipe.options.join(', ')})`}`);
+      if (!recipe.options.includes(o)) add(`${key}.options.${o}`, `the recipe declares no option ${JSON.stringify(o)}${valid.length === 0 ? ': declare it under [options] first' : ` (its options: ${valid.join(', ')})`}`);
     }
     out.push({ id, name, options });
   }

@@ -6,8 +6,10 @@ import { OUTPUT_CHECKS } from '../execute/output-checks.ts';
 import { z } from 'zod';
 import { closestName } from '../debian/closest-name.ts';
 import { parseDuration, parseSize } from '../lib/duration.ts';
+import { PACKAGE_NAME_RE } from './package-name.ts';
 
-export const NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
+/** A package's name: package-name.ts's rule. */
+export const NAME_RE = PACKAGE_NAME_RE;
 
 const sourceSchema = z.strictObject({
   url: z.string().min(1),

@@ -17,6 +17,8 @@ export interface DraftSource {
 }
 
 const ARCHIVE_RE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.bz2|tbz2?|tar\.zst|tzst|tar\.lz|tar\.lzma)$/;
+/** The archive suffixes, for messages. */
+const ARCHIVE_SUFFIXES = '.tar, .tar.gz, .tgz, .tar.xz, .txz, .tar.bz2, .tbz2, .tbz, .tar.zst, .tzst, .tar.lz or .tar.lzma';
 const SHA256_RE = /^[0-9a-f]{64}$/;
 const COMMIT_RE = /^[0-9a-f]{40}$/;
 
@@ -50,11 +52,14 @@ export function isArchiveUrl(url: string): boolean {
   return ARCHIVE_RE.test(url.replace(/[?#].*$/, ''));
 }
 
-/** A relative path that stays inside its base: no absolute path, no `..`, no NUL. */
+/**
+ * A relative path that stays inside its base: no absolute path, no NUL, and no `..` segment
+ * at all, not even one that comes back down (`a/../b`): what the docs promise, and what
+ * needs no thought about symlinks on the way.
+ */
 export function isSafeRelativePath(p: string): boolean {
   if (p.includes('\0') || p.startsWith('/') || p.startsWith('\\')) return false;
-  const norm = posix.normalize(p);
-  return norm !== '..' && !norm.startsWith('../') && !norm.split('/').includes('..');
+  return !p.split('/').includes('..');
 }
 
 /** What is wrong with an http(s):// or mirror:// source url, or undefined: it must parse, with a host (or mirror name), and hold no space. */
@@ -88,7 +93,11 @@ export function sourcesOf(value: unknown, folderName: string, add: AddProblem): 
     const rev = str(src['rev']);
     const dest = str(src['dest']) ?? '';
     const k = `sources[${i}]`;
-    if (dest !== '' && !isSafeRelativePath(dest)) add(`${k}.dest`, `"${dest}" leaves $SRCDIR: use a relative path without ".."`);
+    if (dest !== '' && !isSafeRelativePath(dest)) {
+      const norm = posix.normalize(dest);
+      const leaves = dest.startsWith('/') || norm === '..' || norm.startsWith('../');
+      add(`${k}.dest`, `"${dest}" ${leaves ? 'leaves $SRCDIR' : 'holds a ".." segment'}: use a relative path without ".."`);
+    }
     const git = url !== undefined && isGitUrl(url);
     if (git && sha !== undefined) add(`${k}.sha256`, 'a git source takes no sha256: its rev (the commit id) pins the content; remove sha256');
     else if (sha !== undefined && !SHA256_RE.test(sha)) add(`${k}.sha256`, `"${sha}" is not a sha256 (64 lowercase hex digits)`);
@@ -126,6 +135,10 @@ export function sourcesOf(value: unknown, folderName: string, add: AddProblem): 
         : known
           ? `"${url}" must start with ${scheme!.toLowerCase()}:// (two slashes)`
           : `"${url}" has an unsupported scheme: use file:, https://, http://, mirror://NAME/ or git+https://`);
+    }
+    // A plain file is copied, not extracted: a strip on it would be silently without effect.
+    if (src['strip'] !== undefined && !git && !isArchiveUrl(url)) {
+      add(`${k}.strip`, `"${url}" is not an archive (its name does not end in ${ARCHIVE_SUFFIXES}), so it is copied as it is and strip does nothing: remove strip, or name the archive with its suffix`);
     }
     const strip = typeof src['strip'] === 'number' ? src['strip'] : !git && isArchiveUrl(url) ? 1 : 0;
     sources.push({ url, sha256: git ? undefined : sha, dest, strip, localPath, ...(git && rev !== undefined ? { rev } : {}) });

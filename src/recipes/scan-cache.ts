@@ -46,6 +46,7 @@ export const PARSER_MODULES = [
   'recipes/recipe-options.ts',
   'recipes/recipe-defaults.ts',
   'recipes/recipe-schema.ts',
+  'recipes/package-name.ts',
   'plan/spec.ts',
   'debian/relation.ts',
   'debian/relation-types.ts',

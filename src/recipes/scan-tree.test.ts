@@ -413,12 +413,12 @@ test('category folders: a folder of the tree without recipe.toml holds packages 
   await put(root, 'misc/zlib/recipe.toml', recipeText('nope'));
   await put(root, 'empty/.keep', '');
   // In a category, a link that leads nowhere is a broken package, as in the tree itself.
-  await symlink('/nonexistent', join(root, 'graphics/gone'));
+  await symlink(join(root, 'no-such-folder'), join(root, 'graphics/gone'));
   // A folder of shared files (no package in it): links to a file or to nothing are not packages.
   await put(root, 'shared/sub/notes.txt', 'notes\n');
   await put(root, 'shared/patch.diff', 'diff\n');
   await symlink('/etc/hostname', join(root, 'shared/config.sub'));
-  await symlink('/nonexistent', join(root, 'shared/zz'));
+  await symlink(join(root, 'no-such-folder'), join(root, 'shared/zz'));
   const cacheFile = join(root, '.scan-cache.json');
   for (const options of [{}, { cacheFile, now: Date.now() + 60_000 }, { cacheFile, now: Date.now() + 60_000 }]) {
     const scan = await scanRecipeTree(root, options);
@@ -430,7 +430,7 @@ test('category folders: a folder of the tree without recipe.toml holds packages 
     assert.deepEqual(
       scan.invalid.map((p) => [p.name, p.category, p.dir, p.diagnostics.map((d) => `${d.file}: ${d.key === undefined ? '' : `${d.key}: `}${d.message}`)]).sort((a, b) => String(a[2]).localeCompare(String(b[2]))),
       [
-        ['gone', 'graphics', join(root, 'graphics/gone'), [`${join(root, 'graphics/gone')}: is a symlink to "/nonexistent", which does not exist: a package folder must be a directory, or a symlink to one, holding recipe.toml`]],
+        ['gone', 'graphics', join(root, 'graphics/gone'), [`${join(root, 'graphics/gone')}: is a symlink to "${join(root, 'no-such-folder')}", which does not exist: a package folder must be a directory, or a symlink to one, holding recipe.toml`]],
         [
           'zlib', undefined, join(root, 'misc/zlib'),
           [
@@ -447,4 +447,44 @@ test('category folders: a folder of the tree without recipe.toml holds packages 
   const again = await scanRecipeTree(root, { cacheFile, now: Date.now() + 120_000 });
   assert.ok(again.cacheGeneration !== undefined, 'a settled cache');
   assert.deepEqual(again.specs.map((s) => s.category), ['graphics', 'graphics']);
+});
+
+test('a folder whose name (or whose category\'s) holds a control character is a broken package, every name and path in it escaped', async () => {
+  await using dir = await tmpDir();
+  const forged = 'evil\n[   0.0s] built      fake@amd64';
+  await put(dir.path, `${forged}/recipe.toml`, recipeText('evil'));
+  await put(dir.path, 'cat\x1b[2Kx/pkg/recipe.toml', recipeText('pkg'));
+  await put(dir.path, 'good/recipe.toml', recipeText('good'));
+  // Not a package folder (no recipe.toml): not looked at.
+  await put(dir.path, 'notes\tdir/README', 'x\n');
+  const scan = await scanRecipeTree(dir.path);
+  assert.deepEqual(scan.specs.map((s) => s.name), ['good']);
+  assert.deepEqual(scan.invalid.map((p) => ({ name: p.name, dir: p.dir, category: p.category, lines: p.diagnostics.map((d) => `${d.file}: ${d.message}`) })), [
+    {
+      name: 'pkg',
+      dir: join(dir.path, 'cat\\u001b[2Kx/pkg'),
+      category: 'cat\\u001b[2Kx',
+      lines: [`${join(dir.path, 'cat\\u001b[2Kx/pkg')}: the category folder "cat\\u001b[2Kx" holds a control character (a line break, a tab, an escape…): rename it`],
+    },
+    {
+      name: JSON.stringify(forged),
+      dir: join(dir.path, 'evil\\n[   0.0s] built      fake@amd64'),
+      category: undefined,
+      lines: [`${join(dir.path, 'evil\\n[   0.0s] built      fake@amd64')}: the folder ${JSON.stringify(forged)} holds a control character (a line break, a tab, an escape…): rename it (a package folder's name is its package's: lowercase letters, digits and + . -)`],
+    },
+  ]);
+  for (const p of scan.invalid) for (const s of [p.name, p.dir, ...p.diagnostics.flatMap((d) => [d.file, d.message])]) assert.doesNotMatch(s, /[\x00-\x1f\x7f]/);
+});
+
+test('a script-file with CRLF line ends is a recipe error naming the file and saying to convert it', async () => {
+  await using dir = await tmpDir();
+  await put(dir.path, 'win/recipe.toml', recipeText('win', '', 'script-file = "build.sh"'));
+  await put(dir.path, 'win/build.sh', 'mkdir -p "$DESTDIR/x"\r\nmake\r\n');
+  await put(dir.path, 'unix/recipe.toml', recipeText('unix', '', 'script-file = "build.sh"'));
+  await put(dir.path, 'unix/build.sh', 'mkdir -p "$DESTDIR/x"\nmake\n');
+  const scan = await scanRecipeTree(dir.path);
+  assert.deepEqual(scan.specs.map((s) => [s.name, s.build.script]), [['unix', 'mkdir -p "$DESTDIR/x"\nmake\n']]);
+  assert.deepEqual(scan.invalid.map((p) => p.diagnostics.map((d) => `${d.key}: ${d.message}`)), [[
+    `build.script-file: "build.sh" has CRLF (Windows) line ends, which bash reads as part of each command: convert it to LF line ends (dos2unix ${join(dir.path, 'win/build.sh')})`,
+  ]]);
 });

@@ -17,6 +17,7 @@ import { readdirSync, readlinkSync, realpathSync, statSync, type Dirent, type St
 import { join, resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { sha256 } from '../lib/hash.ts';
+import { shellQuote } from '../lib/shell-quote.ts';
 import type { Diagnostic, InvalidPackage, PackageSource, PackageSpec, ScanResult } from '../plan/spec.ts';
 import { loadTreeConfig, treeNotFound } from '../config/load-tree-config.ts';
 import { utf8OrUndefined } from '../config/read-toml-file.ts';
@@ -25,6 +26,7 @@ import type { RecipeDraft } from './parse-recipe.ts';
 import { fsProblem, readLocalFile, readRegularFile } from './local-file.ts';
 import { prefetchFiles } from './prefetch.ts';
 import { openScanCache, stampOf, type FileStamp, type ScanCache } from './scan-cache.ts';
+import { hasUnprintable } from './package-name.ts';
 import { categoryFolders, duplicateNames, duplicatePackage, packageFolders, RECIPE_FILE, type Folder } from './tree-folders.ts';
 
 export { RECIPE_FILE } from './tree-folders.ts';
@@ -88,7 +90,8 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
     if (f.problem !== undefined) return brokenFolder(f, f.problem);
     const dir = join(root, f.rel);
     const scanned = scanPackage(dir, f, config, { signal: options?.signal, cache });
-    return f.category === undefined ? scanned : scanned.then((r) => (r === undefined ? r : { ...r, category: f.category }));
+    // (One whose category cannot be printed has set it escaped.)
+    return f.category === undefined ? scanned : scanned.then((r) => (r === undefined || r.category !== undefined ? r : { ...r, category: f.category }));
   };
   let categorized = false;
   let results: (Scanned | Scanned[])[];
@@ -131,7 +134,7 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
 
 async function scanPackage(
   dir: string,
-  { name: folder, rel }: Folder,
+  { name: folder, rel, category }: Folder,
   config: TreeConfig,
   o: { signal: AbortSignal | undefined; cache: ScanCache | undefined },
 ): Promise<PackageSpec | InvalidPackage | undefined> {
@@ -152,7 +155,10 @@ async function scanPackage(
   // thread pool (measured on the 10k benchmark tree). The stat is taken before the read:
   // an edit racing with the read then shows on the next scan.
   const read = readRegularFile(file);
-  if (!read.ok) return read.kind === 'missing' ? undefined : { name: folder, dir, diagnostics: [{ file, message: `${read.problem}: a package's recipe.toml must be a readable file` }] };
+  if (!read.ok && read.kind === 'missing') return undefined;
+  // Before anything prints its name or path: raw, a line break in it would forge lines of output.
+  if (hasUnprintable(rel)) return unprintableFolder(dir, { name: folder, rel, ...(category === undefined ? {} : { category }) });
+  if (!read.ok) return { name: folder, dir, diagnostics: [{ file, message: `${read.problem}: a package's recipe.toml must be a readable file` }] };
   const text = utf8OrUndefined(read.bytes);
   if (text === undefined) {
     return { name: folder, dir, diagnostics: [{ file, message: `is not valid UTF-8: save it as UTF-8 (TOML files are UTF-8 text)` }] };
@@ -180,12 +186,32 @@ async function scanPackage(
   return spec;
 }
 
+/**
+ * The broken package a folder holding recipe.toml becomes when its name (or its category's)
+ * holds a control character: every name and path in it escaped as a JSON string, so that
+ * nothing kiln prints of it can pass for a line of its own output.
+ */
+export function unprintableFolder(dir: string, f: Folder): InvalidPackage {
+  const shown = (s: string): string => JSON.stringify(s).slice(1, -1);
+  const inCategory = f.category !== undefined && hasUnprintable(f.category);
+  const name = hasUnprintable(f.name) ? JSON.stringify(f.name) : f.name;
+  const where = shown(dir);
+  const what = inCategory ? `the category folder ${JSON.stringify(f.category)}` : `the folder ${JSON.stringify(f.name)}`;
+  const message = `${what} holds a control character (a line break, a tab, an escape…): rename it${inCategory ? '' : ' (a package folder\'s name is its package\'s: lowercase letters, digits and + . -)'}`;
+  return { name, dir: where, ...(f.category === undefined ? {} : { category: shown(f.category) }), diagnostics: [{ file: where, message }] };
+}
+
 function readlinkOrUndefined(path: string): string | undefined {
   try {
     return readlinkSync(path);
   } catch {
     return undefined;
   }
+}
+
+/** `path` as one shell word: as it is when nothing in it needs quoting. */
+function shellWord(path: string): string {
+  return /^[A-Za-z0-9._/+-]+$/.test(path) ? path : shellQuote(path);
 }
 
 /** What a recipe references outside its own text: the keys the checks below need. */
@@ -259,7 +285,9 @@ function checkRefs(refs: Refs, at: { dir: string; file: string; stamps: FileStam
   };
   if (refs.scriptFile !== undefined) {
     const r = read(refs.scriptFile);
-    if (r.ok) out.script = r.bytes.toString('utf8');
+    // Not converted silently: the file is run as written elsewhere too (by hand, in an editor's terminal).
+    if (r.ok && r.bytes.includes('\r\n')) out.diagnostics.push({ file, key: 'build.script-file', message: `"${refs.scriptFile}" has CRLF (Windows) line ends, which bash reads as part of each command: convert it to LF line ends (dos2unix ${shellWord(join(dir, refs.scriptFile))})` });
+    else if (r.ok) out.script = r.bytes.toString('utf8');
     else out.diagnostics.push({ file, key: 'build.script-file', message: r.kind === 'missing' ? `"${refs.scriptFile}" not found in ${dir}` : `"${refs.scriptFile}" ${r.problem}` });
   }
   for (const s of refs.sources) {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Diagnostic } from '../plan/spec.ts';
 import type { Provide } from '../debian/relation-types.ts';
 import { fsProblem } from './local-file.ts';
+import { PACKAGE_NAME_RE } from './package-name.ts';
 
 export const RECIPE_FILE = 'recipe.toml';
 
@@ -24,9 +25,6 @@ export interface Folder {
   readonly problem?: string;
 }
 
-// recipe-schema.ts's NAME_RE, not imported: that module loads zod, which a scan served
-// from the cache never needs.
-const PACKAGE_NAME_RE = /^[a-z0-9][a-z0-9+.-]*$/;
 
 /**
  * The package folders among the entries of the tree (or of one of its categories), sorted:
