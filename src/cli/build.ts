@@ -125,14 +125,13 @@ export function registerBuild(program: Command, ctx: CliContext): void {
     const state = layoutFrom(opts);
     const bus = new EventBus();
     const stdout = ctx.stdout as NodeJS.WriteStream;
-    // The live view (listr2) is loaded only for a terminal that can move its cursor (not TERM=dumb).
-    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined && process.env['TERM'] !== 'dumb' ? (await import('./progress/live.ts')).liveRenderer(stdout, { failFast: opts.failFast === true }) : undefined;
+    // The live view is loaded only for a terminal that can move its cursor (not TERM=dumb).
+    // It prints the run's notes, failures, broken packages and warnings above itself as
+    // they come, and what is written to stderr meanwhile (planning notes, the Ctrl-C message).
+    const live = !opts.json && stdout.isTTY === true && process.env['CI'] === undefined && process.env['TERM'] !== 'dumb'
+      ? (await import('./progress/live.ts')).liveRenderer(stdout, { failFast: opts.failFast === true, err: ctx.stderr as NodeJS.WriteStream })
+      : undefined;
     bus.on(live?.onEvent ?? (opts.json ? jsonRenderer(ctx.stdout) : plainRenderer(ctx.stdout)));
-    // The live view has no room for the output checks' warnings: they are printed after it.
-    const warnings: string[] = [];
-    if (live !== undefined) bus.on((e) => e.type === 'job-finished' && e.warnings?.forEach((w) => warnings.push(`warning: ${e.jobId}: ${w} (kiln logs ${e.name} says what to do)`)));
-    // Nor for notes: how the hooks ended (run/hooks.ts) and the --min-free stop (run/disk-guard.ts) are printed after it too.
-    if (live !== undefined) bus.on((e) => e.type === 'note' && /^(hooks?:? |--min-free: )/.test(e.text) && warnings.push(`kiln: ${e.text}`));
     if (live !== undefined) bus.on((e) => e.type === 'note' && e.text.startsWith('--min-free: ') && live.stopping('--min-free'));
 
     const controller = new AbortController();
@@ -141,8 +140,8 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       if (controller.signal.aborted) return;
       flushProgress();
       live?.stopping(why);
-      // The live view's frame does not end its last line: the message starts a line of its own.
-      ctx.stderr.write(`${live === undefined ? '' : '\n'}kiln: ${why}: stopping, killing running jobs and cleaning up...\n`);
+      // With the live view, printed above it (stderr goes there while it is drawn).
+      ctx.stderr.write(`kiln: ${why}: stopping, killing running jobs and cleaning up...\n`);
       controller.abort(new Error(why));
     };
     // A second signal kills the hooks too: those a cancelled run still runs (run/hooks.ts).
@@ -208,7 +207,6 @@ export function registerBuild(program: Command, ctx: CliContext): void {
       });
       await live?.finish();
       flushProgress();
-      for (const w of warnings) ctx.stdout.write(`${w}\n`);
       const c = result.counts;
       const took = formatMs(Date.parse(result.report.end ?? new Date().toISOString()) - Date.parse(result.report.start));
       if (opts.json) {

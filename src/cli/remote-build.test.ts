@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { exitCodeFor, KilnError } from '../errors.ts';
 import { forTheCli } from './remote.ts';
-import { buildFailure, followBuild, jobChanges, summaryLine, type RemoteBuild, type RemoteJob } from './remote-build.ts';
+import { buildFailure, followBuild, jobChanges, remoteBuild, summaryLine, type RemoteBuild, type RemoteJob } from './remote-build.ts';
 import { hideTreeRoot } from '../server/tree-root.ts';
 
 const build = (state: RemoteBuild['state']): RemoteBuild => ({
@@ -195,4 +195,36 @@ test('packBundle: the tree without its VCS data, the local state dir, or the sub
     rmSync(dir, { recursive: true, force: true });
     rmSync(`${dir}.tar.zst`, { force: true });
   }
+});
+
+test('kiln build --server: a queued build is said queued once; a failed job\'s log tail comes without its escape sequences', async (t) => {
+  const queued = { ...build('queued'), runId: null, waitingFor: 'disk space: it starts by itself once there is space' };
+  const polls: unknown[] = [queued, queued, build('running'), build('failed')];
+  const failed = { jobId: 'esc@amd64', state: 'failed', durationMs: 23, cause: 'the build script exited with status 5', failureReason: 'exit-status' };
+  const server = createServer((req, res) => {
+    const url = req.url ?? '';
+    const json = (a: unknown): void => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(a));
+    if (req.method === 'POST' && url === '/api/v1/builds') return json({ id: 'b1' });
+    if (url === '/api/v1/builds/b1') return json(polls.length > 1 ? polls.shift() : polls[0]);
+    if (url === '/api/v1/builds/b1/jobs') return json({ jobs: polls.length > 1 ? [] : [failed] });
+    if (url.startsWith('/api/v1/builds/b1/jobs/esc%40amd64/log')) {
+      return void res.writeHead(200, { 'content-type': 'text/plain' }).end('[   0.019] o \x1b[31mred error\x1b[0m\n[   0.020] o \x1b]52;c;ZXZpbA==\x07clip\n[   0.020] o 10%\r100%\n');
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const out = new PassThrough();
+  const code = await remoteBuild({ url, token: 't' }, { treeDir: '.', stateDir: '.kiln', targets: [], serverTree: 'main', pollMs: 10 }, { exitCode: 0, stdout: out, stderr: out });
+  assert.equal(code, 1);
+  const lines = String(out.read()).trimEnd().split('\n');
+  assert.deepEqual(lines.filter((l) => l.startsWith('kiln: build b1 ')).slice(0, 3), [
+    `kiln: build b1 queued on ${url}`,
+    'kiln: build b1 is waiting: disk space: it starts by itself once there is space',
+    'kiln: build b1 running',
+  ]);
+  assert.equal(lines.filter((l) => /\bqueued\b/.test(l)).length, 1, lines.join('\n'));
+  assert.deepEqual(lines.filter((l) => l.startsWith('             | ')), ['             | [   0.019] o red error', '             | [   0.020] o clip', '             | [   0.020] o 10% 100%']);
+  assert.doesNotMatch(lines.join('\n'), /[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
 });

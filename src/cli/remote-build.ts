@@ -20,6 +20,7 @@ import { call, callJson, type Remote } from './remote.ts';
 import { TREE_ROOT } from '../server/tree-root.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import { FAILED_TAIL_LINES } from './progress/plain.ts';
+import { printableLine } from '../lib/printable-line.ts';
 import { whenOutputCloses } from './output-closed.ts';
 
 export interface RemoteBuildRequest {
@@ -146,8 +147,8 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
   });
   say(`kiln: build ${created.id} queued on ${remote.url}\n`);
   for (const note of created.notes ?? []) say(`kiln: note: ${note}\n`);
-  // Its end is said by the summary line (or the error) below, not twice.
-  const final = await followBuild(remote, created.id, ctx, { ...req, end: false });
+  // Its end is said by the summary line (or the error) below, not twice; that it is queued, by the line above.
+  const final = await followBuild(remote, created.id, ctx, { ...req, end: false, said: 'queued' });
   // A build that failed with a KilnError (kiln.toml invalid, no such target) ends like the
   // local run: the error printed as kiln prints errors, and its exit status.
   const failure = buildFailure(final, { treeDir: req.treeDir });
@@ -211,7 +212,8 @@ async function failedTail(remote: Remote, buildId: string, jobId: string): Promi
   if (lines.length === 0) return '';
   const at = jobId.lastIndexOf('@');
   const all = `kiln logs ${jobId.slice(0, at)} --arch ${jobId.slice(at + 1)} --run ${buildId} --server ${remote.url}`;
-  return `             the last ${lines.length} lines of its log (all of it: ${all}):\n${lines.map((l) => `             | ${l}\n`).join('')}`;
+  // Printable: a log's colours, title and clipboard sequences are not obeyed by the user's terminal.
+  return `             the last ${lines.length} lines of its log (all of it: ${all}):\n${lines.map((l) => `             | ${printableLine(l)}\n`).join('')}`;
 }
 
 /** A daemon's text with the uploaded tree's files (`{tree}/…`, server/tree-root.ts) named in the user's --tree folder. */
@@ -253,8 +255,11 @@ export async function followBuild(
   remote: Remote,
   id: string,
   ctx: CliContext,
-  /** states: say on stderr when the build starts and ends (default); end: say how it ended too (a caller printing its own summary need not). */
-  o: { json?: boolean | undefined; pollMs?: number; treeDir?: string; states?: boolean; end?: boolean } = {},
+  /**
+   * states: say on stderr when the build starts and ends (default); end: say how it ended too (a caller printing its own summary need not);
+   * said: the state the caller has already said (`queued` by kiln build --server), not said again.
+   */
+  o: { json?: boolean | undefined; pollMs?: number; treeDir?: string; states?: boolean; end?: boolean; said?: RemoteBuild['state'] } = {},
 ): Promise<RemoteBuild> {
   const sayStates = o.json !== true && o.states !== false;
   // A cause naming the uploaded tree's files ({tree}/…) names them in the user's folder, one problem per line.
@@ -272,7 +277,7 @@ export async function followBuild(
   // Its reader gone (`| head`): cancelled as a local build is.
   whenOutputCloses(() => onSignal('SIGTERM'));
   try {
-    let lastState = '';
+    let lastState: string = o.said ?? '';
     let lastWaitingFor: string | null = null;
     let unreachableSince: number | undefined;
     let priorRuns = 0;

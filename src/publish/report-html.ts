@@ -2,6 +2,7 @@
 // anything else), readable from a file:// URL or a CI artifact. Everything that comes from
 // recipes or logs is escaped; the page embeds no data in script, only in escaped attributes.
 
+import { printableLine } from '../lib/printable-line.ts';
 import { jobIdOf, type JobState } from '../plan/job.ts';
 import type { AutopkgtestEntry, LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 import { problemsOf } from './report-diagnostics.ts';
@@ -151,8 +152,8 @@ function failure(p: ReportPackage, options: RenderReportOptions, anchors: Readon
   return `<article class="failure" id="${anchors.get(id)}">
 <h3>${pkgName(p)}${p.reason === undefined ? '' : ` <span class="reason">${esc(p.reason)}</span>`}</h3>
 <p class="cause">${esc(p.cause ?? 'failed (no message recorded)')}</p>
-${p.errorLine === undefined ? '' : `<p class="errline">the log's error: <code>${esc(clean(p.errorLine))}</code>${p.underEmulation === true ? ' — QEMU\'s user emulation itself failed: the emulator may be at fault, not the package (build it on a native machine of its arch to tell)' : ''}</p>\n`}<p class="log">log: ${log}</p>
-${skipped.length === 0 ? '' : `<p class="skips">skipped because of it (${skipped.length}): ${skipped.slice(0, SKIPS_NAMED).map((s) => `${esc(s.name)} <span class="arch">${esc(s.arch)}</span>`).join(', ')}${skipped.length > SKIPS_NAMED ? `, and ${skipped.length - SKIPS_NAMED} more` : ''}</p>\n`}${tail.length === 0 ? '' : `<details class="tail" open><summary>last ${tail.length} lines of the log</summary><pre class="tail">${tail.map((l) => esc(clean(l))).join('\n')}</pre></details>`}
+${p.errorLine === undefined ? '' : `<p class="errline">the log's error: <code>${esc(printableLine(p.errorLine))}</code>${p.underEmulation === true ? ' — QEMU\'s user emulation itself failed: the emulator may be at fault, not the package (build it on a native machine of its arch to tell)' : ''}</p>\n`}<p class="log">log: ${log}</p>
+${skipped.length === 0 ? '' : `<p class="skips">skipped because of it (${skipped.length}): ${skipped.slice(0, SKIPS_NAMED).map((s) => `${esc(s.name)} <span class="arch">${esc(s.arch)}</span>`).join(', ')}${skipped.length > SKIPS_NAMED ? `, and ${skipped.length - SKIPS_NAMED} more` : ''}</p>\n`}${tail.length === 0 ? '' : `<details class="tail" open><summary>last ${tail.length} lines of the log</summary><pre class="tail">${tail.map((l) => esc(printableLine(l))).join('\n')}</pre></details>`}
 </article>`;
 }
 
@@ -175,7 +176,7 @@ function reproTable(list: readonly ReproducibilityEntry[]): string {
   return `<table>
 <thead><tr><th>Package</th><th>Compared with</th><th>Result</th><th>What differs</th></tr></thead>
 <tbody>
-${list.map((r) => `<tr><td>${esc(r.deb)}<br><small>${esc(r.job)}</small></td><td>${r.check === 'archive' ? 'the archive' : 'a varied rebuild'}</td><td class="repro-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.summary)}${r.details.length === 0 ? '' : `<details><summary>details</summary><pre>${r.details.map((l) => esc(clean(l))).join('\n')}</pre></details>`}</td></tr>`).join('\n')}
+${list.map((r) => `<tr><td>${esc(r.deb)}<br><small>${esc(r.job)}</small></td><td>${r.check === 'archive' ? 'the archive' : 'a varied rebuild'}</td><td class="repro-${esc(r.status)}">${esc(r.status)}</td><td>${esc(r.summary)}${r.details.length === 0 ? '' : `<details><summary>details</summary><pre>${r.details.map((l) => esc(printableLine(l))).join('\n')}</pre></details>`}</td></tr>`).join('\n')}
 </tbody>
 </table>`;
 }
@@ -260,12 +261,6 @@ const ESCAPED = /[&<>"']/;
 export function esc(s: string): string {
   // Most fields (names, versions, paths) need nothing: test before building a new string.
   return ESCAPED.test(s) ? s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`) : s;
-}
-
-/** Drop terminal colour codes and other control characters that build logs are full of. */
-function clean(line: string): string {
-  // eslint-disable-next-line no-control-regex
-  return line.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
 }
 
 export function formatMs(ms: number): string {

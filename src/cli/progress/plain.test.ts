@@ -107,3 +107,24 @@ test('plain: a built Debian binNMU says its binary version', () => {
   assert.match(text(), /built +hello@amd64 in 26\.3s as the binNMU 2\.10-3\+b1\n/);
   assert.match(text(), /built +zlib@amd64 in 1\.0s\n/);
 });
+
+test('plain: a failed build\'s log tail is printed without its escape sequences and control characters (tabs kept)', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-plain-'));
+  try {
+    const log = join(dir, 'esc.log');
+    writeFileSync(log, ['[   0.019] o \x1b[31mred error\x1b[0m', '[   0.020] o \x1b]0;evil title\x07after-title', '[   0.020] o \x1b]52;c;ZXZpbA==\x07clip', '[   0.020] o 10%\r20%\r100%', '[   0.020] o bell\x07 and tab\there', ''].join('\n'));
+    const { out, text } = sink();
+    const onEvent = plainRenderer(out);
+    const job = { runId: 'r', jobId: 'esc@amd64', name: 'esc', version: '1', arch: 'amd64' };
+    onEvent({ type: 'job-finished', ...job, state: 'failed', key: 'k', failure: { reason: 'exit-status', message: 'the build script exited with status 5' }, log, startedAt: 0, at: 23 });
+    flushProgress();
+    const tail = text().split('\n').filter((l) => l.startsWith('           | '));
+    assert.deepEqual(tail.map((l) => l.slice('           | '.length)), ['[   0.019] o red error', '[   0.020] o after-title', '[   0.020] o clip', '[   0.020] o 10% 20% 100%', '[   0.020] o bell and tab\there']);
+    assert.doesNotMatch(text(), /[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -16,6 +16,7 @@ import { causeForTerminal } from '../../publish/report-diagnostics.ts';
 import { readLogTail } from '../../publish/report.ts';
 import { applyEvent, emptyModel } from './progress-model.ts';
 import { positiveFromEnv } from '../../lib/env-number.ts';
+import { printableLine } from '../../lib/printable-line.ts';
 
 const FLUSH_MS = 50;
 const FLUSH_BYTES = 64 * 1024;
@@ -113,7 +114,8 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
           // The end of its log, with its path: all a CI log shows of a failure.
           if (log !== undefined) {
             const tail = readLogTail(log, FAILED_TAIL_LINES);
-            if (tail.length > 0) w.write(`           the last ${tail.length} lines of ${log}:\n${tail.map((l) => `           | ${l}\n`).join('')}`);
+            // Printable: a log's colours, title and clipboard sequences are not obeyed by the user's terminal.
+            if (tail.length > 0) w.write(`           the last ${tail.length} lines of ${log}:\n${tail.map((l) => `           | ${printableLine(l)}\n`).join('')}`);
           }
         } else if (e.state === 'up-to-date') {
           line(e.at, 'unchanged', `${e.jobId}: ${e.cause ?? "its dependencies' outputs are unchanged (early cutoff)"}`);
