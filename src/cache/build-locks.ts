@@ -10,6 +10,11 @@
 // When another run appears, the keys being built right then are locked at once (they
 // started unlocked); a run that finds another one already there waits SETTLE_MS before its
 // first build, so that the other has locked what it is building by then.
+//
+// A lock taken at once (`waited` false) does not mean nobody built the key: the other run may
+// have stored it and let go during the settle delay, or between the caller's look in the
+// store and its lock. So `locked` says a lock was taken, and the caller looks in the store
+// again under it (execute/build-lock-wait.ts).
 
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,8 +25,12 @@ const SHARED_CHECK_MS = 500;
 const SETTLE_MS = 2 * SHARED_CHECK_MS;
 
 export interface BuildLocks {
-  /** Before building `key`; release() when its artifact is stored (or the build failed). `waited`: another process held it. */
-  acquire(key: string, o: { signal: AbortSignal; onWait: (holder: string) => void }): Promise<{ release(): Promise<void>; waited: boolean }>;
+  /**
+   * Before building `key`; release() when its artifact is stored (or the build failed).
+   * `waited`: another process held it. `locked`: a lock was taken (another run uses the
+   * cache), so another run may have stored the key since the caller last looked.
+   */
+  acquire(key: string, o: { signal: AbortSignal; onWait: (holder: string) => void }): Promise<{ release(): Promise<void>; waited: boolean; locked: boolean }>;
   /** Stop looking at the cache (the run ended). */
   close(): void;
 }
@@ -59,16 +68,19 @@ export function createBuildLocks(cacheDir: string, runId: string, o: { checkMs?:
     async acquire(key, opts) {
       const entry: { release?: () => Promise<void> } = {};
       let waited = false;
+      let locked = false;
       if (shared) {
         await settle;
         settle = undefined;
         const got = await takeLock(dir, `build-${key}`, { signal: opts.signal, onWait: opts.onWait, pollMaxMs: 1_000 });
         entry.release = got.release;
         waited = got.waited;
+        locked = true;
       }
       active.set(key, entry);
       return {
         waited,
+        locked,
         release: async () => {
           if (active.get(key) === entry) active.delete(key);
           await entry.release?.();

@@ -93,26 +93,41 @@ test('without olderThan everything unkept goes, but young tmp entries stay', asy
   assert.equal(result.removed.filter((r) => r.kind === 'artifact').length, 4);
 });
 
-test('a tmp entry of a dead kiln of this host (killed while packing) goes after 10 minutes unwritten, not an hour', async (t) => {
+test('a tmp entry of a dead kiln of this host (killed while packing) goes at once; with another machine using the cache, after 10 minutes unwritten', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'kiln-gc-dead-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const tmp = join(root, 'cache', 'tmp');
-  await mkdir(tmp, { recursive: true });
   const dead = spawnSync('true').pid!;
   const live = process.pid;
-  const entries: [string, number][] = [
-    [`art-${'a'.repeat(16)}-${dead}-abc123-1`, 20 * 60_000], // dead, quiet for 20 min: goes
-    [`art-${'b'.repeat(16)}-${dead}-abc123-2`, 2 * 60_000], // dead, written 2 min ago: stays
-    [`dl-${'c'.repeat(16)}-${live}-0a0b0c0d`, 20 * 60_000], // alive (this process): stays
-    ['no-pid-in-this-name', 20 * 60_000], // unknown owner: the hour rule
-  ];
-  for (const [name, ms] of entries) {
-    await mkdir(join(tmp, name));
-    await writeFile(join(tmp, name, 'part'), 'x');
-    await age(join(tmp, name, 'part'), ms);
-    await age(join(tmp, name), ms);
-  }
-  const result = await gcCache(join(root, 'cache'), { keep: new Set(), now: NOW });
+  const make = async (): Promise<[string, number][]> => {
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    const entries: [string, number][] = [
+      [`art-${'a'.repeat(16)}-${dead}-abc123-1`, 20 * 60_000], // dead, quiet for 20 min
+      [`art-${'b'.repeat(16)}-${dead}-abc123-2`, 2 * 60_000], // dead, written 2 min ago
+      [`learn-${dead}-0a0b0c0d0e0f`, 2 * 60_000], // dead, written 2 min ago
+      [`dl-${'c'.repeat(16)}-${live}-0a0b0c0d`, 20 * 60_000], // alive (this process): stays
+      ['no-pid-in-this-name', 20 * 60_000], // unknown owner: the hour rule
+    ];
+    for (const [name, ms] of entries) {
+      await mkdir(join(tmp, name));
+      await writeFile(join(tmp, name, 'part'), 'x');
+      await age(join(tmp, name, 'part'), ms);
+      await age(join(tmp, name), ms);
+    }
+    return entries;
+  };
+  let entries = await make();
+  let result = await gcCache(join(root, 'cache'), { keep: new Set(), now: NOW });
+  assert.deepEqual(result.removed.map((r) => [r.kind, r.path]).sort(), entries.slice(0, 3).map(([n]) => ['tmp', join(tmp, n)]).sort());
+  assert.deepEqual((await readdir(tmp)).sort(), entries.slice(3).map(([n]) => n).sort());
+
+  // A run of another machine uses the cache (a shared file system): a pid gone here may be
+  // that machine's writer, so an entry written lately stays.
+  entries = await make();
+  await mkdir(join(root, 'cache', 'in-use'), { recursive: true });
+  await writeFile(join(root, 'cache', 'in-use', 'elsewhere.json'), JSON.stringify({ pid: 1, start: null, startedAt: NOW, keys: [], host: 'another-machine.invalid' }));
+  result = await gcCache(join(root, 'cache'), { keep: new Set(), now: NOW });
   assert.deepEqual(result.removed.map((r) => [r.kind, r.path]), [['tmp', join(tmp, entries[0]![0])]]);
   assert.deepEqual((await readdir(tmp)).sort(), entries.slice(1).map(([n]) => n).sort());
 });

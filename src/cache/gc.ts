@@ -6,7 +6,7 @@
 // them on every hit (an up-to-date artifact at most once an hour: artifacts.ts markUsed). Entries are first renamed into tmp/ (so other processes see them
 // whole or gone, never half-deleted), re-checked for a use that raced with us, and only
 // then deleted. tmp/ entries younger than an hour are never removed: they may be a write
-// in progress by another kiln process.
+// in progress by another kiln process; unless the kiln named in them is gone (tmp-leftovers.ts).
 //
 // Debian indexes (indexes/<sha256>: InRelease files and decompressed Sources/Packages) are
 // touched by src/debian/indexes.ts on every use. A kiln reads an index right after touching
@@ -19,6 +19,7 @@ import { SHA256_RE } from '../lib/hash.ts';
 import { pidAlive } from '../lib/pid-alive.ts';
 import { artifactDirs, entries, walkStat } from './du.ts';
 import { liveInUse } from './in-use.ts';
+import { deadOwnerTmp, otherHostUsesCache, tmpOwnerPid } from './tmp-leftovers.ts';
 import { USE_MARK_MS } from './artifact-types.ts';
 import { gcCcache } from '../execute/ccache.ts';
 import { openFilesUnder } from './open-files.ts';
@@ -95,20 +96,6 @@ type Lock = () => Promise<{ release(): Promise<void> } | undefined>;
 
 /** tmp/ entries younger than this may still be written to. */
 export const TMP_MIN_AGE_MS = 3_600_000;
-
-/**
- * A tmp/ entry named by a process of this host that is gone (`art-<key>-<pid>-…`, a kiln
- * killed while packing) is left over, not being written: it goes once nothing wrote to it
- * for this long (a cache shared with another host may hold a live writer's entry whose
- * pid means nothing here; that one keeps writing).
- */
-export const DEAD_OWNER_TMP_AGE_MS = 600_000;
-
-/** The pid in a tmp/ entry's name (`<kind>-<16 hex>-<pid>-…`), if it has one. */
-export function tmpOwnerPid(name: string): number | undefined {
-  const m = /^[a-z]+-[0-9a-f]{1,16}-(\d+)-/.exec(name);
-  return m === null ? undefined : Number(m[1]);
-}
 
 /** A Debian index used more recently than this may be about to be read by a running kiln. */
 export const INDEX_MIN_AGE_MS = 3_600_000;
@@ -239,12 +226,19 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   // ccache/ (kiln build --ccache): ccache's own size limit, and its eviction of what the cutoff passed.
   removed.push(...gcCcache(cacheDir, { now, cutoff, dryRun }));
 
+  /** Another machine uses the cache (tmp-leftovers.ts): looked at once, when tmp/ has something. */
+  let otherHost: boolean | undefined;
   for (const entry of tmpEntries) {
     options.signal?.throwIfAborted();
     const { bytes, newestMtimeMs } = await walkStat(entry);
+    if (newestMtimeMs === 0) continue;
     const owner = tmpOwnerPid(basename(entry));
-    const minAge = owner !== undefined && owner !== process.pid && !pidAlive(owner) ? DEAD_OWNER_TMP_AGE_MS : TMP_MIN_AGE_MS;
-    if (newestMtimeMs === 0 || newestMtimeMs >= now - minAge) continue;
+    const ownerAlive = owner !== undefined && (owner === process.pid || pidAlive(owner));
+    otherHost ??= otherHostUsesCache(cacheDir, now);
+    // Its writer (the pid in its name) gone: left by a killed kiln, it goes at once, as a
+    // build's start-up sweep and `kiln doctor --fix` remove it (tmp-leftovers.ts).
+    const leftOver = deadOwnerTmp({ owner, ownerAlive, otherHost, quietMs: now - newestMtimeMs }) === 'left-over';
+    if (!leftOver && newestMtimeMs >= now - TMP_MIN_AGE_MS) continue;
     if (!dryRun) await rm(entry, { recursive: true, force: true });
     removed.push({ kind: 'tmp', path: entry, bytes });
   }

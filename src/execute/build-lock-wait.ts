@@ -39,7 +39,9 @@ export async function waitForBuildLock(o: {
       },
     });
     release = lockReleaser(got, o.bus, o.jobId);
-    if (got.waited && !o.forced) {
+    // Under a lock, look again: the other run may have stored it and let go while this one
+    // settled (build-locks.ts) or after the early cutoff's look, without this one waiting.
+    if ((got.waited || got.locked) && !o.forced) {
       const stored = await o.artifacts.get(o.key);
       if (stored !== undefined) {
         await release();

@@ -17,6 +17,8 @@ test('errorLine: the first line of the most telling kind, kiln\'s log prefix tak
     // make's (or set -x's) echo of a command that prints an error: the output, not the command.
     [['[   0.100] o echo "error: deliberate failure"; false', '[   0.100] o error: deliberate failure', '[   0.101] e make: *** [debian/rules:4: build] Error 1'], 'error: deliberate failure'],
     [['[   0.100] e + printf \'ERROR: no config\\n\'', '[   0.100] o ERROR: no config'], 'ERROR: no config'],
+    // A sandbox that could not mount: mount's own line, not its pointer to dmesg after it.
+    [['[   0.128] e mount: /s/work/r/a_amd64/root/merged/var/cache/kiln/downloads: special device /s/cache/downloads does not exist.', '[   0.128] e        dmesg(1) may have more information after failed mount system call.', '[   0.187] k failed: the chroot sandbox of job r-a@amd64 failed to start (status 64)'], 'mount: /s/work/r/a_amd64/root/merged/var/cache/kiln/downloads: special device /s/cache/downloads does not exist.'],
   ];
   for (const [tail, want] of rows) assert.equal(errorLine(tail), want, tail.join(' | '));
 });

@@ -51,8 +51,11 @@ const ERROR_PATTERNS: readonly RegExp[] = [
   /\bfailed\b/i,
 ];
 
-/** Lines that only report that something before them failed: used only when nothing else is found. */
-const ECHO_LINE = /^make(\[\d+\])?: \*\*\*|^kiln: |exited with status|^dh_\S+: error: .* returned exit code/;
+/**
+ * Lines that only report that something before them failed: used only when nothing else is
+ * found. (mount's pointer to dmesg follows its own error line, `mount: …: special device … does not exist.`.)
+ */
+const ECHO_LINE = /^make(\[\d+\])?: \*\*\*|^kiln: |exited with status|^dh_\S+: error: .* returned exit code|^dmesg\(\d\) may have more information after failed mount/;
 
 /** A command make (or `set -x`) printed before running it: `echo "error: …"` is not the error, its output is. */
 const COMMAND_ECHO = /^(?:\++ )?(?:echo|printf)\s/;

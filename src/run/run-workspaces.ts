@@ -1,12 +1,14 @@
 // Each run's workspace folder (`<state>/work/<run>/`) carries an owner file naming the
 // kiln process that made it. At start, kiln removes the folders of owners that are gone,
 // so a SIGKILLed kiln leaves no orphan workspace even when it died before its records
-// were written.
+// were written; and the cache's tmp/ entries it was writing (cache/tmp-leftovers.ts).
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { processStartTime, sameProcessAlive } from '../envs/leases.ts';
+import { tmpLeftovers } from '../cache/tmp-leftovers.ts';
+import { removeTree } from '../sandbox/host.ts';
 import { reapSandboxes } from '../sandbox/reaper.ts';
 import type { StateLayout } from './state-layout.ts';
 
@@ -21,12 +23,28 @@ export async function claimRunWorkspace(workRoot: string, runId: string): Promis
 
 /**
  * What dead kiln processes left in a state dir: their sandboxes (mounts, cgroups, journal
- * entries: first, so nothing is removed through a mount), then their folders of work. A
- * build does it as it starts, and so does a worker.
+ * entries: first, so nothing is removed through a mount), then their folders of work, then
+ * what they were writing in the cache's tmp/. A build does it as it starts, and so does a
+ * worker.
  */
 export async function reapLeftovers(state: StateLayout): Promise<void> {
   await reapSandboxes(state.root, { cacheDir: state.cache });
   await reapRunWorkspaces(state.work);
+  await reapCacheTmp(state.cache);
+}
+
+/** Remove the cache tmp/ entries whose kiln is gone (tmp-leftovers.ts); returns what was removed. */
+export async function reapCacheTmp(cacheDir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const { path } of await tmpLeftovers(cacheDir)) {
+    try {
+      await removeTree(path);
+      removed.push(path);
+    } catch {
+      // Not ours to remove (another user's cache entry): `kiln doctor` says so.
+    }
+  }
+  return removed;
 }
 
 /** Remove the workspace folders of runs whose kiln is gone; returns what was removed. */

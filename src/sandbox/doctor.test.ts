@@ -69,9 +69,9 @@ describe('kiln doctor', () => {
     await mkdir(join(state.path, 'envs', '.locks'), { recursive: true });
     await writeFile(join(state.path, 'envs', '.locks', 'e1.lock'), `${dead} ${hostname()} ${Date.now()} abc\n`);
     await writeFile(join(state.path, 'envs', '.locks', 'e2.lock'), `${process.pid} ${hostname()} ${Date.now()} abc\n`);
-    // Cache tmp/ entries: one a dead kiln was writing 20 minutes ago (left over), one it
-    // wrote to a minute ago (maybe another host's live writer: left alone), and one of this
-    // live process.
+    // Cache tmp/ entries: one a dead kiln was writing 20 minutes ago, one it wrote to a
+    // minute ago (both left over: nothing says another machine uses this cache), and one of
+    // this live process.
     const cacheTmp = join(state.path, 'cache', 'tmp');
     await mkdir(join(cacheTmp, `art-0123456789abcdef-${dead}-1`, 'x'), { recursive: true });
     await mkdir(join(cacheTmp, `art-0123456789abcdef-${dead}-2`), { recursive: true });
@@ -81,7 +81,7 @@ describe('kiln doctor', () => {
     await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-1`), old, old);
     const recent = new Date(Date.now() - 60_000);
     await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-2`), recent, recent);
-    // An old folder with a file written inside it just now (a pack on another host): left alone, as gc does.
+    // An old folder with a file written inside it just now: its kiln is gone all the same.
     await mkdir(join(cacheTmp, `art-0123456789abcdef-${dead}-4`));
     await writeFile(join(cacheTmp, `art-0123456789abcdef-${dead}-4`, 'archive.tar.zst'), 'x');
     await utimes(join(cacheTmp, `art-0123456789abcdef-${dead}-4`), old, old);
@@ -100,6 +100,8 @@ describe('kiln doctor', () => {
       'lock STATE/cache/locks/x.lock',
       'env-temp STATE/envs/e1/tmp/v1',
       `cache-temp STATE/cache/tmp/art-0123456789abcdef-${dead}-1`,
+      `cache-temp STATE/cache/tmp/art-0123456789abcdef-${dead}-2`,
+      `cache-temp STATE/cache/tmp/art-0123456789abcdef-${dead}-4`,
       'workspace STATE/work/run-dead',
       'workspace STATE/work/run-old',
       ...(asRoot ? ['mount STATE/work/run-dead/leak'] : []),
@@ -115,9 +117,7 @@ describe('kiln doctor', () => {
     assert.equal(fixed.remaining, 0);
     for (const p of [...(journaled?.paths ?? []), ...(stray?.paths ?? []), workDir, join(locks, 'x.lock')]) await assert.rejects(stat(p), { code: 'ENOENT' }, p);
     await stat(join(state.path, 'envs', 'e2', 'tmp', 'v2'));
-    await assert.rejects(stat(join(cacheTmp, `art-0123456789abcdef-${dead}-1`)), { code: 'ENOENT' });
-    await stat(join(cacheTmp, `art-0123456789abcdef-${dead}-2`));
-    await stat(join(cacheTmp, `art-0123456789abcdef-${dead}-4`, 'archive.tar.zst'));
+    for (const n of [1, 2, 4]) await assert.rejects(stat(join(cacheTmp, `art-0123456789abcdef-${dead}-${n}`)), { code: 'ENOENT' });
     await stat(join(cacheTmp, `art-0123456789abcdef-${process.pid}-3`));
     await stat(join(state.path, 'work', 'run-live', 'a_amd64'));
     for (const p of foreign?.paths ?? []) await stat(p);
@@ -139,6 +139,24 @@ describe('kiln doctor', () => {
     assert.deepEqual(report.findings.map((f) => f.path).sort(), [join(state.path, 'work', '.kiln-free-1')]);
     await stat(join(state.path, 'work', `.kiln-free-${process.pid}`, 'src'));
     await stat(join(state.path, 'work', 'run-live', 'src'));
+  });
+
+  test('a cache another machine uses now: a tmp/ entry whose pid is gone here is left over only once unwritten for 10 minutes', async () => {
+    await using state = await tmpDir('kiln-doctor-shared-');
+    const cache = join(state.path, 'cache');
+    const dead = deadPid();
+    const quiet = join(cache, 'tmp', `dl-0123456789abcdef-${dead}-a1b2c3d4`);
+    const recent = join(cache, 'tmp', `art-0123456789abcdef-${dead}-a1b2c3-1`);
+    await mkdir(recent, { recursive: true });
+    await writeFile(join(recent, 'pkg.tar.zst'), 'being written over there');
+    await writeFile(quiet, 'left');
+    const old = new Date(Date.now() - 20 * 60_000);
+    await utimes(quiet, old, old);
+    await mkdir(join(cache, 'in-use'), { recursive: true });
+    await writeFile(join(cache, 'in-use', 'run-elsewhere.json'), JSON.stringify({ pid: dead, start: null, startedAt: Date.now(), keys: [], host: 'another-machine.invalid' }));
+    const report = await runDoctor({ stateDir: state.path, fix: true, cgroups: undefined });
+    assert.deepEqual(report.findings.map((f) => [f.kind, f.path, f.fixed]), [['cache-temp', quiet, true]]);
+    await stat(join(recent, 'pkg.tar.zst'));
   });
 
   test('the command: exit 1 while something is left over, 0 when clean; --json', async () => {

@@ -9,8 +9,9 @@
 //   lock       a cache lock held by a dead pid of this host
 //   env-temp   `envs/NAME/tmp/…` of an env create, update or import that was killed (no
 //              live process holds the env's lock)
-//   cache-temp `CACHE/tmp/…` a kiln of this host was writing when it was killed (its pid
-//              gone, untouched for DEAD_OWNER_TMP_AGE_MS: as kiln cache gc decides)
+//   cache-temp `CACHE/tmp/…` a kiln of this host was writing when it was killed (the pid in
+//              its name gone; with another machine using the cache, also untouched for
+//              DEAD_OWNER_TMP_AGE_MS: cache/tmp-leftovers.ts, as a build's start and gc decide)
 // Checks (facts, not problems): root, chroot backend usable (and why not), rootless backend
 // usable (and why not: sysctls, missing programs, no overlayfs in a user namespace), cgroup
 // version, which launcher helper starts builds (compiled, or perl and why).
@@ -19,8 +20,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
-import { DEAD_OWNER_TMP_AGE_MS, tmpOwnerPid } from '../cache/gc.ts';
-import { walkStat } from '../cache/du.ts';
+import { tmpLeftovers } from '../cache/tmp-leftovers.ts';
 import { launcherChoice } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
 import { folderOwnerAlive } from '../run/run-workspaces.ts';
@@ -161,18 +161,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
   }
 
-  // A cache tmp/ entry of a dead kiln of this host (a kill while it packed or downloaded):
-  // left over once nothing wrote to it for a while (a cache shared with another host may
-  // hold a live writer's entry, whose pid means nothing here).
-  const cacheTmp = join(options.cacheDir ?? join(stateDir, 'cache'), 'tmp');
-  const now = Date.now();
-  for (const left of await readdir(cacheTmp).catch(() => [] as string[])) {
-    const owner = tmpOwnerPid(left);
-    if (owner === undefined || owner === process.pid || pidAlive(owner)) continue;
-    // The newest write anywhere in it, as gc reads it (a pack writes inside its folder).
-    const st = await walkStat(join(cacheTmp, left)).catch(() => undefined);
-    if (st === undefined || now - st.newestMtimeMs < DEAD_OWNER_TMP_AGE_MS) continue;
-    add({ kind: 'cache-temp', path: join(cacheTmp, left), detail: `a cache entry kiln pid ${owner} was writing when it was killed (kiln cache gc removes it too)` }, () => removeTree(join(cacheTmp, left)));
+  // A cache tmp/ entry whose writer is gone (a kiln killed while it packed or downloaded):
+  // as a build's start-up sweep and cache gc judge it (cache/tmp-leftovers.ts).
+  for (const left of await tmpLeftovers(options.cacheDir ?? join(stateDir, 'cache'))) {
+    add({ kind: 'cache-temp', path: left.path, detail: `a cache entry kiln pid ${left.owner} was writing when it was killed (a build's start removes it too)` }, () => removeTree(left.path));
   }
 
   if (options.fix === true) {

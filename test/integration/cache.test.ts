@@ -342,6 +342,33 @@ test('two kiln processes sharing a cache build a package once: the second waits 
   assert.equal(eventsOf(rd.events, 'job-finished')[0]?.state, 'built');
 });
 
+test('two kiln processes sharing a cache: one that stores the package while the other settles (after its look in the store, before its lock) is not built again', async () => {
+  await using dir = await tmpDir();
+  const tree = join(dir.path, 'tree');
+  const cache = join(dir.path, 'cache');
+  const count = join(dir.path, 'builds');
+  const logsB = join(dir.path, 'b', 'logs');
+  await mkdir(join(tree, 'shared'), { recursive: true });
+  // The first's build ends once the second's executor has made its log folder: the second
+  // looks in the store right then (the early cutoff, nothing there yet), and then waits
+  // out the settle delay (build-locks.ts, a second), during which the first stores the
+  // package and lets its lock go. The second then takes the lock without waiting.
+  await writeFile(join(tree, 'shared', 'recipe.toml'), `name = "shared"\nversion = "1"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = """\necho built >> '${count}'\nfor i in $(seq 1 400); do ls -d '${logsB}'/*/ >/dev/null 2>&1 && break; sleep 0.02; done\nmkdir -p "$DESTDIR/usr/share"\necho shared > "$DESTDIR/usr/share/shared"\n"""\n`);
+  const a = spawnKiln(['build', '--tree', tree, '--state', join(dir.path, 'a'), '--cache', cache, '--sandbox', 'host', '--json']);
+  // The first is building (and in the cache's in-use/) before the second starts.
+  for (let i = 0; i < 200 && !existsSync(count); i++) await new Promise((r) => setTimeout(r, 50));
+  const rb = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'b'), '--cache', cache, '--sandbox', 'host', '--json']);
+  const ra = await a.done;
+  assert.equal(ra.code, 0, explain(ra));
+  assert.equal(rb.code, 0, explain(rb));
+  // The race this test is about: the second never saw the lock held.
+  assert.deepEqual(eventsOf(rb.events, 'job-waiting'), [], 'the second waited for the lock: the first stored later than meant');
+  assert.equal((await readFile(count, 'utf8')).trim().split('\n').length, 1, 'built twice');
+  assert.equal(eventsOf(rb.events, 'job-finished')[0]?.state, 'up-to-date');
+  assert.match(pkgOf(await readReport(rb), 'shared').cause ?? '', /^built meanwhile by another run sharing this cache: its artifact is used$/);
+  assert.deepEqual(await readdir(join(cache, 'locks')).then((l) => l.filter((f) => f.startsWith('build-'))), [], 'a build lock left behind');
+});
+
 test('a job whose build lock cannot be taken fails with a reason, in the records and the report, and fails the run', async () => {
   await using dir = await tmpDir();
   const tree = await instantiateTree('cache-hit', join(dir.path, 'tree'));

@@ -7,16 +7,17 @@
 //   with reason disk-full naming the cache, nothing truncated lies under a final name, and
 //   `kiln cache verify` is clean;
 // - 12, SIGKILL while a 200 MB artifact is being packed: no visible artifact (the next plan
-//   says to-build), the next build builds it, and `kiln cache gc` removes the leftover;
+//   says to-build), `kiln doctor` finds the leftover, the next build builds it and removes
+//   the leftover (so do `kiln doctor --fix` and `kiln cache gc`);
 // - 13, a flipped byte in a stored archive: the next build that stages it builds it again
 //   in the same run (saying why), and the package built on it gets the right content.
 // Builds run on the host sandbox. The tmpfs cases need root (mount).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openServerRecords } from '../../src/records/server-records.ts';
@@ -247,7 +248,7 @@ test('case 10: the artifact cache on a full disk: the job fails with disk-full n
   await verifyClean(state, cache, 1);
 });
 
-test('case 12: SIGKILL while a large artifact is packed: no visible artifact, the next build builds it, cache gc removes the leftover', { timeout: 60_000 }, async () => {
+test('case 12: SIGKILL while a large artifact is packed: no visible artifact, kiln doctor finds the half-written entry, the next build builds it and removes the entry', { timeout: 60_000 }, async () => {
   await using dir = await tmpDir();
   const tree = await writeTree(join(dir.path, 'tree'), { huge: 'mkdir -p "$DESTDIR/usr/share/huge" && head -c 200M /dev/urandom > "$DESTDIR/usr/share/huge/blob"' });
   const state = join(dir.path, 'state');
@@ -264,6 +265,13 @@ test('case 12: SIGKILL while a large artifact is packed: no visible artifact, th
   assert.ok(await eventually(async () => (await pidsWithCmdline(leftover)).length === 0, 20_000), 'tar/zstd still writing the leftover');
   assert.ok(existsSync(leftover), 'killed before the entry was renamed into place');
 
+  // kiln doctor finds it (the kiln named in it is gone), and leaves it to --fix.
+  const doctor = await runKiln(['doctor', '--state', state]);
+  assert.equal(doctor.code, 1, explain(doctor));
+  assert.ok(doctor.stdout.includes(`cache-temp ${leftover}\n`), explain(doctor));
+  assert.match(doctor.stdout, new RegExp(`a cache entry kiln pid ${first.pid} was writing when it was killed`));
+  assert.ok(existsSync(leftover), 'doctor without --fix removed it');
+
   const plan = await runKiln(['plan', ...args, '--json']);
   assert.equal(plan.code, 0, explain(plan));
   const planned = JSON.parse(plan.stdout).packages[0] as { state: string; key: string };
@@ -276,21 +284,43 @@ test('case 12: SIGKILL while a large artifact is packed: no visible artifact, th
   assert.equal(keyOf(second, 'huge'), planned.key);
   const meta = JSON.parse(readFileSync(join(entryDir(cache, planned.key), 'meta.json'), 'utf8')) as { sha256: string };
   assert.equal(sha256(join(entryDir(cache, planned.key), 'pkg.tar.zst')), meta.sha256);
-  // The killed run's workspace was reaped by the next build.
+  // The killed run's workspace and its half-written entry were reaped by the next build.
   assert.deepEqual(readdirSync(join(state, 'work')), []);
-
-  // A leftover of a dead kiln goes once nothing wrote to it for 10 minutes (a live writer
-  // on another host sharing the cache may own an entry whose pid means nothing here).
-  assert.ok(existsSync(leftover));
-  const old = new Date(Date.now() - 11 * 60_000);
-  for (const f of readdirSync(leftover)) utimesSync(join(leftover, f), old, old);
-  utimesSync(leftover, old, old);
-  const gc = await runKiln(['cache', 'gc', '--state', state]);
-  assert.equal(gc.code, 0, explain(gc));
-  assert.deepEqual(tmpEntries(cache), [], explain(gc));
-  assert.deepEqual(storedKeys(cache), [planned.key], 'gc kept the artifact');
+  assert.deepEqual(tmpEntries(cache), [], 'the next build left the killed kiln\'s cache entry');
+  const clean = await runKiln(['doctor', '--state', state]);
+  assert.match(clean.stdout, /^nothing left over$/m, explain(clean));
+  assert.deepEqual(storedKeys(cache), [planned.key]);
   await verifyClean(state, cache, 1);
 });
+
+test('case 12, doctor --fix and cache gc: a cache tmp/ entry of a dead kiln goes at once; one of a live kiln stays', { timeout: 60_000 }, async () => {
+  await using dir = await tmpDir();
+  const state = join(dir.path, 'state');
+  const cache = join(state, 'cache');
+  const dead = spawnSync('true').pid!;
+  // As a kiln killed while it packed and while it downloaded leaves them; and this live
+  // process's own (a kiln writing right now).
+  const deadArt = join(cache, 'tmp', `art-0123456789abcdef-${dead}-a1b2c3-1`);
+  const deadDl = join(cache, 'tmp', `dl-0123456789abcdef-${dead}-a1b2c3d4`);
+  const live = join(cache, 'tmp', `art-fedcba9876543210-${process.pid}-a1b2c3-1`);
+  const make = async (): Promise<void> => {
+    await mkdir(deadArt, { recursive: true });
+    await writeFile(join(deadArt, 'pkg.tar.zst'), 'half');
+    await writeFile(deadDl, 'half');
+    await mkdir(live, { recursive: true });
+  };
+  await make();
+  const fixed = await runKiln(['doctor', '--fix', '--state', state]);
+  assert.ok(fixed.stdout.includes(`fixed  cache-temp ${deadArt}\n`) && fixed.stdout.includes(`fixed  cache-temp ${deadDl}\n`), explain(fixed));
+  assert.equal(fixed.code, 0, explain(fixed));
+  assert.deepEqual(tmpEntries(cache), [basenameOf(live)]);
+  await make();
+  const gc = await runKiln(['cache', 'gc', '--state', state]);
+  assert.equal(gc.code, 0, explain(gc));
+  assert.deepEqual(tmpEntries(cache), [basenameOf(live)], explain(gc));
+});
+
+const basenameOf = (p: string): string => p.slice(p.lastIndexOf('/') + 1);
 
 test('case 13: a flipped byte in a stored archive: the next build that stages it builds it again, says why, and the result is right', { timeout: 60_000 }, async () => {
   await using dir = await tmpDir();
