@@ -118,11 +118,15 @@ export async function buildJob(w: WorkerPlace, m: JobMessage, attempt: number, w
   if (job.spec.debian !== undefined) spec.debian = await debianSpecOnWorker(job.spec.debian, m.debian, { treeDir: dir, cacheDir: w.state.cache, blobs: w.cluster.blobs, universes });
   const { createExecutor, logPathOf } = await import('../execute/execute-job.ts');
   const logDir = workerLogDir(workerLogs, m.runId, attempt);
+  // Bind-mounted read-only into isolated sandboxes: it must exist even when nothing was
+  // downloaded yet (a worker with a new --state), as a local build makes it (run-build.ts).
+  const downloadsDir = join(w.state.cache, 'downloads');
+  await mkdir(downloadsDir, { recursive: true });
   const execute = createExecutor({
     runId: m.runId,
     backend: w.envs.backend,
     envFor: (a) => w.envs.envFor(arch(a)),
-    downloadsDir: join(w.state.cache, 'downloads'),
+    downloadsDir,
     // A daemon's job: its files only from where the daemon's policy allows (its tenants'
     // urls may not reach this machine's network either).
     downloads: createDownloads({ cacheDir: w.state.cache, mirrors: m.mirrors, ...(m.options.fetchPolicy === undefined ? {} : { fetchImpl: withCredentials(await guardedFetchFor(m.options.fetchPolicy), processCredentials) }) }),

@@ -21,6 +21,7 @@ import { recipeText } from '../helpers/recipe-text.ts';
 import { explain, pkgOf, readReport, runKiln, spawnKiln, statesOf } from '../helpers/run-kiln.ts';
 
 import { ACK_WAIT_MS, natsServer, natsServerWithAccounts, noNats, startNats, startWorker, until } from '../helpers/nats.ts';
+import { sharedEnv, sharedEnvSkip } from '../helpers/shared-env.ts';
 
 /** A recipe that says it started, then waits for the file `gate` before it installs one file. */
 function gatedRecipe(name: string, gate: string): string {
@@ -641,4 +642,22 @@ test('a worker whose own copy of an artifact is damaged removes it: a hit it wou
   assert.equal(changed.code, 0, explain(changed) + w1.output());
   assert.deepEqual(statesOf(await readReport(changed)), { app: 'built', base: 'up-to-date' }, explain(changed));
   assert.match(w1.output(), /app@\S+: the stored artifact of base@\S+ here is corrupt and was removed \(.*\): the coordinator's copy is used/);
+});
+
+test('a worker with a new --state builds in the chroot sandbox: the downloads cache bind-mounted into its roots is made (every job failed to mount it)', { skip: noNats || sharedEnvSkip(), timeout: 300_000 }, async (t) => {
+  const envs = await sharedEnv();
+  await using dir = await tmpDir('kiln-nats-chroot-');
+  const url = await natsServer(t, dir.path);
+  const tree = await writeTree(join(dir.path, 'tree'), {
+    one: recipeText({ name: 'one', script: 'mkdir -p "$DESTDIR/usr/share/one"\necho one > "$DESTDIR/usr/share/one/one"' }),
+  });
+  await writeFile(join(tree, 'kiln.toml'), 'env = "bookworm-{arch}"\n');
+  // A state dir it has never used, and no --cache: its cache is made under it.
+  const workerState = join(dir.path, 'worker');
+  const worker = startWorker(t, url, workerState, 'chroot-worker', undefined, envs, ['--sandbox', 'chroot', '--env', 'bookworm-{arch}']);
+  const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, 'coordinator'), '--nats', url, '--json'], { timeoutMs: 240_000, env: { ...envs, KILN_ACK_WAIT_MS: String(ACK_WAIT_MS) } });
+  assert.equal(r.code, 0, `${explain(r)}\n--- worker ---\n${worker.output().slice(-4000)}`);
+  assert.deepEqual(statesOf(await readReport(r)), { one: 'built' });
+  assert.match(worker.output(), /one@\S+: built/);
+  assert.ok(existsSync(join(workerState, 'cache', 'downloads')));
 });
