@@ -33,6 +33,8 @@ import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
 import { runVerdict } from './run-verdict.ts';
 import { packOutput } from './pack-output.ts';
+import { conflictMessage, stagingConflicts } from './staging-conflicts.ts';
+import { EMPTY_OUTPUT } from '../cache/artifact-entry.ts';
 import { runCcache, withCcachePath } from './ccache.ts';
 import { createSubstituter } from './substitute.ts';
 
@@ -223,6 +225,13 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           }
           phase('stage');
           try {
+            // Two dependencies that install one path differently: refused before anything is
+            // staged (staging-conflicts.ts). Only those with files are read (most have none).
+            const withFiles = job.stage.filter((id) => o.outputs.get(id)!.outputHash !== EMPTY_OUTPUT);
+            if (withFiles.length >= 2) {
+              const conflicts = stagingConflicts(await Promise.all(withFiles.map(async (id) => ({ id, entries: (await o.artifacts.manifest(o.outputs.get(id)!.key)) ?? [] }))));
+              if (conflicts.length > 0) return fail('stage-failed', conflictMessage(conflicts));
+            }
             for (const id of job.stage) {
               jl.note(`stage ${id}`);
               const { key: k, outputHash: expected } = o.outputs.get(id)!;

@@ -260,6 +260,28 @@ test('case 19: descriptors kiln inherited reach no build, so none leads out of i
   assert.equal(got.hostFile, '', 'the build appended to a host file through an inherited descriptor');
 });
 
+test('staging: two build dependencies that install one path differently (a link and a directory) fail the dependent before anything is staged, whatever their order', async () => {
+  await using dir = await tmpDir();
+  const outside = join(dir.path, 'outside');
+  await mkdir(outside);
+  for (const order of [['alnk', 'fil'], ['fil', 'alnk']]) {
+    const tree = join(dir.path, `tree-${order[0]}`);
+    const script = (s: string): string => `[build]\nscript = '''\n${s}\n'''`;
+    await writeTree(tree, {
+      alnk: recipe('alnk', `[build]\nskip-checks = ["symlinks"]\nscript = '''\nmkdir -p "$DESTDIR/usr/lib" && ln -s ${outside} "$DESTDIR/usr/lib/x"\n'''`),
+      fil: recipe('fil', script('mkdir -p "$DESTDIR/usr/lib/x" && echo evil > "$DESTDIR/usr/lib/x/evil"')),
+      both: recipe('both', `build-depends = ["${order[0]}", "${order[1]}"]\n${script('mkdir -p "$DESTDIR/usr/share/both" && echo ok > "$DESTDIR/usr/share/both/ok"')}`),
+    });
+    const r = await runKiln(['build', '--tree', tree, '--state', join(dir.path, `state-${order[0]}`), '--cache', join(dir.path, 'cache'), '--sandbox', 'host', '--json'], { timeoutMs: 60_000 });
+    assert.equal(r.code, 1, explain(r));
+    const both = pkgOf(await readReport(r), 'both');
+    assert.equal(both.state, 'failed', explain(r));
+    assert.equal(both.reason, 'stage-failed', explain(r));
+    assert.match(both.cause ?? '', /usr\/lib\/x is (a link to \S+ in alnk@amd64 and a directory in fil@amd64|a directory in fil@amd64 and a link to \S+ in alnk@amd64)/, both.cause ?? undefined);
+    assert.deepEqual(await readdir(outside), [], 'nothing was written through the link');
+  }
+});
+
 test('case 23: a recipe name "../../etc", a source dest "../../x" or "/abs", and a target "../../etc" are refused; nothing is written outside', async () => {
   await using dir = await tmpDir();
   // Two levels down, so that anything escaping by ../.. lands where the test can see it.
