@@ -142,6 +142,16 @@ test('formatMs: rounded to the unit shown (never 60.0s, 5m60s or 59m60s)', () =>
   for (const [ms, want] of rows) assert.equal(formatMs(ms), want, String(ms));
 });
 
+test('collectComponentList: --components given twice adds up, in order, each once; an empty item or a bad name is refused', async () => {
+  const { collectComponentList } = await import('./options.ts');
+  assert.deepEqual(collectComponentList('main,contrib'), ['main', 'contrib']);
+  assert.deepEqual(collectComponentList('contrib,non-free', collectComponentList('main,contrib')), ['main', 'contrib', 'non-free']);
+  assert.deepEqual(collectComponentList(' contrib , main, '), ['contrib', 'main'], 'a trailing comma is fine; the order given is the lookup order');
+  assert.throws(() => collectComponentList('main,,contrib'), /--components: "main,,contrib" has an empty item/);
+  assert.throws(() => collectComponentList(','), /--components: give at least one component/);
+  assert.throws(() => collectComponentList('main contrib'), /--components: "main contrib" is not an archive component name/);
+});
+
 test('collectArchList: --arch given twice adds up, each list checked, no arch twice', async () => {
   const { collectArchList } = await import('./options.ts');
   assert.deepEqual(collectArchList('arm64', collectArchList('amd64')), ['amd64', 'arm64']);

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { parseDuration, parseSize } from '../lib/duration.ts';
 import { closestArch, isDebianArch } from '../debian/arch-names.ts';
+import { parseComponentList } from '../debian/components.ts';
 import { stateLayout, type StateLayout } from '../run/state-layout.ts';
 import { refuseUserinfo } from '../config/credentials.ts';
 import { humanBytes } from '../lib/human-bytes.ts';
@@ -101,6 +102,11 @@ export function collectArchList(text: string, prev?: string[]): string[] {
   return [...new Set([...(prev ?? []), ...parseArchList(text)])];
 }
 
+/** --components given more than once: the lists add up, as --arch's do (components.ts parses each). */
+export function collectComponentList(text: string, prev?: string[]): string[] {
+  return [...new Set([...(prev ?? []), ...parseComponentList(text)])];
+}
+
 export function parseArchList(text: string): string[] {
   // A trailing comma is fine (a list made by a loop); `amd64,,arm64` or `,amd64` lost a
   // name on the way (a shell variable that was empty?).
@@ -155,6 +161,8 @@ export interface DebianOptionsCli {
   readonly out?: string;
   readonly extraRepository?: string[];
   readonly extraRepositoryKey?: string[];
+  /** --components, accumulated (collectComponentList). */
+  readonly components?: string[];
   readonly keyring?: string;
   /** --no-check-valid-until: false. */
   readonly checkValidUntil?: boolean;
@@ -177,8 +185,9 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--no-install-check', 'skip the dose-builddebcheck installability check')
     .option('--cross', "cross-build each arch other than this machine's in this machine's env, with its cross compilers (dpkg-buildpackage -a ARCH -B, the cross profile), instead of natively under QEMU")
     .option('--extra-repository <line>', 'also take build dependencies from this repository: "deb [signed-by=FILE] URI SUITE [COMPONENT…]" (as sbuild\'s; repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--extra-repository-key <file>', 'a keyring an extra repository may be signed by, besides Debian\'s archive keyring (repeat for more)', (v: string, prev: string[] = []) => [...prev, v]);
-  if (options.all) cmd.option('--all', 'every source package of the suite\'s main component');
+    .option('--extra-repository-key <file>', 'a keyring an extra repository may be signed by, besides Debian\'s archive keyring (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--components <list>', 'archive components to read, comma-separated (default main): sources are looked up in them in order, build dependencies resolved from all of them (e.g. main,contrib,non-free); repeated, they add up', collectComponentList);
+  if (options.all) cmd.option('--all', 'every source package of the run\'s components (--components; default main)');
   else {
     cmd
       .option('--twice', 'rebuild each package, recipe or Debian (up to date or not), a second time with varied clock, build path and time zone (and umask, for Debian packages), and compare the outputs (as reprotest does); a difference is a warning')
@@ -218,6 +227,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.cross === true ? { cross: true } : {}),
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
     ...extraRepositoriesOf(opts),
+    ...(opts.components === undefined ? {} : { components: opts.components }),
     ...(opts.keyring === undefined ? {} : { keyring: keyringFileOf('--keyring', opts.keyring) }),
     ...(opts.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
   };

@@ -126,6 +126,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         // A flavour's package: which flavour of which recipe's package (docs/recipes.md).
         ...(n.spec?.flavour === undefined ? {} : { flavour: { id: n.spec.flavour.id, of: n.spec.flavour.of } }),
         ...binaryVersionField(binnmuOf(n)),
+        // A Debian source: the archive component it was found in (the first of --components that has it).
+        ...(n.spec?.debian?.component === undefined ? {} : { component: n.spec.debian.component }),
         waitsFor: n.waitsFor,
         key: n.key ?? null,
         ...(n.spec === undefined && problems.has(n.name) ? { diagnostics: problems.get(n.name) } : {}),
@@ -136,7 +138,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       const overlapped = p.scan.debian?.overlapped ?? [];
       const cyclesBroken = p.scan.debian?.cyclesBroken ?? [];
       const suite = p.scan.debian?.suite;
-      const debian = suite === undefined ? null : { suite: suite.suite, mirror: suite.mirror, extraRepositories: suite.extras ?? [] };
+      const debian = suite === undefined ? null : { suite: suite.suite, mirror: suite.mirror, components: suite.components ?? ['main'], extraRepositories: suite.extras ?? [] };
       ctx.stdout.write(`${JSON.stringify({ tree: p.treeDir, archs: p.archs, counts, packages, timings, overlapped, cyclesBroken, debian, ...(forecast === undefined ? {} : { forecast }) }, null, 2)}\n`);
     } else {
       const out: string[] = [];
@@ -147,7 +149,20 @@ export function registerPlan(program: Command, ctx: CliContext): void {
       // Where a Debian run's build dependencies come from: the suite, and any extra repository.
       const suite = p.scan.debian?.suite;
       if (suite !== undefined) {
-        out.push(`  Debian ${suite.suite} from ${suite.mirror}`);
+        const components = suite.components ?? ['main'];
+        out.push(`  Debian ${suite.suite}${components.length === 1 && components[0] === 'main' ? '' : ` ${components.join(', ')}`} from ${suite.mirror}`);
+        // --components: which component each source was found in (the first that has it).
+        if (components.length > 1) {
+          const from = new Map<string, Set<string>>();
+          for (const n of p.plan.nodes) {
+            const c = n.spec?.debian?.component;
+            if (c !== undefined) from.set(c, (from.get(c) ?? new Set()).add(n.name));
+          }
+          for (const c of components) {
+            const names = [...(from.get(c) ?? [])];
+            if (names.length > 0) out.push(`  sources from ${c}: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ` … and ${names.length - 20} more` : ''}`);
+          }
+        }
         for (const x of suite.extras ?? []) {
           const added = Object.entries(x.added).map(([a, n]) => `${n} for ${a}`).join(', ');
           out.push(`  with the extra repository ${x.uri} ${x.suite} ${x.components.join(' ')}${x.notAutomatic ? ' (NotAutomatic)' : ''}: ${added || 'nothing'} merged into the index`);

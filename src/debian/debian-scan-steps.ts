@@ -29,6 +29,8 @@ export interface Picked {
   readonly src: SourcePackage;
   readonly raw: string;
   readonly dscPath: string | undefined;
+  /** The archive component it was found in (the first of the run's that has it); undefined for a local .dsc. */
+  readonly component?: string;
 }
 
 /** What a buildable source needs for its spec, none of it depending on installability. */
@@ -218,12 +220,12 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     for (const pr of u0.versions(b)[0]?.provides ?? []) provides.push(pr);
   }
   const files = p.src.files.map((f) => `${f.name}\0${f.sha256}\n`).sort().join('');
-  const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true, ...(req.tryInstall === true ? { tryInstall: true } : {}), ...(req.autopkgtest === true ? { autopkgtest: true } : {}), ...(req.cross === undefined ? {} : { cross: req.cross }) };
+  const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, ...(p.component === undefined ? {} : { component: p.component }), options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true, ...(req.tryInstall === true ? { tryInstall: true } : {}), ...(req.autopkgtest === true ? { autopkgtest: true } : {}), ...(req.cross === undefined ? {} : { cross: req.cross }) };
   return {
     name: p.src.package,
     version: p.src.version,
     release: 1,
-    summary: `Debian source package ${p.src.package} from ${req.suite}`,
+    summary: `Debian source package ${p.src.package} from ${req.suite}${p.component === undefined ? '' : ` ${p.component}`}`,
     license: '',
     archs: x.archs,
     buildDepends: x.deps,

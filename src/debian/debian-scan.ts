@@ -25,7 +25,9 @@ import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
 import { forgetChoices } from './binary-closure.ts';
 import { debianExtras, type DebianOptions, type DebianSuite } from './debian-spec.ts';
 import type { SuiteRelease } from './indexes.ts';
-import { fetchIndexes, type InputOrigin } from './suite-indexes.ts';
+import { fetchIndexes, otherSources, type InputOrigin } from './suite-indexes.ts';
+import { DEFAULT_COMPONENTS, hasComponent, layeredSources, type LayeredSources } from './components.ts';
+import { isKilnError, KilnError } from '../errors.ts';
 import type { ExtraRepository, ExtraRepositoryUsed } from './extra-repos.ts';
 import { check, discardedMs, type Checking } from './dose-check.ts';
 import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
@@ -48,8 +50,10 @@ export interface DebianRequest {
   readonly sources: readonly string[];
   /** Local .dsc files (their files beside them). */
   readonly dscs: readonly string[];
-  /** Every source of the suite's main component. */
+  /** Every source of the run's components. */
   readonly all: boolean;
+  /** The archive components read, in the order sources are looked up (--components, debian.toml's components); default main. */
+  readonly components?: readonly string[];
   readonly options: DebianOptions;
   readonly cpus: number;
   readonly memoryBytes: number;
@@ -67,7 +71,7 @@ export interface DebianRequest {
   /** Skip the dose-builddebcheck installability check. */
   readonly skipInstallability?: boolean;
   /** Where the suite and the archs were given, so a bad one is named there (default: the flags). */
-  readonly origin?: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin; readonly cross?: InputOrigin };
+  readonly origin?: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin; readonly cross?: InputOrigin; readonly components?: InputOrigin };
   /** Only the sources' names for the env template, e.g. `bookworm-{arch}`. */
   readonly cacheDir: string;
   readonly downloads: Downloads;
@@ -126,11 +130,11 @@ interface Scan {
 /** Scans the requested sources of the suite into specs (see above), step by step, each step timed. */
 export async function scanDebian(req: DebianRequest): Promise<DebianScan> {
   const laps = startLaps();
-  const { release, packagesPaths, sourcesPath, extras } = await fetchIndexes(req);
+  const { release, packagesPaths, sourcesPaths, extras } = await fetchIndexes(req);
   laps.lap('fetch-indexes');
   const s = scanOf(req, release, packagesPaths, extras, laps);
   try {
-    const sources = await readSources(s, sourcesPath);
+    const sources = await readSources(s, sourcesPaths);
     // Otherwise the handful's closure needs the binaries first.
     if (!req.all) {
       await readPackages(s);
@@ -190,6 +194,7 @@ function scanOf(req: DebianRequest, release: SuiteRelease, packagesPaths: Readon
     mirror: release.mirror,
     release,
     extras,
+    components: req.components ?? DEFAULT_COMPONENTS,
     ...(req.keyring === undefined ? {} : { keyring: req.keyring }),
     ...(req.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
     packages(arch) {
@@ -215,17 +220,17 @@ function wholeIndex(s: Scan): (run: DoseRun) => { paths: string[] } {
   return (run) => ({ paths: [...(run.cross === undefined ? [] : [s.packagesPaths.get(run.cross)!]), s.packagesPaths.get(run.arch)!] });
 }
 
-/** Reads Sources (if fetched), starts dose early for --all, and decodes it. */
-async function readSources(s: Scan, sourcesPath: string | undefined): Promise<LazyIndex<SourcePackage> | undefined> {
+/** Reads Sources (if fetched: one per component), starts dose early for --all, and decodes them (looked up in component order). */
+async function readSources(s: Scan, sourcesPaths: readonly { component: string; path: string }[]): Promise<LayeredSources | undefined> {
   const { req, laps } = s;
-  const sourcesBytes = sourcesPath === undefined ? undefined : await readFile(sourcesPath);
-  if (sourcesBytes !== undefined) laps.lap('read-sources');
-  if (s.dose && req.all && req.dscs.length === 0 && sourcesBytes !== undefined) await startEarly(s, sourcesBytes);
-  let sources: LazyIndex<SourcePackage> | undefined;
-  if (sourcesBytes !== undefined) {
-    sources = lazySources(sourcesBytes.toString('utf8'), `${s.release.url} (Sources)`);
-    during(s, 'decode-sources');
-  }
+  if (sourcesPaths.length === 0) return undefined;
+  const read = await Promise.all(sourcesPaths.map(async ({ component, path }) => ({ component, bytes: await readFile(path) })));
+  laps.lap('read-sources');
+  const what = (component: string): string => `${s.release.url} (${read.length === 1 && component === 'main' ? '' : `${component} `}Sources)`;
+  const layered = (encoding: 'utf8' | 'latin1'): LayeredSources => layeredSources(read.map(({ component, bytes }) => ({ component, index: lazySources(bytes.toString(encoding), what(component)) })));
+  if (s.dose && req.all && req.dscs.length === 0) await startEarly(s, layered('latin1'));
+  const sources = layered('utf8');
+  during(s, 'decode-sources');
   return sources;
 }
 
@@ -234,8 +239,7 @@ async function readSources(s: Scan, sourcesPath: string | undefined): Promise<La
  * the bytes read as latin1 (quicker than UTF-8, and a character is a byte); not if any
  * stanza leaves the guess unsure.
  */
-async function startEarly(s: Scan, sourcesBytes: Buffer): Promise<void> {
-  const raw = lazySources(sourcesBytes.toString('latin1'), `${s.release.url} (Sources)`);
+async function startEarly(s: Scan, raw: LazyIndex<SourcePackage>): Promise<void> {
   const guess: Checkable[] = [];
   let sure = true;
   for (const name of raw.names()) {
@@ -259,7 +263,7 @@ async function startEarly(s: Scan, sourcesBytes: Buffer): Promise<void> {
  * Picks the requested sources from Sources (every name for --all), then the local .dsc
  * files; a .dsc whose files do not match it is a broken package (badDscs), not the run's end.
  */
-async function pickSources(s: Scan, sources: LazyIndex<SourcePackage> | undefined): Promise<{ picked: Picked[]; badDscs: InvalidPackage[] }> {
+async function pickSources(s: Scan, sources: LayeredSources | undefined): Promise<{ picked: Picked[]; badDscs: InvalidPackage[] }> {
   const { req } = s;
   const picked: Picked[] = [];
   const badDscs: InvalidPackage[] = [];
@@ -267,7 +271,12 @@ async function pickSources(s: Scan, sources: LazyIndex<SourcePackage> | undefine
     const names = req.all ? sources.names() : req.sources;
     let i = 0;
     for (const want of names) {
-      const p = selectSource(sources, want, req, s.universes.get(s.primary));
+      let p: Picked | undefined;
+      try {
+        p = selectSource(sources, want, req, s.universes.get(s.primary));
+      } catch (e) {
+        await notInComponents(s, sources, want, e);
+      }
       if (p !== undefined) picked.push(p);
       if (s.early !== undefined && ++i % CHUNK === 0) await breathe();
     }
@@ -278,6 +287,39 @@ async function pickSources(s: Scan, sources: LazyIndex<SourcePackage> | undefine
     else picked.push(local);
   }
   return { picked, badDscs };
+}
+
+/**
+ * A source in none of the run's components: when another component of the suite has it
+ * (contrib, non-free…), the error says which, and how to add it; else the error as it is.
+ */
+async function notInComponents(s: Scan, sources: LayeredSources, want: string, e: unknown): Promise<never> {
+  const name = want.split('=')[0]!;
+  if (!isKilnError(e) || e.code !== 'source-not-found' || sources.componentOf(name) !== undefined || !e.message.startsWith('no source package ')) throw e;
+  const { req, release } = s;
+  const others = release.release.components.map((c) => c.split('/').pop()!).filter((c) => !sources.components.some((x) => hasComponent([c], x)));
+  let lookedInAll = true;
+  for (const component of others) {
+    // Only to say where it is: a component whose Sources cannot be read is passed over (not when cancelled).
+    const path = await otherSources(req, release, component).catch((err: unknown) => {
+      if (req.signal?.aborted === true) throw err;
+      return undefined;
+    });
+    if (path === undefined) {
+      lookedInAll = false;
+      continue;
+    }
+    const index = lazySources(await readFile(path, 'utf8'), `${release.url} (${component} Sources)`);
+    if (index.raw(name).length === 0) continue;
+    const list = [...sources.components, component];
+    const where = req.origin?.components?.code === 'config-invalid' ? `components = [${list.map((c) => `"${c}"`).join(', ')}] in debian.toml` : `--components ${list.join(',')}`;
+    throw new KilnError('source-not-found', e.message, { hint: `${name} is in ${req.suite} ${component}, which this run does not read: add it, ${where}` });
+  }
+  // In no other component either (and no near name, which the hint would say first): the name is wrong.
+  if (lookedInAll && others.length > 0 && e.hint?.startsWith('searched ') === true) {
+    throw new KilnError('source-not-found', e.message, { hint: `searched ${sources.components.join(', ')}, and no other component of ${req.suite} (${others.join(', ')}) has it either: check the name; \`apt-cache showsrc ${name}\` on a ${req.suite} machine lists it if it exists` });
+  }
+  throw e;
 }
 
 /**

@@ -23,5 +23,5 @@ test('a source package name: the highest version; a misspelt one suggests the ne
   };
   assert.equal(hintOf('helo'), 'did you mean "hello"?');
   assert.equal(hintOf('zlb'), 'did you mean "zlib"?');
-  assert.match(hintOf('nothing-like-it'), /^check the name; `apt-cache showsrc nothing-like-it` on a bookworm machine/);
+  assert.match(hintOf('nothing-like-it'), /^searched bookworm main only: if nothing-like-it is in another component \(contrib, non-free, non-free-firmware\), add it with --components \(e\.g\. --components main,contrib\) or components = \[\.\.\.\] in debian\.toml; else check the name \(`apt-cache showsrc nothing-like-it` on a bookworm machine/);
 });

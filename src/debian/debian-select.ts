@@ -10,17 +10,20 @@ import type { Paragraph } from './deb822.ts';
 import { parseVerifiedDsc, readLocalDsc } from './dsc.ts';
 import { rawField, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
 import { sourceFromParagraph, type SourcePackage } from './sources-index.ts';
+import type { LayeredSources } from './components.ts';
 
 /**
  * The source `want` names: `name=version`, or the highest version of `name` that the suite
  * builds. Stanzas marked `Extra-Source-Only: yes` (old versions kept only because some
  * binary was built from them) are never picked by name alone; with --all a source that has
- * only such stanzas is left out (undefined).
+ * only such stanzas is left out (undefined). With the run's components (a LayeredSources),
+ * the name is looked up in the first component that has it, which the answer names.
  */
-export function selectSource(sources: LazyIndex<SourcePackage>, want: string, req: { readonly suite: string; readonly all: boolean }, u: BinaryUniverse | undefined): { src: SourcePackage; raw: string; dscPath: undefined } | undefined {
+export function selectSource(sources: LazyIndex<SourcePackage> | LayeredSources, want: string, req: { readonly suite: string; readonly all: boolean }, u: BinaryUniverse | undefined): { src: SourcePackage; raw: string; dscPath: undefined; component?: string } | undefined {
   const eq = want.indexOf('=');
   const name = eq === -1 ? want : want.slice(0, eq);
   const version = eq === -1 ? undefined : want.slice(eq + 1);
+  const components = 'components' in sources ? sources.components : ['main'];
   const list = sources.versions(name);
   const rawOf = (v: string): string => sources.stanza(name, v) ?? sources.raw(name)[0]!;
   const extraOnly = (v: string): boolean => rawField(rawOf(v), 'Extra-Source-Only') === 'yes';
@@ -37,16 +40,22 @@ export function selectSource(sources: LazyIndex<SourcePackage>, want: string, re
       ? `${name} is a binary package built by source ${bin.source}: ask for ${bin.source}`
       : list.length > 0
         ? `${req.suite} has ${name} ${list.map((s) => s.version).join(', ')}`
-        : nearName(sources, name, req.suite);
-    throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} main`, { hint });
+        : nearName(sources, name, req.suite, components);
+    throw new KilnError('source-not-found', `no source package ${want} in ${req.suite} ${components.join(', ')}`, { hint });
   }
-  return { src, raw: rawOf(src.version), dscPath: undefined };
+  const component = 'componentOf' in sources ? sources.componentOf(name) : undefined;
+  return { src, raw: rawOf(src.version), dscPath: undefined, ...(component === undefined ? {} : { component }) };
 }
 
-/** The hint for a name the suite has no source of: the nearest name it has (a typo), else how to look. */
-function nearName(sources: LazyIndex<SourcePackage>, name: string, suite: string): string {
+/**
+ * The hint for a name the run's components have no source of: the nearest name they have
+ * (a typo), else that it may be in a component not read, and how to read it.
+ */
+function nearName(sources: LazyIndex<SourcePackage>, name: string, suite: string, components: readonly string[]): string {
   const near = closestName(name, sources.names(), name.length <= 4 ? 1 : 2);
-  return near !== undefined ? `did you mean "${near}"?` : `check the name; \`apt-cache showsrc ${name}\` on a ${suite} machine lists it if it exists`;
+  if (near !== undefined) return `did you mean "${near}"?`;
+  const more = ['main', 'contrib', 'non-free', 'non-free-firmware'].filter((c) => !components.includes(c));
+  return `searched ${suite} ${components.join(', ')} only: if ${name} is in another component${more.length === 0 ? '' : ` (${more.join(', ')})`}, add it with --components (e.g. --components ${[...components, more[0] ?? 'contrib'].join(',')}) or components = [...] in debian.toml; else check the name (\`apt-cache showsrc ${name}\` on a ${suite} machine lists it if it exists)`;
 }
 
 /**

@@ -52,6 +52,11 @@ export interface DebianSuite {
   readonly keyring?: string;
   /** false: its Release was taken past its Valid-Until (--no-check-valid-until), as what else reads the suite must. */
   readonly checkValidUntil?: false;
+  /**
+   * The archive components read, in the order sources are looked up (--components, debian.toml's
+   * components; default main): `packages` holds the binaries of all of them.
+   */
+  readonly components?: readonly string[];
   /** The extra repositories whose binaries are in `packages` (their stanzas name them: X-Kiln-Mirror). */
   readonly extras?: readonly ExtraRepositoryUsed[];
   /** Host path of the verified, decompressed Packages of `arch`, and its lazy view. */
@@ -64,6 +69,12 @@ export interface DebianBuildSpec {
   readonly source: SourcePackage;
   /** Set for a local .dsc: its path (files beside it). */
   readonly dscPath: string | undefined;
+  /**
+   * The archive component the source was found in (the first of the run's that has it), for
+   * the plan and the log; undefined for a local .dsc. Not part of the key: the source's files
+   * and the resolved build dependencies are, and they are all a component changes.
+   */
+  readonly component?: string;
   readonly options: DebianOptions;
   /** The run's first arch: where arch-independent packages are built, whose index an `all` job uses. */
   readonly primaryArch: string;

@@ -16,6 +16,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     'mirror = "http://mirror.example/debian///"',
     'keyring = "keys/archive.asc"',
     'check-valid-until = false',
+    'components = ["main", "contrib", "main"]',
     'sources = ["hello", "zlib=1:1.2.13.dfsg-1", "libstdc++6.0=1.0~rc1+b2"]',
     'dscs = ["local/foo_1.0-1.dsc", "/trees/t/abs/bar_2.dsc"]',
     'profiles = ["nocheck", "nodoc", "stage1"]',
@@ -38,6 +39,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     mirror: 'http://mirror.example/debian',
     keyring: '/trees/t/keys/archive.asc',
     checkValidUntil: false,
+    components: ['main', 'contrib'],
     sources: ['hello', 'zlib=1:1.2.13.dfsg-1', 'libstdc++6.0=1.0~rc1+b2'],
     dscs: ['/trees/t/local/foo_1.0-1.dsc', '/trees/t/abs/bar_2.dsc'],
     profiles: ['nocheck', 'nodoc', 'stage1'],
@@ -59,11 +61,20 @@ test('defaults: only suite and one source given', () => {
   const r = parseDebianToml('suite = "trixie"\nsources = ["hello"]\n', FILE);
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
-    file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, checkValidUntil: true, sources: ['hello'], dscs: [], profiles: [],
+    file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, checkValidUntil: true, components: undefined, sources: ['hello'], dscs: [], profiles: [],
     nocheck: false, tryInstall: false, autopkgtest: false, cross: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
   });
   // dscs alone is enough too.
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);
+});
+
+test('components: archive component names, at least one; anything else is said naming the key', () => {
+  const said = (v: string) => show(parseDebianToml(`suite = "bookworm"\nsources = ["b43-fwcutter"]\ncomponents = ${v}\n`, FILE).diagnostics);
+  assert.deepEqual(parseDebianToml('suite = "bookworm"\nsources = ["hello"]\ncomponents = ["contrib", "main", "non-free-firmware"]\n', FILE).config?.components, ['contrib', 'main', 'non-free-firmware']);
+  assert.deepEqual(said('[]'), [`${FILE}: components: must have at least 1 item(s)`]);
+  assert.deepEqual(said('"main,contrib"').length, 1);
+  assert.match(said('["main", "contrib,non-free"]').join('\n'), /^\/trees\/t\/debian\.toml: components\[1\]: an archive component such as main, contrib, non-free or non-free-firmware/);
+  assert.match(show(parseDebianToml('suite = "bookworm"\nsources = ["hello"]\ncomponent = ["main"]\n', FILE).diagnostics).join('\n'), /did you mean "components"\?/);
 });
 
 test('binnmu: a number, or "auto"; anything else is said naming the key', () => {

@@ -6,6 +6,7 @@
 //   mirror = "http://…/debian"            # optional; default: the host's apt sources
 //   keyring = "keys/archive.gpg"          # optional, relative to the file: what signs the mirror's InRelease (default: Debian's archive keyring)
 //   check-valid-until = true              # optional: false takes a Release past its Valid-Until (a snapshot mirror)
+//   components = ["main", "contrib"]      # optional; default main: sources looked up in order, binaries of all
 //   sources = ["hello", "zlib=1:1.2.13.dfsg-1"]
 //   dscs = ["local/foo_1.0-1.dsc"]        # relative to the file; files beside each .dsc
 //   profiles = ["nocheck"]                # optional build profiles
@@ -33,6 +34,7 @@ import { closestName } from './closest-name.ts';
 import { describeIssue, keyPath, valueAt } from '../recipes/recipe-schema.ts';
 import { hasUserinfo, USERINFO_PROBLEM } from '../config/credentials.ts';
 import { parseExtraRepository, type ExtraRepository } from './extra-repo-line.ts';
+import { COMPONENT_NAME } from './components.ts';
 
 export { DEBIAN_FILE } from './debian-file.ts';
 
@@ -44,6 +46,7 @@ const schema = z.strictObject({
   mirror: z.string().regex(/^https?:\/\//, 'a mirror is a base URL starting with http:// or https://').refine((u) => !hasUserinfo(u), USERINFO_PROBLEM).optional(),
   keyring: z.string().min(1).optional(),
   'check-valid-until': z.boolean().default(true),
+  components: z.array(z.string().regex(COMPONENT_NAME, 'an archive component such as main, contrib, non-free or non-free-firmware')).min(1).optional(),
   sources: z.array(z.string().regex(NAME, 'a source package name, or name=version')).default([]),
   dscs: z.array(z.string().regex(/\.dsc$/, 'a path ending in .dsc')).default([]),
   profiles: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, 'a build profile name such as nocheck')).default([]),
@@ -69,6 +72,8 @@ export interface DebianToml {
   readonly keyring: string | undefined;
   /** check-valid-until = false: a Release past its Valid-Until is taken (a snapshot mirror frozen on purpose). */
   readonly checkValidUntil: boolean;
+  /** components: the archive components read, in the order sources are looked up (undefined: main). */
+  readonly components: readonly string[] | undefined;
   readonly sources: readonly string[];
   /** Absolute paths. */
   readonly dscs: readonly string[];
@@ -188,6 +193,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       mirror: d.mirror?.replace(/\/+$/, ''),
       keyring: d.keyring === undefined ? undefined : resolve(dirname(file), d.keyring),
       checkValidUntil: d['check-valid-until'],
+      components: d.components === undefined ? undefined : [...new Set(d.components)],
       sources: d.sources,
       dscs: d.dscs.map((p) => resolve(dirname(file), p)),
       profiles: d.profiles,

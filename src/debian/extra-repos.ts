@@ -23,8 +23,10 @@ import { sha256 } from '../lib/hash.ts';
 import { createIndexes, DEBIAN_ARCHIVE_KEYRING } from './indexes.ts';
 import { forEachStanza, rawField } from './lazy-index.ts';
 import type { ExtraRepository } from './extra-repo-line.ts';
+import { hasComponent } from './components.ts';
 
 export { parseExtraRepository, type ExtraRepository } from './extra-repo-line.ts';
+export { hasComponent } from './components.ts';
 
 /** One extra repository's Packages of one arch, to merge. */
 export interface ExtraIndex {
@@ -174,14 +176,6 @@ export async function mergeExtraRepositories(req: MergeRequest): Promise<{ packa
   return { packagesPaths, used };
 }
 
-/**
- * Whether a Release's Components has `c`, as apt reads it: by its name, or as the last part
- * of one (the security archive lists `updates/main` and serves `main/binary-ARCH/`); a
- * Release that lists none is taken at its word for any (pure).
- */
-export function hasComponent(components: readonly string[], c: string): boolean {
-  return components.length === 0 || components.includes(c) || components.some((x) => x.endsWith(`/${c}`));
-}
 
 /** An error of one extra repository, prefixed with where it was given and its line. */
 function named(repo: ExtraRepository, e: unknown): unknown {

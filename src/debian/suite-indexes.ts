@@ -3,6 +3,9 @@
 // or an arch its Release does not list is the user's input, named where it was given (a
 // flag, or a key of debian.toml); so is a keyring (--keyring, debian.toml's keyring) that
 // is no keyring. The Release is checked against that keyring, else Debian's archive keyring.
+// With several components (--components, debian.toml's components), each arch's Packages
+// is theirs joined into one index (cached by content, as the others), and Sources is one
+// index per component, looked up in order (components.ts).
 
 import { indexArchsOf } from './cross.ts';
 import { KilnError, isKilnError } from '../errors.ts';
@@ -11,6 +14,11 @@ import type { DebianRequest } from './debian-scan.ts';
 import { createIndexes, DEBIAN_ARCHIVE_KEYRING, type SuiteRelease } from './indexes.ts';
 import { readKeyring } from './inrelease.ts';
 import type { ExtraRepositoryUsed } from './extra-repos.ts';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atomicWrite } from '../lib/atomic-write.ts';
+import { sha256 } from '../lib/hash.ts';
+import { DEFAULT_COMPONENTS, joinPackages, unknownComponents } from './components.ts';
 
 /** Where a value came from: a flag (a usage error) or a key of debian.toml (config-invalid). */
 export interface InputOrigin {
@@ -19,7 +27,7 @@ export interface InputOrigin {
   readonly where: string;
 }
 
-const FLAGS: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin } = { suite: { code: 'usage', where: '--debian' }, archs: { code: 'usage', where: '--arch' } };
+const FLAGS: { readonly suite: InputOrigin; readonly archs: InputOrigin; readonly keyring?: InputOrigin; readonly components?: InputOrigin } = { suite: { code: 'usage', where: '--debian' }, archs: { code: 'usage', where: '--arch' } };
 
 /**
  * The suite's keyring (--keyring, or keyring in debian.toml) read before anything is
@@ -47,7 +55,7 @@ function signatureHint(keyring: string | undefined, origin: InputOrigin): string
  * --all ask for it) Sources; with extra repositories, each arch's Packages is the suite's
  * merged with theirs (extra-repos.ts).
  */
-export async function fetchIndexes(req: DebianRequest): Promise<{ release: SuiteRelease; packagesPaths: Map<string, string>; sourcesPath: string | undefined; extras: ExtraRepositoryUsed[] }> {
+export async function fetchIndexes(req: DebianRequest): Promise<{ release: SuiteRelease; packagesPaths: Map<string, string>; sourcesPaths: { component: string; path: string }[]; extras: ExtraRepositoryUsed[] }> {
   const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, ...(req.keyring === undefined ? {} : { keyring: req.keyring }), ...(req.checkValidUntil === false ? { checkValidUntil: false } : {}) });
   const sig = req.signal === undefined ? {} : { signal: req.signal };
   const origin = req.origin ?? FLAGS;
@@ -71,9 +79,25 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
         : real.length === unknown.length ? 'leave it out of --arch, or build from a suite that has it' : 'name architectures the suite has (Debian names: amd64, arm64, armhf, i386, riscv64, ppc64el, s390x…)',
     });
   }
+  const components = req.components ?? DEFAULT_COMPONENTS;
+  const unknownComponent = unknownComponents(components, release.release.components, { suite: req.suite, url: release.url, origin: origin.components ?? { code: 'usage', where: '--components' } });
+  if (unknownComponent !== undefined) throw unknownComponent;
   let packagesPaths = new Map<string, string>();
   // --cross: the build arch's too (its tools, and where arch-independent packages build).
-  for (const arch of indexArchsOf(req)) packagesPaths.set(arch, await indexes.packages(release, arch, sig));
+  for (const arch of indexArchsOf(req)) {
+    if (components.length === 1) {
+      packagesPaths.set(arch, await indexes.packages(release, arch, { component: components[0]!, ...sig }));
+      continue;
+    }
+    // A component without this arch (the Release lists no Packages of it) adds nothing to it; the first component's missing index is said as before.
+    const listed = components.filter((c, i) => i === 0 || [...release.release.files.keys()].some((p) => p.startsWith(`${c}/binary-${arch}/Packages`)));
+    const texts: string[] = [];
+    for (const component of listed) texts.push(await readFile(await indexes.packages(release, arch, { component, ...sig }), 'utf8'));
+    const text = joinPackages(texts);
+    const file = join(req.cacheDir, 'indexes', sha256(text));
+    await atomicWrite(file, text);
+    packagesPaths.set(arch, file);
+  }
   let extras: ExtraRepositoryUsed[] = [];
   if ((req.extraRepositories ?? []).length > 0) {
     const { mergeExtraRepositories } = await import('./extra-repos.ts');
@@ -82,8 +106,18 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
     extras = merged.used;
   }
   const needSources = req.all || req.sources.length > 0;
-  const sourcesPath = needSources ? await indexes.sources(release, sig) : undefined;
-  return { release, packagesPaths, sourcesPath, extras };
+  const sourcesPaths: { component: string; path: string }[] = [];
+  if (needSources) for (const component of components) sourcesPaths.push({ component, path: await indexes.sources(release, { component, ...sig }) });
+  return { release, packagesPaths, sourcesPaths, extras };
+}
+
+/**
+ * The decompressed Sources of one more component of the suite (one the run does not read),
+ * for saying where a source that is not in the run's components is (debian-scan.ts).
+ */
+export async function otherSources(req: DebianRequest, release: SuiteRelease, component: string): Promise<string> {
+  const indexes = createIndexes({ cacheDir: req.cacheDir, downloads: req.downloads, ...(req.keyring === undefined ? {} : { keyring: req.keyring }), ...(req.checkValidUntil === false ? { checkValidUntil: false } : {}) });
+  return indexes.sources(release, { component, ...(req.signal === undefined ? {} : { signal: req.signal }) });
 }
 
 /** The archs of a run that the suite's Release does not list (none when it lists no archs at all) (pure). */

@@ -64,6 +64,8 @@ export interface DebianCliRequest {
   readonly extraRepositories?: readonly ExtraRepository[];
   /** --extra-repository-key files (absolute). */
   readonly extraKeys?: readonly string[];
+  /** --components: the archive components read, in the order sources are looked up (default debian.toml's, else main). */
+  readonly components?: readonly string[];
   /**
    * Only options (--nocheck, --twice, …) for the tree's debian.toml: no --debian or --dsc
    * was given, so the suite, sources and archs are debian.toml's, and the command's
@@ -75,7 +77,7 @@ export interface DebianCliRequest {
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
   '--mirror', '--keyring', '--no-check-valid-until', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--autopkgtest', '--cross', '--out', '--all',
-  '--extra-repository', '--extra-repository-key',
+  '--extra-repository', '--extra-repository-key', '--components',
 ];
 
 /**
@@ -212,6 +214,8 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   for (const r of t?.extraRepositories ?? []) {
     if (r.signedBy !== undefined && !existsSync(r.signedBy)) throw new KilnError('config-invalid', `${r.where} "${r.line}": signed-by ${r.signedBy} does not exist`, { hint: 'put the keyring into the tree and name it relative to debian.toml' });
   }
+  // The components: the command line's, else debian.toml's, else main (debian/components.ts).
+  const components = o.debian?.components ?? t?.components;
   const downloads = createDownloads({ cacheDir: o.cacheDir, mirrors: {} });
   // Loaded only for Debian runs (it brings OpenPGP and the index code).
   const { scanDebian } = await import('../debian/debian-scan.ts');
@@ -228,6 +232,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     sources,
     dscs,
     all: o.debian?.all === true,
+    ...(components === undefined ? {} : { components }),
     options: {
       profiles: [...new Set([...(t?.profiles ?? []), ...(o.debian?.profiles ?? [])])],
       nocheck: o.debian?.nocheck === true || t?.nocheck === true,
@@ -250,6 +255,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
       archs: t?.archs !== undefined && fromToml ? { code: 'config-invalid', where: `${tomlPath}: archs` } : { code: 'usage', where: '--arch' },
       keyring: o.debian?.keyring === undefined && t?.keyring !== undefined ? { code: 'config-invalid', where: `${tomlPath}: keyring` } : { code: 'usage', where: '--keyring' },
       cross: o.debian?.cross === true ? { code: 'usage', where: '--cross' } : { code: 'config-invalid', where: `${tomlPath}: cross` },
+      components: o.debian?.components === undefined && t?.components !== undefined ? { code: 'config-invalid', where: `${tomlPath}: components` } : { code: 'usage', where: '--components' },
     },
     ...(keyring === undefined ? {} : { keyring }),
     ...(o.debian?.checkValidUntil === false || t?.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
