@@ -25,6 +25,7 @@ import { takeExportMeta } from './env-export.ts';
 import { prepareRootForApt } from './apt-prep.ts';
 import { instanceSpecHash } from './instance-spec.ts';
 import { recordedSpecs, resolveInstance } from './instance-layer.ts';
+import { installedFromStatus } from './package-versions.ts';
 
 const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
 const PKG_RE = /^[a-z0-9][a-z0-9+.:=~-]*$/;
@@ -229,11 +230,5 @@ export async function installedPackages(root: string): Promise<string | undefine
   // No dpkg database (a root not made by dpkg): what changed cannot be told, so it did.
   const status = await readFile(join(root, 'var', 'lib', 'dpkg', 'status'), 'utf8').catch(() => undefined);
   if (status === undefined) return undefined;
-  const out: string[] = [];
-  for (const stanza of status.split(/\n\n+/)) {
-    const field = (f: string): string | undefined => new RegExp(`^${f}: (.*)$`, 'm').exec(stanza)?.[1];
-    if (!/^Status: install ok installed$/m.test(stanza)) continue;
-    out.push(`${field('Package')}:${field('Architecture')}=${field('Version')}`);
-  }
-  return out.sort().join('\n');
+  return installedFromStatus(status).map((p) => `${p.name}:${p.arch}=${p.version}`).sort().join('\n');
 }

@@ -36,6 +36,7 @@ import type { FailureReason } from '../plan/job.ts';
 import type { PackageSpec } from '../plan/spec.ts';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.ts';
 import { withCcachePath } from './ccache.ts';
+import { DPKG_STATUS, installedFromStatus, PACKAGE_VERSIONS_NOTE, packageVersionLines } from '../envs/package-versions.ts';
 
 /** The build path reproducible-builds tooling expects (sbuild uses the same). */
 export const BUILD_PATH = '/build/reproducible-path';
@@ -164,9 +165,12 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
   }
   // What the build ran with, whichever way it was installed (sbuild's "Package versions"):
   // what a bug report of a failed build needs, which writes no .buildinfo.
-  log.note('package versions in the build root:');
-  const versions = await runAs('root', "dpkg-query -W -f='${binary:Package} ${Version}\\n' | sort");
-  if (versions.exitCode !== 0) log.note(`(dpkg-query exited with status ${versions.exitCode}: no list)`);
+  // Read inside (the root is only mounted there), listed as a recipe build's env is (package-versions.ts).
+  const status: Buffer[] = [];
+  const versions = await runAs('root', `cat ${DPKG_STATUS}`, { capture: status });
+  log.note(versions.exitCode === 0 && versions.signal === null
+    ? `${PACKAGE_VERSIONS_NOTE}\n${packageVersionLines(installedFromStatus(Buffer.concat(status).toString()))}`
+    : `${PACKAGE_VERSIONS_NOTE} (reading ${DPKG_STATUS} ${versions.signal === null ? `exited with status ${versions.exitCode}` : `was killed by ${versions.signal}`}: no list)`);
 
   async function installBuildDeps(): Promise<DebianRunOutcome | undefined> {
     await mkdir(archiveHost, { recursive: true });

@@ -36,6 +36,7 @@ import { packOutput } from './pack-output.ts';
 import { conflictMessage, stagingConflicts } from './staging-conflicts.ts';
 import { EMPTY_OUTPUT } from '../cache/artifact-entry.ts';
 import { runCcache, withCcachePath } from './ccache.ts';
+import { envPackageNote } from '../envs/package-versions.ts';
 import { createSubstituter } from './substitute.ts';
 
 export function logPathOf(logDir: string, jobId: string): string {
@@ -142,6 +143,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
         const env = o.envFor(job.arch);
         // Which build root: the env's version is part of the key, and of what a user compares.
         jl.note(env === undefined ? `built in the ${o.backend.name} sandbox, on the host's own system (no env)` : `built in env ${env.id}, ${o.backend.name} sandbox`);
+        // …and which toolchain that was, for when the env version is gone (read once per env
+        // version, package-versions.ts; a Debian build lists its root after installing).
+        if (env !== undefined && spec.debian === undefined) jl.note(await envPackageNote(env));
         const binds = [{ host: o.downloadsDir, inside: '/var/cache/kiln/downloads' }];
         const cc = await ccache?.forJob(env, job.arch);
         if (cc?.kind === 'off') {

@@ -192,6 +192,12 @@ describe('kiln doctor', () => {
     const usable = await runDoctor({ stateDir: state.path, cgroups: undefined, rootlessProbe: () => undefined });
     assert.equal(usable.checks.find((c) => c.name === 'rootless sandbox')?.ok, true);
     assert.match(usable.checks.find((c) => c.name === 'rootless sandbox')?.detail ?? '', /^usable/);
+    // Usable is not chroot's limits: the line says which it enforces and how.
+    const detail = usable.checks.find((c) => c.name === 'rootless sandbox')!.detail;
+    assert.match(detail, /limits: memory per process only \(RLIMIT_DATA;/);
+    assert.match(detail, /\/tmp and \/dev\/shm together bounded at the memory limit/);
+    assert.match(detail, /no cpu quota/);
+    assert.match(detail, process.getuid?.() === 0 ? /no process limit when kiln runs as root/ : /processes limited per build \(RLIMIT_NPROC\)/);
     // Without a probe given, the real one runs: its answer is a reason or usable, never a crash.
     const real = await runDoctor({ stateDir: state.path, cgroups: undefined });
     const check = real.checks.find((c) => c.name === 'rootless sandbox')!;

@@ -13,8 +13,9 @@
 //              its name gone; with another machine using the cache, also untouched for
 //              DEAD_OWNER_TMP_AGE_MS: cache/tmp-leftovers.ts, as a build's start and gc decide)
 // Checks (facts, not problems): root, chroot backend usable (and why not), rootless backend
-// usable (and why not: sysctls, missing programs, no overlayfs in a user namespace), cgroup
-// version, which launcher helper starts builds (compiled, or perl and why).
+// usable (and why not: sysctls, missing programs, no overlayfs in a user namespace; when
+// usable, which limits it enforces and how, weaker than chroot's: rootless/limits.ts),
+// cgroup version, which launcher helper starts builds (compiled, or perl and why).
 
 import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
@@ -30,6 +31,7 @@ import { removeTree } from './host.ts';
 import { ownerAlive, pidAlive, readEntries } from './journal.ts';
 import { liveMountsUnder, unmountLazily } from './mounts.ts';
 import { breakLock, reapEntry, staleLocks } from './reaper.ts';
+import { rootlessLimits } from './rootless/limits.ts';
 import { rootlessUnavailable } from './rootless/probe.ts';
 import { envsDirOf } from '../envs/layout.ts';
 
@@ -190,7 +192,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     {
       name: 'rootless sandbox',
       ok: rootlessWhy === undefined,
-      detail: rootlessWhy ?? `usable (user namespaces, overlayfs in a user namespace, host tools)${isRoot ? '; probed as root, so `sandbox = "auto"` picks chroot here' : ''}`,
+      // Usable, but its limits are not chroot's: said every time (limits.ts).
+      detail: rootlessWhy ?? `usable (user namespaces, overlayfs in a user namespace, host tools); limits: ${rootlessLimits(isRoot)}${isRoot ? '; probed as root, so `sandbox = "auto"` picks chroot here' : ''}`,
     },
     { name: 'cgroups', ok: system !== undefined, detail: system === undefined ? 'none usable' : `cgroup v${system.version}` },
     await launcherCheck(),

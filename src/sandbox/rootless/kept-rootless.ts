@@ -51,7 +51,7 @@ export async function rootlessEntry(workDir: string, root: KeptRoot): Promise<Ke
         const text = withBuildUser(users.passwd.env, ids, home);
         if (text !== undefined) await writeFile(users.passwd.file, text);
       }
-      const paths: RootlessPaths = { ...commonPaths(dirs, root.env.layers, binds, id), fileBinds: users.binds };
+      const paths: RootlessPaths = { ...commonPaths(dirs, root.env.layers, binds, id), fileBinds: users.binds, tmpfs: join(dirs.run, 'tmpfs') };
       await writeSetupFiles(paths, fstabs(paths), setupScript(found.tools, paths, { ...ids, limits: undefined }));
       await chmod(dirs.upper, 0o555);
       return runArgv(found.tools, paths);

@@ -6,8 +6,10 @@
 // namespace, with no capabilities.
 //
 // Differences from chroot, said plainly by the guarantees: no cgroup, so memory and pids
-// are per-process / per-namespace rlimits and the cpu quota is not enforced; the backend
-// does not claim 'resource-limits', and rusage comes from GNU time over the whole tree.
+// are per-process / per-namespace rlimits (none for processes when kiln runs as root), the
+// cpu quota is not enforced, and /tmp with /dev/shm is one tmpfs of the build's memory
+// (scripts.ts, limits.ts: what `kiln doctor` says); the backend does not claim
+// 'resource-limits', and rusage comes from GNU time over the whole tree.
 // Files of the env owned by uids that are not mapped (root-owned envs made by root) show
 // as nobody/nogroup and cannot be written (as for chroot's build user).
 //
@@ -78,7 +80,7 @@ async function createRootlessSandbox(options: SandboxOptions, backend: RootlessB
     const gid = process.getgid?.() || BUILD_GID;
     const users = await userFiles(env.layers, dirs.upper, dirs.run, { uid, gid });
     await aptConfig(env.layers, dirs.upper);
-    const paths: RootlessPaths = { ...commonPaths(dirs, env.layers, binds, id), fileBinds: users.binds };
+    const paths: RootlessPaths = { ...commonPaths(dirs, env.layers, binds, id), fileBinds: users.binds, tmpfs: join(dirs.run, 'tmpfs') };
     await writeSetupFiles(paths, fstabs(paths), setupScript(found.tools, paths, { uid, gid, limits: options.limits }));
     // Last: kiln writes nothing more into the upper layer from here (removeWorkDir opens it again).
     await chmod(dirs.upper, 0o555);

@@ -29,7 +29,7 @@ export function rootlessSuite(): void {
   sandboxContract(backend, { env, tmpRoot: stateDir });
 
   const limits: SandboxLimits = { cpus: 1, memoryBytes: 256 * 1024 * 1024, pids: 64 };
-  const make = async (t: TestContext, extra: { readOnlyBinds?: { host: string; inside: string }[]; readWriteBinds?: { host: string; inside: string }[]; env?: SandboxEnv } = {}): Promise<Sandbox> => {
+  const make = async (t: TestContext, extra: { readOnlyBinds?: { host: string; inside: string }[]; readWriteBinds?: { host: string; inside: string }[]; env?: SandboxEnv; limits?: SandboxLimits } = {}): Promise<Sandbox> => {
     const dir = await mkdtemp(join(stateDir, 'job-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     return backend.create({ jobId: `t@${Math.random().toString(36).slice(2)}`, workDir: join(dir, 'work'), limits, env, ...extra });
@@ -82,6 +82,18 @@ export function rootlessSuite(): void {
         const alloc = await sh(sb, `kiln-probe alloc ${(limits.memoryBytes / 1024 / 1024) * 2}`, { timeoutMs: 30_000 });
         assert.notEqual(alloc.result.exitCode, 0, alloc.out);
       }
+    });
+
+    test('/tmp and /dev/shm are one tmpfs of the build\'s memory: together they hold no more (no cgroup counts them)', async (t) => {
+      await using sb = await make(t, { limits: { ...limits, memoryBytes: 32 * 1024 * 1024 } });
+      const { out, err } = await sh(sb, [
+        'stat -c "%a %n" /tmp /dev/shm',
+        'head -c 20971520 /dev/zero > /tmp/a && echo tmp-20M',
+        'head -c 20971520 /dev/zero > /dev/shm/b 2>/dev/null || echo shm-full',
+        'rm /tmp/a; head -c 20971520 /dev/zero > /dev/shm/b && echo shm-20M-after-rm',
+        'head -c 40000000 /dev/zero > /tmp/c 2>/dev/null || echo tmp-full',
+      ].join('\n'), { timeoutMs: 30_000 });
+      assert.equal(out, '1777 /tmp\n1777 /dev/shm\ntmp-20M\nshm-full\nshm-20M-after-rm\ntmp-full\n', err);
     });
 
     test('a Debian build\'s HOME at the top of the root: it does not exist and the build cannot make it; root of the sandbox can make directories there', async (t) => {

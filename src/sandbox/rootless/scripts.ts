@@ -5,11 +5,12 @@
 //   runArgv()  setpriv --pdeathsig KILL --no-new-privs → unshare into a new user namespace
 //              (the invoking uid mapped to 0: "root" that owns nothing of the host) with new
 //              mount, pid, ipc, uts and net namespaces; --kill-child passes kiln's death on.
-//   setup.sh   PID 1: mounts the overlay root over the env layers (kernel overlayfs in a user
-//              namespace, Linux ≥ 5.11), /proc, a read-only /sys, /dev from a template with
-//              the host's null, zero, full, random, urandom and tty bound in, a new devpts,
-//              tmpfs /tmp and /dev/shm, the workspace at /kiln and the binds (two fstabs for
-//              `mount -a -T`), names the host `kiln`, then execs init.
+//   setup.sh   PID 1: mounts the sandbox's one tmpfs (see Limits) at `run/tmpfs`, the overlay
+//              root over the env layers (kernel overlayfs in a user namespace, Linux ≥ 5.11),
+//              /proc, a read-only /sys, /dev from a template with the host's null, zero, full,
+//              random, urandom and tty bound in, a new devpts, /tmp and /dev/shm (two
+//              directories of that tmpfs), the workspace at /kiln and the binds (two fstabs
+//              for `mount -a -T`), names the host `kiln`, then execs init.
 //   init (perl) stays PID 1 (as in chroot: exact wait status, reaps orphans, brings up
 //              loopback) and forks the build through
 //              `prlimit … unshare --user --mount --map-user=UID --map-group=GID --root --wd`:
@@ -23,11 +24,20 @@
 // bwrap reports a child killed by signal N as exit status 128+N, so `exit 143` and a
 // SIGTERM could not be told apart; util-linux + perl-base are on every Debian host anyway.
 //
-// Limits: without a cgroup, memory and pids are rlimits on the build (RLIMIT_DATA per
-// process; RLIMIT_NPROC, which since Linux 5.14 is counted per user namespace, i.e. per
-// run). CPU quota is not enforced.
+// Limits: without a cgroup, memory and pids are rlimits on the build, much weaker than the
+// chroot backend's cgroup (what `kiln doctor` and docs/operations.md say: limits.ts):
+//   memory     RLIMIT_DATA of each process, not of the build as a whole; a process past it
+//              gets ENOMEM and the build fails as it fails (perl's "Out of memory!", status
+//              12), not as out-of-memory: nothing tells the two apart reliably.
+//   tmpfs      /tmp and /dev/shm are two directories of ONE tmpfs of size= the build's
+//              memory: together they hold at most that much (beside what the processes use).
+//   processes  RLIMIT_NPROC, counted per user namespace since Linux 5.14, i.e. per run. The
+//              kernel exempts processes whose real uid is the host's root: when kiln runs as
+//              root the build's uid (64000 inside) is root outside, and there is no limit.
+//   cpu        no quota ($JOBS is only a hint).
 
 import { INSIDE_ROOT, initPerl, perlLit, q, rootRunPrefix } from '../chroot/scripts.ts';
+import { DEFAULT_PIDS } from '../cgroups/values.ts';
 import type { SandboxLimits } from '../sandbox.ts';
 
 export interface RootlessTools {
@@ -53,6 +63,8 @@ export interface RootlessPaths {
   readonly readWriteBinds: readonly { readonly host: string; readonly inside: string }[];
   /** Generated files bound read-only over files of the root (e.g. /etc/passwd). */
   readonly fileBinds: readonly { readonly host: string; readonly inside: string }[];
+  /** Host path where setup.sh mounts the sandbox's tmpfs (only in its mount namespace): /tmp and /dev/shm are directories of it. */
+  readonly tmpfs: string;
   readonly setupFile: string;
   readonly fstabFiles: readonly [string, string];
   readonly overlayName: string;
@@ -85,13 +97,13 @@ export function fstabs(p: RootlessPaths): [string, string] {
     fstabLine('proc', at('/proc'), 'proc', 'nosuid,nodev,noexec'),
     fstabLine('sysfs', at('/sys'), 'sysfs', 'ro,nosuid,nodev,noexec'),
     fstabLine(p.devTemplate, at('/dev'), 'none', 'bind,ro,nosuid,noexec'),
-    fstabLine('kiln-tmp', at('/tmp'), 'tmpfs', 'nosuid,nodev,mode=1777'),
+    fstabLine(`${p.tmpfs}/tmp`, at('/tmp'), 'none', 'bind,nosuid,nodev'),
     fstabLine(p.workspace, at(INSIDE_ROOT), 'none', 'bind,nosuid,nodev'),
   ];
   const second = [
     ...DEV_NODES.map((n) => fstabLine(`/dev/${n}`, at(`/dev/${n}`), 'none', 'bind,nosuid,noexec')),
     fstabLine('kiln-pts', at('/dev/pts'), 'devpts', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec'),
-    fstabLine('kiln-shm', at('/dev/shm'), 'tmpfs', 'nosuid,nodev,noexec,mode=1777'),
+    fstabLine(`${p.tmpfs}/shm`, at('/dev/shm'), 'none', 'bind,nosuid,nodev,noexec'),
     ...p.fileBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,ro,nosuid,nodev')),
     ...p.readOnlyBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,ro,nosuid,nodev')),
     ...p.readWriteBinds.map((b) => fstabLine(b.host, at(b.inside), 'none', 'bind,nosuid,nodev')),
@@ -106,6 +118,10 @@ export function setupScript(tools: RootlessTools, p: RootlessPaths, build: { uid
   return [
     'set -eu',
     `M=${q(p.merged)}`,
+    // First, outside the root: /tmp and /dev/shm share this tmpfs and its size.
+    `${q(tools.mkdir)} -p ${q(p.tmpfs)}`,
+    `${q(tools.mount)} -t tmpfs -o ${q(tmpfsOptions(build.limits))} kiln-tmp ${q(p.tmpfs)}`,
+    `${q(tools.mkdir)} -m 1777 ${q(`${p.tmpfs}/tmp`)} ${q(`${p.tmpfs}/shm`)}`,
     `${q(tools.mount)} -a -T ${q(p.fstabFiles[0])}`,
     // Made through the overlay: a target may lie under a symlink of the root.
     ...(inside.length === 0 ? [] : [`${q(tools.mkdir)} -p ${inside.map(m).join(' ')}`]),
@@ -116,12 +132,24 @@ export function setupScript(tools: RootlessTools, p: RootlessPaths, build: { uid
   ].join('\n');
 }
 
-/** The rlimit options of prlimit(1) for the build; cpus cannot be expressed as an rlimit. None without limits. */
+/**
+ * The mount options of the sandbox's tmpfs (/tmp and /dev/shm): its size is the build's
+ * memory, the most both may hold together; without limits (a `kiln shell`), the kernel's
+ * default (half the RAM).
+ */
+export function tmpfsOptions(limits: SandboxLimits | undefined): string {
+  return `nosuid,nodev,mode=0700${limits === undefined ? '' : `,size=${limits.memoryBytes}`}`;
+}
+
+/**
+ * The rlimit options of prlimit(1) for the build; cpus cannot be expressed as an rlimit.
+ * Processes: the limits' pids, else the chroot backend's default (DEFAULT_PIDS: a build's
+ * limits carry none, and without it the rootless sandbox had no process limit at all).
+ * None without limits.
+ */
 export function rlimitArgs(limits: SandboxLimits | undefined): string[] {
   if (limits === undefined) return [];
-  const out = [`--data=${limits.memoryBytes}`];
-  if (limits.pids !== undefined) out.push(`--nproc=${limits.pids}`);
-  return out;
+  return [`--data=${limits.memoryBytes}`, `--nproc=${limits.pids ?? DEFAULT_PIDS}`];
 }
 
 /** The rootless backend's init: the child enters the overlay root in a user namespace (mapped to the build user or root) under prlimit. */
