@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { openRecords } from '../records/records.ts';
 import type { JobRecord } from '../records/record-types.ts';
+import { retryText } from '../records/retry-attempts.ts';
 import { describeReason } from '../plan/reason.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
 import type { CliContext } from './main.ts';
@@ -63,7 +64,8 @@ const COLUMNS: readonly (readonly [string, (r: JobRecord) => string, boolean?])[
   ['VERSION', (r) => (r.binaryVersion === undefined ? r.version : `${r.version} (${r.binaryVersion})`)],
   ['STATE', (r) => r.state],
   ['STARTED', (r) => (r.startedAt === null ? '' : new Date(r.startedAt).toISOString())],
-  ['TOOK', (r) => (r.durationMs === null ? '' : formatMs(r.durationMs)), true],
+  // (≥: cut off by its kiln's death, it ran at least until its run's last sign of life.)
+  ['TOOK', (r) => (r.durationMs === null ? '' : `${r.endApproximate === true ? '≥' : ''}${formatMs(r.durationMs)}`), true],
   ['WHY', (r) => (r.why === null ? '' : describeReason(r.why))],
 ];
 
@@ -73,9 +75,10 @@ export function historyText(rows: readonly JobRecord[], cwd = process.cwd()): st
   const widths = COLUMNS.map(([head], i) => Math.max(head.length, ...cells.map((c) => c[i]!.length)));
   const line = (parts: readonly string[], last: string): string =>
     [...parts.map((p, i) => (COLUMNS[i]![2] === true ? p.padStart(widths[i]!) : p.padEnd(widths[i]!))), last].join('  ').trimEnd();
-  const hasCause = rows.some((r) => r.cause !== null);
+  // The last column: the cause, or for a build --retry made on a later attempt, which and why.
+  const notes = rows.map((r) => (r.cause !== null ? causeForTerminal(r.cause, '      ', cwd) : r.state === 'built' && r.retry !== undefined ? retryText(r.retry) : ''));
   return [
-    line(COLUMNS.map(([head]) => head), hasCause ? 'CAUSE' : ''),
-    ...rows.map((r, i) => line(cells[i]!, r.cause === null ? '' : causeForTerminal(r.cause, '      ', cwd))),
+    line(COLUMNS.map(([head]) => head), notes.some((n) => n !== '') ? 'CAUSE' : ''),
+    ...rows.map((_, i) => line(cells[i]!, notes[i]!)),
   ].map((l) => `${l}\n`).join('');
 }

@@ -91,3 +91,23 @@ test('historyText: a header row, aligned columns, the why and the cause apart, a
     '',
   ].join('\n'));
 });
+
+test('a build --retry made on a later attempt says so in status (packageNote) and history; a job cut off by its kiln\'s death shows how long it ran at least', () => {
+  const warnings = ['retry: built on attempt 2, after attempt 1: the build script exited with status 1'];
+  assert.equal(packageNote({ state: 'built', cause: null, why: 'new', warnings }), 'why: new; built on attempt 2 (attempt 1 failed: the build script exited with status 1)');
+  assert.equal(packageNote({ state: 'built', cause: null, why: null, warnings }), 'built on attempt 2 (attempt 1 failed: the build script exited with status 1)');
+  const job = (over: Partial<JobRecord>): JobRecord => ({
+    runId: 'r1', jobId: 'p@amd64', attempt: 1, name: 'p', version: '1.0', arch: 'amd64', state: 'built', key: null, why: { kind: 'new' }, cause: null,
+    failureReason: null, startedAt: 0, endedAt: 1000, durationMs: 1000, exitCode: null, signal: null, rusage: null, log: null, artifact: null, outputHash: null, ...over,
+  });
+  const text = historyText([
+    job({ runId: 'r2', state: 'cancelled', durationMs: 1_390, endApproximate: true, cause: 'interrupted: the kiln process (pid 7) ended while this job was running; last sign of life at 1970-01-01T00:00:01.400Z (when it stopped is not known)' }),
+    job({ retry: { attempt: 2, earlier: 'attempt 1: the build script exited with status 1' } }),
+  ]);
+  assert.deepEqual(text.trimEnd().split('\n').map((l) => l.replace(/ +/g, ' ')), [
+    'RUN PACKAGE VERSION STATE STARTED TOOK WHY CAUSE',
+    'r2 p@amd64 1.0 cancelled 1970-01-01T00:00:00.000Z ≥1.4s new: never built before interrupted: the kiln process (pid 7) ended while this job was running; last sign of life at 1970-01-01T00:00:01.400Z (when it stopped is not known)',
+    'r1 p@amd64 1.0 built 1970-01-01T00:00:00.000Z 1.0s new: never built before built on attempt 2 (attempt 1 failed: the build script exited with status 1)',
+  ]);
+  assert.equal(runsText([{ id: 'r2', state: 'cancelled', startedAt: 0, endedAt: 1_400, counts: { cancelled: 1 }, interrupted: true }]), 'r2  cancelled  1970-01-01T00:00:00.000Z  ≥1.4s  1 cancelled\n');
+});

@@ -9,6 +9,7 @@ import { WORKER_NAME_RE } from '../distributed/nats-url.ts';
 import { addNatsAccessOptions, natsAccessOf, type NatsAccessOptions } from '../distributed/nats-access.ts';
 import { SANDBOX_CHOICES, type SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { CliContext } from './main.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { addStateOptions, layoutFrom, natsUrlOf, parseArchList, parseDurationOption, parseCount, parseJobs, parseSizeOption, type StateOptions } from './options.ts';
 
 interface WorkerOpts extends StateOptions, NatsAccessOptions {
@@ -56,11 +57,21 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const { resolveRunEnvs } = await import('../run/run-envs.ts');
     const envs = await resolveRunEnvs({ stateDir: state.root, sandbox: opts.sandbox ?? 'auto', envTemplate: opts.env, archs, hostArch: hostArch(), lease: true });
     // SIGINT or SIGTERM stop it from here on: while it waits for the NATS server, at once (exit 130).
+    // Holding jobs, it gives them back first, which needs the server: a second signal stops
+    // it without (they go back to the queue when their ack wait runs out).
     const controller = new AbortController();
+    const abandon = new AbortController();
+    const held = new Set<string>();
     let connected = false;
     const stop = (sig: NodeJS.Signals): void => {
-      if (controller.signal.aborted) return;
-      ctx.stderr.write(connected ? `kiln worker: ${sig}: giving back the jobs it holds, then stopping\n` : `kiln worker: ${sig}: stopping\n`);
+      if (abandon.signal.aborted) return;
+      if (controller.signal.aborted) {
+        if (held.size === 0) return;
+        ctx.stderr.write(`kiln worker: ${stopAgainText(sig, [...held])}\n`);
+        abandon.abort();
+        return;
+      }
+      ctx.stderr.write(`kiln worker: ${stopText(sig, connected ? [...held] : [])}\n`);
       controller.abort();
     };
     process.on('SIGINT', stop);
@@ -90,6 +101,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
       ctx.exitCode = exitCodeFor(e);
       return;
     }
+    const link = watchLink(cluster.nc);
     const jobs = opts.jobs ?? availableParallelism();
     const { DEFAULT_MIN_FREE, stateFreeSpace } = await import('../run/free-space.ts');
     const minFree = opts.minFree ?? DEFAULT_MIN_FREE;
@@ -100,7 +112,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     try {
       const { runWorker } = await import('../distributed/worker.ts');
       const counts = await runWorker({
-        cluster, state, envs, archs, jobs, signal: controller.signal,
+        cluster, state, envs, archs, jobs, signal: controller.signal, abandon: abandon.signal, held,
         ...(opts.overcommitCpus === undefined ? {} : { overcommitCpus: opts.overcommitCpus }),
         ...(minFree > 0 ? { minFree: { bytes: minFree, free: () => stateFreeSpace(state) } } : {}),
         ...(opts.keepLogs === undefined ? {} : { keepLogsMs: opts.keepLogs }),
@@ -111,7 +123,37 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     } finally {
       unlisten();
       await envs.release();
-      await cluster.close();
+      // A drain (which sends what is left to say: an ack) waits for a server that is gone to
+      // come back: then, or told to stop at once, the connection is just closed (what was not
+      // said is the ack wait's to settle).
+      const { raceAbort } = await import('../distributed/worker-hold.ts');
+      await raceAbort([cluster.close()], [link.down, abandon.signal]);
+      link.stop();
+      if (!cluster.nc.isClosed()) await cluster.nc.close();
     }
   });
+}
+
+/** `down`: a signal aborted while the connection to the NATS server is lost (a new one once it is back). */
+function watchLink(nc: NatsConnection): { readonly down: AbortSignal; stop(): void } {
+  let down = new AbortController();
+  const statuses = nc.status();
+  void (async () => {
+    for await (const s of statuses) {
+      if (s.type === 'disconnect') down.abort();
+      else if (s.type === 'reconnect') down = new AbortController();
+    }
+  })().catch(() => undefined);
+  return { get down() { return down.signal; }, stop: () => void statuses[Symbol.asyncIterator]().return?.() };
+}
+
+/** What the first stop signal says: with no job held there is nothing to give back, nor to wait for the server for. */
+export function stopText(sig: string, held: readonly string[]): string {
+  if (held.length === 0) return `${sig}: stopping (it holds no job)`;
+  return `${sig}: giving back the ${held.length === 1 ? 'job it holds' : `${held.length} jobs it holds`} (${held.join(', ')}), then stopping; ${sig} again stops it at once, leaving ${held.length === 1 ? 'it' : 'them'} to the NATS server's ack wait`;
+}
+
+/** What a second stop signal says while jobs are still being given back: they are abandoned, to the server's redelivery. */
+export function stopAgainText(sig: string, held: readonly string[]): string {
+  return `${sig} again: stopping now; not given back: ${held.join(', ')} (the NATS server delivers ${held.length === 1 ? 'it' : 'them'} again once ${held.length === 1 ? 'its' : 'their'} ack wait runs out)`;
 }

@@ -47,6 +47,14 @@ export interface WorkerOptions {
   readonly name?: string;
   readonly say: (line: string) => void;
   readonly signal: AbortSignal;
+  /**
+   * Told to stop at once (a second SIGTERM): the jobs it is still giving back are abandoned
+   * (neither acked nor naked: the server delivers them again once their ack wait runs out)
+   * and it returns without waiting for the NATS server any more.
+   */
+  readonly abandon?: AbortSignal;
+  /** Kept current with the jobs it holds (`RUN JOB`: taken, and not yet acked or given back), for its stop to say. */
+  readonly held?: Set<string>;
   /** How long its own copies of the logs are kept (--keep-logs; default 7 days). */
   readonly keepLogsMs?: number;
   /** The free-space guard (--min-free): no job is taken while the state's disk has less. */
@@ -124,21 +132,39 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
       low = false;
       // Round robin over the archs; a short wait each, so a stop is seen quickly.
       const which = turn++ % consumers.length;
-      const pulled = await consumers[which]!.next({ expires: 1_000 }).catch(() => null);
+      // (While the server is gone a pull waits for it to come back, past its expiry: a stop
+      // does not wait with it. A job that comes after all goes back at once.)
+      const next = consumers[which]!.next({ expires: 1_000 }).catch(() => null);
+      await raceAbort([next], [o.signal]);
+      if (o.signal.aborted) {
+        void next.then((m) => m === null ? undefined : guardedMsg(m, epochs).nak(), () => undefined);
+        break;
+      }
+      const pulled = await next;
       if (pulled === null) continue;
       const msg = guardedMsg(pulled, epochs);
       const parsed = parseMessage(JobMessage, msg.string());
       // (A message it cannot read is refused by handle(), at once: it reserves the least.)
       const need = parsed.ok ? reservationOf(parsed.value.job) : { cpus: 1, memoryBytes: 0 };
-      if (parsed.ok && !(await roomFor(msg, parsed.value, need))) continue;
+      // Held from here until it is acked, refused or given back.
+      const heldId = parsed.ok ? `${parsed.value.runId} ${parsed.value.jobId}` : undefined;
+      if (heldId !== undefined) o.held?.add(heldId);
+      if (parsed.ok && !(await roomFor(msg, parsed.value, need))) {
+        o.held?.delete(heldId!);
+        continue;
+      }
       // handle() says what goes wrong and gives the job back; it never throws.
-      const p = handle(msg, parsed, o.archs[which]!).catch((e: unknown) => o.say(`internal error: ${(e as Error).stack ?? String(e)}`)).finally(() => running.delete(p));
+      const p = handle(msg, parsed, o.archs[which]!).catch((e: unknown) => o.say(`internal error: ${(e as Error).stack ?? String(e)}`)).finally(() => {
+        running.delete(p);
+        if (heldId !== undefined) o.held?.delete(heldId);
+      });
       running.set(p, need);
     }
   } finally {
     pruning.stop();
     for (const c of controllers.values()) c.abort(new Error('the worker is stopping'));
-    await Promise.allSettled(running.keys());
+    // (Told to stop at once: the jobs still being given back are left to the ack wait.)
+    await raceAbort([Promise.allSettled(running.keys())], o.abandon === undefined ? [] : [o.abandon]);
     epochs.stop();
     cancels.unsubscribe();
     statusAnswers.unsubscribe();
@@ -297,7 +323,10 @@ export async function runWorker(o: WorkerOptions): Promise<{ built: number; fail
    */
   async function giveBack(msg: JobMsg, m: JobMessage, attempt: number, why: 'stopping' | 'coordinator-gone'): Promise<void> {
     // The ack confirmed by the server: an ack lost would leave the old message to be built again too.
-    await publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now(), why }).then(() => msg.ackAck(), () => msg.nak());
+    // (Abandoned by a stop at once: nothing more is waited for; the ack wait gives it back.)
+    const given = publish(m.runId, { type: 'returned', jobId: m.jobId, attempt, worker: name, at: Date.now(), why }).then(() => msg.ackAck(), () => msg.nak());
+    await raceAbort([given], o.abandon === undefined ? [] : [o.abandon]);
+    if (o.abandon?.aborted === true) return;
     o.say(why === 'stopping'
       ? `${m.runId} ${m.jobId}: given back (the worker is stopping)`
       : `${m.runId} ${m.jobId}: not built: nobody answers for run ${m.runId} (its coordinator was killed, or is cut off from NATS): off the queue, and queued again by the coordinator if it comes back`);

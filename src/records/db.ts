@@ -8,6 +8,8 @@ import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqli
 import type { FailureReason } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
 import { migrate } from './migrations.ts';
+import { cutOff } from './interrupted.ts';
+import { retryOf } from './retry-attempts.ts';
 import type { JobCounts, JobRecord, JobRecordState, JobRecordWithInputs, RunRecord, RunState } from './records.ts';
 
 export const RECORDS_FILE = 'kiln.db';
@@ -131,6 +133,9 @@ export function toRun(r: Row): RunRecord {
     host: strOrNull(r, 'host'),
     maxJobs: intOrNull(r, 'max_jobs'),
     total: intOrNull(r, 'total'),
+    // (Absent from rows of records older than migration 18.)
+    ...(typeof r['alive_at'] === 'number' ? { aliveAt: r['alive_at'] } : {}),
+    ...(r['interrupted'] === 1 ? { interrupted: true as const } : {}),
   };
 }
 
@@ -142,6 +147,7 @@ export function toJob(r: Row): JobRecord {
   const warnings = r['warnings'] === undefined ? null : jsonOrNull<string[]>(r, 'warnings');
   const worker = r['worker'] === undefined ? null : strOrNull(r, 'worker');
   const binaryVersion = r['binary_version'] === undefined ? null : strOrNull(r, 'binary_version');
+  const retry = retryOf(str(r, 'state'), { warnings, cause: strOrNull(r, 'cause') });
   return {
     runId: str(r, 'run_id'),
     jobId: str(r, 'job_id'),
@@ -169,6 +175,8 @@ export function toJob(r: Row): JobRecord {
     ...(warnings === null ? {} : { warnings }),
     ...(worker === null ? {} : { worker }),
     ...(binaryVersion === null ? {} : { binaryVersion }),
+    ...(retry === undefined ? {} : { retry }),
+    ...(cutOff(r) ? { endApproximate: true as const } : {}),
   };
 }
 

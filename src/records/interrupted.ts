@@ -18,22 +18,33 @@ export interface InterruptedStore {
   finishRun(id: string, end: { state: Exclude<RunState, 'running'>; endedAt: number; counts: JobCounts }): void;
 }
 
+/** How the cause of a job cut off by its kiln's death begins. */
+const CUT_OFF_CAUSE = 'interrupted: the kiln process';
+
+/** Whether a jobs row is a job cut off by its kiln's death (its end is its run's last sign of life). */
+export function cutOff(row: { readonly state?: unknown; readonly cause?: unknown }): boolean {
+  return row.state === 'cancelled' && typeof row.cause === 'string' && row.cause.startsWith(CUT_OFF_CAUSE);
+}
+
 /**
  * Runs left 'running' by a kiln process on this host that no longer exists become
  * 'cancelled', and so do their running jobs. Call at start. Returns the run ids marked.
  * (A recycled pid makes a dead run look alive; it is then marked on a later start.)
  *
- * When the process died is not recorded anywhere, so the best knowledge stands in: a
- * cut-off job ends at its log's last write (the log is flushed at least every 100 ms
- * while output comes), and with no log left its end and duration stay unknown (null)
- * rather than a made-up 0 ms. The run ends at the latest moment it is known to have
- * been alive: its last job start, end or log write.
+ * When the process died is not recorded anywhere, so the best evidence stands in: the
+ * run's last sign of life (runs.alive_at, refreshed every second by its records
+ * subscriber), its log folder's mtime (refreshed every few seconds: live-signs.ts), its
+ * jobs' last log writes (flushed at least every 100 ms while output comes), starts and
+ * ends, whichever is latest. A cut-off job ends there too (with no evidence at all, its
+ * end and duration stay unknown, null, rather than a made-up 0 ms). The run is marked
+ * `interrupted`, and its cut-off jobs' cause says when the last sign of life was: the
+ * real end came after it, by up to a second with alive_at, or more without.
  */
 export function markInterruptedRuns(s: InterruptedStore): string[] {
   const here = hostname();
   return s.transaction(() => {
     const marked: string[] = [];
-    const running = s.stmt(`SELECT id, pid, host, started_at FROM runs WHERE state = 'running'`).all();
+    const running = s.stmt(`SELECT id, pid, host, started_at, alive_at FROM runs WHERE state = 'running'`).all();
     for (const r of running) {
       const pid = r['pid'] as number | null;
       if (!runProcessGone({ pid, host: r['host'] as string | null }, here)) continue;
@@ -41,8 +52,11 @@ export function markInterruptedRuns(s: InterruptedStore): string[] {
       let endedAt = r['started_at'] as number;
       const last = s.stmt(`SELECT max(max(coalesce(ended_at, 0), coalesce(started_at, 0))) AS t FROM jobs WHERE run_id = ?`).get(id)?.['t'];
       if (typeof last === 'number') endedAt = Math.max(endedAt, last);
-      const cause = `interrupted: the kiln process (pid ${pid}) ended while this job was running`;
+      // Its heartbeat in the records (null: a kiln from before migration 18, or killed within a second).
+      const aliveAt = typeof r['alive_at'] === 'number' ? r['alive_at'] : undefined;
+      if (aliveAt !== undefined) endedAt = Math.max(endedAt, aliveAt);
       const cut = s.stmt(`SELECT attempt, job_id, started_at, log FROM jobs WHERE run_id = ? AND state = 'running'`).all(id);
+      const ends: { jobId: string; attempt: number; startedAt: number | null; end: number | null }[] = [];
       for (const j of cut) {
         const startedAt = j['started_at'] as number | null;
         const log = j['log'] as string | null;
@@ -50,14 +64,21 @@ export function markInterruptedRuns(s: InterruptedStore): string[] {
         // mtime, refreshed every few seconds while jobs run): a silent build ran until then.
         const runDir = log === null || basename(dirname(log)) !== id ? undefined : dirname(log);
         const times = log === null ? [] : [statSync(log, { throwIfNoEntry: false })?.mtimeMs, runDir === undefined ? undefined : statSync(runDir, { throwIfNoEntry: false })?.mtimeMs];
-        const seen = times.filter((x): x is number => x !== undefined);
-        const lastWrite = seen.length === 0 ? undefined : Math.max(...seen);
-        const end = lastWrite === undefined ? null : Math.max(Math.round(lastWrite), startedAt ?? 0);
+        // (The run's heartbeat says it was alive then: a job still running on record ran until then.)
+        const seen = [...times, aliveAt].filter((x): x is number => x !== undefined);
+        const lastSign = seen.length === 0 ? undefined : Math.max(...seen);
+        const end = lastSign === undefined ? null : Math.max(Math.round(lastSign), startedAt ?? 0);
         if (end !== null) endedAt = Math.max(endedAt, end);
+        ends.push({ jobId: j['job_id'] as string, attempt: j['attempt'] as number, startedAt, end });
+      }
+      // Every cut-off job ran until the run's last sign of life, whichever gave it.
+      const cause = `${CUT_OFF_CAUSE} (pid ${pid}) ended while this job was running; last sign of life at ${new Date(endedAt).toISOString()} (when it stopped is not known)`;
+      for (const j of ends) {
+        const end = j.end === null ? null : endedAt;
         s.stmt(
           `UPDATE jobs SET state = 'cancelled', ended_at = ?, duration_ms = ?, cause = ?
            WHERE run_id = ? AND job_id = ? AND attempt = ?`,
-        ).run(end, end === null || startedAt === null ? null : end - startedAt, cause, id, j['job_id'] as string, j['attempt'] as number);
+        ).run(end, end === null || j.startedAt === null ? null : end - j.startedAt, cause, id, j.jobId, j.attempt);
       }
       // The packages it was to build and never started are on record too, as cancelled.
       const notStarted = s.stmt(
@@ -78,6 +99,7 @@ export function markInterruptedRuns(s: InterruptedStore): string[] {
         if (j.state !== 'running') counts[j.state] = (counts[j.state] ?? 0) + 1;
       }
       s.finishRun(id, { state: 'cancelled', endedAt, counts });
+      s.stmt('UPDATE runs SET interrupted = 1 WHERE id = ?').run(id);
       marked.push(id);
     }
     return marked;

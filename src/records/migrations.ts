@@ -317,6 +317,18 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE job_inputs ADD COLUMN parts TEXT;
     `,
   },
+  {
+    version: 18,
+    name: 'runs: the last sign of life of a running run, and whether its end was inferred',
+    sql: `
+      -- Epoch ms, refreshed every second by the run's records subscriber while it goes: when a
+      -- kiln killed with -9 was last alive (markInterruptedRuns ends its run no earlier).
+      ALTER TABLE runs ADD COLUMN alive_at INTEGER;
+      -- 1: its kiln died and markInterruptedRuns ended it: ended_at is its last sign of life,
+      -- not when it stopped (not known). NULL: ended by its own kiln, or running.
+      ALTER TABLE runs ADD COLUMN interrupted INTEGER;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

@@ -4,6 +4,7 @@
 import type { FailureReason, JobState, Rusage } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
 import type { InputParts } from '../plan/input-parts.ts';
+import type { RetryRecord } from './retry-attempts.ts';
 
 export type RunState = 'running' | 'done' | 'failed' | 'cancelled';
 /** A job row's state: a final JobState, or 'running' while its attempt is under way. */
@@ -23,6 +24,13 @@ export interface RunRecord {
   readonly host: string | null;
   readonly maxJobs: number | null;
   readonly total: number | null;
+  /** Its kiln's last sign of life while it ran (epoch ms, written every second; absent before the first, or in records older than schema 18). */
+  readonly aliveAt?: number;
+  /**
+   * Its kiln died (killed, crashed) and a later kiln ended it (markInterruptedRuns): endedAt
+   * is its last sign of life, not when it stopped, which is not known (present only then).
+   */
+  readonly interrupted?: true;
 }
 
 export interface JobRecord {
@@ -53,6 +61,13 @@ export interface JobRecord {
   readonly worker?: string;
   /** A Debian binNMU: its binary packages' version (VERSION+bN); absent otherwise. */
   readonly binaryVersion?: string;
+  /** --retry built it more than once: which attempt this is, and what the earlier ones failed with (absent otherwise). */
+  readonly retry?: RetryRecord;
+  /**
+   * Cut off by its kiln's death: endedAt is the last sign of life of its run, and durationMs
+   * how long it ran at least (when it stopped is not known; present only then).
+   */
+  readonly endApproximate?: true;
 }
 
 /** The input-key components of a job, so the planner can say which one changed. */

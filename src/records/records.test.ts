@@ -215,7 +215,9 @@ test('markInterruptedRuns: the pid is written as an integer; a cut-off job ends 
 
   assert.deepEqual(r.markInterruptedRuns(), ['dead']);
   const [a, b] = r.jobsOfRun('dead');
-  assert.equal(a?.cause, `interrupted: the kiln process (pid ${deadPid}) ended while this job was running`);
+  assert.equal(a?.cause, `interrupted: the kiln process (pid ${deadPid}) ended while this job was running; last sign of life at ${new Date(t0 + 65_000).toISOString()} (when it stopped is not known)`);
+  assert.equal(a?.endApproximate, true);
+  assert.equal(r.getRun('dead')?.interrupted, true);
   assert.equal(b?.cause, a?.cause);
   assert.equal(a?.state, 'cancelled');
   assert.equal(a?.endedAt, t0 + 65_000);
@@ -247,6 +249,43 @@ test('markInterruptedRuns: the pid is written as an integer; a cut-off job ends 
   assert.equal(c?.version, '?', 'never built anywhere: its version is unknown');
   assert.equal(c?.cause, `not started: the kiln process (pid ${deadPid}) ended first`);
   assert.deepEqual(r.getRun('dead2')?.counts, { cancelled: 2 });
+});
+
+test('markInterruptedRuns: the run\'s heartbeat (markAlive) is its last sign of life: a silent job cut off ran until then, and says so', (t) => {
+  const dir = stateDir(t);
+  const r = open(t, dir);
+  const deadPid = spawnSync(process.execPath, ['-e', '']).pid!;
+  const t0 = Date.UTC(2026, 0, 1);
+  run(r, 'killed', t0, { pid: deadPid });
+  // Both jobs wrote their log's first lines at 100 ms, then nothing (a silent build).
+  mkdirSync(join(dir, 'logs', 'killed'), { recursive: true });
+  for (const n of ['a', 'b']) {
+    const log = join(dir, 'logs', 'killed', `${n}.log`);
+    writeFileSync(log, '[   0.000] k ==> log opened\n');
+    utimesSync(log, new Date(t0 + 100), new Date(t0 + 100));
+    r.recordJobStart({ runId: 'killed', jobId: `${n}@amd64`, attempt: 1, name: n, version: '1', arch: 'amd64', why: { kind: 'new' }, log, startedAt: t0 + 10 });
+  }
+  utimesSync(join(dir, 'logs', 'killed'), new Date(t0 + 100), new Date(t0 + 100));
+  // The heartbeat says kiln was alive at 1.4 s; a finished run's is not touched.
+  r.markAlive(['killed'], t0 + 1_400);
+  run(r, 'ended', t0);
+  r.finishRun('ended', { state: 'done', endedAt: t0 + 50, counts: {} });
+  r.markAlive(['ended'], t0 + 9_000);
+  assert.equal(r.getRun('ended')?.endedAt, t0 + 50);
+  assert.equal(r.getRun('ended')?.interrupted, undefined);
+
+  assert.deepEqual(r.markInterruptedRuns(), ['killed']);
+  const killed = r.getRun('killed');
+  assert.equal(killed?.endedAt, t0 + 1_400, 'the run ends at its heartbeat, not at its logs\' last write (100 ms)');
+  assert.equal(killed?.interrupted, true);
+  for (const j of r.jobsOfRun('killed')) {
+    assert.equal(j.endedAt, t0 + 1_400, j.jobId);
+    assert.equal(j.durationMs, 1_390, j.jobId);
+    assert.equal(j.endApproximate, true);
+    assert.match(j.cause ?? '', /ended while this job was running; last sign of life at 2026-01-01T00:00:01\.400Z \(when it stopped is not known\)$/);
+  }
+  // history reads the same rows.
+  assert.equal(r.history('a')[0]?.endApproximate, true);
 });
 
 test('two processes write one state dir concurrently (WAL, busy timeout)', async (t) => {

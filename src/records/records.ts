@@ -70,6 +70,14 @@ export class Records extends RecordQueries {
     );
   }
 
+  /** A sign of life of running runs: their kiln was alive at `at` (markInterruptedRuns ends a dead one no earlier). */
+  markAlive(runIds: Iterable<string>, at: number): void {
+    const stmt = this.stmt(`UPDATE runs SET alive_at = ? WHERE id = ? AND state = 'running'`);
+    this.transaction(() => {
+      for (const id of runIds) stmt.run(at, id);
+    });
+  }
+
   recordJobStart(s: JobStartInput): void {
     this.stmt(
       `INSERT INTO jobs (run_id, job_id, attempt, name, version, arch, state, why, started_at, log)
@@ -210,11 +218,9 @@ export class Records extends RecordQueries {
    * 'cancelled', and so do their running jobs. Call at start. Returns the run ids marked.
    * (A recycled pid makes a dead run look alive; it is then marked on a later start.)
    *
-   * When the process died is not recorded anywhere, so the best knowledge stands in: a
-   * cut-off job ends at its log's last write (the log is flushed at least every 100 ms
-   * while output comes), and with no log left its end and duration stay unknown (null)
-   * rather than a made-up 0 ms. The run ends at the latest moment it is known to have
-   * been alive: its last job start, end or log write.
+   * When the process died is not recorded anywhere: the run and its cut-off jobs end at
+   * its last sign of life (its heartbeat, markAlive; log writes; job starts and ends), and
+   * the run is marked `interrupted` (interrupted.ts).
    */
   markInterruptedRuns(): string[] {
     return markInterruptedRuns({

@@ -126,3 +126,19 @@ test('a job that took a second or more is on record at once; quick ones wait for
   bus.emit({ type: 'job-finished', ...base, state: 'built', key: 'ks', outputHash: 'os', startedAt: 3000, at: 4500 });
   assert.deepEqual(records.jobsOfRun('r1').map((j) => `${j.jobId} ${j.state}`).sort(), ['p1@amd64 built', 'slow@amd64 built']);
 });
+
+test('while a run it recorded goes, its sign of life is written every heartbeatMs; not after run-finished', async (t) => {
+  const { bus, records } = setup(t);
+  const rec = recordEvents(bus, records, { heartbeatMs: 20 });
+  t.after(() => rec.dispose());
+  const before = Date.now();
+  bus.emit(runStarted(1));
+  const aliveAt = (): number | null => records.getRun('r1')?.aliveAt ?? null;
+  const deadline = Date.now() + 10_000;
+  while (aliveAt() === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.ok((aliveAt() ?? 0) >= before, `alive_at ${aliveAt()}`);
+  bus.emit({ type: 'run-finished', runId: 'r1', at: 5000, state: 'done', counts: { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 } });
+  const last = aliveAt();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(aliveAt(), last, 'a finished run has no more heartbeats');
+});

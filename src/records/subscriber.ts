@@ -2,6 +2,9 @@
 // scheduler's path, so events are queued and written in batches, one transaction each
 // (a transaction per event would cost an fsync-sized commit per row): every
 // `flushMs`, every `maxBatch` events, at run-finished, and on flush()/dispose().
+// While a run it recorded goes, it also writes the run's sign of life every `heartbeatMs`
+// (Records.markAlive): a kiln killed with -9 is then known to have lived until a second
+// before (markInterruptedRuns), even while its builds print nothing.
 
 import { assertNever } from '../errors.ts';
 import type { EventBus, KilnEvent } from '../events/events.ts';
@@ -12,6 +15,8 @@ export interface RecordEventsOptions {
   readonly flushMs?: number;
   /** Queue length that triggers an immediate flush; default 500. */
   readonly maxBatch?: number;
+  /** How often a running run's sign of life is written; default 1000 ms. */
+  readonly heartbeatMs?: number;
   /** Told about write failures (the bus cannot see errors from a timer); default: a process warning. */
   readonly onError?: (error: unknown) => void;
 }
@@ -33,6 +38,18 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
   const onError = options.onError ?? ((e: unknown) => process.emitWarning(`kiln records: ${String(e)}`));
   let queue: RecordedEvent[] = [];
   let timer: NodeJS.Timeout | undefined;
+  /** The runs it recorded the start of and not yet the end: their sign of life is written. */
+  const going = new Set<string>();
+  const heartbeat = setInterval(() => {
+    if (going.size === 0) return;
+    try {
+      records.markAlive(going, Date.now());
+    } catch (err) {
+      // (Busy or full: the next beat tries again; a missed one only makes a dead run's end earlier.)
+      onError(err);
+    }
+  }, options.heartbeatMs ?? 1000);
+  heartbeat.unref();
 
   function flush(): void {
     if (timer !== undefined) clearTimeout(timer);
@@ -82,6 +99,8 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
   const off = bus.on((e) => {
     if (e.type === 'job-phase' || e.type === 'note') return;
     queue.push(e);
+    if (e.type === 'run-started') going.add(e.runId);
+    else if (e.type === 'run-finished') going.delete(e.runId);
     // A run is on record at once, so a kiln killed right after starting leaves a run that
     // the next kiln can mark interrupted.
     // A result that took a second or more to make is on record at once: a kill -9 then
@@ -101,6 +120,7 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
     pending: () => queue.length,
     dispose() {
       off();
+      clearInterval(heartbeat);
       flush();
     },
   };
