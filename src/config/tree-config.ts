@@ -286,6 +286,7 @@ export function parseTreeConfig(text: string, file: string): { config: TreeConfi
       name: i.name,
       packages: i.packages,
       debianLists: i['debian-lists'],
+      ...(i.refresh === 'every-run' ? { refresh: 'every-run' as const } : {}),
       sources: i.sources.map((x) => ({
         uri: x.uri, suite: x.suite, components: x.components, trusted: x.trusted ?? false,
         ...(x['signed-by'] === undefined ? {} : { signedBy: resolve(dirname(file), x['signed-by']) }),

@@ -54,6 +54,26 @@ export function envLeasing(ctx: StoreContext): EnvLeasing {
     }, o.signal === undefined ? {} : { signal: o.signal });
   };
 
+  /**
+   * The layer a build leases: made when missing; with `refresh = "every-run"` made again
+   * over the current version first (a changed repository gives a new content id, so what
+   * was built in the old layer rebuilds). A refresh that fails (the repository unreachable)
+   * is said, and the layer made before is used.
+   */
+  const leaseLayer = async (name: string, vid: string, versionDirectory: string, spec: InstanceSpec, o: RunOpts & { onNote?: (text: string) => void }): Promise<{ after: LayerMeta }> => {
+    if (spec.refresh !== 'every-run') return ensureLayer(name, vid, versionDirectory, spec, true, o);
+    try {
+      const { before, after } = await ensureLayer(name, vid, versionDirectory, spec, false, o);
+      o.onNote?.(`instance "${spec.name}": refreshed (refresh = "every-run"): ${before === undefined ? 'made' : before.contentHash === after.contentHash ? 'unchanged' : `content ${before.contentHash.slice(0, 12)} -> ${after.contentHash.slice(0, 12)}`}`);
+      return { after };
+    } catch (e) {
+      if (o.signal?.aborted === true) throw e;
+      const made = await ensureLayer(name, vid, versionDirectory, spec, true, o);
+      o.onNote?.(`instance "${spec.name}": refresh failed (${e instanceof Error ? e.message : String(e)}): building with the layer made before (${made.after.contentHash.slice(0, 12)})`);
+      return made;
+    }
+  };
+
   const gcLayers: EnvLeasing['gcLayers'] = async (name, vid) => {
     const p = paths(name);
     const gone: string[] = [];
@@ -115,7 +135,7 @@ export function envLeasing(ctx: StoreContext): EnvLeasing {
       let layerLease: { file: string; layer: LayerMeta; root: string } | undefined;
       if (o.instance !== undefined) {
         try {
-          const { after } = await ensureLayer(name, meta.current, versionDir(p, meta.current), o.instance, true, o);
+          const { after } = await leaseLayer(name, meta.current, versionDir(p, meta.current), o.instance, o);
           const ip = instancePaths(p, meta.current, after.specHash);
           layerLease = await withLock(p.locks, leasesLock(name), async () => {
             // A refresh may have switched the layer meanwhile: lease what is current now.

@@ -33,6 +33,7 @@ export const instanceSchema = z.strictObject({
   sources: z.array(instanceSourceSchema).min(1),
   packages: z.array(z.string().regex(PACKAGE_RE, 'a Debian package name, optionally =VERSION')).default([]),
   'debian-lists': z.boolean().default(false),
+  refresh: z.enum(['when-missing', 'every-run'], { message: 'refresh is "when-missing" (the default: `kiln env update --instances-only` refreshes it) or "every-run" (apt update of its sources as each build starts)' }).default('when-missing'),
 });
 
 export interface InstanceSource {
@@ -50,6 +51,11 @@ export interface InstanceSpec {
   readonly packages: readonly string[];
   /** Also fetch the package lists of the base's own sources (the Debian archive). */
   readonly debianLists: boolean;
+  /**
+   * `every-run`: a build refreshes the layer as it starts (seed 004's apt update and upgrade
+   * each time a build begins). Not part of the spec's hash: the same instance either way.
+   */
+  readonly refresh?: 'every-run';
 }
 
 /** The spec with each keyring's content hash: what the layer is made from. */

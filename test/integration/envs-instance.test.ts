@@ -41,7 +41,7 @@ async function publish(repo: string, work: string, version: string): Promise<voi
 
 const skip = sharedEnvSkip() ?? (spawnSync('dpkg-scanpackages', ['--version']).status === 0 ? undefined : 'dpkg-scanpackages is not installed (dpkg-dev)');
 
-test('an instance layer with a local apt repository: made on demand, visible in the build, refreshed by env update', { skip: skip ?? false, timeout: 20 * 60_000 }, async () => {
+test('an instance layer with a local apt repository: made on demand, visible in the build, refreshed by env update, or by each build with refresh = "every-run"', { skip: skip ?? false, timeout: 20 * 60_000 }, async () => {
   await sharedEnv(ENV, 'bookworm', 'amd64');
   // A private envs dir on the same file system: the shared env's current version, hardlinked.
   const envs = await mkdtemp(join(dirname(SHARED_ENVS), 'kiln-instance-envs-'));
@@ -145,6 +145,20 @@ apt-cache policy kiln-hello > "$DESTDIR/usr/share/uses-hello/policy"
     // The old layer went once no build held it.
     const layers = readdirSync(join(envs, ENV, 'versions', meta.current, 'instances', inst1.specHash, 'layers'));
     assert.deepEqual(layers, [inst2.layerId]);
+
+    // 4. refresh = "every-run": each build refreshes the layer as it starts (no env update):
+    // a new version is built with at once; with nothing new, nothing rebuilds.
+    await writeFile(join(tree, 'kiln.toml'), (await readFile(join(tree, 'kiln.toml'), 'utf8')).replace('name = "branch-x"\n', 'name = "branch-x"\nrefresh = "every-run"\n'));
+    await publish(repo, dir.path, '3.0');
+    const notes = (r: KilnResult): string => eventsOf(r.events, 'note').map((e) => e.text).join('\n');
+    const third = await build();
+    assert.match(notes(third), /instance "branch-x": refreshed \(refresh = "every-run"\): content [0-9a-f]{12} -> [0-9a-f]{12}/, explain(third));
+    assert.equal(eventsOf(third.events, 'job-started').find((e) => e.name === 'uses-hello')?.why.kind, 'environment-changed');
+    assert.equal(output(third, 'out').trim(), 'kiln-hello 3.0');
+    assert.equal((await envList()).instances[0]?.specHash, inst1.specHash, 'refresh is not part of the instance\'s identity');
+    const fourth = await build();
+    assert.match(notes(fourth), /instance "branch-x": refreshed \(refresh = "every-run"\): unchanged/, explain(fourth));
+    assert.equal(eventsOf(fourth.events, 'job-started').length, 0, 'nothing rebuilds when the repository did not change');
   } finally {
     await rm(envs, { recursive: true, force: true });
   }
