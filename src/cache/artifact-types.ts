@@ -13,6 +13,12 @@ export interface ArtifactInfo {
   readonly arch: string;
   readonly depends?: readonly unknown[];
   readonly provides?: readonly unknown[];
+  /** The recipe's one-line summary (pkgsrc's COMMENT); absent in entries stored before kiln kept it. */
+  readonly summary?: string;
+  /** The recipe's license; absent when unknown (a Debian source package) and in entries stored before kiln kept it. */
+  readonly license?: string;
+  /** Why the package may not be redistributed (recipe key `restricted`); absent when it may. `kiln serve` does not serve such an entry. */
+  readonly restricted?: string;
   readonly [extra: string]: unknown;
 }
 

@@ -20,6 +20,8 @@ test("artifactInfoOf: the package's relations as Debian writes them, and what it
     arch: 'amd64',
     depends: ['zlib (>= 1.2) | libz'],
     provides: ['libpng-dev (= 1.6.39)', 'png'],
+    summary: 'libpng for tests',
+    license: 'MIT',
     inputs: {
       recipeHash: recipeHashOf(s, 'amd64'),
       sourcesHash: 'sources-of-libpng',
@@ -32,6 +34,16 @@ test("artifactInfoOf: the package's relations as Debian writes them, and what it
       ],
     },
   });
+});
+
+test("artifactInfoOf: a restricted recipe's reason is in meta.json (what kiln serve reads); a Debian source's made-up summary and empty license are not", () => {
+  const info = artifactInfoOf({ ...spec('firmware'), license: 'LicenseRef-vendor', restricted: 'the vendor forbids redistribution' }, { arch: 'amd64', envId: 'host:1' }, {});
+  assert.equal(info.restricted, 'the vendor forbids redistribution');
+  assert.equal(info.license, 'LicenseRef-vendor');
+  assert.equal(info.summary, 'firmware for tests');
+  assert.equal(artifactInfoOf(spec('free'), { arch: 'amd64', envId: 'host:1' }, {}).restricted, undefined);
+  const deb = artifactInfoOf({ ...spec('hello'), summary: 'Debian source package hello from trixie', license: '', debian: { options: {}, modeFor: {} } as unknown as NonNullable<PackageSpec['debian']> }, { arch: 'amd64', envId: 'host:1' }, {});
+  assert.ok(!('summary' in deb) && !('license' in deb), JSON.stringify(deb));
 });
 
 /** A build's workspace with `files` installed under its DESTDIR, and a real artifact store beside it. */

@@ -1,8 +1,8 @@
 // The pack step of a job: what a build installed under $DESTDIR goes into the artifact
-// cache under the job's key, with its meta (name, version, depends, provides, and the
-// provenance of the key), once the output checks let it through (output-checks.ts:
-// errors refuse it, warnings are returned for the log and the job's result). A Debian
-// build's output is its .debs, checked as such.
+// cache under the job's key, with its meta (name, version, depends, provides, summary,
+// license, restricted, and the provenance of the key), once the output checks let it
+// through (output-checks.ts: errors refuse it, warnings are returned for the log and the
+// job's result). A Debian build's output is its .debs, checked as such.
 
 import { binnmuVersionOf } from '../debian/auto-binnmu.ts';
 import type { ArtifactInfo, ArtifactMeta, ArtifactStore, PutOptions } from '../cache/artifact-types.ts';
@@ -92,6 +92,12 @@ export function artifactInfoOf(spec: PackageSpec, job: Pick<Job, 'arch' | 'envId
     arch: job.arch,
     depends: spec.depends.map(formatGroup),
     provides: spec.provides.map((p) => (p.version === undefined ? p.name : `${p.name} (= ${p.version})`)),
+    // What a user or a hook filters by (pkgsrc's pkg_summary COMMENT and LICENSE): the recipe's
+    // own words, which its bytes, and so the key, already cover. A Debian source's .debs say
+    // their own (its spec's summary is made up, its license unknown).
+    ...(spec.debian === undefined ? { summary: spec.summary, license: spec.license } : {}),
+    // Not to be published or served (publish/, routes/artifacts.ts); in the key as any line of the recipe is.
+    ...(spec.restricted === undefined ? {} : { restricted: spec.restricted }),
     inputs: {
       recipeHash: recipeHashOf(spec, job.arch),
       sourcesHash: spec.sourcesHash,

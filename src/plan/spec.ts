@@ -103,6 +103,12 @@ export interface PackageSpec {
    * with this reason, and so is what needs it, but neither fails the run.
    */
   readonly ignore?: string;
+  /**
+   * Why the package may not be redistributed (recipe key `restricted`, pkgsrc's RESTRICTED):
+   * it is built and staged for its dependents, its artifact kept in the cache, but it is left
+   * out of the package index and packages/All, and `kiln serve` does not hand it out.
+   */
+  readonly restricted?: string;
   /** The options the recipe declares, by name (absent: none). */
   readonly options?: readonly OptionSpec[];
   /**

@@ -29,6 +29,17 @@ test('writes a sorted index with a fixed shape and leaves no temp file', async (
   assert.deepEqual(index.packages[1].provides, ['libcurl']);
 });
 
+test("each entry says its recipe's summary and license (pkg_summary's COMMENT and LICENSE), and its category, in a fixed place", async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'index.json');
+  await writePackageIndex(path, [entry('zlib', 'amd64', { category: 'libs', license: 'Zlib', summary: 'compression library', file: 'All/zlib_1.0-1_amd64.tar.zst' })]);
+  const [p] = JSON.parse(readFileSync(path, 'utf8')).packages;
+  assert.deepEqual(Object.keys(p), ['name', 'version', 'release', 'arch', 'summary', 'license', 'depends', 'provides', 'size', 'sha256', 'path', 'file', 'category']);
+  assert.equal(p.license, 'Zlib');
+  assert.equal(p.summary, 'compression library');
+  assert.equal(p.category, 'libs', 'kiln rootfs \'libs/*\' reads it');
+});
+
 test('a failed write leaves no temp file behind', async (t) => {
   const dir = tempDir(t);
   const path = join(dir, 'index.json');

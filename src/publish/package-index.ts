@@ -1,5 +1,7 @@
 // The package index: a JSON list of every artifact a run published, for tools and the
-// repository step. Written atomically so a reader never sees half an index.
+// repository step (pkgsrc's pkg_summary: each package's summary and license too, to
+// filter by). Written atomically so a reader never sees half an index. A restricted
+// package (recipe key `restricted`) is never in it (run/update-index.ts).
 
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -11,6 +13,10 @@ export interface PackageIndexEntry {
   /** The recipe's release (an integer, as in recipe.toml). */
   readonly release: number;
   readonly arch: string;
+  /** The recipe's one-line summary; absent for a Debian source package's artifact. */
+  readonly summary?: string;
+  /** The recipe's license (as written: an SPDX expression, or a name); absent for a Debian source package's artifact. */
+  readonly license?: string;
   readonly depends: readonly string[];
   readonly provides: readonly string[];
   /** Bytes of the artifact file. */
@@ -43,12 +49,15 @@ export async function writePackageIndex(
       version: e.version,
       release: e.release,
       arch: e.arch,
+      ...(e.summary === undefined ? {} : { summary: e.summary }),
+      ...(e.license === undefined ? {} : { license: e.license }),
       depends: [...e.depends],
       provides: [...e.provides],
       size: e.size,
       sha256: e.sha256,
       path: e.path,
       ...(e.file === undefined ? {} : { file: e.file }),
+      ...(e.category === undefined ? {} : { category: e.category }),
     }))
     .sort(
       (a, b) =>

@@ -244,7 +244,7 @@ function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): stri
 function row(p: ReportPackage, i: number, rank: number, options: RenderReportOptions): string {
   // Every package's log (a built one's too, as poudriere's logs/ pages have), a link where the page can make one.
   const log = p.log === null || options.logHref === undefined ? '' : `<a href="${esc(options.logHref(p.log))}">log</a>`;
-  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.whyText ?? p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${log}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}</td></tr>`;
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.whyText ?? p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${log}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}${p.restricted === undefined ? '' : ` <span class="restricted" title="not in the package index, not served">restricted: ${esc(p.restricted)}</span>`}</td></tr>`;
 }
 
 /** A path, escaped, that may wrap after each `/` (a full artifact path is wider than the page). */
@@ -302,6 +302,7 @@ th button[data-dir=desc]::after{content:" \\25BC"}
 .cause{color:${COLOURS.failed};white-space:pre-wrap}
 .errline code{white-space:pre-wrap}
 .arch,.cat{color:#616161}
+.restricted{font-weight:600;color:#6a1b9a;white-space:nowrap}
 .cause-text{white-space:pre-wrap}
 .diags{margin:.2em 0;padding-left:1.2em}
 pre{background:#263238;color:#eceff1;padding:.8em;overflow-x:auto;font-size:12px;line-height:1.35}

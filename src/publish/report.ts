@@ -18,6 +18,7 @@ import { renderReportHtml } from './report-html.ts';
 import { renderJunit } from './report-junit.ts';
 import { diagnosticsOf, failedDependencyOf, isIgnoredCause } from './report-diagnostics.ts';
 import { triageFailures, type FailureGroup } from './failure-triage.ts';
+import { artifactLabels } from './artifact-labels.ts';
 
 export interface ReportPackage {
   readonly name: string;
@@ -52,6 +53,11 @@ export interface ReportPackage {
   readonly warnings?: readonly string[];
   /** With --nats: the kiln worker whose result it is (present only then). */
   readonly worker?: string;
+  /** Built or up to date: its recipe's summary and license, as its artifact's meta.json says them (present only then). */
+  readonly summary?: string;
+  readonly license?: string;
+  /** Built or up to date, and restricted (recipe key `restricted`): why; it is not in the package index, nor served (present only then). */
+  readonly restricted?: string;
   /** A Debian binNMU that was built: its binary packages' version, VERSION+bN (present only then). */
   readonly binaryVersion?: string;
   /** failed: how many packages are skipped because of it (fix the most blocking first; present only then). */
@@ -210,6 +216,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     ...(j.warnings === undefined || j.warnings.length === 0 ? {} : { warnings: j.warnings }),
     ...(j.worker === undefined ? {} : { worker: j.worker }),
     ...(j.binaryVersion === undefined ? {} : { binaryVersion: j.binaryVersion }),
+    ...((state === 'built' || state === 'up-to-date') && j.artifact !== null ? artifactLabels(j.artifact) : {}),
   };
 }
 

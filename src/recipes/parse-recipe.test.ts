@@ -273,6 +273,21 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     want: ['ignore: must say in one line why the package is not built (e.g. "needs a GPU to build"), or be removed'],
   },
   {
+    name: 'restricted says why in one line',
+    text: recipe({ top: { restricted: '" "' } }),
+    want: ['restricted: must say in one line why the package may not be redistributed (e.g. "license forbids redistribution"), or be removed'],
+  },
+  {
+    name: 'restricted is a string (the reason), not true',
+    text: recipe({ top: { restricted: 'true' } }),
+    want: ['restricted: expected a string, got true (write it in quotes: "true")'],
+  },
+  {
+    name: "pkgsrc's NO_BIN_ON_FTP is kiln's restricted",
+    text: recipe({ top: { NO_BIN_ON_FTP: '"no redistribution"' } }),
+    want: ['unknown key "NO_BIN_ON_FTP" (did you mean "restricted"?)'],
+  },
+  {
     name: '[sources] written where [[sources]] was meant',
     text: 'name = "foo"\nversion = "1.0"\nsummary = "s"\nlicense = "MIT"\n\n[sources]\nurl = "file:a.tar.gz"\n\n[build]\nscript = "true"\n',
     want: ['sources: expected an array, got a table (an array of tables is written [[sources]], once per item: [sources] makes one table)'],
@@ -766,4 +781,12 @@ test('a recipe.toml with CRLF line ends: its multi-line script is read with LF l
   const r = parseRecipe(text, { file: FILE, folderName: 'foo' });
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal(r.draft.script, 'mkdir -p "$DESTDIR/x"\nmake\n');
+});
+
+test('restricted = "why": the package is marked, with its reason (pkgsrc\'s RESTRICTED); absent, it is not', () => {
+  const r = parseRecipe(recipe({ top: { restricted: '"no redistribution"' } }), { file: FILE, folderName: 'foo' });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(r.draft.restricted, 'no redistribution');
+  const plain = parseRecipe(recipe({}), { file: FILE, folderName: 'foo' });
+  assert.ok(plain.ok && !('restricted' in plain.draft));
 });

@@ -43,6 +43,8 @@ export interface RecipeDraft {
   readonly env: string | undefined;
   /** Why this package is not built (poudriere's IGNORE), when the recipe says so. */
   readonly ignore?: string;
+  /** Why the package may not be redistributed (pkgsrc's RESTRICTED), when the recipe says so: built, never published or served. */
+  readonly restricted?: string;
   /** `[options.NAME]`, sorted by name; absent when the recipe declares none. */
   readonly options?: readonly OptionSpec[];
   /** `[flavours.ID]`, sorted by id; absent when the recipe declares none. */
@@ -151,6 +153,8 @@ export function parseRecipe(
 
   const ignore = str(raw['ignore']);
   if (ignore !== undefined && (ignore.trim() === '' || /[\r\n]/.test(ignore))) add('ignore', 'must say in one line why the package is not built (e.g. "needs a GPU to build"), or be removed');
+  const restricted = str(raw['restricted']);
+  if (restricted !== undefined && (restricted.trim() === '' || /[\r\n]/.test(restricted))) add('restricted', 'must say in one line why the package may not be redistributed (e.g. "license forbids redistribution"), or be removed');
   // summary and license: the schema says they are strings; here, that they say something.
   const summary = str(raw['summary']);
   if (summary !== undefined) {
@@ -297,6 +301,7 @@ export function parseRecipe(
       ...(loopTimeoutMs === undefined ? {} : { loopTimeoutMs }),
       skipChecks: d.build['skip-checks'] ?? [],
       ...(d.ignore === undefined ? {} : { ignore: d.ignore }),
+      ...(d.restricted === undefined ? {} : { restricted: d.restricted }),
       ...(declared.length === 0 ? {} : { options: declared }),
       ...(flavours.length === 0 ? {} : { flavours }),
       env: defaults.env,

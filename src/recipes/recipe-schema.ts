@@ -64,6 +64,7 @@ export const recipeSchema = z.strictObject({
   sources: z.array(sourceSchema).optional(),
   build: buildSchema,
   ignore: z.string().optional(),
+  restricted: z.string().optional(),
   options: z.record(z.string(), z.unknown()).optional(),
   flavours: z.record(z.string(), z.unknown()).optional(),
 });
@@ -197,6 +198,11 @@ const KEY_SYNONYMS: Readonly<Record<string, string>> = {
   pkgver: 'version',
   pkgrel: 'release',
   pkgname: 'name',
+  // pkgsrc's NO_BIN_ON_FTP / NO_BIN_ON_CDROM: kiln has one key for "not redistributed".
+  no_bin_on_ftp: 'restricted',
+  'no-bin-on-ftp': 'restricted',
+  no_bin_on_cdrom: 'restricted',
+  'no-redistribution': 'restricted',
 };
 
 /** The keys (recipes, kiln.toml, debian.toml) whose value is a duration such as "30m". */

@@ -346,6 +346,7 @@ function makeSpec(draft: RecipeDraft, checked: Checked, at: { dir: string; file:
     sourcesHash,
     env: draft.env,
     ...(draft.ignore === undefined ? {} : { ignore: draft.ignore }),
+    ...(draft.restricted === undefined ? {} : { restricted: draft.restricted }),
     ...(draft.options === undefined ? {} : { options: draft.options }),
     ...(draft.flavours === undefined ? {} : { flavours: draft.flavours }),
   };

@@ -113,3 +113,32 @@ test('a key that cannot sign leaves no signature of an older index beside the ne
   assert.match(readFileSync(file, 'utf8'), /"version": "2"/);
   assert.ok(!existsSync(`${file}.asc`), 'no signature of the older index is left');
 });
+
+test('a restricted package (recipe key restricted) is left out of the index and packages/All, and its earlier entry goes; others say their summary and license', async () => {
+  await using tmp = await tmpDir();
+  const file = join(tmp.path, 'packages', 'index.json');
+  const archive = (name: string): string => {
+    const path = join(tmp.path, `${name}.tar.zst`);
+    writeFileSync(path, name);
+    return path;
+  };
+  const metaOf = (name: string, extra: Record<string, unknown> = {}) => ({ name, version: '1', release: 1, arch: 'amd64', depends: [], provides: [], size: 1, sha256: 'b'.repeat(64), archive: `${name}.tar.zst`, ...extra });
+  const run = async (metas: Record<string, ReturnType<typeof metaOf>>, specs: Record<string, object> = {}): Promise<void> => {
+    const nodes = Object.keys(metas).map((name) => ({ id: `${name}@amd64`, ...(specs[name] === undefined ? {} : { spec: specs[name] }) }));
+    for (const name of Object.keys(metas)) archive(name);
+    const store = { get: async (key: string) => metas[key.slice('key-'.length)], remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
+    await updatePackageIndex(file, { nodes } as unknown as Plan, store, new Map(nodes.map((n) => [n.id, 'built' as const])), (id) => `key-${id.split('@')[0]!}`, tmp.path);
+  };
+  const indexed = (): Array<{ name: string; summary?: string; license?: string; file?: string }> => (JSON.parse(readFileSync(file, 'utf8')) as { packages: Array<{ name: string }> }).packages;
+  // First built free; its meta.json says its summary and license.
+  await run({ free: metaOf('free', { summary: 'a free package', license: 'MIT' }), fw: metaOf('fw', { summary: 'firmware', license: 'LicenseRef-vendor' }) });
+  assert.deepEqual(indexed().map((p) => [p.name, p.summary, p.license, p.file]), [['free', 'a free package', 'MIT', 'All/free_1-1_amd64.tar.zst'], ['fw', 'firmware', 'LicenseRef-vendor', 'All/fw_1-1_amd64.tar.zst']]);
+  // Then its recipe says restricted: built again, its entry and its file go; the other stays.
+  await run({ fw: metaOf('fw', { restricted: 'the vendor forbids redistribution' }) });
+  assert.deepEqual(indexed().map((p) => p.name), ['free']);
+  assert.ok(!existsSync(join(tmp.path, 'packages', 'All', 'fw_1-1_amd64.tar.zst')), 'no packages/All file for it');
+  // The recipe's restricted counts even when the artifact's meta.json does not say it; an
+  // artifact stored before meta.json kept summary and license takes the recipe's.
+  await run({ fw: metaOf('fw'), old: metaOf('old') }, { fw: { restricted: 'no redistribution' }, old: { summary: 'from the recipe', license: 'BSD-2-Clause' } });
+  assert.deepEqual(indexed().map((p) => [p.name, p.summary, p.license]), [['free', 'a free package', 'MIT'], ['old', 'from the recipe', 'BSD-2-Clause']]);
+});

@@ -1,5 +1,6 @@
 // Keep the package index current: every artifact this run built or found up to date
-// replaces its package's entry; entries of packages not in this run stay. Several kiln
+// replaces its package's entry, but for a restricted package's (recipe key `restricted`),
+// which is left out, with its packages/All file; entries of packages not in this run stay. Several kiln
 // processes may share a state directory, so each read-merge-write holds the index's lock;
 // `kiln cache gc` drops the entries whose artifact it removed (pruneIndex). With the state
 // dir's signing key, each write is signed too (index.json.asc, package-index-sign.ts).
@@ -76,11 +77,24 @@ async function mergeInto(
     if (key === undefined) continue;
     const meta = artifacts.remembered(key) ?? (await artifacts.get(key));
     if (meta === undefined) continue;
+    // Restricted (recipe key `restricted`, pkgsrc's RESTRICTED): built and kept in the cache,
+    // never published. An entry an earlier build of it left (before the recipe said so) goes,
+    // and its packages/All file with it.
+    if (restrictionOf(n.spec, meta) !== undefined) {
+      if (entries.delete(`${meta.name}@${meta.arch}`)) changed = true;
+      continue;
+    }
+    const recipe = n.spec?.debian === undefined ? n.spec : undefined;
+    // An artifact stored before meta.json kept them: the recipe's, which its key covers.
+    const summary = stringOf(meta.summary) ?? recipe?.summary;
+    const license = stringOf(meta.license) ?? recipe?.license;
     const entry: PackageIndexEntry = {
       name: meta.name,
       version: meta.version,
       release: Number(meta.release ?? 1),
       arch: meta.arch,
+      ...(summary === undefined ? {} : { summary }),
+      ...(license === undefined || license === '' ? {} : { license }),
       depends: (meta.depends ?? []).map(String),
       provides: (meta.provides ?? []).map(String),
       size: meta.size,
@@ -103,6 +117,15 @@ async function mergeInto(
   await mkdir(dirname(indexPath), { recursive: true });
   await writePackageIndex(indexPath, withFiles(indexPath, [...entries.values()]));
   return true;
+}
+
+/** Why the package of a node may not be published: its recipe's `restricted` now, or its artifact's meta.json. */
+export function restrictionOf(spec: { readonly restricted?: string } | undefined, meta: { readonly restricted?: unknown }): string | undefined {
+  return spec?.restricted ?? stringOf(meta.restricted);
+}
+
+function stringOf(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** The entries with `file` set as syncPackageFiles made packages/All match them. */

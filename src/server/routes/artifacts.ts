@@ -5,11 +5,14 @@
 // its inputs, and meta.json names what it holds. The files are sent as stored (the
 // client checks them against meta.json: cache/artifact-transfer.ts importEntry); with a
 // signing key in the state dir (`kiln key create`), meta.json.asc is meta.json signed.
+// A restricted package's entry (recipe key `restricted`: its meta.json says why) is not
+// served at all: 404, as if absent, so that a substituting client builds it itself (a 403
+// would tell it its token is refused, and it would stop asking for every other key).
 
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createArtifactStore } from '../../cache/artifacts.ts';
 import { ARCHIVE } from '../../cache/artifact-types.ts';
@@ -19,7 +22,24 @@ import type { ServerEnv } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
 import { ArtifactKeyParam, ErrorSchema } from '../schemas.ts';
 
-const notFound = { content: { 'application/json': { schema: ErrorSchema } }, description: 'the cache has no artifact under this key (or it installed nothing, for manifest.json and pkg.tar.zst)' } as const;
+/** Why an artifact may not be handed out (its meta.json's `restricted`), or undefined when it may. */
+export function restrictionOf(meta: { readonly restricted?: unknown }): string | undefined {
+  return typeof meta.restricted === 'string' ? meta.restricted : undefined;
+}
+
+/**
+ * restrictionOf the entry an artifact's archive lies in (its meta.json beside it), for a
+ * route that knows the archive's path, not the key; undefined when that meta.json cannot be read.
+ */
+export function restrictionOfArchive(archive: string): string | undefined {
+  try {
+    return restrictionOf(JSON.parse(readFileSync(join(dirname(archive), 'meta.json'), 'utf8')) as { restricted?: unknown });
+  } catch {
+    return undefined;
+  }
+}
+
+const notFound = { content: { 'application/json': { schema: ErrorSchema } }, description: 'the cache has no artifact under this key, or a restricted one (its recipe says `restricted`: never served), or it installed nothing (for manifest.json and pkg.tar.zst)' } as const;
 const badKey = { content: { 'application/json': { schema: ErrorSchema } }, description: 'the key is not 64 hex digits (usage)' } as const;
 
 export function registerArtifactRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
@@ -28,6 +48,10 @@ export function registerArtifactRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerC
   const metaOf = async (key: string) => {
     const meta = await store.get(key);
     if (meta === undefined) throw new KilnError('not-found', `this kiln's cache has no artifact ${key}`, { hint: 'it was never built here, or cache gc removed it: the client builds it' });
+    const restricted = restrictionOf(meta);
+    if (restricted !== undefined) {
+      throw new KilnError('not-found', `the artifact ${key} (${meta.name} ${meta.version}) is restricted: ${restricted}; this kiln does not hand it out`, { hint: 'its recipe says `restricted`: whoever may have it builds it from the recipe (the client does so by itself)' });
+    }
     return meta;
   };
   const route = (file: string, summary: string, ok: Parameters<typeof createRoute>[0]['responses'][number]) =>

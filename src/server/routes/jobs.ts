@@ -19,6 +19,7 @@ import { visibleBuild } from './builds.ts';
 import { uploadedTreeDir } from '../runner.ts';
 import { hideTreeRoot } from '../tree-root.ts';
 import { artifactFileName } from '../../lib/artifact-name.ts';
+import { restrictionOfArchive } from './artifacts.ts';
 
 export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContext): void {
   app.openapi(
@@ -187,6 +188,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       },
       responses: {
         200: { content: { 'application/zstd': { schema: z.string().openapi({ format: 'binary' }) } }, description: 'the archive (tar.zst); extract with tar --zstd -xf' },
+        403: { content: { 'application/json': { schema: ErrorSchema } }, description: 'the package is restricted (its recipe says `restricted`): kiln does not hand out its artifact' },
         404: { content: { 'application/json': { schema: ErrorSchema } }, description: 'no such build or job, the job has no artifact (failed, skipped, installed nothing), or cache gc removed it' },
       },
     }),
@@ -202,6 +204,11 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       }
       if (!existsSync(file)) {
         throw new KilnError('not-found', `the artifact of job ${job.jobId} of build ${b.id} is no longer in the cache`, { hint: 'cache gc removed it: build the package again' });
+      }
+      // A restricted package (recipe key `restricted`, pkgsrc's RESTRICTED) is built and kept, never handed out.
+      const restricted = restrictionOfArchive(file);
+      if (restricted !== undefined) {
+        throw new KilnError('forbidden', `the artifact of job ${job.jobId} of build ${b.id} is restricted: ${restricted}; kiln serve does not hand it out`, { hint: 'its recipe says `restricted`: it stays in the daemon\'s cache, for the packages that need it; build it yourself where you may have it' });
       }
       const name = artifactFileName(job.name, job.version, job.arch);
       return c.body(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, 200, {
