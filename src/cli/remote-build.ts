@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorCodes, isKilnError, KilnError, type ErrorCode } from '../errors.ts';
 import type { CliContext } from './main.ts';
@@ -122,7 +122,7 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
   const say = (s: string): void => {
     if (!req.json) ctx.stderr.write(s);
   };
-  let source: { bundle: string } | { tree: string };
+  let source: { bundle: string; treeName?: string } | { tree: string };
   if (req.serverTree !== undefined) {
     source = { tree: req.serverTree };
   } else {
@@ -135,15 +135,23 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
     const bundle = await packBundle(req.treeDir, req.stateDir);
     const how = await uploadBundle(remote, bundle);
     say(`kiln: bundle ${bundle.id} (${bundle.bytes.length} bytes) ${how === 'uploaded' ? 'uploaded' : 'already on the server'}\n`);
-    source = { bundle: bundle.id };
+    // The folder's name goes with the build, for the daemon's web page to show (the bundle's id is a hash).
+    const name = basename(resolve(req.treeDir));
+    source = { bundle: bundle.id, ...(treeNameSendable(name) ? { treeName: name } : {}) };
   }
-  const created = await callJson<{ id: string; notes?: string[] }>(remote, 'POST', '/api/v1/builds', {
-    json: {
-      ...source,
-      ...(req.targets.length === 0 ? {} : { targets: req.targets }),
-      ...(req.archs === undefined ? {} : { archs: req.archs }),
-      ...(req.env === undefined ? {} : { env: req.env }),
-    },
+  const submit = (from: typeof source) =>
+    callJson<{ id: string; notes?: string[] }>(remote, 'POST', '/api/v1/builds', {
+      json: {
+        ...from,
+        ...(req.targets.length === 0 ? {} : { targets: req.targets }),
+        ...(req.archs === undefined ? {} : { archs: req.archs }),
+        ...(req.env === undefined ? {} : { env: req.env }),
+      },
+    });
+  const created = await submit(source).catch((e: unknown) => {
+    // A daemon older than `treeName` refuses the field it does not know: the build goes without it.
+    if ('treeName' in source && isKilnError(e) && e.code === 'usage' && e.message.includes('unknown field "treeName"')) return submit({ bundle: source.bundle });
+    throw e;
   });
   say(`kiln: build ${created.id} queued on ${remote.url}\n`);
   for (const note of created.notes ?? []) say(`kiln: note: ${note}\n`);
@@ -160,6 +168,11 @@ export async function remoteBuild(remote: Remote, req: RemoteBuildRequest, ctx: 
     say(reportLine(remote.url, final));
   }
   return exitCodeOf(final.state);
+}
+
+/** A folder name the daemon takes as a build's `treeName` (1-255 characters, no slash or control character). */
+export function treeNameSendable(name: string): boolean {
+  return name.length > 0 && name.length <= 255 && !/[\u0000-\u001f\u007f/]/.test(name);
 }
 
 /** Where the build's report is on the daemon (GET /api/v1/builds/{id}/report.html, .json, junit.xml); nothing when no run of it started. */

@@ -176,7 +176,7 @@ test('usage errors carry a hint: the accepted fields for an unknown one; bad JSO
   assert.deepEqual(colour.json.error, {
     code: 'usage',
     message: 'unknown field "colour"',
-    hint: 'the accepted fields are "tree", "bundle", "targets", "archs", "env", "priority", "debian"; the API, its request fields and their values, is described at /api/v1/docs',
+    hint: 'the accepted fields are "tree", "bundle", "targets", "archs", "env", "priority", "debian", "treeName"; the API, its request fields and their values, is described at /api/v1/docs',
   });
   const nested = await call(kiln, 'POST', '/api/v1/builds', alice, { tree: 'main', debian: { suite: 'bookworm', sources: ['hello'], nochek: true } });
   assert.match(nested.json.error.hint, /^the accepted fields in "debian" are "suite", "sources", "profiles", "nocheck", "cross", "tryInstall", "autopkgtest", "checkValidUntil", "binnmu";/);

@@ -1,11 +1,12 @@
 // kiln's daemon: the hono app behind `kiln serve`. createApp() opens the records, starts the
 // build queue (tenant FIFO, max_concurrent_builds) and wires the routes, one module per
 // resource under routes/: builds, jobs and logs, reports, the builder and metrics, the docs.
-// Everything but /healthz and the API description needs a bearer token (auth.ts).
+// Everything but /healthz and the API description needs a bearer token (auth.ts). A browser's
+// navigation (Accept: text/html, no Authorization) gets HTML error pages instead (web/browser.ts).
 //
 // Errors are JSON `{error: {code, message, hint}}`: KilnErrors with their HTTP status
 // (errors.ts), invalid bodies 400 naming the field, bodies over the limit 413 `too-large`,
-// unknown paths 404 `not-found`, anything unexpected 500 `internal` (every code is in errors.ts).
+// unknown paths 404 `not-found` (with or without a token), anything unexpected 500 `internal` (every code is in errors.ts).
 
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
@@ -34,6 +35,7 @@ import { registerDocRoutes } from './routes/docs.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerReportRoutes } from './routes/reports.ts';
 import { registerWebRoutes, registerWebSession } from './web/web.ts';
+import { fromBrowser, htmlErrorResponse } from './web/browser.ts';
 import { registerWorkerRoutes } from './routes/workers.ts';
 import { registerArtifactRoutes } from './routes/artifacts.ts';
 import { localRunner } from './runner.ts';
@@ -173,7 +175,8 @@ export function createApp(options: AppOptions): KilnServerApp {
   app.use('/api/*', (c, next) => (isBundleUpload(c) ? next() : jsonBodyLimit(c, next)));
   // The web status page's session cookie, sign-in and assets (before the bearer check).
   registerWebSession(app, context);
-  app.use('*', bearerAuth(records));
+  // Unknown paths are a 404 whatever the auth (routes are looked up as each request comes, once all are registered).
+  app.use('*', bearerAuth(records, (path) => allowedMethods(app.routes, path).length > 0));
   // A JSON body that does not parse is kiln's own usage error naming the parser's complaint
   // (hono's validator would answer only "Malformed JSON in request body"); the validator
   // then reads the text kept here. An empty body passes: routes without one ignore it.
@@ -206,9 +209,13 @@ export function createApp(options: AppOptions): KilnServerApp {
       c.header('Allow', allow.join(', '));
       return c.json(errorBody(new KilnError('method-not-allowed', `${c.req.path} does not take ${c.req.method}: it takes ${allow.filter((m) => m !== 'HEAD').join(' or ')}`, { hint: 'see /api/v1/docs' })), 405);
     }
+    // A browser's navigation: a page that says so; API clients keep the JSON.
+    if (fromBrowser(c)) return htmlErrorResponse(c, 404, `there is no page at ${c.req.path}`, 'the builds are listed at /; the API is described at /api/v1/docs');
     return c.json(errorBody(new KilnError('not-found', `no such endpoint: ${c.req.method} ${c.req.path}`, { hint: 'see /api/v1/docs' })), 404);
   });
   app.onError((e, c) => {
+    // A browser sent to an API URL (a report, a log) of a build that is not there: a page, not JSON.
+    if (isKilnError(e) && fromBrowser(c)) return htmlErrorResponse(c, httpStatusFor(e) as ContentfulStatusCode, e.message, e.hint);
     // A full disk (SQLite's SQLITE_FULL, ENOSPC writing or unpacking an upload): nothing was
     // stored, and the client should hear why rather than of a bug.
     if (isDiskFull(e)) {

@@ -16,9 +16,14 @@ export function isPublicPath(path: string): boolean {
   return path === '/healthz' || path === '/api/v1/openapi.json' || path === '/api/v1/docs' || path.startsWith('/api/v1/docs/');
 }
 
-export function bearerAuth(records: ServerRecords): MiddlewareHandler<ServerEnv> {
+/**
+ * `isKnownPath`: does any route answer this path (whatever the method)? A path none does
+ * is passed on without a token check, to be a 404 `not-found` whatever the auth: a 401
+ * there would say an endpoint exists that needs a token.
+ */
+export function bearerAuth(records: ServerRecords, isKnownPath: (path: string) => boolean = () => true): MiddlewareHandler<ServerEnv> {
   return async (c, next) => {
-    if (isPublicPath(c.req.path)) return next();
+    if (isPublicPath(c.req.path) || !isKnownPath(c.req.path)) return next();
     // Already signed in by the web page's session cookie (web/session.ts: GET/HEAD only).
     if ((c.get('auth') as TokenRecord | undefined) !== undefined) return next();
     const header = c.req.header('authorization');

@@ -33,6 +33,12 @@ export interface ServerContext {
   readonly log?: ((line: string) => void) | undefined;
 }
 
+/** The uploaded tree's folder name the build request carried (`treeName`), else null (a named tree, or an older client). */
+export function treeNameOf(b: Pick<BuildRecord, 'request'>): string | null {
+  const name = (b.request as Partial<BuildBody>).treeName;
+  return typeof name === 'string' && name !== '' ? name : null;
+}
+
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 export function buildView(ctx: ServerContext, b: BuildRecord) {
@@ -53,6 +59,7 @@ export function buildView(ctx: ServerContext, b: BuildRecord) {
     errorHint: b.errorHint,
     retryOf: b.retryOf,
     bundle: body.bundle ?? null,
+    treeName: treeNameOf(b),
     priorRuns: [...b.priorRuns],
     cancelledBy: b.cancelledBy === null ? null : { tenant: b.cancelledBy.tenant, admin: b.cancelledBy.admin },
     createdAt: new Date(b.createdAt).toISOString(),

@@ -50,7 +50,15 @@ export const BuildBodySchema = z
       })
       .optional()
       .openapi({ description: 'Debian source packages of a suite to build in this run (beside the tree\'s recipes), like kiln build --debian SUITE SRC…', example: { suite: 'bookworm', sources: ['hello'] } }),
+    treeName: z
+      .string()
+      .min(1)
+      .max(255)
+      .regex(/^[^\u0000-\u001f\u007f/]+$/, 'a folder name: no slash, no control character')
+      .optional()
+      .openapi({ description: "with `bundle`: the uploaded tree's folder name, for people to tell builds apart (the web page shows it); `kiln build --server` sends it", example: 'my-tree' }),
   })
+  .refine((b) => b.treeName === undefined || b.bundle !== undefined, { message: '"treeName" names an uploaded tree: give it with "bundle" only', path: ['treeName'] })
   .refine((b) => (b.tree === undefined) !== (b.bundle === undefined), { message: 'give exactly one of "tree" (a tree the server knows) and "bundle" (an uploaded bundle id)' })
   .openapi('BuildRequest');
 
@@ -84,6 +92,7 @@ export const BuildSchema = z
     errorHint: z.string().nullable().openapi({ description: 'what to do about that error' }),
     retryOf: z.string().nullable(),
     bundle: z.string().nullable(),
+    treeName: z.string().nullable().openapi({ description: "the uploaded tree's folder name as the client sent it (`treeName`: `kiln build --server` does); null for a named tree, or a bundle sent without it" }),
     priorRuns: z.array(z.string()).openapi({ description: 'runs of this build a stop or crash interrupted, oldest first' }),
     cancelledBy: z
       .object({ tenant: z.string(), admin: z.boolean() })

@@ -198,3 +198,104 @@ test('report.html in chromium at 1280 px: no wider than the window, the whole lo
   await button.click();
   assert.deepEqual(await order(), ['100', '2000', '4000', '-1', '-1'], 'shortest first: the packages that did not run are still last');
 });
+
+test('in chromium: an uploaded tree by its folder name with {tree} in causes, "running past the ETA", a cancelled build counted honestly, an HTML 404, the report URL through the sign-in', { skip, timeout: 120_000 }, async (t) => {
+  const { chromium } = await import('playwright-core');
+  await using dir = await tmpDir('kiln-web-upload-');
+  const gate = join(dir.path, 'go');
+  const tree = join(dir.path, 'my-tree');
+  const pkg = (name: string, text: string): void => {
+    mkdirSync(join(tree, name), { recursive: true });
+    writeFileSync(join(tree, name, 'recipe.toml'), text);
+  };
+  const install = (n: string): string => `mkdir -p "$DESTDIR/usr/share/${n}"\necho ${n} > "$DESTDIR/usr/share/${n}/${n}.txt"`;
+  pkg('ok', recipe('ok', install('ok')));
+  pkg('broken', 'name = "broken"\nversion = "1.0"\nsummary = 5\nlicense = "MIT"\n\n[build]\nscript = "true"\n');
+  // First quick (its learned duration), then (changed) waiting for the gate: it runs past that.
+  pkg('slow', recipe('slow', install('slow')));
+  const state = join(dir.path, 'state');
+  const token = (await runKiln(['token', 'create', 'alice', '--state', state])).stdout.trim();
+  const server = spawnKiln(['serve', '--listen', '127.0.0.1:0', '--state', state, '--sandbox', 'host'], { timeoutMs: 110_000 });
+  t.after(async () => {
+    server.child.kill('SIGTERM');
+    await server.done;
+  });
+  let serverLog = '';
+  server.child.stderr!.on('data', (c: Buffer) => (serverLog += c.toString('utf8')));
+  const base = await listeningUrl(server);
+  const client = { env: { KILN_TOKEN: token }, timeoutMs: 60_000 };
+  const clientState = join(dir.path, 'client-state');
+  const first = await runKiln(['build', '--server', base, '--tree', tree, '--state', clientState], client);
+  assert.equal(first.code, 1, `${first.stderr}\n--- kiln serve ---\n${serverLog}`);
+  const reportUrl = /kiln: report: (http:\/\/\S+\/report\.html)/.exec(first.stderr)?.[1];
+  assert.ok(reportUrl !== undefined, first.stderr);
+
+  pkg('slow', recipe('slow', `for i in $(seq 1 1000); do test -f '${gate}' && break; sleep 0.05; done\n${install('slow')}`));
+  pkg('top', recipeText({ name: 'top', script: install('top'), deps: ['slow'], summary: 'web page test: top' }));
+  const second = spawnKiln(['build', '--server', base, '--tree', tree, '--state', clientState], client);
+  t.after(async () => {
+    if (second.child.exitCode === null) second.child.kill('SIGKILL');
+    await second.done;
+  });
+  const api = async (path: string, init: RequestInit = {}): Promise<Response> => fetch(`${base}${path}`, { ...init, headers: { Authorization: `Bearer ${token}`, ...init.headers } });
+  let id = '';
+  for (const deadline = Date.now() + DEADLINE_MS; id === ''; ) {
+    assert.ok(Date.now() < deadline, 'the second build never ran slow');
+    const { builds } = (await (await api('/api/v1/builds?limit=1')).json()) as { builds: { id: string; state: string }[] };
+    const b = builds[0];
+    if (b !== undefined && reportUrl.includes(b.id) === false && b.state === 'running') {
+      const { jobs } = (await (await api(`/api/v1/builds/${b.id}/jobs`)).json()) as { jobs: { jobId: string; state: string }[] };
+      if (jobs.some((j) => j.jobId.startsWith('slow@') && j.state === 'running')) id = b.id;
+    }
+    if (id === '') await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  t.after(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(DEADLINE_MS);
+
+  // The report URL kiln build --server printed: the sign-in form, then back to the report (not a JSON 401).
+  await page.goto(reportUrl);
+  assert.match(new URL(page.url()).pathname, /^\/login$/);
+  await page.fill('input[name=token]', token);
+  await Promise.all([page.waitForURL(reportUrl), page.click('button[type=submit]')]);
+  assert.match(await page.content(), /broken/);
+  assert.doesNotMatch(await page.content(), /"code":"unauthorized"/);
+
+  // A path that is nothing: an HTML 404 page, not JSON.
+  const missing = await page.goto(`${base}/nonexistent`);
+  assert.equal(missing?.status(), 404);
+  assert.equal(await page.locator('h1').innerText(), 'Not found');
+
+  // The running build: the folder's name, causes without the daemon's paths, past its ETA.
+  await page.goto(`${base}/builds/${id}`);
+  await page.locator('#live', { hasText: 'live' }).waitFor();
+  assert.equal(await page.locator('#tree').innerText(), 'my-tree');
+  const brokenRow = page.locator('#packages tbody tr', { has: page.locator('td.name', { hasText: /^broken$/ }) });
+  await brokenRow.waitFor();
+  const cause = await brokenRow.locator('td.cause').innerText();
+  assert.match(cause, /\{tree\}\/broken\/recipe\.toml: summary/);
+  assert.ok(!cause.includes(state), `the daemon's state path is shown: ${cause}`);
+  await page.locator('#eta', { hasText: 'running past the ETA' }).waitFor();
+  const jobsJson = await (await api(`/api/v1/builds/${id}/report.json`)).text();
+  assert.ok(!jobsJson.includes(state), "report.json names the daemon's state path");
+
+  // Cancelled: what was done and what was cancelled, never a full bar.
+  assert.equal((await api(`/api/v1/builds/${id}/cancel`, { method: 'POST' })).status, 202);
+  await page.locator('#build-state', { hasText: 'cancelled' }).waitFor();
+  await page.locator('#progress-text', { hasText: /cancelled$/ }).waitFor();
+  const progress = await page.locator('#progress-text').innerText();
+  assert.match(progress, /^\d of 4 \(\d+%\), [12] cancelled$/);
+  assert.doesNotMatch(progress, /100%/);
+  assert.ok(Number(await page.locator('#progress').getAttribute('value')) < 4);
+  assert.equal((await second.done).code, 130);
+
+  await page.goto(`${base}/`);
+  const listed = page.locator(`#builds tbody tr[data-build="${id}"]`);
+  await listed.locator('.state', { hasText: 'cancelled' }).waitFor();
+  assert.equal(await listed.locator('td.tree').innerText(), 'my-tree');
+  assert.match(await listed.locator('.progress-cell').innerText(), /^\s*\d\/4 [12] cancelled$/);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'web-page-list.png'), fullPage: true });
+});

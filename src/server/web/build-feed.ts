@@ -15,8 +15,9 @@
 
 import type { EventBus, KilnEvent } from '../../events/events.ts';
 import type { BuildRecord } from '../../records/server-record-types.ts';
-import type { ServerContext } from '../context.ts';
-import { jobViewFromEvent, jobViewOf, jobViewOfRunning, mergeJob, summarize, type BuildSummary, type JobView, type SampleView } from './view.ts';
+import { treeNameOf, type ServerContext } from '../context.ts';
+import { treeHider } from './pages.ts';
+import { hideJobPaths, jobViewFromEvent, jobViewOf, jobViewOfRunning, mergeJob, summarize, type BuildSummary, type JobView, type SampleView } from './view.ts';
 
 export type FeedMessage =
   | { readonly event: 'snapshot'; readonly data: { readonly build: BuildSummary; readonly jobs: readonly JobView[]; readonly samples: readonly SampleView[] } }
@@ -58,8 +59,11 @@ export async function* followBuild(ctx: ServerContext, buildId: string, options:
     w?.();
   };
 
-  const upsert = (v: JobView | undefined, quiet: boolean): void => {
-    if (v === undefined) return;
+  // An uploaded tree's folder on the daemon is `{tree}` in causes (set once the build is read).
+  let hide: ((text: string) => string) | undefined;
+  const upsert = (raw: JobView | undefined, quiet: boolean): void => {
+    if (raw === undefined) return;
+    const v = hideJobPaths(raw, hide);
     const merged = mergeJob(model.get(v.jobId), v);
     if (merged === undefined) return;
     model.set(v.jobId, merged);
@@ -114,6 +118,7 @@ export async function* followBuild(ctx: ServerContext, buildId: string, options:
   };
 
   const load = (b: BuildRecord): FeedMessage => {
+    hide = treeHider(ctx, b);
     runId = b.runId ?? ctx.queue.getActive(buildId)?.runId ?? null;
     model = new Map();
     samples = new Map();
@@ -133,7 +138,7 @@ export async function* followBuild(ctx: ServerContext, buildId: string, options:
 
   const summary = (b: BuildRecord): BuildSummary => {
     const total = runId === null ? null : (ctx.runs.getRun(runId)?.total ?? null);
-    return summarize({ build: b, jobs: model.values(), total, slots, expectedMs: expected, now: now() });
+    return summarize({ build: { ...b, treeName: treeNameOf(b) }, jobs: model.values(), total, slots, expectedMs: expected, now: now() });
   };
 
   const waitTick = (ms: number): Promise<void> =>

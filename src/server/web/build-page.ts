@@ -49,15 +49,35 @@ export function countsList(s: BuildSummary): SafeHtml {
   return html`${states.map((st) => html`<li class="state-${st}" data-state="${st}">${st} <b>${s.counts[st] ?? 0}</b></li>`)}<li class="state-pending" data-state="pending">pending <b>${s.pending}</b></li>`;
 }
 
-export function progressText(s: BuildSummary): string {
-  if (s.total === null) return s.state === 'queued' ? 'waiting in the queue' : '';
-  const pct = s.total === 0 ? 100 : Math.floor((s.finished * 100) / s.total);
-  return `${s.finished} of ${s.total} (${pct}%)`;
+/** Jobs that ran to an outcome (built, failed…), out of the planned total: a cancelled job is not done. */
+export function doneOf(s: Pick<BuildSummary, 'finished' | 'counts'>): number {
+  return Math.max(0, s.finished - (s.counts['cancelled'] ?? 0));
 }
 
-export function etaText(s: BuildSummary): string {
+/** "2 of 5 (40%)", and ", 3 cancelled" when jobs were cancelled (they are not counted as done). */
+export function progressText(s: BuildSummary): string {
+  if (s.total === null) return s.state === 'queued' ? 'waiting in the queue' : '';
+  const done = doneOf(s);
+  const cancelled = s.counts['cancelled'] ?? 0;
+  const pct = s.total === 0 ? 100 : Math.floor((done * 100) / s.total);
+  return `${done} of ${s.total} (${pct}%)${cancelled > 0 ? `, ${cancelled} cancelled` : ''}`;
+}
+
+/**
+ * The ETA as the local live view says it (cli/progress/live.ts): "about 1m 05s"; "running
+ * past the ETA" when jobs still run but the estimate has nothing left (they took longer
+ * than expected); "unknown" with nothing to go by; "—" once the build is not running.
+ */
+export function etaText(s: Pick<BuildSummary, 'state' | 'etaMs' | 'running'>): string {
   if (s.state !== 'running') return '—';
-  return s.etaMs === null ? 'unknown' : `about ${formatDuration(s.etaMs)}`;
+  if (s.etaMs === null) return 'unknown';
+  if (s.etaMs < 1000 && s.running > 0) return 'running past the ETA';
+  return `about ${formatDuration(s.etaMs)}`;
+}
+
+/** The tree as a user knows it: the uploaded folder's name when the client sent it, else the build's tree (`main`, `bundle:ID`). */
+export function treeLabel(b: { readonly tree: string; readonly treeName?: string | null | undefined }): SafeHtml {
+  return b.treeName == null ? html`${b.tree}` : html`<span title="${b.tree}">${b.treeName}</span>`;
 }
 
 export function buildPage(input: BuildPageInput): SafeHtml {
@@ -74,13 +94,14 @@ export function buildPage(input: BuildPageInput): SafeHtml {
       data: { 'build-id': s.id, events: url`/api/v1/builds/${s.id}/events` },
     },
     html`<h1>Build <span class="mono">${s.id}</span> <span id="build-state" class="state state-${s.state}">${s.state}</span></h1>
-<p class="meta">tree <b>${s.tree}</b> · tenant <b>${s.tenant}</b> · queued <time datetime="${new Date(s.createdAt).toISOString()}">${formatTime(s.createdAt)}</time>
+<p class="meta">tree <b id="tree">${treeLabel(s)}</b> · tenant <b>${s.tenant}</b> · queued <time datetime="${new Date(s.createdAt).toISOString()}">${formatTime(s.createdAt)}</time>
 · started <span id="started">${s.startedAt === null ? '—' : html`<time datetime="${new Date(s.startedAt).toISOString()}">${formatTime(s.startedAt)}</time>`}</span>
 · elapsed <span id="elapsed"${s.startedAt !== null && s.endedAt === null ? html` data-since="${s.startedAt}"` : ''}>${formatDuration(elapsed)}</span>
 · ETA <span id="eta">${etaText(s)}</span>
 · <span id="live" class="live">connecting…</span></p>
 <p id="build-error" class="error"${s.error === null ? html` hidden` : ''}>${s.error ?? ''}</p>
-<div class="progress"><progress id="progress" max="${s.total ?? 1}" value="${s.total === null ? 0 : s.finished}"></progress> <span id="progress-text">${progressText(s)}</span></div>
+<p id="build-error-hint" class="hint"${s.error === null || s.errorHint === null ? html` hidden` : ''}>${s.error === null ? '' : (s.errorHint ?? '')}</p>
+<div class="progress"><progress id="progress" max="${s.total ?? 1}" value="${s.total === null ? 0 : doneOf(s)}"></progress> <span id="progress-text">${progressText(s)}</span></div>
 <ul id="counts" class="counts">${countsList(s)}</ul>
 
 <h2>Running <span id="running-count" class="count">${running.length}</span></h2>

@@ -3,6 +3,7 @@
 // /api/v1/builds every few seconds.
 
 import { html, url, type SafeHtml } from './html.ts';
+import { treeLabel } from './build-page.ts';
 import { layout } from './layout.ts';
 import { formatDuration, formatTime } from './view.ts';
 
@@ -11,6 +12,8 @@ export interface BuildRow {
   readonly id: string;
   readonly tenant: string;
   readonly tree: string;
+  /** The uploaded tree's folder name (`kiln build --server` sends it); null for a named tree or an older client. */
+  readonly treeName?: string | null;
   readonly state: string;
   readonly total: number | null;
   readonly counts: Readonly<Record<string, number>> | null;
@@ -19,10 +22,10 @@ export interface BuildRow {
   readonly endedAt: string | null;
 }
 
-/** Jobs that reached a final state, out of the planned total. */
-export function progressOf(b: Pick<BuildRow, 'total' | 'counts'>): { finished: number; total: number | null } {
-  const finished = Object.entries(b.counts ?? {}).reduce((n, [state, k]) => (state === 'running' ? n : n + k), 0);
-  return { finished, total: b.total };
+/** Jobs that ran to an outcome (not running, not cancelled), and those cancelled, out of the planned total. */
+export function progressOf(b: Pick<BuildRow, 'total' | 'counts'>): { finished: number; cancelled: number; total: number | null } {
+  const finished = Object.entries(b.counts ?? {}).reduce((n, [state, k]) => (state === 'running' || state === 'cancelled' ? n : n + k), 0);
+  return { finished, cancelled: b.counts?.['cancelled'] ?? 0, total: b.total };
 }
 
 function ms(iso: string | null): number | null {
@@ -30,15 +33,15 @@ function ms(iso: string | null): number | null {
 }
 
 export function buildRow(b: BuildRow, now: number): SafeHtml {
-  const { finished, total } = progressOf(b);
+  const { finished, cancelled, total } = progressOf(b);
   const started = ms(b.startedAt);
   const duration = started === null ? null : (ms(b.endedAt) ?? now) - started;
   return html`<tr data-build="${b.id}" class="state-${b.state}">
 <td><a href="${url`/builds/${b.id}`}">${b.id}</a></td>
 <td><span class="state state-${b.state}">${b.state}</span></td>
 <td>${b.tenant}</td>
-<td>${b.tree}</td>
-<td class="progress-cell">${total === null ? '' : html`<progress max="${total}" value="${finished}"></progress> ${finished}/${total}`}</td>
+<td class="tree">${treeLabel(b)}</td>
+<td class="progress-cell">${total === null ? '' : html`<progress max="${total}" value="${finished}"></progress> ${finished}/${total}${cancelled > 0 ? html` <span class="cancelled-note">${cancelled} cancelled</span>` : ''}`}</td>
 <td>${started === null ? '' : html`<time datetime="${b.startedAt}">${formatTime(started)}</time>`}</td>
 <td class="duration"${b.endedAt === null && started !== null ? html` data-since="${started}"` : ''}>${formatDuration(duration)}</td>
 </tr>`;

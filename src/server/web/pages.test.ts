@@ -3,10 +3,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildPage } from './build-page.ts';
-import { buildsPage } from './builds-page.ts';
+import { buildPage, etaText, progressText } from './build-page.ts';
+import { buildsPage, progressOf } from './builds-page.ts';
 import { errorPage, loginPage } from './layout.ts';
-import { summarize, type JobView } from './view.ts';
+import { hideJobPaths, summarize, type JobView } from './view.ts';
 
 const EVIL = `<script>alert("x")</script><img src=x onerror=alert(1)>'"&`;
 
@@ -72,4 +72,53 @@ test('the builds list, login and error pages escape what they show', () => {
   assert.match(login, /type="password"/);
 
   assertNoInjection(errorPage({ status: 404, message: EVIL, hint: EVIL, tenant: EVIL }).html);
+});
+
+test('etaText: as the local live view, jobs running with nothing left of the estimate are "running past the ETA"', () => {
+  const table: Array<[string, Parameters<typeof etaText>[0], string]> = [
+    ['not running', { state: 'done', etaMs: 0, running: 0 }, '—'],
+    ['nothing to go by', { state: 'running', etaMs: null, running: 1 }, 'unknown'],
+    ['time left', { state: 'running', etaMs: 65_000, running: 1 }, 'about 1m 05s'],
+    ['past the estimate', { state: 'running', etaMs: 0, running: 2 }, 'running past the ETA'],
+    ['under a second left of a running job', { state: 'running', etaMs: 400, running: 1 }, 'running past the ETA'],
+    ['nothing running, nothing left', { state: 'running', etaMs: 0, running: 0 }, 'about 0s'],
+  ];
+  for (const [what, input, want] of table) assert.equal(etaText(input), want, what);
+  // A job past its learned duration, nothing pending: the page says so, not "about 0s".
+  const build = { id: 'b1', tenant: 'alice', tree: 'main', state: 'running' as const, error: null, createdAt: 0, startedAt: 0, endedAt: null };
+  const s = summarize({ build, jobs: [job({ jobId: 'x@amd64', name: 'x', state: 'running', startedAt: 0, endedAt: null, durationMs: null })], total: 1, slots: 1, expectedMs: new Map([['x@amd64', 1000]]), now: 60_000 });
+  assert.match(buildPage({ summary: s, jobs: [], samples: new Map(), tenant: 'alice', admin: false, now: 60_000 }).html, /<span id="eta">running past the ETA<\/span>/);
+});
+
+test('progress: cancelled jobs are not counted as done, on the build page and in the list', () => {
+  const build = { id: 'b1', tenant: 'alice', tree: 'main', state: 'cancelled' as const, error: 'cancelled', createdAt: 0, startedAt: 0, endedAt: 10 };
+  const jobs = [job({ jobId: 'a@amd64', name: 'a', state: 'built' }), job({ jobId: 'b@amd64', name: 'b', state: 'cancelled' }), job({ jobId: 'c@amd64', name: 'c', state: 'cancelled' })];
+  const s = summarize({ build, jobs, total: 3, slots: 1, now: 20 });
+  assert.equal(progressText(s), '1 of 3 (33%), 2 cancelled');
+  assert.match(buildPage({ summary: s, jobs, samples: new Map(), tenant: 'alice', admin: false, now: 20 }).html, /<progress id="progress" max="3" value="1"><\/progress>/);
+  assert.equal(progressText(summarize({ build: { ...build, state: 'done' }, jobs: [jobs[0]!], total: 1, slots: 1, now: 20 })), '1 of 1 (100%)');
+  assert.deepEqual(progressOf({ total: 3, counts: { built: 1, cancelled: 2, running: 0 } }), { finished: 1, cancelled: 2, total: 3 });
+  const list = buildsPage({ builds: [{ id: 'b1', tenant: 'alice', tree: 'main', state: 'cancelled', total: 3, counts: { built: 1, cancelled: 2 }, createdAt: '2025-01-01T00:00:00.000Z', startedAt: null, endedAt: null }], tenant: 'alice', admin: false, now: 0 }).html;
+  assert.match(list, /<progress max="3" value="1"><\/progress> 1\/3 <span class="cancelled-note">2 cancelled<\/span>/);
+});
+
+test("the tree shows as the uploaded folder's name (the bundle id in its title); the error hint is shown with the error", () => {
+  const build = { id: 'b1', tenant: 'alice', tree: 'bundle:tree-0123', treeName: 'my-tree', state: 'failed' as const, error: '{tree}/kiln.toml: jobs: bad', errorHint: 'fix it', createdAt: 0, startedAt: null, endedAt: 5 };
+  const page = buildPage({ summary: summarize({ build, jobs: [], total: null, slots: 1, now: 9 }), jobs: [], samples: new Map(), tenant: 'alice', admin: false, now: 9 }).html;
+  assert.match(page, /tree <b id="tree"><span title="bundle:tree-0123">my-tree<\/span><\/b>/);
+  assert.match(page, /<p id="build-error-hint" class="hint">fix it<\/p>/);
+  const named = buildPage({ summary: summarize({ build: { ...build, tree: 'main', treeName: null, errorHint: null }, jobs: [], total: null, slots: 1, now: 9 }), jobs: [], samples: new Map(), tenant: 'alice', admin: false, now: 9 }).html;
+  assert.match(named, /tree <b id="tree">main<\/b>/);
+  assert.match(named, /<p id="build-error-hint" class="hint" hidden><\/p>/);
+  const list = buildsPage({ builds: [{ id: 'b1', tenant: 'alice', tree: 'bundle:tree-0123', treeName: 'my-tree', state: 'done', total: null, counts: null, createdAt: '2025-01-01T00:00:00.000Z', startedAt: null, endedAt: null }], tenant: 'alice', admin: false, now: 0 }).html;
+  assert.match(list, /<td class="tree"><span title="bundle:tree-0123">my-tree<\/span><\/td>/);
+});
+
+test("hideJobPaths writes the daemon's copy of an uploaded tree as {tree} in a cause", () => {
+  const dir = '/srv/kiln/bundles/alice/tree-0123';
+  const hide = (t: string): string => t.replaceAll(dir, '{tree}');
+  const v = job({ cause: `invalid recipe: ${dir}/broken/recipe.toml: summary: expected a string` });
+  assert.equal(hideJobPaths(v, hide).cause, 'invalid recipe: {tree}/broken/recipe.toml: summary: expected a string');
+  assert.equal(hideJobPaths(v, undefined), v, 'a named tree keeps its paths');
+  assert.equal(hideJobPaths(job({ cause: null }), hide).cause, null);
 });

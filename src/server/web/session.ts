@@ -22,6 +22,7 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { ServerRecords } from '../../records/server-records.ts';
 import type { TokenRecord } from '../../records/server-record-types.ts';
 import type { ServerEnv } from '../auth.ts';
+import { fromBrowser } from './browser.ts';
 import { loginPage } from './layout.ts';
 import { pageHeaders } from './page-headers.ts';
 
@@ -31,6 +32,15 @@ export const SESSION_MAX_AGE_S = 12 * 3600;
 /** Paths that are pages: without a session they redirect to /login rather than answer 401. */
 export function isPagePath(path: string): boolean {
   return path === '/' || /^\/builds\/[^/]+\/?$/.test(path);
+}
+
+/**
+ * API paths a browser is sent to (the report URL `kiln build --server` prints, the page's
+ * log links, report.json and junit.xml beside the report, an artifact): opened in a
+ * browser (browser.ts fromBrowser) without a session, they too go to the form and back.
+ */
+export function isBrowsablePath(path: string): boolean {
+  return /^\/api\/v1\/builds\/[^/]+\/(report\.html|report\.json|junit\.xml|jobs\/[^/]+\/(log|artifact))$/.test(path);
 }
 
 /**
@@ -61,7 +71,7 @@ export function sessionAuth(records: ServerRecords): MiddlewareHandler<ServerEnv
       const value = getCookie(c, SESSION_COOKIE);
       const token = value === undefined || value === '' ? undefined : records.sessionToken(value);
       if (token !== undefined) c.set('auth', token);
-      else if (isPagePath(c.req.path)) {
+      else if (isPagePath(c.req.path) || (isBrowsablePath(c.req.path) && fromBrowser(c))) {
         const target = new URL(c.req.url);
         return c.redirect(`/login?next=${encodeURIComponent(target.pathname + target.search)}`, 303);
       }

@@ -42,8 +42,12 @@ export interface BuildSummary {
   readonly id: string;
   readonly tenant: string;
   readonly tree: string;
+  /** The uploaded tree's folder name as `kiln build --server` sent it (request `treeName`); null for a named tree or an older client. */
+  readonly treeName: string | null;
   readonly state: BuildState;
   readonly error: string | null;
+  /** What to do about `error` (the build failed with a kiln error before or outside its jobs). */
+  readonly errorHint: string | null;
   /** Jobs the run planned; null before the run started. */
   readonly total: number | null;
   /** Jobs that reached a final state. */
@@ -200,6 +204,7 @@ export function estimateEtaMs(input: EtaInput): number | null {
 export interface SummaryInput {
   readonly build: {
     readonly id: string; readonly tenant: string; readonly tree: string; readonly state: BuildState; readonly error: string | null;
+    readonly errorHint?: string | null; readonly treeName?: string | null;
     readonly createdAt: number; readonly startedAt: number | null; readonly endedAt: number | null;
   };
   readonly jobs: Iterable<JobView>;
@@ -208,6 +213,17 @@ export interface SummaryInput {
   /** Learned durations by "name@arch" (records' learnedDurations), for the ETA. */
   readonly expectedMs?: ReadonlyMap<string, number>;
   readonly now: number;
+}
+
+/**
+ * A job view with the daemon's paths hidden from its cause (an uploaded tree's folder as
+ * `{tree}`, tree-root.ts), as GET /jobs and report.json give them; the same view when
+ * nothing changes.
+ */
+export function hideJobPaths(v: JobView, hide: ((text: string) => string) | undefined): JobView {
+  if (hide === undefined || v.cause === null) return v;
+  const cause = hide(v.cause);
+  return cause === v.cause ? v : { ...v, cause };
 }
 
 export function summarize(input: SummaryInput): BuildSummary {
@@ -227,7 +243,7 @@ export function summarize(input: SummaryInput): BuildSummary {
       });
   const b = input.build;
   return {
-    id: b.id, tenant: b.tenant, tree: b.tree, state: b.state, error: b.error, total: input.total,
+    id: b.id, tenant: b.tenant, tree: b.tree, treeName: b.treeName ?? null, state: b.state, error: b.error, errorHint: b.errorHint ?? null, total: input.total,
     finished, running: running.length, pending, counts,
     createdAt: b.createdAt, startedAt: b.startedAt, endedAt: b.endedAt, etaMs, at: input.now,
   };

@@ -128,11 +128,16 @@ function render() {
     li.querySelector('b').textContent = String(counts[state] ?? 0);
   }
 
+  // As build-page.ts progressText: a cancelled job is not done.
+  const cancelled = counts.cancelled ?? 0;
+  const done = Math.max(0, finished - cancelled);
   const progress = $('progress');
   progress.max = total === null ? 1 : Math.max(1, total);
-  progress.value = total === null ? 0 : finished;
+  progress.value = total === null ? 0 : done;
   $('progress-text').textContent =
-    total === null ? (build?.state === 'queued' ? 'waiting in the queue' : '') : `${finished} of ${total} (${total === 0 ? 100 : Math.floor((finished * 100) / total)}%)`;
+    total === null
+      ? build?.state === 'queued' ? 'waiting in the queue' : ''
+      : `${done} of ${total} (${total === 0 ? 100 : Math.floor((done * 100) / total)}%)${cancelled > 0 ? `, ${cancelled} cancelled` : ''}`;
 
   patchRows($('running').tBodies[0], running, runningRow);
   $('running-count').textContent = String(running.length);
@@ -146,7 +151,7 @@ function renderBuild() {
   const state = $('build-state');
   state.textContent = build.state;
   state.className = `state state-${build.state}`;
-  $('eta').textContent = build.state !== 'running' ? '—' : build.etaMs === null ? 'unknown' : `about ${fmtDuration(build.etaMs)}`;
+  $('eta').textContent = etaText(build);
   const elapsed = $('elapsed');
   if (build.startedAt !== null && build.endedAt === null) elapsed.dataset.since = String(build.startedAt);
   else {
@@ -160,6 +165,18 @@ function renderBuild() {
   const error = $('build-error');
   error.hidden = build.error === null;
   error.textContent = build.error ?? '';
+  const hint = $('build-error-hint');
+  const hintText = build.error === null ? null : (build.errorHint ?? null);
+  hint.hidden = hintText === null;
+  hint.textContent = hintText ?? '';
+}
+
+/** As build-page.ts etaText (and the local live view): jobs still running with nothing left of the estimate are past it. */
+function etaText(b) {
+  if (b.state !== 'running') return '—';
+  if (b.etaMs === null) return 'unknown';
+  if (b.etaMs < 1000 && b.running > 0) return 'running past the ETA';
+  return `about ${fmtDuration(b.etaMs)}`;
 }
 
 function tick() {

@@ -8,17 +8,19 @@ import { el, fmtDuration } from './dom.js';
 const REFRESH_MS = 3000;
 
 function row(b) {
-  const finished = Object.entries(b.counts ?? {}).reduce((n, [state, k]) => (state === 'running' ? n : n + k), 0);
+  // As builds-page.ts progressOf: a cancelled job is not done.
+  const finished = Object.entries(b.counts ?? {}).reduce((n, [state, k]) => (state === 'running' || state === 'cancelled' ? n : n + k), 0);
+  const cancelled = b.counts?.cancelled ?? 0;
   const started = b.startedAt === null ? null : Date.parse(b.startedAt);
   const ended = b.endedAt === null ? null : Date.parse(b.endedAt);
-  const progress = b.total === null ? '' : el('span', null, el('progress', { max: String(b.total), value: String(finished) }), ` ${finished}/${b.total}`);
+  const progress = b.total === null ? '' : el('span', null, el('progress', { max: String(b.total), value: String(finished) }), ` ${finished}/${b.total}`, cancelled > 0 ? el('span', { class: 'cancelled-note' }, ` ${cancelled} cancelled`) : '');
   return el(
     'tr',
     { 'data-build': b.id, class: `state-${b.state}` },
     el('td', null, el('a', { href: `/builds/${encodeURIComponent(b.id)}` }, b.id)),
     el('td', null, el('span', { class: `state state-${b.state}` }, b.state)),
     el('td', null, b.tenant),
-    el('td', null, b.tree),
+    el('td', { class: 'tree' }, b.treeName ? el('span', { title: b.tree }, b.treeName) : b.tree),
     el('td', { class: 'progress-cell' }, progress),
     el('td', null, b.startedAt === null ? '' : el('time', { datetime: b.startedAt }, b.startedAt.replace(/\.\d{3}Z$/, 'Z'))),
     el('td', { class: 'duration', 'data-since': started !== null && ended === null ? String(started) : undefined }, started === null ? '' : fmtDuration((ended ?? Date.now()) - started)),
