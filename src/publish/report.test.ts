@@ -8,7 +8,7 @@ import { KilnError } from '../errors.ts';
 import { EventBus, type KilnEvent } from '../events/events.ts';
 import { openRecords, type Records } from '../records/records.ts';
 import { recordEvents } from '../records/subscriber.ts';
-import { buildReport, categoriesOf, readLogTail, relativeHref, writeReport } from './report.ts';
+import { buildReport, categoriesOf, labelsOf, readLogTail, relativeHref, writeReport } from './report.ts';
 import { skippedCause } from './report-diagnostics.ts';
 import { renderReportHtml } from './report-html.ts';
 
@@ -235,4 +235,22 @@ test('readLogTail: a log it cannot read for any reason is no tail, not a crash o
   const gz = join(dir, 'bad.log.gz');
   writeFileSync(gz, 'not gzip');
   assert.deepEqual(readLogTail(gz, 5), []);
+});
+
+test('labelsOf: a run\'s report takes summary, license and restricted from its recipes (no meta.json read per package); a Debian source has no summary or license of its own', () => {
+  const spec = (o: { summary: string; license: string; restricted?: string; debian?: object }) => o;
+  const labels = labelsOf({
+    nodes: [
+      { name: 'zlib', spec: spec({ summary: 'compression', license: 'Zlib' }) },
+      { name: 'zlib', spec: spec({ summary: 'compression', license: 'Zlib' }) },
+      { name: 'blob', spec: spec({ summary: 'firmware', license: 'proprietary', restricted: 'no redistribution' }) },
+      { name: 'hello', spec: spec({ summary: 'made up', license: '', debian: {} }) },
+      { name: 'broken' },
+    ],
+  });
+  assert.deepEqual([...labels], [
+    ['zlib', { summary: 'compression', license: 'Zlib' }],
+    ['blob', { summary: 'firmware', license: 'proprietary', restricted: 'no redistribution' }],
+    ['hello', {}],
+  ]);
 });

@@ -18,7 +18,7 @@ import { renderReportHtml } from './report-html.ts';
 import { renderJunit } from './report-junit.ts';
 import { diagnosticsOf, failedDependencyOf, isIgnoredCause } from './report-diagnostics.ts';
 import { triageFailures, type FailureGroup } from './failure-triage.ts';
-import { artifactLabels } from './artifact-labels.ts';
+import { artifactLabels, type ArtifactLabels } from './artifact-labels.ts';
 
 export interface ReportPackage {
   readonly name: string;
@@ -148,7 +148,12 @@ export const LOG_TAIL_LINES = 50;
  * The report of run `runId` from the records; `categories` by package name, and
  * `binaryVersions` by job id (Debian binNMUs found up to date: their artifacts say it).
  */
-export function buildReport(records: Records, runId: string, categories?: ReadonlyMap<string, string>, binaryVersions?: ReadonlyMap<string, string>): RunReport {
+/**
+ * `labels`: each package's summary, license and restricted mark from the run's recipes
+ * (labelsOf); without it (kiln status, the daemon) they are read from each artifact's
+ * meta.json. A run passes them: a no-change run of 10,000 packages reads no meta.json.
+ */
+export function buildReport(records: Records, runId: string, categories?: ReadonlyMap<string, string>, binaryVersions?: ReadonlyMap<string, string>, labels?: ReadonlyMap<string, ArtifactLabels>): RunReport {
   const run = records.getRun(runId);
   if (run === undefined) {
     throw new KilnError('run-not-found', `no run ${runId} in the records at ${records.path}`, {
@@ -168,7 +173,7 @@ export function buildReport(records: Records, runId: string, categories?: Readon
       continue;
     }
     const binaryVersion = j.binaryVersion ?? binaryVersions?.get(j.jobId);
-    packages.push(toPackage(binaryVersion === undefined ? j : { ...j, binaryVersion }, j.state === 'running' ? 'cancelled' : j.state, failedIds, categories?.get(j.name)));
+    packages.push(toPackage(binaryVersion === undefined ? j : { ...j, binaryVersion }, j.state === 'running' ? 'cancelled' : j.state, failedIds, categories?.get(j.name), labels));
   }
   packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch));
   const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
@@ -188,7 +193,7 @@ export function buildReport(records: Records, runId: string, categories?: Readon
   };
 }
 
-function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string, string>, category: string | undefined): ReportPackage {
+function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string, string>, category: string | undefined, labels: ReadonlyMap<string, ArtifactLabels> | undefined): ReportPackage {
   const diagnostics = state === 'broken' ? diagnosticsOf(j.cause) : [];
   const reason = state === 'failed' ? j.failureReason : null;
   // The scheduler names the failed job in the cause; kept as data only when that job
@@ -216,7 +221,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     ...(j.warnings === undefined || j.warnings.length === 0 ? {} : { warnings: j.warnings }),
     ...(j.worker === undefined ? {} : { worker: j.worker }),
     ...(j.binaryVersion === undefined ? {} : { binaryVersion: j.binaryVersion }),
-    ...((state === 'built' || state === 'up-to-date') && j.artifact !== null ? artifactLabels(j.artifact) : {}),
+    ...((state === 'built' || state === 'up-to-date') && j.artifact !== null ? (labels === undefined ? artifactLabels(j.artifact) : (labels.get(j.name) ?? {})) : {}),
   };
 }
 
@@ -321,6 +326,17 @@ function compare(a: string, b: string): number {
  * The category of each package of `plan` in one, by name: what buildReport adds to the
  * records. An invalid recipe has no spec: its category is the scan's (`invalid`).
  */
+/** Each package's summary, license and restricted mark, from the run's recipes (a Debian source has none of its own). */
+export function labelsOf(plan: { readonly nodes: readonly { readonly name: string; readonly spec?: { readonly summary: string; readonly license: string; readonly restricted?: string | undefined; readonly debian?: unknown } | undefined }[] }): Map<string, ArtifactLabels> {
+  const out = new Map<string, ArtifactLabels>();
+  for (const n of plan.nodes) {
+    const s = n.spec;
+    if (s === undefined || out.has(n.name)) continue;
+    out.set(n.name, { ...(s.debian === undefined ? { summary: s.summary, license: s.license } : {}), ...(s.restricted === undefined ? {} : { restricted: s.restricted }) });
+  }
+  return out;
+}
+
 export function categoriesOf(
   plan: { readonly nodes: readonly { readonly name: string; readonly spec?: { readonly category?: string | undefined } | undefined }[] },
   invalid: readonly { readonly name: string; readonly category?: string | undefined }[] = [],

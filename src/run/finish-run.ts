@@ -3,6 +3,7 @@
 // index rewritten when anything in it could differ, the plan memo left, and a Debian run's
 // repository published (debian-finish.ts).
 
+import type { ArtifactLabels } from '../publish/artifact-labels.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
@@ -33,13 +34,15 @@ export async function finishRun(o: {
   outputs: ReadonlyMap<string, StagedOutput>;
   /** Each package's category folder (categoriesOf). */
   categories: ReadonlyMap<string, string>;
+  /** Each package's summary, license and restricted mark (labelsOf). */
+  labels: ReadonlyMap<string, ArtifactLabels>;
   recorder: RunRecorder;
   signs: LiveSigns | undefined;
   downloads: Downloads;
   plannedFrom: number;
   toBuild: readonly PlanNode[];
 }): Promise<BuildResult> {
-  const { req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, recorder, signs, downloads, plannedFrom, toBuild } = o;
+  const { req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, labels, recorder, signs, downloads, plannedFrom, toBuild } = o;
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
   for (const s of finalState.values()) counts[s]++;
@@ -54,7 +57,7 @@ export async function finishRun(o: {
   await signs?.stopReports();
   const reportDir = join(state.runs, runId);
   // As written: with its failures triaged (which block most, which failed alike). A full disk is said as such.
-  const { report } = await writeReport(state.root, buildReport(records, runId, categories, await binnmusUpToDate(debianUpToDate(plan.nodes, finalState, outputs), artifacts))).catch((e: unknown) => {
+  const { report } = await writeReport(state.root, buildReport(records, runId, categories, await binnmusUpToDate(debianUpToDate(plan.nodes, finalState, outputs), artifacts), labels)).catch((e: unknown) => {
     if (!noSpaceLeft(e)) throw e;
     throw new KilnError('path-unusable', `${join(state.runs, runId)}: the report of run ${runId} could not be written: the disk is full (${e instanceof Error ? e.message : String(e)})`, {
       hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs); the run is on record (kiln status ${runId})`,

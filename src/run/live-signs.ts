@@ -4,6 +4,7 @@
 // it). The live report is poudriere's live build page: report.html written every
 // LIVE_REPORT_MS from the records, reloading itself until the run ends.
 
+import type { ArtifactLabels } from '../publish/artifact-labels.ts';
 import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventBus } from '../events/events.ts';
@@ -31,6 +32,7 @@ export function startLiveSigns(o: {
   readonly records: Records;
   /** The category folder of each package in one (buildReport). */
   readonly categories: ReadonlyMap<string, string>;
+  readonly labels: ReadonlyMap<string, ArtifactLabels>;
   /** The run's records subscriber: flushed before each live report. */
   readonly recorder: { flush(): void };
   readonly bus: EventBus;
@@ -51,7 +53,7 @@ export function startLiveSigns(o: {
   const live = setInterval(() => {
     writing = writing.then(async () => {
       o.recorder.flush();
-      await writeReport(o.stateRoot, buildReport(o.records, o.runId, o.categories));
+      await writeReport(o.stateRoot, buildReport(o.records, o.runId, o.categories, undefined, o.labels));
     }).catch(() => undefined);
   }, LIVE_REPORT_MS);
   live.unref();

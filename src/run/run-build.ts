@@ -26,7 +26,7 @@ import { FREE_SPACE_ADVICE, noSpaceLeft } from '../execute/disk-full.ts';
 import { fullKeyOf } from '../plan/keys.ts';
 import { runRecorder } from './run-recorder.ts';
 import { finishRun } from './finish-run.ts';
-import { categoriesOf, type RunReport } from '../publish/report.ts';
+import { categoriesOf, labelsOf, type RunReport } from '../publish/report.ts';
 import { skippedCause } from '../publish/report-diagnostics.ts';
 import { assertTreeHasPackages, preparePlan, type PlanRequest, type PreparedPlan } from './prepare-plan.ts';
 import { planWithSoundStaged } from './check-staged.ts';
@@ -236,7 +236,8 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const execute = execution?.execute;
     // While jobs run: the run's sign of life and its live report (live-signs.ts).
     const categories = categoriesOf(plan, prepared.invalid);
-    if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, categories, recorder, bus, onDaemon: req.onDaemon === true });
+    const labels = labelsOf(plan);
+    if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, categories, labels, recorder, bus, onDaemon: req.onDaemon === true });
     // Why a job never started (cancelled before its turn): the run was stopped, or
     // --fail-fast stopped starting jobs after the first failure.
     let firstFailed: string | undefined;
@@ -307,7 +308,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     });
     unsubscribe();
     // The run's end said and written: its report, the package index, the plan memo, a Debian run's repository (finish-run.ts).
-    return await finishRun({ req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, recorder, signs, downloads, plannedFrom, toBuild });
+    return await finishRun({ req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, labels, recorder, signs, downloads, plannedFrom, toBuild });
   } finally {
     await execution?.close();
     await signs?.stop();
