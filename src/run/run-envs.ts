@@ -95,6 +95,7 @@ export async function resolveRunEnvs(options: {
   });
   if (!choice.ok) throw new KilnError('sandbox-unavailable', choice.message, { hint: choice.hint });
   if (choice.backend === 'host') {
+    if (options.lease) refuseSpacedWorkspaces(options.stateDir);
     const id = hostEnvId();
     const notes = [choice.note, hostNote(options)].filter((n) => n !== undefined);
     return { backend: hostBackend, note: notes.length === 0 ? undefined : notes.join('\n'), envFor: () => undefined, envIdFor: () => id, release: async () => {} };
@@ -167,4 +168,18 @@ export async function resolveRunEnvs(options: {
 export function emulatedBy(envs: Pick<RunEnvs, 'backend' | 'crossFrom'>, debianArchs: ReadonlySet<string>, host: string): (arch: string) => boolean {
   // --cross: every job builds in an env of this machine's arch.
   return (arch) => envs.crossFrom === undefined && arch !== 'all' && !runsNatively(arch, host) && (envs.backend.name !== 'host' || debianArchs.has(arch));
+}
+
+/**
+ * On the host sandbox a build's workspace paths are host paths under the state directory,
+ * and $CPPFLAGS, $LDFLAGS and their kind hold them as one string each, which every build
+ * system splits at spaces: a state directory whose path holds one breaks such builds in
+ * confusing ways (`ld: cannot find 22/work/…`). Said before anything runs. (An isolated
+ * sandbox gives the build paths of its own, under /kiln.)
+ */
+function refuseSpacedWorkspaces(stateDir: string): void {
+  if (!/\s/.test(stateDir)) return;
+  throw new KilnError('path-unusable', `the state directory ${JSON.stringify(stateDir)} holds a space: builds on the host sandbox get their workspace paths (under it) in $CPPFLAGS and $LDFLAGS, which build systems split at spaces`, {
+    hint: 'use a state directory whose path has no spaces (--state, or $KILN_STATE), or build in an env (an isolated sandbox has paths of its own)',
+  });
 }
