@@ -13,7 +13,8 @@ debs=(build-essential tar zstd time xz-utils bzip2 ca-certificates procps python
       ccache  # ccache: kiln build --ccache on the host sandbox, its tests and bench (docs/operations.md, "Caches")
       git  # git: recipes' git+ sources (docs/recipes.md, URL schemes) and their tests
       sbuild  # sbuild: the Debian bench's baseline (bench/debian.ts, sbuild --chroot-mode=unshare)
-      chromium)  # chromium: the web status page's browser test (test/integration/web-page.test.ts)
+      chromium  # chromium: the web status page's browser test (test/integration/web-page.test.ts)
+      qemu-system-x86)  # qemu-system-x86: kiln on cgroup v2, in a VM (scripts/test-cgroup-v2.sh, run by CI)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
