@@ -93,7 +93,7 @@ test('without olderThan everything unkept goes, but young tmp entries stay', asy
   assert.equal(result.removed.filter((r) => r.kind === 'artifact').length, 4);
 });
 
-test('a tmp entry of a dead kiln of this host (killed while packing) goes at once; with another machine using the cache, after 10 minutes unwritten', async (t) => {
+test('a tmp entry whose kiln is gone (killed while packing) goes once unwritten for 10 minutes, not at once (a pid gone here may be another machine\'s writer)', async (t) => {
   const root = await mkdtemp(join(tmpdir(), 'kiln-gc-dead-'));
   t.after(() => rm(root, { recursive: true, force: true }));
   const tmp = join(root, 'cache', 'tmp');
@@ -117,17 +117,8 @@ test('a tmp entry of a dead kiln of this host (killed while packing) goes at onc
     }
     return entries;
   };
-  let entries = await make();
-  let result = await gcCache(join(root, 'cache'), { keep: new Set(), now: NOW });
-  assert.deepEqual(result.removed.map((r) => [r.kind, r.path]).sort(), entries.slice(0, 3).map(([n]) => ['tmp', join(tmp, n)]).sort());
-  assert.deepEqual((await readdir(tmp)).sort(), entries.slice(3).map(([n]) => n).sort());
-
-  // A run of another machine uses the cache (a shared file system): a pid gone here may be
-  // that machine's writer, so an entry written lately stays.
-  entries = await make();
-  await mkdir(join(root, 'cache', 'in-use'), { recursive: true });
-  await writeFile(join(root, 'cache', 'in-use', 'elsewhere.json'), JSON.stringify({ pid: 1, start: null, startedAt: NOW, keys: [], host: 'another-machine.invalid' }));
-  result = await gcCache(join(root, 'cache'), { keep: new Set(), now: NOW });
+  const entries = await make();
+  const result = await gcCache(join(root, 'cache'), { keep: new Set(), now: NOW });
   assert.deepEqual(result.removed.map((r) => [r.kind, r.path]), [['tmp', join(tmp, entries[0]![0])]]);
   assert.deepEqual((await readdir(tmp)).sort(), entries.slice(1).map(([n]) => n).sort());
 });

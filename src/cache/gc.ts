@@ -19,7 +19,7 @@ import { SHA256_RE } from '../lib/hash.ts';
 import { pidAlive } from '../lib/pid-alive.ts';
 import { artifactDirs, entries, walkStat } from './du.ts';
 import { liveInUse } from './in-use.ts';
-import { deadOwnerTmp, otherHostUsesCache, tmpOwnerPid } from './tmp-leftovers.ts';
+import { deadOwnerTmp, tmpOwnerPid } from './tmp-leftovers.ts';
 import { USE_MARK_MS } from './artifact-types.ts';
 import { gcCcache } from '../execute/ccache.ts';
 import { openFilesUnder } from './open-files.ts';
@@ -226,18 +226,15 @@ export async function gcCache(cacheDir: string, options: GcOptions): Promise<GcR
   // ccache/ (kiln build --ccache): ccache's own size limit, and its eviction of what the cutoff passed.
   removed.push(...gcCcache(cacheDir, { now, cutoff, dryRun }));
 
-  /** Another machine uses the cache (tmp-leftovers.ts): looked at once, when tmp/ has something. */
-  let otherHost: boolean | undefined;
   for (const entry of tmpEntries) {
     options.signal?.throwIfAborted();
     const { bytes, newestMtimeMs } = await walkStat(entry);
     if (newestMtimeMs === 0) continue;
     const owner = tmpOwnerPid(basename(entry));
     const ownerAlive = owner !== undefined && (owner === process.pid || pidAlive(owner));
-    otherHost ??= otherHostUsesCache(cacheDir, now);
-    // Its writer (the pid in its name) gone: left by a killed kiln, it goes at once, as a
-    // build's start-up sweep and `kiln doctor --fix` remove it (tmp-leftovers.ts).
-    const leftOver = deadOwnerTmp({ owner, ownerAlive, otherHost, quietMs: now - newestMtimeMs }) === 'left-over';
+    // Its writer (the pid in its name) gone and nothing written for a while: left by a killed
+    // kiln, as a build's start-up sweep judges it (tmp-leftovers.ts).
+    const leftOver = deadOwnerTmp({ owner, ownerAlive, quietMs: now - newestMtimeMs }) === 'left-over';
     if (!leftOver && newestMtimeMs >= now - TMP_MIN_AGE_MS) continue;
     if (!dryRun) await rm(entry, { recursive: true, force: true });
     removed.push({ kind: 'tmp', path: entry, bytes });

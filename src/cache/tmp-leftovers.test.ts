@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdir, utimes, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { tmpDir } from '../../test/helpers/tmp.ts';
-import { DEAD_OWNER_TMP_AGE_MS, deadOwnerTmp, otherHostUsesCache, tmpLeftovers, tmpOwnerPid, type TmpVerdict } from './tmp-leftovers.ts';
+import { DEAD_OWNER_TMP_AGE_MS, deadOwnerTmp, tmpLeftovers, tmpOwnerPid, type TmpVerdict } from './tmp-leftovers.ts';
 
 test('tmpOwnerPid reads the writer pid of every kind of cache tmp/ name', () => {
   const cases: [string, number | undefined][] = [
@@ -24,43 +23,33 @@ test('tmpOwnerPid reads the writer pid of every kind of cache tmp/ name', () => 
   for (const [name, pid] of cases) assert.equal(tmpOwnerPid(name), pid, name);
 });
 
-test('deadOwnerTmp: a dead writer\'s entry is left over at once, unless another machine uses the cache and wrote lately', () => {
+test('deadOwnerTmp: a dead writer\'s entry is left over once left unwritten for a while; written lately it is recent (maybe another machine\'s)', () => {
   const cases: [Parameters<typeof deadOwnerTmp>[0], TmpVerdict][] = [
-    [{ owner: undefined, ownerAlive: false, otherHost: false, quietMs: 0 }, 'unowned'],
-    [{ owner: 7, ownerAlive: true, otherHost: false, quietMs: 10 * DEAD_OWNER_TMP_AGE_MS }, 'owner-alive'],
-    [{ owner: 7, ownerAlive: true, otherHost: true, quietMs: 10 * DEAD_OWNER_TMP_AGE_MS }, 'owner-alive'],
-    [{ owner: 7, ownerAlive: false, otherHost: false, quietMs: 0 }, 'left-over'],
-    [{ owner: 7, ownerAlive: false, otherHost: true, quietMs: DEAD_OWNER_TMP_AGE_MS - 1 }, 'maybe-elsewhere'],
-    [{ owner: 7, ownerAlive: false, otherHost: true, quietMs: DEAD_OWNER_TMP_AGE_MS }, 'left-over'],
+    [{ owner: undefined, ownerAlive: false, quietMs: 0 }, 'unowned'],
+    [{ owner: 7, ownerAlive: true, quietMs: 10 * DEAD_OWNER_TMP_AGE_MS }, 'owner-alive'],
+    [{ owner: 7, ownerAlive: false, quietMs: 0 }, 'recent'],
+    [{ owner: 7, ownerAlive: false, quietMs: DEAD_OWNER_TMP_AGE_MS - 1 }, 'recent'],
+    [{ owner: 7, ownerAlive: false, quietMs: DEAD_OWNER_TMP_AGE_MS }, 'left-over'],
   ];
   for (const [input, verdict] of cases) assert.equal(deadOwnerTmp(input), verdict, JSON.stringify(input));
 });
 
-test('tmpLeftovers lists the entries of dead writers only; another machine in in-use/ holds back the fresh ones', async () => {
+test('tmpLeftovers lists the entries of dead writers only, the ones written lately marked recent', async () => {
   await using dir = await tmpDir();
   const cache = join(dir.path, 'cache');
   const dead = spawnSync('true').pid!;
   const tmp = join(cache, 'tmp');
   await mkdir(join(tmp, `art-0123456789abcdef-${dead}-a1b2c3-1`), { recursive: true });
+  await writeFile(join(tmp, `art-0123456789abcdef-${dead}-a1b2c3-1`, 'pkg.tar.zst'), 'x');
   await writeFile(join(tmp, `dl-0123456789abcdef-${dead}-a1b2c3d4`), 'x');
   await writeFile(join(tmp, `dl-0123456789abcdef-${process.pid}-a1b2c3d4`), 'x');
   await writeFile(join(tmp, 'no-pid-in-this-name'), 'x');
   const old = new Date(Date.now() - 2 * DEAD_OWNER_TMP_AGE_MS);
   await utimes(join(tmp, `dl-0123456789abcdef-${dead}-a1b2c3d4`), old, old);
-  assert.deepEqual((await tmpLeftovers(cache)).map((l) => [l.path, l.owner]).sort(), [
-    [join(tmp, `art-0123456789abcdef-${dead}-a1b2c3-1`), dead],
-    [join(tmp, `dl-0123456789abcdef-${dead}-a1b2c3d4`), dead],
+  assert.deepEqual((await tmpLeftovers(cache)).map((l) => [l.path, l.owner, l.recent]).sort(), [
+    [join(tmp, `art-0123456789abcdef-${dead}-a1b2c3-1`), dead, true],
+    [join(tmp, `dl-0123456789abcdef-${dead}-a1b2c3d4`), dead, false],
   ]);
-
-  // In-use files: this host's, another's long gone, then another's live.
-  await mkdir(join(cache, 'in-use'), { recursive: true });
-  await writeFile(join(cache, 'in-use', 'here.json'), JSON.stringify({ pid: dead, start: null, startedAt: Date.now(), keys: [], host: hostname() }));
-  await writeFile(join(cache, 'in-use', 'gone.json'), JSON.stringify({ pid: dead, start: null, startedAt: Date.now() - 30 * 86_400_000, keys: [], host: 'another-machine.invalid' }));
-  await writeFile(join(cache, 'in-use', 'torn.json'), '{"pid":');
-  assert.equal(otherHostUsesCache(cache), false);
-  await writeFile(join(cache, 'in-use', 'there.json'), JSON.stringify({ pid: dead, start: null, startedAt: Date.now(), keys: [], host: 'another-machine.invalid' }));
-  assert.equal(otherHostUsesCache(cache), true);
-  assert.deepEqual((await tmpLeftovers(cache)).map((l) => l.path), [join(tmp, `dl-0123456789abcdef-${dead}-a1b2c3d4`)]);
 });
 
 test('tmpLeftovers of a cache without tmp/ is empty', async () => {

@@ -7,24 +7,21 @@
 //
 //   - a pid that is alive keeps its entry, whatever process it is now (a reused pid: the
 //     entry then waits for gc's hour rule, TMP_MIN_AGE_MS);
-//   - a dead pid's entry is left over at once, unless another machine uses the cache right
-//     now (a run of another host in `<cache>/in-use/`, a cache on a shared file system):
-//     its writers' pids mean nothing here, so the entry must also have been left unwritten
-//     for DEAD_OWNER_TMP_AGE_MS.
+//   - a dead pid's entry is left over once nothing wrote to it for DEAD_OWNER_TMP_AGE_MS:
+//     the build's sweep and gc remove it then. Not at once: a kiln of another machine
+//     sharing the cache (a shared file system) writes there under pids that mean nothing
+//     here, and not every writer says so (a worker, kiln fetch, a build still planning);
+//   - a dead pid's entry written to lately is `recent`: `kiln doctor` lists it, saying
+//     either may be so, and `--fix` removes it (whoever runs it knows who shares the cache).
 //
 // A kiln in another pid namespace on this host sharing the cache is not told apart.
 
-import { readdirSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pidAlive } from '../lib/pid-alive.ts';
 import { walkStat } from './du.ts';
-import { OTHER_HOST_LIVE_MS } from './in-use.ts';
 
-/**
- * With another machine using the cache: a tmp/ entry named by a pid that is gone here goes
- * once nothing wrote to it for this long (it may be that machine's write in progress).
- */
+/** A tmp/ entry named by a pid that is gone here is left over once nothing wrote to it for this long. */
 export const DEAD_OWNER_TMP_AGE_MS = 600_000;
 
 /** The pid in a tmp/ entry's name (`<kind>-<16 hex>-<pid>-…`, `learn-<pid>-…`), if it has one. */
@@ -40,55 +37,35 @@ export type TmpVerdict =
   | 'unowned'
   /** Its writer runs (or its pid was reused): kept. */
   | 'owner-alive'
-  /** Its writer is gone: left over. */
+  /** Its writer is gone and it was left unwritten for DEAD_OWNER_TMP_AGE_MS: left over. */
   | 'left-over'
-  /** Its pid is gone here, but another machine uses the cache and wrote to it lately: kept for now. */
-  | 'maybe-elsewhere';
+  /** Its pid is gone here, but it was written to lately (a kiln killed just now, or one of another machine): kept, said by doctor. */
+  | 'recent';
 
 /** Pure: what a tmp/ entry is, from its name's pid and what is known about it. */
 export function deadOwnerTmp(o: {
   readonly owner: number | undefined;
   /** The owner pid is this process, or alive on this host. */
   readonly ownerAlive: boolean;
-  /** A run of another machine is in `<cache>/in-use/`. */
-  readonly otherHost: boolean;
-  /** How long ago anything in the entry was last written (only looked at, and only measured, with otherHost). */
+  /** How long ago anything in the entry was last written. */
   readonly quietMs: number;
 }): TmpVerdict {
   if (o.owner === undefined) return 'unowned';
   if (o.ownerAlive) return 'owner-alive';
-  if (!o.otherHost) return 'left-over';
-  return o.quietMs >= DEAD_OWNER_TMP_AGE_MS ? 'left-over' : 'maybe-elsewhere';
-}
-
-/** Whether a run of another machine uses the cache now (an in-use file naming another host, young enough to be live). */
-export function otherHostUsesCache(cacheDir: string, now = Date.now()): boolean {
-  const dir = join(cacheDir, 'in-use');
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.json'));
-  } catch {
-    return false;
-  }
-  const here = hostname();
-  for (const name of names) {
-    try {
-      const f = JSON.parse(readFileSync(join(dir, name), 'utf8')) as { host?: unknown; startedAt?: unknown };
-      if (typeof f.host === 'string' && f.host !== here && typeof f.startedAt === 'number' && now - f.startedAt < OTHER_HOST_LIVE_MS) return true;
-    } catch {
-      // being written, or gone meanwhile
-    }
-  }
-  return false;
+  return o.quietMs >= DEAD_OWNER_TMP_AGE_MS ? 'left-over' : 'recent';
 }
 
 export interface TmpLeftover {
   readonly path: string;
   /** The dead kiln's pid. */
   readonly owner: number;
+  /** Written to lately (deadOwnerTmp's `recent`): not removed by a build's sweep, only by doctor --fix. */
+  readonly recent: boolean;
+  /** How long ago anything in it was last written. */
+  readonly quietMs: number;
 }
 
-/** The entries of `<cache>/tmp/` that killed kilns left (nothing is removed here). */
+/** The entries of `<cache>/tmp/` whose writer is gone from this host, recent ones marked (nothing is removed here). */
 export async function tmpLeftovers(cacheDir: string, o: { now?: number } = {}): Promise<TmpLeftover[]> {
   const tmp = join(cacheDir, 'tmp');
   let names: string[];
@@ -98,22 +75,17 @@ export async function tmpLeftovers(cacheDir: string, o: { now?: number } = {}): 
     return [];
   }
   const now = o.now ?? Date.now();
-  let otherHost: boolean | undefined;
   const out: TmpLeftover[] = [];
   for (const name of names) {
     const owner = tmpOwnerPid(name);
     if (owner === undefined) continue;
     const ownerAlive = owner === process.pid || pidAlive(owner);
     if (ownerAlive) continue;
-    otherHost ??= otherHostUsesCache(cacheDir, now);
-    let quietMs = 0;
-    if (otherHost) {
-      const st = await walkStat(join(tmp, name)).catch(() => undefined);
-      // Gone meanwhile (finished or removed by another sweep): nothing to report.
-      if (st === undefined || st.newestMtimeMs === 0) continue;
-      quietMs = now - st.newestMtimeMs;
-    }
-    if (deadOwnerTmp({ owner, ownerAlive, otherHost, quietMs }) === 'left-over') out.push({ path: join(tmp, name), owner });
+    const st = await walkStat(join(tmp, name)).catch(() => undefined);
+    // Gone meanwhile (finished or removed by another sweep): nothing to report.
+    if (st === undefined || st.newestMtimeMs === 0) continue;
+    const quietMs = now - st.newestMtimeMs;
+    out.push({ path: join(tmp, name), owner, recent: deadOwnerTmp({ owner, ownerAlive, quietMs }) === 'recent', quietMs });
   }
   return out;
 }

@@ -36,7 +36,9 @@ export async function reapLeftovers(state: StateLayout): Promise<void> {
 /** Remove the cache tmp/ entries whose kiln is gone (tmp-leftovers.ts); returns what was removed. */
 export async function reapCacheTmp(cacheDir: string): Promise<string[]> {
   const removed: string[] = [];
-  for (const { path } of await tmpLeftovers(cacheDir)) {
+  for (const { path, recent } of await tmpLeftovers(cacheDir)) {
+    // Written to lately: maybe a kiln of another machine's, whose pid means nothing here (doctor says it).
+    if (recent) continue;
     try {
       await removeTree(path);
       removed.push(path);

@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
-import { tmpLeftovers } from '../cache/tmp-leftovers.ts';
+import { DEAD_OWNER_TMP_AGE_MS, tmpLeftovers } from '../cache/tmp-leftovers.ts';
 import { launcherChoice } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
 import { folderOwnerAlive } from '../run/run-workspaces.ts';
@@ -166,7 +166,10 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   // A cache tmp/ entry whose writer is gone (a kiln killed while it packed or downloaded):
   // as a build's start-up sweep and cache gc judge it (cache/tmp-leftovers.ts).
   for (const left of await tmpLeftovers(options.cacheDir ?? join(stateDir, 'cache'))) {
-    add({ kind: 'cache-temp', path: left.path, detail: `a cache entry kiln pid ${left.owner} was writing when it was killed (a build's start removes it too)` }, () => removeTree(left.path));
+    const detail = left.recent
+      ? `a cache entry kiln pid ${left.owner}, gone from this machine, wrote ${Math.round(left.quietMs / 1000)} s ago: a kiln killed while it wrote it, or one of another machine sharing this cache (--fix removes it; a build's start does once it is left unwritten for ${DEAD_OWNER_TMP_AGE_MS / 60_000} minutes)`
+      : `a cache entry kiln pid ${left.owner} was writing when it was killed (a build's start removes it too)`;
+    add({ kind: 'cache-temp', path: left.path, detail }, () => removeTree(left.path));
   }
 
   if (options.fix === true) {
