@@ -107,6 +107,7 @@ export async function runBuild(req: BuildRequest): Promise<BuildResult> {
   const hooks = hooksForRun(req, prepared.config.hooks, prepared.treeDir);
   try {
     // Stopped while it planned: nothing was built, so no run is recorded (not one of N cancelled jobs).
+    await signalsHandled();
     if (req.signal.aborted) throw stoppedBeforeRun(req.signal);
     refreshRecords(records, prepared, plannedFrom);
     checkBoostFlag(req.boost, prepared.plan.nodes);
@@ -170,6 +171,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     const fewer = req.maxJobs === undefined && (req.slotGate !== undefined || req.nats !== undefined) ? undefined : atOnceNote(toBuild.map((n) => ({ cpus: cpusOf(n), memoryBytes: n.spec!.build.memoryBytes })), capacity, { jobsGiven: req.maxJobs !== undefined });
     if (fewer !== undefined) bus.emit({ type: 'note', at: Date.now(), text: fewer.text });
     const atOnce = fewer?.jobs;
+    // The last moment a stop still means "no run": a signal that came while planning kept
+    // the main thread busy is handled only now (as the run-started event is its record).
+    await signalsHandled();
+    if (req.signal.aborted) throw stoppedBeforeRun(req.signal);
     bus.emit({
       type: 'run-started',
       runId,
@@ -340,4 +345,12 @@ function refreshRecords(records: Records, prepared: PreparedPlan, plannedFrom: n
 function stoppedBeforeRun(signal: AbortSignal): KilnError {
   const why = signal.reason instanceof Error ? signal.reason.message : 'stopped';
   return new KilnError('cancelled', `${why}: stopped while planning, before any package started; no run was recorded`);
+}
+
+/**
+ * Lets the event loop run its pending I/O callbacks, a signal's handler among them: one
+ * that came while the main thread was busy planning runs only when the loop gets a turn.
+ */
+function signalsHandled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
