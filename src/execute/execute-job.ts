@@ -33,7 +33,7 @@ import type { ExecutorOptions } from './executor-options.ts';
 import { earlyCutoff, jobFinishedEvent } from './job-finished.ts';
 import { runVerdict } from './run-verdict.ts';
 import { packOutput } from './pack-output.ts';
-import { conflictMessage, stagingConflicts } from './staging-conflicts.ts';
+import { conflictMessage, overlapNote, stagingConflicts } from './staging-conflicts.ts';
 import { EMPTY_OUTPUT } from '../cache/artifact-entry.ts';
 import { runCcache, withCcachePath } from './ccache.ts';
 import { envPackageNote } from '../envs/package-versions.ts';
@@ -234,7 +234,9 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
             const withFiles = job.stage.filter((id) => o.outputs.get(id)!.outputHash !== EMPTY_OUTPUT);
             if (withFiles.length >= 2) {
               const conflicts = stagingConflicts(await Promise.all(withFiles.map(async (id) => ({ id, entries: (await o.artifacts.manifest(o.outputs.get(id)!.key)) ?? [] }))));
-              if (conflicts.length > 0) return fail('stage-failed', conflictMessage(conflicts));
+              const kinds = conflicts.filter((c) => c.kinds);
+              if (kinds.length > 0) return fail('stage-failed', conflictMessage(kinds));
+              if (conflicts.length > 0) jl.note(overlapNote(conflicts));
             }
             for (const id of job.stage) {
               jl.note(`stage ${id}`);

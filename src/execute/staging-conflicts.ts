@@ -1,10 +1,12 @@
-// Two build dependencies staged into one sysroot that install the same path differently:
-// a file in one and a directory or a link in the other, or two files with other contents.
-// Staged one over the other, the later one would win or fail depending on the order
-// (tar replaces a link with a directory, refuses a directory over a file), so the build
-// would see a sysroot that is neither package's. dpkg refuses such a pair ("trying to
-// overwrite …, which is also in package …"); so does kiln, before it stages anything.
-// A path both install alike (a directory, an identical file or link) is fine. Pure.
+// Two packages staged into one sysroot (a build's build-depends and what they depend on)
+// that install the same path as different kinds of thing: a file or a link in one and a
+// directory in the other, a file in one and a link in the other. Staged one over the
+// other, the result depends on the order (tar replaces a link with a directory, refuses a
+// directory over a file), so the build would see a sysroot that is neither package's:
+// kiln refuses such a pair before it stages anything. Two files (or links) at one path
+// with other contents are only said: the one staged last is in the sysroot, as before
+// (GNU packages' usr/share/info/dir is the classic case; dpkg refuses even that, pkgsrc
+// strips it). A path both install alike is fine. Pure.
 
 import type { ManifestEntry } from '../cache/archive.ts';
 
@@ -18,10 +20,12 @@ export interface StagingConflict {
   readonly path: string;
   readonly first: { readonly id: string; readonly what: string };
   readonly second: { readonly id: string; readonly what: string };
+  /** Different kinds of thing (file, link, directory): refused. Same kind, other contents: said, the second one staged. */
+  readonly kinds: boolean;
 }
 
-/** The first few paths two staged dependencies install differently, in staging order. */
-export function stagingConflicts(staged: readonly StagedManifest[], limit = 5): StagingConflict[] {
+/** The first `limit` paths two staged packages install differently, in staging order. */
+export function stagingConflicts(staged: readonly StagedManifest[], limit = 20): StagingConflict[] {
   const seen = new Map<string, { id: string; entry: ManifestEntry }>();
   const found: StagingConflict[] = [];
   for (const s of staged) {
@@ -32,7 +36,9 @@ export function stagingConflicts(staged: readonly StagedManifest[], limit = 5): 
         continue;
       }
       if (before.id === s.id || alike(before.entry, entry)) continue;
-      found.push({ path: entry.path, first: { id: before.id, what: describe(before.entry) }, second: { id: s.id, what: describe(entry) } });
+      found.push({ path: entry.path, first: { id: before.id, what: describe(before.entry) }, second: { id: s.id, what: describe(entry) }, kinds: before.entry.type !== entry.type });
+      // The later one is what is in the sysroot at that path.
+      seen.set(entry.path, { id: s.id, entry });
       if (found.length >= limit) return found;
     }
   }
@@ -52,8 +58,14 @@ function describe(e: ManifestEntry): string {
   return `a file (${e.size} bytes, sha256 ${(e.sha256 ?? '?').slice(0, 12)}, mode ${e.mode.toString(8).padStart(4, '0')})`;
 }
 
-/** The stage-failed message for `conflicts` (non-empty). */
+/** The stage-failed message for conflicts of kind (non-empty). */
 export function conflictMessage(conflicts: readonly StagingConflict[]): string {
-  const lines = conflicts.map((c) => `${c.path} is ${c.first.what} in ${c.first.id} and ${c.second.what} in ${c.second.id}`);
-  return `two build dependencies install the same path differently, so the sysroot would be neither's: ${lines.join('; ')}. Make one of them not install it (or install it alike), or drop one from build-depends`;
+  const lines = conflicts.slice(0, 5).map((c) => `${c.path} is ${c.first.what} in ${c.first.id} and ${c.second.what} in ${c.second.id}`);
+  return `two packages staged for this build (its build-depends and what they depend on) install the same path as different kinds of thing, so the sysroot would depend on their order: ${lines.join('; ')}. Make one of them not install it, or install it as the other does`;
+}
+
+/** The log note for same-kind conflicts (other contents): which one the build sees. */
+export function overlapNote(conflicts: readonly StagingConflict[]): string {
+  const lines = conflicts.slice(0, 5).map((c) => `${c.path} (${c.first.id}, then ${c.second.id}: ${c.second.id}'s is staged)`);
+  return `staged packages install the same path with other contents: ${lines.join('; ')}${conflicts.length > 5 ? `, and ${conflicts.length - 5} more` : ''}`;
 }
