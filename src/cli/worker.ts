@@ -66,7 +66,7 @@ export function registerWorker(program: Command, ctx: CliContext): void {
     const stop = (sig: NodeJS.Signals): void => {
       if (abandon.signal.aborted) return;
       if (controller.signal.aborted) {
-        if (held.size === 0) return;
+        // Holding nothing, a second signal cuts short the wait for the server to take the goodbye.
         ctx.stderr.write(`kiln worker: ${stopAgainText(sig, [...held])}\n`);
         abandon.abort();
         return;
@@ -155,5 +155,6 @@ export function stopText(sig: string, held: readonly string[]): string {
 
 /** What a second stop signal says while jobs are still being given back: they are abandoned, to the server's redelivery. */
 export function stopAgainText(sig: string, held: readonly string[]): string {
+  if (held.length === 0) return `${sig} again: stopping now`;
   return `${sig} again: stopping now; not given back: ${held.join(', ')} (the NATS server delivers ${held.length === 1 ? 'it' : 'them'} again once ${held.length === 1 ? 'its' : 'their'} ack wait runs out)`;
 }

@@ -62,6 +62,12 @@ export function envLeasing(ctx: StoreContext): EnvLeasing {
    */
   const leaseLayer = async (name: string, vid: string, versionDirectory: string, spec: InstanceSpec, o: RunOpts & { onNote?: (text: string) => void }): Promise<{ after: LayerMeta }> => {
     if (spec.refresh !== 'every-run') return ensureLayer(name, vid, versionDirectory, spec, true, o);
+    if (process.getuid?.() !== 0) {
+      // Making a layer needs root (instance-layer.ts): the layer as it is, or the error that it is missing.
+      const made = await ensureLayer(name, vid, versionDirectory, spec, true, o);
+      o.onNote?.(`instance "${spec.name}": not refreshed: refresh = "every-run" needs kiln to run as root (making a layer does); building with the layer as it is (${made.after.contentHash.slice(0, 12)})`);
+      return made;
+    }
     try {
       const { before, after } = await ensureLayer(name, vid, versionDirectory, spec, false, o);
       o.onNote?.(`instance "${spec.name}": refreshed (refresh = "every-run"): ${before === undefined ? 'made' : before.contentHash === after.contentHash ? 'unchanged' : `content ${before.contentHash.slice(0, 12)} -> ${after.contentHash.slice(0, 12)}`}`);
