@@ -5,7 +5,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openServerRecords } from '../../records/server-records.ts';
@@ -63,8 +63,15 @@ test('a restricted package is built and staged for its dependents, but not serve
   const refused = await get(`/api/v1/builds/${id}/jobs/${jobOf('fw')}/artifact`);
   assert.equal(refused.status, 403, refused.text);
   assert.equal(refused.json.error.code, 'forbidden');
-  assert.match(refused.json.error.message, /is restricted: the vendor forbids redistribution/);
+  assert.match(refused.json.error.message, /is not handed out: restricted: the vendor forbids redistribution/);
   assert.equal((await get(`/api/v1/builds/${id}/jobs/${jobOf('app')}/artifact`)).status, 200, 'what needs it is served');
+  // An entry whose meta.json cannot be read is refused too: whether it is restricted cannot be told.
+  const freeMeta = join(artifacts, keys.get('free')!.slice(0, 2), keys.get('free')!, 'meta.json');
+  renameSync(freeMeta, `${freeMeta}.aside`);
+  const unknown = await get(`/api/v1/builds/${id}/jobs/${jobOf('free')}/artifact`);
+  assert.equal(unknown.status, 403, unknown.text);
+  assert.match(unknown.json.error.message, /is not handed out: its cache entry's meta.json cannot be read \(ENOENT\), so whether it is restricted cannot be told/);
+  renameSync(`${freeMeta}.aside`, freeMeta);
 
   // The report marks it; the package index leaves it out.
   const report = (await get(`/api/v1/builds/${id}/report.json`)).json as { packages: Array<{ name: string; restricted?: string; license?: string; summary?: string }> };

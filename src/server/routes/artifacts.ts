@@ -28,15 +28,19 @@ export function restrictionOf(meta: { readonly restricted?: unknown }): string |
 }
 
 /**
- * restrictionOf the entry an artifact's archive lies in (its meta.json beside it), for a
- * route that knows the archive's path, not the key; undefined when that meta.json cannot be read.
+ * Why the entry an artifact's archive lies in may not be handed out (its meta.json beside
+ * it: restrictionOf), for a route that knows the archive's path, not the key. A meta.json
+ * that cannot be read refuses too: whether the package is restricted cannot be told.
  */
 export function restrictionOfArchive(archive: string): string | undefined {
+  let meta: { restricted?: unknown };
   try {
-    return restrictionOf(JSON.parse(readFileSync(join(dirname(archive), 'meta.json'), 'utf8')) as { restricted?: unknown });
-  } catch {
-    return undefined;
+    meta = JSON.parse(readFileSync(join(dirname(archive), 'meta.json'), 'utf8')) as { restricted?: unknown };
+  } catch (e) {
+    return `its cache entry's meta.json cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}), so whether it is restricted cannot be told`;
   }
+  const why = restrictionOf(meta);
+  return why === undefined ? undefined : `restricted: ${why}`;
 }
 
 const notFound = { content: { 'application/json': { schema: ErrorSchema } }, description: 'the cache has no artifact under this key, or a restricted one (its recipe says `restricted`: never served), or it installed nothing (for manifest.json and pkg.tar.zst)' } as const;

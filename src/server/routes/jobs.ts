@@ -208,7 +208,7 @@ export function registerJobRoutes(app: OpenAPIHono<ServerEnv>, ctx: ServerContex
       // A restricted package (recipe key `restricted`, pkgsrc's RESTRICTED) is built and kept, never handed out.
       const restricted = restrictionOfArchive(file);
       if (restricted !== undefined) {
-        throw new KilnError('forbidden', `the artifact of job ${job.jobId} of build ${b.id} is restricted: ${restricted}; kiln serve does not hand it out`, { hint: 'its recipe says `restricted`: it stays in the daemon\'s cache, for the packages that need it; build it yourself where you may have it' });
+        throw new KilnError('forbidden', `the artifact of job ${job.jobId} of build ${b.id} is not handed out: ${restricted}`, { hint: 'a recipe that says `restricted` keeps its package in the daemon\'s cache, for the packages that need it: build it yourself where you may have it' });
       }
       const name = artifactFileName(job.name, job.version, job.arch);
       return c.body(Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>, 200, {
