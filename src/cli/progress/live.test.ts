@@ -335,3 +335,17 @@ test('live view: at 40 columns the last line, how the run ended, wraps instead o
   view.onEvent({ type: 'run-finished', runId: 'r', at: T0 + 173, state: 'failed', counts: { built: 4, 'up-to-date': 0, failed: 2, skipped: 2, broken: 2, cancelled: 0 } });
   assert.deepEqual(screen.transcript(), ['✖ run failed after 173ms: 4 built, 2 failed, 2 skipped, 2 broken (10 packages)']);
 });
+
+test('live view: the cursor is hidden on its own terminal while it is drawn and shown again at the end; nothing of it goes to stderr', async () => {
+  const written: { out: string; err: string } = { out: '', err: '' };
+  const stream = (which: 'out' | 'err'): NodeJS.WriteStream =>
+    Object.assign(new EventEmitter(), { isTTY: true, columns: 80, rows: 24, write: (s: string | Uint8Array) => ((written[which] += typeof s === 'string' ? s : Buffer.from(s).toString()), true) }) as unknown as NodeJS.WriteStream;
+  const out = stream('out');
+  const err = stream('err');
+  const view = liveRenderer(out, { err, now: () => 0 });
+  view.onEvent({ type: 'note', at: 0, text: 'a note' });
+  await view.finish();
+  assert.ok(written.out.startsWith('\x1b[?25l'), JSON.stringify(written.out.slice(0, 20)));
+  assert.ok(written.out.endsWith('\x1b[?25h'), JSON.stringify(written.out.slice(-20)));
+  assert.equal(written.err, '', 'log-update hid the cursor on process.stderr, which the view takes over');
+});

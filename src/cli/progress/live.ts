@@ -176,6 +176,8 @@ function tailOf(log: string | undefined): string[] {
   }
 }
 
+const HIDE_CURSOR = '\x1b[?25l';
+const SHOW_CURSOR = '\x1b[?25h';
 /** Redraws on events come at most this often (a no-change run settles thousands of jobs at once). */
 const REDRAW_MS = 50;
 
@@ -190,7 +192,10 @@ export function liveRenderer(out: NodeJS.WriteStream, options: { failFast?: bool
   // stderr until the end and cut a frame taller than the terminal from the top).
   // It sees the terminal's size as the frame is fitted to it (a pty reporting 0 columns is 80 wide).
   const screen = { get columns() { return terminalWidth(out.columns); }, get rows() { return terminalHeight(out.rows); }, isTTY: out.isTTY, write: (s: string) => out.write(s) };
-  const lu = createLogUpdate(screen as unknown as NodeJS.WriteStream, { showCursor: false });
+  // The cursor is hidden on this terminal by the view itself: log-update would hide it on
+  // process.stderr, which the view takes over below (and stderr may be another stream).
+  const lu = createLogUpdate(screen as unknown as NodeJS.WriteStream, { showCursor: true });
+  out.write(HIDE_CURSOR);
   const frame = (): string => frameText(m, now(), terminalWidth(out.columns), terminalHeight(out.rows), SPINNER[spin % SPINNER.length]);
   /** Permanent lines for stdout not written yet: they go with the next redraw, at most REDRAW_MS away. */
   let above = '';
@@ -267,6 +272,7 @@ export function liveRenderer(out: NodeJS.WriteStream, options: { failFast?: bool
     const icon = m.ended?.state === 'done' ? '✔' : '✖';
     lu.persist(`${above}${icon} ${m.runId === '' && m.ended === undefined ? 'kiln: stopped while planning' : headerLine(m, now(), Number.POSITIVE_INFINITY)}`);
     lu.done();
+    out.write(SHOW_CURSOR);
     above = '';
     ended = true;
     process.off('exit', atExit);
