@@ -781,6 +781,10 @@ test('a recipe.toml with CRLF line ends: its multi-line script is read with LF l
   const r = parseRecipe(text, { file: FILE, folderName: 'foo' });
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal(r.draft.script, 'mkdir -p "$DESTDIR/x"\nmake\n');
+  // Saved with LF, a \r\n written as escapes is what the recipe means: kept.
+  const escaped = parseRecipe('name = "foo"\nversion = "1.0"\nsummary = "s"\nlicense = "MIT"\n[build]\nscript = "printf \'a\\r\\nb\' > x"\n', { file: FILE, folderName: 'foo' });
+  assert.ok(escaped.ok, JSON.stringify(escaped));
+  assert.equal(escaped.draft.script, "printf 'a\r\nb' > x");
 });
 
 test('restricted = "why": the package is marked, with its reason (pkgsrc\'s RESTRICTED); absent, it is not', () => {

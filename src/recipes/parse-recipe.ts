@@ -231,7 +231,9 @@ export function parseRecipe(
   const build = (raw['build'] ?? {}) as Record<string, unknown>;
   // A recipe.toml saved with CRLF line ends keeps them in a multi-line string (TOML lets a
   // parser normalise them): bash would read each \r as part of a command (`mkdir x\r`).
-  const script = str(build['script'])?.replace(/\r\n/g, '\n');
+  // Only then: a `\r\n` written as escapes in a recipe saved with LF is meant.
+  const rawScript = str(build['script']);
+  const script = rawScript !== undefined && text.includes('\r\n') ? rawScript.replace(/\r\n/g, '\n') : rawScript;
   const scriptFile = str(build['script-file']);
   if (script === undefined && scriptFile === undefined && raw['build'] !== undefined) {
     add('build', 'needs "script" or "script-file"', 'build.script'); // said after the table's last line: the key is missing

@@ -60,6 +60,7 @@ export const PARSER_MODULES = [
   'execute/output-checks.ts',
   'lib/duration.ts',
   'lib/hash.ts',
+  'lib/shell-quote.ts',
 ];
 
 /** [path relative to the package folder, inode, size, mtimeMs, ctimeMs]. */

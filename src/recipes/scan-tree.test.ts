@@ -474,6 +474,13 @@ test('a folder whose name (or whose category\'s) holds a control character is a 
     },
   ]);
   for (const p of scan.invalid) for (const s of [p.name, p.dir, ...p.diagnostics.flatMap((d) => [d.file, d.message])]) assert.doesNotMatch(s, /[\x00-\x1f\x7f]/);
+
+  // A link that leads nowhere in such a category: escaped too.
+  await symlink(join(dir.path, 'no-such-folder'), join(dir.path, 'cat\x1b[2Kx', 'gone'));
+  const again = await scanRecipeTree(dir.path);
+  const gone = again.invalid.find((p) => p.name === 'gone');
+  assert.ok(gone !== undefined, JSON.stringify(again.invalid));
+  for (const s of [gone.name, gone.dir, gone.category ?? '', ...gone.diagnostics.flatMap((d) => [d.file, d.message])]) assert.doesNotMatch(s, /[\x00-\x1f\x7f]/);
 });
 
 test('a script-file with CRLF line ends is a recipe error naming the file and saying to convert it', async () => {

@@ -84,6 +84,8 @@ export async function scanRecipeTree(treeDir: string, options?: ScanOptions): Pr
   /** A folder that cannot be a package (a link that leads nowhere): broken, saying why. */
   const brokenFolder = (f: Folder, problem: string): InvalidPackage => {
     const dir = join(root, f.rel);
+    // A name or category that cannot be printed: said escaped, as unprintableFolder does.
+    if (hasUnprintable(f.rel)) return unprintableFolder(dir, f);
     return { name: f.name, dir, ...(f.category === undefined ? {} : { category: f.category }), diagnostics: [{ file: dir, message: problem }] };
   };
   const scanOne = (f: Folder): Scanned | Promise<Scanned> => {
