@@ -15,6 +15,7 @@ export interface ArtifactLabels {
 }
 
 const seen = new Map<string, ArtifactLabels>();
+const MAX_REMEMBERED = 100_000;
 
 /**
  * The labels of the artifact at `artifact` (its archive, or its entry's folder when it
@@ -33,6 +34,8 @@ export function artifactLabels(artifact: string): ArtifactLabels {
   }
   const text = (k: string): Record<string, string> => (typeof meta[k] === 'string' ? { [k]: meta[k] } : {});
   const labels: ArtifactLabels = { ...text('summary'), ...text('license'), ...text('restricted') };
+  // A daemon reports runs for months: what it remembers stays bounded.
+  if (seen.size >= MAX_REMEMBERED) seen.clear();
   seen.set(artifact, labels);
   return labels;
 }

@@ -8,7 +8,8 @@
 //   19 writes outside the sandbox (chroot sandbox): the host's $HOME, /tmp, the cache dir
 //      and the state's kiln.db, named by their host paths, are out of the build's reach;
 //   19 also through descriptors: kiln started with extra open descriptors (a CI runner's
-//      pipes, a shell's `3</`) hands none of them to a build, in any sandbox or launcher;
+//      pipes, a shell's `3</`) hands none of them to a build, in any sandbox, through either
+//      launcher helper (not with KILN_NO_PREFORK=1, a debugging switch that spawns directly);
 //   23 untrusted names: `name = "../../etc"`, a source `dest` of "../../x" or "/abs", and a
 //      target `../../etc` are refused with a clear error, nothing written outside.
 
