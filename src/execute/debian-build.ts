@@ -57,7 +57,7 @@ export async function fetchDebianSource(spec: PackageSpec, o: { srcDir: string; 
     ? await readLocalDsc(d.dscPath, { signal: o.signal })
     : await fetchSource(d.source, { mirror: d.suite.mirror, downloads: o.downloads, signal: o.signal });
   const dsc = await placeSource(fetched, o.srcDir);
-  o.note(`source ${fetched.dsc.source} ${fetched.dsc.version}: ${[fetched.dscFile, ...fetched.files].map((f) => `${f.name} (sha256 ${f.sha256.slice(0, 12)})`).join(', ')}`);
+  o.note(`source ${fetched.dsc.source} ${fetched.dsc.version}${d.component === undefined ? '' : ` (${d.suite.suite} ${d.component})`}: ${[fetched.dscFile, ...fetched.files].map((f) => `${f.name} (sha256 ${f.sha256.slice(0, 12)})`).join(', ')}`);
   return basename(dsc);
 }
 
