@@ -117,25 +117,28 @@ rm -rf --one-file-system "$WORK/disk"
 
 KERNEL=$(ls "$ROOT"/boot/vmlinuz-* | sort -V | tail -1)
 INITRD=$(ls "$ROOT"/boot/initrd.img-* | sort -V | tail -1)
+# QEMU runs in the group's shell ($1): both go.
+stop_vm() { pkill -P "$1" 2>/dev/null || true; kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 # Boot with $1 (kvm or tcg) for at most $2 seconds; 1 when the guest's test never started
 # within $3 seconds (a nested KVM that stops in the firmware).
 boot() {
   rm -f "$WORK/share/results" "$WORK/share/console.txt"
   # Under emulation a plain x86-64-v2 CPU (Node needs SSE4.2; QEMU's "max" crashed Node here once).
   local cpu=Nehalem; [ "$1" = kvm ] && cpu=host
-  qemu-system-x86_64 -accel "$1" -cpu "$cpu" -smp 2 -m 6144 -nographic -nodefaults -serial "file:$WORK/serial.txt" -no-reboot \
+  # In a group of its own, whose shell says an abort (as of a KVM that cannot run this CPU
+  # model) into qemu.txt rather than here.
+  { qemu-system-x86_64 -accel "$1" -cpu "$cpu" -smp 2 -m 6144 -nographic -nodefaults -serial "file:$WORK/serial.txt" -no-reboot \
     -kernel "$KERNEL" -initrd "$INITRD" -append "root=/dev/vda rw console=ttyS0 quiet" \
     -drive "file=$WORK/vm.img,format=raw,if=virtio" \
     -virtfs "local,path=$REPO,mount_tag=kiln,security_model=none,readonly=on" \
     -virtfs "local,path=$WORK/share,mount_tag=share,security_model=none" \
-    -nic none > "$WORK/qemu.txt" 2>&1 &
+    -nic none; } > "$WORK/qemu.txt" 2>&1 &
   local pid=$! waited=0
   while kill -0 "$pid" 2>/dev/null; do
-    if [ ! -e "$WORK/share/console.txt" ] && [ "$waited" -ge "$3" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; return 1; fi
-    if [ "$waited" -ge "$2" ]; then kill "$pid"; wait "$pid" 2>/dev/null || true; return 0; fi
+    if [ ! -e "$WORK/share/console.txt" ] && [ "$waited" -ge "$3" ]; then stop_vm "$pid"; return 1; fi
+    if [ "$waited" -ge "$2" ]; then stop_vm "$pid"; return 0; fi
     sleep 2; waited=$((waited + 2))
   done
-  # (A QEMU that aborts, as one whose KVM cannot run this CPU model does, is not bash's to report.)
   wait "$pid" 2>/dev/null || true
   [ -e "$WORK/share/console.txt" ]
 }
@@ -143,7 +146,7 @@ start=$(date +%s)
 ACCEL=${KILN_VM_ACCEL:-}
 if [ "$ACCEL" != tcg ] && [ -w /dev/kvm ] && boot kvm 1200 120; then ACCEL=kvm; else ACCEL=tcg; fi
 if [ "$ACCEL" = tcg ]; then
-  say "booting the VM under QEMU's emulation$( [ -w /dev/kvm ] && echo " (KVM did not run it: $(tail -1 "$WORK/qemu.txt" 2>/dev/null | cut -c1-120))")"
+  say "booting the VM under QEMU's emulation$( [ -w /dev/kvm ] && echo " (KVM did not run it: $(grep -m1 '^qemu-system' "$WORK/qemu.txt" 2>/dev/null | cut -c1-120))")"
   boot tcg 2400 600 || true
 fi
 took=$(( $(date +%s) - start ))
