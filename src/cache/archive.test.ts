@@ -4,7 +4,8 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, utimes, w
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { archiveFailedHint, buildManifest, compressionFlagFor, canonicalManifest, manifestHash, notADirectoryMembers, packDir, smallTar, unpackArchive } from './archive.ts';
+import { archiveFailedHint, buildManifest, compressionFlagFor, canonicalManifest, manifestHash, notADirectoryMembers, packDir, unpackArchive } from './archive.ts';
+import { smallTar } from './small-tar.ts';
 import { sha256 } from '../lib/hash.ts';
 import { KilnError } from '../errors.ts';
 

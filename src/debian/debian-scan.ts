@@ -25,9 +25,9 @@ import type { Diagnostic, InvalidPackage, PackageSpec } from '../plan/spec.ts';
 import { forgetChoices } from './binary-closure.ts';
 import { debianExtras, type DebianOptions, type DebianSuite } from './debian-spec.ts';
 import type { SuiteRelease } from './indexes.ts';
-import { fetchIndexes, otherSources, type InputOrigin } from './suite-indexes.ts';
-import { DEFAULT_COMPONENTS, hasComponent, layeredSources, type LayeredSources } from './components.ts';
-import { isKilnError, KilnError } from '../errors.ts';
+import { fetchIndexes, type InputOrigin } from './suite-indexes.ts';
+import { DEFAULT_COMPONENTS, layeredSources, type LayeredSources } from './components.ts';
+import { notInComponents } from './components-hint.ts';
 import type { ExtraRepository, ExtraRepositoryUsed } from './extra-repos.ts';
 import { check, discardedMs, type Checking } from './dose-check.ts';
 import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
@@ -275,7 +275,7 @@ async function pickSources(s: Scan, sources: LayeredSources | undefined): Promis
       try {
         p = selectSource(sources, want, req, s.universes.get(s.primary));
       } catch (e) {
-        await notInComponents(s, sources, want, e);
+        await notInComponents(s.req, s.release, sources, want, e);
       }
       if (p !== undefined) picked.push(p);
       if (s.early !== undefined && ++i % CHUNK === 0) await breathe();
@@ -287,39 +287,6 @@ async function pickSources(s: Scan, sources: LayeredSources | undefined): Promis
     else picked.push(local);
   }
   return { picked, badDscs };
-}
-
-/**
- * A source in none of the run's components: when another component of the suite has it
- * (contrib, non-free…), the error says which, and how to add it; else the error as it is.
- */
-async function notInComponents(s: Scan, sources: LayeredSources, want: string, e: unknown): Promise<never> {
-  const name = want.split('=')[0]!;
-  if (!isKilnError(e) || e.code !== 'source-not-found' || sources.componentOf(name) !== undefined || !e.message.startsWith('no source package ')) throw e;
-  const { req, release } = s;
-  const others = release.release.components.map((c) => c.split('/').pop()!).filter((c) => !sources.components.some((x) => hasComponent([c], x)));
-  let lookedInAll = true;
-  for (const component of others) {
-    // Only to say where it is: a component whose Sources cannot be read is passed over (not when cancelled).
-    const path = await otherSources(req, release, component).catch((err: unknown) => {
-      if (req.signal?.aborted === true) throw err;
-      return undefined;
-    });
-    if (path === undefined) {
-      lookedInAll = false;
-      continue;
-    }
-    const index = lazySources(await readFile(path, 'utf8'), `${release.url} (${component} Sources)`);
-    if (index.raw(name).length === 0) continue;
-    const list = [...sources.components, component];
-    const where = req.origin?.components?.code === 'config-invalid' ? `components = [${list.map((c) => `"${c}"`).join(', ')}] in debian.toml` : `--components ${list.join(',')}`;
-    throw new KilnError('source-not-found', e.message, { hint: `${name} is in ${req.suite} ${component}, which this run does not read: add it, ${where}` });
-  }
-  // In no other component either (and no near name, which the hint would say first): the name is wrong.
-  if (lookedInAll && others.length > 0 && e.hint?.startsWith('searched ') === true) {
-    throw new KilnError('source-not-found', e.message, { hint: `searched ${sources.components.join(', ')}, and no other component of ${req.suite} (${others.join(', ')}) has it either: check the name; \`apt-cache showsrc ${name}\` on a ${req.suite} machine lists it if it exists` });
-  }
-  throw e;
 }
 
 /**
