@@ -95,6 +95,8 @@ test('historyText: a header row, aligned columns, the why and the cause apart, a
 test('a build --retry made on a later attempt says so in status (packageNote) and history; a job cut off by its kiln\'s death shows how long it ran at least', () => {
   const warnings = ['retry: built on attempt 2, after attempt 1: the build script exited with status 1'];
   assert.equal(packageNote({ state: 'built', cause: null, why: 'new', warnings }), 'why: new; built on attempt 2 (attempt 1 failed: the build script exited with status 1)');
+  assert.equal(packageNote({ state: 'built', cause: null, why: 'new', restricted: 'no redistribution' }), 'why: new; restricted: no redistribution');
+  assert.equal(packageNote({ state: 'up-to-date', cause: null, why: null, restricted: 'no redistribution' }), 'restricted: no redistribution');
   assert.equal(packageNote({ state: 'built', cause: null, why: null, warnings }), 'built on attempt 2 (attempt 1 failed: the build script exited with status 1)');
   const job = (over: Partial<JobRecord>): JobRecord => ({
     runId: 'r1', jobId: 'p@amd64', attempt: 1, name: 'p', version: '1.0', arch: 'amd64', state: 'built', key: null, why: { kind: 'new' }, cause: null,

@@ -99,13 +99,16 @@ const AT_LEAST = '≥';
  * cancelled package would read as why it was cancelled), and the attempt --retry built it
  * on; else nothing.
  */
-export function packageNote(p: Pick<ReportPackage, 'state' | 'cause' | 'why' | 'whyText' | 'worker' | 'warnings'>, cwd = process.cwd()): string {
+export function packageNote(p: Pick<ReportPackage, 'state' | 'cause' | 'why' | 'whyText' | 'worker' | 'warnings' | 'restricted'>, cwd = process.cwd()): string {
   if (p.cause !== null) return `${causeForTerminal(p.cause, '      ', cwd)}${p.worker === undefined ? '' : ` (worker ${p.worker})`}`;
-  if (p.state !== 'built') return '';
+  // Never published nor served (recipe key `restricted`): said wherever its state is.
+  const restricted = p.restricted === undefined ? [] : [`restricted: ${p.restricted}`];
+  if (p.state !== 'built') return restricted.join('');
   const retry = retryOf(p.state, p);
   const notes = [
     ...(p.why === null ? [] : [`why: ${p.whyText ?? p.why}${p.worker === undefined ? '' : `, worker ${p.worker}`}`]),
     ...(retry === undefined ? [] : [retryText(retry)]),
+    ...restricted,
   ];
   return notes.join('; ');
 }

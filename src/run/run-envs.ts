@@ -97,7 +97,9 @@ export async function resolveRunEnvs(options: {
   if (choice.backend === 'host') {
     if (options.lease) refuseSpacedWorkspaces(options.stateDir);
     const id = hostEnvId();
-    const notes = [choice.note, hostNote(options)].filter((n) => n !== undefined);
+    // kiln plan builds nothing: it says what a build would refuse.
+    const spaced = !options.lease && /\s/.test(options.stateDir) ? `the state directory ${JSON.stringify(options.stateDir)} holds a space: kiln build refuses it on the host sandbox ($CPPFLAGS and $LDFLAGS would split its paths); use another --state, or an env` : undefined;
+    const notes = [choice.note, hostNote(options), spaced].filter((n) => n !== undefined);
     return { backend: hostBackend, note: notes.length === 0 ? undefined : notes.join('\n'), envFor: () => undefined, envIdFor: () => id, release: async () => {} };
   }
   const chroot = choice.backend === 'chroot' ? await import('../sandbox/chroot/chroot-backend.ts') : undefined;

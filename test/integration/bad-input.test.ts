@@ -194,12 +194,13 @@ test('kiln repo: a broken .udeb is named as one (alone or in a folder); a --repo
   assert.match(noSuite.stderr, /has no suite "trixie"\n {2}hint: its suites: bookworm/);
 });
 
-test('a host-sandbox build with a state directory whose path holds a space is refused before anything runs ($CPPFLAGS and $LDFLAGS would split); kiln plan is fine', async () => {
+test('a host-sandbox build with a state directory whose path holds a space is refused before anything runs ($CPPFLAGS and $LDFLAGS would split); kiln plan says so', async () => {
   await using dir = await tmpDir();
   const state = join(dir.path, 'my state');
   const t = await tree(join(dir.path, 't'));
   const plan = await runKiln(['plan', '--tree', t, '--state', state, '--sandbox', 'host']);
   assert.equal(plan.code, 0, explain(plan));
+  assert.match(plan.stderr, /the state directory ".*my state" holds a space: kiln build refuses it on the host sandbox/, explain(plan));
   const r = await runKiln(['build', '--tree', t, '--state', state, '--sandbox', 'host'], { timeoutMs: 60_000 });
   assert.equal(r.code, 2, explain(r));
   assert.match(r.stderr, /error \[path-unusable\]: the state directory ".*my state" holds a space: builds on the host sandbox get their workspace paths \(under it\) in \$CPPFLAGS and \$LDFLAGS/);
