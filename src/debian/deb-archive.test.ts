@@ -42,3 +42,32 @@ test('a -dbgsym package: the hint says Debian keeps those in its separate debug 
     (e: unknown) => e instanceof KilnError && /--suite/.test(e.hint ?? ''),
   );
 });
+
+test('createArchive: the run\'s components are looked in, in order: a contrib package is found there, one in none is said missing from all', async () => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { createArchive } = await import('./deb-archive.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-archive-'));
+  try {
+    const stanza = (name: string, component: string): string => `Package: ${name}\nVersion: 1.0-1\nArchitecture: amd64\nFilename: pool/${component}/${name[0]}/${name}/${name}_1.0-1_amd64.deb\nSize: 10\nSHA256: ${'cd'.repeat(32)}\n\n`;
+    writeFileSync(join(dir, 'main'), stanza('hello', 'main'));
+    writeFileSync(join(dir, 'contrib'), stanza('b43-fwcutter', 'contrib'));
+    const release = { mirror: 'http://mirror.invalid/debian', suite: 'bookworm', url: 'http://mirror.invalid/debian/dists/bookworm' };
+    const indexes = {
+      release: async () => release,
+      packages: async (_rel: unknown, _arch: string, o: { component?: string } = {}) => join(dir, o.component ?? 'main'),
+    } as never;
+    const archive = createArchive({ cacheDir: dir, downloads: {} as never, mirror: release.mirror, suite: 'bookworm', components: ['main', 'contrib'], indexes });
+    const found = await archive.find({ package: 'b43-fwcutter', version: '1.0-1', architecture: 'amd64' }, 'amd64');
+    assert.equal(found.url, 'http://mirror.invalid/debian/pool/contrib/b/b43-fwcutter/b43-fwcutter_1.0-1_amd64.deb');
+    assert.equal(found.index, 'bookworm contrib/binary-amd64');
+    assert.equal((await archive.find({ package: 'hello', version: '1.0-1', architecture: 'amd64' }, 'amd64')).index, 'bookworm main/binary-amd64');
+    await assert.rejects(archive.find({ package: 'nowhere', version: '1', architecture: 'amd64' }, 'amd64'), (e: unknown) => e instanceof KilnError && e.code === 'not-in-archive' && e.message.includes('bookworm main, contrib/binary-amd64'));
+    // The default is main alone: the contrib package is not found.
+    const mainOnly = createArchive({ cacheDir: dir, downloads: {} as never, mirror: release.mirror, suite: 'bookworm', indexes });
+    await assert.rejects(mainOnly.find({ package: 'b43-fwcutter', version: '1.0-1', architecture: 'amd64' }, 'amd64'), (e: unknown) => e instanceof KilnError && e.code === 'not-in-archive');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

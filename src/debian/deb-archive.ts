@@ -65,7 +65,9 @@ export interface ArchiveOptions {
   /** Mirror base url (the directory holding dists/ and pool/). */
   readonly mirror: string;
   readonly suite: string;
+  /** Looked in, in this order (a run's --components); default main. `component`: one. */
   readonly component?: string;
+  readonly components?: readonly string[];
   readonly keyring?: string;
   /** false: the Release is taken past its Valid-Until (a snapshot mirror). */
   readonly checkValidUntil?: false;
@@ -80,7 +82,7 @@ export interface Archive {
 }
 
 export function createArchive(options: ArchiveOptions): Archive {
-  const component = options.component ?? 'main';
+  const components = options.components ?? [options.component ?? 'main'];
   const indexes = options.indexes ?? createIndexes({
     cacheDir: options.cacheDir,
     downloads: options.downloads,
@@ -89,17 +91,18 @@ export function createArchive(options: ArchiveOptions): Archive {
   });
   const mirror = options.mirror.replace(/\/+$/, '');
   let release: Promise<SuiteRelease> | undefined;
-  const universes = new Map<string, Promise<BinaryUniverse>>();
+  const universes = new Map<string, Promise<BinaryUniverse[]>>();
 
-  const universe = (arch: string, signal: AbortSignal | undefined): Promise<BinaryUniverse> => {
+  /** Each component's Packages of `arch`, in the order they are looked in. */
+  const universe = (arch: string, signal: AbortSignal | undefined): Promise<BinaryUniverse[]> => {
     let u = universes.get(arch);
     if (u === undefined) {
       const o = signal === undefined ? {} : { signal };
       release ??= indexes.release(mirror, options.suite, o);
-      u = release.then(async (rel) => {
+      u = release.then((rel) => Promise.all(components.map(async (component) => {
         const path = await indexes.packages(rel, arch, { component, ...o });
         return lazyPackages(await readFile(path, 'utf8'), `${rel.url} ${component}/binary-${arch}/Packages`);
-      });
+      })));
       u.catch(() => universes.delete(arch));
       universes.set(arch, u);
     }
@@ -108,8 +111,10 @@ export function createArchive(options: ArchiveOptions): Archive {
 
   return {
     async find(want, indexArch, o = {}) {
-      const u = await universe(indexArch, o.signal);
-      return pickArchiveBinary(u.versions(want.package), want, { index: `${options.suite} ${component}/binary-${indexArch}`, mirror });
+      const us = await universe(indexArch, o.signal);
+      // The first component that has the package (a package lives in one).
+      const i = Math.max(0, us.findIndex((u) => u.versions(want.package).length > 0));
+      return pickArchiveBinary(us[i]!.versions(want.package), want, { index: `${options.suite} ${us.length === 1 || us.every((u) => u.versions(want.package).length === 0) ? components.join(', ') : components[i]}/binary-${indexArch}`, mirror });
     },
     async fetch(binary, o = {}) {
       const path = await options.downloads.fetch(binary.url, binary.sha256, o);

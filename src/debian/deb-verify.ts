@@ -38,6 +38,8 @@ export interface VerifyOptions {
   readonly mirror: string;
   readonly suite: string;
   readonly component?: string;
+  /** The components to look in, in order (a run's --components); default main. */
+  readonly components?: readonly string[];
   /** The Packages index to look `Architecture: all` packages up in. */
   readonly allArch: string;
   readonly keyring?: string;
@@ -57,6 +59,7 @@ export async function verifyDebs(debs: readonly string[], options: VerifyOptions
     mirror: options.mirror,
     suite: options.suite,
     ...(options.component === undefined ? {} : { component: options.component }),
+    ...(options.components === undefined ? {} : { components: options.components }),
     ...(options.keyring === undefined ? {} : { keyring: options.keyring }),
     ...(options.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
   });

@@ -63,7 +63,7 @@ export async function finishDebianRun(f: DebianFinish): Promise<{ state: Exclude
     logOf: (id) => logPathOf(join(state.logs, runId), id),
     sources: f.downloads,
     ...(req.repoDir === undefined ? {} : { repoDir: req.repoDir }),
-    ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, ...(debian.suite.keyring === undefined ? {} : { keyring: debian.suite.keyring }), ...(debian.suite.checkValidUntil === false ? { checkValidUntil: false as const } : {}), cacheDir: state.cache, downloads: f.downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch() } } : {}),
+    ...(req.debian?.verify === true ? { verify: { mirror: debian.suite.mirror, ...(debian.suite.keyring === undefined ? {} : { keyring: debian.suite.keyring }), ...(debian.suite.checkValidUntil === false ? { checkValidUntil: false as const } : {}), cacheDir: state.cache, downloads: f.downloads, allArch: prepared.archs.find((a) => a !== 'all') ?? hostArch(), ...(debian.suite.components === undefined ? {} : { components: debian.suite.components }) } } : {}),
     ...(req.debian?.lintian === true ? { lintian: true } : {}),
     ...(req.debian?.out === undefined ? {} : { outDir: req.debian.out }),
   }).catch((e: unknown) => {

@@ -36,7 +36,7 @@ export interface PublishDebianOptions {
   /** --lintian: lintian over each built job's .changes (debian/lintian.ts). */
   readonly lintian?: boolean;
   /** --verify: compare each .deb with the archive's binary of the same version. */
-  readonly verify?: { readonly mirror: string; readonly keyring?: string; readonly checkValidUntil?: false; readonly cacheDir: string; readonly downloads: Downloads; readonly allArch: string };
+  readonly verify?: { readonly mirror: string; readonly keyring?: string; readonly checkValidUntil?: false; readonly cacheDir: string; readonly downloads: Downloads; readonly allArch: string; readonly components?: readonly string[] };
   /** The downloads cache: the sources of the published binaries are published beside them (publish-sources.ts). */
   readonly sources?: SourceFiles;
   /** --out DIR: each job's .changes, .buildinfo and .debs are copied there (publish/debian-out.ts). */
@@ -156,7 +156,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
       const { checked, skipped } = debsToVerify(debs);
       o.note(`verifying ${checked.length} .deb(s) against ${suiteName} in the archive${skipped.length === 0 ? '' : ` (not ${skipped.length} -dbgsym: Debian keeps those in its separate debug archive)`}`);
       const results = await verifyDebs(checked, {
-        cacheDir: o.verify.cacheDir, downloads: o.verify.downloads, mirror: o.verify.mirror, ...(o.verify.keyring === undefined ? {} : { keyring: o.verify.keyring }), ...(o.verify.checkValidUntil === false ? { checkValidUntil: false as const } : {}), suite: suiteName, allArch: o.verify.allArch,
+        cacheDir: o.verify.cacheDir, downloads: o.verify.downloads, mirror: o.verify.mirror, ...(o.verify.keyring === undefined ? {} : { keyring: o.verify.keyring }), ...(o.verify.checkValidUntil === false ? { checkValidUntil: false as const } : {}), suite: suiteName, allArch: o.verify.allArch, ...(o.verify.components === undefined ? {} : { components: o.verify.components }),
         ...(o.signal === undefined ? {} : { signal: o.signal }),
       });
       for (const r of results) {
