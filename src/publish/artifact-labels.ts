@@ -17,6 +17,11 @@ export interface ArtifactLabels {
 const seen = new Map<string, ArtifactLabels>();
 const MAX_REMEMBERED = 100_000;
 
+/** Why an artifact may not be published or handed out (its meta.json's `restricted`), or undefined when it may. */
+export function restrictionOf(meta: { readonly restricted?: unknown }): string | undefined {
+  return typeof meta.restricted === 'string' ? meta.restricted : undefined;
+}
+
 /**
  * The labels of the artifact at `artifact` (its archive, or its entry's folder when it
  * installed nothing, as the records hold it); {} when its meta.json cannot be read (cache
@@ -33,7 +38,8 @@ export function artifactLabels(artifact: string): ArtifactLabels {
     return {}; // not remembered: the entry may be stored again
   }
   const text = (k: string): Record<string, string> => (typeof meta[k] === 'string' ? { [k]: meta[k] } : {});
-  const labels: ArtifactLabels = { ...text('summary'), ...text('license'), ...text('restricted') };
+  const restricted = restrictionOf(meta);
+  const labels: ArtifactLabels = { ...text('summary'), ...text('license'), ...(restricted === undefined ? {} : { restricted }) };
   // A daemon reports runs for months: what it remembers stays bounded.
   if (seen.size >= MAX_REMEMBERED) seen.clear();
   seen.set(artifact, labels);

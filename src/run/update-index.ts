@@ -12,6 +12,7 @@ import { artifactPath, type ArtifactStore } from '../cache/artifact-types.ts';
 import { withLock } from '../cache/lock.ts';
 import type { JobState } from '../plan/job.ts';
 import type { Plan } from '../plan/plan.ts';
+import { restrictionOf } from '../publish/artifact-labels.ts';
 import { writePackageIndex, type PackageIndexEntry } from '../publish/package-index.ts';
 import { FILES_DIR, syncPackageFiles } from '../publish/package-files.ts';
 import { signedIndexPath, trySignPackageIndex } from '../publish/package-index-sign.ts';
@@ -79,8 +80,8 @@ async function mergeInto(
     if (meta === undefined) continue;
     // Restricted (recipe key `restricted`, pkgsrc's RESTRICTED): built and kept in the cache,
     // never published. An entry an earlier build of it left (before the recipe said so) goes,
-    // and its packages/All file with it.
-    if (restrictionOf(n.spec, meta) !== undefined) {
+    // and its packages/All file with it. Its recipe's mark now, or its artifact's.
+    if ((n.spec?.restricted ?? restrictionOf(meta)) !== undefined) {
       if (entries.delete(`${meta.name}@${meta.arch}`)) changed = true;
       continue;
     }
@@ -117,11 +118,6 @@ async function mergeInto(
   await mkdir(dirname(indexPath), { recursive: true });
   await writePackageIndex(indexPath, withFiles(indexPath, [...entries.values()]));
   return true;
-}
-
-/** Why the package of a node may not be published: its recipe's `restricted` now, or its artifact's meta.json. */
-export function restrictionOf(spec: { readonly restricted?: string } | undefined, meta: { readonly restricted?: unknown }): string | undefined {
-  return spec?.restricted ?? stringOf(meta.restricted);
 }
 
 function stringOf(v: unknown): string | undefined {

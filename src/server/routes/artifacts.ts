@@ -17,15 +17,11 @@ import { Readable } from 'node:stream';
 import { createArtifactStore } from '../../cache/artifacts.ts';
 import { ARCHIVE } from '../../cache/artifact-types.ts';
 import { KilnError } from '../../errors.ts';
+import { restrictionOf } from '../../publish/artifact-labels.ts';
 import { signingKeyPaths } from '../../publish/signing-paths.ts';
 import type { ServerEnv } from '../auth.ts';
 import type { ServerContext } from '../context.ts';
 import { ArtifactKeyParam, ErrorSchema } from '../schemas.ts';
-
-/** Why an artifact may not be handed out (its meta.json's `restricted`), or undefined when it may. */
-export function restrictionOf(meta: { readonly restricted?: unknown }): string | undefined {
-  return typeof meta.restricted === 'string' ? meta.restricted : undefined;
-}
 
 /**
  * Why the entry an artifact's archive lies in may not be handed out (its meta.json beside
