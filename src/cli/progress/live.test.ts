@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyEvent, emptyModel, markStopping, type ProgressModel } from './progress-model.ts';
 import { EventEmitter } from 'node:events';
-import { fitLine, fitMiddle, frameText, headerLine, liveRenderer, terminalHeight, terminalWidth } from './live.ts';
+import { fitLine, frameText, headerLine, liveRenderer, terminalHeight, terminalWidth } from './live.ts';
 
 const T0 = Date.UTC(2026, 10, 21, 12, 0, 0);
 
@@ -28,12 +28,12 @@ test('terminalWidth: a terminal that reports 0 or no columns is drawn 80 wide', 
   }
 });
 
-test('fitMiddle cuts in the middle, keeping the end that tells ids apart', () => {
-  assert.equal(fitMiddle('sleeper-package-number-10@amd64', 31), 'sleeper-package-number-10@amd64');
-  assert.equal(fitMiddle('sleeper-package-number-10@amd64', 15), 'sleeper…0@amd64');
-  assert.notEqual(fitMiddle('sleeper-package-number-10@amd64', 15), fitMiddle('sleeper-package-number-11@amd64', 15));
-  assert.equal([...fitMiddle('sleeper-package-number-10@amd64', 15)].length, 15);
-  assert.equal(fitMiddle('abc', 1), 'a');
+test('fitLine(…, "middle") cuts in the middle, keeping the end that tells ids apart', () => {
+  assert.equal(fitLine('sleeper-package-number-10@amd64', 31, 'middle'), 'sleeper-package-number-10@amd64');
+  assert.equal(fitLine('sleeper-package-number-10@amd64', 15, 'middle'), 'sleeper…0@amd64');
+  assert.notEqual(fitLine('sleeper-package-number-10@amd64', 15, 'middle'), fitLine('sleeper-package-number-11@amd64', 15, 'middle'));
+  assert.equal([...fitLine('sleeper-package-number-10@amd64', 15, 'middle')].length, 15);
+  assert.equal(fitLine('abc', 1, 'middle'), 'a');
 });
 
 test('fitLine cuts with an ellipsis, counting characters (not bytes)', () => {

@@ -60,20 +60,15 @@ const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', 
 /** Narrowest a job's id is cut to before its phase and time go instead. */
 const MIN_ID = 8;
 
-/** `text` cut to `width` characters, with `…` where it was cut. */
-export function fitLine(text: string, width: number): string {
+/**
+ * `text` cut to `width` characters, with `…` where it was cut: at its end, or in its middle
+ * (`middle`: what tells job ids apart is often at their end, `-2@amd64`).
+ */
+export function fitLine(text: string, width: number, at: 'end' | 'middle' = 'end'): string {
   const chars = [...text];
   if (chars.length <= width) return text;
   if (width <= 1) return chars.slice(0, Math.max(0, width)).join('');
-  return `${chars.slice(0, width - 1).join('')}…`;
-}
-
-/** `text` cut to `width` characters in its middle, with `…` there: what tells ids apart is often at their end (`-2@amd64`). */
-export function fitMiddle(text: string, width: number): string {
-  const chars = [...text];
-  if (chars.length <= width) return text;
-  if (width <= 1) return chars.slice(0, Math.max(0, width)).join('');
-  const head = Math.ceil((width - 1) / 2);
+  const head = at === 'end' ? width - 1 : Math.ceil((width - 1) / 2);
   return `${chars.slice(0, head).join('')}…${chars.slice(chars.length - (width - 1 - head)).join('')}`;
 }
 
@@ -131,7 +126,7 @@ export function frameText(m: ProgressModel, now: number, columns: number, rows: 
   // The ids padded to the longest shown, and cut when that leaves no room for the phase and time.
   const idWidth = Math.min(longest, Math.max(MIN_ID, width - 1 - longestTail));
   const jobLines = shown.map((r, i) => {
-    const id = fitMiddle(r.jobId, idWidth);
+    const id = fitLine(r.jobId, idWidth, 'middle');
     return `  ${fitLine(`${id}${' '.repeat(Math.max(0, idWidth - [...id].length))} ${tails[i]}`, width)}`;
   });
   if (more > 0 && room > 0) jobLines.push(`  ${fitLine(`… and ${more} more running`, width)}`);
