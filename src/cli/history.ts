@@ -78,7 +78,8 @@ export function historyText(rows: readonly JobRecord[], cwd = process.cwd()): st
   // The last column: the cause, or for a build --retry made on a later attempt, which and why.
   const notes = rows.map((r) => (r.cause !== null ? causeForTerminal(r.cause, '      ', cwd) : r.state === 'built' && r.retry !== undefined ? retryText(r.retry) : ''));
   return [
-    line(COLUMNS.map(([head]) => head), notes.some((n) => n !== '') ? 'CAUSE' : ''),
+    // CAUSE when a row has one; NOTE when the column only says which attempt built a package.
+    line(COLUMNS.map(([head]) => head), rows.some((r) => r.cause !== null) ? 'CAUSE' : notes.some((n) => n !== '') ? 'NOTE' : ''),
     ...rows.map((_, i) => line(cells[i]!, notes[i]!)),
   ].map((l) => `${l}\n`).join('');
 }

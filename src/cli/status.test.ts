@@ -111,5 +111,7 @@ test('a build --retry made on a later attempt says so in status (packageNote) an
     'r2 p@amd64 1.0 cancelled 1970-01-01T00:00:00.000Z ≥1.4s new: never built before interrupted: the kiln process (pid 7) ended while this job was running; last sign of life at 1970-01-01T00:00:01.400Z (when it stopped is not known)',
     'r1 p@amd64 1.0 built 1970-01-01T00:00:00.000Z 1.0s new: never built before built on attempt 2 (attempt 1 failed: the build script exited with status 1)',
   ]);
+  // With only attempt notes, the last column is headed NOTE, not CAUSE.
+  assert.equal(historyText([job({ retry: { attempt: 2, earlier: 'attempt 1: the build script exited with status 1' } })]).split('\n')[0]!.replace(/ +/g, ' '), 'RUN PACKAGE VERSION STATE STARTED TOOK WHY NOTE');
   assert.equal(runsText([{ id: 'r2', state: 'cancelled', startedAt: 0, endedAt: 1_400, counts: { cancelled: 1 }, interrupted: true }]), 'r2  cancelled  1970-01-01T00:00:00.000Z  ≥1.4s  1 cancelled\n');
 });
