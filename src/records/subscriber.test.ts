@@ -142,3 +142,22 @@ test('while a run it recorded goes, its sign of life is written every heartbeatM
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(aliveAt(), last, 'a finished run has no more heartbeats');
 });
+
+test("a failed heartbeat is said as the run's sign of life, not as a batch, and leaves no records unwritten (run-recorder.ts)", async (t) => {
+  const { bus, records } = setup(t);
+  const { runRecorder } = await import('../run/run-recorder.ts');
+  const notes: string[] = [];
+  bus.on((e) => { if (e.type === 'note') notes.push(e.text); });
+  // A busy database, for the heartbeat's write only.
+  records.markAlive = () => { throw new Error('database is locked'); };
+  const rec = runRecorder(bus, records, '/state');
+  t.after(() => rec.dispose());
+  bus.emit(runStarted(1));
+  rec.flush();
+  const deadline = Date.now() + 10_000;
+  while (notes.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(notes.length, 1, notes.join('\n'));
+  assert.match(notes[0]!, /a write failed \(database is locked\); the run's sign of life .* is written again at the next beat, a second later; another kiln process/);
+  assert.doesNotMatch(notes[0]!, /batch/);
+  rec.assertWritten('r1');
+});

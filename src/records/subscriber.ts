@@ -18,7 +18,8 @@ export interface RecordEventsOptions {
   /** How often a running run's sign of life is written; default 1000 ms. */
   readonly heartbeatMs?: number;
   /** Told about write failures (the bus cannot see errors from a timer); default: a process warning. */
-  readonly onError?: (error: unknown) => void;
+  /** A write failed: a batch of events (kept for the next flush), or the run's sign of life (tried again at the next beat). */
+  readonly onError?: (error: unknown, what: 'batch' | 'heartbeat') => void;
 }
 
 export interface EventRecorder {
@@ -35,7 +36,7 @@ type RecordedEvent = Exclude<KilnEvent, { type: 'job-phase' } | { type: 'note' }
 export function recordEvents(bus: EventBus, records: Records, options: RecordEventsOptions = {}): EventRecorder {
   const flushMs = options.flushMs ?? 50;
   const maxBatch = options.maxBatch ?? 500;
-  const onError = options.onError ?? ((e: unknown) => process.emitWarning(`kiln records: ${String(e)}`));
+  const onError = options.onError ?? ((e: unknown, what: 'batch' | 'heartbeat') => process.emitWarning(`kiln records (${what}): ${String(e)}`));
   let queue: RecordedEvent[] = [];
   let timer: NodeJS.Timeout | undefined;
   /** The runs it recorded the start of and not yet the end: their sign of life is written. */
@@ -46,7 +47,7 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
       records.markAlive(going, Date.now());
     } catch (err) {
       // (Busy or full: the next beat tries again; a missed one only makes a dead run's end earlier.)
-      onError(err);
+      onError(err, 'heartbeat');
     }
   }, options.heartbeatMs ?? 1000);
   heartbeat.unref();
@@ -76,7 +77,7 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
             // Some errors (I/O, full disk) make SQLite roll the whole transaction back:
             // then the batch must be retried as a whole, not committed in pieces.
             if (!records.inTransaction) throw err;
-            onError(err);
+            onError(err, 'batch');
           }
         }
         for (const [runId, list] of bulk) {
@@ -84,7 +85,7 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
             records.recordUpToDate(runId, list);
           } catch (err) {
             if (!records.inTransaction) throw err;
-            onError(err);
+            onError(err, 'batch');
           }
         }
       });
@@ -92,7 +93,7 @@ export function recordEvents(bus: EventBus, records: Records, options: RecordEve
       // BEGIN or COMMIT failed (busy past the timeout, disk full): keep the batch for the
       // next flush so the records catch up once the database is writable again.
       queue = batch.concat(queue);
-      onError(err);
+      onError(err, 'batch');
     }
   }
 

@@ -19,11 +19,14 @@ export function runRecorder(bus: EventBus, records: Records, stateRoot: string):
   const said = new Set<string>();
   let lastError: string | undefined;
   const recorder = recordEvents(bus, records, {
-    onError: (e) => {
-      lastError = e instanceof Error ? e.message : String(e);
-      if (said.has(lastError)) return;
-      said.add(lastError);
-      bus.emit({ type: 'note', at: Date.now(), text: `kiln's records (${recordsPath(stateRoot)}): a write failed (${lastError}); a batch that could not be written is tried again at the next one${recordsHint(lastError)}` });
+    onError: (e, what) => {
+      const message = e instanceof Error ? e.message : String(e);
+      // (A heartbeat's failure is said, but does not stand for records left unwritten.)
+      if (what === 'batch') lastError = message;
+      if (said.has(`${what}\0${message}`)) return;
+      said.add(`${what}\0${message}`);
+      const retried = what === 'batch' ? 'a batch that could not be written is tried again at the next one' : "the run's sign of life (what `kiln status` shows for a run whose kiln died) is written again at the next beat, a second later";
+      bus.emit({ type: 'note', at: Date.now(), text: `kiln's records (${recordsPath(stateRoot)}): a write failed (${message}); ${retried}${recordsHint(message)}` });
     },
   });
   return {
