@@ -16,6 +16,7 @@ import { criticalPath, lowerBound, simulate, type ForecastJob } from '../schedul
 import { hostArch, machineCapacity } from '../run/host-env.ts';
 import { durationModel } from '../schedule/arch-estimate.ts';
 import { emulatedBy } from '../run/run-envs.ts';
+import { buildModeMark, buildModesOf } from '../run/build-mode.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { Records } from '../records/records.ts';
 import { causeForTerminal } from '../publish/report-diagnostics.ts';
@@ -89,6 +90,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
     if (opts.forecast !== undefined) checkBoostFlag(opts.boost, p.plan.nodes);
     const boost = [...(p.config.priorityBoost ?? []), ...(opts.boost ?? [])];
     const emulated = emulatedBy(p.envs, new Set(p.plan.nodes.filter((n) => n.spec?.debian !== undefined).map((n) => n.arch)), hostArch());
+    // How each job for a foreign arch would build (cross, under QEMU, by its recipe's script); a native one is absent.
+    const modes = buildModesOf(p.plan.nodes, { envs: p.envs, hostArch: hostArch() });
     // --binnmu auto: the version each package to build would get (auto-binnmu.ts); a package
     // whose dependencies rebuild gets its final key then, so its number is told as of now.
     const suiteName = p.scan.debian?.suite.suite;
@@ -115,6 +118,8 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         ...withCategory(n.spec?.category ?? invalidCategory.get(n.name)),
         version: n.version,
         arch: n.arch,
+        // Not native: cross (kiln cross-builds it), emulated (QEMU) or recipe-cross (src/run/build-mode.ts).
+        ...(modes.has(n.id) ? { buildMode: modes.get(n.id) } : {}),
         state: n.state,
         why: n.why ?? null,
         reason: n.broken ?? null,
@@ -168,7 +173,12 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           out.push(`  with the extra repository ${x.uri} ${x.suite} ${x.components.join(' ')}${x.notAutomatic ? ' (NotAutomatic)' : ''}: ${added || 'nothing'} merged into the index`);
         }
       }
-      const width = Math.min(40, Math.max(8, ...p.plan.nodes.map((n) => n.id.length)));
+      // The job, with how it builds when not natively: `hello@arm64 (cross)`, `zlib@riscv64 (QEMU)`.
+      const label = (n: (typeof p.plan.nodes)[number]): string => {
+        const mark = buildModeMark(modes.get(n.id));
+        return mark === undefined ? n.id : `${n.id} (${mark})`;
+      };
+      const width = Math.min(40, Math.max(8, ...p.plan.nodes.map((n) => label(n).length)));
       for (const n of p.plan.nodes) {
         let detail = '';
         if (n.state === 'to-build') {
@@ -179,7 +189,7 @@ export function registerPlan(program: Command, ctx: CliContext): void {
         else if (binnmuOf(n) !== undefined) detail = `the binNMU ${binnmuOf(n)!}`;
         const values = n.spec?.optionValues;
         if (values !== undefined && n.state !== 'broken') detail += `${detail === '' ? '' : '; '}options: ${Object.keys(values).map((k) => `${k} ${values[k] ? 'on' : 'off'}`).join(', ')}`;
-        out.push(`  ${n.state.padEnd(10)}  ${n.id.padEnd(width)}  ${n.version.padEnd(10)}  ${detail}`.trimEnd());
+        out.push(`  ${n.state.padEnd(10)}  ${label(n).padEnd(width)}  ${n.version.padEnd(10)}  ${detail}`.trimEnd());
       }
       const broke = p.scan.debian?.cyclesBroken ?? [];
       if (broke.length > 0) {

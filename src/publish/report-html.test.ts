@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ReportPackage, RunReport } from './report.ts';
-import { esc, formatMs, packageCount, renderReportHtml } from './report-html.ts';
+import { buildModeCount, esc, formatMs, packageCount, renderReportHtml } from './report-html.ts';
 
 const pkg = (name: string, state: ReportPackage['state'], extra: Partial<ReportPackage> = {}): ReportPackage => ({
   name, version: '1.0', arch: 'amd64', state, why: null, cause: null, durationMs: null, log: null, artifact: null, ...extra,
@@ -196,4 +196,25 @@ test('the table of all packages links every package\'s log (a built one\'s too) 
   assert.match(table, /aaa-built<\/td>.*<td><a href="\.\.\/\.\.\/logs\/r\/aaa\.log\?x=&#60;1&#62;">log<\/a><\/td>/);
   assert.match(table, /bbb-uptodate<\/td>.*<td><\/td><td><\/td><\/tr>/, 'none for a package without a log');
   assert.doesNotMatch(renderReportHtml(withLogs, { logTail: () => [] }).slice(html.indexOf('<table id="pkgs">')), /<a href/, 'no link without logHref');
+});
+
+test('how a package was built when not natively: a mark by its arch (table and failure), the built ones counted in the summary', () => {
+  const modes: RunReport = {
+    ...report,
+    packages: [
+      pkg('native', 'built', { durationMs: 5 }),
+      pkg('xlib', 'built', { arch: 'arm64', buildMode: 'cross', durationMs: 5 }),
+      pkg('ylib', 'built', { arch: 'arm64', buildMode: 'cross', durationMs: 5 }),
+      pkg('tool', 'built', { arch: 'riscv64', buildMode: 'recipe-cross', durationMs: 5 }),
+      pkg('zlib', 'failed', { arch: 'riscv64', buildMode: 'emulated', cause: 'build exited with status 2', reason: 'exit-status', durationMs: 5 }),
+    ],
+  };
+  const html = renderReportHtml(modes, { logTail });
+  assert.match(html, /<td>tool<\/td><td>1\.0<\/td><td>riscv64 <span class="mode" title="[^"]*\$KILN_ARCH[^"]*">\(cross by recipe\)<\/span><\/td>/);
+  assert.match(html, /<h3><b>zlib<\/b> 1\.0 <span class="arch">riscv64 <span class="mode" [^>]*>\(QEMU\)<\/span><\/span>/, 'the failure says it too');
+  assert.match(html, /<td>native<\/td><td>1\.0<\/td><td>amd64<\/td>/);
+  // Only the built ones are counted (the failed zlib is not).
+  assert.match(html, / · 5 packages · 2 cross-built \(nocheck: their tests did not run\) · 1 built by its recipe&#39;s script on another arch<\/p>/, 'escaped as the page escapes');
+  assert.deepEqual(buildModeCount([pkg('a', 'built', { buildMode: 'emulated' }), pkg('b', 'built', { buildMode: 'recipe-cross' }), pkg('c', 'built', { buildMode: 'recipe-cross' })]), ['1 built under QEMU emulation', "2 built by their recipes' scripts on another arch"]);
+  assert.deepEqual(buildModeCount(report.packages), [], 'all native: nothing said');
 });

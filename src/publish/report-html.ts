@@ -7,6 +7,7 @@ import { jobIdOf, type JobState } from '../plan/job.ts';
 import type { AutopkgtestEntry, LintianEntry, ReportPackage, ReproducibilityEntry, RunReport } from './report.ts';
 import { problemsOf } from './report-diagnostics.ts';
 import type { FailureGroup } from './failure-triage.ts';
+import { buildModeMark } from '../run/build-mode.ts';
 
 /** States in the order the page shows them: what needs attention first. */
 export const STATE_ORDER: readonly JobState[] = ['failed', 'broken', 'skipped', 'cancelled', 'built', 'up-to-date'];
@@ -51,7 +52,7 @@ ${report.end === null ? '<meta http-equiv="refresh" content="30">\n' : ''}<title
 </head>
 <body>
 <h1>kiln run <code>${esc(report.runId)}</code></h1>
-${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === null ? ' · still running' : ` · ended ${esc(report.end)} · ${esc(formatMs(Date.parse(report.end) - Date.parse(report.start)))}`} · ${esc(packageCount(report))}</p>
+${runLine(report)}<p class="meta">started ${esc(report.start)}${report.end === null ? ' · still running' : ` · ended ${esc(report.end)} · ${esc(formatMs(Date.parse(report.end) - Date.parse(report.start)))}`} · ${esc(packageCount(report))}${buildModeCount(report.packages).map((c) => ` · ${esc(c)}`).join('')}</p>
 <ul class="counts">
 ${STATE_ORDER.map((s) => `<li class="state s-${s}${report.counts[s] === 0 ? ' zero' : ''}"><span>${s}</span> <b>${report.counts[s]}</b></li>`).join('\n')}
 </ul>
@@ -115,6 +116,34 @@ export function packageCount(report: Pick<RunReport, 'end' | 'packages' | 'runni
   if (waiting > 0) parts.push(`${waiting} waiting`);
   return parts.length === 0 ? head : `${head}: ${parts.join(', ')}`;
 }
+
+/**
+ * How many of the built packages were not built natively, by how (report.json's buildMode):
+ * `2 cross-built (nocheck: their tests did not run)`, `1 built under QEMU emulation`; [] when
+ * all were native.
+ */
+export function buildModeCount(packages: readonly Pick<ReportPackage, 'state' | 'buildMode'>[]): string[] {
+  const built = packages.filter((p) => p.state === 'built');
+  const n = (mode: ReportPackage['buildMode']): number => built.filter((p) => p.buildMode === mode).length;
+  const [cross, emulated, recipe] = [n('cross'), n('emulated'), n('recipe-cross')];
+  return [
+    cross === 0 ? '' : `${cross} cross-built (nocheck: their tests did not run)`,
+    emulated === 0 ? '' : `${emulated} built under QEMU emulation`,
+    recipe === 0 ? '' : `${recipe} built by ${recipe === 1 ? "its recipe's script" : "their recipes' scripts"} on another arch`,
+  ].filter((x) => x !== '');
+}
+
+/** An arch, with how it was built when not natively: `arm64 (cross)`, `riscv64 (QEMU)`. */
+function archHtml(p: Pick<ReportPackage, 'arch' | 'buildMode'>): string {
+  const mark = buildModeMark(p.buildMode);
+  return `${esc(p.arch)}${mark === undefined ? '' : ` <span class="mode" title="${esc(MODE_TITLE[p.buildMode!])}">(${esc(mark)})</span>`}`;
+}
+
+const MODE_TITLE: Readonly<Record<NonNullable<ReportPackage['buildMode']>, string>> = {
+  cross: 'cross-built by kiln (--cross): dpkg-buildpackage -a with the cross and nocheck profiles, so no tests ran',
+  emulated: 'built in an env of its arch under QEMU user emulation',
+  'recipe-cross': 'its recipe\'s script ran on another arch and had to cross-compile for $KILN_ARCH itself',
+};
 
 /** Skipped packages named under a failure; the rest are counted (the Skipped table lists them all). */
 const SKIPS_NAMED = 20;
@@ -244,7 +273,7 @@ function causeCell(p: ReportPackage, anchors: ReadonlyMap<string, string>): stri
 function row(p: ReportPackage, i: number, rank: number, options: RenderReportOptions): string {
   // Every package's log (a built one's too, as poudriere's logs/ pages have), a link where the page can make one.
   const log = p.log === null || options.logHref === undefined ? '' : `<a href="${esc(options.logHref(p.log))}">log</a>`;
-  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${esc(p.arch)}</td><td>${esc(p.whyText ?? p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${log}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}${p.restricted === undefined ? '' : ` <span class="restricted" title="not in the package index, not served">restricted: ${esc(p.restricted)}</span>`}</td></tr>`;
+  return `<tr data-i="${i}" data-rank="${rank}" data-ms="${p.durationMs ?? -1}"><td class="state s-${p.state}">${p.state}</td><td>${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}${esc(p.name)}</td><td>${esc(p.version)}${p.binaryVersion === undefined ? '' : ` (binNMU ${esc(p.binaryVersion)})`}</td><td>${archHtml(p)}</td><td>${esc(p.whyText ?? p.why ?? '')}${p.worker === undefined ? '' : ` (worker ${esc(p.worker)})`}</td><td class="num">${p.durationMs === null ? '' : esc(formatMs(p.durationMs))}</td><td>${log}</td><td>${p.artifact === null ? '' : `<code>${pathHtml(p.artifact)}</code>`}${p.restricted === undefined ? '' : ` <span class="restricted" title="not in the package index, not served">restricted: ${esc(p.restricted)}</span>`}</td></tr>`;
 }
 
 /** A path, escaped, that may wrap after each `/` (a full artifact path is wider than the page). */
@@ -253,7 +282,7 @@ function pathHtml(path: string): string {
 }
 
 function pkgName(p: ReportPackage): string {
-  return `${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}<b>${esc(p.name)}</b> ${esc(p.version)} <span class="arch">${esc(p.arch)}</span>`;
+  return `${p.category === undefined ? '' : `<span class="cat">${esc(p.category)}/</span>`}<b>${esc(p.name)}</b> ${esc(p.version)} <span class="arch">${archHtml(p)}</span>`;
 }
 
 const ESCAPED = /[&<>"']/;
@@ -301,7 +330,7 @@ th button[data-dir=desc]::after{content:" \\25BC"}
 .failure h3{margin:.3em 0}
 .cause{color:${COLOURS.failed};white-space:pre-wrap}
 .errline code{white-space:pre-wrap}
-.arch,.cat{color:#616161}
+.arch,.cat,.mode{color:#616161}
 .restricted{font-weight:600;color:#6a1b9a;white-space:nowrap}
 .cause-text{white-space:pre-wrap}
 .diags{margin:.2em 0;padding-left:1.2em}

@@ -132,6 +132,40 @@ test('buildReport: the categories it is given (from the plan) on their packages,
   assert.doesNotMatch(renderReportHtml(buildReport(records, 'run-1'), { logTail: () => [] }), /class="cat"/);
 });
 
+test('buildReport: how each job not built natively was built (from the plan and envs, by job id) on its package, absent for a native one; report.html marks its arch', (t) => {
+  const { dir, records, bus } = setup(t);
+  const rec = recordEvents(bus, records);
+  const job = (name: string, arch: string) => ({ runId: 'run-1', jobId: `${name}@${arch}`, name, version: '1', arch });
+  const events: KilnEvent[] = [
+    { type: 'run-started', runId: 'run-1', at: T0, tree: '/t', targets: [], archs: ['amd64', 'arm64', 'riscv64'], total: 4, maxJobs: 2, toBuild: ['hello@amd64', 'hello@arm64', 'zlib@riscv64'] },
+    ...(['hello@amd64', 'hello@arm64', 'zlib@riscv64'] as const).flatMap((id): KilnEvent[] => {
+      const [name, arch] = id.split('@') as [string, string];
+      return [
+        { type: 'job-started', ...job(name, arch), why: { kind: 'new' }, attempt: 1, log: `/logs/${name}_${arch}.log`, at: T0 + 1, expectedMs: undefined },
+        { type: 'job-finished', ...job(name, arch), state: 'built', key: `k-${id}`, outputHash: `o-${id}`, artifact: `/cache/${name}_${arch}.tar`, startedAt: T0 + 1, at: T0 + 101 },
+      ];
+    }),
+    { type: 'job-settled', ...job('libx', 'arm64'), state: 'broken', cause: 'arm64: build dependencies not installable for a cross build from amd64', at: T0 + 1 },
+    { type: 'run-finished', runId: 'run-1', at: T0 + 200, state: 'failed', counts: { built: 3, 'up-to-date': 0, failed: 0, skipped: 0, broken: 1, cancelled: 0 } },
+  ];
+  for (const e of events) bus.emit(e);
+  rec.dispose();
+  const modes = new Map([['hello@arm64', 'cross'], ['libx@arm64', 'cross'], ['zlib@riscv64', 'emulated']] as const);
+  const report = buildReport(records, 'run-1', undefined, undefined, undefined, modes);
+  assert.deepEqual(report.packages.map((p) => [p.name, p.arch, p.buildMode]), [['hello', 'amd64', undefined], ['hello', 'arm64', 'cross'], ['libx', 'arm64', 'cross'], ['zlib', 'riscv64', 'emulated']]);
+  const json = JSON.parse(JSON.stringify(report)) as { packages: Record<string, unknown>[] };
+  assert.deepEqual(Object.keys(json.packages[1]!).slice(0, 5), ['name', 'version', 'arch', 'buildMode', 'state'], 'beside the arch');
+  assert.equal('buildMode' in json.packages[0]!, false, 'absent for a native build');
+  const html = renderReportHtml(report, { logTail: () => [] });
+  assert.match(html, /<td>hello<\/td><td>1<\/td><td>arm64 <span class="mode" title="[^"]*nocheck[^"]*">\(cross\)<\/span><\/td>/);
+  assert.match(html, /<td>zlib<\/td><td>1<\/td><td>riscv64 <span class="mode" title="[^"]*QEMU[^"]*">\(QEMU\)<\/span><\/td>/);
+  assert.match(html, /<td>hello<\/td><td>1<\/td><td>amd64<\/td>/, 'a native row as before');
+  // The summary counts the built ones (libx is broken).
+  assert.match(html, / · 4 packages · 1 cross-built \(nocheck: their tests did not run\) · 1 built under QEMU emulation<\/p>/);
+  // Without the modes (a report remade from the records alone): no mark, no count.
+  assert.doesNotMatch(renderReportHtml(buildReport(records, 'run-1'), { logTail: () => [] }), /class="mode"|cross-built|under QEMU/);
+});
+
 test('relativeHref: from the report’s folder to a log, percent-encoded per segment', () => {
   assert.equal(relativeHref('/s/runs/r1', '/s/logs/r1/zlib_amd64.log'), '../../logs/r1/zlib_amd64.log');
   assert.equal(relativeHref('/s/runs/r1', '/s/logs/r1/g++ #1?_amd64.log'), '../../logs/r1/g%2B%2B%20%231%3F_amd64.log');

@@ -19,6 +19,7 @@ import { renderJunit } from './report-junit.ts';
 import { diagnosticsOf, failedDependencyOf, isIgnoredCause } from './report-diagnostics.ts';
 import { triageFailures, type FailureGroup } from './failure-triage.ts';
 import { artifactLabels, type ArtifactLabels } from './artifact-labels.ts';
+import type { BuildMode } from '../run/build-mode.ts';
 
 export interface ReportPackage {
   readonly name: string;
@@ -26,6 +27,15 @@ export interface ReportPackage {
   readonly category?: string;
   readonly version: string;
   readonly arch: string;
+  /**
+   * How its arch was (or would have been) built when not natively (run/build-mode.ts; absent
+   * for a native build, and in a report remade from the records or of a --nats run): `cross`,
+   * kiln cross-built it (--cross: dpkg-buildpackage -a ARCH with the cross and nocheck profiles,
+   * so no tests ran); `emulated`, in an env of its arch under QEMU user emulation;
+   * `recipe-cross`, its recipe's script ran on another arch (the host sandbox, or the build
+   * arch's env under --cross) and had to cross-compile for $KILN_ARCH itself.
+   */
+  readonly buildMode?: Exclude<BuildMode, 'native'>;
   readonly state: JobState;
   /** Why it was (re)built; null for packages that did not run. */
   readonly why: ReasonKind | null;
@@ -152,8 +162,10 @@ export const LOG_TAIL_LINES = 50;
  * `labels`: each package's summary, license and restricted mark from the run's recipes
  * (labelsOf); without it (kiln status, the daemon) they are read from each artifact's
  * meta.json. A run passes them: a no-change run of 10,000 packages reads no meta.json.
+ * `buildModes`: how each job not built natively was built, by job id (buildModesOf, from the
+ * run's plan and envs; the records do not keep it).
  */
-export function buildReport(records: Records, runId: string, categories?: ReadonlyMap<string, string>, binaryVersions?: ReadonlyMap<string, string>, labels?: ReadonlyMap<string, ArtifactLabels>): RunReport {
+export function buildReport(records: Records, runId: string, categories?: ReadonlyMap<string, string>, binaryVersions?: ReadonlyMap<string, string>, labels?: ReadonlyMap<string, ArtifactLabels>, buildModes?: ReadonlyMap<string, Exclude<BuildMode, 'native'>>): RunReport {
   const run = records.getRun(runId);
   if (run === undefined) {
     throw new KilnError('run-not-found', `no run ${runId} in the records at ${records.path}`, {
@@ -173,7 +185,7 @@ export function buildReport(records: Records, runId: string, categories?: Readon
       continue;
     }
     const binaryVersion = j.binaryVersion ?? binaryVersions?.get(j.jobId);
-    packages.push(toPackage(binaryVersion === undefined ? j : { ...j, binaryVersion }, j.state === 'running' ? 'cancelled' : j.state, failedIds, categories?.get(j.name), labels));
+    packages.push(toPackage(binaryVersion === undefined ? j : { ...j, binaryVersion }, j.state === 'running' ? 'cancelled' : j.state, failedIds, categories?.get(j.name), labels, buildModes?.get(j.jobId)));
   }
   packages.sort((a, b) => compare(a.name, b.name) || compare(a.arch, b.arch));
   const counts: Record<JobState, number> = { built: 0, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 };
@@ -193,7 +205,7 @@ export function buildReport(records: Records, runId: string, categories?: Readon
   };
 }
 
-function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string, string>, category: string | undefined, labels: ReadonlyMap<string, ArtifactLabels> | undefined): ReportPackage {
+function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string, string>, category: string | undefined, labels: ReadonlyMap<string, ArtifactLabels> | undefined, buildMode: Exclude<BuildMode, 'native'> | undefined): ReportPackage {
   const diagnostics = state === 'broken' ? diagnosticsOf(j.cause) : [];
   const reason = state === 'failed' ? j.failureReason : null;
   // The scheduler names the failed job in the cause; kept as data only when that job
@@ -205,6 +217,7 @@ function toPackage(j: JobRecord, state: JobState, failedIds: ReadonlyMap<string,
     ...(category === undefined ? {} : { category }),
     version: j.version,
     arch: j.arch,
+    ...(buildMode === undefined ? {} : { buildMode }),
     state,
     why: j.why?.kind ?? null,
     ...(j.why?.kind === 'dependency-changed' ? { whyDependency: j.why.dependency } : {}),

@@ -17,6 +17,7 @@ import { buildReport, writeReport } from '../publish/report.ts';
 import type { Records } from '../records/records.ts';
 import type { LiveSigns } from './live-signs.ts';
 import { leaveMemo, type FinalOutput } from './plan-memo.ts';
+import type { BuildMode } from './build-mode.ts';
 import type { PreparedPlan } from './prepare-plan.ts';
 import type { BuildRequest, BuildResult } from './run-build.ts';
 import type { RunRecorder } from './run-recorder.ts';
@@ -36,13 +37,15 @@ export async function finishRun(o: {
   categories: ReadonlyMap<string, string>;
   /** Each package's summary, license and restricted mark (labelsOf). */
   labels: ReadonlyMap<string, ArtifactLabels>;
+  /** How each job not built natively was built (buildModesOf); undefined with --nats. */
+  buildModes: ReadonlyMap<string, Exclude<BuildMode, 'native'>> | undefined;
   recorder: RunRecorder;
   signs: LiveSigns | undefined;
   downloads: Downloads;
   plannedFrom: number;
   toBuild: readonly PlanNode[];
 }): Promise<BuildResult> {
-  const { req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, labels, recorder, signs, downloads, plannedFrom, toBuild } = o;
+  const { req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, labels, buildModes, recorder, signs, downloads, plannedFrom, toBuild } = o;
   const { state, bus } = req;
   const { plan, artifacts } = prepared;
   for (const s of finalState.values()) counts[s]++;
@@ -57,7 +60,7 @@ export async function finishRun(o: {
   await signs?.stopReports();
   const reportDir = join(state.runs, runId);
   // As written: with its failures triaged (which block most, which failed alike). A full disk is said as such.
-  const { report } = await writeReport(state.root, buildReport(records, runId, categories, await binnmusUpToDate(debianUpToDate(plan.nodes, finalState, outputs), artifacts), labels)).catch((e: unknown) => {
+  const { report } = await writeReport(state.root, buildReport(records, runId, categories, await binnmusUpToDate(debianUpToDate(plan.nodes, finalState, outputs), artifacts), labels, buildModes)).catch((e: unknown) => {
     if (!noSpaceLeft(e)) throw e;
     throw new KilnError('path-unusable', `${join(state.runs, runId)}: the report of run ${runId} could not be written: the disk is full (${e instanceof Error ? e.message : String(e)})`, {
       hint: `free space on the disk of ${state.root} (kiln cache gc, old runs' logs); the run is on record (kiln status ${runId})`,

@@ -9,6 +9,7 @@ import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventBus } from '../events/events.ts';
 import { buildReport, writeReport } from '../publish/report.ts';
+import type { BuildMode } from './build-mode.ts';
 import type { Records } from '../records/records.ts';
 import { positiveFromEnv } from '../lib/env-number.ts';
 
@@ -33,6 +34,8 @@ export function startLiveSigns(o: {
   /** The category folder of each package in one (buildReport). */
   readonly categories: ReadonlyMap<string, string>;
   readonly labels: ReadonlyMap<string, ArtifactLabels>;
+  /** How each job not built natively is built (buildModesOf); undefined with --nats. */
+  readonly buildModes: ReadonlyMap<string, Exclude<BuildMode, 'native'>> | undefined;
   /** The run's records subscriber: flushed before each live report. */
   readonly recorder: { flush(): void };
   readonly bus: EventBus;
@@ -53,7 +56,7 @@ export function startLiveSigns(o: {
   const live = setInterval(() => {
     writing = writing.then(async () => {
       o.recorder.flush();
-      await writeReport(o.stateRoot, buildReport(o.records, o.runId, o.categories, undefined, o.labels));
+      await writeReport(o.stateRoot, buildReport(o.records, o.runId, o.categories, undefined, o.labels, o.buildModes));
     }).catch(() => undefined);
   }, LIVE_REPORT_MS);
   live.unref();

@@ -38,6 +38,7 @@ import { KilnError } from '../errors.ts';
 import { hooksForRun, type HookRequest } from './hooks.ts';
 import type { FinalOutput } from './plan-memo.ts';
 import { startLiveSigns, type LiveSigns } from './live-signs.ts';
+import { buildModesOf } from './build-mode.ts';
 import { diskGuardOf, type DiskGuardRequest } from './disk-guard.ts';
 
 export interface BuildRequest extends PlanRequest, HookRequest, DiskGuardRequest, BoostRequest, SubstituteRequest {
@@ -242,7 +243,10 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     // While jobs run: the run's sign of life and its live report (live-signs.ts).
     const categories = categoriesOf(plan, prepared.invalid);
     const labels = labelsOf(plan);
-    if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, categories, labels, recorder, bus, onDaemon: req.onDaemon === true });
+    // How each job not built natively is built (cross, under QEMU, by its recipe): from the
+    // envs this machine builds in; with --nats the workers' machines build, whose archs are theirs.
+    const buildModes = req.nats === undefined ? buildModesOf(plan.nodes, { envs: prepared.envs, hostArch: hostArch() }) : undefined;
+    if (toBuild.length > 0) signs = startLiveSigns({ stateRoot: state.root, logDir: join(state.logs, runId), reportDir: join(state.runs, runId), runId, records, categories, labels, buildModes, recorder, bus, onDaemon: req.onDaemon === true });
     // Why a job never started (cancelled before its turn): the run was stopped, or
     // --fail-fast stopped starting jobs after the first failure.
     let firstFailed: string | undefined;
@@ -313,7 +317,7 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
     });
     unsubscribe();
     // The run's end said and written: its report, the package index, the plan memo, a Debian run's repository (finish-run.ts).
-    return await finishRun({ req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, labels, recorder, signs, downloads, plannedFrom, toBuild });
+    return await finishRun({ req, records, prepared, runId, counts, finalState, finalOutputs, outputs, categories, labels, buildModes, recorder, signs, downloads, plannedFrom, toBuild });
   } finally {
     await execution?.close();
     await signs?.stop();

@@ -61,7 +61,8 @@ test('--cross: arm64 packages built in the amd64 env with its cross compilers, o
 
   const plan = await runKiln(['plan', ...args, '--json'], { env: envs, timeoutMs: 10 * 60_000 });
   assert.equal(plan.code, 0, explain(plan));
-  const planned = JSON.parse(plan.stdout) as { packages: { id: string; state: string; waitsFor: string[] }[] };
+  const planned = JSON.parse(plan.stdout) as { packages: { id: string; state: string; waitsFor: string[]; buildMode?: string }[] };
+  assert.ok(planned.packages.every((p) => p.buildMode === 'cross'), 'every job of the plan is marked a cross build');
   assert.deepEqual(planned.packages.map((p) => [p.id, p.state]).sort(), [['hello@arm64', 'to-build'], ['kiln-xapp@arm64', 'to-build'], ['kiln-xlib@arm64', 'to-build']]);
   assert.deepEqual(planned.packages.find((p) => p.id === 'kiln-xapp@arm64')?.waitsFor, ['kiln-xlib@arm64']);
 
