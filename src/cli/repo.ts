@@ -1,6 +1,7 @@
 // kiln repo publish: add .debs, .udebs and source packages (.dsc) to a signed apt repository (pool +
 // dists, swapped in atomically; see src/publish/apt-repo.ts), signed with kiln's key (`kiln key create`);
-// kiln repo list and remove: what a suite holds, and taking packages out of it.
+// kiln repo list and remove: what a suite holds, and taking packages out of it; kiln repo
+// rollback: a suite back as it was before its last change.
 
 import type { Command } from 'commander';
 import { readdir, stat } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { KilnError } from '../errors.ts';
 import { pathErrorOf } from '../path-error.ts';
 import { publishRepo } from '../publish/apt-repo.ts';
 import { listRepo, removeFromRepo, type ListedPackage } from '../publish/apt-repo-remove.ts';
+import { rollbackRepo, type RollbackResult } from '../publish/apt-repo-rollback.ts';
 import { loadSigningKey } from '../publish/signing.ts';
 import type { CliContext } from './main.ts';
 import { addStateOptions, layoutFrom, parseArchList, type StateOptions } from './options.ts';
@@ -124,6 +126,8 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       const what = p.outcome === 'replaced' ? `replaced ${p.previous ?? ''}` : p.outcome === 'older' ? `skipped: ${p.previous ?? ''} is newer` : p.outcome;
       ctx.stdout.write(`  ${p.package} ${p.version} ${p.architecture}: ${what}\n`);
     }
+    if ((r.poolDeleted?.length ?? 0) > 0) ctx.stdout.write(`  ${r.poolDeleted!.length} pool file(s) neither a suite nor a suite's previous state lists were deleted\n`);
+    if (r.poolNotSwept !== undefined) ctx.stderr.write(`kiln: published, but no pool file was deleted: ${r.poolNotSwept.why}; ${r.poolNotSwept.hint}\n`);
     ctx.stdout.write(`kiln: ${r.unchanged === true ? 'nothing new to publish to' : 'published'} ${r.suite}/${r.component} (${r.architectures.join(' ')}) in ${r.repoDir}: ${r.indexed} package(s) listed${r.unchanged === true ? ', the repository left as it was' : ''}\n`);
     const uri = aptFileUri(r.repoDir);
     ctx.stdout.write(`  apt source: deb [signed-by=KEYFILE] ${uri} ${r.suite} ${r.component}\n`);
@@ -162,7 +166,7 @@ export function registerRepo(program: Command, ctx: CliContext): void {
 
   const remove = repo
     .command('remove')
-    .description('take packages out of a suite, sign it again, and delete the pool files no suite lists any more (reprepro remove)')
+    .description('take packages out of a suite and sign it again (reprepro remove); pool files go once neither a suite nor its previous state lists them')
     .argument('<packages...>', 'package names: NAME, NAME=VERSION or NAME:ARCH (NAME:source: the source package; a bare NAME: every architecture and the source)')
     .requiredOption('--suite <name>', 'the suite (dists/SUITE)')
     .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
@@ -180,7 +184,38 @@ export function registerRepo(program: Command, ctx: CliContext): void {
       return;
     }
     for (const p of r.removed) ctx.stdout.write(`  removed ${p.package} ${p.version} ${p.architecture}${p.filename.endsWith('.udeb') ? ' (.udeb)' : ''} (${opts.suite}/${p.component})\n`);
-    ctx.stdout.write(`kiln: ${opts.suite} of ${repoDir} lists ${r.indexed} package(s) now; ${r.poolDeleted.length} pool file(s) no suite lists were deleted\n`);
+    ctx.stdout.write(`kiln: ${opts.suite} of ${repoDir} lists ${r.indexed} package(s) now; ${r.poolDeleted.length} pool file(s) neither a suite nor a suite's previous state lists were deleted\n`);
+  });
+
+  const rollback = repo
+    .command('rollback')
+    .description('put a suite back as it was before its last change (publish, remove or rollback: a second rollback redoes), signed again')
+    .requiredOption('--suite <name>', 'the suite (dists/SUITE)')
+    .option('--repo <dir>', 'the repository directory (default: STATE/repo)')
+    .option('--json', 'print the result as JSON');
+  addStateOptions(rollback);
+  rollback.action(async (opts: StateOptions & { repo?: string; suite: string; json?: boolean }) => {
+    const state = layoutFrom(opts);
+    const repoDir = repoDirOf(opts);
+    const key = await loadSigningKey(state.root);
+    const r = await rollbackRepo({ repoDir, suite: opts.suite, key }).catch((e: unknown) => {
+      throw pathErrorOf(e, `cannot change the repository ${repoDir}`) ?? e;
+    });
+    if (opts.json === true) {
+      ctx.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+      return;
+    }
+    for (const line of rollbackLines(r)) ctx.stdout.write(`  ${line}\n`);
+    ctx.stdout.write(`kiln: rolled back ${r.suite} of ${repoDir}: ${r.indexed} package(s) listed, as before its last change (a second \`kiln repo rollback\` goes forward again)\n`);
+  });
+}
+
+/** `restored hello 2.10-3 amd64 (was 2.10-4)`, `removed foo 1.0 amd64`: one line per change (pure). */
+export function rollbackLines(r: Pick<RollbackResult, 'suite' | 'changes'>): string[] {
+  return r.changes.map((c) => {
+    const udeb = c.filename.endsWith('.udeb') ? ' (.udeb)' : '';
+    const was = c.previous === undefined ? '' : c.previous === c.version ? ` (was another build of ${c.previous})` : ` (was ${c.previous})`;
+    return `${c.outcome} ${c.package} ${c.version} ${c.architecture}${udeb}${was} (${r.suite}/${c.component})`;
   });
 }
 

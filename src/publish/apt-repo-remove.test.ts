@@ -30,7 +30,7 @@ test('matchesSpec: NAME, NAME=VERSION, NAME:ARCH, NAME:ARCH=VERSION', () => {
   for (const [spec, want] of rows) assert.equal(matchesSpec(spec, p), want, spec);
 });
 
-test('repo remove: the suite stops listing them, re-signed; pool files no suite lists go, shared ones stay; an unknown name changes nothing', async () => {
+test('repo remove: the suite stops listing them, re-signed; pool files neither listed nor in the previous state go, shared ones stay; an unknown name changes nothing', async () => {
   await using dir = await tmpDir('kiln-aptrepo-rm-');
   const repo = join(dir.path, 'repo');
   const debs = join(dir.path, 'debs');
@@ -60,11 +60,16 @@ test('repo remove: the suite stops listing them, re-signed; pool files no suite 
   assert.equal(release.date?.toISOString(), when.toISOString());
   for (const f of release.files.values()) assert.equal(sha256(await readFile(join(repo, 'dists/bookworm', f.path))), f.sha256, f.path);
   assert.ok(existsSync(join(repo, 'dists/bookworm/InRelease')));
-  // kiln-tool's two files (1.0-1 replaced earlier, 1.1-1 removed now) go; libkiln1 stays for trixie.
-  assert.deepEqual(r.poolDeleted, ['pool/main/k/kiln-tool/kiln-tool_1.0-1_all.deb', 'pool/main/k/kiln-tool/kiln-tool_1.1-1_all.deb']);
-  assert.ok(!existsSync(join(repo, 'pool/main/k')), 'emptied pool folders go too');
+  // kiln-tool 1.0-1 (replaced two changes ago) goes; 1.1-1, removed now, stays one
+  // generation (the suite's previous state lists it: kiln repo rollback); libkiln1 stays for trixie.
+  assert.deepEqual(r.poolDeleted, ['pool/main/k/kiln-tool/kiln-tool_1.0-1_all.deb']);
+  assert.ok(existsSync(join(repo, 'pool/main/k/kiln-tool/kiln-tool_1.1-1_all.deb')));
   assert.ok(existsSync(join(repo, 'pool/main/libk/libkiln/libkiln1_2_amd64.deb')));
   assert.deepEqual((await listRepo(repo, 'trixie')).map((p) => p.package), ['libkiln1']);
+  // The next change to the suite: 1.1-1 is two changes back now, and goes with its emptied folders.
+  const next = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [lib], key, now: later(6) });
+  assert.deepEqual(next.poolDeleted, ['pool/main/k/kiln-tool/kiln-tool_1.1-1_all.deb']);
+  assert.ok(!existsSync(join(repo, 'pool/main/k')), 'emptied pool folders go too');
 });
 
 test('a publish that changes nothing keeps the live tree: not signed again, the same Date', async () => {

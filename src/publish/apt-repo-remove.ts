@@ -2,16 +2,16 @@
 // packages, and source packages as architecture `source`), and taking packages out of it
 // (reprepro's list and remove). A removal writes a new tree and
 // swaps it in as a publish does (apt-repo.ts), under the same lock; then the pool files
-// that no suite lists any more go (reprepro deletes unreferenced files too), including
-// those an earlier publish left behind when a newer version replaced them.
+// that neither the live tree nor a suite's previous state lists go (apt-repo-pool.ts: kept
+// one generation, for `kiln repo rollback`; reprepro deletes unreferenced files at once).
 
-import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { checkRepoName, type IndexEntry } from './apt-repo-index.ts';
-import { listedPoolFiles, readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
+import { readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
+import { sweepPoolOrThrow } from './apt-repo-pool.ts';
 import { releaseField, writeSuiteTree } from './apt-repo-tree.ts';
 
 /** One listed package of a suite. */
@@ -72,7 +72,7 @@ export interface RemoveResult {
   readonly removed: readonly ListedPackage[];
   /** How many packages the suite lists now. */
   readonly indexed: number;
-  /** Pool files deleted because no suite lists them any more (relative to the repository). */
+  /** Pool files deleted because neither a suite nor a suite's previous state lists them (relative to the repository). */
   readonly poolDeleted: readonly string[];
 }
 
@@ -112,42 +112,7 @@ export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
       acquireByHash: live.release.acquireByHash, now: o.now ?? new Date(),
       ...(o.signal === undefined ? {} : { signal: o.signal }),
     });
-    const poolDeleted = await deleteUnlisted(o.repoDir);
+    const poolDeleted = await sweepPoolOrThrow(o.repoDir, 'removal');
     return { removed: listed.filter(gone), indexed: listedOf(kept, keptSources).length, poolDeleted };
   }, o.signal === undefined ? {} : { signal: o.signal });
-}
-
-/** Deletes the pool files no suite of the live tree lists (and the folders left empty). */
-async function deleteUnlisted(repoDir: string): Promise<string[]> {
-  // A pool that is a link is not kiln's to sweep (what it points at may be anything).
-  const pool = await lstat(join(repoDir, 'pool')).catch(() => undefined);
-  if (pool === undefined) return [];
-  if (!pool.isDirectory()) {
-    throw new KilnError('conflict', `${join(repoDir, 'pool')} is not a directory kiln made (a link?): the removal is done, but no pool file was deleted`, {
-      hint: 'make REPO/pool a plain directory; kiln deletes only files under it',
-    });
-  }
-  const listed = new Set<string>();
-  const dists = join(repoDir, 'dists');
-  for (const e of await readdir(dists, { withFileTypes: true })) {
-    if (!e.isDirectory()) continue;
-    for (const x of listedPoolFiles(await readLiveSuite(repoDir, e.name))) listed.add(x.filename);
-  }
-  const deleted: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
-      const path = join(dir, e.name);
-      if (e.isDirectory()) {
-        await walk(path);
-        await rmdir(path).catch(() => undefined);
-      } else if (!e.name.startsWith('.') && !listed.has(relative(repoDir, path))) {
-        await rm(path, { force: true });
-        deleted.push(relative(repoDir, path));
-      }
-    }
-  };
-  await walk(join(repoDir, 'pool')).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'ENOENT') throw e;
-  });
-  return deleted.sort();
 }

@@ -209,17 +209,21 @@ test('publishRepo with sources: pool, source/Sources in Release (not an architec
   const r3 = await publishRepo({ ...base, debs: [], dscs: [dsc1], now: later(5) });
   assert.deepEqual(r3.packages.map((p) => [p.outcome, p.previous]), [['older', '1.0-2']]);
   const deb2 = await buildTestDeb(debs, { package: 'kiln-bin', version: '1', architecture: 'amd64' });
-  await publishRepo({ ...base, debs: [deb2], now: later(6) });
+  // The replaced 1.0-1 source's files go one change later (the previous state listed them
+  // until now); the listed 1.0-2 one's stay.
+  const r4 = await publishRepo({ ...base, debs: [deb2], now: later(6) });
+  assert.deepEqual((r4.poolDeleted ?? []).map((f) => f.split('/').pop()).sort(), ['kiln-src_1.0-1.debian.tar.xz', 'kiln-src_1.0-1.dsc']);
   assert.deepEqual((await listRepo(repo, 'bookworm')).map((p) => `${p.package} ${p.version} ${p.architecture}`), ['kiln-bin 1 amd64', 'kiln-src 1.0-1 all', 'kiln-src 1.0-2 source']);
 
-  // Removing a binary deletes the pool files no suite lists: the replaced 1.0-1 source's, not the listed 1.0-2 one's.
+  // Removing a binary keeps its pool file one generation (the previous state lists it).
   const rm0 = await removeFromRepo({ ...base, specs: ['kiln-bin'], now: later(7) });
-  assert.deepEqual(rm0.poolDeleted.map((f) => f.split('/').pop()).sort(), ['kiln-bin_1_amd64.deb', 'kiln-src_1.0-1.debian.tar.xz', 'kiln-src_1.0-1.dsc']);
-  // NAME:source takes the source alone; its pool files go, the .deb stays.
+  assert.deepEqual(rm0.poolDeleted, []);
+  // NAME:source takes the source alone; its pool files stay a generation too, the .deb
+  // stays listed; kiln-bin's file, two changes back now, goes.
   const rm1 = await removeFromRepo({ ...base, specs: ['kiln-src:source'], now: later(8) });
   assert.deepEqual(rm1.removed.map((p) => `${p.package} ${p.architecture}`), ['kiln-src source']);
-  assert.deepEqual(rm1.poolDeleted.map((f) => f.split('/').pop()).sort(), ['kiln-src_1.0-2.debian.tar.xz', 'kiln-src_1.0-2.dsc', 'kiln-src_1.0.orig.tar.gz']);
-  assert.deepEqual(await readdir(join(repo, 'pool/main/k/kiln-src')), ['kiln-src_1.0-1_all.deb']);
+  assert.deepEqual(rm1.poolDeleted.map((f) => f.split('/').pop()).sort(), ['kiln-bin_1_amd64.deb']);
+  assert.deepEqual((await readdir(join(repo, 'pool/main/k/kiln-src'))).sort(), ['kiln-src_1.0-1_all.deb', 'kiln-src_1.0-2.debian.tar.xz', 'kiln-src_1.0-2.dsc', 'kiln-src_1.0.orig.tar.gz']);
   // The suite keeps an (empty) Sources, listed in Release, for the deb-src lines pointing at it.
   assert.equal(await readFile(join(suiteDir, 'main/source/Sources'), 'utf8'), '');
   assert.ok(parseRelease(await readFile(join(suiteDir, 'Release'), 'utf8'), 'Release').files.has('main/source/Sources'));

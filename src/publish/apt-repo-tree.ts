@@ -1,7 +1,8 @@
 // Steps 3 to 5 of a publish (apt-repo.ts describes them all): a complete new `dists` tree
 // for one suite, written beside the live one with every file synced, signed, and swapped
 // in with one rename of the `dists` symlink; then the old trees go. Shared by publishing
-// (apt-repo.ts) and removing (apt-repo-remove.ts), under the publish lock.
+// (apt-repo.ts), removing (apt-repo-remove.ts) and rolling back (apt-repo-rollback.ts),
+// under the publish lock; each records the suite's state before it (apt-repo-previous.ts).
 
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,6 +13,7 @@ import { KilnError } from '../errors.ts';
 import type { Release } from '../debian/inrelease.ts';
 import { debianArchOf, entriesForArch, kindOfEntry, renderPackages, renderRelease, repoArchitectures, type IndexEntry, type ReleaseIndexFile } from './apt-repo-index.ts';
 import type { LiveSuite } from './apt-repo-live.ts';
+import { recordPrevious } from './apt-repo-previous.ts';
 import { signRelease } from './signing.ts';
 
 export interface SuiteTreeOptions {
@@ -26,6 +28,8 @@ export interface SuiteTreeOptions {
   readonly sourcesOf: (component: string) => readonly IndexEntry[];
   /** Architectures to index even without packages of their own. */
   readonly architectures: readonly string[];
+  /** Index exactly `architectures` (and those of the packages), not also the live suite's (a rollback). */
+  readonly exactArchitectures?: boolean;
   readonly key: openpgp.PrivateKey;
   readonly origin: string;
   readonly label: string;
@@ -42,7 +46,7 @@ export interface SuiteTreeOptions {
 export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: string; architectures: string[] }> {
   const { repoDir, suite, live, components, entriesOf, sourcesOf, signal, now, acquireByHash } = o;
   const architectures = repoArchitectures(
-    [o.architectures, live.release?.architectures ?? [], ...components.map((c) => entriesOf(c).map((e) => e.architecture))],
+    [o.architectures, o.exactArchitectures === true ? [] : live.release?.architectures ?? [], ...components.map((c) => entriesOf(c).map((e) => e.architecture))],
     debianArchOf(process.arch),
   );
   const id = `${now.getTime().toString(36)}-${randomBytes(4).toString('hex')}`;
@@ -110,6 +114,9 @@ export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: strin
     await writeSynced(join(suiteDir, 'InRelease'), signed.inRelease);
     await writeSynced(join(suiteDir, 'Release.gpg'), signed.releaseGpg);
     await syncTree(tmpTree);
+    // What the suite listed until now, kept for `kiln repo rollback` (before the swap: a
+    // record whose tree never went live names a Release that is not live, and is not used).
+    await recordPrevious(repoDir, suite, live, releaseText);
 
     // 4. Swap.
     signal?.throwIfAborted();

@@ -2,12 +2,14 @@
 // repository (`kiln repo publish`, and after each Debian build run): copy them into the
 // pool, then make a complete new `dists` tree and swap it in at once.
 //
-//   REPO/pool/…                  files, added only (an older version's file stays)
+//   REPO/pool/…                  files: kept while the live tree or a suite's previous state
+//                                lists them (one generation, for rollback: apt-repo-pool.ts)
 //   REPO/dists -> dists.<id>     a symlink: the live tree
 //   REPO/dists.<id>/SUITE/…      Release, InRelease, Release.gpg, COMPONENT/binary-ARCH/…,
 //                                COMPONENT/debian-installer/binary-ARCH/… (when it has .udebs),
 //                                COMPONENT/source/Sources (when the suite has sources)
 //   REPO/.kiln/publish.lock      one publisher at a time
+//   REPO/.kiln/previous/SUITE.json  what SUITE listed before its last change (apt-repo-previous.ts)
 //   REPO/.kiln/incoming/         pool files being copied (emptied by each publish: a killed
 //                                one's half copies go there, not into the pool)
 //
@@ -16,7 +18,8 @@
 // apt-repo-index.ts); (2) pool files written in .kiln/incoming, synced, renamed into the pool; (3) the new
 // tree written in `.dists.<id>.tmp` (other suites copied over, every file synced), renamed
 // to `dists.<id>`; (4) a new symlink renamed over `dists` — rename(2) is atomic, so a
-// reader resolves either the whole old tree or the whole new one; (5) old trees removed.
+// reader resolves either the whole old tree or the whole new one; (5) old trees removed;
+// (6) pool files neither the live tree nor a previous state lists removed.
 // With Acquire-By-Hash, the previous tree's indexes are carried into the new one under
 // by-hash/, so an apt that read the old InRelease just before the swap still finds them.
 
@@ -33,6 +36,7 @@ import { signedBy } from './signing.ts';
 import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
 import { hashFile, readDscForRepo } from './apt-repo-sources.ts';
 import { mkdirReadable, releaseField, syncDir, writeSuiteTree } from './apt-repo-tree.ts';
+import { displace, sweepPool } from './apt-repo-pool.ts';
 
 export interface PublishOptions {
   readonly repoDir: string;
@@ -95,6 +99,13 @@ export interface PublishResult {
   readonly refused: readonly { readonly from: string; readonly filename: string; readonly suite: string }[];
   /** Nothing changed: the live tree was left as it was, not signed again. */
   readonly unchanged?: boolean;
+  /**
+   * Pool files deleted after the swap: neither the live tree nor a suite's previous state
+   * lists them any more (a version replaced two changes ago; apt-repo-pool.ts).
+   */
+  readonly poolDeleted?: readonly string[];
+  /** Why no pool file was deleted after the swap, and what to do (a damaged previous-state record, a linked pool; apt-repo-pool.ts). */
+  readonly poolNotSwept?: { readonly why: string; readonly hint: string };
 }
 
 /** A .deb or .dsc read: its index entry, and the files it puts in the pool. */
@@ -207,7 +218,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   }));
 
   // 2. Pool: check every target first (nothing is written if one conflicts), then copy.
-  const toCopy: { from: string; filename: string }[] = [];
+  const toCopy: { from: string; filename: string; replaces?: string }[] = [];
   for (const [i, o] of outcomes.entries()) {
     if (o.outcome === 'older') continue;
     for (const f of read[i]!.files) {
@@ -220,8 +231,9 @@ async function publishLocked(repoDir: string, component: string, options: Publis
       }
       const have = (await hashFile(target, signal)).sha256;
       if (have !== f.sha256 && options.replaceSameVersion === true) {
-        // Replaced by rename: a client mid-download keeps the old file's inode.
-        toCopy.push(f);
+        // Replaced by rename: a client mid-download keeps the old file's inode. The old
+        // bytes are kept aside first: the suite's previous state lists them (rollback).
+        toCopy.push({ ...f, replaces: have });
         continue;
       }
       if (have !== f.sha256) {
@@ -240,6 +252,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   }
   for (const f of toCopy) {
     signal?.throwIfAborted();
+    if (f.replaces !== undefined) await displace(repoDir, join(repoDir, f.filename), f.replaces);
     await copyIntoPool(f.from, join(repoDir, f.filename), incoming);
   }
   const indexed = merged.entries.length + mergedSources.entries.length;
@@ -272,7 +285,11 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     key: options.key, origin, label, acquireByHash, now,
     ...(signal === undefined ? {} : { signal }),
   });
-  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed, refused };
+  // 6. Pool files neither the new tree nor a previous state lists go (a linked pool is left as it is).
+  const swept = await sweepPool(repoDir);
+  // (A linked pool is not kiln's to sweep, and is said by `kiln repo remove`, not by each publish.)
+  const notSwept = swept.skipped?.kind === 'damaged-previous' ? { poolNotSwept: { why: swept.skipped.why, hint: swept.skipped.hint } } : {};
+  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed, refused, poolDeleted: swept.deleted, ...notSwept };
 }
 
 /** Whether a Release file has these exact field values. */

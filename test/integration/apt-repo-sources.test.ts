@@ -99,11 +99,12 @@ test('apt-get source fetches a source package from kiln\'s signed repository; ve
   assert.equal(await readlink(join(repo, 'dists')), tree, 'nothing was published');
   assert.equal(existsSync(join(repo, 'pool/main/k/kiln-broken')), false);
 
-  // kiln repo remove NAME:source: apt finds no source any more, the pool files are gone.
+  // kiln repo remove NAME:source: apt finds no source any more; the pool files stay one
+  // generation (for kiln repo rollback).
   const removed = await runKiln(['repo', 'remove', '--repo', repo, '--suite', SUITE, 'kiln-src:source', '--state', state]);
   assert.equal(removed.code, 0, explain(removed));
   assert.match(removed.stdout, /removed kiln-src 1\.0-1 source/);
-  assert.equal(existsSync(join(repo, 'pool/main/k/kiln-src')), false);
+  assert.equal(existsSync(join(repo, 'pool/main/k/kiln-src/kiln-src_1.0-1.dsc')), true);
   assert.equal((await apt(['update'])).code, 0);
   const gone = await apt(['source', '--download-only', 'kiln-src'], fetched);
   assert.notEqual(gone.code, 0, gone.out);
