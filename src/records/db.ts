@@ -1,13 +1,13 @@
 // Open the records SQLite file with the settings every connection needs, then migrate;
 // and decode its rows into the typed records of records.ts.
 
-import { accessSync, constants, mkdirSync, readdirSync, statfsSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { DatabaseSync, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import type { FailureReason } from '../plan/job.ts';
 import type { Reason } from '../plan/reason.ts';
-import { migrate } from './migrations.ts';
+import { latestSchemaVersion, migrate } from './migrations.ts';
 import { cutOff } from './interrupted.ts';
 import { retryOf } from './retry-attempts.ts';
 import type { JobCounts, JobRecord, JobRecordState, JobRecordWithInputs, RunRecord, RunState } from './records.ts';
@@ -36,11 +36,40 @@ export function openDatabase(path: string): DatabaseSync {
     // which for build records is a fair price for not fsyncing every batch.
     db.exec('PRAGMA synchronous = NORMAL');
     db.exec('PRAGMA foreign_keys = ON');
+    const before = schemaVersion(db);
     migrate(db, path);
+    // An older kiln's records, upgraded: said once (the next open finds them current), as
+    // the older kiln refuses them from now on (docs/operations.md, "Upgrading kiln").
+    if (before > 0 && schemaVersion(db) > before) process.stderr.write(`kiln: the records ${path} were upgraded from schema ${before} (an older kiln's) to ${schemaVersion(db)}; an older kiln refuses them from now on\n`);
     return db;
   } catch (e) {
     db.close();
     throw unwritable(path, e) ?? e;
+  }
+}
+
+function schemaVersion(db: DatabaseSync): number {
+  return Number(db.prepare('PRAGMA user_version').get()?.['user_version'] ?? 0);
+}
+
+/**
+ * The records' schema as found, without migrating it (kiln doctor): `none` when there is no
+ * kiln.db yet, else its version against this kiln's; undefined when it cannot be read.
+ */
+export type RecordsSchema = { readonly found: 'none' } | { readonly found: number; readonly known: number };
+
+export function recordsSchemaOf(stateDir: string): RecordsSchema | undefined {
+  const path = recordsPath(stateDir);
+  if (!existsSync(path)) return { found: 'none' };
+  try {
+    const db = new DatabaseSync(path, { readOnly: true, timeout: BUSY_TIMEOUT_MS });
+    try {
+      return { found: schemaVersion(db), known: latestSchemaVersion };
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
   }
 }
 

@@ -54,6 +54,25 @@ test('migrates an empty state dir to the latest schema', (t) => {
   assert.deepEqual(tables, ['binnmus', 'builds', 'bundles', 'job_inputs', 'job_samples', 'jobs', 'package_state', 'runs', 'sessions', 'tokens', 'up_to_date']);
 });
 
+test("an older kiln's records are upgraded and it is said once on stderr; a fresh state says nothing", (t) => {
+  const said: string[] = [];
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: string) => (said.push(String(chunk)), true)) as typeof process.stderr.write;
+  t.after(() => { process.stderr.write = write; });
+  const fresh = stateDir(t);
+  open(t, fresh).close();
+  assert.deepEqual(said, [], 'a new state is made, not upgraded');
+  const dir = stateDir(t);
+  const db = new DatabaseSync(join(dir, 'kiln.db'));
+  for (const m of migrations.slice(0, 11)) db.exec(m.sql);
+  db.exec('PRAGMA user_version = 11');
+  db.close();
+  open(t, dir).close();
+  assert.deepEqual(said, [`kiln: the records ${join(dir, 'kiln.db')} were upgraded from schema 11 (an older kiln's) to ${latestSchemaVersion}; an older kiln refuses them from now on\n`]);
+  open(t, dir).close();
+  assert.equal(said.length, 1, 'said once');
+});
+
 test('reopening is idempotent and keeps the data', (t) => {
   const dir = stateDir(t);
   const a = openRecords(dir);

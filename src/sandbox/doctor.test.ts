@@ -178,7 +178,7 @@ describe('kiln doctor', () => {
     assert.match(first.out, /kiln doctor --fix/);
     const json = JSON.parse((await run('--json')).out) as { findings: { kind: string }[]; checks: { name: string }[] };
     assert.deepEqual(json.findings.map((f) => f.kind), ['workspace']);
-    assert.deepEqual(json.checks.map((c) => c.name), ['root', 'chroot sandbox', 'rootless sandbox', 'cgroups', 'launcher']);
+    assert.deepEqual(json.checks.map((c) => c.name), ['root', 'chroot sandbox', 'rootless sandbox', 'cgroups', 'launcher', 'records']);
     assert.equal((await run('--fix')).code, 0);
     const clean = await run();
     assert.equal(clean.code, 0);
@@ -232,4 +232,33 @@ test('doctor looks for what a killed env create or update left where the envs ar
     else process.env['KILN_ENVS'] = saved;
     if (mounted) spawnSync('umount', ['-l', mine]);
   }
+});
+
+test("doctor's records line: none yet, this kiln's schema, an older one the next command upgrades (one way), a newer one refused", async () => {
+  const { DatabaseSync } = await import('node:sqlite');
+  const { latestSchemaVersion } = await import('../records/migrations.ts');
+  const { recordsCheck } = await import('./doctor.ts');
+  await using dir = await tmpDir('kiln-doctor-schema-');
+  const records = async (): Promise<string> => {
+    const r = await runDoctor({ stateDir: dir.path, cgroups: undefined, rootlessProbe: () => 'skipped' });
+    return r.checks.find((c) => c.name === 'records')!.detail;
+  };
+  assert.equal(await records(), 'none yet (the first build makes them)');
+  const setVersion = (v: number): void => {
+    const db = new DatabaseSync(join(dir.path, 'kiln.db'));
+    db.exec(`PRAGMA user_version = ${v}`);
+    db.close();
+  };
+  setVersion(0);
+  assert.match(await records(), new RegExp(`^schema 0, from an older kiln: this kiln's next command upgrades it to ${latestSchemaVersion}, after which the older kiln refuses this state`));
+  setVersion(latestSchemaVersion + 1);
+  const newer = (await runDoctor({ stateDir: dir.path, cgroups: undefined, rootlessProbe: () => 'skipped' })).checks.find((c) => c.name === 'records')!;
+  assert.equal(newer.ok, false);
+  assert.match(newer.detail, /written by a newer kiln: this kiln \(schema \d+\) refuses this state; upgrade kiln/);
+  await rm(join(dir.path, 'kiln.db'));
+  openRecords(dir.path).close();
+  assert.equal(await records(), `schema ${latestSchemaVersion}, this kiln's`);
+  // Upgraded by doctor's own look at the runs (a work/ folder of a run): said as done.
+  assert.match(recordsCheck(dir.path, { found: 3, known: 9 }, { found: 9, known: 9 }).detail, /^schema 3, from an older kiln, upgraded to 9 now/);
+  assert.equal(recordsCheck(dir.path, undefined).ok, false);
 });

@@ -24,6 +24,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { DEAD_OWNER_TMP_AGE_MS, tmpLeftovers } from '../cache/tmp-leftovers.ts';
 import { launcherChoice } from '../lib/launcher-binary.ts';
 import { openRecords } from '../records/records.ts';
+import { recordsPath, recordsSchemaOf, type RecordsSchema } from '../records/db.ts';
 import { folderOwnerAlive } from '../run/run-workspaces.ts';
 import { chrootUnavailable } from './chroot/chroot-backend.ts';
 import { detectCgroups, listKilnCgroups, openCgroup, ownerPidOf, type CgroupRef, type CgroupSystem } from './cgroups/cgroups.ts';
@@ -82,6 +83,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     fixes.set(f, fix);
   };
 
+  // Before anything here opens the records (which upgrades an older schema).
+  const schemaBefore = recordsSchemaOf(stateDir);
   const entries = await readEntries(stateDir);
   const liveWorkDirs: string[] = [];
   const liveCgroupDirs = new Set<string>();
@@ -200,8 +203,33 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     },
     { name: 'cgroups', ok: system !== undefined, detail: system === undefined ? 'none usable' : `cgroup v${system.version}` },
     await launcherCheck(),
+    recordsCheck(stateDir, schemaBefore, recordsSchemaOf(stateDir)),
   ];
   return { stateDir, findings, checks, remaining: findings.filter((f) => f.fixed !== true).length };
+}
+
+/**
+ * The records' schema: this kiln's, an older one that this kiln's next command upgrades
+ * (one way: the older kiln refuses the state after that; `after` differs when doctor's own
+ * look at the records upgraded it), or a newer one this kiln refuses.
+ */
+export function recordsCheck(stateDir: string, before: RecordsSchema | undefined, after: RecordsSchema | undefined = before): Check {
+  const schema = before ?? after;
+  if (schema === undefined) return { name: 'records', ok: false, detail: `${recordsPath(stateDir)} cannot be read (see the error of any other kiln command on this state)` };
+  if (schema.found === 'none') return { name: 'records', ok: true, detail: 'none yet (the first build makes them)' };
+  if (schema.found === schema.known) return { name: 'records', ok: true, detail: `schema ${schema.found}, this kiln's` };
+  if (schema.found > schema.known) {
+    return { name: 'records', ok: false, detail: `schema ${schema.found}, written by a newer kiln: this kiln (schema ${schema.known}) refuses this state; upgrade kiln` };
+  }
+  const keepWayBack = 'stop an older kiln serve or worker on this state; docs/operations.md, "Upgrading kiln"';
+  if (after !== undefined && after.found === schema.known) {
+    return { name: 'records', ok: true, detail: `schema ${schema.found}, from an older kiln, upgraded to ${schema.known} now (doctor read the runs): the older kiln refuses this state from now on; ${keepWayBack}` };
+  }
+  return {
+    name: 'records',
+    ok: true,
+    detail: `schema ${schema.found}, from an older kiln: this kiln's next command upgrades it to ${schema.known}, after which the older kiln refuses this state; copy kiln.db first to keep a way back, and ${keepWayBack}`,
+  };
 }
 
 /** Which helper starts builds: the compiled one, or perl (more CPU per job) and why. */
