@@ -365,7 +365,7 @@ export function callerOptionsNote(env: NodeJS.ProcessEnv): string | undefined {
 
 const LOCAL_ONLY = new Set([
   '--jobs', '--overcommit-cpus', '--fail-fast', '--min-free', '--keep-failed', '--log-limit', '--job-timeout', '--loop-timeout', '--fail-on-warnings', '--retry', '--force', '--sandbox',
-  '--debian', '--mirror', '--keyring', '--no-check-valid-until', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--autopkgtest', '--cross', '--out', '--nats', '--extra-repository', '--extra-repository-key', '--components',
+  '--debian', '--mirror', '--keyring', '--no-check-valid-until', '--dsc', '--profiles', '--nocheck', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--autopkgtest', '--cross', '--out', '--nats', '--extra-repository', '--extra-repository-key', '--extra-package', '--components',
   '--nats-creds', '--nats-nkey', '--nats-tls-ca', '--nats-tls-cert', '--nats-tls-key', '--ccache', '--no-ccache', '--ccache-size', '--hook', '--boost', '--option',
   '--substitute', '--substitute-token', '--substitute-key',
 ]);

@@ -158,3 +158,15 @@ test('collectArchList: --arch given twice adds up, each list checked, no arch tw
   assert.deepEqual(collectArchList('amd64,riscv64', ['amd64']), ['amd64', 'riscv64']);
   assert.throws(() => collectArchList('x86_64', ['amd64']), /not a Debian architecture name/);
 });
+
+test('--extra-package: repeatable on plan and build, each path made absolute and named as given; an empty one is refused', async () => {
+  const { Command } = await import('commander');
+  const { addDebianOptions } = await import('./options.ts');
+  const { resolve } = await import('node:path');
+  for (const all of [true, false]) {
+    const opts = addDebianOptions(new Command('x').exitOverride(), { all }).parse(['--debian', 'bookworm', '--extra-package', 'debs/', '--extra-package', '/srv/a.deb'], { from: 'user' }).opts();
+    assert.deepEqual(debianFrom(opts, ['hello'], false)?.extraPackages, [{ path: resolve('debs'), where: '--extra-package debs/' }, { path: '/srv/a.deb', where: '--extra-package /srv/a.deb' }]);
+  }
+  assert.equal(debianFrom({ debian: 'bookworm' }, ['hello'], false)?.extraPackages, undefined);
+  assert.equal(usageMessage(() => debianFrom({ debian: 'bookworm', extraPackage: [' '] }, ['hello'], false)), '--extra-package: an empty path');
+});

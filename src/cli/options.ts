@@ -161,6 +161,8 @@ export interface DebianOptionsCli {
   readonly out?: string;
   readonly extraRepository?: string[];
   readonly extraRepositoryKey?: string[];
+  /** --extra-package PATH, repeated: .deb files or folders of them (read at plan time: debian/extra-packages.ts). */
+  readonly extraPackage?: string[];
   /** --components, accumulated (collectComponentList). */
   readonly components?: string[];
   readonly keyring?: string;
@@ -186,6 +188,7 @@ export function addDebianOptions(cmd: Command, options: { all: boolean }): Comma
     .option('--cross', "cross-build each arch other than this machine's in this machine's env, with its cross compilers (dpkg-buildpackage -a ARCH -B, the cross profile), instead of natively under QEMU")
     .option('--extra-repository <line>', 'also take build dependencies from this repository: "deb [signed-by=FILE] URI SUITE [COMPONENT…]" (as sbuild\'s; repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--extra-repository-key <file>', 'a keyring an extra repository may be signed by, besides Debian\'s archive keyring (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--extra-package <path>', 'a local .deb apt may install as a build dependency, over the archive\'s package of that name (as sbuild\'s); a folder: every .deb in it (repeat for more)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--components <list>', 'archive components to read, comma-separated (default main): sources are looked up in them in order, build dependencies resolved from all of them (e.g. main,contrib,non-free); repeated, they add up', collectComponentList);
   if (options.all) cmd.option('--all', 'every source package of the run\'s components (--components; default main)');
   else {
@@ -227,6 +230,7 @@ export function debianFrom(opts: DebianOptionsCli & { tree?: string }, names: re
     ...(opts.cross === true ? { cross: true } : {}),
     ...(opts.out === undefined ? {} : { out: outDirOf(opts.out) }),
     ...extraRepositoriesOf(opts),
+    ...extraPackagesOf(opts),
     ...(opts.components === undefined ? {} : { components: opts.components }),
     ...(opts.keyring === undefined ? {} : { keyring: keyringFileOf('--keyring', opts.keyring) }),
     ...(opts.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
@@ -259,6 +263,13 @@ export function extraRepositoriesOf(opts: Pick<DebianOptionsCli, 'extraRepositor
     }
   }
   return { ...(repos.length === 0 ? {} : { extraRepositories: repos }), ...(keys.length === 0 ? {} : { extraKeys: keys }) };
+}
+
+/** --extra-package PATHs, made absolute (read, and a missing one said, before the run plans: debian/extra-packages.ts). */
+export function extraPackagesOf(opts: Pick<DebianOptionsCli, 'extraPackage'>): { extraPackages?: { path: string; where: string }[] } {
+  const given = opts.extraPackage ?? [];
+  if (given.some((p) => p.trim() === '')) throw new KilnError('usage', '--extra-package: an empty path', { hint: 'give a .deb file, or a folder whose *.deb files are all taken' });
+  return given.length === 0 ? {} : { extraPackages: given.map((p) => ({ path: resolve(p), where: `--extra-package ${p}` })) };
 }
 
 /** --out DIR: made if missing; a file there, or a path that cannot be a folder, is refused before the run. */

@@ -172,6 +172,12 @@ export function registerPlan(program: Command, ctx: CliContext): void {
           const added = Object.entries(x.added).map(([a, n]) => `${n} for ${a}`).join(', ');
           out.push(`  with the extra repository ${x.uri} ${x.suite} ${x.components.join(' ')}${x.notAutomatic ? ' (NotAutomatic)' : ''}: ${added || 'nothing'} merged into the index`);
         }
+        // --extra-package: the local .debs offered to the builds, preferred over the suite's of the same name.
+        const extraDebs = suite.extraPackages ?? [];
+        if (extraDebs.length > 0) {
+          const named = extraDebs.slice(0, 10).map((x) => `${x.package} ${x.version} [${x.architecture}]`).join(', ');
+          out.push(`  with ${extraDebs.length} extra package(s), preferred over the suite's of the same name: ${named}${extraDebs.length > 10 ? ` … and ${extraDebs.length - 10} more` : ''}`);
+        }
       }
       // The job, with how it builds when not natively: `hello@arm64 (cross)`, `zlib@riscv64 (QEMU)`.
       const label = (n: (typeof p.plan.nodes)[number]): string => {

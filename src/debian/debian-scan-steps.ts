@@ -17,6 +17,7 @@ import type { SourcePackage } from './sources-index.ts';
 import { breakWaitCycles, type BrokenCycles, type Wait } from './wait-cycles.ts';
 import { buildConflictsFor, buildDependsFor, modeOf, targetArchs, waitFor } from './source-relations.ts';
 import { keyOptions } from './key-options.ts';
+import { extraArchsOf, extraPackagesKey, usableExtraPackages } from './extra-package-use.ts';
 import { jobsMode } from './dose-runs.ts';
 import { builtinDefaults } from '../recipes/recipe-defaults.ts';
 import { crossChosen, crossClosure, crossStanzas, crossToolchain, isCrossJob, jobOptions } from './cross.ts';
@@ -220,6 +221,13 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     for (const pr of u0.versions(b)[0]?.provides ?? []) provides.push(pr);
   }
   const files = p.src.files.map((f) => `${f.name}\0${f.sha256}\n`).sort().join('');
+  // --extra-package: each job's key takes every extra .deb it could install, by sha256
+  // (extra-package-use.ts); absent without any, so that other keys stay as they were.
+  const extraOf = (a: string): { extraPackages?: string[] } => {
+    const list = usableExtraPackages(o.suite.extraPackages ?? [], extraArchsOf({ primaryArch: primary, cross: req.cross }, a));
+    return list.length === 0 ? {} : { extraPackages: extraPackagesKey(list) };
+  };
+  const extraAll = Object.keys(modeFor).map(extraOf).flatMap((e) => e.extraPackages ?? []);
   const debian: DebianBuildSpec = { suite: o.suite, source: p.src, dscPath: p.dscPath, ...(p.component === undefined ? {} : { component: p.component }), options: req.options, primaryArch: primary, modeFor, chosen: chosenFor, twice: req.twice === true, ...(req.tryInstall === true ? { tryInstall: true } : {}), ...(req.autopkgtest === true ? { autopkgtest: true } : {}), ...(req.cross === undefined ? {} : { cross: req.cross }) };
   return {
     name: p.src.package,
@@ -236,10 +244,10 @@ export function specOf(x: Prepared, o: { req: DebianRequest; suite: DebianSuite;
     build: { script: '', cpus: req.cpus, memoryBytes: req.memoryBytes, timeoutMs: req.timeoutMs, silentTimeoutMs: builtinDefaults.silentTimeoutMs, ...(req.loopTimeoutMs === undefined ? {} : { loopTimeoutMs: req.loopTimeoutMs }) },
     dir: where,
     file: where,
-    recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: keyOptions(req.options), chosen: chosenFor })),
+    recipeHash: sha256(JSON.stringify({ kind: 'debian', files, modeFor, options: keyOptions(req.options), chosen: chosenFor, ...(extraAll.length === 0 ? {} : { extraPackages: [...new Set(extraAll)].sort() }) })),
     // Each arch's node is keyed by its own mode and resolution: adding riscv64 to a run
     // leaves what was built for amd64 up to date.
-    recipeHashByArch: Object.fromEntries(Object.keys(modeFor).map((a) => [a, sha256(JSON.stringify({ kind: 'debian', files, mode: modeFor[a], options: keyOptions(req.options), chosen: chosenFor[a] }))])),
+    recipeHashByArch: Object.fromEntries(Object.keys(modeFor).map((a) => [a, sha256(JSON.stringify({ kind: 'debian', files, mode: modeFor[a], options: keyOptions(req.options), chosen: chosenFor[a], ...extraOf(a) }))])),
     sourcesHash: sha256(files),
     env: undefined,
     debian,

@@ -29,6 +29,7 @@ import { fetchIndexes, type InputOrigin } from './suite-indexes.ts';
 import { DEFAULT_COMPONENTS, layeredSources, type LayeredSources } from './components.ts';
 import { notInComponents } from './components-hint.ts';
 import type { ExtraRepository, ExtraRepositoryUsed } from './extra-repos.ts';
+import type { ExtraPackage } from './extra-package-use.ts';
 import { check, discardedMs, type Checking } from './dose-check.ts';
 import { lazyPackages, lazySources, type BinaryUniverse, type LazyIndex } from './lazy-index.ts';
 import { brokenFrom, covers, doseRuns, quickPick, rawArchitecture, type Checkable, type DoseRun } from './dose-runs.ts';
@@ -83,6 +84,8 @@ export interface DebianRequest {
   readonly extraRepositories?: readonly ExtraRepository[];
   /** Keyrings an extra repository without signed-by may be signed by, besides the suite's keyring. */
   readonly extraKeys?: readonly string[];
+  /** Local .debs offered to the builds (sbuild's --extra-package), read already (extra-packages.ts). */
+  readonly extraPackages?: readonly ExtraPackage[];
   readonly signal?: AbortSignal;
 }
 
@@ -194,6 +197,7 @@ function scanOf(req: DebianRequest, release: SuiteRelease, packagesPaths: Readon
     mirror: release.mirror,
     release,
     extras,
+    ...((req.extraPackages ?? []).length === 0 ? {} : { extraPackages: req.extraPackages! }),
     components: req.components ?? DEFAULT_COMPONENTS,
     ...(req.keyring === undefined ? {} : { keyring: req.keyring }),
     ...(req.checkValidUntil === false ? { checkValidUntil: false as const } : {}),

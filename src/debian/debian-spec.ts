@@ -7,6 +7,7 @@ import type { SourcePackage } from './sources-index.ts';
 import type { BinaryUniverse } from './lazy-index.ts';
 import type { SuiteRelease } from './indexes.ts';
 import type { ExtraRepositoryUsed } from './extra-repos.ts';
+import type { ExtraPackage } from './extra-package-use.ts';
 
 /**
  * What every Debian build installs beside its build dependencies (build-essential is in
@@ -59,6 +60,12 @@ export interface DebianSuite {
   readonly components?: readonly string[];
   /** The extra repositories whose binaries are in `packages` (their stanzas name them: X-Kiln-Mirror). */
   readonly extras?: readonly ExtraRepositoryUsed[];
+  /**
+   * --extra-package: local .debs whose stanzas are in `packages` of each arch they fit (the
+   * suite's stanzas of their names left out), staged into every build root that can use
+   * them (extra-package-use.ts), pinned with the run's own .debs.
+   */
+  readonly extraPackages?: readonly ExtraPackage[];
   /** Host path of the verified, decompressed Packages of `arch`, and its lazy view. */
   packages(arch: string): { readonly path: string; readonly universe: BinaryUniverse };
 }

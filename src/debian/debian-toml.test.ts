@@ -54,6 +54,7 @@ test('a full debian.toml: every key read, paths resolved beside the file, sizes 
     loopTimeoutMs: 3_600_000,
     extraRepositories: [],
     extraKeys: [],
+    extraPackages: [],
   });
 });
 
@@ -62,7 +63,7 @@ test('defaults: only suite and one source given', () => {
   assert.deepEqual(r.diagnostics, []);
   assert.deepEqual(r.config, {
     file: FILE, suite: 'trixie', archs: undefined, mirror: undefined, keyring: undefined, checkValidUntil: true, components: undefined, sources: ['hello'], dscs: [], profiles: [],
-    nocheck: false, tryInstall: false, autopkgtest: false, cross: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [],
+    nocheck: false, tryInstall: false, autopkgtest: false, cross: false, binnmu: undefined, cpus: undefined, memoryBytes: undefined, timeoutMs: undefined, loopTimeoutMs: undefined, extraRepositories: [], extraKeys: [], extraPackages: [],
   });
   // dscs alone is enough too.
   assert.deepEqual(parseDebianToml('suite = "trixie"\ndscs = ["a.dsc"]\n', FILE).config?.dscs, ['/trees/t/a.dsc']);
@@ -174,6 +175,18 @@ test('an unknown key close to a known one suggests it; a far one does not', () =
   assert.deepEqual(show(near.diagnostics), [`${FILE}: unknown key "nochek" (did you mean "nocheck"?)`]);
   const far = parseDebianToml('suite = "bookworm"\nsources = ["hello"]\ncolour = "blue"\n', FILE);
   assert.deepEqual(show(far.diagnostics), [`${FILE}: unknown key "colour"`]);
+});
+
+test('extra-packages: paths made absolute beside the file; one outside the tree is named by key', () => {
+  const ok = parseDebianToml(['suite = "bookworm"', 'sources = ["hello"]', 'extra-packages = ["debs/libfoo_1.2-1_amd64.deb", "debs/more"]'].join('\n'), FILE);
+  assert.deepEqual(ok.diagnostics, []);
+  assert.deepEqual(ok.config?.extraPackages, ['/trees/t/debs/libfoo_1.2-1_amd64.deb', '/trees/t/debs/more']);
+  const bad = parseDebianToml(['suite = "bookworm"', 'sources = ["hello"]', 'extra-packages = ["debs/a.deb", "../b.deb", "/srv/c.deb"]'].join('\n'), FILE);
+  assert.equal(bad.config, undefined);
+  assert.deepEqual(show(bad.diagnostics), [
+    `${FILE}: extra-packages[1]: ../b.deb is outside the folder of ${FILE}: put the .deb (or its folder) into the tree (e.g. debs/) and name it relative to the file`,
+    `${FILE}: extra-packages[2]: /srv/c.deb is outside the folder of ${FILE}: put the .deb (or its folder) into the tree (e.g. debs/) and name it relative to the file`,
+  ]);
 });
 
 test('extra-repositories and extra-repository-keys: read beside the file; a file: URI, a key outside the tree or a bad line named by key', () => {

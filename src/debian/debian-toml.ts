@@ -21,6 +21,7 @@
 //   loop-timeout = "1h"                   # optional: the loop watchdog's limit ("0": off; logs/loop-watch.ts)
 //   extra-repositories = ["deb http://…/debian bookworm-updates main"]   # optional, as --extra-repository
 //   extra-repository-keys = ["keys/repo.asc"]                            # optional, relative to the file
+//   extra-packages = ["debs/libfoo_1.2-1_amd64.deb", "debs/more"]        # optional, as --extra-package: .debs or folders of them, relative to the file
 
 import { KilnError } from '../errors.ts';
 import { readTomlFile } from '../config/read-toml-file.ts';
@@ -61,6 +62,7 @@ const schema = z.strictObject({
   'loop-timeout': z.string().optional(),
   'extra-repositories': z.array(z.string()).default([]),
   'extra-repository-keys': z.array(z.string().min(1)).default([]),
+  'extra-packages': z.array(z.string().min(1)).default([]),
 });
 
 export interface DebianToml {
@@ -96,6 +98,8 @@ export interface DebianToml {
   readonly extraRepositories: readonly ExtraRepository[];
   /** extra-repository-keys, absolute. */
   readonly extraKeys: readonly string[];
+  /** extra-packages (.deb files or folders of them), absolute; read at plan time (extra-packages.ts). */
+  readonly extraPackages: readonly string[];
 }
 
 /** `(did you mean "nocheck"?)` for unknown keys close to a known one, else nothing (pure). */
@@ -168,6 +172,9 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
   strings('extra-repository-keys').forEach((p, i) => {
     if (p !== undefined && !inTree(p)) diagnostics.push({ file, key: `extra-repository-keys[${i}]`, message: `${p} is outside the folder of ${file}: put the key into the tree (e.g. keys/repo.asc) and name it relative to the file` });
   });
+  strings('extra-packages').forEach((p, i) => {
+    if (p !== undefined && !inTree(p)) diagnostics.push({ file, key: `extra-packages[${i}]`, message: `${p} is outside the folder of ${file}: put the .deb (or its folder) into the tree (e.g. debs/) and name it relative to the file` });
+  });
   const extraRepositories: ExtraRepository[] = [];
   strings('extra-repositories').forEach((line, i) => {
     if (line === undefined) return;
@@ -208,6 +215,7 @@ export function parseDebianToml(text: string, file: string): { config?: DebianTo
       loopTimeoutMs,
       extraRepositories,
       extraKeys: d['extra-repository-keys'].map((p) => resolve(dirname(file), p)),
+      extraPackages: d['extra-packages'].map((p) => resolve(dirname(file), p)),
     },
     diagnostics,
   };

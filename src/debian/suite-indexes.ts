@@ -105,6 +105,11 @@ export async function fetchIndexes(req: DebianRequest): Promise<{ release: Suite
     packagesPaths = merged.packagesPaths;
     extras = merged.used;
   }
+  // --extra-package: the local .debs join the index of each arch they fit (extra-packages.ts).
+  if ((req.extraPackages ?? []).length > 0) {
+    const { mergeExtraPackagesInto } = await import('./extra-packages.ts');
+    packagesPaths = await mergeExtraPackagesInto(packagesPaths, req.extraPackages!, req.cacheDir);
+  }
   const needSources = req.all || req.sources.length > 0;
   const sourcesPaths: { component: string; path: string }[] = [];
   if (needSources) for (const component of components) sourcesPaths.push({ component, path: await indexes.sources(release, { component, ...sig }) });

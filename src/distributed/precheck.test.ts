@@ -21,3 +21,9 @@ test('precheckRemote: jobs in an env with an [instance] layer are refused (worke
   // Past the layer check, it asks NATS (nobody on port 1): server-unreachable.
   await assert.rejects(precheckRemote([{ envId: 'host:abc+profiles:nocheck' }], 'nats://127.0.0.1:1'), (e: unknown) => isKilnError(e) && e.code === 'server-unreachable');
 });
+
+test('precheckRemote: --extra-package .debs are refused, named where they were given (files of this machine the workers do not have)', async () => {
+  const n = debian('http://mirror.example/debian');
+  (n.spec.debian!.suite as { extraPackages?: unknown }).extraPackages = [{ where: '--extra-package /tmp/debs', path: '/tmp/debs/x_1_all.deb' }];
+  await assert.rejects(precheckRemote([n], 'nats://127.0.0.1:1'), (e: unknown) => isKilnError(e) && e.code === 'usage' && e.message.startsWith('--nats: --extra-package /tmp/debs: extra packages are files of this machine'));
+});

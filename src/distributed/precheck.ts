@@ -30,6 +30,13 @@ export async function precheckRemote(toBuild: readonly { readonly spec?: Pick<Pa
       hint: 'serve it to the workers over http(s) (any web server of the folder will do), or build without --nats',
     });
   }
+  // --extra-package (or debian.toml's extra-packages): .debs on this machine's disk.
+  const extraDebs = [...new Set(toBuild.flatMap((n) => (n.spec?.debian?.suite.extraPackages ?? []).map((p) => p.where)))];
+  if (extraDebs.length > 0) {
+    throw new KilnError('usage', `--nats: ${extraDebs.join(', ')}: extra packages are files of this machine, which the workers do not have`, {
+      hint: 'build without --nats, or publish the .debs in a signed repository the workers can reach (kiln repo publish, served over http) and give it with --extra-repository',
+    });
+  }
   const { openCluster } = await import('./cluster.ts');
   await (await openCluster(url, [], { access })).close();
 }

@@ -9,7 +9,8 @@
 //            in $SYSROOT (pinned above the archive); `apt-get build-dep -s` says what to
 //            install; kiln fetches those .debs on the host through the downloads cache
 //            (sha256 from the verified index) into the local repository's pool; then
-//            `apt-get build-dep` installs them offline
+//            `apt-get build-dep` installs them offline; --extra-package .debs the job can use
+//            are staged beside this run's own (so pinned above the archive too)
 //   build    as the build user: dpkg-source -x, then (a run of its own, so that a failure
 //            names the step) dpkg-buildpackage -b/-B/-A in the fixed build path
 //            /build/reproducible-path, DEB_BUILD_OPTIONS=parallel=N [nocheck],
@@ -21,9 +22,11 @@ import { mkdir, rm, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Downloads } from '../cache/downloads.ts';
 import { debianExtras } from '../debian/debian-spec.ts';
+import { stagedDebName, type ExtraPackage } from '../debian/extra-package-use.ts';
+import { jobExtraPackages, stageExtraPackages } from './debian-build-extra.ts';
 import { shellQuote } from '../lib/shell-quote.ts';
 import { aptBuildDepArgs, binnmuScript, debBuildOptions, dpkgBuildpackageFlag, HAS_INDEP_PACKAGES, parseAptSimulation } from './debian-build-steps.ts';
-import { fetchWanted, localPackages, NO_SERVICE_STARTS, offlineSourcesScript, stagedDebs, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
+import { fetchWanted, localPackages, NO_SERVICE_STARTS, offlineSourcesScript, stagedDebs, stagedKey, stanzasOfNames, writeCutArchive } from './debian-offline-apt.ts';
 import { crossClosure, crossExtras, crossStanzas, isCrossJob, jobOptions } from '../debian/cross.ts';
 import { buildTwice, VARIANT_PATH } from './debian-twice.ts';
 import { fetchSource, placeSource, readLocalDsc, type FetchedSource } from '../debian/dsc.ts';
@@ -97,7 +100,8 @@ export async function findDepsLayer(o: { cacheDir: string; spec: PackageSpec; ar
     nocheck: d.options.nocheck,
     extras: debianExtras(d.twice),
     chosen: d.chosen[o.arch] ?? [],
-    staged: o.staged,
+    // --extra-package: the .debs apt may install, by content (a changed one is another layer).
+    staged: { ...o.staged, ...Object.fromEntries(jobExtraPackages(d, o.arch).map((p) => [`extra-package:${stagedDebName(p)}`, p.sha256])) },
   });
   const layers = depsLayers(o.cacheDir);
   return { key, root: await layers.find(key), save: (fill) => layers.add(key, fill) };
@@ -151,6 +155,10 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
 
   // ---- install -------------------------------------------------------------------------
   c.phase('install');
+  // Before the install, and with a cached layer too: --try-install and --autopkgtest read this run's .debs from here.
+  const staging = await stageExtraPackages(d, c.arch, sandbox.host.sysroot, (t) => log.note(t));
+  if ('problem' in staging) return { kind: 'failed', reason: 'stage-failed', message: staging.problem };
+  const extraStaged: ReadonlyMap<string, ExtraPackage> = staging;
   if (c.depsLayer?.root !== undefined) {
     log.note(`build dependencies: already installed in the cached layer ${c.depsLayer.key.slice(0, 16)} (the same resolution was installed before; ${c.depsLayer.root})`);
   } else {
@@ -214,7 +222,13 @@ export async function runDebianBuild(c: DebianRunContext): Promise<DebianRunOutc
     // Two simulations (build-dep, then the extras) may name a package twice.
     const wanted = [...new Map(parseAptSimulation(Buffer.concat(plan).toString()).map((w) => [`${w.name}=${w.version}:${w.arch}`, w])).values()];
     const local = await localPackages(join(sandbox.host.sysroot, 'Packages'));
-    const problems = await fetchWanted({ wanted, local, universes: native === undefined ? [universe] : [universe, native], archiveHost, mirror: d.suite.mirror, downloads: c.downloads, note: (t) => log.note(t), what: 'build dependencies', signal });
+    // The extra packages apt chose are said as such (fetchWanted would call them this run's).
+    const fromExtra = (w: { name: string; version: string; arch: string }) => extraStaged.get(stagedKey(w.name, w.version, w.arch)) ?? extraStaged.get(stagedKey(w.name, w.version, 'all'));
+    for (const w of wanted) {
+      const p = fromExtra(w);
+      if (p !== undefined) log.note(`install ${w.name} ${w.version} [${w.arch}] (from the extra package ${p.path})`);
+    }
+    const problems = await fetchWanted({ wanted: wanted.filter((w) => fromExtra(w) === undefined), local, universes: native === undefined ? [universe] : [universe, native], archiveHost, mirror: d.suite.mirror, downloads: c.downloads, note: (t) => log.note(t), what: 'build dependencies', signal });
     if (problems.length > 0) {
       if (signal.aborted) return { kind: 'failed', reason: 'internal', message: 'cancelled' };
       return { kind: 'failed', reason: 'fetch-failed', message: `cannot fetch ${problems.length} build dependencies:\n  ${problems.join('\n  ')}` };

@@ -32,6 +32,10 @@ const words: [PartChange[], string][] = [
   [[{ part: 'dep:zlib1g-dev', change: 'removed', was: '1:1.2.13#cc' }], 'build dependency zlib1g-dev 1:1.2.13 removed'],
   [[{ part: 'conflicts:foo (<< 2)', change: 'added' }], 'build conflict foo (<< 2) added'],
   [[{ part: '!libnothere-dev', change: 'removed' }], 'uninstallable build dependency libnothere-dev removed'],
+  [[{ part: 'extra-package:libfoo-dev', change: 'added', now: '1.9-1kiln1#aa' }], 'extra package libfoo-dev 1.9-1kiln1 added (--extra-package)'],
+  [[{ part: 'extra-package:libfoo-dev', change: 'removed', was: '1.9-1kiln1#aa' }], 'extra package libfoo-dev 1.9-1kiln1 removed (--extra-package)'],
+  [[{ part: 'extra-package:libfoo-dev', change: 'changed', was: '1.9-1kiln1#aa', now: '1.9-1kiln2#bb' }], 'extra package libfoo-dev 1.9-1kiln1 → 1.9-1kiln2 (--extra-package)'],
+  [[{ part: 'extra-package:libfoo-dev', change: 'changed', was: '1.9#aa', now: '1.9#bb' }], 'extra package libfoo-dev 1.9: the .deb\'s contents changed (--extra-package)'],
   [[1, 2, 3, 4, 5].map((i) => ({ part: `file:f${i}`, change: 'changed' as const })), 'f1 changed, f2 changed, f3 changed, and 2 more'],
 ];
 for (const [changes, want] of words) test(`describeChanges: ${want}`, () => assert.equal(describeChanges(changes), want));

@@ -7,13 +7,15 @@
 import type { Reason } from './reason.ts';
 import type { PackageSpec } from './spec.ts';
 import { keyOptions } from '../debian/key-options.ts';
+import { extraArchsOf, extraPackageParts, usableExtraPackages } from '../debian/extra-package-use.ts';
 
 /**
  * Part label → value. Labels: `file:PATH` (a file of the recipe, a short digest),
  * `source:URL` (a source's checksum or git commit; `source:URL (sources[I], dest D)` for
  * a url the recipe names more than once), `option:NAME` (on or off), and for a
  * Debian source `mode` (dpkg-buildpackage's), `options` (kiln's build options for it) and
- * `dep:NAME` (a build dependency apt installs: `VERSION#DIGEST` of what it pulls in).
+ * `dep:NAME` (a build dependency apt installs: `VERSION#DIGEST` of what it pulls in) and
+ * `extra-package:NAME` (an --extra-package .deb the job can use: `VERSION#DIGEST` of the file).
  */
 export type Parts = Readonly<Record<string, string>>;
 
@@ -47,6 +49,7 @@ export function inputPartsOf(spec: PackageSpec, arch: string): InputParts {
       if (eq > 0 && !c.startsWith('!') && !c.startsWith('conflicts:')) recipe[`dep:${c.slice(0, eq)}`] = c.slice(eq + 1);
       else recipe[c] = '';
     }
+    Object.assign(recipe, extraPackageParts(usableExtraPackages(d.suite?.extraPackages ?? [], extraArchsOf(d, arch))));
     return { recipe, sources: files };
   }
   const recipe: Record<string, string> = {};
@@ -156,6 +159,14 @@ function describeChange(c: PartChange): string {
     }
     case 'conflicts':
       return `build conflict ${name} ${c.change}`;
+    case 'extra-package': {
+      // Several .debs of one name (two archs) are one part: `1.0#… 1.1#…`.
+      const was = c.was === undefined ? undefined : c.was.split(' ').map(versionOf).join(', ');
+      const now = c.now === undefined ? undefined : c.now.split(' ').map(versionOf).join(', ');
+      if (c.change === 'added') return `extra package ${name} ${now} added (--extra-package)`;
+      if (c.change === 'removed') return `extra package ${name} ${was} removed (--extra-package)`;
+      return was === now ? `extra package ${name} ${now}: the .deb's contents changed (--extra-package)` : `extra package ${name} ${was} → ${now} (--extra-package)`;
+    }
     case 'dep': {
       const was = c.was === undefined ? undefined : versionOf(c.was);
       const now = c.now === undefined ? undefined : versionOf(c.now);

@@ -64,6 +64,8 @@ export interface DebianCliRequest {
   readonly extraRepositories?: readonly ExtraRepository[];
   /** --extra-repository-key files (absolute). */
   readonly extraKeys?: readonly string[];
+  /** --extra-package paths (absolute; `where`: the flag as given): .deb files or folders of them. */
+  readonly extraPackages?: readonly { readonly path: string; readonly where: string }[];
   /** --components: the archive components read, in the order sources are looked up (default debian.toml's, else main). */
   readonly components?: readonly string[];
   /**
@@ -77,7 +79,7 @@ export interface DebianCliRequest {
 /** The flags that shape a Debian build only (--debian and --dsc themselves aside; --profiles is for recipes too). */
 export const DEBIAN_ONLY_OPTIONS: readonly string[] = [
   '--mirror', '--keyring', '--no-check-valid-until', '--nocheck', '--binnmu', '--binary-arch', '--binary-indep', '--cpus', '--no-install-check', '--twice', '--verify', '--lintian', '--try-install', '--autopkgtest', '--cross', '--out', '--all',
-  '--extra-repository', '--extra-repository-key', '--components',
+  '--extra-repository', '--extra-repository-key', '--extra-package', '--components',
 ];
 
 /**
@@ -214,6 +216,12 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
   for (const r of t?.extraRepositories ?? []) {
     if (r.signedBy !== undefined && !existsSync(r.signedBy)) throw new KilnError('config-invalid', `${r.where} "${r.line}": signed-by ${r.signedBy} does not exist`, { hint: 'put the keyring into the tree and name it relative to debian.toml' });
   }
+  // --extra-package and debian.toml's extra-packages, read now: a bad one is said before anything is fetched.
+  const extraInputs = [
+    ...(t?.extraPackages ?? []).map((path, i) => ({ path, where: `${tomlPath}: extra-packages[${i}]`, code: 'config-invalid' as const })),
+    ...(o.debian?.extraPackages ?? []).map((x) => ({ ...x, code: 'usage' as const })),
+  ];
+  const extraPackages = extraInputs.length === 0 ? [] : await (await import('../debian/extra-packages.ts')).collectExtraPackages(extraInputs, o.signal === undefined ? {} : { signal: o.signal });
   // The components: the command line's, else debian.toml's, else main (debian/components.ts).
   const components = o.debian?.components ?? t?.components;
   const downloads = createDownloads({ cacheDir: o.cacheDir, mirrors: {} });
@@ -261,6 +269,7 @@ export async function scanForRun(o: ScanForRunOptions, archsOf: (config: TreeCon
     ...(o.debian?.checkValidUntil === false || t?.checkValidUntil === false ? { checkValidUntil: false as const } : {}),
     ...(extraRepositories.length === 0 ? {} : { extraRepositories }),
     ...(extraKeys.length === 0 ? {} : { extraKeys }),
+    ...(extraPackages.length === 0 ? {} : { extraPackages }),
     cacheDir: o.cacheDir,
     downloads,
     ...(o.signal === undefined ? {} : { signal: o.signal }),
