@@ -1,4 +1,4 @@
-// kiln token create TENANT [--admin] | revoke ID|TENANT | list: the daemon's bearer tokens.
+// kiln token create TENANT [--admin] [--read-only] | revoke ID|TENANT | list: the daemon's bearer tokens.
 // The token is printed once; the records keep only its sha256.
 
 import type { Command } from 'commander';
@@ -11,6 +11,7 @@ import { addStateOptions, layoutFrom, parseDurationOption, type StateOptions } f
 
 interface CreateOpts extends StateOptions {
   admin?: boolean;
+  readOnly?: boolean;
   expires?: number;
 }
 
@@ -22,6 +23,7 @@ export function registerToken(program: Command, ctx: CliContext): void {
     .description('create a token for TENANT and print it (shown only this once)')
     .argument('<tenant>', 'the tenant the token acts for')
     .option('--admin', 'the token sees and controls every tenant\'s builds, and /metrics')
+    .option('--read-only', 'the token may look (GET, HEAD) but change nothing: no builds, cancels, retries or uploads (with --admin: sees everything, changes nothing)')
     .option('--expires <duration>', 'the token stops working after this long, e.g. 90d or 12h (default: never)', parseDurationOption('--expires'));
   addStateOptions(create);
   create.action((tenant: string, opts: CreateOpts) => {
@@ -31,9 +33,9 @@ export function registerToken(program: Command, ctx: CliContext): void {
     using records = openServerRecords(root);
     const now = Date.now();
     const expiresAt = opts.expires === undefined ? undefined : now + opts.expires;
-    const t = records.createToken(tenant, { admin: opts.admin === true, now, ...(expiresAt === undefined ? {} : { expiresAt }) });
+    const t = records.createToken(tenant, { admin: opts.admin === true, readOnly: opts.readOnly === true, now, ...(expiresAt === undefined ? {} : { expiresAt }) });
     const until = expiresAt === undefined ? '' : `, valid until ${new Date(expiresAt).toISOString()}`;
-    ctx.stderr.write(`kiln: token ${t.id} for tenant ${tenant}${opts.admin === true ? ' (admin)' : ''}${until}; keep it secret, it is not shown again\n`);
+    ctx.stderr.write(`kiln: token ${t.id} for tenant ${tenant}${opts.admin === true ? ' (admin)' : ''}${opts.readOnly === true ? ' (read-only)' : ''}${until}; keep it secret, it is not shown again\n`);
     ctx.stdout.write(`${t.token}\n`);
   });
 
@@ -51,15 +53,16 @@ export function registerToken(program: Command, ctx: CliContext): void {
     ctx.stdout.write(`kiln: revoked ${ids.length} token(s): ${ids.join(', ')}\n`);
   });
 
-  const list = token.command('list').description('list tokens (ids, tenants, admin, last used, expiry, revoked), never the secrets');
+  const list = token.command('list').description('list tokens (ids, tenants, admin, read-only, last used, expiry, revoked), never the secrets');
   addStateOptions(list);
   list.action((opts: StateOptions) => {
     using records = openServerRecords(existingState(opts));
     for (const t of records.listTokens()) {
       const revoked = t.revokedAt === null ? '' : `  revoked ${new Date(t.revokedAt).toISOString()}`;
       const expires = t.expiresAt === null ? '' : `  ${t.expiresAt <= Date.now() ? 'expired' : 'expires'} ${new Date(t.expiresAt).toISOString()}`;
-      const used = t.lastUsedAt === null ? '  never used' : `  last used ${new Date(t.lastUsedAt).toISOString()}`;
-      ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}  created ${new Date(t.createdAt).toISOString()}${used}${expires}${revoked}\n`);
+      // (Null also for a token used only before kiln recorded use, migration 13: not "never".)
+      const used = t.lastUsedAt === null ? '  no use recorded' : `  last used ${new Date(t.lastUsedAt).toISOString()}`;
+      ctx.stdout.write(`${t.id}  ${t.tenant}${t.admin ? '  admin' : ''}${t.readOnly ? '  read-only' : ''}  created ${new Date(t.createdAt).toISOString()}${used}${expires}${revoked}\n`);
     }
   });
 }

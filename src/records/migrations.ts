@@ -329,6 +329,15 @@ export const migrations: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN interrupted INTEGER;
     `,
   },
+  {
+    version: 19,
+    name: 'tokens: read-only tokens',
+    sql: `
+      -- 1: the token may look (GET, HEAD) but change nothing (kiln token create --read-only;
+      -- server/auth.ts refuses every other method with 403). Tokens from before: 0, full access.
+      ALTER TABLE tokens ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;

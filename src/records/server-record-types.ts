@@ -11,6 +11,8 @@ export interface TokenRecord {
   readonly id: string;
   readonly tenant: string;
   readonly admin: boolean;
+  /** It may only look (GET, HEAD): every other request is a 403 (server/auth.ts). Combines with admin. */
+  readonly readOnly: boolean;
   readonly createdAt: number;
   readonly revokedAt: number | null;
   /** null: never. */
@@ -114,6 +116,7 @@ export function toToken(r: Row): TokenRecord {
     id: String(r['id']),
     tenant: String(r['tenant']),
     admin: Number(r['admin']) === 1,
+    readOnly: Number(r['read_only'] ?? 0) === 1,
     createdAt: Number(r['created_at']),
     revokedAt: r['revoked_at'] === null ? null : Number(r['revoked_at']),
     expiresAt: r['expires_at'] === null || r['expires_at'] === undefined ? null : Number(r['expires_at']),

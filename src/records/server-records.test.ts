@@ -6,6 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { sha256 } from '../lib/hash.ts';
+import { recordsPath } from './db.ts';
+import { migrations } from './migrations.ts';
 import { openServerRecords } from './server-records.ts';
 
 test('a full disk: insertBuild and insertBundle throw instead of returning a row that was never stored', { skip: process.getuid?.() !== 0 ? 'needs root (mounts a tmpfs)' : false }, (t) => {
@@ -75,4 +79,37 @@ test('a token\'s last use is recorded when it is looked up, at most once a minut
   (r as unknown as { db: { exec(sql: string): void } }).db.exec('PRAGMA query_only = ON');
   assert.equal(r.tokenFor(token, 300_000)?.id, id);
   (r as unknown as { db: { exec(sql: string): void } }).db.exec('PRAGMA query_only = OFF');
+});
+
+test('read-only tokens: created with readOnly (with or without admin), listed so; other tokens are full-access', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-srv-rec-ro-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  using r = openServerRecords(dir);
+  const full = r.createToken('alice');
+  const watcher = r.createToken('alice', { readOnly: true });
+  const monitor = r.createToken('ops', { admin: true, readOnly: true });
+  assert.deepEqual([full, watcher, monitor].map((x) => [r.tokenFor(x.token)?.admin, r.tokenFor(x.token)?.readOnly]), [[false, false], [false, true], [true, true]]);
+  assert.deepEqual(r.listTokens().map((x) => [x.id, x.readOnly]), [[full.id, false], [watcher.id, true], [monitor.id, true]]);
+});
+
+test('a records database from before read-only tokens upgrades in place: its tokens keep working, full-access', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-srv-rec-mig-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // The schema as kiln left it before read_only (version 18), with a token in it.
+  const before = migrations.find((m) => m.sql.includes('read_only'))!.version - 1;
+  const old = new DatabaseSync(recordsPath(dir));
+  for (const m of migrations.filter((x) => x.version <= before)) old.exec(m.sql);
+  old.exec(`PRAGMA user_version = ${before}`);
+  const secret = 'kiln_0ld70ken_secretsecretsecretsecretsecret';
+  old.prepare('INSERT INTO tokens (id, tenant, admin, hash, created_at) VALUES (?, ?, ?, ?, ?)').run('0ld70ken', 'ops', 1, sha256(secret), 1_000);
+  assert.ok(!old.prepare('PRAGMA table_info(tokens)').all().some((c) => c['name'] === 'read_only'));
+  old.close();
+
+  using r = openServerRecords(dir);
+  const token = r.tokenFor(secret);
+  assert.equal(token?.id, '0ld70ken');
+  assert.equal(token?.admin, true);
+  assert.equal(token?.readOnly, false, 'an old token stays full-access');
+  const ro = r.createToken('alice', { readOnly: true });
+  assert.equal(r.tokenFor(ro.token)?.readOnly, true);
 });

@@ -23,7 +23,7 @@ export class ServerRecords extends SqlStore {
   // ---- tokens -------------------------------------------------------------------------
 
   /** Create a token; the secret is returned once and only its hash is stored. */
-  createToken(tenant: string, options: { admin?: boolean; now?: number; expiresAt?: number } = {}): { id: string; token: string } {
+  createToken(tenant: string, options: { admin?: boolean; readOnly?: boolean; now?: number; expiresAt?: number } = {}): { id: string; token: string } {
     if (!TENANT_PATTERN.test(tenant)) {
       throw new KilnError('usage', `tenant "${tenant}" is not a valid name`, {
         hint: 'use 1-64 characters: lower-case letters, digits, ".", "_" and "-", starting with a letter or digit',
@@ -31,8 +31,8 @@ export class ServerRecords extends SqlStore {
     }
     const id = randomBytes(4).toString('hex');
     const token = `kiln_${id}_${randomBytes(24).toString('base64url')}`;
-    this.stmt('INSERT INTO tokens (id, tenant, admin, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(
-      id, tenant, options.admin === true ? 1 : 0, sha256(token), options.now ?? Date.now(), options.expiresAt ?? null,
+    this.stmt('INSERT INTO tokens (id, tenant, admin, read_only, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      id, tenant, options.admin === true ? 1 : 0, options.readOnly === true ? 1 : 0, sha256(token), options.now ?? Date.now(), options.expiresAt ?? null,
     );
     return { id, token };
   }

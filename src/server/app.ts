@@ -176,7 +176,8 @@ export function createApp(options: AppOptions): KilnServerApp {
   // The web status page's session cookie, sign-in and assets (before the bearer check).
   registerWebSession(app, context);
   // Unknown paths are a 404 whatever the auth (routes are looked up as each request comes, once all are registered).
-  app.use('*', bearerAuth(records, (path) => allowedMethods(app.routes, path).length > 0));
+  // A read-only token is refused (403) there every method but GET and HEAD that a route takes.
+  app.use('*', bearerAuth(records, (path) => allowedMethods(app.routes, path)));
   // A JSON body that does not parse is kiln's own usage error naming the parser's complaint
   // (hono's validator would answer only "Malformed JSON in request body"); the validator
   // then reads the text kept here. An empty body passes: routes without one ignore it.
