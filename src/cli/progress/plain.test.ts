@@ -76,6 +76,23 @@ test('plain: a job waiting for another kiln\'s build is named by the quiet lines
   assert.match(text(), /running {4}a@amd64 \(waiting for kiln pid 4242, for \d+ms\)\n/);
 });
 
+test('plain: the quiet line comes when the output has been quiet for quietMs, not at the first tick after (5 minutes was said at 6)', async () => {
+  const { out, text } = sink();
+  const onEvent = plainRenderer(out, { quietMs: 400 });
+  const t = Date.now();
+  const job = { runId: 'r', jobId: 'a@amd64', name: 'a', version: '1', arch: 'amd64' };
+  onEvent({ type: 'run-started', runId: 'r', at: t, tree: '/t', targets: [], archs: ['amd64'], total: 1, maxJobs: 1 });
+  // A line 150 ms into the run: quiet from then on, so the line is due at about 550 ms (a
+  // fixed 400 ms tick would say it at 800 ms).
+  await new Promise((r) => setTimeout(r, 150));
+  onEvent({ type: 'job-started', ...job, why: { kind: 'new' }, attempt: 1, log: '/l', at: Date.now(), expectedMs: undefined });
+  await new Promise((r) => setTimeout(r, 550));
+  flushProgress();
+  const quietAt = Date.now() - t;
+  assert.match(text(), /running {4}a@amd64/, `no quiet line by ${quietAt} ms`);
+  onEvent({ type: 'run-finished', runId: 'r', at: Date.now(), state: 'done', counts: { built: 1, 'up-to-date': 0, failed: 0, skipped: 0, broken: 0, cancelled: 0 } });
+});
+
 test('plain: the run header says how many at once here, or how many in flight to the workers with --nats', () => {
   const { out, text } = sink();
   const onEvent = plainRenderer(out);

@@ -80,11 +80,18 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
   /** The running jobs and their phases, as the live view folds them. */
   const m = emptyModel();
   let quiet: NodeJS.Timeout | undefined;
+  let ended = false;
+  // One timer, due when the output will have been quiet for quietMs (not a fixed tick: a
+  // 60 s tick said a 5-minute silence at 6 minutes), so no timer is set per line.
   const sayRunning = (): void => {
+    if (ended) return;
     const now = Date.now();
-    if (m.running.size === 0 || now - lastLine < quietMs) return;
-    for (const [id, r] of m.running) line(now, 'running', `${id} (${r.phase}, for ${formatMs(now - r.startedAt)})`);
-    w.flush();
+    const left = quietMs - (now - lastLine);
+    if (left <= 0 && m.running.size > 0) {
+      for (const [id, r] of m.running) line(now, 'running', `${id} (${r.phase}, for ${formatMs(now - r.startedAt)})`);
+      w.flush();
+    }
+    quiet = setTimeout(sayRunning, left > 0 ? left : quietMs).unref();
   };
   return (e) => {
     applyEvent(m, e);
@@ -92,7 +99,7 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
       case 'run-started':
         t0 = e.at;
         w.write(`kiln: run ${e.runId}: ${e.total} package(s) for ${e.archs.join(', ')}, ${e.workers === undefined ? `up to ${e.atOnce ?? e.maxJobs} job(s) at once${e.atOnce === undefined ? '' : ` (--jobs ${e.maxJobs})`}` : `built by the workers of ${e.workers}, up to ${e.maxJobs} job(s) in flight`}\n`);
-        quiet ??= setInterval(sayRunning, Math.min(quietMs, 60_000)).unref();
+        quiet ??= setTimeout(sayRunning, quietMs).unref();
         return;
       case 'job-settled':
         if (e.state === 'up-to-date') return;
@@ -126,7 +133,8 @@ export function plainRenderer(out: NodeJS.WritableStream, options: { quietMs?: n
         return;
       }
       case 'run-finished':
-        clearInterval(quiet);
+        ended = true;
+        clearTimeout(quiet);
         w.flush();
         return;
       case 'note':
