@@ -29,3 +29,12 @@ test('kiln plan marks a job for a foreign arch with how it builds (on the host s
   const planned = JSON.parse(json.out) as { packages: { id: string; buildMode?: string }[] };
   assert.deepEqual(planned.packages.map((p) => [p.id, p.buildMode]).sort(), [[`p@${host}`, undefined], [`p@${foreign}`, 'recipe-cross']].sort());
 });
+
+test('kiln plan --forecast: packages never built are estimated at the median of their own arch, said per arch when they differ', async () => {
+  const { forecastLines } = await import('./plan.ts');
+  const base = { toBuild: 11, estimated: 3, estimateMs: 349, estimateFrom: 'median' as const, fromOtherArch: 0, archFactors: [], runs: [{ jobs: 2, makespanMs: 10_000, atOnce: 2 }], criticalPath: { ms: 5000, packages: [] }, lowerBoundMs: 5000, lowerBoundBy: 'critical path' as const };
+  const two = forecastLines({ ...base, estimateByArch: [{ arch: 'amd64', jobs: 2, ms: 349 }, { arch: 'riscv64', jobs: 1, ms: 5100 }] }, '/s', (id) => id);
+  assert.ok(two.includes('  3 of 11 never built here: estimated at 349ms each for amd64 (2), 5.1s each for riscv64 (1) (the median of the learned ones of each arch)'), two.join('\n'));
+  const one = forecastLines({ ...base, estimated: 2, estimateByArch: [{ arch: 'amd64', jobs: 2, ms: 349 }] }, '/s', (id) => id);
+  assert.ok(one.includes('  2 of 11 never built here: estimated at 349ms each (the median of the learned ones)'), one.join('\n'));
+});

@@ -231,6 +231,8 @@ interface PlanForecast {
   /** How many of them were never built here (their duration is the estimate). */
   readonly estimated: number;
   readonly estimateMs: number;
+  /** The estimate of each arch with packages never built on any arch: how many, at how much each (the median of that arch's learned ones). */
+  readonly estimateByArch: readonly { readonly arch: string; readonly jobs: number; readonly ms: number }[];
   readonly estimateFrom: 'median' | 'default';
   /** Of `estimated`, those told from their build on another arch (arch-estimate.ts), with each arch pair's factor. */
   readonly fromOtherArch: number;
@@ -284,6 +286,7 @@ function forecastOf(plan: Plan, records: Records, given: number[] | undefined, o
     estimated: jobs.filter((j) => !j.learned).length,
     // What a package never built on any arch is estimated at (the median of its arch's; one arch's when they differ).
     estimateMs: jobs.find((j) => sources.get(j.id)?.kind === 'estimate')?.durationMs ?? estimate,
+    estimateByArch: estimatesByArch(jobs.filter((j) => sources.get(j.id)?.kind === 'estimate')),
     estimateFrom: learned.size > 0 ? 'median' : 'default',
     fromOtherArch: [...sources.values()].filter((src) => src.kind === 'other-arch').length,
     archFactors: [...archFactors.values()],
@@ -294,7 +297,19 @@ function forecastOf(plan: Plan, records: Records, given: number[] | undefined, o
   };
 }
 
-function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) => string): string[] {
+/** Jobs estimated by their arch's median, grouped by arch (pure). */
+function estimatesByArch(jobs: readonly ForecastJob[]): { arch: string; jobs: number; ms: number }[] {
+  const by = new Map<string, { arch: string; jobs: number; ms: number }>();
+  for (const j of jobs) {
+    const arch = j.id.slice(j.id.lastIndexOf('@') + 1);
+    const e = by.get(arch);
+    if (e === undefined) by.set(arch, { arch, jobs: 1, ms: j.durationMs });
+    else e.jobs += 1;
+  }
+  return [...by.values()].sort((a, b) => a.arch.localeCompare(b.arch));
+}
+
+export function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) => string): string[] {
   if (f.toBuild === 0) return ['kiln plan --forecast: nothing to build'];
   const out = [`kiln plan --forecast: ${f.toBuild} to build, with the durations learned in ${stateDir}:`];
   const width = Math.max(...f.runs.map((r) => String(r.jobs).length));
@@ -311,7 +326,14 @@ function forecastLines(f: PlanForecast, stateDir: string, label: (id: string) =>
     out.push(`  none of them was ever built here: each is estimated at ${formatMs(f.estimateMs)}, kiln's default, so the forecast is only as good as that estimate (use the --state the builds use)`);
   } else if (f.estimated > 0) {
     const median = f.estimated - f.fromOtherArch;
-    if (median > 0) out.push(`  ${median} of ${f.toBuild} never built here: estimated at ${formatMs(f.estimateMs)} each (the median of the learned ones)`);
+    if (median > 0) {
+      // Each arch has its own median: one figure only when every such package has the same.
+      const byArch = f.estimateByArch;
+      const each = byArch.length <= 1 || byArch.every((a) => a.ms === byArch[0]!.ms)
+        ? `${formatMs(byArch[0]?.ms ?? f.estimateMs)} each`
+        : `${byArch.map((a) => `${formatMs(a.ms)} each for ${a.arch} (${a.jobs})`).join(', ')}`;
+      out.push(`  ${median} of ${f.toBuild} never built here: estimated at ${each} (the median of the learned ones${byArch.length > 1 ? ' of each arch' : ''})`);
+    }
     if (f.fromOtherArch > 0) {
       const factors = f.archFactors.map((a) => `${a.to} = ${a.from} × ${Number(a.factor.toPrecision(3))} (${a.pairs > 0 ? `the median of ${a.pairs} package${a.pairs === 1 ? '' : 's'} built on both` : `no package was built on both yet: ${a.factor === 1 ? 'neither is emulated here' : "kiln's default for QEMU emulation"}`})`);
       out.push(`  ${f.fromOtherArch} of ${f.toBuild} never built on their arch: estimated from their build on another: ${factors.join('; ')}`);
