@@ -250,12 +250,12 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
   {
     name: 'https source without sha256',
     text: recipe({ sources: [{ url: '"https://dl.example/x.tar.gz"' }] }),
-    want: ['sources[0].sha256: missing: every https: source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)'],
+    want: ['sources[0].sha256: missing: every https:// source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)'],
   },
   {
     name: 'mirror source without sha256',
     text: recipe({ sources: [{ url: '"mirror://debian/pool/x.tar.gz"' }] }),
-    want: ['sources[0].sha256: missing: every mirror: source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)'],
+    want: ['sources[0].sha256: missing: every mirror:// source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)'],
   },
   {
     name: 'sha256 that is not one',
@@ -562,7 +562,7 @@ test('every problem of a recipe is reported at once', () => {
     'sources[0].url: "file:../x" must name a file inside the recipe folder (file:NAME, relative, without "..")',
     'sources[1].url: "file:/etc/passwd" must name a file inside the recipe folder (file:NAME, relative, without "..")',
     'sources[2].dest: "../../x" leaves $SRCDIR: use a relative path without ".."',
-    'sources[2].sha256: missing: every https: source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)',
+    'sources[2].sha256: missing: every https:// source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)',
     'build: has both "script" and "script-file": keep one',
     'build.memory: invalid size "lots": use a number with K, M, G or T (powers of 1024), e.g. "512M" or "2G"',
     'build.timeout: invalid duration "30 minutes": use a number with ms, s, m, h, d or w, e.g. "30m" or "1.5h"',
@@ -597,7 +597,7 @@ test('a recipe\'s problems are listed in file order, by line, whatever check fou
     'build.cpus: must be greater than 0, got 0',
     'build: unknown key "colour"',
     'sources[0].dest: "../x" leaves $SRCDIR: use a relative path without ".."',
-    'sources[0].sha256: missing: every https: source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)',
+    'sources[0].sha256: missing: every https:// source needs its sha256 (`kiln fetch --makesum foo` fetches the file and writes its sha256 in)',
   ]);
 });
 

@@ -125,7 +125,7 @@ export function sourcesOf(value: unknown, folderName: string, add: AddProblem): 
         const problem = urlProblem(url);
         if (problem !== undefined) add(`${k}.url`, problem);
       }
-      if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}: source needs its sha256 (\`kiln fetch --makesum ${folderName}\` fetches the file and writes its sha256 in)`);
+      if (sha === undefined) add(`${k}.sha256`, `missing: every ${url.split(':')[0]}:// source needs its sha256 (\`kiln fetch --makesum ${folderName}\` fetches the file and writes its sha256 in)`);
       if (hasUserinfo(url)) add(`${k}.url`, USERINFO_PROBLEM);
     } else {
       const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1];

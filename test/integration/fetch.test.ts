@@ -67,7 +67,7 @@ test('kiln fetch: sources into the cache, checked, nothing built; a bad checksum
     const all = await runKiln(['fetch', '--tree', tree, '--state', state]);
     assert.equal(all.code, 1, explain(all));
     assert.match(all.stdout, new RegExp(`in the cache: ${base}/a\\.txt \\(a\\)`));
-    assert.match(all.stdout, /broken: b: .*sources\[0\]\.sha256: missing: every http: source needs its sha256 \(`kiln fetch --makesum b` fetches the file/);
+    assert.match(all.stdout, /broken: b: .*sources\[0\]\.sha256: missing: every http:\/\/ source needs its sha256 \(`kiln fetch --makesum b` fetches the file/);
     assert.match(all.stdout, new RegExp(`FAILED: ${base}/c\\.txt \\(c\\): checksum mismatch for ${base}/c\\.txt: expected sha256 ${sha256('not gamma')}, got ${sha256(FILES['/c.txt']!)}`));
     assert.ok(!existsSync(join(state, 'cache', 'downloads', sha256(FILES['/c.txt']!))), 'a file with the wrong checksum is not kept');
     assert.match(all.stdout, /kiln fetch: 2 source\(s\): 0 fetched, 1 already in the cache, 1 failed, 2 package\(s\) broken/);
