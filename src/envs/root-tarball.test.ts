@@ -27,6 +27,16 @@ test('normalizeMemberPath and resolveInside', () => {
   assert.equal(resolveInside('', '..'), undefined);
 });
 
+test('resolveThroughLinks follows the archive\'s own links, absolute ones from the root; out of the root or round a loop is undefined', async () => {
+  const { resolveThroughLinks } = await import('./tar-scan.ts');
+  const links = new Map([['lib', 'usr/lib'], ['c/l0', '..'], ['c/l1', 'l0/..'], ['etc/alt', '/usr/bin'], ['a', 'b'], ['b', 'a']]);
+  assert.equal(resolveThroughLinks('usr/lib/foo', '../../../lib/x', links), 'usr/lib/x');
+  assert.equal(resolveThroughLinks('c', '..', links), '');
+  assert.equal(resolveThroughLinks('c', 'l0/..', links), undefined);
+  assert.equal(resolveThroughLinks('etc', 'alt/../lib', links), 'usr/lib');
+  assert.equal(resolveThroughLinks('', 'a/x', links), undefined);
+});
+
 test('checkMembers accepts a normal root: absolute and relative in-root symlinks, hardlinks, /dev nodes', () => {
   const m = (name: string, type: TarMember['type'], linkName = ''): TarMember => ({ name, type, linkName, size: 0 });
   checkMembers([
@@ -49,6 +59,13 @@ const hostile: { name: string; members: FakeMember[]; why: RegExp }[] = [
   { name: 'hardlink climbing out', members: [{ name: 'shadow', type: 'hardlink', target: '../../etc/shadow' }], why: /contains "\.\."/ },
   { name: 'hardlink to a file not in the archive', members: [{ name: 'x', type: 'hardlink', target: 'etc/shadow' }], why: /earlier file/ },
   { name: 'device node outside dev/', members: [{ name: 'disk', type: 'char' }], why: /outside dev\// },
+  {
+    // Each link looks inside on its own; l0 is the root, so l1 (l0/..) is its parent.
+    name: 'a chain of symlinks, each inside on its own, out of the root',
+    members: [{ name: 'c/', type: 'dir' }, { name: 'c/l0', type: 'symlink', target: '..' }, { name: 'c/l1', type: 'symlink', target: 'l0/..' }, { name: 'c/l2', type: 'symlink', target: 'l1/..' }],
+    why: /"c\/l1" -> "l0\/\.\." points outside the root through other symlinks/,
+  },
+  { name: 'a loop of symlinks', members: [{ name: 'a', type: 'symlink', target: 'b/x' }, { name: 'b', type: 'symlink', target: 'a/y' }], why: /loop of them/ },
 ];
 
 for (const h of hostile) {

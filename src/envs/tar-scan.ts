@@ -137,11 +137,49 @@ export function resolveInside(dir: string, target: string): string | undefined {
   return out.join('/');
 }
 
+/**
+ * Resolve a link target from `dir` as the file system will once the archive is extracted:
+ * a step that names another symlink of the archive is replaced by that link's target (an
+ * absolute one from the root, as inside a chroot), so that a chain of links that each look
+ * inside on their own (`c/l0 -> ..`, `c/l1 -> l0/..`: the second is the root's parent) is
+ * seen for what it is. Undefined when it climbs above the root at any step, or goes round
+ * more than 40 links (the kernel's ELOOP).
+ */
+export function resolveThroughLinks(dir: string, target: string, links: ReadonlyMap<string, string>): string | undefined {
+  const out = dir === '' ? [] : dir.split('/');
+  // Components still to walk, the next first.
+  const todo = target.startsWith('/') ? (out.splice(0), target.split('/')) : target.split('/');
+  let followed = 0;
+  while (todo.length > 0) {
+    const p = todo.shift()!;
+    if (p === '' || p === '.') continue;
+    if (p === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+      continue;
+    }
+    out.push(p);
+    const link = links.get(out.join('/'));
+    if (link === undefined) continue;
+    if (++followed > 40) return undefined;
+    out.pop();
+    if (link.startsWith('/')) out.splice(0);
+    todo.unshift(...link.split('/'));
+  }
+  return out.join('/');
+}
+
 /** Throws `unsafe-path` naming the first member that could write outside the root. */
 export function checkMembers(members: readonly TarMember[], file: string): void {
   const names = members.map((m) => normalizeMemberPath(m.name));
   const symlinks = new Set<string>();
-  for (const [i, m] of members.entries()) if (m.type === 'symlink') symlinks.add(names[i] ?? '');
+  // Every link of the archive (whatever its place in it: after extraction all are there).
+  const linkTargets = new Map<string, string>();
+  for (const [i, m] of members.entries()) {
+    if (m.type !== 'symlink') continue;
+    symlinks.add(names[i] ?? '');
+    linkTargets.set(names[i] ?? '', m.linkName);
+  }
   const throughSymlink = (p: string): string | undefined => {
     const parts = p.split('/');
     for (let k = 1; k < parts.length; k++) {
@@ -167,6 +205,9 @@ export function checkMembers(members: readonly TarMember[], file: string): void 
           const dir = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
           if (resolveInside(dir, m.linkName) === undefined) {
             throw unsafe(file, `symlink "${p}" -> "${m.linkName}" points outside the root`);
+          }
+          if (resolveThroughLinks(dir, m.linkName, linkTargets) === undefined) {
+            throw unsafe(file, `symlink "${p}" -> "${m.linkName}" points outside the root through other symlinks of the archive (or goes round in a loop of them)`);
           }
         }
         break;

@@ -135,6 +135,12 @@ test('bundles: hostile archives are refused with a 4xx naming the member, and no
     { what: 'symlink-write', members: [{ name: 'd', type: 'symlink', target: 'x' }, { name: 'd/f', type: 'file', data: 'x' }], match: /through the symlink "d"/ },
     { what: 'hardlink-out', members: [{ name: 'h', type: 'hardlink', target: '/etc/shadow' }], match: /hardlink target of "h".*absolute/ },
     { what: 'device', members: [{ name: 'null', type: 'char' }], match: /"null" is a device node/ },
+    {
+      // Each link looks inside on its own; chained, they reach the tenants' bundles folder and /.
+      what: 'symlink-chain',
+      members: [{ name: '.c/l0', type: 'symlink', target: '..' }, { name: '.c/l1', type: 'symlink', target: 'l0/..' }, { name: '.c/l2', type: 'symlink', target: 'l1/..' }, { name: 'steal/recipe.toml', type: 'symlink', target: '../.c/l2/alice/x/recipe.toml' }],
+      match: /symlink "\.c\/l1" -> "l0\/\.\." points outside the root through other symlinks/,
+    },
   ];
   for (const h of hostile) {
     const file = join(s.dir, `${h.what}.tar`);
