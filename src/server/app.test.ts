@@ -226,6 +226,19 @@ test('a tenant sees only its own builds (others are 404); an admin sees all', as
   assert.equal((await call(kiln, 'GET', '/api/v1/builds/nonexistent', alice)).status, 404);
 });
 
+test('what a token sees is not kept by caches (Cache-Control: no-store); public paths keep their own', async (t) => {
+  const { kiln, alice } = setup(t);
+  const a = await submit(kiln, alice);
+  for (const path of ['/api/v1/builds', `/api/v1/builds/${a}`, `/api/v1/builds/${a}/jobs`]) {
+    const r = await call(kiln, 'GET', path, alice);
+    assert.equal(r.status, 200, path);
+    assert.equal(r.headers.get('cache-control'), 'no-store', path);
+  }
+  // A 404 for a token too (it says what this tenant has not).
+  assert.equal((await call(kiln, 'GET', '/api/v1/builds/nonexistent', alice)).headers.get('cache-control'), 'no-store');
+  assert.equal((await call(kiln, 'GET', '/healthz', undefined)).headers.get('cache-control'), null);
+});
+
 test("one tenant's builds run one after another, in order; other tenants run alongside up to the cap", async (t) => {
   const { kiln, fake, alice, bob, carol } = setup(t, { maxConcurrentBuilds: 2 });
   const a1 = await submit(kiln, alice);

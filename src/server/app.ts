@@ -178,6 +178,12 @@ export function createApp(options: AppOptions): KilnServerApp {
   // Unknown paths are a 404 whatever the auth (routes are looked up as each request comes, once all are registered).
   // A read-only token is refused (403) there every method but GET and HEAD that a route takes.
   app.use('*', bearerAuth(records, (path) => allowedMethods(app.routes, path)));
+  // What a token or session sees is that tenant's: no proxy or browser cache keeps it
+  // (a shared proxy in front, or the browser after sign-out). Public paths keep their own.
+  app.use('*', async (c, next) => {
+    await next();
+    if ((c.get('auth') as unknown) !== undefined && !c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
+  });
   // A JSON body that does not parse is kiln's own usage error naming the parser's complaint
   // (hono's validator would answer only "Malformed JSON in request body"); the validator
   // then reads the text kept here. An empty body passes: routes without one ignore it.
