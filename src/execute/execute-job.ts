@@ -332,7 +332,7 @@ export function createExecutor(o: ExecutorOptions): (job: Job, options: { signal
           if (twice !== undefined && o.warningsFail === true) return fail('pack-failed', `${twice} (warnings fail the build: --fail-on-warnings)`, exit);
           phase('pack');
           try {
-            const { meta, warnings } = await packOutput({ artifacts: o.artifacts, job, spec, key, depOutputs, sandbox, sourceDateEpoch: o.sourceDateEpoch, warningsFail: o.warningsFail === true, signal, note: (t) => jl.note(t) });
+            const { meta, warnings } = await packOutput({ artifacts: o.artifacts, job, spec, key, depOutputs, sandbox, sourceDateEpoch: o.sourceDateEpoch, warningsFail: o.warningsFail === true, oomKills: r.oomKills, signal, note: (t) => jl.note(t) });
             for (const w of warnings) jl.note(`warning (${w.check}): ${w.message}\n  ${w.hint}`);
             jl.note(`packed ${meta.fileCount} files (${meta.size} bytes), output ${meta.outputHash.slice(0, 16)}`);
             return { state: 'built', key, outputHash: meta.outputHash, artifact: artifactPath(o.artifacts, key, meta.archive), log, startedAt, endedAt: Date.now(), ...exit, ...(warnings.length === 0 && twice === undefined && debianWarnings.length === 0 ? {} : { warnings: [...warnings.map((w) => `${w.check}: ${w.message}`), ...(twice === undefined ? [] : [twice]), ...debianWarnings] }) };

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { ManifestEntry } from '../cache/archive.ts';
 import { isKilnError } from '../errors.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
-import { assertNoOutputErrors, checkOutput, type OutputCheckInput } from './output-checks.ts';
+import { assertNoOutputErrors, checkOutput, oomFinding, sizeAsWritten, type OutputCheckInput } from './output-checks.ts';
 
 const W = '/w/run/p_amd64';
 const PATHS = [`${W}/src`, `${W}/dest`, `${W}/sysroot`];
@@ -66,4 +66,27 @@ test('a Debian build\'s output may hold no symlink (it would point at the host\'
   const run = (entries: ManifestEntry[]) => assertDebianOutput(entries);
   run([{ path: 'hello_2.10-3_amd64.deb', type: 'file', mode: 0o644, size: 1 }]);
   assert.throws(() => run([{ path: 'zz-shadow', type: 'symlink', mode: 0o777, size: 0, target: '/etc/shadow' }]), (e: unknown) => isKilnError(e) && e.code === 'bad-output' && /zz-shadow -> \/etc\/shadow/.test(e.message));
+});
+
+test('oomFinding: a build that went on after the kernel killed processes for memory is warned of, with the limit and a larger one to set', () => {
+  const M = 2 ** 20;
+  const rows: [string, Parameters<typeof oomFinding>[0], string | undefined][] = [
+    ['nothing killed', { kills: undefined, memoryBytes: 512 * M }, undefined],
+    ['a count of 0', { kills: 0, memoryBytes: 512 * M }, undefined],
+    ['three gcc killed under the default limit', { kills: 3, memoryBytes: 512 * M },
+      'memory: the memory limit (512M) killed 3 processes during this build (the build went on: check its output; raise memory = "1G" under [build] in the recipe)'],
+    ['one', { kills: 1, memoryBytes: 128 * M }, 'memory: the memory limit (128M) killed 1 process during this build (the build went on: check its output; raise memory = "256M" under [build] in the recipe)'],
+    ['a Debian source package: its debian.toml', { kills: 2, memoryBytes: 4 * 1024 * M, debian: true },
+      'memory: the memory limit (4G) killed 2 processes during this build (the build went on: check its output; raise memory = "8G" in its debian.toml)'],
+  ];
+  for (const [name, i, want] of rows) {
+    const f = oomFinding(i);
+    assert.equal(f === undefined ? undefined : `${f.check}: ${f.message}`, want, name);
+    if (f !== undefined) assert.equal(f.severity, 'warning', name);
+  }
+  assert.match(oomFinding({ kills: 1, memoryBytes: 512 * M })!.hint, /skip-checks = \["memory"\]/);
+  assert.doesNotMatch(oomFinding({ kills: 1, memoryBytes: 512 * M, debian: true })!.hint, /skip-checks/);
+  // --fail-on-warnings: it refuses the output as the other warnings do.
+  assert.throws(() => assertNoOutputErrors([oomFinding({ kills: 1, memoryBytes: 512 * M })!], true), (e: unknown) => isKilnError(e) && e.code === 'bad-output' && /^the memory limit \(512M\) killed 1 process .*\(warnings fail the build: --fail-on-warnings\)$/.test(e.message));
+  assert.deepEqual([512 * M, 2 ** 30, 1536 * M, 3 * 2 ** 40, 2048 * 1024 + 1024, 1000].map(sizeAsWritten), ['512M', '1G', '1536M', '3T', '2049K', '1000']);
 });

@@ -14,6 +14,10 @@
 //                /usr/local (the build did not use $PREFIX)                              warning
 //   permissions  world-writable files or directories (without the sticky bit), and
 //                setuid or setgid files                                                  warning
+//   memory       not of the output but of the run that made it: the kernel killed some of
+//                its processes for memory (the cgroup's OOM-kill count), and the build
+//                went on to succeed all the same (a background job and `wait`, a
+//                `cmd || true`), its output maybe half made (oomFinding)                 warning
 //
 // A recipe turns a check off with `skip-checks = ["NAME", …]` under [build]. Errors refuse
 // the output (the build fails with reason pack-failed); warnings are said in the log, on
@@ -24,7 +28,7 @@ import { KilnError } from '../errors.ts';
 import type { ElfHeader } from '../lib/elf-header.ts';
 import { foreignElfFiles, describeElf } from './elf-arch.ts';
 
-export const OUTPUT_CHECKS = ['arch', 'symlinks', 'buildpaths', 'hierarchy', 'permissions'] as const;
+export const OUTPUT_CHECKS = ['arch', 'symlinks', 'buildpaths', 'hierarchy', 'permissions', 'memory'] as const;
 export type OutputCheck = (typeof OUTPUT_CHECKS)[number];
 
 export interface OutputFinding {
@@ -171,6 +175,43 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
     }
   }
   return out;
+}
+
+/** A size as a recipe writes it: "512M", "1G", "1536K" (bytes as a plain number otherwise). */
+export function sizeAsWritten(bytes: number): string {
+  for (const [unit, size] of [['T', 2 ** 40], ['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return String(bytes);
+}
+
+export interface OomInput {
+  /** How many processes of the build's run the kernel killed for memory (RunResult.oomKills). */
+  readonly kills: number | undefined;
+  /** The memory limit the build had. */
+  readonly memoryBytes: number;
+  /** A Debian source package (its limit is debian.toml's `memory`, not a recipe's). */
+  readonly debian?: boolean;
+}
+
+/**
+ * The memory check (pure): a build that succeeded although the kernel killed some of its
+ * processes for memory (over its limit; or the machine ran out) gets a warning, since what
+ * they were making may be missing from its output (a compiler killed in a background job,
+ * a test suite's child). Undefined when nothing was killed.
+ */
+export function oomFinding(input: OomInput): OutputFinding | undefined {
+  const n = input.kills ?? 0;
+  if (n <= 0) return undefined;
+  const limit = sizeAsWritten(input.memoryBytes);
+  const more = sizeAsWritten(input.memoryBytes * 2);
+  const where = input.debian === true ? 'in its debian.toml' : 'under [build] in the recipe';
+  return {
+    check: 'memory',
+    severity: 'warning',
+    message: `the memory limit (${limit}) killed ${n === 1 ? '1 process' : `${n} processes`} during this build (the build went on: check its output; raise memory = "${more}" ${where})`,
+    hint: `a process killed for memory ("Killed signal terminated program cc1" from gcc, "Killed" from the shell) leaves its work undone, and a script that does not stop for it (a job run in the background and waited for, a command before || or in an if) goes on; its output may lack what that process was making, and what builds on it then fails (undefined references). Give the build more memory (memory = "${more}" ${where}${input.debian === true ? '' : ', or the tree\'s [defaults]'}) or fewer parallel jobs; under QEMU emulation a build needs more than natively${input.debian === true ? '' : `; a build that means it sets skip-checks = ["memory"] under [build]`}`,
+  };
 }
 
 /**

@@ -61,8 +61,8 @@ async function packing(files: Record<string, string | { link: string }>) {
   const artifacts = createArtifactStore({ cacheDir: join(root, 'cache') });
   const job = { arch: 'amd64', envId: 'host:1', why: { kind: 'new' } } as unknown as Job;
   const key = 'a1'.repeat(32);
-  const pack = (o: { spec?: PackageSpec; warningsFail?: boolean } = {}) =>
-    packOutput({ artifacts, job, spec: o.spec ?? spec('tool'), key, depOutputs: {}, sandbox, sourceDateEpoch: 315532800, warningsFail: o.warningsFail === true, signal: new AbortController().signal });
+  const pack = (o: { spec?: PackageSpec; warningsFail?: boolean; oomKills?: number } = {}) =>
+    packOutput({ artifacts, job, spec: o.spec ?? spec('tool'), key, depOutputs: {}, sandbox, sourceDateEpoch: 315532800, warningsFail: o.warningsFail === true, oomKills: o.oomKills, signal: new AbortController().signal });
   return { root, artifacts, key, pack };
 }
 
@@ -89,5 +89,33 @@ test("packOutput: a recipe's skip-checks skips the check; a Debian build's outpu
     assert.deepEqual(warnings, []);
   } finally {
     await rm(p.root, { recursive: true, force: true });
+  }
+});
+
+test('packOutput: processes killed for memory in a build that succeeded are a warning (the memory check), kept in its meta, for an empty output too; --fail-on-warnings stores nothing; skip-checks turns it off', async () => {
+  const p = await packing({ 'usr/lib/libx.a': 'half' });
+  const empty = await packing({});
+  try {
+    await assert.rejects(p.pack({ oomKills: 3, warningsFail: true }), /^KilnError: the memory limit \(512M\) killed 3 processes during this build .*--fail-on-warnings/);
+    assert.equal(await p.artifacts.get(p.key), undefined, 'refused: nothing stored');
+    const { warnings } = await p.pack({ oomKills: 3 });
+    assert.deepEqual(warnings.map((w) => `${w.check} ${w.severity}`), ['memory warning']);
+    assert.deepEqual((await p.artifacts.get(p.key))?.warnings, ['memory: the memory limit (512M) killed 3 processes during this build (the build went on: check its output; raise memory = "1G" under [build] in the recipe)']);
+    // Nothing installed at all (the killed compiler's library never made): warned all the same.
+    assert.deepEqual((await empty.pack({ oomKills: 1 })).warnings.map((w) => w.check), ['memory']);
+    const s = spec('tool');
+    assert.deepEqual((await empty.pack({ oomKills: 1, spec: { ...s, build: { ...s.build, skipChecks: ['memory'] } } })).warnings, []);
+    // A Debian build (dpkg-buildpackage's run): said of its debian.toml's memory.
+    const deb = await packing({ 'tool_1_amd64.deb': 'deb' });
+    try {
+      const debian = { options: { profiles: [], nocheck: false, mode: 'binary' }, modeFor: {} } as unknown as NonNullable<PackageSpec['debian']>;
+      const { warnings: dw } = await deb.pack({ oomKills: 2, spec: { ...s, debian } });
+      assert.deepEqual(dw.map((w) => `${w.check}: ${w.message}`), ['memory: the memory limit (512M) killed 2 processes during this build (the build went on: check its output; raise memory = "1G" in its debian.toml)']);
+    } finally {
+      await rm(deb.root, { recursive: true, force: true });
+    }
+  } finally {
+    await rm(p.root, { recursive: true, force: true });
+    await rm(empty.root, { recursive: true, force: true });
   }
 });

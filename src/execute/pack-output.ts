@@ -2,7 +2,9 @@
 // cache under the job's key, with its meta (name, version, depends, provides, summary,
 // license, restricted, and the provenance of the key), once the output checks let it
 // through (output-checks.ts: errors refuse it, warnings are returned for the log and the
-// job's result). A Debian build's output is its .debs, checked as such.
+// job's result). A Debian build's output is its .debs, checked as such. The memory check
+// is of the run, not the output: it warns of processes killed for memory in a build that
+// succeeded, whatever the output holds (an empty one too).
 
 import { binnmuVersionOf } from '../debian/auto-binnmu.ts';
 import type { ArtifactInfo, ArtifactMeta, ArtifactStore, PutOptions } from '../cache/artifact-types.ts';
@@ -10,7 +12,7 @@ import { formatGroup } from '../debian/relation.ts';
 import type { Job } from '../plan/job.ts';
 import { recipeHashOf, type PackageSpec } from '../plan/spec.ts';
 import type { Sandbox } from '../sandbox/sandbox.ts';
-import { assertDebianOutput, assertNoOutputErrors, checkOutput, type OutputFinding } from './output-checks.ts';
+import { assertDebianOutput, assertNoOutputErrors, checkOutput, oomFinding, type OutputFinding } from './output-checks.ts';
 
 export interface PackRequest {
   readonly artifacts: ArtifactStore;
@@ -24,6 +26,8 @@ export interface PackRequest {
   readonly sourceDateEpoch: number;
   /** --fail-on-warnings: a warning of the output checks refuses the output too. */
   readonly warningsFail: boolean;
+  /** How many processes of the build's run the kernel killed for memory (RunResult.oomKills): the memory check. */
+  readonly oomKills?: number | undefined;
   /** A line for the job's log (a forced rebuild's output kept out of the cache, and why). */
   readonly note?: (text: string) => void;
   readonly signal: AbortSignal;
@@ -39,13 +43,20 @@ export interface Packed {
 export async function packOutput(r: PackRequest): Promise<Packed> {
   const { job, spec, sandbox } = r;
   let warnings: OutputFinding[] = [];
+  const memory = (spec.build.skipChecks ?? []).includes('memory') ? undefined : oomFinding({ kills: r.oomKills, memoryBytes: spec.build.memoryBytes, debian: spec.debian !== undefined });
+  // With --fail-on-warnings nothing is stored: refused before the output is looked at.
+  if (memory !== undefined) assertNoOutputErrors([memory], r.warningsFail);
+  /** The checks ran (they do on an output that is not empty): the memory warning is among theirs, kept in the entry's meta. */
+  let checked = false;
   const check: NonNullable<PutOptions['check']> = spec.debian !== undefined
     ? {
         readElf: false,
         needles: [],
         run: ({ entries }) => {
+          checked = true;
           assertDebianOutput(entries);
-          return [];
+          warnings = memory === undefined ? [] : [memory];
+          return warnings.map((w) => `${w.check}: ${w.message}`);
         },
       }
     : recipeCheck();
@@ -62,6 +73,7 @@ export async function packOutput(r: PackRequest): Promise<Packed> {
     check,
     signal: r.signal,
   });
+  if (!checked && memory !== undefined) warnings = [memory];
   return { meta, warnings };
 
   function recipeCheck(): NonNullable<PutOptions['check']> {
@@ -71,8 +83,9 @@ export async function packOutput(r: PackRequest): Promise<Packed> {
       readElf: job.arch !== 'all' && !skip.includes('arch'),
       needles: skip.includes('buildpaths') ? [] : buildPaths.map((p) => Buffer.from(p)),
       run: ({ entries, elf, holding }) => {
+        checked = true;
         const found = checkOutput({ entries, ...(elf === undefined ? {} : { elf }), arch: job.arch, holding, buildPaths, exportedPaths: [sandbox.inside.sysroot, sandbox.inside.dest], dest: sandbox.inside.dest, skip });
-        warnings = found.filter((f) => f.severity === 'warning');
+        warnings = [...found.filter((f) => f.severity === 'warning'), ...(memory === undefined ? [] : [memory])];
         assertNoOutputErrors(found, r.warningsFail);
         return warnings.map((w) => `${w.check}: ${w.message}`);
       },

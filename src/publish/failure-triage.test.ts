@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockedCounts, errorLine, fixFirst, normaliseError, triageFailures, triageLines } from './failure-triage.ts';
+import { blockedCounts, errorLine, fixFirst, mayBeEmulator, normaliseError, triageFailures, triageLines } from './failure-triage.ts';
 import type { ReportPackage, RunReport } from './report.ts';
 
 test('errorLine: the first line of the most telling kind, kiln\'s log prefix taken off; make\'s echo only when nothing else says why', () => {
@@ -147,5 +147,42 @@ test('QEMU user emulation failing is the error line before the package\'s own er
   };
   const t = triageFailures(r, (p) => tails[p.log ?? ''] ?? []);
   assert.deepEqual(t.packages.map((p) => [p.name, p.underEmulation ?? false]), [['gawk', true], ['sed', true], ['own', false]]);
-  assert.ok(triageLines(t).includes("2 failed where QEMU's user emulation itself failed (their logs say qemu: …): gawk@riscv64, sed@riscv64; the emulator may be at fault, not the package: build them on a native machine of their arch (a kiln worker there) to tell"), triageLines(t).join('\n'));
+  assert.ok(triageLines(t).includes("2 failed where QEMU's user emulation may have failed (their logs say qemu: …, or a program died of an illegal instruction under it): gawk@riscv64, sed@riscv64; the emulator may be at fault, not the package: build them on a native machine of their arch (a kiln worker there) to tell"), triageLines(t).join('\n'));
+});
+
+test('mayBeEmulator: an illegal instruction under QEMU emulation (SIGILL, exit 132, the shell\'s "Illegal instruction") may be the emulator\'s, where qemu said nothing; natively it is the program\'s', () => {
+  const emulated = { buildMode: 'emulated' } as const;
+  const rows: [string, Pick<ReportPackage, 'buildMode' | 'cause'>, string | undefined, boolean][] = [
+    ['killed by SIGILL under emulation', { ...emulated, cause: 'the build script was killed by SIGILL' }, 'some other line', true],
+    ['dpkg-buildpackage killed by SIGILL under emulation', { ...emulated, cause: 'dpkg-buildpackage was killed by SIGILL' }, undefined, true],
+    ['exit 132 (the shell after SIGILL) under emulation', { ...emulated, cause: 'the build script exited with status 132' }, './build.sh: line 3: 4242 Illegal instruction     (core dumped) ./gen-tables', true],
+    ['the shell\'s line as the error line, make exiting 2, under emulation', { ...emulated, cause: 'the build script exited with status 2' }, 'bash: line 1:  77 Illegal instruction     ./conftest', true],
+    ['dash\'s word for it', { ...emulated, cause: 'the build script exited with status 2' }, 'Illegal instruction', true],
+    ['a retried one: its first line says it', { ...emulated, cause: 'the build script was killed by SIGILL (attempt 2; the earlier one failed too: the build script was killed by SIGILL)' }, undefined, true],
+    ['natively SIGILL is the program\'s own', { cause: 'the build script was killed by SIGILL' }, './build.sh: line 3: 4242 Illegal instruction     (core dumped) ./gen-tables', false],
+    ['cross-built: no emulator ran it', { buildMode: 'cross', cause: 'the build script exited with status 132' }, 'Illegal instruction', false],
+    ['another signal under emulation', { ...emulated, cause: 'the build script was killed by SIGSEGV' }, 'Segmentation fault', false],
+    ['another status under emulation', { ...emulated, cause: 'the build script exited with status 1' }, 'a.c:1:1: error: expected \';\'', false],
+    ['status 1320 is not 132', { ...emulated, cause: 'the build script exited with status 1320' }, undefined, false],
+    ['qemu\'s own line, whatever the mode (as before)', { cause: 'the build script exited with status 2' }, 'qemu: uncaught target signal 4 (Illegal instruction) - core dumped', true],
+  ];
+  for (const [name, p, line, want] of rows) assert.equal(mayBeEmulator(p, line), want, name);
+  // Through the report: qemu 7.2 printed nothing, the emulated job is marked; the same failure natively is not.
+  const r = report([
+    pkg('gawk', 'failed', { arch: 'riscv64', buildMode: 'emulated', reason: 'signal', cause: 'the build script was killed by SIGILL' }),
+    pkg('sed', 'failed', { arch: 'riscv64', buildMode: 'emulated', reason: 'exit-status', cause: 'the build script exited with status 132' }),
+    pkg('native', 'failed', { reason: 'signal', cause: 'the build script was killed by SIGILL' }),
+  ]);
+  const tails: Record<string, string[]> = {
+    '/logs/gawk.log': ['[   3.000] o running gen-tables', '[   3.100] k failed: the build script was killed by SIGILL'],
+    '/logs/sed.log': ['[   2.000] o checking for zbb', '[   2.001] e ./build.sh: line 3:  4242 Illegal instruction     (core dumped) ./conftest', '[   2.002] k failed: the build script exited with status 132'],
+    '/logs/native.log': ['[   3.100] k failed: the build script was killed by SIGILL'],
+  };
+  const t = triageFailures(r, (p) => tails[p.log ?? ''] ?? []);
+  assert.deepEqual(t.packages.map((p) => [p.name, p.underEmulation ?? false, p.errorLine]), [
+    ['gawk', true, 'the build script was killed by SIGILL'],
+    ['sed', true, './build.sh: line 3:  4242 Illegal instruction     (core dumped) ./conftest'],
+    ['native', false, 'the build script was killed by SIGILL'],
+  ]);
+  assert.ok(triageLines(t).some((l) => l.startsWith("2 failed where QEMU's user emulation may have failed") && l.includes('gawk@riscv64, sed@riscv64;')), triageLines(t).join('\n'));
 });

@@ -32,6 +32,30 @@ const LOG_PREFIX = /^\[[ \d.]+\] ([oek]) /;
  */
 export const QEMU_ERROR = /\bqemu(?:-[\w.-]+)?: (?:uncaught target signal 4 \(Illegal instruction\)|unhandled CPU exception|[Uu]nsupported syscall|fatal:)|\bQEMU internal SIG[A-Z]+/;
 
+/**
+ * What says a program died of SIGILL without qemu saying anything (qemu 7.2 prints no
+ * `uncaught target signal 4` for it): the shell's report of the command (`bash: line 3:
+ * 1234 Illegal instruction (core dumped) ./conftest`, dash's `Illegal instruction`).
+ */
+const ILLEGAL_INSTRUCTION = /\bIllegal instruction\b/;
+
+/** A failure's cause as run-verdict.ts words a build killed by SIGILL, or exiting 132 (128 + 4: the shell's status after a command died of SIGILL). */
+const SIGILL_CAUSE = /\bwas killed by SIGILL\b|\bexited with status 132\b/;
+
+/**
+ * Whether a failure may be QEMU user emulation's rather than the package's (pure): its error
+ * line is the emulator's own (QEMU_ERROR), or, for a job built under emulation (report.json's
+ * buildMode `emulated`), it died of an illegal instruction (killed by SIGILL, exit status
+ * 132, or the shell's `Illegal instruction` as its error line): an instruction the emulated
+ * CPU lacks (an extension qemu does not implement, or implements otherwise) is the usual
+ * cause there. Natively a SIGILL is the program's own doing, and is not taken so.
+ */
+export function mayBeEmulator(p: Pick<ReportPackage, 'buildMode' | 'cause'>, line: string | undefined): boolean {
+  if (line !== undefined && QEMU_ERROR.test(line)) return true;
+  if (p.buildMode !== 'emulated') return false;
+  return (line !== undefined && ILLEGAL_INSTRUCTION.test(line)) || SIGILL_CAUSE.test(causeLine(p) ?? '');
+}
+
 /** Lines that say what went wrong, most telling first. */
 const ERROR_PATTERNS: readonly RegExp[] = [
   // The emulator's own failure explains the package's errors after it.
@@ -110,7 +134,7 @@ export function normaliseError(line: string): string {
 }
 
 /** The first line of a failed package's cause, when it has one. */
-function causeLine(p: ReportPackage): string | undefined {
+function causeLine(p: Pick<ReportPackage, 'cause'>): string | undefined {
   const first = p.cause?.split('\n', 1)[0]?.trim();
   return first === undefined || first === '' ? undefined : first;
 }
@@ -152,7 +176,7 @@ export function triageFailures(report: RunReport, tailOf: (pkg: ReportPackage) =
   const packages = report.packages.map((p) => {
     if (p.state !== 'failed') return p;
     const line = lines.get(idOf(p));
-    return { ...p, blocks: blocks.get(idOf(p)) ?? 0, ...(line === undefined ? {} : { errorLine: line }), ...(line !== undefined && QEMU_ERROR.test(line) ? { underEmulation: true } : {}) };
+    return { ...p, blocks: blocks.get(idOf(p)) ?? 0, ...(line === undefined ? {} : { errorLine: line }), ...(mayBeEmulator(p, line) ? { underEmulation: true } : {}) };
   });
   const groups = new Map<string, string[]>();
   for (const p of failed) {
@@ -190,7 +214,7 @@ export function triageLines(report: RunReport): string[] {
   }
   const emulated = report.packages.filter((p) => p.underEmulation === true).map((p) => `${p.name}@${p.arch}`);
   if (emulated.length > 0) {
-    out.push(`${emulated.length} failed where QEMU's user emulation itself failed (their logs say qemu: …): ${emulated.slice(0, 4).join(', ')}${emulated.length > 4 ? ', …' : ''}; the emulator may be at fault, not the package: build them on a native machine of their arch (a kiln worker there) to tell`);
+    out.push(`${emulated.length} failed where QEMU's user emulation may have failed (their logs say qemu: …, or a program died of an illegal instruction under it): ${emulated.slice(0, 4).join(', ')}${emulated.length > 4 ? ', …' : ''}; the emulator may be at fault, not the package: build them on a native machine of their arch (a kiln worker there) to tell`);
   }
   return out;
 }

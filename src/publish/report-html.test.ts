@@ -177,7 +177,10 @@ test('the package count of a live report counts the running and waiting ones too
 test('a failure where QEMU\'s user emulation failed says so by its error line', () => {
   const failed = report.packages.find((p) => p.name === 'zzz-fail')!;
   const emulated = { ...report, packages: [{ ...failed, arch: 'riscv64', errorLine: 'qemu: uncaught target signal 4 (Illegal instruction) - core dumped', underEmulation: true }] };
-  assert.match(renderReportHtml(emulated, { logTail }), /the log's error: <code>qemu: uncaught target signal 4 \(Illegal instruction\) - core dumped<\/code> — QEMU's user emulation itself failed/);
+  assert.match(renderReportHtml(emulated, { logTail }), /the log's error: <code>qemu: uncaught target signal 4 \(Illegal instruction\) - core dumped<\/code> — under QEMU's user emulation, which may be at fault, not the package/);
+  // qemu said nothing (7.2): the SIGILL of a job built under emulation (failure-triage.ts mayBeEmulator).
+  const sigill = { ...report, packages: [{ ...failed, arch: 'riscv64', buildMode: 'emulated' as const, errorLine: 'the build script was killed by SIGILL', underEmulation: true }] };
+  assert.match(renderReportHtml(sigill, { logTail }), /the log's error: <code>the build script was killed by SIGILL<\/code> — under QEMU's user emulation, which may be at fault, not the package \(qemu's own error, or an instruction the emulated CPU lacks\): build it on a native machine of its arch to tell/);
   assert.doesNotMatch(renderReportHtml({ ...report, packages: [{ ...failed, errorLine: 'a.c:1: error: x' }] }, { logTail }), /user emulation/);
 });
 

@@ -181,7 +181,7 @@ function failure(p: ReportPackage, options: RenderReportOptions, anchors: Readon
   return `<article class="failure" id="${anchors.get(id)}">
 <h3>${pkgName(p)}${p.reason === undefined ? '' : ` <span class="reason">${esc(p.reason)}</span>`}</h3>
 <p class="cause">${esc(p.cause ?? 'failed (no message recorded)')}</p>
-${p.errorLine === undefined ? '' : `<p class="errline">the log's error: <code>${esc(printableLine(p.errorLine))}</code>${p.underEmulation === true ? ' — QEMU\'s user emulation itself failed: the emulator may be at fault, not the package (build it on a native machine of its arch to tell)' : ''}</p>\n`}<p class="log">log: ${log}</p>
+${p.errorLine === undefined ? '' : `<p class="errline">the log's error: <code>${esc(printableLine(p.errorLine))}</code>${p.underEmulation === true ? ' — under QEMU\'s user emulation, which may be at fault, not the package (qemu\'s own error, or an instruction the emulated CPU lacks): build it on a native machine of its arch to tell' : ''}</p>\n`}<p class="log">log: ${log}</p>
 ${skipped.length === 0 ? '' : `<p class="skips">skipped because of it (${skipped.length}): ${skipped.slice(0, SKIPS_NAMED).map((s) => `${esc(s.name)} <span class="arch">${esc(s.arch)}</span>`).join(', ')}${skipped.length > SKIPS_NAMED ? `, and ${skipped.length - SKIPS_NAMED} more` : ''}</p>\n`}${tail.length === 0 ? '' : `<details class="tail" open><summary>last ${tail.length} lines of the log</summary><pre class="tail">${tail.map((l) => esc(printableLine(l))).join('\n')}</pre></details>`}
 </article>`;
 }

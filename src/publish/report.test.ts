@@ -166,6 +166,37 @@ test('buildReport: how each job not built natively was built (from the plan and 
   assert.doesNotMatch(renderReportHtml(buildReport(records, 'run-1'), { logTail: () => [] }), /class="mode"|cross-built|under QEMU/);
 });
 
+test('writeReport: a job built under QEMU emulation that died of SIGILL (qemu saying nothing) is underEmulation, with the hint; natively it is not', async (t) => {
+  const { dir, records, bus } = setup(t);
+  const rec = recordEvents(bus, records);
+  const job = (name: string, arch: string) => ({ runId: 'run-1', jobId: `${name}@${arch}`, name, version: '1', arch });
+  // [name, arch, failure, exit status or signal, its log's lines]
+  const rows: [string, string, string, number | string, string[]][] = [
+    ['gawk', 'riscv64', 'the build script was killed by SIGILL', 'SIGILL', ['[   0.500] o running gen-tables']],
+    ['sed', 'riscv64', 'the build script exited with status 132', 132, ['[   0.500] e ./build.sh: line 3:  4242 Illegal instruction     (core dumped) ./conftest']],
+    ['grep', 'riscv64', 'the build script exited with status 1', 1, ['[   0.500] e a.c:1:1: error: expected \';\'']],
+    ['gawk', 'amd64', 'the build script was killed by SIGILL', 'SIGILL', ['[   0.500] o running gen-tables']],
+  ];
+  const events: KilnEvent[] = [{ type: 'run-started', runId: 'run-1', at: T0, tree: '/t', targets: [], archs: ['amd64', 'riscv64'], total: rows.length, maxJobs: 2, toBuild: rows.map(([n, a]) => `${n}@${a}`) }];
+  for (const [name, arch, message, end, lines] of rows) {
+    const log = join(dir, `${name}_${arch}.log`);
+    writeFileSync(log, [...lines, `[   0.600] k failed: ${message}`].join('\n') + '\n');
+    events.push(
+      { type: 'job-started', ...job(name, arch), why: { kind: 'new' }, attempt: 1, log, at: T0 + 1, expectedMs: undefined },
+      { type: 'job-finished', ...job(name, arch), state: 'failed', key: `k-${name}-${arch}`, failure: { reason: typeof end === 'string' ? 'signal' : 'exit-status', message }, exitCode: typeof end === 'number' ? end : null, signal: typeof end === 'string' ? end : null, startedAt: T0 + 1, at: T0 + 601 },
+    );
+  }
+  events.push({ type: 'run-finished', runId: 'run-1', at: T0 + 700, state: 'failed', counts: { built: 0, 'up-to-date': 0, failed: rows.length, skipped: 0, broken: 0, cancelled: 0 } });
+  for (const e of events) bus.emit(e);
+  rec.dispose();
+  const modes = new Map([['gawk@riscv64', 'emulated'], ['sed@riscv64', 'emulated'], ['grep@riscv64', 'emulated']] as const);
+  const { report, html } = await writeReport(dir, buildReport(records, 'run-1', undefined, undefined, undefined, modes));
+  const json = JSON.parse(readFileSync(join(dir, 'runs', 'run-1', 'report.json'), 'utf8')) as typeof report;
+  assert.deepEqual(json.packages.map((p) => [`${p.name}@${p.arch}`, p.underEmulation ?? false]), [['gawk@amd64', false], ['gawk@riscv64', true], ['grep@riscv64', false], ['sed@riscv64', true]]);
+  const page = readFileSync(html, 'utf8');
+  assert.equal(page.match(/under QEMU's user emulation, which may be at fault/g)?.length, 2, 'the hint, for the two');
+});
+
 test('relativeHref: from the report’s folder to a log, percent-encoded per segment', () => {
   assert.equal(relativeHref('/s/runs/r1', '/s/logs/r1/zlib_amd64.log'), '../../logs/r1/zlib_amd64.log');
   assert.equal(relativeHref('/s/runs/r1', '/s/logs/r1/g++ #1?_amd64.log'), '../../logs/r1/g%2B%2B%20%231%3F_amd64.log');
@@ -245,6 +276,42 @@ test('readLogTail leaves out the environment and script kiln wrote before the bu
     '[   0.042] e | not kiln\'s',
     '[   0.042] k failed: the build script exited with status 1',
   ]);
+});
+
+test('readLogTail leaves out the build root\'s package list kiln wrote before the build (a build failing at once shows its own end, not k sed 4.9-3 riscv64)', (t) => {
+  const { dir } = setup(t);
+  const log = join(dir, 'p.log');
+  const list = Array.from({ length: 300 }, (_, i) => `[   0.011] k pkg${i}-dev 1:2.${i}+dfsg-3~bpo12+1 riscv64`);
+  writeFileSync(log, [
+    '[   0.000] k ==> log opened at 2026-11-22T20:01:16.547Z (times are seconds since then)',
+    '[   0.010] k tar 1.34 for riscv64, key 0123456789abcdef, why: new',
+    '[   0.010] k built in env sid-riscv64@20261122-0012-ab12cd34, chroot sandbox',
+    '[   0.011] k package versions in the build root:',
+    '[   0.011] k sed 4.9-3 riscv64',
+    ...list,
+    '[   0.011] k libnoarch 1.0 ',
+    // The next note, in the same millisecond: not a package line, so the list has ended.
+    '[   0.011] k stage zlib@riscv64',
+    '[   0.012] k ==> phase build at 2026-11-22T20:01:16.559Z',
+    // A line of the build that reads like a package is the build's.
+    '[   0.900] o gcc 12.2.0 riscv64',
+    '[   0.901] e ./configure: line 12: cc: command not found',
+    '[   0.902] k failed: the build script exited with status 127',
+  ].join('\n') + '\n');
+  assert.deepEqual(readLogTail(log, 15), [
+    '[   0.000] k ==> log opened at 2026-11-22T20:01:16.547Z (times are seconds since then)',
+    '[   0.010] k tar 1.34 for riscv64, key 0123456789abcdef, why: new',
+    '[   0.010] k built in env sid-riscv64@20261122-0012-ab12cd34, chroot sandbox',
+    '[   0.011] k stage zlib@riscv64',
+    '[   0.012] k ==> phase build at 2026-11-22T20:01:16.559Z',
+    '[   0.900] o gcc 12.2.0 riscv64',
+    '[   0.901] e ./configure: line 12: cc: command not found',
+    '[   0.902] k failed: the build script exited with status 127',
+  ]);
+  // The note without a list (an env with no dpkg status file) goes too; a later kiln line with a stamp of its own stays.
+  const bare = join(dir, 'q.log');
+  writeFileSync(bare, '[   0.011] k package versions in the build root: (env e@1 has no /var/lib/dpkg/status: no list)\n[   0.020] k stage a b c\n[   0.030] e boom\n');
+  assert.deepEqual(readLogTail(bare, 15), ['[   0.020] k stage a b c', '[   0.030] e boom']);
 });
 
 test('readLogTail: plain, gzip, large, missing', (t) => {

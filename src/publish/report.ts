@@ -9,6 +9,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { KilnError } from '../errors.ts';
 import { EXCERPT_NOTE } from '../logs/log-compress.ts';
+import { PACKAGE_VERSIONS_NOTE } from '../envs/package-versions.ts';
 import { atomicWrite } from '../lib/atomic-write.ts';
 import type { FailureReason, JobState } from '../plan/job.ts';
 import { describeReason, type ReasonKind } from '../plan/reason.ts';
@@ -74,7 +75,7 @@ export interface ReportPackage {
   readonly blocks?: number;
   /** failed: the line of its log that says why, when one does (failure-triage.ts; present only then). */
   readonly errorLine?: string;
-  /** Failed: its error line is QEMU user emulation's own failure (failure-triage.ts QEMU_ERROR). */
+  /** Failed: the emulator may be at fault (failure-triage.ts mayBeEmulator): its error line is QEMU user emulation's own failure, or, built under emulation, it died of an illegal instruction (SIGILL). */
   readonly underEmulation?: boolean;
 }
 
@@ -288,8 +289,8 @@ export function relativeHref(fromDir: string, target: string): string {
 }
 
 /**
- * The last `lines` lines of a log file, without the environment and script kiln wrote in
- * it; [] when it cannot be read, whatever the reason (pruned, never written because its
+ * The last `lines` lines of a log file, without the package list, environment and script
+ * kiln wrote in it; [] when it cannot be read, whatever the reason (pruned, never written because its
  * name was too long, unreadable, a corrupt .gz): a report shows the failure without its
  * tail rather than fail.
  */
@@ -300,7 +301,7 @@ export function readLogTail(path: string, lines: number): string[] {
   } catch {
     return [];
   }
-  let all = text.split(/\r?\n/).filter((l) => !DUMP_LINE.test(l));
+  let all = withoutDumps(text.split(/\r?\n/));
   if (all.at(-1) === '') all.pop();
   // A compressed log's excerpt (logs/log-compress.ts): its end is what follows the note, not the head before it.
   const note = all.findLastIndex((l) => EXCERPT_NOTE.test(l));
@@ -314,6 +315,34 @@ export function readLogTail(path: string, lines: number): string[] {
  * build that printed little would otherwise show only its environment).
  */
 const DUMP_LINE = /^\[[ \d.]+\] k (?: {2}[A-Za-z_][A-Za-z0-9_]*=|\| |environment \(nothing else is inherited|script \(bash -e, in )/;
+
+/** The header of the build root's package list (envs/package-versions.ts), with its stamp. */
+const VERSIONS_NOTE = new RegExp(`^(\\[[ \\d.]+\\] k )${PACKAGE_VERSIONS_NOTE.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+
+/** One line of that list, `name version arch` (a Debian package name, a version starting with a digit, an arch or nothing). */
+const PACKAGE_LINE = /^[a-z0-9][a-z0-9+.-]* [0-9][A-Za-z0-9.+~:-]* [a-z0-9-]*$/;
+
+/**
+ * `lines` without kiln's dumps: the environment and script (DUMP_LINE), and the package list
+ * of the build root (hundreds of lines, written before the build: a build that fails at
+ * once would show nothing else). The list is one note, so its lines carry its header's
+ * stamp: they end at the first line that does not, or does not read as a package.
+ */
+function withoutDumps(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  /** The stamp and tag of the list being left out. */
+  let list: string | undefined;
+  for (const l of lines) {
+    if (list !== undefined) {
+      if (l.startsWith(list) && PACKAGE_LINE.test(l.slice(list.length))) continue;
+      list = undefined;
+    }
+    const header = VERSIONS_NOTE.exec(l);
+    if (header !== null) list = header[1];
+    else if (!DUMP_LINE.test(l)) out.push(l);
+  }
+  return out;
+}
 
 /** The last `bytes` of a file, without reading a huge log whole. */
 function readEnd(path: string, bytes: number): string {

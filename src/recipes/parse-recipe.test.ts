@@ -296,8 +296,8 @@ const oneProblem: { name: string; text: string; want: string[] }[] = [
     name: 'skip-checks names only checks there are',
     text: recipe({ build: { 'skip-checks': '["arch", "lint", "hierachy"]' } }),
     want: [
-      'build.skip-checks[1]: "lint" is not a check kiln has: the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions"',
-      'build.skip-checks[2]: "hierachy" is not a check kiln has (did you mean "hierarchy"?): the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions"',
+      'build.skip-checks[1]: "lint" is not a check kiln has: the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions", "memory"',
+      'build.skip-checks[2]: "hierachy" is not a check kiln has (did you mean "hierarchy"?): the checks are "arch", "symlinks", "buildpaths", "hierarchy", "permissions", "memory"',
     ],
   },
   {

@@ -148,6 +148,8 @@ export interface RunMeasure {
   readonly rusage: Rusage;
   /** The kernel killed something of the run for memory. */
   readonly oom: boolean;
+  /** How many processes it killed so (when the backend can count them). */
+  readonly oomKills?: number;
   /** A fork of the run failed at its pids limit (cgroup backends). */
   readonly pidsLimited?: boolean;
 }
@@ -222,7 +224,7 @@ export class InitSandbox implements Sandbox {
     try {
       const r = await running;
       stopWatch?.();
-      const { rusage, oom, pidsLimited } = measured === undefined ? { rusage: r.rusage, oom: false, pidsLimited: false } : await measured(r);
+      const { rusage, oom, oomKills, pidsLimited } = measured === undefined ? { rusage: r.rusage, oom: false, oomKills: undefined, pidsLimited: false } : await measured(r);
       let killedFor = r.killedFor;
       if (killedFor === 'cancelled' && runaway.signal.aborted && !cancels.some((s) => s.aborted)) killedFor = 'pids-limit';
       // kiln's helper died under the sandbox: nothing the sandbox left says anything.
@@ -237,6 +239,8 @@ export class InitSandbox implements Sandbox {
         signal,
         ...(killedFor === undefined ? {} : { killedFor }),
         ...(rusage === undefined ? {} : { rusage }),
+        // Said whether or not the build failed: one that went on after a kill is warned of (execute/pack-output.ts).
+        ...(oom ? { oomKills: Math.max(1, oomKills ?? 1) } : {}),
         durationMs: r.durationMs,
       };
     } finally {

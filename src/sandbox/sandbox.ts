@@ -54,6 +54,12 @@ export interface RunResult {
   /** Set when kiln ended the command, or the kernel did for a limit. */
   readonly killedFor?: 'timeout' | 'silent' | 'cancelled' | 'out-of-memory' | 'pids-limit';
   readonly rusage?: Rusage;
+  /**
+   * How many processes of the run the kernel killed for memory (cgroup backends: the group's
+   * OOM-kill count; present only when some were): a build can survive such a kill (a
+   * background job, `cmd || true`) and still exit 0, its work half done.
+   */
+  readonly oomKills?: number;
   readonly durationMs: number;
   /**
    * Set when kiln's own side failed while the command ran (its process helper died): the

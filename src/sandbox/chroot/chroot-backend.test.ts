@@ -153,6 +153,16 @@ if (unavailable === undefined) {
       assert.deepEqual([ok.out, ok.result.killedFor], ['allocated 64 MiB\n', undefined]);
     });
 
+    test('a process killed for memory that the build survives: the run exits 0, not out-of-memory, and says how many were killed (oomKills)', { skip: root.probe ? false : 'no gcc -static on this host' }, async (t) => {
+      await using sb = await make(t);
+      const { result, out } = await sh(sb, 'kiln-probe alloc 2048 || echo survived; kiln-probe alloc 2048 || echo survived', { timeoutMs: 60_000 });
+      assert.equal(out, 'survived\nsurvived\n');
+      assert.deepEqual([result.exitCode, result.signal, result.killedFor, result.oomKills], [0, null, undefined, 2], JSON.stringify(result));
+      // Counted per run: the next one starts from nothing.
+      const ok = await sh(sb, 'kiln-probe alloc 64');
+      assert.equal(ok.result.oomKills, undefined, JSON.stringify(ok.result));
+    });
+
     test('filling the tmpfs /tmp past the memory limit: the OOM killer ends the build, not the sandbox\'s init (which reports its status)', async (t) => {
       await using sb = await make(t);
       const { result } = await sh(sb, 'exec dd if=/dev/zero of=/tmp/big bs=1M count=900 2>/dev/null', { timeoutMs: 60_000 });

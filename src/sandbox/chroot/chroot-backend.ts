@@ -106,7 +106,7 @@ function cgroupMeasure(cgroup: Cgroup): () => Promise<(r: GroupResult) => Promis
     return async () => {
       // Normally empty by now (the namespace died with init); a stuck exit is swept here.
       await cgroup.kill();
-      const oom = (await cgroup.oomKills()) > oomBefore;
+      const oomKills = Math.max(0, (await cgroup.oomKills()) - oomBefore);
       const pidsLimited = (await cgroup.pidsLimitHits()) > pidsBefore;
       const usage = await cgroup.usage();
       const rusage = {
@@ -114,7 +114,7 @@ function cgroupMeasure(cgroup: Cgroup): () => Promise<(r: GroupResult) => Promis
         systemMs: Math.round((usage.systemUs - usageBefore.systemUs) / 1000),
         maxRssKb: Math.round((usage.peakBytes ?? 0) / 1024),
       };
-      return { rusage, oom, pidsLimited };
+      return { rusage, oom: oomKills > 0, oomKills, pidsLimited };
     };
   };
 }
