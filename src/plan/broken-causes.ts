@@ -33,7 +33,10 @@ export interface BrokenTextContext {
   readonly posOf: Int32Array;
   /** By selected number: the reason chain so far. */
   readonly broken: readonly (string | undefined)[];
+  /** The build machine's arch (`:native`). */
   readonly hostArch: string;
+  /** The arch an `all` node resolves for (graph.ts GraphInput.allArch). */
+  readonly allArch: string;
   readonly index: ResolverIndex;
 }
 
@@ -70,7 +73,7 @@ export function brokenText(t: BrokenTextContext, k: number, bad: readonly number
   const j = d.buildIdx.findIndex((b, i) => b === firstNum && d.buildGroups[i]!.length > 1);
   if (j < 0) return `needs ${asWritten(d, firstNum, first)}, ${chain.word}${also}: ${chain.reason}`;
   const group = d.buildGroups[j]!;
-  const arch = d.arch === 'all' ? t.hostArch : d.arch;
+  const arch = d.arch === 'all' ? t.allArch : d.arch;
   const parts: string[] = [];
   let chosen = '';
   for (const a of alternativesOf(group, { arch, hostArch: t.hostArch, index: t.index, self: d.name })) {

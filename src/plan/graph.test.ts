@@ -7,7 +7,7 @@ import type { InvalidPackage, PackageSpec } from './spec.ts';
 import { invalid, spec } from '../../test/helpers/specs.ts';
 
 function graph(specs: PackageSpec[], o: Partial<Omit<GraphInput, 'specs'>> & { invalid?: InvalidPackage[] } = {}): Graph {
-  const g = buildGraph({ specs, invalid: o.invalid ?? [], archs: o.archs ?? ['amd64'], hostArch: o.hostArch ?? 'amd64', targets: o.targets ?? [], profiles: o.profiles ?? [] });
+  const g = buildGraph({ specs, invalid: o.invalid ?? [], archs: o.archs ?? ['amd64'], hostArch: o.hostArch ?? 'amd64', ...(o.allArch === undefined ? {} : { allArch: o.allArch }), targets: o.targets ?? [], profiles: o.profiles ?? [] });
   assertDependencyOrder(g);
   return g;
 }
@@ -383,9 +383,66 @@ test('an "all" package in a run that does not target the build machine says why 
   const cross = graph(specs, { archs: ['arm64', 'riscv64'], hostArch: 'amd64' });
   assert.equal(
     states(cross)['data@all'],
-    'needs tool, which is not built for amd64 (an "all" package builds with the packages of the build machine\'s arch, amd64, which this run does not target: add amd64 to --arch)',
+    'needs tool, which is not built for amd64 (an "all" package builds with the packages of the arch it builds on, amd64, which this run does not target: add amd64 to --arch)',
   );
   assert.equal(states(graph(specs, { archs: ['amd64', 'riscv64'], hostArch: 'amd64' }))['data@all'], '');
+});
+
+test('an "all" package resolves for the arch it builds with (allArch), not the build machine\'s; :native stays the build machine\'s', () => {
+  // yamlcheck: a program of the tree, run by board-config's build; hostgen: a :native tool.
+  const specs = [
+    spec('yamlcheck'),
+    spec('hostgen'),
+    spec('only-amd64', { archs: ['amd64'] }),
+    spec('board-config', { archs: ['all'], bdeps: ['yamlcheck'] }),
+    spec('with-native', { archs: ['all'], bdeps: ['hostgen:native'] }),
+    spec('picky', { archs: ['all'], bdeps: ['yamlcheck [riscv64] | only-amd64'] }),
+    spec('no-tool', { archs: ['all'], bdeps: ['only-amd64'] }),
+  ];
+  const rows: Array<{ archs: string[]; allArch: string | undefined; waits: string; broken: string }> = [
+    // Envs, --arch riscv64,amd64: `all` jobs build in the riscv64 env, with riscv64's builds.
+    { archs: ['riscv64', 'amd64'], allArch: 'riscv64', waits: 'yamlcheck@riscv64', broken: '' },
+    // Envs, --arch riscv64 alone: riscv64's yamlcheck runs there; nothing is missing.
+    { archs: ['riscv64'], allArch: 'riscv64', waits: 'yamlcheck@riscv64', broken: '' },
+    // The host sandbox (allArch = the host's): amd64's, as before.
+    { archs: ['riscv64', 'amd64'], allArch: 'amd64', waits: 'yamlcheck@amd64', broken: '' },
+    { archs: ['riscv64', 'amd64'], allArch: undefined, waits: 'yamlcheck@amd64', broken: '' },
+    // The host sandbox with a cross-only --arch: the host's builds are missing, and said.
+    {
+      archs: ['riscv64'], allArch: 'amd64', waits: '',
+      broken: 'needs yamlcheck, which is not built for amd64 (an "all" package builds with the packages of the arch it builds on, amd64, which this run does not target: add amd64 to --arch)',
+    },
+    // An env run whose `all` jobs build where the run does not target (--cross from arm64, say).
+    {
+      archs: ['riscv64', 'amd64'], allArch: 'arm64', waits: '',
+      broken: 'needs yamlcheck, which is not built for arm64 (an "all" package builds with the packages of the arch it builds on, arm64, which this run does not target: add arm64 to --arch)',
+    },
+  ];
+  for (const r of rows) {
+    const g = graph(specs, { archs: r.archs, hostArch: 'amd64', ...(r.allArch === undefined ? {} : { allArch: r.allArch }) });
+    const board = g.byId.get('board-config@all')!;
+    const what = `--arch ${r.archs.join(',')}, allArch ${r.allArch}`;
+    assert.equal(board.broken ?? '', r.broken, what);
+    assert.deepEqual(board.waitsFor.join(' '), r.waits, what);
+  }
+  const env = graph(specs, { archs: ['riscv64'], hostArch: 'amd64', allArch: 'riscv64' });
+  // :native is the build machine's arch wherever the job runs (docs/recipes.md): a riscv64-only run lacks it.
+  assert.match(env.byId.get('with-native@all')!.broken!, /^needs hostgen:native, which is not built for amd64 \(a :native tool builds for the build machine's arch, amd64, .*add amd64 to --arch\)$/);
+  assert.deepEqual(graph(specs, { archs: ['riscv64', 'amd64'], hostArch: 'amd64', allArch: 'riscv64' }).byId.get('with-native@all')!.waitsFor, ['hostgen@amd64']);
+  // Arch lists of an `all` package's relations apply to the arch it builds with.
+  assert.deepEqual(env.byId.get('picky@all')!.waitsFor, ['yamlcheck@riscv64']);
+  assert.deepEqual(graph(specs, { archs: ['riscv64', 'amd64'], hostArch: 'amd64', allArch: 'amd64' }).byId.get('picky@all')!.waitsFor, ['only-amd64@amd64']);
+  // A package of another arch only: not built for the arch the `all` job builds with, which the run targets (no --arch hint).
+  assert.equal(env.byId.get('no-tool@all')!.broken, 'needs only-amd64, which is not built for riscv64');
+});
+
+test('an "all" package\'s broken alternatives are said for the arch it builds with', () => {
+  const specs = [spec('yamlcheck', { bdeps: ['gone'] }), spec('pycheck', { archs: ['amd64'] }), spec('board-config', { archs: ['all'], bdeps: ['yamlcheck | pycheck'] })];
+  const g = graph(specs, { archs: ['riscv64'], hostArch: 'amd64', allArch: 'riscv64' });
+  assert.equal(
+    g.byId.get('board-config@all')!.broken,
+    'needs one of yamlcheck | pycheck: pycheck, which is not built for riscv64; yamlcheck, which is broken: needs gone, which is not in the tree',
+  );
 });
 
 test('an invalid recipe whose archs parsed is one node per arch it would build for: "all" once', () => {

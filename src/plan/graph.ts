@@ -49,6 +49,13 @@ export interface GraphInput {
   readonly archs: readonly string[];
   /** The build machine's own arch, for `:native` relations. */
   readonly hostArch: string;
+  /**
+   * The arch an `all` package builds with: that of where its job runs (run/host-env.ts
+   * allBuildArchOf: this machine's on the host sandbox, else the env of --cross's build
+   * arch or of the run's first arch). Its relations resolve among this arch's packages.
+   * Default: hostArch.
+   */
+  readonly allArch?: string;
   /** Package names or globs; empty = everything. */
   readonly targets: readonly string[];
   readonly profiles?: readonly string[];
@@ -119,13 +126,15 @@ export function buildGraph(input: GraphInput): Graph {
   const profiles = input.profiles ?? [];
   const reduceOptions = new Map<string, { hostArch: string; profiles: readonly string[] }>();
   const numsOf = (cs: readonly Candidate[]): number[] => cs.map((c) => (c as (typeof candidates)[number]).num);
-  // An `all` package resolves for the build machine's arch: in a run that does not build
-  // for it (a cross-only --arch), what it needs of the tree is not there; say so.
+  // An `all` package resolves for the arch it builds with (allArch): in a run that does
+  // not build for it (the host sandbox with a cross-only --arch, --cross), what it needs of
+  // the tree is not there; say so. A `:native` tool is the build machine's, wherever.
+  const allArch = input.allArch ?? input.hostArch;
   const nativeHint = ` (a :native tool builds for the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch)`;
-  const allHint = ` (an "all" package builds with the packages of the build machine's arch, ${input.hostArch}, which this run does not target: add ${input.hostArch} to --arch)`;
+  const allHint = ` (an "all" package builds with the packages of the arch it builds on, ${allArch}, which this run does not target: add ${allArch} to --arch)`;
   const resolveAll = (d: Draft, groups: readonly AltGroup[], build: boolean): void => {
-    const arch = d.arch === 'all' ? input.hostArch : d.arch;
-    const allWithoutHost = d.arch === 'all' && !input.archs.includes(input.hostArch);
+    const arch = d.arch === 'all' ? allArch : d.arch;
+    const allUntargeted = d.arch === 'all' && !input.archs.includes(allArch);
     let options = reduceOptions.get(arch);
     if (options === undefined) reduceOptions.set(arch, (options = { hostArch: arch, profiles }));
     for (const g of reduceGroups(groups, options)) {
@@ -139,7 +148,7 @@ export function buildGraph(input: GraphInput): Graph {
       } else if (build) {
         if (d.problems === NONE) d.problems = [];
         d.problems.push(
-          allWithoutHost && r.problem.endsWith(`which is not built for ${arch}`) ? `${r.problem}${allHint}`
+          allUntargeted && r.problem.endsWith(`which is not built for ${arch}`) ? `${r.problem}${allHint}`
           : !input.archs.includes(input.hostArch) && r.problem.includes(':native') && r.problem.endsWith(`which is not built for ${input.hostArch}`) ? `${r.problem}${nativeHint}`
           : `${r.problem}${qualifiedHint(r.problem, input.archs)}`,
         );
@@ -219,7 +228,7 @@ export function buildGraph(input: GraphInput): Graph {
   for (let k = 0; k < m; k++) if (broken[k] !== undefined && cyclic[k] === 0 && ignored[k] === 0) pending[k] = 1;
   const posOf = new Int32Array(n).fill(-1);
   for (let k = 0; k < m; k++) posOf[sel[k]!] = k;
-  const text: BrokenTextContext = { drafts, sel, posOf, broken, hostArch: input.hostArch, index };
+  const text: BrokenTextContext = { drafts, sel, posOf, broken, hostArch: input.hostArch, allArch, index };
   // One pass suffices in dependency order; nodes behind a cycle have no such order, so
   // repeat until nothing changes.
   for (let changed = true; changed; ) {

@@ -24,7 +24,7 @@ import { RECIPE_FILE, scanRecipeTree } from '../recipes/scan-tree.ts';
 import { configInvalid } from '../config/load-tree-config.ts';
 import { withSha256 } from '../recipes/write-sha256.ts';
 import { readRegularFile } from '../recipes/local-file.ts';
-import { hostArch } from './host-env.ts';
+import { allBuildArchOf, hostArch } from './host-env.ts';
 
 export interface FetchTreeRequest {
   readonly treeDir: string;
@@ -81,7 +81,11 @@ export async function fetchTree(req: FetchTreeRequest): Promise<FetchSummary> {
   }
   // As a build with these options would: what an option that is on needs is fetched too.
   const specs = specsWithOptions(scan, req.options, req.note);
-  const graph = buildGraph({ specs, invalid: scan.invalid, archs: req.archs ?? scan.config.archs ?? [hostArch()], hostArch: hostArch(), targets: req.targets });
+  const archs = req.archs ?? scan.config.archs ?? [hostArch()];
+  // The `all` packages' build dependencies as a build of this tree takes them: in the env
+  // of the run's first arch when kiln.toml names an env, else this machine's arch.
+  const allArch = allBuildArchOf({ sandbox: scan.config.sandbox ?? 'auto', envTemplate: scan.config.env, archs, hostArch: hostArch() });
+  const graph = buildGraph({ specs, invalid: scan.invalid, archs, hostArch: hostArch(), allArch, targets: req.targets });
   // One download per sha256 (per url and commit for a git source), whoever needs it; each
   // url of it is tried and reported for its own packages, one after another (the first
   // that gets the file leaves the others a cached copy, as their builds would find it).

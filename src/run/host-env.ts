@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { sha256 } from '../lib/hash.ts';
+import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 
 const NODE_TO_DEBIAN: Readonly<Record<string, string>> = {
   x64: 'amd64',
@@ -48,4 +49,24 @@ export function machineCapacity(maxJobs?: number, overcommitCpus = 0, cores = av
  */
 export function allArchOf(archs: readonly string[], hostArch: string): string {
   return archs.find((a) => a !== 'all') ?? hostArch;
+}
+
+/**
+ * The arch an `all` job builds with (pure): the arch of the machine or env it runs on, whose
+ * builds of the tree's packages it stages (a `yamlcheck` it build-depends on must run
+ * there). On the host sandbox (`--sandbox host`, or `auto` with no env: choose-backend.ts)
+ * the job runs on this machine: its arch. In an env, the env `all` jobs build in
+ * (run-envs.ts): --cross's build arch, else the run's first arch (allArchOf). The planner
+ * resolves `all` nodes for it (plan/graph.ts GraphInput.allArch); `:native` relations
+ * stay with this machine's arch.
+ */
+export function allBuildArchOf(o: {
+  readonly sandbox: SandboxChoice;
+  readonly envTemplate: string | undefined;
+  readonly archs: readonly string[];
+  readonly hostArch: string;
+  readonly crossFrom?: string | undefined;
+}): string {
+  if (o.sandbox === 'host' || o.envTemplate === undefined) return o.hostArch;
+  return o.crossFrom ?? allArchOf(o.archs, o.hostArch);
 }

@@ -60,6 +60,7 @@ const PLAN_MODULES = [
   'debian/arch-names.ts',
   'debian/closest-name.ts',
   'run/env-id.ts',
+  'run/host-env.ts',
   'run/plan-memo.ts',
   'run/prepare-plan.ts',
   'lib/hash.ts',

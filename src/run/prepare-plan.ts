@@ -21,7 +21,7 @@ import { findArtifactSync, type KnownOutput } from './find-artifact.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir } from '../recipes/scan-tree.ts';
 import { RECIPE_FILE, treePackageFolders } from '../recipes/tree-folders.ts';
-import { hostArch } from './host-env.ts';
+import { allBuildArchOf, hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
@@ -139,6 +139,10 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   }
   const archs = req.archs ?? scan.config.archs ?? [hostArch()];
   const envTemplate = req.env ?? scan.config.env ?? scan.debianEnv;
+  const sandbox = req.sandbox ?? scan.config.sandbox ?? 'auto';
+  // Where the `all` jobs will build (the graph is made before the envs are resolved, from
+  // the same settings that choose the backend and the env of `all` jobs in resolveRunEnvs).
+  const allArch = allBuildArchOf({ sandbox, envTemplate, archs, hostArch: hostArch(), crossFrom: scan.crossFrom });
   if (scan.debian !== undefined && envTemplate !== undefined && (req.sandbox ?? scan.config.sandbox) !== 'host') {
     // --cross: one env, of the build arch, for every job.
     await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, keyring: scan.debian.suite.keyring, checkValidUntil: scan.debian.suite.checkValidUntil, archs: scan.crossFrom === undefined ? archs : [scan.crossFrom], note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
@@ -184,7 +188,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   }
   const envs = await resolveRunEnvs({
     stateDir: req.stateDir,
-    sandbox: req.sandbox ?? scan.config.sandbox ?? 'auto',
+    sandbox,
     envTemplate,
     archs,
     hostArch: hostArch(),
@@ -203,7 +207,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
 
   /** The graph, and what it says at the start of the run (unmet depends, cycles), said now. */
   function graphWithNotes(): { graph: Graph; notes: string[] } {
-    const graph = buildGraph({ specs, invalid: scan.invalid, archs, hostArch: hostArch(), targets: req.targets, profiles });
+    const graph = buildGraph({ specs, invalid: scan.invalid, archs, hostArch: hostArch(), allArch, targets: req.targets, profiles });
     const notes: string[] = [];
     noteUnmetDepends(graph, (text) => notes.push(text));
     noteCycles(graph, (text) => notes.push(text));
