@@ -142,3 +142,27 @@ test('a restricted package (recipe key restricted) is left out of the index and 
   await run({ fw: metaOf('fw'), old: metaOf('old') }, { fw: { restricted: 'no redistribution' }, old: { summary: 'from the recipe', license: 'BSD-2-Clause' } });
   assert.deepEqual(indexed().map((p) => [p.name, p.summary, p.license]), [['free', 'a free package', 'MIT'], ['old', 'from the recipe', 'BSD-2-Clause']]);
 });
+
+test("a recipe that went from any to all (or back) leaves no entry of the other kind: kiln rootfs would install the earlier recipe's; a Debian source's all and arch entries both stay", async () => {
+  await using tmp = await tmpDir();
+  const file = join(tmp.path, 'packages', 'index.json');
+  const build = async (name: string, arch: string, debian: boolean): Promise<void> => {
+    writeFileSync(join(tmp.path, `${name}-${arch}.tar.zst`), `${name} ${arch}`);
+    const node = { id: `${name}@${arch}`, spec: debian ? { debian: {} } : { name } };
+    const meta = { name, version: '1', release: 1, arch, depends: [], provides: [], size: 1, sha256: 'c'.repeat(64), archive: `${name}-${arch}.tar.zst` };
+    const store = { get: async () => meta, remembered: () => undefined, dir: () => tmp.path } as unknown as ArtifactStore;
+    await updatePackageIndex(file, { nodes: [node] } as unknown as Plan, store, new Map([[node.id, 'built']]), () => `key-${name}-${arch}`, tmp.path);
+  };
+  const ids = (): string[] => (JSON.parse(readFileSync(file, 'utf8')) as { packages: Array<{ name: string; arch: string }> }).packages.map((p) => `${p.name}@${p.arch}`).sort();
+  await build('image', 'riscv64', false);
+  await build('image', 'amd64', false);
+  await build('other', 'riscv64', false);
+  assert.deepEqual(ids(), ['image@amd64', 'image@riscv64', 'other@riscv64']);
+  await build('image', 'all', false);
+  assert.deepEqual(ids(), ['image@all', 'other@riscv64']);
+  await build('image', 'riscv64', false);
+  assert.deepEqual(ids(), ['image@riscv64', 'other@riscv64']);
+  await build('src', 'all', true);
+  await build('src', 'amd64', true);
+  assert.deepEqual(ids(), ['image@riscv64', 'other@riscv64', 'src@all', 'src@amd64']);
+});

@@ -106,6 +106,18 @@ async function mergeInto(
     const id = `${entry.name}@${entry.arch}`;
     if (JSON.stringify(entries.get(id)) !== JSON.stringify(entry)) changed = true;
     entries.set(id, entry);
+    // A recipe that went from `any` (or a list) to `all`, or back: its entries of the other
+    // kind are an earlier recipe's, and would still be installed by kiln rootfs (it takes a
+    // name's arch entry before its `all` one). (A Debian source's artifacts are per job:
+    // an `all` and an arch one are both current.)
+    if (recipe !== undefined) {
+      for (const [otherId, other] of entries) {
+        if (other.name === entry.name && otherId !== id && (other.arch === 'all') !== (entry.arch === 'all')) {
+          entries.delete(otherId);
+          changed = true;
+        }
+      }
+    }
   }
   // An index written before packages/All existed gets its files once.
   if (!changed && (existsSync(join(dirname(indexPath), FILES_DIR)) || ![...entries.values()].some((e) => e.path.endsWith('.tar.zst')))) {
