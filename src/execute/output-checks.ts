@@ -80,7 +80,7 @@ export function checkOutput(input: OutputCheckInput): OutputFinding[] {
         check: 'arch',
         severity: 'error',
         message: `this package is built for ${input.arch}, but its output holds ELF files for another machine: ${some(bad.map((b) => `${b.path} (${describeElf(b.header)})`))}`,
-        hint: `every ELF file must be for ${input.arch}'s machine. A script that compiled for the build machine must cross-compile for $KILN_ARCH (CC=TRIPLET-gcc or configure --host=TRIPLET, where "dpkg-architecture -a${input.arch} -qDEB_HOST_GNU_TYPE" prints TRIPLET), or build in an env of ${input.arch} (--env "bookworm-{arch}"); ${skipHint('arch')}`,
+        hint: `every ELF file must be for ${input.arch}'s machine. A script that compiled for the build machine must cross-compile for $KILN_ARCH (CC=TRIPLET-gcc or configure --host=TRIPLET, where "dpkg-architecture -a${input.arch} -qDEB_HOST_GNU_TYPE" prints TRIPLET), or build in an env of ${input.arch} (kiln env create NAME --suite SUITE --arch ${input.arch}, with a SUITE that has ${input.arch}, then --env NAME or env = "…-{arch}" in kiln.toml; without --sandbox host); ${skipHint('arch')}`,
       });
     }
   }

@@ -53,7 +53,7 @@ export function hostNote(o: { readonly sandbox: SandboxChoice; readonly envTempl
     notes.push(
       `building for ${foreign.join(', ')} on the host (${o.hostArch}) without an env: each recipe must cross-compile for $KILN_ARCH itself; ` +
         (o.envTemplate === undefined
-          ? 'for native builds of another architecture (under QEMU), build in an env of it (--env "bookworm-{arch}", docs/operations.md)'
+          ? `for native builds of another architecture (under QEMU), build in an env of it (kiln env create NAME --suite SUITE --arch ${foreign[0]}, with a SUITE that has ${foreign[0]}; then --env NAME, or "…-{arch}" for every arch: docs/operations.md)`
           : `for native builds of another architecture (under QEMU), let the builds run in "${o.envTemplate}": drop the host sandbox`),
     );
   }
