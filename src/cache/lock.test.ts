@@ -144,3 +144,23 @@ test('two OS processes taking the lock alternately never overlap', async (t) => 
   }
   assert.deepEqual(await readdir(join(dir, 'locks')), []);
 });
+
+test('a lock that cannot be written (a full disk) leaves no empty lock file behind for the next taker to wait out', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('mounting a small tmpfs needs root');
+  const { execFileSync } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-lock-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', dir]);
+  t.after(async () => {
+    execFileSync('umount', [dir]);
+    await rm(dir, { recursive: true, force: true });
+  });
+  // Fill it, leaving room for an inode but not a block.
+  await writeFile(join(dir, 'fill'), Buffer.alloc(16 * 1024)).catch(() => undefined);
+  await assert.rejects(withLock(dir, 'publish', async () => 'ran'), /ENOSPC/);
+  assert.equal(existsSync(join(dir, 'publish.lock')), false, 'no empty lock left');
+  await rm(join(dir, 'fill'));
+  const started = Date.now();
+  assert.equal(await withLock(dir, 'publish', async () => 'ran'), 'ran');
+  assert.ok(Date.now() - started < 2000, 'taken at once once there is room');
+});

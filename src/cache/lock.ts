@@ -140,8 +140,15 @@ async function tryCreate(path: string, content: string): Promise<boolean> {
   }
   try {
     await fh.writeFile(content);
+  } catch (e) {
+    // A full disk: the empty file made would be an ownerless lock the next taker waits
+    // out, and then breaks; it is ours, so it goes at once.
+    await fh.close().catch(() => undefined);
+    fh = undefined;
+    await rm(path, { force: true }).catch(() => undefined);
+    throw e;
   } finally {
-    await fh.close();
+    await fh?.close();
   }
   return true;
 }
