@@ -21,7 +21,7 @@ import { findArtifactSync, type KnownOutput } from './find-artifact.ts';
 import { DEBIAN_FILE } from '../debian/debian-file.ts';
 import { readTreeDir } from '../recipes/scan-tree.ts';
 import { RECIPE_FILE, treePackageFolders } from '../recipes/tree-folders.ts';
-import { allBuildArchOf, hostArch } from './host-env.ts';
+import { allArchOf, allBuildArchOf, hostArch } from './host-env.ts';
 import { resolveRunEnvs, type RunEnvs } from './run-envs.ts';
 import type { SandboxChoice } from '../sandbox/choose-backend.ts';
 import type { InstanceSpec } from '../envs/instance-spec.ts';
@@ -70,6 +70,8 @@ export interface PlanRequest {
   readonly signal?: AbortSignal;
   /** kiln build: take the plan from the last run's memo when it is valid, and say where to leave one (plan-memo.ts). */
   readonly memo?: boolean;
+  /** --nats: kiln workers build the jobs; an `all` one goes to the run's first arch's workers (run-execution.ts), whatever this machine's sandbox. */
+  readonly nats?: string | undefined;
 }
 
 export interface PreparedPlan {
@@ -142,7 +144,7 @@ async function planWith(given: PlanRequest, records: Records, artifacts: Artifac
   const sandbox = req.sandbox ?? scan.config.sandbox ?? 'auto';
   // Where the `all` jobs will build (the graph is made before the envs are resolved, from
   // the same settings that choose the backend and the env of `all` jobs in resolveRunEnvs).
-  const allArch = allBuildArchOf({ sandbox, envTemplate, archs, hostArch: hostArch(), crossFrom: scan.crossFrom });
+  const allArch = req.nats !== undefined ? allArchOf(archs, hostArch()) : allBuildArchOf({ sandbox, envTemplate, archs, hostArch: hostArch(), crossFrom: scan.crossFrom });
   if (scan.debian !== undefined && envTemplate !== undefined && (req.sandbox ?? scan.config.sandbox) !== 'host') {
     // --cross: one env, of the build arch, for every job.
     await ensureDebianEnvs({ stateDir: req.stateDir, template: envTemplate, suite: scan.debian.suite.suite, mirror: scan.debian.suite.mirror, keyring: scan.debian.suite.keyring, checkValidUntil: scan.debian.suite.checkValidUntil, archs: scan.crossFrom === undefined ? archs : [scan.crossFrom], note: req.note ?? (() => undefined), suiteNames: releaseNames(scan.debian.suite.release?.release ?? {}), ...(req.signal === undefined ? {} : { signal: req.signal }) });
