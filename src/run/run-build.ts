@@ -237,6 +237,11 @@ async function buildPlanned(req: BuildRequest, records: Records, prepared: Prepa
       bus.emit({ type: 'note', at: Date.now(), text: `--max-job-cpus ${req.maxJobCpus}: a job reserves at most ${req.maxJobCpus} cpu(s) on this daemon and builds with JOBS=${req.maxJobCpus}, whatever its recipe asks: capped ${some}` });
     }
 
+    // Where the builds run, once (the host sandbox says so in its own note above).
+    if (req.nats === undefined && toBuild.length > 0 && prepared.envs.backend.name !== 'host') {
+      const ids = [...new Set(toBuild.map((n) => prepared.envs.envIdFor(n.arch)))].sort();
+      bus.emit({ type: 'note', at: Date.now(), text: `builds run in the ${prepared.envs.backend.name} sandbox, in ${ids.length === 1 ? 'env' : 'envs'} ${ids.join(', ')}` });
+    }
     // A no-change run has nothing to execute: nothing of the executor is loaded (run-execution.ts).
     execution = toBuild.length > 0 ? await (await import('./run-execution.ts')).openExecution({ req, prepared, runId, toBuild, outputs, artifacts, mirrors, downloads, expectedOf }) : undefined;
     const execute = execution?.execute;

@@ -66,9 +66,11 @@ test('a bookworm env made by kiln env create builds the examples tree in the chr
   });
   assert.equal(first.code, 0, first.stderr + first.stdout.slice(-3000));
   assert.deepEqual(statesOf(await readReport(first)), { libpng: 'built', pngcrush: 'built', zlib: 'built' });
+  assert.match(first.stdout, /"type":"note"[^\n]*"text":"builds run in the chroot sandbox, in env bookworm-amd64@/, 'the run says where its builds run');
   const again = await runKiln(['build', '--tree', join(REPO_ROOT, 'examples'), '--env', 'bookworm-{arch}', '--json', '--state', state]);
   assert.equal(again.code, 0, again.stderr);
   assert.deepEqual(statesOf(await readReport(again)), { libpng: 'up-to-date', pngcrush: 'up-to-date', zlib: 'up-to-date' });
+  assert.doesNotMatch(again.stdout, /builds run in the/, 'nothing to build: not said');
   // The env id is part of the key: building on the host is a different environment.
   const plan = await runKiln(['plan', '--tree', join(REPO_ROOT, 'examples'), '--sandbox', 'host', '--json', '--state', state]);
   const planned = JSON.parse(plan.stdout) as { packages: { name: string; state: string; why: { kind: string } | null }[] };
