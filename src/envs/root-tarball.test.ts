@@ -66,6 +66,12 @@ const hostile: { name: string; members: FakeMember[]; why: RegExp }[] = [
     why: /"c\/l1" -> "l0\/\.\." points outside the root through other symlinks/,
   },
   { name: 'a loop of symlinks', members: [{ name: 'a', type: 'symlink', target: 'b/x' }, { name: 'b', type: 'symlink', target: 'a/y' }], why: /loop of them/ },
+  {
+    // tar replaces d/d/f with the symlink, and the hard link copies that symlink to the root: up -> ../.. climbs out.
+    name: 'a hard link to a name a symlink replaced',
+    members: [{ name: 'd/d/f', type: 'file', data: 'x' }, { name: 'd/d/f', type: 'symlink', target: '../..' }, { name: 'up', type: 'hardlink', target: 'd/d/f' }],
+    why: /hardlink "up" -> "d\/d\/f" does not name an earlier file/,
+  },
 ];
 
 for (const h of hostile) {
@@ -88,6 +94,18 @@ for (const h of hostile) {
     await assert.rejects(stat('/tmp/kiln-abs-escaped'));
   });
 }
+
+test("a pax global header's linkpath is read as tar applies it: a symlink that looks inside but is extracted pointing out is refused", async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'evil.tar');
+  writeTarball(file, [{ name: 'd/l', type: 'symlink', target: 'x' }], { format: 'pax', paxGlobal: { linkpath: '../../../../../..' } });
+  // What GNU tar makes of it: the global linkpath, not the header's.
+  assert.match(execFileSync('tar', ['-tvf', file], { encoding: 'utf8' }), /d\/l -> \.\.\/\.\.\//);
+  const into = join(dir, 'root');
+  await mkdir(into);
+  await assert.rejects(extractRootTarball(file, into), /symlink "d\/l" -> "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/\.\." points outside the root/);
+  assert.deepEqual(await readdir(into), []);
+});
 
 test('pax and GNU long names are read the same way tar lists them', async (t) => {
   const dir = await tempDir(t);

@@ -49,6 +49,9 @@ export async function readTarMembers(stream: AsyncIterable<Buffer | string>, fil
   let longName: string | undefined;
   let longLink: string | undefined;
   let pax = new Map<string, string>();
+  // A pax global header's keywords hold for every member after it (GNU tar applies its
+  // path, linkpath and size too): read as tar will, or a link's target could differ.
+  const globalPax = new Map<string, string>();
   let ended = false;
   for await (const raw of stream) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
@@ -67,6 +70,7 @@ export async function readTarMembers(stream: AsyncIterable<Buffer | string>, fil
         if (collect.kind === 'L') longName = cstr(data, 0, data.length);
         else if (collect.kind === 'K') longLink = cstr(data, 0, data.length);
         else if (collect.kind === 'x') pax = parsePax(data);
+        else if (collect.kind === 'g') for (const [k, v] of parsePax(data)) globalPax.set(k, v);
         buf = buf.subarray(collect.padded);
         collect = undefined;
         continue;
@@ -92,9 +96,10 @@ export async function readTarMembers(stream: AsyncIterable<Buffer | string>, fil
       const ustar = h.subarray(257, 263).toString('latin1') === 'ustar\0';
       const prefix = ustar ? cstr(h, 345, 155) : '';
       const baseName = cstr(h, 0, 100);
-      const name = pax.get('path') ?? longName ?? (prefix === '' ? baseName : `${prefix}/${baseName}`);
-      const linkName = pax.get('linkpath') ?? longLink ?? cstr(h, 157, 100);
-      const realSize = pax.has('size') ? Number(pax.get('size')) : size;
+      const name = pax.get('path') ?? longName ?? globalPax.get('path') ?? (prefix === '' ? baseName : `${prefix}/${baseName}`);
+      const linkName = pax.get('linkpath') ?? longLink ?? globalPax.get('linkpath') ?? cstr(h, 157, 100);
+      const sizeWord = pax.get('size') ?? globalPax.get('size');
+      const realSize = sizeWord !== undefined ? Number(sizeWord) : size;
       if (NO_DATA.has(flag) && realSize !== 0) throw unsafe(file, `${name}: a ${type} member that carries ${realSize} bytes of data`);
       members.push({ name, type, linkName, size: realSize });
       longName = undefined;
@@ -230,5 +235,9 @@ export function checkMembers(members: readonly TarMember[], file: string): void 
       case 'fifo':
         break;
     }
+    // A later member of the same name replaces the file on extraction (a symlink over it
+    // is what a hard link to that name would then copy): only a file, or a hard link to
+    // one, stays one.
+    if (m.type !== 'file' && m.type !== 'hardlink') regular.delete(p);
   }
 }

@@ -16,13 +16,13 @@ export interface FakeMember {
 
 const SCRIPT = `
 import json, sys, tarfile, io
-out, fmt, comp = sys.argv[1], sys.argv[2], sys.argv[3]
+out, fmt, comp, glob = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 members = json.load(sys.stdin)
 formats = {'gnu': tarfile.GNU_FORMAT, 'pax': tarfile.PAX_FORMAT, 'ustar': tarfile.USTAR_FORMAT}
 mode = 'w' if comp == 'none' else 'w:' + comp
 kinds = {'file': tarfile.REGTYPE, 'dir': tarfile.DIRTYPE, 'symlink': tarfile.SYMTYPE,
          'hardlink': tarfile.LNKTYPE, 'char': tarfile.CHRTYPE, 'fifo': tarfile.FIFOTYPE}
-with tarfile.open(out, mode, format=formats[fmt]) as tf:
+with tarfile.open(out, mode, format=formats[fmt], pax_headers=glob or None) as tf:
     for m in members:
         ti = tarfile.TarInfo(m['name'])
         ti.type = kinds[m['type']]
@@ -39,9 +39,9 @@ with tarfile.open(out, mode, format=formats[fmt]) as tf:
             tf.addfile(ti)
 `;
 
-/** Write `members` to `file` as a tar (format gnu/pax/ustar; compression none/gz/xz). */
-export function writeTarball(file: string, members: readonly FakeMember[], options: { format?: 'gnu' | 'pax' | 'ustar'; compression?: 'none' | 'gz' | 'xz' } = {}): void {
-  execFileSync('python3', ['-c', SCRIPT, file, options.format ?? 'gnu', options.compression ?? 'none'], { input: JSON.stringify(members) });
+/** Write `members` to `file` as a tar (format gnu/pax/ustar; compression none/gz/xz; `paxGlobal`: a pax global header's keywords, pax format). */
+export function writeTarball(file: string, members: readonly FakeMember[], options: { format?: 'gnu' | 'pax' | 'ustar'; compression?: 'none' | 'gz' | 'xz'; paxGlobal?: Readonly<Record<string, string>> } = {}): void {
+  execFileSync('python3', ['-c', SCRIPT, file, options.format ?? 'gnu', options.compression ?? 'none', JSON.stringify(options.paxGlobal ?? {})], { input: JSON.stringify(members) });
 }
 
 /** A tiny Debian-looking root: os-release (through the usual relative symlink) and a dpkg status. */
