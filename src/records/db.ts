@@ -36,11 +36,11 @@ export function openDatabase(path: string): DatabaseSync {
     // which for build records is a fair price for not fsyncing every batch.
     db.exec('PRAGMA synchronous = NORMAL');
     db.exec('PRAGMA foreign_keys = ON');
-    const before = schemaVersion(db);
-    migrate(db, path);
-    // An older kiln's records, upgraded: said once (the next open finds them current), as
-    // the older kiln refuses them from now on (docs/operations.md, "Upgrading kiln").
-    if (before > 0 && schemaVersion(db) > before) process.stderr.write(`kiln: the records ${path} were upgraded from schema ${before} (an older kiln's) to ${schemaVersion(db)}; an older kiln refuses them from now on\n`);
+    const before = migrate(db, path);
+    // An older kiln's records, upgraded by this process: said once (the next open finds
+    // them current, and of two opening at once only the one that upgraded says it), as the
+    // older kiln refuses them from now on (docs/operations.md, "Upgrading kiln").
+    if (before !== undefined && before > 0) process.stderr.write(`kiln: the records ${path} were upgraded from schema ${before} (an older kiln's) to ${schemaVersion(db)}; an older kiln refuses them from now on\n`);
     return db;
   } catch (e) {
     db.close();

@@ -347,8 +347,14 @@ export const latestSchemaVersion: number = migrations.at(-1)?.version ?? 0;
  * re-reads the version inside it, so two processes opening a fresh state dir at once apply
  * each step exactly once (the loser waits on busy_timeout, then sees the new version).
  */
-export function migrate(db: DatabaseSync, dbPath: string): void {
+/**
+ * Brings the records to the latest schema. Returns the version this process found and
+ * upgraded from (0: a new database), or undefined when it applied nothing (already current,
+ * or another process upgraded them first: each step re-reads the version under its lock).
+ */
+export function migrate(db: DatabaseSync, dbPath: string): number | undefined {
   checkNotNewer(userVersion(db), dbPath);
+  let from: number | undefined;
   for (const m of migrations) {
     if (userVersion(db) >= m.version) continue;
     db.exec('BEGIN IMMEDIATE');
@@ -356,6 +362,7 @@ export function migrate(db: DatabaseSync, dbPath: string): void {
       const current = userVersion(db);
       checkNotNewer(current, dbPath);
       if (current < m.version) {
+        from ??= current;
         db.exec(m.sql);
         // PRAGMA takes no bound parameters; m.version is a number from this file.
         db.exec(`PRAGMA user_version = ${m.version}`);
@@ -366,6 +373,7 @@ export function migrate(db: DatabaseSync, dbPath: string): void {
       throw e;
     }
   }
+  return from;
 }
 
 function userVersion(db: DatabaseSync): number {
