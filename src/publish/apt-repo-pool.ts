@@ -1,60 +1,15 @@
 // The pool's lifetime rule, one generation back: a pool file stays while a suite of the
 // live tree lists it, or a suite's previous state does (apt-repo-previous.ts), so that
 // `kiln repo rollback` finds it; after each change (publish, remove, rollback) the others
-// go. A file a rebuild of the same version replaced in place (kiln's builds publish with
-// replaceSameVersion) is first kept aside in REPO/.kiln/displaced/<sha256>, under the
-// same rule: a rollback puts it back.
+// go. A file's bytes never change while it stays (apt-repo-place.ts: a rebuild of the same
+// version with other bytes goes to a path of its own), so every state a suite had, live
+// or previous, finds its files as its index lists them.
 
-import { copyFile, link, lstat, mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join, relative } from 'node:path';
+import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { KilnError } from '../errors.ts';
 import { listedPoolFiles, readLiveSuite } from './apt-repo-live.ts';
 import { poolFilesOfPrevious } from './apt-repo-previous.ts';
-import { mkdirReadable, syncDir } from './apt-repo-tree.ts';
-
-export function displacedDir(repoDir: string): string {
-  return join(repoDir, '.kiln', 'displaced');
-}
-
-/** Keeps the bytes of pool file POOLPATH (sha256 SHA) in the displaced store before it is replaced in place. */
-export async function displace(repoDir: string, poolPath: string, sha: string): Promise<void> {
-  const dir = displacedDir(repoDir);
-  await mkdir(dir, { recursive: true });
-  await placeFile(poolPath, join(dir, sha), dir);
-}
-
-/**
- * FROM put at TO through a temporary name in TMPDIR (a hard link when they share a file
- * system, else a synced copy), renamed over TO at once: a reader sees the old file or the new one.
- */
-export async function placeFile(from: string, to: string, tmpDir: string): Promise<void> {
-  await mkdirReadable(dirname(to));
-  await mkdirReadable(tmpDir);
-  let tmp = join(tmpDir, `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    try {
-      await link(from, tmp);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-      // Another file system (a pool that is a mount): a synced copy beside the target.
-      tmp = join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`);
-      await copyFile(from, tmp);
-      const fh = await open(tmp, 'r+');
-      try {
-        await fh.chmod(0o644);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    }
-    await rename(tmp, to);
-    await syncDir(dirname(to));
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
 
 export interface SweepResult {
   /** Pool files deleted (relative to the repository). */
@@ -65,12 +20,10 @@ export interface SweepResult {
 
 /**
  * Deletes the pool files that neither a suite of the live tree nor a suite's previous
- * state lists (and the folders left empty), and the displaced files no previous state
- * lists. Call under the publish lock, after the swap.
+ * state lists (and the folders left empty). Call under the publish lock, after the swap.
  */
 export async function sweepPool(repoDir: string): Promise<SweepResult> {
   const keep = new Set<string>();
-  const keepSha = new Set<string>();
   const dists = join(repoDir, 'dists');
   for (const e of await readdir(dists, { withFileTypes: true }).catch(() => [])) {
     if (!e.isDirectory()) continue;
@@ -87,15 +40,10 @@ export async function sweepPool(repoDir: string): Promise<SweepResult> {
       skipped: { kind: 'damaged-previous', why: `a suite's previous state could not be read (${e instanceof Error ? e.message : String(e)})`, hint: "delete that record (its suite then has no previous state to roll back to); the next change sweeps the pool" },
     };
   }
-  for (const x of previous) {
-    keep.add(x.filename);
-    keepSha.add(x.sha256);
-  }
-  const displaced = displacedDir(repoDir);
-  for (const name of await readdir(displaced).catch(() => [] as string[])) {
-    if (!keepSha.has(name)) await rm(join(displaced, name), { force: true });
-  }
-  await rmdir(displaced).catch(() => undefined);
+  for (const x of previous) keep.add(x.filename);
+  // REPO/.kiln/displaced: where a kiln before content-unique pool paths kept the bytes a
+  // same-version rebuild replaced in place. Nothing reads it any more.
+  await rm(join(repoDir, '.kiln', 'displaced'), { recursive: true, force: true });
   // A pool that is a link is not kiln's to sweep (what it points at may be anything).
   const pool = await lstat(join(repoDir, 'pool')).catch(() => undefined);
   if (pool === undefined) return { deleted: [] };

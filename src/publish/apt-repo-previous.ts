@@ -1,10 +1,17 @@
 // What a suite listed before its last change (`kiln repo rollback` puts it back): one record
-// per suite, REPO/.kiln/previous/SUITE.json, written atomically by every change to the
-// suite (a publish, a remove, a rollback: writeSuiteTree in apt-repo-tree.ts) just before
-// the new tree is swapped in. It names the Release it is the predecessor of (`after`, the
-// new Release's sha256): a record whose tree never went live (a publish killed between the
-// two), or made before an older kiln changed the suite, does not match the live Release and
-// is not used. One generation only: the next change replaces it.
+// per suite, REPO/.kiln/previous/SUITE.json, made by every change to the suite (a publish, a
+// remove, a rollback: writeSuiteTree in apt-repo-tree.ts). It names the Release it is the
+// predecessor of (`after`, the new Release's sha256): a record made before an older kiln
+// changed the suite does not match the live Release and is not used. One generation only:
+// the next change replaces it.
+//
+// The record is written before the swap as `.SUITE.next.json` (synced) and renamed to
+// SUITE.json right after it, so a change killed before its swap leaves the record of the
+// change before it (the undo of the live state) in place. Killed between the swap and the
+// rename, the next locked operation of the repository (settlePending) finds the pending
+// record naming the live Release and renames it; one naming a Release that never went
+// live is deleted. Until then the old record does not match the live Release, and a
+// rollback refuses, saying so.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
@@ -63,17 +70,20 @@ export function releaseSha(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+function pendingPath(repoDir: string, suite: string): string {
+  return join(previousDir(repoDir), `.${suite}.next.json`);
+}
+
 /**
- * Before a change to `suite` goes live: records what the live tree lists for it (the state
- * a rollback goes back to), for the Release text `newRelease` that replaces it. A suite
- * the live tree does not have yet leaves no record (nothing to go back to).
+ * Before a change to `suite` goes live: writes what the live tree lists for it (the state
+ * a rollback goes back to), for the Release text `newRelease` that replaces it, as the
+ * pending record; commitPrevious makes it the record once the change is live. A suite
+ * the live tree does not have yet gets no record (nothing to go back to).
  */
 export async function recordPrevious(repoDir: string, suite: string, live: LiveSuite, newRelease: string): Promise<void> {
   const dir = previousDir(repoDir);
-  if (live.tree === undefined || live.release === undefined) {
-    await rm(recordPath(repoDir, suite), { force: true });
-    return;
-  }
+  await rm(pendingPath(repoDir, suite), { force: true });
+  if (live.tree === undefined || live.release === undefined) return;
   const releasePath = join(live.tree, suite, 'Release');
   const file: RecordFile = {
     format: 1,
@@ -97,12 +107,51 @@ export async function recordPrevious(repoDir: string, suite: string, live: LiveS
     } finally {
       await fh.close();
     }
-    await rename(tmp, recordPath(repoDir, suite));
+    await rename(tmp, pendingPath(repoDir, suite));
     await syncDir(dir);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/**
+ * Right after the swap: the pending record (recordPrevious) becomes the suite's record;
+ * without one (a suite that is new in the live tree) an old record of the suite goes.
+ */
+export async function commitPrevious(repoDir: string, suite: string): Promise<void> {
+  const dir = previousDir(repoDir);
+  try {
+    await rename(pendingPath(repoDir, suite), recordPath(repoDir, suite));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await rm(recordPath(repoDir, suite), { force: true });
+  }
+  await syncDir(dir).catch(() => undefined);
+}
+
+/**
+ * At the start of a locked operation: what a killed one left of the records. A pending
+ * record that names the live Release of its suite (killed between the swap and
+ * commitPrevious) becomes the record; any other pending or half-written one goes.
+ */
+export async function settlePending(repoDir: string): Promise<void> {
+  const dir = previousDir(repoDir);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const n of names) {
+    if (n.endsWith('.tmp') && n.startsWith('.')) {
+      await rm(join(dir, n), { force: true });
+      continue;
+    }
+    const m = /^\.(.+)\.next\.json$/.exec(n);
+    if (m === null) continue;
+    const suite = m[1]!;
+    const after = await readFile(join(dir, n), 'utf8').then((t) => (JSON.parse(t) as { after?: unknown }).after).catch(() => undefined);
+    const live = await readFile(join(repoDir, 'dists', suite, 'Release'), 'utf8').catch(() => undefined);
+    if (typeof after === 'string' && live !== undefined && releaseSha(live) === after) await rename(join(dir, n), recordPath(repoDir, suite));
+    else await rm(join(dir, n), { force: true });
+  }
+  if (names.length > 0) await syncDir(dir).catch(() => undefined);
 }
 
 /** The record of `suite`, or undefined when there is none. A damaged one is an error naming the file. */

@@ -11,6 +11,7 @@ import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { checkRepoName, type IndexEntry } from './apt-repo-index.ts';
 import { readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
+import { clearLeftovers } from './apt-repo-leftovers.ts';
 import { sweepPoolOrThrow } from './apt-repo-pool.ts';
 import { releaseField, writeSuiteTree } from './apt-repo-tree.ts';
 
@@ -84,6 +85,7 @@ export async function removeFromRepo(o: RemoveOptions): Promise<RemoveResult> {
   checkRepoName('suite', o.suite);
   if (o.specs.length === 0) throw new KilnError('usage', 'no package to remove', { hint: 'name packages: NAME, NAME=VERSION or NAME:ARCH, NAME:source for a source package (`kiln repo list --suite SUITE` lists them)' });
   return withLock(join(o.repoDir, '.kiln'), 'publish', async () => {
+    await clearLeftovers(o.repoDir);
     const live = await readLiveSuite(o.repoDir, o.suite);
     if (live.tree === undefined || live.release === undefined) {
       throw new KilnError('usage', `${o.repoDir} has no suite ${o.suite}`, { hint: 'name a suite it has (ls REPO/dists), or give --repo' });

@@ -154,23 +154,40 @@ test('pool files: one generation kept (after v1, v2, v3: v1 gone, v2 kept); a sa
   assert.ok(existsSync(file('2')), 'the previous state lists it: kept');
   assert.ok(existsSync(file('3')));
 
-  // A rebuild of 3 with other bytes (a build's publish: replaceSameVersion) replaces the
-  // pool file in place; a rollback puts the first build's bytes back.
+  // A rebuild of 3 with other bytes (a build's publish: replaceSameVersion) goes to a path
+  // of its own; the first build's file keeps its bytes (the previous state lists it), and a
+  // rollback lists it again, at its own path.
   const first = sha256(await readFile(file('3')));
   const rebuild = join(dir.path, 'rebuild');
   await mkdir(rebuild);
   const deb3b = await buildTestDeb(rebuild, { package: 'hello', version: '3', architecture: 'amd64', salt: 'rebuilt' });
-  await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [deb3b], key, replaceSameVersion: true, now: later(5) });
-  assert.equal(sha256(await readFile(file('3'))), sha256(await readFile(deb3b)));
+  const rebuilt = sha256(await readFile(deb3b));
+  const unique = `pool/main/h/hello/+${rebuilt.slice(0, 16)}/hello_3_amd64.deb`;
+  const p = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [deb3b], key, replaceSameVersion: true, now: later(5) });
+  assert.deepEqual(p.packages.map((x) => [x.filename, x.outcome, x.previous]), [[unique, 'replaced', '3']]);
+  assert.equal(sha256(await readFile(file('3'))), first, 'the listed file was not written over');
+  assert.equal(sha256(await readFile(join(repo, unique))), rebuilt);
+  const listedNow = async (): Promise<[string | undefined, string | undefined]> => {
+    const text = await readFile(join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8');
+    return [text.match(/^Filename: (.*)$/m)?.[1], text.match(/^SHA256: (.*)$/m)?.[1]];
+  };
+  assert.deepEqual(await listedNow(), [unique, rebuilt]);
   const r = await rollbackRepo({ repoDir: repo, suite: 'bookworm', key, now: later(6) });
   assert.deepEqual(rollbackLines(r), ['restored hello 3 amd64 (was another build of 3) (bookworm/main)']);
-  assert.deepEqual(r.poolRestored, ['pool/main/h/hello/hello_3_amd64.deb']);
+  assert.deepEqual(await listedNow(), ['pool/main/h/hello/hello_3_amd64.deb', first]);
   assert.equal(sha256(await readFile(file('3'))), first);
-  const listed = (await readFile(join(repo, 'dists/bookworm/main/binary-amd64/Packages'), 'utf8')).match(/^SHA256: (.*)$/m)?.[1];
-  assert.equal(listed, first);
-  // And forward again: the rebuild's bytes.
+  assert.equal(sha256(await readFile(join(repo, unique))), rebuilt, 'the rebuild stays: the previous state lists it');
+  // And forward again: the rebuild, at its path; the same rebuild published again reuses it.
   await rollbackRepo({ repoDir: repo, suite: 'bookworm', key, now: later(7) });
-  assert.equal(sha256(await readFile(file('3'))), sha256(await readFile(deb3b)));
+  assert.deepEqual(await listedNow(), [unique, rebuilt]);
+  const again = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [deb3b], key, replaceSameVersion: true, now: later(8) });
+  assert.deepEqual(again.packages.map((x) => [x.filename, x.outcome]), [[unique, 'unchanged']]);
+  assert.equal(again.unchanged, true);
+  // A repository an earlier kiln left a .kiln/displaced store in: the next change's sweep removes it.
+  await mkdir(join(repo, '.kiln/displaced'), { recursive: true });
+  await writeFile(join(repo, '.kiln/displaced', first), 'old bytes');
+  await removeFromRepo({ repoDir: repo, suite: 'bookworm', specs: ['hello'], key, now: later(9) });
+  assert.ok(!existsSync(join(repo, '.kiln/displaced')));
 });
 
 test('a damaged previous-state record: a publish still goes live, deletes no pool file and says why; rollback names the record', async () => {
@@ -238,6 +255,27 @@ test('apt-get takes a rolled-back repository (newer signed Release) and download
   assert.doesNotMatch(update, /^(W|E): /m, update);
   assert.match(await policy(), /Candidate: 1\.0-1/);
   assert.doesNotMatch(await policy(), /1\.0-2/);
+  const got = join(root, 'get', `kz-hello_1.0-1_${arch}.deb`);
   await apt(['download', 'kz-hello']);
-  assert.equal(sha256(await readFile(join(root, 'get', `kz-hello_1.0-1_${arch}.deb`))), sha256(await readFile(v1)));
+  assert.equal(sha256(await readFile(got)), sha256(await readFile(v1)));
+
+  // A rebuild of 1.0-1 with other bytes (a build's publish) goes to a path of its own: apt
+  // downloads the rebuild's bytes, with the index's hash, under the package's own name;
+  // rolled back, the first build's again (its file was never written over).
+  const rebuilt = join(dir.path, 'rebuilt');
+  await mkdir(rebuilt);
+  const v1b = await buildTestDeb(rebuilt, { package: 'kz-hello', version: '1.0-1', architecture: arch, salt: 'rebuilt' });
+  const states: [string, () => Promise<unknown>][] = [
+    [v1b, () => publishRepo({ repoDir: repo, suite: 'bookworm', debs: [v1b], key, replaceSameVersion: true })],
+    [v1, () => rollbackRepo({ repoDir: repo, suite: 'bookworm', key })],
+    [v1b, () => rollbackRepo({ repoDir: repo, suite: 'bookworm', key })],
+  ];
+  for (const [want, change] of states) {
+    await change();
+    const up = await apt(['update']);
+    assert.doesNotMatch(up, /^(W|E): /m, up);
+    await rm(got, { force: true });
+    const out = await apt(['download', 'kz-hello']);
+    assert.equal(sha256(await readFile(got)), sha256(await readFile(want)), out);
+  }
 });

@@ -1,13 +1,14 @@
 // kiln repo rollback: a suite put back as it was before its last change (a publish, a
 // build's publish, a remove, or a rollback: then it is a redo), as poudriere keeps the
 // previous repository to go back to. The state comes from REPO/.kiln/previous/SUITE.json
-// (apt-repo-previous.ts); its pool files are still there by the one-generation rule
-// (apt-repo-pool.ts), a file a same-version rebuild replaced in .kiln/displaced/. Under the
-// publish lock: (1) check that the record belongs to the live Release and that every pool
-// file it lists is there (else refuse, nothing changed); (2) files a same-version rebuild
-// replaced put back in the pool; (3) a new signed tree (a new Date: apt takes it as newer)
+// (apt-repo-previous.ts); its pool files are still there, with the bytes it lists, by the
+// one-generation rule (apt-repo-pool.ts) and because no pool path is ever written over (a
+// same-version rebuild has a path of its own: apt-repo-place.ts). Under the publish lock:
+// (0) what killed operations left is cleared (apt-repo-leftovers.ts); (1) check that the
+// record belongs to the live Release and that every pool file it lists is there (else
+// refuse, nothing changed); (2) a new signed tree (a new Date: apt takes it as newer)
 // swapped in as a publish does, recording the state it replaces (so a second rollback
-// goes forward again); (4) the pool swept.
+// goes forward again); (3) the pool swept. Nothing in the pool is written.
 
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -17,7 +18,8 @@ import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { checkRepoName, kindOfEntry, type IndexEntry } from './apt-repo-index.ts';
 import { listedPoolFiles, poolFilesOfOtherSuites, readLiveSuite, type LiveSuite } from './apt-repo-live.ts';
-import { displace, displacedDir, placeFile, sweepPoolOrThrow } from './apt-repo-pool.ts';
+import { clearLeftovers } from './apt-repo-leftovers.ts';
+import { sweepPoolOrThrow } from './apt-repo-pool.ts';
 import { readPrevious, releaseSha } from './apt-repo-previous.ts';
 import { hashFile } from './apt-repo-sources.ts';
 import { writeSuiteTree } from './apt-repo-tree.ts';
@@ -54,8 +56,6 @@ export interface RollbackResult {
   readonly tree: string;
   /** How many packages (binary and source) the suite lists now. */
   readonly indexed: number;
-  /** Pool files put back from .kiln/displaced (a same-version rebuild had replaced them). */
-  readonly poolRestored: readonly string[];
   readonly poolDeleted: readonly string[];
 }
 
@@ -93,6 +93,7 @@ export async function rollbackRepo(o: RollbackOptions): Promise<RollbackResult> 
     throw new KilnError('usage', `cannot roll back suite ${suite}: ${repoDir} has no apt repository (no dists/)`, { hint: 'give --repo the directory of one, or --state the state directory' });
   }
   return withLock(join(repoDir, '.kiln'), 'publish', async () => {
+    await clearLeftovers(repoDir);
     const live = await readLiveSuite(repoDir, suite);
     if (live.tree === undefined || live.release === undefined) {
       throw new KilnError('usage', `cannot roll back suite ${suite}: ${repoDir} has no suite ${suite}`, { hint: 'name a suite it has (`kiln repo list` shows them)' });
@@ -105,21 +106,14 @@ export async function rollbackRepo(o: RollbackOptions): Promise<RollbackResult> 
     }
     const liveRelease = await readFile(join(live.tree, suite, 'Release'), 'utf8');
     if (releaseSha(liveRelease) !== record.after) {
-      throw new KilnError('usage', `cannot roll back suite ${suite} of ${repoDir}: the recorded previous state (.kiln/previous/${suite}.json) is not that of the live Release (a publish was interrupted before its swap, or another tool changed the suite)`, {
+      throw new KilnError('usage', `cannot roll back suite ${suite} of ${repoDir}: the recorded previous state (.kiln/previous/${suite}.json) is not that of the live Release (another tool changed the suite, or an older kiln's change was interrupted before its swap)`, {
         hint: `nothing was changed; the next publish or remove of ${suite} records a new previous state`,
       });
     }
     const back = record.state;
-    const restore = await checkPoolFiles(repoDir, suite, live, back, signal);
+    await checkPoolFiles(repoDir, suite, live, back, signal);
 
-    // 2. Files a same-version rebuild replaced go back (the one in the pool kept aside in turn).
-    for (const r of restore) {
-      signal?.throwIfAborted();
-      if (r.current !== undefined) await displace(repoDir, join(repoDir, r.filename), r.current);
-      await placeFile(join(displacedDir(repoDir), r.sha256), join(repoDir, r.filename), join(repoDir, '.kiln', 'incoming'));
-    }
-
-    // 3. The tree, as the record says (the live state recorded in turn: a second rollback redoes).
+    // 2. The tree, as the record says (the live state recorded in turn: a second rollback redoes).
     const { tree } = await writeSuiteTree({
       repoDir, suite, live, components: back.components,
       entriesOf: (c) => back.entries.get(c) ?? [],
@@ -130,21 +124,19 @@ export async function rollbackRepo(o: RollbackOptions): Promise<RollbackResult> 
     });
     const poolDeleted = await sweepPoolOrThrow(repoDir, 'rollback');
     const indexed = [...back.entries.values(), ...back.sources.values()].reduce((n, l) => n + l.length, 0);
-    return { repoDir, suite, changes: rollbackChanges(live, back), tree, indexed, poolRestored: restore.map((r) => r.filename), poolDeleted };
+    return { repoDir, suite, changes: rollbackChanges(live, back), tree, indexed, poolDeleted };
   }, signal === undefined ? {} : { signal });
 }
 
 /**
- * Every pool file the previous state lists is there with its bytes, or kept in
- * .kiln/displaced (returned: to put back); one missing, or listed by another suite with
- * other bytes (putting it back would break that suite), is refused before anything changes.
+ * Every pool file the previous state lists is there with its bytes; one missing or with
+ * other bytes, or listed by another suite with other bytes, is refused before anything changes.
  */
-async function checkPoolFiles(repoDir: string, suite: string, live: LiveSuite, back: { entries: Lists; sources: Lists }, signal: AbortSignal | undefined): Promise<{ filename: string; sha256: string; current?: string }[]> {
+async function checkPoolFiles(repoDir: string, suite: string, live: LiveSuite, back: { entries: Lists; sources: Lists }, signal: AbortSignal | undefined): Promise<void> {
   const liveSha = new Map(listedPoolFiles(live).map((f) => [f.filename, f.sha256]));
   const others = await poolFilesOfOtherSuites(repoDir, live.tree!, suite);
   const missing: string[] = [];
   const clashes: string[] = [];
-  const restore: { filename: string; sha256: string; current?: string }[] = [];
   const seen = new Set<string>();
   for (const f of listedPoolFiles({ tree: undefined, release: undefined, ...back })) {
     if (seen.has(f.filename)) continue;
@@ -154,17 +146,14 @@ async function checkPoolFiles(repoDir: string, suite: string, live: LiveSuite, b
       clashes.push(`${f.filename} (suite ${other.suite})`);
       continue;
     }
+    // A file a live index lists with these bytes is not hashed again: kiln never writes
+    // over a pool path (apt-repo-place.ts), so the file there is the one that index was
+    // made with; only a hand in the pool could change it, and hashing the whole suite's
+    // pool on each rollback to catch that is not worth it. Any other file is hashed.
+    if ((liveSha.get(f.filename) ?? other?.sha256) === f.sha256) continue;
     const path = join(repoDir, f.filename);
-    const exists = (await stat(path).catch(() => undefined))?.isFile() === true;
-    // Bytes known from an index (this suite's or another's) are not hashed again.
-    const known = liveSha.get(f.filename) ?? other?.sha256;
-    const current = !exists ? undefined : known ?? (await hashFile(path, signal)).sha256;
-    if (current === f.sha256) continue;
-    if (existsSync(join(displacedDir(repoDir), f.sha256))) {
-      restore.push({ filename: f.filename, sha256: f.sha256, ...(current === undefined ? {} : { current }) });
-      continue;
-    }
-    missing.push(exists ? `${f.filename} (other content)` : f.filename);
+    if ((await stat(path).catch(() => undefined))?.isFile() !== true) missing.push(f.filename);
+    else if ((await hashFile(path, signal)).sha256 !== f.sha256) missing.push(`${f.filename} (other content)`);
   }
   if (clashes.length > 0) {
     throw new KilnError('conflict', `cannot roll back: the previous state lists pool files that another suite now lists with other content: ${clashes.join(', ')}`, {
@@ -173,8 +162,7 @@ async function checkPoolFiles(repoDir: string, suite: string, live: LiveSuite, b
   }
   if (missing.length > 0) {
     throw new KilnError('usage', `cannot roll back: ${missing.length} pool file(s) the previous state lists are missing from ${repoDir}: ${missing.join(', ')}`, {
-      hint: 'nothing was changed; they were deleted by hand or by an older kiln (which kept no previous generation): copy them back into the pool, or publish the good versions again',
+      hint: 'nothing was changed; they were deleted or changed by hand, or by an older kiln (which kept no previous generation, or rebuilt a version in place): copy them back into the pool, or publish the good versions again',
     });
   }
-  return restore;
 }

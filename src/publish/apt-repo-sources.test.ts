@@ -251,3 +251,29 @@ test('publishRepo: a source whose binaries are left out (older than a binNMU lis
   assert.deepEqual(r.packages.map((p) => [p.architecture, p.outcome, p.previous]), [['amd64', 'older', '1.0-1+b1'], ['source', 'older', '1.0-1+b1']]);
   assert.deepEqual((await listRepo(repo, 'bookworm')).map((p) => `${p.package} ${p.version} ${p.architecture}`), ['kiln-nmu 1.0-1+b1 amd64', 'kiln-nmu 1.0-1 source']);
 });
+
+test('publishRepo with replaceSameVersion: a source rebuilt with other bytes goes to a Directory of its own, every file in it; the first build\'s files untouched', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-src-rsv-');
+  const repo = join(dir.path, 'repo');
+  const [v1, v1b] = ['v1', 'v1b'].map((d) => join(dir.path, d)) as [string, string];
+  for (const d of [v1, v1b]) await mkdir(d);
+  const dsc1 = await buildTestSource(v1, { source: 'kiln-src', upstream: '1.0' });
+  const dsc1b = await buildTestSource(v1b, { source: 'kiln-src', upstream: '1.0', salt: 'other' });
+  const base = { repoDir: repo, suite: 'bookworm', key, debs: [], replaceSameVersion: true };
+  const sourcesOf = async (): Promise<ControlField[][]> => parseControlParagraphs(await readFile(join(repo, 'dists/bookworm/main/source/Sources'), 'utf8'), 'Sources');
+  await publishRepo({ ...base, dscs: [dsc1], now: later(1) });
+  const first = sourcePoolFiles((await sourcesOf())[0]!, 'Sources');
+  assert.ok(first.every((f) => f.filename.startsWith('pool/main/k/kiln-src/kiln-src_')), first.map((f) => f.filename).join(' '));
+
+  const r = await publishRepo({ ...base, dscs: [dsc1b], now: later(2) });
+  const unique = `pool/main/k/kiln-src/+${sha256(await readFile(dsc1b)).slice(0, 16)}`;
+  assert.deepEqual(r.packages.map((p) => [p.filename, p.outcome]), [[`${unique}/kiln-src_1.0-1.dsc`, 'replaced']]);
+  const [entry] = await sourcesOf();
+  assert.equal(entry!.find((f) => f.name === 'Directory')?.value, unique);
+  const rebuilt = sourcePoolFiles(entry!, 'Sources');
+  assert.deepEqual(rebuilt.map((f) => f.filename.split('/').pop()).sort(), first.map((f) => f.filename.split('/').pop()).sort());
+  for (const f of [...first, ...rebuilt]) assert.equal(sha256(await readFile(join(repo, f.filename))), f.sha256, f.filename);
+  // The same rebuild again: its Directory reused, nothing new.
+  const again = await publishRepo({ ...base, dscs: [dsc1b], now: later(3) });
+  assert.deepEqual(again.packages.map((p) => [p.filename, p.outcome]), [[`${unique}/kiln-src_1.0-1.dsc`, 'unchanged']]);
+});

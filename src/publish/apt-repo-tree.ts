@@ -13,7 +13,8 @@ import { KilnError } from '../errors.ts';
 import type { Release } from '../debian/inrelease.ts';
 import { debianArchOf, entriesForArch, kindOfEntry, renderPackages, renderRelease, repoArchitectures, type IndexEntry, type ReleaseIndexFile } from './apt-repo-index.ts';
 import type { LiveSuite } from './apt-repo-live.ts';
-import { recordPrevious } from './apt-repo-previous.ts';
+import { removeOtherTrees } from './apt-repo-leftovers.ts';
+import { commitPrevious, recordPrevious } from './apt-repo-previous.ts';
 import { signRelease } from './signing.ts';
 
 export interface SuiteTreeOptions {
@@ -114,8 +115,9 @@ export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: strin
     await writeSynced(join(suiteDir, 'InRelease'), signed.inRelease);
     await writeSynced(join(suiteDir, 'Release.gpg'), signed.releaseGpg);
     await syncTree(tmpTree);
-    // What the suite listed until now, kept for `kiln repo rollback` (before the swap: a
-    // record whose tree never went live names a Release that is not live, and is not used).
+    // What the suite listed until now, kept for `kiln repo rollback`: written pending before
+    // the swap, made the record right after it (a change killed before its swap leaves the
+    // record of the one before in place: apt-repo-previous.ts).
     await recordPrevious(repoDir, suite, live, releaseText);
 
     // 4. Swap.
@@ -130,14 +132,10 @@ export async function writeSuiteTree(o: SuiteTreeOptions): Promise<{ tree: strin
     await rm(join(repoDir, `.dists.${id}.link`), { force: true });
     throw e;
   }
+  await commitPrevious(repoDir, suite);
 
   // 5. Old trees (and leftovers of crashed publishes) go.
-  for (const name of await readdir(repoDir)) {
-    if (name === treeName) continue;
-    if (/^dists\.[A-Za-z0-9-]+$/.test(name) || /^\.dists\.[A-Za-z0-9-]+\.(tmp|link)$/.test(name)) {
-      await rm(join(repoDir, name), { recursive: true, force: true });
-    }
-  }
+  await removeOtherTrees(repoDir, treeName);
 
   return { tree: treeName, architectures };
 }

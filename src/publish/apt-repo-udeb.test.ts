@@ -124,10 +124,12 @@ test('udebs: pool beside the .debs, debian-installer/binary-ARCH only, in the si
   const rebuilt = await buildTestDeb(other, { package: 'libkz1-udeb', version: '1:1.3-1', architecture: 'amd64', source: 'kz', udeb: true, salt: 'other bytes' });
   await assert.rejects(publishRepo({ repoDir: repo, suite: 'bookworm', debs: [rebuilt], key, now: later(4) }),
     (e: unknown) => e instanceof KilnError && e.code === 'conflict' && /libkz1-udeb 1:1\.3-1 \(amd64, \.udeb\) is already published/.test(e.message));
-  // Another suite's rebuild of that version is left out, not swapped under bookworm (one pool).
+  // Another suite's rebuild of that version goes to a path of its own, not under bookworm's (one pool).
   const theirs = await publishRepo({ repoDir: repo, suite: 'trixie', debs: [rebuilt], key, replaceSameVersion: true, now: later(4) });
-  assert.deepEqual(theirs.refused.map((x) => [x.filename, x.suite]), [['pool/main/k/kz/libkz1-udeb_1.3-1_amd64.udeb', 'bookworm']]);
+  assert.deepEqual(theirs.refused, []);
+  assert.deepEqual(theirs.packages.map((p) => p.filename), [`pool/main/k/kz/+${sha256(await readFile(rebuilt)).slice(0, 16)}/libkz1-udeb_1.3-1_amd64.udeb`]);
   assert.equal(sha256(await readFile(join(repo, 'pool/main/k/kz/libkz1-udeb_1.3-1_amd64.udeb'))), sha256(await readFile(udeb)));
+  assert.deepEqual(await listed(repo, 'trixie', 'main/debian-installer/binary-amd64'), ['libkz1-udeb 1:1.3-1 amd64']);
 
   // kiln repo list shows them; remove takes a udeb out (its pool file goes), the index stays.
   assert.deepEqual((await listRepo(repo, 'bookworm')).filter((p) => p.filename.endsWith('.udeb')).map((p) => `${p.package} ${p.architecture}`),

@@ -146,23 +146,30 @@ test('publishRepo: a conflicting file or a failure before the swap leaves the li
   await assert.rejects(publishRepo({ repoDir: repo, suite: 's', debs: [], key }), (e: unknown) => e instanceof KilnError && e.code === 'usage');
 });
 
-test('one pool for every suite: a rebuild of a version another suite lists with other bytes is left out, not swapped under it', async () => {
+test('one pool for every suite: another suite\'s rebuild of a version goes to a path of its own, the first suite\'s file untouched', async () => {
   await using dir = await tmpDir();
   const repo = join(dir.path, 'repo');
   const first = await buildTestDeb(join(dir.path, 'a'), { package: 'figlet', version: '2.2.5-3', architecture: 'amd64' });
   const other = await buildTestDeb(join(dir.path, 'b'), { package: 'figlet', version: '2.2.5-3', architecture: 'amd64', salt: 'built for another suite' });
   const mine = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [first], key, architectures: ['amd64'], replaceSameVersion: true });
   assert.deepEqual(mine.refused, []);
+  assert.equal(mine.packages[0]!.filename, 'pool/main/f/figlet/figlet_2.2.5-3_amd64.deb');
   const pool = join(repo, mine.packages[0]!.filename);
   const before = sha256(await readFile(pool));
   const theirs = await publishRepo({ repoDir: repo, suite: 'trixie', debs: [other], key, architectures: ['amd64'], replaceSameVersion: true });
-  assert.deepEqual(theirs.refused.map((r) => [r.filename, r.suite]), [[mine.packages[0]!.filename, 'bookworm']]);
+  assert.deepEqual(theirs.refused, []);
+  const unique = `pool/main/f/figlet/+${sha256(await readFile(other)).slice(0, 16)}/figlet_2.2.5-3_amd64.deb`;
+  assert.deepEqual(theirs.packages.map((p) => [p.filename, p.outcome]), [[unique, 'added']]);
   assert.equal(sha256(await readFile(pool)), before, "bookworm's pool file was replaced");
-  assert.deepEqual(await listed(repo, 'trixie', 'main/binary-amd64'), []);
-  // Within one suite a rebuild still replaces its own version (the build dependency changed).
+  assert.equal(sha256(await readFile(join(repo, unique))), sha256(await readFile(other)));
+  assert.deepEqual(await listed(repo, 'trixie', 'main/binary-amd64'), ['figlet 2.2.5-3 amd64']);
+  assert.match(await readFile(join(repo, 'dists/trixie/main/binary-amd64/Packages'), 'utf8'), new RegExp(`^Filename: ${unique.replace(/[+.]/g, '\\$&')}$`, 'm'));
+  // Within one suite a rebuild replaces its own version (the build dependency changed), at
+  // the path trixie's build already has: reused, not copied again.
   const again = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [other], key, architectures: ['amd64'], replaceSameVersion: true });
   assert.deepEqual(again.refused, []);
-  assert.equal(again.packages[0]!.outcome, 'replaced');
+  assert.deepEqual(again.packages.map((p) => [p.filename, p.outcome]), [[unique, 'replaced']]);
+  assert.equal(sha256(await readFile(pool)), before, 'the old path keeps its bytes (the previous state lists it)');
 });
 
 test('publishRepo: a suite keeps its Origin and Label when a later publish names none (apt refuses a repository whose Origin changes)', async () => {

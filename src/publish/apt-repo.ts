@@ -3,19 +3,22 @@
 // pool, then make a complete new `dists` tree and swap it in at once.
 //
 //   REPO/pool/…                  files: kept while the live tree or a suite's previous state
-//                                lists them (one generation, for rollback: apt-repo-pool.ts)
+//                                lists them (one generation, for rollback: apt-repo-pool.ts);
+//                                the bytes at a pool path never change (apt-repo-place.ts)
 //   REPO/dists -> dists.<id>     a symlink: the live tree
 //   REPO/dists.<id>/SUITE/…      Release, InRelease, Release.gpg, COMPONENT/binary-ARCH/…,
 //                                COMPONENT/debian-installer/binary-ARCH/… (when it has .udebs),
 //                                COMPONENT/source/Sources (when the suite has sources)
 //   REPO/.kiln/publish.lock      one publisher at a time
 //   REPO/.kiln/previous/SUITE.json  what SUITE listed before its last change (apt-repo-previous.ts)
-//   REPO/.kiln/incoming/         pool files being copied (emptied by each publish: a killed
-//                                one's half copies go there, not into the pool)
+//   REPO/.kiln/incoming/         pool files being copied (emptied by each locked operation: a
+//                                killed one's half copies go there, not into the pool)
 //
 // Order, so that apt never sees a half-written repository and a crash at any point leaves
-// the old one intact: (1) read the .debs and the live tree's indexes, decide (pure, in
-// apt-repo-index.ts); (2) pool files written in .kiln/incoming, synced, renamed into the pool; (3) the new
+// the old one intact: (0) what killed operations left is cleared (apt-repo-leftovers.ts);
+// (1) read the .debs and the live tree's indexes, place each in the pool (a path free or
+// holding its bytes: apt-repo-place.ts), decide (pure, in apt-repo-index.ts); (2) pool
+// files written in .kiln/incoming, synced, renamed to paths no file was at; (3) the new
 // tree written in `.dists.<id>.tmp` (other suites copied over, every file synced), renamed
 // to `dists.<id>`; (4) a new symlink renamed over `dists` — rename(2) is atomic, so a
 // reader resolves either the whole old tree or the whole new one; (5) old trees removed;
@@ -23,20 +26,21 @@
 // With Acquire-By-Hash, the previous tree's indexes are carried into the new one under
 // by-hash/, so an apt that read the old InRelease just before the swap still finds them.
 
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, open, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, rm, rmdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type * as openpgp from 'openpgp';
 import { withLock } from '../cache/lock.ts';
 import { KilnError } from '../errors.ts';
 import { checkDebContents, readDebControl } from '../debian/deb-file.ts';
 import { checkReleaseText, checkRepoName, entryForDeb, mergeEntries, packageKindOf, type IndexEntry, type MergeOutcome } from './apt-repo-index.ts';
 import { signedBy } from './signing.ts';
-import { poolFilesOfOtherSuites, readLiveSuite } from './apt-repo-live.ts';
+import { readLiveSuite } from './apt-repo-live.ts';
+import { clearLeftovers } from './apt-repo-leftovers.ts';
+import { copyIntoPool, placeInPool, type ReadDeb } from './apt-repo-place.ts';
 import { hashFile, readDscForRepo } from './apt-repo-sources.ts';
-import { mkdirReadable, releaseField, syncDir, writeSuiteTree } from './apt-repo-tree.ts';
-import { displace, sweepPool } from './apt-repo-pool.ts';
+import { mkdirReadable, releaseField, writeSuiteTree } from './apt-repo-tree.ts';
+import { sweepPool } from './apt-repo-pool.ts';
 
 export interface PublishOptions {
   readonly repoDir: string;
@@ -59,7 +63,11 @@ export interface PublishOptions {
   readonly label?: string;
   /** Default true. */
   readonly acquireByHash?: boolean;
-  /** A version already published with other content is replaced, not refused (kiln's rebuilds). */
+  /**
+   * A version already published with other content is replaced, not refused (kiln's
+   * rebuilds): the rebuild goes to a pool path of its own (apt-repo-place.ts), the old
+   * file stays as it is for whoever still lists it.
+   */
   readonly replaceSameVersion?: boolean;
   /** Release Date and signature time (default now). */
   readonly now?: Date;
@@ -71,7 +79,7 @@ export interface PublishedPackage {
   readonly version: string;
   /** `source` for a source package. */
   readonly architecture: string;
-  /** Pool path relative to the repository (a source's: its .dsc). */
+  /** Pool path relative to the repository (a source's: its .dsc); a same-version rebuild's is under a `+SHA` folder (apt-repo-place.ts). */
   readonly filename: string;
   /** The .deb (or .dsc) it came from. */
   readonly from: string;
@@ -93,8 +101,9 @@ export interface PublishResult {
   /** How many packages (binary and source) the suite's component lists now. */
   readonly indexed: number;
   /**
-   * .debs left out (with replaceSameVersion): their pool file is listed by another suite
-   * with other bytes, and replacing it would break that suite (one pool serves them all).
+   * Always empty: .debs left out because another suite listed their pool path with other
+   * bytes. A same-version rebuild now goes to a path of its own and touches no other
+   * suite's file (apt-repo-place.ts), so none is left out. Kept for callers that print it.
    */
   readonly refused: readonly { readonly from: string; readonly filename: string; readonly suite: string }[];
   /** Nothing changed: the live tree was left as it was, not signed again. */
@@ -106,13 +115,6 @@ export interface PublishResult {
   readonly poolDeleted?: readonly string[];
   /** Why no pool file was deleted after the swap, and what to do (a damaged previous-state record, a linked pool; apt-repo-pool.ts). */
   readonly poolNotSwept?: { readonly why: string; readonly hint: string };
-}
-
-/** A .deb or .dsc read: its index entry, and the files it puts in the pool. */
-interface ReadDeb {
-  readonly path: string;
-  readonly entry: IndexEntry;
-  readonly files: readonly { readonly from: string; readonly filename: string; readonly sha256: string }[];
 }
 
 
@@ -154,42 +156,30 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   const { suite, signal } = options;
   const now = options.now ?? new Date();
   const acquireByHash = options.acquireByHash ?? true;
-  // What a publisher killed while copying left (it held the lock, so none copies now).
+  // 0. What a killed publish, remove or rollback left (it held the lock, so none runs now).
+  await clearLeftovers(repoDir);
   const incoming = join(repoDir, '.kiln', 'incoming');
-  await rm(incoming, { recursive: true, force: true });
+  const replace = options.replaceSameVersion === true;
 
-  // 1. Read and decide (a .dsc whose files are missing or differ stops it all here).
+  // 1. Read, place in the pool and decide (a .dsc whose files are missing or differ stops it
+  // all here). A rebuild of a version with other bytes than its pool path holds (this
+  // suite's or another's: one pool serves them all) goes to a path of its own.
+  const claimed = new Map<string, string>();
   const debs: ReadDeb[] = [];
   for (const path of options.debs) {
     signal?.throwIfAborted();
     const control = await readDebControl(path, signal === undefined ? {} : { signal });
     const entry = entryForDeb(control, await hashFile(path, signal), component, packageKindOf(path, control.fields));
-    debs.push({ path, entry, files: [{ from: path, filename: entry.filename, sha256: entry.sha256 }] });
+    debs.push(await placeInPool(repoDir, { path, entry, files: [{ from: path, filename: entry.filename, sha256: entry.sha256 }] }, replace, claimed, signal));
   }
   const dscs: ReadDeb[] = [];
   for (const path of options.dscs ?? []) {
     signal?.throwIfAborted();
-    dscs.push(await readDscForRepo(path, component, signal));
+    dscs.push(await placeInPool(repoDir, await readDscForRepo(path, component, signal), replace, claimed, signal));
   }
   const live = await readLiveSuite(repoDir, suite);
-  // One pool serves every suite: a rebuild of a version another suite lists with other
-  // bytes would break that suite's index (apt: hash sum mismatch). Left out, and said.
   const refused: { from: string; filename: string; suite: string }[] = [];
-  if (options.replaceSameVersion === true && live.tree !== undefined) {
-    const elsewhere = await poolFilesOfOtherSuites(repoDir, live.tree, suite);
-    for (const list of [dscs, debs]) {
-      for (let i = list.length - 1; i >= 0; i--) {
-        for (const f of list[i]!.files) {
-          const other = elsewhere.get(f.filename);
-          if (other === undefined || other.sha256 === f.sha256) continue;
-          refused.unshift({ from: list[i]!.path, filename: f.filename, suite: other.suite });
-          list.splice(i, 1);
-          break;
-        }
-      }
-    }
-  }
-  const how = { replaceSameVersion: options.replaceSameVersion === true, suite };
+  const how = { replaceSameVersion: replace, suite };
   const merged = mergeEntries(live.entries.get(component) ?? [], debs.map((d) => d.entry), how);
   // A source whose binaries were left out (older than those listed) is left out too: it
   // would replace the source the listed binaries come from (apt-get source then finds none).
@@ -217,30 +207,22 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     ...('heldBack' in o ? { heldBack: true as const } : {}),
   }));
 
-  // 2. Pool: check every target first (nothing is written if one conflicts), then copy.
-  const toCopy: { from: string; filename: string; replaces?: string }[] = [];
+  // 2. Pool: check every target first (nothing is written if one conflicts), then copy to
+  // the paths no file is at (placeInPool said what each holds; a path is never written over).
+  const toCopy: { from: string; filename: string; sha256: string }[] = [];
   for (const [i, o] of outcomes.entries()) {
     if (o.outcome === 'older') continue;
     for (const f of read[i]!.files) {
-      if (toCopy.some((c) => c.filename === f.filename)) continue;
-      const target = join(repoDir, f.filename);
-      const existing = await stat(target).catch(() => undefined);
-      if (existing === undefined) {
+      // Another file of this publish at the same path (placeInPool gives two contents two paths).
+      const have = f.have ?? toCopy.find((c) => c.filename === f.filename)?.sha256;
+      if (have === f.sha256) continue;
+      if (have === undefined) {
         toCopy.push(f);
         continue;
       }
-      const have = (await hashFile(target, signal)).sha256;
-      if (have !== f.sha256 && options.replaceSameVersion === true) {
-        // Replaced by rename: a client mid-download keeps the old file's inode. The old
-        // bytes are kept aside first: the suite's previous state lists them (rollback).
-        toCopy.push({ ...f, replaces: have });
-        continue;
-      }
-      if (have !== f.sha256) {
-        throw new KilnError('conflict', `${target} already exists with other content (sha256 ${have.slice(0, 12)}…) than ${f.from} (${f.sha256.slice(0, 12)}…)`, {
-          hint: `a published file must not change: give the rebuild a new version, take the package out first with \`kiln repo remove --suite ${suite} NAME=VERSION\` (with the same --repo or --state), or publish into a fresh repository`,
-        });
-      }
+      throw new KilnError('conflict', `${join(repoDir, f.filename)} already exists with other content (sha256 ${have.slice(0, 12)}…) than ${f.from} (${f.sha256.slice(0, 12)}…)`, {
+        hint: `a published file must not change: give the rebuild a new version, take the package out first with \`kiln repo remove --suite ${suite} NAME=VERSION\` (with the same --repo or --state), or publish into a fresh repository`,
+      });
     }
   }
   // What goes into the pool now is read whole first (a truncated .deb still has readable
@@ -252,8 +234,7 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   }
   for (const f of toCopy) {
     signal?.throwIfAborted();
-    if (f.replaces !== undefined) await displace(repoDir, join(repoDir, f.filename), f.replaces);
-    await copyIntoPool(f.from, join(repoDir, f.filename), incoming);
+    await copyIntoPool(repoDir, f.from, join(repoDir, f.filename), incoming);
   }
   const indexed = merged.entries.length + mergedSources.entries.length;
 
@@ -296,38 +277,6 @@ async function publishLocked(repoDir: string, component: string, options: Publis
 async function releaseSays(path: string, fields: Readonly<Record<string, string>>): Promise<boolean> {
   const text = await readFile(path, 'utf8').catch(() => '');
   return Object.entries(fields).every(([name, value]) => text.split('\n').includes(`${name}: ${value}`));
-}
-
-/** Copy FROM to the pool file TO through the folder INCOMING (on the repository's file system, out of the pool that clients read). */
-async function copyIntoPool(from: string, to: string, incoming: string): Promise<void> {
-  await mkdirReadable(dirname(to));
-  await mkdirReadable(incoming);
-  try {
-    await copyThrough(from, to, join(incoming, `${basename(to)}.${randomBytes(4).toString('hex')}.tmp`));
-  } catch (e) {
-    // A pool folder on another disk than the repository (a link, a mount): beside the file then.
-    if ((e as NodeJS.ErrnoException).code !== 'EXDEV') throw e;
-    await copyThrough(from, to, join(dirname(to), `.${basename(to)}.${randomBytes(4).toString('hex')}.tmp`));
-  }
-}
-
-/** Copy FROM to TMP, sync it, rename it to TO (TMP removed on any failure). */
-async function copyThrough(from: string, to: string, tmp: string): Promise<void> {
-  try {
-    await copyFile(from, tmp);
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.chmod(0o644);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, to);
-    await syncDir(dirname(to));
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
 }
 
 const sourceKey = (name: string, version: string): string => `${name}\0${version}`;
