@@ -215,6 +215,32 @@ test('a damaged previous-state record: a publish still goes live, deletes no poo
   assert.ok(again.poolDeleted.includes('pool/main/h/hello/hello_1_amd64.deb'), again.poolDeleted.join(' '));
 });
 
+test('a sweep that fails after the swap (a pool file kiln may not delete) leaves the publish done, and says why', async (t) => {
+  await using dir = await tmpDir('kiln-aptrepo-sweepfail-');
+  const repo = join(dir.path, 'repo');
+  const debs = join(dir.path, 'debs');
+  await mkdir(debs);
+  for (const [i, v] of ['1', '2'].entries()) {
+    await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [await buildTestDeb(debs, { package: 'hello', version: v, architecture: 'amd64' })], key, now: later(i + 1) });
+  }
+  const old = join(repo, 'pool/main/h/hello/hello_1_amd64.deb');
+  // Immutable (root, on a file system with the attribute): not even root deletes it.
+  try {
+    await execFileP('chattr', ['+i', old]);
+  } catch {
+    return t.skip('chattr +i is not available here');
+  }
+  try {
+    const r = await publishRepo({ repoDir: repo, suite: 'bookworm', debs: [await buildTestDeb(debs, { package: 'hello', version: '3', architecture: 'amd64' })], key, now: later(3) });
+    assert.deepEqual(await listing(repo, 'bookworm'), ['hello 3 amd64'], 'the publish went live');
+    assert.match(r.poolNotSwept?.why ?? '', /^the pool could not be swept \(.*hello_1_amd64\.deb/);
+    assert.ok(existsSync(old));
+  } finally {
+    // Before the folder is removed (tmpDir's disposal).
+    await execFileP('chattr', ['-i', old]).catch(() => undefined);
+  }
+});
+
 const noApt = ['/usr/bin/apt-get', '/usr/bin/gpgv'].filter((p) => !existsSync(p));
 test('apt-get takes a rolled-back repository (newer signed Release) and downloads the old version', { skip: noApt.length > 0 ? `not installed: ${noApt.join(', ')}` : false }, async () => {
   await using dir = await tmpDir('kiln-aptrepo-rollback-apt-');

@@ -267,10 +267,15 @@ async function publishLocked(repoDir: string, component: string, options: Publis
     ...(signal === undefined ? {} : { signal }),
   });
   // 6. Pool files neither the new tree nor a previous state lists go (a linked pool is left as it is).
-  const swept = await sweepPool(repoDir);
+  // The new tree is live: a sweep that fails (a file it may not delete) is said, the
+  // publish is not undone nor called failed.
+  const swept = await sweepPool(repoDir).catch((e: unknown) => ({
+    deleted: [] as string[],
+    skipped: { kind: 'failed' as const, why: `the pool could not be swept (${e instanceof Error ? e.message : String(e)})`, hint: 'the next publish, remove or rollback sweeps it again' },
+  }));
   // (A linked pool is not kiln's to sweep, and is said by `kiln repo remove`, not by each publish.)
-  const notSwept = swept.skipped?.kind === 'damaged-previous' ? { poolNotSwept: { why: swept.skipped.why, hint: swept.skipped.hint } } : {};
-  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed, refused, poolDeleted: swept.deleted, ...notSwept };
+  const notSwept = swept.skipped !== undefined && swept.skipped.kind !== 'linked-pool' ? { poolNotSwept: { why: swept.skipped.why, hint: swept.skipped.hint } } : {};
+  return { repoDir, suite, component, architectures, packages, tree: treeName, indexed, refused, poolDeleted: [...swept.deleted], ...notSwept };
 }
 
 /** Whether a Release file has these exact field values. */

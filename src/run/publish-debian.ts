@@ -194,6 +194,7 @@ export async function publishDebianRun(o: PublishDebianOptions): Promise<DebianR
     o.note(publishedText(result));
     for (const line of olderLines(result)) o.note(line);
     for (const line of sameVersionLines(result, o.plan.nodes.some((n) => n.spec?.debian?.options.autoBinnmu === true))) o.note(line);
+    if (result.poolNotSwept !== undefined) o.note(`published, but no pool file was deleted: ${result.poolNotSwept.why}; ${result.poolNotSwept.hint}`);
     for (const r of result.refused) {
       if (r.from.endsWith('.dsc')) {
         o.note(`not published to ${result.suite}: the source ${basename(r.from)}: its ${r.filename} is already in the pool as suite ${r.suite}'s, with other bytes (one pool serves every suite): its binaries are published; publish each suite into its own repository to have both`);
@@ -253,7 +254,8 @@ export function olderLines(r: Pick<PublishResult, 'packages' | 'suite'>): string
 
 /**
  * What a publish replaced under the very version it had (pure): a source is a warning
- * (`apt-get source` with the index apt has fails its hash check); rebuilt binaries are one
+ * (two different sources under one version: what `apt-get source` gets depends on the
+ * index a client has; the old one stays in its folder of the pool); rebuilt binaries are one
  * note, as apt does not see them as upgrades (with --binnmu auto only arch-all packages,
  * and forced rebuilds of one key, rebuilt with other bytes are left to say).
  */
@@ -261,7 +263,7 @@ export function sameVersionLines(r: Pick<PublishResult, 'packages' | 'suite'>, a
   const same = r.packages.filter((p) => p.outcome === 'replaced' && p.previous === p.version);
   const sources = same.filter((p) => p.architecture === 'source');
   const binaries = same.filter((p) => p.architecture !== 'source');
-  const out = sources.map((p) => `warning: the source ${p.package} ${p.version} is published again with other content, under the same version: an \`apt-get source\` with the index apt already has fails its hash check (give a changed source a new version: dch -v)`);
+  const out = sources.map((p) => `warning: the source ${p.package} ${p.version} is published again with other content, under the same version (in a pool folder of its own): what \`apt-get source\` gets then depends on the index a client has (give a changed source a new version: dch -v)`);
   if (binaries.length > 0) {
     const names = binaries.slice(0, 5).map((p) => `${p.package} ${p.version} (${p.architecture})`).join(', ');
     out.push(`${binaries.length} package(s) rebuilt and published again under the version they had (${names}${binaries.length > 5 ? ', …' : ''}): apt does not see them as upgrades${autoBinnmu ? ' (--binnmu auto: arch-independent packages, never binNMUed, or a forced rebuild of the same inputs, keeping its number, that did not build the same bytes again)' : '; --binnmu auto gives each rebuild a version of its own'}`);
