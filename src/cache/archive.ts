@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { constants as zlibConstants, zstdCompress } from 'node:zlib';
 import { promisify } from 'node:util';
 import { KilnError } from '../errors.ts';
+import type { Compression } from '../lib/decompress.ts';
 import { smallTar } from './small-tar.ts';
 import { dieWithKiln } from '../lib/die-with-kiln.ts';
 import { sha256, sha256File, sha256FileHead } from '../lib/hash.ts';
@@ -173,6 +174,13 @@ const zstdCompressAsync = promisify(zstdCompress);
 
 export interface UnpackOptions {
   readonly signal?: AbortSignal;
+  /**
+   * The compression the caller read the archive with (its magic: decompress.ts), given to
+   * tar so that it reads what was checked: left to itself, tar takes a file that is both a
+   * valid tar header and a gzip stream as the tar (a bundle's members were checked in the
+   * gzip stream's).
+   */
+  readonly compression?: Compression;
   /** Leading path components to drop (tar --strip-components). */
   readonly strip?: number;
   /**
@@ -214,7 +222,7 @@ export async function unpackArchive(file: string, intoDir: string, options: Unpa
         ? ['--no-same-owner', '--no-same-permissions']
         : ['--same-permissions', ...(process.getuid?.() === 0 ? ['--same-owner', '--numeric-owner'] : ['--no-same-owner'])]),
       ...(strip > 0 ? [`--strip-components=${strip}`] : []),
-      ...compressionFlagFor(options.name ?? file),
+      ...(options.compression === undefined ? compressionFlagFor(options.name ?? file) : options.compression === 'none' ? [] : [`--${options.compression}`]),
     ],
     // A named archive goes to a folder the caller chose (a workspace's temporary one): the name says enough.
     { what: options.name === undefined ? `extracting ${file} into ${intoDir}` : `extracting ${options.name}`, signal: options.signal, file, into: intoDir },

@@ -11,7 +11,8 @@ import { open } from 'node:fs/promises';
 import { KilnError } from '../errors.ts';
 import { compressionOf, readDecompressed, type Compression } from '../lib/decompress.ts';
 import { ENV_ERRORS } from './env-errors.ts';
-import { checkMembers, readTarMembers, type TarMember } from './tar-scan.ts';
+import { extractedTreeProblem } from './extracted-tree.ts';
+import { checkMembers, readTarMembers, unsafe, type TarMember } from './tar-scan.ts';
 
 export { compressionOf, type Compression } from '../lib/decompress.ts';
 
@@ -56,6 +57,9 @@ export async function extractRootTarball(file: string, intoDir: string, options:
   await runTar(args, options.signal, (code, stderr) => new KilnError(ENV_ERRORS.archive, `extracting ${file} into ${intoDir} failed (exit ${code}): ${stderr}`, {
     hint: 'check that the file is a complete root tarball and the disk has space',
   }));
+  // What tar made, whatever it read (extracted-tree.ts): absolute links are the root's own.
+  const problem = extractedTreeProblem(intoDir, { absolute: 'root', devicesUnder: 'dev' });
+  if (problem !== undefined) throw unsafe(file, problem);
   return { members: members.length };
 }
 

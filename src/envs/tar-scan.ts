@@ -34,7 +34,7 @@ const TYPES: Record<string, MemberType> = {
 };
 const NO_DATA = new Set(['1', '2', '3', '4', '5', '6']);
 
-function unsafe(file: string, why: string): KilnError {
+export function unsafe(file: string, why: string): KilnError {
   return new KilnError(ENV_ERRORS.unsafe, `${file}: refused: ${why}; nothing was extracted`, {
     hint: 'the archive is malformed or malicious; check where it came from',
   });

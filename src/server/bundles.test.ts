@@ -165,6 +165,45 @@ test('bundles: hostile archives are refused with a 4xx naming the member, and no
   assert.deepEqual(s.leftovers(), []);
 });
 
+/** One raw ustar header (512 bytes), its checksum made; `size` as written into the field (12 bytes). */
+function rawHeader(name: string, type: string, size: string, linkName = ''): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 'latin1');
+  h.write('0000644\0', 100, 'latin1');
+  h.write('0000000\0', 108, 'latin1');
+  h.write('0000000\0', 116, 'latin1');
+  Buffer.from(size, 'latin1').copy(h, 124);
+  h.write('14000000000\0', 136, 'latin1');
+  h.write(type, 156, 'latin1');
+  h.write(linkName, 157, 'latin1');
+  h.write('ustar\0', 257, 'latin1');
+  h.write('00', 263, 'latin1');
+  h.fill(' ', 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+  return h;
+}
+
+test('bundles: an archive GNU tar reads otherwise than kiln\'s parser (a size field with a leading NUL hides a K header from tar) is refused once extracted, by what tar made', async (t) => {
+  const s = setup(t);
+  const block = (text: string): Buffer => Buffer.concat([Buffer.from(text, 'latin1'), Buffer.alloc(512 - text.length)]);
+  const tar = Buffer.concat([
+    rawHeader('ok', '0', '00000000004\0'), block('fine'),
+    // tar skips one leading NUL of a number: 1024 bytes of data to it (the next two blocks), 0 to kiln's parser.
+    rawHeader('junk', '0', '\u000000000002000'),
+    rawHeader('././@LongLink', 'K', '00000000003\0'), block('ok\0'),
+    rawHeader('l', '2', '00000000000\0', '../../../../../..'),
+    Buffer.alloc(1024),
+  ]);
+  const r = await s.call('PUT', '/api/v1/bundles/desync', s.alice, tar);
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.code, 'unsafe-path');
+  assert.match(r.json.error.message, /symlink "l" -> "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/\.\." points outside the tree \(as extracted/);
+  assert.equal((await s.call('GET', '/api/v1/bundles/desync', s.alice)).status, 404);
+  assert.deepEqual(s.leftovers(), []);
+});
+
 test('bundles: upload limit, archive bomb and member count get 413, nothing written', async (t) => {
   const s = setup(t, { maxUploadBytes: 64 * 1024, maxExtractedBytes: 1024 * 1024, maxEntries: 50 });
   // Over the upload limit, with and without a Content-Length the server can check first.

@@ -19,6 +19,7 @@ import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unpackArchive } from '../cache/archive.ts';
 import { detectCompression } from '../envs/root-tarball.ts';
+import { extractedTreeProblem } from '../envs/extracted-tree.ts';
 import { checkMembers, normalizeMemberPath, readTarMembers, type TarMember } from '../envs/tar-scan.ts';
 import { KilnError } from '../errors.ts';
 import { readDecompressed } from '../lib/decompress.ts';
@@ -267,7 +268,11 @@ export async function storeBundle(body: AsyncIterable<Uint8Array>, o: StoreBundl
     const totals = checkBundleMembers(members, label, o.limits);
     const tree = join(tmp, 'tree');
     await mkdir(tree, { mode: 0o755 });
-    await unpackArchive(upload, tree, o.signal === undefined ? {} : { signal: o.signal });
+    // Read by tar as it was checked: the same decompression, not tar's own guess.
+    await unpackArchive(upload, tree, { compression: await detectCompression(upload), ...(o.signal === undefined ? {} : { signal: o.signal }) });
+    // What tar made, whatever it read: every link stays inside (extracted-tree.ts).
+    const problem = extractedTreeProblem(tree, { absolute: 'refuse' });
+    if (problem !== undefined) throw new KilnError('unsafe-path', `${label}: refused: ${problem}; nothing was kept`, { hint: 'a bundle holds only files, directories and links that stay inside it (pack the tree with `tar -C TREE -czf bundle.tgz .`)' });
     await sanitizeTree(tree);
     const dir = bundleDir(o.stateRoot, o.tenant, o.id);
     await mkdir(join(root, o.tenant), { recursive: true });

@@ -1,0 +1,84 @@
+// The check of an extracted tree itself, after GNU tar made it: every symlink in it must
+// resolve inside it, followed through the links that are really there. The members are
+// checked before extraction too (tar-scan.ts), but that reads the archive with kiln's own
+// parser, and an archive can be made that GNU tar reads otherwise (a number field with a
+// leading NUL, pax records spelled as only tar accepts them, a gzip header that is also a
+// tar header): what is on disk is what tar made, so this check is the one that holds.
+// A link that leads out is refused, naming it; the caller removes the tree, as on any
+// error of the extraction.
+
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ExtractedTreeRules {
+  /**
+   * Absolute link targets: `refuse` (a bundle: outside a chroot `/etc` is the host's) or
+   * `root` (a root filesystem: inside its chroot `/usr/lib` is its own, resolved from it).
+   */
+  readonly absolute: 'refuse' | 'root';
+  /** Device nodes are allowed only under this folder of the tree (`dev`); none when undefined. */
+  readonly devicesUnder?: string;
+}
+
+/** Why `root` may not be used as extracted, naming the path in it; undefined when every link stays inside. */
+export function extractedTreeProblem(root: string, rules: ExtractedTreeRules): string | undefined {
+  const stack: string[][] = [[]];
+  while (stack.length > 0) {
+    const dir = stack.pop()!;
+    for (const e of readdirSync(join(root, ...dir), { withFileTypes: true })) {
+      const rel = [...dir, e.name];
+      if (e.isDirectory()) {
+        stack.push(rel);
+      } else if (e.isSymbolicLink()) {
+        const target = readlinkSync(join(root, ...rel));
+        if (target.startsWith('/') && rules.absolute === 'refuse') return `symlink "${rel.join('/')}" -> "${target}" points outside (an absolute target)`;
+        if (resolveOnDisk(root, dir, target, rules.absolute === 'root') === undefined) return `symlink "${rel.join('/')}" -> "${target}" points outside the tree (as extracted, through the links in it)`;
+      } else if (e.isCharacterDevice() || e.isBlockDevice()) {
+        if (rules.devicesUnder === undefined || rel[0] !== rules.devicesUnder) return `"${rel.join('/')}" is a device node${rules.devicesUnder === undefined ? '' : ` outside ${rules.devicesUnder}/`}`;
+      }
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Where `target`, read from the folder `dir` of `root` (path parts), leads, following the
+ * links that are on disk (an absolute one from the root when `absoluteFromRoot`, else it
+ * is outside); undefined when it climbs above the root at any step, leaves by an absolute
+ * link, or goes round more than 40 links. A part that does not exist ends the lookups: the
+ * rest is taken as written.
+ */
+export function resolveOnDisk(root: string, dir: readonly string[], target: string, absoluteFromRoot: boolean): string[] | undefined {
+  const out = target.startsWith('/') ? [] : [...dir];
+  const todo = target.split('/');
+  let followed = 0;
+  let missing = false;
+  while (todo.length > 0) {
+    const p = todo.shift()!;
+    if (p === '' || p === '.') continue;
+    if (p === '..') {
+      if (out.length === 0) return undefined;
+      out.pop();
+      continue;
+    }
+    out.push(p);
+    if (missing) continue;
+    let isLink = false;
+    try {
+      isLink = lstatSync(join(root, ...out)).isSymbolicLink();
+    } catch {
+      missing = true;
+      continue;
+    }
+    if (!isLink) continue;
+    if (++followed > 40) return undefined;
+    const link = readlinkSync(join(root, ...out));
+    out.pop();
+    if (link.startsWith('/')) {
+      if (!absoluteFromRoot) return undefined;
+      out.length = 0;
+    }
+    todo.unshift(...link.split('/'));
+  }
+  return out;
+}
