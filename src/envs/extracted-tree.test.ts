@@ -48,3 +48,12 @@ test('resolveOnDisk: a missing part ends the lookups; climbing above the root, o
   assert.equal(resolveOnDisk(r, [], 'loop1/x', true), undefined);
   assert.equal(resolveOnDisk(r, [], 'nothing/../../x', true), undefined);
 });
+
+test('extractedTreeProblem: a symlink whose name is not UTF-8 (read back under another name) is refused, not a crash', async () => {
+  const { symlinkSync: symlinkBuf, mkdirSync: mk } = await import('node:fs');
+  await using dir = await tmpDir('kiln-extracted-utf8-');
+  const root = join(dir.path, 'tree');
+  mk(root);
+  symlinkBuf('..', Buffer.concat([Buffer.from(`${root}/l0`), Buffer.from([0xfe])]));
+  assert.match(extractedTreeProblem(root, { absolute: 'root' }) ?? '', /cannot be read back by its name/);
+});

@@ -30,7 +30,13 @@ export function extractedTreeProblem(root: string, rules: ExtractedTreeRules): s
       if (e.isDirectory()) {
         stack.push(rel);
       } else if (e.isSymbolicLink()) {
-        const target = readlinkSync(join(root, ...rel));
+        let target: string;
+        try {
+          target = readlinkSync(join(root, ...rel));
+        } catch {
+          // Read back under another name than tar wrote (a name that is not UTF-8): unknowable, refused.
+          return `symlink "${rel.join('/')}" cannot be read back by its name (a name that is not UTF-8?)`;
+        }
         if (target.startsWith('/') && rules.absolute === 'refuse') return `symlink "${rel.join('/')}" -> "${target}" points outside (an absolute target)`;
         if (resolveOnDisk(root, dir, target, rules.absolute === 'root') === undefined) return `symlink "${rel.join('/')}" -> "${target}" points outside the tree (as extracted, through the links in it)`;
       } else if (e.isCharacterDevice() || e.isBlockDevice()) {
