@@ -157,7 +157,9 @@ export function mergeEntries(existing: readonly IndexEntry[], added: readonly In
     } else if (c < 0) {
       outcomes.push({ entry: e, outcome: 'older', previous: had.version });
     } else if (e.sha256 === had.sha256) {
-      outcomes.push({ entry: e, outcome: 'unchanged' });
+      // The listed entry: its file is in the pool already, at the path the index names (a
+      // same-version rebuild's under its `+SHA` folder, apt-repo-place.ts).
+      outcomes.push({ entry: had, outcome: 'unchanged' });
     } else if (options.replaceSameVersion === true) {
       byKey.set(k, e);
       outcomes.push({ entry: e, outcome: 'replaced', previous: had.version });

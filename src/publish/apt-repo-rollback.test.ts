@@ -241,6 +241,29 @@ test('a sweep that fails after the swap (a pool file kiln may not delete) leaves
   }
 });
 
+test('an unchanged package puts nothing in the pool: a build listed under its +SHA folder, published again after its canonical path was swept, leaves that path free for another suite', async () => {
+  await using dir = await tmpDir('kiln-aptrepo-unchanged-');
+  const repo = join(dir.path, 'repo');
+  const debs = join(dir.path, 'debs');
+  const other = join(dir.path, 'other');
+  await mkdir(debs);
+  await mkdir(other);
+  const a = await buildTestDeb(debs, { package: 'alpha', version: '1.0', architecture: 'amd64' });
+  const b = await buildTestDeb(other, { package: 'alpha', version: '1.0', architecture: 'amd64', salt: 'b' });
+  let at = 0;
+  await publishRepo({ repoDir: repo, suite: 's1', debs: [a], key, now: later(++at) });
+  await publishRepo({ repoDir: repo, suite: 's1', debs: [b], key, replaceSameVersion: true, now: later(++at) });
+  for (const v of ['1.0', '1.1']) await publishRepo({ repoDir: repo, suite: 's1', debs: [await buildTestDeb(debs, { package: 'gamma', version: v, architecture: 'all' })], key, now: later(++at) });
+  const canonical = join(repo, 'pool/main/a/alpha/alpha_1.0_amd64.deb');
+  assert.ok(!existsSync(canonical), 'A swept: two changes back');
+  const again = await publishRepo({ repoDir: repo, suite: 's1', debs: [b], key, now: later(++at) });
+  assert.equal(again.unchanged, true);
+  assert.match(again.packages[0]!.filename, /\/\+[0-9a-f]{16}\/alpha_1\.0_amd64\.deb$/, 'the path the index lists');
+  assert.ok(!existsSync(canonical), 'nothing copied to a path no index lists');
+  await publishRepo({ repoDir: repo, suite: 's2', debs: [a], key, now: later(++at) });
+  assert.deepEqual(await listing(repo, 's2'), ['alpha 1.0 amd64']);
+});
+
 const noApt = ['/usr/bin/apt-get', '/usr/bin/gpgv'].filter((p) => !existsSync(p));
 test('apt-get takes a rolled-back repository (newer signed Release) and downloads the old version', { skip: noApt.length > 0 ? `not installed: ${noApt.join(', ')}` : false }, async () => {
   await using dir = await tmpDir('kiln-aptrepo-rollback-apt-');

@@ -211,7 +211,9 @@ async function publishLocked(repoDir: string, component: string, options: Publis
   // the paths no file is at (placeInPool said what each holds; a path is never written over).
   const toCopy: { from: string; filename: string; sha256: string }[] = [];
   for (const [i, o] of outcomes.entries()) {
-    if (o.outcome === 'older') continue;
+    // Older: not listed; unchanged: its file is where the index names it already (placeInPool
+    // may have found a free canonical path for it, after a sweep: nothing goes there).
+    if (o.outcome === 'older' || o.outcome === 'unchanged') continue;
     for (const f of read[i]!.files) {
       // Another file of this publish at the same path (placeInPool gives two contents two paths).
       const have = f.have ?? toCopy.find((c) => c.filename === f.filename)?.sha256;
