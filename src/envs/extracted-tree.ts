@@ -9,6 +9,7 @@
 
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { walkLinks } from './link-walk.ts';
 
 export interface ExtractedTreeRules {
   /**
@@ -49,42 +50,16 @@ export function extractedTreeProblem(root: string, rules: ExtractedTreeRules): s
 
 /**
  * Where `target`, read from the folder `dir` of `root` (path parts), leads, following the
- * links that are on disk (an absolute one from the root when `absoluteFromRoot`, else it
- * is outside); undefined when it climbs above the root at any step, leaves by an absolute
- * link, or goes round more than 40 links. A part that does not exist ends the lookups: the
- * rest is taken as written.
+ * links that are on disk (link-walk.ts; an absolute one from the root when
+ * `absoluteFromRoot`, else it is outside); a part that does not exist ends the lookups.
  */
 export function resolveOnDisk(root: string, dir: readonly string[], target: string, absoluteFromRoot: boolean): string[] | undefined {
-  const out = target.startsWith('/') ? [] : [...dir];
-  const todo = target.split('/');
-  let followed = 0;
-  let missing = false;
-  while (todo.length > 0) {
-    const p = todo.shift()!;
-    if (p === '' || p === '.') continue;
-    if (p === '..') {
-      if (out.length === 0) return undefined;
-      out.pop();
-      continue;
-    }
-    out.push(p);
-    if (missing) continue;
-    let isLink = false;
+  return walkLinks(dir, target, (parts) => {
+    const path = join(root, ...parts);
     try {
-      isLink = lstatSync(join(root, ...out)).isSymbolicLink();
+      return lstatSync(path).isSymbolicLink() ? readlinkSync(path) : undefined;
     } catch {
-      missing = true;
-      continue;
+      return null;
     }
-    if (!isLink) continue;
-    if (++followed > 40) return undefined;
-    const link = readlinkSync(join(root, ...out));
-    out.pop();
-    if (link.startsWith('/')) {
-      if (!absoluteFromRoot) return undefined;
-      out.length = 0;
-    }
-    todo.unshift(...link.split('/'));
-  }
-  return out;
+  }, absoluteFromRoot);
 }

@@ -14,6 +14,7 @@
 //   on (sparse, multi-volume, dumpdir), and no data on link, device, dir or fifo entries,
 //   for the same reason: both readers must see the very same list.
 
+import { walkLinks } from './link-walk.ts';
 import { KilnError } from '../errors.ts';
 import { parsePax, tarChecksumOk as checksumOk, tarNumber as numeric, tarString as cstr } from '../lib/tar-header.ts';
 import { ENV_ERRORS } from './env-errors.ts';
@@ -151,27 +152,7 @@ export function resolveInside(dir: string, target: string): string | undefined {
  * more than 40 links (the kernel's ELOOP).
  */
 export function resolveThroughLinks(dir: string, target: string, links: ReadonlyMap<string, string>): string | undefined {
-  const out = dir === '' ? [] : dir.split('/');
-  // Components still to walk, the next first.
-  const todo = target.startsWith('/') ? (out.splice(0), target.split('/')) : target.split('/');
-  let followed = 0;
-  while (todo.length > 0) {
-    const p = todo.shift()!;
-    if (p === '' || p === '.') continue;
-    if (p === '..') {
-      if (out.length === 0) return undefined;
-      out.pop();
-      continue;
-    }
-    out.push(p);
-    const link = links.get(out.join('/'));
-    if (link === undefined) continue;
-    if (++followed > 40) return undefined;
-    out.pop();
-    if (link.startsWith('/')) out.splice(0);
-    todo.unshift(...link.split('/'));
-  }
-  return out.join('/');
+  return walkLinks(dir === '' ? [] : dir.split('/'), target, (parts) => links.get(parts.join('/')), true)?.join('/');
 }
 
 /** Throws `unsafe-path` naming the first member that could write outside the root. */
